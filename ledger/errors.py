@@ -1,0 +1,72 @@
+"""One error hierarchy for the whole ledger.
+
+Every error the library raises is a :class:`LedgerError`; the CLI maps it to exit code 2 and the gateway to a
+problem-details response. Messages say what was wrong and what to do about it.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Root of every error raised by the ledger."""
+
+
+class ConfigError(LedgerError):
+    """The ledger is configured wrongly (missing toolchain, bad URL, unreadable data directory)."""
+
+
+class InputError(LedgerError):
+    """Input given to the ledger is malformed: bad JSON, missing fields, wrong types, oversize."""
+
+    def __init__(self, message: str, *, line: int | None = None, field: str | None = None) -> None:
+        self.line = line
+        self.field = field
+        where = []
+        if line is not None:
+            where.append(f"line {line}")
+        if field is not None:
+            where.append(f"field {field!r}")
+        super().__init__(f"{', '.join(where)}: {message}" if where else message)
+
+
+class KeystoreError(LedgerError):
+    """A key could not be created, found or unlocked (wrong passphrase, missing keystore)."""
+
+
+class ChainError(LedgerError):
+    """The chain refused or could not process a request (revert, unreachable node, dropped transaction)."""
+
+    def __init__(self, message: str, *, error_name: str | None = None, args: tuple[object, ...] = ()) -> None:
+        self.error_name = error_name
+        self.error_args = args
+        super().__init__(message)
+
+
+class NotFoundError(LedgerError):
+    """A record the caller named does not exist (unknown department, certificate, batch or decision)."""
+
+
+class VerificationError(LedgerError):
+    """Strict verification failed; ``report`` holds every check that was run."""
+
+    def __init__(self, message: str, *, report: object | None = None) -> None:
+        self.report = report
+        super().__init__(message)
+
+
+class StateError(LedgerError):
+    """An operation is not allowed in the current state (already revoked, batch not confirmed, ...)."""
+
+
+
+
+__all__ = [
+    "ChainError",
+    "ConfigError",
+    "InputError",
+    "KeystoreError",
+    "LedgerError",
+    "NotFoundError",
+    "StateError",
+    "VerificationError",
+]
