@@ -1,0 +1,97 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {IBatchLog} from "./IBatchLog.sol";
+import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
+
+/// @title BatchLog
+/// @notice Anchors gap-free ranges of departments' append-only logs and publishes approval rule sets.
+contract BatchLog is IBatchLog {
+    IDepartmentRegistry private immutable _registry;
+
+    mapping(bytes32 root => LogBatch) private _batches;
+    /// @dev Last anchored sequence number; 0 before the first batch, so the next one is this + 1.
+    mapping(bytes32 departmentId => mapping(bytes32 logId => uint64)) private _lastSequence;
+    mapping(bytes32 digest => RuleSet) private _ruleSets;
+
+    /// @notice Binds the log to the department registry that authorizes writers.
+    /// @param registry_ The department registry.
+    constructor(IDepartmentRegistry registry_) {
+        _registry = registry_;
+    }
+
+    /// @inheritdoc IBatchLog
+    function anchorLog(bytes32 logId, bytes32 root, uint64 firstSeq, uint64 lastSeq, bytes32 headHash) external {
+        bytes32 departmentId = _callerDepartment(0);
+        if (root == bytes32(0)) revert LogZeroRoot();
+        if (_batches[root].signer != address(0)) revert LogRootAlreadyAnchored(root);
+        // lastSeq == max would leave no representable next sequence.
+        if (firstSeq > lastSeq || lastSeq == type(uint64).max) revert LogInvalidRange(firstSeq, lastSeq);
+        uint64 expected = _lastSequence[departmentId][logId] + 1;
+        if (firstSeq != expected) revert LogSequenceGap(departmentId, logId, expected, firstSeq);
+
+        _lastSequence[departmentId][logId] = lastSeq;
+        _batches[root] = LogBatch({
+            departmentId: departmentId,
+            logId: logId,
+            firstSeq: firstSeq,
+            lastSeq: lastSeq,
+            blockNumber: uint32(block.number),
+            timestamp: uint32(block.timestamp),
+            signer: msg.sender,
+            headHash: headHash
+        });
+        emit LogBatchAnchored(logId, departmentId, root, firstSeq, lastSeq, headHash, msg.sender);
+    }
+
+    /// @inheritdoc IBatchLog
+    function publishRuleSet(bytes32 digest, bytes32 serviceItem) external {
+        bytes32 departmentId = _callerDepartment(Roles.APPROVER);
+        if (digest == bytes32(0)) revert RuleSetZeroDigest();
+        if (_ruleSets[digest].departmentId != bytes32(0)) revert RuleSetAlreadyPublished(digest);
+
+        _ruleSets[digest] = RuleSet({
+            departmentId: departmentId,
+            serviceItem: serviceItem,
+            blockNumber: uint32(block.number),
+            timestamp: uint32(block.timestamp)
+        });
+        emit RuleSetPublished(digest, departmentId, serviceItem);
+    }
+
+    /// @inheritdoc IBatchLog
+    function registry() external view returns (IDepartmentRegistry) {
+        return _registry;
+    }
+
+    /// @inheritdoc IBatchLog
+    function logBatch(bytes32 root) external view returns (LogBatch memory) {
+        return _batches[root];
+    }
+
+    /// @inheritdoc IBatchLog
+    function nextSequence(bytes32 departmentId, bytes32 logId) external view returns (uint64) {
+        return _lastSequence[departmentId][logId] + 1;
+    }
+
+    /// @inheritdoc IBatchLog
+    function ruleSet(bytes32 digest)
+        external
+        view
+        returns (bytes32 departmentId, bytes32 serviceItem, uint32 blockNumber, uint32 timestamp)
+    {
+        RuleSet storage r = _ruleSets[digest];
+        return (r.departmentId, r.serviceItem, r.blockNumber, r.timestamp);
+    }
+
+    /// @inheritdoc IBatchLog
+    function version() external pure returns (string memory) {
+        return "1.0.0";
+    }
+
+    /// @dev Department of the caller, who must be the current key of an active department holding `role`.
+    function _callerDepartment(uint8 role) private view returns (bytes32) {
+        if (!_registry.isActiveSigner(msg.sender, role)) revert LogUnauthorized(msg.sender);
+        return _registry.departmentOf(msg.sender);
+    }
+}
