@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+pragma solidity 0.8.28;
+
+import {Test} from "./utils/Test.sol";
+import {RegistryFixture} from "./utils/RegistryFixture.sol";
+import {BatchLog} from "../src/BatchLog.sol";
+import {IBatchLog} from "../src/IBatchLog.sol";
+import {DepartmentRegistry} from "../src/DepartmentRegistry.sol";
+import {IDepartmentRegistry} from "../src/IDepartmentRegistry.sol";
+
+contract BatchLogTest is RegistryFixture {
+    BatchLog internal log;
+
+    bytes32 internal constant MKT = bytes32("MKT");
+    bytes32 internal constant FIN = bytes32("FIN");
+    bytes32 internal constant APPROVALS = bytes32("approvals");
+    bytes32 internal constant ACCESS = bytes32("access");
+    bytes32 internal constant HEAD = bytes32("head");
+    bytes32 internal constant ITEM = bytes32("permit/parking");
+
+    address internal mktKey;
+    address internal mktKey2;
+    address internal finKey;
+
+    function setUp() public {
+        _deployRegistry();
+        mktKey = makeAddr("mkt-key");
+        mktKey2 = makeAddr("mkt-key-2");
+        finKey = makeAddr("fin-key");
+        vm.roll(500);
+        vm.warp(1_800_000_000);
+        _register(MKT, mktKey, AUDITOR);
+        _register(FIN, finKey, ISSUER | APPROVER);
+        log = new BatchLog(registry);
+    }
+
+    function _r(uint256 i) internal pure returns (bytes32) {
+        return keccak256(abi.encode("root", i));
+    }
+
+    function _anchorLog(address signer, bytes32 logId, bytes32 root, uint64 first, uint64 last) internal {
+        vm.prank(signer);
+        log.anchorLog(logId, root, first, last, HEAD);
+    }
+
+    // ----------------------------------------------------------------- anchorLog
+
+    function test_Views() public view {
+        assertEq(log.version(), "1.0.0", "version");
+        assertEq(address(log.registry()), address(registry), "registry");
+        assertEq(log.nextSequence(MKT, APPROVALS), 1, "starts at 1");
+        IBatchLog.LogBatch memory b = log.logBatch(_r(1));
+        assertEq(b.signer, address(0), "unknown root is zero");
+        assertEq(b.departmentId, bytes32(0), "unknown root department");
+        assertEq(uint256(b.lastSeq), 0, "unknown root range");
+    }
+
+    function test_AnchorLog() public {
+        vm.expectEmit(true, true, true, true);
+        emit IBatchLog.LogBatchAnchored(APPROVALS, MKT, _r(1), 1, 10, HEAD, mktKey);
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 10);
+
+        IBatchLog.LogBatch memory b = log.logBatch(_r(1));
+        assertEq(b.departmentId, MKT, "department");
+        assertEq(b.logId, APPROVALS, "log");
+        assertEq(b.firstSeq, 1, "first");
+        assertEq(b.lastSeq, 10, "last");
+        assertEq(b.blockNumber, 500, "block");
+        assertEq(b.timestamp, 1_800_000_000, "time");
+        assertEq(b.signer, mktKey, "signer");
+        assertEq(b.headHash, HEAD, "head");
+        assertEq(log.nextSequence(MKT, APPROVALS), 11, "next");
+
+        _anchorLog(mktKey, APPROVALS, _r(2), 11, 11);
+        assertEq(log.nextSequence(MKT, APPROVALS), 12, "single-entry batch");
+    }
+
+    function test_SequencesAreScopedByDepartmentAndLog() public {
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+        _anchorLog(mktKey, ACCESS, _r(2), 1, 3);
+        _anchorLog(finKey, APPROVALS, _r(3), 1, 7);
+        assertEq(log.nextSequence(MKT, APPROVALS), 6, "mkt approvals");
+        assertEq(log.nextSequence(MKT, ACCESS), 4, "mkt access");
+        assertEq(log.nextSequence(FIN, APPROVALS), 8, "fin approvals");
+    }
+
+    function test_RotatedKeyContinuesSequence() public {
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+        _rotate(MKT, mktKey2);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, mktKey));
+        _anchorLog(mktKey, APPROVALS, _r(2), 6, 9);
+        _anchorLog(mktKey2, APPROVALS, _r(2), 6, 9);
+        assertEq(log.nextSequence(MKT, APPROVALS), 10, "same department sequence");
+    }
+
+    function test_RevertWhen_OutsiderAnchorsLog() public {
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, outsider));
+        _anchorLog(outsider, APPROVALS, _r(1), 1, 5);
+    }
+
+    function test_RevertWhen_SuspendedDepartmentAnchorsLog() public {
+        _suspend(MKT);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, mktKey));
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+    }
+
+    function test_RevertWhen_ZeroRoot() public {
+        vm.expectRevert(IBatchLog.LogZeroRoot.selector);
+        _anchorLog(mktKey, APPROVALS, bytes32(0), 1, 5);
+    }
+
+    function test_RevertWhen_RootReused() public {
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, _r(1)));
+        _anchorLog(mktKey, APPROVALS, _r(1), 6, 7);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, _r(1)));
+        _anchorLog(finKey, ACCESS, _r(1), 1, 1);
+    }
+
+    function test_RevertWhen_InvalidRange() public {
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(5), uint64(4)));
+        _anchorLog(mktKey, APPROVALS, _r(1), 5, 4);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(1), type(uint64).max)
+        );
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, type(uint64).max);
+    }
+
+    function test_RevertWhen_SequenceGapOrOverlap() public {
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(2))
+        );
+        _anchorLog(mktKey, APPROVALS, _r(1), 2, 5);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(0))
+        );
+        _anchorLog(mktKey, APPROVALS, _r(1), 0, 5);
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(5))
+        );
+        _anchorLog(mktKey, APPROVALS, _r(2), 5, 9);
+        vm.expectRevert(
+            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(8))
+        );
+        _anchorLog(mktKey, APPROVALS, _r(2), 8, 9);
+    }
+
+    /// @dev Consecutive random ranges always chain; nextSequence is one past the last anchored entry.
+    function testFuzz_ContiguousRanges(uint64[8] memory sizes) public {
+        uint64 next = 1;
+        for (uint256 i = 0; i < sizes.length; ++i) {
+            uint64 last = next + uint64(bound(sizes[i], 0, 1_000_000));
+            _anchorLog(mktKey, APPROVALS, _r(i + 1), next, last);
+            next = last + 1;
+            assertEq(log.nextSequence(MKT, APPROVALS), next, "next");
+        }
+    }
+
+    /// @dev Any first sequence other than the expected one is refused with the gap error.
+    function testFuzz_GapRejected(uint64 first, uint64 span) public {
+        vm.assume(first != 1 && first < type(uint64).max);
+        uint64 last = uint64(bound(span, first, type(uint64).max - 1));
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), first));
+        _anchorLog(mktKey, APPROVALS, _r(1), first, last);
+    }
+
+    // ----------------------------------------------------------------- rule sets
+
+    function test_PublishRuleSet() public {
+        bytes32 digest = keccak256("rules v1");
+        vm.warp(1_800_000_500);
+        vm.expectEmit(true, true, true, true);
+        emit IBatchLog.RuleSetPublished(digest, FIN, ITEM);
+        vm.prank(finKey);
+        log.publishRuleSet(digest, ITEM);
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(digest);
+        assertEq(dept, FIN, "department");
+        assertEq(item, ITEM, "item");
+        assertEq(b, 500, "block");
+        assertEq(t, 1_800_000_500, "time");
+    }
+
+    function test_RuleSet_UnknownIsZero() public view {
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(keccak256("nope"));
+        assertEq(dept, bytes32(0), "department");
+        assertEq(item, bytes32(0), "item");
+        assertEq(uint256(b) + t, 0, "zeros");
+    }
+
+    function test_RevertWhen_NonApproverPublishes() public {
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, mktKey));
+        vm.prank(mktKey);
+        log.publishRuleSet(keccak256("rules"), ITEM);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, outsider));
+        vm.prank(outsider);
+        log.publishRuleSet(keccak256("rules"), ITEM);
+    }
+
+    function test_RevertWhen_SuspendedApproverPublishes() public {
+        _suspend(FIN);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, finKey));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("rules"), ITEM);
+    }
+
+    function test_RevertWhen_ZeroOrRepublishedRuleSet() public {
+        vm.expectRevert(IBatchLog.RuleSetZeroDigest.selector);
+        vm.prank(finKey);
+        log.publishRuleSet(bytes32(0), ITEM);
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("rules"), ITEM);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, keccak256("rules")));
+        vm.prank(finKey);
+        log.publishRuleSet(keccak256("rules"), bytes32("other"));
+    }
+}
+
+/// @dev Drives anchorLog from two departments over two logs, mostly with the right first sequence, sometimes not.
+contract LogHandler is Test {
+    DepartmentRegistry public registry;
+    BatchLog public log;
+
+    bytes32[2] public departments = [bytes32("D0"), bytes32("D1")];
+    address[2] internal keys;
+    bytes32[2] public logIds = [bytes32("approvals"), bytes32("access")];
+    uint256 internal rootCounter;
+
+    mapping(bytes32 departmentId => mapping(bytes32 logId => uint256)) public ghostEntries;
+    bytes32[] public roots;
+
+    constructor() {
+        address[] memory council = new address[](1);
+        council[0] = address(this);
+        registry = new DepartmentRegistry(council, 1);
+        log = new BatchLog(registry);
+        for (uint256 i = 0; i < 2; ++i) {
+            keys[i] = vm.addr(0xC0DE00 + i);
+            registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4);
+        }
+    }
+
+    function rootCount() external view returns (uint256) {
+        return roots.length;
+    }
+
+    function anchorLog(uint256 dept, uint256 logIndex, uint64 span, uint64 skew) external {
+        bytes32 departmentId = departments[dept % 2];
+        bytes32 logId = logIds[logIndex % 2];
+        uint64 next = log.nextSequence(departmentId, logId);
+        // One call in four tries a wrong start; those must be refused.
+        uint64 first = skew % 4 == 0 ? next + uint64(bound(skew, 1, 3)) : next;
+        uint64 last = first + uint64(bound(span, 0, 50));
+        bytes32 root = keccak256(abi.encode(++rootCounter));
+        vm.prank(keys[dept % 2]);
+        try log.anchorLog(logId, root, first, last, bytes32(rootCounter)) {
+            require(first == next, "gap accepted");
+            ghostEntries[departmentId][logId] += last - first + 1;
+            roots.push(root);
+        } catch {
+            require(first != next, "contiguous range refused");
+        }
+    }
+}
+
+contract BatchLogInvariantTest is Test {
+    LogHandler internal handler;
+
+    function setUp() public {
+        handler = new LogHandler();
+    }
+
+    function targetContracts() public view returns (address[] memory targets) {
+        targets = new address[](1);
+        targets[0] = address(handler);
+    }
+
+    /// @dev nextSequence == 1 + total entries anchored, per department and log.
+    function invariant_NextSequenceCountsAnchoredEntries() public view {
+        BatchLog log = handler.log();
+        for (uint256 d = 0; d < 2; ++d) {
+            for (uint256 l = 0; l < 2; ++l) {
+                bytes32 dept = handler.departments(d);
+                bytes32 logId = handler.logIds(l);
+                assertEq(
+                    uint256(log.nextSequence(dept, logId)), 1 + handler.ghostEntries(dept, logId), "next sequence"
+                );
+            }
+        }
+    }
+
+    /// @dev Every anchored batch is attributed to its signer's department.
+    function invariant_BatchesAttributedToSignerDepartment() public view {
+        BatchLog log = handler.log();
+        DepartmentRegistry registry = handler.registry();
+        uint256 n = handler.rootCount();
+        for (uint256 i = 0; i < n; ++i) {
+            IBatchLog.LogBatch memory b = log.logBatch(handler.roots(i));
+            assertEq(b.departmentId, registry.departmentOf(b.signer), "department of signer");
+            assertTrue(b.firstSeq <= b.lastSeq, "range");
+        }
+    }
+}
