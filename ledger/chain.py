@@ -1,0 +1,338 @@
+"""Talking to the chain: contract handles, sending transactions with our own nonces, decoding reverts.
+
+Only standard ``eth_*`` JSON-RPC methods are used here, so the same code runs against the embedded anvil, a
+Besu/QBFT network or geth. Each signer's nonce is kept locally (web3's HTTP provider may retry a send, which
+then answers "already known" or "nonce too low"); a revert is decoded into a ChainError that names the
+contract's custom error and its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+
+from .errors import ChainError, ConfigError, InputError
+from .toolchain import Artifact, compile_contracts
+
+ROLE_ISSUER = 1
+ROLE_VERIFIER = 2
+ROLE_AUDITOR = 4
+ROLE_APPROVER = 8
+ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
+
+CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
+
+
+def department_id_bytes(code: str) -> bytes:
+    """A department code ("MKT", "HOSP-01") as the bytes32 the contracts use (ASCII, right-padded)."""
+    if not isinstance(code, str) or not code or len(code) > 32 or not code.isascii() or not code.isprintable():
+        raise InputError(f"department id {code!r} must be 1 to 32 printable ASCII characters")
+    return code.encode("ascii").ljust(32, b"\x00")
+
+
+def department_code(raw: bytes) -> str:
+    return raw.rstrip(b"\x00").decode("ascii", errors="replace")
+
+
+def roles_from_names(names: list[str] | str) -> int:
+    if isinstance(names, str):
+        names = [n for n in names.replace("+", ",").split(",") if n]
+    bits = 0
+    for name in names:
+        try:
+            bits |= ROLE_NAMES[name.strip().lower()]
+        except KeyError:
+            raise InputError(f"unknown role {name!r}; roles are {', '.join(ROLE_NAMES)}") from None
+    if not bits:
+        raise InputError("a department needs at least one role")
+    return bits
+
+
+def role_names(bits: int) -> list[str]:
+    return [name for name, bit in ROLE_NAMES.items() if bits & bit]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    registry: str
+    anchor: str
+    log: str
+    deployed_block: int
+    genesis_hash: str
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"deployment file {path} is unreadable ({exc}); restore it or deploy again") from exc
+
+
+class _ErrorDecoder:
+    def __init__(self, artifacts: dict[str, Artifact]) -> None:
+        self._by_selector: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for artifact in artifacts.values():
+            for item in artifact.abi:
+                if item.get("type") == "error":
+                    types = [_abi_type(i) for i in item["inputs"]]
+                    selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                    self._by_selector[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
+
+    def decode(self, data: str | bytes | None) -> tuple[str, tuple[Any, ...]] | None:
+        if data is None:
+            return None
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        entry = self._by_selector.get(raw[:4])
+        if entry is None:
+            return None
+        name, types, _ = entry
+        try:
+            return name, tuple(abi_decode(types, raw[4:]))
+        except Exception:  # noqa: BLE001 - undecodable payload: report the name alone
+            return name, ()
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = value.rstrip(b"\x00")
+        if len(value) == 32 and text and text.isascii() and text.decode().isprintable():
+            return repr(text.decode())
+        return "0x" + value.hex()
+    return str(value)
+
+
+class Chain:
+    """Contract handles and transaction sending for one deployment."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, *, gas_price: int | None = None,
+                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.timeout = timeout
+        self.gas_price = gas_price
+        self.artifacts = artifacts or compile_contracts()
+        self.errors = _ErrorDecoder(self.artifacts)
+        self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
+        self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
+        self.log = w3.eth.contract(address=deployment.log, abi=self.artifacts["BatchLog"].abi)
+        self._nonces: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain_id
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def call(self, fn: Any, block: int | str = "latest") -> Any:
+        try:
+            return fn.call(block_identifier=block)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._revert_error(exc, fn) from None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"chain call failed: {exc}") from exc
+
+    def block_number(self) -> int:
+        try:
+            return int(self.w3.eth.block_number)
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"the chain node at {self._url()} does not answer: {exc}") from exc
+
+    def _url(self) -> str:
+        return str(getattr(self.w3.provider, "endpoint_uri", "?"))
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def _lock(self, address: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(address, threading.Lock())
+
+    def _price(self) -> int:
+        if self.gas_price is not None:
+            return self.gas_price
+        return int(self.w3.eth.gas_price)
+
+    def send(self, account: LocalAccount, fn: Any, *, gas: int | None = None) -> str:
+        """Sign and send a contract call from ``account``; returns the transaction hash (not yet confirmed).
+
+        The call is simulated first, so a revert surfaces here as a ChainError naming the contract's error.
+        """
+        address = account.address
+        with self._lock(address):
+            if gas is None:
+                try:
+                    gas = int(fn.estimate_gas({"from": address}) * 1.25) + 20_000
+                except (ContractCustomError, ContractLogicError) as exc:
+                    raise self._revert_error(exc, fn) from None
+                except (OSError, Web3RPCError) as exc:
+                    raise ChainError(f"could not simulate {fn.fn_name}: {exc}") from exc
+            for attempt in range(3):
+                if address not in self._nonces:
+                    self._nonces[address] = int(self.w3.eth.get_transaction_count(address, "pending"))
+                nonce = self._nonces[address]
+                tx = fn.build_transaction({
+                    "from": address, "nonce": nonce, "gas": gas, "gasPrice": self._price(),
+                    "chainId": self.chain_id,
+                })
+                signed = account.sign_transaction(tx)
+                tx_hash = "0x" + bytes(signed.hash).hex()
+                try:
+                    self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Web3RPCError as exc:
+                    message = str(exc).lower()
+                    if "already known" in message or "already imported" in message:
+                        pass  # a retried send of the same transaction: it is in the pool
+                    elif "nonce too low" in message and self._known(tx_hash):
+                        pass  # our own earlier attempt was mined
+                    elif "nonce too low" in message or "nonce too high" in message:
+                        self._nonces.pop(address, None)  # another writer used this key: resync and re-sign
+                        continue
+                    else:
+                        self._nonces.pop(address, None)
+                        raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
+                except OSError as exc:
+                    self._nonces.pop(address, None)
+                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
+                self._nonces[address] = nonce + 1
+                return tx_hash
+            raise ChainError(f"could not find a free nonce for {address} after {attempt + 1} attempts")
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            return True
+        except TransactionNotFound:
+            return False
+
+    def forget_nonce(self, address: str) -> None:
+        self._nonces.pop(address, None)
+
+    def receipt(self, tx_hash: str) -> Any | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not read receipt of {tx_hash}: {exc}") from exc
+
+    def wait(self, tx_hash: str, *, timeout: float | None = None, fn: Any = None) -> Any:
+        """Wait for a receipt; a failed transaction raises ChainError with the decoded revert."""
+        deadline = time.monotonic() + (timeout or self.timeout)
+        delay = 0.005
+        while True:
+            receipt = self.receipt(tx_hash)
+            if receipt is not None:
+                break
+            if time.monotonic() > deadline:
+                raise ChainError(f"transaction {tx_hash} was not mined within {timeout or self.timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction {tx_hash} reverted in block {receipt['blockNumber']}"
+                             + (f" ({self._replay_revert(tx_hash, receipt)})" if fn is None else ""))
+        return receipt
+
+    def _replay_revert(self, tx_hash: str, receipt: Any) -> str:
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, receipt["blockNumber"])
+        except (ContractCustomError, ContractLogicError) as exc:
+            return str(self._revert_error(exc, None))
+        except Exception:  # noqa: BLE001 - best effort diagnosis only
+            pass
+        return "reason unknown"
+
+    def transact(self, account: LocalAccount, fn: Any) -> Any:
+        """Send and wait: for the rare administrative writes (council votes, revocations)."""
+        return self.wait(self.send(account, fn), fn=fn)
+
+    def confirmed(self, receipt: Any, confirmations: int) -> bool:
+        return self.block_number() >= int(receipt["blockNumber"]) + confirmations
+
+    def _revert_error(self, exc: Exception, fn: Any) -> ChainError:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        decoded = self.errors.decode(data if isinstance(data, (str, bytes)) else None)
+        what = getattr(fn, "fn_name", "the call") if fn is not None else "the transaction"
+        if decoded:
+            name, args = decoded
+            return ChainError(f"the chain refused {what}: {name}({', '.join(_fmt(a) for a in args)})",
+                              error_name=name, args=args)
+        return ChainError(f"the chain refused {what}: {getattr(exc, 'message', None) or exc}")
+
+    # -- deployment ------------------------------------------------------------------------------------
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount, council: list[str], threshold: int, *,
+               gas_price: int | None = None, timeout: float = 60.0) -> Deployment:
+        """Deploy the registry, anchor and log contracts; returns their addresses."""
+        artifacts = compile_contracts()
+        chain_id = int(w3.eth.chain_id)
+        price = gas_price if gas_price is not None else int(w3.eth.gas_price)
+        nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))
+        addresses: dict[str, str] = {}
+        first_block = None
+        for name, args in (("DepartmentRegistry", (council, threshold)), ("CertificateAnchor", None),
+                           ("BatchLog", None)):
+            artifact = artifacts[name]
+            factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+            ctor = factory.constructor(*(args if args is not None else (addresses["DepartmentRegistry"],)))
+            tx = ctor.build_transaction({"from": deployer.address, "nonce": nonce, "gasPrice": price,
+                                         "chainId": chain_id, "gas": 6_000_000})
+            signed = deployer.sign_transaction(tx)
+            try:
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+                receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+            except (OSError, Web3RPCError) as exc:
+                raise ChainError(f"deploying {name} failed: {exc}") from exc
+            if receipt["status"] != 1:
+                raise ChainError(f"deploying {name} reverted; check the council addresses and threshold")
+            addresses[name] = receipt["contractAddress"]
+            first_block = first_block or int(receipt["blockNumber"])
+            nonce += 1
+        genesis = w3.eth.get_block(0)["hash"]
+        return Deployment(chain_id=chain_id, registry=addresses["DepartmentRegistry"],
+                          anchor=addresses["CertificateAnchor"], log=addresses["BatchLog"],
+                          deployed_block=first_block or 0, genesis_hash="0x" + bytes(genesis).hex())
+
+    def check_code(self) -> None:
+        for name, address in (("registry", self.deployment.registry), ("anchor", self.deployment.anchor),
+                              ("log", self.deployment.log)):
+            if not self.w3.eth.get_code(address):  # type: ignore[arg-type]
+                raise ConfigError(
+                    f"no {name} contract at {address} on chain {self.chain_id}: the chain was reset or the "
+                    "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node")
+
+
+def connect(url: str, timeout: float = 30.0) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return w3
+
+
+Callback = Callable[[int], None]

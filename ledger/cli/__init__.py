@@ -1,0 +1,47 @@
+"""The ``ledger`` command: a thin layer over the library. Each command group lives in its own module and
+registers its subcommands here; every LedgerError becomes a one-line message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from ..errors import LedgerError
+
+GROUPS = ("ledger.cli.certificates", "ledger.cli.governance", "ledger.cli.decisions", "ledger.cli.evidence",
+          "ledger.cli.operations")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ledger", description="Provenance ledger for government certificates and approval decisions.")
+    parser.add_argument("--data-dir", help="data directory (default $LEDGER_DATA_DIR or ./.ledger)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in GROUPS:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except LedgerError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted; pending batches complete with `ledger resume`", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,129 @@
+"""``ledger issue | verify | export | present | revoke | suspend | reinstate | supersede | resume``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import issuance, status
+from ..certificate import load_document
+from ..verify import ChainView, verify_certificate
+from .output import ProgressBar, open_ledger, print_json, print_report
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("issue", help="issue certificates from a JSONL or CSV file, anchored in batches")
+    p.add_argument("file", type=Path)
+    p.add_argument("--department", "-d", required=True, help="issuing department id (its key signs)")
+    p.add_argument("--batch-size", type=int, help="certificates per anchoring transaction (default 10000)")
+    p.add_argument("--out", type=Path, help="write the issued certificate documents here (JSONL)")
+    p.set_defaults(run=_issue)
+
+    p = commands.add_parser("verify", help="verify a certificate document against the chain")
+    p.add_argument("file", type=Path)
+    p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(run=_verify)
+
+    p = commands.add_parser("export", help="write a stored certificate's document (or a presentation)")
+    p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
+    p.add_argument("--department", "-d")
+    p.add_argument("--reveal", help="comma-separated fields to disclose; the others stay hidden")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(run=_export)
+
+    p = commands.add_parser("present", help="derive a presentation that reveals only chosen fields")
+    p.add_argument("file", type=Path)
+    p.add_argument("--reveal", required=True, help="comma-separated fields to disclose")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(run=_present)
+
+    for action in ("revoke", "suspend", "reinstate"):
+        p = commands.add_parser(action, help=f"{action} a certificate (issuing department only)")
+        p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
+        p.add_argument("--department", "-d")
+        p.add_argument("--reason", required=True, help="short reason code, e.g. fraud, data-error")
+        p.set_defaults(run=_status_change, action=action)
+
+    p = commands.add_parser("supersede", help="mark a certificate superseded by a newer one")
+    p.add_argument("old")
+    p.add_argument("new")
+    p.add_argument("--department", "-d")
+    p.set_defaults(run=_supersede)
+
+    p = commands.add_parser("resume", help="complete batches left pending by a crash or a chain outage")
+    p.set_defaults(run=_resume)
+
+
+def _issue(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        out = args.out.open("w", encoding="utf-8") if args.out else None
+        try:
+            result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size, out=out,
+                                         progress=ProgressBar(f"issuing {args.file.name}"))
+        finally:
+            if out:
+                out.close()
+    print_json(result.to_json())
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        report = verify_certificate(str(args.file), ChainView(ledger.chain, ledger.settings.confirmations),
+                                    at=args.at)
+    if args.json:
+        print_json(report.to_json())
+    else:
+        print_report(report)
+    return 0 if report.ok else 1
+
+
+def _write(doc: dict[str, Any], out: Path | None) -> None:
+    if out:
+        out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        print(f"wrote {out}", file=sys.stderr)
+    else:
+        print_json(doc)
+
+
+def _export(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        doc = issuance.export_document(ledger, args.certificate, args.department)
+    if args.reveal:
+        doc = load_document(doc).present(_fields(args.reveal)).to_json()
+    _write(doc, args.out)
+    return 0
+
+
+def _fields(text: str) -> list[str]:
+    return [f.strip() for f in text.split(",") if f.strip()]
+
+
+def _present(args: argparse.Namespace) -> int:
+    _write(load_document(args.file).present(_fields(args.reveal)).to_json(), args.out)
+    return 0
+
+
+def _status_change(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        tx = getattr(status, args.action)(ledger, args.certificate, args.reason, args.department)
+    print_json({"action": args.action, "certificate": args.certificate, "transaction": tx})
+    return 0
+
+
+def _supersede(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        tx = status.supersede(ledger, args.old, args.new, args.department)
+    print_json({"action": "supersede", "old": args.old, "new": args.new, "transaction": tx})
+    return 0
+
+
+def _resume(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        done = issuance.resume(ledger)
+    print_json({"completed_batches": done})
+    return 0

@@ -1,0 +1,131 @@
+"""The ``Ledger``: one object holding the chain, the database and the keys, used by the CLI and the gateway.
+
+``Ledger.open()`` with no settings runs embedded: it starts (or attaches to) the anvil node of the data
+directory, deploys the contracts on first use with a 2-of-3 demo council whose keys it creates, and opens the
+SQLite database. With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file written by
+``ledger deploy``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from types import TracebackType
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from sqlalchemy import Engine
+
+from .chain import Chain, Deployment, connect
+from .config import Settings
+from .errors import ConfigError, KeystoreError
+from .keys import Keystore
+from .node import EmbeddedNode
+from .store import open_engine
+from .vault import Vault
+
+COUNCIL_KEYS = ("council-1", "council-2", "council-3")
+EMBEDDED_THRESHOLD = 2
+
+
+def department_key_name(code: str) -> str:
+    return f"dept-{code}"
+
+
+class Ledger:
+    def __init__(self, *, settings: Settings, chain: Chain, engine: Engine, keystore: Keystore,
+                 node: EmbeddedNode | None = None, passphrase: str | None = None) -> None:
+        self.settings = settings
+        self.chain = chain
+        self.engine = engine
+        self.keystore = keystore
+        self.node = node
+        self._passphrase = passphrase
+        self._accounts: dict[str, LocalAccount] = {}
+        self._vault: Vault | None = None
+        self._guard = threading.Lock()
+
+    # -- opening and closing ---------------------------------------------------------------------------
+    @classmethod
+    def open(cls, settings: Settings | None = None, *, passphrase: str | None = None) -> Ledger:
+        settings = settings or Settings.from_env()
+        passphrase = passphrase if passphrase is not None else os.environ.get("LEDGER_PASSPHRASE")
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n)
+        node = None
+        if settings.embedded:
+            node = EmbeddedNode(settings.chain_dir)
+            url = node.start()
+            gas_price: int | None = 0
+        else:
+            url = settings.rpc_url or ""
+            raw = os.environ.get("LEDGER_GAS_PRICE")
+            gas_price = int(raw) if raw else None
+        try:
+            w3 = connect(url)
+            deployment = Deployment.load(settings.deployment_path)
+            if settings.embedded and (deployment is None or not w3.eth.get_code(deployment.registry)):
+                deployment = cls._deploy_embedded(w3, keystore, settings, passphrase)
+            if deployment is None:
+                raise ConfigError(f"no deployment at {settings.deployment_path}: run `ledger deploy` against "
+                                  f"{url} first, or set LEDGER_DEPLOYMENT_FILE")
+            if int(w3.eth.chain_id) != deployment.chain_id:
+                raise ConfigError(f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
+                                  f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network")
+            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout)
+            chain.check_code()
+            engine = open_engine(settings.db_url)
+        except BaseException:
+            if node is not None:
+                node.stop()
+            raise
+        return cls(settings=settings, chain=chain, engine=engine, keystore=keystore, node=node,
+                   passphrase=passphrase)
+
+    @staticmethod
+    def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
+        if not passphrase:
+            raise KeystoreError("the first embedded run creates the council keys: set LEDGER_PASSPHRASE")
+        for name in COUNCIL_KEYS:
+            if not keystore.exists(name):
+                keystore.create(name, passphrase)
+        council = [keystore.address(name) for name in COUNCIL_KEYS]
+        deployer = keystore.unlock(COUNCIL_KEYS[0], passphrase)
+        deployment = Chain.deploy(w3, deployer, council, EMBEDDED_THRESHOLD, gas_price=0)
+        deployment.save(settings.deployment_path)
+        return deployment
+
+    def close(self) -> None:
+        self.engine.dispose()
+        if self.node is not None:
+            self.node.stop()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    # -- keys ------------------------------------------------------------------------------------------
+    def passphrase(self) -> str:
+        if not self._passphrase:
+            raise KeystoreError("keys are locked: set LEDGER_PASSPHRASE or pass --passphrase-file")
+        return self._passphrase
+
+    def account(self, key_name: str) -> LocalAccount:
+        """The unlocked key ``key_name`` (decrypted once per process, kept only in memory)."""
+        with self._guard:
+            if key_name not in self._accounts:
+                self._accounts[key_name] = self.keystore.unlock(key_name, self.passphrase())
+            return self._accounts[key_name]
+
+    def department_account(self, code: str) -> LocalAccount:
+        return self.account(department_key_name(code))
+
+    @property
+    def vault(self) -> Vault:
+        with self._guard:
+            if self._vault is None:
+                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase)
+            return self._vault

@@ -1,0 +1,95 @@
+"""Settings: where the data lives and which chain and database to use.
+
+With nothing configured the ledger runs embedded: its own anvil node with state persisted under the data
+directory and a SQLite database beside it. ``LEDGER_RPC_URL`` and ``LEDGER_DATABASE_URL`` switch to any EVM
+JSON-RPC chain (Besu/QBFT, geth) and PostgreSQL; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from .errors import ConfigError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _int_env(name: str, default: int, minimum: int = 0) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    data_dir: Path
+    rpc_url: str | None = None
+    database_url: str | None = None
+    confirmations: int = 0
+    batch_size: int = 10_000
+    max_record_bytes: int = 64 * 1024
+    max_batch_size: int = 100_000
+    chain_timeout: float = 60.0
+    keystore_kdf_n: int = 2**16
+    deployment_file: Path | None = None
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, data_dir: str | Path | None = None) -> Settings:
+        """Read settings from ``LEDGER_*`` environment variables; ``data_dir`` overrides ``LEDGER_DATA_DIR``."""
+        directory = Path(data_dir or os.environ.get("LEDGER_DATA_DIR") or Path.cwd() / ".ledger").resolve()
+        deployment = os.environ.get("LEDGER_DEPLOYMENT_FILE")
+        settings = cls(
+            data_dir=directory,
+            rpc_url=os.environ.get("LEDGER_RPC_URL") or None,
+            database_url=os.environ.get("LEDGER_DATABASE_URL") or None,
+            confirmations=_int_env("LEDGER_CONFIRMATIONS", 0),
+            batch_size=_int_env("LEDGER_BATCH_SIZE", 10_000, minimum=1),
+            keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", 2**16, minimum=2),
+            deployment_file=Path(deployment) if deployment else None,
+        )
+        settings.validate()
+        return settings
+
+    def with_(self, **changes: object) -> Settings:
+        updated = replace(self, **changes)  # type: ignore[arg-type]
+        updated.validate()
+        return updated
+
+    def validate(self) -> None:
+        if not 1 <= self.batch_size <= self.max_batch_size:
+            raise ConfigError(f"batch size {self.batch_size} must be between 1 and {self.max_batch_size}")
+        n = self.keystore_kdf_n
+        if n < 2 or n & (n - 1):
+            raise ConfigError(f"keystore KDF work factor {n} must be a power of two")
+        if self.rpc_url is not None and not self.rpc_url.startswith(("http://", "https://")):
+            raise ConfigError(f"LEDGER_RPC_URL {self.rpc_url!r} must be an http(s) JSON-RPC URL")
+
+    @property
+    def embedded(self) -> bool:
+        return self.rpc_url is None
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'ledger.sqlite3'}"
+
+    @property
+    def keys_dir(self) -> Path:
+        return self.data_dir / "keys"
+
+    @property
+    def chain_dir(self) -> Path:
+        return self.data_dir / "chain"
+
+    @property
+    def deployment_path(self) -> Path:
+        return self.deployment_file or self.data_dir / "deployment.json"

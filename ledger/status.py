@@ -1,0 +1,97 @@
+"""Revoking, suspending, reinstating and superseding certificates.
+
+Only the department that anchored a certificate can change its status; the contract checks it with the
+certificate's Merkle proof to its batch root, so the proof stored with each certificate is sent along. Every
+change is kept on chain with its block and time, so "was this certificate valid at time T" has an answer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import insert, select, update
+
+from .canonical import hex32, parse_hex32
+from .client import Ledger
+from .errors import InputError, NotFoundError
+from .store import Batch, BatchState, Certificate, StatusChange
+
+
+def reason_code(text: str) -> bytes:
+    """A reason as bytes32: a short ASCII code such as ``fraud`` or ``data-error``."""
+    if not text or len(text) > 32 or not text.isascii() or not text.isprintable():
+        raise InputError(f"reason {text!r} must be a short code of 1-32 printable ASCII characters")
+    return text.encode().ljust(32, b"\x00")
+
+
+@dataclass(frozen=True)
+class StoredCertificate:
+    digest: bytes
+    root: bytes
+    proof: list[bytes]
+    department: str
+    certificate_id: str
+
+
+def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
+    """Find a certificate of this ledger's store by digest, or by certificate id within a department."""
+    with ledger.engine.connect() as conn:
+        query = select(Certificate.digest, Certificate.batch_root, Certificate.proof, Certificate.department_id,
+                       Certificate.certificate_id, Batch.state).join(Batch, Batch.root == Certificate.batch_root)  # type: ignore[arg-type]
+        if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
+            row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
+        else:
+            if department is None:
+                raise InputError("give a certificate digest (0x + 64 hex digits), or an id with its department")
+            row = conn.execute(query.where(Certificate.certificate_id == digest_or_id,  # type: ignore[arg-type]
+                                           Certificate.department_id == department)).first()  # type: ignore[arg-type]
+    if row is None:
+        raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
+    if row[5] != BatchState.CONFIRMED:
+        raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
+    proof = bytes(row[2])
+    return StoredCertificate(parse_hex32(row[0]), parse_hex32(row[1]),
+                             [proof[i:i + 32] for i in range(0, len(proof), 32)], row[3], row[4])
+
+
+def _record(ledger: Ledger, cert: StoredCertificate, action: str, detail: bytes, receipt: Any,
+            new_status: str, superseded_by: str | None = None) -> str:
+    tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(StatusChange).values(digest=hex32(cert.digest), action=action, detail=hex32(detail),
+                                                 tx_hash=tx_hash, block_number=int(receipt["blockNumber"])))
+        conn.execute(update(Certificate).where(Certificate.digest == hex32(cert.digest)).values(  # type: ignore[arg-type]
+            status=new_status, superseded_by=superseded_by))
+    return tx_hash
+
+
+def _change(ledger: Ledger, digest_or_id: str, reason: str, action: str, new_status: str,
+            department: str | None) -> str:
+    cert = stored(ledger, digest_or_id, department)
+    chain = ledger.chain
+    code = reason_code(reason)
+    fn = getattr(chain.anchor.functions, action)(cert.root, cert.digest, cert.proof, code)
+    receipt = chain.transact(ledger.department_account(cert.department), fn)
+    return _record(ledger, cert, action, code, receipt, new_status)
+
+
+def revoke(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
+    return _change(ledger, digest_or_id, reason, "revoke", "revoked", department)
+
+
+def suspend(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
+    return _change(ledger, digest_or_id, reason, "suspend", "suspended", department)
+
+
+def reinstate(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
+    return _change(ledger, digest_or_id, reason, "reinstate", "valid", department)
+
+
+def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
+    old_cert, new_cert = stored(ledger, old, department), stored(ledger, new, department)
+    chain = ledger.chain
+    fn = chain.anchor.functions.supersede(old_cert.root, old_cert.digest, old_cert.proof,
+                                          new_cert.root, new_cert.digest, new_cert.proof)
+    receipt = chain.transact(ledger.department_account(old_cert.department), fn)
+    return _record(ledger, old_cert, "supersede", new_cert.digest, receipt, "superseded", hex32(new_cert.digest))

@@ -1,0 +1,123 @@
+"""The database: SQLModel tables for batches and certificates, and opening SQLite or PostgreSQL.
+
+Rows hold digests, proofs, chain coordinates and non-personal metadata (certificate id, type, issuer,
+validity). A certificate's fields and salts are kept only sealed (see vault.py). Every batch moves through
+persisted states in the same transaction as its certificates (a transactional outbox)::
+
+    prepared -> submitted -> confirmed
+
+so after a crash every certificate is either anchored exactly once or still pending and completed on restart.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Column, Engine, LargeBinary, UniqueConstraint, event
+from sqlmodel import Field, SQLModel, create_engine
+
+from .errors import ConfigError
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class BatchState:
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    PENDING = (PREPARED, SUBMITTED)
+
+
+class Batch(SQLModel, table=True):
+    root: str = Field(primary_key=True, max_length=66)
+    department_id: str = Field(index=True, max_length=32)
+    schema_id: str = Field(max_length=66)
+    count: int
+    state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
+    signer: str = Field(max_length=42)
+    signature: str = Field(max_length=132)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    nonce: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = Field(default=None, max_length=66)
+    block_time: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: datetime | None = None
+
+
+class Certificate(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("department_id", "certificate_id", name="uq_certificate_department_id"),)
+
+    digest: str = Field(primary_key=True, max_length=66)
+    batch_root: str = Field(index=True, foreign_key="batch.root", max_length=66)
+    leaf_index: int
+    certificate_id: str = Field(max_length=128)
+    department_id: str = Field(index=True, max_length=32)
+    cert_type: str = Field(max_length=64)
+    issued_at: str = Field(max_length=40)
+    valid_until: str | None = Field(default=None, max_length=40)
+    proof: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="valid", max_length=16)
+    superseded_by: str | None = Field(default=None, max_length=66)
+
+
+class StatusChange(SQLModel, table=True):
+    """A revocation, suspension, reinstatement or supersession sent to the chain."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(index=True, max_length=66)
+    action: str = Field(max_length=16)
+    detail: str = Field(max_length=66)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+def open_engine(url: str) -> Engine:
+    """Create the engine and the tables; SQLite gets WAL and foreign keys."""
+    try:
+        if url.startswith("sqlite"):
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            event.listen(engine, "connect", _sqlite_pragmas)
+        else:
+            if url.startswith("postgresql://"):
+                url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        _import_models()
+        SQLModel.metadata.create_all(engine)
+    except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
+        if isinstance(exc, ConfigError):
+            raise
+        raise ConfigError(f"cannot open the database {_redact(url)}: {exc}") from exc
+    return engine
+
+
+def _import_models() -> None:
+    """Import every module that defines tables, so create_all sees them all."""
+    import importlib
+
+    for module in ("ledger.decisions", "ledger.accesslog"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return url
