@@ -282,6 +282,8 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
     """Read a certificate document from a file path or a parsed mapping."""
     if isinstance(source, Mapping):
         return CertificateDocument.from_json(dict(source))
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
     path = Path(source)
     try:
         raw = path.read_bytes()

@@ -1,0 +1,97 @@
+"""Shared fixtures: a real embedded anvil chain, the real compiler and a real database for the whole session.
+
+Set LEDGER_TEST_DATABASE_URL (e.g. postgresql://...) to run the suite against PostgreSQL instead of SQLite;
+.ci/run does both. Nothing here mocks the chain: tests talk to anvil over JSON-RPC like production code.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.client import Ledger
+from ledger.config import Settings
+from ledger.departments import Council
+
+PASSPHRASE = "test-passphrase"
+os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it
+
+# Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
+DEPARTMENTS = {
+    "MKT": ("Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER),
+    "HOSP": ("City Hospital", ROLE_ISSUER),
+    "PSB": ("Public Security Bureau", ROLE_VERIFIER | ROLE_AUDITOR),
+    "INS": ("Medical Insurance Bureau", ROLE_VERIFIER | ROLE_APPROVER),
+    "AUD": ("Audit Office", ROLE_AUDITOR),
+}
+
+
+def database_url(data_dir: Path) -> str | None:
+    """The test database: PostgreSQL when LEDGER_TEST_DATABASE_URL is set (a fresh schema per data dir)."""
+    base = os.environ.get("LEDGER_TEST_DATABASE_URL")
+    if not base:
+        return None
+    import sqlalchemy
+
+    name = "t_" + data_dir.name.replace("-", "_").lower()[-40:]
+    admin = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
+                                     isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return base.rsplit("/", 1)[0] + "/" + name
+
+
+def make_settings(data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=data_dir, database_url=database_url(data_dir), keystore_kdf_n=1024, **overrides)
+
+
+@pytest.fixture(scope="session")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """One embedded ledger (anvil + database + keys) with the standard departments registered."""
+    data_dir = tmp_path_factory.mktemp("ledger")
+    instance = Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE)
+    council = Council(instance)
+    for code, (name, roles) in DEPARTMENTS.items():
+        council.register(code, name, roles)
+    yield instance
+    instance.close()
+
+
+_codes = itertools.count(1)
+
+
+@pytest.fixture()
+def fresh_department(ledger: Ledger) -> str:
+    """A newly registered issuer+verifier+approver department, for tests that suspend, rotate or revoke."""
+    code = f"T{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Test department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    return code
+
+
+_ids = itertools.count(1)
+
+
+def make_records(n: int, *, prefix: str | None = None, cert_type: str = "business-licence") -> list[dict[str, Any]]:
+    """n valid input records with unique ids."""
+    tag = prefix or f"R{next(_ids)}"
+    return [{
+        "id": f"{tag}-{i:06d}", "type": cert_type,
+        "subject": {"name": f"Zhang Wei {i}", "credit_code": f"91440300MA5{i:07d}", "id_number": f"44030019800101{i:04d}"},
+        "valid_from": "2026-01-01", "valid_until": "2031-12-31",
+    } for i in range(n)]
+
+
+def write_jsonl(path: Path, records: list[Any]) -> Path:
+    with path.open("w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write((record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)) + "\n")
+    return path

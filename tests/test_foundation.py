@@ -1,0 +1,348 @@
+"""Issue 2: certificates issued, anchored on a real chain and verified, end to end (real anvil, real solc)."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from ledger import issuance, status
+from ledger.canonical import hex32
+from ledger.certificate import SCHEMA_ID, record_fields, seal_fields, validate_record
+from ledger.chain import ROLE_ISSUER, department_id_bytes
+from ledger.client import Ledger
+from ledger.departments import Council, get_department
+from ledger.errors import ChainError, InputError, StateError
+from ledger.merkle import MerkleTree
+from ledger.signing import batch_message, sign
+from ledger.store import Batch, Certificate
+from ledger.verify import ChainView, verify_certificate
+
+from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+
+
+def issue(ledger: Ledger, tmp_path: Path, department: str, records: list[dict[str, Any]],
+          **kwargs: Any) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / f"in-{department}-{records[0]['id']}.jsonl", records),
+                        department, out=out, **kwargs)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def verify(ledger: Ledger, doc: Any, **kwargs: Any):
+    return verify_certificate(doc, ChainView(ledger.chain, ledger.settings.confirmations), **kwargs)
+
+
+def counts(ledger: Ledger) -> tuple[int, int]:
+    with ledger.engine.connect() as conn:
+        return (conn.execute(select(func.count()).select_from(Batch)).scalar_one(),
+                conn.execute(select(func.count()).select_from(Certificate)).scalar_one())
+
+
+@pytest.fixture(scope="module")
+def issued(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    return issue(ledger, tmp_path_factory.mktemp("issued"), "MKT", make_records(25), batch_size=10)
+
+
+def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
+    assert len(issued) == 25
+    assert len({doc["anchor"]["root"] for doc in issued}) == 3  # 10 + 10 + 5
+    for doc in issued:
+        report = verify(ledger, doc)
+        assert report.ok, report.to_json()
+        assert [c.name for c in report.checks] == ["format", "chain", "integrity", "merkle_proof", "anchored",
+                                                   "confirmations", "issuer", "department_key", "signature",
+                                                   "status", "validity"]
+        assert report.facts["department"] == "MKT"
+
+
+def test_no_personal_field_stored_in_clear(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
+    name = issued[0]["fields"]["subject.name"]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Certificate)).all()
+    blob = b"".join(bytes(r.sealed) + bytes(r.proof) + repr(tuple(r)).encode() for r in rows)
+    assert name.encode() not in blob
+    assert issued[0]["fields"]["subject.id_number"].encode() not in blob
+
+
+def test_export_rebuilds_the_same_document(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
+    doc = issued[3]
+    exported = issuance.export_document(ledger, doc["digest"])
+    assert exported == doc
+    assert issuance.export_document(ledger, doc["fields"]["id"], "MKT") == doc
+
+
+@pytest.mark.parametrize("field", ["id", "type", "issuer", "issued_at", "valid_from", "valid_until",
+                                   "subject.name", "subject.credit_code", "subject.id_number"])
+def test_any_tampered_field_is_detected(ledger: Ledger, issued: list[dict[str, Any]], field: str) -> None:
+    doc = copy.deepcopy(issued[0])
+    doc["fields"][field] = doc["fields"][field] + "x"
+    report = verify(ledger, doc)
+    assert not report.ok
+    assert {c.name for c in report.failed} >= {"integrity", "merkle_proof"}
+
+
+@pytest.mark.parametrize("part", ["salt", "proof", "root", "signature", "digest"])
+def test_tampered_anchor_parts_are_detected(ledger: Ledger, issued: list[dict[str, Any]], part: str) -> None:
+    doc = copy.deepcopy(issued[1])
+    expected = {"salt": "merkle_proof", "proof": "merkle_proof", "root": "merkle_proof", "signature": "signature",
+                "digest": "integrity"}[part]
+    if part == "salt":
+        doc["salts"]["subject.name"] = "00" * 16
+    elif part == "proof":
+        doc["anchor"]["proof"][0] = "0x" + "11" * 32
+    elif part == "root":
+        doc["anchor"]["root"] = "0x" + "22" * 32
+    elif part == "signature":
+        sig = bytearray.fromhex(doc["anchor"]["signature"][2:])
+        sig[5] ^= 1
+        doc["anchor"]["signature"] = "0x" + sig.hex()
+    else:
+        doc["digest"] = "0x" + "33" * 32
+    report = verify(ledger, doc)
+    assert expected in {c.name for c in report.failed}, report.to_json()
+
+
+def test_certificate_claiming_another_issuer_is_rejected(ledger: Ledger) -> None:
+    """HOSP anchors, with its own valid key, a certificate whose issuer field says MKT."""
+    record = validate_record(make_records(1)[0], 1)
+    fields = record_fields(record, "MKT", "2026-11-25T00:00:00Z")
+    sealed = seal_fields(fields, os.urandom(16 * len(fields)))
+    tree = MerkleTree([sealed.digest])
+    hosp = ledger.department_account("HOSP")
+    chain = ledger.chain
+    signature = sign(hosp, batch_message(chain.chain_id, chain.deployment.anchor, tree.root, 1, SCHEMA_ID,
+                                         department_id_bytes("HOSP")))
+    receipt = chain.transact(hosp, chain.anchor.functions.anchorBatch(tree.root, 1, SCHEMA_ID))
+    doc = issuance.document_json(sealed.fields, sealed.salts, {
+        "chain_id": chain.chain_id, "contract": chain.deployment.anchor, "registry": chain.deployment.registry,
+        "root": hex32(tree.root), "department": "MKT", "signer": hosp.address, "signature": "0x" + signature.hex(),
+        "count": 1, "schema": hex32(SCHEMA_ID), "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+        "block_number": receipt["blockNumber"], "block_hash": None, "block_time": None}, [])
+    report = verify(ledger, doc)
+    assert [c.name for c in report.failed] == ["issuer"]
+    assert "claims issuer 'MKT' but was anchored by 'HOSP'" in report.check("issuer").detail
+
+
+def test_unregistered_key_cannot_anchor(ledger: Ledger, tmp_path: Path) -> None:
+    ledger.keystore.create("dept-GHOST", PASSPHRASE)
+    before = counts(ledger)
+    with pytest.raises(StateError, match="not the current key of an active department"):
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "g.jsonl", make_records(3)), "GHOST")
+    ghost = ledger.department_account("GHOST")
+    with pytest.raises(ChainError) as raised:
+        ledger.chain.send(ghost, ledger.chain.anchor.functions.anchorBatch(b"\x01" * 32, 1, SCHEMA_ID))
+    assert raised.value.error_name == "AnchorUnauthorized"
+    assert "AnchorUnauthorized" in str(raised.value)
+    assert counts(ledger) == before
+
+
+def test_suspended_department_cannot_anchor_and_old_certificates_stay_valid(
+        ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    docs = issue(ledger, tmp_path, fresh_department, make_records(2))
+    Council(ledger).suspend(fresh_department)
+    before = counts(ledger)
+    with pytest.raises(StateError, match="cannot issue"):
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "s.jsonl", make_records(2)), fresh_department)
+    account = ledger.department_account(fresh_department)
+    with pytest.raises(ChainError) as raised:
+        ledger.chain.send(account, ledger.chain.anchor.functions.anchorBatch(b"\x02" * 32, 1, SCHEMA_ID))
+    assert raised.value.error_name == "AnchorUnauthorized"
+    assert counts(ledger) == before
+    assert verify(ledger, docs[0]).ok  # anchored while active: still valid
+    Council(ledger).reinstate(fresh_department)
+    assert issue(ledger, tmp_path, fresh_department, make_records(1))
+
+
+def test_department_without_issuer_role_cannot_issue(ledger: Ledger, tmp_path: Path) -> None:
+    with pytest.raises(StateError, match="issuer role"):
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "p.jsonl", make_records(1)), "PSB")
+
+
+def test_revoked_certificate(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    import time
+    docs = issue(ledger, tmp_path, fresh_department, make_records(3))
+    before_revocation = ledger.chain.w3.eth.get_block("latest")["timestamp"]
+    time.sleep(1.1)  # block timestamps have one-second resolution: revoke in a later second
+    status.revoke(ledger, docs[0]["digest"], "fraud")
+    report = verify(ledger, docs[0])
+    assert [c.name for c in report.failed] == ["status"]
+    assert report.check("status").detail.startswith("revoked")
+    assert verify(ledger, docs[1]).ok
+    from datetime import UTC, datetime
+    assert verify(ledger, docs[0], at=datetime.fromtimestamp(before_revocation, UTC)).ok
+    with pytest.raises(ChainError, match="AnchorCertificateRevoked"):
+        status.revoke(ledger, docs[0]["digest"], "fraud")
+
+
+def test_suspend_reinstate_and_supersede(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    old, new = issue(ledger, tmp_path, fresh_department, make_records(2))
+    status.suspend(ledger, old["digest"], "audit")
+    assert verify(ledger, old).check("status").detail.startswith("suspended")
+    status.reinstate(ledger, old["digest"], "cleared")
+    assert verify(ledger, old).ok
+    status.supersede(ledger, old["digest"], new["digest"])
+    report = verify(ledger, old)
+    assert [c.name for c in report.failed] == ["status"]
+    assert report.facts["superseded_by"] == new["digest"]
+    assert verify(ledger, new).ok
+
+
+def test_only_the_issuing_department_changes_status(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
+    cert = status.stored(ledger, issued[0]["digest"])
+    hosp = ledger.department_account("HOSP")
+    with pytest.raises(ChainError) as raised:
+        ledger.chain.send(hosp, ledger.chain.anchor.functions.revoke(cert.root, cert.digest, cert.proof,
+                                                                     b"x".ljust(32, b"\0")))
+    assert raised.value.error_name == "AnchorNotIssuingDepartment"
+
+
+def test_key_rotation_keeps_old_certificates_valid(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    old_docs = issue(ledger, tmp_path, fresh_department, make_records(2))
+    old_key = ledger.department_account(fresh_department).address
+    new_key = Council(ledger).rotate_key(fresh_department)
+    assert new_key != old_key
+    assert verify(ledger, old_docs[0]).ok
+    new_docs = issue(ledger, tmp_path, fresh_department, make_records(2))
+    assert new_docs[0]["anchor"]["signer"] == new_key and verify(ledger, new_docs[0]).ok
+    dept = get_department(ledger.chain, fresh_department)
+    assert [k.signer for k in dept.keys] == [old_key, new_key] and dept.keys[0].to_block is not None
+    assert not ledger.chain.call(ledger.chain.registry.functions.isActiveSigner(old_key, ROLE_ISSUER))
+
+
+# -- bad input: a clear error and nothing written ---------------------------------------------------------------
+
+BAD_INPUTS = {
+    "malformed_json": ('{not json', "line 4: malformed JSON"),
+    "missing_subject": ('{"id": "A-1", "type": "permit"}', "line 4, field 'subject': is required"),
+    "missing_id": ('{"type": "permit", "subject": {"n": 1}}', "field 'id': is required"),
+    "bad_type": ('{"id": "A-1", "type": "Permit!", "subject": {"n": 1}}', "field 'type'"),
+    "unknown_key": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "colour": 1}', "unknown keys ['colour']"),
+    "bad_date": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "valid_until": "31/12/2030"}',
+                 "field 'valid_until'"),
+    "not_object": ('[1, 2]', "must be a JSON object"),
+    "wrong_issuer": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "issuer": "HOSP"}',
+                     "names issuer 'HOSP' but is being issued by 'MKT'"),
+    "oversize": ('{"id": "A-1", "type": "permit", "subject": {"n": "' + "x" * 70_000 + '"}}', "the limit is"),
+    "duplicate_ids": ('{"id": "D-1", "type": "permit", "subject": {"n": 1}}\n'
+                      '{"id": "D-1", "type": "permit", "subject": {"n": 2}}', "line 2: certificate id 'D-1' repeats line 1"),
+    "empty": ("", "holds no records"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_input_clear_error_nothing_written(ledger: Ledger, tmp_path: Path, case: str) -> None:
+    text, message = BAD_INPUTS[case]
+    path = tmp_path / "bad.jsonl"
+    good = "\n".join(json.dumps(r) for r in make_records(3))
+    path.write_text(good + "\n" + text + "\n" if case not in ("empty", "duplicate_ids") else text)
+    before = counts(ledger)
+    with pytest.raises(InputError) as raised:
+        issuance.issue_file(ledger, path, "MKT")
+    assert message in str(raised.value)
+    assert "nothing was issued" in str(raised.value) or case in ("malformed_json", "oversize")
+    assert counts(ledger) == before
+
+
+def test_reissuing_an_id_is_refused(ledger: Ledger, tmp_path: Path, issued: list[dict[str, Any]]) -> None:
+    record = make_records(1)[0] | {"id": issued[0]["fields"]["id"]}
+    before = counts(ledger)
+    with pytest.raises(InputError, match="already issued by MKT"):
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "again.jsonl", [record]), "MKT")
+    assert counts(ledger) == before
+
+
+def test_unknown_department(ledger: Ledger, tmp_path: Path) -> None:
+    from ledger.errors import NotFoundError
+    with pytest.raises(NotFoundError, match="no key named 'dept-NOPE'"):
+        issuance.issue_file(ledger, write_jsonl(tmp_path / "u.jsonl", make_records(1)), "NOPE")
+    with pytest.raises(NotFoundError, match="not registered"):
+        get_department(ledger.chain, "NOPE")
+
+
+@pytest.mark.parametrize("doc", [{}, [], {"format": "pl-cert/9"}, {"format": "pl-cert/1", "fields": {}},
+                                 {"format": "pl-cert/1", "fields": {"a": 1}, "salts": {"a": "zz" * 16},
+                                  "anchor": {}}])
+def test_malformed_certificate_documents_fail_closed(ledger: Ledger, doc: Any) -> None:
+    report = verify(ledger, doc)
+    assert not report.ok and report.failed
+
+
+def test_csv_input(ledger: Ledger, tmp_path: Path) -> None:
+    path = tmp_path / "in.csv"
+    path.write_text("id,type,valid_until,subject.name,subject.licence_no\n"
+                    "CSV-1,food-permit,2030-01-01,Li Na,FP-1\nCSV-2,food-permit,,Wang Fang,FP-2\n")
+    out = io.StringIO()
+    result = issuance.issue_file(ledger, path, "HOSP", out=out)
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert result.count == 2 and docs[1]["fields"]["subject.name"] == "Wang Fang"
+    assert "valid_until" not in docs[1]["fields"]
+    assert all(verify(ledger, d).ok for d in docs)
+
+
+# -- restart: chain and client ---------------------------------------------------------------------------------
+
+def test_restart_keeps_every_anchor(tmp_path: Path) -> None:
+    settings = make_settings(tmp_path / "restart")
+    with Ledger.open(settings, passphrase=PASSPHRASE) as first:
+        Council(first).register("RST", "Restart Office", ROLE_ISSUER)
+        docs = issue(first, tmp_path, "RST", make_records(5))
+        deployment = first.chain.deployment
+        assert first.node is not None and first.node.owned
+    with Ledger.open(settings, passphrase=PASSPHRASE) as second:
+        assert second.chain.deployment == deployment
+        assert all(verify(second, d).ok for d in docs)
+        more = issue(second, tmp_path, "RST", make_records(2))
+        assert verify(second, more[0]).ok
+
+
+def test_hard_kill_of_the_node_keeps_anchors_saved_by_the_state_interval(tmp_path: Path) -> None:
+    import time
+    settings = make_settings(tmp_path / "kill")
+    first = Ledger.open(settings, passphrase=PASSPHRASE)
+    Council(first).register("KIL", "Kill Office", ROLE_ISSUER)
+    docs = issue(first, tmp_path, "KIL", make_records(3))
+    time.sleep(2.5)  # the node writes its state every second
+    assert first.node is not None
+    first.node.kill()
+    first.engine.dispose()
+    with Ledger.open(settings, passphrase=PASSPHRASE) as second:
+        assert all(verify(second, d).ok for d in docs)
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+def cli(ledger: Ledger, *args: str) -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LEDGER_DATA_DIR=str(ledger.settings.data_dir), LEDGER_PASSPHRASE=PASSPHRASE,
+               LEDGER_DATABASE_URL=ledger.settings.database_url or "")
+    return subprocess.run([sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=120)
+
+
+def test_cli_issue_verify_and_exit_codes(ledger: Ledger, tmp_path: Path) -> None:
+    source = write_jsonl(tmp_path / "cli.jsonl", make_records(4))
+    done = cli(ledger, "issue", str(source), "-d", "MKT", "--out", str(tmp_path / "out.jsonl"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["certificates"] == 4
+    first = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    (tmp_path / "c.json").write_text(json.dumps(first))
+    ok = cli(ledger, "verify", str(tmp_path / "c.json"))
+    assert ok.returncode == 0 and "VERIFIED" in ok.stdout
+    first["fields"]["subject.name"] = "Someone Else"
+    (tmp_path / "t.json").write_text(json.dumps(first))
+    bad = cli(ledger, "verify", str(tmp_path / "t.json"))
+    assert bad.returncode == 1 and "[FAIL] integrity" in bad.stdout and "NOT VERIFIED" in bad.stdout
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"id": "X", "type": "permit"}\n')
+    refused = cli(ledger, "issue", str(broken), "-d", "MKT")
+    assert refused.returncode == 2 and "line 1, field 'subject': is required" in refused.stderr
+    listing = cli(ledger, "departments")
+    assert listing.returncode == 0 and "Market Regulation Bureau" in listing.stdout
