@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Install everything the project needs, idempotently: the pinned node toolchain (anvil, forge, solc) with
+# `npm ci`, and a Python virtual environment with the package and its test dependencies. Re-running it when
+# nothing changed takes about a second. Usage: scripts/setup.sh [--system]   (--system: also apt packages
+# the full test suite needs: PostgreSQL and Chromium; needs root)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need() { command -v "$1" >/dev/null 2>&1; }
+apt_install() {
+  if [ "$(id -u)" != 0 ]; then echo "setup: please install with your package manager: $*" >&2; return 1; fi
+  if [ ! -f /tmp/.pl-apt-updated ]; then apt-get update -qq && touch /tmp/.pl-apt-updated; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+if ! need node || ! need npm; then apt_install nodejs npm; fi
+if ! need python3; then echo "setup: Python 3.11+ is required" >&2; exit 1; fi
+
+stamp_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+npm_stamp=$(stamp_of package.json package-lock.json)
+if [ "$(cat node_modules/.pl-stamp 2>/dev/null)" != "$npm_stamp" ]; then
+  echo "setup: npm ci (anvil, forge, solc pinned in package-lock.json)" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_stamp" > node_modules/.pl-stamp
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv" >&2
+  python3 -m venv .venv
+fi
+py_stamp=$(stamp_of pyproject.toml)
+if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
+  echo "setup: pip install -e .[test]" >&2
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  .venv/bin/python -c "import ledger, web3, solcx, fastapi" # fail loudly if the install did not work
+  echo "$py_stamp" > .venv/.pl-stamp
+fi
+
+if [ "${1:-}" = "--system" ]; then
+  if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    echo "setup: installing PostgreSQL (Debian package)" >&2
+    apt_install postgresql
+  fi
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing Chromium (Debian package) for the browser test" >&2
+    apt_install chromium
+  fi
+fi
