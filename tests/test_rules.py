@@ -405,17 +405,6 @@ def test_evaluation_is_deterministic_total_and_does_not_mutate(ss: RuleSet, rene
     assert decision_input == before
 
 
-def test_evaluation_is_fast_enough(ss: RuleSet) -> None:
-    import time
-
-    inputs = list(generate_applications(5_000, generate_service_items(500, seed=3), seed=3))
-    start = time.perf_counter()
-    for decision_input in inputs:
-        evaluate(ss, decision_input)
-    rate = len(inputs) / (time.perf_counter() - start)
-    assert rate > 20_000, f"{rate:.0f} evaluations/s"  # target is 50,000/s; margin for slow CI machines
-
-
 # ----------------------------------------------------------------------------------------------- demo data
 
 
