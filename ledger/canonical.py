@@ -30,15 +30,16 @@ SALT_BYTES = 16
 FIELD_PREFIX = b"pl-field\x00"
 CERT_PREFIX = b"pl-cert\x00"
 
-_json_string = json.JSONEncoder(ensure_ascii=False).encode
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C encoder, no ASCII escaping
+_sha256 = hashlib.sha256
 
 
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value; raises InputError for values JSON cannot carry."""
     # Fast paths for the scalar values that make up nearly every field; they produce exactly what RFC 8785
-    # does (a property test keeps them in agreement with the full implementation).
-    if isinstance(value, str):
-        if _plain_string(value):
+    # does (bench/selfcheck.py keeps them in agreement with the full implementation).
+    if type(value) is str:
+        if value.isprintable():
             return _json_string(value).encode("utf-8")
     elif value is None:
         return b"null"
@@ -55,8 +56,9 @@ def canonical_json(value: Any) -> bytes:
 
 
 def _plain_string(value: str) -> bool:
-    # Python's JSON encoder and RFC 8785 agree on strings without control characters or lone surrogates.
-    return value.isprintable() and not any("\ud800" <= ch <= "\udfff" for ch in value)
+    # Python's JSON encoder and RFC 8785 agree on strings without control characters or lone surrogates;
+    # str.isprintable() is False for both (categories Cc and Cs), and for the separators JSON may escape.
+    return value.isprintable()
 
 
 def sha256(data: bytes) -> bytes:
@@ -67,15 +69,34 @@ def field_hash(name: str, value: Any, salt: bytes) -> bytes:
     """Salted hash of one certificate field."""
     if len(salt) < SALT_BYTES:
         raise InputError(f"salt of field {name!r} has {len(salt)} bytes; at least {SALT_BYTES} are required")
-    return hashlib.sha256(FIELD_PREFIX + salt + name.encode("utf-8") + b"\x00" + canonical_json(value)).digest()
+    h = _sha256(FIELD_PREFIX)
+    h.update(salt)
+    h.update(name.encode("utf-8"))
+    h.update(b"\x00")
+    h.update(canonical_json(value))
+    return h.digest()
 
 
 def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
     """Digest of a certificate from the hashes of all its fields (disclosed or not)."""
     if fmt != CERT_FORMAT:
         raise InputError(f"unknown certificate format {fmt!r}; this ledger understands {CERT_FORMAT!r}")
+    return _sha256(CERT_PREFIX + _canonical_digest_body(field_hashes, fmt)).digest()
+
+
+def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes:
+    """``canonical_json({"fields": {name: hex}, "format": fmt})``, written directly when every name is plain.
+
+    RFC 8785 orders members by the UTF-16 code units of their names; for names without characters outside
+    the Basic Multilingual Plane that is Python's string order. Anything else takes the general path.
+    """
+    names = list(field_hashes)
+    if all(type(n) is str and n.isprintable() and n.isascii() for n in names) and fmt.isprintable():
+        names.sort()
+        members = ",".join(f'{_json_string(n)}:"{field_hashes[n].hex()}"' for n in names)
+        return f'{{"fields":{{{members}}},"format":{_json_string(fmt)}}}'.encode("utf-8")
     body = {"fields": {name: h.hex() for name, h in field_hashes.items()}, "format": fmt}
-    return hashlib.sha256(CERT_PREFIX + canonical_json(body)).digest()
+    return canonical_json(body)
 
 
 def document_digest(document: Any) -> bytes:

@@ -17,10 +17,21 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
+from hashlib import sha256 as _sha256
 from pathlib import Path
 from typing import Any
 
-from .canonical import CERT_FORMAT, SALT_BYTES, certificate_digest, field_hash, hex32, parse_hex32, sha256
+from .canonical import (
+    CERT_FORMAT,
+    FIELD_PREFIX,
+    SALT_BYTES,
+    canonical_json,
+    certificate_digest,
+    field_hash,
+    hex32,
+    parse_hex32,
+    sha256,
+)
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -136,10 +147,17 @@ def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
         raise InputError("not enough random bytes for the salts")
     salts: dict[str, bytes] = {}
     hashes: dict[str, bytes] = {}
-    for i, (name, value) in enumerate(fields.items()):
-        salt = random_bytes[i * SALT_BYTES:(i + 1) * SALT_BYTES]
+    offset = 0
+    for name, value in fields.items():  # field_hash inlined: this loop runs once per field of every certificate
+        salt = random_bytes[offset:offset + SALT_BYTES]
+        offset += SALT_BYTES
         salts[name] = salt
-        hashes[name] = field_hash(name, value, salt)
+        h = _sha256(FIELD_PREFIX)
+        h.update(salt)
+        h.update(name.encode("utf-8"))
+        h.update(b"\x00")
+        h.update(canonical_json(value))
+        hashes[name] = h.digest()
     return Sealed(dict(fields), salts, certificate_digest(hashes))
 
 

@@ -1,0 +1,79 @@
+"""Shared helpers for the benchmarks: a fresh embedded ledger, synthetic records, timing and memory."""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PASSPHRASE = "bench-passphrase"
+DEPARTMENT = "BENCH"
+# Keys stay scrypt-encrypted; the benchmark need not wait on the production work factor when unlocking them.
+os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
+
+
+def record(i: int, tag: str = "B") -> dict[str, Any]:
+    """One synthetic business-licence record, the same shape as the test suite's (three subject fields)."""
+    return {"id": f"{tag}-{i:08d}", "type": "business-licence",
+            "subject": {"name": f"Zhang Wei {i}", "credit_code": f"91440300MA5{i:08d}",
+                        "id_number": f"44030019800101{i:04d}"},
+            "valid_from": "2026-01-01", "valid_until": "2031-12-31"}
+
+
+def write_records(path: Path, n: int, tag: str = "B") -> Path:
+    """Write n records as JSONL, streaming (the input file of a bulk issuance)."""
+    dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+    with path.open("w", encoding="utf-8") as handle:
+        for start in range(0, n, 10_000):
+            handle.write("".join(dumps(record(i, tag)) + "\n" for i in range(start, min(n, start + 10_000))))
+    return path
+
+
+def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,), **settings: Any) -> Any:
+    """An embedded ledger (its own anvil node and SQLite) with issuer+verifier departments registered."""
+    from ledger.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+    from ledger.client import Ledger
+    from ledger.config import Settings
+    from ledger.departments import Council
+
+    ledger = Ledger.open(Settings(data_dir=data_dir, keystore_kdf_n=1024, **settings), passphrase=PASSPHRASE)
+    council = Council(ledger)
+    roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_AUDITOR | ROLE_APPROVER
+    for code in departments:
+        if not ledger.keystore.exists(f"dept-{code}"):
+            council.register(code, f"Benchmark department {code}", roles)
+    return ledger
+
+
+@contextmanager
+def scratch_dir(prefix: str) -> Iterator[Path]:
+    base = Path(os.environ.get("BENCH_TMP", tempfile.gettempdir()))
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=base) as tmp:
+        yield Path(tmp)
+
+
+def peak_rss_mb() -> float:
+    """High-water resident set size of this process (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+class Timer:
+    def __enter__(self) -> Timer:
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
