@@ -1,0 +1,27 @@
+"""Gateway settings (``LEDGER_API_*`` environment variables), read once behind a cached ``get_settings()``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ApiSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEDGER_API_", frozen=True)
+
+    token_ttl_seconds: int = Field(900, ge=30, description="Lifetime of a session token.")
+    challenge_ttl_seconds: int = Field(300, ge=10, description="How long a sign-in challenge may be answered.")
+    registry_cache_seconds: float = Field(2.0, ge=0, le=5,
+                                          description="Longest a registry read is reused (also per block).")
+    public_burst: int = Field(30, ge=1, description="Token-bucket size per client IP on the public endpoints.")
+    public_per_second: float = Field(0.5, gt=0, description="Token-bucket refill per client IP (requests/s).")
+    anchor_interval_seconds: float = Field(30.0, ge=0,
+                                           description="Access-log anchoring period; 0 disables the background task.")
+    max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
+
+
+@lru_cache
+def get_settings() -> ApiSettings:
+    return ApiSettings()

@@ -1,0 +1,90 @@
+"""Dependencies as ``Annotated`` aliases: the ledger, the clock, the caller and the role checks.
+
+``get_now`` is the gateway's only clock: token expiry, grant expiry and the rate limiter all read it, so a test
+overrides it (``app.dependency_overrides[get_now]``) instead of waiting.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from ledger.auth import Attempt, Authenticator, PermissionDenied, Principal
+from ledger.client import Ledger
+
+from .config import ApiSettings, get_settings
+from .ratelimit import TokenBucket
+
+bearer = HTTPBearer(auto_error=False, description="A session token from POST /auth/token.")
+
+
+def get_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_ledger(request: Request) -> Ledger:
+    return request.app.state.ledger  # type: ignore[no-any-return]
+
+
+def get_authenticator(request: Request) -> Authenticator:
+    return request.app.state.authenticator  # type: ignore[no-any-return]
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+NowDep = Annotated[datetime, Depends(get_now)]
+AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
+
+
+def get_attempt(auth: AuthenticatorDep, now: NowDep,
+                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Attempt:
+    return auth.attempt(credentials.credentials if credentials else None, now=now)
+
+
+CallerAttempt = Annotated[Attempt, Depends(get_attempt)]
+"""The caller, authenticated or not: for endpoints that record refused attempts before refusing."""
+
+
+def get_principal(attempt: CallerAttempt) -> Principal:
+    if attempt.failure is not None or attempt.principal is None:
+        raise attempt.failure or PermissionDenied("not authenticated")
+    return attempt.principal
+
+
+CurrentDepartment = Annotated[Principal, Depends(get_principal)]
+
+
+def require_role(*roles: str) -> Any:
+    """A dependency admitting departments that hold any of ``roles`` in the registry right now."""
+
+    def check(principal: CurrentDepartment) -> Principal:
+        if not any(principal.has(r) for r in roles):
+            raise PermissionDenied(f"this needs the {' or '.join(roles)} role; department {principal.department!r} "
+                                   f"has {list(principal.roles) or 'no roles'}")
+        return principal
+
+    check.__name__ = f"require_{'_or_'.join(roles)}"
+    return Depends(check)
+
+
+Issuer = Annotated[Principal, require_role("issuer")]
+Verifier = Annotated[Principal, require_role("verifier")]
+Auditor = Annotated[Principal, require_role("auditor")]
+
+
+def client_address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def rate_limit(request: Request, now: NowDep) -> None:
+    bucket: TokenBucket = request.app.state.public_bucket
+    bucket.take(client_address(request), now)
+
+
+RateLimitedPublic = Depends(rate_limit)
+
+Clock = Callable[[], datetime]

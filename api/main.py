@@ -1,0 +1,105 @@
+"""The gateway application: ``create_app(ledger)`` for tests and embedding, ``app`` for uvicorn.
+
+    uvicorn api.main:app --host 127.0.0.1 --port 8000
+
+``app`` opens the ledger from the environment (the embedded anvil chain by default; LEDGER_PASSPHRASE unlocks the
+department keys) when it starts and closes it when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+
+from ledger import __version__, accesslog, sharing
+from ledger.auth import Authenticator, load_secret
+from ledger.client import Ledger
+from ledger.verify import ChainView
+
+from . import problems
+from .config import ApiSettings, get_settings
+from .ratelimit import TokenBucket
+from .routes import accesslog as accesslog_routes
+from .routes import audit, auth, certificates, departments, grants, pages, verify
+
+log = logging.getLogger("api")
+
+DESCRIPTION = """Gateway of the provenance ledger. Departments sign in with their registered key
+(`POST /auth/challenge`, sign the text with EIP-191 `personal_sign`, `POST /auth/token`) and act within the roles
+the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`application/problem+json`).
+`/public/*` needs no token and is rate-limited per client address."""
+
+
+def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
+    sharing.ensure_tables(ledger.engine)
+    app.state.ledger = ledger
+    app.state.view = ChainView(ledger.chain, ledger.settings.confirmations)
+    app.state.authenticator = Authenticator(
+        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
+        cache_seconds=settings.registry_cache_seconds)
+
+
+async def _anchor_periodically(ledger: Ledger, interval: float) -> None:
+    """Anchor every department's pending access-log entries every ``interval`` seconds."""
+    while True:
+        await asyncio.sleep(interval)
+        try:
+            await run_in_threadpool(accesslog.anchor_all, ledger)
+        except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
+            log.exception("anchoring the access logs failed; retrying in %s s", interval)
+
+
+def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:
+    """The gateway for ``ledger``; without one, the ledger is opened from the environment at startup."""
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        opened = None
+        if ledger is None:
+            opened = await run_in_threadpool(Ledger.open)
+            _attach(app, opened, settings)
+        task = None
+        if settings.anchor_interval_seconds > 0:
+            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds))
+        try:
+            yield
+        finally:
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if opened is not None:
+                opened.close()
+
+    app = FastAPI(title="Provenance Ledger gateway", version=__version__, description=DESCRIPTION,
+                  lifespan=lifespan, openapi_tags=[
+                      {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
+                      {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
+                      {"name": "sharing", "description": "Grants: consented sharing between departments."},
+                      {"name": "verification", "description": "Verification and the public, rate-limited reads."},
+                      {"name": "access log", "description": "Hash-chained, anchored log of every access."},
+                      {"name": "audit", "description": "Decision history and logs for auditors."},
+                      {"name": "departments", "description": "The on-chain registry."},
+                      {"name": "pages", "description": "HTML for people."}])
+    app.dependency_overrides[get_settings] = lambda: settings
+    app.state.public_bucket = TokenBucket(settings.public_burst, settings.public_per_second)
+    if ledger is not None:
+        _attach(app, ledger, settings)
+    problems.install(app)
+    for module in (auth, certificates, grants, verify, accesslog_routes, audit, departments, pages):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    return app
+
+
+app = create_app()

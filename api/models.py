@@ -1,0 +1,276 @@
+"""Request and response bodies of the gateway (the grant entity lives with its logic in ledger/sharing.py)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import ConfigDict
+from sqlmodel import Field, SQLModel
+
+DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"
+
+_DOCUMENT_EXAMPLE = {
+    "format": "pl-cert/1",
+    "fields": {"id": "BL-2026-000123", "type": "business-licence", "issuer": "MKT",
+               "issued_at": "2026-03-01T09:30:00Z", "valid_from": "2026-01-01", "valid_until": "2031-12-31",
+               "subject.name": "Zhang Wei Trading Co."},
+    "salts": {"id": "9f1c…", "type": "03ab…", "issuer": "77d0…", "issued_at": "c1e2…", "valid_from": "5a5a…",
+              "valid_until": "e0f1…", "subject.name": "1b2c…"},
+    "digest": DIGEST_EXAMPLE,
+    "anchor": {"chain_id": 31337, "contract": "0xe7f1…", "root": "0x8d3e…", "proof": ["0x41aa…"],
+               "signature": "0x…", "tx_hash": "0x…", "block_number": 42},
+}
+
+
+# -- auth -----------------------------------------------------------------------------------------------------
+class ChallengeCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"department": "MKT"}]})  # type: ignore[assignment]
+    department: str = Field(min_length=1, max_length=32, description="The department code to sign in as.")
+
+
+class ChallengePublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "challenge_id": "3f9c…", "department": "MKT", "expires_at": "2026-03-01T10:05:00Z",
+        "message": "Provenance Ledger gateway sign-in\nDepartment: MKT\nChain: 31337\nRegistry: 0x5FbD…\n"
+                   "Challenge: 3f9c…\nExpires: 2026-03-01T10:05:00Z"}]})
+    challenge_id: str
+    department: str
+    message: str = Field(description="Sign exactly this text with EIP-191 personal_sign.")
+    expires_at: datetime
+
+
+class TokenCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [  # type: ignore[assignment]
+        {"challenge_id": "3f9c…", "signature": "0x2c6d…1b"}]})
+    challenge_id: str = Field(min_length=1, max_length=64)
+    signature: str = Field(min_length=1, max_length=200, description="65-byte signature, 0x-prefixed hex.")
+
+
+class TokenPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "access_token": "plt1.eyJ2IjoxLC…", "token_type": "bearer", "expires_at": "2026-03-01T10:15:00Z",
+        "department": "MKT", "signer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "roles": ["issuer", "verifier"]}]})
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+    department: str
+    signer: str
+    roles: list[str]
+
+
+class PrincipalPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "department": "MKT", "signer": "0x7099…79C8", "roles": ["issuer", "verifier"],
+        "expires_at": "2026-03-01T10:15:00Z"}]})
+    department: str
+    signer: str
+    roles: list[str]
+    expires_at: datetime
+
+
+# -- certificates ---------------------------------------------------------------------------------------------
+class IssueCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"records": [{  # type: ignore[assignment]
+        "id": "BL-2026-000123", "type": "business-licence",
+        "subject": {"name": "Zhang Wei Trading Co.", "credit_code": "91440300MA5000001"},
+        "valid_from": "2026-01-01", "valid_until": "2031-12-31"}]}]})
+    records: list[dict[str, Any]] = Field(min_length=1, description="Input records (docs/format.md).")
+
+
+class IssuedCertificate(SQLModel):
+    id: str
+    digest: str
+
+
+class IssuePublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "department": "MKT", "certificates": [{"id": "BL-2026-000123", "digest": DIGEST_EXAMPLE}],
+        "batches": ["0x8d3e…"], "transactions": ["0x1f2e…"]}]})
+    department: str
+    certificates: list[IssuedCertificate]
+    batches: list[str]
+    transactions: list[str]
+
+
+class RevokeCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "fraud"}]})  # type: ignore[assignment]
+    reason: str = Field(min_length=1, max_length=32, description="Short ASCII reason code, recorded on chain.")
+
+
+class SupersedeCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"successor": DIGEST_EXAMPLE}]})  # type: ignore[assignment]
+    successor: str = Field(regex=DIGEST_PATTERN, description="Digest of the replacing certificate (same issuer).")
+
+
+class StatusChangePublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "digest": DIGEST_EXAMPLE, "action": "revoke", "tx_hash": "0x9a8b…"}]})
+    digest: str
+    action: str
+    tx_hash: str
+
+
+class ContentPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "digest": DIGEST_EXAMPLE, "document": _DOCUMENT_EXAMPLE, "grant": None, "access_seq": 17}]})
+    digest: str
+    document: dict[str, Any] = Field(description="The certificate document, or the presentation the grant allows.")
+    grant: dict[str, Any] | None = Field(default=None, description="The grant used (absent for the issuer).")
+    access_seq: int | None = Field(default=None, description="Sequence number of this read in the access log.")
+
+
+# -- verification ---------------------------------------------------------------------------------------------
+class CheckPublic(SQLModel):
+    name: str
+    ok: bool
+    skipped: bool
+    detail: str
+
+
+class ReportPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "verified": True, "digest": DIGEST_EXAMPLE, "as_of_block": 57, "at": None,
+        "checks": [{"name": "format", "ok": True, "skipped": False, "detail": "pl-cert/1, 7 disclosed and 0 hidden"},
+                   {"name": "status", "ok": True, "skipped": False, "detail": "valid"}],
+        "facts": {"department": "MKT", "block_number": 42, "status": "valid"}}]})
+    verified: bool
+    digest: str | None
+    as_of_block: int | None
+    at: str | None = None
+    checks: list[CheckPublic]
+    facts: dict[str, Any] = {}
+
+
+class VerifyCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [  # type: ignore[assignment]
+        {"document": _DOCUMENT_EXAMPLE, "at": None}]})
+    document: dict[str, Any] = Field(description="A certificate document or presentation (pl-cert/1).")
+    at: datetime | None = Field(default=None, description="Verify as of this time instead of now.")
+
+
+class PublicVerifyCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [  # type: ignore[assignment]
+        {"digest": DIGEST_EXAMPLE}, {"document": _DOCUMENT_EXAMPLE}]})
+    document: dict[str, Any] | None = Field(default=None, description="The certificate file's JSON.")
+    digest: str | None = Field(default=None, regex=DIGEST_PATTERN, description="Or only its digest.")
+
+
+class PublicReport(SQLModel):
+    """What anyone may learn: verified or not, each check, status and issuer - no personal fields."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "verified": True, "digest": DIGEST_EXAMPLE, "status": "valid", "issuer": "MKT", "as_of_block": 57,
+        "checks": [{"name": "merkle_proof", "ok": True, "skipped": False,
+                    "detail": "proof of 3 hashes leads to root 0x8d3e…"}]}]})
+    verified: bool
+    digest: str | None
+    status: str | None
+    issuer: str | None
+    as_of_block: int | None
+    checks: list[CheckPublic]
+
+
+class HolderAccessesCreate(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"document": _DOCUMENT_EXAMPLE}]})  # type: ignore[assignment]
+    document: dict[str, Any] = Field(description="The holder's complete certificate (all fields and salts): "
+                                                 "possessing it is the proof of being its holder.")
+
+
+# -- logs and provenance --------------------------------------------------------------------------------------
+class AccessEntry(SQLModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "certificate": DIGEST_EXAMPLE, "action": "read", "outcome": "refused", "actor": "PSB",
+        "signer": "0x3C44…93BC", "authenticated": True, "at": "2026-03-02T08:00:00Z", "grant": None,
+        "purpose": None, "detail": "department 'PSB' holds no grant for this certificate", "department": "MKT",
+        "seq": 18, "entry_hash": "0x77ab…", "prev_hash": "0x1c2d…", "anchored": True, "batch_root": "0x3e4f…",
+        "tx_hash": "0x5a6b…", "block_number": 61}]})
+    certificate: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    actor: str | None = None
+    at: str | None = None
+    department: str
+    seq: int
+    entry_hash: str
+    anchored: bool
+
+
+class LogEntryPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "log": "decisions", "department": "INS", "seq": 3, "body": {"decision": "approved"},
+        "entry_hash": "0x77ab…", "prev_hash": "0x1c2d…", "created_at": "2026-03-02T08:00:00Z",
+        "anchored": True, "batch_root": "0x3e4f…"}]})
+    log: str
+    department: str
+    seq: int
+    body: dict[str, Any]
+    entry_hash: str
+    prev_hash: str
+    created_at: datetime
+    anchored: bool
+    batch_root: str | None = None
+
+
+class AnchorPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "department": "MKT", "roots": ["0x3e4f…"]}]})
+    department: str
+    roots: list[str]
+
+
+class DiscrepancyPublic(SQLModel):
+    kind: str
+    department: str
+    seq: int | None
+    detail: str
+
+
+class CheckLogPublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "log": "access", "department": "MKT", "intact": False, "discrepancies": [
+            {"kind": "missing", "department": "MKT", "seq": 4, "detail": "sequence number 4 is missing"}]}]})
+    log: str
+    department: str
+    intact: bool
+    discrepancies: list[DiscrepancyPublic]
+
+
+class TimelineEvent(SQLModel):
+    model_config = ConfigDict(extra="allow")  # type: ignore[assignment]
+    kind: str = Field(description="issued, anchored, signed, granted, grant_revoked, grant_expired, access, "
+                                  "access_refused, decision, suspended, reinstated, revoked, superseded, supersedes")
+    at: str | None
+    summary: str
+    source: str = Field(description="chain, store, grants, access-log or decision-log")
+
+
+class TimelinePublic(SQLModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "digest": DIGEST_EXAMPLE, "issuer": "MKT", "type": "business-licence", "status": "valid", "view": "public",
+        "as_of": "2026-03-02T08:00:00Z", "events": [
+            {"kind": "issued", "at": "2026-03-01T09:30:00Z", "summary": "business-licence issued by MKT",
+             "source": "store"},
+            {"kind": "anchored", "at": "2026-03-01T09:30:02Z", "summary": "batch of 1 anchored by MKT in block 42",
+             "source": "chain", "tx_hash": "0x1f2e…", "block_number": 42}]}]})
+    digest: str
+    issuer: str
+    type: str
+    status: str
+    view: str
+    as_of: str | None
+    events: list[TimelineEvent]
+
+
+class DepartmentPublic(SQLModel):
+    model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "id": "MKT", "name": "Market Regulation Bureau", "signer": "0x7099…79C8", "roles": ["issuer", "verifier"],
+        "active": True, "registered_block": 7}]})
+    id: str
+    name: str
+    signer: str
+    roles: list[str]
+    active: bool
+    registered_block: int

@@ -1,0 +1,151 @@
+"""Every error as an RFC 9457 problem (``application/problem+json``), in one shape.
+
+``type`` is a relative URI ``/problems/<slug>`` (listed in docs/api.md), ``title`` is fixed per type, ``detail``
+says what was wrong and what to do, ``instance`` is the request path. Validation problems add ``errors`` (one per
+invalid field); 429 adds ``retry_after`` (and the Retry-After header); 401 sends ``WWW-Authenticate: Bearer``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ledger.auth import AuthenticationError, PermissionDenied
+from ledger.errors import (ChainError, ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError,
+                           VerificationError)
+
+from .ratelimit import RateLimited
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("api")
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where the problem is, e.g. body.records.0.subject")
+    message: str
+    code: str | None = None
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="URI reference naming the kind of problem, e.g. /problems/forbidden")
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[FieldError] | None = None
+    retry_after: int | None = None
+
+
+# slug, title per status / error class
+_KINDS: dict[str, tuple[int, str]] = {
+    "unauthenticated": (401, "Authentication required"),
+    "forbidden": (403, "Forbidden"),
+    "not-found": (404, "Not found"),
+    "method-not-allowed": (405, "Method not allowed"),
+    "conflict": (409, "Conflict with the current state"),
+    "chain-refused": (409, "The chain refused the transaction"),
+    "invalid-input": (422, "Invalid input"),
+    "validation-error": (422, "Request validation failed"),
+    "verification-failed": (422, "Verification failed"),
+    "rate-limited": (429, "Too many requests"),
+    "internal-error": (500, "Internal error"),
+    "chain-unavailable": (502, "The chain could not be reached"),
+    "server-misconfigured": (503, "The gateway is not configured to do this"),
+}
+
+
+def problem(slug: str, detail: str, request: Request | None = None, *, status: int | None = None,
+            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+    code, title = _KINDS.get(slug, (status or 500, slug.replace("-", " ").capitalize()))
+    body = Problem(type=f"/problems/{slug}", title=title, status=status or code, detail=detail,
+                   instance=request.url.path if request is not None else None, **extra)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=body.status, media_type=PROBLEM_JSON,
+                        headers=headers)
+
+
+def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+    detail = str(exc)
+    if isinstance(exc, AuthenticationError):
+        return problem("unauthenticated", detail, request,
+                       headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
+    if isinstance(exc, PermissionDenied):
+        return problem("forbidden", detail, request)
+    if isinstance(exc, NotFoundError):
+        return problem("not-found", detail, request)
+    if isinstance(exc, InputError):
+        errors = [FieldError(field=exc.field, message=detail)] if exc.field else None
+        return problem("invalid-input", detail, request, errors=errors)
+    if isinstance(exc, VerificationError):
+        return problem("verification-failed", detail, request)
+    if isinstance(exc, StateError):
+        return problem("conflict", detail, request)
+    if isinstance(exc, ChainError):
+        return problem("chain-refused" if exc.error_name else "chain-unavailable", detail, request)
+    if isinstance(exc, (ConfigError, KeystoreError)):
+        log.error("gateway misconfigured: %s", detail)
+        return problem("server-misconfigured", detail, request)
+    log.exception("unclassified ledger error", exc_info=exc)
+    return problem("internal-error", "the gateway failed; the error was logged", request)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = [FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")),
+                         code=e.get("type")) for e in exc.errors()]
+    summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
+    return problem("validation-error", f"the request does not match the schema: {summary}", request, errors=errors)
+
+
+def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    slug = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+            409: "conflict", 422: "invalid-input", 429: "rate-limited"}.get(exc.status_code, "internal-error")
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no resource at {request.url.path}; GET /docs lists the endpoints"
+    return problem(slug, detail, request, status=exc.status_code, headers=getattr(exc, "headers", None))
+
+
+def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RateLimited)
+    return problem("rate-limited", str(exc), request, retry_after=exc.retry_after,
+                   headers={"Retry-After": str(exc.retry_after)})
+
+
+def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s", request.url.path, exc_info=exc)
+    return problem("internal-error", "the gateway failed; the error was logged", request)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LedgerError, _ledger_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(Exception, _unexpected)
+
+
+def _example(slug: str, detail: str, **extra: Any) -> dict[str, Any]:
+    status, title = _KINDS[slug]
+    return {"description": title, "model": Problem, "content": {PROBLEM_JSON: {"example": {
+        "type": f"/problems/{slug}", "title": title, "status": status, "detail": detail,
+        "instance": "/certificates/0x5b1c…/content", **extra}}}}
+
+
+R401 = {401: _example("unauthenticated", "the token expired at 2026-03-01T10:15:00+00:00; sign in again")}
+R403 = {403: _example("forbidden", "department 'PSB' has no live grant to read certificate 0x5b1c…")}
+R404 = {404: _example("not-found", "certificate 0x5b1c… is not in this ledger's store")}
+R409 = {409: _example("chain-refused", "the chain refused revoke: AnchorCertificateRevoked(0x5b1c…)")}
+R422 = {422: _example("validation-error", "the request does not match the schema: body.purpose: Field required",
+                      errors=[{"field": "body.purpose", "message": "Field required", "code": "missing"}])}
+R429 = {429: _example("rate-limited", "too many requests from this address; retry after 2 s", retry_after=2)}
+AUTHED = {**R401, **R403, **R422}
+PUBLIC = {**R422, **R429}

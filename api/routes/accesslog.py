@@ -1,0 +1,53 @@
+"""The access log of a department: list, anchor pending entries, check against the chain."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from ledger import accesslog
+from ledger.auth import PermissionDenied, Principal
+
+from ..deps import CurrentDepartment, LedgerDep
+from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
+from ..problems import AUTHED
+
+router = APIRouter(prefix="/access-log", tags=["access log"])
+
+DepartmentQuery = Annotated[str | None, Query(max_length=32, description="Department whose log to use; default: "
+                                              "the caller's. Other departments' logs need the auditor role.")]
+
+
+def _department(caller: Principal, department: str | None) -> str:
+    code = department or caller.department
+    if code != caller.department and not caller.has("auditor"):
+        raise PermissionDenied(f"reading or anchoring {code}'s access log needs the auditor role")
+    return code
+
+
+@router.get("", response_model=list[AccessEntry], responses=AUTHED)
+def list_entries(caller: CurrentDepartment, ledger: LedgerDep, department: DepartmentQuery = None,
+                 since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
+                 until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+                 ) -> list[AccessEntry]:
+    """Entries of a department's access log (its own, or any for auditors), oldest first."""
+    code = _department(caller, department)
+    return [AccessEntry(**e) for e in accesslog.entries(ledger, department=code, since=since, until=until)]
+
+
+@router.post("/anchor", response_model=AnchorPublic, responses=AUTHED)
+def anchor(caller: CurrentDepartment, ledger: LedgerDep, department: DepartmentQuery = None) -> AnchorPublic:
+    """Anchor the pending entries now (the gateway also does it periodically): Merkle root signed by the
+    department's key, sent to the BatchLog contract."""
+    code = _department(caller, department)
+    return AnchorPublic(department=code, roots=accesslog.anchor(ledger, code))
+
+
+@router.get("/check", response_model=CheckLogPublic, responses=AUTHED)
+def check(caller: CurrentDepartment, ledger: LedgerDep, department: DepartmentQuery = None) -> CheckLogPublic:
+    """Re-derive the hash chain and compare it with the anchors: deleted, altered or reordered entries show up."""
+    code = _department(caller, department)
+    found = [DiscrepancyPublic(**d) for d in accesslog.check(ledger, code)]
+    return CheckLogPublic(log=accesslog.LOG, department=code, intact=not found, discrepancies=found)

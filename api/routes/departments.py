@@ -1,0 +1,19 @@
+"""The department registry as the chain has it (non-personal: codes, names, keys, roles, status)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ledger.departments import list_departments
+
+from ..deps import CurrentDepartment, LedgerDep
+from ..models import DepartmentPublic
+from ..problems import AUTHED
+
+router = APIRouter(prefix="/departments", tags=["departments"])
+
+
+@router.get("", response_model=list[DepartmentPublic], responses=AUTHED)
+def read_departments(caller: CurrentDepartment, ledger: LedgerDep) -> list[DepartmentPublic]:
+    """Every registered department with its current key, roles and status, read from the registry contract."""
+    return [DepartmentPublic(**d.to_json()) for d in list_departments(ledger.chain)]

@@ -1,0 +1,302 @@
+"""Department sign-in for the gateway: a signed challenge exchanged for a short-lived token.
+
+1. ``challenge(department)`` stores a one-time challenge and returns the text to sign; the text names the
+   department, the chain, the registry contract, a random nonce and an expiry.
+2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``; the
+   signature must recover to the department's *current* key and the department must be active. The challenge is
+   consumed atomically (one UPDATE ... WHERE used_at IS NULL), so a replayed signature is refused.
+3. The token is ``plt1.<payload>.<mac>``: a base64url JSON payload (department, signer address, jti, issue and
+   expiry times, chain id) and its HMAC-SHA256 under the gateway secret.
+
+Every request re-checks the chain (``authenticate``): the token's signer must still be the department's current
+key and the department active, so a suspension or key rotation is refused at once. Registry reads are cached per
+block (and for ``cache_seconds`` at most): a suspension is a transaction, hence a new block, hence a fresh read.
+Roles always come from the registry at request time, never from the token.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from sqlalchemy import Column, DateTime, Engine, select, update
+from sqlmodel import Field, SQLModel
+
+from .chain import Chain, department_id_bytes
+from .departments import Department, get_department
+from .errors import InputError, LedgerError, NotFoundError
+
+TOKEN_PREFIX = "plt1"
+DEFAULT_TOKEN_TTL = timedelta(minutes=15)
+DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
+
+
+class AuthenticationError(LedgerError):
+    """The caller could not be identified: no token, a forged or expired token, a key that is no longer current."""
+
+
+class PermissionDenied(LedgerError):
+    """The caller is identified but may not do this (missing role, suspended department, no live grant)."""
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class AuthChallenge(SQLModel, table=True):
+    """A one-time sign-in challenge; ``used_at`` is set when it is exchanged, so it cannot be replayed."""
+
+    __tablename__ = "auth_challenge"
+
+    id: str = Field(primary_key=True, max_length=64)
+    department_id: str = Field(max_length=32)
+    message: str = Field(max_length=1000)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+@dataclass(frozen=True)
+class Challenge:
+    id: str
+    department: str
+    message: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class Principal:
+    """An authenticated department as the chain sees it at this request."""
+
+    department: str
+    signer: str
+    roles: tuple[str, ...]
+    jti: str
+    expires_at: datetime
+
+    def has(self, role: str) -> bool:
+        return role in self.roles
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A request to protected data, whether or not its caller could be authenticated (so refusals are logged)."""
+
+    principal: Principal | None
+    failure: LedgerError | None = None
+    claimed_department: str | None = None
+    claimed_signer: str | None = None
+
+    @property
+    def department(self) -> str | None:
+        return self.principal.department if self.principal else self.claimed_department
+
+    @property
+    def signer(self) -> str | None:
+        return self.principal.signer if self.principal else self.claimed_signer
+
+
+@dataclass(frozen=True)
+class Token:
+    value: str
+    principal: Principal
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def load_secret(path: Path) -> bytes:
+    """The token secret: ``LEDGER_API_SECRET`` (hex), else a 32-byte file created beside the keystore (0600)."""
+    raw = os.environ.get("LEDGER_API_SECRET")
+    if raw:
+        try:
+            secret = bytes.fromhex(raw)
+        except ValueError:
+            raise InputError("LEDGER_API_SECRET must be hex (64 digits recommended)") from None
+        if len(secret) < 16:
+            raise InputError("LEDGER_API_SECRET must hold at least 16 bytes (32 hex digits)")
+        return secret
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_bytes(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(secret)
+        return secret
+
+
+@dataclass
+class _Cached:
+    block: int
+    fetched: float
+    department: Department | None
+
+
+@dataclass
+class Authenticator:
+    """Issues challenges and tokens, and authenticates tokens against the registry on every request."""
+
+    chain: Chain
+    engine: Engine
+    secret: bytes
+    token_ttl: timedelta = DEFAULT_TOKEN_TTL
+    challenge_ttl: timedelta = DEFAULT_CHALLENGE_TTL
+    cache_seconds: float = 2.0
+    _cache: dict[str, _Cached] = field(default_factory=dict)
+    _guard: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__])  # type: ignore[list-item]
+
+    # -- the registry, read through a per-block cache -------------------------------------------------------
+    def department(self, code: str) -> Department | None:
+        """The department as registered now (None if unknown); never older than the current block."""
+        block = self.chain.block_number()
+        with self._guard:
+            cached = self._cache.get(code)
+            if cached and cached.block == block and time.monotonic() - cached.fetched < self.cache_seconds:
+                return cached.department
+        try:
+            department: Department | None = get_department(self.chain, code)
+        except NotFoundError:
+            department = None
+        with self._guard:
+            self._cache[code] = _Cached(block, time.monotonic(), department)
+        return department
+
+    # -- sign-in --------------------------------------------------------------------------------------------
+    def challenge(self, department: str, *, now: datetime) -> Challenge:
+        """A challenge for ``department`` to sign. Issued for any well-formed code, so it reveals nothing."""
+        department_id_bytes(department)  # InputError on a malformed code
+        nonce = secrets.token_hex(32)
+        expires = now + self.challenge_ttl
+        message = "\n".join([
+            "Provenance Ledger gateway sign-in",
+            f"Department: {department}",
+            f"Chain: {self.chain.chain_id}",
+            f"Registry: {self.chain.deployment.registry}",
+            f"Challenge: {nonce}",
+            f"Expires: {expires.astimezone(UTC).isoformat().replace('+00:00', 'Z')}",
+        ])
+        with self.engine.begin() as conn:
+            conn.execute(AuthChallenge.__table__.insert().values(  # type: ignore[attr-defined]
+                id=nonce, department_id=department, message=message, created_at=now, expires_at=expires))
+        return Challenge(nonce, department, message, expires)
+
+    def exchange(self, challenge_id: str, signature: str, *, now: datetime) -> Token:
+        """Check the signed challenge and return a token; AuthenticationError says what was wrong."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(AuthChallenge).where(AuthChallenge.id == challenge_id)).first()  # type: ignore[arg-type]
+        if row is None:
+            raise AuthenticationError("unknown challenge; request a new one from POST /auth/challenge")
+        if row.used_at is not None:
+            raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
+        if aware(row.expires_at) <= now:
+            raise AuthenticationError("the challenge expired; request a new one and sign it promptly")
+        try:
+            raw = bytes.fromhex(signature.removeprefix("0x"))
+            signer = str(Account.recover_message(encode_defunct(text=row.message), signature=raw))
+        except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
+            raise AuthenticationError("the signature is not a valid EIP-191 signature of the challenge text") from None
+        department = self.department(row.department_id)
+        if department is None or department.signer.lower() != signer.lower():
+            raise AuthenticationError(f"the challenge was signed by {signer}, which is not the current registered key "
+                                      f"of department {row.department_id!r}")
+        if not department.active:
+            raise PermissionDenied(f"department {row.department_id!r} is suspended by the council")
+        with self.engine.begin() as conn:
+            used = conn.execute(update(AuthChallenge).where(  # type: ignore[arg-type]
+                AuthChallenge.id == challenge_id, AuthChallenge.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr,arg-type]
+        if used.rowcount != 1:
+            raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
+        return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles))
+
+    # -- tokens ---------------------------------------------------------------------------------------------
+    def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = ()) -> Token:
+        expires = now + self.token_ttl
+        jti = secrets.token_hex(16)
+        payload = {"v": 1, "sub": department, "signer": signer, "jti": jti, "chain": self.chain.chain_id,
+                   "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+        body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
+        mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
+        principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(payload["exp"], UTC))
+        return Token(f"{TOKEN_PREFIX}.{body}.{mac}", principal)
+
+    def claims(self, token: str) -> dict[str, Any]:
+        """The token's payload after checking its MAC (not its expiry); AuthenticationError if forged."""
+        parts = token.split(".")
+        if len(parts) != 3 or parts[0] != TOKEN_PREFIX:
+            raise AuthenticationError("malformed token; sign in again via POST /auth/challenge")
+        expected = hmac.new(self.secret, f"{parts[0]}.{parts[1]}".encode(), hashlib.sha256).digest()
+        try:
+            given = _unb64(parts[2])
+            if not hmac.compare_digest(expected, given):
+                raise ValueError
+            payload = json.loads(_unb64(parts[1]))
+            if not isinstance(payload, dict) or payload.get("v") != 1:
+                raise ValueError
+        except ValueError:
+            raise AuthenticationError("the token's signature is not valid; sign in again") from None
+        if payload.get("chain") != self.chain.chain_id:
+            raise AuthenticationError("the token was issued for another chain; sign in again")
+        return payload
+
+    def unverified_claims(self, token: str) -> dict[str, Any]:
+        """What a token *claims*, without trusting it: only for recording who tried."""
+        try:
+            payload = json.loads(_unb64(token.split(".")[1]))
+            return payload if isinstance(payload, dict) else {}
+        except Exception:  # noqa: BLE001 - garbage in, nothing claimed
+            return {}
+
+    def authenticate(self, token: str, *, now: datetime) -> Principal:
+        claims = self.claims(token)
+        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        if expires <= now:
+            raise AuthenticationError(f"the token expired at {expires.isoformat()}; sign in again")
+        code, signer = str(claims["sub"]), str(claims["signer"])
+        department = self.department(code)
+        if department is None or department.signer.lower() != signer.lower():
+            raise AuthenticationError(f"key {signer} is no longer the registered key of department {code!r} "
+                                      "(rotated out); sign in again with the current key")
+        if not department.active:
+            raise PermissionDenied(f"department {code!r} is suspended by the council")
+        return Principal(code, signer, tuple(department.roles), str(claims["jti"]), expires)
+
+    def attempt(self, token: str | None, *, now: datetime) -> Attempt:
+        """Authenticate without raising: the failure is kept so the refusal can be recorded, then raised."""
+        if not token:
+            return Attempt(None, AuthenticationError("this endpoint needs a bearer token; sign in via "
+                                                     "POST /auth/challenge and POST /auth/token"))
+        try:
+            return Attempt(self.authenticate(token, now=now))
+        except LedgerError as exc:
+            claims = self.unverified_claims(token)
+            sub, signer = claims.get("sub"), claims.get("signer")
+            return Attempt(None, exc, str(sub) if isinstance(sub, str) else None,
+                           str(signer) if isinstance(signer, str) else None)
+
+
+def sign_challenge(account: Any, message: str) -> str:
+    """Sign a challenge text the way a department's wallet would (EIP-191 personal_sign); for clients and tests."""
+    return "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()

@@ -1,0 +1,183 @@
+"""The provenance of one certificate as a timeline: issuance, anchoring, signature, sharing, accesses, decisions
+that used it, and status changes (suspension, revocation, supersession) - each with where the fact comes from.
+
+Chain facts (anchoring, signature, status changes) are read from the contracts' events, not from the database, so
+the timeline shows what a verifier would see. ``private=False`` gives the public view (for citizens and courts):
+chain facts and the certificate's type and issuer only - no certificate id, no grants, no accesses, no decisions.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from .canonical import hex32, parse_hex32
+from .certificate import SCHEMA_ID
+from .chain import department_code, department_id_bytes
+from .client import Ledger
+from .errors import InputError, NotFoundError
+from .signing import batch_message, recover
+from .store import Batch, Certificate
+
+
+def _iso(value: datetime | int | None) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        value = datetime.fromtimestamp(value, UTC)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+class _Blocks:
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._times: dict[int, int] = {}
+
+    def time(self, number: int) -> int:
+        if number not in self._times:
+            self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+        return self._times[number]
+
+
+def _event(kind: str, at: str | None, summary: str, source: str, **details: Any) -> dict[str, Any]:
+    return {"kind": kind, "at": at, "summary": summary, "source": source,
+            **{k: v for k, v in details.items() if v is not None}}
+
+
+def _status_events(ledger: Ledger, digest: bytes, blocks: _Blocks) -> list[dict[str, Any]]:
+    chain = ledger.chain
+    events = chain.anchor.events
+    start = chain.deployment.deployed_block
+    out = []
+    for name, kind, verb in (("CertificateSuspended", "suspended", "suspended"),
+                             ("CertificateReinstated", "reinstated", "reinstated"),
+                             ("CertificateRevoked", "revoked", "revoked")):
+        for log in getattr(events, name)().get_logs(from_block=start, argument_filters={"digest": digest}):
+            reason = bytes(log["args"]["reason"]).rstrip(b"\x00").decode("ascii", errors="replace")
+            dept = department_code(bytes(log["args"]["departmentId"]))
+            out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),
+                              f"{verb} by {dept} (reason: {reason})", "chain", reason=reason, department=dept,
+                              tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                              block_number=int(log["blockNumber"])))
+    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters={"digest": digest}):
+        successor = hex32(bytes(log["args"]["successor"]))
+        out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))), f"superseded by {successor}",
+                          "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                          block_number=int(log["blockNumber"])))
+    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters={"successor": digest}):
+        predecessor = hex32(bytes(log["args"]["digest"]))
+        out.append(_event("supersedes", _iso(blocks.time(int(log["blockNumber"]))), f"replaces {predecessor}",
+                          "chain", predecessor=predecessor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                          block_number=int(log["blockNumber"])))
+    return out
+
+
+def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]]:
+    chain = ledger.chain
+    root = parse_hex32(batch.root)
+    logs = chain.anchor.events.BatchAnchored().get_logs(from_block=chain.deployment.deployed_block,
+                                                        argument_filters={"root": root})
+    if not logs:
+        return [_event("anchoring", None, f"batch {batch.root} is not anchored on chain (state {batch.state})",
+                       "store", root=batch.root)]
+    log = logs[-1]
+    block = chain.w3.eth.get_block(log["blockNumber"])
+    signer = str(log["args"]["signer"])
+    at = _iso(int(block["timestamp"]))
+    anchored = _event("anchored", at, f"batch of {int(log['args']['count'])} anchored by {cert.department_id} "
+                      f"in block {int(log['blockNumber'])}", "chain", root=batch.root,
+                      tx_hash="0x" + bytes(log["transactionHash"]).hex(), block_number=int(log["blockNumber"]),
+                      block_hash="0x" + bytes(log["blockHash"]).hex(), signer=signer,
+                      leaf_index=cert.leaf_index)
+    try:
+        message = batch_message(chain.chain_id, chain.deployment.anchor, root, int(log["args"]["count"]),
+                                SCHEMA_ID, department_id_bytes(cert.department_id))
+        recovered = recover(message, bytes.fromhex(batch.signature.removeprefix("0x")))
+    except (InputError, ValueError) as exc:
+        recovered, problem = None, str(exc)
+    else:
+        problem = None
+    ok = recovered is not None and recovered.lower() == signer.lower()
+    key_ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, 1, int(log["blockNumber"]))))
+    signed = _event("signed", at, (f"EIP-712 signature of the batch root by {signer}, "
+                                   f"{'an active issuer key' if key_ok else 'NOT an active issuer key'} "
+                                   f"of {cert.department_id} at that block") if ok else
+                    f"the batch signature does not recover to the anchoring key ({problem or recovered})",
+                    "chain", signer=signer, signature_valid=ok, key_was_active_issuer=key_ok)
+    return [anchored, signed]
+
+
+def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
+    """Decisions whose log body names this certificate (only when the decisions module is installed)."""
+    if importlib.util.find_spec("ledger.decisions") is None:
+        return []
+    from . import logchain
+
+    out = []
+    for entry in logchain.entries(ledger, logchain.LOG_DECISIONS):
+        if digest not in entry.body:
+            continue
+        body = json.loads(entry.body)
+        summary = body.get("outcome") or body.get("decision") or body.get("result") or "decision"
+        out.append(_event("decision", _iso(entry.created_at), f"used in a decision of {entry.department_id}: "
+                          f"{summary}", "decision-log", department=entry.department_id, seq=entry.seq,
+                          entry_hash=entry.entry_hash, anchored=entry.state == logchain.EntryState.ANCHORED,
+                          decision=body.get("id") or body.get("decision_id")))
+    return out
+
+
+def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> list[dict[str, Any]]:
+    from . import accesslog, sharing
+
+    out = []
+    for grant in sharing.list_grants(ledger, digest=digest):
+        what = "the whole certificate" if grant.reveal is None else f"fields {sorted(grant.reveal)}"
+        out.append(_event("granted", _iso(grant.created_at), f"{issuer} shared {what} with {grant.grantee} until "
+                          f"{_iso(grant.expires_at)} for: {grant.purpose}", "grants", grant=grant.id,
+                          grantee=grant.grantee, purpose=grant.purpose, expires_at=_iso(grant.expires_at)))
+        if grant.revoked_at is not None:
+            out.append(_event("grant_revoked", _iso(grant.revoked_at), f"grant to {grant.grantee} revoked",
+                              "grants", grant=grant.id, grantee=grant.grantee))
+        elif sharing.aware(grant.expires_at) <= now:
+            out.append(_event("grant_expired", _iso(grant.expires_at), f"grant to {grant.grantee} expired",
+                              "grants", grant=grant.id, grantee=grant.grantee))
+    for access in accesslog.accesses(ledger, digest, issuer):
+        verb = "read" if access["outcome"] == "served" else "was refused"
+        out.append(_event("access" if access["outcome"] == "served" else "access_refused", access["at"],
+                          f"{access['actor']} {verb}" + (f" for: {access['purpose']}" if access.get("purpose") else "")
+                          + (f" ({access['detail']})" if access.get("detail") else ""), "access-log",
+                          actor=access["actor"], outcome=access["outcome"], grant=access.get("grant"),
+                          seq=access["seq"], entry_hash=access["entry_hash"], anchored=access["anchored"],
+                          tx_hash=access.get("tx_hash")))
+    out.extend(_decision_events(ledger, digest))
+    return out
+
+
+def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = False) -> dict[str, Any]:
+    """The provenance of certificate ``digest`` (NotFoundError if this ledger never issued it)."""
+    key = hex32(parse_hex32(digest))
+    with ledger.engine.connect() as conn:
+        cert = conn.execute(select(Certificate).where(Certificate.digest == key)).first()  # type: ignore[arg-type]
+        batch = conn.execute(select(Batch).where(Batch.root == cert.batch_root)).first() if cert else None  # type: ignore[arg-type,union-attr]
+    if cert is None or batch is None:
+        raise NotFoundError(f"certificate {key} was not issued through this ledger")
+    blocks = _Blocks(ledger)
+    events = [_event("issued", _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
+                     f"{cert.cert_type} issued by {cert.department_id}", "store", issuer=cert.department_id,
+                     type=cert.cert_type, certificate_id=cert.certificate_id if private else None)]
+    events += _anchor_events(ledger, cert, batch)
+    events += _status_events(ledger, parse_hex32(key), blocks)
+    if private:
+        events += _private_events(ledger, key, cert.department_id, now)
+    order = {"issued": 0, "anchored": 1, "signed": 2}
+    events.sort(key=lambda e: (e["at"] or "9999", order.get(e["kind"], 3)))
+    status = ledger.chain.call(ledger.chain.anchor.functions.statusOf(parse_hex32(key)))
+    status_name = ("valid", "suspended", "revoked", "superseded")[int(status[0])]
+    return {"digest": key, "issuer": cert.department_id, "type": cert.cert_type, "status": status_name,
+            "view": "full" if private else "public", "as_of": _iso(now), "events": events}
