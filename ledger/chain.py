@@ -20,7 +20,13 @@ from eth_abi import decode as abi_decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
-from web3.exceptions import ContractCustomError, ContractLogicError, TransactionNotFound, Web3RPCError
+from web3.exceptions import (
+    BlockNotFound,
+    ContractCustomError,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
 
 from .errors import ChainError, ConfigError, InputError
 from .toolchain import Artifact, compile_contracts
@@ -32,6 +38,10 @@ ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
 CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
+SEND_ATTEMPTS = 8
+DROP_CHECKS = 3  # consecutive look-ups that must miss before a transaction counts as dropped
+# Node answers meaning "this nonce is taken" (geth/Besu/anvil wording): read the pending nonce again and re-sign.
+_NONCE_TAKEN = ("nonce too low", "nonce too high", "replacement transaction underpriced", "underpriced")
 
 
 def department_id_bytes(code: str) -> bytes:
@@ -86,6 +96,10 @@ class Deployment:
             return None
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"deployment file {path} is unreadable ({exc}); restore it or deploy again") from exc
+
+
+class TransactionDropped(ChainError):
+    """The node no longer knows a transaction it accepted (dropped from the pool, lost in a restart)."""
 
 
 class _ErrorDecoder:
@@ -182,6 +196,10 @@ class Chain:
         """Sign and send a contract call from ``account``; returns the transaction hash (not yet confirmed).
 
         The call is simulated first, so a revert surfaces here as a ChainError naming the contract's error.
+        The nonce is the node's ``pending`` transaction count, read under a per-key lock: after a node restart
+        that lost blocks, a dropped transaction or another process writing with the same key, it is still the
+        next free nonce. A same-nonce conflict ("replacement transaction underpriced": fees are zero, so we
+        never outbid, we re-read the nonce instead) or "nonce too low" means another writer took the nonce.
         """
         address = account.address
         with self._lock(address):
@@ -192,36 +210,36 @@ class Chain:
                     raise self._revert_error(exc, fn) from None
                 except (OSError, Web3RPCError) as exc:
                     raise ChainError(f"could not simulate {fn.fn_name}: {exc}") from exc
-            for attempt in range(3):
-                if address not in self._nonces:
-                    self._nonces[address] = int(self.w3.eth.get_transaction_count(address, "pending"))
-                nonce = self._nonces[address]
-                tx = fn.build_transaction({
-                    "from": address, "nonce": nonce, "gas": gas, "gasPrice": self._price(),
-                    "chainId": self.chain_id,
-                })
+            for attempt in range(SEND_ATTEMPTS):
+                try:
+                    nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
+                    tx = fn.build_transaction({
+                        "from": address, "nonce": nonce, "gas": gas, "gasPrice": self._price(),
+                        "chainId": self.chain_id,
+                    })
+                except (OSError, Web3RPCError) as exc:
+                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
                 signed = account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
                 try:
                     self.w3.eth.send_raw_transaction(signed.raw_transaction)
                 except Web3RPCError as exc:
                     message = str(exc).lower()
-                    if "already known" in message or "already imported" in message:
-                        pass  # a retried send of the same transaction: it is in the pool
+                    if any(m in message for m in ("already known", "already imported", "known transaction")):
+                        pass  # a retried send of this very transaction: it is in the pool
                     elif "nonce too low" in message and self._known(tx_hash):
                         pass  # our own earlier attempt was mined
-                    elif "nonce too low" in message or "nonce too high" in message:
-                        self._nonces.pop(address, None)  # another writer used this key: resync and re-sign
+                    elif any(m in message for m in _NONCE_TAKEN):
+                        time.sleep(0.05 * (attempt + 1))  # another writer used this nonce: read it again
                         continue
                     else:
-                        self._nonces.pop(address, None)
                         raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
                 except OSError as exc:
-                    self._nonces.pop(address, None)
                     raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
                 self._nonces[address] = nonce + 1
                 return tx_hash
-            raise ChainError(f"could not find a free nonce for {address} after {attempt + 1} attempts")
+            raise ChainError(f"could not find a free nonce for {address} after {SEND_ATTEMPTS} attempts: "
+                             "another process keeps sending with the same key")
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -229,6 +247,23 @@ class Chain:
             return True
         except TransactionNotFound:
             return False
+
+    def known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (in its pool or mined); False means it was dropped."""
+        try:
+            return self._known(tx_hash)
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not look up {tx_hash}: {exc}") from exc
+
+    def block_hash(self, number: int) -> str | None:
+        """The canonical hash of block ``number`` now, or None when the chain is shorter."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not read block {number}: {exc}") from exc
+        return "0x" + bytes(block["hash"]).hex()
 
     def forget_nonce(self, address: str) -> None:
         self._nonces.pop(address, None)
@@ -242,13 +277,21 @@ class Chain:
             raise ChainError(f"could not read receipt of {tx_hash}: {exc}") from exc
 
     def wait(self, tx_hash: str, *, timeout: float | None = None, fn: Any = None) -> Any:
-        """Wait for a receipt; a failed transaction raises ChainError with the decoded revert."""
+        """Wait for a receipt; a failed transaction raises ChainError with the decoded revert.
+
+        A transaction the node no longer knows (dropped from its pool, or lost with a node restart) raises
+        :class:`TransactionDropped` instead of waiting out the timeout.
+        """
         deadline = time.monotonic() + (timeout or self.timeout)
         delay = 0.005
+        misses = 0
         while True:
             receipt = self.receipt(tx_hash)
             if receipt is not None:
                 break
+            misses = 0 if self.known(tx_hash) else misses + 1
+            if misses >= DROP_CHECKS:
+                raise TransactionDropped(f"transaction {tx_hash} was dropped by the node; send it again")
             if time.monotonic() > deadline:
                 raise ChainError(f"transaction {tx_hash} was not mined within {timeout or self.timeout} s")
             time.sleep(delay)
@@ -269,8 +312,17 @@ class Chain:
         return "reason unknown"
 
     def transact(self, account: LocalAccount, fn: Any) -> Any:
-        """Send and wait: for the rare administrative writes (council votes, revocations)."""
-        return self.wait(self.send(account, fn), fn=fn)
+        """Send and wait: for the rare administrative writes (council votes, revocations).
+
+        A dropped transaction is sent again (re-simulated first, so a write that meanwhile became invalid
+        surfaces as the contract's error rather than being applied twice).
+        """
+        for _ in range(SEND_ATTEMPTS):
+            try:
+                return self.wait(self.send(account, fn), fn=fn)
+            except TransactionDropped:
+                continue
+        raise ChainError(f"{fn.fn_name} from {account.address} was dropped {SEND_ATTEMPTS} times")
 
     def confirmed(self, receipt: Any, confirmations: int) -> bool:
         return self.block_number() >= int(receipt["blockNumber"]) + confirmations

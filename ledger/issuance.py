@@ -27,10 +27,12 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from web3.exceptions import BlockNotFound, Web3RPCError
 
 from .canonical import SALT_BYTES, hex32
 from .certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
-from .chain import ROLE_ISSUER, department_id_bytes
+from .chain import DROP_CHECKS, ROLE_ISSUER, department_id_bytes
 from .client import Ledger
 from .errors import ChainError, InputError, StateError
 from .merkle import MerkleTree
@@ -73,18 +75,24 @@ def _id_hash(department: str, certificate_id: str) -> int:
     return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
 
 
-def validate_file(ledger: Ledger, path: Path, department: str) -> int:
-    """Check every record of ``path``; returns the record count or raises InputError listing the problems."""
+def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False) -> int:
+    """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
+    problems. With ``skip_issued``, ids this department already stored are not errors and not counted."""
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
     count = 0
+    already = 0
 
     def check_store() -> None:
+        nonlocal already
         existing = _existing_ids(ledger, department, [cid for cid, _ in pending])
         for cid, line in pending:
             if cid in existing:
-                errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
+                if skip_issued:
+                    already += 1
+                else:
+                    errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
         pending.clear()
 
     for line, raw in iter_raw_records(path, max_record_bytes=ledger.settings.max_record_bytes):
@@ -109,7 +117,7 @@ def validate_file(ledger: Ledger, path: Path, department: str) -> int:
                          + "\n  ".join(errors[:MAX_REPORTED_ERRORS]))
     if count == 0:
         raise InputError(f"{path.name} holds no records; nothing was issued")
-    return count
+    return count - already
 
 
 def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
@@ -167,13 +175,27 @@ def check_can_issue(ledger: Ledger, department: str) -> None:
 
 
 def issue_file(ledger: Ledger, path: Path, department: str, *, batch_size: int | None = None,
-               out: TextIO | None = None, progress: Progress | None = None) -> IssueResult:
-    """Issue every record of a JSONL or CSV file for ``department``; see the module docstring."""
+               out: TextIO | None = None, progress: Progress | None = None,
+               skip_issued: bool = False) -> IssueResult:
+    """Issue every record of a JSONL or CSV file for ``department``; see the module docstring.
+
+    ``skip_issued`` continues an interrupted run of the same file: records whose certificate id this
+    department already stored are skipped instead of refused (run :func:`resume` first to finish their
+    batches; ``ledger continue`` does both).
+    """
     check_can_issue(ledger, department)
-    total = validate_file(ledger, path, department)
+    total = validate_file(ledger, path, department, skip_issued=skip_issued)
     records = _records(path, department, ledger.settings.max_record_bytes)
+    if skip_issued:
+        records = _not_yet_issued(ledger, records, department)
     return issue_records(ledger, records, department, batch_size=batch_size, out=out, progress=progress,
                          total=total)
+
+
+def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) -> Iterator[Record]:
+    for chunk in _chunks(records, 1000):
+        existing = _existing_ids(ledger, department, [r.certificate_id for r in chunk])
+        yield from (r for r in chunk if r.certificate_id not in existing)
 
 
 def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *, batch_size: int | None = None,
@@ -250,29 +272,64 @@ def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:
             "valid_until": fields.get("valid_until"), "proof": b"".join(built.tree.proof(i)),
             "sealed": vault.seal(_body(fields, built.salts[i]), digest), "status": "valid",
         })
-    with ledger.engine.begin() as conn:
-        conn.execute(insert(Batch).values(
-            root=root, department_id=built.department, schema_id=hex32(SCHEMA_ID), count=len(rows),
-            state=BatchState.PREPARED, signer=built.signer, signature="0x" + built.signature.hex(),
-            created_at=utcnow()))
-        conn.execute(insert(Certificate), rows)
-
-
-def submit(ledger: Ledger, built: BuiltBatch) -> str:
-    """Send the anchoring transaction of a prepared batch; a definitive refusal removes the batch."""
-    chain = ledger.chain
-    account = ledger.department_account(built.department)
-    fn = chain.anchor.functions.anchorBatch(built.root, len(built.digests), SCHEMA_ID)
     try:
-        tx_hash = chain.send(account, fn)
+        with ledger.engine.begin() as conn:
+            conn.execute(insert(Batch).values(
+                root=root, department_id=built.department, schema_id=hex32(SCHEMA_ID), count=len(rows),
+                state=BatchState.PREPARED, signer=built.signer, signature="0x" + built.signature.hex(),
+                created_at=utcnow()))
+            conn.execute(insert(Certificate), rows)
+    except IntegrityError:
+        # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
+        # this batch was rolled back whole, so nothing of it exists.
+        taken = sorted(_existing_ids(ledger, built.department, [r["certificate_id"] for r in rows]))
+        raise InputError(f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
+                         "concurrently; nothing of this batch was written") from None
+
+
+def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
+    """Send the anchoring transaction of a prepared batch.
+
+    A definitive refusal by the contract removes the batch (nothing of it is anchored). When the node cannot be
+    reached the batch stays ``prepared`` and :func:`confirm` sends it once the node answers again.
+    """
+    try:
+        tx_hash = _send_anchor(ledger, hex32(built.root))
     except ChainError as exc:
-        if exc.error_name is not None:  # the contract refused: this batch can never be anchored as it is
+        if exc.error_name is None:
+            return None
+        if exc.error_name != "AnchorRootAlreadyAnchored":  # the contract refused: never anchorable as it is
             _discard(ledger, hex32(built.root))
-        raise
-    with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(Batch.root == hex32(built.root)).values(  # type: ignore[arg-type]
-            state=BatchState.SUBMITTED, tx_hash=tx_hash))
+            raise
+        return None
     built.tx_hash = tx_hash
+    return tx_hash
+
+
+def _send_anchor(ledger: Ledger, root_hex: str) -> str:
+    """Send ``anchorBatch`` for a stored batch and record it as ``submitted``.
+
+    If the department's key was rotated since the batch was prepared, the root is signed again with the current
+    key first, so the stored signature always matches the key that anchors it.
+    """
+    chain = ledger.chain
+    with ledger.engine.connect() as conn:
+        batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+    if batch is None:
+        raise StateError(f"batch {root_hex} is not in the store")
+    account = ledger.department_account(batch.department_id)
+    root = bytes.fromhex(root_hex[2:])
+    if account.address.lower() != batch.signer.lower():
+        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
+                                department_id_bytes(batch.department_id))
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
+                signer=account.address, signature="0x" + sign(account, message).hex()))
+    tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == root_hex,  # type: ignore[arg-type]
+                                         Batch.state != BatchState.CONFIRMED).values(  # type: ignore[arg-type]
+            state=BatchState.SUBMITTED, tx_hash=tx_hash))
     return tx_hash
 
 
@@ -285,44 +342,85 @@ def _discard(ledger: Ledger, root: str) -> None:
 def anchor_event(ledger: Ledger, root: bytes) -> dict[str, Any] | None:
     """The BatchAnchored event of ``root`` as the chain has it now, or None."""
     chain = ledger.chain
-    logs = chain.anchor.events.BatchAnchored().get_logs(
-        from_block=chain.deployment.deployed_block, argument_filters={"root": root})
-    if not logs:
-        return None
-    log = logs[-1]
-    block = chain.w3.eth.get_block(log["blockNumber"])
+    try:
+        logs = chain.anchor.events.BatchAnchored().get_logs(
+            from_block=chain.deployment.deployed_block, argument_filters={"root": root})
+        if not logs:
+            return None
+        log = logs[-1]
+        block = chain.w3.eth.get_block(log["blockNumber"])
+    except (OSError, Web3RPCError, BlockNotFound) as exc:
+        raise ChainError(f"could not read the anchor of {hex32(root)}: {exc}") from exc
     return {"tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
             "block_hash": "0x" + bytes(log["blockHash"]).hex(), "block_time": int(block["timestamp"]),
-            "signer": log["args"]["signer"]}
+            "signer": log["args"]["signer"], "count": int(log["args"]["count"])}
 
 
 def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dict[str, Any]:
-    """Wait until the batch's anchor has the configured confirmations; mark it confirmed; return anchor data."""
+    """Bring a stored batch to ``confirmed``; return its anchor data.
+
+    Loops until the chain has the batch's ``BatchAnchored`` event with the configured confirmations on top,
+    then marks it confirmed, in the same block it was re-read from (an anchor moved by a reorganisation while
+    waiting is waited for again). On the way it sends the batch when it has no transaction, sends it again when
+    the node dropped the transaction, and rides out a node that does not answer until ``timeout``.
+    """
     chain = ledger.chain
     root_hex = hex32(root)
-    with ledger.engine.connect() as conn:
-        batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
-    if batch is None:
-        raise StateError(f"batch {root_hex} is not in the store")
-    if batch.tx_hash:
+    wait = timeout or chain.timeout
+    deadline = time.monotonic() + wait
+    misses = 0
+    last_error: ChainError | None = None
+    delay = 0.01
+    while True:
+        with ledger.engine.connect() as conn:
+            batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+        if batch is None:
+            raise StateError(f"batch {root_hex} is not in the store")
+        refused: ChainError | None = None
         try:
-            chain.wait(batch.tx_hash, timeout=timeout)
-        except ChainError:
-            if anchor_event(ledger, root) is None:
-                raise
-    event = anchor_event(ledger, root)
-    if event is None:
-        raise ChainError(f"batch {root_hex} is not anchored on chain; `ledger resume` will send it again")
-    deadline = time.monotonic() + (timeout or chain.timeout)
-    while chain.block_number() < event["block_number"] + ledger.settings.confirmations:
+            event = anchor_event(ledger, root)
+            if event is not None:
+                misses = 0
+                if chain.block_number() >= event["block_number"] + ledger.settings.confirmations:
+                    again = anchor_event(ledger, root)
+                    if again is not None and again["block_hash"] == event["block_hash"]:
+                        return _mark_confirmed(ledger, batch, again)
+            elif batch.tx_hash is None:
+                _send_anchor(ledger, root_hex)
+            else:
+                receipt = chain.receipt(batch.tx_hash)
+                if receipt is not None and receipt["status"] != 1 and anchor_event(ledger, root) is None:
+                    refused = ChainError(f"the anchoring transaction {batch.tx_hash} of batch {root_hex} reverted "
+                                         f"({chain._replay_revert(batch.tx_hash, receipt)}); the batch stays "
+                                         "pending")
+                misses = 0 if receipt is not None or chain.known(batch.tx_hash) else misses + 1
+                if misses >= DROP_CHECKS:  # the node forgot it (dropped, or lost in a restart): send again
+                    misses = 0
+                    _send_anchor(ledger, root_hex)
+            last_error = None
+        except ChainError as exc:
+            if exc.error_name is not None and exc.error_name != "AnchorRootAlreadyAnchored":
+                raise  # the contract refuses this batch (e.g. the department was suspended)
+            # AnchorRootAlreadyAnchored: anchored meanwhile by another process or an earlier attempt; any
+            # other ChainError: the node does not answer. Either way, look again until the deadline.
+            last_error = exc
+        if refused is not None:
+            raise refused
         if time.monotonic() > deadline:
-            raise ChainError(f"batch {root_hex} did not reach {ledger.settings.confirmations} confirmations")
-        time.sleep(0.2)
+            why = f": {last_error}" if last_error else ""
+            raise ChainError(f"batch {root_hex} did not reach {ledger.settings.confirmations} confirmation(s) "
+                             f"within {wait} s{why}; `ledger resume` completes it")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[str, Any]:
     with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
+        conn.execute(update(Batch).where(Batch.root == batch.root).values(  # type: ignore[arg-type]
             state=BatchState.CONFIRMED, tx_hash=event["tx_hash"], block_number=event["block_number"],
             block_hash=event["block_hash"], block_time=event["block_time"], confirmed_at=utcnow()))
-    return anchor_data(ledger, {**batch._mapping, **event})
+        row = conn.execute(select(Batch).where(Batch.root == batch.root)).first()  # type: ignore[arg-type]
+    return anchor_data(ledger, row._mapping)
 
 
 def anchor_data(ledger: Ledger, batch: Mapping[str, Any]) -> dict[str, Any]:
@@ -345,24 +443,61 @@ def document_json(fields: dict[str, Any], salts: dict[str, bytes], anchor: dict[
                                anchor={**anchor, "proof": [hex32(p) for p in proof]}).to_json()
 
 
-def resume(ledger: Ledger) -> list[str]:
-    """Complete every batch left prepared or submitted (after a crash or a chain outage)."""
+def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
+    """Compare confirmed batches with the chain; move those whose anchor is gone back to ``prepared``.
+
+    A batch counts as gone when the block it was confirmed in is no longer canonical (a reorganisation, or an
+    embedded node that lost its newest blocks in a hard kill) and the chain has no ``BatchAnchored`` event for
+    its root. If the chain has the event in another block, the batch keeps its place and only its coordinates
+    are updated. Only batches in the newest ``window`` blocks are checked (default: 256 or four times the
+    configured confirmations); ``ledger reconcile`` checks them all. Returns the roots moved back.
+    """
+    chain = ledger.chain
+    head = chain.block_number()
+    window = window if window is not None else max(256, 4 * ledger.settings.confirmations)
     with ledger.engine.connect() as conn:
-        pending = conn.execute(select(Batch.root, Batch.state, Batch.department_id).where(
-            Batch.state.in_(BatchState.PENDING)).order_by(Batch.created_at)).all()  # type: ignore[attr-defined]
+        rows = conn.execute(select(Batch.root, Batch.block_number, Batch.block_hash).where(
+            Batch.state == BatchState.CONFIRMED,  # type: ignore[arg-type]
+            Batch.block_number >= max(0, head - window)).order_by(Batch.block_number)).all()  # type: ignore[arg-type,operator]
+    canonical: dict[int, str | None] = {}
+    moved = []
+    for root_hex, number, stored_hash in rows:
+        if number not in canonical:
+            canonical[number] = chain.block_hash(number)
+        if canonical[number] == stored_hash:
+            continue
+        event = anchor_event(ledger, bytes.fromhex(root_hex[2:]))
+        with ledger.engine.begin() as conn:
+            query = update(Batch).where(Batch.root == root_hex)  # type: ignore[arg-type]
+            if event is not None:
+                deep = chain.block_number() >= event["block_number"] + ledger.settings.confirmations
+                conn.execute(query.values(
+                    state=BatchState.CONFIRMED if deep else BatchState.SUBMITTED, tx_hash=event["tx_hash"],
+                    block_number=event["block_number"], block_hash=event["block_hash"],
+                    block_time=event["block_time"]))
+                if deep:
+                    continue
+            else:
+                conn.execute(query.values(state=BatchState.PREPARED, tx_hash=None, block_number=None,
+                                          block_hash=None, block_time=None, confirmed_at=None))
+        moved.append(root_hex)
+    return moved
+
+
+def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
+    """Complete every pending batch (after a crash, a chain outage or a reorganisation).
+
+    First :func:`recheck` moves confirmed batches whose anchor the chain lost back to ``prepared``; then every
+    prepared or submitted batch is confirmed from its anchoring event if the chain has it, or sent (again).
+    The contract refuses a root twice, so nothing is anchored twice.
+    """
+    recheck(ledger)
+    with ledger.engine.connect() as conn:
+        pending = conn.execute(select(Batch.root).where(
+            Batch.state.in_(BatchState.PENDING)).order_by(Batch.created_at)).scalars().all()  # type: ignore[attr-defined]
     done = []
-    for root_hex, state, department in pending:
-        root = bytes.fromhex(root_hex[2:])
-        if anchor_event(ledger, root) is None:
-            chain = ledger.chain
-            account = ledger.department_account(department)
-            with ledger.engine.connect() as conn:
-                count = conn.execute(select(Batch.count).where(Batch.root == root_hex)).scalar_one()  # type: ignore[arg-type]
-            tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, count, SCHEMA_ID))
-            with ledger.engine.begin() as conn:
-                conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
-                    state=BatchState.SUBMITTED, tx_hash=tx_hash))
-        confirm(ledger, root)
+    for root_hex in pending:
+        confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
         done.append(root_hex)
     return done
 

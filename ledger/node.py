@@ -3,7 +3,8 @@
 Several ledger processes share one node: the first starts it and records its port and pid in
 ``chain/node.json``; the others attach. The state is written every second (``--state-interval``) and on a
 clean stop, so a restart keeps every anchor; after a hard kill the newest second of blocks may be lost, which
-the outbox treats like a reorganisation (see docs/guarantees.md).
+the outbox treats like a reorganisation (see docs/guarantees.md). A restarted node listens on the port of the
+previous one (kept in ``chain/node.json``) when it is free, so processes attached to it carry on.
 """
 
 from __future__ import annotations
@@ -36,7 +37,15 @@ ANVIL_FLAGS = [
 ]
 
 
-def _free_port() -> int:
+def _free_port(preferred: int | None = None) -> int:
+    """``preferred`` when it can be bound (a restarted node keeps its address), else any free port."""
+    if preferred:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
@@ -90,7 +99,7 @@ class EmbeddedNode:
             if url:
                 self.url = url
                 return url
-            port = _free_port()
+            port = _free_port(self._previous_port())
             url = f"http://127.0.0.1:{port}"
             log = open(self.chain_dir / "anvil.log", "ab")
             self._process = subprocess.Popen(
@@ -124,6 +133,14 @@ class EmbeddedNode:
             return str(info["url"])
         return None
 
+    def _previous_port(self) -> int | None:
+        """The port of the node that last ran on this data directory: processes still attached to it
+        (after a crash or a restart of the node) reconnect without being told a new address."""
+        try:
+            return int(json.loads(self.info_file.read_text())["url"].rsplit(":", 1)[1])
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+
     def stop(self, timeout: float = 15.0) -> None:
         """Stop the node if this object started it; a clean stop writes the state file."""
         process, self._process = self._process, None
@@ -136,10 +153,6 @@ class EmbeddedNode:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-        with contextlib.suppress(OSError):
-            info = json.loads(self.info_file.read_text())
-            if info.get("pid") == process.pid:
-                self.info_file.unlink()
 
     def kill(self) -> None:
         """Kill the node hard (tests of crash recovery): no final state dump."""
