@@ -1,0 +1,148 @@
+"""``ledger rules publish | demo-data | decide | anchor-logs | replay``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from .. import decisions, logchain, replay
+from ..demo_data import generate_applications, generate_service_items
+from ..errors import InputError
+from ..rules import load_rule_set
+from .output import ProgressBar, open_ledger, print_json
+
+
+def register(commands: Any) -> None:
+    rules = commands.add_parser("rules", help="decision rule sets")
+    sub = rules.add_subparsers(dest="rules_command", required=True)
+    p = sub.add_parser("publish", help="publish a rule set on chain (approver departments) and store its document")
+    p.add_argument("file", type=Path)
+    p.add_argument("--department", "-d", required=True, help="approver department whose key publishes")
+    p.set_defaults(run=_publish)
+    p = sub.add_parser("digest", help="validate a rule set file and print its digest")
+    p.add_argument("file", type=Path)
+    p.set_defaults(run=_digest)
+
+    p = commands.add_parser("demo-data", help="write demo applications (JSONL) with realistic distributions")
+    p.add_argument("--items", type=int, default=200, help="number of service items (default 200)")
+    p.add_argument("--applications", type=int, default=10_000, help="number of applications (default 10000)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", type=Path, required=True)
+    p.set_defaults(run=_demo_data)
+
+    p = commands.add_parser("decide", help="decide applications (JSONL) automatically, record and anchor them")
+    p.add_argument("file", type=Path)
+    p.add_argument("--department", "-d", required=True, help="deciding department (its key anchors the log)")
+    p.add_argument("--rules", "-r", type=Path, action="append", required=True,
+                   help="published rule set file; repeat for several items (a '*' rule set serves all others)")
+    p.set_defaults(run=_decide)
+
+    p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
+    p.add_argument("--department", "-d", required=True)
+    p.add_argument("--log", default=logchain.LOG_DECISIONS, help="log name (default decisions)")
+    p.set_defaults(run=_anchor_logs)
+
+    p = commands.add_parser("replay", help="check and re-run the decision history; non-zero exit on any discrepancy")
+    p.add_argument("--department", "-d", action="append", help="only this department (repeatable; default all)")
+    p.add_argument("--since", help="decided at or after this ISO 8601 time")
+    p.add_argument("--until", help="decided before this ISO 8601 time")
+    p.add_argument("--item", help="only this service item")
+    p.add_argument("--case", help="only this case id")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the full JSON report here ('-' for stdout)")
+    p.set_defaults(run=_replay)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    rule_set = load_rule_set(args.file)
+    with open_ledger(args) as ledger:
+        print_json(decisions.publish_rule_set(ledger, rule_set, args.department))
+    return 0
+
+
+def _digest(args: argparse.Namespace) -> int:
+    rule_set = load_rule_set(args.file)
+    print_json({"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
+                "service_item": rule_set.service_item, "rules": len(rule_set.rules)})
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    if args.items < 1 or args.applications < 1:
+        raise InputError("--items and --applications must be at least 1")
+    items = generate_service_items(args.items, args.seed)
+    with args.out.open("w", encoding="utf-8") as out:
+        for application in generate_applications(args.applications, items, args.seed):
+            out.write(json.dumps(application, ensure_ascii=False, separators=(",", ":")) + "\n")
+    print_json({"out": str(args.out), "service_items": args.items, "applications": args.applications,
+                "seed": args.seed})
+    return 0
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield json.loads(line)
+            except ValueError as exc:
+                raise InputError(f"{path.name} is not JSONL: {exc}", line=number) from None
+
+
+def _count_lines(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
+def _decide(args: argparse.Namespace) -> int:
+    rule_sets = {}
+    for file in args.rules:
+        rule_set = load_rule_set(file)
+        rule_sets[rule_set.service_item] = rule_set
+    total = _count_lines(args.file)
+    with open_ledger(args) as ledger:
+        result = decisions.decide_many(ledger, args.department, _read_jsonl(args.file), rule_sets,
+                                       progress=ProgressBar(f"deciding {args.file.name}"), total=total)
+    print_json(result.to_json())
+    return 0
+
+
+def _anchor_logs(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        roots = logchain.anchor_pending(ledger, args.log, args.department)
+    print_json({"department": args.department, "log": args.log, "anchored_batches": roots})
+    return 0
+
+
+def _time(text: str | None, option: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{option} {text!r} is not an ISO 8601 date or time") from None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _replay(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        report = replay.replay(ledger, department=args.department, since=_time(args.since, "--since"),
+                               until=_time(args.until, "--until"), service_item=args.item, case_id=args.case,
+                               progress=ProgressBar("replaying"))
+    if args.json is not None:
+        if str(args.json) == "-":
+            print_json(report.to_json())
+        else:
+            args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+            print(f"wrote {args.json}", file=sys.stderr)
+    print(report.summary(), file=sys.stderr if str(args.json) == "-" else sys.stdout)
+    return 0 if report.ok else 1

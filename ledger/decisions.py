@@ -1,0 +1,524 @@
+"""Approval decisions: published rule sets, automatic and human decisions recorded in a hash-chained, anchored log.
+
+* A rule set is published on chain (``BatchLog.publishRuleSet``) by an approver department before any decision may use
+  it; its canonical document is kept in :class:`RuleSetRecord`, keyed by digest, so replay can re-run decisions.
+* Every decision is an entry of the department's ``decisions`` log (``logchain.py``): its sequence number is the
+  department's decision number and its ``prev_hash`` the hash of the department's previous decision. The body (format
+  in ``docs/decisions.md``) carries digests and results, never plain personal data.
+* The full canonical decision input is kept in :class:`DecisionInput`, keyed by its digest, so an auditor can re-run the
+  engine on exactly what it saw.
+* The applicant reference is ``HMAC-SHA256(department secret, "pl-applicant\\x00" || identity)``: the same applicant
+  gets the same reference within a department (so an auditor can group a person's cases) but the identity cannot be
+  recovered or confirmed by guessing without the secret. The 32-byte secret is generated per department on first use
+  and stored sealed by the vault (AES-256-GCM under the operator's passphrase or ``LEDGER_VAULT_KEY``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Column, DateTime, LargeBinary, Text, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Field, SQLModel
+
+from . import logchain
+from .canonical import hex32, parse_hex32
+from .chain import ROLE_APPROVER, department_id_bytes
+from .errors import ChainError, InputError, NotFoundError, StateError
+from .logchain import LOG_DECISIONS, canonical_body
+from .rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+
+__all__ = [
+    "DECISION_FORMAT",
+    "DecideResult",
+    "Decision",
+    "DecisionInput",
+    "RuleSetRecord",
+    "applicant_reference",
+    "decide",
+    "decide_many",
+    "find_decisions",
+    "officer_ref",
+    "load_recorded_rule_set",
+    "publish_rule_set",
+    "record_human_decision",
+    "service_item_bytes",
+]
+
+DECISION_FORMAT = "pl-decision/1"
+APPLICANT_PREFIX = b"pl-applicant\x00"
+OFFICER_PREFIX = b"pl-officer\x00"
+_SECRET_BINDING = b"pl-applicant-secret\x00"
+
+Progress = Callable[[int, int], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class RuleSetRecord(SQLModel, table=True):
+    """A published rule set: its canonical document (what replay re-runs) and where it was published."""
+
+    digest: str = Field(primary_key=True, max_length=66)
+    rule_set_id: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    service_item: str = Field(max_length=128)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    department_id: str = Field(max_length=32)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    published_at: datetime = Field(default_factory=_utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DecisionInput(SQLModel, table=True):
+    """The canonical JSON of one decision input, keyed by its digest (SHA-256 of that text)."""
+
+    digest: str = Field(primary_key=True, max_length=66)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class ApplicantSecret(SQLModel, table=True):
+    """A department's HMAC secret for applicant and officer references, sealed by the vault."""
+
+    department_id: str = Field(primary_key=True, max_length=32)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+_RULE_SETS = RuleSetRecord.__table__  # type: ignore[attr-defined]
+_INPUTS = DecisionInput.__table__  # type: ignore[attr-defined]
+_SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
+
+
+# -- references -------------------------------------------------------------------------------------------------
+
+_secrets: dict[tuple[int, str], bytes] = {}
+_secrets_guard = threading.Lock()
+
+
+def _secret(ledger: Any, department: str) -> bytes:
+    key = (id(ledger.engine), department)
+    with _secrets_guard:
+        if key in _secrets:
+            return _secrets[key]
+    binding = _SECRET_BINDING + department.encode("ascii")
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)).scalar()
+    if sealed is None:
+        fresh = os.urandom(32)
+        try:
+            with ledger.engine.begin() as conn:
+                conn.execute(_SECRETS.insert().values(department_id=department,
+                                                      sealed=ledger.vault.seal(fresh, binding)))
+            secret = fresh
+        except IntegrityError:  # another writer created it first: use theirs
+            with ledger.engine.connect() as conn:
+                sealed = conn.execute(select(_SECRETS.c.sealed).where(
+                    _SECRETS.c.department_id == department)).scalar_one()
+            secret = ledger.vault.open(bytes(sealed), binding)
+    else:
+        secret = ledger.vault.open(bytes(sealed), binding)
+    with _secrets_guard:
+        _secrets[key] = secret
+    return secret
+
+
+def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
+    if not isinstance(identity, str) or not identity.strip():
+        raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)")
+    return "0x" + hmac.new(secret, prefix + identity.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def applicant_reference(ledger: Any, department: str, identity: str) -> str:
+    """The salted reference ``department`` records for applicant ``identity`` (see the module docstring)."""
+    return _reference(_secret(ledger, department), APPLICANT_PREFIX, identity, "applicant_ref")
+
+
+def officer_ref(ledger: Any, department: str, officer: str) -> str:
+    return _reference(_secret(ledger, department), OFFICER_PREFIX, officer, "officer")
+
+
+# -- rule sets --------------------------------------------------------------------------------------------------
+
+def service_item_bytes(code: str) -> bytes:
+    """A service item code as bytes32: the ASCII code right-padded when it fits, else SHA-256 of its UTF-8."""
+    if not isinstance(code, str) or not code:
+        raise InputError("a service item code must be a non-empty string")
+    raw = code.encode("utf-8")
+    if len(raw) <= 32 and code.isascii():
+        return raw.ljust(32, b"\x00")
+    return hashlib.sha256(raw).digest()
+
+
+def _as_rule_set(rule_set: RuleSet | str | Path | Mapping[str, Any]) -> RuleSet:
+    return rule_set if isinstance(rule_set, RuleSet) else load_rule_set(rule_set)
+
+
+def _store_rule_set(ledger: Any, rule_set: RuleSet, department: str, tx_hash: str | None,
+                    block_number: int | None) -> None:
+    row = {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
+           "service_item": rule_set.service_item, "document": canonical_body(rule_set.document).decode("utf-8"),
+           "department_id": department, "tx_hash": tx_hash, "block_number": block_number, "published_at": _utcnow()}
+    with ledger.engine.begin() as conn:
+        conn.execute(_insert_ignore(conn, _RULE_SETS), [row])
+
+
+def _insert_ignore(conn: Any, table: Any) -> Any:
+    """INSERT that skips rows whose primary key exists (same key = same content: keys are content digests)."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("IGNORE")
+
+
+def _chain_rule_set(ledger: Any, digest: bytes) -> tuple[str, int] | None:
+    """(publishing department, block) of a published rule set, or None."""
+    chain = ledger.chain
+    dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(digest))
+    if int(block) == 0:
+        return None
+    return bytes(dept).rstrip(b"\x00").decode("ascii", "replace"), int(block)
+
+
+def publish_rule_set(ledger: Any, rule_set: RuleSet | str | Path | Mapping[str, Any],
+                     department: str) -> dict[str, Any]:
+    """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
+
+    Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
+    """
+    rule_set = _as_rule_set(rule_set)
+    chain = ledger.chain
+    existing = _chain_rule_set(ledger, rule_set.digest)
+    if existing is not None:
+        _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
+        return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": existing[0],
+                "block_number": existing[1], "transaction": None, "already_published": True}
+    account = ledger.department_account(department)
+    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_APPROVER)):
+        raise StateError(f"department {department!r} cannot publish rule sets: its key {account.address} is not the "
+                         "current key of an active department with the approver role; `ledger departments` shows "
+                         "the roles")
+    receipt = chain.transact(account, chain.log.functions.publishRuleSet(
+        rule_set.digest, service_item_bytes(rule_set.service_item)))
+    tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    _store_rule_set(ledger, rule_set, department, tx_hash, int(receipt["blockNumber"]))
+    return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": department,
+            "block_number": int(receipt["blockNumber"]), "transaction": tx_hash, "already_published": False}
+
+
+def load_recorded_rule_set(ledger: Any, digest: str) -> tuple[RuleSet | None, str | None]:
+    """The stored rule set ``digest`` compiled, or (None, why not): "unknown" or "altered: ..."."""
+    with ledger.engine.connect() as conn:
+        text = conn.execute(select(_RULE_SETS.c.document).where(_RULE_SETS.c.digest == digest)).scalar()
+    if text is None:
+        return None, "unknown"
+    import json
+
+    try:
+        rule_set = load_rule_set(json.loads(text))
+    except (ValueError, InputError) as exc:
+        return None, f"altered: the stored document no longer loads ({exc})"
+    if rule_set.hex_digest != digest:
+        return None, f"altered: the stored document's digest is now {rule_set.hex_digest}"
+    return rule_set, None
+
+
+_published: dict[tuple[int, str], int] = {}
+
+
+def _require_published(ledger: Any, rule_set: RuleSet) -> int:
+    """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
+    key = (id(ledger.chain), rule_set.hex_digest)
+    if key in _published:
+        return _published[key]
+    on_chain = _chain_rule_set(ledger, rule_set.digest)
+    if on_chain is None:
+        raise StateError(f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
+                         "published on chain; an approver department must publish it first (`ledger rules publish "
+                         "FILE --department D`) - no decision was recorded")
+    stored, why = load_recorded_rule_set(ledger, rule_set.hex_digest)
+    if stored is None and why == "unknown":
+        _store_rule_set(ledger, rule_set, on_chain[0], None, on_chain[1])  # published elsewhere: keep the document
+    elif stored is None:
+        raise StateError(f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
+                         "published file before deciding with it")
+    _published[key] = on_chain[1]
+    return on_chain[1]
+
+
+def _resolve_rule_set(ledger: Any, rule_set: RuleSet | str) -> RuleSet:
+    if isinstance(rule_set, RuleSet):
+        return rule_set
+    if isinstance(rule_set, str) and rule_set.startswith("0x"):
+        digest = hex32(parse_hex32(rule_set, "rule set digest"))
+        loaded, why = load_recorded_rule_set(ledger, digest)
+        if loaded is None:
+            raise NotFoundError(f"rule set {digest} is {why}: no decision can use it; publish the rule set file "
+                                "with `ledger rules publish`") if why == "unknown" else \
+                StateError(f"rule set {digest} is {why}")
+        return loaded
+    return load_rule_set(rule_set)
+
+
+# -- recording --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """A recorded decision: its place in the department's decision log and its body."""
+
+    department: str
+    seq: int
+    entry_hash: str
+    body: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"department": self.department, "seq": self.seq, "entry_hash": self.entry_hash, **self.body}
+
+
+def _time_text(value: datetime | None) -> str:
+    value = value or _utcnow()
+    if value.tzinfo is None:
+        raise InputError("decided_at must carry a time zone (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _certificates_used(decision_input: Mapping[str, Any]) -> list[dict[str, Any]]:
+    certificates = decision_input.get("certificates")
+    if not isinstance(certificates, (list, tuple)):
+        return []
+    used = []
+    for cert in certificates:
+        if isinstance(cert, Mapping):
+            used.append({"type": cert.get("type"), "digest": cert.get("digest"), "ok": cert.get("verified") is True,
+                         "status": cert.get("status"), "expired": cert.get("expired")})
+    return used
+
+
+def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(case_id, str) or not case_id:
+        raise InputError("case_id must be a non-empty string")
+    if not isinstance(service_item, str) or not service_item:
+        raise InputError("service_item must be a non-empty string")
+    if not isinstance(decision_input, Mapping):
+        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    if "applicant_ref" in decision_input:
+        raise InputError("the decision input is stored: pass the applicant identity as applicant_ref=..., not inside "
+                         "the input", field="applicant_ref")
+    for key, value in (("case_id", case_id), ("service_item", service_item)):
+        if decision_input.get(key, value) != value:
+            raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
+    return {**decision_input, "case_id": case_id, "service_item": service_item}
+
+
+def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], input_digest: str, applicant: str,
+                    decided_at: str) -> dict[str, Any]:
+    result = evaluate(rule_set, prepared)
+    return {
+        "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
+        "applicant_ref": applicant, "input_digest": input_digest, "certificates": _certificates_used(prepared),
+        "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
+        "reasons": list(result.reasons), "fired": list(result.fired),
+        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at, "overrides": None,
+    }
+
+
+def _store_inputs(ledger: Any, rows: list[dict[str, str]]) -> None:
+    if rows:
+        with ledger.engine.begin() as conn:
+            conn.execute(_insert_ignore(conn, _INPUTS), rows)
+
+
+def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    text = canonical_body(prepared)
+    digest = "0x" + hashlib.sha256(text).hexdigest()
+    return digest, {"digest": digest, "document": text.decode("utf-8")}
+
+
+def _recorded(ledger: Any, department: str, body: dict[str, Any]) -> Decision:
+    entry = logchain.append(ledger, LOG_DECISIONS, department, body)
+    return Decision(department, entry.seq, entry.entry_hash, body)
+
+
+def decide(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+           rule_set: RuleSet | str, *, applicant_ref: str, decided_at: datetime | None = None) -> Decision:
+    """Decide one case automatically with a published rule set and record it in ``department``'s decision log.
+
+    ``applicant_ref`` is the applicant's identity; only its salted digest is recorded. Anchoring happens in batches
+    (:func:`ledger.logchain.anchor_pending`, or :func:`decide_many`).
+    """
+    department_id_bytes(department)
+    rules = _resolve_rule_set(ledger, rule_set)
+    prepared = _prepare_input(case_id, service_item, decision_input)
+    _require_published(ledger, rules)
+    digest, row = _input_row(prepared)
+    body = _automatic_body(rules, prepared, digest, applicant_reference(ledger, department, applicant_ref),
+                           _time_text(decided_at))
+    _store_inputs(ledger, [row])
+    return _recorded(ledger, department, body)
+
+
+def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]:
+    """Every recorded decision of ``department`` for ``case_id``, oldest first."""
+    import json
+
+    from .logchain import LogEntry
+
+    needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+            LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
+            LogEntry.body.contains(needle)).order_by(LogEntry.seq)).all()  # type: ignore[union-attr]
+    found = []
+    for seq, entry_hash, text in rows:
+        body = json.loads(text)
+        if body.get("case_id") == case_id:
+            found.append(Decision(department, int(seq), entry_hash, body))
+    return found
+
+
+def _override_target(ledger: Any, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
+    import json
+
+    from .logchain import LogEntry
+
+    if isinstance(overrides, bool) or not isinstance(overrides, (int, str)):
+        raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
+    if isinstance(overrides, int):
+        with ledger.engine.connect() as conn:
+            row = conn.execute(select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
+                LogEntry.seq == overrides)).first()
+        if row is None:
+            raise NotFoundError(f"{department} has no decision number {overrides} to override")
+        target = Decision(department, overrides, row[0], json.loads(row[1]))
+    else:
+        previous = find_decisions(ledger, department, overrides)
+        if not previous:
+            raise NotFoundError(f"{department} has no decision for case {overrides!r} to override")
+        target = previous[-1]
+    if target.body.get("case_id") != case_id:
+        raise InputError(f"decision {target.seq} is for case {target.body.get('case_id')!r}, not {case_id!r}; an "
+                         "override must concern the same case", field="overrides")
+    return {"seq": target.seq, "entry_hash": target.entry_hash}
+
+
+def record_human_decision(ledger: Any, department: str, case_id: str, service_item: str, *, officer: str,
+                          outcome: str, reasons: Sequence[str], applicant_ref: str,
+                          overrides: int | str | None = None, decision_input: Mapping[str, Any] | None = None,
+                          rule_set: RuleSet | str | None = None, decided_at: datetime | None = None) -> Decision:
+    """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
+    department_id_bytes(department)
+    if outcome not in OUTCOMES:
+        raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
+    if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
+        raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    input_digest = None
+    certificates: list[dict[str, Any]] = []
+    if decision_input is not None:
+        prepared = _prepare_input(case_id, service_item, decision_input)
+        input_digest, row = _input_row(prepared)
+        certificates = _certificates_used(prepared)
+        _store_inputs(ledger, [row])
+    rules_digest = None
+    if rule_set is not None:
+        rules = _resolve_rule_set(ledger, rule_set)
+        _require_published(ledger, rules)
+        rules_digest = rules.hex_digest
+    body = {
+        "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
+        "applicant_ref": applicant_reference(ledger, department, applicant_ref),
+        "input_digest": input_digest, "certificates": certificates, "rule_set": rules_digest, "engine": None,
+        "outcome": outcome, "reasons": list(reasons), "fired": [],
+        "decided_by": {"kind": "officer", "department": department,
+                       "officer_ref": officer_ref(ledger, department, officer)},
+        "decided_at": _time_text(decided_at),
+        "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
+    }
+    return _recorded(ledger, department, body)
+
+
+# -- bulk -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class DecideResult:
+    department: str
+    count: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    roots: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"department": self.department, "decisions": self.count, "outcomes": dict(self.outcomes),
+                "anchored_batches": self.roots}
+
+
+def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str, Any]],
+                rule_sets: Mapping[str, RuleSet], progress: Progress | None = None, *,
+                decided_at: datetime | None = None, chunk: int = 5_000, total: int = 0,
+                anchor: bool = True) -> DecideResult:
+    """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
+
+    ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
+    checked to be published before the first decision is recorded.
+    """
+    department_id_bytes(department)
+    for rules in rule_sets.values():
+        _require_published(ledger, rules)
+    result = DecideResult(department)
+    fixed_time = _time_text(decided_at) if decided_at is not None else None
+    bodies: list[dict[str, Any]] = []
+    inputs: list[dict[str, str]] = []
+
+    def flush() -> None:
+        _store_inputs(ledger, inputs)
+        logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
+        result.count += len(bodies)
+        bodies.clear()
+        inputs.clear()
+        if progress is not None:
+            progress(result.count, total)
+
+    for number, application in enumerate(applications, start=1):
+        if not isinstance(application, Mapping):
+            raise InputError("an application must be a JSON object", line=number)
+        item = application.get("service_item")
+        rules = rule_sets.get(item) if isinstance(item, str) else None
+        rules = rules or rule_sets.get("*")
+        if rules is None:
+            raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
+        identity = application.get("applicant_ref")
+        plain = {k: v for k, v in application.items() if k != "applicant_ref"}
+        try:
+            prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
+            if not isinstance(identity, str):
+                raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
+            digest, row = _input_row(prepared)
+            body = _automatic_body(rules, prepared, digest, applicant_reference(ledger, department, identity),
+                                   fixed_time or _time_text(None))
+        except InputError as exc:
+            raise InputError(f"application {number}: {exc}") from exc
+        inputs.append(row)
+        bodies.append(body)
+        result.outcomes[body["outcome"]] += 1
+        if len(bodies) >= chunk:
+            flush()
+    if bodies:
+        flush()
+    if anchor:
+        try:
+            result.roots = logchain.anchor_pending(ledger, LOG_DECISIONS, department)
+        except ChainError as exc:
+            raise ChainError(f"{result.count} decisions were recorded but not anchored ({exc}); run "
+                             f"`ledger anchor-logs --department {department}`") from exc
+    return result

@@ -1,0 +1,408 @@
+"""Replay for auditors: prove a decision history complete and reproducible, or name exactly what is not.
+
+For every department (or the ones asked for), :func:`replay`
+
+1. checks the ``decisions`` log against itself and against the chain's anchored ranges (:func:`logchain.check_log`:
+   altered, broken_chain, missing, inserted, reordered, not_anchored, proof_invalid) - always over the department's
+   whole log, because completeness cannot be shown for a slice;
+2. for every selected automatic decision loads the recorded rule set by digest (``rule_set_unknown``,
+   ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
+   anchored the decision), loads the recorded input (``input_missing``, ``input_altered``), re-runs the engine
+   (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
+   ``reasons_mismatch``);
+3. for human decisions checks only that an override names an existing decision of the same case
+   (``override_invalid``); they are not re-run.
+
+Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
+counted; log integrity is still checked for the whole log of each selected department.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from . import logchain
+from .canonical import document_digest
+from .chain import department_code
+from .decisions import DecisionInput, RuleSetRecord
+from .errors import InputError, VerificationError
+from .logchain import LOG_DECISIONS, ChainRange, LogEntry
+from .rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+
+__all__ = ["ReplayDiscrepancy", "ReplayReport", "replay", "replay_strict"]
+
+Progress = Callable[[int, int], None]
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDiscrepancy:
+    """One failed check: ``check`` names it (see the module docstring), ``case_id`` when the entry is readable."""
+
+    check: str
+    department: str
+    seq: int | None
+    case_id: str | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "department": self.department, "seq": self.seq, "case_id": self.case_id,
+                "detail": self.detail}
+
+
+@dataclass
+class ReplayReport:
+    filters: dict[str, Any]
+    as_of_block: int
+    decisions: int = 0
+    automatic: int = 0
+    human: int = 0
+    re_run: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    departments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    discrepancies: list[ReplayDiscrepancy] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    def counts_by_check(self) -> dict[str, int]:
+        return dict(Counter(d.check for d in self.discrepancies))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "as_of_block": self.as_of_block, "filters": self.filters, "decisions": self.decisions,
+            "automatic": self.automatic, "human": self.human, "re_run": self.re_run,
+            "outcomes": dict(self.outcomes), "reasons": dict(self.reasons), "rules": dict(self.rules),
+            "departments": self.departments, "discrepancy_counts": self.counts_by_check(),
+            "discrepancies": [d.to_json() for d in self.discrepancies], "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        lines = [f"replayed {self.decisions} decisions ({self.automatic} automatic, {self.re_run} re-run; "
+                 f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}"]
+        if self.outcomes:
+            lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common()))
+        for code, dept in sorted(self.departments.items()):
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(dept["outcomes"].items()))
+            lines.append(f"  {code}: {dept['decisions']} decisions ({outcomes or 'none selected'}); log "
+                         f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}")
+        if self.reasons:
+            lines.append("reasons:")
+            lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
+        if self.ok:
+            lines.append("OK: no discrepancies - every record matches its anchor and every automatic decision "
+                         "re-runs to the recorded outcome and reasons")
+        else:
+            lines.append(f"FAILED: {len(self.discrepancies)} discrepancies: "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(self.counts_by_check().items())))
+            for d in self.discrepancies[:50]:
+                lines.append(f"  [{d.check}] {d.department} #{d.seq if d.seq is not None else '-'} "
+                             f"case {d.case_id or '-'}: {d.detail}")
+            if len(self.discrepancies) > 50:
+                lines.append(f"  ... {len(self.discrepancies) - 50} more in the JSON report (--json FILE)")
+        return "\n".join(lines)
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
+    """Anchored ranges of every department's decision log, from one eth_getLogs query."""
+    chain = ledger.chain
+    found = chain.log.events.LogBatchAnchored().get_logs(
+        from_block=chain.deployment.deployed_block, argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
+    by_department: dict[str, list[ChainRange]] = defaultdict(list)
+    for e in found:
+        args = e["args"]
+        by_department[department_code(bytes(args["departmentId"]))].append(ChainRange(
+            root="0x" + bytes(args["root"]).hex(), first_seq=int(args["firstSeq"]), last_seq=int(args["lastSeq"]),
+            head_hash="0x" + bytes(args["headHash"]).hex(), signer=str(args["signer"]),
+            block_number=int(e["blockNumber"]), tx_hash="0x" + bytes(e["transactionHash"]).hex()))
+    return {d: sorted(r, key=lambda x: x.first_seq) for d, r in by_department.items()}
+
+
+class _RuleSets:
+    """Recorded rule sets by digest, each loaded, checked and asked of the chain once."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
+
+    def get(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+        """(rule set, failed check, detail, published block)."""
+        if digest not in self._cache:
+            self._cache[digest] = self._load(digest)
+        return self._cache[digest]
+
+    def _load(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+        ledger = self._ledger
+        chain = ledger.chain
+        try:
+            raw = bytes.fromhex(digest[2:]) if digest.startswith("0x") else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
+        published = int(chain.call(chain.log.functions.ruleSet(raw))[2]) or None
+        with ledger.engine.connect() as conn:
+            text = conn.execute(select(RuleSetRecord.document).where(  # type: ignore[call-overload]
+                RuleSetRecord.digest == digest)).scalar()
+        if text is None:
+            return None, "rule_set_unknown", f"rule set {digest} is not in the database", published
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON", published
+        if "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != digest \
+                and "0x" + document_digest(document).hex() != digest:
+            return None, "rule_set_altered", (f"the stored document of rule set {digest} was edited: its digest is "
+                                              f"now 0x{document_digest(document).hex()}"), published
+        try:
+            return load_rule_set(document), None, None, published
+        except InputError as exc:
+            return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}", published
+
+
+def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
+           until: datetime | None = None, service_item: str | None = None, case_id: str | None = None,
+           progress: Progress | None = None) -> ReplayReport:
+    """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed)."""
+    import time
+
+    started = time.perf_counter()
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InputError(f"{name} must carry a time zone (UTC)")
+    chain = ledger.chain
+    report = ReplayReport(filters={"department": department if isinstance(department, (str, type(None)))
+                                   else sorted(department), "since": since.isoformat() if since else None,
+                                   "until": until.isoformat() if until else None, "service_item": service_item,
+                                   "case_id": case_id}, as_of_block=chain.block_number())
+    ranges = _all_ranges(ledger)
+    with ledger.engine.connect() as conn:
+        counts = dict(conn.execute(select(LogEntry.department_id, _count()).where(  # type: ignore[call-overload]
+            LogEntry.log == LOG_DECISIONS).group_by(LogEntry.department_id)).all())
+    if department is None:
+        departments = sorted(set(counts) | set(ranges))
+    else:
+        departments = [department] if isinstance(department, str) else sorted(department)
+    total = sum(counts.get(d, 0) for d in departments)
+    rule_sets = _RuleSets(ledger)
+    done = 0
+    for dept in departments:
+        dept_ranges = ranges.get(dept, [])
+        log_found = logchain.check_log(ledger, LOG_DECISIONS, dept, ranges=dept_ranges)
+        summary = {"decisions": 0, "outcomes": Counter(), "log_entries": counts.get(dept, 0),
+                   "anchored_up_to": dept_ranges[-1].last_seq if dept_ranges else 0}
+        report.departments[dept] = summary
+        ends = [r.last_seq for r in dept_ranges]
+        overrides: list[tuple[int, str | None, dict[str, Any]]] = []
+        for rows in _chunks(ledger, dept):
+            done += len(rows)
+            selected = []
+            for seq, text in rows:
+                try:
+                    body = json.loads(text)
+                    if not isinstance(body, dict):
+                        raise ValueError("not an object")
+                except ValueError as exc:
+                    report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
+                                                                  f"decision body is not a JSON object: {exc}"))
+                    continue
+                if case_id is not None and body.get("case_id") != case_id:
+                    continue
+                if service_item is not None and body.get("service_item") != service_item:
+                    continue
+                if since is not None or until is not None:
+                    at = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+                    if at is None or (since is not None and at < since) or (until is not None and at >= until):
+                        continue
+                selected.append((seq, body))
+            inputs = _load_inputs(ledger, [b.get("input_digest") for _, b in selected
+                                           if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)])
+            for seq, body in selected:
+                _count_decision(report, summary, body)
+                if _kind(body) == "engine":
+                    report.automatic += 1
+                    _rerun(report, dept, seq, body, inputs, rule_sets, dept_ranges, ends)
+                else:
+                    report.human += 1
+                    if body.get("overrides") is not None:
+                        overrides.append((seq, body.get("case_id"), body["overrides"]))
+            if progress is not None:
+                progress(done, total)
+        _check_overrides(ledger, report, dept, overrides)
+        _add_log_discrepancies(ledger, report, dept, log_found)
+    report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
+    if progress is not None:
+        progress(done, total)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def replay_strict(ledger: Any, **filters: Any) -> ReplayReport:
+    """:func:`replay`, raising VerificationError (with the report) on any discrepancy."""
+    report = replay(ledger, **filters)
+    if not report.ok:
+        raise VerificationError(f"replay found {len(report.discrepancies)} discrepancies: "
+                                + ", ".join(f"{k} {v}" for k, v in sorted(report.counts_by_check().items())),
+                                report=report)
+    return report
+
+
+def _count() -> Any:
+    from sqlalchemy import func
+
+    return func.count()
+
+
+def _kind(body: dict[str, Any]) -> str | None:
+    decided_by = body.get("decided_by")
+    return decided_by.get("kind") if isinstance(decided_by, dict) else None
+
+
+def _chunks(ledger: Any, department: str) -> Iterable[list[tuple[int, str]]]:
+    with ledger.engine.connect() as conn:
+        result = conn.execution_options(yield_per=_CHUNK).execute(
+            select(LogEntry.seq, LogEntry.body).where(  # type: ignore[call-overload]
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department).order_by(LogEntry.seq))
+        for part in result.partitions(_CHUNK):
+            yield [(int(seq), text) for seq, text in part]
+
+
+def _load_inputs(ledger: Any, digests: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    unique = list(dict.fromkeys(digests))
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(unique), 900):
+            found.update(conn.execute(select(DecisionInput.digest, DecisionInput.document).where(  # type: ignore[call-overload]
+                DecisionInput.digest.in_(unique[i:i + 900]))).all())  # type: ignore[attr-defined]
+    return found
+
+
+def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[str, Any]) -> None:
+    report.decisions += 1
+    summary["decisions"] += 1
+    outcome = str(body.get("outcome"))
+    report.outcomes[outcome] += 1
+    summary["outcomes"][outcome] += 1
+    for reason in body.get("reasons") or ():
+        report.reasons[str(reason)] += 1
+    for rule in body.get("fired") or ():
+        report.rules[str(rule)] += 1
+
+
+def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inputs: dict[str, str],
+           rule_sets: _RuleSets, ranges: list[ChainRange], ends: list[int]) -> None:
+    case = body.get("case_id")
+
+    def fail(check: str, detail: str) -> None:
+        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, case, detail))
+
+    if body.get("engine") != ENGINE_VERSION:
+        fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
+        return
+    digest = body.get("rule_set")
+    rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest))
+    i = bisect.bisect_left(ends, seq)
+    anchor_block = ranges[i].block_number if i < len(ranges) and ranges[i].first_seq <= seq else None
+    if published is None:
+        fail("rule_set_unpublished", f"rule set {digest} was never published on chain")
+    elif anchor_block is not None and published > anchor_block:
+        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
+                                     f"was anchored in block {anchor_block}")
+    if rule_set is None:
+        fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
+        return
+    input_digest = body.get("input_digest")
+    text = inputs.get(input_digest) if isinstance(input_digest, str) else None
+    if text is None:
+        fail("input_missing", f"the recorded input {input_digest} is not in the database")
+        return
+    try:
+        decision_input = json.loads(text)
+    except ValueError:
+        fail("input_altered", f"the stored input {input_digest} is not JSON")
+        return
+    if "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != input_digest:
+        actual = "0x" + document_digest(decision_input).hex()
+        if actual != input_digest:
+            fail("input_altered", f"the stored input's digest is now {actual}, the decision recorded {input_digest}")
+            return
+    try:
+        result = evaluate(rule_set, decision_input)
+    except InputError as exc:
+        fail("rerun_failed", f"the engine refused the recorded input: {exc}")
+        return
+    if result.outcome != body.get("outcome"):
+        fail("outcome_mismatch", f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
+                                 f"({', '.join(result.reasons)})")
+    elif list(result.reasons) != body.get("reasons"):
+        fail("reasons_mismatch", f"recorded {body.get('reasons')}, re-run gives {list(result.reasons)}")
+    report.re_run += 1
+
+
+def _check_overrides(ledger: Any, report: ReplayReport, dept: str,
+                     overrides: list[tuple[int, str | None, dict[str, Any]]]) -> None:
+    if not overrides:
+        return
+    wanted = [o[2].get("seq") for o in overrides if isinstance(o[2], dict)]
+    with ledger.engine.connect() as conn:
+        rows = {int(s): (h, b) for s, h, b in conn.execute(
+            select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
+                LogEntry.seq.in_([w for w in wanted if isinstance(w, int)])))}  # type: ignore[attr-defined]
+    for seq, case, target in overrides:
+        ref = target.get("seq") if isinstance(target, dict) else None
+        row = rows.get(ref) if isinstance(ref, int) else None
+        problem = None
+        if row is None or not isinstance(ref, int) or ref >= seq:
+            problem = f"overrides decision {ref!r}, which is not an earlier decision of {dept}"
+        elif row[0] != target.get("entry_hash"):
+            problem = f"overrides decision {ref} with hash {target.get('entry_hash')}, but that decision's hash is {row[0]}"
+        else:
+            try:
+                other = json.loads(row[1]).get("case_id")
+            except (ValueError, AttributeError):
+                other = None
+            if other != case:
+                problem = f"overrides decision {ref}, which is for case {other!r}"
+        if problem:
+            report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
+
+
+def _add_log_discrepancies(ledger: Any, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
+    if not found:
+        return
+    seqs = [d.seq for d in found if d.seq is not None]
+    cases: dict[int, str | None] = {}
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(seqs), 900):
+            for seq, text in conn.execute(select(LogEntry.seq, LogEntry.body).where(  # type: ignore[call-overload]
+                    LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
+                    LogEntry.seq.in_(seqs[i:i + 900]))):  # type: ignore[attr-defined]
+                try:
+                    cases[int(seq)] = json.loads(text).get("case_id")
+                except (ValueError, AttributeError):
+                    cases[int(seq)] = None
+    for d in found:
+        report.discrepancies.append(ReplayDiscrepancy(d.kind, dept, d.seq, cases.get(d.seq) if d.seq else None,
+                                                      d.detail))

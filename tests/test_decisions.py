@@ -1,0 +1,143 @@
+"""Decisions against the real chain: publication gate, automatic and human records, salted applicant references."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from sqlalchemy import select
+
+from ledger import decisions, logchain
+from ledger.canonical import document_digest, hex32
+from ledger.decisions import DecisionInput, RuleSetRecord
+from ledger.demo_data import generate_applications, generate_service_items
+from ledger.errors import InputError, StateError
+from ledger.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+
+RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
+
+
+def unique_rule_set(tag: str) -> RuleSet:
+    """The shipped eligibility rules under a version of their own, so a test may tamper with its stored copy."""
+    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
+    document["version"] = f"test-{tag}"
+    return load_rule_set(document)
+
+
+def applications(n: int, seed: int = 7) -> list[dict[str, Any]]:
+    return list(generate_applications(n, generate_service_items(40, seed), seed))
+
+
+def decided_history(ledger: Any, department: str, n: int = 300) -> RuleSet:
+    """``n`` automatic decisions of ``department``, published rules, all anchored."""
+    rule_set = unique_rule_set(department)
+    decisions.publish_rule_set(ledger, rule_set, department)
+    # a seed of its own: inputs are stored by digest, so departments deciding identical inputs would share rows
+    result = decisions.decide_many(ledger, department, applications(n, seed=zlib.crc32(department.encode())),
+                                   {"*": rule_set})
+    assert result.count == n and result.roots
+    return rule_set
+
+
+def test_publish_is_idempotent_and_stores_the_canonical_document(ledger: Any, fresh_department: str) -> None:
+    rule_set = unique_rule_set(f"pub-{fresh_department}")
+    first = decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    assert first["already_published"] is False and first["transaction"]
+    again = decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    assert again["already_published"] is True and again["block_number"] == first["block_number"]
+    chain = ledger.chain
+    dept, item, block, _ = chain.call(chain.log.functions.ruleSet(rule_set.digest))
+    assert bytes(item) == decisions.service_item_bytes("*") and block == first["block_number"]
+    with ledger.engine.connect() as conn:
+        text = conn.execute(select(RuleSetRecord.document).where(
+            RuleSetRecord.digest == rule_set.hex_digest)).scalar_one()
+    assert hex32(document_digest(json.loads(text))) == rule_set.hex_digest
+
+
+def test_only_an_approver_may_publish(ledger: Any) -> None:
+    with pytest.raises(StateError, match="approver"):
+        decisions.publish_rule_set(ledger, unique_rule_set("not-approver"), "MKT")
+
+
+def test_unpublished_rule_set_is_refused_at_decide_time(ledger: Any, fresh_department: str) -> None:
+    rule_set = unique_rule_set(f"unpublished-{fresh_department}")
+    app = applications(1)[0]
+    identity = app.pop("applicant_ref")
+    with pytest.raises(StateError, match="not published"):
+        decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, rule_set,
+                         applicant_ref=identity)
+    with pytest.raises(StateError, match="not published"):
+        decisions.decide_many(ledger, fresh_department, applications(3), {"*": rule_set})
+    with pytest.raises(Exception, match="publish"):  # an unknown digest names the way out
+        decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, "0x" + "42" * 32,
+                         applicant_ref=identity)
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department)) == []
+
+
+def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    rule_set = unique_rule_set(f"auto-{dept}")
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    app = applications(5)[2]
+    identity = app.pop("applicant_ref")
+    at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rule_set,
+                                applicant_ref=identity, decided_at=at)
+    body = decision.body
+    expected = evaluate(rule_set, app)
+    assert decision.seq == 1
+    assert body["outcome"] == expected.outcome and body["reasons"] == list(expected.reasons)
+    assert body["rule_set"] == rule_set.hex_digest and body["engine"] == ENGINE_VERSION
+    assert body["decided_by"] == {"kind": "engine", "engine": ENGINE_VERSION}
+    assert body["decided_at"] == "2026-03-01T09:30:00.000Z"
+    assert body["input_digest"] == hex32(document_digest(app))
+    assert [(c["digest"], c["ok"], c["status"]) for c in body["certificates"]] == \
+        [(c["digest"], c["verified"], c["status"]) for c in app["certificates"]]
+    # the applicant identity is never stored, only a salted, department-keyed digest
+    assert identity not in json.dumps(body) and body["applicant_ref"].startswith("0x")
+    assert body["applicant_ref"] == decisions.applicant_reference(ledger, dept, identity)
+    assert body["applicant_ref"] != decisions.applicant_reference(ledger, "MKT", identity)
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(DecisionInput.document).where(
+            DecisionInput.digest == body["input_digest"])).scalar_one()
+    assert json.loads(stored) == app and identity not in stored
+    with pytest.raises(InputError, match="applicant_ref"):
+        decisions.decide(ledger, dept, "CASE-X", app["service_item"], {**app, "applicant_ref": identity}, rule_set,
+                         applicant_ref=identity)
+
+
+def test_human_decision_overrides_an_automatic_one(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    rule_set = unique_rule_set(f"human-{dept}")
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    decisions.decide_many(ledger, dept, applications(10), {"*": rule_set})
+    auto = decisions.find_decisions(ledger, dept, "CASE-000004")
+    assert len(auto) == 1
+    human = decisions.record_human_decision(
+        ledger, dept, "CASE-000004", auto[0].body["service_item"], officer="officer-17", outcome="approve",
+        reasons=["OFFICER_VERIFIED_ON_SITE"], applicant_ref="applicant-x", overrides="CASE-000004")
+    assert human.seq == 11
+    assert human.body["overrides"] == {"seq": auto[0].seq, "entry_hash": auto[0].entry_hash}
+    assert human.body["decided_by"]["kind"] == "officer" and "officer-17" not in json.dumps(human.body)
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "CASE-000004")] == [auto[0].seq, 11]
+    with pytest.raises(InputError, match="same case"):
+        decisions.record_human_decision(ledger, dept, "CASE-000005", "x", officer="o", outcome="reject",
+                                        reasons=["R"], applicant_ref="a", overrides=auto[0].seq)
+    with pytest.raises(InputError, match="outcome"):
+        decisions.record_human_decision(ledger, dept, "CASE-000005", "x", officer="o", outcome="maybe",
+                                        reasons=["R"], applicant_ref="a")
+
+
+def test_decide_many_records_anchors_and_chains(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=120)
+    stored = list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))
+    assert [e.seq for e in stored] == list(range(1, 121))
+    assert all(e.state == "anchored" for e in stored)
+    assert [json.loads(e.body)["case_id"] for e in stored] == [f"CASE-{i:06d}" for i in range(1, 121)]
+    assert logchain.check_log(ledger, logchain.LOG_DECISIONS, dept) == []

@@ -1,0 +1,203 @@
+"""Replay against the real chain: a clean history passes; each kind of tampering is named by its check."""
+
+from __future__ import annotations
+
+import json
+import os
+import zlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ledger import decisions, logchain
+from ledger.cli import main as cli_main
+from ledger.errors import VerificationError
+from ledger.logchain import LOG_DECISIONS, canonical_body
+from ledger.replay import replay, replay_strict
+
+from .conftest import PASSPHRASE
+from .test_decisions import applications, decided_history
+
+
+def _checks(report: Any) -> dict[str, list[int | None]]:
+    out: dict[str, list[int | None]] = {}
+    for d in report.discrepancies:
+        out.setdefault(d.check, []).append(d.seq)
+    return out
+
+
+def _body(ledger: Any, dept: str, seq: int) -> dict[str, Any]:
+    with ledger.engine.connect() as conn:
+        raw = conn.execute(text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
+                           {"l": LOG_DECISIONS, "d": dept, "s": seq}).scalar_one()
+    return json.loads(raw)  # type: ignore[no-any-return]
+
+
+def _set_body(ledger: Any, dept: str, seq: int, body: dict[str, Any]) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+                     {"b": canonical_body(body).decode(), "l": LOG_DECISIONS, "d": dept, "s": seq})
+
+
+def _sql(ledger: Any, statement: str, **params: Any) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text(statement), params)
+
+
+def _seq_with(ledger: Any, dept: str, outcome: str) -> int:
+    for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
+        if json.loads(entry.body)["outcome"] == outcome:
+            return entry.seq
+    raise AssertionError(f"no {outcome} decision in the history")
+
+
+def test_clean_history_replays_without_discrepancies(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=400)
+    decisions.record_human_decision(ledger, dept, "CASE-000010", "x", officer="officer-1", outcome="approve",
+                                    reasons=["OFFICER_REVIEW"], applicant_ref="someone", overrides="CASE-000010")
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()
+    assert (report.decisions, report.automatic, report.re_run, report.human) == (401, 400, 400, 1)
+    assert sum(report.outcomes.values()) == 401 and "refer" in report.outcomes
+    assert report.departments[dept]["anchored_up_to"] == 401
+    data = report.to_json()
+    assert data["ok"] is True and data["discrepancies"] == [] and data["reasons"]
+    replay_strict(ledger, department=dept)
+    # filters select what is re-run and counted
+    one = replay(ledger, department=dept, case_id="CASE-000123")
+    assert one.ok and one.decisions == 1
+    first_item = applications(400, seed=zlib.crc32(dept.encode()))[0]["service_item"]
+    by_item = replay(ledger, department=dept, service_item=first_item)
+    assert by_item.ok and 1 <= by_item.decisions < 400
+
+
+def test_changed_outcome_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=200)
+    seq = _seq_with(ledger, dept, "refer")
+    body = _body(ledger, dept, seq)
+    _set_body(ledger, dept, seq, {**body, "outcome": "approve"})
+    report = replay(ledger, department=dept)
+    checks = _checks(report)
+    assert checks["outcome_mismatch"] == [seq]
+    assert checks["altered"] == [seq]
+    assert next(d for d in report.discrepancies if d.check == "outcome_mismatch").case_id == body["case_id"]
+    with pytest.raises(VerificationError, match="outcome_mismatch"):
+        replay_strict(ledger, department=dept)
+
+
+def test_changed_reason_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=200)
+    seq = _seq_with(ledger, dept, "refer")
+    body = _body(ledger, dept, seq)
+    _set_body(ledger, dept, seq, {**body, "reasons": ["APPLICANT_ON_CREDIT_BLACKLIST_CLEARED"]})
+    assert _checks(replay(ledger, department=dept))["reasons_mismatch"] == [seq]
+
+
+def test_changed_input_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=200)
+    seq = 42
+    digest = _body(ledger, dept, seq)["input_digest"]
+    with ledger.engine.connect() as conn:
+        stored = json.loads(conn.execute(text("SELECT document FROM decisioninput WHERE digest=:d"),
+                                         {"d": digest}).scalar_one())
+    stored["applicant"]["blacklisted"] = not stored["applicant"]["blacklisted"]
+    _sql(ledger, "UPDATE decisioninput SET document=:t WHERE digest=:d", t=canonical_body(stored).decode(), d=digest)
+    checks = _checks(replay(ledger, department=dept))
+    assert checks == {"input_altered": [seq]}
+
+
+def test_deleted_decision_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=200)
+    _sql(ledger, "DELETE FROM logentry WHERE log=:l AND department_id=:d AND seq IN (57, 200)", l=LOG_DECISIONS,
+         d=dept)
+    assert _checks(replay(ledger, department=dept)) == {"missing": [57, 200]}
+
+
+def test_swapped_decisions_are_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=200)
+    for statement in ("UPDATE logentry SET seq=-1 WHERE log=:l AND department_id=:d AND seq=90",
+                      "UPDATE logentry SET seq=90 WHERE log=:l AND department_id=:d AND seq=91",
+                      "UPDATE logentry SET seq=91 WHERE log=:l AND department_id=:d AND seq=-1"):
+        _sql(ledger, statement, l=LOG_DECISIONS, d=dept)
+    report = replay(ledger, department=dept)
+    assert _checks(report) == {"reordered": [90, 91]}
+    assert {d.case_id for d in report.discrepancies} == {"CASE-000090", "CASE-000091"}
+
+
+def test_rule_set_edited_after_use_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    rule_set = decided_history(ledger, dept, n=150)
+    document = json.loads(json.dumps(rule_set.document))
+    document["rules"][0]["when"]["value"] = 2  # on-site reason 2 would now block approval too
+    _sql(ledger, "UPDATE rulesetrecord SET document=:t WHERE digest=:d", t=canonical_body(document).decode(),
+         d=rule_set.hex_digest)
+    report = replay(ledger, department=dept)
+    checks = _checks(report)
+    assert set(checks) == {"rule_set_altered"} and len(checks["rule_set_altered"]) == 150
+
+
+def test_missing_anchor_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=150)
+    _sql(ledger, "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
+                 "WHERE log=:l AND department_id=:d AND seq=33", l=LOG_DECISIONS, d=dept)
+    _sql(ledger, "DELETE FROM loganchor WHERE department_id=:d", d=dept)
+    assert _checks(replay(ledger, department=dept)) == {"not_anchored": [33]}
+
+
+def test_invalid_override_is_caught(ledger: Any, fresh_department: str) -> None:
+    dept = fresh_department
+    decided_history(ledger, dept, n=20)
+    human = decisions.record_human_decision(ledger, dept, "CASE-000003", "x", officer="o", outcome="reject",
+                                            reasons=["R"], applicant_ref="a", overrides=3)
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    _sql(ledger, "UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=3",
+         b=canonical_body({**_body(ledger, dept, 3), "case_id": "CASE-999999"}).decode(), l=LOG_DECISIONS, d=dept)
+    assert _checks(replay(ledger, department=dept))["override_invalid"] == [human.seq]
+
+
+def _cli_env(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_DATA_DIR", str(ledger.settings.data_dir))
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    monkeypatch.delenv("LEDGER_RPC_URL", raising=False)
+
+
+def test_cli_decide_and_replay_exit_codes(ledger: Any, fresh_department: str, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    dept = fresh_department
+    _cli_env(ledger, monkeypatch)
+    apps = tmp_path / "apps.jsonl"
+    rules = tmp_path / "rules.json"
+    from .test_decisions import unique_rule_set
+
+    rules.write_text(json.dumps(unique_rule_set(f"cli-{dept}").document))
+    assert cli_main(["demo-data", "--items", "30", "--applications", "120", "--seed", "5", "--out", str(apps)]) == 0
+    assert len(apps.read_text().splitlines()) == 120
+    # deciding with an unpublished rule set is refused (exit 2) and records nothing
+    assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 2
+    assert cli_main(["rules", "publish", str(rules), "--department", dept]) == 0
+    assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 0
+    report_file = tmp_path / "report.json"
+    capsys.readouterr()
+    assert cli_main(["replay", "--department", dept, "--json", str(report_file)]) == 0
+    assert "OK: no discrepancies" in capsys.readouterr().out
+    assert json.loads(report_file.read_text())["decisions"] == 120
+    _sql(ledger, "DELETE FROM logentry WHERE log=:l AND department_id=:d AND seq=7", l=LOG_DECISIONS, d=dept)
+    assert cli_main(["replay", "--department", dept, "--json", str(report_file)]) == 1
+    assert "missing" in capsys.readouterr().out
+    report = json.loads(report_file.read_text())
+    assert report["ok"] is False and report["discrepancy_counts"] == {"missing": 1}
+    assert os.environ["LEDGER_DATA_DIR"] == str(ledger.settings.data_dir)
