@@ -1,0 +1,64 @@
+"""Provenance through the gateway: the full timeline for the issuer and auditors, the public one, the HTML page."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client
+
+
+def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_department: str) -> None:
+    clock = Clock()
+    client = make_client(ledger, clock)
+    issuer = login(client, ledger, fresh_department)
+    reader = login(client, ledger, "PSB")
+    old, new = (d["digest"] for d in issue(ledger, fresh_department, 2))
+
+    assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 403
+    grant = client.post(f"/certificates/{old}/grants", headers=bearer(issuer), json={
+        "grantee": "PSB", "purpose": "background check 7", "expires_at": (clock.now + timedelta(days=1)).isoformat()})
+    assert grant.status_code == 201
+    assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 200
+    assert client.delete(f"/grants/{grant.json()['id']}", headers=bearer(issuer)).status_code == 200
+    assert client.post("/access-log/anchor", headers=bearer(issuer)).status_code == 200
+    superseded = client.post(f"/certificates/{old}/supersede", headers=bearer(issuer), json={"successor": new})
+    assert superseded.status_code == 200, superseded.text
+
+    full = client.get(f"/certificates/{old}/provenance", headers=bearer(issuer))
+    assert full.status_code == 200, full.text
+    body = full.json()
+    assert body["status"] == "superseded" and body["view"] == "full"
+    kinds = [e["kind"] for e in body["events"]]
+    for kind in ("issued", "anchored", "signed", "granted", "grant_revoked", "access", "access_refused",
+                 "superseded"):
+        assert kind in kinds, (kind, kinds)
+    assert kinds.index("issued") < kinds.index("anchored") < kinds.index("signed")
+    anchored = next(e for e in body["events"] if e["kind"] == "anchored")
+    assert anchored["tx_hash"].startswith("0x") and anchored["block_number"] > 0 and anchored["at"]
+    signed = next(e for e in body["events"] if e["kind"] == "signed")
+    assert signed["signature_valid"] is True and signed["key_was_active_issuer"] is True
+    access = next(e for e in body["events"] if e["kind"] == "access")
+    assert access["actor"] == "PSB" and access["anchored"] is True and "background check 7" in access["summary"]
+    assert next(e for e in body["events"] if e["kind"] == "superseded")["successor"] == new
+
+    auditor = login(client, ledger, "AUD")
+    assert client.get(f"/certificates/{old}/provenance", headers=bearer(auditor)).json()["events"] == body["events"]
+
+    public = client.get(f"/public/certificates/{old}/timeline").json()
+    assert public["view"] == "public" and public["status"] == "superseded"
+    assert {e["kind"] for e in public["events"]} == {"issued", "anchored", "signed", "superseded"}
+    assert "background check" not in str(public) and "certificate_id" not in str(public)
+    successor = client.get(f"/public/certificates/{new}/timeline").json()
+    assert [e["predecessor"] for e in successor["events"] if e["kind"] == "supersedes"] == [old]
+
+    page = client.get(f"/public/certificates/{old}/timeline.html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "Provenance timeline" in page.text and "superseded" in page.text and old in page.text
+
+    revoked = issue(ledger, fresh_department, 1)[0]["digest"]
+    assert client.post(f"/certificates/{revoked}/revoke", headers=bearer(issuer),
+                       json={"reason": "data-error"}).status_code == 200
+    events = client.get(f"/public/certificates/{revoked}/timeline").json()["events"]
+    assert [e["reason"] for e in events if e["kind"] == "revoked"] == ["data-error"]
+    assert_problem(client.get(f"/public/certificates/0x{'00' * 32}/timeline"), 404)
