@@ -1,0 +1,276 @@
+"""Reconciling the database with the chain: every divergence between what we stored and what was anchored.
+
+``reconcile`` reads the chain's ``BatchAnchored`` events once (in block ranges) and streams the certificate rows
+in batch order, so memory holds one row at a time plus one small entry per batch. It reports:
+
+===================== =====================================================================================
+kind                  meaning
+===================== =====================================================================================
+certificate_altered   a row's digest and proof no longer lead to its batch root (digest, proof or batch
+                      changed), or its leaf index is outside the batch or used twice
+sealed_body_altered   the sealed body does not open under the row's digest (body or digest changed; the vault
+                      binds the two)
+row_altered           the body opens but the row's plain columns (id, type, issuer, issued_at, valid_until) or
+                      the digest recomputed from the body's fields and salts disagree with it
+rows_missing          fewer certificate rows than the batch count on chain (rows were deleted)
+rows_extra            more certificate rows than the batch count on chain
+batch_count_mismatch  the batch row's count differs from the count anchored on chain
+anchor_missing        the database says confirmed; the chain has no anchor for the root
+anchor_moved          the chain has the anchor in another block than the one stored (a reorganisation:
+                      ``ledger resume`` updates it)
+anchor_mismatch       the chain has the root under another department than the database
+anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+===================== =====================================================================================
+
+Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
+completes them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from .canonical import certificate_digest, field_hash, hex32
+from .chain import department_code
+from .client import Ledger
+from .errors import ChainError, KeystoreError, LedgerError
+from .merkle import root_from_proof
+from .store import Batch, BatchState, Certificate
+
+LOG_RANGE = 10_000  # blocks per eth_getLogs request
+ROW_CHUNK = 2_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    kind: str
+    root: str | None
+    detail: str
+    certificate: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "root": self.root, "certificate": self.certificate, "detail": self.detail}
+
+    def __str__(self) -> str:
+        where = f"batch {self.root}" if self.root else "chain"
+        cert = f" certificate {self.certificate}" if self.certificate else ""
+        return f"[{self.kind}] {where}{cert}: {self.detail}"
+
+
+@dataclass
+class ReconcileReport:
+    batches: int = 0
+    certificates: int = 0
+    anchors_on_chain: int = 0
+    departments: list[str] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.divergences
+
+    def to_json(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for d in self.divergences:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        return {"ok": self.ok, "batches": self.batches, "certificates": self.certificates,
+                "anchors_on_chain": self.anchors_on_chain, "departments": self.departments,
+                "divergence_counts": kinds, "divergences": [d.to_json() for d in self.divergences],
+                "pending_batches": self.pending, "notes": self.notes}
+
+    def text(self) -> str:
+        lines = [str(d) for d in self.divergences]
+        lines += [f"[pending] batch {root}: not anchored yet; `ledger resume` completes it" for root in self.pending]
+        lines += [f"note: {n}" for n in self.notes]
+        summary = (f"{self.batches} batches, {self.certificates} certificates and {self.anchors_on_chain} anchors "
+                   f"of {', '.join(self.departments) or 'no department'} compared: ")
+        lines.append(summary + ("no divergence" if self.ok else f"{len(self.divergences)} DIVERGENCE(S)"))
+        return "\n".join(lines)
+
+
+@dataclass
+class _Anchor:
+    department: str
+    count: int
+    block_number: int
+    block_hash: str
+
+
+@dataclass
+class _BatchRow:
+    state: str
+    department: str
+    count: int
+    block_hash: str | None
+    rows: int = 0
+    last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
+
+
+def _our_departments(ledger: Ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        codes = set(conn.execute(select(Batch.department_id).distinct()).scalars())
+    for name in ledger.keystore.names():
+        if name.startswith("dept-") and "." not in name:
+            codes.add(name.removeprefix("dept-"))
+    return codes
+
+
+def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterator[tuple[bytes, _Anchor]]:
+    """Every BatchAnchored event of the deployment (of ``departments`` when given), oldest first."""
+    chain = ledger.chain
+    head = chain.block_number()
+    event = chain.anchor.events.BatchAnchored()
+    start = chain.deployment.deployed_block
+    while start <= head:
+        end = min(start + LOG_RANGE - 1, head)
+        try:
+            logs = event.get_logs(from_block=start, to_block=end)
+        except Exception as exc:  # noqa: BLE001 - any transport or node error: the check cannot complete
+            raise ChainError(f"could not read anchors in blocks {start}-{end}: {exc}") from exc
+        for log in logs:
+            code = department_code(bytes(log["args"]["departmentId"]))
+            if departments is None or code in departments:
+                yield bytes(log["args"]["root"]), _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]),
+                                                          "0x" + bytes(log["blockHash"]).hex())
+        start = end + 1
+
+
+def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True,
+              progress: Progress | None = None) -> ReconcileReport:
+    """Compare the database with the chain; see the module docstring for what is reported."""
+    report = ReconcileReport()
+    ours = set(departments) if departments else _our_departments(ledger)
+    report.departments = sorted(ours)
+
+    anchors: dict[str, _Anchor] = {}
+    for root, anchor in chain_anchors(ledger, ours):
+        anchors[hex32(root)] = anchor
+    report.anchors_on_chain = len(anchors)
+
+    batches: dict[str, _BatchRow] = {}
+    with ledger.engine.connect() as conn:
+        query = select(Batch.root, Batch.state, Batch.department_id, Batch.count, Batch.block_hash)
+        if departments:
+            query = query.where(Batch.department_id.in_(departments))  # type: ignore[attr-defined]
+        for root, state, dept, count, block_hash in conn.execute(query):
+            batches[root] = _BatchRow(state, dept, int(count), block_hash)
+    report.batches = len(batches)
+
+    vault = None
+    if check_bodies:
+        try:
+            vault = ledger.vault
+        except KeystoreError as exc:
+            report.notes.append(f"sealed bodies not checked ({exc})")
+
+    add = report.divergences.append
+    for root, batch in batches.items():
+        anchor = anchors.get(root)
+        if batch.state != BatchState.CONFIRMED:
+            report.pending.append(root)
+            continue
+        if anchor is None:
+            add(Divergence("anchor_missing", root, "the database says confirmed but the chain has no anchor for "
+                           "this root (lost in a reorganisation, or the row was forged); `ledger resume` "
+                           "re-anchors a lost batch"))
+            continue
+        if anchor.department != batch.department:
+            add(Divergence("anchor_mismatch", root, f"anchored on chain by {anchor.department}, stored as "
+                           f"{batch.department}'s"))
+        if anchor.count != batch.count:
+            add(Divergence("batch_count_mismatch", root, f"{anchor.count} certificates anchored on chain, the "
+                           f"batch row says {batch.count}"))
+        if batch.block_hash is not None and anchor.block_hash != batch.block_hash:
+            add(Divergence("anchor_moved", root, f"anchored in block {anchor.block_number} "
+                           f"({anchor.block_hash}), stored as {batch.block_hash}; `ledger resume` updates it"))
+    for root, anchor in anchors.items():
+        if root not in batches:
+            add(Divergence("anchor_unknown", root, f"{anchor.department} anchored {anchor.count} certificate(s) "
+                           f"in block {anchor.block_number} that this database does not know (rows lost, or a "
+                           "key used outside this ledger)"))
+
+    _check_rows(ledger, batches, anchors, vault, report, progress)
+    for root, batch in batches.items():
+        if batch.state != BatchState.CONFIRMED:
+            continue
+        expected = anchors[root].count if root in anchors else batch.count
+        if batch.rows < expected:
+            add(Divergence("rows_missing", root, f"{expected - batch.rows} of {expected} certificate rows are "
+                           "missing from the database (deleted)"))
+        elif batch.rows > expected:
+            add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
+    return report
+
+
+def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[str, _Anchor], vault: Any,
+                report: ReconcileReport, progress: Progress | None) -> None:
+    add = report.divergences.append
+    query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
+                   Certificate.department_id, Certificate.cert_type, Certificate.issued_at,
+                   Certificate.valid_until, Certificate.proof, Certificate.sealed).order_by(
+        Certificate.batch_root, Certificate.leaf_index)
+    with ledger.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
+        for row in result:
+            digest_hex, root, leaf = row[0], row[1], int(row[2])
+            batch = batches.get(root)
+            if batch is None:
+                continue  # another department's batch when reconciling a subset
+            report.certificates += 1
+            if progress is not None and report.certificates % 10_000 == 0:
+                progress(report.certificates)
+            batch.rows += 1
+            if batch.state != BatchState.CONFIRMED:
+                continue
+            problem = _certificate_problem(row, batch, vault)
+            if problem is not None:
+                add(Divergence(problem[0], root, problem[1], digest_hex))
+            batch.last_leaf = leaf
+    if progress is not None:
+        progress(report.certificates)
+
+
+def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, str] | None:
+    digest_hex, root, leaf = row[0], row[1], int(row[2])
+    try:
+        digest = bytes.fromhex(digest_hex[2:])
+        proof = bytes(row[8])
+        if len(digest) != 32 or len(proof) % 32:
+            raise ValueError("malformed digest or proof")
+        siblings = [proof[i:i + 32] for i in range(0, len(proof), 32)]
+        leads_to = hex32(root_from_proof(digest, siblings))
+    except (ValueError, TypeError) as exc:
+        return "certificate_altered", f"digest or proof is malformed ({exc})"
+    if leads_to != root:
+        return "certificate_altered", "digest and proof do not lead to the batch root: the row was changed"
+    if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
+        return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"
+    if vault is None:
+        return None
+    try:
+        body = json.loads(vault.open(bytes(row[9]), digest))
+        fields, salts = body["fields"], {k: bytes.fromhex(v) for k, v in body["salts"].items()}
+    except LedgerError:
+        return "sealed_body_altered", "the sealed body does not open under this digest (body or digest changed)"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return "sealed_body_altered", f"the sealed body is unreadable ({exc})"
+    try:
+        recomputed = certificate_digest({name: field_hash(name, value, salts[name]) for name, value in fields.items()})
+    except (LedgerError, KeyError) as exc:
+        return "row_altered", f"the body's fields cannot be hashed ({exc})"
+    if recomputed != digest:
+        return "row_altered", "the body's fields and salts do not hash to the row's digest"
+    columns = {"id": row[3], "type": row[5], "issuer": row[4], "issued_at": row[6], "valid_until": row[7]}
+    changed = sorted(name for name, value in columns.items() if fields.get(name) != value)
+    if changed:
+        return "row_altered", f"column(s) {changed} differ from the certified fields"
+    return None
