@@ -114,21 +114,24 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
 
 
 def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
-    """Decisions whose log body names this certificate (only when the decisions module is installed)."""
+    """Decisions whose body lists this certificate (only when the decisions module is installed)."""
     if importlib.util.find_spec("ledger.decisions") is None:
         return []
     from . import logchain
 
     out = []
     for entry in logchain.entries(ledger, logchain.LOG_DECISIONS):
-        if digest not in entry.body:
+        if digest not in entry.body:  # cheap text test before parsing
             continue
         body = json.loads(entry.body)
-        summary = body.get("outcome") or body.get("decision") or body.get("result") or "decision"
-        out.append(_event("decision", _iso(entry.created_at), f"used in a decision of {entry.department_id}: "
-                          f"{summary}", "decision-log", department=entry.department_id, seq=entry.seq,
-                          entry_hash=entry.entry_hash, anchored=entry.state == logchain.EntryState.ANCHORED,
-                          decision=body.get("id") or body.get("decision_id")))
+        used = body.get("certificates") if isinstance(body.get("certificates"), list) else []
+        if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
+            continue
+        at = body.get("decided_at") or _iso(entry.created_at)
+        out.append(_event("decision", at, f"used in case {body.get('case_id')} of {entry.department_id}: "
+                          f"{body.get('outcome', 'decided')}", "decision-log", department=entry.department_id,
+                          case_id=body.get("case_id"), outcome=body.get("outcome"), seq=entry.seq,
+                          entry_hash=entry.entry_hash, anchored=entry.state == logchain.EntryState.ANCHORED))
     return out
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from ledger import logchain
+
 from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client
 
 
@@ -25,13 +27,19 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     superseded = client.post(f"/certificates/{old}/supersede", headers=bearer(issuer), json={"successor": new})
     assert superseded.status_code == 200, superseded.text
 
+    # a decision of the department's decisions log that used the certificate (format of docs/decisions.md)
+    logchain.append(ledger, logchain.LOG_DECISIONS, fresh_department, {
+        "case_id": "CASE-7", "service_item": "test-item", "outcome": "approved",
+        "certificates": [{"type": "business-licence", "digest": old, "ok": True, "status": "valid"}],
+        "decided_at": clock.now.isoformat()})
+
     full = client.get(f"/certificates/{old}/provenance", headers=bearer(issuer))
     assert full.status_code == 200, full.text
     body = full.json()
     assert body["status"] == "superseded" and body["view"] == "full"
     kinds = [e["kind"] for e in body["events"]]
     for kind in ("issued", "anchored", "signed", "granted", "grant_revoked", "access", "access_refused",
-                 "superseded"):
+                 "superseded", "decision"):
         assert kind in kinds, (kind, kinds)
     assert kinds.index("issued") < kinds.index("anchored") < kinds.index("signed")
     anchored = next(e for e in body["events"] if e["kind"] == "anchored")
@@ -41,6 +49,8 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     access = next(e for e in body["events"] if e["kind"] == "access")
     assert access["actor"] == "PSB" and access["anchored"] is True and "background check 7" in access["summary"]
     assert next(e for e in body["events"] if e["kind"] == "superseded")["successor"] == new
+    decision = next(e for e in body["events"] if e["kind"] == "decision")
+    assert decision["case_id"] == "CASE-7" and decision["outcome"] == "approved"
 
     auditor = login(client, ledger, "AUD")
     assert client.get(f"/certificates/{old}/provenance", headers=bearer(auditor)).json()["events"] == body["events"]
