@@ -1,0 +1,130 @@
+"""The verification page in real headless Chromium (Debian's ``chromium`` package), driven by Playwright.
+
+The gateway runs under uvicorn on 127.0.0.1 in a thread, on the session's real chain. The test uploads a
+certificate file, expects "Verified" with every check passed and the timeline, takes a screenshot into the test's
+tmp dir; then pastes the digest of a revoked certificate and expects "Not verified". CI installs chromium with
+``apt-get install -y chromium``; only when /usr/bin/chromium is absent is the test skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.status import revoke
+from ledger.verify import CHECK_NAMES
+
+from .test_api_support import issue
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="Debian's chromium is not installed (/usr/bin/chromium); "
+                                       "`apt-get install -y chromium` (CI installs it)")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(ledger: Any) -> Iterator[str]:
+    import uvicorn
+
+    from api.config import ApiSettings
+    from api.main import create_app
+
+    app = create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1000))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(2000):  # wait for the listening socket (event-driven: uvicorn sets .started)
+        if srv.started:
+            started.set()
+            break
+        thread.join(0.01)
+    assert started.is_set(), "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(30)
+
+
+@pytest.fixture(scope="module")
+def page(server: str) -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(viewport={"width": 1100, "height": 1400})
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        yield page
+        context.close()
+        browser.close()
+
+
+def test_upload_a_certificate_file(ledger: Any, server: str, page: Any, tmp_path: Path) -> None:
+    doc = issue(ledger, "MKT", 1)[0]
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps(doc, ensure_ascii=False, indent=2), encoding="utf-8")
+
+    page.goto(server + "/")
+    assert page.title().startswith("Verify a certificate")
+    page.set_input_files("#file", str(path))
+    page.wait_for_selector("body[data-state=done]")
+    assert page.inner_text("#verdict") == "Verified"
+    checks = page.locator("#checks li")
+    assert [checks.nth(i).get_attribute("data-check") for i in range(checks.count())] == list(CHECK_NAMES)
+    assert all(checks.nth(i).get_attribute("class") == "ok" for i in range(checks.count()))
+    timeline = page.inner_text("#timeline")
+    assert "issued" in timeline and "anchored" in timeline and "signed" in timeline
+    # the page shows no personal field of the certificate
+    assert doc["fields"]["subject.name"] not in page.content()
+    shot = tmp_path / "verified.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+    page.click("text=Open the timeline page")
+    page.wait_for_selector("ol.timeline li")
+    assert "Provenance timeline" in page.inner_text("h1")
+
+
+def test_paste_the_digest_of_a_revoked_certificate(ledger: Any, server: str, page: Any, tmp_path: Path) -> None:
+    digest = issue(ledger, "MKT", 1)[0]["digest"]
+    revoke(ledger, digest, "fraud")
+    page.goto(server + "/")
+    page.fill("#digest", digest)
+    page.click("#digest-form button")
+    page.wait_for_selector("body[data-state=done]")
+    assert page.inner_text("#verdict") == "Not verified"
+    status = page.locator("#checks li[data-check=status]")
+    assert status.get_attribute("class") == "bad" and "revoked" in status.inner_text()
+    assert "revoked" in page.inner_text("#timeline")
+    page.screenshot(path=str(tmp_path / "revoked.png"), full_page=True)
+
+
+def test_drop_a_certificate_file(ledger: Any, server: str, page: Any) -> None:
+    doc = issue(ledger, "HOSP", 1)[0]
+    page.goto(server + "/")
+    transfer = page.evaluate_handle(
+        "(text) => { const dt = new DataTransfer();"
+        " dt.items.add(new File([text], 'certificate.json', {type: 'application/json'})); return dt; }",
+        json.dumps(doc))
+    page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
+    page.wait_for_selector("body[data-state=done]")
+    assert page.inner_text("#verdict") == "Verified"
+    assert doc["digest"] in page.inner_text("#summary")
