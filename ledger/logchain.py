@@ -559,8 +559,13 @@ def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
 
 
 def check_log(ledger: Any, log: str, department: str, *, progress: Progress | None = None,
-              ranges: list[ChainRange] | None = None) -> list[Discrepancy]:
-    """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors."""
+              ranges: list[ChainRange] | None = None,
+              visit: Callable[[int, str], None] | None = None) -> list[Discrepancy]:
+    """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
+
+    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text)`` is called for every
+    entry in sequence order, so a caller (replay) needs no second pass over the log.
+    """
     _check_names(log, department)
     if ranges is None:
         ranges = chain_ranges(ledger, log, department)
@@ -588,6 +593,8 @@ def check_log(ledger: Any, log: str, department: str, *, progress: Progress | No
             select(*_ROW_COLUMNS).where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
             .order_by(_ENTRIES.c.seq))
         for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state in result:
+            if visit is not None:
+                visit(seq, body)
             raw = body.encode("utf-8")
             actual = "0x" + sha(ENTRY_PREFIX + b'{"body":' + raw + prefix + b'"' + row_prev.encode("ascii")
                                 + b'","seq":' + str(seq).encode("ascii") + b"}").hexdigest()

@@ -206,56 +206,106 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
         departments = [department] if isinstance(department, str) else sorted(department)
     total = sum(counts.get(d, 0) for d in departments)
     rule_sets = _RuleSets(ledger)
+    selection = _Selection(case_id, service_item, since, until)
     done = 0
     for dept in departments:
-        dept_ranges = ranges.get(dept, [])
-        log_found = logchain.check_log(ledger, LOG_DECISIONS, dept, ranges=dept_ranges)
-        summary = {"decisions": 0, "outcomes": Counter(), "log_entries": counts.get(dept, 0),
-                   "anchored_up_to": dept_ranges[-1].last_seq if dept_ranges else 0}
-        report.departments[dept] = summary
-        ends = [r.last_seq for r in dept_ranges]
-        overrides: list[tuple[int, str | None, dict[str, Any]]] = []
-        for rows in _chunks(ledger, dept):
-            done += len(rows)
-            selected = []
-            for seq, text in rows:
-                try:
-                    body = json.loads(text)
-                    if not isinstance(body, dict):
-                        raise ValueError("not an object")
-                except ValueError as exc:
-                    report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
-                                                                  f"decision body is not a JSON object: {exc}"))
-                    continue
-                if case_id is not None and body.get("case_id") != case_id:
-                    continue
-                if service_item is not None and body.get("service_item") != service_item:
-                    continue
-                if since is not None or until is not None:
-                    at = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
-                    if at is None or (since is not None and at < since) or (until is not None and at >= until):
-                        continue
-                selected.append((seq, body))
-            inputs = _load_inputs(ledger, [b.get("input_digest") for _, b in selected
-                                           if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)])
-            for seq, body in selected:
-                _count_decision(report, summary, body)
-                if _kind(body) == "engine":
-                    report.automatic += 1
-                    _rerun(report, dept, seq, body, inputs, rule_sets, dept_ranges, ends)
-                else:
-                    report.human += 1
-                    if body.get("overrides") is not None:
-                        overrides.append((seq, body.get("case_id"), body["overrides"]))
-            if progress is not None:
-                progress(done, total)
-        _check_overrides(ledger, report, dept, overrides)
-        _add_log_discrepancies(ledger, report, dept, log_found)
+        walk = _DepartmentReplay(ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, selection)
+
+        def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
+            nonlocal done
+            if walk.add(seq, text):
+                done += _CHUNK
+                if progress is not None:
+                    progress(done, total)
+
+        log_found = logchain.check_log(ledger, LOG_DECISIONS, dept, ranges=walk.ranges, visit=visit)
+        done += walk.flush()
+        walk.finish(log_found)
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
     report.seconds = time.perf_counter() - started
     return report
+
+
+@dataclass(frozen=True)
+class _Selection:
+    case_id: str | None
+    service_item: str | None
+    since: datetime | None
+    until: datetime | None
+
+    def wants(self, body: dict[str, Any]) -> bool:
+        if self.case_id is not None and body.get("case_id") != self.case_id:
+            return False
+        if self.service_item is not None and body.get("service_item") != self.service_item:
+            return False
+        if self.since is not None or self.until is not None:
+            at = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+            if at is None or (self.since is not None and at < self.since) or \
+                    (self.until is not None and at >= self.until):
+                return False
+        return True
+
+
+class _DepartmentReplay:
+    """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
+
+    def __init__(self, ledger: Any, report: ReplayReport, department: str, ranges: list[ChainRange],
+                 entries: int, rule_sets: _RuleSets, selection: _Selection) -> None:
+        self.ledger = ledger
+        self.report = report
+        self.department = department
+        self.ranges = ranges
+        self.ends = [r.last_seq for r in ranges]
+        self.rule_sets = rule_sets
+        self.selection = selection
+        self.summary: dict[str, Any] = {"decisions": 0, "outcomes": Counter(), "log_entries": entries,
+                                        "anchored_up_to": ranges[-1].last_seq if ranges else 0}
+        report.departments[department] = self.summary
+        self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
+        self.buffer: list[tuple[int, str]] = []
+
+    def add(self, seq: int, text: str) -> bool:
+        """Queue one entry; True when a full chunk was processed."""
+        self.buffer.append((seq, text))
+        if len(self.buffer) >= _CHUNK:
+            self.flush()
+            return True
+        return False
+
+    def flush(self) -> int:
+        report, dept = self.report, self.department
+        selected = []
+        count = len(self.buffer)
+        for seq, text in self.buffer:
+            try:
+                body = json.loads(text)
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
+                                                              f"decision body is not a JSON object: {exc}"))
+                continue
+            if self.selection.wants(body):
+                selected.append((seq, body))
+        self.buffer.clear()
+        inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in selected if _kind(b) == "engine"
+                                            and isinstance(b.get("input_digest"), str)])
+        for seq, body in selected:
+            _count_decision(report, self.summary, body)
+            if _kind(body) == "engine":
+                report.automatic += 1
+                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.ranges, self.ends)
+            else:
+                report.human += 1
+                if body.get("overrides") is not None:
+                    self.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        return count
+
+    def finish(self, log_found: list[logchain.Discrepancy]) -> None:
+        _check_overrides(self.ledger, self.report, self.department, self.overrides)
+        _add_log_discrepancies(self.ledger, self.report, self.department, log_found)
 
 
 def replay_strict(ledger: Any, **filters: Any) -> ReplayReport:
@@ -277,15 +327,6 @@ def _count() -> Any:
 def _kind(body: dict[str, Any]) -> str | None:
     decided_by = body.get("decided_by")
     return decided_by.get("kind") if isinstance(decided_by, dict) else None
-
-
-def _chunks(ledger: Any, department: str) -> Iterable[list[tuple[int, str]]]:
-    with ledger.engine.connect() as conn:
-        result = conn.execution_options(yield_per=_CHUNK).execute(
-            select(LogEntry.seq, LogEntry.body).where(  # type: ignore[call-overload]
-                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department).order_by(LogEntry.seq))
-        for part in result.partitions(_CHUNK):
-            yield [(int(seq), text) for seq, text in part]
 
 
 def _load_inputs(ledger: Any, digests: list[str]) -> dict[str, str]:
