@@ -106,6 +106,11 @@ def document_digest(document: Any) -> bytes:
 
 def parse_hex32(value: str, what: str = "digest") -> bytes:
     """Parse a 32-byte hex string (with or without 0x); InputError names what was wrong."""
+    if type(value) is str and len(value) == 66 and value.startswith("0x"):  # the usual form
+        try:
+            return bytes.fromhex(value[2:])
+        except ValueError:
+            pass  # the general path below names the problem
     if not isinstance(value, str):
         raise InputError(f"{what} must be a hex string, got {type(value).__name__}")
     text = value[2:] if value[:2].lower() == "0x" else value

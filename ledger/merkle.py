@@ -75,9 +75,10 @@ class MerkleTree:
 
 
 def root_from_proof(digest: bytes, proof: Sequence[bytes]) -> bytes:
-    h = leaf_hash(digest)
-    for sibling in proof:
-        h = node_hash(h, sibling)
+    sha = hashlib.sha256
+    h = sha(_LEAF + digest).digest()
+    for sibling in proof:  # node_hash inlined
+        h = sha(_NODE + h + sibling if h <= sibling else _NODE + sibling + h).digest()
     return h
 
 

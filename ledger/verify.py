@@ -12,10 +12,16 @@ never "ok" by omission (verification fails closed).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
+
+from eth_utils import keccak
+from web3.exceptions import Web3RPCError
 
 from .canonical import hex32, parse_hex32
 from .certificate import SCHEMA_ID, CertificateDocument, load_document
@@ -83,17 +89,62 @@ class BatchInfo:
     count: int
 
 
-class ChainView:
-    """Read-only view of the contracts, caching facts that cannot change once deep enough in the chain."""
+# A status event this close to the head may still be undone by a reorganisation: the index re-reads it.
+REORG_WINDOW = 12
+# Blocks per eth_getLogs request when the status index catches up with a long chain.
+LOG_CHUNK = 50_000
+# A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
+# many lookups; verify_many switches at once.
+INDEX_AFTER = 16
+_STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
+                  "CertificateSuperseded": 3}
+_SUPERSEDED = 3
+_SIGNATURES_KEPT = 65_536
 
-    def __init__(self, chain: Chain, confirmations: int = 0) -> None:
+
+class ChainView:
+    """Read-only view of the contracts, caching facts that cannot change once deep enough in the chain.
+
+    Per verification it reads the head (``eth_blockNumber``, or a head at most ``max_head_age`` seconds old) and
+    nothing else once warm:
+
+    * a batch's anchor (``batch(root)``) is cached once it is deep enough that no reorganisation can undo it;
+    * whether a key was an active issuer at a past block is cached (the registry only appends history);
+    * the signer recovered from a batch signature is cached per (root, count, department, signature);
+    * current statuses come from an index built from the anchor contract's status events (``eth_getLogs``),
+      brought up to the head once per head change (and once per :func:`verify_many` call). Events within
+      ``REORG_WINDOW`` blocks of the head are re-read at each sync, so a shallow reorganisation cannot leave a
+      stale status behind. Reports say which block they are "as of".
+
+    Until the index is in use (a fresh view, e.g. one CLI verification), statuses are read with ``statusOf``:
+    one call is cheaper than reading every status event since deployment.
+    """
+
+    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0) -> None:
         self.chain = chain
         self.confirmations = confirmations
+        self.max_head_age = max_head_age
         self._batches: dict[bytes, BatchInfo] = {}
         self._signers: dict[tuple[str, int], bool] = {}
+        self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
+        self._head = -1
+        self._head_read_at = float("-inf")
+        self._lock = threading.Lock()
+        self._lookups = 0
+        self._indexed = False
+        self._synced = -1  # the status index holds every status event up to this block
+        self._final_upto = -1  # events up to here are deeper than REORG_WINDOW when last read
+        self._topics: dict[bytes, int] = {}
+        # (deep, recent): digest -> (status, block, detail) of its latest status event, for events deeper than
+        # REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two syncs.
+        self._index: tuple[dict[bytes, tuple[int, int, bytes]], dict[bytes, tuple[int, int, bytes]]] = ({}, {})
 
     def head(self) -> int:
-        return self.chain.block_number()
+        if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
+            return self._head
+        head = self.chain.block_number()
+        self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
+        return head
 
     def batch(self, root: bytes, head: int) -> BatchInfo | None:
         cached = self._batches.get(root)
@@ -109,18 +160,105 @@ class ChainView:
 
     def was_active_issuer(self, signer: str, block: int) -> bool:
         key = (signer, block)
-        if key not in self._signers:
-            self._signers[key] = bool(self.chain.call(
-                self.chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block)))
-        return self._signers[key]
+        cached = self._signers.get(key)
+        if cached is not None:
+            return cached
+        active = bool(self.chain.call(self.chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block)))
+        if block < self._head:  # a change later in the same block could still alter the answer for it
+            self._signers[key] = active
+        return active
 
-    def status(self, digest: bytes, at: int | None) -> tuple[str, int, int, bytes]:
+    def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
+        """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
+        key = (root, batch.count, batch.department, signature)
+        found = self._recovered.get(key)
+        if found is None:
+            chain = self.chain
+            message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
+                                    batch.department.encode().ljust(32, b"\x00"))
+            try:
+                found = recover(message, signature)
+            except InputError as exc:
+                found = exc
+            if len(self._recovered) >= _SIGNATURES_KEPT:
+                self._recovered.clear()
+            self._recovered[key] = found
+        if isinstance(found, InputError):
+            raise found
+        return found
+
+    def status(self, digest: bytes, at: int | None, head: int | None = None) -> tuple[str, int, int, bytes]:
+        """Status of ``digest`` now (as of ``head``) or at unix time ``at``: (name, block, timestamp, detail).
+
+        From the index the timestamp is 0 (the block number says when); ``at`` queries always ask the chain.
+        """
         fns = self.chain.anchor.functions
         if at is None:
-            status, block, ts, detail = self.chain.call(fns.statusOf(digest))
+            self._lookups += 1
+            if head is not None and (self._indexed or self._lookups > INDEX_AFTER):
+                self.sync(head)
+                deep, recent = self._index
+                change = recent.get(digest) or deep.get(digest)
+                if change is None:
+                    return "valid", 0, 0, b""
+                return STATUS_NAMES[change[0]], change[1], 0, change[2]
+            status, block, ts, detail = self.chain.call(fns.statusOf(digest), head if head is not None else "latest")
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
         status = self.chain.call(fns.statusAt(digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def sync(self, head: int | None = None) -> int:
+        """Bring the status index up to ``head`` (default: the chain's head now); returns that block."""
+        head = self.head() if head is None else head
+        if self._indexed and head <= self._synced:
+            return self._synced
+        with self._lock:
+            if self._indexed and head <= self._synced:
+                return self._synced
+            self._sync_locked(head)
+        return head
+
+    def _sync_locked(self, head: int) -> None:
+        # Everything after the previous final boundary is read again: events near the old head may have been
+        # replaced by a reorganisation since.
+        deployed = int(self.chain.deployment.deployed_block)
+        start = max(self._final_upto + 1, deployed)
+        final_upto = max(head - REORG_WINDOW, self._final_upto)
+        deep, recent = dict(self._index[0]), {}
+        for digest, status, block, detail in self._status_logs(start, head):
+            (deep if block <= final_upto else recent)[digest] = (status, block, detail)  # later events win
+        self._index, self._final_upto = (deep, recent), final_upto
+        self._synced, self._indexed = head, True
+
+    def _status_topics(self) -> dict[bytes, int]:
+        if not self._topics:
+            for item in self.chain.anchor.abi:
+                if item.get("type") == "event" and item["name"] in _STATUS_EVENTS:
+                    signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                    self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
+        return self._topics
+
+    def _status_logs(self, start: int, end: int) -> list[tuple[bytes, int, int, bytes]]:
+        """Every status event of the anchor contract in [start, end], in chain order: (digest, status, block,
+        detail), detail being the reason or, for a supersession, the successor's digest."""
+        topics = self._status_topics()
+        found: list[tuple[int, int, bytes, int, bytes]] = []
+        block = start
+        while block <= end:
+            upto = min(end, block + LOG_CHUNK - 1)
+            try:
+                logs = self.chain.w3.eth.get_logs({  # type: ignore[typeddict-item]
+                    "address": self.chain.deployment.anchor, "fromBlock": block, "toBlock": upto,
+                    "topics": [["0x" + t.hex() for t in topics]]})
+            except (OSError, ValueError, Web3RPCError) as exc:
+                raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
+            for log in logs:
+                status = topics[bytes(log["topics"][0])]
+                detail = bytes(log["topics"][2]) if status == _SUPERSEDED else bytes(log["data"])[:32]
+                found.append((int(log["blockNumber"]), int(log["logIndex"]), bytes(log["topics"][1]), status, detail))
+            block = upto + 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [(digest, status, blk, detail) for blk, _, digest, status, detail in found]
 
 
 class _Checks:
@@ -141,6 +279,14 @@ class _Checks:
 def _parse_time(value: str | datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value.astimezone(UTC) if isinstance(value, datetime) else None
+    if not isinstance(value, str):  # e.g. a number in a tampered document: a failed check, not a crash
+        raise InputError(f"{value!r} is not an ISO 8601 date or date-time")
+    return _parse_time_text(value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_time_text(value: str) -> datetime:
+    # Cached: certificates of one batch share their validity dates, and datetimes are immutable.
     text = value.replace("Z", "+00:00")
     try:
         parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(
@@ -153,6 +299,24 @@ def _parse_time(value: str | datetime | None) -> datetime | None:
 def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView, *,
                        at: str | datetime | None = None) -> Report:
     """Verify a certificate document (or presentation) against the chain as of now or time ``at``."""
+    return _verify_one(source, view, at, None)
+
+
+def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
+                at: str | datetime | None = None) -> list[Report]:
+    """Verify many certificates against one head: the head is read and the status index brought up to it
+    once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
+    reports, all "as of" that block)."""
+    try:
+        head = view.head()
+        view.sync(head)
+    except ChainError:
+        head = None  # each verification reports the chain failure itself
+    return [_verify_one(source, view, at, head) for source in sources]
+
+
+def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView,
+                at: str | datetime | None, head: int | None) -> Report:
     checks = _Checks()
     at_time = _parse_time(at)
     try:
@@ -163,18 +327,18 @@ def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, vi
         return Report(None, tuple(checks.items), None, at_time.isoformat() if at_time else None)
     checks.add("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
     try:
-        return _verify(doc, view, checks, at_time)
+        return _verify(doc, view, checks, at_time, view.head() if head is None else head)
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(None, tuple(checks.items), None, at_time.isoformat() if at_time else None)
 
 
-def _verify(doc: CertificateDocument, view: ChainView, checks: _Checks, at_time: datetime | None) -> Report:
+def _verify(doc: CertificateDocument, view: ChainView, checks: _Checks, at_time: datetime | None,
+            head: int) -> Report:
     chain = view.chain
     anchor = doc.anchor
     at_text = at_time.isoformat() if at_time else None
     facts: dict[str, Any] = {}
-    head = view.head()
 
     def done(digest: bytes | None) -> Report:
         return Report(hex32(digest) if digest else None, tuple(checks.items), head, at_text, facts)
@@ -205,9 +369,9 @@ def _verify(doc: CertificateDocument, view: ChainView, checks: _Checks, at_time:
         checks.add("merkle_proof", False, f"malformed anchor: {exc}")
         checks.skip_rest("the anchor section is malformed")
         return done(digest)
-    if not checks.add("merkle_proof", root_from_proof(digest, proof) == root,
-                      f"proof of {len(proof)} hashes leads to root {hex32(root)}"
-                      if root_from_proof(digest, proof) == root else
+    in_batch = root_from_proof(digest, proof) == root
+    if not checks.add("merkle_proof", in_batch,
+                      f"proof of {len(proof)} hashes leads to root {hex32(root)}" if in_batch else
                       "the certificate's digest is not in the stated batch: a field was changed or the proof "
                       "belongs to another certificate"):
         checks.skip_rest("the certificate is not part of the anchored batch")
@@ -236,15 +400,13 @@ def _verify(doc: CertificateDocument, view: ChainView, checks: _Checks, at_time:
                f"{batch.signer} was {batch.department}'s key and an active issuer at block {batch.block_number}"
                if active else f"{batch.signer} was not an active issuer's key at block {batch.block_number}")
     try:
-        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
-                                batch.department.encode().ljust(32, b"\x00"))
-        signer = recover(message, signature)
+        signer = view.batch_signer(root, batch, signature)
         ok = signer.lower() == batch.signer.lower()
         checks.add("signature", ok, f"root signed by {signer}" if ok else
                    f"signature recovers to {signer}, not to the anchoring key {batch.signer}")
     except InputError as exc:
         checks.add("signature", False, str(exc))
-    status, block, ts, detail = view.status(digest, int(at_time.timestamp()) if at_time else None)
+    status, block, ts, detail = view.status(digest, int(at_time.timestamp()) if at_time else None, head)
     facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
