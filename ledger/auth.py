@@ -31,7 +31,7 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from sqlalchemy import Column, DateTime, Engine, select, update
+from sqlalchemy import Column, DateTime, Engine, delete, select, update
 from sqlmodel import Field, SQLModel
 
 from .chain import Chain, department_id_bytes
@@ -189,7 +189,7 @@ class Authenticator:
         """A challenge for ``department`` to sign. Issued for any well-formed code, so it reveals nothing."""
         department_id_bytes(department)  # InputError on a malformed code
         nonce = secrets.token_hex(32)
-        expires = now + self.challenge_ttl
+        expires = (now + self.challenge_ttl).replace(microsecond=0)
         message = "\n".join([
             "Provenance Ledger gateway sign-in",
             f"Department: {department}",
@@ -198,9 +198,12 @@ class Authenticator:
             f"Challenge: {nonce}",
             f"Expires: {expires.astimezone(UTC).isoformat().replace('+00:00', 'Z')}",
         ])
+        table = AuthChallenge.__table__  # type: ignore[attr-defined]
         with self.engine.begin() as conn:
-            conn.execute(AuthChallenge.__table__.insert().values(  # type: ignore[attr-defined]
-                id=nonce, department_id=department, message=message, created_at=now, expires_at=expires))
+            conn.execute(table.insert().values(id=nonce, department_id=department, message=message, created_at=now,
+                                               expires_at=expires))
+            # answered or not, a challenge is useless a day after it expired: keep the table small
+            conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
         return Challenge(nonce, department, message, expires)
 
     def exchange(self, challenge_id: str, signature: str, *, now: datetime) -> Token:
