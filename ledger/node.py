@@ -41,6 +41,7 @@ def _free_port(preferred: int | None = None) -> int:
     """``preferred`` when it can be bound (a restarted node keeps its address), else any free port."""
     if preferred:
         with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as anvil binds: TIME_WAIT is no obstacle
             try:
                 s.bind(("127.0.0.1", preferred))
                 return preferred

@@ -1,0 +1,174 @@
+"""Issue 6, chain faults injected for real on an isolated anvil: the node killed and started again mid-run,
+transactions dropped from the pool, and a reorganisation that removes confirmed anchors. Node control methods
+(evm_*, anvil_*) appear only here; the library speaks standard eth_* JSON-RPC."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from ledger import issuance
+from ledger.canonical import hex32
+from ledger.certificate import SCHEMA_ID, validate_record
+from ledger.chain import ROLE_ISSUER
+from ledger.client import Ledger
+from ledger.departments import Council
+from ledger.node import EmbeddedNode
+from ledger.reconcile import reconcile
+from ledger.store import Batch, BatchState
+from ledger.verify import ChainView, verify_certificate
+
+from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .test_crash import assert_anchored_exactly_once, rpc
+
+
+@pytest.fixture(scope="module")
+def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """An isolated ledger with its own anvil, so these faults never touch the session chain."""
+    ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("faults")), passphrase=PASSPHRASE)
+    Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER)
+    time.sleep(2.2)  # let the node write the registration to its state file before any kill
+    yield ledger
+    ledger.close()
+
+
+def issued_ids(ledger: Ledger) -> set[str]:
+    from ledger.store import Certificate
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(select(Certificate.certificate_id).where(
+            Certificate.department_id == "FLT")).scalars())
+
+
+def test_node_killed_mid_run_and_started_again(faulty: Ledger, tmp_path: Path) -> None:
+    records = make_records(24, prefix="NODE")
+    restarted: list[EmbeddedNode] = []
+
+    def restart_later() -> None:
+        time.sleep(1.5)
+        node = EmbeddedNode(faulty.settings.chain_dir)
+        node.start()
+        restarted.append(node)
+
+    def kill_after_two_batches(done: int, _total: int) -> None:
+        if done == 6 and faulty.node is not None and faulty.node.owned:
+            faulty.node.kill()  # SIGKILL: no final state dump, the newest blocks may be lost
+            threading.Thread(target=restart_later, daemon=True).start()
+
+    before = issued_ids(faulty)
+    result = issuance.issue_file(faulty, write_jsonl(tmp_path / "node.jsonl", records), "FLT", batch_size=3,
+                                 progress=kill_after_two_batches)
+    assert result.count == 24 and restarted, "the node was not restarted during the run"
+    faulty.node = restarted[0]  # closed with the ledger
+    issuance.resume(faulty)  # recheck: batches confirmed in blocks the restarted node lost are sent again
+    assert_anchored_exactly_once(faulty, "FLT", before | {r["id"] for r in records})
+
+
+def _prepared(ledger: Ledger, n: int, prefix: str) -> list[issuance.BuiltBatch]:
+    built = []
+    for i in range(n):
+        records = [validate_record(r, 1) for r in make_records(2, prefix=f"{prefix}{i}")]
+        batch = issuance.build_batch(ledger, records, "FLT")
+        issuance.store_prepared(ledger, batch)
+        built.append(batch)
+    return built
+
+
+def pause_mining(ledger: Ledger) -> None:
+    rpc(ledger, "evm_setAutomine", False)
+    rpc(ledger, "evm_setIntervalMining", 0)
+
+
+def resume_mining(ledger: Ledger) -> None:
+    rpc(ledger, "evm_setAutomine", True)
+    rpc(ledger, "evm_setIntervalMining", 1)
+
+
+def test_dropped_transactions_are_sent_again_with_the_right_nonces(faulty: Ledger) -> None:
+    chain = faulty.chain
+    signer = faulty.department_account("FLT").address
+    mined_nonce = chain.w3.eth.get_transaction_count(signer)
+    pause_mining(faulty)
+    try:
+        batches = _prepared(faulty, 2, "DROP")
+        sent = [issuance.submit(faulty, b) for b in batches]
+        assert all(sent) and chain.w3.eth.get_transaction_count(signer, "pending") == mined_nonce + 2
+        rpc(faulty, "anvil_dropAllTransactions")
+        assert not any(chain.known(tx) for tx in sent if tx)
+    finally:
+        resume_mining(faulty)
+    anchors = [issuance.confirm(faulty, b.root, timeout=30) for b in batches]
+    # sent again at the nonces freed by the drop (same nonce, same call, deterministic signature: same hash)
+    nonces = sorted(chain.w3.eth.get_transaction(a["tx_hash"])["nonce"] for a in anchors)
+    assert nonces == [mined_nonce, mined_nonce + 1]
+    assert chain.w3.eth.get_transaction_count(signer) == mined_nonce + 2  # no nonce skipped, none reused
+    with faulty.engine.connect() as conn:
+        states = conn.execute(select(Batch.state).where(Batch.root.in_([hex32(b.root) for b in batches]))).scalars()
+        assert set(states) == {BatchState.CONFIRMED}
+    assert_anchored_exactly_once(faulty, "FLT", issued_ids(faulty), verify=False)
+
+
+def test_dropped_administrative_write_is_sent_again(faulty: Ledger) -> None:
+    chain = faulty.chain
+    Council(faulty).register("FLX", "Outside Writer", ROLE_ISSUER)  # its anchor below is not in the database
+    account = faulty.department_account("FLX")
+    root = b"\x5a" * 32
+    receipts: list[Any] = []
+    pause_mining(faulty)
+    try:
+        worker = threading.Thread(target=lambda: receipts.append(
+            chain.transact(account, chain.anchor.functions.anchorBatch(root, 1, SCHEMA_ID))), daemon=True)
+        worker.start()
+        deadline = time.monotonic() + 30
+        while chain.w3.eth.get_transaction_count(account.address, "pending") == \
+                chain.w3.eth.get_transaction_count(account.address):
+            assert time.monotonic() < deadline, "the transaction never reached the pool"
+            time.sleep(0.05)
+        rpc(faulty, "anvil_dropAllTransactions")
+    finally:
+        resume_mining(faulty)
+    worker.join(60)
+    assert receipts and receipts[0]["status"] == 1
+    # a root anchored outside the ledger's database: reconcile names it
+    report = reconcile(faulty, departments=["FLX"])
+    assert [d.kind for d in report.divergences] == ["anchor_unknown"] and report.divergences[0].root == hex32(root)
+
+
+def test_reorganisation_removing_confirmed_anchors_is_detected_and_reanchored(faulty: Ledger,
+                                                                               tmp_path: Path) -> None:
+    snapshot = rpc(faulty, "evm_snapshot")
+    records = make_records(6, prefix="REORG")
+    out_path = tmp_path / "reorg-out.jsonl"
+    with out_path.open("w") as out:
+        result = issuance.issue_file(faulty, write_jsonl(tmp_path / "reorg.jsonl", records), "FLT", batch_size=3,
+                                     out=out)
+    docs = [__import__("json").loads(line) for line in out_path.read_text().splitlines()]
+    view = ChainView(faulty.chain, 0)
+    assert all(verify_certificate(d, view).ok for d in docs)
+    before = {root: issuance.anchor_event(faulty, bytes.fromhex(root[2:])) for root in result.batches}
+
+    assert rpc(faulty, "evm_revert", snapshot) is True  # the anchoring blocks leave the canonical chain
+    rpc(faulty, "anvil_mine", "0x3")  # and other blocks take their heights
+
+    report = verify_certificate(docs[0], ChainView(faulty.chain, 0))
+    assert not report.ok and "anchored" in {c.name for c in report.failed}
+    divergences = reconcile(faulty, departments=["FLT"]).divergences
+    assert {(d.kind, d.root) for d in divergences} >= {("anchor_missing", root) for root in result.batches}
+
+    moved = issuance.recheck(faulty)
+    assert set(moved) >= set(result.batches)
+    with faulty.engine.connect() as conn:
+        states = dict(conn.execute(select(Batch.root, Batch.state).where(Batch.root.in_(result.batches))).all())
+    assert set(states.values()) == {BatchState.PREPARED}
+    issuance.resume(faulty)
+    for root in result.batches:
+        event = issuance.anchor_event(faulty, bytes.fromhex(root[2:]))
+        assert event is not None and event["block_hash"] != before[root]["block_hash"]
+    assert all(verify_certificate(d, ChainView(faulty.chain, 0)).ok for d in docs)  # holders' files still verify
+    ids = issued_ids(faulty)
+    assert_anchored_exactly_once(faulty, "FLT", ids, verify=False)
