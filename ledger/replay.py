@@ -92,7 +92,8 @@ class ReplayReport:
 
     def summary(self) -> str:
         lines = [f"replayed {self.decisions} decisions ({self.automatic} automatic, {self.re_run} re-run; "
-                 f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}"]
+                 f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}, "
+                 f"in {self.seconds:.2f} s ({self.decisions / max(self.seconds, 1e-9):,.0f} decisions/s)"]
         if self.outcomes:
             lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common()))
         for code, dept in sorted(self.departments.items()):

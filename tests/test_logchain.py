@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -66,6 +67,10 @@ def test_append_anchor_and_clean_check(ledger: Any, fresh_department: str) -> No
     assert all(e.state == "anchored" and e.proof is not None for e in stored)
     assert all(b.prev_hash == a.entry_hash for a, b in zip(stored, stored[1:], strict=False))
     assert stored[0].created_at.tzinfo is not None
+    hour = timedelta(hours=1)
+    assert len(list(entries(ledger, LOG, dept, since=stored[0].created_at - hour))) == 251
+    assert list(entries(ledger, LOG, dept, since=stored[-1].created_at + hour)) == []
+    assert list(entries(ledger, LOG, dept, until=stored[0].created_at - hour)) == []
     chain = ledger.chain
     assert chain.call(chain.log.functions.nextSequence(
         dept.encode().ljust(32, b"\0"), logchain.log_id(LOG))) == 252

@@ -111,7 +111,8 @@ def _decide(args: argparse.Namespace) -> int:
     total = _count_lines(args.file)
     with open_ledger(args) as ledger:
         result = decisions.decide_many(ledger, args.department, _read_jsonl(args.file), rule_sets,
-                                       progress=ProgressBar(f"deciding {args.file.name}"), total=total)
+                                       progress=ProgressBar(f"deciding {args.file.name}"), total=total,
+                                       chunk=1_000)
     print_json(result.to_json())
     return 0
 
