@@ -24,4 +24,4 @@ class ApiSettings(BaseSettings):
 
 @lru_cache
 def get_settings() -> ApiSettings:
-    return ApiSettings()
+    return ApiSettings()  # type: ignore[call-arg]  # values come from the environment

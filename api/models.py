@@ -11,7 +11,7 @@ from sqlmodel import Field, SQLModel
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"
 
-_DOCUMENT_EXAMPLE = {
+_DOCUMENT_EXAMPLE: dict[str, Any] = {
     "format": "pl-cert/1",
     "fields": {"id": "BL-2026-000123", "type": "business-licence", "issuer": "MKT",
                "issued_at": "2026-03-01T09:30:00Z", "valid_from": "2026-01-01", "valid_until": "2031-12-31",

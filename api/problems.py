@@ -140,12 +140,13 @@ def _example(slug: str, detail: str, **extra: Any) -> dict[str, Any]:
         "instance": "/certificates/0x5b1c…/content", **extra}}}}
 
 
-R401 = {401: _example("unauthenticated", "the token expired at 2026-03-01T10:15:00+00:00; sign in again")}
-R403 = {403: _example("forbidden", "department 'PSB' has no live grant to read certificate 0x5b1c…")}
-R404 = {404: _example("not-found", "certificate 0x5b1c… is not in this ledger's store")}
-R409 = {409: _example("chain-refused", "the chain refused revoke: AnchorCertificateRevoked(0x5b1c…)")}
-R422 = {422: _example("validation-error", "the request does not match the schema: body.purpose: Field required",
+Responses = dict[int | str, dict[str, Any]]
+R401: Responses = {401: _example("unauthenticated", "the token expired at 2026-03-01T10:15:00+00:00; sign in again")}
+R403: Responses = {403: _example("forbidden", "department 'PSB' has no live grant to read certificate 0x5b1c…")}
+R404: Responses = {404: _example("not-found", "certificate 0x5b1c… is not in this ledger's store")}
+R409: Responses = {409: _example("chain-refused", "the chain refused revoke: AnchorCertificateRevoked(0x5b1c…)")}
+R422: Responses = {422: _example("validation-error", "the request does not match the schema: body.purpose: Field required",
                       errors=[{"field": "body.purpose", "message": "Field required", "code": "missing"}])}
-R429 = {429: _example("rate-limited", "too many requests from this address; retry after 2 s", retry_after=2)}
-AUTHED = {**R401, **R403, **R422}
-PUBLIC = {**R422, **R429}
+R429: Responses = {429: _example("rate-limited", "too many requests from this address; retry after 2 s", retry_after=2)}
+AUTHED: Responses = {**R401, **R403, **R422}
+PUBLIC: Responses = {**R422, **R429}

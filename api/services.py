@@ -31,7 +31,7 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     if repeated:
         raise InputError(f"certificate ids repeat within the request: {repeated[:10]}", field="records")
     with ledger.engine.connect() as conn:
-        existing = sorted(r[0] for r in conn.execute(select(Certificate.certificate_id).where(
+        existing = sorted(r[0] for r in conn.execute(select(Certificate.certificate_id).where(  # type: ignore[call-overload]
             Certificate.department_id == department, Certificate.certificate_id.in_(ids))))  # type: ignore[attr-defined]
     if existing:
         raise InputError(f"certificate ids already issued by {department}: {existing[:10]}", field="records")

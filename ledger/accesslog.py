@@ -87,7 +87,7 @@ def entries(ledger: Ledger, *, department: str | None = None, certificate: str |
         needle = f'"certificate":"{certificate}"'
         found = [e for e in found if needle in e.body]
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
-    return [entry_json(e, anchors.get(e.batch_root)) for e in found]
+    return [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found]
 
 
 def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, Any]]:

@@ -166,7 +166,7 @@ class Authenticator:
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__])  # type: ignore[list-item]
+        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__])  # type: ignore[attr-defined]
 
     # -- the registry, read through a per-block cache -------------------------------------------------------
     def department(self, code: str) -> Department | None:
@@ -242,7 +242,7 @@ class Authenticator:
                    "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
-        principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(payload["exp"], UTC))
+        principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(int(expires.timestamp()), UTC))
         return Token(f"{TOKEN_PREFIX}.{body}.{mac}", principal)
 
     def claims(self, token: str) -> dict[str, Any]:
@@ -274,7 +274,7 @@ class Authenticator:
 
     def authenticate(self, token: str, *, now: datetime) -> Principal:
         claims = self.claims(token)
-        expires = datetime.fromtimestamp(int(claims["exp"]), UTC)
+        expires = datetime.fromtimestamp(int(str(claims["exp"])), UTC)
         if expires <= now:
             raise AuthenticationError(f"the token expired at {expires.isoformat()}; sign in again")
         code, signer = str(claims["sub"]), str(claims["signer"])

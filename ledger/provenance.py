@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from .canonical import hex32, parse_hex32
 from .certificate import SCHEMA_ID
-from .chain import department_code, department_id_bytes
+from .chain import ROLE_ISSUER, department_code, department_id_bytes
 from .client import Ledger
 from .errors import InputError, NotFoundError
 from .signing import batch_message, recover
@@ -95,16 +95,16 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
                       tx_hash="0x" + bytes(log["transactionHash"]).hex(), block_number=int(log["blockNumber"]),
                       block_hash="0x" + bytes(log["blockHash"]).hex(), signer=signer,
                       leaf_index=cert.leaf_index)
+    recovered: str | None = None
+    problem: str | None = None
     try:
         message = batch_message(chain.chain_id, chain.deployment.anchor, root, int(log["args"]["count"]),
                                 SCHEMA_ID, department_id_bytes(cert.department_id))
         recovered = recover(message, bytes.fromhex(batch.signature.removeprefix("0x")))
     except (InputError, ValueError) as exc:
-        recovered, problem = None, str(exc)
-    else:
-        problem = None
+        problem = str(exc)
     ok = recovered is not None and recovered.lower() == signer.lower()
-    key_ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, 1, int(log["blockNumber"]))))
+    key_ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, int(log["blockNumber"]))))
     signed = _event("signed", at, (f"EIP-712 signature of the batch root by {signer}, "
                                    f"{'an active issuer key' if key_ok else 'NOT an active issuer key'} "
                                    f"of {cert.department_id} at that block") if ok else

@@ -88,7 +88,7 @@ class Grant(GrantBase, table=True):
 
 
 def ensure_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=[Grant.__table__])  # type: ignore[list-item]
+    SQLModel.metadata.create_all(engine, tables=[Grant.__table__])  # type: ignore[attr-defined]
 
 
 def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:

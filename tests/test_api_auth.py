@@ -3,7 +3,6 @@ OpenAPI. The clock is the test's; the registry is the real one on the session's 
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from eth_account import Account
