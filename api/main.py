@@ -53,9 +53,13 @@ async def _anchor_periodically(ledger: Ledger, interval: float) -> None:
     while True:
         await asyncio.sleep(interval)
         try:
-            await run_in_threadpool(accesslog.anchor_all, ledger)
+            result = await run_in_threadpool(accesslog.anchor_all, ledger)
         except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
             log.exception("anchoring the access logs failed; retrying in %s s", interval)
+            continue
+        for department, outcome in result.items():
+            if isinstance(outcome, str):
+                log.warning("access log of %s not anchored (retrying in %s s): %s", department, interval, outcome)
 
 
 def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:

@@ -21,6 +21,7 @@ from sqlalchemy import select
 
 from . import logchain
 from .client import Ledger
+from .errors import LedgerError
 
 LOG = logchain.LOG_ACCESS
 
@@ -46,14 +47,22 @@ def anchor(ledger: Ledger, department: str) -> list[str]:
     return list(logchain.anchor_pending(ledger, LOG, department))
 
 
-def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict[str, list[str]]:
-    """Anchor the pending entries of every department that has some (or of ``departments``)."""
+def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict[str, list[str] | str]:
+    """Anchor the pending entries of every department that has some (or of ``departments``).
+
+    One department's failure (suspended by the council, so its key may not anchor; chain hiccup) does not hold the
+    others back: its entry in the result is the error text and its entries stay pending for the next round.
+    """
     codes = sorted(set(departments) if departments is not None else
                    {e.department_id for e in logchain.entries(ledger, LOG)
                     if e.state != logchain.EntryState.ANCHORED})
-    done = {}
+    done: dict[str, list[str] | str] = {}
     for code in codes:
-        roots = anchor(ledger, code)
+        try:
+            roots = anchor(ledger, code)
+        except LedgerError as exc:
+            done[code] = str(exc)
+            continue
         if roots:
             done[code] = roots
     return done

@@ -130,3 +130,21 @@ def test_deleted_access_log_entry_is_detected(world: dict[str, Any], ledger: Any
     auditor = login(client, ledger, "AUD")
     audited = client.get("/audit/logs/access/check", params={"department": w["issuer"]}, headers=bearer(auditor))
     assert audited.status_code == 200 and audited.json()["intact"] is False
+
+
+def test_background_anchoring_round_skips_a_suspended_issuer(world: dict[str, Any], ledger: Any) -> None:
+    """What the gateway's periodic task runs: every department's pending entries are anchored; a department the
+    council suspended (its key may no longer anchor) is reported and does not hold the others back."""
+    from ledger import accesslog
+    from ledger.departments import Council
+
+    w, client = world, world["client"]
+    other = register(ledger, "SI", "issuer")
+    other_digest = issue(ledger, other, 1)[0]["digest"]
+    assert client.get(f"/certificates/{w['digest']}/content", headers=bearer(w["verifier_token"])).status_code == 403
+    assert client.get(f"/certificates/{other_digest}/content", headers=bearer(w["verifier_token"])).status_code == 403
+    Council(ledger).suspend(other)
+    result = accesslog.anchor_all(ledger, [other, w["issuer"]])
+    assert isinstance(result[other], str) and isinstance(result[w["issuer"]], list) and result[w["issuer"]]
+    assert all(e["anchored"] for e in accesslog.entries(ledger, department=w["issuer"]))
+    assert not any(e["anchored"] for e in accesslog.entries(ledger, department=other))
