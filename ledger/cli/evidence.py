@@ -1,0 +1,98 @@
+"""``ledger evidence``: write an evidence bundle for a court, or check one (``ledger evidence verify BUNDLE``).
+
+    ledger evidence CERT.json                      a certificate document (or presentation) file
+    ledger evidence 0x<digest>                     a certificate of this ledger's store
+    ledger evidence ID --department MKT            the same, by certificate id
+    ledger evidence --json '{...}'                 a certificate document given inline
+    ledger evidence --file scan.pdf                the stored certificate with an attachment of that SHA-256
+    ledger evidence ... --reveal a,b --out b.json  a presentation bundle (only those fields disclosed)
+    ledger evidence verify BUNDLE [--file F]       check a bundle with the library (same checks as
+                                                   scripts/verify_evidence.py)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from .. import evidence
+from ..errors import InputError
+from .output import open_ledger, print_json
+
+
+def register(commands: Any) -> None:
+    p = commands.add_parser("evidence", help="write a self-contained evidence bundle, or `evidence verify BUNDLE`",
+                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("target", nargs="?", help="certificate file, digest (0x...) or id; or `verify`")
+    p.add_argument("bundle", nargs="?", type=Path, help="with `verify`: the bundle to check")
+    p.add_argument("--department", "-d", help="department of a certificate id (or to narrow a --file search)")
+    p.add_argument("--json", dest="inline", metavar="JSON", help="a certificate document given as JSON text")
+    p.add_argument("--file", type=Path, help="a file (scanned PDF, ...) whose SHA-256 is an attachment")
+    p.add_argument("--reveal", help="comma-separated fields to disclose; the others stay hashes without salts")
+    p.add_argument("--as-of-block", type=int, help="state status and department history as of this block")
+    p.add_argument("--decision", metavar="CASE_ID", help="evidence for an approval decision (not yet available)")
+    p.add_argument("--out", type=Path, help="write the bundle here instead of standard output")
+    p.add_argument("--report", action="store_true", help="with `verify`: print the report as JSON")
+    p.set_defaults(run=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.target == "verify":
+        return _verify(args)
+    if args.decision:
+        raise InputError("decision evidence bundles are not available yet: they need ledger/decisions.py and "
+                         "ledger/logchain.py (see docs/evidence.md)")
+    reveal = [f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None
+    kwargs: dict[str, Any] = {"reveal": reveal, "as_of_block": args.as_of_block}
+    sources = [s for s in (args.target, args.inline) if s] + ([args.file] if args.file and not args.target
+                                                              and not args.inline else [])
+    if len(sources) != 1:
+        raise InputError("name exactly one certificate: a document file, a digest, an id with --department, "
+                         "--json TEXT or --file FILE")
+    with open_ledger(args) as ledger:
+        if args.inline:
+            try:
+                doc = json.loads(args.inline)
+            except json.JSONDecodeError as exc:
+                raise InputError(f"--json is not valid JSON: {exc}") from None
+            bundle = evidence.certificate_bundle(ledger, doc, **_attachment(args), **kwargs)
+        elif args.target:
+            if Path(args.target).is_file():
+                bundle = evidence.certificate_bundle(ledger, Path(args.target), **_attachment(args), **kwargs)
+            else:
+                bundle = evidence.bundle_for_stored(ledger, args.target, args.department, **_attachment(args),
+                                                    **kwargs)
+        else:
+            bundle = evidence.bundle_for_file(ledger, args.file, department=args.department, **kwargs)
+    if args.out:
+        args.out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"wrote {args.out}", file=sys.stderr)
+    else:
+        print_json(bundle)
+    return 0
+
+
+def _attachment(args: argparse.Namespace) -> dict[str, Any]:
+    """With a named certificate, --file states which of its attachments the bundle is evidence for."""
+    return {"attachment_sha256": evidence.file_sha256(args.file)} if args.file else {}
+
+
+def _verify(args: argparse.Namespace) -> int:
+    if args.bundle is None:
+        raise InputError("usage: ledger evidence verify BUNDLE [--file FILE]")
+    with open_ledger(args) as ledger:
+        report = evidence.verify_bundle(args.bundle, ledger.chain, confirmations=ledger.settings.confirmations,
+                                        file=args.file)
+    if args.report:
+        print_json(report.to_json())
+    else:
+        for check in report.checks:
+            mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
+            print(f"{mark:<4}  {check.name:<18} {check.detail}")
+        lib = report.certificate_report
+        print(f"library verification path: {'verified' if lib is not None and lib.ok else 'NOT verified'}")
+        print("VERIFIED" if report.ok else "NOT VERIFIED: " + ", ".join(c.name for c in report.failed))
+    return 0 if report.ok else 1

@@ -1,0 +1,660 @@
+"""Evidence bundles: one self-contained JSON file that lets a court check a certificate against the chain alone.
+
+A bundle (schema ``pl-evidence/1``, specified in ``docs/evidence.md``) carries the certificate or presentation
+(disclosed fields with salts, hidden fields as hashes, every field hash, the digest), its Merkle proof, the
+anchoring event's coordinates (root, transaction, block number, hash and time), the chain and contract
+addresses, the issuing department with its key and status history, the department's EIP-712 signature of the
+batch root, and the certificate status as of a stated block. The producer's own verdict
+(:func:`ledger.verify.verify_certificate`, the one verification path) is included as an annotation.
+
+:func:`verify_bundle` checks a bundle with the library; ``scripts/verify_evidence.py`` is an independent
+implementation of the same named checks (written from ``docs/format.md`` and ``docs/evidence.md``) that needs
+nothing of ours. Both read everything that can be read from the chain from the chain and compare the bundle's
+statements with it; they must agree on every bundle (the tests run both).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from eth_utils import keccak
+from sqlalchemy import select
+
+from . import __version__
+from .canonical import CERT_FORMAT, SALT_BYTES, certificate_digest, field_hash, hex32
+from .certificate import CertificateDocument, load_document
+from .chain import Chain, department_code, department_id_bytes
+from .client import Ledger
+from .departments import get_department
+from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
+from .merkle import root_from_proof
+from .signing import batch_message, recover
+from .verify import STATUS_NAMES, Check, ChainView, Report, verify_certificate
+
+BUNDLE_VERSION = "pl-evidence/1"
+PRODUCER = "provenance-ledger"
+MAX_BUNDLE_BYTES = 4 * 1024 * 1024
+
+# The named checks, in order; scripts/verify_evidence.py reports exactly these names.
+OFFLINE_CHECKS = ("bundle", "fields", "digest", "merkle_proof", "validity", "attachment")
+CHAIN_CHECKS = ("chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
+                "department_key", "department_history", "signature", "status_statement", "status")
+CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
+EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
+
+# Parts of a bundle that are the producer's commentary, not evidence: nothing on chain can confirm them.
+ANNOTATIONS = ("producer", "library_report")
+
+BATCH_ANCHORED_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
+
+
+# -- producing -------------------------------------------------------------------------------------------------
+
+def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | CertificateDocument, *,
+                       reveal: list[str] | None = None, as_of_block: int | None = None,
+                       attachment_sha256: str | None = None) -> dict[str, Any]:
+    """The evidence bundle of a certificate document (a path, parsed JSON or a document).
+
+    ``reveal`` makes it a presentation bundle (only those fields, plus the ones every verifier needs);
+    ``as_of_block`` fixes the block the status and department history are stated for (default: the head);
+    ``attachment_sha256`` names the attachment (an arbitrary file's SHA-256) the bundle is evidence for.
+    """
+    doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+    if reveal is not None:
+        doc = doc.present(reveal)
+    chain = ledger.chain
+    view = ChainView(chain, ledger.settings.confirmations)
+    report = verify_certificate(doc, view)
+    for name in ("format", "chain", "integrity", "merkle_proof", "anchored"):
+        if not report.check(name).ok:
+            raise VerificationError(f"no evidence can be produced: check {name} failed ({report.check(name).detail})",
+                                    report=report)
+    digest = doc.digest()
+    root = bytes.fromhex(str(doc.anchor["root"]).removeprefix("0x"))
+    event = _anchor_log(chain, root)
+    if event is None:  # verify_certificate saw the batch a moment ago: only a reorg gets here
+        raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
+    head = chain.block_number()
+    as_of = head if as_of_block is None else as_of_block
+    if not event["block_number"] <= as_of <= head:
+        raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
+                         f"the head {head}")
+    block = chain.w3.eth.get_block(event["block_number"])
+    as_of_hash = "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()
+    if attachment_sha256 is not None:
+        attachment_sha256 = attachment_sha256.lower().removeprefix("0x")
+        if attachment_sha256 not in _attachment_hashes(doc.fields):
+            raise NotFoundError(f"no disclosed attachment of certificate {hex32(digest)} has SHA-256 "
+                                f"{attachment_sha256}")
+    hashes = doc.field_hashes()
+    bundle: dict[str, Any] = {
+        "bundle": BUNDLE_VERSION,
+        "kind": "certificate",
+        "producer": {"software": PRODUCER, "version": __version__,
+                     "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")},
+        "chain": {"chain_id": chain.chain_id, "genesis_hash": chain.deployment.genesis_hash,
+                  "anchor_contract": chain.deployment.anchor, "registry_contract": chain.deployment.registry,
+                  "log_contract": chain.deployment.log},
+        "certificate": {
+            "format": doc.fmt,
+            "fields": doc.fields,
+            "salts": {k: v.hex() for k, v in sorted(doc.salts.items())},
+            "hidden": {k: v.hex() for k, v in sorted(doc.hidden.items())},
+            "field_hashes": {k: v.hex() for k, v in hashes.items()},
+            "digest": hex32(digest),
+        },
+        "anchor": {
+            "root": hex32(root),
+            "proof": list(doc.anchor.get("proof", [])),
+            "count": event["count"],
+            "schema": event["schema"],
+            "signer": event["signer"],
+            "signature": str(doc.anchor["signature"]),
+            "tx_hash": event["tx_hash"],
+            "block_number": event["block_number"],
+            "block_hash": event["block_hash"],
+            "block_timestamp": int(block["timestamp"]),
+        },
+        "department": department_statement(chain, event["department"], as_of),
+        "as_of": {"block_number": as_of, "block_hash": as_of_hash},
+        "status": status_statement(chain, digest, as_of),
+    }
+    if attachment_sha256 is not None:
+        bundle["attachment"] = {"sha256": attachment_sha256}
+    bundle["library_report"] = report.to_json()
+    return bundle
+
+
+def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The bundle of a certificate of this ledger's store (by digest, or by id with its department)."""
+    from .issuance import export_document
+
+    return certificate_bundle(ledger, export_document(ledger, digest_or_id, department), **kwargs)
+
+
+def bundle_for_file(ledger: Ledger, path: Path, *, department: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    """The bundle of the stored certificate one of whose attachments is the file at ``path`` (by SHA-256).
+
+    The store does not index attachment hashes (they are sealed with the other fields), so this opens the
+    certificates of ``department`` (or all) one by one: fine for a court request, not for bulk use.
+    """
+    sha = file_sha256(path)
+    digest = find_by_attachment(ledger, sha, department)
+    return bundle_for_stored(ledger, digest, attachment_sha256=sha, **kwargs)
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                h.update(chunk)
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    return h.hexdigest()
+
+
+def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None = None) -> str:
+    """Digest of a stored certificate with an attachment of SHA-256 ``sha256_hex``; NotFoundError if none."""
+    from .store import Batch, BatchState, Certificate
+
+    wanted = sha256_hex.lower().removeprefix("0x")
+    query = select(Certificate.digest, Certificate.sealed).join(
+        Batch, Batch.root == Certificate.batch_root).where(Batch.state == BatchState.CONFIRMED)  # type: ignore[arg-type]
+    if department is not None:
+        query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
+    vault = ledger.vault
+    with ledger.engine.connect() as conn:
+        for digest, sealed in conn.execute(query):
+            body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            if wanted in _attachment_hashes(body["fields"]):
+                return str(digest)
+    raise NotFoundError(f"no certificate in this ledger's store has an attachment with SHA-256 {wanted}")
+
+
+def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
+    items = fields.get("attachments")
+    if not isinstance(items, list):
+        return set()
+    return {str(a.get("sha256", "")).lower() for a in items if isinstance(a, dict)}
+
+
+def _anchor_log(chain: Chain, root: bytes) -> dict[str, Any] | None:
+    logs = chain.anchor.events.BatchAnchored().get_logs(from_block=0, argument_filters={"root": root})
+    if not logs:
+        return None
+    log = logs[0]
+    return {"department": department_code(bytes(log["args"]["departmentId"])), "signer": log["args"]["signer"],
+            "count": int(log["args"]["count"]), "schema": hex32(bytes(log["args"]["schema"])),
+            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
+            "block_hash": "0x" + bytes(log["blockHash"]).hex()}
+
+
+def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
+    """The department's name, key periods and status periods as they stood at block ``as_of``."""
+    dept = get_department(chain, code)
+    keys = [{"signer": k.signer, "from_block": k.from_block,
+             "to_block": k.to_block if k.to_block is not None and k.to_block <= as_of else None}
+            for k in dept.keys if k.from_block <= as_of]
+    statuses = [{"active": s.active, "roles": s.roles, "from_block": s.from_block}
+                for s in dept.statuses if s.from_block <= as_of]
+    return {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
+
+
+def status_statement(chain: Chain, digest: bytes, as_of: int) -> dict[str, Any]:
+    """The certificate's status in force at block ``as_of`` (its last change at or before that block)."""
+    changes = chain.call(chain.anchor.functions.statusHistory(digest))
+    last = None
+    for status, block, _ts, detail in changes:
+        if int(block) <= as_of:
+            last = (int(status), int(block), bytes(detail))
+    if last is None:
+        return {"status": "valid", "changed_in_block": None, "detail": None}
+    return {"status": STATUS_NAMES[last[0]], "changed_in_block": last[1], "detail": hex32(last[2])}
+
+
+# -- verifying -------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class BundleReport:
+    """Every named check of a bundle, plus the library's own verdict on the certificate inside it."""
+
+    checks: tuple[Check, ...]
+    certificate_report: Report | None
+    as_of_block: int | None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return (bool(self.checks) and all(c.ok for c in self.checks)
+                and self.certificate_report is not None and self.certificate_report.ok)
+
+    @property
+    def failed(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok and not c.skipped]
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verified": self.ok, "as_of_block": self.as_of_block, "checks": [c.to_json() for c in self.checks],
+                "facts": self.facts,
+                "certificate_report": self.certificate_report.to_json() if self.certificate_report else None}
+
+    def raise_for_failure(self) -> BundleReport:
+        if not self.ok:
+            names = ", ".join(f"{c.name} ({c.detail})" for c in self.failed) or "the certificate report failed"
+            raise VerificationError(f"evidence bundle failed verification: {names}", report=self)
+        return self
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.items: dict[str, Check] = {}
+
+    def add(self, name: str, ok: bool, detail: str) -> bool:
+        self.items[name] = Check(name, ok, detail)
+        return ok
+
+    def skip(self, names: tuple[str, ...], reason: str) -> None:
+        for name in names:
+            if name not in self.items:
+                self.items[name] = Check(name, False, f"not checked: {reason}", skipped=True)
+
+    def run(self, name: str, fn: Callable[[], tuple[bool, str]]) -> bool:
+        if name in self.items:
+            return self.items[name].ok
+        try:
+            ok, detail = fn()
+        except (LedgerError, ValueError, TypeError, KeyError) as exc:
+            ok, detail = False, f"{type(exc).__name__}: {exc}"
+        return self.add(name, ok, detail)
+
+    def ordered(self) -> tuple[Check, ...]:
+        return tuple(self.items[n] for n in CHECK_NAMES if n in self.items)
+
+
+def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
+    """Read a bundle from a path or a parsed mapping; InputError when it is not a JSON object."""
+    if isinstance(source, Mapping):
+        return dict(source)
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > MAX_BUNDLE_BYTES:
+        raise InputError(f"{path} is {len(raw)} bytes; an evidence bundle is at most {MAX_BUNDLE_BYTES}")
+    try:
+        value = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise InputError(f"{path} holds JSON but not an object; an evidence bundle is a JSON object")
+    return value
+
+
+def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confirmations: int = 0,
+                  file: Path | None = None, now: datetime | None = None) -> BundleReport:
+    """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input."""
+    checks = _Checks()
+    now = now or datetime.now(UTC)
+    try:
+        bundle = load_bundle(source)
+        shape_error = _shape(bundle)
+    except InputError as exc:
+        bundle, shape_error = {}, str(exc)
+    if shape_error:
+        checks.add("bundle", False, shape_error)
+        checks.skip(CHECK_NAMES, "the bundle is malformed")
+        return BundleReport(checks.ordered(), None, None)
+    checks.add("bundle", True, f"{BUNDLE_VERSION} {bundle['kind']} bundle")
+    cert, anchor = bundle["certificate"], bundle["anchor"]
+    digest = _b(cert["digest"])
+    root = _b(anchor["root"])
+
+    checks.run("fields", lambda: _check_fields(cert))
+    checks.run("digest", lambda: _check_digest(cert))
+    checks.run("merkle_proof", lambda: _check_proof(digest, [_b(p) for p in anchor["proof"]], root))
+    checks.run("validity", lambda: _check_validity(cert, now))
+    checks.run("attachment", lambda: _check_attachment(bundle, file))
+
+    view = ChainView(chain, confirmations)
+    try:
+        head = chain.block_number()
+        cert_report = verify_certificate(_document(bundle), view)
+        facts = dict(cert_report.facts)
+        if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
+            checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
+            return BundleReport(checks.ordered(), cert_report, head, facts)
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        event = _anchor_log(chain, root)
+        if event is None:
+            checks.add("anchor_event", False, f"no BatchAnchored event for root {hex32(root)} at "
+                                              f"{chain.deployment.anchor}")
+            checks.skip(EVENT_CHECKS, "nothing was anchored under this root")
+        else:
+            checks.run("anchor_event", lambda: _check_event(event, bundle))
+            checks.run("transaction", lambda: _check_transaction(chain, event, anchor, root))
+            checks.run("block", lambda: _check_block(chain, event, anchor))
+            depth = head - event["block_number"]
+            checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
+            issuer = cert["fields"].get("issuer")
+            checks.add("issuer", issuer == event["department"],
+                       f"issued by {issuer}" if issuer == event["department"] else
+                       f"the certificate names issuer {issuer!r}; the chain says {event['department']!r} anchored it")
+            checks.run("department_key", lambda: _check_key(view, event))
+            checks.run("signature", lambda: _check_signature(chain, event, root, anchor["signature"]))
+        checks.run("department_history", lambda: _check_history(chain, bundle))
+        checks.run("status_statement", lambda: _check_status_statement(chain, digest, bundle))
+        checks.run("status", lambda: _check_status(chain, digest))
+    except ChainError as exc:
+        checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
+        return BundleReport(checks.ordered(), None, None)
+    return BundleReport(checks.ordered(), cert_report, head, facts)
+
+
+# -- the checks (docs/evidence.md states each one) --------------------------------------------------------------
+
+def _b(text: str) -> bytes:
+    return bytes.fromhex(text.removeprefix("0x"))
+
+
+def _is_hex(value: Any, nbytes: int | None, prefix: bool = True) -> bool:
+    if not isinstance(value, str):
+        return False
+    text = value
+    if prefix:
+        if not text.startswith("0x"):
+            return False
+        text = text[2:]
+    if nbytes is not None and len(text) != 2 * nbytes:
+        return False
+    try:
+        bytes.fromhex(text)
+    except ValueError:
+        return False
+    return len(text) % 2 == 0
+
+
+def _shape(b: dict[str, Any]) -> str | None:
+    """Why ``b`` is not a well-formed pl-evidence/1 certificate bundle, or None."""
+    if b.get("bundle") != BUNDLE_VERSION:
+        return f"bundle version {b.get('bundle')!r} is not supported; this verifier reads {BUNDLE_VERSION!r}"
+    if b.get("kind") != "certificate":
+        return f"bundle kind {b.get('kind')!r} is not supported; this verifier reads 'certificate' bundles"
+    for key in ("chain", "certificate", "anchor", "department", "as_of", "status"):
+        if not isinstance(b.get(key), dict):
+            return f"section {key!r} is missing or not an object"
+    c, a, ch, d, s = b["certificate"], b["anchor"], b["chain"], b["department"], b["status"]
+    want: list[tuple[str, bool]] = [
+        ("chain.chain_id", _int(ch.get("chain_id"))),
+        ("chain.genesis_hash", _is_hex(ch.get("genesis_hash"), 32)),
+        ("chain.anchor_contract", _is_hex(ch.get("anchor_contract"), 20)),
+        ("chain.registry_contract", _is_hex(ch.get("registry_contract"), 20)),
+        ("chain.log_contract", _is_hex(ch.get("log_contract"), 20)),
+        ("certificate.format", isinstance(c.get("format"), str)),
+        ("certificate.fields", isinstance(c.get("fields"), dict)),
+        ("certificate.salts", isinstance(c.get("salts"), dict)
+         and all(_is_hex(v, SALT_BYTES, prefix=False) for v in c["salts"].values())),
+        ("certificate.hidden", isinstance(c.get("hidden"), dict)
+         and all(_is_hex(v, 32, prefix=False) for v in c["hidden"].values())),
+        ("certificate.field_hashes", isinstance(c.get("field_hashes"), dict)
+         and all(_is_hex(v, 32, prefix=False) for v in c["field_hashes"].values())),
+        ("certificate.digest", _is_hex(c.get("digest"), 32)),
+        ("anchor.root", _is_hex(a.get("root"), 32)),
+        ("anchor.proof", isinstance(a.get("proof"), list) and all(_is_hex(p, 32) for p in a["proof"])),
+        ("anchor.count", _int(a.get("count"))),
+        ("anchor.schema", _is_hex(a.get("schema"), 32)),
+        ("anchor.signer", _is_hex(a.get("signer"), 20)),
+        ("anchor.signature", _is_hex(a.get("signature"), 65)),
+        ("anchor.tx_hash", _is_hex(a.get("tx_hash"), 32)),
+        ("anchor.block_number", _int(a.get("block_number"))),
+        ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
+        ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
+        ("department.id", isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()),
+        ("department.name", isinstance(d.get("name"), str)),
+        ("department.key_history", isinstance(d.get("key_history"), list)),
+        ("department.status_history", isinstance(d.get("status_history"), list)),
+        ("as_of.block_number", _int(b["as_of"].get("block_number"))),
+        ("as_of.block_hash", _is_hex(b["as_of"].get("block_hash"), 32)),
+        ("status.status", isinstance(s.get("status"), str)),
+        ("status.changed_in_block", s.get("changed_in_block") is None or _int(s.get("changed_in_block"))),
+        ("status.detail", s.get("detail") is None or _is_hex(s.get("detail"), 32)),
+    ]
+    for name, ok in want:
+        if not ok:
+            return f"{name} is missing or malformed (see docs/evidence.md for its type)"
+    if "attachment" in b and not (isinstance(b["attachment"], dict)
+                                  and _is_hex(b["attachment"].get("sha256"), 32, prefix=False)):
+        return "attachment.sha256 must be 64 hex digits"
+    return None
+
+
+def _int(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _check_fields(cert: dict[str, Any]) -> tuple[bool, str]:
+    fields, salts, hidden, stated = cert["fields"], cert["salts"], cert["hidden"], cert["field_hashes"]
+    if set(salts) != set(fields):
+        return False, f"salts are given for {sorted(salts)} but the disclosed fields are {sorted(fields)}"
+    if set(fields) & set(hidden):
+        return False, f"fields both disclosed and hidden: {sorted(set(fields) & set(hidden))}"
+    if set(stated) != set(fields) | set(hidden):
+        return False, "field_hashes must name exactly the disclosed and hidden fields"
+    bad = [n for n, v in fields.items() if field_hash(n, v, bytes.fromhex(salts[n])).hex() != stated[n].lower()]
+    bad += [n for n, h in hidden.items() if h.lower() != stated[n].lower()]
+    if bad:
+        return False, f"recomputed hashes differ from the stated ones for {sorted(bad)}"
+    return True, f"{len(fields)} disclosed field hashes recomputed, {len(hidden)} hidden fields as hashes"
+
+
+def _check_digest(cert: dict[str, Any]) -> tuple[bool, str]:
+    if cert["format"] != CERT_FORMAT:
+        return False, f"unknown certificate format {cert['format']!r}; expected {CERT_FORMAT!r}"
+    computed = certificate_digest({n: _b(h) for n, h in cert["field_hashes"].items()}, cert["format"])
+    ok = hex32(computed) == cert["digest"].lower()
+    return ok, (f"digest {hex32(computed)} recomputed from {len(cert['field_hashes'])} field hashes" if ok else
+                f"the field hashes give digest {hex32(computed)}, not the stated {cert['digest']}")
+
+
+def _check_proof(digest: bytes, proof: list[bytes], root: bytes) -> tuple[bool, str]:
+    computed = root_from_proof(digest, proof)
+    return computed == root, (f"proof of {len(proof)} hashes leads to root {hex32(root)}" if computed == root else
+                              f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}")
+
+
+def _check_validity(cert: dict[str, Any], now: datetime) -> tuple[bool, str]:
+    fields = cert["fields"]
+    start, end = fields.get("valid_from"), fields.get("valid_until")
+    start_t = _time(start) if start is not None else None
+    end_t = _time(end) if end is not None else None
+    if end_t is not None and len(str(end)) == 10:
+        end_t = end_t.replace(hour=23, minute=59, second=59)
+    if start_t and now < start_t:
+        return False, f"not valid before {start}"
+    if end_t and now > end_t:
+        return False, f"expired on {end}"
+    return True, f"valid {start or 'from issuance'} to {end or 'no end date'}"
+
+
+def _time(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise InputError(f"{value!r} is not an ISO 8601 date")
+    text = value.replace("Z", "+00:00")
+    parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(date.fromisoformat(text),
+                                                                                   datetime.min.time())
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _check_attachment(bundle: dict[str, Any], file: Path | None) -> tuple[bool, str]:
+    claimed = bundle.get("attachment", {}).get("sha256")
+    disclosed = _attachment_hashes(bundle["certificate"]["fields"])
+    if file is not None:
+        actual = file_sha256(file)
+        if claimed is not None and actual != claimed.lower():
+            return False, f"{file.name} has SHA-256 {actual}, not the bundle's attachment {claimed}"
+        if actual not in disclosed:
+            return False, f"{file.name} (SHA-256 {actual}) is not an attachment of this certificate"
+        return True, f"{file.name} is an attachment of this certificate (SHA-256 {actual})"
+    if claimed is None:
+        return True, "no attachment claimed"
+    if claimed.lower() not in disclosed:
+        return False, f"attachment {claimed} is not among the certificate's disclosed attachments"
+    return True, f"attachment {claimed} is one of the certificate's disclosed attachments"
+
+
+def _check_chain(chain: Chain, stated: dict[str, Any]) -> tuple[bool, str]:
+    d = chain.deployment
+    genesis = "0x" + bytes(chain.w3.eth.get_block(0)["hash"]).hex()
+    problems = []
+    if stated["chain_id"] != int(chain.w3.eth.chain_id):
+        problems.append(f"chain id {stated['chain_id']} is not the node's {chain.w3.eth.chain_id}")
+    if stated["genesis_hash"].lower() != genesis:
+        problems.append(f"genesis {stated['genesis_hash']} is not the node's {genesis}")
+    for key, actual in (("anchor_contract", d.anchor), ("registry_contract", d.registry), ("log_contract", d.log)):
+        if stated[key].lower() != actual.lower():
+            problems.append(f"{key} {stated[key]} is not this deployment's {actual}")
+    if not problems:
+        registry = chain.call(chain.anchor.functions.registry())
+        if registry.lower() != d.registry.lower():
+            problems.append(f"the anchor contract consults registry {registry}")
+    if problems:
+        return False, "; ".join(problems)
+    return True, f"chain {stated['chain_id']}, anchor {d.anchor}, registry {d.registry}"
+
+
+def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int) -> tuple[bool, str]:
+    number = as_of["block_number"]
+    if number > head:
+        return False, f"as-of block {number} is beyond the chain head {head}"
+    actual = "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
+    ok = actual == as_of["block_hash"].lower()
+    return ok, (f"block {number} is {actual}" if ok else
+                f"block {number} is {actual} on this chain, not {as_of['block_hash']}")
+
+
+def _check_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[bool, str]:
+    a = bundle["anchor"]
+    diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
+        ("department", bundle["department"]["id"], event["department"]),
+        ("signer", a["signer"].lower(), event["signer"].lower()),
+        ("count", a["count"], event["count"]),
+        ("schema", a["schema"].lower(), event["schema"]),
+        ("block", a["block_number"], event["block_number"])) if mine != theirs]
+    if diffs:
+        return False, "the BatchAnchored event differs: " + "; ".join(diffs)
+    return True, (f"root anchored by {event['department']} ({event['signer']}) in block {event['block_number']}, "
+                  f"{event['count']} certificates")
+
+
+def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any], root: bytes) -> tuple[bool, str]:
+    if anchor["tx_hash"].lower() != event["tx_hash"]:
+        return False, f"the event was emitted by transaction {event['tx_hash']}, not {anchor['tx_hash']}"
+    receipt = chain.receipt(anchor["tx_hash"])
+    if receipt is None or int(receipt["status"]) != 1:
+        return False, f"transaction {anchor['tx_hash']} has no successful receipt"
+    found = any(str(log["address"]).lower() == chain.deployment.anchor.lower()
+                and "0x" + bytes(log["topics"][0]).hex() == BATCH_ANCHORED_TOPIC and bytes(log["topics"][1]) == root
+                for log in receipt["logs"])
+    return found, (f"transaction {anchor['tx_hash']} emitted the BatchAnchored event" if found else
+                   f"transaction {anchor['tx_hash']}'s receipt holds no BatchAnchored event for this root")
+
+
+def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) -> tuple[bool, str]:
+    block = chain.w3.eth.get_block(event["block_number"])
+    actual = "0x" + bytes(block["hash"]).hex()
+    problems = []
+    if actual != event["block_hash"]:
+        problems.append(f"the event's block hash {event['block_hash']} is not the chain's {actual} (reorg?)")
+    if anchor["block_hash"].lower() != actual:
+        problems.append(f"block {event['block_number']} is {actual}, not {anchor['block_hash']}")
+    if anchor["block_timestamp"] != int(block["timestamp"]):
+        problems.append(f"block {event['block_number']} has timestamp {block['timestamp']}, "
+                        f"not {anchor['block_timestamp']}")
+    if problems:
+        return False, "; ".join(problems)
+    stamp = datetime.fromtimestamp(int(block["timestamp"]), UTC).isoformat()
+    return True, f"block {event['block_number']} is {actual}, mined at {stamp}"
+
+
+def _check_key(view: ChainView, event: dict[str, Any]) -> tuple[bool, str]:
+    ok = view.was_active_issuer(event["signer"], event["block_number"])
+    return ok, (f"{event['signer']} was {event['department']}'s key and an active issuer at block "
+                f"{event['block_number']}" if ok else
+                f"{event['signer']} was not an active issuer's key at block {event['block_number']}")
+
+
+def _check_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
+    message = batch_message(int(chain.w3.eth.chain_id), chain.deployment.anchor, root, event["count"],
+                            _b(event["schema"]), department_id_bytes(event["department"]))
+    signer = recover(message, _b(signature))
+    ok = signer.lower() == event["signer"].lower()
+    return ok, (f"EIP-712 batch signature by {signer}" if ok else
+                f"the signature recovers to {signer}, not to the anchoring key {event['signer']} (made for another "
+                "root, chain or contract?)")
+
+
+def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
+    stated = bundle["department"]
+    actual = department_statement(chain, stated["id"], bundle["as_of"]["block_number"])
+    diffs = [key for key in ("id", "name", "key_history", "status_history") if _norm(stated[key]) != _norm(actual[key])]
+    if diffs:
+        return False, f"the bundle's department {', '.join(diffs)} differ from the registry's as of block " \
+                      f"{bundle['as_of']['block_number']}"
+    return True, (f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
+                  "match the registry")
+
+
+def _norm(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("0x"):
+        return value.lower()
+    if isinstance(value, list):
+        return [_norm(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _norm(v) for k, v in value.items()}
+    return value
+
+
+def _check_status_statement(chain: Chain, digest: bytes, bundle: dict[str, Any]) -> tuple[bool, str]:
+    as_of = bundle["as_of"]["block_number"]
+    actual = status_statement(chain, digest, as_of)
+    stated = bundle["status"]
+    if _norm(stated) != actual:
+        return False, f"the bundle states {stated} as of block {as_of}; the chain says {actual}"
+    when = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
+    return True, f"{actual['status']}{when} as of block {as_of}"
+
+
+def _check_status(chain: Chain, digest: bytes) -> tuple[bool, str]:
+    status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(digest))
+    name = STATUS_NAMES[int(status)]
+    if name == "valid":
+        return True, "valid now"
+    extra = f", superseded by {hex32(bytes(detail))}" if name == "superseded" else ""
+    return False, f"{name} in block {int(block)}{extra}"
+
+
+def _document(bundle: dict[str, Any]) -> dict[str, Any]:
+    """The certificate document inside a bundle, for the library's own verification path."""
+    c, a, ch = bundle["certificate"], bundle["anchor"], bundle["chain"]
+    return {
+        "format": c["format"], "fields": c["fields"], "salts": c["salts"], "hidden": c["hidden"],
+        "digest": c["digest"],
+        "anchor": {"chain_id": ch["chain_id"], "contract": ch["anchor_contract"], "root": a["root"],
+                   "proof": a["proof"], "signature": a["signature"]},
+    }
+
+
+__all__ = ["ANNOTATIONS", "BUNDLE_VERSION", "CHECK_NAMES", "BundleReport", "bundle_for_file", "bundle_for_stored",
+           "certificate_bundle", "file_sha256", "find_by_attachment", "load_bundle", "verify_bundle"]

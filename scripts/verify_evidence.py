@@ -1,0 +1,660 @@
+#!/usr/bin/env python3
+"""Standalone verifier of provenance-ledger evidence bundles (pl-evidence/1).
+
+    python verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
+
+Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and needs only the
+Python standard library plus eth_abi (ABI coding) and eth_account's own building blocks eth_utils (Keccak-256)
+and eth_keys (secp256k1 signature recovery); EIP-712 hashing is done here, from the specification. It trusts nothing in the bundle: every hash is
+recomputed, and every fact the chain holds (the anchoring event, block hashes, the department's keys and
+history, the certificate status) is read from the JSON-RPC endpoint given and compared with what the bundle
+states. Each check prints PASS, FAIL or SKIP (not run because an earlier
+check failed, which counts as a failure); the exit code is 0 only when every check passed, 1 when some check
+failed and 2 when the bundle could not be read at all.
+
+Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
+publication, a court register) so the bundle cannot point at a look-alike deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import math
+import sys
+import urllib.error
+import urllib.request
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak  # a dependency of eth_abi and eth_account
+
+BUNDLE_VERSION = "pl-evidence/1"
+CERT_FORMAT = "pl-cert/1"
+CHECKS = ("bundle", "fields", "digest", "merkle_proof", "validity", "attachment",
+          "chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
+          "department_key", "department_history", "signature", "status_statement", "status")
+CHAIN_CHECKS = CHECKS[CHECKS.index("chain"):]
+EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
+STATUSES = ("valid", "suspended", "revoked", "superseded")
+ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
+ISSUER = 1
+EVENT_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
+
+
+class Failure(Exception):
+    """A check failed; the message says why."""
+
+
+# -- RFC 8785 canonical JSON ------------------------------------------------------------------------------------
+
+def jcs(value: Any) -> bytes:
+    return _jcs(value).encode("utf-8")
+
+
+def _jcs(value: Any) -> str:
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        if any(0xD800 <= ord(ch) <= 0xDFFF for ch in value):
+            raise Failure("a string holds a lone surrogate, which canonical JSON cannot carry")
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        if abs(value) > 2**53 - 1:
+            raise Failure(f"integer {value} is outside the range canonical JSON numbers carry exactly")
+        return str(value)
+    if isinstance(value, float):
+        return _number(value)
+    if isinstance(value, list):
+        return "[" + ",".join(_jcs(v) for v in value) + "]"
+    if isinstance(value, dict):
+        keys = sorted(value, key=lambda k: k.encode("utf-16-be"))
+        return "{" + ",".join(_jcs(k) + ":" + _jcs(value[k]) for k in keys) + "}"
+    raise Failure(f"{type(value).__name__} is not a JSON value")
+
+
+def _number(x: float) -> str:
+    """ECMAScript Number::toString, as RFC 8785 requires."""
+    if math.isnan(x) or math.isinf(x):
+        raise Failure("NaN and infinities are not JSON numbers")
+    if x == 0:
+        return "0"
+    sign = "-" if x < 0 else ""
+    digits, exponent = _shortest(abs(x))  # value = 0.d1d2... * 10**exponent
+    k, n = len(digits), exponent
+    if k <= n <= 21:
+        out = digits + "0" * (n - k)
+    elif 0 < n <= 21:
+        out = digits[:n] + "." + digits[n:]
+    elif -6 < n <= 0:
+        out = "0." + "0" * (-n) + digits
+    else:
+        e = n - 1
+        mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
+        out = mantissa + "e" + ("+" if e >= 0 else "-") + str(abs(e))
+    return sign + out
+
+
+def _shortest(x: float) -> tuple[str, int]:
+    text = repr(x)  # Python's repr is the shortest round-tripping form, like ECMAScript's
+    mantissa, _, exp = text.partition("e")
+    int_part, _, frac = mantissa.partition(".")
+    digits = (int_part + frac).lstrip("0")
+    leading = len(int_part + frac) - len((int_part + frac).lstrip("0"))
+    point = len(int_part) + (int(exp) if exp else 0) - leading
+    stripped = digits.rstrip("0") or "0"
+    return stripped, point
+
+
+# -- hashing (docs/format.md) -----------------------------------------------------------------------------------
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def field_hash(name: str, value: Any, salt: bytes) -> bytes:
+    return sha256(b"pl-field\x00" + salt + name.encode("utf-8") + b"\x00" + jcs(value))
+
+
+def cert_digest(hashes: dict[str, str], fmt: str) -> bytes:
+    body = {"fields": {n: h.lower() for n, h in hashes.items()}, "format": fmt}
+    return sha256(b"pl-cert\x00" + jcs(body))
+
+
+def merkle_root(digest: bytes, proof: list[bytes]) -> bytes:
+    h = sha256(b"\x00" + digest)
+    for sibling in proof:
+        lo, hi = (h, sibling) if h <= sibling else (sibling, h)
+        h = sha256(b"\x01" + lo + hi)
+    return h
+
+
+# -- EIP-712 (docs/format.md, "Batch signature") -------------------------------------------------------------
+
+DOMAIN_TYPE = "EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+BATCH_TYPE = "AnchorBatch(bytes32 root,uint32 count,bytes32 schema,bytes32 department)"
+
+
+def eip712_batch_digest(chain_id: int, contract: str, root: bytes, n: int, schema: bytes, department: bytes) -> bytes:
+    domain = keccak(keccak(text=DOMAIN_TYPE) + keccak(text="ProvenanceLedger") + keccak(text="1")
+                    + abi_encode(["uint256", "address"], [chain_id, contract.lower()]))
+    struct = keccak(keccak(text=BATCH_TYPE) + abi_encode(["bytes32", "uint32", "bytes32", "bytes32"],
+                                                         [root, n, schema, department]))
+    return keccak(b"\x19\x01" + domain + struct)
+
+
+def recover(digest: bytes, signature: bytes) -> str:
+    """Lower-case address whose key made the 65-byte (r, s, v) signature of ``digest``."""
+    from eth_keys import keys  # secp256k1 recovery (what eth_account uses underneath)
+    from eth_keys.exceptions import BadSignature, ValidationError
+
+    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
+    if v >= 27:
+        v -= 27
+    try:
+        key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
+    except (BadSignature, ValidationError, ValueError) as exc:
+        raise Failure(f"the signature cannot be recovered: {exc}") from None
+    return key.to_address().lower()
+
+
+# -- JSON-RPC ---------------------------------------------------------------------------------------------------
+
+class Rpc:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._id = 0
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        self._id += 1
+        body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}).encode()
+        request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                answer = json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ConnectionError(f"the node at {self.url} did not answer {method}: {exc}") from None
+        if answer.get("error"):
+            raise Failure(f"{method} failed: {answer['error'].get('message', answer['error'])}")
+        return answer.get("result")
+
+    def call(self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str],
+             block: str = "latest") -> tuple[Any, ...]:
+        data = "0x" + (keccak(text=signature)[:4] + abi_encode(types, args)).hex()
+        raw = self("eth_call", {"to": to, "data": data}, block)
+        if not raw or raw == "0x":
+            raise Failure(f"{signature} at {to} returned nothing (no contract there?)")
+        return tuple(abi_decode(returns, bytes.fromhex(raw[2:])))
+
+    def block(self, number: int) -> dict[str, Any]:
+        block = self("eth_getBlockByNumber", hex(number), False)
+        if block is None:
+            raise Failure(f"the chain has no block {number}")
+        return block
+
+
+# -- the checks --------------------------------------------------------------------------------------------------
+
+def hexbytes(value: Any, nbytes: int | None, prefixed: bool = True) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("not a string")
+    text = value
+    if prefixed:
+        if not text.startswith("0x"):
+            raise ValueError("no 0x prefix")
+        text = text[2:]
+    if nbytes is not None and len(text) != 2 * nbytes:
+        raise ValueError(f"{len(text)} hex digits, {2 * nbytes} expected")
+    if len(text) % 2:
+        raise ValueError("odd number of hex digits")
+    return bytes.fromhex(text)
+
+
+def count(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def shape_problem(b: Any) -> str | None:
+    if not isinstance(b, dict):
+        return "the bundle is not a JSON object"
+    if b.get("bundle") != BUNDLE_VERSION:
+        return f"bundle version {b.get('bundle')!r} is not {BUNDLE_VERSION!r}"
+    if b.get("kind") != "certificate":
+        return f"bundle kind {b.get('kind')!r} is not 'certificate'"
+    for section in ("chain", "certificate", "anchor", "department", "as_of", "status"):
+        if not isinstance(b.get(section), dict):
+            return f"section {section!r} is missing or not an object"
+    spec: list[tuple[str, Any, Any]] = [
+        ("chain.chain_id", "int", None), ("chain.genesis_hash", 32, True), ("chain.anchor_contract", 20, True),
+        ("chain.registry_contract", 20, True), ("chain.log_contract", 20, True),
+        ("certificate.digest", 32, True), ("anchor.root", 32, True), ("anchor.count", "int", None),
+        ("anchor.schema", 32, True), ("anchor.signer", 20, True), ("anchor.signature", 65, True),
+        ("anchor.tx_hash", 32, True), ("anchor.block_number", "int", None), ("anchor.block_hash", 32, True),
+        ("anchor.block_timestamp", "int", None), ("as_of.block_number", "int", None), ("as_of.block_hash", 32, True),
+    ]
+    for path, kind, prefixed in spec:
+        section, key = path.split(".")
+        value = b[section].get(key)
+        if kind == "int":
+            if not count(value):
+                return f"{path} must be a non-negative integer"
+            continue
+        try:
+            hexbytes(value, kind, prefixed)
+        except ValueError as exc:
+            return f"{path} is malformed hex ({exc})"
+    c, d, s = b["certificate"], b["department"], b["status"]
+    if not isinstance(c.get("format"), str) or not isinstance(c.get("fields"), dict):
+        return "certificate.format and certificate.fields are required"
+    for key, size in (("salts", 16), ("hidden", 32), ("field_hashes", 32)):
+        part = c.get(key)
+        if not isinstance(part, dict):
+            return f"certificate.{key} must be an object"
+        for name, value in part.items():
+            try:
+                hexbytes(value, size, prefixed=False)
+            except ValueError as exc:
+                return f"certificate.{key}.{name} is malformed hex ({exc})"
+    if not isinstance(b["anchor"].get("proof"), list):
+        return "anchor.proof must be a list"
+    for i, item in enumerate(b["anchor"]["proof"]):
+        try:
+            hexbytes(item, 32)
+        except ValueError as exc:
+            return f"anchor.proof[{i}] is malformed hex ({exc})"
+    if not (isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()):
+        return "department.id must be 1-32 ASCII characters"
+    if not isinstance(d.get("name"), str) or not isinstance(d.get("key_history"), list) \
+            or not isinstance(d.get("status_history"), list):
+        return "department.name, key_history and status_history are required"
+    if not isinstance(s.get("status"), str):
+        return "status.status must be a string"
+    if s.get("changed_in_block") is not None and not count(s["changed_in_block"]):
+        return "status.changed_in_block must be null or a block number"
+    if s.get("detail") is not None:
+        try:
+            hexbytes(s["detail"], 32)
+        except ValueError as exc:
+            return f"status.detail is malformed hex ({exc})"
+    if "attachment" in b:
+        try:
+            hexbytes((b["attachment"] or {}).get("sha256") if isinstance(b["attachment"], dict) else None, 32,
+                     prefixed=False)
+        except ValueError as exc:
+            return f"attachment.sha256 is malformed hex ({exc})"
+    return None
+
+
+def lower(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("0x"):
+        return value.lower()
+    if isinstance(value, list):
+        return [lower(v) for v in value]
+    if isinstance(value, dict):
+        return {k: lower(v) for k, v in value.items()}
+    return value
+
+
+def parse_time(value: Any) -> dt.datetime:
+    if not isinstance(value, str):
+        raise Failure(f"{value!r} is not an ISO 8601 date")
+    try:
+        if len(value) == 10:
+            parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
+        else:
+            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Failure(f"{value!r} is not an ISO 8601 date") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+
+
+def attachment_hashes(fields: dict[str, Any]) -> set[str]:
+    items = fields.get("attachments")
+    if not isinstance(items, list):
+        return set()
+    return {str(i.get("sha256", "")).lower() for i in items if isinstance(i, dict)}
+
+
+def dept_bytes(code: str) -> bytes:
+    return code.encode("ascii").ljust(32, b"\x00")
+
+
+class Verifier:
+    def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
+                 confirmations: int) -> None:
+        self.b = bundle
+        self.rpc = rpc
+        self.pinned_anchor = anchor
+        self.file = file
+        self.confirmations = confirmations
+        self.results: dict[str, tuple[str, str]] = {}
+        self.event: dict[str, Any] | None = None
+        self.head = 0
+
+    def record(self, name: str, fn: Any) -> bool:
+        if name in self.results:
+            return self.results[name][0] == "PASS"
+        try:
+            detail = fn()
+            self.results[name] = ("PASS", detail)
+        except Failure as exc:
+            self.results[name] = ("FAIL", str(exc))
+        except (ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+            self.results[name] = ("FAIL", f"{type(exc).__name__}: {exc}")
+        return self.results[name][0] == "PASS"
+
+    def skip(self, names: tuple[str, ...], reason: str) -> None:
+        for name in names:
+            self.results.setdefault(name, ("SKIP", f"not checked: {reason}"))
+
+    def run(self) -> list[tuple[str, str, str]]:
+        problem = shape_problem(self.b)
+        if problem:
+            self.results["bundle"] = ("FAIL", problem)
+            self.skip(CHECKS, "the bundle is malformed")
+            return self.ordered()
+        self.results["bundle"] = ("PASS", f"{BUNDLE_VERSION} certificate bundle")
+        for name in ("fields", "digest", "merkle_proof", "validity", "attachment"):
+            self.record(name, getattr(self, "check_" + name))
+        try:
+            self.head = int(self.rpc("eth_blockNumber"), 16)
+            if not self.record("chain", self.check_chain):
+                self.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
+                return self.ordered()
+            self.record("as_of", self.check_as_of)
+            self.event = self.find_event()
+            if self.event is None:
+                self.results["anchor_event"] = ("FAIL", f"no BatchAnchored event for root {self.b['anchor']['root']} "
+                                                        f"at {self.b['chain']['anchor_contract']}")
+                self.skip(EVENT_CHECKS, "nothing was anchored under this root")
+            else:
+                for name in ("anchor_event", "transaction", "block", "confirmations", "issuer", "department_key",
+                             "signature"):
+                    self.record(name, getattr(self, "check_" + name))
+            for name in ("department_history", "status_statement", "status"):
+                self.record(name, getattr(self, "check_" + name))
+        except ConnectionError as exc:
+            self.skip(CHECKS, f"the chain could not be read: {exc}")
+        return self.ordered()
+
+    def ordered(self) -> list[tuple[str, str, str]]:
+        return [(name, *self.results[name]) for name in CHECKS if name in self.results]
+
+    # offline ---------------------------------------------------------------------------------------------------
+    def check_fields(self) -> str:
+        c = self.b["certificate"]
+        fields, salts, hidden, stated = c["fields"], c["salts"], c["hidden"], c["field_hashes"]
+        if set(salts) != set(fields):
+            raise Failure(f"salts are given for {sorted(salts)} but the disclosed fields are {sorted(fields)}")
+        if set(fields) & set(hidden):
+            raise Failure(f"fields both disclosed and hidden: {sorted(set(fields) & set(hidden))}")
+        if set(stated) != set(fields) | set(hidden):
+            raise Failure("field_hashes must name exactly the disclosed and hidden fields")
+        wrong = sorted([n for n in fields if field_hash(n, fields[n], bytes.fromhex(salts[n])).hex()
+                        != stated[n].lower()] + [n for n in hidden if hidden[n].lower() != stated[n].lower()])
+        if wrong:
+            raise Failure(f"recomputed field hashes differ from the stated ones for {wrong}")
+        return f"{len(fields)} disclosed field hashes recomputed; {len(hidden)} hidden fields stay hashes"
+
+    def check_digest(self) -> str:
+        c = self.b["certificate"]
+        if c["format"] != CERT_FORMAT:
+            raise Failure(f"certificate format {c['format']!r} is not {CERT_FORMAT!r}")
+        computed = "0x" + cert_digest(c["field_hashes"], c["format"]).hex()
+        if computed != c["digest"].lower():
+            raise Failure(f"the field hashes give digest {computed}, not the stated {c['digest']}")
+        return f"digest {computed}"
+
+    def check_merkle_proof(self) -> str:
+        a = self.b["anchor"]
+        root = merkle_root(hexbytes(self.b["certificate"]["digest"], 32), [hexbytes(p, 32) for p in a["proof"]])
+        if "0x" + root.hex() != a["root"].lower():
+            raise Failure(f"the proof leads to 0x{root.hex()}, not to the stated root {a['root']}")
+        return f"{len(a['proof'])} proof hashes lead to root {a['root']}"
+
+    def check_validity(self) -> str:
+        fields = self.b["certificate"]["fields"]
+        now = dt.datetime.now(dt.timezone.utc)
+        start, end = fields.get("valid_from"), fields.get("valid_until")
+        if start is not None and now < parse_time(start):
+            raise Failure(f"not valid before {start}")
+        if end is not None:
+            end_t = parse_time(end)
+            if len(end) == 10:
+                end_t = end_t.replace(hour=23, minute=59, second=59)
+            if now > end_t:
+                raise Failure(f"expired on {end}")
+        return f"valid {start or 'from issuance'} to {end or 'no end date'}"
+
+    def check_attachment(self) -> str:
+        claimed = (self.b.get("attachment") or {}).get("sha256")
+        disclosed = attachment_hashes(self.b["certificate"]["fields"])
+        if self.file is not None:
+            with open(self.file, "rb") as handle:
+                actual = hashlib.sha256(handle.read()).hexdigest()
+            if claimed is not None and actual != claimed.lower():
+                raise Failure(f"{self.file} has SHA-256 {actual}, not the bundle's attachment {claimed}")
+            if actual not in disclosed:
+                raise Failure(f"{self.file} (SHA-256 {actual}) is not an attachment of this certificate")
+            return f"{self.file} is an attachment of this certificate (SHA-256 {actual})"
+        if claimed is None:
+            return "no attachment claimed"
+        if claimed.lower() not in disclosed:
+            raise Failure(f"attachment {claimed} is not among the certificate's disclosed attachments")
+        return f"attachment {claimed} is one of the certificate's disclosed attachments"
+
+    # on chain ---------------------------------------------------------------------------------------------------
+    def check_chain(self) -> str:
+        ch = self.b["chain"]
+        chain_id = int(self.rpc("eth_chainId"), 16)
+        genesis = self.rpc.block(0)["hash"].lower()
+        problems = []
+        if ch["chain_id"] != chain_id:
+            problems.append(f"the bundle names chain {ch['chain_id']}; the node is chain {chain_id}")
+        if ch["genesis_hash"].lower() != genesis:
+            problems.append(f"genesis {ch['genesis_hash']} is not the node's {genesis}")
+        if self.pinned_anchor and self.pinned_anchor.lower() != ch["anchor_contract"].lower():
+            problems.append(f"anchor contract {ch['anchor_contract']} is not the one you gave, {self.pinned_anchor}")
+        if problems:
+            raise Failure("; ".join(problems))
+        for key in ("anchor_contract", "log_contract"):
+            (registry,) = self.rpc.call(ch[key], "registry()", [], [], ["address"])
+            if registry.lower() != ch["registry_contract"].lower():
+                raise Failure(f"{key} {ch[key]} consults registry {registry}, not {ch['registry_contract']}")
+        if self.rpc("eth_getCode", ch["registry_contract"], "latest") in (None, "0x"):
+            raise Failure(f"no registry contract at {ch['registry_contract']}")
+        return f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry " \
+               f"{ch['registry_contract']}"
+
+    def check_as_of(self) -> str:
+        as_of = self.b["as_of"]
+        if as_of["block_number"] > self.head:
+            raise Failure(f"as-of block {as_of['block_number']} is beyond the chain head {self.head}")
+        actual = self.rpc.block(as_of["block_number"])["hash"].lower()
+        if actual != as_of["block_hash"].lower():
+            raise Failure(f"block {as_of['block_number']} is {actual} on this chain, not {as_of['block_hash']}")
+        return f"block {as_of['block_number']} is {actual}"
+
+    def find_event(self) -> dict[str, Any] | None:
+        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
+                                        "toBlock": "latest", "topics": [EVENT_TOPIC, self.b["anchor"]["root"].lower()]})
+        if not logs:
+            return None
+        log = logs[0]
+        n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
+        return {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+                "signer": "0x" + log["topics"][3][-40:].lower(), "count": int(n), "schema": "0x" + schema.hex(),
+                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "tx_hash": log["transactionHash"].lower()}
+
+    def check_anchor_event(self) -> str:
+        e, a = self.event or {}, self.b["anchor"]
+        diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
+            ("department", self.b["department"]["id"], e["department"]), ("signer", a["signer"].lower(), e["signer"]),
+            ("count", a["count"], e["count"]), ("schema", a["schema"].lower(), e["schema"]),
+            ("block", a["block_number"], e["block_number"])) if mine != theirs]
+        if diffs:
+            raise Failure("the BatchAnchored event differs: " + "; ".join(diffs))
+        return f"anchored by {e['department']} ({e['signer']}) in block {e['block_number']}, {e['count']} certificates"
+
+    def check_transaction(self) -> str:
+        e, tx = self.event or {}, self.b["anchor"]["tx_hash"].lower()
+        if tx != e["tx_hash"]:
+            raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
+        receipt = self.rpc("eth_getTransactionReceipt", tx)
+        if not receipt or int(receipt["status"], 16) != 1:
+            raise Failure(f"transaction {tx} has no successful receipt")
+        for log in receipt["logs"]:
+            if (log["address"].lower() == self.b["chain"]["anchor_contract"].lower() and log["topics"][0] == EVENT_TOPIC
+                    and log["topics"][1].lower() == self.b["anchor"]["root"].lower()):
+                return f"transaction {tx} emitted the BatchAnchored event"
+        raise Failure(f"transaction {tx}'s receipt holds no BatchAnchored event for this root")
+
+    def check_block(self) -> str:
+        e, a = self.event or {}, self.b["anchor"]
+        block = self.rpc.block(e["block_number"])
+        actual, stamp = block["hash"].lower(), int(block["timestamp"], 16)
+        problems = []
+        if actual != e["block_hash"]:
+            problems.append(f"the event's block hash {e['block_hash']} is not the chain's {actual} (reorg?)")
+        if a["block_hash"].lower() != actual:
+            problems.append(f"block {e['block_number']} is {actual}, not {a['block_hash']}")
+        if a["block_timestamp"] != stamp:
+            problems.append(f"block {e['block_number']} has timestamp {stamp}, not {a['block_timestamp']}")
+        if problems:
+            raise Failure("; ".join(problems))
+        when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat()
+        return f"block {e['block_number']} is {actual}, mined at {when}"
+
+    def check_confirmations(self) -> str:
+        depth = self.head - (self.event or {})["block_number"]
+        if depth < self.confirmations:
+            raise Failure(f"{depth} blocks on top; {self.confirmations} required")
+        return f"{depth} blocks on top; {self.confirmations} required"
+
+    def check_issuer(self) -> str:
+        issuer, anchored_by = self.b["certificate"]["fields"].get("issuer"), (self.event or {})["department"]
+        if issuer != anchored_by:
+            raise Failure(f"the certificate names issuer {issuer!r}; the chain says {anchored_by!r} anchored it")
+        return f"issued by {issuer}"
+
+    def check_department_key(self) -> str:
+        e = self.event or {}
+        (ok,) = self.rpc.call(self.b["chain"]["registry_contract"], "wasActiveSignerAt(address,uint8,uint64)",
+                              ["address", "uint8", "uint64"], [e["signer"], ISSUER, e["block_number"]], ["bool"])
+        if not ok:
+            raise Failure(f"{e['signer']} was not an active issuer's key at block {e['block_number']}")
+        return f"{e['signer']} was {e['department']}'s key and an active issuer at block {e['block_number']}"
+
+    def check_signature(self) -> str:
+        e = self.event or {}
+        chain_id = int(self.rpc("eth_chainId"), 16)
+        digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"], hexbytes(self.b["anchor"]["root"], 32),
+                                     e["count"], hexbytes(e["schema"], 32), dept_bytes(e["department"]))
+        signer = recover(digest, hexbytes(self.b["anchor"]["signature"], 65))
+        if signer != e["signer"]:
+            raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']} (made for "
+                          "another root, chain or contract?)")
+        return f"EIP-712 batch signature by {signer}"
+
+    def check_department_history(self) -> str:
+        d, registry = self.b["department"], self.b["chain"]["registry_contract"]
+        as_of = self.b["as_of"]["block_number"]
+        dept_id = dept_bytes(d["id"])
+        try:
+            (info,) = self.rpc.call(registry, "department(bytes32)", ["bytes32"], [dept_id],
+                                    ["(bytes32,string,address,uint8,bool,uint64)"])
+        except Failure:
+            raise Failure(f"department {d['id']!r} is not registered") from None
+        (keys,) = self.rpc.call(registry, "keyHistory(bytes32)", ["bytes32"], [dept_id], ["(address,uint64,uint64)[]"])
+        (statuses,) = self.rpc.call(registry, "statusHistory(bytes32)", ["bytes32"], [dept_id],
+                                    ["(bool,uint8,uint64)[]"])
+        actual = {
+            "id": info[0].rstrip(b"\x00").decode("ascii", "replace"), "name": info[1],
+            "key_history": [{"signer": s.lower(), "from_block": f, "to_block": t if t and t <= as_of else None}
+                            for s, f, t in keys if f <= as_of],
+            "status_history": [{"active": a, "roles": [n for n, bit in ROLES if r & bit], "from_block": f}
+                               for a, r, f in statuses if f <= as_of],
+        }
+        diffs = [k for k in ("id", "name", "key_history", "status_history") if lower(d[k]) != actual[k]]
+        if diffs:
+            raise Failure(f"the bundle's department {', '.join(diffs)} differ from the registry's as of block {as_of}")
+        return (f"{d['id']}: {len(actual['key_history'])} key periods and {len(actual['status_history'])} status "
+                f"periods match the registry as of block {as_of}")
+
+    def _history(self) -> list[tuple[int, int, int, bytes]]:
+        (changes,) = self.rpc.call(self.b["chain"]["anchor_contract"], "statusHistory(bytes32)", ["bytes32"],
+                                   [hexbytes(self.b["certificate"]["digest"], 32)], ["(uint8,uint32,uint32,bytes32)[]"])
+        return list(changes)
+
+    def check_status_statement(self) -> str:
+        as_of = self.b["as_of"]["block_number"]
+        actual: dict[str, Any] = {"status": "valid", "changed_in_block": None, "detail": None}
+        for status, block, _ts, detail in self._history():
+            if block <= as_of:
+                actual = {"status": STATUSES[status], "changed_in_block": block, "detail": "0x" + detail.hex()}
+        if lower(self.b["status"]) != actual:
+            raise Failure(f"the bundle states {self.b['status']} as of block {as_of}; the chain says {actual}")
+        since = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
+        return f"{actual['status']}{since} as of block {as_of}"
+
+    def check_status(self) -> str:
+        status, block, _ts, detail = self.rpc.call(
+            self.b["chain"]["anchor_contract"], "statusOf(bytes32)", ["bytes32"],
+            [hexbytes(self.b["certificate"]["digest"], 32)], ["uint8", "uint32", "uint32", "bytes32"])
+        name = STATUSES[status]
+        if name != "valid":
+            extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else ""
+            raise Failure(f"{name} in block {block}{extra}")
+        return "valid now"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
+    parser.add_argument("bundle", help="the evidence bundle (JSON file)")
+    parser.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the chain")
+    parser.add_argument("--anchor", help="the anchor contract address you expect (from an independent source)")
+    parser.add_argument("--file", help="a file (e.g. a scanned PDF) that must be an attachment of the certificate")
+    parser.add_argument("--confirmations", type=int, default=0, help="blocks required on top of the anchor")
+    parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    args = parser.parse_args(argv)
+    try:
+        with open(args.bundle, "rb") as handle:
+            raw = handle.read()
+        bundle = json.loads(raw)
+    except OSError as exc:
+        print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except (UnicodeDecodeError, ValueError) as exc:
+        print(f"error: {args.bundle} is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if args.file is not None:
+        try:
+            open(args.file, "rb").close()
+        except OSError as exc:
+            print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+            return 2
+    results = Verifier(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file,
+                       confirmations=args.confirmations).run()
+    verified = all(outcome == "PASS" for _, outcome, _ in results)
+    if args.json:
+        json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
+                  sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        for name, outcome, detail in results:
+            print(f"{outcome:<4}  {name:<18} {detail}")
+        print("VERIFIED" if verified else "NOT VERIFIED: " + ", ".join(n for n, o, _ in results if o == "FAIL"))
+    return 0 if verified else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
