@@ -69,3 +69,11 @@ if ledger verify "$work/licence-2.json"; then echo "demo: a revoked certificate 
 step "The holder discloses only the enterprise name; the rest stay salted hashes, and it still verifies"
 run ledger present "$work/licence-1.json" --reveal subject.enterprise_name --out "$work/presentation.json"
 run ledger verify "$work/presentation.json"
+
+step "The service centre publishes its approve-in-seconds rule set on chain, then decides 10,000 applications"
+run ledger demo-data --items 200 --applications 10000 --out "$work/applications.jsonl"
+run ledger rules publish rules/ss-eligibility.yaml --department GOV
+run ledger decide "$work/applications.jsonl" --department GOV --rules rules/ss-eligibility.yaml
+
+step "An auditor replays the whole decision history: every record against its anchor, every decision re-run"
+run ledger replay --department GOV --json "$work/replay.json"
