@@ -63,14 +63,16 @@ class MerkleTree:
         return len(self._levels[0])
 
     def proof(self, index: int) -> list[bytes]:
-        if not 0 <= index < len(self):
+        levels = self._levels
+        if not 0 <= index < len(levels[0]):
             raise IndexError(f"leaf index {index} outside a tree of {len(self)} leaves")
         proof = []
-        for level in self._levels[:-1]:
+        for depth in range(len(levels) - 1):
+            level = levels[depth]
             sibling = index ^ 1
             if sibling < len(level):
                 proof.append(level[sibling])
-            index //= 2
+            index >>= 1
         return proof
 
 
