@@ -33,8 +33,8 @@ SEED = 6
 
 
 def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
-    return dict(os.environ, LEDGER_DATA_DIR=str(ledger.settings.data_dir), LEDGER_PASSPHRASE=PASSPHRASE,
-                LEDGER_DATABASE_URL=ledger.settings.database_url or "", **extra)
+    return {**os.environ, "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
+            "LEDGER_DATABASE_URL": ledger.settings.database_url or "", **extra}
 
 
 def run_cli(ledger: Ledger, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
