@@ -1,11 +1,14 @@
-"""Evidence bundles: one self-contained JSON file that lets a court check a certificate against the chain alone.
+"""Evidence bundles: one self-contained JSON file that lets a court check a certificate or a decision against the
+chain alone.
 
 A bundle (schema ``pl-evidence/1``, specified in ``docs/evidence.md``) carries the certificate or presentation
 (disclosed fields with salts, hidden fields as hashes, every field hash, the digest), its Merkle proof, the
 anchoring event's coordinates (root, transaction, block number, hash and time), the chain and contract
 addresses, the issuing department with its key and status history, the department's EIP-712 signature of the
 batch root, and the certificate status as of a stated block. The producer's own verdict
-(:func:`ledger.verify.verify_certificate`, the one verification path) is included as an annotation.
+(:func:`ledger.verify.verify_certificate`, the one verification path) is included as an annotation. A decision
+bundle (:func:`decision_bundle`) carries the decision record, its proof to an anchored log batch, and the rule
+set it applied with that rule set's on-chain publication.
 
 :func:`verify_bundle` checks a bundle with the library; ``scripts/verify_evidence.py`` is an independent
 implementation of the same named checks (written from ``docs/format.md`` and ``docs/evidence.md``) that needs
@@ -27,14 +30,15 @@ from eth_utils import keccak
 from sqlalchemy import select
 
 from . import __version__
-from .canonical import CERT_FORMAT, SALT_BYTES, certificate_digest, field_hash, hex32
+from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
+                        hex32)
 from .certificate import CertificateDocument, load_document
 from .chain import Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
 from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
 from .merkle import root_from_proof
-from .signing import batch_message, recover
+from .signing import batch_message, log_message, recover
 from .verify import STATUS_NAMES, Check, ChainView, Report, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
@@ -131,7 +135,8 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     return bundle
 
 
-def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None, **kwargs: Any) -> dict[str, Any]:
+def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None,
+                      **kwargs: Any) -> dict[str, Any]:
     """The bundle of a certificate of this ledger's store (by digest, or by id with its department)."""
     from .issuance import export_document
 
@@ -165,8 +170,9 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     from .store import Batch, BatchState, Certificate
 
     wanted = sha256_hex.lower().removeprefix("0x")
-    query = select(Certificate.digest, Certificate.sealed).join(
-        Batch, Batch.root == Certificate.batch_root).where(Batch.state == BatchState.CONFIRMED)  # type: ignore[arg-type]
+    query = select(Certificate.digest, Certificate.sealed).join(  # type: ignore[call-overload]
+        Batch, Batch.root == Certificate.batch_root).where(
+        Batch.state == BatchState.CONFIRMED)  # type: ignore[arg-type]
     if department is not None:
         query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
     vault = ledger.vault
@@ -279,8 +285,8 @@ class _Checks:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         return self.add(name, ok, detail)
 
-    def ordered(self) -> tuple[Check, ...]:
-        return tuple(self.items[n] for n in CHECK_NAMES if n in self.items)
+    def ordered(self, names: tuple[str, ...] = CHECK_NAMES) -> tuple[Check, ...]:
+        return tuple(self.items[n] for n in names if n in self.items)
 
 
 def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -315,9 +321,12 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         bundle, shape_error = {}, str(exc)
     if shape_error:
         checks.add("bundle", False, shape_error)
-        checks.skip(CHECK_NAMES, "the bundle is malformed")
-        return BundleReport(checks.ordered(), None, None)
+        kind = bundle.get("kind") if isinstance(bundle, dict) else None
+        checks.skip(DECISION_CHECK_NAMES if kind == "decision" else CHECK_NAMES, "the bundle is malformed")
+        return BundleReport(checks.ordered(DECISION_CHECK_NAMES if kind == "decision" else CHECK_NAMES), None, None)
     checks.add("bundle", True, f"{BUNDLE_VERSION} {bundle['kind']} bundle")
+    if bundle["kind"] == "decision":
+        return _verify_decision(bundle, chain, checks, confirmations)
     cert, anchor = bundle["certificate"], bundle["anchor"]
     digest = _b(cert["digest"])
     root = _b(anchor["root"])
@@ -390,18 +399,16 @@ def _shape(b: dict[str, Any]) -> str | None:
     """Why ``b`` is not a well-formed pl-evidence/1 certificate bundle, or None."""
     if b.get("bundle") != BUNDLE_VERSION:
         return f"bundle version {b.get('bundle')!r} is not supported; this verifier reads {BUNDLE_VERSION!r}"
+    if b.get("kind") == "decision":
+        return _decision_shape(b)
     if b.get("kind") != "certificate":
-        return f"bundle kind {b.get('kind')!r} is not supported; this verifier reads 'certificate' bundles"
+        return f"bundle kind {b.get('kind')!r} is not supported; this verifier reads 'certificate' and 'decision'"
     for key in ("chain", "certificate", "anchor", "department", "as_of", "status"):
         if not isinstance(b.get(key), dict):
             return f"section {key!r} is missing or not an object"
-    c, a, ch, d, s = b["certificate"], b["anchor"], b["chain"], b["department"], b["status"]
+    c, a, s = b["certificate"], b["anchor"], b["status"]
     want: list[tuple[str, bool]] = [
-        ("chain.chain_id", _int(ch.get("chain_id"))),
-        ("chain.genesis_hash", _is_hex(ch.get("genesis_hash"), 32)),
-        ("chain.anchor_contract", _is_hex(ch.get("anchor_contract"), 20)),
-        ("chain.registry_contract", _is_hex(ch.get("registry_contract"), 20)),
-        ("chain.log_contract", _is_hex(ch.get("log_contract"), 20)),
+        *_common_shape(b),
         ("certificate.format", isinstance(c.get("format"), str)),
         ("certificate.fields", isinstance(c.get("fields"), dict)),
         ("certificate.salts", isinstance(c.get("salts"), dict)
@@ -421,12 +428,6 @@ def _shape(b: dict[str, Any]) -> str | None:
         ("anchor.block_number", _int(a.get("block_number"))),
         ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
         ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
-        ("department.id", isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()),
-        ("department.name", isinstance(d.get("name"), str)),
-        ("department.key_history", isinstance(d.get("key_history"), list)),
-        ("department.status_history", isinstance(d.get("status_history"), list)),
-        ("as_of.block_number", _int(b["as_of"].get("block_number"))),
-        ("as_of.block_hash", _is_hex(b["as_of"].get("block_hash"), 32)),
         ("status.status", isinstance(s.get("status"), str)),
         ("status.changed_in_block", s.get("changed_in_block") is None or _int(s.get("changed_in_block"))),
         ("status.detail", s.get("detail") is None or _is_hex(s.get("detail"), 32)),
@@ -438,6 +439,23 @@ def _shape(b: dict[str, Any]) -> str | None:
                                   and _is_hex(b["attachment"].get("sha256"), 32, prefix=False)):
         return "attachment.sha256 must be 64 hex digits"
     return None
+
+
+def _common_shape(b: dict[str, Any]) -> list[tuple[str, bool]]:
+    ch, d, a = b["chain"], b["department"], b["as_of"]
+    return [
+        ("chain.chain_id", _int(ch.get("chain_id"))),
+        ("chain.genesis_hash", _is_hex(ch.get("genesis_hash"), 32)),
+        ("chain.anchor_contract", _is_hex(ch.get("anchor_contract"), 20)),
+        ("chain.registry_contract", _is_hex(ch.get("registry_contract"), 20)),
+        ("chain.log_contract", _is_hex(ch.get("log_contract"), 20)),
+        ("department.id", isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()),
+        ("department.name", isinstance(d.get("name"), str)),
+        ("department.key_history", isinstance(d.get("key_history"), list)),
+        ("department.status_history", isinstance(d.get("status_history"), list)),
+        ("as_of.block_number", _int(a.get("block_number"))),
+        ("as_of.block_hash", _is_hex(a.get("block_hash"), 32)),
+    ]
 
 
 def _int(value: Any) -> bool:
@@ -645,6 +663,273 @@ def _check_status(chain: Chain, digest: bytes) -> tuple[bool, str]:
     return False, f"{name} in block {int(block)}{extra}"
 
 
+# -- decisions ---------------------------------------------------------------------------------------------------
+
+DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event",
+                        "transaction", "block", "confirmations", "department_key", "department_history", "signature",
+                        "rule_set_published")
+DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
+DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
+LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
+
+
+def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int | None = None,
+                    as_of_block: int | None = None) -> dict[str, Any]:
+    """The evidence bundle of ``department``'s decision on ``case_id`` (the latest one, or decision ``seq``).
+
+    It holds the decision record (the log entry body), its hash-chain coordinates, its Merkle proof to the
+    anchored log batch, the rule set it applied (document and digest) with its on-chain publication, and the
+    department's history; the library verdict is this library's check of the bundle at production time.
+    """
+    from . import decisions, logchain
+
+    found = decisions.find_decisions(ledger, department, case_id)
+    if seq is not None:
+        found = [d for d in found if d.seq == seq]
+    if not found:
+        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
+                            + (f" with sequence number {seq}" if seq is not None else ""))
+    decision = found[-1]
+    entry_t, anchor_t = logchain.LogEntry.__table__, logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        entry = conn.execute(select(entry_t).where(
+            entry_t.c.log == logchain.LOG_DECISIONS, entry_t.c.department_id == department,
+            entry_t.c.seq == decision.seq)).one()
+        anchor = conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first() \
+            if entry.batch_root else None
+    if entry.state != logchain.EntryState.ANCHORED or anchor is None:
+        raise VerificationError(f"decision {decision.seq} of {department!r} is not anchored yet; run "
+                                f"`ledger anchor-logs --department {department}` and ask again")
+    rule_digest = decision.body.get("rule_set")
+    if not isinstance(rule_digest, str):
+        raise InputError(f"decision {decision.seq} of {department!r} applied no rule set (a human decision "
+                         "without one): there is no rule set to put in evidence")
+    rule_set, why = decisions.load_recorded_rule_set(ledger, rule_digest)
+    if rule_set is None:
+        raise VerificationError(f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's store")
+    chain = ledger.chain
+    root = _b(entry.batch_root)
+    event = _log_event(chain, root)
+    published = _rule_set_event(chain, _b(rule_digest))
+    if event is None or published is None:
+        raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
+                         "for this decision; try again once the chain settles")
+    head = chain.block_number()
+    as_of = head if as_of_block is None else as_of_block
+    if not event["block_number"] <= as_of <= head:
+        raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
+                         f"the head {head}")
+    proof = bytes(entry.proof or b"")
+    bundle: dict[str, Any] = {
+        "bundle": BUNDLE_VERSION,
+        "kind": "decision",
+        "producer": {"software": PRODUCER, "version": __version__,
+                     "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")},
+        "chain": {"chain_id": chain.chain_id, "genesis_hash": chain.deployment.genesis_hash,
+                  "anchor_contract": chain.deployment.anchor, "registry_contract": chain.deployment.registry,
+                  "log_contract": chain.deployment.log},
+        "decision": {"log": logchain.LOG_DECISIONS, "department": department, "seq": decision.seq,
+                     "prev_hash": entry.prev_hash, "entry_hash": entry.entry_hash, "body": json.loads(entry.body)},
+        "anchor": {
+            "root": entry.batch_root, "proof": [hex32(proof[i:i + 32]) for i in range(0, len(proof), 32)],
+            "log_id": hex32(logchain.log_id(logchain.LOG_DECISIONS)), "first_seq": event["first_seq"],
+            "last_seq": event["last_seq"], "head_hash": event["head_hash"], "signer": event["signer"],
+            "signature": anchor.signature, "tx_hash": event["tx_hash"], "block_number": event["block_number"],
+            "block_hash": event["block_hash"],
+            "block_timestamp": int(chain.w3.eth.get_block(event["block_number"])["timestamp"]),
+        },
+        "rule_set": {"digest": rule_set.hex_digest, "document": rule_set.document, **published},
+        "department": department_statement(chain, event["department"], as_of),
+        "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
+    }
+    report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
+    bundle["library_report"] = report.to_json()
+    return bundle
+
+
+def _log_event(chain: Chain, root: bytes) -> dict[str, Any] | None:
+    logs = chain.log.events.LogBatchAnchored().get_logs(from_block=0, argument_filters={"root": root})
+    if not logs:
+        return None
+    log, args = logs[0], logs[0]["args"]
+    return {"log_id": hex32(bytes(args["logId"])), "department": department_code(bytes(args["departmentId"])),
+            "first_seq": int(args["firstSeq"]), "last_seq": int(args["lastSeq"]),
+            "head_hash": hex32(bytes(args["headHash"])), "signer": args["signer"],
+            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
+            "block_hash": "0x" + bytes(log["blockHash"]).hex()}
+
+
+def _rule_set_event(chain: Chain, digest: bytes) -> dict[str, Any] | None:
+    logs = chain.log.events.RuleSetPublished().get_logs(from_block=0, argument_filters={"digest": digest})
+    if not logs:
+        return None
+    log = logs[0]
+    return {"department": department_code(bytes(log["args"]["departmentId"])),
+            "service_item": hex32(bytes(log["args"]["serviceItem"])),
+            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"])}
+
+
+def _decision_shape(b: dict[str, Any]) -> str | None:
+    for key in ("chain", "decision", "anchor", "rule_set", "department", "as_of"):
+        if not isinstance(b.get(key), dict):
+            return f"section {key!r} is missing or not an object"
+    d, a, r = b["decision"], b["anchor"], b["rule_set"]
+    want = [
+        *_common_shape(b),
+        ("decision.log", isinstance(d.get("log"), str) and bool(d["log"])),
+        ("decision.department", isinstance(d.get("department"), str)),
+        ("decision.seq", _int(d.get("seq"))),
+        ("decision.prev_hash", _is_hex(d.get("prev_hash"), 32)),
+        ("decision.entry_hash", _is_hex(d.get("entry_hash"), 32)),
+        ("decision.body", isinstance(d.get("body"), dict)),
+        ("anchor.root", _is_hex(a.get("root"), 32)),
+        ("anchor.proof", isinstance(a.get("proof"), list) and all(_is_hex(p, 32) for p in a["proof"])),
+        ("anchor.log_id", _is_hex(a.get("log_id"), 32)),
+        ("anchor.first_seq", _int(a.get("first_seq"))),
+        ("anchor.last_seq", _int(a.get("last_seq"))),
+        ("anchor.head_hash", _is_hex(a.get("head_hash"), 32)),
+        ("anchor.signer", _is_hex(a.get("signer"), 20)),
+        ("anchor.signature", _is_hex(a.get("signature"), 65)),
+        ("anchor.tx_hash", _is_hex(a.get("tx_hash"), 32)),
+        ("anchor.block_number", _int(a.get("block_number"))),
+        ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
+        ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
+        ("rule_set.digest", _is_hex(r.get("digest"), 32)),
+        ("rule_set.document", isinstance(r.get("document"), dict)),
+        ("rule_set.department", isinstance(r.get("department"), str)),
+        ("rule_set.service_item", _is_hex(r.get("service_item"), 32)),
+        ("rule_set.tx_hash", _is_hex(r.get("tx_hash"), 32)),
+        ("rule_set.block_number", _int(r.get("block_number"))),
+    ]
+    for name, ok in want:
+        if not ok:
+            return f"{name} is missing or malformed (see docs/evidence.md for its type)"
+    return None
+
+
+def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int) -> BundleReport:
+    from .logchain import compute_entry_hash
+
+    names = DECISION_CHECK_NAMES
+    d, a, r = bundle["decision"], bundle["anchor"], bundle["rule_set"]
+    root = _b(a["root"])
+
+    def entry_hash() -> tuple[bool, str]:
+        computed = compute_entry_hash(d["log"], d["department"], d["seq"], d["prev_hash"].lower(),
+                                      canonical_json(d["body"]))
+        ok = computed == d["entry_hash"].lower()
+        return ok, (f"entry {d['seq']} of {d['department']}'s {d['log']} log hashes to {computed}" if ok else
+                    f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}")
+
+    def rule_set() -> tuple[bool, str]:
+        computed = hex32(document_digest(r["document"]))
+        if computed != r["digest"].lower():
+            return False, f"the rule set document hashes to {computed}, not to the stated digest {r['digest']}"
+        applied = d["body"].get("rule_set")
+        if not isinstance(applied, str) or applied.lower() != computed:
+            return False, f"the decision applied rule set {applied}, not {computed}"
+        return True, f"rule set {computed} is the one the decision applied"
+
+    checks.run("entry_hash", entry_hash)
+    checks.run("merkle_proof", lambda: _check_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root))
+    checks.run("rule_set", rule_set)
+    try:
+        head = chain.block_number()
+        if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
+            checks.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
+            return BundleReport(checks.ordered(names), None, head)
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        event = _log_event(chain, root)
+        if event is None:
+            checks.add("anchor_event", False, f"no LogBatchAnchored event for root {hex32(root)} at "
+                                              f"{chain.deployment.log}")
+            checks.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
+        else:
+            checks.run("anchor_event", lambda: _check_log_event(event, bundle))
+            checks.run("transaction", lambda: _check_log_transaction(chain, event, a, root))
+            checks.run("block", lambda: _check_block(chain, event, a))
+            depth = head - event["block_number"]
+            checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
+            checks.run("department_key", lambda: _check_log_key(chain, event))
+            checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
+        checks.run("department_history", lambda: _check_history(chain, bundle))
+        checks.run("rule_set_published", lambda: _check_published(chain, r, event))
+    except ChainError as exc:
+        checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")
+        return BundleReport(checks.ordered(names), None, None)
+    report = BundleReport(checks.ordered(names), None, head)
+    # a decision has no separate library path: this check of the whole bundle is the library's verdict
+    return BundleReport(report.checks, Report(d["entry_hash"], report.checks, head), head)
+
+
+def _check_log_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[bool, str]:
+    from .logchain import log_id
+
+    d, a = bundle["decision"], bundle["anchor"]
+    diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
+        ("log id", a["log_id"].lower(), event["log_id"]), ("log id of the named log", hex32(log_id(d["log"])),
+                                                             event["log_id"]),
+        ("department", d["department"], event["department"]), ("department", bundle["department"]["id"],
+                                                               event["department"]),
+        ("first sequence", a["first_seq"], event["first_seq"]), ("last sequence", a["last_seq"], event["last_seq"]),
+        ("head hash", a["head_hash"].lower(), event["head_hash"]), ("signer", a["signer"].lower(),
+                                                                    event["signer"].lower()),
+        ("block", a["block_number"], event["block_number"])) if mine != theirs]
+    if not event["first_seq"] <= d["seq"] <= event["last_seq"]:
+        diffs.append(f"decision {d['seq']} is outside the anchored range {event['first_seq']}-{event['last_seq']}")
+    if d["seq"] == event["last_seq"] and d["entry_hash"].lower() != event["head_hash"]:
+        diffs.append("the last entry of the range is not the anchored head hash")
+    if diffs:
+        return False, "the LogBatchAnchored event differs: " + "; ".join(diffs)
+    return True, (f"entries {event['first_seq']}-{event['last_seq']} of {event['department']}'s log anchored by "
+                  f"{event['signer']} in block {event['block_number']}")
+
+
+def _check_log_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any],
+                           root: bytes) -> tuple[bool, str]:
+    if anchor["tx_hash"].lower() != event["tx_hash"]:
+        return False, f"the event was emitted by transaction {event['tx_hash']}, not {anchor['tx_hash']}"
+    receipt = chain.receipt(anchor["tx_hash"])
+    if receipt is None or int(receipt["status"]) != 1:
+        return False, f"transaction {anchor['tx_hash']} has no successful receipt"
+    found = any(str(log["address"]).lower() == chain.deployment.log.lower()
+                and "0x" + bytes(log["topics"][0]).hex() == LOG_ANCHORED_TOPIC and bytes(log["topics"][3]) == root
+                for log in receipt["logs"])
+    return found, (f"transaction {anchor['tx_hash']} emitted the LogBatchAnchored event" if found else
+                   f"transaction {anchor['tx_hash']}'s receipt holds no LogBatchAnchored event for this root")
+
+
+def _check_log_key(chain: Chain, event: dict[str, Any]) -> tuple[bool, str]:
+    ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], 0, event["block_number"])))
+    return ok, (f"{event['signer']} was {event['department']}'s key and the department active at block "
+                f"{event['block_number']}" if ok else
+                f"{event['signer']} was not an active department's key at block {event['block_number']}")
+
+
+def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
+    message = log_message(int(chain.w3.eth.chain_id), chain.deployment.log, _b(event["log_id"]), root,
+                          event["first_seq"], event["last_seq"], department_id_bytes(event["department"]))
+    signer = recover(message, _b(signature))
+    ok = signer.lower() == event["signer"].lower()
+    return ok, (f"EIP-712 log batch signature by {signer}" if ok else
+                f"the signature recovers to {signer}, not to the anchoring key {event['signer']}")
+
+
+def _check_published(chain: Chain, stated: dict[str, Any], event: dict[str, Any] | None) -> tuple[bool, str]:
+    published = _rule_set_event(chain, _b(stated["digest"]))
+    if published is None:
+        return False, f"rule set {stated['digest']} was never published on chain"
+    diffs = [f"{k}: bundle {stated[k]}, chain {published[k]}" for k in ("department", "service_item", "tx_hash",
+                                                                       "block_number")
+             if _norm(stated[k]) != published[k]]
+    if diffs:
+        return False, "the RuleSetPublished event differs: " + "; ".join(diffs)
+    if event is not None and published["block_number"] > event["block_number"]:
+        return False, (f"the rule set was published in block {published['block_number']}, after the decision was "
+                       f"anchored in block {event['block_number']}")
+    return True, f"published by {published['department']} in block {published['block_number']}"
+
+
 def _document(bundle: dict[str, Any]) -> dict[str, Any]:
     """The certificate document inside a bundle, for the library's own verification path."""
     c, a, ch = bundle["certificate"], bundle["anchor"], bundle["chain"]
@@ -656,5 +941,6 @@ def _document(bundle: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-__all__ = ["ANNOTATIONS", "BUNDLE_VERSION", "CHECK_NAMES", "BundleReport", "bundle_for_file", "bundle_for_stored",
-           "certificate_bundle", "file_sha256", "find_by_attachment", "load_bundle", "verify_bundle"]
+__all__ = ["ANNOTATIONS", "BUNDLE_VERSION", "CHECK_NAMES", "DECISION_CHECK_NAMES", "BundleReport", "bundle_for_file",
+           "bundle_for_stored", "certificate_bundle", "decision_bundle", "file_sha256", "find_by_attachment",
+           "load_bundle", "verify_bundle"]

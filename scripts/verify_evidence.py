@@ -1,16 +1,17 @@
 #!/usr/bin/env python3
-"""Standalone verifier of provenance-ledger evidence bundles (pl-evidence/1).
+"""Standalone verifier of provenance-ledger evidence bundles (pl-evidence/1): certificates, presentations and
+decisions.
 
     python verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
 
 Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and needs only the
 Python standard library plus eth_abi (ABI coding) and eth_account's own building blocks eth_utils (Keccak-256)
-and eth_keys (secp256k1 signature recovery); EIP-712 hashing is done here, from the specification. It trusts nothing in the bundle: every hash is
-recomputed, and every fact the chain holds (the anchoring event, block hashes, the department's keys and
-history, the certificate status) is read from the JSON-RPC endpoint given and compared with what the bundle
-states. Each check prints PASS, FAIL or SKIP (not run because an earlier
-check failed, which counts as a failure); the exit code is 0 only when every check passed, 1 when some check
-failed and 2 when the bundle could not be read at all.
+and eth_keys (secp256k1 signature recovery); EIP-712 hashing is done here, from the specification. It trusts
+nothing in the bundle: every hash is recomputed, and every fact the chain holds (the anchoring event, block
+hashes, the department's keys and history, the certificate status, the rule set's publication) is read from
+the JSON-RPC endpoint given and compared with what the bundle states. Each check prints PASS, FAIL or SKIP
+(not run because an earlier check failed, which counts as a failure); the exit code is 0 only when every
+check passed, 1 when some check failed and 2 when the bundle could not be read at all.
 
 Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
 publication, a court register) so the bundle cannot point at a look-alike deployment.
@@ -42,6 +43,12 @@ EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_k
 STATUSES = ("valid", "suspended", "revoked", "superseded")
 ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
+DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
+                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published")
+DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
+DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
+LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
+RULE_SET_TOPIC = "0x" + keccak(text="RuleSetPublished(bytes32,bytes32,bytes32)").hex()
 EVENT_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
 
 
@@ -150,6 +157,18 @@ def eip712_batch_digest(chain_id: int, contract: str, root: bytes, n: int, schem
     return keccak(b"\x19\x01" + domain + struct)
 
 
+LOG_TYPE = "LogBatch(bytes32 logId,bytes32 root,uint64 firstSeq,uint64 lastSeq,bytes32 department)"
+
+
+def eip712_log_digest(chain_id: int, contract: str, log_id: bytes, root: bytes, first: int, last: int,
+                      department: bytes) -> bytes:
+    domain = keccak(keccak(text=DOMAIN_TYPE) + keccak(text="ProvenanceLedger") + keccak(text="1")
+                    + abi_encode(["uint256", "address"], [chain_id, contract.lower()]))
+    struct = keccak(keccak(text=LOG_TYPE) + abi_encode(["bytes32", "bytes32", "uint64", "uint64", "bytes32"],
+                                                       [log_id, root, first, last, department]))
+    return keccak(b"\x19\x01" + domain + struct)
+
+
 def recover(digest: bytes, signature: bytes) -> str:
     """Lower-case address whose key made the 65-byte (r, s, v) signature of ``digest``."""
     from eth_keys import keys  # secp256k1 recovery (what eth_account uses underneath)
@@ -227,18 +246,21 @@ def shape_problem(b: Any) -> str | None:
         return "the bundle is not a JSON object"
     if b.get("bundle") != BUNDLE_VERSION:
         return f"bundle version {b.get('bundle')!r} is not {BUNDLE_VERSION!r}"
+    if b.get("kind") == "decision":
+        return decision_shape_problem(b)
     if b.get("kind") != "certificate":
-        return f"bundle kind {b.get('kind')!r} is not 'certificate'"
+        return f"bundle kind {b.get('kind')!r} is neither 'certificate' nor 'decision'"
     for section in ("chain", "certificate", "anchor", "department", "as_of", "status"):
         if not isinstance(b.get(section), dict):
             return f"section {section!r} is missing or not an object"
+    problem = common_shape_problem(b)
+    if problem:
+        return problem
     spec: list[tuple[str, Any, Any]] = [
-        ("chain.chain_id", "int", None), ("chain.genesis_hash", 32, True), ("chain.anchor_contract", 20, True),
-        ("chain.registry_contract", 20, True), ("chain.log_contract", 20, True),
         ("certificate.digest", 32, True), ("anchor.root", 32, True), ("anchor.count", "int", None),
         ("anchor.schema", 32, True), ("anchor.signer", 20, True), ("anchor.signature", 65, True),
         ("anchor.tx_hash", 32, True), ("anchor.block_number", "int", None), ("anchor.block_hash", 32, True),
-        ("anchor.block_timestamp", "int", None), ("as_of.block_number", "int", None), ("as_of.block_hash", 32, True),
+        ("anchor.block_timestamp", "int", None),
     ]
     for path, kind, prefixed in spec:
         section, key = path.split(".")
@@ -251,7 +273,7 @@ def shape_problem(b: Any) -> str | None:
             hexbytes(value, kind, prefixed)
         except ValueError as exc:
             return f"{path} is malformed hex ({exc})"
-    c, d, s = b["certificate"], b["department"], b["status"]
+    c, s = b["certificate"], b["status"]
     if not isinstance(c.get("format"), str) or not isinstance(c.get("fields"), dict):
         return "certificate.format and certificate.fields are required"
     for key, size in (("salts", 16), ("hidden", 32), ("field_hashes", 32)):
@@ -270,11 +292,6 @@ def shape_problem(b: Any) -> str | None:
             hexbytes(item, 32)
         except ValueError as exc:
             return f"anchor.proof[{i}] is malformed hex ({exc})"
-    if not (isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()):
-        return "department.id must be 1-32 ASCII characters"
-    if not isinstance(d.get("name"), str) or not isinstance(d.get("key_history"), list) \
-            or not isinstance(d.get("status_history"), list):
-        return "department.name, key_history and status_history are required"
     if not isinstance(s.get("status"), str):
         return "status.status must be a string"
     if s.get("changed_in_block") is not None and not count(s["changed_in_block"]):
@@ -290,6 +307,72 @@ def shape_problem(b: Any) -> str | None:
                      prefixed=False)
         except ValueError as exc:
             return f"attachment.sha256 is malformed hex ({exc})"
+    return None
+
+
+def common_shape_problem(b: dict[str, Any]) -> str | None:
+    ch, d, a = b["chain"], b["department"], b["as_of"]
+    if not count(ch.get("chain_id")):
+        return "chain.chain_id must be a non-negative integer"
+    for key, size in (("genesis_hash", 32), ("anchor_contract", 20), ("registry_contract", 20), ("log_contract", 20)):
+        try:
+            hexbytes(ch.get(key), size)
+        except ValueError as exc:
+            return f"chain.{key} is malformed hex ({exc})"
+    if not (isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()):
+        return "department.id must be 1-32 ASCII characters"
+    if not isinstance(d.get("name"), str) or not isinstance(d.get("key_history"), list) \
+            or not isinstance(d.get("status_history"), list):
+        return "department.name, key_history and status_history are required"
+    if not count(a.get("block_number")):
+        return "as_of.block_number must be a non-negative integer"
+    try:
+        hexbytes(a.get("block_hash"), 32)
+    except ValueError as exc:
+        return f"as_of.block_hash is malformed hex ({exc})"
+    return None
+
+
+def decision_shape_problem(b: dict[str, Any]) -> str | None:
+    for section in ("chain", "decision", "anchor", "rule_set", "department", "as_of"):
+        if not isinstance(b.get(section), dict):
+            return f"section {section!r} is missing or not an object"
+    problem = common_shape_problem(b)
+    if problem:
+        return problem
+    spec: list[tuple[str, Any, Any]] = [
+        ("decision.seq", "int", None), ("decision.prev_hash", 32, True), ("decision.entry_hash", 32, True),
+        ("anchor.root", 32, True), ("anchor.log_id", 32, True), ("anchor.first_seq", "int", None),
+        ("anchor.last_seq", "int", None), ("anchor.head_hash", 32, True), ("anchor.signer", 20, True),
+        ("anchor.signature", 65, True), ("anchor.tx_hash", 32, True), ("anchor.block_number", "int", None),
+        ("anchor.block_hash", 32, True), ("anchor.block_timestamp", "int", None), ("rule_set.digest", 32, True),
+        ("rule_set.service_item", 32, True), ("rule_set.tx_hash", 32, True), ("rule_set.block_number", "int", None),
+    ]
+    for path, kind, _ in spec:
+        section, key = path.split(".")
+        value = b[section].get(key)
+        if kind == "int":
+            if not count(value):
+                return f"{path} must be a non-negative integer"
+            continue
+        try:
+            hexbytes(value, kind)
+        except ValueError as exc:
+            return f"{path} is malformed hex ({exc})"
+    d, r = b["decision"], b["rule_set"]
+    if not (isinstance(d.get("log"), str) and d["log"]) or not isinstance(d.get("department"), str):
+        return "decision.log and decision.department must be strings"
+    if not isinstance(d.get("body"), dict) or not isinstance(r.get("document"), dict):
+        return "decision.body and rule_set.document must be objects"
+    if not isinstance(r.get("department"), str):
+        return "rule_set.department must be a string"
+    if not isinstance(b["anchor"].get("proof"), list):
+        return "anchor.proof must be a list"
+    for i, item in enumerate(b["anchor"]["proof"]):
+        try:
+            hexbytes(item, 32)
+        except ValueError as exc:
+            return f"anchor.proof[{i}] is malformed hex ({exc})"
     return None
 
 
@@ -557,8 +640,9 @@ class Verifier:
     def check_signature(self) -> str:
         e = self.event or {}
         chain_id = int(self.rpc("eth_chainId"), 16)
-        digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"], hexbytes(self.b["anchor"]["root"], 32),
-                                     e["count"], hexbytes(e["schema"], 32), dept_bytes(e["department"]))
+        digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"],
+                                     hexbytes(self.b["anchor"]["root"], 32), e["count"], hexbytes(e["schema"], 32),
+                                     dept_bytes(e["department"]))
         signer = recover(digest, hexbytes(self.b["anchor"]["signature"], 65))
         if signer != e["signer"]:
             raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']} (made for "
@@ -617,6 +701,158 @@ class Verifier:
         return "valid now"
 
 
+class DecisionVerifier(Verifier):
+    """The checks of a decision bundle: the record's entry hash, its proof to an anchored log batch, the rule set."""
+
+    def run(self) -> list[tuple[str, str, str]]:
+        problem = shape_problem(self.b)
+        if problem:
+            self.results["bundle"] = ("FAIL", problem)
+            self.skip(DECISION_CHECKS, "the bundle is malformed")
+            return self.ordered()
+        self.results["bundle"] = ("PASS", f"{BUNDLE_VERSION} decision bundle")
+        for name in ("entry_hash", "merkle_proof", "rule_set"):
+            self.record(name, getattr(self, "check_" + name))
+        try:
+            self.head = int(self.rpc("eth_blockNumber"), 16)
+            if not self.record("chain", self.check_chain):
+                self.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
+                return self.ordered()
+            self.record("as_of", self.check_as_of)
+            self.event = self.find_log_event()
+            if self.event is None:
+                self.results["anchor_event"] = ("FAIL", f"no LogBatchAnchored event for root {self.b['anchor']['root']}"
+                                                        f" at {self.b['chain']['log_contract']}")
+                self.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
+            else:
+                self.record("anchor_event", self.check_log_event)
+                self.record("transaction", self.check_log_transaction)
+                self.record("block", self.check_block)
+                self.record("confirmations", self.check_confirmations)
+                self.record("department_key", self.check_log_key)
+                self.record("signature", self.check_log_signature)
+            self.record("department_history", self.check_department_history)
+            self.record("rule_set_published", self.check_rule_set_published)
+        except ConnectionError as exc:
+            self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
+        return self.ordered()
+
+    def ordered(self) -> list[tuple[str, str, str]]:
+        return [(name, *self.results[name]) for name in DECISION_CHECKS if name in self.results]
+
+    def check_entry_hash(self) -> str:
+        d = self.b["decision"]
+        payload = {"body": d["body"], "department": d["department"], "log": d["log"], "prev": d["prev_hash"].lower(),
+                   "seq": d["seq"]}
+        computed = "0x" + sha256(b"pl-log-entry\x00" + jcs(payload)).hex()
+        if computed != d["entry_hash"].lower():
+            raise Failure(f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}")
+        return f"entry {d['seq']} of {d['department']}'s {d['log']} log hashes to {computed}"
+
+    def check_merkle_proof(self) -> str:
+        a = self.b["anchor"]
+        root = merkle_root(hexbytes(self.b["decision"]["entry_hash"], 32), [hexbytes(p, 32) for p in a["proof"]])
+        if "0x" + root.hex() != a["root"].lower():
+            raise Failure(f"the proof leads to 0x{root.hex()}, not to the stated root {a['root']}")
+        return f"{len(a['proof'])} proof hashes lead to root {a['root']}"
+
+    def check_rule_set(self) -> str:
+        r = self.b["rule_set"]
+        computed = "0x" + sha256(jcs(r["document"])).hex()
+        if computed != r["digest"].lower():
+            raise Failure(f"the rule set document hashes to {computed}, not to the stated digest {r['digest']}")
+        applied = self.b["decision"]["body"].get("rule_set")
+        if not isinstance(applied, str) or applied.lower() != computed:
+            raise Failure(f"the decision applied rule set {applied}, not {computed}")
+        return f"rule set {computed} is the one the decision applied"
+
+    def find_log_event(self) -> dict[str, Any] | None:
+        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                        "toBlock": "latest",
+                                        "topics": [LOG_EVENT_TOPIC, None, None, self.b["anchor"]["root"].lower()]})
+        if not logs:
+            return None
+        log = logs[0]
+        first, last, head, signer = abi_decode(["uint64", "uint64", "bytes32", "address"],
+                                               bytes.fromhex(log["data"][2:]))
+        return {"log_id": log["topics"][1].lower(),
+                "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+                "first_seq": first, "last_seq": last, "head_hash": "0x" + head.hex(), "signer": signer.lower(),
+                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "tx_hash": log["transactionHash"].lower()}
+
+    def check_log_event(self) -> str:
+        e, d, a = self.event or {}, self.b["decision"], self.b["anchor"]
+        named_log = "0x" + sha256(b"pl-log/" + d["log"].encode("utf-8")).hex()
+        diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
+            ("log id", a["log_id"].lower(), e["log_id"]), ("log id of the named log", named_log, e["log_id"]),
+            ("department", d["department"], e["department"]),
+            ("department", self.b["department"]["id"], e["department"]),
+            ("first sequence", a["first_seq"], e["first_seq"]), ("last sequence", a["last_seq"], e["last_seq"]),
+            ("head hash", a["head_hash"].lower(), e["head_hash"]), ("signer", a["signer"].lower(), e["signer"]),
+            ("block", a["block_number"], e["block_number"])) if mine != theirs]
+        if not e["first_seq"] <= d["seq"] <= e["last_seq"]:
+            diffs.append(f"decision {d['seq']} is outside the anchored range {e['first_seq']}-{e['last_seq']}")
+        if d["seq"] == e["last_seq"] and d["entry_hash"].lower() != e["head_hash"]:
+            diffs.append("the last entry of the range is not the anchored head hash")
+        if diffs:
+            raise Failure("the LogBatchAnchored event differs: " + "; ".join(diffs))
+        return (f"entries {e['first_seq']}-{e['last_seq']} of {e['department']}'s log anchored by {e['signer']} in "
+                f"block {e['block_number']}")
+
+    def check_log_transaction(self) -> str:
+        e, tx = self.event or {}, self.b["anchor"]["tx_hash"].lower()
+        if tx != e["tx_hash"]:
+            raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
+        receipt = self.rpc("eth_getTransactionReceipt", tx)
+        if not receipt or int(receipt["status"], 16) != 1:
+            raise Failure(f"transaction {tx} has no successful receipt")
+        for log in receipt["logs"]:
+            if (log["address"].lower() == self.b["chain"]["log_contract"].lower()
+                    and log["topics"][0] == LOG_EVENT_TOPIC
+                    and log["topics"][3].lower() == self.b["anchor"]["root"].lower()):
+                return f"transaction {tx} emitted the LogBatchAnchored event"
+        raise Failure(f"transaction {tx}'s receipt holds no LogBatchAnchored event for this root")
+
+    def check_log_key(self) -> str:
+        e = self.event or {}
+        (ok,) = self.rpc.call(self.b["chain"]["registry_contract"], "wasActiveSignerAt(address,uint8,uint64)",
+                              ["address", "uint8", "uint64"], [e["signer"], 0, e["block_number"]], ["bool"])
+        if not ok:
+            raise Failure(f"{e['signer']} was not an active department's key at block {e['block_number']}")
+        return f"{e['signer']} was {e['department']}'s key and the department active at block {e['block_number']}"
+
+    def check_log_signature(self) -> str:
+        e = self.event or {}
+        chain_id = int(self.rpc("eth_chainId"), 16)
+        digest = eip712_log_digest(chain_id, self.b["chain"]["log_contract"], hexbytes(e["log_id"], 32),
+                                   hexbytes(self.b["anchor"]["root"], 32), e["first_seq"], e["last_seq"],
+                                   dept_bytes(e["department"]))
+        signer = recover(digest, hexbytes(self.b["anchor"]["signature"], 65))
+        if signer != e["signer"]:
+            raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']}")
+        return f"EIP-712 log batch signature by {signer}"
+
+    def check_rule_set_published(self) -> str:
+        r = self.b["rule_set"]
+        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                        "toBlock": "latest", "topics": [RULE_SET_TOPIC, r["digest"].lower()]})
+        if not logs:
+            raise Failure(f"rule set {r['digest']} was never published on chain")
+        log = logs[0]
+        chain = {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+                 "service_item": log["topics"][3].lower(), "tx_hash": log["transactionHash"].lower(),
+                 "block_number": int(log["blockNumber"], 16)}
+        diffs = [f"{k}: bundle {r[k]}, chain {chain[k]}" for k in ("department", "service_item", "tx_hash",
+                                                                  "block_number") if lower(r[k]) != chain[k]]
+        if diffs:
+            raise Failure("the RuleSetPublished event differs: " + "; ".join(diffs))
+        if self.event is not None and chain["block_number"] > self.event["block_number"]:
+            raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
+                          f"anchored in block {self.event['block_number']}")
+        return f"published by {chain['department']} in block {chain['block_number']}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
@@ -642,8 +878,8 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as exc:
             print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
-    results = Verifier(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file,
-                       confirmations=args.confirmations).run()
+    kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
+    results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations).run()
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

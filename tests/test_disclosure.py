@@ -18,8 +18,8 @@ from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError
 
-from .conftest import PASSPHRASE, make_records
-from .test_evidence import both, failed_names, issue, standalone
+from .conftest import make_records
+from .test_evidence import both, cli_env, failed_names, issue, standalone
 
 REVEAL = ["subject.name"]
 HIDDEN = ["subject.credit_code", "subject.id_number"]
@@ -70,9 +70,8 @@ def test_hidden_values_and_salts_appear_nowhere_in_the_presentation(ledger: Ledg
 
 def test_cli_presentation_bundle_leaks_nothing_hidden(ledger: Ledger, full: dict[str, Any], tmp_path: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     out = tmp_path / "presented.json"
-    assert cli_main(["--data-dir", str(ledger.settings.data_dir), "evidence", full["digest"], "--reveal",
+    assert cli_main([*cli_env(ledger, monkeypatch), "evidence", full["digest"], "--reveal",
                      ",".join(REVEAL), "--out", str(out)]) == 0
     text = out.read_text(encoding="utf-8")
     for secret in _secrets(full, HIDDEN + ["subject.note"]):

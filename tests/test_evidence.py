@@ -53,6 +53,16 @@ def standalone(ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | No
     return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
 
 
+def cli_env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Point the CLI at the session ledger (its database, passphrase); returns the --data-dir arguments."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the vault opens certificates found by id or file
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    return ["--data-dir", str(ledger.settings.data_dir)]
+
+
 def failed_names(result: dict[str, Any]) -> set[str]:
     return {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
 
@@ -424,8 +434,7 @@ def test_chain_unreachable_fails_closed(bundle: dict[str, Any], tmp_path: Path) 
 
 def test_cli_writes_and_verifies_bundles(ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path,
                                          capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the store's vault opens certificates found by id or file
-    data_dir = ["--data-dir", str(ledger.settings.data_dir)]
+    data_dir = cli_env(ledger, monkeypatch)
     doc_file = tmp_path / "cert.json"
     doc_file.write_text(json.dumps(docs[2]), encoding="utf-8")
     for i, source in enumerate(([str(doc_file)], [docs[2]["digest"]], [docs[2]["fields"]["id"], "-d", "MKT"],
@@ -447,8 +456,138 @@ def test_cli_writes_and_verifies_bundles(ledger: Ledger, docs: list[dict[str, An
     junk.write_text("{", encoding="utf-8")
     assert cli_main([*data_dir, "evidence", "verify", str(junk)]) == 1
     assert cli_main([*data_dir, "evidence"]) == 2  # nothing named: a one-line error, not a crash
-    assert cli_main([*data_dir, "evidence", "--decision", "CASE-1", "-d", "INS"]) == 2
+    assert cli_main([*data_dir, "evidence", "--decision", "NO-SUCH-CASE", "-d", "INS"]) == 2
+    assert cli_main([*data_dir, "evidence", "--decision", "CASE-1"]) == 2  # no department
     assert "error:" in capsys.readouterr().err
+
+
+# -- decisions ---------------------------------------------------------------------------------------------------
+
+def _decided(ledger: Ledger, department: str, n: int = 5) -> tuple[Any, list[dict[str, Any]]]:
+    from ledger import decisions
+
+    from .test_decisions import applications, unique_rule_set
+
+    rule_set = unique_rule_set(f"evidence-{department}")
+    decisions.publish_rule_set(ledger, rule_set, department)
+    apps = applications(n, seed=11)
+    result = decisions.decide_many(ledger, department, apps, {"*": rule_set})
+    assert result.count == n and result.roots
+    return rule_set, apps
+
+
+@pytest.fixture(scope="module")
+def decision(ledger: Ledger) -> dict[str, Any]:
+    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.departments import Council
+
+    code = f"EV{os.getpid() % 1000}"
+    Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER)
+    rule_set, apps = _decided(ledger, code)
+    return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
+
+
+def test_decision_bundle_holds_record_proof_and_rule_set(ledger: Ledger, decision: dict[str, Any],
+                                                        tmp_path: Path) -> None:
+    assert decision["kind"] == "decision" and decision["decision"]["log"] == "decisions"
+    assert decision["decision"]["body"]["rule_set"] == decision["rule_set"]["digest"]
+    assert decision["rule_set"]["document"]["rules"] and decision["library_report"]["verified"] is True
+    assert decision["anchor"]["first_seq"] <= decision["decision"]["seq"] <= decision["anchor"]["last_seq"]
+    report, code, result = both(ledger, decision, tmp_path)
+    assert report.ok and code == 0
+    assert [c["name"] for c in result["checks"]] == list(evidence.DECISION_CHECK_NAMES)
+
+
+DECISION_ELEMENTS = {
+    ("bundle",): "bundle", ("kind",): "bundle", ("chain",): "chain",
+    ("decision",): "entry_hash",
+    ("anchor", "root"): "merkle_proof", ("anchor", "proof"): "merkle_proof",
+    ("anchor", "log_id"): "anchor_event", ("anchor", "first_seq"): "anchor_event",
+    ("anchor", "last_seq"): "anchor_event", ("anchor", "head_hash"): "anchor_event",
+    ("anchor", "signer"): "anchor_event", ("anchor", "block_number"): "anchor_event",
+    ("anchor", "signature"): "signature", ("anchor", "tx_hash"): "transaction",
+    ("anchor", "block_hash"): "block", ("anchor", "block_timestamp"): "block",
+    ("rule_set", "digest"): "rule_set", ("rule_set", "document"): "rule_set",
+    ("rule_set", "department"): "rule_set_published", ("rule_set", "service_item"): "rule_set_published",
+    ("rule_set", "tx_hash"): "rule_set_published", ("rule_set", "block_number"): "rule_set_published",
+    ("department", "id"): "anchor_event", ("department",): "department_history", ("as_of",): "as_of",
+}
+
+
+def tuple_leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in tuple_leaves(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in tuple_leaves(v, (*path, i))]
+    return [path]
+
+
+def decision_element(path: tuple[Any, ...]) -> tuple[Any, ...] | None:
+    for length in (2, 1):
+        if path[:length] in DECISION_ELEMENTS:
+            return path[:length]
+    return None
+
+
+def mutate_at(bundle: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
+    out = copy.deepcopy(bundle)
+    node: Any = out
+    for key in path[:-1]:
+        node = node[key]
+    old = node[path[-1]]
+    node[path[-1]] = ("0x" + "11" * 32 if path[-1] == "detail" else 1) if old is None else changed(old)
+    assert node[path[-1]] != old
+    return out
+
+
+@pytest.fixture(scope="module")
+def decision_mutations(ledger: Ledger, decision: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+                       ) -> dict[tuple[Any, ...], tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
+    tmp = tmp_path_factory.mktemp("decision-mutations")
+    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS]
+    document = [p for p in paths if p[:2] == ("rule_set", "document")]
+    paths = [p for p in paths if p[:2] != ("rule_set", "document")] + document[:3] + document[-2:]  # a sample
+    jobs = {}
+    for i, path in enumerate(paths):
+        file = tmp / f"d{i}.json"
+        file.write_text(json.dumps(mutate_at(decision, path)), encoding="utf-8")
+        jobs[path] = file
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        futures = {path: pool.submit(standalone, ledger, file) for path, file in jobs.items()}
+        library = {path: evidence.verify_bundle(file, ledger.chain) for path, file in jobs.items()}
+        return {path: (library[path], *futures[path].result()) for path in jobs}
+
+
+def test_every_element_of_a_decision_bundle_is_covered(decision: dict[str, Any]) -> None:
+    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS]
+    assert not [p for p in paths if decision_element(p) is None]
+    assert set(decision) - set(evidence.ANNOTATIONS) == {k[0] for k in DECISION_ELEMENTS}
+
+
+@pytest.mark.parametrize("element", list(DECISION_ELEMENTS), ids=lambda e: ".".join(e))
+def test_changing_a_decision_element_fails_the_right_check_in_both(element: tuple[str, ...],
+                                                                  decision_mutations: dict[Any, Any]) -> None:
+    expected = DECISION_ELEMENTS[element]
+    paths = [p for p in decision_mutations if decision_element(p) == element]
+    assert paths, f"no element of the decision bundle matches {element}"
+    for path in paths:
+        report, code, result, stderr = decision_mutations[path]
+        assert result is not None, (path, stderr)
+        assert code == 1 and not report.ok, path
+        assert expected in failed_names(result), (path, result)
+        assert failed_names(result) == {c.name for c in report.failed}, (path, report.to_json(), result)
+
+
+def test_cli_decision_bundle(ledger: Ledger, decision: dict[str, Any], tmp_path: Path,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    data_dir = cli_env(ledger, monkeypatch)
+    d = decision["decision"]
+    out = tmp_path / "decision.json"
+    assert cli_main([*data_dir, "evidence", "--decision", d["body"]["case_id"],
+                     "-d", d["department"], "--seq", str(d["seq"]), "--out", str(out)]) == 0
+    assert json.loads(out.read_text())["decision"]["entry_hash"] == d["entry_hash"]
+    assert standalone(ledger, out)[0] == 0
+    assert cli_main([*data_dir, "evidence", "verify", str(out)]) == 0
 
 
 # -- canonical JSON of the standalone verifier agrees with the library's ------------------------------------------
@@ -481,8 +620,8 @@ def test_standalone_canonical_json_matches_rfc8785(value: Any) -> None:
     assert script.jcs(value) == expected == canonical_json(value)
 
 
-@pytest.mark.parametrize("number", [0.0, -0.0, 1.0, 1e21, 1e20, 123e-20, 1e-7, 1e-6, 0.1, 5e-324, 1.7976931348623157e308,
-                                    -123.456, 4.35, 100.0, 2**53 + 0.0, 333333333.3333333])
+@pytest.mark.parametrize("number", [0.0, -0.0, 1.0, 1e21, 1e20, 123e-20, 1e-7, 1e-6, 0.1, 5e-324,
+                                    1.7976931348623157e308, -123.456, 4.35, 100.0, 2**53 + 0.0, 333333333.3333333])
 def test_standalone_number_format(number: float) -> None:
     assert _SCRIPT_MODULE.jcs(number) == rfc8785.dumps(number)
 
