@@ -59,7 +59,10 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
                        f"{_mark(r['per_second'] >= 10_000)} | {r['transactions']} | "
                        f"{r['transactions'] / r['certificates'] * 10_000:.1f} | {r['peak_rss_mb']:.0f} "
                        f"({r['rss_before_mb']:.0f}) | {r['db_mb']:.0f} |")
-        out.append("")
+        biggest = max(sec["rows"], key=lambda r: r["certificates"])
+        out += ["", f"Peak memory at {biggest['certificates']:,} certificates: {biggest['peak_rss_mb']:.0f} MB "
+                f"(target ≤ 500 MB at 1M: {_mark(biggest['peak_rss_mb'] <= 500)}); one anchoring transaction per "
+                f"{biggest['certificates'] // max(biggest['transactions'], 1):,} certificates.", ""]
 
     sec = results.get("gas")
     out += ["## 2. Gas per certificate: batched anchoring vs one transaction per certificate", "",
