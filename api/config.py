@@ -19,6 +19,7 @@ class ApiSettings(BaseSettings):
     public_per_second: float = Field(0.5, gt=0, description="Token-bucket refill per client IP (requests/s).")
     anchor_interval_seconds: float = Field(30.0, ge=0,
                                            description="Access-log anchoring period; 0 disables the background task.")
+    max_body_bytes: int = Field(4 * 2**20, ge=1024, description="Largest request body accepted (413 beyond).")
     max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
 
 

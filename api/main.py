@@ -23,7 +23,7 @@ from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
 
-from . import problems
+from . import limits, problems
 from .config import ApiSettings, get_settings
 from .ratelimit import TokenBucket
 from .routes import accesslog as accesslog_routes
@@ -100,6 +100,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     if ledger is not None:
         _attach(app, ledger, settings)
     problems.install(app)
+    limits.install(app, settings.max_body_bytes)
     for module in (auth, certificates, grants, verify, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")

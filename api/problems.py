@@ -46,6 +46,7 @@ class Problem(BaseModel):
 
 # slug, title per status / error class
 _KINDS: dict[str, tuple[int, str]] = {
+    "bad-request": (400, "Bad request"),
     "unauthenticated": (401, "Authentication required"),
     "forbidden": (403, "Forbidden"),
     "not-found": (404, "Not found"),
@@ -55,6 +56,7 @@ _KINDS: dict[str, tuple[int, str]] = {
     "invalid-input": (422, "Invalid input"),
     "validation-error": (422, "Request validation failed"),
     "verification-failed": (422, "Verification failed"),
+    "payload-too-large": (413, "Request body too large"),
     "rate-limited": (429, "Too many requests"),
     "internal-error": (500, "Internal error"),
     "chain-unavailable": (502, "The chain could not be reached"),
@@ -106,7 +108,7 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    slug = {401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
+    slug = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
             409: "conflict", 422: "invalid-input", 429: "rate-limited"}.get(exc.status_code, "internal-error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
@@ -147,6 +149,7 @@ R404: Responses = {404: _example("not-found", "certificate 0x5b1c… is not in t
 R409: Responses = {409: _example("chain-refused", "the chain refused revoke: AnchorCertificateRevoked(0x5b1c…)")}
 R422: Responses = {422: _example("validation-error", "the request does not match the schema: body.purpose: Field required",
                       errors=[{"field": "body.purpose", "message": "Field required", "code": "missing"}])}
+R413: Responses = {413: _example("payload-too-large", "the request body exceeds 4194304 bytes; split the request")}
 R429: Responses = {429: _example("rate-limited", "too many requests from this address; retry after 2 s", retry_after=2)}
 AUTHED: Responses = {**R401, **R403, **R422}
-PUBLIC: Responses = {**R422, **R429}
+PUBLIC: Responses = {**R413, **R422, **R429}

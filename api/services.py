@@ -25,6 +25,11 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
         raise InputError(f"{len(raw_records)} records in one request; at most {limit} (split the request)",
                          field="records")
     check_can_issue(ledger, department)
+    limit_bytes = ledger.settings.max_record_bytes
+    for i, raw in enumerate(raw_records):
+        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+        if size > limit_bytes:
+            raise InputError(f"record is {size} bytes; the limit is {limit_bytes}", line=i + 1, field="records")
     records = [validate_record(raw, i + 1, department=department) for i, raw in enumerate(raw_records)]
     ids = [r.certificate_id for r in records]
     repeated = sorted({i for i in ids if ids.count(i) > 1})

@@ -190,3 +190,24 @@ def test_openapi_is_complete(ledger: Any) -> None:
                 assert spec["components"]["schemas"][ref].get("examples"), (where, ref)
     for name in ("Problem", "GrantCreate", "ReportPublic", "TimelinePublic"):
         assert name in spec["components"]["schemas"]
+
+
+def test_oversize_bodies_and_records_are_refused(ledger: Any) -> None:
+    client = make_client(ledger, Clock(), max_body_bytes=64 * 1024)
+    token = login(client, ledger, "MKT")
+    big = b'{"records": [{"id": "X", "type": "permit", "subject": {"n": "' + b"x" * 100_000 + b'"}}]}'
+    body = assert_problem(client.post("/certificates", content=big,
+                                      headers={**bearer(token), "Content-Type": "application/json"}), 413)
+    assert body["type"] == "/problems/payload-too-large"
+
+    def chunks() -> Any:  # no Content-Length: the limit is enforced while the body streams in
+        for i in range(0, len(big), 8192):
+            yield big[i:i + 8192]
+
+    assert_problem(client.post("/certificates", content=chunks(),
+                               headers={**bearer(token), "Content-Type": "application/json"}), 413)
+    roomy = make_client(ledger, Clock())
+    record = {"id": "X-big", "type": "permit", "subject": {"n": "x" * (ledger.settings.max_record_bytes + 1)}}
+    refused = assert_problem(roomy.post("/certificates", headers=bearer(login(roomy, ledger, "MKT")),
+                                        json={"records": [record]}), 422)
+    assert "the limit is" in refused["detail"]

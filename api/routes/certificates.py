@@ -15,7 +15,7 @@ from .. import services
 from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
                       RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
-from ..problems import AUTHED, R404, R409
+from ..problems import AUTHED, R404, R409, R413
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 
@@ -23,7 +23,8 @@ Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate di
                              examples=[DIGEST_EXAMPLE])]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuePublic, responses={**AUTHED, **R409})
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuePublic,
+             responses={**AUTHED, **R409, **R413})
 def issue_certificates(body: IssueCreate, issuer: Issuer, ledger: LedgerDep, settings: SettingsDep) -> IssuePublic:
     """Issue certificates from JSON records (issuer role): validated, salted, batched, signed and anchored."""
     return services.issue(ledger, issuer.department, body.records, limit=settings.max_issue_records)
