@@ -77,3 +77,14 @@ run ledger decide "$work/applications.jsonl" --department GOV --rules rules/ss-e
 
 step "An auditor replays the whole decision history: every record against its anchor, every decision re-run"
 run ledger replay --department GOV --json "$work/replay.json"
+
+step "A court checks evidence: a self-contained bundle, verified by a standalone script that trusts only the chain"
+run ledger evidence "$work/licence-1.json" --out "$work/evidence.json"
+rpc=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" "$LEDGER_DATA_DIR/chain/node.json")
+anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'])" "$LEDGER_DATA_DIR/deployment.json")
+run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor"
+case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
+run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
+run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor"
+
+step "Done. Everything above is in $LEDGER_DATA_DIR; start the gateway with: scripts/gateway.sh"

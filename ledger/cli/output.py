@@ -15,7 +15,8 @@ def open_ledger(args: Any) -> Ledger:
     return Ledger.open(Settings.from_env(getattr(args, "data_dir", None)))
 
 
-def print_json(value: Any, stream: TextIO = sys.stdout) -> None:
+def print_json(value: Any, stream: TextIO | None = None) -> None:
+    stream = stream or sys.stdout  # looked up per call: tests and callers may swap sys.stdout
     json.dump(value, stream, indent=2, ensure_ascii=False, default=str)
     stream.write("\n")
 
@@ -23,9 +24,9 @@ def print_json(value: Any, stream: TextIO = sys.stdout) -> None:
 class ProgressBar:
     """Progress on stderr: a redrawn bar on a terminal, a line every 10% otherwise."""
 
-    def __init__(self, label: str, stream: TextIO = sys.stderr) -> None:
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
-        self.stream = stream
+        self.stream = stream or sys.stderr
         self.start = time.monotonic()
         self.tty = stream.isatty()
         self._last_decile = -1
@@ -48,8 +49,9 @@ class ProgressBar:
         self.stream.flush()
 
 
-def print_report(report: Any, stream: TextIO = sys.stdout) -> None:
+def print_report(report: Any, stream: TextIO | None = None) -> None:
     """Readable verification report: one line per check."""
+    stream = stream or sys.stdout
     stream.write(f"certificate {report.digest or '(unreadable)'}\n")
     for check in report.checks:
         mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
