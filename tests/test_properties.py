@@ -65,13 +65,15 @@ def test_canonical_strings_with_control_characters_and_surrogates(text: str) -> 
 @given(st.data(), any_text, json_values, salts)
 def test_any_change_of_name_value_or_salt_changes_the_field_hash(data: st.DataObject, name: str, value: Any,
                                                                   salt: bytes) -> None:
+    if not _utf8(name):
+        return  # see test_verify_fails_closed_on_a_field_name_that_is_not_utf8
     try:
         original = field_hash(name, value, salt)
     except InputError:
         return
     part = data.draw(st.sampled_from(["name", "value", "salt"]))
     if part == "name":
-        other = (data.draw(any_text.filter(lambda n: n != name)), value, salt)
+        other = (data.draw(any_text.filter(lambda n: n != name and _utf8(n))), value, salt)
     elif part == "value":
         other_value = data.draw(json_values)
         try:
@@ -99,6 +101,24 @@ def test_any_change_of_a_field_hash_or_field_set_changes_the_digest(hashes: dict
     renamed = {(k + "_" if k == name else k): v for k, v in hashes.items()}
     if len(renamed) == len(hashes):
         assert certificate_digest(renamed) != original
+
+
+def _utf8(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
+                   reason="found by hypothesis: field_hash encodes the name with str.encode, so a document whose "
+                          "field name holds a lone surrogate (valid JSON: \\ud800) crashes instead of failing "
+                          "closed; canonical.py owner to raise InputError, then drop this mark")
+def test_verify_fails_closed_on_a_field_name_that_is_not_utf8() -> None:
+    doc = {"format": "pl-cert/1", "fields": {"\ud800": 1}, "salts": {"\ud800": "00" * 16}, "anchor": {}}
+    with pytest.raises(InputError):
+        CertificateDocument.from_json(json.loads(json.dumps(doc))).digest()
 
 
 def test_short_salts_are_refused() -> None:
