@@ -26,12 +26,14 @@ class ProgressBar:
 
     def __init__(self, label: str, stream: TextIO | None = None) -> None:
         self.label = label
-        self.stream = stream or sys.stderr
+        self.stream = stream or sys.stderr  # None when the process was started with stderr closed
         self.start = time.monotonic()
-        self.tty = stream.isatty()
+        self.tty = self.stream is not None and self.stream.isatty()
         self._last_decile = -1
 
     def __call__(self, done: int, total: int) -> None:
+        if self.stream is None:
+            return
         elapsed = max(time.monotonic() - self.start, 1e-9)
         rate = done / elapsed
         if total:
