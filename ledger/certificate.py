@@ -17,21 +17,10 @@ import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
-from hashlib import sha256 as _sha256
 from pathlib import Path
 from typing import Any
 
-from .canonical import (
-    CERT_FORMAT,
-    FIELD_PREFIX,
-    SALT_BYTES,
-    canonical_json,
-    certificate_digest,
-    field_hash,
-    hex32,
-    parse_hex32,
-    sha256,
-)
+from .canonical import CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32, sha256
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -145,19 +134,8 @@ def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
     """Salt and hash every field; ``random_bytes`` supplies SALT_BYTES per field (os.urandom in production)."""
     if len(random_bytes) < SALT_BYTES * len(fields):
         raise InputError("not enough random bytes for the salts")
-    salts: dict[str, bytes] = {}
-    hashes: dict[str, bytes] = {}
-    offset = 0
-    for name, value in fields.items():  # field_hash inlined: this loop runs once per field of every certificate
-        salt = random_bytes[offset:offset + SALT_BYTES]
-        offset += SALT_BYTES
-        salts[name] = salt
-        h = _sha256(FIELD_PREFIX)
-        h.update(salt)
-        h.update(name.encode("utf-8"))
-        h.update(b"\x00")
-        h.update(canonical_json(value))
-        hashes[name] = h.digest()
+    salts = {name: random_bytes[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+    hashes = field_hashes(fields, salts)
     return Sealed(dict(fields), salts, certificate_digest(hashes))
 
 
@@ -229,18 +207,7 @@ class CertificateDocument:
         return dict(sorted(self._field_hashes().items()))
 
     def _field_hashes(self) -> dict[str, bytes]:
-        salts = self.salts
-        hashes: dict[str, bytes] = {}
-        for name, value in self.fields.items():  # field_hash inlined: runs for every field of every verification
-            salt = salts[name]
-            if len(salt) < SALT_BYTES:
-                field_hash(name, value, salt)  # raises the InputError naming the field
-            h = _sha256(FIELD_PREFIX)
-            h.update(salt)
-            h.update(name.encode("utf-8"))
-            h.update(b"\x00")
-            h.update(canonical_json(value))
-            hashes[name] = h.digest()
+        hashes = field_hashes(self.fields, self.salts)
         hashes.update(self.hidden)
         return hashes
 

@@ -111,10 +111,6 @@ def _utf8(text: str) -> bool:
         return False
 
 
-@pytest.mark.xfail(strict=True, raises=UnicodeEncodeError,
-                   reason="found by hypothesis: field_hash encodes the name with str.encode, so a document whose "
-                          "field name holds a lone surrogate (valid JSON: \\ud800) crashes instead of failing "
-                          "closed; canonical.py owner to raise InputError, then drop this mark")
 def test_verify_fails_closed_on_a_field_name_that_is_not_utf8() -> None:
     doc = {"format": "pl-cert/1", "fields": {"\ud800": 1}, "salts": {"\ud800": "00" * 16}, "anchor": {}}
     with pytest.raises(InputError):
