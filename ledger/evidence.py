@@ -39,7 +39,7 @@ from .departments import get_department
 from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
 from .merkle import root_from_proof
 from .signing import batch_message, log_message, recover
-from .verify import STATUS_NAMES, Check, ChainView, Report, verify_certificate
+from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
 PRODUCER = "provenance-ledger"
@@ -228,7 +228,7 @@ def status_statement(chain: Chain, digest: bytes, as_of: int) -> dict[str, Any]:
 # -- verifying -------------------------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
-class BundleReport:
+class BundleReport(CheckList):
     """Every named check of a bundle, plus the library's own verdict on the certificate inside it."""
 
     checks: tuple[Check, ...]
@@ -240,16 +240,6 @@ class BundleReport:
     def ok(self) -> bool:
         return (bool(self.checks) and all(c.ok for c in self.checks)
                 and self.certificate_report is not None and self.certificate_report.ok)
-
-    @property
-    def failed(self) -> list[Check]:
-        return [c for c in self.checks if not c.ok and not c.skipped]
-
-    def check(self, name: str) -> Check:
-        for c in self.checks:
-            if c.name == name:
-                return c
-        raise KeyError(name)
 
     def to_json(self) -> dict[str, Any]:
         return {"verified": self.ok, "as_of_block": self.as_of_block, "checks": [c.to_json() for c in self.checks],

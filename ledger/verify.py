@@ -46,17 +46,10 @@ class Check:
         return {"name": self.name, "ok": self.ok, "skipped": self.skipped, "detail": self.detail}
 
 
-@dataclass(frozen=True)
-class Report:
-    digest: str | None
-    checks: tuple[Check, ...]
-    as_of_block: int | None
-    at: str | None = None
-    facts: dict[str, Any] = field(default_factory=dict)
+class CheckList:
+    """What every report of named checks answers (certificate reports here, evidence-bundle reports)."""
 
-    @property
-    def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+    checks: tuple[Check, ...]
 
     @property
     def failed(self) -> list[Check]:
@@ -68,6 +61,19 @@ class Report:
             if c.name == name:
                 return c
         raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Report(CheckList):
+    digest: str | None
+    checks: tuple[Check, ...]
+    as_of_block: int | None
+    at: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
         return {"verified": self.ok, "digest": self.digest, "as_of_block": self.as_of_block, "at": self.at,
