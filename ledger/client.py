@@ -64,7 +64,7 @@ class Ledger:
         try:
             w3 = connect(url)
             deployment = Deployment.load(settings.deployment_path)
-            if settings.embedded and (deployment is None or not w3.eth.get_code(deployment.registry)):
+            if settings.embedded and (deployment is None or not w3.eth.get_code(deployment.registry)):  # type: ignore[arg-type]
                 deployment = cls._deploy_embedded(w3, keystore, settings, passphrase)
             if deployment is None:
                 raise ConfigError(f"no deployment at {settings.deployment_path}: run `ledger deploy` against "

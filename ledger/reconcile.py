@@ -151,9 +151,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     ours = set(departments) if departments else _our_departments(ledger)
     report.departments = sorted(ours)
 
-    anchors: dict[str, _Anchor] = {}
-    for root, anchor in chain_anchors(ledger, ours):
-        anchors[hex32(root)] = anchor
+    anchors = {hex32(raw_root): anchor for raw_root, anchor in chain_anchors(ledger, ours)}
     report.anchors_on_chain = len(anchors)
 
     batches: dict[str, _BatchRow] = {}
