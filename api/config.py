@@ -19,6 +19,11 @@ class ApiSettings(BaseSettings):
     public_per_second: float = Field(0.5, gt=0, description="Token-bucket refill per client IP (requests/s).")
     anchor_interval_seconds: float = Field(30.0, ge=0,
                                            description="Access-log anchoring period; 0 disables the background task.")
+    head_max_age_seconds: float = Field(
+        0.25, ge=0, le=2, description="Longest a chain head read is reused by public verification of certificate "
+                                      "files (reports say which block they are as of); 0 reads it per request.")
+    head_refresh_seconds: float = Field(0.05, gt=0, le=1, description="Period of the background head read that "
+                                                                      "keeps the reused head fresh.")
     max_body_bytes: int = Field(4 * 2**20, ge=1024, description="Largest request body accepted (413 beyond).")
     max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
 

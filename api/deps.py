@@ -22,7 +22,7 @@ from .ratelimit import TokenBucket
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /auth/token.")
 
 
-def get_now() -> datetime:
+async def get_now() -> datetime:  # async: resolved on the event loop, no thread hand-off
     return datetime.now(UTC)
 
 
@@ -34,7 +34,12 @@ def get_authenticator(request: Request) -> Authenticator:
     return request.app.state.authenticator  # type: ignore[no-any-return]
 
 
-SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+def get_app_settings(request: Request) -> ApiSettings:
+    """The settings the app was created with (``create_app(settings=...)``, else the environment's)."""
+    return getattr(request.app.state, "settings", None) or get_settings()
+
+
+SettingsDep = Annotated[ApiSettings, Depends(get_app_settings)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 NowDep = Annotated[datetime, Depends(get_now)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
@@ -80,7 +85,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def rate_limit(request: Request, now: NowDep) -> None:
+async def rate_limit(request: Request, now: NowDep) -> None:  # CPU only: on the event loop
     bucket: TokenBucket = request.app.state.public_bucket
     bucket.take(client_address(request), now)
 

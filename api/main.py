@@ -25,6 +25,7 @@ from ledger.verify import ChainView
 
 from . import limits, problems
 from .config import ApiSettings, get_settings
+from .head import HeadRefresher
 from .ratelimit import TokenBucket
 from .routes import accesslog as accesslog_routes
 from .routes import audit, auth, certificates, departments, grants, pages, verify
@@ -40,7 +41,11 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
     app.state.ledger = ledger
-    app.state.view = ChainView(ledger.chain, ledger.settings.confirmations)
+    # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
+    # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
+    app.state.view = ChainView(ledger.chain, ledger.settings.confirmations,
+                               max_head_age=settings.head_max_age_seconds)
+    app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
         chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
         token_ttl=timedelta(seconds=settings.token_ttl_seconds),
@@ -75,9 +80,12 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         task = None
         if settings.anchor_interval_seconds > 0:
             task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds))
+        if settings.head_max_age_seconds > 0:
+            app.state.head.start(settings.head_refresh_seconds)
         try:
             yield
         finally:
+            app.state.head.stop()
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -95,13 +103,17 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
                       {"name": "audit", "description": "Decision history and logs for auditors."},
                       {"name": "departments", "description": "The on-chain registry."},
                       {"name": "pages", "description": "HTML for people."}])
-    app.dependency_overrides[get_settings] = lambda: settings
+    # Not app.dependency_overrides: with any override in place FastAPI rebuilds every dependency's signature on
+    # every request (about 40 % of a public verification).
+    app.state.settings = settings
     app.state.public_bucket = TokenBucket(settings.public_burst, settings.public_per_second)
     if ledger is not None:
         _attach(app, ledger, settings)
     problems.install(app)
     limits.install(app, settings.max_body_bytes)
-    for module in (auth, certificates, grants, verify, accesslog_routes, audit, departments, pages):
+    # verification first: routes are matched in order and public verification is the busiest (its paths overlap
+    # no other router's)
+    for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     return app

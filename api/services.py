@@ -10,13 +10,18 @@ from sqlalchemy import select
 
 from ledger.canonical import hex32, parse_hex32
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import ChainError, InputError
 from ledger.issuance import check_can_issue, export_document, issue_records
 from ledger.certificate import validate_record
 from ledger.store import Certificate
 from ledger.verify import ChainView, Report, verify_certificate
 
-from .models import CheckPublic, IssuedCertificate, IssuePublic, PublicReport
+from .models import CheckPublic, IssuedCertificate, IssuePublic
+
+try:
+    import orjson
+except ImportError:  # pragma: no cover - a dependency; the standard library gives the same JSON, slower
+    orjson = None  # type: ignore[assignment]
 
 
 def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *, limit: int) -> IssuePublic:
@@ -51,14 +56,73 @@ def checks(report: Report) -> list[CheckPublic]:
     return [CheckPublic(**c.to_json()) for c in report.checks]
 
 
+def public_fields(report: Report) -> dict[str, Any]:
+    """The public form of a report as plain JSON values (the ``PublicReport`` schema): verified or not, each check,
+    status, issuer and the block it is as of; never a field of the certificate."""
+    return {"verified": report.ok, "digest": report.digest, "status": report.facts.get("status"),
+            "issuer": report.facts.get("department"), "as_of_block": report.as_of_block,
+            "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in report.checks]}
+
+
 def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] | None,
-                  digest: str | None) -> PublicReport:
-    """Verify a certificate file, or the stored certificate with this digest; reveal status, never fields."""
+                  digest: str | None, refresh: bool = True) -> dict[str, Any]:
+    """Verify a certificate file, or the stored certificate with this digest; reveal status, never fields.
+
+    Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
+    verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
+    from-memory form."""
     if (document is None) == (digest is None):
         raise InputError("send either the certificate document or its digest", field="document")
     if document is None:
         assert digest is not None
         document = export_document(ledger, hex32(parse_hex32(digest)))
-    report = verify_certificate(document, view)
-    return PublicReport(verified=report.ok, digest=report.digest, status=report.facts.get("status"),
-                        issuer=report.facts.get("department"), as_of_block=report.as_of_block, checks=checks(report))
+    if refresh:
+        fresh_head(view)
+    return public_fields(verify_certificate(document, view))
+
+
+def fresh_head(view: ChainView) -> None:
+    """Read the head now (a request that reads the chain sees the latest block, as with no head reuse); if the
+    chain cannot be read, verification itself reports that."""
+    try:
+        view.refresh()
+    except ChainError:
+        pass
+
+
+def batch_root(document: Any) -> bytes | None:
+    """The batch root a certificate file names, or None when it names none readable."""
+    anchor = document.get("anchor") if isinstance(document, dict) else None
+    root = anchor.get("root") if isinstance(anchor, dict) else None
+    if not isinstance(root, str):
+        return None
+    try:
+        return parse_hex32(root, "anchor.root")
+    except InputError:
+        return None
+
+
+def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, Any] | None:
+    """The public report of a certificate file verified from memory (no chain read, no I/O), or None when that
+    needs the chain: its batch has not been verified here before, the head is older than the view's
+    ``max_head_age`` or the status index is not synced to it. The report is the one ``public_report`` gives
+    as of the same block."""
+    root = batch_root(document)
+    if root is None or view.warm_head(root) is None:
+        return None
+    return public_fields(verify_certificate(document, view))
+
+
+def _default(value: Any) -> Any:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def json_bytes(data: Any) -> bytes:
+    """Compact UTF-8 JSON: orjson when it can encode ``data``, else the standard library with every non-ASCII
+    character escaped (e.g. a lone surrogate echoed from a tampered document, which UTF-8 cannot carry)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(data)
+        except TypeError:
+            pass
+    return json.dumps(data, ensure_ascii=True, separators=(",", ":"), default=_default).encode()

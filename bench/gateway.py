@@ -4,12 +4,18 @@ second process) over loopback at 1, 10 and 50 concurrent connections, each for a
 The gateway (bench/gateway_server.py) runs in its own process on 127.0.0.1 against the same embedded node and
 database as the certificates issued here. wrk's own figures are reported: requests per second and the 50th and
 99th latency percentiles; any non-2xx answer is counted and reported.
+
+The machine may be shared, so each level also records the CPU time the gateway's processes and wrk used and
+how busy the whole machine was (/proc/stat): ``per_gateway_cpu_second`` (requests per CPU-second of the gateway)
+is the throughput one idle core would give a single worker, whatever else ran at the time.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -23,9 +29,11 @@ from bench._common import open_ledger, scratch_dir
 from bench.verification import _mine, issue_documents
 
 CONNECTIONS = (1, 10, 50)
-# (label, ChainView max_head_age): as shipped (one eth_blockNumber per request), and with the head reused for
-# up to 250 ms (reports still say which block they are "as of").
-CONFIGURATIONS = (("as shipped", 0.0), ("head reused <= 250 ms", 0.25))
+# (label, head age (None: as shipped, 0.25 s), uvicorn workers): as shipped (one worker, head reused for at most
+# 250 ms, reports say which block they are "as of"), the head read per request for comparison, and two workers.
+CONFIGURATIONS: tuple[tuple[str, float | None, int], ...] = (
+    ("as shipped (1 worker)", None, 1), ("head read per request (1 worker)", 0.0, 1), ("2 workers", None, 2))
+_TICK = os.sysconf("SC_CLK_TCK")
 SECONDS = 10
 QUICK_SECONDS = 4
 DOCUMENTS = 200
@@ -67,6 +75,47 @@ def _parse_wrk(text: str) -> dict[str, Any]:
     return out
 
 
+def _tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn's worker processes)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        todo += children.get(p, [])
+    return out
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / _TICK
+
+
+def _machine() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return (sum(values[:8]) - idle) / _TICK, sum(values[:8]) / _TICK
+
+
+def _wrk_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -91,12 +140,16 @@ def available() -> str | None:
     return None
 
 
-def _measure(tmp: Path, script: Path, bodies: Path, label: str, head_age: float, seconds: int) -> list[dict[str, Any]]:
+def _measure(tmp: Path, script: Path, bodies: Path, label: str, head_age: float | None, workers: int,
+             seconds: int) -> list[dict[str, Any]]:
     rows = []
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    server = subprocess.Popen([sys.executable, "-m", "bench.gateway_server", "--data-dir", str(tmp / "data"),
-                               "--port", str(port), "--head-age", str(head_age)], cwd=ROOT)
+    command = [sys.executable, "-m", "bench.gateway_server", "--data-dir", str(tmp / "data"), "--port", str(port),
+               "--workers", str(workers)]
+    if head_age is not None:
+        command += ["--head-age", str(head_age)]
+    server = subprocess.Popen(command, cwd=ROOT)
     try:
         _wait_ready(url, server)
         request = urllib.request.Request(url + "/public/verify", bodies.read_text().splitlines()[0].encode(),
@@ -104,17 +157,27 @@ def _measure(tmp: Path, script: Path, bodies: Path, label: str, head_age: float,
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
         assert answer["verified"] is True, answer
-        subprocess.run(["wrk", "-t1", "-c1", "-d2s", "-s", str(script), url], capture_output=True, check=True,
-                       timeout=60)  # warm-up
+        subprocess.run(["wrk", f"-t{min(workers, 2)}", f"-c{2 * workers}", "-d3s", "-s", str(script), url],
+                       capture_output=True, check=True, timeout=60)  # warm-up: every worker's caches
+        pids = _tree(server.pid)
         for connections in CONNECTIONS:
+            cpu0, wrk0, (busy0, total0), load0 = _cpu_seconds(pids), _wrk_cpu(), _machine(), os.getloadavg()[0]
             out = subprocess.run(["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s",
                                   "--latency", "--timeout", "10s", "-s", str(script), url],
                                  capture_output=True, text=True, check=True, timeout=seconds + 60)
-            row = {"configuration": label, "connections": connections, **_parse_wrk(out.stdout)}
+            cpu, wrk_cpu, (busy, total) = _cpu_seconds(pids) - cpu0, _wrk_cpu() - wrk0, _machine()
+            row = {"configuration": label, "connections": connections, "workers": workers, **_parse_wrk(out.stdout)}
+            row.update({"gateway_cpu_seconds": round(cpu, 2), "wrk_cpu_seconds": round(wrk_cpu, 2),
+                        "machine_busy": round((busy - busy0) / max(total - total0, 1e-9), 3),
+                        "load_before": load0,
+                        "per_gateway_cpu_second": round(row["requests"] / cpu) if cpu > 0 else None})
             rows.append(row)
             print(f"  gateway ({label}), {connections:>2} connections: {row['requests_per_second']:7,.0f} req/s, "
                   f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
-                  + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else ""), flush=True)
+                  + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else "")
+                  + f" | gateway CPU {cpu / seconds:.2f} cores, {row['per_gateway_cpu_second'] or 0:,} req per "
+                  f"gateway CPU-s, wrk {wrk_cpu / seconds:.2f} cores, machine {row['machine_busy']:.0%} busy, "
+                  f"load {load0:.1f}", flush=True)
     finally:
         server.terminate()
         try:
@@ -137,12 +200,20 @@ def run(quick: bool = False) -> dict[str, Any]:
             bodies.write_text("".join(json.dumps({"document": d}, separators=(",", ":")) + "\n" for d in docs))
             script = tmp / "verify.lua"
             script.write_text(_LUA % {"bodies": bodies})
-            for label, head_age in CONFIGURATIONS:
-                rows += _measure(tmp, script, bodies, label, head_age, seconds)
+            for label, head_age, workers in CONFIGURATIONS:
+                rows += _measure(tmp, script, bodies, label, head_age, workers, seconds)
         finally:
             ledger.close()
     return {"seconds": seconds, "documents": DOCUMENTS, "rows": rows}
 
 
-if __name__ == "__main__":
-    run(quick=True)
+if __name__ == "__main__":  # python -m bench.gateway [--full] [--json PATH]: this section alone, nothing rewritten
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m bench.gateway")
+    parser.add_argument("--full", action="store_true", help=f"{SECONDS} s per level instead of {QUICK_SECONDS} s")
+    parser.add_argument("--json", type=Path, help="write the figures here")
+    options = parser.parse_args()
+    figures = run(quick=not options.full)
+    if options.json:
+        options.json.write_text(json.dumps(figures, indent=2))

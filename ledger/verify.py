@@ -152,6 +152,32 @@ class ChainView:
         self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
         return head
 
+    def refresh(self, head: int | None = None) -> int:
+        """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
+        the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
+        from memory (the gateway's refresher). A head published this way is synced already, so no reader waits
+        for a sync and every report as of it includes that block's status events."""
+        head = self.chain.block_number() if head is None else head
+        self.sync(head)
+        self._head, self._head_read_at = max(head, self._head), time.monotonic()
+        return head
+
+    def warm_head(self, root: bytes) -> int | None:
+        """The head a certificate of batch ``root`` would be verified against without any chain read, or None.
+
+        Not None only when a head read within ``max_head_age`` is at hand, the status index is synced to it and
+        the batch's anchor and its signer's registry answer are cached: verifying is then CPU-only, so a caller
+        on an event loop may do it inline (and take the chain-reading path otherwise)."""
+        if self.max_head_age <= 0 or time.monotonic() - self._head_read_at > self.max_head_age:
+            return None
+        head = self._head
+        if not self._indexed or head > self._synced:
+            return None
+        batch = self._batches.get(root)
+        if batch is None or (batch.signer, batch.block_number) not in self._signers:
+            return None
+        return head
+
     def batch(self, root: bytes, head: int) -> BatchInfo | None:
         cached = self._batches.get(root)
         if cached is not None:

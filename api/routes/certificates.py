@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, status
+from fastapi import APIRouter, Path, Request, status
 
 from ledger import accesslog, provenance, sharing
 from ledger.auth import PermissionDenied
@@ -42,20 +42,23 @@ def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now:
 
 
 @router.post("/{digest}/revoke", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
-def revoke_certificate(digest: Digest, body: RevokeCreate, issuer: Issuer, ledger: LedgerDep) -> StatusChangePublic:
+def revoke_certificate(digest: Digest, body: RevokeCreate, issuer: Issuer, ledger: LedgerDep,
+                       request: Request) -> StatusChangePublic:
     """Revoke one of the caller's own certificates, on chain (terminal)."""
     cert = sharing.own_certificate(ledger, digest, issuer.department)
     tx = revoke(ledger, hex32(cert.digest), body.reason)
+    services.fresh_head(request.app.state.view)  # this gateway's next verification shows it
     return StatusChangePublic(digest=hex32(cert.digest), action="revoke", tx_hash=tx)
 
 
 @router.post("/{digest}/supersede", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
-def supersede_certificate(digest: Digest, body: SupersedeCreate, issuer: Issuer,
-                          ledger: LedgerDep) -> StatusChangePublic:
+def supersede_certificate(digest: Digest, body: SupersedeCreate, issuer: Issuer, ledger: LedgerDep,
+                          request: Request) -> StatusChangePublic:
     """Mark one of the caller's certificates as replaced by another of its certificates, on chain (terminal)."""
     old = sharing.own_certificate(ledger, digest, issuer.department)
     new = sharing.own_certificate(ledger, body.successor, issuer.department)
     tx = supersede(ledger, hex32(old.digest), hex32(new.digest))
+    services.fresh_head(request.app.state.view)  # this gateway's next verification shows it
     return StatusChangePublic(digest=hex32(old.digest), action="supersede", tx_hash=tx)
 
 
