@@ -108,11 +108,25 @@ def _import_models() -> None:
                 raise
 
 
+SQLITE_CACHE_KIB = 128 * 1024
+SQLITE_CHECKPOINT_PAGES = 40_000
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
+    # 128 MB page cache at most (SQLite's default is 2 MB): the indexes keyed by random certificate digests
+    # of a million-row store then stay in memory, instead of every insert reading pages back from the file.
+    # Pages are allocated as used, so a small store costs nothing more.
+    cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+    cursor.execute("PRAGMA temp_store=MEMORY")
+    # Checkpoint the write-ahead log every ~160 MB instead of every 4 MB: a batch of certificates dirties pages
+    # all over the digest index, and pages written again by the next batches are then copied back to the
+    # database file once, not once per batch (at a million rows this halves the time of a commit). Durability
+    # is unchanged: a committed transaction is in the log either way.
+    cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
 
 
