@@ -20,7 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .canonical import CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32, sha256
+from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, json_loads, parse_hex32,
+                        sha256)
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -158,7 +159,7 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
             if not raw_line.strip():
                 continue
             try:
-                yield line_no, json.loads(raw_line)
+                yield line_no, json_loads(raw_line)
             except UnicodeDecodeError:
                 raise InputError("is not UTF-8", line=line_no) from None
             except json.JSONDecodeError as exc:
@@ -238,22 +239,15 @@ class CertificateDocument:
         hidden_raw = doc.get("hidden", {})
         if not isinstance(salts_raw, dict) or not isinstance(hidden_raw, dict):
             raise InputError("salts and hidden must be objects", field="salts")
-        if set(salts_raw) != set(fields):
+        if salts_raw.keys() != fields.keys():
             missing = sorted(set(fields) - set(salts_raw))
             extra = sorted(set(salts_raw) - set(fields))
             raise InputError(f"every disclosed field needs its salt (missing {missing}, extra {extra})",
                              field="salts")
-        overlap = set(fields) & set(hidden_raw)
+        overlap = fields.keys() & hidden_raw.keys() if hidden_raw else None
         if overlap:
             raise InputError(f"fields both disclosed and hidden: {sorted(overlap)}", field="hidden")
-        salts = {}
-        for name, value in salts_raw.items():
-            if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
-                raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
-            try:
-                salts[name] = bytes.fromhex(value)
-            except ValueError:
-                raise InputError("salt is not hex", field=f"salts.{name}") from None
+        salts = _salts(salts_raw)
         hidden = {name: parse_hex32(value, f"hash of hidden field {name}") for name, value in hidden_raw.items()}
         anchor = doc.get("anchor")
         if not isinstance(anchor, dict):
@@ -275,6 +269,23 @@ class CertificateDocument:
         salts = {k: v for k, v in self.salts.items() if k in keep}
         hidden = {k: h for k, h in hashes.items() if k not in fields}
         return CertificateDocument(fields=fields, salts=salts, hidden=hidden, anchor=self.anchor, fmt=self.fmt)
+
+
+def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
+    try:  # the usual case, every salt 2 * SALT_BYTES hex digits; any other takes the loop that names the field
+        if all(type(v) is str and len(v) == 2 * SALT_BYTES for v in salts_raw.values()):
+            return {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+    except ValueError:
+        pass
+    salts = {}
+    for name, value in salts_raw.items():
+        if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
+            raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
+        try:
+            salts[name] = bytes.fromhex(value)
+        except ValueError:
+            raise InputError("salt is not hex", field=f"salts.{name}") from None
+    return salts
 
 
 def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument:
