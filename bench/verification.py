@@ -88,9 +88,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             compared += check_index(ledger, docs, expected)  # and once they are deep
             view = ChainView(ledger.chain, ledger.settings.confirmations)
             verify_many(docs[:100], view)  # warm: batch anchors, key history, signatures, status index
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), time.process_time()
             reports = verify_many(docs, view)
-            many_s = time.perf_counter() - start
+            many_s, many_cpu = time.perf_counter() - start, time.process_time() - cpu_start
             assert sum(r.ok for r in reports) == n - 4, sum(r.ok for r in reports)  # 2 revoked, 1 suspended, 1 superseded
 
             loop_n = min(n, 5_000)
@@ -107,9 +107,10 @@ def run(quick: bool = False) -> dict[str, Any]:
             cold.sort()
         finally:
             ledger.close()
-    result = {"certificates": n, "verify_many_per_second": n / many_s, "loop_per_second": loop_n / loop_s,
+    result = {"certificates": n, "verify_many_per_second": n / many_s, "verify_many_per_cpu_second": n / many_cpu, "loop_per_second": loop_n / loop_s,
               "loop_certificates": loop_n, "cold_p50_ms": percentile(cold, 50) * 1e3, "compared": compared}
-    print(f"  verify_many over {n:,} certificates: {result['verify_many_per_second']:,.0f} verifications/s", flush=True)
+    print(f"  verify_many over {n:,} certificates: {result['verify_many_per_second']:,.0f} verifications/s "
+          f"({result['verify_many_per_cpu_second']:,.0f} per CPU-second)", flush=True)
     print(f"  verify_certificate, one long-lived view: {result['loop_per_second']:,.0f} verifications/s", flush=True)
     print(f"  cold single verification (fresh view): p50 {result['cold_p50_ms']:.1f} ms", flush=True)
     print(f"  status index agreed with statusOf on {compared} reports (incl. revoked, suspended, reinstated, "
