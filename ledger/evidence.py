@@ -176,12 +176,19 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     if department is not None:
         query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
     vault = ledger.vault
+    damaged = 0
     with ledger.engine.connect() as conn:
         for digest, sealed in conn.execute(query):
-            body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            try:
+                body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            except (LedgerError, ValueError):
+                damaged += 1  # an altered row must not hide the others; reconcile reports it
+                continue
             if wanted in _attachment_hashes(body["fields"]):
                 return str(digest)
-    raise NotFoundError(f"no certificate in this ledger's store has an attachment with SHA-256 {wanted}")
+    hint = (f"; {damaged} stored certificate(s) could not be opened (altered rows?): run `ledger reconcile`"
+            if damaged else "")
+    raise NotFoundError(f"no certificate in this ledger's store has an attachment with SHA-256 {wanted}{hint}")
 
 
 def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:

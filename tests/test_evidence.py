@@ -353,6 +353,27 @@ def test_arbitrary_file_is_found_by_its_sha256(ledger: Ledger, docs: list[dict[s
         evidence.bundle_for_file(ledger, forged)
 
 
+def test_an_altered_row_does_not_hide_the_certificate_of_a_file(ledger: Ledger, docs: list[dict[str, Any]],
+                                                                 tmp_path: Path) -> None:
+    from sqlalchemy import select, update
+
+    from ledger.store import Certificate
+
+    scan = tmp_path / "scan.pdf"
+    scan.write_bytes(SCAN)
+    other = docs[1]["digest"]
+    with ledger.engine.begin() as conn:
+        original = conn.execute(select(Certificate.sealed).where(Certificate.digest == other)).scalar_one()
+        conn.execute(update(Certificate).where(Certificate.digest == other).values(sealed=b"\x00" * 64))
+    try:
+        assert evidence.find_by_attachment(ledger, SCAN_SHA, department="MKT") == docs[0]["digest"]
+        with pytest.raises(NotFoundError, match=r"\d+ stored certificate\(s\) could not be opened.*ledger reconcile"):
+            evidence.find_by_attachment(ledger, "ab" * 32, department="MKT")
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == other).values(sealed=original))
+
+
 # -- bad input -----------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("name", "edit"), [
