@@ -201,3 +201,33 @@ def test_cli_decide_and_replay_exit_codes(ledger: Any, fresh_department: str, tm
     report = json.loads(report_file.read_text())
     assert report["ok"] is False and report["discrepancy_counts"] == {"missing": 1}
     assert os.environ["LEDGER_DATA_DIR"] == str(ledger.settings.data_dir)
+
+
+def test_cli_officer_override_is_recorded_anchored_and_replayed(ledger: Any, fresh_department: str, tmp_path: Path,
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    dept = fresh_department
+    _cli_env(ledger, monkeypatch)
+    apps, rules = tmp_path / "apps.jsonl", tmp_path / "rules.json"
+    from .test_decisions import unique_rule_set
+
+    rules.write_text(json.dumps(unique_rule_set(f"officer-{dept}").document))
+    assert cli_main(["demo-data", "--items", "10", "--applications", "5", "--seed", "8", "--out", str(apps)]) == 0
+    assert cli_main(["rules", "publish", str(rules), "--department", dept]) == 0
+    assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 0
+    first = json.loads(apps.read_text().splitlines()[0])
+    capsys.readouterr()
+    args = ["record-decision", "-d", dept, "--case", first["case_id"], "--item", first["service_item"],
+            "--officer", "officer-0042", "--outcome", "approve", "--reason", "OFFICER_CHECKED_ON_SITE",
+            "--applicant", first["applicant_ref"]]
+    assert cli_main([*args, "--overrides", first["case_id"]]) == 0
+    recorded = json.loads(capsys.readouterr().out)
+    assert recorded["seq"] == 6 and recorded["decided_by"]["kind"] == "officer"
+    assert "officer-0042" not in json.dumps(recorded)  # only a salted reference is kept
+    assert recorded["overrides"] and recorded["anchored_batches"]
+    assert cli_main(["replay", "--department", dept]) == 0
+    assert "1 human" in capsys.readouterr().out
+    # an override naming a case this department never decided is refused, and nothing is recorded
+    assert cli_main([*args, "--case", "CASE-NEVER", "--overrides", "CASE-NEVER"]) == 2
+    assert "CASE-NEVER" in capsys.readouterr().err
+    assert cli_main(["replay", "--department", dept]) == 0

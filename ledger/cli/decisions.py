@@ -42,6 +42,18 @@ def register(commands: Any) -> None:
                    help="published rule set file; repeat for several items (a '*' rule set serves all others)")
     p.set_defaults(run=_decide)
 
+    p = commands.add_parser("record-decision", help="record an officer's decision (or an override of an earlier one)")
+    p.add_argument("--department", "-d", required=True, help="the officer's department (its key anchors the log)")
+    p.add_argument("--case", required=True, help="case id")
+    p.add_argument("--item", required=True, help="service item code")
+    p.add_argument("--officer", required=True, help="officer id (stored only as a salted reference)")
+    p.add_argument("--outcome", required=True, choices=["approve", "reject", "refer"])
+    p.add_argument("--reason", action="append", required=True, help="reason id; repeat for several")
+    p.add_argument("--applicant", required=True, help="applicant reference (stored only salted)")
+    p.add_argument("--overrides", help="the decision this one replaces: its number in the log, or its case id")
+    p.add_argument("--no-anchor", action="store_true", help="leave it for the next `ledger anchor-logs`")
+    p.set_defaults(run=_record_decision)
+
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
     p.add_argument("--log", default=logchain.LOG_DECISIONS, help="log name (default decisions)")
@@ -114,6 +126,17 @@ def _decide(args: argparse.Namespace) -> int:
                                        progress=ProgressBar(f"deciding {args.file.name}"), total=total,
                                        chunk=1_000)
     print_json(result.to_json())
+    return 0
+
+
+def _record_decision(args: argparse.Namespace) -> int:
+    overrides: int | str | None = int(args.overrides) if args.overrides and args.overrides.isdigit() else args.overrides
+    with open_ledger(args) as ledger:
+        decision = decisions.record_human_decision(
+            ledger, args.department, args.case, args.item, officer=args.officer, outcome=args.outcome,
+            reasons=args.reason, applicant_ref=args.applicant, overrides=overrides)
+        roots = [] if args.no_anchor else logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, args.department)
+    print_json({**decision.to_json(), "anchored_batches": roots})
     return 0
 
 
