@@ -34,7 +34,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
            f"| date | {info['date']} |", f"| CPU | {info['cpu']}, {info['cores']} cores |",
            f"| memory | {info['memory_mb']:,} MB |", f"| Python | {info['python']} ({info['platform']}) |",
            f"| chain | embedded {info['anvil']} (zero gas price, instant + 1 s mining) |",
-           f"| database | SQLite (WAL) |",
+           "| database | SQLite (WAL) |",
            f"| commit | {info['commit']} |",
            f"| load average before / after | {' '.join(f'{x:.1f}' for x in info['load_before'])} / "
            f"{' '.join(f'{x:.1f}' for x in info['load_after'])} |",
@@ -129,7 +129,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
     if na:
         out += na
     else:
-        out += [f"| decisions | replay seconds | decisions/s | target |", "|---:|---:|---:|---|",
+        out += ["| decisions | replay seconds | decisions/s | target |", "|---:|---:|---:|---|",
                 f"| {sec['decisions']:,} | {sec['replay_seconds']:.1f} | {sec['per_second']:,.0f} | "
                 f"{_mark(sec['per_second'] >= 20_000)} |", "",
                 f"(Recording them with `decide_many` ran at {sec['decide_per_second']:,.0f} decisions/s.)", ""]
