@@ -7,6 +7,9 @@ bash scripts/setup.sh --system
 export PATH="$PWD/.venv/bin:$PATH"
 forge=node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
+echo "== ruff (undefined names, unused imports, syntax)"
+ruff check --select F,E9 ledger api scripts tests bench
+
 echo "== forge test (contracts)"
 $forge test --offline
 echo "== forge snapshot --check (gas)"
