@@ -53,8 +53,10 @@ _sha256 = hashlib.sha256
 def canonical_json(value: Any) -> bytes:
     """RFC 8785 canonical UTF-8 bytes of a JSON value; raises InputError for values JSON cannot carry."""
     # Fast paths for the scalar values that make up nearly every field; they produce exactly what RFC 8785
-    # does (bench/selfcheck.py keeps them in agreement with the full implementation).
+    # does (bench/selfcheck.py and tests/test_properties.py keep them in agreement with the full implementation).
     if type(value) is str:
+        # Python's JSON encoder and RFC 8785 agree on strings without control characters or lone surrogates;
+        # isprintable() is False for both (categories Cc and Cs), which then take the general path.
         if value.isprintable():
             return _json_string(value).encode("utf-8")
     elif value is None:
@@ -85,12 +87,6 @@ def json_loads(text: str | bytes) -> Any:
         except _FastError:
             pass
     return json.loads(text)
-
-
-def _plain_string(value: str) -> bool:
-    # Python's JSON encoder and RFC 8785 agree on strings without control characters or lone surrogates;
-    # str.isprintable() is False for both (categories Cc and Cs), and for the separators JSON may escape.
-    return value.isprintable()
 
 
 def sha256(data: bytes) -> bytes:

@@ -83,11 +83,6 @@ def list_departments(chain: Chain) -> list[Department]:
     return [get_department(chain, department_code(raw)) for raw in ids]
 
 
-def department_of(chain: Chain, signer: str) -> str | None:
-    raw = chain.call(chain.registry.functions.departmentOf(signer))
-    return department_code(raw) if any(raw) else None
-
-
 class Council:
     """Council votes, signed by the members' keys held in this ledger's keystore."""
 
