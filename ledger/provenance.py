@@ -178,8 +178,12 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     events += _status_events(ledger, parse_hex32(key), blocks)
     if private:
         events += _private_events(ledger, key, cert.department_id, now)
+    # Issuance, anchoring and signing happen in that order, but their times come from two clocks (the issuer's
+    # wall clock, the block timestamp) that may disagree by a second: they sort at the earliest of their times,
+    # then by their causal rank, while each event keeps the time its source recorded.
     order = {"issued": 0, "anchored": 1, "signed": 2}
-    events.sort(key=lambda e: (e["at"] or "9999", order.get(e["kind"], 3)))
+    start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
+    events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
     status = ledger.chain.call(ledger.chain.anchor.functions.statusOf(parse_hex32(key)))
     status_name = ("valid", "suspended", "revoked", "superseded")[int(status[0])]
     return {"digest": key, "issuer": cert.department_id, "type": cert.cert_type, "status": status_name,

@@ -72,3 +72,31 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     events = client.get(f"/public/certificates/{revoked}/timeline").json()["events"]
     assert [e["reason"] for e in events if e["kind"] == "revoked"] == ["data-error"]
     assert_problem(client.get(f"/public/certificates/0x{'00' * 32}/timeline"), 404)
+
+
+def test_issuance_precedes_anchoring_even_when_the_clocks_disagree(ledger: Any, fresh_department: str,
+                                                                    tmp_path: Any) -> None:
+    """The issuer's wall clock may run a second ahead of the block timestamp; the timeline stays causal."""
+    import io
+    import json
+    from datetime import datetime
+
+    from sqlalchemy import update
+
+    from ledger import issuance, provenance
+    from ledger.store import Certificate
+
+    from .conftest import make_records, write_jsonl
+
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "skew.jsonl", make_records(1)), fresh_department, out=out)
+    digest = json.loads(out.getvalue())["digest"]
+    anchored_at = next(e["at"] for e in provenance.timeline(ledger, digest, now=datetime.now().astimezone())["events"]
+                       if e["kind"] == "anchored")
+    later = (datetime.fromisoformat(anchored_at.replace("Z", "+00:00")) + timedelta(seconds=2))
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == digest).values(
+            issued_at=later.strftime("%Y-%m-%dT%H:%M:%SZ")))
+    events = provenance.timeline(ledger, digest, now=datetime.now().astimezone())["events"]
+    assert [e["kind"] for e in events[:3]] == ["issued", "anchored", "signed"]
+    assert events[0]["at"] > events[1]["at"]  # each event keeps the time its own source recorded
