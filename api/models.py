@@ -8,6 +8,8 @@ from typing import Any
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
+from ledger.status import REASONS
+
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"
 
@@ -97,7 +99,8 @@ class IssuePublic(SQLModel):
 
 class RevokeCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "fraud"}]})  # type: ignore[assignment]
-    reason: str = Field(min_length=1, max_length=32, description="Short ASCII reason code, recorded on chain.")
+    reason: str = Field(min_length=1, max_length=32, description="A reason of the published vocabulary "
+                        "(docs/format.md §8), recorded on chain as its code: " + ", ".join(REASONS) + ".")
 
 
 class SupersedeCreate(SQLModel):

@@ -108,7 +108,9 @@ def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, A
     ``max_head_age`` or the status index is not synced to it. The report is the one ``public_report`` gives
     as of the same block."""
     root = batch_root(document)
-    if root is None or view.warm_head(root) is None:
+    fields = document.get("fields")
+    issuer = fields.get("issuer") if isinstance(fields, dict) else None
+    if root is None or not isinstance(issuer, str) or view.warm_head(issuer, root) is None:
         return None
     return public_fields(verify_certificate(document, view))
 

@@ -43,9 +43,9 @@ def change_statuses(ledger: Any, docs: list[dict[str, Any]]) -> dict[str, str]:
     digests = [d["digest"] for d in docs]
     status.revoke(ledger, digests[1], "fraud", DEPARTMENT)
     status.revoke(ledger, digests[2], "data-error", DEPARTMENT)
-    status.suspend(ledger, digests[3], "inquiry", DEPARTMENT)
-    status.suspend(ledger, digests[4], "inquiry", DEPARTMENT)
-    status.reinstate(ledger, digests[4], "cleared", DEPARTMENT)
+    status.suspend(ledger, digests[3], "under-investigation", DEPARTMENT)
+    status.suspend(ledger, digests[4], "under-investigation", DEPARTMENT)
+    status.reinstate(ledger, digests[4], "grounds-resolved", DEPARTMENT)
     status.supersede(ledger, digests[5], digests[6], DEPARTMENT)
     return {digests[1]: "revoked", digests[2]: "revoked", digests[3]: "suspended", digests[4]: "valid",
             digests[5]: "superseded", digests[6]: "valid"}

@@ -38,6 +38,7 @@ ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
 CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
+CONTRACT_VERSIONS = {"anchor": "2.0.0", "log": "2.0.0"}
 SEND_ATTEMPTS = 8
 DROP_CHECKS = 3  # consecutive look-ups that must miss before a transaction counts as dropped
 # Node answers meaning "this nonce is taken" (geth/Besu/anvil wording): read the pending nonce again and re-sign.
@@ -380,6 +381,16 @@ class Chain:
                 raise ConfigError(
                     f"no {name} contract at {address} on chain {self.chain_id}: the chain was reset or the "
                     "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node")
+        for name, contract in (("anchor", self.anchor), ("log", self.log)):
+            try:
+                found = contract.functions.version().call()
+            except Exception as exc:  # noqa: BLE001 - an old or foreign contract: report it as such
+                found = f"unreadable ({exc})"
+            if found != CONTRACT_VERSIONS[name]:
+                raise ConfigError(
+                    f"the {name} contract at {contract.address} is version {found}; this ledger needs "
+                    f"{CONTRACT_VERSIONS[name]} (batches and statuses per department, docs/format.md §8). "
+                    "Deploy the current contracts (`ledger deploy`) and issue into the new deployment")
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:

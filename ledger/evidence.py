@@ -32,7 +32,7 @@ from sqlalchemy import select
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
                         hex32)
-from .certificate import CertificateDocument, load_document
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
 from .chain import Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
@@ -46,7 +46,7 @@ PRODUCER = "provenance-ledger"
 MAX_BUNDLE_BYTES = 4 * 1024 * 1024
 
 # The named checks, in order; scripts/verify_evidence.py reports exactly these names.
-OFFLINE_CHECKS = ("bundle", "fields", "digest", "merkle_proof", "validity", "attachment")
+OFFLINE_CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment")
 CHAIN_CHECKS = ("chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
                 "department_key", "department_history", "signature", "status_statement", "status")
 CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
@@ -81,7 +81,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
                                     report=report)
     digest = doc.digest()
     root = bytes.fromhex(str(doc.anchor["root"]).removeprefix("0x"))
-    event = _anchor_log(chain, root)
+    event = _anchor_log(chain, str(doc.fields["issuer"]), root)
     if event is None:  # verify_certificate saw the batch a moment ago: only a reorg gets here
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     head = chain.block_number()
@@ -127,7 +127,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         },
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": as_of_hash},
-        "status": status_statement(chain, digest, as_of),
+        "status": status_statement(chain, event["department"], root, digest, as_of),
     }
     if attachment_sha256 is not None:
         bundle["attachment"] = {"sha256": attachment_sha256}
@@ -198,8 +198,11 @@ def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
     return {str(a.get("sha256", "")).lower() for a in items if isinstance(a, dict)}
 
 
-def _anchor_log(chain: Chain, root: bytes) -> dict[str, Any] | None:
-    logs = chain.anchor.events.BatchAnchored().get_logs(from_block=0, argument_filters={"root": root})
+def _anchor_log(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
+    """The BatchAnchored event of ``department``'s batch ``root``: another department's anchoring of the same root
+    value (its own namespace) is never taken for it."""
+    logs = chain.anchor.events.BatchAnchored().get_logs(
+        from_block=0, argument_filters={"root": root, "departmentId": department_id_bytes(department)})
     if not logs:
         return None
     log = logs[0]
@@ -220,9 +223,10 @@ def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
     return {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
 
 
-def status_statement(chain: Chain, digest: bytes, as_of: int) -> dict[str, Any]:
-    """The certificate's status in force at block ``as_of`` (its last change at or before that block)."""
-    changes = chain.call(chain.anchor.functions.statusHistory(digest))
+def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, as_of: int) -> dict[str, Any]:
+    """The status in force at block ``as_of`` (its last change at or before that block) of certificate ``digest``
+    of ``department``'s batch ``root``: only that department can have changed it."""
+    changes = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest))
     last = None
     for status, block, _ts, detail in changes:
         if int(block) <= as_of:
@@ -329,6 +333,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
     root = _b(anchor["root"])
 
     checks.run("fields", lambda: _check_fields(cert))
+    checks.run("disclosure", lambda: _check_disclosure(cert))
     checks.run("digest", lambda: _check_digest(cert))
     checks.run("merkle_proof", lambda: _check_proof(digest, [_b(p) for p in anchor["proof"]], root))
     checks.run("validity", lambda: _check_validity(cert, now))
@@ -343,9 +348,11 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(), cert_report, head, facts)
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
-        event = _anchor_log(chain, root)
+        issuer = cert["fields"].get("issuer")
+        department = issuer if _is_department(issuer) else None
+        event = _anchor_log(chain, department, root) if department else None
         if event is None:
-            checks.add("anchor_event", False, f"no BatchAnchored event for root {hex32(root)} at "
+            checks.add("anchor_event", False, f"no BatchAnchored event of {issuer!r} for root {hex32(root)} at "
                                               f"{chain.deployment.anchor}")
             checks.skip(EVENT_CHECKS, "nothing was anchored under this root")
         else:
@@ -354,15 +361,17 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
             checks.run("block", lambda: _check_block(chain, event, anchor))
             depth = head - event["block_number"]
             checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
-            issuer = cert["fields"].get("issuer")
             checks.add("issuer", issuer == event["department"],
                        f"issued by {issuer}" if issuer == event["department"] else
                        f"the certificate names issuer {issuer!r}; the chain says {event['department']!r} anchored it")
             checks.run("department_key", lambda: _check_key(view, event))
             checks.run("signature", lambda: _check_signature(chain, event, root, anchor["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
-        checks.run("status_statement", lambda: _check_status_statement(chain, digest, bundle))
-        checks.run("status", lambda: _check_status(chain, digest))
+        if department is None:
+            checks.skip(("status_statement", "status"), "the certificate names no issuer department")
+        else:
+            checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle))
+            checks.run("status", lambda: _check_status(chain, department, root, digest))
     except ChainError as exc:
         checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(), None, None)
@@ -474,6 +483,22 @@ def _check_fields(cert: dict[str, Any]) -> tuple[bool, str]:
     return True, f"{len(fields)} disclosed field hashes recomputed, {len(hidden)} hidden fields as hashes"
 
 
+def _check_disclosure(cert: dict[str, Any]) -> tuple[bool, str]:
+    """Every verifier needs the identity, issuer and validity of a certificate: they are never hidden."""
+    hidden = [n for n in ALWAYS_DISCLOSED if n in cert["hidden"]]
+    missing = [n for n in REQUIRED_DISCLOSED if n not in cert["fields"] and n not in cert["hidden"]]
+    if hidden:
+        return False, (f"{', '.join(hidden)} must always be disclosed but "
+                       f"{'is' if len(hidden) == 1 else 'are'} hidden")
+    if missing:
+        return False, f"{', '.join(missing)} missing"
+    return True, "id, type, issuer, issued_at and the validity dates are disclosed"
+
+
+def _is_department(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
+
+
 def _check_digest(cert: dict[str, Any]) -> tuple[bool, str]:
     if cert["format"] != CERT_FORMAT:
         return False, f"unknown certificate format {cert['format']!r}; expected {CERT_FORMAT!r}"
@@ -581,6 +606,7 @@ def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, An
         return False, f"transaction {anchor['tx_hash']} has no successful receipt"
     found = any(str(log["address"]).lower() == chain.deployment.anchor.lower()
                 and "0x" + bytes(log["topics"][0]).hex() == BATCH_ANCHORED_TOPIC and bytes(log["topics"][1]) == root
+                and bytes(log["topics"][2]) == department_id_bytes(event["department"])
                 for log in receipt["logs"])
     return found, (f"transaction {anchor['tx_hash']} emitted the BatchAnchored event" if found else
                    f"transaction {anchor['tx_hash']}'s receipt holds no BatchAnchored event for this root")
@@ -641,9 +667,10 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def _check_status_statement(chain: Chain, digest: bytes, bundle: dict[str, Any]) -> tuple[bool, str]:
+def _check_status_statement(chain: Chain, department: str, root: bytes, digest: bytes,
+                            bundle: dict[str, Any]) -> tuple[bool, str]:
     as_of = bundle["as_of"]["block_number"]
-    actual = status_statement(chain, digest, as_of)
+    actual = status_statement(chain, department, root, digest, as_of)
     stated = bundle["status"]
     if _norm(stated) != actual:
         return False, f"the bundle states {stated} as of block {as_of}; the chain says {actual}"
@@ -651,8 +678,9 @@ def _check_status_statement(chain: Chain, digest: bytes, bundle: dict[str, Any])
     return True, f"{actual['status']}{when} as of block {as_of}"
 
 
-def _check_status(chain: Chain, digest: bytes) -> tuple[bool, str]:
-    status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(digest))
+def _check_status(chain: Chain, department: str, root: bytes, digest: bytes) -> tuple[bool, str]:
+    status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(department_id_bytes(department), root,
+                                                                            digest))
     name = STATUS_NAMES[int(status)]
     if name == "valid":
         return True, "valid now"
@@ -706,7 +734,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
         raise VerificationError(f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's store")
     chain = ledger.chain
     root = _b(entry.batch_root)
-    event = _log_event(chain, root)
+    event = _log_event(chain, department, root)
     published = _rule_set_event(chain, _b(rule_digest))
     if event is None or published is None:
         raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
@@ -744,8 +772,10 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     return bundle
 
 
-def _log_event(chain: Chain, root: bytes) -> dict[str, Any] | None:
-    logs = chain.log.events.LogBatchAnchored().get_logs(from_block=0, argument_filters={"root": root})
+def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
+    """The LogBatchAnchored event of ``department``'s range under ``root`` (never another department's squat)."""
+    logs = chain.log.events.LogBatchAnchored().get_logs(
+        from_block=0, argument_filters={"root": root, "departmentId": department_id_bytes(department)})
     if not logs:
         return None
     log, args = logs[0], logs[0]["args"]
@@ -836,9 +866,9 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(names), None, head)
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
-        event = _log_event(chain, root)
+        event = _log_event(chain, d["department"], root) if _is_department(d["department"]) else None
         if event is None:
-            checks.add("anchor_event", False, f"no LogBatchAnchored event for root {hex32(root)} at "
+            checks.add("anchor_event", False, f"no LogBatchAnchored event of {d['department']!r} for root {hex32(root)} at "
                                               f"{chain.deployment.log}")
             checks.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
         else:
@@ -891,6 +921,7 @@ def _check_log_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str
         return False, f"transaction {anchor['tx_hash']} has no successful receipt"
     found = any(str(log["address"]).lower() == chain.deployment.log.lower()
                 and "0x" + bytes(log["topics"][0]).hex() == LOG_ANCHORED_TOPIC and bytes(log["topics"][3]) == root
+                and bytes(log["topics"][2]) == department_id_bytes(event["department"])
                 for log in receipt["logs"])
     return found, (f"transaction {anchor['tx_hash']} emitted the LogBatchAnchored event" if found else
                    f"transaction {anchor['tx_hash']}'s receipt holds no LogBatchAnchored event for this root")

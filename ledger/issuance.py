@@ -35,7 +35,7 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from .canonical import SALT_BYTES, hex32
 from .certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
-from .chain import DROP_CHECKS, ROLE_ISSUER, department_id_bytes
+from .chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from .client import Ledger
 from .errors import ChainError, InputError, StateError
 from .merkle import MerkleTree
@@ -401,21 +401,35 @@ def _discard(ledger: Ledger, root: str) -> None:
         conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
 
 
-def anchor_event(ledger: Ledger, root: bytes) -> dict[str, Any] | None:
-    """The BatchAnchored event of ``root`` as the chain has it now, or None."""
+def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
+    """The BatchAnchored event of ``department``'s batch ``root`` as the chain has it now, or None.
+
+    ``department`` defaults to the one that prepared the batch in this store. Only an event of that department
+    counts: another department anchoring the same root value (a front-run "squat") lives in its own namespace
+    on chain and is never taken for ours.
+    """
     chain = ledger.chain
+    root_hex = hex32(root)
+    if department is None:
+        with ledger.engine.connect() as conn:
+            department = conn.execute(select(Batch.department_id).where(  # type: ignore[call-overload]
+                Batch.root == root_hex)).scalar()
+        if department is None:
+            raise StateError(f"batch {root_hex} is not in the store; name its department")
     try:
         logs = chain.anchor.events.BatchAnchored().get_logs(
-            from_block=chain.deployment.deployed_block, argument_filters={"root": root})
+            from_block=chain.deployment.deployed_block,
+            argument_filters={"root": root, "departmentId": department_id_bytes(department)})
         if not logs:
             return None
         log = logs[-1]
         block = chain.w3.eth.get_block(log["blockNumber"])
     except (OSError, Web3RPCError, BlockNotFound) as exc:
-        raise ChainError(f"could not read the anchor of {hex32(root)}: {exc}") from exc
+        raise ChainError(f"could not read the anchor of {root_hex}: {exc}") from exc
     return {"tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
             "block_hash": "0x" + bytes(log["blockHash"]).hex(), "block_time": int(block["timestamp"]),
-            "signer": log["args"]["signer"], "count": int(log["args"]["count"])}
+            "signer": log["args"]["signer"], "count": int(log["args"]["count"]),
+            "department": department_code(bytes(log["args"]["departmentId"]))}
 
 
 def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dict[str, Any]:
@@ -440,18 +454,21 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
             raise StateError(f"batch {root_hex} is not in the store")
         refused: ChainError | None = None
         try:
-            event = anchor_event(ledger, root)
+            event = anchor_event(ledger, root, batch.department_id)
             if event is not None:
                 misses = 0
+                _check_own_anchor(batch, event)
                 if chain.block_number() >= event["block_number"] + ledger.settings.confirmations:
-                    again = anchor_event(ledger, root)
+                    again = anchor_event(ledger, root, batch.department_id)
                     if again is not None and again["block_hash"] == event["block_hash"]:
+                        _check_own_anchor(batch, again)
                         return _mark_confirmed(ledger, batch, again)
             elif batch.tx_hash is None:
                 _send_anchor(ledger, root_hex)
             else:
                 receipt = chain.receipt(batch.tx_hash)
-                if receipt is not None and receipt["status"] != 1 and anchor_event(ledger, root) is None:
+                if (receipt is not None and receipt["status"] != 1
+                        and anchor_event(ledger, root, batch.department_id) is None):
                     refused = ChainError(f"the anchoring transaction {batch.tx_hash} of batch {root_hex} reverted "
                                          f"({chain._replay_revert(batch.tx_hash, receipt)}); the batch stays "
                                          "pending")
@@ -474,6 +491,18 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
                              f"within {wait} s{why}; `ledger resume` completes it")
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
+
+
+def _check_own_anchor(batch: Any, event: dict[str, Any]) -> None:
+    """The event must be this batch's own anchoring: by its department (the lookup ensures it) with the very key
+    that signed the stored root. Anything else would be marked confirmed yet never verify."""
+    if event["department"] != batch.department_id or event["signer"].lower() != batch.signer.lower() \
+            or event["count"] != batch.count:
+        raise StateError(
+            f"batch {batch.root} of {batch.department_id} was anchored on chain by {event['signer']} of "
+            f"{event['department']} for {event['count']} certificates, but this store signed it with "
+            f"{batch.signer} for {batch.count}: it is not this batch's anchoring. Nothing was marked confirmed; "
+            "issue these records again (new salts give a new root) after finding who holds that key")
 
 
 def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[str, Any]:

@@ -17,10 +17,11 @@ from sqlalchemy import select
 
 from .canonical import hex32, parse_hex32
 from .certificate import SCHEMA_ID
-from .chain import ROLE_ISSUER, department_code, department_id_bytes
+from .chain import ROLE_ISSUER, department_id_bytes
 from .client import Ledger
 from .errors import InputError, NotFoundError
 from .signing import batch_message, recover
+from .status import reason_name
 from .store import Batch, Certificate
 
 
@@ -50,27 +51,33 @@ def _event(kind: str, at: str | None, summary: str, source: str, **details: Any)
             **{k: v for k, v in details.items() if v is not None}}
 
 
-def _status_events(ledger: Ledger, digest: bytes, blocks: _Blocks) -> list[dict[str, Any]]:
+def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
+                   blocks: _Blocks) -> list[dict[str, Any]]:
+    """The certificate's status events: only those of its issuer's batch (department, root, digest), so a copy of
+    the digest in another department's batch never shows here."""
     chain = ledger.chain
     events = chain.anchor.events
     start = chain.deployment.deployed_block
+    where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
     out = []
     for name, kind, verb in (("CertificateSuspended", "suspended", "suspended"),
                              ("CertificateReinstated", "reinstated", "reinstated"),
                              ("CertificateRevoked", "revoked", "revoked")):
-        for log in getattr(events, name)().get_logs(from_block=start, argument_filters={"digest": digest}):
-            reason = bytes(log["args"]["reason"]).rstrip(b"\x00").decode("ascii", errors="replace")
-            dept = department_code(bytes(log["args"]["departmentId"]))
+        for log in getattr(events, name)().get_logs(from_block=start, argument_filters=where):
+            reason = reason_name(int(log["args"]["reason"]))
             out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),
-                              f"{verb} by {dept} (reason: {reason})", "chain", reason=reason, department=dept,
-                              tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                              f"{verb} by {department} (reason: {reason})", "chain", reason=reason,
+                              department=department, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                               block_number=int(log["blockNumber"])))
-    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters={"digest": digest}):
+    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters=where):
         successor = hex32(bytes(log["args"]["successor"]))
         out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))), f"superseded by {successor}",
                           "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                           block_number=int(log["blockNumber"])))
-    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters={"successor": digest}):
+    for log in events.CertificateSuperseded().get_logs(
+            from_block=start, argument_filters={"departmentId": department_id_bytes(department)}):
+        if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
+            continue
         predecessor = hex32(bytes(log["args"]["digest"]))
         out.append(_event("supersedes", _iso(blocks.time(int(log["blockNumber"]))), f"replaces {predecessor}",
                           "chain", predecessor=predecessor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
@@ -81,8 +88,9 @@ def _status_events(ledger: Ledger, digest: bytes, blocks: _Blocks) -> list[dict[
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]]:
     chain = ledger.chain
     root = parse_hex32(batch.root)
-    logs = chain.anchor.events.BatchAnchored().get_logs(from_block=chain.deployment.deployed_block,
-                                                        argument_filters={"root": root})
+    logs = chain.anchor.events.BatchAnchored().get_logs(
+        from_block=chain.deployment.deployed_block,
+        argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)})
     if not logs:
         return [_event("anchoring", None, f"batch {batch.root} is not anchored on chain (state {batch.state})",
                        "store", root=batch.root)]
@@ -175,7 +183,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
                      f"{cert.cert_type} issued by {cert.department_id}", "store", issuer=cert.department_id,
                      type=cert.cert_type, certificate_id=cert.certificate_id if private else None)]
     events += _anchor_events(ledger, cert, batch)
-    events += _status_events(ledger, parse_hex32(key), blocks)
+    events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)
     if private:
         events += _private_events(ledger, key, cert.department_id, now)
     # Issuance, anchoring and signing happen in that order, but their times come from two clocks (the issuer's
@@ -184,7 +192,8 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     order = {"issued": 0, "anchored": 1, "signed": 2}
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
     events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
-    status = ledger.chain.call(ledger.chain.anchor.functions.statusOf(parse_hex32(key)))
+    status = ledger.chain.call(ledger.chain.anchor.functions.statusOf(
+        department_id_bytes(cert.department_id), parse_hex32(batch.root), parse_hex32(key)))
     status_name = ("valid", "suspended", "revoked", "superseded")[int(status[0])]
     return {"digest": key, "issuer": cert.department_id, "type": cert.cert_type, "status": status_name,
             "view": "full" if private else "public", "as_of": _iso(now), "events": events}

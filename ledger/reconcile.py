@@ -18,7 +18,7 @@ batch_count_mismatch  the batch row's count differs from the count anchored on c
 anchor_missing        the database says confirmed; the chain has no anchor for the root
 anchor_moved          the chain has the anchor in another block than the one stored (a reorganisation:
                       ``ledger resume`` updates it)
-anchor_mismatch       the chain has the root under another department than the database
+anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
 anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
 ===================== =====================================================================================
 
@@ -151,8 +151,13 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     ours = set(departments) if departments else _our_departments(ledger)
     report.departments = sorted(ours)
 
-    anchors = {hex32(raw_root): anchor for raw_root, anchor in chain_anchors(ledger, ours)}
+    # Keyed by (department, root): roots live in each department's namespace on chain, so the same root value
+    # anchored by another department (a squat) is a different anchor, never ours.
+    anchors = {(anchor.department, hex32(raw_root)): anchor for raw_root, anchor in chain_anchors(ledger, ours)}
     report.anchors_on_chain = len(anchors)
+    other_departments: dict[str, list[str]] = {}
+    for dept, root in anchors:
+        other_departments.setdefault(root, []).append(dept)
 
     batches: dict[str, _BatchRow] = {}
     with ledger.engine.connect() as conn:
@@ -172,26 +177,28 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
 
     add = report.divergences.append
     for root, batch in batches.items():
-        anchor = anchors.get(root)
+        anchor = anchors.get((batch.department, root))
         if batch.state != BatchState.CONFIRMED:
             report.pending.append(root)
             continue
         if anchor is None:
+            others = [d for d in other_departments.get(root, []) if d != batch.department]
+            if others:
+                add(Divergence("anchor_mismatch", root, f"anchored on chain by {', '.join(others)} only, stored as "
+                               f"{batch.department}'s: {batch.department} never anchored it"))
+                continue
             add(Divergence("anchor_missing", root, "the database says confirmed but the chain has no anchor for "
                            "this root (lost in a reorganisation, or the row was forged); `ledger resume` "
                            "re-anchors a lost batch"))
             continue
-        if anchor.department != batch.department:
-            add(Divergence("anchor_mismatch", root, f"anchored on chain by {anchor.department}, stored as "
-                           f"{batch.department}'s"))
         if anchor.count != batch.count:
             add(Divergence("batch_count_mismatch", root, f"{anchor.count} certificates anchored on chain, the "
                            f"batch row says {batch.count}"))
         if batch.block_hash is not None and anchor.block_hash != batch.block_hash:
             add(Divergence("anchor_moved", root, f"anchored in block {anchor.block_number} "
                            f"({anchor.block_hash}), stored as {batch.block_hash}; `ledger resume` updates it"))
-    for root, anchor in anchors.items():
-        if root not in batches:
+    for (dept, root), anchor in anchors.items():
+        if root not in batches or batches[root].department != dept:
             add(Divergence("anchor_unknown", root, f"{anchor.department} anchored {anchor.count} certificate(s) "
                            f"in block {anchor.block_number} that this database does not know (rows lost, or a "
                            "key used outside this ledger)"))
@@ -200,7 +207,8 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     for root, batch in batches.items():
         if batch.state != BatchState.CONFIRMED:
             continue
-        expected = anchors[root].count if root in anchors else batch.count
+        own = anchors.get((batch.department, root))
+        expected = own.count if own is not None else batch.count
         if batch.rows < expected:
             add(Divergence("rows_missing", root, f"{expected - batch.rows} of {expected} certificate rows are "
                            "missing from the database (deleted)"))
@@ -209,7 +217,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     return report
 
 
-def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[str, _Anchor], vault: Any,
+def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
                 report: ReconcileReport, progress: Progress | None) -> None:
     add = report.divergences.append
     query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,

@@ -18,11 +18,40 @@ from .errors import InputError, NotFoundError
 from .store import Batch, BatchState, Certificate, StatusChange
 
 
-def reason_code(text: str) -> bytes:
-    """A reason as bytes32: a short ASCII code such as ``fraud`` or ``data-error``."""
-    if not text or len(text) > 32 or not text.isascii() or not text.isprintable():
-        raise InputError(f"reason {text!r} must be a short code of 1-32 printable ASCII characters")
-    return text.encode().ljust(32, b"\x00")
+# The published vocabulary of status reasons (docs/format.md §8). Only these codes go on chain, as one byte:
+# a status reason can never carry a name, an ID number or any other personal text. A free-text note stays off
+# chain, sealed in the issuer's database.
+REASONS: dict[str, int] = {
+    "data-error": 1,            # issued with wrong data
+    "fraud": 2,                 # obtained by fraud or forged supporting documents
+    "holder-request": 3,        # the holder asked for it
+    "data-changed": 4,          # the facts changed (address, scope); usually followed by a successor
+    "holder-deceased": 5,
+    "entity-dissolved": 6,      # the business or organisation ceased to exist
+    "non-compliance": 7,        # an inspection found the conditions not met
+    "court-order": 8,
+    "under-investigation": 9,   # typical for a suspension
+    "grounds-resolved": 10,     # typical for a reinstatement
+    "appeal-upheld": 11,
+    "other": 12,                # see the sealed note
+}
+REASON_NAMES = {code: name for name, code in REASONS.items()}
+MAX_NOTE_CHARS = 2_000
+
+
+def reason_code(text: str) -> int:
+    """The on-chain code of a reason name of the published vocabulary (``fraud`` -> 2)."""
+    code = REASONS.get(text) if isinstance(text, str) else None
+    if code is None:
+        raise InputError(f"reason {text!r} is not in the published vocabulary; use one of {', '.join(REASONS)} "
+                         "(free text goes in a note, which stays off chain)")
+    return code
+
+
+def reason_name(detail: bytes | int) -> str:
+    """The vocabulary name of an on-chain reason detail (a 32-byte word or the code itself)."""
+    code = int.from_bytes(detail, "big") if isinstance(detail, bytes) else detail
+    return REASON_NAMES.get(code, f"unknown-{code}")
 
 
 @dataclass(frozen=True)
@@ -56,36 +85,54 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
 
 
 def _record(ledger: Ledger, cert: StoredCertificate, action: str, detail: bytes, receipt: Any,
-            new_status: str, superseded_by: str | None = None) -> str:
+            new_status: str, superseded_by: str | None = None, note: str | None = None) -> str:
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    sealed = ledger.vault.seal(note.encode(), b"status-note:" + cert.digest) if note else None
     with ledger.engine.begin() as conn:
         conn.execute(insert(StatusChange).values(digest=hex32(cert.digest), action=action, detail=hex32(detail),
-                                                 tx_hash=tx_hash, block_number=int(receipt["blockNumber"])))
+                                                 tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
+                                                 note_sealed=sealed))
         conn.execute(update(Certificate).where(Certificate.digest == hex32(cert.digest)).values(  # type: ignore[arg-type]
             status=new_status, superseded_by=superseded_by))
     return tx_hash
 
 
 def _change(ledger: Ledger, digest_or_id: str, reason: str, action: str, new_status: str,
-            department: str | None) -> str:
+            department: str | None, note: str | None) -> str:
+    code = reason_code(reason)
+    if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
+        raise InputError(f"a note is text of at most {MAX_NOTE_CHARS} characters")
     cert = stored(ledger, digest_or_id, department)
     chain = ledger.chain
-    code = reason_code(reason)
     fn = getattr(chain.anchor.functions, action)(cert.root, cert.digest, cert.proof, code)
     receipt = chain.transact(ledger.department_account(cert.department), fn)
-    return _record(ledger, cert, action, code, receipt, new_status)
+    return _record(ledger, cert, action, code.to_bytes(32, "big"), receipt, new_status, note=note)
 
 
-def revoke(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
-    return _change(ledger, digest_or_id, reason, "revoke", "revoked", department)
+def revoke(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
+           note: str | None = None) -> str:
+    """Revoke (terminal). ``reason`` is a name of :data:`REASONS`; ``note`` is free text kept off chain, sealed."""
+    return _change(ledger, digest_or_id, reason, "revoke", "revoked", department, note)
 
 
-def suspend(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
-    return _change(ledger, digest_or_id, reason, "suspend", "suspended", department)
+def suspend(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
+            note: str | None = None) -> str:
+    return _change(ledger, digest_or_id, reason, "suspend", "suspended", department, note)
 
 
-def reinstate(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None) -> str:
-    return _change(ledger, digest_or_id, reason, "reinstate", "valid", department)
+def reinstate(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
+              note: str | None = None) -> str:
+    return _change(ledger, digest_or_id, reason, "reinstate", "valid", department, note)
+
+
+def note_of(ledger: Ledger, change_id: int) -> str | None:
+    """The sealed free-text note of a status change, opened with the vault key (None when there is none)."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(StatusChange.digest, StatusChange.note_sealed)  # type: ignore[call-overload]
+                           .where(StatusChange.id == change_id)).first()
+    if row is None or row[1] is None:
+        return None
+    return ledger.vault.open(bytes(row[1]), b"status-note:" + parse_hex32(row[0])).decode()
 
 
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:

@@ -75,6 +75,8 @@ class StatusChange(SQLModel, table=True):
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
+    # A free-text note that stays off chain: sealed with the vault key (AES-256-GCM, bound to the digest).
+    note_sealed: bytes | None = None
 
 
 def open_engine(url: str) -> Engine:

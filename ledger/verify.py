@@ -3,8 +3,12 @@
 ``verify_certificate`` returns a :class:`Report` listing every check with its result; it never returns a bare
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
-format, chain, integrity, merkle_proof, anchored, confirmations, issuer, department_key, signature, status,
-validity.
+format, chain, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key, signature,
+status, validity.
+
+A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
+``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
+same root value first, writes to its own namespace, which this lookup never reads (docs/format.md §8).
 
 A check that cannot run because an earlier one failed is reported as failed with the reason, so a report is
 never "ok" by omission (verification fails closed).
@@ -25,14 +29,16 @@ from eth_utils import keccak
 from web3.exceptions import Web3RPCError
 
 from .canonical import hex32, parse_hex32
-from .certificate import SCHEMA_ID, CertificateDocument, load_document
-from .chain import ROLE_ISSUER, Chain, department_code
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
+from .chain import ROLE_ISSUER, Chain, department_id_bytes
 from .errors import ChainError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
 from .signing import batch_message, recover
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
-CHECK_NAMES = ("format", "chain", "integrity", "merkle_proof", "anchored", "confirmations", "issuer",
+# Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
+CertKey = tuple[bytes, bytes, bytes]
+CHECK_NAMES = ("format", "chain", "integrity", "disclosure", "merkle_proof", "anchored", "confirmations", "issuer",
                "department_key", "signature", "status", "validity")
 
 
@@ -105,7 +111,6 @@ LOG_CHUNK = 50_000
 INDEX_AFTER = 16
 _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
                   "CertificateSuperseded": 3}
-_SUPERSEDED = 3
 _SIGNATURES_KEPT = 65_536
 
 
@@ -131,7 +136,7 @@ class ChainView:
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
-        self._batches: dict[bytes, BatchInfo] = {}
+        self._batches: dict[tuple[str, bytes], BatchInfo] = {}
         self._signers: dict[tuple[str, int], bool] = {}
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
@@ -142,9 +147,11 @@ class ChainView:
         self._synced = -1  # the status index holds every status event up to this block
         self._final_upto = -1  # events up to here are deeper than REORG_WINDOW when last read
         self._topics: dict[bytes, int] = {}
-        # (deep, recent): digest -> (status, block, detail) of its latest status event, for events deeper than
-        # REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two syncs.
-        self._index: tuple[dict[bytes, tuple[int, int, bytes]], dict[bytes, tuple[int, int, bytes]]] = ({}, {})
+        # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
+        # events deeper than REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two
+        # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
+        # has a key of its own that no lookup of the genuine certificate reaches.
+        self._index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]] = ({}, {})
 
     def head(self) -> int:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
@@ -163,7 +170,7 @@ class ChainView:
         self._head, self._head_read_at = max(head, self._head), time.monotonic()
         return head
 
-    def warm_head(self, root: bytes) -> int | None:
+    def warm_head(self, department: str, root: bytes) -> int | None:
         """The head a certificate of batch ``root`` would be verified against without any chain read, or None.
 
         Not None only when a head read within ``max_head_age`` is at hand, the status index is synced to it and
@@ -174,21 +181,25 @@ class ChainView:
         head = self._head
         if not self._indexed or head > self._synced:
             return None
-        batch = self._batches.get(root)
+        batch = self._batches.get((department, root))
         if batch is None or (batch.signer, batch.block_number) not in self._signers:
             return None
         return head
 
-    def batch(self, root: bytes, head: int) -> BatchInfo | None:
-        cached = self._batches.get(root)
+    def batch(self, department: str, root: bytes, head: int) -> BatchInfo | None:
+        """Batch ``root`` as anchored by ``department`` (batches live in each department's own namespace, so
+        another department's anchoring of the same root value is never found here), or None."""
+        key = (department, root)
+        cached = self._batches.get(key)
         if cached is not None:
             return cached
-        dept, signer, block, ts, count = self.chain.call(self.chain.anchor.functions.batch(root))
+        signer, block, ts, count = self.chain.call(self.chain.anchor.functions.batch(department_id_bytes(department),
+                                                                                      root))
         if int(block) == 0:
             return None
-        info = BatchInfo(department_code(dept), signer, int(block), int(ts), int(count))
+        info = BatchInfo(department, signer, int(block), int(ts), int(count))
         if head >= info.block_number + max(self.confirmations, 1) + 5:  # deep enough to cache
-            self._batches[root] = info
+            self._batches[key] = info
         return info
 
     def was_active_issuer(self, signer: str, block: int) -> bool:
@@ -220,24 +231,29 @@ class ChainView:
             raise found
         return found
 
-    def status(self, digest: bytes, at: int | None, head: int | None = None) -> tuple[str, int, int, bytes]:
-        """Status of ``digest`` now (as of ``head``) or at unix time ``at``: (name, block, timestamp, detail).
+    def status(self, department: str, root: bytes, digest: bytes, at: int | None,
+               head: int | None = None) -> tuple[str, int, int, bytes]:
+        """Status of certificate ``digest`` of ``department``'s batch ``root`` now (as of ``head``) or at unix
+        time ``at``: (name, block, timestamp, detail). Only that department can have changed it.
 
         From the index the timestamp is 0 (the block number says when); ``at`` queries always ask the chain.
         """
         fns = self.chain.anchor.functions
+        dept = department_id_bytes(department)
         if at is None:
             self._lookups += 1
             if head is not None and (self._indexed or self._lookups > INDEX_AFTER):
                 self.sync(head)
                 deep, recent = self._index
-                change = recent.get(digest) or deep.get(digest)
+                key = (dept, root, digest)
+                change = recent.get(key) or deep.get(key)
                 if change is None:
                     return "valid", 0, 0, b""
                 return STATUS_NAMES[change[0]], change[1], 0, change[2]
-            status, block, ts, detail = self.chain.call(fns.statusOf(digest), head if head is not None else "latest")
+            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest),
+                                                        head if head is not None else "latest")
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
-        status = self.chain.call(fns.statusAt(digest, at))
+        status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
 
     def sync(self, head: int | None = None) -> int:
@@ -258,8 +274,8 @@ class ChainView:
         start = max(self._final_upto + 1, deployed)
         final_upto = max(head - REORG_WINDOW, self._final_upto)
         deep, recent = dict(self._index[0]), {}
-        for digest, status, block, detail in self._status_logs(start, head):
-            (deep if block <= final_upto else recent)[digest] = (status, block, detail)  # later events win
+        for key, status, block, detail in self._status_logs(start, head):
+            (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
         self._index, self._final_upto = (deep, recent), final_upto
         self._synced, self._indexed = head, True
 
@@ -271,11 +287,12 @@ class ChainView:
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
         return self._topics
 
-    def _status_logs(self, start: int, end: int) -> list[tuple[bytes, int, int, bytes]]:
-        """Every status event of the anchor contract in [start, end], in chain order: (digest, status, block,
-        detail), detail being the reason or, for a supersession, the successor's digest."""
+    def _status_logs(self, start: int, end: int) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
+        digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
+        digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
         topics = self._status_topics()
-        found: list[tuple[int, int, bytes, int, bytes]] = []
+        found: list[tuple[int, int, CertKey, int, bytes]] = []
         block = start
         while block <= end:
             upto = min(end, block + LOG_CHUNK - 1)
@@ -287,11 +304,11 @@ class ChainView:
                 raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
             for log in logs:
                 status = topics[bytes(log["topics"][0])]
-                detail = bytes(log["topics"][2]) if status == _SUPERSEDED else bytes(log["data"])[:32]
-                found.append((int(log["blockNumber"]), int(log["logIndex"]), bytes(log["topics"][1]), status, detail))
+                key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
+                found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, bytes(log["data"])[:32]))
             block = upto + 1
         found.sort(key=lambda item: (item[0], item[1]))
-        return [(digest, status, blk, detail) for blk, _, digest, status, detail in found]
+        return [(key, status, blk, detail) for blk, _, key, status, detail in found]
 
 
 class _Checks:
@@ -342,7 +359,7 @@ class _Run:
         self.now = self.at_time or datetime.now(UTC)  # validity is judged at one moment for the whole call
         self.head = head
         self._chain: dict[tuple[Any, str], Check] = {}
-        self._batches: dict[tuple[bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
+        self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
@@ -365,21 +382,21 @@ class _Run:
                 f"verifier reads chain {chain.chain_id} contract {chain.deployment.anchor}"))
         return found
 
-    def batch_checks(self, root: bytes, signature: bytes,
+    def batch_checks(self, department: str, root: bytes, signature: bytes,
                      head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
         """(batch, [anchored, confirmations, department_key, signature] checks, facts) of one anchored root."""
-        key = (root, signature, head)
+        key = (department, root, signature, head)
         found = self._batches.get(key)
         if found is None:
-            found = self._batches[key] = self._batch_checks(root, signature, head)
+            found = self._batches[key] = self._batch_checks(department, root, signature, head)
         return found
 
-    def _batch_checks(self, root: bytes, signature: bytes,
+    def _batch_checks(self, department: str, root: bytes, signature: bytes,
                       head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
         view, at_time, at_text = self.view, self.at_time, self.at_text
-        batch = view.batch(root, head)
+        batch = view.batch(department, root, head)
         if batch is None:
-            return None, (Check("anchored", False, f"root {hex32(root)} is not anchored on chain "
+            return None, (Check("anchored", False, f"{department} never anchored root {hex32(root)} on chain "
                                                    f"{view.chain.chain_id}"),), {}
         anchored_at = datetime.fromtimestamp(batch.timestamp, UTC)
         facts = {"department": batch.department, "signer": batch.signer, "block_number": batch.block_number,
@@ -486,6 +503,15 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
                if stated is None or stated == digest else
                f"the fields hash to {hex32(digest)}, not to the stated digest {hex32(stated)}: the certificate "
                "was altered")
+    hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
+    missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
+    if hidden_required or missing:
+        checks.add("disclosure", False, "; ".join(filter(None, (
+            f"{', '.join(hidden_required)} must always be disclosed but {'is' if len(hidden_required) == 1 else 'are'}"
+            " hidden: a holder cannot hide what every verifier needs (e.g. an expiry date)" if hidden_required else "",
+            f"{', '.join(missing)} missing" if missing else ""))))
+    else:
+        items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
     try:
         root = parse_hex32(str(anchor.get("root")), "anchor.root")
         proof = _proof(anchor.get("proof", []))
@@ -502,23 +528,29 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
                                           "or the proof belongs to another certificate")
         checks.skip_rest("the certificate is not part of the anchored batch")
         return done(digest)
-    batch, batch_checks, batch_facts = run.batch_checks(root, signature, head)
+    issuer = doc.fields.get("issuer")
+    if not _is_department(issuer):
+        checks.add("anchored", False, f"the certificate names no issuer department to look its batch up in "
+                                      f"(issuer {issuer!r})")
+        checks.skip_rest("the issuing department is unknown")
+        return done(digest)
+    batch, batch_checks, batch_facts = run.batch_checks(issuer, root, signature, head)
     if batch is None:
         items.extend(batch_checks)
-        checks.skip_rest("nothing was anchored under this root")
+        checks.skip_rest("the issuer anchored nothing under this root")
         return done(digest)
     facts.update(batch_facts)
     anchored, confirmations, department_key, signed = batch_checks
     items.append(anchored)
     items.append(confirmations)
-    issuer = doc.fields.get("issuer")
-    items.append(run.check("issuer", issuer == batch.department,
-                           f"issued by {issuer}" if issuer == batch.department else
-                           (f"the certificate claims issuer {issuer!r} but was anchored by {batch.department!r}"
-                            if issuer is not None else "the issuer field is not disclosed")))
+    named = anchor.get("department", issuer)
+    items.append(run.check("issuer", named == issuer,
+                           f"issued and anchored by {issuer}" if named == issuer else
+                           f"the certificate's issuer is {issuer!r} but its anchor section names {named!r}"))
     items.append(department_key)
     items.append(signed)
-    status, block, ts, detail = run.view.status(digest, int(at_time.timestamp()) if at_time else None, head)
+    status, block, ts, detail = run.view.status(issuer, root, digest, int(at_time.timestamp()) if at_time else None,
+                                                head)
     facts["status"] = status
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
@@ -548,6 +580,11 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
         span = f"{start or 'issuance'} to {end or 'no end date'}"
         checks.items.append(run.check("validity", True, f"valid {span}" + (
             " (hidden fields not checked)" if "valid_from" in doc.hidden or "valid_until" in doc.hidden else "")))
+
+
+def _is_department(value: Any) -> bool:
+    """A department id as docs/format.md §6 defines it (1-32 printable ASCII characters)."""
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 
 
 def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None) -> Report:

@@ -35,12 +35,15 @@ from eth_utils import keccak  # a dependency of eth_abi and eth_account
 
 BUNDLE_VERSION = "pl-evidence/1"
 CERT_FORMAT = "pl-cert/1"
-CHECKS = ("bundle", "fields", "digest", "merkle_proof", "validity", "attachment",
+CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment",
           "chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
           "department_key", "department_history", "signature", "status_statement", "status")
 CHAIN_CHECKS = CHECKS[CHECKS.index("chain"):]
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 STATUSES = ("valid", "suspended", "revoked", "superseded")
+# docs/format.md §9: fields every verifier needs, which a presentation never hides.
+REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
+ALWAYS_DISCLOSED = REQUIRED_DISCLOSED + ("valid_from", "valid_until")
 ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
 DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
@@ -410,6 +413,13 @@ def dept_bytes(code: str) -> bytes:
     return code.encode("ascii").ljust(32, b"\x00")
 
 
+def dept_topic(code: Any) -> str | None:
+    """A department id (docs/format.md §6) as an event topic, or None when ``code`` is not one."""
+    if not isinstance(code, str) or not 0 < len(code) <= 32 or not code.isascii() or not code.isprintable():
+        return None
+    return "0x" + dept_bytes(code).hex()
+
+
 class Verifier:
     def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
                  confirmations: int) -> None:
@@ -445,7 +455,7 @@ class Verifier:
             self.skip(CHECKS, "the bundle is malformed")
             return self.ordered()
         self.results["bundle"] = ("PASS", f"{BUNDLE_VERSION} certificate bundle")
-        for name in ("fields", "digest", "merkle_proof", "validity", "attachment"):
+        for name in ("fields", "disclosure", "digest", "merkle_proof", "validity", "attachment"):
             self.record(name, getattr(self, "check_" + name))
         try:
             self.head = int(self.rpc("eth_blockNumber"), 16)
@@ -455,14 +465,19 @@ class Verifier:
             self.record("as_of", self.check_as_of)
             self.event = self.find_event()
             if self.event is None:
-                self.results["anchor_event"] = ("FAIL", f"no BatchAnchored event for root {self.b['anchor']['root']} "
-                                                        f"at {self.b['chain']['anchor_contract']}")
+                issuer = self.b["certificate"]["fields"].get("issuer")
+                self.results["anchor_event"] = ("FAIL", f"no BatchAnchored event of {issuer!r} for root "
+                                                        f"{self.b['anchor']['root']} at "
+                                                        f"{self.b['chain']['anchor_contract']}")
                 self.skip(EVENT_CHECKS, "nothing was anchored under this root")
             else:
                 for name in ("anchor_event", "transaction", "block", "confirmations", "issuer", "department_key",
                              "signature"):
                     self.record(name, getattr(self, "check_" + name))
-            for name in ("department_history", "status_statement", "status"):
+            self.record("department_history", self.check_department_history)
+            if dept_topic(self.b["certificate"]["fields"].get("issuer")) is None:
+                self.skip(("status_statement", "status"), "the certificate names no issuer department")
+            for name in ("status_statement", "status"):
                 self.record(name, getattr(self, "check_" + name))
         except ConnectionError as exc:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
@@ -486,6 +501,17 @@ class Verifier:
         if wrong:
             raise Failure(f"recomputed field hashes differ from the stated ones for {wrong}")
         return f"{len(fields)} disclosed field hashes recomputed; {len(hidden)} hidden fields stay hashes"
+
+    def check_disclosure(self) -> str:
+        c = self.b["certificate"]
+        hidden = [n for n in ALWAYS_DISCLOSED if n in c["hidden"]]
+        missing = [n for n in REQUIRED_DISCLOSED if n not in c["fields"] and n not in c["hidden"]]
+        if hidden:
+            raise Failure(f"{', '.join(hidden)} must always be disclosed but {'is' if len(hidden) == 1 else 'are'} "
+                          "hidden")
+        if missing:
+            raise Failure(f"{', '.join(missing)} missing")
+        return "id, type, issuer, issued_at and the validity dates are disclosed"
 
     def check_digest(self) -> str:
         c = self.b["certificate"]
@@ -567,8 +593,14 @@ class Verifier:
         return f"block {as_of['block_number']} is {actual}"
 
     def find_event(self) -> dict[str, Any] | None:
+        """The issuer's BatchAnchored event for the root: batches live in each department's own namespace
+        (docs/format.md §8), so the event is looked up by root and issuing department together."""
+        department = dept_topic(self.b["certificate"]["fields"].get("issuer"))
+        if department is None:
+            return None
         logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest", "topics": [EVENT_TOPIC, self.b["anchor"]["root"].lower()]})
+                                        "toBlock": "latest",
+                                        "topics": [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]})
         if not logs:
             return None
         log = logs[0]
@@ -597,7 +629,8 @@ class Verifier:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["anchor_contract"].lower() and log["topics"][0] == EVENT_TOPIC
-                    and log["topics"][1].lower() == self.b["anchor"]["root"].lower()):
+                    and log["topics"][1].lower() == self.b["anchor"]["root"].lower()
+                    and log["topics"][2].lower() == dept_topic(e["department"])):
                 return f"transaction {tx} emitted the BatchAnchored event"
         raise Failure(f"transaction {tx}'s receipt holds no BatchAnchored event for this root")
 
@@ -674,9 +707,15 @@ class Verifier:
         return (f"{d['id']}: {len(actual['key_history'])} key periods and {len(actual['status_history'])} status "
                 f"periods match the registry as of block {as_of}")
 
+    def _where(self) -> list[bytes]:
+        """Where the certificate's status lives: (issuing department, batch root, digest)."""
+        return [dept_bytes(self.b["certificate"]["fields"]["issuer"]), hexbytes(self.b["anchor"]["root"], 32),
+                hexbytes(self.b["certificate"]["digest"], 32)]
+
     def _history(self) -> list[tuple[int, int, int, bytes]]:
-        (changes,) = self.rpc.call(self.b["chain"]["anchor_contract"], "statusHistory(bytes32)", ["bytes32"],
-                                   [hexbytes(self.b["certificate"]["digest"], 32)], ["(uint8,uint32,uint32,bytes32)[]"])
+        (changes,) = self.rpc.call(self.b["chain"]["anchor_contract"], "statusHistory(bytes32,bytes32,bytes32)",
+                                   ["bytes32", "bytes32", "bytes32"], self._where(),
+                                   ["(uint8,uint32,uint32,bytes32)[]"])
         return list(changes)
 
     def check_status_statement(self) -> str:
@@ -692,8 +731,8 @@ class Verifier:
 
     def check_status(self) -> str:
         status, block, _ts, detail = self.rpc.call(
-            self.b["chain"]["anchor_contract"], "statusOf(bytes32)", ["bytes32"],
-            [hexbytes(self.b["certificate"]["digest"], 32)], ["uint8", "uint32", "uint32", "bytes32"])
+            self.b["chain"]["anchor_contract"], "statusOf(bytes32,bytes32,bytes32)", ["bytes32", "bytes32", "bytes32"],
+            self._where(), ["uint8", "uint32", "uint32", "bytes32"])
         name = STATUSES[status]
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else ""
@@ -767,9 +806,12 @@ class DecisionVerifier(Verifier):
         return f"rule set {computed} is the one the decision applied"
 
     def find_log_event(self) -> dict[str, Any] | None:
+        department = dept_topic(self.b["decision"]["department"])
+        if department is None:
+            return None
         logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
                                         "toBlock": "latest",
-                                        "topics": [LOG_EVENT_TOPIC, None, None, self.b["anchor"]["root"].lower()]})
+                                        "topics": [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]})
         if not logs:
             return None
         log = logs[0]
@@ -810,6 +852,7 @@ class DecisionVerifier(Verifier):
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["log_contract"].lower()
                     and log["topics"][0] == LOG_EVENT_TOPIC
+                    and log["topics"][2].lower() == dept_topic(e["department"])
                     and log["topics"][3].lower() == self.b["anchor"]["root"].lower()):
                 return f"transaction {tx} emitted the LogBatchAnchored event"
         raise Failure(f"transaction {tx}'s receipt holds no LogBatchAnchored event for this root")

@@ -138,7 +138,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
     "content": ("GET /certificates/{digest}/content",
                 lambda m, w: ("GET", f"/certificates/{m.digest}/content", {}), _row(200, 403, 200, 403, 403)),
     "revoke": ("POST /certificates/{digest}/revoke",
-               lambda m, w: ("POST", f"/certificates/{m.fresh()}/revoke", {"json": {"reason": "matrix"}}),
+               lambda m, w: ("POST", f"/certificates/{m.fresh()}/revoke", {"json": {"reason": "other"}}),
                _row(200, 403, 403, 403, 403)),
     "supersede": ("POST /certificates/{digest}/supersede", _supersede, _row(200, 403, 403, 403, 403)),
     "grant_create": ("POST /certificates/{digest}/grants",

@@ -294,7 +294,7 @@ def test_revoked_certificate_bundle_reports_revoked(ledger: Ledger, fresh_depart
     status.revoke(ledger, issued[0]["digest"], "fraud")
     after = evidence.certificate_bundle(ledger, issued[0])
     assert after["status"]["status"] == "revoked"
-    assert after["status"]["detail"] == "0x" + b"fraud".ljust(32, b"\x00").hex()
+    assert after["status"]["detail"] == "0x" + status.REASONS["fraud"].to_bytes(32, "big").hex()
     assert after["status"]["changed_in_block"] > before["as_of"]["block_number"]
     assert after["library_report"]["verified"] is False
     report, code, result = both(ledger, after, tmp_path, "after.json")

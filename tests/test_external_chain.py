@@ -115,7 +115,7 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Re
     docs = [json.loads(line) for line in (tmp_path / "issued.jsonl").read_text().splitlines()]
     (tmp_path / "c.json").write_text(json.dumps(docs[0]))
     assert "VERIFIED" in ledger("verify", str(tmp_path / "c.json"))
-    ledger("revoke", docs[0]["digest"], "--reason", "error")
+    ledger("revoke", docs[0]["digest"], "--reason", "data-error")
     assert "revoked" in ledger("verify", str(tmp_path / "c.json"), expect=1)
     ledger("reconcile")  # exit code 0: database and chain agree
 

@@ -9,7 +9,8 @@ import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
 contract BatchLog is IBatchLog {
     IDepartmentRegistry private immutable _registry;
 
-    mapping(bytes32 root => LogBatch) private _batches;
+    /// @dev Keyed by department first: no department can anchor into, or squat a root of, another's namespace.
+    mapping(bytes32 departmentId => mapping(bytes32 root => LogBatch)) private _batches;
     /// @dev Last anchored sequence number; 0 before the first batch, so the next one is this + 1.
     mapping(bytes32 departmentId => mapping(bytes32 logId => uint64)) private _lastSequence;
     mapping(bytes32 digest => RuleSet) private _ruleSets;
@@ -24,14 +25,14 @@ contract BatchLog is IBatchLog {
     function anchorLog(bytes32 logId, bytes32 root, uint64 firstSeq, uint64 lastSeq, bytes32 headHash) external {
         bytes32 departmentId = _callerDepartment(0);
         if (root == bytes32(0)) revert LogZeroRoot();
-        if (_batches[root].signer != address(0)) revert LogRootAlreadyAnchored(root);
+        if (_batches[departmentId][root].signer != address(0)) revert LogRootAlreadyAnchored(departmentId, root);
         // lastSeq == max would leave no representable next sequence.
         if (firstSeq > lastSeq || lastSeq == type(uint64).max) revert LogInvalidRange(firstSeq, lastSeq);
         uint64 expected = _lastSequence[departmentId][logId] + 1;
         if (firstSeq != expected) revert LogSequenceGap(departmentId, logId, expected, firstSeq);
 
         _lastSequence[departmentId][logId] = lastSeq;
-        _batches[root] = LogBatch({
+        _batches[departmentId][root] = LogBatch({
             departmentId: departmentId,
             logId: logId,
             firstSeq: firstSeq,
@@ -65,8 +66,8 @@ contract BatchLog is IBatchLog {
     }
 
     /// @inheritdoc IBatchLog
-    function logBatch(bytes32 root) external view returns (LogBatch memory) {
-        return _batches[root];
+    function logBatch(bytes32 departmentId, bytes32 root) external view returns (LogBatch memory) {
+        return _batches[departmentId][root];
     }
 
     /// @inheritdoc IBatchLog
@@ -86,7 +87,7 @@ contract BatchLog is IBatchLog {
 
     /// @inheritdoc IBatchLog
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
     }
 
     /// @dev Department of the caller, who must be the current key of an active department holding `role`.

@@ -8,11 +8,17 @@ import {Sha256Merkle} from "./Sha256Merkle.sol";
 /// @title CertificateAnchor
 /// @notice Anchors certificate batch roots for issuer departments and keeps each certificate's status history.
 /// A batch costs one storage slot whatever its size; status changes prove the certificate's membership on-chain.
+/// @dev Batches are keyed by (department, root) and statuses by (department, root, digest): a department only
+/// ever reads and writes its own namespace, so anchoring a foreign digest or a foreign root gains nothing.
 contract CertificateAnchor is ICertificateAnchor {
+    /// @inheritdoc ICertificateAnchor
+    uint8 public constant MAX_REASON = 12;
+
     IDepartmentRegistry private immutable _registry;
 
-    mapping(bytes32 root => Batch) private _batches;
-    mapping(bytes32 digest => StatusChange[]) private _history;
+    mapping(bytes32 departmentId => mapping(bytes32 root => Batch)) private _batches;
+    mapping(bytes32 departmentId => mapping(bytes32 root => mapping(bytes32 digest => StatusChange[]))) private
+        _history;
 
     /// @notice Binds the anchor to the department registry that authorizes issuers.
     /// @param registry_ The department registry.
@@ -24,50 +30,47 @@ contract CertificateAnchor is ICertificateAnchor {
 
     /// @inheritdoc ICertificateAnchor
     function anchorBatch(bytes32 root, uint32 count, bytes32 schema) external {
-        if (!_registry.isActiveSigner(msg.sender, Roles.ISSUER)) revert AnchorUnauthorized(msg.sender, Roles.ISSUER);
+        bytes32 departmentId = _callerDepartment();
         if (root == bytes32(0)) revert AnchorZeroRoot();
         if (count == 0) revert AnchorEmptyBatch();
-        if (_batches[root].signer != address(0)) revert AnchorRootAlreadyAnchored(root);
+        if (_batches[departmentId][root].signer != address(0)) revert AnchorRootAlreadyAnchored(departmentId, root);
 
-        _batches[root] = Batch({
+        _batches[departmentId][root] = Batch({
             signer: msg.sender,
             blockNumber: uint32(block.number),
             timestamp: uint32(block.timestamp),
             count: count
         });
-        emit BatchAnchored(root, _registry.departmentOf(msg.sender), msg.sender, count, schema);
+        emit BatchAnchored(root, departmentId, msg.sender, count, schema);
     }
 
     /// @inheritdoc ICertificateAnchor
-    function revoke(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external {
-        bytes32 departmentId = _checkIssuer(root, _callerDepartment());
-        _checkProof(root, digest, proof);
-        _requireNotTerminal(digest);
+    function revoke(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external {
+        StatusChange[] storage history = _ownCertificate(root, digest, proof, reason);
+        _requireNotTerminal(history, digest);
 
-        _record(digest, CertStatus.Revoked, reason);
-        emit CertificateRevoked(digest, root, departmentId, reason);
+        _record(history, CertStatus.Revoked, bytes32(uint256(reason)));
+        emit CertificateRevoked(digest, root, _registry.departmentOf(msg.sender), reason);
     }
 
     /// @inheritdoc ICertificateAnchor
-    function suspend(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external {
-        bytes32 departmentId = _checkIssuer(root, _callerDepartment());
-        _checkProof(root, digest, proof);
-        CertStatus status = _requireNotTerminal(digest);
+    function suspend(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external {
+        StatusChange[] storage history = _ownCertificate(root, digest, proof, reason);
+        CertStatus status = _requireNotTerminal(history, digest);
         if (status == CertStatus.Suspended) revert AnchorCertificateAlreadySuspended(digest);
 
-        _record(digest, CertStatus.Suspended, reason);
-        emit CertificateSuspended(digest, root, departmentId, reason);
+        _record(history, CertStatus.Suspended, bytes32(uint256(reason)));
+        emit CertificateSuspended(digest, root, _registry.departmentOf(msg.sender), reason);
     }
 
     /// @inheritdoc ICertificateAnchor
-    function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external {
-        bytes32 departmentId = _checkIssuer(root, _callerDepartment());
-        _checkProof(root, digest, proof);
-        CertStatus status = _requireNotTerminal(digest);
+    function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external {
+        StatusChange[] storage history = _ownCertificate(root, digest, proof, reason);
+        CertStatus status = _requireNotTerminal(history, digest);
         if (status != CertStatus.Suspended) revert AnchorCertificateNotSuspended(digest);
 
-        _record(digest, CertStatus.Valid, reason);
-        emit CertificateReinstated(digest, root, departmentId, reason);
+        _record(history, CertStatus.Valid, bytes32(uint256(reason)));
+        emit CertificateReinstated(digest, root, _registry.departmentOf(msg.sender), reason);
     }
 
     /// @inheritdoc ICertificateAnchor
@@ -81,15 +84,13 @@ contract CertificateAnchor is ICertificateAnchor {
     ) external {
         if (oldDigest == newDigest) revert AnchorSelfSupersede(oldDigest);
         bytes32 departmentId = _callerDepartment();
-        _checkIssuer(oldRoot, departmentId);
-        _checkIssuer(newRoot, departmentId);
-        _checkProof(oldRoot, oldDigest, oldProof);
-        _checkProof(newRoot, newDigest, newProof);
-        _requireNotTerminal(oldDigest);
-        _requireNotTerminal(newDigest);
+        StatusChange[] storage oldHistory = _proven(departmentId, oldRoot, oldDigest, oldProof);
+        StatusChange[] storage newHistory = _proven(departmentId, newRoot, newDigest, newProof);
+        _requireNotTerminal(oldHistory, oldDigest);
+        _requireNotTerminal(newHistory, newDigest);
 
-        _record(oldDigest, CertStatus.Superseded, newDigest);
-        emit CertificateSuperseded(oldDigest, newDigest, departmentId, newRoot);
+        _record(oldHistory, CertStatus.Superseded, newDigest);
+        emit CertificateSuperseded(oldDigest, oldRoot, departmentId, newDigest, newRoot);
     }
 
     // ----------------------------------------------------------------- views
@@ -100,31 +101,34 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
-    function batch(bytes32 root)
+    function batch(bytes32 departmentId, bytes32 root)
         external
         view
-        returns (bytes32 departmentId, address signer, uint32 blockNumber, uint32 timestamp, uint32 count)
+        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count)
     {
-        Batch memory b = _batches[root];
-        if (b.signer == address(0)) return (bytes32(0), address(0), 0, 0, 0);
-        return (_registry.departmentOf(b.signer), b.signer, b.blockNumber, b.timestamp, b.count);
+        Batch memory b = _batches[departmentId][root];
+        return (b.signer, b.blockNumber, b.timestamp, b.count);
     }
 
     /// @inheritdoc ICertificateAnchor
-    function statusOf(bytes32 digest)
+    function statusOf(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (CertStatus status, uint32 blockNumber, uint32 timestamp, bytes32 detail)
     {
-        StatusChange[] storage history = _history[digest];
+        StatusChange[] storage history = _history[departmentId][root][digest];
         if (history.length == 0) return (CertStatus.Valid, 0, 0, bytes32(0));
         StatusChange storage last = history[history.length - 1];
         return (last.status, last.blockNumber, last.timestamp, last.detail);
     }
 
     /// @inheritdoc ICertificateAnchor
-    function statusAt(bytes32 digest, uint64 timestamp) external view returns (CertStatus) {
-        StatusChange[] storage history = _history[digest];
+    function statusAt(bytes32 departmentId, bytes32 root, bytes32 digest, uint64 timestamp)
+        external
+        view
+        returns (CertStatus)
+    {
+        StatusChange[] storage history = _history[departmentId][root][digest];
         for (uint256 i = history.length; i > 0; --i) {
             StatusChange storage change = history[i - 1];
             if (change.timestamp <= timestamp) return change.status;
@@ -133,13 +137,17 @@ contract CertificateAnchor is ICertificateAnchor {
     }
 
     /// @inheritdoc ICertificateAnchor
-    function statusHistory(bytes32 digest) external view returns (StatusChange[] memory) {
-        return _history[digest];
+    function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
+        external
+        view
+        returns (StatusChange[] memory)
+    {
+        return _history[departmentId][root][digest];
     }
 
     /// @inheritdoc ICertificateAnchor
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -150,24 +158,34 @@ contract CertificateAnchor is ICertificateAnchor {
         return _registry.departmentOf(msg.sender);
     }
 
-    /// @dev Reverts unless `root` is anchored by a key of `callerDepartment`; returns that department.
-    function _checkIssuer(bytes32 root, bytes32 callerDepartment) private view returns (bytes32) {
-        address signer = _batches[root].signer;
-        if (signer == address(0)) revert AnchorUnknownRoot(root);
-        bytes32 issuingDepartment = _registry.departmentOf(signer);
-        if (issuingDepartment != callerDepartment) {
-            revert AnchorNotIssuingDepartment(callerDepartment, issuingDepartment);
-        }
-        return issuingDepartment;
+    /// @dev The status history of `digest` in the caller department's own batch `root`, after checking the
+    /// reason code and the proof. There is no other department's history this could return.
+    function _ownCertificate(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason)
+        private
+        view
+        returns (StatusChange[] storage)
+    {
+        if (reason == 0 || reason > MAX_REASON) revert AnchorUnknownReason(reason);
+        return _proven(_callerDepartment(), root, digest, proof);
     }
 
-    function _checkProof(bytes32 root, bytes32 digest, bytes32[] calldata proof) private pure {
+    /// @dev Reverts unless `departmentId` anchored `root` and `proof` places `digest` under it.
+    function _proven(bytes32 departmentId, bytes32 root, bytes32 digest, bytes32[] calldata proof)
+        private
+        view
+        returns (StatusChange[] storage)
+    {
+        if (_batches[departmentId][root].signer == address(0)) revert AnchorUnknownRoot(departmentId, root);
         if (!Sha256Merkle.verify(proof, root, digest)) revert AnchorInvalidProof(root, digest);
+        return _history[departmentId][root][digest];
     }
 
-    /// @dev Current status of `digest`, reverting when it is terminal.
-    function _requireNotTerminal(bytes32 digest) private view returns (CertStatus status) {
-        StatusChange[] storage history = _history[digest];
+    /// @dev Current status in `history`, reverting when it is terminal.
+    function _requireNotTerminal(StatusChange[] storage history, bytes32 digest)
+        private
+        view
+        returns (CertStatus status)
+    {
         if (history.length == 0) return CertStatus.Valid;
         StatusChange storage last = history[history.length - 1];
         status = last.status;
@@ -175,8 +193,8 @@ contract CertificateAnchor is ICertificateAnchor {
         if (status == CertStatus.Superseded) revert AnchorCertificateSuperseded(digest, last.detail);
     }
 
-    function _record(bytes32 digest, CertStatus status, bytes32 detail) private {
-        _history[digest].push(
+    function _record(StatusChange[] storage history, CertStatus status, bytes32 detail) private {
+        history.push(
             StatusChange({
                 status: status,
                 blockNumber: uint32(block.number),

@@ -33,8 +33,8 @@ interface IBatchLog {
     error LogUnauthorized(address caller);
     /// @notice The Merkle root must be nonzero.
     error LogZeroRoot();
-    /// @notice `root` has already been anchored.
-    error LogRootAlreadyAnchored(bytes32 root);
+    /// @notice Department `departmentId` has already anchored `root`.
+    error LogRootAlreadyAnchored(bytes32 departmentId, bytes32 root);
     /// @notice The range is empty (`firstSeq` > `lastSeq`) or ends at the maximum sequence number.
     error LogInvalidRange(uint64 firstSeq, uint64 lastSeq);
     /// @notice Department `departmentId`'s log `logId` continues at `expected`, not `got`.
@@ -64,7 +64,7 @@ interface IBatchLog {
     /// @notice Anchors entries [firstSeq, lastSeq] of the caller department's log `logId`.
     /// @dev Caller: current key of any active department. `firstSeq` must equal {nextSequence}.
     /// @param logId Log identifier, scoped to the caller's department.
-    /// @param root Merkle root of the entries (nonzero, never anchored before).
+    /// @param root Merkle root of the entries (nonzero, never anchored before by this department).
     /// @param firstSeq First sequence number covered.
     /// @param lastSeq Last sequence number covered (>= firstSeq).
     /// @param headHash Hash-chain head after entry `lastSeq`.
@@ -81,8 +81,10 @@ interface IBatchLog {
     /// @notice The registry consulted for authorization.
     function registry() external view returns (IDepartmentRegistry);
 
-    /// @notice The log batch anchored under `root`; all zero when unknown.
-    function logBatch(bytes32 root) external view returns (LogBatch memory);
+    /// @notice The log batch department `departmentId` anchored under `root`; all zero when unknown.
+    /// @dev Roots live in each department's own namespace: another department anchoring the same root value
+    /// neither blocks nor impersonates this one.
+    function logBatch(bytes32 departmentId, bytes32 root) external view returns (LogBatch memory);
 
     /// @notice The sequence number the next batch of `logId` from `departmentId` must start at (1 initially).
     function nextSequence(bytes32 departmentId, bytes32 logId) external view returns (uint64);
@@ -93,6 +95,6 @@ interface IBatchLog {
         view
         returns (bytes32 departmentId, bytes32 serviceItem, uint32 blockNumber, uint32 timestamp);
 
-    /// @notice Contract version, "1.0.0".
+    /// @notice Contract version, "2.0.0".
     function version() external pure returns (string memory);
 }

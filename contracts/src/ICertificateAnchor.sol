@@ -6,6 +6,12 @@ import {IDepartmentRegistry} from "./IDepartmentRegistry.sol";
 /// @title ICertificateAnchor
 /// @notice Anchors Merkle roots of certificate batches (SHA-256, see {Sha256Merkle}) and records per-certificate
 /// status changes made by the department that issued the certificate.
+/// @dev Every batch lives in its department's own namespace, `(departmentId, root)`, and every certificate's
+/// status is keyed by where it was anchored, `(departmentId, root, digest)`. So no department can anchor into,
+/// block (squat) or change the status of another department's batch: authority is structural, not a check that
+/// a caller-supplied root could route around. A digest that another department copies into a batch of its own
+/// gets a separate status that verifiers never read, because they look a certificate up by the issuer and root
+/// it names.
 interface ICertificateAnchor {
     /// @notice Certificate status. Revoked and Superseded are terminal.
     enum CertStatus {
@@ -23,7 +29,8 @@ interface ICertificateAnchor {
         uint32 count;
     }
 
-    /// @notice One status change. `detail` is the reason, or the successor digest for Superseded.
+    /// @notice One status change. `detail` is the reason code (as uint256), or the successor digest for
+    /// Superseded.
     struct StatusChange {
         CertStatus status;
         uint32 blockNumber;
@@ -39,14 +46,12 @@ interface ICertificateAnchor {
     error AnchorZeroRoot();
     /// @notice A batch must hold at least one certificate.
     error AnchorEmptyBatch();
-    /// @notice `root` has already been anchored.
-    error AnchorRootAlreadyAnchored(bytes32 root);
-    /// @notice `root` has never been anchored.
-    error AnchorUnknownRoot(bytes32 root);
+    /// @notice Department `departmentId` has already anchored `root`.
+    error AnchorRootAlreadyAnchored(bytes32 departmentId, bytes32 root);
+    /// @notice Department `departmentId` never anchored `root`.
+    error AnchorUnknownRoot(bytes32 departmentId, bytes32 root);
     /// @notice The proof does not place `digest` under `root`.
     error AnchorInvalidProof(bytes32 root, bytes32 digest);
-    /// @notice The caller's department (`callerDepartment`) did not anchor the batch (`issuingDepartment` did).
-    error AnchorNotIssuingDepartment(bytes32 callerDepartment, bytes32 issuingDepartment);
     /// @notice Certificate `digest` is revoked; nothing more can change.
     error AnchorCertificateRevoked(bytes32 digest);
     /// @notice Certificate `digest` was superseded by `successor`; nothing more can change.
@@ -57,6 +62,9 @@ interface ICertificateAnchor {
     error AnchorCertificateAlreadySuspended(bytes32 digest);
     /// @notice A certificate cannot supersede itself.
     error AnchorSelfSupersede(bytes32 digest);
+    /// @notice `reason` is not a code of the published vocabulary (1 to {MAX_REASON}); free text never goes on
+    /// chain.
+    error AnchorUnknownReason(uint8 reason);
 
     // ----------------------------------------------------------------- events
 
@@ -64,46 +72,54 @@ interface ICertificateAnchor {
     event BatchAnchored(
         bytes32 indexed root, bytes32 indexed departmentId, address indexed signer, uint32 count, bytes32 schema
     );
-    /// @notice Certificate `digest` of batch `root` was revoked by `departmentId`.
-    event CertificateRevoked(bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, bytes32 reason);
-    /// @notice Certificate `digest` of batch `root` was suspended by `departmentId`.
+    /// @notice Certificate `digest` of `departmentId`'s batch `root` was revoked for reason code `reason`.
+    event CertificateRevoked(bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, uint8 reason);
+    /// @notice Certificate `digest` of `departmentId`'s batch `root` was suspended for reason code `reason`.
     event CertificateSuspended(
-        bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, bytes32 reason
+        bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, uint8 reason
     );
-    /// @notice Certificate `digest` of batch `root` was reinstated by `departmentId`.
+    /// @notice Certificate `digest` of `departmentId`'s batch `root` was reinstated for reason code `reason`.
     event CertificateReinstated(
-        bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, bytes32 reason
+        bytes32 indexed digest, bytes32 indexed root, bytes32 indexed departmentId, uint8 reason
     );
-    /// @notice Certificate `digest` was superseded by `successor`, anchored in `successorRoot`.
+    /// @notice Certificate `digest` of `departmentId`'s batch `root` was superseded by `successor`, anchored by
+    /// the same department in `successorRoot`.
     event CertificateSuperseded(
-        bytes32 indexed digest, bytes32 indexed successor, bytes32 indexed departmentId, bytes32 successorRoot
+        bytes32 indexed digest,
+        bytes32 indexed root,
+        bytes32 indexed departmentId,
+        bytes32 successor,
+        bytes32 successorRoot
     );
 
     // ----------------------------------------------------------------- writes
 
-    /// @notice Anchors the Merkle root of a batch of `count` certificates.
-    /// @dev Caller must be the current key of an active department with the issuer role. One SSTORE.
-    /// @param root Merkle root (nonzero, never anchored before).
+    /// @notice Anchors the Merkle root of a batch of `count` certificates in the caller department's namespace.
+    /// @dev Caller must be the current key of an active department with the issuer role. One SSTORE. Another
+    /// department anchoring the same root value neither blocks nor affects this one.
+    /// @param root Merkle root (nonzero, never anchored before by this department).
     /// @param count Number of certificates in the batch (nonzero).
     /// @param schema Certificate schema id, recorded only in the event.
     function anchorBatch(bytes32 root, uint32 count, bytes32 schema) external;
 
-    /// @notice Revokes certificate `digest` (terminal). Caller: active issuer key of the department that anchored `root`.
-    /// @param root Anchored batch root holding the certificate.
+    /// @notice Revokes certificate `digest` of the caller department's batch `root` (terminal).
+    /// @dev Caller: active issuer key of a department; `root` must be that department's own batch.
+    /// @param root The caller department's anchored batch root holding the certificate.
     /// @param digest Certificate digest.
     /// @param proof Merkle proof of `digest` under `root`.
-    /// @param reason Reason code.
-    function revoke(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external;
+    /// @param reason Reason code from the published vocabulary (1 to {MAX_REASON}).
+    function revoke(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external;
 
-    /// @notice Suspends a Valid certificate. Same caller and proof rules as {revoke}.
-    function suspend(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external;
+    /// @notice Suspends a Valid certificate. Same caller, proof and reason rules as {revoke}.
+    function suspend(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external;
 
-    /// @notice Reinstates a Suspended certificate to Valid. Same caller and proof rules as {revoke}.
-    function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, bytes32 reason) external;
+    /// @notice Reinstates a Suspended certificate to Valid. Same caller, proof and reason rules as {revoke}.
+    function reinstate(bytes32 root, bytes32 digest, bytes32[] calldata proof, uint8 reason) external;
 
-    /// @notice Marks `oldDigest` (Valid or Suspended) as superseded by `newDigest` (terminal).
-    /// @dev Both certificates must be proved in batches anchored by the caller's department; the successor must
-    /// not itself be revoked or superseded.
+    /// @notice Marks certificate `oldDigest` of batch `oldRoot` (Valid or Suspended) as superseded by `newDigest`
+    /// of batch `newRoot` (terminal).
+    /// @dev Both batches must be the caller department's own; the successor must not itself be revoked or
+    /// superseded.
     function supersede(
         bytes32 oldRoot,
         bytes32 oldDigest,
@@ -118,25 +134,34 @@ interface ICertificateAnchor {
     /// @notice The registry consulted for authorization.
     function registry() external view returns (IDepartmentRegistry);
 
-    /// @notice The batch anchored under `root`; all zero when `root` was never anchored.
-    /// @dev `departmentId` is the department of the anchoring key (keys never change department).
-    function batch(bytes32 root)
+    /// @notice Highest reason code of the published vocabulary (docs/format.md).
+    function MAX_REASON() external view returns (uint8);
+
+    /// @notice Batch `root` of department `departmentId`; all zero when that department never anchored it.
+    function batch(bytes32 departmentId, bytes32 root)
         external
         view
-        returns (bytes32 departmentId, address signer, uint32 blockNumber, uint32 timestamp, uint32 count);
+        returns (address signer, uint32 blockNumber, uint32 timestamp, uint32 count);
 
-    /// @notice Current status of `digest` and its latest change; Valid with zeros when never changed.
-    function statusOf(bytes32 digest)
+    /// @notice Current status of certificate `digest` of `departmentId`'s batch `root` and its latest change;
+    /// Valid with zeros when never changed.
+    function statusOf(bytes32 departmentId, bytes32 root, bytes32 digest)
         external
         view
         returns (CertStatus status, uint32 blockNumber, uint32 timestamp, bytes32 detail);
 
-    /// @notice Status of `digest` in force at `timestamp` (the last change made at or before it).
-    function statusAt(bytes32 digest, uint64 timestamp) external view returns (CertStatus);
+    /// @notice Status of that certificate in force at `timestamp` (the last change made at or before it).
+    function statusAt(bytes32 departmentId, bytes32 root, bytes32 digest, uint64 timestamp)
+        external
+        view
+        returns (CertStatus);
 
-    /// @notice Every status change of `digest`, oldest first.
-    function statusHistory(bytes32 digest) external view returns (StatusChange[] memory);
+    /// @notice Every status change of that certificate, oldest first.
+    function statusHistory(bytes32 departmentId, bytes32 root, bytes32 digest)
+        external
+        view
+        returns (StatusChange[] memory);
 
-    /// @notice Contract version, "1.0.0".
+    /// @notice Contract version, "2.0.0".
     function version() external pure returns (string memory);
 }

@@ -46,10 +46,10 @@ contract BatchLogTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorLog
 
     function test_Views() public view {
-        assertEq(log.version(), "1.0.0", "version");
+        assertEq(log.version(), "2.0.0", "version");
         assertEq(address(log.registry()), address(registry), "registry");
         assertEq(log.nextSequence(MKT, APPROVALS), 1, "starts at 1");
-        IBatchLog.LogBatch memory b = log.logBatch(_r(1));
+        IBatchLog.LogBatch memory b = log.logBatch(MKT, _r(1));
         assertEq(b.signer, address(0), "unknown root is zero");
         assertEq(b.departmentId, bytes32(0), "unknown root department");
         assertEq(uint256(b.lastSeq), 0, "unknown root range");
@@ -60,7 +60,7 @@ contract BatchLogTest is RegistryFixture {
         emit IBatchLog.LogBatchAnchored(APPROVALS, MKT, _r(1), 1, 10, HEAD, mktKey);
         _anchorLog(mktKey, APPROVALS, _r(1), 1, 10);
 
-        IBatchLog.LogBatch memory b = log.logBatch(_r(1));
+        IBatchLog.LogBatch memory b = log.logBatch(MKT, _r(1));
         assertEq(b.departmentId, MKT, "department");
         assertEq(b.logId, APPROVALS, "log");
         assertEq(b.firstSeq, 1, "first");
@@ -111,10 +111,28 @@ contract BatchLogTest is RegistryFixture {
 
     function test_RevertWhen_RootReused() public {
         _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
-        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, _r(1)));
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, MKT, _r(1)));
         _anchorLog(mktKey, APPROVALS, _r(1), 6, 7);
-        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, _r(1)));
-        _anchorLog(finKey, ACCESS, _r(1), 1, 1);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogRootAlreadyAnchored.selector, MKT, _r(1)));
+        _anchorLog(mktKey, ACCESS, _r(1), 1, 1);
+    }
+
+    /// @dev Root squatting: FIN sees MKT's pending anchoring and anchors the same root first. MKT's log still
+    /// anchors, its record names MKT's key and range, and the squat lives only in FIN's namespace.
+    function test_Attack_RootSquattingCannotBlockOrHijack() public {
+        _anchorLog(finKey, ACCESS, _r(1), 1, 1); // front-run
+        _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
+        IBatchLog.LogBatch memory mine = log.logBatch(MKT, _r(1));
+        assertEq(mine.departmentId, MKT, "victim's record");
+        assertEq(mine.signer, mktKey, "victim's key");
+        assertEq(mine.logId, APPROVALS, "victim's log");
+        assertEq(uint256(mine.lastSeq), 5, "victim's range");
+        IBatchLog.LogBatch memory squat = log.logBatch(FIN, _r(1));
+        assertEq(squat.signer, finKey, "squat in the attacker's namespace");
+        assertEq(log.nextSequence(MKT, APPROVALS), 6, "victim's log continues");
+        _anchorLog(finKey, APPROVALS, _r(2), 1, 1);
+        _anchorLog(mktKey, APPROVALS, _r(2), 6, 6); // and after the fact
+        assertEq(log.logBatch(MKT, _r(2)).signer, mktKey, "post-hoc squat does not block either");
     }
 
     function test_RevertWhen_InvalidRange() public {
@@ -228,6 +246,7 @@ contract LogHandler is Test {
 
     mapping(bytes32 departmentId => mapping(bytes32 logId => uint256)) public ghostEntries;
     bytes32[] public roots;
+    bytes32[] public rootDepartments;
 
     constructor() {
         address[] memory council = new address[](1);
@@ -252,13 +271,29 @@ contract LogHandler is Test {
         uint64 first = skew % 4 == 0 ? next + uint64(bound(skew, 1, 3)) : next;
         uint64 last = first + uint64(bound(span, 0, 50));
         bytes32 root = keccak256(abi.encode(++rootCounter));
+        // Hostile half the time: the other department front-runs with the very same root in its own log.
+        if (span % 2 == 0) _frontRun(dept + 1, logIndex + 1, root);
+        _anchor(dept, logIndex, root, first, last - first);
+        require(first != next || log.logBatch(departmentId, root).signer == keys[dept % 2], "squatted");
+    }
+
+    function _frontRun(uint256 dept, uint256 logIndex, bytes32 root) internal {
+        _anchor(dept, logIndex, root, log.nextSequence(departments[dept % 2], logIds[logIndex % 2]), 0);
+    }
+
+    function _anchor(uint256 dept, uint256 logIndex, bytes32 root, uint64 first, uint64 extra) internal {
+        bytes32 departmentId = departments[dept % 2];
+        bytes32 logId = logIds[logIndex % 2];
+        uint64 next = log.nextSequence(departmentId, logId);
+        uint64 last = first + extra;
         vm.prank(keys[dept % 2]);
         try log.anchorLog(logId, root, first, last, bytes32(rootCounter)) {
             require(first == next, "gap accepted");
             ghostEntries[departmentId][logId] += last - first + 1;
             roots.push(root);
+            rootDepartments.push(departmentId);
         } catch {
-            require(first != next, "contiguous range refused");
+            require(first != next, "contiguous range refused, or blocked by another department's root");
         }
     }
 }
@@ -295,7 +330,9 @@ contract BatchLogInvariantTest is Test {
         DepartmentRegistry registry = handler.registry();
         uint256 n = handler.rootCount();
         for (uint256 i = 0; i < n; ++i) {
-            IBatchLog.LogBatch memory b = log.logBatch(handler.roots(i));
+            bytes32 dept = handler.rootDepartments(i);
+            IBatchLog.LogBatch memory b = log.logBatch(dept, handler.roots(i));
+            assertEq(b.departmentId, dept, "namespace of the anchoring department");
             assertEq(b.departmentId, registry.departmentOf(b.signer), "department of signer");
             assertTrue(b.firstSeq <= b.lastSeq, "range");
         }

@@ -16,7 +16,8 @@ contract CertificateAnchorTest is RegistryFixture {
     bytes32 internal constant FIN = bytes32("FIN");
     bytes32 internal constant VER = bytes32("VER");
     bytes32 internal constant SCHEMA = bytes32("diploma/v1");
-    bytes32 internal constant REASON = bytes32("clerical-error");
+    uint8 internal constant REASON = 1; // data-error
+    uint8 internal constant CLEARED = 10; // grounds-resolved
 
     address internal mktKey;
     address internal mktKey2;
@@ -69,14 +70,20 @@ contract CertificateAnchorTest is RegistryFixture {
         anchor.anchorBatch(r, count, SCHEMA);
     }
 
+    /// @dev Status of `digest` in MKT's batch `root` (the usual place in these tests).
     function _status(bytes32 digest) internal view returns (ICertificateAnchor.CertStatus s) {
-        (s,,,) = anchor.statusOf(digest);
+        (s,,,) = anchor.statusOf(MKT, root, digest);
+    }
+
+    function _statusIn(bytes32 dept, bytes32 r, bytes32 digest) internal view returns (ICertificateAnchor.CertStatus s) {
+        (s,,,) = anchor.statusOf(dept, r, digest);
     }
 
     // ----------------------------------------------------------------- anchorBatch
 
     function test_Views() public view {
-        assertEq(anchor.version(), "1.0.0", "version");
+        assertEq(anchor.version(), "2.0.0", "version");
+        assertEq(anchor.MAX_REASON(), 12, "reason vocabulary");
         assertEq(address(anchor.registry()), address(registry), "registry");
     }
 
@@ -85,8 +92,7 @@ contract CertificateAnchorTest is RegistryFixture {
         emit ICertificateAnchor.BatchAnchored(root, MKT, mktKey, 5, SCHEMA);
         _anchor(mktKey, root, 5);
 
-        (bytes32 dept, address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(root);
-        assertEq(dept, MKT, "department");
+        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(MKT, root);
         assertEq(signer, mktKey, "signer");
         assertEq(blockNumber, 1000, "block");
         assertEq(timestamp, 1_700_000_000, "timestamp");
@@ -104,8 +110,7 @@ contract CertificateAnchorTest is RegistryFixture {
     }
 
     function test_Batch_UnknownRootIsZero() public view {
-        (bytes32 dept, address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(root);
-        assertEq(dept, bytes32(0), "department");
+        (address signer, uint32 blockNumber, uint32 timestamp, uint32 count) = anchor.batch(MKT, root);
         assertEq(signer, address(0), "signer");
         assertEq(uint256(blockNumber) + timestamp + count, 0, "zeros");
     }
@@ -131,8 +136,8 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnauthorized.selector, mktKey, ISSUER));
         _anchor(mktKey, root, 5);
         _anchor(mktKey2, root, 5);
-        (bytes32 dept,,,,) = anchor.batch(root);
-        assertEq(dept, MKT, "new key anchors for the same department");
+        (address signer,,,) = anchor.batch(MKT, root);
+        assertEq(signer, mktKey2, "new key anchors for the same department");
     }
 
     function test_RevertWhen_NonIssuerDepartmentAnchors() public {
@@ -152,10 +157,8 @@ contract CertificateAnchorTest is RegistryFixture {
 
     function test_RevertWhen_RootAnchoredTwice() public {
         _anchor(mktKey, root, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorRootAlreadyAnchored.selector, root));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorRootAlreadyAnchored.selector, MKT, root));
         _anchor(mktKey, root, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorRootAlreadyAnchored.selector, root));
-        _anchor(finKey, root, 5);
     }
 
     function testFuzz_AnchorBatch(bytes32 r, uint32 count, bytes32 schema, uint32 blockNumber, uint32 ts) public {
@@ -164,8 +167,7 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.warp(ts);
         vm.prank(finKey);
         anchor.anchorBatch(r, count, schema);
-        (bytes32 dept, address signer, uint32 b, uint32 t, uint32 c) = anchor.batch(r);
-        assertEq(dept, FIN, "department");
+        (address signer, uint32 b, uint32 t, uint32 c) = anchor.batch(FIN, r);
         assertEq(signer, finKey, "signer");
         assertEq(b, blockNumber, "block");
         assertEq(t, ts, "timestamp");
@@ -182,18 +184,18 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.prank(mktKey);
         anchor.revoke(root, digests[2], _proof(2), REASON);
 
-        (ICertificateAnchor.CertStatus s, uint32 b, uint32 t, bytes32 detail) = anchor.statusOf(digests[2]);
+        (ICertificateAnchor.CertStatus s, uint32 b, uint32 t, bytes32 detail) = anchor.statusOf(MKT, root, digests[2]);
         assertEq(uint256(s), uint256(ICertificateAnchor.CertStatus.Revoked), "revoked");
         assertEq(b, 1000, "block");
         assertEq(t, 1_700_000_100, "time");
-        assertEq(detail, REASON, "reason");
+        assertEq(detail, bytes32(uint256(REASON)), "reason");
         assertEq(uint256(_status(digests[1])), uint256(ICertificateAnchor.CertStatus.Valid), "neighbour untouched");
-        assertEq(anchor.statusHistory(digests[2]).length, 1, "one change");
-        assertEq(anchor.statusHistory(digests[1]).length, 0, "no change");
+        assertEq(anchor.statusHistory(MKT, root, digests[2]).length, 1, "one change");
+        assertEq(anchor.statusHistory(MKT, root, digests[1]).length, 0, "no change");
     }
 
     function test_StatusOf_NeverChanged() public view {
-        (ICertificateAnchor.CertStatus s, uint32 b, uint32 t, bytes32 detail) = anchor.statusOf(digests[0]);
+        (ICertificateAnchor.CertStatus s, uint32 b, uint32 t, bytes32 detail) = anchor.statusOf(MKT, root, digests[0]);
         assertEq(uint256(s), 0, "valid");
         assertEq(uint256(b) + t, 0, "zeros");
         assertEq(detail, bytes32(0), "no detail");
@@ -201,7 +203,7 @@ contract CertificateAnchorTest is RegistryFixture {
 
     function test_RevertWhen_OtherDepartmentRevokes() public {
         _anchor(mktKey, root, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorNotIssuingDepartment.selector, FIN, MKT));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
         vm.prank(finKey);
         anchor.revoke(root, digests[0], _proof(0), REASON);
     }
@@ -233,7 +235,7 @@ contract CertificateAnchorTest is RegistryFixture {
     }
 
     function test_RevertWhen_UnknownRoot() public {
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, root));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, MKT, root));
         vm.prank(mktKey);
         anchor.revoke(root, digests[0], _proof(0), REASON);
     }
@@ -273,13 +275,13 @@ contract CertificateAnchorTest is RegistryFixture {
         assertEq(uint256(_status(digests[3])), uint256(ICertificateAnchor.CertStatus.Suspended), "suspended");
 
         vm.expectEmit(true, true, true, true);
-        emit ICertificateAnchor.CertificateReinstated(digests[3], root, MKT, bytes32("cleared"));
+        emit ICertificateAnchor.CertificateReinstated(digests[3], root, MKT, CLEARED);
         vm.prank(mktKey);
-        anchor.reinstate(root, digests[3], _proof(3), bytes32("cleared"));
-        (ICertificateAnchor.CertStatus s,,, bytes32 detail) = anchor.statusOf(digests[3]);
+        anchor.reinstate(root, digests[3], _proof(3), CLEARED);
+        (ICertificateAnchor.CertStatus s,,, bytes32 detail) = anchor.statusOf(MKT, root, digests[3]);
         assertEq(uint256(s), uint256(ICertificateAnchor.CertStatus.Valid), "valid again");
-        assertEq(detail, bytes32("cleared"), "reinstatement reason");
-        assertEq(anchor.statusHistory(digests[3]).length, 2, "two changes");
+        assertEq(detail, bytes32(uint256(CLEARED)), "reinstatement reason");
+        assertEq(anchor.statusHistory(MKT, root, digests[3]).length, 2, "two changes");
     }
 
     function test_RevertWhen_SuspendTwice() public {
@@ -302,12 +304,12 @@ contract CertificateAnchorTest is RegistryFixture {
 
     function test_RevertWhen_OtherDepartmentSuspendsOrReinstates() public {
         _anchor(mktKey, root, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorNotIssuingDepartment.selector, FIN, MKT));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
         vm.prank(finKey);
         anchor.suspend(root, digests[0], _proof(0), REASON);
         vm.prank(mktKey);
         anchor.suspend(root, digests[0], _proof(0), REASON);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorNotIssuingDepartment.selector, FIN, MKT));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
         vm.prank(finKey);
         anchor.reinstate(root, digests[0], _proof(0), REASON);
     }
@@ -332,12 +334,12 @@ contract CertificateAnchorTest is RegistryFixture {
         _anchor(mktKey, root, 5);
         _anchor(mktKey, root2, 5);
         vm.expectEmit(true, true, true, true);
-        emit ICertificateAnchor.CertificateSuperseded(digests[1], digests2[1], MKT, root2);
+        emit ICertificateAnchor.CertificateSuperseded(digests[1], root, MKT, digests2[1], root2);
         _supersede(mktKey, 1, 1);
-        (ICertificateAnchor.CertStatus s,,, bytes32 detail) = anchor.statusOf(digests[1]);
+        (ICertificateAnchor.CertStatus s,,, bytes32 detail) = anchor.statusOf(MKT, root, digests[1]);
         assertEq(uint256(s), uint256(ICertificateAnchor.CertStatus.Superseded), "superseded");
         assertEq(detail, digests2[1], "successor recorded");
-        assertEq(uint256(_status(digests2[1])), uint256(ICertificateAnchor.CertStatus.Valid), "successor valid");
+        assertEq(uint256(_statusIn(MKT, root2, digests2[1])), uint256(ICertificateAnchor.CertStatus.Valid), "successor valid");
 
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[1], digests2[1])
@@ -376,15 +378,15 @@ contract CertificateAnchorTest is RegistryFixture {
     function test_RevertWhen_SupersedeByOtherDepartmentsCertificate() public {
         _anchor(mktKey, root, 5);
         _anchor(finKey, root2, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorNotIssuingDepartment.selector, MKT, FIN));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, MKT, root2));
         _supersede(mktKey, 0, 0);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorNotIssuingDepartment.selector, FIN, MKT));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
         _supersede(finKey, 0, 0);
     }
 
     function test_RevertWhen_SupersedeUnknownNewRootOrBadProof() public {
         _anchor(mktKey, root, 5);
-        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, root2));
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, MKT, root2));
         _supersede(mktKey, 0, 0);
         _anchor(mktKey, root2, 5);
         vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorInvalidProof.selector, root2, digests2[0]));
@@ -432,24 +434,24 @@ contract CertificateAnchorTest is RegistryFixture {
         anchor.suspend(root, d, p, REASON);
         vm.roll(1200);
         vm.warp(3_000);
-        anchor.reinstate(root, d, p, bytes32("ok"));
+        anchor.reinstate(root, d, p, CLEARED);
         vm.roll(1300);
         vm.warp(4_000);
         anchor.revoke(root, d, p, REASON);
         vm.stopPrank();
 
-        assertEq(uint256(anchor.statusAt(d, 1_999)), uint256(ICertificateAnchor.CertStatus.Valid), "before");
-        assertEq(uint256(anchor.statusAt(d, 2_000)), uint256(ICertificateAnchor.CertStatus.Suspended), "at suspend");
-        assertEq(uint256(anchor.statusAt(d, 2_999)), uint256(ICertificateAnchor.CertStatus.Suspended), "suspended");
-        assertEq(uint256(anchor.statusAt(d, 3_000)), uint256(ICertificateAnchor.CertStatus.Valid), "reinstated");
-        assertEq(uint256(anchor.statusAt(d, 4_000)), uint256(ICertificateAnchor.CertStatus.Revoked), "revoked");
-        assertEq(uint256(anchor.statusAt(d, type(uint64).max)), uint256(ICertificateAnchor.CertStatus.Revoked), "now");
-        assertEq(uint256(anchor.statusAt(digests[1], 4_000)), uint256(ICertificateAnchor.CertStatus.Valid), "other");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, 1_999)), uint256(ICertificateAnchor.CertStatus.Valid), "before");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, 2_000)), uint256(ICertificateAnchor.CertStatus.Suspended), "at suspend");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, 2_999)), uint256(ICertificateAnchor.CertStatus.Suspended), "suspended");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, 3_000)), uint256(ICertificateAnchor.CertStatus.Valid), "reinstated");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, 4_000)), uint256(ICertificateAnchor.CertStatus.Revoked), "revoked");
+        assertEq(uint256(anchor.statusAt(MKT, root, d, type(uint64).max)), uint256(ICertificateAnchor.CertStatus.Revoked), "now");
+        assertEq(uint256(anchor.statusAt(MKT, root, digests[1], 4_000)), uint256(ICertificateAnchor.CertStatus.Valid), "other");
 
-        ICertificateAnchor.StatusChange[] memory h = anchor.statusHistory(d);
+        ICertificateAnchor.StatusChange[] memory h = anchor.statusHistory(MKT, root, d);
         assertEq(h.length, 3, "three changes");
         assertTrue(h[0].status == ICertificateAnchor.CertStatus.Suspended && h[0].blockNumber == 1100, "h0");
-        assertTrue(h[1].status == ICertificateAnchor.CertStatus.Valid && h[1].detail == bytes32("ok"), "h1");
+        assertTrue(h[1].status == ICertificateAnchor.CertStatus.Valid && h[1].detail == bytes32(uint256(CLEARED)), "h1");
         assertTrue(h[2].status == ICertificateAnchor.CertStatus.Revoked && h[2].timestamp == 4_000, "h2");
     }
 
@@ -467,24 +469,164 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.prank(mktKey);
         anchor.revoke(r, ds[k], proof, REASON);
         for (uint256 i = 0; i < n; ++i) {
-            assertEq(uint256(_status(ds[i])), i == k ? 2 : 0, "only the picked leaf is revoked");
+            assertEq(uint256(_statusIn(MKT, r, ds[i])), i == k ? 2 : 0, "only the picked leaf is revoked");
+        }
+    }
+
+    // ----------------------------------------------------------------- hostile departments
+
+    /// @dev FIN copies MKT's certificate digests into a batch of its own and anchors it.
+    function _hostileCopy() internal returns (bytes32 evilRoot, bytes32[] memory evilDigests) {
+        _anchor(mktKey, root, 5);
+        _anchor(mktKey, root2, 5);
+        evilDigests = new bytes32[](3);
+        evilDigests[0] = digests[0]; // the victim's certificates, as leaves of the attacker's batch
+        evilDigests[1] = digests2[0];
+        evilDigests[2] = keccak256("filler");
+        evilRoot = MerkleBuilder.root(evilDigests);
+        _anchor(finKey, evilRoot, 3);
+    }
+
+    function _assertUntouched(bytes32 r, bytes32 d) internal view {
+        assertEq(uint256(_statusIn(MKT, r, d)), uint256(ICertificateAnchor.CertStatus.Valid), "victim still valid");
+        assertEq(anchor.statusHistory(MKT, r, d).length, 0, "no change in the victim's history");
+    }
+
+    /// @dev The attack of the integrity review: a foreign digest in the attacker's own batch. Each status change
+    /// lands in the attacker's namespace only; the certificate as issued (MKT, root, digest) is untouched.
+    function test_Attack_ForeignDigestRevokeSuspendReinstate() public {
+        (bytes32 evilRoot, bytes32[] memory evil) = _hostileCopy();
+        bytes32[] memory p0 = MerkleBuilder.proof(evil, 0);
+        vm.startPrank(finKey);
+        anchor.suspend(evilRoot, digests[0], p0, REASON);
+        _assertUntouched(root, digests[0]);
+        anchor.reinstate(evilRoot, digests[0], p0, CLEARED);
+        _assertUntouched(root, digests[0]);
+        anchor.revoke(evilRoot, digests[0], p0, REASON);
+        vm.stopPrank();
+        _assertUntouched(root, digests[0]);
+        assertEq(uint256(_statusIn(FIN, evilRoot, digests[0])), 2, "the copy, which no verifier reads, is revoked");
+        // The genuine issuer still controls its certificate.
+        vm.prank(mktKey);
+        anchor.suspend(root, digests[0], _proof(0), REASON);
+        assertEq(uint256(_status(digests[0])), 1, "issuer's own change applies");
+    }
+
+    /// @dev Through the victim's own root, with a valid proof: refused, the root is not the caller's.
+    function test_Attack_VictimRootWithValidProof() public {
+        _anchor(mktKey, root, 5);
+        vm.startPrank(finKey);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
+        anchor.revoke(root, digests[1], _proof(1), REASON);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
+        anchor.suspend(root, digests[1], _proof(1), REASON);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
+        anchor.reinstate(root, digests[1], _proof(1), REASON);
+        vm.stopPrank();
+        _assertUntouched(root, digests[1]);
+    }
+
+    /// @dev Supersession both ways: the attacker supersedes the victim's certificate by one of its own, and one
+    /// of its own by the victim's. Neither reaches the victim's namespace.
+    function test_Attack_SupersedeBothDirections() public {
+        (bytes32 evilRoot, bytes32[] memory evil) = _hostileCopy();
+        bytes32[] memory p0 = MerkleBuilder.proof(evil, 0);
+        bytes32[] memory p1 = MerkleBuilder.proof(evil, 1);
+        bytes32[] memory p2 = MerkleBuilder.proof(evil, 2);
+        // victim's digest (copied) superseded by the attacker's filler
+        vm.prank(finKey);
+        anchor.supersede(evilRoot, digests[0], p0, evilRoot, evil[2], p2);
+        _assertUntouched(root, digests[0]);
+        // attacker's copy of another victim digest superseded... and the victim's genuine roots named directly
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root));
+        vm.prank(finKey);
+        anchor.supersede(root, digests[1], _proof(1), evilRoot, evil[1], p1);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownRoot.selector, FIN, root2));
+        vm.prank(finKey);
+        anchor.supersede(evilRoot, evil[1], p1, root2, digests2[1], _proof2(1));
+        _assertUntouched(root, digests[1]);
+        _assertUntouched(root2, digests2[1]);
+        // the genuine issuer can still supersede its certificate by its own successor
+        vm.prank(mktKey);
+        anchor.supersede(root, digests[0], _proof(0), root2, digests2[0], _proof2(0));
+        assertEq(uint256(_status(digests[0])), 3, "issuer supersedes");
+    }
+
+    /// @dev Root squatting: the attacker anchors the victim's root value before (or after) the victim. The
+    /// victim's anchoring still succeeds, its batch record names the victim's key, and the attacker's status
+    /// changes through the squatted root stay in the attacker's namespace.
+    function test_Attack_RootSquatting() public {
+        _anchor(finKey, root, 5); // front-run with the very root the victim is about to anchor
+        _anchor(mktKey, root, 5);
+        (address signer,,, uint32 count) = anchor.batch(MKT, root);
+        assertEq(signer, mktKey, "victim's batch is the victim's");
+        assertEq(count, 5, "count");
+        (address squatter,,,) = anchor.batch(FIN, root);
+        assertEq(squatter, finKey, "the squat lives in the attacker's namespace");
+        vm.prank(finKey);
+        anchor.revoke(root, digests[3], _proof(3), REASON);
+        _assertUntouched(root, digests[3]);
+    }
+
+    function test_RevertWhen_ReasonOutsideVocabulary() public {
+        _anchor(mktKey, root, 5);
+        vm.startPrank(mktKey);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownReason.selector, uint8(0)));
+        anchor.revoke(root, digests[0], _proof(0), 0);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownReason.selector, uint8(13)));
+        anchor.suspend(root, digests[0], _proof(0), 13);
+        vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownReason.selector, uint8(255)));
+        anchor.reinstate(root, digests[0], _proof(0), 255);
+        vm.stopPrank();
+    }
+
+    function testFuzz_ReasonCodes(uint8 reason) public {
+        _anchor(mktKey, root, 5);
+        vm.prank(mktKey);
+        if (reason == 0 || reason > 12) {
+            vm.expectRevert(abi.encodeWithSelector(ICertificateAnchor.AnchorUnknownReason.selector, reason));
+            anchor.revoke(root, digests[0], _proof(0), reason);
+        } else {
+            anchor.revoke(root, digests[0], _proof(0), reason);
+            (,,, bytes32 detail) = anchor.statusOf(MKT, root, digests[0]);
+            assertEq(uint256(detail), reason, "the code, nothing else, is on chain");
         }
     }
 }
 
-/// @dev Drives anchoring and registry churn with a 1-of-1 council owned by the handler; keeps ghost records.
+/// @dev Plays three issuer departments (D0, D1, D2) and one verifier-only department (D3) with registry churn.
+/// Each issuer anchors genuine batches of its own certificates; hostile moves copy other departments' digests
+/// into their own batches, squat other departments' roots, and try every status change on foreign certificates
+/// through their own and the victim's roots. Ghost state records what each genuine issuer did to its own
+/// certificates: nothing else may ever show in their status.
 contract AnchorHandler is Test {
     DepartmentRegistry public registry;
     CertificateAnchor public anchor;
 
-    bytes32[3] internal ids = [bytes32("D0"), bytes32("D1"), bytes32("D2")];
+    bytes32[4] internal ids = [bytes32("D0"), bytes32("D1"), bytes32("D2"), bytes32("D3")];
     uint256 internal keyCounter = 1;
     uint256 public currentBlock = 10;
+    uint256 internal nonce;
 
     bytes32[] public anchoredRoots;
-    mapping(bytes32 root => bytes32 departmentId) public ghostDepartment;
-    bytes32[] public rejectedRoots;
+    bytes32[] public anchoredDepartments;
+    mapping(bytes32 departmentId => mapping(bytes32 root => address signer)) public ghostSigner;
     uint256 public ghostCertificates;
+    uint256 public ghostRefusedAnchors;
+    mapping(bytes32 departmentId => mapping(bytes32 root => uint256)) public ghostCount;
+
+    // Genuine certificates: (department, root, digest) with the status and number of changes its issuer made.
+    struct Cert {
+        bytes32 department;
+        bytes32 root;
+        bytes32 digest;
+        bytes32[] proof;
+    }
+
+    Cert[] internal certs;
+    mapping(uint256 index => uint8) public ghostStatus;
+    mapping(uint256 index => uint256) public ghostChanges;
+    uint256 public hostileSuccesses; // status changes a hostile department made in its own namespace
 
     constructor() {
         address[] memory council = new address[](1);
@@ -492,8 +634,8 @@ contract AnchorHandler is Test {
         vm.roll(currentBlock);
         registry = new DepartmentRegistry(council, 1);
         anchor = new CertificateAnchor(registry);
-        for (uint256 i = 0; i < 3; ++i) {
-            registry.propose(IDepartmentRegistry.Action.Register, ids[i], "dept", _newKey(), i == 2 ? 2 : 1);
+        for (uint256 i = 0; i < 4; ++i) {
+            registry.propose(IDepartmentRegistry.Action.Register, ids[i], "dept", _newKey(), i == 3 ? 2 : 1);
         }
     }
 
@@ -501,40 +643,159 @@ contract AnchorHandler is Test {
         return anchoredRoots.length;
     }
 
-    function rejectedCount() external view returns (uint256) {
-        return rejectedRoots.length;
+    function certCount() external view returns (uint256) {
+        return certs.length;
+    }
+
+    function cert(uint256 i) external view returns (bytes32, bytes32, bytes32) {
+        return (certs[i].department, certs[i].root, certs[i].digest);
     }
 
     function _newKey() internal returns (address) {
         return vm.addr(0xBEEF0000 + keyCounter++);
     }
 
-    /// @dev Each action lands in a fresh block, as separate transactions would.
     function _nextBlock() internal {
         vm.roll(++currentBlock);
     }
 
     function _id(uint256 seed) internal view returns (bytes32) {
-        return ids[seed % 3];
+        return ids[seed % 4];
     }
 
-    function anchorBatch(uint256 dept, bytes32 root, uint32 count) external {
-        _nextBlock();
-        if (root == bytes32(0)) root = bytes32(uint256(1));
-        count = uint32(bound(count, 1, 100_000));
-        bytes32 id = _id(dept);
-        address signer = registry.department(id).signer;
+    function _signer(bytes32 id) internal view returns (address) {
+        return registry.department(id).signer;
+    }
+
+    function _tryAnchor(bytes32 id, bytes32 root, uint32 count) internal returns (bool) {
+        address signer = _signer(id);
         bool allowed = registry.isActiveSigner(signer, 1);
-        (, address existing,,,) = anchor.batch(root);
+        address existing = ghostSigner[id][root];
         vm.prank(signer);
         try anchor.anchorBatch(root, count, bytes32("schema")) {
-            require(allowed && existing == address(0), "anchored without authority");
+            require(allowed && existing == address(0), "anchored without authority or twice");
             anchoredRoots.push(root);
-            ghostDepartment[root] = id;
+            anchoredDepartments.push(id);
+            ghostSigner[id][root] = signer;
+            ghostCount[id][root] = count;
             ghostCertificates += count;
+            return true;
         } catch {
-            if (existing == address(0)) rejectedRoots.push(root);
+            ghostRefusedAnchors++;
+            return false;
         }
+    }
+
+    /// @dev A department issues a genuine batch of 3 certificates of its own.
+    function issue(uint256 dept) external {
+        _nextBlock();
+        bytes32 id = _id(dept);
+        bytes32[] memory ds = new bytes32[](3);
+        for (uint256 i = 0; i < 3; ++i) {
+            ds[i] = sha256(abi.encode(id, "genuine", nonce++));
+        }
+        bytes32 root = MerkleBuilder.root(ds);
+        if (!_tryAnchor(id, root, 3)) return;
+        for (uint256 i = 0; i < 3; ++i) {
+            Cert storage c = certs.push();
+            c.department = id;
+            c.root = root;
+            c.digest = ds[i];
+            c.proof = MerkleBuilder.proof(ds, i);
+        }
+    }
+
+    /// @dev Hostile: copy a victim's digest into the attacker's own batch, then change its status there.
+    function copyAndAttack(uint256 attacker, uint256 victim, uint8 action) external {
+        if (certs.length == 0) return;
+        _nextBlock();
+        bytes32 id = _id(attacker);
+        Cert storage v = certs[victim % certs.length];
+        if (v.department == id) id = _id(attacker + 1);
+        bytes32[] memory ds = new bytes32[](2);
+        ds[0] = v.digest;
+        ds[1] = sha256(abi.encode(id, "filler", nonce++));
+        bytes32 root = MerkleBuilder.root(ds);
+        if (!_tryAnchor(id, root, 2)) return;
+        bytes32[] memory proof = MerkleBuilder.proof(ds, 0);
+        _hostileChange(id, root, v.digest, proof, ds[1], MerkleBuilder.proof(ds, 1), action);
+    }
+
+    /// @dev Hostile: squat the victim's root in the attacker's namespace, then change statuses through it.
+    function squatAndAttack(uint256 attacker, uint256 victim, uint8 action) external {
+        if (certs.length == 0) return;
+        _nextBlock();
+        bytes32 id = _id(attacker);
+        Cert storage v = certs[victim % certs.length];
+        if (v.department == id) id = _id(attacker + 1); // hostile means another department
+        if (ghostSigner[id][v.root] == address(0)) _tryAnchor(id, v.root, 3);
+        _hostileChange(id, v.root, v.digest, v.proof, v.digest, v.proof, action);
+    }
+
+    function _hostileChange(
+        bytes32 id,
+        bytes32 root,
+        bytes32 digest,
+        bytes32[] memory proof,
+        bytes32 other,
+        bytes32[] memory otherProof,
+        uint8 action
+    ) internal {
+        address signer = _signer(id);
+        vm.prank(signer);
+        bool ok;
+        if (action % 4 == 0) {
+            try anchor.revoke(root, digest, proof, 2) {
+                ok = true;
+            } catch {}
+        } else if (action % 4 == 1) {
+            try anchor.suspend(root, digest, proof, 9) {
+                ok = true;
+            } catch {}
+        } else if (action % 4 == 2) {
+            try anchor.reinstate(root, digest, proof, 10) {
+                ok = true;
+            } catch {}
+        } else {
+            try anchor.supersede(root, digest, proof, root, other, otherProof) {
+                ok = true;
+            } catch {}
+        }
+        if (ok) hostileSuccesses++;
+    }
+
+    /// @dev The genuine issuer changes the status of one of its own certificates; the ghost follows it.
+    function issuerChange(uint256 pick, uint8 action) external {
+        if (certs.length == 0) return;
+        _nextBlock();
+        uint256 index = pick % certs.length;
+        Cert storage c = certs[index];
+        vm.prank(_signer(c.department));
+        bool ok;
+        uint8 next;
+        if (action % 4 == 0) {
+            (ok, next) = (_try(abi.encodeCall(anchor.revoke, (c.root, c.digest, c.proof, 2))), 2);
+        } else if (action % 4 == 1) {
+            (ok, next) = (_try(abi.encodeCall(anchor.suspend, (c.root, c.digest, c.proof, 9))), 1);
+        } else if (action % 4 == 2) {
+            (ok, next) = (_try(abi.encodeCall(anchor.reinstate, (c.root, c.digest, c.proof, 10))), 0);
+        } else {
+            // supersede by another certificate of the same batch
+            uint256 sibling = index % 3 == 2 ? index - 2 : index + 1;
+            if (sibling >= certs.length) return;
+            Cert storage s = certs[sibling];
+            (ok, next) = (
+                _try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof))), 3
+            );
+        }
+        if (ok) {
+            ghostStatus[index] = next;
+            ghostChanges[index]++;
+        }
+    }
+
+    function _try(bytes memory data) internal returns (bool ok) {
+        (ok,) = address(anchor).call(data);
     }
 
     function rotate(uint256 dept) external {
@@ -572,31 +833,37 @@ contract CertificateAnchorInvariantTest is Test {
         targets[0] = address(handler);
     }
 
-    /// @dev Every anchored root's signer was an active issuer of the recorded department at its anchoring block.
-    function invariant_AnchoredBySignerActiveAtThatBlock() public view {
+    /// @dev No certificate's status is ever changed by a department other than its issuer: every genuine
+    /// certificate's status and number of changes are exactly what its issuer did, whatever hostile departments
+    /// anchored, copied, squatted or tried.
+    function invariant_OnlyTheIssuerChangesStatus() public view {
+        CertificateAnchor anchor = handler.anchor();
+        uint256 n = handler.certCount();
+        for (uint256 i = 0; i < n; ++i) {
+            (bytes32 dept, bytes32 root, bytes32 digest) = handler.cert(i);
+            (ICertificateAnchor.CertStatus s,,,) = anchor.statusOf(dept, root, digest);
+            assertEq(uint256(s), handler.ghostStatus(i), "status is what the issuer set");
+            assertEq(anchor.statusHistory(dept, root, digest).length, handler.ghostChanges(i), "issuer's changes only");
+        }
+    }
+
+    /// @dev Every anchored batch is its own department's, signed by a key that was an active issuer of it then;
+    /// no other department's anchoring replaced or hijacked it.
+    function invariant_BatchesStayTheirDepartments() public view {
         CertificateAnchor anchor = handler.anchor();
         DepartmentRegistry registry = handler.registry();
         uint256 n = handler.anchoredCount();
         uint256 total = 0;
         for (uint256 i = 0; i < n; ++i) {
             bytes32 r = handler.anchoredRoots(i);
-            (bytes32 dept, address signer, uint32 blockNumber,, uint32 count) = anchor.batch(r);
-            assertEq(dept, handler.ghostDepartment(r), "attributed to the anchoring department");
+            bytes32 dept = handler.anchoredDepartments(i);
+            (address signer, uint32 blockNumber,, uint32 count) = anchor.batch(dept, r);
+            assertEq(signer, handler.ghostSigner(dept, r), "the anchoring key of that department");
+            assertEq(registry.departmentOf(signer), dept, "attributed to the anchoring department");
             assertTrue(registry.wasActiveSignerAt(signer, 1, blockNumber), "signer was an active issuer then");
+            assertEq(count, handler.ghostCount(dept, r), "count");
             total += count;
         }
         assertEq(total, handler.ghostCertificates(), "certificate total");
-    }
-
-    /// @dev No root is attributed to a caller that was refused (non-issuer, suspended, rotated out).
-    function invariant_RejectedRootsStayUnanchored() public view {
-        CertificateAnchor anchor = handler.anchor();
-        uint256 n = handler.rejectedCount();
-        for (uint256 i = 0; i < n; ++i) {
-            bytes32 r = handler.rejectedRoots(i);
-            if (handler.ghostDepartment(r) != bytes32(0)) continue; // anchored later by an authorized key
-            (, address signer,,,) = anchor.batch(r);
-            assertEq(signer, address(0), "refused root is not anchored");
-        }
     }
 }

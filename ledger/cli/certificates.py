@@ -45,7 +45,9 @@ def register(commands: Any) -> None:
         p = commands.add_parser(action, help=f"{action} a certificate (issuing department only)")
         p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
         p.add_argument("--department", "-d")
-        p.add_argument("--reason", required=True, help="short reason code, e.g. fraud, data-error")
+        p.add_argument("--reason", required=True, choices=list(status.REASONS), metavar="REASON",
+                       help="a code of the published vocabulary (goes on chain): " + ", ".join(status.REASONS))
+        p.add_argument("--note", help="free text kept off chain, sealed in this ledger's database")
         p.set_defaults(run=_status_change, action=action)
 
     p = commands.add_parser("supersede", help="mark a certificate superseded by a newer one")
@@ -110,7 +112,7 @@ def _present(args: argparse.Namespace) -> int:
 
 def _status_change(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        tx = getattr(status, args.action)(ledger, args.certificate, args.reason, args.department)
+        tx = getattr(status, args.action)(ledger, args.certificate, args.reason, args.department, note=args.note)
     print_json({"action": args.action, "certificate": args.certificate, "transaction": tx})
     return 0
 
