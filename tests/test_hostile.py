@@ -25,6 +25,7 @@ from ledger.merkle import MerkleTree
 from ledger.store import Batch, BatchState, StatusChange
 
 from .conftest import make_records
+from .test_api_support import Clock, make_client
 from .test_evidence import both
 from .test_foundation import issue, verify
 
@@ -67,6 +68,11 @@ def test_foreign_status_changes_never_reach_the_issuers_certificate(ledger: Ledg
     assert report.ok and code == 0
     timeline = provenance.timeline(ledger, victim["digest"], now=datetime.now(UTC))
     assert timeline["status"] == "valid"
+    gateway = make_client(ledger, Clock())
+    answer = gateway.post("/public/verify", json={"document": victim})
+    assert answer.status_code == 200 and answer.json()["verified"] is True, answer.text
+    public = gateway.get(f"/public/certificates/{victim['digest']}/timeline").json()
+    assert public["status"] == "valid" and "revoked" not in [e["kind"] for e in public["events"]]
     assert not [e for e in timeline["events"] if e["kind"] in ("suspended", "reinstated", "revoked", "superseded")]
 
     # the genuine issuer still has full control, and every verifier sees its change
