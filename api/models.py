@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ConfigDict
 from sqlmodel import Field, SQLModel
 
-from ledger.status import REASONS
+from ledger.reasons import REASONS
 
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"

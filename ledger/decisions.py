@@ -35,8 +35,10 @@ from . import logchain
 from .canonical import hex32, parse_hex32
 from .chain import ROLE_APPROVER, department_id_bytes
 from .errors import ChainError, InputError, NotFoundError, StateError
+from .facts import CertificateFact, citations, establish, facts_view, resolve_citations
 from .logchain import LOG_DECISIONS, canonical_body
 from .rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+from .verify import ChainView
 
 __all__ = [
     "DECISION_FORMAT",
@@ -55,7 +57,9 @@ __all__ = [
     "service_item_bytes",
 ]
 
-DECISION_FORMAT = "pl-decision/1"
+# pl-decision/2: the certificates a decision rests on are facts the ledger established (facts.py), recorded with
+# the block they were judged at; pl-decision/1 recorded what the application claimed (still replayed as such).
+DECISION_FORMAT = "pl-decision/2"
 APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
@@ -192,24 +196,33 @@ def _chain_rule_set(ledger: Any, digest: bytes) -> tuple[str, int] | None:
     return bytes(dept).rstrip(b"\x00").decode("ascii", "replace"), int(block)
 
 
+def require_approver(ledger: Any, department: str, what: str) -> None:
+    """StateError unless ``department``'s key is the current key of an active approver department: only approvers
+    decide and publish rule sets (the chain refuses the rest as well; this says so before anything is written)."""
+    account = ledger.department_account(department)
+    chain = ledger.chain
+    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_APPROVER)):
+        raise StateError(f"department {department!r} cannot {what}: its key {account.address} is not the current key "
+                         "of an active department with the approver role (`ledger departments` shows the roles; "
+                         "the council grants roles)")
+
+
 def publish_rule_set(ledger: Any, rule_set: RuleSet | str | Path | Mapping[str, Any],
                      department: str) -> dict[str, Any]:
     """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
 
     Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
+    A department without the approver role is refused even when someone else published the rule set.
     """
     rule_set = _as_rule_set(rule_set)
     chain = ledger.chain
+    require_approver(ledger, department, "publish rule sets")
     existing = _chain_rule_set(ledger, rule_set.digest)
     if existing is not None:
         _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
         return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": existing[0],
                 "block_number": existing[1], "transaction": None, "already_published": True}
     account = ledger.department_account(department)
-    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_APPROVER)):
-        raise StateError(f"department {department!r} cannot publish rule sets: its key {account.address} is not the "
-                         "current key of an active department with the approver role; `ledger departments` shows "
-                         "the roles")
     receipt = chain.transact(account, chain.log.functions.publishRuleSet(
         rule_set.digest, service_item_bytes(rule_set.service_item)))
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
@@ -294,16 +307,15 @@ def _time_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _certificates_used(decision_input: Mapping[str, Any]) -> list[dict[str, Any]]:
-    certificates = decision_input.get("certificates")
-    if not isinstance(certificates, (list, tuple)):
-        return []
-    used = []
-    for cert in certificates:
-        if isinstance(cert, Mapping):
-            used.append({"type": cert.get("type"), "digest": cert.get("digest"), "ok": cert.get("verified") is True,
-                         "status": cert.get("status"), "expired": cert.get("expired")})
-    return used
+def _establish(ledger: Any, prepared: Sequence[Mapping[str, Any]], now: str,
+               view: ChainView | None = None) -> list[list[CertificateFact]]:
+    """Verify every certificate the applications cite, against the chain, as of one head (facts.py)."""
+    cited = [citations(p) for p in prepared]
+    if not any(cited):
+        return [[] for _ in prepared]
+    view = view or ChainView(ledger.chain, ledger.settings.confirmations)
+    return establish(view, cited, resolve_citations(ledger, prepared),
+                     now=datetime.fromisoformat(now.replace("Z", "+00:00")))
 
 
 def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -322,12 +334,12 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
     return {**decision_input, "case_id": case_id, "service_item": service_item}
 
 
-def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], input_digest: str, applicant: str,
-                    decided_at: str) -> dict[str, Any]:
-    result = evaluate(rule_set, prepared)
+def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
+                    applicant: str, decided_at: str) -> dict[str, Any]:
+    result = evaluate(rule_set, facts_view(prepared, facts))
     return {
         "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
-        "applicant_ref": applicant, "input_digest": input_digest, "certificates": _certificates_used(prepared),
+        "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
         "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
         "reasons": list(result.reasons), "fired": list(result.fired),
         "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at, "overrides": None,
@@ -359,12 +371,14 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     (:func:`ledger.logchain.anchor_pending`, or :func:`decide_many`).
     """
     department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
     rules = _resolve_rule_set(ledger, rule_set)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
     digest, row = _input_row(prepared)
-    body = _automatic_body(rules, prepared, digest, applicant_reference(ledger, department, applicant_ref),
-                           _time_text(decided_at))
+    at = _time_text(decided_at)
+    (facts,) = _establish(ledger, [prepared], at)
+    body = _automatic_body(rules, prepared, facts, digest, applicant_reference(ledger, department, applicant_ref), at)
     _store_inputs(ledger, [row])
     return _recorded(ledger, department, body)
 
@@ -420,16 +434,18 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
                           rule_set: RuleSet | str | None = None, decided_at: datetime | None = None) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
     if outcome not in OUTCOMES:
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
     input_digest = None
     certificates: list[dict[str, Any]] = []
+    at = _time_text(decided_at)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         input_digest, row = _input_row(prepared)
-        certificates = _certificates_used(prepared)
+        certificates = [f.to_json() for f in _establish(ledger, [prepared], at)[0]]
         _store_inputs(ledger, [row])
     rules_digest = None
     if rule_set is not None:
@@ -443,7 +459,7 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         "outcome": outcome, "reasons": list(reasons), "fired": [],
         "decided_by": {"kind": "officer", "department": department,
                        "officer_ref": officer_ref(ledger, department, officer)},
-        "decided_at": _time_text(decided_at),
+        "decided_at": at,
         "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
     }
     return _recorded(ledger, department, body)
@@ -473,19 +489,31 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
     checked to be published before the first decision is recorded.
     """
     department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
         _require_published(ledger, rules)
     result = DecideResult(department)
     fixed_time = _time_text(decided_at) if decided_at is not None else None
-    bodies: list[dict[str, Any]] = []
-    inputs: list[dict[str, str]] = []
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    # (rule set, prepared input, applicant reference) of the applications read but not yet decided
+    pending: list[tuple[RuleSet, dict[str, Any], str]] = []
 
     def flush() -> None:
+        # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
+        # then each application is evaluated on those facts.
+        at = fixed_time or _time_text(None)
+        facts = _establish(ledger, [p for _, p, _ in pending], at, view)
+        bodies, inputs = [], []
+        for (rules, prepared, applicant), found in zip(pending, facts):
+            digest, row = _input_row(prepared)
+            body = _automatic_body(rules, prepared, found, digest, applicant, at)
+            inputs.append(row)
+            bodies.append(body)
+            result.outcomes[body["outcome"]] += 1
         _store_inputs(ledger, inputs)
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         result.count += len(bodies)
-        bodies.clear()
-        inputs.clear()
+        pending.clear()
         if progress is not None:
             progress(result.count, total)
 
@@ -503,17 +531,14 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
             prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
             if not isinstance(identity, str):
                 raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
-            digest, row = _input_row(prepared)
-            body = _automatic_body(rules, prepared, digest, applicant_reference(ledger, department, identity),
-                                   fixed_time or _time_text(None))
+            if rules.service_item not in ("*", item):
+                evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
-        inputs.append(row)
-        bodies.append(body)
-        result.outcomes[body["outcome"]] += 1
-        if len(bodies) >= chunk:
+        pending.append((rules, prepared, applicant_reference(ledger, department, identity)))
+        if len(pending) >= chunk:
             flush()
-    if bodies:
+    if pending:
         flush()
     if anchor:
         try:

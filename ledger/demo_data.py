@@ -123,10 +123,25 @@ def _business_licence(rng: random.Random) -> dict[str, Any] | None:
     return certificate
 
 
-def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int) -> Iterator[dict[str, Any]]:
+def _cited_licence(rng: random.Random, licences: Sequence[str]) -> dict[str, Any] | None:
+    """A citation of a real issued licence by digest (the ledger establishes its facts at decision time), with
+    the gaps real applications have: 1% cite none, 2% cite a digest nobody issued."""
+    roll = rng.random()
+    if roll < 0.01:
+        return None
+    if roll < 0.03:
+        return {"digest": _digest(rng)}
+    return {"digest": rng.choice(licences)}
+
+
+def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int, *,
+                          licences: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
     """Stream ``n`` decision inputs (shape in ``ledger.rules``) for items drawn from ``items``, deterministic per seed.
 
     ``applicant_ref`` is a placeholder ("applicant-<n>") for the caller to salt-hash; there is no personal data.
+    With ``licences`` (digests of business licences issued on this ledger), enterprise applications cite one of
+    them by digest and nothing else: whether it is revoked, suspended or expired is for the ledger to find out.
+    Without, certificates carry the claims the rule engine alone reads (for testing rule sets in isolation).
     """
     if not items:
         raise ValueError("generate_applications needs at least one service item")
@@ -135,11 +150,15 @@ def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int)
         item = rng.choice(items)
         enterprise = rng.random() < 0.60
         certificates: list[dict[str, Any]] = []
-        if enterprise and (licence := _business_licence(rng)) is not None:
-            certificates.append(licence)
-        if rng.random() < 0.90:
-            certificates.append({"type": "tax-clearance", "digest": _digest(rng), "verified": True,
-                                 "status": "valid", "expired": False})
+        if licences:
+            if enterprise and (cited := _cited_licence(rng, licences)) is not None:
+                certificates.append(cited)
+        else:
+            if enterprise and (licence := _business_licence(rng)) is not None:
+                certificates.append(licence)
+            if rng.random() < 0.90:
+                certificates.append({"type": "tax-clearance", "digest": _digest(rng), "verified": True,
+                                     "status": "valid", "expired": False})
         required = item["materials_required"]
         yield {
             "case_id": f"CASE-{number:06d}",

@@ -33,11 +33,12 @@ from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
                         hex32)
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
-from .chain import Chain, department_code, department_id_bytes
+from .chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
 from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
 from .merkle import root_from_proof
+from .reasons import reason_name
 from .signing import batch_message, log_message, recover
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
@@ -232,8 +233,10 @@ def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, 
         if int(block) <= as_of:
             last = (int(status), int(block), bytes(detail))
     if last is None:
-        return {"status": "valid", "changed_in_block": None, "detail": None}
-    return {"status": STATUS_NAMES[last[0]], "changed_in_block": last[1], "detail": hex32(last[2])}
+        return {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
+    name = STATUS_NAMES[last[0]]
+    return {"status": name, "changed_in_block": last[1], "detail": hex32(last[2]),
+            "reason": None if name == "superseded" else reason_name(last[2])}
 
 
 # -- verifying -------------------------------------------------------------------------------------------------
@@ -437,6 +440,7 @@ def _shape(b: dict[str, Any]) -> str | None:
         ("status.status", isinstance(s.get("status"), str)),
         ("status.changed_in_block", s.get("changed_in_block") is None or _int(s.get("changed_in_block"))),
         ("status.detail", s.get("detail") is None or _is_hex(s.get("detail"), 32)),
+        ("status.reason", s.get("reason") is None or isinstance(s.get("reason"), str)),
     ]
     for name, ok in want:
         if not ok:
@@ -684,7 +688,8 @@ def _check_status(chain: Chain, department: str, root: bytes, digest: bytes) -> 
     name = STATUS_NAMES[int(status)]
     if name == "valid":
         return True, "valid now"
-    extra = f", superseded by {hex32(bytes(detail))}" if name == "superseded" else ""
+    extra = (f", superseded by {hex32(bytes(detail))}" if name == "superseded" else
+             f" (reason: {reason_name(bytes(detail))})")
     return False, f"{name} in block {int(block)}{extra}"
 
 
@@ -928,10 +933,14 @@ def _check_log_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str
 
 
 def _check_log_key(chain: Chain, event: dict[str, Any]) -> tuple[bool, str]:
-    ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], 0, event["block_number"])))
-    return ok, (f"{event['signer']} was {event['department']}'s key and the department active at block "
-                f"{event['block_number']}" if ok else
-                f"{event['signer']} was not an active department's key at block {event['block_number']}")
+    """The anchoring key was its department's, and (a decision bundle is only ever of the decision log) the
+    department an active approver, at the anchoring block: only approvers decide."""
+    ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER,
+                                                                      event["block_number"])))
+    return ok, (f"{event['signer']} was {event['department']}'s key and the department an active approver at "
+                f"block {event['block_number']}" if ok else
+                f"{event['signer']} was not the key of an active approver department at block "
+                f"{event['block_number']}: only approvers decide")
 
 
 def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:

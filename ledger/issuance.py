@@ -37,7 +37,7 @@ from .canonical import SALT_BYTES, hex32
 from .certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
 from .chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from .client import Ledger
-from .errors import ChainError, InputError, StateError
+from .errors import ChainError, InputError, LedgerError, StateError
 from .merkle import MerkleTree
 from .signing import batch_message, sign
 from .store import Batch, BatchState, Certificate, utcnow
@@ -591,6 +591,34 @@ def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
         confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
         done.append(root_hex)
     return done
+
+
+def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The holder documents of the anchored (confirmed) certificates among ``digests`` (``0x`` + 64 hex), keyed by
+    digest; unknown or not yet anchored ones are absent. One query per 900 digests, for bulk callers (decisions)."""
+    wanted = sorted({d.lower() for d in digests if isinstance(d, str) and len(d) == 66 and d.startswith("0x")})
+    found: dict[str, dict[str, Any]] = {}
+    batches: dict[str, Any] = {}
+    vault = ledger.vault
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.proof,  # type: ignore[call-overload]
+                                       Certificate.batch_root).where(Certificate.digest.in_(wanted[i:i + 900]))).all()  # type: ignore[attr-defined]
+            for root in {r[3] for r in rows} - set(batches):
+                batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
+        for digest, sealed, proof, root in rows:
+            batch = batches.get(root)
+            if batch is None or batch.state != BatchState.CONFIRMED:
+                continue
+            try:
+                body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            except (LedgerError, ValueError):
+                continue  # an altered row: reconcile names it; here the certificate is simply not available
+            raw = bytes(proof)
+            found[digest] = document_json(body["fields"], {k: bytes.fromhex(v) for k, v in body["salts"].items()},
+                                          anchor_data(ledger, batch._mapping),
+                                          [raw[j:j + 32] for j in range(0, len(raw), 32)])
+    return found
 
 
 def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from .chain import ROLE_ISSUER, department_id_bytes
 from .client import Ledger
 from .errors import InputError, NotFoundError
 from .signing import batch_message, recover
-from .status import reason_name
+from .reasons import reason_name
 from .store import Batch, Certificate
 
 

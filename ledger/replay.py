@@ -10,7 +10,14 @@ For every department (or the ones asked for), :func:`replay`
    anchored the decision), loads the recorded input (``input_missing``, ``input_altered``), re-runs the engine
    (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
    ``reasons_mismatch``);
-3. for human decisions checks only that an override names an existing decision of the same case
+3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
+   decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
+   block* from the chain's status events, validity at the decision moment; a difference is
+   ``certificate_facts`` (e.g. a revocation already on chain when the approval was given, or facts the
+   application made up), a recorded block that does not match the decision's time or lies after its anchoring is
+   ``facts_block_invalid``; the rules are re-run on the re-established facts, so such a decision also shows its
+   ``outcome_mismatch``. A revocation after the recorded block is not held against the decision;
+4. for human decisions checks only that an override names an existing decision of the same case
    (``override_invalid``); they are not re-run.
 
 Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
@@ -35,6 +42,8 @@ from . import logchain
 from .canonical import document_digest, json_loads
 from .chain import department_code
 from .decisions import DecisionInput, RuleSetRecord
+from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
+from .verify import ChainView
 from .errors import InputError, VerificationError
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from .rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
@@ -183,6 +192,113 @@ class _RuleSets:
             return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}", published
 
 
+# A decision's facts block must be the chain's head at the decision moment: mined no later than it, and its next
+# block (if any) no earlier, give or take this many seconds of clock difference between the engine and the chain.
+# An engine cannot pick an older block (before a revocation) for its facts, nor a later one.
+FACTS_CLOCK_SKEW = 30
+_FACT_FIELDS = ("digest", "type", "verified", "status", "expired")
+
+
+class _Facts:
+    """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
+    events (read once) and the block timestamps across a replay."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+        self.view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+        self._history: dict[Any, list[tuple[int, int]]] | None = None
+        self._times: dict[int, int] = {}
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+
+    def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
+        resolved in one lookup, the certificates verified with one call per decision moment (a bulk run decides a
+        whole chunk at one moment)."""
+        self.stored = resolve_citations(self.ledger, [i for _, i in decisions])
+        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        moments: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        for body, decision_input in decisions:
+            if isinstance(body.get("decided_at"), str) and citations(decision_input):
+                moments[body["decided_at"]].append((body, decision_input))
+        for moment, group in moments.items():
+            decided = _parse_time(moment)
+            if decided is None:
+                continue
+            found = establish(self.view, [citations(i) for _, i in group], self.stored, now=decided)
+            for (body, _), facts in zip(group, found):
+                self.cache[(body.get("input_digest"), moment)] = facts
+
+    def history(self) -> dict[Any, list[tuple[int, int]]]:
+        if self._history is None:
+            found: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+            for key, status, block, _detail in self.view.status_events():
+                found[key].append((block, status))
+            self._history = found
+        return self._history
+
+    def block_time(self, number: int) -> int | None:
+        if number not in self._times:
+            try:
+                self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+            except Exception:  # noqa: BLE001 - a block the chain does not have: reported by the caller
+                return None
+        return self._times[number]
+
+    def check(self, decision_input: dict[str, Any], body: dict[str, Any], anchor_block: int | None,
+              fail: Callable[[str, str], None]) -> list[CertificateFact] | None:
+        """The re-established facts (for the re-run), reporting every difference from the recorded ones."""
+        recorded = body.get("certificates")
+        decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+        cited = citations(decision_input)
+        if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
+            fail("certificate_facts", f"the decision records {len(recorded) if isinstance(recorded, list) else 0} "
+                                      f"certificate facts for {len(cited)} cited certificates")
+            return None
+        if not cited:
+            return []
+        blocks = {f.get("as_of_block") for f in recorded if isinstance(f, dict)}
+        block = blocks.pop() if len(blocks) == 1 else None
+        if not isinstance(block, int) or isinstance(block, bool):
+            fail("facts_block_invalid", f"the recorded facts name no single block they were judged at ({blocks})")
+            return None
+        when, after = self.block_time(block), self.block_time(block + 1)
+        moment = decided.timestamp()
+        if anchor_block is not None and block > anchor_block:
+            fail("facts_block_invalid", f"the facts were judged at block {block}, after the decision was anchored "
+                                        f"in block {anchor_block}")
+        elif when is None:
+            fail("facts_block_invalid", f"the facts were judged at block {block}, which this chain does not have")
+        elif when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            fail("facts_block_invalid", f"the facts were judged at block {block} (mined "
+                                        f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
+                                        f"the decision moment {body.get('decided_at')}")
+        now = self.cache.get((body.get("input_digest"), body.get("decided_at")))
+        if now is None:
+            (now,) = establish(self.view, [cited], self.stored, now=decided)
+        history = self.history()
+        facts = []
+        for fact in now:
+            if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
+                fact = CertificateFact(fact.digest, fact.issuer, fact.root, fact.type, False, "unknown", fact.expired,
+                                       block, ("anchored",), fact.anchored_block)
+            elif fact.verified and fact.issuer and fact.root and fact.digest:
+                key = (fact.issuer.encode().ljust(32, b"\x00"), bytes.fromhex(fact.root[2:]),
+                       bytes.fromhex(fact.digest[2:]))
+                fact = CertificateFact(fact.digest, fact.issuer, fact.root, fact.type, True,
+                                       status_at_block(history.get(key, []), block), fact.expired, block,
+                                       fact.failed, fact.anchored_block)
+            facts.append(fact)
+        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+            expected = mine.to_json()
+            diffs = [f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}" for k in _FACT_FIELDS
+                     if not isinstance(theirs, dict) or theirs.get(k) != expected[k]]
+            if diffs:
+                fail("certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: "
+                                          + "; ".join(diffs))
+        return facts
+
+
 def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
            until: datetime | None = None, service_item: str | None = None, case_id: str | None = None,
            progress: Progress | None = None) -> ReplayReport:
@@ -208,6 +324,7 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
         departments = [department] if isinstance(department, str) else sorted(department)
     total = sum(counts.get(d, 0) for d in departments)
     rule_sets = _RuleSets(ledger)
+    facts = _Facts(ledger)
     selection = _Selection(case_id, service_item, since, until)
     done = 0
     # Parsed bodies and inputs are many small containers without reference cycles; the cyclic collector would
@@ -215,7 +332,7 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
     collecting = gc.isenabled()
     gc.disable()
     try:
-        done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, selection, total,
+        done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
                                    progress)
     finally:
         if collecting:
@@ -229,10 +346,11 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
 
 def _replay_departments(ledger: Any, report: ReplayReport, departments: list[str],
                         ranges: dict[str, list[ChainRange]], counts: dict[str, int], rule_sets: _RuleSets,
-                        selection: _Selection, total: int, progress: Progress | None) -> int:
+                        facts: _Facts, selection: _Selection, total: int, progress: Progress | None) -> int:
     done = 0
     for dept in departments:
-        walk = _DepartmentReplay(ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, selection)
+        walk = _DepartmentReplay(ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts,
+                                 selection)
 
         def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
             nonlocal done
@@ -271,8 +389,9 @@ class _DepartmentReplay:
     """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
 
     def __init__(self, ledger: Any, report: ReplayReport, department: str, ranges: list[ChainRange],
-                 entries: int, rule_sets: _RuleSets, selection: _Selection) -> None:
+                 entries: int, rule_sets: _RuleSets, facts: _Facts, selection: _Selection) -> None:
         self.ledger = ledger
+        self.facts = facts
         self.report = report
         self.department = department
         self.ranges = ranges
@@ -311,11 +430,23 @@ class _DepartmentReplay:
         self.buffer.clear()
         inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in selected if _kind(b) == "engine"
                                             and isinstance(b.get("input_digest"), str)])
+        parsed = []
+        for _, body in selected:
+            text = inputs.get(body.get("input_digest")) if body.get("format") == "pl-decision/2" else None
+            if text is None:
+                continue
+            try:
+                value = json_loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                parsed.append((body, value))
+        self.facts.prepare(parsed)
         for seq, body in selected:
             _count_decision(report, self.summary, body)
             if _kind(body) == "engine":
                 report.automatic += 1
-                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.ranges, self.ends)
+                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.facts, self.ranges, self.ends)
             else:
                 report.human += 1
                 if body.get("overrides") is not None:
@@ -371,7 +502,7 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
 
 
 def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inputs: dict[str, str],
-           rule_sets: _RuleSets, ranges: list[ChainRange], ends: list[int]) -> None:
+           rule_sets: _RuleSets, facts_replay: _Facts, ranges: list[ChainRange], ends: list[int]) -> None:
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -407,8 +538,16 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
         if actual != input_digest:
             fail("input_altered", f"the stored input's digest is now {actual}, the decision recorded {input_digest}")
             return
+    facts = None
+    if body.get("format") == "pl-decision/2":
+        if not isinstance(decision_input, dict):
+            fail("input_altered", f"the stored input {input_digest} is not a JSON object")
+            return
+        facts = facts_replay.check(decision_input, body, anchor_block, fail)
+        if facts is None:
+            return
     try:
-        result = evaluate(rule_set, decision_input)
+        result = evaluate(rule_set, decision_input if facts is None else facts_view(decision_input, facts))
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return

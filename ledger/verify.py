@@ -33,6 +33,7 @@ from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, Certif
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
 from .errors import ChainError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
+from .reasons import reason_name
 from .signing import batch_message, recover
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
@@ -279,6 +280,13 @@ class ChainView:
         self._index, self._final_upto = (deep, recent), final_upto
         self._synced, self._indexed = head, True
 
+    def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
+        in chain order: ((department, root, digest), status code, block, detail). For "status as of block B"
+        questions over many certificates (replay), read once."""
+        start = int(self.chain.deployment.deployed_block) if start is None else start
+        return self._status_logs(start, self.head() if end is None else end)
+
     def _status_topics(self) -> dict[bytes, int]:
         if not self._topics:
             for item in self.chain.anchor.abi:
@@ -352,11 +360,14 @@ class _Run:
     once per call instead of once per certificate. :func:`verify_certificate` makes one per certificate, so
     a batch of one goes through exactly the same code."""
 
-    def __init__(self, view: ChainView, at: str | datetime | None, head: int | None) -> None:
+    def __init__(self, view: ChainView, at: str | datetime | None, head: int | None,
+                 now: datetime | None = None) -> None:
         self.view = view
         self.at_time = _parse_time(at)
         self.at_text = self.at_time.isoformat() if self.at_time else None
-        self.now = self.at_time or datetime.now(UTC)  # validity is judged at one moment for the whole call
+        # Validity is judged at one moment for the whole call: the time asked about, else the caller's "now"
+        # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
+        self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
         self._chain: dict[tuple[Any, str], Check] = {}
         self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
@@ -431,7 +442,7 @@ def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, vi
 
 
 def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
-                at: str | datetime | None = None) -> list[Report]:
+                at: str | datetime | None = None, now: datetime | None = None) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
     reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
@@ -441,7 +452,7 @@ def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument]
         view.sync(head)
     except ChainError:
         head = None  # each verification reports the chain failure itself
-    run = _Run(view, at, head)
+    run = _Run(view, at, head, now)
     # Reports are many small objects and create no reference cycles: the cyclic collector would only rescan
     # them (a third of the time for 20,000 certificates), so it waits until the call returns.
     collecting = gc.isenabled()
@@ -552,12 +563,17 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     status, block, ts, detail = run.view.status(issuer, root, digest, int(at_time.timestamp()) if at_time else None,
                                                 head)
     facts["status"] = status
+    why = ""
     if status == "superseded":
         facts["superseded_by"] = hex32(detail)
+        why = f", superseded by {hex32(detail)}"
+    elif status in ("revoked", "suspended") and detail:
+        facts["reason"] = reason_name(detail)
+        why = f" (reason: {facts['reason']})"
     when = f" in block {block}" if block else ""
-    items.append(run.check("status", status == "valid",
-                           f"{status}{' as of ' + at_text if at_text else ''}{when}"
-                           + (f", superseded by {hex32(detail)}" if status == "superseded" else "")))
+    if ts:
+        when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
+    items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
     _validity(doc, run, checks)
     return done(digest)
 

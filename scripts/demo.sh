@@ -44,7 +44,9 @@ with open(sys.argv[1], "w") as out:
                         "legal_representative": f"{rng.choice(surnames)} {rng.choice('Wei Fang Na Min Jie Lei'.split())}",
                         "representative_id": f"4403{rng.randrange(10**14):014d}",
                         "registered_capital_cny": rng.choice([100000, 500000, 1000000, 5000000])},
-            "valid_from": "2026-01-01", "valid_until": "2036-12-31"}) + "\n")
+            # about 3% ran out in mid-2026: still authentic, no longer valid
+            "valid_from": "2021-07-01" if i % 33 == 5 else "2026-01-01",
+            "valid_until": "2026-06-30" if i % 33 == 5 else "2036-12-31"}) + "\n")
 PY
 run ledger issue "$work/licences.jsonl" -d MKT --batch-size 10000 --out "$work/issued.jsonl"
 sed -n 1p "$work/issued.jsonl" > "$work/licence-1.json"
@@ -66,12 +68,24 @@ digest=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['digest'
 run ledger revoke "$digest" --reason fraud
 if ledger verify "$work/licence-2.json"; then echo "demo: a revoked certificate verified!" >&2; exit 1; fi
 
+step "Market regulation revokes five more licences and suspends five (reasons are codes; notes stay off chain)"
+for n in 11 12 13 14 15; do
+  d=$(sed -n "${n}p" "$work/issued.jsonl" | python -c "import json,sys; print(json.load(sys.stdin)['digest'])")
+  ledger revoke "$d" --reason entity-dissolved --note "deregistered at the owner's request" > /dev/null
+done
+for n in 21 22 23 24 25; do
+  d=$(sed -n "${n}p" "$work/issued.jsonl" | python -c "import json,sys; print(json.load(sys.stdin)['digest'])")
+  ledger suspend "$d" --reason under-investigation > /dev/null
+done
+
 step "The holder discloses only the enterprise name; the rest stay salted hashes, and it still verifies"
 run ledger present "$work/licence-1.json" --reveal subject.enterprise_name --out "$work/presentation.json"
 run ledger verify "$work/presentation.json"
 
-step "The service centre publishes its approve-in-seconds rule set on chain, then decides 10,000 applications"
-run ledger demo-data --items 200 --applications 10000 --out "$work/applications.jsonl"
+step "The service centre publishes its approve-in-seconds rule set, then decides 10,000 applications citing those licences"
+# Applications cite licences by digest only; the ledger verifies each against the chain at decision time (some are
+# revoked, suspended or expired, a few cite digests nobody issued), and the rules read what it found.
+run ledger demo-data --items 200 --applications 10000 --licences "$work/issued.jsonl" --out "$work/applications.jsonl"
 run ledger rules publish rules/ss-eligibility.yaml --department GOV
 run ledger decide "$work/applications.jsonl" --department GOV --rules rules/ss-eligibility.yaml
 

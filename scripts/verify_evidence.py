@@ -46,6 +46,7 @@ REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
 ALWAYS_DISCLOSED = REQUIRED_DISCLOSED + ("valid_from", "valid_until")
 ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
+APPROVER = 8
 DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
                    "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published")
 DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
@@ -299,6 +300,8 @@ def shape_problem(b: Any) -> str | None:
         return "status.status must be a string"
     if s.get("changed_in_block") is not None and not count(s["changed_in_block"]):
         return "status.changed_in_block must be null or a block number"
+    if s.get("reason") is not None and not isinstance(s.get("reason"), str):
+        return "status.reason must be null or a string"
     if s.get("detail") is not None:
         try:
             hexbytes(s["detail"], 32)
@@ -407,6 +410,16 @@ def attachment_hashes(fields: dict[str, Any]) -> set[str]:
     if not isinstance(items, list):
         return set()
     return {str(i.get("sha256", "")).lower() for i in items if isinstance(i, dict)}
+
+
+# docs/format.md §8: the published vocabulary of status reason codes
+REASONS = ("data-error", "fraud", "holder-request", "data-changed", "holder-deceased", "entity-dissolved",
+           "non-compliance", "court-order", "under-investigation", "grounds-resolved", "appeal-upheld", "other")
+
+
+def reason_name(detail: bytes) -> str:
+    code = int.from_bytes(detail, "big")
+    return REASONS[code - 1] if 1 <= code <= len(REASONS) else f"unknown-{code}"
 
 
 def dept_bytes(code: str) -> bytes:
@@ -720,10 +733,11 @@ class Verifier:
 
     def check_status_statement(self) -> str:
         as_of = self.b["as_of"]["block_number"]
-        actual: dict[str, Any] = {"status": "valid", "changed_in_block": None, "detail": None}
+        actual: dict[str, Any] = {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
         for status, block, _ts, detail in self._history():
             if block <= as_of:
-                actual = {"status": STATUSES[status], "changed_in_block": block, "detail": "0x" + detail.hex()}
+                actual = {"status": STATUSES[status], "changed_in_block": block, "detail": "0x" + detail.hex(),
+                          "reason": None if STATUSES[status] == "superseded" else reason_name(detail)}
         if lower(self.b["status"]) != actual:
             raise Failure(f"the bundle states {self.b['status']} as of block {as_of}; the chain says {actual}")
         since = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
@@ -735,7 +749,7 @@ class Verifier:
             self._where(), ["uint8", "uint32", "uint32", "bytes32"])
         name = STATUSES[status]
         if name != "valid":
-            extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else ""
+            extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}")
         return "valid now"
 
@@ -860,10 +874,12 @@ class DecisionVerifier(Verifier):
     def check_log_key(self) -> str:
         e = self.event or {}
         (ok,) = self.rpc.call(self.b["chain"]["registry_contract"], "wasActiveSignerAt(address,uint8,uint64)",
-                              ["address", "uint8", "uint64"], [e["signer"], 0, e["block_number"]], ["bool"])
+                              ["address", "uint8", "uint64"], [e["signer"], APPROVER, e["block_number"]], ["bool"])
         if not ok:
-            raise Failure(f"{e['signer']} was not an active department's key at block {e['block_number']}")
-        return f"{e['signer']} was {e['department']}'s key and the department active at block {e['block_number']}"
+            raise Failure(f"{e['signer']} was not the key of an active approver department at block "
+                          f"{e['block_number']}: only approvers decide")
+        return (f"{e['signer']} was {e['department']}'s key and the department an active approver at block "
+                f"{e['block_number']}")
 
     def check_log_signature(self) -> str:
         e = self.event or {}

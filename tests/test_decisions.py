@@ -89,15 +89,20 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rule_set,
                                 applicant_ref=identity, decided_at=at)
     body = decision.body
-    expected = evaluate(rule_set, app)
+    # the demo application's citations carry made-up claims ("verified": true ...) about digests nobody issued:
+    # the ledger establishes the facts itself, and the rules read those
+    assert [(c["digest"], c["verified"], c["status"], c["failed"]) for c in body["certificates"]] == \
+        [(c["digest"], False, "unknown", ["not_found"]) for c in app["certificates"]]
+    facts = [{"type": None, "digest": c["digest"], "verified": False, "status": "unknown", "expired": None}
+             for c in app["certificates"]]
+    expected = evaluate(rule_set, {**app, "certificates": facts})
     assert decision.seq == 1
+    assert body["format"] == "pl-decision/2"
     assert body["outcome"] == expected.outcome and body["reasons"] == list(expected.reasons)
     assert body["rule_set"] == rule_set.hex_digest and body["engine"] == ENGINE_VERSION
     assert body["decided_by"] == {"kind": "engine", "engine": ENGINE_VERSION}
     assert body["decided_at"] == "2026-03-01T09:30:00.000Z"
     assert body["input_digest"] == hex32(document_digest(app))
-    assert [(c["digest"], c["ok"], c["status"]) for c in body["certificates"]] == \
-        [(c["digest"], c["verified"], c["status"]) for c in app["certificates"]]
     # the applicant identity is never stored, only a salted, department-keyed digest
     assert identity not in json.dumps(body) and body["applicant_ref"].startswith("0x")
     assert body["applicant_ref"] == decisions.applicant_reference(ledger, dept, identity)

@@ -112,7 +112,7 @@ def test_bundle_holds_everything_and_both_verifiers_pass(ledger: Ledger, bundle:
                                      "block_number", "block_hash", "block_timestamp"}
     assert bundle["department"]["id"] == "MKT" and bundle["department"]["key_history"][0]["to_block"] is None
     assert bundle["department"]["status_history"][0]["roles"] == ["issuer", "verifier"]
-    assert bundle["status"] == {"status": "valid", "changed_in_block": None, "detail": None}
+    assert bundle["status"] == {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
     assert bundle["as_of"]["block_number"] >= bundle["anchor"]["block_number"]
     report, code, result = both(ledger, bundle, tmp_path)
     assert report.ok and code == 0
@@ -137,7 +137,7 @@ ELEMENTS = {
     "department.key_history.*": "department_history", "department.status_history.*": "department_history",
     "as_of.block_number": "as_of", "as_of.block_hash": "as_of",
     "status.status": "status_statement", "status.changed_in_block": "status_statement",
-    "status.detail": "status_statement",
+    "status.detail": "status_statement", "status.reason": "status_statement",
     "attachment.sha256": "attachment",
 }
 
@@ -190,7 +190,7 @@ def mutate(bundle: dict[str, Any], path: str) -> dict[str, Any]:
     parent, key = _locate(out, path)
     old = parent[key]
     if old is None:
-        parent[key] = "0x" + "11" * 32 if key == "detail" else 1
+        parent[key] = "0x" + "11" * 32 if key == "detail" else "fraud" if key == "reason" else 1
     else:
         parent[key] = changed(old)
     assert parent[key] != old
@@ -295,17 +295,19 @@ def test_revoked_certificate_bundle_reports_revoked(ledger: Ledger, fresh_depart
     after = evidence.certificate_bundle(ledger, issued[0])
     assert after["status"]["status"] == "revoked"
     assert after["status"]["detail"] == "0x" + status.REASONS["fraud"].to_bytes(32, "big").hex()
+    assert after["status"]["reason"] == "fraud"  # the code decoded from the published vocabulary
     assert after["status"]["changed_in_block"] > before["as_of"]["block_number"]
     assert after["library_report"]["verified"] is False
     report, code, result = both(ledger, after, tmp_path, "after.json")
     assert code == 1 and failed_names(result) == {"status"}
-    assert "revoked in block" in report.check("status").detail
+    assert "revoked in block" in report.check("status").detail and "(reason: fraud)" in report.check("status").detail
+    assert "(reason: fraud)" in next(c["detail"] for c in result["checks"] if c["name"] == "status")
     # the earlier bundle truthfully stated "valid" as of its block: only the current status fails
     report, code, result = both(ledger, before, tmp_path, "before.json")
     assert failed_names(result) == {"status"} and report.check("status_statement").ok
     # claiming "valid" as of a block after the revocation is caught
     lie = copy.deepcopy(after)
-    lie["status"] = {"status": "valid", "changed_in_block": None, "detail": None}
+    lie["status"] = {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
     _, _, result = both(ledger, lie, tmp_path, "lie.json")
     assert failed_names(result) == {"status_statement", "status"}
 

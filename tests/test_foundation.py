@@ -177,6 +177,8 @@ def test_revoked_certificate(ledger: Ledger, tmp_path: Path, fresh_department: s
     report = verify(ledger, docs[0])
     assert [c.name for c in report.failed] == ["status"]
     assert report.check("status").detail.startswith("revoked")
+    assert report.check("status").detail.endswith("(reason: fraud)")  # readable, with the time it happened
+    assert report.facts["reason"] == "fraud" and " at 20" in report.check("status").detail
     assert verify(ledger, docs[1]).ok
     from datetime import UTC, datetime
     assert verify(ledger, docs[0], at=datetime.fromtimestamp(before_revocation, UTC)).ok

@@ -8,6 +8,8 @@ import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
 /// @notice Anchors gap-free ranges of departments' append-only logs and publishes approval rule sets.
 contract BatchLog is IBatchLog {
     IDepartmentRegistry private immutable _registry;
+    /// @dev SHA-256("pl-log/decisions"): the approval decision log, which only approver departments may anchor.
+    bytes32 private immutable _decisionsLog;
 
     /// @dev Keyed by department first: no department can anchor into, or squat a root of, another's namespace.
     mapping(bytes32 departmentId => mapping(bytes32 root => LogBatch)) private _batches;
@@ -19,11 +21,14 @@ contract BatchLog is IBatchLog {
     /// @param registry_ The department registry.
     constructor(IDepartmentRegistry registry_) {
         _registry = registry_;
+        _decisionsLog = sha256("pl-log/decisions");
     }
 
     /// @inheritdoc IBatchLog
     function anchorLog(bytes32 logId, bytes32 root, uint64 firstSeq, uint64 lastSeq, bytes32 headHash) external {
-        bytes32 departmentId = _callerDepartment(0);
+        // Decisions bind applicants: only an approver department records them. Other logs (access) are any
+        // active department's.
+        bytes32 departmentId = _callerDepartment(logId == _decisionsLog ? Roles.APPROVER : 0);
         if (root == bytes32(0)) revert LogZeroRoot();
         if (_batches[departmentId][root].signer != address(0)) revert LogRootAlreadyAnchored(departmentId, root);
         // lastSeq == max would leave no representable next sequence.
@@ -68,6 +73,11 @@ contract BatchLog is IBatchLog {
     /// @inheritdoc IBatchLog
     function logBatch(bytes32 departmentId, bytes32 root) external view returns (LogBatch memory) {
         return _batches[departmentId][root];
+    }
+
+    /// @inheritdoc IBatchLog
+    function decisionsLog() external view returns (bytes32) {
+        return _decisionsLog;
     }
 
     /// @inheritdoc IBatchLog

@@ -62,7 +62,8 @@ interface IBatchLog {
     // ----------------------------------------------------------------- writes
 
     /// @notice Anchors entries [firstSeq, lastSeq] of the caller department's log `logId`.
-    /// @dev Caller: current key of any active department. `firstSeq` must equal {nextSequence}.
+    /// @dev Caller: current key of any active department; for the decision log ({decisionsLog}) an active
+    /// department with the approver role. `firstSeq` must equal {nextSequence}.
     /// @param logId Log identifier, scoped to the caller's department.
     /// @param root Merkle root of the entries (nonzero, never anchored before by this department).
     /// @param firstSeq First sequence number covered.
@@ -85,6 +86,9 @@ interface IBatchLog {
     /// @dev Roots live in each department's own namespace: another department anchoring the same root value
     /// neither blocks nor impersonates this one.
     function logBatch(bytes32 departmentId, bytes32 root) external view returns (LogBatch memory);
+
+    /// @notice Id of the approval decision log, SHA-256("pl-log/decisions"), which only approvers may anchor.
+    function decisionsLog() external view returns (bytes32);
 
     /// @notice The sequence number the next batch of `logId` from `departmentId` must start at (1 initially).
     function nextSequence(bytes32 departmentId, bytes32 logId) external view returns (uint64);

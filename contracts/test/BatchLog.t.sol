@@ -135,6 +135,21 @@ contract BatchLogTest is RegistryFixture {
         assertEq(log.logBatch(MKT, _r(2)).signer, mktKey, "post-hoc squat does not block either");
     }
 
+    /// @dev Only approvers decide: the decision log refuses a department without the approver role (MKT is an
+    /// auditor), while its other logs stay open to it.
+    function test_RevertWhen_NonApproverAnchorsDecisions() public {
+        bytes32 decisions = log.decisionsLog();
+        assertEq(decisions, sha256("pl-log/decisions"), "decision log id");
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, mktKey));
+        _anchorLog(mktKey, decisions, _r(1), 1, 1);
+        _anchorLog(mktKey, ACCESS, _r(1), 1, 1);
+        _anchorLog(finKey, decisions, _r(2), 1, 3);
+        assertEq(log.nextSequence(FIN, decisions), 4, "approver's decisions anchored");
+        _setRoles(FIN, ISSUER);
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogUnauthorized.selector, finKey));
+        _anchorLog(finKey, decisions, _r(3), 4, 4);
+    }
+
     function test_RevertWhen_InvalidRange() public {
         vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(5), uint64(4)));
         _anchorLog(mktKey, APPROVALS, _r(1), 5, 4);

@@ -32,6 +32,9 @@ def register(commands: Any) -> None:
     p.add_argument("--items", type=int, default=200, help="number of service items (default 200)")
     p.add_argument("--applications", type=int, default=10_000, help="number of applications (default 10000)")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--licences", type=Path,
+                   help="issued business licences (JSONL of certificate documents, as `ledger issue --out` writes): "
+                        "enterprise applications cite them by digest")
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_demo_data)
 
@@ -87,8 +90,14 @@ def _demo_data(args: argparse.Namespace) -> int:
     if args.items < 1 or args.applications < 1:
         raise InputError("--items and --applications must be at least 1")
     items = generate_service_items(args.items, args.seed)
+    licences = None
+    if args.licences is not None:
+        licences = [doc["digest"] for doc in _read_jsonl(args.licences)
+                    if isinstance(doc.get("digest"), str) and (doc.get("fields") or {}).get("type") == "business-licence"]
+        if not licences:
+            raise InputError(f"{args.licences} holds no business-licence certificate documents")
     with args.out.open("w", encoding="utf-8") as out:
-        for application in generate_applications(args.applications, items, args.seed):
+        for application in generate_applications(args.applications, items, args.seed, licences=licences):
             out.write(json.dumps(application, ensure_ascii=False, separators=(",", ":")) + "\n")
     print_json({"out": str(args.out), "service_items": args.items, "applications": args.applications,
                 "seed": args.seed})

@@ -1,0 +1,154 @@
+"""The facts an automatic decision rests on, established by the ledger itself, never taken from the application.
+
+An application cites the certificates it relies on in ``certificates``: each citation is a certificate document or
+presentation (``{"document": {...}}``, or the document itself) or a digest of a certificate in this ledger's store
+(``{"digest": "0x..."}`` or the digest string). Whatever else a citation says - ``type``, ``verified``, ``status``,
+``expired`` - is the applicant's claim and is ignored: at decision time the ledger verifies every cited certificate
+against the chain (the same checks as ``ledger verify``) and the rules read only what it found:
+
+``type``      the certificate's disclosed ``type`` field (None when it could not be read)
+``verified``  every check but status and validity passed: the certificate is authentic, anchored by its issuer,
+              signed with the issuer's key of the time
+``status``    valid / suspended / revoked / superseded as of the decision block; ``unknown`` when not authentic
+``expired``   not valid at the decision moment (outside ``valid_from`` .. ``valid_until``)
+
+Each fact records the block it was judged at (``as_of_block``) and the names of the checks that failed, so replay
+can re-establish it as of that block and report a decision whose certificate was not in the state recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+
+from .verify import STATUS_NAMES, ChainView, Report, verify_many
+
+__all__ = ["CLAIMS_IGNORED", "CertificateFact", "citations", "establish", "facts_view", "resolve_citations"]
+
+CLAIMS_IGNORED = ("type", "verified", "status", "expired")
+_NOT_AUTHENTICITY = {"status", "validity"}
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateFact:
+    """What the ledger established about one cited certificate."""
+
+    digest: str | None
+    issuer: str | None
+    root: str | None
+    type: str | None
+    verified: bool
+    status: str
+    expired: bool | None
+    as_of_block: int | None
+    failed: tuple[str, ...]
+    anchored_block: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"digest": self.digest, "issuer": self.issuer, "root": self.root, "type": self.type,
+                "verified": self.verified, "status": self.status, "expired": self.expired,
+                "as_of_block": self.as_of_block, "failed": list(self.failed)}
+
+    def rule_view(self) -> dict[str, Any]:
+        """What the rules' ``certificate`` conditions read."""
+        return {"type": self.type, "digest": self.digest, "verified": self.verified, "status": self.status,
+                "expired": self.expired}
+
+
+def citations(decision_input: Mapping[str, Any]) -> list[Any]:
+    """The certificate citations of an application (none when ``certificates`` is absent or not a list)."""
+    cited = decision_input.get("certificates")
+    return list(cited) if isinstance(cited, (list, tuple)) else []
+
+
+def _cited_digest(citation: Any) -> str | None:
+    if isinstance(citation, str):
+        return citation.lower()
+    if isinstance(citation, Mapping) and "document" not in citation and "fields" not in citation:
+        digest = citation.get("digest")
+        return digest.lower() if isinstance(digest, str) else None
+    return None
+
+
+def _cited_document(citation: Any) -> Mapping[str, Any] | None:
+    if isinstance(citation, Mapping):
+        if isinstance(citation.get("document"), Mapping):
+            return citation["document"]  # type: ignore[no-any-return]
+        if "fields" in citation and "anchor" in citation:
+            return citation
+    return None
+
+
+def resolve_citations(ledger: Any, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The store's documents of every digest cited by ``inputs`` (one bulk lookup)."""
+    from .issuance import export_documents
+
+    digests = [d for i in inputs for c in citations(i) if (d := _cited_digest(c)) is not None]
+    return export_documents(ledger, digests) if digests else {}
+
+
+def _unverifiable(digest: str | None, why: str, block: int | None) -> CertificateFact:
+    return CertificateFact(digest, None, None, None, False, "unknown", None, block, (why,))
+
+
+def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
+    fields = document.get("fields") if isinstance(document.get("fields"), Mapping) else {}
+    cert_type = fields.get("type") if isinstance(fields.get("type"), str) else None  # type: ignore[union-attr]
+    failed = tuple(c.name for c in report.checks if not c.ok)
+    authentic = bool(report.checks) and not [n for n in failed if n not in _NOT_AUTHENTICITY]
+    facts = report.facts
+    status = str(facts.get("status", "unknown")) if authentic else "unknown"
+    validity = next((c for c in report.checks if c.name == "validity"), None)
+    expired = None if validity is None or validity.skipped else not validity.ok
+    return CertificateFact(report.digest, facts.get("department"), facts.get("root"), cert_type, authentic, status,
+                           expired, report.as_of_block, failed, facts.get("block_number"))
+
+
+def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[str, dict[str, Any]], *,
+              now: datetime) -> list[list[CertificateFact]]:
+    """The facts of every citation of every application in ``cited`` (one list of citations per application),
+    verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests."""
+    documents: list[Mapping[str, Any]] = []
+    where: list[tuple[int, int]] = []
+    out: list[list[CertificateFact | None]] = []
+    for a, items in enumerate(cited):
+        row: list[CertificateFact | None] = []
+        for c, citation in enumerate(items):
+            document = _cited_document(citation)
+            digest = _cited_digest(citation)
+            if document is None and digest is not None:
+                document = stored.get(digest)
+            if document is None:
+                why = "not_found" if digest is not None else "citation_invalid"
+                row.append(_unverifiable(digest, why, None))
+                continue
+            documents.append(document)
+            where.append((a, c))
+            row.append(None)
+        out.append(row)
+    reports = verify_many(documents, view, now=now) if documents else []
+    for (a, c), document, report in zip(where, documents, reports):
+        out[a][c] = _fact(report, document)
+    block = next((r.as_of_block for r in reports if r.as_of_block is not None), None)
+    if block is None and any(f is not None for row in out for f in row):
+        block = view.head()
+    # certificates that could not even be looked at were judged at the same block as the others
+    return [[f if f.as_of_block is not None else replace(f, as_of_block=block) for f in row if f is not None]
+            for row in out]
+
+
+def facts_view(prepared: Mapping[str, Any], facts: Sequence[CertificateFact]) -> dict[str, Any]:
+    """The input the rules evaluate: the application with its citations replaced by the established facts."""
+    return {**prepared, "certificates": [f.rule_view() for f in facts]}
+
+
+def status_at_block(history: Sequence[tuple[int, int]], block: int) -> str:
+    """Status name in force at ``block`` from a key's (block, status code) events in chain order."""
+    status = 0
+    for changed, code in history:
+        if changed > block:
+            break
+        status = code
+    return STATUS_NAMES[status]

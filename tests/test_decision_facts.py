@@ -1,0 +1,177 @@
+"""Decisions that check for themselves: an applicant lying in their input, and a decision recorded on made-up
+facts, against the real chain. The engine verifies every cited certificate itself; replay re-establishes each
+fact as of the block it was judged at."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import decisions, issuance, logchain, status
+from ledger.client import Ledger
+from ledger.chain import ROLE_ISSUER
+from ledger.departments import Council
+from ledger.errors import ChainError, StateError
+from ledger.replay import replay
+
+from .conftest import make_records, write_jsonl
+from .test_decisions import unique_rule_set
+
+# An item with every typical feature of an approve-in-seconds item (rules/ss-eligibility.yaml)
+TYPICAL_ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
+                "item_version": 30, "online_depth": 4, "handling_form": 1, "implementing_body": 2,
+                "in_service_hall": 1, "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1,
+                "joint_bodies": 0}
+
+
+def application(case: str, *citations: Any) -> dict[str, Any]:
+    return {"case_id": case, "service_item": "ITEM-1", "item": TYPICAL_ITEM,
+            "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 2},
+            "applicant": {"blacklisted": False}, "certificates": list(citations)}
+
+
+@pytest.fixture(scope="module")
+def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("facts") / "licences.jsonl", make_records(8))
+    issuance.issue_file(ledger, path, "MKT", out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture()
+def approver(ledger: Ledger, fresh_department: str) -> str:
+    decisions.publish_rule_set(ledger, unique_rule_set(f"facts-{fresh_department}"), fresh_department)
+    return fresh_department
+
+
+def decide(ledger: Ledger, dept: str, app: dict[str, Any], **kwargs: Any) -> decisions.Decision:
+    return decisions.decide(ledger, dept, app["case_id"], app["service_item"], app,
+                            unique_rule_set(f"facts-{dept}"), applicant_ref="applicant-1", **kwargs)
+
+
+def _checks(report: Any) -> dict[str, list[int | None]]:
+    out: dict[str, list[int | None]] = {}
+    for d in report.discrepancies:
+        out.setdefault(d.check, []).append(d.seq)
+    return out
+
+
+def test_a_valid_licence_is_approved_on_facts_the_ledger_established(ledger: Ledger, licences: list[dict[str, Any]],
+                                                                      approver: str) -> None:
+    by_document = decide(ledger, approver, application("C-DOC", {"document": licences[0]}))
+    by_digest = decide(ledger, approver, application("C-DIG", licences[1]["digest"]))
+    for decision, doc in ((by_document, licences[0]), (by_digest, licences[1])):
+        (fact,) = decision.body["certificates"]
+        assert decision.body["outcome"] == "approve", decision.body
+        assert (fact["digest"], fact["type"], fact["verified"], fact["status"], fact["expired"], fact["issuer"]) == \
+            (doc["digest"], "business-licence", True, "valid", False, "MKT")
+        assert isinstance(fact["as_of_block"], int) and fact["as_of_block"] <= ledger.chain.block_number()
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    assert replay(ledger, department=approver).ok
+
+
+def test_an_applicant_lying_about_a_revoked_licence_is_not_approved(ledger: Ledger, licences: list[dict[str, Any]],
+                                                                    approver: str) -> None:
+    revoked = licences[2]
+    status.revoke(ledger, revoked["digest"], "fraud")
+    lie = {"type": "business-licence", "digest": revoked["digest"], "verified": True, "status": "valid",
+           "expired": False}
+    decision = decide(ledger, approver, application("C-LIE", lie))
+    assert decision.body["outcome"] == "reject"
+    assert decision.body["reasons"] == ["REQUIRED_CERTIFICATE_REVOKED"]
+    assert decision.body["certificates"][0]["status"] == "revoked"
+    # a digest nobody issued is never "verified", whatever the application says
+    made_up = {"type": "business-licence", "digest": "0x" + "ab" * 32, "verified": True, "status": "valid"}
+    unknown = decide(ledger, approver, application("C-UNKNOWN", made_up))
+    assert unknown.body["outcome"] == "refer"
+    assert unknown.body["certificates"][0] == {**unknown.body["certificates"][0], "verified": False,
+                                               "status": "unknown", "failed": ["not_found"]}
+    # the same through decide_many (the bulk path)
+    result = decisions.decide_many(ledger, approver, [{**application("C-BULK", lie), "applicant_ref": "a-2"}],
+                                   {"*": unique_rule_set(f"facts-{approver}")})
+    assert dict(result.outcomes) == {"reject": 1}
+    assert replay(ledger, department=approver).ok
+
+
+def test_revoked_before_is_caught_revoked_after_is_not_held_against_it(
+        ledger: Ledger, licences: list[dict[str, Any]], approver: str) -> None:
+    before, after = licences[3], licences[4]
+    status.revoke(ledger, before["digest"], "fraud")  # on chain one block before the decision
+    caught = decide(ledger, approver, application("C-BEFORE", before["digest"]))
+    assert caught.body["outcome"] == "reject"
+    approved = decide(ledger, approver, application("C-AFTER", after["digest"]))
+    assert approved.body["outcome"] == "approve"
+    status.revoke(ledger, after["digest"], "data-error")  # after the decision: it stood on the facts of its time
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    report = replay(ledger, department=approver)
+    assert report.ok, report.summary()
+
+
+def _forge(ledger: Ledger, dept: str, honest: decisions.Decision, **changes: Any) -> int:
+    """An insider (or a dishonest engine) records a decision body of its own making, hash-chained and anchored."""
+    body = copy.deepcopy(honest.body)
+    body["case_id"] = "C-FORGED"
+    for key, value in changes.items():
+        if key.startswith("fact_"):
+            body["certificates"][0][key[5:]] = value
+        else:
+            body[key] = value
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, body)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return entry.seq
+
+
+def test_replay_reports_a_decision_recorded_on_made_up_facts(ledger: Ledger, licences: list[dict[str, Any]],
+                                                             approver: str) -> None:
+    revoked = licences[5]
+    status.revoke(ledger, revoked["digest"], "fraud")
+    honest = decide(ledger, approver, application("C-HONEST", revoked["digest"]))
+    assert honest.body["outcome"] == "reject"
+    # the recorded facts say "valid" and the outcome "approve", though the revocation was on chain
+    seq = _forge(ledger, approver, honest, fact_status="valid", outcome="approve",
+                 reasons=["TYPICAL_FEATURES_MATCH"], fired=["typical-features"])
+    checks = _checks(replay(ledger, department=approver))
+    assert checks.get("certificate_facts") == [seq]
+    assert checks.get("outcome_mismatch") == [seq]
+
+
+def test_replay_reports_facts_judged_at_a_block_that_was_not_the_head(ledger: Ledger,
+                                                                        licences: list[dict[str, Any]],
+                                                                        approver: str) -> None:
+    honest = decide(ledger, approver, application("C-T", licences[6]["digest"]))
+    block = honest.body["certificates"][0]["as_of_block"]
+    later = (datetime.fromisoformat(honest.body["decided_at"].replace("Z", "+00:00")) + timedelta(hours=2))
+    ledger.chain.w3.provider.make_request("evm_mine", [])  # a block after the facts block exists
+    seq = _forge(ledger, approver, honest, decided_at=later.astimezone(UTC).isoformat().replace("+00:00", "Z"))
+    checks = _checks(replay(ledger, department=approver))
+    assert checks == {"facts_block_invalid": [seq]}, checks
+    assert block < ledger.chain.block_number()
+
+
+def test_only_approvers_decide(ledger: Ledger, tmp_path: Path) -> None:
+    app = application("C-NOT-APPROVER")
+    for dept in ("MKT", "PSB"):  # an issuer and an auditor
+        with pytest.raises(StateError, match="approver role"):
+            decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, "0x" + "11" * 32,
+                             applicant_ref="x")
+        with pytest.raises(StateError, match="approver role"):
+            decisions.record_human_decision(ledger, dept, "C", "ITEM-1", officer="o", outcome="approve",
+                                            reasons=["R"], applicant_ref="a")
+        # publishing is refused even for a rule set someone else already published
+        with pytest.raises(StateError, match="approver role"):
+            decisions.publish_rule_set(ledger, unique_rule_set("facts-published-by-INS"), dept)
+    decisions.publish_rule_set(ledger, unique_rule_set("facts-published-by-INS"), "INS")
+    # the chain itself refuses a decision log range from a department without the approver role (one of its own,
+    # so that the entry it cannot anchor stays out of every other test's way)
+    code = f"NOAPP-{tmp_path.name[-6:]}"
+    Council(ledger).register(code, "Issuer only", ROLE_ISSUER)
+    logchain.append(ledger, logchain.LOG_DECISIONS, code, {"forged": True})
+    with pytest.raises(ChainError, match="LogUnauthorized"):
+        logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
+    assert logchain.chain_ranges(ledger, logchain.LOG_DECISIONS, code) == []
