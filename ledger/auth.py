@@ -17,6 +17,7 @@ Roles always come from the registry at request time, never from the token.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -36,11 +37,12 @@ from sqlmodel import Field, SQLModel
 
 from .chain import Chain, department_id_bytes
 from .departments import Department, get_department
-from .errors import InputError, LedgerError, NotFoundError
+from .errors import ConfigError, LedgerError, NotFoundError
 
 TOKEN_PREFIX = "plt1"
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
+MIN_SECRET_BYTES = 32
 
 
 class AuthenticationError(LedgerError):
@@ -124,25 +126,49 @@ def _unb64(text: str) -> bytes:
 
 
 def load_secret(path: Path) -> bytes:
-    """The token secret: ``LEDGER_API_SECRET`` (hex), else a 32-byte file created beside the keystore (0600)."""
+    """The token secret: ``LEDGER_API_SECRET`` (hex), else a random file created beside the keystore (0600).
+
+    A secret shorter than ``MIN_SECRET_BYTES`` is refused from either source (an empty key makes every token
+    forgeable). The file is written whole under a temporary name and then hard-linked into place, so workers
+    starting together never see a partial file: the first link wins and every worker reads the winner's secret.
+    """
     raw = os.environ.get("LEDGER_API_SECRET")
     if raw:
         try:
             secret = bytes.fromhex(raw)
         except ValueError:
-            raise InputError("LEDGER_API_SECRET must be hex (64 digits recommended)") from None
-        if len(secret) < 16:
-            raise InputError("LEDGER_API_SECRET must hold at least 16 bytes (32 hex digits)")
-        return secret
+            raise ConfigError("LEDGER_API_SECRET must be hex: 64 hex digits of random bytes "
+                              "(e.g. `openssl rand -hex 32`)") from None
+        return _checked_secret(secret, "LEDGER_API_SECRET")
     try:
-        return path.read_bytes()
+        secret = path.read_bytes()
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        secret = secrets.token_bytes(32)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        secret = _create_secret(path)
+    return _checked_secret(secret, str(path))
+
+
+def _checked_secret(secret: bytes, source: str) -> bytes:
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ConfigError(f"the token secret from {source} holds {len(secret)} bytes; it must hold at least "
+                          f"{MIN_SECRET_BYTES} bytes (64 hex digits in LEDGER_API_SECRET). Delete a damaged "
+                          "secret file to have a new one generated (every session token then ends).")
+    return secret
+
+
+def _create_secret(path: Path) -> bytes:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(secret)
-        return secret
+            handle.write(secrets.token_bytes(MIN_SECRET_BYTES))
+            handle.flush()
+            os.fsync(handle.fileno())
+        with contextlib.suppress(FileExistsError):  # another worker linked its secret first: use that one
+            os.link(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 @dataclass
