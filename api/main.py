@@ -48,7 +48,7 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
         chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
-        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        audience=settings.public_url, token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
         cache_seconds=settings.registry_cache_seconds)
 

@@ -33,8 +33,10 @@ class ChallengeCreate(SQLModel):
 class ChallengePublic(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
         "challenge_id": "3f9c…", "department": "MKT", "expires_at": "2026-03-01T10:05:00Z",
-        "message": "Provenance Ledger gateway sign-in\nDepartment: MKT\nChain: 31337\nRegistry: 0x5FbD…\n"
-                   "Challenge: 3f9c…\nExpires: 2026-03-01T10:05:00Z"}]})
+        "message": "gw.mkt.example wants you to sign in with your Ethereum account to the Provenance Ledger gateway "
+                   "as department MKT.\n\nURI: https://gw.mkt.example\nVersion: 1\nChain ID: 31337\n"
+                   "Registry: 0x5FbD…\nDepartment: MKT\nNonce: 3f9c…\nIssued At: 2026-03-01T10:00:00Z\n"
+                   "Expiration Time: 2026-03-01T10:05:00Z"}]})
     challenge_id: str
     department: str
     message: str = Field(description="Sign exactly this text with EIP-191 personal_sign.")

