@@ -14,7 +14,10 @@
    another gateway is refused, even when both gateways share the secret.
 
 Every request re-checks the chain (``authenticate``): the token's signer must still be the department's current
-key and the department active, so a suspension or key rotation is refused at once. Registry reads are cached per
+key and the department active, so a suspension or key rotation is refused at once. A token also carries the
+department's *epoch* at sign-in, the block of its latest key rotation or suspension: a token from before a
+suspension stays dead after the reinstatement. ``sign_out`` ends one token (its jti is kept as revoked until it
+would have expired anyway). Registry reads are cached per
 block (and for ``cache_seconds`` at most): a suspension is a transaction, hence a new block, hence a fresh read.
 Roles always come from the registry at request time, never from the token.
 """
@@ -77,6 +80,25 @@ class AuthChallenge(SQLModel, table=True):
     created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class RevokedToken(SQLModel, table=True):
+    """A token ended by sign-out before its expiry; kept until it would have expired anyway."""
+
+    __tablename__ = "auth_revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    department_id: str = Field(max_length=32)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+def department_epoch(department: Department) -> int:
+    """The block of the department's latest key rotation or suspension (its registration if none): tokens
+    issued in an earlier epoch are no longer honoured, even if the department was reinstated since."""
+    blocks = [department.registered_block, *(k.from_block for k in department.keys),
+              *(s.from_block for s in department.statuses if not s.active)]
+    return max(blocks)
 
 
 @dataclass(frozen=True)
@@ -242,7 +264,8 @@ class Authenticator:
         self.domain = urlsplit(self.audience).netloc
         if not self.domain:
             raise ConfigError(f"the gateway's public URL {self.audience!r} has no host; set LEDGER_API_PUBLIC_URL")
-        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__])  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__,  # type: ignore[attr-defined]
+                                                          RevokedToken.__table__])  # type: ignore[attr-defined]
 
     # -- the registry, read through a per-block cache -------------------------------------------------------
     def department(self, code: str) -> Department | None:
@@ -305,7 +328,8 @@ class Authenticator:
                 AuthChallenge.id == challenge_id, AuthChallenge.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr,arg-type]
         if used.rowcount != 1:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
-        return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles))
+        return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles),
+                         epoch=department_epoch(department))
 
     def _check_binding(self, message: str, *, department: str, nonce: str, now: datetime) -> None:
         """The challenge text names this gateway, chain, registry, department and nonce, and is in its lifetime."""
@@ -331,11 +355,12 @@ class Authenticator:
             raise AuthenticationError("the challenge expired; request a new one and sign it promptly")
 
     # -- tokens ---------------------------------------------------------------------------------------------
-    def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = ()) -> Token:
+    def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = (),
+             epoch: int = 0) -> Token:
         expires = now + self.token_ttl
         jti = secrets.token_hex(16)
         payload = {"v": 1, "sub": department, "signer": signer, "jti": jti, "chain": self.chain.chain_id,
-                   "aud": self.audience, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+                   "aud": self.audience, "epoch": epoch, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
         principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(int(expires.timestamp()), UTC))
@@ -383,7 +408,26 @@ class Authenticator:
                                       "(rotated out); sign in again with the current key")
         if not department.active:
             raise PermissionDenied(f"department {code!r} is suspended by the council")
-        return Principal(code, signer, tuple(department.roles), str(claims["jti"]), expires)
+        epoch = department_epoch(department)
+        if claims.get("epoch") != epoch:
+            raise AuthenticationError(f"the council suspended department {code!r} or rotated its key at block "
+                                      f"{epoch}, after this token was issued; sign in again")
+        jti = str(claims["jti"])
+        with self.engine.connect() as conn:
+            revoked = conn.execute(select(RevokedToken.jti).where(RevokedToken.jti == jti)).first()  # type: ignore[arg-type]
+        if revoked is not None:
+            raise AuthenticationError("this token was signed out; sign in again")
+        return Principal(code, signer, tuple(department.roles), jti, expires)
+
+    def sign_out(self, principal: Principal, *, now: datetime) -> None:
+        """End ``principal``'s token now (other tokens of the department stay valid)."""
+        table = RevokedToken.__table__  # type: ignore[attr-defined]
+        with self.engine.begin() as conn:
+            if conn.execute(select(table.c.jti).where(table.c.jti == principal.jti)).first() is None:
+                conn.execute(table.insert().values(jti=principal.jti, department_id=principal.department,
+                                                   expires_at=principal.expires_at, revoked_at=now))
+            # an expired token is refused anyway: keep the table small
+            conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
 
     def attempt(self, token: str | None, *, now: datetime) -> Attempt:
         """Authenticate without raising: the failure is kept so the refusal can be recorded, then raised."""

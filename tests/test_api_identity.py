@@ -9,6 +9,7 @@ from typing import Any
 
 from ledger.auth import sign_challenge
 from ledger.client import Ledger
+from ledger.departments import Council
 
 from .gateway_process import Gateway
 from .test_api_support import Clock, assert_problem, bearer, make_client
@@ -64,3 +65,43 @@ def test_expired_challenge_is_refused(ledger: Ledger) -> None:
         challenge = _challenge(past, "MKT")
         signature = sign_challenge(ledger.department_account("MKT"), challenge["message"])
         assert "expired" in assert_problem(_exchange(gateway.client, challenge, signature), 401)["detail"]
+
+
+def _login(gateway: Gateway, ledger: Ledger, code: str) -> str:
+    challenge = _challenge(gateway.client, code)
+    token = _exchange(gateway.client, challenge, sign_challenge(ledger.department_account(code), challenge["message"]))
+    assert token.status_code == 200, token.text
+    return str(token.json()["access_token"])
+
+
+def test_sign_out_ends_that_token_only(ledger: Ledger) -> None:
+    with Gateway(ledger) as gateway:
+        first, second = _login(gateway, ledger, "PSB"), _login(gateway, ledger, "PSB")
+        assert gateway.client.post("/auth/logout", headers=bearer(first)).status_code == 204
+        assert "signed out" in assert_problem(gateway.client.get("/auth/me", headers=bearer(first)), 401)["detail"]
+        assert_problem(gateway.client.post("/auth/logout", headers=bearer(first)), 401)
+        assert gateway.client.get("/auth/me", headers=bearer(second)).status_code == 200
+
+
+def test_suspension_ends_every_token_issued_before_it(ledger: Ledger, fresh_department: str) -> None:
+    with Gateway(ledger) as gateway:
+        token = _login(gateway, ledger, fresh_department)
+        council = Council(ledger)
+        council.suspend(fresh_department)
+        assert "suspended" in assert_problem(gateway.client.get("/auth/me", headers=bearer(token)), 403)["detail"]
+        council.reinstate(fresh_department)
+        # reinstated, but a token from before the suspension does not come back to life
+        refused = assert_problem(gateway.client.get("/auth/me", headers=bearer(token)), 401)
+        assert "sign in again" in refused["detail"]
+        fresh = _login(gateway, ledger, fresh_department)
+        assert gateway.client.get("/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+def test_key_rotation_ends_every_token_issued_before_it(ledger: Ledger, fresh_department: str) -> None:
+    with Gateway(ledger) as gateway:
+        tokens = [_login(gateway, ledger, fresh_department) for _ in range(2)]
+        Council(ledger).rotate_key(fresh_department)
+        for token in tokens:
+            assert "rotated" in assert_problem(gateway.client.get("/auth/me", headers=bearer(token)), 401)["detail"]
+        fresh = _login(gateway, ledger, fresh_department)  # the keystore now holds the new key
+        assert gateway.client.get("/auth/me", headers=bearer(fresh)).status_code == 200

@@ -34,6 +34,15 @@ def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> Toke
                        roles=list(p.roles))
 
 
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=AUTHED)
+def sign_out(principal: CurrentDepartment, auth: AuthenticatorDep, now: NowDep) -> None:
+    """Sign out: the bearer token is refused from now on (the department's other tokens stay valid).
+
+    Tokens also end when they expire, and all of a department's tokens end when the council suspends it or
+    rotates its key (a reinstatement does not revive them)."""
+    auth.sign_out(principal, now=now)
+
+
 @router.get("/me", response_model=PrincipalPublic, responses=AUTHED)
 def read_me(principal: CurrentDepartment) -> PrincipalPublic:
     """Who the token identifies, with the roles the registry gives the department right now."""
