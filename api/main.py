@@ -23,7 +23,7 @@ from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
 
-from . import limits, problems
+from . import limits, problems, security
 from .config import ApiSettings, get_settings
 from .head import HeadRefresher
 from .ratelimit import TokenBucket
@@ -94,7 +94,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
                 opened.close()
 
     app = FastAPI(title="Provenance Ledger gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, openapi_tags=[
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_tags=[
                       {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
                       {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
                       {"name": "sharing", "description": "Grants: consented sharing between departments."},
@@ -116,6 +116,8 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/swagger-ui", StaticFiles(directory=security.SWAGGER_UI), name="swagger-ui")
+    security.install(app)
     return app
 
 
