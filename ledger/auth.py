@@ -1,11 +1,12 @@
 """Department sign-in for the gateway: a signed challenge exchanged for a short-lived token.
 
-1. ``challenge(department)`` stores a one-time challenge and returns the text to sign. The text follows
-   EIP-4361 ("Sign-In with Ethereum"): it opens with the gateway's domain and names the gateway's URI, the chain
-   id, the registry contract, the department, a random nonce, the issue time and the expiry.
+1. ``challenge(department)`` stores a one-time challenge and returns the text to sign, in the EIP-4361
+   ("Sign-In with Ethereum") format: it opens with the gateway's domain and names the signing account (the
+   department's registered key unless the caller names one), the department (statement), the gateway's URI, the
+   chain id, a random nonce, the issue time, the expiry and the registry contract (resource, EIP-681 URI).
 2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``. The
    stored text must name *this* gateway (domain and URI = its ``audience``), this chain and registry, the
-   challenge's department and nonce, and must not have expired: a challenge issued by another gateway, even one
+   challenge's department and nonce, the account that signed it, and must not have expired: a challenge issued by another gateway, even one
    sharing this database, is refused. The signature must recover to the department's *current* key and the
    department must be active. The challenge is consumed atomically (one UPDATE ... WHERE used_at IS NULL), so
    a replayed signature is refused.
@@ -17,8 +18,8 @@ Every request re-checks the chain (``authenticate``): the token's signer must st
 key and the department active, so a suspension or key rotation is refused at once. A token also carries the
 department's *epoch* at sign-in, the block of its latest key rotation or suspension: a token from before a
 suspension stays dead after the reinstatement. ``sign_out`` ends one token (its jti is kept as revoked until it
-would have expired anyway). Registry reads are cached per
-block (and for ``cache_seconds`` at most): a suspension is a transaction, hence a new block, hence a fresh read.
+would have expired anyway). Registry reads are cached per block (and for ``cache_seconds`` at most): a
+suspension is a transaction, hence a new block, hence a fresh read.
 Roles always come from the registry at request time, never from the token.
 """
 
@@ -41,19 +42,20 @@ from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
+from eth_utils import to_checksum_address
 from sqlalchemy import Column, DateTime, Engine, delete, select, update
 from sqlmodel import Field, SQLModel
 
 from .chain import Chain, department_id_bytes
 from .departments import Department, get_department
-from .errors import ConfigError, LedgerError, NotFoundError
+from .errors import ConfigError, InputError, LedgerError, NotFoundError
 
 TOKEN_PREFIX = "plt1"
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_SECRET_BYTES = 32
 DEFAULT_AUDIENCE = "http://127.0.0.1:8000"
-_SIGN_IN = " wants you to sign in with your Ethereum account to the Provenance Ledger gateway as department "
+_SIGN_IN = " wants you to sign in with your Ethereum account:"
 
 
 class AuthenticationError(LedgerError):
@@ -205,31 +207,48 @@ def _timestamp(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def sign_in_message(*, domain: str, uri: str, department: str, chain_id: int, registry: str, nonce: str,
-                    issued_at: datetime, expires_at: datetime) -> str:
-    """The challenge text, EIP-4361 style: the audience first, then one ``Name: value`` line per binding."""
+def _statement(department: str) -> str:
+    return f"Sign in to the Provenance Ledger gateway as department {department}."
+
+
+def _registry_resource(registry: str, chain_id: int) -> str:
+    return f"ethereum:{registry}@{chain_id}"  # EIP-681: the registry contract on that chain
+
+
+def sign_in_message(*, domain: str, address: str, uri: str, department: str, chain_id: int, registry: str,
+                    nonce: str, issued_at: datetime, expires_at: datetime) -> str:
+    """The challenge text in the EIP-4361 (Sign-In with Ethereum) format, so wallets show it as a sign-in to
+    ``domain`` (and warn when the page asking for it is elsewhere)."""
     return "\n".join([
-        f"{domain}{_SIGN_IN}{department}.",
+        f"{domain}{_SIGN_IN}",
+        address,
+        "",
+        _statement(department),
         "",
         f"URI: {uri}",
         "Version: 1",
         f"Chain ID: {chain_id}",
-        f"Registry: {registry}",
-        f"Department: {department}",
         f"Nonce: {nonce}",
         f"Issued At: {_timestamp(issued_at)}",
         f"Expiration Time: {_timestamp(expires_at)}",
+        "Resources:",
+        f"- {_registry_resource(registry, chain_id)}",
     ])
 
 
 def parse_sign_in_message(message: str) -> dict[str, str]:
-    """The fields of a challenge text (``domain`` and each ``Name: value`` line); AuthenticationError if the text
-    is not one (a duplicate field is refused: the first and the last would each have a reader that trusts it)."""
+    """The parts of an EIP-4361 text: ``domain``, ``address``, ``statement``, each ``Name: value`` field and
+    ``Resources`` (one per line). AuthenticationError if it is not one; a field given twice is refused (the first
+    and the last would each have a reader that trusts it)."""
     lines = message.split("\n")
-    if _SIGN_IN not in lines[0] or len(lines) < 3 or lines[1]:
-        raise AuthenticationError("the challenge text is not a Provenance Ledger sign-in message")
-    fields = {"domain": lines[0].split(_SIGN_IN, 1)[0]}
-    for line in lines[2:]:
+    if len(lines) < 6 or not lines[0].endswith(_SIGN_IN) or lines[2] or lines[4]:
+        raise AuthenticationError("the challenge text is not a Sign-In with Ethereum message; request a new one")
+    fields = {"domain": lines[0].removesuffix(_SIGN_IN), "address": lines[1], "statement": lines[3]}
+    rest = iter(lines[5:])
+    for line in rest:
+        if line == "Resources:":
+            fields["Resources"] = "\n".join(item.removeprefix("- ") for item in rest)
+            break
         name, sep, value = line.partition(": ")
         if not sep or name in fields:
             raise AuthenticationError("the challenge text is malformed; request a new challenge")
@@ -284,13 +303,24 @@ class Authenticator:
         return department
 
     # -- sign-in --------------------------------------------------------------------------------------------
-    def challenge(self, department: str, *, now: datetime) -> Challenge:
-        """A challenge for ``department`` to sign. Issued for any well-formed code, so it reveals nothing."""
+    def challenge(self, department: str, *, now: datetime, address: str | None = None) -> Challenge:
+        """A challenge for ``department`` to sign with ``address`` (by default its registered key).
+
+        Issued for any well-formed code, so it reveals nothing the chain does not: for an unregistered code with
+        no ``address`` the text names a stable address derived from the secret, which no one holds.
+        """
         department_id_bytes(department)  # InputError on a malformed code
+        if address is None:
+            registered = self.department(department)
+            address = registered.signer if registered else _decoy_address(self.secret, department)
+        try:
+            address = to_checksum_address(address)
+        except ValueError:
+            raise InputError(f"{address!r} is not an Ethereum address (0x and 40 hex digits)") from None
         nonce = secrets.token_hex(32)
         issued = now.replace(microsecond=0)
         expires = issued + self.challenge_ttl
-        message = sign_in_message(domain=self.domain, uri=self.audience, department=department,
+        message = sign_in_message(domain=self.domain, address=address, uri=self.audience, department=department,
                                   chain_id=self.chain.chain_id, registry=self.chain.deployment.registry,
                                   nonce=nonce, issued_at=issued, expires_at=expires)
         table = AuthChallenge.__table__  # type: ignore[attr-defined]
@@ -307,7 +337,7 @@ class Authenticator:
             row = conn.execute(select(AuthChallenge).where(AuthChallenge.id == challenge_id)).first()  # type: ignore[arg-type]
         if row is None:
             raise AuthenticationError("unknown challenge; request a new one from POST /auth/challenge")
-        self._check_binding(row.message, department=row.department_id, nonce=row.id, now=now)
+        fields = self._check_binding(row.message, department=row.department_id, nonce=row.id, now=now)
         if row.used_at is not None:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
         if aware(row.expires_at) <= now:
@@ -317,6 +347,9 @@ class Authenticator:
             signer = str(Account.recover_message(encode_defunct(text=row.message), signature=raw))
         except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
             raise AuthenticationError("the signature is not a valid EIP-191 signature of the challenge text") from None
+        if signer.lower() != fields["address"].lower():
+            raise AuthenticationError(f"the challenge was signed by {signer}, not by {fields['address']}, the account "
+                                      "it names")
         department = self.department(row.department_id)
         if department is None or department.signer.lower() != signer.lower():
             raise AuthenticationError(f"the challenge was signed by {signer}, which is not the current registered key "
@@ -331,15 +364,17 @@ class Authenticator:
         return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles),
                          epoch=department_epoch(department))
 
-    def _check_binding(self, message: str, *, department: str, nonce: str, now: datetime) -> None:
-        """The challenge text names this gateway, chain, registry, department and nonce, and is in its lifetime."""
+    def _check_binding(self, message: str, *, department: str, nonce: str, now: datetime) -> dict[str, str]:
+        """The challenge text names this gateway, chain, registry, department and nonce, and is in its lifetime;
+        returns its fields."""
         fields = parse_sign_in_message(message)
         if fields["domain"] != self.domain or fields.get("URI") != self.audience:
             raise AuthenticationError(
                 f"this challenge was issued by the gateway at {fields['domain']} ({fields.get('URI')}), not by this "
                 f"one ({self.audience}); a challenge works only where it was issued: request one from this gateway")
-        expected = {"Version": "1", "Chain ID": str(self.chain.chain_id),
-                    "Registry": self.chain.deployment.registry, "Department": department, "Nonce": nonce}
+        chain_id = self.chain.chain_id
+        expected = {"statement": _statement(department), "Version": "1", "Chain ID": str(chain_id),
+                    "Nonce": nonce, "Resources": _registry_resource(self.chain.deployment.registry, chain_id)}
         for name, value in expected.items():
             if fields.get(name) != value:
                 raise AuthenticationError(f"the challenge names {name} {fields.get(name)!r}, this gateway expects "
@@ -353,6 +388,7 @@ class Authenticator:
             raise AuthenticationError("the challenge was issued in the future (clock skew?); request a new one")
         if expires <= now:
             raise AuthenticationError("the challenge expired; request a new one and sign it promptly")
+        return fields
 
     # -- tokens ---------------------------------------------------------------------------------------------
     def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = (),
@@ -441,6 +477,11 @@ class Authenticator:
             sub, signer = claims.get("sub"), claims.get("signer")
             return Attempt(None, exc, str(sub) if isinstance(sub, str) else None,
                            str(signer) if isinstance(signer, str) else None)
+
+
+def _decoy_address(secret: bytes, department: str) -> str:
+    digest = hmac.new(secret, f"decoy-address:{department}".encode(), hashlib.sha256).digest()
+    return to_checksum_address(digest[-20:])
 
 
 def sign_challenge(account: Any, message: str) -> str:

@@ -22,7 +22,7 @@ def _challenge(client: Any, code: str) -> dict[str, Any]:
 def test_sign_in_and_replay(ledger: Any) -> None:
     client = make_client(ledger, Clock())
     challenge = _challenge(client, "MKT")
-    assert "Department: MKT" in challenge["message"] and f"Chain ID: {ledger.chain.chain_id}" in challenge["message"]
+    assert "as department MKT." in challenge["message"] and f"Chain ID: {ledger.chain.chain_id}" in challenge["message"]
     signature = sign_challenge(ledger.department_account("MKT"), challenge["message"])
     first = client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature})
     assert first.status_code == 200, first.text

@@ -7,6 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from eth_account import Account
+
 from ledger.auth import sign_challenge
 from ledger.client import Ledger
 from ledger.departments import Council
@@ -36,11 +38,14 @@ def test_challenge_and_token_of_one_gateway_are_refused_by_another(ledger: Ledge
     with Gateway(ledger, public_url=GW_A) as a, Gateway(ledger, public_url=GW_B) as b:
         challenge = _challenge(a.client, "MKT")
         message = challenge["message"]
-        # EIP-4361 style: the text names its audience, and what the signer is about to do, before anything else
-        assert message.startswith("gw-a.mkt.example wants you to sign in")
+        # EIP-4361: the text names its audience, the account and what it is about to do, before anything else
+        lines = message.splitlines()
+        assert lines[:5] == ["gw-a.mkt.example wants you to sign in with your Ethereum account:",
+                             ledger.department_account("MKT").address, "",
+                             "Sign in to the Provenance Ledger gateway as department MKT.", ""]
         assert _field(message, "URI") == GW_A and _field(message, "Chain ID") == str(ledger.chain.chain_id)
-        assert _field(message, "Registry") == ledger.chain.deployment.registry
-        assert _field(message, "Department") == "MKT" and _field(message, "Nonce") == challenge["challenge_id"]
+        assert _field(message, "Version") == "1" and _field(message, "Nonce") == challenge["challenge_id"]
+        assert lines[-2:] == ["Resources:", f"- ethereum:{ledger.chain.deployment.registry}@{ledger.chain.chain_id}"]
         issued = datetime.fromisoformat(_field(message, "Issued At"))
         assert datetime.fromisoformat(_field(message, "Expiration Time")) == issued + timedelta(minutes=5)
         signature = sign_challenge(ledger.department_account("MKT"), message)
@@ -105,3 +110,21 @@ def test_key_rotation_ends_every_token_issued_before_it(ledger: Ledger, fresh_de
             assert "rotated" in assert_problem(gateway.client.get("/auth/me", headers=bearer(token)), 401)["detail"]
         fresh = _login(gateway, ledger, fresh_department)  # the keystore now holds the new key
         assert gateway.client.get("/auth/me", headers=bearer(fresh)).status_code == 200
+
+
+def test_challenge_names_the_signing_account(ledger: Ledger) -> None:
+    with Gateway(ledger) as gateway:
+        stranger = Account.create()
+        named = gateway.client.post("/auth/challenge", json={"department": "MKT", "address": stranger.address})
+        assert named.status_code == 201 and named.json()["message"].splitlines()[1] == stranger.address
+        refused = _exchange(gateway.client, named.json(), sign_challenge(stranger, named.json()["message"]))
+        assert "not the current registered key" in assert_problem(refused, 401)["detail"]
+        # a signature by another account than the one the text names is refused, whoever signed
+        challenge = _challenge(gateway.client, "MKT")
+        other = _exchange(gateway.client, challenge, sign_challenge(ledger.department_account("HOSP"),
+                                                                    challenge["message"]))
+        assert "not by " + ledger.department_account("MKT").address in assert_problem(other, 401)["detail"]
+        # an unregistered code gets a challenge like any other, naming an address no one holds, the same each time
+        decoys = {_challenge(gateway.client, "NO-SUCH-DEPT")["message"].splitlines()[1] for _ in range(2)}
+        assert len(decoys) == 1 and decoys.pop().startswith("0x")
+        assert_problem(gateway.client.post("/auth/challenge", json={"department": "MKT", "address": "0x12"}), 422)

@@ -16,9 +16,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
     """A one-time challenge for a department to sign (EIP-191 personal_sign) with its registered key.
 
-    Issued for any well-formed department code, so it does not reveal which departments exist.
+    The text is a Sign-In with Ethereum (EIP-4361) message bound to this gateway (its public URL), the chain,
+    the registry, the department and a nonce; it works only here, once, before it expires. Issued for any
+    well-formed department code, so it does not reveal which departments exist.
     """
-    challenge = auth.challenge(body.department, now=now)
+    challenge = auth.challenge(body.department, now=now, address=body.address)
     return ChallengePublic(challenge_id=challenge.id, department=challenge.department, message=challenge.message,
                            expires_at=challenge.expires_at)
 
