@@ -26,7 +26,6 @@ Roles always come from the registry at request time, never from the token.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hashlib
 import hmac
 import json
@@ -46,6 +45,7 @@ from eth_utils import to_checksum_address
 from sqlalchemy import Column, DateTime, Engine, delete, select, update
 from sqlmodel import Field, SQLModel
 
+from ._files import create_exclusive
 from .chain import Chain, department_id_bytes
 from .departments import Department, get_department
 from .errors import ConfigError, InputError, LedgerError, NotFoundError
@@ -188,18 +188,7 @@ def _checked_secret(secret: bytes, source: str) -> bytes:
 
 
 def _create_secret(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(8)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(secrets.token_bytes(MIN_SECRET_BYTES))
-            handle.flush()
-            os.fsync(handle.fileno())
-        with contextlib.suppress(FileExistsError):  # another worker linked its secret first: use that one
-            os.link(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    create_exclusive(path, secrets.token_bytes(MIN_SECRET_BYTES))  # False: another worker's secret is in place
     return path.read_bytes()
 
 

@@ -13,13 +13,13 @@ refused when read: it could be brute-forced from a stolen copy.
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ._files import create_exclusive
 from .config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from .errors import InputError, KeystoreError, NotFoundError
 
@@ -70,11 +70,8 @@ class Keystore:
         self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(encrypted, handle)
-        tmp.replace(path)
+        if not create_exclusive(path, json.dumps(encrypted).encode()):  # never replace a key created meanwhile
+            raise KeystoreError(f"a key named {name!r} exists already; choose another name")
         return str(account.address)
 
     def _check_passphrase(self, passphrase: str) -> None:

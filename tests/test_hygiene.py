@@ -97,3 +97,40 @@ def test_weak_keystore_is_refused_when_read(tmp_path: Path, monkeypatch: pytest.
         Settings.from_env(tmp_path)
     monkeypatch.setenv("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")
     assert Settings.from_env(tmp_path).keystore_kdf_floor == 1024
+
+
+VAULT_WORKER = """
+import sys
+from pathlib import Path
+from ledger.vault import Vault
+sys.stdin.readline()  # the starting gun
+vault = Vault.from_env_or_file(Path(sys.argv[1]), "correct horse")
+print(vault.seal(b"probe", b"aad").hex())
+"""
+
+
+def test_workers_creating_the_vault_key_at_once_share_one(tmp_path: Path) -> None:
+    """Several processes opening a fresh data directory together must not each seal with a key of their own
+    (the loser's sealed bodies could never be opened again)."""
+    import subprocess
+    import sys
+
+    from ledger.vault import Vault
+
+    path = tmp_path / "keys" / "vault.key"
+    env = {k: v for k, v in os.environ.items() if k != "LEDGER_VAULT_KEY"}
+    workers = [subprocess.Popen([sys.executable, "-c", VAULT_WORKER, str(path)], cwd=Path(__file__).parent.parent,
+                                env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE) for _ in range(6)]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
+    sealed = []
+    for worker in workers:
+        out, err = worker.communicate(timeout=120)
+        assert worker.returncode == 0, err
+        sealed.append(bytes.fromhex(out.strip()))
+    vault = Vault.from_env_or_file(path, "correct horse")
+    assert all(vault.open(s, b"aad") == b"probe" for s in sealed)  # every worker sealed with the one stored key
+    assert _mode(path) == 0o600 and sorted(p.name for p in path.parent.iterdir()) == ["vault.key"]
