@@ -60,6 +60,7 @@ class Gateway:
         deadline = time.monotonic() + 180  # start-up, not a timed assertion: imports on a busy machine
         while True:
             if self.process.poll() is not None:
+                self.client.close()
                 raise AssertionError(f"the gateway exited at start (log {log.name}):\n"
                                      + Path(log.name).read_text(errors="replace")[-3000:])
             try:

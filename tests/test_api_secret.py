@@ -8,6 +8,7 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,7 @@ REPO = Path(__file__).resolve().parent.parent
 WORKER = """
 import sys
 from pathlib import Path
+from typing import Any
 from ledger.auth import load_secret
 sys.stdin.readline()  # wait for the starting gun: every worker is imported and ready
 print(load_secret(Path(sys.argv[1])).hex())
@@ -65,3 +67,12 @@ def test_workers_starting_at_once_share_one_full_secret(tmp_path: Path) -> None:
     assert path.read_bytes().hex() == results[0]
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["api-token.key"]  # no temporary file left behind
+
+
+def test_gateway_refuses_to_start_with_a_short_secret(ledger: Any) -> None:
+    from .gateway_process import Gateway
+
+    gateway = Gateway(ledger, LEDGER_API_SECRET="ab" * 16)
+    with pytest.raises(AssertionError, match="exited at start") as refused:
+        gateway.__enter__()
+    assert f"at least {MIN_SECRET_BYTES} bytes" in str(refused.value)
