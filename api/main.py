@@ -40,6 +40,9 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
+    if "public_url" not in settings.model_fields_set:
+        log.warning("LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
+                    "gateway shares; give each gateway its own public URL (docs/api.md)", settings.public_url)
     app.state.ledger = ledger
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
