@@ -66,4 +66,8 @@ def install(app: FastAPI) -> None:
     """Wrap the whole middleware stack, so even the 500s of Starlette's outermost error middleware get the
     headers (``app.add_middleware`` would sit inside it)."""
     build = app.build_middleware_stack
-    app.build_middleware_stack = lambda: SecurityHeaders(build())  # type: ignore[method-assign]
+
+    def build_with_headers() -> Any:
+        return SecurityHeaders(build())
+
+    app.build_middleware_stack = build_with_headers  # type: ignore[method-assign]

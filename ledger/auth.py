@@ -440,7 +440,7 @@ class Authenticator:
                                       f"{epoch}, after this token was issued; sign in again")
         jti = str(claims["jti"])
         with self.engine.connect() as conn:
-            revoked = conn.execute(select(RevokedToken.jti).where(RevokedToken.jti == jti)).first()  # type: ignore[arg-type]
+            revoked = conn.execute(select(RevokedToken.jti).where(RevokedToken.jti == jti)).first()  # type: ignore[call-overload]
         if revoked is not None:
             raise AuthenticationError("this token was signed out; sign in again")
         return Principal(code, signer, tuple(department.roles), jti, expires)
