@@ -12,7 +12,7 @@ class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_API_", frozen=True)
 
     public_url: str = Field(
-        "http://127.0.0.1:8000", pattern=r"^https?://[^/?#\s]+/?$",
+        "http://127.0.0.1:8000", pattern=r"^https?://[^/?#\s]+/?$", max_length=200,
         description="The address departments use to reach this gateway (scheme, host, port). Sign-in challenges "
                     "and tokens are bound to it, so another gateway's challenge or token is refused here; give "
                     "each gateway its own.")
