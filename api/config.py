@@ -11,6 +11,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_API_", frozen=True)
 
+    public_url: str = Field(
+        "http://127.0.0.1:8000", pattern=r"^https?://[^/?#\s]+/?$", max_length=200,
+        description="The address departments use to reach this gateway (scheme, host, port). Sign-in challenges "
+                    "and tokens are bound to it, so another gateway's challenge or token is refused here; give "
+                    "each gateway its own.")
     token_ttl_seconds: int = Field(900, ge=30, description="Lifetime of a session token.")
     challenge_ttl_seconds: int = Field(300, ge=10, description="How long a sign-in challenge may be answered.")
     registry_cache_seconds: float = Field(2.0, ge=0, le=5,

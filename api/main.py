@@ -23,7 +23,7 @@ from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
 
-from . import limits, problems
+from . import limits, problems, security
 from .config import ApiSettings, get_settings
 from .head import HeadRefresher
 from .ratelimit import TokenBucket
@@ -40,6 +40,9 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
+    if "public_url" not in settings.model_fields_set:
+        log.warning("LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
+                    "gateway shares; give each gateway its own public URL (docs/api.md)", settings.public_url)
     app.state.ledger = ledger
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
@@ -48,7 +51,7 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
         chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
-        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        audience=settings.public_url, token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
         cache_seconds=settings.registry_cache_seconds)
 
@@ -94,7 +97,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
                 opened.close()
 
     app = FastAPI(title="Provenance Ledger gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, openapi_tags=[
+                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_tags=[
                       {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
                       {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
                       {"name": "sharing", "description": "Grants: consented sharing between departments."},
@@ -116,6 +119,8 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.mount("/swagger-ui", StaticFiles(directory=security.SWAGGER_UI), name="swagger-ui")
+    security.install(app)
     return app
 
 

@@ -30,13 +30,18 @@ _DOCUMENT_EXAMPLE: dict[str, Any] = {
 class ChallengeCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"department": "MKT"}]})  # type: ignore[assignment]
     department: str = Field(min_length=1, max_length=32, description="The department code to sign in as.")
+    address: str | None = Field(default=None, regex=r"^0x[0-9a-fA-F]{40}$",
+                                description="The account that will sign (the department's registered key); "
+                                            "by default the registry's current key of the department.")
 
 
 class ChallengePublic(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
         "challenge_id": "3f9c…", "department": "MKT", "expires_at": "2026-03-01T10:05:00Z",
-        "message": "Provenance Ledger gateway sign-in\nDepartment: MKT\nChain: 31337\nRegistry: 0x5FbD…\n"
-                   "Challenge: 3f9c…\nExpires: 2026-03-01T10:05:00Z"}]})
+        "message": "gw.mkt.example wants you to sign in with your Ethereum account:\n0x7099…79C8\n\n"
+                   "Sign in to the Provenance Ledger gateway as department MKT.\n\nURI: https://gw.mkt.example\n"
+                   "Version: 1\nChain ID: 31337\nNonce: 3f9c…\nIssued At: 2026-03-01T10:00:00Z\n"
+                   "Expiration Time: 2026-03-01T10:05:00Z\nResources:\n- ethereum:0x5FbD…@31337"}]})
     challenge_id: str
     department: str
     message: str = Field(description="Sign exactly this text with EIP-191 personal_sign.")

@@ -16,6 +16,7 @@ PASSPHRASE = "bench-passphrase"
 DEPARTMENT = "BENCH"
 # Keys stay scrypt-encrypted; the benchmark need not wait on the production work factor when unlocking them.
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
+os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # test keys only: below the safe floor
 
 
 def record(i: int, tag: str = "B") -> dict[str, Any]:

@@ -21,7 +21,7 @@ from .config import Settings
 from .errors import ConfigError, KeystoreError
 from .keys import Keystore
 from .node import EmbeddedNode
-from .store import open_engine
+from .store import open_engine, private_directory
 from .vault import Vault
 
 COUNCIL_KEYS = ("council-1", "council-2", "council-3")
@@ -50,8 +50,9 @@ class Ledger:
     def open(cls, settings: Settings | None = None, *, passphrase: str | None = None) -> Ledger:
         settings = settings or Settings.from_env()
         passphrase = passphrase if passphrase is not None else os.environ.get("LEDGER_PASSPHRASE")
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n)
+        private_directory(settings.data_dir)
+        keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
+                        kdf_floor=settings.keystore_kdf_floor)
         node = None
         if settings.embedded:
             node = EmbeddedNode(settings.chain_dir)

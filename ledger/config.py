@@ -14,6 +14,18 @@ from pathlib import Path
 from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_KDF_N = 2**16
+DEFAULT_KDF_FLOOR = 2**16
+"""The lowest scrypt work factor (N) of a keystore this ledger creates or reads. Only the explicitly insecure
+``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` lowers it (the test suite does, to 1024, so keys are fast to create)."""
+
+
+def kdf_floor_from_env() -> int:
+    """``LEDGER_INSECURE_KEYSTORE_KDF_FLOOR`` if set (tests and benchmarks only), else ``DEFAULT_KDF_FLOOR``."""
+    floor = _int_env("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", DEFAULT_KDF_FLOOR, minimum=2)
+    if floor & (floor - 1):
+        raise ConfigError(f"LEDGER_INSECURE_KEYSTORE_KDF_FLOOR={floor} must be a power of two")
+    return floor
 
 
 def _int_env(name: str, default: int, minimum: int = 0) -> int:
@@ -39,7 +51,8 @@ class Settings:
     max_record_bytes: int = 64 * 1024
     max_batch_size: int = 100_000
     chain_timeout: float = 60.0
-    keystore_kdf_n: int = 2**16
+    keystore_kdf_n: int = DEFAULT_KDF_N
+    keystore_kdf_floor: int = field(default_factory=kdf_floor_from_env)
     deployment_file: Path | None = None
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -54,7 +67,7 @@ class Settings:
             database_url=os.environ.get("LEDGER_DATABASE_URL") or None,
             confirmations=_int_env("LEDGER_CONFIRMATIONS", 0),
             batch_size=_int_env("LEDGER_BATCH_SIZE", 10_000, minimum=1),
-            keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", 2**16, minimum=2),
+            keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
         )
         settings.validate()
@@ -71,6 +84,10 @@ class Settings:
         n = self.keystore_kdf_n
         if n < 2 or n & (n - 1):
             raise ConfigError(f"keystore KDF work factor {n} must be a power of two")
+        if n < self.keystore_kdf_floor:
+            raise ConfigError(f"keystore KDF work factor LEDGER_KEYSTORE_KDF_N={n} is below the safe floor "
+                              f"{self.keystore_kdf_floor}; raise it (default {DEFAULT_KDF_N}). Only a test setup "
+                              "may lower the floor, explicitly: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
         if self.rpc_url is not None and not self.rpc_url.startswith(("http://", "https://")):
             raise ConfigError(f"LEDGER_RPC_URL {self.rpc_url!r} must be an http(s) JSON-RPC URL")
 

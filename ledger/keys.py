@@ -3,27 +3,37 @@
 Keys are stored as standard Web3 Secret Storage (V3) keystore files — scrypt + AES-128-CTR, the format geth
 and Besu read — one file per key name, mode 0600. A key is decrypted only in memory, on demand, with the
 passphrase; it is never printed, logged or written in the clear.
+
+All keys of a keystore share one passphrase: a new key is written only after the passphrase has unlocked an
+existing one, so a mistyped passphrase leaves no key behind that nobody can open. A keystore whose key
+derivation is cheaper than the floor (scrypt N below ``kdf_floor``, r below 8, PBKDF2 below 262,144 rounds) is
+refused when read: it could be brute-forced from a stolen copy.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 from pathlib import Path
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
+from ._files import create_exclusive
+from .config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from .errors import InputError, KeystoreError, NotFoundError
+
+__all__ = ["DEFAULT_KDF_FLOOR", "Keystore", "PBKDF2_FLOOR"]
+PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
 class Keystore:
-    def __init__(self, directory: Path, *, kdf_n: int = 2**16) -> None:
+    def __init__(self, directory: Path, *, kdf_n: int = DEFAULT_KDF_N, kdf_floor: int | None = None) -> None:
         self.directory = directory
         self.kdf_n = kdf_n
+        self.kdf_floor = kdf_floor_from_env() if kdf_floor is None else kdf_floor
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -57,14 +67,24 @@ class Keystore:
         path = self._path(name)
         if path.exists():
             raise KeystoreError(f"a key named {name!r} exists already; choose another name")
+        self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(encrypted, handle)
-        tmp.replace(path)
+        if not create_exclusive(path, json.dumps(encrypted).encode()):  # never replace a key created meanwhile
+            raise KeystoreError(f"a key named {name!r} exists already; choose another name")
         return str(account.address)
+
+    def _check_passphrase(self, passphrase: str) -> None:
+        """The passphrase must open the keystore's existing keys (if any) before a new key is written with it."""
+        existing = [name for name in self.names() if name != "vault"]
+        if not existing:
+            return
+        try:
+            self.unlock(existing[0], passphrase)
+        except KeystoreError as exc:
+            raise KeystoreError(f"the passphrase does not unlock the existing key {existing[0]!r} ({exc}); every key "
+                                "in a keystore shares one passphrase: check LEDGER_PASSPHRASE. No key was "
+                                "created.") from None
 
     def rename(self, name: str, new_name: str) -> None:
         """Rename a keystore file (key rotation keeps the retired key under a new name)."""
@@ -75,12 +95,34 @@ class Keystore:
 
     def unlock(self, name: str, passphrase: str) -> LocalAccount:
         data = self._read(name)
+        self._check_work_factor(name, data)
         try:
             key = Account.decrypt(data, passphrase)
         except ValueError:
             raise KeystoreError(f"wrong passphrase for key {name!r}") from None
         account: LocalAccount = Account.from_key(key)
         return account
+
+    def _check_work_factor(self, name: str, data: dict[str, object]) -> None:
+        crypto = data.get("crypto") or data.get("Crypto")
+        kdf = crypto.get("kdf") if isinstance(crypto, dict) else None
+        params = crypto.get("kdfparams") if isinstance(crypto, dict) else None
+        if not isinstance(params, dict):
+            raise KeystoreError(f"keystore file of key {name!r} has no key-derivation parameters; restore it")
+        if kdf == "scrypt":
+            n, r = int(params.get("n", 0)), int(params.get("r", 0))
+            if n < self.kdf_floor or r < 8:
+                raise KeystoreError(f"key {name!r} is encrypted with a scrypt work factor (N={n}, r={r}) below the "
+                                    f"floor (N={self.kdf_floor}, r=8): a stolen copy could be brute-forced. Re-encrypt "
+                                    "it (import the key again) with the default work factor.")
+        elif kdf == "pbkdf2":
+            rounds = int(params.get("c", 0))
+            if rounds < PBKDF2_FLOOR:
+                raise KeystoreError(f"key {name!r} is encrypted with a PBKDF2 work factor ({rounds} rounds) below the "
+                                    f"floor ({PBKDF2_FLOOR}): a stolen copy could be brute-forced. Re-encrypt it "
+                                    "(import the key again) with scrypt.")
+        else:
+            raise KeystoreError(f"key {name!r} uses an unknown key derivation {kdf!r}; use scrypt")
 
     def _read(self, name: str) -> dict[str, object]:
         path = self._path(name)

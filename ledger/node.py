@@ -5,6 +5,10 @@ Several ledger processes share one node: the first starts it and records its por
 clean stop, so a restart keeps every anchor; after a hard kill the newest second of blocks may be lost, which
 the outbox treats like a reorganisation (see docs/guarantees.md). A restarted node listens on the port of the
 previous one (kept in ``chain/node.json``) when it is free, so processes attached to it carry on.
+
+The node gets the environment without any ``LEDGER_*`` variable: it needs none, and the passphrase, the token
+secret, the vault key and a database URL with its password must not be readable in ``/proc/<pid>/environ`` of a
+process that outlives the one that started it.
 """
 
 from __future__ import annotations
@@ -62,6 +66,11 @@ def rpc_ready(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+def node_environment() -> dict[str, str]:
+    """The environment of the node: ours without the ledger's settings and secrets."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("LEDGER_")}
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -93,7 +102,7 @@ class EmbeddedNode:
         return self._process is not None
 
     def start(self, timeout: float = 30.0) -> str:
-        self.chain_dir.mkdir(parents=True, exist_ok=True)
+        self.chain_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         with open(self.chain_dir / "node.lock", "w") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
             url = self._running_url()
@@ -108,6 +117,7 @@ class EmbeddedNode:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                env=node_environment(),
                 start_new_session=True,
             )
             log.close()

@@ -11,10 +11,13 @@ so after a crash every certificate is either anchored exactly once or still pend
 
 from __future__ import annotations
 
+import contextlib
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, UniqueConstraint, event
+from sqlalchemy import Column, Engine, LargeBinary, UniqueConstraint, event, make_url
 from sqlmodel import Field, SQLModel, create_engine
 
 from .errors import ConfigError
@@ -79,10 +82,34 @@ class StatusChange(SQLModel, table=True):
     note_sealed: bytes | None = None
 
 
+def private_directory(path: Path) -> None:
+    """Create ``path`` (and parents) if needed and make it 0700: keys, chain state and the database live there."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        path.chmod(0o700)
+    except PermissionError:
+        raise ConfigError(f"the data directory {path} must be private (0700) but belongs to another user; "
+                          "use a directory of your own (LEDGER_DATA_DIR)") from None
+
+
+def _private_sqlite_files(url: str) -> None:
+    """Create the SQLite database file 0600 before SQLite does (it would follow the umask, typically 0644) and
+    tighten existing ones. SQLite gives its -wal and -shm files the database file's mode."""
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            Path(f"{path}{suffix}").chmod(0o600)
+
+
 def open_engine(url: str) -> Engine:
-    """Create the engine and the tables; SQLite gets WAL and foreign keys."""
+    """Create the engine and the tables; SQLite gets WAL and foreign keys, and files only its owner can read."""
     try:
         if url.startswith("sqlite"):
+            _private_sqlite_files(url)
             engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
             event.listen(engine, "connect", _sqlite_pragmas)
         else:

@@ -16,6 +16,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from ._files import create_exclusive
 from .errors import ConfigError, KeystoreError, LedgerError
 
 _NONCE = 12
@@ -51,13 +52,10 @@ class Vault:
         if path.exists():
             return cls(_unwrap(json.loads(path.read_text()), passphrase))
         key = AESGCM.generate_key(256)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        tmp = path.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump(_wrap(key, passphrase), handle)
-        tmp.replace(path)
-        return cls(key)
+        if create_exclusive(path, json.dumps(_wrap(key, passphrase)).encode()):
+            return cls(key)
+        # another process created the vault key at the same moment: everyone must seal with that one
+        return cls(_unwrap(json.loads(path.read_text()), passphrase))
 
 
 def _kdf(salt: bytes) -> Scrypt:

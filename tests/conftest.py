@@ -22,6 +22,7 @@ from ledger.departments import Council
 
 PASSPHRASE = "test-passphrase"
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it
+os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which needs the floor lowered explicitly
 
 # Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
 DEPARTMENTS = {

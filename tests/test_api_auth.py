@@ -22,7 +22,7 @@ def _challenge(client: Any, code: str) -> dict[str, Any]:
 def test_sign_in_and_replay(ledger: Any) -> None:
     client = make_client(ledger, Clock())
     challenge = _challenge(client, "MKT")
-    assert "Department: MKT" in challenge["message"] and f"Chain: {ledger.chain.chain_id}" in challenge["message"]
+    assert "as department MKT." in challenge["message"] and f"Chain ID: {ledger.chain.chain_id}" in challenge["message"]
     signature = sign_challenge(ledger.department_account("MKT"), challenge["message"])
     first = client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature})
     assert first.status_code == 200, first.text
@@ -63,7 +63,7 @@ def test_token_expiry(ledger: Any) -> None:
     assert "expired" in assert_problem(client.get("/auth/me", headers=bearer(token)), 401)["detail"]
 
 
-def test_suspension_and_reinstatement_take_effect_at_once(ledger: Any, fresh_department: str) -> None:
+def test_suspension_takes_effect_at_once_and_outlives_reinstatement(ledger: Any, fresh_department: str) -> None:
     client = make_client(ledger, Clock())
     token = login(client, ledger, fresh_department)
     council = Council(ledger)
@@ -74,7 +74,9 @@ def test_suspension_and_reinstatement_take_effect_at_once(ledger: Any, fresh_dep
     assert_problem(client.post("/auth/token", json={"challenge_id": challenge["challenge_id"],
                                                     "signature": signature}), 403)
     council.reinstate(fresh_department)
-    assert client.get("/auth/me", headers=bearer(token)).status_code == 200
+    # the reinstated department signs in again: a token from before the suspension stays dead
+    assert "sign in again" in assert_problem(client.get("/auth/me", headers=bearer(token)), 401)["detail"]
+    assert client.get("/auth/me", headers=bearer(login(client, ledger, fresh_department))).status_code == 200
 
 
 def test_rotated_key_is_refused_at_once(ledger: Any, fresh_department: str) -> None:

@@ -106,6 +106,13 @@ def _token_request(m: Matrix, who: str) -> Request:
     return "POST", "/auth/token", {"json": {"challenge_id": challenge["challenge_id"], "signature": signature}}
 
 
+def _logout(m: Matrix, who: str) -> Request:
+    """Sign out a token of its own: the shared tokens must outlive this test."""
+    if who in ("issuer", "other_issuer", "verifier", "auditor", "approver"):
+        return "POST", "/auth/logout", {"headers": bearer(login(m.client, m.ledger, m.codes[who]))}
+    return "POST", "/auth/logout", {}
+
+
 def _supersede(m: Matrix, who: str) -> Request:
     old, new = m.fresh(), m.fresh()
     return "POST", f"/certificates/{old}/supersede", {"json": {"successor": new}}
@@ -131,6 +138,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
     "token": ("POST /auth/token", _token_request,
               {**_row(200, 200, 200, 200, 200, suspended=403), "anonymous": 401}),
     "me": ("GET /auth/me", lambda m, w: ("GET", "/auth/me", {}), ANY_DEPARTMENT),
+    "logout": ("POST /auth/logout", _logout, _row(204, 204, 204, 204, 204)),
     "departments": ("GET /departments", lambda m, w: ("GET", "/departments", {}), ANY_DEPARTMENT),
     "issue": ("POST /certificates",
               lambda m, w: ("POST", "/certificates", {"json": {"records": make_records(1)}}),
@@ -189,7 +197,8 @@ CASES = [(endpoint, who) for endpoint in ENDPOINTS for who in PRINCIPALS]
 def test_permission_matrix(matrix: Matrix, endpoint: str, who: str) -> None:
     _, build, expected = ENDPOINTS[endpoint]
     method, path, kwargs = build(matrix, who)
-    response = matrix.client.request(method, path, headers=bearer(matrix.tokens[who]), **kwargs)
+    headers = kwargs.pop("headers", None) or bearer(matrix.tokens[who])
+    response = matrix.client.request(method, path, headers=headers, **kwargs)
     assert response.status_code == expected[who], response.text
     if expected[who] >= 400:
         body = assert_problem(response, expected[who])

@@ -3,7 +3,9 @@
 The gateway runs under uvicorn on 127.0.0.1 in a thread, on the session's real chain. The test uploads a
 certificate file, expects "Verified" with every check passed and the timeline, takes a screenshot into the test's
 tmp dir; then pastes the digest of a revoked certificate and expects "Not verified". CI installs chromium with
-``apt-get install -y chromium``; only when /usr/bin/chromium is absent is the test skipped.
+``apt-get install -y chromium``; only when /usr/bin/chromium is absent is the test skipped. A last test records
+every request the pages make (verification page, API docs, timeline page): all go to the gateway, none is
+refused by its Content-Security-Policy.
 """
 
 from __future__ import annotations
@@ -128,3 +130,38 @@ def test_drop_a_certificate_file(ledger: Any, server: str, page: Any) -> None:
     page.wait_for_selector("body[data-state=done]")
     assert page.inner_text("#verdict") == "Verified"
     assert doc["digest"] in page.inner_text("#summary")
+
+
+def test_pages_load_nothing_from_another_host(ledger: Any, server: str, page: Any) -> None:
+    """Government networks are often offline: every request of every page (the verification page, the API
+    docs, the timeline page) goes to this gateway, and the Content-Security-Policy is never violated."""
+    digest = issue(ledger, "MKT", 1)[0]["digest"]
+    requests: list[str] = []
+    violations: list[str] = []
+
+    def on_console(message: Any) -> None:
+        if "Content Security Policy" in message.text or "Refused to" in message.text:
+            violations.append(message.text)
+
+    def on_request(request: Any) -> None:
+        requests.append(request.url)
+
+    page.on("request", on_request)
+    page.on("console", on_console)
+    try:
+        page.goto(server + "/")
+        page.fill("#digest", digest)
+        page.click("#digest-form button")
+        page.wait_for_selector("body[data-state=done]")
+        page.goto(server + "/docs")
+        page.wait_for_selector(".swagger-ui .opblock")  # Swagger UI rendered the operations from /openapi.json
+        assert "Provenance Ledger gateway" in page.inner_text(".swagger-ui .info")
+        page.goto(f"{server}/public/certificates/{digest}/timeline.html")
+        page.wait_for_selector("ol.timeline li")
+    finally:
+        page.remove_listener("request", on_request)
+        page.remove_listener("console", on_console)
+    assert requests and all(url.startswith(server + "/") or url.startswith("data:") for url in requests), \
+        [url for url in requests if not url.startswith(server)]
+    assert any("/swagger-ui/" in url for url in requests) and any(url.endswith("/openapi.json") for url in requests)
+    assert not violations, violations

@@ -16,9 +16,11 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
     """A one-time challenge for a department to sign (EIP-191 personal_sign) with its registered key.
 
-    Issued for any well-formed department code, so it does not reveal which departments exist.
+    The text is a Sign-In with Ethereum (EIP-4361) message bound to this gateway (its public URL), the chain,
+    the registry, the department and a nonce; it works only here, once, before it expires. Issued for any
+    well-formed department code, so it does not reveal which departments exist.
     """
-    challenge = auth.challenge(body.department, now=now)
+    challenge = auth.challenge(body.department, now=now, address=body.address)
     return ChallengePublic(challenge_id=challenge.id, department=challenge.department, message=challenge.message,
                            expires_at=challenge.expires_at)
 
@@ -32,6 +34,15 @@ def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> Toke
     p = token.principal
     return TokenPublic(access_token=token.value, expires_at=p.expires_at, department=p.department, signer=p.signer,
                        roles=list(p.roles))
+
+
+@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=AUTHED)
+def sign_out(principal: CurrentDepartment, auth: AuthenticatorDep, now: NowDep) -> None:
+    """Sign out: the bearer token is refused from now on (the department's other tokens stay valid).
+
+    Tokens also end when they expire, and all of a department's tokens end when the council suspends it or
+    rotates its key (a reinstatement does not revive them)."""
+    auth.sign_out(principal, now=now)
 
 
 @router.get("/me", response_model=PrincipalPublic, responses=AUTHED)

@@ -27,6 +27,12 @@ def verification_page() -> FileResponse:
     return FileResponse(STATIC / "verify.html", media_type="text/html")
 
 
+@router.get("/docs", response_class=FileResponse, include_in_schema=False)
+def api_docs() -> FileResponse:
+    """Swagger UI, served with every asset from this gateway (api/security.py)."""
+    return FileResponse(STATIC / "docs.html", media_type="text/html")
+
+
 def _row(event: dict[str, Any]) -> str:
     extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "source")}
     details = "".join(f"<div><span class=k>{escape(str(k))}</span> <code>{escape(str(v))}</code></div>"

@@ -105,7 +105,8 @@ def _passphrase() -> str:
 
 def _keys(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
-    keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n)
+    keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
+                        kdf_floor=settings.keystore_kdf_floor)
     if args.action == "list":
         for name in keystore.names():
             if name != "vault":
@@ -123,7 +124,8 @@ def _deploy(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
     if settings.embedded:
         raise InputError("set LEDGER_RPC_URL: the embedded chain deploys itself on first use")
-    keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n)
+    keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
+                        kdf_floor=settings.keystore_kdf_floor)
     deployer = keystore.unlock(args.key, _passphrase())
     council = [a.strip() for a in args.council.split(",") if a.strip()]
     raw_price = os.environ.get("LEDGER_GAS_PRICE")
