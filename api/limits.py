@@ -1,12 +1,28 @@
-"""A request-body size limit, enforced before any handler parses the body (413 problem when exceeded)."""
+"""Limits every request meets before any handler, any authentication and any rate limit: the size of its headers
+(431) and of its bearer token (401), the size of its body (413), and the shape of a JSON body: nesting depth,
+number of values and string length (422, ``/problems/body-too-complex``).
+
+The shape is checked without recursion: orjson parses the body (it stops at depth 1024 by itself) and the value
+is walked with an explicit stack. A body orjson cannot parse is scanned for brackets, again without recursion,
+and only a shallow one reaches FastAPI's parser (which answers 422). The gateway must not depend on Python's
+recursion limit: a dependency (py_ecc, through eth-account) raises it to 100,000 at import, so the standard
+library's recursive JSON parser would overflow the C stack, and kill the process, long before RecursionError.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import problem
+
+_NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
+# a complete JSON string (escapes included) or one bracket; whatever lies between is skipped
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class BodyTooLarge(Exception):
@@ -18,63 +34,151 @@ class BodyTooLarge(Exception):
                          "POST /certificates)")
 
 
-class BodyLimit:
-    """Refuse bodies larger than ``limit`` bytes: at once from Content-Length, else while the body streams in."""
+@dataclass(frozen=True)
+class Limits:
+    body_bytes: int
+    header_bytes: int
+    token_bytes: int
+    json_depth: int
+    json_values: int
+    json_string_chars: int
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+def _bracket_depth(body: bytes, stop: int) -> int:
+    """Deepest bracket nesting of a body that is not valid JSON (strings skipped), or ``stop`` once reached."""
+    depth = deepest = 0
+    for match in _TOKENS.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest >= stop:
+                    return deepest
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+def json_shape_problem(body: bytes, limits: Limits) -> tuple[int, str] | None:
+    """(status, detail) when a JSON body is nested too deep, has too many values or too long a string."""
+    what_to_do = "; send the JSON the endpoint documents (GET /docs)"
+    deep = (f"the JSON body is nested deeper than {limits.json_depth} levels (arrays and objects within each "
+            f"other){what_to_do}")
+    if body.count(b",") >= limits.json_values:  # every value but a container's first follows a comma
+        return 422, f"the JSON body has more than {limits.json_values} values{what_to_do}"
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or _bracket_depth(body, limits.json_depth + 1) > limits.json_depth:
+            return 422, deep
+        return None  # malformed but shallow: FastAPI's parser answers it (422, json_invalid)
+    values = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        values += 1
+        if type(item) is dict:
+            if depth > limits.json_depth:
+                return 422, deep
+            for key, child in item.items():
+                if len(key) > limits.json_string_chars:
+                    return 422, f"a member name is longer than {limits.json_string_chars} characters{what_to_do}"
+                stack.append((child, depth + 1))
+        elif type(item) is list:
+            if depth > limits.json_depth:
+                return 422, deep
+            stack.extend((child, depth + 1) for child in item)
+        elif type(item) is str and len(item) > limits.json_string_chars:
+            return 422, f"a string in the JSON body is longer than {limits.json_string_chars} characters{what_to_do}"
+        if values > limits.json_values:
+            return 422, f"the JSON body has more than {limits.json_values} values{what_to_do}"
+    return None
+
+
+class RequestGuard:
+    """Refuse oversized headers, tokens and bodies and over-complex JSON before the application sees them."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app = app
-        self.limit = limit
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            response = problem("payload-too-large", str(BodyTooLarge(self.limit)))
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
+        limits = self.limits
+        size = 0
+        declared = authorization = content_type = None
+        for name, value in scope.get("headers") or ():
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+        if size > limits.header_bytes:
+            await _refuse(scope, receive, send, "headers-too-large",
+                          f"the request headers are {size} bytes; at most {limits.header_bytes} are accepted "
+                          "(a session token is a few hundred bytes)")
             return
-        if declared is not None or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            await self.app(scope, receive, send)  # the server stops at Content-Length, which is within the limit
+        if authorization is not None and len(authorization) > limits.token_bytes:
+            await _refuse(scope, receive, send, "unauthenticated",
+                          f"the Authorization header is {len(authorization)} bytes; a session token of this gateway "
+                          f"is under {limits.token_bytes}; sign in again via POST /auth/challenge",
+                          headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
             return
-        # A streamed (chunked) body: read it here, at most ``limit`` bytes, then hand it on.
+        if declared is not None and declared.isdigit() and int(declared) > limits.body_bytes:
+            await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(limits.body_bytes)))
+            return
+        if scope.get("method") in _NO_BODY and declared is None:
+            await self.app(scope, receive, send)
+            return
         chunks: list[bytes] = []
         seen = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([], message), send)
+                await self.app(scope, _replay(b"", receive, final=message), send)
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.limit:
-                response = problem("payload-too-large", str(BodyTooLarge(self.limit)))
-                response.headers["Connection"] = "close"
-                await response(scope, receive, send)
+            if seen > limits.body_bytes:
+                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(limits.body_bytes)))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None), send)
+        body = b"".join(chunks)
+        if body.strip() and (content_type is None or b"json" in content_type.lower()):
+            found = json_shape_problem(body, limits)
+            if found is not None:
+                await _refuse(scope, receive, send, "body-too-complex", found[1], status=found[0])
+                return
+        await self.app(scope, _replay(body, receive), send)
 
 
-def _replay(chunks: list[bytes], final: Message | None) -> Receive:
-    body = b"".join(chunks)
+async def _refuse(scope: Scope, receive: Receive, send: Send, slug: str, detail: str, *,
+                  status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    response = problem(slug, detail, status=status, headers=headers)
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
+
+
+def _replay(body: bytes, upstream: Receive, *, final: Message | None = None) -> Receive:
+    """The body read here, in one message; then the server's own messages (a disconnect when it comes)."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
-        if final is not None:
-            return final
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+            return final or {"type": "http.request", "body": body, "more_body": False}
+        return await upstream()
 
     return receive
 
 
-def install(app: Any, limit: int) -> None:
-    app.add_middleware(BodyLimit, limit=limit)
+def install(app: Any, limits: Limits) -> None:
+    app.add_middleware(RequestGuard, limits=limits)

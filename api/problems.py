@@ -57,6 +57,8 @@ _KINDS: dict[str, tuple[int, str]] = {
     "validation-error": (422, "Request validation failed"),
     "verification-failed": (422, "Verification failed"),
     "payload-too-large": (413, "Request body too large"),
+    "headers-too-large": (431, "Request headers too large"),
+    "body-too-complex": (422, "Request body too complex"),
     "rate-limited": (429, "Too many requests"),
     "internal-error": (500, "Internal error"),
     "chain-unavailable": (502, "The chain could not be reached"),
