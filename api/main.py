@@ -26,7 +26,8 @@ from ledger.verify import ChainView
 from . import limits, problems
 from .config import ApiSettings, get_settings
 from .head import HeadRefresher
-from .ratelimit import TokenBucket
+from .ratelimit import Budgets, TokenBucket, parse_networks
+from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
 from .routes import audit, auth, certificates, departments, grants, pages, verify
 
@@ -106,7 +107,17 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     # Not app.dependency_overrides: with any override in place FastAPI rebuilds every dependency's signature on
     # every request (about 40 % of a public verification).
     app.state.settings = settings
-    app.state.public_bucket = TokenBucket(settings.public_burst, settings.public_per_second)
+    cap = settings.rate_limit_max_clients
+    app.state.budgets = Budgets(
+        public=TokenBucket(settings.public_burst, settings.public_per_second, max_clients=cap),
+        signin=TokenBucket(settings.signin_burst, settings.signin_per_second, "sign-in attempts from this address",
+                           max_clients=cap),
+        refused=TokenBucket(settings.refused_burst, settings.refused_per_second,
+                            "requests without a valid token from this address; sign in first", max_clients=cap),
+        authenticated=TokenBucket(settings.authenticated_burst, settings.authenticated_per_second,
+                                  "requests from this department", max_clients=cap))
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.refusals = RefusalLog(settings.refusal_log_window_seconds)
     if ledger is not None:
         _attach(app, ledger, settings)
     problems.install(app)

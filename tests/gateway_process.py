@@ -65,8 +65,9 @@ class Gateway:
 
 
 @contextmanager
-def gateway(ledger: Ledger, **settings: Any) -> Iterator[Gateway]:
-    """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``."""
+def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, **settings: Any) -> Iterator[Gateway]:
+    """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``
+    (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead)."""
     port = _free_port()
     env = {**os.environ, "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
            "LEDGER_KEYSTORE_KDF_N": "1024", "PYTHONUNBUFFERED": "1"}
@@ -75,7 +76,8 @@ def gateway(ledger: Ledger, **settings: Any) -> Iterator[Gateway]:
     env.setdefault("LEDGER_API_ANCHOR_INTERVAL_SECONDS", "0")
     for name, value in settings.items():
         env[f"LEDGER_API_{name.upper()}"] = str(value)
-    process = subprocess.Popen([sys.executable, "-m", "api", "--port", str(port), "--log-level", "info"],
+    command = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
+    process = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port), "--log-level", "info"],
                                cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                text=True)
     gw = Gateway(process, f"http://127.0.0.1:{port}")

@@ -3,24 +3,54 @@ session's anvil chain and database). Each test is one promise of docs/guarantees
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
+from ledger.auth import sign_challenge
 from ledger.client import Ledger
 
 from .gateway_process import Gateway, gateway
-from .test_api_support import PROBLEM_KEYS
+from .test_api_support import PROBLEM_KEYS, UNLIMITED, issue
 
 UNKNOWN_DIGEST = "0x" + "ab" * 32
 
 
 @pytest.fixture(scope="module")
 def gw(ledger: Ledger) -> Iterator[Gateway]:
-    with gateway(ledger, public_burst=1_000_000, signin_burst=1_000_000, refused_burst=1_000_000) as running:
+    with gateway(ledger, refusal_log_window_seconds=3600, **UNLIMITED) as running:
         yield running
+
+
+TIGHT = {"public_burst": 3, "public_per_second": 0.001, "signin_burst": 10, "signin_per_second": 0.001,
+         "refused_burst": 3, "refused_per_second": 0.001}
+
+
+@pytest.fixture(scope="module")
+def tight(ledger: Ledger) -> Iterator[Gateway]:
+    """Small budgets that do not refill during a test; no trusted proxy (the default)."""
+    with gateway(ledger, **TIGHT) as running:
+        yield running
+
+
+def sign_in(client: httpx.Client, ledger: Ledger, code: str) -> dict[str, str]:
+    challenge = client.post("/auth/challenge", json={"department": code})
+    assert challenge.status_code == 201, challenge.text
+    body = challenge.json()
+    token = client.post("/auth/token", json={"challenge_id": body["challenge_id"], "signature": sign_challenge(
+        ledger.department_account(code), body["message"])})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def forged_token(claims: dict[str, Any]) -> str:
+    payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
+    return f"plt1.{payload}.{'A' * 43}"
 
 
 def _problem(response: Any, *statuses: int) -> dict[str, Any]:
@@ -65,3 +95,104 @@ def test_wide_and_long_bodies_are_refused(gw: Gateway) -> None:
             assert "longer than" in _problem(c.post(route, content=long, headers={"Content-Type": "application/json"}),
                                              422)["detail"]
     assert gw.alive(), gw.log()
+
+
+def _log(client: httpx.Client, headers: dict[str, str]) -> list[dict[str, Any]]:
+    answer = client.get("/access-log", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_anonymous_callers_cannot_grow_or_write_into_the_access_log(gw: Gateway, ledger: Ledger) -> None:
+    """Hundreds of refused reads without a valid token (none, forged ones claiming the auditor, a 5 KB one, a 10 MB
+    one) add one entry to the issuer's anchored log, with no name or text the caller chose."""
+    digest = issue(ledger, "HOSP")[0]["digest"]
+    with gw.client() as c:
+        issuer = sign_in(c, ledger, "HOSP")
+        before = len(_log(c, issuer))
+        auditor = ledger.department_account("AUD").address
+        for i in range(300):
+            token = [None, forged_token({"v": 1, "sub": "AUD", "signer": auditor, "jti": str(i), "exp": 2**40}),
+                     forged_token({"sub": "<script>" * 40})][i % 3]
+            answer = c.get(f"/certificates/{digest}/content",
+                           headers={"Authorization": f"Bearer {token}"} if token else {})
+            _problem(answer, 401)
+        long_token = _problem(c.get(f"/certificates/{digest}/content",
+                                    headers={"Authorization": "Bearer " + "A" * 5000}), 401)
+        assert "sign in again" in long_token["detail"]
+        huge = c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer " + "A" * 10 * 2**20})
+        _problem(huge, 431)
+        entries = _log(c, issuer)[before:]
+    assert len(entries) == 1, entries
+    entry = entries[0]
+    assert (entry["certificate"], entry["actor"], entry["signer"], entry["authenticated"], entry["outcome"]) == (
+        digest, "anonymous", None, False, "refused")
+    assert "AUD" not in json.dumps(entry) and auditor.lower() not in json.dumps(entry).lower()
+    assert "script" not in json.dumps(entry)
+    assert gw.alive(), gw.log()
+
+
+def test_refused_requests_are_rate_limited_before_they_are_logged(tight: Gateway, ledger: Ledger) -> None:
+    digest = issue(ledger, "HOSP")[0]["digest"]
+    with tight.client() as c:
+        for _ in range(3):
+            _problem(c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer x.y.z"}), 401)
+        limited = _problem(c.get(f"/certificates/{digest}/content"), 429)
+        assert limited["retry_after"] >= 1 and "sign in" in limited["detail"]
+        _problem(c.get("/auth/me"), 429)
+        # signing in is a budget of its own, and a signed-in department is not held back by anonymous refusals
+        issuer = sign_in(c, ledger, "HOSP")
+        assert c.get("/auth/me", headers=issuer).status_code == 200
+        refused = [e for e in _log(c, issuer) if e["certificate"] == digest]
+    assert [(e["actor"], e["outcome"]) for e in refused] == [("anonymous", "refused")]
+
+
+def test_forwarded_for_is_ignored_unless_from_a_trusted_proxy(tight: Gateway, ledger: Ledger) -> None:
+    """Rotating X-Forwarded-For does not buy a new budget, also under a bare `uvicorn api.main:app` (which
+    believes the header from 127.0.0.1); public junk does not lock sign-in out."""
+    _rotating_forwarded_for(tight)
+    with gateway(ledger, bare_uvicorn=True, **TIGHT) as bare:
+        _rotating_forwarded_for(bare)
+
+
+def _rotating_forwarded_for(gw: Gateway) -> None:
+    with gw.client() as c:
+        path = f"/public/certificates/{UNKNOWN_DIGEST}/timeline"
+        for i in range(3):
+            assert c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code == 404
+        for i in range(3, 10):
+            _problem(c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}), 429)
+        _problem(c.post("/public/verify", json={"digest": UNKNOWN_DIGEST},
+                        headers={"X-Forwarded-For": "198.51.100.99"}), 429)
+        assert c.post("/auth/challenge", json={"department": "MKT"}).status_code == 201
+
+
+def test_forwarded_for_from_a_trusted_proxy_keys_the_budget(ledger: Ledger) -> None:
+    """Behind a configured proxy each forwarded client has its own budget; hops the client wrote itself (left of
+    the proxy's) are not believed."""
+    with gateway(ledger, trusted_proxies="127.0.0.1", **TIGHT) as proxied, proxied.client() as c:
+        path = f"/public/certificates/{UNKNOWN_DIGEST}/timeline"
+        for client in ("203.0.113.7", "203.0.113.8"):
+            for _ in range(3):
+                assert c.get(path, headers={"X-Forwarded-For": client}).status_code == 404
+        _problem(c.get(path, headers={"X-Forwarded-For": "203.0.113.7"}), 429)
+        _problem(c.get(path, headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.8"}), 429)
+        assert c.get(path, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
+
+
+def test_rate_limiter_memory_is_bounded() -> None:
+    """A flood of client addresses keeps at most ``max_clients`` buckets; the least recently seen go first, and
+    a client still being limited stays limited while others come and go."""
+    from datetime import UTC, datetime
+
+    from api.ratelimit import RateLimited, TokenBucket
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    bucket = TokenBucket(1, 0.001, max_clients=100)
+    bucket.take("abuser", now)
+    for i in range(10_000):
+        bucket.take(f"10.0.{i // 256}.{i % 256}", now)
+        if i % 50 == 0:
+            with pytest.raises(RateLimited):
+                bucket.take("abuser", now)
+    assert len(bucket) == 100

@@ -16,14 +16,14 @@ from api.config import ApiSettings
 from api.main import create_app
 from ledger.client import Ledger
 
-from .test_api_support import Clock, bearer, login, make_client, register
+from .test_api_support import UNLIMITED, Clock, bearer, login, make_client, register
 
 EXAMPLES = 8  # per operation and mode; derandomized, so a run is reproducible
 
 
 @pytest.fixture(scope="module")
 def gateway(ledger: Ledger) -> Any:
-    return create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1_000_000))
+    return create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, **UNLIMITED))
 
 
 @pytest.fixture(scope="module")
