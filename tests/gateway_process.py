@@ -65,15 +65,19 @@ class Gateway:
 
 
 @contextmanager
-def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, **settings: Any) -> Iterator[Gateway]:
+def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, rpc_url: str | None = None,
+            **settings: Any) -> Iterator[Gateway]:
     """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``
-    (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead)."""
+    (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead; with ``rpc_url``: the
+    session's chain reached at that address, as an external node, e.g. through a ``ChainRelay``)."""
     port = _free_port()
     env = {**os.environ, "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
            "LEDGER_KEYSTORE_KDF_N": "1024", "PYTHONUNBUFFERED": "1"}
     if ledger.settings.database_url:
         env["LEDGER_DATABASE_URL"] = ledger.settings.database_url
     env.setdefault("LEDGER_API_ANCHOR_INTERVAL_SECONDS", "0")
+    if rpc_url is not None:
+        env.update(LEDGER_RPC_URL=rpc_url, LEDGER_DEPLOYMENT_FILE=str(ledger.settings.deployment_path))
     for name, value in settings.items():
         env[f"LEDGER_API_{name.upper()}"] = str(value)
     command = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
@@ -91,3 +95,71 @@ def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, **settings: Any) -> I
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class ChainRelay:
+    """A TCP relay between a gateway and the session's anvil node, so a test can take "the chain" away from the
+    gateway (``cut()``: open connections dropped, new ones refused) and give it back (``restore()``) without
+    stopping the node every other test uses."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("http://").rstrip("/").split(":")
+        self.target = (host, int(port))
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
+
+    def restore(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                try:
+                    self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+                except OSError:
+                    pass
+                self._listener.close()
+                self._listener = None
+            for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
+        while True:
+            try:
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -15,7 +15,7 @@ import pytest
 from ledger.auth import sign_challenge
 from ledger.client import Ledger
 
-from .gateway_process import Gateway, gateway
+from .gateway_process import ChainRelay, Gateway, gateway
 from .test_api_support import PROBLEM_KEYS, UNLIMITED, issue
 
 UNKNOWN_DIGEST = "0x" + "ab" * 32
@@ -196,3 +196,58 @@ def test_rate_limiter_memory_is_bounded() -> None:
             with pytest.raises(RateLimited):
                 bucket.take("abuser", now)
     assert len(bucket) == 100
+
+
+def test_chain_down_gives_502_not_500(ledger: Ledger) -> None:
+    """The gateway reaches the chain through a relay the test cuts: the timelines answer 502 problems, public
+    verification reports the chain as unreadable; with the chain back, they answer again."""
+    digest = issue(ledger, "HOSP")[0]["digest"]
+    relay = ChainRelay(str(ledger.chain.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+    with gateway(ledger, rpc_url=relay.url, **UNLIMITED) as gw, gw.client() as c:
+        paths = [f"/public/certificates/{digest}/timeline", f"/public/certificates/{digest}/timeline.html"]
+        assert [c.get(p).status_code for p in paths] == [200, 200]
+        relay.cut()
+        try:
+            for path in paths:
+                answer = c.get(path)
+                assert answer.status_code == 502, gw.log()
+                assert "chain" in _problem(answer, 502)["detail"]
+            report = c.post("/public/verify", json={"digest": digest})
+            assert report.status_code in (200, 502), report.text
+            if report.status_code == 200:
+                assert report.json()["verified"] is False
+            assert c.get(f"/public/certificates/{UNKNOWN_DIGEST}/timeline").status_code in (404, 502)
+        finally:
+            relay.restore()
+        assert [c.get(p).status_code for p in paths] == [200, 200]
+        assert gw.alive(), gw.log()
+
+
+def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger: Ledger) -> None:
+    """A birth certificate looked up by digest: status, issuer and the chain's facts, never the date of birth
+    (validity dates), a field value or how many fields it has; verified means the chain checks passed."""
+    import io
+
+    from ledger.certificate import validate_record
+    from ledger.issuance import issue_records
+
+    record = {"id": "BC-1990-0517", "type": "birth-certificate", "valid_from": "1990-05-17",
+              "subject": {"name": "Li Na", "date_of_birth": "1990-05-17", "place_of_birth": "Shenzhen"}}
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, 1, department="HOSP")], "HOSP", out=out)
+    document = json.loads(out.getvalue())
+    secrets = ("1990", "05-17", "Li Na", "Shenzhen", "date_of_birth", "BC-1990")
+    with gw.client() as c:
+        by_digest = c.post("/public/verify", json={"digest": document["digest"]})
+        assert by_digest.status_code == 200, by_digest.text
+        report = by_digest.json()
+        assert report["verified"] is True and report["status"] == "valid" and report["issuer"] == "HOSP"
+        assert {check["name"] for check in report["checks"]} <= {
+            "chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key", "signature", "status"}
+        pages = [by_digest.text, c.get(f"/public/certificates/{document['digest']}/timeline").text,
+                 c.get(f"/public/certificates/{document['digest']}/timeline.html").text]
+        for text in pages:
+            assert not [s for s in secrets if s in text], text
+        # the holder, who sends the file, learns the validity check as well (it already holds every field)
+        with_file = c.post("/public/verify", json={"document": document}).json()
+        assert "validity" in {check["name"] for check in with_file["checks"]}
