@@ -41,6 +41,12 @@ class ApiSettings(BaseSettings):
     head_refresh_seconds: float = Field(0.05, gt=0, le=1, description="Period of the background head read that "
                                                                       "keeps the reused head fresh.")
     max_body_bytes: int = Field(4 * 2**20, ge=1024, description="Largest request body accepted (413 beyond).")
+    max_anonymous_body_bytes: int = Field(2**20, ge=1024, description="Largest body of a request without a token "
+                                                                    "or to /public/* and /auth/* (413 beyond; "
+                                                                    "a certificate file is at most 1 MiB).")
+    heavy_verify_threads: int = Field(1, ge=1, description="Public verifications of bigger-than-certificate "
+                                                           "documents running at once (each in a worker thread); "
+                                                           "more wait their turn.")
     max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
     max_header_bytes: int = Field(16 * 1024, ge=1024, description="Largest request head (names and values of "
                                                                   "all headers) accepted (431 beyond).")
@@ -49,6 +55,9 @@ class ApiSettings(BaseSettings):
                                                               "body (422 beyond).")
     max_json_values: int = Field(200_000, ge=1000, description="Most values (members, items, scalars) in a JSON "
                                                                "body (422 beyond).")
+    max_anonymous_json_values: int = Field(8192, ge=1000, description="Most values in the JSON body of a request "
+                                                                      "without a token or to /public/*, /auth/* "
+                                                                      "(a certificate has tens; 422 beyond).")
     max_json_string_chars: int = Field(128 * 1024, ge=1024, description="Longest string or member name in a JSON "
                                                                         "body (422 beyond; twice a record's limit).")
 

@@ -16,11 +16,17 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .problems import problem
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
+ANONYMOUS_PATHS = ("/public/", "/auth/")
+ON_LOOP_BYTES = 64 * 1024
+PARSED_JSON = "ledger.parsed_json"
 # a complete JSON string (escapes included) or one bracket; whatever lies between is skipped
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
@@ -37,10 +43,12 @@ class BodyTooLarge(Exception):
 @dataclass(frozen=True)
 class Limits:
     body_bytes: int
+    anonymous_body_bytes: int
     header_bytes: int
     token_bytes: int
     json_depth: int
     json_values: int
+    anonymous_json_values: int
     json_string_chars: int
 
 
@@ -60,19 +68,29 @@ def _bracket_depth(body: bytes, stop: int) -> int:
     return deepest
 
 
-def json_shape_problem(body: bytes, limits: Limits) -> tuple[int, str] | None:
-    """(status, detail) when a JSON body is nested too deep, has too many values or too long a string."""
+NOT_PARSED = object()
+
+
+def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None]:
+    """(value, None) for a JSON body within the limits; (NOT_PARSED, None) for one orjson cannot read but that
+    is shallow (FastAPI's parser then answers it, 422 json_invalid); (NOT_PARSED, detail) for one nested too
+    deep, with too many values or too long a string."""
     what_to_do = "; send the JSON the endpoint documents (GET /docs)"
     deep = (f"the JSON body is nested deeper than {limits.json_depth} levels (arrays and objects within each "
             f"other){what_to_do}")
-    if body.count(b",") >= limits.json_values:  # every value but a container's first follows a comma
-        return 422, f"the JSON body has more than {limits.json_values} values{what_to_do}"
+    if body.count(b",") >= max_values:  # every value but a container's first follows a comma: C speed
+        return NOT_PARSED, f"the JSON body has more than {max_values} values{what_to_do}"
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         if "depth" in str(exc) or _bracket_depth(body, limits.json_depth + 1) > limits.json_depth:
-            return 422, deep
-        return None  # malformed but shallow: FastAPI's parser answers it (422, json_invalid)
+            return NOT_PARSED, deep
+        return NOT_PARSED, None
+    problem = _shape_problem(value, limits, max_values, deep, what_to_do)
+    return (NOT_PARSED, problem) if problem else (value, None)
+
+
+def _shape_problem(value: Any, limits: Limits, max_values: int, deep: str, what_to_do: str) -> str | None:
     values = 0
     stack: list[tuple[Any, int]] = [(value, 1)]
     while stack:
@@ -80,19 +98,19 @@ def json_shape_problem(body: bytes, limits: Limits) -> tuple[int, str] | None:
         values += 1
         if type(item) is dict:
             if depth > limits.json_depth:
-                return 422, deep
+                return deep
             for key, child in item.items():
                 if len(key) > limits.json_string_chars:
-                    return 422, f"a member name is longer than {limits.json_string_chars} characters{what_to_do}"
+                    return f"a member name is longer than {limits.json_string_chars} characters{what_to_do}"
                 stack.append((child, depth + 1))
         elif type(item) is list:
             if depth > limits.json_depth:
-                return 422, deep
+                return deep
             stack.extend((child, depth + 1) for child in item)
         elif type(item) is str and len(item) > limits.json_string_chars:
-            return 422, f"a string in the JSON body is longer than {limits.json_string_chars} characters{what_to_do}"
-        if values > limits.json_values:
-            return 422, f"the JSON body has more than {limits.json_values} values{what_to_do}"
+            return f"a string in the JSON body is longer than {limits.json_string_chars} characters{what_to_do}"
+        if values > max_values:
+            return f"the JSON body has more than {max_values} values{what_to_do}"
     return None
 
 
@@ -129,8 +147,13 @@ class RequestGuard:
                           f"is under {limits.token_bytes}; sign in again via POST /auth/challenge",
                           headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
             return
-        if declared is not None and declared.isdigit() and int(declared) > limits.body_bytes:
-            await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(limits.body_bytes)))
+        body_limit, max_values = limits.body_bytes, limits.json_values
+        if authorization is None or scope.get("path", "").startswith(ANONYMOUS_PATHS):
+            # anyone may send these, and a body is parsed before any 401 or 429: a certificate's worth
+            body_limit = min(body_limit, limits.anonymous_body_bytes)
+            max_values = min(max_values, limits.anonymous_json_values)
+        if declared is not None and declared.isdigit() and int(declared) > body_limit:
+            await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
             return
         if scope.get("method") in _NO_BODY and declared is None:
             await self.app(scope, receive, send)
@@ -144,18 +167,22 @@ class RequestGuard:
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > limits.body_bytes:
-                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(limits.body_bytes)))
+            if seen > body_limit:
+                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
         body = b"".join(chunks)
         if body.strip() and (content_type is None or b"json" in content_type.lower()):
-            found = json_shape_problem(body, limits)
-            if found is not None:
-                await _refuse(scope, receive, send, "body-too-complex", found[1], status=found[0])
+            # a big body is parsed and walked in a worker thread: the event loop serves everyone else meanwhile
+            value, detail = (parse_json(body, limits, max_values) if len(body) <= ON_LOOP_BYTES else
+                             await run_in_threadpool(parse_json, body, limits, max_values))
+            if detail is not None:
+                await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
                 return
+            if value is not NOT_PARSED:
+                scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -178,6 +205,28 @@ def _replay(body: bytes, upstream: Receive, *, final: Message | None = None) -> 
         return await upstream()
 
     return receive
+
+
+class JsonRequest(Request):
+    """A request whose JSON body the guard already parsed (orjson, within the limits) is not parsed again."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            parsed = self.scope.get(PARSED_JSON, NOT_PARSED)
+            self._json = parsed if parsed is not NOT_PARSED else await super().json()
+        return self._json
+
+
+class GuardedRoute(APIRoute):
+    """Every route of the gateway: its handler gets a ``JsonRequest`` (FastAPI's custom-request pattern)."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Any:
+            return await handler(JsonRequest(request.scope, request.receive))
+
+        return route
 
 
 def install(app: Any, limits: Limits) -> None:

@@ -122,9 +122,11 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         _attach(app, ledger, settings)
     problems.install(app)
     limits.install(app, limits.Limits(
-        body_bytes=settings.max_body_bytes, header_bytes=settings.max_header_bytes,
+        body_bytes=settings.max_body_bytes, anonymous_body_bytes=settings.max_anonymous_body_bytes,
+        header_bytes=settings.max_header_bytes,
         token_bytes=settings.max_token_bytes, json_depth=settings.max_json_depth,
-        json_values=settings.max_json_values, json_string_chars=settings.max_json_string_chars))
+        json_values=settings.max_json_values, anonymous_json_values=settings.max_anonymous_json_values,
+        json_string_chars=settings.max_json_string_chars))
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap
     # no other router's)
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):

@@ -113,6 +113,17 @@ def batch_root(document: Any) -> bytes | None:
         return None
 
 
+SMALL_DOCUMENT_FIELDS = 64
+
+
+def small_document(document: dict[str, Any]) -> bool:
+    """Whether verifying ``document`` is cheap enough for the event loop: at most ``SMALL_DOCUMENT_FIELDS``
+    disclosed plus hidden fields and a proof of at most 64 hashes (a real certificate has tens)."""
+    fields, hidden = document.get("fields"), document.get("hidden")
+    count = (len(fields) if isinstance(fields, dict) else 0) + (len(hidden) if isinstance(hidden, dict) else 0)
+    return count <= SMALL_DOCUMENT_FIELDS
+
+
 def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, Any] | None:
     """The public report of a certificate file verified from memory (no chain read, no I/O), or None when that
     needs the chain: its batch has not been verified here before, the head is older than the view's

@@ -13,8 +13,9 @@ from ledger import logchain
 from ..deps import Auditor, LedgerDep
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
 from ..problems import AUTHED
+from ..limits import GuardedRoute
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 
 LogName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["decisions", "access"])]
 

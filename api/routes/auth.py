@@ -7,8 +7,9 @@ from fastapi import APIRouter, status
 from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin
 from ..models import ChallengeCreate, ChallengePublic, PrincipalPublic, TokenCreate, TokenPublic
 from ..problems import AUTHED, PUBLIC, R401, R403
+from ..limits import GuardedRoute
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
 
 @router.post("/challenge", status_code=status.HTTP_201_CREATED, response_model=ChallengePublic,

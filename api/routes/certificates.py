@@ -16,8 +16,9 @@ from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, 
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
                       RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
 from ..problems import AUTHED, R404, R409, R413
+from ..limits import GuardedRoute
 
-router = APIRouter(prefix="/certificates", tags=["certificates"])
+router = APIRouter(prefix="/certificates", tags=["certificates"], route_class=GuardedRoute)
 
 Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
                              examples=[DIGEST_EXAMPLE])]

@@ -9,8 +9,9 @@ from ledger.departments import list_departments
 from ..deps import CurrentDepartment, LedgerDep
 from ..models import DepartmentPublic
 from ..problems import AUTHED
+from ..limits import GuardedRoute
 
-router = APIRouter(prefix="/departments", tags=["departments"])
+router = APIRouter(prefix="/departments", tags=["departments"], route_class=GuardedRoute)
 
 
 @router.get("", response_model=list[DepartmentPublic], responses=AUTHED)

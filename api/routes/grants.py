@@ -10,8 +10,9 @@ from ledger import sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, Verifier
 from ..problems import AUTHED, R404, R409
+from ..limits import GuardedRoute
 
-router = APIRouter(prefix="/grants", tags=["sharing"])
+router = APIRouter(prefix="/grants", tags=["sharing"], route_class=GuardedRoute)
 
 
 @router.get("/received", response_model=list[sharing.GrantPublic], responses=AUTHED)

@@ -15,9 +15,10 @@ from ledger.canonical import hex32
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
 from ..models import DIGEST_PATTERN
 from ..problems import PUBLIC, R404
+from ..limits import GuardedRoute
 
 STATIC = FilePath(__file__).resolve().parent.parent / "static"
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], route_class=GuardedRoute)
 
 
 @router.get("/", response_class=FileResponse, include_in_schema=True,
