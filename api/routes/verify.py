@@ -54,7 +54,7 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
              responses={**PUBLIC, **R404})
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
-    field is ever returned. Rate-limited per client address (429 with Retry-After). The report says which block it
+    field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count). Rate-limited per client address (429 with Retry-After). The report says which block it
     is as of: a head read at most `head_max_age_seconds` (0.25 s by default) ago, every status change up to that
     block included."""
     view = _view(request)
