@@ -21,6 +21,8 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.errors import LedgerError
+
 from .problems import problem
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
@@ -148,7 +150,7 @@ class RequestGuard:
                           headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
             return
         body_limit, max_values = limits.body_bytes, limits.json_values
-        if authorization is None or scope.get("path", "").startswith(ANONYMOUS_PATHS):
+        if scope.get("path", "").startswith(ANONYMOUS_PATHS) or not _genuine_token(scope, authorization):
             # anyone may send these, and a body is parsed before any 401 or 429: a certificate's worth
             body_limit = min(body_limit, limits.anonymous_body_bytes)
             max_values = min(max_values, limits.anonymous_json_values)
@@ -184,6 +186,22 @@ class RequestGuard:
             if value is not NOT_PARSED:
                 scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
         await self.app(scope, _replay(body, receive), send)
+
+
+def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
+    """Whether the request carries a token this gateway minted (its MAC checks; expiry and the registry are
+    checked later): only then may it send more than a certificate's worth, since the body is parsed before the
+    401 that a forged token gets."""
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return False
+    authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
+    if authenticator is None:
+        return False
+    try:
+        authenticator.claims(authorization[7:].strip().decode("latin-1"))
+    except LedgerError:
+        return False
+    return True
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, slug: str, detail: str, *,
