@@ -93,26 +93,30 @@ def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str |
 
 
 def _shape_problem(value: Any, limits: Limits, max_values: int, deep: str, what_to_do: str) -> str | None:
-    values = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
+    """Walk the parsed body with an explicit stack of containers (no recursion), counting values as it goes."""
+    longest = limits.json_string_chars
+    too_long = f"a string or member name in the JSON body is longer than {longest} characters{what_to_do}"
+    if type(value) is str:
+        return too_long if len(value) > longest else None
+    values = 1
+    stack: list[tuple[Any, int]] = [(value, 1)] if type(value) in (dict, list) else []
     while stack:
         item, depth = stack.pop()
-        values += 1
-        if type(item) is dict:
-            if depth > limits.json_depth:
-                return deep
-            for key, child in item.items():
-                if len(key) > limits.json_string_chars:
-                    return f"a member name is longer than {limits.json_string_chars} characters{what_to_do}"
-                stack.append((child, depth + 1))
-        elif type(item) is list:
-            if depth > limits.json_depth:
-                return deep
-            stack.extend((child, depth + 1) for child in item)
-        elif type(item) is str and len(item) > limits.json_string_chars:
-            return f"a string in the JSON body is longer than {limits.json_string_chars} characters{what_to_do}"
+        if depth > limits.json_depth:
+            return deep
+        values += len(item)
         if values > max_values:
             return f"the JSON body has more than {max_values} values{what_to_do}"
+        if type(item) is dict:
+            if any(len(key) > longest for key in item):
+                return too_long
+            item = item.values()
+        for child in item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is str and len(child) > longest:
+                return too_long
     return None
 
 
