@@ -101,7 +101,7 @@ def client_address(request: Request) -> str:
             # 127.0.0.1): the real peer is lost, so every such request shares one budget instead of the caller
             # choosing its own. `python -m api` (no server-side proxy headers) or TRUSTED_PROXIES avoid this.
             return "untrusted X-Forwarded-For"
-        return peer
+        return client_key(peer, None, ()) if ":" in peer else peer  # IPv6: keyed by its /64
     return client_key(peer, forwarded, trusted)
 
 

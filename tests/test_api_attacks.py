@@ -201,6 +201,23 @@ def test_rate_limiter_memory_is_bounded() -> None:
     assert len(bucket) == 100
 
 
+def test_client_keys() -> None:
+    """The address budgets are keyed on: the peer; behind a trusted proxy the right-most hop it did not write
+    itself; an IPv6 client by its /64 (one subscriber's addresses)."""
+    from api.ratelimit import client_key, parse_networks
+
+    proxies = parse_networks("10.0.0.1, 192.168.0.0/16")
+    assert client_key("198.51.100.7", "203.0.113.1", ()) == "198.51.100.7"
+    assert client_key("198.51.100.7", "203.0.113.1", proxies) == "198.51.100.7"  # not a proxy of ours
+    assert client_key("10.0.0.1", "1.1.1.1, 203.0.113.1", proxies) == "203.0.113.1"
+    assert client_key("10.0.0.1", "203.0.113.1, 192.168.3.4", proxies) == "203.0.113.1"
+    assert client_key("10.0.0.1", "junk", proxies) == "10.0.0.1"
+    assert client_key("2001:db8:1:2:aaaa::1", None, ()) == client_key("2001:db8:1:2:bbbb::9", None, ()) \
+        == "2001:db8:1:2::/64"
+    with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
+        parse_networks("10.0.0.1, proxy.example")
+
+
 def test_chain_down_gives_502_not_500(ledger: Ledger) -> None:
     """The gateway reaches the chain through a relay the test cuts: the timelines answer 502 problems, public
     verification reports the chain as unreadable; with the chain back, they answer again."""
