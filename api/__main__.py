@@ -20,7 +20,7 @@ from .config import get_settings
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m api", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m api", description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     parser.add_argument("--workers", type=int, default=1)

@@ -15,7 +15,6 @@ from collections import OrderedDict
 from datetime import datetime
 
 from ledger import accesslog, sharing
-from ledger.auth import Attempt
 from ledger.canonical import hex32, parse_hex32
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
@@ -30,7 +29,7 @@ class RefusalLog:
         self._open: OrderedDict[str, tuple[datetime, int]] = OrderedDict()  # digest -> (logged at, not logged since)
         self._guard = threading.Lock()
 
-    def record(self, ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime) -> None:
+    def record(self, ledger: Ledger, digest: str, *, token_sent: bool, now: datetime) -> None:
         """Record one unauthenticated refused read of ``digest`` (nothing for a digest the gateway never issued)."""
         try:
             key = hex32(parse_hex32(digest))
@@ -47,8 +46,8 @@ class RefusalLog:
             self._open.move_to_end(key)
             while len(self._open) > self.max_certificates:
                 self._open.popitem(last=False)
-        why = ("no bearer token" if attempt.failure is None or "needs a bearer token" in str(attempt.failure) else
-               "a token that is not valid now (forged, expired, rotated-out key or suspended department)")
+        why = ("a token that is not valid now (forged, expired, rotated-out key or suspended department)"
+               if token_sent else "no bearer token")
         detail = f"unauthenticated read refused: {why}"
         if skipped:
             detail += (f"; {skipped} more unauthenticated attempt(s) since {window[0].isoformat()}"  # type: ignore[index]

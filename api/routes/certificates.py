@@ -39,7 +39,7 @@ def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now:
     is appended to the issuer's access log; refusals of callers without a valid token anonymously and at most
     once per certificate per `refusal_log_window_seconds`, with the count of the others."""
     if attempt.principal is None:
-        request.app.state.refusals.record(ledger, digest, attempt, now=now)
+        request.app.state.refusals.record(ledger, digest, token_sent="authorization" in request.headers, now=now)
         raise attempt.failure or PermissionDenied("not authenticated")
     content = sharing.fetch_content(ledger, digest, attempt, now=now)
     grant = content.grant.public(now).model_dump(mode="json") if content.grant else None
