@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -54,11 +54,14 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
         cache_seconds=settings.registry_cache_seconds)
 
 
-async def _anchor_periodically(ledger: Ledger, interval: float) -> None:
-    """Anchor every department's pending access-log entries every ``interval`` seconds."""
+async def _anchor_periodically(ledger: Ledger, interval: float, refusals: RefusalLog | None = None) -> None:
+    """Anchor every department's pending access-log entries every ``interval`` seconds (first writing the counts
+    of unauthenticated refusals whose window closed)."""
     while True:
         await asyncio.sleep(interval)
         try:
+            if refusals is not None:
+                await run_in_threadpool(refusals.flush, ledger, now=datetime.now(UTC))
             result = await run_in_threadpool(accesslog.anchor_all, ledger)
         except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
             log.exception("anchoring the access logs failed; retrying in %s s", interval)
@@ -80,7 +83,8 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             _attach(app, opened, settings)
         task = None
         if settings.anchor_interval_seconds > 0:
-            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds))
+            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds,
+                                                            app.state.refusals))
         if settings.head_max_age_seconds > 0:
             app.state.head.start(settings.head_refresh_seconds)
         try:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime
 
 from ledger import accesslog, sharing
@@ -22,11 +23,18 @@ from ledger.errors import InputError, NotFoundError
 MAX_CERTIFICATES = 100_000
 
 
+@dataclass
+class _Window:
+    opened: datetime  # when the last entry for this certificate was written
+    issuer: str
+    counted: int = 0  # attempts since then, not yet written
+
+
 class RefusalLog:
     def __init__(self, window_seconds: float, *, max_certificates: int = MAX_CERTIFICATES) -> None:
         self.window = window_seconds
         self.max_certificates = max_certificates
-        self._open: OrderedDict[str, tuple[datetime, int]] = OrderedDict()  # digest -> (logged at, not logged since)
+        self._open: OrderedDict[str, _Window] = OrderedDict()  # digest -> its window
         self._guard = threading.Lock()
 
     def record(self, ledger: Ledger, digest: str, *, token_sent: bool, now: datetime) -> None:
@@ -38,19 +46,36 @@ class RefusalLog:
             return
         with self._guard:
             window = self._open.get(key)
-            if window is not None and (now - window[0]).total_seconds() < self.window:
-                self._open[key] = (window[0], window[1] + 1)
+            if window is not None and (now - window.opened).total_seconds() < self.window:
+                window.counted += 1
                 return
-            skipped = window[1] if window is not None else 0
-            self._open[key] = (now, 0)
+            self._open[key] = _Window(now, cert.department)
             self._open.move_to_end(key)
             while len(self._open) > self.max_certificates:
                 self._open.popitem(last=False)
         why = ("a token that is not valid now (forged, expired, rotated-out key or suspended department)"
                if token_sent else "no bearer token")
         detail = f"unauthenticated read refused: {why}"
-        if skipped:
-            detail += (f"; {skipped} more unauthenticated attempt(s) since {window[0].isoformat()}"  # type: ignore[index]
-                       " were counted, not recorded one by one")
+        if window is not None and window.counted:
+            detail += f"; {_counted(window, now)}"
         accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="refused",
                          actor=None, signer=None, at=now, detail=detail, authenticated=False)
+
+    def flush(self, ledger: Ledger, *, now: datetime) -> int:
+        """Write the count of every window that closed with attempts not yet written (the anchoring task calls
+        this before anchoring, so a count is not left waiting for the next attempt); returns entries written."""
+        with self._guard:
+            due = [(key, w) for key, w in self._open.items()
+                   if w.counted and (now - w.opened).total_seconds() >= self.window]
+            for key, w in due:
+                self._open[key] = _Window(now, w.issuer)
+        for key, w in due:
+            accesslog.record(ledger, certificate=key, issuer=w.issuer, action="read", outcome="refused",
+                             actor=None, signer=None, at=now, detail=f"unauthenticated reads refused: "
+                             f"{_counted(w, now)}", authenticated=False)
+        return len(due)
+
+
+def _counted(window: _Window, now: datetime) -> str:
+    return (f"{window.counted} more unauthenticated attempt(s) from {window.opened.isoformat()} to "
+            f"{now.isoformat()} were counted, not recorded one by one")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -134,6 +135,30 @@ def test_anonymous_callers_cannot_grow_or_write_into_the_access_log(gw: Gateway,
     assert "AUD" not in json.dumps(entry) and auditor.lower() not in json.dumps(entry).lower()
     assert "script" not in json.dumps(entry)
     assert gw.alive(), gw.log()
+
+
+def test_counts_of_unrecorded_refusals_are_written_when_their_window_closes(ledger: Ledger) -> None:
+    """Every unauthenticated attempt is accounted for: the entries written (one per window) plus the counts they
+    carry add up to the attempts made, the last count written by the anchoring task once its window closed."""
+    digest = issue(ledger, "HOSP")[0]["digest"]
+    attempts = 40
+    with gateway(ledger, refusal_log_window_seconds=1, anchor_interval_seconds=0.5, **UNLIMITED) as gw, \
+            gw.client() as c:
+        issuer = sign_in(c, ledger, "HOSP")
+        for _ in range(attempts):
+            _problem(c.get(f"/certificates/{digest}/content"), 401)
+        accounted, entries = 0, []
+        for _ in range(300):  # the background task writes the last count within a window and an interval
+            entries = [e for e in _log(c, issuer) if e["certificate"] == digest]
+            accounted = sum(int(m.group(1)) if (m := re.search(r"(\d+) more", e["detail"])) else 0
+                            for e in entries) + sum(e["detail"].startswith("unauthenticated read refused")
+                                                    for e in entries)
+            if accounted >= attempts:
+                break
+            threading.Event().wait(0.1)
+    assert accounted == attempts, entries
+    assert all(e["actor"] == "anonymous" and not e["authenticated"] for e in entries)
+    assert len(entries) < attempts
 
 
 def test_refused_requests_are_rate_limited_before_they_are_logged(tight: Gateway, ledger: Ledger) -> None:
