@@ -11,9 +11,9 @@ from ledger import accesslog
 from ledger.auth import PermissionDenied, Principal
 
 from ..deps import CurrentDepartment, LedgerDep
+from ..limits import GuardedRoute
 from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
 from ..problems import AUTHED
-from ..limits import GuardedRoute
 
 router = APIRouter(prefix="/access-log", tags=["access log"], route_class=GuardedRoute)
 

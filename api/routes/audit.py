@@ -11,9 +11,9 @@ from fastapi import APIRouter, Path, Query
 from ledger import logchain
 
 from ..deps import Auditor, LedgerDep
+from ..limits import GuardedRoute
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
 from ..problems import AUTHED
-from ..limits import GuardedRoute
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from fastapi import APIRouter, status
 
 from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin
+from ..limits import GuardedRoute
 from ..models import ChallengeCreate, ChallengePublic, PrincipalPublic, TokenCreate, TokenPublic
 from ..problems import AUTHED, PUBLIC, R401, R403
-from ..limits import GuardedRoute
 
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 

@@ -13,10 +13,10 @@ from ledger.status import revoke, supersede
 
 from .. import services
 from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep
+from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
                       RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
 from ..problems import AUTHED, R404, R409, R413
-from ..limits import GuardedRoute
 
 router = APIRouter(prefix="/certificates", tags=["certificates"], route_class=GuardedRoute)
 

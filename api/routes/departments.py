@@ -7,9 +7,9 @@ from fastapi import APIRouter
 from ledger.departments import list_departments
 
 from ..deps import CurrentDepartment, LedgerDep
+from ..limits import GuardedRoute
 from ..models import DepartmentPublic
 from ..problems import AUTHED
-from ..limits import GuardedRoute
 
 router = APIRouter(prefix="/departments", tags=["departments"], route_class=GuardedRoute)
 

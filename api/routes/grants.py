@@ -9,8 +9,8 @@ from fastapi import APIRouter, Path
 from ledger import sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, Verifier
-from ..problems import AUTHED, R404, R409
 from ..limits import GuardedRoute
+from ..problems import AUTHED, R404, R409
 
 router = APIRouter(prefix="/grants", tags=["sharing"], route_class=GuardedRoute)
 

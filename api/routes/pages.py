@@ -13,9 +13,9 @@ from ledger import provenance
 from ledger.canonical import hex32
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
+from ..limits import GuardedRoute
 from ..models import DIGEST_PATTERN
 from ..problems import PUBLIC, R404
-from ..limits import GuardedRoute
 
 STATIC = FilePath(__file__).resolve().parent.parent / "static"
 router = APIRouter(tags=["pages"], route_class=GuardedRoute)

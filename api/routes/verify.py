@@ -16,10 +16,10 @@ from ledger.verify import ChainView, verify_certificate
 from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, Verifier
 from ..head import HeadRefresher
+from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
                       PublicVerifyCreate, ReportPublic, TimelinePublic, VerifyCreate)
 from ..problems import AUTHED, PUBLIC, R403, R404
-from ..limits import GuardedRoute
 
 router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
@@ -54,9 +54,9 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
              responses={**PUBLIC, **R404})
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
-    field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count). Rate-limited per client address (429 with Retry-After). The report says which block it
-    is as of: a head read at most `head_max_age_seconds` (0.25 s by default) ago, every status change up to that
-    block included."""
+    field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).
+    Rate-limited per client address (429 with Retry-After). The report says which block it is as of: a head read
+    at most `head_max_age_seconds` (0.25 s by default) ago, every status change up to that block included."""
     view = _view(request)
     report, refresh = None, True
     if body.document is not None and body.digest is None:
