@@ -5,7 +5,8 @@ A caller without a valid token proves nothing about who it is, so nothing it sen
 signer its token claims, no text of it; the entry says "anonymous", ``authenticated: false`` and why (no token,
 or a token that is not valid now). Per certificate, at most one such entry is appended per window
 (``LEDGER_API_REFUSAL_LOG_WINDOW_SECONDS``); the attempts in between are counted, and the count is carried by the
-next entry or, once the window has closed, written by the anchoring task (``flush``). The log therefore grows by at most one entry per certificate per window, however many requests come.
+next entry or, once the window has closed, written by the anchoring task (``flush``). The log therefore grows by
+at most one entry per certificate per window, however many requests come.
 """
 
 from __future__ import annotations
