@@ -17,7 +17,7 @@ from ledger.auth import Attempt, Authenticator, PermissionDenied, Principal
 from ledger.client import Ledger
 
 from .config import ApiSettings, get_settings
-from .ratelimit import TokenBucket
+from .ratelimit import Budgets, client_key
 
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /auth/token.")
 
@@ -45,9 +45,18 @@ NowDep = Annotated[datetime, Depends(get_now)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 
 
-def get_attempt(auth: AuthenticatorDep, now: NowDep,
+def get_attempt(request: Request, auth: AuthenticatorDep, now: NowDep,
                 credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Attempt:
-    return auth.attempt(credentials.credentials if credentials else None, now=now)
+    """Authenticate the caller and spend its budget: a signed-in department's own, or, for a caller that could
+    not be authenticated, the refused-request budget of its address (429 once spent, before anything is logged).
+    Whatever an unauthenticated token *claims* is dropped here: it was written by the caller."""
+    attempt = auth.attempt(credentials.credentials if credentials else None, now=now)
+    budgets: Budgets = request.app.state.budgets
+    if attempt.principal is None:
+        budgets.refused.take(client_address(request), now)
+        return Attempt(None, attempt.failure)
+    budgets.authenticated.take(attempt.principal.department, now)
+    return attempt
 
 
 CallerAttempt = Annotated[Attempt, Depends(get_attempt)]
@@ -82,14 +91,31 @@ Auditor = Annotated[Principal, require_role("auditor")]
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """The client's address as the rate limits key it: the peer, or what a trusted proxy says it forwarded."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for")
+    if not trusted:
+        if forwarded and peer in forwarded:
+            # The server already took the "peer" from this header (a bare `uvicorn api.main:app` believes it from
+            # 127.0.0.1): the real peer is lost, so every such request shares one budget instead of the caller
+            # choosing its own. `python -m api` (no server-side proxy headers) or TRUSTED_PROXIES avoid this.
+            return "untrusted X-Forwarded-For"
+        return client_key(peer, None, ()) if ":" in peer else peer  # IPv6: keyed by its /64
+    return client_key(peer, forwarded, trusted)
 
 
 async def rate_limit(request: Request, now: NowDep) -> None:  # CPU only: on the event loop
-    bucket: TokenBucket = request.app.state.public_bucket
-    bucket.take(client_address(request), now)
+    budgets: Budgets = request.app.state.budgets
+    budgets.public.take(client_address(request), now)
+
+
+async def rate_limit_signin(request: Request, now: NowDep) -> None:
+    budgets: Budgets = request.app.state.budgets
+    budgets.signin.take(client_address(request), now)
 
 
 RateLimitedPublic = Depends(rate_limit)
+RateLimitedSignin = Depends(rate_limit_signin)
 
 Clock = Callable[[], datetime]

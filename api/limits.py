@@ -1,12 +1,36 @@
-"""A request-body size limit, enforced before any handler parses the body (413 problem when exceeded)."""
+"""Limits every request meets before any handler, any authentication and any rate limit: the size of its headers
+(431) and of its bearer token (401), the size of its body (413), and the shape of a JSON body: nesting depth,
+number of values and string length (422, ``/problems/body-too-complex``).
+
+The shape is checked without recursion: orjson parses the body (it stops at depth 1024 by itself) and the value
+is walked with an explicit stack. A body orjson cannot parse is scanned for brackets, again without recursion,
+and only a shallow one reaches FastAPI's parser (which answers 422). The gateway must not depend on Python's
+recursion limit: a dependency (py_ecc, through eth-account) raises it to 100,000 at import, so the standard
+library's recursive JSON parser would overflow the C stack, and kill the process, long before RecursionError.
+"""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from typing import Any
 
+import orjson
+from fastapi import Request
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ledger.errors import LedgerError
+
 from .problems import problem
+
+_NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
+ANONYMOUS_PATHS = ("/public/", "/auth/")
+ON_LOOP_BYTES = 64 * 1024
+PARSED_JSON = "ledger.parsed_json"
+# a complete JSON string (escapes included) or one bracket; whatever lies between is skipped
+_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class BodyTooLarge(Exception):
@@ -18,63 +42,214 @@ class BodyTooLarge(Exception):
                          "POST /certificates)")
 
 
-class BodyLimit:
-    """Refuse bodies larger than ``limit`` bytes: at once from Content-Length, else while the body streams in."""
+@dataclass(frozen=True)
+class Limits:
+    body_bytes: int
+    anonymous_body_bytes: int
+    header_bytes: int
+    token_bytes: int
+    json_depth: int
+    json_values: int
+    anonymous_json_values: int
+    json_string_chars: int
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
+
+def _bracket_depth(body: bytes, stop: int) -> int:
+    """Deepest bracket nesting of a body that is not valid JSON (strings skipped), or ``stop`` once reached."""
+    depth = deepest = 0
+    for match in _TOKENS.finditer(body):
+        token = match.group()
+        if token in (b"[", b"{"):
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest >= stop:
+                    return deepest
+        elif token in (b"]", b"}"):
+            depth -= 1
+    return deepest
+
+
+NOT_PARSED = object()
+
+
+def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None]:
+    """(value, None) for a JSON body within the limits; (NOT_PARSED, None) for one orjson cannot read but that
+    is shallow (FastAPI's parser then answers it, 422 json_invalid); (NOT_PARSED, detail) for one nested too
+    deep, with too many values or too long a string."""
+    what_to_do = "; send the JSON the endpoint documents (GET /docs)"
+    deep = (f"the JSON body is nested deeper than {limits.json_depth} levels (arrays and objects within each "
+            f"other){what_to_do}")
+    if body.count(b",") >= max_values:  # every value but a container's first follows a comma: C speed
+        return NOT_PARSED, f"the JSON body has more than {max_values} values{what_to_do}"
+    try:
+        value = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        if "depth" in str(exc) or _bracket_depth(body, limits.json_depth + 1) > limits.json_depth:
+            return NOT_PARSED, deep
+        return NOT_PARSED, None
+    problem = _shape_problem(value, limits, max_values, deep, what_to_do)
+    return (NOT_PARSED, problem) if problem else (value, None)
+
+
+def _shape_problem(value: Any, limits: Limits, max_values: int, deep: str, what_to_do: str) -> str | None:
+    """Walk the parsed body with an explicit stack of containers (no recursion), counting values as it goes."""
+    longest = limits.json_string_chars
+    too_long = f"a string or member name in the JSON body is longer than {longest} characters{what_to_do}"
+    if type(value) is str:
+        return too_long if len(value) > longest else None
+    values = 1
+    stack: list[tuple[Any, int]] = [(value, 1)] if type(value) in (dict, list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limits.json_depth:
+            return deep
+        values += len(item)
+        if values > max_values:
+            return f"the JSON body has more than {max_values} values{what_to_do}"
+        if type(item) is dict:
+            if any(len(key) > longest for key in item):
+                return too_long
+            item = item.values()
+        for child in item:
+            kind = type(child)
+            if kind is dict or kind is list:
+                stack.append((child, depth + 1))
+            elif kind is str and len(child) > longest:
+                return too_long
+    return None
+
+
+class RequestGuard:
+    """Refuse oversized headers, tokens and bodies and over-complex JSON before the application sees them."""
+
+    def __init__(self, app: ASGIApp, limits: Limits) -> None:
         self.app = app
-        self.limit = limit
+        self.limits = limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        declared = headers.get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.limit:
-            response = problem("payload-too-large", str(BodyTooLarge(self.limit)))
-            response.headers["Connection"] = "close"
-            await response(scope, receive, send)
+        limits = self.limits
+        size = 0
+        declared = authorization = content_type = None
+        for name, value in scope.get("headers") or ():
+            size += len(name) + len(value)
+            if name == b"content-length":
+                declared = value
+            elif name == b"authorization":
+                authorization = value
+            elif name == b"content-type":
+                content_type = value
+        if size > limits.header_bytes:
+            await _refuse(scope, receive, send, "headers-too-large",
+                          f"the request headers are {size} bytes; at most {limits.header_bytes} are accepted "
+                          "(a session token is a few hundred bytes)")
             return
-        if declared is not None or scope.get("method") in ("GET", "HEAD", "DELETE", "OPTIONS"):
-            await self.app(scope, receive, send)  # the server stops at Content-Length, which is within the limit
+        if authorization is not None and len(authorization) > limits.token_bytes:
+            await _refuse(scope, receive, send, "unauthenticated",
+                          f"the Authorization header is {len(authorization)} bytes; a session token of this gateway "
+                          f"is under {limits.token_bytes}; sign in again via POST /auth/challenge",
+                          headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
             return
-        # A streamed (chunked) body: read it here, at most ``limit`` bytes, then hand it on.
+        body_limit, max_values = limits.body_bytes, limits.json_values
+        if scope.get("path", "").startswith(ANONYMOUS_PATHS) or not _genuine_token(scope, authorization):
+            # anyone may send these, and a body is parsed before any 401 or 429: a certificate's worth
+            body_limit = min(body_limit, limits.anonymous_body_bytes)
+            max_values = min(max_values, limits.anonymous_json_values)
+        if declared is not None and declared.isdigit() and int(declared) > body_limit:
+            await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
+            return
+        if scope.get("method") in _NO_BODY and declared is None:
+            await self.app(scope, receive, send)
+            return
         chunks: list[bytes] = []
         seen = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":
-                await self.app(scope, _replay([], message), send)
+                await self.app(scope, _replay(b"", receive, final=message), send)
                 return
             chunk = message.get("body", b"")
             seen += len(chunk)
-            if seen > self.limit:
-                response = problem("payload-too-large", str(BodyTooLarge(self.limit)))
-                response.headers["Connection"] = "close"
-                await response(scope, receive, send)
+            if seen > body_limit:
+                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
-        await self.app(scope, _replay(chunks, None), send)
+        body = b"".join(chunks)
+        if body.strip() and (content_type is None or b"json" in content_type.lower()):
+            # a big body is parsed and walked in a worker thread: the event loop serves everyone else meanwhile
+            value, detail = (parse_json(body, limits, max_values) if len(body) <= ON_LOOP_BYTES else
+                             await run_in_threadpool(parse_json, body, limits, max_values))
+            if detail is not None:
+                await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
+                return
+            if value is not NOT_PARSED:
+                scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
+        await self.app(scope, _replay(body, receive), send)
 
 
-def _replay(chunks: list[bytes], final: Message | None) -> Receive:
-    body = b"".join(chunks)
+def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
+    """Whether the request carries a token this gateway minted (its MAC checks; expiry and the registry are
+    checked later): only then may it send more than a certificate's worth, since the body is parsed before the
+    401 that a forged token gets."""
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return False
+    authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
+    if authenticator is None:
+        return False
+    try:
+        authenticator.claims(authorization[7:].strip().decode("latin-1"))
+    except LedgerError:
+        return False
+    return True
+
+
+async def _refuse(scope: Scope, receive: Receive, send: Send, slug: str, detail: str, *,
+                  status: int | None = None, headers: dict[str, str] | None = None) -> None:
+    response = problem(slug, detail, status=status, headers=headers)
+    response.headers["Connection"] = "close"
+    await response(scope, receive, send)
+
+
+def _replay(body: bytes, upstream: Receive, *, final: Message | None = None) -> Receive:
+    """The body read here, in one message; then the server's own messages (a disconnect when it comes)."""
     sent = False
 
     async def receive() -> Message:
         nonlocal sent
-        if final is not None:
-            return final
         if not sent:
             sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return {"type": "http.disconnect"}
+            return final or {"type": "http.request", "body": body, "more_body": False}
+        return await upstream()
 
     return receive
 
 
-def install(app: Any, limit: int) -> None:
-    app.add_middleware(BodyLimit, limit=limit)
+class JsonRequest(Request):
+    """A request whose JSON body the guard already parsed (orjson, within the limits) is not parsed again."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            parsed = self.scope.get(PARSED_JSON, NOT_PARSED)
+            self._json = parsed if parsed is not NOT_PARSED else await super().json()
+        return self._json
+
+
+class GuardedRoute(APIRoute):
+    """Every route of the gateway: its handler gets a ``JsonRequest`` (FastAPI's custom-request pattern)."""
+
+    def get_route_handler(self) -> Any:
+        handler = super().get_route_handler()
+
+        async def route(request: Request) -> Any:
+            return await handler(JsonRequest(request.scope, request.receive))
+
+        return route
+
+
+def install(app: Any, limits: Limits) -> None:
+    app.add_middleware(RequestGuard, limits=limits)

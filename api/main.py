@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
@@ -26,7 +26,8 @@ from ledger.verify import ChainView
 from . import limits, problems, security
 from .config import ApiSettings, get_settings
 from .head import HeadRefresher
-from .ratelimit import TokenBucket
+from .ratelimit import Budgets, TokenBucket, parse_networks
+from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
 from .routes import audit, auth, certificates, departments, grants, pages, verify
 
@@ -56,11 +57,14 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
         cache_seconds=settings.registry_cache_seconds)
 
 
-async def _anchor_periodically(ledger: Ledger, interval: float) -> None:
-    """Anchor every department's pending access-log entries every ``interval`` seconds."""
+async def _anchor_periodically(ledger: Ledger, interval: float, refusals: RefusalLog | None = None) -> None:
+    """Anchor every department's pending access-log entries every ``interval`` seconds (first writing the counts
+    of unauthenticated refusals whose window closed)."""
     while True:
         await asyncio.sleep(interval)
         try:
+            if refusals is not None:
+                await run_in_threadpool(refusals.flush, ledger, now=datetime.now(UTC))
             result = await run_in_threadpool(accesslog.anchor_all, ledger)
         except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
             log.exception("anchoring the access logs failed; retrying in %s s", interval)
@@ -82,7 +86,8 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             _attach(app, opened, settings)
         task = None
         if settings.anchor_interval_seconds > 0:
-            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds))
+            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds,
+                                                            app.state.refusals))
         if settings.head_max_age_seconds > 0:
             app.state.head.start(settings.head_refresh_seconds)
         try:
@@ -109,11 +114,26 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     # Not app.dependency_overrides: with any override in place FastAPI rebuilds every dependency's signature on
     # every request (about 40 % of a public verification).
     app.state.settings = settings
-    app.state.public_bucket = TokenBucket(settings.public_burst, settings.public_per_second)
+    cap = settings.rate_limit_max_clients
+    app.state.budgets = Budgets(
+        public=TokenBucket(settings.public_burst, settings.public_per_second, max_clients=cap),
+        signin=TokenBucket(settings.signin_burst, settings.signin_per_second, "sign-in attempts from this address",
+                           max_clients=cap),
+        refused=TokenBucket(settings.refused_burst, settings.refused_per_second,
+                            "requests without a valid token from this address; sign in first", max_clients=cap),
+        authenticated=TokenBucket(settings.authenticated_burst, settings.authenticated_per_second,
+                                  "requests from this department", max_clients=cap))
+    app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
+    app.state.refusals = RefusalLog(settings.refusal_log_window_seconds)
     if ledger is not None:
         _attach(app, ledger, settings)
     problems.install(app)
-    limits.install(app, settings.max_body_bytes)
+    limits.install(app, limits.Limits(
+        body_bytes=settings.max_body_bytes, anonymous_body_bytes=settings.max_anonymous_body_bytes,
+        header_bytes=settings.max_header_bytes,
+        token_bytes=settings.max_token_bytes, json_depth=settings.max_json_depth,
+        json_values=settings.max_json_values, anonymous_json_values=settings.max_anonymous_json_values,
+        json_string_chars=settings.max_json_string_chars))
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap
     # no other router's)
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):

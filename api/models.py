@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 from sqlmodel import Field, SQLModel
 
 from ledger.reasons import REASONS
@@ -24,6 +24,61 @@ _DOCUMENT_EXAMPLE: dict[str, Any] = {
     "anchor": {"chain_id": 31337, "contract": "0xe7f1…", "root": "0x8d3e…", "proof": ["0x41aa…"],
                "signature": "0x…", "tx_hash": "0x…", "block_number": 42},
 }
+
+
+# A certificate has tens of values (fields, salts, a proof of at most 64 hashes for 2^64 certificates); these
+# bounds refuse documents built to make verification expensive before any hashing starts (422).
+MAX_DOCUMENT_VALUES = 4096
+MAX_PROOF_HASHES = 64
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_ANCHOR_TYPES: dict[str, tuple[type, str]] = {
+    "chain_id": (int, "an integer"), "block_number": (int, "an integer"), "contract": (str, "a string"),
+    "root": (str, "a string"), "signature": (str, "a string"), "tx_hash": (str, "a string")}
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+            float: "a number", type(None): "null"}.get(type(value), type(value).__name__)
+
+
+def check_document(document: dict[str, Any]) -> dict[str, Any]:
+    """Refuse a document whose size or anchor types no certificate has (ValueError -> 422 with the field)."""
+    values, stack = 0, [document]
+    while stack:
+        item = stack.pop()
+        values += 1
+        if values > MAX_DOCUMENT_VALUES:
+            raise ValueError(f"the document has more than {MAX_DOCUMENT_VALUES} values; a certificate has tens "
+                             "(send the certificate file as issued)")
+        if type(item) is dict:
+            stack.extend(item.values())
+        elif type(item) is list:
+            stack.extend(item)
+    anchor = document.get("anchor")
+    if isinstance(anchor, dict):
+        for name, (kind, what) in _ANCHOR_TYPES.items():
+            value = anchor.get(name)
+            if value is not None and (type(value) is not kind):
+                raise ValueError(f"anchor.{name} must be {what}, not {_json_type(value)}")
+        proof = anchor.get("proof")
+        if proof is not None:
+            if type(proof) is not list or any(type(p) is not str for p in proof):
+                raise ValueError(f"anchor.proof must be an array of 0x-prefixed hashes, not {_json_type(proof)}"
+                                 + (" with other items" if type(proof) is list else ""))
+            if len(proof) > MAX_PROOF_HASHES:
+                raise ValueError(f"anchor.proof has {len(proof)} hashes; at most {MAX_PROOF_HASHES}")
+    return document
+
+
+def check_time(value: datetime | None) -> datetime | None:
+    """A moment the chain can speak about: timezone-aware (UTC assumed), not before 1970 (422 otherwise)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    if value < EPOCH:
+        raise ValueError("must be 1970-01-01T00:00:00Z or later: the chain has no earlier time")
+    return value
 
 
 # -- auth -----------------------------------------------------------------------------------------------------
@@ -156,7 +211,10 @@ class VerifyCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [  # type: ignore[assignment]
         {"document": _DOCUMENT_EXAMPLE, "at": None}]})
     document: dict[str, Any] = Field(description="A certificate document or presentation (pl-cert/1).")
-    at: datetime | None = Field(default=None, description="Verify as of this time instead of now.")
+    at: datetime | None = Field(default=None, description="Verify as of this time instead of now (1970 or later).")
+
+    _document = field_validator("document")(check_document)
+    _at = field_validator("at")(check_time)
 
 
 class PublicVerifyCreate(SQLModel):
@@ -164,6 +222,11 @@ class PublicVerifyCreate(SQLModel):
         {"digest": DIGEST_EXAMPLE}, {"document": _DOCUMENT_EXAMPLE}]})
     document: dict[str, Any] | None = Field(default=None, description="The certificate file's JSON.")
     digest: str | None = Field(default=None, regex=DIGEST_PATTERN, description="Or only its digest.")
+
+    @field_validator("document")
+    @classmethod
+    def _document(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        return check_document(value) if value is not None else None
 
 
 class PublicReport(SQLModel):
@@ -185,6 +248,8 @@ class HolderAccessesCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"document": _DOCUMENT_EXAMPLE}]})  # type: ignore[assignment]
     document: dict[str, Any] = Field(description="The holder's complete certificate (all fields and salts): "
                                                  "possessing it is the proof of being its holder.")
+
+    _document = field_validator("document")(check_document)
 
 
 # -- logs and provenance --------------------------------------------------------------------------------------

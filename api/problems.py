@@ -14,7 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from requests import RequestException
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from web3.exceptions import Web3RPCError
 
 from ledger.auth import AuthenticationError, PermissionDenied
 from ledger.errors import (ChainError, ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError,
@@ -57,6 +59,8 @@ _KINDS: dict[str, tuple[int, str]] = {
     "validation-error": (422, "Request validation failed"),
     "verification-failed": (422, "Verification failed"),
     "payload-too-large": (413, "Request body too large"),
+    "headers-too-large": (431, "Request headers too large"),
+    "body-too-complex": (422, "Request body too complex"),
     "rate-limited": (429, "Too many requests"),
     "internal-error": (500, "Internal error"),
     "chain-unavailable": (502, "The chain could not be reached"),
@@ -122,6 +126,13 @@ def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
                    headers={"Retry-After": str(exc.retry_after)})
 
 
+def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """A chain read that failed below the library's own error mapping (the node down or not answering)."""
+    log.warning("chain read failed on %s: %s", request.url.path, exc)
+    return problem("chain-unavailable", "the chain node could not be read; retry shortly (the gateway logged "
+                                        "the cause)", request)
+
+
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s", request.url.path, exc_info=exc)
     return problem("internal-error", "the gateway failed; the error was logged", request)
@@ -132,6 +143,8 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RateLimited, _rate_limited)
+    app.add_exception_handler(RequestException, _chain_unreachable)
+    app.add_exception_handler(Web3RPCError, _chain_unreachable)
     app.add_exception_handler(Exception, _unexpected)
 
 

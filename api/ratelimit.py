@@ -1,9 +1,17 @@
-"""A token bucket per client IP for the public endpoints; the clock is passed in, so tests can freeze it."""
+"""Token buckets per client: the clock is passed in, so tests can freeze it.
+
+The gateway keeps one ``TokenBucket`` per budget (``Budgets``): public reads and verification, sign-in,
+refused requests (per client address) and signed-in calls (per department), so junk on one budget never spends
+another's. Each bucket holds at most ``max_clients`` entries and evicts the least recently used one beyond that,
+so a flood of addresses costs bounded memory (an evicted client only starts again with a full bucket).
+"""
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,27 +19,84 @@ MAX_CLIENTS = 100_000
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after: int) -> None:
+    def __init__(self, retry_after: int, what: str = "requests from this address") -> None:
         self.retry_after = retry_after
-        super().__init__(f"too many requests from this address; retry after {retry_after} s")
+        super().__init__(f"too many {what}; retry after {retry_after} s")
 
 
 @dataclass
 class TokenBucket:
     burst: int
     per_second: float
-    _buckets: dict[str, tuple[float, float]] = field(default_factory=dict)  # client -> (tokens, at)
+    what: str = "requests from this address"
+    max_clients: int = MAX_CLIENTS
+    _buckets: OrderedDict[str, tuple[float, float]] = field(default_factory=OrderedDict)  # client -> (tokens, at)
     _guard: threading.Lock = field(default_factory=threading.Lock)
 
     def take(self, client: str, now: datetime) -> None:
         """Spend one token of ``client``'s bucket or raise RateLimited with the seconds until one is back."""
         t = now.timestamp()
+        buckets = self._buckets
         with self._guard:
-            tokens, last = self._buckets.get(client, (float(self.burst), t))
+            tokens, last = buckets.get(client, (float(self.burst), t))
             tokens = min(float(self.burst), tokens + max(0.0, t - last) * self.per_second)
-            if tokens < 1.0:
-                self._buckets[client] = (tokens, t)
-                raise RateLimited(max(1, math.ceil((1.0 - tokens) / self.per_second)))
-            if len(self._buckets) >= MAX_CLIENTS and client not in self._buckets:
-                self._buckets.clear()  # bounded memory; a flood of addresses only resets everyone's bucket
-            self._buckets[client] = (tokens - 1.0, t)
+            spent = tokens >= 1.0
+            buckets[client] = (tokens - 1.0 if spent else tokens, t)
+            buckets.move_to_end(client)
+            while len(buckets) > self.max_clients:
+                buckets.popitem(last=False)  # the least recently seen client
+        if not spent:
+            raise RateLimited(max(1, math.ceil((1.0 - tokens) / self.per_second)), self.what)
+
+    def __len__(self) -> int:
+        return len(self._buckets)
+
+
+@dataclass(frozen=True)
+class Budgets:
+    public: TokenBucket
+    signin: TokenBucket
+    refused: TokenBucket
+    authenticated: TokenBucket
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str) -> tuple[Network, ...]:
+    """``"10.0.0.1, 10.1.0.0/16"`` -> networks; ValueError names an entry that is not an address or network."""
+    networks = []
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ValueError(f"{item!r} in LEDGER_API_TRUSTED_PROXIES is not an IP address or network "
+                             "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+    return tuple(networks)
+
+
+def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.strip())
+    except ValueError:
+        return None
+
+
+def client_key(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:
+    """The address a client's budgets are keyed on: the connection's peer, unless the peer is a trusted proxy,
+    then the right-most ``X-Forwarded-For`` hop that is not a trusted proxy (hops to its left were written by the
+    client and are not believed). IPv6 clients are keyed by their /64 (one subscriber's addresses)."""
+    address = _ip(peer)
+    if trusted and forwarded_for and address is not None and any(address in n for n in trusted):
+        for hop in reversed(forwarded_for.split(",")):
+            hop_address = _ip(hop)
+            if hop_address is None:
+                break  # garbage from here on: keep the last proxy we trust
+            address = hop_address
+            if not any(hop_address in n for n in trusted):
+                break
+    if address is None:
+        return peer
+    if address.version == 6:
+        return str(ipaddress.ip_network(f"{address}/64", strict=False))
+    return str(address)

@@ -56,12 +56,22 @@ def checks(report: Report) -> list[CheckPublic]:
     return [CheckPublic(**c.to_json()) for c in report.checks]
 
 
-def public_fields(report: Report) -> dict[str, Any]:
+# What a digest alone may learn (docs/api.md, "What a digest reveals"): the chain's facts about it - anchored, by
+# which department and key, signed, confirmed, its status - never a date or value from the certificate's fields
+# (validity dates may be a date of birth) nor how many fields it has.
+DIGEST_ONLY_CHECKS = frozenset({"chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key",
+                                "signature", "status"})
+
+
+def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any]:
     """The public form of a report as plain JSON values (the ``PublicReport`` schema): verified or not, each check,
-    status, issuer and the block it is as of; never a field of the certificate."""
-    return {"verified": report.ok, "digest": report.digest, "status": report.facts.get("status"),
+    status, issuer and the block it is as of; never a field of the certificate. For a caller who sent only a
+    digest, only the chain's checks (``DIGEST_ONLY_CHECKS``), and "verified" means those passed."""
+    checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS] if digest_only else report.checks
+    verified = all(c.ok for c in checks) if digest_only else report.ok
+    return {"verified": verified, "digest": report.digest, "status": report.facts.get("status"),
             "issuer": report.facts.get("department"), "as_of_block": report.as_of_block,
-            "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in report.checks]}
+            "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks]}
 
 
 def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] | None,
@@ -73,12 +83,13 @@ def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] |
     from-memory form."""
     if (document is None) == (digest is None):
         raise InputError("send either the certificate document or its digest", field="document")
+    digest_only = document is None
     if document is None:
         assert digest is not None
         document = export_document(ledger, hex32(parse_hex32(digest)))
     if refresh:
         fresh_head(view)
-    return public_fields(verify_certificate(document, view))
+    return public_fields(verify_certificate(document, view), digest_only=digest_only)
 
 
 def fresh_head(view: ChainView) -> None:
@@ -100,6 +111,17 @@ def batch_root(document: Any) -> bytes | None:
         return parse_hex32(root, "anchor.root")
     except InputError:
         return None
+
+
+SMALL_DOCUMENT_FIELDS = 64
+
+
+def small_document(document: dict[str, Any]) -> bool:
+    """Whether verifying ``document`` is cheap enough for the event loop: at most ``SMALL_DOCUMENT_FIELDS``
+    disclosed plus hidden fields and a proof of at most 64 hashes (a real certificate has tens)."""
+    fields, hidden = document.get("fields"), document.get("hidden")
+    count = (len(fields) if isinstance(fields, dict) else 0) + (len(hidden) if isinstance(hidden, dict) else 0)
+    return count <= SMALL_DOCUMENT_FIELDS
 
 
 def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, Any] | None:

@@ -11,4 +11,4 @@ if [ -z "${LEDGER_PASSPHRASE:-}" ]; then
   echo "gateway: set LEDGER_PASSPHRASE (it unlocks the department keys that sign access-log anchors)" >&2
   exit 2
 fi
-exec uvicorn api.main:app --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" "$@"
+exec uvicorn api.main:app --no-proxy-headers --host "${HOST:-127.0.0.1}" --port "${PORT:-8000}" "$@"

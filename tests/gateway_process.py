@@ -1,8 +1,10 @@
-"""A real gateway: ``uvicorn api.main:app`` in its own process, on the session's data directory.
+"""A real gateway process for the tests that attack it: ``python -m api`` (uvicorn, the production entry point)
+on 127.0.0.1, opening the session's ledger (the same embedded anvil node and database) from the environment.
 
-The process opens the ledger from the environment like production: it attaches to the session's anvil node
-(``chain/node.json``), reads the deployment and the database of the data directory and unlocks the keys with
-LEDGER_PASSPHRASE. Each gateway is told its public URL (``LEDGER_API_PUBLIC_URL``), which sign-in binds to.
+The process is started with the settings a test passes (``LEDGER_API_*``) and stopped when the test's fixture
+ends; ``alive()`` tells whether it survived. Nothing is mocked: requests go over TCP through uvicorn's parser.
+:class:`BoundGateway` is the same process told its public URL (``LEDGER_API_PUBLIC_URL``), which sign-in binds to,
+as a context manager with a ready client.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ import os
 import socket
 import subprocess
 import sys
-import time
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
+from typing import Any
 
 import httpx
 
@@ -21,65 +25,175 @@ from ledger.client import Ledger
 
 from .conftest import PASSPHRASE
 
-REPO = Path(__file__).resolve().parent.parent
+REPO_ROOT = Path(__file__).resolve().parent.parent
+STARTED = "Application startup complete"
 
 
-def free_port() -> int:
+def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
 class Gateway:
-    """``with Gateway(ledger, public_url=...) as gw: gw.client.get(...)``; stopped (SIGTERM, then kill) on exit."""
+    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+        self.process = process
+        self.url = url
+        self.output: list[str] = []
+        self.started = threading.Event()
+        self._reader = threading.Thread(target=self._drain, daemon=True)
+        self._reader.start()
+
+    def _drain(self) -> None:  # uvicorn logs to stderr; a full pipe would block the server
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.output.append(line)
+            if STARTED in line:
+                self.started.set()
+        self.started.set()  # the process ended (failed start): stop waiting
+
+    def client(self, **options: Any) -> httpx.Client:
+        return httpx.Client(base_url=self.url, timeout=options.pop("timeout", 60), **options)
+
+    def alive(self) -> bool:
+        """The process still runs and answers."""
+        if self.process.poll() is not None:
+            return False
+        with self.client() as c:
+            return c.get("/openapi.json").status_code == 200
+
+    def log(self) -> str:
+        return "".join(self.output[-200:])
+
+
+@contextmanager
+def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, rpc_url: str | None = None,
+            env_vars: dict[str, str] | None = None, **settings: Any) -> Iterator[Gateway]:
+    """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``
+    (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead; with ``rpc_url``: the
+    session's chain reached at that address, as an external node, e.g. through a ``ChainRelay``; ``env_vars``:
+    more environment variables, by full name)."""
+    port = int(settings.pop("port", 0)) or _free_port()
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_API_")},
+           "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
+           "LEDGER_KEYSTORE_KDF_N": "1024", "PYTHONUNBUFFERED": "1", **(env_vars or {})}
+    if ledger.settings.database_url:
+        env["LEDGER_DATABASE_URL"] = ledger.settings.database_url
+    env.setdefault("LEDGER_API_ANCHOR_INTERVAL_SECONDS", "0")
+    if rpc_url is not None:
+        env.update(LEDGER_RPC_URL=rpc_url, LEDGER_DEPLOYMENT_FILE=str(ledger.settings.deployment_path))
+    for name, value in settings.items():
+        env[f"LEDGER_API_{name.upper()}"] = str(value)
+    command = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
+    process = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port), "--log-level", "info"],
+                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               text=True)
+    gw = Gateway(process, f"http://127.0.0.1:{port}")
+    try:
+        assert gw.started.wait(120) and process.poll() is None, f"the gateway did not start:\n{gw.log()}"
+        yield gw
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+class BoundGateway:
+    """``with BoundGateway(ledger, public_url=...) as gw: gw.client.get(...)``: a gateway process that knows its
+    public URL (default: its own address), with a client ready; stopped on exit. Failing to start raises
+    AssertionError ("exited at start") with the process's log."""
 
     def __init__(self, ledger: Ledger, *, public_url: str | None = None, **env: str) -> None:
-        self.port = free_port()
+        self.ledger = ledger
+        self.public_url = public_url
+        self.env = {"LEDGER_API_PUBLIC_BURST": "1000000", **env}
+        self._context: Any = None
+        self.client: httpx.Client | None = None  # type: ignore[assignment]
+
+    def __enter__(self) -> BoundGateway:
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        env = {"LEDGER_API_PUBLIC_URL": self.public_url or self.url, **self.env}
+        self._context = gateway(self.ledger, env_vars=env, port=port)
+        try:
+            self.process = self._context.__enter__()
+        except AssertionError as exc:
+            raise AssertionError(f"the gateway exited at start: {exc}") from None
+        self.client = self.process.client()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.client is not None:
+            self.client.close()
+        self._context.__exit__(None, None, None)
+
+
+class ChainRelay:
+    """A TCP relay between a gateway and the session's anvil node, so a test can take "the chain" away from the
+    gateway (``cut()``: open connections dropped, new ones refused) and give it back (``restore()``) without
+    stopping the node every other test uses."""
+
+    def __init__(self, target: str) -> None:
+        host, port = target.removeprefix("http://").rstrip("/").split(":")
+        self.target = (host, int(port))
+        self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.public_url = public_url or self.url
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_API_")}
-        self.env.update({
-            "LEDGER_DATA_DIR": str(ledger.settings.data_dir),
-            "LEDGER_PASSPHRASE": PASSPHRASE,
-            "LEDGER_API_PUBLIC_URL": self.public_url,
-            "LEDGER_API_ANCHOR_INTERVAL_SECONDS": "0",
-            "LEDGER_API_PUBLIC_BURST": "1000000",
-            **env,
-        })
-        if ledger.settings.database_url:
-            self.env["LEDGER_DATABASE_URL"] = ledger.settings.database_url
-        self.process: subprocess.Popen[bytes] | None = None
-        self.client = httpx.Client(base_url=self.url, timeout=60)
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener: socket.socket | None = None
+        self.restore()
 
-    def __enter__(self) -> Gateway:
-        log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"gateway-{self.port}.log", "wb")  # noqa: SIM115
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(self.port),
-             "--log-level", "warning"], cwd=REPO, env=self.env, stdout=log, stderr=subprocess.STDOUT)
-        log.close()
-        deadline = time.monotonic() + 180  # start-up, not a timed assertion: imports on a busy machine
+    def restore(self) -> None:
+        listener = socket.create_server(("127.0.0.1", self.port))
+        self._listener = listener
+        threading.Thread(target=self._accept, args=(listener,), daemon=True).start()
+
+    def cut(self) -> None:
+        with self._lock:
+            if self._listener is not None:
+                try:
+                    self._listener.shutdown(socket.SHUT_RDWR)  # wakes the thread blocked in accept()
+                except OSError:
+                    pass
+                self._listener.close()
+                self._listener = None
+            for s in self._sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self._sockets.clear()
+
+    def _accept(self, listener: socket.socket) -> None:
         while True:
-            if self.process.poll() is not None:
-                self.client.close()
-                raise AssertionError(f"the gateway exited at start (log {log.name}):\n"
-                                     + Path(log.name).read_text(errors="replace")[-3000:])
             try:
-                if self.client.get("/openapi.json").status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                self.__exit__(None, None, None)
-                raise AssertionError(f"the gateway did not answer on {self.url}")
-            time.sleep(0.1)
+                client, _ = listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target)
+            except OSError:
+                client.close()
+                continue
+            with self._lock:
+                self._sockets += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.client.close()
-        if self.process is not None:
-            self.process.terminate()
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+    @staticmethod
+    def _pipe(source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -7,7 +7,7 @@ import re
 
 from ledger.client import Ledger
 
-from .gateway_process import Gateway
+from .gateway_process import BoundGateway as Gateway
 from .test_api_support import issue
 
 HEADERS = {

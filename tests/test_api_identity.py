@@ -13,7 +13,7 @@ from ledger.auth import sign_challenge
 from ledger.client import Ledger
 from ledger.departments import Council
 
-from .gateway_process import Gateway
+from .gateway_process import BoundGateway as Gateway
 from .test_api_support import Clock, assert_problem, bearer, make_client
 
 GW_A = "https://gw-a.mkt.example"

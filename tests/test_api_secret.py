@@ -70,7 +70,7 @@ def test_workers_starting_at_once_share_one_full_secret(tmp_path: Path) -> None:
 
 
 def test_gateway_refuses_to_start_with_a_short_secret(ledger: Any) -> None:
-    from .gateway_process import Gateway
+    from .gateway_process import BoundGateway as Gateway
 
     gateway = Gateway(ledger, LEDGER_API_SECRET="ab" * 16)
     with pytest.raises(AssertionError, match="exited at start") as refused:

@@ -26,6 +26,9 @@ from ledger.issuance import issue_records
 from .conftest import make_records
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
+# Every rate-limit budget out of the way, for tests about something else (all requests come from one address).
+UNLIMITED = {"public_burst": 1_000_000, "signin_burst": 1_000_000, "refused_burst": 1_000_000,
+             "authenticated_burst": 1_000_000}
 ROLE_BITS = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
 
@@ -44,7 +47,7 @@ class Clock:
 
 
 def make_client(ledger: Ledger, clock: Clock, **settings: Any) -> TestClient:
-    options = {"anchor_interval_seconds": 0, "public_burst": 1_000_000, **settings}
+    options = {"anchor_interval_seconds": 0, **UNLIMITED, **settings}
     app = create_app(ledger, settings=ApiSettings(**options))
     app.dependency_overrides[get_now] = clock
     return TestClient(app, raise_server_exceptions=False)

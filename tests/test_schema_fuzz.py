@@ -5,6 +5,7 @@ are refused with 413."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -16,14 +17,15 @@ from api.config import ApiSettings
 from api.main import create_app
 from ledger.client import Ledger
 
-from .test_api_support import Clock, bearer, login, make_client, register
+from .gateway_process import gateway as gateway_process
+from .test_api_support import UNLIMITED, Clock, assert_problem, bearer, issue, login, make_client, register
 
 EXAMPLES = 8  # per operation and mode; derandomized, so a run is reproducible
 
 
 @pytest.fixture(scope="module")
 def gateway(ledger: Ledger) -> Any:
-    return create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1_000_000))
+    return create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, **UNLIMITED))
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +69,40 @@ def test_oversize_body_is_refused(ledger: Ledger, token: str) -> None:
     answer = client.post("/certificates", content=body,
                          headers={**bearer(token), "Content-Type": "application/json"})
     assert answer.status_code == 413, answer.text[:300]
+
+
+# Shapes generated requests rarely hit, which once gave 500: wrong JSON types inside a certificate document and
+# times before 1970. Each must be a 422 problem naming the field, on a real gateway process.
+_SHAPES: list[tuple[str, Any]] = [
+    ("anchor.chain_id", [31337]), ("anchor.chain_id", {"id": 31337}), ("anchor.chain_id", "31337"),
+    ("anchor.chain_id", True), ("anchor.proof", 5), ("anchor.proof", "0x00"), ("anchor.proof", [5]),
+    ("anchor.proof", ["0x" + "00" * 32] * 65), ("anchor.root", [1]), ("anchor.contract", 1),
+    ("anchor.signature", {"r": 1}), ("anchor.block_number", "42"), ("anchor.tx_hash", None),
+]
+
+
+def test_wrong_types_inside_documents_and_early_times_are_422(ledger: Ledger, token: str) -> None:
+    document = issue(ledger, "MKT")[0]
+    with gateway_process(ledger, **UNLIMITED) as gw, gw.client() as client:
+        for path, value in _SHAPES:
+            bad = json.loads(json.dumps(document))
+            section, name = path.split(".")
+            bad[section][name] = value
+            for route, headers in (("/public/verify", {}), ("/verify", bearer(token)),
+                                   ("/public/holder/accesses", {})):
+                answer = client.post(route, json={"document": bad}, headers=headers)
+                if value is None:  # an absent optional member is no type error
+                    assert answer.status_code < 500, answer.text
+                    continue
+                body = assert_problem(answer, 422)
+                assert path in body["detail"], (path, value, route, body)
+        for at in ("1969-12-31T23:59:59Z", "0001-01-01T00:00:00", "1960-06-01T00:00:00+14:00"):
+            body = assert_problem(client.post("/verify", json={"document": document, "at": at},
+                                              headers=bearer(token)), 422)
+            assert body["errors"][0]["field"] == "body.at" and "1970" in body["detail"]
+        assert client.post("/verify", json={"document": document, "at": "1970-01-01T00:00:00Z"},
+                           headers=bearer(token)).status_code == 200
+        huge = json.loads(json.dumps(document))
+        huge["fields"].update({f"subject.f{i}": i for i in range(5000)})
+        assert "values" in assert_problem(client.post("/public/verify", json={"document": huge}), 422)["detail"]
+        assert gw.alive(), gw.log()

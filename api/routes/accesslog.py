@@ -11,10 +11,11 @@ from ledger import accesslog
 from ledger.auth import PermissionDenied, Principal
 
 from ..deps import CurrentDepartment, LedgerDep
+from ..limits import GuardedRoute
 from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
 from ..problems import AUTHED
 
-router = APIRouter(prefix="/access-log", tags=["access log"])
+router = APIRouter(prefix="/access-log", tags=["access log"], route_class=GuardedRoute)
 
 DepartmentQuery = Annotated[str | None, Query(max_length=32, description="Department whose log to use; default: "
                                               "the caller's. Other departments' logs need the auditor role.")]

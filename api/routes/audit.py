@@ -11,10 +11,11 @@ from fastapi import APIRouter, Path, Query
 from ledger import logchain
 
 from ..deps import Auditor, LedgerDep
+from ..limits import GuardedRoute
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
 from ..problems import AUTHED
 
-router = APIRouter(prefix="/audit", tags=["audit"])
+router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 
 LogName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["decisions", "access"])]
 

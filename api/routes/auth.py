@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedPublic
+from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin
+from ..limits import GuardedRoute
 from ..models import ChallengeCreate, ChallengePublic, PrincipalPublic, TokenCreate, TokenPublic
 from ..problems import AUTHED, PUBLIC, R401, R403
 
-router = APIRouter(prefix="/auth", tags=["auth"])
+router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
 
 @router.post("/challenge", status_code=status.HTTP_201_CREATED, response_model=ChallengePublic,
-             dependencies=[RateLimitedPublic], responses=PUBLIC)
+             dependencies=[RateLimitedSignin], responses=PUBLIC)
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
     """A one-time challenge for a department to sign (EIP-191 personal_sign) with its registered key.
 
@@ -25,7 +26,7 @@ def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep)
                            expires_at=challenge.expires_at)
 
 
-@router.post("/token", response_model=TokenPublic, dependencies=[RateLimitedPublic],
+@router.post("/token", response_model=TokenPublic, dependencies=[RateLimitedSignin],
              responses={**PUBLIC, **R401, **R403})
 def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> TokenPublic:
     """Exchange a signed challenge for a bearer token. The signer must be the department's *current* key and the

@@ -13,11 +13,12 @@ from ledger.status import revoke, supersede
 
 from .. import services
 from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep
+from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
                       RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
 from ..problems import AUTHED, R404, R409, R413
 
-router = APIRouter(prefix="/certificates", tags=["certificates"])
+router = APIRouter(prefix="/certificates", tags=["certificates"], route_class=GuardedRoute)
 
 Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
                              examples=[DIGEST_EXAMPLE])]
@@ -31,10 +32,15 @@ def issue_certificates(body: IssueCreate, issuer: Issuer, ledger: LedgerDep, set
 
 
 @router.get("/{digest}/content", response_model=ContentPublic, responses={**AUTHED})
-def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now: NowDep) -> ContentPublic:
+def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now: NowDep,
+                 request: Request) -> ContentPublic:
     """The certificate's content: the whole document for its issuer; for another department the presentation its
     live grant allows (verifier role). Otherwise 403 (also for unknown digests). Every attempt, served or refused,
-    is appended to the issuer's access log."""
+    is appended to the issuer's access log; refusals of callers without a valid token anonymously and at most
+    once per certificate per `refusal_log_window_seconds`, with the count of the others."""
+    if attempt.principal is None:
+        request.app.state.refusals.record(ledger, digest, token_sent="authorization" in request.headers, now=now)
+        raise attempt.failure or PermissionDenied("not authenticated")
     content = sharing.fetch_content(ledger, digest, attempt, now=now)
     grant = content.grant.public(now).model_dump(mode="json") if content.grant else None
     return ContentPublic(digest=hex32(bytes.fromhex(digest[2:])), document=content.document, grant=grant,

@@ -7,10 +7,11 @@ from fastapi import APIRouter
 from ledger.departments import list_departments
 
 from ..deps import CurrentDepartment, LedgerDep
+from ..limits import GuardedRoute
 from ..models import DepartmentPublic
 from ..problems import AUTHED
 
-router = APIRouter(prefix="/departments", tags=["departments"])
+router = APIRouter(prefix="/departments", tags=["departments"], route_class=GuardedRoute)
 
 
 @router.get("", response_model=list[DepartmentPublic], responses=AUTHED)

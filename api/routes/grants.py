@@ -9,9 +9,10 @@ from fastapi import APIRouter, Path
 from ledger import sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, Verifier
+from ..limits import GuardedRoute
 from ..problems import AUTHED, R404, R409
 
-router = APIRouter(prefix="/grants", tags=["sharing"])
+router = APIRouter(prefix="/grants", tags=["sharing"], route_class=GuardedRoute)
 
 
 @router.get("/received", response_model=list[sharing.GrantPublic], responses=AUTHED)

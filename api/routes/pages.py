@@ -13,11 +13,12 @@ from ledger import provenance
 from ledger.canonical import hex32
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
+from ..limits import GuardedRoute
 from ..models import DIGEST_PATTERN
 from ..problems import PUBLIC, R404
 
 STATIC = FilePath(__file__).resolve().parent.parent / "static"
-router = APIRouter(tags=["pages"])
+router = APIRouter(tags=["pages"], route_class=GuardedRoute)
 
 
 @router.get("/", response_class=FileResponse, include_in_schema=True,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
+import anyio
+import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -14,14 +16,25 @@ from ledger.verify import ChainView, verify_certificate
 from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, Verifier
 from ..head import HeadRefresher
+from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
                       PublicVerifyCreate, ReportPublic, TimelinePublic, VerifyCreate)
 from ..problems import AUTHED, PUBLIC, R403, R404
 
-router = APIRouter(tags=["verification"])
+router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
 Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
                              examples=[DIGEST_EXAMPLE])]
+
+
+def _heavy_limiter(request: Request) -> anyio.CapacityLimiter:
+    """At most ``heavy_verify_threads`` big verifications at once: a flood of them queues here (no thread, no
+    GIL held) instead of crowding the event loop's thread out of the interpreter."""
+    limiter = getattr(request.app.state, "heavy_verifications", None)
+    if limiter is None:
+        limiter = request.app.state.heavy_verifications = anyio.CapacityLimiter(
+            request.app.state.settings.heavy_verify_threads)
+    return limiter
 
 
 def _view(request: Request) -> ChainView:
@@ -41,15 +54,25 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
              responses={**PUBLIC, **R404})
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
-    field is ever returned. Rate-limited per client address (429 with Retry-After). The report says which block it
-    is as of: a head read at most `head_max_age_seconds` (0.25 s by default) ago, every status change up to that
-    block included."""
+    field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).
+    Rate-limited per client address (429 with Retry-After). The report says which block it is as of: a head read
+    at most `head_max_age_seconds` (0.25 s by default) ago, every status change up to that block included."""
     view = _view(request)
     report, refresh = None, True
     if body.document is not None and body.digest is None:
-        # A certificate of a batch verified here before, against a head read at most max_head_age ago: CPU only,
-        # answered on the event loop with no thread hand-off.
-        report = services.fast_public_report(view, body.document)
+        # A certificate of a batch verified here before, against a head read at most max_head_age ago: CPU only.
+        # A certificate-sized document (tens of fields, well under a millisecond) is answered on the event loop
+        # with no thread hand-off; a bigger one goes to a worker thread, so a flood of them cannot stall the loop
+        # that every other request needs (their size is bounded anyway: models.MAX_DOCUMENT_VALUES).
+        on_loop = services.small_document(body.document)
+
+        async def fast() -> dict[str, Any] | None:
+            if on_loop:
+                return services.fast_public_report(view, body.document)  # type: ignore[arg-type]
+            return await anyio.to_thread.run_sync(services.fast_public_report, view, body.document,
+                                                  limiter=_heavy_limiter(request))
+
+        report = await fast()
         head: HeadRefresher = request.app.state.head
         if report is None and head.stale():  # the background refresh is late: wait for one shared head read
             try:
@@ -57,7 +80,7 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             except Exception:  # noqa: BLE001 - e.g. the chain is down: the verification below reports it
                 refresh = False
             else:
-                report = services.fast_public_report(view, body.document)
+                report = await fast()
     if report is None:  # reads the chain (and for a digest the store): in a worker thread
         report = await run_in_threadpool(services.public_report, request.app.state.ledger, view,
                                          document=body.document, digest=body.digest, refresh=refresh)

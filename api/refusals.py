@@ -1,0 +1,82 @@
+"""Refused reads by callers who could not be authenticated, recorded in the certificate issuer's access log
+without letting such callers grow the log at will.
+
+A caller without a valid token proves nothing about who it is, so nothing it sends is recorded: no department or
+signer its token claims, no text of it; the entry says "anonymous", ``authenticated: false`` and why (no token,
+or a token that is not valid now). Per certificate, at most one such entry is appended per window
+(``LEDGER_API_REFUSAL_LOG_WINDOW_SECONDS``); the attempts in between are counted, and the count is carried by the
+next entry or, once the window has closed, written by the anchoring task (``flush``). The log therefore grows by
+at most one entry per certificate per window, however many requests come.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+
+from ledger import accesslog, sharing
+from ledger.canonical import hex32, parse_hex32
+from ledger.client import Ledger
+from ledger.errors import InputError, NotFoundError
+
+MAX_CERTIFICATES = 100_000
+
+
+@dataclass
+class _Window:
+    opened: datetime  # when the last entry for this certificate was written
+    issuer: str
+    counted: int = 0  # attempts since then, not yet written
+
+
+class RefusalLog:
+    def __init__(self, window_seconds: float, *, max_certificates: int = MAX_CERTIFICATES) -> None:
+        self.window = window_seconds
+        self.max_certificates = max_certificates
+        self._open: OrderedDict[str, _Window] = OrderedDict()  # digest -> its window
+        self._guard = threading.Lock()
+
+    def record(self, ledger: Ledger, digest: str, *, token_sent: bool, now: datetime) -> None:
+        """Record one unauthenticated refused read of ``digest`` (nothing for a digest the gateway never issued)."""
+        try:
+            key = hex32(parse_hex32(digest))
+            cert = sharing.stored(ledger, key)
+        except (NotFoundError, InputError):
+            return
+        with self._guard:
+            window = self._open.get(key)
+            if window is not None and (now - window.opened).total_seconds() < self.window:
+                window.counted += 1
+                return
+            self._open[key] = _Window(now, cert.department)
+            self._open.move_to_end(key)
+            while len(self._open) > self.max_certificates:
+                self._open.popitem(last=False)
+        why = ("a token that is not valid now (forged, expired, rotated-out key or suspended department)"
+               if token_sent else "no bearer token")
+        detail = f"unauthenticated read refused: {why}"
+        if window is not None and window.counted:
+            detail += f"; {_counted(window, now)}"
+        accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="refused",
+                         actor=None, signer=None, at=now, detail=detail, authenticated=False)
+
+    def flush(self, ledger: Ledger, *, now: datetime) -> int:
+        """Write the count of every window that closed with attempts not yet written (the anchoring task calls
+        this before anchoring, so a count is not left waiting for the next attempt); returns entries written."""
+        with self._guard:
+            due = [(key, w) for key, w in self._open.items()
+                   if w.counted and (now - w.opened).total_seconds() >= self.window]
+            for key, w in due:
+                self._open[key] = _Window(now, w.issuer)
+        for key, w in due:
+            accesslog.record(ledger, certificate=key, issuer=w.issuer, action="read", outcome="refused",
+                             actor=None, signer=None, at=now, detail=f"unauthenticated reads refused: "
+                             f"{_counted(w, now)}", authenticated=False)
+        return len(due)
+
+
+def _counted(window: _Window, now: datetime) -> str:
+    return (f"{window.counted} more unauthenticated attempt(s) from {window.opened.isoformat()} to "
+            f"{now.isoformat()} were counted, not recorded one by one")
