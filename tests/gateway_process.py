@@ -41,6 +41,7 @@ class Gateway:
         self.url = url
         self.output: list[str] = []
         self.started = threading.Event()
+        self.ready = False  # uvicorn said the application started (not merely: the log ended)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
@@ -49,6 +50,7 @@ class Gateway:
         for line in self.process.stderr:
             self.output.append(line)
             if STARTED in line:
+                self.ready = True
                 self.started.set()
         self.started.set()  # the process ended (failed start): stop waiting
 
@@ -90,7 +92,13 @@ def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, rpc_url: str | None =
                                text=True)
     gw = Gateway(process, f"http://127.0.0.1:{port}")
     try:
-        assert gw.started.wait(120) and process.poll() is None, f"the gateway did not start:\n{gw.log()}"
+        started = gw.started.wait(120) and gw.ready
+        if not started:  # the log ended without a start: let the process finish, so its log is complete
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                pass
+        assert started and process.poll() is None, f"the gateway did not start:\n{gw.log()}"
         yield gw
     finally:
         process.terminate()
