@@ -20,7 +20,14 @@ anchor_moved          the chain has the anchor in another block than the one sto
                       ``ledger resume`` updates it)
 anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
 anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+status_mismatch       a row's status (or its successor, for a supersession) is not the one its issuer's status
+                      events on chain give (e.g. a revoked row set back to valid, a successor link removed)
+status_history        the database records another number of status changes for a certificate than the chain
+                      has events for it (change rows deleted or invented)
 ===================== =====================================================================================
+
+Statuses are read once from the anchor contract's status events, keyed by where each certificate was anchored
+(department, root, digest): another department's events for a copy of our digest never count.
 
 Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
 completes them.
@@ -33,14 +40,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from .canonical import certificate_digest, field_hash, hex32
 from .chain import department_code
 from .client import Ledger
 from .errors import ChainError, KeystoreError, LedgerError
 from .merkle import root_from_proof
-from .store import Batch, BatchState, Certificate
+from .store import Batch, BatchState, Certificate, StatusChange
+from .verify import STATUS_NAMES, ChainView
 
 LOG_RANGE = 10_000  # blocks per eth_getLogs request
 ROW_CHUNK = 2_000
@@ -203,7 +211,11 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
                            f"in block {anchor.block_number} that this database does not know (rows lost, or a "
                            "key used outside this ledger)"))
 
-    _check_rows(ledger, batches, anchors, vault, report, progress)
+    statuses = _chain_statuses(ledger, ours)
+    with ledger.engine.connect() as conn:
+        recorded = dict(conn.execute(select(StatusChange.digest, func.count()).group_by(  # type: ignore[call-overload]
+            StatusChange.digest)).all())
+    _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded)
     for root, batch in batches.items():
         if batch.state != BatchState.CONFIRMED:
             continue
@@ -217,12 +229,42 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     return report
 
 
+def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str], tuple[int, bytes, int]]:
+    """(root, digest) -> (latest status code, its detail, number of status events) of our departments'
+    certificates, from one read of the status events."""
+    out: dict[tuple[str, str], tuple[int, bytes, int]] = {}
+    for (dept, root, digest), code, _block, detail in ChainView(ledger.chain).status_events():
+        if department_code(dept) not in departments:
+            continue
+        key = (hex32(root), hex32(digest))
+        out[key] = (code, detail, out.get(key, (0, b"", 0))[2] + 1)
+    return out
+
+
+def _status_problem(row: Any, statuses: dict[tuple[str, str], tuple[int, bytes, int]],
+                    recorded: dict[str, int]) -> tuple[str, str] | None:
+    digest_hex, root = row[0], row[1]
+    code, detail, events = statuses.get((root, digest_hex), (0, b"", 0))
+    expected = STATUS_NAMES[code]
+    successor = hex32(detail) if expected == "superseded" else None
+    if row[10] != expected or (row[11] or None) != successor:
+        return "status_mismatch", (f"the row says {row[10]!r}" + (f" (successor {row[11]})" if row[11] else "")
+                                   + f"; the issuer's status events on chain say {expected!r}"
+                                   + (f" (successor {successor})" if successor else ""))
+    if recorded.get(digest_hex, 0) != events:
+        return "status_history", (f"{recorded.get(digest_hex, 0)} status change(s) recorded in the database, "
+                                  f"{events} on chain")
+    return None
+
+
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
-                report: ReconcileReport, progress: Progress | None) -> None:
+                report: ReconcileReport, progress: Progress | None,
+                statuses: dict[tuple[str, str], tuple[int, bytes, int]], recorded: dict[str, int]) -> None:
     add = report.divergences.append
     query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
                    Certificate.department_id, Certificate.cert_type, Certificate.issued_at,
-                   Certificate.valid_until, Certificate.proof, Certificate.sealed).order_by(
+                   Certificate.valid_until, Certificate.proof, Certificate.sealed, Certificate.status,
+                   Certificate.superseded_by).order_by(
         Certificate.batch_root, Certificate.leaf_index)
     with ledger.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
@@ -238,6 +280,9 @@ def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tup
             if batch.state != BatchState.CONFIRMED:
                 continue
             problem = _certificate_problem(row, batch, vault)
+            if problem is not None:
+                add(Divergence(problem[0], root, problem[1], digest_hex))
+            problem = _status_problem(row, statuses, recorded)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))
             batch.last_leaf = leaf

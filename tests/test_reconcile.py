@@ -181,3 +181,27 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
     change(ledger, delete(Certificate).where(Certificate.certificate_id == "BIG-54321"))
     assert [d.kind for d in reconcile(ledger, departments=[fresh_department], check_bodies=False).divergences] == \
         ["rows_missing"]
+
+
+def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_path: Path,
+                                                         fresh_department: str) -> None:
+    """An insider with database access sets a revoked row back to valid, drops a supersession link and deletes a
+    status-change row: reconcile names each, from the chain's status events."""
+    from ledger import status
+    from ledger.store import StatusChange
+
+    dept = fresh_department
+    issue(ledger, tmp_path, dept, n=6)
+    with ledger.engine.connect() as conn:
+        digests = [r[0] for r in conn.execute(select(Certificate.digest).where(Certificate.department_id == dept)
+                                              .order_by(Certificate.batch_root, Certificate.leaf_index))]
+    status.revoke(ledger, digests[0], "fraud")
+    status.supersede(ledger, digests[1], digests[2])
+    status.suspend(ledger, digests[3], "under-investigation")
+    assert reconcile(ledger, departments=[dept]).ok
+    change(ledger, update(Certificate).where(Certificate.digest == digests[0]).values(status="valid"))
+    change(ledger, update(Certificate).where(Certificate.digest == digests[1]).values(superseded_by=None))
+    change(ledger, delete(StatusChange).where(StatusChange.digest == digests[3]))
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[dept]).divergences}
+    assert found == {("status_mismatch", digests[0]), ("status_mismatch", digests[1]),
+                     ("status_history", digests[3])}
