@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import threading
 from collections import Counter
@@ -34,8 +35,8 @@ from sqlmodel import Field, SQLModel
 from . import logchain
 from .canonical import hex32, parse_hex32
 from .chain import ROLE_APPROVER, department_id_bytes
-from .errors import ChainError, InputError, NotFoundError, StateError
-from .facts import CertificateFact, citations, establish, facts_view, resolve_citations
+from .errors import ChainError, InputError, LedgerError, NotFoundError, StateError
+from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
 from .logchain import LOG_DECISIONS, canonical_body
 from .rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from .verify import ChainView
@@ -92,6 +93,14 @@ class DecisionInput(SQLModel, table=True):
     document: str = Field(sa_column=Column(Text, nullable=False))
 
 
+class CitedDocument(SQLModel, table=True):
+    """A certificate document an application cited inline, sealed by the vault (it holds the holder's disclosed
+    fields), keyed by its content address; the stored input names it by ``document_ref``."""
+
+    ref: str = Field(primary_key=True, max_length=66)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
 class ApplicantSecret(SQLModel, table=True):
     """A department's HMAC secret for applicant and officer references, sealed by the vault."""
 
@@ -101,6 +110,7 @@ class ApplicantSecret(SQLModel, table=True):
 
 _RULE_SETS = RuleSetRecord.__table__  # type: ignore[attr-defined]
 _INPUTS = DecisionInput.__table__  # type: ignore[attr-defined]
+_CITED = CitedDocument.__table__  # type: ignore[attr-defined]
 _SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
 
 
@@ -346,10 +356,34 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
     }
 
 
-def _store_inputs(ledger: Any, rows: list[dict[str, str]]) -> None:
-    if rows:
+def _store_inputs(ledger: Any, rows: list[dict[str, str]],
+                  documents: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    cited = [{"ref": ref, "sealed": ledger.vault.seal(json.dumps(doc, ensure_ascii=False).encode("utf-8"),
+                                                      bytes.fromhex(ref[2:]))}
+             for ref, doc in (documents or {}).items()]
+    if rows or cited:
         with ledger.engine.begin() as conn:
-            conn.execute(_insert_ignore(conn, _INPUTS), rows)
+            if rows:
+                conn.execute(_insert_ignore(conn, _INPUTS), rows)
+            if cited:
+                conn.execute(_insert_ignore(conn, _CITED), cited)
+
+
+def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The sealed cited documents ``refs`` (content addresses), opened; absent or altered ones are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = list(dict.fromkeys(refs))
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i:i + 900])))
+            for ref, sealed in rows:
+                try:
+                    document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
+                except (LedgerError, ValueError):
+                    continue
+                if isinstance(document, dict) and document_ref(document) == ref:
+                    found[ref] = document
+    return found
 
 
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -375,11 +409,12 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     rules = _resolve_rule_set(ledger, rule_set)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
-    digest, row = _input_row(prepared)
+    kept, documents = seal_citations(prepared)
+    digest, row = _input_row(kept)
     at = _time_text(decided_at)
     (facts,) = _establish(ledger, [prepared], at)
-    body = _automatic_body(rules, prepared, facts, digest, applicant_reference(ledger, department, applicant_ref), at)
-    _store_inputs(ledger, [row])
+    body = _automatic_body(rules, kept, facts, digest, applicant_reference(ledger, department, applicant_ref), at)
+    _store_inputs(ledger, [row], documents)
     return _recorded(ledger, department, body)
 
 
@@ -444,9 +479,10 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
     at = _time_text(decided_at)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
-        input_digest, row = _input_row(prepared)
+        kept, documents = seal_citations(prepared)
+        input_digest, row = _input_row(kept)
         certificates = [f.to_json() for f in _establish(ledger, [prepared], at)[0]]
-        _store_inputs(ledger, [row])
+        _store_inputs(ledger, [row], documents)
     rules_digest = None
     if rule_set is not None:
         rules = _resolve_rule_set(ledger, rule_set)
@@ -504,13 +540,16 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         at = fixed_time or _time_text(None)
         facts = _establish(ledger, [p for _, p, _ in pending], at, view)
         bodies, inputs = [], []
+        documents: dict[str, Mapping[str, Any]] = {}
         for (rules, prepared, applicant), found in zip(pending, facts):
-            digest, row = _input_row(prepared)
-            body = _automatic_body(rules, prepared, found, digest, applicant, at)
+            kept, cited = seal_citations(prepared)
+            documents.update(cited)
+            digest, row = _input_row(kept)
+            body = _automatic_body(rules, kept, found, digest, applicant, at)
             inputs.append(row)
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
-        _store_inputs(ledger, inputs)
+        _store_inputs(ledger, inputs, documents)
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         result.count += len(bodies)
         pending.clear()

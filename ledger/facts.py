@@ -18,6 +18,8 @@ can re-establish it as of that block and report a decision whose certificate was
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -57,6 +59,37 @@ class CertificateFact:
                 "expired": self.expired}
 
 
+def document_ref(document: Mapping[str, Any]) -> str:
+    """Content address of a cited document: ``0x`` + SHA-256 of its sorted, compact JSON."""
+    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return "0x" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
+    """The input as stored, and the documents it cited inline keyed by their content address.
+
+    A cited document carries the holder's disclosed fields, so it is never stored in the clear: the stored input
+    names it by ``{"document_ref": "0x…"}`` and the document is kept sealed (``decisions.CitedDocument``)."""
+    cited = decision_input.get("certificates")
+    if not isinstance(cited, (list, tuple)):
+        return dict(decision_input), {}
+    documents: dict[str, Mapping[str, Any]] = {}
+    stored = []
+    for citation in cited:
+        document = _cited_document(citation) if not _is_ref(citation) else None
+        if document is None:
+            stored.append(citation)
+            continue
+        ref = document_ref(document)
+        documents[ref] = document
+        stored.append({"document_ref": ref})
+    return {**decision_input, "certificates": stored}, documents
+
+
+def _is_ref(citation: Any) -> bool:
+    return isinstance(citation, Mapping) and isinstance(citation.get("document_ref"), str)
+
+
 def citations(decision_input: Mapping[str, Any]) -> list[Any]:
     """The certificate citations of an application (none when ``certificates`` is absent or not a list)."""
     cited = decision_input.get("certificates")
@@ -66,6 +99,8 @@ def citations(decision_input: Mapping[str, Any]) -> list[Any]:
 def _cited_digest(citation: Any) -> str | None:
     if isinstance(citation, str):
         return citation.lower()
+    if _is_ref(citation):
+        return None
     if isinstance(citation, Mapping) and "document" not in citation and "fields" not in citation:
         digest = citation.get("digest")
         return digest.lower() if isinstance(digest, str) else None
@@ -82,11 +117,18 @@ def _cited_document(citation: Any) -> Mapping[str, Any] | None:
 
 
 def resolve_citations(ledger: Any, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
-    """The store's documents of every digest cited by ``inputs`` (one bulk lookup)."""
+    """The documents every citation of ``inputs`` names by digest (from the certificate store) or by
+    ``document_ref`` (sealed cited documents), in one bulk lookup each."""
+    from .decisions import load_cited_documents
     from .issuance import export_documents
 
+    inputs = list(inputs)
     digests = [d for i in inputs for c in citations(i) if (d := _cited_digest(c)) is not None]
-    return export_documents(ledger, digests) if digests else {}
+    refs = [c["document_ref"] for i in inputs for c in citations(i) if _is_ref(c)]
+    found = export_documents(ledger, digests) if digests else {}
+    if refs:
+        found.update(load_cited_documents(ledger, refs))
+    return found
 
 
 def _unverifiable(digest: str | None, why: str, block: int | None) -> CertificateFact:
@@ -120,6 +162,8 @@ def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[s
             digest = _cited_digest(citation)
             if document is None and digest is not None:
                 document = stored.get(digest)
+            elif document is None and _is_ref(citation):
+                document = stored.get(citation["document_ref"])
             if document is None:
                 why = "not_found" if digest is not None else "citation_invalid"
                 row.append(_unverifiable(digest, why, None))

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ledger import decisions, issuance, logchain, status
 from ledger.client import Ledger
@@ -72,6 +73,14 @@ def test_a_valid_licence_is_approved_on_facts_the_ledger_established(ledger: Led
         assert (fact["digest"], fact["type"], fact["verified"], fact["status"], fact["expired"], fact["issuer"]) == \
             (doc["digest"], "business-licence", True, "valid", False, "MKT")
         assert isinstance(fact["as_of_block"], int) and fact["as_of_block"] <= ledger.chain.block_number()
+    # the cited document carries the holder's disclosed fields: it is stored sealed, never in the clear
+    name = licences[0]["fields"]["subject.name"]
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(select(decisions.DecisionInput.document).where(
+            decisions.DecisionInput.digest == by_document.body["input_digest"])).scalar_one()
+        sealed = conn.execute(select(decisions.CitedDocument.sealed)).scalars().all()
+    assert name not in stored and '"document_ref"' in stored
+    assert sealed and not any(name.encode() in bytes(blob) for blob in sealed)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
     assert replay(ledger, department=approver).ok
 
