@@ -285,6 +285,35 @@ def entries(ledger: Any, log: str, department: str | None = None, *, since: date
             yield entry
 
 
+@dataclass(frozen=True, slots=True)
+class Unanchored:
+    """Entries of one department's log not anchored yet: how many, and the oldest (a record kept only in the
+    database can still be deleted without a trace; anchoring within a deadline bounds that window)."""
+
+    department: str
+    count: int
+    oldest_seq: int
+    oldest_at: datetime
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.oldest_at).total_seconds()
+
+
+def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Unanchored]:
+    """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
+    query = select(LogEntry.department_id, func.count(), func.min(LogEntry.seq)).where(  # type: ignore[call-overload]
+        LogEntry.log == log, LogEntry.state != EntryState.ANCHORED).group_by(LogEntry.department_id)
+    if department is not None:
+        query = query.where(LogEntry.department_id == department)
+    out = []
+    with ledger.engine.connect() as conn:
+        for dept, count, first in conn.execute(query).all():
+            at = conn.execute(select(LogEntry.created_at).where(  # type: ignore[call-overload]
+                LogEntry.log == log, LogEntry.department_id == dept, LogEntry.seq == first)).scalar_one()
+            out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
+    return sorted(out, key=lambda u: u.department)
+
+
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise InputError(f"time {value.isoformat()} has no time zone; give UTC times (e.g. ...Z or +00:00)")

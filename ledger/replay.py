@@ -17,7 +17,9 @@ For every department (or the ones asked for), :func:`replay`
    application made up), a recorded block that does not match the decision's time or lies after its anchoring is
    ``facts_block_invalid``; the rules are re-run on the re-established facts, so such a decision also shows its
    ``outcome_mismatch``. A revocation after the recorded block is not held against the decision;
-4. for human decisions checks only that an override names an existing decision of the same case
+4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
+   ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
+5. for human decisions checks only that an override names an existing decision of the same case
    (``override_invalid``); they are not re-run.
 
 Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
@@ -109,7 +111,9 @@ class ReplayReport:
         for code, dept in sorted(self.departments.items()):
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(dept["outcomes"].items()))
             lines.append(f"  {code}: {dept['decisions']} decisions ({outcomes or 'none selected'}); log "
-                         f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}")
+                         f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
+                         + (f"; {dept['unanchored']} not anchored yet, the oldest for "
+                            f"{dept['oldest_unanchored_seconds']:.0f} s" if dept.get("unanchored") else ""))
         if self.reasons:
             lines.append("reasons:")
             lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
@@ -456,6 +460,24 @@ class _DepartmentReplay:
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
         _check_overrides(self.ledger, self.report, self.department, self.overrides)
         _add_log_discrepancies(self.ledger, self.report, self.department, log_found)
+        self._check_unanchored()
+
+    def _check_unanchored(self) -> None:
+        """Decisions not anchored yet are counted with their age; past the deadline they are a discrepancy (until
+        anchored, a record can be deleted from the database without a trace)."""
+        found = logchain.unanchored(self.ledger, LOG_DECISIONS, self.department)
+        if not found:
+            self.summary.update(unanchored=0, oldest_unanchored_seconds=None)
+            return
+        pending = found[0]
+        age = pending.age_seconds(datetime.now(UTC))
+        self.summary.update(unanchored=pending.count, oldest_unanchored_seconds=round(age, 1))
+        deadline = self.ledger.settings.anchor_deadline_seconds
+        if deadline and age > deadline:
+            self.report.discrepancies.append(ReplayDiscrepancy(
+                "anchoring_overdue", self.department, pending.oldest_seq, None,
+                f"{pending.count} decision(s) not anchored, the oldest (#{pending.oldest_seq}) for {age:.0f} s; the "
+                f"deadline is {deadline} s: run `ledger anchor-logs --department {self.department}`"))
 
 
 def replay_strict(ledger: Any, **filters: Any) -> ReplayReport:

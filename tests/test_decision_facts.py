@@ -184,3 +184,24 @@ def test_only_approvers_decide(ledger: Ledger, tmp_path: Path) -> None:
     with pytest.raises(ChainError, match="LogUnauthorized"):
         logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
     assert logchain.chain_ranges(ledger, logchain.LOG_DECISIONS, code) == []
+
+
+def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledger, fresh_department: str) -> None:
+    """A decision kept only in the database could be deleted without a trace: replay shows how many and how old,
+    and past the department's deadline names it."""
+    from ledger.client import Ledger as LedgerClass
+
+    from .conftest import PASSPHRASE
+
+    dept = fresh_department
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    logchain.append(ledger, logchain.LOG_DECISIONS, dept, {"case_id": "C-OLD", "decided_by": {"kind": "officer"}},
+                    created_at=hour_ago)
+    report = replay(ledger, department=dept)
+    assert report.ok and report.departments[dept]["unanchored"] == 1
+    assert report.departments[dept]["oldest_unanchored_seconds"] >= 3600
+    strict = LedgerClass(settings=ledger.settings.with_(anchor_deadline_seconds=600), chain=ledger.chain,
+                         engine=ledger.engine, keystore=ledger.keystore, passphrase=PASSPHRASE)
+    assert _checks(replay(strict, department=dept)) == {"anchoring_overdue": [1]}
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(strict, department=dept).ok
