@@ -110,6 +110,7 @@ LOG_CHUNK = 50_000
 # A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
+_SUPERSEDED_CODE = 3
 _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
                   "CertificateSuperseded": 3}
 _SIGNATURES_KEPT = 65_536
@@ -148,6 +149,8 @@ class ChainView:
         self._synced = -1  # the status index holds every status event up to this block
         self._final_upto = -1  # events up to here are deeper than REORG_WINDOW when last read
         self._topics: dict[bytes, int] = {}
+        # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
+        self._replaced: dict[CertKey, bytes] = {}
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
         # events deeper than REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
@@ -257,6 +260,24 @@ class ChainView:
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
 
+    def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
+        """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
+        it as successor), or None. From the index when in use, else one ``eth_getLogs`` of the issuer's
+        supersessions."""
+        dept = department_id_bytes(department)
+        if self._indexed:
+            return self._replaced.get((dept, root, digest))
+        event = self.chain.anchor.events.CertificateSuperseded()
+        try:
+            logs = event.get_logs(from_block=int(self.chain.deployment.deployed_block),
+                                  argument_filters={"departmentId": dept})
+        except (OSError, ValueError, Web3RPCError) as exc:
+            raise ChainError(f"could not read the supersessions of {department}: {exc}") from exc
+        for log in logs:
+            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
+                return bytes(log["args"]["digest"])
+        return None
+
     def sync(self, head: int | None = None) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns that block."""
         head = self.head() if head is None else head
@@ -275,7 +296,7 @@ class ChainView:
         start = max(self._final_upto + 1, deployed)
         final_upto = max(head - REORG_WINDOW, self._final_upto)
         deep, recent = dict(self._index[0]), {}
-        for key, status, block, detail in self._status_logs(start, head):
+        for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
         self._index, self._final_upto = (deep, recent), final_upto
         self._synced, self._indexed = head, True
@@ -295,7 +316,8 @@ class ChainView:
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
         return self._topics
 
-    def _status_logs(self, start: int, end: int) -> list[tuple[CertKey, int, int, bytes]]:
+    def _status_logs(self, start: int, end: int,
+                     replaced: dict[CertKey, bytes] | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
@@ -313,7 +335,10 @@ class ChainView:
             for log in logs:
                 status = topics[bytes(log["topics"][0])]
                 key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
-                found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, bytes(log["data"])[:32]))
+                data = bytes(log["data"])
+                found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, data[:32]))
+                if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                    replaced[(key[0], data[32:64], data[:32])] = key[2]
             block = upto + 1
         found.sort(key=lambda item: (item[0], item[1]))
         return [(key, status, blk, detail) for blk, _, key, status, detail in found]
@@ -570,6 +595,11 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     elif status in ("revoked", "suspended") and detail:
         facts["reason"] = reason_name(detail)
         why = f" (reason: {facts['reason']})"
+    if run.at_time is None:
+        predecessor = run.view.replaces(issuer, root, digest)
+        if predecessor is not None:
+            facts["replaces"] = hex32(predecessor)
+            why += f"; it replaces {hex32(predecessor)}"
     when = f" in block {block}" if block else ""
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"

@@ -24,7 +24,7 @@ from ledger.errors import ChainError, InputError, StateError
 from ledger.merkle import MerkleTree
 from ledger.signing import batch_message, sign
 from ledger.store import Batch, Certificate
-from ledger.verify import ChainView, verify_certificate
+from ledger.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
@@ -196,7 +196,11 @@ def test_suspend_reinstate_and_supersede(ledger: Ledger, tmp_path: Path, fresh_d
     report = verify(ledger, old)
     assert [c.name for c in report.failed] == ["status"]
     assert report.facts["superseded_by"] == new["digest"]
-    assert verify(ledger, new).ok
+    successor = verify(ledger, new)
+    assert successor.ok and successor.facts["replaces"] == old["digest"]  # the new one says what it replaced
+    assert f"it replaces {old['digest']}" in successor.check("status").detail
+    view = ChainView(ledger.chain)
+    assert [r.facts.get("replaces") for r in verify_many([old, new], view)] == [None, old["digest"]]  # the index
 
 
 def test_only_the_issuing_department_changes_status(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
