@@ -731,17 +731,24 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
         raise VerificationError(f"decision {decision.seq} of {department!r} is not anchored yet; run "
                                 f"`ledger anchor-logs --department {department}` and ask again")
     rule_digest = decision.body.get("rule_set")
-    if not isinstance(rule_digest, str):
-        raise InputError(f"decision {decision.seq} of {department!r} applied no rule set (a human decision "
-                         "without one): there is no rule set to put in evidence")
-    rule_set, why = decisions.load_recorded_rule_set(ledger, rule_digest)
-    if rule_set is None:
-        raise VerificationError(f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's store")
+    decided_by = decision.body.get("decided_by") or {}
+    rule_set = published = None
+    if rule_digest is None and decided_by.get("kind") == "officer":
+        pass  # an officer's decision (or override) that consulted no rule set: evidence without one
+    elif not isinstance(rule_digest, str):
+        raise InputError(f"decision {decision.seq} of {department!r} names no rule set but was not made by an "
+                         "officer: its record is malformed; run `ledger replay`")
+    else:
+        rule_set, why = decisions.load_recorded_rule_set(ledger, rule_digest)
+        if rule_set is None:
+            raise VerificationError(f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's "
+                                    "store")
     chain = ledger.chain
     root = _b(entry.batch_root)
     event = _log_event(chain, department, root)
-    published = _rule_set_event(chain, _b(rule_digest))
-    if event is None or published is None:
+    if rule_set is not None:
+        published = _rule_set_event(chain, _b(rule_digest))
+    if event is None or (rule_set is not None and published is None):
         raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
                          "for this decision; try again once the chain settles")
     head = chain.block_number()
@@ -768,7 +775,8 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
             "block_hash": event["block_hash"],
             "block_timestamp": int(chain.w3.eth.get_block(event["block_number"])["timestamp"]),
         },
-        "rule_set": {"digest": rule_set.hex_digest, "document": rule_set.document, **published},
+        "rule_set": None if rule_set is None else {"digest": rule_set.hex_digest, "document": rule_set.document,
+                                                   **(published or {})},
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
     }
@@ -801,10 +809,21 @@ def _rule_set_event(chain: Chain, digest: bytes) -> dict[str, Any] | None:
             "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"])}
 
 
+def _officer_without_rules(b: dict[str, Any]) -> bool:
+    """An officer's decision that applied no rule set: its bundle has ``"rule_set": null``."""
+    body = b["decision"].get("body")
+    return (b.get("rule_set") is None and isinstance(body, dict) and body.get("rule_set") is None
+            and isinstance(body.get("decided_by"), dict) and body["decided_by"].get("kind") == "officer")
+
+
 def _decision_shape(b: dict[str, Any]) -> str | None:
     for key in ("chain", "decision", "anchor", "rule_set", "department", "as_of"):
+        if key == "rule_set" and b.get(key) is None and isinstance(b.get("decision"), dict):
+            continue  # below: only an officer's decision without rules may omit it
         if not isinstance(b.get(key), dict):
             return f"section {key!r} is missing or not an object"
+    if b.get("rule_set") is None and not _officer_without_rules(b):
+        return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
     d, a, r = b["decision"], b["anchor"], b["rule_set"]
     want = [
         *_common_shape(b),
@@ -826,13 +845,16 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
         ("anchor.block_number", _int(a.get("block_number"))),
         ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
         ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
-        ("rule_set.digest", _is_hex(r.get("digest"), 32)),
-        ("rule_set.document", isinstance(r.get("document"), dict)),
-        ("rule_set.department", isinstance(r.get("department"), str)),
-        ("rule_set.service_item", _is_hex(r.get("service_item"), 32)),
-        ("rule_set.tx_hash", _is_hex(r.get("tx_hash"), 32)),
-        ("rule_set.block_number", _int(r.get("block_number"))),
     ]
+    if r is not None:
+        want += [
+            ("rule_set.digest", _is_hex(r.get("digest"), 32)),
+            ("rule_set.document", isinstance(r.get("document"), dict)),
+            ("rule_set.department", isinstance(r.get("department"), str)),
+            ("rule_set.service_item", _is_hex(r.get("service_item"), 32)),
+            ("rule_set.tx_hash", _is_hex(r.get("tx_hash"), 32)),
+            ("rule_set.block_number", _int(r.get("block_number"))),
+        ]
     for name, ok in want:
         if not ok:
             return f"{name} is missing or malformed (see docs/evidence.md for its type)"
@@ -854,6 +876,8 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
                     f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}")
 
     def rule_set() -> tuple[bool, str]:
+        if r is None:  # the shape check allowed it for an officer's decision without rules only
+            return True, "an officer's decision that applied no rule set"
         computed = hex32(document_digest(r["document"]))
         if computed != r["digest"].lower():
             return False, f"the rule set document hashes to {computed}, not to the stated digest {r['digest']}"
@@ -952,7 +976,9 @@ def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signa
                 f"the signature recovers to {signer}, not to the anchoring key {event['signer']}")
 
 
-def _check_published(chain: Chain, stated: dict[str, Any], event: dict[str, Any] | None) -> tuple[bool, str]:
+def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None) -> tuple[bool, str]:
+    if stated is None:
+        return True, "no rule set was applied, so none had to be published (an officer's decision)"
     published = _rule_set_event(chain, _b(stated["digest"]))
     if published is None:
         return False, f"rule set {stated['digest']} was never published on chain"

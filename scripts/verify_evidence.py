@@ -339,10 +339,21 @@ def common_shape_problem(b: dict[str, Any]) -> str | None:
     return None
 
 
+def officer_without_rules(b: dict[str, Any]) -> bool:
+    """An officer's decision that applied no rule set: its bundle has ``"rule_set": null``."""
+    body = b["decision"].get("body")
+    return (b.get("rule_set") is None and isinstance(body, dict) and body.get("rule_set") is None
+            and isinstance(body.get("decided_by"), dict) and body["decided_by"].get("kind") == "officer")
+
+
 def decision_shape_problem(b: dict[str, Any]) -> str | None:
     for section in ("chain", "decision", "anchor", "rule_set", "department", "as_of"):
+        if section == "rule_set" and b.get(section) is None and isinstance(b.get("decision"), dict):
+            continue  # checked below: only an officer's decision without rules may omit it
         if not isinstance(b.get(section), dict):
             return f"section {section!r} is missing or not an object"
+    if b.get("rule_set") is None and not officer_without_rules(b):
+        return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
     problem = common_shape_problem(b)
     if problem:
         return problem
@@ -356,6 +367,8 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
     ]
     for path, kind, _ in spec:
         section, key = path.split(".")
+        if b[section] is None:
+            continue
         value = b[section].get(key)
         if kind == "int":
             if not count(value):
@@ -365,7 +378,7 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             hexbytes(value, kind)
         except ValueError as exc:
             return f"{path} is malformed hex ({exc})"
-    d, r = b["decision"], b["rule_set"]
+    d, r = b["decision"], b["rule_set"] or {"document": {}, "department": ""}
     if not (isinstance(d.get("log"), str) and d["log"]) or not isinstance(d.get("department"), str):
         return "decision.log and decision.department must be strings"
     if not isinstance(d.get("body"), dict) or not isinstance(r.get("document"), dict):
@@ -811,6 +824,8 @@ class DecisionVerifier(Verifier):
 
     def check_rule_set(self) -> str:
         r = self.b["rule_set"]
+        if r is None:  # the shape check allowed it for an officer's decision without rules only
+            return "an officer's decision that applied no rule set"
         computed = "0x" + sha256(jcs(r["document"])).hex()
         if computed != r["digest"].lower():
             raise Failure(f"the rule set document hashes to {computed}, not to the stated digest {r['digest']}")
@@ -894,6 +909,8 @@ class DecisionVerifier(Verifier):
 
     def check_rule_set_published(self) -> str:
         r = self.b["rule_set"]
+        if r is None:
+            return "no rule set was applied, so none had to be published (an officer's decision)"
         logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
                                         "toBlock": "latest", "topics": [RULE_SET_TOPIC, r["digest"].lower()]})
         if not logs:

@@ -22,7 +22,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import evidence, issuance, status
+from ledger import decisions, evidence, issuance, logchain, status
 from ledger.canonical import canonical_json
 from ledger.certificate import SCHEMA_ID
 from ledger.chain import department_id_bytes
@@ -519,6 +519,25 @@ def test_decision_bundle_holds_record_proof_and_rule_set(ledger: Ledger, decisio
     report, code, result = both(ledger, decision, tmp_path)
     assert report.ok and code == 0
     assert [c["name"] for c in result["checks"]] == list(evidence.DECISION_CHECK_NAMES)
+
+
+def test_officer_override_is_evidence_too(ledger: Ledger, decision: dict[str, Any], tmp_path: Path) -> None:
+    """An officer's override that consulted no rule set gets a bundle (``rule_set: null``) that both verifiers
+    accept, linked to the automatic decision it overrides; an automatic decision cannot drop its rule set."""
+    d = decision["decision"]
+    human = decisions.record_human_decision(
+        ledger, d["department"], d["body"]["case_id"], d["body"]["service_item"], officer="officer-9",
+        outcome="approve", reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="applicant-x", overrides=d["seq"])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, d["department"])
+    bundle = evidence.decision_bundle(ledger, d["department"], d["body"]["case_id"], seq=human.seq)
+    assert bundle["rule_set"] is None
+    assert bundle["decision"]["body"]["overrides"] == {"seq": d["seq"], "entry_hash": d["entry_hash"]}
+    report, code, _ = both(ledger, bundle, tmp_path, "override.json")
+    assert report.ok and code == 0
+    stripped = copy.deepcopy(decision)
+    stripped["rule_set"] = None  # an automatic decision passed off as rule-less
+    report, code, result = both(ledger, stripped, tmp_path, "stripped.json")
+    assert code == 1 and failed_names(result) == {"bundle"}
 
 
 DECISION_ELEMENTS = {
