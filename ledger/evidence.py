@@ -700,6 +700,7 @@ DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "cha
                         "rule_set_published")
 DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
+DECISIONS_LOG_ID = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
 LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
 
 
@@ -825,6 +826,9 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
     if b.get("rule_set") is None and not _officer_without_rules(b):
         return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
     d, a, r = b["decision"], b["anchor"], b["rule_set"]
+    if d.get("log") != "decisions" or str(a.get("log_id", "")).lower() != DECISIONS_LOG_ID:
+        return ("decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
+                "of any other log is not a decision")
     want = [
         *_common_shape(b),
         ("decision.log", isinstance(d.get("log"), str) and bool(d["log"])),

@@ -229,22 +229,24 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     return report
 
 
-def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str], tuple[int, bytes, int]]:
-    """(root, digest) -> (latest status code, its detail, number of status events) of our departments'
-    certificates, from one read of the status events."""
-    out: dict[tuple[str, str], tuple[int, bytes, int]] = {}
+def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:
+    """(department, root, digest) -> (latest status code, its detail, number of status events) of our
+    departments' certificates, from one read of the status events. The department is part of the key: another
+    department's events for the same root and digest (a squat of its own) are never a row's status."""
+    out: dict[tuple[str, str, str], tuple[int, bytes, int]] = {}
     for (dept, root, digest), code, _block, detail in ChainView(ledger.chain).status_events():
-        if department_code(dept) not in departments:
+        code_name = department_code(dept)
+        if code_name not in departments:
             continue
-        key = (hex32(root), hex32(digest))
+        key = (code_name, hex32(root), hex32(digest))
         out[key] = (code, detail, out.get(key, (0, b"", 0))[2] + 1)
     return out
 
 
-def _status_problem(row: Any, statuses: dict[tuple[str, str], tuple[int, bytes, int]],
+def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
                     recorded: dict[str, int]) -> tuple[str, str] | None:
-    digest_hex, root = row[0], row[1]
-    code, detail, events = statuses.get((root, digest_hex), (0, b"", 0))
+    digest_hex, root, department = row[0], row[1], row[4]
+    code, detail, events = statuses.get((department, root, digest_hex), (0, b"", 0))
     expected = STATUS_NAMES[code]
     successor = hex32(detail) if expected == "superseded" else None
     if row[10] != expected or (row[11] or None) != successor:
@@ -259,7 +261,7 @@ def _status_problem(row: Any, statuses: dict[tuple[str, str], tuple[int, bytes, 
 
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
                 report: ReconcileReport, progress: Progress | None,
-                statuses: dict[tuple[str, str], tuple[int, bytes, int]], recorded: dict[str, int]) -> None:
+                statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int]) -> None:
     add = report.divergences.append
     query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
                    Certificate.department_id, Certificate.cert_type, Certificate.issued_at,

@@ -43,7 +43,7 @@ from sqlalchemy import select
 from . import logchain
 from .canonical import document_digest, json_loads
 from .chain import department_code
-from .decisions import DecisionInput, RuleSetRecord
+from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .verify import ChainView
 from .errors import InputError, VerificationError
@@ -436,7 +436,7 @@ class _DepartmentReplay:
                                             and isinstance(b.get("input_digest"), str)])
         parsed = []
         for _, body in selected:
-            text = inputs.get(body.get("input_digest")) if body.get("format") == "pl-decision/2" else None
+            text = inputs.get(body.get("input_digest")) if body.get("format") == DECISION_FORMAT else None
             if text is None:
                 continue
             try:
@@ -530,6 +530,12 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     def fail(check: str, detail: str) -> None:
         report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, case, detail))
 
+    if body.get("format") != DECISION_FORMAT:
+        # Deployments of these contracts only ever record pl-decision/2: an older or missing format would have
+        # the rules re-run on the application's own claims about its certificates, not on the ledger's facts.
+        fail("format_invalid", f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
+                               f"ledger), this one says {body.get('format')!r}")
+        return
     if body.get("engine") != ENGINE_VERSION:
         fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
         return
@@ -560,16 +566,15 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
         if actual != input_digest:
             fail("input_altered", f"the stored input's digest is now {actual}, the decision recorded {input_digest}")
             return
-    facts = None
-    if body.get("format") == "pl-decision/2":
-        if not isinstance(decision_input, dict):
-            fail("input_altered", f"the stored input {input_digest} is not a JSON object")
-            return
-        facts = facts_replay.check(decision_input, body, anchor_block, fail)
-        if facts is None:
-            return
+    # every automatic decision is pl-decision/2 (checked above): its facts are re-established, then re-run on
+    if not isinstance(decision_input, dict):
+        fail("input_altered", f"the stored input {input_digest} is not a JSON object")
+        return
+    facts = facts_replay.check(decision_input, body, anchor_block, fail)
+    if facts is None:
+        return
     try:
-        result = evaluate(rule_set, decision_input if facts is None else facts_view(decision_input, facts))
+        result = evaluate(rule_set, facts_view(decision_input, facts))
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return

@@ -407,7 +407,8 @@ class _Run:
         return found
 
     def chain_check(self, anchor: Mapping[str, Any]) -> Check:
-        key = (anchor.get("chain_id"), str(anchor.get("contract", "")))
+        chain_id = anchor.get("chain_id")
+        key = (chain_id if isinstance(chain_id, int) else repr(chain_id), str(anchor.get("contract", "")))
         found = self._chain.get(key)
         if found is None:
             chain = self.view.chain
@@ -504,6 +505,12 @@ def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run
     except ChainError as exc:
         checks.skip_rest(f"the chain could not be read: {exc}")
         return Report(None, tuple(checks.items), None, run.at_text)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # A member of the wrong JSON type somewhere the checks read (a proof that is a number, a chain id that is
+        # a list): the document is malformed. Fail closed with what was found, never a traceback: decisions verify
+        # documents that applicants hand in.
+        checks.skip_rest(f"the document is malformed ({type(exc).__name__}: {exc})")
+        return Report(None, tuple(checks.items), None, run.at_text)
 
 
 def _proof(elements: Any) -> list[bytes]:
@@ -514,6 +521,8 @@ def _proof(elements: Any) -> list[bytes]:
                 return proof
         except ValueError:
             pass  # parse_hex32 names the problem
+    if type(elements) is not list:
+        raise InputError(f"anchor.proof must be a list of 32-byte hex hashes, not {type(elements).__name__}")
     return [parse_hex32(p, "proof element") for p in elements]
 
 

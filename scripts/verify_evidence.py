@@ -354,6 +354,10 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             return f"section {section!r} is missing or not an object"
     if b.get("rule_set") is None and not officer_without_rules(b):
         return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
+    decisions_log_id = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
+    if b["decision"].get("log") != "decisions" or str(b["anchor"].get("log_id", "")).lower() != decisions_log_id:
+        return ("decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
+                "of any other log is not a decision")
     problem = common_shape_problem(b)
     if problem:
         return problem
