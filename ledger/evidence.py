@@ -75,7 +75,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     chain = ledger.chain
     view = ChainView(chain, ledger.settings.confirmations)
     report = verify_certificate(doc, view)
-    for name in ("format", "chain", "integrity", "merkle_proof", "anchored"):
+    for name in ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored"):
         if not report.check(name).ok:
             raise VerificationError(f"no evidence can be produced: check {name} failed ({report.check(name).detail})",
                                     report=report)

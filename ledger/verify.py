@@ -3,8 +3,8 @@
 ``verify_certificate`` returns a :class:`Report` listing every check with its result; it never returns a bare
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
-format, chain, integrity, merkle_proof, anchored, confirmations, issuer, department_key, signature, status,
-validity.
+format, chain, chain_identity, integrity, merkle_proof, anchored, confirmations, issuer, department_key, signature,
+status, validity.
 
 A check that cannot run because an earlier one failed is reported as failed with the reason, so a report is
 never "ok" by omission (verification fails closed).
@@ -32,7 +32,7 @@ from .merkle import root_from_proof
 from .signing import batch_message, recover
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
-CHECK_NAMES = ("format", "chain", "integrity", "merkle_proof", "anchored", "confirmations", "issuer",
+CHECK_NAMES = ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored", "confirmations", "issuer",
                "department_key", "signature", "status", "validity")
 
 
@@ -107,6 +107,8 @@ _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "Certifica
                   "CertificateSuperseded": 3}
 _SUPERSEDED = 3
 _SIGNATURES_KEPT = 65_536
+# The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
+GENESIS_RECHECK = 5.0
 
 
 class ChainView:
@@ -136,6 +138,7 @@ class ChainView:
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
         self._head_read_at = float("-inf")
+        self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._lookups = 0
         self._indexed = False
@@ -153,6 +156,14 @@ class ChainView:
         self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
         return head
 
+    def genesis(self) -> str:
+        """The connected chain's genesis (block 0) hash, read at most every ``GENESIS_RECHECK`` seconds."""
+        found, read_at = self._genesis
+        if time.monotonic() - read_at > GENESIS_RECHECK:
+            found = self.chain.block_hash(0) or ""
+            self._genesis = (found, time.monotonic())
+        return found
+
     def refresh(self, head: int | None = None) -> int:
         """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
         the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
@@ -160,6 +171,8 @@ class ChainView:
         for a sync and every report as of it includes that block's status events."""
         head = self.chain.block_number() if head is None else head
         self.sync(head)
+        self._genesis = ("", float("-inf"))
+        self.genesis()
         self._head, self._head_read_at = max(head, self._head), time.monotonic()
         return head
 
@@ -172,7 +185,7 @@ class ChainView:
         if self.max_head_age <= 0 or time.monotonic() - self._head_read_at > self.max_head_age:
             return None
         head = self._head
-        if not self._indexed or head > self._synced:
+        if not self._indexed or head > self._synced or time.monotonic() - self._genesis[1] > GENESIS_RECHECK:
             return None
         batch = self._batches.get(root)
         if batch is None or (batch.signer, batch.block_number) not in self._signers:
@@ -342,6 +355,7 @@ class _Run:
         self.now = self.at_time or datetime.now(UTC)  # validity is judged at one moment for the whole call
         self.head = head
         self._chain: dict[tuple[Any, str], Check] = {}
+        self._identity: Check | None = None
         self._batches: dict[tuple[bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}
 
@@ -364,6 +378,15 @@ class _Run:
                 f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')}; this "
                 f"verifier reads chain {chain.chain_id} contract {chain.deployment.anchor}"))
         return found
+
+    def chain_identity_check(self) -> Check:
+        """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
+        if self._identity is None:
+            recorded, found = self.view.chain.deployment.genesis_hash.lower(), self.view.genesis().lower()
+            self._identity = Check("chain_identity", found == recorded, f"genesis {found}" if found == recorded else
+                                   f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: "
+                                   "another chain, or one whose history was replaced")
+        return self._identity
 
     def batch_checks(self, root: bytes, signature: bytes,
                      head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
@@ -474,6 +497,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         return Report(hex32(digest) if digest else None, tuple(items), head, at_text, facts)
 
     items.append(run.chain_check(anchor))
+    items.append(run.chain_identity_check())
     try:
         digest = doc.digest()
     except LedgerError as exc:
