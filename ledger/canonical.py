@@ -89,6 +89,25 @@ def json_loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # rare: only then look for the name
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(f"duplicate key {key!r}: a JSON object names it twice, so another reader may take "
+                                 "the other value; remove one of them")
+            seen.add(key)
+    return found
+
+
+def strict_json_loads(text: str | bytes) -> Any:
+    """``json.loads(text)`` for anything from outside (documents, presentations, bundles, input records, request
+    bodies): also refuses an object that names a key twice, with an InputError naming the key. orjson (the fast
+    path of :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
+    return json.loads(text, object_pairs_hook=_unique_keys)
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 

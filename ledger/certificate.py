@@ -20,8 +20,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, json_loads, parse_hex32,
-                        sha256)
+from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32,
+                        sha256, strict_json_loads)
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -159,11 +159,13 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
             if not raw_line.strip():
                 continue
             try:
-                yield line_no, json_loads(raw_line)
+                yield line_no, strict_json_loads(raw_line)
             except UnicodeDecodeError:
                 raise InputError("is not UTF-8", line=line_no) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no) from None
+            except InputError as exc:
+                raise InputError(str(exc), line=line_no) from None
 
 
 def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
@@ -171,6 +173,9 @@ def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(text)
     if not reader.fieldnames:
         raise InputError("the CSV file has no header row", line=1)
+    twice = sorted({name for name in reader.fieldnames if reader.fieldnames.count(name) > 1})
+    if twice:  # DictReader would keep the last column of each name
+        raise InputError(f"duplicate column {twice[0]!r} in the header row; remove one of them", line=1)
     for row in reader:
         line_no = reader.line_num
         if sum(len(v or "") for v in row.values() if isinstance(v, str)) > max_record_bytes:
@@ -302,6 +307,9 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
     if len(raw) > 16 * MAX_RECORD_BYTES:
         raise InputError(f"{path} is {len(raw)} bytes; a certificate document is at most {16 * MAX_RECORD_BYTES}")
     try:
-        return CertificateDocument.from_json(json.loads(raw))
+        value = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
+    except InputError as exc:  # a duplicate key
+        raise InputError(f"{path}: {exc}") from None
+    return CertificateDocument.from_json(value)

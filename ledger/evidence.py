@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
-                        hex32)
+                        hex32, strict_json_loads)
 from .certificate import CertificateDocument, load_document
 from .chain import Chain, department_code, department_id_bytes
 from .client import Ledger
@@ -298,9 +298,11 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if len(raw) > MAX_BUNDLE_BYTES:
         raise InputError(f"{path} is {len(raw)} bytes; an evidence bundle is at most {MAX_BUNDLE_BYTES}")
     try:
-        value = json.loads(raw)
+        value = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
+    except InputError as exc:  # a duplicate key
+        raise InputError(f"{path}: {exc}") from None
     if not isinstance(value, dict):
         raise InputError(f"{path} holds JSON but not an object; an evidence bundle is a JSON object")
     return value

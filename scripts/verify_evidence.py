@@ -853,6 +853,22 @@ class DecisionVerifier(Verifier):
         return f"published by {chain['department']} in block {chain['block_number']}"
 
 
+class DuplicateKey(ValueError):
+    """A JSON object names a key twice: a person or another parser may read the other value."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise DuplicateKey(f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
+                                   "take the other value; the bundle is refused")
+            seen.add(key)
+    return found
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
@@ -865,9 +881,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
-        bundle = json.loads(raw)
+        bundle = json.loads(raw, object_pairs_hook=unique_keys)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except DuplicateKey as exc:
+        print(f"error: {args.bundle}: {exc}", file=sys.stderr)
         return 2
     except (UnicodeDecodeError, ValueError) as exc:
         print(f"error: {args.bundle} is not valid JSON: {exc}", file=sys.stderr)

@@ -12,7 +12,7 @@ from ledger.canonical import hex32
 from ledger.verify import ChainView, verify_certificate
 
 from .. import services
-from ..deps import LedgerDep, NowDep, RateLimitedPublic, Verifier
+from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
 from ..head import HeadRefresher
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
                       PublicVerifyCreate, ReportPublic, TimelinePublic, VerifyCreate)
@@ -28,7 +28,7 @@ def _view(request: Request) -> ChainView:
     return request.app.state.view  # type: ignore[no-any-return]
 
 
-@router.post("/verify", response_model=ReportPublic, responses=AUTHED)
+@router.post("/verify", response_model=ReportPublic, dependencies=[StrictJsonBody], responses=AUTHED)
 def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPublic:
     """Verify a certificate or presentation (verifier role): every check, with the facts found on chain."""
     view = _view(request)
@@ -37,7 +37,7 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
     return ReportPublic(**report.to_json())
 
 
-@router.post("/public/verify", response_model=PublicReport, dependencies=[RateLimitedPublic],
+@router.post("/public/verify", response_model=PublicReport, dependencies=[RateLimitedPublic, StrictJsonBody],
              responses={**PUBLIC, **R404})
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
