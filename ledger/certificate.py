@@ -16,7 +16,7 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -49,15 +49,42 @@ class Record:
     attachments: list[dict[str, Any]] | None
 
 
-def _date(value: Any, name: str, line: int) -> str:
+# docs/format.md#validity: a date, or a date-time with seconds and a time zone (Z or +HH:MM / -HH:MM). ASCII
+# digits only ([0-9], not \d), so every verifier, in any language, reads the same instant.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+_DAY_START, _DAY_END = time(0, 0, 0), time(23, 59, 59)
+
+
+def validity_instant(value: Any, *, end: bool) -> datetime:
+    """The UTC instant a ``valid_from`` (``end=False``) or ``valid_until`` (``end=True``) value stands for.
+
+    A date alone is 00:00:00 UTC of that day as a start and 23:59:59 UTC as an end; a date-time must carry its
+    time zone (``Z`` or an offset): a naive one is refused, as the holder's and the verifier's zones may differ.
+    """
     if not isinstance(value, str):
-        raise InputError(f"must be an ISO 8601 date string, got {type(value).__name__}", line=line, field=name)
+        raise InputError(f"must be an ISO 8601 date or date-time string, got {type(value).__name__}")
     try:
-        (date.fromisoformat if len(value) == 10 else datetime.fromisoformat)(value)
+        if _DATE.fullmatch(value):
+            return datetime.combine(date.fromisoformat(value), _DAY_END if end else _DAY_START, UTC)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
-        raise InputError(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time", line=line,
-                         field=name) from None
-    return value
+        pass  # e.g. 2026-02-30, hour 25, offset +24:00
+    else:
+        if _NAIVE.fullmatch(value):
+            raise InputError(f"{value!r} is a date-time without a time zone: add Z (UTC) or an offset such as "
+                             "+08:00")
+    raise InputError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+                     "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
+
+
+def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
+    try:
+        return value, validity_instant(value, end=end)
+    except InputError as exc:
+        raise InputError(str(exc), line=line, field=name) from None
 
 
 def validate_record(raw: Any, line: int, *, department: str | None = None) -> Record:
@@ -91,10 +118,12 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
     if issuer is not None and department is not None and issuer != department:
         raise InputError(f"record names issuer {issuer!r} but is being issued by {department!r}", line=line,
                          field="issuer")
-    valid_from = _date(raw["valid_from"], "valid_from", line) if raw.get("valid_from") is not None else None
-    valid_until = _date(raw["valid_until"], "valid_until", line) if raw.get("valid_until") is not None else None
-    if valid_from and valid_until and valid_until < valid_from:
-        raise InputError(f"{valid_until} is before valid_from {valid_from}", line=line, field="valid_until")
+    start, end = raw.get("valid_from"), raw.get("valid_until")
+    valid_from = _date(start, "valid_from", line, end=False) if start is not None else None
+    valid_until = _date(end, "valid_until", line, end=True) if end is not None else None
+    if valid_from and valid_until and valid_until[1] < valid_from[1]:  # instants, not strings: time zones differ
+        raise InputError(f"{valid_until[0]} ({valid_until[1].isoformat()}) is before valid_from {valid_from[0]} "
+                         f"({valid_from[1].isoformat()})", line=line, field="valid_until")
     attachments = raw.get("attachments")
     if attachments is not None:
         if not isinstance(attachments, list) or not attachments:
@@ -104,7 +133,8 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
                     or not isinstance(item.get("name"), str) or not _SHA256.match(str(item.get("sha256", "")))):
                 raise InputError("each attachment is {name, sha256 (64 lowercase hex), media_type?}", line=line,
                                  field=f"attachments[{i}]")
-    return Record(line, cert_id, raw["type"], subject, valid_from, valid_until, attachments)
+    return Record(line, cert_id, raw["type"], subject, valid_from[0] if valid_from else None,
+                  valid_until[0] if valid_until else None, attachments)
 
 
 def record_fields(record: Record, department: str, issued_at: str) -> dict[str, Any]:

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +32,7 @@ from sqlalchemy import select
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
                         hex32, strict_json_loads)
-from .certificate import CertificateDocument, load_document
+from .certificate import CertificateDocument, load_document, validity_instant
 from .chain import Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
@@ -494,24 +494,13 @@ def _check_proof(digest: bytes, proof: list[bytes], root: bytes) -> tuple[bool, 
 def _check_validity(cert: dict[str, Any], now: datetime) -> tuple[bool, str]:
     fields = cert["fields"]
     start, end = fields.get("valid_from"), fields.get("valid_until")
-    start_t = _time(start) if start is not None else None
-    end_t = _time(end) if end is not None else None
-    if end_t is not None and len(str(end)) == 10:
-        end_t = end_t.replace(hour=23, minute=59, second=59)
+    start_t = validity_instant(start, end=False) if start is not None else None  # docs/format.md#validity
+    end_t = validity_instant(end, end=True) if end is not None else None
     if start_t and now < start_t:
         return False, f"not valid before {start}"
     if end_t and now > end_t:
         return False, f"expired on {end}"
     return True, f"valid {start or 'from issuance'} to {end or 'no end date'}"
-
-
-def _time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise InputError(f"{value!r} is not an ISO 8601 date")
-    text = value.replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(date.fromisoformat(text),
-                                                                                   datetime.min.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _check_attachment(bundle: dict[str, Any], file: Path | None) -> tuple[bool, str]:

@@ -25,7 +25,7 @@ from eth_utils import keccak
 from web3.exceptions import Web3RPCError
 
 from .canonical import hex32, parse_hex32
-from .certificate import SCHEMA_ID, CertificateDocument, load_document
+from .certificate import SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_code
 from .errors import ChainError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
@@ -557,13 +557,12 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
     when = run.now
     start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
-    try:
-        start_t, end_t = _parse_time(start), _parse_time(end)
+    try:  # instants as docs/format.md#validity defines them (date-only ends at 23:59:59 UTC; no naive times)
+        start_t = validity_instant(start, end=False) if start is not None else None
+        end_t = validity_instant(end, end=True) if end is not None else None
     except InputError as exc:
         checks.add("validity", False, str(exc))
         return
-    if end_t is not None and len(str(end)) == 10:
-        end_t = end_t.replace(hour=23, minute=59, second=59)
     if start_t and when < start_t:
         checks.items.append(run.check("validity", False, f"not valid before {start}"))
     elif end_t and when > end_t:

@@ -11,24 +11,27 @@ everything verified. Real anvil, real contracts, real gateway; nothing is mocked
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger import evidence, issuance
-from ledger.certificate import iter_raw_records, load_document
+from ledger.certificate import iter_raw_records, load_document, validate_record
 from ledger.cli import main as cli_main
 from ledger.cli.decisions import _read_jsonl
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.issuance import issue_records
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .test_api_support import Clock, assert_problem, bearer, login, make_client, register
-from .test_evidence import standalone
+from .test_evidence import failed_names, standalone
 
 
 def forged_first(document: dict[str, Any], section: str, key: str, value: Any) -> str:
@@ -131,3 +134,87 @@ def test_gateway_refuses_a_request_body_with_a_duplicate_key(ledger: Ledger, doc
     answer = client.post("/certificates", content=records,
                          headers={"Content-Type": "application/json", **bearer(token)})
     assert "duplicate key 'name'" in assert_problem(answer, 422)["detail"]
+
+
+# -- validity instants -----------------------------------------------------------------------------------------
+
+def record(valid_from: str | None, valid_until: str | None) -> dict[str, Any]:
+    raw = make_records(1)[0]
+    raw.pop("valid_from"), raw.pop("valid_until")
+    return {**raw, **({"valid_from": valid_from} if valid_from else {}),
+            **({"valid_until": valid_until} if valid_until else {})}
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("2026-03-01T00:30:00Z", "2026-03-01T07:00:00+08:00"),  # ends 2026-02-28T23:00Z, before it starts
+    ("2026-03-01", "2026-03-01T07:00:00+08:00"),  # a date starts at 00:00:00 UTC; the end is 23:00Z the day before
+    ("2026-03-02T01:00:00+14:00", "2026-03-01T10:00:00-10:00"),  # 03-01T11:00Z to 03-01T20:00Z: valid
+])
+def test_validity_window_is_compared_as_instants(start: str, end: str) -> None:
+    start_t = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    start_t = start_t if start_t.tzinfo else start_t.replace(tzinfo=UTC)
+    end_t = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    if end_t < start_t:
+        with pytest.raises(InputError, match="before valid_from"):
+            validate_record(record(start, end), 1)
+    else:
+        assert validate_record(record(start, end), 1).valid_until == end
+
+
+@pytest.mark.parametrize(("start", "end"), [
+    ("2026-03-01T07:00:00+08:00", "2026-02-28T23:30:00Z"),  # starts 2026-02-28T23:00Z: half an hour of validity
+    ("2026-03-01", "2026-02-28T20:00:00-05:00"),  # ends 2026-03-01T01:00Z, after 00:00:00 UTC of its start day
+    ("2026-03-01", "2026-03-01"),  # one whole day
+])
+def test_validity_window_valid_across_time_zones_is_accepted(start: str, end: str) -> None:
+    parsed = validate_record(record(start, end), 1)
+    assert (parsed.valid_from, parsed.valid_until) == (start, end)
+
+
+@pytest.mark.parametrize(("value", "message"), [
+    ("2026-03-01T10:00:00", "without a time zone"),
+    ("2026-03-01 10:00:00Z", "not a date"),
+    ("2026-03-01T10:00:00+0800", "not a date"),
+    ("2026-03-01T10:00Z", "not a date"),
+    ("20260301", "not a date"),
+    ("2026-02-30", "not a date"),
+    ("٢٠٢٦-03-01", "not a date"),  # Arabic-Indic digits: \d would match them
+])
+def test_ambiguous_or_malformed_validity_is_refused(value: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        validate_record(record(value, None), 1)
+    with pytest.raises(InputError, match=message):
+        validate_record(record(None, value), 1)
+
+
+def test_all_three_verifiers_judge_validity_at_the_same_instants(ledger: Ledger, tmp_path: Path) -> None:
+    """Validity written with offsets that cross midnight, and a naive date-time (issued around the input check,
+    as a hostile issuer could): the library, the library's bundle check and the standalone verifier agree."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    plus8, minus10 = timezone(timedelta(hours=8)), timezone(timedelta(hours=-10))
+    cases = {  # name: (valid_from, valid_until, verdict)
+        "expired": ("2026-01-01", "2026-03-01T07:00:00+08:00", False),  # ended 2026-02-28T23:00Z
+        "ended-a-minute-ago": (None, (now - timedelta(minutes=1)).astimezone(plus8).isoformat(), False),
+        "current": ((now - timedelta(hours=1)).astimezone(minus10).isoformat(),
+                    (now + timedelta(hours=1)).astimezone(plus8).isoformat(), True),
+        "not-yet": ((now + timedelta(hours=1)).astimezone(plus8).isoformat(), "2099-12-31", False),
+        "naive": ("2026-01-01", "2099-01-01T00:00:00", False),
+    }
+    base = validate_record(make_records(1, prefix="VAL")[0], 1, department="MKT")
+    records = [dataclasses.replace(base, certificate_id=f"VAL-{name}", valid_from=start, valid_until=end)
+               for name, (start, end, _) in cases.items()]
+    out = io.StringIO()
+    issue_records(ledger, records, "MKT", out=out)
+    issued = [json.loads(line) for line in out.getvalue().splitlines()]
+    for (name, (_, _, verdict)), doc in zip(cases.items(), issued, strict=True):
+        check = verify_certificate(doc, ChainView(ledger.chain)).check("validity")
+        assert check.ok == verdict, (name, check)
+        path = tmp_path / f"{name}.json"
+        path.write_text(json.dumps(evidence.certificate_bundle(ledger, doc)))
+        library = evidence.verify_bundle(path, ledger.chain)
+        assert library.check("validity").ok == verdict, (name, library.to_json())
+        code, result, stderr = standalone(ledger, path)
+        assert result is not None, stderr
+        assert ("validity" not in failed_names(result)) == verdict, (name, result)
+        assert failed_names(result) == {c.name for c in library.failed}, (name, result, library.to_json())
+    assert "time zone" in verify_certificate(issued[-1], ChainView(ledger.chain)).check("validity").detail
