@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32,
-                        sha256, strict_json_loads)
+                        is_hex_digits, sha256, strict_json_loads)
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -309,17 +309,18 @@ class CertificateDocument:
 def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
     try:  # the usual case, every salt 2 * SALT_BYTES hex digits; any other takes the loop that names the field
         if all(type(v) is str and len(v) == 2 * SALT_BYTES for v in salts_raw.values()):
-            return {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+            salts = {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+            if all(len(v) == SALT_BYTES for v in salts.values()):  # shorter only when bytes.fromhex skipped spaces
+                return salts
     except ValueError:
         pass
     salts = {}
     for name, value in salts_raw.items():
         if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
             raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
-        try:
-            salts[name] = bytes.fromhex(value)
-        except ValueError:
-            raise InputError("salt is not hex", field=f"salts.{name}") from None
+        if not is_hex_digits(value):
+            raise InputError("salt is not hex", field=f"salts.{name}")
+        salts[name] = bytes.fromhex(value)
     return salts
 
 

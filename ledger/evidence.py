@@ -31,7 +31,7 @@ from sqlalchemy import select
 
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
-                        hex32, strict_json_loads)
+                        hex32, is_hex_digits, strict_json_loads)
 from .certificate import CertificateDocument, load_document, validity_instant
 from .chain import Chain, department_code, department_id_bytes
 from .client import Ledger
@@ -387,11 +387,7 @@ def _is_hex(value: Any, nbytes: int | None, prefix: bool = True) -> bool:
         text = text[2:]
     if nbytes is not None and len(text) != 2 * nbytes:
         return False
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return len(text) % 2 == 0
+    return is_hex_digits(text)  # either case; no whitespace (bytes.fromhex would skip it)
 
 
 def _shape(b: dict[str, Any]) -> str | None:

@@ -480,7 +480,7 @@ def _proof(elements: Any) -> list[bytes]:
     if type(elements) is list:
         try:  # the usual form: "0x" + 64 hex digits each
             proof = [bytes.fromhex(p[2:]) for p in elements if type(p) is str and len(p) == 66 and p[:2] == "0x"]
-            if len(proof) == len(elements):
+            if len(proof) == len(elements) and all(len(p) == 32 for p in proof):  # no whitespace skipped
                 return proof
         except ValueError:
             pass  # parse_hex32 names the problem

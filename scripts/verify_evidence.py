@@ -223,6 +223,9 @@ class Rpc:
 
 # -- the checks --------------------------------------------------------------------------------------------------
 
+HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
 def hexbytes(value: Any, nbytes: int | None, prefixed: bool = True) -> bytes:
     if not isinstance(value, str):
         raise ValueError("not a string")
@@ -235,6 +238,8 @@ def hexbytes(value: Any, nbytes: int | None, prefixed: bool = True) -> bytes:
         raise ValueError(f"{len(text)} hex digits, {2 * nbytes} expected")
     if len(text) % 2:
         raise ValueError("odd number of hex digits")
+    if not HEX_DIGITS.fullmatch(text):  # bytes.fromhex would skip whitespace; digits in either case only
+        raise ValueError("not hex digits")
     return bytes.fromhex(text)
 
 

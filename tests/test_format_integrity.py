@@ -218,3 +218,66 @@ def test_all_three_verifiers_judge_validity_at_the_same_instants(ledger: Ledger,
         assert ("validity" not in failed_names(result)) == verdict, (name, result)
         assert failed_names(result) == {c.name for c in library.failed}, (name, result, library.to_json())
     assert "time zone" in verify_certificate(issued[-1], ChainView(ledger.chain)).check("validity").detail
+
+
+# -- hex -------------------------------------------------------------------------------------------------------
+
+def _hexes(value: Any, change: Any) -> Any:
+    """``value`` with ``change(text)`` applied to every hex string of 32 or more digits (0x-prefixed or not)."""
+    if isinstance(value, dict):
+        return {k: _hexes(v, change) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_hexes(v, change) for v in value]
+    if isinstance(value, str):
+        digits = value.removeprefix("0x")
+        if len(digits) >= 32 and all(c in "0123456789abcdefABCDEF" for c in digits) and not digits.isdigit():
+            return change(value)
+    return value
+
+
+def _upper(text: str) -> str:
+    return "0x" + text[2:].upper() if text.startswith("0x") else text.upper()
+
+
+def test_hex_in_either_case_verifies_alike_everywhere(ledger: Ledger, docs: list[dict[str, Any]],
+                                                      tmp_path: Path) -> None:
+    """docs/format.md: hex digits are read in either case (addresses come EIP-55 checksummed) and compared as
+    bytes; both bundle verifiers and the certificate verifier agree."""
+    upper_doc = _hexes(docs[0], _upper)
+    assert upper_doc != docs[0]
+    assert verify_certificate(upper_doc, ChainView(ledger.chain)).ok
+    path = tmp_path / "upper.json"
+    path.write_text(json.dumps(_hexes(evidence.certificate_bundle(ledger, docs[0]), _upper)))
+    report = evidence.verify_bundle(path, ledger.chain)
+    assert report.ok, report.to_json()
+    code, result, stderr = standalone(ledger, path)
+    assert code == 0 and result is not None and not failed_names(result), (result, stderr)
+
+
+@pytest.mark.parametrize("where", ["salt", "digest", "proof"])
+def test_hex_with_whitespace_is_refused_by_every_verifier(ledger: Ledger, docs: list[dict[str, Any]],
+                                                          tmp_path: Path, where: str) -> None:
+    """Python's bytes.fromhex skips spaces ("ab cd" is two bytes), other parsers refuse them: a hex value with
+    whitespace is malformed for every verifier, not a shorter value."""
+    bundle = evidence.certificate_bundle(ledger, docs[0])
+    doc = json.loads(json.dumps(docs[0]))
+    if where == "salt":
+        name = next(iter(bundle["certificate"]["salts"]))
+        bundle["certificate"]["salts"][name] = bundle["certificate"]["salts"][name][:30] + "  "
+        doc["salts"][name] = doc["salts"][name][:30] + "  "
+    elif where == "digest":
+        bundle["certificate"]["digest"] = bundle["certificate"]["digest"][:64] + "  "
+        doc["digest"] = doc["digest"][:64] + "  "
+    else:
+        bundle["anchor"]["proof"][0] = bundle["anchor"]["proof"][0][:64] + " \t"
+        doc["anchor"]["proof"][0] = doc["anchor"]["proof"][0][:64] + " \t"
+    report = verify_certificate(doc, ChainView(ledger.chain))
+    assert not report.ok and report.failed[0].name in ("format", "merkle_proof"), report.to_json()
+    assert "hex" in report.failed[0].detail, report.to_json()
+    path = tmp_path / "spaced.json"
+    path.write_text(json.dumps(bundle))
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert [c.name for c in library.failed] == ["bundle"], library.to_json()
+    code, result, stderr = standalone(ledger, path)
+    assert code == 1 and result is not None, stderr
+    assert failed_names(result) == {"bundle"}, result

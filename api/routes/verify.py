@@ -71,8 +71,8 @@ def public_timeline(digest: Digest, ledger: LedgerDep, now: NowDep) -> TimelineP
     return TimelinePublic(**provenance.timeline(ledger, hex32(bytes.fromhex(digest[2:])), now=now, private=False))
 
 
-@router.post("/public/holder/accesses", response_model=list[AccessEntry], dependencies=[RateLimitedPublic],
-             responses={**PUBLIC, **R403})
+@router.post("/public/holder/accesses", response_model=list[AccessEntry],
+             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
 def holder_accesses(body: HolderAccessesCreate, ledger: LedgerDep) -> list[AccessEntry]:
     """The holder's view of who read their certificate: send the complete certificate file (every field with its
     salt) as proof of holding it."""
