@@ -102,11 +102,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return found
 
 
+def _not_json(token: str) -> Any:
+    raise InputError(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); write a number or a string")
+
+
 def strict_json_loads(text: str | bytes) -> Any:
     """``json.loads(text)`` for anything from outside (documents, presentations, bundles, input records, request
-    bodies): also refuses an object that names a key twice, with an InputError naming the key. orjson (the fast
-    path of :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
-    return json.loads(text, object_pairs_hook=_unique_keys)
+    bodies): also refuses an object that names a key twice, with an InputError naming the key, and the tokens
+    NaN / Infinity / -Infinity that Python reads and other parsers refuse. orjson (the fast path of
+    :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
 
 
 def sha256(data: bytes) -> bytes:

@@ -871,8 +871,9 @@ class DecisionVerifier(Verifier):
         return f"published by {chain['department']} in block {chain['block_number']}"
 
 
-class DuplicateKey(ValueError):
-    """A JSON object names a key twice: a person or another parser may read the other value."""
+class AmbiguousJson(ValueError):
+    """Text other parsers read differently: an object naming a key twice (a person or another parser may read
+    the other value), or the non-JSON tokens NaN / Infinity that Python's json accepts."""
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -881,10 +882,14 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise DuplicateKey(f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
+                raise AmbiguousJson(f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
                                    "take the other value; the bundle is refused")
             seen.add(key)
     return found
+
+
+def not_json(token: str) -> Any:
+    raise AmbiguousJson(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); the bundle is refused")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -899,11 +904,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
-        bundle = json.loads(raw, object_pairs_hook=unique_keys)
+        bundle = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
         return 2
-    except DuplicateKey as exc:
+    except AmbiguousJson as exc:
         print(f"error: {args.bundle}: {exc}", file=sys.stderr)
         return 2
     except (UnicodeDecodeError, ValueError) as exc:

@@ -281,3 +281,24 @@ def test_hex_with_whitespace_is_refused_by_every_verifier(ledger: Ledger, docs: 
     code, result, stderr = standalone(ledger, path)
     assert code == 1 and result is not None, stderr
     assert failed_names(result) == {"bundle"}, result
+
+
+def test_nan_and_infinity_are_not_json_for_any_reader(ledger: Ledger, docs: list[dict[str, Any]],
+                                                      tmp_path: Path) -> None:
+    """Python's json reads the tokens NaN and Infinity, which are not JSON (RFC 8259) and which other parsers
+    refuse: every reader of outside documents refuses them at parse time, naming the token."""
+    text = json.dumps(docs[0]).replace('"fields": {', '"fields": {"subject.score": NaN, ', 1)
+    path = tmp_path / "nan.json"
+    path.write_text(text)
+    report = verify_certificate(str(path), ChainView(ledger.chain))
+    assert not report.check("format").ok and "NaN" in report.check("format").detail, report.to_json()
+    bundle = json.dumps(evidence.certificate_bundle(ledger, docs[0]))
+    path.write_text(bundle.replace('"fields": {', '"fields": {"subject.score": -Infinity, ', 1))
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert [c.name for c in library.failed] == ["bundle"] and "-Infinity" in library.check("bundle").detail
+    code, result, stderr = standalone(ledger, path)
+    assert code == 2 and result is None and "-Infinity" in stderr, stderr
+    records = tmp_path / "in.jsonl"
+    records.write_text('{"id": "N-1", "type": "permit", "subject": {"score": Infinity}}\n')
+    with pytest.raises(InputError, match="line 1: .*Infinity"):
+        list(iter_raw_records(records))
