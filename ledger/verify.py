@@ -171,8 +171,9 @@ class ChainView:
         for a sync and every report as of it includes that block's status events."""
         head = self.chain.block_number() if head is None else head
         self.sync(head)
-        self._genesis = ("", float("-inf"))
-        self.genesis()
+        if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
+            self._genesis = ("", float("-inf"))
+            self.genesis()
         self._head, self._head_read_at = max(head, self._head), time.monotonic()
         return head
 
