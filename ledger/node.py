@@ -181,6 +181,7 @@ class EmbeddedNode:
                 return url
             recorded = self.recorded_genesis()
             expected = pin_genesis(self.state_file, recorded) or recorded
+            had_state = self.state_file.exists()
             port = _free_port(self._previous_port())
             url = f"http://127.0.0.1:{port}"
             log = open(self.chain_dir / "anvil.log", "ab")
@@ -202,18 +203,20 @@ class EmbeddedNode:
                     self.stop()
                     raise ChainError(f"the embedded anvil node did not answer on {url} within {timeout} s")
                 time.sleep(0.05)
-            self._check_genesis(url, expected)
+            self._check_genesis(url, expected, had_state)
             self.info_file.write_text(json.dumps({"pid": self._process.pid, "url": url}))
             self.url = url
             return url
 
-    def _check_genesis(self, url: str, expected: str | None) -> None:
+    def _check_genesis(self, url: str, expected: str | None, had_state: bool) -> None:
         block = _rpc(url, "eth_getBlockByNumber", ["0x0", False])
         found = str(block["hash"]).lower() if isinstance(block, dict) else None
         if expected is not None and found != expected:
             self.stop()
+            why = "was altered" if had_state else "is missing"
             raise ChainError(f"the embedded node started with genesis {found}, not the chain's genesis {expected} "
-                             f"recorded in {self.genesis_file}; its state file {self.state_file} was altered")
+                             f"recorded in {self.genesis_file}: its state file {self.state_file} {why}. Restore it "
+                             f"from a backup; to start a new chain on purpose, remove {self.genesis_file} too")
         if not self.genesis_file.exists():
             tmp = self.genesis_file.with_suffix(".tmp")
             tmp.write_text(json.dumps({"hash": found, "chain_id": CHAIN_ID}))

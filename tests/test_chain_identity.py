@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import pytest
 from ledger import evidence, issuance
 from ledger.chain import ROLE_ISSUER, Chain
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.departments import Council
 from ledger.node import EmbeddedNode, header_hash
 from ledger.verify import ChainView, verify_certificate
@@ -112,3 +114,26 @@ def test_verify_fails_chain_identity_when_the_genesis_differs(data_dir: Path, tm
         check = report.check("chain_identity")
         assert not check.ok and "genesis" in check.detail, report.to_json()
         assert [c.name for c in report.failed] == ["chain_identity"]
+
+
+def test_a_lost_state_file_is_refused_not_silently_replaced_by_a_new_chain(tmp_path: Path) -> None:
+    """Before, a missing state file quietly started a new chain (and the embedded ledger deployed anew), leaving
+    every certificate anchored on the old one unverifiable; now the start fails and says what to do."""
+    node = EmbeddedNode(tmp_path / "chain")
+    node.start()
+    genesis = node.recorded_genesis()
+    node.stop()
+    assert genesis is not None and node.state_file.exists()
+    node.state_file.unlink()
+    # anvil stamps a new block 0 with the second it starts in: within the same second a new chain would have the
+    # same genesis hash (a limit of genesis identity, stated in docs/guarantees.md), so start in the next one.
+    time.sleep(1.05)
+    with pytest.raises(ChainError, match="is missing.*remove .*genesis.json too"):
+        node.start()
+    assert not node.owned
+    node.genesis_file.unlink()  # a new chain, on purpose
+    try:
+        node.start()
+        assert node.recorded_genesis() not in (None, genesis)
+    finally:
+        node.stop()
