@@ -10,9 +10,11 @@ The chain keeps its identity across restarts. anvil 1.7.1 makes a fresh block 0 
 at every start and adds it to the state file next to the ones of earlier starts; which of them it loads as block
 0 next time depends on hash-map order, so the genesis hash, which evidence bundles and the deployment file name,
 would change at random. ``--init`` (a fixed genesis) cannot be combined with ``--state``, and ``--timestamp``
-also rewinds the clock of every later block to it. So the first start records the genesis hash in
+also rewinds the clock of every later block to it. So the genesis hash is recorded in
 ``chain/genesis.json``, and before each start the state file is rewritten to hold that block 0 only (anvil then
-loads it over its fresh one); a start whose block 0 is not the recorded one is refused.
+loads it over its fresh one); a start whose block 0 is not the recorded one is refused. The hash is recorded at
+the first start that finds a state file (the parent of block 1, else its oldest block 0), so a node killed
+before its first dump simply starts a new chain, as nothing of the old one was kept.
 """
 
 from __future__ import annotations
@@ -217,8 +219,8 @@ class EmbeddedNode:
             raise ChainError(f"the embedded node started with genesis {found}, not the chain's genesis {expected} "
                              f"recorded in {self.genesis_file}: its state file {self.state_file} {why}. Restore it "
                              f"from a backup; to start a new chain on purpose, remove {self.genesis_file} too")
-        if not self.genesis_file.exists():
-            tmp = self.genesis_file.with_suffix(".tmp")
+        if had_state and not self.genesis_file.exists():  # recorded once a state file holds it: a crash before the
+            tmp = self.genesis_file.with_suffix(".tmp")     # first dump leaves nothing to keep, and nothing recorded
             tmp.write_text(json.dumps({"hash": found, "chain_id": CHAIN_ID}))
             tmp.replace(self.genesis_file)
 

@@ -121,6 +121,9 @@ def test_a_lost_state_file_is_refused_not_silently_replaced_by_a_new_chain(tmp_p
     every certificate anchored on the old one unverifiable; now the start fails and says what to do."""
     node = EmbeddedNode(tmp_path / "chain")
     node.start()
+    node.stop()
+    assert node.recorded_genesis() is None  # recorded by the first start that finds it in a state file
+    node.start()
     genesis = node.recorded_genesis()
     node.stop()
     assert genesis is not None and node.state_file.exists()
