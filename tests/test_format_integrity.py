@@ -302,3 +302,19 @@ def test_nan_and_infinity_are_not_json_for_any_reader(ledger: Ledger, docs: list
     records.write_text('{"id": "N-1", "type": "permit", "subject": {"score": Infinity}}\n')
     with pytest.raises(InputError, match="line 1: .*Infinity"):
         list(iter_raw_records(records))
+
+
+def test_hidden_when_empty_is_read_as_documented(ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path) -> None:
+    """docs/format.md §9 and docs/evidence.md: a document leaves `hidden` out when empty and readers take `{}`
+    alike; a bundle always carries it, and both bundle verifiers refuse a bundle without it."""
+    assert "hidden" not in docs[0]
+    assert verify_certificate({**docs[0], "hidden": {}}, ChainView(ledger.chain)).ok
+    bundle = evidence.certificate_bundle(ledger, docs[0])
+    assert bundle["certificate"]["hidden"] == {}
+    del bundle["certificate"]["hidden"]
+    path = tmp_path / "no-hidden.json"
+    path.write_text(json.dumps(bundle))
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert [c.name for c in library.failed] == ["bundle"], library.to_json()
+    code, result, stderr = standalone(ledger, path)
+    assert code == 1 and result is not None and failed_names(result) == {"bundle"}, (result, stderr)
