@@ -14,6 +14,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ledger.auth import Attempt, Authenticator, PermissionDenied, Principal
+from ledger.canonical import strict_json_loads
 from ledger.client import Ledger
 
 from .config import ApiSettings, get_settings
@@ -119,3 +120,17 @@ RateLimitedPublic = Depends(rate_limit)
 RateLimitedSignin = Depends(rate_limit_signin)
 
 Clock = Callable[[], datetime]
+
+
+async def refuse_duplicate_keys(request: Request) -> None:  # CPU only: on the event loop
+    """A request body whose JSON names a key twice is refused (422 naming the key): the parser FastAPI uses keeps
+    the last value silently, and a person or another parser may read the other one."""
+    body = await request.body()  # cached by Starlette: the same bytes the handler's model was parsed from
+    if body:
+        try:
+            strict_json_loads(body)
+        except ValueError:
+            pass  # not JSON at all: the request's own validation reports it
+
+
+StrictJsonBody = Depends(refuse_duplicate_keys)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,30 @@ def json_loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # rare: only then look for the name
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(f"duplicate key {key!r}: a JSON object names it twice, so another reader may take "
+                                 "the other value; remove one of them")
+            seen.add(key)
+    return found
+
+
+def _not_json(token: str) -> Any:
+    raise InputError(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); write a number or a string")
+
+
+def strict_json_loads(text: str | bytes) -> Any:
+    """``json.loads(text)`` for anything from outside (documents, presentations, bundles, input records, request
+    bodies): also refuses an object that names a key twice, with an InputError naming the key, and the tokens
+    NaN / Infinity / -Infinity that Python reads and other parsers refuse. orjson (the fast path of
+    :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
+    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -145,21 +170,31 @@ def document_digest(document: Any) -> bytes:
 
 
 def parse_hex32(value: str, what: str = "digest") -> bytes:
-    """Parse a 32-byte hex string (with or without 0x); InputError names what was wrong."""
+    """Parse a 32-byte hex string (with or without 0x); InputError names what was wrong. Digits in either case;
+    nothing else (bytes.fromhex would skip whitespace, which other parsers refuse: docs/format.md)."""
     if type(value) is str and len(value) == 66 and value.startswith("0x"):  # the usual form
         try:
-            return bytes.fromhex(value[2:])
+            raw = bytes.fromhex(value[2:])
+            if len(raw) == 32:  # 64 characters give 32 bytes only when none is whitespace
+                return raw
         except ValueError:
             pass  # the general path below names the problem
     if not isinstance(value, str):
         raise InputError(f"{what} must be a hex string, got {type(value).__name__}")
-    text = value[2:] if value[:2].lower() == "0x" else value
+    text = value[2:] if value[:2] == "0x" else value
     if len(text) != 64:
         raise InputError(f"{what} must be 32 bytes (64 hex digits), got {len(text)} digits")
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise InputError(f"{what} is not valid hex: {value!r}") from None
+    if not is_hex_digits(text):
+        raise InputError(f"{what} is not valid hex: {value!r}")
+    return bytes.fromhex(text)
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
+def is_hex_digits(text: str) -> bool:
+    """Only hex digits (either case), an even number of them."""
+    return len(text) % 2 == 0 and _HEX_DIGITS.fullmatch(text) is not None
 
 
 def hex32(value: bytes) -> str:

@@ -16,12 +16,12 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, json_loads, parse_hex32,
-                        sha256)
+from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32,
+                        is_hex_digits, sha256, strict_json_loads)
 from .errors import InputError
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
@@ -49,15 +49,42 @@ class Record:
     attachments: list[dict[str, Any]] | None
 
 
-def _date(value: Any, name: str, line: int) -> str:
+# docs/format.md#validity: a date, or a date-time with seconds and a time zone (Z or +HH:MM / -HH:MM). ASCII
+# digits only ([0-9], not \d), so every verifier, in any language, reads the same instant.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+_DAY_START, _DAY_END = time(0, 0, 0), time(23, 59, 59)
+
+
+def validity_instant(value: Any, *, end: bool) -> datetime:
+    """The UTC instant a ``valid_from`` (``end=False``) or ``valid_until`` (``end=True``) value stands for.
+
+    A date alone is 00:00:00 UTC of that day as a start and 23:59:59 UTC as an end; a date-time must carry its
+    time zone (``Z`` or an offset): a naive one is refused, as the holder's and the verifier's zones may differ.
+    """
     if not isinstance(value, str):
-        raise InputError(f"must be an ISO 8601 date string, got {type(value).__name__}", line=line, field=name)
+        raise InputError(f"must be an ISO 8601 date or date-time string, got {type(value).__name__}")
     try:
-        (date.fromisoformat if len(value) == 10 else datetime.fromisoformat)(value)
+        if _DATE.fullmatch(value):
+            return datetime.combine(date.fromisoformat(value), _DAY_END if end else _DAY_START, UTC)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError:
-        raise InputError(f"{value!r} is not an ISO 8601 date (YYYY-MM-DD) or date-time", line=line,
-                         field=name) from None
-    return value
+        pass  # e.g. 2026-02-30, hour 25, offset +24:00
+    else:
+        if _NAIVE.fullmatch(value):
+            raise InputError(f"{value!r} is a date-time without a time zone: add Z (UTC) or an offset such as "
+                             "+08:00")
+    raise InputError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+                     "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
+
+
+def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
+    try:
+        return value, validity_instant(value, end=end)
+    except InputError as exc:
+        raise InputError(str(exc), line=line, field=name) from None
 
 
 def validate_record(raw: Any, line: int, *, department: str | None = None) -> Record:
@@ -91,10 +118,12 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
     if issuer is not None and department is not None and issuer != department:
         raise InputError(f"record names issuer {issuer!r} but is being issued by {department!r}", line=line,
                          field="issuer")
-    valid_from = _date(raw["valid_from"], "valid_from", line) if raw.get("valid_from") is not None else None
-    valid_until = _date(raw["valid_until"], "valid_until", line) if raw.get("valid_until") is not None else None
-    if valid_from and valid_until and valid_until < valid_from:
-        raise InputError(f"{valid_until} is before valid_from {valid_from}", line=line, field="valid_until")
+    start, end = raw.get("valid_from"), raw.get("valid_until")
+    valid_from = _date(start, "valid_from", line, end=False) if start is not None else None
+    valid_until = _date(end, "valid_until", line, end=True) if end is not None else None
+    if valid_from and valid_until and valid_until[1] < valid_from[1]:  # instants, not strings: time zones differ
+        raise InputError(f"{valid_until[0]} ({valid_until[1].isoformat()}) is before valid_from {valid_from[0]} "
+                         f"({valid_from[1].isoformat()})", line=line, field="valid_until")
     attachments = raw.get("attachments")
     if attachments is not None:
         if not isinstance(attachments, list) or not attachments:
@@ -104,7 +133,8 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
                     or not isinstance(item.get("name"), str) or not _SHA256.match(str(item.get("sha256", "")))):
                 raise InputError("each attachment is {name, sha256 (64 lowercase hex), media_type?}", line=line,
                                  field=f"attachments[{i}]")
-    return Record(line, cert_id, raw["type"], subject, valid_from, valid_until, attachments)
+    return Record(line, cert_id, raw["type"], subject, valid_from[0] if valid_from else None,
+                  valid_until[0] if valid_until else None, attachments)
 
 
 def record_fields(record: Record, department: str, issued_at: str) -> dict[str, Any]:
@@ -159,11 +189,13 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
             if not raw_line.strip():
                 continue
             try:
-                yield line_no, json_loads(raw_line)
+                yield line_no, strict_json_loads(raw_line)
             except UnicodeDecodeError:
                 raise InputError("is not UTF-8", line=line_no) from None
             except json.JSONDecodeError as exc:
                 raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no) from None
+            except InputError as exc:
+                raise InputError(str(exc), line=line_no) from None
 
 
 def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
@@ -171,6 +203,9 @@ def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
     reader = csv.DictReader(text)
     if not reader.fieldnames:
         raise InputError("the CSV file has no header row", line=1)
+    twice = sorted({name for name in reader.fieldnames if reader.fieldnames.count(name) > 1})
+    if twice:  # DictReader would keep the last column of each name
+        raise InputError(f"duplicate column {twice[0]!r} in the header row; remove one of them", line=1)
     for row in reader:
         line_no = reader.line_num
         if sum(len(v or "") for v in row.values() if isinstance(v, str)) > max_record_bytes:
@@ -274,17 +309,18 @@ class CertificateDocument:
 def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
     try:  # the usual case, every salt 2 * SALT_BYTES hex digits; any other takes the loop that names the field
         if all(type(v) is str and len(v) == 2 * SALT_BYTES for v in salts_raw.values()):
-            return {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+            salts = {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+            if all(len(v) == SALT_BYTES for v in salts.values()):  # shorter only when bytes.fromhex skipped spaces
+                return salts
     except ValueError:
         pass
     salts = {}
     for name, value in salts_raw.items():
         if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
             raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
-        try:
-            salts[name] = bytes.fromhex(value)
-        except ValueError:
-            raise InputError("salt is not hex", field=f"salts.{name}") from None
+        if not is_hex_digits(value):
+            raise InputError("salt is not hex", field=f"salts.{name}")
+        salts[name] = bytes.fromhex(value)
     return salts
 
 
@@ -302,6 +338,9 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
     if len(raw) > 16 * MAX_RECORD_BYTES:
         raise InputError(f"{path} is {len(raw)} bytes; a certificate document is at most {16 * MAX_RECORD_BYTES}")
     try:
-        return CertificateDocument.from_json(json.loads(raw))
+        value = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
+    except InputError as exc:  # a duplicate key
+        raise InputError(f"{path}: {exc}") from None
+    return CertificateDocument.from_json(value)

@@ -22,7 +22,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -31,8 +31,8 @@ from sqlalchemy import select
 
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
-                        hex32)
-from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
+                        hex32, is_hex_digits, strict_json_loads)
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
@@ -76,7 +76,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     chain = ledger.chain
     view = ChainView(chain, ledger.settings.confirmations)
     report = verify_certificate(doc, view)
-    for name in ("format", "chain", "integrity", "merkle_proof", "anchored"):
+    for name in ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored"):
         if not report.check(name).ok:
             raise VerificationError(f"no evidence can be produced: check {name} failed ({report.check(name).detail})",
                                     report=report)
@@ -305,9 +305,11 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     if len(raw) > MAX_BUNDLE_BYTES:
         raise InputError(f"{path} is {len(raw)} bytes; an evidence bundle is at most {MAX_BUNDLE_BYTES}")
     try:
-        value = json.loads(raw)
+        value = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
+    except InputError as exc:  # a duplicate key
+        raise InputError(f"{path}: {exc}") from None
     if not isinstance(value, dict):
         raise InputError(f"{path} holds JSON but not an object; an evidence bundle is a JSON object")
     return value
@@ -397,11 +399,7 @@ def _is_hex(value: Any, nbytes: int | None, prefix: bool = True) -> bool:
         text = text[2:]
     if nbytes is not None and len(text) != 2 * nbytes:
         return False
-    try:
-        bytes.fromhex(text)
-    except ValueError:
-        return False
-    return len(text) % 2 == 0
+    return is_hex_digits(text)  # either case; no whitespace (bytes.fromhex would skip it)
 
 
 def _shape(b: dict[str, Any]) -> str | None:
@@ -521,24 +519,13 @@ def _check_proof(digest: bytes, proof: list[bytes], root: bytes) -> tuple[bool, 
 def _check_validity(cert: dict[str, Any], now: datetime) -> tuple[bool, str]:
     fields = cert["fields"]
     start, end = fields.get("valid_from"), fields.get("valid_until")
-    start_t = _time(start) if start is not None else None
-    end_t = _time(end) if end is not None else None
-    if end_t is not None and len(str(end)) == 10:
-        end_t = end_t.replace(hour=23, minute=59, second=59)
+    start_t = validity_instant(start, end=False) if start is not None else None  # docs/format.md#validity
+    end_t = validity_instant(end, end=True) if end is not None else None
     if start_t and now < start_t:
         return False, f"not valid before {start}"
     if end_t and now > end_t:
         return False, f"expired on {end}"
     return True, f"valid {start or 'from issuance'} to {end or 'no end date'}"
-
-
-def _time(value: Any) -> datetime:
-    if not isinstance(value, str):
-        raise InputError(f"{value!r} is not an ISO 8601 date")
-    text = value.replace("Z", "+00:00")
-    parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(date.fromisoformat(text),
-                                                                                   datetime.min.time())
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _check_attachment(bundle: dict[str, Any], file: Path | None) -> tuple[bool, str]:

@@ -3,8 +3,8 @@
 ``verify_certificate`` returns a :class:`Report` listing every check with its result; it never returns a bare
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
-format, chain, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key, signature,
-status, validity.
+format, chain, chain_identity, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key,
+signature, status, validity.
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
@@ -29,7 +29,7 @@ from eth_utils import keccak
 from web3.exceptions import Web3RPCError
 
 from .canonical import hex32, parse_hex32
-from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
 from .errors import ChainError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
@@ -39,7 +39,8 @@ from .signing import batch_message, recover
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
 CertKey = tuple[bytes, bytes, bytes]
-CHECK_NAMES = ("format", "chain", "integrity", "disclosure", "merkle_proof", "anchored", "confirmations", "issuer",
+CHECK_NAMES = ("format", "chain", "chain_identity", "integrity", "disclosure", "merkle_proof", "anchored",
+               "confirmations", "issuer",
                "department_key", "signature", "status", "validity")
 
 
@@ -114,6 +115,8 @@ _SUPERSEDED_CODE = 3
 _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
                   "CertificateSuperseded": 3}
 _SIGNATURES_KEPT = 65_536
+# The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
+GENESIS_RECHECK = 5.0
 
 
 class ChainView:
@@ -143,6 +146,7 @@ class ChainView:
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
         self._head_read_at = float("-inf")
+        self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._lookups = 0
         self._indexed = False
@@ -164,6 +168,14 @@ class ChainView:
         self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
         return head
 
+    def genesis(self) -> str:
+        """The connected chain's genesis (block 0) hash, read at most every ``GENESIS_RECHECK`` seconds."""
+        found, read_at = self._genesis
+        if time.monotonic() - read_at > GENESIS_RECHECK:
+            found = self.chain.block_hash(0) or ""
+            self._genesis = (found, time.monotonic())
+        return found
+
     def refresh(self, head: int | None = None) -> int:
         """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
         the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
@@ -171,6 +183,9 @@ class ChainView:
         for a sync and every report as of it includes that block's status events."""
         head = self.chain.block_number() if head is None else head
         self.sync(head)
+        if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
+            self._genesis = ("", float("-inf"))
+            self.genesis()
         self._head, self._head_read_at = max(head, self._head), time.monotonic()
         return head
 
@@ -183,7 +198,7 @@ class ChainView:
         if self.max_head_age <= 0 or time.monotonic() - self._head_read_at > self.max_head_age:
             return None
         head = self._head
-        if not self._indexed or head > self._synced:
+        if not self._indexed or head > self._synced or time.monotonic() - self._genesis[1] > GENESIS_RECHECK:
             return None
         batch = self._batches.get((department, root))
         if batch is None or (batch.signer, batch.block_number) not in self._signers:
@@ -395,6 +410,7 @@ class _Run:
         self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
         self._chain: dict[tuple[Any, str], Check] = {}
+        self._identity: Check | None = None
         self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}
 
@@ -418,6 +434,15 @@ class _Run:
                 f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')}; this "
                 f"verifier reads chain {chain.chain_id} contract {chain.deployment.anchor}"))
         return found
+
+    def chain_identity_check(self) -> Check:
+        """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
+        if self._identity is None:
+            recorded, found = self.view.chain.deployment.genesis_hash.lower(), self.view.genesis().lower()
+            self._identity = Check("chain_identity", found == recorded, f"genesis {found}" if found == recorded else
+                                   f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: "
+                                   "another chain, or one whose history was replaced")
+        return self._identity
 
     def batch_checks(self, department: str, root: bytes, signature: bytes,
                      head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
@@ -517,7 +542,7 @@ def _proof(elements: Any) -> list[bytes]:
     if type(elements) is list:
         try:  # the usual form: "0x" + 64 hex digits each
             proof = [bytes.fromhex(p[2:]) for p in elements if type(p) is str and len(p) == 66 and p[:2] == "0x"]
-            if len(proof) == len(elements):
+            if len(proof) == len(elements) and all(len(p) == 32 for p in proof):  # no whitespace skipped
                 return proof
         except ValueError:
             pass  # parse_hex32 names the problem
@@ -536,6 +561,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         return Report(hex32(digest) if digest else None, tuple(items), head, at_text, facts)
 
     items.append(run.chain_check(anchor))
+    items.append(run.chain_identity_check())
     try:
         digest = doc.digest()
     except LedgerError as exc:
@@ -620,13 +646,12 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
     when = run.now
     start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
-    try:
-        start_t, end_t = _parse_time(start), _parse_time(end)
+    try:  # instants as docs/format.md#validity defines them (date-only ends at 23:59:59 UTC; no naive times)
+        start_t = validity_instant(start, end=False) if start is not None else None
+        end_t = validity_instant(end, end=True) if end is not None else None
     except InputError as exc:
         checks.add("validity", False, str(exc))
         return
-    if end_t is not None and len(str(end)) == 10:
-        end_t = end_t.replace(hour=23, minute=59, second=59)
     if start_t and when < start_t:
         checks.items.append(run.check("validity", False, f"not valid before {start}"))
     elif end_t and when > end_t:

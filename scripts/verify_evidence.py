@@ -24,6 +24,7 @@ import datetime as dt
 import hashlib
 import json
 import math
+import re
 import sys
 import urllib.error
 import urllib.request
@@ -226,6 +227,9 @@ class Rpc:
 
 # -- the checks --------------------------------------------------------------------------------------------------
 
+HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
 def hexbytes(value: Any, nbytes: int | None, prefixed: bool = True) -> bytes:
     if not isinstance(value, str):
         raise ValueError("not a string")
@@ -238,6 +242,8 @@ def hexbytes(value: Any, nbytes: int | None, prefixed: bool = True) -> bytes:
         raise ValueError(f"{len(text)} hex digits, {2 * nbytes} expected")
     if len(text) % 2:
         raise ValueError("odd number of hex digits")
+    if not HEX_DIGITS.fullmatch(text):  # bytes.fromhex would skip whitespace; digits in either case only
+        raise ValueError("not hex digits")
     return bytes.fromhex(text)
 
 
@@ -409,17 +415,31 @@ def lower(value: Any) -> Any:
     return value
 
 
-def parse_time(value: Any) -> dt.datetime:
+# Validity (docs/format.md#validity): a date, or a date-time with seconds and a time zone; ASCII digits only.
+DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+
+
+def parse_time(value: Any, end: bool = False) -> dt.datetime:
+    """The UTC instant of a valid_from (a date: 00:00:00 UTC) or valid_until (a date: 23:59:59 UTC)."""
     if not isinstance(value, str):
-        raise Failure(f"{value!r} is not an ISO 8601 date")
+        raise Failure(f"{value!r} is not an ISO 8601 date or date-time")
     try:
-        if len(value) == 10:
-            parsed = dt.datetime.combine(dt.date.fromisoformat(value), dt.time())
-        else:
-            parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if DATE.fullmatch(value):
+            day = dt.date.fromisoformat(value)
+            return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0, 0), dt.timezone.utc)
+        if DATE_TIME.fullmatch(value):
+            if value.endswith("Z"):
+                value = value[:-1] + "+00:00"
+            return dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
     except ValueError:
-        raise Failure(f"{value!r} is not an ISO 8601 date") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.timezone.utc)
+        pass
+    else:
+        if NAIVE.fullmatch(value):
+            raise Failure(f"{value!r} is a date-time without a time zone: its instant is ambiguous")
+    raise Failure(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+                  "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
 
 
 def attachment_hashes(fields: dict[str, Any]) -> set[str]:
@@ -563,14 +583,12 @@ class Verifier:
         fields = self.b["certificate"]["fields"]
         now = dt.datetime.now(dt.timezone.utc)
         start, end = fields.get("valid_from"), fields.get("valid_until")
-        if start is not None and now < parse_time(start):
+        start_t = parse_time(start) if start is not None else None
+        end_t = parse_time(end, end=True) if end is not None else None
+        if start_t is not None and now < start_t:
             raise Failure(f"not valid before {start}")
-        if end is not None:
-            end_t = parse_time(end)
-            if len(end) == 10:
-                end_t = end_t.replace(hour=23, minute=59, second=59)
-            if now > end_t:
-                raise Failure(f"expired on {end}")
+        if end_t is not None and now > end_t:
+            raise Failure(f"expired on {end}")
         return f"valid {start or 'from issuance'} to {end or 'no end date'}"
 
     def check_attachment(self) -> str:
@@ -933,6 +951,27 @@ class DecisionVerifier(Verifier):
         return f"published by {chain['department']} in block {chain['block_number']}"
 
 
+class AmbiguousJson(ValueError):
+    """Text other parsers read differently: an object naming a key twice (a person or another parser may read
+    the other value), or the non-JSON tokens NaN / Infinity that Python's json accepts."""
+
+
+def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise AmbiguousJson(f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
+                                   "take the other value; the bundle is refused")
+            seen.add(key)
+    return found
+
+
+def not_json(token: str) -> Any:
+    raise AmbiguousJson(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); the bundle is refused")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
@@ -945,9 +984,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
-        bundle = json.loads(raw)
+        bundle = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except AmbiguousJson as exc:
+        print(f"error: {args.bundle}: {exc}", file=sys.stderr)
         return 2
     except (UnicodeDecodeError, ValueError) as exc:
         print(f"error: {args.bundle} is not valid JSON: {exc}", file=sys.stderr)

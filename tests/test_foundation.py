@@ -58,9 +58,9 @@ def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, An
     for doc in issued:
         report = verify(ledger, doc)
         assert report.ok, report.to_json()
-        assert [c.name for c in report.checks] == ["format", "chain", "integrity", "disclosure", "merkle_proof", "anchored",
-                                                   "confirmations", "issuer", "department_key", "signature",
-                                                   "status", "validity"]
+        assert [c.name for c in report.checks] == ["format", "chain", "chain_identity", "integrity", "disclosure",
+                                                   "merkle_proof", "anchored", "confirmations", "issuer",
+                                                   "department_key", "signature", "status", "validity"]
         assert report.facts["department"] == "MKT"
 
 

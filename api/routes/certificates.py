@@ -12,7 +12,7 @@ from ledger.canonical import hex32
 from ledger.status import revoke, supersede
 
 from .. import services
-from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep
+from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep, StrictJsonBody
 from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
                       RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
@@ -24,7 +24,7 @@ Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate di
                              examples=[DIGEST_EXAMPLE])]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuePublic,
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuePublic, dependencies=[StrictJsonBody],
              responses={**AUTHED, **R409, **R413})
 def issue_certificates(body: IssueCreate, issuer: Issuer, ledger: LedgerDep, settings: SettingsDep) -> IssuePublic:
     """Issue certificates from JSON records (issuer role): validated, salted, batched, signed and anchored."""

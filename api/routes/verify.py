@@ -14,7 +14,7 @@ from ledger.canonical import hex32
 from ledger.verify import ChainView, verify_certificate
 
 from .. import services
-from ..deps import LedgerDep, NowDep, RateLimitedPublic, Verifier
+from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
 from ..head import HeadRefresher
 from ..limits import GuardedRoute
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
@@ -41,7 +41,7 @@ def _view(request: Request) -> ChainView:
     return request.app.state.view  # type: ignore[no-any-return]
 
 
-@router.post("/verify", response_model=ReportPublic, responses=AUTHED)
+@router.post("/verify", response_model=ReportPublic, dependencies=[StrictJsonBody], responses=AUTHED)
 def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPublic:
     """Verify a certificate or presentation (verifier role): every check, with the facts found on chain."""
     view = _view(request)
@@ -50,7 +50,7 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
     return ReportPublic(**report.to_json())
 
 
-@router.post("/public/verify", response_model=PublicReport, dependencies=[RateLimitedPublic],
+@router.post("/public/verify", response_model=PublicReport, dependencies=[RateLimitedPublic, StrictJsonBody],
              responses={**PUBLIC, **R404})
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
@@ -94,8 +94,8 @@ def public_timeline(digest: Digest, ledger: LedgerDep, now: NowDep) -> TimelineP
     return TimelinePublic(**provenance.timeline(ledger, hex32(bytes.fromhex(digest[2:])), now=now, private=False))
 
 
-@router.post("/public/holder/accesses", response_model=list[AccessEntry], dependencies=[RateLimitedPublic],
-             responses={**PUBLIC, **R403})
+@router.post("/public/holder/accesses", response_model=list[AccessEntry],
+             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
 def holder_accesses(body: HolderAccessesCreate, ledger: LedgerDep) -> list[AccessEntry]:
     """The holder's view of who read their certificate: send the complete certificate file (every field with its
     salt) as proof of holding it."""

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import decisions, logchain, replay
+from ..canonical import strict_json_loads
 from ..demo_data import generate_applications, generate_service_items
 from ..errors import InputError
 from ..rules import load_rule_set
@@ -114,8 +115,8 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                yield json.loads(line)
-            except ValueError as exc:
+                yield strict_json_loads(line)
+            except (ValueError, InputError) as exc:
                 raise InputError(f"{path.name} is not JSONL: {exc}", line=number) from None
 
 

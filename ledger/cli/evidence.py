@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import evidence
+from ..canonical import strict_json_loads
 from ..errors import InputError
 from .output import open_ledger, print_json
 
@@ -61,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         if args.inline:
             try:
-                doc = json.loads(args.inline)
+                doc = strict_json_loads(args.inline)
             except json.JSONDecodeError as exc:
                 raise InputError(f"--json is not valid JSON: {exc}") from None
             bundle = evidence.certificate_bundle(ledger, doc, **_attachment(args), **kwargs)
