@@ -51,9 +51,10 @@ class Settings:
     max_record_bytes: int = 64 * 1024
     max_batch_size: int = 100_000
     chain_timeout: float = 60.0
-    # A decision kept only in the database can be deleted without a trace until it is anchored: replay reports
-    # un-anchored decisions older than this as `anchoring_overdue` (0: no deadline).
-    anchor_deadline_seconds: int = 0
+    # A decision kept only in the database can be deleted (or backdated) without a trace until it is anchored:
+    # replay reports un-anchored decisions older than this (`anchoring_overdue`) and decisions anchored later than
+    # this after their decided_at (`anchored_late`). 0: no deadline.
+    anchor_deadline_seconds: int = 900
     keystore_kdf_n: int = DEFAULT_KDF_N
     keystore_kdf_floor: int = field(default_factory=kdf_floor_from_env)
     deployment_file: Path | None = None
@@ -70,7 +71,7 @@ class Settings:
             database_url=os.environ.get("LEDGER_DATABASE_URL") or None,
             confirmations=_int_env("LEDGER_CONFIRMATIONS", 0),
             batch_size=_int_env("LEDGER_BATCH_SIZE", 10_000, minimum=1),
-            anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 0),
+            anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 900),
             keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
         )

@@ -317,15 +317,23 @@ def _time_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _establish(ledger: Any, prepared: Sequence[Mapping[str, Any]], now: str,
-               view: ChainView | None = None) -> list[list[CertificateFact]]:
-    """Verify every certificate the applications cite, against the chain, as of one head (facts.py)."""
+def _establish(ledger: Any, department: str, prepared: Sequence[Mapping[str, Any]], applicants: Sequence[str],
+               now: str, view: ChainView | None = None) -> tuple[int, list[list[CertificateFact]]]:
+    """The head the decisions are taken at, and every certificate the applications cite verified against the
+    chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
+    references, in the order of ``prepared``)."""
     cited = [citations(p) for p in prepared]
-    if not any(cited):
-        return [[] for _ in prepared]
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
-    return establish(view, cited, resolve_citations(ledger, prepared),
-                     now=datetime.fromisoformat(now.replace("Z", "+00:00")))
+    if not any(cited):
+        return view.head(), [[] for _ in prepared]
+    facts = establish(view, cited, resolve_citations(ledger, prepared),
+                      now=datetime.fromisoformat(now.replace("Z", "+00:00")))
+    block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
+
+    def reference(identity: str) -> str:
+        return applicant_reference(ledger, department, identity)
+
+    return block, [[f.held_by(applicant, reference) for f in row] for row, applicant in zip(facts, applicants)]
 
 
 def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
@@ -345,14 +353,15 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
 
 
 def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
-                    applicant: str, decided_at: str) -> dict[str, Any]:
+                    applicant: str, decided_at: str, as_of_block: int) -> dict[str, Any]:
     result = evaluate(rule_set, facts_view(prepared, facts))
     return {
         "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
         "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
         "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
         "reasons": list(result.reasons), "fired": list(result.fired),
-        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at, "overrides": None,
+        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
+        "as_of_block": as_of_block, "overrides": None,
     }
 
 
@@ -412,8 +421,9 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     kept, documents = seal_citations(prepared)
     digest, row = _input_row(kept)
     at = _time_text(decided_at)
-    (facts,) = _establish(ledger, [prepared], at)
-    body = _automatic_body(rules, kept, facts, digest, applicant_reference(ledger, department, applicant_ref), at)
+    applicant = applicant_reference(ledger, department, applicant_ref)
+    block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
+    body = _automatic_body(rules, kept, facts, digest, applicant, at, block)
     _store_inputs(ledger, [row], documents)
     return _recorded(ledger, department, body)
 
@@ -481,7 +491,8 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)
         input_digest, row = _input_row(kept)
-        certificates = [f.to_json() for f in _establish(ledger, [prepared], at)[0]]
+        applicant = applicant_reference(ledger, department, applicant_ref)
+        certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
         _store_inputs(ledger, [row], documents)
     rules_digest = None
     if rule_set is not None:
@@ -538,14 +549,16 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
         # then each application is evaluated on those facts.
         at = fixed_time or _time_text(None)
-        facts = _establish(ledger, [p for _, p, _ in pending], at, view)
+        require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
+        block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at,
+                                  view)
         bodies, inputs = [], []
         documents: dict[str, Mapping[str, Any]] = {}
         for (rules, prepared, applicant), found in zip(pending, facts):
             kept, cited = seal_citations(prepared)
             documents.update(cited)
             digest, row = _input_row(kept)
-            body = _automatic_body(rules, kept, found, digest, applicant, at)
+            body = _automatic_body(rules, kept, found, digest, applicant, at, block)
             inputs.append(row)
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1

@@ -108,7 +108,7 @@ def _digest(rng: random.Random) -> str:
 def _business_licence(rng: random.Random) -> dict[str, Any] | None:
     roll = rng.random()
     certificate = {"type": "business-licence", "digest": _digest(rng), "verified": True, "status": "valid",
-                   "expired": False}
+                   "expired": False, "holder": True, "issuer": "MKT"}
     if roll < 0.01:
         return None
     if roll < 0.03:
@@ -123,24 +123,29 @@ def _business_licence(rng: random.Random) -> dict[str, Any] | None:
     return certificate
 
 
-def _cited_licence(rng: random.Random, licences: Sequence[str]) -> dict[str, Any] | None:
-    """A citation of a real issued licence by digest (the ledger establishes its facts at decision time), with
-    the gaps real applications have: 1% cite none, 2% cite a digest nobody issued."""
+def _cited_licence(rng: random.Random, licences: Sequence[tuple[str, str]]) -> tuple[dict[str, Any] | None, str | None]:
+    """A citation of a real issued licence by digest (the ledger establishes its facts at decision time) and the
+    applicant identity that holds it, with the gaps real applications have: 1% cite none, 2% cite a digest nobody
+    issued, 2% cite somebody else's licence."""
     roll = rng.random()
     if roll < 0.01:
-        return None
+        return None, None
     if roll < 0.03:
-        return {"digest": _digest(rng)}
-    return {"digest": rng.choice(licences)}
+        return {"digest": _digest(rng)}, None
+    digest, holder = rng.choice(licences)
+    if roll < 0.05:
+        return {"digest": digest}, None  # borrowed: the applicant is not its holder
+    return {"digest": digest}, holder
 
 
 def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int, *,
-                          licences: Sequence[str] | None = None) -> Iterator[dict[str, Any]]:
+                          licences: Sequence[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
     """Stream ``n`` decision inputs (shape in ``ledger.rules``) for items drawn from ``items``, deterministic per seed.
 
     ``applicant_ref`` is a placeholder ("applicant-<n>") for the caller to salt-hash; there is no personal data.
-    With ``licences`` (digests of business licences issued on this ledger), enterprise applications cite one of
-    them by digest and nothing else: whether it is revoked, suspended or expired is for the ledger to find out.
+    With ``licences`` ((digest, holder identity) of business licences issued on this ledger), enterprise
+    applications cite one of them by digest and nothing else, and apply as its holder (``applicant_ref`` is the
+    holder's credit code): whether it is theirs, revoked, suspended or expired is for the ledger to find out.
     Without, certificates carry the claims the rule engine alone reads (for testing rule sets in isolation).
     """
     if not items:
@@ -150,8 +155,10 @@ def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int,
         item = rng.choice(items)
         enterprise = rng.random() < 0.60
         certificates: list[dict[str, Any]] = []
+        holder: str | None = None
         if licences:
-            if enterprise and (cited := _cited_licence(rng, licences)) is not None:
+            cited, holder = _cited_licence(rng, licences) if enterprise else (None, None)
+            if cited is not None:
                 certificates.append(cited)
         else:
             if enterprise and (licence := _business_licence(rng)) is not None:
@@ -163,7 +170,7 @@ def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int,
         yield {
             "case_id": f"CASE-{number:06d}",
             "service_item": item["code"],
-            "applicant_ref": f"applicant-{rng.randrange(1, max(2, n // 2) + 1)}",
+            "applicant_ref": holder or f"applicant-{rng.randrange(1, max(2, n // 2) + 1)}",
             "item": {k: v for k, v in item.items() if k not in ("code", "name")},
             "application": {
                 "applicant_type": "enterprise" if enterprise else "individual",

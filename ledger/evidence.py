@@ -897,10 +897,10 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.run("block", lambda: _check_block(chain, event, a))
             depth = head - event["block_number"]
             checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
-            checks.run("department_key", lambda: _check_log_key(chain, event))
+            checks.run("department_key", lambda: _check_log_key(chain, event, d["body"].get("as_of_block")))
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
-        checks.run("rule_set_published", lambda: _check_published(chain, r, event))
+        checks.run("rule_set_published", lambda: _check_published(chain, r, event, d["body"].get("as_of_block")))
     except ChainError as exc:
         checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(names), None, None)
@@ -947,11 +947,23 @@ def _check_log_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str
                    f"transaction {anchor['tx_hash']}'s receipt holds no LogBatchAnchored event for this root")
 
 
-def _check_log_key(chain: Chain, event: dict[str, Any]) -> tuple[bool, str]:
+def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = None) -> tuple[bool, str]:
     """The anchoring key was its department's, and (a decision bundle is only ever of the decision log) the
-    department an active approver, at the anchoring block: only approvers decide."""
+    department an active approver, at the anchoring block and through every status period since the block the
+    decision was taken at: only approvers decide, and not while suspended."""
     ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER,
                                                                       event["block_number"])))
+    taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
+    if ok and taken is not None:
+        periods = [(bool(a), int(r), int(f)) for a, r, f in chain.call(chain.registry.functions.statusHistory(
+            department_id_bytes(event["department"])))]
+        for i, (active, roles, start) in enumerate(periods):
+            stop = periods[i + 1][2] if i + 1 < len(periods) else None
+            if start <= event["block_number"] and (stop is None or stop > taken) and \
+                    not (active and roles & ROLE_APPROVER):
+                return False, (f"{event['department']} was {'suspended' if not active else 'not an approver'} from "
+                               f"block {start}, between the decision (block {taken}) and its anchoring (block "
+                               f"{event['block_number']})")
     return ok, (f"{event['signer']} was {event['department']}'s key and the department an active approver at "
                 f"block {event['block_number']}" if ok else
                 f"{event['signer']} was not the key of an active approver department at block "
@@ -967,7 +979,8 @@ def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signa
                 f"the signature recovers to {signer}, not to the anchoring key {event['signer']}")
 
 
-def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None) -> tuple[bool, str]:
+def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None,
+                     decided_block: Any = None) -> tuple[bool, str]:
     if stated is None:
         return True, "no rule set was applied, so none had to be published (an officer's decision)"
     published = _rule_set_event(chain, _b(stated["digest"]))
@@ -981,6 +994,10 @@ def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[st
     if event is not None and published["block_number"] > event["block_number"]:
         return False, (f"the rule set was published in block {published['block_number']}, after the decision was "
                        f"anchored in block {event['block_number']}")
+    taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
+    if taken is not None and published["block_number"] > taken:
+        return False, (f"the rule set was published in block {published['block_number']}, after the decision was "
+                       f"taken (block {taken})")
     return True, f"published by {published['department']} in block {published['block_number']}"
 
 

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,11 @@ from .verify import STATUS_NAMES, ChainView, Report, verify_many
 
 __all__ = ["CLAIMS_IGNORED", "CertificateFact", "citations", "establish", "facts_view", "resolve_citations"]
 
-CLAIMS_IGNORED = ("type", "verified", "status", "expired")
+CLAIMS_IGNORED = ("type", "verified", "status", "expired", "issuer", "holder")
+# Disclosed fields that identify a certificate's holder; an applicant holds a certificate when one of them is the
+# applicant's own identity (compared as the department's salted applicant reference, so no identity is stored).
+HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
+_DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 _NOT_AUTHENTICITY = {"status", "validity"}
 
 
@@ -47,16 +52,25 @@ class CertificateFact:
     as_of_block: int | None
     failed: tuple[str, ...]
     anchored_block: int | None = None
+    confirmations: int = 0  # the depth the decision required of an anchor (LEDGER_CONFIRMATIONS then)
+    holder: bool | None = None  # the certificate names the applicant (see HOLDER_FIELDS); None until compared
+    subject_ids: tuple[str, ...] = ()  # its disclosed holder identifiers, compared in memory, never recorded
 
     def to_json(self) -> dict[str, Any]:
         return {"digest": self.digest, "issuer": self.issuer, "root": self.root, "type": self.type,
-                "verified": self.verified, "status": self.status, "expired": self.expired,
-                "as_of_block": self.as_of_block, "failed": list(self.failed)}
+                "verified": self.verified, "status": self.status, "expired": self.expired, "holder": self.holder,
+                "as_of_block": self.as_of_block, "confirmations": self.confirmations, "failed": list(self.failed)}
 
     def rule_view(self) -> dict[str, Any]:
         """What the rules' ``certificate`` conditions read."""
-        return {"type": self.type, "digest": self.digest, "verified": self.verified, "status": self.status,
-                "expired": self.expired}
+        return {"type": self.type, "digest": self.digest, "issuer": self.issuer if self.verified else None,
+                "verified": self.verified, "status": self.status, "expired": self.expired,
+                "holder": bool(self.holder)}
+
+    def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
+        """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
+        ``applicant_ref`` (``reference`` salts an identifier the same way)."""
+        return replace(self, holder=self.verified and any(reference(i) == applicant_ref for i in self.subject_ids))
 
 
 def document_ref(document: Mapping[str, Any]) -> str:
@@ -97,14 +111,18 @@ def citations(decision_input: Mapping[str, Any]) -> list[Any]:
 
 
 def _cited_digest(citation: Any) -> str | None:
+    """The digest a citation names, when it is one (``0x`` + 64 hex digits): any other text an applicant puts in
+    a citation is never copied into the decision record (it could be a name or an ID number)."""
     if isinstance(citation, str):
-        return citation.lower()
-    if _is_ref(citation):
+        digest: Any = citation
+    elif _is_ref(citation) or not isinstance(citation, Mapping) or "document" in citation or "fields" in citation:
         return None
-    if isinstance(citation, Mapping) and "document" not in citation and "fields" not in citation:
+    else:
         digest = citation.get("digest")
-        return digest.lower() if isinstance(digest, str) else None
-    return None
+    if not isinstance(digest, str) or len(digest) != 66:
+        return None
+    digest = digest.lower()
+    return digest if _DIGEST_TEXT.fullmatch(digest) else None
 
 
 def _cited_document(citation: Any) -> Mapping[str, Any] | None:
@@ -144,8 +162,10 @@ def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
     status = str(facts.get("status", "unknown")) if authentic else "unknown"
     validity = next((c for c in report.checks if c.name == "validity"), None)
     expired = None if validity is None or validity.skipped else not validity.ok
+    ids = tuple(str(fields[name]) for name in HOLDER_FIELDS  # type: ignore[index]
+                if name in fields and isinstance(fields[name], (str, int)))  # type: ignore[operator]
     return CertificateFact(report.digest, facts.get("department"), facts.get("root"), cert_type, authentic, status,
-                           expired, report.as_of_block, failed, facts.get("block_number"))
+                           expired, report.as_of_block, failed, facts.get("block_number"), subject_ids=ids)
 
 
 def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[str, dict[str, Any]], *,
@@ -174,13 +194,13 @@ def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[s
         out.append(row)
     reports = verify_many(documents, view, now=now) if documents else []
     for (a, c), document, report in zip(where, documents, reports):
-        out[a][c] = _fact(report, document)
+        out[a][c] = replace(_fact(report, document), confirmations=view.confirmations)
     block = next((r.as_of_block for r in reports if r.as_of_block is not None), None)
     if block is None and any(f is not None for row in out for f in row):
         block = view.head()
     # certificates that could not even be looked at were judged at the same block as the others
-    return [[f if f.as_of_block is not None else replace(f, as_of_block=block) for f in row if f is not None]
-            for row in out]
+    return [[f if f.as_of_block is not None else replace(f, as_of_block=block, confirmations=view.confirmations)
+             for f in row if f is not None] for row in out]
 
 
 def facts_view(prepared: Mapping[str, Any], facts: Sequence[CertificateFact]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ import hashlib
 import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,8 +42,8 @@ from sqlalchemy import select
 
 from . import logchain
 from .canonical import document_digest, json_loads
-from .chain import department_code
-from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord
+from .chain import ROLE_APPROVER, department_code, department_id_bytes
+from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .verify import ChainView
 from .errors import InputError, VerificationError
@@ -117,9 +117,12 @@ class ReplayReport:
         if self.reasons:
             lines.append("reasons:")
             lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
+        pending = sum(d.get("unanchored") or 0 for d in self.departments.values())
         if self.ok:
             lines.append("OK: no discrepancies - every record matches its anchor and every automatic decision "
-                         "re-runs to the recorded outcome and reasons")
+                         "re-runs to the recorded outcome and reasons"
+                         + (f" ({pending} decision(s) not anchored yet: only the database vouches for them until "
+                            "then)" if pending else ""))
         else:
             lines.append(f"FAILED: {len(self.discrepancies)} discrepancies: "
                          + ", ".join(f"{k} {v}" for k, v in sorted(self.counts_by_check().items())))
@@ -200,7 +203,7 @@ class _RuleSets:
 # block (if any) no earlier, give or take this many seconds of clock difference between the engine and the chain.
 # An engine cannot pick an older block (before a revocation) for its facts, nor a later one.
 FACTS_CLOCK_SKEW = 30
-_FACT_FIELDS = ("digest", "type", "verified", "status", "expired")
+_FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
 
 
 class _Facts:
@@ -214,13 +217,14 @@ class _Facts:
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        self._periods: dict[str, list[tuple[bool, int, int]]] = {}
 
     def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
         resolved in one lookup, the certificates verified with one call per decision moment (a bulk run decides a
         whole chunk at one moment)."""
         self.stored = resolve_citations(self.ledger, [i for _, i in decisions])
-        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        self.cache = {}
         moments: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         for body, decision_input in decisions:
             if isinstance(body.get("decided_at"), str) and citations(decision_input):
@@ -249,58 +253,110 @@ class _Facts:
                 return None
         return self._times[number]
 
-    def check(self, decision_input: dict[str, Any], body: dict[str, Any], anchor_block: int | None,
-              fail: Callable[[str, str], None]) -> list[CertificateFact] | None:
-        """The re-established facts (for the re-run), reporting every difference from the recorded ones."""
+    def authority(self, department: str) -> list[tuple[bool, int, int]]:
+        """The department's (active, roles, from block) periods from the registry, oldest first (read once)."""
+        if department not in self._periods:
+            chain = self.ledger.chain
+            periods = chain.call(chain.registry.functions.statusHistory(department_id_bytes(department)))
+            self._periods[department] = [(bool(a), int(r), int(f)) for a, r, f in periods]
+        return self._periods[department]
+
+    def check(self, department: str, decision_input: dict[str, Any], body: dict[str, Any],
+              anchor: ChainRange | None, fail: Callable[[str, str], None]) -> list[CertificateFact] | None:
+        """Check when and by whom an automatic decision was taken, then re-establish its facts (for the re-run),
+        reporting every difference from the recorded ones."""
         recorded = body.get("certificates")
         decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
         cited = citations(decision_input)
+        block = body.get("as_of_block")
         if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
             fail("certificate_facts", f"the decision records {len(recorded) if isinstance(recorded, list) else 0} "
                                       f"certificate facts for {len(cited)} cited certificates")
             return None
+        if not isinstance(block, int) or isinstance(block, bool) or \
+                any(not isinstance(f, dict) or f.get("as_of_block") != block for f in recorded):
+            fail("facts_block_invalid", "the decision and its certificate facts name no single block they were "
+                                        f"judged at (as_of_block {block!r})")
+            return None
+        if not self._moment_ok(block, decided, anchor, body, fail) or \
+                not self._authority_ok(department, block, anchor, fail):
+            return None
         if not cited:
             return []
-        blocks = {f.get("as_of_block") for f in recorded if isinstance(f, dict)}
-        block = blocks.pop() if len(blocks) == 1 else None
-        if not isinstance(block, int) or isinstance(block, bool):
-            fail("facts_block_invalid", f"the recorded facts name no single block they were judged at ({blocks})")
-            return None
-        when, after = self.block_time(block), self.block_time(block + 1)
-        moment = decided.timestamp()
-        if anchor_block is not None and block > anchor_block:
-            fail("facts_block_invalid", f"the facts were judged at block {block}, after the decision was anchored "
-                                        f"in block {anchor_block}")
-        elif when is None:
-            fail("facts_block_invalid", f"the facts were judged at block {block}, which this chain does not have")
-        elif when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
-            fail("facts_block_invalid", f"the facts were judged at block {block} (mined "
-                                        f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
-                                        f"the decision moment {body.get('decided_at')}")
         now = self.cache.get((body.get("input_digest"), body.get("decided_at")))
         if now is None:
             (now,) = establish(self.view, [cited], self.stored, now=decided)
         history = self.history()
+        applicant = body.get("applicant_ref")
+
+        def reference(identity: str) -> str:
+            return applicant_reference(self.ledger, department, identity)
+
         facts = []
-        for fact in now:
+        for fact, theirs in zip(now, recorded):
+            depth = theirs.get("confirmations", 0)
+            depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
             if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
-                fact = CertificateFact(fact.digest, fact.issuer, fact.root, fact.type, False, "unknown", fact.expired,
-                                       block, ("anchored",), fact.anchored_block)
+                # anchored only after the decision block: at decision time nothing was anchored to check
+                fact = replace(fact, verified=False, status="unknown", expired=None, as_of_block=block,
+                               failed=("anchored",))
+            elif fact.verified and fact.anchored_block is not None and block - fact.anchored_block < depth:
+                # not yet deep enough at the decision block: the decision rightly did not count it
+                fact = replace(fact, verified=False, status="unknown", as_of_block=block, failed=("confirmations",))
             elif fact.verified and fact.issuer and fact.root and fact.digest:
                 key = (fact.issuer.encode().ljust(32, b"\x00"), bytes.fromhex(fact.root[2:]),
                        bytes.fromhex(fact.digest[2:]))
-                fact = CertificateFact(fact.digest, fact.issuer, fact.root, fact.type, True,
-                                       status_at_block(history.get(key, []), block), fact.expired, block,
-                                       fact.failed, fact.anchored_block)
-            facts.append(fact)
+                fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
+            facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
         for i, (mine, theirs) in enumerate(zip(facts, recorded)):
             expected = mine.to_json()
             diffs = [f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}" for k in _FACT_FIELDS
-                     if not isinstance(theirs, dict) or theirs.get(k) != expected[k]]
+                     if theirs.get(k) != expected[k]]
             if diffs:
                 fail("certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: "
                                           + "; ".join(diffs))
         return facts
+
+    def _moment_ok(self, block: int, decided: datetime, anchor: ChainRange | None, body: dict[str, Any],
+                   fail: Callable[[str, str], None]) -> bool:
+        """The decision block was the head at decided_at, and the decision was anchored soon after it: a record
+        can be backdated at most by the anchoring deadline."""
+        when, after = self.block_time(block), self.block_time(block + 1)
+        moment = decided.timestamp()
+        if anchor is not None and block > anchor.block_number:
+            fail("facts_block_invalid", f"the decision names block {block}, after it was anchored in block "
+                                        f"{anchor.block_number}")
+            return False
+        if when is None:
+            fail("facts_block_invalid", f"the decision names block {block}, which this chain does not have")
+            return False
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            fail("facts_block_invalid", f"the decision names block {block} (mined "
+                                        f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
+                                        f"the decision moment {body.get('decided_at')}")
+            return False
+        deadline = self.ledger.settings.anchor_deadline_seconds
+        anchored_at = self.block_time(anchor.block_number) if anchor is not None else None
+        if deadline and anchor is not None and anchored_at is not None and anchored_at - moment > deadline:
+            fail("anchored_late", f"decided at {body.get('decided_at')} but anchored {anchored_at - moment:.0f} s "
+                                  f"later (block {anchor.block_number}); the deadline is {deadline} s, so its time and "
+                                  "facts are not attested (a backdated record looks like this)")
+            return False
+        return True
+
+    def _authority_ok(self, department: str, block: int, anchor: ChainRange | None,
+                      fail: Callable[[str, str], None]) -> bool:
+        """The department was an active approver from the decision block until the decision was anchored."""
+        end = anchor.block_number if anchor is not None else block
+        periods = self.authority(department)
+        for i, (active, roles, start) in enumerate(periods):
+            stop = periods[i + 1][2] if i + 1 < len(periods) else None
+            if start <= end and (stop is None or stop > block) and not (active and roles & ROLE_APPROVER):
+                fail("decided_without_authority",
+                     f"{department} was {'suspended' if not active else 'not an approver'} from block {start} while "
+                     f"this decision (block {block}, anchored in block {end}) was taken")
+                return False
+        return True
 
 
 def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
@@ -472,6 +528,13 @@ class _DepartmentReplay:
         pending = found[0]
         age = pending.age_seconds(datetime.now(UTC))
         self.summary.update(unanchored=pending.count, oldest_unanchored_seconds=round(age, 1))
+        periods = self.facts.authority(self.department)
+        if not periods or not (periods[-1][0] and periods[-1][1] & ROLE_APPROVER):
+            self.report.discrepancies.append(ReplayDiscrepancy(
+                "anchoring_refused", self.department, pending.oldest_seq, None,
+                f"{pending.count} decision(s) not anchored, and the chain will refuse to anchor them: "
+                f"{self.department} is no longer an active approver. Only the database vouches for them"))
+            return
         deadline = self.ledger.settings.anchor_deadline_seconds
         if deadline and age > deadline:
             self.report.discrepancies.append(ReplayDiscrepancy(
@@ -542,12 +605,16 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     digest = body.get("rule_set")
     rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest))
     i = bisect.bisect_left(ends, seq)
-    anchor_block = ranges[i].block_number if i < len(ranges) and ranges[i].first_seq <= seq else None
+    anchor_range = ranges[i] if i < len(ranges) and ranges[i].first_seq <= seq else None
+    anchor_block = anchor_range.block_number if anchor_range is not None else None
     if published is None:
         fail("rule_set_unpublished", f"rule set {digest} was never published on chain")
     elif anchor_block is not None and published > anchor_block:
         fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
                                      f"was anchored in block {anchor_block}")
+    elif isinstance(body.get("as_of_block"), int) and published > body["as_of_block"]:
+        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
+                                     f"was taken (block {body['as_of_block']})")
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
@@ -570,7 +637,7 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     if not isinstance(decision_input, dict):
         fail("input_altered", f"the stored input {input_digest} is not a JSON object")
         return
-    facts = facts_replay.check(decision_input, body, anchor_block, fail)
+    facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
     try:

@@ -67,7 +67,7 @@ _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "descr
 _SET_REQUIRED = _SET_KEYS - {"description"}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "when"}
 _RULE_REQUIRED = _RULE_KEYS - {"description"}
-_CERT_KEYS = {"type", "verified", "status", "expired"}
+_CERT_KEYS = {"type", "verified", "status", "expired", "issuer", "holder"}
 _FIELD_ROOTS = ("item", "application", "applicant")
 _ORDERING_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
 _OPS = ("==", "!=", *_ORDERING_OPS, "in", "not_in", "exists")
@@ -415,7 +415,13 @@ def _compile_certificate(spec: Any, where: str) -> _Condition:
         raise InputError(f"{where}: unknown certificate propert(ies) {unknown}; use {sorted(_CERT_KEYS)}")
     if not isinstance(spec.get("type"), str) or not spec["type"]:
         raise InputError(f"{where}: certificate condition needs a 'type', e.g. type: business-licence")
-    for flag in ("verified", "expired"):
+    if "issuer" in spec:
+        issuers = spec["issuer"] if isinstance(spec["issuer"], list) else [spec["issuer"]]
+        if not issuers or not all(isinstance(i, str) and i for i in issuers):
+            raise InputError(f"{where}: certificate 'issuer' must be a department id or a list of them, e.g. "
+                             "issuer: [MKT]")
+        spec = {**spec, "issuer": tuple(issuers)}
+    for flag in ("verified", "expired", "holder"):
         if flag in spec and not isinstance(spec[flag], bool):
             raise InputError(f"{where}: certificate '{flag}' must be true or false, got {spec[flag]!r}")
     if "status" in spec and spec["status"] not in CERTIFICATE_STATUSES:
@@ -427,8 +433,9 @@ def _compile_certificate(spec: Any, where: str) -> _Condition:
         certificates = d.get("certificates")
         if not isinstance(certificates, (list, tuple)):
             return False
-        return any(isinstance(c, Mapping) and all(_same(c.get(k, _MISSING), v) for k, v in wanted)
-                   for c in certificates)
+        return any(isinstance(c, Mapping) and all(
+            c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v) for k, v in wanted)
+            for c in certificates)
     return check
 
 

@@ -915,6 +915,17 @@ class DecisionVerifier(Verifier):
         if not ok:
             raise Failure(f"{e['signer']} was not the key of an active approver department at block "
                           f"{e['block_number']}: only approvers decide")
+        taken = self.b["decision"]["body"].get("as_of_block")
+        if isinstance(taken, int) and not isinstance(taken, bool):
+            # and through every status period from the block the decision was taken at until its anchoring
+            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)", ["bytes32"],
+                                       [dept_bytes(e["department"])], ["(bool,uint8,uint64)[]"])
+            for i, (active, roles, start) in enumerate(periods):
+                stop = periods[i + 1][2] if i + 1 < len(periods) else None
+                if start <= e["block_number"] and (stop is None or stop > taken) and not (active and roles & APPROVER):
+                    raise Failure(f"{e['department']} was {'suspended' if not active else 'not an approver'} from "
+                                  f"block {start}, between the decision (block {taken}) and its anchoring (block "
+                                  f"{e['block_number']})")
         return (f"{e['signer']} was {e['department']}'s key and the department an active approver at block "
                 f"{e['block_number']}")
 
@@ -948,6 +959,10 @@ class DecisionVerifier(Verifier):
         if self.event is not None and chain["block_number"] > self.event["block_number"]:
             raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
                           f"anchored in block {self.event['block_number']}")
+        taken = self.b["decision"]["body"].get("as_of_block")
+        if isinstance(taken, int) and not isinstance(taken, bool) and chain["block_number"] > taken:
+            raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
+                          f"taken (block {taken})")
         return f"published by {chain['department']} in block {chain['block_number']}"
 
 

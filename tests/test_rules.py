@@ -35,7 +35,7 @@ def renewal() -> RuleSet:
 
 def licence(**changes: Any) -> dict[str, Any]:
     return {"type": "business-licence", "digest": "0x" + "ab" * 32, "verified": True, "status": "valid",
-            "expired": False, **changes}
+            "expired": False, "holder": True, "issuer": "MKT", **changes}
 
 
 def tax_clearance(**changes: Any) -> dict[str, Any]:
@@ -155,7 +155,7 @@ def test_unreadable_and_wrongly_named_files_are_refused(tmp_path: Path) -> None:
 
 def test_yaml_dates_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "date.yaml"
-    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.0.0"', "version: 2024-01-01"),
+    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.1.0"', "version: 2024-01-01"),
                     encoding="utf-8")
     with pytest.raises(InputError, match="JSON cannot carry"):
         load_rule_set(path)
@@ -237,6 +237,29 @@ def test_revoked_required_certificate_is_rejected(ss: RuleSet) -> None:
     assert result.outcome == "reject"
     assert result.reasons == ("REQUIRED_CERTIFICATE_REVOKED",)
     assert result.fired == ("business-licence-revoked", "business-licence-not-verified", "typical-features")
+
+
+@pytest.mark.parametrize("changes", [{"holder": False}, {"issuer": "HOSP"}, {"issuer": None}])
+def test_a_licence_of_another_holder_or_issuer_is_no_evidence(ss: RuleSet, changes: dict[str, Any]) -> None:
+    """Borrowed (another holder's) or minted by a department without authority for the type: refer, never approve,
+    and a revoked one of that kind is not held against the applicant either."""
+    result = evaluate(ss, typical_input(certificates=[licence(**changes)]))
+    assert (result.outcome, result.reasons) == ("refer", ("REQUIRED_CERTIFICATE_NOT_VERIFIED",))
+    revoked = evaluate(ss, typical_input(certificates=[licence(status="revoked", **changes)]))
+    assert revoked.outcome == "refer"
+
+
+def test_certificate_issuer_condition_takes_a_department_or_a_list() -> None:
+    base = {"engine": "pl-rules/1", "rule_set_id": "t", "version": "1", "service_item": "*", "title": "t",
+            "default_outcome": "refer", "default_reason": "DEFAULT"}
+    for issuer in ("MKT", ["MKT", "MKT2"]):
+        rules = load_rule_set({**base, "rules": [{"id": "ok", "outcome": "approve", "reason": "OK", "when": {
+            "certificate": {"type": "business-licence", "issuer": issuer}}}]})
+        assert evaluate(rules, {"certificates": [licence()]}).outcome == "approve"
+        assert evaluate(rules, {"certificates": [licence(issuer="HOSP")]}).outcome == "refer"
+    with pytest.raises(InputError, match="issuer"):
+        load_rule_set({**base, "rules": [{"id": "bad", "outcome": "approve", "reason": "OK", "when": {
+            "certificate": {"type": "business-licence", "issuer": []}}}]})
 
 
 def test_revoked_licence_next_to_a_valid_one_is_still_rejected(ss: RuleSet) -> None:

@@ -93,8 +93,9 @@ def _demo_data(args: argparse.Namespace) -> int:
     items = generate_service_items(args.items, args.seed)
     licences = None
     if args.licences is not None:
-        licences = [doc["digest"] for doc in _read_jsonl(args.licences)
-                    if isinstance(doc.get("digest"), str) and (doc.get("fields") or {}).get("type") == "business-licence"]
+        licences = [(doc["digest"], str(doc["fields"].get("subject.credit_code"))) for doc in _read_jsonl(args.licences)
+                    if isinstance(doc.get("digest"), str) and isinstance(doc.get("fields"), dict)
+                    and doc["fields"].get("type") == "business-licence"]
         if not licences:
             raise InputError(f"{args.licences} holds no business-licence certificate documents")
     with args.out.open("w", encoding="utf-8") as out:
