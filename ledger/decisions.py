@@ -359,7 +359,8 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
         "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
         "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
         "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
-        "reasons": list(result.reasons), "fired": list(result.fired),
+        "reasons": list(result.reasons), "legal_basis": rule_set.legal_basis(result.reasons),
+        "fired": list(result.fired),
         "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
         "as_of_block": as_of_block, "overrides": None,
     }

@@ -650,6 +650,9 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
                                  f"({', '.join(result.reasons)})")
     elif list(result.reasons) != body.get("reasons"):
         fail("reasons_mismatch", f"recorded {body.get('reasons')}, re-run gives {list(result.reasons)}")
+    elif body.get("legal_basis") != rule_set.legal_basis(result.reasons):
+        fail("reasons_mismatch", f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
+                                 f"rule set's {rule_set.legal_basis(result.reasons)}")
     report.re_run += 1
 
 

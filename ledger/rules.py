@@ -63,10 +63,11 @@ ANY_SERVICE_ITEM = "*"
 _Condition = Callable[[Mapping[str, Any]], bool]
 
 _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-             "default_reason", "rules"}
-_SET_REQUIRED = _SET_KEYS - {"description"}
-_RULE_KEYS = {"id", "outcome", "reason", "description", "when"}
-_RULE_REQUIRED = _RULE_KEYS - {"description"}
+             "default_reason", "default_legal_basis", "review", "rules"}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review"}
+_RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when"}
+_RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis"}
+_TEXT_MAX = 500
 _CERT_KEYS = {"type", "verified", "status", "expired", "issuer", "holder"}
 _FIELD_ROOTS = ("item", "application", "applicant")
 _ORDERING_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
@@ -85,6 +86,8 @@ class Rule:
     outcome: str
     reason: str
     condition: _Condition
+    legal_basis: str | None = None  # the law or regulation and article the rule applies
+    description: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,10 +106,26 @@ class RuleSet:
     rules: tuple[Rule, ...]
     document: dict[str, Any]
     digest: bytes
+    default_legal_basis: str | None = None
+    review: str | None = None  # how an applicant asks for a review of a decision
 
     @property
     def hex_digest(self) -> str:
         return hex32(self.digest)
+
+    def legal_basis(self, reasons: tuple[str, ...] | list[str]) -> dict[str, str | None]:
+        """The legal basis of each reason: the first rule giving that reason (the default reason: the set's)."""
+        found: dict[str, str | None] = {}
+        for reason in reasons:
+            rule = next((r for r in self.rules if r.reason == reason), None)
+            found[reason] = rule.legal_basis if rule is not None else (
+                self.default_legal_basis if reason == self.default_reason else None)
+        return found
+
+    def describe(self, reason: str) -> str | None:
+        """A reason in words: the description of the first rule giving it."""
+        rule = next((r for r in self.rules if r.reason == reason), None)
+        return rule.description if rule is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,7 +178,17 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         rules=tuple(rules),
         document=document,
         digest=document_digest(document),
+        default_legal_basis=_optional_text(document.get("default_legal_basis"), "default_legal_basis"),
+        review=_optional_text(document.get("review"), "review"),
     )
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > _TEXT_MAX:
+        raise InputError(f"{where} must be text of 1 to {_TEXT_MAX} characters")
+    return value
 
 
 class _StrictYamlLoader(yaml.SafeLoader):
@@ -252,6 +281,8 @@ def _compile_rule(doc: Any, index: int) -> Rule:
         outcome=_check_outcome(doc["outcome"], where),
         reason=_check_reason(doc["reason"], where),
         condition=_compile_condition(doc["when"], where),
+        legal_basis=_optional_text(doc.get("legal_basis"), f"{where}: legal_basis"),
+        description=doc.get("description") if isinstance(doc.get("description"), str) else None,
     )
 
 

@@ -27,7 +27,7 @@ step "The council (2 of 3 members) registers departments; contracts deploy on fi
 run ledger council register MKT --name "Market Regulation Bureau" --roles issuer,verifier
 run ledger council register HOSP --name "City Hospital" --roles issuer,verifier
 run ledger council register PSB --name "Public Security Bureau" --roles verifier,auditor
-run ledger council register GOV --name "Government Service Centre" --roles approver,verifier
+run ledger council register GOV --name "Government Service Centre" --roles approver,verifier,issuer
 run ledger departments
 
 step "Market regulation issues 1,000 business licences in one batch (one transaction)"
@@ -100,5 +100,9 @@ run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --ancho
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
 run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
 run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor"
+
+step "The applicant gets a decision notice: outcome, reasons in words, legal basis, how to ask for review; verifiable"
+run ledger notice "$case_id" --department GOV --out "$work/notice.json"
+run ledger verify "$work/notice.json"
 
 step "Done. Everything above is in $LEDGER_DATA_DIR; start the gateway with: scripts/gateway.sh"

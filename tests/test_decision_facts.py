@@ -209,3 +209,33 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
     assert _checks(replay(ledger, department=dept)) == {"anchoring_overdue": [1]}  # the default: 15 minutes
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
+
+
+def test_the_applicant_gets_a_verifiable_notice_with_reasons_legal_basis_and_review(
+        ledger: Ledger, licences: list[dict[str, Any]], approver: str) -> None:
+    from ledger.notices import issue_notice
+    from ledger.verify import ChainView, verify_certificate
+
+    decision = decide(ledger, approver, application("C-NOTICE", licences[7]["digest"]), holder=licences[7])
+    assert decision.body["outcome"] == "approve"
+    assert decision.body["legal_basis"] == {"TYPICAL_FEATURES_MATCH": "Administrative Licensing Law of the PRC, art. "
+                                            "34(2): a complete application in statutory form is decided on the spot"}
+    notice = issue_notice(ledger, approver, "C-NOTICE")
+    report = verify_certificate(notice, ChainView(ledger.chain))
+    assert report.ok, report.to_json()
+    fields = notice["fields"]
+    assert fields["type"] == "decision-notice" and fields["issuer"] == approver
+    assert fields["subject.outcome"] == "approve"
+    assert fields["subject.decision"] == {"department": approver, "seq": decision.seq,
+                                          "entry_hash": decision.entry_hash}
+    (reason,) = fields["subject.reasons"]
+    assert reason["code"] == "TYPICAL_FEATURES_MATCH" and reason["legal_basis"].startswith("Administrative Licensing")
+    assert reason["text"] and "reconsideration" in fields["subject.review"]
+    assert licences[7]["fields"]["subject.credit_code"] not in json.dumps(notice)  # the applicant only salted
+    assert issue_notice(ledger, approver, "C-NOTICE")["digest"] == notice["digest"]  # one notice per decision
+    # an approver that is not also an issuer cannot hand out notices
+    decisions.record_human_decision(ledger, "INS", "C-INS-NOTICE", "ITEM-1", officer="o-1", outcome="refer",
+                                    reasons=["OFFICER_REVIEW"], applicant_ref="applicant-9")
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, "INS")
+    with pytest.raises(StateError, match="issuer"):
+        issue_notice(ledger, "INS", "C-INS-NOTICE")

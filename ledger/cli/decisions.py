@@ -58,6 +58,14 @@ def register(commands: Any) -> None:
     p.add_argument("--no-anchor", action="store_true", help="leave it for the next `ledger anchor-logs`")
     p.set_defaults(run=_record_decision)
 
+    p = commands.add_parser("notice", help="issue the applicant's decision notice: a certificate of the decision, "
+                                           "its reasons in words, their legal basis and how to ask for review")
+    p.add_argument("case", help="case id")
+    p.add_argument("--department", "-d", required=True, help="the deciding department (needs the issuer role too)")
+    p.add_argument("--seq", type=int, help="the decision's number in the log (default: the latest for the case)")
+    p.add_argument("--out", type=Path, help="write the notice here (default: standard output)")
+    p.set_defaults(run=_notice)
+
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
     p.add_argument("--log", default=logchain.LOG_DECISIONS, help="log name (default decisions)")
@@ -103,6 +111,21 @@ def _demo_data(args: argparse.Namespace) -> int:
             out.write(json.dumps(application, ensure_ascii=False, separators=(",", ":")) + "\n")
     print_json({"out": str(args.out), "service_items": args.items, "applications": args.applications,
                 "seed": args.seed})
+    return 0
+
+
+def _notice(args: argparse.Namespace) -> int:
+    from ..notices import issue_notice
+
+    with open_ledger(args) as ledger:
+        document = issue_notice(ledger, args.department, args.case, seq=args.seq)
+    text = json.dumps(document, ensure_ascii=False, indent=2)
+    if args.out is None:
+        sys.stdout.write(text + "\n")
+    else:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        print_json({"notice": str(args.out), "digest": document["digest"], "outcome":
+                    document["fields"].get("subject.outcome")})
     return 0
 
 

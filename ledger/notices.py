@@ -1,0 +1,72 @@
+"""Decision notices: what the applicant is handed, verifiable like any certificate.
+
+Approve-in-seconds ends with something in the applicant's hands. A notice is a certificate of type
+``decision-notice`` issued by the deciding department (which therefore needs the issuer role too) and anchored like
+any other: ``ledger verify notice.json`` checks it without calling the department. It states the outcome, each
+reason as its code, in words (the rule's description) and with its legal basis, how to ask for a review, and the
+decision it reports (department, sequence number, entry hash: ``ledger evidence --decision`` proves that entry).
+It names the applicant only by the salted applicant reference the decision recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from . import decisions, issuance
+from .certificate import validate_record
+from .errors import InputError, NotFoundError
+
+__all__ = ["NOTICE_TYPE", "issue_notice", "notice_record"]
+
+NOTICE_TYPE = "decision-notice"
+_DEFAULT_REVIEW = ("You may ask the deciding department for a review of this decision, or apply for administrative "
+                   "reconsideration or bring an administrative lawsuit as the law provides.")
+
+
+def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None) -> dict[str, Any]:
+    """The input record of the notice of ``decision`` (``rule_set``: the rule set it applied, if any)."""
+    body = decision.body
+    basis = body.get("legal_basis") if isinstance(body.get("legal_basis"), dict) else {}
+    reasons = [{"code": reason, "text": rule_set.describe(reason) if rule_set is not None else None,
+                "legal_basis": basis.get(reason)} for reason in body.get("reasons") or []]
+    decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
+    return {
+        "id": f"NOTICE-{department}-{decision.seq}",
+        "type": NOTICE_TYPE,
+        "subject": {
+            "case_id": body.get("case_id"), "service_item": body.get("service_item"),
+            "outcome": body.get("outcome"), "reasons": reasons, "decided_at": body.get("decided_at"),
+            "decided_by": decided_by.get("kind"), "applicant_ref": body.get("applicant_ref"),
+            "decision": {"department": department, "seq": decision.seq, "entry_hash": decision.entry_hash},
+            "rule_set": body.get("rule_set"),
+            "review": (rule_set.review if rule_set is not None and rule_set.review else _DEFAULT_REVIEW),
+        },
+    }
+
+
+def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None) -> dict[str, Any]:
+    """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
+    ``seq``): issued and anchored now, or the one issued before for the same decision."""
+    found = decisions.find_decisions(ledger, department, case_id)
+    if seq is not None:
+        found = [d for d in found if d.seq == seq]
+    if not found:
+        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
+                            + (f" with sequence number {seq}" if seq is not None else ""))
+    decision = found[-1]
+    notice_id = f"NOTICE-{department}-{decision.seq}"
+    try:
+        return issuance.export_document(ledger, notice_id, department)
+    except (NotFoundError, InputError):
+        pass  # not issued yet (or its batch still pending: issuing again resumes nothing, so fall through)
+    issuance.check_can_issue(ledger, department)  # the notice is a certificate of the deciding department
+    rule_set = None
+    digest = decision.body.get("rule_set")
+    if isinstance(digest, str):
+        rule_set, _why = decisions.load_recorded_rule_set(ledger, digest)
+    record = validate_record(notice_record(department, decision, rule_set), 1, department=department)
+    out = io.StringIO()
+    issuance.issue_records(ledger, [record], department, out=out)
+    return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]
