@@ -50,6 +50,7 @@ __all__ = [
     "applicant_reference",
     "decide",
     "decide_many",
+    "find_decision",
     "find_decisions",
     "officer_ref",
     "load_recorded_rule_set",
@@ -446,6 +447,17 @@ def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]
         if body.get("case_id") == case_id:
             found.append(Decision(department, int(seq), entry_hash, body))
     return found
+
+
+def find_decision(ledger: Any, department: str, case_id: str, seq: int | None = None) -> Decision:
+    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none."""
+    found = find_decisions(ledger, department, case_id)
+    if seq is not None:
+        found = [d for d in found if d.seq == seq]
+    if not found:
+        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
+                            + (f" with sequence number {seq}" if seq is not None else ""))
+    return found[-1]
 
 
 def _override_target(ledger: Any, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:

@@ -701,13 +701,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     """
     from . import decisions, logchain
 
-    found = decisions.find_decisions(ledger, department, case_id)
-    if seq is not None:
-        found = [d for d in found if d.seq == seq]
-    if not found:
-        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
-                            + (f" with sequence number {seq}" if seq is not None else ""))
-    decision = found[-1]
+    decision = decisions.find_decision(ledger, department, case_id, seq)
     entry_t, anchor_t = logchain.LogEntry.__table__, logchain.LogAnchor.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         entry = conn.execute(select(entry_t).where(

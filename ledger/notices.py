@@ -49,13 +49,7 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
 def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None) -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
     ``seq``): issued and anchored now, or the one issued before for the same decision."""
-    found = decisions.find_decisions(ledger, department, case_id)
-    if seq is not None:
-        found = [d for d in found if d.seq == seq]
-    if not found:
-        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
-                            + (f" with sequence number {seq}" if seq is not None else ""))
-    decision = found[-1]
+    decision = decisions.find_decision(ledger, department, case_id, seq)
     notice_id = f"NOTICE-{department}-{decision.seq}"
     try:
         return issuance.export_document(ledger, notice_id, department)

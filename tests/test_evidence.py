@@ -542,9 +542,9 @@ def test_officer_override_is_evidence_too(ledger: Ledger, decision: dict[str, An
 
 DECISION_ELEMENTS = {
     ("bundle",): "bundle", ("kind",): "bundle", ("chain",): "chain",
-    ("decision",): "entry_hash",
+    ("decision",): "entry_hash", ("decision", "log"): "bundle",  # only the decision log holds decisions
     ("anchor", "root"): "merkle_proof", ("anchor", "proof"): "merkle_proof",
-    ("anchor", "log_id"): "anchor_event", ("anchor", "first_seq"): "anchor_event",
+    ("anchor", "log_id"): "bundle", ("anchor", "first_seq"): "anchor_event",
     ("anchor", "last_seq"): "anchor_event", ("anchor", "head_hash"): "anchor_event",
     ("anchor", "signer"): "anchor_event", ("anchor", "block_number"): "anchor_event",
     ("anchor", "signature"): "signature", ("anchor", "tx_hash"): "transaction",
