@@ -23,6 +23,11 @@ from ledger.departments import Council
 PASSPHRASE = "test-passphrase"
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which needs the floor lowered explicitly
+# The embedded demo council: three members, each key in its own keystore under its own passphrase. Council(ledger)
+# casts their votes from the test process (a convenience the CLI does not offer; docs/governance.md).
+DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase", "member three's passphrase")
+for _index, _value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
+    os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{_index}", _value)
 
 # Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
 DEPARTMENTS = {
