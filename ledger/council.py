@@ -14,7 +14,7 @@ registry's events are the complete governance history (:func:`governance_history
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
 from pathlib import Path
@@ -192,8 +192,11 @@ def governance_history(chain: Chain, *, department: str | None = None) -> list[G
             events.append(GovernanceEvent(block=int(log["blockNumber"]), tx="0x" + bytes(log["transactionHash"]).hex(),
                                           log_index=int(log["logIndex"]), event=name, args=args, department=code))
     events.sort(key=lambda e: (e.block, e.log_index))
-    if department is None:
-        return events
+    return events if department is None else for_department(events, department)
+
+
+def for_department(events: Sequence[GovernanceEvent], department: str) -> list[GovernanceEvent]:
+    """The events of ``events`` that concern ``department``: its proposals, their votes, their effects."""
     ids = {e.args["proposalId"] for e in events if e.event == "ProposalCreated" and e.department == department}
     return [e for e in events if e.department == department or e.args.get("proposalId") in ids]
 
