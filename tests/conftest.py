@@ -72,6 +72,13 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     instance.close()
 
 
+def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment for `ledger council ...` run as demo council member ``member`` (1-3): that
+    member's own keystore and passphrase, as on their own machine."""
+    return (["--member-keystore", str(ledger.settings.keys_dir / f"council-{member}")],
+            {"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[member - 1]})
+
+
 _codes = itertools.count(1)
 
 
