@@ -4,8 +4,9 @@
 directory, deploys the contracts on first use with a 2-of-3 demo council whose keys it creates, and opens the
 SQLite database. The three demo member keys are created each in its own keystore (``keys/council-N/``) under its
 own passphrase (``LEDGER_DEMO_COUNCIL_PASSPHRASE_1`` .. ``_3``, which the demo script supplies): they live side by
-side only for the demo's convenience. A real council never keeps its keys together (docs/governance.md). With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file written by
-``ledger deploy``.
+side only for the demo's convenience. A real council never keeps its keys together (docs/governance.md).
+
+With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file written by ``ledger deploy``.
 """
 
 from __future__ import annotations

@@ -32,8 +32,9 @@ from .errors import ChainError, InputError, KeystoreError, StateError
 from .keys import Keystore, is_council_key
 
 __all__ = [
-    "Action", "ApprovalFile", "CouncilMember", "GovernanceEvent", "Proposal", "ProposalState", "describe",
-    "get_proposal", "governance_history", "list_proposals", "load_member", "submit_approvals",
+    "Action", "ApprovalFile", "CouncilMember", "GovernanceEvent", "Proposal", "ProposalState", "approval_typed_data",
+    "describe", "for_department", "get_proposal", "governance_history", "list_proposals", "load_member",
+    "read_approval", "submit_approvals",
 ]
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -153,8 +154,9 @@ class GovernanceEvent:
         return asdict(self)
 
     def line(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in self.args.items() if k not in ("departmentId",))
-        return f"block {self.block:>8}  {self.event:<24} {shown}"
+        shown = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "departmentId")
+        where = f"[{self.department}] " if self.department else ""
+        return f"block {self.block:>8}  {self.event:<24} {where}{shown}"
 
 
 _HISTORY_EVENTS = (

@@ -22,9 +22,9 @@ from eth_account import Account
 
 from ledger.chain import ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.council import Action, CouncilMember, ProposalState, get_proposal
+from ledger.council import Action, CouncilMember, ProposalState, approval_typed_data, get_proposal, submit_approvals
 from ledger.departments import Council, get_department
-from ledger.errors import KeystoreError
+from ledger.errors import ChainError, KeystoreError
 from ledger.keys import Keystore
 
 from .conftest import DEMO_COUNCIL_PASSPHRASES, make_settings
@@ -183,7 +183,8 @@ def test_a_former_member_cannot_approve(network: Network) -> None:
     members = [CouncilMember(chain, Keystore(network.root / f"member-{i}" / "keys").unlock(
         "council", DEMO_COUNCIL_PASSPHRASES[i - 1])) for i in (1, 2, 3)]
     accounts = [m.account for m in members]
-    Council(network.ledger, accounts).register("FMR", "Former member test", ROLE_ISSUER, signer=Account.create().address)
+    Council(network.ledger, accounts).register("FMR", "Former member test", ROLE_ISSUER,
+                                               signer=Account.create().address)
     Council(network.ledger, accounts).decide(Action.REMOVE_MEMBER, None, signer=members[2].address)
     assert not chain.call(chain.registry.functions.isCouncilMember(members[2].address))
     proposal_id = members[0].propose(Action.SUSPEND, "FMR")
@@ -191,9 +192,22 @@ def test_a_former_member_cannot_approve(network: Network) -> None:
         members[2].approve(proposal_id)
     with pytest.raises(KeystoreError, match="is not a member"):
         members[2].sign_approval(proposal_id)
+    # Signed by hand (the ledger will not sign for a non-member) and relayed by anyone: the chain refuses it too.
+    proposal = get_proposal(chain, proposal_id)
+    typed = approval_typed_data(chain, proposal, proposal.expires_at)
+    signature = members[2].account.sign_typed_data(full_message=typed).signature
+    forged = {"chain_id": chain.chain_id, "registry": chain.deployment.registry, "proposal_id": proposal_id,
+              "member": members[2].address, "deadline": proposal.expires_at, "signature": "0x" + bytes(signature).hex()}
+    with pytest.raises(ChainError, match="RegistryNotCouncilMember"):
+        submit_approvals(chain, Account.create(), proposal_id, [forged])
     assert get_department(chain, "FMR").active
     # Council changes stay possible: bring the member back, which makes the open suspension stale.
     Council(network.ledger, [m.account for m in members[:2]]).decide(Action.ADD_MEMBER, None, signer=members[2].address)
     assert get_proposal(chain, proposal_id).state is ProposalState.STALE
-    assert get_department(chain, "FMR").roles == ["issuer"]
+    assert get_department(chain, "FMR").active
+    # Back on the council, member 3's signed approval of a new proposal, relayed by an account that is no member
+    # (it needs no funds on a zero-fee chain), executes it.
+    proposal_id = members[0].propose(Action.SUSPEND, "FMR")
+    assert submit_approvals(chain, Account.create(), proposal_id, [members[2].sign_approval(proposal_id)]).executed
+    assert not get_department(chain, "FMR").active
 
