@@ -33,7 +33,7 @@ from .keys import Keystore, is_council_key
 
 __all__ = [
     "Action", "ApprovalFile", "CouncilMember", "GovernanceEvent", "Proposal", "ProposalState", "approval_typed_data",
-    "describe", "for_department", "get_proposal", "governance_history", "list_proposals", "load_member",
+    "describe", "explain", "for_department", "get_proposal", "governance_history", "list_proposals", "load_member",
     "read_approval", "submit_approvals",
 ]
 
@@ -112,6 +112,23 @@ def describe(action: Action, department: str | None, *, name: str = "", signer: 
     if action is Action.REMOVE_MEMBER:
         return f"remove {signer} from the council (open proposals made before become stale)"
     return f"set the council threshold to {roles} (open proposals made before become stale)"
+
+
+def explain(chain: Chain, proposal: Proposal) -> str:
+    """The proposal in words, set against the registry's state now (what changes from what)."""
+    text = proposal.summary
+    fns = chain.registry.functions
+    try:
+        if proposal.department and proposal.action is not Action.REGISTER:
+            now = chain.call(fns.department(department_id_bytes(proposal.department)))
+            status = "active" if now[4] else "suspended"
+            text += (f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}")
+        elif proposal.action >= Action.ADD_MEMBER:
+            members = chain.call(fns.councilMembers())
+            text += f"; now: {int(chain.call(fns.threshold()))} of {len(members)} ({', '.join(members)})"
+    except ChainError as exc:
+        text += f"; now: unknown ({exc})"
+    return text
 
 
 # -- reading ----------------------------------------------------------------------------------------------

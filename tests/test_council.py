@@ -113,6 +113,8 @@ def test_three_members_on_their_own_machines_run_the_lifecycle(network: Network)
 
     # A second proposal is rejected by the two others: defeated, it can never execute.
     second = json.loads(run(network, 2, "council", "suspend", "LIFE"))["proposal"]
+    assert (f"suspend department LIFE: its key stops acting until it is reinstated; now: 'Lifecycle Office', key "
+            f"{department_key}, roles issuer, active") in run(network, 1, "council", "show", str(second))
     forged = json.loads(approval.read_text()) | {"proposal_id": second}
     (network.root / "forged.json").write_text(json.dumps(forged))
     assert "RegistryInvalidSignature" in run(network, 1, "council", "submit", str(second),

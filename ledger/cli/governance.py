@@ -23,6 +23,8 @@ from ..council import (
     Action,
     CouncilMember,
     Proposal,
+    ProposalState,
+    explain,
     for_department,
     get_proposal,
     governance_history,
@@ -178,6 +180,7 @@ def _member(args: argparse.Namespace, ledger: Ledger) -> CouncilMember:
 
 def _proposal_json(chain: Chain, proposal: Proposal) -> dict[str, Any]:
     data = proposal.to_json()
+    data["summary"] = explain(chain, proposal) if proposal.state is ProposalState.OPEN else proposal.summary
     data["threshold"] = int(chain.call(chain.registry.functions.threshold()))
     data["expires"] = _utc(proposal.expires_at)
     return data
