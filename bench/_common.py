@@ -43,6 +43,8 @@ def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,),
     from ledger.config import Settings
     from ledger.departments import Council
 
+    for member in (1, 2, 3):  # the embedded demo council: three members, three keystores, three passphrases
+        os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{member}", f"benchmark council member {member}")
     ledger = Ledger.open(Settings(data_dir=data_dir, keystore_kdf_n=1024, **settings), passphrase=PASSPHRASE)
     council = Council(ledger)
     roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_AUDITOR | ROLE_APPROVER

@@ -38,7 +38,12 @@ ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
 CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
-CONTRACT_VERSIONS = {"anchor": "2.0.0", "log": "2.0.0"}
+CONTRACT_VERSIONS = {"registry": "2.0.0", "anchor": "2.0.0", "log": "2.0.0"}
+_VERSION_REASONS = {
+    "registry": "proposals that expire, signed approvals, council changes: docs/governance.md",
+    "anchor": "batches and statuses per department, docs/format.md §8",
+    "log": "batches and statuses per department, docs/format.md §8",
+}
 SEND_ATTEMPTS = 8
 DROP_CHECKS = 3  # consecutive look-ups that must miss before a transaction counts as dropped
 # Node answers meaning "this nonce is taken" (geth/Besu/anvil wording): read the pending nonce again and re-sign.
@@ -381,7 +386,7 @@ class Chain:
                 raise ConfigError(
                     f"no {name} contract at {address} on chain {self.chain_id}: the chain was reset or the "
                     "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node")
-        for name, contract in (("anchor", self.anchor), ("log", self.log)):
+        for name, contract in (("registry", self.registry), ("anchor", self.anchor), ("log", self.log)):
             try:
                 found = contract.functions.version().call()
             except Exception as exc:  # noqa: BLE001 - an old or foreign contract: report it as such
@@ -389,7 +394,7 @@ class Chain:
             if found != CONTRACT_VERSIONS[name]:
                 raise ConfigError(
                     f"the {name} contract at {contract.address} is version {found}; this ledger needs "
-                    f"{CONTRACT_VERSIONS[name]} (batches and statuses per department, docs/format.md §8). "
+                    f"{CONTRACT_VERSIONS[name]} ({_VERSION_REASONS[name]}). "
                     "Deploy the current contracts (`ledger deploy`) and issue into the new deployment")
 
 

@@ -2,8 +2,11 @@
 
 ``Ledger.open()`` with no settings runs embedded: it starts (or attaches to) the anvil node of the data
 directory, deploys the contracts on first use with a 2-of-3 demo council whose keys it creates, and opens the
-SQLite database. With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file written by
-``ledger deploy``.
+SQLite database. The three demo member keys are created each in its own keystore (``keys/council-N/``) under its
+own passphrase (``LEDGER_DEMO_COUNCIL_PASSPHRASE_1`` .. ``_3``, which the demo script supplies): they live side by
+side only for the demo's convenience. A real council never keeps its keys together (docs/governance.md).
+
+With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file written by ``ledger deploy``.
 """
 
 from __future__ import annotations
@@ -24,8 +27,25 @@ from .node import EmbeddedNode
 from .store import open_engine, private_directory
 from .vault import Vault
 
-COUNCIL_KEYS = ("council-1", "council-2", "council-3")
+COUNCIL_KEYS = ("council-1", "council-2", "council-3")  # the demo members' keystore folders under keys/
+DEMO_MEMBER_KEY = "council"  # the key's name inside each member's keystore
 EMBEDDED_THRESHOLD = 2
+
+
+def demo_member_passphrase(index: int) -> str:
+    """The passphrase of demo council member ``index`` (1-3), from ``LEDGER_DEMO_COUNCIL_PASSPHRASE_<index>``."""
+    value = os.environ.get(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{index}")
+    if not value:
+        raise KeystoreError(
+            f"the embedded demo council's member {index} has its own key and passphrase: set "
+            "LEDGER_DEMO_COUNCIL_PASSPHRASE_1, _2 and _3 (three different passphrases; scripts/demo.sh does)")
+    return value
+
+
+def demo_member_keystore(settings: Settings, index: int) -> Keystore:
+    """The keystore of demo council member ``index``: one key, its own folder, its own passphrase."""
+    return Keystore(settings.keys_dir / COUNCIL_KEYS[index - 1], kdf_n=settings.keystore_kdf_n,
+                    kdf_floor=settings.keystore_kdf_floor)
 
 
 def department_key_name(code: str) -> str:
@@ -85,13 +105,17 @@ class Ledger:
 
     @staticmethod
     def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
-        if not passphrase:
-            raise KeystoreError("the first embedded run creates the council keys: set LEDGER_PASSPHRASE")
-        for name in COUNCIL_KEYS:
-            if not keystore.exists(name):
-                keystore.create(name, passphrase)
-        council = [keystore.address(name) for name in COUNCIL_KEYS]
-        deployer = keystore.unlock(COUNCIL_KEYS[0], passphrase)
+        passphrases = [demo_member_passphrase(i) for i in (1, 2, 3)]
+        if len(set(passphrases)) != len(passphrases):
+            raise KeystoreError("the demo council members' passphrases must differ: one passphrase for all would "
+                                "make one person the whole council")
+        council = []
+        for index, member_passphrase in enumerate(passphrases, start=1):
+            member = demo_member_keystore(settings, index)
+            if not member.exists(DEMO_MEMBER_KEY):
+                member.create(DEMO_MEMBER_KEY, member_passphrase)
+            council.append(member.address(DEMO_MEMBER_KEY))
+        deployer = demo_member_keystore(settings, 1).unlock(DEMO_MEMBER_KEY, passphrases[0])
         deployment = Chain.deploy(w3, deployer, council, EMBEDDED_THRESHOLD, gas_price=0)
         deployment.save(settings.deployment_path)
         return deployment

@@ -1,6 +1,7 @@
 """Departments and the governing council: registering, rotating keys, suspending, listing.
 
-Every change is a council proposal that executes on the M-th approval, on chain. Listing reads the registry
+Every change is a council proposal that executes on the M-th approval, on chain (each member's side is in
+``ledger.council``). Listing reads the registry
 contract: each department's roles, status and full key and status history (what verifiers rely on to say that
 a key was an active issuer's at a given block).
 """
@@ -9,24 +10,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import IntEnum
 from typing import Any
 
-from web3.logs import DISCARD
+from eth_account.signers.local import LocalAccount
 
 from .chain import Chain, department_code, department_id_bytes, role_names
-from .client import COUNCIL_KEYS, Ledger, department_key_name
+from .client import (
+    COUNCIL_KEYS,
+    DEMO_MEMBER_KEY,
+    Ledger,
+    demo_member_keystore,
+    demo_member_passphrase,
+    department_key_name,
+)
+from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
 from .errors import ChainError, NotFoundError, StateError
 
-ZERO_ADDRESS = "0x" + "00" * 20
-
-
-class Action(IntEnum):
-    REGISTER = 0
-    ROTATE_KEY = 1
-    SUSPEND = 2
-    REINSTATE = 3
-    SET_ROLES = 4
+__all__ = ["Action", "Council", "Department", "get_department", "list_departments", "promote_rotated_key"]
 
 
 @dataclass(frozen=True)
@@ -83,38 +83,62 @@ def list_departments(chain: Chain) -> list[Department]:
     return [get_department(chain, department_code(raw)) for raw in ids]
 
 
+def promote_rotated_key(ledger: Ledger, code: str) -> bool:
+    """Once a rotation to the key ``dept-CODE.next`` has executed, make it the department's key ``dept-CODE``
+    here (the old file is kept, renamed, for the record). True when a key was promoted."""
+    keystore = ledger.keystore
+    key = department_key_name(code)
+    new_name = f"{key}.next"
+    if not keystore.exists(new_name):
+        return False
+    current = ledger.chain.call(ledger.chain.registry.functions.department(department_id_bytes(code)))[2]
+    if current != keystore.address(new_name):
+        return False
+    if keystore.exists(key):
+        keystore.rename(key, f"{key}.retired-{keystore.address(key)[2:10].lower()}")
+    keystore.rename(new_name, key)
+    ledger._accounts.pop(key, None)
+    ledger._accounts.pop(new_name, None)
+    return True
+
+
+def demo_council_accounts(ledger: Ledger) -> list[LocalAccount]:
+    """The embedded demo council's three members, each unlocked from its own keystore with its own passphrase."""
+    accounts = []
+    for index in (1, 2, 3):
+        cache_key = f"{COUNCIL_KEYS[index - 1]}/{DEMO_MEMBER_KEY}"
+        with ledger._guard:
+            if cache_key not in ledger._accounts:
+                keystore = demo_member_keystore(ledger.settings, index)
+                ledger._accounts[cache_key] = keystore.unlock(DEMO_MEMBER_KEY, demo_member_passphrase(index))
+            accounts.append(ledger._accounts[cache_key])
+    return accounts
+
+
 class Council:
-    """Council votes, signed by the members' keys held in this ledger's keystore."""
+    """Several members' votes cast from one process: a convenience for tests, benchmarks and the demo.
 
-    def __init__(self, ledger: Ledger, members: Sequence[str] = COUNCIL_KEYS) -> None:
+    Each member is an account unlocked from its own keystore with its own passphrase (``members``); by default
+    the embedded demo council's three members (``keys/council-N``, ``LEDGER_DEMO_COUNCIL_PASSPHRASE_N``). A real
+    council never does this: each member runs ``ledger council`` with their own key (ledger.council).
+    """
+
+    def __init__(self, ledger: Ledger, members: Sequence[LocalAccount] | None = None) -> None:
         self.ledger = ledger
-        self.members = list(members)
+        self.members = [CouncilMember(ledger.chain, a) for a in (members or demo_council_accounts(ledger))]
 
-    def propose(self, member: str, action: Action, code: str, *, name: str = "",
-                signer: str = ZERO_ADDRESS, roles: int = 0) -> int:
-        chain = self.ledger.chain
-        fn = chain.registry.functions.propose(int(action), department_id_bytes(code), name, signer, roles)
-        receipt = chain.transact(self.ledger.account(member), fn)
-        events = chain.registry.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
-        return int(events[0]["args"]["proposalId"])
-
-    def approve(self, member: str, proposal_id: int) -> bool:
-        chain = self.ledger.chain
-        chain.transact(self.ledger.account(member), chain.registry.functions.approve(proposal_id))
-        return bool(chain.call(chain.registry.functions.proposal(proposal_id))[6])
-
-    def decide(self, action: Action, code: str, *, name: str = "", signer: str = ZERO_ADDRESS,
+    def decide(self, action: Action, code: str | None, *, name: str = "", signer: str = ZERO_ADDRESS,
                roles: int = 0) -> int:
         """Propose with the first member and approve with the next ones until the proposal executes."""
         first, *others = self.members
-        proposal_id = self.propose(first, action, code, name=name, signer=signer, roles=roles)
-        chain = self.ledger.chain
-        if chain.call(chain.registry.functions.proposal(proposal_id))[6]:
+        proposal_id = first.propose(action, code, name=name, signer=signer, roles=roles)
+        if get_proposal(self.ledger.chain, proposal_id).executed:
             return proposal_id
         for member in others:
-            if self.approve(member, proposal_id):
+            if member.approve(proposal_id).executed:
                 return proposal_id
-        raise StateError(f"proposal {proposal_id} did not reach the council threshold with members {self.members}")
+        raise StateError(f"proposal {proposal_id} did not reach the council threshold with members "
+                         f"{[m.address for m in self.members]}")
 
     # -- the actions -------------------------------------------------------------------------------------
     def register(self, code: str, name: str, roles: int, *, signer: str | None = None) -> str:
@@ -129,16 +153,11 @@ class Council:
     def rotate_key(self, code: str) -> str:
         """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""
         keystore = self.ledger.keystore
-        key = department_key_name(code)
-        new_name = f"{key}.next"
+        new_name = f"{department_key_name(code)}.next"
         new_signer = keystore.address(new_name) if keystore.exists(new_name) else keystore.create(
             new_name, self.ledger.passphrase())
         self.decide(Action.ROTATE_KEY, code, signer=new_signer)
-        if keystore.exists(key):
-            keystore.rename(key, f"{key}.retired-{keystore.address(key)[2:10].lower()}")
-        keystore.rename(new_name, key)
-        self.ledger._accounts.pop(key, None)
-        self.ledger._accounts.pop(new_name, None)
+        promote_rotated_key(self.ledger, code)
         return new_signer
 
     def suspend(self, code: str) -> None:

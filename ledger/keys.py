@@ -4,6 +4,10 @@ Keys are stored as standard Web3 Secret Storage (V3) keystore files — scrypt +
 and Besu read — one file per key name, mode 0600. A key is decrypted only in memory, on demand, with the
 passphrase; it is never printed, logged or written in the clear.
 
+A keystore holds at most one council key (a key named ``council`` or ``council-...``): one keystore and
+one passphrase are one person, and M of N means M people. Only a keystore created with
+``several_council_keys=True`` (a demo or a test, said explicitly) may hold more.
+
 All keys of a keystore share one passphrase: a new key is written only after the passphrase has unlocked an
 existing one, so a mistyped passphrase leaves no key behind that nobody can open. A keystore whose key
 derivation is cheaper than the floor (scrypt N below ``kdf_floor``, r below 8, PBKDF2 below 262,144 rounds) is
@@ -23,17 +27,24 @@ from ._files import create_exclusive
 from .config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from .errors import InputError, KeystoreError, NotFoundError
 
-__all__ = ["DEFAULT_KDF_FLOOR", "Keystore", "PBKDF2_FLOOR"]
+__all__ = ["DEFAULT_KDF_FLOOR", "Keystore", "PBKDF2_FLOOR", "is_council_key"]
 PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
+def is_council_key(name: str) -> bool:
+    """Council keys are named ``council`` or ``council-<anything>``."""
+    return name == "council" or name.startswith("council-")
+
+
 class Keystore:
-    def __init__(self, directory: Path, *, kdf_n: int = DEFAULT_KDF_N, kdf_floor: int | None = None) -> None:
+    def __init__(self, directory: Path, *, kdf_n: int = DEFAULT_KDF_N, kdf_floor: int | None = None,
+                 several_council_keys: bool = False) -> None:
         self.directory = directory
         self.kdf_n = kdf_n
         self.kdf_floor = kdf_floor_from_env() if kdf_floor is None else kdf_floor
+        self.several_council_keys = several_council_keys
 
     def _path(self, name: str) -> Path:
         if not _NAME.match(name):
@@ -67,6 +78,12 @@ class Keystore:
         path = self._path(name)
         if path.exists():
             raise KeystoreError(f"a key named {name!r} exists already; choose another name")
+        if is_council_key(name) and not self.several_council_keys:
+            held = [n for n in self.names() if is_council_key(n)]
+            if held:
+                raise KeystoreError(f"{self.directory} already holds the council key {held[0]!r}; a keystore holds "
+                                    "one council member's key. Create the other members' keys in their own "
+                                    "keystores, each with its own passphrase (--keystore DIR)")
         self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
@@ -91,6 +108,9 @@ class Keystore:
         source, target = self._path(name), self._path(new_name)
         if target.exists():
             raise KeystoreError(f"a key named {new_name!r} exists already")
+        if is_council_key(new_name) and not is_council_key(name) and not self.several_council_keys \
+                and any(is_council_key(n) for n in self.names()):
+            raise KeystoreError(f"{self.directory} already holds a council key; it holds one member's key only")
         source.replace(target)
 
     def unlock(self, name: str, passphrase: str) -> LocalAccount:

@@ -24,10 +24,35 @@ for _ in $(seq 100); do grep -q "embedded chain at" "$LEDGER_DATA_DIR/node.log" 
 cat "$LEDGER_DATA_DIR/node.log"
 
 step "The council (2 of 3 members) registers departments; contracts deploy on first use"
-run ledger council register MKT --name "Market Regulation Bureau" --roles issuer,verifier
-run ledger council register HOSP --name "City Hospital" --roles issuer,verifier
-run ledger council register PSB --name "Public Security Bureau" --roles verifier,auditor
-run ledger council register GOV --name "Government Service Centre" --roles approver,verifier,issuer
+# The embedded demo creates the three member keys for convenience, each in its own keystore (keys/council-N) under
+# its own passphrase. A real council never keeps its keys together: each member runs `ledger council` on their own
+# machine with their own key (docs/governance.md).
+export LEDGER_DEMO_COUNCIL_PASSPHRASE_1="${LEDGER_DEMO_COUNCIL_PASSPHRASE_1:-member one: use a real one}"
+export LEDGER_DEMO_COUNCIL_PASSPHRASE_2="${LEDGER_DEMO_COUNCIL_PASSPHRASE_2:-member two: use a real one}"
+export LEDGER_DEMO_COUNCIL_PASSPHRASE_3="${LEDGER_DEMO_COUNCIL_PASSPHRASE_3:-member three: use a real one}"
+member() {  # member N ARGS...: `ledger council ARGS` as council member N, with N's keystore and passphrase
+  local n=$1; shift
+  local var="LEDGER_DEMO_COUNCIL_PASSPHRASE_$n"
+  printf '$ [member %s] ledger council %s\n' "$n" "$*" >&2
+  LEDGER_COUNCIL_PASSPHRASE="${!var}" ledger council "$@" --member-keystore "$LEDGER_DATA_DIR/keys/council-$n"
+}
+field() { python -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
+ledger departments > /dev/null  # first use: deploys the contracts with the demo council
+id=$(member 1 register MKT --name "Market Regulation Bureau" --roles issuer,verifier | field proposal)
+member 2 approve "$id" | field state
+id=$(member 2 register HOSP --name "City Hospital" --roles issuer,verifier | field proposal)
+run ledger council list
+member 3 show "$id"
+member 3 sign "$id" --out "$work/approval-hosp.json" > /dev/null   # off line: a file, nothing sent
+member 1 submit "$id" "$work/approval-hosp.json" | field state    # anyone submits the collected signature
+id=$(member 3 register PSB --name "Public Security Bureau" --roles verifier,auditor | field proposal)
+member 1 approve "$id" | field state
+id=$(member 1 register GOV --name "Government Service Centre" --roles approver,verifier,issuer | field proposal)
+member 3 approve "$id" | field state
+id=$(member 2 suspend HOSP | field proposal)
+member 1 reject "$id" | field state
+member 3 reject "$id" | field state   # defeated: it can never execute
+run ledger council history
 run ledger departments
 
 step "Market regulation issues 1,000 business licences in one batch (one transaction)"

@@ -23,6 +23,11 @@ from ledger.departments import Council
 PASSPHRASE = "test-passphrase"
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # ...which needs the floor lowered explicitly
+# The embedded demo council: three members, each key in its own keystore under its own passphrase. Council(ledger)
+# casts their votes from the test process (a convenience the CLI does not offer; docs/governance.md).
+DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase", "member three's passphrase")
+for _index, _value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
+    os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{_index}", _value)
 
 # Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
 DEPARTMENTS = {
@@ -65,6 +70,13 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
         council.register(code, name, roles)
     yield instance
     instance.close()
+
+
+def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
+    """Arguments and environment for `ledger council ...` run as demo council member ``member`` (1-3): that
+    member's own keystore and passphrase, as on their own machine."""
+    return (["--member-keystore", str(ledger.settings.keys_dir / f"council-{member}")],
+            {"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[member - 1]})
 
 
 _codes = itertools.count(1)

@@ -103,10 +103,30 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Re
     # Without a deployment the ledger says what to do instead of deploying anything by itself.
     assert "run `ledger deploy`" in subprocess.run([sys.executable, "-m", "ledger.cli", "departments"], env=env,
                                                    capture_output=True, text=True).stderr
-    members = [json.loads(ledger("keys", "create", f"council-{i}"))["address"] for i in (1, 2, 3)]
-    deployment = json.loads(ledger("deploy", "--council", ",".join(members), "--threshold", "2"))
+    # Each council member's key in its own keystore under its own passphrase (side by side only in this test).
+    keystores = [str(tmp_path / f"member-{i}") for i in (1, 2, 3)]
+
+    def member(i: int, *args: str) -> str:
+        saved = dict(env)
+        env["LEDGER_COUNCIL_PASSPHRASE"] = f"member {i} passphrase"
+        if args[0] in ("keys", "deploy"):
+            env["LEDGER_PASSPHRASE"] = env["LEDGER_COUNCIL_PASSPHRASE"]
+        try:
+            return ledger(*args, *(("--member-keystore", keystores[i - 1]) if args[0] == "council" else ()))
+        finally:
+            env.clear()
+            env.update(saved)
+
+    members = [json.loads(member(i, "keys", "create", "council", "--keystore", keystores[i - 1]))["address"]
+               for i in (1, 2, 3)]
+    deployment = json.loads(member(1, "deploy", "--council", ",".join(members), "--threshold", "2",
+                                   "--keystore", keystores[0]))
     assert deployment["chain_id"] == CHAIN_ID
-    ledger("council", "register", "HOUSING", "--name", "Housing Bureau", "--roles", "issuer,verifier")
+    # Member 1 proposes (the department key is created in this node's keystore), member 2 approves: executed.
+    proposal = json.loads(member(1, "council", "register", "HOUSING", "--name", "Housing Bureau", "--roles",
+                                 "issuer,verifier"))
+    assert proposal["state"] == "open"
+    assert json.loads(member(2, "council", "approve", str(proposal["proposal"])))["state"] == "executed"
     assert "Housing Bureau" in ledger("departments")
     source = write_jsonl(tmp_path / "permits.jsonl", make_records(20, cert_type="housing-permit"))
     issued = json.loads(ledger("issue", str(source), "-d", "HOUSING", "--batch-size", "8",

@@ -17,7 +17,7 @@ from ledger.config import Settings
 from ledger.errors import ConfigError, KeystoreError
 from ledger.keys import DEFAULT_KDF_FLOOR, Keystore
 
-from .conftest import PASSPHRASE, make_settings
+from .conftest import PASSPHRASE, make_settings, member_cli
 from .test_crash import run_cli
 
 SECRETS = {"LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_API_SECRET": "ab" * 32, "LEDGER_VAULT_KEY": "cd" * 32}
@@ -63,15 +63,20 @@ def test_embedded_ledger_keeps_its_data_private_and_its_secrets_from_the_node(
 
 def test_mistyped_passphrase_leaves_no_key_behind(ledger: Ledger) -> None:
     code = f"TYPO{os.getpid() % 1000}"
-    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer",
-                   LEDGER_PASSPHRASE="test-passphrasf")
+    first, first_env = member_cli(ledger, 1)
+    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer", *first,
+                   **first_env, LEDGER_PASSPHRASE="test-passphrasf")
     assert done.returncode == 2, done.stdout
     assert "passphrase" in done.stderr.strip().splitlines()[-1]
     assert not ledger.keystore.exists(f"dept-{code}")
     assert not list(ledger.keystore.directory.glob(f"dept-{code}*"))
-    # with the right passphrase the department is registered and its key usable
-    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer")
+    # with the right passphrase the department is proposed, approved by a second member, and its key usable
+    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer", *first,
+                   **first_env)
     assert done.returncode == 0, done.stderr
+    second, second_env = member_cli(ledger, 2)
+    approved = run_cli(ledger, "council", "approve", str(json.loads(done.stdout)["proposal"]), *second, **second_env)
+    assert approved.returncode == 0, approved.stderr
     assert ledger.department_account(code).address == json.loads(done.stdout)["signer"]
 
 

@@ -21,7 +21,7 @@ from ledger.keys import Keystore
 from ledger.store import Batch
 from ledger.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE, make_records, write_jsonl
+from .conftest import PASSPHRASE, make_records, member_cli, write_jsonl
 from .test_crash import run_cli
 
 
@@ -60,9 +60,14 @@ def test_key_rotation_end_to_end(ledger: Ledger, tmp_path: Path, fresh_departmen
     stranded = issuance.build_batch(ledger, records, code)
     issuance.store_prepared(ledger, stranded)
 
-    rotated = run_cli(ledger, "council", "rotate", code)
+    first, first_env = member_cli(ledger, 1)
+    rotated = run_cli(ledger, "council", "rotate", code, *first, **first_env)
     assert rotated.returncode == 0, rotated.stderr
     new_key = json.loads(rotated.stdout)["signer"]
+    second, second_env = member_cli(ledger, 2)  # the second member's approval executes it, here: the key moves
+    approved = run_cli(ledger, "council", "approve", str(json.loads(rotated.stdout)["proposal"]), *second,
+                       **second_env)
+    assert approved.returncode == 0 and json.loads(approved.stdout)["state"] == "executed", approved.stderr
     assert new_key != old_key
     ledger._accounts.clear()  # this process reads the rotated keystore again
     assert any(name.startswith(f"dept-{code}.retired-") for name in ledger.keystore.names())

@@ -5,7 +5,8 @@ import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
 
 /// @title DepartmentRegistry
 /// @notice M-of-N council governing departments, their role bits and their signing keys, with full key and status
-/// history. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
+/// history. Members vote with their own transactions or with EIP-712 signatures that anyone may relay; proposals
+/// expire, can be rejected or cancelled, and the council itself changes only by proposal. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
 /// while active stays attributable through {departmentOf} and {wasActiveSignerAt}.
 contract DepartmentRegistry is IDepartmentRegistry {
     /// @notice May anchor certificate batches.
@@ -26,9 +27,24 @@ contract DepartmentRegistry is IDepartmentRegistry {
         string name;
     }
 
+    /// @notice Seconds (block timestamp) a proposal stays open.
+    uint64 public constant PROPOSAL_LIFETIME = 7 days;
+    /// @notice Largest council: approvals are counted in a uint8 and removal scans the member list.
+    uint256 public constant MAX_COUNCIL = 32;
+    /// @notice EIP-712 type of a signed approval.
+    bytes32 public constant APPROVAL_TYPEHASH =
+        keccak256("Approval(uint256 proposalId,bytes32 proposalHash,uint64 councilEpoch,uint256 deadline)");
+    bytes32 private constant _DOMAIN_TYPEHASH =
+        keccak256("EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)");
+    bytes32 private constant _NAME_HASH = keccak256("DepartmentRegistry");
+    bytes32 private constant _VERSION_HASH = keccak256("2");
+    /// @dev secp256k1n / 2: a larger s is the malleable twin of a valid signature.
+    uint256 private constant _HALF_ORDER = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0;
+
     address[] private _council;
     mapping(address account => bool) private _isCouncilMember;
-    uint8 private immutable _threshold;
+    uint8 private _threshold;
+    uint64 private _councilEpoch = 1;
 
     mapping(bytes32 departmentId => DepartmentRecord) private _departments;
     mapping(address signer => bytes32 departmentId) private _departmentOf;
@@ -39,12 +55,13 @@ contract DepartmentRegistry is IDepartmentRegistry {
     uint256 private _proposalCount;
     mapping(uint256 proposalId => Proposal) private _proposals;
     mapping(uint256 proposalId => mapping(address member => bool)) private _approved;
+    mapping(uint256 proposalId => mapping(address member => bool)) private _rejected;
 
     /// @notice Sets up the council; it cannot change afterwards.
     /// @param members Council member addresses (nonzero, distinct, at least one).
     /// @param threshold_ Approvals needed to execute a proposal (1..members.length).
     constructor(address[] memory members, uint8 threshold_) {
-        if (members.length == 0) revert RegistryInvalidCouncil();
+        if (members.length == 0 || members.length > MAX_COUNCIL) revert RegistryInvalidCouncil();
         if (threshold_ == 0 || threshold_ > members.length) {
             revert RegistryInvalidThreshold(threshold_, members.length);
         }
@@ -80,18 +97,53 @@ contract DepartmentRegistry is IDepartmentRegistry {
         p.signer = signer;
         p.roles = roles;
         p.proposer = msg.sender;
-        emit ProposalCreated(proposalId, msg.sender, action, departmentId);
+        uint64 expiresAt = uint64(block.timestamp) + PROPOSAL_LIFETIME;
+        p.expiresAt = expiresAt;
+        p.councilEpoch = _councilEpoch;
+        emit ProposalCreated(proposalId, msg.sender, action, departmentId, expiresAt);
 
-        _approve(proposalId, p);
+        _approve(proposalId, p, msg.sender);
     }
 
     /// @inheritdoc IDepartmentRegistry
     function approve(uint256 proposalId) external onlyCouncil {
-        if (proposalId == 0 || proposalId > _proposalCount) revert RegistryUnknownProposal(proposalId);
-        Proposal storage p = _proposals[proposalId];
-        if (p.executed) revert RegistryProposalAlreadyExecuted(proposalId);
-        if (_approved[proposalId][msg.sender]) revert RegistryAlreadyApproved(proposalId, msg.sender);
-        _approve(proposalId, p);
+        Proposal storage p = _open(proposalId);
+        _checkNotVoted(proposalId, msg.sender);
+        _approve(proposalId, p, msg.sender);
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function approveWithSignatures(uint256 proposalId, SignedApproval[] calldata approvals) external {
+        Proposal storage p = _open(proposalId);
+        for (uint256 i = 0; i < approvals.length; ++i) {
+            SignedApproval calldata a = approvals[i];
+            if (block.timestamp > a.deadline) revert RegistrySignatureExpired(a.member, a.deadline);
+            address recovered = _recover(_approvalDigest(proposalId, p, a.deadline), a.signature);
+            if (recovered != a.member || recovered == address(0)) revert RegistryInvalidSignature(a.member, recovered);
+            _checkCouncilMember(recovered);
+            _checkNotVoted(proposalId, recovered);
+            _approve(proposalId, p, recovered);
+            if (p.executed) return;
+        }
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function reject(uint256 proposalId) external onlyCouncil {
+        Proposal storage p = _open(proposalId);
+        _checkNotVoted(proposalId, msg.sender);
+        _rejected[proposalId][msg.sender] = true;
+        uint8 rejections = ++p.rejections;
+        emit ProposalRejected(proposalId, msg.sender, rejections);
+        // The threshold is out of reach once fewer members than it are left who have not rejected.
+        if (_council.length - rejections < _threshold) emit ProposalDefeated(proposalId);
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function cancel(uint256 proposalId) external {
+        Proposal storage p = _open(proposalId);
+        if (p.proposer != msg.sender) revert RegistryNotProposer(proposalId, p.proposer, msg.sender);
+        p.cancelled = true;
+        emit ProposalCancelled(proposalId, msg.sender);
     }
 
     // ----------------------------------------------------------------- views
@@ -181,8 +233,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function proposal(uint256 proposalId) external view returns (Proposal memory) {
-        if (proposalId == 0 || proposalId > _proposalCount) revert RegistryUnknownProposal(proposalId);
-        return _proposals[proposalId];
+        return _known(proposalId);
     }
 
     /// @inheritdoc IDepartmentRegistry
@@ -191,19 +242,102 @@ contract DepartmentRegistry is IDepartmentRegistry {
     }
 
     /// @inheritdoc IDepartmentRegistry
+    function hasRejected(uint256 proposalId, address member) external view returns (bool) {
+        return _rejected[proposalId][member];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function proposalState(uint256 proposalId) external view returns (ProposalState) {
+        return _state(_known(proposalId));
+    }
+
+    /// @inheritdoc IDepartmentRegistry
     function proposalCount() external view returns (uint256) {
         return _proposalCount;
     }
 
     /// @inheritdoc IDepartmentRegistry
+    function councilEpoch() external view returns (uint64) {
+        return _councilEpoch;
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function DOMAIN_SEPARATOR() public view returns (bytes32) {
+        return keccak256(abi.encode(_DOMAIN_TYPEHASH, _NAME_HASH, _VERSION_HASH, block.chainid, address(this)));
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function proposalHash(uint256 proposalId) external view returns (bytes32) {
+        return _proposalHash(_known(proposalId));
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32) {
+        return _approvalDigest(proposalId, _known(proposalId), deadline);
+    }
+
+    /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "1.0.0";
+        return "2.0.0";
     }
 
     // ----------------------------------------------------------------- internals
 
     function _checkCouncilMember(address account) private view {
         if (!_isCouncilMember[account]) revert RegistryNotCouncilMember(account);
+    }
+
+    function _known(uint256 proposalId) private view returns (Proposal storage) {
+        if (proposalId == 0 || proposalId > _proposalCount) revert RegistryUnknownProposal(proposalId);
+        return _proposals[proposalId];
+    }
+
+    function _state(Proposal storage p) private view returns (ProposalState) {
+        if (p.executed) return ProposalState.Executed;
+        if (p.cancelled) return ProposalState.Cancelled;
+        if (p.councilEpoch != _councilEpoch) return ProposalState.Stale;
+        if (_council.length - p.rejections < _threshold) return ProposalState.Defeated;
+        if (block.timestamp >= p.expiresAt) return ProposalState.Expired;
+        return ProposalState.Open;
+    }
+
+    /// @dev The proposal, when it may still be voted on; otherwise the error that says why not.
+    function _open(uint256 proposalId) private view returns (Proposal storage p) {
+        p = _known(proposalId);
+        ProposalState state = _state(p);
+        if (state == ProposalState.Open) return p;
+        if (state == ProposalState.Executed) revert RegistryProposalAlreadyExecuted(proposalId);
+        if (state == ProposalState.Cancelled) revert RegistryProposalCancelled(proposalId);
+        if (state == ProposalState.Stale) revert RegistryProposalStale(proposalId, p.councilEpoch, _councilEpoch);
+        if (state == ProposalState.Defeated) revert RegistryProposalDefeated(proposalId);
+        revert RegistryProposalExpired(proposalId, p.expiresAt);
+    }
+
+    function _checkNotVoted(uint256 proposalId, address member) private view {
+        if (_approved[proposalId][member]) revert RegistryAlreadyApproved(proposalId, member);
+        if (_rejected[proposalId][member]) revert RegistryAlreadyRejected(proposalId, member);
+    }
+
+    function _proposalHash(Proposal storage p) private view returns (bytes32) {
+        return keccak256(
+            abi.encode(p.action, p.departmentId, keccak256(bytes(p.name)), p.signer, p.roles, p.proposer, p.expiresAt)
+        );
+    }
+
+    function _approvalDigest(uint256 proposalId, Proposal storage p, uint256 deadline) private view returns (bytes32) {
+        bytes32 structHash =
+            keccak256(abi.encode(APPROVAL_TYPEHASH, proposalId, _proposalHash(p), p.councilEpoch, deadline));
+        return keccak256(abi.encodePacked("\x19\x01", DOMAIN_SEPARATOR(), structHash));
+    }
+
+    /// @dev ecrecover of a 65-byte r || s || v signature; 0 for a malformed or malleable (high s) one.
+    function _recover(bytes32 digest, bytes calldata signature) private pure returns (address) {
+        if (signature.length != 65) return address(0);
+        bytes32 r = bytes32(signature[0:32]);
+        bytes32 s = bytes32(signature[32:64]);
+        uint8 v = uint8(signature[64]);
+        if (uint256(s) > _HALF_ORDER || (v != 27 && v != 28)) return address(0);
+        return ecrecover(digest, v, r, s);
     }
 
     function _existing(bytes32 departmentId) private view returns (DepartmentRecord storage d) {
@@ -222,6 +356,10 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @dev Reverts with the specific error when `action` could not be applied to the current state.
     function _validate(Action action, bytes32 departmentId, address signer, uint8 roles) private view {
+        if (action >= Action.AddMember) {
+            _validateCouncilChange(action, departmentId, signer, roles);
+            return;
+        }
         if (departmentId == bytes32(0)) revert RegistryInvalidDepartmentId();
         if (action == Action.Register) {
             if (_departments[departmentId].signer != address(0)) revert RegistryDepartmentExists(departmentId);
@@ -242,11 +380,49 @@ contract DepartmentRegistry is IDepartmentRegistry {
         }
     }
 
-    function _approve(uint256 proposalId, Proposal storage p) private {
-        _approved[proposalId][msg.sender] = true;
+    function _validateCouncilChange(Action action, bytes32 departmentId, address account, uint8 value) private view {
+        if (departmentId != bytes32(0)) revert RegistryInvalidDepartmentId();
+        uint256 size = _council.length;
+        if (action == Action.AddMember) {
+            if (account == address(0) || size >= MAX_COUNCIL) revert RegistryInvalidCouncil();
+            if (_isCouncilMember[account]) revert RegistryAlreadyCouncilMember(account);
+        } else if (action == Action.RemoveMember) {
+            _checkCouncilMember(account);
+            if (size - 1 < _threshold) revert RegistryInvalidThreshold(_threshold, size - 1);
+        } else {
+            if (value == 0 || value > size || value == _threshold) revert RegistryInvalidThreshold(value, size);
+        }
+    }
+
+    function _approve(uint256 proposalId, Proposal storage p, address member) private {
+        _approved[proposalId][member] = true;
         uint8 approvals = ++p.approvals;
-        emit ProposalApproved(proposalId, msg.sender, approvals);
+        emit ProposalApproved(proposalId, member, approvals);
         if (approvals >= _threshold) _execute(proposalId, p);
+    }
+
+    /// @dev Applies a council change; every proposal made under the previous epoch becomes stale.
+    function _executeCouncilChange(Action action, address account, uint8 value) private {
+        uint64 epoch = ++_councilEpoch;
+        if (action == Action.AddMember) {
+            _isCouncilMember[account] = true;
+            _council.push(account);
+            emit CouncilMemberAdded(account, epoch);
+        } else if (action == Action.RemoveMember) {
+            _isCouncilMember[account] = false;
+            uint256 last = _council.length - 1;
+            for (uint256 i = 0; i < last; ++i) {
+                if (_council[i] == account) {
+                    _council[i] = _council[last];
+                    break;
+                }
+            }
+            _council.pop();
+            emit CouncilMemberRemoved(account, epoch);
+        } else {
+            _threshold = value;
+            emit ThresholdChanged(value, epoch);
+        }
     }
 
     function _execute(uint256 proposalId, Proposal storage p) private {
@@ -258,6 +434,11 @@ contract DepartmentRegistry is IDepartmentRegistry {
         _validate(action, departmentId, signer, roles);
 
         p.executed = true;
+        if (action >= Action.AddMember) {
+            _executeCouncilChange(action, signer, roles);
+            emit ProposalExecuted(proposalId);
+            return;
+        }
 
         uint64 now_ = uint64(block.number);
         DepartmentRecord storage d = _departments[departmentId];

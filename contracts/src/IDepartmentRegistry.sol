@@ -12,7 +12,11 @@ library Roles {
 
 /// @title IDepartmentRegistry
 /// @notice Permissioned registry of departments and their signing keys, governed by an M-of-N council.
-/// Every change to a department is a council proposal that executes when it reaches the threshold. Key and status
+/// Every change to a department or to the council is a council proposal that executes when it reaches the
+/// threshold, by whoever submits the last approval: a member's own transaction ({approve}) or anyone relaying
+/// members' EIP-712 signatures ({approveWithSignatures}). A proposal is open until {PROPOSAL_LIFETIME} seconds
+/// (block timestamp) after it was made; an expired, cancelled or defeated proposal never executes, and a change
+/// of the council or threshold makes every older open proposal stale (it never executes either). Key and status
 /// history is kept so that "was this key an active issuer at block B" can be answered for any past block.
 interface IDepartmentRegistry {
     /// @notice Council actions. Arguments not used by an action are stored but ignored.
@@ -21,7 +25,29 @@ interface IDepartmentRegistry {
         RotateKey, // (departmentId, signer = new key)
         Suspend, // (departmentId)
         Reinstate, // (departmentId)
-        SetRoles // (departmentId, roles)
+        SetRoles, // (departmentId, roles)
+        AddMember, // (signer = the new member; departmentId 0)
+        RemoveMember, // (signer = the member leaving; departmentId 0)
+        SetThreshold // (roles = the new threshold; departmentId 0)
+    }
+
+    /// @notice Where a proposal stands. Only an Open proposal can be voted on, cancelled or executed.
+    enum ProposalState {
+        Open,
+        Executed,
+        Defeated, // so many members rejected it that the threshold can no longer be reached
+        Cancelled, // withdrawn by its proposer
+        Expired, // PROPOSAL_LIFETIME passed without reaching the threshold
+        Stale // the council or threshold changed after it was made
+    }
+
+    /// @notice A council member's approval of a proposal, signed off line (EIP-712) and submitted by anyone.
+    /// The signed struct is `Approval(uint256 proposalId,bytes32 proposalHash,uint64 councilEpoch,uint256 deadline)`
+    /// under this registry's domain (name "DepartmentRegistry", version "2", chain id, registry address).
+    struct SignedApproval {
+        address member;
+        uint256 deadline;
+        bytes signature; // 65 bytes r || s || v, low s
     }
 
     /// @notice Current state of a department.
@@ -57,7 +83,11 @@ interface IDepartmentRegistry {
         uint8 roles;
         uint8 approvals;
         bool executed;
+        uint64 expiresAt; // block timestamp from which it can no longer execute
         address proposer;
+        uint8 rejections;
+        bool cancelled;
+        uint64 councilEpoch; // the council version it was made under
     }
 
     // ----------------------------------------------------------------- errors
@@ -74,6 +104,24 @@ interface IDepartmentRegistry {
     error RegistryProposalAlreadyExecuted(uint256 proposalId);
     /// @notice `member` has already approved `proposalId`.
     error RegistryAlreadyApproved(uint256 proposalId, address member);
+    /// @notice `member` has already rejected `proposalId`.
+    error RegistryAlreadyRejected(uint256 proposalId, address member);
+    /// @notice Proposal `proposalId` expired at `expiresAt` (block timestamp); make a new one.
+    error RegistryProposalExpired(uint256 proposalId, uint64 expiresAt);
+    /// @notice Proposal `proposalId` was cancelled by its proposer.
+    error RegistryProposalCancelled(uint256 proposalId);
+    /// @notice Proposal `proposalId` was rejected by enough members that it can no longer pass.
+    error RegistryProposalDefeated(uint256 proposalId);
+    /// @notice Proposal `proposalId` was made under council epoch `proposalEpoch`; the council is now at `currentEpoch`.
+    error RegistryProposalStale(uint256 proposalId, uint64 proposalEpoch, uint64 currentEpoch);
+    /// @notice Only the proposer `proposer` may cancel `proposalId`; `caller` tried.
+    error RegistryNotProposer(uint256 proposalId, address proposer, address caller);
+    /// @notice The signed approval of `member` expired at `deadline` (block timestamp).
+    error RegistrySignatureExpired(address member, uint256 deadline);
+    /// @notice The signature said to be `member`'s is malformed or was made by `recovered` (0 if unrecoverable).
+    error RegistryInvalidSignature(address member, address recovered);
+    /// @notice `account` is already a council member.
+    error RegistryAlreadyCouncilMember(address account);
     /// @notice A department with id `departmentId` is already registered.
     error RegistryDepartmentExists(bytes32 departmentId);
     /// @notice No department has id `departmentId`.
@@ -95,12 +143,26 @@ interface IDepartmentRegistry {
 
     // ----------------------------------------------------------------- events
 
-    /// @notice Council member `proposer` created proposal `proposalId`.
-    event ProposalCreated(uint256 indexed proposalId, address indexed proposer, Action action, bytes32 indexed departmentId);
+    /// @notice Council member `proposer` created proposal `proposalId`, open until `expiresAt` (block timestamp).
+    event ProposalCreated(
+        uint256 indexed proposalId, address indexed proposer, Action action, bytes32 indexed departmentId, uint64 expiresAt
+    );
     /// @notice `member` approved `proposalId`, which now has `approvals` approvals.
     event ProposalApproved(uint256 indexed proposalId, address indexed member, uint256 approvals);
     /// @notice Proposal `proposalId` reached the threshold and its action was applied.
     event ProposalExecuted(uint256 indexed proposalId);
+    /// @notice `member` rejected `proposalId`, which now has `rejections` rejections.
+    event ProposalRejected(uint256 indexed proposalId, address indexed member, uint256 rejections);
+    /// @notice Proposal `proposalId` can no longer reach the threshold: it is defeated for good.
+    event ProposalDefeated(uint256 indexed proposalId);
+    /// @notice Proposal `proposalId` was withdrawn by its proposer `proposer`.
+    event ProposalCancelled(uint256 indexed proposalId, address indexed proposer);
+    /// @notice `member` joined the council; open proposals made before epoch `councilEpoch` are stale.
+    event CouncilMemberAdded(address indexed member, uint64 councilEpoch);
+    /// @notice `member` left the council; open proposals made before epoch `councilEpoch` are stale.
+    event CouncilMemberRemoved(address indexed member, uint64 councilEpoch);
+    /// @notice The threshold is now `threshold`; open proposals made before epoch `councilEpoch` are stale.
+    event ThresholdChanged(uint8 threshold, uint64 councilEpoch);
     /// @notice Department `departmentId` was registered with key `signer`.
     event DepartmentRegistered(bytes32 indexed departmentId, string name, address indexed signer, uint8 roles);
     /// @notice Department `departmentId` replaced key `previousSigner` with `newSigner`.
@@ -127,8 +189,21 @@ interface IDepartmentRegistry {
         returns (uint256 proposalId);
 
     /// @notice Approves `proposalId`; executes it in this call when approvals reach the threshold.
-    /// @dev Only council members, once each.
+    /// @dev Only council members, once each, while the proposal is open.
     function approve(uint256 proposalId) external;
+
+    /// @notice Counts council members' signed approvals of `proposalId` (EIP-712, see {SignedApproval}); executes it
+    /// in this call when approvals reach the threshold (approvals after that point are not looked at). Anyone may
+    /// submit. Each signature is checked against the council at this block: a former member's signature, one made
+    /// for another chain, registry, proposal or council epoch, or one past its deadline, reverts.
+    function approveWithSignatures(uint256 proposalId, SignedApproval[] calldata approvals) external;
+
+    /// @notice Records the caller's vote against `proposalId`; once the threshold can no longer be reached the
+    /// proposal is defeated. Only council members, once each, while the proposal is open.
+    function reject(uint256 proposalId) external;
+
+    /// @notice Withdraws `proposalId`; it can never execute. Only its proposer, while it is open.
+    function cancel(uint256 proposalId) external;
 
     // ----------------------------------------------------------------- views
 
@@ -170,9 +245,31 @@ interface IDepartmentRegistry {
     /// @notice True when `member` has approved `proposalId`.
     function hasApproved(uint256 proposalId, address member) external view returns (bool);
 
+    /// @notice True when `member` has rejected `proposalId`.
+    function hasRejected(uint256 proposalId, address member) external view returns (bool);
+
+    /// @notice Where `proposalId` stands now; reverts {RegistryUnknownProposal} if unknown.
+    function proposalState(uint256 proposalId) external view returns (ProposalState);
+
     /// @notice Number of proposals created so far (also the id of the latest).
     function proposalCount() external view returns (uint256);
 
-    /// @notice Contract version, "1.0.0".
+    /// @notice Seconds (block timestamp) a proposal stays open.
+    function PROPOSAL_LIFETIME() external view returns (uint64);
+
+    /// @notice Version of the council: starts at 1 and grows with every executed council or threshold change.
+    function councilEpoch() external view returns (uint64);
+
+    /// @notice The EIP-712 domain separator of this registry on this chain.
+    function DOMAIN_SEPARATOR() external view returns (bytes32);
+
+    /// @notice Hash of what `proposalId` will do (action, department, name, signer, roles, proposer, expiry): a
+    /// signed approval names it, so it approves exactly this content.
+    function proposalHash(uint256 proposalId) external view returns (bytes32);
+
+    /// @notice The EIP-712 digest a member signs to approve `proposalId` until `deadline`, under the current epoch.
+    function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32);
+
+    /// @notice Contract version, "2.0.0".
     function version() external pure returns (string memory);
 }

@@ -42,7 +42,7 @@ contract DepartmentRegistryTest is RegistryFixture {
         assertEq(registry.threshold(), 2, "threshold");
         assertTrue(registry.isCouncilMember(m1), "m1 member");
         assertFalse(registry.isCouncilMember(outsider), "outsider not member");
-        assertEq(registry.version(), "1.0.0", "version");
+        assertEq(registry.version(), "2.0.0", "version");
         assertEq(registry.proposalCount(), 0, "no proposals");
         assertEq(registry.departmentIds().length, 0, "no departments");
         assertEq(registry.ROLE_ISSUER(), 1, "issuer bit");
@@ -80,7 +80,7 @@ contract DepartmentRegistryTest is RegistryFixture {
 
     function test_Propose_CountsProposerAndWaits() public {
         vm.expectEmit(true, true, true, true);
-        emit IDepartmentRegistry.ProposalCreated(1, m0, REGISTER, MKT);
+        emit IDepartmentRegistry.ProposalCreated(1, m0, REGISTER, MKT, uint64(block.timestamp + 7 days));
         vm.expectEmit(true, true, true, true);
         emit IDepartmentRegistry.ProposalApproved(1, m0, 1);
         vm.prank(m0);
