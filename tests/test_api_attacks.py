@@ -293,7 +293,8 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
         pages = [by_digest.text, c.get(f"/public/certificates/{document['digest']}/timeline").text,
                  c.get(f"/public/certificates/{document['digest']}/timeline.html").text]
         for text in pages:
-            assert not [s for s in secrets if s in text], text
+            words = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)  # hashes and addresses may contain "1990" by chance
+            assert not [s for s in secrets if s in words], text
         # the holder, who sends the file, learns the validity check as well (it already holds every field)
         with_file = c.post("/public/verify", json={"document": document}).json()
         assert "validity" in {check["name"] for check in with_file["checks"]}
