@@ -121,6 +121,21 @@ def flush_sqlite_log(ledger: Ledger, attempts: int = 50) -> bool | None:
     return False
 
 
+def reclaim(ledger: Ledger) -> str | None:
+    """Rewrite the tables that held erased bodies so that no old row version survives in their pages.
+
+    PostgreSQL keeps an updated row's old version until vacuumed, and plain ``VACUUM`` only marks the space free:
+    ``VACUUM FULL`` rewrites the files (it locks the tables while it runs: issuance waits). SQLite needs nothing
+    (``secure_delete`` already zeroed the bytes). Returns what was run, or None."""
+    engine = ledger.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(statement))
+    return statement
+
+
 def is_erased(ledger: Ledger, digest: str) -> bool:
     with ledger.engine.connect() as conn:
         sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[arg-type]

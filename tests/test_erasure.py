@@ -154,3 +154,34 @@ def test_erase_needs_a_known_legal_basis(ledger: Ledger, fresh_department: str, 
         erasure.erase(ledger, docs[0]["digest"], basis="because", by="x")
     assert sealed_of(ledger, docs[0]["digest"]) != ERASED
     assert issuance.export_document(ledger, docs[0]["digest"])["salts"] == docs[0]["salts"]
+
+
+def _raw_pages(conn: Any, table: str) -> bytes:
+    blocks = conn.execute(text(f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int")).scalar()
+    return b"".join(bytes(conn.execute(text(f"SELECT get_raw_page('{table}', {i})")).scalar()) for i in range(blocks))
+
+
+def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fresh_department: str,
+                                                             tmp_path: Path) -> None:
+    """What PostgreSQL's own pages hold (pageinspect): the old row version survives the UPDATE until `--reclaim`
+    (VACUUM FULL) rewrites the table; docs/privacy.md says so."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (LEDGER_TEST_DATABASE_URL); SQLite pages are checked above")
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 2, "erase4")
+    digest = docs[0]["digest"]
+    pieces = secrets_of(docs[0], sealed_of(ledger, digest))[-3:]
+    with ledger.engine.connect() as conn:
+        assert all(p in _raw_pages(conn, "certificate") for p in pieces)
+    erasure.erase(ledger, digest, basis="court-order", by="registrar")
+    with ledger.engine.connect() as conn:
+        stale = _raw_pages(conn, "certificate")
+    done = run_cli(ledger, "erase", digest, "--basis", "court-order", "--reclaim")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reclaimed"].startswith("VACUUM FULL")
+    with ledger.engine.connect() as conn:
+        pages = _raw_pages(conn, "certificate")
+    assert not [p for p in pieces if p in pages]
+    assert any(p in stale for p in pieces), "PostgreSQL zeroed the old version itself: update docs/privacy.md"
+    assert secrets_of(docs[1], sealed_of(ledger, docs[1]["digest"]))[-1] in pages

@@ -17,11 +17,16 @@ def register(commands: Any) -> None:
     p.add_argument("--basis", required=True, choices=list(erasure.BASES), metavar="BASIS",
                    help="legal basis, a code (goes in the anchored log): " + ", ".join(erasure.BASES))
     p.add_argument("--by", help="who erases (staff id; default: the operating-system user)")
+    p.add_argument("--reclaim", action="store_true",
+                   help="PostgreSQL: then VACUUM FULL the tables, so no old row version stays in their pages "
+                        "(locks them while it runs)")
     p.set_defaults(run=_erase)
 
 
 def _erase(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         result = erasure.erase(ledger, args.certificate, args.department, basis=args.basis, by=args.by)
+        if args.reclaim:
+            result["reclaimed"] = erasure.reclaim(ledger)
     print_json(result)
     return 0
