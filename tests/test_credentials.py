@@ -63,6 +63,8 @@ def test_credential_conforms_expands_offline_and_converts_back(issued: list[dict
     assert "https://www.w3.org/2018/credentials#validUntil" in iris
     assert "https://w3id.org/security#proof" in iris
     assert not [i for i in iris if "issuer-dependent" in i], "every term must be defined by a shipped context"
+    pl = "https://ns.provenance-ledger.org/pl-cert#"
+    assert {pl + "claims", pl + "salts", pl + "anchor", pl + "PlCertAnchorProof", pl + "PlCertChainStatus"} <= iris
 
     assert vc.to_document(credential) == load_document(doc).to_json()
     presentation = load_document(doc).present(["subject.name"])
