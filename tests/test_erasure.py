@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import delete, select, text, update
 
 from ledger import erasure, evidence, issuance, logchain, status
 from ledger.client import Ledger
@@ -146,6 +146,14 @@ def test_reconcile_tells_an_erasure_from_tampering(ledger: Ledger, fresh_departm
     assert len(list(logchain.entries(ledger, erasure.LOG, fresh_department))) == 2
     found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
     assert found == {("erased_unrecorded", destroyed)}
+
+    # deleting the anchored entry to hide an erasure is seen twice: the log lost a row, the body has no record
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(logchain.LogEntry).where(logchain.LogEntry.log == erasure.LOG,  # type: ignore[arg-type]
+                                                     logchain.LogEntry.department_id == fresh_department,
+                                                     logchain.LogEntry.seq == 1))
+    kinds = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert ("erased_unrecorded", erased) in kinds and ("erasure_log", None) in kinds
 
 
 def test_erase_needs_a_known_legal_basis(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
