@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ledger import issuance, status, vc
+from ledger import evidence, issuance, status, vc
 from ledger.certificate import load_document
 from ledger.client import Ledger
 from ledger.errors import InputError
@@ -115,13 +115,19 @@ def test_ledger_verify_accepts_the_exported_credential(ledger: Ledger, issued: l
     extended = copy.deepcopy(credential)
     extended["validUntil"] = "2099-12-31T23:59:59Z"
     (tmp_path / "extended.json").write_text(json.dumps(extended))
-    refused = run_cli(ledger, "verify", str(tmp_path / "extended.json"))
-    assert refused.returncode == 2 and "validUntil" in refused.stderr
+    refused = run_cli(ledger, "verify", str(tmp_path / "extended.json"), "--json")
+    assert refused.returncode == 1, refused.stderr
+    failed_checks = [c for c in json.loads(refused.stdout)["checks"] if not c["ok"] and not c["skipped"]]
+    assert [c["name"] for c in failed_checks] == ["format"] and "validUntil" in failed_checks[0]["detail"]
     forged = copy.deepcopy(credential)
     forged["credentialSubject"]["claims"]["subject.name"] = "Someone Else"
     (tmp_path / "forged.json").write_text(json.dumps(forged))
     failed = run_cli(ledger, "verify", str(tmp_path / "forged.json"), "--json")
     assert failed.returncode == 1 and json.loads(failed.stdout)["verified"] is False
+
+    # the library reads credentials wherever it reads documents: an evidence bundle from the holder's credential
+    bundle = evidence.certificate_bundle(ledger, credential)
+    assert bundle["certificate"]["digest"] == digest and evidence.verify_bundle(bundle, ledger.chain).ok
 
     # the status on chain decides, exactly as for the document
     status.revoke(ledger, digest, "data-error")

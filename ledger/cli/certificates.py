@@ -10,7 +10,6 @@ from typing import Any
 
 from .. import issuance, status, vc
 from ..certificate import load_document
-from ..errors import InputError
 from ..verify import ChainView, verify_certificate
 from .output import ProgressBar, open_ledger, print_json, print_report
 
@@ -78,33 +77,14 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    source: str | dict[str, Any] = str(args.file)
-    credential = _credential(args.file)
-    if credential is not None:  # a VC 2.0 credential: its document, then the very same checks
-        source = vc.to_document(credential)
-    with open_ledger(args) as ledger:
-        report = verify_certificate(source, ChainView(ledger.chain, ledger.settings.confirmations), at=args.at)
+    with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
+        report = verify_certificate(str(args.file), ChainView(ledger.chain, ledger.settings.confirmations),
+                                    at=args.at)
     if args.json:
         print_json(report.to_json())
     else:
         print_report(report)
     return 0 if report.ok else 1
-
-
-def _credential(path: Path) -> dict[str, Any] | None:
-    """The file's JSON when it is a credential (has ``@context``), else None (a document: verify reads it)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(64 * 1024 * 1024 + 1)
-    except OSError:
-        return None  # verify reports the unreadable file itself
-    if b'"@context"' not in head:
-        return None
-    try:
-        value = json.loads(head)
-    except ValueError:
-        raise InputError(f"{path} is not JSON; give a certificate document or credential") from None
-    return value if vc.is_credential(value) else None
 
 
 def _write(doc: dict[str, Any], out: Path | None) -> None:
