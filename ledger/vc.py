@@ -121,10 +121,10 @@ def expand(credential: Any) -> list[Any]:
 
     try:
         return list(jsonld.expand(json.loads(json.dumps(credential)), {"documentLoader": document_loader}))
-    except jsonld.JsonLdError as exc:
+    except Exception as exc:  # noqa: BLE001 - hostile input: any failure of the processor is a refusal, never a crash
+        reason = getattr(exc, "type", None) or type(exc).__name__
         raise InputError(f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}): "
-                         f"{exc.type if hasattr(exc, 'type') else exc}; export it again with `ledger export --vc`") \
-            from None
+                         f"{reason}; export it again with `ledger export --vc`") from None
 
 
 def to_document(credential: Any) -> dict[str, Any]:
