@@ -325,8 +325,13 @@ def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
 
 
 def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument:
-    """Read a certificate document from a file path or a parsed mapping."""
+    """Read a certificate document from a file path or a parsed mapping, or the document inside a W3C Verifiable
+    Credential exported by ``ledger export --vc`` (checked and converted by vc.py; docs/format.md §11)."""
     if isinstance(source, Mapping):
+        if "@context" in source:
+            from .vc import to_document
+
+            source = to_document(source)
         return CertificateDocument.from_json(dict(source))
     if not isinstance(source, (str, Path)):
         raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
@@ -338,9 +343,9 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
     if len(raw) > 16 * MAX_RECORD_BYTES:
         raise InputError(f"{path} is {len(raw)} bytes; a certificate document is at most {16 * MAX_RECORD_BYTES}")
     try:
-        value = strict_json_loads(raw)
+        parsed = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"{path} is not valid JSON: {exc}") from None
     except InputError as exc:  # a duplicate key
         raise InputError(f"{path}: {exc}") from None
-    return CertificateDocument.from_json(value)
+    return load_document(parsed) if isinstance(parsed, Mapping) else CertificateDocument.from_json(parsed)

@@ -58,11 +58,16 @@ class StateError(LedgerError):
     """An operation is not allowed in the current state (already revoked, batch not confirmed, ...)."""
 
 
+class ErasedError(StateError):
+    """The certificate's contents were erased (its data key destroyed): only its hashes and anchor remain."""
+
+
 
 
 __all__ = [
     "ChainError",
     "ConfigError",
+    "ErasedError",
     "InputError",
     "KeystoreError",
     "LedgerError",

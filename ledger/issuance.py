@@ -308,16 +308,19 @@ def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:
 
 def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, RootTransaction]:
     """Insert the batch (state prepared) and its certificates in a transaction left open for :func:`_commit`."""
-    seal = ledger.vault.seal
     root = hex32(built.root)
     department = built.department
     proof = built.tree.proof
     salts = built.salts
+    # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
+    sealed = ledger.vault.seal_certificates(department, [
+        (_body(fields, salts[i]), digest) for i, (digest, fields) in enumerate(zip(built.digests, built.fields,
+                                                                                   strict=True))])
     rows = []
     for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
         rows.append((
             "0x" + digest.hex(), root, i, fields["id"], department, fields["type"], fields["issued_at"],
-            fields.get("valid_until"), b"".join(proof(i)), seal(_body(fields, salts[i]), digest), "valid",
+            fields.get("valid_until"), b"".join(proof(i)), sealed[i], "valid",
         ))
     engine = ledger.engine
     conn = engine.connect()

@@ -24,10 +24,18 @@ status_mismatch       a row's status (or its successor, for a supersession) is n
                       events on chain give (e.g. a revoked row set back to valid, a successor link removed)
 status_history        the database records another number of status changes for a certificate than the chain
                       has events for it (change rows deleted or invented)
+erased_unrecorded     a row's sealed body was destroyed (it holds the erasure marker) but the department's
+                      ``erasures`` log has no entry for it: tampering, not an erasure
+erasure_incomplete    the ``erasures`` log records the erasure but the row still holds a sealed body (a crash
+                      between the two steps): ``ledger erase`` of the same certificate completes it
+erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 ===================== =====================================================================================
 
 Statuses are read once from the anchor contract's status events, keyed by where each certificate was anchored
 (department, root, digest): another department's events for a copy of our digest never count.
+
+An erased certificate (recorded in the log, body destroyed) is no divergence: its digest, proof, anchor and status
+are still checked; its count is in ``erased``.
 
 Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
 completes them.
@@ -42,12 +50,16 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from . import logchain
 from .canonical import certificate_digest, field_hash, hex32
 from .chain import department_code
 from .client import Ledger
+from .erasure import LOG as ERASURE_LOG
+from .erasure import recorded as recorded_erasures
 from .errors import ChainError, KeystoreError, LedgerError
 from .merkle import root_from_proof
 from .store import Batch, BatchState, Certificate, StatusChange
+from .vault import ERASED
 from .verify import STATUS_NAMES, ChainView
 
 LOG_RANGE = 10_000  # blocks per eth_getLogs request
@@ -76,6 +88,7 @@ class Divergence:
 class ReconcileReport:
     batches: int = 0
     certificates: int = 0
+    erased: int = 0
     anchors_on_chain: int = 0
     departments: list[str] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
@@ -91,7 +104,7 @@ class ReconcileReport:
         for d in self.divergences:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
         return {"ok": self.ok, "batches": self.batches, "certificates": self.certificates,
-                "anchors_on_chain": self.anchors_on_chain, "departments": self.departments,
+                "erased": self.erased, "anchors_on_chain": self.anchors_on_chain, "departments": self.departments,
                 "divergence_counts": kinds, "divergences": [d.to_json() for d in self.divergences],
                 "pending_batches": self.pending, "notes": self.notes}
 
@@ -215,7 +228,15 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     with ledger.engine.connect() as conn:
         recorded = dict(conn.execute(select(StatusChange.digest, func.count()).group_by(  # type: ignore[call-overload]
             StatusChange.digest)).all())
-    _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded)
+    erasures = {digest for digest, e in recorded_erasures(ledger).items() if e["department"] in ours}
+    for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
+        for d in logchain.check_log(ledger, ERASURE_LOG, dept):
+            where = f" entry {d.seq}" if d.seq is not None else ""
+            add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
+    _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
+    if report.erased:
+        report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
+                            "records; their digests, proofs, anchors and statuses were checked")
     for root, batch in batches.items():
         if batch.state != BatchState.CONFIRMED:
             continue
@@ -261,7 +282,8 @@ def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, by
 
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
                 report: ReconcileReport, progress: Progress | None,
-                statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int]) -> None:
+                statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int],
+                erasures: set[str]) -> None:
     add = report.divergences.append
     query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
                    Certificate.department_id, Certificate.cert_type, Certificate.issued_at,
@@ -281,7 +303,18 @@ def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tup
             batch.rows += 1
             if batch.state != BatchState.CONFIRMED:
                 continue
-            problem = _certificate_problem(row, batch, vault)
+            erased = bytes(row[9]) == ERASED
+            if erased and digest_hex in erasures:
+                report.erased += 1
+                problem = _certificate_problem(row, batch, None)
+            elif erased:
+                problem = ("erased_unrecorded", "the sealed body was destroyed but the erasures log has no entry "
+                           "for this certificate: the row was tampered with, not erased")
+            elif digest_hex in erasures:
+                problem = ("erasure_incomplete", "the erasures log records this certificate's erasure but its "
+                           "sealed body is still stored; run `ledger erase` on it again to complete it")
+            else:
+                problem = _certificate_problem(row, batch, vault)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))
             problem = _status_problem(row, statuses, recorded)

@@ -155,6 +155,9 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # Pages are allocated as used, so a small store costs nothing more.
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA temp_store=MEMORY")
+    # Deleted and overwritten content is zeroed in the pages, not just unlinked: an erased certificate's data key
+    # must not survive in free space of the file (ledger/erasure.py, docs/privacy.md).
+    cursor.execute("PRAGMA secure_delete=ON")
     # Checkpoint the write-ahead log every ~160 MB instead of every 4 MB: a batch of certificates dirties pages
     # all over the digest index, and pages written again by the next batches are then copied back to the
     # database file once, not once per batch (at a million rows this halves the time of a commit). Durability

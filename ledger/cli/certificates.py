@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import issuance, status
+from .. import issuance, status, vc
 from ..certificate import load_document
 from ..verify import ChainView, verify_certificate
 from .output import ProgressBar, open_ledger, print_json, print_report
@@ -22,7 +22,8 @@ def register(commands: Any) -> None:
     p.add_argument("--out", type=Path, help="write the issued certificate documents here (JSONL)")
     p.set_defaults(run=_issue)
 
-    p = commands.add_parser("verify", help="verify a certificate document against the chain")
+    p = commands.add_parser("verify", help="verify a certificate document (or its Verifiable Credential) against "
+                                           "the chain")
     p.add_argument("file", type=Path)
     p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -32,12 +33,14 @@ def register(commands: Any) -> None:
     p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
     p.add_argument("--department", "-d")
     p.add_argument("--reveal", help="comma-separated fields to disclose; the others stay hidden")
+    p.add_argument("--vc", action="store_true", help="as a W3C Verifiable Credential (Data Model 2.0)")
     p.add_argument("--out", type=Path)
     p.set_defaults(run=_export)
 
     p = commands.add_parser("present", help="derive a presentation that reveals only chosen fields")
     p.add_argument("file", type=Path)
     p.add_argument("--reveal", required=True, help="comma-separated fields to disclose")
+    p.add_argument("--vc", action="store_true", help="as a W3C Verifiable Credential (Data Model 2.0)")
     p.add_argument("--out", type=Path)
     p.set_defaults(run=_present)
 
@@ -74,7 +77,7 @@ def _issue(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
+    with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
         report = verify_certificate(str(args.file), ChainView(ledger.chain, ledger.settings.confirmations),
                                     at=args.at)
     if args.json:
@@ -97,7 +100,7 @@ def _export(args: argparse.Namespace) -> int:
         doc = issuance.export_document(ledger, args.certificate, args.department)
     if args.reveal:
         doc = load_document(doc).present(_fields(args.reveal)).to_json()
-    _write(doc, args.out)
+    _write(vc.to_credential(doc) if args.vc else doc, args.out)
     return 0
 
 
@@ -106,7 +109,8 @@ def _fields(text: str) -> list[str]:
 
 
 def _present(args: argparse.Namespace) -> int:
-    _write(load_document(args.file).present(_fields(args.reveal)).to_json(), args.out)
+    doc = load_document(args.file).present(_fields(args.reveal)).to_json()
+    _write(vc.to_credential(doc) if args.vc else doc, args.out)
     return 0
 
 

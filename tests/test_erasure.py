@@ -1,0 +1,195 @@
+"""Erasure (crypto-shredding): the data key goes, the hashes, anchors, statuses and logs stay verifiable.
+
+Everything runs for real: anvil, the database of the suite (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL),
+the `ledger` command in a subprocess. The byte checks read the SQLite database file and its write-ahead log.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, select, text, update
+
+from ledger import erasure, evidence, issuance, logchain, status
+from ledger.client import Ledger
+from ledger.errors import ErasedError, InputError
+from ledger.reconcile import reconcile
+from ledger.store import Certificate, StatusChange
+from ledger.vault import ERASED
+from ledger.verify import ChainView, verify_certificate
+
+from .conftest import make_records, write_jsonl
+from .test_crash import run_cli
+
+
+def issue_with_copies(ledger: Ledger, tmp_path: Path, department: str, n: int, tag: str) -> list[dict[str, Any]]:
+    """Issue n certificates whose subject names carry a unique marker; return the holders' documents."""
+    records = make_records(n)
+    for i, record in enumerate(records):
+        record["subject"]["name"] = f"{tag}-subject-{i}"
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / f"{tag}.jsonl", records), department, batch_size=n, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def sealed_of(ledger: Ledger, digest: str) -> bytes:
+    with ledger.engine.connect() as conn:
+        return bytes(conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar_one())
+
+
+def everything_written(ledger: Ledger) -> bytes:
+    """Every byte the ledger's database holds: the SQLite files, or every row of every PostgreSQL table."""
+    if ledger.engine.dialect.name == "sqlite":
+        base = Path(ledger.engine.url.database)
+        return b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists())
+    chunks = []
+    with ledger.engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                for value in row:
+                    chunks.append(bytes(value) if isinstance(value, (bytes, memoryview)) else str(value).encode())
+    return b"\n".join(chunks)
+
+
+def secrets_of(doc: dict[str, Any], sealed: bytes) -> list[bytes]:
+    """What must be gone after erasing ``doc``: its plain subject fields, salts (raw and hex), and the stored
+    sealed body's wrapped data key and ciphertext."""
+    found = [str(v).encode() for k, v in doc["fields"].items() if k.startswith("subject.")]
+    found += [bytes.fromhex(s) for s in doc["salts"].values()] + [s.encode() for s in doc["salts"].values()]
+    found += [sealed[i:i + 24] for i in range(8, len(sealed) - 24, 24)]  # wrapped key and ciphertext, in pieces
+    return found
+
+
+def test_erase_destroys_the_data_key_and_keeps_everything_verifiable(ledger: Ledger, fresh_department: str,
+                                                                     tmp_path: Path) -> None:
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 4, "erase1")
+    holder, other = docs[0], docs[1]
+    digest = holder["digest"]
+    status.suspend(ledger, digest, "under-investigation", note=f"{holder['fields']['subject.name']} phoned us")
+    gone = secrets_of(holder, sealed_of(ledger, digest))
+    kept = secrets_of(other, sealed_of(ledger, other["digest"]))
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    before = everything_written(ledger)
+    if ledger.engine.dialect.name == "postgresql":
+        assert all(s in before for s in gone[-3:])  # the scan sees sealed bodies: it would see them afterwards
+    else:
+        assert sum(s in before for s in gone[-3:]) == 3
+
+    done = run_cli(ledger, "erase", digest, "--basis", "consent-withdrawn", "--by", "officer-7")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["basis"] == "consent-withdrawn" and result["by"] == "officer-7" and result["anchored_roots"]
+    assert result["sqlite_log_truncated"] in (True, None)
+
+    # nothing of it left where the ledger writes, while the neighbour's body is untouched
+    assert sealed_of(ledger, digest) == ERASED
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    after = everything_written(ledger)
+    left = [s for s in gone if s in after]
+    assert not left, f"{len(left)} secret piece(s) of the erased certificate are still in the database"
+    assert all(s in after for s in kept[-3:])
+    with ledger.engine.connect() as conn:
+        assert conn.execute(select(StatusChange.note_sealed).where(StatusChange.digest == digest)).scalar() is None
+
+    # the issuer can no longer read, export or prove it, from the library or the command line
+    with pytest.raises(ErasedError, match="erased"):
+        issuance.export_document(ledger, digest)
+    assert digest not in issuance.export_documents(ledger, [digest, other["digest"]])
+    assert other["digest"] in issuance.export_documents(ledger, [digest, other["digest"]])
+    refused = run_cli(ledger, "export", digest)
+    assert refused.returncode == 2 and "erased" in refused.stderr and holder["fields"]["subject.name"] not in (
+        refused.stdout + refused.stderr)
+    with pytest.raises(ErasedError):
+        evidence.bundle_for_stored(ledger, digest)
+
+    # the holder's own copy still verifies (status included: still suspended), and so does its evidence bundle
+    report = verify_certificate(holder, ChainView(ledger.chain, ledger.settings.confirmations))
+    assert report.digest is not None and {c.name for c in report.failed} <= {"status"}, report.to_json()
+    bundle = evidence.certificate_bundle(ledger, holder)
+    assert bundle["certificate"]["fields"]["subject.name"] == holder["fields"]["subject.name"]
+    checked = evidence.verify_bundle(bundle, ledger.chain)
+    assert {c.name for c in checked.failed} <= {"status"}, checked.to_json()
+    status.reinstate(ledger, digest, "grounds-resolved")  # status changes still work on an erased certificate
+    assert verify_certificate(holder, ChainView(ledger.chain, ledger.settings.confirmations)).ok
+
+    # the erasure is recorded in the department's anchored log; reconcile tells it from tampering
+    entry = erasure.recorded(ledger, fresh_department)[digest]
+    assert entry["anchored"] and entry["basis"] == "consent-withdrawn" and entry["by"] == "officer-7"
+    assert holder["fields"]["subject.name"] not in json.dumps(entry)
+    assert not logchain.check_log(ledger, erasure.LOG, fresh_department)
+    checked_db = reconcile(ledger, departments=[fresh_department])
+    assert checked_db.ok and checked_db.erased == 1, checked_db.text()
+
+    again = run_cli(ledger, "erase", digest, "--basis", "consent-withdrawn")  # idempotent: no second entry
+    assert again.returncode == 0, again.stderr
+    assert len([e for e in logchain.entries(ledger, erasure.LOG, fresh_department)]) == 1
+
+
+def test_reconcile_tells_an_erasure_from_tampering(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 3, "erase2")
+    erased, destroyed, interrupted = (d["digest"] for d in docs)
+    erasure.erase(ledger, erased, basis="retention-expired", by="records-office")
+    with ledger.engine.begin() as conn:  # someone wipes a body without recording an erasure
+        conn.execute(update(Certificate).where(Certificate.digest == destroyed).values(sealed=ERASED))
+    # a crash after the log entry, before the key was destroyed
+    logchain.append(ledger, erasure.LOG, fresh_department, {"certificate": interrupted, "basis": "objection",
+                                                            "by": "officer-9", "at": "2026-01-01T00:00:00Z"})
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert found == {("erased_unrecorded", destroyed), ("erasure_incomplete", interrupted)}
+
+    erasure.erase(ledger, interrupted, basis="objection", by="officer-9")  # completes it, logs nothing new
+    assert len(list(logchain.entries(ledger, erasure.LOG, fresh_department))) == 2
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert found == {("erased_unrecorded", destroyed)}
+
+    # deleting the anchored entry to hide an erasure is seen twice: the log lost a row, the body has no record
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(logchain.LogEntry).where(logchain.LogEntry.log == erasure.LOG,  # type: ignore[arg-type]
+                                                     logchain.LogEntry.department_id == fresh_department,
+                                                     logchain.LogEntry.seq == 1))
+    kinds = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert ("erased_unrecorded", erased) in kinds and ("erasure_log", None) in kinds
+
+
+def test_erase_needs_a_known_legal_basis(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 1, "erase3")
+    with pytest.raises(InputError, match="legal basis"):
+        erasure.erase(ledger, docs[0]["digest"], basis="because", by="x")
+    assert sealed_of(ledger, docs[0]["digest"]) != ERASED
+    assert issuance.export_document(ledger, docs[0]["digest"])["salts"] == docs[0]["salts"]
+
+
+def _raw_pages(conn: Any, table: str) -> bytes:
+    blocks = conn.execute(text(f"SELECT pg_relation_size('{table}') / current_setting('block_size')::int")).scalar()
+    return b"".join(bytes(conn.execute(text(f"SELECT get_raw_page('{table}', {i})")).scalar()) for i in range(blocks))
+
+
+def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fresh_department: str,
+                                                             tmp_path: Path) -> None:
+    """What PostgreSQL's own pages hold (pageinspect): the old row version survives the UPDATE until `--reclaim`
+    (VACUUM FULL) rewrites the table; docs/privacy.md says so."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (LEDGER_TEST_DATABASE_URL); SQLite pages are checked above")
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 2, "erase4")
+    digest = docs[0]["digest"]
+    pieces = secrets_of(docs[0], sealed_of(ledger, digest))[-3:]
+    with ledger.engine.connect() as conn:
+        assert all(p in _raw_pages(conn, "certificate") for p in pieces)
+    erasure.erase(ledger, digest, basis="court-order", by="registrar")
+    with ledger.engine.connect() as conn:
+        stale = _raw_pages(conn, "certificate")
+    done = run_cli(ledger, "erase", digest, "--basis", "court-order", "--reclaim")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["reclaimed"].startswith("VACUUM FULL")
+    with ledger.engine.connect() as conn:
+        pages = _raw_pages(conn, "certificate")
+    assert not [p for p in pieces if p in pages]
+    assert any(p in stale for p in pieces), "PostgreSQL zeroed the old version itself: update docs/privacy.md"
+    assert secrets_of(docs[1], sealed_of(ledger, docs[1]["digest"]))[-1] in pages
