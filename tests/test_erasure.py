@@ -6,6 +6,8 @@ the `ledger` command in a subprocess. The byte checks read the SQLite database f
 
 from __future__ import annotations
 
+import subprocess
+
 import io
 import json
 from pathlib import Path
@@ -45,7 +47,10 @@ def everything_written(ledger: Ledger) -> bytes:
     """Every byte the ledger's database holds: the SQLite files, or every row of every PostgreSQL table."""
     if ledger.engine.dialect.name == "sqlite":
         base = Path(ledger.engine.url.database)
-        return b"".join(p.read_bytes() for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists())
+        # Read in another process: opening and closing the database file here would drop every POSIX lock this
+        # process's SQLite holds on it (closing any descriptor of a file does), breaking the session's engine.
+        files = [str(p) for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists()]
+        return subprocess.run(["cat", *files], check=True, capture_output=True).stdout
     chunks = []
     with ledger.engine.connect() as conn:
         tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()

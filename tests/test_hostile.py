@@ -132,7 +132,13 @@ def test_log_root_squatting_cannot_block_a_departments_log(ledger: Ledger, fresh
     dept = fresh_department
     added = [logchain.append(ledger, log, dept, {"n": i}) for i in range(5)]
     tree = MerkleTree([parse_hex32(e.entry_hash) for e in added])
-    attacker = "INS" if log == "decisions" else "HOSP"  # the decision log takes an approver's anchoring only
+    # The attacker writes into its own log on chain behind its database's back, so it gets a department of its own
+    # (the decision log takes an approver's anchoring only)
+    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.departments import Council
+
+    attacker = f"SQ-{dept[-10:]}-{log[:3]}"
+    Council(ledger).register(attacker, "Root squatter", ROLE_ISSUER | ROLE_APPROVER)
     chain, hosp = ledger.chain, ledger.department_account(attacker)
     start = int(chain.call(chain.log.functions.nextSequence(attacker.encode().ljust(32, b"\0"), logchain.log_id(log))))
     chain.transact(hosp, chain.log.functions.anchorLog(logchain.log_id(log), tree.root, start, start,
