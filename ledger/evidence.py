@@ -49,7 +49,7 @@ MAX_BUNDLE_BYTES = 4 * 1024 * 1024
 # The named checks, in order; scripts/verify_evidence.py reports exactly these names.
 OFFLINE_CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment")
 CHAIN_CHECKS = ("chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
-                "department_key", "department_history", "signature", "status_statement", "status")
+                "department_key", "department_history", "signature", "status_statement", "status", "witnessed")
 CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 
@@ -87,6 +87,9 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     head = chain.block_number()
     as_of = head if as_of_block is None else as_of_block
+    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
+    if witnessed is not None and as_of_block is None:
+        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")
@@ -132,8 +135,18 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     }
     if attachment_sha256 is not None:
         bundle["attachment"] = {"sha256": attachment_sha256}
+    if witnessed is not None:
+        bundle["witness"] = {"checkpoint": witnessed.note}
     bundle["library_report"] = report.to_json()
     return bundle
+
+
+def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, head: int) -> Any:
+    """The witnessed checkpoint covering the bundle's facts (anchoring block, and ``as_of_block`` if given), when
+    witnesses are configured (docs/witness.md); None otherwise or when no quorum has cosigned one."""
+    from .witness.bundle import covering_checkpoint
+
+    return covering_checkpoint(ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0))
 
 
 def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None,
@@ -314,8 +327,12 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confirmations: int = 0,
-                  file: Path | None = None, now: datetime | None = None) -> BundleReport:
-    """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input."""
+                  file: Path | None = None, now: datetime | None = None, witness_keys: list[str] | None = None,
+                  witness_quorum: int | None = None) -> BundleReport:
+    """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input.
+
+    ``witness_keys`` (C2SP verifier keys) and ``witness_quorum`` (default: all of them) are the witnesses the
+    caller trusts for the ``witnessed`` check (docs/witness.md); without them it passes as not configured."""
     checks = _Checks()
     now = now or datetime.now(UTC)
     try:
@@ -375,6 +392,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         else:
             checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle))
             checks.run("status", lambda: _check_status(chain, department, root, digest))
+        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(), None, None)
@@ -448,6 +466,10 @@ def _shape(b: dict[str, Any]) -> str | None:
     if "attachment" in b and not (isinstance(b["attachment"], dict)
                                   and _is_hex(b["attachment"].get("sha256"), 32, prefix=False)):
         return "attachment.sha256 must be 64 hex digits"
+    if "witness" in b:
+        from .witness.bundle import shape_problem
+
+        return shape_problem(b["witness"])
     return None
 
 
@@ -691,6 +713,13 @@ def _check_status(chain: Chain, department: str, root: bytes, digest: bytes) -> 
     extra = (f", superseded by {hex32(bytes(detail))}" if name == "superseded" else
              f" (reason: {reason_name(bytes(detail))})")
     return False, f"{name} in block {int(block)}{extra}"
+
+
+def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | None,
+                     quorum: int | None) -> tuple[bool, str]:
+    from .witness.bundle import check_witnessed, parse_keys
+
+    return check_witnessed(chain, bundle, parse_keys(keys), quorum)
 
 
 # -- decisions ---------------------------------------------------------------------------------------------------
