@@ -146,7 +146,8 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
     witnesses are configured (docs/witness.md); None otherwise or when no quorum has cosigned one."""
     from .witness.bundle import covering_checkpoint
 
-    return covering_checkpoint(ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0))
+    return covering_checkpoint(ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0),
+                               fresh=as_of_block is None)
 
 
 def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None,

@@ -20,6 +20,10 @@ anchor_moved          the chain has the anchor in another block than the one sto
                       ``ledger resume`` updates it)
 anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
 anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+rollback_below_witnessed, rewrite_below_witnessed
+                      the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
+                      ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
 ===================== =====================================================================================
 
 Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
@@ -214,7 +218,17 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
                            "missing from the database (deleted)"))
         elif batch.rows > expected:
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
+    _witnessed_history(ledger, report)
     return report
+
+
+def _witnessed_history(ledger: Ledger, report: ReconcileReport) -> None:
+    """Status changes the chain lost, and the chain against the witnessed checkpoints (ledger/witness/audit.py)."""
+    from .witness.audit import audit_chain
+
+    audit = audit_chain(ledger, ask_witnesses=False)
+    report.divergences.extend(Divergence(f.kind, None, f.detail) for f in audit.findings)
+    report.notes.extend(n for n in audit.notes if not n.startswith("no witnesses configured"))
 
 
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,

@@ -21,15 +21,17 @@ from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_i
 from .note import COSIGNATURE_V1, VerifierKey, parse_note
 
 
-def covering_checkpoint(chain: Chain, data_dir: Path, height: int) -> WitnessedCheckpoint | None:
-    """A witnessed checkpoint at or after block ``height``: the lowest one collected so far, else a new one
-    collected now; None when no witnesses are configured or no quorum answers."""
+def covering_checkpoint(chain: Chain, data_dir: Path, height: int, *,
+                        fresh: bool = False) -> WitnessedCheckpoint | None:
+    """A witnessed checkpoint at or after block ``height``: with ``fresh`` one collected now (so the bundle
+    states the latest facts), else the lowest one collected so far, else a new one; None when no witnesses are
+    configured or no quorum answers."""
     config = WitnessConfig.load(data_dir)
     if not config.configured:
         return None
     origin = chain_identity(chain).origin
-    found = [c for c in CheckpointStore(data_dir).all(config)
-             if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height]
+    found = [] if fresh else [c for c in CheckpointStore(data_dir).all(config)
+                              if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height]
     if not found:
         try:
             result = collect(chain, data_dir, config)

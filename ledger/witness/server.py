@@ -129,9 +129,6 @@ class Witness:
         if self.log_keys and not note.verified(self.log_keys):
             raise WitnessRefusal(403, f"no signature on the checkpoint verifies with a log key this witness trusts "
                                       f"for {checkpoint.origin}")
-        if old > checkpoint.size:
-            raise WitnessRefusal(400, f"old size {old} is above the checkpoint size {checkpoint.size}: a stale "
-                                      "checkpoint")
         return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
 
     def observe(self, origin: str) -> Cosigned:
@@ -227,13 +224,18 @@ class Witness:
             state = self.store.load()
             current = state["origins"].get(origin)
             try:
+                # The witness's own view of the chain comes first: a chain that contradicts what it cosigned is an
+                # alarm whatever the request says (a rolled-back chain only offers "stale" checkpoints).
                 self._check_identity(checkpoint.identity, known=current is not None)
-                stored = current["size"] if current else 0
-                if old is not None and old != stored:
-                    raise WitnessRefusal(409, f"old size {old} is not the latest cosigned size {stored}", size=stored)
                 head = self._head()
                 if current is not None:
                     self._check_cosigned(origin, current, head)
+                stored = current["size"] if current else 0
+                if old is not None and old > checkpoint.size:
+                    raise WitnessRefusal(400, f"old size {old} is above the checkpoint size {checkpoint.size}: a "
+                                              "stale checkpoint")
+                if old is not None and old != stored:
+                    raise WitnessRefusal(409, f"old size {old} is not the latest cosigned size {stored}", size=stored)
                 if checkpoint.height > head - self.finality:
                     raise WitnessRefusal(422, f"block {checkpoint.height} is not final: the head is {head} and this "
                                               f"witness waits {self.finality} blocks")
