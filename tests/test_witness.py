@@ -358,8 +358,11 @@ def test_a_chain_swapped_for_another_with_the_same_contracts(own: Ledger, spawn:
         w_b = spawn("court.example/w1", rpc_url(other), store=store)
         trust(own, [w_b], quorum=1)
         result = wclient.collect(own.chain, own.settings.data_dir)
-        assert not result.witnessed and "chain swapped" in result.alarms["court.example/w1"]
-        assert "chain swapped" in w_b.alarms()
+        # Another genesis says "chain swapped"; two anvils started in the same second share their genesis block,
+        # and the cosigned block then differs: "history rewritten". Either way the witness refuses, loudly.
+        alarm = result.alarms.get("court.example/w1", "")
+        assert not result.witnessed and ("chain swapped" in alarm or "history rewritten" in alarm), result.to_json()
+        assert "ALARM" in w_b.alarms()
         code, result_b = standalone(other, before, "--witness-key", w.key)
         assert code == 1 and result_of(result_b, "chain")["result"] == "FAIL"  # genesis differs
     finally:

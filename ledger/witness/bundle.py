@@ -29,18 +29,28 @@ def covering_checkpoint(chain: Chain, data_dir: Path, height: int, *,
     config = WitnessConfig.load(data_dir)
     if not config.configured:
         return None
-    origin = chain_identity(chain).origin
-    found = [] if fresh else [c for c in CheckpointStore(data_dir).all(config)
-                              if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height]
-    if not found:
+    if fresh:
         try:
             result = collect(chain, data_dir, config)
         except LedgerError:
-            return None
-        if result.witnessed and result.checkpoint is not None and result.checkpoint.checkpoint.height >= height:
+            result = None
+        if result is not None and result.witnessed and result.checkpoint is not None \
+                and result.checkpoint.checkpoint.height >= height:
             return result.checkpoint
+    origin = chain_identity(chain).origin
+    found = [c for c in CheckpointStore(data_dir).all(config)
+             if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height]
+    if found:  # fresh: the latest there is; otherwise the first that covers the facts
+        return (max if fresh else min)(found, key=lambda c: c.checkpoint.size)
+    if fresh:
         return None
-    return min(found, key=lambda c: c.checkpoint.size)
+    try:
+        result = collect(chain, data_dir, config)
+    except LedgerError:
+        return None
+    if result.witnessed and result.checkpoint is not None and result.checkpoint.checkpoint.height >= height:
+        return result.checkpoint
+    return None
 
 
 def shape_problem(section: Any) -> str | None:

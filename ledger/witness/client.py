@@ -198,29 +198,57 @@ def collect(chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *
             height: int | None = None) -> CollectResult:
     """Ask every trusted witness to cosign a checkpoint at ``height`` (default: head - finality); keep the
     cosigned checkpoint, witnessed when a quorum answered. Unreachable or refusing witnesses are listed; a
-    refusal that is an alarm (the witness saw a rollback or rewrite) is listed under ``alarms``."""
+    refusal that is an alarm (the witness saw a rollback or rewrite) is listed under ``alarms``.
+
+    A witness that follows the chain on its own may have cosigned a later block meanwhile; the round then starts
+    again at a newer head (at most ``ROUNDS`` times), so that every cosignature is on one checkpoint."""
     config = config or WitnessConfig.load(data_dir)
     if not config.configured:
         raise ConfigError("no witnesses configured: `ledger witness trust URL VKEY` first")
     identity = chain_identity(chain)
-    head = chain.block_number()
-    height = head - config.finality if height is None else height
-    if height < 0:
-        raise InputError(f"no block is {config.finality} blocks deep yet")
-    block = chain.w3.eth.get_block(height)
-    checkpoint = Checkpoint.at(identity, height, bytes(block["hash"]))
     key = log_key(data_dir, identity.origin)
-    note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
     store = CheckpointStore(data_dir)
+    result = CollectResult(None)
+    wanted = height
+    for round_ in range(ROUNDS):
+        at = chain.block_number() - config.finality if wanted is None else wanted
+        if at < 0:
+            raise InputError(f"no block is {config.finality} blocks deep yet")
+        checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
+        note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
+        result, signatures, ahead = _round(config, store, note, checkpoint)
+        if ahead and wanted is None and round_ < ROUNDS - 1:
+            continue
+        break
+    cosigned = Note(note.text, note.signatures + tuple(signatures)).render()
+    item = WitnessedCheckpoint.from_note(cosigned, config.keys, config.quorum)
+    if item.cosigners:
+        store.append(item)
+    result.checkpoint = item
+    return result
+
+
+ROUNDS = 3
+
+
+def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
+           checkpoint: Checkpoint) -> tuple[CollectResult, list[Any], bool]:
+    """One request to every witness: (result, cosignatures, whether some witness is ahead of this checkpoint)."""
     sizes = store.sizes()
     result = CollectResult(None)
     signatures = []
+    ahead = False
     for witness in config.witnesses:
         old = sizes.get(witness.name, 0)
         try:
             status, ctype, text = request_cosignature(witness, note, old)
             if status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit():
                 old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
+                store.remember_size(witness.name, old)
+                if old > checkpoint.size:
+                    ahead = True
+                    result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
+                    continue
                 status, ctype, text = request_cosignature(witness, note, old)
         except OSError as exc:
             result.refusals[witness.name] = f"unreachable at {witness.url}: {exc}"
@@ -240,12 +268,7 @@ def collect(chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *
             continue
         signatures.extend(good)
         store.remember_size(witness.name, checkpoint.size)
-    cosigned = Note(note.text, note.signatures + tuple(signatures)).render()
-    item = WitnessedCheckpoint.from_note(cosigned, config.keys, config.quorum)
-    if item.cosigners:
-        store.append(item)
-    result.checkpoint = item
-    return result
+    return result, signatures, ahead
 
 
 def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, WitnessedCheckpoint], dict[str, str]]:
