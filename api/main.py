@@ -22,6 +22,7 @@ from ledger import __version__, accesslog, sharing
 from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
+from ledger.witness.client import WitnessView
 
 from . import limits, problems, security
 from .config import ApiSettings, get_settings
@@ -49,6 +50,8 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
     app.state.view = ChainView(ledger.chain, ledger.settings.confirmations,
                                max_head_age=settings.head_max_age_seconds)
+    # The witnessed state (docs/witness.md): reports carry the `witnessed` check ("not configured" without witnesses).
+    app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
         chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),

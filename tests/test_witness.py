@@ -414,3 +414,20 @@ def test_bundle_witness_section_in_both_verifiers(own: Ledger, spawn: Callable[.
     replayed = dict(newer, witness=bundle["witness"])
     detail = both(replayed, "replayed.json", w1.key, w2.key)
     assert detail.startswith("FAIL") and "stale" in detail
+
+
+def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., WitnessProcess],
+                                             tmp_path: Path) -> None:
+    from .test_api_support import Clock, make_client
+
+    trust(own, [spawn("w1.example/w", rpc_url(own))], quorum=1)
+    docs = issue(own, tmp_path)
+    client = make_client(own, Clock())
+    answer = client.post("/public/verify", json={"document": docs[0]})
+    checks = {c["name"]: c for c in answer.json()["checks"]}
+    assert answer.status_code == 200 and not checks["witnessed"]["ok"], checks  # anchored after the last checkpoint
+    assert "not witnessed yet" in checks["witnessed"]["detail"]
+    assert wclient.collect(own.chain, own.settings.data_dir).witnessed
+    answer = client.post("/public/verify", json={"document": docs[0]})
+    checks = {c["name"]: c for c in answer.json()["checks"]}
+    assert answer.json()["verified"] is True and checks["witnessed"]["ok"], checks

@@ -297,32 +297,50 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
 
 
 class WitnessView:
-    """The witnessed state verification reports: the latest checkpoint a quorum cosigned, and whether the chain
-    read still has that block hash at that height (checked once per head)."""
+    """The witnessed state verification reports: the latest checkpoint a quorum cosigned (re-read when the
+    checkpoint file changes, so a long-lived gateway sees new ones), and whether the chain read still has that
+    block hash at that height (checked once per head)."""
 
-    def __init__(self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None) -> None:
-        self.chain, self.config, self.latest = chain, config, latest
-        self._checked: tuple[int, str | None] | None = None
+    def __init__(self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None,
+                 data_dir: Path | None = None) -> None:
+        self.chain, self.config, self._latest = chain, config, latest
+        self._data_dir = data_dir
+        self._stamp: int | None = None
+        self._checked: tuple[int, str, str | None] | None = None
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
         config = WitnessConfig.load(data_dir)
         if not config.configured:
             return None
-        latest = CheckpointStore(data_dir).latest_witnessed(config, chain_identity(chain).origin)
-        return cls(chain, config, latest)
+        return cls(chain, config, None, data_dir)
+
+    @property
+    def latest(self) -> WitnessedCheckpoint | None:
+        if self._data_dir is not None:
+            path = CheckpointStore(self._data_dir).directory / "checkpoints.jsonl"
+            try:
+                stamp = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = 0
+            if stamp != self._stamp:
+                self._latest = CheckpointStore(self._data_dir).latest_witnessed(
+                    self.config, chain_identity(self.chain).origin)
+                self._stamp = stamp
+        return self._latest
 
     def chain_problem(self, head: int) -> str | None:
         """Why the chain contradicts the latest witnessed checkpoint, or None."""
-        if self.latest is None:
+        latest = self.latest
+        if latest is None:
             return None
-        if self._checked is not None and self._checked[0] == head:
-            return self._checked[1]
-        cp = self.latest.checkpoint
+        cp = latest.checkpoint
+        if self._checked is not None and self._checked[:2] == (head, cp.hash_hex):
+            return self._checked[2]
         problem = None
         if head < cp.height:
             problem = (f"the chain was rolled back: its head is block {head}, below block {cp.height} that "
-                       f"{', '.join(self.latest.cosigners)} cosigned")
+                       f"{', '.join(latest.cosigners)} cosigned")
         else:
             try:
                 now: str | None = "0x" + bytes(self.chain.w3.eth.get_block(cp.height)["hash"]).hex()
@@ -330,8 +348,8 @@ class WitnessView:
                 now = None
             if now != cp.hash_hex:
                 problem = (f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
-                           f"{', '.join(self.latest.cosigners)} cosigned {cp.hash_hex}")
-        self._checked = (head, problem)
+                           f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}")
+        self._checked = (head, cp.hash_hex, problem)
         return problem
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:
