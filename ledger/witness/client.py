@@ -19,6 +19,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -233,25 +234,36 @@ ROUNDS = 3
 
 def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
            checkpoint: Checkpoint) -> tuple[CollectResult, list[Any], bool]:
-    """One request to every witness: (result, cosignatures, whether some witness is ahead of this checkpoint)."""
+    """One request to every witness, all at once: (result, cosignatures, whether some witness is ahead of this
+    checkpoint). An unreachable witness costs its timeout once, not once per witness after it."""
     sizes = store.sizes()
     result = CollectResult(None)
     signatures = []
     ahead = False
-    for witness in config.witnesses:
+
+    def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError:
         old = sizes.get(witness.name, 0)
         try:
             status, ctype, text = request_cosignature(witness, note, old)
             if status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit():
                 old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
-                store.remember_size(witness.name, old)
-                if old > checkpoint.size:
-                    ahead = True
-                    result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
-                    continue
-                status, ctype, text = request_cosignature(witness, note, old)
+                if old <= checkpoint.size:
+                    status, ctype, text = request_cosignature(witness, note, old)
+            return old, status, ctype, text
         except OSError as exc:
-            result.refusals[witness.name] = f"unreachable at {witness.url}: {exc}"
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(len(config.witnesses), 1)) as pool:
+        answers = list(pool.map(ask, config.witnesses))
+    for witness, answer in zip(config.witnesses, answers, strict=True):
+        if isinstance(answer, OSError):
+            result.refusals[witness.name] = f"unreachable at {witness.url}: {answer}"
+            continue
+        old, status, _, text = answer
+        if old > checkpoint.size:
+            store.remember_size(witness.name, old)
+            ahead = True
+            result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
             continue
         if status != 200:
             (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = \
