@@ -75,6 +75,27 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
         for department, outcome in result.items():
             if isinstance(outcome, str):
                 log.warning("access log of %s not anchored (retrying in %s s): %s", department, interval, outcome)
+        await run_in_threadpool(_collect_cosignatures, ledger)
+
+
+def _collect_cosignatures(ledger: Ledger) -> None:
+    """With witnesses configured (docs/witness.md), ask them to cosign the head at each anchoring round; an
+    alarm (a witness saw the chain contradict what it cosigned) is logged as an error."""
+    from ledger.witness import client as witnesses
+
+    config = witnesses.WitnessConfig.load(ledger.settings.data_dir)
+    if not config.configured:
+        return
+    try:
+        result = witnesses.collect(ledger.chain, ledger.settings.data_dir, config)
+    except Exception:  # noqa: BLE001 - the next round asks again
+        log.exception("collecting witness cosignatures failed")
+        return
+    for name, alarm in result.alarms.items():
+        log.error("witness %s raised an alarm: %s", name, alarm)
+    if not result.witnessed:
+        log.warning("no quorum of witnesses cosigned block %s: %s",
+                    result.checkpoint.checkpoint.height if result.checkpoint else "?", result.refusals)
 
 
 def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:

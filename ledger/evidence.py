@@ -348,7 +348,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         return BundleReport(checks.ordered(DECISION_CHECK_NAMES if kind == "decision" else CHECK_NAMES), None, None)
     checks.add("bundle", True, f"{BUNDLE_VERSION} {bundle['kind']} bundle")
     if bundle["kind"] == "decision":
-        return _verify_decision(bundle, chain, checks, confirmations)
+        return _verify_decision(bundle, chain, checks, confirmations, witness_keys, witness_quorum)
     cert, anchor = bundle["certificate"], bundle["anchor"]
     digest = _b(cert["digest"])
     root = _b(anchor["root"])
@@ -727,7 +727,7 @@ def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | Non
 
 DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event",
                         "transaction", "block", "confirmations", "department_key", "department_history", "signature",
-                        "rule_set_published")
+                        "rule_set_published", "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
@@ -776,6 +776,9 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
                          "for this decision; try again once the chain settles")
     head = chain.block_number()
     as_of = head if as_of_block is None else as_of_block
+    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
+    if witnessed is not None and as_of_block is None:
+        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")
@@ -802,6 +805,8 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
     }
+    if witnessed is not None:
+        bundle["witness"] = {"checkpoint": witnessed.note}
     report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
     bundle["library_report"] = report.to_json()
     return bundle
@@ -866,10 +871,15 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
     for name, ok in want:
         if not ok:
             return f"{name} is missing or malformed (see docs/evidence.md for its type)"
+    if "witness" in b:
+        from .witness.bundle import shape_problem
+
+        return shape_problem(b["witness"])
     return None
 
 
-def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int) -> BundleReport:
+def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int,
+                     witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> BundleReport:
     from .logchain import compute_entry_hash
 
     names = DECISION_CHECK_NAMES
@@ -916,6 +926,7 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
         checks.run("rule_set_published", lambda: _check_published(chain, r, event))
+        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(names), None, None)

@@ -55,7 +55,8 @@ ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
 APPROVER = 8
 DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
-                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published")
+                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published",
+                   "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
@@ -439,6 +440,8 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             hexbytes(item, 32)
         except ValueError as exc:
             return f"anchor.proof[{i}] is malformed hex ({exc})"
+    if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
+        return "witness.checkpoint must be a signed note (text)"
     return None
 
 
@@ -886,6 +889,7 @@ class DecisionVerifier(Verifier):
                 self.record("signature", self.check_log_signature)
             self.record("department_history", self.check_department_history)
             self.record("rule_set_published", self.check_rule_set_published)
+            self.record("witnessed", self.check_witnessed)
         except ConnectionError as exc:
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
         return self.ordered()

@@ -364,7 +364,10 @@ def test_a_chain_swapped_for_another_with_the_same_contracts(own: Ledger, spawn:
         assert not result.witnessed and ("chain swapped" in alarm or "history rewritten" in alarm), result.to_json()
         assert "ALARM" in w_b.alarms()
         code, result_b = standalone(other, before, "--witness-key", w.key)
-        assert code == 1 and result_of(result_b, "chain")["result"] == "FAIL"  # genesis differs
+        # The court pointed at chain B: another genesis fails `chain`; the same genesis (same second) fails
+        # `witnessed`, B's block at the cosigned height having another hash.
+        failed = {c["name"] for c in result_b["checks"] if c["result"] == "FAIL"}
+        assert code == 1 and failed & {"chain", "witnessed"}, result_b
     finally:
         other.close()
 
@@ -431,3 +434,48 @@ def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., W
     answer = client.post("/public/verify", json={"document": docs[0]})
     checks = {c["name"]: c for c in answer.json()["checks"]}
     assert answer.json()["verified"] is True and checks["witnessed"]["ok"], checks
+
+
+def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(own: Ledger, spawn: Callable[..., WitnessProcess],
+                                                                 tmp_path: Path) -> None:
+    from ledger.chain import ROLE_APPROVER
+
+    from .test_evidence import _decided
+
+    w1, w2 = spawn("w1.example/w", rpc_url(own)), spawn("w2.example/w", rpc_url(own))
+    trust(own, [w1, w2], quorum=2)
+    Council(own).register("GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER)
+    snapshot = node(own, "evm_snapshot")
+    _, apps = _decided(own, "GOV")
+    bundle = evidence.decision_bundle(own, "GOV", apps[0]["case_id"])
+    assert "witness" in bundle and bundle["library_report"]["verified"] is True
+    path = tmp_path / "decision.json"
+    path.write_text(json.dumps(bundle))
+    keys = ["--witness-key", w1.key, "--witness-key", w2.key]
+    code, result = standalone(own, path, *keys)
+    assert code == 0 and [c["name"] for c in result["checks"]] == list(evidence.DECISION_CHECK_NAMES), result
+    assert result_of(result, "witnessed")["result"] == "PASS"
+
+    assert node(own, "evm_revert", snapshot) is True  # the decision's anchoring leaves the chain
+    code, result = standalone(own, path, *keys)
+    library = evidence.verify_bundle(path, own.chain, witness_keys=[w1.key, w2.key])
+    assert code == 1 and result_of(result, "witnessed")["result"] == "FAIL", result
+    assert {c.name for c in library.failed} == {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
+
+
+def test_malformed_requests_and_wrong_keys_are_refused(own: Ledger, spawn: Callable[..., WitnessProcess]) -> None:
+    identity = wclient.chain_identity(own.chain)
+    w = spawn("court.example/w1", rpc_url(own))
+    head = own.chain.block_number()
+    real = Checkpoint.at(identity, head, bytes(own.chain.w3.eth.get_block(head)["hash"]))
+    good = signed_request(own, real, 0)
+    assert w.post(good.replace(b"old 0\n\n", b"old 0\nAAAA\n\n"))[0] == 422  # no proof lines: it reads the chain
+    assert w.post(b"old 00\n\n" + good.split(b"\n\n", 1)[1])[0] == 400
+    assert w.post(b"new 0\n\n" + good.split(b"\n\n", 1)[1])[0] == 400
+    assert w.post(good.replace(b"\n\n\xe2\x80\x94", b"\n\n-"))[0] == 400  # a signature line must start with an em dash
+    assert w.post(b"\xff" * 10)[0] == 400
+    assert w.post(good)[0] == 200
+    # A witness refuses to start with a --log-key that is not a ledger checkpoint key (it would admit anyone).
+    bad = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(w.store), "--rpc",
+                          rpc_url(own), "--log-key", w.key], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Ed25519 note key" in bad.stderr

@@ -247,8 +247,9 @@ def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
             status, ctype, text = request_cosignature(witness, note, old)
             if status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit():
                 old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
-                if old <= checkpoint.size:
-                    status, ctype, text = request_cosignature(witness, note, old)
+                # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
+                # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
+                status, ctype, text = request_cosignature(witness, note, old)
             return old, status, ctype, text
         except OSError as exc:
             return exc
@@ -260,7 +261,7 @@ def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
             result.refusals[witness.name] = f"unreachable at {witness.url}: {answer}"
             continue
         old, status, _, text = answer
-        if old > checkpoint.size:
+        if old > checkpoint.size and status == 400:
             store.remember_size(witness.name, old)
             ahead = True
             result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"

@@ -109,7 +109,10 @@ class Witness:
         self.key = store.key()
         self.rpc = rpc
         self.finality = finality
-        self.log_keys = [k for k in (log_keys or []) if k.kind == ED25519]
+        wrong = [k.name for k in log_keys or [] if k.kind != ED25519]
+        if wrong:  # refusing here, not ignoring: an ignored --log-key would let every signer through
+            raise InputError(f"a ledger checkpoint key is an Ed25519 note key (type 0x01); not {', '.join(wrong)}")
+        self.log_keys = list(log_keys or [])
         self.clock = clock
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._lock = threading.Lock()
@@ -290,6 +293,7 @@ class Witness:
 def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        timeout = 30  # a client that stalls mid-request holds a thread for at most this long
 
         def _send(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
             data = body.encode()
@@ -303,9 +307,10 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
             if urlparse(self.path).path.rstrip("/") != "/add-checkpoint":
                 self._send(404, "not found\n")
                 return
-            length = int(self.headers.get("Content-Length") or 0)
-            if length > MAX_REQUEST:
-                self._send(400, f"request body over {MAX_REQUEST} bytes\n")
+            raw = self.headers.get("Content-Length") or ""
+            length = int(raw) if raw.isdigit() else -1
+            if not 0 <= length <= MAX_REQUEST:
+                self._send(400, f"a request needs a Content-Length of at most {MAX_REQUEST} bytes\n")
                 return
             try:
                 self._send(200, witness.add_checkpoint(self.rfile.read(length)))
