@@ -479,3 +479,32 @@ def test_malformed_requests_and_wrong_keys_are_refused(own: Ledger, spawn: Calla
     bad = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(w.store), "--rpc",
                           rpc_url(own), "--log-key", w.key], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Ed25519 note key" in bad.stderr
+
+
+def test_a_following_witness_sees_a_rollback_nobody_asked_about(own: Ledger,
+                                                                spawn: Callable[..., WitnessProcess]) -> None:
+    import time
+
+    origin = wclient.chain_identity(own.chain).origin
+    snapshot = node(own, "evm_snapshot")
+    start = own.chain.block_number()
+    for _ in range(3):
+        node(own, "evm_mine")
+    w = spawn("court.example/w1", rpc_url(own), "--interval", "0.2", "--origin", origin)
+    state = w.store / "state.json"
+
+    def cosigned_size() -> int:
+        try:
+            return int(json.loads(state.read_text())["origins"][origin]["size"])
+        except (OSError, ValueError, KeyError):
+            return 0
+
+    deadline = time.monotonic() + 60  # a bound on waiting for another process, not a timed assertion
+    while cosigned_size() <= start + 3 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cosigned_size() > start + 3, "the witness never cosigned on its own"
+    assert node(own, "evm_revert", snapshot) is True
+    while "ALARM" not in w.alarms() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert "ALARM" in w.alarms() and origin in w.alarms()
+    assert "ALARM" in w.stop()  # and on its log

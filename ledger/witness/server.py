@@ -116,6 +116,7 @@ class Witness:
         self.clock = clock
         self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
         self._lock = threading.Lock()
+        self._alarmed: dict[str, str] = {}
 
     @property
     def verifier(self) -> VerifierKey:
@@ -261,7 +262,9 @@ class Witness:
         return Cosigned(checkpoint, note)
 
     def _alarm(self, origin: str, refusal: WitnessRefusal) -> None:
-        if refusal.alarm:
+        # Raised once per distinct divergence: a witness following every second must not repeat it forever.
+        if refusal.alarm and self._alarmed.get(origin) != str(refusal):
+            self._alarmed[origin] = str(refusal)
             line = f"ALARM {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.clock()))} {origin}: {refusal}"
             self.store.alarm(line)
             self.log(f"witness {self.key.name}: {line}")
