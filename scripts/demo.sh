@@ -120,7 +120,8 @@ run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --ancho
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
 run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
-run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor"
+run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
+    --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 
 step "The chain against what the witnesses cosigned and what the database recorded: no rollback, no rewrite"
 run ledger audit-chain
