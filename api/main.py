@@ -22,6 +22,7 @@ from ledger import __version__, accesslog, sharing
 from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
+from ledger.witness.client import WitnessView
 
 from . import limits, problems, security
 from .config import ApiSettings, get_settings
@@ -49,6 +50,8 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
     app.state.view = ChainView(ledger.chain, ledger.settings.confirmations,
                                max_head_age=settings.head_max_age_seconds)
+    # The witnessed state (docs/witness.md): reports carry the `witnessed` check ("not configured" without witnesses).
+    app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
         chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
@@ -72,6 +75,27 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
         for department, outcome in result.items():
             if isinstance(outcome, str):
                 log.warning("access log of %s not anchored (retrying in %s s): %s", department, interval, outcome)
+        await run_in_threadpool(_collect_cosignatures, ledger)
+
+
+def _collect_cosignatures(ledger: Ledger) -> None:
+    """With witnesses configured (docs/witness.md), ask them to cosign the head at each anchoring round; an
+    alarm (a witness saw the chain contradict what it cosigned) is logged as an error."""
+    from ledger.witness import client as witnesses
+
+    config = witnesses.WitnessConfig.load(ledger.settings.data_dir)
+    if not config.configured:
+        return
+    try:
+        result = witnesses.collect(ledger.chain, ledger.settings.data_dir, config)
+    except Exception:  # noqa: BLE001 - the next round asks again
+        log.exception("collecting witness cosignatures failed")
+        return
+    for name, alarm in result.alarms.items():
+        log.error("witness %s raised an alarm: %s", name, alarm)
+    if not result.witnessed:
+        log.warning("no quorum of witnesses cosigned block %s: %s",
+                    result.checkpoint.checkpoint.height if result.checkpoint else "?", result.refusals)
 
 
 def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:

@@ -58,9 +58,9 @@ def checks(report: Report) -> list[CheckPublic]:
 
 # What a digest alone may learn (docs/api.md, "What a digest reveals"): the chain's facts about it - anchored, by
 # which department and key, signed, confirmed, its status - never a date or value from the certificate's fields
-# (validity dates may be a date of birth) nor how many fields it has.
+# (validity dates may be a date of birth) nor how many fields it has. ``witnessed`` names only blocks and witnesses.
 DIGEST_ONLY_CHECKS = frozenset({"chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key",
-                                "signature", "status"})
+                                "signature", "status", "witnessed"})
 
 
 def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from typing import Any
 
 from bench import report
 
-SECTIONS = ("selfcheck", "issuance", "gas", "verification", "gateway", "replay", "evidence")
+SECTIONS = ("selfcheck", "issuance", "gas", "verification", "gateway", "replay", "evidence", "witness")
 HERE = Path(__file__).resolve().parent
 
 

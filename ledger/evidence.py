@@ -49,7 +49,7 @@ MAX_BUNDLE_BYTES = 4 * 1024 * 1024
 # The named checks, in order; scripts/verify_evidence.py reports exactly these names.
 OFFLINE_CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment")
 CHAIN_CHECKS = ("chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
-                "department_key", "department_history", "signature", "status_statement", "status")
+                "department_key", "department_history", "signature", "status_statement", "status", "witnessed")
 CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 
@@ -87,6 +87,9 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
     head = chain.block_number()
     as_of = head if as_of_block is None else as_of_block
+    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
+    if witnessed is not None and as_of_block is None:
+        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")
@@ -132,8 +135,19 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     }
     if attachment_sha256 is not None:
         bundle["attachment"] = {"sha256": attachment_sha256}
+    if witnessed is not None:
+        bundle["witness"] = {"checkpoint": witnessed.note}
     bundle["library_report"] = report.to_json()
     return bundle
+
+
+def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, head: int) -> Any:
+    """The witnessed checkpoint covering the bundle's facts (anchoring block, and ``as_of_block`` if given), when
+    witnesses are configured (docs/witness.md); None otherwise or when no quorum has cosigned one."""
+    from .witness.bundle import covering_checkpoint
+
+    return covering_checkpoint(ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0),
+                               fresh=as_of_block is None)
 
 
 def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None,
@@ -316,8 +330,12 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confirmations: int = 0,
-                  file: Path | None = None, now: datetime | None = None) -> BundleReport:
-    """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input."""
+                  file: Path | None = None, now: datetime | None = None, witness_keys: list[str] | None = None,
+                  witness_quorum: int | None = None) -> BundleReport:
+    """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input.
+
+    ``witness_keys`` (C2SP verifier keys) and ``witness_quorum`` (default: all of them) are the witnesses the
+    caller trusts for the ``witnessed`` check (docs/witness.md); without them it passes as not configured."""
     checks = _Checks()
     now = now or datetime.now(UTC)
     try:
@@ -332,7 +350,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         return BundleReport(checks.ordered(DECISION_CHECK_NAMES if kind == "decision" else CHECK_NAMES), None, None)
     checks.add("bundle", True, f"{BUNDLE_VERSION} {bundle['kind']} bundle")
     if bundle["kind"] == "decision":
-        return _verify_decision(bundle, chain, checks, confirmations)
+        return _verify_decision(bundle, chain, checks, confirmations, witness_keys, witness_quorum)
     cert, anchor = bundle["certificate"], bundle["anchor"]
     digest = _b(cert["digest"])
     root = _b(anchor["root"])
@@ -377,6 +395,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         else:
             checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle))
             checks.run("status", lambda: _check_status(chain, department, root, digest))
+        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(), None, None)
@@ -446,6 +465,10 @@ def _shape(b: dict[str, Any]) -> str | None:
     if "attachment" in b and not (isinstance(b["attachment"], dict)
                                   and _is_hex(b["attachment"].get("sha256"), 32, prefix=False)):
         return "attachment.sha256 must be 64 hex digits"
+    if "witness" in b:
+        from .witness.bundle import shape_problem
+
+        return shape_problem(b["witness"])
     return None
 
 
@@ -680,11 +703,18 @@ def _check_status(chain: Chain, department: str, root: bytes, digest: bytes) -> 
     return False, f"{name} in block {int(block)}{extra}"
 
 
+def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | None,
+                     quorum: int | None) -> tuple[bool, str]:
+    from .witness.bundle import check_witnessed, parse_keys
+
+    return check_witnessed(chain, bundle, parse_keys(keys), quorum)
+
+
 # -- decisions ---------------------------------------------------------------------------------------------------
 
 DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event",
                         "transaction", "block", "confirmations", "department_key", "department_history", "signature",
-                        "rule_set_published")
+                        "rule_set_published", "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 DECISIONS_LOG_ID = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
@@ -735,6 +765,9 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
                          "for this decision; try again once the chain settles")
     head = chain.block_number()
     as_of = head if as_of_block is None else as_of_block
+    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
+    if witnessed is not None and as_of_block is None:
+        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")
@@ -762,6 +795,8 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
     }
+    if witnessed is not None:
+        bundle["witness"] = {"checkpoint": witnessed.note}
     report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
     bundle["library_report"] = report.to_json()
     return bundle
@@ -843,10 +878,15 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
     for name, ok in want:
         if not ok:
             return f"{name} is missing or malformed (see docs/evidence.md for its type)"
+    if "witness" in b:
+        from .witness.bundle import shape_problem
+
+        return shape_problem(b["witness"])
     return None
 
 
-def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int) -> BundleReport:
+def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int,
+                     witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> BundleReport:
     from .logchain import compute_entry_hash
 
     names = DECISION_CHECK_NAMES
@@ -895,6 +935,7 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
         checks.run("rule_set_published", lambda: _check_published(chain, r, event, d["body"].get("as_of_block")))
+        checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")
         return BundleReport(checks.ordered(names), None, None)

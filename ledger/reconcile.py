@@ -29,6 +29,10 @@ erased_unrecorded     a row's sealed body was destroyed (it holds the erasure ma
 erasure_incomplete    the ``erasures`` log records the erasure but the row still holds a sealed body (a crash
                       between the two steps): ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
+status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+rollback_below_witnessed, rewrite_below_witnessed
+                      the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
+                      ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
 ===================== =====================================================================================
 
 Statuses are read once from the anchor contract's status events, keyed by where each certificate was anchored
@@ -247,6 +251,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
                            "missing from the database (deleted)"))
         elif batch.rows > expected:
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
+    _witnessed_history(ledger, report)
     return report
 
 
@@ -278,6 +283,15 @@ def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, by
         return "status_history", (f"{recorded.get(digest_hex, 0)} status change(s) recorded in the database, "
                                   f"{events} on chain")
     return None
+
+
+def _witnessed_history(ledger: Ledger, report: ReconcileReport) -> None:
+    """Status changes the chain lost, and the chain against the witnessed checkpoints (ledger/witness/audit.py)."""
+    from .witness.audit import audit_chain
+
+    audit = audit_chain(ledger, ask_witnesses=False)
+    report.divergences.extend(Divergence(f.kind, None, f.detail) for f in audit.findings)
+    report.notes.extend(n for n in audit.notes if not n.startswith("no witnesses configured"))
 
 
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,

@@ -4,7 +4,11 @@
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
 format, chain, chain_identity, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key,
-signature, status, validity.
+signature, status, validity, witnessed.
+
+``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
+passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
+contradicts that checkpoint (rolled back or rewritten below a witnessed height).
 
 A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
 ``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
@@ -40,8 +44,7 @@ STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
 CertKey = tuple[bytes, bytes, bytes]
 CHECK_NAMES = ("format", "chain", "chain_identity", "integrity", "disclosure", "merkle_proof", "anchored",
-               "confirmations", "issuer",
-               "department_key", "signature", "status", "validity")
+               "confirmations", "issuer", "department_key", "signature", "status", "validity", "witnessed")
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ class ChainView:
     Until the index is in use (a fresh view, e.g. one CLI verification), statuses are read with ``statusOf``:
     one call is cheaper than reading every status event since deployment.
     """
+
+    # The witnessed state (ledger.witness.client.WitnessView) the ``witnessed`` check reports; None: not configured.
+    witness: Any = None
 
     def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0) -> None:
         self.chain = chain
@@ -640,7 +646,22 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
     _validity(doc, run, checks)
+    _witnessed(run, checks, (batch.block_number, block), head)
     return done(digest)
+
+
+def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -> None:
+    """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, and
+    the chain still has the cosigned block there (docs/witness.md)."""
+    witness = run.view.witness
+    if witness is None:
+        checks.items.append(run.check("witnessed", True, "not configured: this verifier trusts no witnesses"))
+        return
+    try:
+        ok, detail = witness.check(blocks, head)
+    except LedgerError as exc:
+        ok, detail = False, f"the witnessed state could not be read: {exc}"
+    checks.add("witnessed", ok, detail)
 
 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:

@@ -3,7 +3,8 @@
 # a council registers departments, one issues 1,000 certificates in one batch, another verifies one, a tampered
 # copy fails naming the failing check, a revoked one shows as revoked, a holder discloses only some fields,
 # approval decisions are taken and replayed by an auditor, and a court checks an evidence bundle with the
-# standalone verifier. Installs what it needs first. Data: $LEDGER_DATA_DIR (default .ledger/demo, recreated).
+# standalone verifier and the keys of two independent witnesses (a court and a notary office) that cosigned
+# the chain's history as it went (docs/witness.md). Installs what it needs first. Data: $LEDGER_DATA_DIR (default .ledger/demo, recreated).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -19,9 +20,23 @@ run() { printf '$ %s\n' "$*"; "$@"; }
 step "Start the embedded chain (anvil, state kept in $LEDGER_DATA_DIR/chain)"
 ledger node > "$LEDGER_DATA_DIR/node.log" 2>&1 &
 node_pid=$!
-trap 'kill $node_pid 2>/dev/null; wait $node_pid 2>/dev/null || true' EXIT
+witness_pids=()
+trap 'kill $node_pid "${witness_pids[@]}" 2>/dev/null; wait $node_pid "${witness_pids[@]}" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do grep -q "embedded chain at" "$LEDGER_DATA_DIR/node.log" 2>/dev/null && break; sleep 0.1; done
 cat "$LEDGER_DATA_DIR/node.log"
+rpc=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" "$LEDGER_DATA_DIR/chain/node.json")
+
+step "Two independent witnesses (a court, a notary office), each with its own key and store, follow the chain"
+declare -A witness_key witness_url
+for w in court notary; do
+  store="$LEDGER_DATA_DIR/witness-$w"
+  witness_key[$w]=$(ledger witness keygen --store "$store" --name "$w.example/witness")
+  ledger witness serve --store "$store" --rpc "$rpc" --interval 5 > "$store.log" 2> "$store.err" &
+  witness_pids+=($!)
+  for _ in $(seq 100); do grep -q " listening on " "$store.log" 2>/dev/null && break; sleep 0.1; done
+  witness_url[$w]=$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$store.log")
+  echo "witness $w.example/witness at ${witness_url[$w]}, key ${witness_key[$w]}"
+done
 
 step "The council (2 of 3 members) registers departments; contracts deploy on first use"
 # The embedded demo creates the three member keys for convenience, each in its own keystore (keys/council-N) under
@@ -54,6 +69,12 @@ member 1 reject "$id" | field state
 member 3 reject "$id" | field state   # defeated: it can never execute
 run ledger council history
 run ledger departments
+
+step "Every department trusts both witnesses and needs both cosignatures (2 of 2); anchoring collects them"
+run ledger witness trust "${witness_url[court]}" "${witness_key[court]}"
+run ledger witness trust "${witness_url[notary]}" "${witness_key[notary]}"
+run ledger witness quorum 2
+run ledger witness collect > /dev/null
 
 step "Market regulation issues 1,000 business licences in one batch (one transaction)"
 python - "$work/licences.jsonl" <<'PY'
@@ -119,12 +140,16 @@ run ledger replay --department GOV --json "$work/replay.json"
 
 step "A court checks evidence: a self-contained bundle, verified by a standalone script that trusts only the chain"
 run ledger evidence "$work/licence-1.json" --out "$work/evidence.json"
-rpc=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" "$LEDGER_DATA_DIR/chain/node.json")
 anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'])" "$LEDGER_DATA_DIR/deployment.json")
-run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor"
+run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor" \
+    --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
 run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
-run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor"
+run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
+    --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
+
+step "The chain against what the witnesses cosigned and what the database recorded: no rollback, no rewrite"
+run ledger audit-chain
 
 step "The applicant gets a decision notice: outcome, reasons in words, legal basis, how to ask for review; verifiable"
 run ledger notice "$case_id" --department GOV --out "$work/notice.json"

@@ -3,6 +3,7 @@
 decisions.
 
     python verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
+                              [--witness-key VKEY ... [--witness-quorum K]]
 
 Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and needs only the
 Python standard library plus eth_abi (ABI coding) and eth_account's own building blocks eth_utils (Keccak-256)
@@ -15,11 +16,17 @@ check passed, 1 when some check failed and 2 when the bundle could not be read a
 
 Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
 publication, a court register) so the bundle cannot point at a look-alike deployment.
+
+Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
+vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
+the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails. That check
+needs the `cryptography` package (Ed25519); without --witness-key it passes as "not configured".
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import datetime as dt
 import hashlib
 import json
@@ -38,7 +45,7 @@ BUNDLE_VERSION = "pl-evidence/1"
 CERT_FORMAT = "pl-cert/1"
 CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment",
           "chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
-          "department_key", "department_history", "signature", "status_statement", "status")
+          "department_key", "department_history", "signature", "status_statement", "status", "witnessed")
 CHAIN_CHECKS = CHECKS[CHECKS.index("chain"):]
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 STATUSES = ("valid", "suspended", "revoked", "superseded")
@@ -49,7 +56,8 @@ ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
 APPROVER = 8
 DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
-                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published")
+                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published",
+                   "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
@@ -319,7 +327,60 @@ def shape_problem(b: Any) -> str | None:
                      prefixed=False)
         except ValueError as exc:
             return f"attachment.sha256 is malformed hex ({exc})"
+    if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
+        return "witness.checkpoint must be a signed note (text)"
     return None
+
+
+# -- witnesses: C2SP signed notes, checkpoints and cosignature/v1 (docs/witness.md) ---------------------------
+
+def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
+    """A cosignature/v1 verifier key ``name+hex key id+base64(0x04 || key)``: (name, key id, public key)."""
+    parts = text.strip().split("+", 2)
+    if len(parts) != 3:
+        raise ValueError(f"{text!r} is not a verifier key")
+    raw = base64.b64decode(parts[2], validate=True)
+    if len(raw) != 33 or raw[0] != 0x04:
+        raise ValueError(f"{text!r} is not a cosignature/v1 (type 0x04) Ed25519 key")
+    key_id = hashlib.sha256(parts[0].encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
+    if key_id.hex() != parts[1].lower():
+        raise ValueError(f"{text!r}: the key id does not match its name and key")
+    return parts[0], key_id, raw[1:]
+
+
+def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, list[str]]:
+    """(checkpoint text, names of the keys whose cosignature/v1 on it verifies)."""
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        raise Failure("checking cosignatures needs the cryptography package (pip install cryptography)") from None
+
+    split = note.rfind("\n\n")
+    if split < 0 or not note.endswith("\n"):
+        raise Failure("the checkpoint is not a signed note (text, a blank line, signature lines)")
+    text, lines = note[:split + 1], note[split + 2:].splitlines()
+    found = []
+    for name, key_id, public in keys:
+        for line in lines:
+            parts = line.split(" ")
+            if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != name:
+                continue
+            try:
+                raw = base64.b64decode(parts[2], validate=True)
+            except ValueError:
+                continue
+            if len(raw) != 4 + 8 + 64 or raw[:4] != key_id:
+                continue
+            stamp = int.from_bytes(raw[4:12], "big")
+            message = f"cosignature/v1\ntime {stamp}\n".encode() + text.encode()
+            try:
+                Ed25519PublicKey.from_public_bytes(public).verify(raw[12:], message)
+            except InvalidSignature:
+                continue
+            found.append(name)
+            break
+    return text, found
 
 
 def common_shape_problem(b: dict[str, Any]) -> str | None:
@@ -402,6 +463,8 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             hexbytes(item, 32)
         except ValueError as exc:
             return f"anchor.proof[{i}] is malformed hex ({exc})"
+    if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
+        return "witness.checkpoint must be a signed note (text)"
     return None
 
 
@@ -472,7 +535,9 @@ def dept_topic(code: Any) -> str | None:
 
 class Verifier:
     def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
-                 confirmations: int) -> None:
+                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> None:
+        self.witness_keys = witness_keys or []
+        self.witness_quorum = witness_quorum
         self.b = bundle
         self.rpc = rpc
         self.pinned_anchor = anchor
@@ -527,7 +592,7 @@ class Verifier:
             self.record("department_history", self.check_department_history)
             if dept_topic(self.b["certificate"]["fields"].get("issuer")) is None:
                 self.skip(("status_statement", "status"), "the certificate names no issuer department")
-            for name in ("status_statement", "status"):
+            for name in ("status_statement", "status", "witnessed"):
                 self.record(name, getattr(self, "check_" + name))
         except ConnectionError as exc:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
@@ -788,6 +853,44 @@ class Verifier:
             raise Failure(f"{name} in block {block}{extra}")
         return "valid now"
 
+    def check_witnessed(self) -> str:
+        section = self.b.get("witness")
+        if not self.witness_keys:
+            return "not configured: no witness keys given" + (
+                " (the bundle's cosigned checkpoint was not checked)" if section else "")
+        keys = [parse_vkey(k) for k in self.witness_keys]
+        need = len(keys) if self.witness_quorum is None else self.witness_quorum
+        if section is None:
+            raise Failure(f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given "
+                          "must cosign")
+        text, names = cosigners(section["checkpoint"], keys)
+        lines = text.split("\n")
+        if len(lines) != 4 or not lines[1].isdigit() or int(lines[1]) < 1:
+            raise Failure("the checkpoint is not an origin, a size and a root hash line")
+        c = self.b["chain"]
+        origin = (f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"
+                  f"{c['registry_contract'].lower()}")
+        if lines[0] != origin:
+            raise Failure(f"the checkpoint is of {lines[0]}, not of the bundle's chain {origin}")
+        if len(names) < need:
+            raise Failure(f"{len(names)} of the {len(keys)} witnesses given cosigned the checkpoint "
+                          f"({', '.join(names) or 'none'}); {need} required")
+        height = int(lines[1]) - 1
+        cosigned = "0x" + base64.b64decode(lines[2], validate=True).hex()
+        late = [f"{what} {block}" for what, block in (("the anchoring block", self.b["anchor"]["block_number"]),
+                                                      ("as_of", self.b["as_of"]["block_number"])) if block > height]
+        if late:
+            raise Failure(f"the checkpoint at block {height} does not cover {', '.join(late)}: a stale checkpoint")
+        if self.head < height:
+            raise Failure(f"the node's head is block {self.head}, below the witnessed block {height}: the chain was "
+                          "rolled back after the witnesses cosigned it")
+        now = str(self.rpc.block(height)["hash"]).lower()
+        if now != cosigned:
+            raise Failure(f"the node's block {height} has hash {now}; {', '.join(names)} cosigned {cosigned}: the "
+                          "chain was rewritten after the witnesses cosigned it")
+        return (f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
+                f"{need}) and still on the chain")
+
 
 class DecisionVerifier(Verifier):
     """The checks of a decision bundle: the record's entry hash, its proof to an anchored log batch, the rule set."""
@@ -821,6 +924,7 @@ class DecisionVerifier(Verifier):
                 self.record("signature", self.check_log_signature)
             self.record("department_history", self.check_department_history)
             self.record("rule_set_published", self.check_rule_set_published)
+            self.record("witnessed", self.check_witnessed)
         except ConnectionError as exc:
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
         return self.ordered()
@@ -995,6 +1099,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", help="a file (e.g. a scanned PDF) that must be an attachment of the certificate")
     parser.add_argument("--confirmations", type=int, default=0, help="blocks required on top of the anchor")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
+    parser.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
+                        help="verifier key of a witness you trust (repeatable); enables the witnessed check")
+    parser.add_argument("--witness-quorum", type=int, help="how many of those witnesses must have cosigned "
+                                                           "(default: all)")
     args = parser.parse_args(argv)
     try:
         with open(args.bundle, "rb") as handle:
@@ -1016,7 +1124,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
-    results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations).run()
+    results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
+                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum).run()
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

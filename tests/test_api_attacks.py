@@ -289,7 +289,8 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
         report = by_digest.json()
         assert report["verified"] is True and report["status"] == "valid" and report["issuer"] == "HOSP"
         assert {check["name"] for check in report["checks"]} <= {
-            "chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key", "signature", "status"}
+            "chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key", "signature", "status",
+            "witnessed"}
         pages = [by_digest.text, c.get(f"/public/certificates/{document['digest']}/timeline").text,
                  c.get(f"/public/certificates/{document['digest']}/timeline.html").text]
         for text in pages:

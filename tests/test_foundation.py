@@ -60,7 +60,7 @@ def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, An
         assert report.ok, report.to_json()
         assert [c.name for c in report.checks] == ["format", "chain", "chain_identity", "integrity", "disclosure",
                                                    "merkle_proof", "anchored", "confirmations", "issuer",
-                                                   "department_key", "signature", "status", "validity"]
+                                                   "department_key", "signature", "status", "validity", "witnessed"]
         assert report.facts["department"] == "MKT"
 
 

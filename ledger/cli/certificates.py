@@ -72,14 +72,24 @@ def _issue(args: argparse.Namespace) -> int:
         finally:
             if out:
                 out.close()
+        _witness_after_change(ledger)
     print_json(result.to_json())
     return 0
 
 
+def _witness_after_change(ledger: Any) -> None:
+    from .witness import collect_after_change
+
+    collect_after_change(ledger)
+
+
 def _verify(args: argparse.Namespace) -> int:
+    from ..witness.client import WitnessView
+
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
-        report = verify_certificate(str(args.file), ChainView(ledger.chain, ledger.settings.confirmations),
-                                    at=args.at)
+        view = ChainView(ledger.chain, ledger.settings.confirmations)
+        view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
+        report = verify_certificate(str(args.file), view, at=args.at)
     if args.json:
         print_json(report.to_json())
     else:
@@ -117,6 +127,7 @@ def _present(args: argparse.Namespace) -> int:
 def _status_change(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         tx = getattr(status, args.action)(ledger, args.certificate, args.reason, args.department, note=args.note)
+        _witness_after_change(ledger)
     print_json({"action": args.action, "certificate": args.certificate, "transaction": tx})
     return 0
 
@@ -124,6 +135,7 @@ def _status_change(args: argparse.Namespace) -> int:
 def _supersede(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         tx = status.supersede(ledger, args.old, args.new, args.department)
+        _witness_after_change(ledger)
     print_json({"action": "supersede", "old": args.old, "new": args.new, "transaction": tx})
     return 0
 

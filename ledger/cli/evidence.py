@@ -39,6 +39,10 @@ def register(commands: Any) -> None:
     p.add_argument("--seq", type=int, help="with --decision: that decision (by sequence number) rather than the latest")
     p.add_argument("--out", type=Path, help="write the bundle here instead of standard output")
     p.add_argument("--report", action="store_true", help="with `verify`: print the report as JSON")
+    p.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
+                   help="with `verify`: a witness you trust (C2SP verifier key; repeatable) for the witnessed check")
+    p.add_argument("--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned "
+                                                      "(default: all)")
     p.set_defaults(run=_run)
 
 
@@ -96,7 +100,8 @@ def _verify(args: argparse.Namespace) -> int:
         raise InputError("usage: ledger evidence verify BUNDLE [--file FILE]")
     with open_ledger(args) as ledger:
         report = evidence.verify_bundle(args.bundle, ledger.chain, confirmations=ledger.settings.confirmations,
-                                        file=args.file)
+                                        file=args.file, witness_keys=args.witness_key,
+                                        witness_quorum=args.witness_quorum)
     if args.report:
         print_json(report.to_json())
     else:
