@@ -328,7 +328,8 @@ def test_reorganisation_deeper_than_finality_raises_the_alarm(own: Ledger, spawn
     assert again.witnessed and not again.alarms and w.alarms() == ""
 
     assert node(own, "evm_revert", deep) is True  # replaces blocks the witness cosigned as final
-    for _ in range(12):
+    node(own, "evm_increaseTime", 7)  # the new branch's blocks get other timestamps, so other hashes: empty blocks
+    for _ in range(12):                # re-mined within the same second would otherwise be the very same blocks
         node(own, "evm_mine")
     result = wclient.collect(own.chain, own.settings.data_dir)
     assert not result.witnessed and "court.example/w1" in result.alarms

@@ -117,8 +117,11 @@ def _demo_data(args: argparse.Namespace) -> int:
 def _notice(args: argparse.Namespace) -> int:
     from ..notices import issue_notice
 
+    from .witness import collect_after_change
+
     with open_ledger(args) as ledger:
         document = issue_notice(ledger, args.department, args.case, seq=args.seq)
+        collect_after_change(ledger)  # the notice was just anchored: ask the witnesses to cosign it
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if args.out is None:
         sys.stdout.write(text + "\n")
