@@ -8,6 +8,8 @@ Two witnesses run in this process, each with its own key, store and HTTP server 
 
 from __future__ import annotations
 
+import os
+
 import contextlib
 import io
 import json
@@ -15,7 +17,7 @@ import threading
 import time
 from typing import Any
 
-from bench._common import open_ledger, percentile, scratch_dir
+from bench._common import PASSPHRASE, open_ledger, percentile, scratch_dir
 from bench.evidence import VERIFIER, _load_verifier
 from bench.verification import _mine, issue_documents
 
@@ -39,6 +41,7 @@ def _start(tmp: Any, name: str, rpc: str) -> tuple[Any, str, Any]:
     from ledger.witness.rpc import Rpc
     from ledger.witness.server import Witness, WitnessStore, make_handler
 
+    os.environ.setdefault("LEDGER_WITNESS_PASSPHRASE", f"benchmark witness {name}")  # its key is kept encrypted
     store = WitnessStore(tmp / name)
     store.create_key(f"{name}.bench/w")
     witness = Witness(store, Rpc(rpc), log=lambda line: None)
@@ -67,7 +70,7 @@ def _witness_alone_ms(ledger: Any, witness: Any, runs: int) -> list[float]:
     from ledger.witness.note import Note
 
     identity = chain_identity(ledger.chain)
-    key = log_key(ledger.settings.data_dir, identity.origin)
+    key = log_key(ledger.settings.data_dir, identity.origin, PASSPHRASE)
     times = []
     for _ in range(runs):
         _mine(ledger, 1)

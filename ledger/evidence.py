@@ -90,6 +90,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
     if witnessed is not None and as_of_block is None:
         as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
+        head = max(head, chain.block_number())  # a fresh checkpoint may be of a block mined since the head read
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")
@@ -768,6 +769,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
     if witnessed is not None and as_of_block is None:
         as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
+        head = max(head, chain.block_number())  # a fresh checkpoint may be of a block mined since the head read
     if not event["block_number"] <= as_of <= head:
         raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
                          f"the head {head}")

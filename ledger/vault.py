@@ -20,6 +20,8 @@ certificate keys) keeps the older layout ``nonce(12) || AES-256-GCM(vault key, n
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import os
 from pathlib import Path
@@ -131,6 +133,25 @@ class Vault:
             return cls(key)
         # another process created the vault key at the same moment: everyone must seal with that one
         return cls(_unwrap(json.loads(path.read_text()), passphrase))
+
+
+def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
+    """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM): for keys kept in files."""
+    if not passphrase:
+        raise KeystoreError("a passphrase is needed to keep a key encrypted at rest")
+    return _wrap(secret, passphrase)
+
+
+def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -> bytes:
+    """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
+    if not passphrase:
+        raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
+    if not isinstance(data, dict) or not {"salt", "nonce", "ciphertext"} <= set(data):
+        raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
+    try:
+        return _unwrap(data, passphrase)
+    except KeystoreError:
+        raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
 
 
 def _kdf(salt: bytes) -> Scrypt:

@@ -30,6 +30,8 @@ step "Two independent witnesses (a court, a notary office), each with its own ke
 declare -A witness_key witness_url
 for w in court notary; do
   store="$LEDGER_DATA_DIR/witness-$w"
+  # each witness keeps its key encrypted under a passphrase of its own (a real witness runs on its own machine)
+  export LEDGER_WITNESS_PASSPHRASE="witness $w: use a real passphrase"
   witness_key[$w]=$(ledger witness keygen --store "$store" --name "$w.example/witness")
   ledger witness serve --store "$store" --rpc "$rpc" --interval 5 > "$store.log" 2> "$store.err" &
   witness_pids+=($!)
@@ -37,6 +39,7 @@ for w in court notary; do
   witness_url[$w]=$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$store.log")
   echo "witness $w.example/witness at ${witness_url[$w]}, key ${witness_key[$w]}"
 done
+unset LEDGER_WITNESS_PASSPHRASE
 
 step "The council (2 of 3 members) registers departments; contracts deploy on first use"
 # The embedded demo creates the three member keys for convenience, each in its own keystore (keys/council-N) under

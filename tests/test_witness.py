@@ -85,6 +85,14 @@ class WitnessProcess:
             return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
 
 
+@pytest.fixture(autouse=True)
+def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keys at rest are encrypted: the ledger's checkpoint key under the ledger's passphrase, each witness's key
+    under the witness's own (the witness processes inherit it)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+
+
 @pytest.fixture()
 def spawn(tmp_path: Path) -> Iterator[Callable[..., WitnessProcess]]:
     started: list[WitnessProcess] = []

@@ -26,6 +26,7 @@ from typing import Any
 
 from ..chain import Chain
 from ..errors import ConfigError, InputError, LedgerError
+from ..vault import unwrap_secret, wrap_secret
 from .checkpoint import Checkpoint, ChainIdentity
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note, parse_signature_lines
 
@@ -83,16 +84,26 @@ def chain_identity(chain: Chain) -> ChainIdentity:
     return ChainIdentity(chain.chain_id, d.genesis_hash.lower(), d.registry.lower())
 
 
-def log_key(data_dir: Path, origin: str) -> SignerKey:
-    """The ledger's checkpoint signing key (created on first use; mode 0600)."""
+def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> SignerKey:
+    """The ledger's checkpoint signing key (created on first use; mode 0600), its seed encrypted at rest under the
+    ledger's passphrase (``passphrase``, default ``LEDGER_PASSPHRASE``)."""
+    secret = passphrase or os.environ.get("LEDGER_PASSPHRASE") or None
     path = data_dir / "keys" / "checkpoint.key"
     if path.exists():
-        return SignerKey.from_seed(origin, ED25519, bytes.fromhex(path.read_text().strip()))
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigError(f"{path} is not an encrypted checkpoint key; restore it from a backup") from None
+        return SignerKey.from_seed(origin, ED25519, unwrap_secret(stored, secret, f"the checkpoint key {path}",
+                                                                  "LEDGER_PASSPHRASE"))
+    if not secret:
+        raise ConfigError("the ledger's checkpoint key is kept encrypted: set LEDGER_PASSPHRASE")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     key = SignerKey.generate(origin, ED25519)
+    wrapped = wrap_secret(key.seed(), secret)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w") as handle:
-        handle.write(key.seed().hex())
+        json.dump(wrapped, handle)
     return key
 
 

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ..errors import ChainError, InputError, LedgerError
+from ..vault import unwrap_secret, wrap_secret
 from .checkpoint import Checkpoint, ChainIdentity
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
@@ -55,14 +56,26 @@ class Cosigned:
     note: str  # the checkpoint text with the witness's cosignature line
 
 
+WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"
+
+
 class WitnessStore:
-    """A witness's directory: its key (``witness.key``: name and Ed25519 seed, mode 0600), its state
-    (``state.json``: the latest cosigned checkpoint per origin) and its alarms (``alarms.log``)."""
+    """A witness's directory: its key (``witness.key``: its name and its Ed25519 seed encrypted under the
+    witness's passphrase, ``LEDGER_WITNESS_PASSPHRASE``; mode 0600), its state (``state.json``: the latest
+    cosigned checkpoint per origin) and its alarms (``alarms.log``)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
 
-    def create_key(self, name: str) -> SignerKey:
+    @staticmethod
+    def _passphrase(passphrase: str | None) -> str | None:
+        return passphrase or os.environ.get(WITNESS_PASSPHRASE_VARIABLE) or None
+
+    def create_key(self, name: str, passphrase: str | None = None) -> SignerKey:
+        secret = self._passphrase(passphrase)
+        if not secret:
+            raise InputError(f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase "
+                             "of its own")
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / "witness.key"
         if path.exists():
@@ -70,16 +83,18 @@ class WitnessStore:
         key = SignerKey.generate(name, COSIGNATURE_V1)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
-            json.dump({"name": name, "seed": key.seed().hex()}, handle)
+            json.dump({"name": name, "seed": wrap_secret(key.seed(), secret)}, handle)
         return key
 
-    def key(self) -> SignerKey:
+    def key(self, passphrase: str | None = None) -> SignerKey:
         path = self.directory / "witness.key"
         try:
             raw = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"no witness key at {path} ({exc}): run `ledger witness keygen` first") from None
-        return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, bytes.fromhex(raw["seed"]))
+        seed = unwrap_secret(raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}",
+                             WITNESS_PASSPHRASE_VARIABLE)
+        return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
 
     def load(self) -> dict[str, Any]:
         try:
