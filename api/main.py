@@ -31,6 +31,7 @@ from .ratelimit import Budgets, TokenBucket, parse_networks
 from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
 from .routes import audit, auth, certificates, departments, grants, pages, verify
+from .routes import reports
 
 log = logging.getLogger("api")
 
@@ -162,6 +163,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     # no other router's)
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
+    app.include_router(reports.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/swagger-ui", StaticFiles(directory=security.SWAGGER_UI), name="swagger-ui")
     security.install(app)

@@ -63,8 +63,8 @@ ANY_SERVICE_ITEM = "*"
 _Condition = Callable[[Mapping[str, Any]], bool]
 
 _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-             "default_reason", "default_legal_basis", "review", "rules"}
-_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review"}
+             "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis"}
 _TEXT_MAX = 500
@@ -108,6 +108,9 @@ class RuleSet:
     digest: bytes
     default_legal_basis: str | None = None
     review: str | None = None  # how an applicant asks for a review of a decision
+    # display texts of the reasons, per language ("en", "zh-CN"): published with the rules, so a page shows the
+    # words that were in force with the decision
+    reason_texts: dict[str, dict[str, str]] | None = None
 
     @property
     def hex_digest(self) -> str:
@@ -126,6 +129,12 @@ class RuleSet:
         """A reason in words: the description of the first rule giving it."""
         rule = next((r for r in self.rules if r.reason == reason), None)
         return rule.description if rule is not None else None
+
+    def reason_text(self, reason: str, language: str) -> str | None:
+        """A reason's display text in ``language`` ("en" or "zh-CN"), from ``reason_texts``; in English falling
+        back to the rule's description; None when the rule set has none."""
+        texts = (self.reason_texts or {}).get(reason) or {}
+        return texts.get(language) or (texts.get("en") or self.describe(reason) if language == "en" else None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +189,35 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         digest=document_digest(document),
         default_legal_basis=_optional_text(document.get("default_legal_basis"), "default_legal_basis"),
         review=_optional_text(document.get("review"), "review"),
+        reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
     )
+
+
+def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | None:
+    """``reason_texts``: {REASON: {"en": text, "zh-CN": text}} for reasons the rule set gives."""
+    from .i18n import LANGUAGES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError("reason_texts must map reason ids to {language: text}", field="reason_texts")
+    found: dict[str, dict[str, str]] = {}
+    for reason, texts in value.items():
+        if reason not in reasons:
+            raise InputError(f"reason_texts names {reason!r}, which no rule of this rule set gives",
+                             field="reason_texts")
+        if not isinstance(texts, dict) or not texts:
+            raise InputError(f"reason_texts.{reason} must map languages {list(LANGUAGES)} to text",
+                             field="reason_texts")
+        for language, words in texts.items():
+            if language not in LANGUAGES:
+                raise InputError(f"reason_texts.{reason}: language {language!r} is not one of {list(LANGUAGES)}",
+                                 field="reason_texts")
+            if not isinstance(words, str):
+                raise InputError(f"reason_texts.{reason}.{language} must be text", field="reason_texts")
+            found.setdefault(reason, {})[language] = words
+            _optional_text(words, f"reason_texts.{reason}.{language}")
+    return found
 
 
 def _optional_text(value: Any, where: str) -> str | None:

@@ -188,6 +188,9 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
                     lambda m, w: ("GET", "/audit/logs/access/check", {"params": {"department": "HOSP"}}),
                     _row(403, 403, 403, 200, 403)),
     "page": ("GET /", lambda m, w: ("GET", "/", {}), _public(200)),
+    "audit_report": ("GET /audit/report", lambda m, w: ("GET", "/audit/report", {"params": {
+        "department": "HOSP", "from": "2026-01-01", "to": "2026-01-31", "format": "json"}}),
+                     _row(403, 403, 403, 200, 403)),
 }
 
 CASES = [(endpoint, who) for endpoint in ENDPOINTS for who in PRINCIPALS]

@@ -6,13 +6,16 @@ from html import escape
 from pathlib import Path as FilePath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
 from ledger import provenance
 from ledger.canonical import hex32
+from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, status_word, text
+from ledger.reasons import reason_text
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
+from ..language import PageLanguage, remember
 from ..limits import GuardedRoute
 from ..models import DIGEST_PATTERN
 from ..problems import PUBLIC, R404
@@ -34,33 +37,52 @@ def api_docs() -> FileResponse:
     return FileResponse(STATIC / "docs.html", media_type="text/html")
 
 
-def _row(event: dict[str, Any]) -> str:
+def _row(event: dict[str, Any], language: str) -> str:
     extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "source")}
     details = "".join(f"<div><span class=k>{escape(str(k))}</span> <code>{escape(str(v))}</code></div>"
                       for k, v in extra.items())
-    return (f"<li class='event {escape(event['kind'])}'><time>{escape(event.get('at') or '—')}</time>"
-            f"<strong>{escape(event['kind'].replace('_', ' '))}</strong> <span>{escape(event['summary'])}</span>"
-            f"<small>source: {escape(event['source'])}</small>{details}</li>")
+    kind = str(event["kind"])
+    label = text(language, f"event.{kind}") if f"event.{kind}" in MESSAGES else kind.replace("_", " ")
+    reason = event.get("reason")
+    why = (f" <span class=reason>({escape(text(language, 'timeline.reason'))}: "
+           f"{escape(reason_text(str(reason), language))})</span>") if reason else ""
+    return (f"<li class='event {escape(kind)}' data-kind='{escape(kind)}'>"
+            f"<time datetime='{escape(str(event.get('at') or ''))}'>{escape(format_datetime(language, event.get('at')))}"
+            f"</time><strong>{escape(label)}</strong> <span>{escape(event['summary'])}</span>{why}"
+            f"<small>{escape(text(language, 'timeline.source'))}: {escape(event['source'])}</small>{details}</li>")
+
+
+def _switch(language: str) -> str:
+    """The language control: links to this page in each language (the choice is remembered in a cookie)."""
+    return "<nav class=lang aria-label='" + escape(text(language, "language.switch")) + "'>" + "".join(
+        f"<a href='?lang={code}' hreflang='{code}' lang='{code}' data-lang='{code}'"
+        + (" aria-current='true'" if code == language else "") + f">{escape(text(code, 'language.name'))}</a>"
+        for code in LANGUAGES) + "</nav>"
 
 
 @router.get("/public/certificates/{digest}/timeline.html", response_class=HTMLResponse,
             dependencies=[RateLimitedPublic],
             responses={**PUBLIC, **R404, 200: {"content": {"text/html": {}}, "description": "The timeline page."}})
 def timeline_page(digest: Annotated[str, Path(pattern=DIGEST_PATTERN)], ledger: LedgerDep,
-                  now: NowDep) -> HTMLResponse:
-    """The public provenance timeline of a certificate as an HTML page."""
+                  now: NowDep, request: Request, language: PageLanguage) -> HTMLResponse:
+    """The public provenance timeline of a certificate as an HTML page, in English or Chinese (``?lang=``, the
+    ``pl_lang`` cookie, ``Accept-Language``)."""
     data = provenance.timeline(ledger, hex32(bytes.fromhex(digest[2:])), now=now, private=False)
-    rows = "\n".join(_row(e) for e in data["events"])
+    rows = "\n".join(_row(e, language) for e in data["events"])
+    t = lambda key, **values: escape(text(language, key, **values))  # noqa: E731
+    status = str(data["status"])
     page = f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Provenance of {escape(data['digest'][:18])}…</title>
+<html lang="{language}"><head><meta charset="utf-8"><title>{t('timeline.title')} {escape(data['digest'][:18])}…</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <link rel="stylesheet" href="/static/style.css"></head>
 <body><main>
-<h1>Provenance timeline</h1>
-<p class="meta">Certificate <code>{escape(data['digest'])}</code><br>
-{escape(data['type'])} issued by <b>{escape(data['issuer'])}</b> — status
-<b class="status-{escape(data['status'])}">{escape(data['status'])}</b> (as of {escape(data['as_of'] or '')})</p>
+{_switch(language)}
+<h1>{t('timeline.title')}</h1>
+<p class="meta">{t('timeline.certificate')} <code>{escape(data['digest'])}</code><br>
+{t('timeline.issued_by', type=data['type'], issuer=data['issuer'])} — {t('timeline.status')}
+<b class="status-{escape(status)}" data-status="{escape(status)}">{escape(status_word(language, status))}</b>
+({t('timeline.as_of', at=format_datetime(language, data['as_of']))})</p>
 <ol class="timeline">{rows}</ol>
-<p><a href="/">Verify another certificate</a></p>
+<p><a href="/">{t('timeline.verify_another')}</a></p>
 </main></body></html>"""
-    return HTMLResponse(page)
+    return remember(HTMLResponse(page, headers={"Content-Language": language}), request, language)
