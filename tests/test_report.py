@@ -7,6 +7,7 @@ error, nothing written).
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import re
@@ -33,6 +34,7 @@ from .test_decisions import decided_history
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
 HOSTILE_REASON = "<img src=x onerror=alert(1)>"
+_codes = itertools.count(1)
 
 
 def today() -> str:
@@ -43,7 +45,7 @@ def today() -> str:
 def hostile_department(ledger: Any) -> str:
     """An approver that registered a name with a script in it, with a decided, anchored history in which an
     officer overrode one decision giving a reason written as HTML."""
-    code = f"RPT{os.getpid() % 1000}"
+    code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
     Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
     decided_history(ledger, code, n=60)
     decisions.record_human_decision(ledger, code, "CASE-000010", "x", officer="officer-7", outcome="approve",
