@@ -1,6 +1,132 @@
 // The verification page: read a certificate file (or a digest), ask the public endpoints, show every check and
 // the timeline. No framework, no external resources.
+//
+// In English or Chinese (zh-CN): the reader's choice (the language buttons; kept in localStorage and in the
+// pl_lang cookie, which the gateway's own pages read too), else the browser's languages, else English. Dates,
+// numbers, verdicts, check names, status words, event kinds and status reasons are localised here; the checks'
+// detail sentences come from the gateway as they are.
 "use strict";
+
+const LANGUAGES = ["en", "zh-CN"];
+const COOKIE = "pl_lang";
+const WORDS = {
+  "en": {
+    "page_title": "Verify a certificate — Provenance Ledger", "title": "Verify a certificate",
+    "intro": "Drop the certificate file you were given, or paste its digest. The check runs against the ledger's chain; no personal field is sent back or shown.",
+    "drop": "Drop a certificate file here, or click to choose one", "paste": "…or paste a digest",
+    "verify": "Verify", "checks": "Checks", "timeline": "Timeline", "language": "Language",
+    "verified": "Verified", "not_verified": "Not verified", "digest": "Digest {0}",
+    "no_digest": "No digest could be computed", "issued_by": "issued by {0}", "status": "status {0}",
+    "as_of_block": "as of block {0}", "source": "source: {0}", "reason": "reason: {0}",
+    "open_timeline": "Open the timeline page", "no_timeline": "No timeline: {0}",
+    "bad_digest": "A digest is 0x followed by 64 hexadecimal digits.",
+    "not_json": "This file is not a certificate (not JSON): {0}", "retry": " (retry in {0} s)",
+  },
+  "zh-CN": {
+    "page_title": "核验证照 — 证照溯源账本", "title": "核验证照",
+    "intro": "拖入您收到的证照文件，或粘贴其摘要值。核验依据账本的区块链进行；不会回传或显示任何个人信息。",
+    "drop": "将证照文件拖到此处，或点击选择文件", "paste": "……或粘贴摘要值",
+    "verify": "核验", "checks": "检查项", "timeline": "时间线", "language": "语言",
+    "verified": "核验通过", "not_verified": "核验未通过", "digest": "摘要值 {0}",
+    "no_digest": "无法计算摘要值", "issued_by": "签发单位 {0}", "status": "状态：{0}",
+    "as_of_block": "截至区块 {0}", "source": "来源：{0}", "reason": "原因：{0}",
+    "open_timeline": "打开时间线页面", "no_timeline": "没有时间线：{0}",
+    "bad_digest": "摘要值为 0x 加 64 位十六进制数字。",
+    "not_json": "该文件不是证照（不是 JSON）：{0}", "retry": "（{0} 秒后重试）",
+  },
+};
+const STATUS = {
+  "en": {"valid": "valid", "revoked": "revoked", "suspended": "suspended", "superseded": "superseded",
+         "unknown": "unknown", "expired": "expired"},
+  "zh-CN": {"valid": "有效", "revoked": "已撤销", "suspended": "已暂停", "superseded": "已被替代", "unknown": "未知",
+            "expired": "已过期"},
+};
+const CHECKS = {
+  "zh-CN": {"format": "格式", "chain": "区块链", "chain_identity": "链身份", "integrity": "完整性",
+            "disclosure": "选择性披露", "merkle_proof": "默克尔证明", "anchored": "上链存证", "confirmations": "确认数",
+            "issuer": "签发单位", "department_key": "部门密钥", "signature": "签名", "status": "状态",
+            "validity": "有效期", "witnessed": "见证"},
+};
+const EVENTS = {
+  "zh-CN": {"issued": "签发", "anchored": "上链存证", "anchoring": "未上链", "signed": "签名", "suspended": "暂停",
+            "reinstated": "恢复", "revoked": "撤销", "superseded": "被替代", "supersedes": "替代旧证",
+            "decision": "审批决定", "granted": "共享授权", "grant_revoked": "撤回共享", "grant_expired": "共享到期",
+            "access": "查阅", "access_refused": "拒绝查阅"},
+};
+// The status reason vocabulary's display texts: a copy of ledger/reasons.py REASON_TEXTS (a test keeps them equal).
+/* reason-texts */ const REASON_TEXTS = {"appeal-upheld": {"en": "Appeal upheld", "zh-CN": "复议或申诉成立"}, "court-order": {"en": "Court order", "zh-CN": "法院裁定"}, "data-changed": {"en": "The facts changed", "zh-CN": "登记事项发生变更"}, "data-error": {"en": "Issued with wrong data", "zh-CN": "证照信息有误"}, "entity-dissolved": {"en": "The organisation was dissolved", "zh-CN": "主体已注销"}, "fraud": {"en": "Obtained by fraud or forged documents", "zh-CN": "以欺骗或伪造材料取得"}, "grounds-resolved": {"en": "The grounds were resolved", "zh-CN": "相关情形已消除"}, "holder-deceased": {"en": "The holder has died", "zh-CN": "持证人死亡"}, "holder-request": {"en": "At the holder's request", "zh-CN": "持证人申请"}, "non-compliance": {"en": "An inspection found the conditions not met", "zh-CN": "检查发现不符合许可条件"}, "other": {"en": "Other (see the sealed note)", "zh-CN": "其他（见封存备注）"}, "under-investigation": {"en": "Under investigation", "zh-CN": "正在调查"}}; /* end reason-texts */
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+
+let language = "en";
+let shown = null;  // the last report and timeline, re-rendered when the language changes
+
+function supported(tag) {
+  if (!tag) return null;
+  const lower = String(tag).toLowerCase();
+  if (lower === "zh" || lower.startsWith("zh-")) return "zh-CN";
+  if (lower === "en" || lower.startsWith("en-")) return "en";
+  return null;
+}
+
+function chosenLanguage() {
+  let stored = null;
+  try { stored = window.localStorage.getItem(COOKIE); } catch (err) { stored = null; }
+  const cookie = document.cookie.split("; ").find((c) => c.startsWith(COOKIE + "="));
+  const picked = supported(stored) || supported(cookie && decodeURIComponent(cookie.split("=")[1]));
+  if (picked) return picked;
+  for (const tag of navigator.languages || [navigator.language]) {
+    const found = supported(tag);
+    if (found) return found;
+  }
+  return "en";
+}
+
+function t(key, ...values) {
+  const template = (WORDS[language] && WORDS[language][key]) || WORDS.en[key] || key;
+  return template.replace(/\{(\d)\}/g, (_, i) => String(values[Number(i)]));
+}
+
+function statusWord(status) { return (STATUS[language] || STATUS.en)[status] || status; }
+function checkName(name) { return (CHECKS[language] || {})[name] || name; }
+function eventName(kind) { return (EVENTS[language] || {})[kind] || kind.replace(/_/g, " "); }
+function reasonText(code) {
+  const texts = REASON_TEXTS[code];
+  return texts ? (texts[language] || texts.en) : code;
+}
+
+function formatNumber(value) {
+  return String(value).replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+}
+
+function formatDate(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  const pad = (n) => String(n).padStart(2, "0");
+  const clock = pad(d.getUTCHours()) + ":" + pad(d.getUTCMinutes()) + ":" + pad(d.getUTCSeconds()) + " UTC";
+  if (language === "zh-CN") return d.getUTCFullYear() + "年" + (d.getUTCMonth() + 1) + "月" + d.getUTCDate() + "日 " + clock;
+  return d.getUTCDate() + " " + MONTHS[d.getUTCMonth()] + " " + d.getUTCFullYear() + ", " + clock;
+}
+
+function applyLanguage(next, remember) {
+  language = LANGUAGES.includes(next) ? next : "en";
+  if (remember) {
+    try { window.localStorage.setItem(COOKIE, language); } catch (err) { /* private mode: the cookie remains */ }
+    document.cookie = COOKIE + "=" + encodeURIComponent(language) + "; path=/; max-age=31536000; samesite=lax";
+  }
+  document.documentElement.lang = language;
+  document.title = t("page_title");
+  for (const el of document.querySelectorAll("[data-i18n]")) el.textContent = t(el.dataset.i18n);
+  $("language").setAttribute("aria-label", t("language"));
+  for (const button of document.querySelectorAll("#language [data-lang]")) {
+    button.setAttribute("aria-pressed", String(button.dataset.lang === language));
+  }
+  if (shown) {
+    render(shown.report);
+    drawTimeline(shown.digest, shown.events, shown.error);
+  }
+  document.body.dataset.lang = language;
+}
 
 const $ = (id) => document.getElementById(id);
 
@@ -23,7 +149,7 @@ async function call(url, options) {
   if (!response.ok) {
     const retry = response.headers.get("Retry-After");
     throw new Error((body.title || response.statusText) + ": " + (body.detail || response.status)
-                    + (retry ? " (retry in " + retry + " s)" : ""));
+                    + (retry ? t("retry", retry) : ""));
   }
   return body;
 }
@@ -31,14 +157,14 @@ async function call(url, options) {
 function render(report) {
   $("error").hidden = true;
   const verdict = $("verdict");
-  verdict.textContent = report.verified ? "Verified" : "Not verified";
+  verdict.textContent = report.verified ? t("verified") : t("not_verified");
   verdict.className = report.verified ? "ok" : "bad";
   verdict.dataset.verified = String(report.verified);
   $("summary").textContent = [
-    report.digest ? "Digest " + report.digest : "No digest could be computed",
-    report.issuer ? "issued by " + report.issuer : null,
-    report.status ? "status " + report.status : null,
-    report.as_of_block != null ? "as of block " + report.as_of_block : null,
+    report.digest ? t("digest", report.digest) : t("no_digest"),
+    report.issuer ? t("issued_by", report.issuer) : null,
+    report.status ? t("status", statusWord(report.status)) : null,
+    report.as_of_block != null ? t("as_of_block", formatNumber(report.as_of_block)) : null,
   ].filter(Boolean).join(" · ");
   const list = $("checks");
   list.replaceChildren();
@@ -47,33 +173,52 @@ function render(report) {
     li.dataset.check = check.name;
     li.className = check.ok ? "ok" : (check.skipped ? "skipped" : "bad");
     li.append(text("span", check.ok ? "✔" : (check.skipped ? "–" : "✘"), "mark"),
-              text("strong", check.name), text("span", check.detail, "detail"));
+              text("strong", checkName(check.name)), text("span", check.detail, "detail"));
     list.append(li);
   }
   $("result").hidden = false;
 }
 
-async function showTimeline(digest) {
+function drawTimeline(digest, events, error) {
   const list = $("timeline");
   list.replaceChildren();
   $("timeline-link").replaceChildren();
+  if (error) {
+    list.append(text("li", t("no_timeline", error), "meta"));
+    return;
+  }
   if (!digest) return;
+  for (const event of events) {
+    const li = document.createElement("li");
+    li.className = "event " + event.kind;
+    li.dataset.kind = event.kind;
+    const time = text("time", formatDate(event.at));
+    if (event.at) time.dateTime = event.at;
+    li.append(time, text("strong", eventName(event.kind)), text("span", " " + event.summary));
+    if (event.reason) li.append(text("span", " (" + t("reason", reasonText(event.reason)) + ")", "reason"));
+    li.append(text("small", t("source", event.source)));
+    list.append(li);
+  }
+  const link = document.createElement("a");
+  link.href = "/public/certificates/" + digest + "/timeline.html?lang=" + encodeURIComponent(language);
+  link.textContent = t("open_timeline");
+  $("timeline-link").append(link);
+}
+
+async function showTimeline(report) {
+  const digest = report.digest;
+  shown = {report, digest, events: [], error: null};
+  if (!digest) {
+    drawTimeline(null, [], null);
+    return;
+  }
   try {
     const data = await call("/public/certificates/" + digest + "/timeline");
-    for (const event of data.events) {
-      const li = document.createElement("li");
-      li.className = "event " + event.kind;
-      li.append(text("time", event.at || "—"), text("strong", event.kind.replace(/_/g, " ")),
-                text("span", " " + event.summary), text("small", "source: " + event.source));
-      list.append(li);
-    }
-    const link = document.createElement("a");
-    link.href = "/public/certificates/" + digest + "/timeline.html";
-    link.textContent = "Open the timeline page";
-    $("timeline-link").append(link);
+    shown.events = data.events;
   } catch (err) {
-    list.append(text("li", "No timeline: " + err.message, "meta"));
+    shown.error = err.message;
   }
+  drawTimeline(digest, shown.events, shown.error);
 }
 
 async function verify(payload) {
@@ -82,7 +227,7 @@ async function verify(payload) {
       method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(payload),
     });
     render(report);
-    await showTimeline(report.digest);
+    await showTimeline(report);
     document.body.dataset.state = "done";
   } catch (err) {
     showError(err.message);
@@ -97,7 +242,7 @@ async function verifyFile(file) {
   try {
     document_ = JSON.parse(await file.text());
   } catch (err) {
-    showError("This file is not a certificate (not JSON): " + err.message);
+    showError(t("not_json", err.message));
     document.body.dataset.state = "error";
     return;
   }
@@ -117,9 +262,13 @@ $("digest-form").addEventListener("submit", (e) => {
   e.preventDefault();
   const digest = $("digest").value.trim();
   if (!/^0x[0-9a-fA-F]{64}$/.test(digest)) {
-    showError("A digest is 0x followed by 64 hexadecimal digits.");
+    showError(t("bad_digest"));
     return;
   }
   document.body.dataset.state = "busy";
   verify({digest});
 });
+for (const button of document.querySelectorAll("#language [data-lang]")) {
+  button.addEventListener("click", () => applyLanguage(button.dataset.lang, true));
+}
+applyLanguage(chosenLanguage(), false);

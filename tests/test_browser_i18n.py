@@ -1,0 +1,157 @@
+"""The report and the verification page in real headless Chromium (Debian's ``chromium``, driven by Playwright as
+in tests/test_browser.py), in Chinese and English, with screenshots in the test's tmp dir. Assertions are on the
+rendered text, never on pixels.
+
+Adversary: a department that registered a name with a <script> in it; the page shows it as text and no script
+runs (a dialog would fail the test).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger import report
+from ledger.reasons import REASON_TEXTS
+from ledger.status import revoke
+
+from .test_api_attacks import sign_in
+from .test_api_support import issue
+from .test_browser import CHROMIUM, CHROMIUM_ARGS, server  # noqa: F401 - the server fixture is used here too
+from .test_report import HOSTILE_NAME, hostile_department, today  # noqa: F401 - so is this one
+
+VERIFY_JS = Path(__file__).resolve().parent.parent / "api" / "static" / "verify.js"
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
+                                reason="Debian's chromium is not installed (/usr/bin/chromium); "
+                                       "`apt-get install -y chromium` (CI installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()
+
+
+class Watched:
+    """A page whose script dialogs and Content-Security-Policy violations are recorded."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+        self.dialogs: list[str] = []
+        self.violations: list[str] = []
+        page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
+        page.on("console", lambda m: self.violations.append(m.text)
+                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        page.set_default_timeout(60_000)
+
+
+def _context(browser: Any, locale: str, **options: Any) -> Any:
+    return browser.new_context(locale=locale, viewport={"width": 1000, "height": 1400}, **options)
+
+
+def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, server: str, browser: Any,  # noqa: F811
+                                                              hostile_department: str, tmp_path: Path) -> None:  # noqa: F811
+    with httpx.Client(base_url=server, timeout=60) as client:
+        auditor = sign_in(client, ledger, "AUD")
+    context = _context(browser, "zh-CN", extra_http_headers=auditor)
+    watched = Watched(context.new_page())
+    page = watched.page
+    page.goto(f"{server}/audit/report?department={hostile_department}&from={today()}&to={today()}")
+    assert page.inner_text("h1") == "审批决定报告"
+    assert page.inner_text("#department-name") == HOSTILE_NAME  # shown as text, never run
+    assert page.locator("svg.chart").count() >= 4 and page.locator("svg.chart rect").count() >= 5
+    assert page.inner_text("[data-total=decisions]") == "62"
+    assert "复算" in page.inner_text("#replay-verdict") and "未记录" in page.inner_text("body")
+    # the gateway's style sheet applied (the Content-Security-Policy admits no inline style)
+    assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "860px"
+    page.screenshot(path=str(tmp_path / "report-zh-CN.png"), full_page=True)
+    page.click("nav.lang a[data-lang=en]")
+    page.wait_for_selector("html[lang=en]")
+    assert page.inner_text("h1") == "Decision report"
+    assert "Outcomes over time" in page.inner_text("body") and "Replay" in page.inner_text("#replay")
+    page.screenshot(path=str(tmp_path / "report-en.png"), full_page=True)
+    assert (tmp_path / "report-en.png").stat().st_size > 10_000
+    # remembered: the next visit, with a Chinese browser, stays in English
+    page.goto(f"{server}/audit/report?department={hostile_department}&from={today()}&to={today()}")
+    assert page.inner_text("h1") == "Decision report"
+    assert not watched.dialogs and not watched.violations, (watched.dialogs, watched.violations)
+    context.close()
+
+
+def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_department: str,  # noqa: F811
+                                           tmp_path: Path) -> None:
+    data = report.build_report(ledger, hostile_department, today(), today())
+    paths = report.write_report(data, tmp_path / "out", "zh-CN")
+    context = _context(browser, "en")
+    watched = Watched(context.new_page())
+    page = watched.page
+    requests: list[str] = []
+    page.on("request", lambda r: requests.append(r.url))
+    page.goto(paths[-1].as_uri())
+    assert page.inner_text("h1") == "审批决定报告" and page.locator("svg.chart").count() >= 4
+    assert page.evaluate("getComputedStyle(document.querySelector('main')).maxWidth") == "860px"
+    page.screenshot(path=str(tmp_path / "file-zh-CN.png"), full_page=True)
+    page.click("nav.lang a[data-lang=en]")
+    page.wait_for_selector("html[lang=en]")
+    assert page.inner_text("h1") == "Decision report"
+    assert requests and all(url.startswith("file://") for url in requests), requests
+    assert not watched.dialogs
+    context.close()
+
+
+def test_the_verification_page_switches_language(ledger: Any, server: str, browser: Any,  # noqa: F811
+                                                 tmp_path: Path) -> None:
+    digest = issue(ledger, "MKT", 1)[0]["digest"]
+    revoke(ledger, digest, "fraud")
+    context = _context(browser, "zh-CN")
+    watched = Watched(context.new_page())
+    page = watched.page
+    page.goto(server + "/")
+    assert page.inner_text("h1") == "核验证照" and page.title().startswith("核验证照")
+    page.fill("#digest", digest)
+    page.click("#digest-form button")
+    page.wait_for_selector("body[data-state=done]")
+    assert page.inner_text("#verdict") == "核验未通过"
+    assert "状态：已撤销" in page.inner_text("#summary")
+    assert page.inner_text("#checks li[data-check=status] strong") == "状态"
+    timeline = page.inner_text("#timeline")
+    assert "签发" in timeline and "撤销" in timeline and "以欺骗或伪造材料取得" in timeline
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d:\d\d UTC", timeline)
+    page.screenshot(path=str(tmp_path / "verify-zh-CN.png"), full_page=True)
+
+    page.click("#language button[data-lang=en]")
+    assert page.inner_text("h1") == "Verify a certificate"
+    assert page.inner_text("#verdict") == "Not verified"  # the result shown is redrawn in the new language
+    assert "status revoked" in page.inner_text("#summary")
+    assert "Obtained by fraud or forged documents" in page.inner_text("#timeline")
+    page.screenshot(path=str(tmp_path / "verify-en.png"), full_page=True)
+    page.reload()
+    assert page.inner_text("h1") == "Verify a certificate"  # remembered, though the browser asks for Chinese
+    assert page.get_attribute("#language button[data-lang=en]", "aria-pressed") == "true"
+    # the gateway's own pages follow the same choice (the pl_lang cookie)
+    page.goto(f"{server}/public/certificates/{digest}/timeline.html")
+    assert page.inner_text("h1") == "Provenance timeline"
+    page.goto(server + "/")
+    page.click("#language button[data-lang=zh-CN]")
+    page.goto(f"{server}/public/certificates/{digest}/timeline.html")
+    assert page.inner_text("h1") == "证照溯源时间线" and "已撤销" in page.inner_text("main")
+    assert not watched.dialogs and not watched.violations, watched.violations
+    context.close()
+
+
+def test_the_pages_reason_texts_are_the_vocabularys() -> None:
+    """verify.js carries a copy of the status reasons' display texts: it must be the vocabulary's."""
+    found = re.search(r"/\* reason-texts \*/ const REASON_TEXTS = (\{.*?\}); /\* end reason-texts \*/",
+                      VERIFY_JS.read_text(encoding="utf-8"))
+    assert found and json.loads(found.group(1)) == REASON_TEXTS
