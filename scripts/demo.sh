@@ -141,6 +141,9 @@ run ledger decide "$work/applications.jsonl" --department GOV --rules rules/ss-e
 step "An auditor replays the whole decision history: every record against its anchor, every decision re-run"
 run ledger replay --department GOV --json "$work/replay.json"
 
+step "The auditor's report: outcomes over time, reasons, officers' overrides, rule sets, replay; Chinese and English"
+run ledger report --department GOV --from "$(date -u -d yesterday +%F)" --to "$(date -u +%F)" --out "$work/report"
+
 step "A court checks evidence: a self-contained bundle, verified by a standalone script that trusts only the chain"
 run ledger evidence "$work/licence-1.json" --out "$work/evidence.json"
 anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'])" "$LEDGER_DATA_DIR/deployment.json")
