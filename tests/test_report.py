@@ -229,3 +229,27 @@ def test_dates_and_numbers_are_written_the_readers_way() -> None:
     assert format_datetime("zh-CN", moment.isoformat()) == "2026年3月4日 05:06:07 UTC"
     assert format_date("zh-CN", "2026-12-31") == "2026年12月31日" and format_date("en", "2026-12-31") == "31 Dec 2026"
     assert format_number("zh-CN", 1234567) == "1,234,567"
+
+
+def test_supervision_adapter_reads_the_supervision_module(ledger: Any, hostile_department: str,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """The adapter the integrator wires: with a ``ledger.supervision`` offering ``report_sections`` the report
+    carries its sections (a section it does not give stays "not recorded"); the period is passed as UTC bounds."""
+    import sys
+    import types
+
+    seen: list[tuple[Any, ...]] = []
+
+    def report_sections(ledger_: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
+        seen.append((department, since, until))
+        return {"inspections": {"recorded": True, "drawn": 3, "conforming": 2, "non_conforming": 1,
+                                "findings": [{"code": "F-LABEL", "count": 1}]}}
+
+    module = types.ModuleType("ledger.supervision")
+    module.report_sections = report_sections  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "ledger.supervision", module)
+    data = report.build_report(ledger, hostile_department, "2026-01-01", "2026-01-31")
+    assert seen == [(hostile_department, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))]
+    assert data["inspections"]["drawn"] == 3 and data["commitments"] == {"recorded": False}
+    page = report.render_html(data, "en")
+    assert page.count("not-recorded") == 1 and "F-LABEL" in page
