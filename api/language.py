@@ -3,7 +3,7 @@ the ``pl_lang`` cookie for a year), else the cookie, else ``Accept-Language``, e
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
@@ -21,7 +21,10 @@ def page_language(request: Request, lang: LangQuery = None) -> str:
 PageLanguage = Annotated[str, Depends(page_language)]
 
 
-def remember(response: Response, request: Request, language: str) -> Response:
+R = TypeVar("R", bound=Response)
+
+
+def remember(response: R, request: Request, language: str) -> R:
     """Keep an explicit choice (``?lang=``) for the next pages; a page without one changes nothing."""
     if normalise(request.query_params.get("lang")):
         response.set_cookie(COOKIE, language, max_age=365 * 24 * 3600, samesite="lax", path="/")

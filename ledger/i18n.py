@@ -200,7 +200,7 @@ def format_date(language: str, value: date | str) -> str:
         try:
             value = date.fromisoformat(value[:10])
         except ValueError:
-            return value
+            return str(value)
     if language == "zh-CN":
         return f"{value.year}年{value.month}月{value.day}日"
     return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"

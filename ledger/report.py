@@ -183,7 +183,7 @@ def build_report(ledger: Any, department: str, start: str | date, end: str | dat
         per_bucket[_bucket_start(moment.date(), bucket)][outcome] += 1
         for reason in body.get("reasons") or ():
             reasons[str(reason)] += 1
-        decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
+        decided_by = _dict(body.get("decided_by"))
         if decided_by.get("kind") == "engine":
             automatic += 1
         else:
@@ -234,6 +234,10 @@ def _e(value: Any) -> str:
     return escape(str(value), quote=True)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _int(value: Any) -> int:
     try:
         return max(0, int(value))
@@ -257,7 +261,7 @@ def stacked_bars(series: list[dict[str, Any]], keys: tuple[str, ...], labels: di
     label_every = max(1, len(series) // 12)
     for i, row in enumerate(series):
         x = left + i * step + (step - bar) / 2
-        y = top + plot_h
+        y: float = top + plot_h
         for key in keys:
             value = _int(row.get(key))
             if not value:
@@ -326,7 +330,7 @@ def _table(headers: list[tuple[str, bool]], rows: list[list[tuple[str, bool]]]) 
 
 
 def _reason_label(row: dict[str, Any], language: str) -> str:
-    texts = row.get("texts") if isinstance(row.get("texts"), dict) else {}
+    texts = _dict(row.get("texts"))
     return str(texts.get(language) or texts.get("en") or row.get("code"))
 
 
@@ -334,13 +338,13 @@ def _supervision_html(data: dict[str, Any], language: str) -> str:
     t = lambda key, **kw: _e(text(language, key, **kw))  # noqa: E731
     n = lambda value: _e(format_number(language, _int(value)))  # noqa: E731
     parts = [f"<h2 id=commitments>{t('report.commitments')}</h2>"]
-    commitments = data.get("commitments") if isinstance(data.get("commitments"), dict) else {}
+    commitments = _dict(data.get("commitments"))
     if not commitments.get("recorded"):
         parts.append(f"<p class='muted not-recorded'>{t('report.not_recorded')}</p>")
     else:
-        keys = (("met", "report.commitments_met"), ("broken", "report.commitments_broken"),
-                ("due", "report.commitments_due"))
-        parts.append(horizontal_bars([(text(language, label), _int(commitments.get(k)), k) for k, label in keys],
+        shown = (("met", "report.commitments_met"), ("broken", "report.commitments_broken"),
+                 ("due", "report.commitments_due"))
+        parts.append(horizontal_bars([(text(language, label), _int(commitments.get(k)), k) for k, label in shown],
                                      text(language, "report.commitments")))
         items = [i for i in commitments.get("items") or [] if isinstance(i, dict)]
         if items:
@@ -350,7 +354,7 @@ def _supervision_html(data: dict[str, Any], language: str) -> str:
                                                      False),
                   (_e(format_date(language, str(i.get("deadline", "")))), False)] for i in items[:200]]))
     parts.append(f"<h2 id=inspections>{t('report.inspections')}</h2>")
-    inspections = data.get("inspections") if isinstance(data.get("inspections"), dict) else {}
+    inspections = _dict(data.get("inspections"))
     if not inspections.get("recorded"):
         parts.append(f"<p class='muted not-recorded'>{t('report.not_recorded')}</p>")
         return "".join(parts)
