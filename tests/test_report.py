@@ -131,10 +131,19 @@ def test_supervision_sections_render_from_plain_dicts(ledger: Any, hostile_depar
     assert "Not conforming" in report.render_html(data, "en") and "不符合" in report.render_html(data, "zh-CN")
 
 
+def cli_env(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The CLI opens the session's ledger: its passphrase and its database (PostgreSQL when the suite runs there)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+
+
 def test_cli_writes_html_in_both_languages_and_json(ledger: Any, hostile_department: str, tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    cli_env(ledger, monkeypatch)
     out = tmp_path / "report"
     code = cli_main(["--data-dir", str(ledger.settings.data_dir), "report", "-d", hostile_department,
                      "--from", today(), "--to", today(), "--out", str(out), "--lang", "zh-CN"])
@@ -168,7 +177,7 @@ def test_a_bad_period_is_refused_and_nothing_written(ledger: Any, tmp_path: Path
 
 def test_an_unknown_department_is_named(ledger: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    cli_env(ledger, monkeypatch)
     code = cli_main(["--data-dir", str(ledger.settings.data_dir), "report", "-d", "NOPE", "--from", today(),
                      "--to", today(), "--out", str(tmp_path / "r")])
     assert code == 2 and "'NOPE' is not registered" in capsys.readouterr().err
