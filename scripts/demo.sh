@@ -16,13 +16,23 @@ rm -rf "$LEDGER_DATA_DIR" && mkdir -p "$work"
 
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 run() { printf '$ %s\n' "$*"; "$@"; }
+# wait_for PATTERN FILE PID WHAT: wait (up to 120 s: a loaded machine starts slowly) until FILE shows PATTERN;
+# stop with the process's own words if it died or never got there.
+wait_for() {
+  for _ in $(seq 1200); do
+    grep -q "$1" "$2" 2>/dev/null && return 0
+    if ! kill -0 "$3" 2>/dev/null; then echo "demo: $4 exited before it was ready:" >&2; cat "$2" "${2%.log}.err" 2>/dev/null >&2; exit 1; fi
+    sleep 0.1
+  done
+  echo "demo: $4 was not ready after 120 s; see $2" >&2; exit 1
+}
 
 step "Start the embedded chain (anvil, state kept in $LEDGER_DATA_DIR/chain)"
 ledger node > "$LEDGER_DATA_DIR/node.log" 2>&1 &
 node_pid=$!
 witness_pids=()
 trap 'kill $node_pid "${witness_pids[@]}" 2>/dev/null; wait $node_pid "${witness_pids[@]}" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "embedded chain at" "$LEDGER_DATA_DIR/node.log" 2>/dev/null && break; sleep 0.1; done
+wait_for "embedded chain at" "$LEDGER_DATA_DIR/node.log" "$node_pid" "the embedded chain"
 cat "$LEDGER_DATA_DIR/node.log"
 rpc=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" "$LEDGER_DATA_DIR/chain/node.json")
 
@@ -35,7 +45,7 @@ for w in court notary; do
   witness_key[$w]=$(ledger witness keygen --store "$store" --name "$w.example/witness")
   ledger witness serve --store "$store" --rpc "$rpc" --interval 5 > "$store.log" 2> "$store.err" &
   witness_pids+=($!)
-  for _ in $(seq 100); do grep -q " listening on " "$store.log" 2>/dev/null && break; sleep 0.1; done
+  wait_for " listening on " "$store.log" "${witness_pids[-1]}" "witness $w"
   witness_url[$w]=$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$store.log")
   echo "witness $w.example/witness at ${witness_url[$w]}, key ${witness_key[$w]}"
 done

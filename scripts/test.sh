@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every test: forge (unit, fuzz, invariant, gas snapshot check), then pytest against the real anvil with
-# SQLite, then the whole pytest suite again against a real PostgreSQL server. Installs what it needs first.
+# SQLite and, side by side, against a real PostgreSQL server. Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --system
@@ -15,10 +15,28 @@ $forge test --offline
 echo "== forge snapshot --check (gas)"
 $forge snapshot --offline --check
 
-echo "== pytest (SQLite)"
-python -m pytest -q -p no:cacheprovider "$@"
-
-echo "== pytest (PostgreSQL)"
+# The two database passes run side by side (one per core); LEDGER_TEST_SEQUENTIAL=1 runs them one after the other.
+# The PostgreSQL pass leaves out the database-agnostic modules (tests/conftest.py DATABASE_AGNOSTIC).
 pgdir=$(mktemp -d /tmp/pl-pg.XXXXXX)
+runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
 trap 'bash scripts/pg.sh stop "$pgdir"' EXIT
-LEDGER_TEST_DATABASE_URL=$(bash scripts/pg.sh start "$pgdir") python -m pytest -q -p no:cacheprovider "$@"
+pg_url=$(bash scripts/pg.sh start "$pgdir")
+pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
+set +e
+if [ -n "${LEDGER_TEST_SEQUENTIAL:-}" ]; then
+  echo "== pytest (SQLite)"
+  python -m pytest -q -p no:cacheprovider --basetemp "$runs/sqlite" "$@"; sqlite_rc=$?
+  echo "== pytest (PostgreSQL)"
+  pg_pass "$@"; pg_rc=$?
+else
+  echo "== pytest (SQLite, with the PostgreSQL pass running beside it; its output follows)"
+  pg_pass "$@" >"$runs/pg.log" 2>&1 &
+  pg_pid=$!
+  python -m pytest -q -p no:cacheprovider --basetemp "$runs/sqlite" "$@"; sqlite_rc=$?
+  wait "$pg_pid"; pg_rc=$?
+  echo "== pytest (PostgreSQL)"
+  cat "$runs/pg.log"
+fi
+set -e
+echo "== pytest: SQLite exit $sqlite_rc, PostgreSQL exit $pg_rc"
+[ "$sqlite_rc" = 0 ] && [ "$pg_rc" = 0 ]

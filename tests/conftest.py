@@ -108,3 +108,36 @@ def write_jsonl(path: Path, records: list[Any]) -> Path:
         for record in records:
             handle.write((record if isinstance(record, str) else json.dumps(record, ensure_ascii=False)) + "\n")
     return path
+
+
+# Modules whose subject is the chain, the compiler, separate processes or the browser, not the database: .ci/run
+# runs them once, in the SQLite pass, and leaves them out of the PostgreSQL pass (which exists to run everything that
+# reads or writes the database against PostgreSQL). Set LEDGER_TEST_EVERYTHING_TWICE=1 to run them there too.
+DATABASE_AGNOSTIC = {
+    "test_toolchain": "compiles contracts; no database",
+    "test_properties": "pure functions (canonical JSON, parsers, hashes)",
+    "test_chain_identity": "restarts of the embedded node and its state file",
+    "test_council": "council keystores and votes on chain",
+    "test_witness": "witness processes and their own stores",
+    "test_browser": "the pages in Chromium (the gateway's database code is covered by the test_api_* modules)",
+    "test_browser_i18n": "the pages in Chromium, in two languages",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not os.environ.get("LEDGER_TEST_DATABASE_URL") or os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
+        return
+    kept, left = [], []
+    for item in items:
+        module = getattr(item, "module", None)
+        name = module.__name__.rsplit(".", 1)[-1] if module else ""
+        (left if name in DATABASE_AGNOSTIC else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if os.environ.get("LEDGER_TEST_DATABASE_URL") and not os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
+        return "PostgreSQL pass: database-agnostic modules run in the SQLite pass only: " + ", ".join(DATABASE_AGNOSTIC)
+    return None
