@@ -35,7 +35,7 @@ from web3.exceptions import Web3RPCError
 from .canonical import hex32, parse_hex32
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
-from .errors import ChainError, InputError, LedgerError, VerificationError
+from .errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
 from .reasons import reason_name
 from .signing import batch_message, recover
@@ -120,6 +120,37 @@ _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "Certifica
 _SIGNATURES_KEPT = 65_536
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
 GENESIS_RECHECK = 5.0
+# How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
+# is read and the status worked out locally, so the node learns which department's certificates are checked but
+# not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
+STATUS_LOOKUPS = ("herd", "direct")
+
+
+@dataclass
+class _DepartmentStream:
+    """One department's status events (read whole, never per certificate) as far as block ``synced``. Events up
+    to ``final_upto`` were deeper than REORG_WINDOW when read; the others are read again at the next sync."""
+
+    synced: int = -1
+    final_upto: int = -1
+    deep: list[tuple[CertKey, int, int, bytes]] = field(default_factory=list)
+    recent: list[tuple[CertKey, int, int, bytes]] = field(default_factory=list)
+    latest: dict[CertKey, tuple[int, int, bytes]] = field(default_factory=dict)  # of ``deep``: the last change
+    replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+
+    def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
+        """Every status change of the certificate at ``key`` up to block ``upto``, oldest first."""
+        return [(status, block, detail) for k, status, block, detail in (*self.deep, *self.recent)
+                if k == key and block <= upto]
+
+    def last(self, key: CertKey, upto: int) -> tuple[int, int, bytes] | None:
+        if upto >= self.synced:
+            for k, status, block, detail in reversed(self.recent):
+                if k == key:
+                    return status, block, detail
+            return self.latest.get(key)
+        found = self.changes(key, upto)
+        return found[-1] if found else None
 
 
 class ChainView:
@@ -143,7 +174,14 @@ class ChainView:
     # The witnessed state (ledger.witness.client.WitnessView) the ``witnessed`` check reports; None: not configured.
     witness: Any = None
 
-    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0) -> None:
+    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0,
+                 status_lookup: str = "herd") -> None:
+        if status_lookup not in STATUS_LOOKUPS:
+            raise ConfigError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}: 'herd' "
+                              "reads the issuer's whole status event stream, 'direct' asks for the one certificate")
+        self.status_lookup = status_lookup
+        self._streams: dict[bytes, _DepartmentStream] = {}
+        self._block_times: dict[int, int] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -261,7 +299,8 @@ class ChainView:
         """Status of certificate ``digest`` of ``department``'s batch ``root`` now (as of ``head``) or at unix
         time ``at``: (name, block, timestamp, detail). Only that department can have changed it.
 
-        From the index the timestamp is 0 (the block number says when); ``at`` queries always ask the chain.
+        From the index or the department's stream (herd lookup) the timestamp is 0 (the block number says when);
+        ``at`` queries ask the chain for this certificate only with the direct lookup.
         """
         fns = self.chain.anchor.functions
         dept = department_id_bytes(department)
@@ -275,11 +314,86 @@ class ChainView:
                 if change is None:
                     return "valid", 0, 0, b""
                 return STATUS_NAMES[change[0]], change[1], 0, change[2]
+            if self.status_lookup == "herd":
+                upto = self.head() if head is None else head
+                found = self.department_stream(department, upto).last((dept, root, digest), upto)
+                # never changed: what statusOf answers (Valid, block 0, zero detail)
+                return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
             status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest),
                                                         head if head is not None else "latest")
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+        if self.status_lookup == "herd":
+            # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
+            # so that is the last change up to the last block stamped at or before T: found by bisection over
+            # block headers, which tells the node the moment asked about but not the certificate.
+            upto = self.head() if head is None else head
+            block = self.block_at_time(at, upto)
+            found = None if block < 0 else self.department_stream(department, upto).last((dept, root, digest), block)
+            return ("valid", 0, 0, b"") if found is None else (STATUS_NAMES[found[0]], 0, 0, b"")
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def status_history(self, department: str, root: bytes, digest: bytes,
+                       upto: int) -> list[tuple[str, int, bytes]]:
+        """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
+        oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
+        dept = department_id_bytes(department)
+        if self.status_lookup == "herd":
+            return [(STATUS_NAMES[s], b, d) for s, b, d in
+                    self.department_stream(department, upto).changes((dept, root, digest), upto)]
+        changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
+        return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
+
+    def department_stream(self, department: str, head: int) -> _DepartmentStream:
+        """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
+        filtered by the department's topic only (the contract stamps each status event with the department whose
+        key made the change), so the node cannot tell which of its certificates is being looked at. Read once
+        per view and brought up to a later head incrementally; the last REORG_WINDOW blocks are read again."""
+        dept = department_id_bytes(department)
+        stream = self._streams.get(dept)
+        if stream is not None and head <= stream.synced:
+            return stream
+        with self._lock:
+            stream = self._streams.setdefault(dept, _DepartmentStream())
+            if head <= stream.synced:
+                return stream
+            start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
+            final_upto = max(head - REORG_WINDOW, stream.final_upto)
+            deep, latest, recent = list(stream.deep), dict(stream.latest), []
+            replaced = dict(stream.replaced)
+            for key, status, block, detail in self._status_logs(start, head, replaced, department=dept):
+                if block <= final_upto:
+                    deep.append((key, status, block, detail))
+                    latest[key] = (status, block, detail)
+                else:
+                    recent.append((key, status, block, detail))
+            fresh = _DepartmentStream(head, final_upto, deep, recent, latest, replaced)
+            self._streams[dept] = fresh
+            return fresh
+
+    def block_at_time(self, at: int, head: int) -> int:
+        """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""
+        def stamp(number: int) -> int:
+            found = self._block_times.get(number)
+            if found is None:
+                try:
+                    found = int(self.chain.w3.eth.get_block(number)["timestamp"])
+                except (OSError, ValueError, Web3RPCError) as exc:
+                    raise ChainError(f"could not read block {number}: {exc}") from exc
+                if number + REORG_WINDOW < head:
+                    self._block_times[number] = found
+            return found
+
+        low, high = 0, head  # invariant: the answer lies in [low - 1, high]
+        if stamp(0) > at:
+            return -1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if stamp(middle) <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
         """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
@@ -288,6 +402,9 @@ class ChainView:
         dept = department_id_bytes(department)
         if self._indexed:
             return self._replaced.get((dept, root, digest))
+        stream = self._streams.get(dept)
+        if stream is not None:  # herd lookup: already read with the department's status events
+            return stream.replaced.get((dept, root, digest))
         event = self.chain.anchor.events.CertificateSuperseded()
         try:
             logs = event.get_logs(from_block=int(self.chain.deployment.deployed_block),
@@ -337,8 +454,8 @@ class ChainView:
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
         return self._topics
 
-    def _status_logs(self, start: int, end: int,
-                     replaced: dict[CertKey, bytes] | None = None) -> list[tuple[CertKey, int, int, bytes]]:
+    def _status_logs(self, start: int, end: int, replaced: dict[CertKey, bytes] | None = None, *,
+                     department: bytes | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
@@ -350,12 +467,16 @@ class ChainView:
             try:
                 logs = self.chain.w3.eth.get_logs({  # type: ignore[typeddict-item]
                     "address": self.chain.deployment.anchor, "fromBlock": block, "toBlock": upto,
-                    "topics": [["0x" + t.hex() for t in topics]]})
+                    "topics": [["0x" + t.hex() for t in topics]] + (
+                        [None, None, "0x" + department.hex()] if department is not None else [])})
             except (OSError, ValueError, Web3RPCError) as exc:
                 raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
             for log in logs:
                 status = topics[bytes(log["topics"][0])]
                 key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
+                if department is not None and key[0] != department:
+                    raise ChainError(f"the node answered a query for {department!r}'s status events with another "
+                                     "department's event")
                 data = bytes(log["data"])
                 found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, data[:32]))
                 if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
