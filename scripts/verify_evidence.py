@@ -1198,8 +1198,11 @@ class Verifier:
             contract = self.b["chain"]["anchor_contract"].lower()
             # No department changes a status before it was registered: its first status period, from the
             # registry (and checked by department_history), bounds the blocks to read from below.
-            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)", ["bytes32"],
-                                       [self._where()[0]], ["(bool,uint8,uint64)[]"])
+            try:
+                (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
+                                           ["bytes32"], [self._where()[0]], ["(bool,uint8,uint64)[]"])
+            except Failure:  # not a registered department: it changed no status, which reading from 0 shows
+                periods = ()
             found: list[tuple[int, int, int, int, bytes]] = []
             block = min((start for _, _, start in periods), default=0)
             while block <= self.head:
