@@ -250,3 +250,30 @@ def test_status_lookup_is_a_setting_a_cli_flag_and_refuses_anything_else(
     run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(tmp_path / "bundle-0-herd.json"), "--rpc",
                           rpc_url(ledger), "--status-lookup", "sideways"], capture_output=True, text=True)
     assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_the_gateway_verifies_herd_private_with_the_same_verdicts(ledger: Ledger, fresh_department: str,
+                                                                  tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from .test_api_support import Clock, bearer, login, make_client
+
+    docs = issue(ledger, tmp_path, fresh_department, make_records(3))
+    anchored = datetime.now(UTC).replace(microsecond=0).isoformat()
+    status.suspend(ledger, docs[0]["digest"], "under-investigation")
+    status.revoke(ledger, docs[1]["digest"], "fraud")
+    client = make_client(ledger, Clock())
+    view = client.app.state.view  # type: ignore[attr-defined]
+    assert view.status_lookup == ledger.settings.status_lookup == "herd"
+    token = login(client, ledger, fresh_department)
+    direct = ChainView(ledger.chain, status_lookup="direct")
+    for doc in docs:
+        for at in (None, anchored):
+            answer = client.post("/verify", json={"document": doc, "at": at}, headers=bearer(token))
+            assert answer.status_code == 200, answer.text
+            expected = verify_certificate(doc, direct, at=at)
+            got = {c["name"]: c["ok"] for c in answer.json()["checks"]}
+            assert answer.json()["verified"] == expected.ok and got["status"] == expected.check("status").ok, (at, doc)
+            assert answer.json()["facts"]["status"] == expected.facts["status"]
+    assert [client.post("/verify", json={"document": d}, headers=bearer(token)).json()["facts"]["status"]
+            for d in docs] == ["suspended", "revoked", "valid"]
