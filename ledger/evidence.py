@@ -76,7 +76,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         doc = doc.present(reveal)
     chain = ledger.chain
     view = ChainView(chain, ledger.settings.confirmations,
-                     status_lookup=status_lookup or getattr(ledger.settings, "status_lookup", "herd"))
+                     status_lookup=status_lookup or ledger.settings.status_lookup)
     report = verify_certificate(doc, view)
     for name in ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored"):
         if not report.check(name).ok:
