@@ -265,7 +265,14 @@ def _ed_encode(point: _EdPoint) -> bytes:
     return (y | (x & 1) << 255).to_bytes(32, "little")
 
 
-_ED_B = _ed_decode((4 * pow(5, -1, _ED_P) % _ED_P).to_bytes(32, "little"))
+def _ed_base_point() -> _EdPoint:
+    point = _ed_decode((4 * pow(5, -1, _ED_P) % _ED_P).to_bytes(32, "little"))  # y = 4/5, x even (RFC 8032 §5.1)
+    if point is None:
+        raise RuntimeError("the Ed25519 base point does not decode: this file is damaged")
+    return point
+
+
+_ED_B = _ed_base_point()
 
 
 def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
@@ -278,7 +285,6 @@ def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
         return False
     k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % _ED_L
     minus_ka = _ed_multiply(k, (-a[0] % _ED_P, a[1], a[2], -a[3] % _ED_P))
-    assert _ED_B is not None
     return _ed_encode(_ed_add(_ed_multiply(s, _ED_B), minus_ka)) == signature[:32]
 
 
