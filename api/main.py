@@ -50,7 +50,8 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
     app.state.view = ChainView(ledger.chain, ledger.settings.confirmations,
-                               max_head_age=settings.head_max_age_seconds)
+                               max_head_age=settings.head_max_age_seconds,
+                               status_lookup=ledger.settings.status_lookup)
     # The witnessed state (docs/witness.md): reports carry the `witnessed` check ("not configured" without witnesses).
     app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)

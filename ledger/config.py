@@ -58,6 +58,9 @@ class Settings:
     keystore_kdf_n: int = DEFAULT_KDF_N
     keystore_kdf_floor: int = field(default_factory=kdf_floor_from_env)
     deployment_file: Path | None = None
+    # How verification reads a certificate's status (docs/privacy.md): "herd" (the issuing department's whole
+    # status event stream, so the node does not learn which certificate is checked) or "direct" (statusOf).
+    status_lookup: str = "herd"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -74,6 +77,7 @@ class Settings:
             anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 900),
             keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
+            status_lookup=os.environ.get("LEDGER_STATUS_LOOKUP") or "herd",
         )
         settings.validate()
         return settings
@@ -93,6 +97,9 @@ class Settings:
             raise ConfigError(f"keystore KDF work factor LEDGER_KEYSTORE_KDF_N={n} is below the safe floor "
                               f"{self.keystore_kdf_floor}; raise it (default {DEFAULT_KDF_N}). Only a test setup "
                               "may lower the floor, explicitly: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
+        if self.status_lookup not in ("herd", "direct"):
+            raise ConfigError(f"LEDGER_STATUS_LOOKUP={self.status_lookup!r} must be 'herd' (read the issuer's whole "
+                              "status event stream) or 'direct' (ask the node for the one certificate)")
         if self.rpc_url is not None and not self.rpc_url.startswith(("http://", "https://")):
             raise ConfigError(f"LEDGER_RPC_URL {self.rpc_url!r} must be an http(s) JSON-RPC URL")
 

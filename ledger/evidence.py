@@ -63,18 +63,20 @@ BATCH_ANCHORED_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address
 
 def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | CertificateDocument, *,
                        reveal: list[str] | None = None, as_of_block: int | None = None,
-                       attachment_sha256: str | None = None) -> dict[str, Any]:
+                       attachment_sha256: str | None = None, status_lookup: str | None = None) -> dict[str, Any]:
     """The evidence bundle of a certificate document (a path, parsed JSON or a document).
 
     ``reveal`` makes it a presentation bundle (only those fields, plus the ones every verifier needs);
     ``as_of_block`` fixes the block the status and department history are stated for (default: the head);
     ``attachment_sha256`` names the attachment (an arbitrary file's SHA-256) the bundle is evidence for.
+    ``status_lookup`` ("herd" or "direct", default the settings') is how the status is read (docs/privacy.md).
     """
     doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
     if reveal is not None:
         doc = doc.present(reveal)
     chain = ledger.chain
-    view = ChainView(chain, ledger.settings.confirmations)
+    view = ChainView(chain, ledger.settings.confirmations,
+                     status_lookup=status_lookup or ledger.settings.status_lookup)
     report = verify_certificate(doc, view)
     for name in ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored"):
         if not report.check(name).ok:
@@ -132,7 +134,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         },
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": as_of_hash},
-        "status": status_statement(chain, event["department"], root, digest, as_of),
+        "status": status_statement(chain, event["department"], root, digest, as_of, view=view),
     }
     if attachment_sha256 is not None:
         bundle["attachment"] = {"sha256": attachment_sha256}
@@ -239,19 +241,18 @@ def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
     return {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
 
 
-def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, as_of: int) -> dict[str, Any]:
+def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, as_of: int, *,
+                     view: ChainView | None = None) -> dict[str, Any]:
     """The status in force at block ``as_of`` (its last change at or before that block) of certificate ``digest``
-    of ``department``'s batch ``root``: only that department can have changed it."""
-    changes = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest))
-    last = None
-    for status, block, _ts, detail in changes:
-        if int(block) <= as_of:
-            last = (int(status), int(block), bytes(detail))
-    if last is None:
+    of ``department``'s batch ``root``: only that department can have changed it. Read through ``view`` (its
+    status lookup: herd by default, docs/privacy.md)."""
+    view = view or ChainView(chain)
+    changes = view.status_history(department, root, digest, as_of)
+    if not changes:
         return {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
-    name = STATUS_NAMES[last[0]]
-    return {"status": name, "changed_in_block": last[1], "detail": hex32(last[2]),
-            "reason": None if name == "superseded" else reason_name(last[2])}
+    name, block, detail = changes[-1]
+    return {"status": name, "changed_in_block": block, "detail": hex32(detail),
+            "reason": None if name == "superseded" else reason_name(detail)}
 
 
 # -- verifying -------------------------------------------------------------------------------------------------
@@ -332,8 +333,11 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
 
 def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confirmations: int = 0,
                   file: Path | None = None, now: datetime | None = None, witness_keys: list[str] | None = None,
-                  witness_quorum: int | None = None) -> BundleReport:
+                  witness_quorum: int | None = None, status_lookup: str = "herd") -> BundleReport:
     """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input.
+
+    ``status_lookup``: "herd" reads the issuer's whole status event stream so the node does not learn which
+    certificate is checked; "direct" asks for this certificate's status (docs/privacy.md).
 
     ``witness_keys`` (C2SP verifier keys) and ``witness_quorum`` (default: all of them) are the witnesses the
     caller trusts for the ``witnessed`` check (docs/witness.md); without them it passes as not configured."""
@@ -363,7 +367,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
     checks.run("validity", lambda: _check_validity(cert, now))
     checks.run("attachment", lambda: _check_attachment(bundle, file))
 
-    view = ChainView(chain, confirmations)
+    view = ChainView(chain, confirmations, status_lookup=status_lookup)
     try:
         head = chain.block_number()
         cert_report = verify_certificate(_document(bundle), view)
@@ -394,8 +398,9 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         if department is None:
             checks.skip(("status_statement", "status"), "the certificate names no issuer department")
         else:
-            checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle))
-            checks.run("status", lambda: _check_status(chain, department, root, digest))
+            checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle,
+                                                                           view))
+            checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
         checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
@@ -683,9 +688,9 @@ def _norm(value: Any) -> Any:
 
 
 def _check_status_statement(chain: Chain, department: str, root: bytes, digest: bytes,
-                            bundle: dict[str, Any]) -> tuple[bool, str]:
+                            bundle: dict[str, Any], view: ChainView) -> tuple[bool, str]:
     as_of = bundle["as_of"]["block_number"]
-    actual = status_statement(chain, department, root, digest, as_of)
+    actual = status_statement(chain, department, root, digest, as_of, view=view)
     stated = bundle["status"]
     if _norm(stated) != actual:
         return False, f"the bundle states {stated} as of block {as_of}; the chain says {actual}"
@@ -693,10 +698,14 @@ def _check_status_statement(chain: Chain, department: str, root: bytes, digest: 
     return True, f"{actual['status']}{when} as of block {as_of}"
 
 
-def _check_status(chain: Chain, department: str, root: bytes, digest: bytes) -> tuple[bool, str]:
-    status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(department_id_bytes(department), root,
-                                                                            digest))
-    name = STATUS_NAMES[int(status)]
+def _check_status(chain: Chain, department: str, root: bytes, digest: bytes, view: ChainView,
+                  head: int) -> tuple[bool, str]:
+    if view.status_lookup == "herd":
+        name, block, _ts, detail = view.status(department, root, digest, None, head)
+    else:
+        status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(department_id_bytes(department),
+                                                                                root, digest))
+        name = STATUS_NAMES[int(status)]
     if name == "valid":
         return True, "valid now"
     extra = (f", superseded by {hex32(bytes(detail))}" if name == "superseded" else

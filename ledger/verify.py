@@ -35,7 +35,7 @@ from web3.exceptions import Web3RPCError
 from .canonical import hex32, parse_hex32
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
-from .errors import ChainError, InputError, LedgerError, VerificationError
+from .errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from .merkle import root_from_proof
 from .reasons import reason_name
 from .signing import batch_message, recover
@@ -120,6 +120,32 @@ _STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "Certifica
 _SIGNATURES_KEPT = 65_536
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
 GENESIS_RECHECK = 5.0
+# How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
+# is read and the status worked out locally, so the node learns which department's certificates are checked but
+# not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
+STATUS_LOOKUPS = ("herd", "direct")
+
+
+@dataclass
+class _DepartmentStream:
+    """One department's status events (read whole, never per certificate) as far as block ``synced``, grouped by
+    certificate. Events up to ``final_upto`` were deeper than REORG_WINDOW when read; ``recent`` ones are read
+    again at the next sync."""
+
+    synced: int = -1
+    final_upto: int = -1
+    deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
+    recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
+    replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+
+    def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
+        """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
+        first."""
+        return [c for c in (*self.deep.get(key, ()), *self.recent.get(key, ())) if c[1] <= upto]
+
+    def last(self, key: CertKey, upto: int) -> tuple[int, int, bytes] | None:
+        found = self.changes(key, upto)
+        return found[-1] if found else None
 
 
 class ChainView:
@@ -143,7 +169,14 @@ class ChainView:
     # The witnessed state (ledger.witness.client.WitnessView) the ``witnessed`` check reports; None: not configured.
     witness: Any = None
 
-    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0) -> None:
+    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0,
+                 status_lookup: str = "herd") -> None:
+        if status_lookup not in STATUS_LOOKUPS:
+            raise ConfigError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}: 'herd' "
+                              "reads the issuer's whole status event stream, 'direct' asks for the one certificate")
+        self.status_lookup = status_lookup
+        self._streams: dict[bytes, _DepartmentStream] = {}
+        self._block_times: dict[int, int] = {}
         self.chain = chain
         self.confirmations = confirmations
         self.max_head_age = max_head_age
@@ -261,7 +294,8 @@ class ChainView:
         """Status of certificate ``digest`` of ``department``'s batch ``root`` now (as of ``head``) or at unix
         time ``at``: (name, block, timestamp, detail). Only that department can have changed it.
 
-        From the index the timestamp is 0 (the block number says when); ``at`` queries always ask the chain.
+        From the index or the department's stream (herd lookup) the timestamp is 0 (the block number says when);
+        ``at`` queries ask the chain for this certificate only with the direct lookup.
         """
         fns = self.chain.anchor.functions
         dept = department_id_bytes(department)
@@ -275,11 +309,123 @@ class ChainView:
                 if change is None:
                     return "valid", 0, 0, b""
                 return STATUS_NAMES[change[0]], change[1], 0, change[2]
+            if self.status_lookup == "herd":
+                upto = self.head() if head is None else head
+                found = self.department_stream(department, upto).last((dept, root, digest), upto)
+                # never changed: what statusOf answers (Valid, block 0, zero detail)
+                return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
             status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest),
                                                         head if head is not None else "latest")
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+        if self.status_lookup == "herd":
+            # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
+            # so that is the last change up to the last block stamped at or before T: found by bisection over
+            # block headers, which tells the node the moment asked about but not the certificate.
+            upto = self.head() if head is None else head
+            block = self.block_at_time(at, upto)
+            found = None if block < 0 else self.department_stream(department, upto).last((dept, root, digest), block)
+            return ("valid", 0, 0, b"") if found is None else (STATUS_NAMES[found[0]], 0, 0, b"")
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def status_history(self, department: str, root: bytes, digest: bytes,
+                       upto: int) -> list[tuple[str, int, bytes]]:
+        """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
+        oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
+        dept = department_id_bytes(department)
+        if self.status_lookup == "herd":
+            return [(STATUS_NAMES[s], b, d) for s, b, d in
+                    self.department_stream(department, upto).changes((dept, root, digest), upto)]
+        changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
+        return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
+
+    def department_stream(self, department: str, head: int) -> _DepartmentStream:
+        """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
+        filtered by the department's topic only (the contract stamps each status event with the department whose
+        key made the change), so the node cannot tell which of its certificates is being looked at. Read once
+        per view and brought up to a later head incrementally; the last REORG_WINDOW blocks are read again."""
+        dept = department_id_bytes(department)
+        stream = self._streams.get(dept)
+        if stream is not None and head <= stream.synced:
+            return stream
+        with self._lock:
+            stream = self._streams.setdefault(dept, _DepartmentStream())
+            if head <= stream.synced:
+                return stream
+            start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
+            final_upto = max(head - REORG_WINDOW, stream.final_upto)
+            deep = {key: list(changes) for key, changes in stream.deep.items()}
+            recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
+            replaced = dict(stream.replaced)
+            for key, status, block, detail in self._department_logs(dept, start, head, replaced):
+                (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
+            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced)
+            self._streams[dept] = fresh
+            return fresh
+
+    def _department_logs(self, dept: bytes, start: int, end: int,
+                         replaced: dict[CertKey, bytes]) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of department ``dept`` in blocks [start, end], in chain order: (key, status, block,
+        detail). Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events),
+        and checked: an event of another department or contract, or outside the range, is the node lying."""
+        topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
+        contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
+        found: list[tuple[int, int, CertKey, int, bytes]] = []
+        block = start
+        while block <= end:
+            upto = min(end, block + LOG_CHUNK - 1)
+            query = {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
+                     "topics": [list(topics), None, None, dept_topic]}
+            try:
+                answer = self.chain.w3.provider.make_request("eth_getLogs", [query])  # type: ignore[arg-type]
+            except (OSError, ValueError) as exc:
+                raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
+            if answer.get("error") or not isinstance(answer.get("result"), list):
+                raise ChainError(f"could not read the status events of blocks {block}-{upto}: "
+                                 f"{answer.get('error') or 'no list of events'}")
+            try:
+                for log in answer["result"]:
+                    names = log["topics"]
+                    number = int(log["blockNumber"], 16)
+                    if (log.get("removed") or log["address"].lower() != contract or len(names) != 4
+                            or names[0] not in topics or names[3].lower() != dept_topic or not block <= number <= upto):
+                        raise ChainError("the node answered a query for one department's status events with an "
+                                         "event it was not asked for")
+                    key = (dept, bytes.fromhex(names[2][2:]), bytes.fromhex(names[1][2:]))
+                    data = bytes.fromhex(log["data"][2:])
+                    status = topics[names[0]]
+                    found.append((number, int(log["logIndex"], 16), key, status, data[:32]))
+                    if status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                        replaced[(dept, data[32:64], data[:32])] = key[2]
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
+            block = upto + 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [(key, status, number, detail) for number, _, key, status, detail in found]
+
+    def block_at_time(self, at: int, head: int) -> int:
+        """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""
+        def stamp(number: int) -> int:
+            found = self._block_times.get(number)
+            if found is None:
+                try:
+                    found = int(self.chain.w3.eth.get_block(number)["timestamp"])
+                except (OSError, ValueError, Web3RPCError) as exc:
+                    raise ChainError(f"could not read block {number}: {exc}") from exc
+                if number + REORG_WINDOW < head:
+                    self._block_times[number] = found
+            return found
+
+        low, high = 0, head  # invariant: the answer lies in [low - 1, high]
+        if stamp(0) > at:
+            return -1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if stamp(middle) <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
 
     def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
         """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
@@ -288,6 +434,9 @@ class ChainView:
         dept = department_id_bytes(department)
         if self._indexed:
             return self._replaced.get((dept, root, digest))
+        stream = self._streams.get(dept)
+        if stream is not None:  # herd lookup: already read with the department's status events
+            return stream.replaced.get((dept, root, digest))
         event = self.chain.anchor.events.CertificateSuperseded()
         try:
             logs = event.get_logs(from_block=int(self.chain.deployment.deployed_block),

@@ -157,11 +157,11 @@ run ledger report --department GOV --from "$(date -u -d yesterday +%F)" --to "$(
 step "A court checks evidence: a self-contained bundle, verified by a standalone script that trusts only the chain"
 run ledger evidence "$work/licence-1.json" --out "$work/evidence.json"
 anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'])" "$LEDGER_DATA_DIR/deployment.json")
-run python scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor" \
+run python -I -S scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
 run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
-run python scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
+run python -I -S scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 
 step "The chain against what the witnesses cosigned and what the database recorded: no rollback, no rewrite"

@@ -2,25 +2,30 @@
 """Standalone verifier of provenance-ledger evidence bundles (pl-evidence/1): certificates, presentations and
 decisions.
 
-    python verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
-                              [--witness-key VKEY ... [--witness-quorum K]]
+    python3 verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
+                               [--witness-key VKEY ... [--witness-quorum K]] [--status-lookup herd|direct]
 
-Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and needs only the
-Python standard library plus eth_abi (ABI coding) and eth_account's own building blocks eth_utils (Keccak-256)
-and eth_keys (secp256k1 signature recovery); EIP-712 hashing is done here, from the specification. It trusts
+Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and nothing outside the
+Python 3.11+ standard library, so a court can read and run this one file (`python3 -I -S verify_evidence.py ...`
+works). Keccak-256 (FIPS 202), secp256k1 public-key recovery (SEC 1 v2 §4.1.6), the few ABI encodings it needs
+and EIP-712 hashing are written here from their specifications; JSON-RPC goes over urllib. It trusts
 nothing in the bundle: every hash is recomputed, and every fact the chain holds (the anchoring event, block
 hashes, the department's keys and history, the certificate status, the rule set's publication) is read from
 the JSON-RPC endpoint given and compared with what the bundle states. Each check prints PASS, FAIL or SKIP
 (not run because an earlier check failed, which counts as a failure); the exit code is 0 only when every
 check passed, 1 when some check failed and 2 when the bundle could not be read at all.
 
+The certificate's status is read without telling the node which certificate is checked (--status-lookup herd,
+the default): the issuing department's whole status event stream is fetched and the status worked out here.
+--status-lookup direct asks the node for this one certificate's status instead (docs/privacy.md).
+
 Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
 publication, a court register) so the bundle cannot point at a look-alike deployment.
 
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
-the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails. That check
-needs the `cryptography` package (Ed25519); without --witness-key it passes as "not configured".
+the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails (Ed25519,
+RFC 8032, is written here too). Without --witness-key it passes as "not configured".
 """
 
 from __future__ import annotations
@@ -37,9 +42,374 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
-from eth_utils import keccak  # a dependency of eth_abi and eth_account
+
+# -- Keccak-256 (FIPS 202 §3 permutation, original Keccak padding as Ethereum uses) -------------------------------
+# Written from FIPS 202: the round constants (Algorithm 5, rc) and the rho offsets (Algorithm 2) are computed
+# from their definitions below rather than copied as tables.
+
+def _keccak_round_constants() -> tuple[int, ...]:
+    def rc(t: int) -> int:  # FIPS 202 Algorithm 5: an LFSR over GF(2), x^8 + x^6 + x^5 + x^4 + 1
+        r = 1
+        for _ in range(t % 255):
+            r <<= 1
+            if r & 0x100:
+                r ^= 0x171
+        return r & 1
+    return tuple(sum(rc(j + 7 * ir) << ((1 << j) - 1) for j in range(7)) for ir in range(24))
+
+
+def _keccak_rho_offsets() -> tuple[int, ...]:
+    offsets = [0] * 25
+    x, y = 1, 0
+    for t in range(24):  # FIPS 202 Algorithm 2
+        offsets[x + 5 * y] = ((t + 1) * (t + 2) // 2) % 64
+        x, y = y, (2 * x + 3 * y) % 5
+    return tuple(offsets)
+
+
+_KECCAK_RC = _keccak_round_constants()
+_KECCAK_RHO = _keccak_rho_offsets()
+_LANE = (1 << 64) - 1
+_KECCAK_RATE = 136  # bytes: 1600 - 2 * 256 bits of capacity
+
+
+def _keccak_f(a: list[int]) -> None:
+    """Keccak-f[1600] on 25 lanes, lane (x, y) at index x + 5y, in place."""
+    rho = _KECCAK_RHO
+    for round_constant in _KECCAK_RC:
+        c = [a[x] ^ a[x + 5] ^ a[x + 10] ^ a[x + 15] ^ a[x + 20] for x in range(5)]  # theta
+        d = [c[(x - 1) % 5] ^ (((c[(x + 1) % 5] << 1) | (c[(x + 1) % 5] >> 63)) & _LANE) for x in range(5)]
+        b = [0] * 25
+        for x in range(5):
+            for y in range(5):
+                lane = a[x + 5 * y] ^ d[x]
+                n = rho[x + 5 * y]  # rho, then pi: B[y, 2x + 3y] = rot(A[x, y], r[x, y])
+                b[y + 5 * ((2 * x + 3 * y) % 5)] = ((lane << n) | (lane >> (64 - n))) & _LANE if n else lane
+        for y in range(0, 25, 5):  # chi
+            row = b[y:y + 5]
+            for x in range(5):
+                a[x + y] = row[x] ^ (~row[(x + 1) % 5] & row[(x + 2) % 5])
+        a[0] ^= round_constant  # iota
+
+
+def keccak(primitive: bytes = b"", *, text: str | None = None) -> bytes:
+    """Keccak-256 of ``primitive`` (or of ``text`` in UTF-8): Ethereum's hash, whose padding is Keccak's 0x01
+    (SHA3-256's is 0x06, so hashlib.sha3_256 gives other digests)."""
+    data = text.encode("utf-8") if text is not None else bytes(primitive)
+    padded = bytearray(data)
+    padded.append(0x01)
+    padded.extend(b"\x00" * (-len(padded) % _KECCAK_RATE))
+    padded[-1] |= 0x80
+    state = [0] * 25
+    for offset in range(0, len(padded), _KECCAK_RATE):
+        block = padded[offset:offset + _KECCAK_RATE]
+        for i in range(_KECCAK_RATE // 8):
+            state[i] ^= int.from_bytes(block[8 * i:8 * i + 8], "little")
+        _keccak_f(state)
+    return b"".join(state[i].to_bytes(8, "little") for i in range(4))
+
+
+# -- secp256k1 public-key recovery (SEC 1 v2 §4.1.6; curve from SEC 2 v2 §2.4.1) ---------------------------------
+
+SECP256K1_P = 2**256 - 2**32 - 977
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+SECP256K1_G = (0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+               0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8)
+_Jacobian = tuple[int, int, int]  # (X, Y, Z) stands for (X / Z^2, Y / Z^3); Z = 0 is the point at infinity
+
+
+def _jacobian_double(pt: _Jacobian) -> _Jacobian:
+    x, y, z = pt
+    p = SECP256K1_P
+    if not y or not z:
+        return (0, 1, 0)
+    yy = y * y % p
+    s = 4 * x * yy % p
+    m = 3 * x * x % p  # a = 0
+    nx = (m * m - 2 * s) % p
+    return nx, (m * (s - nx) - 8 * yy * yy) % p, 2 * y * z % p
+
+
+def _jacobian_add(q1: _Jacobian, q2: _Jacobian) -> _Jacobian:
+    if not q1[2]:
+        return q2
+    if not q2[2]:
+        return q1
+    p = SECP256K1_P
+    x1, y1, z1 = q1
+    x2, y2, z2 = q2
+    z1z1, z2z2 = z1 * z1 % p, z2 * z2 % p
+    u1, u2 = x1 * z2z2 % p, x2 * z1z1 % p
+    s1, s2 = y1 * z2 * z2z2 % p, y2 * z1 * z1z1 % p
+    if u1 == u2:
+        return _jacobian_double(q1) if s1 == s2 else (0, 1, 0)
+    h, r = (u2 - u1) % p, (s2 - s1) % p
+    hh = h * h % p
+    hhh = h * hh % p
+    v = u1 * hh % p
+    nx = (r * r - hhh - 2 * v) % p
+    return nx, (r * (v - nx) - s1 * hhh) % p, h * z1 * z2 % p
+
+
+def _double_multiply(k1: int, p1: tuple[int, int], k2: int, p2: tuple[int, int]) -> tuple[int, int] | None:
+    """k1·P1 + k2·P2 in affine coordinates (Shamir's trick), or None for the point at infinity."""
+    a, b = (p1[0], p1[1], 1), (p2[0], p2[1], 1)
+    both = _jacobian_add(a, b)
+    acc: _Jacobian = (0, 1, 0)
+    for i in range(max(k1.bit_length(), k2.bit_length()) - 1, -1, -1):
+        acc = _jacobian_double(acc)
+        pick = ((k1 >> i) & 1, (k2 >> i) & 1)
+        if pick == (1, 1):
+            acc = _jacobian_add(acc, both)
+        elif pick == (1, 0):
+            acc = _jacobian_add(acc, a)
+        elif pick == (0, 1):
+            acc = _jacobian_add(acc, b)
+    x, y, z = acc
+    if not z:
+        return None
+    p = SECP256K1_P
+    zi = pow(z, -1, p)
+    return x * zi * zi % p, y * zi * zi * zi % p
+
+
+def recover_public_key(digest: bytes, v: int, r: int, s: int) -> bytes:
+    """The 64-byte public key (x || y) that signed the 32-byte ``digest`` with (r, s) and recovery id ``v`` (0 or
+    1), per SEC 1 v2 §4.1.6 with j = 0 (Ethereum's recovery ids name only R.x = r). Failure when there is none."""
+    n, p = SECP256K1_N, SECP256K1_P
+    if len(digest) != 32:
+        raise Failure(f"a signed digest is 32 bytes, not {len(digest)}")
+    if v not in (0, 1):
+        raise Failure(f"recovery id {v} is neither 0 nor 1 (27 or 28)")
+    if not 0 < r < n or not 0 < s < n:
+        raise Failure("r and s must lie between 1 and the group order minus 1")
+    # §4.1.6 step 1.1-1.3: R = the curve point with x = r and the parity of y that v names
+    x = r
+    alpha = (pow(x, 3, p) + 7) % p
+    y = pow(alpha, (p + 1) // 4, p)  # p = 3 (mod 4): the square root, when alpha has one
+    if y * y % p != alpha:
+        raise Failure("r is not the x coordinate of a curve point")
+    if y & 1 != v:
+        y = p - y
+    # step 1.4 (n·R = O) holds for every point: secp256k1's cofactor is 1
+    e = int.from_bytes(digest, "big")  # step 1.5: the digest is already the group's bit length
+    r_inverse = pow(r, -1, n)
+    q = _double_multiply(s * r_inverse % n, (x, y), (-e * r_inverse) % n, SECP256K1_G)  # step 1.6: r⁻¹(sR − eG)
+    if q is None:
+        raise Failure("the recovered public key is the point at infinity")
+    return q[0].to_bytes(32, "big") + q[1].to_bytes(32, "big")
+
+
+def recover(digest: bytes, signature: bytes) -> str:
+    """Lower-case address whose key made the 65-byte (r, s, v) signature of ``digest``."""
+    if len(signature) != 65:
+        raise Failure(f"a signature is 65 bytes, not {len(signature)}")
+    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
+    if v >= 27:
+        v -= 27
+    public = recover_public_key(digest, v, r, s)
+    return "0x" + keccak(public)[12:].hex()
+
+
+# -- Ed25519 signature verification (RFC 8032 §5.1), for witness cosignatures -----------------------------------
+
+_ED_P = 2**255 - 19
+_ED_D = -121665 * pow(121666, -1, _ED_P) % _ED_P
+_ED_L = 2**252 + 27742317777372353535851937790883648493
+_ED_SQRT_M1 = pow(2, (_ED_P - 1) // 4, _ED_P)
+_EdPoint = tuple[int, int, int, int]  # extended coordinates (X, Y, Z, T): x = X/Z, y = Y/Z, x*y = T/Z
+
+
+def _ed_add(q1: _EdPoint, q2: _EdPoint) -> _EdPoint:
+    p = _ED_P  # RFC 8032 §5.1.4, also correct for doubling
+    a = (q1[1] - q1[0]) * (q2[1] - q2[0]) % p
+    b = (q1[1] + q1[0]) * (q2[1] + q2[0]) % p
+    c = 2 * q1[3] * q2[3] * _ED_D % p
+    d = 2 * q1[2] * q2[2] % p
+    e, f, g, h = b - a, d - c, d + c, b + a
+    return e * f % p, g * h % p, f * g % p, e * h % p
+
+
+def _ed_multiply(k: int, point: _EdPoint) -> _EdPoint:
+    acc: _EdPoint = (0, 1, 1, 0)
+    for i in range(k.bit_length() - 1, -1, -1):
+        acc = _ed_add(acc, acc)
+        if (k >> i) & 1:
+            acc = _ed_add(acc, point)
+    return acc
+
+
+def _ed_decode(raw: bytes) -> _EdPoint | None:
+    """RFC 8032 §5.1.3; None when ``raw`` is not the encoding of a curve point."""
+    p = _ED_P
+    y = int.from_bytes(raw, "little")
+    sign, y = y >> 255, y & ((1 << 255) - 1)
+    if len(raw) != 32 or y >= p:
+        return None
+    u, v = (y * y - 1) % p, (_ED_D * y * y + 1) % p
+    x = u * pow(v, 3, p) * pow(u * pow(v, 7, p), (p - 5) // 8, p) % p
+    if v * x * x % p == (-u) % p:
+        x = x * _ED_SQRT_M1 % p
+    elif v * x * x % p != u:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = p - x
+    return x, y, 1, x * y % p
+
+
+def _ed_encode(point: _EdPoint) -> bytes:
+    zi = pow(point[2], -1, _ED_P)
+    x, y = point[0] * zi % _ED_P, point[1] * zi % _ED_P
+    return (y | (x & 1) << 255).to_bytes(32, "little")
+
+
+def _ed_base_point() -> _EdPoint:
+    point = _ed_decode((4 * pow(5, -1, _ED_P) % _ED_P).to_bytes(32, "little"))  # y = 4/5, x even (RFC 8032 §5.1)
+    if point is None:
+        raise RuntimeError("the Ed25519 base point does not decode: this file is damaged")
+    return point
+
+
+_ED_B = _ed_base_point()
+
+
+def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
+    """Whether ``signature`` is ``public``'s Ed25519 signature of ``message`` (RFC 8032 §5.1.7, checked as
+    [S]B - [k]A == R on encodings, as OpenSSL does)."""
+    if len(public) != 32 or len(signature) != 64:
+        return False
+    a, s = _ed_decode(public), int.from_bytes(signature[32:], "little")
+    if a is None or s >= _ED_L or _ed_decode(signature[:32]) is None:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public + message).digest(), "little") % _ED_L
+    minus_ka = _ed_multiply(k, (-a[0] % _ED_P, a[1], a[2], -a[3] % _ED_P))
+    return _ed_encode(_ed_add(_ed_multiply(s, _ED_B), minus_ka)) == signature[:32]
+
+
+# -- Solidity ABI coding (the contract ABI specification, docs.soliditylang.org "Contract ABI Specification") ----
+# Only what this verifier reads and writes: uintN, bool, address, bytesN, string, bytes, T[] and tuples.
+
+def _abi_split(inner: str) -> list[str]:
+    parts, depth, start = [], 0, 0
+    for i, ch in enumerate(inner):
+        depth += {"(": 1, ")": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            parts.append(inner[start:i])
+            start = i + 1
+    parts.append(inner[start:])
+    return [p for p in parts if p]
+
+
+def _abi_dynamic(kind: str) -> bool:
+    if kind.endswith("[]") or kind in ("string", "bytes"):
+        return True
+    if kind.startswith("("):
+        return any(_abi_dynamic(k) for k in _abi_split(kind[1:-1]))
+    if kind.endswith("]"):
+        raise ValueError(f"fixed-size array type {kind} is not supported")
+    return False
+
+
+def _abi_head_size(kind: str) -> int:
+    if not _abi_dynamic(kind) and kind.startswith("("):
+        return sum(_abi_head_size(k) for k in _abi_split(kind[1:-1]))
+    return 32
+
+
+def _abi_word(data: bytes, offset: int) -> int:
+    if offset < 0 or offset + 32 > len(data):
+        raise ValueError(f"the ABI data ends at byte {len(data)}, before a word at {offset}")
+    return int.from_bytes(data[offset:offset + 32], "big")
+
+
+def _abi_at(kind: str, data: bytes, start: int) -> Any:
+    """The value of type ``kind`` whose encoding begins at byte ``start`` of ``data``."""
+    if kind.endswith("[]"):
+        count, body = _abi_word(data, start), start + 32
+        if count > (len(data) - body) // 32:  # every element takes at least one word
+            raise ValueError(f"an ABI array claims {count} elements, more than its data holds")
+        return _abi_tuple([kind[:-2]] * count, data, body)
+    if kind.startswith("("):
+        return _abi_tuple(_abi_split(kind[1:-1]), data, start)
+    if kind in ("string", "bytes"):
+        size, body = _abi_word(data, start), start + 32
+        if size > len(data) - body:
+            raise ValueError(f"an ABI {kind} of {size} bytes runs past the end of the data")
+        if any(data[body + size:body + size + (-size % 32)]):
+            raise ValueError(f"ABI {kind} padding is not zero")
+        raw = data[body:body + size]
+        return raw.decode("utf-8") if kind == "string" else raw
+    value = _abi_word(data, start)
+    if kind == "bool":
+        if value > 1:
+            raise ValueError(f"an ABI bool holds {value}")
+        return bool(value)
+    if kind == "address":
+        if value >> 160:
+            raise ValueError("ABI address padding is not zero")
+        return "0x" + value.to_bytes(20, "big").hex()
+    if kind.startswith("uint"):
+        if value >> int(kind[4:] or 256):
+            raise ValueError(f"ABI {kind} value {value} is out of range")
+        return value
+    if kind.startswith("bytes"):
+        size = int(kind[5:])
+        word = value.to_bytes(32, "big")
+        if not 0 < size <= 32 or any(word[size:]):
+            raise ValueError(f"ABI {kind} padding is not zero")
+        return word[:size]
+    raise ValueError(f"ABI type {kind} is not supported")
+
+
+def _abi_tuple(kinds: list[str], data: bytes, base: int) -> tuple[Any, ...]:
+    """Tuple ``kinds`` encoded from ``base``: static members in place, dynamic ones at base + their offset."""
+    values, head = [], base
+    head_size = sum(32 if _abi_dynamic(kind) else _abi_head_size(kind) for kind in kinds)
+    for kind in kinds:
+        if _abi_dynamic(kind):
+            offset = _abi_word(data, head)
+            if not head_size <= offset < len(data) - base:  # into the head, or past the end: eth_abi refuses both
+                raise ValueError(f"an ABI offset {offset} points outside the data after the head")
+            values.append(_abi_at(kind, data, base + offset))
+            head += 32
+        else:
+            values.append(_abi_at(kind, data, head))
+            head += _abi_head_size(kind)
+    return tuple(values)
+
+
+def abi_decode(types: list[str], data: bytes) -> tuple[Any, ...]:
+    """Values of ``types`` from ABI-encoded ``data`` (a function's return data, an event's data). Strict, as
+    eth_abi is: padding must be zero and every offset and length inside the data; arrays come back as tuples,
+    addresses as lower-case hex."""
+    return _abi_tuple(list(types), bytes(data), 0)
+
+
+def abi_encode(types: list[str], args: list[Any]) -> bytes:
+    """ABI encoding of static values (uintN, bool, address, bytesN): what this verifier sends."""
+    if len(types) != len(args):
+        raise ValueError(f"{len(types)} types for {len(args)} values")
+    out = b""
+    for kind, value in zip(types, args):
+        if kind.startswith("uint") and type(value) is int:
+            bits = int(kind[4:] or 256)
+            if not 0 <= value < 1 << bits:
+                raise ValueError(f"{value} does not fit {kind}")
+            out += value.to_bytes(32, "big")
+        elif kind == "bool" and type(value) is bool:
+            out += int(value).to_bytes(32, "big")
+        elif kind == "address" and isinstance(value, str):
+            out += hexbytes(value, 20).rjust(32, b"\x00")
+        elif kind.startswith("bytes") and kind[5:].isdigit() and isinstance(value, (bytes, bytearray)):
+            if not 0 < len(value) <= int(kind[5:]) <= 32:
+                raise ValueError(f"{len(value)} bytes do not fit {kind}")
+            out += bytes(value).ljust(32, b"\x00")
+        else:
+            raise ValueError(f"cannot ABI-encode {value!r} as {kind}")
+    return out
+
 
 BUNDLE_VERSION = "pl-evidence/1"
 CERT_FORMAT = "pl-cert/1"
@@ -63,6 +433,14 @@ DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_ke
 LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
 RULE_SET_TOPIC = "0x" + keccak(text="RuleSetPublished(bytes32,bytes32,bytes32)").hex()
 EVENT_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
+# Status events of the anchor contract (topics: event, digest, root, department) -> the status code they set.
+STATUS_EVENT_TOPICS = {"0x" + keccak(text=signature).hex(): code for signature, code in (
+    ("CertificateSuspended(bytes32,bytes32,bytes32,uint8)", 1), ("CertificateRevoked(bytes32,bytes32,bytes32,uint8)", 2),
+    ("CertificateReinstated(bytes32,bytes32,bytes32,uint8)", 0),
+    ("CertificateSuperseded(bytes32,bytes32,bytes32,bytes32,bytes32)", 3))}
+# herd: read the issuer's whole status event stream and decide locally; direct: ask statusOf for the one certificate
+STATUS_LOOKUPS = ("herd", "direct")
+STATUS_LOG_CHUNK = 50_000  # blocks per eth_getLogs request
 
 
 class Failure(Exception):
@@ -180,21 +558,6 @@ def eip712_log_digest(chain_id: int, contract: str, log_id: bytes, root: bytes, 
     struct = keccak(keccak(text=LOG_TYPE) + abi_encode(["bytes32", "bytes32", "uint64", "uint64", "bytes32"],
                                                        [log_id, root, first, last, department]))
     return keccak(b"\x19\x01" + domain + struct)
-
-
-def recover(digest: bytes, signature: bytes) -> str:
-    """Lower-case address whose key made the 65-byte (r, s, v) signature of ``digest``."""
-    from eth_keys import keys  # secp256k1 recovery (what eth_account uses underneath)
-    from eth_keys.exceptions import BadSignature, ValidationError
-
-    r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
-    if v >= 27:
-        v -= 27
-    try:
-        key = keys.Signature(vrs=(v, r, s)).recover_public_key_from_msg_hash(digest)
-    except (BadSignature, ValidationError, ValueError) as exc:
-        raise Failure(f"the signature cannot be recovered: {exc}") from None
-    return key.to_address().lower()
 
 
 # -- JSON-RPC ---------------------------------------------------------------------------------------------------
@@ -350,12 +713,6 @@ def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
 
 def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, list[str]]:
     """(checkpoint text, names of the keys whose cosignature/v1 on it verifies)."""
-    try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    except ImportError:
-        raise Failure("checking cosignatures needs the cryptography package (pip install cryptography)") from None
-
     split = note.rfind("\n\n")
     if split < 0 or not note.endswith("\n"):
         raise Failure("the checkpoint is not a signed note (text, a blank line, signature lines)")
@@ -374,9 +731,7 @@ def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, lis
                 continue
             stamp = int.from_bytes(raw[4:12], "big")
             message = f"cosignature/v1\ntime {stamp}\n".encode() + text.encode()
-            try:
-                Ed25519PublicKey.from_public_bytes(public).verify(raw[12:], message)
-            except InvalidSignature:
+            if not ed25519_verify(public, raw[12:], message):
                 continue
             found.append(name)
             break
@@ -535,7 +890,12 @@ def dept_topic(code: Any) -> str | None:
 
 class Verifier:
     def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
-                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> None:
+                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None,
+                 status_lookup: str = "herd") -> None:
+        if status_lookup not in STATUS_LOOKUPS:
+            raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
+        self.status_lookup = status_lookup
+        self._stream: list[tuple[int, int, int, bytes]] | None = None
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
         self.b = bundle
@@ -826,10 +1186,50 @@ class Verifier:
                 hexbytes(self.b["certificate"]["digest"], 32)]
 
     def _history(self) -> list[tuple[int, int, int, bytes]]:
+        """Every status change of this certificate, oldest first: (status, block, timestamp or 0, detail)."""
+        if self.status_lookup == "herd":
+            return self._herd_history()
         (changes,) = self.rpc.call(self.b["chain"]["anchor_contract"], "statusHistory(bytes32,bytes32,bytes32)",
                                    ["bytes32", "bytes32", "bytes32"], self._where(),
                                    ["(uint8,uint32,uint32,bytes32)[]"])
         return list(changes)
+
+    def _herd_history(self) -> list[tuple[int, int, int, bytes]]:
+        """The certificate's status changes taken from its issuing department's whole status event stream, read
+        as a whole so the node never learns which certificate is being checked (docs/privacy.md). The contract
+        keys a status by (department, root, digest) and stamps each event with the department of the key that
+        made the change, so events are filtered by the issuer's topic and matched on all three."""
+        if self._stream is None:
+            dept, root, digest = ("0x" + part.hex() for part in self._where())
+            contract = self.b["chain"]["anchor_contract"].lower()
+            # No department changes a status before it was registered: its first status period, from the
+            # registry (and checked by department_history), bounds the blocks to read from below.
+            try:
+                (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
+                                           ["bytes32"], [self._where()[0]], ["(bool,uint8,uint64)[]"])
+            except Failure:  # not a registered department: it changed no status, which reading from 0 shows
+                periods = ()
+            found: list[tuple[int, int, int, int, bytes]] = []
+            block = min((start for _, _, start in periods), default=0)
+            while block <= self.head:
+                upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
+                logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
+                                                "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
+                for log in logs or []:
+                    topics = [str(t).lower() for t in log.get("topics", [])]
+                    if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
+                            or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
+                        raise Failure("the node answered the status event query with an event it was not asked for")
+                    number = int(log["blockNumber"], 16)
+                    if not block <= number <= upto:
+                        raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
+                    if topics[1] == digest and topics[2] == root:
+                        found.append((number, int(log["logIndex"], 16), STATUS_EVENT_TOPICS[topics[0]], 0,
+                                      hexbytes(log["data"], None)[:32]))
+                block = upto + 1
+            found.sort(key=lambda item: (item[0], item[1]))
+            self._stream = [(status, number, ts, detail) for number, _, status, ts, detail in found]
+        return self._stream
 
     def check_status_statement(self) -> str:
         as_of = self.b["as_of"]["block_number"]
@@ -844,14 +1244,19 @@ class Verifier:
         return f"{actual['status']}{since} as of block {as_of}"
 
     def check_status(self) -> str:
-        status, block, _ts, detail = self.rpc.call(
-            self.b["chain"]["anchor_contract"], "statusOf(bytes32,bytes32,bytes32)", ["bytes32", "bytes32", "bytes32"],
-            self._where(), ["uint8", "uint32", "uint32", "bytes32"])
+        if self.status_lookup == "herd":
+            status, block, _ts, detail = (self._herd_history() or [(0, 0, 0, bytes(32))])[-1]
+            how = " (from the issuer's whole status event stream)"
+        else:
+            status, block, _ts, detail = self.rpc.call(
+                self.b["chain"]["anchor_contract"], "statusOf(bytes32,bytes32,bytes32)",
+                ["bytes32", "bytes32", "bytes32"], self._where(), ["uint8", "uint32", "uint32", "bytes32"])
+            how = ""
         name = STATUSES[status]
         if name != "valid":
             extra = f", superseded by 0x{detail.hex()}" if name == "superseded" else f" (reason: {reason_name(detail)})"
             raise Failure(f"{name} in block {block}{extra}")
-        return "valid now"
+        return "valid now" + how
 
     def check_witnessed(self) -> str:
         section = self.b.get("witness")
@@ -1103,6 +1508,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="verifier key of a witness you trust (repeatable); enables the witnessed check")
     parser.add_argument("--witness-quorum", type=int, help="how many of those witnesses must have cosigned "
                                                            "(default: all)")
+    parser.add_argument("--status-lookup", choices=STATUS_LOOKUPS, default="herd",
+                        help="herd (default): read the issuing department's whole status event stream, so the node "
+                             "does not learn which certificate is checked; direct: ask the node for this one")
     args = parser.parse_args(argv)
     try:
         with open(args.bundle, "rb") as handle:
@@ -1125,7 +1533,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
     results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
-                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum).run()
+                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
+                   status_lookup=args.status_lookup).run()
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import issuance, status, vc
 from ..certificate import load_document
-from ..verify import ChainView, verify_certificate
+from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from .output import ProgressBar, open_ledger, print_json, print_report
 
 
@@ -27,6 +27,9 @@ def register(commands: Any) -> None:
     p.add_argument("file", type=Path)
     p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--status-lookup", choices=STATUS_LOOKUPS, help="herd (default, LEDGER_STATUS_LOOKUP): read the "
+                   "issuer's whole status event stream, so the node does not learn which certificate is checked; "
+                   "direct: ask the node for this certificate's status")
     p.set_defaults(run=_verify)
 
     p = commands.add_parser("export", help="write a stored certificate's document (or a presentation)")
@@ -87,7 +90,8 @@ def _verify(args: argparse.Namespace) -> int:
     from ..witness.client import WitnessView
 
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
-        view = ChainView(ledger.chain, ledger.settings.confirmations)
+        view = ChainView(ledger.chain, ledger.settings.confirmations,
+                         status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at)
     if args.json:

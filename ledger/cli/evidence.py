@@ -43,6 +43,9 @@ def register(commands: Any) -> None:
                    help="with `verify`: a witness you trust (C2SP verifier key; repeatable) for the witnessed check")
     p.add_argument("--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned "
                                                       "(default: all)")
+    p.add_argument("--status-lookup", choices=("herd", "direct"), help="herd (default, LEDGER_STATUS_LOOKUP): "
+                   "read the issuer's whole status event stream, so the node does not learn which certificate it "
+                   "is; direct: ask the node for this certificate's status")
     p.set_defaults(run=_run)
 
 
@@ -57,7 +60,7 @@ def _run(args: argparse.Namespace) -> int:
                                               as_of_block=args.as_of_block)
         return _emit(bundle, args.out)
     reveal = [f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None
-    kwargs: dict[str, Any] = {"reveal": reveal, "as_of_block": args.as_of_block}
+    kwargs: dict[str, Any] = {"reveal": reveal, "as_of_block": args.as_of_block, "status_lookup": args.status_lookup}
     sources = [s for s in (args.target, args.inline) if s] + ([args.file] if args.file and not args.target
                                                               and not args.inline else [])
     if len(sources) != 1:
@@ -101,7 +104,8 @@ def _verify(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         report = evidence.verify_bundle(args.bundle, ledger.chain, confirmations=ledger.settings.confirmations,
                                         file=args.file, witness_keys=args.witness_key,
-                                        witness_quorum=args.witness_quorum)
+                                        witness_quorum=args.witness_quorum,
+                                        status_lookup=args.status_lookup or ledger.settings.status_lookup)
     if args.report:
         print_json(report.to_json())
     else:

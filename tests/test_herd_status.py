@@ -1,0 +1,279 @@
+"""Issue 16: status checks that reveal nothing (herd privacy).
+
+Adversary: the chain's node operator, who sees every JSON-RPC request and would like to learn which certificate is
+being checked, and when. With the herd lookup (the default) the library verifier, evidence bundles and the
+standalone court verifier read the issuing department's whole status event stream and work the status out
+locally; the direct lookup (statusOf / statusAt / statusHistory) stays available. Both must give the same answer
+through every status change, and a hostile department emitting status events for someone else's digest (even
+under the same root value, in its own namespace) must change neither. Real anvil; requests are observed through a
+recording HTTP relay in front of it, never mocked.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import evidence, status
+from ledger.canonical import parse_hex32
+from ledger.certificate import SCHEMA_ID
+from ledger.chain import Chain, connect
+from ledger.cli import main as cli_main
+from ledger.client import Ledger
+from ledger.config import Settings
+from ledger.errors import ConfigError
+from ledger.verify import ChainView, verify_certificate
+
+from .conftest import make_records
+from .test_evidence import SCRIPT, cli_env, failed_names, issue, rpc_url
+
+
+def _where(doc: dict[str, Any]) -> tuple[str, bytes, bytes]:
+    return doc["fields"]["issuer"], parse_hex32(doc["anchor"]["root"]), parse_hex32(doc["digest"])
+
+
+def _views(ledger: Ledger) -> tuple[ChainView, ChainView]:
+    return ChainView(ledger.chain, status_lookup="herd"), ChainView(ledger.chain, status_lookup="direct")
+
+
+def assert_agree(ledger: Ledger, docs: list[dict[str, Any]]) -> list[str]:
+    """Fresh herd and direct views give the same status (name, block of the change, detail) for every document."""
+    herd, direct = _views(ledger)
+    head = ledger.chain.block_number()
+    names = []
+    for doc in docs:
+        h, d = herd.status(*_where(doc), None, head), direct.status(*_where(doc), None, head)
+        assert (h[0], h[1], h[3]) == (d[0], d[1], d[3]), doc["digest"]
+        names.append(h[0])
+    return names
+
+
+def test_herd_and_direct_agree_through_every_status_change(ledger: Ledger, fresh_department: str,
+                                                           tmp_path: Path) -> None:
+    docs = issue(ledger, tmp_path, fresh_department, make_records(5))
+    d = [doc["digest"] for doc in docs]
+    first = ledger.chain.block_number()
+    steps = [
+        lambda: status.suspend(ledger, d[0], "under-investigation"),
+        lambda: status.reinstate(ledger, d[0], "grounds-resolved"),
+        lambda: status.suspend(ledger, d[0], "court-order"),
+        lambda: status.revoke(ledger, d[1], "fraud"),
+        lambda: status.suspend(ledger, d[2], "non-compliance"),
+        lambda: status.supersede(ledger, d[2], d[3]),
+        lambda: status.revoke(ledger, d[0], "data-error"),
+    ]
+    assert assert_agree(ledger, docs) == ["valid"] * 5
+    for step in steps:
+        step()
+        assert_agree(ledger, docs)
+    assert assert_agree(ledger, docs) == ["revoked", "revoked", "superseded", "valid", "valid"]
+
+    herd, direct = _views(ledger)
+    head = ledger.chain.block_number()
+    for block in range(first - 1, head + 1):  # "as of block B", as evidence bundles state it
+        for doc in docs:
+            assert herd.status_history(*_where(doc), block) == direct.status_history(*_where(doc), block)
+    stamps = sorted({int(ledger.chain.w3.eth.get_block(b)["timestamp"]) for b in range(first - 1, head + 1)})
+    for at in sorted({t + delta for t in stamps for delta in (-1, 0, 1)}):  # "at time T", as statusAt answers
+        for doc in docs:
+            assert herd.status(*_where(doc), at)[0] == direct.status(*_where(doc), at)[0], (at, doc["digest"])
+    # the same reports from the library verifier, and the successor still names what it replaced
+    for doc in docs:
+        by_herd, by_direct = verify_certificate(doc, herd), verify_certificate(doc, direct)
+        assert by_herd.ok == by_direct.ok and by_herd.facts == by_direct.facts
+    assert verify_certificate(docs[3], herd).facts["replaces"] == d[2]
+
+
+def test_a_hostile_department_under_the_same_root_changes_nothing(ledger: Ledger, fresh_department: str,
+                                                                  tmp_path: Path) -> None:
+    """HOSP anchors the victim's very leaves (so the same root value, in its own namespace) and revokes,
+    suspends and supersedes the victim's digests there: the events carry the victim's digest and root topics,
+    only the department differs. The contract keys status by (department, root, digest); so does the herd."""
+    victims = issue(ledger, tmp_path, fresh_department, make_records(3))
+    leaves = [parse_hex32(v["digest"]) for v in victims]
+    root = parse_hex32(victims[0]["anchor"]["root"])
+    proof = {leaf: [parse_hex32(p) for p in v["anchor"]["proof"]] for leaf, v in zip(leaves, victims)}
+    chain, hosp = ledger.chain, ledger.department_account("HOSP")
+    chain.transact(hosp, chain.anchor.functions.anchorBatch(root, len(leaves), SCHEMA_ID))  # its own namespace
+    chain.transact(hosp, chain.anchor.functions.revoke(root, leaves[0], proof[leaves[0]], 2))
+    chain.transact(hosp, chain.anchor.functions.suspend(root, leaves[1], proof[leaves[1]], 9))
+    chain.transact(hosp, chain.anchor.functions.supersede(root, leaves[2], proof[leaves[2]],
+                                                          root, leaves[1], proof[leaves[1]]))
+    # the forged events really are on chain, with the victim's digest and root
+    events = ChainView(ledger.chain).status_events()
+    assert {k[2] for k, *_ in events if k[0].rstrip(b"\x00") == b"HOSP" and k[1] == root} >= set(leaves)
+
+    assert assert_agree(ledger, victims) == ["valid"] * 3
+    for doc in victims:
+        for lookup in ("herd", "direct"):
+            report = verify_certificate(doc, ChainView(ledger.chain, status_lookup=lookup))
+            assert report.ok, (lookup, report.to_json())
+    bundle = evidence.certificate_bundle(ledger, victims[0])
+    assert bundle["status"]["status"] == "valid"
+    for lookup in ("herd", "direct"):
+        path = tmp_path / f"{lookup}.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        assert evidence.verify_bundle(path, ledger.chain, status_lookup=lookup).ok
+        code, result = _standalone(ledger, path, "--status-lookup", lookup)
+        assert code == 0, result
+
+    status.revoke(ledger, victims[0]["digest"], "fraud")  # the genuine issuer's change is seen by both
+    assert assert_agree(ledger, victims) == ["revoked", "valid", "valid"]
+
+
+# -- what the node sees ----------------------------------------------------------------------------------------------
+
+class _Relay:
+    """A recording HTTP relay in front of the real node: every JSON-RPC request body passes through it."""
+
+    def __init__(self, upstream: str) -> None:
+        self.bodies: list[bytes] = []
+        relay = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                relay.bodies.append(body)
+                request = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=60) as answer:
+                    data = answer.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def saw(self, value: str) -> bool:
+        needle = value.lower().removeprefix("0x").encode()
+        return any(needle in body.lower() for body in self.bodies)
+
+
+@pytest.fixture()
+def relay(ledger: Ledger) -> Iterator[_Relay]:
+    found = _Relay(rpc_url(ledger))
+    yield found
+    found.server.shutdown()
+
+
+def _standalone(ledger: Ledger, path: Path, *extra: str, url: str | None = None) -> tuple[int, dict[str, Any]]:
+    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", url or rpc_url(ledger),
+                          "--json", *extra], capture_output=True, text=True, timeout=300)
+    assert run.stdout.strip(), run.stderr
+    return run.returncode, json.loads(run.stdout)
+
+
+def test_the_node_never_sees_which_certificate_is_checked(ledger: Ledger, fresh_department: str, tmp_path: Path,
+                                                          relay: _Relay) -> None:
+    docs = issue(ledger, tmp_path, fresh_department, make_records(4))
+    status.revoke(ledger, docs[1]["digest"], "fraud")
+    target = docs[0]
+    via_relay = Chain(connect(relay.url), ledger.chain.deployment, artifacts=ledger.chain.artifacts)
+
+    # the library verifier (CLI, gateway before its index is warm), now and at a past time
+    assert verify_certificate(target, ChainView(via_relay)).ok
+    assert verify_certificate(target, ChainView(via_relay), at=target["fields"]["issued_at"]).check("status").ok
+    assert relay.bodies and not relay.saw(target["digest"])
+    # evidence bundles, produced and checked by the library
+    bundle = evidence.certificate_bundle(ledger, target)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    relay.bodies.clear()
+    assert evidence.verify_bundle(path, via_relay).ok
+    assert relay.bodies and not relay.saw(target["digest"])
+    # the standalone court verifier, on a bare Python
+    relay.bodies.clear()
+    code, result = _standalone(ledger, path, url=relay.url)
+    assert code == 0 and result["verified"], result
+    assert relay.bodies and not relay.saw(target["digest"])
+    revoked = evidence.certificate_bundle(ledger, docs[1])
+    path.write_text(json.dumps(revoked), encoding="utf-8")
+    code, result = _standalone(ledger, path, url=relay.url)
+    assert code == 1 and failed_names(result) == {"status"} and not relay.saw(docs[1]["digest"])
+
+    # the direct lookup does tell the node (so this test can tell the two apart)
+    relay.bodies.clear()
+    assert verify_certificate(target, ChainView(via_relay, status_lookup="direct")).ok
+    assert relay.saw(target["digest"])
+    relay.bodies.clear()
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    code, result = _standalone(ledger, path, "--status-lookup", "direct", url=relay.url)
+    assert code == 0 and relay.saw(target["digest"])
+
+
+# -- settings, CLI and bad input ----------------------------------------------------------------------------------
+
+def test_status_lookup_is_a_setting_a_cli_flag_and_refuses_anything_else(
+        ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert Settings.from_env(tmp_path).status_lookup == "herd"
+    monkeypatch.setenv("LEDGER_STATUS_LOOKUP", "direct")
+    assert Settings.from_env(tmp_path).status_lookup == "direct"
+    monkeypatch.setenv("LEDGER_STATUS_LOOKUP", "statusOf")
+    with pytest.raises(ConfigError, match="LEDGER_STATUS_LOOKUP"):
+        Settings.from_env(tmp_path)
+    monkeypatch.delenv("LEDGER_STATUS_LOOKUP")
+    with pytest.raises(ConfigError, match="herd"):
+        ChainView(ledger.chain, status_lookup="nobody-knows")
+
+    docs = issue(ledger, tmp_path, fresh_department, make_records(2))
+    status.revoke(ledger, docs[1]["digest"], "fraud")
+    data_dir = cli_env(ledger, monkeypatch)
+    for i, doc in enumerate(docs):
+        path = tmp_path / f"cert-{i}.json"
+        path.write_text(json.dumps(doc), encoding="utf-8")
+        for lookup in ("herd", "direct"):
+            assert cli_main([*data_dir, "verify", str(path), "--status-lookup", lookup]) == i, lookup
+            bundle_path = tmp_path / f"bundle-{i}-{lookup}.json"
+            assert cli_main([*data_dir, "evidence", str(path), "--status-lookup", lookup,
+                             "--out", str(bundle_path)]) == 0
+            assert cli_main([*data_dir, "evidence", "verify", str(bundle_path), "--status-lookup", lookup]) == i
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as refused:
+        cli_main([*data_dir, "verify", str(tmp_path / "cert-0.json"), "--status-lookup", "sideways"])
+    assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(tmp_path / "bundle-0-herd.json"), "--rpc",
+                          rpc_url(ledger), "--status-lookup", "sideways"], capture_output=True, text=True)
+    assert run.returncode == 2 and "invalid choice" in run.stderr
+
+
+def test_the_gateway_verifies_herd_private_with_the_same_verdicts(ledger: Ledger, fresh_department: str,
+                                                                  tmp_path: Path) -> None:
+    from datetime import UTC, datetime
+
+    from .test_api_support import Clock, bearer, login, make_client
+
+    docs = issue(ledger, tmp_path, fresh_department, make_records(3))
+    anchored = datetime.now(UTC).replace(microsecond=0).isoformat()
+    status.suspend(ledger, docs[0]["digest"], "under-investigation")
+    status.revoke(ledger, docs[1]["digest"], "fraud")
+    client = make_client(ledger, Clock())
+    view = client.app.state.view  # type: ignore[attr-defined]
+    assert view.status_lookup == ledger.settings.status_lookup == "herd"
+    token = login(client, ledger, fresh_department)
+    direct = ChainView(ledger.chain, status_lookup="direct")
+    for doc in docs:
+        for at in (None, anchored):
+            answer = client.post("/verify", json={"document": doc, "at": at}, headers=bearer(token))
+            assert answer.status_code == 200, answer.text
+            expected = verify_certificate(doc, direct, at=at)
+            got = {c["name"]: c["ok"] for c in answer.json()["checks"]}
+            assert answer.json()["verified"] == expected.ok and got["status"] == expected.check("status").ok, (at, doc)
+            assert answer.json()["facts"]["status"] == expected.facts["status"]
+    assert [client.post("/verify", json={"document": d}, headers=bearer(token)).json()["facts"]["status"]
+            for d in docs] == ["suspended", "revoked", "valid"]
