@@ -19,7 +19,7 @@ from ledger.auth import Attempt, PermissionDenied, Principal
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.logchain import LOG_ACCESS, LogEntry
 
-from .consent_support import PROVIDERS, assertion, give, identifier, request
+from .consent_support import PROVIDERS, PROVIDERS_ENV, assertion, give, identifier, request
 from .test_api_support import issue
 
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -242,3 +242,42 @@ def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeyp
     _grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
     with pytest.raises(PermissionDenied, match="subject.id_number"):
         _grant(ledger, w, w["a"], reveal=["subject.id_number"])
+
+
+def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_path: Any) -> None:
+    """`ledger consent give | list | withdraw | check` and `ledger share`, as separate processes."""
+    from .test_crash import run_cli
+
+    w, now = world, datetime.now(UTC).replace(microsecond=0)
+    env = {consent.PROVIDERS_ENV: PROVIDERS_ENV}
+
+    def signed(name: str, subject: str) -> str:
+        path = tmp_path / name
+        path.write_text(assertion(ledger, subject, now).model_dump_json())
+        return str(path)
+
+    until = (now + timedelta(days=30)).isoformat()
+    share = ["share", w["a"]["digest"], "--to", "INS", "--purpose", "claim 42", "--reveal", "subject.name",
+             "--until", (now + timedelta(days=1)).isoformat()]
+    refused = run_cli(ledger, *share, **env)
+    assert refused.returncode == 2 and "consent" in refused.stderr, refused.stderr
+    bad = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", str(tmp_path / "missing.json"),
+                  "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "claim",
+                  "--fields", "subject.name", "--until", until, **env)
+    assert bad.returncode == 2 and "cannot read the assertion file" in bad.stderr
+    given = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", signed("a1.json", identifier(w["a"])),
+                    "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "medical claim 42",
+                    "--fields", "subject.name", "--until", until, **env)
+    assert given.returncode == 0, given.stderr
+    record = json.loads(given.stdout)
+    shared = run_cli(ledger, *share, "--consent", record["id"], "--purpose-code", "insurance-claim", **env)
+    assert shared.returncode == 0, shared.stderr
+    listed = run_cli(ledger, "consent", "list", "--assertion", signed("a2.json", identifier(w["a"])), **env)
+    assert [c["id"] for c in json.loads(listed.stdout)] == [record["id"]]
+    withdrawn = run_cli(ledger, "consent", "withdraw", record["id"], "--assertion",
+                        signed("a3.json", identifier(w["a"])), **env)
+    assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
+    with pytest.raises(PermissionDenied, match="withdrawn"):
+        _read(ledger, w["a"], datetime.now(UTC))
+    checked = run_cli(ledger, "consent", "check", "-d", w["issuer"], **env)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["discrepancies"] == [], checked.stdout
