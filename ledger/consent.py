@@ -562,17 +562,26 @@ def link(ledger: Ledger, grant_id: str, row: Consent) -> None:
             grant_id=grant_id, consent_id=row.id, purpose_code=row.purpose_code))
 
 
-def grant_problem(ledger: Ledger, grant_id: str, now: datetime) -> str | None:
-    """Why grant ``grant_id`` may not be served now on account of its consent (None: no consent needed or valid)."""
+def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str, Any]) -> str | None:
+    """Why ``grant`` may not be served now on account of consent (None: it may). A grant whose disclosure needs
+    consent must rely on one that holds now and covers this certificate, grantee and fields: so a grant row or a
+    link an insider wrote, or one made before consent was required, is not served either."""
+    needed = required_for(ledger, document, grant.reveal)
     with ledger.engine.connect() as conn:
         linked = conn.execute(select(ConsentGrant.consent_id).where(  # type: ignore[call-overload]
-            ConsentGrant.grant_id == grant_id)).first()
+            ConsentGrant.grant_id == grant.id)).first()
     if linked is None:
-        return None
+        return (f"grant {grant.id} discloses {sorted(needed)} without the data subject's consent; ask them for "
+                "it and grant again") if needed else None
     row = load(ledger, linked[0])
     if row is None:
-        return f"the consent grant {grant_id} relies on ({linked[0]}) is gone"
-    return problem(ledger, row, now)
+        return f"the consent grant {grant.id} relies on ({linked[0]}) is gone"
+    bad = problem(ledger, row, now)
+    if bad:
+        return bad
+    if row.digest != grant.digest or row.recipient != grant.grantee or not needed <= set(row.fields):
+        return f"consent {row.id} does not cover grant {grant.id} (certificate, recipient or fields)"
+    return None
 
 
 # -- checking the database against the anchored log ---------------------------------------------------------------

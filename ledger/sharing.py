@@ -191,17 +191,22 @@ def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
     return f"grant {latest.id} is not yet valid"
 
 
-def _grant_with_consent(ledger: Ledger, digest: str, grantee: str, now: datetime) -> tuple[Grant | None, str | None]:
-    """The live grant whose consent (if it needs one) holds now, longest-lasting first; else the reason."""
+def _grant_with_consent(ledger: Ledger, digest: str, grantee: str,
+                        now: datetime) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
+    """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
+    document; else the reason."""
     live = sorted((g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
                   key=lambda g: aware(g.expires_at), reverse=True)
+    if not live:
+        return None, None, None
+    document = export_document(ledger, digest)
     reasons = []
     for grant in live:
-        reason = consent.grant_problem(ledger, grant.id, now)
+        reason = consent.grant_problem(ledger, grant, now, document)
         if reason is None:
-            return grant, None
+            return grant, None, document
         reasons.append(f"grant {grant.id}: {reason}")
-    return None, "; ".join(reasons) or None
+    return None, "; ".join(reasons), document
 
 
 @dataclass(frozen=True)
@@ -247,14 +252,14 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
     grant = live_grant(ledger, key, principal.department, now)
     if grant is None:
         raise refuse(_why_not(ledger, key, principal.department, now), PermissionDenied(no_grant))
-    grant, consent_refusal = _grant_with_consent(ledger, key, principal.department, now)
-    if grant is None:  # withdrawn or expired consent: the grant is not served, from this very request on
+    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now)
+    if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
         raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
     if not principal.has("verifier"):
         raise refuse(f"grant {grant.id} is live but {principal.department} lacks the verifier role",
                      PermissionDenied(f"reading shared certificates needs the verifier role; "
                                       f"{principal.department!r} has {list(principal.roles)}"))
-    document = export_document(ledger, key)
+    document = full
     if grant.reveal is not None:
         document = CertificateDocument.from_json(document).present(grant.reveal).to_json()
     entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",

@@ -273,7 +273,7 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
     shared = run_cli(ledger, *share, "--consent", record["id"], "--purpose-code", "insurance-claim", **env)
     assert shared.returncode == 0, shared.stderr
     listed = run_cli(ledger, "consent", "list", "--assertion", signed("a2.json", identifier(w["a"])), **env)
-    assert [c["id"] for c in json.loads(listed.stdout)] == [record["id"]]
+    assert [c["id"] for c in json.loads(listed.stdout) if c["certificate"] == w["a"]["digest"]] == [record["id"]]
     withdrawn = run_cli(ledger, "consent", "withdraw", record["id"], "--assertion",
                         signed("a3.json", identifier(w["a"])), **env)
     assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
@@ -281,3 +281,24 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
         _read(ledger, w["a"], datetime.now(UTC))
     checked = run_cli(ledger, "consent", "check", "-d", w["issuer"], **env)
     assert checked.returncode == 0 and json.loads(checked.stdout)["discrepancies"] == [], checked.stdout
+
+
+def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(ledger: Any,
+                                                                            world: dict[str, Any]) -> None:
+    """An insider writes a grant row directly (no consent), or links a grant to someone else's valid consent."""
+    w = world
+    raw = sharing.Grant(id="c" * 24, digest=w["a"]["digest"], issuer=w["issuer"], grantee="INS", purpose="x",
+                        expires_at=NOW + timedelta(days=1), reveal=["subject.name"], created_by=w["signer"],
+                        created_at=NOW)
+    with ledger.engine.begin() as conn:
+        conn.execute(sharing.Grant.__table__.insert().values(**raw.model_dump()))
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW)
+    refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]
+    assert "without the data subject's consent" in refused[-1]["detail"]
+    # B's consent, valid and to the same recipient, linked to a grant on A's certificate
+    other = give(ledger, w["b"], "INS", NOW)
+    consent.link(ledger, raw.id, other)
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW)
+    assert "does not cover" in _log(ledger, w["issuer"])[-1]["detail"]
