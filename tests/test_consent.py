@@ -302,3 +302,16 @@ def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(led
     with pytest.raises(PermissionDenied):
         _read(ledger, w["a"], NOW)
     assert "does not cover" in _log(ledger, w["issuer"])[-1]["detail"]
+
+
+def test_reconcile_reports_an_inserted_consent_row(ledger: Any, world: dict[str, Any]) -> None:
+    from ledger.reconcile import reconcile
+
+    w = world
+    real = give(ledger, w["a"], "INS", NOW)
+    assert not [d for d in reconcile(ledger, departments=[w["issuer"]]).divergences if d.kind.startswith("consent")]
+    with ledger.engine.begin() as conn:
+        conn.execute(consent.Consent.__table__.insert().values(
+            **real.model_copy(update={"id": "b" * 24, "recipient": "PSB"}).model_dump()))
+    found = {d.kind for d in reconcile(ledger, departments=[w["issuer"]]).divergences}
+    assert {"consent_signature", "consent_unlogged"} <= found
