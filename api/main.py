@@ -18,7 +18,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ledger import __version__, accesslog, sharing
+from ledger import __version__, accesslog, consent, sharing
 from ledger.auth import Authenticator, load_secret
 from ledger.client import Ledger
 from ledger.verify import ChainView
@@ -30,7 +30,7 @@ from .head import HeadRefresher
 from .ratelimit import Budgets, TokenBucket, parse_networks
 from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
-from .routes import audit, auth, certificates, departments, grants, pages, verify
+from .routes import audit, auth, certificates, consents, departments, grants, pages, verify
 from .routes import reports
 
 log = logging.getLogger("api")
@@ -43,6 +43,7 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
+    consent.providers_from_env()  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item
     if "public_url" not in settings.model_fields_set:
         log.warning("LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
                     "gateway shares; give each gateway its own public URL (docs/api.md)", settings.public_url)
@@ -132,6 +133,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
                       {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
                       {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
                       {"name": "sharing", "description": "Grants: consented sharing between departments."},
+                      {"name": "consent", "description": "The data subject's own consent to sharing."},
                       {"name": "verification", "description": "Verification and the public, rate-limited reads."},
                       {"name": "access log", "description": "Hash-chained, anchored log of every access."},
                       {"name": "audit", "description": "Decision history and logs for auditors."},
@@ -165,6 +167,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.include_router(reports.router)
+    app.include_router(consents.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/swagger-ui", StaticFiles(directory=security.SWAGGER_UI), name="swagger-ui")
     security.install(app)

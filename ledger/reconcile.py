@@ -30,6 +30,9 @@ erasure_incomplete    the ``erasures`` log records the erasure but the row still
                       between the two steps): ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
+                      a data subject's consent row is not signed by this ledger's consent key, has no logged
+                      creation, has lost a logged withdrawal, or a logged consent's row is gone (ledger/consent.py)
 rollback_below_witnessed, rewrite_below_witnessed
                       the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
                       ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
@@ -251,8 +254,19 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
                            "missing from the database (deleted)"))
         elif batch.rows > expected:
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
+    _consent_divergences(ledger, ours, report)
     _witnessed_history(ledger, report)
     return report
+
+
+def _consent_divergences(ledger: Ledger, departments: set[str], report: ReconcileReport) -> None:
+    """Consent rows against the access log (the log itself is proved against its anchors by its own check)."""
+    from . import consent
+
+    consent.ensure_tables(ledger.engine)
+    for dept in sorted(departments):
+        for d in consent.check(ledger, dept):
+            report.divergences.append(Divergence(d["kind"], None, f"{dept}: consent {d['consent']}: {d['detail']}"))
 
 
 def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Engine, select, update
 from sqlmodel import Field, SQLModel
 
-from . import accesslog
+from . import accesslog, consent
 from .auth import Attempt, PermissionDenied, aware
 from .canonical import hex32, parse_hex32
 from .certificate import CertificateDocument
@@ -47,6 +47,11 @@ class GrantBase(SQLModel):
 
 
 class GrantCreate(GrantBase):
+    consent: str | None = Field(default=None, max_length=32,
+                                description="Id of the data subject's consent this grant relies on; needed when "
+                                            "the grant discloses personal fields (docs/privacy.md).")
+    purpose_code: str | None = Field(default=None, max_length=64,
+                                     description="The purpose as a code; must be the consent's.")
     model_config = {"json_schema_extra": {"examples": [{
         "grantee": "INS", "purpose": "medical insurance claim 2026-0042 (holder consented on 2026-03-01)",
         "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]}}
@@ -89,6 +94,7 @@ class Grant(GrantBase, table=True):
 
 def ensure_tables(engine: Engine) -> None:
     SQLModel.metadata.create_all(engine, tables=[Grant.__table__])  # type: ignore[attr-defined]
+    consent.ensure_tables(engine)
 
 
 def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:
@@ -118,17 +124,23 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         raise InputError(f"expiry {expires.isoformat()} is not in the future", field="expires_at")
     if not grant.purpose.strip():
         raise InputError("state the purpose of the sharing", field="purpose")
+    full = export_document(ledger, hex32(cert.digest))
     if grant.reveal is not None:
-        document = CertificateDocument.from_json(export_document(ledger, hex32(cert.digest)))
-        document.present(grant.reveal)  # InputError naming unknown fields
+        CertificateDocument.from_json(full).present(grant.reveal)  # InputError naming unknown fields
+    relied_on = consent.for_grant(ledger, document=full, digest=hex32(cert.digest), grantee=grant.grantee,
+                                  reveal=grant.reveal, consent_id=grant.consent, purpose_code=grant.purpose_code,
+                                  expires_at=expires, now=now)
     row = Grant(id=secrets.token_hex(12), digest=hex32(cert.digest), issuer=issuer, grantee=grant.grantee,
                 purpose=grant.purpose.strip(), expires_at=expires, reveal=grant.reveal, created_by=signer,
                 created_at=now)
     with ledger.engine.begin() as conn:
         conn.execute(Grant.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
+    if relied_on is not None:
+        consent.link(ledger, row.id, relied_on)
     accesslog.record(ledger, certificate=row.digest, issuer=issuer, action="grant", outcome="recorded",
                      actor=issuer, signer=signer, at=now, grant_id=row.id, purpose=row.purpose,
-                     detail=f"shared with {row.grantee} until {expires.isoformat()}")
+                     detail=f"shared with {row.grantee} until {expires.isoformat()}"
+                            + (f" on consent {relied_on.id}" if relied_on is not None else ""))
     return row
 
 
@@ -179,6 +191,24 @@ def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
     return f"grant {latest.id} is not yet valid"
 
 
+def _grant_with_consent(ledger: Ledger, digest: str, grantee: str,
+                        now: datetime) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
+    """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
+    document; else the reason."""
+    live = sorted((g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
+                  key=lambda g: aware(g.expires_at), reverse=True)
+    if not live:
+        return None, None, None
+    document = export_document(ledger, digest)
+    reasons = []
+    for grant in live:
+        reason = consent.grant_problem(ledger, grant, now, document)
+        if reason is None:
+            return grant, None, document
+        reasons.append(f"grant {grant.id}: {reason}")
+    return None, "; ".join(reasons), document
+
+
 @dataclass(frozen=True)
 class Content:
     document: dict[str, Any]
@@ -222,11 +252,14 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
     grant = live_grant(ledger, key, principal.department, now)
     if grant is None:
         raise refuse(_why_not(ledger, key, principal.department, now), PermissionDenied(no_grant))
+    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now)
+    if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
+        raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
     if not principal.has("verifier"):
         raise refuse(f"grant {grant.id} is live but {principal.department} lacks the verifier role",
                      PermissionDenied(f"reading shared certificates needs the verifier role; "
                                       f"{principal.department!r} has {list(principal.roles)}"))
-    document = export_document(ledger, key)
+    document = full
     if grant.reveal is not None:
         document = CertificateDocument.from_json(document).present(grant.reveal).to_json()
     entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",

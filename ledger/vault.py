@@ -67,6 +67,10 @@ class Vault:
             kek = self._keks[department] = AESGCM(derived)
         return kek
 
+    def derive(self, info: bytes) -> bytes:
+        """A 32-byte key for one other purpose (``info`` names it), derived from the vault key with HKDF."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(self._key)
+
     def seal_certificates(self, department: str, items: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Seal each ``(body, digest)`` with a fresh data key wrapped by ``department``'s key (one call per batch:
         the randomness of the whole batch is drawn at once)."""

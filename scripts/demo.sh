@@ -141,6 +141,43 @@ step "The holder discloses only the enterprise name; the rest stay salted hashes
 run ledger present "$work/licence-1.json" --reveal subject.enterprise_name --out "$work/presentation.json"
 run ledger verify "$work/presentation.json"
 
+step "Sharing with the service centre needs the enterprise's own consent; withdrawn, it ends at once"
+# The enterprise signs in with the login service Market Regulation already uses (here played by a key made up for
+# the demo); that service hands it a short-lived signed assertion. Only then can the licence's fields be shared.
+provider_key=$(python -c "import secrets; print('0x' + secrets.token_hex(32))")
+export LEDGER_CONSENT_PROVIDERS="legal-person-login=$(python -c "import sys; from eth_account import Account; print(Account.from_key(sys.argv[1]).address)" "$provider_key")@substantial"
+assert_for() {  # assert_for FILE: the login service's assertion for licence 1's enterprise (one use each)
+  python - "$provider_key" "$work/licence-1.json" "$1" <<'PY'
+import json, sys
+from datetime import UTC, datetime
+from eth_account import Account
+from ledger import consent
+from ledger.client import Ledger
+doc = json.load(open(sys.argv[2]))
+with Ledger.open() as ledger:
+    signed = consent.sign_assertion(Account.from_key(sys.argv[1]), provider="legal-person-login",
+                                    subject=doc["fields"]["subject.credit_code"], assurance="substantial",
+                                    audience=consent.audience(ledger), issued_at=datetime.now(UTC))
+open(sys.argv[3], "w").write(signed.model_dump_json())
+PY
+}
+digest1=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['digest'])" "$work/licence-1.json")
+consent_until=$(python -c "from datetime import UTC, datetime, timedelta; print((datetime.now(UTC) + timedelta(days=30)).isoformat())")
+share=(ledger share "$digest1" --to GOV --purpose "subsidy application 2026-17" --reveal subject.enterprise_name,subject.credit_code --until "$consent_until")
+printf '$ %s\n' "${share[*]}"
+if "${share[@]}"; then echo "demo: shared personal fields without consent!" >&2; exit 1; fi
+assert_for "$work/assertion-1.json"
+echo '$ ledger consent give '"$digest1"' --assertion assertion-1.json --to GOV --purpose-code subsidy ...' >&2
+consent_id=$(ledger consent give "$digest1" --assertion "$work/assertion-1.json" --to GOV --purpose-code subsidy \
+    --purpose-text "subsidy application 2026-17" --fields subject.enterprise_name,subject.credit_code --until "$consent_until" | field id)
+echo "\$ ${share[*]} --consent $consent_id --purpose-code subsidy" >&2
+grant_id=$("${share[@]}" --consent "$consent_id" --purpose-code subsidy | field id)
+echo "grant $grant_id relies on consent $consent_id"
+assert_for "$work/assertion-2.json"
+echo "\$ ledger consent withdraw $consent_id --assertion assertion-2.json" >&2
+ledger consent withdraw "$consent_id" --assertion "$work/assertion-2.json" | field withdrawn_at
+run ledger consent check -d MKT
+
 step "The service centre publishes its approve-in-seconds rule set, then decides 10,000 applications citing those licences"
 # Applications cite licences by digest only; the ledger verifies each against the chain at decision time (some are
 # revoked, suspended or expired, a few cite digests nobody issued), and the rules read what it found.

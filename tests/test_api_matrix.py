@@ -22,6 +22,7 @@ from ledger.auth import sign_challenge
 from ledger.client import Ledger
 from ledger.departments import Council
 
+from . import consent_support
 from .conftest import make_records
 from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 
@@ -40,6 +41,7 @@ class Matrix:
     digest: str
     document: dict[str, Any]
     spare: list[str] = field(default_factory=list)
+    consents: dict[str, str] = field(default_factory=dict)  # recipient -> the holder's consent to it
 
     def fresh(self) -> str:
         """An unused certificate of the issuer (for endpoints that change a certificate)."""
@@ -48,7 +50,8 @@ class Matrix:
     def grant(self) -> str:
         """A new grant by the issuer on the shared certificate."""
         r = self.client.post(f"/certificates/{self.digest}/grants", headers=bearer(self.tokens["issuer"]), json={
-            "grantee": "INS", "purpose": "matrix", "expires_at": (self.clock.now + timedelta(days=1)).isoformat()})
+            "grantee": "INS", "purpose": "matrix", "expires_at": (self.clock.now + timedelta(days=1)).isoformat(),
+            "consent": self.consents["INS"], "purpose_code": "insurance-claim"})
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
@@ -84,8 +87,11 @@ def matrix(ledger: Ledger) -> Matrix:
     docs = issue(ledger, "HOSP", 41)
     m = Matrix(ledger, client, clock, codes, tokens, accounts, docs[0]["digest"], docs[0],
                [d["digest"] for d in docs[1:]])
+    for recipient in ("INS", codes["verifier"]):
+        m.consents[recipient] = consent_support.give(ledger, m.document, recipient, clock.now).id
     r = client.post(f"/certificates/{m.digest}/grants", headers=bearer(tokens["issuer"]), json={
         "grantee": codes["verifier"], "purpose": "permission matrix", "reveal": ["subject.name"],
+        "consent": m.consents[codes["verifier"]], "purpose_code": "insurance-claim",
         "expires_at": (clock.now + timedelta(days=30)).isoformat()})
     assert r.status_code == 201, r.text
     return m
@@ -131,6 +137,11 @@ def _public(status: int) -> dict[str, int]:
 ANY_DEPARTMENT = _row(200, 200, 200, 200, 200)
 OWNER_OR_AUDITOR = _row(200, 403, 403, 200, 403)
 
+def _assertion(m: Matrix) -> dict[str, Any]:
+    signed = consent_support.assertion(m.ledger, consent_support.identifier(m.document), m.clock.now)
+    return signed.model_dump()
+
+
 # endpoint id -> (method + path template, request builder, expected status per caller)
 ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]]] = {
     "challenge": ("POST /auth/challenge",
@@ -151,7 +162,8 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
     "supersede": ("POST /certificates/{digest}/supersede", _supersede, _row(200, 403, 403, 403, 403)),
     "grant_create": ("POST /certificates/{digest}/grants",
                      lambda m, w: ("POST", f"/certificates/{m.digest}/grants", {"json": {
-                         "grantee": "INS", "purpose": "claim 42",
+                         "grantee": "INS", "purpose": "claim 42", "consent": m.consents["INS"],
+                         "purpose_code": "insurance-claim",
                          "expires_at": (m.clock.now + timedelta(days=1)).isoformat()}}),
                      _row(201, 403, 403, 403, 403)),
     "grant_list": ("GET /certificates/{digest}/grants",
@@ -191,6 +203,20 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
     "audit_report": ("GET /audit/report", lambda m, w: ("GET", "/audit/report", {"params": {
         "department": "HOSP", "from": "2026-01-01", "to": "2026-01-31", "format": "json"}}),
                      _row(403, 403, 403, 200, 403)),
+    # consent: the person's requests carry a provider's assertion, not a token; this gateway trusts no provider
+    "consent_give": ("POST /public/consents", lambda m, w: ("POST", "/public/consents", {"json": {
+        "assertion": _assertion(m), "consent": consent_support.request(m.document, "INS", m.clock.now).model_dump(
+            mode="json")}}), _public(403)),
+    "consent_withdraw": ("POST /public/consents/{consent_id}/withdraw",
+                         lambda m, w: ("POST", f"/public/consents/{m.consents['INS']}/withdraw",
+                                       {"json": {"assertion": _assertion(m)}}), _public(403)),
+    "consent_mine": ("POST /public/consents/mine",
+                     lambda m, w: ("POST", "/public/consents/mine", {"json": {"assertion": _assertion(m)}}),
+                     _public(403)),
+    "consent_list": ("GET /certificates/{digest}/consents",
+                     lambda m, w: ("GET", f"/certificates/{m.digest}/consents", {}), _row(200, 403, 403, 403, 403)),
+    "consent_check": ("GET /consents/check", lambda m, w: ("GET", "/consents/check", {}),
+                      _row(200, 200, 403, 403, 403)),
 }
 
 CASES = [(endpoint, who) for endpoint in ENDPOINTS for who in PRINCIPALS]

@@ -7,6 +7,7 @@ from typing import Any
 
 from ledger import logchain
 
+from . import consent_support
 from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client
 
 
@@ -15,11 +16,13 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     client = make_client(ledger, clock)
     issuer = login(client, ledger, fresh_department)
     reader = login(client, ledger, "PSB")
-    old, new = (d["digest"] for d in issue(ledger, fresh_department, 2))
+    doc, new_doc = issue(ledger, fresh_department, 2)
+    old, new = doc["digest"], new_doc["digest"]
 
     assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 403
     grant = client.post(f"/certificates/{old}/grants", headers=bearer(issuer), json={
-        "grantee": "PSB", "purpose": "background check 7", "expires_at": (clock.now + timedelta(days=1)).isoformat()})
+        "grantee": "PSB", "purpose": "background check 7", "expires_at": (clock.now + timedelta(days=1)).isoformat(),
+        "consent": consent_support.give(ledger, doc, "PSB", clock.now).id, "purpose_code": "insurance-claim"})
     assert grant.status_code == 201
     assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 200
     assert client.delete(f"/grants/{grant.json()['id']}", headers=bearer(issuer)).status_code == 200

@@ -14,6 +14,7 @@ from sqlalchemy import delete
 
 from ledger.logchain import LOG_ACCESS, LogEntry
 
+from . import consent_support
 from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 
 
@@ -24,13 +25,16 @@ def world(ledger: Any, fresh_department: str) -> dict[str, Any]:
     client = make_client(ledger, clock)
     verifier = register(ledger, "SV", "verifier")
     doc = issue(ledger, fresh_department, 1)[0]
-    return {"clock": clock, "client": client, "issuer": fresh_department, "verifier": verifier, "doc": doc,
+    return {"ledger": ledger, "clock": clock, "client": client, "issuer": fresh_department, "verifier": verifier, "doc": doc,
             "digest": doc["digest"], "issuer_token": login(client, ledger, fresh_department),
             "verifier_token": login(client, ledger, verifier)}
 
 
 def _grant(w: dict[str, Any], **changes: Any) -> Any:
+    if "consent" not in w:  # the holder consents (to every personal field) when the first grant is asked for
+        w["consent"] = consent_support.give(w["ledger"], w["doc"], w["verifier"], w["clock"].now).id
     body = {"grantee": w["verifier"], "purpose": "insurance claim 2026-0042, holder consented",
+            "consent": w["consent"], "purpose_code": "insurance-claim",
             "expires_at": (w["clock"].now + timedelta(minutes=10)).isoformat(), **changes}
     return w["client"].post(f"/certificates/{w['digest']}/grants", headers=bearer(w["issuer_token"]), json=body)
 

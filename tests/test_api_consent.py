@@ -1,0 +1,128 @@
+"""The data subject's consent through the real gateway process (``python -m api`` over TCP, the session's chain
+and database): the person gives and withdraws consent with their authentication provider's assertion, the issuer
+cannot share without it, a relay cannot use one person's assertion for another's certificate, and a withdrawal
+stops the recipient's very next read. The gateway's clock is the real one; nothing here waits on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from ledger import consent
+from ledger.client import Ledger
+
+from .consent_support import PROVIDERS_ENV, assertion, identifier, request
+from .gateway_process import Gateway, gateway
+from .test_api_attacks import _problem, sign_in
+from .test_api_support import UNLIMITED, issue, register
+
+
+@pytest.fixture(scope="module")
+def gw(ledger: Ledger) -> Iterator[Gateway]:
+    with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as running:
+        yield running
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def _give(c: httpx.Client, ledger: Ledger, subject: str, document: dict[str, Any], recipient: str,
+          **changes: Any) -> httpx.Response:
+    return c.post("/public/consents", json={
+        "assertion": assertion(ledger, subject, _now()).model_dump(),
+        "consent": request(document, recipient, _now(), **changes).model_dump(mode="json")})
+
+
+def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, ledger: Ledger,
+                                                                  fresh_department: str) -> None:
+    a, b = issue(ledger, fresh_department, 2)
+    verifier = register(ledger, "CV", "verifier")
+    with gw.client() as c:
+        issuer, reader = sign_in(c, ledger, fresh_department), sign_in(c, ledger, verifier)
+
+        def grant(**changes: Any) -> httpx.Response:
+            return c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
+                "grantee": verifier, "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
+                "reveal": ["subject.name"], "expires_at": (_now() + timedelta(days=1)).isoformat(), **changes})
+
+        # the issuer alone cannot share the person's name
+        assert "consent" in _problem(grant(), 403)["detail"]
+        # a relay holding A's authentication asks for consent on B's certificate
+        relayed = _give(c, ledger, identifier(a), b, verifier)
+        assert "not the subject" in _problem(relayed, 403)["detail"]
+        # bad input: a clear error, nothing recorded
+        assert _problem(c.post("/public/consents", json={"consent": {}}), 422)["errors"]
+        _problem(_give(c, ledger, identifier(a), a, verifier, fields=["subject.shoe_size"]), 422)
+
+        given = _give(c, ledger, identifier(a), a, verifier, fields=["subject.name"])
+        assert given.status_code == 201, given.text
+        record = given.json()
+        assert record["live"] and record["provider"] == "gov-id-app" and record["assurance"] == "substantial"
+        assert identifier(a) not in given.text and record["signer"] == consent.gateway_address(ledger)
+
+        # B's certificate cannot ride on A's consent
+        other = c.post(f"/certificates/{b['digest']}/grants", headers=issuer, json={
+            "grantee": verifier, "purpose": "claim", "purpose_code": "insurance-claim", "reveal": ["subject.name"],
+            "consent": record["id"], "expires_at": (_now() + timedelta(days=1)).isoformat()})
+        assert "another certificate" in _problem(other, 403)["detail"]
+        assert "covers" in _problem(grant(consent=record["id"], reveal=None), 403)["detail"]
+        made = grant(consent=record["id"])
+        assert made.status_code == 201, made.text
+        read = c.get(f"/certificates/{a['digest']}/content", headers=reader)
+        assert read.status_code == 200 and read.json()["document"]["fields"]["subject.name"] == \
+            a["fields"]["subject.name"]
+
+        # the person lists and withdraws; the very next read is refused
+        mine = c.post("/public/consents/mine", json={"assertion": assertion(ledger, identifier(a), _now())
+                                                     .model_dump()})
+        # (the same person, by ID number, is the subject of other tests' certificates too)
+        assert [m["id"] for m in mine.json() if m["certificate"] == a["digest"]] == [record["id"]]
+        withdraw = assertion(ledger, identifier(a), _now()).model_dump()
+        stranger = c.post(f"/public/consents/{record['id']}/withdraw",
+                          json={"assertion": assertion(ledger, identifier(b), _now()).model_dump()})
+        _problem(stranger, 404)
+        done = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
+        assert done.status_code == 200 and done.json()["withdrawn_at"] and not done.json()["live"], done.text
+        refused = c.get(f"/certificates/{a['digest']}/content", headers=reader)
+        assert "withdrawn" in _problem(refused, 403)["detail"]
+        replay = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
+        assert "used already" in _problem(replay, 403)["detail"]
+        assert "withdrawn" in _problem(grant(consent=record["id"]), 403)["detail"]
+
+        listed = c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json()
+        assert [(x["id"], x["live"]) for x in listed] == [(record["id"], False)]
+        # in the anchored access log: consent, grant, read, withdrawal, refused read
+        assert c.post("/access-log/anchor", headers=issuer).json()["roots"]
+        log = [e for e in c.get("/access-log", headers=issuer).json() if e["certificate"] == a["digest"]]
+        assert [(e["action"], e["outcome"]) for e in log] == [
+            ("consent", "recorded"), ("grant", "recorded"), ("read", "served"), ("consent-withdrawn", "recorded"),
+            ("read", "refused")]
+        assert all(e["anchored"] for e in log) and all(identifier(a) not in str(e) for e in log)
+        assert c.get("/consents/check", headers=issuer).json()["discrepancies"] == []
+
+
+def test_an_inserted_consent_row_is_refused_and_reported(gw: Gateway, ledger: Ledger, fresh_department: str) -> None:
+    """An insider with database access (no consent key) writes a consent row for a certificate."""
+    a = issue(ledger, fresh_department, 1)[0]
+    consent.ensure_tables(ledger.engine)
+    with gw.client() as c:
+        issuer = sign_in(c, ledger, fresh_department)
+        real = _give(c, ledger, identifier(a), a, "INS").json()
+        forged = consent.load(ledger, real["id"])
+        assert forged is not None
+        forged = forged.model_copy(update={"id": "d" * 24, "recipient": "PSB"})
+        with ledger.engine.begin() as conn:
+            conn.execute(consent.Consent.__table__.insert().values(**forged.model_dump()))
+        refused = c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
+            "grantee": "PSB", "purpose": "claim", "purpose_code": "insurance-claim", "consent": forged.id,
+            "expires_at": (_now() + timedelta(days=1)).isoformat()})
+        assert "does not match" in _problem(refused, 403)["detail"]
+        kinds = {(d["kind"], d["consent"]) for d in
+                 c.get("/consents/check", headers=issuer).json()["discrepancies"]}
+        assert kinds == {("consent_signature", forged.id), ("consent_unlogged", forged.id)}

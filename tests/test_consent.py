@@ -1,0 +1,317 @@
+"""Consent from the person, not only the issuer (issue 16), at the library level, against the session's real chain
+and database. Each test is one adversary: an issuer sharing without consent, a relay presenting one person's
+consent for another person's certificate, a recipient reading after withdrawal or expiry or beyond the purpose or
+fields consented to, an insider writing consent rows into the database. The clock is passed in, never waited on.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from eth_account import Account
+from sqlalchemy import select, update
+
+from ledger import accesslog, consent, sharing
+from ledger.auth import Attempt, PermissionDenied, Principal
+from ledger.errors import InputError, NotFoundError, StateError
+from ledger.logchain import LOG_ACCESS, LogEntry
+
+from .consent_support import PROVIDERS, PROVIDERS_ENV, assertion, give, identifier, request
+from .test_api_support import issue
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture()
+def world(ledger: Any, fresh_department: str) -> dict[str, Any]:
+    """A fresh issuer (its access log is this test's alone), two certificates of two different people."""
+    sharing.ensure_tables(ledger.engine)
+    docs = issue(ledger, fresh_department, 2)
+    assert identifier(docs[0]) != identifier(docs[1])
+    return {"issuer": fresh_department, "a": docs[0], "b": docs[1], "signer": "0x" + "00" * 20}
+
+
+def _grant(ledger: Any, w: dict[str, Any], doc: dict[str, Any], now: datetime = NOW, **changes: Any) -> sharing.Grant:
+    body: dict[str, Any] = {"grantee": "INS", "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
+                            "expires_at": now + timedelta(days=1), "reveal": ["subject.name"], **changes}
+    return sharing.create_grant(ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"],
+                                grant=sharing.GrantCreate(**body), now=now)
+
+
+def _read(ledger: Any, doc: dict[str, Any], now: datetime, department: str = "INS") -> sharing.Content:
+    principal = Principal(department, "0x" + "11" * 20, ("verifier",), "jti", now + timedelta(hours=1))
+    return sharing.fetch_content(ledger, doc["digest"], Attempt(principal), now=now)
+
+
+def _log(ledger: Any, issuer: str) -> list[dict[str, Any]]:
+    return accesslog.entries(ledger, department=issuer)
+
+
+def test_issuer_cannot_share_personal_fields_without_consent(ledger: Any, world: dict[str, Any]) -> None:
+    w = world
+    with pytest.raises(PermissionDenied, match="needs the data subject's consent"):
+        _grant(ledger, w, w["a"])
+    with pytest.raises(PermissionDenied, match="needs the data subject's consent"):
+        _grant(ledger, w, w["a"], reveal=None)  # the whole certificate
+    with pytest.raises(PermissionDenied, match="there is no consent"):
+        _grant(ledger, w, w["a"], consent="0" * 24)
+    assert sharing.list_grants(ledger, issuer=w["issuer"]) == []  # nothing was stored
+    assert _log(ledger, w["issuer"]) == []
+    # a grant that discloses no personal field (only id, type, issuer, dates) needs no consent
+    plain = _grant(ledger, w, w["a"], reveal=[], purpose_code=None)
+    assert _read(ledger, w["a"], NOW).document["fields"].keys().isdisjoint({"subject.name", "subject.id_number"})
+    assert plain.id
+
+
+def test_consent_covers_recipient_purpose_fields_and_expiry(ledger: Any, world: dict[str, Any]) -> None:
+    w = world
+    given = give(ledger, w["a"], "INS", NOW, fields=["subject.name"], expires_at=NOW + timedelta(days=2))
+    assert given.subject_ref.startswith("0x") and identifier(w["a"]) not in json.dumps(given.model_dump(mode="json"))
+    with pytest.raises(PermissionDenied, match="covers"):
+        _grant(ledger, w, w["a"], consent=given.id, reveal=["subject.name", "subject.id_number"])
+    with pytest.raises(PermissionDenied, match="covers"):
+        _grant(ledger, w, w["a"], consent=given.id, reveal=None)
+    with pytest.raises(PermissionDenied, match="purpose"):
+        _grant(ledger, w, w["a"], consent=given.id, purpose_code="marketing")
+    with pytest.raises(PermissionDenied, match="recipient"):
+        _grant(ledger, w, w["a"], consent=given.id, grantee="PSB")
+    with pytest.raises(InputError, match="outlive"):
+        _grant(ledger, w, w["a"], consent=given.id, expires_at=NOW + timedelta(days=3))
+    grant = _grant(ledger, w, w["a"], consent=given.id)
+    served = _read(ledger, w["a"], NOW + timedelta(hours=1))
+    assert served.grant is not None and served.grant.id == grant.id
+    assert served.document["fields"]["subject.name"] == w["a"]["fields"]["subject.name"]
+    # the consent ends before the grant would: after it, nothing is served, and the refusal says why
+    long = give(ledger, w["a"], "INS", NOW, fields=["subject.name"], expires_at=NOW + timedelta(hours=2))
+    _grant(ledger, w, w["a"], consent=long.id, expires_at=NOW + timedelta(hours=2))
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW + timedelta(days=2, seconds=1))
+    refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]
+    assert "expired" in refused[-1]["detail"]
+    with pytest.raises(PermissionDenied, match="expired"):
+        _grant(ledger, w, w["a"], consent=given.id, now=NOW + timedelta(days=2))
+
+
+def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str, Any]) -> None:
+    w = world
+    given = give(ledger, w["a"], "INS", NOW)
+    _grant(ledger, w, w["a"], consent=given.id, reveal=None)
+    assert _read(ledger, w["a"], NOW).document["fields"]["subject.id_number"] == identifier(w["a"])
+    later = NOW + timedelta(minutes=1)
+    withdrawn = consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
+                                 now=later, providers=PROVIDERS)
+    assert withdrawn.withdrawn_at is not None and not withdrawn.is_live(later)
+    with pytest.raises(PermissionDenied, match="no live grant"):
+        _read(ledger, w["a"], later)  # the grant itself is still live: the consent is what ended
+    with pytest.raises(StateError, match="withdrawn already"):
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
+                         now=later, providers=PROVIDERS)
+    with pytest.raises(PermissionDenied, match="withdrawn"):  # and no new grant can rely on it
+        _grant(ledger, w, w["a"], consent=given.id, now=later)
+    # the log: consent given, grant, read served, consent withdrawn, read refused; bodies hold no identifier
+    log = _log(ledger, w["issuer"])
+    assert [(e["action"], e["outcome"]) for e in log] == [
+        ("consent", "recorded"), ("grant", "recorded"), ("read", "served"), ("consent-withdrawn", "recorded"),
+        ("read", "refused")]
+    assert log[0]["consent"] == given.id and log[0]["consent_hash"] == given.record_hash
+    assert "withdrawn" in log[-1]["detail"]
+    assert all(identifier(w["a"]) not in json.dumps(e) for e in log)
+    assert accesslog.anchor(ledger, w["issuer"]) and accesslog.check(ledger, w["issuer"]) == []
+    assert all(e["anchored"] for e in _log(ledger, w["issuer"]))
+    # someone else cannot withdraw it (nor learn whether it exists)
+    other = give(ledger, w["a"], "INS", later)
+    with pytest.raises(NotFoundError):
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), later), consent_id=other.id,
+                         now=later, providers=PROVIDERS)
+
+
+def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[str, Any]) -> None:
+    """A relay authenticates person A and asks for consent on B's certificate; or presents A's consent for a grant
+    on B's certificate: both refused."""
+    w = world
+    with pytest.raises(PermissionDenied, match="not the subject"):
+        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW),
+                     consent=request(w["b"], "INS", NOW), now=NOW, providers=PROVIDERS)
+    given_a = give(ledger, w["a"], "INS", NOW)
+    with pytest.raises(PermissionDenied, match="another certificate"):
+        _grant(ledger, w, w["b"], consent=given_a.id)
+    # the identifier is compared as the certificate holds it, not as a substring or a prefix
+    with pytest.raises(PermissionDenied, match="not the subject"):
+        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"])[:-1], NOW),
+                     consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
+
+
+def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]) -> None:
+    w, who = world, identifier(world["a"])
+    consent.ensure_tables(ledger.engine)
+
+    def attempt(signed: consent.SignedAssertion, **changes: Any) -> None:
+        consent.give(ledger, assertion=signed, consent=request(w["a"], changes.pop("recipient", "INS"), NOW, **changes),
+                     now=NOW, providers=PROVIDERS)
+
+    with pytest.raises(PermissionDenied, match="not signed by provider"):
+        attempt(assertion(ledger, who, NOW, account=Account.create()))
+    with pytest.raises(PermissionDenied, match="not configured"):
+        attempt(assertion(ledger, who, NOW, provider="self-service"))
+    with pytest.raises(PermissionDenied, match="addressed to"):
+        attempt(assertion(ledger, who, NOW, audience="provenance-ledger:1:0x" + "00" * 20))
+    with pytest.raises(PermissionDenied, match="assurance"):
+        attempt(assertion(ledger, who, NOW, assurance="high"))
+    with pytest.raises(PermissionDenied, match="authenticate again"):
+        attempt(assertion(ledger, who, NOW - timedelta(minutes=10)))
+    with pytest.raises(InputError, match="lives at most"):
+        attempt(assertion(ledger, who, NOW, lifetime=timedelta(days=1)))
+    tampered = assertion(ledger, who, NOW)
+    tampered.assertion["subject"] = identifier(w["b"])
+    with pytest.raises(PermissionDenied, match="not signed by provider"):
+        attempt(tampered)
+    once = assertion(ledger, who, NOW)
+    with pytest.raises(InputError, match="no fields"):  # bad input: a clear error, and the assertion is spent
+        attempt(once, fields=["subject.favourite_colour"])
+    with pytest.raises(InputError, match="not registered"):
+        attempt(assertion(ledger, who, NOW), recipient="NOPE")
+    with pytest.raises(InputError, match="future"):
+        attempt(assertion(ledger, who, NOW), expires_at=NOW)
+    assert consent.list_consents(ledger, issuer=w["issuer"]) == [] and _log(ledger, w["issuer"]) == []
+    good = assertion(ledger, who, NOW)
+    attempt(good)
+    with pytest.raises(PermissionDenied, match="used already"):
+        attempt(good)
+    with pytest.raises(PermissionDenied, match="used already"):
+        attempt(once)
+    assert len(consent.list_consents(ledger, issuer=w["issuer"])) == 1
+
+
+def test_insider_rows_are_refused_and_reported(ledger: Any, world: dict[str, Any]) -> None:
+    """Someone with database access but not the ledger's consent key writes consent rows."""
+    w = world
+    real = give(ledger, w["a"], "INS", NOW, fields=["subject.name"])
+    assert consent.check(ledger, w["issuer"]) == []
+    # 1. a copy of a real record, moved to person B's certificate: the signature no longer matches
+    forged = real.model_copy(update={"id": "f" * 24, "digest": w["b"]["digest"]})
+    # 2. a brand-new record signed by a key of the insider's own
+    own = real.model_copy(update={"id": "e" * 24, "purpose_code": "marketing"})
+    own.record_hash = consent._record_hash(own)
+    own.signature = "0x" + bytes(Account.create().sign_message(consent._record_message(own)).signature).hex()
+    with ledger.engine.begin() as conn:
+        for row in (forged, own):
+            conn.execute(consent.Consent.__table__.insert().values(**row.model_dump()))
+    with pytest.raises(PermissionDenied, match="does not match its contents"):
+        _grant(ledger, w, w["b"], consent=forged.id)
+    with pytest.raises(PermissionDenied, match="not signed"):
+        _grant(ledger, w, w["a"], consent=own.id, purpose_code="marketing")
+    kinds = {(d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])}
+    assert {("consent_signature", forged.id), ("consent_unlogged", forged.id), ("consent_signature", own.id),
+            ("consent_unlogged", own.id)} <= kinds
+    # 3. a withdrawal undone in the row: the logged withdrawal still counts, and check reports the row
+    _grant(ledger, w, w["a"], consent=real.id)
+    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=real.id, now=NOW,
+                     providers=PROVIDERS)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(consent.Consent).where(consent.Consent.id == real.id).values(withdrawn_at=None))
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW)
+    assert ("consent_withdrawal_undone", real.id) in {(d["kind"], d["consent"])
+                                                      for d in consent.check(ledger, w["issuer"])}
+    # 4. the logged consent entry itself deleted: the row is unlogged, the anchored log says an entry is missing
+    accesslog.anchor(ledger, w["issuer"])
+    with ledger.engine.begin() as conn:
+        seq = conn.execute(select(LogEntry.seq).where(LogEntry.log == LOG_ACCESS,
+                                                      LogEntry.department_id == w["issuer"],
+                                                      LogEntry.body.like(f'%"action":"consent"%{real.id}%'))).scalar()
+        conn.execute(LogEntry.__table__.delete().where(LogEntry.log == LOG_ACCESS,
+                                                       LogEntry.department_id == w["issuer"], LogEntry.seq == seq))
+    assert ("consent_unlogged", real.id) in {(d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])}
+    assert any(d["kind"] == "missing" for d in accesslog.check(ledger, w["issuer"]))
+
+
+def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    fields = ["id", "type", "subject.name", "subject.id_number", "subject.credit_code"]
+    assert consent.policy_fields("business-licence", fields, "") == {"subject.name", "subject.id_number",
+                                                                      "subject.credit_code"}
+    policy = json.dumps({"business-licence": ["subject.id_number"], "*": "none"})
+    assert consent.policy_fields("business-licence", fields, policy) == {"subject.id_number"}
+    assert consent.policy_fields("permit", fields, policy) == set()
+    with pytest.raises(Exception, match="LEDGER_CONSENT_POLICY"):
+        consent.policy_fields("permit", fields, "[1]")
+    monkeypatch.setenv(consent.POLICY_ENV, policy)
+    w = world
+    _grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
+    with pytest.raises(PermissionDenied, match="subject.id_number"):
+        _grant(ledger, w, w["a"], reveal=["subject.id_number"])
+
+
+def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_path: Any) -> None:
+    """`ledger consent give | list | withdraw | check` and `ledger share`, as separate processes."""
+    from .test_crash import run_cli
+
+    w, now = world, datetime.now(UTC).replace(microsecond=0)
+    env = {consent.PROVIDERS_ENV: PROVIDERS_ENV}
+
+    def signed(name: str, subject: str) -> str:
+        path = tmp_path / name
+        path.write_text(assertion(ledger, subject, now).model_dump_json())
+        return str(path)
+
+    until = (now + timedelta(days=30)).isoformat()
+    share = ["share", w["a"]["digest"], "--to", "INS", "--purpose", "claim 42", "--reveal", "subject.name",
+             "--until", (now + timedelta(days=1)).isoformat()]
+    refused = run_cli(ledger, *share, **env)
+    assert refused.returncode == 2 and "consent" in refused.stderr, refused.stderr
+    bad = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", str(tmp_path / "missing.json"),
+                  "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "claim",
+                  "--fields", "subject.name", "--until", until, **env)
+    assert bad.returncode == 2 and "cannot read the assertion file" in bad.stderr
+    given = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", signed("a1.json", identifier(w["a"])),
+                    "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "medical claim 42",
+                    "--fields", "subject.name", "--until", until, **env)
+    assert given.returncode == 0, given.stderr
+    record = json.loads(given.stdout)
+    shared = run_cli(ledger, *share, "--consent", record["id"], "--purpose-code", "insurance-claim", **env)
+    assert shared.returncode == 0, shared.stderr
+    listed = run_cli(ledger, "consent", "list", "--assertion", signed("a2.json", identifier(w["a"])), **env)
+    assert [c["id"] for c in json.loads(listed.stdout) if c["certificate"] == w["a"]["digest"]] == [record["id"]]
+    withdrawn = run_cli(ledger, "consent", "withdraw", record["id"], "--assertion",
+                        signed("a3.json", identifier(w["a"])), **env)
+    assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
+    with pytest.raises(PermissionDenied, match="withdrawn"):
+        _read(ledger, w["a"], datetime.now(UTC))
+    checked = run_cli(ledger, "consent", "check", "-d", w["issuer"], **env)
+    assert checked.returncode == 0 and json.loads(checked.stdout)["discrepancies"] == [], checked.stdout
+
+
+def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(ledger: Any,
+                                                                            world: dict[str, Any]) -> None:
+    """An insider writes a grant row directly (no consent), or links a grant to someone else's valid consent."""
+    w = world
+    raw = sharing.Grant(id="c" * 24, digest=w["a"]["digest"], issuer=w["issuer"], grantee="INS", purpose="x",
+                        expires_at=NOW + timedelta(days=1), reveal=["subject.name"], created_by=w["signer"],
+                        created_at=NOW)
+    with ledger.engine.begin() as conn:
+        conn.execute(sharing.Grant.__table__.insert().values(**raw.model_dump()))
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW)
+    refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]
+    assert "without the data subject's consent" in refused[-1]["detail"]
+    # B's consent, valid and to the same recipient, linked to a grant on A's certificate
+    other = give(ledger, w["b"], "INS", NOW)
+    consent.link(ledger, raw.id, other)
+    with pytest.raises(PermissionDenied):
+        _read(ledger, w["a"], NOW)
+    assert "does not cover" in _log(ledger, w["issuer"])[-1]["detail"]
+
+
+def test_reconcile_reports_an_inserted_consent_row(ledger: Any, world: dict[str, Any]) -> None:
+    from ledger.reconcile import reconcile
+
+    w = world
+    real = give(ledger, w["a"], "INS", NOW)
+    assert not [d for d in reconcile(ledger, departments=[w["issuer"]]).divergences if d.kind.startswith("consent")]
+    with ledger.engine.begin() as conn:
+        conn.execute(consent.Consent.__table__.insert().values(
+            **real.model_copy(update={"id": "b" * 24, "recipient": "PSB"}).model_dump()))
+    found = {d.kind for d in reconcile(ledger, departments=[w["issuer"]]).divergences}
+    assert {"consent_signature", "consent_unlogged"} <= found
