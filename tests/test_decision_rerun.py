@@ -324,3 +324,29 @@ def test_officer_override_is_bundled_with_its_input_and_link(world: World, appro
     assert report.ok and code == 0, result
     detail = check(result, "rerun")["detail"]
     assert detail.startswith("not applicable: an officer's decision") and f"overriding decision {d['seq']}" in detail
+
+
+def test_cli_writes_the_complete_decision_bundle(world: World, approved: dict[str, Any], tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from ledger.cli import main as cli_main
+
+    from .test_evidence import cli_env, standalone
+
+    data_dir = cli_env(world.ledger, monkeypatch)
+    out = tmp_path / "decision.json"
+    seq = str(approved["decision"]["seq"])
+    assert cli_main([*data_dir, "evidence", "--decision", "RR-APPROVE", "-d", world.dept, "--seq", seq,
+                     "--applicant", world.holder(0), "--hide", "item.legal_limit_days", "--out", str(out)]) == 0
+    written = json.loads(out.read_text(encoding="utf-8"))
+    assert written["input"]["applicant"]["identity"] == world.holder(0)
+    assert list(written["input"]["hidden"]) == ["item.legal_limit_days"]
+    code, result, _ = standalone(world.ledger, out)
+    assert code == 1 and result is not None and failed_names(result) == {"rerun"}  # the rules read that field
+    capsys.readouterr()
+    assert cli_main([*data_dir, "evidence", "--decision", "RR-APPROVE", "-d", world.dept, "--seq", seq,
+                     "--applicant", world.holder(1)]) == 2
+    assert "not the applicant of this decision" in capsys.readouterr().err
+    assert cli_main([*data_dir, "evidence", "--decision", "RR-APPROVE", "-d", world.dept, "--seq", seq,
+                     "--hide", "item.no_such_field"]) == 2
+    assert "the input has no such field" in capsys.readouterr().err
