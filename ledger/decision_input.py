@@ -1,22 +1,22 @@
 """A decision's input committed field by field (``pl-input/1``), so a bundle can disclose it selectively.
 
 The stored input of a decision (``decisions.DecisionInput``) is a nested JSON object. For a court to re-run the
-decision from an evidence bundle alone, the decision record must commit to that input in a way a bundle can open
-one field at a time, hiding what it need not show, exactly as a certificate does (docs/format.md):
+decision from an evidence bundle alone, the decision record commits to that input in a way a bundle can open one
+field at a time, hiding what it need not show, exactly as a certificate does (docs/format.md):
 
 * the input is flattened into **fields** named by dotted paths (``item.onsite_reason``, ``applicant.blacklisted``,
-  ``certificates``): a mapping whose keys are all non-empty and dot-free is descended into, anything else (lists,
-  scalars, empty mappings, mappings with odd keys) is one field; ``unflatten`` rebuilds the same object;
-* the applicant's identity, which the record keeps only as the keyed ``applicant_ref``, is one more field,
-  ``@applicant`` (never part of the input the rules read): disclosing it lets a verifier work out whether a cited
-  certificate names the applicant (the ``holder`` fact);
+  ``certificates``): every non-empty mapping is descended into, anything else is one field; keys are escaped
+  JSON-Pointer style (``~`` as ``~0``, ``.`` as ``~1``, ``@`` as ``~2``) so :func:`unflatten` rebuilds any input;
 * each field is hashed with its own salt exactly like a certificate field,
   ``SHA-256("pl-field\\0" || salt || name || "\\0" || JCS(value))``, and the record's ``input_commitment`` is
-  ``0x`` + ``SHA-256("pl-input\\0" || JCS({"fields": {name: hex hash}, "format": "pl-input/1"}))``.
+  ``0x`` + ``SHA-256("pl-input\\0" || JCS({"fields": {name: hex hash}, "format": "pl-input/1"}))``;
+* the applicant's identity, which the record otherwise keeps only as the keyed ``applicant_ref``, is committed
+  as the field hash of ``@applicant`` (``applicant_commitment``): disclosing it lets a verifier work out whether
+  a cited certificate names the applicant (the ``holder`` fact).
 
 Salts are 16 bytes derived, not stored: ``HMAC-SHA256(department secret, "pl-input-salt\\0" || input_digest ||
 "\\0" || name)[:16]``, with the department's applicant secret (sealed by the vault), so only the department can
-open its commitments and nothing new has to be kept.
+open its commitments and nothing new has to be kept. Format and checks: docs/evidence.md.
 """
 
 from __future__ import annotations
