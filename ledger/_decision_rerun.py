@@ -55,6 +55,7 @@ def bundle_sections(ledger: Any, department: str, body: Mapping[str, Any], *, ap
     if text is None:
         raise NotFoundError(f"the decision's input {digest} is not in this ledger's database; run `ledger replay`")
     stored = json.loads(text)
+    stored.pop("input_nonce", None)  # the stored input's nonce (decisions._with_nonce) is no part of the commitment
     section = opening(_secret(ledger, department), stored, digest, applicant, hide=hide)
     documents = resolve_citations(ledger, [stored])
     cited: list[Any] = []

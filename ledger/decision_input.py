@@ -29,7 +29,7 @@ from typing import Any
 from .canonical import SALT_BYTES, canonical_json, field_hashes, hex32
 from .errors import InputError, VerificationError
 
-__all__ = ["APPLICANT_FIELD", "INPUT_FORMAT", "commit", "commitment", "flatten", "open_input", "opening", "unflatten"]
+__all__ = ["APPLICANT_FIELD", "INPUT_FORMAT", "commit", "commitment", "flatten", "input_commitment_of", "open_input", "opening", "unflatten"]
 
 INPUT_FORMAT = "pl-input/1"
 APPLICANT_FIELD = "@applicant"
@@ -96,6 +96,12 @@ def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str,
     derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
     applicant = field_hashes({APPLICANT_FIELD: identity}, derived)[APPLICANT_FIELD]
     return commitment(field_hashes(fields, derived)), hex32(applicant)
+
+
+def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_digest: str) -> str:
+    """The ``input_commitment`` the department's secret gives for a stored input (what replay compares)."""
+    fields = flatten({k: v for k, v in stored_input.items() if k != "input_nonce"})
+    return commitment(field_hashes(fields, salts(secret, input_digest, fields)))
 
 
 def opening(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str | None, *,

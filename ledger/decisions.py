@@ -347,6 +347,9 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
     if "applicant_ref" in decision_input:
         raise InputError("the decision input is stored: pass the applicant identity as applicant_ref=..., not inside "
                          "the input", field="applicant_ref")
+    if INPUT_NONCE in decision_input:
+        raise InputError(f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the "
+                         "application", field=INPUT_NONCE)
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
@@ -403,6 +406,17 @@ def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return digest, {"digest": digest, "document": text.decode("utf-8")}
 
 
+INPUT_NONCE = "input_nonce"
+
+
+def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
+    """The input as stored: with a random 16-byte nonce, because ``input_digest`` is an unsalted digest of the stored
+    input and is in every bundle; without the nonce, a field a bundle hides but that has few possible values (a flag,
+    a small number) could be found by trying each against it. The nonce is no part of what the rules read or of the
+    ``input_commitment``."""
+    return {**kept, INPUT_NONCE: os.urandom(16).hex()}
+
+
 def _input_commitments(ledger: Any, department: str, kept: Mapping[str, Any], input_digest: str,
                        identity: str) -> dict[str, str]:
     """The record's field-by-field commitments to its stored input and to the applicant's identity
@@ -431,7 +445,7 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
     kept, documents = seal_citations(prepared)
-    digest, row = _input_row(kept)
+    digest, row = _input_row(_with_nonce(kept))
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
@@ -515,7 +529,7 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)
-        input_digest, row = _input_row(kept)
+        input_digest, row = _input_row(_with_nonce(kept))
         commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
@@ -585,7 +599,7 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         for (rules, prepared, applicant), found, identity in zip(pending, facts, identities):
             kept, cited = seal_citations(prepared)
             documents.update(cited)
-            digest, row = _input_row(kept)
+            digest, row = _input_row(_with_nonce(kept))
             body = _automatic_body(rules, kept, found, digest, applicant, at, block)
             body.update(_input_commitments(ledger, department, kept, digest, identity))
             inputs.append(row)

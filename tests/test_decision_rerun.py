@@ -350,3 +350,29 @@ def test_cli_writes_the_complete_decision_bundle(world: World, approved: dict[st
     assert cli_main([*data_dir, "evidence", "--decision", "RR-APPROVE", "-d", world.dept, "--seq", seq,
                      "--hide", "item.no_such_field"]) == 2
     assert "the input has no such field" in capsys.readouterr().err
+
+
+def test_a_hidden_flag_cannot_be_guessed_from_the_input_digest(world: World, tmp_path: Path) -> None:
+    """A court holding a bundle that hides ``applicant.blacklisted`` tries both values against the record's
+    unsalted ``input_digest``: the stored input's random nonce, never disclosed, defeats the guess."""
+    from ledger.canonical import document_digest, hex32
+
+    world.decide("RR-GUESS", 3)
+    bundle = world.bundle("RR-GUESS", 3, hide=["applicant.blacklisted"])
+    body = bundle["decision"]["body"]
+    disclosed = decision_input.unflatten(bundle["input"]["fields"])
+    guesses = [hex32(document_digest({**disclosed, "applicant": {"blacklisted": value}})) for value in (True, False)]
+    assert body["input_digest"] not in guesses
+    assert "input_nonce" not in json.dumps(bundle["input"])
+
+
+def test_replay_reports_a_commitment_that_is_not_to_the_stored_input(world: World) -> None:
+    from ledger.replay import replay
+
+    honest = world.decide("RR-COMMIT", 3)
+    forged = dict(copy.deepcopy(honest.body), input_commitment="0x" + "00" * 32)
+    entry = logchain.append(world.ledger, logchain.LOG_DECISIONS, world.dept, forged)
+    logchain.anchor_pending(world.ledger, logchain.LOG_DECISIONS, world.dept)
+    report = replay(world.ledger, department=world.dept, case_id="RR-COMMIT")
+    found = [(d.check, d.seq) for d in report.discrepancies if d.check == "input_commitment_invalid"]
+    assert found == [("input_commitment_invalid", entry.seq)], report.to_json()
