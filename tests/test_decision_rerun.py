@@ -137,6 +137,13 @@ def test_flattened_input_comes_back_whole_in_the_standalone_verifier(value: dict
     assert SCRIPT.unflatten_input(fields) == decision_input.unflatten(fields) == value
 
 
+def test_the_rerun_sections_selectors_are_the_keccak_of_their_signatures() -> None:
+    from eth_utils import keccak
+
+    assert SCRIPT.SELECTOR_WAS_ACTIVE_SIGNER_AT == keccak(text="wasActiveSignerAt(address,uint8,uint64)")[:4].hex()
+    assert SCRIPT.SELECTOR_STATUS_HISTORY == keccak(text="statusHistory(bytes32,bytes32,bytes32)")[:4].hex()
+
+
 # -- decisions on real certificates ------------------------------------------------------------------------------
 
 ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
