@@ -26,8 +26,9 @@ from .verify import ChainView
 
 __all__ = ["DecisionRerun", "bundle_sections"]
 
-# What a cited certificate's presentation in a bundle discloses: what the rules read and what the holder fact needs.
-_REVEAL = ("type", "subject.credit_code", "subject.id_number", "subject.holder_id")
+# What a cited certificate's presentation in a bundle discloses beyond what every presentation does: the type the
+# rules read and, only when the applicant's identity is disclosed too, the identifiers the holder fact compares.
+_HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 _FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
 
@@ -62,14 +63,15 @@ def bundle_sections(ledger: Any, department: str, body: Mapping[str, Any], *, ap
     for citation in citations(stored):
         key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
         document = documents.get(key) if key is not None else None
-        cited.append(None if document is None else _presentation(document))
+        cited.append(None if document is None else _presentation(
+            document, ("type", *(_HOLDER_FIELDS if applicant is not None else ()))))
     return {"input": section, "cited": cited}
 
 
-def _presentation(document: Mapping[str, Any]) -> Any:
+def _presentation(document: Mapping[str, Any], reveal: tuple[str, ...]) -> Any:
     try:
         doc = CertificateDocument.from_json(dict(document))
-        return doc.present([n for n in _REVEAL if n in doc.fields]).to_json()
+        return doc.present([n for n in reveal if n in doc.fields]).to_json()
     except LedgerError:
         return dict(document)  # malformed as cited: the verifiers judge it as it is
 

@@ -171,6 +171,11 @@ class World:
         decisions.publish_rule_set(ledger, self.other_rules, self.dept)
         self.licences = issue(ledger, tmp, "MKT", make_records(4))
 
+        expired = make_records(1, cert_type="business-licence")
+        expired[0].update(valid_from="2020-01-01", valid_until="2021-12-31")
+        self.licences += issue(ledger, tmp, "MKT", expired)  # licence 4: expired
+        self.licences += issue(ledger, tmp, "MKT", make_records(1))  # licence 5: suspended before its decision
+
     def holder(self, i: int) -> str:
         return str(self.licences[i]["fields"]["subject.credit_code"])
 
@@ -383,3 +388,31 @@ def test_replay_reports_a_commitment_that_is_not_to_the_stored_input(world: Worl
     report = replay(world.ledger, department=world.dept, case_id="RR-COMMIT")
     found = [(d.check, d.seq) for d in report.discrepancies if d.check == "input_commitment_invalid"]
     assert found == [("input_commitment_invalid", entry.seq)], report.to_json()
+
+
+@pytest.mark.parametrize(("case", "licence", "applicant", "outcome"), [
+    ("RR-EXPIRED", 4, 4, "refer"),     # expired at the decision moment
+    ("RR-OTHERS", 3, 0, "refer"),      # another enterprise's licence: not the applicant's
+    ("RR-SUSPENDED", 5, 5, "refer"),   # suspended one block before the decision
+])
+def test_facts_of_every_kind_agree_in_both_verifiers(world: World, case: str, licence: int, applicant: int,
+                                                     outcome: str, tmp_path: Path) -> None:
+    if case == "RR-SUSPENDED":
+        status.suspend(world.ledger, world.licences[licence]["digest"], "under-investigation")
+    decision = decisions.decide(world.ledger, world.dept, case, "ITEM-1",
+                                application(case, world.licences[licence]["digest"]), world.rules,
+                                applicant_ref=world.holder(applicant))
+    assert decision.body["outcome"] == outcome, decision.body
+    bundle = world.bundle(case, applicant)
+    report, code, result = both(world.ledger, bundle, tmp_path)
+    assert report.ok and code == 0, result
+    fact = decision.body["certificates"][0]
+    assert (fact["status"], fact["expired"], fact["holder"]) == {
+        "RR-EXPIRED": ("valid", True, True), "RR-OTHERS": ("valid", False, False),
+        "RR-SUSPENDED": ("suspended", False, True)}[case]
+
+
+def test_holder_identifiers_are_disclosed_only_with_the_applicant(world: World, approved: dict[str, Any]) -> None:
+    assert "subject.credit_code" in approved["cited"][0]["fields"]
+    anonymous = world.bundle("RR-EXPIRED", None)
+    assert "subject.credit_code" in anonymous["cited"][0]["hidden"]
