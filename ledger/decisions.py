@@ -347,6 +347,9 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
     if "applicant_ref" in decision_input:
         raise InputError("the decision input is stored: pass the applicant identity as applicant_ref=..., not inside "
                          "the input", field="applicant_ref")
+    if INPUT_NONCE in decision_input:
+        raise InputError(f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the "
+                         "application", field=INPUT_NONCE)
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
@@ -403,6 +406,27 @@ def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
     return digest, {"digest": digest, "document": text.decode("utf-8")}
 
 
+INPUT_NONCE = "input_nonce"
+
+
+def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
+    """The input as stored: with a random 16-byte nonce, because ``input_digest`` is an unsalted digest of the stored
+    input and is in every bundle; without the nonce, a field a bundle hides but that has few possible values (a flag,
+    a small number) could be found by trying each against it. The nonce is no part of what the rules read or of the
+    ``input_commitment``."""
+    return {**kept, INPUT_NONCE: os.urandom(16).hex()}
+
+
+def _input_commitments(ledger: Any, department: str, kept: Mapping[str, Any], input_digest: str,
+                       identity: str) -> dict[str, str]:
+    """The record's field-by-field commitments to its stored input and to the applicant's identity
+    (``decision_input.py``): what lets an evidence bundle disclose the input selectively for a court's re-run."""
+    from .decision_input import commit
+
+    inputs, applicant = commit(_secret(ledger, department), kept, input_digest, identity)
+    return {"input_commitment": inputs, "applicant_commitment": applicant}
+
+
 def _recorded(ledger: Any, department: str, body: dict[str, Any]) -> Decision:
     entry = logchain.append(ledger, LOG_DECISIONS, department, body)
     return Decision(department, entry.seq, entry.entry_hash, body)
@@ -421,11 +445,12 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
     kept, documents = seal_citations(prepared)
-    digest, row = _input_row(kept)
+    digest, row = _input_row(_with_nonce(kept))
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block)
+    body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
     _store_inputs(ledger, [row], documents)
     return _recorded(ledger, department, body)
 
@@ -499,11 +524,13 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
     input_digest = None
     certificates: list[dict[str, Any]] = []
+    commitments: dict[str, str] = {}
     at = _time_text(decided_at)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
         kept, documents = seal_citations(prepared)
-        input_digest, row = _input_row(kept)
+        input_digest, row = _input_row(_with_nonce(kept))
+        commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
         _store_inputs(ledger, [row], documents)
@@ -522,6 +549,7 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         "decided_at": at,
         "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
     }
+    body.update(commitments)
     return _recorded(ledger, department, body)
 
 
@@ -557,6 +585,7 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     # (rule set, prepared input, applicant reference) of the applications read but not yet decided
     pending: list[tuple[RuleSet, dict[str, Any], str]] = []
+    identities: list[str] = []  # the applicants' identities, in the order of pending, for the input commitments
 
     def flush() -> None:
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
@@ -567,11 +596,12 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
                                   view)
         bodies, inputs = [], []
         documents: dict[str, Mapping[str, Any]] = {}
-        for (rules, prepared, applicant), found in zip(pending, facts):
+        for (rules, prepared, applicant), found, identity in zip(pending, facts, identities):
             kept, cited = seal_citations(prepared)
             documents.update(cited)
-            digest, row = _input_row(kept)
+            digest, row = _input_row(_with_nonce(kept))
             body = _automatic_body(rules, kept, found, digest, applicant, at, block)
+            body.update(_input_commitments(ledger, department, kept, digest, identity))
             inputs.append(row)
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
@@ -579,6 +609,7 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         result.count += len(bodies)
         pending.clear()
+        identities.clear()
         if progress is not None:
             progress(result.count, total)
 
@@ -601,6 +632,7 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         pending.append((rules, prepared, applicant_reference(ledger, department, identity)))
+        identities.append(identity)
         if len(pending) >= chunk:
             flush()
     if pending:

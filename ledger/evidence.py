@@ -722,9 +722,9 @@ def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | Non
 
 # -- decisions ---------------------------------------------------------------------------------------------------
 
-DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event",
+DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "input", "chain", "as_of", "anchor_event",
                         "transaction", "block", "confirmations", "department_key", "department_history", "signature",
-                        "rule_set_published", "witnessed")
+                        "rule_set_published", "certificate_facts", "rerun", "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 DECISIONS_LOG_ID = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
@@ -732,12 +732,16 @@ LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes3
 
 
 def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int | None = None,
-                    as_of_block: int | None = None) -> dict[str, Any]:
+                    as_of_block: int | None = None, applicant: str | None = None,
+                    hide: list[str] | None = None) -> dict[str, Any]:
     """The evidence bundle of ``department``'s decision on ``case_id`` (the latest one, or decision ``seq``).
 
     It holds the decision record (the log entry body), its hash-chain coordinates, its Merkle proof to the
     anchored log batch, the rule set it applied (document and digest) with its on-chain publication, and the
     department's history; the library verdict is this library's check of the bundle at production time.
+    The complete decision bundle also carries the decision's input opened from its commitment (``hide``: input
+    fields to hide; ``applicant``: the applicant's identity, to disclose for the holder facts) and the
+    certificates it cited, so a court can re-run it (docs/evidence.md).
     """
     from . import decisions, logchain
 
@@ -806,6 +810,9 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
     }
+    from ._decision_rerun import bundle_sections
+
+    bundle.update(bundle_sections(ledger, department, decision.body, applicant=applicant, hide=hide or ()))
     if witnessed is not None:
         bundle["witness"] = {"checkpoint": witnessed.note}
     report = verify_bundle(bundle, chain, confirmations=ledger.settings.confirmations)
@@ -889,6 +896,9 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
     for name, ok in want:
         if not ok:
             return f"{name} is missing or malformed (see docs/evidence.md for its type)"
+    if "input" not in b or not (b["input"] is None or isinstance(b["input"], dict)) \
+            or not isinstance(b.get("cited"), list):
+        return "input (an object, or null for an officer's decision without input) and cited (a list) are required"
     if "witness" in b:
         from .witness.bundle import shape_problem
 
@@ -922,9 +932,13 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             return False, f"the decision applied rule set {applied}, not {computed}"
         return True, f"rule set {computed} is the one the decision applied"
 
+    from ._decision_rerun import DecisionRerun
+
     checks.run("entry_hash", entry_hash)
     checks.run("merkle_proof", lambda: _check_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root))
     checks.run("rule_set", rule_set)
+    rerun = DecisionRerun(bundle, chain, confirmations)
+    checks.run("input", rerun.check_input)
     try:
         head = chain.block_number()
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
@@ -946,6 +960,16 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
         checks.run("rule_set_published", lambda: _check_published(chain, r, event, d["body"].get("as_of_block")))
+        if not checks.items["input"].ok:
+            checks.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
+        else:
+            checks.run("certificate_facts", rerun.check_certificate_facts)
+            if not checks.items["rule_set"].ok:
+                checks.skip(("rerun",), "the bundled rule set is not the one the decision applied")
+            elif rerun.facts is None and not rerun.officer():
+                checks.skip(("rerun",), "the cited certificates' facts could not be re-established")
+            else:
+                checks.run("rerun", rerun.check_rerun)
         checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
         checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")

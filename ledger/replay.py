@@ -637,6 +637,8 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     if not isinstance(decision_input, dict):
         fail("input_altered", f"the stored input {input_digest} is not a JSON object")
         return
+    if "input_commitment" in body:
+        _check_input_commitment(facts_replay.ledger, dept, decision_input, body, fail)
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
@@ -654,6 +656,18 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
         fail("reasons_mismatch", f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
                                  f"rule set's {rule_set.legal_basis(result.reasons)}")
     report.re_run += 1
+
+
+def _check_input_commitment(ledger: Any, dept: str, decision_input: dict[str, Any], body: dict[str, Any],
+                            fail: Callable[[str, str], None]) -> None:
+    """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
+    from .decision_input import input_commitment_of
+    from .decisions import _secret
+
+    expected = input_commitment_of(_secret(ledger, dept), decision_input, str(body.get("input_digest")))
+    if body.get("input_commitment") != expected:
+        fail("input_commitment_invalid", f"the record commits to input {body.get('input_commitment')}, but the "
+                                         f"stored input gives {expected}: no evidence bundle can disclose it")
 
 
 def _check_overrides(ledger: Any, report: ReplayReport, dept: str,

@@ -197,7 +197,10 @@ anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'
 run python -I -S scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
-run ledger evidence --decision "$case_id" --department GOV --out "$work/decision-evidence.json"
+# the complete decision bundle: the court re-runs the decision on its input and on facts it reads from the chain;
+# the applicant's identity is disclosed to it so it can tell whether the cited licence is the applicant's own
+applicant=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['applicant_ref'])" "$work/applications.jsonl")
+run ledger evidence --decision "$case_id" --department GOV --applicant "$applicant" --out "$work/decision-evidence.json"
 run python -I -S scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 

@@ -425,9 +425,9 @@ ALWAYS_DISCLOSED = REQUIRED_DISCLOSED + ("valid_from", "valid_until")
 ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
 APPROVER = 8
-DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "chain", "as_of", "anchor_event", "transaction",
-                   "block", "confirmations", "department_key", "department_history", "signature", "rule_set_published",
-                   "witnessed")
+DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "input", "chain", "as_of", "anchor_event",
+                   "transaction", "block", "confirmations", "department_key", "department_history", "signature",
+                   "rule_set_published", "certificate_facts", "rerun", "witnessed")
 DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
@@ -820,6 +820,9 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             return f"anchor.proof[{i}] is malformed hex ({exc})"
     if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
         return "witness.checkpoint must be a signed note (text)"
+    if "input" not in b or not (b["input"] is None or isinstance(b["input"], dict)) \
+            or not isinstance(b.get("cited"), list):
+        return "input (an object, or null for an officer's decision without input) and cited (a list) are required"
     return None
 
 
@@ -1309,6 +1312,8 @@ class DecisionVerifier(Verifier):
         self.results["bundle"] = ("PASS", f"{BUNDLE_VERSION} decision bundle")
         for name in ("entry_hash", "merkle_proof", "rule_set"):
             self.record(name, getattr(self, "check_" + name))
+        rerun = Rerun(self)  # the decision re-run section below
+        self.record("input", rerun.check_input)
         try:
             self.head = int(self.rpc("eth_blockNumber"), 16)
             if not self.record("chain", self.check_chain):
@@ -1329,6 +1334,16 @@ class DecisionVerifier(Verifier):
                 self.record("signature", self.check_log_signature)
             self.record("department_history", self.check_department_history)
             self.record("rule_set_published", self.check_rule_set_published)
+            if self.results["input"][0] != "PASS":
+                self.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
+            else:
+                self.record("certificate_facts", rerun.check_certificate_facts)
+                if self.results["rule_set"][0] != "PASS":
+                    self.skip(("rerun",), "the bundled rule set is not the one the decision applied")
+                elif rerun.facts is None and not rerun.officer():
+                    self.skip(("rerun",), "the cited certificates' facts could not be re-established")
+                else:
+                    self.record("rerun", rerun.check_rerun)
             self.record("witnessed", self.check_witnessed)
         except ConnectionError as exc:
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
@@ -1473,6 +1488,439 @@ class DecisionVerifier(Verifier):
             raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
                           f"taken (block {taken})")
         return f"published by {chain['department']} in block {chain['block_number']}"
+
+
+# ================================================================================================================
+# Decision re-run (docs/evidence.md, "The complete decision bundle"). Everything in this section is the standard
+# library only, written from docs/decisions.md, docs/evidence.md and docs/rules.md, sharing no code with the
+# ledger: the input is opened from the record's field-by-field commitment, the cited certificates' facts are
+# re-established from the chain as of the decision block, and an independent pl-rules/1 engine re-runs the
+# published rule set on them. The three named checks: input, certificate_facts, rerun.
+# ================================================================================================================
+
+INPUT_FORMAT = "pl-input/1"
+APPLICANT_FIELD = "@applicant"
+HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
+FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
+RULES_ENGINE = "pl-rules/1"
+RULE_OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
+RULE_ORDERING = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
+                 ">=": lambda a, b: a >= b}
+RULE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists")
+RULE_CERT_KEYS = ("type", "verified", "status", "expired", "issuer", "holder")
+DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
+# Function selectors: the first 4 bytes of Keccak-256 of the signature (tests recompute them)
+SELECTOR_WAS_ACTIVE_SIGNER_AT = "176a856e"  # wasActiveSignerAt(address,uint8,uint64) -> bool
+SELECTOR_STATUS_HISTORY = "11e106d3"  # statusHistory(bytes32,bytes32,bytes32) -> (uint8,uint32,uint32,bytes32)[]
+
+
+class Missing:
+    """A field the input does not have: every comparison on it is false (docs/rules.md)."""
+
+
+MISSING = Missing()
+
+
+def rule_lookup(data: Any, path: Any) -> Any:
+    if not isinstance(path, str):
+        raise Failure(f"rule field path {path!r} is not text")
+    value = data
+    for segment in path.split("."):
+        if not isinstance(value, dict) or segment not in value:
+            return MISSING
+        value = value[segment]
+    return value
+
+
+def rule_same(a: Any, b: Any) -> bool:
+    """JSON equality: true is not 1."""
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def rule_number(value: Any) -> bool:
+    return not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float)
+                                                                        and math.isfinite(value)))
+
+
+def rule_holds(condition: Any, data: dict[str, Any]) -> bool:
+    if not isinstance(condition, dict) or not condition:
+        raise Failure(f"a rule condition must be a non-empty object, got {condition!r}")
+    if "field" in condition:
+        return rule_compare(condition, data)
+    if len(condition) != 1:
+        raise Failure(f"a rule condition mixes {sorted(condition)}")
+    (key, arg), = condition.items()
+    if key in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            raise Failure(f"'{key}' needs a non-empty list")
+        return all(rule_holds(c, data) for c in arg) if key == "all" else any(rule_holds(c, data) for c in arg)
+    if key == "not":
+        return not rule_holds(arg, data)
+    if key == "certificate":
+        return rule_certificate(arg, data)
+    raise Failure(f"unknown rule condition {key!r}")
+
+
+def rule_compare(condition: dict[str, Any], data: dict[str, Any]) -> bool:
+    if set(condition) - {"field", "op", "value", "ref"} or ("value" in condition) == ("ref" in condition):
+        raise Failure(f"malformed comparison {condition!r}")
+    op, x = condition.get("op"), rule_lookup(data, condition["field"])
+    if op not in RULE_OPS:
+        raise Failure(f"unknown operator {op!r}")
+    if "ref" in condition:
+        y = rule_lookup(data, condition["ref"])
+        if op in RULE_ORDERING:
+            return rule_number(x) and rule_number(y) and RULE_ORDERING[op](x, y)
+        if op not in ("==", "!="):
+            raise Failure(f"operator {op!r} takes a value, not a ref")
+        return x is not MISSING and y is not MISSING and rule_same(x, y) == (op == "==")
+    value = condition["value"]
+    if op == "exists":
+        return (x is not MISSING) == bool(value)
+    if op in ("in", "not_in"):
+        if not isinstance(value, list):
+            raise Failure(f"{op!r} needs a list")
+        found = any(rule_same(x, v) for v in value)
+        return x is not MISSING and (found if op == "in" else not found)
+    if op in RULE_ORDERING:
+        return rule_number(x) and RULE_ORDERING[op](x, value)
+    if op == "==":
+        return x is not MISSING and rule_same(x, value)
+    return x is not MISSING and not rule_same(x, value)
+
+
+def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
+    if not isinstance(spec, dict) or set(spec) - set(RULE_CERT_KEYS) or "type" not in spec:
+        raise Failure(f"malformed certificate condition {spec!r}")
+    certificates = data.get("certificates")
+    if not isinstance(certificates, list):
+        return False
+    issuers = spec.get("issuer") if isinstance(spec.get("issuer"), list) else [spec.get("issuer")]
+    for cert in certificates:
+        if isinstance(cert, dict) and all(
+                (cert.get("issuer") in issuers) if key == "issuer" else
+                (key in cert and rule_same(cert[key], wanted)) for key, wanted in spec.items()):
+            return True
+    return False
+
+
+def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
+    """(outcome, reasons, legal basis of each reason) of a pl-rules/1 rule set on one input."""
+    if not isinstance(document, dict) or document.get("engine") != RULES_ENGINE:
+        raise Failure(f"the rule set is not for engine {RULES_ENGINE!r}")
+    rules = document.get("rules")
+    if not isinstance(rules, list) or not rules or not all(isinstance(r, dict) for r in rules):
+        raise Failure("the rule set has no list of rules")
+    item = data.get("service_item")
+    if item is not None and document.get("service_item") not in ("*", item):
+        raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
+    fired = [rule for rule in rules if rule_holds(rule.get("when"), data)]
+    if fired:
+        outcome = next(o for o in RULE_OUTCOMES if any(r.get("outcome") == o for r in fired))
+        reasons = [r.get("reason") for r in fired if r.get("outcome") == outcome]
+    else:
+        outcome, reasons = document.get("default_outcome"), [document.get("default_reason")]
+    basis: dict[str, Any] = {}
+    for reason in reasons:
+        giving = [r for r in rules if r.get("reason") == reason]
+        basis[reason] = giving[0].get("legal_basis") if giving else (
+            document.get("default_legal_basis") if reason == document.get("default_reason") else None)
+    return outcome, reasons, basis
+
+
+def rule_paths(node: Any) -> tuple[set[str], bool]:
+    """The field paths a rule set reads, and whether any certificate condition reads ``holder``."""
+    paths: set[str] = set()
+    holder = False
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("field", "ref") and isinstance(value, str):
+                paths.add(value)
+            elif key == "certificate" and isinstance(value, dict) and "holder" in value:
+                holder = True
+            found, uses = rule_paths(value)
+            paths |= found
+            holder = holder or uses
+    elif isinstance(node, list):
+        for value in node:
+            found, uses = rule_paths(value)
+            paths |= found
+            holder = holder or uses
+    return paths, holder
+
+
+def unescape_segment(segment: str) -> str:
+    return segment.replace("~2", "@").replace("~1", ".").replace("~0", "~")
+
+
+def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
+    """The input object from its fields named by escaped dotted paths (docs/evidence.md)."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        segments = [unescape_segment(s) for s in name.split(".")]
+        node = out
+        for segment in segments[:-1]:
+            node = node.setdefault(segment, {})
+            if not isinstance(node, dict):
+                raise Failure(f"input field {name!r} lies inside another field's value")
+        node[segments[-1]] = value
+    return out
+
+
+def input_commitment(hashes: dict[str, bytes]) -> str:
+    body = {"fields": {n: h.hex() for n, h in hashes.items()}, "format": INPUT_FORMAT}
+    return "0x" + sha256(b"pl-input\x00" + jcs(body)).hex()
+
+
+def cited_digest(citation: Any) -> str | None:
+    """The certificate digest a citation names (docs/decisions.md), or None."""
+    if isinstance(citation, str):
+        digest: Any = citation
+    elif not isinstance(citation, dict) or isinstance(citation.get("document_ref"), str) \
+            or "document" in citation or "fields" in citation:
+        return None
+    else:
+        digest = citation.get("digest")
+    if not isinstance(digest, str) or len(digest) != 66:
+        return None
+    return digest.lower() if DIGEST_TEXT.fullmatch(digest.lower()) else None
+
+
+class Rerun:
+    """The decision re-run checks, given a DecisionVerifier's bundle, node and head."""
+
+    def __init__(self, verifier: Any) -> None:
+        self.v = verifier
+        self.b = verifier.b
+        self.fields: dict[str, Any] | None = None
+        self.identity: str | None = None
+        self.hidden: set[str] = set()
+        self.facts: list[dict[str, Any]] | None = None
+
+    @property
+    def body(self) -> dict[str, Any]:
+        return self.b["decision"]["body"]
+
+    def officer(self) -> bool:
+        decided_by = self.body.get("decided_by")
+        return isinstance(decided_by, dict) and decided_by.get("kind") == "officer"
+
+    def check_input(self) -> str:
+        section, body = self.b.get("input"), self.body
+        if section is None:
+            if body.get("input_digest") is None and self.officer():
+                return "the officer's decision recorded no input"
+            raise Failure("the bundle carries no input: the decision cannot be re-run (a record without "
+                          "input_commitment predates complete decision bundles)")
+        if not isinstance(body.get("input_commitment"), str):
+            raise Failure("the decision record has no input_commitment, so no disclosed input can be tied to it")
+        if section.get("format") != INPUT_FORMAT:
+            raise Failure(f"input format {section.get('format')!r} is not {INPUT_FORMAT!r}")
+        fields, salts, hidden = section.get("fields"), section.get("salts"), section.get("hidden")
+        if not isinstance(fields, dict) or not isinstance(salts, dict) or not isinstance(hidden, dict):
+            raise Failure("input.fields, input.salts and input.hidden must be objects")
+        if set(salts) != set(fields):
+            raise Failure(f"salts are given for {sorted(salts)} but the disclosed fields are {sorted(fields)}")
+        if set(fields) & set(hidden) or APPLICANT_FIELD in fields or APPLICANT_FIELD in hidden:
+            raise Failure("a field is both disclosed and hidden, or the applicant is named as an input field")
+        hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
+        for name, value in hidden.items():
+            hashes[name] = hexbytes(value, 32, prefixed=False)
+        if any(len(hexbytes(s, None, prefixed=False)) < 16 for s in salts.values()):
+            raise Failure("every salt must be at least 16 bytes")
+        computed = input_commitment(hashes)
+        if computed != body["input_commitment"].lower():
+            raise Failure(f"the disclosed input and hidden field hashes give commitment {computed}, not the "
+                          f"recorded input_commitment {body['input_commitment']}: a disclosed field was edited, a "
+                          "salt is wrong or a field was left out")
+        applicant = section.get("applicant")
+        if applicant is not None:
+            if not isinstance(applicant, dict) or not isinstance(applicant.get("identity"), str):
+                raise Failure("input.applicant must be null or {identity, salt}")
+            opened = "0x" + field_hash(APPLICANT_FIELD, applicant["identity"],
+                                       hexbytes(applicant.get("salt"), 16, prefixed=False)).hex()
+            if opened != str(body.get("applicant_commitment")).lower():
+                raise Failure(f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
+                              f"applicant_commitment {body.get('applicant_commitment')}")
+            self.identity = applicant["identity"]
+        self.fields, self.hidden = fields, set(hidden)
+        return (f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "
+                f"{computed}" + ("; the applicant's identity opens applicant_commitment" if applicant is not None
+                                 else "; the applicant's identity is not disclosed"))
+
+    # certificate facts ----------------------------------------------------------------------------------------
+    def check_certificate_facts(self) -> str:
+        body, cited = self.body, self.b.get("cited")
+        recorded = body.get("certificates")
+        if self.fields is None:
+            return "no input was recorded, so no certificate was cited"
+        if "certificates" in self.hidden:
+            raise Failure("the input's citations (field 'certificates') are hidden: the facts cannot be "
+                          "re-established")
+        citations = unflatten_input(self.fields).get("certificates")
+        citations = citations if isinstance(citations, list) else []
+        if not isinstance(recorded, list) or len(recorded) != len(citations):
+            raise Failure(f"the decision records {len(recorded) if isinstance(recorded, list) else 0} certificate "
+                          f"facts for {len(citations)} cited certificates")
+        if not isinstance(cited, list) or len(cited) != len(citations):
+            raise Failure(f"the bundle carries {len(cited) if isinstance(cited, list) else 0} cited certificates "
+                          f"for {len(citations)} citations")
+        if not citations:
+            self.facts = []
+            return "the input cites no certificate"
+        block = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
+        if not count(block) or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded):
+            raise Failure(f"the recorded facts name no single block they were judged at ({block!r})")
+        facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded)]
+        self.facts = facts
+        diffs = []
+        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+            keys = [k for k in FACT_KEYS if not (k == "holder" and mine["holder"] is None)]
+            wrong = [f"{k}: recorded {theirs.get(k)!r}, the chain says {mine[k]!r}" for k in keys
+                     if theirs.get(k) != mine[k]]
+            if wrong:
+                diffs.append(f"certificate {i + 1} ({mine['digest']}) as of block {block}: " + "; ".join(wrong))
+        if diffs:
+            raise Failure("; ".join(diffs))
+        unknown = sum(1 for f in facts if f["holder"] is None)
+        return (f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
+                + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else ""))
+
+    def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
+        """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""
+        fact: dict[str, Any] = {"digest": cited_digest(citation), "type": None, "verified": False,
+                                "status": "unknown", "expired": None, "holder": False, "issuer": None}
+        if doc is not None and not isinstance(doc, dict):
+            raise Failure(f"a cited certificate must be a certificate document or null, got {doc!r}")
+        named = fact["digest"] is not None or (isinstance(citation, dict)
+                                               and isinstance(citation.get("document_ref"), str))
+        if doc is None or not named:
+            return fact  # not found (or a citation naming nothing): nothing for the rules
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            raise Failure(f"decided_at {decided!r} is not a date-time: validity cannot be judged at it")
+        moment = parse_time(decided)
+        fields = doc.get("fields") if isinstance(doc.get("fields"), dict) else {}
+        fact["digest"] = None
+        fact["type"] = fields.get("type") if isinstance(fields.get("type"), str) else None
+        salts, hidden, anchor = doc.get("salts", {}), doc.get("hidden", {}), doc.get("anchor")
+        if doc.get("format") != CERT_FORMAT or not isinstance(doc.get("fields"), dict) or \
+                not isinstance(salts, dict) or not isinstance(hidden, dict) or set(salts) != set(fields) or \
+                set(fields) & set(hidden) or not isinstance(anchor, dict):
+            return fact
+        try:
+            hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
+            hashes.update({n: hexbytes(h, 32, prefixed=False) for n, h in hidden.items()})
+            if any(len(hexbytes(s, None, prefixed=False)) < 16 for s in salts.values()):
+                raise ValueError("short salt")
+            digest = cert_digest({n: h.hex() for n, h in hashes.items()}, CERT_FORMAT)
+            root = hexbytes(anchor.get("root"), 32)
+            proof = [hexbytes(p, 32) for p in anchor.get("proof", [])]
+            signature = hexbytes(anchor.get("signature"), 65)
+        except (ValueError, TypeError, Failure):
+            return fact
+        fact["digest"] = "0x" + digest.hex()
+        ok = doc.get("digest") is None or str(doc.get("digest")).lower() == fact["digest"]
+        ok = ok and not [n for n in ALWAYS_DISCLOSED if n in hidden] and \
+            all(n in fields or n in hidden for n in REQUIRED_DISCLOSED)
+        chain = self.b["chain"]
+        ok = ok and anchor.get("chain_id") == chain["chain_id"] and \
+            str(anchor.get("contract", "")).lower() == chain["anchor_contract"].lower()
+        if merkle_root(digest, proof) != root:
+            return {**fact, "verified": False}
+        issuer = fields.get("issuer")
+        topic = dept_topic(issuer)
+        logs = self.v.rpc("eth_getLogs", {"address": chain["anchor_contract"], "fromBlock": "0x0",
+                                          "toBlock": "latest", "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}) \
+            if topic else []
+        if not logs:
+            return fact
+        log = logs[0]
+        anchored = int(log["blockNumber"], 16)
+        data = hexbytes(log["data"], 64)  # (uint32 count, bytes32 schema), one ABI word each
+        n, schema = int.from_bytes(data[:32], "big"), data[32:]
+        signer = "0x" + log["topics"][3][-40:].lower()
+        ok = ok and self.v.head - anchored >= self.v.confirmations
+        ok = ok and anchor.get("department", issuer) == issuer
+        active = self.eth_call(chain["registry_contract"], SELECTOR_WAS_ACTIVE_SIGNER_AT,
+                               hexbytes(signer, 20).rjust(32, b"\x00") + ISSUER.to_bytes(32, "big")
+                               + anchored.to_bytes(32, "big"))
+        ok = ok and int.from_bytes(active[:32], "big") != 0
+        if ok:
+            chain_id = int(self.v.rpc("eth_chainId"), 16)
+            try:
+                ok = recover(eip712_batch_digest(chain_id, chain["anchor_contract"], root, int(n), schema,
+                                                 dept_bytes(issuer)), signature) == signer
+            except Failure:
+                ok = False
+        try:
+            start, end = fields.get("valid_from"), fields.get("valid_until")
+            expired = (start is not None and moment < parse_time(start)) or \
+                (end is not None and moment > parse_time(end, end=True))
+        except Failure:
+            expired = True
+        fact.update(expired=expired, issuer=issuer if ok else None)
+        depth = recorded.get("confirmations", 0) if isinstance(recorded, dict) else 0
+        depth = depth if count(depth) else 0
+        if ok and anchored > block:
+            return {**fact, "verified": False, "expired": None, "issuer": None}  # nothing anchored yet to check
+        if ok and block - anchored < depth:
+            return {**fact, "verified": False, "issuer": None}  # not yet deep enough at the decision block
+        if not ok:
+            return fact
+        # returns (uint8 status, uint32 block, uint32 timestamp, bytes32 detail)[]: offset, length, 4 words each
+        raw = self.eth_call(chain["anchor_contract"], SELECTOR_STATUS_HISTORY, dept_bytes(issuer) + root + digest)
+        start = int.from_bytes(raw[:32], "big")
+        length = int.from_bytes(raw[start:start + 32], "big")
+        status = 0
+        for i in range(length):
+            word = start + 32 + 128 * i
+            code, changed = int.from_bytes(raw[word:word + 32], "big"), int.from_bytes(raw[word + 32:word + 64], "big")
+            if changed <= block:
+                status = code
+        holder = None if self.identity is None else any(
+            str(fields[name]) == self.identity for name in HOLDER_FIELDS
+            if name in fields and isinstance(fields[name], (str, int)))
+        return {**fact, "verified": True, "status": STATUSES[status], "holder": holder}
+
+    def eth_call(self, to: str, selector: str, arguments: bytes) -> bytes:
+        """A view call with hand-encoded static arguments (every one a 32-byte word): this section needs no ABI
+        library."""
+        raw = self.v.rpc("eth_call", {"to": to, "data": "0x" + selector + arguments.hex()}, "latest")
+        if not isinstance(raw, str) or raw in ("", "0x") or len(raw) % 64 != 2:
+            raise Failure(f"the call to {to} returned nothing usable (no contract there?)")
+        return bytes.fromhex(raw[2:])
+
+    # re-run -------------------------------------------------------------------------------------------------
+    def check_rerun(self) -> str:
+        body, r = self.body, self.b.get("rule_set")
+        if self.officer():
+            target = body.get("overrides")
+            link = (f", overriding decision {target.get('seq')} ({target.get('entry_hash')})"
+                    if isinstance(target, dict) else "")
+            return f"not applicable: an officer's decision is not re-run{link}"
+        if self.fields is None or self.facts is None or r is None:
+            raise Failure("the decision cannot be re-run without its input and facts")
+        paths, reads_holder = rule_paths(r["document"].get("rules"))
+        unreadable = sorted(h for h in self.hidden for p in paths
+                            if h == p or h.startswith(p + ".") or p.startswith(h + "."))
+        if unreadable:
+            raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
+        if reads_holder and any(f["holder"] is None for f in self.facts):
+            raise Failure("cannot be re-run: the rule set asks whether a verified cited certificate names the "
+                          "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)")
+        data = {**unflatten_input(self.fields), "certificates": [
+            {"type": f["type"], "digest": f["digest"], "issuer": f["issuer"] if f["verified"] else None,
+             "verified": f["verified"], "status": f["status"], "expired": f["expired"], "holder": bool(f["holder"])}
+            for f in self.facts]}
+        outcome, reasons, basis = run_rules(r["document"], data)
+        if outcome != body.get("outcome"):
+            raise Failure(f"outcome: recorded {body.get('outcome')!r}, re-run gives {outcome!r} ({', '.join(reasons)})")
+        if reasons != body.get("reasons"):
+            raise Failure(f"reasons: recorded {body.get('reasons')}, re-run gives {reasons}")
+        if basis != body.get("legal_basis"):
+            raise Failure(f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}")
+        return f"re-running the published rule set gives {outcome} ({', '.join(reasons)}), as recorded"
 
 
 class AmbiguousJson(ValueError):

@@ -102,7 +102,7 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     assert body["rule_set"] == rule_set.hex_digest and body["engine"] == ENGINE_VERSION
     assert body["decided_by"] == {"kind": "engine", "engine": ENGINE_VERSION}
     assert body["decided_at"] == "2026-03-01T09:30:00.000Z"
-    assert body["input_digest"] == hex32(document_digest(app))
+    # the stored input is the application plus a random nonce (so input_digest gives away no hidden field)
     # the applicant identity is never stored, only a salted, department-keyed digest
     assert identity not in json.dumps(body) and body["applicant_ref"].startswith("0x")
     assert body["applicant_ref"] == decisions.applicant_reference(ledger, dept, identity)
@@ -110,7 +110,11 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     with ledger.engine.connect() as conn:
         stored = conn.execute(select(DecisionInput.document).where(
             DecisionInput.digest == body["input_digest"])).scalar_one()
-    assert json.loads(stored) == app and identity not in stored
+    assert body["input_digest"] == hex32(document_digest(json.loads(stored)))
+    nonce = json.loads(stored).pop(decisions.INPUT_NONCE)
+    assert len(bytes.fromhex(nonce)) == 16
+    assert {k: v for k, v in json.loads(stored).items() if k != decisions.INPUT_NONCE} == app
+    assert identity not in stored
     with pytest.raises(InputError, match="applicant_ref"):
         decisions.decide(ledger, dept, "CASE-X", app["service_item"], {**app, "applicant_ref": identity}, rule_set,
                          applicant_ref=identity)

@@ -553,6 +553,7 @@ DECISION_ELEMENTS = {
     ("rule_set", "department"): "rule_set_published", ("rule_set", "service_item"): "rule_set_published",
     ("rule_set", "tx_hash"): "rule_set_published", ("rule_set", "block_number"): "rule_set_published",
     ("department", "id"): "anchor_event", ("department",): "department_history", ("as_of",): "as_of",
+    ("input",): "input", ("cited",): "certificate_facts",  # the complete decision bundle (test_decision_rerun.py)
 }
 
 

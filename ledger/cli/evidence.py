@@ -5,7 +5,10 @@
     ledger evidence ID --department MKT            the same, by certificate id
     ledger evidence --json '{...}'                 a certificate document given inline
     ledger evidence --file scan.pdf                the stored certificate with an attachment of that SHA-256
-    ledger evidence --decision CASE -d INS [--seq N]  a decision: record, proof, rule set and its publication
+    ledger evidence --decision CASE -d INS [--seq N]  a decision: record, proof, rule set and its publication,
+        [--applicant ID] [--hide a.b,c]            its input and cited certificates, so a court can re-run it
+                                                   (--applicant discloses the applicant's identity for the
+                                                   holder facts; --hide keeps input fields hidden but committed)
     ledger evidence ... --reveal a,b --out b.json  a presentation bundle (only those fields disclosed)
     ledger evidence verify BUNDLE [--file F]       check a bundle with the library (same checks as
                                                    scripts/verify_evidence.py)
@@ -37,6 +40,9 @@ def register(commands: Any) -> None:
     p.add_argument("--as-of-block", type=int, help="state status and department history as of this block")
     p.add_argument("--decision", metavar="CASE_ID", help="evidence for department D's decision on this case")
     p.add_argument("--seq", type=int, help="with --decision: that decision (by sequence number) rather than the latest")
+    p.add_argument("--applicant", help="with --decision: the applicant's identity, disclosed so a verifier can tell "
+                                       "whether a cited certificate names the applicant")
+    p.add_argument("--hide", help="with --decision: comma-separated input fields (dotted paths) to hide")
     p.add_argument("--out", type=Path, help="write the bundle here instead of standard output")
     p.add_argument("--report", action="store_true", help="with `verify`: print the report as JSON")
     p.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
@@ -56,9 +62,12 @@ def _run(args: argparse.Namespace) -> int:
         if not args.department:
             raise InputError("--decision needs --department (the department that decided)")
         with open_ledger(args) as ledger:
+            hide = [f.strip() for f in args.hide.split(",") if f.strip()] if args.hide else None
             bundle = evidence.decision_bundle(ledger, args.department, args.decision, seq=args.seq,
-                                              as_of_block=args.as_of_block)
+                                              as_of_block=args.as_of_block, applicant=args.applicant, hide=hide)
         return _emit(bundle, args.out)
+    if args.applicant or args.hide:
+        raise InputError("--applicant and --hide apply to a decision bundle (--decision CASE)")
     reveal = [f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None
     kwargs: dict[str, Any] = {"reveal": reveal, "as_of_block": args.as_of_block, "status_lookup": args.status_lookup}
     sources = [s for s in (args.target, args.inline) if s] + ([args.file] if args.file and not args.target
