@@ -149,6 +149,16 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _is_node(pid: int) -> bool:
+    """Whether ``pid`` is a running anvil (where /proc tells; elsewhere: whether it runs at all)."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        return b"anvil" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
 class EmbeddedNode:
     """Start or attach to the anvil node of a data directory."""
 
@@ -234,13 +244,24 @@ class EmbeddedNode:
             tmp.write_text(json.dumps({"hash": found, "chain_id": CHAIN_ID}))
             tmp.replace(self.genesis_file)
 
-    def _running_url(self) -> str | None:
+    def _running_url(self, wait: float = 30.0) -> str | None:
+        """The URL of this data directory's node if it is running. A node that is running but slow to answer (a
+        loaded machine) is waited for, never replaced: a second node on the same state file would read it while the
+        first writes it."""
         try:
             info = json.loads(self.info_file.read_text())
-        except (OSError, ValueError):
+            pid, url = int(info["pid"]), str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        if _pid_alive(int(info["pid"])) and rpc_ready(info["url"]):
-            return str(info["url"])
+        deadline = time.monotonic() + wait
+        while _is_node(pid):
+            if rpc_ready(url, timeout=2.0):
+                return url
+            if time.monotonic() > deadline:
+                raise ChainError(f"the embedded node of {self.chain_dir} (process {pid}, {url}) is running but did "
+                                 f"not answer within {wait:.0f} s; the machine may be overloaded: try again, or stop "
+                                 f"that process")
+            time.sleep(0.2)
         return None
 
     def _previous_port(self) -> int | None:
