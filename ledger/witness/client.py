@@ -269,7 +269,11 @@ def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
         old = sizes.get(witness.name, 0)
         try:
             status, ctype, text = request_cosignature(witness, note, old)
-            if status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit():
+            for _ in range(3):  # another collector may cosign between our two requests: follow its size again
+                if not (status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit()):
+                    break
+                if int(text.strip()) == old:
+                    break  # a conflict at the same size is the witness's own answer, not a race
                 old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
                 # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
                 # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
