@@ -29,7 +29,7 @@ from web3.exceptions import (
 )
 
 from .errors import ChainError, ConfigError, InputError
-from .toolchain import Artifact, compile_contracts
+from .toolchain import Artifact, contract_artifacts
 
 ROLE_ISSUER = 1
 ROLE_VERIFIER = 2
@@ -157,7 +157,7 @@ class Chain:
         self.deployment = deployment
         self.timeout = timeout
         self.gas_price = gas_price
-        self.artifacts = artifacts or compile_contracts()
+        self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)
         self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
         self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
@@ -350,7 +350,7 @@ class Chain:
     def deploy(cls, w3: Web3, deployer: LocalAccount, council: list[str], threshold: int, *,
                gas_price: int | None = None, timeout: float = 60.0) -> Deployment:
         """Deploy the registry, anchor and log contracts; returns their addresses."""
-        artifacts = compile_contracts()
+        artifacts = contract_artifacts()
         chain_id = int(w3.eth.chain_id)
         price = gas_price if gas_price is not None else int(w3.eth.gas_price)
         nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))

@@ -75,7 +75,7 @@ class Ledger:
                         kdf_floor=settings.keystore_kdf_floor)
         node = None
         if settings.embedded:
-            node = EmbeddedNode(settings.chain_dir)
+            node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
             url = node.start()
             gas_price: int | None = 0
         else:

@@ -337,7 +337,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _node(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
-    node = EmbeddedNode(settings.chain_dir)
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
     url = node.start()
     print(f"embedded chain at {url} (state in {node.state_file}); Ctrl-C stops it", flush=True)
     stop = False
