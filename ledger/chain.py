@@ -28,6 +28,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from .chainread import DEFAULT_LOG_SPAN
 from .errors import ChainError, ConfigError, InputError
 from .toolchain import Artifact, contract_artifacts
 
@@ -152,10 +153,12 @@ class Chain:
     """Contract handles and transaction sending for one deployment."""
 
     def __init__(self, w3: Web3, deployment: Deployment, *, gas_price: int | None = None,
-                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None) -> None:
+                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None,
+                 log_span: int = DEFAULT_LOG_SPAN) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.timeout = timeout
+        self.log_span = log_span  # blocks per eth_getLogs request (ledger.chainread)
         self.gas_price = gas_price
         self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)

@@ -93,7 +93,8 @@ class Ledger:
             if int(w3.eth.chain_id) != deployment.chain_id:
                 raise ConfigError(f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
                                   f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network")
-            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout)
+            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout,
+                          log_span=settings.log_span)
             chain.check_code()
             engine = open_engine(settings.db_url)
         except BaseException:

@@ -58,6 +58,7 @@ class Settings:
     keystore_kdf_n: int = DEFAULT_KDF_N
     keystore_kdf_floor: int = field(default_factory=kdf_floor_from_env)
     deployment_file: Path | None = None
+    log_span: int = 10_000  # blocks per eth_getLogs request (ledger.chainread); public providers cap the range
     anvil: Path | None = None  # the anvil binary of the embedded chain; None: node_modules, then PATH
     extra: dict[str, str] = field(default_factory=dict)
 
@@ -75,6 +76,7 @@ class Settings:
             anchor_deadline_seconds=_int_env("LEDGER_ANCHOR_DEADLINE_SECONDS", 900),
             keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
+            log_span=_int_env("LEDGER_LOG_SPAN", 10_000, minimum=1),
             anvil=Path(os.environ["LEDGER_ANVIL"]) if os.environ.get("LEDGER_ANVIL") else None,
         )
         settings.validate()

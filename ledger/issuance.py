@@ -33,6 +33,7 @@ from sqlalchemy import Connection, RootTransaction, delete, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from web3.exceptions import BlockNotFound, Web3RPCError
 
+from . import chainread
 from .canonical import SALT_BYTES, hex32
 from .certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
 from .chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
@@ -420,9 +421,8 @@ def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> 
         if department is None:
             raise StateError(f"batch {root_hex} is not in the store; name its department")
     try:
-        logs = chain.anchor.events.BatchAnchored().get_logs(
-            from_block=chain.deployment.deployed_block,
-            argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+        logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {root_hex}",
+                              argument_filters={"root": root, "departmentId": department_id_bytes(department)})
         if not logs:
             return None
         log = logs[-1]

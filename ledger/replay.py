@@ -40,6 +40,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from . import chainread
 from . import logchain
 from .canonical import document_digest, json_loads
 from .chain import ROLE_APPROVER, department_code, department_id_bytes
@@ -145,8 +146,8 @@ def _parse_time(text: str) -> datetime | None:
 def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
     """Anchored ranges of every department's decision log, from one eth_getLogs query."""
     chain = ledger.chain
-    found = chain.log.events.LogBatchAnchored().get_logs(
-        from_block=chain.deployment.deployed_block, argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
+    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what="the anchored decision-log ranges",
+                           argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
     by_department: dict[str, list[ChainRange]] = defaultdict(list)
     for e in found:
         args = e["args"]

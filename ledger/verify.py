@@ -30,8 +30,8 @@ from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
-from web3.exceptions import Web3RPCError
 
+from . import chainread
 from .canonical import hex32, parse_hex32
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
@@ -109,8 +109,6 @@ class BatchInfo:
 
 # A status event this close to the head may still be undone by a reorganisation: the index re-reads it.
 REORG_WINDOW = 12
-# Blocks per eth_getLogs request when the status index catches up with a long chain.
-LOG_CHUNK = 50_000
 # A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
@@ -288,12 +286,8 @@ class ChainView:
         dept = department_id_bytes(department)
         if self._indexed:
             return self._replaced.get((dept, root, digest))
-        event = self.chain.anchor.events.CertificateSuperseded()
-        try:
-            logs = event.get_logs(from_block=int(self.chain.deployment.deployed_block),
-                                  argument_filters={"departmentId": dept})
-        except (OSError, ValueError, Web3RPCError) as exc:
-            raise ChainError(f"could not read the supersessions of {department}: {exc}") from exc
+        logs = chainread.scan(self.chain, self.chain.anchor.events.CertificateSuperseded,
+                              what=f"the supersessions of {department}", argument_filters={"departmentId": dept})
         for log in logs:
             if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
                 return bytes(log["args"]["digest"])
@@ -343,26 +337,18 @@ class ChainView:
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
         topics = self._status_topics()
-        found: list[tuple[int, int, CertKey, int, bytes]] = []
-        block = start
-        while block <= end:
-            upto = min(end, block + LOG_CHUNK - 1)
-            try:
-                logs = self.chain.w3.eth.get_logs({  # type: ignore[typeddict-item]
-                    "address": self.chain.deployment.anchor, "fromBlock": block, "toBlock": upto,
-                    "topics": [["0x" + t.hex() for t in topics]]})
-            except (OSError, ValueError, Web3RPCError) as exc:
-                raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
-            for log in logs:
-                status = topics[bytes(log["topics"][0])]
-                key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
-                data = bytes(log["data"])
-                found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, data[:32]))
-                if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                    replaced[(key[0], data[32:64], data[:32])] = key[2]
-            block = upto + 1
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [(key, status, blk, detail) for blk, _, key, status, detail in found]
+        found: list[tuple[CertKey, int, int, bytes]] = []
+        logs = chainread.scan_raw(self.chain, {"address": self.chain.deployment.anchor,
+                                               "topics": [["0x" + t.hex() for t in topics]]},
+                                  what="the status events", start=start, end=end)
+        for log in logs:  # in chain order
+            status = topics[bytes(log["topics"][0])]
+            key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
+            data = bytes(log["data"])
+            found.append((key, status, int(log["blockNumber"]), data[:32]))
+            if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                replaced[(key[0], data[32:64], data[:32])] = key[2]
+        return found
 
 
 class _Checks:
