@@ -393,7 +393,7 @@ class _Run:
     a batch of one goes through exactly the same code."""
 
     def __init__(self, view: ChainView, at: str | datetime | None, head: int | None,
-                 now: datetime | None = None) -> None:
+                 now: str | datetime | None = None) -> None:
         self.view = view
         self.at_time = _parse_time(at)
         self.at_text = self.at_time.isoformat() if self.at_time else None
@@ -479,13 +479,17 @@ class _Run:
 
 
 def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView, *,
-                       at: str | datetime | None = None) -> Report:
-    """Verify a certificate document (or presentation) against the chain as of now or time ``at``."""
-    return _verify_one(source, _Run(view, at, None))
+                       at: str | datetime | None = None, now: str | datetime | None = None) -> Report:
+    """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
+
+    ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
+    the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
+    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC."""
+    return _verify_one(source, _Run(view, at, None, now))
 
 
 def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
-                at: str | datetime | None = None, now: datetime | None = None) -> list[Report]:
+                at: str | datetime | None = None, now: str | datetime | None = None) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
     reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
@@ -674,6 +678,7 @@ def _is_department(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 
 
-def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None) -> Report:
-    return verify_certificate(source, view, at=at).raise_for_failure()
+def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None,
+                  now: str | datetime | None = None) -> Report:
+    return verify_certificate(source, view, at=at, now=now).raise_for_failure()
 

@@ -535,7 +535,9 @@ def dept_topic(code: Any) -> str | None:
 
 class Verifier:
     def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
-                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> None:
+                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None,
+                 now: dt.datetime | None = None) -> None:
+        self.now = now  # the moment validity is judged at (--now); None: the clock
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
         self.b = bundle
@@ -646,7 +648,7 @@ class Verifier:
 
     def check_validity(self) -> str:
         fields = self.b["certificate"]["fields"]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self.now or dt.datetime.now(dt.timezone.utc)
         start, end = fields.get("valid_from"), fields.get("valid_until")
         start_t = parse_time(start) if start is not None else None
         end_t = parse_time(end, end=True) if end is not None else None
@@ -1103,7 +1105,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="verifier key of a witness you trust (repeatable); enables the witnessed check")
     parser.add_argument("--witness-quorum", type=int, help="how many of those witnesses must have cosigned "
                                                            "(default: all)")
+    parser.add_argument("--now", help="judge validity at this moment instead of the clock's: a date (its 00:00:00 "
+                                      "UTC) or a date-time with seconds and a time zone")
     args = parser.parse_args(argv)
+    now = None
+    if args.now is not None:
+        try:
+            now = parse_time(args.now)
+        except Failure as exc:
+            print(f"error: --now: {exc}", file=sys.stderr)
+            return 2
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
@@ -1125,7 +1136,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
     results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
-                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum).run()
+                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum, now=now).run()
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import issuance, status, vc
+from ..errors import InputError
 from ..certificate import load_document
 from ..verify import ChainView, verify_certificate
 from .output import ProgressBar, open_ledger, print_json, print_report
@@ -26,6 +28,8 @@ def register(commands: Any) -> None:
                                            "the chain")
     p.add_argument("file", type=Path)
     p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
+    p.add_argument("--now", help="judge validity at this ISO 8601 moment instead of the clock's (status stays as of "
+                                 "the head; --at also moves status to that time)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(run=_verify)
 
@@ -86,15 +90,31 @@ def _witness_after_change(ledger: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from ..witness.client import WitnessView
 
+    now = _moment("--now", args.now)  # a bad value stops here, before the chain is touched
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
         view = ChainView(ledger.chain, ledger.settings.confirmations)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
-        report = verify_certificate(str(args.file), view, at=args.at)
+        report = verify_certificate(str(args.file), view, at=args.at, now=now)
     if args.json:
         print_json(report.to_json())
     else:
         print_report(report)
     return 0 if report.ok else 1
+
+
+def _moment(option: str, value: str | None) -> datetime | None:
+    """An ISO 8601 option value as an aware datetime (a date: its 00:00:00 UTC), or a clear InputError; a
+    date-time must name its time zone, or its instant would depend on the machine."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or "
+                         "2030-01-31T12:00:00Z)") from None
+    if moment.tzinfo is None and len(value) > 10:
+        raise InputError(f"{option} {value!r} has no time zone: add Z or an offset such as +08:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _write(doc: dict[str, Any], out: Path | None) -> None:
