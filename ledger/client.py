@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
@@ -48,6 +49,9 @@ def demo_member_keystore(settings: Settings, index: int) -> Keystore:
                     kdf_floor=settings.keystore_kdf_floor)
 
 
+_T = TypeVar("_T")
+
+
 def department_key_name(code: str) -> str:
     return f"dept-{code}"
 
@@ -64,6 +68,7 @@ class Ledger:
         self._accounts: dict[str, LocalAccount] = {}
         self._vault: Vault | None = None
         self._guard = threading.Lock()
+        self._state: dict[str, Any] = {}
 
     # -- opening and closing ---------------------------------------------------------------------------
     @classmethod
@@ -132,6 +137,16 @@ class Ledger:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
         self.close()
+
+    # -- state of the library's modules ------------------------------------------------------------------
+    def local(self, name: str, factory: Callable[[], _T]) -> _T:
+        """This ledger's own state ``name`` of a library module (a cache, a set of locks), made by ``factory`` on
+        first use. It lives and dies with this object: nothing is kept in module globals keyed by ``id()``, which
+        a later ledger may reuse and so inherit another database's secrets."""
+        with self._guard:
+            if name not in self._state:
+                self._state[name] = factory()
+            return self._state[name]  # type: ignore[no-any-return]
 
     # -- keys ------------------------------------------------------------------------------------------
     def passphrase(self) -> str:

@@ -15,7 +15,6 @@ contract refuses a root twice, so nothing is anchored twice).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
@@ -208,15 +207,8 @@ def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *,
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
-    # Batches are hundreds of thousands of small containers without reference cycles; the cyclic collector
-    # would only rescan them again and again, so it waits until the run is over.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _issue(ledger, records, department, size, out, progress, total)
-    finally:
-        if collecting:
-            gc.enable()
+    # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
+    return _issue(ledger, records, department, size, out, progress, total)
 
 
 def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,

@@ -181,15 +181,21 @@ def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body
 
 # -- appending --------------------------------------------------------------------------------------------------
 
-_append_locks: dict[tuple[int, str, str], threading.Lock] = {}
-_append_locks_guard = threading.Lock()
 _RETRIES = 50
 
 
+class _AppendLocks:
+    """One lock per (log, department) of a ledger, kept on the ledger (``Ledger.local``)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+
+
 def _append_lock(ledger: Any, log: str, department: str) -> threading.Lock:
-    key = (id(ledger.engine), log, department)
-    with _append_locks_guard:
-        return _append_locks.setdefault(key, threading.Lock())
+    state = ledger.local("logchain.append_locks", _AppendLocks)
+    with state.guard:
+        return state.locks.setdefault((log, department), threading.Lock())
 
 
 def _check_names(log: str, department: str) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import issuance, status, vc
+from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..certificate import load_document
 from ..verify import ChainView, verify_certificate
@@ -71,8 +72,9 @@ def _issue(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         out = args.out.open("w", encoding="utf-8") if args.out else None
         try:
-            result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size, out=out,
-                                         progress=ProgressBar(f"issuing {args.file.name}"))
+            with cyclic_gc_paused():
+                result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size,
+                                             out=out, progress=ProgressBar(f"issuing {args.file.name}"))
         finally:
             if out:
                 out.close()
