@@ -54,7 +54,7 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
-        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
+        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key", ledger.settings.api_secret),
         audience=settings.public_url, token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
         cache_seconds=settings.registry_cache_seconds)

@@ -11,9 +11,9 @@ With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file wri
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -33,9 +33,11 @@ DEMO_MEMBER_KEY = "council"  # the key's name inside each member's keystore
 EMBEDDED_THRESHOLD = 2
 
 
-def demo_member_passphrase(index: int) -> str:
-    """The passphrase of demo council member ``index`` (1-3), from ``LEDGER_DEMO_COUNCIL_PASSPHRASE_<index>``."""
-    value = os.environ.get(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{index}")
+def demo_member_passphrase(index: int, settings: Settings | None = None) -> str:
+    """The passphrase of demo council member ``index`` (1-3), from ``LEDGER_DEMO_COUNCIL_PASSPHRASE_<index>``
+    (``settings.demo_council_passphrases``; without settings, those the environment gives now)."""
+    secret = (settings or Settings(data_dir=Path("."))).demo_council_passphrases[index - 1]
+    value = secret.get_secret_value() if secret is not None else None
     if not value:
         raise KeystoreError(
             f"the embedded demo council's member {index} has its own key and passphrase: set "
@@ -74,7 +76,8 @@ class Ledger:
     @classmethod
     def open(cls, settings: Settings | None = None, *, passphrase: str | None = None) -> Ledger:
         settings = settings or Settings.from_env()
-        passphrase = passphrase if passphrase is not None else os.environ.get("LEDGER_PASSPHRASE")
+        if passphrase is None and settings.passphrase is not None:
+            passphrase = settings.passphrase.get_secret_value()
         private_directory(settings.data_dir)
         keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
                         kdf_floor=settings.keystore_kdf_floor)
@@ -85,8 +88,7 @@ class Ledger:
             gas_price: int | None = 0
         else:
             url = settings.rpc_url or ""
-            raw = os.environ.get("LEDGER_GAS_PRICE")
-            gas_price = int(raw) if raw else None
+            gas_price = settings.gas_price
         try:
             w3 = connect(url)
             deployment = Deployment.load(settings.deployment_path)
@@ -111,7 +113,7 @@ class Ledger:
 
     @staticmethod
     def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
-        passphrases = [demo_member_passphrase(i) for i in (1, 2, 3)]
+        passphrases = [demo_member_passphrase(i, settings) for i in (1, 2, 3)]
         if len(set(passphrases)) != len(passphrases):
             raise KeystoreError("the demo council members' passphrases must differ: one passphrase for all would "
                                 "make one person the whole council")
@@ -168,5 +170,7 @@ class Ledger:
     def vault(self) -> Vault:
         with self._guard:
             if self._vault is None:
-                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase)
+                key = self.settings.vault_key
+                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase,
+                                                     key_hex=key.get_secret_value() if key else None)
             return self._vault
