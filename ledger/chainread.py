@@ -29,6 +29,38 @@ if TYPE_CHECKING:
 DEFAULT_LOG_SPAN = 10_000
 """Blocks per ``eth_getLogs`` request unless ``LEDGER_LOG_SPAN`` says otherwise."""
 
+REORG_MARGIN = 12
+"""Blocks beyond the configured confirmations that a reorganisation is still guarded against."""
+
+
+@dataclass(frozen=True)
+class Finality:
+    """The one finality policy, from the configured confirmations (``LEDGER_CONFIRMATIONS``).
+
+    * an anchor *counts* once ``confirmations`` blocks are on top of it (``counts``);
+    * a fact is *final* (cached for good, never re-read) once it is ``confirmations + REORG_MARGIN`` deep
+      (``final_upto``): shallower facts are re-read, so a reorganisation cannot leave a stale one behind;
+    * a confirmed batch is re-checked against the canonical chain while it is in the newest ``recheck_window``
+      blocks (``ledger recheck``; ``ledger reconcile`` checks them all).
+    """
+
+    confirmations: int = 0
+
+    def counts(self, block: int, head: int) -> bool:
+        return head - block >= self.confirmations
+
+    @property
+    def reorg_depth(self) -> int:
+        return self.confirmations + REORG_MARGIN
+
+    def final_upto(self, head: int) -> int:
+        """The newest block whose facts are final at ``head``."""
+        return head - self.reorg_depth
+
+    @property
+    def recheck_window(self) -> int:
+        return max(256, 4 * self.confirmations)
+
 # What a node or its transport raises for a failed request: requests' errors are OSErrors, web3's own errors
 # (RPC errors, timeouts, bad responses) are Web3Exceptions, a malformed answer is a ValueError.
 _READ_ERRORS = (OSError, ValueError, Web3Exception)

@@ -540,7 +540,7 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
     """
     chain = ledger.chain
     head = chain.block_number()
-    window = window if window is not None else max(256, 4 * ledger.settings.confirmations)
+    window = window if window is not None else chainread.Finality(ledger.settings.confirmations).recheck_window
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(Batch.root, Batch.block_number, Batch.block_hash).where(
             Batch.state == BatchState.CONFIRMED,  # type: ignore[arg-type]

@@ -106,8 +106,6 @@ class BatchInfo:
     count: int
 
 
-# A status event this close to the head may still be undone by a reorganisation: the index re-reads it.
-REORG_WINDOW = 12
 # A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
@@ -129,9 +127,9 @@ class ChainView:
     * whether a key was an active issuer at a past block is cached (the registry only appends history);
     * the signer recovered from a batch signature is cached per (root, count, department, signature);
     * current statuses come from an index built from the anchor contract's status events (``eth_getLogs``),
-      brought up to the head once per head change (and once per :func:`verify_many` call). Events within
-      ``REORG_WINDOW`` blocks of the head are re-read at each sync, so a shallow reorganisation cannot leave a
-      stale status behind. Reports say which block they are "as of".
+      brought up to the head once per head change (and once per :func:`verify_many` call). Events not yet final
+      (``chainread.Finality``: within confirmations + 12 blocks of the head) are re-read at each sync, so a
+      shallow reorganisation cannot leave a stale status behind. Reports say which block they are "as of".
 
     Until the index is in use (a fresh view, e.g. one CLI verification), statuses are read with ``statusOf``:
     one call is cheaper than reading every status event since deployment.
@@ -154,12 +152,12 @@ class ChainView:
         self._lookups = 0
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
-        self._final_upto = -1  # events up to here are deeper than REORG_WINDOW when last read
+        self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         self._topics: dict[bytes, int] = {}
         # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
         self._replaced: dict[CertKey, bytes] = {}
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
-        # events deeper than REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two
+        # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
         # has a key of its own that no lookup of the genuine certificate reaches.
         self._index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]] = ({}, {})
@@ -220,7 +218,7 @@ class ChainView:
         if int(block) == 0:
             return None
         info = BatchInfo(department, signer, int(block), int(ts), int(count))
-        if head >= info.block_number + max(self.confirmations, 1) + 5:  # deep enough to cache
+        if info.block_number <= chainread.Finality(self.confirmations).final_upto(head):  # final: cache it
             self._batches[key] = info
         return info
 
@@ -308,7 +306,7 @@ class ChainView:
         # replaced by a reorganisation since.
         deployed = int(self.chain.deployment.deployed_block)
         start = max(self._final_upto + 1, deployed)
-        final_upto = max(head - REORG_WINDOW, self._final_upto)
+        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
         deep, recent = dict(self._index[0]), {}
         for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win

@@ -168,3 +168,12 @@ def test_the_span_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
     assert Settings.from_env(tmp_path).log_span == chainread.DEFAULT_LOG_SPAN
     assert list(chainread.block_ranges(5, 11, 3)) == [(5, 7), (8, 10), (11, 11)]
     assert list(chainread.block_ranges(5, 4, 3)) == []
+
+
+def test_one_finality_policy() -> None:
+    """Counting, caching for good and re-checking all derive from the configured confirmations."""
+    assert chainread.Finality(0).counts(100, 100) and not chainread.Finality(3).counts(100, 102)
+    assert chainread.Finality(3).counts(100, 103)
+    assert chainread.Finality(0).final_upto(100) == 100 - chainread.REORG_MARGIN
+    assert chainread.Finality(5).final_upto(100) == 100 - 5 - chainread.REORG_MARGIN  # never shallower than counting
+    assert chainread.Finality(0).recheck_window == 256 and chainread.Finality(100).recheck_window == 400
