@@ -43,7 +43,7 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
-    consent.providers_from_env()  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item
+    consent.providers_from_env(ledger.settings.consent_providers)  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item
     if "public_url" not in settings.model_fields_set:
         log.warning("LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
                     "gateway shares; give each gateway its own public URL (docs/api.md)", settings.public_url)
@@ -57,7 +57,7 @@ def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
-        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key"),
+        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key", ledger.settings.api_secret),
         audience=settings.public_url, token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
         cache_seconds=settings.registry_cache_seconds)

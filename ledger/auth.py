@@ -29,7 +29,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -43,10 +42,12 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from sqlalchemy import Column, DateTime, Engine, delete, select, update
+from pydantic import SecretStr
 from sqlmodel import Field, SQLModel
 
 from ._files import create_exclusive
 from .chain import Chain, department_id_bytes
+from .config import secret_env
 from .departments import Department, get_department
 from .errors import ConfigError, InputError, LedgerError, NotFoundError
 
@@ -158,14 +159,19 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def load_secret(path: Path) -> bytes:
+_FROM_ENVIRONMENT = object()
+
+
+def load_secret(path: Path, configured: Any = _FROM_ENVIRONMENT) -> bytes:
     """The token secret: ``LEDGER_API_SECRET`` (hex), else a random file created beside the keystore (0600).
 
     A secret shorter than ``MIN_SECRET_BYTES`` is refused from either source (an empty key makes every token
     forgeable). The file is written whole under a temporary name and then hard-linked into place, so workers
     starting together never see a partial file: the first link wins and every worker reads the winner's secret.
     """
-    raw = os.environ.get("LEDGER_API_SECRET")
+    if configured is _FROM_ENVIRONMENT:  # callers with Settings pass settings.api_secret
+        configured = secret_env("LEDGER_API_SECRET")
+    raw = configured.get_secret_value() if isinstance(configured, SecretStr) else configured
     if raw:
         try:
             secret = bytes.fromhex(raw)

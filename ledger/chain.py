@@ -28,8 +28,9 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from .chainread import DEFAULT_LOG_SPAN
 from .errors import ChainError, ConfigError, InputError
-from .toolchain import Artifact, compile_contracts
+from .toolchain import Artifact, contract_artifacts
 
 ROLE_ISSUER = 1
 ROLE_VERIFIER = 2
@@ -152,12 +153,14 @@ class Chain:
     """Contract handles and transaction sending for one deployment."""
 
     def __init__(self, w3: Web3, deployment: Deployment, *, gas_price: int | None = None,
-                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None) -> None:
+                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None,
+                 log_span: int = DEFAULT_LOG_SPAN) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.timeout = timeout
+        self.log_span = log_span  # blocks per eth_getLogs request (ledger.chainread)
         self.gas_price = gas_price
-        self.artifacts = artifacts or compile_contracts()
+        self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)
         self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
         self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
@@ -350,7 +353,7 @@ class Chain:
     def deploy(cls, w3: Web3, deployer: LocalAccount, council: list[str], threshold: int, *,
                gas_price: int | None = None, timeout: float = 60.0) -> Deployment:
         """Deploy the registry, anchor and log contracts; returns their addresses."""
-        artifacts = compile_contracts()
+        artifacts = contract_artifacts()
         chain_id = int(w3.eth.chain_id)
         price = gas_price if gas_price is not None else int(w3.eth.gas_price)
         nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))

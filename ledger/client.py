@@ -11,10 +11,11 @@ With ``LEDGER_RPC_URL`` it talks to that chain and expects a deployment file wri
 
 from __future__ import annotations
 
-import os
 import threading
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
@@ -32,9 +33,11 @@ DEMO_MEMBER_KEY = "council"  # the key's name inside each member's keystore
 EMBEDDED_THRESHOLD = 2
 
 
-def demo_member_passphrase(index: int) -> str:
-    """The passphrase of demo council member ``index`` (1-3), from ``LEDGER_DEMO_COUNCIL_PASSPHRASE_<index>``."""
-    value = os.environ.get(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{index}")
+def demo_member_passphrase(index: int, settings: Settings | None = None) -> str:
+    """The passphrase of demo council member ``index`` (1-3), from ``LEDGER_DEMO_COUNCIL_PASSPHRASE_<index>``
+    (``settings.demo_council_passphrases``; without settings, those the environment gives now)."""
+    secret = (settings or Settings(data_dir=Path("."))).demo_council_passphrases[index - 1]
+    value = secret.get_secret_value() if secret is not None else None
     if not value:
         raise KeystoreError(
             f"the embedded demo council's member {index} has its own key and passphrase: set "
@@ -46,6 +49,9 @@ def demo_member_keystore(settings: Settings, index: int) -> Keystore:
     """The keystore of demo council member ``index``: one key, its own folder, its own passphrase."""
     return Keystore(settings.keys_dir / COUNCIL_KEYS[index - 1], kdf_n=settings.keystore_kdf_n,
                     kdf_floor=settings.keystore_kdf_floor)
+
+
+_T = TypeVar("_T")
 
 
 def department_key_name(code: str) -> str:
@@ -64,24 +70,25 @@ class Ledger:
         self._accounts: dict[str, LocalAccount] = {}
         self._vault: Vault | None = None
         self._guard = threading.Lock()
+        self._state: dict[str, Any] = {}
 
     # -- opening and closing ---------------------------------------------------------------------------
     @classmethod
     def open(cls, settings: Settings | None = None, *, passphrase: str | None = None) -> Ledger:
         settings = settings or Settings.from_env()
-        passphrase = passphrase if passphrase is not None else os.environ.get("LEDGER_PASSPHRASE")
+        if passphrase is None and settings.passphrase is not None:
+            passphrase = settings.passphrase.get_secret_value()
         private_directory(settings.data_dir)
         keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
                         kdf_floor=settings.keystore_kdf_floor)
         node = None
         if settings.embedded:
-            node = EmbeddedNode(settings.chain_dir)
+            node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
             url = node.start()
             gas_price: int | None = 0
         else:
             url = settings.rpc_url or ""
-            raw = os.environ.get("LEDGER_GAS_PRICE")
-            gas_price = int(raw) if raw else None
+            gas_price = settings.gas_price
         try:
             w3 = connect(url)
             deployment = Deployment.load(settings.deployment_path)
@@ -93,7 +100,8 @@ class Ledger:
             if int(w3.eth.chain_id) != deployment.chain_id:
                 raise ConfigError(f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
                                   f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network")
-            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout)
+            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout,
+                          log_span=settings.log_span)
             chain.check_code()
             engine = open_engine(settings.db_url)
         except BaseException:
@@ -105,7 +113,7 @@ class Ledger:
 
     @staticmethod
     def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
-        passphrases = [demo_member_passphrase(i) for i in (1, 2, 3)]
+        passphrases = [demo_member_passphrase(i, settings) for i in (1, 2, 3)]
         if len(set(passphrases)) != len(passphrases):
             raise KeystoreError("the demo council members' passphrases must differ: one passphrase for all would "
                                 "make one person the whole council")
@@ -132,6 +140,16 @@ class Ledger:
                  tb: TracebackType | None) -> None:
         self.close()
 
+    # -- state of the library's modules ------------------------------------------------------------------
+    def local(self, name: str, factory: Callable[[], _T]) -> _T:
+        """This ledger's own state ``name`` of a library module (a cache, a set of locks), made by ``factory`` on
+        first use. It lives and dies with this object: nothing is kept in module globals keyed by ``id()``, which
+        a later ledger may reuse and so inherit another database's secrets."""
+        with self._guard:
+            if name not in self._state:
+                self._state[name] = factory()
+            return self._state[name]  # type: ignore[no-any-return]
+
     # -- keys ------------------------------------------------------------------------------------------
     def passphrase(self) -> str:
         if not self._passphrase:
@@ -152,5 +170,7 @@ class Ledger:
     def vault(self) -> Vault:
         with self._guard:
             if self._vault is None:
-                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase)
+                key = self.settings.vault_key
+                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase,
+                                                     key_hex=key.get_secret_value() if key else None)
             return self._vault

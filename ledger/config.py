@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from .errors import ConfigError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -26,6 +28,18 @@ def kdf_floor_from_env() -> int:
     if floor & (floor - 1):
         raise ConfigError(f"LEDGER_INSECURE_KEYSTORE_KDF_FLOOR={floor} must be a power of two")
     return floor
+
+
+def secret_env(name: str) -> SecretStr | None:
+    """The secret in environment variable ``name`` (None when unset or empty), as a SecretStr: its repr and str
+    hide the value, so a logged Settings or traceback shows ``**********``."""
+    value = os.environ.get(name)
+    return SecretStr(value) if value else None
+
+
+def _optional_int_env(name: str) -> int | None:
+    raw = os.environ.get(name)
+    return None if raw is None or raw == "" else _int_env(name, 0)
 
 
 def _int_env(name: str, default: int, minimum: int = 0) -> int:
@@ -61,7 +75,23 @@ class Settings:
     # How verification reads a certificate's status (docs/privacy.md): "herd" (the issuing department's whole
     # status event stream, so the node does not learn which certificate is checked) or "direct" (statusOf).
     status_lookup: str = "herd"
+    log_span: int = 10_000  # blocks per eth_getLogs request (ledger.chainread); public providers cap the range
+    anvil: Path | None = None  # the anvil binary of the embedded chain; None: node_modules, then PATH
     extra: dict[str, str] = field(default_factory=dict)
+    # Every other LEDGER_* variable, read here once (at construction: tests that build Settings directly see the
+    # environment too). Secrets are SecretStr: printing these settings never shows them.
+    passphrase: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_PASSPHRASE"), repr=False)
+    council_passphrase: SecretStr | None = field(
+        default_factory=lambda: secret_env("LEDGER_COUNCIL_PASSPHRASE"), repr=False)
+    demo_council_passphrases: tuple[SecretStr | None, ...] = field(default_factory=lambda: tuple(
+        secret_env(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{i}") for i in (1, 2, 3)), repr=False)
+    vault_key: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_VAULT_KEY"), repr=False)
+    api_secret: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_API_SECRET"), repr=False)
+    import_key: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_IMPORT_KEY"), repr=False)
+    gas_price: int | None = field(default_factory=lambda: _optional_int_env("LEDGER_GAS_PRICE"))
+    # Consent (docs/privacy.md): the authentication providers believed, and which fields need the subject's consent
+    consent_providers: str = field(default_factory=lambda: os.environ.get("LEDGER_CONSENT_PROVIDERS", ""))
+    consent_policy: str = field(default_factory=lambda: os.environ.get("LEDGER_CONSENT_POLICY", ""))
 
     @classmethod
     def from_env(cls, data_dir: str | Path | None = None) -> Settings:
@@ -78,6 +108,8 @@ class Settings:
             keystore_kdf_n=_int_env("LEDGER_KEYSTORE_KDF_N", DEFAULT_KDF_N, minimum=2),
             deployment_file=Path(deployment) if deployment else None,
             status_lookup=os.environ.get("LEDGER_STATUS_LOOKUP") or "herd",
+            log_span=_int_env("LEDGER_LOG_SPAN", 10_000, minimum=1),
+            anvil=Path(os.environ["LEDGER_ANVIL"]) if os.environ.get("LEDGER_ANVIL") else None,
         )
         settings.validate()
         return settings

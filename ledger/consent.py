@@ -33,7 +33,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
 import re
 import secrets
 from dataclasses import dataclass
@@ -92,9 +91,10 @@ class Provider:
     assurance: str
 
 
-def providers_from_env(value: str | None = None) -> dict[str, Provider]:
-    """``LEDGER_CONSENT_PROVIDERS``: ``name=0xAddress@assurance`` items separated by commas."""
-    raw = os.environ.get(PROVIDERS_ENV, "") if value is None else value
+def providers_from_env(value: str) -> dict[str, Provider]:
+    """``LEDGER_CONSENT_PROVIDERS`` (``Settings.consent_providers``): ``name=0xAddress@assurance`` items separated
+    by commas."""
+    raw = value
     providers: dict[str, Provider] = {}
     for item in filter(None, (part.strip() for part in raw.split(","))):
         name, sep, rest = item.partition("=")
@@ -112,13 +112,13 @@ def _checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
-def policy_fields(cert_type: str, fields: list[str], policy: str | None = None) -> set[str]:
+def policy_fields(cert_type: str, fields: list[str], policy: str) -> set[str]:
     """The fields of a certificate of ``cert_type`` whose disclosure needs the subject's consent.
 
     ``LEDGER_CONSENT_POLICY`` is a JSON object mapping a certificate type (or ``"*"``, every other type) to
     ``"personal"`` (every ``subject.*`` field; the default), ``"none"`` or a list of field names.
     """
-    raw = os.environ.get(POLICY_ENV, "") if policy is None else policy
+    raw = policy
     rule: Any = "personal"
     if raw.strip():
         try:
@@ -205,7 +205,7 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
 
     The nonce is spent here, so an assertion serves one consent or one withdrawal: a relay cannot replay it.
     """
-    providers = providers_from_env() if providers is None else providers
+    providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
     body = signed.assertion
     if body.get("type") != ASSERTION_TYPE:
         raise InputError(f"not a subject assertion; type must be {ASSERTION_TYPE!r}", field="assertion.type")
@@ -519,7 +519,7 @@ def required_for(ledger: Ledger, document: dict[str, Any], reveal: list[str] | N
     """The disclosed fields of a grant that need the subject's consent (empty: none needed)."""
     fields = sorted(set(document["fields"]) | set(document.get("hidden", {})))
     disclosed = set(fields) if reveal is None else set(reveal)
-    return policy_fields(str(document["fields"].get("type", "")), fields) & disclosed
+    return policy_fields(str(document["fields"].get("type", "")), fields, ledger.settings.consent_policy) & disclosed
 
 
 def for_grant(ledger: Ledger, *, document: dict[str, Any], digest: str, grantee: str, reveal: list[str] | None,

@@ -27,6 +27,7 @@ from web3.logs import DISCARD
 
 from eth_abi import encode as abi_encode
 
+from . import chainread
 from .chain import Chain, department_code, department_id_bytes, role_names
 from .errors import ChainError, InputError, KeystoreError, StateError
 from .keys import Keystore, is_council_key
@@ -193,13 +194,11 @@ def _plain(value: Any) -> Any:
 def governance_history(chain: Chain, *, department: str | None = None) -> list[GovernanceEvent]:
     """Every governance event of the registry, oldest first; with ``department`` only the proposals and changes
     that concern it (its proposals' votes and execution included)."""
-    start = chain.deployment.deployed_block
     events: list[GovernanceEvent] = []
+    head = chain.block_number()
     for name in _HISTORY_EVENTS:
-        try:
-            logs = getattr(chain.registry.events, name)().get_logs(from_block=start)
-        except (OSError, ValueError) as exc:
-            raise ChainError(f"could not read the registry's {name} events: {exc}") from exc
+        logs = chainread.scan(chain, getattr(chain.registry.events, name), what=f"the registry's {name} events",
+                              end=head)
         for log in logs:
             args = {k: _plain(v) for k, v in dict(log["args"]).items()}
             raw_id = log["args"].get("departmentId")

@@ -117,15 +117,21 @@ _SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
 
 # -- references -------------------------------------------------------------------------------------------------
 
-_secrets: dict[tuple[int, str], bytes] = {}
-_secrets_guard = threading.Lock()
+class _Memo:
+    """A ledger's memo of values that never change once read (``Ledger.local``): one per ledger, never keyed by
+    ``id()`` in a module global, which a later ledger on another database may reuse."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.values: dict[Any, Any] = {}
 
 
 def _secret(ledger: Any, department: str) -> bytes:
-    key = (id(ledger.engine), department)
-    with _secrets_guard:
-        if key in _secrets:
-            return _secrets[key]
+    memo = ledger.local("decisions.secrets", _Memo)
+    key = department
+    with memo.guard:
+        if key in memo.values:
+            return bytes(memo.values[key])
     binding = _SECRET_BINDING + department.encode("ascii")
     with ledger.engine.connect() as conn:
         sealed = conn.execute(select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)).scalar()
@@ -143,8 +149,8 @@ def _secret(ledger: Any, department: str) -> bytes:
             secret = ledger.vault.open(bytes(sealed), binding)
     else:
         secret = ledger.vault.open(bytes(sealed), binding)
-    with _secrets_guard:
-        _secrets[key] = secret
+    with memo.guard:
+        memo.values[key] = secret
     return secret
 
 
@@ -259,14 +265,13 @@ def load_recorded_rule_set(ledger: Any, digest: str) -> tuple[RuleSet | None, st
     return rule_set, None
 
 
-_published: dict[tuple[int, str], int] = {}
-
-
 def _require_published(ledger: Any, rule_set: RuleSet) -> int:
     """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
-    key = (id(ledger.chain), rule_set.hex_digest)
-    if key in _published:
-        return _published[key]
+    published = ledger.local("decisions.published", _Memo)
+    key = rule_set.hex_digest
+    with published.guard:
+        if key in published.values:
+            return int(published.values[key])
     on_chain = _chain_rule_set(ledger, rule_set.digest)
     if on_chain is None:
         raise StateError(f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
@@ -278,7 +283,8 @@ def _require_published(ledger: Any, rule_set: RuleSet) -> int:
     elif stored is None:
         raise StateError(f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
                          "published file before deciding with it")
-    _published[key] = on_chain[1]
+    with published.guard:
+        published.values[key] = on_chain[1]
     return on_chain[1]
 
 

@@ -110,7 +110,7 @@ def demo_council_accounts(ledger: Ledger) -> list[LocalAccount]:
         with ledger._guard:
             if cache_key not in ledger._accounts:
                 keystore = demo_member_keystore(ledger.settings, index)
-                ledger._accounts[cache_key] = keystore.unlock(DEMO_MEMBER_KEY, demo_member_passphrase(index))
+                ledger._accounts[cache_key] = keystore.unlock(DEMO_MEMBER_KEY, demo_member_passphrase(index, ledger.settings))
             accounts.append(ledger._accounts[cache_key])
     return accounts
 

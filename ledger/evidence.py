@@ -29,6 +29,7 @@ from typing import Any
 from eth_utils import keccak
 from sqlalchemy import select
 
+from . import chainread
 from . import __version__
 from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
                         hex32, is_hex_digits, strict_json_loads)
@@ -219,8 +220,8 @@ def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
 def _anchor_log(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
     """The BatchAnchored event of ``department``'s batch ``root``: another department's anchoring of the same root
     value (its own namespace) is never taken for it."""
-    logs = chain.anchor.events.BatchAnchored().get_logs(
-        from_block=0, argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+    logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of {department}'s batch",
+                          argument_filters={"root": root, "departmentId": department_id_bytes(department)})
     if not logs:
         return None
     log = logs[0]
@@ -822,8 +823,8 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
 
 def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
     """The LogBatchAnchored event of ``department``'s range under ``root`` (never another department's squat)."""
-    logs = chain.log.events.LogBatchAnchored().get_logs(
-        from_block=0, argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+    logs = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s log range",
+                          argument_filters={"root": root, "departmentId": department_id_bytes(department)})
     if not logs:
         return None
     log, args = logs[0], logs[0]["args"]
@@ -835,7 +836,8 @@ def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | N
 
 
 def _rule_set_event(chain: Chain, digest: bytes) -> dict[str, Any] | None:
-    logs = chain.log.events.RuleSetPublished().get_logs(from_block=0, argument_filters={"digest": digest})
+    logs = chainread.scan(chain, chain.log.events.RuleSetPublished, what="the rule set's publication",
+                          argument_filters={"digest": digest})
     if not logs:
         return None
     log = logs[0]

@@ -15,7 +15,6 @@ contract refuses a root twice, so nothing is anchored twice).
 
 from __future__ import annotations
 
-import gc
 import json
 import os
 import time
@@ -33,6 +32,7 @@ from sqlalchemy import Connection, RootTransaction, delete, insert, select, upda
 from sqlalchemy.exc import IntegrityError
 from web3.exceptions import BlockNotFound, Web3RPCError
 
+from . import chainread
 from .canonical import SALT_BYTES, hex32
 from .certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
 from .chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
@@ -207,15 +207,8 @@ def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *,
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
-    # Batches are hundreds of thousands of small containers without reference cycles; the cyclic collector
-    # would only rescan them again and again, so it waits until the run is over.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return _issue(ledger, records, department, size, out, progress, total)
-    finally:
-        if collecting:
-            gc.enable()
+    # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
+    return _issue(ledger, records, department, size, out, progress, total)
 
 
 def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,
@@ -420,9 +413,8 @@ def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> 
         if department is None:
             raise StateError(f"batch {root_hex} is not in the store; name its department")
     try:
-        logs = chain.anchor.events.BatchAnchored().get_logs(
-            from_block=chain.deployment.deployed_block,
-            argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+        logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {root_hex}",
+                              argument_filters={"root": root, "departmentId": department_id_bytes(department)})
         if not logs:
             return None
         log = logs[-1]
@@ -548,7 +540,7 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
     """
     chain = ledger.chain
     head = chain.block_number()
-    window = window if window is not None else max(256, 4 * ledger.settings.confirmations)
+    window = window if window is not None else chainread.Finality(ledger.settings.confirmations).recheck_window
     with ledger.engine.connect() as conn:
         rows = conn.execute(select(Batch.root, Batch.block_number, Batch.block_hash).where(
             Batch.state == BatchState.CONFIRMED,  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Field, Session, SQLModel
 from sqlmodel import select as orm_select
 
+from . import chainread
 from .canonical import canonical_json, hex32
 from .chain import department_id_bytes
 from .errors import ChainError, InputError, StateError
@@ -180,15 +181,21 @@ def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body
 
 # -- appending --------------------------------------------------------------------------------------------------
 
-_append_locks: dict[tuple[int, str, str], threading.Lock] = {}
-_append_locks_guard = threading.Lock()
 _RETRIES = 50
 
 
+class _AppendLocks:
+    """One lock per (log, department) of a ledger, kept on the ledger (``Ledger.local``)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+
+
 def _append_lock(ledger: Any, log: str, department: str) -> threading.Lock:
-    key = (id(ledger.engine), log, department)
-    with _append_locks_guard:
-        return _append_locks.setdefault(key, threading.Lock())
+    state = ledger.local("logchain.append_locks", _AppendLocks)
+    with state.guard:
+        return state.locks.setdefault((log, department), threading.Lock())
 
 
 def _check_names(log: str, department: str) -> None:
@@ -324,9 +331,9 @@ def _as_utc(value: datetime) -> datetime:
 
 def _event_of(ledger: Any, log: str, department: str, root: bytes) -> dict[str, Any] | None:
     chain = ledger.chain
-    found = chain.log.events.LogBatchAnchored().get_logs(
-        from_block=chain.deployment.deployed_block,
-        argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department), "root": root})
+    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s {log} range",
+                           argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department),
+                                             "root": root})
     if not found:
         return None
     event = found[-1]
@@ -505,16 +512,9 @@ class ChainRange:
 def chain_ranges(ledger: Any, log: str, department: str) -> list[ChainRange]:
     """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number."""
     chain = ledger.chain
-    try:
-        found = chain.log.events.LogBatchAnchored().get_logs(
-            from_block=chain.deployment.deployed_block,
-            argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department)})
-    except (OSError, ValueError) as exc:
-        raise ChainError(f"could not read the anchored ranges of {department!r} ({log!r}): {exc}") from exc
-    ranges = [ChainRange(root=hex32(bytes(e["args"]["root"])), first_seq=int(e["args"]["firstSeq"]),
-                         last_seq=int(e["args"]["lastSeq"]), head_hash=hex32(bytes(e["args"]["headHash"])),
-                         signer=str(e["args"]["signer"]), block_number=int(e["blockNumber"]),
-                         tx_hash="0x" + bytes(e["transactionHash"]).hex()) for e in found]
+    found = chainread.log_batches_anchored(chain, log_id=log_id(log), department_id=department_id_bytes(department))
+    ranges = [ChainRange(root=e.root, first_seq=e.first_seq, last_seq=e.last_seq, head_hash=e.head_hash,
+                         signer=e.signer, block_number=e.block_number, tx_hash=e.tx_hash) for e in found]
     return sorted(ranges, key=lambda r: r.first_seq)
 
 

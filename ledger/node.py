@@ -162,8 +162,9 @@ def _is_node(pid: int) -> bool:
 class EmbeddedNode:
     """Start or attach to the anvil node of a data directory."""
 
-    def __init__(self, chain_dir: Path) -> None:
+    def __init__(self, chain_dir: Path, *, anvil: Path | None = None) -> None:
         self.chain_dir = chain_dir
+        self.anvil = anvil
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -207,7 +208,7 @@ class EmbeddedNode:
             url = f"http://127.0.0.1:{port}"
             log = open(self.chain_dir / "anvil.log", "ab")
             self._process = subprocess.Popen(
-                [str(tool_path("anvil")), "--port", str(port), "--state", str(self.state_file), *ANVIL_FLAGS],
+                [str(tool_path("anvil", self.anvil)), "--port", str(port), "--state", str(self.state_file), *ANVIL_FLAGS],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

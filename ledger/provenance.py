@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from . import chainread
 from .canonical import hex32, parse_hex32
 from .certificate import SCHEMA_ID
 from .chain import ROLE_ISSUER, department_id_bytes
@@ -57,25 +58,24 @@ def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
     the digest in another department's batch never shows here."""
     chain = ledger.chain
     events = chain.anchor.events
-    start = chain.deployment.deployed_block
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
     out = []
     for name, kind, verb in (("CertificateSuspended", "suspended", "suspended"),
                              ("CertificateReinstated", "reinstated", "reinstated"),
                              ("CertificateRevoked", "revoked", "revoked")):
-        for log in getattr(events, name)().get_logs(from_block=start, argument_filters=where):
+        for log in chainread.scan(chain, getattr(events, name), what=f"the {name} events", argument_filters=where):
             reason = reason_name(int(log["args"]["reason"]))
             out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),
                               f"{verb} by {department} (reason: {reason})", "chain", reason=reason,
                               department=department, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                               block_number=int(log["blockNumber"])))
-    for log in events.CertificateSuperseded().get_logs(from_block=start, argument_filters=where):
+    for log in chainread.scan(chain, events.CertificateSuperseded, what="the supersessions", argument_filters=where):
         successor = hex32(bytes(log["args"]["successor"]))
         out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))), f"superseded by {successor}",
                           "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                           block_number=int(log["blockNumber"])))
-    for log in events.CertificateSuperseded().get_logs(
-            from_block=start, argument_filters={"departmentId": department_id_bytes(department)}):
+    for log in chainread.scan(chain, events.CertificateSuperseded, what=f"the supersessions of {department}",
+                              argument_filters={"departmentId": department_id_bytes(department)}):
         if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
             continue
         predecessor = hex32(bytes(log["args"]["digest"]))
@@ -88,9 +88,8 @@ def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]]:
     chain = ledger.chain
     root = parse_hex32(batch.root)
-    logs = chain.anchor.events.BatchAnchored().get_logs(
-        from_block=chain.deployment.deployed_block,
-        argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)})
+    logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {batch.root}",
+                          argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)})
     if not logs:
         return [_event("anchoring", None, f"batch {batch.root} is not anchored on chain (state {batch.state})",
                        "store", root=batch.root)]

@@ -57,19 +57,19 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from . import chainread
 from . import logchain
 from .canonical import certificate_digest, field_hash, hex32
 from .chain import department_code
 from .client import Ledger
 from .erasure import LOG as ERASURE_LOG
 from .erasure import recorded as recorded_erasures
-from .errors import ChainError, KeystoreError, LedgerError
+from .errors import KeystoreError, LedgerError
 from .merkle import root_from_proof
 from .store import Batch, BatchState, Certificate, StatusChange
 from .vault import ERASED
 from .verify import STATUS_NAMES, ChainView
 
-LOG_RANGE = 10_000  # blocks per eth_getLogs request
 ROW_CHUNK = 2_000
 
 Progress = Callable[[int], None]
@@ -155,21 +155,11 @@ def _our_departments(ledger: Ledger) -> set[str]:
 def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterator[tuple[bytes, _Anchor]]:
     """Every BatchAnchored event of the deployment (of ``departments`` when given), oldest first."""
     chain = ledger.chain
-    head = chain.block_number()
-    event = chain.anchor.events.BatchAnchored()
-    start = chain.deployment.deployed_block
-    while start <= head:
-        end = min(start + LOG_RANGE - 1, head)
-        try:
-            logs = event.get_logs(from_block=start, to_block=end)
-        except Exception as exc:  # noqa: BLE001 - any transport or node error: the check cannot complete
-            raise ChainError(f"could not read anchors in blocks {start}-{end}: {exc}") from exc
-        for log in logs:
-            code = department_code(bytes(log["args"]["departmentId"]))
-            if departments is None or code in departments:
-                yield bytes(log["args"]["root"]), _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]),
-                                                          "0x" + bytes(log["blockHash"]).hex())
-        start = end + 1
+    for log in chainread.scan(chain, chain.anchor.events.BatchAnchored, what="the anchors"):
+        code = department_code(bytes(log["args"]["departmentId"]))
+        if departments is None or code in departments:
+            yield bytes(log["args"]["root"]), _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]),
+                                                      "0x" + bytes(log["blockHash"]).hex())
 
 
 def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True,

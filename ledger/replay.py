@@ -29,7 +29,6 @@ counted; log integrity is still checked for the whole log of each selected depar
 from __future__ import annotations
 
 import bisect
-import gc
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -40,6 +39,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from . import chainread
 from . import logchain
 from .canonical import document_digest, json_loads
 from .chain import ROLE_APPROVER, department_code, department_id_bytes
@@ -145,8 +145,8 @@ def _parse_time(text: str) -> datetime | None:
 def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
     """Anchored ranges of every department's decision log, from one eth_getLogs query."""
     chain = ledger.chain
-    found = chain.log.events.LogBatchAnchored().get_logs(
-        from_block=chain.deployment.deployed_block, argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
+    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what="the anchored decision-log ranges",
+                           argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
     by_department: dict[str, list[ChainRange]] = defaultdict(list)
     for e in found:
         args = e["args"]
@@ -387,16 +387,9 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
     facts = _Facts(ledger)
     selection = _Selection(case_id, service_item, since, until)
     done = 0
-    # Parsed bodies and inputs are many small containers without reference cycles; the cyclic collector would
-    # only rescan them (about a sixth of the time), so it waits until the replay is done.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
-                                   progress)
-    finally:
-        if collecting:
-            gc.enable()
+    # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
+    done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
+                               progress)
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)

@@ -3,14 +3,24 @@
 Compilation goes through py-solc-x's standard-JSON interface with ``scripts/solc`` (the official WebAssembly
 compiler pinned in package.json). Metadata hashes are off, so the bytecode is byte-identical run to run; the
 result is cached under ``build/`` keyed by the sources and the compiler version.
+
+The package ships the compiled contracts (``ledger/contracts.json``: ABIs, bytecode, the compiler and the digest
+of each source), so an installed ledger (``pip install .``, run from anywhere) needs neither the sources nor the
+compiler. :func:`contract_artifacts` reads that file; only in a source checkout whose contracts changed since it
+was written does it compile them instead (a test then fails until ``python scripts/build_contracts.py --write`` renews
+the file). anvil is found from the setting ``LEDGER_ANVIL`` (``Settings.anvil``), else in the project's
+``node_modules``, else on ``PATH``.
 """
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import json
+import os
 import shutil
 import subprocess
+import sys
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -33,15 +43,28 @@ COMPILER_SETTINGS: dict[str, Any] = {
 }
 
 
-def tool_path(name: str) -> Path:
-    """Path of a pinned foundry binary (``anvil`` or ``forge``)."""
-    path = NODE_BIN / f"{name}-linux-amd64" / "bin" / name
-    if not path.exists():
-        found = shutil.which(name)
-        if found:
-            return Path(found)
-        raise ConfigError(f"{name} is not installed at {path}; {SETUP_HINT}")
-    return path
+ARTIFACTS_FILE = Path(__file__).resolve().parent / "contracts.json"
+ARTIFACTS_HINT = "run `python scripts/build_contracts.py --write` in the source checkout and commit ledger/contracts.json"
+
+
+def tool_path(name: str, explicit: str | Path | None = None) -> Path:
+    """Path of a foundry binary (``anvil`` or ``forge``): ``explicit`` (a setting) when given, else the pinned one
+    in the project's ``node_modules``, else the one on ``PATH``."""
+    if explicit:
+        path = Path(explicit).expanduser()
+        if not (path.is_file() and os.access(path, os.X_OK)):
+            raise ConfigError(f"the configured {name} {path} is not an executable file; point "
+                              f"LEDGER_{name.upper()} at the {name} binary or unset it to use the one on PATH")
+        return path
+    pinned = NODE_BIN / f"{name}-linux-amd64" / "bin" / name
+    if pinned.exists():
+        return pinned
+    found = shutil.which(name)
+    if found:
+        return Path(found)
+    raise ConfigError(f"{name} was not found: not set in LEDGER_{name.upper()}, not at {pinned}, not on PATH; "
+                      f"install foundry's {name} and put it on PATH, set LEDGER_{name.upper()}, or, in a source "
+                      f"checkout, {SETUP_HINT}")
 
 
 @dataclass(frozen=True)
@@ -76,9 +99,73 @@ def _sources() -> dict[str, str]:
     return {f"contracts/src/{f.name}": f.read_text() for f in files}
 
 
+def _source_digests(sources: dict[str, str]) -> dict[str, str]:
+    return {path: hashlib.sha256(text.encode()).hexdigest() for path, text in sorted(sources.items())}
+
+
+def build_artifacts_document() -> dict[str, Any]:
+    """What ``ledger/contracts.json`` holds, freshly compiled from contracts/src by the pinned compiler."""
+    sources = _sources()
+    output = _compile_output(sources, use_cache=False)
+    contracts = {}
+    for unit in output["contracts"].values():
+        for name, data in unit.items():
+            contracts[name] = {"abi": data["abi"], "bytecode": data["evm"]["bytecode"]["object"],
+                               "deployedBytecode": data["evm"]["deployedBytecode"]["object"]}
+    return {"compiler": {"solc": solc_version(), "settings": COMPILER_SETTINGS},
+            "sources": _source_digests(sources), "contracts": dict(sorted(contracts.items()))}
+
+
+def render_artifacts_document(document: dict[str, Any]) -> str:
+    return json.dumps(document, indent=1, sort_keys=True) + "\n"
+
+
+@cache
+def _shipped() -> dict[str, Any]:
+    try:
+        document: dict[str, Any] = json.loads(ARTIFACTS_FILE.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"the compiled contracts {ARTIFACTS_FILE} are missing from this installation; "
+                          f"reinstall the package, or {ARTIFACTS_HINT}") from None
+    except ValueError as exc:
+        raise ConfigError(f"the compiled contracts {ARTIFACTS_FILE} are unreadable ({exc}); reinstall the "
+                          f"package, or {ARTIFACTS_HINT}") from exc
+    return document
+
+
+def shipped_artifacts() -> dict[str, Artifact]:
+    """The compiled contracts shipped with the package, by contract name."""
+    return {name: Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"])
+            for name, data in _shipped()["contracts"].items()}
+
+
+def contract_artifacts() -> dict[str, Artifact]:
+    """The contracts this ledger deploys and talks to: the shipped ones, unless this is a source checkout whose
+    contracts/src no longer matches them (a developer changed a contract): then a fresh compile."""
+    if CONTRACTS_DIR.is_dir() and any(CONTRACTS_DIR.glob("*.sol")):
+        if _source_digests(_sources()) != _shipped_sources_or_none():
+            return compile_contracts()
+    return shipped_artifacts()
+
+
+def _shipped_sources_or_none() -> dict[str, str] | None:
+    try:
+        return dict(_shipped()["sources"])
+    except ConfigError:
+        return None
+
+
 def compile_contracts(*, use_cache: bool = True) -> dict[str, Artifact]:
     """Compile every contract in contracts/src; returns artifacts by contract name."""
-    sources = _sources()
+    output = _compile_output(_sources(), use_cache=use_cache)
+    artifacts = {}
+    for contracts in output["contracts"].values():
+        for name, data in contracts.items():
+            artifacts[name] = Artifact(name=name, abi=data["abi"], bytecode=data["evm"]["bytecode"]["object"])
+    return artifacts
+
+
+def _compile_output(sources: dict[str, str], *, use_cache: bool) -> dict[str, Any]:
     version = _pinned_solc()
     key = hashlib.sha256(
         json.dumps({"sources": sources, "settings": COMPILER_SETTINGS, "solc": version}, sort_keys=True).encode()
@@ -92,11 +179,7 @@ def compile_contracts(*, use_cache: bool = True) -> dict[str, Artifact]:
         tmp = cache_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(output, sort_keys=True))
         tmp.replace(cache_file)
-    artifacts = {}
-    for contracts in output["contracts"].values():
-        for name, data in contracts.items():
-            artifacts[name] = Artifact(name=name, abi=data["abi"], bytecode=data["evm"]["bytecode"]["object"])
-    return artifacts
+    return output
 
 
 def _run_solc(sources: dict[str, str]) -> dict[str, Any]:
@@ -116,3 +199,22 @@ def _run_solc(sources: dict[str, str]) -> dict[str, Any]:
     if errors:
         raise ConfigError("contracts failed to compile:\n" + "\n".join(e["formattedMessage"] for e in errors))
     return output
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``scripts/build_contracts.py --write``: compile contracts/src and write ledger/contracts.json;
+    ``--check``: exit 1 when the shipped file differs from a fresh compile."""
+    parser = argparse.ArgumentParser(prog="scripts/build_contracts.py", description=main.__doc__)
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true")
+    mode.add_argument("--check", action="store_true")
+    args = parser.parse_args(argv)
+    text = render_artifacts_document(build_artifacts_document())
+    if args.write:
+        ARTIFACTS_FILE.write_text(text)
+        print(f"wrote {ARTIFACTS_FILE}")
+        return 0
+    if not ARTIFACTS_FILE.exists() or ARTIFACTS_FILE.read_text() != text:
+        print(f"{ARTIFACTS_FILE} differs from a fresh compile; {ARTIFACTS_HINT}", file=sys.stderr)
+        return 1
+    return 0

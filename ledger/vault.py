@@ -121,8 +121,10 @@ class Vault:
         return AESGCM(data_key).decrypt(_ONE_USE_NONCE, sealed[at + _WRAPPED:], bound_to)
 
     @classmethod
-    def from_env_or_file(cls, path: Path, passphrase: str | None) -> Vault:
-        env = os.environ.get("LEDGER_VAULT_KEY")
+    def from_env_or_file(cls, path: Path, passphrase: str | None, *, key_hex: str | None = None) -> Vault:
+        """The vault key ``key_hex`` (``LEDGER_VAULT_KEY`` through Settings), else the key file ``path`` unwrapped
+        with ``passphrase`` (created on first use)."""
+        env = key_hex
         if env:
             try:
                 return cls(bytes.fromhex(env))

@@ -20,7 +20,6 @@ never "ok" by omission (verification fails closed).
 
 from __future__ import annotations
 
-import gc
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -30,8 +29,9 @@ from functools import lru_cache
 from typing import Any
 
 from eth_utils import keccak
-from web3.exceptions import Web3RPCError
+from web3.exceptions import Web3Exception
 
+from . import chainread
 from .canonical import hex32, parse_hex32
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
@@ -107,10 +107,6 @@ class BatchInfo:
     count: int
 
 
-# A status event this close to the head may still be undone by a reorganisation: the index re-reads it.
-REORG_WINDOW = 12
-# Blocks per eth_getLogs request when the status index catches up with a long chain.
-LOG_CHUNK = 50_000
 # A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
@@ -129,7 +125,7 @@ STATUS_LOOKUPS = ("herd", "direct")
 @dataclass
 class _DepartmentStream:
     """One department's status events (read whole, never per certificate) as far as block ``synced``, grouped by
-    certificate. Events up to ``final_upto`` were deeper than REORG_WINDOW when read; ``recent`` ones are read
+    certificate. Events up to ``final_upto`` were final (chainread.Finality) when read; ``recent`` ones are read
     again at the next sync."""
 
     synced: int = -1
@@ -158,9 +154,9 @@ class ChainView:
     * whether a key was an active issuer at a past block is cached (the registry only appends history);
     * the signer recovered from a batch signature is cached per (root, count, department, signature);
     * current statuses come from an index built from the anchor contract's status events (``eth_getLogs``),
-      brought up to the head once per head change (and once per :func:`verify_many` call). Events within
-      ``REORG_WINDOW`` blocks of the head are re-read at each sync, so a shallow reorganisation cannot leave a
-      stale status behind. Reports say which block they are "as of".
+      brought up to the head once per head change (and once per :func:`verify_many` call). Events not yet final
+      (``chainread.Finality``: within confirmations + 12 blocks of the head) are re-read at each sync, so a
+      shallow reorganisation cannot leave a stale status behind. Reports say which block they are "as of".
 
     Until the index is in use (a fresh view, e.g. one CLI verification), statuses are read with ``statusOf``:
     one call is cheaper than reading every status event since deployment.
@@ -190,12 +186,12 @@ class ChainView:
         self._lookups = 0
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
-        self._final_upto = -1  # events up to here are deeper than REORG_WINDOW when last read
+        self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         self._topics: dict[bytes, int] = {}
         # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
         self._replaced: dict[CertKey, bytes] = {}
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
-        # events deeper than REORG_WINDOW and for the others. One attribute, so a reader never sees halves of two
+        # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
         # has a key of its own that no lookup of the genuine certificate reaches.
         self._index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]] = ({}, {})
@@ -256,7 +252,7 @@ class ChainView:
         if int(block) == 0:
             return None
         info = BatchInfo(department, signer, int(block), int(ts), int(count))
-        if head >= info.block_number + max(self.confirmations, 1) + 5:  # deep enough to cache
+        if info.block_number <= chainread.Finality(self.confirmations).final_upto(head):  # final: cache it
             self._batches[key] = info
         return info
 
@@ -343,7 +339,7 @@ class ChainView:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
         filtered by the department's topic only (the contract stamps each status event with the department whose
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
-        per view and brought up to a later head incrementally; the last REORG_WINDOW blocks are read again."""
+        per view and brought up to a later head incrementally; the blocks that are not final yet (chainread.Finality) are read again."""
         dept = department_id_bytes(department)
         stream = self._streams.get(dept)
         if stream is not None and head <= stream.synced:
@@ -353,7 +349,7 @@ class ChainView:
             if head <= stream.synced:
                 return stream
             start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
-            final_upto = max(head - REORG_WINDOW, stream.final_upto)
+            final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
             replaced = dict(stream.replaced)
@@ -371,9 +367,7 @@ class ChainView:
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
         found: list[tuple[int, int, CertKey, int, bytes]] = []
-        block = start
-        while block <= end:
-            upto = min(end, block + LOG_CHUNK - 1)
+        for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
             query = {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
                      "topics": [list(topics), None, None, dept_topic]}
             try:
@@ -399,7 +393,6 @@ class ChainView:
                         replaced[(dept, data[32:64], data[:32])] = key[2]
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
-            block = upto + 1
         found.sort(key=lambda item: (item[0], item[1]))
         return [(key, status, number, detail) for number, _, key, status, detail in found]
 
@@ -410,9 +403,9 @@ class ChainView:
             if found is None:
                 try:
                     found = int(self.chain.w3.eth.get_block(number)["timestamp"])
-                except (OSError, ValueError, Web3RPCError) as exc:
+                except (OSError, ValueError, Web3Exception) as exc:
                     raise ChainError(f"could not read block {number}: {exc}") from exc
-                if number + REORG_WINDOW < head:
+                if number <= chainread.Finality(self.confirmations).final_upto(head):
                     self._block_times[number] = found
             return found
 
@@ -437,12 +430,8 @@ class ChainView:
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
             return stream.replaced.get((dept, root, digest))
-        event = self.chain.anchor.events.CertificateSuperseded()
-        try:
-            logs = event.get_logs(from_block=int(self.chain.deployment.deployed_block),
-                                  argument_filters={"departmentId": dept})
-        except (OSError, ValueError, Web3RPCError) as exc:
-            raise ChainError(f"could not read the supersessions of {department}: {exc}") from exc
+        logs = chainread.scan(self.chain, self.chain.anchor.events.CertificateSuperseded,
+                              what=f"the supersessions of {department}", argument_filters={"departmentId": dept})
         for log in logs:
             if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
                 return bytes(log["args"]["digest"])
@@ -464,7 +453,7 @@ class ChainView:
         # replaced by a reorganisation since.
         deployed = int(self.chain.deployment.deployed_block)
         start = max(self._final_upto + 1, deployed)
-        final_upto = max(head - REORG_WINDOW, self._final_upto)
+        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
         deep, recent = dict(self._index[0]), {}
         for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
@@ -492,26 +481,18 @@ class ChainView:
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
         topics = self._status_topics()
-        found: list[tuple[int, int, CertKey, int, bytes]] = []
-        block = start
-        while block <= end:
-            upto = min(end, block + LOG_CHUNK - 1)
-            try:
-                logs = self.chain.w3.eth.get_logs({  # type: ignore[typeddict-item]
-                    "address": self.chain.deployment.anchor, "fromBlock": block, "toBlock": upto,
-                    "topics": [["0x" + t.hex() for t in topics]]})
-            except (OSError, ValueError, Web3RPCError) as exc:
-                raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
-            for log in logs:
-                status = topics[bytes(log["topics"][0])]
-                key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
-                data = bytes(log["data"])
-                found.append((int(log["blockNumber"]), int(log["logIndex"]), key, status, data[:32]))
-                if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                    replaced[(key[0], data[32:64], data[:32])] = key[2]
-            block = upto + 1
-        found.sort(key=lambda item: (item[0], item[1]))
-        return [(key, status, blk, detail) for blk, _, key, status, detail in found]
+        found: list[tuple[CertKey, int, int, bytes]] = []
+        logs = chainread.scan_raw(self.chain, {"address": self.chain.deployment.anchor,
+                                               "topics": [["0x" + t.hex() for t in topics]]},
+                                  what="the status events", start=start, end=end)
+        for log in logs:  # in chain order
+            status = topics[bytes(log["topics"][0])]
+            key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
+            data = bytes(log["data"])
+            found.append((key, status, int(log["blockNumber"]), data[:32]))
+            if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                replaced[(key[0], data[32:64], data[:32])] = key[2]
+        return found
 
 
 class _Checks:
@@ -556,7 +537,7 @@ class _Run:
     a batch of one goes through exactly the same code."""
 
     def __init__(self, view: ChainView, at: str | datetime | None, head: int | None,
-                 now: datetime | None = None) -> None:
+                 now: str | datetime | None = None) -> None:
         self.view = view
         self.at_time = _parse_time(at)
         self.at_text = self.at_time.isoformat() if self.at_time else None
@@ -642,13 +623,17 @@ class _Run:
 
 
 def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView, *,
-                       at: str | datetime | None = None) -> Report:
-    """Verify a certificate document (or presentation) against the chain as of now or time ``at``."""
-    return _verify_one(source, _Run(view, at, None))
+                       at: str | datetime | None = None, now: str | datetime | None = None) -> Report:
+    """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
+
+    ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
+    the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
+    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC."""
+    return _verify_one(source, _Run(view, at, None, now))
 
 
 def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
-                at: str | datetime | None = None, now: datetime | None = None) -> list[Report]:
+                at: str | datetime | None = None, now: str | datetime | None = None) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
     reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
@@ -659,15 +644,8 @@ def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument]
     except ChainError:
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now)
-    # Reports are many small objects and create no reference cycles: the cyclic collector would only rescan
-    # them (a third of the time for 20,000 certificates), so it waits until the call returns.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        return [_verify_one(source, run) for source in sources]
-    finally:
-        if collecting:
-            gc.enable()
+    # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
+    return [_verify_one(source, run) for source in sources]
 
 
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
@@ -837,6 +815,7 @@ def _is_department(value: Any) -> bool:
     return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 
 
-def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None) -> Report:
-    return verify_certificate(source, view, at=at).raise_for_failure()
+def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None,
+                  now: str | datetime | None = None) -> Report:
+    return verify_certificate(source, view, at=at, now=now).raise_for_failure()
 

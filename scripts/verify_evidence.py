@@ -894,11 +894,12 @@ def dept_topic(code: Any) -> str | None:
 class Verifier:
     def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
                  confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None,
-                 status_lookup: str = "herd") -> None:
+                 status_lookup: str = "herd", now: dt.datetime | None = None) -> None:
         if status_lookup not in STATUS_LOOKUPS:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
         self.status_lookup = status_lookup
         self._stream: list[tuple[int, int, int, bytes]] | None = None
+        self.now = now  # the moment validity is judged at (--now); None: the clock
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
         self.b = bundle
@@ -1009,7 +1010,7 @@ class Verifier:
 
     def check_validity(self) -> str:
         fields = self.b["certificate"]["fields"]
-        now = dt.datetime.now(dt.timezone.utc)
+        now = self.now or dt.datetime.now(dt.timezone.utc)
         start, end = fields.get("valid_from"), fields.get("valid_until")
         start_t = parse_time(start) if start is not None else None
         end_t = parse_time(end, end=True) if end is not None else None
@@ -1959,7 +1960,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--status-lookup", choices=STATUS_LOOKUPS, default="herd",
                         help="herd (default): read the issuing department's whole status event stream, so the node "
                              "does not learn which certificate is checked; direct: ask the node for this one")
+    parser.add_argument("--now", help="judge validity at this moment instead of the clock's: a date (its 00:00:00 "
+                                      "UTC) or a date-time with seconds and a time zone")
     args = parser.parse_args(argv)
+    now = None
+    if args.now is not None:
+        try:
+            now = parse_time(args.now)
+        except Failure as exc:
+            print(f"error: --now: {exc}", file=sys.stderr)
+            return 2
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
@@ -1982,7 +1992,7 @@ def main(argv: list[str] | None = None) -> int:
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
     results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
                    witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
-                   status_lookup=args.status_lookup).run()
+                   status_lookup=args.status_lookup, now=now).run()
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

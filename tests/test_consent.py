@@ -237,7 +237,7 @@ def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeyp
     assert consent.policy_fields("permit", fields, policy) == set()
     with pytest.raises(Exception, match="LEDGER_CONSENT_POLICY"):
         consent.policy_fields("permit", fields, "[1]")
-    monkeypatch.setenv(consent.POLICY_ENV, policy)
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_policy=policy))  # LEDGER_CONSENT_POLICY
     w = world
     _grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
     with pytest.raises(PermissionDenied, match="subject.id_number"):

@@ -5,7 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 
-from ledger.toolchain import COMPILER_SETTINGS, REPO_ROOT, SOLC, compile_contracts, solc_version, tool_path
+import pytest
+
+from ledger.errors import ConfigError
+from ledger.toolchain import (
+    ARTIFACTS_FILE,
+    COMPILER_SETTINGS,
+    NODE_BIN,
+    REPO_ROOT,
+    SOLC,
+    build_artifacts_document,
+    compile_contracts,
+    contract_artifacts,
+    render_artifacts_document,
+    shipped_artifacts,
+    solc_version,
+    tool_path,
+)
 
 
 def test_adapter_answers_version_like_native_solc() -> None:
@@ -53,6 +69,47 @@ def test_forge_builds_the_same_bytecode_as_the_client(tmp_path) -> None:
     subprocess.run([str(tool_path("forge")), "build", "--offline", "--skip", "test", "--out", str(out),
                     "--cache-path", str(tmp_path / "cache")], cwd=REPO_ROOT, check=True, capture_output=True)
     client = compile_contracts()
+    shipped = shipped_artifacts()
     for name in ("DepartmentRegistry", "CertificateAnchor", "BatchLog"):
         forge = json.loads((out / f"{name}.sol" / f"{name}.json").read_text())
         assert forge["bytecode"]["object"].removeprefix("0x") == client[name].bytecode, name
+        assert forge["bytecode"]["object"].removeprefix("0x") == shipped[name].bytecode, name
+        canonical = sorted(json.dumps(item, sort_keys=True) for item in shipped[name].abi)
+        assert sorted(json.dumps(item, sort_keys=True) for item in forge["abi"]) == canonical, name
+
+
+def test_shipped_contracts_equal_a_fresh_compile() -> None:
+    """The package's ledger/contracts.json (what an installed ledger deploys) is exactly what the pinned compiler
+    makes of contracts/src now; a contract changed without renewing it fails here, naming the fix."""
+    fresh = render_artifacts_document(build_artifacts_document())
+    assert ARTIFACTS_FILE.read_text() == fresh, (
+        "ledger/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it")
+    document = json.loads(fresh)
+    assert document["compiler"]["solc"] == solc_version()
+    assert document["compiler"]["settings"] == COMPILER_SETTINGS
+
+
+def test_the_checkout_uses_the_shipped_contracts_when_they_match() -> None:
+    used, shipped = contract_artifacts(), shipped_artifacts()
+    assert {n: (a.abi, a.bytecode) for n, a in used.items()} == {n: (a.abi, a.bytecode) for n, a in shipped.items()}
+
+
+def test_anvil_from_the_setting_then_node_modules_then_path(tmp_path, monkeypatch) -> None:
+    pinned = NODE_BIN / "anvil-linux-amd64" / "bin" / "anvil"
+    assert tool_path("anvil") == pinned
+    assert tool_path("anvil", pinned) == pinned  # the setting wins
+    with pytest.raises(ConfigError, match="LEDGER_ANVIL"):
+        tool_path("anvil", tmp_path / "no-such-anvil")
+    not_executable = tmp_path / "anvil"
+    not_executable.write_text("")
+    with pytest.raises(ConfigError, match="not an executable file"):
+        tool_path("anvil", not_executable)
+    monkeypatch.setattr("ledger.toolchain.NODE_BIN", tmp_path / "no-node-modules")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "anvil").symlink_to(pinned)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert tool_path("anvil") == bin_dir / "anvil"
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="not found.*LEDGER_ANVIL.*PATH"):
+        tool_path("anvil")

@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from .. import issuance, status, vc
+from .._gc import cyclic_gc_paused
+from ..errors import InputError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from .output import ProgressBar, open_ledger, print_json, print_report
@@ -26,6 +29,8 @@ def register(commands: Any) -> None:
                                            "the chain")
     p.add_argument("file", type=Path)
     p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
+    p.add_argument("--now", help="judge validity at this ISO 8601 moment instead of the clock's (status stays as of "
+                                 "the head; --at also moves status to that time)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--status-lookup", choices=STATUS_LOOKUPS, help="herd (default, LEDGER_STATUS_LOOKUP): read the "
                    "issuer's whole status event stream, so the node does not learn which certificate is checked; "
@@ -70,8 +75,9 @@ def _issue(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         out = args.out.open("w", encoding="utf-8") if args.out else None
         try:
-            result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size, out=out,
-                                         progress=ProgressBar(f"issuing {args.file.name}"))
+            with cyclic_gc_paused():
+                result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size,
+                                             out=out, progress=ProgressBar(f"issuing {args.file.name}"))
         finally:
             if out:
                 out.close()
@@ -89,16 +95,32 @@ def _witness_after_change(ledger: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from ..witness.client import WitnessView
 
+    now = _moment("--now", args.now)  # a bad value stops here, before the chain is touched
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
         view = ChainView(ledger.chain, ledger.settings.confirmations,
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
-        report = verify_certificate(str(args.file), view, at=args.at)
+        report = verify_certificate(str(args.file), view, at=args.at, now=now)
     if args.json:
         print_json(report.to_json())
     else:
         print_report(report)
     return 0 if report.ok else 1
+
+
+def _moment(option: str, value: str | None) -> datetime | None:
+    """An ISO 8601 option value as an aware datetime (a date: its 00:00:00 UTC), or a clear InputError; a
+    date-time must name its time zone, or its instant would depend on the machine."""
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or "
+                         "2030-01-31T12:00:00Z)") from None
+    if moment.tzinfo is None and len(value) > 10:
+        raise InputError(f"{option} {value!r} has no time zone: add Z or an offset such as +08:00")
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _write(doc: dict[str, Any], out: Path | None) -> None:

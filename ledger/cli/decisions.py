@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import decisions, logchain, replay
+from .._gc import cyclic_gc_paused
 from ..canonical import strict_json_loads
 from ..demo_data import generate_applications, generate_service_items
 from ..errors import InputError
@@ -196,9 +197,10 @@ def _time(text: str | None, option: str) -> datetime | None:
 
 def _replay(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        report = replay.replay(ledger, department=args.department, since=_time(args.since, "--since"),
-                               until=_time(args.until, "--until"), service_item=args.item, case_id=args.case,
-                               progress=ProgressBar("replaying"))
+        with cyclic_gc_paused():
+            report = replay.replay(ledger, department=args.department, since=_time(args.since, "--since"),
+                                   until=_time(args.until, "--until"), service_item=args.item, case_id=args.case,
+                                   progress=ProgressBar("replaying"))
     if args.json is not None:
         if str(args.json) == "-":
             print_json(report.to_json())

@@ -160,10 +160,10 @@ def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
     p.set_defaults(run=_propose, action="threshold")
 
 
-def _member_passphrase() -> str:
-    value = os.environ.get("LEDGER_COUNCIL_PASSPHRASE") or os.environ.get("LEDGER_PASSPHRASE")
-    if value:
-        return value
+def _member_passphrase(settings: Settings) -> str:
+    secret = settings.council_passphrase or settings.passphrase
+    if secret is not None:
+        return secret.get_secret_value()
     if not os.isatty(0):
         raise InputError("set LEDGER_COUNCIL_PASSPHRASE (or LEDGER_PASSPHRASE): your council key is encrypted with it")
     return getpass.getpass("your council key's passphrase: ")
@@ -174,7 +174,7 @@ def _member(args: argparse.Namespace, ledger: Ledger) -> CouncilMember:
     directory = Path(args.member_keystore) if args.member_keystore else settings.keys_dir
     keystore = Keystore(directory, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor,
                         several_council_keys=args.several_council_keys)
-    return load_member(ledger.chain, keystore, _member_passphrase(), key=args.member_key,
+    return load_member(ledger.chain, keystore, _member_passphrase(settings), key=args.member_key,
                        several_council_keys=args.several_council_keys)
 
 
@@ -293,10 +293,9 @@ def _council_promote(args: argparse.Namespace) -> int:
     return 0 if promoted else 1
 
 
-def _passphrase() -> str:
-    value = os.environ.get("LEDGER_PASSPHRASE")
-    if value:
-        return value
+def _passphrase(settings: Settings) -> str:
+    if settings.passphrase is not None:
+        return settings.passphrase.get_secret_value()
     if not os.isatty(0):
         raise InputError("set LEDGER_PASSPHRASE: keys are encrypted with it")
     return getpass.getpass("passphrase: ")
@@ -312,10 +311,11 @@ def _keys(args: argparse.Namespace) -> int:
                 print(f"{name:<32} {keystore.address(name)}")
         return 0
     if args.action == "create":
-        print_json({"name": args.name, "address": keystore.create(args.name, _passphrase())})
+        print_json({"name": args.name, "address": keystore.create(args.name, _passphrase(settings))})
         return 0
-    secret = os.environ.get("LEDGER_IMPORT_KEY") or getpass.getpass("private key (hex): ")
-    print_json({"name": args.name, "address": keystore.import_key(args.name, secret.strip(), _passphrase())})
+    imported = settings.import_key
+    secret = imported.get_secret_value() if imported is not None else getpass.getpass("private key (hex): ")
+    print_json({"name": args.name, "address": keystore.import_key(args.name, secret.strip(), _passphrase(settings))})
     return 0
 
 
@@ -325,11 +325,10 @@ def _deploy(args: argparse.Namespace) -> int:
         raise InputError("set LEDGER_RPC_URL: the embedded chain deploys itself on first use")
     keystore = Keystore(Path(args.keystore) if args.keystore else settings.keys_dir, kdf_n=settings.keystore_kdf_n,
                         kdf_floor=settings.keystore_kdf_floor)
-    deployer = keystore.unlock(args.key, _passphrase())
+    deployer = keystore.unlock(args.key, _passphrase(settings))
     council = [a.strip() for a in args.council.split(",") if a.strip()]
-    raw_price = os.environ.get("LEDGER_GAS_PRICE")
     deployment = Chain.deploy(connect(settings.rpc_url or ""), deployer, council, args.threshold,
-                              gas_price=int(raw_price) if raw_price else None)
+                              gas_price=settings.gas_price)
     deployment.save(settings.deployment_path)
     print_json(deployment.__dict__)
     return 0
@@ -337,7 +336,7 @@ def _deploy(args: argparse.Namespace) -> int:
 
 def _node(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
-    node = EmbeddedNode(settings.chain_dir)
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
     url = node.start()
     print(f"embedded chain at {url} (state in {node.state_file}); Ctrl-C stops it", flush=True)
     stop = False

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import issuance
+from .._gc import cyclic_gc_paused
 from ..reconcile import reconcile
 from .output import ProgressBar, open_ledger, print_json
 
@@ -58,8 +59,10 @@ def _continue(args: argparse.Namespace) -> int:
         completed = issuance.resume(ledger)
         out = args.out.open("w", encoding="utf-8") if args.out else None
         try:
-            result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size, out=out,
-                                         progress=ProgressBar(f"continuing {args.file.name}"), skip_issued=True)
+            with cyclic_gc_paused():
+                result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size,
+                                             out=out, progress=ProgressBar(f"continuing {args.file.name}"),
+                                             skip_issued=True)
         finally:
             if out:
                 out.close()

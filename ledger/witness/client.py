@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..chain import Chain
+from ..config import secret_env
 from ..errors import ConfigError, InputError, LedgerError
 from ..vault import unwrap_secret, wrap_secret
 from .checkpoint import Checkpoint, ChainIdentity
@@ -87,7 +88,8 @@ def chain_identity(chain: Chain) -> ChainIdentity:
 def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> SignerKey:
     """The ledger's checkpoint signing key (created on first use; mode 0600), its seed encrypted at rest under the
     ledger's passphrase (``passphrase``, default ``LEDGER_PASSPHRASE``)."""
-    secret = passphrase or os.environ.get("LEDGER_PASSPHRASE") or None
+    configured = secret_env("LEDGER_PASSPHRASE")  # a witness program has no ledger Settings of its own
+    secret = passphrase or (configured.get_secret_value() if configured else None)
     path = data_dir / "keys" / "checkpoint.key"
     if path.exists():
         try:

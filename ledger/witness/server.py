@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
+from ..config import secret_env
 from ..errors import ChainError, InputError, LedgerError
 from ..vault import unwrap_secret, wrap_secret
 from .checkpoint import Checkpoint, ChainIdentity
@@ -69,7 +70,8 @@ class WitnessStore:
 
     @staticmethod
     def _passphrase(passphrase: str | None) -> str | None:
-        return passphrase or os.environ.get(WITNESS_PASSPHRASE_VARIABLE) or None
+        configured = secret_env(WITNESS_PASSPHRASE_VARIABLE)  # a witness runs without the ledger's Settings
+        return passphrase or (configured.get_secret_value() if configured else None)
 
     def create_key(self, name: str, passphrase: str | None = None) -> SignerKey:
         secret = self._passphrase(passphrase)
