@@ -335,8 +335,8 @@ def _abi_at(kind: str, data: bytes, start: int) -> Any:
         return _abi_tuple(_abi_split(kind[1:-1]), data, start)
     if kind in ("string", "bytes"):
         size, body = _abi_word(data, start), start + 32
-        if size > len(data) - body:
-            raise ValueError(f"an ABI {kind} of {size} bytes runs past the end of the data")
+        if size + (-size % 32) > len(data) - body:  # the content is read in whole words, padding included
+            raise ValueError(f"an ABI {kind} of {size} bytes (padded to whole words) runs past the end of the data")
         if any(data[body + size:body + size + (-size % 32)]):
             raise ValueError(f"ABI {kind} padding is not zero")
         raw = data[body:body + size]
