@@ -354,9 +354,17 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
 
 
 def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
-                    applicant: str, decided_at: str, as_of_block: int) -> dict[str, Any]:
-    result = evaluate(rule_set, facts_view(prepared, facts))
-    return {
+                    applicant: str, decided_at: str, as_of_block: int,
+                    credit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    from . import supervision
+
+    # The applicant's credit status is the ledger's (its credit list as of the decision block), never the
+    # application's own claim; the decision records what the rules read (supervision.py).
+    view = facts_view(prepared, facts)
+    if credit is not None:
+        view = supervision.with_credit(view, credit)
+    result = evaluate(rule_set, view)
+    body = {
         "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
         "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
         "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
@@ -365,6 +373,12 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
         "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
         "as_of_block": as_of_block, "overrides": None,
     }
+    if credit is not None:
+        body["credit"] = dict(credit)
+    commitment = supervision.commitment_of(rule_set, result.outcome, result.fired, decided_at)
+    if commitment is not None:
+        body["commitment"] = commitment
+    return body
 
 
 def _store_inputs(ledger: Any, rows: list[dict[str, str]],
@@ -397,6 +411,13 @@ def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str
     return found
 
 
+def _credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+                     at: str) -> dict[str, dict[str, Any]]:
+    from .supervision import credit_statuses
+
+    return credit_statuses(ledger, department, applicants, block, at)
+
+
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
     text = canonical_body(prepared)
     digest = "0x" + hashlib.sha256(text).hexdigest()
@@ -425,7 +446,8 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
-    body = _automatic_body(rules, kept, facts, digest, applicant, at, block)
+    credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
+    body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     _store_inputs(ledger, [row], documents)
     return _recorded(ledger, department, body)
 
@@ -567,11 +589,12 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
                                   view)
         bodies, inputs = [], []
         documents: dict[str, Mapping[str, Any]] = {}
+        credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
         for (rules, prepared, applicant), found in zip(pending, facts):
             kept, cited = seal_citations(prepared)
             documents.update(cited)
             digest, row = _input_row(kept)
-            body = _automatic_body(rules, kept, found, digest, applicant, at, block)
+            body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
             inputs.append(row)
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
