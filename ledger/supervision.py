@@ -812,3 +812,24 @@ def _check_draw(ledger: Any, entries: Sequence[_Entry], announcement: _Entry, dr
                                               f"{[s['case_id'] for s in expected['sample']]} of "
                                               f"{expected['population']['count']} approvals; the draw recorded "
                                               f"{recorded} of {(draw.body.get('population') or {}).get('count')}")
+
+
+def wait_for_block(ledger: Any, number: int, *, timeout: float = 120.0, poll: float = 0.5) -> int:
+    """Wait until the chain has mined block ``number`` (a draw's target); returns the head. StateError on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while (head := ledger.chain.block_number()) < number:
+        if time.monotonic() > deadline:
+            raise StateError(f"block {number} was not mined within {timeout:.0f} s (the chain is at block {head})")
+        time.sleep(poll)
+    return head
+
+
+def announcement_target(ledger: Any, department: str, announcement_seq: int) -> int:
+    """The target block of announcement ``announcement_seq``."""
+    found = [e for e in _find(_log(ledger, department, contains='"kind":"inspection_announcement"'),
+                              "inspection_announcement") if e.seq == announcement_seq]
+    if not found:
+        raise NotFoundError(f"{department} has no inspection announcement number {announcement_seq}")
+    return int(found[0].body["target_block"])

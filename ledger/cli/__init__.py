@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from ..errors import LedgerError
 
 GROUPS = ("ledger.cli.certificates", "ledger.cli.governance", "ledger.cli.decisions", "ledger.cli.evidence",
-          "ledger.cli.operations", "ledger.cli.privacy", "ledger.cli.witness")
+          "ledger.cli.operations", "ledger.cli.privacy", "ledger.cli.witness",
+          "ledger.cli.supervision")
 
 
 def build_parser() -> argparse.ArgumentParser:
