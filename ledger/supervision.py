@@ -557,6 +557,19 @@ def draw_inspection(ledger: Any, department: str, announcement_seq: int,
     return {"seq": entry.seq, "entry_hash": entry.entry_hash, **body}
 
 
+def assigned_cases(ledger: Any, department: str, draw_seq: int, inspector: str) -> list[str]:
+    """The cases draw ``draw_seq`` assigned to ``inspector`` (an inspector knows only their own id; the draw names
+    them by salted reference)."""
+    from .decisions import officer_ref
+
+    draw = next((e for e in _find(_log(ledger, department, contains='"kind":"inspection_draw"'), "inspection_draw")
+                 if e.seq == draw_seq), None)
+    if draw is None:
+        raise NotFoundError(f"{department} has no inspection draw number {draw_seq}")
+    mine = officer_ref(ledger, department, inspector)
+    return [s["case_id"] for s in draw.body.get("sample", []) if s.get("inspector_ref") == mine]
+
+
 def record_finding(ledger: Any, department: str, draw_seq: int, case_id: str, *, inspector: str, conforming: bool,
                    findings: Sequence[str] = (), inspected_at: datetime | None = None) -> int:
     """Record the result of the inspection of ``case_id`` drawn by draw ``draw_seq``, by its assigned inspector

@@ -312,6 +312,7 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
     with pytest.raises(InputError, match="not drawn"):
         supervision.record_finding(ledger, dept, draw["seq"], "A-999", inspector=wrong, conforming=True)
     inspector = inspector_of[first["inspector_ref"]]
+    assert first["case_id"] in supervision.assigned_cases(ledger, dept, draw["seq"], inspector)
     with pytest.raises(InputError, match="finding code"):
         supervision.record_finding(ledger, dept, draw["seq"], first["case_id"], inspector=inspector, conforming=False)
     bad = supervision.record_finding(ledger, dept, draw["seq"], first["case_id"], inspector=inspector,

@@ -74,6 +74,11 @@ def register(commands: Any) -> None:
     p.add_argument("--department", "-d", required=True)
     p.add_argument("--wait", type=float, default=0, help="seconds to wait for the target block (default: no wait)")
     p.set_defaults(run=_draw)
+    p = sub.add_parser("assigned", help="the cases a draw assigned to an inspector")
+    p.add_argument("draw", type=int, help="the draw's number in the log")
+    p.add_argument("--department", "-d", required=True)
+    p.add_argument("--inspector", required=True, help="the inspector's id")
+    p.set_defaults(run=_assigned)
     p = sub.add_parser("finding", help="record the result of a drawn case's inspection")
     p.add_argument("--department", "-d", required=True)
     p.add_argument("--draw", type=int, required=True, help="the draw's number in the log")
@@ -176,6 +181,12 @@ def _draw(args: argparse.Namespace) -> int:
             supervision.wait_for_block(ledger, supervision.announcement_target(ledger, args.department,
                                                                                args.announcement), timeout=args.wait)
         print_json(supervision.draw_inspection(ledger, args.department, args.announcement))
+    return 0
+
+
+def _assigned(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        print_json(supervision.assigned_cases(ledger, args.department, args.draw, args.inspector))
     return 0
 
 
