@@ -364,3 +364,57 @@ def test_an_edited_finding_is_caught(ledger: Any, published: Any) -> None:
                                             LogEntry.seq == seq).values(
             body=func.replace(LogEntry.body, '"conforming":false', '"conforming":true')))
     assert ("altered", seq) in {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+# -- the command line ------------------------------------------------------------------------------------------
+
+def cli(ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+    from ledger.cli import main as cli_main
+
+    from .conftest import PASSPHRASE
+
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    capsys.readouterr()
+    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else None, err
+
+
+def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pytest.MonkeyPatch,
+                                  capsys: pytest.CaptureFixture[str]) -> None:
+    dept, rules = published
+    start = approvals(ledger, dept, rules, 6)
+    decide(ledger, dept, rules, "K-CLI", "applicant-k", commit=1)
+    run = lambda *a: cli(ledger, monkeypatch, capsys, *a)  # noqa: E731
+    code, due, _ = run("supervision", "due", "-d", dept, "--today",
+                       (datetime.now(UTC).date() + timedelta(days=40)).isoformat())
+    assert code == 0 and [(c["case_id"], c["status"]) for c in due] == [("K-CLI", "overdue")]
+    assert run("supervision", "check", "K-CLI", "-d", dept, "--met", "--officer", "o-1")[0] == 0
+    assert run("inspect", "inspectors", "-d", dept, "--list-id", "team", "--inspector", "i-1")[0] == 0
+    code, _, err = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
+                       (start + timedelta(hours=1)).isoformat(), "--rate", "2", "--inspectors", "team")
+    assert code == 2 and "rate" in err  # a clear error, nothing recorded
+    code, announcement, _ = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
+                                (start + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
+    assert code == 0
+    code, _, err = run("inspect", "draw", str(announcement["seq"]), "-d", dept)
+    assert code == 2 and "not mined yet" in err
+    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
+    code, draw, _ = run("inspect", "draw", str(announcement["seq"]), "-d", dept)
+    assert code == 0 and len(draw["sample"]) == 4  # ceil(0.5 * 7)
+    case = draw["sample"][0]["case_id"]
+    assert run("inspect", "assigned", str(draw["seq"]), "-d", dept, "--inspector", "i-1")[1][0] == case
+    code, finding, _ = run("inspect", "finding", "-d", dept, "--draw", str(draw["seq"]), "--case", case,
+                           "--inspector", "i-1", "--non-conforming", "--finding", "PREMISES_NOT_AS_DECLARED")
+    code, withdrawn, _ = run("inspect", "withdraw", "-d", dept, "--finding", str(finding["seq"]), "--officer", "o-1",
+                             "--reason", "APPROVAL_OBTAINED_BY_FALSE_STATEMENT", "--legal-basis", "ALL-ART-69")
+    assert code == 0 and withdrawn["credit_listing"]
+    code, listed, _ = run("supervision", "credit", "list", "-d", dept)
+    assert [c["seq"] for c in listed] == [withdrawn["credit_listing"]]
+    code, summary, _ = run("supervision", "summary", "-d", dept)
+    assert summary["withdrawals"][0]["case_id"] == case and summary["commitments"][0]["status"] == "met"
+    assert replay(ledger, department=dept).ok
