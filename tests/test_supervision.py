@@ -418,3 +418,30 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     code, summary, _ = run("supervision", "summary", "-d", dept)
     assert summary["withdrawals"][0]["case_id"] == case and summary["commitments"][0]["status"] == "met"
     assert replay(ledger, department=dept).ok
+
+
+def test_announcing_until_a_sample_pleases_leaves_undrawn_announcements_flagged(ledger: Any, published: Any) -> None:
+    dept, rules = published
+    first = announced(ledger, dept, rules, n=4, rate="0.5")
+    mine(ledger, first["target_block"] + supervision.DRAW_GRACE_BLOCKS + 1 - ledger.chain.block_number())
+    found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+    assert found == {("draw_missing", first["seq"])}
+
+
+def test_a_finding_by_an_inspector_the_draw_did_not_assign_is_flagged(ledger: Any, published: Any) -> None:
+    dept, rules = published
+    announcement = announced(ledger, dept, rules, n=6, rate="0.5")
+    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    drawn, = [s for s in draw["sample"][:1]]
+    not_drawn = next(f"A-{i:03d}" for i in range(6) if f"A-{i:03d}" not in {s["case_id"] for s in draw["sample"]})
+    friendly = decisions.officer_ref(ledger, dept, "friendly-inspector")
+    base = {"format": supervision.SUPERVISION_FORMAT, "kind": "inspection_finding",
+            "draw": {"seq": draw["seq"], "entry_hash": draw["entry_hash"]}, "conforming": True, "findings": [],
+            "inspected_at": "2026-01-01T00:00:00.000Z"}
+    own = _forge(ledger, dept, {**base, "case": drawn["case_id"], "decision": drawn["decision"],
+                                "inspector_ref": friendly})
+    other = _forge(ledger, dept, {**base, "case": not_drawn, "decision": drawn["decision"],
+                                  "inspector_ref": drawn["inspector_ref"]})
+    found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+    assert found == {("finding_invalid", own), ("finding_invalid", other)}
