@@ -115,6 +115,11 @@ class ReplayReport:
                          f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
                          + (f"; {dept['unanchored']} not anchored yet, the oldest for "
                             f"{dept['oldest_unanchored_seconds']:.0f} s" if dept.get("unanchored") else ""))
+            if dept.get("supervision"):
+                sup = dept["supervision"]
+                lines.append(f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
+                             f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
+                             f"{sup['credit_listings']} credit listing(s) checked")
         if self.reasons:
             lines.append("reasons:")
             lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
