@@ -190,7 +190,7 @@ python -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"drawn with 
 # the first drawn case of the main batch (the commitment cases are checked on their own)
 inspected=$(python -c "import json,sys; print(next(s['case_id'] for s in json.load(open(sys.argv[1]))['sample'] if s['case_id'].startswith('CASE-')))" "$work/draw.json")
 for who in inspector-01 inspector-02 inspector-03; do
-  ledger inspect assigned "$draw" --department GOV --inspector "$who" | grep -q "\"$inspected\"" && inspector=$who
+  [[ $(ledger inspect assigned "$draw" --department GOV --inspector "$who") == *"\"$inspected\""* ]] && inspector=$who
 done
 
 step "The inspector finds case $inspected non-conforming; the approval is withdrawn and the applicant credit-listed"
