@@ -233,7 +233,12 @@ class DecisionRerun:
             return False, ("cannot be re-run: the rule set asks whether a verified cited certificate names the "
                            "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)")
         rule_set = load_rule_set(stated["document"])
-        result = evaluate(rule_set, facts_view(unflatten(self.fields), self.facts))
+        view = facts_view(unflatten(self.fields), self.facts)
+        if isinstance(body.get("credit"), dict):  # the credit list as of the decision block, as the engine read it
+            from .supervision import with_credit
+
+            view = with_credit(view, body["credit"])
+        result = evaluate(rule_set, view)
         if result.outcome != body.get("outcome"):
             return False, (f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
                            f"({', '.join(result.reasons)})")

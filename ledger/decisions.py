@@ -363,9 +363,17 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
 
 
 def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
-                    applicant: str, decided_at: str, as_of_block: int) -> dict[str, Any]:
-    result = evaluate(rule_set, facts_view(prepared, facts))
-    return {
+                    applicant: str, decided_at: str, as_of_block: int,
+                    credit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    from . import supervision
+
+    # The applicant's credit status is the ledger's (its credit list as of the decision block), never the
+    # application's own claim; the decision records what the rules read (supervision.py).
+    view = facts_view(prepared, facts)
+    if credit is not None:
+        view = supervision.with_credit(view, credit)
+    result = evaluate(rule_set, view)
+    body = {
         "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
         "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
         "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
@@ -374,6 +382,12 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
         "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
         "as_of_block": as_of_block, "overrides": None,
     }
+    if credit is not None:
+        body["credit"] = dict(credit)
+    commitment = supervision.commitment_of(rule_set, result.outcome, result.fired, decided_at)
+    if commitment is not None:
+        body["commitment"] = commitment
+    return body
 
 
 def _store_inputs(ledger: Any, rows: list[dict[str, str]],
@@ -404,6 +418,13 @@ def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str
                 if isinstance(document, dict) and document_ref(document) == ref:
                     found[ref] = document
     return found
+
+
+def _credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+                     at: str) -> dict[str, dict[str, Any]]:
+    from .supervision import credit_statuses
+
+    return credit_statuses(ledger, department, applicants, block, at)
 
 
 def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -455,7 +476,8 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     at = _time_text(decided_at)
     applicant = applicant_reference(ledger, department, applicant_ref)
     block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
-    body = _automatic_body(rules, kept, facts, digest, applicant, at, block)
+    credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
+    body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
     _store_inputs(ledger, [row], documents)
     return _recorded(ledger, department, body)
@@ -602,11 +624,12 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
                                   view)
         bodies, inputs = [], []
         documents: dict[str, Mapping[str, Any]] = {}
+        credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
         for (rules, prepared, applicant), found, identity in zip(pending, facts, identities):
             kept, cited = seal_citations(prepared)
             documents.update(cited)
             digest, row = _input_row(_with_nonce(kept))
-            body = _automatic_body(rules, kept, found, digest, applicant, at, block)
+            body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
             body.update(_input_commitments(ledger, department, kept, digest, identity))
             inputs.append(row)
             bodies.append(body)

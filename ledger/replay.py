@@ -49,6 +49,7 @@ from .verify import ChainView
 from .errors import InputError, VerificationError
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from .rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+from .supervision import SUPERVISION_FORMAT
 
 __all__ = ["ReplayDiscrepancy", "ReplayReport", "replay", "replay_strict"]
 
@@ -114,6 +115,11 @@ class ReplayReport:
                          f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
                          + (f"; {dept['unanchored']} not anchored yet, the oldest for "
                             f"{dept['oldest_unanchored_seconds']:.0f} s" if dept.get("unanchored") else ""))
+            if dept.get("supervision"):
+                sup = dept["supervision"]
+                lines.append(f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
+                             f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
+                             f"{sup['credit_listings']} credit listing(s) checked")
         if self.reasons:
             lines.append("reasons:")
             lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
@@ -456,6 +462,16 @@ class _DepartmentReplay:
         report.departments[department] = self.summary
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
         self.buffer: list[tuple[int, str]] = []
+        self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
+        self._credit: Any = None
+
+    def credit_book(self) -> Any:
+        """The department's credit list as the chain attests it, read once (supervision.py)."""
+        if self._credit is None:
+            from .supervision import CreditBook
+
+            self._credit = CreditBook(self.ledger, self.department, self.ranges)
+        return self._credit
 
     def add(self, seq: int, text: str) -> bool:
         """Queue one entry; True when a full chunk was processed."""
@@ -478,6 +494,10 @@ class _DepartmentReplay:
                 report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
                                                               f"decision body is not a JSON object: {exc}"))
                 continue
+            if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
+                self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
+                if body.get("format") == SUPERVISION_FORMAT:
+                    continue
             if self.selection.wants(body):
                 selected.append((seq, body))
         self.buffer.clear()
@@ -499,7 +519,8 @@ class _DepartmentReplay:
             _count_decision(report, self.summary, body)
             if _kind(body) == "engine":
                 report.automatic += 1
-                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.facts, self.ranges, self.ends)
+                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.facts, self.ranges, self.ends,
+                       credit=self.credit_book)
             else:
                 report.human += 1
                 if body.get("overrides") is not None:
@@ -508,6 +529,13 @@ class _DepartmentReplay:
 
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
         _check_overrides(self.ledger, self.report, self.department, self.overrides)
+        if self.supervised:
+            from .supervision import check_replay
+
+            def fail(check: str, seq: int | None, case: str | None, detail: str) -> None:
+                self.report.discrepancies.append(ReplayDiscrepancy(check, self.department, seq, case, detail))
+
+            self.summary["supervision"] = check_replay(self.ledger, self.department, self.ranges, fail)
         _add_log_discrepancies(self.ledger, self.report, self.department, log_found)
         self._check_unanchored()
 
@@ -580,7 +608,8 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
 
 
 def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inputs: dict[str, str],
-           rule_sets: _RuleSets, facts_replay: _Facts, ranges: list[ChainRange], ends: list[int]) -> None:
+           rule_sets: _RuleSets, facts_replay: _Facts, ranges: list[ChainRange], ends: list[int], *,
+           credit: Callable[[], Any] | None = None) -> None:
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -635,11 +664,19 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
+    view = facts_view(decision_input, facts)
+    if credit is not None:
+        view = _credit_view(body, view, credit(), fail)
     try:
-        result = evaluate(rule_set, facts_view(decision_input, facts))
+        result = evaluate(rule_set, view)
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return
+    from .supervision import commitment_of
+
+    if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
+        fail("commitment_mismatch", f"recorded commitment {body.get('commitment')}, the rule set gives "
+                                    f"{commitment_of(rule_set, result.outcome, result.fired, str(body.get('decided_at')))}")
     if result.outcome != body.get("outcome"):
         fail("outcome_mismatch", f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
                                  f"({', '.join(result.reasons)})")
@@ -661,6 +698,23 @@ def _check_input_commitment(ledger: Any, dept: str, decision_input: dict[str, An
     if body.get("input_commitment") != expected:
         fail("input_commitment_invalid", f"the record commits to input {body.get('input_commitment')}, but the "
                                          f"stored input gives {expected}: no evidence bundle can disclose it")
+
+
+def _credit_view(body: dict[str, Any], view: dict[str, Any], book: Any,
+                 fail: Callable[[str, str], None]) -> dict[str, Any]:
+    """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
+    the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
+    from .supervision import with_credit
+
+    block, applicant = body.get("as_of_block"), body.get("applicant_ref")
+    if not isinstance(block, int) or not isinstance(applicant, str):
+        fail("credit_status", "the decision names no block or applicant to read the credit list at")
+        return view
+    status = book.status(applicant, block, str(body.get("decided_at")))
+    if body.get("credit") != status:
+        fail("credit_status", f"recorded credit status {body.get('credit')}, the credit list as of block {block} "
+                              f"says {status}")
+    return with_credit(view, status)
 
 
 def _check_overrides(ledger: Any, report: ReplayReport, dept: str,

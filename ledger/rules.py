@@ -65,8 +65,9 @@ _Condition = Callable[[Mapping[str, Any]], bool]
 _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
              "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
 _SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
-_RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when"}
-_RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis"}
+_RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
+_RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
+_COMMITMENT_KEYS = {"promise", "within_days", "check"}
 _TEXT_MAX = 500
 _CERT_KEYS = {"type", "verified", "status", "expired", "issuer", "holder"}
 _FIELD_ROOTS = ("item", "application", "applicant")
@@ -88,6 +89,8 @@ class Rule:
     condition: _Condition
     legal_basis: str | None = None  # the law or regulation and article the rule applies
     description: str | None = None
+    # approve on a commitment: {"promise": CODE, "within_days": N, "check": CODE} (docs/rules.md, supervision.py)
+    commitment: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +323,25 @@ def _compile_rule(doc: Any, index: int) -> Rule:
         condition=_compile_condition(doc["when"], where),
         legal_basis=_optional_text(doc.get("legal_basis"), f"{where}: legal_basis"),
         description=doc.get("description") if isinstance(doc.get("description"), str) else None,
+        commitment=_compile_commitment(doc.get("commitment"), doc["outcome"], where),
     )
+
+
+def _compile_commitment(spec: Any, outcome: Any, where: str) -> Mapping[str, Any] | None:
+    """A rule's ``commitment``: what an approval on a commitment makes the applicant promise, within how many
+    days, and the check it will face; only an approve rule may carry one."""
+    if spec is None:
+        return None
+    if outcome != "approve":
+        raise InputError(f"{where}: only an approve rule may approve on a commitment")
+    if not isinstance(spec, dict):
+        raise InputError(f"{where}: commitment must be a mapping with keys {sorted(_COMMITMENT_KEYS)}")
+    _check_keys(spec, _COMMITMENT_KEYS, _COMMITMENT_KEYS, f"{where}: commitment")
+    days = spec["within_days"]
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
+        raise InputError(f"{where}: commitment within_days {days!r} must be a whole number of days, 1 to 3650")
+    return {"promise": _check_reason(spec["promise"], f"{where}: commitment promise"), "within_days": days,
+            "check": _check_reason(spec["check"], f"{where}: commitment check")}
 
 
 # ------------------------------------------------------------------------------------------------ conditions

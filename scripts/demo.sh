@@ -211,4 +211,62 @@ step "The applicant gets a decision notice: outcome, reasons in words, legal bas
 run ledger notice "$case_id" --department GOV --out "$work/notice.json"
 run ledger verify "$work/notice.json"
 
+step "Approval on a commitment (notify-and-commit): the decision records the promise, its deadline and the check"
+# Three notify-and-commit applications whose applicants sign the commitment; approved now, checked within 30 days.
+python - "$work/applications.jsonl" "$work/commitments.jsonl" <<'PY'
+import json, sys
+apps = [json.loads(line) for line in open(sys.argv[1])]
+chosen = [a for a in apps if a["item"].get("notify_commit") == 1 and a["item"].get("onsite_reason", 9) < 3
+          and a["application"].get("online") and a["application"]["applicant_type"] == "individual"][:3]
+with open(sys.argv[2], "w") as out:
+    for i, a in enumerate(chosen, 1):
+        a["case_id"] = f"COMMIT-{i:04d}"
+        a["application"]["commitment_signed"] = True
+        out.write(json.dumps(a) + "\n")
+PY
+run ledger rules publish rules/notify-and-commit.yaml --department GOV
+run ledger decide "$work/commitments.jsonl" --department GOV --rules rules/notify-and-commit.yaml
+run ledger supervision due --department GOV --today "$(date -u -d '+31 days' +%F)"
+run ledger supervision check COMMIT-0001 --department GOV --broken --officer officer-0042 --finding MATERIALS_NOT_SUBMITTED
+
+step "A random inspection nobody can steer: announced with a future block, drawn with that block's hash"
+save() { local out=$1; shift; printf '$ %s > %s\n' "$*" "$out"; "$@" > "$out"; cat "$out"; }  # run, keep the JSON
+run ledger inspect inspectors --department GOV --list-id inspectors-2026 \
+    --inspector inspector-01 --inspector inspector-02 --inspector inspector-03
+since=$(date -u -d '-1 day' +%FT00:00:00Z); until=$(date -u -d '+1 minute' +%FT%TZ)
+save "$work/announcement.json" ledger inspect announce --department GOV --since "$since" --until "$until" \
+    --rate 0.02 --inspectors inspectors-2026
+announcement=$(field seq < "$work/announcement.json")
+save "$work/draw.json" ledger inspect draw "$announcement" --department GOV --wait 120
+draw=$(field seq < "$work/draw.json")
+python -c "import json,sys; d=json.load(open(sys.argv[1])); print(f\"drawn with block {d['target_block']} ({d['block_hash']}): {len(d['sample'])} of {d['population']['count']} approvals\")" "$work/draw.json"
+# the first drawn case of the main batch (the commitment cases are checked on their own)
+inspected=$(python -c "import json,sys; print(next(s['case_id'] for s in json.load(open(sys.argv[1]))['sample'] if s['case_id'].startswith('CASE-')))" "$work/draw.json")
+for who in inspector-01 inspector-02 inspector-03; do
+  [[ $(ledger inspect assigned "$draw" --department GOV --inspector "$who") == *"\"$inspected\""* ]] && inspector=$who
+done
+
+step "The inspector finds case $inspected non-conforming; the approval is withdrawn and the applicant credit-listed"
+save "$work/finding.json" ledger inspect finding --department GOV --draw "$draw" --case "$inspected" \
+    --inspector "$inspector" --non-conforming --finding PREMISES_NOT_AS_DECLARED
+finding=$(field seq < "$work/finding.json")
+run ledger inspect withdraw --department GOV --finding "$finding" --officer officer-0042 \
+    --reason APPROVAL_OBTAINED_BY_FALSE_STATEMENT --legal-basis ADMIN-LICENSING-LAW-ART-69-2 --credit-days 365
+run ledger supervision credit list --department GOV
+
+step "The same applicant applies again, claiming a clean record: the ledger's credit list refuses the fast track"
+python - "$work/applications.jsonl" "$inspected" "$work/again.jsonl" <<'PY'
+import json, sys
+original = next(json.loads(line) for line in open(sys.argv[1]) if json.loads(line)["case_id"] == sys.argv[2])
+original.update(case_id=sys.argv[2] + "-AGAIN", applicant={"blacklisted": False})  # the application's own claim
+open(sys.argv[3], "w").write(json.dumps(original) + "\n")
+PY
+save "$work/again-result.json" ledger decide "$work/again.jsonl" --department GOV --rules rules/ss-eligibility.yaml
+python -c "import json,sys; o=json.load(open(sys.argv[1]))['outcomes']; sys.exit(0 if 'approve' not in o else 'demo: a credit-listed applicant was approved!')" "$work/again-result.json"
+
+step "The auditor replays again: every decision re-run on the credit list as of its block, the sample re-drawn"
+run ledger replay --department GOV --json "$work/replay-supervision.json"
+ledger supervision summary --department GOV > "$work/supervision.json"
+echo "supervision summary (commitments, inspections, withdrawals, credit list; what reports read): $work/supervision.json"
+
 step "Done. Everything above is in $LEDGER_DATA_DIR; start the gateway with: scripts/gateway.sh"

@@ -1914,6 +1914,10 @@ class Rerun:
             {"type": f["type"], "digest": f["digest"], "issuer": f["issuer"] if f["verified"] else None,
              "verified": f["verified"], "status": f["status"], "expired": f["expired"], "holder": bool(f["holder"])}
             for f in self.facts]}
+        credit = body.get("credit")
+        if isinstance(credit, dict):  # the rules read the department's credit list as of the decision block, not the
+            applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}  # application
+            data["applicant"] = {**applicant, "blacklisted": bool(credit.get("listed"))}
         outcome, reasons, basis = run_rules(r["document"], data)
         if outcome != body.get("outcome"):
             raise Failure(f"outcome: recorded {body.get('outcome')!r}, re-run gives {outcome!r} ({', '.join(reasons)})")
