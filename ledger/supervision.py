@@ -32,7 +32,7 @@ import bisect
 import hashlib
 import json
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -851,3 +851,29 @@ def announcement_target(ledger: Any, department: str, announcement_seq: int) -> 
     if not found:
         raise NotFoundError(f"{department} has no inspection announcement number {announcement_seq}")
     return int(found[0].body["target_block"])
+
+
+def report_sections(ledger: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
+    """The supervision sections of ``ledger report`` (report.supervision_sections gives their shapes)."""
+    start, end = since.isoformat().replace("+00:00", "Z"), until.isoformat().replace("+00:00", "Z")
+    promised = commitments(ledger, department, since=start, until=end)
+    states = Counter(c.status for c in promised)
+    drawn = inspections(ledger, department, since=start, until=end)
+    draws: dict[int, dict[str, Any]] = {}
+    for item in drawn:
+        draw = draws.setdefault(item.draw_seq, {"draw_id": f"{department}-{item.draw_seq}", "drawn": 0,
+                                                "block": item.target_block})
+        draw["drawn"] += 1
+    codes = Counter(code for item in drawn for code in item.findings)
+    return {
+        "commitments": {"recorded": True, "met": states["met"], "broken": states["broken"],
+                        "due": states["due"] + states["overdue"],
+                        "items": [{"case_id": c.case_id, "deadline": c.deadline, "state": c.status, "check": c.check}
+                                  for c in promised]},
+        "inspections": {"recorded": True, "drawn": len(drawn),
+                        "conforming": sum(1 for i in drawn if i.conforming is True),
+                        "non_conforming": sum(1 for i in drawn if i.conforming is False),
+                        "pending": sum(1 for i in drawn if i.conforming is None),
+                        "draws": list(draws.values()),
+                        "findings": [{"code": code, "count": n} for code, n in codes.most_common()]},
+    }

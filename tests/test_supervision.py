@@ -341,6 +341,16 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
         (first["case_id"], False), (second["case_id"], True)]
     assert [w["case_id"] for w in found["withdrawals"]] == [first["case_id"]]
     assert [c["applicant_ref"] for c in found["credit_list"]] == [latest.body["applicant_ref"]]
+    # the auditors' report shows the inspection and its findings (not "not recorded")
+    from ledger import report as auditors_report
+
+    today = datetime.now(UTC).date()
+    data = auditors_report.build_report(ledger, dept, today - timedelta(days=1), today + timedelta(days=1))
+    assert data["inspections"]["recorded"] and data["commitments"]["recorded"]
+    assert (data["inspections"]["conforming"], data["inspections"]["non_conforming"]) == (1, 1)
+    assert {"code": "PREMISES_NOT_AS_DECLARED", "count": 1} in data["inspections"]["findings"]
+    page = auditors_report.render_html(data, "en")
+    assert "PREMISES_NOT_AS_DECLARED" in page and "not-recorded" not in page
     # an insider deletes the non-conforming finding: the log is missing an anchored entry
     with ledger.engine.begin() as conn:
         conn.execute(delete(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
