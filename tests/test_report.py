@@ -78,7 +78,9 @@ def test_report_counts_the_period(ledger: Any, hostile_department: str) -> None:
     assert rule_set["version"] == f"test-{hostile_department}" and rule_set["decisions"] == 60
     assert isinstance(rule_set["published_block"], int)
     assert data["replay"]["ok"] is True and data["replay"]["decisions"] == 62 and data["replay"]["re_run"] == 60
-    assert data["commitments"] == {"recorded": False} and data["inspections"] == {"recorded": False}
+    # supervision is read from the ledger: this department made no commitments and was not inspected
+    assert data["commitments"] == {"recorded": True, "met": 0, "broken": 0, "due": 0, "items": []}
+    assert data["inspections"]["recorded"] is True and data["inspections"]["drawn"] == 0
     # a period without decisions: zero, not an error
     empty = report.build_report(ledger, hostile_department, "2020-01-01", "2020-03-31")
     assert empty["totals"]["decisions"] == 0 and empty["outcomes_over_time"]["bucket"] == "week"
@@ -116,6 +118,7 @@ def test_report_replay_flags_an_edited_decision(ledger: Any, fresh_department: s
 
 def test_supervision_sections_render_from_plain_dicts(ledger: Any, hostile_department: str) -> None:
     data = report.build_report(ledger, hostile_department, today(), today())
+    data["commitments"] = data["inspections"] = {"recorded": False}  # as from a ledger without supervision data
     absent = report.render_html(data, "en")
     assert absent.count("Not recorded: this ledger holds no supervision data") == 2
     assert report.render_html(data, "zh-CN").count("未记录") == 2
