@@ -30,6 +30,13 @@ erasure_incomplete    the ``erasures`` log records the erasure but the row still
                       between the two steps): ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+decision_log_<kind>,  the decision log or the access log disagrees with itself or with its ranges anchored on chain
+access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.check_log` finds it (the same check
+                      replay runs): ``missing`` (a row deleted, or an anchored range whose rows are not all in the
+                      database), ``altered`` (a row's body or hash edited), ``reordered`` (rows swapped or moved),
+                      ``inserted`` (a row that is not the one anchored at its place, or one claiming an anchor the
+                      chain does not have), ``broken_chain``, ``not_anchored`` (a row the chain anchored has lost its
+                      anchor columns), ``proof_invalid`` (a stored inclusion proof altered)
 rollback_below_witnessed, rewrite_below_witnessed
                       the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
                       ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
@@ -173,7 +180,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
               progress: Progress | None = None) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
     report = ReconcileReport()
-    ours = set(departments) if departments else _our_departments(ledger)
+    ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
     report.departments = sorted(ours)
 
     # Keyed by (department, root): roots live in each department's namespace on chain, so the same root value
@@ -237,6 +244,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
             where = f" entry {d.seq}" if d.seq is not None else ""
             add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
+    _check_logs(ledger, ours, report)
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     if report.erased:
         report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
@@ -253,6 +261,32 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
     _witnessed_history(ledger, report)
     return report
+
+
+# The logs reconcile compares with their anchors besides the erasures log, and the prefix of their divergence kinds.
+_LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "access_log"))
+
+
+def _log_departments(ledger: Ledger) -> set[str]:
+    """Departments with decision or access log rows in this database."""
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(select(logchain.LogEntry.department_id).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log.in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())  # type: ignore[attr-defined]
+
+
+def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:
+    """The decision and access logs against their anchored ranges: every discrepancy ``logchain.check_log`` finds
+    (the check replay runs), named ``<log>_<kind>``. Every department is checked, with or without rows, so a log
+    deleted whole is still found through its anchors; entries not anchored yet are a note, not a divergence
+    (replay reports their age against the anchoring deadline)."""
+    for dept in sorted(ours):
+        for log, prefix in _LOG_KINDS:
+            for d in logchain.check_log(ledger, log, dept):
+                where = f" entry {d.seq}" if d.seq is not None else ""
+                report.divergences.append(Divergence(f"{prefix}_{d.kind}", None, f"{dept}'s {log} log{where}: {d.detail}"))
+            for waiting in logchain.unanchored(ledger, log, dept):
+                report.notes.append(f"{dept}'s {log} log: {waiting.count} entr{'y' if waiting.count == 1 else 'ies'} "
+                                    f"from {waiting.oldest_seq} not anchored yet (`ledger anchor-logs` anchors them)")
 
 
 def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:

@@ -397,6 +397,12 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
     finally:
         if collecting:
             gc.enable()
+    # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
+    from .permits import check_links
+
+    for p in check_links(ledger, departments):
+        if case_id is None or p.case_id == case_id:
+            report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)
