@@ -215,3 +215,28 @@ def test_a_bad_produces_section_is_refused_clearly() -> None:
     with pytest.raises(InputError, match="not a decision input path"):
         permit_rules("bad", produces={"type": "x", "valid_days": 10, "holder": "credit_code",
                                       "fields": {"a": "secret.key"}})
+
+
+def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, approver: str, tmp_path: Path,
+                                                              licences: list[dict[str, Any]]) -> None:
+    from .test_crash import run_cli
+
+    rules_file = tmp_path / "permit.json"
+    rules_file.write_text(json.dumps(permit_rules(approver).document), encoding="utf-8")
+    apps = write_jsonl(tmp_path / "apps.jsonl", [
+        {**application(f"CLI-{i}", licences[i]), "applicant_ref": licences[i]["fields"]["subject.credit_code"]}
+        for i in range(2)])
+    out = tmp_path / "permits.jsonl"
+    done = run_cli(ledger, "decide", str(apps), "-d", approver, "--rules", str(rules_file),
+                   "--certificates-out", str(out))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["certificates_issued"] == 2
+    documents = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert [d["fields"]["subject.produced_by"]["case_id"] for d in documents] == ["CLI-0", "CLI-1"]
+    shown = run_cli(ledger, "produced-by", documents[0]["digest"])
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["case_id"] == "CLI-0" and json.loads(shown.stdout)["anchored"] is True
+    nobody = run_cli(ledger, "produced-by", licences[0]["digest"])
+    assert nobody.returncode == 1 and "no decision" in nobody.stderr
+    bad = run_cli(ledger, "produced-by", "0x1234")
+    assert bad.returncode != 0 and "digest" in bad.stderr
