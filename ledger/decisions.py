@@ -432,7 +432,7 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     # by the decision, then anchored
     produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
     decision = _recorded(ledger, department, body)
-    permits.link(ledger, department, decision.seq, [body], {decision.seq: decision.entry_hash})
+    permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
     return decision
 
@@ -515,9 +515,12 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
         _store_inputs(ledger, [row], documents)
     rules_digest = None
+    rules = None
     if rule_set is not None:
         rules = _resolve_rule_set(ledger, rule_set)
         _require_published(ledger, rules)
+        if outcome == "approve":
+            permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
     body = {
         "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
@@ -533,7 +536,12 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
     withdrawn = permits.withdrawn(ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome)
     if withdrawn:
         body["withdraws"] = withdrawn
+    # an officer's approval under a rule set that produces a certificate issues it like an automatic one
+    given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
+    produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
     decision = _recorded(ledger, department, body)
+    permits.link(ledger, department, decision.seq - 1, [body])
+    produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
     return decision
 
@@ -595,11 +603,10 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         _store_inputs(ledger, inputs, documents)
         made = permits.prepare(ledger, department, [(rules, body, prepared, identity) for (rules, prepared, _), body,
                                                     identity in zip(pending, bodies, identities, strict=True)])
-        first = permits.head_seq(ledger, department) + 1 if made.digests else 0
+        head = permits.head_seq(ledger, department) if made.digests else 0
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         if made.digests:
-            permits.link(ledger, department, first, bodies,
-                         permits.entry_hashes(ledger, department, first, first + len(bodies) - 1))
+            permits.link(ledger, department, head, bodies)
             for built in made.built:  # sent now, confirmed with the decision log's anchoring below
                 issuance.submit(ledger, built)
             produced.append(made)

@@ -167,25 +167,32 @@ def prepare(ledger: Any, department: str, items: Sequence[tuple[RuleSet, dict[st
     return produced
 
 
-def link(ledger: Any, department: str, first_seq: int, bodies: Sequence[Mapping[str, Any]],
-         entry_hashes: Mapping[int, str]) -> None:
-    """Write the index rows of the decisions ``bodies`` appended from ``first_seq`` on."""
-    rows = [{"digest": body["issued"]["certificate"], "department_id": department, "case_id": body["case_id"],
-             "certificate_id": body["issued"]["id"], "decision_seq": seq, "entry_hash": entry_hashes[seq]}
-            for seq, body in enumerate(bodies, start=first_seq) if isinstance(body.get("issued"), Mapping)]
+def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """Write the index rows of the decisions ``bodies`` just appended after sequence number ``after_seq``. Each row
+    is found by the permit digest its body names, not by position, so a concurrent writer's entries in between
+    cannot shift a link onto another decision."""
+    wanted = {body["issued"]["certificate"]: body for body in bodies if isinstance(body.get("issued"), Mapping)}
+    if not wanted:
+        return
+    rows = []
+    with ledger.engine.connect() as conn:
+        result = conn.execute(select(logchain.LogEntry.seq, logchain.LogEntry.entry_hash, logchain.LogEntry.body).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
+            logchain.LogEntry.seq > after_seq, logchain.LogEntry.body.contains('"issued":{')))  # type: ignore[union-attr]
+        for seq, entry_hash, text in result:
+            issued = json.loads(text).get("issued")
+            body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
+            if body is not None:
+                rows.append({"digest": issued["certificate"], "department_id": department,
+                             "case_id": body["case_id"], "certificate_id": issued["id"], "decision_seq": int(seq),
+                             "entry_hash": entry_hash})
     if rows:
         with ledger.engine.begin() as conn:
             conn.execute(_LINKS.insert(), rows)
 
 
-def entry_hashes(ledger: Any, department: str, first_seq: int, last_seq: int) -> dict[int, str]:
-    with ledger.engine.connect() as conn:
-        return {int(s): h for s, h in conn.execute(select(logchain.LogEntry.seq, logchain.LogEntry.entry_hash).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
-            logchain.LogEntry.seq >= first_seq, logchain.LogEntry.seq <= last_seq))}
-
-
 def head_seq(ledger: Any, department: str) -> int:
+    """The department's last decision number (0 when it has none)."""
     from sqlalchemy import func
 
     with ledger.engine.connect() as conn:

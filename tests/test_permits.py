@@ -240,3 +240,20 @@ def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, ap
     assert nobody.returncode == 1 and "no decision" in nobody.stderr
     bad = run_cli(ledger, "produced-by", "0x1234")
     assert bad.returncode != 0 and "digest" in bad.stderr
+
+
+def test_an_officer_approving_a_referred_case_issues_the_permit(ledger: Ledger, approver: str,
+                                                               licences: list[dict[str, Any]]) -> None:
+    referred = decide(ledger, approver, "FBP-9", licences[2], scope="cooked-food")
+    assert "issued" not in referred.body
+    app = application("FBP-9", licences[2], scope="cooked-food")
+    approval = decisions.record_human_decision(
+        ledger, approver, "FBP-9", app["service_item"], officer="officer-3", outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"], applicant_ref=licences[2]["fields"]["subject.credit_code"],
+        overrides=referred.seq, decision_input=app, rule_set=permit_rules(approver))
+    digest = approval.body["issued"]["certificate"]
+    (document,) = permits.documents(ledger, [digest])
+    assert document["fields"]["subject.business_scope"] == "cooked-food"
+    assert verify_document(ledger, document).ok
+    assert permits.produced_by(ledger, digest)["seq"] == approval.seq
+    assert checks(ledger, approver).keys() <= {"anchoring_overdue"}
