@@ -257,3 +257,36 @@ def test_an_officer_approving_a_referred_case_issues_the_permit(ledger: Ledger, 
     assert verify_document(ledger, document).ok
     assert permits.produced_by(ledger, digest)["seq"] == approval.seq
     assert checks(ledger, approver).keys() <= {"anchoring_overdue"}
+
+
+def test_a_withdrawal_whose_revocation_never_happened_is_caught(ledger: Ledger, approver: str,
+                                                                licences: list[dict[str, Any]],
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """A crash between recording the withdrawing override and revoking the permit: replay says so until revoked."""
+    decision = decide(ledger, approver, "FBP-10", licences[4])
+    digest = decision.body["issued"]["certificate"]
+    revoke = permits.withdraw
+    monkeypatch.setattr(permits, "withdraw", lambda *args, **kwargs: [])  # the process dies before revoking
+    override = decisions.record_human_decision(
+        ledger, approver, "FBP-10", "440300-SCJG-0107", officer="officer-9", outcome="refer",
+        reasons=["PREMISES_UNDER_REVIEW"], applicant_ref=licences[4]["fields"]["subject.credit_code"],
+        overrides=decision.seq)
+    assert override.body["withdraws"] == [digest]
+    assert checks(ledger, approver).get("produced_not_revoked") == [decision.seq]
+    revoke(ledger, approver, [digest], override.seq)  # what the error message tells the operator to do
+    assert "produced_not_revoked" not in checks(ledger, approver)
+
+
+def test_a_permit_whose_decision_was_deleted_is_caught(ledger: Ledger, approver: str,
+                                                       licences: list[dict[str, Any]]) -> None:
+    """An insider deletes the approval that issued a permit (say, to hide who approved it)."""
+    from ledger import logchain
+
+    decision = decide(ledger, approver, "FBP-11", licences[5])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(logchain.LogEntry).where(logchain.LogEntry.log == logchain.LOG_DECISIONS,
+                                                     logchain.LogEntry.department_id == approver,
+                                                     logchain.LogEntry.seq == decision.seq))
+    found = checks(ledger, approver)
+    assert "produced_decision_missing" in found and "missing" in found
