@@ -236,6 +236,10 @@ def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, ap
     shown = run_cli(ledger, "produced-by", documents[0]["digest"])
     assert shown.returncode == 0, shown.stderr
     assert json.loads(shown.stdout)["case_id"] == "CLI-0" and json.loads(shown.stdout)["anchored"] is True
+    presented = tmp_path / "presented.json"
+    presented.write_text(json.dumps({**documents[1], "digest": documents[0]["digest"]}), encoding="utf-8")
+    by_file = run_cli(ledger, "produced-by", str(presented))  # the digest is recomputed, not taken from the file
+    assert by_file.returncode == 0 and json.loads(by_file.stdout)["case_id"] == "CLI-1", by_file.stderr
     nobody = run_cli(ledger, "produced-by", licences[0]["digest"])
     assert nobody.returncode == 1 and "no decision" in nobody.stderr
     bad = run_cli(ledger, "produced-by", "0x1234")

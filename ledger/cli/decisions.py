@@ -71,7 +71,8 @@ def register(commands: Any) -> None:
 
     p = commands.add_parser("produced-by", help="the decision that issued a certificate (an approval's permit), read "
                                                 "from the decision log; exit 1 when no decision names it")
-    p.add_argument("digest", help="the certificate's digest (0x + 64 hex digits)")
+    p.add_argument("certificate", help="the certificate's digest (0x + 64 hex digits) or its document file (a "
+                                       "presented permit: its digest is recomputed, never taken from the file)")
     p.set_defaults(run=_produced_by)
 
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
@@ -196,12 +197,23 @@ def _produced_by(args: argparse.Namespace) -> int:
     from .. import permits
     from ..canonical import hex32, parse_hex32
 
+    if args.certificate.startswith("0x"):
+        digest = hex32(parse_hex32(args.certificate, "certificate digest"))
+    else:
+        from ..certificate import load_document
+
+        digest = hex32(load_document(args.certificate).digest())
     with open_ledger(args) as ledger:
-        found = permits.produced_by(ledger, hex32(parse_hex32(args.digest, "certificate digest")))
+        found = permits.produced_by(ledger, digest)
     if found is None:
-        print(f"no decision of this ledger names certificate {args.digest}", file=sys.stderr)
+        print(f"no decision of this ledger names certificate {digest}: if it claims to be an approval's permit, no "
+              "approval issued it", file=sys.stderr)
         return 1
     print_json(found)
+    if found["outcome"] != "approve" or not found["anchored"]:
+        print(f"the decision naming {digest} is {'not an approval' if found['outcome'] != 'approve' else 'not anchored'}"
+              , file=sys.stderr)
+        return 1
     return 0
 
 
