@@ -37,6 +37,8 @@ access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.che
                       ``inserted`` (a row that is not the one anchored at its place, or one claiming an anchor the
                       chain does not have), ``broken_chain``, ``not_anchored`` (a row the chain anchored has lost its
                       anchor columns), ``proof_invalid`` (a stored inclusion proof altered)
+issued_*, produced_*   a decision and the certificate its approval produced disagree, or their index row was deleted
+                      or altered (``permits.check_links``, the check replay runs; docs/decisions.md)
 rollback_below_witnessed, rewrite_below_witnessed
                       the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
                       ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
@@ -245,6 +247,11 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
             where = f" entry {d.seq}" if d.seq is not None else ""
             add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
     _check_logs(ledger, ours, report)
+    from .permits import check_links  # the decision <-> produced certificate links (index rows included)
+
+    for p in check_links(ledger, sorted(ours)):
+        where = f" decision {p.seq}" if p.seq is not None else ""
+        add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     if report.erased:
         report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "

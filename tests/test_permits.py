@@ -180,6 +180,8 @@ def test_an_insider_deleting_the_link_row_is_caught(ledger: Ledger, approver: st
     with ledger.engine.begin() as conn:
         conn.execute(delete(permits.ProducedCertificate).where(permits.ProducedCertificate.digest == digest))
     assert checks(ledger, approver).get("produced_link_missing") == [decision.seq]
+    from ledger.reconcile import reconcile
+    assert "produced_link_missing" in {d.kind for d in reconcile(ledger, departments=[approver]).divergences}
     # provenance still finds the decision through the anchored decision log itself, and says the index is off
     (produced,) = [e for e in provenance.timeline(ledger, digest, now=decision_time(decision))["events"]
                    if e["kind"] == "produced"]
