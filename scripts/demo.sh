@@ -35,7 +35,7 @@ for w in court notary; do
   witness_key[$w]=$(ledger witness keygen --store "$store" --name "$w.example/witness")
   ledger witness serve --store "$store" --rpc "$rpc" --interval 5 > "$store.log" 2> "$store.err" &
   witness_pids+=($!)
-  for _ in $(seq 100); do grep -q " listening on " "$store.log" 2>/dev/null && break; sleep 0.1; done
+  for _ in $(seq 900); do grep -q " listening on " "$store.log" 2>/dev/null && break; sleep 0.1; done
   witness_url[$w]=$(sed -n 's/.* listening on \([^ ]*\).*/\1/p' "$store.log")
   echo "witness $w.example/witness at ${witness_url[$w]}, key ${witness_key[$w]}"
 done
