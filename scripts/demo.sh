@@ -22,7 +22,7 @@ ledger node > "$LEDGER_DATA_DIR/node.log" 2>&1 &
 node_pid=$!
 witness_pids=()
 trap 'kill $node_pid "${witness_pids[@]}" 2>/dev/null; wait $node_pid "${witness_pids[@]}" 2>/dev/null || true' EXIT
-for _ in $(seq 100); do grep -q "embedded chain at" "$LEDGER_DATA_DIR/node.log" 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 900); do grep -q "embedded chain at" "$LEDGER_DATA_DIR/node.log" 2>/dev/null && break; sleep 0.1; done
 cat "$LEDGER_DATA_DIR/node.log"
 rpc=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['url'])" "$LEDGER_DATA_DIR/chain/node.json")
 
