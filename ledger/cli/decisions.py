@@ -171,6 +171,10 @@ def _decide(args: argparse.Namespace) -> int:
         result = decisions.decide_many(ledger, args.department, _read_jsonl(args.file), rule_sets,
                                        progress=ProgressBar(f"deciding {args.file.name}"), total=total,
                                        chunk=1_000)
+        if result.produced:
+            from .witness import collect_after_change
+
+            collect_after_change(ledger)  # the approvals' certificates were just anchored: ask the witnesses to cosign
         if args.certificates_out is not None:
             from .. import permits
 
@@ -189,6 +193,10 @@ def _record_decision(args: argparse.Namespace) -> int:
             ledger, args.department, args.case, args.item, officer=args.officer, outcome=args.outcome,
             reasons=args.reason, applicant_ref=args.applicant, overrides=overrides)
         roots = [] if args.no_anchor else logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, args.department)
+        if "issued" in decision.body or "withdraws" in decision.body:  # a permit was anchored or revoked
+            from .witness import collect_after_change
+
+            collect_after_change(ledger)
     print_json({**decision.to_json(), "anchored_batches": roots})
     return 0
 
