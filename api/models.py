@@ -314,7 +314,8 @@ class CheckLogPublic(SQLModel):
 class TimelineEvent(SQLModel):
     model_config = ConfigDict(extra="allow")  # type: ignore[assignment]
     kind: str = Field(description="issued, anchored, signed, granted, grant_revoked, grant_expired, access, "
-                                  "access_refused, decision, suspended, reinstated, revoked, superseded, supersedes")
+                                  "access_refused, decision, produced (the decision that issued it), suspended, reinstated, "
+                                  "revoked, superseded, supersedes")
     at: str | None
     summary: str
     source: str = Field(description="chain, store, grants, access-log or decision-log")

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Field, SQLModel
 
-from . import logchain
+from . import issuance, logchain, permits
 from .canonical import hex32, parse_hex32
 from .chain import ROLE_APPROVER, department_id_bytes
 from .errors import ChainError, InputError, LedgerError, NotFoundError, StateError
@@ -469,6 +469,7 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
     rules = _resolve_rule_set(ledger, rule_set)
+    permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
     kept, documents = seal_citations(prepared)
@@ -480,7 +481,13 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
     _store_inputs(ledger, [row], documents)
-    return _recorded(ledger, department, body)
+    # an approval under a rule set that produces a certificate issues it now (permits.py): stored first, named
+    # by the decision, then anchored
+    produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
+    decision = _recorded(ledger, department, body)
+    permits.link(ledger, department, decision.seq - 1, [body])
+    produced.anchor(ledger)
+    return decision
 
 
 def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]:
@@ -563,9 +570,12 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
         _store_inputs(ledger, [row], documents)
     rules_digest = None
+    rules = None
     if rule_set is not None:
         rules = _resolve_rule_set(ledger, rule_set)
         _require_published(ledger, rules)
+        if outcome == "approve":
+            permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
     body = {
         "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
@@ -578,7 +588,18 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
     }
     body.update(commitments)
-    return _recorded(ledger, department, body)
+    # an override that withdraws an approval revokes the certificate the approval produced (permits.py)
+    withdrawn = permits.withdrawn(ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome)
+    if withdrawn:
+        body["withdraws"] = withdrawn
+    # an officer's approval under a rule set that produces a certificate issues it like an automatic one
+    given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
+    produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
+    decision = _recorded(ledger, department, body)
+    permits.link(ledger, department, decision.seq - 1, [body])
+    produced.anchor(ledger)
+    permits.withdraw(ledger, department, withdrawn, decision.seq)
+    return decision
 
 
 # -- bulk -------------------------------------------------------------------------------------------------------
@@ -589,10 +610,11 @@ class DecideResult:
     count: int = 0
     outcomes: Counter[str] = field(default_factory=Counter)
     roots: list[str] = field(default_factory=list)
+    produced: list[str] = field(default_factory=list)  # digests of the certificates the approvals issued
 
     def to_json(self) -> dict[str, Any]:
         return {"department": self.department, "decisions": self.count, "outcomes": dict(self.outcomes),
-                "anchored_batches": self.roots}
+                "anchored_batches": self.roots, "certificates_issued": len(self.produced)}
 
 
 def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str, Any]],
@@ -608,7 +630,9 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
     require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
         _require_published(ledger, rules)
+        permits.require_issuer(ledger, department, rules)
     result = DecideResult(department)
+    produced: list[permits.Produced] = []
     fixed_time = _time_text(decided_at) if decided_at is not None else None
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     # (rule set, prepared input, applicant reference) of the applications read but not yet decided
@@ -635,7 +659,15 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
         _store_inputs(ledger, inputs, documents)
+        made = permits.prepare(ledger, department, [(rules, body, prepared, identity) for (rules, prepared, _), body,
+                                                    identity in zip(pending, bodies, identities, strict=True)])
+        head = permits.head_seq(ledger, department) if made.digests else 0
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
+        if made.digests:
+            permits.link(ledger, department, head, bodies)
+            for built in made.built:  # sent now, confirmed with the decision log's anchoring below
+                issuance.submit(ledger, built)
+            produced.append(made)
         result.count += len(bodies)
         pending.clear()
         identities.clear()
@@ -672,4 +704,8 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         except ChainError as exc:
             raise ChainError(f"{result.count} decisions were recorded but not anchored ({exc}); run "
                              f"`ledger anchor-logs --department {department}`") from exc
+    for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them
+        for built in made.built:
+            issuance.confirm(ledger, built.root)
+        result.produced.extend(made.digests)
     return result

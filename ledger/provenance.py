@@ -142,6 +142,23 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     return out
 
 
+def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[str, Any]]:
+    """The decision that issued this certificate (an approval's product, permits.py), read from the decision log.
+    Public view: department, decision number and hash, rule set; the case id only in the full view."""
+    from .permits import produced_by
+
+    found = produced_by(ledger, digest)
+    if found is None:
+        return []
+    return [_event("produced", found.get("decided_at"),
+                   f"issued by decision {found['seq']} of {found['department']} ({found['outcome']}) under rule set "
+                   f"{found['rule_set']}" + ("" if found["anchored"] else " - that decision is NOT anchored yet"),
+                   "decision-log", department=found["department"], seq=found["seq"], entry_hash=found["entry_hash"],
+                   rule_set=found["rule_set"], outcome=found["outcome"], anchored=found["anchored"],
+                   case_id=found["case_id"] if private else None,
+                   index_row_ok=found["index_row"])]
+
+
 def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> list[dict[str, Any]]:
     from . import accesslog, sharing
 
@@ -183,6 +200,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
                      type=cert.cert_type, certificate_id=cert.certificate_id if private else None)]
     events += _anchor_events(ledger, cert, batch)
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)
+    events += _produced_events(ledger, key, private)
     if private:
         events += _private_events(ledger, key, cert.department_id, now)
     # Issuance, anchoring and signing happen in that order, but their times come from two clocks (the issuer's

@@ -33,6 +33,15 @@ status_change_missing the database records a status change (revocation, ...) tha
 consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
                       a data subject's consent row is not signed by this ledger's consent key, has no logged
                       creation, has lost a logged withdrawal, or a logged consent's row is gone (ledger/consent.py)
+decision_log_<kind>,  the decision log or the access log disagrees with itself or with its ranges anchored on chain
+access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.check_log` finds it (the same check
+                      replay runs): ``missing`` (a row deleted, or an anchored range whose rows are not all in the
+                      database), ``altered`` (a row's body or hash edited), ``reordered`` (rows swapped or moved),
+                      ``inserted`` (a row that is not the one anchored at its place, or one claiming an anchor the
+                      chain does not have), ``broken_chain``, ``not_anchored`` (a row the chain anchored has lost its
+                      anchor columns), ``proof_invalid`` (a stored inclusion proof altered)
+issued_*, produced_*   a decision and the certificate its approval produced disagree, or their index row was deleted
+                      or altered (``permits.check_links``, the check replay runs; docs/decisions.md)
 rollback_below_witnessed, rewrite_below_witnessed
                       the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
                       ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
@@ -166,7 +175,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
               progress: Progress | None = None) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
     report = ReconcileReport()
-    ours = set(departments) if departments else _our_departments(ledger)
+    ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
     report.departments = sorted(ours)
 
     # Keyed by (department, root): roots live in each department's namespace on chain, so the same root value
@@ -230,6 +239,12 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
             where = f" entry {d.seq}" if d.seq is not None else ""
             add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
+    _check_logs(ledger, ours, report)
+    from .permits import check_links  # the decision <-> produced certificate links (index rows included)
+
+    for p in check_links(ledger, sorted(ours)):
+        where = f" decision {p.seq}" if p.seq is not None else ""
+        add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     if report.erased:
         report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
@@ -257,6 +272,32 @@ def _consent_divergences(ledger: Ledger, departments: set[str], report: Reconcil
     for dept in sorted(departments):
         for d in consent.check(ledger, dept):
             report.divergences.append(Divergence(d["kind"], None, f"{dept}: consent {d['consent']}: {d['detail']}"))
+
+
+# The logs reconcile compares with their anchors besides the erasures log, and the prefix of their divergence kinds.
+_LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "access_log"))
+
+
+def _log_departments(ledger: Ledger) -> set[str]:
+    """Departments with decision or access log rows in this database."""
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(select(logchain.LogEntry.department_id).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log.in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())  # type: ignore[attr-defined]
+
+
+def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:
+    """The decision and access logs against their anchored ranges: every discrepancy ``logchain.check_log`` finds
+    (the check replay runs), named ``<log>_<kind>``. Every department is checked, with or without rows, so a log
+    deleted whole is still found through its anchors; entries not anchored yet are a note, not a divergence
+    (replay reports their age against the anchoring deadline)."""
+    for dept in sorted(ours):
+        for log, prefix in _LOG_KINDS:
+            for d in logchain.check_log(ledger, log, dept):
+                where = f" entry {d.seq}" if d.seq is not None else ""
+                report.divergences.append(Divergence(f"{prefix}_{d.kind}", None, f"{dept}'s {log} log{where}: {d.detail}"))
+            for waiting in logchain.unanchored(ledger, log, dept):
+                report.notes.append(f"{dept}'s {log} log: {waiting.count} entr{'y' if waiting.count == 1 else 'ies'} "
+                                    f"from {waiting.oldest_seq} not anchored yet (`ledger anchor-logs` anchors them)")
 
 
 def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:

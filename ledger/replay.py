@@ -20,7 +20,11 @@ For every department (or the ones asked for), :func:`replay`
 4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
-   (``override_invalid``); they are not re-run.
+   (``override_invalid``); they are not re-run;
+6. checks the certificates approvals produced against the decisions that issued them, both ways
+   (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
+   ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
+   ``produced_by_other_department``, ``produced_decision_refused``).
 
 Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
 counted; log integrity is still checked for the whole log of each selected department.
@@ -396,6 +400,12 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
                                progress)
+    # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
+    from .permits import check_links
+
+    for p in check_links(ledger, departments):
+        if case_id is None or p.case_id == case_id:
+            report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
     if progress is not None:
         progress(done, total)

@@ -63,8 +63,8 @@ ANY_SERVICE_ITEM = "*"
 _Condition = Callable[[Mapping[str, Any]], bool]
 
 _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-             "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
-_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
+             "default_reason", "default_legal_basis", "review", "rules", "reason_texts", "produces"}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts", "produces"}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
 _COMMITMENT_KEYS = {"promise", "within_days", "check"}
@@ -114,6 +114,7 @@ class RuleSet:
     # display texts of the reasons, per language ("en", "zh-CN"): published with the rules, so a page shows the
     # words that were in force with the decision
     reason_texts: dict[str, dict[str, str]] | None = None
+    produces: dict[str, Any] | None = None  # the certificate an approval issues (see _check_produces), or None
 
     @property
     def hex_digest(self) -> str:
@@ -193,6 +194,7 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         default_legal_basis=_optional_text(document.get("default_legal_basis"), "default_legal_basis"),
         review=_optional_text(document.get("review"), "review"),
         reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
+        produces=_check_produces(document.get("produces")),
     )
 
 
@@ -221,6 +223,47 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
             found.setdefault(reason, {})[language] = words
             _optional_text(words, f"reason_texts.{reason}.{language}")
     return found
+
+
+# What an approval produces (docs/rules.md "produces"): the certificate type, its validity, the subject field that
+# carries the applicant's identity (so the holder can cite it later, facts.py HOLDER_FIELDS) and which facts of the
+# decision input become its subject fields.
+_PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix"}
+_HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
+_INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
+_PREFIX = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
+
+
+def _check_produces(spec: Any) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    where = "produces"
+    if not isinstance(spec, dict):
+        raise InputError(f"{where} must be a mapping with keys {sorted(_PRODUCES_KEYS)}", field=where)
+    _check_keys(spec, _PRODUCES_KEYS, {"type", "valid_days", "holder", "fields"}, where)
+    if not isinstance(spec["type"], str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", spec["type"]):
+        raise InputError(f"{where}.type must be a certificate type: lowercase letters, digits and '-'", field=where)
+    days = spec["valid_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36_600:
+        raise InputError(f"{where}.valid_days must be a whole number of days from 1 to 36600", field=where)
+    if spec["holder"] not in _HOLDER_FIELDS:
+        raise InputError(f"{where}.holder must name the subject field carrying the applicant's identity, one of "
+                         f"{list(_HOLDER_FIELDS)}", field=where)
+    fields = spec["fields"]
+    if not isinstance(fields, dict) or not fields:
+        raise InputError(f"{where}.fields must map subject field names to decision input paths, e.g. "
+                         "business_name: application.business_name", field=where)
+    for name, path in fields.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", str(name)) or name in (*_HOLDER_FIELDS, "produced_by"):
+            raise InputError(f"{where}.fields: {name!r} must be a snake_case subject field name other than "
+                             f"{[*_HOLDER_FIELDS, 'produced_by']}", field=where)
+        if not isinstance(path, str) or not _INPUT_PATH.fullmatch(path):
+            raise InputError(f"{where}.fields.{name}: {path!r} is not a decision input path (case_id, service_item "
+                             "or item./application./applicant. then snake_case names)", field=where)
+    prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise InputError(f"{where}.id_prefix must be 1-16 capital letters, digits or '-'", field=where)
+    return {**spec, "id_prefix": prefix}
 
 
 def _optional_text(value: Any, where: str) -> str | None:

@@ -133,7 +133,7 @@ def _import_models() -> None:
     """Import every module that defines tables, so create_all sees them all."""
     import importlib
 
-    for module in ("ledger.logchain", "ledger.decisions", "ledger.accesslog"):
+    for module in ("ledger.logchain", "ledger.decisions", "ledger.accesslog", "ledger.permits"):
         try:
             importlib.import_module(module)
         except ModuleNotFoundError as exc:

@@ -269,4 +269,34 @@ run ledger replay --department GOV --json "$work/replay-supervision.json"
 ledger supervision summary --department GOV > "$work/supervision.json"
 echo "supervision summary (commitments, inspections, withdrawals, credit list; what reports read): $work/supervision.json"
 
+step "An approval produces its result: a food business permit, issued at once, signed by GOV and anchored with the decision"
+# The rule set names what an approval produces (`produces`); the applicant is handed the permit itself. The permit
+# names the decision that produced it and the decision names the permit; replay checks the link both ways.
+python - "$work/issued.jsonl" "$work/permit-applications.jsonl" <<'PY'
+import json, sys
+licences = [json.loads(line) for line in open(sys.argv[1])]
+with open(sys.argv[2], "w") as out:
+    for n, licence in enumerate((licences[0], licences[2], licences[3]), start=1):
+        out.write(json.dumps({
+            "case_id": f"FBP-2026-{n:06d}", "service_item": "440300-SCJG-0107",
+            "applicant_ref": licence["fields"]["subject.credit_code"],
+            "item": {"onsite_reason": 0, "materials_required": 3},
+            "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 3,
+                            "business_name": licence["fields"]["subject.enterprise_name"],
+                            "premises": f"Shop {n}, Keyuan Road, Nanshan District",
+                            "business_scope": "prepackaged-food-sales" if n < 3 else "cooked-food"},
+            "applicant": {"blacklisted": False}, "certificates": [licence["digest"]]}) + "\n")
+PY
+run ledger rules publish rules/food-business-permit.yaml --department GOV
+run ledger decide "$work/permit-applications.jsonl" --department GOV --rules rules/food-business-permit.yaml \
+    --certificates-out "$work/permits.jsonl"
+sed -n 1p "$work/permits.jsonl" > "$work/permit-1.json"
+run ledger verify "$work/permit-1.json"
+permit=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['digest'])" "$work/permit-1.json")
+run ledger produced-by "$permit"
+run ledger replay --department GOV --case FBP-2026-000001
+
+step "Reconcile: certificates, statuses, and the decision and access logs, all against the chain"
+run ledger reconcile
+
 step "Done. Everything above is in $LEDGER_DATA_DIR; start the gateway with: scripts/gateway.sh"

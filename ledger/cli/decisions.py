@@ -45,6 +45,9 @@ def register(commands: Any) -> None:
     p.add_argument("--department", "-d", required=True, help="deciding department (its key anchors the log)")
     p.add_argument("--rules", "-r", type=Path, action="append", required=True,
                    help="published rule set file; repeat for several items (a '*' rule set serves all others)")
+    p.add_argument("--certificates-out", type=Path, metavar="FILE",
+                   help="write the certificates the approvals issued (a rule set's `produces`, e.g. permits) here, "
+                        "one document per line, for delivery to the applicants")
     p.set_defaults(run=_decide)
 
     p = commands.add_parser("record-decision", help="record an officer's decision (or an override of an earlier one)")
@@ -66,6 +69,12 @@ def register(commands: Any) -> None:
     p.add_argument("--seq", type=int, help="the decision's number in the log (default: the latest for the case)")
     p.add_argument("--out", type=Path, help="write the notice here (default: standard output)")
     p.set_defaults(run=_notice)
+
+    p = commands.add_parser("produced-by", help="the decision that issued a certificate (an approval's permit), read "
+                                                "from the decision log; exit 1 when no decision names it")
+    p.add_argument("certificate", help="the certificate's digest (0x + 64 hex digits) or its document file (a "
+                                       "presented permit: its digest is recomputed, never taken from the file)")
+    p.set_defaults(run=_produced_by)
 
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
     p.add_argument("--department", "-d", required=True)
@@ -163,6 +172,17 @@ def _decide(args: argparse.Namespace) -> int:
         result = decisions.decide_many(ledger, args.department, _read_jsonl(args.file), rule_sets,
                                        progress=ProgressBar(f"deciding {args.file.name}"), total=total,
                                        chunk=1_000)
+        if result.produced:
+            from .witness import collect_after_change
+
+            collect_after_change(ledger)  # the approvals' certificates were just anchored: ask the witnesses to cosign
+        if args.certificates_out is not None:
+            from .. import permits
+
+            with args.certificates_out.open("w", encoding="utf-8") as out:
+                for document in permits.documents(ledger, result.produced):
+                    out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
+            print(f"wrote {len(result.produced)} certificate(s) to {args.certificates_out}", file=sys.stderr)
     print_json(result.to_json())
     return 0
 
@@ -174,7 +194,35 @@ def _record_decision(args: argparse.Namespace) -> int:
             ledger, args.department, args.case, args.item, officer=args.officer, outcome=args.outcome,
             reasons=args.reason, applicant_ref=args.applicant, overrides=overrides)
         roots = [] if args.no_anchor else logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, args.department)
+        if "issued" in decision.body or "withdraws" in decision.body:  # a permit was anchored or revoked
+            from .witness import collect_after_change
+
+            collect_after_change(ledger)
     print_json({**decision.to_json(), "anchored_batches": roots})
+    return 0
+
+
+def _produced_by(args: argparse.Namespace) -> int:
+    from .. import permits
+    from ..canonical import hex32, parse_hex32
+
+    if args.certificate.startswith("0x"):
+        digest = hex32(parse_hex32(args.certificate, "certificate digest"))
+    else:
+        from ..certificate import load_document
+
+        digest = hex32(load_document(args.certificate).digest())
+    with open_ledger(args) as ledger:
+        found = permits.produced_by(ledger, digest)
+    if found is None:
+        print(f"no decision of this ledger names certificate {digest}: if it claims to be an approval's permit, no "
+              "approval issued it", file=sys.stderr)
+        return 1
+    print_json(found)
+    if found["outcome"] != "approve" or not found["anchored"]:
+        print(f"the decision naming {digest} is {'not an approval' if found['outcome'] != 'approve' else 'not anchored'}"
+              , file=sys.stderr)
+        return 1
     return 0
 
 
