@@ -1605,6 +1605,128 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
     return False
 
 
+RULE_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
+                 "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
+RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
+RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
+RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
+RULE_ROOTS = ("item", "application", "applicant")
+RULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+RULE_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+RULE_SEGMENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RULE_FACT_STATUSES = ("valid", "revoked", "suspended", "superseded", "unknown")
+RULE_LANGUAGES = ("en", "zh-CN")
+
+
+def rule_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float))
+
+
+def rule_text(value: Any, where: str) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 500):
+        raise Failure(f"the rule set's {where} must be text of 1 to 500 characters")
+
+
+def rule_keys(node: dict[str, Any], allowed: set[str], required: set[str], where: str) -> None:
+    if set(node) - allowed or required - set(node):
+        raise Failure(f"{where}: keys {sorted(node)} are not pl-rules/1's (allowed {sorted(allowed)}, required "
+                      f"{sorted(required)})")
+
+
+def rule_path_problem(path: Any) -> bool:
+    segments = path.split(".") if isinstance(path, str) else []
+    return len(segments) < 2 or segments[0] not in RULE_ROOTS or not all(RULE_SEGMENT.fullmatch(s) for s in segments)
+
+
+def check_condition(node: Any, where: str) -> None:
+    """What pl-rules/1 lets a condition be (the library refuses to load anything else: so must this engine)."""
+    if not isinstance(node, dict) or not node:
+        raise Failure(f"{where}: a rule condition must be a non-empty object, got {node!r}")
+    if "field" in node:
+        op = node.get("op")
+        if set(node) - {"field", "op", "value", "ref"} or ("value" in node) == ("ref" in node) or \
+                op not in RULE_OPS or rule_path_problem(node["field"]):
+            raise Failure(f"{where}: malformed comparison {node!r}")
+        if "ref" in node:
+            if op in ("in", "not_in", "exists") or rule_path_problem(node["ref"]):
+                raise Failure(f"{where}: malformed comparison {node!r}")
+            return
+        value = node["value"]
+        if (op == "exists" and not isinstance(value, bool)) or \
+                (op in ("in", "not_in") and not (isinstance(value, list) and value
+                                                 and all(rule_scalar(v) for v in value))) or \
+                (op in RULE_ORDERING and not rule_number(value)) or \
+                (op in ("==", "!=") and not rule_scalar(value)):
+            raise Failure(f"{where}: operator {op!r} cannot take the value {value!r}")
+        return
+    if len(node) != 1:
+        raise Failure(f"{where}: a rule condition mixes {sorted(node)}")
+    (key, arg), = node.items()
+    if key in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            raise Failure(f"{where}: '{key}' needs a non-empty list")
+        for part in arg:
+            check_condition(part, where)
+    elif key == "not":
+        check_condition(arg, where)
+    elif key == "certificate":
+        issuers = arg.get("issuer") if isinstance(arg, dict) else None
+        issuers = issuers if isinstance(issuers, list) else [issuers]
+        if not isinstance(arg, dict) or set(arg) - set(RULE_CERT_KEYS) or \
+                not (isinstance(arg.get("type"), str) and arg["type"]) or \
+                ("issuer" in arg and not (issuers and all(isinstance(i, str) and i for i in issuers))) or \
+                any(k in arg and not isinstance(arg[k], bool) for k in ("verified", "expired", "holder")) or \
+                ("status" in arg and arg["status"] not in RULE_FACT_STATUSES):
+            raise Failure(f"{where}: malformed certificate condition {arg!r}")
+    else:
+        raise Failure(f"{where}: unknown rule condition {key!r}")
+
+
+def rule_set_problem(document: dict[str, Any]) -> None:
+    """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
+    published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
+    rule_keys(document, RULE_SET_KEYS, RULE_SET_REQUIRED, "rule set")
+    for key in ("rule_set_id", "version", "service_item", "title"):
+        if not isinstance(document[key], str) or not document[key].strip():
+            raise Failure(f"the rule set's {key} must be non-empty text")
+    if not RULE_ID.fullmatch(document["rule_set_id"]):
+        raise Failure(f"rule_set_id {document['rule_set_id']!r} is not a pl-rules/1 id")
+    reasons = {document["default_reason"]}
+    seen: set[str] = set()
+    for index, rule in enumerate(document["rules"]):
+        if not isinstance(rule.get("id"), str) or not RULE_ID.fullmatch(rule["id"]) or rule["id"] in seen:
+            raise Failure(f"rules[{index}]: id {rule.get('id')!r} is not a unique pl-rules/1 id")
+        seen.add(rule["id"])
+        where = f"rule {rule['id']!r}"
+        rule_keys(rule, RULE_KEYS, RULE_REQUIRED, where)
+        if rule["outcome"] not in RULE_OUTCOMES or not isinstance(rule["reason"], str) or \
+                not RULE_REASON.fullmatch(rule["reason"]):
+            raise Failure(f"{where}: outcome {rule['outcome']!r} or reason {rule['reason']!r} is not pl-rules/1's")
+        reasons.add(rule["reason"])
+        check_condition(rule["when"], where)
+        rule_text(rule.get("legal_basis"), f"{where} legal_basis")
+        promise = rule.get("commitment")
+        if promise is not None:
+            days = promise.get("within_days") if isinstance(promise, dict) else None
+            if rule["outcome"] != "approve" or not isinstance(promise, dict) or \
+                    set(promise) != {"promise", "within_days", "check"} or type(days) is not int or \
+                    not 1 <= days <= 3650 or not all(isinstance(promise[k], str) and RULE_REASON.fullmatch(promise[k])
+                                                     for k in ("promise", "check")):
+                raise Failure(f"{where}: malformed commitment {promise!r}")
+    if document["default_outcome"] not in RULE_OUTCOMES or not isinstance(document["default_reason"], str) or \
+            not RULE_REASON.fullmatch(document["default_reason"]):
+        raise Failure("the rule set's default outcome or reason is not pl-rules/1's")
+    rule_text(document.get("default_legal_basis"), "default_legal_basis")
+    rule_text(document.get("review"), "review")
+    texts = document.get("reason_texts")
+    if texts is not None:
+        if not isinstance(texts, dict) or not all(
+                reason in reasons and isinstance(words, dict) and words and all(
+                    language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500
+                    for language, w in words.items()) for reason, words in texts.items()):
+            raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
+
+
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
     """(outcome, reasons, legal basis of each reason) of a pl-rules/1 rule set on one input."""
     if not isinstance(document, dict) or document.get("engine") != RULES_ENGINE:
@@ -1612,6 +1734,7 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
     rules = document.get("rules")
     if not isinstance(rules, list) or not rules or not all(isinstance(r, dict) for r in rules):
         raise Failure("the rule set has no list of rules")
+    rule_set_problem(document)
     item = data.get("service_item")
     if item is not None and document.get("service_item") not in ("*", item):
         raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
