@@ -64,7 +64,11 @@ def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The object ``flatten`` took apart (the ``@applicant`` field, if present, is left out)."""
+    """The object ``flatten`` took apart (the ``@applicant`` field, if present, is left out).
+
+    VerificationError for fields no input flattens to: one lying inside another (``item`` and ``item.x``), whose
+    meaning would depend on the order the fields are listed in."""
+    _refuse_nested(fields)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         if name == APPLICANT_FIELD:
@@ -75,6 +79,16 @@ def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(segment, {})
         node[segments[-1]] = value
     return out
+
+
+def _refuse_nested(fields: Iterable[str]) -> None:
+    names = set(fields)
+    for name in names:
+        segments = name.split(".")
+        for end in range(1, len(segments)):
+            if ".".join(segments[:end]) in names:
+                raise VerificationError(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: no "
+                                        "input flattens to both, so the input these fields commit to is ambiguous")
 
 
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:

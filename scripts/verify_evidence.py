@@ -851,9 +851,13 @@ def parse_time(value: Any, end: bool = False) -> dt.datetime:
             day = dt.date.fromisoformat(value)
             return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0, 0), dt.timezone.utc)
         if DATE_TIME.fullmatch(value):
-            if value.endswith("Z"):
-                value = value[:-1] + "+00:00"
-            return dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
+            if value[17:19] == "60":
+                raise Failure(f"{value!r} names second 60 (a leap second), which UTC date-times here do not "
+                              "carry: use :59")
+            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value
+                                             ).astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise Failure(f"{value!r} is outside the calendar (its UTC instant is before year 1 or after 9999)") from None
     except ValueError:
         pass
     else:
@@ -1778,7 +1782,14 @@ def unescape_segment(segment: str) -> str:
 
 
 def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
-    """The input object from its fields named by escaped dotted paths (docs/evidence.md)."""
+    """The input object from its fields named by escaped dotted paths (docs/evidence.md). No field may lie inside
+    another (``item`` and ``item.x``): no input flattens to both, and the object would depend on their order."""
+    for name in fields:
+        segments = name.split(".")
+        for end in range(1, len(segments)):
+            if ".".join(segments[:end]) in fields:
+                raise Failure(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: the input "
+                              "these fields commit to is ambiguous")
     out: dict[str, Any] = {}
     for name, value in fields.items():
         segments = [unescape_segment(s) for s in name.split(".")]
@@ -1847,6 +1858,7 @@ class Rerun:
             raise Failure(f"salts are given for {sorted(salts)} but the disclosed fields are {sorted(fields)}")
         if set(fields) & set(hidden) or APPLICANT_FIELD in fields or APPLICANT_FIELD in hidden:
             raise Failure("a field is both disclosed and hidden, or the applicant is named as an input field")
+        unflatten_input({**fields, **dict.fromkeys(hidden)})  # no field inside another, disclosed or hidden
         hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
         for name, value in hidden.items():
             hashes[name] = hexbytes(value, 32, prefixed=False)

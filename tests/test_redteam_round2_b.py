@@ -6,13 +6,21 @@ the adversary is named in the test's docstring."""
 from __future__ import annotations
 
 import copy
+import json
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from ledger.errors import InputError
+from ledger import decision_input
+from ledger.cli import main as cli_main
+from ledger.client import Ledger
+from ledger.errors import InputError, LedgerError
 from ledger.rules import load_rule_set
+from ledger.verify import ChainView, verify_certificate
 
+from .conftest import PASSPHRASE
 from .test_evidence import _SCRIPT_MODULE as SCRIPT
 
 BASE: dict[str, Any] = {
@@ -85,3 +93,90 @@ def test_a_rule_set_of_unknown_outcomes_fails_closed_without_a_traceback() -> No
     document = _with_rule({"field": "item.x", "op": "exists", "value": True}, outcome="maybe")
     with pytest.raises(SCRIPT.Failure, match="outcome"):
         SCRIPT.run_rules(document, {"item": {"x": 1}})
+
+
+# -- a field disclosed under two paths ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("fields", [
+    {"item": 5, "item.x": 1}, {"item.x": 1, "item": 5}, {"item": {}, "item.x": 1}, {"item.x": 1, "item": {"x": 2}},
+    {"item.x": 1, "item.x.y": 2}, {"item": {"x": 0}, "item.x": 1}])
+def test_a_field_under_two_paths_is_refused_by_both_engines(fields: dict[str, Any]) -> None:
+    """Adversary: a department committing to an input whose fields overlap (``item`` and ``item.x``): what the rules
+    read then depended on the order of the fields in the bundle, and the library crashed with a TypeError."""
+    with pytest.raises(LedgerError, match="inside"):
+        decision_input.unflatten(fields)
+    with pytest.raises(SCRIPT.Failure, match="inside"):
+        SCRIPT.unflatten_input(fields)
+
+
+def test_flattened_inputs_still_come_back_whole() -> None:
+    value = {"item": {"a.b": 1, "a": {"b": 2}, "": {"~1": [1, {"x": None}]}, "@x": {}}, "certificates": []}
+    fields = decision_input.flatten(value)
+    assert decision_input.unflatten(fields) == value == SCRIPT.unflatten_input(fields)
+
+
+# -- --now at the edges of time -----------------------------------------------------------------------------------
+
+EDGE_NOWS = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
+
+
+@pytest.mark.parametrize("now", EDGE_NOWS)
+def test_standalone_now_outside_the_calendar_is_refused_cleanly(now: str, tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """Adversary: a court's expert (or a script) passing a moment whose UTC instant is before year 1 or after
+    9999: the standalone verifier crashed with OverflowError instead of exiting 2 with a message."""
+    bundle = tmp_path / "b.json"
+    bundle.write_text("{}")
+    assert SCRIPT.main([str(bundle), "--rpc", "http://127.0.0.1:9", "--now", now]) == 2
+    assert "error: --now: " in capsys.readouterr().err
+
+
+def test_standalone_leap_second_names_the_value_given() -> None:
+    with pytest.raises(SCRIPT.Failure, match=r"'2031-12-31T23:59:60Z'.*leap second"):
+        SCRIPT.parse_time("2031-12-31T23:59:60Z")
+
+
+@pytest.mark.parametrize("value", EDGE_NOWS)
+def test_a_forged_validity_date_outside_the_calendar_fails_the_check_not_the_script(value: str) -> None:
+    """Adversary: a forger writing valid_until far outside the calendar into a bundle, to crash the court's
+    verifier (OverflowError is no ValueError: no check caught it, the whole run died with a traceback)."""
+    with pytest.raises(SCRIPT.Failure, match="calendar"):
+        SCRIPT.parse_time(value, end=True)
+
+
+@pytest.mark.parametrize("now", EDGE_NOWS)
+def test_library_now_outside_the_calendar_is_an_input_error(now: str) -> None:
+    """The same moments through the library (the CLI hands it an aware datetime): InputError, not OverflowError."""
+    from ledger.verify import _parse_time
+
+    with pytest.raises(InputError, match="calendar"):
+        _parse_time(datetime.fromisoformat(now))
+    with pytest.raises(InputError, match="calendar"):
+        _parse_time(now)
+
+
+@pytest.fixture(scope="module")
+def certificate(ledger: Ledger) -> dict[str, Any]:
+    from .test_now import document as make
+
+    return make.__wrapped__(ledger)  # type: ignore[attr-defined, no-any-return]
+
+
+def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[str, Any], tmp_path: Path,
+                                              capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps(certificate))
+    capsys.readouterr()
+    for now in EDGE_NOWS:
+        assert cli_main(["--data-dir", str(ledger.settings.data_dir), "verify", str(path), "--now", now]) == 2
+        assert "calendar" in capsys.readouterr().err
+    # a now long before issuance is judged, not refused: not yet valid
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    early = verify_certificate(certificate, view, now="1900-01-01T00:00:00+14:00")
+    assert [c.name for c in early.checks if not c.ok] == ["validity"]
