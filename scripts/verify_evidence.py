@@ -562,6 +562,38 @@ def eip712_log_digest(chain_id: int, contract: str, log_id: bytes, root: bytes, 
 
 # -- JSON-RPC ---------------------------------------------------------------------------------------------------
 
+RPC_ANSWER_LIMIT = 256 * 2**20  # bytes: more than any honest answer this script asks for
+QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def quantity(value: Any, what: str) -> int:
+    """A node's hex quantity (block number, chain id, status, timestamp): a Failure for anything else, so a node
+    answering negative, non-hex or JSON numbers gets a failed check, not a traceback."""
+    if not isinstance(value, str) or not QUANTITY.fullmatch(value):
+        raise Failure(f"the node gave {what} as {value!r}, not a hex quantity: do not trust this node")
+    return int(value, 16)
+
+
+def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any]]:
+    """The answer to an eth_getLogs query for ``contract`` and ``topics``, refused whole (a Failure) if the node put
+    in anything it was not asked for: another contract's log, a removed (reorged-out) one, other topics."""
+    if not isinstance(logs, list):
+        raise Failure(f"the node answered eth_getLogs with {type(logs).__name__}, not a list of logs")
+    for log in logs:
+        got = log.get("topics") if isinstance(log, dict) else None
+        if not isinstance(got, list) or log.get("removed") or len(got) < len(topics) or \
+                str(log.get("address", "")).lower() != contract.lower() or \
+                any(want is not None and str(have).lower() not in [str(w).lower() for w in (
+                    want if isinstance(want, list) else [want])] for want, have in zip(topics, got)):
+            raise Failure("the node answered eth_getLogs with a log it was not asked for (another contract's, a "
+                          "removed one or other topics): do not trust this node")
+        quantity(log.get("blockNumber"), "a log's block number")
+        if not isinstance(log.get("data"), str) or not isinstance(log.get("transactionHash"), str) or \
+                not isinstance(log.get("blockHash"), str):
+            raise Failure("the node answered eth_getLogs with a log missing its data, block or transaction")
+    return logs
+
+
 class Rpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -574,11 +606,20 @@ class Rpc:
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read())
+                raw = response.read(RPC_ANSWER_LIMIT + 1)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ConnectionError(f"the node at {self.url} did not answer {method}: {exc}") from None
+        if len(raw) > RPC_ANSWER_LIMIT:
+            raise Failure(f"the node answered {method} with more than {RPC_ANSWER_LIMIT} bytes: refused")
+        try:
+            answer = json.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise Failure(f"the node's answer to {method} is not JSON: do not trust this node") from None
+        if not isinstance(answer, dict):
+            raise Failure(f"the node's answer to {method} is not a JSON-RPC answer object")
         if answer.get("error"):
-            raise Failure(f"{method} failed: {answer['error'].get('message', answer['error'])}")
+            error = answer["error"]
+            raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
         return answer.get("result")
 
     def call(self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str],
@@ -593,6 +634,8 @@ class Rpc:
         block = self("eth_getBlockByNumber", hex(number), False)
         if block is None:
             raise Failure(f"the chain has no block {number}")
+        if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+            raise Failure(f"the node's block {number} is not a block object: do not trust this node")
         return block
 
 
@@ -923,7 +966,7 @@ class Verifier:
             self.results[name] = ("PASS", detail)
         except Failure as exc:
             self.results[name] = ("FAIL", str(exc))
-        except (ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+        except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError) as exc:
             self.results[name] = ("FAIL", f"{type(exc).__name__}: {exc}")
         return self.results[name][0] == "PASS"
 
@@ -941,7 +984,7 @@ class Verifier:
         for name in ("fields", "disclosure", "digest", "merkle_proof", "validity", "attachment"):
             self.record(name, getattr(self, "check_" + name))
         try:
-            self.head = int(self.rpc("eth_blockNumber"), 16)
+            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
             if not self.record("chain", self.check_chain):
                 self.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -964,7 +1007,16 @@ class Verifier:
                 self.record(name, getattr(self, "check_" + name))
         except ConnectionError as exc:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
+        except Failure as exc:
+            self.unusable(CHECKS, exc)
         return self.ordered()
+
+    def unusable(self, names: tuple[str, ...], exc: Failure) -> None:
+        """A node answer read outside any one check (the head, an event lookup) is unusable: the next check fails
+        with it and the rest are not checked, so nothing is verified."""
+        pending = next((name for name in names if name not in self.results), names[-1])
+        self.results[pending] = ("FAIL", str(exc))
+        self.skip(names, f"the node's answers are unusable: {exc}")
 
     def ordered(self) -> list[tuple[str, str, str]]:
         return [(name, *self.results[name]) for name in CHECKS if name in self.results]
@@ -1044,7 +1096,7 @@ class Verifier:
     # on chain ---------------------------------------------------------------------------------------------------
     def check_chain(self) -> str:
         ch = self.b["chain"]
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         genesis = self.rpc.block(0)["hash"].lower()
         problems = []
         if ch["chain_id"] != chain_id:
@@ -1079,16 +1131,17 @@ class Verifier:
         department = dept_topic(self.b["certificate"]["fields"].get("issuer"))
         if department is None:
             return None
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest",
-                                        "topics": [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]})
+        topics = [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["anchor_contract"], topics)
         if not logs:
             return None
         log = logs[0]
         n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
         return {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                 "signer": "0x" + log["topics"][3][-40:].lower(), "count": int(n), "schema": "0x" + schema.hex(),
-                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
                 "tx_hash": log["transactionHash"].lower()}
 
     def check_anchor_event(self) -> str:
@@ -1106,7 +1159,7 @@ class Verifier:
         if tx != e["tx_hash"]:
             raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
         receipt = self.rpc("eth_getTransactionReceipt", tx)
-        if not receipt or int(receipt["status"], 16) != 1:
+        if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["anchor_contract"].lower() and log["topics"][0] == EVENT_TOPIC
@@ -1118,7 +1171,7 @@ class Verifier:
     def check_block(self) -> str:
         e, a = self.event or {}, self.b["anchor"]
         block = self.rpc.block(e["block_number"])
-        actual, stamp = block["hash"].lower(), int(block["timestamp"], 16)
+        actual, stamp = block["hash"].lower(), quantity(block["timestamp"], "a block's timestamp")
         problems = []
         if actual != e["block_hash"]:
             problems.append(f"the event's block hash {e['block_hash']} is not the chain's {actual} (reorg?)")
@@ -1153,7 +1206,7 @@ class Verifier:
 
     def check_signature(self) -> str:
         e = self.event or {}
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"],
                                      hexbytes(self.b["anchor"]["root"], 32), e["count"], hexbytes(e["schema"], 32),
                                      dept_bytes(e["department"]))
@@ -1223,19 +1276,24 @@ class Verifier:
                 upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
                 logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
                                                 "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
-                for log in logs or []:
+                if not isinstance(logs, list) or not all(isinstance(log, dict) for log in logs):
+                    raise Failure("the node answered the status event query with something other than a list of logs")
+                for log in logs:
                     topics = [str(t).lower() for t in log.get("topics", [])]
                     if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
                             or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
                         raise Failure("the node answered the status event query with an event it was not asked for")
-                    number = int(log["blockNumber"], 16)
+                    number = quantity(log["blockNumber"], "a log's block number")
                     if not block <= number <= upto:
                         raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
                     if topics[1] == digest and topics[2] == root:
-                        found.append((number, int(log["logIndex"], 16), STATUS_EVENT_TOPICS[topics[0]], 0,
+                        found.append((number, quantity(log["logIndex"], "a log's index"), STATUS_EVENT_TOPICS[topics[0]], 0,
                                       hexbytes(log["data"], None)[:32]))
                 block = upto + 1
             found.sort(key=lambda item: (item[0], item[1]))
+            if len({(number, index) for number, index, *_ in found}) != len(found):
+                raise Failure("the node returned two status events at one position of the chain (block, log "
+                              "index): do not trust this node")
             self._stream = [(status, number, ts, detail) for number, _, status, ts, detail in found]
         return self._stream
 
@@ -1320,7 +1378,7 @@ class DecisionVerifier(Verifier):
         rerun = Rerun(self)  # the decision re-run section below
         self.record("input", rerun.check_input)
         try:
-            self.head = int(self.rpc("eth_blockNumber"), 16)
+            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
             if not self.record("chain", self.check_chain):
                 self.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -1352,6 +1410,8 @@ class DecisionVerifier(Verifier):
             self.record("witnessed", self.check_witnessed)
         except ConnectionError as exc:
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
+        except Failure as exc:
+            self.unusable(DECISION_CHECKS, exc)
         return self.ordered()
 
     def ordered(self) -> list[tuple[str, str, str]]:
@@ -1389,9 +1449,10 @@ class DecisionVerifier(Verifier):
         department = dept_topic(self.b["decision"]["department"])
         if department is None:
             return None
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest",
-                                        "topics": [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]})
+        topics = [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["log_contract"], topics)
         if not logs:
             return None
         log = logs[0]
@@ -1400,7 +1461,7 @@ class DecisionVerifier(Verifier):
         return {"log_id": log["topics"][1].lower(),
                 "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                 "first_seq": first, "last_seq": last, "head_hash": "0x" + head.hex(), "signer": signer.lower(),
-                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
                 "tx_hash": log["transactionHash"].lower()}
 
     def check_log_event(self) -> str:
@@ -1427,7 +1488,7 @@ class DecisionVerifier(Verifier):
         if tx != e["tx_hash"]:
             raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
         receipt = self.rpc("eth_getTransactionReceipt", tx)
-        if not receipt or int(receipt["status"], 16) != 1:
+        if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["log_contract"].lower()
@@ -1460,7 +1521,7 @@ class DecisionVerifier(Verifier):
 
     def check_log_signature(self) -> str:
         e = self.event or {}
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         digest = eip712_log_digest(chain_id, self.b["chain"]["log_contract"], hexbytes(e["log_id"], 32),
                                    hexbytes(self.b["anchor"]["root"], 32), e["first_seq"], e["last_seq"],
                                    dept_bytes(e["department"]))
@@ -1473,14 +1534,16 @@ class DecisionVerifier(Verifier):
         r = self.b["rule_set"]
         if r is None:
             return "no rule set was applied, so none had to be published (an officer's decision)"
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest", "topics": [RULE_SET_TOPIC, r["digest"].lower()]})
+        topics = [RULE_SET_TOPIC, r["digest"].lower()]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["log_contract"], topics)
         if not logs:
             raise Failure(f"rule set {r['digest']} was never published on chain")
         log = logs[0]
         chain = {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                  "service_item": log["topics"][3].lower(), "tx_hash": log["transactionHash"].lower(),
-                 "block_number": int(log["blockNumber"], 16)}
+                 "block_number": quantity(log["blockNumber"], "a log's block number")}
         diffs = [f"{k}: bundle {r[k]}, chain {chain[k]}" for k in ("department", "service_item", "tx_hash",
                                                                   "block_number") if lower(r[k]) != chain[k]]
         if diffs:
@@ -1966,13 +2029,14 @@ class Rerun:
             return {**fact, "verified": False}
         issuer = fields.get("issuer")
         topic = dept_topic(issuer)
-        logs = self.v.rpc("eth_getLogs", {"address": chain["anchor_contract"], "fromBlock": "0x0",
-                                          "toBlock": "latest", "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}) \
-            if topic else []
+        logs = node_logs(self.v.rpc("eth_getLogs", {
+            "address": chain["anchor_contract"], "fromBlock": "0x0", "toBlock": "latest",
+            "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}), chain["anchor_contract"],
+            [EVENT_TOPIC, "0x" + root.hex(), topic]) if topic else []
         if not logs:
             return fact
         log = logs[0]
-        anchored = int(log["blockNumber"], 16)
+        anchored = quantity(log["blockNumber"], "a log's block number")
         data = hexbytes(log["data"], 64)  # (uint32 count, bytes32 schema), one ABI word each
         n, schema = int.from_bytes(data[:32], "big"), data[32:]
         signer = "0x" + log["topics"][3][-40:].lower()
@@ -1983,7 +2047,7 @@ class Rerun:
                                + anchored.to_bytes(32, "big"))
         ok = ok and int.from_bytes(active[:32], "big") != 0
         if ok:
-            chain_id = int(self.v.rpc("eth_chainId"), 16)
+            chain_id = quantity(self.v.rpc("eth_chainId"), "the chain id")
             try:
                 ok = recover(eip712_batch_digest(chain_id, chain["anchor_contract"], root, int(n), schema,
                                                  dept_bytes(issuer)), signature) == signer
@@ -2129,9 +2193,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
-    results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
-                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
-                   status_lookup=args.status_lookup, now=now).run()
+    try:
+        results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
+                       witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
+                       status_lookup=args.status_lookup, now=now).run()
+    except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback
+        print(f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
+              "was verified", file=sys.stderr)
+        return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

@@ -157,9 +157,17 @@ def test_library_now_outside_the_calendar_is_an_input_error(now: str) -> None:
 
 @pytest.fixture(scope="module")
 def certificate(ledger: Ledger) -> dict[str, Any]:
-    from .test_now import document as make
+    import io
 
-    return make.__wrapped__(ledger)  # type: ignore[attr-defined, no-any-return]
+    from ledger.certificate import validate_record
+    from ledger.issuance import issue_records
+
+    from .conftest import make_records
+
+    out = io.StringIO()
+    records = [validate_record(r, 1, department="MKT") for r in make_records(1, prefix="RED2B")]
+    issue_records(ledger, records, "MKT", out=out)
+    return dict(json.loads(out.getvalue().splitlines()[0]))
 
 
 def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[str, Any], tmp_path: Path,
@@ -180,3 +188,119 @@ def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     early = verify_certificate(certificate, view, now="1900-01-01T00:00:00+14:00")
     assert [c.name for c in early.checks if not c.ok] == ["validity"]
+
+
+# -- a hostile node answering the standalone verifier -------------------------------------------------------------
+
+class HostileNode:
+    """A JSON-RPC proxy in front of the real node that rewrites chosen answers (``rewrite(method, params, answer)``
+    returns the answer object to send, or bytes to send as they are)."""
+
+    def __init__(self, upstream: str) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        self.rewrite: Any = None
+        node = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = json.loads(body)
+                upstream_request = urllib.request.Request(upstream, data=body,
+                                                          headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(upstream_request, timeout=60) as response:
+                    answer = json.loads(response.read())
+                if node.rewrite is not None:
+                    answer = node.rewrite(request["method"], request["params"], answer)
+                raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+@pytest.fixture(scope="module")
+def hostile(ledger: Ledger) -> Any:
+    node = HostileNode(str(ledger.chain.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+    yield node
+    node.server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def bundle_path(ledger: Ledger, certificate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from ledger.evidence import certificate_bundle
+
+    path = tmp_path_factory.mktemp("hostile") / "evidence.json"
+    path.write_text(json.dumps(certificate_bundle(ledger, certificate)))
+    return path
+
+
+def _result(method: str, change: Any) -> Any:
+    def rewrite(m: str, params: list[Any], answer: Any) -> Any:
+        return {**answer, "result": change(answer.get("result"), params)} if m == method else answer
+    return rewrite
+
+
+def _other_contract(logs: Any, params: Any) -> Any:
+    return [{**log, "address": "0x" + "11" * 20} for log in logs or []]
+
+
+HOSTILE_ANSWERS = {
+    "block number not hex": _result("eth_blockNumber", lambda r, p: "0xzz"),
+    "block number negative": _result("eth_blockNumber", lambda r, p: "-0x5"),
+    "block number a JSON number": _result("eth_blockNumber", lambda r, p: 12),
+    "wrong chain id": _result("eth_chainId", lambda r, p: "0x1"),
+    "chain id negative": _result("eth_chainId", lambda r, p: "-" + r),
+    "logs of another contract": _result("eth_getLogs", _other_contract),
+    "logs removed": _result("eth_getLogs", lambda r, p: []),
+    "logs marked removed": _result("eth_getLogs", lambda r, p: [{**log, "removed": True} for log in r or []]),
+    "log block number negative": _result("eth_getLogs", lambda r, p: [{**log, "blockNumber": "-0x1"}
+                                                                      for log in r or []]),
+    "logs not a list": _result("eth_getLogs", lambda r, p: {"0": r}),
+    "log not an object": _result("eth_getLogs", lambda r, p: ["0x00"] if r else r),
+    "block not an object": _result("eth_getBlockByNumber", lambda r, p: "0x1"),
+    "block timestamp negative": _result("eth_getBlockByNumber", lambda r, p: {**r, "timestamp": "-0x1"}),
+    "call answer not hex": _result("eth_call", lambda r, p: "0x" + "zz" * 32),
+    "answer a list": lambda m, p, a: [a] if m == "eth_getLogs" else a,
+    "error a string": lambda m, p, a: {"jsonrpc": "2.0", "id": a["id"], "error": "no"} if m == "eth_call" else a,
+    "answer not JSON": lambda m, p, a: b"<html>" if m == "eth_getTransactionReceipt" else a,
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
+def test_a_hostile_node_gets_a_verdict_not_a_traceback(name: str, hostile: Any, bundle_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    """Adversary: the chain's operator (or whoever runs the node the court asks) answering with wrong chain ids,
+    other contracts' logs, removed logs, non-hex or negative numbers, or no JSON: the verifier must say NOT
+    VERIFIED (exit 1) with the check that failed, never crash and never say VERIFIED."""
+    hostile.rewrite = None
+    assert SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"]) == 0  # the honest proxy verifies
+    capsys.readouterr()
+    hostile.rewrite = HOSTILE_ANSWERS[name]
+    try:
+        code = SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"])
+    finally:
+        hostile.rewrite = None
+    out = capsys.readouterr().out
+    assert code == 1, out
+    result = json.loads(out)
+    assert not result["verified"] and [c for c in result["checks"] if c["result"] == "FAIL"]
+
+
+def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str],
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adversary: a node answering with more than the verifier will read (here: a limit lowered to 2 kB)."""
+    monkeypatch.setattr(SCRIPT, "RPC_ANSWER_LIMIT", 2048)
+    hostile.rewrite = None
+    assert SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"]) == 1
+    assert "more than" in capsys.readouterr().out
