@@ -946,6 +946,7 @@ class Verifier:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
         self.status_lookup = status_lookup
         self._stream: list[tuple[int, int, int, bytes]] | None = None
+        self._streams: dict[str, list[tuple[int, int, int, int, bytes, str, str]]] = {}
         self.now = now  # the moment validity is judged at (--now); None: the clock
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
@@ -1257,45 +1258,56 @@ class Verifier:
 
     def _herd_history(self) -> list[tuple[int, int, int, bytes]]:
         """The certificate's status changes taken from its issuing department's whole status event stream, read
-        as a whole so the node never learns which certificate is being checked (docs/privacy.md). The contract
-        keys a status by (department, root, digest) and stamps each event with the department of the key that
-        made the change, so events are filtered by the issuer's topic and matched on all three."""
+        as a whole so the node never learns which certificate is being checked (docs/privacy.md)."""
         if self._stream is None:
-            dept, root, digest = ("0x" + part.hex() for part in self._where())
-            contract = self.b["chain"]["anchor_contract"].lower()
-            # No department changes a status before it was registered: its first status period, from the
-            # registry (and checked by department_history), bounds the blocks to read from below.
-            try:
-                (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
-                                           ["bytes32"], [self._where()[0]], ["(bool,uint8,uint64)[]"])
-            except Failure:  # not a registered department: it changed no status, which reading from 0 shows
-                periods = ()
-            found: list[tuple[int, int, int, int, bytes]] = []
-            block = min((start for _, _, start in periods), default=0)
-            while block <= self.head:
-                upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
-                logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
-                                                "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
-                if not isinstance(logs, list) or not all(isinstance(log, dict) for log in logs):
-                    raise Failure("the node answered the status event query with something other than a list of logs")
-                for log in logs:
-                    topics = [str(t).lower() for t in log.get("topics", [])]
-                    if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
-                            or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
-                        raise Failure("the node answered the status event query with an event it was not asked for")
-                    number = quantity(log["blockNumber"], "a log's block number")
-                    if not block <= number <= upto:
-                        raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
-                    if topics[1] == digest and topics[2] == root:
-                        found.append((number, quantity(log["logIndex"], "a log's index"), STATUS_EVENT_TOPICS[topics[0]], 0,
-                                      hexbytes(log["data"], None)[:32]))
-                block = upto + 1
-            found.sort(key=lambda item: (item[0], item[1]))
-            if len({(number, index) for number, index, *_ in found}) != len(found):
-                raise Failure("the node returned two status events at one position of the chain (block, log "
-                              "index): do not trust this node")
-            self._stream = [(status, number, ts, detail) for number, _, status, ts, detail in found]
+            self._stream = self.herd_changes(*self._where())
         return self._stream
+
+    def herd_changes(self, department: bytes, root: bytes, digest: bytes) -> list[tuple[int, int, int, bytes]]:
+        """Every status change of (department, root, digest), oldest first, from the department's whole status
+        event stream (read once per department and kept). The contract keys a status by (department, root,
+        digest) and stamps each event with the department of the key that made the change, so events are
+        filtered by the department's topic and matched on all three."""
+        dept = "0x" + department.hex()
+        if dept not in self._streams:
+            self._streams[dept] = self._department_stream(department)
+        return [(status, number, ts, detail) for number, _, status, ts, detail, r, d in self._streams[dept]
+                if r == "0x" + root.hex() and d == "0x" + digest.hex()]
+
+    def _department_stream(self, department: bytes) -> list[tuple[int, int, int, int, bytes, str, str]]:
+        dept = "0x" + department.hex()
+        contract = self.b["chain"]["anchor_contract"].lower()
+        # No department changes a status before it was registered: its first status period, from the
+        # registry (and checked by department_history), bounds the blocks to read from below.
+        try:
+            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
+                                       ["bytes32"], [department], ["(bool,uint8,uint64)[]"])
+        except Failure:  # not a registered department: it changed no status, which reading from 0 shows
+            periods = ()
+        found: list[tuple[int, int, int, int, bytes, str, str]] = []
+        block = min((start for _, _, start in periods), default=0)
+        while block <= self.head:
+            upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
+            logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
+                                            "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
+            if not isinstance(logs, list) or not all(isinstance(log, dict) for log in logs):
+                raise Failure("the node answered the status event query with something other than a list of logs")
+            for log in logs:
+                topics = [str(t).lower() for t in log.get("topics", [])]
+                if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
+                        or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
+                    raise Failure("the node answered the status event query with an event it was not asked for")
+                number = quantity(log["blockNumber"], "a log's block number")
+                if not block <= number <= upto:
+                    raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
+                found.append((number, quantity(log["logIndex"], "a log's index"), STATUS_EVENT_TOPICS[topics[0]],
+                              0, hexbytes(log["data"], None)[:32], topics[2], topics[1]))
+            block = upto + 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        if len({(number, index) for number, index, *_ in found}) != len(found):
+            raise Failure("the node returned two status events at one position of the chain (block, log "
+                          "index): do not trust this node")
+        return found
 
     def check_status_statement(self) -> str:
         as_of = self.b["as_of"]["block_number"]
@@ -2068,6 +2080,10 @@ class Rerun:
             return {**fact, "verified": False, "issuer": None}  # not yet deep enough at the decision block
         if not ok:
             return fact
+        if self.v.status_lookup == "herd":  # the department's whole stream: the node learns no cited certificate
+            changes = self.v.herd_changes(dept_bytes(issuer), root, digest)
+            status = next((code for code, changed, _, _ in reversed(changes) if changed <= block), 0)
+            return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
         # returns (uint8 status, uint32 block, uint32 timestamp, bytes32 detail)[]: offset, length, 4 words each
         raw = self.eth_call(chain["anchor_contract"], SELECTOR_STATUS_HISTORY, dept_bytes(issuer) + root + digest)
         start = int.from_bytes(raw[:32], "big")
@@ -2078,10 +2094,13 @@ class Rerun:
             code, changed = int.from_bytes(raw[word:word + 32], "big"), int.from_bytes(raw[word + 32:word + 64], "big")
             if changed <= block:
                 status = code
-        holder = None if self.identity is None else any(
+        return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
+
+    def holder(self, fields: dict[str, Any]) -> bool | None:
+        """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""
+        return None if self.identity is None else any(
             str(fields[name]) == self.identity for name in HOLDER_FIELDS
             if name in fields and isinstance(fields[name], (str, int)))
-        return {**fact, "verified": True, "status": STATUSES[status], "holder": holder}
 
     def eth_call(self, to: str, selector: str, arguments: bytes) -> bytes:
         """A view call with hand-encoded static arguments (every one a 32-byte word): this section needs no ABI

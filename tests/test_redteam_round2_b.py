@@ -21,6 +21,7 @@ from ledger.rules import load_rule_set
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE
+from .test_decision_rerun import approved, world  # noqa: F401 - fixtures
 from .test_evidence import _SCRIPT_MODULE as SCRIPT
 
 BASE: dict[str, Any] = {
@@ -202,11 +203,13 @@ class HostileNode:
         import urllib.request
 
         self.rewrite: Any = None
+        self.bodies: list[bytes] = []
         node = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:  # noqa: N802 - the http.server API
                 body = self.rfile.read(int(self.headers["Content-Length"]))
+                node.bodies.append(body)
                 request = json.loads(body)
                 upstream_request = urllib.request.Request(upstream, data=body,
                                                           headers={"Content-Type": "application/json"})
@@ -304,3 +307,22 @@ def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytes
     hostile.rewrite = None
     assert SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"]) == 1
     assert "more than" in capsys.readouterr().out
+
+
+# -- herd privacy of the decision re-run --------------------------------------------------------------------------
+
+def test_the_standalone_rerun_does_not_tell_the_node_which_certificates_were_cited(
+        approved: dict[str, Any], hostile: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    """Adversary: the chain's operator watching the court's requests. Under the default herd lookup the certificate
+    verifier reads the issuer's whole status stream, but the decision re-run asked statusHistory for each cited
+    certificate by digest: the node learned which licence the decision rested on (the library did not tell it)."""
+    path = tmp_path / "decision.json"
+    path.write_text(json.dumps(approved))
+    digest = approved["decision"]["body"]["certificates"][0]["digest"].lower()[2:]
+    for lookup, private in (("herd", True), ("direct", False)):
+        hostile.rewrite, hostile.bodies[:] = None, []
+        assert SCRIPT.main([str(path), "--rpc", hostile.url, "--json", "--status-lookup", lookup]) == 0
+        result = json.loads(capsys.readouterr().out)
+        assert "re-established from the chain" in next(
+            c for c in result["checks"] if c["name"] == "certificate_facts")["detail"]
+        assert any(digest in b.decode().lower() for b in hostile.bodies) != private, lookup
