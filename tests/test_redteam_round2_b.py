@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -326,3 +327,30 @@ def test_the_standalone_rerun_does_not_tell_the_node_which_certificates_were_cit
         assert "re-established from the chain" in next(
             c for c in result["checks"] if c["name"] == "certificate_facts")["detail"]
         assert any(digest in b.decode().lower() for b in hostile.bodies) != private, lookup
+
+
+@pytest.mark.parametrize(("salt", "hidden", "why"), [
+    ("ab", {}, "at least 16"), ("00" * 16, {"item.y": "ab" * 8}, "32 bytes|64 expected")])
+def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, hidden: dict[str, str],
+                                                                     why: str) -> None:
+    """Adversary: a department committing an input with 1-byte salts (guessable: the hidden values can be brute
+    forced) or hidden field hashes of the wrong length. The standalone verifier refused them, the library passed
+    the same bundle's ``input`` check."""
+    from types import SimpleNamespace
+
+    from ledger._decision_rerun import DecisionRerun
+
+    fields = {"item.x": 1}
+    hashes = {"item.x": SCRIPT.field_hash("item.x", 1, bytes.fromhex(salt))}
+    hashes.update({n: bytes.fromhex(h) for n, h in hidden.items()})
+    body = {"input_commitment": SCRIPT.input_commitment(hashes), "input_digest": "0x" + "00" * 32,
+            "decided_by": {"kind": "engine"}}
+    bundle = {"decision": {"body": body}, "input": {"format": "pl-input/1", "fields": fields,
+                                                    "salts": {"item.x": salt}, "hidden": hidden, "applicant": None}}
+    try:
+        ok, detail = DecisionRerun(bundle, None, 0).check_input()
+    except LedgerError as exc:  # evidence.verify_bundle records it as the failed check
+        ok, detail = False, str(exc)
+    assert not ok and re.search(why, detail), detail
+    with pytest.raises(SCRIPT.Failure if why == "at least 16" else ValueError, match=why):
+        SCRIPT.Rerun(SimpleNamespace(b=bundle)).check_input()
