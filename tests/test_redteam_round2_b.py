@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from ledger import decision_input
 from ledger.cli import main as cli_main
@@ -21,7 +23,7 @@ from ledger.errors import InputError, LedgerError
 from ledger.rules import load_rule_set
 from ledger.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, make_records
 from .test_decision_rerun import approved, world  # noqa: F401 - fixtures
 from .test_evidence import _SCRIPT_MODULE as SCRIPT
 
@@ -163,8 +165,6 @@ def certificate(ledger: Ledger) -> dict[str, Any]:
 
     from ledger.certificate import validate_record
     from ledger.issuance import issue_records
-
-    from .conftest import make_records
 
     out = io.StringIO()
     records = [validate_record(r, 1, department="MKT") for r in make_records(1, prefix="RED2B")]
@@ -354,3 +354,55 @@ def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, 
     assert not ok and re.search(why, detail), detail
     with pytest.raises(SCRIPT.Failure if why == "at least 16" else ValueError, match=why):
         SCRIPT.Rerun(SimpleNamespace(b=bundle)).check_input()
+
+
+# -- herd and direct, library and standalone: one status, whatever the sequence ---------------------------------
+
+_STEPS = st.lists(st.tuples(st.sampled_from(["suspend", "reinstate", "revoke", "supersede"]), st.integers(0, 2),
+                            st.integers(0, 2)), min_size=1, max_size=5)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(steps=_STEPS)
+def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
+        ledger: Ledger, fresh_department: str, tmp_path_factory: pytest.TempPathFactory, hostile: Any,
+        steps: list[tuple[str, int, int]]) -> None:
+    """Adversary: the chain's operator hoping a sequence of status changes (several in a row, a reinstatement,
+    a supersession, changes in the block a bundle is judged at) reads differently through the herd stream than
+    through statusHistory, or in the court's verifier than in the library's. After every step and as of every
+    block since issuance, the four answers must be one."""
+    from ledger import evidence, status
+    from ledger.canonical import parse_hex32
+
+    from .test_evidence import issue
+
+    tmp = tmp_path_factory.mktemp("herd")
+    docs = issue(ledger, tmp, fresh_department, make_records(3))
+    first = ledger.chain.block_number()
+    for action, i, j in steps:
+        digest = docs[i]["digest"]
+        try:
+            if action == "supersede":
+                status.supersede(ledger, digest, docs[j]["digest"])
+            elif action == "reinstate":
+                status.reinstate(ledger, digest, "grounds-resolved")
+            else:
+                getattr(status, action)(ledger, digest, "fraud" if action == "revoke" else "under-investigation")
+        except LedgerError:
+            continue  # a change the status rules refuse (e.g. reinstating a valid certificate): nothing happened
+    herd, direct = ChainView(ledger.chain, status_lookup="herd"), ChainView(ledger.chain, status_lookup="direct")
+    head = ledger.chain.block_number()
+    for doc in docs:
+        where = (doc["fields"]["issuer"], parse_hex32(doc["anchor"]["root"]), parse_hex32(doc["digest"]))
+        for block in range(first - 1, head + 1):
+            assert herd.status_history(*where, block) == direct.status_history(*where, block), (block, steps)
+    for doc in docs:
+        bundle = evidence.certificate_bundle(ledger, doc)
+        path = tmp / f"{doc['digest']}.json"
+        path.write_text(json.dumps(bundle))
+        verdicts = set()
+        for lookup in ("herd", "direct"):
+            verdicts.add(evidence.verify_bundle(path, ledger.chain, status_lookup=lookup).ok)
+            hostile.rewrite = None
+            verdicts.add(SCRIPT.main([str(path), "--rpc", hostile.url, "--status-lookup", lookup, "--json"]) == 0)
+        assert len(verdicts) == 1, (doc["digest"], steps)
