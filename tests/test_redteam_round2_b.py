@@ -406,3 +406,30 @@ def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
             hostile.rewrite = None
             verdicts.add(SCRIPT.main([str(path), "--rpc", hostile.url, "--status-lookup", lookup, "--json"]) == 0)
         assert len(verdicts) == 1, (doc["digest"], steps)
+
+
+# -- a decision citing another holder's licence --------------------------------------------------------------------
+
+def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: Ledger, tmp_path: Path) -> None:  # noqa: F811
+    """Adversary: an applicant citing someone else's genuine licence, then (as holder of the bundle) naming that
+    licence's holder as the applicant. The recorded holder fact is false and both verifiers re-establish it;
+    renaming the applicant breaks applicant_commitment in both."""
+    from ledger import decisions, logchain
+    from ledger.evidence import decision_bundle
+
+    from .test_decision_rerun import application
+    from .test_evidence import both, failed_names
+
+    case = "RR2B-OTHER-HOLDER"
+    decision = decisions.decide(ledger, world.dept, case, "ITEM-1",
+                                application(case, world.licences[2]["digest"]), world.rules,
+                                applicant_ref=world.holder(0))
+    assert decision.body["certificates"][0]["holder"] is False
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, world.dept)
+    bundle = decision_bundle(ledger, world.dept, case, applicant=world.holder(0))
+    report, code, result = both(ledger, bundle, tmp_path)
+    assert report.ok and code == 0, result
+    forged = copy.deepcopy(bundle)
+    forged["input"]["applicant"]["identity"] = world.holder(2)
+    report, code, result = both(ledger, forged, tmp_path, "forged.json")
+    assert code == 1 and "input" in failed_names(result)
