@@ -167,9 +167,13 @@ def certificate(ledger: Ledger) -> dict[str, Any]:
     from ledger.issuance import issue_records
 
     out = io.StringIO()
-    records = [validate_record(r, 1, department="MKT") for r in make_records(1, prefix="RED2B")]
+    records = [validate_record(r, 1, department="MKT") for r in make_records(2, prefix="RED2B")]
     issue_records(ledger, records, "MKT", out=out)
-    return dict(json.loads(out.getvalue().splitlines()[0]))
+    first, second = (json.loads(line) for line in out.getvalue().splitlines())
+    from ledger import status
+
+    status.revoke(ledger, second["digest"], "fraud")  # so MKT's status stream is not empty
+    return dict(first)
 
 
 def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[str, Any], tmp_path: Path,
@@ -259,7 +263,19 @@ def _other_contract(logs: Any, params: Any) -> Any:
     return [{**log, "address": "0x" + "11" * 20} for log in logs or []]
 
 
+def _status_query(params: Any) -> bool:
+    return bool(params) and isinstance(params[0], dict) and isinstance((params[0].get("topics") or [None])[0], list)
+
+
+def _duplicated_status_events(method: str, params: Any, answer: Any) -> Any:
+    if method == "eth_getLogs" and _status_query(params):
+        assert answer["result"], "the department's status stream should not be empty"
+        return {**answer, "result": answer["result"] * 2}
+    return answer
+
+
 HOSTILE_ANSWERS = {
+    "status events duplicated": _duplicated_status_events,
     "block number not hex": _result("eth_blockNumber", lambda r, p: "0xzz"),
     "block number negative": _result("eth_blockNumber", lambda r, p: "-0x5"),
     "block number a JSON number": _result("eth_blockNumber", lambda r, p: 12),
@@ -299,6 +315,8 @@ def test_a_hostile_node_gets_a_verdict_not_a_traceback(name: str, hostile: Any, 
     assert code == 1, out
     result = json.loads(out)
     assert not result["verified"] and [c for c in result["checks"] if c["result"] == "FAIL"]
+    if name == "status events duplicated":
+        assert "two status events at one position" in out
 
 
 def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str],
@@ -433,3 +451,18 @@ def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: L
     forged["input"]["applicant"]["identity"] = world.holder(2)
     report, code, result = both(ledger, forged, tmp_path, "forged.json")
     assert code == 1 and "input" in failed_names(result)
+
+
+def test_status_events_out_of_order_are_put_in_chain_order(hostile: Any, bundle_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A node listing the status stream backwards changes nothing: the verifier orders it by (block, log index)."""
+    def backwards(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getLogs" and _status_query(params):
+            return {**answer, "result": list(reversed(answer["result"]))}
+        return answer
+
+    hostile.rewrite = backwards
+    try:
+        assert SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"]) == 0
+    finally:
+        hostile.rewrite = None
