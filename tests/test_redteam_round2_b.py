@@ -466,3 +466,22 @@ def test_status_events_out_of_order_are_put_in_chain_order(hostile: Any, bundle_
         assert SCRIPT.main([str(bundle_path), "--rpc", hostile.url, "--json"]) == 0
     finally:
         hostile.rewrite = None
+
+
+@pytest.mark.parametrize("now", ["20300601", "2030-06-01T12:00Z", "2030-06-01T12Z", "2030-W22-6", "2030-06-01 12:00:00Z"])
+def test_now_spellings_one_verifier_reads_the_other_refuses(now: str, ledger: Ledger, certificate: dict[str, Any],
+                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adversary: a court's expert comparing `ledger verify --now X` with the standalone verifier's: the library
+    read whatever Python's fromisoformat reads (basic format, week dates, no seconds), the standalone verifier
+    only a date or a date-time with seconds and a zone. Both now refuse the same spellings (exit 2)."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    path = tmp_path / "certificate.json"
+    path.write_text(json.dumps(certificate))
+    assert SCRIPT.main([str(path), "--rpc", "http://127.0.0.1:9", "--now", now]) == 2
+    assert cli_main(["--data-dir", str(ledger.settings.data_dir), "verify", str(path), "--now", now]) == 2
+    assert "--now" in capsys.readouterr().err
