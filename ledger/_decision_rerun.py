@@ -136,6 +136,7 @@ class DecisionRerun:
             return False, "input.applicant must be null or {identity, salt}"
         try:
             opened, identity, detail = open_input(section, self.body)
+            unflatten({**opened, **dict.fromkeys(hidden)})  # no field inside another, disclosed or hidden
         except VerificationError as exc:
             return False, str(exc)
         self.fields, self.hidden, self.identity = opened, set(hidden), identity

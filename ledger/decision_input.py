@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -35,6 +36,7 @@ INPUT_FORMAT = "pl-input/1"
 APPLICANT_FIELD = "@applicant"
 _PREFIX = b"pl-input\x00"
 _SALT_PREFIX = b"pl-input-salt\x00"
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 
 
 def _escape(key: str) -> str:
@@ -64,7 +66,11 @@ def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
-    """The object ``flatten`` took apart (the ``@applicant`` field, if present, is left out)."""
+    """The object ``flatten`` took apart (the ``@applicant`` field, if present, is left out).
+
+    VerificationError for fields no input flattens to: one lying inside another (``item`` and ``item.x``), whose
+    meaning would depend on the order the fields are listed in."""
+    _refuse_nested(fields)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         if name == APPLICANT_FIELD:
@@ -75,6 +81,16 @@ def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
             node = node.setdefault(segment, {})
         node[segments[-1]] = value
     return out
+
+
+def _refuse_nested(fields: Iterable[str]) -> None:
+    names = set(fields)
+    for name in names:
+        segments = name.split(".")
+        for end in range(1, len(segments)):
+            if ".".join(segments[:end]) in names:
+                raise VerificationError(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: no "
+                                        "input flattens to both, so the input these fields commit to is ambiguous")
 
 
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
@@ -135,6 +151,12 @@ def open_input(section: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[dic
         raise VerificationError(f"salts are given for {sorted(given)} but the disclosed fields are {sorted(fields)}")
     if set(fields) & set(hidden):
         raise VerificationError(f"fields both disclosed and hidden: {sorted(set(fields) & set(hidden))}")
+    for name, text in [*given.items(), *hidden.items()]:  # hex digits only (bytes.fromhex skips whitespace)
+        if not isinstance(text, str) or not _HEX.fullmatch(text):
+            raise VerificationError(f"the salt or hidden hash of input field {name!r} is not hex digits")
+    short = sorted(n for n, h in hidden.items() if len(h) != 64)
+    if short:
+        raise VerificationError(f"hidden input field hashes {short} are not 32 bytes (64 hex digits)")
     hashes = field_hashes(fields, {n: bytes.fromhex(s) for n, s in given.items()})
     hashes.update({n: bytes.fromhex(h) for n, h in hidden.items()})
     computed = commitment(hashes)

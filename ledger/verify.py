@@ -512,10 +512,19 @@ class _Checks:
 
 def _parse_time(value: str | datetime | None) -> datetime | None:
     if value is None or isinstance(value, datetime):
-        return value.astimezone(UTC) if isinstance(value, datetime) else None
+        return _in_utc(value) if isinstance(value, datetime) else None
     if not isinstance(value, str):  # e.g. a number in a tampered document: a failed check, not a crash
         raise InputError(f"{value!r} is not an ISO 8601 date or date-time")
     return _parse_time_text(value)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; InputError when that is outside the calendar (year 1 +01:00, year 9999 -01:00)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"{moment.isoformat()} is outside the calendar (its UTC instant is before year 1 or after "
+                         "9999); give a moment within it") from None
 
 
 @lru_cache(maxsize=4096)
@@ -527,6 +536,8 @@ def _parse_time_text(value: str) -> datetime:
             date.fromisoformat(text), datetime.min.time())
     except ValueError:
         raise InputError(f"{value!r} is not an ISO 8601 date or date-time") from None
+    if parsed.tzinfo:
+        _in_utc(parsed)  # comparable with every other moment
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 

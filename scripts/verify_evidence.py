@@ -562,6 +562,38 @@ def eip712_log_digest(chain_id: int, contract: str, log_id: bytes, root: bytes, 
 
 # -- JSON-RPC ---------------------------------------------------------------------------------------------------
 
+RPC_ANSWER_LIMIT = 256 * 2**20  # bytes: more than any honest answer this script asks for
+QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+
+
+def quantity(value: Any, what: str) -> int:
+    """A node's hex quantity (block number, chain id, status, timestamp): a Failure for anything else, so a node
+    answering negative, non-hex or JSON numbers gets a failed check, not a traceback."""
+    if not isinstance(value, str) or not QUANTITY.fullmatch(value):
+        raise Failure(f"the node gave {what} as {value!r}, not a hex quantity: do not trust this node")
+    return int(value, 16)
+
+
+def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any]]:
+    """The answer to an eth_getLogs query for ``contract`` and ``topics``, refused whole (a Failure) if the node put
+    in anything it was not asked for: another contract's log, a removed (reorged-out) one, other topics."""
+    if not isinstance(logs, list):
+        raise Failure(f"the node answered eth_getLogs with {type(logs).__name__}, not a list of logs")
+    for log in logs:
+        got = log.get("topics") if isinstance(log, dict) else None
+        if not isinstance(got, list) or log.get("removed") or len(got) < len(topics) or \
+                str(log.get("address", "")).lower() != contract.lower() or \
+                any(want is not None and str(have).lower() not in [str(w).lower() for w in (
+                    want if isinstance(want, list) else [want])] for want, have in zip(topics, got)):
+            raise Failure("the node answered eth_getLogs with a log it was not asked for (another contract's, a "
+                          "removed one or other topics): do not trust this node")
+        quantity(log.get("blockNumber"), "a log's block number")
+        if not isinstance(log.get("data"), str) or not isinstance(log.get("transactionHash"), str) or \
+                not isinstance(log.get("blockHash"), str):
+            raise Failure("the node answered eth_getLogs with a log missing its data, block or transaction")
+    return logs
+
+
 class Rpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -574,11 +606,20 @@ class Rpc:
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                answer = json.loads(response.read())
+                raw = response.read(RPC_ANSWER_LIMIT + 1)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ConnectionError(f"the node at {self.url} did not answer {method}: {exc}") from None
+        if len(raw) > RPC_ANSWER_LIMIT:
+            raise Failure(f"the node answered {method} with more than {RPC_ANSWER_LIMIT} bytes: refused")
+        try:
+            answer = json.loads(raw)
+        except (UnicodeDecodeError, ValueError, RecursionError):
+            raise Failure(f"the node's answer to {method} is not JSON: do not trust this node") from None
+        if not isinstance(answer, dict):
+            raise Failure(f"the node's answer to {method} is not a JSON-RPC answer object")
         if answer.get("error"):
-            raise Failure(f"{method} failed: {answer['error'].get('message', answer['error'])}")
+            error = answer["error"]
+            raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
         return answer.get("result")
 
     def call(self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str],
@@ -593,6 +634,8 @@ class Rpc:
         block = self("eth_getBlockByNumber", hex(number), False)
         if block is None:
             raise Failure(f"the chain has no block {number}")
+        if not isinstance(block, dict) or not isinstance(block.get("hash"), str):
+            raise Failure(f"the node's block {number} is not a block object: do not trust this node")
         return block
 
 
@@ -851,9 +894,13 @@ def parse_time(value: Any, end: bool = False) -> dt.datetime:
             day = dt.date.fromisoformat(value)
             return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0, 0), dt.timezone.utc)
         if DATE_TIME.fullmatch(value):
-            if value.endswith("Z"):
-                value = value[:-1] + "+00:00"
-            return dt.datetime.fromisoformat(value).astimezone(dt.timezone.utc)
+            if value[17:19] == "60":
+                raise Failure(f"{value!r} names second 60 (a leap second), which UTC date-times here do not "
+                              "carry: use :59")
+            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value
+                                             ).astimezone(dt.timezone.utc)
+    except OverflowError:
+        raise Failure(f"{value!r} is outside the calendar (its UTC instant is before year 1 or after 9999)") from None
     except ValueError:
         pass
     else:
@@ -899,6 +946,7 @@ class Verifier:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
         self.status_lookup = status_lookup
         self._stream: list[tuple[int, int, int, bytes]] | None = None
+        self._streams: dict[str, list[tuple[int, int, int, int, bytes, str, str]]] = {}
         self.now = now  # the moment validity is judged at (--now); None: the clock
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
@@ -919,7 +967,7 @@ class Verifier:
             self.results[name] = ("PASS", detail)
         except Failure as exc:
             self.results[name] = ("FAIL", str(exc))
-        except (ValueError, TypeError, KeyError, IndexError, UnicodeError) as exc:
+        except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError) as exc:
             self.results[name] = ("FAIL", f"{type(exc).__name__}: {exc}")
         return self.results[name][0] == "PASS"
 
@@ -937,7 +985,7 @@ class Verifier:
         for name in ("fields", "disclosure", "digest", "merkle_proof", "validity", "attachment"):
             self.record(name, getattr(self, "check_" + name))
         try:
-            self.head = int(self.rpc("eth_blockNumber"), 16)
+            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
             if not self.record("chain", self.check_chain):
                 self.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -960,7 +1008,16 @@ class Verifier:
                 self.record(name, getattr(self, "check_" + name))
         except ConnectionError as exc:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
+        except Failure as exc:
+            self.unusable(CHECKS, exc)
         return self.ordered()
+
+    def unusable(self, names: tuple[str, ...], exc: Failure) -> None:
+        """A node answer read outside any one check (the head, an event lookup) is unusable: the next check fails
+        with it and the rest are not checked, so nothing is verified."""
+        pending = next((name for name in names if name not in self.results), names[-1])
+        self.results[pending] = ("FAIL", str(exc))
+        self.skip(names, f"the node's answers are unusable: {exc}")
 
     def ordered(self) -> list[tuple[str, str, str]]:
         return [(name, *self.results[name]) for name in CHECKS if name in self.results]
@@ -1040,7 +1097,7 @@ class Verifier:
     # on chain ---------------------------------------------------------------------------------------------------
     def check_chain(self) -> str:
         ch = self.b["chain"]
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         genesis = self.rpc.block(0)["hash"].lower()
         problems = []
         if ch["chain_id"] != chain_id:
@@ -1075,16 +1132,17 @@ class Verifier:
         department = dept_topic(self.b["certificate"]["fields"].get("issuer"))
         if department is None:
             return None
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest",
-                                        "topics": [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]})
+        topics = [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["anchor_contract"], topics)
         if not logs:
             return None
         log = logs[0]
         n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
         return {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                 "signer": "0x" + log["topics"][3][-40:].lower(), "count": int(n), "schema": "0x" + schema.hex(),
-                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
                 "tx_hash": log["transactionHash"].lower()}
 
     def check_anchor_event(self) -> str:
@@ -1102,7 +1160,7 @@ class Verifier:
         if tx != e["tx_hash"]:
             raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
         receipt = self.rpc("eth_getTransactionReceipt", tx)
-        if not receipt or int(receipt["status"], 16) != 1:
+        if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["anchor_contract"].lower() and log["topics"][0] == EVENT_TOPIC
@@ -1114,7 +1172,7 @@ class Verifier:
     def check_block(self) -> str:
         e, a = self.event or {}, self.b["anchor"]
         block = self.rpc.block(e["block_number"])
-        actual, stamp = block["hash"].lower(), int(block["timestamp"], 16)
+        actual, stamp = block["hash"].lower(), quantity(block["timestamp"], "a block's timestamp")
         problems = []
         if actual != e["block_hash"]:
             problems.append(f"the event's block hash {e['block_hash']} is not the chain's {actual} (reorg?)")
@@ -1149,7 +1207,7 @@ class Verifier:
 
     def check_signature(self) -> str:
         e = self.event or {}
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"],
                                      hexbytes(self.b["anchor"]["root"], 32), e["count"], hexbytes(e["schema"], 32),
                                      dept_bytes(e["department"]))
@@ -1200,40 +1258,56 @@ class Verifier:
 
     def _herd_history(self) -> list[tuple[int, int, int, bytes]]:
         """The certificate's status changes taken from its issuing department's whole status event stream, read
-        as a whole so the node never learns which certificate is being checked (docs/privacy.md). The contract
-        keys a status by (department, root, digest) and stamps each event with the department of the key that
-        made the change, so events are filtered by the issuer's topic and matched on all three."""
+        as a whole so the node never learns which certificate is being checked (docs/privacy.md)."""
         if self._stream is None:
-            dept, root, digest = ("0x" + part.hex() for part in self._where())
-            contract = self.b["chain"]["anchor_contract"].lower()
-            # No department changes a status before it was registered: its first status period, from the
-            # registry (and checked by department_history), bounds the blocks to read from below.
-            try:
-                (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
-                                           ["bytes32"], [self._where()[0]], ["(bool,uint8,uint64)[]"])
-            except Failure:  # not a registered department: it changed no status, which reading from 0 shows
-                periods = ()
-            found: list[tuple[int, int, int, int, bytes]] = []
-            block = min((start for _, _, start in periods), default=0)
-            while block <= self.head:
-                upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
-                logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
-                                                "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
-                for log in logs or []:
-                    topics = [str(t).lower() for t in log.get("topics", [])]
-                    if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
-                            or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
-                        raise Failure("the node answered the status event query with an event it was not asked for")
-                    number = int(log["blockNumber"], 16)
-                    if not block <= number <= upto:
-                        raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
-                    if topics[1] == digest and topics[2] == root:
-                        found.append((number, int(log["logIndex"], 16), STATUS_EVENT_TOPICS[topics[0]], 0,
-                                      hexbytes(log["data"], None)[:32]))
-                block = upto + 1
-            found.sort(key=lambda item: (item[0], item[1]))
-            self._stream = [(status, number, ts, detail) for number, _, status, ts, detail in found]
+            self._stream = self.herd_changes(*self._where())
         return self._stream
+
+    def herd_changes(self, department: bytes, root: bytes, digest: bytes) -> list[tuple[int, int, int, bytes]]:
+        """Every status change of (department, root, digest), oldest first, from the department's whole status
+        event stream (read once per department and kept). The contract keys a status by (department, root,
+        digest) and stamps each event with the department of the key that made the change, so events are
+        filtered by the department's topic and matched on all three."""
+        dept = "0x" + department.hex()
+        if dept not in self._streams:
+            self._streams[dept] = self._department_stream(department)
+        return [(status, number, ts, detail) for number, _, status, ts, detail, r, d in self._streams[dept]
+                if r == "0x" + root.hex() and d == "0x" + digest.hex()]
+
+    def _department_stream(self, department: bytes) -> list[tuple[int, int, int, int, bytes, str, str]]:
+        dept = "0x" + department.hex()
+        contract = self.b["chain"]["anchor_contract"].lower()
+        # No department changes a status before it was registered: its first status period, from the
+        # registry (and checked by department_history), bounds the blocks to read from below.
+        try:
+            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
+                                       ["bytes32"], [department], ["(bool,uint8,uint64)[]"])
+        except Failure:  # not a registered department: it changed no status, which reading from 0 shows
+            periods = ()
+        found: list[tuple[int, int, int, int, bytes, str, str]] = []
+        block = min((start for _, _, start in periods), default=0)
+        while block <= self.head:
+            upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
+            logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
+                                            "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
+            if not isinstance(logs, list) or not all(isinstance(log, dict) for log in logs):
+                raise Failure("the node answered the status event query with something other than a list of logs")
+            for log in logs:
+                topics = [str(t).lower() for t in log.get("topics", [])]
+                if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
+                        or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
+                    raise Failure("the node answered the status event query with an event it was not asked for")
+                number = quantity(log["blockNumber"], "a log's block number")
+                if not block <= number <= upto:
+                    raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
+                found.append((number, quantity(log["logIndex"], "a log's index"), STATUS_EVENT_TOPICS[topics[0]],
+                              0, hexbytes(log["data"], None)[:32], topics[2], topics[1]))
+            block = upto + 1
+        found.sort(key=lambda item: (item[0], item[1]))
+        if len({(number, index) for number, index, *_ in found}) != len(found):
+            raise Failure("the node returned two status events at one position of the chain (block, log "
+                          "index): do not trust this node")
+        return found
 
     def check_status_statement(self) -> str:
         as_of = self.b["as_of"]["block_number"]
@@ -1316,7 +1390,7 @@ class DecisionVerifier(Verifier):
         rerun = Rerun(self)  # the decision re-run section below
         self.record("input", rerun.check_input)
         try:
-            self.head = int(self.rpc("eth_blockNumber"), 16)
+            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
             if not self.record("chain", self.check_chain):
                 self.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -1348,6 +1422,8 @@ class DecisionVerifier(Verifier):
             self.record("witnessed", self.check_witnessed)
         except ConnectionError as exc:
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
+        except Failure as exc:
+            self.unusable(DECISION_CHECKS, exc)
         return self.ordered()
 
     def ordered(self) -> list[tuple[str, str, str]]:
@@ -1385,9 +1461,10 @@ class DecisionVerifier(Verifier):
         department = dept_topic(self.b["decision"]["department"])
         if department is None:
             return None
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest",
-                                        "topics": [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]})
+        topics = [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["log_contract"], topics)
         if not logs:
             return None
         log = logs[0]
@@ -1396,7 +1473,7 @@ class DecisionVerifier(Verifier):
         return {"log_id": log["topics"][1].lower(),
                 "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                 "first_seq": first, "last_seq": last, "head_hash": "0x" + head.hex(), "signer": signer.lower(),
-                "block_number": int(log["blockNumber"], 16), "block_hash": log["blockHash"].lower(),
+                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
                 "tx_hash": log["transactionHash"].lower()}
 
     def check_log_event(self) -> str:
@@ -1423,7 +1500,7 @@ class DecisionVerifier(Verifier):
         if tx != e["tx_hash"]:
             raise Failure(f"the event was emitted by transaction {e['tx_hash']}, not {tx}")
         receipt = self.rpc("eth_getTransactionReceipt", tx)
-        if not receipt or int(receipt["status"], 16) != 1:
+        if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
             if (log["address"].lower() == self.b["chain"]["log_contract"].lower()
@@ -1456,7 +1533,7 @@ class DecisionVerifier(Verifier):
 
     def check_log_signature(self) -> str:
         e = self.event or {}
-        chain_id = int(self.rpc("eth_chainId"), 16)
+        chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
         digest = eip712_log_digest(chain_id, self.b["chain"]["log_contract"], hexbytes(e["log_id"], 32),
                                    hexbytes(self.b["anchor"]["root"], 32), e["first_seq"], e["last_seq"],
                                    dept_bytes(e["department"]))
@@ -1469,14 +1546,16 @@ class DecisionVerifier(Verifier):
         r = self.b["rule_set"]
         if r is None:
             return "no rule set was applied, so none had to be published (an officer's decision)"
-        logs = self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                        "toBlock": "latest", "topics": [RULE_SET_TOPIC, r["digest"].lower()]})
+        topics = [RULE_SET_TOPIC, r["digest"].lower()]
+        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
+                                                  "toBlock": "latest", "topics": topics}),
+                         self.b["chain"]["log_contract"], topics)
         if not logs:
             raise Failure(f"rule set {r['digest']} was never published on chain")
         log = logs[0]
         chain = {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
                  "service_item": log["topics"][3].lower(), "tx_hash": log["transactionHash"].lower(),
-                 "block_number": int(log["blockNumber"], 16)}
+                 "block_number": quantity(log["blockNumber"], "a log's block number")}
         diffs = [f"{k}: bundle {r[k]}, chain {chain[k]}" for k in ("department", "service_item", "tx_hash",
                                                                   "block_number") if lower(r[k]) != chain[k]]
         if diffs:
@@ -1605,6 +1684,128 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
     return False
 
 
+RULE_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
+                 "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
+RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
+RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
+RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
+RULE_ROOTS = ("item", "application", "applicant")
+RULE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+RULE_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+RULE_SEGMENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
+RULE_FACT_STATUSES = ("valid", "revoked", "suspended", "superseded", "unknown")
+RULE_LANGUAGES = ("en", "zh-CN")
+
+
+def rule_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float))
+
+
+def rule_text(value: Any, where: str) -> None:
+    if value is not None and (not isinstance(value, str) or not value.strip() or len(value) > 500):
+        raise Failure(f"the rule set's {where} must be text of 1 to 500 characters")
+
+
+def rule_keys(node: dict[str, Any], allowed: set[str], required: set[str], where: str) -> None:
+    if set(node) - allowed or required - set(node):
+        raise Failure(f"{where}: keys {sorted(node)} are not pl-rules/1's (allowed {sorted(allowed)}, required "
+                      f"{sorted(required)})")
+
+
+def rule_path_problem(path: Any) -> bool:
+    segments = path.split(".") if isinstance(path, str) else []
+    return len(segments) < 2 or segments[0] not in RULE_ROOTS or not all(RULE_SEGMENT.fullmatch(s) for s in segments)
+
+
+def check_condition(node: Any, where: str) -> None:
+    """What pl-rules/1 lets a condition be (the library refuses to load anything else: so must this engine)."""
+    if not isinstance(node, dict) or not node:
+        raise Failure(f"{where}: a rule condition must be a non-empty object, got {node!r}")
+    if "field" in node:
+        op = node.get("op")
+        if set(node) - {"field", "op", "value", "ref"} or ("value" in node) == ("ref" in node) or \
+                op not in RULE_OPS or rule_path_problem(node["field"]):
+            raise Failure(f"{where}: malformed comparison {node!r}")
+        if "ref" in node:
+            if op in ("in", "not_in", "exists") or rule_path_problem(node["ref"]):
+                raise Failure(f"{where}: malformed comparison {node!r}")
+            return
+        value = node["value"]
+        if (op == "exists" and not isinstance(value, bool)) or \
+                (op in ("in", "not_in") and not (isinstance(value, list) and value
+                                                 and all(rule_scalar(v) for v in value))) or \
+                (op in RULE_ORDERING and not rule_number(value)) or \
+                (op in ("==", "!=") and not rule_scalar(value)):
+            raise Failure(f"{where}: operator {op!r} cannot take the value {value!r}")
+        return
+    if len(node) != 1:
+        raise Failure(f"{where}: a rule condition mixes {sorted(node)}")
+    (key, arg), = node.items()
+    if key in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            raise Failure(f"{where}: '{key}' needs a non-empty list")
+        for part in arg:
+            check_condition(part, where)
+    elif key == "not":
+        check_condition(arg, where)
+    elif key == "certificate":
+        issuers = arg.get("issuer") if isinstance(arg, dict) else None
+        issuers = issuers if isinstance(issuers, list) else [issuers]
+        if not isinstance(arg, dict) or set(arg) - set(RULE_CERT_KEYS) or \
+                not (isinstance(arg.get("type"), str) and arg["type"]) or \
+                ("issuer" in arg and not (issuers and all(isinstance(i, str) and i for i in issuers))) or \
+                any(k in arg and not isinstance(arg[k], bool) for k in ("verified", "expired", "holder")) or \
+                ("status" in arg and arg["status"] not in RULE_FACT_STATUSES):
+            raise Failure(f"{where}: malformed certificate condition {arg!r}")
+    else:
+        raise Failure(f"{where}: unknown rule condition {key!r}")
+
+
+def rule_set_problem(document: dict[str, Any]) -> None:
+    """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
+    published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
+    rule_keys(document, RULE_SET_KEYS, RULE_SET_REQUIRED, "rule set")
+    for key in ("rule_set_id", "version", "service_item", "title"):
+        if not isinstance(document[key], str) or not document[key].strip():
+            raise Failure(f"the rule set's {key} must be non-empty text")
+    if not RULE_ID.fullmatch(document["rule_set_id"]):
+        raise Failure(f"rule_set_id {document['rule_set_id']!r} is not a pl-rules/1 id")
+    reasons = {document["default_reason"]}
+    seen: set[str] = set()
+    for index, rule in enumerate(document["rules"]):
+        if not isinstance(rule.get("id"), str) or not RULE_ID.fullmatch(rule["id"]) or rule["id"] in seen:
+            raise Failure(f"rules[{index}]: id {rule.get('id')!r} is not a unique pl-rules/1 id")
+        seen.add(rule["id"])
+        where = f"rule {rule['id']!r}"
+        rule_keys(rule, RULE_KEYS, RULE_REQUIRED, where)
+        if rule["outcome"] not in RULE_OUTCOMES or not isinstance(rule["reason"], str) or \
+                not RULE_REASON.fullmatch(rule["reason"]):
+            raise Failure(f"{where}: outcome {rule['outcome']!r} or reason {rule['reason']!r} is not pl-rules/1's")
+        reasons.add(rule["reason"])
+        check_condition(rule["when"], where)
+        rule_text(rule.get("legal_basis"), f"{where} legal_basis")
+        promise = rule.get("commitment")
+        if promise is not None:
+            days = promise.get("within_days") if isinstance(promise, dict) else None
+            if rule["outcome"] != "approve" or not isinstance(promise, dict) or \
+                    set(promise) != {"promise", "within_days", "check"} or type(days) is not int or \
+                    not 1 <= days <= 3650 or not all(isinstance(promise[k], str) and RULE_REASON.fullmatch(promise[k])
+                                                     for k in ("promise", "check")):
+                raise Failure(f"{where}: malformed commitment {promise!r}")
+    if document["default_outcome"] not in RULE_OUTCOMES or not isinstance(document["default_reason"], str) or \
+            not RULE_REASON.fullmatch(document["default_reason"]):
+        raise Failure("the rule set's default outcome or reason is not pl-rules/1's")
+    rule_text(document.get("default_legal_basis"), "default_legal_basis")
+    rule_text(document.get("review"), "review")
+    texts = document.get("reason_texts")
+    if texts is not None:
+        if not isinstance(texts, dict) or not all(
+                reason in reasons and isinstance(words, dict) and words and all(
+                    language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500
+                    for language, w in words.items()) for reason, words in texts.items()):
+            raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
+
+
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
     """(outcome, reasons, legal basis of each reason) of a pl-rules/1 rule set on one input."""
     if not isinstance(document, dict) or document.get("engine") != RULES_ENGINE:
@@ -1612,6 +1813,7 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
     rules = document.get("rules")
     if not isinstance(rules, list) or not rules or not all(isinstance(r, dict) for r in rules):
         raise Failure("the rule set has no list of rules")
+    rule_set_problem(document)
     item = data.get("service_item")
     if item is not None and document.get("service_item") not in ("*", item):
         raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
@@ -1655,7 +1857,14 @@ def unescape_segment(segment: str) -> str:
 
 
 def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
-    """The input object from its fields named by escaped dotted paths (docs/evidence.md)."""
+    """The input object from its fields named by escaped dotted paths (docs/evidence.md). No field may lie inside
+    another (``item`` and ``item.x``): no input flattens to both, and the object would depend on their order."""
+    for name in fields:
+        segments = name.split(".")
+        for end in range(1, len(segments)):
+            if ".".join(segments[:end]) in fields:
+                raise Failure(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: the input "
+                              "these fields commit to is ambiguous")
     out: dict[str, Any] = {}
     for name, value in fields.items():
         segments = [unescape_segment(s) for s in name.split(".")]
@@ -1724,6 +1933,7 @@ class Rerun:
             raise Failure(f"salts are given for {sorted(salts)} but the disclosed fields are {sorted(fields)}")
         if set(fields) & set(hidden) or APPLICANT_FIELD in fields or APPLICANT_FIELD in hidden:
             raise Failure("a field is both disclosed and hidden, or the applicant is named as an input field")
+        unflatten_input({**fields, **dict.fromkeys(hidden)})  # no field inside another, disclosed or hidden
         hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
         for name, value in hidden.items():
             hashes[name] = hexbytes(value, 32, prefixed=False)
@@ -1831,13 +2041,14 @@ class Rerun:
             return {**fact, "verified": False}
         issuer = fields.get("issuer")
         topic = dept_topic(issuer)
-        logs = self.v.rpc("eth_getLogs", {"address": chain["anchor_contract"], "fromBlock": "0x0",
-                                          "toBlock": "latest", "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}) \
-            if topic else []
+        logs = node_logs(self.v.rpc("eth_getLogs", {
+            "address": chain["anchor_contract"], "fromBlock": "0x0", "toBlock": "latest",
+            "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}), chain["anchor_contract"],
+            [EVENT_TOPIC, "0x" + root.hex(), topic]) if topic else []
         if not logs:
             return fact
         log = logs[0]
-        anchored = int(log["blockNumber"], 16)
+        anchored = quantity(log["blockNumber"], "a log's block number")
         data = hexbytes(log["data"], 64)  # (uint32 count, bytes32 schema), one ABI word each
         n, schema = int.from_bytes(data[:32], "big"), data[32:]
         signer = "0x" + log["topics"][3][-40:].lower()
@@ -1848,7 +2059,7 @@ class Rerun:
                                + anchored.to_bytes(32, "big"))
         ok = ok and int.from_bytes(active[:32], "big") != 0
         if ok:
-            chain_id = int(self.v.rpc("eth_chainId"), 16)
+            chain_id = quantity(self.v.rpc("eth_chainId"), "the chain id")
             try:
                 ok = recover(eip712_batch_digest(chain_id, chain["anchor_contract"], root, int(n), schema,
                                                  dept_bytes(issuer)), signature) == signer
@@ -1869,6 +2080,10 @@ class Rerun:
             return {**fact, "verified": False, "issuer": None}  # not yet deep enough at the decision block
         if not ok:
             return fact
+        if self.v.status_lookup == "herd":  # the department's whole stream: the node learns no cited certificate
+            changes = self.v.herd_changes(dept_bytes(issuer), root, digest)
+            status = next((code for code, changed, _, _ in reversed(changes) if changed <= block), 0)
+            return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
         # returns (uint8 status, uint32 block, uint32 timestamp, bytes32 detail)[]: offset, length, 4 words each
         raw = self.eth_call(chain["anchor_contract"], SELECTOR_STATUS_HISTORY, dept_bytes(issuer) + root + digest)
         start = int.from_bytes(raw[:32], "big")
@@ -1879,10 +2094,13 @@ class Rerun:
             code, changed = int.from_bytes(raw[word:word + 32], "big"), int.from_bytes(raw[word + 32:word + 64], "big")
             if changed <= block:
                 status = code
-        holder = None if self.identity is None else any(
+        return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
+
+    def holder(self, fields: dict[str, Any]) -> bool | None:
+        """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""
+        return None if self.identity is None else any(
             str(fields[name]) == self.identity for name in HOLDER_FIELDS
             if name in fields and isinstance(fields[name], (str, int)))
-        return {**fact, "verified": True, "status": STATUSES[status], "holder": holder}
 
     def eth_call(self, to: str, selector: str, arguments: bytes) -> bytes:
         """A view call with hand-encoded static arguments (every one a 32-byte word): this section needs no ABI
@@ -1994,9 +2212,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
-    results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
-                   witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
-                   status_lookup=args.status_lookup, now=now).run()
+    try:
+        results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
+                       witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
+                       status_lookup=args.status_lookup, now=now).run()
+    except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback
+        print(f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
+              "was verified", file=sys.stderr)
+        return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},

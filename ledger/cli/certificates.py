@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -108,12 +109,17 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
 def _moment(option: str, value: str | None) -> datetime | None:
     """An ISO 8601 option value as an aware datetime (a date: its 00:00:00 UTC), or a clear InputError; a
     date-time must name its time zone, or its instant would depend on the machine."""
     if value is None:
         return None
     try:
+        if not _MOMENT.fullmatch(value):  # the spellings the standalone verifier reads, no other ISO 8601 form
+            raise ValueError(value)
         moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise InputError(f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or "
