@@ -1685,8 +1685,8 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
 
 
 RULE_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-                 "default_reason", "default_legal_basis", "review", "rules", "reason_texts"}
-RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts"}
+                 "default_reason", "default_legal_basis", "review", "rules", "reason_texts", "produces"}
+RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts", "produces"}
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
 RULE_ROOTS = ("item", "application", "applicant")
@@ -1804,6 +1804,11 @@ def rule_set_problem(document: dict[str, Any]) -> None:
                     language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500
                     for language, w in words.items()) for reason, words in texts.items()):
             raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
+    produces = document.get("produces")  # the certificate an approval issues: no part of the outcome or reasons
+    if produces is not None and not (isinstance(produces, dict) and {"type", "valid_days", "holder", "fields"}
+                                     <= set(produces) <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+                                     and isinstance(produces["fields"], dict) and produces["fields"]):
+        raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
 
 
 def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict[str, Any]]:
