@@ -10,12 +10,15 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger import consent, sharing
+from ledger import consent, decisions, logchain, sharing, supervision
 from ledger.auth import Attempt, PermissionDenied, Principal
-from ledger.errors import InputError, NotFoundError
+from ledger.errors import InputError, NotFoundError, StateError
+from ledger.logchain import LOG_DECISIONS
+from ledger.replay import replay
 
 from .consent_support import PROVIDERS, assertion, give, identifier, request
 from .test_api_support import issue
+from .test_supervision import announced, approvals, decide, mine, rule_set
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -176,3 +179,134 @@ def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(led
             withdrawn_at=NOW))  # the subject had withdrawn the underwriting consent; the insider re-points
     with pytest.raises(PermissionDenied, match="not made on consent"):
         _read(ledger, w["a"], NOW + timedelta(seconds=1))
+
+
+# -- the consent routes: malformed and oversized bodies -------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gw(ledger: Any) -> Any:
+    from .consent_support import PROVIDERS_ENV
+    from .gateway_process import gateway
+    from .test_api_support import UNLIMITED
+
+    with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as running:
+        yield running
+
+
+def test_malformed_consent_bodies_get_422_never_500(ledger: Any, gw: Any, fresh_department: str) -> None:
+    (doc,) = issue(ledger, fresh_department, 1)
+    now = datetime.now(UTC).replace(microsecond=0)
+
+    def body(**changes: Any) -> dict[str, Any]:
+        good = request(doc, "INS", now).model_dump(mode="json")
+        return {"assertion": assertion(ledger, identifier(doc), now).model_dump(), "consent": {**good, **changes}}
+
+    cases = [
+        body(recipient="部" * 32),  # 96 bytes of UTF-8: no bytes32 department code
+        body(recipient="IN\x00S"),
+        body(fields=["subject." + "x" * 100_000]),
+        body(fields=["subject.name"] * 64 + ["subject.id_number"]),
+        body(fields=[{"a": 1}]),
+        body(expires_at="9999-12-31T23:59:59Z"),
+        body(expires_at="2026-13-45T99:99:99Z"),
+        body(expires_at="2027-01-01T00:00:00"),  # no time zone
+        body(purpose_code="A" * 65),
+        body(purpose_text=" "),
+        body(certificate="0x" + "zz" * 32),
+        {"assertion": {"assertion": [], "signature": "0x" + "11" * 65}, "consent": body()["consent"]},
+        {"assertion": {"assertion": {"type": consent.ASSERTION_TYPE, "provider": ["x"], "issued_at": 1e308},
+                       "signature": "0x" + "11" * 65}, "consent": body()["consent"]},
+        {"assertion": "x" * 1000, "consent": []},
+    ]
+    with gw.client() as c:
+        for case in cases:
+            response = c.post("/public/consents", json=case)
+            assert response.status_code in (400, 403, 413, 422), (case, response.status_code, response.text)
+        for path, payload in (("/public/consents/mine", {"assertion": {"assertion": {"nested": [[[[1]]]] * 1000},
+                                                                       "signature": "0x" + "11" * 65}}),
+                              ("/public/consents/" + "a" * 24 + "/withdraw", {"assertion": None}),
+                              ("/public/consents/" + "../" * 8 + "/withdraw", {})):
+            response = c.post(path, json=payload)
+            assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
+        huge = c.post("/public/consents", content=b'{"assertion":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+                      headers={"content-type": "application/json"})
+        assert 400 <= huge.status_code < 500, huge.text
+    assert consent.list_consents(ledger, digest=doc["digest"]) == []
+
+
+# -- supervision ----------------------------------------------------------------------------------------------------
+
+@pytest.fixture()
+def published(ledger: Any, fresh_department: str) -> tuple[str, Any]:
+    rules = rule_set(fresh_department)
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    return fresh_department, rules
+
+
+def _forge(ledger: Any, dept: str, body: dict[str, Any], *, anchor: bool = True) -> int:
+    entry = logchain.append(ledger, LOG_DECISIONS, dept, body)
+    if anchor:
+        logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    return entry.seq
+
+
+def _found(ledger: Any, dept: str) -> set[tuple[str, int | None]]:
+    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+def test_re_announcing_the_same_period_for_a_second_sample_is_refused_and_flagged(ledger: Any,
+                                                                                  published: Any) -> None:
+    """The department draws, dislikes the sample, announces the same approvals again and draws a kinder one. Both
+    announcements are drawn, so `draw_missing` never fires: the library refuses an overlapping period and replay
+    flags one written past it."""
+    dept, rules = published
+    first = announced(ledger, dept, rules, n=6, rate="0.5")
+    mine(ledger, first["target_block"] - ledger.chain.block_number())
+    supervision.draw_inspection(ledger, dept, first["seq"])
+    since = datetime.fromisoformat(first["period"]["since"].replace("Z", "+00:00"))
+    with pytest.raises(StateError, match="overlaps announcement"):
+        supervision.announce_inspection(ledger, dept, since=since, until=since + timedelta(hours=1), rate="0.5",
+                                        inspectors="inspectors-2026")
+    with pytest.raises(StateError, match="overlaps announcement"):  # a sliver of it is enough
+        supervision.announce_inspection(ledger, dept, since=since + timedelta(seconds=30),
+                                        until=since + timedelta(days=1), rate="1", inspectors="inspectors-2026")
+    assert replay(ledger, department=dept).ok
+    head = ledger.chain.block_number()
+    body = {k: v for k, v in first.items() if k in ("format", "kind", "period", "rate", "inspectors",
+                                                      "announced_at")}
+    again = _forge(ledger, dept, {**body, "target_block": head + 5})
+    assert ("announcement_overlap", again) in _found(ledger, dept)
+
+
+def test_a_later_period_is_not_an_overlap(ledger: Any, published: Any) -> None:
+    """Approvals recorded after an announcement were not in its population: a later announcement may take them."""
+    dept, rules = published
+    first = announced(ledger, dept, rules, n=2, rate="1")
+    cut = datetime.now(UTC) + timedelta(seconds=1)
+    decide(ledger, dept, rules, "LATE-1", "applicant-late")
+    later = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=2), rate="1",
+                                            inspectors="inspectors-2026")
+    assert later["seq"] > first["seq"]
+
+
+def test_setting_an_approval_aside_during_the_announcement_is_flagged(ledger: Any, published: Any) -> None:
+    """The department takes an approval out of force (an officer 'refer') just before announcing, so it is not in
+    the population, and approves it again afterwards: replay flags `population_dodged`."""
+    dept, rules = published
+    start = approvals(ledger, dept, rules, 4)
+    supervision.register_inspectors(ledger, dept, "inspectors", ["insp-1"])
+    hidden = "A-001"
+    aside = decisions.record_human_decision(ledger, dept, hidden, "440300-SCJG-0042", officer="o-1", outcome="refer",
+                                            reasons=["NOT_TYPICAL_REFER_TO_OFFICER"], applicant_ref="applicant-1",
+                                            overrides=hidden)
+    a = supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="1",
+                                        inspectors="inspectors")
+    decisions.record_human_decision(ledger, dept, hidden, "440300-SCJG-0042", officer="o-1", outcome="approve",
+                                    reasons=["TYPICAL_FEATURES_MATCH"], applicant_ref="applicant-1",
+                                    overrides=aside.seq)
+    mine(ledger, a["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, dept, a["seq"])
+    assert hidden not in {s["case_id"] for s in draw["sample"]} and len(draw["sample"]) == 3
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    found = {(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies}
+    assert ("population_dodged", a["seq"], hidden) in found
