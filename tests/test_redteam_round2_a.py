@@ -4,6 +4,7 @@ expected answer, and bad input loses nothing. The clock is passed in; blocks are
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,7 +14,7 @@ from sqlalchemy import update
 from ledger import consent, decisions, logchain, sharing, supervision
 from ledger.auth import Attempt, PermissionDenied, Principal
 from ledger.errors import InputError, NotFoundError, StateError
-from ledger.logchain import LOG_DECISIONS
+from ledger.logchain import LOG_DECISIONS, LogEntry
 from ledger.replay import replay
 
 from .consent_support import PROVIDERS, assertion, give, identifier, request
@@ -310,3 +311,70 @@ def test_setting_an_approval_aside_during_the_announcement_is_flagged(ledger: An
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     found = {(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies}
     assert ("population_dodged", a["seq"], hidden) in found
+
+
+def test_findings_and_withdrawals_need_a_drawn_approval_and_a_non_conforming_finding(ledger: Any,
+                                                                                   published: Any) -> None:
+    dept, rules = published
+    a = announced(ledger, dept, rules, n=4, rate="0.5")
+    refused = decide(ledger, dept, rules, "REF-1", "applicant-ref", claims_blacklisted=False)
+    mine(ledger, a["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, dept, a["seq"])
+    drawn = draw["sample"][0]
+    inspector = next(i for i in ("insp-1", "insp-2", "insp-3")
+                     if decisions.officer_ref(ledger, dept, i) == drawn["inspector_ref"])
+    before = len(list(logchain.entries(ledger, LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match="not drawn"):  # a case that was never approved (or drawn)
+        supervision.record_finding(ledger, dept, draw["seq"], "REF-1", inspector=inspector, conforming=False,
+                                   findings=["PREMISES_NOT_AS_DECLARED"])
+    ok = supervision.record_finding(ledger, dept, draw["seq"], drawn["case_id"], inspector=inspector,
+                                    conforming=True)
+    with pytest.raises(StateError, match="conforming"):  # withdrawing on a conforming finding
+        supervision.withdraw_approval(ledger, dept, ok, officer="o-1", reasons=["X"], legal_basis="B")
+    assert len(list(logchain.entries(ledger, LOG_DECISIONS, dept))) == before + 1  # only the finding
+    # written past the library: a withdrawal resting on the conforming finding, and one of the refused case
+    base = {"format": "pl-decision/2", "service_item": "440300-SCJG-0042", "input_digest": None,
+            "certificates": [], "rule_set": None, "engine": None, "outcome": "reject", "reasons": ["X"],
+            "fired": [], "decided_by": {"kind": "officer", "department": dept, "officer_ref": "0x" + "11" * 32},
+            "decided_at": "2026-01-01T00:00:00.000Z"}
+    approval = decisions.find_decision(ledger, dept, drawn["case_id"])
+    one = _forge(ledger, dept, {**base, "case_id": drawn["case_id"], "applicant_ref": approval.body["applicant_ref"],
+                                "overrides": {"seq": approval.seq, "entry_hash": approval.entry_hash},
+                                "withdrawal": {"finding": {"seq": ok, "entry_hash": "0x"}, "legal_basis": "B"}})
+    two = _forge(ledger, dept, {**base, "case_id": "REF-1", "applicant_ref": refused.body["applicant_ref"],
+                                "overrides": {"seq": refused.seq, "entry_hash": refused.entry_hash},
+                                "withdrawal": {"finding": None, "legal_basis": "B"}})
+    found = _found(ledger, dept)
+    assert ("withdrawal_invalid", one) in found and ("withdrawal_invalid", two) in found
+
+
+def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
+    """A listing ends at the start of its `until` day (a decision that day is not refused; the day before it is);
+    a removal written to the log but never anchored does not lift a listing; an insider editing a listing row
+    (shortening it) is caught by replay."""
+    dept, rules = published
+    today = datetime.now(UTC).date()
+    ending = supervision.credit_list(ledger, dept, applicant="applicant-end", reason="FALSE_MATERIALS",
+                                     since=today - timedelta(days=10), until=today)
+    assert decide(ledger, dept, rules, "E-1", "applicant-end").body["outcome"] == "approve"
+    starting = supervision.credit_list(ledger, dept, applicant="applicant-start", reason="FALSE_MATERIALS",
+                                       since=today, until=today + timedelta(days=1))
+    assert decide(ledger, dept, rules, "E-2", "applicant-start").body["outcome"] == "refer"
+    assert ending.seq < starting.seq
+    listed = supervision.credit_list(ledger, dept, applicant="applicant-u", reason="FALSE_MATERIALS",
+                                     since=today - timedelta(days=1), until=today + timedelta(days=30))
+    _forge(ledger, dept, {"format": supervision.SUPERVISION_FORMAT, "kind": "credit_removal",
+                          "listing": {"seq": listed.seq, "entry_hash": "0x"}, "reason": "X",
+                          "removed_at": "2026-01-01T00:00:00.000Z"}, anchor=False)
+    assert decide(ledger, dept, rules, "U-1", "applicant-u").body["outcome"] == "refer"
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok
+    with ledger.engine.begin() as conn:  # the insider shortens the listing so the applicant looks clean
+        row = conn.execute(LogEntry.__table__.select().where(
+            LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == listed.seq)).one()
+        body = json.loads(row.body)
+        conn.execute(update(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
+                                            LogEntry.seq == listed.seq).values(
+            body=json.dumps({**body, "until": today.isoformat()}, separators=(",", ":"), sort_keys=True)))
+    checks = {d.check for d in replay(ledger, department=dept).discrepancies}
+    assert "altered" in checks or "entry_hash" in checks, checks
