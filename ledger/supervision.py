@@ -800,6 +800,24 @@ class CreditBook:
     def status(self, applicant: str, block: int, decided_at: str) -> dict[str, Any]:
         return _status_from(self.entries, [applicant], block, decided_at)[applicant]
 
+    def passed_over(self, applicant: str, block: int, seq: int) -> list[int]:
+        """Credit entries about ``applicant`` written before decision ``seq`` in the log and anchored after the
+        ``block`` it claims to have read the list at: a decision backdating its block to miss a listing (or a
+        removal) the department had already recorded and anchored."""
+        removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
+                   if isinstance(e.body.get("listing"), dict)}
+        listings = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
+        found = []
+        for e in self.entries:
+            if e.seq >= seq or e.block is None or e.block <= block:
+                continue
+            about = e if e.body.get("kind") == "credit_listing" else listings.get(
+                (e.body.get("listing") or {}).get("entry_hash"))
+            if about is not None and about.body.get("applicant_ref") == applicant and (
+                    e is about or removed.get(about.entry_hash) is e):
+                found.append(e.seq)
+        return found
+
 
 def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
                  fail: Callable[[str, int | None, str | None, str], None]) -> dict[str, Any]:

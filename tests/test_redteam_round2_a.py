@@ -378,3 +378,24 @@ def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
             body=json.dumps({**body, "until": today.isoformat()}, separators=(",", ":"), sort_keys=True)))
     checks = {d.check for d in replay(ledger, department=dept).discrepancies}
     assert "altered" in checks or "entry_hash" in checks, checks
+
+
+def test_a_decision_backdating_its_credit_block_to_miss_a_listing_is_flagged(ledger: Any, published: Any) -> None:
+    """The engine records an approval for a listed applicant, claiming it read the credit list at a block before the
+    listing was anchored: the list as of that block was clean, so the recorded status re-runs; replay flags the
+    listing it passed over."""
+    dept, rules = published
+    today = datetime.now(UTC).date()
+    old_block = ledger.chain.block_number()
+    listing = supervision.credit_list(ledger, dept, applicant="applicant-bd", reason="FALSE_MATERIALS",
+                                      since=today - timedelta(days=1), until=today + timedelta(days=30))
+    assert listing.anchored_block is not None and listing.anchored_block > old_block
+    real = decide(ledger, dept, rules, "BD-1", "applicant-bd").body
+    assert real["outcome"] == "refer"
+    credit = {"listed": False, "listings": [], "as_of_block": old_block}
+    seq = _forge(ledger, dept, {**real, "case_id": "BD-2", "as_of_block": old_block, "credit": credit,
+                                "outcome": "approve", "reasons": ["TYPICAL_FEATURES_MATCH"], "fired": ["online"],
+                                "legal_basis": {"TYPICAL_FEATURES_MATCH": None}})
+    found = {(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies}
+    assert ("credit_block_stale", seq, "BD-2") in found, found
+    assert not [f for f in found if f[2] == "BD-1"]  # the honest decision after the listing is not flagged
