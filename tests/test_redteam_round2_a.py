@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger import consent, decisions, logchain, sharing, supervision
+from ledger import consent, decisions, logchain, report, sharing, supervision
 from ledger.auth import Attempt, PermissionDenied, Principal
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.logchain import LOG_DECISIONS, LogEntry
@@ -399,3 +399,47 @@ def test_a_decision_backdating_its_credit_block_to_miss_a_listing_is_flagged(led
     found = {(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies}
     assert ("credit_block_stale", seq, "BD-2") in found, found
     assert not [f for f in found if f[2] == "BD-1"]  # the honest decision after the listing is not flagged
+
+
+# -- the report -----------------------------------------------------------------------------------------------------
+
+PAYLOAD = "\"'><script>alert(1)</script><img src=x onerror=alert(2)><svg onload=alert(3)>"
+
+
+def _poison(value: Any) -> Any:
+    """Every string of the report's data (rule ids, reason codes and texts, finding codes, case ids, draw ids,
+    department names, officer references, replay details, dates) replaced by markup that would run."""
+    if isinstance(value, dict):
+        return {k: _poison(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_poison(v) for v in value]
+    return PAYLOAD if isinstance(value, str) else value
+
+
+def test_no_untrusted_string_anywhere_in_the_report_data_becomes_markup(ledger: Any, published: Any) -> None:
+    dept, rules = published
+    a = announced(ledger, dept, rules, n=4, rate="0.5")
+    mine(ledger, a["target_block"] - ledger.chain.block_number())
+    supervision.draw_inspection(ledger, dept, a["seq"])
+    decide(ledger, dept, rules, "K-1", "applicant-k", commit=1)
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    today = datetime.now(UTC).date()
+    data = report.build_report(ledger, dept, today, today)
+    data["commitments"]["items"].append({"case_id": "x", "deadline": "2026-01-01", "state": "due", "check": "c"})
+    data["inspections"]["findings"].append({"code": "x", "count": 1})
+    data["reasons"].append({"code": "x", "count": 1, "texts": {"en": "x", "zh-CN": "x"}})
+    poisoned = _poison(data)
+    for language in ("en", "zh-CN"):
+        page = report.render_html(poisoned, language, json_href=PAYLOAD, switch={"en": PAYLOAD, "zh-CN": PAYLOAD})
+        lowered = page.lower()
+        for raw in ("<script", "<img", "<svg onload", "onerror=alert", "onload=alert", "'><"):
+            assert raw not in lowered.replace("onerror=alert(2)&gt;", "").replace("onload=alert(3)&gt;", ""), raw
+
+
+def test_a_period_with_no_data_and_a_huge_period(ledger: Any, fresh_department: str) -> None:
+    empty = report.build_report(ledger, fresh_department, datetime(2001, 1, 1).date(), datetime(2001, 1, 31).date())
+    assert empty["totals"]["decisions"] == 0
+    for language in ("en", "zh-CN"):
+        assert "<html" in report.render_html(empty, language)
+    with pytest.raises(InputError, match="at most"):
+        report.parse_period("1900-01-01", "2999-12-31")
