@@ -78,6 +78,7 @@ INSPECTOR_PREFIX = b"pl-inspection-inspector\x00"
 MIN_TARGET_DELAY = 2  # blocks: the announcement must be anchored before the target block exists
 DEFAULT_TARGET_DELAY = 10  # blocks: room to anchor the announcement (and collect cosignatures) first
 DRAW_GRACE_BLOCKS = 256  # an announcement not drawn this long after its target block is reported (draw_missing)
+MAX_TARGET_DELAY = 256  # blocks: a target further off could never come due, keeping its period undrawn yet taken
 _CREDIT_KINDS = '"kind":"credit_'  # how the canonical body of a listing or removal begins its kind
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
@@ -458,6 +459,10 @@ def announce_inspection(ledger: Any, department: str, *, since: datetime, until:
         raise InputError(f"target block {target} is too close: the chain is at block {head}, and the announcement "
                          f"must be anchored before the target block exists (use {head + DEFAULT_TARGET_DELAY} or "
                          "later)", field="target_block")
+    if target > head + MAX_TARGET_DELAY:
+        raise InputError(f"target block {target} is too far: the chain is at block {head}; choose at most "
+                         f"{head + MAX_TARGET_DELAY} so the draw comes due (and is missed visibly if not made)",
+                         field="target_block")
     rate_text = str(rate)
     _rate(rate_text)
     wanted = (_parse_time(start), _parse_time(end))
@@ -840,6 +845,10 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
         if not isinstance(target, int) or a.block is None or a.block >= target:
             fail("announcement_late", a.seq, None, f"the announcement was anchored in block {a.block}, not before its "
                                                    f"target block {target}: its draw could be chosen")
+        if isinstance(target, int) and a.block is not None and target > a.block + MAX_TARGET_DELAY:
+            fail("announcement_far", a.seq, None, f"the target block {target} is more than {MAX_TARGET_DELAY} "
+                                                  f"blocks after the announcement's block {a.block}: its period "
+                                                  "is claimed but its draw may never come due")
         draws = draws_of.get(a.seq, [])
         if len(draws) > 1:
             fail("draw_repeated", draws[1].seq, None, f"announcement {a.seq} was drawn {len(draws)} times "

@@ -443,3 +443,22 @@ def test_a_period_with_no_data_and_a_huge_period(ledger: Any, fresh_department: 
         assert "<html" in report.render_html(empty, language)
     with pytest.raises(InputError, match="at most"):
         report.parse_period("1900-01-01", "2999-12-31")
+
+
+def test_an_announcement_whose_draw_never_comes_due_is_refused_and_flagged(ledger: Any, published: Any) -> None:
+    """A target block far in the future claims the period (no overlapping announcement may follow) while its draw
+    never comes due and `draw_missing` never fires."""
+    dept, rules = published
+    start = approvals(ledger, dept, rules, 3)
+    listing = supervision.register_inspectors(ledger, dept, "inspectors", ["insp-1"])
+    head = ledger.chain.block_number()
+    with pytest.raises(InputError, match="too far"):
+        supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="1",
+                                        inspectors="inspectors", target_block=head + 10**9)
+    seq = _forge(ledger, dept, {
+        "format": supervision.SUPERVISION_FORMAT, "kind": "inspection_announcement",
+        "period": {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()}, "rate": "1",
+        "inspectors": {"seq": listing["seq"], "entry_hash": listing["entry_hash"], "list_id": "inspectors",
+                       "digest": listing["digest"]}, "target_block": head + 10**9,
+        "announced_at": datetime.now(UTC).isoformat()})
+    assert ("announcement_far", seq) in _found(ledger, dept)
