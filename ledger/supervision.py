@@ -801,20 +801,22 @@ class CreditBook:
 
     def __init__(self, ledger: Any, department: str, ranges: Sequence[ChainRange]) -> None:
         self.entries = _log(ledger, department, ranges, contains=_CREDIT_KINDS)
+        # a decision taken with LEDGER_CONFIRMATIONS = k reads the list k blocks below the head: not backdating
+        self.slack = max(0, int(getattr(ledger.settings, "confirmations", 0) or 0))
 
     def status(self, applicant: str, block: int, decided_at: str) -> dict[str, Any]:
         return _status_from(self.entries, [applicant], block, decided_at)[applicant]
 
     def passed_over(self, applicant: str, block: int, seq: int) -> list[int]:
         """Credit entries about ``applicant`` written before decision ``seq`` in the log and anchored after the
-        ``block`` it claims to have read the list at: a decision backdating its block to miss a listing (or a
-        removal) the department had already recorded and anchored."""
+        ``block`` it claims to have read the list at (beyond the confirmation depth): a decision backdating its
+        block to miss a listing (or a removal) the department had already recorded and anchored."""
         removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
                    if isinstance(e.body.get("listing"), dict)}
         listings = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
         found = []
         for e in self.entries:
-            if e.seq >= seq or e.block is None or e.block <= block:
+            if e.seq >= seq or e.block is None or e.block <= block + self.slack:
                 continue
             about = e if e.body.get("kind") == "credit_listing" else listings.get(
                 (e.body.get("listing") or {}).get("entry_hash"))
