@@ -175,6 +175,8 @@ class Subject:
     provider: str
     assurance: str
     ref: str
+    nonce_hash: str = ""
+    assertion_expires: datetime | None = None
 
 
 def _time(value: Any, name: str) -> datetime:
@@ -200,10 +202,12 @@ def subject_ref(ledger: Ledger, identifier: str) -> str:
 
 
 def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
-                 providers: dict[str, Provider] | None = None) -> Subject:
+                 providers: dict[str, Provider] | None = None, spend: bool = True) -> Subject:
     """Check a subject assertion (provider, signature, audience, time, nonce once) and return the subject.
 
-    The nonce is spent here, so an assertion serves one consent or one withdrawal: a relay cannot replay it.
+    The nonce is spent here (``spend=False``: checked but left for :func:`_spend`, so a request refused for bad
+    input does not cost the person their assertion), so an assertion serves one consent or one withdrawal: a relay
+    cannot replay it.
     """
     providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
     body = signed.assertion
@@ -239,13 +243,25 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise InputError("16-64 characters", field="assertion.nonce")
     spent = hashlib.sha256(f"{provider.name}\x00{nonce}".encode()).hexdigest()
+    with ledger.engine.connect() as conn:
+        used = conn.execute(select(SpentAssertion.nonce_hash).where(  # type: ignore[call-overload]
+            SpentAssertion.nonce_hash == spent)).first()
+    if used is not None:
+        raise PermissionDenied("this assertion was used already; authenticate again for a new one")
+    found = Subject(provider.name, provider.assurance, subject_ref(ledger, subject), spent, expires)
+    if spend:
+        _spend(ledger, found)
+    return found
+
+
+def _spend(ledger: Ledger, subject: Subject) -> None:
+    """Mark the subject's assertion used (PermissionDenied if it was, even by a concurrent request)."""
     try:
         with ledger.engine.begin() as conn:
             conn.execute(SpentAssertion.__table__.insert().values(  # type: ignore[attr-defined]
-                nonce_hash=spent, expires_at=expires))
+                nonce_hash=subject.nonce_hash, expires_at=subject.assertion_expires))
     except IntegrityError:
         raise PermissionDenied("this assertion was used already; authenticate again for a new one") from None
-    return Subject(provider.name, provider.assurance, subject_ref(ledger, subject))
 
 
 # -- records ------------------------------------------------------------------------------------------------------
@@ -414,15 +430,17 @@ def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
 def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, now: datetime,
          providers: dict[str, Provider] | None = None) -> Consent:
     """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored)."""
-    subject = authenticate(ledger, assertion, now=now, providers=providers)
+    subject = authenticate(ledger, assertion, now=now, providers=providers, spend=False)
     not_yours = PermissionDenied("the authenticated person is not the subject of this certificate (or it does "
                                  "not exist); only the subject can consent to sharing it")
     try:
         cert = stored(ledger, hex32(parse_hex32(consent.certificate)))
         document = export_document(ledger, hex32(cert.digest))
     except (NotFoundError, InputError):
+        _spend(ledger, subject)  # one guess per assertion: a relay holding it cannot probe whose certificates exist
         raise not_yours from None
     if _identifier_ref(ledger, document) != subject.ref:
+        _spend(ledger, subject)
         raise not_yours
     if consent.recipient == cert.department:
         raise InputError("the issuing department holds the certificate already", field="recipient")
@@ -433,6 +451,9 @@ def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, 
     unknown = sorted(set(consent.fields) - set(document["fields"]) - set(document.get("hidden", {})))
     if unknown:
         raise InputError(f"the certificate has no fields {unknown}", field="fields")
+    if consent.expires_at.tzinfo is None:  # "23:59" where? A consent's end must not depend on the server's zone
+        raise InputError("give the expiry with its time zone (e.g. 2026-12-31T23:59:59Z or +08:00)",
+                         field="expires_at")
     expires = aware(consent.expires_at)
     if not now < expires <= now + MAX_CONSENT_LIFETIME:
         raise InputError(f"expiry must be in the future and within {MAX_CONSENT_LIFETIME.days} days",
@@ -446,6 +467,7 @@ def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, 
                   expires_at=expires, signer=gateway_address(ledger), signature="", record_hash="")
     row.record_hash = _record_hash(row)
     row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()
+    _spend(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
     with ledger.engine.begin() as conn:
         conn.execute(Consent.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
     _log(ledger, row, "consent", now, f"consent {row.id} to {row.recipient} for {row.purpose_code}, fields "
@@ -568,7 +590,7 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     link an insider wrote, or one made before consent was required, is not served either."""
     needed = required_for(ledger, document, grant.reveal)
     with ledger.engine.connect() as conn:
-        linked = conn.execute(select(ConsentGrant.consent_id).where(  # type: ignore[call-overload]
+        linked = conn.execute(select(ConsentGrant.consent_id, ConsentGrant.purpose_code).where(  # type: ignore[call-overload]
             ConsentGrant.grant_id == grant.id)).first()
     if linked is None:
         return (f"grant {grant.id} discloses {sorted(needed)} without the data subject's consent; ask them for "
@@ -581,7 +603,23 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
         return bad
     if row.digest != grant.digest or row.recipient != grant.grantee or not needed <= set(row.fields):
         return f"consent {row.id} does not cover grant {grant.id} (certificate, recipient or fields)"
+    # The link row is plain database state: an insider could point a grant at another (live, signed) consent of
+    # the same person for another purpose. The grant's logged creation names the consent it was made on.
+    if linked[1] != row.purpose_code or not _grant_logged_on(ledger, row.issuer, grant.id, row.id):
+        return (f"grant {grant.id} was not made on consent {row.id} (its logged creation names another consent "
+                "or purpose)")
     return None
+
+
+def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str) -> bool:
+    """Whether ``issuer``'s access log records the creation of grant ``grant_id`` on consent ``consent_id``."""
+    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        bodies = [json.loads(r.body) for r in conn.execute(select(table.c.body).where(
+            table.c.log == logchain.LOG_ACCESS, table.c.department_id == issuer,
+            table.c.body.like(f'%"grant":"{grant_id}"%')))]
+    return any(b.get("action") == "grant" and b.get("grant") == grant_id
+               and str(b.get("detail", "")).endswith(f" on consent {consent_id}") for b in bodies)
 
 
 # -- checking the database against the anchored log ---------------------------------------------------------------

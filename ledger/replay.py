@@ -677,6 +677,7 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     view = facts_view(decision_input, facts)
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
+        _check_credit_block(body, seq, credit(), fail)
     try:
         result = evaluate(rule_set, view)
     except InputError as exc:
@@ -725,6 +726,18 @@ def _credit_view(body: dict[str, Any], view: dict[str, Any], book: Any,
         fail("credit_status", f"recorded credit status {body.get('credit')}, the credit list as of block {block} "
                               f"says {status}")
     return with_credit(view, status)
+
+
+def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callable[[str, str], None]) -> None:
+    """A decision's ``as_of_block`` must not predate a credit entry about its applicant that the department had
+    recorded (earlier in the log) and anchored: otherwise the engine could pick an old block to miss a listing."""
+    block, applicant = body.get("as_of_block"), body.get("applicant_ref")
+    if isinstance(block, int) and isinstance(applicant, str):
+        missed = book.passed_over(applicant, block, seq)
+        if missed:
+            fail("credit_block_stale", f"the decision read the credit list as of block {block}, before credit "
+                                       f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
+                                       "about this applicant that precede it in the log were anchored")
 
 
 def _check_overrides(ledger: Any, report: ReplayReport, dept: str,

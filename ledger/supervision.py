@@ -78,6 +78,7 @@ INSPECTOR_PREFIX = b"pl-inspection-inspector\x00"
 MIN_TARGET_DELAY = 2  # blocks: the announcement must be anchored before the target block exists
 DEFAULT_TARGET_DELAY = 10  # blocks: room to anchor the announcement (and collect cosignatures) first
 DRAW_GRACE_BLOCKS = 256  # an announcement not drawn this long after its target block is reported (draw_missing)
+MAX_TARGET_DELAY = 256  # blocks: a target further off could never come due, keeping its period undrawn yet taken
 _CREDIT_KINDS = '"kind":"credit_'  # how the canonical body of a listing or removal begins its kind
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 
@@ -458,8 +459,19 @@ def announce_inspection(ledger: Any, department: str, *, since: datetime, until:
         raise InputError(f"target block {target} is too close: the chain is at block {head}, and the announcement "
                          f"must be anchored before the target block exists (use {head + DEFAULT_TARGET_DELAY} or "
                          "later)", field="target_block")
+    if target > head + MAX_TARGET_DELAY:
+        raise InputError(f"target block {target} is too far: the chain is at block {head}; choose at most "
+                         f"{head + MAX_TARGET_DELAY} so the draw comes due (and is missed visibly if not made)",
+                         field="target_block")
     rate_text = str(rate)
     _rate(rate_text)
+    wanted = (_parse_time(start), _parse_time(end))
+    for earlier in _find(entries, "inspection_announcement"):
+        covered = _coverage(ledger, earlier)
+        if covered is not None and _overlaps(wanted, covered):  # type: ignore[arg-type]
+            raise StateError(f"the period {start} .. {end} overlaps announcement #{earlier.seq}, which inspected "
+                             f"{_time_text(covered[0])} .. {_time_text(covered[1])}: a period is drawn once (no "
+                             "second chance at a sample); announce a period starting at its end or later")
     listing = lists[-1]
     body = {"format": SUPERVISION_FORMAT, "kind": "inspection_announcement",
             "period": {"since": start, "until": end}, "rate": rate_text,
@@ -471,6 +483,52 @@ def announce_inspection(ledger: Any, department: str, *, since: datetime, until:
                          f"block {target}: it cannot be drawn; announce again with a later target block")
     return {"seq": entry.seq, "entry_hash": entry.entry_hash, "target_block": target, "anchored_block": entry.block,
             **body}
+
+
+def _block_time(ledger: Any, number: int) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(number)["timestamp"]), UTC)
+    except Exception:  # noqa: BLE001 - a block this chain does not have
+        return None
+
+
+def _coverage(ledger: Any, announcement: _Entry) -> tuple[datetime, datetime] | None:
+    """The stretch of decision times an announcement really inspects: its period, cut at the announcement (approvals
+    recorded after it are not in its population), by the chain's time of its anchoring block when anchored."""
+    period = announcement.body.get("period") or {}
+    since, until = _parse_time(period.get("since")), _parse_time(period.get("until"))
+    if since is None or until is None:
+        return None
+    cut = _block_time(ledger, announcement.block) if announcement.block is not None else None
+    cut = cut or _parse_time(announcement.body.get("announced_at"))
+    return since, min(until, cut) if cut is not None else until
+
+
+def _overlaps(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
+    return a[0] < b[1] and b[0] < a[1]
+
+
+def _dodged(entries: Sequence[_Entry], announcement: _Entry) -> list[str]:
+    """Cases approved in the announced period, taken out of force just before the announcement (so not in its
+    population) and approved again after it: how a department hides an approval from a draw."""
+    period = announcement.body.get("period") or {}
+    since, until = _parse_time(period.get("since")), _parse_time(period.get("until"))
+    if since is None or until is None:
+        return []
+    history: dict[str, list[_Entry]] = defaultdict(list)
+    for e in entries:
+        if _is_decision(e.body):
+            history[e.body["case_id"]].append(e)
+    found = []
+    for case, decided in history.items():
+        before = [e for e in decided if e.seq < announcement.seq]
+        after = [e for e in decided if e.seq > announcement.seq]
+        in_period = [e for e in before if e.body.get("outcome") == "approve"
+                     and (at := _parse_time(e.body.get("decided_at"))) is not None and since <= at < until]
+        if in_period and before[-1].body.get("outcome") != "approve" \
+                and any(e.body.get("outcome") == "approve" for e in after):
+            found.append(case)
+    return sorted(found)
 
 
 def _population(entries: Sequence[_Entry], announcement: _Entry) -> list[tuple[str, _Entry]]:
@@ -743,9 +801,29 @@ class CreditBook:
 
     def __init__(self, ledger: Any, department: str, ranges: Sequence[ChainRange]) -> None:
         self.entries = _log(ledger, department, ranges, contains=_CREDIT_KINDS)
+        # a decision taken with LEDGER_CONFIRMATIONS = k reads the list k blocks below the head: not backdating
+        self.slack = max(0, int(getattr(ledger.settings, "confirmations", 0) or 0))
 
     def status(self, applicant: str, block: int, decided_at: str) -> dict[str, Any]:
         return _status_from(self.entries, [applicant], block, decided_at)[applicant]
+
+    def passed_over(self, applicant: str, block: int, seq: int) -> list[int]:
+        """Credit entries about ``applicant`` written before decision ``seq`` in the log and anchored after the
+        ``block`` it claims to have read the list at (beyond the confirmation depth): a decision backdating its
+        block to miss a listing (or a removal) the department had already recorded and anchored."""
+        removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
+                   if isinstance(e.body.get("listing"), dict)}
+        listings = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
+        found = []
+        for e in self.entries:
+            if e.seq >= seq or e.block is None or e.block <= block + self.slack:
+                continue
+            about = e if e.body.get("kind") == "credit_listing" else listings.get(
+                (e.body.get("listing") or {}).get("entry_hash"))
+            if about is not None and about.body.get("applicant_ref") == applicant and (
+                    e is about or removed.get(about.entry_hash) is e):
+                found.append(e.seq)
+        return found
 
 
 def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
@@ -769,6 +847,10 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
         if not isinstance(target, int) or a.block is None or a.block >= target:
             fail("announcement_late", a.seq, None, f"the announcement was anchored in block {a.block}, not before its "
                                                    f"target block {target}: its draw could be chosen")
+        if isinstance(target, int) and a.block is not None and target > a.block + MAX_TARGET_DELAY:
+            fail("announcement_far", a.seq, None, f"the target block {target} is more than {MAX_TARGET_DELAY} "
+                                                  f"blocks after the announcement's block {a.block}: its period "
+                                                  "is claimed but its draw may never come due")
         draws = draws_of.get(a.seq, [])
         if len(draws) > 1:
             fail("draw_repeated", draws[1].seq, None, f"announcement {a.seq} was drawn {len(draws)} times "
@@ -777,6 +859,17 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
             fail("draw_missing", a.seq, None, f"announcement {a.seq} (target block {target}) was never drawn")
         for d in draws:
             _check_draw(ledger, entries, a, d, fail)
+        for case in _dodged(entries, a):
+            fail("population_dodged", a.seq, case, f"case {case} was approved in the period of announcement {a.seq}, "
+                                                   "set aside just before it and approved again after it: it "
+                                                   "escaped the draw")
+    covered = [(a, _coverage(ledger, a)) for a in announcements]
+    for i, (a, span) in enumerate(covered):
+        for earlier, before in covered[:i]:
+            if span is not None and before is not None and _overlaps(span, before):
+                fail("announcement_overlap", a.seq, None, f"announcement {a.seq} inspects again a stretch announcement "
+                                                          f"{earlier.seq} covered: a second chance at the sample")
+                break
     sampled = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
                for s in d.body.get("sample", [])}
     for f in _find(entries, "inspection_finding"):

@@ -169,7 +169,7 @@ def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]
     with pytest.raises(PermissionDenied, match="not signed by provider"):
         attempt(tampered)
     once = assertion(ledger, who, NOW)
-    with pytest.raises(InputError, match="no fields"):  # bad input: a clear error, and the assertion is spent
+    with pytest.raises(InputError, match="no fields"):  # bad input: a clear error, and the assertion is kept
         attempt(once, fields=["subject.favourite_colour"])
     with pytest.raises(InputError, match="not registered"):
         attempt(assertion(ledger, who, NOW), recipient="NOPE")
@@ -180,9 +180,10 @@ def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]
     attempt(good)
     with pytest.raises(PermissionDenied, match="used already"):
         attempt(good)
+    attempt(once)  # the person corrects the typo with the assertion they have (red team round 2)
     with pytest.raises(PermissionDenied, match="used already"):
         attempt(once)
-    assert len(consent.list_consents(ledger, issuer=w["issuer"])) == 1
+    assert len(consent.list_consents(ledger, issuer=w["issuer"])) == 2
 
 
 def test_insider_rows_are_refused_and_reported(ledger: Any, world: dict[str, Any]) -> None:
