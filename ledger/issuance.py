@@ -373,9 +373,9 @@ class _BuildPool:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        # never fork: this process holds database connections, the node's process and key material
-        method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-        context = multiprocessing.get_context(method)
+        # never fork: this process holds database connections, the node's process and key material. Spawned
+        # workers are this process's own children, so their CPU time counts in its RUSAGE_CHILDREN.
+        context = multiprocessing.get_context("spawn")
         executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
         for _ in range(workers):
             executor.submit(_warm)
