@@ -107,6 +107,34 @@ def worker(n: int, profile: Path | None = None) -> dict[str, Any]:
             **space}
 
 
+def postgres_space(url: str, n: int) -> dict[str, Any]:
+    """Issue n certificates into a PostgreSQL database (it should be empty) and measure the bytes per certificate
+    of the certificate table, its TOAST and each index (pg_relation_size after VACUUM)."""
+    from sqlalchemy import text
+
+    from ledger.issuance import issue_file
+
+    with scratch_dir("bench-pg-") as tmp:
+        source = write_records(tmp / "records.jsonl", n, tag="P")
+        ledger = open_ledger(tmp / "data", database_url=url)
+        try:
+            with Cost() as cost:
+                issue_file(ledger, source, DEPARTMENT)
+            with ledger.engine.connect() as conn:
+                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE certificate")
+                rows = conn.execute(text(
+                    "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
+                    "ns.oid = c.relnamespace WHERE ns.nspname = current_schema() AND (c.relname = 'certificate' "
+                    "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'certificate'::regclass) OR "
+                    "c.oid = (SELECT reltoastrelid FROM pg_class WHERE relname = 'certificate'))")).all()
+                total = conn.execute(text("SELECT pg_total_relation_size('certificate')")).scalar()
+        finally:
+            ledger.close()
+    return {"certificates": n, **cost.to_json(), "per_second": n / cost.seconds,
+            "bytes_per_certificate": total / n,
+            "space_per_certificate": {name: size / n for name, size in rows if size / n >= 1}}
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     rows = []
     for n in QUICK_SIZES if quick else SIZES:
@@ -204,7 +232,11 @@ def main() -> None:
     parser.add_argument("--worker", type=int)
     parser.add_argument("--scale", type=int)
     parser.add_argument("--profile", type=Path)
+    parser.add_argument("--postgres", metavar="URL", help="measure bytes per certificate on this PostgreSQL")
     args = parser.parse_args()
+    if args.postgres:
+        print(json.dumps(postgres_space(args.postgres, args.worker or 100_000)))
+        return
     if args.scale:
         scale_worker(args.scale)
         return
