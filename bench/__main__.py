@@ -81,12 +81,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scale", nargs="?", const=10_000_000, type=int, metavar="N",
                         help="only the scale run: issue N certificates (default 10,000,000) a million at a time "
                              "into one store, with a growth table")
+    parser.add_argument("--scale-step", type=int, default=1_000_000, metavar="N",
+                        help="certificates per step of the scale run (a row of its growth table)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
     args = parser.parse_args(argv)
     if args.scale:
         from bench import issuance
 
-        return issuance.scale_main(args.scale, HERE / "SCALE.md")
+        return issuance.scale_main(args.scale, HERE / "SCALE.md", args.scale_step)
     wanted = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
     unknown = set(wanted) - set(SECTIONS)
     if unknown:

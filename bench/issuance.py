@@ -189,10 +189,11 @@ def scale_worker(total: int, step: int = 1_000_000) -> None:
             ledger.close()
 
 
-def scale_main(total: int, out_file: Path) -> int:
+def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
     """Run :func:`scale_worker` in a fresh process, print and write the growth table."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    proc = subprocess.Popen([sys.executable, "-m", "bench.issuance", "--scale", str(total)], stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, "-m", "bench.issuance", "--scale", str(total), "--step", str(step)],
+                            stdout=subprocess.PIPE,
                             text=True, cwd=Path(__file__).resolve().parent.parent)
     rows, limit = [], None
     assert proc.stdout is not None
@@ -203,18 +204,19 @@ def scale_main(total: int, out_file: Path) -> int:
             print(f"limit: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)", flush=True)
             continue
         rows.append(data)
-        print(f"  {data['certificates']:>11,}: {data['wall_seconds']:.1f} s for this million "
+        print(f"  {data['certificates']:>11,}: {data['wall_seconds']:.1f} s for this step "
               f"({data['per_second']:,.0f}/s, {data['cpu_seconds']:.1f} CPU-s, load {data['load_before']:.1f}), "
               f"peak RSS {data['peak_rss_mb']:.0f} MB, {data['bytes_per_certificate']:,.0f} bytes/certificate",
               flush=True)
-        out_file.write_text(scale_table(started, total, limit, rows))
+        out_file.write_text(scale_table(started, total, step, limit, rows))
     return proc.wait()
 
 
-def scale_table(started: str, total: int, limit: dict[str, float] | None, rows: list[dict[str, Any]]) -> str:
+def scale_table(started: str, total: int, step: int, limit: dict[str, float] | None,
+                rows: list[dict[str, Any]]) -> str:
     out = ["## Scale: one store growing to " f"{total:,} certificates (`python -m bench --scale`)", "",
-           f"Started {started}; {len(rows)} of {total // 1_000_000 or 1} step(s) done. Each step issues one file of a "
-           "million new records with `issue_file` into the same store (SQLite); wall and CPU-seconds (process + "
+           f"Started {started}; {len(rows)} of {-(-total // step)} step(s) done. Each step issues one file of "
+           f"{step:,} new records with `issue_file` into the same store (SQLite); wall and CPU-seconds (process + "
            "worker processes), load average at the start of the step, peak RSS (high-water) and RSS after it, "
            "and the database (with its write-ahead log) divided by all certificates so far."
            + (f" Limit measured before: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)." if limit
@@ -232,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--worker", type=int)
     parser.add_argument("--scale", type=int)
+    parser.add_argument("--step", type=int, default=1_000_000)
     parser.add_argument("--profile", type=Path)
     parser.add_argument("--postgres", metavar="URL", help="measure bytes per certificate on this PostgreSQL")
     args = parser.parse_args()
@@ -239,7 +242,7 @@ def main() -> None:
         print(json.dumps(postgres_space(args.postgres, args.worker or 100_000)))
         return
     if args.scale:
-        scale_worker(args.scale)
+        scale_worker(args.scale, args.step)
         return
     print(json.dumps(worker(args.worker, args.profile)))
 
