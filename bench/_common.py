@@ -17,6 +17,8 @@ DEPARTMENT = "BENCH"
 # Keys stay scrypt-encrypted; the benchmark need not wait on the production work factor when unlocking them.
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # test keys only: below the safe floor
+# The ledger's own encrypted keys (e.g. the witness checkpoint key) open with the benchmark's passphrase.
+os.environ.setdefault("LEDGER_PASSPHRASE", PASSPHRASE)
 
 
 def record(i: int, tag: str = "B") -> dict[str, Any]:
