@@ -72,7 +72,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
                        f"{r['limit']['limit']:,.0f} | {r['share_of_limit']:.0%} | "
                        f"{r['per_cpu_second'] * r['limit']['cores']:,.0f} | "
                        f"{r['per_cpu_second'] * r['limit']['cores'] / r['limit']['limit']:.0%} | {r['transactions']} | "
-                       f"{r['peak_rss_mb']:.0f} ({r['rss_before_mb']:.0f}) | {r['bytes_per_certificate']:,.0f} |"
+                       f"{r['peak_rss_mb']:.0f} ({r['rss_before_mb']:.0f}) | "
+                       f"{r.get('pages_bytes_per_certificate', r['bytes_per_certificate']):,.0f} |"
                        if "limit" in r else
                        f"| {r['certificates']:,} | {r['seconds']:.1f} | | | {ps:,.0f} | {verdict} | | | | | "
                        f"{r['transactions']} | {r['peak_rss_mb']:.0f} ({r['rss_before_mb']:.0f}) | |")
@@ -90,7 +91,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
             if rest:
                 out.append(f"| every other table and index (each < 10) | {rest:,.0f} |")
             cols = biggest["column_bytes"]
-            out += [f"| **all** | **{biggest['bytes_per_certificate']:,.0f}** |", "",
+            out += [f"| **all** | **{sum(space.values()):,.0f}** |", "",
                     "Inside the certificate row (average bytes): " + ", ".join(
                         f"{name} {value:,.0f}" for name, value in cols.items() if value is not None) + ".", ""]
 
