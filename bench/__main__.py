@@ -3,6 +3,7 @@
     python -m bench            # full run (about 10-15 minutes on 2 cores)
     python -m bench --quick    # smaller sizes, shorter load runs
     python -m bench --only issuance,gas
+    python -m bench --scale    # issue 10,000,000 certificates into one store, growth table in bench/SCALE.md
 
 Benchmarks measure; nothing here is a test. A component that does not exist yet is reported as
 "not available yet: <what>".
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import report
+from bench._common import Cost
 
 SECTIONS = ("selfcheck", "issuance", "gas", "verification", "gateway", "replay", "evidence", "witness")
 HERE = Path(__file__).resolve().parent
@@ -76,8 +78,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter load runs")
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
+    parser.add_argument("--scale", nargs="?", const=10_000_000, type=int, metavar="N",
+                        help="only the scale run: issue N certificates (default 10,000,000) a million at a time "
+                             "into one store, with a growth table")
+    parser.add_argument("--scale-step", type=int, default=1_000_000, metavar="N",
+                        help="certificates per step of the scale run (a row of its growth table)")
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
     args = parser.parse_args(argv)
+    if args.scale:
+        from bench import issuance
+
+        return issuance.scale_main(args.scale, HERE / "SCALE.md", args.scale_step)
     wanted = [s.strip() for s in args.only.split(",")] if args.only else list(SECTIONS)
     unknown = set(wanted) - set(SECTIONS)
     if unknown:
@@ -91,13 +102,17 @@ def main(argv: list[str] | None = None) -> int:
     for name in wanted:
         print(f"[{name}]", flush=True)
         t0 = time.perf_counter()
+        cost = Cost()
         try:
-            results[name] = _section(name, args.quick)
+            with cost:
+                results[name] = _section(name, args.quick)
         except Exception as exc:  # noqa: BLE001 - one broken benchmark must not hide the others' figures
             traceback.print_exc()
             results[name] = {"error": f"{type(exc).__name__}: {exc}"}
             failed = True
         results[name]["section_seconds"] = time.perf_counter() - t0
+        if hasattr(cost, "cpu"):
+            results[name]["cost"] = cost.to_json()
     info["load_after"] = os.getloadavg()
     info["total_seconds"] = time.perf_counter() - started
     info["quick"] = args.quick

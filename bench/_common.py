@@ -17,6 +17,8 @@ DEPARTMENT = "BENCH"
 # Keys stay scrypt-encrypted; the benchmark need not wait on the production work factor when unlocking them.
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")
 os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # test keys only: below the safe floor
+# The ledger's own encrypted keys (e.g. the witness checkpoint key) open with the benchmark's passphrase.
+os.environ.setdefault("LEDGER_PASSPHRASE", PASSPHRASE)
 
 
 def record(i: int, tag: str = "B") -> dict[str, Any]:
@@ -80,3 +82,40 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
     return sorted_values[k]
+
+
+def cpu_seconds() -> float:
+    """CPU-seconds (user + system) of this process and of its children that have been waited for."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Cost:
+    """Wall time, CPU-seconds (process + children) and load average around a block: every figure carries them, so
+    a figure from a busy machine reads as one."""
+
+    def __enter__(self) -> Cost:
+        self.load_before = os.getloadavg()[0]
+        self.start, self.cpu_start = time.perf_counter(), cpu_seconds()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.seconds = time.perf_counter() - self.start
+        self.cpu = cpu_seconds() - self.cpu_start
+        self.load_after = os.getloadavg()[0]
+
+    def to_json(self) -> dict[str, float]:
+        return {"wall_seconds": self.seconds, "cpu_seconds": self.cpu, "load_before": self.load_before,
+                "load_after": self.load_after}
+
+
+def sqlite_space(db_file: Path) -> dict[str, int]:
+    """Bytes each table and index takes in a SQLite file (the dbstat virtual table), largest first."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
+    try:
+        rows = conn.execute("SELECT name, SUM(pgsize) FROM dbstat GROUP BY name ORDER BY 2 DESC").fetchall()
+    finally:
+        conn.close()
+    return {name: int(size) for name, size in rows}

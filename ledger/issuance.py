@@ -15,6 +15,7 @@ contract refuses a root twice, so nothing is anchored twice).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import time
@@ -54,10 +55,12 @@ class BuiltBatch:
     signer: str
     signature: bytes
     digests: list[bytes]
-    tree: MerkleTree
+    tree: MerkleTree | None  # None when a worker built it: ``proofs`` then holds every proof
     fields: list[dict[str, Any]]
     salts: list[dict[str, bytes]]
     tx_hash: str | None = None
+    bodies: list[bytes] | None = None  # sealed-body plaintexts and proofs when a worker computed them
+    proofs: list[bytes] | None = None
 
 
 @dataclass
@@ -187,12 +190,19 @@ def issue_file(ledger: Ledger, path: Path, department: str, *, batch_size: int |
     batches; ``ledger continue`` does both).
     """
     check_can_issue(ledger, department)
-    total = validate_file(ledger, path, department, skip_issued=skip_issued)
-    records = _records(path, department, ledger.settings.max_record_bytes)
-    if skip_issued:
-        records = _not_yet_issued(ledger, records, department)
-    return issue_records(ledger, records, department, batch_size=batch_size, out=out, progress=progress,
-                         total=total)
+    size = batch_size or ledger.settings.batch_size
+    workers = _worker_count(ledger.settings.issue_workers)
+    # Worker processes start (and import the library) while this process runs the validation pass; a file of
+    # one batch or less is built here, where starting them would cost more than it saves.
+    parallel = workers and _records_beyond(path, size if ledger.settings.issue_workers > 0 else _POOL_MIN_RECORDS)
+    with _BuildPool.start(workers) if parallel else _NoPool() as pool:
+        total = validate_file(ledger, path, department, skip_issued=skip_issued)
+        records = _records(path, department, ledger.settings.max_record_bytes)
+        if skip_issued:
+            records = _not_yet_issued(ledger, records, department)
+        if not 1 <= size <= ledger.settings.max_batch_size:
+            raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
+        return _issue(ledger, records, department, size, out, progress, total, pool=pool)
 
 
 def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) -> Iterator[Record]:
@@ -212,7 +222,7 @@ def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *,
 
 
 def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,
-           progress: Progress | None, total: int) -> IssueResult:
+           progress: Progress | None, total: int, *, pool: _BuildPool | _NoPool | None = None) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
 
@@ -229,8 +239,8 @@ def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int
     # committed (prepared), then sent (submitted), then confirmed; leaving the block waits for a running commit.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
         previous: tuple[BuiltBatch, Future[None]] | None = None
-        for chunk in _chunks(records, size):
-            built = build_batch(ledger, chunk, department)
+        builder = pool.built if pool else _build_here
+        for built in builder(_chunks(records, size), ledger, department):
             if previous is not None:
                 stored(*previous)
             previous = built, committer.submit(_commit, _write_prepared(ledger, built))
@@ -248,15 +258,30 @@ def _finish(ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO 
     result.transactions.append(anchor["tx_hash"])
     if out is not None:
         for i, digest in enumerate(built.digests):
-            doc = document_json(built.fields[i], built.salts[i], anchor, built.tree.proof(i))
+            doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
             out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     if progress is not None:
         progress(result.count, total)
 
 
+def _proof(built: BuiltBatch, i: int) -> list[bytes]:
+    if built.tree is not None:
+        return built.tree.proof(i)
+    raw = built.proofs[i]  # type: ignore[index]
+    return [raw[j:j + 32] for j in range(0, len(raw), 32)]
+
+
 def build_batch(ledger: Ledger, records: list[Record], department: str) -> BuiltBatch:
-    account = ledger.department_account(department)
-    issued_at = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    return _signed(ledger, department, _unsigned(records, department, _issued_at()))
+
+
+def _issued_at() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
+    """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
+    database, no chain), so a worker process can do it."""
     all_fields = [record_fields(r, department, issued_at) for r in records]
     randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
     offset = 0
@@ -268,19 +293,136 @@ def build_batch(ledger: Ledger, records: list[Record], department: str) -> Built
         digests.append(sealed.digest)
         salts.append(sealed.salts)
     tree = MerkleTree(digests)
+    return BuiltBatch(root=tree.root, department=department, signer="", signature=b"", digests=digests, tree=tree,
+                      fields=all_fields, salts=salts)
+
+
+def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
+    """Sign the batch's root with the department's key (in this process: keys never go to a worker)."""
+    account = ledger.department_account(department)
     chain = ledger.chain
-    message = batch_message(chain.chain_id, chain.deployment.anchor, tree.root, len(records), SCHEMA_ID,
+    message = batch_message(chain.chain_id, chain.deployment.anchor, built.root, len(built.digests), SCHEMA_ID,
                             department_id_bytes(department))
-    return BuiltBatch(root=tree.root, department=department, signer=account.address,
-                      signature=sign(account, message), digests=digests, tree=tree, fields=all_fields,
-                      salts=salts)
+    built.signer = account.address
+    built.signature = sign(account, message)
+    return built
+
+
+def _build_here(chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+    for chunk in chunks:
+        yield build_batch(ledger, chunk, department)
+
+
+# -- worker processes ------------------------------------------------------------------------------------------
+#
+# With worker processes, each batch's salts, hashes, Merkle tree, proofs and sealed-body plaintexts are computed in
+# a worker; this process keeps everything that needs a key or the database (signing, sealing with the vault,
+# inserting, anchoring), so it stays the one writer and the order of states per batch is unchanged. Batches come
+# back in input order. Salts are drawn from os.urandom in the worker (the kernel's generator, per process).
+
+def _worker_count(configured: int) -> int:
+    """Worker processes to build batches: ``configured`` if > 0; by default one per core beyond the first (0 on
+    one core: everything runs in this process); ``LEDGER_ISSUE_WORKERS=-1`` turns them off."""
+    if configured < 0:
+        return 0
+    return configured or max(0, (os.cpu_count() or 1) - 1)
+
+
+# By default workers start only for files of more than this many lines: starting them (each imports the library)
+# costs about a second of CPU, more than they save on smaller files. A configured worker count uses them for any
+# file of more than one batch.
+_POOL_MIN_RECORDS = 20_000
+
+
+def _records_beyond(path: Path, lines: int) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for _ in zip(range(lines + 1), handle, strict=False)) > lines
+    except OSError:
+        return False  # validate_file names the problem
+
+
+def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
+    records = [Record(0, *row) for row in rows]
+    built = _unsigned(records, department, issued_at)
+    built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
+    proof = built.tree.proof
+    built.proofs = [b"".join(proof(i)) for i in range(len(records))]
+    built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
+    return built
+
+
+def _warm() -> None:
+    """Nothing: submitted once so the workers start (and import) while the validation pass runs."""
+
+
+class _NoPool:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class _BuildPool:
+    def __init__(self, executor: Any, workers: int) -> None:
+        self._executor = executor
+        self._workers = workers
+
+    @classmethod
+    def start(cls, workers: int) -> _BuildPool:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # never fork: this process holds database connections, the node's process and key material. Spawned
+        # workers are this process's own children, so their CPU time counts in its RUSAGE_CHILDREN.
+        context = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for _ in range(workers):
+            executor.submit(_warm)
+        return cls(executor, workers)
+
+    def __enter__(self) -> _BuildPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+        """The chunks' batches, signed, in input order; up to workers + 1 are being built ahead."""
+        ahead: deque[Future[BuiltBatch]] = deque()
+        for chunk in chunks:
+            rows = [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments)
+                    for r in chunk]
+            ahead.append(self._executor.submit(_build_in_worker, rows, department, _issued_at()))
+            if len(ahead) > self._workers:
+                yield _signed(ledger, department, ahead.popleft().result())
+        while ahead:
+            yield _signed(ledger, department, ahead.popleft().result())
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
 
 
 def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
-    return _encode({"fields": fields, "salts": {k: v.hex() for k, v in salts.items()}}).encode()
+    """The plaintext of a certificate's sealed body: its fields, and its salts as one base64 text, each field's
+    salt in the fields' order (``"s"``). The first layout kept ``"salts"`` as a map of hex texts: 270 more bytes
+    per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
+    if list(salts) != list(fields):
+        raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
+    return _encode({"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}).encode()
+
+
+def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
+    body = json.loads(plaintext)
+    fields = body["fields"]
+    if "salts" in body:
+        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
+    packed = base64.b64decode(body["s"], validate=True)
+    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
+        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
+    return fields, {name: packed[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
 
 
 _CERT_COLUMNS = ("digest", "batch_root", "leaf_index", "certificate_id", "department_id", "cert_type", "issued_at",
@@ -303,17 +445,16 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     """Insert the batch (state prepared) and its certificates in a transaction left open for :func:`_commit`."""
     root = hex32(built.root)
     department = built.department
-    proof = built.tree.proof
     salts = built.salts
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
-    sealed = ledger.vault.seal_certificates(department, [
-        (_body(fields, salts[i]), digest) for i, (digest, fields) in enumerate(zip(built.digests, built.fields,
-                                                                                   strict=True))])
+    bodies = built.bodies or [_body(fields, salts[i]) for i, fields in enumerate(built.fields)]
+    proofs = built.proofs or [b"".join(_proof(built, i)) for i in range(len(built.digests))]
+    sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
     rows = []
     for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
         rows.append((
             "0x" + digest.hex(), root, i, fields["id"], department, fields["type"], fields["issued_at"],
-            fields.get("valid_until"), b"".join(proof(i)), sealed[i], "valid",
+            fields.get("valid_until"), proofs[i], sealed[i], "valid",
         ))
     engine = ledger.engine
     conn = engine.connect()
@@ -606,12 +747,11 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
             if batch is None or batch.state != BatchState.CONFIRMED:
                 continue
             try:
-                body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
-            except (LedgerError, ValueError):
+                fields, salts = read_body(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
             raw = bytes(proof)
-            found[digest] = document_json(body["fields"], {k: bytes.fromhex(v) for k, v in body["salts"].items()},
-                                          anchor_data(ledger, batch._mapping),
+            found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping),
                                           [raw[j:j + 32] for j in range(0, len(raw), 32)])
     return found
 
@@ -625,6 +765,5 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
         sealed = conn.execute(select(Certificate.sealed).where(
             Certificate.digest == hex32(cert.digest))).scalar_one()  # type: ignore[arg-type]
         batch = conn.execute(select(Batch).where(Batch.root == hex32(cert.root))).first()  # type: ignore[arg-type]
-    body = json.loads(ledger.vault.open(bytes(sealed), cert.digest))
-    salts = {k: bytes.fromhex(v) for k, v in body["salts"].items()}
-    return document_json(body["fields"], salts, anchor_data(ledger, batch._mapping), cert.proof)
+    fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
+    return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

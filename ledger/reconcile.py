@@ -59,7 +59,6 @@ completes them.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -74,6 +73,7 @@ from .client import Ledger
 from .erasure import LOG as ERASURE_LOG
 from .erasure import recorded as recorded_erasures
 from .errors import KeystoreError, LedgerError
+from .issuance import read_body
 from .merkle import root_from_proof
 from .store import Batch, BatchState, Certificate, StatusChange
 from .vault import ERASED
@@ -402,8 +402,7 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
     if vault is None:
         return None
     try:
-        body = json.loads(vault.open(bytes(row[9]), digest))
-        fields, salts = body["fields"], {k: bytes.fromhex(v) for k, v in body["salts"].items()}
+        fields, salts = read_body(vault.open(bytes(row[9]), digest))
     except LedgerError:
         return "sealed_body_altered", "the sealed body does not open under this digest (body or digest changed)"
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
