@@ -194,7 +194,10 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
             url, purpose = entry["statusListCredential"], entry["statusPurpose"]
             listed = lists.get(url)
             if listed is None:
-                listed = fetch(url)
+                try:
+                    listed = fetch(url)
+                except _Unreachable as exc:  # the chain's status (the status check) still decides
+                    return True, f"not checked: {exc}"
             block = _check_list(listed, url, purpose, department, root, view.chain, head)
             stream = view.department_stream(department, block)
             from .chain import department_id_bytes
@@ -234,6 +237,10 @@ def _check_list(listed: Any, url: str, purpose: str, department: str, root: byte
     return block
 
 
+class _Unreachable(InputError):
+    """A status list URL that could not be fetched (as opposed to a list that was fetched and is wrong)."""
+
+
 def fetch(url: str, timeout: float = 10.0) -> Any:
     """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list)."""
     import json
@@ -242,9 +249,11 @@ def fetch(url: str, timeout: float = 10.0) -> Any:
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
             return json.loads(answer.read(4_000_000))
-    except (OSError, ValueError) as exc:
-        raise InputError(f"could not fetch the status list {url} ({exc}); download it and give it with "
-                         "--status-list FILE") from None
+    except OSError as exc:
+        raise _Unreachable(f"could not fetch the status list {url} ({exc}); download it and give it with "
+                           "--status-list FILE") from None
+    except ValueError as exc:
+        raise InputError(f"the status list at {url} is not JSON ({exc})") from None
 
 
 def leaf_index(ledger: Any, digest: str) -> int:

@@ -143,6 +143,9 @@ def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -
         except (OSError, ValueError) as exc:
             raise InputError(f"cannot read the status list {path}: {exc}") from None
         lists[str(listed.get("id")) if isinstance(listed, dict) else str(path)] = listed
+    if not report.check("format").ok:
+        skipped = verify_check("status_list", False, "not run: the credential could not be read", skipped=True)
+        return dataclasses.replace(report, checks=(*report.checks, skipped))
     ok, detail = statuslist.check_entries(credential, lists, view)
     return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
 
