@@ -188,6 +188,9 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
         root = parse_hex32(doc.anchor["root"], "anchor.root")
         digest = doc.digest()
         _, index = entry_base_and_index(found, department, root)
+        count = doc.anchor.get("count")
+        if type(count) is int and index >= count:  # the count is checked against the batch on chain
+            return False, f"statusListIndex {index} is outside the certificate's batch of {count}"
         head = view.head()
         said = []
         for entry in found:

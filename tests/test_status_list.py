@@ -197,6 +197,13 @@ def test_verify_checks_the_lists_and_a_lying_list_fails(ledger: Ledger, batch: l
     code, report = _verify(ledger, credential, tmp_path / "future.json", suspension)
     assert code == 1 and "has not reached" in report["checks"][-1]["detail"]
 
+    # an entry pointing past the batch (re-made so the envelope agrees): no leaf is there
+    past = json.loads(credential.read_text())
+    past["credentialStatus"][1:] = statuslist.entries(BASE, "MKT", bytes.fromhex(root[2:]), 7)
+    (tmp_path / "past.json").write_text(json.dumps(past))
+    code, report = _verify(ledger, tmp_path / "past.json", revocation, suspension)
+    assert code == 1 and "outside the certificate's batch of 4" in report["checks"][-1]["detail"]
+
     # a list that cannot be had (the example host is not reachable): said, and the chain's status decides
     code, report = _verify(ledger, credential, suspension)
     assert code == 0 and report["checks"][-1]["detail"].startswith("not checked") and "--status-list" in \

@@ -113,4 +113,4 @@ def public_status_list(department: Annotated[str, Path(min_length=1, max_length=
     It reveals the batch's statuses, never who holds which leaf."""
     listed = statuslist.list_credential(ledger, department, root.lower(), purpose,
                                         base=request.app.state.settings.public_url)
-    return Response(services.json_bytes(listed), media_type="application/vc+ld+json")
+    return Response(services.json_bytes(listed), media_type="application/json")
