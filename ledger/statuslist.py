@@ -124,14 +124,18 @@ def bit(raw: bytes, index: int) -> bool:
 
 
 def list_credential(ledger: Any, department: str, root: str | bytes, purpose: str, *, base: str,
-                    block: int | None = None) -> dict[str, Any]:
+                    block: int | None = None, view: Any = None) -> dict[str, Any]:
     """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
     (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
-    store. NotFoundError for a batch this ledger did not issue."""
+    store. NotFoundError for a batch this ledger did not issue. ``view``: a long-lived ChainView (the gateway's),
+    whose department streams are read once and then only brought up to new heads."""
     from .store import Certificate
     from .vc import VC_V2, PL_CERT_V1, _issuer_id
     from .verify import ChainView
 
+    from .chain import department_id_bytes
+
+    dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
     root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
     url = list_url(base, department, root_bytes, purpose)
     with ledger.engine.connect() as conn:
@@ -141,15 +145,13 @@ def list_credential(ledger: Any, department: str, root: str | bytes, purpose: st
     if not rows:
         raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
     chain = ledger.chain
-    view = ChainView(chain, ledger.settings.confirmations, status_lookup="herd")
+    if view is None:
+        view = ChainView(chain, ledger.settings.confirmations, status_lookup="herd")
     head = view.head()
     upto = head if block is None else block
     if type(upto) is not int or not 0 <= upto <= head:
         raise InputError(f"block {block!r} is not between 0 and the head {head}")
     stream = view.department_stream(department, upto)
-    from .chain import department_id_bytes
-
-    dept = department_id_bytes(department)
     codes = PURPOSES[purpose]
     set_bits = set()
     for digest, index in rows:

@@ -112,5 +112,5 @@ def public_status_list(department: Annotated[str, Path(min_length=1, max_length=
     ``suspension``, as of the head: the list a credential's BitstringStatusListEntry names (docs/format.md §11).
     It reveals the batch's statuses, never who holds which leaf."""
     listed = statuslist.list_credential(ledger, department, root.lower(), purpose,
-                                        base=request.app.state.settings.public_url)
+                                        base=request.app.state.settings.public_url, view=_view(request))
     return Response(services.json_bytes(listed), media_type="application/json")
