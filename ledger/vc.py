@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote
 
 from .certificate import CertificateDocument, load_document
+from .canonical import parse_hex32
 from .errors import InputError
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -66,8 +67,11 @@ def _issuer_id(anchor: Mapping[str, Any], department: str) -> str:
     return f"urn:pl-department:{anchor['chain_id']}:{str(anchor['registry']).lower()}:{quote(department, safe='')}"
 
 
-def to_credential(source: Mapping[str, Any] | CertificateDocument) -> dict[str, Any]:
-    """The VC 2.0 credential of a holder's document or presentation (see the module docstring)."""
+def to_credential(source: Mapping[str, Any] | CertificateDocument, *,
+                  status_list: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The VC 2.0 credential of a holder's document or presentation (see the module docstring). ``status_list``
+    (gateway base URL, leaf index in the batch) adds the two BitstringStatusListEntry entries (statuslist.py), and
+    ``credentialStatus`` becomes an array with the PlCertChainStatus entry first."""
     doc = source.to_json() if isinstance(source, CertificateDocument) else load_document(source).to_json()
     if isinstance(source, Mapping) and isinstance(source.get("digest"), str):
         doc["digest"] = source["digest"]  # the stated digest is a claim that verification compares; keep it
@@ -94,6 +98,12 @@ def to_credential(source: Mapping[str, Any] | CertificateDocument) -> dict[str, 
     credential["credentialStatus"] = {"type": STATUS_TYPE, "chainId": anchor["chain_id"],
                                       "contract": anchor["contract"], "department": anchor.get("department", issuer),
                                       "root": anchor["root"], "digest": doc["digest"]}
+    if status_list is not None:
+        from . import statuslist
+
+        base, index = status_list
+        credential["credentialStatus"] = [credential["credentialStatus"], *statuslist.entries(
+            base, str(anchor.get("department", issuer)), parse_hex32(str(anchor["root"]), "anchor.root"), index)]
     proof = {"type": PROOF_TYPE, "proofPurpose": "assertionMethod",
              "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
              "format": doc["format"], "digest": doc["digest"], "salts": doc["salts"]}
@@ -148,9 +158,27 @@ def to_document(credential: Any) -> dict[str, Any]:
                            "digest": proof.get("digest"), "anchor": proof.get("anchor")}
     if proof.get("hidden"):
         doc["hidden"] = proof["hidden"]
-    expected = to_credential(doc)  # refuses a malformed document with its own message
+    expected = to_credential(doc, status_list=_status_list(credential, doc))  # refuses a malformed document with its own message
     differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
     if differing:
         raise InputError(f"the credential's {', '.join(differing)} disagree(s) with the certified fields it carries: "
                          "its readable envelope was edited; trust neither, ask the holder for the issuer's export")
     return doc
+
+
+def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(base URL, index) the credential's BitstringStatusListEntry entries name, checked against the document's
+    department and root (statuslist.py); None when it has none."""
+    status = credential.get("credentialStatus")
+    if not isinstance(status, list):
+        return None
+    from . import statuslist
+
+    found = [e for e in status if isinstance(e, Mapping) and e.get("type") == statuslist.ENTRY_TYPE]
+    if not found:
+        return None
+    anchor = doc.get("anchor") if isinstance(doc.get("anchor"), Mapping) else {}
+    fields = doc.get("fields") if isinstance(doc.get("fields"), Mapping) else {}
+    root = parse_hex32(str(anchor.get("root")), "anchor.root")  # type: ignore[union-attr]
+    return statuslist.entry_base_and_index(found, str(anchor.get("department") or fields.get("issuer")),  # type: ignore[union-attr]
+                                           root)

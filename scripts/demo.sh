@@ -137,6 +137,23 @@ for n in 21 22 23 24 25; do
   ledger suspend "$d" --reason under-investigation > /dev/null
 done
 
+step "Licence 2 as a W3C Verifiable Credential: its batch's Bitstring Status Lists show the revocation to any wallet"
+run ledger export "$digest" --vc --out "$work/credential-2.json"
+root=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor']['root'])" "$work/licence-2.json")
+run ledger status-list MKT "$root" --purpose revocation --out "$work/revocation-list.json"
+run ledger status-list MKT "$root" --purpose suspension --out "$work/suspension-list.json"
+echo "\$ ledger verify $work/credential-2.json --status-list revocation-list.json --status-list suspension-list.json"
+ledger verify "$work/credential-2.json" --json --status-list "$work/revocation-list.json" \
+  --status-list "$work/suspension-list.json" > "$work/credential-2.report.json" || true
+python - "$work/credential-2.report.json" <<'PY'
+import json, sys
+report = json.load(open(sys.argv[1]))
+failed = [c["name"] for c in report["checks"] if not c["ok"] and not c["skipped"]]
+lists = next(c for c in report["checks"] if c["name"] == "status_list")
+assert not report["verified"] and failed == ["status"] and lists["ok"], report
+print(f"verified: false (status: revoked); status_list: {lists['detail']}")
+PY
+
 step "The holder discloses only the enterprise name; the rest stay salted hashes, and it still verifies"
 run ledger present "$work/licence-1.json" --reveal subject.enterprise_name --out "$work/presentation.json"
 run ledger verify "$work/presentation.json"

@@ -182,6 +182,9 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
                       lambda m, w: ("POST", "/public/verify", {"json": {"digest": m.digest}}), _public(200)),
     "public_timeline": ("GET /public/certificates/{digest}/timeline",
                         lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline", {}), _public(200)),
+    "public_status_list": ("GET /public/status-lists/{department}/{root}/{purpose}",
+                           lambda m, w: ("GET", f"/public/status-lists/{m.document['anchor']['department']}/"
+                                                f"{m.document['anchor']['root']}/revocation", {}), _public(200)),
     "timeline_page": ("GET /public/certificates/{digest}/timeline.html",
                       lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline.html", {}), _public(200)),
     "holder_accesses": ("POST /public/holder/accesses",

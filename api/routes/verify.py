@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger import provenance, sharing
+from ledger import provenance, sharing, statuslist
 from ledger.canonical import hex32
 from ledger.verify import ChainView, verify_certificate
 
@@ -101,3 +101,16 @@ def holder_accesses(body: HolderAccessesCreate, ledger: LedgerDep) -> list[Acces
     salt) as proof of holding it."""
     _, entries = sharing.holder_accesses(ledger, body.document)
     return [AccessEntry(**e) for e in entries]
+
+
+@router.get("/public/status-lists/{department}/{root}/{purpose}", dependencies=[RateLimitedPublic],
+            responses={**PUBLIC, **R404})
+def public_status_list(department: Annotated[str, Path(min_length=1, max_length=32)],
+                       root: Digest, purpose: Literal["revocation", "suspension"], ledger: LedgerDep,
+                       request: Request) -> Response:
+    """A batch's W3C Bitstring Status List credential (BitstringStatusListCredential) for ``revocation`` or
+    ``suspension``, as of the head: the list a credential's BitstringStatusListEntry names (docs/format.md §11).
+    It reveals the batch's statuses, never who holds which leaf."""
+    listed = statuslist.list_credential(ledger, department, root.lower(), purpose,
+                                        base=request.app.state.settings.public_url, view=_view(request))
+    return Response(services.json_bytes(listed), media_type="application/json")

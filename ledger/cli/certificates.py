@@ -10,11 +10,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .. import issuance, status, vc
+from .. import issuance, status, statuslist, vc
 from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
+from ..verify import Check as verify_check
 from .output import ProgressBar, open_ledger, print_json, print_report
 
 
@@ -33,6 +34,9 @@ def register(commands: Any) -> None:
     p.add_argument("--now", help="judge validity at this ISO 8601 moment instead of the clock's (status stays as of "
                                  "the head; --at also moves status to that time)")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--status-list", type=Path, action="append", default=[], metavar="FILE",
+                   help="a status list credential a credential's BitstringStatusListEntry names (repeatable); "
+                        "lists not given are fetched from their URL")
     p.add_argument("--status-lookup", choices=STATUS_LOOKUPS, help="herd (default, LEDGER_STATUS_LOOKUP): read the "
                    "issuer's whole status event stream, so the node does not learn which certificate is checked; "
                    "direct: ask the node for this certificate's status")
@@ -42,9 +46,21 @@ def register(commands: Any) -> None:
     p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
     p.add_argument("--department", "-d")
     p.add_argument("--reveal", help="comma-separated fields to disclose; the others stay hidden")
-    p.add_argument("--vc", action="store_true", help="as a W3C Verifiable Credential (Data Model 2.0)")
+    p.add_argument("--vc", action="store_true", help="as a W3C Verifiable Credential (Data Model 2.0), with "
+                   "BitstringStatusListEntry status entries pointing at the gateway")
+    p.add_argument("--status-base", help="gateway URL the status list entries point at (default "
+                   "LEDGER_API_PUBLIC_URL, else http://127.0.0.1:8000)")
     p.add_argument("--out", type=Path)
     p.set_defaults(run=_export)
+
+    p = commands.add_parser("status-list", help="a batch's W3C Bitstring Status List credential, as of a block")
+    p.add_argument("department")
+    p.add_argument("root", help="batch root (0x + 64 hex digits)")
+    p.add_argument("--purpose", required=True, choices=list(statuslist.PURPOSES))
+    p.add_argument("--block", type=int, help="state the chain as of this block (default: the head)")
+    p.add_argument("--status-base", help="gateway URL the list's id names (as for export --vc)")
+    p.add_argument("--out", type=Path)
+    p.set_defaults(run=_status_list)
 
     p = commands.add_parser("present", help="derive a presentation that reveals only chosen fields")
     p.add_argument("file", type=Path)
@@ -102,6 +118,7 @@ def _verify(args: argparse.Namespace) -> int:
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
+        report = _with_status_lists(report, args, view)
     if args.json:
         print_json(report.to_json())
     else:
@@ -110,6 +127,31 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+
+
+def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -> Any:
+    """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
+    entries (statuslist.check_entries)."""
+    import dataclasses
+
+    try:
+        credential = json.loads(args.file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return report  # the format check has said why
+    if not vc.is_credential(credential) or not isinstance(credential.get("credentialStatus"), list):
+        return report
+    lists: dict[str, Any] = {}
+    for path in args.status_list:
+        try:
+            listed = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read the status list {path}: {exc}") from None
+        lists[str(listed.get("id")) if isinstance(listed, dict) else str(path)] = listed
+    if not report.check("format").ok:
+        skipped = verify_check("status_list", False, "not run: the credential could not be read", skipped=True)
+        return dataclasses.replace(report, checks=(*report.checks, skipped))
+    ok, detail = statuslist.check_entries(credential, lists, view)
+    return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
 
 
 def _moment(option: str, value: str | None) -> datetime | None:
@@ -140,9 +182,21 @@ def _write(doc: dict[str, Any], out: Path | None) -> None:
 def _export(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         doc = issuance.export_document(ledger, args.certificate, args.department)
+        index = statuslist.leaf_index(ledger, doc["digest"]) if args.vc else 0
     if args.reveal:
         doc = load_document(doc).present(_fields(args.reveal)).to_json()
-    _write(vc.to_credential(doc) if args.vc else doc, args.out)
+    if args.vc:
+        base = (args.status_base or statuslist.default_base()).rstrip("/")
+        doc = vc.to_credential(doc, status_list=(base, index))
+    _write(doc, args.out)
+    return 0
+
+
+def _status_list(args: argparse.Namespace) -> int:
+    with open_ledger(args) as ledger:
+        listed = statuslist.list_credential(ledger, args.department, args.root, args.purpose,
+                                            base=(args.status_base or statuslist.default_base()), block=args.block)
+    _write(listed, args.out)
     return 0
 
 

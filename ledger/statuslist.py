@@ -1,0 +1,281 @@
+"""W3C Bitstring Status List v1.0 for exported credentials: one list per (department, batch root, purpose).
+
+A credential exported with ``ledger export --vc`` carries, next to its ``PlCertChainStatus`` entry, two
+``BitstringStatusListEntry`` entries (purposes ``revocation`` and ``suspension``) whose ``statusListIndex`` is the
+certificate's leaf index in its batch and whose ``statusListCredential`` is the gateway's public URL
+``{base}/public/status-lists/{department}/{root}/{purpose}``. The list credential (:func:`list_credential`,
+``ledger status-list``) states the chain as of one block: bit i is set when the certificate at leaf i of the batch
+is revoked or superseded (``revocation``) or suspended (``suspension``) in the department's status events up to
+that block. ``encodedList`` is multibase ``u`` + base64url (no padding) of the GZIP-compressed bitstring of
+``LIST_BITS`` bits (16 KiB: every batch's list has the same size, so its length tells nothing), bit 0 being the
+most significant bit of the first byte.
+
+Its proof is *anchored* (``PlCertStatusListAnchor``), not a signature: it names the chain, contract, department,
+root and block the list states, and a verifier (:func:`check_entries`, run by ``ledger verify``) checks the bit of
+its own certificate against the chain's status as of that block. docs/format.md §11 is the specification.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import re
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import quote, unquote
+
+from sqlalchemy import select
+
+from .canonical import hex32, parse_hex32
+from .errors import InputError, NotFoundError
+
+ENTRY_TYPE = "BitstringStatusListEntry"
+LIST_TYPE = "BitstringStatusListCredential"
+PROOF_TYPE = "PlCertStatusListAnchor"
+PURPOSES = {"revocation": frozenset({2, 3}), "suspension": frozenset({1})}  # on-chain status codes (verify.py)
+LIST_BITS = 131_072  # the spec's minimum (16 KiB), for herd privacy; batches are smaller (docs/format.md)
+ROUTE = "/public/status-lists"
+_URL = re.compile(r"^(https?://[^/?#\s]+)" + ROUTE + r"/([^/?#\s]+)/(0x[0-9a-f]{64})/(revocation|suspension)$")
+
+
+def list_url(base: str, department: str, root: bytes, purpose: str) -> str:
+    if purpose not in PURPOSES:
+        raise InputError(f"status purpose {purpose!r} is not one of {', '.join(PURPOSES)}")
+    return f"{base.rstrip('/')}{ROUTE}/{quote(department, safe='')}/{hex32(root)}/{purpose}"
+
+
+def parse_url(url: Any) -> tuple[str, str, bytes, str]:
+    """(base, department, root, purpose) of a status list URL made by :func:`list_url`; InputError otherwise."""
+    found = _URL.match(url) if isinstance(url, str) else None
+    if found is None:
+        raise InputError(f"statusListCredential {url!r} is not a status list of this ledger's gateway "
+                         f"(https://HOST{ROUTE}/DEPARTMENT/ROOT/revocation|suspension)")
+    return found[1], unquote(found[2]), parse_hex32(found[3]), found[4]
+
+
+def entries(base: str, department: str, root: bytes, index: int) -> list[dict[str, Any]]:
+    """The two BitstringStatusListEntry entries of the certificate at leaf ``index`` of batch ``root``."""
+    if type(index) is not int or not 0 <= index < LIST_BITS:
+        raise InputError(f"statusListIndex must be an integer from 0 to {LIST_BITS - 1}, got {index!r}")
+    found = []
+    for purpose in PURPOSES:
+        url = list_url(base, department, root, purpose)
+        found.append({"id": f"{url}#{index}", "type": ENTRY_TYPE, "statusPurpose": purpose,
+                      "statusListIndex": str(index), "statusListCredential": url})
+    return found
+
+
+def entry_base_and_index(found: list[Any], department: str, root: bytes) -> tuple[str, int]:
+    """The gateway base URL and index the entries of a credential name, after checking they are exactly what
+    :func:`entries` makes for this certificate's department and root; InputError naming what is wrong."""
+    if len(found) != len(PURPOSES) or not all(isinstance(e, Mapping) for e in found):
+        raise InputError(f"a credential carries one {ENTRY_TYPE} per purpose ({', '.join(PURPOSES)})")
+    base, dept, list_root, _ = parse_url(found[0].get("statusListCredential"))
+    if dept != department or list_root != root:
+        raise InputError(f"the {ENTRY_TYPE} names the status list of {dept}'s batch {hex32(list_root)}, not of this "
+                         f"certificate's ({department}, {hex32(root)})")
+    text = found[0].get("statusListIndex")
+    if not isinstance(text, str) or not text.isdigit() or len(text) > 6:
+        raise InputError(f"statusListIndex must be a decimal integer string, got {text!r}")
+    index = int(text)
+    if [dict(e) for e in found] != entries(base, department, root, index):
+        raise InputError(f"the {ENTRY_TYPE} entries are not the ones this ledger exports for statusListIndex "
+                         f"{index}: export the credential again with `ledger export --vc`")
+    return base, index
+
+
+def encode(bits: set[int] | frozenset[int], size: int = LIST_BITS) -> str:
+    """``encodedList`` of a bitstring of ``size`` bits with the given bits set (bit 0 = MSB of byte 0)."""
+    raw = bytearray(size // 8)
+    for i in bits:
+        if not 0 <= i < size:
+            raise InputError(f"status list index {i} outside a list of {size} bits")
+        raw[i // 8] |= 0x80 >> (i % 8)
+    packed = gzip.compress(bytes(raw), mtime=0)
+    return "u" + base64.urlsafe_b64encode(packed).decode().rstrip("=")
+
+
+def decode(encoded: Any) -> bytes:
+    """The bitstring of an ``encodedList``; InputError when it is not multibase base64url GZIP of at least 16 KiB
+    (a decompression bomb stops at 16 KiB above what any list of this ledger holds)."""
+    if not isinstance(encoded, str) or not encoded.startswith("u") or len(encoded) > 1_000_000:
+        raise InputError("encodedList must be a string: multibase 'u' + base64url of the GZIP-compressed bitstring")
+    body = encoded[1:]
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", body):
+        raise InputError("encodedList is not base64url without padding after its 'u' prefix")
+    try:
+        packed = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+        inflater = zlib.decompressobj(wbits=31)
+        raw = inflater.decompress(packed, 2 * LIST_BITS // 8)
+        if inflater.unconsumed_tail or not inflater.eof:
+            raise InputError(f"encodedList is truncated or decompresses to more than {2 * LIST_BITS // 8} bytes")
+    except (ValueError, zlib.error) as exc:
+        raise InputError(f"encodedList is not GZIP-compressed data: {exc}") from None
+    if len(raw) < LIST_BITS // 8:
+        raise InputError(f"the status list has {len(raw) * 8} bits; the specification asks for at least {LIST_BITS}")
+    return raw
+
+
+def bit(raw: bytes, index: int) -> bool:
+    if not 0 <= index < len(raw) * 8:
+        raise InputError(f"statusListIndex {index} is outside the list's {len(raw) * 8} bits")
+    return bool(raw[index // 8] & (0x80 >> (index % 8)))
+
+
+def list_credential(ledger: Any, department: str, root: str | bytes, purpose: str, *, base: str,
+                    block: int | None = None, view: Any = None) -> dict[str, Any]:
+    """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
+    (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
+    store. NotFoundError for a batch this ledger did not issue. ``view``: a long-lived ChainView (the gateway's),
+    whose department streams are read once and then only brought up to new heads."""
+    from .store import Certificate
+    from .vc import VC_V2, PL_CERT_V1, _issuer_id
+    from .verify import ChainView
+
+    from .chain import department_id_bytes
+
+    dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
+    root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
+    url = list_url(base, department, root_bytes, purpose)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Certificate.digest, Certificate.leaf_index)  # type: ignore[call-overload]
+                            .where(Certificate.batch_root == hex32(root_bytes),
+                                   Certificate.department_id == department)).all()
+    if not rows:
+        raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
+    chain = ledger.chain
+    if view is None:
+        view = ChainView(chain, ledger.settings.confirmations, status_lookup="herd")
+    head = view.head()
+    upto = head if block is None else block
+    if type(upto) is not int or not 0 <= upto <= head:
+        raise InputError(f"block {block!r} is not between 0 and the head {head}")
+    stream = view.department_stream(department, upto)
+    codes = PURPOSES[purpose]
+    set_bits = set()
+    for digest, index in rows:
+        last = stream.last((dept, root_bytes, parse_hex32(digest)), upto)
+        if last is not None and last[0] in codes:
+            set_bits.add(int(index))
+    anchor = {"chain_id": chain.chain_id, "registry": chain.deployment.registry}
+    return {
+        "@context": [VC_V2, PL_CERT_V1],
+        "id": url,
+        "type": ["VerifiableCredential", LIST_TYPE],
+        "issuer": {"id": _issuer_id(anchor, department), "name": department},
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+                              "encodedList": encode(set_bits)},
+        "proof": {"type": PROOF_TYPE, "chainId": chain.chain_id, "contract": chain.deployment.anchor,
+                  "department": department, "root": hex32(root_bytes), "block": upto},
+    }
+
+
+def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any) -> tuple[bool, str]:
+    """Check a credential's BitstringStatusListEntry entries against the list credentials in ``lists`` (by URL;
+    a missing one is fetched from its URL): each list is the one of this certificate's batch and purpose, decodes,
+    and its bit at the index agrees with the chain's status of the certificate as of the block the list states.
+    (ok, detail); ok is False with the reason when a list lies or cannot be read."""
+    from .certificate import load_document
+    from .verify import STATUS_NAMES
+
+    status = credential.get("credentialStatus")
+    found = [e for e in status if isinstance(e, Mapping) and e.get("type") == ENTRY_TYPE] \
+        if isinstance(status, list) else []
+    if not found:
+        return True, f"no {ENTRY_TYPE} in the credential"
+    try:
+        doc = load_document(credential)  # the envelope checks, entries included (vc.to_document)
+        department = str(doc.anchor.get("department") or doc.fields["issuer"])
+        root = parse_hex32(doc.anchor["root"], "anchor.root")
+        digest = doc.digest()
+        _, index = entry_base_and_index(found, department, root)
+        count = doc.anchor.get("count")
+        if type(count) is int and index >= count:  # the count is checked against the batch on chain
+            return False, f"statusListIndex {index} is outside the certificate's batch of {count}"
+        head = view.head()
+        said = []
+        for entry in found:
+            url, purpose = entry["statusListCredential"], entry["statusPurpose"]
+            listed = lists.get(url)
+            if listed is None:
+                try:
+                    listed = fetch(url)
+                except _Unreachable as exc:  # the chain's status (the status check) still decides
+                    return True, f"not checked: {exc}"
+            block = _check_list(listed, url, purpose, department, root, view.chain, head)
+            stream = view.department_stream(department, block)
+            from .chain import department_id_bytes
+
+            last = stream.last((department_id_bytes(department), root, digest), block)
+            on_chain = last is not None and last[0] in PURPOSES[purpose]
+            in_list = bit(decode(listed["credentialSubject"]["encodedList"]), index)
+            if in_list != on_chain:
+                name = STATUS_NAMES[last[0]] if last is not None else "valid"
+                return False, (f"the {purpose} status list of {url} says bit {index} is {int(in_list)}, but the chain "
+                               f"says the certificate was {name} at block {block}: the list lies; do not trust it")
+            said.append(f"{purpose} bit {int(in_list)} as of block {block}")
+        return True, f"statusListIndex {index}: " + ", ".join(said) + ", as on chain"
+    except (InputError, NotFoundError) as exc:
+        return False, str(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return False, f"a status list is malformed ({type(exc).__name__}: {exc})"
+
+
+def _check_list(listed: Any, url: str, purpose: str, department: str, root: bytes, chain: Any, head: int) -> int:
+    """The block a list credential states, after checking it is the list at ``url``; InputError otherwise."""
+    if not isinstance(listed, Mapping) or LIST_TYPE not in (listed.get("type") or []):
+        raise InputError(f"the status list for {url} is not a {LIST_TYPE}")
+    subject, proof = listed.get("credentialSubject"), listed.get("proof")
+    if not isinstance(subject, Mapping) or not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE:
+        raise InputError(f"the status list for {url} has no BitstringStatusList subject and {PROOF_TYPE} proof")
+    wanted = {"chainId": chain.chain_id, "contract": chain.deployment.anchor, "department": department,
+              "root": hex32(root)}
+    wrong = sorted(k for k, v in wanted.items() if str(proof.get(k)).lower() != str(v).lower())
+    if listed.get("id") != url or subject.get("statusPurpose") != purpose or wrong:
+        raise InputError(f"the status list given for {url} is another list (its id, statusPurpose or "
+                         f"{', '.join(wrong) or 'proof'} differ): give the list of this certificate's batch")
+    block = proof.get("block")
+    if type(block) is not int or not 0 <= block <= head:
+        raise InputError(f"the status list for {url} states block {block!r}, which this chain (head {head}) "
+                         "has not reached")
+    return block
+
+
+class _Unreachable(InputError):
+    """A status list URL that could not be fetched (as opposed to a list that was fetched and is wrong)."""
+
+
+def fetch(url: str, timeout: float = 10.0) -> Any:
+    """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list)."""
+    import json
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
+            return json.loads(answer.read(4_000_000))
+    except OSError as exc:
+        raise _Unreachable(f"could not fetch the status list {url} ({exc}); download it and give it with "
+                           "--status-list FILE") from None
+    except ValueError as exc:
+        raise InputError(f"the status list at {url} is not JSON ({exc})") from None
+
+
+def leaf_index(ledger: Any, digest: str) -> int:
+    """The leaf index of a stored certificate (``0x`` + 64 hex) in its batch: its statusListIndex."""
+    from .store import Certificate
+
+    with ledger.engine.connect() as conn:
+        found = conn.execute(select(Certificate.leaf_index).where(  # type: ignore[call-overload]
+            Certificate.digest == hex32(parse_hex32(digest, "digest")))).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"certificate {digest} is not in this ledger's store")
+    return int(found)
+
+
+def default_base() -> str:
+    """The gateway URL status list entries point at: LEDGER_API_PUBLIC_URL (the gateway's own setting) or the
+    gateway's default."""
+    import os
+
+    return (os.environ.get("LEDGER_API_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
