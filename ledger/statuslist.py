@@ -273,9 +273,7 @@ def leaf_index(ledger: Any, digest: str) -> int:
     return int(found)
 
 
-def default_base() -> str:
-    """The gateway URL status list entries point at: LEDGER_API_PUBLIC_URL (the gateway's own setting) or the
-    gateway's default."""
-    import os
-
-    return (os.environ.get("LEDGER_API_PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/")
+def default_base(settings: Any) -> str:
+    """The gateway URL status list entries point at: LEDGER_API_PUBLIC_URL (the gateway's own setting, read once in
+    ``Settings``) or the gateway's default."""
+    return (settings.api_public_url or "http://127.0.0.1:8000").rstrip("/")

@@ -186,7 +186,7 @@ def _export(args: argparse.Namespace) -> int:
     if args.reveal:
         doc = load_document(doc).present(_fields(args.reveal)).to_json()
     if args.vc:
-        base = (args.status_base or statuslist.default_base()).rstrip("/")
+        base = (args.status_base or statuslist.default_base(ledger.settings)).rstrip("/")
         doc = vc.to_credential(doc, status_list=(base, index))
     _write(doc, args.out)
     return 0
@@ -195,7 +195,7 @@ def _export(args: argparse.Namespace) -> int:
 def _status_list(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         listed = statuslist.list_credential(ledger, args.department, args.root, args.purpose,
-                                            base=(args.status_base or statuslist.default_base()), block=args.block)
+                                            base=(args.status_base or statuslist.default_base(ledger.settings)), block=args.block)
     _write(listed, args.out)
     return 0
 
