@@ -283,7 +283,10 @@ def test_a_later_period_is_not_an_overlap(ledger: Any, published: Any) -> None:
     """Approvals recorded after an announcement were not in its population: a later announcement may take them."""
     dept, rules = published
     first = announced(ledger, dept, rules, n=2, rate="1")
-    cut = datetime.now(UTC) + timedelta(seconds=1)
+    # the first announcement's population ends at its anchoring block's chain time, which earlier tests may have
+    # moved ahead of the wall clock (evm_increaseTime): start the later period after both
+    chain_now = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block("latest")["timestamp"]), UTC)
+    cut = max(datetime.now(UTC), chain_now) + timedelta(seconds=1)
     decide(ledger, dept, rules, "LATE-1", "applicant-late")
     later = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=2), rate="1",
                                             inspectors="inspectors-2026")
