@@ -4,6 +4,7 @@ session's anvil chain and database). Each test is one promise of docs/guarantees
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import re
 import threading
@@ -19,7 +20,8 @@ from ledger.client import Ledger
 from .gateway_process import ChainRelay, Gateway, gateway
 from .test_api_support import PROBLEM_KEYS, UNLIMITED, issue
 
-UNKNOWN_DIGEST = "0x" + "ab" * 32
+# A digest no test issues or cites (0xabab... is cited by other modules' decisions, so their timelines know it)
+UNKNOWN_DIGEST = "0x" + hashlib.sha256(b"never issued or cited: test_api_attacks").hexdigest()
 
 
 @pytest.fixture(scope="module")
