@@ -18,6 +18,7 @@ from ledger.canonical import strict_json_loads
 from ledger.client import Ledger
 
 from .config import ApiSettings, get_settings
+from .limits import STRICT_CHECKED
 from .ratelimit import Budgets, client_key
 
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /auth/token.")
@@ -125,6 +126,11 @@ Clock = Callable[[], datetime]
 async def refuse_duplicate_keys(request: Request) -> None:  # CPU only: on the event loop
     """A request body whose JSON names a key twice is refused (422 naming the key): the parser FastAPI uses keeps
     the last value silently, and a person or another parser may read the other one."""
+    if STRICT_CHECKED in request.scope:  # a big body: checked in a worker thread with its parse (api/limits.py)
+        duplicate = request.scope[STRICT_CHECKED]
+        if duplicate is not None:
+            raise duplicate
+        return
     body = await request.body()  # cached by Starlette: the same bytes the handler's model was parsed from
     if body:
         try:

@@ -18,10 +18,12 @@ from typing import Any
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
-from starlette.concurrency import run_in_threadpool
+import anyio
+import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.errors import LedgerError
+from ledger.canonical import strict_json_loads
+from ledger.errors import InputError, LedgerError
 
 from .problems import problem
 
@@ -29,6 +31,8 @@ _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
 ANONYMOUS_PATHS = ("/public/", "/auth/")
 ON_LOOP_BYTES = 64 * 1024
 PARSED_JSON = "ledger.parsed_json"
+# a big body's duplicate-key check, done in the same worker thread as its parse: None (passed) or the InputError
+STRICT_CHECKED = "ledger.strict_checked"
 # a complete JSON string (escapes included) or one bracket; whatever lies between is skipped
 _TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
@@ -71,6 +75,31 @@ def _bracket_depth(body: bytes, stop: int) -> int:
 
 
 NOT_PARSED = object()
+
+
+def heavy_limiter(state: Any) -> anyio.CapacityLimiter:
+    """The worker threads that parse big bodies and verify big documents: at most ``heavy_verify_threads`` at once
+    (one by default). A flood of them queues here, holding neither a thread nor the interpreter's lock, so the
+    event loop's thread keeps its share of the interpreter and answers everyone else."""
+    limiter = getattr(state, "heavy_work", None)
+    if limiter is None:
+        settings = getattr(state, "settings", None)
+        limiter = state.heavy_work = anyio.CapacityLimiter(getattr(settings, "heavy_verify_threads", 1))
+    return limiter
+
+
+def _parse_big(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None, InputError | None]:
+    """:func:`parse_json` and the duplicate-key check together, in one worker thread."""
+    value, detail = parse_json(body, limits, max_values)
+    duplicate = None
+    if detail is None and value is not NOT_PARSED:
+        try:
+            strict_json_loads(body)
+        except InputError as exc:
+            duplicate = exc
+        except ValueError:
+            pass  # orjson read it and json does not (e.g. a lone surrogate): the handler's validation reports it
+    return value, detail, duplicate
 
 
 def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None]:
@@ -181,9 +210,14 @@ class RequestGuard:
                 break
         body = b"".join(chunks)
         if body.strip() and (content_type is None or b"json" in content_type.lower()):
-            # a big body is parsed and walked in a worker thread: the event loop serves everyone else meanwhile
-            value, detail = (parse_json(body, limits, max_values) if len(body) <= ON_LOOP_BYTES else
-                             await run_in_threadpool(parse_json, body, limits, max_values))
+            if len(body) <= ON_LOOP_BYTES:
+                value, detail = parse_json(body, limits, max_values)
+            else:  # parsed, walked and checked for duplicate keys in a worker thread, a few at once
+                state = getattr(scope.get("app"), "state", None)
+                value, detail, duplicate = await anyio.to_thread.run_sync(
+                    _parse_big, body, limits, max_values,
+                    limiter=heavy_limiter(state) if state is not None else None)
+                scope[STRICT_CHECKED] = duplicate
             if detail is not None:
                 await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
                 return

@@ -356,6 +356,28 @@ def test_signed_in_calls_are_served_while_public_verification_is_flooded(gw: Gat
     assert gw.alive(), gw.log()
 
 
+def test_a_body_naming_a_key_twice_is_refused_small_or_big(gw: Gateway, ledger: Ledger) -> None:
+    """A client sends a document whose JSON names a key twice, hoping the gateway reads one value and a person or
+    another parser the other. Refused with a 422 naming the key, whether the body is parsed on the event loop
+    (certificate-sized) or in a worker thread (bigger than 64 KiB: its duplicate-key check runs there too)."""
+    document = issue(ledger, "MKT")[0]
+    small = json.dumps({"document": document})
+    heavy = json.loads(json.dumps(document))
+    for i in range(1900):
+        heavy["fields"][f"subject.f{i}"] = "x" * 64
+        heavy["salts"][f"subject.f{i}"] = "00" * 16
+    big = json.dumps({"document": heavy})
+    assert len(big) > 64 * 1024
+    with gw.client() as c:
+        for body in (small, big):
+            twice = body[:-1] + ', "document": {"id": "other"}}'
+            answer = c.post("/public/verify", content=twice.encode(), headers={"Content-Type": "application/json"})
+            assert answer.status_code == 422, (len(body), answer.text[:300])
+            assert "duplicate key 'document'" in answer.json()["detail"], answer.text[:300]
+            assert c.post("/public/verify", content=body.encode(),
+                          headers={"Content-Type": "application/json"}).status_code == 200
+
+
 def test_only_a_genuine_token_may_send_more_than_a_certificate(gw: Gateway, ledger: Ledger) -> None:
     """Bodies are parsed before a forged token's 401: without a token this gateway minted, a body is held to
     1 MiB (413) and 8,192 values (422), whatever the Authorization header says."""

@@ -16,7 +16,7 @@ from ledger.verify import ChainView, verify_certificate
 from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
 from ..head import HeadRefresher
-from ..limits import GuardedRoute
+from ..limits import GuardedRoute, heavy_limiter
 from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
                       PublicVerifyCreate, ReportPublic, TimelinePublic, VerifyCreate)
 from ..problems import AUTHED, PUBLIC, R403, R404
@@ -25,16 +25,6 @@ router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
 Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
                              examples=[DIGEST_EXAMPLE])]
-
-
-def _heavy_limiter(request: Request) -> anyio.CapacityLimiter:
-    """At most ``heavy_verify_threads`` big verifications at once: a flood of them queues here (no thread, no
-    GIL held) instead of crowding the event loop's thread out of the interpreter."""
-    limiter = getattr(request.app.state, "heavy_verifications", None)
-    if limiter is None:
-        limiter = request.app.state.heavy_verifications = anyio.CapacityLimiter(
-            request.app.state.settings.heavy_verify_threads)
-    return limiter
 
 
 def _view(request: Request) -> ChainView:
@@ -70,7 +60,7 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             if on_loop:
                 return services.fast_public_report(view, body.document)  # type: ignore[arg-type]
             return await anyio.to_thread.run_sync(services.fast_public_report, view, body.document,
-                                                  limiter=_heavy_limiter(request))
+                                                  limiter=heavy_limiter(request.app.state))
 
         report = await fast()
         head: HeadRefresher = request.app.state.head
