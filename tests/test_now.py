@@ -103,3 +103,40 @@ def test_standalone_verifier_now(ledger: Ledger, document: dict[str, Any], tmp_p
     assert code == 0 and result is not None and result["verified"]
     code, result, err = run("--now", "2030-06-01T12:00")
     assert code == 2 and result is None and err.startswith("error: --now: ")
+
+
+@pytest.mark.parametrize("command", [
+    ["replay", "--since", "{t}"],
+    ["replay", "--until", "{t}"],
+    ["supervision", "summary", "-d", "GOV", "--since", "{t}"],
+    ["inspect", "announce", "-d", "GOV", "--since", "{t}", "--until", "2030-02-01T00:00:00Z", "--rate", "0.1",
+     "--inspectors", "L"],
+])
+def test_every_cli_time_option_refuses_a_time_without_a_zone(ledger: Ledger, command: list[str],
+                                                               capsys: pytest.CaptureFixture[str],
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """One rule for every time option, --now's: a date-time names its zone (else its instant depends on the machine
+    the command runs on), a date is its 00:00 UTC, anything else is refused with exit 2 and an example."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    data_dir = ["--data-dir", str(ledger.settings.data_dir)]
+    option = command[command.index("{t}") - 1]
+    for value, message in (("2030-01-01T12:00:00", "has no time zone: add Z or an offset"),
+                           ("next week", "is not an ISO 8601 date or date-time (e.g. 2030-01-31")):
+        capsys.readouterr()
+        assert cli_main([*data_dir, *[value if part == "{t}" else part for part in command]]) == 2
+        err = capsys.readouterr().err
+        assert f"{option} {value!r} {message}" in err, err
+
+
+def test_supervision_due_refuses_a_day_that_is_not_a_date(ledger: Ledger, capsys: pytest.CaptureFixture[str],
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    data_dir = ["--data-dir", str(ledger.settings.data_dir)]
+    for value in ("tomorrow", "2030-01-01T00:00:00Z"):
+        capsys.readouterr()
+        assert cli_main([*data_dir, "supervision", "due", "-d", "GOV", "--today", value]) == 2
+        assert f"--today {value!r} is not" in capsys.readouterr().err

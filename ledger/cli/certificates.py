@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +14,7 @@ from ..errors import InputError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..verify import Check as verify_check
-from .output import ProgressBar, open_ledger, print_json, print_report
+from .output import ProgressBar, moment, open_ledger, print_json, print_report
 
 
 def register(commands: Any) -> None:
@@ -112,7 +110,7 @@ def _witness_after_change(ledger: Any) -> None:
 def _verify(args: argparse.Namespace) -> int:
     from ..witness.client import WitnessView
 
-    now = _moment("--now", args.now)  # a bad value stops here, before the chain is touched
+    now = moment("--now", args.now)  # a bad value stops here, before the chain is touched
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
         view = ChainView(ledger.chain, ledger.settings.confirmations,
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
@@ -124,9 +122,6 @@ def _verify(args: argparse.Namespace) -> int:
     else:
         print_report(report)
     return 0 if report.ok else 1
-
-
-_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 
 
 def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -> Any:
@@ -152,23 +147,6 @@ def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -
         return dataclasses.replace(report, checks=(*report.checks, skipped))
     ok, detail = statuslist.check_entries(credential, lists, view)
     return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
-
-
-def _moment(option: str, value: str | None) -> datetime | None:
-    """An ISO 8601 option value as an aware datetime (a date: its 00:00:00 UTC), or a clear InputError; a
-    date-time must name its time zone, or its instant would depend on the machine."""
-    if value is None:
-        return None
-    try:
-        if not _MOMENT.fullmatch(value):  # the spellings the standalone verifier reads, no other ISO 8601 form
-            raise ValueError(value)
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or "
-                         "2030-01-31T12:00:00Z)") from None
-    if moment.tzinfo is None and len(value) > 10:
-        raise InputError(f"{option} {value!r} has no time zone: add Z or an offset such as +08:00")
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _write(doc: dict[str, Any], out: Path | None) -> None:

@@ -6,7 +6,6 @@ import argparse
 import json
 import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from ..canonical import strict_json_loads
 from ..demo_data import generate_applications, generate_service_items
 from ..errors import InputError
 from ..rules import load_rule_set
-from .output import ProgressBar, open_ledger, print_json
+from .output import ProgressBar, moment, open_ledger, print_json
 
 
 def register(commands: Any) -> None:
@@ -233,21 +232,11 @@ def _anchor_logs(args: argparse.Namespace) -> int:
     return 0
 
 
-def _time(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{option} {text!r} is not an ISO 8601 date or time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _replay(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         with cyclic_gc_paused():
-            report = replay.replay(ledger, department=args.department, since=_time(args.since, "--since"),
-                                   until=_time(args.until, "--until"), service_item=args.item, case_id=args.case,
+            report = replay.replay(ledger, department=args.department, since=moment("--since", args.since),
+                                   until=moment("--until", args.until), service_item=args.item, case_id=args.case,
                                    progress=ProgressBar("replaying"))
     if args.json is not None:
         if str(args.json) == "-":

@@ -4,12 +4,12 @@ withdraw``: thin wrappers over ``ledger.supervision``."""
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, date, datetime
+from datetime import UTC
 from typing import Any
 
 from .. import supervision
 from ..errors import InputError
-from .output import open_ledger, print_json
+from .output import moment, open_ledger, print_json
 
 
 def register(commands: Any) -> None:
@@ -100,23 +100,17 @@ def register(commands: Any) -> None:
     p.set_defaults(run=_withdraw)
 
 
-def _time(text: str | None, option: str) -> datetime | None:
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise InputError(f"{option} {text!r} is not an ISO 8601 date or time") from None
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _iso(text: str | None, option: str) -> str | None:
-    value = _time(text, option)
+    value = moment(option, text)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z") if value else None
 
 
 def _due(args: argparse.Namespace) -> int:
-    today = date.fromisoformat(args.today) if args.today else None
+    today = None
+    if args.today is not None:
+        if len(args.today) != 10:
+            raise InputError(f"--today {args.today!r} is not a date: give one as YYYY-MM-DD (e.g. 2030-01-31)")
+        today = moment("--today", args.today).date()  # type: ignore[union-attr]
     with open_ledger(args) as ledger:
         found = supervision.due_commitments(ledger, args.department, within_days=args.within, today=today)
     print_json([c.to_json() for c in found])
@@ -166,7 +160,7 @@ def _inspectors(args: argparse.Namespace) -> int:
 
 
 def _announce(args: argparse.Namespace) -> int:
-    since, until = _time(args.since, "--since"), _time(args.until, "--until")
+    since, until = moment("--since", args.since), moment("--until", args.until)
     assert since is not None and until is not None
     with open_ledger(args) as ledger:
         print_json(supervision.announce_inspection(ledger, args.department, since=since, until=until, rate=args.rate,
