@@ -6,19 +6,47 @@ The provider's key is a test constant: it plays an outside service, not a key of
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from eth_account import Account
 
-from ledger import consent
+from ledger import consent, sharing
+from ledger.auth import Attempt, Principal
 from ledger.client import Ledger
+
+from .test_api_support import issue
 
 PROVIDER_NAME = "gov-id-app"
 ASSURANCE = "substantial"
 PROVIDER_KEY = Account.from_key("0x" + "5a" * 32)
 PROVIDERS = {PROVIDER_NAME: consent.Provider(PROVIDER_NAME, PROVIDER_KEY.address, ASSURANCE)}
 PROVIDERS_ENV = f"{PROVIDER_NAME}={PROVIDER_KEY.address}@{ASSURANCE}"  # LEDGER_CONSENT_PROVIDERS for a gateway
+NOW = datetime.now(UTC).replace(microsecond=0)
+
+
+@pytest.fixture(name="world")
+def consent_world(ledger: Any, fresh_department: str) -> dict[str, Any]:
+    """A fresh issuer (its access log is this test's alone), two certificates of two different people."""
+    sharing.ensure_tables(ledger.engine)
+    docs = issue(ledger, fresh_department, 2)
+    assert identifier(docs[0]) != identifier(docs[1])
+    return {"issuer": fresh_department, "a": docs[0], "b": docs[1], "signer": "0x" + "00" * 20}
+
+
+def grant(ledger: Any, w: dict[str, Any], doc: dict[str, Any], now: datetime = NOW, **changes: Any) -> sharing.Grant:
+    """The issuer's grant to INS of ``doc``'s name for an insurance claim (``changes`` override the request)."""
+    body: dict[str, Any] = {"grantee": "INS", "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
+                            "expires_at": now + timedelta(days=1), "reveal": ["subject.name"], **changes}
+    return sharing.create_grant(ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"],
+                                grant=sharing.GrantCreate(**body), now=now)
+
+
+def read_as(ledger: Any, doc: dict[str, Any], now: datetime, department: str = "INS") -> sharing.Content:
+    """A signed-in verifier of ``department`` reading ``doc``'s shared content at ``now``."""
+    principal = Principal(department, "0x" + "11" * 20, ("verifier",), "jti", now + timedelta(hours=1))
+    return sharing.fetch_content(ledger, doc["digest"], Attempt(principal), now=now)
 
 
 def identifier(document: dict[str, Any]) -> str:

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import io
 import json
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -29,39 +26,18 @@ from ledger.errors import ChainError, ConfigError
 from ledger.issuance import issue_records
 
 from .conftest import make_records
+from .rpc_proxy import RpcProxy
 
 PROVIDER_SPAN = 3
 
 
-class _Provider:
+class _Provider(RpcProxy):
     """A JSON-RPC proxy to ``upstream`` that refuses eth_getLogs over more than ``span`` blocks, like public
     providers do, and counts the eth_getLogs requests it forwarded."""
 
     def __init__(self, upstream: str, span: int) -> None:
-        self.upstream, self.span, self.log_requests, self.refused = upstream, span, 0, 0
-        provider = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                request = json.loads(body)
-                answer = provider.refusal(request)
-                if answer is None:
-                    forwarded = urllib.request.Request(provider.upstream, body, {"Content-Type": "application/json"})
-                    with urllib.request.urlopen(forwarded, timeout=30) as response:
-                        answer = response.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.span, self.log_requests, self.refused = span, 0, 0
+        super().__init__(upstream, intercept=self.refusal)
 
     def refusal(self, request: dict[str, Any]) -> bytes | None:
         if request.get("method") != "eth_getLogs":
@@ -81,8 +57,7 @@ class _Provider:
 def provider(ledger: Ledger) -> Iterator[_Provider]:
     proxy = _Provider(str(ledger.chain.w3.provider.endpoint_uri), PROVIDER_SPAN)  # type: ignore[attr-defined]
     yield proxy
-    proxy.server.shutdown()
-    proxy.server.server_close()
+    proxy.close()
 
 
 def _chain_via(ledger: Ledger, url: str, span: int) -> Chain:

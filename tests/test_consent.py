@@ -15,35 +15,13 @@ from eth_account import Account
 from sqlalchemy import select, update
 
 from ledger import accesslog, consent, sharing
-from ledger.auth import Attempt, PermissionDenied, Principal
+from ledger.auth import PermissionDenied
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.logchain import LOG_ACCESS, LogEntry
 
-from .consent_support import PROVIDERS, PROVIDERS_ENV, assertion, give, identifier, request
-from .test_api_support import issue
+from .consent_support import consent_world  # noqa: F401 - the world fixture
+from .consent_support import NOW, PROVIDERS, PROVIDERS_ENV, assertion, give, grant, identifier, read_as, request
 
-NOW = datetime.now(UTC).replace(microsecond=0)
-
-
-@pytest.fixture()
-def world(ledger: Any, fresh_department: str) -> dict[str, Any]:
-    """A fresh issuer (its access log is this test's alone), two certificates of two different people."""
-    sharing.ensure_tables(ledger.engine)
-    docs = issue(ledger, fresh_department, 2)
-    assert identifier(docs[0]) != identifier(docs[1])
-    return {"issuer": fresh_department, "a": docs[0], "b": docs[1], "signer": "0x" + "00" * 20}
-
-
-def _grant(ledger: Any, w: dict[str, Any], doc: dict[str, Any], now: datetime = NOW, **changes: Any) -> sharing.Grant:
-    body: dict[str, Any] = {"grantee": "INS", "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
-                            "expires_at": now + timedelta(days=1), "reveal": ["subject.name"], **changes}
-    return sharing.create_grant(ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"],
-                                grant=sharing.GrantCreate(**body), now=now)
-
-
-def _read(ledger: Any, doc: dict[str, Any], now: datetime, department: str = "INS") -> sharing.Content:
-    principal = Principal(department, "0x" + "11" * 20, ("verifier",), "jti", now + timedelta(hours=1))
-    return sharing.fetch_content(ledger, doc["digest"], Attempt(principal), now=now)
 
 
 def _log(ledger: Any, issuer: str) -> list[dict[str, Any]]:
@@ -53,16 +31,16 @@ def _log(ledger: Any, issuer: str) -> list[dict[str, Any]]:
 def test_issuer_cannot_share_personal_fields_without_consent(ledger: Any, world: dict[str, Any]) -> None:
     w = world
     with pytest.raises(PermissionDenied, match="needs the data subject's consent"):
-        _grant(ledger, w, w["a"])
+        grant(ledger, w, w["a"])
     with pytest.raises(PermissionDenied, match="needs the data subject's consent"):
-        _grant(ledger, w, w["a"], reveal=None)  # the whole certificate
+        grant(ledger, w, w["a"], reveal=None)  # the whole certificate
     with pytest.raises(PermissionDenied, match="there is no consent"):
-        _grant(ledger, w, w["a"], consent="0" * 24)
+        grant(ledger, w, w["a"], consent="0" * 24)
     assert sharing.list_grants(ledger, issuer=w["issuer"]) == []  # nothing was stored
     assert _log(ledger, w["issuer"]) == []
     # a grant that discloses no personal field (only id, type, issuer, dates) needs no consent
-    plain = _grant(ledger, w, w["a"], reveal=[], purpose_code=None)
-    assert _read(ledger, w["a"], NOW).document["fields"].keys().isdisjoint({"subject.name", "subject.id_number"})
+    plain = grant(ledger, w, w["a"], reveal=[], purpose_code=None)
+    assert read_as(ledger, w["a"], NOW).document["fields"].keys().isdisjoint({"subject.name", "subject.id_number"})
     assert plain.id
 
 
@@ -71,46 +49,46 @@ def test_consent_covers_recipient_purpose_fields_and_expiry(ledger: Any, world: 
     given = give(ledger, w["a"], "INS", NOW, fields=["subject.name"], expires_at=NOW + timedelta(days=2))
     assert given.subject_ref.startswith("0x") and identifier(w["a"]) not in json.dumps(given.model_dump(mode="json"))
     with pytest.raises(PermissionDenied, match="covers"):
-        _grant(ledger, w, w["a"], consent=given.id, reveal=["subject.name", "subject.id_number"])
+        grant(ledger, w, w["a"], consent=given.id, reveal=["subject.name", "subject.id_number"])
     with pytest.raises(PermissionDenied, match="covers"):
-        _grant(ledger, w, w["a"], consent=given.id, reveal=None)
+        grant(ledger, w, w["a"], consent=given.id, reveal=None)
     with pytest.raises(PermissionDenied, match="purpose"):
-        _grant(ledger, w, w["a"], consent=given.id, purpose_code="marketing")
+        grant(ledger, w, w["a"], consent=given.id, purpose_code="marketing")
     with pytest.raises(PermissionDenied, match="recipient"):
-        _grant(ledger, w, w["a"], consent=given.id, grantee="PSB")
+        grant(ledger, w, w["a"], consent=given.id, grantee="PSB")
     with pytest.raises(InputError, match="outlive"):
-        _grant(ledger, w, w["a"], consent=given.id, expires_at=NOW + timedelta(days=3))
-    grant = _grant(ledger, w, w["a"], consent=given.id)
-    served = _read(ledger, w["a"], NOW + timedelta(hours=1))
-    assert served.grant is not None and served.grant.id == grant.id
+        grant(ledger, w, w["a"], consent=given.id, expires_at=NOW + timedelta(days=3))
+    made = grant(ledger, w, w["a"], consent=given.id)
+    served = read_as(ledger, w["a"], NOW + timedelta(hours=1))
+    assert served.grant is not None and served.grant.id == made.id
     assert served.document["fields"]["subject.name"] == w["a"]["fields"]["subject.name"]
     # the consent ends before the grant would: after it, nothing is served, and the refusal says why
     long = give(ledger, w["a"], "INS", NOW, fields=["subject.name"], expires_at=NOW + timedelta(hours=2))
-    _grant(ledger, w, w["a"], consent=long.id, expires_at=NOW + timedelta(hours=2))
+    grant(ledger, w, w["a"], consent=long.id, expires_at=NOW + timedelta(hours=2))
     with pytest.raises(PermissionDenied):
-        _read(ledger, w["a"], NOW + timedelta(days=2, seconds=1))
+        read_as(ledger, w["a"], NOW + timedelta(days=2, seconds=1))
     refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]
     assert "expired" in refused[-1]["detail"]
     with pytest.raises(PermissionDenied, match="expired"):
-        _grant(ledger, w, w["a"], consent=given.id, now=NOW + timedelta(days=2))
+        grant(ledger, w, w["a"], consent=given.id, now=NOW + timedelta(days=2))
 
 
 def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str, Any]) -> None:
     w = world
     given = give(ledger, w["a"], "INS", NOW)
-    _grant(ledger, w, w["a"], consent=given.id, reveal=None)
-    assert _read(ledger, w["a"], NOW).document["fields"]["subject.id_number"] == identifier(w["a"])
+    grant(ledger, w, w["a"], consent=given.id, reveal=None)
+    assert read_as(ledger, w["a"], NOW).document["fields"]["subject.id_number"] == identifier(w["a"])
     later = NOW + timedelta(minutes=1)
     withdrawn = consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
                                  now=later, providers=PROVIDERS)
     assert withdrawn.withdrawn_at is not None and not withdrawn.is_live(later)
     with pytest.raises(PermissionDenied, match="no live grant"):
-        _read(ledger, w["a"], later)  # the grant itself is still live: the consent is what ended
+        read_as(ledger, w["a"], later)  # the grant itself is still live: the consent is what ended
     with pytest.raises(StateError, match="withdrawn already"):
         consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
                          now=later, providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="withdrawn"):  # and no new grant can rely on it
-        _grant(ledger, w, w["a"], consent=given.id, now=later)
+        grant(ledger, w, w["a"], consent=given.id, now=later)
     # the log: consent given, grant, read served, consent withdrawn, read refused; bodies hold no identifier
     log = _log(ledger, w["issuer"])
     assert [(e["action"], e["outcome"]) for e in log] == [
@@ -137,7 +115,7 @@ def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[
                      consent=request(w["b"], "INS", NOW), now=NOW, providers=PROVIDERS)
     given_a = give(ledger, w["a"], "INS", NOW)
     with pytest.raises(PermissionDenied, match="another certificate"):
-        _grant(ledger, w, w["b"], consent=given_a.id)
+        grant(ledger, w, w["b"], consent=given_a.id)
     # the identifier is compared as the certificate holds it, not as a substring or a prefix
     with pytest.raises(PermissionDenied, match="not the subject"):
         consent.give(ledger, assertion=assertion(ledger, identifier(w["a"])[:-1], NOW),
@@ -201,20 +179,20 @@ def test_insider_rows_are_refused_and_reported(ledger: Any, world: dict[str, Any
         for row in (forged, own):
             conn.execute(consent.Consent.__table__.insert().values(**row.model_dump()))
     with pytest.raises(PermissionDenied, match="does not match its contents"):
-        _grant(ledger, w, w["b"], consent=forged.id)
+        grant(ledger, w, w["b"], consent=forged.id)
     with pytest.raises(PermissionDenied, match="not signed"):
-        _grant(ledger, w, w["a"], consent=own.id, purpose_code="marketing")
+        grant(ledger, w, w["a"], consent=own.id, purpose_code="marketing")
     kinds = {(d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])}
     assert {("consent_signature", forged.id), ("consent_unlogged", forged.id), ("consent_signature", own.id),
             ("consent_unlogged", own.id)} <= kinds
     # 3. a withdrawal undone in the row: the logged withdrawal still counts, and check reports the row
-    _grant(ledger, w, w["a"], consent=real.id)
+    grant(ledger, w, w["a"], consent=real.id)
     consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=real.id, now=NOW,
                      providers=PROVIDERS)
     with ledger.engine.begin() as conn:
         conn.execute(update(consent.Consent).where(consent.Consent.id == real.id).values(withdrawn_at=None))
     with pytest.raises(PermissionDenied):
-        _read(ledger, w["a"], NOW)
+        read_as(ledger, w["a"], NOW)
     assert ("consent_withdrawal_undone", real.id) in {(d["kind"], d["consent"])
                                                       for d in consent.check(ledger, w["issuer"])}
     # 4. the logged consent entry itself deleted: the row is unlogged, the anchored log says an entry is missing
@@ -240,9 +218,9 @@ def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeyp
         consent.policy_fields("permit", fields, "[1]")
     monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_policy=policy))  # LEDGER_CONSENT_POLICY
     w = world
-    _grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
+    grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
     with pytest.raises(PermissionDenied, match="subject.id_number"):
-        _grant(ledger, w, w["a"], reveal=["subject.id_number"])
+        grant(ledger, w, w["a"], reveal=["subject.id_number"])
 
 
 def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_path: Any) -> None:
@@ -279,7 +257,7 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
                         signed("a3.json", identifier(w["a"])), **env)
     assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
     with pytest.raises(PermissionDenied, match="withdrawn"):
-        _read(ledger, w["a"], datetime.now(UTC))
+        read_as(ledger, w["a"], datetime.now(UTC))
     checked = run_cli(ledger, "consent", "check", "-d", w["issuer"], **env)
     assert checked.returncode == 0 and json.loads(checked.stdout)["discrepancies"] == [], checked.stdout
 
@@ -294,14 +272,14 @@ def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(led
     with ledger.engine.begin() as conn:
         conn.execute(sharing.Grant.__table__.insert().values(**raw.model_dump()))
     with pytest.raises(PermissionDenied):
-        _read(ledger, w["a"], NOW)
+        read_as(ledger, w["a"], NOW)
     refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]
     assert "without the data subject's consent" in refused[-1]["detail"]
     # B's consent, valid and to the same recipient, linked to a grant on A's certificate
     other = give(ledger, w["b"], "INS", NOW)
     consent.link(ledger, raw.id, other)
     with pytest.raises(PermissionDenied):
-        _read(ledger, w["a"], NOW)
+        read_as(ledger, w["a"], NOW)
     assert "does not cover" in _log(ledger, w["issuer"])[-1]["detail"]
 
 

@@ -13,10 +13,7 @@ import os
 import subprocess
 import sys
 import threading
-import urllib.request
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,47 +22,14 @@ from ledger.node import rpc_ready
 from ledger.toolchain import tool_path
 
 from .conftest import PASSPHRASE, database_url, make_records, write_jsonl
+from .rpc_proxy import RpcProxy
 
 CHAIN_ID = 4242
 STANDARD_PREFIXES = ("eth_", "net_", "web3_")
 
 
-class RecordingProxy:
-    """Forwards JSON-RPC to the node and counts the methods asked for."""
-
-    def __init__(self, upstream: str) -> None:
-        self.methods: Counter[str] = Counter()
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                calls = json.loads(body)
-                for call in calls if isinstance(calls, list) else [calls]:
-                    proxy.methods[call["method"]] += 1
-                request = urllib.request.Request(upstream, body, {"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=30) as response:
-                    answer = response.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(answer)))
-                self.end_headers()
-                self.wfile.write(answer)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.fixture()
-def network(tmp_path: Path) -> Iterator[RecordingProxy]:
+def network(tmp_path: Path) -> Iterator[RpcProxy]:
     """A node started on its own, like a validator of the departments' network, behind the recording proxy."""
     import socket
     with socket.socket() as s:
@@ -80,7 +44,7 @@ def network(tmp_path: Path) -> Iterator[RecordingProxy]:
             if rpc_ready(url):
                 break
             threading.Event().wait(0.05)
-        proxy = RecordingProxy(url)
+        proxy = RpcProxy(url)
         yield proxy
         proxy.close()
     finally:
@@ -88,7 +52,7 @@ def network(tmp_path: Path) -> Iterator[RecordingProxy]:
         node.wait(10)
 
 
-def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: RecordingProxy, tmp_path: Path) -> None:
+def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: RpcProxy, tmp_path: Path) -> None:
     data_dir = tmp_path / "department-node"
     env = dict(os.environ, LEDGER_DATA_DIR=str(data_dir), LEDGER_RPC_URL=network.url, LEDGER_PASSPHRASE=PASSPHRASE,
                LEDGER_DATABASE_URL=database_url(data_dir) or "", LEDGER_GAS_PRICE="0",

@@ -14,10 +14,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
-import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +31,7 @@ from ledger.errors import ConfigError
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import make_records
+from .rpc_proxy import RpcProxy
 from .test_evidence import SCRIPT, cli_env, failed_names, issue, rpc_url
 
 
@@ -132,43 +130,11 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(ledger: Ledger
 
 # -- what the node sees ----------------------------------------------------------------------------------------------
 
-class _Relay:
-    """A recording HTTP relay in front of the real node: every JSON-RPC request body passes through it."""
-
-    def __init__(self, upstream: str) -> None:
-        self.bodies: list[bytes] = []
-        relay = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                relay.bodies.append(body)
-                request = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(request, timeout=60) as answer:
-                    data = answer.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def saw(self, value: str) -> bool:
-        needle = value.lower().removeprefix("0x").encode()
-        return any(needle in body.lower() for body in self.bodies)
-
-
 @pytest.fixture()
-def relay(ledger: Ledger) -> Iterator[_Relay]:
-    found = _Relay(rpc_url(ledger))
+def relay(ledger: Ledger) -> Iterator[RpcProxy]:
+    found = RpcProxy(rpc_url(ledger))
     yield found
-    found.server.shutdown()
+    found.close()
 
 
 def _standalone(ledger: Ledger, path: Path, *extra: str, url: str | None = None) -> tuple[int, dict[str, Any]]:
@@ -179,7 +145,7 @@ def _standalone(ledger: Ledger, path: Path, *extra: str, url: str | None = None)
 
 
 def test_the_node_never_sees_which_certificate_is_checked(ledger: Ledger, fresh_department: str, tmp_path: Path,
-                                                          relay: _Relay) -> None:
+                                                          relay: RpcProxy) -> None:
     docs = issue(ledger, tmp_path, fresh_department, make_records(4))
     status.revoke(ledger, docs[1]["digest"], "fraud")
     target = docs[0]

@@ -11,39 +11,20 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger import consent, decisions, logchain, report, sharing, supervision
-from ledger.auth import Attempt, PermissionDenied, Principal
+from ledger import consent, decisions, logchain, report, supervision
+from ledger.auth import PermissionDenied
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.logchain import LOG_DECISIONS, LogEntry
 from ledger.replay import replay
 
-from .consent_support import PROVIDERS, assertion, give, identifier, request
+from .consent_support import consent_world  # noqa: F401 - the world fixture
+from .consent_support import NOW, PROVIDERS, assertion, give, grant, identifier, read_as, request
 from .test_api_support import issue
 from .test_supervision import announced, approvals, decide, mine, rule_set
 
-NOW = datetime.now(UTC).replace(microsecond=0)
 
 
 # -- consent ------------------------------------------------------------------------------------------------------
-
-@pytest.fixture()
-def world(ledger: Any, fresh_department: str) -> dict[str, Any]:
-    sharing.ensure_tables(ledger.engine)
-    docs = issue(ledger, fresh_department, 2)
-    return {"issuer": fresh_department, "a": docs[0], "b": docs[1], "signer": "0x" + "00" * 20}
-
-
-def _grant(ledger: Any, w: dict[str, Any], doc: dict[str, Any], now: datetime = NOW, **changes: Any) -> sharing.Grant:
-    body: dict[str, Any] = {"grantee": "INS", "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
-                            "expires_at": now + timedelta(days=1), "reveal": ["subject.name"], **changes}
-    return sharing.create_grant(ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"],
-                                grant=sharing.GrantCreate(**body), now=now)
-
-
-def _read(ledger: Any, doc: dict[str, Any], now: datetime, department: str = "INS") -> sharing.Content:
-    principal = Principal(department, "0x" + "11" * 20, ("verifier",), "jti", now + timedelta(hours=1))
-    return sharing.fetch_content(ledger, doc["digest"], Attempt(principal), now=now)
-
 
 def test_refused_consent_request_does_not_cost_the_person_their_assertion(ledger: Any, world: dict[str, Any]) -> None:
     """Bad input loses nothing: a consent refused for a typo (unknown recipient, unknown field, no time zone) leaves
@@ -77,10 +58,10 @@ def test_clock_edges_of_a_consent(ledger: Any, world: dict[str, Any]) -> None:
     w = world
     end = NOW + timedelta(hours=2)
     given = give(ledger, w["a"], "INS", NOW, fields=["subject.name"], expires_at=end)
-    _grant(ledger, w, w["a"], consent=given.id, expires_at=end)
-    assert _read(ledger, w["a"], end - timedelta(seconds=1)).grant is not None
+    grant(ledger, w, w["a"], consent=given.id, expires_at=end)
+    assert read_as(ledger, w["a"], end - timedelta(seconds=1)).grant is not None
     with pytest.raises(PermissionDenied):
-        _read(ledger, w["a"], end)
+        read_as(ledger, w["a"], end)
     future = assertion(ledger, identifier(w["a"]), NOW + timedelta(minutes=5))
     with pytest.raises(PermissionDenied, match="valid from"):
         consent.give(ledger, assertion=future, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
@@ -100,17 +81,17 @@ def test_consent_is_not_replayed_for_another_ledger_or_certificate(ledger: Any, 
         consent.give(ledger, assertion=elsewhere, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
     given = give(ledger, w["a"], "INS", NOW)
     with pytest.raises(PermissionDenied, match="another certificate"):
-        _grant(ledger, w, w["b"], consent=given.id)
+        grant(ledger, w, w["b"], consent=given.id)
 
 
 def test_subject_b_cannot_withdraw_subject_as_consent(ledger: Any, world: dict[str, Any]) -> None:
     w = world
     given = give(ledger, w["a"], "INS", NOW)
-    _grant(ledger, w, w["a"], consent=given.id)
+    grant(ledger, w, w["a"], consent=given.id)
     with pytest.raises(NotFoundError):
         consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), NOW), consent_id=given.id,
                          now=NOW, providers=PROVIDERS)
-    assert _read(ledger, w["a"], NOW).grant is not None  # A's consent still holds
+    assert read_as(ledger, w["a"], NOW).grant is not None  # A's consent still holds
 
 
 def test_withdrawal_while_a_grant_is_being_made_wins(ledger: Any, world: dict[str, Any]) -> None:
@@ -130,32 +111,32 @@ def test_withdrawal_while_a_grant_is_being_made_wins(ledger: Any, world: dict[st
 
     consent.for_grant = withdraw_in_flight  # type: ignore[assignment]
     try:
-        _grant(ledger, w, w["a"], consent=given.id)
+        grant(ledger, w, w["a"], consent=given.id)
     finally:
         consent.for_grant = checked  # type: ignore[assignment]
     assert seen == ["withdrawn"]
     with pytest.raises(PermissionDenied, match="withdrawn"):
-        _read(ledger, w["a"], NOW + timedelta(seconds=1))
+        read_as(ledger, w["a"], NOW + timedelta(seconds=1))
 
 
 def test_insider_undoing_a_withdrawal_or_extending_expiry_is_not_believed(ledger: Any, world: dict[str, Any]) -> None:
     w = world
     given = give(ledger, w["a"], "INS", NOW, expires_at=NOW + timedelta(days=2))
-    _grant(ledger, w, w["a"], consent=given.id)
+    grant(ledger, w, w["a"], consent=given.id)
     consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=given.id, now=NOW,
                      providers=PROVIDERS)
     with ledger.engine.begin() as conn:  # flip withdrawn back
         conn.execute(update(consent.Consent).where(consent.Consent.id == given.id).values(withdrawn_at=None))
     with pytest.raises(PermissionDenied, match="withdrawn"):
-        _read(ledger, w["a"], NOW)
+        read_as(ledger, w["a"], NOW)
     assert "consent_withdrawal_undone" in {d["kind"] for d in consent.check(ledger, w["issuer"])}
     other = give(ledger, w["a"], "INS", NOW, expires_at=NOW + timedelta(days=2))
-    _grant(ledger, w, w["a"], consent=other.id)
+    grant(ledger, w, w["a"], consent=other.id)
     with ledger.engine.begin() as conn:  # extend the expiry (and a grant past it)
         conn.execute(update(consent.Consent).where(consent.Consent.id == other.id).values(
             expires_at=NOW + timedelta(days=365)))
     with pytest.raises(PermissionDenied, match="stored hash"):
-        _read(ledger, w["a"], NOW + timedelta(hours=1))
+        read_as(ledger, w["a"], NOW + timedelta(hours=1))
     assert "consent_signature" in {d["kind"] for d in consent.check(ledger, w["issuer"])}
 
 
@@ -166,20 +147,20 @@ def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(led
     the other consent. Reads must stop: the grant's logged creation names the consent it was made on."""
     w = world
     claim = give(ledger, w["a"], "INS", NOW, fields=["subject.name"])
-    _grant(ledger, w, w["a"], consent=claim.id)
+    grant(ledger, w, w["a"], consent=claim.id)
     underwriting = give(ledger, w["a"], "INS", NOW, purpose_code="underwriting", fields=["subject.name"])
-    grant = _grant(ledger, w, w["a"], consent=underwriting.id, purpose_code="underwriting")
-    assert _read(ledger, w["a"], NOW).grant is not None
+    made = grant(ledger, w, w["a"], consent=underwriting.id, purpose_code="underwriting")
+    assert read_as(ledger, w["a"], NOW).grant is not None
     consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=claim.id, now=NOW,
                      providers=PROVIDERS)
     second = give(ledger, w["a"], "INS", NOW, purpose_code="marketing", fields=["subject.name"])
     with ledger.engine.begin() as conn:
-        conn.execute(update(consent.ConsentGrant).where(consent.ConsentGrant.grant_id == grant.id).values(
+        conn.execute(update(consent.ConsentGrant).where(consent.ConsentGrant.grant_id == made.id).values(
             consent_id=second.id, purpose_code="marketing"))
         conn.execute(update(consent.Consent).where(consent.Consent.id == underwriting.id).values(
             withdrawn_at=NOW))  # the subject had withdrawn the underwriting consent; the insider re-points
     with pytest.raises(PermissionDenied, match="not made on consent"):
-        _read(ledger, w["a"], NOW + timedelta(seconds=1))
+        read_as(ledger, w["a"], NOW + timedelta(seconds=1))
 
 
 # -- the consent routes: malformed and oversized bodies -------------------------------------------------------------

@@ -24,6 +24,7 @@ from ledger.rules import load_rule_set
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records
+from .rpc_proxy import RpcProxy
 from .test_decision_rerun import approved, world  # noqa: F401 - fixtures
 from .test_evidence import _SCRIPT_MODULE as SCRIPT
 
@@ -198,50 +199,11 @@ def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[
 
 # -- a hostile node answering the standalone verifier -------------------------------------------------------------
 
-class HostileNode:
-    """A JSON-RPC proxy in front of the real node that rewrites chosen answers (``rewrite(method, params, answer)``
-    returns the answer object to send, or bytes to send as they are)."""
-
-    def __init__(self, upstream: str) -> None:
-        import http.server
-        import threading
-        import urllib.request
-
-        self.rewrite: Any = None
-        self.bodies: list[bytes] = []
-        node = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                node.bodies.append(body)
-                request = json.loads(body)
-                upstream_request = urllib.request.Request(upstream, data=body,
-                                                          headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(upstream_request, timeout=60) as response:
-                    answer = json.loads(response.read())
-                if node.rewrite is not None:
-                    answer = node.rewrite(request["method"], request["params"], answer)
-                raw = answer if isinstance(answer, bytes) else json.dumps(answer).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-
 @pytest.fixture(scope="module")
 def hostile(ledger: Ledger) -> Any:
-    node = HostileNode(str(ledger.chain.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
+    node = RpcProxy(str(ledger.chain.w3.provider.endpoint_uri))  # type: ignore[attr-defined]
     yield node
-    node.server.shutdown()
+    node.close()
 
 
 @pytest.fixture(scope="module")
