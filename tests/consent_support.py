@@ -16,7 +16,7 @@ from ledger import consent, sharing
 from ledger.auth import Attempt, Principal
 from ledger.client import Ledger
 
-from .test_api_support import issue
+from .api_support import issue
 
 PROVIDER_NAME = "gov-id-app"
 ASSURANCE = "substantial"

@@ -14,11 +14,11 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.auth import sign_challenge
 from ledger.client import Ledger
 
 from .gateway_process import ChainRelay, Gateway, gateway
-from .test_api_support import PROBLEM_KEYS, UNLIMITED, issue
+from .api_support import UNLIMITED, issue
+from .api_support import problem_body, sign_in
 
 # A digest no test issues or cites (0xabab... is cited by other modules' decisions, so their timelines know it)
 UNKNOWN_DIGEST = "0x" + hashlib.sha256(b"never issued or cited: test_api_attacks").hexdigest()
@@ -41,27 +41,9 @@ def tight(ledger: Ledger) -> Iterator[Gateway]:
         yield running
 
 
-def sign_in(client: httpx.Client, ledger: Ledger, code: str) -> dict[str, str]:
-    challenge = client.post("/auth/challenge", json={"department": code})
-    assert challenge.status_code == 201, challenge.text
-    body = challenge.json()
-    token = client.post("/auth/token", json={"challenge_id": body["challenge_id"], "signature": sign_challenge(
-        ledger.department_account(code), body["message"])})
-    assert token.status_code == 200, token.text
-    return {"Authorization": f"Bearer {token.json()['access_token']}"}
-
-
 def forged_token(claims: dict[str, Any]) -> str:
     payload = base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode()
     return f"plt1.{payload}.{'A' * 43}"
-
-
-def _problem(response: Any, *statuses: int) -> dict[str, Any]:
-    assert response.status_code in statuses, (response.status_code, response.text[:300])
-    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
-    body = response.json()
-    assert PROBLEM_KEYS <= set(body) and body["status"] == response.status_code
-    return body  # type: ignore[no-any-return]
 
 
 def _post_routes(gw: Gateway) -> list[str]:
@@ -82,7 +64,7 @@ def test_deeply_nested_bodies_are_refused_and_the_process_survives(gw: Gateway, 
         for route in routes:
             for body in bodies:
                 answer = c.post(route, content=body, headers={"Content-Type": "application/json"})
-                problem = _problem(answer, 413, 422)
+                problem = problem_body(answer, 413, 422)
                 if answer.status_code == 413:  # over the 1 MiB an anonymous request may send
                     assert len(body) > 2**20 and "exceeds" in problem["detail"], problem
                 else:
@@ -96,10 +78,9 @@ def test_wide_and_long_bodies_are_refused(gw: Gateway) -> None:
     long = b'{"document": {"fields": {"a": "' + b"x" * 300_000 + b'"}}}'
     with gw.client() as c:
         for route in ("/public/verify", "/auth/challenge", "/verify", "/certificates"):
-            assert "values" in _problem(c.post(route, content=wide, headers={"Content-Type": "application/json"}),
-                                        422)["detail"]
-            assert "longer than" in _problem(c.post(route, content=long, headers={"Content-Type": "application/json"}),
-                                             422)["detail"]
+            json_type = {"Content-Type": "application/json"}
+            assert "values" in problem_body(c.post(route, content=wide, headers=json_type), 422)["detail"]
+            assert "longer than" in problem_body(c.post(route, content=long, headers=json_type), 422)["detail"]
     assert gw.alive(), gw.log()
 
 
@@ -122,12 +103,12 @@ def test_anonymous_callers_cannot_grow_or_write_into_the_access_log(gw: Gateway,
                      forged_token({"sub": "<script>" * 40})][i % 3]
             answer = c.get(f"/certificates/{digest}/content",
                            headers={"Authorization": f"Bearer {token}"} if token else {})
-            _problem(answer, 401)
-        long_token = _problem(c.get(f"/certificates/{digest}/content",
+            problem_body(answer, 401)
+        long_token = problem_body(c.get(f"/certificates/{digest}/content",
                                     headers={"Authorization": "Bearer " + "A" * 5000}), 401)
         assert "sign in again" in long_token["detail"]
         huge = c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer " + "A" * 10 * 2**20})
-        _problem(huge, 431)
+        problem_body(huge, 431)
         entries = _log(c, issuer)[before:]
     assert len(entries) == 1, entries
     entry = entries[0]
@@ -148,7 +129,7 @@ def test_counts_of_unrecorded_refusals_are_written_when_their_window_closes(ledg
             gw.client() as c:
         issuer = sign_in(c, ledger, "HOSP")
         for _ in range(attempts):
-            _problem(c.get(f"/certificates/{digest}/content"), 401)
+            problem_body(c.get(f"/certificates/{digest}/content"), 401)
         accounted, entries = 0, []
         for _ in range(300):  # the background task writes the last count within a window and an interval
             entries = [e for e in _log(c, issuer) if e["certificate"] == digest]
@@ -167,10 +148,10 @@ def test_refused_requests_are_rate_limited_before_they_are_logged(tight: Gateway
     digest = issue(ledger, "HOSP")[0]["digest"]
     with tight.client() as c:
         for _ in range(3):
-            _problem(c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer x.y.z"}), 401)
-        limited = _problem(c.get(f"/certificates/{digest}/content"), 429)
+            problem_body(c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer x.y.z"}), 401)
+        limited = problem_body(c.get(f"/certificates/{digest}/content"), 429)
         assert limited["retry_after"] >= 1 and "sign in" in limited["detail"]
-        _problem(c.get("/auth/me"), 429)
+        problem_body(c.get("/auth/me"), 429)
         # signing in is a budget of its own, and a signed-in department is not held back by anonymous refusals
         issuer = sign_in(c, ledger, "HOSP")
         assert c.get("/auth/me", headers=issuer).status_code == 200
@@ -192,8 +173,8 @@ def _rotating_forwarded_for(gw: Gateway) -> None:
         for i in range(3):
             assert c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code == 404
         for i in range(3, 10):
-            _problem(c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}), 429)
-        _problem(c.post("/public/verify", json={"digest": UNKNOWN_DIGEST},
+            problem_body(c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}), 429)
+        problem_body(c.post("/public/verify", json={"digest": UNKNOWN_DIGEST},
                         headers={"X-Forwarded-For": "198.51.100.99"}), 429)
         assert c.post("/auth/challenge", json={"department": "MKT"}).status_code == 201
 
@@ -206,8 +187,8 @@ def test_forwarded_for_from_a_trusted_proxy_keys_the_budget(ledger: Ledger) -> N
         for client in ("203.0.113.7", "203.0.113.8"):
             for _ in range(3):
                 assert c.get(path, headers={"X-Forwarded-For": client}).status_code == 404
-        _problem(c.get(path, headers={"X-Forwarded-For": "203.0.113.7"}), 429)
-        _problem(c.get(path, headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.8"}), 429)
+        problem_body(c.get(path, headers={"X-Forwarded-For": "203.0.113.7"}), 429)
+        problem_body(c.get(path, headers={"X-Forwarded-For": "10.9.9.9, 203.0.113.8"}), 429)
         assert c.get(path, headers={"X-Forwarded-For": "203.0.113.9"}).status_code == 404
 
 
@@ -259,7 +240,7 @@ def test_chain_down_gives_502_not_500(ledger: Ledger) -> None:
             for path in paths:
                 answer = c.get(path)
                 assert answer.status_code == 502, gw.log()
-                assert "chain" in _problem(answer, 502)["detail"]
+                assert "chain" in problem_body(answer, 502)["detail"]
             report = c.post("/public/verify", json={"digest": digest})
             assert report.status_code in (200, 502), report.text
             if report.status_code == 200:
@@ -389,9 +370,9 @@ def test_only_a_genuine_token_may_send_more_than_a_certificate(gw: Gateway, ledg
         issuer = sign_in(c, ledger, "HOSP")
         for headers in ({}, {"Authorization": "Bearer x.y.z"},
                         {"Authorization": "Bearer " + forged_token({"v": 1, "sub": "HOSP", "exp": 2**40})}):
-            _problem(c.post("/certificates", content=big, headers={**headers, "Content-Type": "application/json"}),
+            problem_body(c.post("/certificates", content=big, headers={**headers, "Content-Type": "application/json"}),
                      413)
-            _problem(c.post("/certificates", content=many, headers={**headers, "Content-Type": "application/json"}),
+            problem_body(c.post("/certificates", content=many, headers={**headers, "Content-Type": "application/json"}),
                      422)
         # the issuer's own token: past the guard (the records are then judged one by one)
         answer = c.post("/certificates", content=many, headers={**issuer, "Content-Type": "application/json"})

@@ -10,7 +10,7 @@ from eth_account import Account
 from ledger.auth import sign_challenge
 from ledger.departments import Council
 
-from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 
 
 def _challenge(client: Any, code: str) -> dict[str, Any]:

@@ -18,8 +18,8 @@ from ledger.client import Ledger
 
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
 from .gateway_process import Gateway, gateway
-from .test_api_attacks import _problem, sign_in
-from .test_api_support import UNLIMITED, issue, register
+from .api_support import problem_body, sign_in
+from .api_support import UNLIMITED, issue, register
 
 
 @pytest.fixture(scope="module")
@@ -52,13 +52,13 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
                 "reveal": ["subject.name"], "expires_at": (_now() + timedelta(days=1)).isoformat(), **changes})
 
         # the issuer alone cannot share the person's name
-        assert "consent" in _problem(grant(), 403)["detail"]
+        assert "consent" in problem_body(grant(), 403)["detail"]
         # a relay holding A's authentication asks for consent on B's certificate
         relayed = _give(c, ledger, identifier(a), b, verifier)
-        assert "not the subject" in _problem(relayed, 403)["detail"]
+        assert "not the subject" in problem_body(relayed, 403)["detail"]
         # bad input: a clear error, nothing recorded
-        assert _problem(c.post("/public/consents", json={"consent": {}}), 422)["errors"]
-        _problem(_give(c, ledger, identifier(a), a, verifier, fields=["subject.shoe_size"]), 422)
+        assert problem_body(c.post("/public/consents", json={"consent": {}}), 422)["errors"]
+        problem_body(_give(c, ledger, identifier(a), a, verifier, fields=["subject.shoe_size"]), 422)
 
         given = _give(c, ledger, identifier(a), a, verifier, fields=["subject.name"])
         assert given.status_code == 201, given.text
@@ -70,8 +70,8 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
         other = c.post(f"/certificates/{b['digest']}/grants", headers=issuer, json={
             "grantee": verifier, "purpose": "claim", "purpose_code": "insurance-claim", "reveal": ["subject.name"],
             "consent": record["id"], "expires_at": (_now() + timedelta(days=1)).isoformat()})
-        assert "another certificate" in _problem(other, 403)["detail"]
-        assert "covers" in _problem(grant(consent=record["id"], reveal=None), 403)["detail"]
+        assert "another certificate" in problem_body(other, 403)["detail"]
+        assert "covers" in problem_body(grant(consent=record["id"], reveal=None), 403)["detail"]
         made = grant(consent=record["id"])
         assert made.status_code == 201, made.text
         read = c.get(f"/certificates/{a['digest']}/content", headers=reader)
@@ -86,14 +86,14 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
         withdraw = assertion(ledger, identifier(a), _now()).model_dump()
         stranger = c.post(f"/public/consents/{record['id']}/withdraw",
                           json={"assertion": assertion(ledger, identifier(b), _now()).model_dump()})
-        _problem(stranger, 404)
+        problem_body(stranger, 404)
         done = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
         assert done.status_code == 200 and done.json()["withdrawn_at"] and not done.json()["live"], done.text
         refused = c.get(f"/certificates/{a['digest']}/content", headers=reader)
-        assert "withdrawn" in _problem(refused, 403)["detail"]
+        assert "withdrawn" in problem_body(refused, 403)["detail"]
         replay = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
-        assert "used already" in _problem(replay, 403)["detail"]
-        assert "withdrawn" in _problem(grant(consent=record["id"]), 403)["detail"]
+        assert "used already" in problem_body(replay, 403)["detail"]
+        assert "withdrawn" in problem_body(grant(consent=record["id"]), 403)["detail"]
 
         listed = c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json()
         assert [(x["id"], x["live"]) for x in listed] == [(record["id"], False)]
@@ -122,7 +122,7 @@ def test_an_inserted_consent_row_is_refused_and_reported(gw: Gateway, ledger: Le
         refused = c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
             "grantee": "PSB", "purpose": "claim", "purpose_code": "insurance-claim", "consent": forged.id,
             "expires_at": (_now() + timedelta(days=1)).isoformat()})
-        assert "does not match" in _problem(refused, 403)["detail"]
+        assert "does not match" in problem_body(refused, 403)["detail"]
         kinds = {(d["kind"], d["consent"]) for d in
                  c.get("/consents/check", headers=issuer).json()["discrepancies"]}
         assert kinds == {("consent_signature", forged.id), ("consent_unlogged", forged.id)}

@@ -8,7 +8,7 @@ import re
 from ledger.client import Ledger
 
 from .gateway_process import BoundGateway as Gateway
-from .test_api_support import issue
+from .api_support import issue
 
 HEADERS = {
     "x-content-type-options": "nosniff",

@@ -14,7 +14,7 @@ from ledger.client import Ledger
 from ledger.departments import Council
 
 from .gateway_process import BoundGateway as Gateway
-from .test_api_support import Clock, assert_problem, bearer, make_client
+from .api_support import Clock, assert_problem, bearer, make_client
 
 GW_A = "https://gw-a.mkt.example"
 GW_B = "https://gw-b.psb.example:8443"

@@ -24,7 +24,7 @@ from ledger.departments import Council
 
 from . import consent_support
 from .conftest import make_records
-from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client, register
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 
 PRINCIPALS = ("issuer", "other_issuer", "verifier", "auditor", "approver", "anonymous", "suspended", "rotated",
               "forged", "expired")

@@ -8,7 +8,7 @@ from typing import Any
 from ledger import logchain
 
 from . import consent_support
-from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 
 
 def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_department: str) -> None:

@@ -15,9 +15,10 @@ import pytest
 from ledger.i18n import COOKIE
 
 from .gateway_process import BoundGateway
-from .test_api_attacks import sign_in
-from .test_api_support import issue
-from .test_report import HOSTILE_NAME, hostile_department, today  # noqa: F401 - the fixture is used here too
+from .api_support import sign_in
+from .api_support import issue
+from .report_support import HOSTILE_NAME, today
+from .report_support import hostile_department_fixture  # noqa: F401 - fixtures
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,7 @@ def _query(department: str, **more: str) -> dict[str, str]:
     return {"department": department, "from": today(), "to": today(), **more}
 
 
-def test_only_auditors_get_the_report(ledger: Any, gw: Any, hostile_department: str) -> None:  # noqa: F811
+def test_only_auditors_get_the_report(ledger: Any, gw: Any, hostile_department: str) -> None:
     client = gw.client
     anonymous = client.get("/audit/report", params=_query(hostile_department))
     assert anonymous.status_code == 401 and anonymous.headers["content-type"].startswith("application/problem")
@@ -56,7 +57,7 @@ def test_only_auditors_get_the_report(ledger: Any, gw: Any, hostile_department: 
     assert css.status_code == 200 and css.headers["content-type"].startswith("text/css") and ".chart" in css.text
 
 
-def test_the_report_speaks_the_readers_language(ledger: Any, gw: Any, hostile_department: str) -> None:  # noqa: F811
+def test_the_report_speaks_the_readers_language(ledger: Any, gw: Any, hostile_department: str) -> None:
     client = gw.client
     client.cookies.clear()
     auditor = sign_in(client, ledger, "AUD")

@@ -15,7 +15,7 @@ from sqlalchemy import delete
 from ledger.logchain import LOG_ACCESS, LogEntry
 
 from . import consent_support
-from .test_api_support import Clock, assert_problem, bearer, issue, login, make_client, register
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 
 
 @pytest.fixture()

@@ -11,8 +11,6 @@ refused by its Content-Security-Policy.
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,47 +20,14 @@ import pytest
 from ledger.status import revoke
 from ledger.verify import CHECK_NAMES
 
-from .test_api_support import issue
+from .api_support import issue
+from .browser_support import CHROMIUM, CHROMIUM_ARGS
+from .browser_support import server_fixture  # noqa: F401 - fixtures
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
                                 reason="Debian's chromium is not installed (/usr/bin/chromium); "
                                        "`apt-get install -y chromium` (CI installs it)")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(ledger: Any) -> Iterator[str]:
-    import uvicorn
-
-    from api.config import ApiSettings
-    from api.main import create_app
-
-    app = create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1000))
-    port = _free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(2000):  # wait for the listening socket (event-driven: uvicorn sets .started)
-        if srv.started:
-            started.set()
-            break
-        thread.join(0.01)
-    assert started.is_set(), "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        srv.should_exit = True
-        thread.join(30)
 
 
 @pytest.fixture(scope="module")

@@ -21,10 +21,12 @@ from ledger import report
 from ledger.reasons import REASON_TEXTS
 from ledger.status import revoke
 
-from .test_api_attacks import sign_in
-from .test_api_support import issue
-from .test_browser import CHROMIUM, CHROMIUM_ARGS, server  # noqa: F401 - the server fixture is used here too
-from .test_report import HOSTILE_NAME, hostile_department, today  # noqa: F401 - so is this one
+from .api_support import sign_in
+from .api_support import issue
+from .browser_support import CHROMIUM, CHROMIUM_ARGS
+from .browser_support import server_fixture  # noqa: F401 - fixtures
+from .report_support import HOSTILE_NAME, today
+from .report_support import hostile_department_fixture  # noqa: F401 - fixtures
 
 VERIFY_JS = Path(__file__).resolve().parent.parent / "api" / "static" / "verify.js"
 
@@ -60,8 +62,8 @@ def _context(browser: Any, locale: str, **options: Any) -> Any:
     return browser.new_context(locale=locale, viewport={"width": 1000, "height": 1400}, **options)
 
 
-def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, server: str, browser: Any,  # noqa: F811
-                                                              hostile_department: str, tmp_path: Path) -> None:  # noqa: F811
+def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, server: str, browser: Any,
+                                                              hostile_department: str, tmp_path: Path) -> None:
     with httpx.Client(base_url=server, timeout=60) as client:
         auditor = sign_in(client, ledger, "AUD")
     context = _context(browser, "zh-CN", extra_http_headers=auditor)
@@ -90,7 +92,7 @@ def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, serve
     context.close()
 
 
-def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_department: str,  # noqa: F811
+def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_department: str,
                                            tmp_path: Path) -> None:
     data = report.build_report(ledger, hostile_department, today(), today())
     paths = report.write_report(data, tmp_path / "out", "zh-CN")
@@ -111,7 +113,7 @@ def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_de
     context.close()
 
 
-def test_the_verification_page_switches_language(ledger: Any, server: str, browser: Any,  # noqa: F811
+def test_the_verification_page_switches_language(ledger: Any, server: str, browser: Any,
                                                  tmp_path: Path) -> None:
     digest = issue(ledger, "MKT", 1)[0]["digest"]
     revoke(ledger, digest, "fraud")

@@ -25,7 +25,7 @@ from ledger.store import Batch, BatchState
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
-from .test_crash import assert_anchored_exactly_once, rpc
+from .cli_support import assert_anchored_exactly_once, rpc
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,7 @@ from ledger.node import EmbeddedNode, header_hash
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
-from .test_evidence import failed_names, standalone
+from .evidence_support import failed_names, standalone
 
 RESTARTS = 10
 

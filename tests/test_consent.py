@@ -225,7 +225,7 @@ def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeyp
 
 def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_path: Any) -> None:
     """`ledger consent give | list | withdraw | check` and `ledger share`, as separate processes."""
-    from .test_crash import run_cli
+    from .cli_support import run_cli
 
     w, now = world, datetime.now(UTC).replace(microsecond=0)
     env = {consent.PROVIDERS_ENV: PROVIDERS_ENV}

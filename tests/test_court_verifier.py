@@ -28,10 +28,10 @@ from ledger import evidence
 from ledger.client import Ledger
 
 from .conftest import make_records
-from .test_evidence import SCRIPT, _load_script, failed_names, issue, rpc_url
-from .test_evidence import _decided
+from .evidence_support import SCRIPT, failed_names, issue, load_script, rpc_url
+from .evidence_support import decided
 
-V = _load_script()
+V = load_script()
 N = V.SECP256K1_N
 
 
@@ -261,7 +261,7 @@ def decision(ledger: Ledger) -> dict[str, Any]:
 
     code = f"CV{os.getpid() % 1000}"
     Council(ledger).register(code, "Court verifier test approvals", ROLE_ISSUER | ROLE_APPROVER)
-    _, apps = _decided(ledger, code)
+    _, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 
 

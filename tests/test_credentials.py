@@ -19,7 +19,7 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 
 from .conftest import make_records, write_jsonl
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -22,19 +22,8 @@ from ledger.errors import ChainError, StateError
 from ledger.replay import replay
 
 from .conftest import make_records, write_jsonl
-from .test_decisions import unique_rule_set
-
-# An item with every typical feature of an approve-in-seconds item (rules/ss-eligibility.yaml)
-TYPICAL_ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
-                "item_version": 30, "online_depth": 4, "handling_form": 1, "implementing_body": 2,
-                "in_service_hall": 1, "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1,
-                "joint_bodies": 0}
-
-
-def application(case: str, *citations: Any) -> dict[str, Any]:
-    return {"case_id": case, "service_item": "ITEM-1", "item": TYPICAL_ITEM,
-            "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 2},
-            "applicant": {"blacklisted": False}, "certificates": list(citations)}
+from .decision_support import unique_rule_set
+from .decision_support import application
 
 
 @pytest.fixture(scope="module")

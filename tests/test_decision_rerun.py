@@ -19,17 +19,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from ledger import decision_input, decisions, evidence, logchain, status
-from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.departments import Council
 from ledger.errors import InputError
 from ledger.rules import evaluate, load_rule_set
 
-from .conftest import make_records
-from .test_evidence import _SCRIPT_MODULE as SCRIPT
-from .test_evidence import both, failed_names, issue
+from .evidence_support import SCRIPT_MODULE as SCRIPT
+from .evidence_support import both, failed_names
+from .rerun_support import RULES, World, application
+from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - fixtures
 
-RULES = Path(__file__).resolve().parent.parent / "rules"
 RULE_FILES = sorted(RULES.glob("*.yaml"))
 
 
@@ -145,61 +143,6 @@ def test_the_rerun_sections_selectors_are_the_keccak_of_their_signatures() -> No
 
 
 # -- decisions on real certificates ------------------------------------------------------------------------------
-
-ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
-        "item_version": 30, "online_depth": 4, "handling_form": 2, "implementing_body": 2, "in_service_hall": 1,
-        "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1, "joint_bodies": 0}
-
-
-def application(case: str, digest: str) -> dict[str, Any]:
-    return {"case_id": case, "service_item": "ITEM-1", "item": dict(ITEM),
-            "application": {"online": True, "materials_submitted": 2, "applicant_type": "enterprise"},
-            "applicant": {"blacklisted": False}, "certificates": [{"digest": digest}]}
-
-
-class World:
-    def __init__(self, ledger: Ledger, tmp: Path) -> None:
-        self.ledger = ledger
-        self.dept = f"RR{id(self) % 1000}"
-        Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER)
-        document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
-        document["version"] = f"rerun-{self.dept}"
-        self.rules = load_rule_set(document)
-        decisions.publish_rule_set(ledger, self.rules, self.dept)
-        document["version"] = f"rerun-{self.dept}-other"
-        self.other_rules = load_rule_set(document)
-        decisions.publish_rule_set(ledger, self.other_rules, self.dept)
-        self.licences = issue(ledger, tmp, "MKT", make_records(4))
-
-        expired = make_records(1, cert_type="business-licence")
-        expired[0].update(valid_from="2020-01-01", valid_until="2021-12-31")
-        self.licences += issue(ledger, tmp, "MKT", expired)  # licence 4: expired
-        self.licences += issue(ledger, tmp, "MKT", make_records(1))  # licence 5: suspended before its decision
-
-    def holder(self, i: int) -> str:
-        return str(self.licences[i]["fields"]["subject.credit_code"])
-
-    def decide(self, case: str, i: int, **extra: Any) -> decisions.Decision:
-        return decisions.decide(self.ledger, self.dept, case, "ITEM-1",
-                                {**application(case, self.licences[i]["digest"]), **extra}, self.rules,
-                                applicant_ref=self.holder(i))
-
-    def bundle(self, case: str, i: int | None, seq: int | None = None, **kwargs: Any) -> dict[str, Any]:
-        logchain.anchor_pending(self.ledger, logchain.LOG_DECISIONS, self.dept)
-        return evidence.decision_bundle(self.ledger, self.dept, case, seq=seq,
-                                        applicant=None if i is None else self.holder(i), **kwargs)
-
-
-@pytest.fixture(scope="module")
-def world(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> World:
-    return World(ledger, tmp_path_factory.mktemp("rerun"))
-
-
-@pytest.fixture(scope="module")
-def approved(world: World) -> dict[str, Any]:
-    decision = world.decide("RR-APPROVE", 0)
-    assert decision.body["outcome"] == "approve", decision.body
-    return world.bundle("RR-APPROVE", 0)
 
 
 def check(result: dict[str, Any], name: str) -> dict[str, Any]:
@@ -343,7 +286,7 @@ def test_cli_writes_the_complete_decision_bundle(world: World, approved: dict[st
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     from ledger.cli import main as cli_main
 
-    from .test_evidence import cli_env, standalone
+    from .evidence_support import cli_env, standalone
 
     data_dir = cli_env(world.ledger, monkeypatch)
     out = tmp_path / "decision.json"

@@ -3,45 +3,18 @@
 from __future__ import annotations
 
 import json
-import zlib
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import select
 
 from ledger import decisions, logchain
 from ledger.canonical import document_digest, hex32
 from ledger.decisions import DecisionInput, RuleSetRecord
-from ledger.demo_data import generate_applications, generate_service_items
 from ledger.errors import InputError, StateError
-from ledger.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
-
-RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
-
-
-def unique_rule_set(tag: str) -> RuleSet:
-    """The shipped eligibility rules under a version of their own, so a test may tamper with its stored copy."""
-    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    document["version"] = f"test-{tag}"
-    return load_rule_set(document)
-
-
-def applications(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    return list(generate_applications(n, generate_service_items(40, seed), seed))
-
-
-def decided_history(ledger: Any, department: str, n: int = 300) -> RuleSet:
-    """``n`` automatic decisions of ``department``, published rules, all anchored."""
-    rule_set = unique_rule_set(department)
-    decisions.publish_rule_set(ledger, rule_set, department)
-    # a seed of its own: inputs are stored by digest, so departments deciding identical inputs would share rows
-    result = decisions.decide_many(ledger, department, applications(n, seed=zlib.crc32(department.encode())),
-                                   {"*": rule_set})
-    assert result.count == n and result.roots
-    return rule_set
+from ledger.rules import ENGINE_VERSION, evaluate
+from .decision_support import applications, decided_history, unique_rule_set
 
 
 def test_publish_is_idempotent_and_stores_the_canonical_document(ledger: Any, fresh_department: str) -> None:

@@ -19,7 +19,7 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 
 from .conftest import make_records
-from .test_evidence import both, cli_env, failed_names, issue, standalone
+from .evidence_support import both, cli_env, failed_names, issue, standalone
 
 REVEAL = ["subject.name"]
 HIDDEN = ["subject.credit_code", "subject.id_number"]

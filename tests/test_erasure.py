@@ -25,7 +25,7 @@ from ledger.vault import ERASED
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 
 def issue_with_copies(ledger: Ledger, tmp_path: Path, department: str, n: int, tag: str) -> list[dict[str, Any]]:

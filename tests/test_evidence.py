@@ -6,8 +6,6 @@ from __future__ import annotations
 import copy
 import fnmatch
 import hashlib
-import importlib.util
-import io
 import json
 import os
 import re
@@ -22,7 +20,7 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import decisions, evidence, issuance, logchain, status
+from ledger import decisions, evidence, logchain, status
 from ledger.canonical import canonical_json
 from ledger.certificate import SCHEMA_ID
 from ledger.chain import department_id_bytes
@@ -31,59 +29,14 @@ from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError, VerificationError
 from ledger.signing import batch_message, sign
 
-from .conftest import PASSPHRASE, make_records, write_jsonl
+from .conftest import make_records
+from .evidence_support import SCRIPT, SCRIPT_MODULE, both, cli_env, decided, failed_names, issue, rpc_url, standalone
 
-REPO = Path(__file__).resolve().parent.parent
-SCRIPT = REPO / "scripts" / "verify_evidence.py"
 SCAN = b"%PDF-1.4\n% a scanned business licence, page 1 of 1\n"
 SCAN_SHA = hashlib.sha256(SCAN).hexdigest()
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
-
-def rpc_url(ledger: Ledger) -> str:
-    return str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-
-
-def standalone(ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None,
-               cwd: Path | None = None) -> tuple[int, dict[str, Any] | None, str]:
-    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr)."""
-    run = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
-                         capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
-    return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
-
-
-def cli_env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Point the CLI at the session ledger (its database, passphrase); returns the --data-dir arguments."""
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the vault opens certificates found by id or file
-    if ledger.settings.database_url:
-        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
-    else:
-        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
-    return ["--data-dir", str(ledger.settings.data_dir)]
-
-
-def failed_names(result: dict[str, Any]) -> set[str]:
-    return {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
-
-
-def issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp / f"in-{records[0]['id']}.jsonl", records), department, out=out)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
-
-
-def both(ledger: Ledger, bundle: Any, tmp: Path, name: str = "bundle.json", *extra: str,
-         file: Path | None = None) -> tuple[evidence.BundleReport, int, dict[str, Any] | None]:
-    """Verify with the library and the standalone verifier; assert they agree; return both results."""
-    path = tmp / name
-    path.write_text(json.dumps(bundle) if not isinstance(bundle, str) else bundle, encoding="utf-8")
-    report = evidence.verify_bundle(path, ledger.chain, file=file)
-    code, result, stderr = standalone(ledger, path, *extra, *(["--file", str(file)] if file else []))
-    assert result is not None, stderr
-    assert (code == 0) == report.ok, (report.to_json(), result)
-    assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
-    return report, code, result
 
 
 @pytest.fixture(scope="module")
@@ -486,18 +439,6 @@ def test_cli_writes_and_verifies_bundles(ledger: Ledger, docs: list[dict[str, An
 
 # -- decisions ---------------------------------------------------------------------------------------------------
 
-def _decided(ledger: Ledger, department: str, n: int = 5) -> tuple[Any, list[dict[str, Any]]]:
-    from ledger import decisions
-
-    from .test_decisions import applications, unique_rule_set
-
-    rule_set = unique_rule_set(f"evidence-{department}")
-    decisions.publish_rule_set(ledger, rule_set, department)
-    apps = applications(n, seed=11)
-    result = decisions.decide_many(ledger, department, apps, {"*": rule_set})
-    assert result.count == n and result.roots
-    return rule_set, apps
-
 
 @pytest.fixture(scope="module")
 def decision(ledger: Ledger) -> dict[str, Any]:
@@ -506,7 +447,7 @@ def decision(ledger: Ledger) -> dict[str, Any]:
 
     code = f"EV{os.getpid() % 1000}"
     Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER)
-    rule_set, apps = _decided(ledger, code)
+    rule_set, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 
 
@@ -635,13 +576,6 @@ def test_cli_decision_bundle(ledger: Ledger, decision: dict[str, Any], tmp_path:
 
 # -- canonical JSON of the standalone verifier agrees with the library's ------------------------------------------
 
-def _load_script() -> Any:
-    spec = importlib.util.spec_from_file_location("verify_evidence", SCRIPT)
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
 
 _json = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
@@ -653,7 +587,7 @@ _json = st.recursive(
 @settings(max_examples=400, deadline=None)
 @given(_json)
 def test_standalone_canonical_json_matches_rfc8785(value: Any) -> None:
-    script = _SCRIPT_MODULE
+    script = SCRIPT_MODULE
     try:
         expected = rfc8785.dumps(value)
     except Exception:  # noqa: BLE001 - lone surrogates: both sides must refuse
@@ -666,7 +600,6 @@ def test_standalone_canonical_json_matches_rfc8785(value: Any) -> None:
 @pytest.mark.parametrize("number", [0.0, -0.0, 1.0, 1e21, 1e20, 123e-20, 1e-7, 1e-6, 0.1, 5e-324,
                                     1.7976931348623157e308, -123.456, 4.35, 100.0, 2**53 + 0.0, 333333333.3333333])
 def test_standalone_number_format(number: float) -> None:
-    assert _SCRIPT_MODULE.jcs(number) == rfc8785.dumps(number)
+    assert SCRIPT_MODULE.jcs(number) == rfc8785.dumps(number)
 
 
-_SCRIPT_MODULE = _load_script()

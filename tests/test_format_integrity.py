@@ -30,8 +30,8 @@ from ledger.issuance import issue_records
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
-from .test_api_support import Clock, assert_problem, bearer, login, make_client, register
-from .test_evidence import failed_names, standalone
+from .api_support import Clock, assert_problem, bearer, login, make_client, register
+from .evidence_support import failed_names, standalone
 
 
 def forged_first(document: dict[str, Any], section: str, key: str, value: Any) -> str:

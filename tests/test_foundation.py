@@ -27,18 +27,7 @@ from ledger.store import Batch, Certificate
 from ledger.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
-
-
-def issue(ledger: Ledger, tmp_path: Path, department: str, records: list[dict[str, Any]],
-          **kwargs: Any) -> list[dict[str, Any]]:
-    out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp_path / f"in-{department}-{records[0]['id']}.jsonl", records),
-                        department, out=out, **kwargs)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
-
-
-def verify(ledger: Ledger, doc: Any, **kwargs: Any):
-    return verify_certificate(doc, ChainView(ledger.chain, ledger.settings.confirmations), **kwargs)
+from .foundation_support import issue, verify
 
 
 def counts(ledger: Ledger) -> tuple[int, int]:

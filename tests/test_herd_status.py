@@ -32,7 +32,7 @@ from ledger.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .rpc_proxy import RpcProxy
-from .test_evidence import SCRIPT, cli_env, failed_names, issue, rpc_url
+from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url
 
 
 def _where(doc: dict[str, Any]) -> tuple[str, bytes, bytes]:
@@ -222,7 +222,7 @@ def test_the_gateway_verifies_herd_private_with_the_same_verdicts(ledger: Ledger
                                                                   tmp_path: Path) -> None:
     from datetime import UTC, datetime
 
-    from .test_api_support import Clock, bearer, login, make_client
+    from .api_support import Clock, bearer, login, make_client
 
     docs = issue(ledger, tmp_path, fresh_department, make_records(3))
     anchored = datetime.now(UTC).replace(microsecond=0).isoformat()

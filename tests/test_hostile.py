@@ -25,9 +25,9 @@ from ledger.merkle import MerkleTree
 from ledger.store import Batch, BatchState, StatusChange
 
 from .conftest import make_records
-from .test_api_support import Clock, make_client
-from .test_evidence import both
-from .test_foundation import issue, verify
+from .api_support import Clock, make_client
+from .evidence_support import both
+from .foundation_support import issue, verify
 
 
 def _hostile_copy(ledger: Ledger, attacker: str, victim_digests: list[str]) -> tuple[bytes, MerkleTree]:

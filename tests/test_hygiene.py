@@ -18,7 +18,7 @@ from ledger.errors import ConfigError, KeystoreError
 from ledger.keys import DEFAULT_KDF_FLOOR, Keystore
 
 from .conftest import PASSPHRASE, make_settings, member_cli
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 SECRETS = {"LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_API_SECRET": "ab" * 32, "LEDGER_VAULT_KEY": "cd" * 32}
 

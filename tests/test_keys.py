@@ -22,7 +22,7 @@ from ledger.store import Batch
 from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, member_cli, write_jsonl
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 
 def test_keystore_file_is_encrypted_and_private(tmp_path: Path) -> None:

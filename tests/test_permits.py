@@ -221,7 +221,7 @@ def test_a_bad_produces_section_is_refused_clearly() -> None:
 
 def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, approver: str, tmp_path: Path,
                                                               licences: list[dict[str, Any]]) -> None:
-    from .test_crash import run_cli
+    from .cli_support import run_cli
 
     rules_file = tmp_path / "permit.json"
     rules_file.write_text(json.dumps(permit_rules(approver).document), encoding="utf-8")

@@ -20,7 +20,7 @@ from ledger.errors import InputError
 from ledger.store import Certificate
 
 from .conftest import make_records, write_jsonl
-from .test_crash import assert_anchored_exactly_once, env_for
+from .cli_support import assert_anchored_exactly_once, env_for
 
 
 def run_threads(targets: list[Callable[[], object]]) -> list[BaseException]:

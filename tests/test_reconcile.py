@@ -21,7 +21,7 @@ from ledger.reconcile import reconcile
 from ledger.store import Batch, BatchState, Certificate, utcnow
 
 from .conftest import make_records, write_jsonl
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 
 def issue(ledger: Ledger, tmp_path: Path, department: str, n: int = 6) -> list[str]:

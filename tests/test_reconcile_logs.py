@@ -15,7 +15,7 @@ from ledger.client import Ledger
 from ledger.logchain import LogEntry
 from ledger.reconcile import reconcile
 
-from .test_decisions import decided_history
+from .decision_support import decided_history
 
 LOG_PREFIX = {logchain.LOG_DECISIONS: "decision_log", logchain.LOG_ACCESS: "access_log"}
 

@@ -26,9 +26,9 @@ from ledger.replay import replay
 from ledger.rules import evaluate
 
 from .conftest import make_records, write_jsonl
-from .test_decision_facts import application
-from .test_decisions import unique_rule_set
-from .test_evidence import failed_names, standalone
+from .decision_support import application
+from .decision_support import unique_rule_set
+from .evidence_support import failed_names, standalone
 
 
 @pytest.fixture(scope="module")

@@ -19,8 +19,8 @@ from ledger.replay import replay
 
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .consent_support import NOW, PROVIDERS, assertion, give, grant, identifier, read_as, request
-from .test_api_support import issue
-from .test_supervision import announced, approvals, decide, mine, rule_set
+from .api_support import issue
+from .supervision_support import announced, approvals, decide, mine, rule_set
 
 
 
@@ -169,7 +169,7 @@ def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(led
 def gw(ledger: Any) -> Any:
     from .consent_support import PROVIDERS_ENV
     from .gateway_process import gateway
-    from .test_api_support import UNLIMITED
+    from .api_support import UNLIMITED
 
     with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as running:
         yield running

@@ -25,8 +25,8 @@ from ledger.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records
 from .rpc_proxy import RpcProxy
-from .test_decision_rerun import approved, world  # noqa: F401 - fixtures
-from .test_evidence import _SCRIPT_MODULE as SCRIPT
+from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - fixtures
+from .evidence_support import SCRIPT_MODULE as SCRIPT
 
 BASE: dict[str, Any] = {
     "engine": "pl-rules/1", "rule_set_id": "redteam", "version": "1", "service_item": "*", "title": "t",
@@ -293,7 +293,7 @@ def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytes
 # -- herd privacy of the decision re-run --------------------------------------------------------------------------
 
 def test_the_standalone_rerun_does_not_tell_the_node_which_certificates_were_cited(
-        approved: dict[str, Any], hostile: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+        approved: dict[str, Any], hostile: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """Adversary: the chain's operator watching the court's requests. Under the default herd lookup the certificate
     verifier reads the issuer's whole status stream, but the decision re-run asked statusHistory for each cited
     certificate by digest: the node learned which licence the decision rested on (the library did not tell it)."""
@@ -354,7 +354,7 @@ def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
     from ledger import evidence, status
     from ledger.canonical import parse_hex32
 
-    from .test_evidence import issue
+    from .evidence_support import issue
 
     tmp = tmp_path_factory.mktemp("herd")
     docs = issue(ledger, tmp, fresh_department, make_records(3))
@@ -390,15 +390,15 @@ def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
 
 # -- a decision citing another holder's licence --------------------------------------------------------------------
 
-def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: Ledger, tmp_path: Path) -> None:  # noqa: F811
+def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: Ledger, tmp_path: Path) -> None:
     """Adversary: an applicant citing someone else's genuine licence, then (as holder of the bundle) naming that
     licence's holder as the applicant. The recorded holder fact is false and both verifiers re-establish it;
     renaming the applicant breaks applicant_commitment in both."""
     from ledger import decisions, logchain
     from ledger.evidence import decision_bundle
 
-    from .test_decision_rerun import application
-    from .test_evidence import both, failed_names
+    from .rerun_support import application
+    from .evidence_support import both, failed_names
 
     case = "RR2B-OTHER-HOLDER"
     decision = decisions.decide(ledger, world.dept, case, "ITEM-1",

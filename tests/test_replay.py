@@ -18,7 +18,7 @@ from ledger.logchain import LOG_DECISIONS, canonical_body
 from ledger.replay import replay, replay_strict
 
 from .conftest import PASSPHRASE
-from .test_decisions import applications, decided_history
+from .decision_support import applications, decided_history
 
 
 def _checks(report: Any) -> dict[str, list[int | None]]:
@@ -181,7 +181,7 @@ def test_cli_decide_and_replay_exit_codes(ledger: Any, fresh_department: str, tm
     _cli_env(ledger, monkeypatch)
     apps = tmp_path / "apps.jsonl"
     rules = tmp_path / "rules.json"
-    from .test_decisions import unique_rule_set
+    from .decision_support import unique_rule_set
 
     rules.write_text(json.dumps(unique_rule_set(f"cli-{dept}").document))
     assert cli_main(["demo-data", "--items", "30", "--applications", "120", "--seed", "5", "--out", str(apps)]) == 0
@@ -209,7 +209,7 @@ def test_cli_officer_override_is_recorded_anchored_and_replayed(ledger: Any, fre
     dept = fresh_department
     _cli_env(ledger, monkeypatch)
     apps, rules = tmp_path / "apps.jsonl", tmp_path / "rules.json"
-    from .test_decisions import unique_rule_set
+    from .decision_support import unique_rule_set
 
     rules.write_text(json.dumps(unique_rule_set(f"officer-{dept}").document))
     assert cli_main(["demo-data", "--items", "10", "--applications", "5", "--seed", "8", "--out", str(apps)]) == 0

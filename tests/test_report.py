@@ -7,9 +7,7 @@ error, nothing written).
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,10 +16,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ledger import decisions, logchain, report
-from ledger.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger import logchain, report
 from ledger.cli import main as cli_main
-from ledger.departments import Council
 from ledger.errors import InputError
 from ledger.i18n import LANGUAGES, negotiate
 from ledger.logchain import LOG_DECISIONS
@@ -29,31 +25,11 @@ from ledger.reasons import REASON_TEXTS, REASONS
 from ledger.rules import load_rule_set
 
 from .conftest import PASSPHRASE
-from .test_decisions import decided_history
+from .decision_support import decided_history
+from .report_support import HOSTILE_NAME, HOSTILE_REASON, today
+from .report_support import hostile_department_fixture  # noqa: F401 - fixtures
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
-HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
-HOSTILE_REASON = "<img src=x onerror=alert(1)>"
-_codes = itertools.count(1)
-
-
-def today() -> str:
-    return datetime.now(UTC).date().isoformat()
-
-
-@pytest.fixture(scope="module")
-def hostile_department(ledger: Any) -> str:
-    """An approver that registered a name with a script in it, with a decided, anchored history in which an
-    officer overrode one decision giving a reason written as HTML."""
-    code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
-    decided_history(ledger, code, n=60)
-    decisions.record_human_decision(ledger, code, "CASE-000010", "x", officer="officer-7", outcome="approve",
-                                    reasons=[HOSTILE_REASON], applicant_ref="someone", overrides="CASE-000010")
-    decisions.record_human_decision(ledger, code, "CASE-000011", "x", officer="officer-8", outcome="reject",
-                                    reasons=["OFFICER_REVIEW"], applicant_ref="someone else")
-    logchain.anchor_pending(ledger, LOG_DECISIONS, code)
-    return code
 
 
 def test_report_counts_the_period(ledger: Any, hostile_department: str) -> None:

@@ -18,7 +18,7 @@ from api.main import create_app
 from ledger.client import Ledger
 
 from .gateway_process import gateway as gateway_process
-from .test_api_support import UNLIMITED, Clock, assert_problem, bearer, issue, login, make_client, register
+from .api_support import UNLIMITED, Clock, assert_problem, bearer, issue, login, make_client, register
 
 EXAMPLES = 8  # per operation and mode; derandomized, so a run is reproducible
 

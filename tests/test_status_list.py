@@ -23,7 +23,7 @@ from ledger.errors import InputError, NotFoundError
 
 from .conftest import make_records, write_jsonl
 from .gateway_process import BoundGateway
-from .test_crash import run_cli
+from .cli_support import run_cli
 
 BASE = "https://gateway.example.gov.cn"
 

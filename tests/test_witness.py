@@ -432,7 +432,7 @@ def test_bundle_witness_section_in_both_verifiers(own: Ledger, spawn: Callable[.
 
 def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., WitnessProcess],
                                              tmp_path: Path) -> None:
-    from .test_api_support import Clock, make_client
+    from .api_support import Clock, make_client
 
     trust(own, [spawn("w1.example/w", rpc_url(own))], quorum=1)
     docs = issue(own, tmp_path)
@@ -451,13 +451,13 @@ def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(own: Ledger, sp
                                                                  tmp_path: Path) -> None:
     from ledger.chain import ROLE_APPROVER
 
-    from .test_evidence import _decided
+    from .evidence_support import decided
 
     w1, w2 = spawn("w1.example/w", rpc_url(own)), spawn("w2.example/w", rpc_url(own))
     trust(own, [w1, w2], quorum=2)
     Council(own).register("GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER)
     snapshot = node(own, "evm_snapshot")
-    _, apps = _decided(own, "GOV")
+    _, apps = decided(own, "GOV")
     bundle = evidence.decision_bundle(own, "GOV", apps[0]["case_id"])
     assert "witness" in bundle and bundle["library_report"]["verified"] is True
     path = tmp_path / "decision.json"

@@ -24,6 +24,7 @@ from ledger.departments import Council
 from ledger.issuance import issue_records
 
 from .conftest import make_records
+import httpx
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 # Every rate-limit budget out of the way, for tests about something else (all requests come from one address).
@@ -95,4 +96,22 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     body = response.json()
     assert PROBLEM_KEYS <= set(body), body
     assert body["status"] == status and body["type"].startswith("/problems/")
+    return body  # type: ignore[no-any-return]
+
+
+def sign_in(client: httpx.Client, ledger: Ledger, code: str) -> dict[str, str]:
+    challenge = client.post("/auth/challenge", json={"department": code})
+    assert challenge.status_code == 201, challenge.text
+    body = challenge.json()
+    token = client.post("/auth/token", json={"challenge_id": body["challenge_id"], "signature": sign_challenge(
+        ledger.department_account(code), body["message"])})
+    assert token.status_code == 200, token.text
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def problem_body(response: Any, *statuses: int) -> dict[str, Any]:
+    assert response.status_code in statuses, (response.status_code, response.text[:300])
+    assert response.headers["content-type"].startswith("application/problem+json"), response.headers
+    body = response.json()
+    assert PROBLEM_KEYS <= set(body) and body["status"] == response.status_code
     return body  # type: ignore[no-any-return]

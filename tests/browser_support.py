@@ -1,0 +1,50 @@
+"""Helpers and fixtures that several test modules use (from tests/test_browser.py: no test module
+imports another)."""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+import pytest
+
+
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module", name="server")
+def server_fixture(ledger: Any) -> Iterator[str]:
+    import uvicorn
+
+    from api.config import ApiSettings
+    from api.main import create_app
+
+    app = create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1000))
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    started = threading.Event()
+    for _ in range(2000):  # wait for the listening socket (event-driven: uvicorn sets .started)
+        if srv.started:
+            started.set()
+            break
+        thread.join(0.01)
+    assert started.is_set(), "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        srv.should_exit = True
+        thread.join(30)

@@ -1,0 +1,90 @@
+"""Helpers and fixtures that several test modules use (from tests/test_evidence.py: no test module
+imports another)."""
+
+from __future__ import annotations
+
+import importlib.util
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+import pytest
+from ledger import decisions, evidence, issuance
+from ledger.client import Ledger
+from .conftest import PASSPHRASE, write_jsonl
+
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+SCRIPT = REPO / "scripts" / "verify_evidence.py"
+
+
+def rpc_url(ledger: Ledger) -> str:
+    return str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+
+def standalone(ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None,
+               cwd: Path | None = None) -> tuple[int, dict[str, Any] | None, str]:
+    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr)."""
+    run = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+                         capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
+
+
+def cli_env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Point the CLI at the session ledger (its database, passphrase); returns the --data-dir arguments."""
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)  # the vault opens certificates found by id or file
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    return ["--data-dir", str(ledger.settings.data_dir)]
+
+
+def failed_names(result: dict[str, Any]) -> set[str]:
+    return {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
+
+
+def issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp / f"in-{records[0]['id']}.jsonl", records), department, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def both(ledger: Ledger, bundle: Any, tmp: Path, name: str = "bundle.json", *extra: str,
+         file: Path | None = None) -> tuple[evidence.BundleReport, int, dict[str, Any] | None]:
+    """Verify with the library and the standalone verifier; assert they agree; return both results."""
+    path = tmp / name
+    path.write_text(json.dumps(bundle) if not isinstance(bundle, str) else bundle, encoding="utf-8")
+    report = evidence.verify_bundle(path, ledger.chain, file=file)
+    code, result, stderr = standalone(ledger, path, *extra, *(["--file", str(file)] if file else []))
+    assert result is not None, stderr
+    assert (code == 0) == report.ok, (report.to_json(), result)
+    assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
+    return report, code, result
+
+
+def decided(ledger: Ledger, department: str, n: int = 5) -> tuple[Any, list[dict[str, Any]]]:
+
+    from .decision_support import applications, unique_rule_set
+
+    rule_set = unique_rule_set(f"evidence-{department}")
+    decisions.publish_rule_set(ledger, rule_set, department)
+    apps = applications(n, seed=11)
+    result = decisions.decide_many(ledger, department, apps, {"*": rule_set})
+    assert result.count == n and result.roots
+    return rule_set, apps
+
+
+def load_script() -> Any:
+    spec = importlib.util.spec_from_file_location("verify_evidence", SCRIPT)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+SCRIPT_MODULE = load_script()

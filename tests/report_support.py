@@ -1,0 +1,43 @@
+"""Helpers and fixtures that several test modules use (from tests/test_report.py: no test module
+imports another)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from datetime import UTC, datetime
+from typing import Any
+import pytest
+from ledger import decisions, logchain
+from ledger.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.departments import Council
+from ledger.logchain import LOG_DECISIONS
+from .decision_support import decided_history
+
+
+HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
+
+
+HOSTILE_REASON = "<img src=x onerror=alert(1)>"
+
+
+_codes = itertools.count(1)
+
+
+def today() -> str:
+    return datetime.now(UTC).date().isoformat()
+
+
+@pytest.fixture(scope="module", name="hostile_department")
+def hostile_department_fixture(ledger: Any) -> str:
+    """An approver that registered a name with a script in it, with a decided, anchored history in which an
+    officer overrode one decision giving a reason written as HTML."""
+    code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    decided_history(ledger, code, n=60)
+    decisions.record_human_decision(ledger, code, "CASE-000010", "x", officer="officer-7", outcome="approve",
+                                    reasons=[HOSTILE_REASON], applicant_ref="someone", overrides="CASE-000010")
+    decisions.record_human_decision(ledger, code, "CASE-000011", "x", officer="officer-8", outcome="reject",
+                                    reasons=["OFFICER_REVIEW"], applicant_ref="someone else")
+    logchain.anchor_pending(ledger, LOG_DECISIONS, code)
+    return code

@@ -1,0 +1,75 @@
+"""Helpers and fixtures that several test modules use (from tests/test_decision_rerun.py: no test module
+imports another)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+import pytest
+import yaml
+from ledger import decisions, evidence, logchain
+from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
+from ledger.client import Ledger
+from ledger.departments import Council
+from ledger.rules import load_rule_set
+from .conftest import make_records
+from .evidence_support import issue
+
+
+RULES = Path(__file__).resolve().parent.parent / "rules"
+
+
+ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
+        "item_version": 30, "online_depth": 4, "handling_form": 2, "implementing_body": 2, "in_service_hall": 1,
+        "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1, "joint_bodies": 0}
+
+
+def application(case: str, digest: str) -> dict[str, Any]:
+    return {"case_id": case, "service_item": "ITEM-1", "item": dict(ITEM),
+            "application": {"online": True, "materials_submitted": 2, "applicant_type": "enterprise"},
+            "applicant": {"blacklisted": False}, "certificates": [{"digest": digest}]}
+
+
+class World:
+    def __init__(self, ledger: Ledger, tmp: Path) -> None:
+        self.ledger = ledger
+        self.dept = f"RR{id(self) % 1000}"
+        Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER)
+        document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
+        document["version"] = f"rerun-{self.dept}"
+        self.rules = load_rule_set(document)
+        decisions.publish_rule_set(ledger, self.rules, self.dept)
+        document["version"] = f"rerun-{self.dept}-other"
+        self.other_rules = load_rule_set(document)
+        decisions.publish_rule_set(ledger, self.other_rules, self.dept)
+        self.licences = issue(ledger, tmp, "MKT", make_records(4))
+
+        expired = make_records(1, cert_type="business-licence")
+        expired[0].update(valid_from="2020-01-01", valid_until="2021-12-31")
+        self.licences += issue(ledger, tmp, "MKT", expired)  # licence 4: expired
+        self.licences += issue(ledger, tmp, "MKT", make_records(1))  # licence 5: suspended before its decision
+
+    def holder(self, i: int) -> str:
+        return str(self.licences[i]["fields"]["subject.credit_code"])
+
+    def decide(self, case: str, i: int, **extra: Any) -> decisions.Decision:
+        return decisions.decide(self.ledger, self.dept, case, "ITEM-1",
+                                {**application(case, self.licences[i]["digest"]), **extra}, self.rules,
+                                applicant_ref=self.holder(i))
+
+    def bundle(self, case: str, i: int | None, seq: int | None = None, **kwargs: Any) -> dict[str, Any]:
+        logchain.anchor_pending(self.ledger, logchain.LOG_DECISIONS, self.dept)
+        return evidence.decision_bundle(self.ledger, self.dept, case, seq=seq,
+                                        applicant=None if i is None else self.holder(i), **kwargs)
+
+
+@pytest.fixture(scope="module", name="world")
+def world_fixture(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> World:
+    return World(ledger, tmp_path_factory.mktemp("rerun"))
+
+
+@pytest.fixture(scope="module", name="approved")
+def approved_fixture(world: World) -> dict[str, Any]:
+    decision = world.decide("RR-APPROVE", 0)
+    assert decision.body["outcome"] == "approve", decision.body
+    return world.bundle("RR-APPROVE", 0)

@@ -1,0 +1,61 @@
+"""Helpers and fixtures that several test modules use (from tests/test_supervision.py: no test module
+imports another)."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from ledger import decisions, supervision
+from ledger.rules import RuleSet, load_rule_set
+
+
+ITEM = "440300-SCJG-0042"
+
+
+_versions = itertools.count(1)
+
+
+def rule_set(tag: str) -> RuleSet:
+    """Approve online applications; approve notify-and-commit items on a commitment; refer credit-listed applicants."""
+    return load_rule_set({
+        "engine": "pl-rules/1", "rule_set_id": "supervision-test", "version": f"{tag}-{next(_versions)}",
+        "service_item": "*", "title": "supervision test", "default_outcome": "refer",
+        "default_reason": "NOT_TYPICAL_REFER_TO_OFFICER",
+        "rules": [
+            {"id": "applicant-blacklisted", "outcome": "refer", "reason": "APPLICANT_ON_CREDIT_BLACKLIST",
+             "when": {"field": "applicant.blacklisted", "op": "==", "value": True}},
+            {"id": "notify-and-commit", "outcome": "approve", "reason": "APPROVED_ON_COMMITMENT",
+             "when": {"field": "item.notify_commit", "op": "==", "value": 1},
+             "commitment": {"promise": "MATERIALS_ON_FILE", "within_days": 30, "check": "DOCUMENT_CHECK"}},
+            {"id": "online", "outcome": "approve", "reason": "TYPICAL_FEATURES_MATCH",
+             "when": {"field": "application.online", "op": "==", "value": True}},
+        ]})
+
+
+def application(case: str, *, commit: int = 0, claims_blacklisted: bool = False) -> dict[str, Any]:
+    return {"case_id": case, "service_item": ITEM, "item": {"notify_commit": commit},
+            "application": {"online": True}, "applicant": {"blacklisted": claims_blacklisted}}
+
+
+def decide(ledger: Any, dept: str, rules: RuleSet, case: str, applicant: str, **kw: Any) -> decisions.Decision:
+    return decisions.decide(ledger, dept, case, ITEM, application(case, **kw), rules, applicant_ref=applicant)
+
+
+def mine(ledger: Any, blocks: int) -> None:
+    """Test only: mine empty blocks at once (anvil_mine), instead of waiting for the one-second block time."""
+    ledger.chain.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
+
+
+def approvals(ledger: Any, dept: str, rules: RuleSet, n: int) -> datetime:
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    apps = [{**application(f"A-{i:03d}"), "applicant_ref": f"applicant-{i}"} for i in range(n)]
+    decisions.decide_many(ledger, dept, apps, {"*": rules})
+    return start
+
+
+def announced(ledger: Any, dept: str, rules: RuleSet, n: int = 20, rate: str = "0.2") -> dict[str, Any]:
+    start = approvals(ledger, dept, rules, n)
+    supervision.register_inspectors(ledger, dept, "inspectors-2026", ["insp-1", "insp-2", "insp-3"])
+    return supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate,
+                                           inspectors="inspectors-2026")
