@@ -149,6 +149,28 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+
+def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
+    """The fee fields of a transaction, from the node's own fee model: ``gasPrice`` when set (LEDGER_GAS_PRICE)
+    or when the latest block has no base fee or a zero one (a zero-fee QBFT network, the embedded node); otherwise
+    an EIP-1559 transaction whose ``maxFeePerGas`` covers the base fee rising through a dozen full blocks (12.5 %
+    each at most) plus the node's suggested tip, so a busy stretch does not leave an anchor waiting. The sender
+    pays only the base fee and the tip actually charged."""
+    if gas_price is not None:
+        return {"gasPrice": gas_price}
+    try:
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        if base == 0:
+            return {"gasPrice": int(w3.eth.gas_price)}
+        try:
+            tip = int(w3.eth.max_priority_fee)
+        except Web3RPCError:  # a node without eth_maxPriorityFeePerGas: its gas price less the base fee
+            tip = max(int(w3.eth.gas_price) - base, 0)
+    except (OSError, Web3RPCError) as exc:
+        raise ChainError(f"could not read the chain's fees from {getattr(w3.provider, 'endpoint_uri', '?')}: "
+                         f"{exc}") from exc
+    return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
+
 class Chain:
     """Contract handles and transaction sending for one deployment."""
 
@@ -196,10 +218,8 @@ class Chain:
         with self._locks_guard:
             return self._locks.setdefault(address, threading.Lock())
 
-    def _price(self) -> int:
-        if self.gas_price is not None:
-            return self.gas_price
-        return int(self.w3.eth.gas_price)
+    def _fees(self) -> dict[str, int]:
+        return fee_fields(self.w3, self.gas_price)
 
     def send(self, account: LocalAccount, fn: Any, *, gas: int | None = None) -> str:
         """Sign and send a contract call from ``account``; returns the transaction hash (not yet confirmed).
@@ -223,8 +243,7 @@ class Chain:
                 try:
                     nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
                     tx = fn.build_transaction({
-                        "from": address, "nonce": nonce, "gas": gas, "gasPrice": self._price(),
-                        "chainId": self.chain_id,
+                        "from": address, "nonce": nonce, "gas": gas, "chainId": self.chain_id, **self._fees(),
                     })
                 except (OSError, Web3RPCError) as exc:
                     raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
@@ -241,6 +260,10 @@ class Chain:
                     elif any(m in message for m in _NONCE_TAKEN):
                         time.sleep(0.05 * (attempt + 1))  # another writer used this nonce: read it again
                         continue
+                    elif "insufficient funds" in message:
+                        raise ChainError(f"the node refused {fn.fn_name}: {address} cannot pay for gas on this "
+                                         f"chain ({exc}); fund that address, or run the network with zero fees "
+                                         "(docs/deploy.md), then run the command again") from exc
                     else:
                         raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
                 except OSError as exc:
@@ -355,7 +378,7 @@ class Chain:
         """Deploy the registry, anchor and log contracts; returns their addresses."""
         artifacts = contract_artifacts()
         chain_id = int(w3.eth.chain_id)
-        price = gas_price if gas_price is not None else int(w3.eth.gas_price)
+        fees = fee_fields(w3, gas_price)
         nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))
         addresses: dict[str, str] = {}
         first_block = None
@@ -364,8 +387,8 @@ class Chain:
             artifact = artifacts[name]
             factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
             ctor = factory.constructor(*(args if args is not None else (addresses["DepartmentRegistry"],)))
-            tx = ctor.build_transaction({"from": deployer.address, "nonce": nonce, "gasPrice": price,
-                                         "chainId": chain_id, "gas": 6_000_000})
+            tx = ctor.build_transaction({"from": deployer.address, "nonce": nonce, "chainId": chain_id,
+                                         "gas": 6_000_000, **fees})
             signed = deployer.sign_transaction(tx)
             try:
                 tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)

@@ -13,8 +13,11 @@ import os
 import subprocess
 import sys
 import threading
+import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -28,28 +31,35 @@ CHAIN_ID = 4242
 STANDARD_PREFIXES = ("eth_", "net_", "web3_")
 
 
-@pytest.fixture()
-def network(tmp_path: Path) -> Iterator[RpcProxy]:
-    """A node started on its own, like a validator of the departments' network, behind the recording proxy."""
+@contextmanager
+def _node(*fees: str) -> Iterator[tuple[RpcProxy, str]]:
+    """A node started on its own, like a validator of the departments' network, behind the recording proxy;
+    yields the proxy and the node's own URL (for what the network's operator does, e.g. funding an account)."""
     import socket
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    node = subprocess.Popen([str(tool_path("anvil")), "--port", str(port), "--chain-id", str(CHAIN_ID),
-                             "--base-fee", "0", "--gas-price", "0", "--block-time", "1", "--mixed-mining",
-                             "--silent"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen([str(tool_path("anvil")), "--port", str(port), "--chain-id", str(CHAIN_ID), *fees,
+                             "--block-time", "1", "--mixed-mining", "--silent"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
             if rpc_ready(url):
                 break
             threading.Event().wait(0.05)
-        proxy = RpcProxy(url)
-        yield proxy
-        proxy.close()
+        with RpcProxy(url) as proxy:
+            yield proxy, url
     finally:
         node.terminate()
         node.wait(10)
+
+
+@pytest.fixture()
+def network() -> Iterator[RpcProxy]:
+    """A zero-fee network (as docs/deploy.md configures Besu)."""
+    with _node("--base-fee", "0", "--gas-price", "0") as (proxy, _):
+        yield proxy
 
 
 def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: RpcProxy, tmp_path: Path) -> None:
@@ -107,3 +117,73 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Rp
     assert not non_standard, f"the ledger called non-standard JSON-RPC methods: {non_standard}"
     assert network.methods["eth_sendRawTransaction"] >= 3 + 3  # anchors + deploy; every write is signed locally
     assert "eth_sendTransaction" not in network.methods  # no key lives in the node
+
+
+def _rpc(url: str, method: str, *params: Any) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as answer:
+        return json.loads(answer.read())["result"]
+
+
+def _fund(url: str, address: str) -> None:
+    """The network's operator gives ``address`` 1 ether from a dev account of the node (not the ledger's doing)."""
+    sender = _rpc(url, "eth_accounts")[0]
+    tx = _rpc(url, "eth_sendTransaction", {"from": sender, "to": address, "value": hex(10**18)})
+    for _ in range(200):
+        if _rpc(url, "eth_getTransactionReceipt", tx):
+            return
+        threading.Event().wait(0.05)
+    raise AssertionError(f"funding {address} was not mined")
+
+
+def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None:
+    """On a network with an EIP-1559 base fee (a public-style chain, or Besu without zeroBaseFee) the ledger reads
+    the node's fee model and sends type-2 transactions whose fee cap covers the base fee; no LEDGER_GAS_PRICE.
+    A department key with no funds gets a clear error naming the address to fund, and loses nothing: after
+    funding, `ledger resume` anchors the stored batch and every certificate verifies."""
+    with _node("--base-fee", str(10**9)) as (network, node_url):
+        data_dir = tmp_path / "department-node"
+        env = dict(os.environ, LEDGER_DATA_DIR=str(data_dir), LEDGER_RPC_URL=network.url,
+                   LEDGER_PASSPHRASE=PASSPHRASE, LEDGER_COUNCIL_PASSPHRASE=PASSPHRASE,
+                   LEDGER_DATABASE_URL=database_url(data_dir) or "", LEDGER_KEYSTORE_KDF_N="1024",
+                   LEDGER_CONFIRMATIONS="1")
+        env.pop("LEDGER_GAS_PRICE", None)
+
+        def ledger(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
+            done = subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True,
+                                  text=True, timeout=180)
+            assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
+            return done
+
+        keystore = str(tmp_path / "member")
+        member = json.loads(ledger("keys", "create", "council", "--keystore", keystore).stdout)["address"]
+        _fund(node_url, member)
+        ledger("deploy", "--council", member, "--threshold", "1", "--keystore", keystore)
+        registered = json.loads(ledger("council", "register", "HOUSING", "--name", "Housing Bureau", "--roles",
+                                       "issuer,verifier", "--member-keystore", keystore).stdout)
+        assert registered["state"] == "executed"
+        department = next(line.split()[-1] for line in ledger("keys", "list").stdout.splitlines()
+                          if "HOUSING" in line)
+        assert department.startswith("0x") and len(department) == 42, department
+
+        source = write_jsonl(tmp_path / "permits.jsonl", make_records(6, cert_type="housing-permit"))
+        refused = ledger("issue", str(source), "-d", "HOUSING", expect=2)
+        assert f"{department} cannot pay for gas" in refused.stderr and "fund that address" in refused.stderr, \
+            refused.stderr
+        _fund(node_url, department)
+        ledger("resume")
+        assert json.loads(ledger("continue", str(source), "-d", "HOUSING").stdout)["certificates"] == 0  # all stored
+        first = json.loads(source.read_text().splitlines()[0])["id"]
+        ledger("export", first, "-d", "HOUSING", "--out", str(tmp_path / "c.json"))
+        assert "VERIFIED" in ledger("verify", str(tmp_path / "c.json")).stdout
+        ledger("reconcile")
+
+        base = int(_rpc(node_url, "eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
+        assert base > 0
+        mined = [tx for n in range(1, int(_rpc(node_url, "eth_blockNumber"), 16) + 1)
+                 for tx in _rpc(node_url, "eth_getBlockByNumber", hex(n), True)["transactions"]
+                 if tx["from"].lower() in (member.lower(), department.lower())]
+        assert mined and all(tx["type"] == "0x2" and int(tx["maxFeePerGas"], 16) >= base for tx in mined), mined
+        non_standard = sorted(m for m in network.methods if not m.startswith(STANDARD_PREFIXES))
+        assert not non_standard, non_standard
