@@ -31,8 +31,8 @@ from sqlalchemy import select
 
 from . import chainread
 from . import __version__
-from .canonical import (CERT_FORMAT, SALT_BYTES, canonical_json, certificate_digest, document_digest, field_hash,
-                        hex32, is_hex_digits, strict_json_loads)
+from .canonical import (CERT_FORMAT, canonical_json, certificate_digest, document_digest, field_hash,
+                        hex32, strict_json_loads)
 from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document, validity_instant
 from .chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from .client import Ledger
@@ -40,6 +40,7 @@ from .departments import get_department
 from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
 from .merkle import root_from_proof
 from .reasons import reason_name
+from .schemas import bundle_shape_problem
 from .signing import batch_message, log_message, recover
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
@@ -415,21 +416,9 @@ def _b(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
 
 
-def _is_hex(value: Any, nbytes: int | None, prefix: bool = True) -> bool:
-    if not isinstance(value, str):
-        return False
-    text = value
-    if prefix:
-        if not text.startswith("0x"):
-            return False
-        text = text[2:]
-    if nbytes is not None and len(text) != 2 * nbytes:
-        return False
-    return is_hex_digits(text)  # either case; no whitespace (bytes.fromhex would skip it)
-
-
 def _shape(b: dict[str, Any]) -> str | None:
-    """Why ``b`` is not a well-formed pl-evidence/1 certificate bundle, or None."""
+    """Why ``b`` is not a well-formed pl-evidence/1 bundle, or None: the published schema's typed models
+    (ledger/schemas.py, docs/schema/evidence-bundle.schema.json) plus the rules a schema cannot say."""
     if b.get("bundle") != BUNDLE_VERSION:
         return f"bundle version {b.get('bundle')!r} is not supported; this verifier reads {BUNDLE_VERSION!r}"
     if b.get("kind") == "decision":
@@ -439,65 +428,7 @@ def _shape(b: dict[str, Any]) -> str | None:
     for key in ("chain", "certificate", "anchor", "department", "as_of", "status"):
         if not isinstance(b.get(key), dict):
             return f"section {key!r} is missing or not an object"
-    c, a, s = b["certificate"], b["anchor"], b["status"]
-    want: list[tuple[str, bool]] = [
-        *_common_shape(b),
-        ("certificate.format", isinstance(c.get("format"), str)),
-        ("certificate.fields", isinstance(c.get("fields"), dict)),
-        ("certificate.salts", isinstance(c.get("salts"), dict)
-         and all(_is_hex(v, SALT_BYTES, prefix=False) for v in c["salts"].values())),
-        ("certificate.hidden", isinstance(c.get("hidden"), dict)
-         and all(_is_hex(v, 32, prefix=False) for v in c["hidden"].values())),
-        ("certificate.field_hashes", isinstance(c.get("field_hashes"), dict)
-         and all(_is_hex(v, 32, prefix=False) for v in c["field_hashes"].values())),
-        ("certificate.digest", _is_hex(c.get("digest"), 32)),
-        ("anchor.root", _is_hex(a.get("root"), 32)),
-        ("anchor.proof", isinstance(a.get("proof"), list) and all(_is_hex(p, 32) for p in a["proof"])),
-        ("anchor.count", _int(a.get("count"))),
-        ("anchor.schema", _is_hex(a.get("schema"), 32)),
-        ("anchor.signer", _is_hex(a.get("signer"), 20)),
-        ("anchor.signature", _is_hex(a.get("signature"), 65)),
-        ("anchor.tx_hash", _is_hex(a.get("tx_hash"), 32)),
-        ("anchor.block_number", _int(a.get("block_number"))),
-        ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
-        ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
-        ("status.status", isinstance(s.get("status"), str)),
-        ("status.changed_in_block", s.get("changed_in_block") is None or _int(s.get("changed_in_block"))),
-        ("status.detail", s.get("detail") is None or _is_hex(s.get("detail"), 32)),
-        ("status.reason", s.get("reason") is None or isinstance(s.get("reason"), str)),
-    ]
-    for name, ok in want:
-        if not ok:
-            return f"{name} is missing or malformed (see docs/evidence.md for its type)"
-    if "attachment" in b and not (isinstance(b["attachment"], dict)
-                                  and _is_hex(b["attachment"].get("sha256"), 32, prefix=False)):
-        return "attachment.sha256 must be 64 hex digits"
-    if "witness" in b:
-        from .witness.bundle import shape_problem
-
-        return shape_problem(b["witness"])
-    return None
-
-
-def _common_shape(b: dict[str, Any]) -> list[tuple[str, bool]]:
-    ch, d, a = b["chain"], b["department"], b["as_of"]
-    return [
-        ("chain.chain_id", _int(ch.get("chain_id"))),
-        ("chain.genesis_hash", _is_hex(ch.get("genesis_hash"), 32)),
-        ("chain.anchor_contract", _is_hex(ch.get("anchor_contract"), 20)),
-        ("chain.registry_contract", _is_hex(ch.get("registry_contract"), 20)),
-        ("chain.log_contract", _is_hex(ch.get("log_contract"), 20)),
-        ("department.id", isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()),
-        ("department.name", isinstance(d.get("name"), str)),
-        ("department.key_history", isinstance(d.get("key_history"), list)),
-        ("department.status_history", isinstance(d.get("status_history"), list)),
-        ("as_of.block_number", _int(a.get("block_number"))),
-        ("as_of.block_hash", _is_hex(a.get("block_hash"), 32)),
-    ]
-
-
-def _int(value: Any) -> bool:
-    return type(value) is int and value >= 0
+    return bundle_shape_problem(b)
 
 
 def _check_fields(cert: dict[str, Any]) -> tuple[bool, str]:
@@ -861,51 +792,11 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
             return f"section {key!r} is missing or not an object"
     if b.get("rule_set") is None and not _officer_without_rules(b):
         return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
-    d, a, r = b["decision"], b["anchor"], b["rule_set"]
+    d, a = b["decision"], b["anchor"]
     if d.get("log") != "decisions" or str(a.get("log_id", "")).lower() != DECISIONS_LOG_ID:
         return ("decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
                 "of any other log is not a decision")
-    want = [
-        *_common_shape(b),
-        ("decision.log", isinstance(d.get("log"), str) and bool(d["log"])),
-        ("decision.department", isinstance(d.get("department"), str)),
-        ("decision.seq", _int(d.get("seq"))),
-        ("decision.prev_hash", _is_hex(d.get("prev_hash"), 32)),
-        ("decision.entry_hash", _is_hex(d.get("entry_hash"), 32)),
-        ("decision.body", isinstance(d.get("body"), dict)),
-        ("anchor.root", _is_hex(a.get("root"), 32)),
-        ("anchor.proof", isinstance(a.get("proof"), list) and all(_is_hex(p, 32) for p in a["proof"])),
-        ("anchor.log_id", _is_hex(a.get("log_id"), 32)),
-        ("anchor.first_seq", _int(a.get("first_seq"))),
-        ("anchor.last_seq", _int(a.get("last_seq"))),
-        ("anchor.head_hash", _is_hex(a.get("head_hash"), 32)),
-        ("anchor.signer", _is_hex(a.get("signer"), 20)),
-        ("anchor.signature", _is_hex(a.get("signature"), 65)),
-        ("anchor.tx_hash", _is_hex(a.get("tx_hash"), 32)),
-        ("anchor.block_number", _int(a.get("block_number"))),
-        ("anchor.block_hash", _is_hex(a.get("block_hash"), 32)),
-        ("anchor.block_timestamp", _int(a.get("block_timestamp"))),
-    ]
-    if r is not None:
-        want += [
-            ("rule_set.digest", _is_hex(r.get("digest"), 32)),
-            ("rule_set.document", isinstance(r.get("document"), dict)),
-            ("rule_set.department", isinstance(r.get("department"), str)),
-            ("rule_set.service_item", _is_hex(r.get("service_item"), 32)),
-            ("rule_set.tx_hash", _is_hex(r.get("tx_hash"), 32)),
-            ("rule_set.block_number", _int(r.get("block_number"))),
-        ]
-    for name, ok in want:
-        if not ok:
-            return f"{name} is missing or malformed (see docs/evidence.md for its type)"
-    if "input" not in b or not (b["input"] is None or isinstance(b["input"], dict)) \
-            or not isinstance(b.get("cited"), list):
-        return "input (an object, or null for an officer's decision without input) and cited (a list) are required"
-    if "witness" in b:
-        from .witness.bundle import shape_problem
-
-        return shape_problem(b["witness"])
-    return None
+    return bundle_shape_problem(b)
 
 
 def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int,

@@ -1,4 +1,5 @@
-"""Typed models of the certificate document (docs/format.md) and its published JSON Schema.
+"""Typed models of the certificate document (docs/format.md) and the evidence bundle (docs/evidence.md), and
+their published JSON Schemas.
 
 ``CertificateDocumentModel`` is the shape of a ``pl-cert/1`` certificate or presentation as holders keep it and
 verifiers read it. Its JSON Schema is generated from the model and committed as
@@ -14,12 +15,13 @@ import json
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from .canonical import CERT_FORMAT, SALT_BYTES
 
 SCHEMA_DIR = Path(__file__).resolve().parent.parent / "docs" / "schema"
 SCHEMA_ID = "https://provenance-ledger.example/schema/certificate-document.schema.json"
+BUNDLE_SCHEMA_ID = "https://provenance-ledger.example/schema/evidence-bundle.schema.json"
 
 Hex32 = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{64}$")]
 FieldHash = Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-fA-F]{64}$")]  # written without 0x; read either
@@ -71,8 +73,204 @@ def certificate_document_schema() -> dict[str, Any]:
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID, **schema}
 
 
+# -- evidence bundles (pl-evidence/1, docs/evidence.md) ------------------------------------------------------------
+# Strict: a number is a JSON integer (not true, not "5"), a string is a string. Unknown members are allowed (a
+# producer's annotations); what a member means is checked by verification, not here.
+
+Bare32 = Annotated[str, StringConstraints(pattern=r"^[0-9a-fA-F]{64}$")]  # 32 bytes as hex, no 0x
+Count = Annotated[int, Field(ge=0)]
+DepartmentId = Annotated[str, StringConstraints(min_length=1, max_length=32, pattern=r"^[\x00-\x7f]+$")]
+_SECTION = ConfigDict(strict=True, extra="allow", frozen=True)
+
+
+class BundleChain(BaseModel):
+    """The chain the bundle is evidence on."""
+
+    model_config = _SECTION
+    chain_id: Count
+    genesis_hash: Hex32 = Field(description="block 0's hash")
+    anchor_contract: Address
+    registry_contract: Address
+    log_contract: Address
+
+
+class BundleDepartment(BaseModel):
+    """The department, its key periods and status periods as they stood at ``as_of``."""
+
+    model_config = _SECTION
+    id: DepartmentId
+    name: str
+    key_history: list[Any]
+    status_history: list[Any]
+
+
+class BundleAsOf(BaseModel):
+    """The block the department history and the status are stated for."""
+
+    model_config = _SECTION
+    block_number: Count
+    block_hash: Hex32
+
+
+class BundleCertificate(BaseModel):
+    """The certificate or presentation, with every field hash (docs/format.md §3-4)."""
+
+    model_config = _SECTION
+    format: str
+    fields: dict[str, Any]
+    salts: dict[str, Salt]
+    hidden: dict[str, Bare32]
+    field_hashes: dict[str, Bare32]
+    digest: Hex32
+
+
+class BundleBatchAnchor(BaseModel):
+    """The Merkle proof, the BatchAnchored event's facts, the batch signature and the anchoring transaction."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, populate_by_name=True)
+    root: Hex32
+    proof: list[Hex32]
+    count: Count
+    schema_: Hex32 = Field(alias="schema")
+    signer: Address
+    signature: Signature
+    tx_hash: Hex32
+    block_number: Count
+    block_hash: Hex32
+    block_timestamp: Count
+
+
+class BundleStatus(BaseModel):
+    """The status in force at ``as_of``."""
+
+    model_config = _SECTION
+    status: str
+    changed_in_block: Count | None = None
+    detail: Hex32 | None = None
+    reason: str | None = None
+
+
+class BundleAttachment(BaseModel):
+    model_config = _SECTION
+    sha256: Bare32
+
+
+class BundleWitness(BaseModel):
+    model_config = _SECTION
+    checkpoint: str = Field(description="a C2SP signed note: the checkpoint with the witnesses' cosignatures")
+
+
+class CertificateBundleModel(BaseModel):
+    """A ``pl-evidence/1`` bundle for one certificate (docs/evidence.md)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, title="pl-evidence/1 certificate bundle")
+    bundle: Literal["pl-evidence/1"]
+    kind: Literal["certificate"]
+    chain: BundleChain
+    department: BundleDepartment
+    as_of: BundleAsOf
+    certificate: BundleCertificate
+    anchor: BundleBatchAnchor
+    status: BundleStatus
+    attachment: BundleAttachment = Field(default=None, description="optional; when present, an object")  # type: ignore[assignment]
+    witness: BundleWitness = Field(default=None, description="optional; when present, an object")  # type: ignore[assignment]
+
+
+class BundleLogEntry(BaseModel):
+    """The decision-log entry (docs/format.md §10)."""
+
+    model_config = _SECTION
+    log: Annotated[str, StringConstraints(min_length=1)]
+    department: str
+    seq: Count
+    prev_hash: Hex32
+    entry_hash: Hex32
+    body: dict[str, Any]
+
+
+class BundleLogAnchor(BaseModel):
+    """The Merkle proof, the LogBatchAnchored event's facts, the log batch signature and its transaction."""
+
+    model_config = _SECTION
+    root: Hex32
+    proof: list[Hex32]
+    log_id: Hex32
+    first_seq: Count
+    last_seq: Count
+    head_hash: Hex32
+    signer: Address
+    signature: Signature
+    tx_hash: Hex32
+    block_number: Count
+    block_hash: Hex32
+    block_timestamp: Count
+
+
+class BundleRuleSet(BaseModel):
+    """The rule set as published (its RuleSetPublished event's facts)."""
+
+    model_config = _SECTION
+    digest: Hex32
+    document: dict[str, Any]
+    department: str
+    service_item: Hex32
+    tx_hash: Hex32
+    block_number: Count
+
+
+class DecisionBundleModel(BaseModel):
+    """A ``pl-evidence/1`` bundle for one decision: the entry, its anchor, the rule set, the opened input and
+    the cited certificates (docs/evidence.md, Decision bundles)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", frozen=True, title="pl-evidence/1 decision bundle")
+    bundle: Literal["pl-evidence/1"]
+    kind: Literal["decision"]
+    chain: BundleChain
+    department: BundleDepartment
+    as_of: BundleAsOf
+    decision: BundleLogEntry
+    anchor: BundleLogAnchor
+    rule_set: BundleRuleSet | None = Field(description="null only for an officer's decision that applied no rules")
+    input: dict[str, Any] | None = Field(description="the opened input; null for an officer's decision without one")
+    cited: list[Any] = Field(description="the cited certificates, as presentations")
+    witness: BundleWitness = Field(default=None, description="optional; when present, an object")  # type: ignore[assignment]
+
+
+EvidenceBundle = TypeAdapter(Annotated[CertificateBundleModel | DecisionBundleModel, Field(discriminator="kind")])
+_OWN_MESSAGES = {
+    "attachment": "attachment.sha256 must be 64 hex digits",
+    "witness": "witness.checkpoint must be a signed note (text)",
+    "input": "input (an object, or null for an officer's decision without input) and cited (a list) are required",
+    "cited": "input (an object, or null for an officer's decision without input) and cited (a list) are required",
+}
+
+
+def bundle_shape_problem(bundle: dict[str, Any]) -> str | None:
+    """Why ``bundle`` (of a kind this reader knows) does not have the published shape, naming the first element
+    at fault, or None. Sections come before the optional parts, in the order of the schema."""
+    try:
+        EvidenceBundle.validate_python(bundle)
+    except ValidationError as exc:
+        locations = [tuple(error["loc"])[1:] for error in exc.errors()]  # [0] is the discriminator's tag
+        location = min(locations, key=lambda loc: (str(loc[0]) in _OWN_MESSAGES, 0))
+        head = str(location[0])
+        if head in _OWN_MESSAGES:
+            return _OWN_MESSAGES[head]
+        if len(location) == 1:
+            return f"section {head!r} is missing or not an object"
+        return f"{head}.{location[1]} is missing or malformed (see docs/evidence.md for its type)"
+    return None
+
+
+def evidence_bundle_schema() -> dict[str, Any]:
+    schema = EvidenceBundle.json_schema(by_alias=True)
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": BUNDLE_SCHEMA_ID,
+            "title": "pl-evidence/1 evidence bundle", **schema}
+
+
 def render_schema(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-SCHEMAS = {"certificate-document.schema.json": certificate_document_schema}
+SCHEMAS = {"certificate-document.schema.json": certificate_document_schema,
+           "evidence-bundle.schema.json": evidence_bundle_schema}

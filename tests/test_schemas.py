@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import os
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ from ledger.certificate import CertificateDocument, load_document, validate_reco
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.issuance import issue_records
-from ledger.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, render_schema
+from ledger.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, bundle_shape_problem, render_schema
 
 from .conftest import make_records
 
@@ -67,3 +68,88 @@ def test_shapes_the_reader_refuses_the_schema_refuses(document: dict[str, Any], 
     with pytest.raises(InputError):
         CertificateDocument.from_json(tampered)
     assert list(_validator().iter_errors(tampered)), "the published schema accepted a shape the reader refuses"
+
+
+# -- evidence bundles ------------------------------------------------------------------------------------------------
+# Adversary: whoever hands a court a bundle of the wrong shape (a hex string cut short, a number sent as text or as
+# true, a section missing). The published schema, the library's reader (its typed models) and the standalone
+# verifier (independent code) refuse the same vectors.
+
+def _bundle_validator() -> Draft202012Validator:
+    schema = json.loads((SCHEMA_DIR / "evidence-bundle.schema.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+@pytest.fixture(scope="module")
+def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    from ledger import decisions, evidence, logchain
+    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.departments import Council
+
+    from .evidence_support import decided, issue
+
+    tmp = tmp_path_factory.mktemp("bundle-schema")
+    docs = issue(ledger, tmp, "MKT", make_records(2, prefix="BSCHEMA"))
+    code = f"BS{os.getpid() % 1000}"
+    Council(ledger).register(code, "Bundle schema approvals", ROLE_ISSUER | ROLE_APPROVER)
+    _, apps = decided(ledger, code, n=3)
+    automatic = evidence.decision_bundle(ledger, code, apps[0]["case_id"])
+    d = automatic["decision"]
+    human = decisions.record_human_decision(
+        ledger, code, d["body"]["case_id"], d["body"]["service_item"], officer="officer-3", outcome="approve",
+        reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="applicant-y", overrides=d["seq"])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
+    return {
+        "certificate": evidence.certificate_bundle(ledger, docs[0]),
+        "presentation": evidence.certificate_bundle(ledger, load_document(docs[1]).present(["subject.name"]).to_json()),
+        "decision": automatic,
+        "officer": evidence.decision_bundle(ledger, code, d["body"]["case_id"], seq=human.seq),
+    }
+
+
+def test_bundles_the_ledger_writes_match_the_published_schema(bundles: dict[str, dict[str, Any]]) -> None:
+    validator = _bundle_validator()
+    for kind, bundle in bundles.items():
+        assert list(validator.iter_errors(bundle)) == [], kind
+        assert bundle_shape_problem(bundle) is None, kind
+    assert bundles["officer"]["rule_set"] is None
+    assert "hidden" in bundles["presentation"]["certificate"] and bundles["presentation"]["certificate"]["hidden"]
+
+
+BAD_BUNDLES = [
+    ("certificate", "no-status-section", lambda b: b.pop("status"), "section 'status'"),
+    ("certificate", "cut-root", lambda b: b["anchor"].update(root=b["anchor"]["root"][:-2]), "anchor.root"),
+    ("certificate", "text-count", lambda b: b["anchor"].update(count="3"), "anchor.count"),
+    ("certificate", "true-block", lambda b: b["as_of"].update(block_number=True), "as_of.block_number"),
+    ("certificate", "negative-block", lambda b: b["anchor"].update(block_number=-1), "anchor.block_number"),
+    ("certificate", "prefixed-field-hash", lambda b: b["certificate"]["field_hashes"].update(
+        id="0x" + b["certificate"]["field_hashes"]["id"]), "certificate.field_hashes"),
+    ("certificate", "long-department", lambda b: b["department"].update(id="D" * 33), "department.id"),
+    ("certificate", "null-attachment", lambda b: b.update(attachment=None), "attachment.sha256"),
+    ("certificate", "number-checkpoint", lambda b: b.update(witness={"checkpoint": 7}), "witness.checkpoint"),
+    ("certificate", "proof-of-numbers", lambda b: b["anchor"].update(proof=[1, 2]), "anchor.proof"),
+    ("decision", "text-seq", lambda b: b["decision"].update(seq=str(b["decision"]["seq"])), "decision.seq"),
+    ("decision", "body-list", lambda b: b["decision"].update(body=[]), "decision.body"),
+    ("decision", "cut-head-hash", lambda b: b["anchor"].update(head_hash=b["anchor"]["head_hash"][:-1]),
+     "anchor.head_hash"),
+    ("decision", "rule-set-document-text", lambda b: b["rule_set"].update(document="rules"), "rule_set.document"),
+    ("decision", "no-cited", lambda b: b.pop("cited"), "cited (a list) are required"),
+    ("decision", "input-list", lambda b: b.update(input=[]), "cited (a list) are required"),
+]
+
+
+@pytest.mark.parametrize(("kind", "name", "edit", "named"), BAD_BUNDLES, ids=[v[1] for v in BAD_BUNDLES])
+def test_shapes_both_verifiers_refuse_the_schema_refuses(ledger: Ledger, bundles: dict[str, dict[str, Any]],
+                                                         tmp_path: Any, kind: str, name: str, edit: Any,
+                                                         named: str) -> None:
+    from .evidence_support import both, failed_names
+
+    bad = copy.deepcopy(bundles[kind])
+    edit(bad)
+    assert list(_bundle_validator().iter_errors(bad)), f"the published schema accepted {name}"
+    problem = bundle_shape_problem(bad)
+    assert problem is not None and named in problem, problem
+    report, code, result = both(ledger, bad, tmp_path, f"{name}.json")
+    assert code == 1 and failed_names(result) == {"bundle"}, result
+    assert not report.check("bundle").ok and named in report.check("bundle").detail
