@@ -30,18 +30,17 @@ from eth_utils import keccak
 from sqlalchemy import select
 
 from . import chainread
+from . import checks as checks_core
 from . import __version__
 from .canonical import (CERT_FORMAT, canonical_json, certificate_digest, document_digest, field_hash,
                         hex32, strict_json_loads)
-from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document, validity_instant
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
 from .chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from .client import Ledger
 from .departments import get_department
 from .errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
-from .merkle import root_from_proof
 from .reasons import reason_name
 from .schemas import bundle_shape_problem
-from .signing import batch_message, log_message, recover
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
@@ -365,7 +364,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
     checks.run("fields", lambda: _check_fields(cert))
     checks.run("disclosure", lambda: _check_disclosure(cert))
     checks.run("digest", lambda: _check_digest(cert))
-    checks.run("merkle_proof", lambda: _check_proof(digest, [_b(p) for p in anchor["proof"]], root))
+    checks.run("merkle_proof", lambda: checks_core.merkle_proof(digest, [_b(p) for p in anchor["proof"]], root))
     checks.run("validity", lambda: _check_validity(cert, now))
     checks.run("attachment", lambda: _check_attachment(bundle, file))
 
@@ -466,27 +465,13 @@ def _check_digest(cert: dict[str, Any]) -> tuple[bool, str]:
     if cert["format"] != CERT_FORMAT:
         return False, f"unknown certificate format {cert['format']!r}; expected {CERT_FORMAT!r}"
     computed = certificate_digest({n: _b(h) for n, h in cert["field_hashes"].items()}, cert["format"])
-    ok = hex32(computed) == cert["digest"].lower()
-    return ok, (f"digest {hex32(computed)} recomputed from {len(cert['field_hashes'])} field hashes" if ok else
-                f"the field hashes give digest {hex32(computed)}, not the stated {cert['digest']}")
-
-
-def _check_proof(digest: bytes, proof: list[bytes], root: bytes) -> tuple[bool, str]:
-    computed = root_from_proof(digest, proof)
-    return computed == root, (f"proof of {len(proof)} hashes leads to root {hex32(root)}" if computed == root else
-                              f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}")
+    return checks_core.digest_integrity(computed, _b(cert["digest"]), len(cert["field_hashes"]))
 
 
 def _check_validity(cert: dict[str, Any], now: datetime) -> tuple[bool, str]:
-    fields = cert["fields"]
-    start, end = fields.get("valid_from"), fields.get("valid_until")
-    start_t = validity_instant(start, end=False) if start is not None else None  # docs/format.md#validity
-    end_t = validity_instant(end, end=True) if end is not None else None
-    if start_t and now < start_t:
-        return False, f"not valid before {start}"
-    if end_t and now > end_t:
-        return False, f"expired on {end}"
-    return True, f"valid {start or 'from issuance'} to {end or 'no end date'}"
+    fields, hidden = cert["fields"], cert.get("hidden", {})
+    return checks_core.validity(fields.get("valid_from"), fields.get("valid_until"), now,
+                                dates_hidden="valid_from" in hidden or "valid_until" in hidden)
 
 
 def _check_attachment(bundle: dict[str, Any], file: Path | None) -> tuple[bool, str]:
@@ -582,20 +567,19 @@ def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) ->
 
 
 def _check_key(view: ChainView, event: dict[str, Any]) -> tuple[bool, str]:
-    ok = view.was_active_issuer(event["signer"], event["block_number"])
-    return ok, (f"{event['signer']} was {event['department']}'s key and an active issuer at block "
-                f"{event['block_number']}" if ok else
-                f"{event['signer']} was not an active issuer's key at block {event['block_number']}")
+    return checks_core.department_key(event["signer"], event["department"], event["block_number"],
+                                      view.was_active_issuer(event["signer"], event["block_number"]))
 
 
 def _check_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
-    message = batch_message(int(chain.w3.eth.chain_id), chain.deployment.anchor, root, event["count"],
-                            _b(event["schema"]), department_id_bytes(event["department"]))
-    signer = recover(message, _b(signature))
-    ok = signer.lower() == event["signer"].lower()
-    return ok, (f"EIP-712 batch signature by {signer}" if ok else
-                f"the signature recovers to {signer}, not to the anchoring key {event['signer']} (made for another "
-                "root, chain or contract?)")
+    signed_by: str | InputError
+    try:
+        signed_by = checks_core.batch_signer(int(chain.w3.eth.chain_id), chain.deployment.anchor, root,
+                                             event["count"], _b(event["schema"]),
+                                             department_id_bytes(event["department"]), _b(signature))
+    except InputError as exc:
+        signed_by = exc
+    return checks_core.batch_signature(signed_by, event["signer"])
 
 
 def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
@@ -828,7 +812,8 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
     from ._decision_rerun import DecisionRerun
 
     checks.run("entry_hash", entry_hash)
-    checks.run("merkle_proof", lambda: _check_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root))
+    checks.run("merkle_proof", lambda: checks_core.merkle_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root,
+                                                                what="log entry"))
     checks.run("rule_set", rule_set)
     rerun = DecisionRerun(bundle, chain, confirmations)
     checks.run("input", rerun.check_input)
@@ -934,12 +919,9 @@ def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = Non
 
 
 def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
-    message = log_message(int(chain.w3.eth.chain_id), chain.deployment.log, _b(event["log_id"]), root,
-                          event["first_seq"], event["last_seq"], department_id_bytes(event["department"]))
-    signer = recover(message, _b(signature))
-    ok = signer.lower() == event["signer"].lower()
-    return ok, (f"EIP-712 log batch signature by {signer}" if ok else
-                f"the signature recovers to {signer}, not to the anchoring key {event['signer']}")
+    return checks_core.log_signature(int(chain.w3.eth.chain_id), chain.deployment.log, _b(event["log_id"]), root,
+                                     event["first_seq"], event["last_seq"], department_id_bytes(event["department"]),
+                                     _b(signature), event["signer"])
 
 
 def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None,

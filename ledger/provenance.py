@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import select
 
 from . import chainread
+from . import checks as checks_core
 from .canonical import hex32, parse_hex32
 from .certificate import SCHEMA_ID
 from .chain import ROLE_ISSUER, department_id_bytes
 from .client import Ledger
 from .errors import InputError, NotFoundError
-from .signing import batch_message, recover
 from .reasons import reason_name
 from .store import Batch, Certificate
 
@@ -102,20 +102,18 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
                       tx_hash="0x" + bytes(log["transactionHash"]).hex(), block_number=int(log["blockNumber"]),
                       block_hash="0x" + bytes(log["blockHash"]).hex(), signer=signer,
                       leaf_index=cert.leaf_index)
-    recovered: str | None = None
-    problem: str | None = None
+    signed_by: str | InputError
     try:
-        message = batch_message(chain.chain_id, chain.deployment.anchor, root, int(log["args"]["count"]),
-                                SCHEMA_ID, department_id_bytes(cert.department_id))
-        recovered = recover(message, bytes.fromhex(batch.signature.removeprefix("0x")))
+        signed_by = checks_core.batch_signer(chain.chain_id, chain.deployment.anchor, root, int(log["args"]["count"]),
+                                             SCHEMA_ID, department_id_bytes(cert.department_id),
+                                             bytes.fromhex(batch.signature.removeprefix("0x")))
     except (InputError, ValueError) as exc:
-        problem = str(exc)
-    ok = recovered is not None and recovered.lower() == signer.lower()
-    key_ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, int(log["blockNumber"]))))
-    signed = _event("signed", at, (f"EIP-712 signature of the batch root by {signer}, "
-                                   f"{'an active issuer key' if key_ok else 'NOT an active issuer key'} "
-                                   f"of {cert.department_id} at that block") if ok else
-                    f"the batch signature does not recover to the anchoring key ({problem or recovered})",
+        signed_by = InputError(str(exc))
+    ok, signature_detail = checks_core.batch_signature(signed_by, signer)
+    block_number = int(log["blockNumber"])
+    key_ok, key_detail = checks_core.department_key(signer, cert.department_id, block_number, bool(chain.call(
+        chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))))
+    signed = _event("signed", at, f"{signature_detail}; {key_detail}" if ok else signature_detail,
                     "chain", signer=signer, signature_valid=ok, key_was_active_issuer=key_ok)
     return [anchored, signed]
 

@@ -66,6 +66,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from . import chainread
+from . import checks
 from . import logchain
 from .canonical import certificate_digest, field_hash, hex32
 from .chain import department_code
@@ -74,7 +75,6 @@ from .erasure import LOG as ERASURE_LOG
 from .erasure import recorded as recorded_erasures
 from .errors import KeystoreError, LedgerError
 from .issuance import read_body
-from .merkle import root_from_proof
 from .store import Batch, BatchState, Certificate, StatusChange
 from .vault import ERASED
 from .verify import STATUS_NAMES, ChainView
@@ -392,10 +392,10 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
         if len(digest) != 32 or len(proof) % 32:
             raise ValueError("malformed digest or proof")
         siblings = [proof[i:i + 32] for i in range(0, len(proof), 32)]
-        leads_to = hex32(root_from_proof(digest, siblings))
+        in_batch, _ = checks.merkle_proof(digest, siblings, bytes.fromhex(root[2:]))
     except (ValueError, TypeError) as exc:
         return "certificate_altered", f"digest or proof is malformed ({exc})"
-    if leads_to != root:
+    if not in_batch:
         return "certificate_altered", "digest and proof do not lead to the batch root: the row was changed"
     if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
         return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"

@@ -32,13 +32,12 @@ from eth_utils import keccak
 from web3.exceptions import Web3Exception
 
 from . import chainread
+from . import checks as checks_core
 from .canonical import hex32, parse_hex32
-from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document, validity_instant
+from .certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
 from .chain import ROLE_ISSUER, Chain, department_id_bytes
 from .errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
-from .merkle import root_from_proof
 from .reasons import reason_name
-from .signing import batch_message, recover
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
@@ -272,10 +271,9 @@ class ChainView:
         found = self._recovered.get(key)
         if found is None:
             chain = self.chain
-            message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
-                                    batch.department.encode().ljust(32, b"\x00"))
             try:
-                found = recover(message, signature)
+                found = checks_core.batch_signer(chain.chain_id, chain.deployment.anchor, root, batch.count,
+                                                 SCHEMA_ID, batch.department.encode().ljust(32, b"\x00"), signature)
             except InputError as exc:
                 found = exc
             if len(self._recovered) >= _SIGNATURES_KEPT:
@@ -585,10 +583,8 @@ class _Run:
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
         if self._identity is None:
-            recorded, found = self.view.chain.deployment.genesis_hash.lower(), self.view.genesis().lower()
-            self._identity = Check("chain_identity", found == recorded, f"genesis {found}" if found == recorded else
-                                   f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: "
-                                   "another chain, or one whose history was replaced")
+            self._identity = Check("chain_identity", *checks_core.chain_identity(
+                self.view.chain.deployment.genesis_hash, self.view.genesis()))
         return self._identity
 
     def batch_checks(self, department: str, root: bytes, signature: bytes,
@@ -618,18 +614,15 @@ class _Run:
         depth = head - batch.block_number
         confirmations = Check("confirmations", depth >= view.confirmations,
                               f"{depth} blocks on top; {view.confirmations} required")
-        active = view.was_active_issuer(batch.signer, batch.block_number)
-        key = Check("department_key", active,
-                    f"{batch.signer} was {batch.department}'s key and an active issuer at block "
-                    f"{batch.block_number}" if active else
-                    f"{batch.signer} was not an active issuer's key at block {batch.block_number}")
+        key = Check("department_key", *checks_core.department_key(
+            batch.signer, batch.department, batch.block_number,
+            view.was_active_issuer(batch.signer, batch.block_number)))
+        signed_by: str | InputError
         try:
-            signer = view.batch_signer(root, batch, signature)
-            ok = signer.lower() == batch.signer.lower()
-            signed = Check("signature", ok, f"root signed by {signer}" if ok else
-                           f"signature recovers to {signer}, not to the anchoring key {batch.signer}")
+            signed_by = view.batch_signer(root, batch, signature)
         except InputError as exc:
-            signed = Check("signature", False, str(exc))
+            signed_by = exc
+        signed = Check("signature", *checks_core.batch_signature(signed_by, batch.signer))
         return batch, (anchored, confirmations, key, signed), facts
 
 
@@ -712,12 +705,8 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         checks.add("integrity", False, str(exc))
         checks.skip_rest("the digest could not be computed")
         return done(None)
-    stated = doc.stated_digest
-    checks.add("integrity", stated is None or stated == digest,
-               f"digest {hex32(digest)} recomputed from {len(doc.fields) + len(doc.hidden)} field hashes"
-               if stated is None or stated == digest else
-               f"the fields hash to {hex32(digest)}, not to the stated digest {hex32(stated)}: the certificate "
-               "was altered")
+    checks.add("integrity", *checks_core.digest_integrity(digest, doc.stated_digest,
+                                                          len(doc.fields) + len(doc.hidden)))
     hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
     missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
     if hidden_required or missing:
@@ -735,12 +724,11 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         checks.add("merkle_proof", False, f"malformed anchor: {exc}")
         checks.skip_rest("the anchor section is malformed")
         return done(digest)
-    in_batch = root_from_proof(digest, proof) == root
+    in_batch, proof_detail = checks_core.merkle_proof(digest, proof, root)
     if in_batch:
-        items.append(run.check("merkle_proof", True, f"proof of {len(proof)} hashes leads to root {hex32(root)}"))
+        items.append(run.check("merkle_proof", True, proof_detail))
     else:
-        checks.add("merkle_proof", False, "the certificate's digest is not in the stated batch: a field was changed "
-                                          "or the proof belongs to another certificate")
+        checks.add("merkle_proof", False, proof_detail)
         checks.skip_rest("the certificate is not part of the anchored batch")
         return done(digest)
     issuer = doc.fields.get("issuer")
@@ -803,22 +791,9 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
 
 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
-    when = run.now
-    start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
-    try:  # instants as docs/format.md#validity defines them (date-only ends at 23:59:59 UTC; no naive times)
-        start_t = validity_instant(start, end=False) if start is not None else None
-        end_t = validity_instant(end, end=True) if end is not None else None
-    except InputError as exc:
-        checks.add("validity", False, str(exc))
-        return
-    if start_t and when < start_t:
-        checks.items.append(run.check("validity", False, f"not valid before {start}"))
-    elif end_t and when > end_t:
-        checks.items.append(run.check("validity", False, f"expired on {end}"))
-    else:
-        span = f"{start or 'issuance'} to {end or 'no end date'}"
-        checks.items.append(run.check("validity", True, f"valid {span}" + (
-            " (hidden fields not checked)" if "valid_from" in doc.hidden or "valid_until" in doc.hidden else "")))
+    ok, detail = checks_core.validity(doc.fields.get("valid_from"), doc.fields.get("valid_until"), run.now,
+                                      dates_hidden="valid_from" in doc.hidden or "valid_until" in doc.hidden)
+    checks.items.append(run.check("validity", ok, detail))
 
 
 def _is_department(value: Any) -> bool:
