@@ -9,6 +9,8 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -141,3 +143,18 @@ def pytest_report_header(config: pytest.Config) -> str | None:
     if os.environ.get("LEDGER_TEST_DATABASE_URL") and not os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
         return "PostgreSQL pass: database-agnostic modules run in the SQLite pass only: " + ", ".join(DATABASE_AGNOSTIC)
     return None
+
+
+def wait_for_state_dump(node: Any, block: int, bound: float = 60.0) -> None:
+    """Wait until the embedded node has written its state file up to ``block`` (it does so every second, with
+    ``--state-interval``): waits on the condition itself, not for a guessed time; ``bound`` only stops a node that
+    never writes from hanging the suite."""
+    deadline = time.monotonic() + bound
+    while True:
+        try:
+            if int(json.loads(node.state_file.read_text())["best_block_number"]) >= block:
+                return
+        except (OSError, ValueError, KeyError, TypeError):
+            pass  # not written yet, or caught mid-write
+        assert time.monotonic() < deadline, f"the node never saved block {block} to {node.state_file}"
+        threading.Event().wait(0.05)

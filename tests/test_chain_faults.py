@@ -24,7 +24,7 @@ from ledger.reconcile import reconcile
 from ledger.store import Batch, BatchState
 from ledger.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .cli_support import assert_anchored_exactly_once, rpc
 
 
@@ -33,7 +33,8 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     """An isolated ledger with its own anvil, so these faults never touch the session chain."""
     ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("faults")), passphrase=PASSPHRASE)
     Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER)
-    time.sleep(2.2)  # let the node write the registration to its state file before any kill
+    assert ledger.node is not None
+    wait_for_state_dump(ledger.node, ledger.chain.block_number())  # the registration survives any kill below
     yield ledger
     ledger.close()
 

@@ -26,7 +26,8 @@ from ledger.signing import batch_message, sign
 from ledger.store import Batch, Certificate
 from ledger.verify import ChainView, verify_certificate, verify_many
 
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .foundation_support import issue, verify
 
 
@@ -158,10 +159,10 @@ def test_department_without_issuer_role_cannot_issue(ledger: Ledger, tmp_path: P
 
 
 def test_revoked_certificate(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
-    import time
     docs = issue(ledger, tmp_path, fresh_department, make_records(3))
     before_revocation = ledger.chain.w3.eth.get_block("latest")["timestamp"]
-    time.sleep(1.1)  # block timestamps have one-second resolution: revoke in a later second
+    # block timestamps have one-second resolution: the revocation's block comes a second later (node control)
+    rpc(ledger, "evm_increaseTime", 1)
     status.revoke(ledger, docs[0]["digest"], "fraud")
     report = verify(ledger, docs[0])
     assert [c.name for c in report.failed] == ["status"]
@@ -306,13 +307,12 @@ def test_restart_keeps_every_anchor(tmp_path: Path) -> None:
 
 
 def test_hard_kill_of_the_node_keeps_anchors_saved_by_the_state_interval(tmp_path: Path) -> None:
-    import time
     settings = make_settings(tmp_path / "kill")
     first = Ledger.open(settings, passphrase=PASSPHRASE)
     Council(first).register("KIL", "Kill Office", ROLE_ISSUER)
     docs = issue(first, tmp_path, "KIL", make_records(3))
-    time.sleep(2.5)  # the node writes its state every second
     assert first.node is not None
+    wait_for_state_dump(first.node, first.chain.block_number())  # the node writes its state every second
     first.node.kill()
     first.engine.dispose()
     with Ledger.open(settings, passphrase=PASSPHRASE) as second:
