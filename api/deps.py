@@ -90,6 +90,7 @@ def require_role(*roles: str) -> Any:
 Issuer = Annotated[Principal, require_role("issuer")]
 Verifier = Annotated[Principal, require_role("verifier")]
 Auditor = Annotated[Principal, require_role("auditor")]
+Approver = Annotated[Principal, require_role("approver")]
 
 
 def client_address(request: Request) -> str:

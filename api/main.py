@@ -24,14 +24,14 @@ from ledger.client import Ledger
 from ledger.verify import ChainView
 from ledger.witness.client import WitnessView
 
-from . import limits, problems, security
+from . import limits, problems, security, services
 from .config import ApiSettings, get_settings
 from .head import HeadRefresher
 from .ratelimit import Budgets, TokenBucket, parse_networks
 from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
 from .routes import audit, auth, certificates, consents, departments, grants, pages, verify
-from .routes import reports
+from .routes import decisions, reports
 
 log = logging.getLogger("api")
 
@@ -72,12 +72,14 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
             if refusals is not None:
                 await run_in_threadpool(refusals.flush, ledger, now=datetime.now(UTC))
             result = await run_in_threadpool(accesslog.anchor_all, ledger)
+            decided = await run_in_threadpool(services.anchor_decisions, ledger)
         except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
             log.exception("anchoring the access logs failed; retrying in %s s", interval)
             continue
-        for department, outcome in result.items():
-            if isinstance(outcome, str):
-                log.warning("access log of %s not anchored (retrying in %s s): %s", department, interval, outcome)
+        for kind, outcomes in (("access log", result), ("decision log", decided)):
+            for department, outcome in outcomes.items():
+                if isinstance(outcome, str):
+                    log.warning("%s of %s not anchored (retrying in %s s): %s", kind, department, interval, outcome)
         await run_in_threadpool(_collect_cosignatures, ledger)
 
 
@@ -168,6 +170,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         app.include_router(module.router)
     app.include_router(reports.router)
     app.include_router(consents.router)
+    app.include_router(decisions.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.mount("/swagger-ui", StaticFiles(directory=security.SWAGGER_UI), name="swagger-ui")
     security.install(app)

@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict, field_validator
+from pydantic import ConfigDict, StringConstraints, field_validator
 from sqlmodel import Field, SQLModel
 
 from ledger.reasons import REASONS
 
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
+# Patterns are declared on the type: the regex argument of sqlmodel's Field is not enforced (sqlmodel 0.0.50, pydantic 2),
+# and tests/test_api_models.py checks that every documented pattern refuses what it should.
+DigestText = Annotated[str, StringConstraints(pattern=DIGEST_PATTERN)]
+AddressText = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
+CodeText = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]+$")]  # printable ASCII, no spaces
 DIGEST_EXAMPLE = "0x5b1c0e3f9a4d2b7c8e6f1a0d3c5b7e9f2a4c6e8d0b1f3a5c7e9d2b4f6a8c0e1d"
 
 _DOCUMENT_EXAMPLE: dict[str, Any] = {
@@ -85,7 +90,7 @@ def check_time(value: datetime | None) -> datetime | None:
 class ChallengeCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"department": "MKT"}]})  # type: ignore[assignment]
     department: str = Field(min_length=1, max_length=32, description="The department code to sign in as.")
-    address: str | None = Field(default=None, regex=r"^0x[0-9a-fA-F]{40}$",
+    address: AddressText | None = Field(default=None,
                                 description="The account that will sign (the department's registered key); "
                                             "by default the registry's current key of the department.")
 
@@ -157,6 +162,50 @@ class IssuePublic(SQLModel):
     transactions: list[str]
 
 
+class DecisionCreate(SQLModel):
+    """An application for an automatic decision, as the approving department's own service received it."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{  # type: ignore[assignment]
+        "case_id": "FBP-2026-000042", "service_item": "440300-SCJG-0042", "rule_set": DIGEST_EXAMPLE,
+        "applicant_ref": "91440300MA5000001",
+        "input": {"application": {"online": True, "materials_submitted": 3},
+                  "certificates": [{"digest": DIGEST_EXAMPLE}]}}]})
+    case_id: CodeText = Field(min_length=1, max_length=128,
+                         description="The case number (printable ASCII, no spaces).")
+    service_item: CodeText = Field(min_length=1, max_length=64,
+                              description="The service item code the rule set serves.")
+    rule_set: DigestText = Field(description="Digest of a rule set published on chain (`ledger rules "
+                          "publish`): only a published rule set decides.")
+    applicant_ref: str = Field(min_length=1, max_length=256, description="The applicant's identity as the "
+                               "department's service authenticated it (ID or credit code): only its salted "
+                               "reference is recorded, and cited certificates must name it.")
+    input: dict[str, Any] = Field(description="The application (docs/decisions.md): its own facts, and the "
+                                  "certificates it relies on by digest or document. What it says about a "
+                                  "certificate's status is never read: the ledger verifies each one itself.")
+    anchor: bool = Field(default=False, description="Anchor the decision log at once (one transaction); otherwise "
+                         "the gateway anchors it within `anchor_interval_seconds`.")
+
+
+class DecisionPublic(SQLModel):
+    department: str
+    seq: int
+    entry_hash: str
+    case_id: str
+    service_item: str
+    outcome: str
+    reasons: list[str]
+    legal_basis: Any
+    decided_at: str
+    rule_set: str
+    as_of_block: int
+    certificates: list[dict[str, Any]] = Field(description="The cited certificates' facts, as the ledger found them.")
+    issued: dict[str, Any] | None = Field(default=None, description="The certificate the approval issued (its "
+                                          "rule set `produces` one): digest, type, id.")
+    documents: list[dict[str, Any]] = Field(default_factory=list, description="That certificate's document, "
+                                            "anchored, for delivery to the applicant.")
+    anchored: list[str] = Field(default_factory=list, description="Decision-log batch roots anchored by this call.")
+
+
 class RevokeCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "fraud"}]})  # type: ignore[assignment]
     reason: str = Field(min_length=1, max_length=32, description="A reason of the published vocabulary "
@@ -165,7 +214,7 @@ class RevokeCreate(SQLModel):
 
 class SupersedeCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"successor": DIGEST_EXAMPLE}]})  # type: ignore[assignment]
-    successor: str = Field(regex=DIGEST_PATTERN, description="Digest of the replacing certificate (same issuer).")
+    successor: DigestText = Field(description="Digest of the replacing certificate (same issuer).")
 
 
 class StatusChangePublic(SQLModel):
@@ -221,7 +270,7 @@ class PublicVerifyCreate(SQLModel):
     model_config = ConfigDict(json_schema_extra={"examples": [  # type: ignore[assignment]
         {"digest": DIGEST_EXAMPLE}, {"document": _DOCUMENT_EXAMPLE}]})
     document: dict[str, Any] | None = Field(default=None, description="The certificate file's JSON.")
-    digest: str | None = Field(default=None, regex=DIGEST_PATTERN, description="Or only its digest.")
+    digest: DigestText | None = Field(default=None, description="Or only its digest.")
 
     @field_validator("document")
     @classmethod

@@ -16,7 +16,7 @@ from ledger.certificate import validate_record
 from ledger.store import Certificate
 from ledger.verify import ChainView, Report, verify_certificate
 
-from .models import CheckPublic, IssuedCertificate, IssuePublic
+from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
 
 try:
     import orjson
@@ -50,6 +50,42 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     issued = [json.loads(line) for line in out.getvalue().splitlines() if line]
     return IssuePublic(department=department, batches=result.batches, transactions=result.transactions,
                        certificates=[IssuedCertificate(id=d["fields"]["id"], digest=d["digest"]) for d in issued])
+
+
+def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPublic:
+    """One automatic decision (decisions.decide_once), its permit's document when it issued one, and the decision
+    log anchored at once when asked."""
+    from ledger import decisions, logchain, permits
+
+    decision = decisions.decide_once(ledger, department, body.case_id, body.service_item, body.input, body.rule_set,
+                                     applicant_ref=body.applicant_ref)
+    issued = decision.body.get("issued")
+    documents = permits.documents(ledger, [issued["certificate"]]) if isinstance(issued, dict) else []
+    anchored = logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department) if body.anchor else []
+    b = decision.body
+    return DecisionPublic(department=department, seq=decision.seq, entry_hash=decision.entry_hash,
+                          case_id=b["case_id"], service_item=b["service_item"], outcome=b["outcome"],
+                          reasons=list(b["reasons"]), legal_basis=b.get("legal_basis"), decided_at=b["decided_at"],
+                          rule_set=b["rule_set"], as_of_block=b["as_of_block"], certificates=list(b["certificates"]),
+                          issued=issued, documents=documents, anchored=list(anchored))
+
+
+def anchor_decisions(ledger: Ledger) -> dict[str, list[str] | str]:
+    """Anchor every department's pending decision-log entries (the periodic round, like the access logs): the
+    roots per department, or the error that kept one department's entries pending for the next round."""
+    from ledger import logchain
+    from ledger.errors import LedgerError
+
+    done: dict[str, list[str] | str] = {}
+    for pending in logchain.unanchored(ledger, logchain.LOG_DECISIONS):
+        try:
+            roots = logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, pending.department)
+        except LedgerError as exc:
+            done[pending.department] = str(exc)
+            continue
+        if roots:
+            done[pending.department] = roots
+    return done
 
 
 def checks(report: Report) -> list[CheckPublic]:

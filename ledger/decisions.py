@@ -490,6 +490,33 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     return decision
 
 
+def decide_once(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+                rule_set: RuleSet | str, *, applicant_ref: str) -> Decision:
+    """:func:`decide`, refusing a case this department already decided automatically (StateError naming that
+    decision): a client retrying a request, or sending an application again with other input, gets no second
+    decision and no second permit. Deciding again is an officer's override (:func:`record_human_decision`).
+
+    Serialised per case within this ledger object (one gateway process); replicas of a gateway deciding the same
+    case at the same instant are not (docs/api.md)."""
+    if isinstance(rule_set, str) and not rule_set.startswith("0x"):  # never a path from whoever sent the request
+        raise InputError(f"rule set {rule_set!r} is not a digest (0x + 64 hex digits) of a published rule set")
+    stripes = ledger.local("decisions.case_locks", lambda: [threading.Lock() for _ in range(_CASE_LOCKS)])
+    with stripes[hash((department, case_id)) % _CASE_LOCKS]:
+        earlier = [d for d in find_decisions(ledger, department, case_id)
+                   if (d.body.get("decided_by") or {}).get("kind") == "engine"]
+        if earlier:
+            first = earlier[0]
+            raise StateError(f"case {case_id!r} was already decided automatically: decision {first.seq} "
+                             f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
+                             "- an officer may override it (`ledger record-decision ... --overrides "
+                             f"{first.seq}`)")
+        return decide(ledger, department, case_id, service_item, decision_input, rule_set,
+                      applicant_ref=applicant_ref)
+
+
+_CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
+
+
 def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]:
     """Every recorded decision of ``department`` for ``case_id``, oldest first."""
     import json

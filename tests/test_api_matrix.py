@@ -42,6 +42,7 @@ class Matrix:
     document: dict[str, Any]
     spare: list[str] = field(default_factory=list)
     consents: dict[str, str] = field(default_factory=dict)  # recipient -> the holder's consent to it
+    extra: dict[str, Any] = field(default_factory=dict)  # what an endpoint's request builder keeps between calls
 
     def fresh(self) -> str:
         """An unused certificate of the issuer (for endpoints that change a certificate)."""
@@ -124,6 +125,26 @@ def _supersede(m: Matrix, who: str) -> Request:
     return "POST", f"/certificates/{old}/supersede", {"json": {"successor": new}}
 
 
+def _decide(m: Matrix, who: str) -> Request:
+    """An application under a rule set the approver published (once); every caller sends a case of its own."""
+    from ledger import decisions
+
+    from .decision_support import applications, unique_rule_set
+
+    if "rule_set" not in m.extra:
+        rule_set = unique_rule_set(f"matrix-{m.codes['approver']}")
+        decisions.publish_rule_set(m.ledger, rule_set, m.codes["approver"])
+        m.extra["rule_set"] = rule_set.hex_digest
+    application = dict(applications(1, seed=5)[0])
+    application["case_id"] = f"MATRIX-{who}-{len(m.extra)}"
+    m.extra[application["case_id"]] = who
+    applicant = application.pop("applicant_ref")
+    return "POST", "/decisions", {"json": {"case_id": application["case_id"],
+                                           "service_item": application["service_item"],
+                                           "rule_set": m.extra["rule_set"], "applicant_ref": applicant,
+                                           "input": application}}
+
+
 def _row(issuer: int, other_issuer: int, verifier: int, auditor: int, approver: int, *, anonymous: int = 401,
          suspended: int = 403, rotated: int = 401, forged: int = 401, expired: int = 401) -> dict[str, int]:
     return dict(zip(PRINCIPALS, (issuer, other_issuer, verifier, auditor, approver, anonymous, suspended, rotated,
@@ -176,6 +197,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
                         _row(403, 403, 200, 403, 403)),
     "grant_revoke": ("DELETE /grants/{grant_id}", lambda m, w: ("DELETE", f"/grants/{m.grant()}", {}),
                      _row(200, 404, 403, 403, 403)),
+    "decide": ("POST /decisions", _decide, _row(403, 403, 403, 403, 201)),
     "verify": ("POST /verify", lambda m, w: ("POST", "/verify", {"json": {"document": m.document}}),
                _row(403, 403, 200, 403, 403)),
     "public_verify": ("POST /public/verify",
