@@ -60,6 +60,32 @@ def _context(browser: Any, locale: str, **options: Any) -> Any:
     return browser.new_context(locale=locale, viewport={"width": 1000, "height": 1400}, **options)
 
 
+# How the Chinese of an element renders: with no CJK font Chromium draws every Chinese character as the same "tofu"
+# box (the .notdef glyph); a CJK font gives each its own shape. Each distinct character is drawn on a canvas in the
+# element's font family and the shapes are compared with one another, never with a stored image.
+_CJK_SHAPES = """(selector) => {
+  const family = getComputedStyle(document.querySelector(selector)).fontFamily;
+  const canvas = document.createElement('canvas');
+  canvas.width = 64; canvas.height = 64;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  const shape = (ch) => {
+    ctx.clearRect(0, 0, 64, 64); ctx.font = '48px ' + family; ctx.fillText(ch, 4, 52);
+    return ctx.getImageData(0, 0, 64, 64).data.filter((_, i) => i % 4 === 3).join(',');
+  };
+  const chars = [...new Set(document.querySelector(selector).textContent)].filter((c) => /[\u4e00-\u9fff]/.test(c));
+  return {family, chars: chars.length, shapes: new Set(chars.map(shape)).size};
+}"""
+
+
+def assert_cjk_font(page: Any, selector: str = "h1") -> None:
+    """The Chinese of ``selector`` is drawn with a CJK font, not tofu boxes (scripts/setup.sh --system installs
+    Debian's fonts-wqy-zenhei): its distinct characters render to distinct shapes."""
+    found = page.evaluate(_CJK_SHAPES, selector)
+    assert found["chars"] >= 2 and found["shapes"] == found["chars"], (
+        f"the Chinese of {selector} renders as identical boxes: no CJK font (scripts/setup.sh --system installs "
+        f"fonts-wqy-zenhei): {found}")
+
+
 def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, server: str, browser: Any,  # noqa: F811
                                                               hostile_department: str, tmp_path: Path) -> None:  # noqa: F811
     with httpx.Client(base_url=server, timeout=60) as client:
@@ -69,6 +95,7 @@ def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, serve
     page = watched.page
     page.goto(f"{server}/audit/report?department={hostile_department}&from={today()}&to={today()}")
     assert page.inner_text("h1") == "审批决定报告"
+    assert_cjk_font(page)
     assert page.inner_text("#department-name") == HOSTILE_NAME  # shown as text, never run
     assert page.locator("svg.chart").count() >= 4 and page.locator("svg.chart rect").count() >= 5
     assert page.inner_text("[data-total=decisions]") == "62"
@@ -120,6 +147,7 @@ def test_the_verification_page_switches_language(ledger: Any, server: str, brows
     page = watched.page
     page.goto(server + "/")
     assert page.inner_text("h1") == "核验证照" and page.title().startswith("核验证照")
+    assert_cjk_font(page)
     page.fill("#digest", digest)
     page.click("#digest-form button")
     page.wait_for_selector("body[data-state=done]")
