@@ -56,6 +56,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event.grant_expired": {"en": "sharing expired", "zh-CN": "共享到期"},
     "event.access": {"en": "accessed", "zh-CN": "查阅"},
     "event.access_refused": {"en": "access refused", "zh-CN": "拒绝查阅"},
+    # decision notices (ledger/notices.py), when the rule set gives no words of its own
+    "notice.review_default": {
+        "en": "You may ask the deciding department for a review of this decision, or apply for administrative "
+              "reconsideration or bring an administrative lawsuit as the law provides.",
+        "zh-CN": "如不服本决定，可以向作出决定的部门申请复核，或者依法申请行政复议或提起行政诉讼。"},
     # report
     "report.title": {"en": "Decision report", "zh-CN": "审批决定报告"},
     "report.department": {"en": "Department", "zh-CN": "部门"},

@@ -193,7 +193,8 @@ def test_every_status_reason_has_both_languages() -> None:
     assert all(set(texts) == set(LANGUAGES) and all(texts.values()) for texts in REASON_TEXTS.values())
 
 
-@pytest.mark.parametrize("name", ["ss-eligibility.yaml", "business-licence-renewal.yaml"])
+@pytest.mark.parametrize("name", ["ss-eligibility.yaml", "business-licence-renewal.yaml", "notify-and-commit.yaml",
+                                  "food-business-permit.yaml"])
 def test_shipped_rule_sets_give_every_reason_in_both_languages(name: str) -> None:
     rule_set = load_rule_set(RULES_DIR / name)
     reasons = {r.reason for r in rule_set.rules} | {rule_set.default_reason}
