@@ -38,7 +38,9 @@ def api_docs() -> FileResponse:
 
 
 def _row(event: dict[str, Any], language: str) -> str:
-    extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "source")}
+    extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "summaries", "source")}
+    summaries = event.get("summaries") if isinstance(event.get("summaries"), dict) else {}
+    summary = str(summaries.get(language) or event["summary"])
     details = "".join(f"<div><span class=k>{escape(str(k))}</span> <code>{escape(str(v))}</code></div>"
                       for k, v in extra.items())
     kind = str(event["kind"])
@@ -48,7 +50,7 @@ def _row(event: dict[str, Any], language: str) -> str:
            f"{escape(reason_text(str(reason), language))})</span>") if reason else ""
     return (f"<li class='event {escape(kind)}' data-kind='{escape(kind)}'>"
             f"<time datetime='{escape(str(event.get('at') or ''))}'>{escape(format_datetime(language, event.get('at')))}"
-            f"</time><strong>{escape(label)}</strong> <span>{escape(event['summary'])}</span>{why}"
+            f"</time><strong>{escape(label)}</strong> <span>{escape(summary)}</span>{why}"
             f"<small>{escape(text(language, 'timeline.source'))}: {escape(event['source'])}</small>{details}</li>")
 
 
