@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 __all__ = ["COOKIE", "DEFAULT", "LANGUAGES", "REPLAY_CHECKS", "VERIFY_CHECKS", "format_date", "format_datetime",
-           "format_number", "negotiate", "normalise", "replay_check", "says", "status_word", "text", "verify_check"]
+           "format_number", "negotiate", "normalise", "replay_check", "says", "source_word", "status_word", "text", "verify_check"]
 
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
@@ -77,11 +77,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event_summary.signed_invalid": {"en": "the batch signature does not recover to the anchoring key ({problem})",
                                      "zh-CN": "批次签名与上链存证的密钥不符（{problem}）"},
     "event_summary.suspended": {"en": "suspended by {department} (reason: {reason})",
-                                "zh-CN": "{department} 暂停（原因代码：{reason}）"},
+                                "zh-CN": "由 {department} 暂停"},
     "event_summary.reinstated": {"en": "reinstated by {department} (reason: {reason})",
-                                 "zh-CN": "{department} 恢复（原因代码：{reason}）"},
+                                 "zh-CN": "由 {department} 恢复"},
     "event_summary.revoked": {"en": "revoked by {department} (reason: {reason})",
-                              "zh-CN": "{department} 撤销（原因代码：{reason}）"},
+                              "zh-CN": "由 {department} 撤销"},
     "event_summary.superseded": {"en": "superseded by {successor}", "zh-CN": "被 {successor} 替代"},
     "event_summary.supersedes": {"en": "replaces {predecessor}", "zh-CN": "替代 {predecessor}"},
     "event_summary.decision": {"en": "used in case {case} of {department}: {outcome}",
@@ -101,6 +101,12 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event_summary.access_refused": {"en": "{actor} was refused", "zh-CN": "{actor} 被拒绝查阅"},
     "event_summary.access_purpose": {"en": " for: {purpose}", "zh-CN": "，用途：{purpose}"},
     "event_summary.access_detail": {"en": " ({detail})", "zh-CN": "（{detail}）"},
+    # where a timeline event comes from (``source``)
+    "source.chain": {"en": "chain", "zh-CN": "区块链"},
+    "source.store": {"en": "store", "zh-CN": "签发库"},
+    "source.decision-log": {"en": "decision log", "zh-CN": "决定日志"},
+    "source.grants": {"en": "grants", "zh-CN": "共享授权"},
+    "source.access-log": {"en": "access log", "zh-CN": "查阅日志"},
     # report
     "report.title": {"en": "Decision report", "zh-CN": "审批决定报告"},
     "report.department": {"en": "Department", "zh-CN": "部门"},
@@ -379,6 +385,12 @@ def verify_check(language: str, name: str, state: str) -> tuple[str, str]:
         general = VERIFY_CHECKS[""]
         return words.get("name", name), (general.get(language) or general["en"])["skipped"]
     return words.get("name", name), words.get(state, "")
+
+
+def source_word(language: str, source: str) -> str:
+    """Where a timeline event comes from, in ``language`` (the code itself if unknown)."""
+    entry = MESSAGES.get(f"source.{source}")
+    return (entry.get(language) or entry["en"]) if entry else source
 
 
 def says(*parts: tuple[str, dict[str, object]]) -> dict[str, str]:

@@ -184,12 +184,16 @@ def test_the_verification_page_switches_language(ledger: Any, server: str, brows
 def test_the_pages_check_texts_are_the_librarys() -> None:
     """verify.js carries a copy of the verification checks' names and explanations: it must be ledger/i18n.py's,
     and every check the library runs has them in both languages."""
-    from ledger.i18n import LANGUAGES, VERIFY_CHECKS
+    from ledger.i18n import LANGUAGES, MESSAGES, VERIFY_CHECKS
     from ledger.verify import CHECK_NAMES
 
     found = re.search(r"/\* check-texts \*/ const CHECK_TEXTS = (\{.*?\}); /\* end check-texts \*/",
                       VERIFY_JS.read_text(encoding="utf-8"))
     assert found and json.loads(found.group(1)) == VERIFY_CHECKS
+    sources = re.search(r"/\* source-texts \*/ const SOURCE_TEXTS = (\{.*?\}); /\* end source-texts \*/",
+                        VERIFY_JS.read_text(encoding="utf-8"))
+    assert sources and json.loads(sources.group(1)) == {key[len("source."):]: words for key, words in MESSAGES.items()
+                                                        if key.startswith("source.")}
     for name in CHECK_NAMES:
         for language in LANGUAGES:
             assert {"name", "ok", "failed"} <= set(VERIFY_CHECKS[name][language]), (name, language)

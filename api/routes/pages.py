@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from ledger import provenance
 from ledger.canonical import hex32
-from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, status_word, text
+from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, source_word, status_word, text
 from ledger.reasons import reason_text
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
@@ -51,7 +51,8 @@ def _row(event: dict[str, Any], language: str) -> str:
     return (f"<li class='event {escape(kind)}' data-kind='{escape(kind)}'>"
             f"<time datetime='{escape(str(event.get('at') or ''))}'>{escape(format_datetime(language, event.get('at')))}"
             f"</time><strong>{escape(label)}</strong> <span>{escape(summary)}</span>{why}"
-            f"<small>{escape(text(language, 'timeline.source'))}: {escape(event['source'])}</small>{details}</li>")
+            f"<small>{escape(text(language, 'timeline.source'))}: {escape(source_word(language, str(event['source'])))}"
+            f"</small>{details}</li>")
 
 
 def _switch(language: str) -> str:
