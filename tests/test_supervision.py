@@ -408,6 +408,9 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     code, _, err = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
                        (start + timedelta(hours=1)).isoformat(), "--rate", "2", "--inspectors", "team")
     assert code == 2 and "rate" in err  # a clear error, nothing recorded
+    code, _, err = run("inspect", "announce", "-d", dept, "--until", (start + timedelta(hours=1)).isoformat(),
+                       "--rate", "0.5", "--inspectors", "team")
+    assert code == 2 and "--since" in err  # the first period has no predecessor to start from
     code, announcement, _ = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
                                 (start + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
     assert code == 0
@@ -423,6 +426,15 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     code, withdrawn, _ = run("inspect", "withdraw", "-d", dept, "--finding", str(finding["seq"]), "--officer", "o-1",
                              "--reason", "APPROVAL_OBTAINED_BY_FALSE_STATEMENT", "--legal-basis", "ALL-ART-69")
     assert code == 0 and withdrawn["credit_listing"]
+    # the next period starts where the last one ended: --since may be left out, and a later one is a gap
+    end = supervision.next_period_start(ledger, dept)
+    assert end is not None
+    code, _, err = run("inspect", "announce", "-d", dept, "--since", (end + timedelta(minutes=1)).isoformat(),
+                       "--until", (end + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
+    assert code == 2 and "gap" in err and supervision._time_text(end) in err
+    code, following, _ = run("inspect", "announce", "-d", dept, "--until", (end + timedelta(hours=1)).isoformat(),
+                             "--rate", "0.5", "--inspectors", "team")
+    assert code == 0 and following["period"]["since"] == supervision._time_text(end)
     code, listed, _ = run("supervision", "credit", "list", "-d", dept)
     assert [c["seq"] for c in listed] == [withdrawn["credit_listing"]]
     code, summary, _ = run("supervision", "summary", "-d", dept)
