@@ -5,6 +5,11 @@ The language is the one the reader chose (``?lang=``, remembered in the ``pl_lan
 the browser's ``Accept-Language`` we have, else English. Dates, numbers, status words and outcomes are localised
 here; reason codes have their display texts with the vocabulary (``ledger.reasons.REASON_TEXTS``) and with the
 rule set that gives them (``reason_texts`` in the rule set document, ``RuleSet.reason_text``).
+
+The sentences the library writes for people are here in both languages too: timeline event summaries
+(``event_summary.*``, put together by :func:`says`), what each verification check means (:data:`VERIFY_CHECKS`) and
+each replay check (:data:`REPLAY_CHECKS`), the notice's general review sentence. A sentence carrying values the
+library found (a check's detail) stays English in the JSON; a page in another language shows these words instead.
 """
 
 from __future__ import annotations
