@@ -3,7 +3,8 @@
 Approve-in-seconds ends with something in the applicant's hands. A notice is a certificate of type
 ``decision-notice`` issued by the deciding department (which therefore needs the issuer role too) and anchored like
 any other: ``ledger verify notice.json`` checks it without calling the department. It states the outcome, each
-reason as its code, in words (the rule's description) and with its legal basis, how to ask for a review, and the
+reason as its code, in words (the rule set's display text in the applicant's language) and with its legal basis,
+how to ask for a review (the rule set's words in that language), and the
 decision it reports (department, sequence number, entry hash: ``ledger evidence --decision`` proves that entry).
 It names the applicant only by the salted applicant reference the decision recorded.
 """
@@ -17,40 +18,66 @@ from typing import Any
 from . import decisions, issuance
 from .certificate import validate_record
 from .errors import InputError, NotFoundError
+from .i18n import LANGUAGES, text
 
 __all__ = ["NOTICE_TYPE", "issue_notice", "notice_record"]
 
 NOTICE_TYPE = "decision-notice"
-_DEFAULT_REVIEW = ("You may ask the deciding department for a review of this decision, or apply for administrative "
-                   "reconsideration or bring an administrative lawsuit as the law provides.")
 
 
-def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None) -> dict[str, Any]:
-    """The input record of the notice of ``decision`` (``rule_set``: the rule set it applied, if any)."""
+def _language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise InputError(f"notice language {language!r} is not one of {list(LANGUAGES)}", field="language")
+    return language
+
+
+def _notice_id(department: str, decision: decisions.Decision, language: str) -> str:
+    # one notice per decision and language; the English one keeps the id notices had before languages
+    return f"NOTICE-{department}-{decision.seq}" + ("" if language == "en" else f"-{language}")
+
+
+def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None,
+                  language: str = "en") -> dict[str, Any]:
+    """The input record of the notice of ``decision`` in ``language`` ("en" or "zh-CN"; ``rule_set``: the rule set
+    it applied, if any). Each reason's text and the review are the rule set's words in that language (its
+    ``reason_texts``, ``review_texts``), else its English words, else the library's."""
+    language = _language(language)
     body = decision.body
     basis = body.get("legal_basis") if isinstance(body.get("legal_basis"), dict) else {}
-    reasons = [{"code": reason, "text": rule_set.describe(reason) if rule_set is not None else None,
-                "legal_basis": basis.get(reason)} for reason in body.get("reasons") or []]
+
+    def words(reason: str) -> str | None:
+        if rule_set is None:
+            return None
+        return rule_set.reason_text(reason, language) or rule_set.reason_text(reason, "en")
+
+    reasons = [{"code": reason, "text": words(reason), "legal_basis": basis.get(reason)}
+               for reason in body.get("reasons") or []]
+    review = None
+    if rule_set is not None:
+        review = rule_set.review_text(language) or rule_set.review_text("en")
     decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
     return {
-        "id": f"NOTICE-{department}-{decision.seq}",
+        "id": _notice_id(department, decision, language),
         "type": NOTICE_TYPE,
         "subject": {
             "case_id": body.get("case_id"), "service_item": body.get("service_item"),
             "outcome": body.get("outcome"), "reasons": reasons, "decided_at": body.get("decided_at"),
             "decided_by": decided_by.get("kind"), "applicant_ref": body.get("applicant_ref"),
             "decision": {"department": department, "seq": decision.seq, "entry_hash": decision.entry_hash},
-            "rule_set": body.get("rule_set"),
-            "review": (rule_set.review if rule_set is not None and rule_set.review else _DEFAULT_REVIEW),
+            "rule_set": body.get("rule_set"), "language": language,
+            "review": review or text(language, "notice.review_default"),
         },
     }
 
 
-def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None) -> dict[str, Any]:
+def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None,
+                 language: str = "en") -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
-    ``seq``): issued and anchored now, or the one issued before for the same decision."""
+    ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
+    language."""
+    language = _language(language)
     decision = decisions.find_decision(ledger, department, case_id, seq)
-    notice_id = f"NOTICE-{department}-{decision.seq}"
+    notice_id = _notice_id(department, decision, language)
     try:
         return issuance.export_document(ledger, notice_id, department)
     except (NotFoundError, InputError):
@@ -60,7 +87,7 @@ def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None 
     digest = decision.body.get("rule_set")
     if isinstance(digest, str):
         rule_set, _why = decisions.load_recorded_rule_set(ledger, digest)
-    record = validate_record(notice_record(department, decision, rule_set), 1, department=department)
+    record = validate_record(notice_record(department, decision, rule_set, language), 1, department=department)
     out = io.StringIO()
     issuance.issue_records(ledger, [record], department, out=out)
     return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]

@@ -22,6 +22,7 @@ from .certificate import SCHEMA_ID
 from .chain import ROLE_ISSUER, department_id_bytes
 from .client import Ledger
 from .errors import InputError, NotFoundError
+from .i18n import LANGUAGES, says, status_word
 from .reasons import reason_name
 from .store import Batch, Certificate
 
@@ -47,9 +48,16 @@ class _Blocks:
         return self._times[number]
 
 
-def _event(kind: str, at: str | None, summary: str, source: str, **details: Any) -> dict[str, Any]:
-    return {"kind": kind, "at": at, "summary": summary, "source": source,
+def _event(kind: str, at: str | None, summary: dict[str, str], source: str, **details: Any) -> dict[str, Any]:
+    """An event; ``summary`` in every language (``i18n.says``): ``summary`` is the English, ``summaries`` all."""
+    return {"kind": kind, "at": at, "summary": summary["en"], "summaries": summary, "source": source,
             **{k: v for k, v in details.items() if v is not None}}
+
+
+def _outcome(outcome: Any) -> dict[str, str]:
+    """An outcome in each language; the English keeps the recorded code (``approve``), as the summary always had."""
+    return {language: str(outcome) if language == "en" else status_word(language, str(outcome))
+            for language in LANGUAGES}
 
 
 def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
@@ -66,21 +74,22 @@ def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
         for log in chainread.scan(chain, getattr(events, name), what=f"the {name} events", argument_filters=where):
             reason = reason_name(int(log["args"]["reason"]))
             out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),
-                              f"{verb} by {department} (reason: {reason})", "chain", reason=reason,
+                              says((f"event_summary.{kind}", {"department": department, "reason": reason})),
+                              "chain", reason=reason,
                               department=department, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                               block_number=int(log["blockNumber"])))
     for log in chainread.scan(chain, events.CertificateSuperseded, what="the supersessions", argument_filters=where):
         successor = hex32(bytes(log["args"]["successor"]))
-        out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))), f"superseded by {successor}",
-                          "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+        out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))),
+                          says(("event_summary.superseded", {"successor": successor})), "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                           block_number=int(log["blockNumber"])))
     for log in chainread.scan(chain, events.CertificateSuperseded, what=f"the supersessions of {department}",
                               argument_filters={"departmentId": department_id_bytes(department)}):
         if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
             continue
         predecessor = hex32(bytes(log["args"]["digest"]))
-        out.append(_event("supersedes", _iso(blocks.time(int(log["blockNumber"]))), f"replaces {predecessor}",
-                          "chain", predecessor=predecessor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+        out.append(_event("supersedes", _iso(blocks.time(int(log["blockNumber"]))),
+                          says(("event_summary.supersedes", {"predecessor": predecessor})), "chain", predecessor=predecessor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
                           block_number=int(log["blockNumber"])))
     return out
 
@@ -91,14 +100,15 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
     logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {batch.root}",
                           argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)})
     if not logs:
-        return [_event("anchoring", None, f"batch {batch.root} is not anchored on chain (state {batch.state})",
+        return [_event("anchoring", None, says(("event_summary.anchoring", {"root": batch.root, "state": batch.state})),
                        "store", root=batch.root)]
     log = logs[-1]
     block = chain.w3.eth.get_block(log["blockNumber"])
     signer = str(log["args"]["signer"])
     at = _iso(int(block["timestamp"]))
-    anchored = _event("anchored", at, f"batch of {int(log['args']['count'])} anchored by {cert.department_id} "
-                      f"in block {int(log['blockNumber'])}", "chain", root=batch.root,
+    anchored = _event("anchored", at, says(("event_summary.anchored", {
+                      "count": int(log["args"]["count"]), "department": cert.department_id,
+                      "block": int(log["blockNumber"])})), "chain", root=batch.root,
                       tx_hash="0x" + bytes(log["transactionHash"]).hex(), block_number=int(log["blockNumber"]),
                       block_hash="0x" + bytes(log["blockHash"]).hex(), signer=signer,
                       leaf_index=cert.leaf_index)
@@ -111,9 +121,11 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
         signed_by = InputError(str(exc))
     ok, signature_detail = checks_core.batch_signature(signed_by, signer)
     block_number = int(log["blockNumber"])
-    key_ok, key_detail = checks_core.department_key(signer, cert.department_id, block_number, bool(chain.call(
+    key_ok, _ = checks_core.department_key(signer, cert.department_id, block_number, bool(chain.call(
         chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))))
-    signed = _event("signed", at, f"{signature_detail}; {key_detail}" if ok else signature_detail,
+    signed = _event("signed", at, says((("event_summary.signed" if key_ok else "event_summary.signed_inactive"),
+                                        {"signer": signer, "department": cert.department_id})) if ok else
+                    says(("event_summary.signed_invalid", {"problem": signature_detail})),
                     "chain", signer=signer, signature_valid=ok, key_was_active_issuer=key_ok)
     return [anchored, signed]
 
@@ -133,8 +145,9 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue
         at = body.get("decided_at") or _iso(entry.created_at)
-        out.append(_event("decision", at, f"used in case {body.get('case_id')} of {entry.department_id}: "
-                          f"{body.get('outcome', 'decided')}", "decision-log", department=entry.department_id,
+        out.append(_event("decision", at, says(("event_summary.decision", {
+                          "case": body.get("case_id"), "department": entry.department_id,
+                          "outcome": _outcome(body.get("outcome", "decided"))})), "decision-log", department=entry.department_id,
                           case_id=body.get("case_id"), outcome=body.get("outcome"), seq=entry.seq,
                           entry_hash=entry.entry_hash, anchored=entry.state == logchain.EntryState.ANCHORED))
     return out
@@ -149,8 +162,10 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
     if found is None:
         return []
     return [_event("produced", found.get("decided_at"),
-                   f"issued by decision {found['seq']} of {found['department']} ({found['outcome']}) under rule set "
-                   f"{found['rule_set']}" + ("" if found["anchored"] else " - that decision is NOT anchored yet"),
+                   says(("event_summary.produced", {"seq": found["seq"], "department": found["department"],
+                                                    "outcome": _outcome(found["outcome"]),
+                                                    "rule_set": found["rule_set"]}),
+                        *(() if found["anchored"] else (("event_summary.produced_unanchored", {}),))),
                    "decision-log", department=found["department"], seq=found["seq"], entry_hash=found["entry_hash"],
                    rule_set=found["rule_set"], outcome=found["outcome"], anchored=found["anchored"],
                    case_id=found["case_id"] if private else None,
@@ -162,21 +177,26 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
 
     out = []
     for grant in sharing.list_grants(ledger, digest=digest):
-        what = "the whole certificate" if grant.reveal is None else f"fields {sorted(grant.reveal)}"
-        out.append(_event("granted", _iso(grant.created_at), f"{issuer} shared {what} with {grant.grantee} until "
-                          f"{_iso(grant.expires_at)} for: {grant.purpose}", "grants", grant=grant.id,
+        what = says(("event_summary.granted_all", {})) if grant.reveal is None else \
+            says(("event_summary.granted_fields", {"fields": sorted(grant.reveal)}))
+        out.append(_event("granted", _iso(grant.created_at), says(("event_summary.granted", {
+                          "issuer": issuer, "what": what, "grantee": grant.grantee,
+                          "until": _iso(grant.expires_at), "purpose": grant.purpose})), "grants", grant=grant.id,
                           grantee=grant.grantee, purpose=grant.purpose, expires_at=_iso(grant.expires_at)))
         if grant.revoked_at is not None:
-            out.append(_event("grant_revoked", _iso(grant.revoked_at), f"grant to {grant.grantee} revoked",
-                              "grants", grant=grant.id, grantee=grant.grantee))
+            out.append(_event("grant_revoked", _iso(grant.revoked_at),
+                              says(("event_summary.grant_revoked", {"grantee": grant.grantee})), "grants", grant=grant.id, grantee=grant.grantee))
         elif sharing.aware(grant.expires_at) <= now:
-            out.append(_event("grant_expired", _iso(grant.expires_at), f"grant to {grant.grantee} expired",
-                              "grants", grant=grant.id, grantee=grant.grantee))
+            out.append(_event("grant_expired", _iso(grant.expires_at),
+                              says(("event_summary.grant_expired", {"grantee": grant.grantee})), "grants", grant=grant.id, grantee=grant.grantee))
     for access in accesslog.accesses(ledger, digest, issuer):
-        verb = "read" if access["outcome"] == "served" else "was refused"
-        out.append(_event("access" if access["outcome"] == "served" else "access_refused", access["at"],
-                          f"{access['actor']} {verb}" + (f" for: {access['purpose']}" if access.get("purpose") else "")
-                          + (f" ({access['detail']})" if access.get("detail") else ""), "access-log",
+        kind = "access" if access["outcome"] == "served" else "access_refused"
+        parts: list[tuple[str, dict[str, object]]] = [(f"event_summary.{kind}", {"actor": access["actor"]})]
+        if access.get("purpose"):
+            parts.append(("event_summary.access_purpose", {"purpose": access["purpose"]}))
+        if access.get("detail"):
+            parts.append(("event_summary.access_detail", {"detail": access["detail"]}))
+        out.append(_event(kind, access["at"], says(*parts), "access-log",
                           actor=access["actor"], outcome=access["outcome"], grant=access.get("grant"),
                           seq=access["seq"], entry_hash=access["entry_hash"], anchored=access["anchored"],
                           tx_hash=access.get("tx_hash")))
@@ -194,7 +214,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
         raise NotFoundError(f"certificate {key} was not issued through this ledger")
     blocks = _Blocks(ledger)
     events = [_event("issued", _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
-                     f"{cert.cert_type} issued by {cert.department_id}", "store", issuer=cert.department_id,
+                     says(("event_summary.issued", {"type": cert.cert_type, "issuer": cert.department_id})), "store", issuer=cert.department_id,
                      type=cert.cert_type, certificate_id=cert.certificate_id if private else None)]
     events += _anchor_events(ledger, cert, batch)
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)

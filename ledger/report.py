@@ -24,7 +24,7 @@ from . import logchain
 from .canonical import json_loads
 from .departments import get_department
 from .errors import InputError
-from .i18n import LANGUAGES, format_date, format_datetime, format_number, status_word, text
+from .i18n import LANGUAGES, MESSAGES, format_date, format_datetime, format_number, replay_check, status_word, text
 from .logchain import LOG_DECISIONS
 
 __all__ = ["REPORT_FORMAT", "STYLESHEET", "build_report", "parse_period", "render_html", "supervision_sections",
@@ -334,6 +334,11 @@ def _reason_label(row: dict[str, Any], language: str) -> str:
     return str(texts.get(language) or texts.get("en") or row.get("code"))
 
 
+def _commitment_state(language: str, state: Any) -> str:
+    key = f"report.commitments_{state}"
+    return text(language, key) if key in MESSAGES else str(state or "")
+
+
 def _supervision_html(data: dict[str, Any], language: str) -> str:
     t = lambda key, **kw: _e(text(language, key, **kw))  # noqa: E731
     n = lambda value: _e(format_number(language, _int(value)))  # noqa: E731
@@ -350,8 +355,8 @@ def _supervision_html(data: dict[str, Any], language: str) -> str:
         if items:
             parts.append(_table(
                 [(t("report.case"), False), (t("report.detail"), False), (t("report.period"), False)],
-                [[(_e(i.get("case_id", "")), False), (_e(f"{i.get('state', '')} {i.get('check', '')}".strip()),
-                                                     False),
+                [[(_e(i.get("case_id", "")), False), (_e(f"{_commitment_state(language, i.get('state'))} "
+                                                        f"{i.get('check', '')}".strip()), False),
                   (_e(format_date(language, str(i.get("deadline", "")))), False)] for i in items[:200]]))
     parts.append(f"<h2 id=inspections>{t('report.inspections')}</h2>")
     inspections = _dict(data.get("inspections"))
@@ -486,19 +491,36 @@ def render_html(data: dict[str, Any], language: str = "en", *, stylesheet: str |
     listed = [d for d in checked.get("discrepancies") or [] if isinstance(d, dict)]
     if listed:
         counts = checked.get("discrepancy_counts") or {}
-        html.append(horizontal_bars([(str(k), _int(v), "reject") for k, v in counts.items()],
-                                    text(language, "report.replay")))
+        html.append(horizontal_bars([(replay_check(language, str(k))[0], _int(v), "reject")
+                                     for k, v in counts.items()], text(language, "report.replay")))
         html.append(_table([(t("report.check"), False), (t("report.seq"), True), (t("report.case"), False),
                             (t("report.detail"), False)],
-                           [[(f"<code>{_e(d.get('check'))}</code>", False),
+                           [[_check_cell(d, language),
                              (_e(d.get("seq")) if d.get("seq") is not None else "—", True),
-                             (_e(d.get("case_id") or "—"), False), (_e(d.get("detail")), False)] for d in listed]))
+                             (_e(d.get("case_id") or "—"), False), (_e(_check_detail(d, language)), False)]
+                            for d in listed]))
+        if language != "en":
+            html.append(f"<p class=muted>{t('report.detail_in_json')}</p>")
         more = _int(checked.get("discrepancies_total")) - len(listed)
         if more > 0:
             html.append(f"<p class=muted>{t('report.more', count=format_number(language, more))}</p>")
     html.append(_supervision_html(data, language))
     html.append("</main></body></html>\n")
     return "".join(html)
+
+
+def _check_cell(discrepancy: dict[str, Any], language: str) -> tuple[str, bool]:
+    check = str(discrepancy.get("check"))
+    name = replay_check(language, check)[0]
+    return (f"{_e(name)}<br><code>{_e(check)}</code>" if name != check else f"<code>{_e(check)}</code>"), False
+
+
+def _check_detail(discrepancy: dict[str, Any], language: str) -> str:
+    """In English the library's own sentence, with the values it found; in another language what the check means
+    (the sentence, in English, stays in the JSON report)."""
+    if language == "en":
+        return str(discrepancy.get("detail") or "")
+    return replay_check(language, str(discrepancy.get("check")))[1] or str(discrepancy.get("detail") or "")
 
 
 def _short_date(language: str, iso: str) -> str:

@@ -63,8 +63,9 @@ ANY_SERVICE_ITEM = "*"
 _Condition = Callable[[Mapping[str, Any]], bool]
 
 _SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-             "default_reason", "default_legal_basis", "review", "rules", "reason_texts", "produces"}
-_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts", "produces"}
+             "default_reason", "default_legal_basis", "review", "review_texts", "rules", "reason_texts", "produces"}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts",
+                             "produces"}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
 _COMMITMENT_KEYS = {"promise", "within_days", "check"}
@@ -115,6 +116,7 @@ class RuleSet:
     # words that were in force with the decision
     reason_texts: dict[str, dict[str, str]] | None = None
     produces: dict[str, Any] | None = None  # the certificate an approval issues (see _check_produces), or None
+    review_texts: dict[str, str] | None = None  # ``review`` per language ("en", "zh-CN"), published with the rules
 
     @property
     def hex_digest(self) -> str:
@@ -133,6 +135,11 @@ class RuleSet:
         """A reason in words: the description of the first rule giving it."""
         rule = next((r for r in self.rules if r.reason == reason), None)
         return rule.description if rule is not None else None
+
+    def review_text(self, language: str) -> str | None:
+        """How to ask for a review, in ``language``: from ``review_texts``; in English falling back to ``review``."""
+        texts = self.review_texts or {}
+        return texts.get(language) or (self.review if language == "en" else None)
 
     def reason_text(self, reason: str, language: str) -> str | None:
         """A reason's display text in ``language`` ("en" or "zh-CN"), from ``reason_texts``; in English falling
@@ -195,7 +202,26 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         review=_optional_text(document.get("review"), "review"),
         reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
         produces=_check_produces(document.get("produces")),
+        review_texts=_review_texts(document.get("review_texts")),
     )
+
+
+def _review_texts(value: Any) -> dict[str, str] | None:
+    """``review_texts``: {"en": text, "zh-CN": text}, how to ask for a review in each language."""
+    from .i18n import LANGUAGES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise InputError(f"review_texts must map languages {list(LANGUAGES)} to text", field="review_texts")
+    for language, words in value.items():
+        if language not in LANGUAGES:
+            raise InputError(f"review_texts: language {language!r} is not one of {list(LANGUAGES)}",
+                             field="review_texts")
+        if not isinstance(words, str):
+            raise InputError(f"review_texts.{language} must be text", field="review_texts")
+        _optional_text(words, f"review_texts.{language}")
+    return dict(value)
 
 
 def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | None:

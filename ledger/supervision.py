@@ -63,6 +63,7 @@ __all__ = [
     "draw_sample",
     "due_commitments",
     "inspections",
+    "next_period_start",
     "record_commitment_check",
     "record_finding",
     "register_inspectors",
@@ -466,12 +467,19 @@ def announce_inspection(ledger: Any, department: str, *, since: datetime, until:
     rate_text = str(rate)
     _rate(rate_text)
     wanted = (_parse_time(start), _parse_time(end))
+    frontier = _frontier(ledger, entries)
     for earlier in _find(entries, "inspection_announcement"):
         covered = _coverage(ledger, earlier)
         if covered is not None and _overlaps(wanted, covered):  # type: ignore[arg-type]
             raise StateError(f"the period {start} .. {end} overlaps announcement #{earlier.seq}, which inspected "
                              f"{_time_text(covered[0])} .. {_time_text(covered[1])}: a period is drawn once (no "
-                             "second chance at a sample); announce a period starting at its end or later")
+                             "second chance at a sample); announce a period starting at "
+                             f"{_time_text(frontier[1]) if frontier else _time_text(covered[1])}")
+    if frontier is not None and wanted[0] > frontier[1]:  # type: ignore[operator]
+        raise StateError(f"the period {start} .. {end} leaves a gap after announcement #{frontier[0]}, which "
+                         f"inspected up to {_time_text(frontier[1])}: approvals decided in {_time_text(frontier[1])} "
+                         f".. {start} would be in no draw; announce a period starting at {_time_text(frontier[1])} "
+                         "(announcements are contiguous, docs/decisions.md)")
     listing = lists[-1]
     body = {"format": SUPERVISION_FORMAT, "kind": "inspection_announcement",
             "period": {"since": start, "until": end}, "rate": rate_text,
@@ -502,6 +510,25 @@ def _coverage(ledger: Any, announcement: _Entry) -> tuple[datetime, datetime] | 
     cut = _block_time(ledger, announcement.block) if announcement.block is not None else None
     cut = cut or _parse_time(announcement.body.get("announced_at"))
     return since, min(until, cut) if cut is not None else until
+
+
+def _frontier(ledger: Any, entries: Sequence[_Entry]) -> tuple[int, datetime] | None:
+    """Where the department's inspected stretch ends: the latest end of any announcement's coverage, with the
+    announcement that reached it; None before the first announcement."""
+    ends = [(span[1], a.seq) for a in _find(entries, "inspection_announcement")
+            if (span := _coverage(ledger, a)) is not None]
+    if not ends:
+        return None
+    end, seq = max(ends)
+    return seq, end
+
+
+def next_period_start(ledger: Any, department: str) -> datetime | None:
+    """Where ``department``'s next inspection period must start: the end of what its announcements have inspected so
+    far (an announcement's ``until``, or the chain time of the block that anchored it when that came first). None
+    before its first announcement, which may start anywhere."""
+    frontier = _frontier(ledger, _log(ledger, department))
+    return None if frontier is None else frontier[1]
 
 
 def _overlaps(a: tuple[datetime, datetime], b: tuple[datetime, datetime]) -> bool:
@@ -864,12 +891,21 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
                                                    "set aside just before it and approved again after it: it "
                                                    "escaped the draw")
     covered = [(a, _coverage(ledger, a)) for a in announcements]
+    reached: tuple[_Entry, datetime] | None = None  # the furthest end inspected by the announcements so far
     for i, (a, span) in enumerate(covered):
         for earlier, before in covered[:i]:
             if span is not None and before is not None and _overlaps(span, before):
                 fail("announcement_overlap", a.seq, None, f"announcement {a.seq} inspects again a stretch announcement "
                                                           f"{earlier.seq} covered: a second chance at the sample")
                 break
+        if span is None:
+            continue
+        if reached is not None and span[0] > reached[1]:
+            fail("announcement_gap", a.seq, None, f"announcement {a.seq} starts at {_time_text(span[0])}, after the "
+                                                  f"end of announcement {reached[0].seq} ({_time_text(reached[1])}): "
+                                                  "approvals decided in between are in no draw")
+        if reached is None or span[1] > reached[1]:
+            reached = (a, span[1])
     sampled = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
                for s in d.body.get("sample", [])}
     for f in _find(entries, "inspection_finding"):

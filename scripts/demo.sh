@@ -226,6 +226,7 @@ run ledger audit-chain
 
 step "The applicant gets a decision notice: outcome, reasons in words, legal basis, how to ask for review; verifiable"
 run ledger notice "$case_id" --department GOV --out "$work/notice.json"
+run ledger notice "$case_id" --department GOV --lang zh-CN --out "$work/notice-zh-CN.json"   # the same, in Chinese
 run ledger verify "$work/notice.json"
 
 step "Approval on a commitment (notify-and-commit): the decision records the promise, its deadline and the check"

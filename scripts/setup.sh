@@ -2,7 +2,7 @@
 # Install everything the project needs, idempotently: the pinned node toolchain (anvil, forge, solc) with
 # `npm ci`, and a Python virtual environment with the package and its test dependencies. Re-running it when
 # nothing changed takes about a second. Usage: scripts/setup.sh [--system]   (--system: also apt packages
-# the full test suite needs: PostgreSQL and Chromium; needs root)
+# the full test suite needs: PostgreSQL, Chromium and a CJK font for its Chinese pages; needs root)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -46,5 +46,10 @@ if [ "${1:-}" = "--system" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     echo "setup: installing Chromium (Debian package) for the browser test" >&2
     apt_install chromium
+  fi
+  # without a CJK font Chromium draws the Chinese pages as boxes; WenQuanYi Zen Hei is the smallest that covers them
+  if ! dpkg-query -W -f='${Status}' fonts-wqy-zenhei 2>/dev/null | grep -q "ok installed"; then
+    echo "setup: installing a CJK font (Debian's fonts-wqy-zenhei) for the Chinese pages' screenshots" >&2
+    apt_install fonts-wqy-zenhei
   fi
 fi

@@ -1685,8 +1685,10 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
 
 
 RULE_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-                 "default_reason", "default_legal_basis", "review", "rules", "reason_texts", "produces"}
-RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "reason_texts", "produces"}
+                 "default_reason", "default_legal_basis", "review", "review_texts", "rules", "reason_texts",
+                 "produces"}
+RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts",
+                                     "produces"}
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
 RULE_ROOTS = ("item", "application", "applicant")
@@ -1797,6 +1799,13 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         raise Failure("the rule set's default outcome or reason is not pl-rules/1's")
     rule_text(document.get("default_legal_basis"), "default_legal_basis")
     rule_text(document.get("review"), "review")
+    review_texts = document.get("review_texts")  # the review in each language: no part of the outcome or reasons
+    if review_texts is not None:
+        if not isinstance(review_texts, dict) or not review_texts or not all(language in RULE_LANGUAGES
+                                                                             for language in review_texts):
+            raise Failure("the rule set's review_texts are not {language: text}")
+        for language, words in review_texts.items():
+            rule_text(words, f"review_texts.{language}")
     texts = document.get("reason_texts")
     if texts is not None:
         if not isinstance(texts, dict) or not all(

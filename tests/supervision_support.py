@@ -4,8 +4,11 @@ imports another)."""
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import pytest
 from ledger import decisions, supervision
 from ledger.rules import RuleSet, load_rule_set
 
@@ -59,3 +62,26 @@ def announced(ledger: Any, dept: str, rules: RuleSet, n: int = 20, rate: str = "
     supervision.register_inspectors(ledger, dept, "inspectors-2026", ["insp-1", "insp-2", "insp-3"])
     return supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate,
                                            inspectors="inspectors-2026")
+
+
+@pytest.fixture(name="published")
+def published_fixture(ledger: Any, fresh_department: str) -> tuple[str, RuleSet]:
+    rules = rule_set(fresh_department)
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    return fresh_department, rules
+
+
+def cli(ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+    from ledger.cli import main as cli_main
+
+    from .conftest import PASSPHRASE
+
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    capsys.readouterr()
+    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
+    out, err = capsys.readouterr()
+    return code, json.loads(out) if code == 0 else None, err

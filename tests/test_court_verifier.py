@@ -312,3 +312,29 @@ def test_ed25519_agrees_with_the_cryptography_package() -> None:
         except InvalidSignature:
             expected = False
         assert V.ed25519_verify(public, bytes(signature), message) is expected, i
+
+
+@pytest.mark.parametrize("review_texts", [{"en": "ask", "zh-CN": "申请复核"}, {"fr": "demandez"}, {"en": ""}, ["en"]])
+def test_the_court_verifier_reads_review_texts_as_the_library_does(review_texts: Any) -> None:
+    """A rule set's review in each language (`review_texts`) is no part of the outcome: the standalone verifier
+    accepts what the library accepts and refuses what it refuses, so a court re-runs a decision under the shipped
+    rule sets."""
+    import yaml
+
+    from ledger.errors import InputError
+    from ledger.rules import load_rule_set
+
+    script = load_script()
+    document = yaml.safe_load((SCRIPT.parent.parent / "rules" / "ss-eligibility.yaml").read_text(encoding="utf-8"))
+    document["review_texts"] = review_texts
+    try:
+        load_rule_set(document)
+        library_ok = True
+    except InputError:
+        library_ok = False
+    try:
+        script.rule_set_problem(json.loads(json.dumps(document)))
+        script_ok = True
+    except script.Failure:
+        script_ok = False
+    assert library_ok == script_ok == (review_texts == {"en": "ask", "zh-CN": "申请复核"})

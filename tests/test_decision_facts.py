@@ -18,7 +18,7 @@ from ledger import decisions, issuance, logchain, status
 from ledger.client import Ledger
 from ledger.chain import ROLE_ISSUER
 from ledger.departments import Council
-from ledger.errors import ChainError, StateError
+from ledger.errors import ChainError, InputError, StateError
 from ledger.replay import replay
 
 from .conftest import make_records, write_jsonl
@@ -228,3 +228,36 @@ def test_the_applicant_gets_a_verifiable_notice_with_reasons_legal_basis_and_rev
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, "INS")
     with pytest.raises(StateError, match="issuer"):
         issue_notice(ledger, "INS", "C-INS-NOTICE")
+
+
+@pytest.mark.parametrize("language", ["zh-CN", "en"])
+def test_the_notice_gives_each_reason_in_words_in_the_applicants_language(
+        ledger: Ledger, licences: list[dict[str, Any]], approver: str, language: str,
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The applicant reads the reasons the rule set gives for its decision in the language they chose (`--lang`),
+    in the words published with the rule set (`reason_texts`, `review_texts`), not as bare codes."""
+    from ledger.notices import issue_notice
+    from ledger.verify import ChainView, verify_certificate
+
+    from .supervision_support import cli
+
+    rules = unique_rule_set(f"facts-{approver}")
+    case = f"C-NOTICE-{language}"
+    decide(ledger, approver, application(case, licences[6]["digest"]), holder=licences[6])
+    code, out, err = cli(ledger, monkeypatch, capsys, "notice", case, "-d", approver, "--lang", language)
+    assert code == 0, err
+    notice = issue_notice(ledger, approver, case, language=language)
+    assert notice["digest"] == out["digest"]  # one notice per decision and language
+    assert verify_certificate(notice, ChainView(ledger.chain)).ok
+    fields = notice["fields"]
+    assert fields["subject.language"] == language
+    (reason,) = fields["subject.reasons"]
+    assert reason["code"] == "TYPICAL_FEATURES_MATCH"
+    assert reason["text"] == rules.reason_texts["TYPICAL_FEATURES_MATCH"][language]  # type: ignore[index]
+    assert fields["subject.review"] == rules.document["review_texts"][language]
+    chinese = any("\u4e00" <= c <= "\u9fff" for c in reason["text"] + fields["subject.review"])
+    assert chinese == (language == "zh-CN")
+    other = issue_notice(ledger, approver, case, language="en" if language == "zh-CN" else "zh-CN")
+    assert other["digest"] != notice["digest"] and other["fields"]["subject.decision"] == fields["subject.decision"]
+    with pytest.raises(InputError, match="language"):
+        issue_notice(ledger, approver, case, language="fr")

@@ -261,17 +261,67 @@ def test_re_announcing_the_same_period_for_a_second_sample_is_refused_and_flagge
 
 
 def test_a_later_period_is_not_an_overlap(ledger: Any, published: Any) -> None:
-    """Approvals recorded after an announcement were not in its population: a later announcement may take them."""
+    """Approvals recorded after an announcement were not in its population: a later announcement may take them,
+    starting where the first one's population ended (its anchoring block's chain time, which earlier tests may have
+    moved ahead of the wall clock with evm_increaseTime)."""
     dept, rules = published
     first = announced(ledger, dept, rules, n=2, rate="1")
-    # the first announcement's population ends at its anchoring block's chain time, which earlier tests may have
-    # moved ahead of the wall clock (evm_increaseTime): start the later period after both
-    chain_now = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block("latest")["timestamp"]), UTC)
-    cut = max(datetime.now(UTC), chain_now) + timedelta(seconds=1)
+    cut = supervision.next_period_start(ledger, dept)
+    anchored = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(first["anchored_block"])["timestamp"]), UTC)
+    assert cut == min(anchored, datetime.fromisoformat(first["period"]["until"].replace("Z", "+00:00")))
     decide(ledger, dept, rules, "LATE-1", "applicant-late")
     later = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=2), rate="1",
                                             inspectors="inspectors-2026")
     assert later["seq"] > first["seq"]
+
+
+def test_skipping_a_stretch_between_announcements_is_refused_and_flagged(ledger: Any, published: Any) -> None:
+    """The department announces period A, skips a stretch and announces period B, so the approvals it decided in
+    the gap are in no draw. The library refuses a period that does not start where the last one's population ended;
+    replay flags `announcement_gap` in a log written past it (a hostile department or an insider)."""
+    dept, rules = published
+    first = announced(ledger, dept, rules, n=2, rate="1")
+    cut = supervision.next_period_start(ledger, dept)
+    assert cut is not None
+    before = len(list(logchain.entries(ledger, LOG_DECISIONS, dept)))
+    with pytest.raises(StateError, match="gap") as refused:
+        supervision.announce_inspection(ledger, dept, since=cut + timedelta(minutes=5),
+                                        until=cut + timedelta(hours=2), rate="1", inspectors="inspectors-2026")
+    assert supervision._time_text(cut) in str(refused.value)  # it says where the period must start
+    assert len(list(logchain.entries(ledger, LOG_DECISIONS, dept))) == before  # nothing recorded
+    assert replay(ledger, department=dept).ok
+    # written past the library: the skipped stretch is flagged, naming the announcement that skipped it
+    head = ledger.chain.block_number()
+    body = {k: v for k, v in first.items() if k in ("format", "kind", "rate", "inspectors", "announced_at")}
+    skipped = _forge(ledger, dept, {**body, "target_block": head + 5,
+                                    "period": {"since": supervision._time_text(cut + timedelta(minutes=5)),
+                                               "until": supervision._time_text(cut + timedelta(hours=2))}})
+    found = _found(ledger, dept)
+    assert ("announcement_gap", skipped) in found and ("announcement_overlap", skipped) not in found
+
+
+def test_the_next_period_must_start_exactly_where_the_last_ended(ledger: Any, published: Any) -> None:
+    """Contiguous, not merely non-overlapping: the period starting at the last one's end is accepted, and the one
+    after that must start at its end in turn (the end of its population: its `until`, or its anchoring block's
+    chain time when the announcement came first)."""
+    dept, rules = published
+    announced(ledger, dept, rules, n=2, rate="1")
+    cut = supervision.next_period_start(ledger, dept)
+    assert cut is not None
+    with pytest.raises(StateError, match="overlaps announcement"):
+        supervision.announce_inspection(ledger, dept, since=cut - timedelta(seconds=1), until=cut + timedelta(hours=1),
+                                        rate="1", inspectors="inspectors-2026")
+    second = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=1), rate="1",
+                                             inspectors="inspectors-2026")
+    nxt = supervision.next_period_start(ledger, dept)
+    anchored = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(second["anchored_block"])["timestamp"]), UTC)
+    assert nxt == max(cut, min(anchored, cut + timedelta(hours=1)))
+    with pytest.raises(StateError, match="gap"):
+        supervision.announce_inspection(ledger, dept, since=nxt + timedelta(seconds=1), until=nxt + timedelta(hours=2),
+                                        rate="1", inspectors="inspectors-2026")
+    supervision.announce_inspection(ledger, dept, since=nxt, until=nxt + timedelta(hours=2), rate="1",
+                                    inspectors="inspectors-2026")
+    assert replay(ledger, department=dept).ok
 
 
 def test_setting_an_approval_aside_during_the_announcement_is_flagged(ledger: Any, published: Any) -> None:

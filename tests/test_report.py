@@ -169,7 +169,8 @@ def test_every_status_reason_has_both_languages() -> None:
     assert all(set(texts) == set(LANGUAGES) and all(texts.values()) for texts in REASON_TEXTS.values())
 
 
-@pytest.mark.parametrize("name", ["ss-eligibility.yaml", "business-licence-renewal.yaml"])
+@pytest.mark.parametrize("name", ["ss-eligibility.yaml", "business-licence-renewal.yaml", "notify-and-commit.yaml",
+                                  "food-business-permit.yaml"])
 def test_shipped_rule_sets_give_every_reason_in_both_languages(name: str) -> None:
     rule_set = load_rule_set(RULES_DIR / name)
     reasons = {r.reason for r in rule_set.rules} | {rule_set.default_reason}
@@ -241,3 +242,26 @@ def test_supervision_adapter_reads_the_supervision_module(ledger: Any, hostile_d
     assert data["inspections"]["drawn"] == 3 and data["commitments"] == {"recorded": False}
     page = report.render_html(data, "en")
     assert page.count("not-recorded") == 1 and "F-LABEL" in page
+
+
+def test_every_replay_check_has_a_name_and_meaning_in_both_languages() -> None:
+    """The report shows each discrepancy's check in the reader's language: every check the replay table of
+    docs/decisions.md lists has its words in ledger/i18n.py."""
+    from ledger.i18n import REPLAY_CHECKS, replay_check
+
+    table = (RULES_DIR.parent / "docs" / "decisions.md").read_text(encoding="utf-8")
+    listed: set[str] = set()
+    in_table = False
+    for line in table.splitlines():
+        if line.startswith("| check | meaning |"):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table:
+            listed |= set(re.findall(r"`([a-z_]+)`", line.split("|")[1]))
+    assert {"altered", "missing", "announcement_gap", "credit_status", "draw_mismatch"} <= listed
+    for check in listed:
+        for language in LANGUAGES:
+            name, meaning = replay_check(language, check)
+            assert check in REPLAY_CHECKS and name and meaning, (check, language)
+    assert re.search(r"[\u4e00-\u9fff]", replay_check("zh-CN", "announcement_gap")[1])

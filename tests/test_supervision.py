@@ -14,19 +14,13 @@ from ledger import decisions, logchain, supervision
 from ledger.errors import InputError, NotFoundError, StateError
 from ledger.logchain import LOG_DECISIONS, LogEntry
 from ledger.replay import replay
-from ledger.rules import RuleSet, load_rule_set
-from .supervision_support import announced, application, approvals, decide, mine, rule_set
+from ledger.rules import load_rule_set
+from .supervision_support import announced, application, approvals, decide, mine, rule_set, cli
+from .supervision_support import published_fixture  # noqa: F401 - fixtures
 
 
 def checks(report: Any) -> set[str]:
     return {d.check for d in report.discrepancies}
-
-
-@pytest.fixture()
-def published(ledger: Any, fresh_department: str) -> tuple[str, RuleSet]:
-    rules = rule_set(fresh_department)
-    decisions.publish_rule_set(ledger, rules, fresh_department)
-    return fresh_department, rules
 
 
 def test_credit_listed_applicant_who_claims_not_to_be_is_refused_the_fast_track(ledger: Any, published: Any) -> None:
@@ -331,22 +325,6 @@ def test_an_edited_finding_is_caught(ledger: Any, published: Any) -> None:
 
 # -- the command line ------------------------------------------------------------------------------------------
 
-def cli(ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    from ledger.cli import main as cli_main
-
-    from .conftest import PASSPHRASE
-
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
-    if ledger.settings.database_url:
-        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
-    else:
-        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
-    capsys.readouterr()
-    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
-    out, err = capsys.readouterr()
-    return code, json.loads(out) if code == 0 else None, err
-
-
 def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pytest.MonkeyPatch,
                                   capsys: pytest.CaptureFixture[str]) -> None:
     dept, rules = published
@@ -361,6 +339,9 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     code, _, err = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
                        (start + timedelta(hours=1)).isoformat(), "--rate", "2", "--inspectors", "team")
     assert code == 2 and "rate" in err  # a clear error, nothing recorded
+    code, _, err = run("inspect", "announce", "-d", dept, "--until", (start + timedelta(hours=1)).isoformat(),
+                       "--rate", "0.5", "--inspectors", "team")
+    assert code == 2 and "--since" in err  # the first period has no predecessor to start from
     code, announcement, _ = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
                                 (start + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
     assert code == 0
@@ -376,6 +357,15 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     code, withdrawn, _ = run("inspect", "withdraw", "-d", dept, "--finding", str(finding["seq"]), "--officer", "o-1",
                              "--reason", "APPROVAL_OBTAINED_BY_FALSE_STATEMENT", "--legal-basis", "ALL-ART-69")
     assert code == 0 and withdrawn["credit_listing"]
+    # the next period starts where the last one ended: --since may be left out, and a later one is a gap
+    end = supervision.next_period_start(ledger, dept)
+    assert end is not None
+    code, _, err = run("inspect", "announce", "-d", dept, "--since", (end + timedelta(minutes=1)).isoformat(),
+                       "--until", (end + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
+    assert code == 2 and "gap" in err and supervision._time_text(end) in err
+    code, following, _ = run("inspect", "announce", "-d", dept, "--until", (end + timedelta(hours=1)).isoformat(),
+                             "--rate", "0.5", "--inspectors", "team")
+    assert code == 0 and following["period"]["since"] == supervision._time_text(end)
     code, listed, _ = run("supervision", "credit", "list", "-d", dept)
     assert [c["seq"] for c in listed] == [withdrawn["credit_listing"]]
     code, summary, _ = run("supervision", "summary", "-d", dept)

@@ -11,7 +11,7 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from ledger import provenance
 from ledger.canonical import hex32
-from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, status_word, text
+from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, source_word, status_word, text
 from ledger.reasons import reason_text
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
@@ -38,7 +38,9 @@ def api_docs() -> FileResponse:
 
 
 def _row(event: dict[str, Any], language: str) -> str:
-    extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "source")}
+    extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "summaries", "source")}
+    summaries = event.get("summaries") if isinstance(event.get("summaries"), dict) else {}
+    summary = str(summaries.get(language) or event["summary"])
     details = "".join(f"<div><span class=k>{escape(str(k))}</span> <code>{escape(str(v))}</code></div>"
                       for k, v in extra.items())
     kind = str(event["kind"])
@@ -48,8 +50,9 @@ def _row(event: dict[str, Any], language: str) -> str:
            f"{escape(reason_text(str(reason), language))})</span>") if reason else ""
     return (f"<li class='event {escape(kind)}' data-kind='{escape(kind)}'>"
             f"<time datetime='{escape(str(event.get('at') or ''))}'>{escape(format_datetime(language, event.get('at')))}"
-            f"</time><strong>{escape(label)}</strong> <span>{escape(event['summary'])}</span>{why}"
-            f"<small>{escape(text(language, 'timeline.source'))}: {escape(event['source'])}</small>{details}</li>")
+            f"</time><strong>{escape(label)}</strong> <span>{escape(summary)}</span>{why}"
+            f"<small>{escape(text(language, 'timeline.source'))}: {escape(source_word(language, str(event['source'])))}"
+            f"</small>{details}</li>")
 
 
 def _switch(language: str) -> str:

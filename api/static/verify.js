@@ -3,8 +3,8 @@
 //
 // In English or Chinese (zh-CN): the reader's choice (the language buttons; kept in localStorage and in the
 // pl_lang cookie, which the gateway's own pages read too), else the browser's languages, else English. Dates,
-// numbers, verdicts, check names, status words, event kinds and status reasons are localised here; the checks'
-// detail sentences come from the gateway as they are.
+// numbers, verdicts, check names and explanations, status words, event kinds and status reasons are localised
+// here; event summaries come from the gateway in both languages (``summaries``).
 "use strict";
 
 const LANGUAGES = ["en", "zh-CN"];
@@ -41,12 +41,11 @@ const STATUS = {
   "zh-CN": {"valid": "有效", "revoked": "已撤销", "suspended": "已暂停", "superseded": "已被替代", "unknown": "未知",
             "expired": "已过期"},
 };
-const CHECKS = {
-  "zh-CN": {"format": "格式", "chain": "区块链", "chain_identity": "链身份", "integrity": "完整性",
-            "disclosure": "选择性披露", "merkle_proof": "默克尔证明", "anchored": "上链存证", "confirmations": "确认数",
-            "issuer": "签发单位", "department_key": "部门密钥", "signature": "签名", "status": "状态",
-            "validity": "有效期", "witnessed": "见证"},
-};
+// The verification checks' names and what passing or failing each means: a copy of ledger/i18n.py VERIFY_CHECKS
+// (a test keeps them equal). In English the gateway's own detail sentence is shown; in Chinese these words.
+/* check-texts */ const CHECK_TEXTS = {"": {"en": {"name": "", "skipped": "Not checked: an earlier check failed."}, "zh-CN": {"name": "", "skipped": "未检查：前面的检查未通过。"}}, "anchored": {"en": {"failed": "The issuer never anchored this batch, or anchored it too late.", "name": "anchored", "ok": "The issuer anchored the batch on the chain."}, "zh-CN": {"failed": "签发单位从未将该批次上链存证，或存证时间过晚。", "name": "上链存证", "ok": "签发单位已将该批次上链存证。"}}, "chain": {"en": {"failed": "The certificate names another chain or other contracts.", "name": "chain", "ok": "The certificate names the chain and contracts this verifier reads."}, "zh-CN": {"failed": "证照所指的是另一条区块链或另一组合约。", "name": "区块链", "ok": "证照所指的区块链和合约与本核验方读取的一致。"}}, "chain_identity": {"en": {"failed": "The node serves another chain than the one the ledger was deployed on.", "name": "chain identity", "ok": "The node serves the chain the ledger was deployed on."}, "zh-CN": {"failed": "节点提供的不是账本部署所在的区块链。", "name": "链身份", "ok": "节点提供的正是账本部署所在的区块链。"}}, "confirmations": {"en": {"failed": "Not enough blocks on top of the anchor yet.", "name": "confirmations", "ok": "Enough blocks were built on top of the anchor."}, "zh-CN": {"failed": "存证之后的区块确认数尚不足。", "name": "确认数", "ok": "存证之后已有足够的区块确认。"}}, "department_key": {"en": {"failed": "The anchoring key was not the department's active issuer key at that block.", "name": "department key", "ok": "The anchoring key was the department's active issuer key at that block."}, "zh-CN": {"failed": "存证密钥在该区块不是该部门的有效签发密钥。", "name": "部门密钥", "ok": "存证密钥在该区块是该部门的有效签发密钥。"}}, "disclosure": {"en": {"failed": "A disclosed or hidden field does not match its committed hash.", "name": "disclosure", "ok": "Every disclosed field matches its committed hash."}, "zh-CN": {"failed": "有披露或隐藏的字段与其承诺哈希不符。", "name": "选择性披露", "ok": "所有披露的字段均与其承诺哈希一致。"}}, "format": {"en": {"failed": "The document is not a well-formed certificate.", "name": "format", "ok": "The document has the certificate format."}, "zh-CN": {"failed": "文件不是格式正确的证照。", "name": "格式", "ok": "文件符合证照格式。"}}, "integrity": {"en": {"failed": "The fields do not hash to the stated digest: the document was changed.", "name": "integrity", "ok": "The fields hash to the certificate's digest."}, "zh-CN": {"failed": "各字段的哈希与声明的摘要值不符：文件被修改过。", "name": "完整性", "ok": "各字段的哈希与证照摘要值一致。"}}, "issuer": {"en": {"failed": "The certificate and its anchor name different issuers.", "name": "issuer", "ok": "The certificate and its anchor name the same issuer."}, "zh-CN": {"failed": "证照与其存证记录的签发单位不一致。", "name": "签发单位", "ok": "证照与其存证记录的签发单位一致。"}}, "merkle_proof": {"en": {"failed": "The digest is not in the stated batch.", "name": "Merkle proof", "ok": "The digest is in the anchored batch."}, "zh-CN": {"failed": "摘要值不在所声明的批次中。", "name": "默克尔证明", "ok": "摘要值包含在已上链存证的批次中。"}}, "signature": {"en": {"failed": "The batch signature is not the department's.", "name": "signature", "ok": "The batch root carries the department's valid signature."}, "zh-CN": {"failed": "批次签名不是该部门的签名。", "name": "签名", "ok": "批次根带有该部门的有效签名。"}}, "status": {"en": {"failed": "The certificate is not in force: revoked, suspended or superseded.", "name": "status", "ok": "The certificate is in force: not revoked, suspended or superseded."}, "zh-CN": {"failed": "证照已失效：已被撤销、暂停或替代。", "name": "状态", "ok": "证照有效：未被撤销、暂停或替代。"}}, "validity": {"en": {"failed": "The certificate is outside its validity period.", "name": "validity", "ok": "The certificate is within its validity period."}, "zh-CN": {"failed": "证照不在有效期内。", "name": "有效期", "ok": "证照在有效期内。"}}, "witnessed": {"en": {"failed": "The witnesses did not cosign this part of the chain's history.", "name": "witnessed", "ok": "Independent witnesses cosigned this part of the chain's history, or none are configured."}, "zh-CN": {"failed": "见证方未为这段链上历史联署。", "name": "见证", "ok": "独立见证方已为这段链上历史联署，或本核验方未配置见证方。"}}}; /* end check-texts */
+// Where a timeline event comes from: a copy of the source.* messages of ledger/i18n.py (a test keeps them equal).
+/* source-texts */ const SOURCE_TEXTS = {"access-log": {"en": "access log", "zh-CN": "查阅日志"}, "chain": {"en": "chain", "zh-CN": "区块链"}, "decision-log": {"en": "decision log", "zh-CN": "决定日志"}, "grants": {"en": "grants", "zh-CN": "共享授权"}, "store": {"en": "store", "zh-CN": "签发库"}}; /* end source-texts */
 const EVENTS = {
   "zh-CN": {"issued": "签发", "anchored": "上链存证", "anchoring": "未上链", "signed": "签名", "suspended": "暂停",
             "reinstated": "恢复", "revoked": "撤销", "superseded": "被替代", "supersedes": "替代旧证",
@@ -87,7 +86,16 @@ function t(key, ...values) {
 }
 
 function statusWord(status) { return (STATUS[language] || STATUS.en)[status] || status; }
-function checkName(name) { return (CHECKS[language] || {})[name] || name; }
+function checkWords(name) {
+  const texts = CHECK_TEXTS[name] || {};
+  return texts[language] || texts.en || {};
+}
+function checkName(name) { return language === "en" ? name : (checkWords(name).name || name); }
+function checkDetail(check) {
+  if (language === "en") return check.detail;
+  if (check.skipped) return (CHECK_TEXTS[""][language] || CHECK_TEXTS[""].en).skipped;
+  return checkWords(check.name)[check.ok ? "ok" : "failed"] || check.detail;
+}
 function eventName(kind) { return (EVENTS[language] || {})[kind] || kind.replace(/_/g, " "); }
 function reasonText(code) {
   const texts = REASON_TEXTS[code];
@@ -173,7 +181,7 @@ function render(report) {
     li.dataset.check = check.name;
     li.className = check.ok ? "ok" : (check.skipped ? "skipped" : "bad");
     li.append(text("span", check.ok ? "✔" : (check.skipped ? "–" : "✘"), "mark"),
-              text("strong", checkName(check.name)), text("span", check.detail, "detail"));
+              text("strong", checkName(check.name)), text("span", checkDetail(check), "detail"));
     list.append(li);
   }
   $("result").hidden = false;
@@ -194,9 +202,11 @@ function drawTimeline(digest, events, error) {
     li.dataset.kind = event.kind;
     const time = text("time", formatDate(event.at));
     if (event.at) time.dateTime = event.at;
-    li.append(time, text("strong", eventName(event.kind)), text("span", " " + event.summary));
+    const summary = (event.summaries && event.summaries[language]) || event.summary;
+    li.append(time, text("strong", eventName(event.kind)), text("span", " " + summary));
     if (event.reason) li.append(text("span", " (" + t("reason", reasonText(event.reason)) + ")", "reason"));
-    li.append(text("small", t("source", event.source)));
+    const source = SOURCE_TEXTS[event.source];
+    li.append(text("small", t("source", source ? (source[language] || source.en) : event.source)));
     list.append(li);
   }
   const link = document.createElement("a");

@@ -14,6 +14,7 @@ from .._gc import cyclic_gc_paused
 from ..canonical import strict_json_loads
 from ..demo_data import generate_applications, generate_service_items
 from ..errors import InputError
+from ..i18n import LANGUAGES
 from ..rules import load_rule_set
 from .output import ProgressBar, moment, open_ledger, print_json
 
@@ -67,6 +68,8 @@ def register(commands: Any) -> None:
     p.add_argument("--department", "-d", required=True, help="the deciding department (needs the issuer role too)")
     p.add_argument("--seq", type=int, help="the decision's number in the log (default: the latest for the case)")
     p.add_argument("--out", type=Path, help="write the notice here (default: standard output)")
+    p.add_argument("--lang", default="en", choices=LANGUAGES,
+                   help="the applicant's language: reasons and review in the rule set's words in it (default: en)")
     p.set_defaults(run=_notice)
 
     p = commands.add_parser("produced-by", help="the decision that issued a certificate (an approval's permit), read "
@@ -129,7 +132,7 @@ def _notice(args: argparse.Namespace) -> int:
     from .witness import collect_after_change
 
     with open_ledger(args) as ledger:
-        document = issue_notice(ledger, args.department, args.case, seq=args.seq)
+        document = issue_notice(ledger, args.department, args.case, seq=args.seq, language=args.lang)
         collect_after_change(ledger)  # the notice was just anchored: ask the witnesses to cosign it
     text = json.dumps(document, ensure_ascii=False, indent=2)
     if args.out is None:

@@ -61,7 +61,9 @@ def register(commands: Any) -> None:
     p.set_defaults(run=_inspectors)
     p = sub.add_parser("announce", help="anchor an inspection announcement with a future target block")
     p.add_argument("--department", "-d", required=True)
-    p.add_argument("--since", required=True, help="approvals decided at or after this ISO 8601 time")
+    p.add_argument("--since", help="approvals decided at or after this ISO 8601 time (default: where the last "
+                                   "announcement's period ended; periods are contiguous, so only a first announcement "
+                                   "chooses)")
     p.add_argument("--until", required=True, help="approvals decided before this ISO 8601 time")
     p.add_argument("--rate", required=True, help="sample rate, e.g. 0.05")
     p.add_argument("--inspectors", required=True, help="a registered inspector list id")
@@ -161,8 +163,13 @@ def _inspectors(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace) -> int:
     since, until = moment("--since", args.since), moment("--until", args.until)
-    assert since is not None and until is not None
+    assert until is not None
     with open_ledger(args) as ledger:
+        if since is None:
+            since = supervision.next_period_start(ledger, args.department)
+        if since is None:
+            raise InputError(f"{args.department} has announced no inspection yet: give --since for its first period",
+                             field="since")
         print_json(supervision.announce_inspection(ledger, args.department, since=since, until=until, rate=args.rate,
                                                    inspectors=args.inspectors, target_block=args.target_block,
                                                    delay=args.delay))
