@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import issuance, status, statuslist, vc
 from .._gc import cyclic_gc_paused
+from ..canonical import strict_json_loads
 from ..errors import InputError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
@@ -118,7 +119,7 @@ def _verify(args: argparse.Namespace) -> int:
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
-        report = _with_status_lists(report, args, view)
+        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings))
     if args.json:
         print_json(report.to_json())
     else:
@@ -129,7 +130,7 @@ def _verify(args: argparse.Namespace) -> int:
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 
 
-def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -> Any:
+def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str) -> Any:
     """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
     entries (statuslist.check_entries)."""
     import dataclasses
@@ -143,14 +144,14 @@ def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -
     lists: dict[str, Any] = {}
     for path in args.status_list:
         try:
-            listed = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            listed = strict_json_loads(path.read_text(encoding="utf-8"))  # a key named twice: two lists in one
+        except (OSError, ValueError, InputError) as exc:
             raise InputError(f"cannot read the status list {path}: {exc}") from None
         lists[str(listed.get("id")) if isinstance(listed, dict) else str(path)] = listed
     if not report.check("format").ok:
         skipped = verify_check("status_list", False, "not run: the credential could not be read", skipped=True)
         return dataclasses.replace(report, checks=(*report.checks, skipped))
-    ok, detail = statuslist.check_entries(credential, lists, view)
+    ok, detail = statuslist.check_entries(credential, lists, view, fetch_from=fetch_from)
     return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
 
 

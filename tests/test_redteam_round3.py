@@ -1,0 +1,275 @@
+"""Red team, round 3: credentials, status lists, gateway inputs, the court's verifier, erasure.
+
+Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
+(SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), real gateway process and CLI subprocesses; no mocks.
+"""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger import issuance, statuslist, vc
+from ledger.client import Ledger
+from ledger.errors import InputError, NotFoundError
+from ledger.verify import ChainView, verify_certificate
+
+from .conftest import make_records, write_jsonl
+from .test_crash import run_cli
+
+BASE = "https://gateway.example.gov.cn"
+
+
+@pytest.fixture(scope="module")
+def batch(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("rt3") / "rt3.jsonl", make_records(4))
+    issuance.issue_file(ledger, path, "MKT", batch_size=4, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def hosp_doc(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("rt3h") / "h.jsonl", make_records(2, cert_type="birth-certificate"))
+    issuance.issue_file(ledger, path, "HOSP", batch_size=2, out=out)
+    return json.loads(out.getvalue().splitlines()[0])
+
+
+def _view(ledger: Ledger) -> ChainView:
+    return ChainView(ledger.chain, ledger.settings.confirmations, status_lookup="herd")
+
+
+def _failed(report: Any) -> list[str]:
+    return [c.name for c in report.checks if not c.ok and not getattr(c, "skipped", False)]
+
+
+class _Server:
+    """A small HTTP server the adversary runs: answers GET with ``body`` and remembers every path asked for."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+        self.asked: list[str] = []
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+                server.asked.append(self.path)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(server.body)))
+                self.end_headers()
+                self.wfile.write(server.body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture()
+def server() -> Iterator[_Server]:
+    running = _Server(b"{}")
+    yield running
+    running.close()
+
+
+# -- W3C credentials ---------------------------------------------------------------------------------------------
+
+def test_a_credential_whose_status_entry_names_another_batch_is_refused(ledger: Ledger,
+                                                                       batch: list[dict[str, Any]],
+                                                                       hosp_doc: dict[str, Any]) -> None:
+    """Adversary: a holder of a revoked MKT licence who swaps the credential's PlCertChainStatus entry (the one a
+    W3C verifier follows to the chain) for a clean certificate's (another root, another department, another digest),
+    hoping a relying party reads the status of the wrong certificate. The envelope is a view of the certified
+    document: any entry other than the one its anchor gives is refused before any check runs."""
+    credential = vc.to_credential(batch[0])
+    other = vc.to_credential(hosp_doc)["credentialStatus"]
+    for key in ("root", "department", "digest", "contract"):
+        swapped = copy.deepcopy(credential)
+        swapped["credentialStatus"][key] = other[key] if key != "contract" else "0x" + "11" * 20
+        with pytest.raises(InputError, match="credentialStatus"):
+            vc.to_document(swapped)
+        report = verify_certificate(swapped, _view(ledger))
+        assert not report.ok and report.checks[0].name == "format" and not report.checks[0].ok
+    assert verify_certificate(credential, _view(ledger)).ok
+
+
+def test_a_credential_carrying_another_certificates_proof_fails(ledger: Ledger, batch: list[dict[str, Any]]) -> None:
+    """Adversary: a holder who pastes the proof (salts, digest, anchor with its Merkle path and signature) of a
+    neighbour's valid licence of the same batch under their own credentialSubject, and rebuilds the envelope so that
+    it agrees: the claims do not hash to the proof's digest."""
+    mine, theirs = batch[1], batch[2]
+    forged = vc.to_credential({"format": theirs["format"], "fields": mine["fields"], "salts": theirs["salts"],
+                               "digest": theirs["digest"], "anchor": theirs["anchor"]})
+    report = verify_certificate(forged, _view(ledger))
+    assert not report.ok and "integrity" in _failed(report)
+    # the holder's own salts with the neighbour's digest and Merkle path: the digest recomputes, but to another
+    # value than the one stated, and the neighbour's path does not lead from it to the root
+    mixed = vc.to_credential({"format": mine["format"], "fields": mine["fields"], "salts": mine["salts"],
+                              "digest": mine["digest"], "anchor": {**mine["anchor"],
+                                                                    "proof": theirs["anchor"]["proof"]}})
+    report = verify_certificate(mixed, _view(ledger))
+    assert not report.ok and "merkle_proof" in _failed(report)
+
+
+def test_a_credential_naming_another_issuer_department_fails(ledger: Ledger, hosp_doc: dict[str, Any]) -> None:
+    """Adversary: a holder of a hospital's birth certificate who wants it read as the Market Regulation Bureau's:
+    the anchor section (and so the credential's status entry and status lists) rewritten to name MKT. The issuer is
+    a certified field; the anchor's department must agree with it, and the batch is looked up under the issuer."""
+    edited = copy.deepcopy(hosp_doc)
+    edited["anchor"]["department"] = "MKT"
+    credential = vc.to_credential(edited, status_list=(BASE, 0))
+    assert credential["credentialStatus"][0]["department"] == "MKT"
+    report = verify_certificate(credential, _view(ledger))
+    assert not report.ok and "issuer" in _failed(report)
+    assert "MKT" in report.check("issuer").detail
+
+
+def test_a_credential_presenting_another_registry_or_key_as_its_issuer_fails(ledger: Ledger,
+                                                                            batch: list[dict[str, Any]]) -> None:
+    """Adversary: a holder editing the anchor's ``registry`` or ``signer``. Those two make the credential's
+    ``issuer.id`` (``urn:pl-department:CHAIN:REGISTRY:DEPT``, what a W3C verifier identifies an issuer by) and its
+    ``proof.verificationMethod`` (``…#SIGNER``), so the envelope stays consistent with the document: the holder
+    makes the credential name an issuer identity, or a signing key, the chain never vouched for. Both must be the
+    chain's: the deployment's registry, and the key that anchored the batch."""
+    genuine = vc.to_credential(batch[3])
+    assert verify_certificate(genuine, _view(ledger)).ok
+    for key, value in (("registry", "0x" + "ab" * 20), ("signer", "0x" + "cd" * 20)):
+        edited = copy.deepcopy(batch[3])
+        edited["anchor"][key] = value
+        credential = vc.to_credential(edited)
+        assert value in credential["issuer"]["id"] + credential["proof"]["verificationMethod"]
+        assert vc.to_document(credential)  # the envelope agrees with the (edited) document
+        report = verify_certificate(credential, _view(ledger))
+        assert not report.ok, (key, report.to_json())
+        assert value in " ".join(c.detail for c in report.checks if not c.ok)
+
+
+# -- status lists ----------------------------------------------------------------------------------------------------
+
+def _list_file(ledger: Ledger, path: Path, root: str, purpose: str, base: str = BASE) -> Path:
+    done = run_cli(ledger, "status-list", "MKT", root, "--purpose", purpose, "--status-base", base, "--out", str(path))
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+def test_a_status_list_naming_a_key_twice_is_refused(ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path,
+                                                     server: _Server) -> None:
+    """Adversary: whoever serves or relays a status list (a gateway relaying another's lists) writing
+    ``encodedList`` twice: a lying bitstring first, the true one last. Python keeps the last value, so the ledger's
+    check agrees with the chain and passes, while a verifier whose parser keeps the first (or refuses) reads the
+    lie: one list, two meanings. Refused with the key named, both as a file and fetched from its URL."""
+    digest, root = batch[0]["digest"], batch[0]["anchor"]["root"]
+    credential = tmp_path / "credential.json"
+    assert run_cli(ledger, "export", digest, "--vc", "--status-base", BASE, "--out", str(credential)).returncode == 0
+    revocation = _list_file(ledger, tmp_path / "revocation.json", root, "revocation")
+    suspension = _list_file(ledger, tmp_path / "suspension.json", root, "suspension")
+    true_list = json.loads(revocation.read_text())["credentialSubject"]["encodedList"]
+    lying = statuslist.encode(set(range(4)))  # every certificate of the batch "revoked"
+    text = revocation.read_text().replace(f'"encodedList": "{true_list}"',
+                                          f'"encodedList": "{lying}", "encodedList": "{true_list}"')
+    assert text.count('"encodedList"') == 2
+    revocation.write_text(text)
+    done = run_cli(ledger, "verify", str(credential), "--json", "--status-list", str(revocation),
+                   "--status-list", str(suspension))
+    assert done.returncode == 2 and "duplicate key 'encodedList'" in done.stderr, (done.stdout, done.stderr)
+    assert "Traceback" not in done.stderr
+
+    server.body = text.encode()
+    with pytest.raises(InputError, match="duplicate key 'encodedList'"):
+        statuslist.fetch(server.url + f"/public/status-lists/MKT/{root}/revocation")
+
+
+def test_a_holder_cannot_make_verifiers_call_a_host_of_their_choosing(ledger: Ledger, batch: list[dict[str, Any]],
+                                                                    tmp_path: Path, server: _Server) -> None:
+    """Adversary: a holder who rewrites the credential's BitstringStatusListEntry entries to point at a server of
+    their own (the entries are not signed, only their shape is checked), which answers with the true list: every
+    check passes, and each verifier's machine calls the holder's host (who then learns who checks the credential,
+    when and from where; or, pointed at an address inside the verifier's network, makes it send requests there).
+    A verifier fetches lists only from the gateway it is configured with (LEDGER_API_PUBLIC_URL); any other URL
+    is not fetched and the check says so (the status on chain still decides)."""
+    digest, root = batch[1]["digest"], batch[1]["anchor"]["root"]
+    credential = tmp_path / "credential.json"
+    assert run_cli(ledger, "export", digest, "--vc", "--out", str(credential)).returncode == 0
+    edited = json.loads(credential.read_text())
+    edited["credentialStatus"][1:] = statuslist.entries(server.url, "MKT", bytes.fromhex(root[2:]),
+                                                        statuslist.leaf_index(ledger, digest))
+    (tmp_path / "edited.json").write_text(json.dumps(edited))
+    true_list = json.loads(_list_file(ledger, tmp_path / "l.json", root, "revocation", server.url).read_text())
+    server.body = json.dumps(true_list).encode()
+
+    done = run_cli(ledger, "verify", str(tmp_path / "edited.json"), "--json")
+    report = json.loads(done.stdout)
+    check = report["checks"][-1]
+    assert server.asked == [], "the verifier called the holder's host"
+    assert check["name"] == "status_list" and check["detail"].startswith("not checked"), check
+    assert server.url in check["detail"] and "--status-list" in check["detail"]
+    assert done.returncode == 0  # the chain's status decides; nothing was read from the holder's host
+
+
+# -- the gateway: odd inputs -------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gw(ledger: Ledger) -> Iterator[Any]:
+    from .gateway_process import gateway
+    from .test_api_support import UNLIMITED
+
+    with gateway(ledger, **UNLIMITED) as running:
+        yield running
+
+
+def test_odd_path_and_query_values_get_a_4xx_never_a_500(ledger: Ledger, gw: Any) -> None:
+    """Adversary: a signed-in department (an issuer, an auditor) sending values no form would: a NUL or a lone
+    surrogate in a grant id or a department code (PostgreSQL refuses a NUL in any text it is given), moments at
+    the very edges of the calendar whose UTC instant lies outside it. Each gets a clear 4xx problem and the gateway
+    keeps serving; nothing is written."""
+    from .test_api_attacks import sign_in
+
+    with gw.client() as client:
+        issuer, auditor = sign_in(client, ledger, "MKT"), sign_in(client, ledger, "PSB")
+        probes = [
+            ("DELETE", "/grants/ab%00cd", issuer),
+            ("DELETE", "/grants/%ED%A0%80", issuer),
+            ("GET", "/access-log?department=MKT%00", auditor),
+            ("GET", "/access-log/check?department=MKT%00", auditor),
+            ("POST", "/access-log/anchor?department=MKT%00", auditor),
+            ("GET", "/access-log?since=0001-01-01T00:00:00%2B14:00", auditor),
+            ("GET", "/access-log?until=9999-12-31T23:59:59-14:00", auditor),
+            ("GET", "/audit/report?department=MKT%00&from=2026-01-01&to=2026-01-31", auditor),
+            ("GET", "/public/status-lists/MKT%00/0x" + "ab" * 32 + "/revocation", {}),
+        ]
+        for method, path, headers in probes:
+            answer = client.request(method, path, headers=headers)
+            assert 400 <= answer.status_code < 500, (method, path, answer.status_code, answer.text[:300])
+            assert answer.headers["content-type"].startswith("application/problem+json"), (path, answer.headers)
+        assert gw.alive()
+
+
+def test_a_status_list_of_another_departments_batch_is_not_served_under_ones_name(ledger: Ledger, gw: Any,
+                                                                                 hosp_doc: dict[str, Any]) -> None:
+    """Adversary: an anonymous client asking for MKT's list of the hospital's batch root, so a credential (or a
+    relying party) could be shown a list "of MKT" whose bits are the hospital's certificates' statuses. The list
+    exists only under the department that anchored the batch."""
+    root = hosp_doc["anchor"]["root"]
+    with pytest.raises(NotFoundError):
+        statuslist.list_credential(ledger, "MKT", root, "revocation", base=BASE)
+    assert statuslist.list_credential(ledger, "HOSP", root, "revocation", base=BASE)["proof"]["department"] == "HOSP"
+    with gw.client() as client:
+        answer = client.get(f"/public/status-lists/MKT/{root}/revocation")
+        assert answer.status_code == 404, answer.text
+        assert client.get(f"/public/status-lists/HOSP/{root}/revocation").status_code == 200
