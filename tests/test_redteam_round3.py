@@ -273,3 +273,53 @@ def test_a_status_list_of_another_departments_batch_is_not_served_under_ones_nam
         answer = client.get(f"/public/status-lists/MKT/{root}/revocation")
         assert answer.status_code == 404, answer.text
         assert client.get(f"/public/status-lists/HOSP/{root}/revocation").status_code == 200
+
+
+# -- the court's verifier and the library ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("value", ["1e400", "-1e400", "1" * 5000, "-0.0", "1.0", "true"])
+def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(ledger: Ledger,
+                                                                              batch: list[dict[str, Any]],
+                                                                              tmp_path: Path, value: str) -> None:
+    """Adversary: a forger (or a court's expert probing the two verifiers) replacing a disclosed field of a genuine
+    bundle by a JSON number no certificate holds: one that overflows to infinity when read as a float, an integer
+    of 5,000 digits (beyond Python's default conversion limit), a negative zero, a float for a string. Both
+    verifiers must fail it (the field hash cannot match) with a verdict, never a traceback, and name the same
+    failed checks."""
+    from ledger import evidence
+
+    from .test_court_verifier import bare
+    from .test_evidence import failed_names
+
+    bundle = evidence.certificate_bundle(ledger, batch[2])
+    text = json.dumps(bundle)
+    name = batch[2]["fields"]["subject.name"]
+    assert text.count(json.dumps(name)) == 1
+    path = tmp_path / "odd.json"
+    path.write_text(text.replace(json.dumps(name), value), encoding="utf-8")
+    code, result, stderr = bare(ledger, path)
+    assert "Traceback" not in stderr, stderr
+    report = evidence.verify_bundle(path, ledger.chain)  # never raises on bad input
+    assert not report.ok
+    if code == 2:  # the script refuses to read the file at all (as for a key named twice): so does the library
+        assert result is None and "error:" in stderr and "too long" in stderr + str(report.to_json())
+        assert {c.name for c in report.failed} == {"bundle"}, report.to_json()
+        return
+    assert code == 1 and result is not None and not result["verified"], (code, stderr)
+    assert failed_names(result) == {c.name for c in report.failed}
+
+
+def test_a_document_with_a_number_too_long_to_read_is_a_verdict_not_a_traceback(ledger: Ledger,
+                                                                               batch: list[dict[str, Any]],
+                                                                               tmp_path: Path) -> None:
+    """Adversary: an applicant handing in a certificate file (or a holder a credential) with a 5,000-digit
+    number in it, past the digits Python converts: the reader raised a bare ValueError, a traceback in ``ledger
+    verify`` and an uncaught error in every library caller. It is a failed format check."""
+    path = tmp_path / "long.json"
+    text = json.dumps(batch[0])
+    path.write_text(text.replace(json.dumps(batch[0]["fields"]["subject.name"]), "9" * 5000), encoding="utf-8")
+    report = verify_certificate(str(path), _view(ledger))
+    assert not report.ok and report.checks[0].name == "format" and "too long" in report.checks[0].detail
+    done = run_cli(ledger, "verify", str(path), "--json")
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert json.loads(done.stdout)["checks"][0]["name"] == "format"
