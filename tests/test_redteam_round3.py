@@ -323,3 +323,57 @@ def test_a_document_with_a_number_too_long_to_read_is_a_verdict_not_a_traceback(
     done = run_cli(ledger, "verify", str(path), "--json")
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert json.loads(done.stdout)["checks"][0]["name"] == "format"
+
+
+# -- erasure -----------------------------------------------------------------------------------------------------------
+
+def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(ledger: Ledger,
+                                                                              fresh_department: str,
+                                                                              tmp_path: Path) -> None:
+    """Adversary: an auditor's false alarm as a weapon, or an insider hiding behind one. The holder of a licence
+    cited (by digest) in an approved application asks its issuer to erase it, lawfully. Replay re-runs every
+    decision: if it re-read the cited licence from the issuer's store, the erased body would make the honest
+    decision irreproducible, and auditors would learn to ignore replay's findings. The erasure must leave the
+    decision log as verifiable as before, and leave nothing of the licence readable."""
+    from ledger import decisions, erasure, logchain
+    from ledger.errors import ErasedError
+    from ledger.replay import replay
+
+    from .test_decision_facts import application
+    from .test_decisions import unique_rule_set
+
+    rules = unique_rule_set(f"rt3-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "l.jsonl", make_records(1)), "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    app = application("C-RT3-ERASE", licence["digest"])
+    decision = decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, rules,
+                                applicant_ref=licence["fields"]["subject.credit_code"])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    before = replay(ledger, department=fresh_department)
+    assert before.ok, before.summary()
+
+    erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-rt3")
+    with pytest.raises(ErasedError):
+        issuance.export_document(ledger, licence["digest"])
+    after = replay(ledger, department=fresh_department)
+    assert after.ok, "an erasure made an honest decision look tampered: " + after.summary()
+    assert decision.body["outcome"] == "approve" and decision.body["certificates"][0]["verified"] is True
+
+    # what erasure left is still checked, not taken from the record: an insider retyping the stored row is seen
+    from sqlalchemy import update
+
+    from ledger.store import Certificate
+
+    def retype(cert_type: str) -> None:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == licence["digest"])  # type: ignore[arg-type]
+                         .values(cert_type=cert_type))
+
+    retype("food-business-permit")
+    try:
+        tampered = replay(ledger, department=fresh_department)
+    finally:
+        retype(licence["fields"]["type"])
+    assert {d.check for d in tampered.discrepancies} >= {"certificate_facts"}, tampered.summary()
