@@ -377,3 +377,43 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
     finally:
         retype(licence["fields"]["type"])
     assert {d.check for d in tampered.discrepancies} >= {"certificate_facts"}, tampered.summary()
+
+
+def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Ledger, gw: Any,
+                                                                      batch: list[dict[str, Any]]) -> None:
+    """Adversary: the hospital (an issuer, signed in with its own key) acting on the Market Regulation Bureau's
+    certificate: listing its consents, grants and accesses, revoking MKT's grant to a verifier, superseding it
+    with one of its own, asking for the digest with different letter case. Every attempt is refused (403/404)
+    and MKT's grant keeps serving."""
+    from .test_api_attacks import sign_in
+
+    digest = batch[3]["digest"]
+    with gw.client() as client:
+        mkt, hosp, psb = (sign_in(client, ledger, code) for code in ("MKT", "HOSP", "PSB"))
+        made = client.post(f"/certificates/{digest}/grants", headers=mkt, json={
+            "grantee": "PSB", "purpose": "licence check", "expires_at": "2099-01-01T00:00:00Z",
+            "reveal": []})  # no personal field: no consent needed
+        assert made.status_code == 201, made.text
+        grant_id = made.json()["id"]
+        upper = "0x" + digest[2:].upper()
+        for method, path, body in [
+            ("GET", f"/certificates/{digest}/consents", None),
+            ("GET", f"/certificates/{upper}/consents", None),
+            ("GET", f"/certificates/{digest}/grants", None),
+            ("GET", f"/certificates/{upper}/accesses", None),
+            ("GET", f"/certificates/{digest}/provenance", None),
+            ("POST", f"/certificates/{digest}/grants", {"grantee": "HOSP", "purpose": "x",
+                                                        "expires_at": "2099-01-01T00:00:00Z"}),
+            ("POST", f"/certificates/{upper}/revoke", {"reason": "fraud"}),
+            ("POST", f"/certificates/{digest}/supersede", {"successor": digest}),
+            ("DELETE", f"/grants/{grant_id}", None),
+        ]:
+            answer = client.request(method, path, headers=hosp, json=body)
+            assert answer.status_code in (403, 404, 422), (method, path, answer.status_code, answer.text[:300])
+        served = client.get(f"/certificates/{digest}/content", headers=psb)
+        assert served.status_code == 200, served.text
+        fields = served.json()["document"]["fields"]
+        assert served.json()["grant"]["id"] == grant_id and not [f for f in fields if f.startswith("subject.")]
+    from ledger.verify import verify_certificate as verify
+
+    assert verify(batch[3], _view(ledger)).ok  # still valid on chain: nothing was revoked
