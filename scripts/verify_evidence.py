@@ -1114,8 +1114,10 @@ class Verifier:
                 raise Failure(f"{key} {ch[key]} consults registry {registry}, not {ch['registry_contract']}")
         if self.rpc("eth_getCode", ch["registry_contract"], "latest") in (None, "0x"):
             raise Failure(f"no registry contract at {ch['registry_contract']}")
+        pinned = "" if self.pinned_anchor else (" (NOT PINNED: the bundle names these contracts itself; give --anchor "
+                                                "from the operator's publication, or a look-alike deployment passes)")
         return f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry " \
-               f"{ch['registry_contract']}"
+               f"{ch['registry_contract']}{pinned}"
 
     def check_as_of(self) -> str:
         as_of = self.b["as_of"]
@@ -2226,6 +2228,10 @@ def main(argv: list[str] | None = None) -> int:
               "was verified", file=sys.stderr)
         return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
+    if args.anchor is None:
+        print("warning: --anchor not given: the contracts are the ones the bundle names; a look-alike deployment on "
+              "the same chain would pass. Give the anchor contract address from the operator's publication.",
+              file=sys.stderr)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
                   sys.stdout, indent=2)

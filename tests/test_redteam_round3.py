@@ -417,3 +417,30 @@ def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Le
     from ledger.verify import verify_certificate as verify
 
     assert verify(batch[3], _view(ledger)).ok  # still valid on chain: nothing was revoked
+
+
+def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(ledger: Ledger, batch: list[dict[str, Any]],
+                                                                   tmp_path: Path) -> None:
+    """Adversary: a forger who deploys look-alike contracts on the same chain (own registry, own "MKT") and hands a
+    court a bundle naming them; a court's expert who runs the standalone verifier without ``--anchor`` gets PASS
+    on every check, since the bundle names its own contracts (docs/evidence.md). The verdict cannot tell, so the
+    expert is told: the ``chain`` check says the contracts are not pinned and stderr warns; with ``--anchor`` from
+    an independent source neither appears, and a different address fails ``chain``."""
+    from ledger import evidence
+
+    from .test_court_verifier import bare
+
+    bundle = evidence.certificate_bundle(ledger, batch[1])
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    code, result, stderr = bare(ledger, path)
+    assert code == 0 and result is not None and result["verified"], stderr
+    chain = next(c for c in result["checks"] if c["name"] == "chain")
+    assert "NOT PINNED" in chain["detail"] and "--anchor" in stderr
+    anchor = ledger.chain.deployment.anchor
+    code, result, stderr = bare(ledger, path, "--anchor", anchor)
+    assert code == 0 and result is not None and result["verified"], stderr
+    assert "NOT PINNED" not in json.dumps(result) and "--anchor" not in stderr
+    code, result, _ = bare(ledger, path, "--anchor", "0x" + "12" * 20)
+    assert code == 1 and result is not None and {c["name"] for c in result["checks"] if c["result"] == "FAIL"} \
+        == {"chain"}
