@@ -1343,7 +1343,10 @@ class Verifier:
         if not self.witness_keys:
             return "not configured: no witness keys given" + (
                 " (the bundle's cosigned checkpoint was not checked)" if section else "")
-        keys = [parse_vkey(k) for k in self.witness_keys]
+        keys = []
+        for key in (parse_vkey(k) for k in self.witness_keys):  # one public key is one witness, whatever its names
+            if all(key[2] != known[2] for known in keys):
+                keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum
         if section is None:
             raise Failure(f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given "

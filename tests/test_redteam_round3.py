@@ -444,3 +444,51 @@ def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(ledger: Ledge
     code, result, _ = bare(ledger, path, "--anchor", "0x" + "12" * 20)
     assert code == 1 and result is not None and {c["name"] for c in result["checks"] if c["result"] == "FAIL"} \
         == {"chain"}
+
+
+# -- witnesses -------------------------------------------------------------------------------------------------------
+
+def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batch: list[dict[str, Any]],
+                                                           tmp_path: Path) -> None:
+    """Adversary: the chain's operator rewriting history with one colluding witness, which publishes its key under
+    two names ("court.example/w1" and "notary.example/w2": two verifier keys, one Ed25519 key) so that a court
+    asking for a quorum of two independent witnesses gets two valid cosignatures from one party (or a court's
+    expert pasting the same key twice). Both verifiers count witnesses by public key: one key is one witness."""
+    import os
+
+    from ledger import evidence
+    from ledger.witness.checkpoint import Checkpoint
+    from ledger.witness.client import chain_identity
+    from ledger.witness.note import COSIGNATURE_V1, Note, SignerKey
+
+    from .test_court_verifier import bare
+
+    bundle = evidence.certificate_bundle(ledger, batch[0])
+    head = ledger.chain.block_number()
+    checkpoint = Checkpoint.at(chain_identity(ledger.chain), head, ledger.chain.block_hash(head)).text()
+
+    def keys_and_note(*seeds: bytes) -> tuple[list[str], str]:
+        signers = [SignerKey.from_seed(name, COSIGNATURE_V1, seed)
+                   for name, seed in zip(("court.example/w1", "notary.example/w2"), seeds)]
+        note = Note(checkpoint, tuple(s.cosign(checkpoint, 1_700_000_000) for s in signers)).render()
+        return [str(s.verifier) for s in signers], note
+
+    one = os.urandom(32)
+    for seeds, honest in (((one, os.urandom(32)), True), ((one, one), False)):
+        keys, note = keys_and_note(*seeds)
+        witnessed = {**bundle, "witness": {"checkpoint": note}}
+        path = tmp_path / "witnessed.json"
+        path.write_text(json.dumps(witnessed), encoding="utf-8")
+        report = evidence.verify_bundle(witnessed, ledger.chain, witness_keys=keys, witness_quorum=2)
+        code, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[1],
+                                    "--witness-quorum", "2")
+        assert result is not None, stderr
+        script = next(c for c in result["checks"] if c["name"] == "witnessed")
+        assert report.check("witnessed").ok is honest and (script["result"] == "PASS") is honest, \
+            (honest, report.check("witnessed").detail, script)
+    # the same key given twice: one witness, so a quorum of two is not met either
+    report = evidence.verify_bundle(witnessed, ledger.chain, witness_keys=[keys[0], keys[0]], witness_quorum=2)
+    code, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[0],
+                                "--witness-quorum", "2")
+    assert not report.check("witnessed").ok and result is not None
+    assert next(c for c in result["checks"] if c["name"] == "witnessed")["result"] == "FAIL"
