@@ -192,10 +192,12 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
         root = parse_hex32(doc.anchor["root"], "anchor.root")
         digest = doc.digest()
         base, index = entry_base_and_index(found, department, root)
-        count = doc.anchor.get("count")
-        if type(count) is int and index >= count:  # the count is checked against the batch on chain
-            return False, f"statusListIndex {index} is outside the certificate's batch of {count}"
         head = view.head()
+        batch = view.batch(department, root, head)  # the chain's count, not the document's (the holder's to edit)
+        if batch is None:
+            return False, f"{department} anchored no batch {hex32(root)} on this chain"
+        if index >= batch.count:
+            return False, f"statusListIndex {index} is outside the certificate's batch of {batch.count}"
         said = []
         for entry in found:
             url, purpose = entry["statusListCredential"], entry["statusPurpose"]

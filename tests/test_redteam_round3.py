@@ -492,3 +492,21 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batc
                                 "--witness-quorum", "2")
     assert not report.check("witnessed").ok and result is not None
     assert next(c for c in result["checks"] if c["name"] == "witnessed")["result"] == "FAIL"
+
+
+def test_a_status_entry_past_the_batch_is_refused_whatever_count_the_document_states(
+        ledger: Ledger, batch: list[dict[str, Any]]) -> None:
+    """Adversary: a holder who points the credential's status entries at leaf 7 of a batch of 4 (a bit no
+    certificate owns, so a W3C verifier reading only the list would never see this certificate revoked) and raises
+    the anchor's ``count`` to 1,000 so the bound the ledger checked passes. The bound is the chain's count."""
+    doc = copy.deepcopy(batch[2])
+    root = bytes.fromhex(doc["anchor"]["root"][2:])
+    doc["anchor"]["count"] = 1000
+    credential = vc.to_credential(doc, status_list=(BASE, 7))
+    lists = {url: statuslist.list_credential(ledger, "MKT", root, purpose, base=BASE)
+             for purpose in statuslist.PURPOSES
+             for url in [statuslist.list_url(BASE, "MKT", root, purpose)]}
+    ok, detail = statuslist.check_entries(credential, lists, _view(ledger))
+    assert not ok and "outside the certificate's batch of 4" in detail, detail
+    genuine = vc.to_credential(batch[2], status_list=(BASE, statuslist.leaf_index(ledger, batch[2]["digest"])))
+    assert statuslist.check_entries(genuine, lists, _view(ledger))[0]
