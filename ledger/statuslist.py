@@ -172,12 +172,14 @@ def list_credential(ledger: Any, department: str, root: str | bytes, purpose: st
 
 
 def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any, *,
-                  fetch_from: str | None = None) -> tuple[bool, str]:
+                  fetch_from: str | None = None, leaf: int | None = None) -> tuple[bool, str]:
     """Check a credential's BitstringStatusListEntry entries against the list credentials in ``lists`` (by URL;
     a missing one is fetched from its URL when that URL is on the gateway ``fetch_from``, the verifier's own
     setting, never one the credential chose): each list is the one of this certificate's batch and purpose,
     decodes, and its bit at the index agrees with the chain's status of the certificate as of the block the list
-    states. (ok, detail); ok is False with the reason when a list lies or cannot be read."""
+    states. ``leaf``: the certificate's leaf index when the verifier's store knows it (the entries must name it:
+    the proof's sorted pairs do not fix a leaf's position). (ok, detail); ok is False with the reason when a list
+    lies or cannot be read."""
     from .certificate import load_document
     from .verify import STATUS_NAMES
 
@@ -198,6 +200,9 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
             return False, f"{department} anchored no batch {hex32(root)} on this chain"
         if index >= batch.count:
             return False, f"statusListIndex {index} is outside the certificate's batch of {batch.count}"
+        if leaf is not None and index != leaf:
+            return False, (f"statusListIndex {index} is not this certificate's leaf in its batch ({leaf}): the entries "
+                           "name another certificate's status bit; ask the holder for the issuer's export")
         said = []
         for entry in found:
             url, purpose = entry["statusListCredential"], entry["statusPurpose"]

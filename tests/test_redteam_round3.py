@@ -510,3 +510,24 @@ def test_a_status_entry_past_the_batch_is_refused_whatever_count_the_document_st
     assert not ok and "outside the certificate's batch of 4" in detail, detail
     genuine = vc.to_credential(batch[2], status_list=(BASE, statuslist.leaf_index(ledger, batch[2]["digest"])))
     assert statuslist.check_entries(genuine, lists, _view(ledger))[0]
+
+
+def test_a_status_entry_naming_a_neighbours_leaf_is_refused_by_a_verifier_that_knows_the_leaf(
+        ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path) -> None:
+    """Adversary: a holder whose licence is still valid re-pointing its status entries at a valid neighbour's leaf
+    ahead of time, so that after its own revocation a W3C verifier reading only the list keeps seeing "valid". The
+    list agrees with the chain about both certificates today, so only the leaf index can tell: ``ledger verify``
+    on a ledger whose store holds the certificate checks the entries name its own leaf."""
+    mine, neighbour = batch[0], batch[1]
+    root = mine["anchor"]["root"]
+    index = statuslist.leaf_index(ledger, mine["digest"])
+    other = statuslist.leaf_index(ledger, neighbour["digest"])
+    assert index != other
+    credential = vc.to_credential(mine, status_list=(BASE, other))
+    path = tmp_path / "neighbour.json"
+    path.write_text(json.dumps(credential))
+    lists = [_list_file(ledger, tmp_path / f"{p}.json", root, p) for p in statuslist.PURPOSES]
+    done = run_cli(ledger, "verify", str(path), "--json", *[a for p in lists for a in ("--status-list", str(p))])
+    check = json.loads(done.stdout)["checks"][-1]
+    assert done.returncode == 1 and check["name"] == "status_list" and not check["ok"], done.stdout
+    assert f"not this certificate's leaf in its batch ({index})" in check["detail"]

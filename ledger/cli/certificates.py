@@ -13,7 +13,7 @@ from typing import Any
 from .. import issuance, status, statuslist, vc
 from .._gc import cyclic_gc_paused
 from ..canonical import strict_json_loads
-from ..errors import InputError
+from ..errors import InputError, NotFoundError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..verify import Check as verify_check
@@ -119,7 +119,13 @@ def _verify(args: argparse.Namespace) -> int:
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
-        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings))
+        leaf = None
+        if report.digest is not None:  # a certificate of this store: its entries must name its own leaf
+            try:
+                leaf = statuslist.leaf_index(ledger, report.digest)
+            except (NotFoundError, InputError):
+                leaf = None
+        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf)
     if args.json:
         print_json(report.to_json())
     else:
@@ -130,7 +136,8 @@ def _verify(args: argparse.Namespace) -> int:
 _MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
 
 
-def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str) -> Any:
+def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str,
+                       leaf: int | None) -> Any:
     """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
     entries (statuslist.check_entries)."""
     import dataclasses
@@ -151,7 +158,7 @@ def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, f
     if not report.check("format").ok:
         skipped = verify_check("status_list", False, "not run: the credential could not be read", skipped=True)
         return dataclasses.replace(report, checks=(*report.checks, skipped))
-    ok, detail = statuslist.check_entries(credential, lists, view, fetch_from=fetch_from)
+    ok, detail = statuslist.check_entries(credential, lists, view, fetch_from=fetch_from, leaf=leaf)
     return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
 
 
