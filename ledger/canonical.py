@@ -111,7 +111,13 @@ def strict_json_loads(text: str | bytes) -> Any:
     bodies): also refuses an object that names a key twice, with an InputError naming the key, and the tokens
     NaN / Infinity / -Infinity that Python reads and other parsers refuse. orjson (the fast path of
     :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
-    return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise InputError(f"a number in the JSON is too long to read ({exc}); no value of the ledger has more "
+                         "than a few dozen digits") from None
 
 
 def sha256(data: bytes) -> bytes:

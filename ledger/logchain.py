@@ -324,7 +324,11 @@ def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Una
 def _as_utc(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise InputError(f"time {value.isoformat()} has no time zone; give UTC times (e.g. ...Z or +00:00)")
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: its UTC instant is before the calendar's first day
+        raise InputError(f"time {value.isoformat()} lies outside the calendar once converted to UTC; give a time "
+                         "between years 1 and 9999 in UTC") from None
 
 
 # -- anchoring --------------------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ import bisect
 import hashlib
 import json
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -50,7 +50,7 @@ from .chain import ROLE_APPROVER, department_code, department_id_bytes
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .verify import ChainView
-from .errors import InputError, VerificationError
+from .errors import InputError, LedgerError, VerificationError
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from .rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from .supervision import SUPERVISION_FORMAT
@@ -228,6 +228,7 @@ class _Facts:
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
+        self._erased: set[str] | None = None
 
     def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
@@ -304,6 +305,11 @@ class _Facts:
 
         facts = []
         for fact, theirs in zip(now, recorded):
+            if fact.failed == ("not_found",) and fact.digest in self.erased():
+                erased = self._erased_fact(fact.digest, theirs, block)
+                if erased is not None:  # what erasure left checks out: the fact stands as recorded
+                    facts.append(erased)
+                    continue
             depth = theirs.get("confirmations", 0)
             depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
             if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
@@ -326,6 +332,48 @@ class _Facts:
                 fail("certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: "
                                           + "; ".join(diffs))
         return facts
+
+    def erased(self) -> set[str]:
+        """Digests of the certificates recorded in any department's ``erasures`` log (read once)."""
+        if self._erased is None:
+            from .erasure import recorded
+
+            self._erased = set(recorded(self.ledger))
+        return self._erased
+
+    def _erased_fact(self, digest: str, theirs: Mapping[str, Any], block: int) -> CertificateFact | None:
+        """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so
+        it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
+        every audit still works). What erasure left is checked instead, none of it from the record: the stored
+        digest leads by its stored Merkle proof to a root its issuer anchored, signed by an active issuer key, by the
+        decision block; the type is the stored one; the status is the chain's at that block. Only what needs the
+        erased fields (expiry, holder) is taken from the record. None when any of that fails (then it is reported)."""
+        from .merkle import root_from_proof
+        from .status import stored as stored_certificate
+        from .store import Batch, Certificate
+
+        try:
+            cert = stored_certificate(self.ledger, digest)
+            with self.ledger.engine.connect() as conn:
+                cert_type, signature = conn.execute(
+                    select(Certificate.cert_type, Batch.signature).join(  # type: ignore[call-overload]
+                        Batch, Batch.root == Certificate.batch_root).where(Certificate.digest == digest)).one()
+            view = self.view
+            batch = view.batch(cert.department, cert.root, view.head())
+            if root_from_proof(cert.digest, cert.proof) != cert.root or batch is None or \
+                    batch.block_number > block or not view.was_active_issuer(batch.signer, batch.block_number) or \
+                    view.batch_signer(cert.root, batch, bytes.fromhex(signature.removeprefix("0x"))).lower() \
+                    != batch.signer.lower():
+                return None
+        except (LedgerError, ValueError):
+            return None
+        key = (department_id_bytes(cert.department), cert.root, cert.digest)
+        expired, holder, depth = theirs.get("expired"), theirs.get("holder"), theirs.get("confirmations", 0)
+        return CertificateFact(digest, cert.department, "0x" + cert.root.hex(), cert_type, True,
+                               status_at_block(self.history().get(key, []), block),
+                               expired if isinstance(expired, bool) else None, block, (), batch.block_number,
+                               confirmations=depth if type(depth) is int else 0,
+                               holder=holder if isinstance(holder, bool) else None)
 
     def _moment_ok(self, block: int, decided: datetime, anchor: ChainRange | None, body: dict[str, Any],
                    fail: Callable[[str, str], None]) -> bool:

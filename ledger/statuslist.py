@@ -171,11 +171,15 @@ def list_credential(ledger: Any, department: str, root: str | bytes, purpose: st
     }
 
 
-def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any) -> tuple[bool, str]:
+def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any, *,
+                  fetch_from: str | None = None, leaf: int | None = None) -> tuple[bool, str]:
     """Check a credential's BitstringStatusListEntry entries against the list credentials in ``lists`` (by URL;
-    a missing one is fetched from its URL): each list is the one of this certificate's batch and purpose, decodes,
-    and its bit at the index agrees with the chain's status of the certificate as of the block the list states.
-    (ok, detail); ok is False with the reason when a list lies or cannot be read."""
+    a missing one is fetched from its URL when that URL is on the gateway ``fetch_from``, the verifier's own
+    setting, never one the credential chose): each list is the one of this certificate's batch and purpose,
+    decodes, and its bit at the index agrees with the chain's status of the certificate as of the block the list
+    states. ``leaf``: the certificate's leaf index when the verifier's store knows it (the entries must name it:
+    the proof's sorted pairs do not fix a leaf's position). (ok, detail); ok is False with the reason when a list
+    lies or cannot be read."""
     from .certificate import load_document
     from .verify import STATUS_NAMES
 
@@ -189,16 +193,27 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
         department = str(doc.anchor.get("department") or doc.fields["issuer"])
         root = parse_hex32(doc.anchor["root"], "anchor.root")
         digest = doc.digest()
-        _, index = entry_base_and_index(found, department, root)
-        count = doc.anchor.get("count")
-        if type(count) is int and index >= count:  # the count is checked against the batch on chain
-            return False, f"statusListIndex {index} is outside the certificate's batch of {count}"
+        base, index = entry_base_and_index(found, department, root)
         head = view.head()
+        batch = view.batch(department, root, head)  # the chain's count, not the document's (the holder's to edit)
+        if batch is None:
+            return False, f"{department} anchored no batch {hex32(root)} on this chain"
+        if index >= batch.count:
+            return False, f"statusListIndex {index} is outside the certificate's batch of {batch.count}"
+        if leaf is not None and index != leaf:
+            return False, (f"statusListIndex {index} is not this certificate's leaf in its batch ({leaf}): the entries "
+                           "name another certificate's status bit; ask the holder for the issuer's export")
         said = []
         for entry in found:
             url, purpose = entry["statusListCredential"], entry["statusPurpose"]
             listed = lists.get(url)
             if listed is None:
+                if fetch_from is None or base != fetch_from.rstrip("/"):
+                    # The entries are the holder's to edit: fetching whatever host they name would let a holder
+                    # learn who verifies and when, or aim the verifier's machine at its own network.
+                    return True, (f"not checked: the credential's status lists are on {base}, not on this "
+                                  f"verifier's gateway {fetch_from}; download them from a source you trust and "
+                                  "give them with --status-list FILE")
                 try:
                     listed = fetch(url)
                 except _Unreachable as exc:  # the chain's status (the status check) still decides
@@ -248,12 +263,13 @@ class _Unreachable(InputError):
 
 def fetch(url: str, timeout: float = 10.0) -> Any:
     """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list)."""
-    import json
     import urllib.request
+
+    from .canonical import strict_json_loads
 
     try:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
-            return json.loads(answer.read(4_000_000))
+            return strict_json_loads(answer.read(4_000_000))  # a key named twice would mean two lists
     except OSError as exc:
         raise _Unreachable(f"could not fetch the status list {url} ({exc}); download it and give it with "
                            "--status-list FILE") from None

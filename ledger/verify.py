@@ -568,16 +568,21 @@ class _Run:
         return found
 
     def chain_check(self, anchor: Mapping[str, Any]) -> Check:
-        chain_id = anchor.get("chain_id")
-        key = (chain_id if isinstance(chain_id, int) else repr(chain_id), str(anchor.get("contract", "")))
+        chain_id, registry = anchor.get("chain_id"), anchor.get("registry")
+        # The registry is optional in a document but, when stated, it is the credential's issuer id (vc.py): a
+        # holder must not be able to name another registry than the one the chain's anchor contract consults.
+        key = (chain_id if isinstance(chain_id, int) else repr(chain_id), str(anchor.get("contract", "")),
+               None if registry is None else str(registry))
         found = self._chain.get(key)
         if found is None:
             chain = self.view.chain
-            same = key[0] == chain.chain_id and key[1].lower() == chain.deployment.anchor.lower()
+            same = key[0] == chain.chain_id and key[1].lower() == chain.deployment.anchor.lower() \
+                and (key[2] is None or key[2].lower() == chain.deployment.registry.lower())
             found = self._chain[key] = Check("chain", same, (
                 f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}" if same else
-                f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')}; this "
-                f"verifier reads chain {chain.chain_id} contract {chain.deployment.anchor}"))
+                f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
+                f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
+                f"registry {chain.deployment.registry}"))
         return found
 
     def chain_identity_check(self) -> Check:
@@ -747,9 +752,15 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     items.append(anchored)
     items.append(confirmations)
     named = anchor.get("department", issuer)
-    items.append(run.check("issuer", named == issuer,
-                           f"issued and anchored by {issuer}" if named == issuer else
-                           f"the certificate's issuer is {issuer!r} but its anchor section names {named!r}"))
+    stated_signer = anchor.get("signer")  # the credential's verificationMethod (vc.py): the chain's, or refused
+    if named != issuer:
+        items.append(run.check("issuer", False, f"the certificate's issuer is {issuer!r} but its anchor section "
+                                                f"names {named!r}"))
+    elif stated_signer is not None and str(stated_signer).lower() != batch.signer.lower():
+        items.append(run.check("issuer", False, f"the anchor section names key {stated_signer} but {issuer}'s batch "
+                                                f"was anchored by {batch.signer}"))
+    else:
+        items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
     status, block, ts, detail = run.view.status(issuer, root, digest, int(at_time.timestamp()) if at_time else None,

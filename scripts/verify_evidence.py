@@ -1114,8 +1114,10 @@ class Verifier:
                 raise Failure(f"{key} {ch[key]} consults registry {registry}, not {ch['registry_contract']}")
         if self.rpc("eth_getCode", ch["registry_contract"], "latest") in (None, "0x"):
             raise Failure(f"no registry contract at {ch['registry_contract']}")
+        pinned = "" if self.pinned_anchor else (" (NOT PINNED: the bundle names these contracts itself; give --anchor "
+                                                "from the operator's publication, or a look-alike deployment passes)")
         return f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry " \
-               f"{ch['registry_contract']}"
+               f"{ch['registry_contract']}{pinned}"
 
     def check_as_of(self) -> str:
         as_of = self.b["as_of"]
@@ -1341,7 +1343,10 @@ class Verifier:
         if not self.witness_keys:
             return "not configured: no witness keys given" + (
                 " (the bundle's cosigned checkpoint was not checked)" if section else "")
-        keys = [parse_vkey(k) for k in self.witness_keys]
+        keys = []
+        for key in (parse_vkey(k) for k in self.witness_keys):  # one public key is one witness, whatever its names
+            if all(key[2] != known[2] for known in keys):
+                keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum
         if section is None:
             raise Failure(f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given "
@@ -2235,6 +2240,10 @@ def main(argv: list[str] | None = None) -> int:
               "was verified", file=sys.stderr)
         return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
+    if args.anchor is None:
+        print("warning: --anchor not given: the contracts are the ones the bundle names; a look-alike deployment on "
+              "the same chain would pass. Give the anchor contract address from the operator's publication.",
+              file=sys.stderr)
     if args.json:
         json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
                   sys.stdout, indent=2)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -88,3 +89,11 @@ def load_script() -> Any:
 
 
 SCRIPT_MODULE = load_script()
+
+
+def bare(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any] | None, str]:
+    """scripts/verify_evidence.py under ``python -I -S``: no site-packages, no user site, no PYTHON* variables."""
+    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json",
+                          *extra], capture_output=True, text=True, timeout=300,
+                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=path.parent)
+    return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr

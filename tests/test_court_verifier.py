@@ -28,7 +28,7 @@ from ledger import evidence
 from ledger.client import Ledger
 
 from .conftest import make_records
-from .evidence_support import SCRIPT, failed_names, issue, load_script, rpc_url
+from .evidence_support import SCRIPT, bare, failed_names, issue, load_script
 from .evidence_support import decided
 
 V = load_script()
@@ -207,14 +207,6 @@ def test_hostile_abi_data_is_refused_where_eth_abi_refuses_it(kind: str, data: s
 
 
 # -- the script on a bare standard library ----------------------------------------------------------------------------
-
-def bare(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any] | None, str]:
-    """scripts/verify_evidence.py under ``python -I -S``: no site-packages, no user site, no PYTHON* variables."""
-    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json",
-                          *extra], capture_output=True, text=True, timeout=300,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=path.parent)
-    return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
-
 
 def test_the_bare_interpreter_really_has_no_site_packages(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-I", "-S", "-c", "import eth_abi"], capture_output=True, text=True)

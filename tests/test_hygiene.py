@@ -139,3 +139,19 @@ def test_workers_creating_the_vault_key_at_once_share_one(tmp_path: Path) -> Non
     vault = Vault.from_env_or_file(path, "correct horse")
     assert all(vault.open(s, b"aad") == b"probe" for s in sealed)  # every worker sealed with the one stored key
     assert _mode(path) == 0o600 and sorted(p.name for p in path.parent.iterdir()) == ["vault.key"]
+
+
+def test_no_test_module_imports_another() -> None:
+    """Shared helpers and fixtures live in conftest.py and tests/*_support.py: a test module importing another
+    re-registers its fixtures and ties the two together (issue 15)."""
+    import re as _re
+
+    tests = Path(__file__).resolve().parent
+    offenders = [f"{path.name}: {line.strip()}" for path in sorted(tests.glob("*.py"))
+                 for line in path.read_text(encoding="utf-8").splitlines()
+                 if _re.match(r"\s*(from \.test_\w+ import|from \. import test_|import tests\.test_|from tests\.test_)",
+                              line)]
+    assert not offenders, "\n".join(offenders)
+    empty = [path.name for path in sorted(tests.glob("test_*.py"))
+             if not _re.search(r"^\s*(async )?def test_", path.read_text(encoding="utf-8"), _re.M)]
+    assert not empty, f"test modules without tests (helpers belong in a *_support.py module): {empty}"

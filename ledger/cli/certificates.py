@@ -10,7 +10,8 @@ from typing import Any
 
 from .. import issuance, status, statuslist, vc
 from .._gc import cyclic_gc_paused
-from ..errors import InputError
+from ..canonical import strict_json_loads
+from ..errors import InputError, NotFoundError
 from ..certificate import load_document
 from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..verify import Check as verify_check
@@ -116,7 +117,13 @@ def _verify(args: argparse.Namespace) -> int:
                          status_lookup=args.status_lookup or ledger.settings.status_lookup)
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
-        report = _with_status_lists(report, args, view)
+        leaf = None
+        if report.digest is not None:  # a certificate of this store: its entries must name its own leaf
+            try:
+                leaf = statuslist.leaf_index(ledger, report.digest)
+            except (NotFoundError, InputError):
+                leaf = None
+        report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf)
     if args.json:
         print_json(report.to_json())
     else:
@@ -124,7 +131,8 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -> Any:
+def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str,
+                       leaf: int | None) -> Any:
     """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
     entries (statuslist.check_entries)."""
     import dataclasses
@@ -138,14 +146,14 @@ def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView) -
     lists: dict[str, Any] = {}
     for path in args.status_list:
         try:
-            listed = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
+            listed = strict_json_loads(path.read_text(encoding="utf-8"))  # a key named twice: two lists in one
+        except (OSError, ValueError, InputError) as exc:
             raise InputError(f"cannot read the status list {path}: {exc}") from None
         lists[str(listed.get("id")) if isinstance(listed, dict) else str(path)] = listed
     if not report.check("format").ok:
         skipped = verify_check("status_list", False, "not run: the credential could not be read", skipped=True)
         return dataclasses.replace(report, checks=(*report.checks, skipped))
-    ok, detail = statuslist.check_entries(credential, lists, view)
+    ok, detail = statuslist.check_entries(credential, lists, view, fetch_from=fetch_from, leaf=leaf)
     return dataclasses.replace(report, checks=(*report.checks, verify_check("status_list", ok, detail)))
 
 

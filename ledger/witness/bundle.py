@@ -18,7 +18,7 @@ from ..chain import Chain
 from ..errors import InputError, LedgerError
 from .checkpoint import Checkpoint, origin_for
 from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, collect
-from .note import COSIGNATURE_V1, VerifierKey, parse_note
+from .note import COSIGNATURE_V1, VerifierKey, distinct_keys, parse_note
 
 
 def covering_checkpoint(chain: Chain, data_dir: Path, height: int, *,
@@ -70,6 +70,7 @@ def parse_keys(keys: list[str] | None) -> list[VerifierKey]:
 def check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey],
                     quorum: int | None) -> tuple[bool, str]:
     section = bundle.get("witness")
+    keys = distinct_keys(keys)  # one public key is one witness, whatever names it is published under
     if not keys:
         return True, ("not configured: no witness keys given" +
                       (" (the bundle's cosigned checkpoint was not checked)" if section else ""))

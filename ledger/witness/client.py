@@ -29,7 +29,8 @@ from ..config import secret_env
 from ..errors import ConfigError, InputError, LedgerError
 from ..vault import unwrap_secret, wrap_secret
 from .checkpoint import Checkpoint, ChainIdentity
-from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note, parse_signature_lines
+from .note import (COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, distinct_keys, parse_note,
+                   parse_signature_lines)
 
 TIMEOUT = 10.0
 
@@ -131,7 +132,7 @@ class WitnessedCheckpoint:
     def from_note(cls, text: str, keys: list[VerifierKey], quorum: int) -> WitnessedCheckpoint:
         note = parse_note(text)
         checkpoint = Checkpoint.parse(note.text)
-        cosigners = tuple(k.name for k, _ in note.verified([k for k in keys if k.kind == COSIGNATURE_V1]))
+        cosigners = tuple(k.name for k, _ in note.verified(distinct_keys([k for k in keys if k.kind == COSIGNATURE_V1])))
         return cls(checkpoint, text, cosigners, quorum)
 
 

@@ -139,6 +139,15 @@ class Signature:
         return len(self.signature) == 64 and key.verify(text.encode(), self.signature)
 
 
+def distinct_keys(keys: list[VerifierKey]) -> list[VerifierKey]:
+    """``keys`` with one key per Ed25519 public key (the first named): a witness publishing its key under two names,
+    or a key given twice, is one witness, never two toward a quorum."""
+    seen: dict[bytes, VerifierKey] = {}
+    for key in keys:
+        seen.setdefault(key.public, key)
+    return list(seen.values())
+
+
 @dataclass(frozen=True)
 class Note:
     text: str
