@@ -348,7 +348,7 @@ class _Facts:
         digest leads by its stored Merkle proof to a root its issuer anchored, signed by an active issuer key, by the
         decision block; the type is the stored one; the status is the chain's at that block. Only what needs the
         erased fields (expiry, holder) is taken from the record. None when any of that fails (then it is reported)."""
-        from .merkle import root_from_proof
+        from . import checks
         from .status import stored as stored_certificate
         from .store import Batch, Certificate
 
@@ -360,7 +360,7 @@ class _Facts:
                         Batch, Batch.root == Certificate.batch_root).where(Certificate.digest == digest)).one()
             view = self.view
             batch = view.batch(cert.department, cert.root, view.head())
-            if root_from_proof(cert.digest, cert.proof) != cert.root or batch is None or \
+            if not checks.merkle_proof(cert.digest, cert.proof, cert.root)[0] or batch is None or \
                     batch.block_number > block or not view.was_active_issuer(batch.signer, batch.block_number) or \
                     view.batch_signer(cert.root, batch, bytes.fromhex(signature.removeprefix("0x"))).lower() \
                     != batch.signer.lower():
