@@ -13,73 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, UniqueConstraint, event, make_url
-from sqlmodel import Field, SQLModel, create_engine
+from sqlalchemy import Engine, event, make_url
+from sqlmodel import SQLModel, create_engine
 
 from .errors import ConfigError
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class BatchState:
-    PREPARED = "prepared"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    PENDING = (PREPARED, SUBMITTED)
-
-
-class Batch(SQLModel, table=True):
-    root: str = Field(primary_key=True, max_length=66)
-    department_id: str = Field(index=True, max_length=32)
-    schema_id: str = Field(max_length=66)
-    count: int
-    state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
-    signer: str = Field(max_length=42)
-    signature: str = Field(max_length=132)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    nonce: int | None = None
-    block_number: int | None = None
-    block_hash: str | None = Field(default=None, max_length=66)
-    block_time: int | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    confirmed_at: datetime | None = None
-
-
-class Certificate(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("department_id", "certificate_id", name="uq_certificate_department_id"),)
-
-    digest: str = Field(primary_key=True, max_length=66)
-    batch_root: str = Field(index=True, foreign_key="batch.root", max_length=66)
-    leaf_index: int
-    certificate_id: str = Field(max_length=128)
-    department_id: str = Field(index=True, max_length=32)
-    cert_type: str = Field(max_length=64)
-    issued_at: str = Field(max_length=40)
-    valid_until: str | None = Field(default=None, max_length=40)
-    proof: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    status: str = Field(default="valid", max_length=16)
-    superseded_by: str | None = Field(default=None, max_length=66)
-
-
-class StatusChange(SQLModel, table=True):
-    """A revocation, suspension, reinstatement or supersession sent to the chain."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    digest: str = Field(index=True, max_length=66)
-    action: str = Field(max_length=16)
-    detail: str = Field(max_length=66)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    # A free-text note that stays off chain: sealed with the vault key (AES-256-GCM, bound to the digest).
-    note_sealed: bytes | None = None
+from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported: callers import them from here
 
 
 def private_directory(path: Path) -> None:
