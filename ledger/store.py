@@ -1,4 +1,5 @@
-"""The database: SQLModel tables for batches and certificates, and opening SQLite or PostgreSQL.
+"""The database: opening SQLite or PostgreSQL at the newest schema revision (tables: models.py; migrations:
+migrations/).
 
 Rows hold digests, proofs, chain coordinates and non-personal metadata (certificate id, type, issuer,
 validity). A certificate's fields and salts are kept only sealed (see vault.py). Every batch moves through
@@ -17,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, event, make_url
-from sqlmodel import SQLModel, create_engine
+from sqlmodel import create_engine
 
+from . import migrations
 from .errors import ConfigError
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported: callers import them from here
 
@@ -50,8 +52,10 @@ def _private_sqlite_files(url: str) -> None:
             Path(f"{path}{suffix}").chmod(0o600)
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine and the tables; SQLite gets WAL and foreign keys, and files only its owner can read."""
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """Create the engine and bring the database to the newest schema revision (``ledger/migrations``: the tables
+    are built and changed only by migrations); SQLite gets WAL and foreign keys, and files only its owner can read.
+    ``migrate=False`` opens it as it is (``ledger db current``)."""
     try:
         if url.startswith("sqlite"):
             _private_sqlite_files(url)
@@ -61,25 +65,13 @@ def open_engine(url: str) -> Engine:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        _import_models()
-        SQLModel.metadata.create_all(engine)
+        if migrate and not migrations.state(engine).up_to_date:
+            migrations.upgrade(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"cannot open the database {_redact(url)}: {exc}") from exc
     return engine
-
-
-def _import_models() -> None:
-    """Import every module that defines tables, so create_all sees them all."""
-    import importlib
-
-    for module in ("ledger.logchain", "ledger.decisions", "ledger.accesslog", "ledger.permits"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 SQLITE_CACHE_KIB = 128 * 1024
