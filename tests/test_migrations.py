@@ -74,7 +74,7 @@ def test_the_check_sees_a_table_changed_without_a_migration(url: str) -> None:
 
 def test_every_revision_step_by_step_ends_at_the_same_schema(url: str) -> None:
     engine = open_engine(url, migrate=False)
-    revisions = [s.revision for s in reversed(list(migrations._scripts().walk_revisions()))]
+    revisions = migrations._revisions()
     assert revisions[0] == "0001" and revisions[-1] == migrations.head()
     for revision in revisions:
         assert migrations.upgrade(engine, revision)[1] == revision
@@ -194,3 +194,8 @@ def test_ledger_db_current_and_upgrade(tmp_path: Path, url: str, monkeypatch: py
     assert f'"after": "{migrations.head()}"' in capsys.readouterr().out
     assert main([*data, "db", "current"]) == 0
     assert "up to date" in capsys.readouterr().out
+    assert main([*data, "db", "upgrade", "--revision", "0001"]) == 0  # backwards: nothing happens
+    assert f'"after": "{migrations.head()}"' in capsys.readouterr().out
+    assert main([*data, "db", "upgrade", "--revision", "nonsense"]) == 2
+    assert "no schema revision 'nonsense'" in capsys.readouterr().err
+    assert main([*data, "db", "current"]) == 0

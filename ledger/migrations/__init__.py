@@ -126,20 +126,31 @@ def _lock(conn: Connection) -> None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
-    """Bring the database to ``revision`` (default: the newest); returns (before, after). Refuses a database at
-    a revision this code does not know, and one made before migrations whose tables differ from the models."""
+    """Bring the database to ``revision`` (default: the newest); returns (before, after). Never goes back (a
+    target at or below the current revision changes nothing). Refuses a database at a revision this code does not
+    know, and one made before migrations whose tables differ from the models."""
+    if revision != "head" and not _known(revision):
+        raise ConfigError(f"no schema revision {revision!r}: this ledger knows {', '.join(_revisions())}")
     with engine.connect() as conn:
         _lock(conn)
         found = _state(conn)
         _refuse_unknown(found, engine)
         if found.legacy:
             _adopt(conn, engine)
-        if revision != "head" and not _known(revision):
-            raise ConfigError(f"no schema revision {revision!r}: `ledger db current` lists the known ones")
-        command.upgrade(config(conn), revision)
+        try:
+            command.upgrade(config(conn), revision)
+        except CommandError as exc:  # a target not reachable from here (a target below it is a no-op)
+            raise ConfigError(f"cannot migrate the database {_redacted(engine)} from revision {found.current!r} "
+                              f"to {revision!r}: {exc}; migrations only move forward (to go back, restore a "
+                              "backup)") from exc
         after = _state(conn).current
         conn.commit()
     return found.current, after
+
+
+def _revisions() -> list[str]:
+    """Every revision this code knows, oldest first."""
+    return [script.revision for script in reversed(list(_scripts().walk_revisions()))]
 
 
 def _adopt(conn: Connection, engine: Engine) -> None:
