@@ -152,7 +152,8 @@ def upgrade() -> None:
         sa.Column('entry_hash', sa.String(length=66), nullable=False),
         sa.PrimaryKeyConstraint('digest')
     )
-    op.create_index(op.f('ix_producedcertificate_department_id'), 'producedcertificate', ['department_id'], unique=False)
+    op.create_index(op.f('ix_producedcertificate_department_id'), 'producedcertificate', ['department_id'],
+                    unique=False)
 
 
 def downgrade() -> None:
