@@ -30,7 +30,7 @@ from .client import Ledger
 from .departments import get_department
 from .errors import InputError, NotFoundError, StateError
 from .issuance import export_document
-from .models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported: callers import them from here
+from .models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
 from .status import StoredCertificate, stored
 
 class GrantCreate(GrantBase):

@@ -22,7 +22,7 @@ from sqlmodel import create_engine
 
 from . import migrations
 from .errors import ConfigError
-from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported: callers import them from here
+from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
 
 def private_directory(path: Path) -> None:
