@@ -175,8 +175,15 @@ def _of_missing_table(diff: Any, missing: set[str]) -> bool:
     return str(diff[1].name if diff[0] == "add_table" else diff[1].table.name) in missing
 
 
+def ours(name: str | None, type_: str, _parents: Any) -> bool:
+    """Alembic's ``include_name``: compare only the ledger's tables (a database may hold others: a DBA's, a probe's),
+    so neither a comparison nor a generated migration ever proposes dropping them."""
+    return type_ != "table" or name in metadata.tables
+
+
 def _compare(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True})
+    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
+                                                     "include_name": ours})
     diffs: list[Any] = compare_metadata(context, metadata)
     return diffs
 
