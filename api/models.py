@@ -1,4 +1,5 @@
-"""Request and response bodies of the gateway (the grant entity lives with its logic in ledger/sharing.py)."""
+"""Request and response bodies of the gateway (the grant table is in ledger/models.py, its logic in
+ledger/sharing.py)."""
 
 from __future__ import annotations
 

@@ -41,15 +41,15 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
-from sqlalchemy import Column, DateTime, Engine, delete, select, update
+from sqlalchemy import Engine, delete, select, update
 from pydantic import SecretStr
-from sqlmodel import Field, SQLModel
 
 from ._files import create_exclusive
 from .chain import Chain, department_id_bytes
 from .config import secret_env
 from .departments import Department, get_department
 from .errors import ConfigError, InputError, LedgerError, NotFoundError
+from .models import AuthChallenge, RevokedToken, aware
 
 TOKEN_PREFIX = "plt1"
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
@@ -66,35 +66,6 @@ class AuthenticationError(LedgerError):
 
 class PermissionDenied(LedgerError):
     """The caller is identified but may not do this (missing role, suspended department, no live grant)."""
-
-
-def aware(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-class AuthChallenge(SQLModel, table=True):
-    """A one-time sign-in challenge; ``used_at`` is set when it is exchanged, so it cannot be replayed."""
-
-    __tablename__ = "auth_challenge"
-
-    id: str = Field(primary_key=True, max_length=64)
-    department_id: str = Field(max_length=32)
-    message: str = Field(max_length=1000)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-
-
-class RevokedToken(SQLModel, table=True):
-    """A token ended by sign-out before its expiry; kept until it would have expired anyway."""
-
-    __tablename__ = "auth_revoked_token"
-
-    jti: str = Field(primary_key=True, max_length=64)
-    department_id: str = Field(max_length=32)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
 
 
 def department_epoch(department: Department) -> int:
@@ -279,8 +250,6 @@ class Authenticator:
         self.domain = urlsplit(self.audience).netloc
         if not self.domain:
             raise ConfigError(f"the gateway's public URL {self.audience!r} has no host; set LEDGER_API_PUBLIC_URL")
-        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__,  # type: ignore[attr-defined]
-                                                          RevokedToken.__table__])  # type: ignore[attr-defined]
 
     # -- the registry, read through a per-block cache -------------------------------------------------------
     def department(self, code: str) -> Department | None:

@@ -43,17 +43,17 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import JSON, Column, DateTime, Engine, select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel
 
 from . import logchain
-from .auth import PermissionDenied, aware
+from .auth import PermissionDenied
 from .canonical import canonical_json, hex32, parse_hex32
 from .client import Ledger
 from .departments import get_department
 from .errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
 from .issuance import export_document
+from .models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
 from .status import stored
 
 __all__ = [
@@ -77,7 +77,6 @@ PERSONAL_PREFIX = "subject."
 _PURPOSE_CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
-MAX_PURPOSE_TEXT = 500
 
 
 # -- configuration ------------------------------------------------------------------------------------------------
@@ -282,95 +281,28 @@ class ConsentCreate(BaseModel):
     expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
 
 
-class ConsentPublic(BaseModel):
-    id: str
-    certificate: str
-    issuer: str
-    recipient: str
-    purpose_code: str
-    purpose_text: str
-    fields: list[str]
-    provider: str
-    assurance: str
-    given_at: datetime
-    expires_at: datetime
-    withdrawn_at: datetime | None = None
-    signer: str
-    record_hash: str
-    live: bool
-
-
-class Consent(SQLModel, table=True):
-    __tablename__ = "consent_record"
-
-    id: str = Field(primary_key=True, max_length=32)
-    digest: str = Field(index=True, max_length=66)
-    issuer: str = Field(index=True, max_length=32)
-    subject_ref: str = Field(index=True, max_length=66)
-    provider: str = Field(max_length=64)
-    assurance: str = Field(max_length=64)
-    recipient: str = Field(max_length=32)
-    purpose_code: str = Field(max_length=64)
-    purpose_text: str = Field(max_length=MAX_PURPOSE_TEXT)
-    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    given_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    signer: str = Field(max_length=42)
-    signature: str = Field(max_length=132)
-    record_hash: str = Field(max_length=66)
-
-    def statement(self) -> dict[str, Any]:
-        """What the ledger signs: everything but the withdrawal (which the access log carries)."""
-        return {"type": RECORD_TYPE, "id": self.id, "certificate": self.digest, "issuer": self.issuer,
-                "subject": self.subject_ref, "authentication": {"provider": self.provider,
-                                                                 "assurance": self.assurance},
-                "recipient": self.recipient, "purpose": {"code": self.purpose_code, "text_sha256": "0x" +
-                                                         hashlib.sha256(self.purpose_text.encode()).hexdigest()},
-                "fields": sorted(self.fields), "given_at": _iso(aware(self.given_at)),
-                "expires_at": _iso(aware(self.expires_at))}
-
-    def is_live(self, now: datetime) -> bool:
-        return self.withdrawn_at is None and aware(self.given_at) <= now < aware(self.expires_at)
-
-    def public(self, now: datetime) -> ConsentPublic:
-        return ConsentPublic(
-            id=self.id, certificate=self.digest, issuer=self.issuer, recipient=self.recipient,
-            purpose_code=self.purpose_code, purpose_text=self.purpose_text, fields=sorted(self.fields),
-            provider=self.provider, assurance=self.assurance, given_at=aware(self.given_at),
-            expires_at=aware(self.expires_at),
-            withdrawn_at=aware(self.withdrawn_at) if self.withdrawn_at is not None else None,
-            signer=self.signer, record_hash=self.record_hash, live=self.is_live(now))
-
-
-class ConsentGrant(SQLModel, table=True):
-    """Which consent a grant relies on (a grant without a row here needed none)."""
-
-    __tablename__ = "consent_grant"
-
-    grant_id: str = Field(primary_key=True, max_length=32)
-    consent_id: str = Field(index=True, max_length=32)
-    purpose_code: str = Field(max_length=64)
-
-
-class SpentAssertion(SQLModel, table=True):
-    __tablename__ = "consent_assertion_spent"
-
-    nonce_hash: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-
-
 def ensure_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in  # type: ignore[attr-defined]
-                                                 (Consent, ConsentGrant, SpentAssertion)])
+    """Nothing to do: the consent tables are built by the database's migrations when it is opened (store.py).
+    Kept so existing callers work; new code need not call it."""
+
+
+def _statement(row: Consent) -> dict[str, Any]:
+    """What the ledger signs: everything but the withdrawal (which the access log carries)."""
+    return {"type": RECORD_TYPE, "id": row.id, "certificate": row.digest, "issuer": row.issuer,
+            "subject": row.subject_ref, "authentication": {"provider": row.provider,
+                                                          "assurance": row.assurance},
+            "recipient": row.recipient, "purpose": {"code": row.purpose_code, "text_sha256": "0x" +
+                                                    hashlib.sha256(row.purpose_text.encode()).hexdigest()},
+            "fields": sorted(row.fields), "given_at": _iso(aware(row.given_at)),
+            "expires_at": _iso(aware(row.expires_at))}
 
 
 def _record_message(row: Consent) -> Any:
-    return encode_defunct(primitive=canonical_json(row.statement()))
+    return encode_defunct(primitive=canonical_json(_statement(row)))
 
 
 def _record_hash(row: Consent) -> str:
-    return "0x" + hashlib.sha256(canonical_json(row.statement())).hexdigest()
+    return "0x" + hashlib.sha256(canonical_json(_statement(row))).hexdigest()
 
 
 def gateway_address(ledger: Ledger) -> str:

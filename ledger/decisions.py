@@ -27,10 +27,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, select
+from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Field, SQLModel
 
 from . import issuance, logchain, permits
 from .canonical import hex32, parse_hex32
@@ -38,6 +37,7 @@ from .chain import ROLE_APPROVER, department_id_bytes
 from .errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
 from .logchain import LOG_DECISIONS, canonical_body
+from .models import ApplicantSecret, CitedDocument, DecisionInput, RuleSetRecord
 from .rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from .verify import ChainView
 
@@ -71,42 +71,6 @@ Progress = Callable[[int, int], None]
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-class RuleSetRecord(SQLModel, table=True):
-    """A published rule set: its canonical document (what replay re-runs) and where it was published."""
-
-    digest: str = Field(primary_key=True, max_length=66)
-    rule_set_id: str = Field(max_length=64)
-    version: str = Field(max_length=64)
-    service_item: str = Field(max_length=128)
-    document: str = Field(sa_column=Column(Text, nullable=False))
-    department_id: str = Field(max_length=32)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
-    published_at: datetime = Field(default_factory=_utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-
-
-class DecisionInput(SQLModel, table=True):
-    """The canonical JSON of one decision input, keyed by its digest (SHA-256 of that text)."""
-
-    digest: str = Field(primary_key=True, max_length=66)
-    document: str = Field(sa_column=Column(Text, nullable=False))
-
-
-class CitedDocument(SQLModel, table=True):
-    """A certificate document an application cited inline, sealed by the vault (it holds the holder's disclosed
-    fields), keyed by its content address; the stored input names it by ``document_ref``."""
-
-    ref: str = Field(primary_key=True, max_length=66)
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-
-
-class ApplicantSecret(SQLModel, table=True):
-    """A department's HMAC secret for applicant and officer references, sealed by the vault."""
-
-    department_id: str = Field(primary_key=True, max_length=32)
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 _RULE_SETS = RuleSetRecord.__table__  # type: ignore[attr-defined]

@@ -36,9 +36,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint, bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Session
 from sqlmodel import select as orm_select
 
 from . import chainread
@@ -46,6 +46,7 @@ from .canonical import canonical_json, hex32
 from .chain import department_id_bytes
 from .errors import ChainError, InputError, StateError
 from .merkle import MerkleTree, verify_proof
+from .models import AnchorState, EntryState, LogAnchor, LogEntry
 from .signing import log_message, sign
 
 __all__ = [
@@ -81,56 +82,6 @@ def log_id(log: str) -> bytes:
     if not isinstance(log, str) or not log:
         raise InputError(f"log name {log!r} must be a non-empty string")
     return hashlib.sha256(b"pl-log/" + log.encode("utf-8")).digest()
-
-
-class EntryState:
-    PENDING = "pending"
-    SUBMITTED = "submitted"
-    ANCHORED = "anchored"
-
-
-class AnchorState:
-    PREPARED = "prepared"
-    SUBMITTED = "submitted"
-    ANCHORED = "anchored"
-    OPEN = (PREPARED, SUBMITTED)
-
-
-class LogEntry(SQLModel, table=True):
-    """One entry of one department's log; every log kind shares this table."""
-
-    __table_args__ = (UniqueConstraint("log", "department_id", "seq", name="uq_logentry_log_department_seq"),)
-
-    id: int | None = Field(default=None, primary_key=True)
-    log: str = Field(max_length=32)
-    department_id: str = Field(max_length=32)
-    seq: int
-    body: str = Field(sa_column=Column(Text, nullable=False))
-    entry_hash: str = Field(max_length=66)
-    prev_hash: str = Field(max_length=66)
-    created_at: datetime = Field(default_factory=_utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    batch_root: str | None = Field(default=None, index=True, max_length=66)
-    leaf_index: int | None = None
-    proof: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    state: str = Field(default=EntryState.PENDING, index=True, max_length=16)
-
-
-class LogAnchor(SQLModel, table=True):
-    """The outbox row of one anchored (or being anchored) range of a department's log."""
-
-    root: str = Field(primary_key=True, max_length=66)
-    log: str = Field(index=True, max_length=32)
-    department_id: str = Field(index=True, max_length=32)
-    first_seq: int
-    last_seq: int
-    head_hash: str = Field(max_length=66)
-    signer: str = Field(max_length=42)
-    signature: str = Field(max_length=132)
-    state: str = Field(default=AnchorState.PREPARED, index=True, max_length=16)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
-    created_at: datetime = Field(default_factory=_utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    anchored_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
 
 
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]

@@ -31,13 +31,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Field, SQLModel
 
 from . import issuance, logchain
 from .certificate import validate_record
 from .chain import ROLE_ISSUER
 from .errors import LedgerError, StateError
 from .logchain import LOG_DECISIONS
+from .models import ProducedCertificate
 from .rules import RuleSet
 from .store import Batch, BatchState, Certificate
 
@@ -47,17 +47,6 @@ __all__ = ["WITHDRAWN_REASON", "LinkProblem", "ProducedCertificate", "check_link
 # overriding decision (which records ``withdraws``) say which decision withdrew it.
 WITHDRAWN_REASON = "other"
 PRODUCED_FIELD = "produced_by"
-
-
-class ProducedCertificate(SQLModel, table=True):
-    """Index row: the certificate ``digest`` was issued by decision ``decision_seq`` of ``department_id``."""
-
-    digest: str = Field(primary_key=True, max_length=66)
-    department_id: str = Field(index=True, max_length=32)
-    case_id: str = Field(max_length=128)
-    certificate_id: str = Field(max_length=128)
-    decision_seq: int
-    entry_hash: str = Field(max_length=66)
 
 
 _LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]

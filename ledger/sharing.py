@@ -19,32 +19,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Engine, select, update
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Engine, select, update
+from sqlmodel import Field
 
 from . import accesslog, consent
-from .auth import Attempt, PermissionDenied, aware
+from .auth import Attempt, PermissionDenied
 from .canonical import hex32, parse_hex32
 from .certificate import CertificateDocument
 from .client import Ledger
 from .departments import get_department
 from .errors import InputError, NotFoundError, StateError
 from .issuance import export_document
+from .models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
 from .status import StoredCertificate, stored
-
-MAX_PURPOSE = 500
-
-
-class GrantBase(SQLModel):
-    grantee: str = Field(max_length=32, description="Department code that may read the certificate.")
-    purpose: str = Field(min_length=1, max_length=MAX_PURPOSE,
-                         description="Why the receiving department needs it; recorded with every access.")
-    expires_at: datetime = Field(description="End of the grant (ISO 8601 with time zone); must be in the future.")
-    reveal: list[str] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True),
-        description="Fields to reveal (e.g. subject.name); omitted: the whole certificate. "
-                    "id, type, issuer, issued_at and validity dates are always disclosed.")
-
 
 class GrantCreate(GrantBase):
     consent: str | None = Field(default=None, max_length=32,
@@ -57,44 +44,9 @@ class GrantCreate(GrantBase):
         "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]}}
 
 
-class GrantPublic(GrantBase):
-    id: str
-    digest: str
-    issuer: str
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None = None
-    revoked_by: str | None = None
-    live: bool = False
-
-
-class Grant(GrantBase, table=True):
-    __tablename__ = "certificate_grant"
-
-    id: str = Field(primary_key=True, max_length=32)
-    digest: str = Field(index=True, max_length=66)
-    issuer: str = Field(index=True, max_length=32)
-    grantee: str = Field(index=True, max_length=32)
-    created_by: str = Field(max_length=42, description="Signer address of the issuing department's session.")
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    revoked_by: str | None = Field(default=None, max_length=42)
-
-    def is_live(self, now: datetime) -> bool:
-        return (self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at))
-
-    def public(self, now: datetime) -> GrantPublic:
-        data = self.model_dump()
-        for key in ("created_at", "expires_at", "revoked_at"):
-            if data.get(key) is not None:
-                data[key] = aware(data[key])
-        return GrantPublic(**data, live=self.is_live(now))
-
-
 def ensure_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=[Grant.__table__])  # type: ignore[attr-defined]
-    consent.ensure_tables(engine)
+    """Nothing to do: the grant and consent tables are built by the database's migrations when it is opened
+    (store.py). Kept so existing callers work; new code need not call it."""
 
 
 def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:

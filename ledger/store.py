@@ -1,4 +1,5 @@
-"""The database: SQLModel tables for batches and certificates, and opening SQLite or PostgreSQL.
+"""The database: opening SQLite or PostgreSQL at the newest schema revision (tables: models.py; migrations:
+migrations/).
 
 Rows hold digests, proofs, chain coordinates and non-personal metadata (certificate id, type, issuer,
 validity). A certificate's fields and salts are kept only sealed (see vault.py). Every batch moves through
@@ -13,73 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Column, Engine, LargeBinary, UniqueConstraint, event, make_url
-from sqlmodel import Field, SQLModel, create_engine
+from sqlalchemy import Engine, event, make_url
+from sqlmodel import create_engine
 
+from . import migrations
 from .errors import ConfigError
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class BatchState:
-    PREPARED = "prepared"
-    SUBMITTED = "submitted"
-    CONFIRMED = "confirmed"
-    PENDING = (PREPARED, SUBMITTED)
-
-
-class Batch(SQLModel, table=True):
-    root: str = Field(primary_key=True, max_length=66)
-    department_id: str = Field(index=True, max_length=32)
-    schema_id: str = Field(max_length=66)
-    count: int
-    state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
-    signer: str = Field(max_length=42)
-    signature: str = Field(max_length=132)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    nonce: int | None = None
-    block_number: int | None = None
-    block_hash: str | None = Field(default=None, max_length=66)
-    block_time: int | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    confirmed_at: datetime | None = None
-
-
-class Certificate(SQLModel, table=True):
-    __table_args__ = (UniqueConstraint("department_id", "certificate_id", name="uq_certificate_department_id"),)
-
-    digest: str = Field(primary_key=True, max_length=66)
-    batch_root: str = Field(index=True, foreign_key="batch.root", max_length=66)
-    leaf_index: int
-    certificate_id: str = Field(max_length=128)
-    department_id: str = Field(index=True, max_length=32)
-    cert_type: str = Field(max_length=64)
-    issued_at: str = Field(max_length=40)
-    valid_until: str | None = Field(default=None, max_length=40)
-    proof: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
-    status: str = Field(default="valid", max_length=16)
-    superseded_by: str | None = Field(default=None, max_length=66)
-
-
-class StatusChange(SQLModel, table=True):
-    """A revocation, suspension, reinstatement or supersession sent to the chain."""
-
-    id: int | None = Field(default=None, primary_key=True)
-    digest: str = Field(index=True, max_length=66)
-    action: str = Field(max_length=16)
-    detail: str = Field(max_length=66)
-    tx_hash: str | None = Field(default=None, max_length=66)
-    block_number: int | None = None
-    created_at: datetime = Field(default_factory=utcnow)
-    # A free-text note that stays off chain: sealed with the vault key (AES-256-GCM, bound to the digest).
-    note_sealed: bytes | None = None
+from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
 
 def private_directory(path: Path) -> None:
@@ -109,8 +52,10 @@ def _private_sqlite_files(url: str) -> None:
             Path(f"{path}{suffix}").chmod(0o600)
 
 
-def open_engine(url: str) -> Engine:
-    """Create the engine and the tables; SQLite gets WAL and foreign keys, and files only its owner can read."""
+def open_engine(url: str, *, migrate: bool = True) -> Engine:
+    """Create the engine and bring the database to the newest schema revision (``ledger/migrations``: the tables
+    are built and changed only by migrations); SQLite gets WAL and foreign keys, and files only its owner can read.
+    ``migrate=False`` opens it as it is (``ledger db current``)."""
     try:
         if url.startswith("sqlite"):
             _private_sqlite_files(url)
@@ -120,25 +65,13 @@ def open_engine(url: str) -> Engine:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-        _import_models()
-        SQLModel.metadata.create_all(engine)
+        if migrate and not migrations.state(engine).up_to_date:
+            migrations.upgrade(engine)
     except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"cannot open the database {_redact(url)}: {exc}") from exc
     return engine
-
-
-def _import_models() -> None:
-    """Import every module that defines tables, so create_all sees them all."""
-    import importlib
-
-    for module in ("ledger.logchain", "ledger.decisions", "ledger.accesslog", "ledger.permits"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
 
 
 SQLITE_CACHE_KIB = 128 * 1024

@@ -12,7 +12,7 @@ from ..errors import LedgerError
 
 GROUPS = ("ledger.cli.certificates", "ledger.cli.governance", "ledger.cli.decisions", "ledger.cli.evidence",
           "ledger.cli.operations", "ledger.cli.privacy", "ledger.cli.witness",
-          "ledger.cli.report", "ledger.cli.consent", "ledger.cli.supervision")
+          "ledger.cli.report", "ledger.cli.consent", "ledger.cli.supervision", "ledger.cli.database")
 
 
 def build_parser() -> argparse.ArgumentParser:

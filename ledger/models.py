@@ -1,0 +1,360 @@
+"""Every table of the ledger's database, in one place: what the migrations (``ledger/migrations``) build.
+
+Rows hold digests, proofs, chain coordinates and non-personal metadata; personal content is kept only sealed
+(vault.py). The modules that use a table import it from here (and re-export it where callers already import it).
+
+Changing a table means adding a migration in the same commit (docs/database.md); ``tests/test_migrations.py``
+fails while the migrations and these classes disagree.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from pydantic import BaseModel
+from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+__all__ = [
+    "AnchorState",
+    "ApplicantSecret",
+    "AuthChallenge",
+    "Batch",
+    "BatchState",
+    "Certificate",
+    "CitedDocument",
+    "Consent",
+    "ConsentGrant",
+    "ConsentPublic",
+    "DecisionInput",
+    "EntryState",
+    "Grant",
+    "GrantBase",
+    "GrantPublic",
+    "LogAnchor",
+    "LogEntry",
+    "ProducedCertificate",
+    "RevokedToken",
+    "RuleSetRecord",
+    "SpentAssertion",
+    "StatusChange",
+    "aware",
+    "metadata",
+    "utcnow",
+]
+
+metadata = SQLModel.metadata
+
+MAX_PURPOSE = 500  # a grant's stated purpose
+MAX_PURPOSE_TEXT = 500  # a consent's purpose in words
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def aware(value: datetime) -> datetime:
+    """``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# -- certificates (store.py, issuance.py, status.py) ------------------------------------------------------------
+
+class BatchState:
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    CONFIRMED = "confirmed"
+    PENDING = (PREPARED, SUBMITTED)
+
+
+class Batch(SQLModel, table=True):
+    root: str = Field(primary_key=True, max_length=66)
+    department_id: str = Field(index=True, max_length=32)
+    schema_id: str = Field(max_length=66)
+    count: int
+    state: str = Field(default=BatchState.PREPARED, index=True, max_length=16)
+    signer: str = Field(max_length=42)
+    signature: str = Field(max_length=132)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    nonce: int | None = None
+    block_number: int | None = None
+    block_hash: str | None = Field(default=None, max_length=66)
+    block_time: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    confirmed_at: datetime | None = None
+
+
+class Certificate(SQLModel, table=True):
+    __table_args__ = (UniqueConstraint("department_id", "certificate_id", name="uq_certificate_department_id"),)
+
+    digest: str = Field(primary_key=True, max_length=66)
+    batch_root: str = Field(index=True, foreign_key="batch.root", max_length=66)
+    leaf_index: int
+    certificate_id: str = Field(max_length=128)
+    department_id: str = Field(index=True, max_length=32)
+    cert_type: str = Field(max_length=64)
+    issued_at: str = Field(max_length=40)
+    valid_until: str | None = Field(default=None, max_length=40)
+    proof: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    status: str = Field(default="valid", max_length=16)
+    superseded_by: str | None = Field(default=None, max_length=66)
+
+
+class StatusChange(SQLModel, table=True):
+    """A revocation, suspension, reinstatement or supersession sent to the chain."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    digest: str = Field(index=True, max_length=66)
+    action: str = Field(max_length=16)
+    detail: str = Field(max_length=66)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    created_at: datetime = Field(default_factory=utcnow)
+    # A free-text note that stays off chain: sealed with the vault key (AES-256-GCM, bound to the digest).
+    note_sealed: bytes | None = None
+
+
+# -- hash-chained logs (logchain.py) ----------------------------------------------------------------------------
+
+class EntryState:
+    PENDING = "pending"
+    SUBMITTED = "submitted"
+    ANCHORED = "anchored"
+
+
+class AnchorState:
+    PREPARED = "prepared"
+    SUBMITTED = "submitted"
+    ANCHORED = "anchored"
+    OPEN = (PREPARED, SUBMITTED)
+
+
+class LogEntry(SQLModel, table=True):
+    """One entry of one department's log; every log kind shares this table."""
+
+    __table_args__ = (UniqueConstraint("log", "department_id", "seq", name="uq_logentry_log_department_seq"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    log: str = Field(max_length=32)
+    department_id: str = Field(max_length=32)
+    seq: int
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    entry_hash: str = Field(max_length=66)
+    prev_hash: str = Field(max_length=66)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    batch_root: str | None = Field(default=None, index=True, max_length=66)
+    leaf_index: int | None = None
+    proof: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
+    state: str = Field(default=EntryState.PENDING, index=True, max_length=16)
+
+
+class LogAnchor(SQLModel, table=True):
+    """The outbox row of one anchored (or being anchored) range of a department's log."""
+
+    root: str = Field(primary_key=True, max_length=66)
+    log: str = Field(index=True, max_length=32)
+    department_id: str = Field(index=True, max_length=32)
+    first_seq: int
+    last_seq: int
+    head_hash: str = Field(max_length=66)
+    signer: str = Field(max_length=42)
+    signature: str = Field(max_length=132)
+    state: str = Field(default=AnchorState.PREPARED, index=True, max_length=16)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    anchored_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+# -- decisions (decisions.py, permits.py) -----------------------------------------------------------------------
+
+class RuleSetRecord(SQLModel, table=True):
+    """A published rule set: its canonical document (what replay re-runs) and where it was published."""
+
+    digest: str = Field(primary_key=True, max_length=66)
+    rule_set_id: str = Field(max_length=64)
+    version: str = Field(max_length=64)
+    service_item: str = Field(max_length=128)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+    department_id: str = Field(max_length=32)
+    tx_hash: str | None = Field(default=None, max_length=66)
+    block_number: int | None = None
+    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class DecisionInput(SQLModel, table=True):
+    """The canonical JSON of one decision input, keyed by its digest (SHA-256 of that text)."""
+
+    digest: str = Field(primary_key=True, max_length=66)
+    document: str = Field(sa_column=Column(Text, nullable=False))
+
+
+class CitedDocument(SQLModel, table=True):
+    """A certificate document an application cited inline, sealed by the vault (it holds the holder's disclosed
+    fields), keyed by its content address; the stored input names it by ``document_ref``."""
+
+    ref: str = Field(primary_key=True, max_length=66)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ApplicantSecret(SQLModel, table=True):
+    """A department's HMAC secret for applicant and officer references, sealed by the vault."""
+
+    department_id: str = Field(primary_key=True, max_length=32)
+    sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+class ProducedCertificate(SQLModel, table=True):
+    """Index row: the certificate ``digest`` was issued by decision ``decision_seq`` of ``department_id``."""
+
+    digest: str = Field(primary_key=True, max_length=66)
+    department_id: str = Field(index=True, max_length=32)
+    case_id: str = Field(max_length=128)
+    certificate_id: str = Field(max_length=128)
+    decision_seq: int
+    entry_hash: str = Field(max_length=66)
+
+
+# -- the gateway's sign-in (auth.py) ----------------------------------------------------------------------------
+
+class AuthChallenge(SQLModel, table=True):
+    """A one-time sign-in challenge; ``used_at`` is set when it is exchanged, so it cannot be replayed."""
+
+    __tablename__ = "auth_challenge"
+
+    id: str = Field(primary_key=True, max_length=64)
+    department_id: str = Field(max_length=32)
+    message: str = Field(max_length=1000)
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class RevokedToken(SQLModel, table=True):
+    """A token ended by sign-out before its expiry; kept until it would have expired anyway."""
+
+    __tablename__ = "auth_revoked_token"
+
+    jti: str = Field(primary_key=True, max_length=64)
+    department_id: str = Field(max_length=32)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+# -- sharing grants (sharing.py) --------------------------------------------------------------------------------
+
+class GrantBase(SQLModel):
+    grantee: str = Field(max_length=32, description="Department code that may read the certificate.")
+    purpose: str = Field(min_length=1, max_length=MAX_PURPOSE,
+                         description="Why the receiving department needs it; recorded with every access.")
+    expires_at: datetime = Field(description="End of the grant (ISO 8601 with time zone); must be in the future.")
+    reveal: list[str] | None = Field(
+        default=None, sa_column=Column(JSON, nullable=True),
+        description="Fields to reveal (e.g. subject.name); omitted: the whole certificate. "
+                    "id, type, issuer, issued_at and validity dates are always disclosed.")
+
+
+class GrantPublic(GrantBase):
+    id: str
+    digest: str
+    issuer: str
+    created_at: datetime
+    created_by: str
+    revoked_at: datetime | None = None
+    revoked_by: str | None = None
+    live: bool = False
+
+
+class Grant(GrantBase, table=True):
+    __tablename__ = "certificate_grant"
+
+    id: str = Field(primary_key=True, max_length=32)
+    digest: str = Field(index=True, max_length=66)
+    issuer: str = Field(index=True, max_length=32)
+    grantee: str = Field(index=True, max_length=32)
+    created_by: str = Field(max_length=42, description="Signer address of the issuing department's session.")
+    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    revoked_by: str | None = Field(default=None, max_length=42)
+
+    def is_live(self, now: datetime) -> bool:
+        return (self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at))
+
+    def public(self, now: datetime) -> GrantPublic:
+        data = self.model_dump()
+        for key in ("created_at", "expires_at", "revoked_at"):
+            if data.get(key) is not None:
+                data[key] = aware(data[key])
+        return GrantPublic(**data, live=self.is_live(now))
+
+
+# -- consent from the data subject (consent.py) -----------------------------------------------------------------
+
+class ConsentPublic(BaseModel):
+    id: str
+    certificate: str
+    issuer: str
+    recipient: str
+    purpose_code: str
+    purpose_text: str
+    fields: list[str]
+    provider: str
+    assurance: str
+    given_at: datetime
+    expires_at: datetime
+    withdrawn_at: datetime | None = None
+    signer: str
+    record_hash: str
+    live: bool
+
+
+class Consent(SQLModel, table=True):
+    __tablename__ = "consent_record"
+
+    id: str = Field(primary_key=True, max_length=32)
+    digest: str = Field(index=True, max_length=66)
+    issuer: str = Field(index=True, max_length=32)
+    subject_ref: str = Field(index=True, max_length=66)
+    provider: str = Field(max_length=64)
+    assurance: str = Field(max_length=64)
+    recipient: str = Field(max_length=32)
+    purpose_code: str = Field(max_length=64)
+    purpose_text: str = Field(max_length=MAX_PURPOSE_TEXT)
+    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    given_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    signer: str = Field(max_length=42)
+    signature: str = Field(max_length=132)
+    record_hash: str = Field(max_length=66)
+
+    def is_live(self, now: datetime) -> bool:
+        return self.withdrawn_at is None and aware(self.given_at) <= now < aware(self.expires_at)
+
+    def public(self, now: datetime) -> ConsentPublic:
+        return ConsentPublic(
+            id=self.id, certificate=self.digest, issuer=self.issuer, recipient=self.recipient,
+            purpose_code=self.purpose_code, purpose_text=self.purpose_text, fields=sorted(self.fields),
+            provider=self.provider, assurance=self.assurance, given_at=aware(self.given_at),
+            expires_at=aware(self.expires_at),
+            withdrawn_at=aware(self.withdrawn_at) if self.withdrawn_at is not None else None,
+            signer=self.signer, record_hash=self.record_hash, live=self.is_live(now))
+
+
+class ConsentGrant(SQLModel, table=True):
+    """Which consent a grant relies on (a grant without a row here needed none)."""
+
+    __tablename__ = "consent_grant"
+
+    grant_id: str = Field(primary_key=True, max_length=32)
+    consent_id: str = Field(index=True, max_length=32)
+    purpose_code: str = Field(max_length=64)
+
+
+class SpentAssertion(SQLModel, table=True):
+    __tablename__ = "consent_assertion_spent"
+
+    nonce_hash: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))

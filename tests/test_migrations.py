@@ -1,0 +1,219 @@
+"""Schema migrations, on the real database (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL).
+
+Adversaries: an insider or a rollback that runs old code on a database a newer ledger migrated (the old code
+would misread columns it does not know: refused, untouched); an operator upgrading a deployment (rows survive);
+a developer changing a table without writing its migration (this module fails).
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from alembic import command
+from sqlmodel import SQLModel
+
+from ledger import migrations
+from ledger.cli import main
+from ledger.errors import ConfigError
+from ledger.models import Batch, Certificate, Grant, metadata
+from ledger.store import open_engine
+
+from .conftest import database_url
+
+NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+BATCH = {"root": "0x" + "11" * 32, "department_id": "MKT", "schema_id": "0x" + "22" * 32, "count": 1,
+         "state": "confirmed", "signer": "0x" + "33" * 20, "signature": "0x" + "44" * 65, "created_at": NOW}
+CERTIFICATE = {"digest": "0x" + "55" * 32, "batch_root": BATCH["root"], "leaf_index": 0, "certificate_id": "BL-1",
+               "department_id": "MKT", "cert_type": "business-licence", "issued_at": "2026-03-01T12:00:00Z",
+               "proof": b"\x01\x02", "sealed": b"sealed bytes", "status": "valid"}
+
+
+@pytest.fixture()
+def url(tmp_path: Path) -> str:
+    return database_url(tmp_path) or f"sqlite:///{tmp_path / 'ledger.sqlite3'}"
+
+
+def _table(conn: sa.Connection, model: type[SQLModel]) -> sa.Table:
+    """The table as the database has it now (at an older revision it may lack columns the model has)."""
+    return sa.Table(model.__tablename__, sa.MetaData(), autoload_with=conn)
+
+
+def _rows(engine: sa.Engine, model: type[SQLModel]) -> list[dict[str, object]]:
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(_table(conn, model)))]
+
+
+def _version(engine: sa.Engine) -> list[str]:
+    with engine.connect() as conn:
+        return [r[0] for r in conn.exec_driver_sql("SELECT version_num FROM alembic_version")]
+
+
+def test_the_migrations_build_exactly_the_models(url: str) -> None:
+    """The hygiene check: change a table in ledger/models.py without a migration and this fails
+    (write it with scripts/new_migration.py; docs/database.md)."""
+    engine = open_engine(url)
+    assert migrations.state(engine).up_to_date
+    assert migrations.differences(engine) == [], ("ledger/models.py and ledger/migrations disagree: write a "
+                                                  "migration (scripts/new_migration.py)")
+    engine.dispose()
+
+
+def test_the_check_sees_a_table_changed_without_a_migration(url: str) -> None:
+    """The comparison is not vacuous: a column the models gained but no migration added is reported."""
+    engine = open_engine(url)
+    changed = sa.MetaData(naming_convention=metadata.naming_convention)
+    for table in metadata.sorted_tables:
+        table.to_metadata(changed)
+    changed.tables["certificate"].append_column(sa.Column("holder_note", sa.String(64), nullable=True))
+    with engine.connect() as conn:
+        from alembic.autogenerate import compare_metadata
+        from alembic.runtime.migration import MigrationContext
+
+        diffs = compare_metadata(MigrationContext.configure(conn), changed)
+    assert [(d[0], d[3].name) for d in diffs if d[0] == "add_column"] == [("add_column", "holder_note")]
+    engine.dispose()
+
+
+def test_every_revision_step_by_step_ends_at_the_same_schema(url: str) -> None:
+    engine = open_engine(url, migrate=False)
+    revisions = migrations._revisions()
+    assert revisions[0] == "0001" and revisions[-1] == migrations.head()
+    for revision in revisions:
+        assert migrations.upgrade(engine, revision)[1] == revision
+    assert migrations.differences(engine) == []
+    # The downgrades (never run by the ledger, there for a developer) take it back to nothing, and up again.
+    with engine.connect() as conn:
+        command.downgrade(migrations.config(conn), "base")
+        conn.commit()
+        assert not set(sa.inspect(conn).get_table_names()) & set(metadata.tables)
+    assert migrations.upgrade(engine) == (None, migrations.head())
+    assert migrations.differences(engine) == []
+    engine.dispose()
+
+
+def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows(url: str) -> None:
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0001") == (None, "0001")
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, Batch)), [BATCH])
+        conn.execute(sa.insert(_table(conn, Certificate)), [CERTIFICATE])
+        assert not sa.inspect(conn).has_table("certificate_grant")  # 0002's table: not there yet
+    before = (_rows(old, Batch), _rows(old, Certificate))
+    old.dispose()
+
+    engine = open_engine(url)  # what every `ledger` command and the gateway do
+    assert _version(engine) == [migrations.head()]
+    after = (_rows(engine, Batch), _rows(engine, Certificate))
+    # every row and value kept (a later revision may add columns: the old ones are compared)
+    assert [[{k: row[k] for k in old_row} for row, old_row in zip(rows, old_rows, strict=True)]
+            for rows, old_rows in zip(after, before, strict=True)] == list(before)
+    assert _rows(engine, Certificate)[0]["sealed"] == b"sealed bytes"
+    with engine.begin() as conn:  # the new revision's tables work
+        conn.execute(sa.insert(Grant.__table__), [{  # type: ignore[attr-defined]
+            "id": "g1", "digest": CERTIFICATE["digest"], "issuer": "MKT", "grantee": "INS", "purpose": "claim",
+            "created_by": BATCH["signer"], "created_at": NOW, "expires_at": NOW}])
+    assert len(_rows(engine, Grant)) == 1
+    engine.dispose()
+
+
+def test_a_database_from_a_newer_ledger_is_refused_and_left_untouched(url: str) -> None:
+    engine = open_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Batch.__table__), [BATCH])  # type: ignore[attr-defined]
+        # What a newer ledger leaves: a revision this code has never seen (and, say, a column it does not know).
+        conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
+        conn.exec_driver_sql("ALTER TABLE batch ADD COLUMN future_flag INTEGER")
+    engine.dispose()
+
+    with pytest.raises(ConfigError, match=r"revision '0099_future'.*does not\s+know.*newer version of the ledger"):
+        open_engine(url)
+    probe = open_engine(url, migrate=False)
+    with pytest.raises(ConfigError, match="newer version"):
+        migrations.upgrade(probe)
+    with pytest.raises(ConfigError, match="newer version"):
+        migrations.current(probe)
+    assert _version(probe) == ["0099_future"]  # nothing was stamped over it
+    assert [r["root"] for r in _rows(probe, Batch)] == [BATCH["root"]]
+    probe.dispose()
+
+
+def test_a_database_made_before_migrations_is_adopted_only_if_its_tables_are_the_models(url: str) -> None:
+    legacy = open_engine(url, migrate=False)
+    core = [metadata.tables[name] for name in ("batch", "certificate", "statuschange", "logentry", "loganchor")]
+    metadata.create_all(legacy, tables=core)  # what create_all left before migrations (no gateway tables yet)
+    with legacy.begin() as conn:
+        conn.execute(sa.insert(Batch.__table__), [BATCH])  # type: ignore[attr-defined]
+        conn.exec_driver_sql("CREATE TABLE operator_notes (note VARCHAR(10))")  # not ours: left alone
+    assert migrations.state(legacy).legacy
+    legacy.dispose()
+
+    engine = open_engine(url)
+    assert _version(engine) == [migrations.head()]
+    assert migrations.differences(engine) == []
+    assert [r["root"] for r in _rows(engine, Batch)] == [BATCH["root"]]
+    assert sa.inspect(engine).has_table("operator_notes")
+    engine.dispose()
+
+
+def test_a_pre_migration_database_whose_tables_differ_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.sqlite3'}"
+    legacy = open_engine(url, migrate=False)
+    with legacy.begin() as conn:  # an older ledger's certificate table, without superseded_by
+        conn.exec_driver_sql("CREATE TABLE certificate (digest VARCHAR(66) PRIMARY KEY, status VARCHAR(16))")
+        conn.exec_driver_sql("INSERT INTO certificate VALUES ('0xab', 'valid')")
+    legacy.dispose()
+    with pytest.raises(ConfigError, match="no schema revision, and they differ"):
+        open_engine(url)
+    check = open_engine(url, migrate=False)
+    with check.connect() as conn:
+        assert list(conn.exec_driver_sql("SELECT digest, status FROM certificate")) == [("0xab", "valid")]
+        assert not sa.inspect(conn).has_table("alembic_version")
+    check.dispose()
+
+
+def test_processes_opening_a_new_database_at_once_migrate_it_once(url: str) -> None:
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        try:
+            open_engine(url).dispose()
+        except BaseException as exc:  # noqa: BLE001 - collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    engine = open_engine(url, migrate=False)
+    assert _version(engine) == [migrations.head()]
+    engine.dispose()
+
+
+def test_ledger_db_current_and_upgrade(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    if url.startswith("sqlite"):
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    else:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", url)
+    data = ["--data-dir", str(tmp_path / "data")]
+    assert main([*data, "db", "current"]) == 1  # nothing yet: behind
+    assert '"current": null' in capsys.readouterr().out
+    assert main([*data, "db", "upgrade", "--revision", "0001"]) == 0
+    assert '"after": "0001"' in capsys.readouterr().out
+    assert main([*data, "db", "current"]) == 1
+    assert "behind" in capsys.readouterr().out
+    assert main([*data, "db", "upgrade"]) == 0
+    assert f'"after": "{migrations.head()}"' in capsys.readouterr().out
+    assert main([*data, "db", "current"]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main([*data, "db", "upgrade", "--revision", "0001"]) == 0  # backwards: nothing happens
+    assert f'"after": "{migrations.head()}"' in capsys.readouterr().out
+    assert main([*data, "db", "upgrade", "--revision", "nonsense"]) == 2
+    assert "no schema revision 'nonsense'" in capsys.readouterr().err
+    assert main([*data, "db", "current"]) == 0
