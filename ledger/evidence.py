@@ -535,18 +535,23 @@ def _check_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[bool, s
                   f"{event['count']} certificates")
 
 
-def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any], root: bytes) -> tuple[bool, str]:
+def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any], root: bytes, *,
+                       log: bool = False) -> tuple[bool, str]:
+    """The event was emitted by ``anchor.tx_hash``, whose receipt succeeded and holds it (same root and department):
+    a BatchAnchored event of the anchor contract, or with ``log`` a LogBatchAnchored event of the log contract."""
     if anchor["tx_hash"].lower() != event["tx_hash"]:
         return False, f"the event was emitted by transaction {event['tx_hash']}, not {anchor['tx_hash']}"
     receipt = chain.receipt(anchor["tx_hash"])
     if receipt is None or int(receipt["status"]) != 1:
         return False, f"transaction {anchor['tx_hash']} has no successful receipt"
-    found = any(str(log["address"]).lower() == chain.deployment.anchor.lower()
-                and "0x" + bytes(log["topics"][0]).hex() == BATCH_ANCHORED_TOPIC and bytes(log["topics"][1]) == root
-                and bytes(log["topics"][2]) == department_id_bytes(event["department"])
-                for log in receipt["logs"])
-    return found, (f"transaction {anchor['tx_hash']} emitted the BatchAnchored event" if found else
-                   f"transaction {anchor['tx_hash']}'s receipt holds no BatchAnchored event for this root")
+    contract, topic, root_at, name = ((chain.deployment.log, LOG_ANCHORED_TOPIC, 3, "LogBatchAnchored") if log else
+                                      (chain.deployment.anchor, BATCH_ANCHORED_TOPIC, 1, "BatchAnchored"))
+    found = any(str(entry["address"]).lower() == contract.lower()
+                and "0x" + bytes(entry["topics"][0]).hex() == topic and bytes(entry["topics"][root_at]) == root
+                and bytes(entry["topics"][2]) == department_id_bytes(event["department"])
+                for entry in receipt["logs"])
+    return found, (f"transaction {anchor['tx_hash']} emitted the {name} event" if found else
+                   f"transaction {anchor['tx_hash']}'s receipt holds no {name} event for this root")
 
 
 def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) -> tuple[bool, str]:
@@ -830,7 +835,7 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
             checks.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
         else:
             checks.run("anchor_event", lambda: _check_log_event(event, bundle))
-            checks.run("transaction", lambda: _check_log_transaction(chain, event, a, root))
+            checks.run("transaction", lambda: _check_transaction(chain, event, a, root, log=True))
             checks.run("block", lambda: _check_block(chain, event, a))
             depth = head - event["block_number"]
             checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
@@ -878,21 +883,6 @@ def _check_log_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[boo
         return False, "the LogBatchAnchored event differs: " + "; ".join(diffs)
     return True, (f"entries {event['first_seq']}-{event['last_seq']} of {event['department']}'s log anchored by "
                   f"{event['signer']} in block {event['block_number']}")
-
-
-def _check_log_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any],
-                           root: bytes) -> tuple[bool, str]:
-    if anchor["tx_hash"].lower() != event["tx_hash"]:
-        return False, f"the event was emitted by transaction {event['tx_hash']}, not {anchor['tx_hash']}"
-    receipt = chain.receipt(anchor["tx_hash"])
-    if receipt is None or int(receipt["status"]) != 1:
-        return False, f"transaction {anchor['tx_hash']} has no successful receipt"
-    found = any(str(log["address"]).lower() == chain.deployment.log.lower()
-                and "0x" + bytes(log["topics"][0]).hex() == LOG_ANCHORED_TOPIC and bytes(log["topics"][3]) == root
-                and bytes(log["topics"][2]) == department_id_bytes(event["department"])
-                for log in receipt["logs"])
-    return found, (f"transaction {anchor['tx_hash']} emitted the LogBatchAnchored event" if found else
-                   f"transaction {anchor['tx_hash']}'s receipt holds no LogBatchAnchored event for this root")
 
 
 def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = None) -> tuple[bool, str]:
