@@ -13,8 +13,8 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.auth import Attempt, Authenticator, PermissionDenied, Principal
-from ledger.canonical import strict_json_loads
+from ledger.services.auth import Attempt, Authenticator, PermissionDenied, Principal
+from ledger.formats.canonical import strict_json_loads
 from ledger.client import Ledger
 
 from .config import ApiSettings, get_settings

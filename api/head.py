@@ -1,7 +1,7 @@
 """Keeping the chain head the gateway verifies against fresh, with at most one head read in flight.
 
 Public verification of a certificate file answers from memory against a head read at most
-``head_max_age_seconds`` ago (:meth:`ledger.verify.ChainView.warm_head`). A background thread reads the head every
+``head_max_age_seconds`` ago (:meth:`ledger.services.verify.ChainView.warm_head`). A background thread reads the head every
 ``head_refresh_seconds`` and publishes it once the status index is synced to it (``ChainView.refresh``).
 
 It is a thread, not a task on the event loop: under load one pass of the loop serves dozens of requests
@@ -27,7 +27,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
-from ledger.verify import ChainView
+from ledger.services.verify import ChainView
 
 log = logging.getLogger("api")
 

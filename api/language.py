@@ -1,4 +1,4 @@
-"""The reader's language for the pages (ledger/i18n.py): ``?lang=`` (the page's language control, remembered in
+"""The reader's language for the pages (ledger/formats/i18n.py): ``?lang=`` (the page's language control, remembered in
 the ``pl_lang`` cookie for a year), else the cookie, else ``Accept-Language``, else English."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Annotated, TypeVar
 from fastapi import Depends, Query, Request
 from fastapi.responses import Response
 
-from ledger.i18n import COOKIE, LANGUAGES, negotiate, normalise
+from ledger.formats.i18n import COOKIE, LANGUAGES, negotiate, normalise
 
 LangQuery = Annotated[str | None, Query(max_length=16, description=f"Page language: one of {list(LANGUAGES)}; "
                                         "remembered in a cookie. Default: the cookie, else Accept-Language.")]

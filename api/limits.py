@@ -22,7 +22,7 @@ import anyio
 import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.canonical import strict_json_loads
+from ledger.formats.canonical import strict_json_loads
 from ledger.errors import InputError, LedgerError
 
 from .problems import problem

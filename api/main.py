@@ -18,11 +18,12 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from ledger import __version__, accesslog, consent, sharing
-from ledger.auth import Authenticator, load_secret
+from ledger import __version__
+from ledger.services import accesslog, consent, sharing
+from ledger.services.auth import Authenticator, load_secret
 from ledger.client import Ledger
-from ledger.verify import ChainView
-from ledger.witness.client import WitnessView
+from ledger.services.verify import ChainView
+from ledger.services.witness.client import WitnessView
 
 from . import limits, problems, security, services
 from .config import ApiSettings, get_settings
@@ -86,7 +87,7 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
 def _collect_cosignatures(ledger: Ledger) -> None:
     """With witnesses configured (docs/witness.md), ask them to cosign the head at each anchoring round; an
     alarm (a witness saw the chain contradict what it cosigned) is logged as an error."""
-    from ledger.witness import client as witnesses
+    from ledger.services.witness import client as witnesses
 
     config = witnesses.WitnessConfig.load(ledger.settings.data_dir)
     if not config.configured:

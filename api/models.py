@@ -1,5 +1,5 @@
-"""Request and response bodies of the gateway (the grant table is in ledger/models.py, its logic in
-ledger/sharing.py)."""
+"""Request and response bodies of the gateway (the grant table is in ledger/storage/models.py, its logic in
+ledger/services/sharing.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from pydantic import ConfigDict, StringConstraints, field_validator
 from sqlmodel import Field, SQLModel
 
-from ledger.reasons import REASONS
+from ledger.formats.reasons import REASONS
 
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
 # Patterns are declared on the type: the regex argument of sqlmodel's Field is not enforced (sqlmodel 0.0.50, pydantic 2),

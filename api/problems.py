@@ -18,7 +18,7 @@ from requests import RequestException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3.exceptions import Web3RPCError
 
-from ledger.auth import AuthenticationError, PermissionDenied
+from ledger.services.auth import AuthenticationError, PermissionDenied
 from ledger.errors import (ChainError, ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError,
                            VerificationError)
 

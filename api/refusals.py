@@ -16,8 +16,8 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger import accesslog, sharing
-from ledger.canonical import hex32, parse_hex32
+from ledger.services import accesslog, sharing
+from ledger.formats.canonical import hex32, parse_hex32
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
 

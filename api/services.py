@@ -8,13 +8,13 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ledger.canonical import hex32, parse_hex32
+from ledger.formats.canonical import hex32, parse_hex32
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
-from ledger.issuance import check_can_issue, export_document, issue_records
-from ledger.certificate import validate_record
-from ledger.store import Certificate
-from ledger.verify import ChainView, Report, verify_certificate
+from ledger.services.issuance import check_can_issue, export_document, issue_records
+from ledger.formats.certificate import validate_record
+from ledger.storage.store import Certificate
+from ledger.services.verify import ChainView, Report, verify_certificate
 
 from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
 
@@ -55,7 +55,7 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
 def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPublic:
     """One automatic decision (decisions.decide_once), its permit's document when it issued one, and the decision
     log anchored at once when asked."""
-    from ledger import decisions, logchain, permits
+    from ledger.services import decisions, logchain, permits
 
     decision = decisions.decide_once(ledger, department, body.case_id, body.service_item, body.input, body.rule_set,
                                      applicant_ref=body.applicant_ref)
@@ -73,7 +73,7 @@ def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPub
 def anchor_decisions(ledger: Ledger) -> dict[str, list[str] | str]:
     """Anchor every department's pending decision-log entries (the periodic round, like the access logs): the
     roots per department, or the error that kept one department's entries pending for the next round."""
-    from ledger import logchain
+    from ledger.services import logchain
     from ledger.errors import LedgerError
 
     done: dict[str, list[str] | str] = {}

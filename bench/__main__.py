@@ -51,8 +51,8 @@ def machine() -> dict[str, Any]:
                                 cwd=HERE.parent, check=False).stdout.strip()
     except OSError:
         commit = ""
-    from ledger.node import ANVIL_FLAGS  # noqa: F401 - the embedded default being measured
-    from ledger.toolchain import tool_path
+    from ledger.onchain.node import ANVIL_FLAGS  # noqa: F401 - the embedded default being measured
+    from ledger.onchain.toolchain import tool_path
 
     anvil = subprocess.run([str(tool_path("anvil")), "--version"], capture_output=True, text=True,
                            check=False).stdout.strip().splitlines()

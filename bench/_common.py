@@ -40,10 +40,10 @@ def write_records(path: Path, n: int, tag: str = "B") -> Path:
 
 def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,), **settings: Any) -> Any:
     """An embedded ledger (its own anvil node and SQLite) with issuer+verifier departments registered."""
-    from ledger.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
     from ledger.client import Ledger
     from ledger.config import Settings
-    from ledger.departments import Council
+    from ledger.services.departments import Council
 
     for member in (1, 2, 3):  # the embedded demo council: three members, three keystores, three passphrases
         os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{member}", f"benchmark council member {member}")

@@ -1,4 +1,4 @@
-"""Evidence bundles: time to build one (``ledger.evidence.certificate_bundle``) and to check it with the
+"""Evidence bundles: time to build one (``ledger.services.evidence.certificate_bundle``) and to check it with the
 standalone verifier (scripts/verify_evidence.py, which imports nothing of the ledger), both in process and as
 the separate command a court would run (interpreter start-up included).
 """
@@ -26,9 +26,9 @@ COMMAND_RUNS = 5
 
 def available() -> str | None:
     try:
-        from ledger.evidence import certificate_bundle  # noqa: F401
+        from ledger.services.evidence import certificate_bundle  # noqa: F401
     except ImportError as exc:
-        return f"evidence bundles (ledger.evidence): {exc}"
+        return f"evidence bundles (ledger.services.evidence): {exc}"
     if not VERIFIER.exists():
         return "the standalone verifier (scripts/verify_evidence.py)"
     return None
@@ -42,7 +42,7 @@ def _load_verifier() -> Any:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from ledger.evidence import certificate_bundle
+    from ledger.services.evidence import certificate_bundle
 
     n = QUICK_BUNDLES if quick else BUNDLES
     verifier = _load_verifier()

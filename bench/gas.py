@@ -21,7 +21,7 @@ def compile_baseline() -> dict[str, Any]:
     """Compile the baseline with the pinned solc adapter and the ledger's own compiler settings."""
     from solcx import compile_standard
 
-    from ledger.toolchain import COMPILER_SETTINGS, SOLC
+    from ledger.onchain.toolchain import COMPILER_SETTINGS, SOLC
 
     request = {"language": "Solidity",
                "sources": {"PerCertificateStore.sol": {"content": BASELINE_SOURCE.read_text()}},
@@ -35,8 +35,8 @@ def compile_baseline() -> dict[str, Any]:
 
 
 def _batched(ledger: Any, size: int, tag: str) -> dict[str, Any]:
-    from ledger.certificate import validate_record
-    from ledger.issuance import build_batch, confirm, store_prepared, submit
+    from ledger.formats.certificate import validate_record
+    from ledger.services.issuance import build_batch, confirm, store_prepared, submit
 
     records = [validate_record(record(i, tag), i + 1) for i in range(size)]
     built = build_batch(ledger, records, DEPARTMENT)

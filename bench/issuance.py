@@ -1,5 +1,5 @@
 """Bulk issuance end to end on the embedded default: validate, canonicalize, salt, hash, sign, store, anchor,
-confirm, through ``ledger.issuance.issue_file`` exactly as ``ledger issue`` runs it (worker processes included).
+confirm, through ``ledger.services.issuance.issue_file`` exactly as ``ledger issue`` runs it (worker processes included).
 
 Each size runs in a fresh subprocess with its own data directory (anvil node + SQLite), so its peak memory
 (the RSS high-water mark from getrusage) is that of one issuance and nothing else. The input file is written
@@ -37,8 +37,8 @@ def limit_per_core(n: int = LIMIT_SAMPLE) -> dict[str, float]:
     """Canonicalize + salt + hash + Merkle tree of n validated records (``_unsigned``, the pure part of a batch)
     in this process: certificates per CPU-second of one core, and per wall second under the current load."""
     from bench._common import record
-    from ledger.certificate import validate_record
-    from ledger.issuance import _issued_at, _unsigned
+    from ledger.formats.certificate import validate_record
+    from ledger.services.issuance import _issued_at, _unsigned
 
     records = [validate_record(record(i, "L"), i + 1, department=DEPARTMENT) for i in range(n)]
     _unsigned(records[:1000], DEPARTMENT, _issued_at())  # warm
@@ -73,7 +73,7 @@ def _store_space(db_file: Path, n: int) -> dict[str, Any]:
 
 def worker(n: int, profile: Path | None = None) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
-    from ledger.issuance import issue_file
+    from ledger.services.issuance import issue_file
 
     limit = limit_per_core()
     with scratch_dir("bench-issue-") as tmp:
@@ -114,7 +114,7 @@ def postgres_space(url: str, n: int) -> dict[str, Any]:
     of the certificate table, its TOAST and each index (pg_relation_size after VACUUM)."""
     from sqlalchemy import text
 
-    from ledger.issuance import issue_file
+    from ledger.services.issuance import issue_file
 
     with scratch_dir("bench-pg-") as tmp:
         source = write_records(tmp / "records.jsonl", n, tag="P")
@@ -164,7 +164,7 @@ def _current_rss_mb() -> float:
 def scale_worker(total: int, step: int = 1_000_000) -> None:
     """Issue ``total`` certificates a ``step`` at a time into one store; one JSON line per step on stdout."""
     from ledger._gc import cyclic_gc_paused
-    from ledger.issuance import issue_file
+    from ledger.services.issuance import issue_file
 
     limit = limit_per_core()
     print(json.dumps({"limit": limit}), flush=True)

@@ -1,7 +1,7 @@
-"""Replay: decisions re-run per second by ``ledger.replay.replay`` over a history of automatic decisions.
+"""Replay: decisions re-run per second by ``ledger.services.replay.replay`` over a history of automatic decisions.
 
 The history is made first (not timed): the shipped rule set rules/ss-eligibility.yaml is published, then
-``decisions.decide_many`` decides generated applications (ledger.demo_data) and anchors them. The figure is the
+``decisions.decide_many`` decides generated applications (ledger.services.demo_data) and anchors them. The figure is the
 auditor's replay of that whole history: log integrity against the chain, rule set and input loaded by digest,
 engine re-run and comparison, for every decision.
 """
@@ -21,18 +21,18 @@ RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
 
 def available() -> str | None:
     try:
-        from ledger import decisions, replay  # noqa: F401
-        from ledger.demo_data import generate_applications, generate_service_items  # noqa: F401
+        from ledger.services import decisions, replay  # noqa: F401
+        from ledger.services.demo_data import generate_applications, generate_service_items  # noqa: F401
     except ImportError as exc:
-        return f"decision replay (ledger.replay): {exc}"
+        return f"decision replay (ledger.services.replay): {exc}"
     return None
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from ledger import decisions
-    from ledger.demo_data import generate_applications, generate_service_items
+    from ledger.services import decisions
+    from ledger.services.demo_data import generate_applications, generate_service_items
     from ledger._gc import cyclic_gc_paused
-    from ledger.replay import replay
+    from ledger.services.replay import replay
 
     n = QUICK_DECISIONS if quick else DECISIONS
     with scratch_dir("bench-replay-") as tmp:

@@ -118,7 +118,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
 
     sec = results.get("verification")
     out += ["## 3a. Verification in process", "",
-            "`ledger.verify` on certificates issued in the same run (some revoked, suspended, reinstated, "
+            "`ledger.services.verify` on certificates issued in the same run (some revoked, suspended, reinstated, "
             "superseded; every status-index report was first compared with a `statusOf` read). Target ≥ 20,000/s.", ""]
     na = _na(sec, "verification")
     if na:
@@ -153,7 +153,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         out.append("")
 
     sec = results.get("replay")
-    out += ["## 4. Replay", "", "`ledger.replay.replay` over the whole decision log of one department: log integrity "
+    out += ["## 4. Replay", "", "`ledger.services.replay.replay` over the whole decision log of one department: log integrity "
             "against the chain, rule set and input by digest, engine re-run, outcome and reasons compared. "
             "Target ≥ 20,000 decisions/s.", ""]
     na = _na(sec, "replay")
@@ -166,7 +166,7 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
                 f"(Recording them with `decide_many` ran at {sec['decide_per_second']:,.0f} decisions/s.)", ""]
 
     sec = results.get("evidence")
-    out += ["## 5. Evidence bundles", "", "`ledger.evidence.certificate_bundle`, then `scripts/verify_evidence.py` "
+    out += ["## 5. Evidence bundles", "", "`ledger.services.evidence.certificate_bundle`, then `scripts/verify_evidence.py` "
             "(standalone, reads only the chain) in process and as a command.", ""]
     na = _na(sec, "evidence")
     if na:

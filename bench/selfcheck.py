@@ -1,6 +1,6 @@
 """Agreement of the hashing fast paths with the reference RFC 8785 implementation (run before timing).
 
-The issuance benchmark leans on ``ledger.canonical``'s fast paths; this checks, on a few thousand generated
+The issuance benchmark leans on ``ledger.formats.canonical``'s fast paths; this checks, on a few thousand generated
 values, that they produce byte for byte what ``rfc8785`` produces, so a speed-up can never change a digest.
 """
 
@@ -13,7 +13,7 @@ import string
 import rfc8785
 
 from ledger.errors import InputError
-from ledger.canonical import CERT_FORMAT, CERT_PREFIX, canonical_json, certificate_digest
+from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, canonical_json, certificate_digest
 
 _ALPHABET = string.printable + "éß中文\u2028\u2029\x7f\x00\x1f\"\\ \U0001F600\ufffe"
 

@@ -33,7 +33,7 @@ PER_TRANSACTION = 2_000
 def _compile() -> dict[str, Any]:
     from solcx import compile_standard
 
-    from ledger.toolchain import COMPILER_SETTINGS, SOLC
+    from ledger.onchain.toolchain import COMPILER_SETTINGS, SOLC
 
     output = compile_standard({"language": "Solidity", "sources": {SOURCE.name: {"content": SOURCE.read_text()}},
                                "settings": COMPILER_SETTINGS}, solc_binary=str(SOLC))
@@ -67,8 +67,8 @@ def _load_script() -> Any:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from ledger.chain import Chain, department_id_bytes
-    from ledger.verify import ChainView
+    from ledger.onchain.chain import Chain, department_id_bytes
+    from ledger.services.verify import ChainView
 
     sizes = (2_000, 10_000) if quick else SIZES
     results: dict[str, Any] = {"sizes": []}

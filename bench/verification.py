@@ -1,4 +1,4 @@
-"""In-process verification: certificates verified per second through ``ledger.verify`` (the one verification
+"""In-process verification: certificates verified per second through ``ledger.services.verify`` (the one verification
 path), on certificates issued by the ledger itself, some of them revoked, suspended, reinstated or superseded.
 
 Three figures: ``verify_many`` (one head read and one status-index sync per call, then pure computation),
@@ -28,8 +28,8 @@ def _mine(ledger: Any, blocks: int) -> None:
 
 
 def issue_documents(ledger: Any, n: int, tag: str) -> list[dict[str, Any]]:
-    from ledger.certificate import validate_record
-    from ledger.issuance import issue_records
+    from ledger.formats.certificate import validate_record
+    from ledger.services.issuance import issue_records
 
     out = io.StringIO()
     records = (validate_record(record(i, tag), i + 1) for i in range(n))
@@ -38,7 +38,7 @@ def issue_documents(ledger: Any, n: int, tag: str) -> list[dict[str, Any]]:
 
 
 def change_statuses(ledger: Any, docs: list[dict[str, Any]]) -> dict[str, str]:
-    from ledger import status
+    from ledger.services import status
 
     digests = [d["digest"] for d in docs]
     status.revoke(ledger, digests[1], "fraud", DEPARTMENT)
@@ -62,7 +62,7 @@ def _comparable(report: Any) -> dict[str, Any]:
 
 def check_index(ledger: Any, docs: list[dict[str, Any]], expected: dict[str, str]) -> int:
     """Reports from the status index equal those of statusOf calls; returns how many were compared."""
-    from ledger.verify import ChainView, verify_certificate, verify_many
+    from ledger.services.verify import ChainView, verify_certificate, verify_many
 
     sample = [d for d in docs if d["digest"] in expected] + docs[-50:]
     indexed = verify_many(sample, ChainView(ledger.chain, ledger.settings.confirmations))
@@ -76,7 +76,7 @@ def check_index(ledger: Any, docs: list[dict[str, Any]], expected: dict[str, str
 
 def run(quick: bool = False) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
-    from ledger.verify import ChainView, verify_certificate, verify_many
+    from ledger.services.verify import ChainView, verify_certificate, verify_many
 
     n = QUICK_CERTIFICATES if quick else CERTIFICATES
     with scratch_dir("bench-verify-") as tmp:

@@ -29,17 +29,17 @@ QUICK_BUNDLES = 5
 
 def available() -> str | None:
     try:
-        from ledger.witness import server  # noqa: F401
+        from ledger.services.witness import server  # noqa: F401
     except ImportError as exc:
-        return f"witnesses (ledger.witness): {exc}"
+        return f"witnesses (ledger.services.witness): {exc}"
     return None
 
 
 def _start(tmp: Any, name: str, rpc: str) -> tuple[Any, str, Any]:
     from http.server import ThreadingHTTPServer
 
-    from ledger.witness.rpc import Rpc
-    from ledger.witness.server import Witness, WitnessStore, make_handler
+    from ledger.services.witness.rpc import Rpc
+    from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
     os.environ.setdefault("LEDGER_WITNESS_PASSPHRASE", f"benchmark witness {name}")  # its key is kept encrypted
     store = WitnessStore(tmp / name)
@@ -51,7 +51,7 @@ def _start(tmp: Any, name: str, rpc: str) -> tuple[Any, str, Any]:
 
 
 def _collect_ms(ledger: Any, config: Any, runs: int, blocks: int = 1) -> list[float]:
-    from ledger.witness.client import collect
+    from ledger.services.witness.client import collect
 
     times = []
     for _ in range(runs):
@@ -65,9 +65,9 @@ def _collect_ms(ledger: Any, config: Any, runs: int, blocks: int = 1) -> list[fl
 
 def _witness_alone_ms(ledger: Any, witness: Any, runs: int) -> list[float]:
     """One witness's own work per checkpoint (its chain reads, the checks, signing, persisting), no HTTP."""
-    from ledger.witness.checkpoint import Checkpoint
-    from ledger.witness.client import chain_identity, log_key
-    from ledger.witness.note import Note
+    from ledger.services.witness.checkpoint import Checkpoint
+    from ledger.services.witness.client import chain_identity, log_key
+    from ledger.services.witness.note import Note
 
     identity = chain_identity(ledger.chain)
     key = log_key(ledger.settings.data_dir, identity.origin, PASSPHRASE)
@@ -85,8 +85,8 @@ def _witness_alone_ms(ledger: Any, witness: Any, runs: int) -> list[float]:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    from ledger.evidence import certificate_bundle
-    from ledger.witness.client import TrustedWitness, WitnessConfig
+    from ledger.services.evidence import certificate_bundle
+    from ledger.services.witness.client import TrustedWitness, WitnessConfig
 
     n = QUICK_CHECKPOINTS if quick else CHECKPOINTS
     verifier = _load_verifier()

@@ -20,13 +20,13 @@ from typing import Any, TypeVar
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 
-from .chain import Chain, Deployment, connect
+from .onchain.chain import Chain, Deployment, connect
 from .config import Settings
 from .errors import ConfigError, KeystoreError
-from .keys import Keystore
-from .node import EmbeddedNode
-from .store import open_engine, private_directory
-from .vault import Vault
+from .storage.keys import Keystore
+from .onchain.node import EmbeddedNode
+from .storage.store import open_engine, private_directory
+from .storage.vault import Vault
 
 COUNCIL_KEYS = ("council-1", "council-2", "council-3")  # the demo members' keystore folders under keys/
 DEMO_MEMBER_KEY = "council"  # the key's name inside each member's keystore

@@ -75,7 +75,7 @@ class Settings:
     # How verification reads a certificate's status (docs/privacy.md): "herd" (the issuing department's whole
     # status event stream, so the node does not learn which certificate is checked) or "direct" (statusOf).
     status_lookup: str = "herd"
-    log_span: int = 10_000  # blocks per eth_getLogs request (ledger.chainread); public providers cap the range
+    log_span: int = 10_000  # blocks per eth_getLogs request (ledger.onchain.chainread); public providers cap the range
     anvil: Path | None = None  # the anvil binary of the embedded chain; None: node_modules, then PATH
     extra: dict[str, str] = field(default_factory=dict)
     # Every other LEDGER_* variable, read here once (at construction: tests that build Settings directly see the
@@ -94,7 +94,7 @@ class Settings:
     consent_policy: str = field(default_factory=lambda: os.environ.get("LEDGER_CONSENT_POLICY", ""))
     # The gateway's public URL (its own setting, read here too): where credentials' status list entries point
     api_public_url: str | None = field(default_factory=lambda: os.environ.get("LEDGER_API_PUBLIC_URL") or None)
-    # Worker processes that build the batches of `ledger issue` (ledger/issuance.py): 0 = one per core beyond the
+    # Worker processes that build the batches of `ledger issue` (ledger/services/issuance.py): 0 = one per core beyond the
     # first, -1 = none (everything in one process).
     issue_workers: int = field(default_factory=lambda: _int_env("LEDGER_ISSUE_WORKERS", 0, minimum=-1))
 

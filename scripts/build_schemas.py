@@ -1,9 +1,9 @@
-"""Write the published JSON Schemas (docs/schema/) from the typed models in ledger/schemas.py; ``--check`` exits 1
+"""Write the published JSON Schemas (docs/schema/) from the typed models in ledger/formats/schemas.py; ``--check`` exits 1
 when a committed file differs from what the models generate."""
 
 import sys
 
-from ledger.schemas import SCHEMA_DIR, SCHEMAS, render_schema
+from ledger.formats.schemas import SCHEMA_DIR, SCHEMAS, render_schema
 
 
 def main(argv: list[str]) -> int:

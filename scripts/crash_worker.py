@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ledger import issuance
+from ledger.services import issuance
 from ledger.client import Ledger
 
 

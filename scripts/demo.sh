@@ -168,7 +168,7 @@ assert_for() {  # assert_for FILE: the login service's assertion for licence 1's
 import json, sys
 from datetime import UTC, datetime
 from eth_account import Account
-from ledger import consent
+from ledger.services import consent
 from ledger.client import Ledger
 doc = json.load(open(sys.argv[2]))
 with Ledger.open() as ledger:

@@ -1,4 +1,4 @@
-"""Write a schema migration for a change to ledger/models.py: builds a scratch SQLite database at the newest
+"""Write a schema migration for a change to ledger/storage/models.py: builds a scratch SQLite database at the newest
 revision, lets Alembic compare it with the models, and writes ledger/migrations/versions/NNNN_<slug>.py.
 
     .venv/bin/python scripts/new_migration.py "why the schema changes"
@@ -16,8 +16,8 @@ from pathlib import Path
 
 from alembic import command
 
-from ledger import migrations
-from ledger.store import open_engine
+from ledger.storage import migrations
+from ledger.storage.store import open_engine
 
 
 def main(argv: list[str]) -> int:

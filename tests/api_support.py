@@ -16,12 +16,12 @@ from fastapi.testclient import TestClient
 from api.config import ApiSettings
 from api.deps import get_now
 from api.main import create_app
-from ledger.auth import sign_challenge
-from ledger.certificate import validate_record
-from ledger.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services.auth import sign_challenge
+from ledger.formats.certificate import validate_record
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.client import Ledger
-from ledger.departments import Council
-from ledger.issuance import issue_records
+from ledger.services.departments import Council
+from ledger.services.issuance import issue_records
 
 from .conftest import make_records
 import httpx

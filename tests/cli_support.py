@@ -9,12 +9,12 @@ import sys
 from collections import Counter
 from typing import Any
 from sqlalchemy import select
-from ledger import issuance
-from ledger.canonical import hex32
+from ledger.services import issuance
+from ledger.formats.canonical import hex32
 from ledger.client import Ledger
-from ledger.reconcile import chain_anchors, reconcile
-from ledger.store import Batch, BatchState, Certificate
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.reconcile import chain_anchors, reconcile
+from ledger.storage.store import Batch, BatchState, Certificate
+from ledger.services.verify import ChainView, verify_certificate
 from .conftest import PASSPHRASE
 
 

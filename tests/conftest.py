@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from ledger.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.client import Ledger
 from ledger.config import Settings
-from ledger.departments import Council
+from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
 os.environ.setdefault("LEDGER_KEYSTORE_KDF_N", "1024")  # keys stay scrypt-encrypted; tests need not wait on it

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from eth_account import Account
 
-from ledger import consent, sharing
-from ledger.auth import Attempt, Principal
+from ledger.services import consent, sharing
+from ledger.services.auth import Attempt, Principal
 from ledger.client import Ledger
 
 from .api_support import issue

@@ -7,9 +7,9 @@ import zlib
 from pathlib import Path
 from typing import Any
 import yaml
-from ledger import decisions
-from ledger.demo_data import generate_applications, generate_service_items
-from ledger.rules import RuleSet, load_rule_set
+from ledger.services import decisions
+from ledger.services.demo_data import generate_applications, generate_service_items
+from ledger.formats.rules import RuleSet, load_rule_set
 
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 import pytest
-from ledger import decisions, evidence, issuance
+from ledger.services import decisions, evidence, issuance
 from ledger.client import Ledger
 from .conftest import PASSPHRASE, write_jsonl
 

@@ -7,9 +7,9 @@ import io
 import json
 from pathlib import Path
 from typing import Any
-from ledger import issuance
+from ledger.services import issuance
 from ledger.client import Ledger
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, verify_certificate
 from .conftest import write_jsonl
 
 

@@ -8,10 +8,10 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 import pytest
-from ledger import decisions, logchain
-from ledger.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.departments import Council
-from ledger.logchain import LOG_DECISIONS
+from ledger.services import decisions, logchain
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services.departments import Council
+from ledger.services.logchain import LOG_DECISIONS
 from .decision_support import decided_history
 
 

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 import pytest
 import yaml
-from ledger import decisions, evidence, logchain
-from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
+from ledger.services import decisions, evidence, logchain
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.departments import Council
-from ledger.rules import load_rule_set
+from ledger.services.departments import Council
+from ledger.formats.rules import load_rule_set
 from .conftest import make_records
 from .evidence_support import issue
 

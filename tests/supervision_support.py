@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ledger import decisions, supervision
-from ledger.rules import RuleSet, load_rule_set
+from ledger.services import decisions, supervision
+from ledger.formats.rules import RuleSet, load_rule_set
 
 
 ITEM = "440300-SCJG-0042"

@@ -257,8 +257,8 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
     (validity dates), a field value or how many fields it has; verified means the chain checks passed."""
     import io
 
-    from ledger.certificate import validate_record
-    from ledger.issuance import issue_records
+    from ledger.formats.certificate import validate_record
+    from ledger.services.issuance import issue_records
 
     record = {"id": "BC-1990-0517", "type": "birth-certificate", "valid_from": "1990-05-17",
               "subject": {"name": "Li Na", "date_of_birth": "1990-05-17", "place_of_birth": "Shenzhen"}}

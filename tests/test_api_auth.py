@@ -7,8 +7,8 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.auth import sign_challenge
-from ledger.departments import Council
+from ledger.services.auth import sign_challenge
+from ledger.services.departments import Council
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger import consent
+from ledger.services import consent
 from ledger.client import Ledger
 
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request

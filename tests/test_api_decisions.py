@@ -12,10 +12,10 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from ledger import decisions, logchain, permits, status
+from ledger.services import decisions, logchain, permits, status
 from ledger.client import Ledger
-from ledger.rules import load_rule_set
-from ledger.verify import ChainView, verify_certificate
+from ledger.formats.rules import load_rule_set
+from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 

@@ -9,9 +9,9 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.auth import sign_challenge
+from ledger.services.auth import sign_challenge
 from ledger.client import Ledger
-from ledger.departments import Council
+from ledger.services.departments import Council
 
 from .gateway_process import BoundGateway as Gateway
 from .api_support import Clock, assert_problem, bearer, make_client

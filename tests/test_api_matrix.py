@@ -18,9 +18,9 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
-from ledger.auth import sign_challenge
+from ledger.services.auth import sign_challenge
 from ledger.client import Ledger
-from ledger.departments import Council
+from ledger.services.departments import Council
 
 from . import consent_support
 from .conftest import make_records
@@ -127,7 +127,7 @@ def _supersede(m: Matrix, who: str) -> Request:
 
 def _decide(m: Matrix, who: str) -> Request:
     """An application under a rule set the approver published (once); every caller sends a case of its own."""
-    from ledger import decisions
+    from ledger.services import decisions
 
     from .decision_support import applications, unique_rule_set
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from ledger import logchain
+from ledger.services import logchain
 
 from . import consent_support
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
@@ -86,8 +86,8 @@ def test_issuance_precedes_anchoring_even_when_the_clocks_disagree(ledger: Any, 
 
     from sqlalchemy import update
 
-    from ledger import issuance, provenance
-    from ledger.store import Certificate
+    from ledger.services import issuance, provenance
+    from ledger.storage.store import Certificate
 
     from .conftest import make_records, write_jsonl
 

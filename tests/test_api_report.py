@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger.i18n import COOKIE
+from ledger.formats.i18n import COOKIE
 
 from .gateway_process import BoundGateway
 from .api_support import sign_in
@@ -91,7 +91,7 @@ def test_bad_report_requests_get_a_clear_problem(ledger: Any, gw: Any) -> None:
 
 
 def test_the_timeline_page_in_both_languages(ledger: Any, gw: Any) -> None:
-    from ledger.status import revoke
+    from ledger.services.status import revoke
 
     digest = issue(ledger, "MKT", 1)[0]["digest"]
     revoke(ledger, digest, "fraud")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger.auth import MIN_SECRET_BYTES, load_secret
+from ledger.services.auth import MIN_SECRET_BYTES, load_secret
 from ledger.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
@@ -20,7 +20,7 @@ WORKER = """
 import sys
 from pathlib import Path
 from typing import Any
-from ledger.auth import load_secret
+from ledger.services.auth import load_secret
 sys.stdin.readline()  # wait for the starting gun: every worker is imported and ready
 print(load_secret(Path(sys.argv[1])).hex())
 """

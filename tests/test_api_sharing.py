@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
-from ledger.logchain import LOG_ACCESS, LogEntry
+from ledger.services.logchain import LOG_ACCESS, LogEntry
 
 from . import consent_support
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
@@ -139,8 +139,8 @@ def test_deleted_access_log_entry_is_detected(world: dict[str, Any], ledger: Any
 def test_background_anchoring_round_skips_a_suspended_issuer(world: dict[str, Any], ledger: Any) -> None:
     """What the gateway's periodic task runs: every department's pending entries are anchored; a department the
     council suspended (its key may no longer anchor) is reported and does not hold the others back."""
-    from ledger import accesslog
-    from ledger.departments import Council
+    from ledger.services import accesslog
+    from ledger.services.departments import Council
 
     w, client = world, world["client"]
     other = register(ledger, "SI", "issuer")

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from ledger.status import revoke
-from ledger.verify import CHECK_NAMES
+from ledger.services.status import revoke
+from ledger.services.verify import CHECK_NAMES
 
 from .api_support import issue
 from .browser_support import CHROMIUM, CHROMIUM_ARGS

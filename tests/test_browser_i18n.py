@@ -18,9 +18,9 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger import report
-from ledger.reasons import REASON_TEXTS
-from ledger.status import revoke
+from ledger.services import report
+from ledger.formats.reasons import REASON_TEXTS
+from ledger.services.status import revoke
 
 from .api_support import issue, sign_in
 from .browser_support import CHROMIUM, CHROMIUM_ARGS
@@ -183,10 +183,10 @@ def test_the_verification_page_switches_language(ledger: Any, server: str, brows
 
 
 def test_the_pages_check_texts_are_the_librarys() -> None:
-    """verify.js carries a copy of the verification checks' names and explanations: it must be ledger/i18n.py's,
+    """verify.js carries a copy of the verification checks' names and explanations: it must be ledger/formats/i18n.py's,
     and every check the library runs has them in both languages."""
-    from ledger.i18n import LANGUAGES, MESSAGES, VERIFY_CHECKS
-    from ledger.verify import CHECK_NAMES
+    from ledger.formats.i18n import LANGUAGES, MESSAGES, VERIFY_CHECKS
+    from ledger.services.verify import CHECK_NAMES
 
     found = re.search(r"/\* check-texts \*/ const CHECK_TEXTS = (\{.*?\}); /\* end check-texts \*/",
                       VERIFY_JS.read_text(encoding="utf-8"))
@@ -241,8 +241,8 @@ def _supervised_department(ledger: Any, dept: str, rules: Any) -> None:
     the library) and a decision an insider edited."""
     from sqlalchemy import text as sql
 
-    from ledger import decisions, logchain, supervision
-    from ledger.logchain import LOG_DECISIONS
+    from ledger.services import decisions, logchain, supervision
+    from ledger.services.logchain import LOG_DECISIONS
 
     from .supervision_support import announced, decide, mine
 
@@ -285,7 +285,7 @@ def test_the_chinese_pages_hold_no_untranslated_english_sentence(ledger: Any, se
     and explanations, timeline events) reads in Chinese on the zh pages: the report of a department whose
     supervision loop ran and whose log replay flags, the verification page of a revoked certificate, and its
     timeline page."""
-    from ledger.departments import get_department
+    from ledger.services.departments import get_department
 
     dept, rules = published
     _supervised_department(ledger, dept, rules)

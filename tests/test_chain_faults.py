@@ -13,16 +13,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import issuance
-from ledger.canonical import hex32
-from ledger.certificate import SCHEMA_ID, validate_record
-from ledger.chain import ROLE_ISSUER
+from ledger.services import issuance
+from ledger.formats.canonical import hex32
+from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.departments import Council
-from ledger.node import EmbeddedNode
-from ledger.reconcile import reconcile
-from ledger.store import Batch, BatchState
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.departments import Council
+from ledger.onchain.node import EmbeddedNode
+from ledger.services.reconcile import reconcile
+from ledger.storage.store import Batch, BatchState
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .cli_support import assert_anchored_exactly_once, rpc
@@ -40,7 +40,7 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 
 def issued_ids(ledger: Ledger) -> set[str]:
-    from ledger.store import Certificate
+    from ledger.storage.store import Certificate
     with ledger.engine.connect() as conn:
         return set(conn.execute(select(Certificate.certificate_id).where(
             Certificate.department_id == "FLT")).scalars())

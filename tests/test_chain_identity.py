@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence, issuance
-from ledger.chain import ROLE_ISSUER, Chain
+from ledger.services import evidence, issuance
+from ledger.onchain.chain import ROLE_ISSUER, Chain
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.departments import Council
-from ledger.node import EmbeddedNode, header_hash
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.departments import Council
+from ledger.onchain.node import EmbeddedNode, header_hash
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 from .evidence_support import failed_names, standalone

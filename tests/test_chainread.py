@@ -1,4 +1,4 @@
-"""One scan policy for eth_getLogs (ledger.chainread).
+"""One scan policy for eth_getLogs (ledger.onchain.chainread).
 
 Adversary: a public RPC provider, which refuses an eth_getLogs range wider than it allows (and any scan from
 block 0 of a long chain). A proxy in front of the real anvil node plays it: it forwards every request and answers
@@ -17,13 +17,13 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from ledger import chainread
-from ledger.certificate import validate_record
-from ledger.chain import Chain, department_id_bytes
+from ledger.onchain import chainread
+from ledger.formats.certificate import validate_record
+from ledger.onchain.chain import Chain, department_id_bytes
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ChainError, ConfigError
-from ledger.issuance import issue_records
+from ledger.services.issuance import issue_records
 
 from .conftest import make_records
 from .rpc_proxy import RpcProxy
@@ -100,7 +100,7 @@ def test_a_scan_never_starts_before_the_deployment_block(ledger: Ledger, provide
 def test_the_library_reads_through_the_layer(ledger: Ledger, fresh_department: str, provider: _Provider) -> None:
     """A library read (the governance history, from the deployment block to the head) through a provider that
     refuses wide ranges works when the span fits it."""
-    from ledger.council import governance_history
+    from ledger.services.council import governance_history
 
     chain = _chain_via(ledger, provider.url, 10 ** 6)
     with pytest.raises(ChainError):

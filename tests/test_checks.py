@@ -1,4 +1,4 @@
-"""One verification core (ledger/checks.py): the paths that verify certificates — a document (CLI, gateway), an
+"""One verification core (ledger/formats/checks.py): the paths that verify certificates — a document (CLI, gateway), an
 evidence bundle, the provenance timeline — judge the same facts with the same check and say the same thing.
 
 Adversary: a holder who swaps in another batch's signature, or presents an expired certificate, to whichever path
@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from ledger import checks, evidence, provenance
+from ledger.formats import checks
+from ledger.services import evidence, provenance
 from ledger.client import Ledger
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .evidence_support import issue
@@ -81,4 +82,4 @@ def test_no_path_re_implements_a_core_check() -> None:
         text = path.read_text(encoding="utf-8")
         for primitive in ("root_from_proof", "validity_instant", "batch_message", "log_message"):
             assert not re.search(rf"(?<!def ){primitive}\(", text), \
-                f"{path.relative_to(library)} calls {primitive} itself: use ledger/checks.py"
+                f"{path.relative_to(library)} calls {primitive} itself: use ledger/formats/checks.py"

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from ledger import issuance
+from ledger.services import issuance
 from ledger.client import Ledger
-from ledger.reconcile import reconcile
-from ledger.store import Certificate
+from ledger.services.reconcile import reconcile
+from ledger.storage.store import Certificate
 
 from .conftest import make_records, write_jsonl
 

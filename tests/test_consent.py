@@ -14,10 +14,10 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select, update
 
-from ledger import accesslog, consent, sharing
-from ledger.auth import PermissionDenied
+from ledger.services import accesslog, consent, sharing
+from ledger.services.auth import PermissionDenied
 from ledger.errors import InputError, NotFoundError, StateError
-from ledger.logchain import LOG_ACCESS, LogEntry
+from ledger.services.logchain import LOG_ACCESS, LogEntry
 
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .consent_support import NOW, PROVIDERS, PROVIDERS_ENV, assertion, give, grant, identifier, read_as, request
@@ -284,7 +284,7 @@ def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(led
 
 
 def test_reconcile_reports_an_inserted_consent_row(ledger: Any, world: dict[str, Any]) -> None:
-    from ledger.reconcile import reconcile
+    from ledger.services.reconcile import reconcile
 
     w = world
     real = give(ledger, w["a"], "INS", NOW)

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ledger.chain import ROLE_ISSUER
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.council import Action, CouncilMember, ProposalState, approval_typed_data, get_proposal, submit_approvals
-from ledger.departments import Council, get_department
+from ledger.services.council import Action, CouncilMember, ProposalState, approval_typed_data, get_proposal, submit_approvals
+from ledger.services.departments import Council, get_department
 from ledger.errors import ChainError, KeystoreError
-from ledger.keys import Keystore
+from ledger.storage.keys import Keystore
 
 from .conftest import DEMO_COUNCIL_PASSPHRASES, make_settings
 

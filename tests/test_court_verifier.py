@@ -24,7 +24,7 @@ from eth_utils import keccak as eth_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import evidence
+from ledger.services import evidence
 from ledger.client import Ledger
 
 from .conftest import make_records
@@ -215,7 +215,7 @@ def test_the_bare_interpreter_really_has_no_site_packages(tmp_path: Path) -> Non
 
 def test_bare_python_verifies_a_real_bundle_with_the_same_verdicts(ledger: Ledger, fresh_department: str,
                                                                    tmp_path: Path) -> None:
-    from ledger import status
+    from ledger.services import status
 
     issued = issue(ledger, tmp_path, fresh_department, make_records(3))
     good = evidence.certificate_bundle(ledger, issued[0])
@@ -248,8 +248,8 @@ def test_bare_python_verifies_a_real_bundle_with_the_same_verdicts(ledger: Ledge
 
 @pytest.fixture(scope="module")
 def decision(ledger: Ledger) -> dict[str, Any]:
-    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
-    from ledger.departments import Council
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.services.departments import Council
 
     code = f"CV{os.getpid() % 1000}"
     Council(ledger).register(code, "Court verifier test approvals", ROLE_ISSUER | ROLE_APPROVER)
@@ -314,7 +314,7 @@ def test_the_court_verifier_reads_review_texts_as_the_library_does(review_texts:
     import yaml
 
     from ledger.errors import InputError
-    from ledger.rules import load_rule_set
+    from ledger.formats.rules import load_rule_set
 
     script = load_script()
     document = yaml.safe_load((SCRIPT.parent.parent / "rules" / "ss-eligibility.yaml").read_text(encoding="utf-8"))

@@ -14,15 +14,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import issuance
-from ledger.canonical import hex32
-from ledger.chain import ROLE_ISSUER
+from ledger.services import issuance
+from ledger.formats.canonical import hex32
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
-from ledger.departments import Council
+from ledger.services.departments import Council
 from ledger.errors import ChainError, InputError
-from ledger.store import Batch
-from ledger.verify import ChainView, verify_certificate
+from ledger.storage.store import Batch
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 from .cli_support import assert_anchored_exactly_once, env_for, run_cli

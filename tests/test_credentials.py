@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence, issuance, status, vc
-from ledger.certificate import load_document
+from ledger.services import evidence, issuance, status
+from ledger.formats import vc
+from ledger.formats.certificate import load_document
 from ledger.client import Ledger
 from ledger.errors import InputError
 

@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import decisions, issuance, logchain, status
+from ledger.services import decisions, issuance, logchain, status
 from ledger.client import Ledger
-from ledger.chain import ROLE_ISSUER
-from ledger.departments import Council
+from ledger.onchain.chain import ROLE_ISSUER
+from ledger.services.departments import Council
 from ledger.errors import ChainError, InputError, StateError
-from ledger.replay import replay
+from ledger.services.replay import replay
 
 from .conftest import make_records, write_jsonl
 from .decision_support import unique_rule_set
@@ -202,8 +202,8 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
 
 def test_the_applicant_gets_a_verifiable_notice_with_reasons_legal_basis_and_review(
         ledger: Ledger, licences: list[dict[str, Any]], approver: str) -> None:
-    from ledger.notices import issue_notice
-    from ledger.verify import ChainView, verify_certificate
+    from ledger.services.notices import issue_notice
+    from ledger.services.verify import ChainView, verify_certificate
 
     decision = decide(ledger, approver, application("C-NOTICE", licences[7]["digest"]), holder=licences[7])
     assert decision.body["outcome"] == "approve"
@@ -236,8 +236,8 @@ def test_the_notice_gives_each_reason_in_words_in_the_applicants_language(
         monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The applicant reads the reasons the rule set gives for its decision in the language they chose (`--lang`),
     in the words published with the rule set (`reason_texts`, `review_texts`), not as bare codes."""
-    from ledger.notices import issue_notice
-    from ledger.verify import ChainView, verify_certificate
+    from ledger.services.notices import issue_notice
+    from ledger.services.verify import ChainView, verify_certificate
 
     from .supervision_support import cli
 

@@ -18,10 +18,11 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from ledger import decision_input, decisions, evidence, logchain, status
+from ledger.formats import decision_input
+from ledger.services import decisions, evidence, logchain, status
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.rules import evaluate, load_rule_set
+from ledger.formats.rules import evaluate, load_rule_set
 
 from .evidence_support import SCRIPT_MODULE as SCRIPT
 from .evidence_support import both, failed_names
@@ -310,7 +311,7 @@ def test_cli_writes_the_complete_decision_bundle(world: World, approved: dict[st
 def test_a_hidden_flag_cannot_be_guessed_from_the_input_digest(world: World, tmp_path: Path) -> None:
     """A court holding a bundle that hides ``applicant.blacklisted`` tries both values against the record's
     unsalted ``input_digest``: the stored input's random nonce, never disclosed, defeats the guess."""
-    from ledger.canonical import document_digest, hex32
+    from ledger.formats.canonical import document_digest, hex32
 
     world.decide("RR-GUESS", 3)
     bundle = world.bundle("RR-GUESS", 3, hide=["applicant.blacklisted"])
@@ -322,7 +323,7 @@ def test_a_hidden_flag_cannot_be_guessed_from_the_input_digest(world: World, tmp
 
 
 def test_replay_reports_a_commitment_that_is_not_to_the_stored_input(world: World) -> None:
-    from ledger.replay import replay
+    from ledger.services.replay import replay
 
     honest = world.decide("RR-COMMIT", 3)
     forged = dict(copy.deepcopy(honest.body), input_commitment="0x" + "00" * 32)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import decisions, logchain
-from ledger.canonical import document_digest, hex32
-from ledger.decisions import DecisionInput, RuleSetRecord
+from ledger.services import decisions, logchain
+from ledger.formats.canonical import document_digest, hex32
+from ledger.services.decisions import DecisionInput, RuleSetRecord
 from ledger.errors import InputError, StateError
-from ledger.rules import ENGINE_VERSION, evaluate
+from ledger.formats.rules import ENGINE_VERSION, evaluate
 from .decision_support import applications, decided_history, unique_rule_set
 
 

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence
-from ledger.canonical import certificate_digest, field_hash, hex32
-from ledger.certificate import ALWAYS_DISCLOSED, load_document
+from ledger.services import evidence
+from ledger.formats.canonical import certificate_digest, field_hash, hex32
+from ledger.formats.certificate import ALWAYS_DISCLOSED, load_document
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError

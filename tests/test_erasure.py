@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from ledger import erasure, evidence, issuance, logchain, status
+from ledger.services import erasure, evidence, issuance, logchain, status
 from ledger.client import Ledger
 from ledger.errors import ErasedError, InputError
-from ledger.reconcile import reconcile
-from ledger.store import Certificate, StatusChange
-from ledger.vault import ERASED
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.reconcile import reconcile
+from ledger.storage.store import Certificate, StatusChange
+from ledger.storage.vault import ERASED
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .cli_support import run_cli

@@ -20,14 +20,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger import decisions, evidence, logchain, status
-from ledger.canonical import canonical_json
-from ledger.certificate import SCHEMA_ID
-from ledger.chain import department_id_bytes
+from ledger.services import decisions, evidence, logchain, status
+from ledger.formats.canonical import canonical_json
+from ledger.formats.certificate import SCHEMA_ID
+from ledger.onchain.chain import department_id_bytes
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError, VerificationError
-from ledger.signing import batch_message, sign
+from ledger.formats.signing import batch_message, sign
 
 from .conftest import make_records
 from .evidence_support import SCRIPT, SCRIPT_MODULE, both, cli_env, decided, failed_names, issue, rpc_url, standalone
@@ -275,7 +275,7 @@ def test_superseded_certificate_names_its_successor(ledger: Ledger, fresh_depart
 
 
 def test_as_of_block_states_history_at_that_block(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
-    from ledger.departments import Council
+    from ledger.services.departments import Council
 
     issued = issue(ledger, tmp_path, fresh_department, make_records(2))
     anchored = issued[0]["anchor"]["block_number"]
@@ -312,7 +312,7 @@ def test_an_altered_row_does_not_hide_the_certificate_of_a_file(ledger: Ledger, 
                                                                  tmp_path: Path) -> None:
     from sqlalchemy import select, update
 
-    from ledger.store import Certificate
+    from ledger.storage.store import Certificate
 
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(SCAN)
@@ -442,8 +442,8 @@ def test_cli_writes_and_verifies_bundles(ledger: Ledger, docs: list[dict[str, An
 
 @pytest.fixture(scope="module")
 def decision(ledger: Ledger) -> dict[str, Any]:
-    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
-    from ledger.departments import Council
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.services.departments import Council
 
     code = f"EV{os.getpid() % 1000}"
     Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER)

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from ledger.node import rpc_ready
-from ledger.toolchain import tool_path
+from ledger.onchain.node import rpc_ready
+from ledger.onchain.toolchain import tool_path
 
 from .conftest import PASSPHRASE, database_url, make_records, write_jsonl
 from .rpc_proxy import RpcProxy

@@ -20,14 +20,14 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence, issuance
-from ledger.certificate import iter_raw_records, load_document, validate_record
+from ledger.services import evidence, issuance
+from ledger.formats.certificate import iter_raw_records, load_document, validate_record
 from ledger.cli import main as cli_main
 from ledger.cli.decisions import _read_jsonl
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.issuance import issue_records
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .api_support import Clock, assert_problem, bearer, login, make_client, register

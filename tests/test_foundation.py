@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger import issuance, status
-from ledger.canonical import hex32
-from ledger.certificate import SCHEMA_ID, record_fields, seal_fields, validate_record
-from ledger.chain import ROLE_ISSUER, department_id_bytes
+from ledger.services import issuance, status
+from ledger.formats.canonical import hex32
+from ledger.formats.certificate import SCHEMA_ID, record_fields, seal_fields, validate_record
+from ledger.onchain.chain import ROLE_ISSUER, department_id_bytes
 from ledger.client import Ledger
-from ledger.departments import Council, get_department
+from ledger.services.departments import Council, get_department
 from ledger.errors import ChainError, InputError, StateError
-from ledger.merkle import MerkleTree
-from ledger.signing import batch_message, sign
-from ledger.store import Batch, Certificate
-from ledger.verify import ChainView, verify_certificate, verify_many
+from ledger.formats.merkle import MerkleTree
+from ledger.formats.signing import batch_message, sign
+from ledger.storage.store import Batch, Certificate
+from ledger.services.verify import ChainView, verify_certificate, verify_many
 
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl

@@ -20,15 +20,15 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence, status
-from ledger.canonical import parse_hex32
-from ledger.certificate import SCHEMA_ID
-from ledger.chain import Chain, connect
+from ledger.services import evidence, status
+from ledger.formats.canonical import parse_hex32
+from ledger.formats.certificate import SCHEMA_ID
+from ledger.onchain.chain import Chain, connect
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ConfigError
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 from .rpc_proxy import RpcProxy

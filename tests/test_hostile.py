@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import evidence, issuance, logchain, provenance, status
-from ledger.canonical import field_hash, hex32, parse_hex32
-from ledger.certificate import SCHEMA_ID, validate_record
+from ledger.services import evidence, issuance, logchain, provenance, status
+from ledger.formats.canonical import field_hash, hex32, parse_hex32
+from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
-from ledger.merkle import MerkleTree
-from ledger.store import Batch, BatchState, StatusChange
+from ledger.formats.merkle import MerkleTree
+from ledger.storage.store import Batch, BatchState, StatusChange
 
 from .conftest import make_records
 from .api_support import Clock, make_client
@@ -134,8 +134,8 @@ def test_log_root_squatting_cannot_block_a_departments_log(ledger: Ledger, fresh
     tree = MerkleTree([parse_hex32(e.entry_hash) for e in added])
     # The attacker writes into its own log on chain behind its database's back, so it gets a department of its own
     # (the decision log takes an approver's anchoring only)
-    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
-    from ledger.departments import Council
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.services.departments import Council
 
     attacker = f"SQ-{dept[-10:]}-{log[:3]}"
     Council(ledger).register(attacker, "Root squatter", ROLE_ISSUER | ROLE_APPROVER)
@@ -211,7 +211,7 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
 def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment whose contracts answer another version than this ledger reads is never read with its rules
     (here: a ledger that would need anchor contracts 3.0.0 meets the 2.0.0 ones)."""
-    from ledger import chain as chain_module
+    from ledger.onchain import chain as chain_module
     from ledger.errors import ConfigError
 
     ledger.chain.check_code()  # the session's own deployment is current

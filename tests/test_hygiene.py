@@ -15,7 +15,7 @@ from eth_account import Account
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ConfigError, KeystoreError
-from ledger.keys import DEFAULT_KDF_FLOOR, Keystore
+from ledger.storage.keys import DEFAULT_KDF_FLOOR, Keystore
 
 from .conftest import PASSPHRASE, make_settings, member_cli
 from .cli_support import run_cli
@@ -107,7 +107,7 @@ def test_weak_keystore_is_refused_when_read(tmp_path: Path, monkeypatch: pytest.
 VAULT_WORKER = """
 import sys
 from pathlib import Path
-from ledger.vault import Vault
+from ledger.storage.vault import Vault
 sys.stdin.readline()  # the starting gun
 vault = Vault.from_env_or_file(Path(sys.argv[1]), "correct horse")
 print(vault.seal(b"probe", b"aad").hex())
@@ -120,7 +120,7 @@ def test_workers_creating_the_vault_key_at_once_share_one(tmp_path: Path) -> Non
     import subprocess
     import sys
 
-    from ledger.vault import Vault
+    from ledger.storage.vault import Vault
 
     path = tmp_path / "keys" / "vault.key"
     env = {k: v for k, v in os.environ.items() if k != "LEDGER_VAULT_KEY"}

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from ledger.config import REPO_ROOT
-from ledger.toolchain import tool_path
+from ledger.onchain.toolchain import tool_path
 
 from .conftest import DEMO_COUNCIL_PASSPHRASES
 
@@ -87,7 +87,7 @@ def _environment(data: Path) -> dict[str, str]:
 
 
 def test_installed_package_is_the_wheel_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    code = "import ledger, ledger.toolchain as t; print(ledger.__file__); print(t.shipped_artifacts()['BatchLog'].name)"
+    code = "import ledger, ledger.onchain.toolchain as t; print(ledger.__file__); print(t.shipped_artifacts()['BatchLog'].name)"
     done = subprocess.run([str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True,
                           cwd=tmp_path, env=_environment(tmp_path / "data"), check=True)
     where, name = done.stdout.split()

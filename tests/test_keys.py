@@ -11,15 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import issuance
-from ledger.certificate import validate_record
-from ledger.chain import ROLE_ISSUER
+from ledger.services import issuance
+from ledger.formats.certificate import validate_record
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.departments import get_department
+from ledger.services.departments import get_department
 from ledger.errors import ChainError, KeystoreError
-from ledger.keys import Keystore
-from ledger.store import Batch
-from ledger.verify import ChainView, verify_certificate
+from ledger.storage.keys import Keystore
+from ledger.storage.store import Batch
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, member_cli, write_jsonl
 from .cli_support import run_cli

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger import decisions
+from ledger.services import decisions
 from ledger._gc import cyclic_gc_paused
-from ledger.certificate import validate_record
+from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
-from ledger.issuance import issue_records
-from ledger.keys import Keystore
-from ledger.store import open_engine, private_directory
-from ledger.verify import ChainView, verify_many
+from ledger.services.issuance import issue_records
+from ledger.storage.keys import Keystore
+from ledger.storage.store import open_engine, private_directory
+from ledger.services.verify import ChainView, verify_many
 
 from .conftest import PASSPHRASE, make_records, make_settings
 

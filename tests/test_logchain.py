@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger import logchain
-from ledger.canonical import canonical_json
+from ledger.services import logchain
+from ledger.formats.canonical import canonical_json
 from ledger.errors import InputError
-from ledger.demo_data import generate_applications, generate_service_items
-from ledger.logchain import LogEntry, anchor_pending, append, append_many, check_log, entries
+from ledger.services.demo_data import generate_applications, generate_service_items
+from ledger.services.logchain import LogEntry, anchor_pending, append, append_many, check_log, entries
 
 LOG = "test-log"
 

@@ -16,11 +16,11 @@ import sqlalchemy as sa
 from alembic import command
 from sqlmodel import SQLModel
 
-from ledger import migrations
+from ledger.storage import migrations
 from ledger.cli import main
 from ledger.errors import ConfigError
-from ledger.models import Batch, Certificate, Grant, metadata
-from ledger.store import open_engine
+from ledger.storage.models import Batch, Certificate, Grant, metadata
+from ledger.storage.store import open_engine
 
 from .conftest import database_url
 
@@ -53,11 +53,11 @@ def _version(engine: sa.Engine) -> list[str]:
 
 
 def test_the_migrations_build_exactly_the_models(url: str) -> None:
-    """The hygiene check: change a table in ledger/models.py without a migration and this fails
+    """The hygiene check: change a table in ledger/storage/models.py without a migration and this fails
     (write it with scripts/new_migration.py; docs/database.md)."""
     engine = open_engine(url)
     assert migrations.state(engine).up_to_date
-    assert migrations.differences(engine) == [], ("ledger/models.py and ledger/migrations disagree: write a "
+    assert migrations.differences(engine) == [], ("ledger/storage/models.py and ledger/migrations disagree: write a "
                                                   "migration (scripts/new_migration.py)")
     engine.dispose()
 

@@ -19,12 +19,12 @@ from typing import Any
 
 import pytest
 
-from ledger.certificate import validate_record
+from ledger.formats.certificate import validate_record
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
-from ledger.evidence import certificate_bundle
-from ledger.issuance import issue_records
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.evidence import certificate_bundle
+from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records
 

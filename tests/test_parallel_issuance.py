@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger import issuance
+from ledger.services import issuance
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.store import Certificate
-from ledger.verify import ChainView, verify_many
+from ledger.storage.store import Certificate
+from ledger.services.verify import ChainView, verify_many
 
 from .conftest import make_records, write_jsonl
 

@@ -15,15 +15,15 @@ import pytest
 import yaml
 from sqlalchemy import delete, select, update
 
-from ledger import decisions, issuance, permits, provenance
-from ledger.chain import ROLE_APPROVER, ROLE_VERIFIER
-from ledger.certificate import validate_record
+from ledger.services import decisions, issuance, permits, provenance
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
+from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
-from ledger.departments import Council
+from ledger.services.departments import Council
 from ledger.errors import InputError, StateError
-from ledger.replay import replay
-from ledger.rules import RuleSet, load_rule_set
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.replay import replay
+from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 
@@ -94,7 +94,7 @@ def test_an_approval_issues_its_permit_linked_both_ways(ledger: Ledger, approver
                                              "decided_at": decision.body["decided_at"]}
     assert fields["valid_from"].startswith(decision.body["decided_at"][:10]) and fields["valid_until"] > "2030"
     assert verify_document(ledger, document).ok
-    from ledger import logchain
+    from ledger.services import logchain
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
     assert checks(ledger, approver) == {}
     # the certificate's provenance shows the decision and rule set that produced it
@@ -123,7 +123,7 @@ def test_an_approver_without_the_issuer_role_is_refused_before_anything_is_writt
     decisions.publish_rule_set(ledger, permit_rules(code), code)
     with pytest.raises(StateError, match="needs the issuer role too"):
         decide(ledger, code, "FBP-3", licences[2])
-    from ledger import logchain
+    from ledger.services import logchain
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, code)) == []
 
 
@@ -161,7 +161,7 @@ def test_a_permit_citing_another_departments_decision_is_caught(ledger: Ledger, 
                                                                 licences: list[dict[str, Any]]) -> None:
     granted = decide(ledger, approver, "FBP-6", licences[5])
     impostor = f"IMP-{approver}"[:12]
-    from ledger.chain import ROLE_ISSUER
+    from ledger.onchain.chain import ROLE_ISSUER
     Council(ledger).register(impostor, "Impostor", ROLE_ISSUER | ROLE_APPROVER)
     decisions.publish_rule_set(ledger, permit_rules(approver), impostor)  # already published: its type is known
     claim = {"department": approver, "case_id": "FBP-6", "rule_set": granted.body["rule_set"],
@@ -180,7 +180,7 @@ def test_an_insider_deleting_the_link_row_is_caught(ledger: Ledger, approver: st
     with ledger.engine.begin() as conn:
         conn.execute(delete(permits.ProducedCertificate).where(permits.ProducedCertificate.digest == digest))
     assert checks(ledger, approver).get("produced_link_missing") == [decision.seq]
-    from ledger.reconcile import reconcile
+    from ledger.services.reconcile import reconcile
     assert "produced_link_missing" in {d.kind for d in reconcile(ledger, departments=[approver]).divergences}
     # provenance still finds the decision through the anchored decision log itself, and says the index is off
     (produced,) = [e for e in provenance.timeline(ledger, digest, now=decision_time(decision))["events"]
@@ -192,7 +192,7 @@ def test_a_decision_naming_a_permit_that_was_never_anchored_is_caught(ledger: Le
                                                                       licences: list[dict[str, Any]]) -> None:
     decision = decide(ledger, approver, "FBP-8", licences[1])
     digest = decision.body["issued"]["certificate"]
-    from ledger.store import Batch, Certificate
+    from ledger.storage.store import Batch, Certificate
     with ledger.engine.begin() as conn:  # an insider makes the permit's batch look never anchored
         root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == digest)).scalar_one()
         conn.execute(update(Batch).where(Batch.root == root).values(state="prepared"))
@@ -286,7 +286,7 @@ def test_a_withdrawal_whose_revocation_never_happened_is_caught(ledger: Ledger, 
 def test_a_permit_whose_decision_was_deleted_is_caught(ledger: Ledger, approver: str,
                                                        licences: list[dict[str, Any]]) -> None:
     """An insider deletes the approval that issued a permit (say, to hide who approved it)."""
-    from ledger import logchain
+    from ledger.services import logchain
 
     decision = decide(ledger, approver, "FBP-11", licences[5])
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)

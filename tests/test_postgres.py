@@ -12,12 +12,12 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ledger import issuance
-from ledger.certificate import validate_record
+from ledger.services import issuance
+from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
 from ledger.errors import InputError
-from ledger.store import Certificate
+from ledger.storage.store import Certificate
 
 from .conftest import make_records, write_jsonl
 from .cli_support import assert_anchored_exactly_once, env_for

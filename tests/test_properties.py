@@ -15,15 +15,15 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import issuance
-from ledger.canonical import SALT_BYTES, canonical_json, certificate_digest, field_hash, hex32, parse_hex32
-from ledger.certificate import SCHEMA_ID, CertificateDocument, load_document, validate_record
-from ledger.chain import department_id_bytes
+from ledger.services import issuance
+from ledger.formats.canonical import SALT_BYTES, canonical_json, certificate_digest, field_hash, hex32, parse_hex32
+from ledger.formats.certificate import SCHEMA_ID, CertificateDocument, load_document, validate_record
+from ledger.onchain.chain import department_id_bytes
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.merkle import MerkleTree, root_from_proof, verify_proof
-from ledger.signing import batch_message, sign
-from ledger.verify import ChainView, verify_certificate
+from ledger.formats.merkle import MerkleTree, root_from_proof, verify_proof
+from ledger.formats.signing import batch_message, sign
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 

@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from ledger import issuance
-from ledger.canonical import hex32
-from ledger.certificate import SCHEMA_ID
+from ledger.services import issuance
+from ledger.formats.canonical import hex32
+from ledger.formats.certificate import SCHEMA_ID
 from ledger.client import Ledger
-from ledger.merkle import MerkleTree
-from ledger.reconcile import reconcile
-from ledger.store import Batch, BatchState, Certificate, utcnow
+from ledger.formats.merkle import MerkleTree
+from ledger.services.reconcile import reconcile
+from ledger.storage.store import Batch, BatchState, Certificate, utcnow
 
 from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
@@ -187,8 +187,8 @@ def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_pat
                                                          fresh_department: str) -> None:
     """An insider with database access sets a revoked row back to valid, drops a supersession link and deletes a
     status-change row: reconcile names each, from the chain's status events."""
-    from ledger import status
-    from ledger.store import StatusChange
+    from ledger.services import status
+    from ledger.storage.store import StatusChange
 
     dept = fresh_department
     issue(ledger, tmp_path, dept, n=6)

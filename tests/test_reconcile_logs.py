@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from ledger import accesslog, logchain
+from ledger.services import accesslog, logchain
 from ledger.client import Ledger
-from ledger.logchain import LogEntry
-from ledger.reconcile import reconcile
+from ledger.services.logchain import LogEntry
+from ledger.services.reconcile import reconcile
 
 from .decision_support import decided_history
 

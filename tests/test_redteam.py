@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger import decisions, evidence, issuance, logchain, status
-from ledger.canonical import hex32
+from ledger.services import decisions, evidence, issuance, logchain, status
+from ledger.formats.canonical import hex32
 from ledger.client import Ledger
-from ledger.replay import replay
-from ledger.rules import evaluate
+from ledger.services.replay import replay
+from ledger.formats.rules import evaluate
 
 from .conftest import make_records, write_jsonl
 from .decision_support import application
@@ -225,10 +225,10 @@ def test_redteam_rt7_a_squatted_root_makes_reconcile_blame_the_victims_rows(ledg
     proof. Every verifier correctly keeps saying valid - but reconcile now reports status_mismatch and
     status_history on the victim's untouched rows; and an insider who sets the victim's row to 'revoked' to match
     is NOT reported (the squat's events hide the tampering)."""
-    from ledger.certificate import SCHEMA_ID
-    from ledger.canonical import parse_hex32
-    from ledger.reconcile import reconcile
-    from ledger.store import Certificate
+    from ledger.formats.certificate import SCHEMA_ID
+    from ledger.formats.canonical import parse_hex32
+    from ledger.services.reconcile import reconcile
+    from ledger.storage.store import Certificate
 
     out = io.StringIO()
     issuance.issue_file(ledger, write_jsonl(tmp_path / "victim.jsonl", make_records(2)), fresh_department, out=out)
@@ -260,7 +260,7 @@ def test_redteam_rt8_malformed_anchor_is_a_failed_check_not_a_crash(ledger: Ledg
     but ``ledger verify FILE`` and, worse, the decision engine take documents from applications: one application
     citing such a document aborts ``decide`` and the whole chunk of ``decide_many`` (every other applicant's
     decision in the run) with a TypeError traceback."""
-    from ledger.verify import ChainView, verify_certificate
+    from ledger.services.verify import ChainView, verify_certificate
 
     doc = copy.deepcopy(licences[7])
     doc["anchor"].update(anchor_change)
@@ -314,7 +314,7 @@ def test_redteam_rt9_decision_dated_during_a_suspension_is_accepted_once_reinsta
     then accept decisions dated inside the suspension window as decisions of an approver."""
     from datetime import UTC, datetime
 
-    from ledger.departments import Council
+    from ledger.services.departments import Council
 
     template = decide(ledger, approver, application("C-RT9-T"))
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
@@ -349,8 +349,8 @@ def test_redteam_rt10_certificate_anchored_after_the_decision_flags_an_honest_de
     verified (anchored failed, validity skipped: expired None). Replay re-establishes the fact at today's head,
     downgrades it to "not anchored by the block" but keeps the *re-computed* expired=False, so it reports
     certificate_facts against the honest decision."""
-    from ledger.canonical import hex32
-    from ledger.certificate import validate_record
+    from ledger.formats.canonical import hex32
+    from ledger.formats.certificate import validate_record
 
     records = [validate_record(r, i) for i, r in enumerate(make_records(2), 1)]
     built = issuance.build_batch(ledger, records, "MKT")
@@ -415,8 +415,8 @@ def test_redteam_rt13_a_decision_that_can_never_be_anchored_passes_replay(ledger
     (LogUnauthorized) so the decision stays pending forever, yet replay reports it re-run and "OK: no discrepancies -
     every record matches its anchor": entries after the last anchored range are neither reported nor counted
     apart, so an auditor cannot tell tamper-evident decisions from ones only the database vouches for."""
-    from ledger.chain import ROLE_ISSUER, ROLE_VERIFIER
-    from ledger.departments import Council
+    from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+    from ledger.services.departments import Council
     from ledger.errors import ChainError
 
     decide(ledger, approver, application("C-RT13", licences[11]["digest"]))
@@ -439,7 +439,7 @@ def test_redteam_rt6_backdated_decision_on_a_revoked_licence_is_reported(
     from datetime import UTC, datetime
 
     from ledger.client import Ledger as LedgerClass
-    from ledger.facts import CertificateFact, facts_view
+    from ledger.services.facts import CertificateFact, facts_view
 
     from .conftest import PASSPHRASE
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from ledger import consent, decisions, logchain, report, supervision
-from ledger.auth import PermissionDenied
+from ledger.services import consent, decisions, logchain, report, supervision
+from ledger.services.auth import PermissionDenied
 from ledger.errors import InputError, NotFoundError, StateError
-from ledger.logchain import LOG_DECISIONS, LogEntry
-from ledger.replay import replay
+from ledger.services.logchain import LOG_DECISIONS, LogEntry
+from ledger.services.replay import replay
 
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .consent_support import NOW, PROVIDERS, assertion, give, grant, identifier, read_as, request

@@ -16,12 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger import decision_input
+from ledger.formats import decision_input
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError, LedgerError
-from ledger.rules import load_rule_set
-from ledger.verify import ChainView, verify_certificate
+from ledger.formats.rules import load_rule_set
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records
 from .rpc_proxy import RpcProxy
@@ -152,7 +152,7 @@ def test_a_forged_validity_date_outside_the_calendar_fails_the_check_not_the_scr
 @pytest.mark.parametrize("now", EDGE_NOWS)
 def test_library_now_outside_the_calendar_is_an_input_error(now: str) -> None:
     """The same moments through the library (the CLI hands it an aware datetime): InputError, not OverflowError."""
-    from ledger.verify import _parse_time
+    from ledger.services.verify import _parse_time
 
     with pytest.raises(InputError, match="calendar"):
         _parse_time(datetime.fromisoformat(now))
@@ -164,14 +164,14 @@ def test_library_now_outside_the_calendar_is_an_input_error(now: str) -> None:
 def certificate(ledger: Ledger) -> dict[str, Any]:
     import io
 
-    from ledger.certificate import validate_record
-    from ledger.issuance import issue_records
+    from ledger.formats.certificate import validate_record
+    from ledger.services.issuance import issue_records
 
     out = io.StringIO()
     records = [validate_record(r, 1, department="MKT") for r in make_records(2, prefix="RED2B")]
     issue_records(ledger, records, "MKT", out=out)
     first, second = (json.loads(line) for line in out.getvalue().splitlines())
-    from ledger import status
+    from ledger.services import status
 
     status.revoke(ledger, second["digest"], "fraud")  # so MKT's status stream is not empty
     return dict(first)
@@ -208,7 +208,7 @@ def hostile(ledger: Ledger) -> Any:
 
 @pytest.fixture(scope="module")
 def bundle_path(ledger: Ledger, certificate: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from ledger.evidence import certificate_bundle
+    from ledger.services.evidence import certificate_bundle
 
     path = tmp_path_factory.mktemp("hostile") / "evidence.json"
     path.write_text(json.dumps(certificate_bundle(ledger, certificate)))
@@ -318,7 +318,7 @@ def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, 
     the same bundle's ``input`` check."""
     from types import SimpleNamespace
 
-    from ledger._decision_rerun import DecisionRerun
+    from ledger.services._decision_rerun import DecisionRerun
 
     fields = {"item.x": 1}
     hashes = {"item.x": SCRIPT.field_hash("item.x", 1, bytes.fromhex(salt))}
@@ -351,8 +351,8 @@ def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
     a supersession, changes in the block a bundle is judged at) reads differently through the herd stream than
     through statusHistory, or in the court's verifier than in the library's. After every step and as of every
     block since issuance, the four answers must be one."""
-    from ledger import evidence, status
-    from ledger.canonical import parse_hex32
+    from ledger.services import evidence, status
+    from ledger.formats.canonical import parse_hex32
 
     from .evidence_support import issue
 
@@ -394,8 +394,8 @@ def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: L
     """Adversary: an applicant citing someone else's genuine licence, then (as holder of the bundle) naming that
     licence's holder as the applicant. The recorded holder fact is false and both verifiers re-establish it;
     renaming the applicant breaks applicant_commitment in both."""
-    from ledger import decisions, logchain
-    from ledger.evidence import decision_bundle
+    from ledger.services import decisions, logchain
+    from ledger.services.evidence import decision_bundle
 
     from .rerun_support import application
     from .evidence_support import both, failed_names

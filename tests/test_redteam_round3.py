@@ -17,10 +17,11 @@ from typing import Any
 
 import pytest
 
-from ledger import issuance, statuslist, vc
+from ledger.services import issuance, statuslist
+from ledger.formats import vc
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
-from ledger.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
@@ -286,7 +287,7 @@ def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(l
     of 5,000 digits (beyond Python's default conversion limit), a negative zero, a float for a string. Both
     verifiers must fail it (the field hash cannot match) with a verdict, never a traceback, and name the same
     failed checks."""
-    from ledger import evidence
+    from ledger.services import evidence
 
     from .evidence_support import bare
     from .evidence_support import failed_names
@@ -335,9 +336,9 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
     decision: if it re-read the cited licence from the issuer's store, the erased body would make the honest
     decision irreproducible, and auditors would learn to ignore replay's findings. The erasure must leave the
     decision log as verifiable as before, and leave nothing of the licence readable."""
-    from ledger import decisions, erasure, logchain
+    from ledger.services import decisions, erasure, logchain
     from ledger.errors import ErasedError
-    from ledger.replay import replay
+    from ledger.services.replay import replay
 
     from .decision_support import application
     from .decision_support import unique_rule_set
@@ -364,7 +365,7 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
     # what erasure left is still checked, not taken from the record: an insider retyping the stored row is seen
     from sqlalchemy import update
 
-    from ledger.store import Certificate
+    from ledger.storage.store import Certificate
 
     def retype(cert_type: str) -> None:
         with ledger.engine.begin() as conn:
@@ -414,7 +415,7 @@ def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Le
         assert served.status_code == 200, served.text
         fields = served.json()["document"]["fields"]
         assert served.json()["grant"]["id"] == grant_id and not [f for f in fields if f.startswith("subject.")]
-    from ledger.verify import verify_certificate as verify
+    from ledger.services.verify import verify_certificate as verify
 
     assert verify(batch[3], _view(ledger)).ok  # still valid on chain: nothing was revoked
 
@@ -426,7 +427,7 @@ def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(ledger: Ledge
     on every check, since the bundle names its own contracts (docs/evidence.md). The verdict cannot tell, so the
     expert is told: the ``chain`` check says the contracts are not pinned and stderr warns; with ``--anchor`` from
     an independent source neither appears, and a different address fails ``chain``."""
-    from ledger import evidence
+    from ledger.services import evidence
 
     from .evidence_support import bare
 
@@ -456,10 +457,10 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batc
     expert pasting the same key twice). Both verifiers count witnesses by public key: one key is one witness."""
     import os
 
-    from ledger import evidence
-    from ledger.witness.checkpoint import Checkpoint
-    from ledger.witness.client import chain_identity
-    from ledger.witness.note import COSIGNATURE_V1, Note, SignerKey
+    from ledger.services import evidence
+    from ledger.services.witness.checkpoint import Checkpoint
+    from ledger.services.witness.client import chain_identity
+    from ledger.services.witness.note import COSIGNATURE_V1, Note, SignerKey
 
     from .evidence_support import bare
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger import decisions, logchain
+from ledger.services import decisions, logchain
 from ledger.cli import main as cli_main
 from ledger.errors import VerificationError
-from ledger.logchain import LOG_DECISIONS, canonical_body
-from ledger.replay import replay, replay_strict
+from ledger.services.logchain import LOG_DECISIONS, canonical_body
+from ledger.services.replay import replay, replay_strict
 
 from .conftest import PASSPHRASE
 from .decision_support import applications, decided_history

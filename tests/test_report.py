@@ -16,13 +16,13 @@ from typing import Any
 import pytest
 import yaml
 
-from ledger import logchain, report
+from ledger.services import logchain, report
 from ledger.cli import main as cli_main
 from ledger.errors import InputError
-from ledger.i18n import LANGUAGES, negotiate
-from ledger.logchain import LOG_DECISIONS
-from ledger.reasons import REASON_TEXTS, REASONS
-from ledger.rules import load_rule_set
+from ledger.formats.i18n import LANGUAGES, negotiate
+from ledger.services.logchain import LOG_DECISIONS
+from ledger.formats.reasons import REASON_TEXTS, REASONS
+from ledger.formats.rules import load_rule_set
 
 from .conftest import PASSPHRASE
 from .decision_support import decided_history
@@ -211,7 +211,7 @@ def test_language_negotiation(header: str | None, chosen: str | None, expected: 
 
 
 def test_dates_and_numbers_are_written_the_readers_way() -> None:
-    from ledger.i18n import format_date, format_datetime, format_number
+    from ledger.formats.i18n import format_date, format_datetime, format_number
 
     moment = datetime(2026, 3, 4, 5, 6, 7, tzinfo=UTC) + timedelta(0)
     assert format_datetime("en", moment) == "4 Mar 2026, 05:06:07 UTC"
@@ -222,7 +222,7 @@ def test_dates_and_numbers_are_written_the_readers_way() -> None:
 
 def test_supervision_adapter_reads_the_supervision_module(ledger: Any, hostile_department: str,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The adapter the integrator wires: with a ``ledger.supervision`` offering ``report_sections`` the report
+    """The adapter the integrator wires: with a ``ledger.services.supervision`` offering ``report_sections`` the report
     carries its sections (a section it does not give stays "not recorded"); the period is passed as UTC bounds."""
     import sys
     import types
@@ -234,9 +234,9 @@ def test_supervision_adapter_reads_the_supervision_module(ledger: Any, hostile_d
         return {"inspections": {"recorded": True, "drawn": 3, "conforming": 2, "non_conforming": 1,
                                 "findings": [{"code": "F-LABEL", "count": 1}]}}
 
-    module = types.ModuleType("ledger.supervision")
+    module = types.ModuleType("ledger.services.supervision")
     module.report_sections = report_sections  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "ledger.supervision", module)
+    monkeypatch.setitem(sys.modules, "ledger.services.supervision", module)
     data = report.build_report(ledger, hostile_department, "2026-01-01", "2026-01-31")
     assert seen == [(hostile_department, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))]
     assert data["inspections"]["drawn"] == 3 and data["commitments"] == {"recorded": False}
@@ -246,8 +246,8 @@ def test_supervision_adapter_reads_the_supervision_module(ledger: Any, hostile_d
 
 def test_every_replay_check_has_a_name_and_meaning_in_both_languages() -> None:
     """The report shows each discrepancy's check in the reader's language: every check the replay table of
-    docs/decisions.md lists has its words in ledger/i18n.py."""
-    from ledger.i18n import REPLAY_CHECKS, replay_check
+    docs/decisions.md lists has its words in ledger/formats/i18n.py."""
+    from ledger.formats.i18n import REPLAY_CHECKS, replay_check
 
     table = (RULES_DIR.parent / "docs" / "decisions.md").read_text(encoding="utf-8")
     listed: set[str] = set()

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.canonical import document_digest
-from ledger.demo_data import generate_applications, generate_service_items
+from ledger.formats.canonical import document_digest
+from ledger.services.demo_data import generate_applications, generate_service_items
 from ledger.errors import InputError
-from ledger.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, load_rule_set
+from ledger.formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, load_rule_set
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 SS = RULES_DIR / "ss-eligibility.yaml"

@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ledger.certificate import CertificateDocument, load_document, validate_record
+from ledger.formats.certificate import CertificateDocument, load_document, validate_record
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.issuance import issue_records
-from ledger.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, bundle_shape_problem, render_schema
+from ledger.services.issuance import issue_records
+from ledger.formats.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, bundle_shape_problem, render_schema
 
 from .conftest import make_records
 
@@ -83,9 +83,9 @@ def _bundle_validator() -> Draft202012Validator:
 
 @pytest.fixture(scope="module")
 def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    from ledger import decisions, evidence, logchain
-    from ledger.chain import ROLE_APPROVER, ROLE_ISSUER
-    from ledger.departments import Council
+    from ledger.services import decisions, evidence, logchain
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.services.departments import Council
 
     from .evidence_support import decided, issue
 

@@ -56,4 +56,4 @@ def test_only_the_settings_module_reads_the_environment() -> None:
                     isinstance(node.value, ast.Name) and node.value.id == "os":
                 readers.append(f"{path.relative_to(LEDGER)}:{node.lineno}")
     # node.py copies the environment for the anvil child *without* any LEDGER_* variable: not a setting read
-    assert readers == ["node.py:84"]
+    assert readers == ["onchain/node.py:84"]

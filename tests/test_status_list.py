@@ -17,7 +17,8 @@ from typing import Any
 
 import pytest
 
-from ledger import issuance, status, statuslist, vc
+from ledger.services import issuance, status, statuslist
+from ledger.formats import vc
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
 

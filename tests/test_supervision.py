@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, update
 
-from ledger import decisions, logchain, supervision
+from ledger.services import decisions, logchain, supervision
 from ledger.errors import InputError, NotFoundError, StateError
-from ledger.logchain import LOG_DECISIONS, LogEntry
-from ledger.replay import replay
-from ledger.rules import load_rule_set
+from ledger.services.logchain import LOG_DECISIONS, LogEntry
+from ledger.services.replay import replay
+from ledger.formats.rules import load_rule_set
 from .supervision_support import announced, application, approvals, decide, mine, rule_set, cli
 from .supervision_support import published_fixture  # noqa: F401 - fixtures
 
@@ -289,7 +289,7 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
     assert [w["case_id"] for w in found["withdrawals"]] == [first["case_id"]]
     assert [c["applicant_ref"] for c in found["credit_list"]] == [latest.body["applicant_ref"]]
     # the auditors' report shows the inspection and its findings (not "not recorded")
-    from ledger import report as auditors_report
+    from ledger.services import report as auditors_report
 
     today = datetime.now(UTC).date()
     data = auditors_report.build_report(ledger, dept, today - timedelta(days=1), today + timedelta(days=1))

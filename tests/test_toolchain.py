@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from ledger.errors import ConfigError
-from ledger.toolchain import (
+from ledger.onchain.toolchain import (
     ARTIFACTS_FILE,
     COMPILER_SETTINGS,
     NODE_BIN,
@@ -79,11 +79,11 @@ def test_forge_builds_the_same_bytecode_as_the_client(tmp_path) -> None:
 
 
 def test_shipped_contracts_equal_a_fresh_compile() -> None:
-    """The package's ledger/contracts.json (what an installed ledger deploys) is exactly what the pinned compiler
+    """The package's ledger/onchain/contracts.json (what an installed ledger deploys) is exactly what the pinned compiler
     makes of contracts/src now; a contract changed without renewing it fails here, naming the fix."""
     fresh = render_artifacts_document(build_artifacts_document())
     assert ARTIFACTS_FILE.read_text() == fresh, (
-        "ledger/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it")
+        "ledger/onchain/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it")
     document = json.loads(fresh)
     assert document["compiler"]["solc"] == solc_version()
     assert document["compiler"]["settings"] == COMPILER_SETTINGS
@@ -104,7 +104,7 @@ def test_anvil_from_the_setting_then_node_modules_then_path(tmp_path, monkeypatc
     not_executable.write_text("")
     with pytest.raises(ConfigError, match="not an executable file"):
         tool_path("anvil", not_executable)
-    monkeypatch.setattr("ledger.toolchain.NODE_BIN", tmp_path / "no-node-modules")
+    monkeypatch.setattr("ledger.onchain.toolchain.NODE_BIN", tmp_path / "no-node-modules")
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "anvil").symlink_to(pinned)

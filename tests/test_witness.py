@@ -17,15 +17,15 @@ from typing import Any
 
 import pytest
 
-from ledger import evidence, issuance, status
-from ledger.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import evidence, issuance, status
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
-from ledger.departments import Council
-from ledger.verify import ChainView, verify_certificate
-from ledger.witness import client as wclient
-from ledger.witness.checkpoint import Checkpoint
-from ledger.witness.note import ED25519, Note, SignerKey, parse_note
+from ledger.services.departments import Council
+from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.witness import client as wclient
+from ledger.services.witness.checkpoint import Checkpoint
+from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
@@ -449,7 +449,7 @@ def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., W
 
 def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(own: Ledger, spawn: Callable[..., WitnessProcess],
                                                                  tmp_path: Path) -> None:
-    from ledger.chain import ROLE_APPROVER
+    from ledger.onchain.chain import ROLE_APPROVER
 
     from .evidence_support import decided
 

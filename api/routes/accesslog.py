@@ -7,8 +7,8 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from ledger import accesslog
-from ledger.auth import PermissionDenied, Principal
+from ledger.services import accesslog
+from ledger.services.auth import PermissionDenied, Principal
 
 from ..deps import CurrentDepartment, LedgerDep
 from ..limits import GuardedRoute

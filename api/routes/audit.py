@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 
-from ledger import logchain
+from ledger.services import logchain
 
 from ..deps import Auditor, LedgerDep
 from ..limits import GuardedRoute

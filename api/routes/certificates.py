@@ -6,10 +6,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 
-from ledger import accesslog, provenance, sharing
-from ledger.auth import PermissionDenied
-from ledger.canonical import hex32
-from ledger.status import revoke, supersede
+from ledger.services import accesslog, provenance, sharing
+from ledger.services.auth import PermissionDenied
+from ledger.formats.canonical import hex32
+from ledger.services.status import revoke, supersede
 
 from .. import services
 from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep, StrictJsonBody

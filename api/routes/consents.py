@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict
 
-from ledger import consent, sharing
+from ledger.services import consent, sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody
 from ..limits import GuardedRoute

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from ledger.departments import list_departments
+from ledger.services.departments import list_departments
 
 from ..deps import CurrentDepartment, LedgerDep
 from ..limits import GuardedRoute

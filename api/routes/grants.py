@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path
 
-from ledger import sharing
+from ledger.services import sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, Verifier
 from ..limits import GuardedRoute

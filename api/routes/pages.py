@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, HTMLResponse
 
-from ledger import provenance
-from ledger.canonical import hex32
-from ledger.i18n import LANGUAGES, MESSAGES, format_datetime, source_word, status_word, text
-from ledger.reasons import reason_text
+from ledger.services import provenance
+from ledger.formats.canonical import hex32
+from ledger.formats.i18n import LANGUAGES, MESSAGES, format_datetime, source_word, status_word, text
+from ledger.formats.reasons import reason_text
 
 from ..deps import LedgerDep, NowDep, RateLimitedPublic
 from ..language import PageLanguage, remember

@@ -1,4 +1,4 @@
-"""The auditors' report (ledger/report.py) over HTTP: ``GET /audit/report`` as HTML (English or Chinese) or JSON,
+"""The auditors' report (ledger/services/report.py) over HTTP: ``GET /audit/report`` as HTML (English or Chinese) or JSON,
 for signed-in departments with the auditor role; its style sheet is a file of this gateway (the
 Content-Security-Policy admits no inline style)."""
 
@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger import report
-from ledger.i18n import LANGUAGES
+from ledger.services import report
+from ledger.formats.i18n import LANGUAGES
 
 from ..deps import Auditor, LedgerDep, NowDep
 from ..language import PageLanguage, remember

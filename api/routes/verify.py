@@ -9,9 +9,9 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger import provenance, sharing, statuslist
-from ledger.canonical import hex32
-from ledger.verify import ChainView, verify_certificate
+from ledger.services import provenance, sharing, statuslist
+from ledger.formats.canonical import hex32
+from ledger.services.verify import ChainView, verify_certificate
 
 from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier

@@ -8,13 +8,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import issuance, status, statuslist, vc
+from ..services import issuance, status, statuslist
+from ..formats import vc
 from .._gc import cyclic_gc_paused
-from ..canonical import strict_json_loads
+from ..formats.canonical import strict_json_loads
 from ..errors import InputError, NotFoundError
-from ..certificate import load_document
-from ..verify import STATUS_LOOKUPS, ChainView, verify_certificate
-from ..verify import Check as verify_check
+from ..formats.certificate import load_document
+from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
+from ..services.verify import Check as verify_check
 from .output import ProgressBar, moment, open_ledger, print_json, print_report
 
 
@@ -109,7 +110,7 @@ def _witness_after_change(ledger: Any) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
-    from ..witness.client import WitnessView
+    from ..services.witness.client import WitnessView
 
     now = moment("--now", args.now)  # a bad value stops here, before the chain is touched
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from .. import consent, sharing
+from ..services import consent, sharing
 from ..errors import InputError
-from ..status import stored
+from ..services.status import stored
 from .output import open_ledger, print_json
 
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import migrations
+from ..storage import migrations
 from ..config import Settings
-from ..store import open_engine, private_directory
+from ..storage.store import open_engine, private_directory
 from .output import print_json
 
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .. import decisions, logchain, replay
+from ..services import decisions, logchain, replay
 from .._gc import cyclic_gc_paused
-from ..canonical import strict_json_loads
-from ..demo_data import generate_applications, generate_service_items
+from ..formats.canonical import strict_json_loads
+from ..services.demo_data import generate_applications, generate_service_items
 from ..errors import InputError
-from ..i18n import LANGUAGES
-from ..rules import load_rule_set
+from ..formats.i18n import LANGUAGES
+from ..formats.rules import load_rule_set
 from .output import ProgressBar, moment, open_ledger, print_json
 
 
@@ -127,7 +127,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _notice(args: argparse.Namespace) -> int:
-    from ..notices import issue_notice
+    from ..services.notices import issue_notice
 
     from .witness import collect_after_change
 
@@ -179,7 +179,7 @@ def _decide(args: argparse.Namespace) -> int:
 
             collect_after_change(ledger)  # the approvals' certificates were just anchored: ask the witnesses to cosign
         if args.certificates_out is not None:
-            from .. import permits
+            from ..services import permits
 
             with args.certificates_out.open("w", encoding="utf-8") as out:
                 for document in permits.documents(ledger, result.produced):
@@ -205,13 +205,13 @@ def _record_decision(args: argparse.Namespace) -> int:
 
 
 def _produced_by(args: argparse.Namespace) -> int:
-    from .. import permits
-    from ..canonical import hex32, parse_hex32
+    from ..services import permits
+    from ..formats.canonical import hex32, parse_hex32
 
     if args.certificate.startswith("0x"):
         digest = hex32(parse_hex32(args.certificate, "certificate digest"))
     else:
-        from ..certificate import load_document
+        from ..formats.certificate import load_document
 
         digest = hex32(load_document(args.certificate).digest())
     with open_ledger(args) as ledger:

@@ -22,8 +22,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import evidence
-from ..canonical import strict_json_loads
+from ..services import evidence
+from ..formats.canonical import strict_json_loads
 from ..errors import InputError
 from .output import open_ledger, print_json
 

@@ -15,10 +15,10 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ..chain import Chain, connect, roles_from_names
+from ..onchain.chain import Chain, connect, roles_from_names
 from ..client import Ledger, department_key_name
 from ..config import Settings
-from ..council import (
+from ..services.council import (
     ZERO_ADDRESS,
     Action,
     CouncilMember,
@@ -33,10 +33,10 @@ from ..council import (
     read_approval,
     submit_approvals,
 )
-from ..departments import list_departments, promote_rotated_key
+from ..services.departments import list_departments, promote_rotated_key
 from ..errors import InputError
-from ..keys import Keystore
-from ..node import EmbeddedNode
+from ..storage.keys import Keystore
+from ..onchain.node import EmbeddedNode
 from .output import open_ledger, print_json
 
 

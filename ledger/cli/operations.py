@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .. import issuance
+from ..services import issuance
 from .._gc import cyclic_gc_paused
-from ..reconcile import reconcile
+from ..services.reconcile import reconcile
 from .output import ProgressBar, open_ledger, print_json
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from .. import erasure
+from ..services import erasure
 from .output import open_ledger, print_json
 
 

@@ -6,8 +6,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from .. import report
-from ..i18n import LANGUAGES
+from ..services import report
+from ..formats.i18n import LANGUAGES
 from .output import open_ledger
 
 

@@ -1,5 +1,5 @@
 """``ledger supervision due | check | credit | summary`` and ``ledger inspect inspectors | announce | draw | finding |
-withdraw``: thin wrappers over ``ledger.supervision``."""
+withdraw``: thin wrappers over ``ledger.services.supervision``."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from datetime import UTC
 from typing import Any
 
-from .. import supervision
+from ..services import supervision
 from ..errors import InputError
 from .output import moment, open_ledger, print_json
 

@@ -23,11 +23,11 @@ from typing import Any
 
 from ..client import Ledger
 from ..errors import LedgerError
-from ..witness import client as wclient
-from ..witness.audit import audit_chain
-from ..witness.note import VerifierKey
-from ..witness.rpc import Rpc
-from ..witness.server import ALARM_EXIT, Witness, WitnessRefusal, WitnessStore, serve
+from ..services.witness import client as wclient
+from ..services.witness.audit import audit_chain
+from ..services.witness.note import VerifierKey
+from ..services.witness.rpc import Rpc
+from ..services.witness.server import ALARM_EXIT, Witness, WitnessRefusal, WitnessStore, serve
 from .output import open_ledger, print_json
 
 

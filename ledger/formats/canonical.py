@@ -1,0 +1,207 @@
+"""Canonical form and hashing: the single place where bytes that get hashed are defined.
+
+* Canonical JSON is RFC 8785 (JSON Canonicalization Scheme).
+* A field hash commits to one field's name, value and a random salt of at least 128 bits, so a low-entropy
+  value (a name, an ID number) cannot be brute-forced from the hash::
+
+      field_hash = SHA-256( b"pl-field\\x00" || salt || utf8(name) || b"\\x00" || JCS(value) )
+
+* A certificate digest commits to the format version and every field hash::
+
+      digest = SHA-256( b"pl-cert\\x00" || JCS({"fields": {name: hex(field_hash)}, "format": format}) )
+
+The format string names this scheme, so a later scheme can coexist with certificates issued under this one.
+``docs/format.md`` states the same definitions for implementers of independent verifiers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import rfc8785
+
+from ..errors import InputError
+
+CERT_FORMAT = "pl-cert/1"
+SALT_BYTES = 16
+FIELD_PREFIX = b"pl-field\x00"
+CERT_PREFIX = b"pl-cert\x00"
+
+try:
+    import orjson
+
+    _fast_loads: Any = orjson.loads
+    _FastError: type[Exception] = orjson.JSONDecodeError
+except ImportError:  # optional: the standard parser gives the same values, more slowly
+    _fast_loads, _FastError = None, ValueError
+# orjson turns integers beyond 64 bits into floats where json keeps them exact, so a run of 19 or more digits (in a
+# number, or harmlessly in a string or a long fraction) sends the text to json; mapping every digit to "0" and
+# looking for 19 zeros finds such a run several times faster than a regular expression. NaN, Infinity, lone
+# surrogates and non-UTF-8 bytes, which json accepts or reports in its own words, fall back on orjson's error.
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
+_DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = "0" * 19
+_LONG_RUN_BYTES = b"0" * 19
+
+_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C encoder, no ASCII escaping
+_sha256 = hashlib.sha256
+
+
+def canonical_json(value: Any) -> bytes:
+    """RFC 8785 canonical UTF-8 bytes of a JSON value; raises InputError for values JSON cannot carry."""
+    # Fast paths for the scalar values that make up nearly every field; they produce exactly what RFC 8785
+    # does (bench/selfcheck.py and tests/test_properties.py keep them in agreement with the full implementation).
+    if type(value) is str:
+        # Python's JSON encoder and RFC 8785 agree on strings without control characters or lone surrogates;
+        # isprintable() is False for both (categories Cc and Cs), which then take the general path.
+        if value.isprintable():
+            return _json_string(value).encode("utf-8")
+    elif value is None:
+        return b"null"
+    elif value is True:
+        return b"true"
+    elif value is False:
+        return b"false"
+    elif type(value) is int and -(2**53) < value < 2**53:
+        return str(value).encode("ascii")
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
+        raise InputError(f"value cannot be put in canonical JSON form (RFC 8785): {exc}") from exc
+
+
+def json_loads(text: str | bytes) -> Any:
+    """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree."""
+    if _fast_loads is None:
+        return json.loads(text)
+    if type(text) is str:
+        long_number = _LONG_RUN in text.translate(_DIGITS_TO_ZERO)
+    else:
+        long_number = _LONG_RUN_BYTES in bytes(text).translate(_DIGITS_TO_ZERO_BYTES)
+    if not long_number:
+        try:
+            return _fast_loads(text)
+        except _FastError:
+            pass
+    return json.loads(text)
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # rare: only then look for the name
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise InputError(f"duplicate key {key!r}: a JSON object names it twice, so another reader may take "
+                                 "the other value; remove one of them")
+            seen.add(key)
+    return found
+
+
+def _not_json(token: str) -> Any:
+    raise InputError(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); write a number or a string")
+
+
+def strict_json_loads(text: str | bytes) -> Any:
+    """``json.loads(text)`` for anything from outside (documents, presentations, bundles, input records, request
+    bodies): also refuses an object that names a key twice, with an InputError naming the key, and the tokens
+    NaN / Infinity / -Infinity that Python reads and other parsers refuse. orjson (the fast path of
+    :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate."""
+    try:
+        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+    except json.JSONDecodeError:
+        raise
+    except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
+        raise InputError(f"a number in the JSON is too long to read ({exc}); no value of the ledger has more "
+                         "than a few dozen digits") from None
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def field_hash(name: str, value: Any, salt: bytes) -> bytes:
+    """Salted hash of one certificate field."""
+    return field_hashes({name: value}, {name: salt})[name]
+
+
+def field_hashes(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> dict[str, bytes]:
+    """Salted hashes of many fields: the one loop every certificate's fields go through when sealed or verified."""
+    hashes: dict[str, bytes] = {}
+    try:
+        for name, value in fields.items():
+            salt = salts[name]
+            if len(salt) < SALT_BYTES:
+                raise InputError(f"salt of field {name!r} has {len(salt)} bytes; at least {SALT_BYTES} are required")
+            h = _sha256(FIELD_PREFIX)
+            h.update(salt)
+            h.update(name.encode("utf-8"))
+            h.update(b"\x00")
+            h.update(canonical_json(value))
+            hashes[name] = h.digest()
+    except UnicodeEncodeError:
+        raise InputError(f"field name {name!r} is not valid Unicode text (a lone surrogate?)") from None
+    return hashes
+
+
+def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
+    """Digest of a certificate from the hashes of all its fields (disclosed or not)."""
+    if fmt != CERT_FORMAT:
+        raise InputError(f"unknown certificate format {fmt!r}; this ledger understands {CERT_FORMAT!r}")
+    return _sha256(CERT_PREFIX + _canonical_digest_body(field_hashes, fmt)).digest()
+
+
+def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes:
+    """``canonical_json({"fields": {name: hex}, "format": fmt})``, written directly when every name is plain.
+
+    RFC 8785 orders members by the UTF-16 code units of their names; for names without characters outside
+    the Basic Multilingual Plane that is Python's string order. Anything else takes the general path.
+    """
+    names = list(field_hashes)
+    if all(type(n) is str and n.isprintable() and n.isascii() for n in names) and fmt.isprintable():
+        names.sort()
+        members = ",".join(f'{_json_string(n)}:"{field_hashes[n].hex()}"' for n in names)
+        return f'{{"fields":{{{members}}},"format":{_json_string(fmt)}}}'.encode("utf-8")
+    body = {"fields": {name: h.hex() for name, h in field_hashes.items()}, "format": fmt}
+    return canonical_json(body)
+
+
+def document_digest(document: Any) -> bytes:
+    """SHA-256 of the canonical form of any JSON document (rule sets, decision inputs, records)."""
+    return hashlib.sha256(canonical_json(document)).digest()
+
+
+def parse_hex32(value: str, what: str = "digest") -> bytes:
+    """Parse a 32-byte hex string (with or without 0x); InputError names what was wrong. Digits in either case;
+    nothing else (bytes.fromhex would skip whitespace, which other parsers refuse: docs/format.md)."""
+    if type(value) is str and len(value) == 66 and value.startswith("0x"):  # the usual form
+        try:
+            raw = bytes.fromhex(value[2:])
+            if len(raw) == 32:  # 64 characters give 32 bytes only when none is whitespace
+                return raw
+        except ValueError:
+            pass  # the general path below names the problem
+    if not isinstance(value, str):
+        raise InputError(f"{what} must be a hex string, got {type(value).__name__}")
+    text = value[2:] if value[:2] == "0x" else value
+    if len(text) != 64:
+        raise InputError(f"{what} must be 32 bytes (64 hex digits), got {len(text)} digits")
+    if not is_hex_digits(text):
+        raise InputError(f"{what} is not valid hex: {value!r}")
+    return bytes.fromhex(text)
+
+
+_HEX_DIGITS = re.compile(r"[0-9a-fA-F]*")
+
+
+def is_hex_digits(text: str) -> bool:
+    """Only hex digits (either case), an even number of them."""
+    return len(text) % 2 == 0 and _HEX_DIGITS.fullmatch(text) is not None
+
+
+def hex32(value: bytes) -> str:
+    return "0x" + value.hex()

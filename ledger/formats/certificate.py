@@ -1,0 +1,351 @@
+"""The certificate format (``pl-cert/1``): input records, issued certificates and presentations.
+
+An input record (one JSONL line or CSV row) is validated strictly; a certificate is its flat map of fields,
+each hashed with its own salt (canonical.py), and its digest commits to all field hashes. The holder's
+certificate document carries the disclosed fields with their salts, the hashes of hidden fields, and the
+anchor (Merkle proof, batch root, signature, chain coordinates). A presentation is the same document with some
+fields moved to ``hidden``: their values and salts are gone, only their hashes remain. docs/format.md is the
+written specification.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+from pathlib import Path
+from typing import Any
+
+from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32,
+                        is_hex_digits, sha256, strict_json_loads)
+from ..errors import InputError
+
+SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
+REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
+ALWAYS_DISCLOSED = (*REQUIRED_DISCLOSED, "valid_from", "valid_until")  # kept in every presentation
+MAX_RECORD_BYTES = 64 * 1024
+MAX_FIELDS = 256
+
+_TOP_LEVEL = {"id", "type", "subject", "valid_from", "valid_until", "attachments", "issuer"}
+_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A validated input record, before salts and hashes."""
+
+    line: int
+    certificate_id: str
+    cert_type: str
+    subject: dict[str, Any]
+    valid_from: str | None
+    valid_until: str | None
+    attachments: list[dict[str, Any]] | None
+
+
+# docs/format.md#validity: a date, or a date-time with seconds and a time zone (Z or +HH:MM / -HH:MM). ASCII
+# digits only ([0-9], not \d), so every verifier, in any language, reads the same instant.
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
+_DAY_START, _DAY_END = time(0, 0, 0), time(23, 59, 59)
+
+
+def validity_instant(value: Any, *, end: bool) -> datetime:
+    """The UTC instant a ``valid_from`` (``end=False``) or ``valid_until`` (``end=True``) value stands for.
+
+    A date alone is 00:00:00 UTC of that day as a start and 23:59:59 UTC as an end; a date-time must carry its
+    time zone (``Z`` or an offset): a naive one is refused, as the holder's and the verifier's zones may differ.
+    """
+    if not isinstance(value, str):
+        raise InputError(f"must be an ISO 8601 date or date-time string, got {type(value).__name__}")
+    try:
+        if _DATE.fullmatch(value):
+            return datetime.combine(date.fromisoformat(value), _DAY_END if end else _DAY_START, UTC)
+        if _DATE_TIME.fullmatch(value):
+            return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError:
+        pass  # e.g. 2026-02-30, hour 25, offset +24:00
+    else:
+        if _NAIVE.fullmatch(value):
+            raise InputError(f"{value!r} is a date-time without a time zone: add Z (UTC) or an offset such as "
+                             "+08:00")
+    raise InputError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+                     "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
+
+
+def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
+    try:
+        return value, validity_instant(value, end=end)
+    except InputError as exc:
+        raise InputError(str(exc), line=line, field=name) from None
+
+
+def validate_record(raw: Any, line: int, *, department: str | None = None) -> Record:
+    """Check one input record; InputError names the line, the field and what to fix."""
+    if not isinstance(raw, dict):
+        raise InputError(f"a record must be a JSON object, got {type(raw).__name__}", line=line)
+    unknown = set(raw) - _TOP_LEVEL
+    if unknown:
+        raise InputError(f"unknown keys {sorted(unknown)}; allowed: {sorted(_TOP_LEVEL)}", line=line)
+    for key in ("id", "type", "subject"):
+        if key not in raw or raw[key] in (None, "", {}):
+            raise InputError("is required", line=line, field=key)
+    cert_id = raw["id"]
+    if not isinstance(cert_id, str) or not 0 < len(cert_id) <= 128 or not cert_id.isprintable():
+        raise InputError("must be a printable string of 1-128 characters", line=line, field="id")
+    if not isinstance(raw["type"], str) or not _TYPE.match(raw["type"]):
+        raise InputError("must be lowercase letters, digits and '-' (e.g. business-licence)", line=line,
+                         field="type")
+    subject = raw["subject"]
+    if not isinstance(subject, dict):
+        raise InputError("must be an object of named fields", line=line, field="subject")
+    if len(subject) > MAX_FIELDS:
+        raise InputError(f"has {len(subject)} fields; at most {MAX_FIELDS}", line=line, field="subject")
+    for name, value in subject.items():
+        if not _FIELD.match(name):
+            raise InputError("field names are a letter then letters, digits or '_' (max 64)", line=line,
+                             field=f"subject.{name}")
+        if isinstance(value, float) and value != value:
+            raise InputError("NaN cannot be certified", line=line, field=f"subject.{name}")
+    issuer = raw.get("issuer")
+    if issuer is not None and department is not None and issuer != department:
+        raise InputError(f"record names issuer {issuer!r} but is being issued by {department!r}", line=line,
+                         field="issuer")
+    start, end = raw.get("valid_from"), raw.get("valid_until")
+    valid_from = _date(start, "valid_from", line, end=False) if start is not None else None
+    valid_until = _date(end, "valid_until", line, end=True) if end is not None else None
+    if valid_from and valid_until and valid_until[1] < valid_from[1]:  # instants, not strings: time zones differ
+        raise InputError(f"{valid_until[0]} ({valid_until[1].isoformat()}) is before valid_from {valid_from[0]} "
+                         f"({valid_from[1].isoformat()})", line=line, field="valid_until")
+    attachments = raw.get("attachments")
+    if attachments is not None:
+        if not isinstance(attachments, list) or not attachments:
+            raise InputError("must be a non-empty list of {name, sha256}", line=line, field="attachments")
+        for i, item in enumerate(attachments):
+            if (not isinstance(item, dict) or set(item) - {"name", "sha256", "media_type"}
+                    or not isinstance(item.get("name"), str) or not _SHA256.match(str(item.get("sha256", "")))):
+                raise InputError("each attachment is {name, sha256 (64 lowercase hex), media_type?}", line=line,
+                                 field=f"attachments[{i}]")
+    return Record(line, cert_id, raw["type"], subject, valid_from[0] if valid_from else None,
+                  valid_until[0] if valid_until else None, attachments)
+
+
+def record_fields(record: Record, department: str, issued_at: str) -> dict[str, Any]:
+    """The flat field map of the certificate issued from ``record``."""
+    fields: dict[str, Any] = {"id": record.certificate_id, "type": record.cert_type, "issuer": department,
+                              "issued_at": issued_at}
+    if record.valid_from is not None:
+        fields["valid_from"] = record.valid_from
+    if record.valid_until is not None:
+        fields["valid_until"] = record.valid_until
+    if record.attachments is not None:
+        fields["attachments"] = record.attachments
+    for name, value in record.subject.items():
+        fields[f"subject.{name}"] = value
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
+class Sealed:
+    """A certificate's fields, salts and digest, ready to be put in a batch."""
+
+    fields: dict[str, Any]
+    salts: dict[str, bytes]
+    digest: bytes
+
+
+def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
+    """Salt and hash every field; ``random_bytes`` supplies SALT_BYTES per field (os.urandom in production)."""
+    if len(random_bytes) < SALT_BYTES * len(fields):
+        raise InputError("not enough random bytes for the salts")
+    salts = {name: random_bytes[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+    hashes = field_hashes(fields, salts)
+    return Sealed(dict(fields), salts, certificate_digest(hashes))
+
+
+# -- reading input files ---------------------------------------------------------------------------------------
+
+def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed record) from a JSONL or CSV file, streaming; InputError on a bad line."""
+    suffix = path.suffix.lower()
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        if suffix == ".csv":
+            yield from _iter_csv(handle, max_record_bytes)
+            return
+        for line_no, raw_line in enumerate(handle, start=1):
+            if len(raw_line) > max_record_bytes:
+                raise InputError(f"record is {len(raw_line)} bytes; the limit is {max_record_bytes}", line=line_no)
+            if not raw_line.strip():
+                continue
+            try:
+                yield line_no, strict_json_loads(raw_line)
+            except UnicodeDecodeError:
+                raise InputError("is not UTF-8", line=line_no) from None
+            except json.JSONDecodeError as exc:
+                raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no) from None
+            except InputError as exc:
+                raise InputError(str(exc), line=line_no) from None
+
+
+def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
+    text = io.TextIOWrapper(handle, encoding="utf-8", newline="")
+    reader = csv.DictReader(text)
+    if not reader.fieldnames:
+        raise InputError("the CSV file has no header row", line=1)
+    twice = sorted({name for name in reader.fieldnames if reader.fieldnames.count(name) > 1})
+    if twice:  # DictReader would keep the last column of each name
+        raise InputError(f"duplicate column {twice[0]!r} in the header row; remove one of them", line=1)
+    for row in reader:
+        line_no = reader.line_num
+        if sum(len(v or "") for v in row.values() if isinstance(v, str)) > max_record_bytes:
+            raise InputError(f"record is larger than {max_record_bytes} bytes", line=line_no)
+        if None in row:
+            raise InputError("has more columns than the header", line=line_no)
+        record: dict[str, Any] = {}
+        subject: dict[str, Any] = {}
+        for key, value in row.items():
+            if value in (None, ""):
+                continue
+            if key.startswith("subject."):
+                subject[key.removeprefix("subject.")] = value
+            else:
+                record[key] = value
+        if subject:
+            record["subject"] = subject
+        yield line_no, record
+
+
+# -- the holder's certificate document ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CertificateDocument:
+    """A certificate (or presentation) as the holder keeps it and the verifier reads it."""
+
+    fields: dict[str, Any]
+    salts: dict[str, bytes]
+    hidden: dict[str, bytes]
+    anchor: dict[str, Any]
+    fmt: str = CERT_FORMAT
+    stated_digest: bytes | None = None  # the digest the file claims; verification recomputes its own
+
+    def field_hashes(self) -> dict[str, bytes]:
+        return dict(sorted(self._field_hashes().items()))
+
+    def _field_hashes(self) -> dict[str, bytes]:
+        hashes = field_hashes(self.fields, self.salts)
+        hashes.update(self.hidden)
+        return hashes
+
+    def digest(self) -> bytes:
+        return certificate_digest(self._field_hashes(), self.fmt)  # it orders the names itself
+
+    def to_json(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"format": self.fmt, "fields": self.fields,
+                               "salts": {k: v.hex() for k, v in self.salts.items()}}
+        if self.hidden:
+            doc["hidden"] = {k: v.hex() for k, v in self.hidden.items()}
+        doc["digest"] = hex32(self.digest())
+        doc["anchor"] = self.anchor
+        return doc
+
+    @classmethod
+    def from_json(cls, doc: Any) -> CertificateDocument:
+        """Parse a certificate document; InputError says which part is malformed."""
+        if not isinstance(doc, dict):
+            raise InputError("a certificate document is a JSON object")
+        fmt = doc.get("format")
+        if fmt != CERT_FORMAT:
+            raise InputError(f"unknown certificate format {fmt!r}; expected {CERT_FORMAT!r}", field="format")
+        fields = doc.get("fields")
+        if not isinstance(fields, dict):
+            raise InputError("missing or not an object", field="fields")
+        salts_raw = doc.get("salts", {})
+        hidden_raw = doc.get("hidden", {})
+        if not isinstance(salts_raw, dict) or not isinstance(hidden_raw, dict):
+            raise InputError("salts and hidden must be objects", field="salts")
+        if salts_raw.keys() != fields.keys():
+            missing = sorted(set(fields) - set(salts_raw))
+            extra = sorted(set(salts_raw) - set(fields))
+            raise InputError(f"every disclosed field needs its salt (missing {missing}, extra {extra})",
+                             field="salts")
+        overlap = fields.keys() & hidden_raw.keys() if hidden_raw else None
+        if overlap:
+            raise InputError(f"fields both disclosed and hidden: {sorted(overlap)}", field="hidden")
+        salts = _salts(salts_raw)
+        hidden = {name: parse_hex32(value, f"hash of hidden field {name}") for name, value in hidden_raw.items()}
+        anchor = doc.get("anchor")
+        if not isinstance(anchor, dict):
+            raise InputError("missing; a certificate without its anchor cannot be verified", field="anchor")
+        stated = parse_hex32(doc["digest"], "digest") if doc.get("digest") is not None else None
+        return cls(fields=fields, salts=salts, hidden=hidden, anchor=anchor, fmt=fmt, stated_digest=stated)
+
+    def present(self, reveal: list[str] | set[str]) -> CertificateDocument:
+        """A presentation revealing only ``reveal`` (plus the fields every verifier needs)."""
+        keep = set(reveal) | (set(ALWAYS_DISCLOSED) & set(self.fields))
+        unknown = set(reveal) - set(self.fields) - set(self.hidden)
+        if unknown:
+            raise InputError(f"cannot reveal unknown fields {sorted(unknown)}")
+        not_here = keep & set(self.hidden)
+        if not_here - set(REQUIRED_DISCLOSED) or not_here & set(reveal):
+            raise InputError(f"fields {sorted(not_here)} are hidden in this document and cannot be revealed")
+        hashes = self.field_hashes()
+        fields = {k: v for k, v in self.fields.items() if k in keep}
+        salts = {k: v for k, v in self.salts.items() if k in keep}
+        hidden = {k: h for k, h in hashes.items() if k not in fields}
+        return CertificateDocument(fields=fields, salts=salts, hidden=hidden, anchor=self.anchor, fmt=self.fmt)
+
+
+def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
+    try:  # the usual case, every salt 2 * SALT_BYTES hex digits; any other takes the loop that names the field
+        if all(type(v) is str and len(v) == 2 * SALT_BYTES for v in salts_raw.values()):
+            salts = {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+            if all(len(v) == SALT_BYTES for v in salts.values()):  # shorter only when bytes.fromhex skipped spaces
+                return salts
+    except ValueError:
+        pass
+    salts = {}
+    for name, value in salts_raw.items():
+        if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
+            raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
+        if not is_hex_digits(value):
+            raise InputError("salt is not hex", field=f"salts.{name}")
+        salts[name] = bytes.fromhex(value)
+    return salts
+
+
+def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument:
+    """Read a certificate document from a file path or a parsed mapping, or the document inside a W3C Verifiable
+    Credential exported by ``ledger export --vc`` (checked and converted by vc.py; docs/format.md §11)."""
+    if isinstance(source, Mapping):
+        if "@context" in source:
+            from .vc import to_document
+
+            source = to_document(source)
+        return CertificateDocument.from_json(dict(source))
+    if not isinstance(source, (str, Path)):
+        raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
+    path = Path(source)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    if len(raw) > 16 * MAX_RECORD_BYTES:
+        raise InputError(f"{path} is {len(raw)} bytes; a certificate document is at most {16 * MAX_RECORD_BYTES}")
+    try:
+        parsed = strict_json_loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"{path} is not valid JSON: {exc}") from None
+    except InputError as exc:  # a duplicate key
+        raise InputError(f"{path}: {exc}") from None
+    return load_document(parsed) if isinstance(parsed, Mapping) else CertificateDocument.from_json(parsed)

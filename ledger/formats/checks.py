@@ -1,0 +1,108 @@
+"""The verification core: the primitive checks every verification path composes.
+
+Certificates (``verify.py``: the CLI, the gateway, decision facts), evidence bundles (``evidence.py``) and the
+provenance timeline (``provenance.py``) each read their facts their own way (a cached chain view, a bundle's
+statements, the store), then judge them here, so a check is defined once: what it accepts and what its detail says.
+Each returns a :data:`Verdict`, ``(ok, detail)``; the detail says what was found, or what was wrong and why it
+matters. Nothing here reads the chain: callers pass what they read, so the same judgement serves a live view, a
+bundle's as-of block and a replay.
+
+The court's standalone verifier (``scripts/verify_evidence.py``) is the one deliberate exception: independent by
+design, kept in agreement by shared test vectors, not by shared code.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from .canonical import hex32
+from .certificate import validity_instant
+from ..errors import InputError
+from .merkle import root_from_proof
+from .signing import batch_message, log_message, recover
+
+Verdict = tuple[bool, str]
+
+__all__ = ["Verdict", "batch_signature", "batch_signer", "chain_identity", "department_key", "digest_integrity",
+           "log_signature", "merkle_proof", "validity"]
+
+
+def digest_integrity(computed: bytes, stated: bytes | None, hashes: int) -> Verdict:
+    """The digest recomputed from ``hashes`` field hashes is the one the document states (if it states one)."""
+    if stated is None or stated == computed:
+        return True, f"digest {hex32(computed)} recomputed from {hashes} field hashes"
+    return False, (f"the fields hash to {hex32(computed)}, not to the stated digest {hex32(stated)}: the certificate "
+                   "was altered")
+
+
+def merkle_proof(digest: bytes, proof: list[bytes], root: bytes, *, what: str = "certificate") -> Verdict:
+    """The proof takes the digest (of a certificate, or of a log entry) to the batch root."""
+    computed = root_from_proof(digest, proof)
+    if computed == root:
+        return True, f"proof of {len(proof)} hashes leads to root {hex32(root)}"
+    return False, (f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}: a field was changed "
+                   f"or the proof belongs to another {what}")
+
+
+def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False) -> Verdict:
+    """``now`` lies within ``valid_from`` / ``valid_until`` read as instants (docs/format.md#validity: a date
+    starts at 00:00:00 and ends at 23:59:59 UTC; a date-time names its zone). A malformed date fails."""
+    try:
+        start_t = validity_instant(start, end=False) if start is not None else None
+        end_t = validity_instant(end, end=True) if end is not None else None
+    except InputError as exc:
+        return False, str(exc)
+    if start_t and now < start_t:
+        return False, f"not valid before {start}"
+    if end_t and now > end_t:
+        return False, f"expired on {end}"
+    return True, (f"valid {start or 'from issuance'} to {end or 'no end date'}"
+                  + (" (hidden fields not checked)" if dates_hidden else ""))
+
+
+def department_key(signer: str, department: str, block: int, active_issuer: bool) -> Verdict:
+    """The anchoring key was the department's, and the department an active issuer, at the anchoring block (as the
+    registry's ``wasActiveSignerAt`` answered)."""
+    if active_issuer:
+        return True, f"{signer} was {department}'s key and an active issuer at block {block}"
+    return False, f"{signer} was not an active issuer's key at block {block}"
+
+
+def batch_signer(chain_id: int, anchor_contract: str, root: bytes, count: int, schema: bytes, department: bytes,
+                 signature: bytes) -> str:
+    """The address that signed a batch's EIP-712 ``AnchorBatch`` message (docs/format.md §7); InputError for a
+    malformed signature."""
+    return recover(batch_message(chain_id, anchor_contract, root, count, schema, department), signature)
+
+
+def batch_signature(signed_by: str | InputError, anchoring_key: str) -> Verdict:
+    """The batch signature recovers (``signed_by``, or why it could not) to the key that anchored the batch."""
+    if isinstance(signed_by, InputError):
+        return False, str(signed_by)
+    if signed_by.lower() == anchoring_key.lower():
+        return True, f"EIP-712 batch signature by {signed_by}"
+    return False, (f"the signature recovers to {signed_by}, not to the anchoring key {anchoring_key} (made for "
+                   "another root, chain or contract?)")
+
+
+def log_signature(chain_id: int, log_contract: str, log_id: bytes, root: bytes, first_seq: int, last_seq: int,
+                  department: bytes, signature: bytes, anchoring_key: str) -> Verdict:
+    """A log batch's EIP-712 ``LogBatch`` signature recovers to the key that anchored it."""
+    try:
+        signer = recover(log_message(chain_id, log_contract, log_id, root, first_seq, last_seq, department),
+                         signature)
+    except InputError as exc:
+        return False, str(exc)
+    if signer.lower() == anchoring_key.lower():
+        return True, f"EIP-712 log batch signature by {signer}"
+    return False, f"the signature recovers to {signer}, not to the anchoring key {anchoring_key}"
+
+
+def chain_identity(recorded_genesis: str, found_genesis: str) -> Verdict:
+    """The connected chain is the one the deployment was made on: its block 0 is the recorded one."""
+    recorded, found = recorded_genesis.lower(), found_genesis.lower()
+    if found == recorded:
+        return True, f"genesis {found}"
+    return False, (f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: another chain, "
+                   "or one whose history was replaced")

@@ -1,0 +1,180 @@
+"""A decision's input committed field by field (``pl-input/1``), so a bundle can disclose it selectively.
+
+The stored input of a decision (``decisions.DecisionInput``) is a nested JSON object. For a court to re-run the
+decision from an evidence bundle alone, the decision record commits to that input in a way a bundle can open one
+field at a time, hiding what it need not show, exactly as a certificate does (docs/format.md):
+
+* the input is flattened into **fields** named by dotted paths (``item.onsite_reason``, ``applicant.blacklisted``,
+  ``certificates``): every non-empty mapping is descended into, anything else is one field; keys are escaped
+  JSON-Pointer style (``~`` as ``~0``, ``.`` as ``~1``, ``@`` as ``~2``) so :func:`unflatten` rebuilds any input;
+* each field is hashed with its own salt exactly like a certificate field,
+  ``SHA-256("pl-field\\0" || salt || name || "\\0" || JCS(value))``, and the record's ``input_commitment`` is
+  ``0x`` + ``SHA-256("pl-input\\0" || JCS({"fields": {name: hex hash}, "format": "pl-input/1"}))``;
+* the applicant's identity, which the record otherwise keeps only as the keyed ``applicant_ref``, is committed
+  as the field hash of ``@applicant`` (``applicant_commitment``): disclosing it lets a verifier work out whether
+  a cited certificate names the applicant (the ``holder`` fact).
+
+Salts are 16 bytes derived, not stored: ``HMAC-SHA256(department secret, "pl-input-salt\\0" || input_digest ||
+"\\0" || name)[:16]``, with the department's applicant secret (sealed by the vault), so only the department can
+open its commitments and nothing new has to be kept. Format and checks: docs/evidence.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from .canonical import SALT_BYTES, canonical_json, field_hashes, hex32
+from ..errors import InputError, VerificationError
+
+__all__ = ["APPLICANT_FIELD", "INPUT_FORMAT", "commit", "commitment", "flatten", "input_commitment_of", "open_input", "opening", "unflatten"]
+
+INPUT_FORMAT = "pl-input/1"
+APPLICANT_FIELD = "@applicant"
+_PREFIX = b"pl-input\x00"
+_SALT_PREFIX = b"pl-input-salt\x00"
+_HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace(".", "~1").replace("@", "~2")
+
+
+def _unescape(segment: str) -> str:
+    return segment.replace("~2", "@").replace("~1", ".").replace("~0", "~")
+
+
+def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The input's fields by dotted path: every non-empty mapping is descended into; any other value (a list, a
+    scalar, an empty mapping) is one field. Keys are escaped as in JSON Pointer ("~" as "~0", "." as "~1", and
+    "@" as "~2", so no input field can be named ``@applicant``)."""
+    fields: dict[str, Any] = {}
+
+    def walk(name: str, value: Any) -> None:
+        if isinstance(value, Mapping) and value:
+            for key, inner in value.items():
+                walk(f"{name}.{_escape(str(key))}", inner)
+        else:
+            fields[name] = value
+
+    for key, value in decision_input.items():
+        walk(_escape(str(key)), value)
+    return fields
+
+
+def unflatten(fields: Mapping[str, Any]) -> dict[str, Any]:
+    """The object ``flatten`` took apart (the ``@applicant`` field, if present, is left out).
+
+    VerificationError for fields no input flattens to: one lying inside another (``item`` and ``item.x``), whose
+    meaning would depend on the order the fields are listed in."""
+    _refuse_nested(fields)
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if name == APPLICANT_FIELD:
+            continue
+        segments = [_unescape(s) for s in name.split(".")]
+        node = out
+        for segment in segments[:-1]:
+            node = node.setdefault(segment, {})
+        node[segments[-1]] = value
+    return out
+
+
+def _refuse_nested(fields: Iterable[str]) -> None:
+    names = set(fields)
+    for name in names:
+        segments = name.split(".")
+        for end in range(1, len(segments)):
+            if ".".join(segments[:end]) in names:
+                raise VerificationError(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: no "
+                                        "input flattens to both, so the input these fields commit to is ambiguous")
+
+
+def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
+    """The derived salt of every field ``names`` of the input with digest ``input_digest``."""
+    base = _SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00"
+    return {n: hmac.new(secret, base + n.encode("utf-8"), hashlib.sha256).digest()[:SALT_BYTES] for n in names}
+
+
+def commitment(hashes: Mapping[str, bytes]) -> str:
+    """``input_commitment`` of the field hashes (disclosed and hidden fields alike)."""
+    body = {"fields": {name: h.hex() for name, h in hashes.items()}, "format": INPUT_FORMAT}
+    return hex32(hashlib.sha256(_PREFIX + canonical_json(body)).digest())
+
+
+def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str,
+           identity: str) -> tuple[str, str]:
+    """(``input_commitment``, ``applicant_commitment``) a decision records for its stored input and applicant."""
+    fields = flatten(stored_input)
+    derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
+    applicant = field_hashes({APPLICANT_FIELD: identity}, derived)[APPLICANT_FIELD]
+    return commitment(field_hashes(fields, derived)), hex32(applicant)
+
+
+def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_digest: str) -> str:
+    """The ``input_commitment`` the department's secret gives for a stored input (what replay compares)."""
+    fields = flatten({k: v for k, v in stored_input.items() if k != "input_nonce"})
+    return commitment(field_hashes(fields, salts(secret, input_digest, fields)))
+
+
+def opening(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str | None, *,
+            hide: Iterable[str] = ()) -> dict[str, Any]:
+    """The bundle's ``input`` section: disclosed fields with their salts, hidden ones as hashes, and the applicant's
+    identity with its salt when ``identity`` is given (else null).
+
+    ``hide`` names fields (dotted paths) to hide; InputError for a name the input does not have."""
+    fields = flatten(stored_input)
+    hide = set(hide)
+    unknown = sorted(hide - set(fields))
+    if unknown:
+        raise InputError(f"cannot hide {unknown}: the input has no such field (fields: {sorted(fields)})")
+    derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
+    hashes = field_hashes(fields, derived)
+    disclosed = {n: v for n, v in fields.items() if n not in hide}
+    return {"format": INPUT_FORMAT, "fields": disclosed, "salts": {n: derived[n].hex() for n in disclosed},
+            "hidden": {n: hashes[n].hex() for n in fields if n in hide},
+            "applicant": None if identity is None else {"identity": identity,
+                                                        "salt": derived[APPLICANT_FIELD].hex()}}
+
+
+def open_input(section: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, str]:
+    """Check a bundle's ``input`` section against the record's commitments; (disclosed fields, the applicant's
+    identity if disclosed, detail). VerificationError says what does not match (a disclosed value edited, a salt
+    wrong, a field left out, another applicant named)."""
+    if section.get("format") != INPUT_FORMAT:
+        raise VerificationError(f"input format {section.get('format')!r} is not {INPUT_FORMAT!r}")
+    fields, given, hidden = section["fields"], section["salts"], section["hidden"]
+    if set(given) != set(fields):
+        raise VerificationError(f"salts are given for {sorted(given)} but the disclosed fields are {sorted(fields)}")
+    if set(fields) & set(hidden):
+        raise VerificationError(f"fields both disclosed and hidden: {sorted(set(fields) & set(hidden))}")
+    for name, text in [*given.items(), *hidden.items()]:  # hex digits only (bytes.fromhex skips whitespace)
+        if not isinstance(text, str) or not _HEX.fullmatch(text):
+            raise VerificationError(f"the salt or hidden hash of input field {name!r} is not hex digits")
+    short = sorted(n for n, h in hidden.items() if len(h) != 64)
+    if short:
+        raise VerificationError(f"hidden input field hashes {short} are not 32 bytes (64 hex digits)")
+    hashes = field_hashes(fields, {n: bytes.fromhex(s) for n, s in given.items()})
+    hashes.update({n: bytes.fromhex(h) for n, h in hidden.items()})
+    computed = commitment(hashes)
+    recorded = body.get("input_commitment")
+    if not isinstance(recorded, str) or computed != recorded.lower():
+        raise VerificationError(f"the disclosed input and hidden field hashes give commitment {computed}, not the "
+                                f"recorded input_commitment {recorded}: a disclosed field was edited, a salt is wrong "
+                                "or a field was left out")
+    identity = None
+    applicant = section.get("applicant")
+    if applicant is not None:
+        identity = applicant["identity"]
+        opened = hex32(field_hashes({APPLICANT_FIELD: identity}, {APPLICANT_FIELD: bytes.fromhex(
+            applicant["salt"])})[APPLICANT_FIELD])
+        if opened != str(body.get("applicant_commitment")).lower():
+            raise VerificationError(f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
+                                    f"applicant_commitment {body.get('applicant_commitment')}")
+    return dict(fields), identity, (
+        f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment {computed}"
+        + ("; the applicant's identity opens applicant_commitment" if identity is not None else
+           "; the applicant's identity is not disclosed"))

@@ -1,0 +1,616 @@
+"""Deterministic rule engine for approve-in-seconds decisions.
+
+A rule set is a declarative document (YAML or JSON, format in ``docs/rules.md``). Its identity is
+``digest = SHA-256(RFC 8785 canonical JSON of the parsed document)``, so comments and layout do not matter and any
+semantic edit does. :func:`load_rule_set` validates the document strictly and compiles every condition once into
+closures; :func:`evaluate` is then a pure function of the rule set and one decision input: no clock, randomness,
+I/O or network, and it never mutates its input.
+
+Decision input shape (every part optional; what a rule needs and does not find is "missing")::
+
+    {
+      "case_id": "CASE-000001",              # carried along, not read by rules
+      "service_item": "<item code>",         # if present, must match the rule set's service_item (unless "*")
+      "item": {<service item attributes, codes as in docs/rules.md>},
+      "application": {"materials_submitted": 4, "online": true, "applicant_type": "enterprise", ...},
+      "applicant": {"blacklisted": false, ...},
+      "certificates": [{"type": "business-licence", "digest": "0x..", "verified": true,
+                        "status": "valid" | "revoked" | "suspended" | "superseded" | "unknown",
+                        "expired": false}],
+    }
+
+Missing fields: a comparison whose field (or ``ref``) is missing, or whose value has the wrong type for an ordering
+operator, is false, whatever the operator (``!=`` and ``not_in`` included). ``exists`` tests presence. A missing or
+non-list ``certificates`` means "no certificates". ``not`` negates that false, so guard with ``exists`` when it matters.
+
+Precedence: any fired ``reject`` rule gives reject; else any fired ``refer`` rule gives refer; else any fired
+``approve`` rule gives approve; else the rule set's ``default_outcome`` with its ``default_reason``. ``reasons`` are the
+reason ids of the fired rules whose outcome won, in rule order; ``fired`` lists every fired rule id, in rule order.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .canonical import document_digest, hex32
+from ..errors import InputError
+
+__all__ = [
+    "CERTIFICATE_STATUSES",
+    "ENGINE_VERSION",
+    "OUTCOMES",
+    "Evaluation",
+    "Rule",
+    "RuleSet",
+    "evaluate",
+    "load_rule_set",
+]
+
+ENGINE_VERSION = "pl-rules/1"
+OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
+CERTIFICATE_STATUSES = ("valid", "revoked", "suspended", "superseded", "unknown")
+ANY_SERVICE_ITEM = "*"
+
+_Condition = Callable[[Mapping[str, Any]], bool]
+
+_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
+             "default_reason", "default_legal_basis", "review", "review_texts", "rules", "reason_texts", "produces"}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts",
+                             "produces"}
+_RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
+_RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
+_COMMITMENT_KEYS = {"promise", "within_days", "check"}
+_TEXT_MAX = 500
+_CERT_KEYS = {"type", "verified", "status", "expired", "issuer", "holder"}
+_FIELD_ROOTS = ("item", "application", "applicant")
+_ORDERING_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+_OPS = ("==", "!=", *_ORDERING_OPS, "in", "not_in", "exists")
+_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,63}")
+_REASON = re.compile(r"[A-Z][A-Z0-9_]{0,63}")
+_SEGMENT = re.compile(r"[a-z][a-z0-9_]{0,63}")
+_MISSING = object()
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One compiled rule: if ``condition(decision_input)`` holds, the rule fires with ``outcome`` and ``reason``."""
+
+    rule_id: str
+    outcome: str
+    reason: str
+    condition: _Condition
+    legal_basis: str | None = None  # the law or regulation and article the rule applies
+    description: str | None = None
+    # approve on a commitment: {"promise": CODE, "within_days": N, "check": CODE} (docs/rules.md, supervision.py)
+    commitment: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RuleSet:
+    """A validated, compiled rule set. ``digest`` (SHA-256 of the canonical ``document``) is its identity.
+
+    ``document`` is a private copy of the parsed source; do not modify it (the digest would no longer match).
+    """
+
+    rule_set_id: str
+    version: str
+    service_item: str
+    title: str
+    default_outcome: str
+    default_reason: str
+    rules: tuple[Rule, ...]
+    document: dict[str, Any]
+    digest: bytes
+    default_legal_basis: str | None = None
+    review: str | None = None  # how an applicant asks for a review of a decision
+    # display texts of the reasons, per language ("en", "zh-CN"): published with the rules, so a page shows the
+    # words that were in force with the decision
+    reason_texts: dict[str, dict[str, str]] | None = None
+    produces: dict[str, Any] | None = None  # the certificate an approval issues (see _check_produces), or None
+    review_texts: dict[str, str] | None = None  # ``review`` per language ("en", "zh-CN"), published with the rules
+
+    @property
+    def hex_digest(self) -> str:
+        return hex32(self.digest)
+
+    def legal_basis(self, reasons: tuple[str, ...] | list[str]) -> dict[str, str | None]:
+        """The legal basis of each reason: the first rule giving that reason (the default reason: the set's)."""
+        found: dict[str, str | None] = {}
+        for reason in reasons:
+            rule = next((r for r in self.rules if r.reason == reason), None)
+            found[reason] = rule.legal_basis if rule is not None else (
+                self.default_legal_basis if reason == self.default_reason else None)
+        return found
+
+    def describe(self, reason: str) -> str | None:
+        """A reason in words: the description of the first rule giving it."""
+        rule = next((r for r in self.rules if r.reason == reason), None)
+        return rule.description if rule is not None else None
+
+    def review_text(self, language: str) -> str | None:
+        """How to ask for a review, in ``language``: from ``review_texts``; in English falling back to ``review``."""
+        texts = self.review_texts or {}
+        return texts.get(language) or (self.review if language == "en" else None)
+
+    def reason_text(self, reason: str, language: str) -> str | None:
+        """A reason's display text in ``language`` ("en" or "zh-CN"), from ``reason_texts``; in English falling
+        back to the rule's description; None when the rule set has none."""
+        texts = (self.reason_texts or {}).get(reason) or {}
+        return texts.get(language) or (texts.get("en") or self.describe(reason) if language == "en" else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Evaluation:
+    outcome: str
+    reasons: tuple[str, ...]
+    fired: tuple[str, ...]
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
+    """Load, validate and compile a rule set from a ``.yaml``/``.yml``/``.json`` file path or a parsed mapping.
+
+    Raises InputError naming the rule (or top-level key) and what to fix.
+    """
+    document = _read_document(source) if isinstance(source, (str, Path)) else _plain_copy(source)
+    if not isinstance(document, dict):
+        raise InputError(f"a rule set must be a mapping at the top level, got {type(document).__name__}")
+    _check_keys(document, _SET_KEYS, _SET_REQUIRED, "rule set")
+    if document["engine"] != ENGINE_VERSION:
+        raise InputError(f"rule set is written for engine {document['engine']!r}; this engine is {ENGINE_VERSION!r}"
+                         " - port the rule set or use the matching engine", field="engine")
+    for key in ("rule_set_id", "version", "service_item", "title"):
+        if not isinstance(document[key], str) or not document[key].strip():
+            raise InputError(f"{key} must be a non-empty string (quote versions like \"1.0\" in YAML)", field=key)
+    if not _ID.fullmatch(document["rule_set_id"]):
+        raise InputError("rule_set_id must be lowercase letters, digits, '.', '_' or '-'", field="rule_set_id")
+    default_outcome = _check_outcome(document["default_outcome"], "default_outcome")
+    default_reason = _check_reason(document["default_reason"], "default_reason")
+    rules_doc = document["rules"]
+    if not isinstance(rules_doc, list) or not rules_doc:
+        raise InputError("rules must be a non-empty list of rules", field="rules")
+    rules: list[Rule] = []
+    seen: set[str] = set()
+    for index, rule_doc in enumerate(rules_doc):
+        rule = _compile_rule(rule_doc, index)
+        if rule.rule_id in seen:
+            raise InputError(f"duplicate rule id {rule.rule_id!r}; give every rule a unique id", field="rules")
+        seen.add(rule.rule_id)
+        rules.append(rule)
+    return RuleSet(
+        rule_set_id=document["rule_set_id"],
+        version=document["version"],
+        service_item=document["service_item"],
+        title=document["title"],
+        default_outcome=default_outcome,
+        default_reason=default_reason,
+        rules=tuple(rules),
+        document=document,
+        digest=document_digest(document),
+        default_legal_basis=_optional_text(document.get("default_legal_basis"), "default_legal_basis"),
+        review=_optional_text(document.get("review"), "review"),
+        reason_texts=_reason_texts(document.get("reason_texts"), {r.reason for r in rules} | {default_reason}),
+        produces=_check_produces(document.get("produces")),
+        review_texts=_review_texts(document.get("review_texts")),
+    )
+
+
+def _review_texts(value: Any) -> dict[str, str] | None:
+    """``review_texts``: {"en": text, "zh-CN": text}, how to ask for a review in each language."""
+    from .i18n import LANGUAGES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict) or not value:
+        raise InputError(f"review_texts must map languages {list(LANGUAGES)} to text", field="review_texts")
+    for language, words in value.items():
+        if language not in LANGUAGES:
+            raise InputError(f"review_texts: language {language!r} is not one of {list(LANGUAGES)}",
+                             field="review_texts")
+        if not isinstance(words, str):
+            raise InputError(f"review_texts.{language} must be text", field="review_texts")
+        _optional_text(words, f"review_texts.{language}")
+    return dict(value)
+
+
+def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | None:
+    """``reason_texts``: {REASON: {"en": text, "zh-CN": text}} for reasons the rule set gives."""
+    from .i18n import LANGUAGES
+
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InputError("reason_texts must map reason ids to {language: text}", field="reason_texts")
+    found: dict[str, dict[str, str]] = {}
+    for reason, texts in value.items():
+        if reason not in reasons:
+            raise InputError(f"reason_texts names {reason!r}, which no rule of this rule set gives",
+                             field="reason_texts")
+        if not isinstance(texts, dict) or not texts:
+            raise InputError(f"reason_texts.{reason} must map languages {list(LANGUAGES)} to text",
+                             field="reason_texts")
+        for language, words in texts.items():
+            if language not in LANGUAGES:
+                raise InputError(f"reason_texts.{reason}: language {language!r} is not one of {list(LANGUAGES)}",
+                                 field="reason_texts")
+            if not isinstance(words, str):
+                raise InputError(f"reason_texts.{reason}.{language} must be text", field="reason_texts")
+            found.setdefault(reason, {})[language] = words
+            _optional_text(words, f"reason_texts.{reason}.{language}")
+    return found
+
+
+# What an approval produces (docs/rules.md "produces"): the certificate type, its validity, the subject field that
+# carries the applicant's identity (so the holder can cite it later, facts.py HOLDER_FIELDS) and which facts of the
+# decision input become its subject fields.
+_PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix"}
+_HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
+_INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
+_PREFIX = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
+
+
+def _check_produces(spec: Any) -> dict[str, Any] | None:
+    if spec is None:
+        return None
+    where = "produces"
+    if not isinstance(spec, dict):
+        raise InputError(f"{where} must be a mapping with keys {sorted(_PRODUCES_KEYS)}", field=where)
+    _check_keys(spec, _PRODUCES_KEYS, {"type", "valid_days", "holder", "fields"}, where)
+    if not isinstance(spec["type"], str) or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", spec["type"]):
+        raise InputError(f"{where}.type must be a certificate type: lowercase letters, digits and '-'", field=where)
+    days = spec["valid_days"]
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36_600:
+        raise InputError(f"{where}.valid_days must be a whole number of days from 1 to 36600", field=where)
+    if spec["holder"] not in _HOLDER_FIELDS:
+        raise InputError(f"{where}.holder must name the subject field carrying the applicant's identity, one of "
+                         f"{list(_HOLDER_FIELDS)}", field=where)
+    fields = spec["fields"]
+    if not isinstance(fields, dict) or not fields:
+        raise InputError(f"{where}.fields must map subject field names to decision input paths, e.g. "
+                         "business_name: application.business_name", field=where)
+    for name, path in fields.items():
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", str(name)) or name in (*_HOLDER_FIELDS, "produced_by"):
+            raise InputError(f"{where}.fields: {name!r} must be a snake_case subject field name other than "
+                             f"{[*_HOLDER_FIELDS, 'produced_by']}", field=where)
+        if not isinstance(path, str) or not _INPUT_PATH.fullmatch(path):
+            raise InputError(f"{where}.fields.{name}: {path!r} is not a decision input path (case_id, service_item "
+                             "or item./application./applicant. then snake_case names)", field=where)
+    prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))
+    if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
+        raise InputError(f"{where}.id_prefix must be 1-16 capital letters, digits or '-'", field=where)
+    return {**spec, "id_prefix": prefix}
+
+
+def _optional_text(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip() or len(value) > _TEXT_MAX:
+        raise InputError(f"{where} must be text of 1 to {_TEXT_MAX} characters")
+    return value
+
+
+class _StrictYamlLoader(yaml.SafeLoader):
+    """Safe YAML loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_unique_mapping(loader: _StrictYamlLoader, node: yaml.MappingNode) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    result: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=True)
+        if key in result:
+            raise InputError(f"duplicate key {key!r}; remove one of them", line=key_node.start_mark.line + 1)
+        result[key] = loader.construct_object(value_node, deep=True)
+    return result
+
+
+_StrictYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+
+
+def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise InputError(f"duplicate key {key!r}; remove one of them")
+        result[key] = value
+    return result
+
+
+def _read_document(path: str | Path) -> Any:
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".json"):
+        raise InputError(f"rule set file {str(path)!r} must end in .yaml, .yml or .json")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"cannot read rule set file {str(path)!r}: {exc.strerror}; check the path") from exc
+    try:
+        if suffix == ".json":
+            parsed = json.loads(text, object_pairs_hook=_reject_duplicates)
+        else:
+            parsed = yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"rule set file {str(path)!r} is not valid {suffix[1:].upper()}: {exc}") from exc
+    # YAML can produce values JSON cannot carry (dates, sets); normalise and refuse those here.
+    return _plain_copy(parsed)
+
+
+def _plain_copy(value: Any) -> Any:
+    """Deep copy as plain JSON types (tuples become lists); InputError for anything JSON cannot carry."""
+    try:
+        return json.loads(json.dumps(value, allow_nan=False, ensure_ascii=False))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"rule set contains a value JSON cannot carry ({exc}); use strings, numbers, booleans,"
+                         " lists and mappings only (quote dates in YAML)") from exc
+
+
+def _check_keys(doc: Mapping[str, Any], allowed: set[str], required: set[str], where: str) -> None:
+    unknown = sorted(str(k) for k in doc if k not in allowed)
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown}; allowed keys are {sorted(allowed)}")
+    missing = sorted(required - doc.keys())
+    if missing:
+        raise InputError(f"{where}: missing required key(s) {missing}")
+
+
+def _check_outcome(value: Any, where: str) -> str:
+    if value not in OUTCOMES:
+        raise InputError(f"{where}: unknown outcome {value!r}; use one of {list(OUTCOMES)}")
+    return value
+
+
+def _check_reason(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _REASON.fullmatch(value):
+        raise InputError(f"{where}: reason id {value!r} must be UPPER_SNAKE_CASE, e.g. ONSITE_REASON_BLOCKS_AUTO")
+    return value
+
+
+def _compile_rule(doc: Any, index: int) -> Rule:
+    if not isinstance(doc, dict):
+        raise InputError(f"rules[{index}] must be a mapping with keys {sorted(_RULE_REQUIRED)}")
+    rule_id = doc.get("id")
+    if not isinstance(rule_id, str) or not _ID.fullmatch(rule_id):
+        raise InputError(f"rules[{index}]: id {rule_id!r} must be lowercase letters, digits, '.', '_' or '-'")
+    where = f"rule {rule_id!r}"
+    _check_keys(doc, _RULE_KEYS, _RULE_REQUIRED, where)
+    return Rule(
+        rule_id=rule_id,
+        outcome=_check_outcome(doc["outcome"], where),
+        reason=_check_reason(doc["reason"], where),
+        condition=_compile_condition(doc["when"], where),
+        legal_basis=_optional_text(doc.get("legal_basis"), f"{where}: legal_basis"),
+        description=doc.get("description") if isinstance(doc.get("description"), str) else None,
+        commitment=_compile_commitment(doc.get("commitment"), doc["outcome"], where),
+    )
+
+
+def _compile_commitment(spec: Any, outcome: Any, where: str) -> Mapping[str, Any] | None:
+    """A rule's ``commitment``: what an approval on a commitment makes the applicant promise, within how many
+    days, and the check it will face; only an approve rule may carry one."""
+    if spec is None:
+        return None
+    if outcome != "approve":
+        raise InputError(f"{where}: only an approve rule may approve on a commitment")
+    if not isinstance(spec, dict):
+        raise InputError(f"{where}: commitment must be a mapping with keys {sorted(_COMMITMENT_KEYS)}")
+    _check_keys(spec, _COMMITMENT_KEYS, _COMMITMENT_KEYS, f"{where}: commitment")
+    days = spec["within_days"]
+    if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
+        raise InputError(f"{where}: commitment within_days {days!r} must be a whole number of days, 1 to 3650")
+    return {"promise": _check_reason(spec["promise"], f"{where}: commitment promise"), "within_days": days,
+            "check": _check_reason(spec["check"], f"{where}: commitment check")}
+
+
+# ------------------------------------------------------------------------------------------------ conditions
+
+
+def _compile_condition(node: Any, where: str) -> _Condition:
+    if not isinstance(node, dict) or not node:
+        raise InputError(f"{where}: a condition must be a mapping with one of all/any/not/field/certificate,"
+                         f" got {node!r}")
+    if "field" in node:
+        return _compile_comparison(node, where)
+    if len(node) != 1:
+        raise InputError(f"{where}: condition {sorted(node)} mixes keys; use exactly one of all/any/not/field/"
+                         "certificate per mapping")
+    (key, arg), = node.items()
+    if key in ("all", "any"):
+        if not isinstance(arg, list) or not arg:
+            raise InputError(f"{where}: '{key}' needs a non-empty list of conditions")
+        parts = tuple(_compile_condition(part, where) for part in arg)
+        return _all_of(parts) if key == "all" else _any_of(parts)
+    if key == "not":
+        inner = _compile_condition(arg, where)
+        return lambda d: not inner(d)
+    if key == "certificate":
+        return _compile_certificate(arg, where)
+    raise InputError(f"{where}: unknown condition key {key!r}; use all, any, not, field or certificate")
+
+
+def _all_of(parts: tuple[_Condition, ...]) -> _Condition:
+    def check(d: Mapping[str, Any]) -> bool:
+        for part in parts:
+            if not part(d):
+                return False
+        return True
+    return check
+
+
+def _any_of(parts: tuple[_Condition, ...]) -> _Condition:
+    def check(d: Mapping[str, Any]) -> bool:
+        for part in parts:
+            if part(d):
+                return True
+        return False
+    return check
+
+
+def _compile_path(path: Any, where: str) -> tuple[str, ...]:
+    segments = tuple(path.split(".")) if isinstance(path, str) else ()
+    if (len(segments) < 2 or segments[0] not in _FIELD_ROOTS
+            or not all(_SEGMENT.fullmatch(s) for s in segments)):
+        raise InputError(f"{where}: bad field path {path!r}; write root.name[.name...] with root one of "
+                         f"{list(_FIELD_ROOTS)} and snake_case names, e.g. item.onsite_reason")
+    return segments
+
+
+def _getter(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    # Indexing and catching the failure is the fast path; a list or string on the way (TypeError) or an absent key
+    # both mean "missing".
+    if len(path) == 2:
+        first, second = path
+
+        def get_two(decision_input: Mapping[str, Any]) -> Any:
+            try:
+                return _mapping_only(decision_input[first])[second]
+            except (KeyError, TypeError):
+                return _MISSING
+        return get_two
+
+    def get(decision_input: Mapping[str, Any]) -> Any:
+        value: Any = decision_input
+        try:
+            for segment in path:
+                value = _mapping_only(value)[segment]
+        except (KeyError, TypeError):
+            return _MISSING
+        return value
+    return get
+
+
+def _mapping_only(value: Any) -> Mapping[str, Any]:
+    if type(value) is dict or isinstance(value, Mapping):
+        return value  # type: ignore[no-any-return]
+    raise TypeError("not a mapping")
+
+
+def _is_scalar(value: Any) -> bool:
+    return value is None or isinstance(value, (str, bool, int, float))
+
+
+def _is_number(value: Any) -> bool:
+    # int/float comparisons in Python are exact (no float conversion), so huge integers are fine.
+    if isinstance(value, bool):
+        return False
+    return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+
+
+def _same(a: Any, b: Any) -> bool:
+    # JSON semantics: true is not 1, false is not 0.
+    return a == b and isinstance(a, bool) == isinstance(b, bool)
+
+
+def _compile_comparison(node: dict[str, Any], where: str) -> _Condition:
+    unknown = sorted(set(node) - {"field", "op", "value", "ref"})
+    if unknown:
+        raise InputError(f"{where}: unknown key(s) {unknown} in a field comparison; use field, op and value (or ref)")
+    get = _getter(_compile_path(node["field"], where))
+    op = node.get("op")
+    if op not in _OPS:
+        raise InputError(f"{where}: unknown operator {op!r} on {node['field']!r}; use one of {list(_OPS)}")
+    if ("value" in node) == ("ref" in node):
+        raise InputError(f"{where}: comparison on {node['field']!r} needs exactly one of 'value' or 'ref'")
+    if "ref" in node:
+        if op in ("in", "not_in", "exists"):
+            raise InputError(f"{where}: operator {op!r} takes a literal 'value', not a 'ref'")
+        get_other = _getter(_compile_path(node["ref"], where))
+        return _compare_fields(get, op, get_other)
+    value = node["value"]
+    if op == "exists":
+        if not isinstance(value, bool):
+            raise InputError(f"{where}: 'exists' needs value true or false, got {value!r}")
+        return (lambda d: get(d) is not _MISSING) if value else (lambda d: get(d) is _MISSING)
+    if op in ("in", "not_in"):
+        if not isinstance(value, list) or not value or not all(_is_scalar(v) for v in value):
+            raise InputError(f"{where}: {op!r} needs a non-empty list of scalar values, got {value!r}")
+        options = tuple(value)
+        if op == "in":
+            return lambda d: (x := get(d)) is not _MISSING and any(_same(x, v) for v in options)
+        return lambda d: (x := get(d)) is not _MISSING and not any(_same(x, v) for v in options)
+    if op in _ORDERING_OPS:
+        if not _is_number(value):
+            raise InputError(f"{where}: {op!r} compares numbers; value {value!r} is not a finite number")
+        compare = _ORDERING_OPS[op]
+        return lambda d: _is_number(x := get(d)) and compare(x, value)
+    if not _is_scalar(value):
+        raise InputError(f"{where}: {op!r} needs a scalar value (string, number, boolean or null), got {value!r}")
+    if op == "==":
+        return lambda d: _same(get(d), value)
+    return lambda d: (x := get(d)) is not _MISSING and not _same(x, value)
+
+
+def _compare_fields(get: Callable[[Mapping[str, Any]], Any], op: str,
+                    get_other: Callable[[Mapping[str, Any]], Any]) -> _Condition:
+    if op in _ORDERING_OPS:
+        compare = _ORDERING_OPS[op]
+        return lambda d: _is_number(x := get(d)) and _is_number(y := get_other(d)) and compare(x, y)
+    equal = op == "=="
+
+    def check(d: Mapping[str, Any]) -> bool:
+        x, y = get(d), get_other(d)
+        return x is not _MISSING and y is not _MISSING and _same(x, y) == equal
+    return check
+
+
+def _compile_certificate(spec: Any, where: str) -> _Condition:
+    """True if some listed certificate has the given type and every given property."""
+    if not isinstance(spec, dict):
+        raise InputError(f"{where}: 'certificate' needs a mapping such as {{type: business-licence, status: valid}}")
+    unknown = sorted(set(spec) - _CERT_KEYS)
+    if unknown:
+        raise InputError(f"{where}: unknown certificate propert(ies) {unknown}; use {sorted(_CERT_KEYS)}")
+    if not isinstance(spec.get("type"), str) or not spec["type"]:
+        raise InputError(f"{where}: certificate condition needs a 'type', e.g. type: business-licence")
+    if "issuer" in spec:
+        issuers = spec["issuer"] if isinstance(spec["issuer"], list) else [spec["issuer"]]
+        if not issuers or not all(isinstance(i, str) and i for i in issuers):
+            raise InputError(f"{where}: certificate 'issuer' must be a department id or a list of them, e.g. "
+                             "issuer: [MKT]")
+        spec = {**spec, "issuer": tuple(issuers)}
+    for flag in ("verified", "expired", "holder"):
+        if flag in spec and not isinstance(spec[flag], bool):
+            raise InputError(f"{where}: certificate '{flag}' must be true or false, got {spec[flag]!r}")
+    if "status" in spec and spec["status"] not in CERTIFICATE_STATUSES:
+        raise InputError(f"{where}: unknown certificate status {spec['status']!r}; use one of "
+                         f"{list(CERTIFICATE_STATUSES)}")
+    wanted = tuple(spec.items())
+
+    def check(d: Mapping[str, Any]) -> bool:
+        certificates = d.get("certificates")
+        if not isinstance(certificates, (list, tuple)):
+            return False
+        return any(isinstance(c, Mapping) and all(
+            c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v) for k, v in wanted)
+            for c in certificates)
+    return check
+
+
+# ------------------------------------------------------------------------------------------------ evaluation
+
+
+def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation:
+    """Apply ``rule_set`` to one decision input. Pure: the result depends only on the two arguments."""
+    if not isinstance(decision_input, Mapping):
+        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    item_code = decision_input.get("service_item")
+    if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
+        raise InputError(f"decision input is for service item {item_code!r} but rule set "
+                         f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set")
+    fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
+    if not fired:
+        return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())
+    outcomes = {rule.outcome for rule in fired}
+    outcome = next(o for o in OUTCOMES if o in outcomes)
+    return Evaluation(outcome, tuple(r.reason for r in fired if r.outcome == outcome), tuple(r.rule_id for r in fired))

@@ -1,0 +1,79 @@
+"""Signatures a department puts on what it anchors (EIP-712 typed data).
+
+The signed domain carries the chain id and the contract address, so a signature made for one chain or one
+deployment cannot be replayed on another. Signatures are checked offline by recovering the signer's address
+and comparing it with the department's registered key history.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+
+from ..errors import InputError
+
+DOMAIN_NAME = "ProvenanceLedger"
+DOMAIN_VERSION = "1"
+
+_DOMAIN_TYPE = [
+    {"name": "name", "type": "string"},
+    {"name": "version", "type": "string"},
+    {"name": "chainId", "type": "uint256"},
+    {"name": "verifyingContract", "type": "address"},
+]
+BATCH_TYPES = {
+    "AnchorBatch": [
+        {"name": "root", "type": "bytes32"},
+        {"name": "count", "type": "uint32"},
+        {"name": "schema", "type": "bytes32"},
+        {"name": "department", "type": "bytes32"},
+    ]
+}
+LOG_TYPES = {
+    "LogBatch": [
+        {"name": "logId", "type": "bytes32"},
+        {"name": "root", "type": "bytes32"},
+        {"name": "firstSeq", "type": "uint64"},
+        {"name": "lastSeq", "type": "uint64"},
+        {"name": "department", "type": "bytes32"},
+    ]
+}
+
+
+def _message(chain_id: int, contract: str, types: dict[str, Any], primary: str, data: dict[str, Any]) -> Any:
+    return encode_typed_data(full_message={
+        "types": {"EIP712Domain": _DOMAIN_TYPE, **types},
+        "primaryType": primary,
+        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
+                   "verifyingContract": contract},
+        "message": data,
+    })
+
+
+def batch_message(chain_id: int, contract: str, root: bytes, count: int, schema: bytes, department: bytes) -> Any:
+    return _message(chain_id, contract, BATCH_TYPES, "AnchorBatch",
+                    {"root": root, "count": count, "schema": schema, "department": department})
+
+
+def log_message(chain_id: int, contract: str, log_id: bytes, root: bytes, first_seq: int, last_seq: int,
+                department: bytes) -> Any:
+    return _message(chain_id, contract, LOG_TYPES, "LogBatch",
+                    {"logId": log_id, "root": root, "firstSeq": first_seq, "lastSeq": last_seq,
+                     "department": department})
+
+
+def sign(account: LocalAccount, message: Any) -> bytes:
+    return bytes(account.sign_message(message).signature)
+
+
+def recover(message: Any, signature: bytes) -> str:
+    """Address that made ``signature``; InputError when it is not a well-formed signature."""
+    if len(signature) != 65:
+        raise InputError(f"a signature is 65 bytes, got {len(signature)}")
+    try:
+        return str(Account.recover_message(message, signature=signature))
+    except Exception as exc:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
+        raise InputError(f"signature cannot be recovered: {exc}") from None

@@ -1,0 +1,184 @@
+"""Certificates as W3C Verifiable Credentials (Data Model 2.0), and back.
+
+:func:`to_credential` wraps a holder's document or presentation (``pl-cert/1``, docs/format.md §9) in a VC 2.0
+credential: issuer, validFrom / validUntil, credentialSubject, a ``credentialStatus`` that points at the status on
+chain, and a proof of type ``PlCertAnchorProof`` that carries everything the ledger's own verification needs (salts,
+hidden field hashes, digest, anchor with its Merkle proof and EIP-712 signature). :func:`to_document` turns such a
+credential back into the document, after checking it against the VC 2.0 JSON Schema (``contexts/vc-2.0.schema.json``),
+expanding it as JSON-LD with the contexts shipped in ``ledger/formats/contexts`` (never the network), and checking that every
+readable property of the envelope is exactly the one the certified fields give: the envelope is a view of the
+document, so nobody can extend ``validUntil`` or rename the issuer in it without failing. The verdict then comes from
+the same checks as for the document (``ledger verify``). docs/format.md §11 is the specification.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, date, datetime
+from functools import cache
+from importlib import resources
+from typing import Any
+from urllib.parse import quote
+
+from .certificate import CertificateDocument, load_document
+from .canonical import parse_hex32
+from ..errors import InputError
+
+VC_V2 = "https://www.w3.org/ns/credentials/v2"
+PL_CERT_V1 = "https://ns.provenance-ledger.org/pl-cert/v1"
+CONTEXTS = {VC_V2: "credentials-v2.jsonld", PL_CERT_V1: "pl-cert-v1.jsonld"}
+PROOF_TYPE = "PlCertAnchorProof"
+STATUS_TYPE = "PlCertChainStatus"
+
+
+@cache
+def _shipped(name: str) -> Any:
+    return json.loads(resources.files("ledger.formats").joinpath("contexts", name).read_text(encoding="utf-8"))
+
+
+def document_loader(url: str, options: Any = None) -> dict[str, Any]:
+    """pyld document loader that knows only the shipped contexts: nothing is ever fetched."""
+    name = CONTEXTS.get(url)
+    if name is None:
+        from pyld.jsonld import JsonLdError
+
+        raise JsonLdError(f"context {url} is not shipped with the ledger and is never fetched",
+                          "jsonld.LoadDocumentError", {"url": url}, code="loading document failed")
+    return {"contextUrl": None, "documentUrl": url, "document": _shipped(name)}
+
+
+def is_credential(value: Any) -> bool:
+    return isinstance(value, Mapping) and "@context" in value
+
+
+def _timestamp(value: str, *, end_of_day: bool = False) -> str:
+    """An xsd:dateTimeStamp (VC 2.0 validFrom / validUntil) for a certificate date or date-time."""
+    if len(value) == 10:
+        day = date.fromisoformat(value)
+        return f"{day.isoformat()}T{'23:59:59' if end_of_day else '00:00:00'}Z"
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)  # the ledger reads zone-less times as UTC (verify.py)
+    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _issuer_id(anchor: Mapping[str, Any], department: str) -> str:
+    return f"urn:pl-department:{anchor['chain_id']}:{str(anchor['registry']).lower()}:{quote(department, safe='')}"
+
+
+def to_credential(source: Mapping[str, Any] | CertificateDocument, *,
+                  status_list: tuple[str, int] | None = None) -> dict[str, Any]:
+    """The VC 2.0 credential of a holder's document or presentation (see the module docstring). ``status_list``
+    (gateway base URL, leaf index in the batch) adds the two BitstringStatusListEntry entries (statuslist.py), and
+    ``credentialStatus`` becomes an array with the PlCertChainStatus entry first."""
+    doc = source.to_json() if isinstance(source, CertificateDocument) else load_document(source).to_json()
+    if isinstance(source, Mapping) and isinstance(source.get("digest"), str):
+        doc["digest"] = source["digest"]  # the stated digest is a claim that verification compares; keep it
+    fields, anchor = doc["fields"], doc["anchor"]
+    try:
+        issuer = fields["issuer"]
+        valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
+        valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
+        anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]  # noqa: B018
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InputError(f"this document cannot be a credential: {exc!r} is missing or malformed; export it again "
+                         "with `ledger export`") from None
+    credential: dict[str, Any] = {
+        "@context": [VC_V2, PL_CERT_V1],
+        "id": f"urn:pl-cert:{doc['digest']}",
+        "type": ["VerifiableCredential", "PlCertCredential"],
+        "issuer": {"id": _issuer_id(anchor, issuer), "name": issuer},
+        "validFrom": valid_from,
+    }
+    if valid_until is not None:
+        credential["validUntil"] = valid_until
+    credential["credentialSubject"] = {"type": "PlCertSubject", "certificateId": fields["id"],
+                                       "certificateType": fields["type"], "claims": fields}
+    credential["credentialStatus"] = {"type": STATUS_TYPE, "chainId": anchor["chain_id"],
+                                      "contract": anchor["contract"], "department": anchor.get("department", issuer),
+                                      "root": anchor["root"], "digest": doc["digest"]}
+    if status_list is not None:
+        from . import bitstring
+
+        base, index = status_list
+        credential["credentialStatus"] = [credential["credentialStatus"], *bitstring.entries(
+            base, str(anchor.get("department", issuer)), parse_hex32(str(anchor["root"]), "anchor.root"), index)]
+    proof = {"type": PROOF_TYPE, "proofPurpose": "assertionMethod",
+             "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
+             "format": doc["format"], "digest": doc["digest"], "salts": doc["salts"]}
+    if doc.get("hidden"):
+        proof["hidden"] = doc["hidden"]
+    proof["anchor"] = anchor
+    if isinstance(anchor.get("block_time"), int):
+        proof["created"] = datetime.fromtimestamp(anchor["block_time"], UTC).isoformat().replace("+00:00", "Z")
+    credential["proof"] = proof
+    return credential
+
+
+def schema_errors(credential: Any) -> list[str]:
+    """Where ``credential`` breaks the VC 2.0 JSON Schema (empty: it conforms)."""
+    from jsonschema import Draft202012Validator
+
+    validator = Draft202012Validator(_shipped("vc-2.0.schema.json"))
+    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+            for e in sorted(validator.iter_errors(credential), key=lambda e: list(map(str, e.absolute_path)))]
+
+
+def expand(credential: Any) -> list[Any]:
+    """JSON-LD expansion with the shipped contexts only; InputError when it fails."""
+    from pyld import jsonld
+
+    try:
+        return list(jsonld.expand(json.loads(json.dumps(credential)), {"documentLoader": document_loader}))
+    except Exception as exc:  # noqa: BLE001 - hostile input: any failure of the processor is a refusal, never a crash
+        reason = getattr(exc, "type", None) or type(exc).__name__
+        raise InputError(f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}): "
+                         f"{reason}; export it again with `ledger export --vc`") from None
+
+
+def to_document(credential: Any) -> dict[str, Any]:
+    """The holder's document inside a credential made by :func:`to_credential`, after the checks of the module
+    docstring; InputError naming the first problem otherwise."""
+    if not isinstance(credential, Mapping):
+        raise InputError("a credential must be a JSON object")
+    problems = schema_errors(credential)
+    if problems:
+        raise InputError("the credential does not conform to the VC 2.0 schema: " + "; ".join(problems[:5]))
+    if "VerifiablePresentation" in (credential.get("type") or []):
+        raise InputError("this is a verifiable presentation; give the credential it holds "
+                         "(its verifiableCredential entry)")
+    expand(credential)
+    proof = credential.get("proof")
+    subject = credential.get("credentialSubject")
+    if not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE or not isinstance(subject, Mapping):
+        raise InputError(f"the credential has no {PROOF_TYPE} proof and one credentialSubject: it was not exported "
+                         "by this ledger, which verifies only its own anchored certificates")
+    doc: dict[str, Any] = {"format": proof.get("format"), "fields": subject.get("claims"), "salts": proof.get("salts"),
+                           "digest": proof.get("digest"), "anchor": proof.get("anchor")}
+    if proof.get("hidden"):
+        doc["hidden"] = proof["hidden"]
+    expected = to_credential(doc, status_list=_status_list(credential, doc))  # refuses a malformed document with its own message
+    differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
+    if differing:
+        raise InputError(f"the credential's {', '.join(differing)} disagree(s) with the certified fields it carries: "
+                         "its readable envelope was edited; trust neither, ask the holder for the issuer's export")
+    return doc
+
+
+def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:
+    """(base URL, index) the credential's BitstringStatusListEntry entries name, checked against the document's
+    department and root (statuslist.py); None when it has none."""
+    status = credential.get("credentialStatus")
+    if not isinstance(status, list):
+        return None
+    from . import bitstring
+
+    found = [e for e in status if isinstance(e, Mapping) and e.get("type") == bitstring.ENTRY_TYPE]
+    if not found:
+        return None
+    anchor = doc.get("anchor") if isinstance(doc.get("anchor"), Mapping) else {}
+    fields = doc.get("fields") if isinstance(doc.get("fields"), Mapping) else {}
+    root = parse_hex32(str(anchor.get("root")), "anchor.root")  # type: ignore[union-attr]
+    return bitstring.entry_base_and_index(found, str(anchor.get("department") or fields.get("issuer")),  # type: ignore[union-attr]
+                                           root)

@@ -1,0 +1,432 @@
+"""Talking to the chain: contract handles, sending transactions with our own nonces, decoding reverts.
+
+Only standard ``eth_*`` JSON-RPC methods are used here, so the same code runs against the embedded anvil, a
+Besu/QBFT network or geth. Each signer's nonce is kept locally (web3's HTTP provider may retry a send, which
+then answers "already known" or "nonce too low"); a revert is decoded into a ChainError that names the
+contract's custom error and its arguments.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_abi import decode as abi_decode
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+from web3 import Web3
+from web3.exceptions import (
+    BlockNotFound,
+    ContractCustomError,
+    ContractLogicError,
+    TransactionNotFound,
+    Web3RPCError,
+)
+
+from .chainread import DEFAULT_LOG_SPAN
+from ..errors import ChainError, ConfigError, InputError
+from .toolchain import Artifact, contract_artifacts
+
+ROLE_ISSUER = 1
+ROLE_VERIFIER = 2
+ROLE_AUDITOR = 4
+ROLE_APPROVER = 8
+ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
+
+CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
+CONTRACT_VERSIONS = {"registry": "2.0.0", "anchor": "2.0.0", "log": "2.0.0"}
+_VERSION_REASONS = {
+    "registry": "proposals that expire, signed approvals, council changes: docs/governance.md",
+    "anchor": "batches and statuses per department, docs/format.md §8",
+    "log": "batches and statuses per department, docs/format.md §8",
+}
+SEND_ATTEMPTS = 8
+DROP_CHECKS = 3  # consecutive look-ups that must miss before a transaction counts as dropped
+# Node answers meaning "this nonce is taken" (geth/Besu/anvil wording): read the pending nonce again and re-sign.
+_NONCE_TAKEN = ("nonce too low", "nonce too high", "replacement transaction underpriced", "underpriced")
+
+
+def department_id_bytes(code: str) -> bytes:
+    """A department code ("MKT", "HOSP-01") as the bytes32 the contracts use (ASCII, right-padded)."""
+    if not isinstance(code, str) or not code or len(code) > 32 or not code.isascii() or not code.isprintable():
+        raise InputError(f"department id {code!r} must be 1 to 32 printable ASCII characters")
+    return code.encode("ascii").ljust(32, b"\x00")
+
+
+def department_code(raw: bytes) -> str:
+    return raw.rstrip(b"\x00").decode("ascii", errors="replace")
+
+
+def roles_from_names(names: list[str] | str) -> int:
+    if isinstance(names, str):
+        names = [n for n in names.replace("+", ",").split(",") if n]
+    bits = 0
+    for name in names:
+        try:
+            bits |= ROLE_NAMES[name.strip().lower()]
+        except KeyError:
+            raise InputError(f"unknown role {name!r}; roles are {', '.join(ROLE_NAMES)}") from None
+    if not bits:
+        raise InputError("a department needs at least one role")
+    return bits
+
+
+def role_names(bits: int) -> list[str]:
+    return [name for name, bit in ROLE_NAMES.items() if bits & bit]
+
+
+@dataclass(frozen=True)
+class Deployment:
+    chain_id: int
+    registry: str
+    anchor: str
+    log: str
+    deployed_block: int
+    genesis_hash: str
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Deployment | None:
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"deployment file {path} is unreadable ({exc}); restore it or deploy again") from exc
+
+
+class TransactionDropped(ChainError):
+    """The node no longer knows a transaction it accepted (dropped from the pool, lost in a restart)."""
+
+
+class _ErrorDecoder:
+    def __init__(self, artifacts: dict[str, Artifact]) -> None:
+        self._by_selector: dict[bytes, tuple[str, list[str], list[str]]] = {}
+        for artifact in artifacts.values():
+            for item in artifact.abi:
+                if item.get("type") == "error":
+                    types = [_abi_type(i) for i in item["inputs"]]
+                    selector = keccak(text=f"{item['name']}({','.join(types)})")[:4]
+                    self._by_selector[selector] = (item["name"], types, [i["name"] for i in item["inputs"]])
+
+    def decode(self, data: str | bytes | None) -> tuple[str, tuple[Any, ...]] | None:
+        if data is None:
+            return None
+        raw = bytes.fromhex(data[2:] if data.startswith("0x") else data) if isinstance(data, str) else data
+        entry = self._by_selector.get(raw[:4])
+        if entry is None:
+            return None
+        name, types, _ = entry
+        try:
+            return name, tuple(abi_decode(types, raw[4:]))
+        except Exception:  # noqa: BLE001 - undecodable payload: report the name alone
+            return name, ()
+
+
+def _abi_type(item: dict[str, Any]) -> str:
+    if item["type"].startswith("tuple"):
+        inner = ",".join(_abi_type(c) for c in item["components"])
+        return f"({inner}){item['type'][5:]}"
+    return str(item["type"])
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, bytes):
+        text = value.rstrip(b"\x00")
+        if len(value) == 32 and text and text.isascii() and text.decode().isprintable():
+            return repr(text.decode())
+        return "0x" + value.hex()
+    return str(value)
+
+
+
+def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
+    """The fee fields of a transaction, from the node's own fee model: ``gasPrice`` when set (LEDGER_GAS_PRICE)
+    or when the latest block has no base fee or a zero one (a zero-fee QBFT network, the embedded node); otherwise
+    an EIP-1559 transaction whose ``maxFeePerGas`` covers the base fee rising through a dozen full blocks (12.5 %
+    each at most) plus the node's suggested tip, so a busy stretch does not leave an anchor waiting. The sender
+    pays only the base fee and the tip actually charged."""
+    if gas_price is not None:
+        return {"gasPrice": gas_price}
+    try:
+        base = int(w3.eth.get_block("latest").get("baseFeePerGas") or 0)
+        if base == 0:
+            return {"gasPrice": int(w3.eth.gas_price)}
+        try:
+            tip = int(w3.eth.max_priority_fee)
+        except Web3RPCError:  # a node without eth_maxPriorityFeePerGas: its gas price less the base fee
+            tip = max(int(w3.eth.gas_price) - base, 0)
+    except (OSError, Web3RPCError) as exc:
+        raise ChainError(f"could not read the chain's fees from {getattr(w3.provider, 'endpoint_uri', '?')}: "
+                         f"{exc}") from exc
+    return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
+
+class Chain:
+    """Contract handles and transaction sending for one deployment."""
+
+    def __init__(self, w3: Web3, deployment: Deployment, *, gas_price: int | None = None,
+                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None,
+                 log_span: int = DEFAULT_LOG_SPAN) -> None:
+        self.w3 = w3
+        self.deployment = deployment
+        self.timeout = timeout
+        self.log_span = log_span  # blocks per eth_getLogs request (ledger.onchain.chainread)
+        self.gas_price = gas_price
+        self.artifacts = artifacts or contract_artifacts()
+        self.errors = _ErrorDecoder(self.artifacts)
+        self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
+        self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
+        self.log = w3.eth.contract(address=deployment.log, abi=self.artifacts["BatchLog"].abi)
+        self._nonces: dict[str, int] = {}
+        self._locks: dict[str, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+
+    @property
+    def chain_id(self) -> int:
+        return self.deployment.chain_id
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def call(self, fn: Any, block: int | str = "latest") -> Any:
+        try:
+            return fn.call(block_identifier=block)
+        except (ContractCustomError, ContractLogicError) as exc:
+            raise self._revert_error(exc, fn) from None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"chain call failed: {exc}") from exc
+
+    def block_number(self) -> int:
+        try:
+            return int(self.w3.eth.block_number)
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"the chain node at {self._url()} does not answer: {exc}") from exc
+
+    def _url(self) -> str:
+        return str(getattr(self.w3.provider, "endpoint_uri", "?"))
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def _lock(self, address: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(address, threading.Lock())
+
+    def _fees(self) -> dict[str, int]:
+        return fee_fields(self.w3, self.gas_price)
+
+    def send(self, account: LocalAccount, fn: Any, *, gas: int | None = None) -> str:
+        """Sign and send a contract call from ``account``; returns the transaction hash (not yet confirmed).
+
+        The call is simulated first, so a revert surfaces here as a ChainError naming the contract's error.
+        The nonce is the node's ``pending`` transaction count, read under a per-key lock: after a node restart
+        that lost blocks, a dropped transaction or another process writing with the same key, it is still the
+        next free nonce. A same-nonce conflict ("replacement transaction underpriced": fees are zero, so we
+        never outbid, we re-read the nonce instead) or "nonce too low" means another writer took the nonce.
+        """
+        address = account.address
+        with self._lock(address):
+            if gas is None:
+                try:
+                    gas = int(fn.estimate_gas({"from": address}) * 1.25) + 20_000
+                except (ContractCustomError, ContractLogicError) as exc:
+                    raise self._revert_error(exc, fn) from None
+                except (OSError, Web3RPCError) as exc:
+                    raise ChainError(f"could not simulate {fn.fn_name}: {exc}") from exc
+            for attempt in range(SEND_ATTEMPTS):
+                try:
+                    nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
+                    tx = fn.build_transaction({
+                        "from": address, "nonce": nonce, "gas": gas, "chainId": self.chain_id, **self._fees(),
+                    })
+                except (OSError, Web3RPCError) as exc:
+                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
+                signed = account.sign_transaction(tx)
+                tx_hash = "0x" + bytes(signed.hash).hex()
+                try:
+                    self.w3.eth.send_raw_transaction(signed.raw_transaction)
+                except Web3RPCError as exc:
+                    message = str(exc).lower()
+                    if any(m in message for m in ("already known", "already imported", "known transaction")):
+                        pass  # a retried send of this very transaction: it is in the pool
+                    elif "nonce too low" in message and self._known(tx_hash):
+                        pass  # our own earlier attempt was mined
+                    elif any(m in message for m in _NONCE_TAKEN):
+                        time.sleep(0.05 * (attempt + 1))  # another writer used this nonce: read it again
+                        continue
+                    elif "insufficient funds" in message:
+                        raise ChainError(f"the node refused {fn.fn_name}: {address} cannot pay for gas on this "
+                                         f"chain ({exc}); fund that address, or run the network with zero fees "
+                                         "(docs/deploy.md), then run the command again") from exc
+                    else:
+                        raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
+                except OSError as exc:
+                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
+                self._nonces[address] = nonce + 1
+                return tx_hash
+            raise ChainError(f"could not find a free nonce for {address} after {SEND_ATTEMPTS} attempts: "
+                             "another process keeps sending with the same key")
+
+    def _known(self, tx_hash: str) -> bool:
+        try:
+            self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            return True
+        except TransactionNotFound:
+            return False
+
+    def known(self, tx_hash: str) -> bool:
+        """Whether the node knows the transaction (in its pool or mined); False means it was dropped."""
+        try:
+            return self._known(tx_hash)
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not look up {tx_hash}: {exc}") from exc
+
+    def block_hash(self, number: int) -> str | None:
+        """The canonical hash of block ``number`` now, or None when the chain is shorter."""
+        try:
+            block = self.w3.eth.get_block(number)
+        except BlockNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not read block {number}: {exc}") from exc
+        return "0x" + bytes(block["hash"]).hex()
+
+    def forget_nonce(self, address: str) -> None:
+        self._nonces.pop(address, None)
+
+    def receipt(self, tx_hash: str) -> Any | None:
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+        except (OSError, Web3RPCError) as exc:
+            raise ChainError(f"could not read receipt of {tx_hash}: {exc}") from exc
+
+    def wait(self, tx_hash: str, *, timeout: float | None = None, fn: Any = None) -> Any:
+        """Wait for a receipt; a failed transaction raises ChainError with the decoded revert.
+
+        A transaction the node no longer knows (dropped from its pool, or lost with a node restart) raises
+        :class:`TransactionDropped` instead of waiting out the timeout.
+        """
+        deadline = time.monotonic() + (timeout or self.timeout)
+        delay = 0.005
+        misses = 0
+        while True:
+            receipt = self.receipt(tx_hash)
+            if receipt is not None:
+                break
+            misses = 0 if self.known(tx_hash) else misses + 1
+            if misses >= DROP_CHECKS:
+                raise TransactionDropped(f"transaction {tx_hash} was dropped by the node; send it again")
+            if time.monotonic() > deadline:
+                raise ChainError(f"transaction {tx_hash} was not mined within {timeout or self.timeout} s")
+            time.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        if receipt["status"] != 1:
+            raise ChainError(f"transaction {tx_hash} reverted in block {receipt['blockNumber']}"
+                             + (f" ({self._replay_revert(tx_hash, receipt)})" if fn is None else ""))
+        return receipt
+
+    def _replay_revert(self, tx_hash: str, receipt: Any) -> str:
+        try:
+            tx = self.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
+            self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, receipt["blockNumber"])
+        except (ContractCustomError, ContractLogicError) as exc:
+            return str(self._revert_error(exc, None))
+        except Exception:  # noqa: BLE001 - best effort diagnosis only
+            pass
+        return "reason unknown"
+
+    def transact(self, account: LocalAccount, fn: Any) -> Any:
+        """Send and wait: for the rare administrative writes (council votes, revocations).
+
+        A dropped transaction is sent again (re-simulated first, so a write that meanwhile became invalid
+        surfaces as the contract's error rather than being applied twice).
+        """
+        for _ in range(SEND_ATTEMPTS):
+            try:
+                return self.wait(self.send(account, fn), fn=fn)
+            except TransactionDropped:
+                continue
+        raise ChainError(f"{fn.fn_name} from {account.address} was dropped {SEND_ATTEMPTS} times")
+
+    def confirmed(self, receipt: Any, confirmations: int) -> bool:
+        return self.block_number() >= int(receipt["blockNumber"]) + confirmations
+
+    def _revert_error(self, exc: Exception, fn: Any) -> ChainError:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        decoded = self.errors.decode(data if isinstance(data, (str, bytes)) else None)
+        what = getattr(fn, "fn_name", "the call") if fn is not None else "the transaction"
+        if decoded:
+            name, args = decoded
+            return ChainError(f"the chain refused {what}: {name}({', '.join(_fmt(a) for a in args)})",
+                              error_name=name, args=args)
+        return ChainError(f"the chain refused {what}: {getattr(exc, 'message', None) or exc}")
+
+    # -- deployment ------------------------------------------------------------------------------------
+    @classmethod
+    def deploy(cls, w3: Web3, deployer: LocalAccount, council: list[str], threshold: int, *,
+               gas_price: int | None = None, timeout: float = 60.0) -> Deployment:
+        """Deploy the registry, anchor and log contracts; returns their addresses."""
+        artifacts = contract_artifacts()
+        chain_id = int(w3.eth.chain_id)
+        fees = fee_fields(w3, gas_price)
+        nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))
+        addresses: dict[str, str] = {}
+        first_block = None
+        for name, args in (("DepartmentRegistry", (council, threshold)), ("CertificateAnchor", None),
+                           ("BatchLog", None)):
+            artifact = artifacts[name]
+            factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+            ctor = factory.constructor(*(args if args is not None else (addresses["DepartmentRegistry"],)))
+            tx = ctor.build_transaction({"from": deployer.address, "nonce": nonce, "chainId": chain_id,
+                                         "gas": 6_000_000, **fees})
+            signed = deployer.sign_transaction(tx)
+            try:
+                tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
+                receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=timeout, poll_latency=0.05)
+            except (OSError, Web3RPCError) as exc:
+                raise ChainError(f"deploying {name} failed: {exc}") from exc
+            if receipt["status"] != 1:
+                raise ChainError(f"deploying {name} reverted; check the council addresses and threshold")
+            addresses[name] = receipt["contractAddress"]
+            first_block = first_block or int(receipt["blockNumber"])
+            nonce += 1
+        genesis = w3.eth.get_block(0)["hash"]
+        return Deployment(chain_id=chain_id, registry=addresses["DepartmentRegistry"],
+                          anchor=addresses["CertificateAnchor"], log=addresses["BatchLog"],
+                          deployed_block=first_block or 0, genesis_hash="0x" + bytes(genesis).hex())
+
+    def check_code(self) -> None:
+        for name, address in (("registry", self.deployment.registry), ("anchor", self.deployment.anchor),
+                              ("log", self.deployment.log)):
+            if not self.w3.eth.get_code(address):  # type: ignore[arg-type]
+                raise ConfigError(
+                    f"no {name} contract at {address} on chain {self.chain_id}: the chain was reset or the "
+                    "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node")
+        for name, contract in (("registry", self.registry), ("anchor", self.anchor), ("log", self.log)):
+            try:
+                found = contract.functions.version().call()
+            except Exception as exc:  # noqa: BLE001 - an old or foreign contract: report it as such
+                found = f"unreadable ({exc})"
+            if found != CONTRACT_VERSIONS[name]:
+                raise ConfigError(
+                    f"the {name} contract at {contract.address} is version {found}; this ledger needs "
+                    f"{CONTRACT_VERSIONS[name]} ({_VERSION_REASONS[name]}). "
+                    "Deploy the current contracts (`ledger deploy`) and issue into the new deployment")
+
+
+def connect(url: str, timeout: float = 30.0) -> Web3:
+    w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
+    return w3
+
+
+Callback = Callable[[int], None]

@@ -1,0 +1,194 @@
+"""Reading events from the chain: one scan policy for ``eth_getLogs`` and typed events.
+
+Every event query of the library goes through :func:`scan` (decoded events of one contract event) or
+:func:`scan_raw` (a raw filter, for several event types in one request). The policy is the same everywhere:
+
+* from the deployment block (never block 0: nothing of ours is older, and public RPC providers refuse an
+  unbounded range), up to the head read once when the scan starts (or the ``end`` a caller fixes);
+* in chunks of ``Chain.log_span`` blocks (``LEDGER_LOG_SPAN``, default 10,000: what public providers accept),
+  results in chain order;
+* any transport or node error becomes a :class:`~ledger.errors.ChainError` that names what was being read, the
+  blocks and the node, and what to do.
+
+The dataclasses below are the typed form of the events read most; ``from_log`` builds one from a decoded event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from web3.exceptions import Web3Exception
+
+from ..errors import ChainError
+
+if TYPE_CHECKING:
+    from .chain import Chain
+
+DEFAULT_LOG_SPAN = 10_000
+"""Blocks per ``eth_getLogs`` request unless ``LEDGER_LOG_SPAN`` says otherwise."""
+
+REORG_MARGIN = 12
+"""Blocks beyond the configured confirmations that a reorganisation is still guarded against."""
+
+
+@dataclass(frozen=True)
+class Finality:
+    """The one finality policy, from the configured confirmations (``LEDGER_CONFIRMATIONS``).
+
+    * an anchor *counts* once ``confirmations`` blocks are on top of it (``counts``);
+    * a fact is *final* (cached for good, never re-read) once it is ``confirmations + REORG_MARGIN`` deep
+      (``final_upto``): shallower facts are re-read, so a reorganisation cannot leave a stale one behind;
+    * a confirmed batch is re-checked against the canonical chain while it is in the newest ``recheck_window``
+      blocks (``ledger recheck``; ``ledger reconcile`` checks them all).
+    """
+
+    confirmations: int = 0
+
+    def counts(self, block: int, head: int) -> bool:
+        return head - block >= self.confirmations
+
+    @property
+    def reorg_depth(self) -> int:
+        return self.confirmations + REORG_MARGIN
+
+    def final_upto(self, head: int) -> int:
+        """The newest block whose facts are final at ``head``."""
+        return head - self.reorg_depth
+
+    @property
+    def recheck_window(self) -> int:
+        return max(256, 4 * self.confirmations)
+
+# What a node or its transport raises for a failed request: requests' errors are OSErrors, web3's own errors
+# (RPC errors, timeouts, bad responses) are Web3Exceptions, a malformed answer is a ValueError.
+_READ_ERRORS = (OSError, ValueError, Web3Exception)
+
+
+def block_ranges(start: int, end: int, span: int) -> Iterator[tuple[int, int]]:
+    """[start, end] cut into consecutive inclusive ranges of at most ``span`` blocks."""
+    if span < 1:
+        raise ValueError(f"a log span must be at least 1 block, not {span}")
+    block = start
+    while block <= end:
+        upto = min(end, block + span - 1)
+        yield block, upto
+        block = upto + 1
+
+
+def _fetch(chain: Chain, what: str, start: int, end: int | None,
+           request: Callable[[int, int], list[Any]]) -> list[Any]:
+    span = chain.log_span
+    first = max(int(chain.deployment.deployed_block), start)
+    last = chain.block_number() if end is None else end
+    found: list[Any] = []
+    for low, high in block_ranges(first, last, span):
+        try:
+            found.extend(request(low, high))
+        except _READ_ERRORS as exc:
+            raise ChainError(
+                f"could not read {what} in blocks {low}-{high} from the node at {_url(chain)}: {exc}. Check that "
+                f"the node is reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower "
+                f"LEDGER_LOG_SPAN (now {span})") from exc
+    found.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
+    return found
+
+
+def scan(chain: Chain, event: Any, *, what: str, argument_filters: Mapping[str, Any] | None = None,
+         start: int = 0, end: int | None = None) -> list[Any]:
+    """Decoded logs of the contract event ``event`` (e.g. ``chain.anchor.events.BatchAnchored``) matching
+    ``argument_filters``, from ``start`` (never before the deployment block) to ``end`` (default: the head now),
+    oldest first. ``what`` names the read in errors ("the anchors of MKT")."""
+    filters = dict(argument_filters) if argument_filters else None
+
+    def request(low: int, high: int) -> list[Any]:
+        return list(event().get_logs(from_block=low, to_block=high, argument_filters=filters))
+
+    return _fetch(chain, what, start, end, request)
+
+
+def scan_raw(chain: Chain, params: Mapping[str, Any], *, what: str, start: int = 0,
+             end: int | None = None) -> list[Any]:
+    """Raw logs for the filter ``params`` (address, topics; the block range is the scan's), oldest first."""
+    def request(low: int, high: int) -> list[Any]:
+        return list(chain.w3.eth.get_logs({**params, "fromBlock": low, "toBlock": high}))  # type: ignore[typeddict-item]
+
+    return _fetch(chain, what, start, end, request)
+
+
+def _url(chain: Chain) -> str:
+    return str(getattr(chain.w3.provider, "endpoint_uri", "?"))
+
+
+def _hex(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+@dataclass(frozen=True, kw_only=True)
+class EventAt:
+    """Where an event is: its block and transaction."""
+
+    block_number: int
+    block_hash: str
+    tx_hash: str
+    log_index: int
+
+    @staticmethod
+    def _where(log: Any) -> dict[str, Any]:
+        return {"block_number": int(log["blockNumber"]), "block_hash": _hex(log["blockHash"]),
+                "tx_hash": _hex(log["transactionHash"]), "log_index": int(log["logIndex"])}
+
+
+@dataclass(frozen=True, kw_only=True)
+class BatchAnchored(EventAt):
+    """``CertificateAnchor.BatchAnchored``: a department anchored a batch root."""
+
+    department_id: bytes
+    root: str
+    signer: str
+    count: int
+    schema: str
+
+    @classmethod
+    def from_log(cls, log: Any) -> BatchAnchored:
+        args = log["args"]
+        return cls(department_id=bytes(args["departmentId"]), root=_hex(args["root"]), signer=str(args["signer"]),
+                   count=int(args["count"]), schema=_hex(args["schema"]), **cls._where(log))
+
+
+@dataclass(frozen=True, kw_only=True)
+class LogBatchAnchored(EventAt):
+    """``BatchLog.LogBatchAnchored``: a department anchored a range of one of its hash-chained logs."""
+
+    log_id: str
+    department_id: bytes
+    root: str
+    first_seq: int
+    last_seq: int
+    head_hash: str
+    signer: str
+
+    @classmethod
+    def from_log(cls, log: Any) -> LogBatchAnchored:
+        args = log["args"]
+        return cls(log_id=_hex(args["logId"]), department_id=bytes(args["departmentId"]), root=_hex(args["root"]),
+                   first_seq=int(args["firstSeq"]), last_seq=int(args["lastSeq"]), head_hash=_hex(args["headHash"]),
+                   signer=str(args["signer"]), **cls._where(log))
+
+
+def batch_anchored(chain: Chain, department_id: bytes, root: bytes) -> list[BatchAnchored]:
+    """The ``BatchAnchored`` events of ``department_id``'s batch ``root`` (another department's anchoring of the
+    same root value, in its own namespace, is never among them)."""
+    logs = scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {_hex(root)}",
+                argument_filters={"root": root, "departmentId": department_id})
+    return [BatchAnchored.from_log(log) for log in logs]
+
+
+def log_batches_anchored(chain: Chain, *, log_id: bytes | None = None, department_id: bytes | None = None,
+                         root: bytes | None = None) -> list[LogBatchAnchored]:
+    """The ``LogBatchAnchored`` events matching the given log, department and root, oldest first."""
+    filters = {k: v for k, v in (("logId", log_id), ("departmentId", department_id), ("root", root))
+               if v is not None}
+    logs = scan(chain, chain.log.events.LogBatchAnchored, what="the anchored log ranges", argument_filters=filters)
+    return [LogBatchAnchored.from_log(log) for log in logs]

@@ -1,0 +1,294 @@
+"""The embedded chain: an anvil node whose state lives in the data directory.
+
+Several ledger processes share one node: the first starts it and records its port and pid in
+``chain/node.json``; the others attach. The state is written every second (``--state-interval``) and on a
+clean stop, so a restart keeps every anchor; after a hard kill the newest second of blocks may be lost, which
+the outbox treats like a reorganisation (see docs/guarantees.md). A restarted node listens on the port of the
+previous one (kept in ``chain/node.json``) when it is free, so processes attached to it carry on.
+
+The chain keeps its identity across restarts. anvil 1.7.1 makes a fresh block 0 (stamped with the current time)
+at every start and adds it to the state file next to the ones of earlier starts; which of them it loads as block
+0 next time depends on hash-map order, so the genesis hash, which evidence bundles and the deployment file name,
+would change at random. ``--init`` (a fixed genesis) cannot be combined with ``--state``, and ``--timestamp``
+also rewinds the clock of every later block to it. So the genesis hash is recorded in
+``chain/genesis.json``, and before each start the state file is rewritten to hold that block 0 only (anvil then
+loads it over its fresh one); a start whose block 0 is not the recorded one is refused. The hash is recorded at
+the first start that finds a state file (the parent of block 1, else its oldest block 0), so a node killed
+before its first dump simply starts a new chain, as nothing of the old one was kept.
+
+The node gets the environment without any ``LEDGER_*`` variable: it needs none, and the passphrase, the token
+secret, the vault key and a database URL with its password must not be readable in ``/proc/<pid>/environ`` of a
+process that outlives the one that started it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.request
+from pathlib import Path
+
+import rlp
+from eth_utils import keccak
+
+from ..errors import ChainError
+from .toolchain import tool_path
+
+CHAIN_ID = 31337
+ANVIL_FLAGS = [
+    "--chain-id", str(CHAIN_ID),
+    # Zero fees like a permissioned Besu network: department keys need no funding.
+    "--base-fee", "0",
+    "--gas-price", "0",
+    # Mine each transaction at once and also every second, so a burst never sits in the pool (foundry#10122).
+    "--mixed-mining",
+    "--block-time", "1",
+    "--state-interval", "1",
+    "--silent",
+]
+
+
+def _free_port(preferred: int | None = None) -> int:
+    """``preferred`` when it can be bound (a restarted node keeps its address), else any free port."""
+    if preferred:
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as anvil binds: TIME_WAIT is no obstacle
+            try:
+                s.bind(("127.0.0.1", preferred))
+                return preferred
+            except OSError:
+                pass
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def rpc_ready(url: str, timeout: float = 0.5) -> bool:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return "result" in json.loads(response.read())
+    except (OSError, ValueError):
+        return False
+
+
+def node_environment() -> dict[str, str]:
+    """The environment of the node: ours without the ledger's settings and secrets."""
+    return {name: value for name, value in os.environ.items() if not name.startswith("LEDGER_")}
+
+
+def _rpc(url: str, method: str, params: list[object], timeout: float = 5.0) -> object:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            answer = json.loads(response.read())
+    except (OSError, ValueError) as exc:
+        raise ChainError(f"the embedded node at {url} did not answer {method}: {exc}") from exc
+    if "result" not in answer:
+        raise ChainError(f"the embedded node at {url} refused {method}: {answer.get('error')}")
+    return answer["result"]
+
+
+# Header fields anvil's state file writes as quantities; every other field is a byte string. The file lists the
+# fields in RLP order (the order of the header struct), so the block hash is keccak(rlp(values in file order)).
+_QUANTITIES = frozenset({"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed",
+                         "excessBlobGas"})
+
+
+def header_hash(header: dict[str, str]) -> str:
+    """The hash of a block header as anvil's state file stores it."""
+    values = [int(v, 16) if k in _QUANTITIES else bytes.fromhex(v.removeprefix("0x")) for k, v in header.items()]
+    return "0x" + keccak(rlp.encode(values)).hex()
+
+
+def pin_genesis(state_file: Path, genesis: str | None) -> str | None:
+    """Leave exactly one block 0 in ``state_file``: the one whose hash is ``genesis`` (or, with no record, the
+    parent of block 1, else the oldest). Returns that block's hash (None when the file holds no block 0)."""
+    try:
+        state = json.loads(state_file.read_text())
+    except FileNotFoundError:
+        return None
+    except ValueError as exc:
+        raise ChainError(f"the embedded chain's state file {state_file} is unreadable ({exc}); restore it from "
+                         "a backup") from exc
+    blocks = state.get("blocks") or []
+    zeros = [b for b in blocks if int(b["header"]["number"], 16) == 0]
+    if not zeros:
+        return None
+    if genesis is None:
+        parents = [b["header"]["parentHash"] for b in blocks if int(b["header"]["number"], 16) == 1]
+        oldest = min(zeros, key=lambda b: int(b["header"]["timestamp"], 16))
+        genesis = parents[0] if parents else header_hash(oldest["header"])
+    keep = [b for b in zeros if header_hash(b["header"]) == genesis.lower()][:1]
+    if not keep:
+        raise ChainError(f"the embedded chain's state file {state_file} does not hold its genesis block {genesis}: "
+                         "it belongs to another chain; restore the data directory from a backup")
+    if len(zeros) > 1:
+        state["blocks"] = [b for b in blocks if int(b["header"]["number"], 16) != 0] + keep
+        tmp = state_file.with_suffix(".pin.tmp")
+        tmp.write_text(json.dumps(state))
+        tmp.replace(state_file)
+    return genesis.lower()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _is_node(pid: int) -> bool:
+    """Whether ``pid`` is a running anvil (where /proc tells; elsewhere: whether it runs at all)."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        return b"anvil" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
+class EmbeddedNode:
+    """Start or attach to the anvil node of a data directory."""
+
+    def __init__(self, chain_dir: Path, *, anvil: Path | None = None) -> None:
+        self.chain_dir = chain_dir
+        self.anvil = anvil
+        self.url: str | None = None
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def state_file(self) -> Path:
+        return self.chain_dir / "state.json"
+
+    @property
+    def genesis_file(self) -> Path:
+        return self.chain_dir / "genesis.json"
+
+    def recorded_genesis(self) -> str | None:
+        """The genesis hash recorded at the chain's first start (None before it)."""
+        try:
+            return str(json.loads(self.genesis_file.read_text())["hash"]).lower()
+        except FileNotFoundError:
+            return None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ChainError(f"{self.genesis_file} is unreadable ({exc}); restore it from a backup") from exc
+
+    @property
+    def info_file(self) -> Path:
+        return self.chain_dir / "node.json"
+
+    @property
+    def owned(self) -> bool:
+        return self._process is not None
+
+    def start(self, timeout: float = 30.0) -> str:
+        self.chain_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.chain_dir / "node.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            url = self._running_url()
+            if url:
+                self.url = url
+                return url
+            recorded = self.recorded_genesis()
+            expected = pin_genesis(self.state_file, recorded) or recorded
+            had_state = self.state_file.exists()
+            port = _free_port(self._previous_port())
+            url = f"http://127.0.0.1:{port}"
+            log = open(self.chain_dir / "anvil.log", "ab")
+            self._process = subprocess.Popen(
+                [str(tool_path("anvil", self.anvil)), "--port", str(port), "--state", str(self.state_file), *ANVIL_FLAGS],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=node_environment(),
+                start_new_session=True,
+            )
+            log.close()
+            deadline = time.monotonic() + timeout
+            while not rpc_ready(url):
+                if self._process.poll() is not None:
+                    tail = (self.chain_dir / "anvil.log").read_text(errors="replace")[-2000:]
+                    self._process = None
+                    raise ChainError(f"the embedded anvil node exited at start:\n{tail}")
+                if time.monotonic() > deadline:
+                    self.stop()
+                    raise ChainError(f"the embedded anvil node did not answer on {url} within {timeout} s")
+                time.sleep(0.05)
+            self._check_genesis(url, expected, had_state)
+            self.info_file.write_text(json.dumps({"pid": self._process.pid, "url": url}))
+            self.url = url
+            return url
+
+    def _check_genesis(self, url: str, expected: str | None, had_state: bool) -> None:
+        block = _rpc(url, "eth_getBlockByNumber", ["0x0", False])
+        found = str(block["hash"]).lower() if isinstance(block, dict) else None
+        if expected is not None and found != expected:
+            self.stop()
+            why = "was altered" if had_state else "is missing"
+            raise ChainError(f"the embedded node started with genesis {found}, not the chain's genesis {expected} "
+                             f"recorded in {self.genesis_file}: its state file {self.state_file} {why}. Restore it "
+                             f"from a backup; to start a new chain on purpose, remove {self.genesis_file} too")
+        if had_state and not self.genesis_file.exists():  # recorded once a state file holds it: a crash before the
+            tmp = self.genesis_file.with_suffix(".tmp")     # first dump leaves nothing to keep, and nothing recorded
+            tmp.write_text(json.dumps({"hash": found, "chain_id": CHAIN_ID}))
+            tmp.replace(self.genesis_file)
+
+    def _running_url(self, wait: float = 30.0) -> str | None:
+        """The URL of this data directory's node if it is running. A node that is running but slow to answer (a
+        loaded machine) is waited for, never replaced: a second node on the same state file would read it while the
+        first writes it."""
+        try:
+            info = json.loads(self.info_file.read_text())
+            pid, url = int(info["pid"]), str(info["url"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        deadline = time.monotonic() + wait
+        while _is_node(pid):
+            if rpc_ready(url, timeout=2.0):
+                return url
+            if time.monotonic() > deadline:
+                raise ChainError(f"the embedded node of {self.chain_dir} (process {pid}, {url}) is running but did "
+                                 f"not answer within {wait:.0f} s; the machine may be overloaded: try again, or stop "
+                                 f"that process")
+            time.sleep(0.2)
+        return None
+
+    def _previous_port(self) -> int | None:
+        """The port of the node that last ran on this data directory: processes still attached to it
+        (after a crash or a restart of the node) reconnect without being told a new address."""
+        try:
+            return int(json.loads(self.info_file.read_text())["url"].rsplit(":", 1)[1])
+        except (OSError, ValueError, KeyError, IndexError):
+            return None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop the node if this object started it; a clean stop writes the state file."""
+        process, self._process = self._process, None
+        if process is None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def kill(self) -> None:
+        """Kill the node hard (tests of crash recovery): no final state dump."""
+        process, self._process = self._process, None
+        if process is not None:
+            process.kill()
+            process.wait()

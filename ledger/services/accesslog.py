@@ -1,0 +1,109 @@
+"""The access log: who read (or tried to read) which certificate, when and why.
+
+It is the ``access`` log of logchain.py, kept per issuing department (the custodian of the data): every served
+read, every refused attempt (including unauthenticated and suspended callers), and every grant and grant
+revocation is appended as one hash-chained entry, and pending entries are anchored on chain in batches signed by
+that department's key (``anchor`` / ``anchor_all``, called by the gateway's background task or its endpoint).
+``check`` re-derives the chain of entries and compares it with the anchors, so a deleted or edited entry is
+reported as a discrepancy.
+
+Entry bodies hold digests, department codes, signer addresses, purposes and outcomes - never certificate fields.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from . import logchain
+from ..client import Ledger
+from ..errors import LedgerError
+
+LOG = logchain.LOG_ACCESS
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def record(ledger: Ledger, *, certificate: str, issuer: str, action: str, outcome: str, actor: str | None,
+           signer: str | None, at: datetime, detail: str = "", grant_id: str | None = None,
+           purpose: str | None = None, authenticated: bool = True) -> Any:
+    """Append one access event to ``issuer``'s access log; returns the log entry."""
+    body = {
+        "certificate": certificate, "action": action, "outcome": outcome, "actor": actor or "anonymous",
+        "signer": signer, "authenticated": authenticated, "at": _iso(at), "grant": grant_id,
+        "purpose": purpose, "detail": detail,
+    }
+    return logchain.append(ledger, LOG, issuer, body, created_at=at)
+
+
+def anchor(ledger: Ledger, department: str) -> list[str]:
+    """Anchor ``department``'s pending access-log entries; returns the roots anchored (hex)."""
+    return list(logchain.anchor_pending(ledger, LOG, department))
+
+
+def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict[str, list[str] | str]:
+    """Anchor the pending entries of every department that has some (or of ``departments``).
+
+    One department's failure (suspended by the council, so its key may not anchor; chain hiccup) does not hold the
+    others back: its entry in the result is the error text and its entries stay pending for the next round.
+    """
+    codes = sorted(set(departments) if departments is not None else
+                   {e.department_id for e in logchain.entries(ledger, LOG)
+                    if e.state != logchain.EntryState.ANCHORED})
+    done: dict[str, list[str] | str] = {}
+    for code in codes:
+        try:
+            roots = anchor(ledger, code)
+        except LedgerError as exc:
+            done[code] = str(exc)
+            continue
+        if roots:
+            done[code] = roots
+    return done
+
+
+def _anchors(ledger: Ledger, roots: set[str]) -> dict[str, Any]:
+    if not roots:
+        return {}
+    table = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(table.c.root, table.c.tx_hash, table.c.block_number, table.c.state)
+                            .where(table.c.root.in_(sorted(roots))))
+        return {r.root: r for r in rows}
+
+
+def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
+    """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any."""
+    out = dict(json.loads(entry.body))
+    out.update({"department": entry.department_id, "seq": entry.seq, "entry_hash": entry.entry_hash,
+                "prev_hash": entry.prev_hash, "anchored": entry.state == logchain.EntryState.ANCHORED,
+                "batch_root": entry.batch_root})
+    if anchor is not None and entry.state == logchain.EntryState.ANCHORED:
+        out.update({"tx_hash": anchor.tx_hash, "block_number": anchor.block_number})
+    return out
+
+
+def entries(ledger: Ledger, *, department: str | None = None, certificate: str | None = None,
+            since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+    found = list(logchain.entries(ledger, LOG, department, since=since, until=until))
+    if certificate is not None:  # bodies are canonical JSON: a cheap text test before parsing
+        needle = f'"certificate":"{certificate}"'
+        found = [e for e in found if needle in e.body]
+    anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
+    return [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found]
+
+
+def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, Any]]:
+    """Reads and refused attempts on one certificate (grant events left out), oldest first."""
+    return [r for r in entries(ledger, department=issuer, certificate=certificate) if r.get("action") == "read"]
+
+
+def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
+    """Discrepancies between ``department``'s stored access log and its anchors (empty: intact)."""
+    return [d.to_json() for d in logchain.check_log(ledger, LOG, department)]

@@ -1,0 +1,586 @@
+"""Consent from the data subject, not only the issuer: signed consent records that sharing grants rely on.
+
+PIPL (Art. 23, 29) asks for the person's *separate* consent before their personal information is given to another
+body; the issuer's word ("holder consented") is not that. Here the person gives consent themselves:
+
+1. The department's existing authentication service (a *provider*: the government ID app, a counter with an ID
+   card reader) authenticates the person and hands them a short-lived **subject assertion** it signs (EIP-191):
+   ``{"type": "pl-subject-assertion/1", "provider", "subject" (the identifier it verified), "assurance",
+   "audience" (this ledger: chain id and registry), "issued_at", "expires_at", "nonce"}``. Providers are
+   configured in ``LEDGER_CONSENT_PROVIDERS`` (``name=0xAddress@assurance,...``): the address whose signature is
+   believed and the assurance level it stands for.
+2. With that assertion the person asks the gateway (``POST /public/consents``) or an officer (``ledger consent
+   give``) to record consent: which certificate, which recipient department, which purpose (a code, plus text kept
+   off chain), which fields, until when. The ledger checks the assertion (known provider, signature, audience,
+   time window, nonce used once), checks that the authenticated person *is the certificate's subject* (their
+   salted reference equals the one computed from the certificate's identifying field), and never stores the
+   identifier: only ``subject_ref = HMAC(vault-derived key, "pl-subject/1" 0 identifier)``.
+3. The record is signed by the ledger's own consent key (``consent-gateway``, encrypted at rest in the keystore)
+   and its hash goes into the issuer's anchored access log (``action: consent``); withdrawal likewise
+   (``consent-withdrawn``). On chain there are only the log's batch roots.
+
+A grant disclosing fields the policy marks as needing consent (default: every ``subject.*`` field; configurable per
+certificate type in ``LEDGER_CONSENT_POLICY``) cannot be created without a consent that is valid at that time and
+covers the grant's certificate, recipient, purpose code and disclosed fields; and each read through such a grant
+re-checks the consent (signature, log entry, withdrawal, expiry), so a withdrawal ends the sharing at once.
+
+``check`` compares the consent rows with the access log: a row the ledger did not sign, a row without its logged
+creation, a withdrawal in the log that the row no longer shows, a logged consent whose row is gone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
+from sqlalchemy import Engine, select, update
+from sqlalchemy.exc import IntegrityError
+
+from . import logchain
+from .auth import PermissionDenied
+from ..formats.canonical import canonical_json, hex32, parse_hex32
+from ..client import Ledger
+from .departments import get_department
+from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
+from .issuance import export_document
+from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
+from .status import stored
+
+__all__ = [
+    "ASSERTION_TYPE", "Consent", "ConsentCreate", "ConsentPublic", "Provider", "SignedAssertion", "check",
+    "ensure_tables", "give", "list_consents", "policy_fields", "providers_from_env", "sign_assertion",
+    "withdraw",
+]
+
+ASSERTION_TYPE = "pl-subject-assertion/1"
+RECORD_TYPE = "pl-consent/1"
+GATEWAY_KEY = "consent-gateway"
+PROVIDERS_ENV = "LEDGER_CONSENT_PROVIDERS"
+POLICY_ENV = "LEDGER_CONSENT_POLICY"
+MAX_ASSERTION_LIFETIME = timedelta(minutes=15)
+MAX_CONSENT_LIFETIME = timedelta(days=366 * 5)
+CLOCK_SKEW = timedelta(seconds=60)
+# The field that says who a certificate is about, by preference: the person's ID number, else (a business
+# licence) the unified social credit code. The authenticated identifier must equal it.
+SUBJECT_ID_FIELDS = ("subject.id_number", "subject.credit_code")
+PERSONAL_PREFIX = "subject."
+_PURPOSE_CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+
+
+# -- configuration ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Provider:
+    """An authentication service whose subject assertions are believed: its name, signing address, assurance."""
+
+    name: str
+    address: str
+    assurance: str
+
+
+def providers_from_env(value: str) -> dict[str, Provider]:
+    """``LEDGER_CONSENT_PROVIDERS`` (``Settings.consent_providers``): ``name=0xAddress@assurance`` items separated
+    by commas."""
+    raw = value
+    providers: dict[str, Provider] = {}
+    for item in filter(None, (part.strip() for part in raw.split(","))):
+        name, sep, rest = item.partition("=")
+        address, _, assurance = rest.partition("@")
+        if not sep or not _PROVIDER_NAME.match(name) or not _ADDRESS.match(address) or not assurance:
+            raise ConfigError(f"{PROVIDERS_ENV} item {item!r} is not name=0xAddress@assurance (e.g. "
+                              f"gov-id-app=0x12...ab@substantial)")
+        providers[name] = Provider(name, _checksum(address), assurance)
+    return providers
+
+
+def _checksum(address: str) -> str:
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address(address))
+
+
+def policy_fields(cert_type: str, fields: list[str], policy: str) -> set[str]:
+    """The fields of a certificate of ``cert_type`` whose disclosure needs the subject's consent.
+
+    ``LEDGER_CONSENT_POLICY`` is a JSON object mapping a certificate type (or ``"*"``, every other type) to
+    ``"personal"`` (every ``subject.*`` field; the default), ``"none"`` or a list of field names.
+    """
+    raw = policy
+    rule: Any = "personal"
+    if raw.strip():
+        try:
+            table = json.loads(raw)
+        except ValueError:
+            raise ConfigError(f"{POLICY_ENV} is not JSON; e.g. {{\"*\": \"personal\", \"permit\": "
+                              f"[\"subject.name\"]}}") from None
+        if not isinstance(table, dict):
+            raise ConfigError(f"{POLICY_ENV} must be a JSON object mapping certificate types to a rule")
+        rule = table.get(cert_type, table.get("*", "personal"))
+    if rule == "personal":
+        return {f for f in fields if f.startswith(PERSONAL_PREFIX)}
+    if rule == "none":
+        return set()
+    if isinstance(rule, list) and all(isinstance(f, str) for f in rule):
+        return set(rule) & set(fields)
+    raise ConfigError(f"{POLICY_ENV} rule for {cert_type!r} must be \"personal\", \"none\" or a list of fields")
+
+
+# -- the subject assertion ----------------------------------------------------------------------------------------
+
+class SignedAssertion(BaseModel):
+    """What the authentication provider hands the person: the assertion and its EIP-191 signature."""
+
+    model_config = ConfigDict(extra="forbid")
+    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/1).")
+    signature: str = PField(pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191 signature by the provider.")
+
+
+def audience(ledger: Ledger) -> str:
+    """What an assertion must be addressed to: this ledger's chain and registry."""
+    deployment = ledger.chain.deployment
+    return f"provenance-ledger:{deployment.chain_id}:{str(deployment.registry).lower()}"
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def sign_assertion(account: Any, *, provider: str, subject: str, assurance: str, audience: str,
+                   issued_at: datetime, lifetime: timedelta = timedelta(minutes=5)) -> SignedAssertion:
+    """What a provider does (tests, the demo, and providers' integrators): sign a subject assertion."""
+    body = {"type": ASSERTION_TYPE, "provider": provider, "subject": subject, "assurance": assurance,
+            "audience": audience, "issued_at": _iso(issued_at), "expires_at": _iso(issued_at + lifetime),
+            "nonce": secrets.token_hex(16)}
+    signature = account.sign_message(encode_defunct(primitive=canonical_json(body))).signature
+    return SignedAssertion(assertion=body, signature="0x" + bytes(signature).hex())
+
+
+@dataclass(frozen=True)
+class Subject:
+    """An authenticated data subject: the provider, assurance and salted reference (never the identifier)."""
+
+    provider: str
+    assurance: str
+    ref: str
+    nonce_hash: str = ""
+    assertion_expires: datetime | None = None
+
+
+def _time(value: Any, name: str) -> datetime:
+    if not isinstance(value, str):
+        raise InputError("missing or not an ISO 8601 time", field=f"assertion.{name}")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{value!r} is not an ISO 8601 time", field=f"assertion.{name}") from None
+    if parsed.tzinfo is None:
+        raise InputError("needs a time zone", field=f"assertion.{name}")
+    return parsed
+
+
+def _ref_key(ledger: Ledger) -> bytes:
+    return ledger.vault.derive(b"pl-subject-ref/1")
+
+
+def subject_ref(ledger: Ledger, identifier: str) -> str:
+    """The salted reference of a subject identifier (an ID number, a credit code): keyed, so not guessable."""
+    normal = identifier.strip().upper()
+    return "0x" + hmac.new(_ref_key(ledger), b"pl-subject/1\x00" + normal.encode(), hashlib.sha256).hexdigest()
+
+
+def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
+                 providers: dict[str, Provider] | None = None, spend: bool = True) -> Subject:
+    """Check a subject assertion (provider, signature, audience, time, nonce once) and return the subject.
+
+    The nonce is spent here (``spend=False``: checked but left for :func:`_spend`, so a request refused for bad
+    input does not cost the person their assertion), so an assertion serves one consent or one withdrawal: a relay
+    cannot replay it.
+    """
+    providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
+    body = signed.assertion
+    if body.get("type") != ASSERTION_TYPE:
+        raise InputError(f"not a subject assertion; type must be {ASSERTION_TYPE!r}", field="assertion.type")
+    name = body.get("provider")
+    provider = providers.get(name) if isinstance(name, str) else None
+    if provider is None:
+        raise PermissionDenied(f"authentication provider {name!r} is not configured here ({PROVIDERS_ENV}); "
+                               f"known: {sorted(providers) or 'none'}")
+    try:
+        signer = Account.recover_message(encode_defunct(primitive=canonical_json(body)),
+                                         signature=bytes.fromhex(signed.signature[2:]))
+    except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
+        raise PermissionDenied("the assertion's signature cannot be recovered; ask the provider again") from None
+    if signer != provider.address:
+        raise PermissionDenied(f"the assertion is not signed by provider {provider.name!r}'s key")
+    if body.get("audience") != audience(ledger):
+        raise PermissionDenied(f"the assertion is addressed to {body.get('audience')!r}, not to this ledger "
+                               f"({audience(ledger)})")
+    if body.get("assurance") != provider.assurance:
+        raise PermissionDenied(f"provider {provider.name!r} vouches for assurance {provider.assurance!r}, the "
+                               f"assertion claims {body.get('assurance')!r}")
+    issued, expires = _time(body.get("issued_at"), "issued_at"), _time(body.get("expires_at"), "expires_at")
+    if expires - issued > MAX_ASSERTION_LIFETIME or expires <= issued:
+        raise InputError(f"an assertion lives at most {MAX_ASSERTION_LIFETIME}", field="assertion.expires_at")
+    if not issued - CLOCK_SKEW <= now < expires:
+        raise PermissionDenied(f"the assertion is valid from {_iso(issued)} to {_iso(expires)}; authenticate again")
+    subject, nonce = body.get("subject"), body.get("nonce")
+    if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
+        raise InputError("the authenticated identifier is missing or longer than 64 characters",
+                         field="assertion.subject")
+    if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
+        raise InputError("16-64 characters", field="assertion.nonce")
+    spent = hashlib.sha256(f"{provider.name}\x00{nonce}".encode()).hexdigest()
+    with ledger.engine.connect() as conn:
+        used = conn.execute(select(SpentAssertion.nonce_hash).where(  # type: ignore[call-overload]
+            SpentAssertion.nonce_hash == spent)).first()
+    if used is not None:
+        raise PermissionDenied("this assertion was used already; authenticate again for a new one")
+    found = Subject(provider.name, provider.assurance, subject_ref(ledger, subject), spent, expires)
+    if spend:
+        _spend(ledger, found)
+    return found
+
+
+def _spend(ledger: Ledger, subject: Subject) -> None:
+    """Mark the subject's assertion used (PermissionDenied if it was, even by a concurrent request)."""
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(SpentAssertion.__table__.insert().values(  # type: ignore[attr-defined]
+                nonce_hash=subject.nonce_hash, expires_at=subject.assertion_expires))
+    except IntegrityError:
+        raise PermissionDenied("this assertion was used already; authenticate again for a new one") from None
+
+
+# -- records ------------------------------------------------------------------------------------------------------
+
+class ConsentCreate(BaseModel):
+    """What the subject consents to."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "certificate": "0x" + "ab" * 32, "recipient": "INS", "purpose_code": "insurance-claim",
+        "purpose_text": "medical insurance claim 2026-0042", "fields": ["subject.name"],
+        "expires_at": "2026-12-31T23:59:59Z"}]})
+    certificate: str = PField(pattern=r"^0x[0-9a-fA-F]{64}$", description="Digest of the subject's certificate.")
+    recipient: str = PField(min_length=1, max_length=32, description="Department that may receive the data.")
+    purpose_code: str = PField(pattern=_PURPOSE_CODE.pattern, description="The purpose, as a code; grants name it.")
+    purpose_text: str = PField(min_length=1, max_length=MAX_PURPOSE_TEXT,
+                               description="The purpose in words, as shown to the person; kept off chain.")
+    fields: list[str] = PField(min_length=1, max_length=64, description="Fields the recipient may see.")
+    expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Nothing to do: the consent tables are built by the database's migrations when it is opened (store.py).
+    Kept so existing callers work; new code need not call it."""
+
+
+def _statement(row: Consent) -> dict[str, Any]:
+    """What the ledger signs: everything but the withdrawal (which the access log carries)."""
+    return {"type": RECORD_TYPE, "id": row.id, "certificate": row.digest, "issuer": row.issuer,
+            "subject": row.subject_ref, "authentication": {"provider": row.provider,
+                                                          "assurance": row.assurance},
+            "recipient": row.recipient, "purpose": {"code": row.purpose_code, "text_sha256": "0x" +
+                                                    hashlib.sha256(row.purpose_text.encode()).hexdigest()},
+            "fields": sorted(row.fields), "given_at": _iso(aware(row.given_at)),
+            "expires_at": _iso(aware(row.expires_at))}
+
+
+def _record_message(row: Consent) -> Any:
+    return encode_defunct(primitive=canonical_json(_statement(row)))
+
+
+def _record_hash(row: Consent) -> str:
+    return "0x" + hashlib.sha256(canonical_json(_statement(row))).hexdigest()
+
+
+def gateway_address(ledger: Ledger) -> str:
+    """The address of the ledger's consent key (read without decrypting it); created on first use."""
+    if not ledger.keystore.exists(GATEWAY_KEY):
+        try:
+            ledger.keystore.create(GATEWAY_KEY, ledger.passphrase())
+        except LedgerError:
+            if not ledger.keystore.exists(GATEWAY_KEY):  # another process created it meanwhile: use theirs
+                raise
+    return ledger.keystore.address(GATEWAY_KEY)
+
+
+def signature_problem(ledger: Ledger, row: Consent) -> str | None:
+    """Why ``row`` is not a record this ledger signed (None: it is)."""
+    expected = ledger.keystore.address(GATEWAY_KEY) if ledger.keystore.exists(GATEWAY_KEY) else None
+    if expected is None:
+        return "this ledger has no consent key, so it signed no consent"
+    if row.record_hash != _record_hash(row):
+        return f"consent {row.id}'s stored hash does not match its contents"
+    try:
+        signer = Account.recover_message(_record_message(row), signature=bytes.fromhex(row.signature[2:]))
+    except Exception:  # noqa: BLE001
+        return f"consent {row.id}'s signature cannot be recovered"
+    if signer != expected:
+        return f"consent {row.id} is not signed by this ledger's consent key"
+    return None
+
+
+def _log(ledger: Ledger, row: Consent, action: str, at: datetime, detail: str) -> Any:
+    body = {"certificate": row.digest, "action": action, "outcome": "recorded", "actor": "data-subject",
+            "signer": row.signer, "authenticated": True, "at": _iso(at), "grant": None,
+            "purpose": row.purpose_code, "detail": detail, "consent": row.id, "consent_hash": row.record_hash,
+            "authentication": f"{row.provider}/{row.assurance}"}
+    return logchain.append(ledger, logchain.LOG_ACCESS, row.issuer, body, created_at=at)
+
+
+def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]]:
+    """The access-log entries about consent ``consent_id`` (bodies), oldest first."""
+    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(table.c.body).where(
+            table.c.log == logchain.LOG_ACCESS, table.c.department_id == issuer,
+            table.c.body.like(f'%"consent":"{consent_id}"%')).order_by(table.c.seq))
+        return [json.loads(r.body) for r in rows]
+
+
+def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
+    fields = document.get("fields", {})
+    for name in SUBJECT_ID_FIELDS:
+        value = fields.get(name)
+        if isinstance(value, str) and value.strip():
+            return subject_ref(ledger, value)
+    return None
+
+
+def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, now: datetime,
+         providers: dict[str, Provider] | None = None) -> Consent:
+    """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored)."""
+    subject = authenticate(ledger, assertion, now=now, providers=providers, spend=False)
+    not_yours = PermissionDenied("the authenticated person is not the subject of this certificate (or it does "
+                                 "not exist); only the subject can consent to sharing it")
+    try:
+        cert = stored(ledger, hex32(parse_hex32(consent.certificate)))
+        document = export_document(ledger, hex32(cert.digest))
+    except (NotFoundError, InputError):
+        _spend(ledger, subject)  # one guess per assertion: a relay holding it cannot probe whose certificates exist
+        raise not_yours from None
+    if _identifier_ref(ledger, document) != subject.ref:
+        _spend(ledger, subject)
+        raise not_yours
+    if consent.recipient == cert.department:
+        raise InputError("the issuing department holds the certificate already", field="recipient")
+    try:
+        get_department(ledger.chain, consent.recipient)
+    except NotFoundError:
+        raise InputError(f"department {consent.recipient!r} is not registered", field="recipient") from None
+    unknown = sorted(set(consent.fields) - set(document["fields"]) - set(document.get("hidden", {})))
+    if unknown:
+        raise InputError(f"the certificate has no fields {unknown}", field="fields")
+    if consent.expires_at.tzinfo is None:  # "23:59" where? A consent's end must not depend on the server's zone
+        raise InputError("give the expiry with its time zone (e.g. 2026-12-31T23:59:59Z or +08:00)",
+                         field="expires_at")
+    expires = aware(consent.expires_at)
+    if not now < expires <= now + MAX_CONSENT_LIFETIME:
+        raise InputError(f"expiry must be in the future and within {MAX_CONSENT_LIFETIME.days} days",
+                         field="expires_at")
+    if not consent.purpose_text.strip():
+        raise InputError("state the purpose in words", field="purpose_text")
+    row = Consent(id=secrets.token_hex(12), digest=hex32(cert.digest), issuer=cert.department,
+                  subject_ref=subject.ref, provider=subject.provider, assurance=subject.assurance,
+                  recipient=consent.recipient, purpose_code=consent.purpose_code,
+                  purpose_text=consent.purpose_text.strip(), fields=sorted(set(consent.fields)), given_at=now,
+                  expires_at=expires, signer=gateway_address(ledger), signature="", record_hash="")
+    row.record_hash = _record_hash(row)
+    row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()
+    _spend(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
+    with ledger.engine.begin() as conn:
+        conn.execute(Consent.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
+    _log(ledger, row, "consent", now, f"consent {row.id} to {row.recipient} for {row.purpose_code}, fields "
+                                      f"{row.fields}, until {_iso(expires)}")
+    return row
+
+
+def load(ledger: Ledger, consent_id: str) -> Consent | None:
+    with ledger.engine.connect() as conn:
+        found = conn.execute(select(Consent).where(Consent.id == consent_id)).first()  # type: ignore[arg-type]
+    return Consent.model_validate(found._mapping) if found is not None else None
+
+
+def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now: datetime,
+             providers: dict[str, Provider] | None = None) -> Consent:
+    """Withdraw consent ``consent_id`` (only its subject may); every grant relying on it stops serving at once."""
+    subject = authenticate(ledger, assertion, now=now, providers=providers)
+    row = load(ledger, consent_id)
+    if row is None or not hmac.compare_digest(row.subject_ref, subject.ref):
+        raise NotFoundError(f"no consent {consent_id} of the authenticated person")
+    if row.withdrawn_at is not None:
+        raise StateError(f"consent {consent_id} was withdrawn already at {_iso(aware(row.withdrawn_at))}")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Consent).where(Consent.id == consent_id).values(withdrawn_at=now))  # type: ignore[arg-type]
+    _log(ledger, row, "consent-withdrawn", now, f"consent {row.id} withdrawn by the data subject "
+                                                f"({subject.provider}/{subject.assurance})")
+    updated = load(ledger, consent_id)
+    assert updated is not None
+    return updated
+
+
+def list_consents(ledger: Ledger, *, issuer: str | None = None, digest: str | None = None,
+                  assertion: SignedAssertion | None = None, now: datetime | None = None,
+                  providers: dict[str, Provider] | None = None) -> list[Consent]:
+    """Consents of an issuing department, of one certificate, or (with an assertion) of the authenticated person."""
+    query = select(Consent).order_by(Consent.given_at)  # type: ignore[arg-type]
+    if issuer is not None:
+        query = query.where(Consent.issuer == issuer)  # type: ignore[arg-type]
+    if digest is not None:
+        query = query.where(Consent.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
+    if assertion is not None:
+        subject = authenticate(ledger, assertion, now=now or datetime.now(UTC), providers=providers)
+        query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
+    with ledger.engine.connect() as conn:
+        return [Consent.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+# -- what grants rely on ------------------------------------------------------------------------------------------
+
+def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
+    """Why consent ``row`` cannot be relied on now (None: it can). Checks the signature, the logged creation and
+    withdrawal (so an insider who edits the row is not believed), the row's withdrawal and the expiry."""
+    bad = signature_problem(ledger, row)
+    if bad:
+        return bad
+    logged = _logged(ledger, row.issuer, row.id)
+    if not any(e.get("action") == "consent" and e.get("consent_hash") == row.record_hash for e in logged):
+        return f"consent {row.id} is not in {row.issuer}'s access log"
+    withdrawn = [e for e in logged if e.get("action") == "consent-withdrawn"]
+    if row.withdrawn_at is not None or withdrawn:
+        when = _iso(aware(row.withdrawn_at)) if row.withdrawn_at is not None else withdrawn[0]["at"]
+        return f"consent {row.id} was withdrawn by the data subject at {when}"
+    if now < aware(row.given_at):
+        return f"consent {row.id} is not yet given"
+    if aware(row.expires_at) <= now:
+        return f"consent {row.id} expired at {_iso(aware(row.expires_at))}"
+    return None
+
+
+def required_for(ledger: Ledger, document: dict[str, Any], reveal: list[str] | None) -> set[str]:
+    """The disclosed fields of a grant that need the subject's consent (empty: none needed)."""
+    fields = sorted(set(document["fields"]) | set(document.get("hidden", {})))
+    disclosed = set(fields) if reveal is None else set(reveal)
+    return policy_fields(str(document["fields"].get("type", "")), fields, ledger.settings.consent_policy) & disclosed
+
+
+def for_grant(ledger: Ledger, *, document: dict[str, Any], digest: str, grantee: str, reveal: list[str] | None,
+              consent_id: str | None, purpose_code: str | None, expires_at: datetime,
+              now: datetime) -> Consent | None:
+    """The consent a new grant relies on, checked; None if the grant discloses nothing that needs consent.
+    PermissionDenied when consent is needed and missing, or does not cover the grant."""
+    needed = required_for(ledger, document, reveal)
+    if not needed:
+        return None
+    if consent_id is None:
+        raise PermissionDenied(f"disclosing {sorted(needed)} needs the data subject's consent: ask them to give "
+                               "it (POST /public/consents, `ledger consent give`) and name it in the grant "
+                               "(consent, purpose_code)")
+    row = load(ledger, consent_id)
+    if row is None:
+        raise PermissionDenied(f"there is no consent {consent_id}")
+    bad = problem(ledger, row, now)
+    if bad:
+        raise PermissionDenied(bad)
+    if row.digest != digest:
+        raise PermissionDenied(f"consent {row.id} was given for another certificate ({row.digest})")
+    if row.recipient != grantee:
+        raise PermissionDenied(f"consent {row.id} names recipient {row.recipient!r}, not {grantee!r}")
+    if purpose_code != row.purpose_code:
+        raise PermissionDenied(f"consent {row.id} is for purpose {row.purpose_code!r}, the grant states "
+                               f"{purpose_code!r}")
+    uncovered = sorted(needed - set(row.fields))
+    if uncovered:
+        raise PermissionDenied(f"consent {row.id} covers {row.fields}, not {uncovered}")
+    if aware(expires_at) > aware(row.expires_at):
+        raise InputError(f"the grant would outlive consent {row.id}, which ends {_iso(aware(row.expires_at))}",
+                         field="expires_at")
+    return row
+
+
+def link(ledger: Ledger, grant_id: str, row: Consent) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(ConsentGrant.__table__.insert().values(  # type: ignore[attr-defined]
+            grant_id=grant_id, consent_id=row.id, purpose_code=row.purpose_code))
+
+
+def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str, Any]) -> str | None:
+    """Why ``grant`` may not be served now on account of consent (None: it may). A grant whose disclosure needs
+    consent must rely on one that holds now and covers this certificate, grantee and fields: so a grant row or a
+    link an insider wrote, or one made before consent was required, is not served either."""
+    needed = required_for(ledger, document, grant.reveal)
+    with ledger.engine.connect() as conn:
+        linked = conn.execute(select(ConsentGrant.consent_id, ConsentGrant.purpose_code).where(  # type: ignore[call-overload]
+            ConsentGrant.grant_id == grant.id)).first()
+    if linked is None:
+        return (f"grant {grant.id} discloses {sorted(needed)} without the data subject's consent; ask them for "
+                "it and grant again") if needed else None
+    row = load(ledger, linked[0])
+    if row is None:
+        return f"the consent grant {grant.id} relies on ({linked[0]}) is gone"
+    bad = problem(ledger, row, now)
+    if bad:
+        return bad
+    if row.digest != grant.digest or row.recipient != grant.grantee or not needed <= set(row.fields):
+        return f"consent {row.id} does not cover grant {grant.id} (certificate, recipient or fields)"
+    # The link row is plain database state: an insider could point a grant at another (live, signed) consent of
+    # the same person for another purpose. The grant's logged creation names the consent it was made on.
+    if linked[1] != row.purpose_code or not _grant_logged_on(ledger, row.issuer, grant.id, row.id):
+        return (f"grant {grant.id} was not made on consent {row.id} (its logged creation names another consent "
+                "or purpose)")
+    return None
+
+
+def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str) -> bool:
+    """Whether ``issuer``'s access log records the creation of grant ``grant_id`` on consent ``consent_id``."""
+    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        bodies = [json.loads(r.body) for r in conn.execute(select(table.c.body).where(
+            table.c.log == logchain.LOG_ACCESS, table.c.department_id == issuer,
+            table.c.body.like(f'%"grant":"{grant_id}"%')))]
+    return any(b.get("action") == "grant" and b.get("grant") == grant_id
+               and str(b.get("detail", "")).endswith(f" on consent {consent_id}") for b in bodies)
+
+
+# -- checking the database against the anchored log ---------------------------------------------------------------
+
+def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
+    """Discrepancies between ``department``'s consent rows and its access log (empty: they agree).
+
+    Run it with ``accesslog.check`` (which proves the log itself against its anchors)."""
+    found: list[dict[str, Any]] = []
+    rows = {r.id: r for r in list_consents(ledger, issuer=department)}
+    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        bodies = [json.loads(r.body) for r in conn.execute(select(table.c.body).where(
+            table.c.log == logchain.LOG_ACCESS, table.c.department_id == department,
+            table.c.body.like('%"consent":"%')).order_by(table.c.seq))]
+    created = {b["consent"]: b for b in bodies if b.get("action") == "consent"}
+    withdrawn = {b["consent"] for b in bodies if b.get("action") == "consent-withdrawn"}
+    for row in rows.values():
+        bad = signature_problem(ledger, row)
+        if bad:
+            found.append({"kind": "consent_signature", "consent": row.id, "detail": bad})
+        entry = created.get(row.id)
+        if entry is None or entry.get("consent_hash") != row.record_hash:
+            found.append({"kind": "consent_unlogged", "consent": row.id,
+                          "detail": "no logged creation with this record's hash"})
+        if row.id in withdrawn and row.withdrawn_at is None:
+            found.append({"kind": "consent_withdrawal_undone", "consent": row.id,
+                          "detail": "the log records a withdrawal the row does not show"})
+    for consent_id in sorted(set(created) - set(rows)):
+        found.append({"kind": "consent_missing", "consent": consent_id,
+                      "detail": "logged consent whose row is gone"})
+    return found

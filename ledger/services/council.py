@@ -1,0 +1,376 @@
+"""One council member's side of governance: propose, list, inspect, approve, reject, cancel, sign, submit.
+
+A :class:`CouncilMember` holds exactly one council key. Several members never share a keystore or a passphrase:
+M of N means M people, each acting with their own key. A member approves either with an on-chain transaction
+(:meth:`CouncilMember.approve`) or off line with an EIP-712 signature written to a file
+(:meth:`CouncilMember.sign_approval`) that anyone may collect and submit (:func:`submit_approvals`); the registry
+checks every signature against the council at the block it is submitted in.
+
+Proposals expire on chain (``PROPOSAL_LIFETIME`` seconds of block time after they are made), can be rejected by
+members and cancelled by their proposer; a change of the council makes older open proposals stale. The
+registry's events are the complete governance history (:func:`governance_history`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+from eth_account.messages import encode_typed_data
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3.logs import DISCARD
+
+from eth_abi import encode as abi_encode
+
+from ..onchain import chainread
+from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
+from ..errors import ChainError, InputError, KeystoreError, StateError
+from ..storage.keys import Keystore, is_council_key
+
+__all__ = [
+    "Action", "ApprovalFile", "CouncilMember", "GovernanceEvent", "Proposal", "ProposalState", "approval_typed_data",
+    "describe", "explain", "for_department", "get_proposal", "governance_history", "list_proposals", "load_member",
+    "read_approval", "submit_approvals",
+]
+
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_ID = b"\x00" * 32
+APPROVAL_FILE_FORMAT = "ledger-council-approval/1"
+
+
+class Action(IntEnum):
+    REGISTER = 0
+    ROTATE_KEY = 1
+    SUSPEND = 2
+    REINSTATE = 3
+    SET_ROLES = 4
+    ADD_MEMBER = 5
+    REMOVE_MEMBER = 6
+    SET_THRESHOLD = 7
+
+
+class ProposalState(IntEnum):
+    OPEN = 0
+    EXECUTED = 1
+    DEFEATED = 2
+    CANCELLED = 3
+    EXPIRED = 4
+    STALE = 5
+
+
+@dataclass(frozen=True)
+class Proposal:
+    id: int
+    action: Action
+    department: str | None  # None for council changes
+    name: str
+    signer: str
+    roles: int
+    approvals: int
+    rejections: int
+    executed: bool
+    cancelled: bool
+    proposer: str
+    expires_at: int  # block timestamp
+    council_epoch: int
+    state: ProposalState
+    approved_by: list[str] = field(default_factory=list)
+    rejected_by: list[str] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        return describe(self.action, self.department, name=self.name, signer=self.signer, roles=self.roles)
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["action"] = self.action.name.lower()
+        data["state"] = self.state.name.lower()
+        data["roles"] = role_names(self.roles) if self.action in (Action.REGISTER, Action.SET_ROLES) else self.roles
+        data["summary"] = self.summary
+        return data
+
+
+def describe(action: Action, department: str | None, *, name: str = "", signer: str = ZERO_ADDRESS,
+             roles: int = 0) -> str:
+    """What a proposal will change, in words."""
+    if action is Action.REGISTER:
+        return f"register department {department} ({name!r}) with key {signer} and roles {','.join(role_names(roles))}"
+    if action is Action.ROTATE_KEY:
+        return f"replace the key of department {department} with {signer}; the old key stops acting"
+    if action is Action.SUSPEND:
+        return f"suspend department {department}: its key stops acting until it is reinstated"
+    if action is Action.REINSTATE:
+        return f"reinstate department {department}"
+    if action is Action.SET_ROLES:
+        return f"set the roles of department {department} to {','.join(role_names(roles))}"
+    if action is Action.ADD_MEMBER:
+        return f"add {signer} to the council (open proposals made before become stale)"
+    if action is Action.REMOVE_MEMBER:
+        return f"remove {signer} from the council (open proposals made before become stale)"
+    return f"set the council threshold to {roles} (open proposals made before become stale)"
+
+
+def explain(chain: Chain, proposal: Proposal) -> str:
+    """The proposal in words, set against the registry's state now (what changes from what)."""
+    text = proposal.summary
+    fns = chain.registry.functions
+    try:
+        if proposal.department and proposal.action is not Action.REGISTER:
+            now = chain.call(fns.department(department_id_bytes(proposal.department)))
+            status = "active" if now[4] else "suspended"
+            text += (f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}")
+        elif proposal.action >= Action.ADD_MEMBER:
+            members = chain.call(fns.councilMembers())
+            text += f"; now: {int(chain.call(fns.threshold()))} of {len(members)} ({', '.join(members)})"
+    except ChainError as exc:
+        text += f"; now: unknown ({exc})"
+    return text
+
+
+# -- reading ----------------------------------------------------------------------------------------------
+def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
+    fns = chain.registry.functions
+    raw = chain.call(fns.proposal(proposal_id))
+    state = ProposalState(int(chain.call(fns.proposalState(proposal_id))))
+    members = chain.call(fns.councilMembers())
+    approved = [m for m in members if chain.call(fns.hasApproved(proposal_id, m))]
+    rejected = [m for m in members if chain.call(fns.hasRejected(proposal_id, m))]
+    action = Action(int(raw[0]))
+    return Proposal(
+        id=proposal_id, action=action, department=department_code(raw[1]) if raw[1] != ZERO_ID else None,
+        name=raw[2], signer=raw[3], roles=int(raw[4]), approvals=int(raw[5]), executed=bool(raw[6]),
+        expires_at=int(raw[7]), proposer=raw[8], rejections=int(raw[9]), cancelled=bool(raw[10]),
+        council_epoch=int(raw[11]), state=state, approved_by=approved, rejected_by=rejected)
+
+
+def list_proposals(chain: Chain, *, include_closed: bool = False) -> list[Proposal]:
+    """Proposals, newest first; only open ones unless ``include_closed``."""
+    count = int(chain.call(chain.registry.functions.proposalCount()))
+    found = []
+    for proposal_id in range(count, 0, -1):
+        state = ProposalState(int(chain.call(chain.registry.functions.proposalState(proposal_id))))
+        if include_closed or state is ProposalState.OPEN:
+            found.append(get_proposal(chain, proposal_id))
+    return found
+
+
+@dataclass(frozen=True)
+class GovernanceEvent:
+    block: int
+    tx: str
+    log_index: int
+    event: str
+    args: dict[str, Any]
+    department: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def line(self) -> str:
+        shown = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "departmentId")
+        where = f"[{self.department}] " if self.department else ""
+        return f"block {self.block:>8}  {self.event:<24} {where}{shown}"
+
+
+_HISTORY_EVENTS = (
+    "ProposalCreated", "ProposalApproved", "ProposalRejected", "ProposalDefeated", "ProposalCancelled",
+    "ProposalExecuted", "DepartmentRegistered", "DepartmentKeyRotated", "DepartmentSuspended",
+    "DepartmentReinstated", "DepartmentRolesChanged", "CouncilMemberAdded", "CouncilMemberRemoved",
+    "ThresholdChanged",
+)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return value
+
+
+def governance_history(chain: Chain, *, department: str | None = None) -> list[GovernanceEvent]:
+    """Every governance event of the registry, oldest first; with ``department`` only the proposals and changes
+    that concern it (its proposals' votes and execution included)."""
+    events: list[GovernanceEvent] = []
+    head = chain.block_number()
+    for name in _HISTORY_EVENTS:
+        logs = chainread.scan(chain, getattr(chain.registry.events, name), what=f"the registry's {name} events",
+                              end=head)
+        for log in logs:
+            args = {k: _plain(v) for k, v in dict(log["args"]).items()}
+            raw_id = log["args"].get("departmentId")
+            code = department_code(raw_id) if isinstance(raw_id, bytes) and raw_id != ZERO_ID else None
+            if "action" in args:
+                args["action"] = Action(int(args["action"])).name.lower()
+            if code is not None:
+                args["departmentId"] = code
+            events.append(GovernanceEvent(block=int(log["blockNumber"]), tx="0x" + bytes(log["transactionHash"]).hex(),
+                                          log_index=int(log["logIndex"]), event=name, args=args, department=code))
+    events.sort(key=lambda e: (e.block, e.log_index))
+    return events if department is None else for_department(events, department)
+
+
+def for_department(events: Sequence[GovernanceEvent], department: str) -> list[GovernanceEvent]:
+    """The events of ``events`` that concern ``department``: its proposals, their votes, their effects."""
+    ids = {e.args["proposalId"] for e in events if e.event == "ProposalCreated" and e.department == department}
+    return [e for e in events if e.department == department or e.args.get("proposalId") in ids]
+
+
+# -- the member -----------------------------------------------------------------------------------------
+class CouncilMember:
+    """One council member acting with their own key."""
+
+    def __init__(self, chain: Chain, account: LocalAccount) -> None:
+        self.chain = chain
+        self.account = account
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def _check_member(self) -> None:
+        if not self.chain.call(self.chain.registry.functions.isCouncilMember(self.address)):
+            raise KeystoreError(f"{self.address} is not a member of the council of registry "
+                                f"{self.chain.deployment.registry}; use your own council key (--member-keystore)")
+
+    def propose(self, action: Action, department: str | None = None, *, name: str = "",
+                signer: str = ZERO_ADDRESS, roles: int = 0) -> int:
+        """Create a proposal (counting this member's approval); returns its id."""
+        if action >= Action.ADD_MEMBER:
+            if department is not None:
+                raise InputError("council changes name no department")
+            raw_id = ZERO_ID
+        else:
+            if department is None:
+                raise InputError(f"{action.name.lower()} needs a department id")
+            raw_id = department_id_bytes(department)
+        self._check_member()
+        registry = self.chain.registry
+        receipt = self.chain.transact(self.account, registry.functions.propose(int(action), raw_id, name,
+                                                                                signer, roles))
+        events = registry.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+        return int(events[0]["args"]["proposalId"])
+
+    def approve(self, proposal_id: int) -> Proposal:
+        self.chain.transact(self.account, self.chain.registry.functions.approve(proposal_id))
+        return get_proposal(self.chain, proposal_id)
+
+    def reject(self, proposal_id: int) -> Proposal:
+        self.chain.transact(self.account, self.chain.registry.functions.reject(proposal_id))
+        return get_proposal(self.chain, proposal_id)
+
+    def cancel(self, proposal_id: int) -> Proposal:
+        self.chain.transact(self.account, self.chain.registry.functions.cancel(proposal_id))
+        return get_proposal(self.chain, proposal_id)
+
+    def sign_approval(self, proposal_id: int, *, valid_for: int = 24 * 3600) -> dict[str, Any]:
+        """An approval signed with this member's key, for anyone to submit; nothing is sent.
+
+        The digest is computed here from the proposal's content read from the chain, and compared with the
+        registry's own: the member signs what they were shown.
+        """
+        proposal = get_proposal(self.chain, proposal_id)
+        if proposal.state is not ProposalState.OPEN:
+            raise StateError(f"proposal {proposal_id} is {proposal.state.name.lower()}; only an open proposal can "
+                             "be approved")
+        self._check_member()
+        now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
+        deadline = min(now + valid_for, proposal.expires_at)
+        typed = approval_typed_data(self.chain, proposal, deadline)
+        message = encode_typed_data(full_message=typed)
+        digest = keccak(b"\x19" + message.version + message.header + message.body)
+        on_chain = bytes(self.chain.call(self.chain.registry.functions.approvalDigest(proposal_id, deadline)))
+        if digest != on_chain:
+            raise ChainError(f"the registry computes another approval digest for proposal {proposal_id} than this "
+                             "ledger; refusing to sign (wrong registry or contract version?)")
+        signed = self.account.sign_typed_data(full_message=typed)
+        return {
+            "format": APPROVAL_FILE_FORMAT, "chain_id": self.chain.chain_id,
+            "registry": self.chain.deployment.registry, "proposal_id": proposal_id,
+            "proposal_hash": typed["message"]["proposalHash"], "council_epoch": proposal.council_epoch,
+            "summary": proposal.summary, "member": self.address, "deadline": deadline,
+            "signature": "0x" + bytes(signed.signature).hex(),
+        }
+
+
+def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict[str, Any]:
+    """The EIP-712 message of an approval (registry domain version "2")."""
+    raw_id = department_id_bytes(proposal.department) if proposal.department else ZERO_ID
+    proposal_hash = keccak(abi_encode(
+        ["uint8", "bytes32", "bytes32", "address", "uint8", "address", "uint64"],
+        [int(proposal.action), raw_id, keccak(proposal.name.encode()), proposal.signer, proposal.roles,
+         proposal.proposer, proposal.expires_at]))
+    return {
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "Approval": [{"name": "proposalId", "type": "uint256"}, {"name": "proposalHash", "type": "bytes32"},
+                         {"name": "councilEpoch", "type": "uint64"}, {"name": "deadline", "type": "uint256"}],
+        },
+        "primaryType": "Approval",
+        "domain": {"name": "DepartmentRegistry", "version": "2", "chainId": chain.chain_id,
+                   "verifyingContract": chain.deployment.registry},
+        "message": {"proposalId": proposal.id, "proposalHash": "0x" + proposal_hash.hex(),
+                    "councilEpoch": proposal.council_epoch, "deadline": deadline},
+    }
+
+
+ApprovalFile = dict[str, Any]
+
+
+def read_approval(path: Path) -> ApprovalFile:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise InputError(f"approval file {path} is unreadable ({exc}); ask the member for it again") from None
+    if not isinstance(data, dict) or data.get("format") != APPROVAL_FILE_FORMAT:
+        raise InputError(f"{path} is not a council approval file (format {APPROVAL_FILE_FORMAT})")
+    for key in ("chain_id", "registry", "proposal_id", "member", "deadline", "signature"):
+        if key not in data:
+            raise InputError(f"approval file {path} lacks {key!r}; ask the member to sign again")
+    return data
+
+
+def submit_approvals(chain: Chain, sender: LocalAccount, proposal_id: int,
+                     approvals: Iterable[ApprovalFile]) -> Proposal:
+    """Submit collected signed approvals of ``proposal_id`` from ``sender`` (any account the network accepts).
+
+    Files meant for another chain, registry or proposal are refused here with a clear message; the registry
+    checks each signature again, against the council of the block it lands in.
+    """
+    batch = []
+    for a in approvals:
+        if int(a["chain_id"]) != chain.chain_id or to_checksum_address(a["registry"]) != chain.deployment.registry:
+            raise InputError(f"the approval by {a['member']} is for registry {a['registry']} on chain "
+                             f"{a['chain_id']}, not this ledger's; it cannot count here")
+        if int(a["proposal_id"]) != proposal_id:
+            raise InputError(f"the approval by {a['member']} is for proposal {a['proposal_id']}, not {proposal_id}")
+        batch.append((to_checksum_address(a["member"]), int(a["deadline"]), bytes.fromhex(a["signature"][2:])))
+    if not batch:
+        raise InputError("no approvals to submit")
+    chain.transact(sender, chain.registry.functions.approveWithSignatures(proposal_id, batch))
+    return get_proposal(chain, proposal_id)
+
+
+def load_member(chain: Chain, keystore: Keystore, passphrase: str, *, key: str | None = None,
+                several_council_keys: bool = False) -> CouncilMember:
+    """The member whose key is in ``keystore``: ``key`` or, by default, its only council key.
+
+    A keystore holding more than one council key is refused unless ``several_council_keys``: whoever holds
+    the keys and their one passphrase would be several members at once.
+    """
+    council_keys = [n for n in keystore.names() if is_council_key(n)]
+    if len(council_keys) > 1 and not several_council_keys:
+        raise KeystoreError(f"the keystore {keystore.directory} holds {len(council_keys)} council keys "
+                            f"({', '.join(council_keys)}); a council member holds one. Move the others to their "
+                            "members, or pass --several-council-keys if this is a demo")
+    if key is None:
+        if not council_keys:
+            raise KeystoreError(f"no council key in {keystore.directory}: create yours with "
+                                "`ledger keys create council` or point --member-keystore at your keystore")
+        key = council_keys[0]
+    return CouncilMember(chain, keystore.unlock(key, passphrase))
+

@@ -1,0 +1,702 @@
+"""Approval decisions: published rule sets, automatic and human decisions recorded in a hash-chained, anchored log.
+
+* A rule set is published on chain (``BatchLog.publishRuleSet``) by an approver department before any decision may use
+  it; its canonical document is kept in :class:`RuleSetRecord`, keyed by digest, so replay can re-run decisions.
+* Every decision is an entry of the department's ``decisions`` log (``logchain.py``): its sequence number is the
+  department's decision number and its ``prev_hash`` the hash of the department's previous decision. The body (format
+  in ``docs/decisions.md``) carries digests and results, never plain personal data.
+* The full canonical decision input is kept in :class:`DecisionInput`, keyed by its digest, so an auditor can re-run the
+  engine on exactly what it saw.
+* The applicant reference is ``HMAC-SHA256(department secret, "pl-applicant\\x00" || identity)``: the same applicant
+  gets the same reference within a department (so an auditor can group a person's cases) but the identity cannot be
+  recovered or confirmed by guessing without the secret. The 32-byte secret is generated per department on first use
+  and stored sealed by the vault (AES-256-GCM under the operator's passphrase or ``LEDGER_VAULT_KEY``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+
+from . import issuance, logchain, permits
+from ..formats.canonical import hex32, parse_hex32
+from ..onchain.chain import ROLE_APPROVER, department_id_bytes
+from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
+from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
+from .logchain import LOG_DECISIONS, canonical_body
+from ..storage.models import ApplicantSecret, CitedDocument, DecisionInput, RuleSetRecord
+from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+from .verify import ChainView
+
+__all__ = [
+    "DECISION_FORMAT",
+    "DecideResult",
+    "Decision",
+    "DecisionInput",
+    "RuleSetRecord",
+    "applicant_reference",
+    "decide",
+    "decide_many",
+    "find_decision",
+    "find_decisions",
+    "officer_ref",
+    "load_recorded_rule_set",
+    "publish_rule_set",
+    "record_human_decision",
+    "service_item_bytes",
+]
+
+# pl-decision/2: the certificates a decision rests on are facts the ledger established (facts.py), recorded with
+# the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay refuses it.
+DECISION_FORMAT = "pl-decision/2"
+APPLICANT_PREFIX = b"pl-applicant\x00"
+OFFICER_PREFIX = b"pl-officer\x00"
+_SECRET_BINDING = b"pl-applicant-secret\x00"
+
+Progress = Callable[[int, int], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+_RULE_SETS = RuleSetRecord.__table__  # type: ignore[attr-defined]
+_INPUTS = DecisionInput.__table__  # type: ignore[attr-defined]
+_CITED = CitedDocument.__table__  # type: ignore[attr-defined]
+_SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
+
+
+# -- references -------------------------------------------------------------------------------------------------
+
+class _Memo:
+    """A ledger's memo of values that never change once read (``Ledger.local``): one per ledger, never keyed by
+    ``id()`` in a module global, which a later ledger on another database may reuse."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.values: dict[Any, Any] = {}
+
+
+def _secret(ledger: Any, department: str) -> bytes:
+    memo = ledger.local("decisions.secrets", _Memo)
+    key = department
+    with memo.guard:
+        if key in memo.values:
+            return bytes(memo.values[key])
+    binding = _SECRET_BINDING + department.encode("ascii")
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)).scalar()
+    if sealed is None:
+        fresh = os.urandom(32)
+        try:
+            with ledger.engine.begin() as conn:
+                conn.execute(_SECRETS.insert().values(department_id=department,
+                                                      sealed=ledger.vault.seal(fresh, binding)))
+            secret = fresh
+        except IntegrityError:  # another writer created it first: use theirs
+            with ledger.engine.connect() as conn:
+                sealed = conn.execute(select(_SECRETS.c.sealed).where(
+                    _SECRETS.c.department_id == department)).scalar_one()
+            secret = ledger.vault.open(bytes(sealed), binding)
+    else:
+        secret = ledger.vault.open(bytes(sealed), binding)
+    with memo.guard:
+        memo.values[key] = secret
+    return secret
+
+
+def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
+    if not isinstance(identity, str) or not identity.strip():
+        raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)")
+    return "0x" + hmac.new(secret, prefix + identity.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def applicant_reference(ledger: Any, department: str, identity: str) -> str:
+    """The salted reference ``department`` records for applicant ``identity`` (see the module docstring)."""
+    return _reference(_secret(ledger, department), APPLICANT_PREFIX, identity, "applicant_ref")
+
+
+def officer_ref(ledger: Any, department: str, officer: str) -> str:
+    return _reference(_secret(ledger, department), OFFICER_PREFIX, officer, "officer")
+
+
+# -- rule sets --------------------------------------------------------------------------------------------------
+
+def service_item_bytes(code: str) -> bytes:
+    """A service item code as bytes32: the ASCII code right-padded when it fits, else SHA-256 of its UTF-8."""
+    if not isinstance(code, str) or not code:
+        raise InputError("a service item code must be a non-empty string")
+    raw = code.encode("utf-8")
+    if len(raw) <= 32 and code.isascii():
+        return raw.ljust(32, b"\x00")
+    return hashlib.sha256(raw).digest()
+
+
+def _as_rule_set(rule_set: RuleSet | str | Path | Mapping[str, Any]) -> RuleSet:
+    return rule_set if isinstance(rule_set, RuleSet) else load_rule_set(rule_set)
+
+
+def _store_rule_set(ledger: Any, rule_set: RuleSet, department: str, tx_hash: str | None,
+                    block_number: int | None) -> None:
+    row = {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
+           "service_item": rule_set.service_item, "document": canonical_body(rule_set.document).decode("utf-8"),
+           "department_id": department, "tx_hash": tx_hash, "block_number": block_number, "published_at": _utcnow()}
+    with ledger.engine.begin() as conn:
+        conn.execute(_insert_ignore(conn, _RULE_SETS), [row])
+
+
+def _insert_ignore(conn: Any, table: Any) -> Any:
+    """INSERT that skips rows whose primary key exists (same key = same content: keys are content digests)."""
+    name = conn.dialect.name
+    if name == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    if name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return table.insert().prefix_with("IGNORE")
+
+
+def _chain_rule_set(ledger: Any, digest: bytes) -> tuple[str, int] | None:
+    """(publishing department, block) of a published rule set, or None."""
+    chain = ledger.chain
+    dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(digest))
+    if int(block) == 0:
+        return None
+    return bytes(dept).rstrip(b"\x00").decode("ascii", "replace"), int(block)
+
+
+def require_approver(ledger: Any, department: str, what: str) -> None:
+    """StateError unless ``department``'s key is the current key of an active approver department: only approvers
+    decide and publish rule sets (the chain refuses the rest as well; this says so before anything is written)."""
+    account = ledger.department_account(department)
+    chain = ledger.chain
+    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_APPROVER)):
+        raise StateError(f"department {department!r} cannot {what}: its key {account.address} is not the current key "
+                         "of an active department with the approver role (`ledger departments` shows the roles; "
+                         "the council grants roles)")
+
+
+def publish_rule_set(ledger: Any, rule_set: RuleSet | str | Path | Mapping[str, Any],
+                     department: str) -> dict[str, Any]:
+    """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
+
+    Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
+    A department without the approver role is refused even when someone else published the rule set.
+    """
+    rule_set = _as_rule_set(rule_set)
+    chain = ledger.chain
+    require_approver(ledger, department, "publish rule sets")
+    existing = _chain_rule_set(ledger, rule_set.digest)
+    if existing is not None:
+        _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
+        return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": existing[0],
+                "block_number": existing[1], "transaction": None, "already_published": True}
+    account = ledger.department_account(department)
+    receipt = chain.transact(account, chain.log.functions.publishRuleSet(
+        rule_set.digest, service_item_bytes(rule_set.service_item)))
+    tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
+    _store_rule_set(ledger, rule_set, department, tx_hash, int(receipt["blockNumber"]))
+    return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": department,
+            "block_number": int(receipt["blockNumber"]), "transaction": tx_hash, "already_published": False}
+
+
+def load_recorded_rule_set(ledger: Any, digest: str) -> tuple[RuleSet | None, str | None]:
+    """The stored rule set ``digest`` compiled, or (None, why not): "unknown" or "altered: ..."."""
+    with ledger.engine.connect() as conn:
+        text = conn.execute(select(_RULE_SETS.c.document).where(_RULE_SETS.c.digest == digest)).scalar()
+    if text is None:
+        return None, "unknown"
+    import json
+
+    try:
+        rule_set = load_rule_set(json.loads(text))
+    except (ValueError, InputError) as exc:
+        return None, f"altered: the stored document no longer loads ({exc})"
+    if rule_set.hex_digest != digest:
+        return None, f"altered: the stored document's digest is now {rule_set.hex_digest}"
+    return rule_set, None
+
+
+def _require_published(ledger: Any, rule_set: RuleSet) -> int:
+    """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
+    published = ledger.local("decisions.published", _Memo)
+    key = rule_set.hex_digest
+    with published.guard:
+        if key in published.values:
+            return int(published.values[key])
+    on_chain = _chain_rule_set(ledger, rule_set.digest)
+    if on_chain is None:
+        raise StateError(f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
+                         "published on chain; an approver department must publish it first (`ledger rules publish "
+                         "FILE --department D`) - no decision was recorded")
+    stored, why = load_recorded_rule_set(ledger, rule_set.hex_digest)
+    if stored is None and why == "unknown":
+        _store_rule_set(ledger, rule_set, on_chain[0], None, on_chain[1])  # published elsewhere: keep the document
+    elif stored is None:
+        raise StateError(f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
+                         "published file before deciding with it")
+    with published.guard:
+        published.values[key] = on_chain[1]
+    return on_chain[1]
+
+
+def _resolve_rule_set(ledger: Any, rule_set: RuleSet | str) -> RuleSet:
+    if isinstance(rule_set, RuleSet):
+        return rule_set
+    if isinstance(rule_set, str) and rule_set.startswith("0x"):
+        digest = hex32(parse_hex32(rule_set, "rule set digest"))
+        loaded, why = load_recorded_rule_set(ledger, digest)
+        if loaded is None:
+            raise NotFoundError(f"rule set {digest} is {why}: no decision can use it; publish the rule set file "
+                                "with `ledger rules publish`") if why == "unknown" else \
+                StateError(f"rule set {digest} is {why}")
+        return loaded
+    return load_rule_set(rule_set)
+
+
+# -- recording --------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Decision:
+    """A recorded decision: its place in the department's decision log and its body."""
+
+    department: str
+    seq: int
+    entry_hash: str
+    body: dict[str, Any]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"department": self.department, "seq": self.seq, "entry_hash": self.entry_hash, **self.body}
+
+
+def _time_text(value: datetime | None) -> str:
+    value = value or _utcnow()
+    if value.tzinfo is None:
+        raise InputError("decided_at must carry a time zone (UTC)")
+    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _establish(ledger: Any, department: str, prepared: Sequence[Mapping[str, Any]], applicants: Sequence[str],
+               now: str, view: ChainView | None = None) -> tuple[int, list[list[CertificateFact]]]:
+    """The head the decisions are taken at, and every certificate the applications cite verified against the
+    chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
+    references, in the order of ``prepared``)."""
+    cited = [citations(p) for p in prepared]
+    view = view or ChainView(ledger.chain, ledger.settings.confirmations)
+    if not any(cited):
+        return view.head(), [[] for _ in prepared]
+    facts = establish(view, cited, resolve_citations(ledger, prepared),
+                      now=datetime.fromisoformat(now.replace("Z", "+00:00")))
+    block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
+
+    def reference(identity: str) -> str:
+        return applicant_reference(ledger, department, identity)
+
+    return block, [[f.held_by(applicant, reference) for f in row] for row, applicant in zip(facts, applicants)]
+
+
+def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
+    if not isinstance(case_id, str) or not case_id:
+        raise InputError("case_id must be a non-empty string")
+    if not isinstance(service_item, str) or not service_item:
+        raise InputError("service_item must be a non-empty string")
+    if not isinstance(decision_input, Mapping):
+        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
+    if "applicant_ref" in decision_input:
+        raise InputError("the decision input is stored: pass the applicant identity as applicant_ref=..., not inside "
+                         "the input", field="applicant_ref")
+    if INPUT_NONCE in decision_input:
+        raise InputError(f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the "
+                         "application", field=INPUT_NONCE)
+    for key, value in (("case_id", case_id), ("service_item", service_item)):
+        if decision_input.get(key, value) != value:
+            raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
+    return {**decision_input, "case_id": case_id, "service_item": service_item}
+
+
+def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
+                    applicant: str, decided_at: str, as_of_block: int,
+                    credit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    from . import supervision
+
+    # The applicant's credit status is the ledger's (its credit list as of the decision block), never the
+    # application's own claim; the decision records what the rules read (supervision.py).
+    view = facts_view(prepared, facts)
+    if credit is not None:
+        view = supervision.with_credit(view, credit)
+    result = evaluate(rule_set, view)
+    body = {
+        "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
+        "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
+        "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
+        "reasons": list(result.reasons), "legal_basis": rule_set.legal_basis(result.reasons),
+        "fired": list(result.fired),
+        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
+        "as_of_block": as_of_block, "overrides": None,
+    }
+    if credit is not None:
+        body["credit"] = dict(credit)
+    commitment = supervision.commitment_of(rule_set, result.outcome, result.fired, decided_at)
+    if commitment is not None:
+        body["commitment"] = commitment
+    return body
+
+
+def _store_inputs(ledger: Any, rows: list[dict[str, str]],
+                  documents: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    cited = [{"ref": ref, "sealed": ledger.vault.seal(json.dumps(doc, ensure_ascii=False).encode("utf-8"),
+                                                      bytes.fromhex(ref[2:]))}
+             for ref, doc in (documents or {}).items()]
+    if rows or cited:
+        with ledger.engine.begin() as conn:
+            if rows:
+                conn.execute(_insert_ignore(conn, _INPUTS), rows)
+            if cited:
+                conn.execute(_insert_ignore(conn, _CITED), cited)
+
+
+def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """The sealed cited documents ``refs`` (content addresses), opened; absent or altered ones are left out."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = list(dict.fromkeys(refs))
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i:i + 900])))
+            for ref, sealed in rows:
+                try:
+                    document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
+                except (LedgerError, ValueError):
+                    continue
+                if isinstance(document, dict) and document_ref(document) == ref:
+                    found[ref] = document
+    return found
+
+
+def _credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+                     at: str) -> dict[str, dict[str, Any]]:
+    from .supervision import credit_statuses
+
+    return credit_statuses(ledger, department, applicants, block, at)
+
+
+def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    text = canonical_body(prepared)
+    digest = "0x" + hashlib.sha256(text).hexdigest()
+    return digest, {"digest": digest, "document": text.decode("utf-8")}
+
+
+INPUT_NONCE = "input_nonce"
+
+
+def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
+    """The input as stored: with a random 16-byte nonce, because ``input_digest`` is an unsalted digest of the stored
+    input and is in every bundle; without the nonce, a field a bundle hides but that has few possible values (a flag,
+    a small number) could be found by trying each against it. The nonce is no part of what the rules read or of the
+    ``input_commitment``."""
+    return {**kept, INPUT_NONCE: os.urandom(16).hex()}
+
+
+def _input_commitments(ledger: Any, department: str, kept: Mapping[str, Any], input_digest: str,
+                       identity: str) -> dict[str, str]:
+    """The record's field-by-field commitments to its stored input and to the applicant's identity
+    (``decision_input.py``): what lets an evidence bundle disclose the input selectively for a court's re-run."""
+    from ..formats.decision_input import commit
+
+    inputs, applicant = commit(_secret(ledger, department), kept, input_digest, identity)
+    return {"input_commitment": inputs, "applicant_commitment": applicant}
+
+
+def _recorded(ledger: Any, department: str, body: dict[str, Any]) -> Decision:
+    entry = logchain.append(ledger, LOG_DECISIONS, department, body)
+    return Decision(department, entry.seq, entry.entry_hash, body)
+
+
+def decide(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+           rule_set: RuleSet | str, *, applicant_ref: str, decided_at: datetime | None = None) -> Decision:
+    """Decide one case automatically with a published rule set and record it in ``department``'s decision log.
+
+    ``applicant_ref`` is the applicant's identity; only its salted digest is recorded. Anchoring happens in batches
+    (:func:`ledger.services.logchain.anchor_pending`, or :func:`decide_many`).
+    """
+    department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
+    rules = _resolve_rule_set(ledger, rule_set)
+    permits.require_issuer(ledger, department, rules)
+    prepared = _prepare_input(case_id, service_item, decision_input)
+    _require_published(ledger, rules)
+    kept, documents = seal_citations(prepared)
+    digest, row = _input_row(_with_nonce(kept))
+    at = _time_text(decided_at)
+    applicant = applicant_reference(ledger, department, applicant_ref)
+    block, (facts,) = _establish(ledger, department, [prepared], [applicant], at)
+    credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
+    body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
+    body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
+    _store_inputs(ledger, [row], documents)
+    # an approval under a rule set that produces a certificate issues it now (permits.py): stored first, named
+    # by the decision, then anchored
+    produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
+    decision = _recorded(ledger, department, body)
+    permits.link(ledger, department, decision.seq - 1, [body])
+    produced.anchor(ledger)
+    return decision
+
+
+def decide_once(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+                rule_set: RuleSet | str, *, applicant_ref: str) -> Decision:
+    """:func:`decide`, refusing a case this department already decided automatically (StateError naming that
+    decision): a client retrying a request, or sending an application again with other input, gets no second
+    decision and no second permit. Deciding again is an officer's override (:func:`record_human_decision`).
+
+    Serialised per case within this ledger object (one gateway process); replicas of a gateway deciding the same
+    case at the same instant are not (docs/api.md)."""
+    if isinstance(rule_set, str) and not rule_set.startswith("0x"):  # never a path from whoever sent the request
+        raise InputError(f"rule set {rule_set!r} is not a digest (0x + 64 hex digits) of a published rule set")
+    stripes = ledger.local("decisions.case_locks", lambda: [threading.Lock() for _ in range(_CASE_LOCKS)])
+    with stripes[hash((department, case_id)) % _CASE_LOCKS]:
+        earlier = [d for d in find_decisions(ledger, department, case_id)
+                   if (d.body.get("decided_by") or {}).get("kind") == "engine"]
+        if earlier:
+            first = earlier[0]
+            raise StateError(f"case {case_id!r} was already decided automatically: decision {first.seq} "
+                             f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
+                             "- an officer may override it (`ledger record-decision ... --overrides "
+                             f"{first.seq}`)")
+        return decide(ledger, department, case_id, service_item, decision_input, rule_set,
+                      applicant_ref=applicant_ref)
+
+
+_CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
+
+
+def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]:
+    """Every recorded decision of ``department`` for ``case_id``, oldest first."""
+    import json
+
+    from .logchain import LogEntry
+
+    needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+            LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
+            LogEntry.body.contains(needle)).order_by(LogEntry.seq)).all()  # type: ignore[union-attr]
+    found = []
+    for seq, entry_hash, text in rows:
+        body = json.loads(text)
+        if body.get("case_id") == case_id:
+            found.append(Decision(department, int(seq), entry_hash, body))
+    return found
+
+
+def find_decision(ledger: Any, department: str, case_id: str, seq: int | None = None) -> Decision:
+    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none."""
+    found = find_decisions(ledger, department, case_id)
+    if seq is not None:
+        found = [d for d in found if d.seq == seq]
+    if not found:
+        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
+                            + (f" with sequence number {seq}" if seq is not None else ""))
+    return found[-1]
+
+
+def _override_target(ledger: Any, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
+    import json
+
+    from .logchain import LogEntry
+
+    if isinstance(overrides, bool) or not isinstance(overrides, (int, str)):
+        raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
+    if isinstance(overrides, int):
+        with ledger.engine.connect() as conn:
+            row = conn.execute(select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
+                LogEntry.seq == overrides)).first()
+        if row is None:
+            raise NotFoundError(f"{department} has no decision number {overrides} to override")
+        target = Decision(department, overrides, row[0], json.loads(row[1]))
+    else:
+        previous = find_decisions(ledger, department, overrides)
+        if not previous:
+            raise NotFoundError(f"{department} has no decision for case {overrides!r} to override")
+        target = previous[-1]
+    if target.body.get("case_id") != case_id:
+        raise InputError(f"decision {target.seq} is for case {target.body.get('case_id')!r}, not {case_id!r}; an "
+                         "override must concern the same case", field="overrides")
+    return {"seq": target.seq, "entry_hash": target.entry_hash}
+
+
+def record_human_decision(ledger: Any, department: str, case_id: str, service_item: str, *, officer: str,
+                          outcome: str, reasons: Sequence[str], applicant_ref: str,
+                          overrides: int | str | None = None, decision_input: Mapping[str, Any] | None = None,
+                          rule_set: RuleSet | str | None = None, decided_at: datetime | None = None) -> Decision:
+    """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
+    department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
+    if outcome not in OUTCOMES:
+        raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
+    if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
+        raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    input_digest = None
+    certificates: list[dict[str, Any]] = []
+    commitments: dict[str, str] = {}
+    at = _time_text(decided_at)
+    if decision_input is not None:
+        prepared = _prepare_input(case_id, service_item, decision_input)
+        kept, documents = seal_citations(prepared)
+        input_digest, row = _input_row(_with_nonce(kept))
+        commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
+        applicant = applicant_reference(ledger, department, applicant_ref)
+        certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
+        _store_inputs(ledger, [row], documents)
+    rules_digest = None
+    rules = None
+    if rule_set is not None:
+        rules = _resolve_rule_set(ledger, rule_set)
+        _require_published(ledger, rules)
+        if outcome == "approve":
+            permits.require_issuer(ledger, department, rules)
+        rules_digest = rules.hex_digest
+    body = {
+        "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
+        "applicant_ref": applicant_reference(ledger, department, applicant_ref),
+        "input_digest": input_digest, "certificates": certificates, "rule_set": rules_digest, "engine": None,
+        "outcome": outcome, "reasons": list(reasons), "fired": [],
+        "decided_by": {"kind": "officer", "department": department,
+                       "officer_ref": officer_ref(ledger, department, officer)},
+        "decided_at": at,
+        "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
+    }
+    body.update(commitments)
+    # an override that withdraws an approval revokes the certificate the approval produced (permits.py)
+    withdrawn = permits.withdrawn(ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome)
+    if withdrawn:
+        body["withdraws"] = withdrawn
+    # an officer's approval under a rule set that produces a certificate issues it like an automatic one
+    given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
+    produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
+    decision = _recorded(ledger, department, body)
+    permits.link(ledger, department, decision.seq - 1, [body])
+    produced.anchor(ledger)
+    permits.withdraw(ledger, department, withdrawn, decision.seq)
+    return decision
+
+
+# -- bulk -------------------------------------------------------------------------------------------------------
+
+@dataclass
+class DecideResult:
+    department: str
+    count: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    roots: list[str] = field(default_factory=list)
+    produced: list[str] = field(default_factory=list)  # digests of the certificates the approvals issued
+
+    def to_json(self) -> dict[str, Any]:
+        return {"department": self.department, "decisions": self.count, "outcomes": dict(self.outcomes),
+                "anchored_batches": self.roots, "certificates_issued": len(self.produced)}
+
+
+def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str, Any]],
+                rule_sets: Mapping[str, RuleSet], progress: Progress | None = None, *,
+                decided_at: datetime | None = None, chunk: int = 5_000, total: int = 0,
+                anchor: bool = True) -> DecideResult:
+    """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
+
+    ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
+    checked to be published before the first decision is recorded.
+    """
+    department_id_bytes(department)
+    require_approver(ledger, department, "record decisions")
+    for rules in rule_sets.values():
+        _require_published(ledger, rules)
+        permits.require_issuer(ledger, department, rules)
+    result = DecideResult(department)
+    produced: list[permits.Produced] = []
+    fixed_time = _time_text(decided_at) if decided_at is not None else None
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    # (rule set, prepared input, applicant reference) of the applications read but not yet decided
+    pending: list[tuple[RuleSet, dict[str, Any], str]] = []
+    identities: list[str] = []  # the applicants' identities, in the order of pending, for the input commitments
+
+    def flush() -> None:
+        # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
+        # then each application is evaluated on those facts.
+        at = fixed_time or _time_text(None)
+        require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
+        block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at,
+                                  view)
+        bodies, inputs = [], []
+        documents: dict[str, Mapping[str, Any]] = {}
+        credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
+        for (rules, prepared, applicant), found, identity in zip(pending, facts, identities):
+            kept, cited = seal_citations(prepared)
+            documents.update(cited)
+            digest, row = _input_row(_with_nonce(kept))
+            body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
+            body.update(_input_commitments(ledger, department, kept, digest, identity))
+            inputs.append(row)
+            bodies.append(body)
+            result.outcomes[body["outcome"]] += 1
+        _store_inputs(ledger, inputs, documents)
+        made = permits.prepare(ledger, department, [(rules, body, prepared, identity) for (rules, prepared, _), body,
+                                                    identity in zip(pending, bodies, identities, strict=True)])
+        head = permits.head_seq(ledger, department) if made.digests else 0
+        logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
+        if made.digests:
+            permits.link(ledger, department, head, bodies)
+            for built in made.built:  # sent now, confirmed with the decision log's anchoring below
+                issuance.submit(ledger, built)
+            produced.append(made)
+        result.count += len(bodies)
+        pending.clear()
+        identities.clear()
+        if progress is not None:
+            progress(result.count, total)
+
+    for number, application in enumerate(applications, start=1):
+        if not isinstance(application, Mapping):
+            raise InputError("an application must be a JSON object", line=number)
+        item = application.get("service_item")
+        rules = rule_sets.get(item) if isinstance(item, str) else None
+        rules = rules or rule_sets.get("*")
+        if rules is None:
+            raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
+        identity = application.get("applicant_ref")
+        plain = {k: v for k, v in application.items() if k != "applicant_ref"}
+        try:
+            prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
+            if not isinstance(identity, str):
+                raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
+            if rules.service_item not in ("*", item):
+                evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
+        except InputError as exc:
+            raise InputError(f"application {number}: {exc}") from exc
+        pending.append((rules, prepared, applicant_reference(ledger, department, identity)))
+        identities.append(identity)
+        if len(pending) >= chunk:
+            flush()
+    if pending:
+        flush()
+    if anchor:
+        try:
+            result.roots = logchain.anchor_pending(ledger, LOG_DECISIONS, department)
+        except ChainError as exc:
+            raise ChainError(f"{result.count} decisions were recorded but not anchored ({exc}); run "
+                             f"`ledger anchor-logs --department {department}`") from exc
+    for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them
+        for built in made.built:
+            issuance.confirm(ledger, built.root)
+        result.produced.extend(made.digests)
+    return result

@@ -1,0 +1,170 @@
+"""Departments and the governing council: registering, rotating keys, suspending, listing.
+
+Every change is a council proposal that executes on the M-th approval, on chain (each member's side is in
+``ledger.services.council``). Listing reads the registry
+contract: each department's roles, status and full key and status history (what verifiers rely on to say that
+a key was an active issuer's at a given block).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
+from ..client import (
+    COUNCIL_KEYS,
+    DEMO_MEMBER_KEY,
+    Ledger,
+    demo_member_keystore,
+    demo_member_passphrase,
+    department_key_name,
+)
+from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
+from ..errors import ChainError, NotFoundError, StateError
+
+__all__ = ["Action", "Council", "Department", "get_department", "list_departments", "promote_rotated_key"]
+
+
+@dataclass(frozen=True)
+class KeyPeriod:
+    signer: str
+    from_block: int
+    to_block: int | None  # None: still the department's key
+
+
+@dataclass(frozen=True)
+class StatusPeriod:
+    active: bool
+    roles: list[str]
+    from_block: int
+
+
+@dataclass(frozen=True)
+class Department:
+    code: str
+    name: str
+    signer: str
+    roles: list[str]
+    active: bool
+    registered_block: int
+    keys: list[KeyPeriod]
+    statuses: list[StatusPeriod]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.code, "name": self.name, "signer": self.signer, "roles": self.roles,
+            "active": self.active, "registered_block": self.registered_block,
+            "keys": [k.__dict__ for k in self.keys], "statuses": [s.__dict__ for s in self.statuses],
+        }
+
+
+def get_department(chain: Chain, code: str) -> Department:
+    dept_id = department_id_bytes(code)
+    try:
+        d = chain.call(chain.registry.functions.department(dept_id))
+    except ChainError as exc:
+        if exc.error_name == "RegistryUnknownDepartment":
+            raise NotFoundError(f"department {code!r} is not registered; `ledger departments` lists them") from None
+        raise
+    keys = [KeyPeriod(k[0], int(k[1]), int(k[2]) or None)
+            for k in chain.call(chain.registry.functions.keyHistory(dept_id))]
+    statuses = [StatusPeriod(bool(s[0]), role_names(int(s[1])), int(s[2]))
+                for s in chain.call(chain.registry.functions.statusHistory(dept_id))]
+    return Department(code=department_code(d[0]), name=d[1], signer=d[2], roles=role_names(int(d[3])),
+                      active=bool(d[4]), registered_block=int(d[5]), keys=keys, statuses=statuses)
+
+
+def list_departments(chain: Chain) -> list[Department]:
+    ids = chain.call(chain.registry.functions.departmentIds())
+    return [get_department(chain, department_code(raw)) for raw in ids]
+
+
+def promote_rotated_key(ledger: Ledger, code: str) -> bool:
+    """Once a rotation to the key ``dept-CODE.next`` has executed, make it the department's key ``dept-CODE``
+    here (the old file is kept, renamed, for the record). True when a key was promoted."""
+    keystore = ledger.keystore
+    key = department_key_name(code)
+    new_name = f"{key}.next"
+    if not keystore.exists(new_name):
+        return False
+    current = ledger.chain.call(ledger.chain.registry.functions.department(department_id_bytes(code)))[2]
+    if current != keystore.address(new_name):
+        return False
+    if keystore.exists(key):
+        keystore.rename(key, f"{key}.retired-{keystore.address(key)[2:10].lower()}")
+    keystore.rename(new_name, key)
+    ledger._accounts.pop(key, None)
+    ledger._accounts.pop(new_name, None)
+    return True
+
+
+def demo_council_accounts(ledger: Ledger) -> list[LocalAccount]:
+    """The embedded demo council's three members, each unlocked from its own keystore with its own passphrase."""
+    accounts = []
+    for index in (1, 2, 3):
+        cache_key = f"{COUNCIL_KEYS[index - 1]}/{DEMO_MEMBER_KEY}"
+        with ledger._guard:
+            if cache_key not in ledger._accounts:
+                keystore = demo_member_keystore(ledger.settings, index)
+                ledger._accounts[cache_key] = keystore.unlock(DEMO_MEMBER_KEY, demo_member_passphrase(index, ledger.settings))
+            accounts.append(ledger._accounts[cache_key])
+    return accounts
+
+
+class Council:
+    """Several members' votes cast from one process: a convenience for tests, benchmarks and the demo.
+
+    Each member is an account unlocked from its own keystore with its own passphrase (``members``); by default
+    the embedded demo council's three members (``keys/council-N``, ``LEDGER_DEMO_COUNCIL_PASSPHRASE_N``). A real
+    council never does this: each member runs ``ledger council`` with their own key (ledger.services.council).
+    """
+
+    def __init__(self, ledger: Ledger, members: Sequence[LocalAccount] | None = None) -> None:
+        self.ledger = ledger
+        self.members = [CouncilMember(ledger.chain, a) for a in (members or demo_council_accounts(ledger))]
+
+    def decide(self, action: Action, code: str | None, *, name: str = "", signer: str = ZERO_ADDRESS,
+               roles: int = 0) -> int:
+        """Propose with the first member and approve with the next ones until the proposal executes."""
+        first, *others = self.members
+        proposal_id = first.propose(action, code, name=name, signer=signer, roles=roles)
+        if get_proposal(self.ledger.chain, proposal_id).executed:
+            return proposal_id
+        for member in others:
+            if member.approve(proposal_id).executed:
+                return proposal_id
+        raise StateError(f"proposal {proposal_id} did not reach the council threshold with members "
+                         f"{[m.address for m in self.members]}")
+
+    # -- the actions -------------------------------------------------------------------------------------
+    def register(self, code: str, name: str, roles: int, *, signer: str | None = None) -> str:
+        """Register a department; without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+        if signer is None:
+            key = department_key_name(code)
+            signer = (self.ledger.keystore.address(key) if self.ledger.keystore.exists(key)
+                      else self.ledger.keystore.create(key, self.ledger.passphrase()))
+        self.decide(Action.REGISTER, code, name=name, signer=signer, roles=roles)
+        return signer
+
+    def rotate_key(self, code: str) -> str:
+        """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""
+        keystore = self.ledger.keystore
+        new_name = f"{department_key_name(code)}.next"
+        new_signer = keystore.address(new_name) if keystore.exists(new_name) else keystore.create(
+            new_name, self.ledger.passphrase())
+        self.decide(Action.ROTATE_KEY, code, signer=new_signer)
+        promote_rotated_key(self.ledger, code)
+        return new_signer
+
+    def suspend(self, code: str) -> None:
+        self.decide(Action.SUSPEND, code)
+
+    def reinstate(self, code: str) -> None:
+        self.decide(Action.REINSTATE, code)
+
+    def set_roles(self, code: str, roles: int) -> None:
+        self.decide(Action.SET_ROLES, code, roles=roles)

@@ -1,0 +1,144 @@
+"""Erasure that keeps the log verifiable (crypto-shredding).
+
+Every certificate body is sealed with a data key of its own, wrapped by its department's key (vault.py). Erasing a
+certificate destroys that wrapped key together with the ciphertext (the row's ``sealed`` becomes ``vault.ERASED``)
+and any sealed status note about it. What stays: the digest, Merkle proof, batch, chain anchor, statuses and every
+log entry, none of which holds a plain personal field, so verification of the holder's own copy and every audit
+still work; the issuer can no longer read, export or re-prove the hidden fields.
+
+The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
+like the other logs: who asked for it, when, and the legal basis as a code of :data:`BASES`. The entry is written
+before the key is destroyed, so a crash between the two leaves a recorded but incomplete erasure, which
+``reconcile`` reports (``erasure_incomplete``) and running ``erase`` again completes; a body destroyed without
+an entry is reported as tampering (``erased_unrecorded``).
+
+On SQLite every connection runs with ``secure_delete`` on (store.py), so the old row's bytes are zeroed in the
+page, and the write-ahead log is checkpointed and truncated after the erasure, so no earlier page image survives
+in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages until ``VACUUM`` reclaims it
+(docs/privacy.md).
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from . import logchain
+from ..formats.canonical import hex32
+from ..client import Ledger
+from ..errors import ChainError, InputError, LedgerError
+from .status import stored
+from ..storage.store import Certificate, StatusChange
+from ..storage.vault import ERASED
+
+LOG = "erasures"
+
+# Legal bases of an erasure: codes, never free text (the log is anchored and kept for ever).
+BASES = {
+    "no-longer-necessary": "the data are no longer necessary for the purpose (GDPR Art. 17(1)(a))",
+    "consent-withdrawn": "the data subject withdrew consent (Art. 17(1)(b))",
+    "objection": "the data subject objected to the processing (Art. 17(1)(c))",
+    "unlawful-processing": "the data were processed unlawfully (Art. 17(1)(d))",
+    "legal-obligation": "erasure is required by a legal obligation (Art. 17(1)(e))",
+    "child-data": "data collected from a child for an information-society service (Art. 17(1)(f))",
+    "retention-expired": "the retention period of the records schedule ended",
+    "court-order": "a court ordered the erasure",
+}
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[str, Any]]:
+    """Every recorded erasure (of ``department`` or all), keyed by certificate digest: the log body plus the
+    entry's department, seq, hash and whether it is anchored."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in logchain.entries(ledger, LOG, department):
+        body = json.loads(entry.body)
+        found.setdefault(body.get("certificate", ""), {
+            **body, "department": entry.department_id, "seq": entry.seq, "entry_hash": entry.entry_hash,
+            "anchored": entry.state == logchain.EntryState.ANCHORED})
+    return found
+
+
+def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, basis: str,
+          by: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+    """Erase one certificate's contents for good; see the module docstring. Running it again on an erased
+    certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
+    if basis not in BASES:
+        raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
+    actor = by or getpass.getuser()
+    if not actor or len(actor) > 128:
+        raise InputError("name who erases (--by): 1-128 characters, e.g. the officer's staff id")
+    cert = stored(ledger, digest_or_id, department)
+    digest = hex32(cert.digest)
+    when = at or datetime.now(UTC)
+    entry = recorded(ledger, cert.department).get(digest)
+    if entry is None:
+        body = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        logged = logchain.append(ledger, LOG, cert.department, body, created_at=when)
+        entry = {**body, "department": cert.department, "seq": logged.seq, "entry_hash": logged.entry_hash,
+                 "anchored": False}
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
+        conn.execute(update(StatusChange).where(StatusChange.digest == digest)  # type: ignore[arg-type]
+                     .values(note_sealed=None))
+    checkpoint = flush_sqlite_log(ledger)
+    anchored: list[str] = []
+    pending = None
+    try:
+        anchored = list(logchain.anchor_pending(ledger, LOG, cert.department))
+    except ChainError as exc:
+        pending = f"the erasure log entry is not anchored yet ({exc}); `ledger erase` of the same certificate " \
+                  "anchors it later"
+    result = {"certificate": digest, "department": cert.department, "basis": entry["basis"], "by": entry["by"],
+              "at": entry["at"], "log": LOG, "seq": entry["seq"], "entry_hash": entry["entry_hash"],
+              "anchored_roots": anchored, "sqlite_log_truncated": checkpoint}
+    if pending:
+        result["pending"] = pending
+    return result
+
+
+def flush_sqlite_log(ledger: Ledger, attempts: int = 50) -> bool | None:
+    """Copy SQLite's write-ahead log into the database and truncate it, so no page image written before an
+    erasure survives in the ``-wal`` file. True when done, False when readers kept it busy, None off SQLite."""
+    engine = ledger.engine
+    if engine.dialect.name != "sqlite":
+        return None
+    for attempt in range(attempts):
+        with engine.connect() as conn:
+            busy = conn.execute(text("PRAGMA wal_checkpoint(TRUNCATE)")).first()
+            conn.commit()
+        if busy is not None and int(busy[0]) == 0:
+            return True
+        time.sleep(min(0.01 * (attempt + 1), 0.2))
+    return False
+
+
+def reclaim(ledger: Ledger) -> str | None:
+    """Rewrite the tables that held erased bodies so that no old row version survives in their pages.
+
+    PostgreSQL keeps an updated row's old version until vacuumed, and plain ``VACUUM`` only marks the space free:
+    ``VACUUM FULL`` rewrites the files (it locks the tables while it runs: issuance waits). SQLite needs nothing
+    (``secure_delete`` already zeroed the bytes). Returns what was run, or None."""
+    engine = ledger.engine
+    if engine.dialect.name != "postgresql":
+        return None
+    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}"
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text(statement))
+    return statement
+
+
+def is_erased(ledger: Ledger, digest: str) -> bool:
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[arg-type]
+    if sealed is None:
+        raise LedgerError(f"certificate {digest} is not in this ledger's store; give the digest of a stored one")
+    return bytes(sealed) == ERASED

@@ -1,0 +1,769 @@
+"""Bulk issuance: validate a whole file, then salt, hash, batch, sign, store and anchor it.
+
+1. A validation pass reads the file once, streaming, and checks every record (and that no certificate id is
+   used twice, in the file or in the store). Any error stops the run before anything is written.
+2. The issuing pass reads it again and cuts it into batches. Each batch is built (salts, field hashes, Merkle
+   tree, EIP-712 signature of the root), stored with its certificates in one database transaction in state
+   ``prepared``, sent in one transaction (``submitted``) and, once mined with the configured confirmations,
+   marked ``confirmed``. Up to ``PIPELINE`` batches are in flight, so building overlaps with mining, and batch
+   n+1 is built while the database commits batch n.
+
+Memory holds at most a few batches, never the file. After a crash, :func:`resume` completes every pending
+batch: if the chain has the root it is confirmed from the anchoring event, otherwise it is sent again (the
+contract refuses a root twice, so nothing is anchored twice).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import time
+from array import array
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from hashlib import blake2b
+from pathlib import Path
+from typing import Any, TextIO
+
+from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from web3.exceptions import BlockNotFound, Web3RPCError
+
+from ..onchain import chainread
+from ..formats.canonical import SALT_BYTES, hex32
+from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
+from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
+from ..client import Ledger
+from ..errors import ChainError, InputError, LedgerError, StateError
+from ..formats.merkle import MerkleTree
+from ..formats.signing import batch_message, sign
+from ..storage.store import Batch, BatchState, Certificate, utcnow
+
+PIPELINE = 2
+MAX_REPORTED_ERRORS = 20
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class BuiltBatch:
+    root: bytes
+    department: str
+    signer: str
+    signature: bytes
+    digests: list[bytes]
+    tree: MerkleTree | None  # None when a worker built it: ``proofs`` then holds every proof
+    fields: list[dict[str, Any]]
+    salts: list[dict[str, bytes]]
+    tx_hash: str | None = None
+    bodies: list[bytes] | None = None  # sealed-body plaintexts and proofs when a worker computed them
+    proofs: list[bytes] | None = None
+
+
+@dataclass
+class IssueResult:
+    department: str
+    count: int = 0
+    batches: list[str] = field(default_factory=list)
+    transactions: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"department": self.department, "certificates": self.count, "batches": self.batches,
+                "transactions": self.transactions}
+
+
+# -- validation ------------------------------------------------------------------------------------------------
+
+def _id_hash(department: str, certificate_id: str) -> int:
+    return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
+
+
+def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False) -> int:
+    """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
+    problems. With ``skip_issued``, ids this department already stored are not errors and not counted."""
+    errors: list[str] = []
+    seen = array("Q")
+    pending: list[tuple[str, int]] = []
+    count = 0
+    already = 0
+
+    def check_store() -> None:
+        nonlocal already
+        existing = _existing_ids(ledger, department, [cid for cid, _ in pending])
+        for cid, line in pending:
+            if cid in existing:
+                if skip_issued:
+                    already += 1
+                else:
+                    errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
+        pending.clear()
+
+    for line, raw in iter_raw_records(path, max_record_bytes=ledger.settings.max_record_bytes):
+        try:
+            record = validate_record(raw, line, department=department)
+        except InputError as exc:
+            errors.append(str(exc))
+            if len(errors) >= MAX_REPORTED_ERRORS:
+                break
+            continue
+        count += 1
+        seen.append(_id_hash(department, record.certificate_id))
+        pending.append((record.certificate_id, line))
+        if len(pending) >= 1000:
+            check_store()
+    check_store()
+    if not errors:
+        errors.extend(_duplicates_in_file(path, department, seen, ledger.settings.max_record_bytes))
+    if errors:
+        more = " (stopped after the first ones)" if len(errors) >= MAX_REPORTED_ERRORS else ""
+        raise InputError(f"{path.name}: {len(errors)} invalid record(s){more}; nothing was issued:\n  "
+                         + "\n  ".join(errors[:MAX_REPORTED_ERRORS]))
+    if count == 0:
+        raise InputError(f"{path.name} holds no records; nothing was issued")
+    return count - already
+
+
+def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
+    if not ids:
+        return set()
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Certificate.certificate_id).where(
+            Certificate.department_id == department, Certificate.certificate_id.in_(ids)))  # type: ignore[attr-defined]
+        return {r[0] for r in rows}
+
+
+def _duplicates_in_file(path: Path, department: str, seen: array, max_bytes: int) -> list[str]:
+    ordered = sorted(seen)
+    suspects = {a for a, b in zip(ordered, ordered[1:], strict=False) if a == b}
+    if not suspects:
+        return []
+    first_line: dict[str, int] = {}
+    errors = []
+    for line, raw in iter_raw_records(path, max_record_bytes=max_bytes):
+        cid = raw.get("id")
+        if isinstance(cid, str) and _id_hash(department, cid) in suspects:
+            if cid in first_line:
+                errors.append(f"line {line}: certificate id {cid!r} repeats line {first_line[cid]}")
+            else:
+                first_line[cid] = line
+    return errors
+
+
+# -- issuing ---------------------------------------------------------------------------------------------------
+
+def _records(path: Path, department: str, max_bytes: int) -> Iterator[Record]:
+    for line, raw in iter_raw_records(path, max_record_bytes=max_bytes):
+        yield validate_record(raw, line, department=department)
+
+
+def _chunks(records: Iterable[Record], size: int) -> Iterator[list[Record]]:
+    chunk: list[Record] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def check_can_issue(ledger: Ledger, department: str) -> None:
+    """Fail before writing anything when this department's key may not anchor."""
+    account = ledger.department_account(department)
+    chain = ledger.chain
+    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_ISSUER)):
+        raise StateError(f"department {department!r} cannot issue: its key {account.address} is not the current "
+                         "key of an active department with the issuer role (suspended, rotated out or never "
+                         "registered); `ledger departments` shows its status")
+
+
+def issue_file(ledger: Ledger, path: Path, department: str, *, batch_size: int | None = None,
+               out: TextIO | None = None, progress: Progress | None = None,
+               skip_issued: bool = False) -> IssueResult:
+    """Issue every record of a JSONL or CSV file for ``department``; see the module docstring.
+
+    ``skip_issued`` continues an interrupted run of the same file: records whose certificate id this
+    department already stored are skipped instead of refused (run :func:`resume` first to finish their
+    batches; ``ledger continue`` does both).
+    """
+    check_can_issue(ledger, department)
+    size = batch_size or ledger.settings.batch_size
+    workers = _worker_count(ledger.settings.issue_workers)
+    # Worker processes start (and import the library) while this process runs the validation pass; a file of
+    # one batch or less is built here, where starting them would cost more than it saves.
+    parallel = workers and _records_beyond(path, size if ledger.settings.issue_workers > 0 else _POOL_MIN_RECORDS)
+    with _BuildPool.start(workers) if parallel else _NoPool() as pool:
+        total = validate_file(ledger, path, department, skip_issued=skip_issued)
+        records = _records(path, department, ledger.settings.max_record_bytes)
+        if skip_issued:
+            records = _not_yet_issued(ledger, records, department)
+        if not 1 <= size <= ledger.settings.max_batch_size:
+            raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
+        return _issue(ledger, records, department, size, out, progress, total, pool=pool)
+
+
+def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) -> Iterator[Record]:
+    for chunk in _chunks(records, 1000):
+        existing = _existing_ids(ledger, department, [r.certificate_id for r in chunk])
+        yield from (r for r in chunk if r.certificate_id not in existing)
+
+
+def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *, batch_size: int | None = None,
+                  out: TextIO | None = None, progress: Progress | None = None, total: int = 0) -> IssueResult:
+    """Issue already validated records (the library entry point used by the gateway and benchmarks)."""
+    size = batch_size or ledger.settings.batch_size
+    if not 1 <= size <= ledger.settings.max_batch_size:
+        raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
+    # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
+    return _issue(ledger, records, department, size, out, progress, total)
+
+
+def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,
+           progress: Progress | None, total: int, *, pool: _BuildPool | _NoPool | None = None) -> IssueResult:
+    result = IssueResult(department)
+    inflight: deque[BuiltBatch] = deque()
+
+    def stored(built: BuiltBatch, committing: Future[None]) -> None:
+        committing.result()  # the batch is in the store (state prepared) before anything is sent
+        submit(ledger, built)
+        result.batches.append(hex32(built.root))
+        inflight.append(built)
+        while len(inflight) > PIPELINE:
+            _finish(ledger, inflight.popleft(), result, out, progress, total)
+
+    # The commit of batch n (writing the journal and checkpointing it: I/O with the GIL released) runs on a
+    # second thread while batch n+1 is built on this one. Per batch the order is unchanged: inserted and
+    # committed (prepared), then sent (submitted), then confirmed; leaving the block waits for a running commit.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
+        previous: tuple[BuiltBatch, Future[None]] | None = None
+        builder = pool.built if pool else _build_here
+        for built in builder(_chunks(records, size), ledger, department):
+            if previous is not None:
+                stored(*previous)
+            previous = built, committer.submit(_commit, _write_prepared(ledger, built))
+        if previous is not None:
+            stored(*previous)
+    while inflight:
+        _finish(ledger, inflight.popleft(), result, out, progress, total)
+    return result
+
+
+def _finish(ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO | None,
+            progress: Progress | None, total: int) -> None:
+    anchor = confirm(ledger, built.root)
+    result.count += len(built.digests)
+    result.transactions.append(anchor["tx_hash"])
+    if out is not None:
+        for i, digest in enumerate(built.digests):
+            doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
+            out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
+    if progress is not None:
+        progress(result.count, total)
+
+
+def _proof(built: BuiltBatch, i: int) -> list[bytes]:
+    if built.tree is not None:
+        return built.tree.proof(i)
+    raw = built.proofs[i]  # type: ignore[index]
+    return [raw[j:j + 32] for j in range(0, len(raw), 32)]
+
+
+def build_batch(ledger: Ledger, records: list[Record], department: str) -> BuiltBatch:
+    return _signed(ledger, department, _unsigned(records, department, _issued_at()))
+
+
+def _issued_at() -> str:
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
+    """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
+    database, no chain), so a worker process can do it."""
+    all_fields = [record_fields(r, department, issued_at) for r in records]
+    randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
+    offset = 0
+    digests, salts = [], []
+    for fields in all_fields:
+        n = SALT_BYTES * len(fields)
+        sealed = seal_fields(fields, randomness[offset:offset + n])
+        offset += n
+        digests.append(sealed.digest)
+        salts.append(sealed.salts)
+    tree = MerkleTree(digests)
+    return BuiltBatch(root=tree.root, department=department, signer="", signature=b"", digests=digests, tree=tree,
+                      fields=all_fields, salts=salts)
+
+
+def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
+    """Sign the batch's root with the department's key (in this process: keys never go to a worker)."""
+    account = ledger.department_account(department)
+    chain = ledger.chain
+    message = batch_message(chain.chain_id, chain.deployment.anchor, built.root, len(built.digests), SCHEMA_ID,
+                            department_id_bytes(department))
+    built.signer = account.address
+    built.signature = sign(account, message)
+    return built
+
+
+def _build_here(chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+    for chunk in chunks:
+        yield build_batch(ledger, chunk, department)
+
+
+# -- worker processes ------------------------------------------------------------------------------------------
+#
+# With worker processes, each batch's salts, hashes, Merkle tree, proofs and sealed-body plaintexts are computed in
+# a worker; this process keeps everything that needs a key or the database (signing, sealing with the vault,
+# inserting, anchoring), so it stays the one writer and the order of states per batch is unchanged. Batches come
+# back in input order. Salts are drawn from os.urandom in the worker (the kernel's generator, per process).
+
+def _worker_count(configured: int) -> int:
+    """Worker processes to build batches: ``configured`` if > 0; by default one per core beyond the first (0 on
+    one core: everything runs in this process); ``LEDGER_ISSUE_WORKERS=-1`` turns them off."""
+    if configured < 0:
+        return 0
+    return configured or max(0, (os.cpu_count() or 1) - 1)
+
+
+# By default workers start only for files of more than this many lines: starting them (each imports the library)
+# costs about a second of CPU, more than they save on smaller files. A configured worker count uses them for any
+# file of more than one batch.
+_POOL_MIN_RECORDS = 20_000
+
+
+def _records_beyond(path: Path, lines: int) -> bool:
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for _ in zip(range(lines + 1), handle, strict=False)) > lines
+    except OSError:
+        return False  # validate_file names the problem
+
+
+def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
+    records = [Record(0, *row) for row in rows]
+    built = _unsigned(records, department, issued_at)
+    built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
+    proof = built.tree.proof
+    built.proofs = [b"".join(proof(i)) for i in range(len(records))]
+    built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
+    return built
+
+
+def _warm() -> None:
+    """Nothing: submitted once so the workers start (and import) while the validation pass runs."""
+
+
+class _NoPool:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *_: object) -> None:
+        return None
+
+
+class _BuildPool:
+    def __init__(self, executor: Any, workers: int) -> None:
+        self._executor = executor
+        self._workers = workers
+
+    @classmethod
+    def start(cls, workers: int) -> _BuildPool:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # never fork: this process holds database connections, the node's process and key material. Spawned
+        # workers are this process's own children, so their CPU time counts in its RUSAGE_CHILDREN.
+        context = multiprocessing.get_context("spawn")
+        executor = ProcessPoolExecutor(max_workers=workers, mp_context=context)
+        for _ in range(workers):
+            executor.submit(_warm)
+        return cls(executor, workers)
+
+    def __enter__(self) -> _BuildPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+        """The chunks' batches, signed, in input order; up to workers + 1 are being built ahead."""
+        ahead: deque[Future[BuiltBatch]] = deque()
+        for chunk in chunks:
+            rows = [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments)
+                    for r in chunk]
+            ahead.append(self._executor.submit(_build_in_worker, rows, department, _issued_at()))
+            if len(ahead) > self._workers:
+                yield _signed(ledger, department, ahead.popleft().result())
+        while ahead:
+            yield _signed(ledger, department, ahead.popleft().result())
+
+
+_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
+
+
+def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
+    """The plaintext of a certificate's sealed body: its fields, and its salts as one base64 text, each field's
+    salt in the fields' order (``"s"``). The first layout kept ``"salts"`` as a map of hex texts: 270 more bytes
+    per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
+    if list(salts) != list(fields):
+        raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
+    return _encode({"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}).encode()
+
+
+def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
+    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
+    body = json.loads(plaintext)
+    fields = body["fields"]
+    if "salts" in body:
+        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
+    packed = base64.b64decode(body["s"], validate=True)
+    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
+        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
+    return fields, {name: packed[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+
+
+_CERT_COLUMNS = ("digest", "batch_root", "leaf_index", "certificate_id", "department_id", "cert_type", "issued_at",
+                 "valid_until", "proof", "sealed", "status")
+
+
+def _insert_certificates_sql(paramstyle: str) -> str:
+    """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work)."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    return (f"INSERT INTO {Certificate.__tablename__} ({', '.join(_CERT_COLUMNS)}) "
+            f"VALUES ({', '.join([mark] * len(_CERT_COLUMNS))})")
+
+
+def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:
+    """Write the batch (state prepared) and all its certificates in one transaction."""
+    _commit(_write_prepared(ledger, built))
+
+
+def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, RootTransaction]:
+    """Insert the batch (state prepared) and its certificates in a transaction left open for :func:`_commit`."""
+    root = hex32(built.root)
+    department = built.department
+    salts = built.salts
+    # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
+    bodies = built.bodies or [_body(fields, salts[i]) for i, fields in enumerate(built.fields)]
+    proofs = built.proofs or [b"".join(_proof(built, i)) for i in range(len(built.digests))]
+    sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
+    rows = []
+    for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
+        rows.append((
+            "0x" + digest.hex(), root, i, fields["id"], department, fields["type"], fields["issued_at"],
+            fields.get("valid_until"), proofs[i], sealed[i], "valid",
+        ))
+    engine = ledger.engine
+    conn = engine.connect()
+    transaction = conn.begin()
+    try:
+        conn.execute(insert(Batch).values(
+            root=root, department_id=department, schema_id=hex32(SCHEMA_ID), count=len(rows),
+            state=BatchState.PREPARED, signer=built.signer, signature="0x" + built.signature.hex(),
+            created_at=utcnow()))
+        conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
+    except BaseException as exc:
+        transaction.rollback()
+        conn.close()
+        if not isinstance(exc, IntegrityError):
+            raise
+        # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
+        # this batch was rolled back whole, so nothing of it exists.
+        taken = sorted(_existing_ids(ledger, built.department, [r[3] for r in rows]))
+        raise InputError(f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
+                         "concurrently; nothing of this batch was written") from None
+    return conn, transaction
+
+
+def _commit(written: tuple[Connection, RootTransaction]) -> None:
+    conn, transaction = written
+    try:
+        transaction.commit()
+    finally:
+        conn.close()
+
+
+def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
+    """Send the anchoring transaction of a prepared batch.
+
+    A definitive refusal by the contract removes the batch (nothing of it is anchored). When the node cannot be
+    reached the batch stays ``prepared`` and :func:`confirm` sends it once the node answers again.
+    """
+    try:
+        tx_hash = _send_anchor(ledger, hex32(built.root))
+    except ChainError as exc:
+        if exc.error_name is None:
+            return None
+        if exc.error_name != "AnchorRootAlreadyAnchored":  # the contract refused: never anchorable as it is
+            _discard(ledger, hex32(built.root))
+            raise
+        return None
+    built.tx_hash = tx_hash
+    return tx_hash
+
+
+def _send_anchor(ledger: Ledger, root_hex: str) -> str:
+    """Send ``anchorBatch`` for a stored batch and record it as ``submitted``.
+
+    If the department's key was rotated since the batch was prepared, the root is signed again with the current
+    key first, so the stored signature always matches the key that anchors it.
+    """
+    chain = ledger.chain
+    with ledger.engine.connect() as conn:
+        batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+    if batch is None:
+        raise StateError(f"batch {root_hex} is not in the store")
+    account = ledger.department_account(batch.department_id)
+    root = bytes.fromhex(root_hex[2:])
+    if account.address.lower() != batch.signer.lower():
+        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
+                                department_id_bytes(batch.department_id))
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
+                signer=account.address, signature="0x" + sign(account, message).hex()))
+    tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == root_hex,  # type: ignore[arg-type]
+                                         Batch.state != BatchState.CONFIRMED).values(  # type: ignore[arg-type]
+            state=BatchState.SUBMITTED, tx_hash=tx_hash))
+    return tx_hash
+
+
+def _discard(ledger: Ledger, root: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
+        conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+
+
+def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
+    """The BatchAnchored event of ``department``'s batch ``root`` as the chain has it now, or None.
+
+    ``department`` defaults to the one that prepared the batch in this store. Only an event of that department
+    counts: another department anchoring the same root value (a front-run "squat") lives in its own namespace
+    on chain and is never taken for ours.
+    """
+    chain = ledger.chain
+    root_hex = hex32(root)
+    if department is None:
+        with ledger.engine.connect() as conn:
+            department = conn.execute(select(Batch.department_id).where(  # type: ignore[call-overload]
+                Batch.root == root_hex)).scalar()
+        if department is None:
+            raise StateError(f"batch {root_hex} is not in the store; name its department")
+    try:
+        logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {root_hex}",
+                              argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+        if not logs:
+            return None
+        log = logs[-1]
+        block = chain.w3.eth.get_block(log["blockNumber"])
+    except (OSError, Web3RPCError, BlockNotFound) as exc:
+        raise ChainError(f"could not read the anchor of {root_hex}: {exc}") from exc
+    return {"tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
+            "block_hash": "0x" + bytes(log["blockHash"]).hex(), "block_time": int(block["timestamp"]),
+            "signer": log["args"]["signer"], "count": int(log["args"]["count"]),
+            "department": department_code(bytes(log["args"]["departmentId"]))}
+
+
+def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dict[str, Any]:
+    """Bring a stored batch to ``confirmed``; return its anchor data.
+
+    Loops until the chain has the batch's ``BatchAnchored`` event with the configured confirmations on top,
+    then marks it confirmed, in the same block it was re-read from (an anchor moved by a reorganisation while
+    waiting is waited for again). On the way it sends the batch when it has no transaction, sends it again when
+    the node dropped the transaction, and rides out a node that does not answer until ``timeout``.
+    """
+    chain = ledger.chain
+    root_hex = hex32(root)
+    wait = timeout or chain.timeout
+    deadline = time.monotonic() + wait
+    misses = 0
+    last_error: ChainError | None = None
+    delay = 0.01
+    while True:
+        with ledger.engine.connect() as conn:
+            batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+        if batch is None:
+            raise StateError(f"batch {root_hex} is not in the store")
+        refused: ChainError | None = None
+        try:
+            event = anchor_event(ledger, root, batch.department_id)
+            if event is not None:
+                misses = 0
+                _check_own_anchor(batch, event)
+                if chain.block_number() >= event["block_number"] + ledger.settings.confirmations:
+                    again = anchor_event(ledger, root, batch.department_id)
+                    if again is not None and again["block_hash"] == event["block_hash"]:
+                        _check_own_anchor(batch, again)
+                        return _mark_confirmed(ledger, batch, again)
+            elif batch.tx_hash is None:
+                _send_anchor(ledger, root_hex)
+            else:
+                receipt = chain.receipt(batch.tx_hash)
+                if (receipt is not None and receipt["status"] != 1
+                        and anchor_event(ledger, root, batch.department_id) is None):
+                    refused = ChainError(f"the anchoring transaction {batch.tx_hash} of batch {root_hex} reverted "
+                                         f"({chain._replay_revert(batch.tx_hash, receipt)}); the batch stays "
+                                         "pending")
+                misses = 0 if receipt is not None or chain.known(batch.tx_hash) else misses + 1
+                if misses >= DROP_CHECKS:  # the node forgot it (dropped, or lost in a restart): send again
+                    misses = 0
+                    _send_anchor(ledger, root_hex)
+            last_error = None
+        except ChainError as exc:
+            if exc.error_name is not None and exc.error_name != "AnchorRootAlreadyAnchored":
+                raise  # the contract refuses this batch (e.g. the department was suspended)
+            # AnchorRootAlreadyAnchored: anchored meanwhile by another process or an earlier attempt; any
+            # other ChainError: the node does not answer. Either way, look again until the deadline.
+            last_error = exc
+        if refused is not None:
+            raise refused
+        if time.monotonic() > deadline:
+            why = f": {last_error}" if last_error else ""
+            raise ChainError(f"batch {root_hex} did not reach {ledger.settings.confirmations} confirmation(s) "
+                             f"within {wait} s{why}; `ledger resume` completes it")
+        time.sleep(delay)
+        delay = min(delay * 2, 0.25)
+
+
+def _check_own_anchor(batch: Any, event: dict[str, Any]) -> None:
+    """The event must be this batch's own anchoring: by its department (the lookup ensures it) with the very key
+    that signed the stored root. Anything else would be marked confirmed yet never verify."""
+    if event["department"] != batch.department_id or event["signer"].lower() != batch.signer.lower() \
+            or event["count"] != batch.count:
+        raise StateError(
+            f"batch {batch.root} of {batch.department_id} was anchored on chain by {event['signer']} of "
+            f"{event['department']} for {event['count']} certificates, but this store signed it with "
+            f"{batch.signer} for {batch.count}: it is not this batch's anchoring. Nothing was marked confirmed; "
+            "issue these records again (new salts give a new root) after finding who holds that key")
+
+
+def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[str, Any]:
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Batch).where(Batch.root == batch.root).values(  # type: ignore[arg-type]
+            state=BatchState.CONFIRMED, tx_hash=event["tx_hash"], block_number=event["block_number"],
+            block_hash=event["block_hash"], block_time=event["block_time"], confirmed_at=utcnow()))
+        row = conn.execute(select(Batch).where(Batch.root == batch.root)).first()  # type: ignore[arg-type]
+    return anchor_data(ledger, row._mapping)
+
+
+def anchor_data(ledger: Ledger, batch: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``anchor`` section of a certificate document (a batch row), without the per-certificate proof."""
+    chain = ledger.chain
+    return {
+        "chain_id": chain.chain_id, "contract": chain.deployment.anchor, "registry": chain.deployment.registry,
+        "root": batch["root"], "department": batch["department_id"], "signer": batch["signer"],
+        "signature": batch["signature"], "count": batch["count"], "schema": batch["schema_id"],
+        "tx_hash": batch["tx_hash"], "block_number": batch["block_number"], "block_hash": batch["block_hash"],
+        "block_time": batch["block_time"],
+    }
+
+
+def document_json(fields: dict[str, Any], salts: dict[str, bytes], anchor: dict[str, Any],
+                  proof: list[bytes]) -> dict[str, Any]:
+    from ..formats.certificate import CertificateDocument
+
+    return CertificateDocument(fields=fields, salts=salts, hidden={},
+                               anchor={**anchor, "proof": [hex32(p) for p in proof]}).to_json()
+
+
+def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
+    """Compare confirmed batches with the chain; move those whose anchor is gone back to ``prepared``.
+
+    A batch counts as gone when the block it was confirmed in is no longer canonical (a reorganisation, or an
+    embedded node that lost its newest blocks in a hard kill) and the chain has no ``BatchAnchored`` event for
+    its root. If the chain has the event in another block, the batch keeps its place and only its coordinates
+    are updated. Only batches in the newest ``window`` blocks are checked (default: 256 or four times the
+    configured confirmations); ``ledger reconcile`` checks them all. Returns the roots moved back.
+    """
+    chain = ledger.chain
+    head = chain.block_number()
+    window = window if window is not None else chainread.Finality(ledger.settings.confirmations).recheck_window
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Batch.root, Batch.block_number, Batch.block_hash).where(
+            Batch.state == BatchState.CONFIRMED,  # type: ignore[arg-type]
+            Batch.block_number >= max(0, head - window)).order_by(Batch.block_number)).all()  # type: ignore[arg-type,operator]
+    canonical: dict[int, str | None] = {}
+    moved = []
+    for root_hex, number, stored_hash in rows:
+        if number not in canonical:
+            canonical[number] = chain.block_hash(number)
+        if canonical[number] == stored_hash:
+            continue
+        event = anchor_event(ledger, bytes.fromhex(root_hex[2:]))
+        with ledger.engine.begin() as conn:
+            query = update(Batch).where(Batch.root == root_hex)  # type: ignore[arg-type]
+            if event is not None:
+                deep = chain.block_number() >= event["block_number"] + ledger.settings.confirmations
+                conn.execute(query.values(
+                    state=BatchState.CONFIRMED if deep else BatchState.SUBMITTED, tx_hash=event["tx_hash"],
+                    block_number=event["block_number"], block_hash=event["block_hash"],
+                    block_time=event["block_time"]))
+                if deep:
+                    continue
+            else:
+                conn.execute(query.values(state=BatchState.PREPARED, tx_hash=None, block_number=None,
+                                          block_hash=None, block_time=None, confirmed_at=None))
+        moved.append(root_hex)
+    return moved
+
+
+def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
+    """Complete every pending batch (after a crash, a chain outage or a reorganisation).
+
+    First :func:`recheck` moves confirmed batches whose anchor the chain lost back to ``prepared``; then every
+    prepared or submitted batch is confirmed from its anchoring event if the chain has it, or sent (again).
+    The contract refuses a root twice, so nothing is anchored twice.
+    """
+    recheck(ledger)
+    with ledger.engine.connect() as conn:
+        pending = conn.execute(select(Batch.root).where(
+            Batch.state.in_(BatchState.PENDING)).order_by(Batch.created_at)).scalars().all()  # type: ignore[attr-defined]
+    done = []
+    for root_hex in pending:
+        confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
+        done.append(root_hex)
+    return done
+
+
+def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The holder documents of the anchored (confirmed) certificates among ``digests`` (``0x`` + 64 hex), keyed by
+    digest; unknown or not yet anchored ones are absent. One query per 900 digests, for bulk callers (decisions)."""
+    wanted = sorted({d.lower() for d in digests if isinstance(d, str) and len(d) == 66 and d.startswith("0x")})
+    found: dict[str, dict[str, Any]] = {}
+    batches: dict[str, Any] = {}
+    vault = ledger.vault
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.proof,  # type: ignore[call-overload]
+                                       Certificate.batch_root).where(Certificate.digest.in_(wanted[i:i + 900]))).all()  # type: ignore[attr-defined]
+            for root in {r[3] for r in rows} - set(batches):
+                batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
+        for digest, sealed, proof, root in rows:
+            batch = batches.get(root)
+            if batch is None or batch.state != BatchState.CONFIRMED:
+                continue
+            try:
+                fields, salts = read_body(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+            except (LedgerError, ValueError, KeyError):
+                continue  # an altered row: reconcile names it; here the certificate is simply not available
+            raw = bytes(proof)
+            found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping),
+                                          [raw[j:j + 32] for j in range(0, len(raw), 32)])
+    return found
+
+
+def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
+    """Rebuild the holder's certificate document from the store (fields unsealed in memory only)."""
+    from .status import stored
+
+    cert = stored(ledger, digest_or_id, department)
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(Certificate.sealed).where(
+            Certificate.digest == hex32(cert.digest))).scalar_one()  # type: ignore[arg-type]
+        batch = conn.execute(select(Batch).where(Batch.root == hex32(cert.root))).first()  # type: ignore[arg-type]
+    fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
+    return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

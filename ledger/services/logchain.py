@@ -1,0 +1,672 @@
+"""Hash-chained, per-department, append-only logs, anchored on chain in gap-free batches.
+
+One table (:class:`LogEntry`) holds every log kind (``decisions``, ``access``, ...). Within one log and one
+department, entries are numbered 1, 2, 3, ... and each commits to its predecessor::
+
+    entry_hash = SHA-256( b"pl-log-entry\\x00" || JCS({"body": body, "department": D, "log": L,
+                                                      "prev": prev_hash, "seq": seq}) )
+
+``prev_hash`` of entry 1 is 32 zero bytes; hashes are written ``0x`` + 64 lowercase hex digits. ``body`` is stored as
+its canonical JSON text, so the stored text is exactly what was hashed. Bodies must never carry plain personal data
+(use salted references).
+
+Anchoring (:func:`anchor_pending`) takes the consecutive un-anchored entries, builds a Merkle tree (``merkle.py``) over
+their entry hashes in sequence order, signs the root with the department key (EIP-712 ``LogBatch``) and calls
+``BatchLog.anchorLog(logId, root, first, last, headHash)`` from that key; the contract refuses any range that does not
+continue the department's log exactly. Each anchor moves through persisted states, written in the same database
+transaction as the entries' proofs (a transactional outbox)::
+
+    prepared -> submitted -> anchored          (entries: pending -> submitted -> anchored)
+
+After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the chain
+has the root, otherwise sent again.
+
+:func:`check_log` compares the database with itself and with the chain's ``LogBatchAnchored`` events, so rows the
+database lost are still found through the anchored ranges. ``docs/decisions.md`` describes every discrepancy kind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlmodel import Session
+from sqlmodel import select as orm_select
+
+from ..onchain import chainread
+from ..formats.canonical import canonical_json, hex32
+from ..onchain.chain import department_id_bytes
+from ..errors import ChainError, InputError, StateError
+from ..formats.merkle import MerkleTree, verify_proof
+from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry
+from ..formats.signing import log_message, sign
+
+__all__ = [
+    "LOG_ACCESS",
+    "LOG_DECISIONS",
+    "Discrepancy",
+    "LogAnchor",
+    "LogEntry",
+    "anchor_pending",
+    "append",
+    "append_many",
+    "chain_ranges",
+    "check_log",
+    "compute_entry_hash",
+    "entries",
+    "log_id",
+]
+
+LOG_DECISIONS = "decisions"
+LOG_ACCESS = "access"
+ZERO_HASH = "0x" + "00" * 32
+ENTRY_PREFIX = b"pl-log-entry\x00"
+
+Progress = Callable[[int, int], None]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def log_id(log: str) -> bytes:
+    """The bytes32 ``logId`` the BatchLog contract uses for log ``log``."""
+    if not isinstance(log, str) or not log:
+        raise InputError(f"log name {log!r} must be a non-empty string")
+    return hashlib.sha256(b"pl-log/" + log.encode("utf-8")).digest()
+
+
+_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+_ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
+
+
+# -- hashing ----------------------------------------------------------------------------------------------------
+
+def _json_plain(value: Any) -> bool:
+    """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785."""
+    t = type(value)
+    if t is str:
+        return value.isprintable()  # no control characters, separators or lone surrogates to escape
+    if t is dict:
+        for k, v in value.items():
+            # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
+            if type(k) is not str or not k.isascii() or not k.isprintable() or not _json_plain(v):
+                return False
+        return True
+    if t is list:
+        return all(_json_plain(v) for v in value)
+    if t is int:
+        return -(2**53) < value < 2**53
+    return value is None or t is bool  # floats take the full RFC 8785 path
+
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def canonical_body(body: Any) -> bytes:
+    """RFC 8785 bytes of a log body: a fast path for plain JSON (no floats, printable strings), else canonical_json."""
+    if type(body) is not dict:
+        raise InputError(f"a log entry body must be a JSON object, got {type(body).__name__}")
+    if _json_plain(body):
+        return _dumps(body).encode("utf-8")
+    return canonical_json(body)
+
+
+def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body_text: str | bytes) -> str:
+    """``entry_hash`` of an entry whose canonical body text is ``body_text`` (see the module docstring)."""
+    raw = body_text.encode("utf-8") if isinstance(body_text, str) else body_text
+    # JCS of {"body","department","log","prev","seq"}: keys already in sorted order, body already canonical.
+    payload = b"".join((
+        b'{"body":', raw, b',"department":', canonical_json(department), b',"log":', canonical_json(log),
+        b',"prev":', canonical_json(prev_hash), b',"seq":', str(int(seq)).encode("ascii"), b"}"))
+    return "0x" + hashlib.sha256(ENTRY_PREFIX + payload).hexdigest()
+
+
+# -- appending --------------------------------------------------------------------------------------------------
+
+_RETRIES = 50
+
+
+class _AppendLocks:
+    """One lock per (log, department) of a ledger, kept on the ledger (``Ledger.local``)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.locks: dict[tuple[str, str], threading.Lock] = {}
+
+
+def _append_lock(ledger: Any, log: str, department: str) -> threading.Lock:
+    state = ledger.local("logchain.append_locks", _AppendLocks)
+    with state.guard:
+        return state.locks.setdefault((log, department), threading.Lock())
+
+
+def _check_names(log: str, department: str) -> None:
+    log_id(log)
+    department_id_bytes(department)
+
+
+def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
+    query = (select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+             .order_by(_ENTRIES.c.seq.desc()).limit(1))
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    row = conn.execute(query).first()
+    return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
+
+
+def _append_rows(ledger: Any, log: str, department: str, bodies: list[bytes], created_at: datetime) -> list[dict[str, Any]]:
+    """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
+    with _append_lock(ledger, log, department):
+        for attempt in range(_RETRIES):
+            try:
+                with ledger.engine.begin() as conn:
+                    seq, prev = _head(conn, log, department, lock=True)
+                    rows = []
+                    for raw in bodies:
+                        seq += 1
+                        entry_hash = compute_entry_hash(log, department, seq, prev, raw)
+                        rows.append({"log": log, "department_id": department, "seq": seq,
+                                     "body": raw.decode("utf-8"), "entry_hash": entry_hash, "prev_hash": prev,
+                                     "created_at": created_at, "state": EntryState.PENDING})
+                        prev = entry_hash
+                    if rows:
+                        conn.execute(insert(_ENTRIES), rows)
+                return rows
+            except (IntegrityError, OperationalError) as exc:
+                # Another process appended the same sequence number (unique violation) or held the SQLite write
+                # lock past the busy timeout: read the new head and try again.
+                if isinstance(exc, OperationalError) and "locked" not in str(exc).lower() \
+                        and "could not serialize" not in str(exc).lower() and "deadlock" not in str(exc).lower():
+                    raise
+                time.sleep(min(0.001 * (2 ** min(attempt, 8)), 0.2))
+    raise StateError(f"could not append to log {log!r} of {department!r}: {_RETRIES} attempts collided with other "
+                     "writers; retry later")
+
+
+def append(ledger: Any, log: str, department: str, body: dict[str, Any], *,
+           created_at: datetime | None = None) -> LogEntry:
+    """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
+    _check_names(log, department)
+    rows = _append_rows(ledger, log, department, [canonical_body(body)], created_at or _utcnow())
+    with Session(ledger.engine) as session:
+        entry = session.exec(orm_select(LogEntry).where(
+            LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]["seq"])).one()
+        session.expunge(entry)
+    if entry.created_at.tzinfo is None:
+        entry.created_at = entry.created_at.replace(tzinfo=UTC)
+    return entry  # type: ignore[no-any-return]
+
+
+def append_many(ledger: Any, log: str, department: str, bodies: Iterable[dict[str, Any]], *,
+                chunk: int = 5_000, created_at: datetime | None = None) -> int:
+    """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
+    _check_names(log, department)
+    count = 0
+    batch: list[bytes] = []
+    for body in bodies:
+        batch.append(canonical_body(body))
+        if len(batch) >= chunk:
+            count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
+            batch = []
+    if batch:
+        count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
+    return count
+
+
+def entries(ledger: Any, log: str, department: str | None = None, *, since: datetime | None = None,
+            until: datetime | None = None, chunk: int = 2_000) -> Iterator[LogEntry]:
+    """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
+    ``until`` exclusive, on ``created_at``."""
+    query = orm_select(LogEntry).where(LogEntry.log == log)
+    if department is not None:
+        query = query.where(LogEntry.department_id == department)
+    if since is not None:
+        query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
+    if until is not None:
+        query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
+    query = query.order_by(LogEntry.department_id, LogEntry.seq).execution_options(yield_per=chunk)
+    with Session(ledger.engine) as session:
+        for entry in session.exec(query):
+            session.expunge(entry)
+            if entry.created_at.tzinfo is None:
+                entry.created_at = entry.created_at.replace(tzinfo=UTC)
+            yield entry
+
+
+@dataclass(frozen=True, slots=True)
+class Unanchored:
+    """Entries of one department's log not anchored yet: how many, and the oldest (a record kept only in the
+    database can still be deleted without a trace; anchoring within a deadline bounds that window)."""
+
+    department: str
+    count: int
+    oldest_seq: int
+    oldest_at: datetime
+
+    def age_seconds(self, now: datetime) -> float:
+        return (now - self.oldest_at).total_seconds()
+
+
+def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Unanchored]:
+    """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
+    query = select(LogEntry.department_id, func.count(), func.min(LogEntry.seq)).where(  # type: ignore[call-overload]
+        LogEntry.log == log, LogEntry.state != EntryState.ANCHORED).group_by(LogEntry.department_id)
+    if department is not None:
+        query = query.where(LogEntry.department_id == department)
+    out = []
+    with ledger.engine.connect() as conn:
+        for dept, count, first in conn.execute(query).all():
+            at = conn.execute(select(LogEntry.created_at).where(  # type: ignore[call-overload]
+                LogEntry.log == log, LogEntry.department_id == dept, LogEntry.seq == first)).scalar_one()
+            out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
+    return sorted(out, key=lambda u: u.department)
+
+
+def _as_utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise InputError(f"time {value.isoformat()} has no time zone; give UTC times (e.g. ...Z or +00:00)")
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: its UTC instant is before the calendar's first day
+        raise InputError(f"time {value.isoformat()} lies outside the calendar once converted to UTC; give a time "
+                         "between years 1 and 9999 in UTC") from None
+
+
+# -- anchoring --------------------------------------------------------------------------------------------------
+
+def _event_of(ledger: Any, log: str, department: str, root: bytes) -> dict[str, Any] | None:
+    chain = ledger.chain
+    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s {log} range",
+                           argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department),
+                                             "root": root})
+    if not found:
+        return None
+    event = found[-1]
+    return {"tx_hash": "0x" + bytes(event["transactionHash"]).hex(), "block_number": int(event["blockNumber"])}
+
+
+def _mark_anchored(ledger: Any, root: str, event: dict[str, Any]) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(update(_ANCHORS).where(_ANCHORS.c.root == root).values(
+            state=AnchorState.ANCHORED, tx_hash=event["tx_hash"], block_number=event["block_number"],
+            anchored_at=_utcnow()))
+        conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(state=EntryState.ANCHORED))
+
+
+def _release(ledger: Any, root: str) -> None:
+    """Forget an anchor the chain will never accept; its entries become pending again."""
+    with ledger.engine.begin() as conn:
+        conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(
+            state=EntryState.PENDING, batch_root=None, leaf_index=None, proof=None))
+        conn.execute(delete(_ANCHORS).where(_ANCHORS.c.root == root))
+
+
+def _send(ledger: Any, log: str, department: str, anchor: dict[str, Any]) -> str | None:
+    """Send anchorLog for a prepared/submitted anchor; returns the tx hash, or None if the anchor was released."""
+    chain = ledger.chain
+    account = ledger.department_account(department)
+    fn = chain.log.functions.anchorLog(log_id(log), bytes.fromhex(anchor["root"][2:]), anchor["first_seq"],
+                                       anchor["last_seq"], bytes.fromhex(anchor["head_hash"][2:]))
+    try:
+        tx_hash = chain.send(account, fn)
+    except ChainError as exc:
+        if exc.error_name == "LogRootAlreadyAnchored":
+            return ""
+        if exc.error_name in ("LogSequenceGap", "LogInvalidRange", "LogZeroRoot"):
+            _release(ledger, anchor["root"])
+            return None
+        raise
+    with ledger.engine.begin() as conn:
+        conn.execute(update(_ANCHORS).where(_ANCHORS.c.root == anchor["root"]).values(
+            state=AnchorState.SUBMITTED, tx_hash=tx_hash))
+    return tx_hash
+
+
+def _confirm(ledger: Any, log: str, department: str, root: str, tx_hash: str | None) -> bool:
+    chain = ledger.chain
+    if tx_hash:
+        try:
+            chain.wait(tx_hash)
+        except ChainError:
+            pass  # decided below from the chain's events
+    event = _event_of(ledger, log, department, bytes.fromhex(root[2:]))
+    if event is None:
+        return False
+    deadline = time.monotonic() + chain.timeout
+    while chain.block_number() < event["block_number"] + ledger.settings.confirmations:
+        if time.monotonic() > deadline:
+            raise ChainError(f"log batch {root} did not reach {ledger.settings.confirmations} confirmations; "
+                             "run anchor-logs again later")
+        time.sleep(0.2)
+    _mark_anchored(ledger, root, event)
+    return True
+
+
+def _resume(ledger: Any, log: str, department: str) -> list[str]:
+    with ledger.engine.connect() as conn:
+        open_anchors = [dict(r._mapping) for r in conn.execute(
+            select(_ANCHORS).where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department,
+                                   _ANCHORS.c.state.in_(AnchorState.OPEN)).order_by(_ANCHORS.c.first_seq))]
+    done = []
+    for anchor in open_anchors:
+        if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
+            done.append(anchor["root"])
+            continue
+        tx_hash = _send(ledger, log, department, anchor)
+        if tx_hash is None:
+            continue
+        if _confirm(ledger, log, department, anchor["root"], tx_hash):
+            done.append(anchor["root"])
+        else:
+            raise ChainError(f"log batch {anchor['root']} was sent but is not anchored on chain; run anchor-logs "
+                             "again once the chain is reachable")
+    return done
+
+
+def anchor_pending(ledger: Any, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
+    """Anchor every un-anchored entry of ``department``'s log ``log`` in batches of at most ``max_batch``.
+
+    Completes anchors left open by a crash first. Returns the roots anchored by this call (0x hex).
+    """
+    _check_names(log, department)
+    if not 1 <= max_batch <= 100_000:
+        raise InputError(f"max_batch {max_batch} must be between 1 and 100000")
+    chain = ledger.chain
+    roots = _resume(ledger, log, department)
+    account = ledger.department_account(department)
+    while True:
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(_ENTRIES.c.id, _ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+                .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department,
+                       _ENTRIES.c.state == EntryState.PENDING)
+                .order_by(_ENTRIES.c.seq).limit(max_batch)).all()
+        if not rows:
+            return roots
+        first = int(rows[0][1])
+        expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+        if first != expected:
+            raise StateError(
+                f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
+                f"un-anchored entry in the database is {first}; the database and the chain disagree - run "
+                f"`ledger replay --department {department}` (check_log) to see what is missing or altered")
+        batch = []
+        for row in rows:  # stop at a gap: only a consecutive range can be anchored
+            if int(row[1]) != first + len(batch):
+                break
+            batch.append(row)
+        last = first + len(batch) - 1
+        hashes = [bytes.fromhex(r[2][2:]) for r in batch]
+        tree = MerkleTree(hashes)
+        root = hex32(tree.root)
+        signature = sign(account, log_message(chain.chain_id, chain.deployment.log, log_id(log), tree.root, first,
+                                              last, department_id_bytes(department)))
+        anchor = {"root": root, "log": log, "department_id": department, "first_seq": first, "last_seq": last,
+                  "head_hash": batch[-1][2], "signer": account.address, "signature": "0x" + signature.hex(),
+                  "state": AnchorState.PREPARED, "created_at": _utcnow()}
+        updates = [{"b_id": r[0], "b_root": root, "b_index": i, "b_proof": b"".join(tree.proof(i))}
+                   for i, r in enumerate(batch)]
+        try:
+            with ledger.engine.begin() as conn:
+                conn.execute(insert(_ANCHORS), [anchor])
+                conn.execute(update(_ENTRIES).where(_ENTRIES.c.id == bindparam("b_id"),
+                                                    _ENTRIES.c.state == EntryState.PENDING).values(
+                    batch_root=bindparam("b_root"), leaf_index=bindparam("b_index"), proof=bindparam("b_proof"),
+                    state=EntryState.SUBMITTED), updates)
+        except IntegrityError:
+            # Another anchorer prepared the very same range; let it (or the next call) complete it.
+            roots.extend(_resume(ledger, log, department))
+            continue
+        tx_hash = _send(ledger, log, department, anchor)
+        if tx_hash is None:
+            raise StateError(f"the chain refused log batch {first}-{last} of {department!r} ({log!r}); another "
+                             "writer anchored this range - run check_log")
+        if not _confirm(ledger, log, department, root, tx_hash):
+            raise ChainError(f"log batch {root} was sent but is not anchored on chain; run anchor-logs again")
+        roots.append(root)
+
+
+# -- checking ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """One thing wrong with a log (or a decision in it). ``seq`` is None when the problem is not one entry's."""
+
+    kind: str
+    department: str
+    seq: int | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "department": self.department, "seq": self.seq, "detail": self.detail}
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRange:
+    """A range anchored on chain (from a LogBatchAnchored event)."""
+
+    root: str
+    first_seq: int
+    last_seq: int
+    head_hash: str
+    signer: str
+    block_number: int
+    tx_hash: str
+
+
+def chain_ranges(ledger: Any, log: str, department: str) -> list[ChainRange]:
+    """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number."""
+    chain = ledger.chain
+    found = chainread.log_batches_anchored(chain, log_id=log_id(log), department_id=department_id_bytes(department))
+    ranges = [ChainRange(root=e.root, first_seq=e.first_seq, last_seq=e.last_seq, head_hash=e.head_hash,
+                         signer=e.signer, block_number=e.block_number, tx_hash=e.tx_hash) for e in found]
+    return sorted(ranges, key=lambda r: r.first_seq)
+
+
+_ROW_COLUMNS = (_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.entry_hash, _ENTRIES.c.prev_hash,
+                _ENTRIES.c.batch_root, _ENTRIES.c.leaf_index, _ENTRIES.c.proof, _ENTRIES.c.state)
+
+
+class _RangeCheck:
+    """Collects the entries of one anchored range and checks them against its root at once."""
+
+    def __init__(self, rng: ChainRange) -> None:
+        self.range = rng
+        self.rows: list[tuple[int, str, str | None, int | None, bytes | None]] = []
+
+    def add(self, seq: int, entry_hash: str, batch_root: str | None, leaf_index: int | None,
+            proof: bytes | None) -> None:
+        self.rows.append((seq, entry_hash, batch_root, leaf_index, proof))
+
+    def finish(self, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
+        rng = self.range
+        out: list[Discrepancy] = []
+        complete = len(self.rows) == rng.last_seq - rng.first_seq + 1
+        root = bytes.fromhex(rng.root[2:])
+        tree: MerkleTree | None = None
+        if complete:
+            try:
+                tree = MerkleTree([bytes.fromhex(r[1][2:]) for r in self.rows])
+            except (ValueError, InputError):
+                tree = None
+        tree_ok = tree is not None and tree.root == root
+        for seq, entry_hash, batch_root, leaf_index, proof in self.rows:
+            if seq in moved:
+                continue
+            if batch_root is None or proof is None or leaf_index is None:
+                out.append(Discrepancy("not_anchored", department, seq,
+                                       f"the chain anchored entries {rng.first_seq}-{rng.last_seq} under {rng.root} "
+                                       "but this entry has no anchor (batch root / proof missing in the database)"))
+                continue
+            if batch_root != rng.root:
+                out.append(Discrepancy("not_anchored", department, seq,
+                                       f"entry names batch {batch_root}, but the chain anchored its sequence number "
+                                       f"under {rng.root}"))
+                continue
+            if leaf_index != seq - rng.first_seq:
+                out.append(Discrepancy("reordered", department, seq,
+                                       f"entry sits at leaf {leaf_index} of its batch, which is sequence number "
+                                       f"{rng.first_seq + leaf_index}, not {seq}"))
+                continue
+            if tree_ok:
+                # every leaf is in the anchored tree; the stored proof must be the tree's (cheaper than hashing it)
+                if proof != b"".join(tree.proof(leaf_index)):  # type: ignore[union-attr]
+                    out.append(Discrepancy("proof_invalid", department, seq,
+                                           f"the stored inclusion proof does not lead to root {rng.root} (the "
+                                           "entry itself is in the anchored tree; the proof column was altered)"))
+                continue
+            if not _proof_ok(entry_hash, proof, root) and seq not in altered:
+                out.append(Discrepancy("inserted", department, seq,
+                                       f"entry hash {entry_hash} is not in the tree anchored under {rng.root}: this "
+                                       "entry is not the one that was anchored"))
+        return out
+
+
+def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
+    if len(proof) % 32:
+        return False
+    try:
+        digest = bytes.fromhex(entry_hash[2:])
+    except ValueError:
+        return False
+    return len(digest) == 32 and verify_proof(digest, [proof[i:i + 32] for i in range(0, len(proof), 32)], root)
+
+
+def check_log(ledger: Any, log: str, department: str, *, progress: Progress | None = None,
+              ranges: list[ChainRange] | None = None,
+              visit: Callable[[int, str], None] | None = None) -> list[Discrepancy]:
+    """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
+
+    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text)`` is called for every
+    entry in sequence order, so a caller (replay) needs no second pass over the log.
+    """
+    _check_names(log, department)
+    if ranges is None:
+        ranges = chain_ranges(ledger, log, department)
+    found: list[Discrepancy] = []
+    roots = {r.root for r in ranges}
+    for a, b in zip(ranges, ranges[1:], strict=False):
+        if b.first_seq != a.last_seq + 1:  # the contract forbids it; a different contract or chain would not
+            found.append(Discrepancy("missing", department, a.last_seq + 1,
+                                     f"the chain's anchored ranges jump from {a.last_seq} to {b.first_seq}"))
+    chain_last = ranges[-1].last_seq if ranges else 0
+    with ledger.engine.connect() as conn:
+        total = int(conn.execute(select(func.count()).select_from(_ENTRIES).where(
+            _ENTRIES.c.log == log, _ENTRIES.c.department_id == department)).scalar_one())
+    prefix = (b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":')
+    sha = hashlib.sha256
+    bad_rows: list[tuple[int, str, str, str, int | None, str | None]] = []  # rows whose hash does not verify
+    altered: set[int] = set()
+    range_index = 0
+    current: _RangeCheck | None = None
+    pending_checks: list[_RangeCheck] = []
+    prev_seq, prev_hash = 0, ZERO_HASH
+    done = 0
+    with ledger.engine.connect() as conn:
+        result = conn.execution_options(yield_per=5_000).execute(
+            select(*_ROW_COLUMNS).where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+            .order_by(_ENTRIES.c.seq))
+        for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state in result:
+            if visit is not None:
+                visit(seq, body)
+            raw = body.encode("utf-8")
+            actual = "0x" + sha(ENTRY_PREFIX + b'{"body":' + raw + prefix + b'"' + row_prev.encode("ascii")
+                                + b'","seq":' + str(seq).encode("ascii") + b"}").hexdigest()
+            if actual != entry_hash:
+                altered.add(seq)
+                bad_rows.append((seq, body, entry_hash, row_prev, leaf_index, batch_root))
+            if seq != prev_seq + 1:
+                found.append(Discrepancy("missing", department, prev_seq + 1,
+                                         f"sequence numbers {prev_seq + 1}-{seq - 1} are missing (deleted entries)"
+                                         if seq - 1 > prev_seq + 1 else
+                                         f"sequence number {prev_seq + 1} is missing (a deleted entry)"))
+            elif row_prev != prev_hash:
+                found.append(Discrepancy("broken_chain", department, seq,
+                                         f"prev_hash {row_prev} is not the hash {prev_hash} of entry {prev_seq}"))
+            prev_seq, prev_hash = seq, entry_hash
+            # anchors
+            while range_index < len(ranges) and ranges[range_index].last_seq < seq:
+                range_index += 1
+            rng = ranges[range_index] if range_index < len(ranges) else None
+            if rng is not None and rng.first_seq <= seq:
+                if current is None or current.range is not rng:
+                    current = _RangeCheck(rng)
+                    pending_checks.append(current)
+                current.add(seq, entry_hash, batch_root, leaf_index, proof)
+            elif seq > chain_last:
+                if batch_root is not None and batch_root in roots:
+                    found.append(Discrepancy("inserted", department, seq,
+                                             f"entry claims anchored batch {batch_root}, but the chain's anchored "
+                                             f"ranges end at {chain_last}"))
+                elif state == EntryState.ANCHORED:
+                    found.append(Discrepancy("not_anchored", department, seq,
+                                             f"entry is marked anchored in batch {batch_root}, which the chain does "
+                                             "not know"))
+            done += 1
+            if progress is not None and done % 5_000 == 0:
+                progress(done, total)
+    if prev_seq < chain_last:
+        found.append(Discrepancy("missing", department, prev_seq + 1,
+                                 f"the chain anchored entries up to {chain_last}, the database ends at {prev_seq}"))
+    moved = _moved(ledger, log, department, bad_rows, ranges, found)
+    for seq in altered - moved:
+        found.append(Discrepancy("altered", department, seq,
+                                 "entry_hash does not match the stored body, prev_hash and sequence number"))
+    for check in pending_checks:
+        found.extend(check.finish(department, altered, moved))
+    if moved:  # a moved entry explains the broken links around it
+        found = [d for d in found if not (d.kind == "broken_chain" and d.seq is not None
+                                          and (d.seq in moved or d.seq - 1 in moved))]
+    if progress is not None:
+        progress(done, total)
+    found.sort(key=lambda d: (d.seq if d.seq is not None else -1, d.kind))
+    return found
+
+
+_SEARCH_WINDOW = 64
+_SEARCH_LIMIT = 1_000
+
+
+def _moved(ledger: Any, log: str, department: str, bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
+           ranges: list[ChainRange], found: list[Discrepancy]) -> set[int]:
+    """Rows whose hash verifies at another sequence number: the entry was moved (reordered), not edited."""
+    if not bad_rows:
+        return set()
+    first_of = {r.root: r.first_seq for r in ranges}
+    by_hash: dict[str, int] = {}
+    prevs = [r[3] for r in bad_rows]
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(prevs), 500):
+            for seq, entry_hash in conn.execute(select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash).where(
+                    _ENTRIES.c.log == log, _ENTRIES.c.department_id == department,
+                    _ENTRIES.c.entry_hash.in_(prevs[i:i + 500]))):
+                by_hash[entry_hash] = int(seq)
+    moved: set[int] = set()
+    for seq, body, entry_hash, prev, leaf_index, batch_root in bad_rows:
+        candidates = []
+        if batch_root in first_of and leaf_index is not None:
+            candidates.append(first_of[batch_root] + leaf_index)
+        if prev == ZERO_HASH:
+            candidates.append(1)
+        elif prev in by_hash:
+            candidates.append(by_hash[prev] + 1)
+        if len(moved) < _SEARCH_LIMIT:  # an unanchored entry: look for it among nearby sequence numbers
+            candidates.extend(s for d in range(1, _SEARCH_WINDOW + 1) for s in (seq - d, seq + d) if s > 0)
+        for original in candidates:
+            if original != seq and compute_entry_hash(log, department, original, prev, body) == entry_hash:
+                moved.add(seq)
+                found.append(Discrepancy("reordered", department, seq,
+                                         f"this entry was recorded as sequence number {original} and now sits at "
+                                         f"{seq}: entries were swapped or moved"))
+                break
+    return moved

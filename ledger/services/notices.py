@@ -1,0 +1,93 @@
+"""Decision notices: what the applicant is handed, verifiable like any certificate.
+
+Approve-in-seconds ends with something in the applicant's hands. A notice is a certificate of type
+``decision-notice`` issued by the deciding department (which therefore needs the issuer role too) and anchored like
+any other: ``ledger verify notice.json`` checks it without calling the department. It states the outcome, each
+reason as its code, in words (the rule set's display text in the applicant's language) and with its legal basis,
+how to ask for a review (the rule set's words in that language), and the
+decision it reports (department, sequence number, entry hash: ``ledger evidence --decision`` proves that entry).
+It names the applicant only by the salted applicant reference the decision recorded.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from . import decisions, issuance
+from ..formats.certificate import validate_record
+from ..errors import InputError, NotFoundError
+from ..formats.i18n import LANGUAGES, text
+
+__all__ = ["NOTICE_TYPE", "issue_notice", "notice_record"]
+
+NOTICE_TYPE = "decision-notice"
+
+
+def _language(language: str) -> str:
+    if language not in LANGUAGES:
+        raise InputError(f"notice language {language!r} is not one of {list(LANGUAGES)}", field="language")
+    return language
+
+
+def _notice_id(department: str, decision: decisions.Decision, language: str) -> str:
+    # one notice per decision and language; the English one keeps the id notices had before languages
+    return f"NOTICE-{department}-{decision.seq}" + ("" if language == "en" else f"-{language}")
+
+
+def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None,
+                  language: str = "en") -> dict[str, Any]:
+    """The input record of the notice of ``decision`` in ``language`` ("en" or "zh-CN"; ``rule_set``: the rule set
+    it applied, if any). Each reason's text and the review are the rule set's words in that language (its
+    ``reason_texts``, ``review_texts``), else its English words, else the library's."""
+    language = _language(language)
+    body = decision.body
+    basis = body.get("legal_basis") if isinstance(body.get("legal_basis"), dict) else {}
+
+    def words(reason: str) -> str | None:
+        if rule_set is None:
+            return None
+        return rule_set.reason_text(reason, language) or rule_set.reason_text(reason, "en")
+
+    reasons = [{"code": reason, "text": words(reason), "legal_basis": basis.get(reason)}
+               for reason in body.get("reasons") or []]
+    review = None
+    if rule_set is not None:
+        review = rule_set.review_text(language) or rule_set.review_text("en")
+    decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
+    return {
+        "id": _notice_id(department, decision, language),
+        "type": NOTICE_TYPE,
+        "subject": {
+            "case_id": body.get("case_id"), "service_item": body.get("service_item"),
+            "outcome": body.get("outcome"), "reasons": reasons, "decided_at": body.get("decided_at"),
+            "decided_by": decided_by.get("kind"), "applicant_ref": body.get("applicant_ref"),
+            "decision": {"department": department, "seq": decision.seq, "entry_hash": decision.entry_hash},
+            "rule_set": body.get("rule_set"), "language": language,
+            "review": review or text(language, "notice.review_default"),
+        },
+    }
+
+
+def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None,
+                 language: str = "en") -> dict[str, Any]:
+    """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
+    ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
+    language."""
+    language = _language(language)
+    decision = decisions.find_decision(ledger, department, case_id, seq)
+    notice_id = _notice_id(department, decision, language)
+    try:
+        return issuance.export_document(ledger, notice_id, department)
+    except (NotFoundError, InputError):
+        pass  # not issued yet (or its batch still pending: issuing again resumes nothing, so fall through)
+    issuance.check_can_issue(ledger, department)  # the notice is a certificate of the deciding department
+    rule_set = None
+    digest = decision.body.get("rule_set")
+    if isinstance(digest, str):
+        rule_set, _why = decisions.load_recorded_rule_set(ledger, digest)
+    record = validate_record(notice_record(department, decision, rule_set, language), 1, department=department)
+    out = io.StringIO()
+    issuance.issue_records(ledger, [record], department, out=out)
+    return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]

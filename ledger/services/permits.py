@@ -1,0 +1,406 @@
+"""Certificates an approval produces: a rule set's ``produces`` names the certificate (a permit) that an approval
+issues at once, signed by the approving department and anchored in the same run as the decision.
+
+The link runs both ways and each way is anchored:
+
+* the decision body records ``issued: {certificate, type, id}`` (the permit's digest), so the decision log - hash
+  chained and anchored in ``BatchLog`` - says which certificate it issued;
+* the permit carries ``subject.produced_by = {department, case_id, rule_set, input_digest}``, salted and hashed
+  into its digest like every field, so the certificate - anchored in ``CertificateAnchor`` - says which decision
+  produced it. A digest cannot name itself, so the permit names the decision by its department, case and input
+  rather than by its log entry; the decision naming the permit's digest closes the loop.
+
+A :class:`ProducedCertificate` row indexes the pair (digest -> decision number and entry hash) for provenance and
+delivery; it is a convenience, never a source of truth: :func:`check_links` (run by ``ledger replay``) re-derives
+every link from the anchored decision bodies and the certificates' own fields and reports a missing or altered row.
+
+An officer's override that withdraws an approval (outcome other than approve) revokes the permit it produced
+(reason code :data:`WITHDRAWN_REASON`); its body records ``withdraws: [digest]``.
+
+Order of writing (crash safety): the permit batch is stored ``prepared`` first, then the decision naming it is
+appended, then the batch is anchored, then the decision log. A crash in between leaves a prepared batch that
+``ledger resume`` anchors, and replay reports ``issued_not_anchored`` until it is.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from . import issuance, logchain
+from ..formats.certificate import validate_record
+from ..onchain.chain import ROLE_ISSUER
+from ..errors import LedgerError, StateError
+from .logchain import LOG_DECISIONS
+from ..storage.models import ProducedCertificate
+from ..formats.rules import RuleSet
+from ..storage.store import Batch, BatchState, Certificate
+
+__all__ = ["WITHDRAWN_REASON", "LinkProblem", "ProducedCertificate", "check_links", "produced_by", "withdraw"]
+
+# The published status reason (reasons.py) a withdrawn approval's permit is revoked with; the sealed note and the
+# overriding decision (which records ``withdraws``) say which decision withdrew it.
+WITHDRAWN_REASON = "other"
+PRODUCED_FIELD = "produced_by"
+
+
+_LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]
+
+
+# -- issuing ----------------------------------------------------------------------------------------------------
+
+def require_issuer(ledger: Any, department: str, rule_set: RuleSet) -> None:
+    """StateError unless ``department`` may sign the certificate ``rule_set`` produces (before anything is written)."""
+    if rule_set.produces is None:
+        return
+    account = ledger.department_account(department)
+    chain = ledger.chain
+    if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_ISSUER)):
+        raise StateError(f"rule set {rule_set.rule_set_id!r} produces a {rule_set.produces['type']!r} certificate on "
+                         f"approval, which the approving department signs: {department!r} needs the issuer role too "
+                         "(the council grants roles). No decision was recorded")
+
+
+def _value(decision_input: Mapping[str, Any], path: str) -> Any:
+    value: Any = decision_input
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _record(rule_set: RuleSet, department: str, body: Mapping[str, Any], decision_input: Mapping[str, Any],
+            identity: str, certificate_id: str) -> dict[str, Any]:
+    spec = rule_set.produces or {}
+    subject: dict[str, Any] = {}
+    for name, path in spec["fields"].items():
+        value = _value(decision_input, path)
+        if value is not None:  # a fact the application does not carry is left out, never invented
+            subject[name] = value
+    subject[spec["holder"]] = identity
+    subject[PRODUCED_FIELD] = {"department": department, "case_id": body["case_id"], "rule_set": body["rule_set"],
+                               "input_digest": body["input_digest"], "decided_at": body["decided_at"]}
+    start = datetime.fromisoformat(body["decided_at"].replace("Z", "+00:00"))
+    end = start + timedelta(days=int(spec["valid_days"]))
+    return {"id": certificate_id, "type": spec["type"], "subject": subject,
+            "valid_from": start.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+            "valid_until": end.replace(microsecond=0).isoformat().replace("+00:00", "Z")}
+
+
+@dataclass
+class Produced:
+    """Permits built for a run of decisions, stored ``prepared``, not anchored yet."""
+
+    department: str
+    built: list[issuance.BuiltBatch]
+    digests: list[str]
+
+    def anchor(self, ledger: Any) -> list[str]:
+        """Anchor every permit batch (waits for the configured confirmations); returns the permit digests."""
+        for built in self.built:
+            issuance.submit(ledger, built)
+        for built in self.built:
+            issuance.confirm(ledger, built.root)
+        return self.digests
+
+
+def _unused_ids(ledger: Any, department: str, wanted: list[str]) -> list[str]:
+    """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
+    ids = Certificate.certificate_id
+    with ledger.engine.connect() as conn:
+        taken = set(conn.execute(select(ids).where(  # type: ignore[call-overload]
+            Certificate.department_id == department, ids.in_(wanted))).scalars())  # type: ignore[attr-defined]
+        for cid in list(taken):
+            taken.update(conn.execute(select(ids).where(  # type: ignore[call-overload]
+                Certificate.department_id == department, ids.like(f"{cid}-%"))).scalars())  # type: ignore[attr-defined]
+    out = []
+    for cid in wanted:
+        candidate, n = cid, 1
+        while candidate in taken:
+            n += 1
+            candidate = f"{cid}-{n}"
+        taken.add(candidate)
+        out.append(candidate)
+    return out
+
+
+def prepare(ledger: Any, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
+            ) -> Produced:
+    """For each (rule set, decision body, decision input, applicant identity) whose body approves under a rule set
+    that produces a certificate: build the certificate, store its batch ``prepared`` and record ``issued`` in the
+    body (which is not appended yet). Nothing is anchored here: :meth:`Produced.anchor`."""
+    wanted = [(rules, body, given, identity) for rules, body, given, identity in items
+              if rules.produces is not None and body.get("outcome") == "approve"]
+    produced = Produced(department, [], [])
+    if not wanted:
+        return produced
+    ids = _unused_ids(ledger, department, [f"{rules.produces['id_prefix']}-{department}-{body['case_id']}"  # type: ignore[index]
+                                           for rules, body, _, _ in wanted])
+    records = [validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
+               for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)]
+    for start in range(0, len(records), ledger.settings.batch_size):
+        chunk = records[start:start + ledger.settings.batch_size]
+        built = issuance.build_batch(ledger, chunk, department)
+        issuance.store_prepared(ledger, built)
+        produced.built.append(built)
+        for j, (digest, record) in enumerate(zip(built.digests, chunk, strict=True)):
+            produced.digests.append("0x" + digest.hex())
+            wanted[start + j][1]["issued"] = {
+                "certificate": "0x" + digest.hex(), "type": record.cert_type, "id": record.certificate_id}
+    return produced
+
+
+def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """Write the index rows of the decisions ``bodies`` just appended after sequence number ``after_seq``. Each row
+    is found by the permit digest its body names, not by position, so a concurrent writer's entries in between
+    cannot shift a link onto another decision."""
+    wanted = {body["issued"]["certificate"]: body for body in bodies if isinstance(body.get("issued"), Mapping)}
+    if not wanted:
+        return
+    rows = []
+    with ledger.engine.connect() as conn:
+        result = conn.execute(select(logchain.LogEntry.seq, logchain.LogEntry.entry_hash, logchain.LogEntry.body).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
+            logchain.LogEntry.seq > after_seq, logchain.LogEntry.body.contains('"issued":{')))  # type: ignore[union-attr]
+        for seq, entry_hash, text in result:
+            issued = json.loads(text).get("issued")
+            body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
+            if body is not None:
+                rows.append({"digest": issued["certificate"], "department_id": department,
+                             "case_id": body["case_id"], "certificate_id": issued["id"], "decision_seq": int(seq),
+                             "entry_hash": entry_hash})
+    if rows:
+        with ledger.engine.begin() as conn:
+            conn.execute(_LINKS.insert(), rows)
+
+
+def head_seq(ledger: Any, department: str) -> int:
+    """The department's last decision number (0 when it has none)."""
+    from sqlalchemy import func
+
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(select(func.coalesce(func.max(logchain.LogEntry.seq), 0)).where(
+            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department)).scalar_one())
+
+
+def documents(ledger: Any, digests: Iterable[str]) -> list[dict[str, Any]]:
+    """The holder documents of anchored permits, in the order given (for delivery to the applicants)."""
+    wanted = list(digests)
+    found = issuance.export_documents(ledger, wanted)
+    return [found[d] for d in wanted if d in found]
+
+
+# -- withdrawal -------------------------------------------------------------------------------------------------
+
+def withdrawn(ledger: Any, department: str, target_seq: int | None, outcome: str) -> list[str]:
+    """The permits an override of decision ``target_seq`` with ``outcome`` withdraws (none unless it refuses)."""
+    if target_seq is None or outcome == "approve":
+        return []
+    with ledger.engine.connect() as conn:
+        text = conn.execute(select(logchain.LogEntry.body).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
+            logchain.LogEntry.seq == target_seq)).scalar()
+    issued = json.loads(text).get("issued") if text else None
+    return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
+
+
+def withdraw(ledger: Any, department: str, digests: Sequence[str], seq: int) -> list[str]:
+    """Revoke the permits decision ``seq`` withdrew; returns the revocation transactions."""
+    from . import status
+
+    done = []
+    for digest in digests:
+        try:
+            done.append(status.revoke(ledger, digest, WITHDRAWN_REASON, department,
+                                      note=f"approval withdrawn by decision {seq} of {department}"))
+        except LedgerError as exc:
+            raise StateError(f"decision {seq} withdraws permit {digest} but its revocation failed ({exc}); run "
+                             f"`ledger revoke {digest} --reason {WITHDRAWN_REASON}` (replay reports it until then)"
+                             ) from exc
+    return done
+
+
+# -- provenance -------------------------------------------------------------------------------------------------
+
+def produced_by(ledger: Any, digest: str) -> dict[str, Any] | None:
+    """The decision that issued certificate ``digest``, read from the decision log itself (the index row only
+    says where to look): department, seq, entry hash, case, rule set, anchored, and whether the index row agrees.
+    None when no decision of this ledger names it."""
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(ProducedCertificate).where(ProducedCertificate.digest == digest)).first()  # type: ignore[arg-type]
+        cert = conn.execute(select(Certificate.department_id).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
+    departments = [row.department_id] if row is not None else ([cert] if cert else [])
+    for dept in departments:
+        for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
+            if digest not in entry.body:
+                continue
+            body = json.loads(entry.body)
+            issued = body.get("issued")
+            if isinstance(issued, dict) and issued.get("certificate") == digest:
+                return {"department": dept, "seq": entry.seq, "entry_hash": entry.entry_hash,
+                        "case_id": body.get("case_id"), "rule_set": body.get("rule_set"),
+                        "outcome": body.get("outcome"), "decided_at": body.get("decided_at"),
+                        "anchored": entry.state == logchain.EntryState.ANCHORED,
+                        "index_row": row is not None and row.decision_seq == entry.seq
+                        and row.entry_hash == entry.entry_hash}
+    return None
+
+
+# -- checking ---------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LinkProblem:
+    check: str
+    department: str
+    seq: int | None
+    case_id: str | None
+    detail: str
+
+
+def _produced_types(ledger: Any) -> set[str]:
+    from .decisions import RuleSetRecord
+
+    types = set()
+    with ledger.engine.connect() as conn:
+        for text in conn.execute(select(RuleSetRecord.document)).scalars():  # type: ignore[call-overload]
+            try:
+                produces = json.loads(text).get("produces")
+            except ValueError:
+                continue
+            if isinstance(produces, dict) and isinstance(produces.get("type"), str):
+                types.add(produces["type"])
+    return types
+
+
+def _statuses(ledger: Any, department: str, digests: Iterable[str]) -> dict[str, str]:
+    """Each anchored certificate's status on chain now ("absent" when the chain has no anchor of its batch)."""
+    from ..formats.canonical import parse_hex32
+    from ..onchain.chain import department_id_bytes
+
+    chain = ledger.chain
+    out: dict[str, str] = {}
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Certificate.digest, Certificate.batch_root, Batch.state).join(  # type: ignore[call-overload]
+            Batch, Batch.root == Certificate.batch_root).where(Certificate.digest.in_(list(digests)))).all()  # type: ignore[attr-defined]
+    anchored: dict[str, bool] = {}
+    for digest, root, state in rows:
+        if root not in anchored:
+            anchored[root] = state == BatchState.CONFIRMED and \
+                issuance.anchor_event(ledger, parse_hex32(root), department) is not None
+        if not anchored[root]:
+            out[digest] = "absent"
+            continue
+        code = int(chain.call(chain.anchor.functions.statusOf(department_id_bytes(department), parse_hex32(root),
+                                                               parse_hex32(digest)))[0])
+        out[digest] = ("valid", "suspended", "revoked", "superseded")[code]
+    return out
+
+
+def check_links(ledger: Any, departments: Iterable[str]) -> list[LinkProblem]:
+    """Every broken link between decisions and the certificates they produced (``ledger replay`` runs it):
+
+    * ``issued_not_anchored``: a decision says it issued a certificate the chain has no anchor of (by its department)
+    * ``issued_by_non_approval``: a decision that is not an approval says it issued a certificate
+    * ``produced_not_revoked``: an approval was withdrawn by a later decision but its certificate is not revoked
+    * ``produced_link_missing`` / ``produced_link_altered``: the index row of a produced certificate was deleted or
+      points elsewhere than the decision that names the certificate
+    * ``produced_decision_missing``: a certificate says (``produced_by``) that a decision produced it, or is of a type
+      a published rule set produces, but no decision of its department names it
+    * ``produced_by_other_department``: a certificate claims to be produced by another department's decision
+    * ``produced_decision_refused``: the decision a certificate names refused or referred the application
+    """
+    problems: list[LinkProblem] = []
+    types = _produced_types(ledger)
+    vault = None
+    for dept in departments:
+        issued: dict[str, tuple[int, str, dict[str, Any]]] = {}
+        withdrawn_by: dict[int, int] = {}
+        decided: dict[tuple[str, str], str] = {}  # (case, input digest) -> outcome, for produced_by claims
+        for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
+            try:
+                body = json.loads(entry.body)
+            except ValueError:
+                continue  # check_log reports it
+            if not isinstance(body, dict):
+                continue
+            decided[(str(body.get("case_id")), str(body.get("input_digest")))] = str(body.get("outcome"))
+            target = body.get("overrides")
+            if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
+                withdrawn_by[target["seq"]] = entry.seq
+            mark = body.get("issued")
+            if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
+                issued[mark["certificate"]] = (entry.seq, entry.entry_hash, body)
+                if body.get("outcome") != "approve":
+                    problems.append(LinkProblem("issued_by_non_approval", dept, entry.seq, body.get("case_id"),
+                                                f"a decision with outcome {body.get('outcome')!r} says it issued "
+                                                f"{mark['certificate']}"))
+        with ledger.engine.connect() as conn:
+            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(  # type: ignore[arg-type]
+                ProducedCertificate.department_id == dept))}
+            # only certificates of a type some published rule set produces are opened: a claim inside any other
+            # type is no permit a rule set issues (and opening every licence of an issuer would cost minutes)
+            candidates = list(conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.cert_type).where(  # type: ignore[call-overload]
+                Certificate.department_id == dept, Certificate.cert_type.in_(sorted(types))))) if types else []  # type: ignore[attr-defined]
+        statuses = _statuses(ledger, dept, issued)
+        for digest, (seq, entry_hash, body) in issued.items():
+            case = body.get("case_id")
+            state = statuses.get(digest, "absent")
+            if state == "absent":
+                problems.append(LinkProblem("issued_not_anchored", dept, seq, case,
+                                            f"the decision says it issued {digest}, which {dept} has not anchored "
+                                            "(`ledger resume` anchors a pending batch)"))
+            if seq in withdrawn_by and state not in ("revoked", "absent"):
+                problems.append(LinkProblem("produced_not_revoked", dept, seq, case,
+                                            f"decision {withdrawn_by[seq]} withdrew this approval but {digest} is "
+                                            f"still {state} on chain; revoke it (`ledger revoke {digest} --reason "
+                                            f"{WITHDRAWN_REASON}`)"))
+            row = links.pop(digest, None)
+            if row is None:
+                problems.append(LinkProblem("produced_link_missing", dept, seq, case,
+                                            f"the index row linking {digest} to this decision was deleted"))
+            elif row.decision_seq != seq or row.entry_hash != entry_hash:
+                problems.append(LinkProblem("produced_link_altered", dept, seq, case,
+                                            f"the index row of {digest} names decision {row.decision_seq} "
+                                            f"({row.entry_hash}), not this one ({entry_hash})"))
+        for digest, row in links.items():
+            problems.append(LinkProblem("produced_link_altered", dept, row.decision_seq, row.case_id,
+                                        f"an index row says decision {row.decision_seq} issued {digest}, but no "
+                                        "decision names that certificate"))
+        for digest, sealed, cert_type in candidates:
+            if digest in issued:
+                continue
+            if vault is None:
+                vault = ledger.vault
+            try:
+                fields = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
+            except (LedgerError, ValueError, KeyError, TypeError):
+                fields = None  # erased or altered: reconcile names it
+            claim = fields.get(f"subject.{PRODUCED_FIELD}") if isinstance(fields, dict) else None
+            if not isinstance(claim, dict):
+                problems.append(LinkProblem("produced_decision_missing", dept, None, None,
+                                            f"{digest} is a {cert_type!r}, a type an approval produces, but no "
+                                            f"decision of {dept} names it"))
+                continue
+            case = claim.get("case_id")
+            if claim.get("department") != dept:
+                problems.append(LinkProblem("produced_by_other_department", dept, None, case,
+                                            f"{digest}, issued by {dept}, claims to be produced by a decision of "
+                                            f"{claim.get('department')!r}: only the approving department issues "
+                                            "what its approval produces"))
+                continue
+            outcome = decided.get((str(case), str(claim.get("input_digest"))))
+            if outcome is not None and outcome != "approve":
+                problems.append(LinkProblem("produced_decision_refused", dept, None, case,
+                                            f"{digest} claims to be produced by the decision on case {case!r}, "
+                                            f"which decided {outcome!r}, and no decision names it"))
+            else:
+                problems.append(LinkProblem("produced_decision_missing", dept, None, case,
+                                            f"{digest} claims to be produced by a decision on case {case!r} of "
+                                            f"{dept}, but no decision names it"))
+    return problems

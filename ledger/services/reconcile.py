@@ -1,0 +1,420 @@
+"""Reconciling the database with the chain: every divergence between what we stored and what was anchored.
+
+``reconcile`` reads the chain's ``BatchAnchored`` events once (in block ranges) and streams the certificate rows
+in batch order, so memory holds one row at a time plus one small entry per batch. It reports:
+
+===================== =====================================================================================
+kind                  meaning
+===================== =====================================================================================
+certificate_altered   a row's digest and proof no longer lead to its batch root (digest, proof or batch
+                      changed), or its leaf index is outside the batch or used twice
+sealed_body_altered   the sealed body does not open under the row's digest (body or digest changed; the vault
+                      binds the two)
+row_altered           the body opens but the row's plain columns (id, type, issuer, issued_at, valid_until) or
+                      the digest recomputed from the body's fields and salts disagree with it
+rows_missing          fewer certificate rows than the batch count on chain (rows were deleted)
+rows_extra            more certificate rows than the batch count on chain
+batch_count_mismatch  the batch row's count differs from the count anchored on chain
+anchor_missing        the database says confirmed; the chain has no anchor for the root
+anchor_moved          the chain has the anchor in another block than the one stored (a reorganisation:
+                      ``ledger resume`` updates it)
+anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
+anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+status_mismatch       a row's status (or its successor, for a supersession) is not the one its issuer's status
+                      events on chain give (e.g. a revoked row set back to valid, a successor link removed)
+status_history        the database records another number of status changes for a certificate than the chain
+                      has events for it (change rows deleted or invented)
+erased_unrecorded     a row's sealed body was destroyed (it holds the erasure marker) but the department's
+                      ``erasures`` log has no entry for it: tampering, not an erasure
+erasure_incomplete    the ``erasures`` log records the erasure but the row still holds a sealed body (a crash
+                      between the two steps): ``ledger erase`` of the same certificate completes it
+erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
+status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
+                      a data subject's consent row is not signed by this ledger's consent key, has no logged
+                      creation, has lost a logged withdrawal, or a logged consent's row is gone (ledger/services/consent.py)
+decision_log_<kind>,  the decision log or the access log disagrees with itself or with its ranges anchored on chain
+access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.check_log` finds it (the same check
+                      replay runs): ``missing`` (a row deleted, or an anchored range whose rows are not all in the
+                      database), ``altered`` (a row's body or hash edited), ``reordered`` (rows swapped or moved),
+                      ``inserted`` (a row that is not the one anchored at its place, or one claiming an anchor the
+                      chain does not have), ``broken_chain``, ``not_anchored`` (a row the chain anchored has lost its
+                      anchor columns), ``proof_invalid`` (a stored inclusion proof altered)
+issued_*, produced_*   a decision and the certificate its approval produced disagree, or their index row was deleted
+                      or altered (``permits.check_links``, the check replay runs; docs/decisions.md)
+rollback_below_witnessed, rewrite_below_witnessed
+                      the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
+                      ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
+===================== =====================================================================================
+
+Statuses are read once from the anchor contract's status events, keyed by where each certificate was anchored
+(department, root, digest): another department's events for a copy of our digest never count.
+
+An erased certificate (recorded in the log, body destroyed) is no divergence: its digest, proof, anchor and status
+are still checked; its count is in ``erased``.
+
+Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
+completes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from ..onchain import chainread
+from ..formats import checks
+from . import logchain
+from ..formats.canonical import certificate_digest, field_hash, hex32
+from ..onchain.chain import department_code
+from ..client import Ledger
+from .erasure import LOG as ERASURE_LOG
+from .erasure import recorded as recorded_erasures
+from ..errors import KeystoreError, LedgerError
+from .issuance import read_body
+from ..storage.store import Batch, BatchState, Certificate, StatusChange
+from ..storage.vault import ERASED
+from .verify import STATUS_NAMES, ChainView
+
+ROW_CHUNK = 2_000
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Divergence:
+    kind: str
+    root: str | None
+    detail: str
+    certificate: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "root": self.root, "certificate": self.certificate, "detail": self.detail}
+
+    def __str__(self) -> str:
+        where = f"batch {self.root}" if self.root else "chain"
+        cert = f" certificate {self.certificate}" if self.certificate else ""
+        return f"[{self.kind}] {where}{cert}: {self.detail}"
+
+
+@dataclass
+class ReconcileReport:
+    batches: int = 0
+    certificates: int = 0
+    erased: int = 0
+    anchors_on_chain: int = 0
+    departments: list[str] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.divergences
+
+    def to_json(self) -> dict[str, Any]:
+        kinds: dict[str, int] = {}
+        for d in self.divergences:
+            kinds[d.kind] = kinds.get(d.kind, 0) + 1
+        return {"ok": self.ok, "batches": self.batches, "certificates": self.certificates,
+                "erased": self.erased, "anchors_on_chain": self.anchors_on_chain, "departments": self.departments,
+                "divergence_counts": kinds, "divergences": [d.to_json() for d in self.divergences],
+                "pending_batches": self.pending, "notes": self.notes}
+
+    def text(self) -> str:
+        lines = [str(d) for d in self.divergences]
+        lines += [f"[pending] batch {root}: not anchored yet; `ledger resume` completes it" for root in self.pending]
+        lines += [f"note: {n}" for n in self.notes]
+        summary = (f"{self.batches} batches, {self.certificates} certificates and {self.anchors_on_chain} anchors "
+                   f"of {', '.join(self.departments) or 'no department'} compared: ")
+        lines.append(summary + ("no divergence" if self.ok else f"{len(self.divergences)} DIVERGENCE(S)"))
+        return "\n".join(lines)
+
+
+@dataclass
+class _Anchor:
+    department: str
+    count: int
+    block_number: int
+    block_hash: str
+
+
+@dataclass
+class _BatchRow:
+    state: str
+    department: str
+    count: int
+    block_hash: str | None
+    rows: int = 0
+    last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
+
+
+def _our_departments(ledger: Ledger) -> set[str]:
+    with ledger.engine.connect() as conn:
+        codes = set(conn.execute(select(Batch.department_id).distinct()).scalars())
+    for name in ledger.keystore.names():
+        if name.startswith("dept-") and "." not in name:
+            codes.add(name.removeprefix("dept-"))
+    return codes
+
+
+def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterator[tuple[bytes, _Anchor]]:
+    """Every BatchAnchored event of the deployment (of ``departments`` when given), oldest first."""
+    chain = ledger.chain
+    for log in chainread.scan(chain, chain.anchor.events.BatchAnchored, what="the anchors"):
+        code = department_code(bytes(log["args"]["departmentId"]))
+        if departments is None or code in departments:
+            yield bytes(log["args"]["root"]), _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]),
+                                                      "0x" + bytes(log["blockHash"]).hex())
+
+
+def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True,
+              progress: Progress | None = None) -> ReconcileReport:
+    """Compare the database with the chain; see the module docstring for what is reported."""
+    report = ReconcileReport()
+    ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
+    report.departments = sorted(ours)
+
+    # Keyed by (department, root): roots live in each department's namespace on chain, so the same root value
+    # anchored by another department (a squat) is a different anchor, never ours.
+    anchors = {(anchor.department, hex32(raw_root)): anchor for raw_root, anchor in chain_anchors(ledger, ours)}
+    report.anchors_on_chain = len(anchors)
+    other_departments: dict[str, list[str]] = {}
+    for dept, root in anchors:
+        other_departments.setdefault(root, []).append(dept)
+
+    batches: dict[str, _BatchRow] = {}
+    with ledger.engine.connect() as conn:
+        query = select(Batch.root, Batch.state, Batch.department_id, Batch.count, Batch.block_hash)
+        if departments:
+            query = query.where(Batch.department_id.in_(departments))  # type: ignore[attr-defined]
+        for root, state, dept, count, block_hash in conn.execute(query):
+            batches[root] = _BatchRow(state, dept, int(count), block_hash)
+    report.batches = len(batches)
+
+    vault = None
+    if check_bodies:
+        try:
+            vault = ledger.vault
+        except KeystoreError as exc:
+            report.notes.append(f"sealed bodies not checked ({exc})")
+
+    add = report.divergences.append
+    for root, batch in batches.items():
+        anchor = anchors.get((batch.department, root))
+        if batch.state != BatchState.CONFIRMED:
+            report.pending.append(root)
+            continue
+        if anchor is None:
+            others = [d for d in other_departments.get(root, []) if d != batch.department]
+            if others:
+                add(Divergence("anchor_mismatch", root, f"anchored on chain by {', '.join(others)} only, stored as "
+                               f"{batch.department}'s: {batch.department} never anchored it"))
+                continue
+            add(Divergence("anchor_missing", root, "the database says confirmed but the chain has no anchor for "
+                           "this root (lost in a reorganisation, or the row was forged); `ledger resume` "
+                           "re-anchors a lost batch"))
+            continue
+        if anchor.count != batch.count:
+            add(Divergence("batch_count_mismatch", root, f"{anchor.count} certificates anchored on chain, the "
+                           f"batch row says {batch.count}"))
+        if batch.block_hash is not None and anchor.block_hash != batch.block_hash:
+            add(Divergence("anchor_moved", root, f"anchored in block {anchor.block_number} "
+                           f"({anchor.block_hash}), stored as {batch.block_hash}; `ledger resume` updates it"))
+    for (dept, root), anchor in anchors.items():
+        if root not in batches or batches[root].department != dept:
+            add(Divergence("anchor_unknown", root, f"{anchor.department} anchored {anchor.count} certificate(s) "
+                           f"in block {anchor.block_number} that this database does not know (rows lost, or a "
+                           "key used outside this ledger)"))
+
+    statuses = _chain_statuses(ledger, ours)
+    with ledger.engine.connect() as conn:
+        recorded = dict(conn.execute(select(StatusChange.digest, func.count()).group_by(  # type: ignore[call-overload]
+            StatusChange.digest)).all())
+    erasures = {digest for digest, e in recorded_erasures(ledger).items() if e["department"] in ours}
+    for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
+        for d in logchain.check_log(ledger, ERASURE_LOG, dept):
+            where = f" entry {d.seq}" if d.seq is not None else ""
+            add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
+    _check_logs(ledger, ours, report)
+    from .permits import check_links  # the decision <-> produced certificate links (index rows included)
+
+    for p in check_links(ledger, sorted(ours)):
+        where = f" decision {p.seq}" if p.seq is not None else ""
+        add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
+    _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
+    if report.erased:
+        report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
+                            "records; their digests, proofs, anchors and statuses were checked")
+    for root, batch in batches.items():
+        if batch.state != BatchState.CONFIRMED:
+            continue
+        own = anchors.get((batch.department, root))
+        expected = own.count if own is not None else batch.count
+        if batch.rows < expected:
+            add(Divergence("rows_missing", root, f"{expected - batch.rows} of {expected} certificate rows are "
+                           "missing from the database (deleted)"))
+        elif batch.rows > expected:
+            add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
+    _consent_divergences(ledger, ours, report)
+    _witnessed_history(ledger, report)
+    return report
+
+
+def _consent_divergences(ledger: Ledger, departments: set[str], report: ReconcileReport) -> None:
+    """Consent rows against the access log (the log itself is proved against its anchors by its own check)."""
+    from . import consent
+
+    consent.ensure_tables(ledger.engine)
+    for dept in sorted(departments):
+        for d in consent.check(ledger, dept):
+            report.divergences.append(Divergence(d["kind"], None, f"{dept}: consent {d['consent']}: {d['detail']}"))
+
+
+# The logs reconcile compares with their anchors besides the erasures log, and the prefix of their divergence kinds.
+_LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "access_log"))
+
+
+def _log_departments(ledger: Ledger) -> set[str]:
+    """Departments with decision or access log rows in this database."""
+    with ledger.engine.connect() as conn:
+        return set(conn.execute(select(logchain.LogEntry.department_id).where(  # type: ignore[call-overload]
+            logchain.LogEntry.log.in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())  # type: ignore[attr-defined]
+
+
+def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:
+    """The decision and access logs against their anchored ranges: every discrepancy ``logchain.check_log`` finds
+    (the check replay runs), named ``<log>_<kind>``. Every department is checked, with or without rows, so a log
+    deleted whole is still found through its anchors; entries not anchored yet are a note, not a divergence
+    (replay reports their age against the anchoring deadline)."""
+    for dept in sorted(ours):
+        for log, prefix in _LOG_KINDS:
+            for d in logchain.check_log(ledger, log, dept):
+                where = f" entry {d.seq}" if d.seq is not None else ""
+                report.divergences.append(Divergence(f"{prefix}_{d.kind}", None, f"{dept}'s {log} log{where}: {d.detail}"))
+            for waiting in logchain.unanchored(ledger, log, dept):
+                report.notes.append(f"{dept}'s {log} log: {waiting.count} entr{'y' if waiting.count == 1 else 'ies'} "
+                                    f"from {waiting.oldest_seq} not anchored yet (`ledger anchor-logs` anchors them)")
+
+
+def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:
+    """(department, root, digest) -> (latest status code, its detail, number of status events) of our
+    departments' certificates, from one read of the status events. The department is part of the key: another
+    department's events for the same root and digest (a squat of its own) are never a row's status."""
+    out: dict[tuple[str, str, str], tuple[int, bytes, int]] = {}
+    for (dept, root, digest), code, _block, detail in ChainView(ledger.chain).status_events():
+        code_name = department_code(dept)
+        if code_name not in departments:
+            continue
+        key = (code_name, hex32(root), hex32(digest))
+        out[key] = (code, detail, out.get(key, (0, b"", 0))[2] + 1)
+    return out
+
+
+def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
+                    recorded: dict[str, int]) -> tuple[str, str] | None:
+    digest_hex, root, department = row[0], row[1], row[4]
+    code, detail, events = statuses.get((department, root, digest_hex), (0, b"", 0))
+    expected = STATUS_NAMES[code]
+    successor = hex32(detail) if expected == "superseded" else None
+    if row[10] != expected or (row[11] or None) != successor:
+        return "status_mismatch", (f"the row says {row[10]!r}" + (f" (successor {row[11]})" if row[11] else "")
+                                   + f"; the issuer's status events on chain say {expected!r}"
+                                   + (f" (successor {successor})" if successor else ""))
+    if recorded.get(digest_hex, 0) != events:
+        return "status_history", (f"{recorded.get(digest_hex, 0)} status change(s) recorded in the database, "
+                                  f"{events} on chain")
+    return None
+
+
+def _witnessed_history(ledger: Ledger, report: ReconcileReport) -> None:
+    """Status changes the chain lost, and the chain against the witnessed checkpoints (ledger/services/witness/audit.py)."""
+    from .witness.audit import audit_chain
+
+    audit = audit_chain(ledger, ask_witnesses=False)
+    report.divergences.extend(Divergence(f.kind, None, f.detail) for f in audit.findings)
+    report.notes.extend(n for n in audit.notes if not n.startswith("no witnesses configured"))
+
+
+def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
+                report: ReconcileReport, progress: Progress | None,
+                statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int],
+                erasures: set[str]) -> None:
+    add = report.divergences.append
+    query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
+                   Certificate.department_id, Certificate.cert_type, Certificate.issued_at,
+                   Certificate.valid_until, Certificate.proof, Certificate.sealed, Certificate.status,
+                   Certificate.superseded_by).order_by(
+        Certificate.batch_root, Certificate.leaf_index)
+    with ledger.engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
+        for row in result:
+            digest_hex, root, leaf = row[0], row[1], int(row[2])
+            batch = batches.get(root)
+            if batch is None:
+                continue  # another department's batch when reconciling a subset
+            report.certificates += 1
+            if progress is not None and report.certificates % 10_000 == 0:
+                progress(report.certificates)
+            batch.rows += 1
+            if batch.state != BatchState.CONFIRMED:
+                continue
+            erased = bytes(row[9]) == ERASED
+            if erased and digest_hex in erasures:
+                report.erased += 1
+                problem = _certificate_problem(row, batch, None)
+            elif erased:
+                problem = ("erased_unrecorded", "the sealed body was destroyed but the erasures log has no entry "
+                           "for this certificate: the row was tampered with, not erased")
+            elif digest_hex in erasures:
+                problem = ("erasure_incomplete", "the erasures log records this certificate's erasure but its "
+                           "sealed body is still stored; run `ledger erase` on it again to complete it")
+            else:
+                problem = _certificate_problem(row, batch, vault)
+            if problem is not None:
+                add(Divergence(problem[0], root, problem[1], digest_hex))
+            problem = _status_problem(row, statuses, recorded)
+            if problem is not None:
+                add(Divergence(problem[0], root, problem[1], digest_hex))
+            batch.last_leaf = leaf
+    if progress is not None:
+        progress(report.certificates)
+
+
+def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, str] | None:
+    digest_hex, root, leaf = row[0], row[1], int(row[2])
+    try:
+        digest = bytes.fromhex(digest_hex[2:])
+        proof = bytes(row[8])
+        if len(digest) != 32 or len(proof) % 32:
+            raise ValueError("malformed digest or proof")
+        siblings = [proof[i:i + 32] for i in range(0, len(proof), 32)]
+        in_batch, _ = checks.merkle_proof(digest, siblings, bytes.fromhex(root[2:]))
+    except (ValueError, TypeError) as exc:
+        return "certificate_altered", f"digest or proof is malformed ({exc})"
+    if not in_batch:
+        return "certificate_altered", "digest and proof do not lead to the batch root: the row was changed"
+    if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
+        return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"
+    if vault is None:
+        return None
+    try:
+        fields, salts = read_body(vault.open(bytes(row[9]), digest))
+    except LedgerError:
+        return "sealed_body_altered", "the sealed body does not open under this digest (body or digest changed)"
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        return "sealed_body_altered", f"the sealed body is unreadable ({exc})"
+    try:
+        recomputed = certificate_digest({name: field_hash(name, value, salts[name]) for name, value in fields.items()})
+    except (LedgerError, KeyError) as exc:
+        return "row_altered", f"the body's fields cannot be hashed ({exc})"
+    if recomputed != digest:
+        return "row_altered", "the body's fields and salts do not hash to the row's digest"
+    columns = {"id": row[3], "type": row[5], "issuer": row[4], "issued_at": row[6], "valid_until": row[7]}
+    changed = sorted(name for name, value in columns.items() if fields.get(name) != value)
+    if changed:
+        return "row_altered", f"column(s) {changed} differ from the certified fields"
+    return None

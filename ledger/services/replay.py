@@ -1,0 +1,836 @@
+"""Replay for auditors: prove a decision history complete and reproducible, or name exactly what is not.
+
+For every department (or the ones asked for), :func:`replay`
+
+1. checks the ``decisions`` log against itself and against the chain's anchored ranges (:func:`logchain.check_log`:
+   altered, broken_chain, missing, inserted, reordered, not_anchored, proof_invalid) - always over the department's
+   whole log, because completeness cannot be shown for a slice;
+2. for every selected automatic decision loads the recorded rule set by digest (``rule_set_unknown``,
+   ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
+   anchored the decision), loads the recorded input (``input_missing``, ``input_altered``), re-runs the engine
+   (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
+   ``reasons_mismatch``);
+3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
+   decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
+   block* from the chain's status events, validity at the decision moment; a difference is
+   ``certificate_facts`` (e.g. a revocation already on chain when the approval was given, or facts the
+   application made up), a recorded block that does not match the decision's time or lies after its anchoring is
+   ``facts_block_invalid``; the rules are re-run on the re-established facts, so such a decision also shows its
+   ``outcome_mismatch``. A revocation after the recorded block is not held against the decision;
+4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
+   ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
+5. for human decisions checks only that an override names an existing decision of the same case
+   (``override_invalid``); they are not re-run;
+6. checks the certificates approvals produced against the decisions that issued them, both ways
+   (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
+   ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
+   ``produced_by_other_department``, ``produced_decision_refused``).
+
+Unreadable bodies are ``body_invalid``. Filters (period, service item, case) select the decisions re-run and
+counted; log integrity is still checked for the whole log of each selected department.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from ..onchain import chainread
+from . import logchain
+from ..formats.canonical import document_digest, json_loads
+from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, applicant_reference
+from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
+from .verify import ChainView
+from ..errors import InputError, LedgerError, VerificationError
+from .logchain import LOG_DECISIONS, ChainRange, LogEntry
+from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+from .supervision import SUPERVISION_FORMAT
+
+__all__ = ["ReplayDiscrepancy", "ReplayReport", "replay", "replay_strict"]
+
+Progress = Callable[[int, int], None]
+_CHUNK = 5_000
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayDiscrepancy:
+    """One failed check: ``check`` names it (see the module docstring), ``case_id`` when the entry is readable."""
+
+    check: str
+    department: str
+    seq: int | None
+    case_id: str | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"check": self.check, "department": self.department, "seq": self.seq, "case_id": self.case_id,
+                "detail": self.detail}
+
+
+@dataclass
+class ReplayReport:
+    filters: dict[str, Any]
+    as_of_block: int
+    decisions: int = 0
+    automatic: int = 0
+    human: int = 0
+    re_run: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    departments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    discrepancies: list[ReplayDiscrepancy] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.discrepancies
+
+    def counts_by_check(self) -> dict[str, int]:
+        return dict(Counter(d.check for d in self.discrepancies))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok, "as_of_block": self.as_of_block, "filters": self.filters, "decisions": self.decisions,
+            "automatic": self.automatic, "human": self.human, "re_run": self.re_run,
+            "outcomes": dict(self.outcomes), "reasons": dict(self.reasons), "rules": dict(self.rules),
+            "departments": self.departments, "discrepancy_counts": self.counts_by_check(),
+            "discrepancies": [d.to_json() for d in self.discrepancies], "seconds": round(self.seconds, 3),
+        }
+
+    def summary(self) -> str:
+        lines = [f"replayed {self.decisions} decisions ({self.automatic} automatic, {self.re_run} re-run; "
+                 f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}, "
+                 f"in {self.seconds:.2f} s ({self.decisions / max(self.seconds, 1e-9):,.0f} decisions/s)"]
+        if self.outcomes:
+            lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common()))
+        for code, dept in sorted(self.departments.items()):
+            outcomes = ", ".join(f"{k} {v}" for k, v in sorted(dept["outcomes"].items()))
+            lines.append(f"  {code}: {dept['decisions']} decisions ({outcomes or 'none selected'}); log "
+                         f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
+                         + (f"; {dept['unanchored']} not anchored yet, the oldest for "
+                            f"{dept['oldest_unanchored_seconds']:.0f} s" if dept.get("unanchored") else ""))
+            if dept.get("supervision"):
+                sup = dept["supervision"]
+                lines.append(f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
+                             f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
+                             f"{sup['credit_listings']} credit listing(s) checked")
+        if self.reasons:
+            lines.append("reasons:")
+            lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
+        pending = sum(d.get("unanchored") or 0 for d in self.departments.values())
+        if self.ok:
+            lines.append("OK: no discrepancies - every record matches its anchor and every automatic decision "
+                         "re-runs to the recorded outcome and reasons"
+                         + (f" ({pending} decision(s) not anchored yet: only the database vouches for them until "
+                            "then)" if pending else ""))
+        else:
+            lines.append(f"FAILED: {len(self.discrepancies)} discrepancies: "
+                         + ", ".join(f"{k} {v}" for k, v in sorted(self.counts_by_check().items())))
+            for d in self.discrepancies[:50]:
+                lines.append(f"  [{d.check}] {d.department} #{d.seq if d.seq is not None else '-'} "
+                             f"case {d.case_id or '-'}: {d.detail}")
+            if len(self.discrepancies) > 50:
+                lines.append(f"  ... {len(self.discrepancies) - 50} more in the JSON report (--json FILE)")
+        return "\n".join(lines)
+
+
+def _parse_time(text: str) -> datetime | None:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except (TypeError, ValueError, AttributeError):
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
+    """Anchored ranges of every department's decision log, from one eth_getLogs query."""
+    chain = ledger.chain
+    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what="the anchored decision-log ranges",
+                           argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
+    by_department: dict[str, list[ChainRange]] = defaultdict(list)
+    for e in found:
+        args = e["args"]
+        by_department[department_code(bytes(args["departmentId"]))].append(ChainRange(
+            root="0x" + bytes(args["root"]).hex(), first_seq=int(args["firstSeq"]), last_seq=int(args["lastSeq"]),
+            head_hash="0x" + bytes(args["headHash"]).hex(), signer=str(args["signer"]),
+            block_number=int(e["blockNumber"]), tx_hash="0x" + bytes(e["transactionHash"]).hex()))
+    return {d: sorted(r, key=lambda x: x.first_seq) for d, r in by_department.items()}
+
+
+class _RuleSets:
+    """Recorded rule sets by digest, each loaded, checked and asked of the chain once."""
+
+    def __init__(self, ledger: Any) -> None:
+        self._ledger = ledger
+        self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
+
+    def get(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+        """(rule set, failed check, detail, published block)."""
+        if digest not in self._cache:
+            self._cache[digest] = self._load(digest)
+        return self._cache[digest]
+
+    def _load(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+        ledger = self._ledger
+        chain = ledger.chain
+        try:
+            raw = bytes.fromhex(digest[2:]) if digest.startswith("0x") else b""
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
+        published = int(chain.call(chain.log.functions.ruleSet(raw))[2]) or None
+        with ledger.engine.connect() as conn:
+            text = conn.execute(select(RuleSetRecord.document).where(  # type: ignore[call-overload]
+                RuleSetRecord.digest == digest)).scalar()
+        if text is None:
+            return None, "rule_set_unknown", f"rule set {digest} is not in the database", published
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON", published
+        if "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != digest \
+                and "0x" + document_digest(document).hex() != digest:
+            return None, "rule_set_altered", (f"the stored document of rule set {digest} was edited: its digest is "
+                                              f"now 0x{document_digest(document).hex()}"), published
+        try:
+            return load_rule_set(document), None, None, published
+        except InputError as exc:
+            return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}", published
+
+
+# A decision's facts block must be the chain's head at the decision moment: mined no later than it, and its next
+# block (if any) no earlier, give or take this many seconds of clock difference between the engine and the chain.
+# An engine cannot pick an older block (before a revocation) for its facts, nor a later one.
+FACTS_CLOCK_SKEW = 30
+_FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
+
+
+class _Facts:
+    """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
+    events (read once) and the block timestamps across a replay."""
+
+    def __init__(self, ledger: Any) -> None:
+        self.ledger = ledger
+        self.view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+        self._history: dict[Any, list[tuple[int, int]]] | None = None
+        self._times: dict[int, int] = {}
+        self.stored: dict[str, dict[str, Any]] = {}
+        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        self._periods: dict[str, list[tuple[bool, int, int]]] = {}
+        self._erased: set[str] | None = None
+
+    def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
+        """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
+        resolved in one lookup, the certificates verified with one call per decision moment (a bulk run decides a
+        whole chunk at one moment)."""
+        self.stored = resolve_citations(self.ledger, [i for _, i in decisions])
+        self.cache = {}
+        moments: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
+        for body, decision_input in decisions:
+            if isinstance(body.get("decided_at"), str) and citations(decision_input):
+                moments[body["decided_at"]].append((body, decision_input))
+        for moment, group in moments.items():
+            decided = _parse_time(moment)
+            if decided is None:
+                continue
+            found = establish(self.view, [citations(i) for _, i in group], self.stored, now=decided)
+            for (body, _), facts in zip(group, found):
+                self.cache[(body.get("input_digest"), moment)] = facts
+
+    def history(self) -> dict[Any, list[tuple[int, int]]]:
+        if self._history is None:
+            found: dict[Any, list[tuple[int, int]]] = defaultdict(list)
+            for key, status, block, _detail in self.view.status_events():
+                found[key].append((block, status))
+            self._history = found
+        return self._history
+
+    def block_time(self, number: int) -> int | None:
+        if number not in self._times:
+            try:
+                self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+            except Exception:  # noqa: BLE001 - a block the chain does not have: reported by the caller
+                return None
+        return self._times[number]
+
+    def authority(self, department: str) -> list[tuple[bool, int, int]]:
+        """The department's (active, roles, from block) periods from the registry, oldest first (read once)."""
+        if department not in self._periods:
+            chain = self.ledger.chain
+            periods = chain.call(chain.registry.functions.statusHistory(department_id_bytes(department)))
+            self._periods[department] = [(bool(a), int(r), int(f)) for a, r, f in periods]
+        return self._periods[department]
+
+    def check(self, department: str, decision_input: dict[str, Any], body: dict[str, Any],
+              anchor: ChainRange | None, fail: Callable[[str, str], None]) -> list[CertificateFact] | None:
+        """Check when and by whom an automatic decision was taken, then re-establish its facts (for the re-run),
+        reporting every difference from the recorded ones."""
+        recorded = body.get("certificates")
+        decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+        cited = citations(decision_input)
+        block = body.get("as_of_block")
+        if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
+            fail("certificate_facts", f"the decision records {len(recorded) if isinstance(recorded, list) else 0} "
+                                      f"certificate facts for {len(cited)} cited certificates")
+            return None
+        if not isinstance(block, int) or isinstance(block, bool) or \
+                any(not isinstance(f, dict) or f.get("as_of_block") != block for f in recorded):
+            fail("facts_block_invalid", "the decision and its certificate facts name no single block they were "
+                                        f"judged at (as_of_block {block!r})")
+            return None
+        if not self._moment_ok(block, decided, anchor, body, fail) or \
+                not self._authority_ok(department, block, anchor, fail):
+            return None
+        if not cited:
+            return []
+        now = self.cache.get((body.get("input_digest"), body.get("decided_at")))
+        if now is None:
+            (now,) = establish(self.view, [cited], self.stored, now=decided)
+        history = self.history()
+        applicant = body.get("applicant_ref")
+
+        def reference(identity: str) -> str:
+            return applicant_reference(self.ledger, department, identity)
+
+        facts = []
+        for fact, theirs in zip(now, recorded):
+            if fact.failed == ("not_found",) and fact.digest in self.erased():
+                erased = self._erased_fact(fact.digest, theirs, block)
+                if erased is not None:  # what erasure left checks out: the fact stands as recorded
+                    facts.append(erased)
+                    continue
+            depth = theirs.get("confirmations", 0)
+            depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
+            if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
+                # anchored only after the decision block: at decision time nothing was anchored to check
+                fact = replace(fact, verified=False, status="unknown", expired=None, as_of_block=block,
+                               failed=("anchored",))
+            elif fact.verified and fact.anchored_block is not None and block - fact.anchored_block < depth:
+                # not yet deep enough at the decision block: the decision rightly did not count it
+                fact = replace(fact, verified=False, status="unknown", as_of_block=block, failed=("confirmations",))
+            elif fact.verified and fact.issuer and fact.root and fact.digest:
+                key = (fact.issuer.encode().ljust(32, b"\x00"), bytes.fromhex(fact.root[2:]),
+                       bytes.fromhex(fact.digest[2:]))
+                fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
+            facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
+        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+            expected = mine.to_json()
+            diffs = [f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}" for k in _FACT_FIELDS
+                     if theirs.get(k) != expected[k]]
+            if diffs:
+                fail("certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: "
+                                          + "; ".join(diffs))
+        return facts
+
+    def erased(self) -> set[str]:
+        """Digests of the certificates recorded in any department's ``erasures`` log (read once)."""
+        if self._erased is None:
+            from .erasure import recorded
+
+            self._erased = set(recorded(self.ledger))
+        return self._erased
+
+    def _erased_fact(self, digest: str, theirs: Mapping[str, Any], block: int) -> CertificateFact | None:
+        """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so
+        it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
+        every audit still works). What erasure left is checked instead, none of it from the record: the stored
+        digest leads by its stored Merkle proof to a root its issuer anchored, signed by an active issuer key, by the
+        decision block; the type is the stored one; the status is the chain's at that block. Only what needs the
+        erased fields (expiry, holder) is taken from the record. None when any of that fails (then it is reported)."""
+        from ..formats import checks
+        from .status import stored as stored_certificate
+        from ..storage.store import Batch, Certificate
+
+        try:
+            cert = stored_certificate(self.ledger, digest)
+            with self.ledger.engine.connect() as conn:
+                cert_type, signature = conn.execute(
+                    select(Certificate.cert_type, Batch.signature).join(  # type: ignore[call-overload]
+                        Batch, Batch.root == Certificate.batch_root).where(Certificate.digest == digest)).one()
+            view = self.view
+            batch = view.batch(cert.department, cert.root, view.head())
+            if not checks.merkle_proof(cert.digest, cert.proof, cert.root)[0] or batch is None or \
+                    batch.block_number > block or not view.was_active_issuer(batch.signer, batch.block_number) or \
+                    view.batch_signer(cert.root, batch, bytes.fromhex(signature.removeprefix("0x"))).lower() \
+                    != batch.signer.lower():
+                return None
+        except (LedgerError, ValueError):
+            return None
+        key = (department_id_bytes(cert.department), cert.root, cert.digest)
+        expired, holder, depth = theirs.get("expired"), theirs.get("holder"), theirs.get("confirmations", 0)
+        return CertificateFact(digest, cert.department, "0x" + cert.root.hex(), cert_type, True,
+                               status_at_block(self.history().get(key, []), block),
+                               expired if isinstance(expired, bool) else None, block, (), batch.block_number,
+                               confirmations=depth if type(depth) is int else 0,
+                               holder=holder if isinstance(holder, bool) else None)
+
+    def _moment_ok(self, block: int, decided: datetime, anchor: ChainRange | None, body: dict[str, Any],
+                   fail: Callable[[str, str], None]) -> bool:
+        """The decision block was the head at decided_at, and the decision was anchored soon after it: a record
+        can be backdated at most by the anchoring deadline."""
+        when, after = self.block_time(block), self.block_time(block + 1)
+        moment = decided.timestamp()
+        if anchor is not None and block > anchor.block_number:
+            fail("facts_block_invalid", f"the decision names block {block}, after it was anchored in block "
+                                        f"{anchor.block_number}")
+            return False
+        if when is None:
+            fail("facts_block_invalid", f"the decision names block {block}, which this chain does not have")
+            return False
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            fail("facts_block_invalid", f"the decision names block {block} (mined "
+                                        f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
+                                        f"the decision moment {body.get('decided_at')}")
+            return False
+        deadline = self.ledger.settings.anchor_deadline_seconds
+        anchored_at = self.block_time(anchor.block_number) if anchor is not None else None
+        if deadline and anchor is not None and anchored_at is not None and anchored_at - moment > deadline:
+            fail("anchored_late", f"decided at {body.get('decided_at')} but anchored {anchored_at - moment:.0f} s "
+                                  f"later (block {anchor.block_number}); the deadline is {deadline} s, so its time and "
+                                  "facts are not attested (a backdated record looks like this)")
+            return False
+        return True
+
+    def _authority_ok(self, department: str, block: int, anchor: ChainRange | None,
+                      fail: Callable[[str, str], None]) -> bool:
+        """The department was an active approver from the decision block until the decision was anchored."""
+        end = anchor.block_number if anchor is not None else block
+        periods = self.authority(department)
+        for i, (active, roles, start) in enumerate(periods):
+            stop = periods[i + 1][2] if i + 1 < len(periods) else None
+            if start <= end and (stop is None or stop > block) and not (active and roles & ROLE_APPROVER):
+                fail("decided_without_authority",
+                     f"{department} was {'suspended' if not active else 'not an approver'} from block {start} while "
+                     f"this decision (block {block}, anchored in block {end}) was taken")
+                return False
+        return True
+
+
+def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
+           until: datetime | None = None, service_item: str | None = None, case_id: str | None = None,
+           progress: Progress | None = None) -> ReplayReport:
+    """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed)."""
+    import time
+
+    started = time.perf_counter()
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InputError(f"{name} must carry a time zone (UTC)")
+    chain = ledger.chain
+    report = ReplayReport(filters={"department": department if isinstance(department, (str, type(None)))
+                                   else sorted(department), "since": since.isoformat() if since else None,
+                                   "until": until.isoformat() if until else None, "service_item": service_item,
+                                   "case_id": case_id}, as_of_block=chain.block_number())
+    ranges = _all_ranges(ledger)
+    with ledger.engine.connect() as conn:
+        counts = dict(conn.execute(select(LogEntry.department_id, _count()).where(  # type: ignore[call-overload]
+            LogEntry.log == LOG_DECISIONS).group_by(LogEntry.department_id)).all())
+    if department is None:
+        departments = sorted(set(counts) | set(ranges))
+    else:
+        departments = [department] if isinstance(department, str) else sorted(department)
+    total = sum(counts.get(d, 0) for d in departments)
+    rule_sets = _RuleSets(ledger)
+    facts = _Facts(ledger)
+    selection = _Selection(case_id, service_item, since, until)
+    done = 0
+    # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
+    done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
+                               progress)
+    # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
+    from .permits import check_links
+
+    for p in check_links(ledger, departments):
+        if case_id is None or p.case_id == case_id:
+            report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
+    report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
+    if progress is not None:
+        progress(done, total)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _replay_departments(ledger: Any, report: ReplayReport, departments: list[str],
+                        ranges: dict[str, list[ChainRange]], counts: dict[str, int], rule_sets: _RuleSets,
+                        facts: _Facts, selection: _Selection, total: int, progress: Progress | None) -> int:
+    done = 0
+    for dept in departments:
+        walk = _DepartmentReplay(ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts,
+                                 selection)
+
+        def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
+            nonlocal done
+            if walk.add(seq, text):
+                done += _CHUNK
+                if progress is not None:
+                    progress(done, total)
+
+        log_found = logchain.check_log(ledger, LOG_DECISIONS, dept, ranges=walk.ranges, visit=visit)
+        done += walk.flush()
+        walk.finish(log_found)
+    return done
+
+
+@dataclass(frozen=True)
+class _Selection:
+    case_id: str | None
+    service_item: str | None
+    since: datetime | None
+    until: datetime | None
+
+    def wants(self, body: dict[str, Any]) -> bool:
+        if self.case_id is not None and body.get("case_id") != self.case_id:
+            return False
+        if self.service_item is not None and body.get("service_item") != self.service_item:
+            return False
+        if self.since is not None or self.until is not None:
+            at = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+            if at is None or (self.since is not None and at < self.since) or \
+                    (self.until is not None and at >= self.until):
+                return False
+        return True
+
+
+class _DepartmentReplay:
+    """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
+
+    def __init__(self, ledger: Any, report: ReplayReport, department: str, ranges: list[ChainRange],
+                 entries: int, rule_sets: _RuleSets, facts: _Facts, selection: _Selection) -> None:
+        self.ledger = ledger
+        self.facts = facts
+        self.report = report
+        self.department = department
+        self.ranges = ranges
+        self.ends = [r.last_seq for r in ranges]
+        self.rule_sets = rule_sets
+        self.selection = selection
+        self.summary: dict[str, Any] = {"decisions": 0, "outcomes": Counter(), "log_entries": entries,
+                                        "anchored_up_to": ranges[-1].last_seq if ranges else 0}
+        report.departments[department] = self.summary
+        self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
+        self.buffer: list[tuple[int, str]] = []
+        self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
+        self._credit: Any = None
+
+    def credit_book(self) -> Any:
+        """The department's credit list as the chain attests it, read once (supervision.py)."""
+        if self._credit is None:
+            from .supervision import CreditBook
+
+            self._credit = CreditBook(self.ledger, self.department, self.ranges)
+        return self._credit
+
+    def add(self, seq: int, text: str) -> bool:
+        """Queue one entry; True when a full chunk was processed."""
+        self.buffer.append((seq, text))
+        if len(self.buffer) >= _CHUNK:
+            self.flush()
+            return True
+        return False
+
+    def flush(self) -> int:
+        report, dept = self.report, self.department
+        selected = []
+        count = len(self.buffer)
+        for seq, text in self.buffer:
+            try:
+                body = json_loads(text)
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
+                                                              f"decision body is not a JSON object: {exc}"))
+                continue
+            if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
+                self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
+                if body.get("format") == SUPERVISION_FORMAT:
+                    continue
+            if self.selection.wants(body):
+                selected.append((seq, body))
+        self.buffer.clear()
+        inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in selected if _kind(b) == "engine"
+                                            and isinstance(b.get("input_digest"), str)])
+        parsed = []
+        for _, body in selected:
+            text = inputs.get(body.get("input_digest")) if body.get("format") == DECISION_FORMAT else None
+            if text is None:
+                continue
+            try:
+                value = json_loads(text)
+            except ValueError:
+                continue
+            if isinstance(value, dict):
+                parsed.append((body, value))
+        self.facts.prepare(parsed)
+        for seq, body in selected:
+            _count_decision(report, self.summary, body)
+            if _kind(body) == "engine":
+                report.automatic += 1
+                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.facts, self.ranges, self.ends,
+                       credit=self.credit_book)
+            else:
+                report.human += 1
+                if body.get("overrides") is not None:
+                    self.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        return count
+
+    def finish(self, log_found: list[logchain.Discrepancy]) -> None:
+        _check_overrides(self.ledger, self.report, self.department, self.overrides)
+        if self.supervised:
+            from .supervision import check_replay
+
+            def fail(check: str, seq: int | None, case: str | None, detail: str) -> None:
+                self.report.discrepancies.append(ReplayDiscrepancy(check, self.department, seq, case, detail))
+
+            self.summary["supervision"] = check_replay(self.ledger, self.department, self.ranges, fail)
+        _add_log_discrepancies(self.ledger, self.report, self.department, log_found)
+        self._check_unanchored()
+
+    def _check_unanchored(self) -> None:
+        """Decisions not anchored yet are counted with their age; past the deadline they are a discrepancy (until
+        anchored, a record can be deleted from the database without a trace)."""
+        found = logchain.unanchored(self.ledger, LOG_DECISIONS, self.department)
+        if not found:
+            self.summary.update(unanchored=0, oldest_unanchored_seconds=None)
+            return
+        pending = found[0]
+        age = pending.age_seconds(datetime.now(UTC))
+        self.summary.update(unanchored=pending.count, oldest_unanchored_seconds=round(age, 1))
+        periods = self.facts.authority(self.department)
+        if not periods or not (periods[-1][0] and periods[-1][1] & ROLE_APPROVER):
+            self.report.discrepancies.append(ReplayDiscrepancy(
+                "anchoring_refused", self.department, pending.oldest_seq, None,
+                f"{pending.count} decision(s) not anchored, and the chain will refuse to anchor them: "
+                f"{self.department} is no longer an active approver. Only the database vouches for them"))
+            return
+        deadline = self.ledger.settings.anchor_deadline_seconds
+        if deadline and age > deadline:
+            self.report.discrepancies.append(ReplayDiscrepancy(
+                "anchoring_overdue", self.department, pending.oldest_seq, None,
+                f"{pending.count} decision(s) not anchored, the oldest (#{pending.oldest_seq}) for {age:.0f} s; the "
+                f"deadline is {deadline} s: run `ledger anchor-logs --department {self.department}`"))
+
+
+def replay_strict(ledger: Any, **filters: Any) -> ReplayReport:
+    """:func:`replay`, raising VerificationError (with the report) on any discrepancy."""
+    report = replay(ledger, **filters)
+    if not report.ok:
+        raise VerificationError(f"replay found {len(report.discrepancies)} discrepancies: "
+                                + ", ".join(f"{k} {v}" for k, v in sorted(report.counts_by_check().items())),
+                                report=report)
+    return report
+
+
+def _count() -> Any:
+    from sqlalchemy import func
+
+    return func.count()
+
+
+def _kind(body: dict[str, Any]) -> str | None:
+    decided_by = body.get("decided_by")
+    return decided_by.get("kind") if isinstance(decided_by, dict) else None
+
+
+def _load_inputs(ledger: Any, digests: list[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    unique = list(dict.fromkeys(digests))
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(unique), 900):
+            found.update(conn.execute(select(DecisionInput.digest, DecisionInput.document).where(  # type: ignore[call-overload]
+                DecisionInput.digest.in_(unique[i:i + 900]))).all())  # type: ignore[attr-defined]
+    return found
+
+
+def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[str, Any]) -> None:
+    report.decisions += 1
+    summary["decisions"] += 1
+    outcome = str(body.get("outcome"))
+    report.outcomes[outcome] += 1
+    summary["outcomes"][outcome] += 1
+    for reason in body.get("reasons") or ():
+        report.reasons[str(reason)] += 1
+    for rule in body.get("fired") or ():
+        report.rules[str(rule)] += 1
+
+
+def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inputs: dict[str, str],
+           rule_sets: _RuleSets, facts_replay: _Facts, ranges: list[ChainRange], ends: list[int], *,
+           credit: Callable[[], Any] | None = None) -> None:
+    case = body.get("case_id")
+
+    def fail(check: str, detail: str) -> None:
+        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, case, detail))
+
+    if body.get("format") != DECISION_FORMAT:
+        # Deployments of these contracts only ever record pl-decision/2: an older or missing format would have
+        # the rules re-run on the application's own claims about its certificates, not on the ledger's facts.
+        fail("format_invalid", f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
+                               f"ledger), this one says {body.get('format')!r}")
+        return
+    if body.get("engine") != ENGINE_VERSION:
+        fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
+        return
+    digest = body.get("rule_set")
+    rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest))
+    i = bisect.bisect_left(ends, seq)
+    anchor_range = ranges[i] if i < len(ranges) and ranges[i].first_seq <= seq else None
+    anchor_block = anchor_range.block_number if anchor_range is not None else None
+    if published is None:
+        fail("rule_set_unpublished", f"rule set {digest} was never published on chain")
+    elif anchor_block is not None and published > anchor_block:
+        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
+                                     f"was anchored in block {anchor_block}")
+    elif isinstance(body.get("as_of_block"), int) and published > body["as_of_block"]:
+        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
+                                     f"was taken (block {body['as_of_block']})")
+    if rule_set is None:
+        fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
+        return
+    input_digest = body.get("input_digest")
+    text = inputs.get(input_digest) if isinstance(input_digest, str) else None
+    if text is None:
+        fail("input_missing", f"the recorded input {input_digest} is not in the database")
+        return
+    try:
+        decision_input = json_loads(text)
+    except ValueError:
+        fail("input_altered", f"the stored input {input_digest} is not JSON")
+        return
+    if "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != input_digest:
+        actual = "0x" + document_digest(decision_input).hex()
+        if actual != input_digest:
+            fail("input_altered", f"the stored input's digest is now {actual}, the decision recorded {input_digest}")
+            return
+    # every automatic decision is pl-decision/2 (checked above): its facts are re-established, then re-run on
+    if not isinstance(decision_input, dict):
+        fail("input_altered", f"the stored input {input_digest} is not a JSON object")
+        return
+    if "input_commitment" in body:
+        _check_input_commitment(facts_replay.ledger, dept, decision_input, body, fail)
+    facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
+    if facts is None:
+        return
+    view = facts_view(decision_input, facts)
+    if credit is not None:
+        view = _credit_view(body, view, credit(), fail)
+        _check_credit_block(body, seq, credit(), fail)
+    try:
+        result = evaluate(rule_set, view)
+    except InputError as exc:
+        fail("rerun_failed", f"the engine refused the recorded input: {exc}")
+        return
+    from .supervision import commitment_of
+
+    if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
+        fail("commitment_mismatch", f"recorded commitment {body.get('commitment')}, the rule set gives "
+                                    f"{commitment_of(rule_set, result.outcome, result.fired, str(body.get('decided_at')))}")
+    if result.outcome != body.get("outcome"):
+        fail("outcome_mismatch", f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
+                                 f"({', '.join(result.reasons)})")
+    elif list(result.reasons) != body.get("reasons"):
+        fail("reasons_mismatch", f"recorded {body.get('reasons')}, re-run gives {list(result.reasons)}")
+    elif body.get("legal_basis") != rule_set.legal_basis(result.reasons):
+        fail("reasons_mismatch", f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
+                                 f"rule set's {rule_set.legal_basis(result.reasons)}")
+    report.re_run += 1
+
+
+def _check_input_commitment(ledger: Any, dept: str, decision_input: dict[str, Any], body: dict[str, Any],
+                            fail: Callable[[str, str], None]) -> None:
+    """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
+    from ..formats.decision_input import input_commitment_of
+    from .decisions import _secret
+
+    expected = input_commitment_of(_secret(ledger, dept), decision_input, str(body.get("input_digest")))
+    if body.get("input_commitment") != expected:
+        fail("input_commitment_invalid", f"the record commits to input {body.get('input_commitment')}, but the "
+                                         f"stored input gives {expected}: no evidence bundle can disclose it")
+
+
+def _credit_view(body: dict[str, Any], view: dict[str, Any], book: Any,
+                 fail: Callable[[str, str], None]) -> dict[str, Any]:
+    """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
+    the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
+    from .supervision import with_credit
+
+    block, applicant = body.get("as_of_block"), body.get("applicant_ref")
+    if not isinstance(block, int) or not isinstance(applicant, str):
+        fail("credit_status", "the decision names no block or applicant to read the credit list at")
+        return view
+    status = book.status(applicant, block, str(body.get("decided_at")))
+    if body.get("credit") != status:
+        fail("credit_status", f"recorded credit status {body.get('credit')}, the credit list as of block {block} "
+                              f"says {status}")
+    return with_credit(view, status)
+
+
+def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callable[[str, str], None]) -> None:
+    """A decision's ``as_of_block`` must not predate a credit entry about its applicant that the department had
+    recorded (earlier in the log) and anchored: otherwise the engine could pick an old block to miss a listing."""
+    block, applicant = body.get("as_of_block"), body.get("applicant_ref")
+    if isinstance(block, int) and isinstance(applicant, str):
+        missed = book.passed_over(applicant, block, seq)
+        if missed:
+            fail("credit_block_stale", f"the decision read the credit list as of block {block}, before credit "
+                                       f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
+                                       "about this applicant that precede it in the log were anchored")
+
+
+def _check_overrides(ledger: Any, report: ReplayReport, dept: str,
+                     overrides: list[tuple[int, str | None, dict[str, Any]]]) -> None:
+    if not overrides:
+        return
+    wanted = [o[2].get("seq") for o in overrides if isinstance(o[2], dict)]
+    with ledger.engine.connect() as conn:
+        rows = {int(s): (h, b) for s, h, b in conn.execute(
+            select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
+                LogEntry.seq.in_([w for w in wanted if isinstance(w, int)])))}  # type: ignore[attr-defined]
+    for seq, case, target in overrides:
+        ref = target.get("seq") if isinstance(target, dict) else None
+        row = rows.get(ref) if isinstance(ref, int) else None
+        problem = None
+        if row is None or not isinstance(ref, int) or ref >= seq:
+            problem = f"overrides decision {ref!r}, which is not an earlier decision of {dept}"
+        elif row[0] != target.get("entry_hash"):
+            problem = f"overrides decision {ref} with hash {target.get('entry_hash')}, but that decision's hash is {row[0]}"
+        else:
+            try:
+                other = json.loads(row[1]).get("case_id")
+            except (ValueError, AttributeError):
+                other = None
+            if other != case:
+                problem = f"overrides decision {ref}, which is for case {other!r}"
+        if problem:
+            report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
+
+
+def _add_log_discrepancies(ledger: Any, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
+    if not found:
+        return
+    seqs = [d.seq for d in found if d.seq is not None]
+    cases: dict[int, str | None] = {}
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(seqs), 900):
+            for seq, text in conn.execute(select(LogEntry.seq, LogEntry.body).where(  # type: ignore[call-overload]
+                    LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
+                    LogEntry.seq.in_(seqs[i:i + 900]))):  # type: ignore[attr-defined]
+                try:
+                    cases[int(seq)] = json.loads(text).get("case_id")
+                except (ValueError, AttributeError):
+                    cases[int(seq)] = None
+    for d in found:
+        report.discrepancies.append(ReplayDiscrepancy(d.kind, dept, d.seq, cases.get(d.seq) if d.seq else None,
+                                                      d.detail))

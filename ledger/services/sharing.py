@@ -1,0 +1,247 @@
+"""Sharing certificates with consent: grants from the issuing department to another department.
+
+A grant names a certificate (by digest), the receiving department, a stated purpose, an expiry and optionally
+the fields to reveal (then the receiver gets a presentation: the other fields are only hashes). The issuing
+department creates grants on its own behalf or for the holder who asked it to; it can revoke them at any time.
+
+``fetch_content`` is the one door to a certificate's content. It serves the issuer (the full document) and a
+department holding a live grant with the verifier role (the granted presentation); everyone else gets
+PermissionDenied. Every outcome, served or refused, is appended to the issuer's access log (accesslog.py) before
+the answer leaves, so "who saw this certificate, when and why" is provable.
+
+Times are passed in (``now``), never read here, so tests can supply the clock.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Engine, select, update
+from sqlmodel import Field
+
+from . import accesslog, consent
+from .auth import Attempt, PermissionDenied
+from ..formats.canonical import hex32, parse_hex32
+from ..formats.certificate import CertificateDocument
+from ..client import Ledger
+from .departments import get_department
+from ..errors import InputError, NotFoundError, StateError
+from .issuance import export_document
+from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
+from .status import StoredCertificate, stored
+
+class GrantCreate(GrantBase):
+    consent: str | None = Field(default=None, max_length=32,
+                                description="Id of the data subject's consent this grant relies on; needed when "
+                                            "the grant discloses personal fields (docs/privacy.md).")
+    purpose_code: str | None = Field(default=None, max_length=64,
+                                     description="The purpose as a code; must be the consent's.")
+    model_config = {"json_schema_extra": {"examples": [{
+        "grantee": "INS", "purpose": "medical insurance claim 2026-0042 (holder consented on 2026-03-01)",
+        "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]}}
+
+
+def ensure_tables(engine: Engine) -> None:
+    """Nothing to do: the grant and consent tables are built by the database's migrations when it is opened
+    (store.py). Kept so existing callers work; new code need not call it."""
+
+
+def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:
+    return stored(ledger, hex32(parse_hex32(digest)))
+
+
+def _load(ledger: Ledger, grant_id: str) -> Grant | None:
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(Grant).where(Grant.id == grant_id)).first()  # type: ignore[arg-type]
+    return Grant.model_validate(row._mapping) if row is not None else None
+
+
+def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant: GrantCreate,
+                 now: datetime) -> Grant:
+    """Share certificate ``digest`` of ``issuer`` with ``grant.grantee``; recorded in the access log."""
+    cert = _certificate(ledger, digest)
+    if cert.department != issuer:
+        raise PermissionDenied(f"only the issuing department {cert.department!r} can share certificate {digest}")
+    if grant.grantee == issuer:
+        raise InputError("a department does not need a grant for its own certificates", field="grantee")
+    try:
+        get_department(ledger.chain, grant.grantee)
+    except NotFoundError:
+        raise InputError(f"department {grant.grantee!r} is not registered", field="grantee") from None
+    expires = aware(grant.expires_at)
+    if expires <= now:
+        raise InputError(f"expiry {expires.isoformat()} is not in the future", field="expires_at")
+    if not grant.purpose.strip():
+        raise InputError("state the purpose of the sharing", field="purpose")
+    full = export_document(ledger, hex32(cert.digest))
+    if grant.reveal is not None:
+        CertificateDocument.from_json(full).present(grant.reveal)  # InputError naming unknown fields
+    relied_on = consent.for_grant(ledger, document=full, digest=hex32(cert.digest), grantee=grant.grantee,
+                                  reveal=grant.reveal, consent_id=grant.consent, purpose_code=grant.purpose_code,
+                                  expires_at=expires, now=now)
+    row = Grant(id=secrets.token_hex(12), digest=hex32(cert.digest), issuer=issuer, grantee=grant.grantee,
+                purpose=grant.purpose.strip(), expires_at=expires, reveal=grant.reveal, created_by=signer,
+                created_at=now)
+    with ledger.engine.begin() as conn:
+        conn.execute(Grant.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
+    if relied_on is not None:
+        consent.link(ledger, row.id, relied_on)
+    accesslog.record(ledger, certificate=row.digest, issuer=issuer, action="grant", outcome="recorded",
+                     actor=issuer, signer=signer, at=now, grant_id=row.id, purpose=row.purpose,
+                     detail=f"shared with {row.grantee} until {expires.isoformat()}"
+                            + (f" on consent {relied_on.id}" if relied_on is not None else ""))
+    return row
+
+
+def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now: datetime) -> Grant:
+    grant = _load(ledger, grant_id)
+    if grant is None or grant.issuer != issuer:
+        raise NotFoundError(f"grant {grant_id} is not one of {issuer}'s grants")
+    if grant.revoked_at is not None:
+        raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Grant).where(Grant.id == grant_id).values(  # type: ignore[arg-type]
+            revoked_at=now, revoked_by=signer))
+    accesslog.record(ledger, certificate=grant.digest, issuer=issuer, action="grant-revoked", outcome="recorded",
+                     actor=issuer, signer=signer, at=now, grant_id=grant_id, purpose=grant.purpose,
+                     detail=f"grant to {grant.grantee} revoked")
+    updated = _load(ledger, grant_id)
+    assert updated is not None
+    return updated
+
+
+def list_grants(ledger: Ledger, *, digest: str | None = None, issuer: str | None = None,
+                grantee: str | None = None) -> list[Grant]:
+    query = select(Grant).order_by(Grant.created_at)  # type: ignore[arg-type]
+    if digest is not None:
+        query = query.where(Grant.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
+    if issuer is not None:
+        query = query.where(Grant.issuer == issuer)  # type: ignore[arg-type]
+    if grantee is not None:
+        query = query.where(Grant.grantee == grantee)  # type: ignore[arg-type]
+    with ledger.engine.connect() as conn:
+        return [Grant.model_validate(r._mapping) for r in conn.execute(query)]
+
+
+def live_grant(ledger: Ledger, digest: str, grantee: str, now: datetime) -> Grant | None:
+    live = [g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)]
+    return max(live, key=lambda g: aware(g.expires_at)) if live else None
+
+
+def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
+    grants = list_grants(ledger, digest=digest, grantee=grantee)
+    if not grants:
+        return f"department {grantee!r} holds no grant for this certificate"
+    latest = max(grants, key=lambda g: aware(g.created_at))
+    if latest.revoked_at is not None:
+        return f"grant {latest.id} was revoked at {aware(latest.revoked_at).isoformat()}"
+    if aware(latest.expires_at) <= now:
+        return f"grant {latest.id} expired at {aware(latest.expires_at).isoformat()}"
+    return f"grant {latest.id} is not yet valid"
+
+
+def _grant_with_consent(ledger: Ledger, digest: str, grantee: str,
+                        now: datetime) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
+    """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
+    document; else the reason."""
+    live = sorted((g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
+                  key=lambda g: aware(g.expires_at), reverse=True)
+    if not live:
+        return None, None, None
+    document = export_document(ledger, digest)
+    reasons = []
+    for grant in live:
+        reason = consent.grant_problem(ledger, grant, now, document)
+        if reason is None:
+            return grant, None, document
+        reasons.append(f"grant {grant.id}: {reason}")
+    return None, "; ".join(reasons), document
+
+
+@dataclass(frozen=True)
+class Content:
+    document: dict[str, Any]
+    grant: Grant | None
+    access_seq: int | None
+
+
+def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime) -> Content:
+    """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged."""
+    key = hex32(parse_hex32(digest))
+    try:
+        cert = _certificate(ledger, key)
+    except (NotFoundError, InputError):
+        cert = None
+    principal = attempt.principal
+
+    def refuse(reason: str, error: Exception) -> Exception:
+        if cert is not None:  # an unknown certificate has no owner whose log could hold the attempt
+            accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="refused",
+                             actor=attempt.department, signer=attempt.signer, at=now, detail=reason,
+                             authenticated=principal is not None)
+        return error
+
+    if principal is None:
+        failure = attempt.failure or PermissionDenied("not authenticated")
+        raise refuse(str(failure), failure)
+    # Unknown certificates and certificates without a live grant get the same answer, so the gateway is no oracle
+    # for which digests exist.
+    no_grant = f"department {principal.department!r} has no live grant to read certificate {key}"
+    if cert is None:
+        raise PermissionDenied(no_grant)
+    if cert.department == principal.department:
+        if not principal.has("issuer"):
+            raise refuse("the issuing department no longer holds the issuer role",
+                         PermissionDenied(f"department {principal.department!r} lacks the issuer role"))
+        document = export_document(ledger, key)
+        entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",
+                                 actor=principal.department, signer=principal.signer, at=now,
+                                 detail="issuing department read its own certificate")
+        return Content(document, None, entry.seq)
+    grant = live_grant(ledger, key, principal.department, now)
+    if grant is None:
+        raise refuse(_why_not(ledger, key, principal.department, now), PermissionDenied(no_grant))
+    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now)
+    if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
+        raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
+    if not principal.has("verifier"):
+        raise refuse(f"grant {grant.id} is live but {principal.department} lacks the verifier role",
+                     PermissionDenied(f"reading shared certificates needs the verifier role; "
+                                      f"{principal.department!r} has {list(principal.roles)}"))
+    document = full
+    if grant.reveal is not None:
+        document = CertificateDocument.from_json(document).present(grant.reveal).to_json()
+    entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",
+                             actor=principal.department, signer=principal.signer, at=now, grant_id=grant.id,
+                             purpose=grant.purpose,
+                             detail="full certificate" if grant.reveal is None else
+                             f"presentation revealing {sorted(grant.reveal)}")
+    return Content(document, grant, entry.seq)
+
+
+def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCertificate:
+    """Certificate ``digest`` if ``department`` issued it; PermissionDenied if another department did."""
+    cert = _certificate(ledger, digest)
+    if cert.department != department:
+        raise PermissionDenied(f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
+                               f"issuing department may do this")
+    return cert
+
+
+def holder_accesses(ledger: Ledger, document: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
+    """Accesses to the holder's certificate. Holding the complete document (every field with its salt, nothing
+    hidden) is the proof of being its holder: a presentation shown to a verifier does not qualify."""
+    doc = CertificateDocument.from_json(document)
+    if doc.hidden:
+        raise PermissionDenied("a presentation with hidden fields does not prove holding the certificate; send "
+                               "the complete certificate file")
+    digest = hex32(doc.digest())
+    try:
+        cert = _certificate(ledger, digest)
+    except NotFoundError:
+        raise PermissionDenied("this document is not a certificate issued through this gateway (its fields do "
+                               "not hash to a stored certificate)") from None
+    return digest, accesslog.accesses(ledger, digest, cert.department)

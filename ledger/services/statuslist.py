@@ -1,0 +1,201 @@
+"""W3C Bitstring Status List v1.0 for exported credentials: one list per (department, batch root, purpose).
+
+A credential exported with ``ledger export --vc`` carries, next to its ``PlCertChainStatus`` entry, two
+``BitstringStatusListEntry`` entries (purposes ``revocation`` and ``suspension``) whose ``statusListIndex`` is the
+certificate's leaf index in its batch and whose ``statusListCredential`` is the gateway's public URL
+``{base}/public/status-lists/{department}/{root}/{purpose}``. The list credential (:func:`list_credential`,
+``ledger status-list``) states the chain as of one block: bit i is set when the certificate at leaf i of the batch
+is revoked or superseded (``revocation``) or suspended (``suspension``) in the department's status events up to
+that block. ``encodedList`` is multibase ``u`` + base64url (no padding) of the GZIP-compressed bitstring of
+``LIST_BITS`` bits (16 KiB: every batch's list has the same size, so its length tells nothing), bit 0 being the
+most significant bit of the first byte.
+
+Its proof is *anchored* (``PlCertStatusListAnchor``), not a signature: it names the chain, contract, department,
+root and block the list states, and a verifier (:func:`check_entries`, run by ``ledger verify``) checks the bit of
+its own certificate against the chain's status as of that block. docs/format.md §11 is the specification.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from sqlalchemy import select
+
+from ..formats.canonical import hex32, parse_hex32
+from ..errors import InputError, NotFoundError
+# re-exported: callers keep saying statuslist.encode, statuslist.PURPOSES, ... (formats/bitstring.py)
+from ..formats.bitstring import (
+    ENTRY_TYPE, LIST_TYPE, PROOF_TYPE, PURPOSES, LIST_BITS, ROUTE, _URL, list_url, parse_url, entries, entry_base_and_index, encode, decode, bit)  # noqa: F401
+
+
+def list_credential(ledger: Any, department: str, root: str | bytes, purpose: str, *, base: str,
+                    block: int | None = None, view: Any = None) -> dict[str, Any]:
+    """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
+    (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
+    store. NotFoundError for a batch this ledger did not issue. ``view``: a long-lived ChainView (the gateway's),
+    whose department streams are read once and then only brought up to new heads."""
+    from ..storage.store import Certificate
+    from ..formats.vc import VC_V2, PL_CERT_V1, _issuer_id
+    from .verify import ChainView
+
+    from ..onchain.chain import department_id_bytes
+
+    dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
+    root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
+    url = list_url(base, department, root_bytes, purpose)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(Certificate.digest, Certificate.leaf_index)  # type: ignore[call-overload]
+                            .where(Certificate.batch_root == hex32(root_bytes),
+                                   Certificate.department_id == department)).all()
+    if not rows:
+        raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
+    chain = ledger.chain
+    if view is None:
+        view = ChainView(chain, ledger.settings.confirmations, status_lookup="herd")
+    head = view.head()
+    upto = head if block is None else block
+    if type(upto) is not int or not 0 <= upto <= head:
+        raise InputError(f"block {block!r} is not between 0 and the head {head}")
+    stream = view.department_stream(department, upto)
+    codes = PURPOSES[purpose]
+    set_bits = set()
+    for digest, index in rows:
+        last = stream.last((dept, root_bytes, parse_hex32(digest)), upto)
+        if last is not None and last[0] in codes:
+            set_bits.add(int(index))
+    anchor = {"chain_id": chain.chain_id, "registry": chain.deployment.registry}
+    return {
+        "@context": [VC_V2, PL_CERT_V1],
+        "id": url,
+        "type": ["VerifiableCredential", LIST_TYPE],
+        "issuer": {"id": _issuer_id(anchor, department), "name": department},
+        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
+                              "encodedList": encode(set_bits)},
+        "proof": {"type": PROOF_TYPE, "chainId": chain.chain_id, "contract": chain.deployment.anchor,
+                  "department": department, "root": hex32(root_bytes), "block": upto},
+    }
+
+
+def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any, *,
+                  fetch_from: str | None = None, leaf: int | None = None) -> tuple[bool, str]:
+    """Check a credential's BitstringStatusListEntry entries against the list credentials in ``lists`` (by URL;
+    a missing one is fetched from its URL when that URL is on the gateway ``fetch_from``, the verifier's own
+    setting, never one the credential chose): each list is the one of this certificate's batch and purpose,
+    decodes, and its bit at the index agrees with the chain's status of the certificate as of the block the list
+    states. ``leaf``: the certificate's leaf index when the verifier's store knows it (the entries must name it:
+    the proof's sorted pairs do not fix a leaf's position). (ok, detail); ok is False with the reason when a list
+    lies or cannot be read."""
+    from ..formats.certificate import load_document
+    from .verify import STATUS_NAMES
+
+    status = credential.get("credentialStatus")
+    found = [e for e in status if isinstance(e, Mapping) and e.get("type") == ENTRY_TYPE] \
+        if isinstance(status, list) else []
+    if not found:
+        return True, f"no {ENTRY_TYPE} in the credential"
+    try:
+        doc = load_document(credential)  # the envelope checks, entries included (vc.to_document)
+        department = str(doc.anchor.get("department") or doc.fields["issuer"])
+        root = parse_hex32(doc.anchor["root"], "anchor.root")
+        digest = doc.digest()
+        base, index = entry_base_and_index(found, department, root)
+        head = view.head()
+        batch = view.batch(department, root, head)  # the chain's count, not the document's (the holder's to edit)
+        if batch is None:
+            return False, f"{department} anchored no batch {hex32(root)} on this chain"
+        if index >= batch.count:
+            return False, f"statusListIndex {index} is outside the certificate's batch of {batch.count}"
+        if leaf is not None and index != leaf:
+            return False, (f"statusListIndex {index} is not this certificate's leaf in its batch ({leaf}): the entries "
+                           "name another certificate's status bit; ask the holder for the issuer's export")
+        said = []
+        for entry in found:
+            url, purpose = entry["statusListCredential"], entry["statusPurpose"]
+            listed = lists.get(url)
+            if listed is None:
+                if fetch_from is None or base != fetch_from.rstrip("/"):
+                    # The entries are the holder's to edit: fetching whatever host they name would let a holder
+                    # learn who verifies and when, or aim the verifier's machine at its own network.
+                    return True, (f"not checked: the credential's status lists are on {base}, not on this "
+                                  f"verifier's gateway {fetch_from}; download them from a source you trust and "
+                                  "give them with --status-list FILE")
+                try:
+                    listed = fetch(url)
+                except _Unreachable as exc:  # the chain's status (the status check) still decides
+                    return True, f"not checked: {exc}"
+            block = _check_list(listed, url, purpose, department, root, view.chain, head)
+            stream = view.department_stream(department, block)
+            from ..onchain.chain import department_id_bytes
+
+            last = stream.last((department_id_bytes(department), root, digest), block)
+            on_chain = last is not None and last[0] in PURPOSES[purpose]
+            in_list = bit(decode(listed["credentialSubject"]["encodedList"]), index)
+            if in_list != on_chain:
+                name = STATUS_NAMES[last[0]] if last is not None else "valid"
+                return False, (f"the {purpose} status list of {url} says bit {index} is {int(in_list)}, but the chain "
+                               f"says the certificate was {name} at block {block}: the list lies; do not trust it")
+            said.append(f"{purpose} bit {int(in_list)} as of block {block}")
+        return True, f"statusListIndex {index}: " + ", ".join(said) + ", as on chain"
+    except (InputError, NotFoundError) as exc:
+        return False, str(exc)
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        return False, f"a status list is malformed ({type(exc).__name__}: {exc})"
+
+
+def _check_list(listed: Any, url: str, purpose: str, department: str, root: bytes, chain: Any, head: int) -> int:
+    """The block a list credential states, after checking it is the list at ``url``; InputError otherwise."""
+    if not isinstance(listed, Mapping) or LIST_TYPE not in (listed.get("type") or []):
+        raise InputError(f"the status list for {url} is not a {LIST_TYPE}")
+    subject, proof = listed.get("credentialSubject"), listed.get("proof")
+    if not isinstance(subject, Mapping) or not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE:
+        raise InputError(f"the status list for {url} has no BitstringStatusList subject and {PROOF_TYPE} proof")
+    wanted = {"chainId": chain.chain_id, "contract": chain.deployment.anchor, "department": department,
+              "root": hex32(root)}
+    wrong = sorted(k for k, v in wanted.items() if str(proof.get(k)).lower() != str(v).lower())
+    if listed.get("id") != url or subject.get("statusPurpose") != purpose or wrong:
+        raise InputError(f"the status list given for {url} is another list (its id, statusPurpose or "
+                         f"{', '.join(wrong) or 'proof'} differ): give the list of this certificate's batch")
+    block = proof.get("block")
+    if type(block) is not int or not 0 <= block <= head:
+        raise InputError(f"the status list for {url} states block {block!r}, which this chain (head {head}) "
+                         "has not reached")
+    return block
+
+
+class _Unreachable(InputError):
+    """A status list URL that could not be fetched (as opposed to a list that was fetched and is wrong)."""
+
+
+def fetch(url: str, timeout: float = 10.0) -> Any:
+    """GET a list credential from its URL; InputError when it cannot be had (give the file with --status-list)."""
+    import urllib.request
+
+    from ..formats.canonical import strict_json_loads
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
+            return strict_json_loads(answer.read(4_000_000))  # a key named twice would mean two lists
+    except OSError as exc:
+        raise _Unreachable(f"could not fetch the status list {url} ({exc}); download it and give it with "
+                           "--status-list FILE") from None
+    except ValueError as exc:
+        raise InputError(f"the status list at {url} is not JSON ({exc})") from None
+
+
+def leaf_index(ledger: Any, digest: str) -> int:
+    """The leaf index of a stored certificate (``0x`` + 64 hex) in its batch: its statusListIndex."""
+    from ..storage.store import Certificate
+
+    with ledger.engine.connect() as conn:
+        found = conn.execute(select(Certificate.leaf_index).where(  # type: ignore[call-overload]
+            Certificate.digest == hex32(parse_hex32(digest, "digest")))).scalar_one_or_none()
+    if found is None:
+        raise NotFoundError(f"certificate {digest} is not in this ledger's store")
+    return int(found)
+
+
+def default_base(settings: Any) -> str:
+    """The gateway URL status list entries point at: LEDGER_API_PUBLIC_URL (the gateway's own setting, read once in
+    ``Settings``) or the gateway's default."""
+    return (settings.api_public_url or "http://127.0.0.1:8000").rstrip("/")

@@ -1,0 +1,818 @@
+"""Verifying a certificate against the chain: one path for the CLI, the gateway and evidence bundles.
+
+``verify_certificate`` returns a :class:`Report` listing every check with its result; it never returns a bare
+bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
+
+format, chain, chain_identity, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key,
+signature, status, validity, witnessed.
+
+``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
+passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
+contradicts that checkpoint (rolled back or rewritten below a witnessed height).
+
+A certificate is looked up where its issuer anchored it: batch ``(issuer, root)`` and status
+``(issuer, root, digest)``. Another department that copies the digest into a batch of its own, or anchors the
+same root value first, writes to its own namespace, which this lookup never reads (docs/format.md §8).
+
+A check that cannot run because an earlier one failed is reported as failed with the reason, so a report is
+never "ok" by omission (verification fails closed).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from functools import lru_cache
+from typing import Any
+
+from eth_utils import keccak
+from web3.exceptions import Web3Exception
+
+from ..onchain import chainread
+from ..formats import checks as checks_core
+from ..formats.canonical import hex32, parse_hex32
+from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
+from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
+from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
+from ..formats.reasons import reason_name
+
+STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
+# Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
+CertKey = tuple[bytes, bytes, bytes]
+CHECK_NAMES = ("format", "chain", "chain_identity", "integrity", "disclosure", "merkle_proof", "anchored",
+               "confirmations", "issuer", "department_key", "signature", "status", "validity", "witnessed")
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    skipped: bool = False  # not run because an earlier check failed; counts as not passed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "skipped": self.skipped, "detail": self.detail}
+
+
+class CheckList:
+    """What every report of named checks answers (certificate reports here, evidence-bundle reports)."""
+
+    checks: tuple[Check, ...]
+
+    @property
+    def failed(self) -> list[Check]:
+        """Checks that ran and failed (skipped ones are not listed: they follow from these)."""
+        return [c for c in self.checks if not c.ok and not c.skipped]
+
+    def check(self, name: str) -> Check:
+        for c in self.checks:
+            if c.name == name:
+                return c
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Report(CheckList):
+    digest: str | None
+    checks: tuple[Check, ...]
+    as_of_block: int | None
+    at: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.checks) and all(c.ok for c in self.checks)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"verified": self.ok, "digest": self.digest, "as_of_block": self.as_of_block, "at": self.at,
+                "checks": [c.to_json() for c in self.checks], "facts": self.facts}
+
+    def raise_for_failure(self) -> Report:
+        if not self.ok:
+            names = ", ".join(f"{c.name} ({c.detail})" for c in self.failed)
+            raise VerificationError(f"certificate {self.digest} failed verification: {names}", report=self)
+        return self
+
+
+@dataclass(frozen=True)
+class BatchInfo:
+    department: str
+    signer: str
+    block_number: int
+    timestamp: int
+    count: int
+
+
+# A long-lived view (the gateway's) switches from one statusOf call per verification to the index after this
+# many lookups; verify_many switches at once.
+INDEX_AFTER = 16
+_SUPERSEDED_CODE = 3
+_STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
+                  "CertificateSuperseded": 3}
+_SIGNATURES_KEPT = 65_536
+# The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
+GENESIS_RECHECK = 5.0
+# How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
+# is read and the status worked out locally, so the node learns which department's certificates are checked but
+# not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
+STATUS_LOOKUPS = ("herd", "direct")
+
+
+@dataclass
+class _DepartmentStream:
+    """One department's status events (read whole, never per certificate) as far as block ``synced``, grouped by
+    certificate. Events up to ``final_upto`` were final (chainread.Finality) when read; ``recent`` ones are read
+    again at the next sync."""
+
+    synced: int = -1
+    final_upto: int = -1
+    deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
+    recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
+    replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+
+    def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
+        """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
+        first."""
+        return [c for c in (*self.deep.get(key, ()), *self.recent.get(key, ())) if c[1] <= upto]
+
+    def last(self, key: CertKey, upto: int) -> tuple[int, int, bytes] | None:
+        found = self.changes(key, upto)
+        return found[-1] if found else None
+
+
+class ChainView:
+    """Read-only view of the contracts, caching facts that cannot change once deep enough in the chain.
+
+    Per verification it reads the head (``eth_blockNumber``, or a head at most ``max_head_age`` seconds old) and
+    nothing else once warm:
+
+    * a batch's anchor (``batch(root)``) is cached once it is deep enough that no reorganisation can undo it;
+    * whether a key was an active issuer at a past block is cached (the registry only appends history);
+    * the signer recovered from a batch signature is cached per (root, count, department, signature);
+    * current statuses come from an index built from the anchor contract's status events (``eth_getLogs``),
+      brought up to the head once per head change (and once per :func:`verify_many` call). Events not yet final
+      (``chainread.Finality``: within confirmations + 12 blocks of the head) are re-read at each sync, so a
+      shallow reorganisation cannot leave a stale status behind. Reports say which block they are "as of".
+
+    Until the index is in use (a fresh view, e.g. one CLI verification), statuses are read with ``statusOf``:
+    one call is cheaper than reading every status event since deployment.
+    """
+
+    # The witnessed state (ledger.services.witness.client.WitnessView) the ``witnessed`` check reports; None: not configured.
+    witness: Any = None
+
+    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0,
+                 status_lookup: str = "herd") -> None:
+        if status_lookup not in STATUS_LOOKUPS:
+            raise ConfigError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}: 'herd' "
+                              "reads the issuer's whole status event stream, 'direct' asks for the one certificate")
+        self.status_lookup = status_lookup
+        self._streams: dict[bytes, _DepartmentStream] = {}
+        self._block_times: dict[int, int] = {}
+        self.chain = chain
+        self.confirmations = confirmations
+        self.max_head_age = max_head_age
+        self._batches: dict[tuple[str, bytes], BatchInfo] = {}
+        self._signers: dict[tuple[str, int], bool] = {}
+        self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
+        self._head = -1
+        self._head_read_at = float("-inf")
+        self._genesis: tuple[str, float] = ("", float("-inf"))
+        self._lock = threading.Lock()
+        self._lookups = 0
+        self._indexed = False
+        self._synced = -1  # the status index holds every status event up to this block
+        self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
+        self._topics: dict[bytes, int] = {}
+        # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
+        self._replaced: dict[CertKey, bytes] = {}
+        # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
+        # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
+        # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
+        # has a key of its own that no lookup of the genuine certificate reaches.
+        self._index: tuple[dict[CertKey, tuple[int, int, bytes]], dict[CertKey, tuple[int, int, bytes]]] = ({}, {})
+
+    def head(self) -> int:
+        if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
+            return self._head
+        head = self.chain.block_number()
+        self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
+        return head
+
+    def genesis(self) -> str:
+        """The connected chain's genesis (block 0) hash, read at most every ``GENESIS_RECHECK`` seconds."""
+        found, read_at = self._genesis
+        if time.monotonic() - read_at > GENESIS_RECHECK:
+            found = self.chain.block_hash(0) or ""
+            self._genesis = (found, time.monotonic())
+        return found
+
+    def refresh(self, head: int | None = None) -> int:
+        """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
+        the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
+        from memory (the gateway's refresher). A head published this way is synced already, so no reader waits
+        for a sync and every report as of it includes that block's status events."""
+        head = self.chain.block_number() if head is None else head
+        self.sync(head)
+        if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
+            self._genesis = ("", float("-inf"))
+            self.genesis()
+        self._head, self._head_read_at = max(head, self._head), time.monotonic()
+        return head
+
+    def warm_head(self, department: str, root: bytes) -> int | None:
+        """The head a certificate of batch ``root`` would be verified against without any chain read, or None.
+
+        Not None only when a head read within ``max_head_age`` is at hand, the status index is synced to it and
+        the batch's anchor and its signer's registry answer are cached: verifying is then CPU-only, so a caller
+        on an event loop may do it inline (and take the chain-reading path otherwise)."""
+        if self.max_head_age <= 0 or time.monotonic() - self._head_read_at > self.max_head_age:
+            return None
+        head = self._head
+        if not self._indexed or head > self._synced or time.monotonic() - self._genesis[1] > GENESIS_RECHECK:
+            return None
+        batch = self._batches.get((department, root))
+        if batch is None or (batch.signer, batch.block_number) not in self._signers:
+            return None
+        return head
+
+    def batch(self, department: str, root: bytes, head: int) -> BatchInfo | None:
+        """Batch ``root`` as anchored by ``department`` (batches live in each department's own namespace, so
+        another department's anchoring of the same root value is never found here), or None."""
+        key = (department, root)
+        cached = self._batches.get(key)
+        if cached is not None:
+            return cached
+        signer, block, ts, count = self.chain.call(self.chain.anchor.functions.batch(department_id_bytes(department),
+                                                                                      root))
+        if int(block) == 0:
+            return None
+        info = BatchInfo(department, signer, int(block), int(ts), int(count))
+        if info.block_number <= chainread.Finality(self.confirmations).final_upto(head):  # final: cache it
+            self._batches[key] = info
+        return info
+
+    def was_active_issuer(self, signer: str, block: int) -> bool:
+        key = (signer, block)
+        cached = self._signers.get(key)
+        if cached is not None:
+            return cached
+        active = bool(self.chain.call(self.chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block)))
+        if block < self._head:  # a change later in the same block could still alter the answer for it
+            self._signers[key] = active
+        return active
+
+    def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
+        """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
+        key = (root, batch.count, batch.department, signature)
+        found = self._recovered.get(key)
+        if found is None:
+            chain = self.chain
+            try:
+                found = checks_core.batch_signer(chain.chain_id, chain.deployment.anchor, root, batch.count,
+                                                 SCHEMA_ID, batch.department.encode().ljust(32, b"\x00"), signature)
+            except InputError as exc:
+                found = exc
+            if len(self._recovered) >= _SIGNATURES_KEPT:
+                self._recovered.clear()
+            self._recovered[key] = found
+        if isinstance(found, InputError):
+            raise found
+        return found
+
+    def status(self, department: str, root: bytes, digest: bytes, at: int | None,
+               head: int | None = None) -> tuple[str, int, int, bytes]:
+        """Status of certificate ``digest`` of ``department``'s batch ``root`` now (as of ``head``) or at unix
+        time ``at``: (name, block, timestamp, detail). Only that department can have changed it.
+
+        From the index or the department's stream (herd lookup) the timestamp is 0 (the block number says when);
+        ``at`` queries ask the chain for this certificate only with the direct lookup.
+        """
+        fns = self.chain.anchor.functions
+        dept = department_id_bytes(department)
+        if at is None:
+            self._lookups += 1
+            if head is not None and (self._indexed or self._lookups > INDEX_AFTER):
+                self.sync(head)
+                deep, recent = self._index
+                key = (dept, root, digest)
+                change = recent.get(key) or deep.get(key)
+                if change is None:
+                    return "valid", 0, 0, b""
+                return STATUS_NAMES[change[0]], change[1], 0, change[2]
+            if self.status_lookup == "herd":
+                upto = self.head() if head is None else head
+                found = self.department_stream(department, upto).last((dept, root, digest), upto)
+                # never changed: what statusOf answers (Valid, block 0, zero detail)
+                return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
+            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest),
+                                                        head if head is not None else "latest")
+            return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
+        if self.status_lookup == "herd":
+            # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
+            # so that is the last change up to the last block stamped at or before T: found by bisection over
+            # block headers, which tells the node the moment asked about but not the certificate.
+            upto = self.head() if head is None else head
+            block = self.block_at_time(at, upto)
+            found = None if block < 0 else self.department_stream(department, upto).last((dept, root, digest), block)
+            return ("valid", 0, 0, b"") if found is None else (STATUS_NAMES[found[0]], 0, 0, b"")
+        status = self.chain.call(fns.statusAt(dept, root, digest, at))
+        return STATUS_NAMES[int(status)], 0, 0, b""
+
+    def status_history(self, department: str, root: bytes, digest: bytes,
+                       upto: int) -> list[tuple[str, int, bytes]]:
+        """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
+        oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
+        dept = department_id_bytes(department)
+        if self.status_lookup == "herd":
+            return [(STATUS_NAMES[s], b, d) for s, b, d in
+                    self.department_stream(department, upto).changes((dept, root, digest), upto)]
+        changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
+        return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
+
+    def department_stream(self, department: str, head: int) -> _DepartmentStream:
+        """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
+        filtered by the department's topic only (the contract stamps each status event with the department whose
+        key made the change), so the node cannot tell which of its certificates is being looked at. Read once
+        per view and brought up to a later head incrementally; the blocks that are not final yet (chainread.Finality) are read again."""
+        dept = department_id_bytes(department)
+        stream = self._streams.get(dept)
+        if stream is not None and head <= stream.synced:
+            return stream
+        with self._lock:
+            stream = self._streams.setdefault(dept, _DepartmentStream())
+            if head <= stream.synced:
+                return stream
+            start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
+            final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
+            deep = {key: list(changes) for key, changes in stream.deep.items()}
+            recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
+            replaced = dict(stream.replaced)
+            for key, status, block, detail in self._department_logs(dept, start, head, replaced):
+                (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
+            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced)
+            self._streams[dept] = fresh
+            return fresh
+
+    def _department_logs(self, dept: bytes, start: int, end: int,
+                         replaced: dict[CertKey, bytes]) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of department ``dept`` in blocks [start, end], in chain order: (key, status, block,
+        detail). Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events),
+        and checked: an event of another department or contract, or outside the range, is the node lying."""
+        topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
+        contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
+        found: list[tuple[int, int, CertKey, int, bytes]] = []
+        for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
+            query = {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
+                     "topics": [list(topics), None, None, dept_topic]}
+            try:
+                answer = self.chain.w3.provider.make_request("eth_getLogs", [query])  # type: ignore[arg-type]
+            except (OSError, ValueError) as exc:
+                raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
+            if answer.get("error") or not isinstance(answer.get("result"), list):
+                raise ChainError(f"could not read the status events of blocks {block}-{upto}: "
+                                 f"{answer.get('error') or 'no list of events'}")
+            try:
+                for log in answer["result"]:
+                    names = log["topics"]
+                    number = int(log["blockNumber"], 16)
+                    if (log.get("removed") or log["address"].lower() != contract or len(names) != 4
+                            or names[0] not in topics or names[3].lower() != dept_topic or not block <= number <= upto):
+                        raise ChainError("the node answered a query for one department's status events with an "
+                                         "event it was not asked for")
+                    key = (dept, bytes.fromhex(names[2][2:]), bytes.fromhex(names[1][2:]))
+                    data = bytes.fromhex(log["data"][2:])
+                    status = topics[names[0]]
+                    found.append((number, int(log["logIndex"], 16), key, status, data[:32]))
+                    if status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                        replaced[(dept, data[32:64], data[:32])] = key[2]
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
+        found.sort(key=lambda item: (item[0], item[1]))
+        return [(key, status, number, detail) for number, _, key, status, detail in found]
+
+    def block_at_time(self, at: int, head: int) -> int:
+        """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""
+        def stamp(number: int) -> int:
+            found = self._block_times.get(number)
+            if found is None:
+                try:
+                    found = int(self.chain.w3.eth.get_block(number)["timestamp"])
+                except (OSError, ValueError, Web3Exception) as exc:
+                    raise ChainError(f"could not read block {number}: {exc}") from exc
+                if number <= chainread.Finality(self.confirmations).final_upto(head):
+                    self._block_times[number] = found
+            return found
+
+        low, high = 0, head  # invariant: the answer lies in [low - 1, high]
+        if stamp(0) > at:
+            return -1
+        while low < high:
+            middle = (low + high + 1) // 2
+            if stamp(middle) <= at:
+                low = middle
+            else:
+                high = middle - 1
+        return low
+
+    def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
+        """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
+        it as successor), or None. From the index when in use, else one ``eth_getLogs`` of the issuer's
+        supersessions."""
+        dept = department_id_bytes(department)
+        if self._indexed:
+            return self._replaced.get((dept, root, digest))
+        stream = self._streams.get(dept)
+        if stream is not None:  # herd lookup: already read with the department's status events
+            return stream.replaced.get((dept, root, digest))
+        logs = chainread.scan(self.chain, self.chain.anchor.events.CertificateSuperseded,
+                              what=f"the supersessions of {department}", argument_filters={"departmentId": dept})
+        for log in logs:
+            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
+                return bytes(log["args"]["digest"])
+        return None
+
+    def sync(self, head: int | None = None) -> int:
+        """Bring the status index up to ``head`` (default: the chain's head now); returns that block."""
+        head = self.head() if head is None else head
+        if self._indexed and head <= self._synced:
+            return self._synced
+        with self._lock:
+            if self._indexed and head <= self._synced:
+                return self._synced
+            self._sync_locked(head)
+        return head
+
+    def _sync_locked(self, head: int) -> None:
+        # Everything after the previous final boundary is read again: events near the old head may have been
+        # replaced by a reorganisation since.
+        deployed = int(self.chain.deployment.deployed_block)
+        start = max(self._final_upto + 1, deployed)
+        final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
+        deep, recent = dict(self._index[0]), {}
+        for key, status, block, detail in self._status_logs(start, head, self._replaced):
+            (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
+        self._index, self._final_upto = (deep, recent), final_upto
+        self._synced, self._indexed = head, True
+
+    def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
+        in chain order: ((department, root, digest), status code, block, detail). For "status as of block B"
+        questions over many certificates (replay), read once."""
+        start = int(self.chain.deployment.deployed_block) if start is None else start
+        return self._status_logs(start, self.head() if end is None else end)
+
+    def _status_topics(self) -> dict[bytes, int]:
+        if not self._topics:
+            for item in self.chain.anchor.abi:
+                if item.get("type") == "event" and item["name"] in _STATUS_EVENTS:
+                    signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
+                    self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
+        return self._topics
+
+    def _status_logs(self, start: int, end: int,
+                     replaced: dict[CertKey, bytes] | None = None) -> list[tuple[CertKey, int, int, bytes]]:
+        """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
+        digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
+        digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
+        topics = self._status_topics()
+        found: list[tuple[CertKey, int, int, bytes]] = []
+        logs = chainread.scan_raw(self.chain, {"address": self.chain.deployment.anchor,
+                                               "topics": [["0x" + t.hex() for t in topics]]},
+                                  what="the status events", start=start, end=end)
+        for log in logs:  # in chain order
+            status = topics[bytes(log["topics"][0])]
+            key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
+            data = bytes(log["data"])
+            found.append((key, status, int(log["blockNumber"]), data[:32]))
+            if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                replaced[(key[0], data[32:64], data[:32])] = key[2]
+        return found
+
+
+class _Checks:
+    def __init__(self) -> None:
+        self.items: list[Check] = []
+
+    def add(self, name: str, ok: bool, detail: str) -> bool:
+        self.items.append(Check(name, ok, detail))
+        return ok
+
+    def skip_rest(self, reason: str) -> None:
+        done = {c.name for c in self.items}
+        for name in CHECK_NAMES:
+            if name not in done:
+                self.items.append(Check(name, False, f"not checked: {reason}", skipped=True))
+
+
+def _parse_time(value: str | datetime | None) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return _in_utc(value) if isinstance(value, datetime) else None
+    if not isinstance(value, str):  # e.g. a number in a tampered document: a failed check, not a crash
+        raise InputError(f"{value!r} is not an ISO 8601 date or date-time")
+    return _parse_time_text(value)
+
+
+def _in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC; InputError when that is outside the calendar (year 1 +01:00, year 9999 -01:00)."""
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise InputError(f"{moment.isoformat()} is outside the calendar (its UTC instant is before year 1 or after "
+                         "9999); give a moment within it") from None
+
+
+@lru_cache(maxsize=4096)
+def _parse_time_text(value: str) -> datetime:
+    # Cached: certificates of one batch share their validity dates, and datetimes are immutable.
+    text = value.replace("Z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(
+            date.fromisoformat(text), datetime.min.time())
+    except ValueError:
+        raise InputError(f"{value!r} is not an ISO 8601 date or date-time") from None
+    if parsed.tzinfo:
+        _in_utc(parsed)  # comparable with every other moment
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _Run:
+    """What the verifications of one call share: the view, the head, the moment asked about, and the checks
+    that depend only on the batch (anchor, confirmations, key, signature) or only on the chain, each worked out
+    once per call instead of once per certificate. :func:`verify_certificate` makes one per certificate, so
+    a batch of one goes through exactly the same code."""
+
+    def __init__(self, view: ChainView, at: str | datetime | None, head: int | None,
+                 now: str | datetime | None = None) -> None:
+        self.view = view
+        self.at_time = _parse_time(at)
+        self.at_text = self.at_time.isoformat() if self.at_time else None
+        # Validity is judged at one moment for the whole call: the time asked about, else the caller's "now"
+        # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
+        self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
+        self.head = head
+        self._chain: dict[tuple[Any, str], Check] = {}
+        self._identity: Check | None = None
+        self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
+        self._simple: dict[tuple[Any, ...], Check] = {}
+
+    def check(self, name: str, ok: bool, detail: str) -> Check:
+        """A check whose detail repeats across certificates (one object, reports are immutable)."""
+        key = (name, ok, detail)
+        found = self._simple.get(key)
+        if found is None:
+            found = self._simple[key] = Check(name, ok, detail)
+        return found
+
+    def chain_check(self, anchor: Mapping[str, Any]) -> Check:
+        chain_id, registry = anchor.get("chain_id"), anchor.get("registry")
+        # The registry is optional in a document but, when stated, it is the credential's issuer id (vc.py): a
+        # holder must not be able to name another registry than the one the chain's anchor contract consults.
+        key = (chain_id if isinstance(chain_id, int) else repr(chain_id), str(anchor.get("contract", "")),
+               None if registry is None else str(registry))
+        found = self._chain.get(key)
+        if found is None:
+            chain = self.view.chain
+            same = key[0] == chain.chain_id and key[1].lower() == chain.deployment.anchor.lower() \
+                and (key[2] is None or key[2].lower() == chain.deployment.registry.lower())
+            found = self._chain[key] = Check("chain", same, (
+                f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}" if same else
+                f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
+                f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
+                f"registry {chain.deployment.registry}"))
+        return found
+
+    def chain_identity_check(self) -> Check:
+        """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
+        if self._identity is None:
+            self._identity = Check("chain_identity", *checks_core.chain_identity(
+                self.view.chain.deployment.genesis_hash, self.view.genesis()))
+        return self._identity
+
+    def batch_checks(self, department: str, root: bytes, signature: bytes,
+                     head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
+        """(batch, [anchored, confirmations, department_key, signature] checks, facts) of one anchored root."""
+        key = (department, root, signature, head)
+        found = self._batches.get(key)
+        if found is None:
+            found = self._batches[key] = self._batch_checks(department, root, signature, head)
+        return found
+
+    def _batch_checks(self, department: str, root: bytes, signature: bytes,
+                      head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
+        view, at_time, at_text = self.view, self.at_time, self.at_text
+        batch = view.batch(department, root, head)
+        if batch is None:
+            return None, (Check("anchored", False, f"{department} never anchored root {hex32(root)} on chain "
+                                                   f"{view.chain.chain_id}"),), {}
+        anchored_at = datetime.fromtimestamp(batch.timestamp, UTC)
+        facts = {"department": batch.department, "signer": batch.signer, "block_number": batch.block_number,
+                 "anchored_at": anchored_at.isoformat(), "root": hex32(root)}
+        anchored = Check("anchored", at_time is None or anchored_at <= at_time,
+                         f"by {batch.department} ({batch.signer}) in block {batch.block_number} at "
+                         f"{anchored_at.isoformat()}"
+                         + ("" if at_time is None or anchored_at <= at_time else
+                            f", after the time asked about {at_text}"))
+        depth = head - batch.block_number
+        confirmations = Check("confirmations", depth >= view.confirmations,
+                              f"{depth} blocks on top; {view.confirmations} required")
+        key = Check("department_key", *checks_core.department_key(
+            batch.signer, batch.department, batch.block_number,
+            view.was_active_issuer(batch.signer, batch.block_number)))
+        signed_by: str | InputError
+        try:
+            signed_by = view.batch_signer(root, batch, signature)
+        except InputError as exc:
+            signed_by = exc
+        signed = Check("signature", *checks_core.batch_signature(signed_by, batch.signer))
+        return batch, (anchored, confirmations, key, signed), facts
+
+
+def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView, *,
+                       at: str | datetime | None = None, now: str | datetime | None = None) -> Report:
+    """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
+
+    ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
+    the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
+    check, or a test, supplies it. An ISO 8601 string without a time zone is UTC."""
+    return _verify_one(source, _Run(view, at, None, now))
+
+
+def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
+                at: str | datetime | None = None, now: str | datetime | None = None) -> list[Report]:
+    """Verify many certificates against one head: the head is read and the status index brought up to it
+    once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
+    reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
+    worked out once per batch root, and validity is judged at one moment for the whole call."""
+    try:
+        head: int | None = view.head()
+        view.sync(head)
+    except ChainError:
+        head = None  # each verification reports the chain failure itself
+    run = _Run(view, at, head, now)
+    # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
+    return [_verify_one(source, run) for source in sources]
+
+
+def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
+    checks = _Checks()
+    try:
+        doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+    except InputError as exc:
+        checks.add("format", False, str(exc))
+        checks.skip_rest("the document could not be read")
+        return Report(None, tuple(checks.items), None, run.at_text)
+    checks.items.append(run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} "
+                                                  "hidden fields"))
+    try:
+        return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
+    except ChainError as exc:
+        checks.skip_rest(f"the chain could not be read: {exc}")
+        return Report(None, tuple(checks.items), None, run.at_text)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
+        # A member of the wrong JSON type somewhere the checks read (a proof that is a number, a chain id that is
+        # a list): the document is malformed. Fail closed with what was found, never a traceback: decisions verify
+        # documents that applicants hand in.
+        checks.skip_rest(f"the document is malformed ({type(exc).__name__}: {exc})")
+        return Report(None, tuple(checks.items), None, run.at_text)
+
+
+def _proof(elements: Any) -> list[bytes]:
+    if type(elements) is list:
+        try:  # the usual form: "0x" + 64 hex digits each
+            proof = [bytes.fromhex(p[2:]) for p in elements if type(p) is str and len(p) == 66 and p[:2] == "0x"]
+            if len(proof) == len(elements) and all(len(p) == 32 for p in proof):  # no whitespace skipped
+                return proof
+        except ValueError:
+            pass  # parse_hex32 names the problem
+    if type(elements) is not list:
+        raise InputError(f"anchor.proof must be a list of 32-byte hex hashes, not {type(elements).__name__}")
+    return [parse_hex32(p, "proof element") for p in elements]
+
+
+def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> Report:
+    anchor = doc.anchor
+    at_time, at_text = run.at_time, run.at_text
+    facts: dict[str, Any] = {}
+    items = checks.items
+
+    def done(digest: bytes | None) -> Report:
+        return Report(hex32(digest) if digest else None, tuple(items), head, at_text, facts)
+
+    items.append(run.chain_check(anchor))
+    items.append(run.chain_identity_check())
+    try:
+        digest = doc.digest()
+    except LedgerError as exc:
+        checks.add("integrity", False, str(exc))
+        checks.skip_rest("the digest could not be computed")
+        return done(None)
+    checks.add("integrity", *checks_core.digest_integrity(digest, doc.stated_digest,
+                                                          len(doc.fields) + len(doc.hidden)))
+    hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
+    missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
+    if hidden_required or missing:
+        checks.add("disclosure", False, "; ".join(filter(None, (
+            f"{', '.join(hidden_required)} must always be disclosed but {'is' if len(hidden_required) == 1 else 'are'}"
+            " hidden: a holder cannot hide what every verifier needs (e.g. an expiry date)" if hidden_required else "",
+            f"{', '.join(missing)} missing" if missing else ""))))
+    else:
+        items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
+    try:
+        root = parse_hex32(str(anchor.get("root")), "anchor.root")
+        proof = _proof(anchor.get("proof", []))
+        signature = bytes.fromhex(str(anchor.get("signature", "")).removeprefix("0x"))
+    except (InputError, ValueError) as exc:
+        checks.add("merkle_proof", False, f"malformed anchor: {exc}")
+        checks.skip_rest("the anchor section is malformed")
+        return done(digest)
+    in_batch, proof_detail = checks_core.merkle_proof(digest, proof, root)
+    if in_batch:
+        items.append(run.check("merkle_proof", True, proof_detail))
+    else:
+        checks.add("merkle_proof", False, proof_detail)
+        checks.skip_rest("the certificate is not part of the anchored batch")
+        return done(digest)
+    issuer = doc.fields.get("issuer")
+    if not _is_department(issuer):
+        checks.add("anchored", False, f"the certificate names no issuer department to look its batch up in "
+                                      f"(issuer {issuer!r})")
+        checks.skip_rest("the issuing department is unknown")
+        return done(digest)
+    batch, batch_checks, batch_facts = run.batch_checks(issuer, root, signature, head)
+    if batch is None:
+        items.extend(batch_checks)
+        checks.skip_rest("the issuer anchored nothing under this root")
+        return done(digest)
+    facts.update(batch_facts)
+    anchored, confirmations, department_key, signed = batch_checks
+    items.append(anchored)
+    items.append(confirmations)
+    named = anchor.get("department", issuer)
+    stated_signer = anchor.get("signer")  # the credential's verificationMethod (vc.py): the chain's, or refused
+    if named != issuer:
+        items.append(run.check("issuer", False, f"the certificate's issuer is {issuer!r} but its anchor section "
+                                                f"names {named!r}"))
+    elif stated_signer is not None and str(stated_signer).lower() != batch.signer.lower():
+        items.append(run.check("issuer", False, f"the anchor section names key {stated_signer} but {issuer}'s batch "
+                                                f"was anchored by {batch.signer}"))
+    else:
+        items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
+    items.append(department_key)
+    items.append(signed)
+    status, block, ts, detail = run.view.status(issuer, root, digest, int(at_time.timestamp()) if at_time else None,
+                                                head)
+    facts["status"] = status
+    why = ""
+    if status == "superseded":
+        facts["superseded_by"] = hex32(detail)
+        why = f", superseded by {hex32(detail)}"
+    elif status in ("revoked", "suspended") and detail:
+        facts["reason"] = reason_name(detail)
+        why = f" (reason: {facts['reason']})"
+    if run.at_time is None:
+        predecessor = run.view.replaces(issuer, root, digest)
+        if predecessor is not None:
+            facts["replaces"] = hex32(predecessor)
+            why += f"; it replaces {hex32(predecessor)}"
+    when = f" in block {block}" if block else ""
+    if ts:
+        when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
+    items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
+    _validity(doc, run, checks)
+    _witnessed(run, checks, (batch.block_number, block), head)
+    return done(digest)
+
+
+def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -> None:
+    """The anchoring and the last status change lie at or below a checkpoint a quorum of witnesses cosigned, and
+    the chain still has the cosigned block there (docs/witness.md)."""
+    witness = run.view.witness
+    if witness is None:
+        checks.items.append(run.check("witnessed", True, "not configured: this verifier trusts no witnesses"))
+        return
+    try:
+        ok, detail = witness.check(blocks, head)
+    except LedgerError as exc:
+        ok, detail = False, f"the witnessed state could not be read: {exc}"
+    checks.add("witnessed", ok, detail)
+
+
+def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
+    ok, detail = checks_core.validity(doc.fields.get("valid_from"), doc.fields.get("valid_until"), run.now,
+                                      dates_hidden="valid_from" in doc.hidden or "valid_until" in doc.hidden)
+    checks.items.append(run.check("validity", ok, detail))
+
+
+def _is_department(value: Any) -> bool:
+    """A department id as docs/format.md §6 defines it (1-32 printable ASCII characters)."""
+    return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
+
+
+def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None,
+                  now: str | datetime | None = None) -> Report:
+    return verify_certificate(source, view, at=at, now=now).raise_for_failure()
+

@@ -1,0 +1,157 @@
+"""Comparing the chain with what witnesses cosigned and with what the database recorded (``ledger audit-chain``,
+and the witness part of ``ledger reconcile``).
+
+=========================== ==================================================================================
+kind                        meaning
+=========================== ==================================================================================
+rollback_below_witnessed    the chain's head is below a checkpoint a quorum of witnesses cosigned
+rewrite_below_witnessed     the chain's block at a witnessed height has another hash than the one cosigned
+witness_contradicted        a witness's own latest cosigned checkpoint (asked over HTTP) contradicts the chain
+status_change_missing       the database records a status change (revocation, ...) the chain does not hold;
+                            below a witnessed height it names the rollback or rewrite that lost it
+=========================== ==================================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from ...onchain.chain import department_id_bytes
+from ...client import Ledger
+from ...errors import ChainError
+from ...storage.store import Certificate, StatusChange
+from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, fetch_latest
+
+ACTION_STATUS = {"suspend": 1, "revoke": 2, "reinstate": 0, "supersede": 3}
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str
+    detail: str
+    height: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "height": self.height, "detail": self.detail}
+
+    def __str__(self) -> str:
+        return f"[{self.kind}] {self.detail}"
+
+
+@dataclass
+class AuditReport:
+    head: int = 0
+    witnessed_height: int | None = None
+    findings: list[Finding] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ok": self.ok, "head": self.head, "witnessed_height": self.witnessed_height,
+                "findings": [f.to_json() for f in self.findings], "notes": self.notes}
+
+    def text(self) -> str:
+        lines = [str(f) for f in self.findings] + [f"note: {n}" for n in self.notes]
+        lines.append(f"chain head {self.head}, latest witnessed checkpoint "
+                     f"{'none' if self.witnessed_height is None else 'block ' + str(self.witnessed_height)}: "
+                     + ("no divergence" if self.ok else f"{len(self.findings)} DIVERGENCE(S)"))
+        return "\n".join(lines)
+
+
+def _block_hash(ledger: Ledger, number: int) -> str | None:
+    try:
+        return "0x" + bytes(ledger.chain.w3.eth.get_block(number)["hash"]).hex()
+    except Exception:  # noqa: BLE001 - web3 raises BlockNotFound (not a LedgerError) for a missing block
+        return None
+
+
+def contradiction(ledger: Ledger, item: WitnessedCheckpoint, head: int) -> Finding | None:
+    cp = item.checkpoint
+    who = ", ".join(item.cosigners)
+    if head < cp.height:
+        return Finding("rollback_below_witnessed", f"the chain's head is block {head}, below block {cp.height} "
+                                                   f"that {who} cosigned ({cp.hash_hex}): the chain was rolled back",
+                       cp.height)
+    now = _block_hash(ledger, cp.height)
+    if now != cp.hash_hex:
+        return Finding("rewrite_below_witnessed", f"block {cp.height} has hash {now}; {who} cosigned "
+                                                  f"{cp.hash_hex}: history below a witnessed height was rewritten",
+                       cp.height)
+    return None
+
+
+def witness_findings(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditReport:
+    """The chain against the witnessed checkpoints (ours, and each witness's own latest)."""
+    report = AuditReport(head=ledger.chain.block_number())
+    config = WitnessConfig.load(ledger.settings.data_dir)
+    if not config.configured:
+        report.notes.append("no witnesses configured: the chain is compared with the database only")
+        return report
+    origin = chain_identity(ledger.chain).origin
+    witnessed = [c for c in CheckpointStore(ledger.settings.data_dir).all(config)
+                 if c.witnessed and c.checkpoint.origin == origin]
+    intact = None
+    for item in sorted(witnessed, key=lambda c: -c.checkpoint.size):
+        found = contradiction(ledger, item, report.head)
+        if found is None:
+            intact = item.checkpoint.height
+            break
+        if not any(f.height == found.height for f in report.findings):
+            report.findings.append(found)
+    if report.findings and intact is not None:
+        report.notes.append(f"history is intact up to the witnessed block {intact}")
+    if witnessed:
+        report.witnessed_height = max(c.checkpoint.height for c in witnessed)
+    if ask_witnesses:
+        latest, problems = fetch_latest(config, origin)
+        for name, item in sorted(latest.items()):
+            found = contradiction(ledger, item, report.head)
+            if found is not None:
+                report.findings.append(Finding("witness_contradicted", f"witness {name}: {found.detail}",
+                                               found.height))
+        report.notes += [f"witness {name} not asked: {problem}" for name, problem in sorted(problems.items())]
+    return report
+
+
+def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Finding]:
+    """Status changes the database records that the chain does not hold."""
+    chain = ledger.chain
+    findings = []
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(select(StatusChange.digest, StatusChange.action, StatusChange.detail,  # type: ignore[call-overload]
+                                   StatusChange.block_number, StatusChange.tx_hash, Certificate.batch_root,
+                                   Certificate.department_id)
+                            .join(Certificate, Certificate.digest == StatusChange.digest)
+                            .order_by(StatusChange.id)).all()
+    histories: dict[tuple[str, str, str], list[tuple[int, bytes]]] = {}
+    for digest, action, detail, block, tx_hash, root, department in rows:
+        key = (department, root, digest)
+        if key not in histories:
+            try:
+                history = chain.call(chain.anchor.functions.statusHistory(
+                    department_id_bytes(department), bytes.fromhex(root[2:]), bytes.fromhex(digest[2:])))
+            except ChainError:
+                history = []
+            histories[key] = [(int(s), bytes(d)) for s, _b, _t, d in history]
+        wanted = (ACTION_STATUS.get(action, -1), bytes.fromhex(detail.removeprefix("0x")))
+        if wanted in histories[key]:
+            continue
+        where = f" in block {block} (transaction {tx_hash})" if block is not None else ""
+        why = (f"; block {block} is below the witnessed block {witnessed_height}: the chain was rolled back or "
+               "rewritten after witnesses cosigned it" if block is not None and witnessed_height is not None
+               and block <= witnessed_height else "")
+        findings.append(Finding("status_change_missing", f"the database records {action} of certificate {digest}"
+                                                         f"{where}; the chain holds no such change{why}", block))
+    return findings
+
+
+def audit_chain(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditReport:
+    report = witness_findings(ledger, ask_witnesses=ask_witnesses)
+    report.findings += status_findings(ledger, report.witnessed_height)
+    return report

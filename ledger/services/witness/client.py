@@ -1,0 +1,414 @@
+"""The ledger's side of witnessing: which witnesses a department trusts, collecting their cosignatures, and the
+witnessed state that verification reports.
+
+Configuration lives in ``<data dir>/witnesses.json`` (``ledger witness trust URL VKEY``, ``ledger witness
+quorum K``)::
+
+    {"quorum": 2, "finality": 0, "witnesses": [{"url": "http://court.example:7001", "key": "<vkey>"}, ...]}
+
+Cosigned checkpoints are appended to ``<data dir>/witness/checkpoints.jsonl``; a checkpoint is *witnessed* once
+``quorum`` of the trusted witnesses cosigned it. The ledger signs its checkpoints with its own Ed25519 note key
+(``<data dir>/keys/checkpoint.key``, named after the origin), which witnesses may pin with ``--log-key``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ...onchain.chain import Chain
+from ...config import secret_env
+from ...errors import ConfigError, InputError, LedgerError
+from ...storage.vault import unwrap_secret, wrap_secret
+from .checkpoint import Checkpoint, ChainIdentity
+from .note import (COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, distinct_keys, parse_note,
+                   parse_signature_lines)
+
+TIMEOUT = 10.0
+
+
+@dataclass(frozen=True)
+class TrustedWitness:
+    url: str
+    key: VerifierKey
+
+    @property
+    def name(self) -> str:
+        return self.key.name
+
+
+@dataclass(frozen=True)
+class WitnessConfig:
+    witnesses: tuple[TrustedWitness, ...] = ()
+    quorum: int = 0
+    finality: int = 0
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.witnesses)
+
+    @property
+    def keys(self) -> list[VerifierKey]:
+        return [w.key for w in self.witnesses]
+
+    @classmethod
+    def load(cls, data_dir: Path) -> WitnessConfig:
+        path = data_dir / "witnesses.json"
+        try:
+            raw = json.loads(path.read_text())
+        except FileNotFoundError:
+            return cls()
+        except (OSError, ValueError) as exc:
+            raise ConfigError(f"{path} is not readable JSON: {exc}") from None
+        witnesses = tuple(TrustedWitness(str(w["url"]).rstrip("/"), VerifierKey.parse(w["key"]))
+                          for w in raw.get("witnesses", []))
+        quorum = int(raw.get("quorum") or (len(witnesses) // 2 + 1 if witnesses else 0))
+        if witnesses and not 1 <= quorum <= len(witnesses):
+            raise ConfigError(f"{path}: quorum {quorum} must be between 1 and the {len(witnesses)} witnesses")
+        return cls(witnesses, quorum, int(raw.get("finality", 0)))
+
+    def save(self, data_dir: Path) -> None:
+        data = {"quorum": self.quorum, "finality": self.finality,
+                "witnesses": [{"url": w.url, "key": str(w.key)} for w in self.witnesses]}
+        (data_dir / "witnesses.json").write_text(json.dumps(data, indent=2) + "\n")
+
+
+def chain_identity(chain: Chain) -> ChainIdentity:
+    d = chain.deployment
+    return ChainIdentity(chain.chain_id, d.genesis_hash.lower(), d.registry.lower())
+
+
+def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> SignerKey:
+    """The ledger's checkpoint signing key (created on first use; mode 0600), its seed encrypted at rest under the
+    ledger's passphrase (``passphrase``, default ``LEDGER_PASSPHRASE``)."""
+    configured = secret_env("LEDGER_PASSPHRASE")  # a witness program has no ledger Settings of its own
+    secret = passphrase or (configured.get_secret_value() if configured else None)
+    path = data_dir / "keys" / "checkpoint.key"
+    if path.exists():
+        try:
+            stored = json.loads(path.read_text())
+        except ValueError:
+            raise ConfigError(f"{path} is not an encrypted checkpoint key; restore it from a backup") from None
+        return SignerKey.from_seed(origin, ED25519, unwrap_secret(stored, secret, f"the checkpoint key {path}",
+                                                                  "LEDGER_PASSPHRASE"))
+    if not secret:
+        raise ConfigError("the ledger's checkpoint key is kept encrypted: set LEDGER_PASSPHRASE")
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key = SignerKey.generate(origin, ED25519)
+    wrapped = wrap_secret(key.seed(), secret)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        json.dump(wrapped, handle)
+    return key
+
+
+@dataclass(frozen=True)
+class WitnessedCheckpoint:
+    """A checkpoint and the trusted witnesses whose cosignatures on it verify."""
+
+    checkpoint: Checkpoint
+    note: str
+    cosigners: tuple[str, ...]
+    quorum: int
+
+    @property
+    def witnessed(self) -> bool:
+        return len(self.cosigners) >= self.quorum > 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"height": self.checkpoint.height, "hash": self.checkpoint.hash_hex, "origin": self.checkpoint.origin,
+                "cosigners": list(self.cosigners), "quorum": self.quorum, "witnessed": self.witnessed,
+                "note": self.note}
+
+    @classmethod
+    def from_note(cls, text: str, keys: list[VerifierKey], quorum: int) -> WitnessedCheckpoint:
+        note = parse_note(text)
+        checkpoint = Checkpoint.parse(note.text)
+        cosigners = tuple(k.name for k, _ in note.verified(distinct_keys([k for k in keys if k.kind == COSIGNATURE_V1])))
+        return cls(checkpoint, text, cosigners, quorum)
+
+
+@dataclass
+class CollectResult:
+    checkpoint: WitnessedCheckpoint | None
+    refusals: dict[str, str] = field(default_factory=dict)
+    alarms: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def witnessed(self) -> bool:
+        return self.checkpoint is not None and self.checkpoint.witnessed
+
+    def to_json(self) -> dict[str, Any]:
+        return {"witnessed": self.witnessed, "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
+                "refusals": self.refusals, "alarms": self.alarms}
+
+
+class CheckpointStore:
+    """The cosigned checkpoints this ledger collected, oldest first (one JSON line each)."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.directory = data_dir / "witness"
+
+    def append(self, item: WitnessedCheckpoint) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with open(self.directory / "checkpoints.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(item.to_json()) + "\n")
+
+    def all(self, config: WitnessConfig) -> list[WitnessedCheckpoint]:
+        try:
+            lines = (self.directory / "checkpoints.jsonl").read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        out = []
+        for line in lines:
+            try:
+                out.append(WitnessedCheckpoint.from_note(json.loads(line)["note"], config.keys, config.quorum))
+            except (LedgerError, ValueError, KeyError):
+                continue  # a damaged line proves nothing; the witnesses hold their own copies
+        return out
+
+    def latest_witnessed(self, config: WitnessConfig, origin: str) -> WitnessedCheckpoint | None:
+        """The newest witnessed checkpoint of ``origin``, read from the end of the file: witnesses never cosign a
+        smaller size after a larger one, so the last witnessed line is the highest (and a long history is not
+        re-verified line by line)."""
+        try:
+            lines = (self.directory / "checkpoints.jsonl").read_text().splitlines()
+        except FileNotFoundError:
+            return None
+        for line in reversed(lines):
+            try:
+                item = WitnessedCheckpoint.from_note(json.loads(line)["note"], config.keys, config.quorum)
+            except (LedgerError, ValueError, KeyError):
+                continue
+            if item.witnessed and item.checkpoint.origin == origin:
+                return item
+        return None
+
+    def sizes(self) -> dict[str, int]:
+        try:
+            return {k: int(v) for k, v in json.loads((self.directory / "sizes.json").read_text()).items()}
+        except (FileNotFoundError, ValueError):
+            return {}
+
+    def remember_size(self, witness: str, size: int) -> None:
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        sizes = self.sizes()
+        sizes[witness] = size
+        tmp = self.directory / "sizes.json.tmp"
+        tmp.write_text(json.dumps(sizes))
+        os.replace(tmp, self.directory / "sizes.json")
+
+
+def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:
+    request = urllib.request.Request(url, body, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+            return response.status, response.headers.get("Content-Type", ""), response.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8", "replace")
+
+
+def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[int, str, str]:
+    """POST add-checkpoint; (status, content type, body). Raises OSError when the witness is unreachable."""
+    body = f"old {old}\n\n".encode() + note.render().encode()
+    return _http("POST", witness.url + "/add-checkpoint", body)
+
+
+def collect(chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *,
+            height: int | None = None) -> CollectResult:
+    """Ask every trusted witness to cosign a checkpoint at ``height`` (default: head - finality); keep the
+    cosigned checkpoint, witnessed when a quorum answered. Unreachable or refusing witnesses are listed; a
+    refusal that is an alarm (the witness saw a rollback or rewrite) is listed under ``alarms``.
+
+    A witness that follows the chain on its own may have cosigned a later block meanwhile; the round then starts
+    again at a newer head (at most ``ROUNDS`` times), so that every cosignature is on one checkpoint."""
+    config = config or WitnessConfig.load(data_dir)
+    if not config.configured:
+        raise ConfigError("no witnesses configured: `ledger witness trust URL VKEY` first")
+    identity = chain_identity(chain)
+    key = log_key(data_dir, identity.origin)
+    store = CheckpointStore(data_dir)
+    result = CollectResult(None)
+    wanted = height
+    for round_ in range(ROUNDS):
+        at = chain.block_number() - config.finality if wanted is None else wanted
+        if at < 0:
+            raise InputError(f"no block is {config.finality} blocks deep yet")
+        checkpoint = Checkpoint.at(identity, at, bytes(chain.w3.eth.get_block(at)["hash"]))
+        note = Note(checkpoint.text(), (key.sign_note(checkpoint.text()),))
+        result, signatures, ahead = _round(config, store, note, checkpoint)
+        if ahead and wanted is None and round_ < ROUNDS - 1:
+            continue
+        break
+    cosigned = Note(note.text, note.signatures + tuple(signatures)).render()
+    item = WitnessedCheckpoint.from_note(cosigned, config.keys, config.quorum)
+    if item.cosigners:
+        store.append(item)
+    result.checkpoint = item
+    return result
+
+
+ROUNDS = 3
+
+
+def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
+           checkpoint: Checkpoint) -> tuple[CollectResult, list[Any], bool]:
+    """One request to every witness, all at once: (result, cosignatures, whether some witness is ahead of this
+    checkpoint). An unreachable witness costs its timeout once, not once per witness after it."""
+    sizes = store.sizes()
+    result = CollectResult(None)
+    signatures = []
+    ahead = False
+
+    def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError:
+        old = sizes.get(witness.name, 0)
+        try:
+            status, ctype, text = request_cosignature(witness, note, old)
+            for _ in range(3):  # another collector may cosign between our two requests: follow its size again
+                if not (status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit()):
+                    break
+                if int(text.strip()) == old:
+                    break  # a conflict at the same size is the witness's own answer, not a race
+                old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
+                # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
+                # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
+                status, ctype, text = request_cosignature(witness, note, old)
+            return old, status, ctype, text
+        except OSError as exc:
+            return exc
+
+    with ThreadPoolExecutor(max_workers=max(len(config.witnesses), 1)) as pool:
+        answers = list(pool.map(ask, config.witnesses))
+    for witness, answer in zip(config.witnesses, answers, strict=True):
+        if isinstance(answer, OSError):
+            result.refusals[witness.name] = f"unreachable at {witness.url}: {answer}"
+            continue
+        old, status, _, text = answer
+        if old > checkpoint.size and status == 400:
+            store.remember_size(witness.name, old)
+            ahead = True
+            result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
+            continue
+        if status != 200:
+            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = \
+                f"HTTP {status}: {text.strip()}"
+            continue
+        try:
+            lines = parse_signature_lines(text)
+        except InputError as exc:
+            result.refusals[witness.name] = f"malformed answer: {exc}"
+            continue
+        good = [s for s in lines if s.verified_by(witness.key, note.text)]
+        if not good:
+            result.refusals[witness.name] = "answered without a cosignature its key verifies"
+            continue
+        signatures.extend(good)
+        store.remember_size(witness.name, checkpoint.size)
+    return result, signatures, ahead
+
+
+def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, WitnessedCheckpoint], dict[str, str]]:
+    """Each trusted witness's latest cosigned checkpoint of ``origin`` (their own word, not ours), and the
+    witnesses that could not be asked."""
+    found, problems = {}, {}
+    for witness in config.witnesses:
+        try:
+            status, _, text = _http("GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""))
+        except OSError as exc:
+            problems[witness.name] = f"unreachable at {witness.url}: {exc}"
+            continue
+        if status != 200:
+            problems[witness.name] = f"HTTP {status}: {text.strip()}"
+            continue
+        try:
+            item = WitnessedCheckpoint.from_note(text, [witness.key], 1)
+        except InputError as exc:
+            problems[witness.name] = f"malformed checkpoint: {exc}"
+            continue
+        if item.cosigners and item.checkpoint.origin == origin:
+            found[witness.name] = item
+        else:
+            problems[witness.name] = "its checkpoint carries no cosignature its key verifies"
+    return found, problems
+
+
+class WitnessView:
+    """The witnessed state verification reports: the latest checkpoint a quorum cosigned (re-read when the
+    checkpoint file changes, so a long-lived gateway sees new ones), and whether the chain read still has that
+    block hash at that height (checked once per head)."""
+
+    def __init__(self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None,
+                 data_dir: Path | None = None) -> None:
+        self.chain, self.config, self._latest = chain, config, latest
+        self._data_dir = data_dir
+        self._stamp: int | None = None
+        self._checked: tuple[int, str, str | None] | None = None
+
+    @classmethod
+    def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
+        config = WitnessConfig.load(data_dir)
+        if not config.configured:
+            return None
+        return cls(chain, config, None, data_dir)
+
+    @property
+    def latest(self) -> WitnessedCheckpoint | None:
+        if self._data_dir is not None:
+            path = CheckpointStore(self._data_dir).directory / "checkpoints.jsonl"
+            try:
+                stamp = path.stat().st_mtime_ns
+            except FileNotFoundError:
+                stamp = 0
+            if stamp != self._stamp:
+                self._latest = CheckpointStore(self._data_dir).latest_witnessed(
+                    self.config, chain_identity(self.chain).origin)
+                self._stamp = stamp
+        return self._latest
+
+    def chain_problem(self, head: int) -> str | None:
+        """Why the chain contradicts the latest witnessed checkpoint, or None."""
+        latest = self.latest
+        if latest is None:
+            return None
+        cp = latest.checkpoint
+        if self._checked is not None and self._checked[:2] == (head, cp.hash_hex):
+            return self._checked[2]
+        problem = None
+        if head < cp.height:
+            problem = (f"the chain was rolled back: its head is block {head}, below block {cp.height} that "
+                       f"{', '.join(latest.cosigners)} cosigned")
+        else:
+            try:
+                now: str | None = "0x" + bytes(self.chain.w3.eth.get_block(cp.height)["hash"]).hex()
+            except Exception:  # noqa: BLE001 - web3's BlockNotFound is no LedgerError: a missing block is the answer
+                now = None
+            if now != cp.hash_hex:
+                problem = (f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
+                           f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}")
+        self._checked = (head, cp.hash_hex, problem)
+        return problem
+
+    def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:
+        problem = self.chain_problem(head)
+        if problem:
+            return False, problem
+        latest = self.latest
+        last = max([b for b in blocks if b] or [0])
+        if latest is None:
+            return False, (f"not witnessed yet: no checkpoint has a quorum of {self.config.quorum} of "
+                           f"{len(self.config.witnesses)} witnesses; run `ledger witness collect`")
+        if last > latest.checkpoint.height:
+            return False, (f"not witnessed yet: block {last} is after the latest witnessed checkpoint (block "
+                           f"{latest.checkpoint.height}); run `ledger witness collect`")
+        return True, (f"witnessed: checkpoint at block {latest.checkpoint.height} cosigned by "
+                      f"{', '.join(latest.cosigners)} ({len(latest.cosigners)} of {len(self.config.witnesses)}, "
+                      f"quorum {self.config.quorum})")
+

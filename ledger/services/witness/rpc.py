@@ -1,0 +1,65 @@
+"""A minimal JSON-RPC reader of the chain for witnesses: standard ``eth_*`` calls only, batched.
+
+A witness reads the chain itself and trusts nothing the ledger sends it; it needs no web3 and no contract ABI.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+import urllib.request
+from typing import Any
+
+from ...errors import ChainError
+
+BATCH = 200
+
+
+class Rpc:
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url = url
+        self.timeout = timeout
+
+    def _post(self, payload: Any) -> Any:
+        request = urllib.request.Request(self.url, json.dumps(payload).encode(),
+                                         {"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                return json.loads(response.read())
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            raise ChainError(f"the node at {self.url} did not answer: {exc}") from None
+
+    def __call__(self, method: str, *params: Any) -> Any:
+        answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        if not isinstance(answer, dict) or answer.get("error"):
+            raise ChainError(f"{method} failed at {self.url}: {answer.get('error') if isinstance(answer, dict) else answer}")
+        return answer.get("result")
+
+    def head(self) -> int:
+        return int(self("eth_blockNumber"), 16)
+
+    def chain_id(self) -> int:
+        return int(self("eth_chainId"), 16)
+
+    def block_hash(self, number: int) -> str | None:
+        block = self("eth_getBlockByNumber", hex(number), False)
+        return None if block is None else str(block["hash"]).lower()
+
+    def headers(self, first: int, last: int) -> list[tuple[int, str, str] | None]:
+        """(number, hash, parentHash) of blocks first..last, batched; None where the node has no such block."""
+        out: list[tuple[int, str, str] | None] = []
+        for start in range(first, last + 1, BATCH):
+            numbers = range(start, min(start + BATCH, last + 1))
+            answers = self._post([{"jsonrpc": "2.0", "id": n, "method": "eth_getBlockByNumber",
+                                   "params": [hex(n), False]} for n in numbers])
+            if not isinstance(answers, list):
+                raise ChainError(f"the node at {self.url} does not answer batched requests: {answers}")
+            by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+            for n in numbers:
+                block = (by_id.get(n) or {}).get("result")
+                out.append(None if block is None else (n, str(block["hash"]).lower(),
+                                                       str(block["parentHash"]).lower()))
+        return out
+
+    def has_code(self, address: str) -> bool:
+        return str(self("eth_getCode", address, "latest")) not in ("0x", "0x0", "")

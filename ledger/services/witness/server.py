@@ -1,0 +1,386 @@
+"""The witness: an independent party's program that cosigns checkpoints of the chain it follows, and refuses
+(with an alarm naming what diverged) anything inconsistent with what it cosigned before.
+
+It keeps, per origin (chain identity), only the latest checkpoint it cosigned. A new checkpoint of size M is
+cosigned only when, read from the witness's own node over standard JSON-RPC:
+
+* the node is the chain the origin names (chain id, genesis hash, registry contract has code);
+* block M-1 is at least ``finality`` blocks below the head;
+* the block at the last cosigned height still has the cosigned hash (else: ALARM, rewrite or rollback);
+* every block from there up to M-1 links to its parent (the new head extends the cosigned history);
+* block M-1 has the checkpoint's hash (else: refused as forged).
+
+HTTP (c2sp.org/tlog-witness shape): ``POST /add-checkpoint`` (body: ``old <size>``, no proof lines, a blank
+line, the signed checkpoint; answers 200 with the cosignature line, 400/403/404/409/422 otherwise),
+``GET /checkpoint?origin=...`` (the latest cosigned checkpoint with its cosignature), ``GET /key``.
+docs/witness.md states the protocol and its deviations.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+from ...config import secret_env
+from ...errors import ChainError, InputError, LedgerError
+from ...storage.vault import unwrap_secret, wrap_secret
+from .checkpoint import Checkpoint, ChainIdentity
+from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
+from .rpc import Rpc
+
+MAX_REQUEST = 64 * 1024
+ALARM_EXIT = 3
+
+
+class WitnessRefusal(LedgerError):
+    """The witness did not cosign; ``status`` is the HTTP status of the refusal, ``alarm`` whether it is an
+    inconsistency with cosigned history (a rollback, rewrite or swapped chain) rather than a bad request."""
+
+    def __init__(self, status: int, message: str, *, alarm: bool = False, size: int | None = None) -> None:
+        self.status, self.alarm, self.size = status, alarm, size
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    checkpoint: Checkpoint
+    note: str  # the checkpoint text with the witness's cosignature line
+
+
+WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"
+
+
+class WitnessStore:
+    """A witness's directory: its key (``witness.key``: its name and its Ed25519 seed encrypted under the
+    witness's passphrase, ``LEDGER_WITNESS_PASSPHRASE``; mode 0600), its state (``state.json``: the latest
+    cosigned checkpoint per origin) and its alarms (``alarms.log``)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    @staticmethod
+    def _passphrase(passphrase: str | None) -> str | None:
+        configured = secret_env(WITNESS_PASSPHRASE_VARIABLE)  # a witness runs without the ledger's Settings
+        return passphrase or (configured.get_secret_value() if configured else None)
+
+    def create_key(self, name: str, passphrase: str | None = None) -> SignerKey:
+        secret = self._passphrase(passphrase)
+        if not secret:
+            raise InputError(f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase "
+                             "of its own")
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        path = self.directory / "witness.key"
+        if path.exists():
+            raise InputError(f"{path} exists already: a witness keeps its key")
+        key = SignerKey.generate(name, COSIGNATURE_V1)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"name": name, "seed": wrap_secret(key.seed(), secret)}, handle)
+        return key
+
+    def key(self, passphrase: str | None = None) -> SignerKey:
+        path = self.directory / "witness.key"
+        try:
+            raw = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise InputError(f"no witness key at {path} ({exc}): run `ledger witness keygen` first") from None
+        seed = unwrap_secret(raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}",
+                             WITNESS_PASSPHRASE_VARIABLE)
+        return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
+
+    def load(self) -> dict[str, Any]:
+        try:
+            return dict(json.loads((self.directory / "state.json").read_text()))
+        except FileNotFoundError:
+            return {"origins": {}}
+
+    def save(self, state: dict[str, Any]) -> None:
+        tmp = self.directory / "state.json.tmp"
+        tmp.write_text(json.dumps(state, indent=1))
+        os.replace(tmp, self.directory / "state.json")  # atomic: a crash leaves the old or the new state
+
+    def lock(self) -> Any:
+        handle = open(self.directory / "state.lock", "w")
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        return handle
+
+    def alarm(self, line: str) -> None:
+        with open(self.directory / "alarms.log", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+
+class Witness:
+    def __init__(self, store: WitnessStore, rpc: Rpc, *, finality: int = 0, log_keys: list[VerifierKey] | None = None,
+                 clock: Callable[[], float] = time.time, log: Callable[[str], None] | None = None) -> None:
+        self.store = store
+        self.key = store.key()
+        self.rpc = rpc
+        self.finality = finality
+        wrong = [k.name for k in log_keys or [] if k.kind != ED25519]
+        if wrong:  # refusing here, not ignoring: an ignored --log-key would let every signer through
+            raise InputError(f"a ledger checkpoint key is an Ed25519 note key (type 0x01); not {', '.join(wrong)}")
+        self.log_keys = list(log_keys or [])
+        self.clock = clock
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._lock = threading.Lock()
+        self._alarmed: dict[str, str] = {}
+
+    @property
+    def verifier(self) -> VerifierKey:
+        return self.key.verifier
+
+    # -- the protocol ----------------------------------------------------------------------------------------
+    def add_checkpoint(self, body: bytes) -> str:
+        """Handle a tlog-witness add-checkpoint request body; the cosignature line, or WitnessRefusal."""
+        old, note = self._parse_request(body)
+        try:
+            checkpoint = Checkpoint.parse(note.text)
+        except InputError as exc:
+            raise WitnessRefusal(400, str(exc)) from None
+        if self.log_keys and not note.verified(self.log_keys):
+            raise WitnessRefusal(403, f"no signature on the checkpoint verifies with a log key this witness trusts "
+                                      f"for {checkpoint.origin}")
+        return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
+
+    def observe(self, origin: str) -> Cosigned:
+        """Follow the chain on the witness's own initiative: cosign ``head - finality`` if it extends what was
+        cosigned before (so a rollback is seen even if nobody asks). WitnessRefusal(alarm=True) if not."""
+        identity = ChainIdentity.from_origin(origin)
+        head = self._head()
+        height = head - self.finality
+        if height < 0:
+            raise WitnessRefusal(422, "the chain has no final block yet")
+        state = self.store.load()["origins"].get(origin)
+        if state is not None and height + 1 <= state["size"]:
+            try:
+                self._check_identity(identity, known=True)
+                self._check_cosigned(origin, state, head)
+            except WitnessRefusal as refusal:
+                self._alarm(origin, refusal)
+                raise
+            return Cosigned(Checkpoint.parse(state["note"].split("\n\n", 1)[0] + "\n"), state["note"])
+        block_hash = self.rpc.block_hash(height)
+        if block_hash is None:
+            raise WitnessRefusal(422, f"the node has no block {height}")
+        return self._cosign(Checkpoint.at(identity, height, block_hash), None)
+
+    def latest(self, origin: str | None = None) -> str | None:
+        origins = self.store.load()["origins"]
+        if origin is None and len(origins) == 1:
+            origin = next(iter(origins))
+        state = origins.get(origin) if origin else None
+        return None if state is None else str(state["note"])
+
+    # -- the checks ------------------------------------------------------------------------------------------
+    def _parse_request(self, body: bytes) -> tuple[int, Note]:
+        if len(body) > MAX_REQUEST:
+            raise WitnessRefusal(400, f"request body over {MAX_REQUEST} bytes")
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WitnessRefusal(400, "request body is not UTF-8") from None
+        head, sep, rest = text.partition("\n")
+        if not sep or not head.startswith("old ") or not head[4:].isdigit() or (head[4:] != "0"
+                                                                                 and head[4:].startswith("0")):
+            raise WitnessRefusal(400, "the request starts with 'old <size>' and a newline")
+        proof, sep, checkpoint = rest.partition("\n\n") if not rest.startswith("\n") else ("", "\n", rest[1:])
+        if not sep:
+            raise WitnessRefusal(400, "no blank line between the old size and the checkpoint")
+        if proof.strip():
+            raise WitnessRefusal(422, "this witness reads the chain itself and takes no consistency proof lines")
+        try:
+            return int(head[4:]), parse_note(checkpoint)
+        except InputError as exc:
+            raise WitnessRefusal(400, str(exc)) from None
+
+    def _head(self) -> int:
+        try:
+            return self.rpc.head()
+        except ChainError as exc:
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+
+    def _check_identity(self, identity: ChainIdentity, *, known: bool) -> None:
+        try:
+            chain_id, genesis = self.rpc.chain_id(), self.rpc.block_hash(0)
+            has_code = self.rpc.has_code(identity.registry)
+        except ChainError as exc:
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+        problems = []
+        if chain_id != identity.chain_id:
+            problems.append(f"chain id {chain_id}, not {identity.chain_id}")
+        if genesis != identity.genesis_hash:
+            problems.append(f"genesis block {genesis}, not {identity.genesis_hash}")
+        if not has_code:
+            problems.append(f"no registry contract at {identity.registry}")
+        if problems:
+            what = f"the node at {self.rpc.url} serves another chain: " + "; ".join(problems)
+            if known:
+                raise WitnessRefusal(422, f"chain swapped: {what}; this witness cosigned {identity.origin}",
+                                     alarm=True)
+            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}")
+
+    def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
+        height, cosigned = state["size"] - 1, state["hash"]
+        if head < height:
+            raise WitnessRefusal(422, f"rollback: the chain's head is block {head}, below block {height} whose hash "
+                                      f"{cosigned} this witness cosigned", alarm=True)
+        now = self.rpc.block_hash(height)
+        if now != cosigned:
+            raise WitnessRefusal(422, f"history rewritten: block {height} has hash {now} now; this witness "
+                                      f"cosigned {cosigned}", alarm=True)
+
+    def _cosign(self, checkpoint: Checkpoint, old: int | None) -> Cosigned:
+        origin = checkpoint.origin
+        with self._lock, self.store.lock():  # the check and the update are one step (tlog-witness)
+            state = self.store.load()
+            current = state["origins"].get(origin)
+            try:
+                # The witness's own view of the chain comes first: a chain that contradicts what it cosigned is an
+                # alarm whatever the request says (a rolled-back chain only offers "stale" checkpoints).
+                self._check_identity(checkpoint.identity, known=current is not None)
+                head = self._head()
+                if current is not None:
+                    self._check_cosigned(origin, current, head)
+                stored = current["size"] if current else 0
+                if old is not None and old > checkpoint.size:
+                    raise WitnessRefusal(400, f"old size {old} is above the checkpoint size {checkpoint.size}: a "
+                                              "stale checkpoint")
+                if old is not None and old != stored:
+                    raise WitnessRefusal(409, f"old size {old} is not the latest cosigned size {stored}", size=stored)
+                if checkpoint.height > head - self.finality:
+                    raise WitnessRefusal(422, f"block {checkpoint.height} is not final: the head is {head} and this "
+                                              f"witness waits {self.finality} blocks")
+                if current is not None and checkpoint.size == current["size"]:
+                    if checkpoint.hash_hex != current["hash"]:
+                        raise WitnessRefusal(409, f"block {checkpoint.height} was cosigned with hash {current['hash']}, "
+                                                  f"not {checkpoint.hash_hex}", size=stored)
+                    return Cosigned(checkpoint, current["note"])
+                self._check_links(checkpoint, current)
+            except WitnessRefusal as refusal:
+                self._alarm(origin, refusal)
+                raise
+            stamp = int(self.clock())
+            signature = self.key.cosign(checkpoint.text(), stamp)
+            note = Note(checkpoint.text(), (signature,)).render()
+            state["origins"][origin] = {"size": checkpoint.size, "hash": checkpoint.hash_hex, "note": note,
+                                        "cosigned_at": stamp}
+            self.store.save(state)
+        self.log(f"witness {self.key.name}: cosigned {origin} at block {checkpoint.height} {checkpoint.hash_hex}")
+        return Cosigned(checkpoint, note)
+
+    def _alarm(self, origin: str, refusal: WitnessRefusal) -> None:
+        # Raised once per distinct divergence: a witness following every second must not repeat it forever.
+        if refusal.alarm and self._alarmed.get(origin) != str(refusal):
+            self._alarmed[origin] = str(refusal)
+            line = f"ALARM {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.clock()))} {origin}: {refusal}"
+            self.store.alarm(line)
+            self.log(f"witness {self.key.name}: {line}")
+
+    def _check_links(self, checkpoint: Checkpoint, current: dict[str, Any] | None) -> None:
+        """Every block from the cosigned one up to the checkpoint's links to its parent, and the last one has the
+        checkpoint's hash. Work grows with the blocks since the last cosignature, never with certificates."""
+        first = current["size"] - 1 if current else checkpoint.height
+        try:
+            headers = self.rpc.headers(first, checkpoint.height)
+        except ChainError as exc:
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+        previous = current["hash"] if current else None
+        for header in headers:
+            if header is None:
+                raise WitnessRefusal(422, f"the node has no block up to {checkpoint.height}")
+            number, block_hash, parent = header
+            if previous is not None and number > first and parent != previous:
+                raise WitnessRefusal(422, f"history rewritten: block {number} does not link to block {number - 1} "
+                                          f"({parent} != {previous})", alarm=True)
+            previous = block_hash
+        if previous != checkpoint.hash_hex:
+            raise WitnessRefusal(422, f"forged checkpoint: block {checkpoint.height} of the chain has hash {previous}, "
+                                      f"the checkpoint says {checkpoint.hash_hex}")
+
+
+# -- HTTP ---------------------------------------------------------------------------------------------------
+
+def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 30  # a client that stalls mid-request holds a thread for at most this long
+
+        def _send(self, status: int, body: str, content_type: str = "text/plain; charset=utf-8") -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            if urlparse(self.path).path.rstrip("/") != "/add-checkpoint":
+                self._send(404, "not found\n")
+                return
+            raw = self.headers.get("Content-Length") or ""
+            length = int(raw) if raw.isdigit() else -1
+            if not 0 <= length <= MAX_REQUEST:
+                self._send(400, f"a request needs a Content-Length of at most {MAX_REQUEST} bytes\n")
+                return
+            try:
+                self._send(200, witness.add_checkpoint(self.rfile.read(length)))
+            except WitnessRefusal as refusal:
+                if refusal.status == 409 and refusal.size is not None:
+                    self._send(409, f"{refusal.size}\n", "text/x.tlog.size")
+                else:
+                    self._send(refusal.status, ("ALARM: " if refusal.alarm else "") + f"{refusal}\n")
+
+        def do_GET(self) -> None:  # noqa: N802
+            url = urlparse(self.path)
+            if url.path == "/key":
+                self._send(200, f"{witness.verifier}\n")
+            elif url.path == "/checkpoint":
+                origin = (parse_qs(url.query).get("origin") or [None])[0]
+                note = witness.latest(origin)
+                self._send(200, note) if note else self._send(404, "nothing cosigned for this origin\n")
+            else:
+                self._send(404, "not found\n")
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+            pass  # the witness logs cosignatures and alarms itself
+
+    return Handler
+
+
+def serve(witness: Witness, host: str, port: int, *, origins: list[str] | None = None, interval: float = 0.0,
+          ready: Callable[[str], None] | None = None) -> None:
+    """Serve until interrupted; with ``interval`` > 0 also observe each of ``origins`` (and those cosigned
+    before) every ``interval`` seconds."""
+    server = ThreadingHTTPServer((host, port), make_handler(witness))
+    server.daemon_threads = True
+    url = f"http://{host}:{server.server_address[1]}"
+    stop = threading.Event()
+    if interval > 0:
+        def follow() -> None:
+            while not stop.wait(interval):
+                for origin in set(origins or []) | set(witness.store.load()["origins"]):
+                    try:
+                        witness.observe(origin)
+                    except WitnessRefusal as refusal:
+                        if not refusal.alarm:
+                            witness.log(f"witness {witness.key.name}: not cosigned: {refusal}")
+                    except LedgerError as exc:
+                        witness.log(f"witness {witness.key.name}: {exc}")
+        threading.Thread(target=follow, daemon=True).start()
+    if ready:
+        ready(url)
+    try:
+        server.serve_forever()
+    finally:
+        stop.set()
+        server.server_close()

@@ -1,0 +1,2 @@
+"""The database (``store``: every table) and the secrets at rest (``vault``: sealed bodies, ``keys``: keystores).
+"""

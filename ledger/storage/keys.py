@@ -1,0 +1,161 @@
+"""Department and council keys, encrypted at rest.
+
+Keys are stored as standard Web3 Secret Storage (V3) keystore files — scrypt + AES-128-CTR, the format geth
+and Besu read — one file per key name, mode 0600. A key is decrypted only in memory, on demand, with the
+passphrase; it is never printed, logged or written in the clear.
+
+A keystore holds at most one council key (a key named ``council`` or ``council-...``): one keystore and
+one passphrase are one person, and M of N means M people. Only a keystore created with
+``several_council_keys=True`` (a demo or a test, said explicitly) may hold more.
+
+All keys of a keystore share one passphrase: a new key is written only after the passphrase has unlocked an
+existing one, so a mistyped passphrase leaves no key behind that nobody can open. A keystore whose key
+derivation is cheaper than the floor (scrypt N below ``kdf_floor``, r below 8, PBKDF2 below 262,144 rounds) is
+refused when read: it could be brute-forced from a stolen copy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from ._files import create_exclusive
+from ..config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
+from ..errors import InputError, KeystoreError, NotFoundError
+
+__all__ = ["DEFAULT_KDF_FLOOR", "Keystore", "PBKDF2_FLOOR", "is_council_key"]
+PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def is_council_key(name: str) -> bool:
+    """Council keys are named ``council`` or ``council-<anything>``."""
+    return name == "council" or name.startswith("council-")
+
+
+class Keystore:
+    def __init__(self, directory: Path, *, kdf_n: int = DEFAULT_KDF_N, kdf_floor: int | None = None,
+                 several_council_keys: bool = False) -> None:
+        self.directory = directory
+        self.kdf_n = kdf_n
+        self.kdf_floor = kdf_floor_from_env() if kdf_floor is None else kdf_floor
+        self.several_council_keys = several_council_keys
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise InputError(f"key name {name!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        return self.directory / f"{name}.json"
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).exists()
+
+    def names(self) -> list[str]:
+        return sorted(p.stem for p in self.directory.glob("*.json")) if self.directory.exists() else []
+
+    def address(self, name: str) -> str:
+        """The key's address, read without decrypting it."""
+        data = self._read(name)
+        return _checksum(data["address"])
+
+    def create(self, name: str, passphrase: str) -> str:
+        return self._store(name, Account.create(), passphrase)
+
+    def import_key(self, name: str, private_key: str | bytes, passphrase: str) -> str:
+        try:
+            account = Account.from_key(private_key)
+        except (ValueError, TypeError):
+            raise InputError("the private key to import is not a valid 32-byte secp256k1 key") from None
+        return self._store(name, account, passphrase)
+
+    def _store(self, name: str, account: LocalAccount, passphrase: str) -> str:
+        if not passphrase:
+            raise KeystoreError("an empty passphrase would leave the key unprotected; set LEDGER_PASSPHRASE")
+        path = self._path(name)
+        if path.exists():
+            raise KeystoreError(f"a key named {name!r} exists already; choose another name")
+        if is_council_key(name) and not self.several_council_keys:
+            held = [n for n in self.names() if is_council_key(n)]
+            if held:
+                raise KeystoreError(f"{self.directory} already holds the council key {held[0]!r}; a keystore holds "
+                                    "one council member's key. Create the other members' keys in their own "
+                                    "keystores, each with its own passphrase (--keystore DIR)")
+        self._check_passphrase(passphrase)
+        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
+        if not create_exclusive(path, json.dumps(encrypted).encode()):  # never replace a key created meanwhile
+            raise KeystoreError(f"a key named {name!r} exists already; choose another name")
+        return str(account.address)
+
+    def _check_passphrase(self, passphrase: str) -> None:
+        """The passphrase must open the keystore's existing keys (if any) before a new key is written with it."""
+        existing = [name for name in self.names() if name != "vault"]
+        if not existing:
+            return
+        try:
+            self.unlock(existing[0], passphrase)
+        except KeystoreError as exc:
+            raise KeystoreError(f"the passphrase does not unlock the existing key {existing[0]!r} ({exc}); every key "
+                                "in a keystore shares one passphrase: check LEDGER_PASSPHRASE. No key was "
+                                "created.") from None
+
+    def rename(self, name: str, new_name: str) -> None:
+        """Rename a keystore file (key rotation keeps the retired key under a new name)."""
+        source, target = self._path(name), self._path(new_name)
+        if target.exists():
+            raise KeystoreError(f"a key named {new_name!r} exists already")
+        if is_council_key(new_name) and not is_council_key(name) and not self.several_council_keys \
+                and any(is_council_key(n) for n in self.names()):
+            raise KeystoreError(f"{self.directory} already holds a council key; it holds one member's key only")
+        source.replace(target)
+
+    def unlock(self, name: str, passphrase: str) -> LocalAccount:
+        data = self._read(name)
+        self._check_work_factor(name, data)
+        try:
+            key = Account.decrypt(data, passphrase)
+        except ValueError:
+            raise KeystoreError(f"wrong passphrase for key {name!r}") from None
+        account: LocalAccount = Account.from_key(key)
+        return account
+
+    def _check_work_factor(self, name: str, data: dict[str, object]) -> None:
+        crypto = data.get("crypto") or data.get("Crypto")
+        kdf = crypto.get("kdf") if isinstance(crypto, dict) else None
+        params = crypto.get("kdfparams") if isinstance(crypto, dict) else None
+        if not isinstance(params, dict):
+            raise KeystoreError(f"keystore file of key {name!r} has no key-derivation parameters; restore it")
+        if kdf == "scrypt":
+            n, r = int(params.get("n", 0)), int(params.get("r", 0))
+            if n < self.kdf_floor or r < 8:
+                raise KeystoreError(f"key {name!r} is encrypted with a scrypt work factor (N={n}, r={r}) below the "
+                                    f"floor (N={self.kdf_floor}, r=8): a stolen copy could be brute-forced. Re-encrypt "
+                                    "it (import the key again) with the default work factor.")
+        elif kdf == "pbkdf2":
+            rounds = int(params.get("c", 0))
+            if rounds < PBKDF2_FLOOR:
+                raise KeystoreError(f"key {name!r} is encrypted with a PBKDF2 work factor ({rounds} rounds) below the "
+                                    f"floor ({PBKDF2_FLOOR}): a stolen copy could be brute-forced. Re-encrypt it "
+                                    "(import the key again) with scrypt.")
+        else:
+            raise KeystoreError(f"key {name!r} uses an unknown key derivation {kdf!r}; use scrypt")
+
+    def _read(self, name: str) -> dict[str, object]:
+        path = self._path(name)
+        try:
+            data: dict[str, object] = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise NotFoundError(f"no key named {name!r} in {self.directory}; create or import it first") from None
+        except ValueError:
+            raise KeystoreError(f"keystore file {path} is damaged; restore it from a backup") from None
+        return data
+
+
+def _checksum(address: object) -> str:
+    from eth_utils import to_checksum_address
+
+    return str(to_checksum_address("0x" + str(address).removeprefix("0x")))

@@ -1,0 +1,179 @@
+"""Sealing certificate contents at rest, with one data key per certificate so that erasure can destroy it.
+
+The database never holds a plain personal field. The vault key comes from ``LEDGER_VAULT_KEY`` (64 hex digits,
+e.g. from a KMS) or is generated once and kept in the data directory, itself encrypted with the operator's
+passphrase (scrypt + AES-GCM).
+
+Certificate bodies (fields and salts) are sealed per certificate (``seal_certificates``, layout ``PLK1``)::
+
+    kek(D)     = HKDF-SHA256(vault key, salt = none, info = "pl-kek/1" || 0x00 || D)   one per department D
+    data key   = 32 random bytes, a new one for every certificate
+    wrapped    = nonce(12) || AES-256-GCM(kek(D), nonce, data key, aad = "pl-dk" || 0x00 || D || 0x00 || digest)
+    sealed     = "PLK1" || len(D) (1 byte) || D || wrapped (60 bytes) || AES-256-GCM(data key, 0^12, body, aad = digest)
+
+A data key encrypts exactly one message, so its nonce is fixed. Erasing a certificate overwrites ``sealed`` with
+the 4 bytes ``PLX1`` (``ERASED``): the wrapped data key is gone, and with it every way to read the body, wherever a
+copy of the ciphertext may survive. Anything else (status notes, decision secrets, bodies sealed before per-
+certificate keys) keeps the older layout ``nonce(12) || AES-256-GCM(vault key, nonce, plaintext, aad)``;
+:meth:`Vault.open` reads both, so every caller keeps calling ``open(sealed, digest)``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import json
+import os
+from pathlib import Path
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+from ._files import create_exclusive
+from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
+
+_NONCE = 12
+_DATA_KEY = 32
+_WRAPPED = _NONCE + _DATA_KEY + 16
+_ONE_USE_NONCE = bytes(_NONCE)  # each data key seals one body only
+PER_CERTIFICATE = b"PLK1"
+ERASED = b"PLX1"
+
+
+def is_erased(sealed: bytes | None) -> bool:
+    return sealed is not None and bytes(sealed) == ERASED
+
+
+def _wrap_aad(department: bytes, bound_to: bytes) -> bytes:
+    return b"pl-dk\x00" + department + b"\x00" + bound_to
+
+
+class Vault:
+    def __init__(self, key: bytes) -> None:
+        if len(key) != 32:
+            raise ConfigError("the vault key must be 32 bytes (64 hex digits)")
+        self._key = key
+        self._aead = AESGCM(key)
+        self._keks: dict[bytes, AESGCM] = {}
+
+    def _kek(self, department: bytes) -> AESGCM:
+        kek = self._keks.get(department)
+        if kek is None:
+            derived = HKDF(algorithm=SHA256(), length=32, salt=None,
+                           info=b"pl-kek/1\x00" + department).derive(self._key)
+            kek = self._keks[department] = AESGCM(derived)
+        return kek
+
+    def derive(self, info: bytes) -> bytes:
+        """A 32-byte key for one other purpose (``info`` names it), derived from the vault key with HKDF."""
+        return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(self._key)
+
+    def seal_certificates(self, department: str, items: list[tuple[bytes, bytes]]) -> list[bytes]:
+        """Seal each ``(body, digest)`` with a fresh data key wrapped by ``department``'s key (one call per batch:
+        the randomness of the whole batch is drawn at once)."""
+        dept = department.encode("ascii")
+        if not 0 < len(dept) < 256:
+            raise ConfigError(f"department id {department!r} cannot name a data key: 1-255 ASCII characters")
+        kek = self._kek(dept)
+        header = PER_CERTIFICATE + bytes([len(dept)]) + dept
+        prefix = b"pl-dk\x00" + dept + b"\x00"
+        step = _DATA_KEY + _NONCE
+        randomness = os.urandom(step * len(items))
+        out = []
+        for i, (body, digest) in enumerate(items):
+            data_key = randomness[i * step:i * step + _DATA_KEY]
+            nonce = randomness[i * step + _DATA_KEY:(i + 1) * step]
+            out.append(header + nonce + kek.encrypt(nonce, data_key, prefix + digest)
+                       + AESGCM(data_key).encrypt(_ONE_USE_NONCE, body, digest))
+        return out
+
+    def seal(self, plaintext: bytes, bound_to: bytes) -> bytes:
+        nonce = os.urandom(_NONCE)
+        return nonce + self._aead.encrypt(nonce, plaintext, bound_to)
+
+    def open(self, sealed: bytes, bound_to: bytes) -> bytes:
+        if sealed == ERASED:
+            raise ErasedError(f"certificate 0x{bound_to.hex()} was erased: its data key was destroyed, so its fields "
+                              "and salts can no longer be read, exported or proved by this ledger; its digest, "
+                              "anchor and status remain verifiable, and the holder's own copy still verifies "
+                              "(the department's `erasures` log records who erased it, when and why)")
+        if sealed[:len(PER_CERTIFICATE)] == PER_CERTIFICATE:
+            try:
+                return self._open_per_certificate(sealed, bound_to)
+            except (InvalidTag, ValueError, IndexError, UnicodeDecodeError):
+                pass  # a body of the older layout whose random nonce happens to start with the marker
+        try:
+            return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], bound_to)
+        except (InvalidTag, ValueError):
+            raise LedgerError("a sealed certificate body failed its integrity check: the row was altered or "
+                              "moved; run `ledger reconcile`") from None
+
+    def _open_per_certificate(self, sealed: bytes, bound_to: bytes) -> bytes:
+        start = len(PER_CERTIFICATE) + 1
+        dept = sealed[start:start + sealed[len(PER_CERTIFICATE)]]
+        dept.decode("ascii")
+        at = start + len(dept)
+        wrapped = sealed[at:at + _WRAPPED]
+        data_key = self._kek(dept).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(dept, bound_to))
+        return AESGCM(data_key).decrypt(_ONE_USE_NONCE, sealed[at + _WRAPPED:], bound_to)
+
+    @classmethod
+    def from_env_or_file(cls, path: Path, passphrase: str | None, *, key_hex: str | None = None) -> Vault:
+        """The vault key ``key_hex`` (``LEDGER_VAULT_KEY`` through Settings), else the key file ``path`` unwrapped
+        with ``passphrase`` (created on first use)."""
+        env = key_hex
+        if env:
+            try:
+                return cls(bytes.fromhex(env))
+            except ValueError:
+                raise ConfigError("LEDGER_VAULT_KEY must be 64 hex digits") from None
+        if passphrase is None:
+            raise KeystoreError("the vault key is locked: set LEDGER_PASSPHRASE (or LEDGER_VAULT_KEY)")
+        if path.exists():
+            return cls(_unwrap(json.loads(path.read_text()), passphrase))
+        key = AESGCM.generate_key(256)
+        if create_exclusive(path, json.dumps(_wrap(key, passphrase)).encode()):
+            return cls(key)
+        # another process created the vault key at the same moment: everyone must seal with that one
+        return cls(_unwrap(json.loads(path.read_text()), passphrase))
+
+
+def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:
+    """``secret`` encrypted at rest under ``passphrase`` (scrypt, then AES-256-GCM): for keys kept in files."""
+    if not passphrase:
+        raise KeystoreError("a passphrase is needed to keep a key encrypted at rest")
+    return _wrap(secret, passphrase)
+
+
+def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -> bytes:
+    """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
+    if not passphrase:
+        raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
+    if not isinstance(data, dict) or not {"salt", "nonce", "ciphertext"} <= set(data):
+        raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
+    try:
+        return _unwrap(data, passphrase)
+    except KeystoreError:
+        raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
+
+
+def _kdf(salt: bytes) -> Scrypt:
+    return Scrypt(salt=salt, length=32, n=2**15, r=8, p=1)
+
+
+def _wrap(key: bytes, passphrase: str) -> dict[str, str]:
+    salt, nonce = os.urandom(16), os.urandom(_NONCE)
+    wrapping = _kdf(salt).derive(passphrase.encode())
+    return {"kdf": "scrypt-n15-r8-p1", "salt": salt.hex(), "nonce": nonce.hex(),
+            "ciphertext": AESGCM(wrapping).encrypt(nonce, key, b"pl-vault").hex()}
+
+
+def _unwrap(data: dict[str, str], passphrase: str) -> bytes:
+    wrapping = _kdf(bytes.fromhex(data["salt"])).derive(passphrase.encode())
+    try:
+        return AESGCM(wrapping).decrypt(bytes.fromhex(data["nonce"]), bytes.fromhex(data["ciphertext"]), b"pl-vault")
+    except InvalidTag:
+        raise KeystoreError("wrong passphrase for the vault key") from None
