@@ -1,9 +1,20 @@
 """Provenance ledger: government certificates and approval decisions, anchored on a permissioned EVM chain.
 
-The public surface: :class:`Ledger` (open the chain, store and keys), the modules ``issuance``, ``verify``,
-``status``, ``departments``, ``council`` (one council member's side of governance), ``certificate``, ``erasure``, ``vc``, and
-the error hierarchy rooted at :class:`LedgerError`.
+The public surface: :class:`Ledger` (open the chain, store and keys), :class:`Settings`, the error hierarchy
+rooted at :class:`LedgerError`, and the modules users call, importable from here as before the layer packages
+(``from ledger import verify``): ``issuance``, ``verify``, ``status``, ``departments``, ``council`` (one council
+member's side of governance), ``evidence``, ``erasure`` (domain services, ``ledger.services``), ``certificate``
+and ``vc`` (formats, ``ledger.formats``).
+
+The package's folders are its layers (docs/architecture.md; import-linter keeps them, ``lint-imports``):
+``cli`` > ``services`` > ``client`` (the ``Ledger`` object) > ``onchain`` | ``storage`` > ``formats`` >
+``config`` > ``errors``.
 """
+
+from __future__ import annotations
+
+import importlib
+from types import ModuleType
 
 from .client import Ledger
 from .config import Settings
@@ -14,3 +25,21 @@ __version__ = "0.1.0"
 
 __all__ = ["ChainError", "ConfigError", "ErasedError", "InputError", "KeystoreError", "Ledger", "LedgerError", "NotFoundError",
            "Settings", "StateError", "VerificationError", "__version__"]
+
+# The public modules, imported on first use (``import ledger`` stays light: the court's tools and the CLI's
+# start-up do not load every service).
+_PUBLIC_MODULES = {
+    "issuance": "ledger.services.issuance", "verify": "ledger.services.verify", "status": "ledger.services.status",
+    "departments": "ledger.services.departments", "council": "ledger.services.council",
+    "evidence": "ledger.services.evidence", "erasure": "ledger.services.erasure",
+    "certificate": "ledger.formats.certificate", "vc": "ledger.formats.vc",
+}
+
+
+def __getattr__(name: str) -> ModuleType:
+    target = _PUBLIC_MODULES.get(name)
+    if target is None:
+        raise AttributeError(f"module 'ledger' has no attribute {name!r}")
+    module = importlib.import_module(target)
+    globals()[name] = module
+    return module

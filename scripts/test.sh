@@ -9,6 +9,8 @@ forge=node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
 echo "== ruff (undefined names, unused imports, syntax)"
 ruff check --select F,E9 ledger api scripts tests bench
+echo "== lint-imports (the layers of ledger/: import-linter contracts in pyproject.toml, docs/architecture.md)"
+lint-imports
 
 echo "== forge test (contracts)"
 $forge test --offline
