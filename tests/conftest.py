@@ -117,6 +117,7 @@ def write_jsonl(path: Path, records: list[Any]) -> Path:
 # reads or writes the database against PostgreSQL). Set LEDGER_TEST_EVERYTHING_TWICE=1 to run them there too.
 DATABASE_AGNOSTIC = {
     "test_toolchain": "compiles contracts; no database",
+    "test_layers": "import-linter on the source tree",
     "test_properties": "pure functions (canonical JSON, parsers, hashes)",
     "test_chain_identity": "restarts of the embedded node and its state file",
     "test_council": "council keystores and votes on chain",
