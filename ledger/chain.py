@@ -162,9 +162,12 @@ class Chain:
         self.gas_price = gas_price
         self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)
-        self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
-        self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
-        self.log = w3.eth.contract(address=deployment.log, abi=self.artifacts["BatchLog"].abi)
+        self.registry = w3.eth.contract(address=Web3.to_checksum_address(deployment.registry),
+                                      abi=self.artifacts["DepartmentRegistry"].abi)
+        self.anchor = w3.eth.contract(address=Web3.to_checksum_address(deployment.anchor),
+                                      abi=self.artifacts["CertificateAnchor"].abi)
+        self.log = w3.eth.contract(address=Web3.to_checksum_address(deployment.log),
+                                   abi=self.artifacts["BatchLog"].abi)
         self._nonces: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -374,7 +377,10 @@ class Chain:
                 raise ChainError(f"deploying {name} failed: {exc}") from exc
             if receipt["status"] != 1:
                 raise ChainError(f"deploying {name} reverted; check the council addresses and threshold")
-            addresses[name] = receipt["contractAddress"]
+            address = receipt["contractAddress"]
+            if address is None:
+                raise ChainError(f"deploying {name} created no contract; check the node and the compiled bytecode")
+            addresses[name] = address
             first_block = first_block or int(receipt["blockNumber"])
             nonce += 1
         genesis = w3.eth.get_block(0)["hash"]

@@ -361,8 +361,9 @@ class SpentAssertion(SQLModel, table=True):
 
 
 def ensure_tables(engine: Engine) -> None:
-    SQLModel.metadata.create_all(engine, tables=[t.__table__ for t in  # type: ignore[attr-defined]
-                                                 (Consent, ConsentGrant, SpentAssertion)])
+    # SQLModel sets __table__ on table classes at run time but does not declare it
+    tables = [t.__table__ for t in (Consent, ConsentGrant, SpentAssertion)]  # type: ignore[union-attr]
+    SQLModel.metadata.create_all(engine, tables=tables)
 
 
 def _record_message(row: Consent) -> Any:

@@ -774,7 +774,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     root = _b(entry.batch_root)
     event = _log_event(chain, department, root)
     if rule_set is not None:
-        published = _rule_set_event(chain, _b(rule_digest))
+        published = _rule_set_event(chain, rule_set.digest)
     if event is None or (rule_set is not None and published is None):
         raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
                          "for this decision; try again once the chain settles")

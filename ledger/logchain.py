@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import Column, DateTime, LargeBinary, Text, UniqueConstraint, bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Field, Session, SQLModel
+from sqlmodel import Field, Session, SQLModel, col
 from sqlmodel import select as orm_select
 
 from . import chainread
@@ -283,7 +283,7 @@ def entries(ledger: Any, log: str, department: str | None = None, *, since: date
         query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
     if until is not None:
         query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
-    query = query.order_by(LogEntry.department_id, LogEntry.seq).execution_options(yield_per=chunk)
+    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq)).execution_options(yield_per=chunk)
     with Session(ledger.engine) as session:
         for entry in session.exec(query):
             session.expunge(entry)
@@ -445,7 +445,7 @@ def anchor_pending(ledger: Any, log: str, department: str, *, max_batch: int = 1
                 f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
                 f"un-anchored entry in the database is {first}; the database and the chain disagree - run "
                 f"`ledger replay --department {department}` (check_log) to see what is missing or altered")
-        batch = []
+        batch: list[Any] = []
         for row in rows:  # stop at a gap: only a consecutive range can be anchored
             if int(row[1]) != first + len(batch):
                 break

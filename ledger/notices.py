@@ -28,10 +28,10 @@ _DEFAULT_REVIEW = ("You may ask the deciding department for a review of this dec
 def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None) -> dict[str, Any]:
     """The input record of the notice of ``decision`` (``rule_set``: the rule set it applied, if any)."""
     body = decision.body
-    basis = body.get("legal_basis") if isinstance(body.get("legal_basis"), dict) else {}
+    basis = legal if isinstance(legal := body.get("legal_basis"), dict) else {}
     reasons = [{"code": reason, "text": rule_set.describe(reason) if rule_set is not None else None,
                 "legal_basis": basis.get(reason)} for reason in body.get("reasons") or []]
-    decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
+    decided_by = by if isinstance(by := body.get("decided_by"), dict) else {}
     return {
         "id": f"NOTICE-{department}-{decision.seq}",
         "type": NOTICE_TYPE,

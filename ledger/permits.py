@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from . import issuance, logchain
 from .certificate import validate_record
@@ -176,9 +176,10 @@ def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[
         return
     rows = []
     with ledger.engine.connect() as conn:
-        result = conn.execute(select(logchain.LogEntry.seq, logchain.LogEntry.entry_hash, logchain.LogEntry.body).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
-            logchain.LogEntry.seq > after_seq, logchain.LogEntry.body.contains('"issued":{')))  # type: ignore[union-attr]
+        entry = logchain.LogEntry
+        result = conn.execute(select(col(entry.seq), col(entry.entry_hash), col(entry.body)).where(
+            col(entry.log) == LOG_DECISIONS, col(entry.department_id) == department,
+            col(entry.seq) > after_seq, col(entry.body).contains('"issued":{')))
         for seq, entry_hash, text in result:
             issued = json.loads(text).get("issued")
             body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
@@ -197,7 +198,8 @@ def head_seq(ledger: Any, department: str) -> int:
 
     with ledger.engine.connect() as conn:
         return int(conn.execute(select(func.coalesce(func.max(logchain.LogEntry.seq), 0)).where(
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department)).scalar_one())
+            col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department)
+        ).scalar_one())
 
 
 def documents(ledger: Any, digests: Iterable[str]) -> list[dict[str, Any]]:
@@ -352,8 +354,8 @@ def check_links(ledger: Any, departments: Iterable[str]) -> list[LinkProblem]:
                                                 f"a decision with outcome {body.get('outcome')!r} says it issued "
                                                 f"{mark['certificate']}"))
         with ledger.engine.connect() as conn:
-            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(  # type: ignore[arg-type]
-                ProducedCertificate.department_id == dept))}
+            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(
+                col(ProducedCertificate.department_id) == dept))}
             # only certificates of a type some published rule set produces are opened: a claim inside any other
             # type is no permit a rule set issues (and opening every licence of an issuer would cost minutes)
             candidates = list(conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.cert_type).where(  # type: ignore[call-overload]

@@ -515,11 +515,12 @@ class _DepartmentReplay:
                                             and isinstance(b.get("input_digest"), str)])
         parsed = []
         for _, body in selected:
-            text = inputs.get(body.get("input_digest")) if body.get("format") == DECISION_FORMAT else None
-            if text is None:
+            digest = body.get("input_digest")
+            stored = inputs.get(digest) if body.get("format") == DECISION_FORMAT and isinstance(digest, str) else None
+            if stored is None:
                 continue
             try:
-                value = json_loads(text)
+                value = json_loads(stored)
             except ValueError:
                 continue
             if isinstance(value, dict):

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from .canonical import hex32, parse_hex32
 from .client import Ledger
@@ -43,8 +44,9 @@ class StoredCertificate:
 def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
     """Find a certificate of this ledger's store by digest, or by certificate id within a department."""
     with ledger.engine.connect() as conn:
-        query = select(Certificate.digest, Certificate.batch_root, Certificate.proof, Certificate.department_id,
-                       Certificate.certificate_id, Batch.state).join(Batch, Batch.root == Certificate.batch_root)  # type: ignore[arg-type]
+        query = select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.proof),
+                       col(Certificate.department_id), col(Certificate.certificate_id), col(Batch.state)).join(
+            Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
         else:

@@ -284,7 +284,7 @@ def credit_list(ledger: Any, department: str, *, applicant: str | None = None, a
     start, end = _day(since, "since"), _day(until, "until")
     if end <= start:
         raise InputError(f"the listing period {start} .. {end} is empty: until must be after since", field="until")
-    body = {"format": SUPERVISION_FORMAT, "kind": "credit_listing", "applicant_ref": ref,
+    body: dict[str, Any] = {"format": SUPERVISION_FORMAT, "kind": "credit_listing", "applicant_ref": ref,
             "reason": _code(reason, "reason"), "since": start, "until": end,
             "basis": dict(basis) if basis else None, "listed_at": _time_text(listed_at)}
     entry = _append(ledger, department, body)
@@ -813,7 +813,7 @@ class CreditBook:
         block to miss a listing (or a removal) the department had already recorded and anchored."""
         removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
                    if isinstance(e.body.get("listing"), dict)}
-        listings = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
+        listings: dict[str | None, _Entry] = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
         found = []
         for e in self.entries:
             if e.seq >= seq or e.block is None or e.block <= block + self.slack:
@@ -870,7 +870,7 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
                 fail("announcement_overlap", a.seq, None, f"announcement {a.seq} inspects again a stretch announcement "
                                                           f"{earlier.seq} covered: a second chance at the sample")
                 break
-    sampled = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
+    sampled: dict[tuple[Any, Any], Any] = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
                for s in d.body.get("sample", [])}
     for f in _find(entries, "inspection_finding"):
         s = sampled.get(((f.body.get("draw") or {}).get("seq"), f.body.get("case")))
@@ -905,7 +905,8 @@ def _check_draw(ledger: Any, entries: Sequence[_Entry], announcement: _Entry, dr
                 fail: Callable[[str, int | None, str | None, str], None]) -> None:
     target = announcement.body.get("target_block")
     actual = _block_hash(ledger, target) if isinstance(target, int) else None
-    if draw.body.get("target_block") != target or actual is None or draw.body.get("block_hash") != actual:
+    if not isinstance(target, int) or draw.body.get("target_block") != target or actual is None or \
+            draw.body.get("block_hash") != actual:
         fail("draw_mismatch", draw.seq, None, f"the draw used block hash {draw.body.get('block_hash')}, the chain's "
                                               f"block {target} has {actual}")
         return

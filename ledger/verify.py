@@ -26,7 +26,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
 from eth_utils import keccak
 from web3.exceptions import Web3Exception
@@ -454,7 +454,8 @@ class ChainView:
         deployed = int(self.chain.deployment.deployed_block)
         start = max(self._final_upto + 1, deployed)
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
-        deep, recent = dict(self._index[0]), {}
+        deep = dict(self._index[0])
+        recent: dict[CertKey, tuple[int, int, bytes]] = {}
         for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
         self._index, self._final_upto = (deep, recent), final_upto
@@ -469,7 +470,7 @@ class ChainView:
 
     def _status_topics(self) -> dict[bytes, int]:
         if not self._topics:
-            for item in self.chain.anchor.abi:
+            for item in self.chain.artifacts["CertificateAnchor"].abi:
                 if item.get("type") == "event" and item["name"] in _STATUS_EVENTS:
                     signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
@@ -821,7 +822,7 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
             " (hidden fields not checked)" if "valid_from" in doc.hidden or "valid_until" in doc.hidden else "")))
 
 
-def _is_department(value: Any) -> bool:
+def _is_department(value: object) -> TypeGuard[str]:
     """A department id as docs/format.md §6 defines it (1-32 printable ASCII characters)."""
     return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 

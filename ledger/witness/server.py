@@ -345,7 +345,7 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
             if url.path == "/key":
                 self._send(200, f"{witness.verifier}\n")
             elif url.path == "/checkpoint":
-                origin = (parse_qs(url.query).get("origin") or [None])[0]
+                origin = next(iter(parse_qs(url.query).get("origin", [])), None)
                 note = witness.latest(origin)
                 self._send(200, note) if note else self._send(404, "nothing cosigned for this origin\n")
             else:
