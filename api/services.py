@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from ledger.canonical import hex32, parse_hex32
 from ledger.client import Ledger
@@ -41,8 +42,8 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     if repeated:
         raise InputError(f"certificate ids repeat within the request: {repeated[:10]}", field="records")
     with ledger.engine.connect() as conn:
-        existing = sorted(r[0] for r in conn.execute(select(Certificate.certificate_id).where(  # type: ignore[call-overload]
-            Certificate.department_id == department, Certificate.certificate_id.in_(ids))))  # type: ignore[attr-defined]
+        existing = sorted(r[0] for r in conn.execute(select(col(Certificate.certificate_id)).where(
+            col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids))))
     if existing:
         raise InputError(f"certificate ids already issued by {department}: {existing[:10]}", field="records")
     out = io.StringIO()

@@ -43,7 +43,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from sqlalchemy import Column, DateTime, Engine, delete, select, update
 from pydantic import SecretStr
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from ._files import create_exclusive
 from .chain import Chain, department_id_bytes
@@ -279,8 +279,9 @@ class Authenticator:
         self.domain = urlsplit(self.audience).netloc
         if not self.domain:
             raise ConfigError(f"the gateway's public URL {self.audience!r} has no host; set LEDGER_API_PUBLIC_URL")
-        SQLModel.metadata.create_all(self.engine, tables=[AuthChallenge.__table__,  # type: ignore[attr-defined]
-                                                          RevokedToken.__table__])  # type: ignore[attr-defined]
+        # SQLModel sets __table__ on table classes at run time but does not declare it
+        tables = [AuthChallenge.__table__, RevokedToken.__table__]  # type: ignore[attr-defined]
+        SQLModel.metadata.create_all(self.engine, tables=tables)
 
     # -- the registry, read through a per-block cache -------------------------------------------------------
     def department(self, code: str) -> Department | None:
@@ -353,8 +354,8 @@ class Authenticator:
         if not department.active:
             raise PermissionDenied(f"department {row.department_id!r} is suspended by the council")
         with self.engine.begin() as conn:
-            used = conn.execute(update(AuthChallenge).where(  # type: ignore[arg-type]
-                AuthChallenge.id == challenge_id, AuthChallenge.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr,arg-type]
+            used = conn.execute(update(AuthChallenge).where(
+                col(AuthChallenge.id) == challenge_id, col(AuthChallenge.used_at).is_(None)).values(used_at=now))
         if used.rowcount != 1:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
         return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles),

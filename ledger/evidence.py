@@ -28,6 +28,7 @@ from typing import Any
 
 from eth_utils import keccak
 from sqlalchemy import select
+from sqlmodel import col
 
 from . import chainread
 from . import __version__
@@ -189,9 +190,9 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     from .store import Batch, BatchState, Certificate
 
     wanted = sha256_hex.lower().removeprefix("0x")
-    query = select(Certificate.digest, Certificate.sealed).join(  # type: ignore[call-overload]
-        Batch, Batch.root == Certificate.batch_root).where(
-        Batch.state == BatchState.CONFIRMED)  # type: ignore[arg-type]
+    query = select(col(Certificate.digest), col(Certificate.sealed)).join(
+        Batch, col(Batch.root) == Certificate.batch_root).where(
+        col(Batch.state) == BatchState.CONFIRMED)
     if department is not None:
         query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
     vault = ledger.vault

@@ -522,12 +522,12 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
         message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch._mapping["count"], SCHEMA_ID,
                                 department_id_bytes(batch.department_id))
         with ledger.engine.begin() as conn:
-            conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
+            conn.execute(update(Batch).where(col(Batch.root) == root_hex).values(
                 signer=account.address, signature="0x" + sign(account, message).hex()))
     tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
     with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(Batch.root == root_hex,  # type: ignore[arg-type]
-                                         Batch.state != BatchState.CONFIRMED).values(  # type: ignore[arg-type]
+        conn.execute(update(Batch).where(col(Batch.root) == root_hex,
+                                         col(Batch.state) != BatchState.CONFIRMED).values(
             state=BatchState.SUBMITTED, tx_hash=tx_hash))
     return tx_hash
 
@@ -740,8 +740,9 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
     vault = ledger.vault
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.proof,  # type: ignore[call-overload]
-                                       Certificate.batch_root).where(Certificate.digest.in_(wanted[i:i + 900]))).all()  # type: ignore[attr-defined]
+            rows = conn.execute(select(col(Certificate.digest), col(Certificate.sealed), col(Certificate.proof),
+                                       col(Certificate.batch_root)).where(
+                col(Certificate.digest).in_(wanted[i:i + 900]))).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
         for digest, sealed, proof, root in rows:

@@ -308,10 +308,10 @@ class Unanchored:
 
 def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
-    query = select(LogEntry.department_id, func.count(), func.min(LogEntry.seq)).where(  # type: ignore[call-overload]
-        LogEntry.log == log, LogEntry.state != EntryState.ANCHORED).group_by(LogEntry.department_id)
+    query = select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq))).where(
+        col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED).group_by(col(LogEntry.department_id))
     if department is not None:
-        query = query.where(LogEntry.department_id == department)
+        query = query.where(col(LogEntry.department_id) == department)
     out = []
     with ledger.engine.connect() as conn:
         for dept, count, first in conn.execute(query).all():

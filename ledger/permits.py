@@ -123,13 +123,13 @@ class Produced:
 
 def _unused_ids(ledger: Any, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
-    ids = Certificate.certificate_id
+    ids = col(Certificate.certificate_id)
     with ledger.engine.connect() as conn:
-        taken = set(conn.execute(select(ids).where(  # type: ignore[call-overload]
-            Certificate.department_id == department, ids.in_(wanted))).scalars())  # type: ignore[attr-defined]
+        taken = set(conn.execute(select(ids).where(
+            col(Certificate.department_id) == department, ids.in_(wanted))).scalars())
         for cid in list(taken):
-            taken.update(conn.execute(select(ids).where(  # type: ignore[call-overload]
-                Certificate.department_id == department, ids.like(f"{cid}-%"))).scalars())  # type: ignore[attr-defined]
+            taken.update(conn.execute(select(ids).where(
+                col(Certificate.department_id) == department, ids.like(f"{cid}-%"))).scalars())
     out = []
     for cid in wanted:
         candidate, n = cid, 1
@@ -299,8 +299,8 @@ def _statuses(ledger: Any, department: str, digests: Iterable[str]) -> dict[str,
     chain = ledger.chain
     out: dict[str, str] = {}
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(Certificate.digest, Certificate.batch_root, Batch.state).join(  # type: ignore[call-overload]
-            Batch, Batch.root == Certificate.batch_root).where(Certificate.digest.in_(list(digests)))).all()  # type: ignore[attr-defined]
+        rows = conn.execute(select(col(Certificate.digest), col(Certificate.batch_root), col(Batch.state)).join(
+            Batch, col(Batch.root) == Certificate.batch_root).where(col(Certificate.digest).in_(list(digests)))).all()
     anchored: dict[str, bool] = {}
     for digest, root, state in rows:
         if root not in anchored:
@@ -358,8 +358,9 @@ def check_links(ledger: Any, departments: Iterable[str]) -> list[LinkProblem]:
                 col(ProducedCertificate.department_id) == dept))}
             # only certificates of a type some published rule set produces are opened: a claim inside any other
             # type is no permit a rule set issues (and opening every licence of an issuer would cost minutes)
-            candidates = list(conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.cert_type).where(  # type: ignore[call-overload]
-                Certificate.department_id == dept, Certificate.cert_type.in_(sorted(types))))) if types else []  # type: ignore[attr-defined]
+            c = Certificate
+            candidates = list(conn.execute(select(col(c.digest), col(c.sealed), col(c.cert_type)).where(
+                col(c.department_id) == dept, col(c.cert_type).in_(sorted(types))))) if types else []
         statuses = _statuses(ledger, dept, issued)
         for digest, (seq, entry_hash, body) in issued.items():
             case = body.get("case_id")

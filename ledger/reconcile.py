@@ -283,8 +283,8 @@ _LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "a
 def _log_departments(ledger: Ledger) -> set[str]:
     """Departments with decision or access log rows in this database."""
     with ledger.engine.connect() as conn:
-        return set(conn.execute(select(logchain.LogEntry.department_id).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log.in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())  # type: ignore[attr-defined]
+        return set(conn.execute(select(col(logchain.LogEntry.department_id)).where(
+            col(logchain.LogEntry.log).in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())
 
 
 def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:

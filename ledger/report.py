@@ -101,15 +101,17 @@ def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[lis
                                                                              dict[str, dict[str, str]]]:
     """The rule sets the decisions cite (id, version, publication), and the reasons' display texts they carry."""
     from sqlalchemy import select
+    from sqlmodel import col
 
     from .decisions import RuleSetRecord
 
     texts: dict[str, dict[str, str]] = {}
     rows = []
     with ledger.engine.connect() as conn:
-        stored = {d: (i, v, b, doc) for d, i, v, b, doc in conn.execute(select(  # type: ignore[call-overload]
-            RuleSetRecord.digest, RuleSetRecord.rule_set_id, RuleSetRecord.version, RuleSetRecord.block_number,
-            RuleSetRecord.document).where(RuleSetRecord.digest.in_(list(digests))))}  # type: ignore[attr-defined]
+        r = RuleSetRecord
+        stored = {d: (i, v, b, doc) for d, i, v, b, doc in conn.execute(select(
+            col(r.digest), col(r.rule_set_id), col(r.version), col(r.block_number), col(r.document)).where(
+            col(r.digest).in_(list(digests))))}
     for digest, use in sorted(digests.items(), key=lambda kv: kv[1]["first_used"]):
         rule_set_id, version, block, document = stored.get(digest, (None, None, None, None))
         rows.append({"digest": digest, "rule_set_id": rule_set_id, "version": version, "published_block": block,

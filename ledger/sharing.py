@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Engine, select, update
-from sqlmodel import Field, SQLModel
+from sqlmodel import Field, SQLModel, col
 
 from . import accesslog, consent
 from .auth import Attempt, PermissionDenied, aware
@@ -151,7 +151,7 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
     if grant.revoked_at is not None:
         raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Grant).where(Grant.id == grant_id).values(  # type: ignore[arg-type]
+        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(
             revoked_at=now, revoked_by=signer))
     accesslog.record(ledger, certificate=grant.digest, issuer=issuer, action="grant-revoked", outcome="recorded",
                      actor=issuer, signer=signer, at=now, grant_id=grant_id, purpose=grant.purpose,

@@ -52,8 +52,8 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         else:
             if department is None:
                 raise InputError("give a certificate digest (0x + 64 hex digits), or an id with its department")
-            row = conn.execute(query.where(Certificate.certificate_id == digest_or_id,  # type: ignore[arg-type]
-                                           Certificate.department_id == department)).first()  # type: ignore[arg-type]
+            row = conn.execute(query.where(col(Certificate.certificate_id) == digest_or_id,
+                                           col(Certificate.department_id) == department)).first()
     if row is None:
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
     if row[5] != BatchState.CONFIRMED:
@@ -71,7 +71,7 @@ def _record(ledger: Ledger, cert: StoredCertificate, action: str, detail: bytes,
         conn.execute(insert(StatusChange).values(digest=hex32(cert.digest), action=action, detail=hex32(detail),
                                                  tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
                                                  note_sealed=sealed))
-        conn.execute(update(Certificate).where(Certificate.digest == hex32(cert.digest)).values(  # type: ignore[arg-type]
+        conn.execute(update(Certificate).where(col(Certificate.digest) == hex32(cert.digest)).values(
             status=new_status, superseded_by=superseded_by))
     return tx_hash
 

@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from . import logchain
 from .canonical import canonical_json
@@ -175,10 +176,10 @@ def _append(ledger: Any, department: str, body: dict[str, Any], *, anchor: bool 
     if anchor:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
         with ledger.engine.connect() as conn:
-            block = conn.execute(select(LogAnchor.block_number).join(  # type: ignore[call-overload]
-                LogEntry, LogEntry.batch_root == LogAnchor.root).where(
-                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
-                LogEntry.seq == entry.seq)).scalar()
+            block = conn.execute(select(col(LogAnchor.block_number)).join(
+                LogEntry, col(LogEntry.batch_root) == LogAnchor.root).where(
+                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department,
+                col(LogEntry.seq) == entry.seq)).scalar()
     return _Entry(entry.seq, entry.entry_hash, body, block)
 
 
