@@ -82,12 +82,11 @@ def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] |
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
     verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
     from-memory form."""
-    if (document is None) == (digest is None):
-        raise InputError("send either the certificate document or its digest", field="document")
     digest_only = document is None
-    if document is None:
-        assert digest is not None
+    if document is None and digest is not None:
         document = export_document(ledger, hex32(parse_hex32(digest)))
+    elif document is None or digest is not None:
+        raise InputError("send either the certificate document or its digest", field="document")
     if refresh:
         fresh_head(view)
     return public_fields(verify_certificate(document, view), digest_only=digest_only)

@@ -1,8 +1,8 @@
 """Provenance ledger: government certificates and approval decisions, anchored on a permissioned EVM chain.
 
 The public surface: :class:`Ledger` (open the chain, store and keys), the modules ``issuance``, ``verify``,
-``status``, ``departments``, ``council`` (one council member's side of governance), ``certificate``, ``erasure``, ``vc``, and
-the error hierarchy rooted at :class:`LedgerError`.
+``status``, ``departments``, ``council`` (one council member's side of governance), ``certificate``, ``erasure``,
+``vc``, and the error hierarchy rooted at :class:`LedgerError`.
 """
 
 from .client import Ledger

@@ -6,10 +6,10 @@
    chain id, a random nonce, the issue time, the expiry and the registry contract (resource, EIP-681 URI).
 2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``. The
    stored text must name *this* gateway (domain and URI = its ``audience``), this chain and registry, the
-   challenge's department and nonce, the account that signed it, and must not have expired: a challenge issued by another gateway, even one
-   sharing this database, is refused. The signature must recover to the department's *current* key and the
-   department must be active. The challenge is consumed atomically (one UPDATE ... WHERE used_at IS NULL), so
-   a replayed signature is refused.
+   challenge's department and nonce, the account that signed it, and must not have expired: a challenge issued
+   by another gateway, even one sharing this database, is refused. The signature must recover to the
+   department's *current* key and the department must be active. The challenge is consumed atomically (one
+   UPDATE ... WHERE used_at IS NULL), so a replayed signature is refused.
 3. The token is ``plt1.<payload>.<mac>``: a base64url JSON payload (department, signer address, jti, issue and
    expiry times, chain id, audience) and its HMAC-SHA256 under the gateway secret. A token whose audience is
    another gateway is refused, even when both gateways share the secret.
@@ -51,7 +51,7 @@ from .config import secret_env
 from .departments import Department, get_department
 from .errors import ConfigError, InputError, LedgerError, NotFoundError
 
-TOKEN_PREFIX = "plt1"
+TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_SECRET_BYTES = 32

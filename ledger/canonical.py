@@ -47,7 +47,7 @@ _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = "0" * 19
 _LONG_RUN_BYTES = b"0" * 19
 
-_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C encoder, no ASCII escaping
+_json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256
 
 

@@ -319,7 +319,7 @@ class Chain:
             self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, receipt["blockNumber"])
         except (ContractCustomError, ContractLogicError) as exc:
             return str(self._revert_error(exc, None))
-        except Exception:  # noqa: BLE001 - best effort diagnosis only
+        except Exception:  # noqa: BLE001, S110 - best effort diagnosis only
             pass
         return "reason unknown"
 

@@ -60,7 +60,8 @@ __all__ = [
 ]
 
 # pl-decision/2: the certificates a decision rests on are facts the ledger established (facts.py), recorded with
-# the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay refuses it.
+# the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay
+# refuses it.
 DECISION_FORMAT = "pl-decision/2"
 APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlmodel import col
 
@@ -73,7 +73,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     ``attachment_sha256`` names the attachment (an arbitrary file's SHA-256) the bundle is evidence for.
     ``status_lookup`` ("herd" or "direct", default the settings') is how the status is read (docs/privacy.md).
     """
-    doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+    doc = source if isinstance(source, CertificateDocument) else load_document(source)
     if reveal is not None:
         doc = doc.present(reveal)
     chain = ledger.chain

@@ -258,7 +258,7 @@ def _finish(ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO 
     result.count += len(built.digests)
     result.transactions.append(anchor["tx_hash"])
     if out is not None:
-        for i, digest in enumerate(built.digests):
+        for i in range(len(built.digests)):
             doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
             out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     if progress is not None:
@@ -432,8 +432,8 @@ _CERT_COLUMNS = ("digest", "batch_root", "leaf_index", "certificate_id", "depart
 def _insert_certificates_sql(paramstyle: str) -> str:
     """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work)."""
     mark = "?" if paramstyle == "qmark" else "%s"
-    return (f"INSERT INTO {Certificate.__tablename__} ({', '.join(_CERT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_CERT_COLUMNS))})")
+    columns, marks = ", ".join(_CERT_COLUMNS), ", ".join([mark] * len(_CERT_COLUMNS))
+    return f"INSERT INTO {Certificate.__tablename__} ({columns}) VALUES ({marks})"  # noqa: S608 - no input in it
 
 
 def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:

@@ -18,8 +18,8 @@ transaction as the entries' proofs (a transactional outbox)::
 
     prepared -> submitted -> anchored          (entries: pending -> submitted -> anchored)
 
-After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the chain
-has the root, otherwise sent again.
+After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the
+chain has the root, otherwise sent again.
 
 :func:`check_log` compares the database with itself and with the chain's ``LogBatchAnchored`` events, so rows the
 database lost are still found through the anchored ranges. ``docs/decisions.md`` describes every discrepancy kind.

@@ -157,7 +157,8 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
                      actor=issuer, signer=signer, at=now, grant_id=grant_id, purpose=grant.purpose,
                      detail=f"grant to {grant.grantee} revoked")
     updated = _load(ledger, grant_id)
-    assert updated is not None
+    if updated is None:
+        raise NotFoundError(f"grant {grant_id} was deleted while it was being revoked; list the grants again")
     return updated
 
 

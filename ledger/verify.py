@@ -28,7 +28,7 @@ from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any, TypeGuard
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3.exceptions import Web3Exception
 
 from . import chainread
@@ -339,7 +339,8 @@ class ChainView:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
         filtered by the department's topic only (the contract stamps each status event with the department whose
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
-        per view and brought up to a later head incrementally; the blocks that are not final yet (chainread.Finality) are read again."""
+        per view and brought up to a later head incrementally; the blocks that are not final yet
+        (chainread.Finality) are read again."""
         dept = department_id_bytes(department)
         stream = self._streams.get(dept)
         if stream is not None and head <= stream.synced:
@@ -663,7 +664,7 @@ def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument]
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
     checks = _Checks()
     try:
-        doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+        doc = source if isinstance(source, CertificateDocument) else load_document(source)
     except InputError as exc:
         checks.add("format", False, str(exc))
         checks.skip_rest("the document could not be read")

@@ -1798,7 +1798,7 @@ def rule_set_problem(document: dict[str, Any]) -> None:
     rule_text(document.get("default_legal_basis"), "default_legal_basis")
     rule_text(document.get("review"), "review")
     texts = document.get("reason_texts")
-    if texts is not None:
+    if texts is not None:  # noqa: SIM102 - the check below is long enough on its own
         if not isinstance(texts, dict) or not all(
                 reason in reasons and isinstance(words, dict) and words and all(
                     language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500

@@ -161,7 +161,8 @@ def _inspectors(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace) -> int:
     since, until = moment("--since", args.since), moment("--until", args.until)
-    assert since is not None and until is not None
+    if since is None or until is None:
+        raise InputError("an announcement needs --since and --until")
     with open_ledger(args) as ledger:
         print_json(supervision.announce_inspection(ledger, args.department, since=since, until=until, rate=args.rate,
                                                    inspectors=args.inspectors, target_block=args.target_block,

@@ -57,7 +57,7 @@ class Cosigned:
     note: str  # the checkpoint text with the witness's cosignature line
 
 
-WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"
+WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"  # noqa: S105 - a variable name
 
 
 class WitnessStore:
@@ -110,7 +110,7 @@ class WitnessStore:
         os.replace(tmp, self.directory / "state.json")  # atomic: a crash leaves the old or the new state
 
     def lock(self) -> Any:
-        handle = open(self.directory / "state.lock", "w")
+        handle = open(self.directory / "state.lock", "w")  # noqa: SIM115 - the caller holds the lock through it
         fcntl.flock(handle, fcntl.LOCK_EX)
         return handle
 
