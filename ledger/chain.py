@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ ROLE_AUDITOR = 4
 ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
 CONTRACT_VERSIONS = {"registry": "2.0.0", "anchor": "2.0.0", "log": "2.0.0"}
 _VERSION_REASONS = {
     "registry": "proposals that expire, signed approvals, council changes: docs/governance.md",
@@ -336,9 +334,6 @@ class Chain:
                 continue
         raise ChainError(f"{fn.fn_name} from {account.address} was dropped {SEND_ATTEMPTS} times")
 
-    def confirmed(self, receipt: Any, confirmations: int) -> bool:
-        return self.block_number() >= int(receipt["blockNumber"]) + confirmations
-
     def _revert_error(self, exc: Exception, fn: Any) -> ChainError:
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
@@ -411,5 +406,3 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     return w3
 
-
-Callback = Callable[[int], None]

@@ -13,7 +13,6 @@ supervision module records them, each is ``{"recorded": false}`` and the page sa
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -128,8 +127,8 @@ def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[lis
 
 
 def supervision_sections(ledger: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
-    """The supervision sections of the report, from ``ledger.supervision`` when it exists and offers
-    ``report_sections(ledger, department, since, until)``; otherwise each is ``{"recorded": False}``.
+    """The supervision sections of the report, from ``supervision.report_sections``; a section it does not
+    return is ``{"recorded": False}``.
 
     Shapes (every field optional except ``recorded``)::
 
@@ -140,18 +139,10 @@ def supervision_sections(ledger: Any, department: str, since: datetime, until: d
                       "draws": [{"draw_id": str, "rate": float, "population": int, "drawn": int, "block": int}],
                       "findings": [{"code": str, "count": int}]}
     """
-    absent = {"commitments": {"recorded": False}, "inspections": {"recorded": False}}
-    try:
-        module = importlib.import_module(f"{__package__}.supervision")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.supervision":
-            raise
-        return absent
-    sections = getattr(module, "report_sections", None)
-    if sections is None:
-        return absent
-    found = sections(ledger, department, since, until)
-    return {name: found.get(name) or {"recorded": False} for name in absent}
+    from .supervision import report_sections
+
+    found = report_sections(ledger, department, since, until)
+    return {name: found.get(name) or {"recorded": False} for name in ("commitments", "inspections")}
 
 
 def build_report(ledger: Any, department: str, start: str | date, end: str | date, *,

@@ -134,11 +134,7 @@ def _import_models() -> None:
     import importlib
 
     for module in ("ledger.logchain", "ledger.decisions", "ledger.accesslog", "ledger.permits"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:
-                raise
+        importlib.import_module(module)
 
 
 SQLITE_CACHE_KIB = 128 * 1024
