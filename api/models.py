@@ -122,7 +122,7 @@ class TokenPublic(SQLModel):
         "department": "MKT", "signer": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
         "roles": ["issuer", "verifier"]}]})
     access_token: str
-    token_type: str = "bearer"
+    token_type: str = "bearer"  # noqa: S105 - the OAuth 2.0 token type, not a secret
     expires_at: datetime
     department: str
     signer: str

@@ -103,7 +103,8 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
+    if not isinstance(exc, RequestValidationError):  # registered for RequestValidationError only
+        raise exc
     errors = [FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")),
                          code=e.get("type")) for e in exc.errors()]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
@@ -111,7 +112,8 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, StarletteHTTPException)
+    if not isinstance(exc, StarletteHTTPException):  # registered for StarletteHTTPException only
+        raise exc
     slug = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
             409: "conflict", 422: "invalid-input", 429: "rate-limited"}.get(exc.status_code, "internal-error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
@@ -121,7 +123,8 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RateLimited)
+    if not isinstance(exc, RateLimited):  # registered for RateLimited only
+        raise exc
     return problem("rate-limited", str(exc), request, retry_after=exc.retry_after,
                    headers={"Retry-After": str(exc.retry_after)})
 

@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from ledger.formats.canonical import hex32, parse_hex32
 from ledger.client import Ledger
@@ -41,8 +42,8 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     if repeated:
         raise InputError(f"certificate ids repeat within the request: {repeated[:10]}", field="records")
     with ledger.engine.connect() as conn:
-        existing = sorted(r[0] for r in conn.execute(select(Certificate.certificate_id).where(  # type: ignore[call-overload]
-            Certificate.department_id == department, Certificate.certificate_id.in_(ids))))  # type: ignore[attr-defined]
+        existing = sorted(r[0] for r in conn.execute(select(col(Certificate.certificate_id)).where(
+            col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids))))
     if existing:
         raise InputError(f"certificate ids already issued by {department}: {existing[:10]}", field="records")
     out = io.StringIO()
@@ -117,12 +118,11 @@ def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] |
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
     verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
     from-memory form."""
-    if (document is None) == (digest is None):
-        raise InputError("send either the certificate document or its digest", field="document")
     digest_only = document is None
-    if document is None:
-        assert digest is not None
+    if document is None and digest is not None:
         document = export_document(ledger, hex32(parse_hex32(digest)))
+    elif document is None or digest is not None:
+        raise InputError("send either the certificate document or its digest", field="document")
     if refresh:
         fresh_head(view)
     return public_fields(verify_certificate(document, view), digest_only=digest_only)

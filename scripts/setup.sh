@@ -29,11 +29,18 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   python3 -m venv .venv
 fi
-py_stamp=$(stamp_of pyproject.toml)
+# The Python dependencies, test tools included, are pinned with their hashes in requirements.lock (regenerate it
+# after changing pyproject.toml's dependencies: pip-compile --extra=test --generate-hashes --strip-extras
+# --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml); the project itself goes in
+# editable, without dependencies of its own choosing.
+py_stamp=$(stamp_of pyproject.toml requirements.lock)
 if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
-  echo "setup: pip install -e .[test]" >&2
-  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-  .venv/bin/python -m pip install -q -e ".[test]" 2>&1 | grep -v "^WARNING: Location" || true
+  echo "setup: pip install -r requirements.lock, then -e . --no-deps" >&2
+  quiet() { grep -v "^WARNING: Location" || true; }
+  .venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet || true  # an older pip also reads the lock
+  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock 2>&1 | quiet
+  .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | quiet
+  .venv/bin/python -m pip check >&2 # fail loudly if the lock and pyproject.toml disagree
   .venv/bin/python -c "import ledger, web3, solcx, fastapi" # fail loudly if the install did not work
   echo "$py_stamp" > .venv/.pl-stamp
 fi

@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# Run every test: forge (unit, fuzz, invariant, gas snapshot check), then pytest against the real anvil with
-# SQLite and, side by side, against a real PostgreSQL server. Installs what it needs first.
+# Run every check: ruff, ruff format, mypy and forge fmt first, then forge (unit, fuzz, invariant, gas snapshot
+# check), then pytest against the real anvil with SQLite and, side by side, against a real PostgreSQL server.
+# Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh --system
 export PATH="$PWD/.venv/bin:$PATH"
 forge=node_modules/@foundry-rs/forge-linux-amd64/bin/forge
 
-echo "== ruff (undefined names, unused imports, syntax)"
-ruff check --select F,E9 ledger api scripts tests bench
+# Habits a tool checks, first: lint, format, types (configured in pyproject.toml), Solidity format.
+echo "== ruff check"
+ruff check ledger api scripts tests bench
+echo "== ruff format --check"
+ruff format --check ledger api scripts tests bench
+echo "== mypy (strict on the format, crypto and verification modules)"
+mypy
+echo "== forge fmt --check"
+$forge fmt --check
 echo "== lint-imports (the layers of ledger/: import-linter contracts in pyproject.toml, docs/architecture.md)"
 lint-imports
 

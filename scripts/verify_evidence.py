@@ -1812,7 +1812,7 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         for language, words in review_texts.items():
             rule_text(words, f"review_texts.{language}")
     texts = document.get("reason_texts")
-    if texts is not None:
+    if texts is not None:  # noqa: SIM102 - the check below is long enough on its own
         if not isinstance(texts, dict) or not all(
                 reason in reasons and isinstance(words, dict) and words and all(
                     language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500

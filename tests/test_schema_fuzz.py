@@ -51,14 +51,14 @@ def test_no_5xx_and_no_schema_violation(api_schema: Any, ledger: Ledger, fuzz_de
     for result in api_schema.get_all_operations():
         operation = result.ok()
         operations += 1
-        signs_out = operation.path == "/auth/logout"  # noqa: B023 - read by run() within this iteration only
+        signs_out = operation.path == "/auth/logout"  # read by run() within this iteration only
 
         @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
                   suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy())
         def run(case: Any) -> None:
             # signing out spends a token: that operation gets one of its own each time
-            own = login(make_client(ledger, Clock()), ledger, fuzz_department) if signs_out else token
+            own = login(make_client(ledger, Clock()), ledger, fuzz_department) if signs_out else token  # noqa: B023
             for headers in (bearer(own), {}):
                 case.call_and_validate(headers={**(case.headers or {}), **headers},
                                        checks=[not_a_server_error, response_schema_conformance])

@@ -22,7 +22,7 @@ Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate di
                              examples=[DIGEST_EXAMPLE])]
 
 
-_ASSERTION_EXAMPLE = {
+_ASSERTION_EXAMPLE: dict[str, Any] = {
     "assertion": {"type": consent.ASSERTION_TYPE, "provider": "gov-id-app", "subject": "440300198001010000",
                   "assurance": "substantial",
                   "audience": "provenance-ledger:31337:0x5fbdb2315678afecb367f032d93f642f64180aa3",

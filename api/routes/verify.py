@@ -54,12 +54,13 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
         # A certificate-sized document (tens of fields, well under a millisecond) is answered on the event loop
         # with no thread hand-off; a bigger one goes to a worker thread, so a flood of them cannot stall the loop
         # that every other request needs (their size is bounded anyway: models.MAX_DOCUMENT_VALUES).
-        on_loop = services.small_document(body.document)
+        document = body.document
+        on_loop = services.small_document(document)
 
         async def fast() -> dict[str, Any] | None:
             if on_loop:
-                return services.fast_public_report(view, body.document)  # type: ignore[arg-type]
-            return await anyio.to_thread.run_sync(services.fast_public_report, view, body.document,
+                return services.fast_public_report(view, document)
+            return await anyio.to_thread.run_sync(services.fast_public_report, view, document,
                                                   limiter=heavy_limiter(request.app.state))
 
         report = await fast()

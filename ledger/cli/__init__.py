@@ -21,13 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", help="data directory (default $LEDGER_DATA_DIR or ./.ledger)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in GROUPS:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(commands)
+        importlib.import_module(name).register(commands)
     return parser
 
 

@@ -163,7 +163,8 @@ def _inspectors(args: argparse.Namespace) -> int:
 
 def _announce(args: argparse.Namespace) -> int:
     since, until = moment("--since", args.since), moment("--until", args.until)
-    assert until is not None
+    if until is None:
+        raise InputError("an announcement needs --until (and --since for a department's first period)")
     with open_ledger(args) as ledger:
         if since is None:
             since = supervision.next_period_start(ledger, args.department)

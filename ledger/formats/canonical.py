@@ -47,7 +47,7 @@ _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN = "0" * 19
 _LONG_RUN_BYTES = b"0" * 19
 
-_json_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  # C encoder, no ASCII escaping
+_json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256
 
 
@@ -78,7 +78,7 @@ def json_loads(text: str | bytes) -> Any:
     """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree."""
     if _fast_loads is None:
         return json.loads(text)
-    if type(text) is str:
+    if isinstance(text, str):
         long_number = _LONG_RUN in text.translate(_DIGITS_TO_ZERO)
     else:
         long_number = _LONG_RUN_BYTES in bytes(text).translate(_DIGITS_TO_ZERO_BYTES)

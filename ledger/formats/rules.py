@@ -300,7 +300,7 @@ def _optional_text(value: Any, where: str) -> str | None:
     return value
 
 
-class _StrictYamlLoader(yaml.SafeLoader):
+class _StrictYamlLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no type hints: SafeLoader is Any
     """Safe YAML loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
 
 
@@ -368,7 +368,7 @@ def _check_keys(doc: Mapping[str, Any], allowed: set[str], required: set[str], w
 def _check_outcome(value: Any, where: str) -> str:
     if value not in OUTCOMES:
         raise InputError(f"{where}: unknown outcome {value!r}; use one of {list(OUTCOMES)}")
-    return value
+    return str(value)
 
 
 def _check_reason(value: Any, where: str) -> str:
@@ -441,7 +441,7 @@ def _compile_condition(node: Any, where: str) -> _Condition:
 
 def _all_of(parts: tuple[_Condition, ...]) -> _Condition:
     def check(d: Mapping[str, Any]) -> bool:
-        for part in parts:
+        for part in parts:  # noqa: SIM110 - a plain loop: no generator per evaluation
             if not part(d):
                 return False
         return True
@@ -450,7 +450,7 @@ def _all_of(parts: tuple[_Condition, ...]) -> _Condition:
 
 def _any_of(parts: tuple[_Condition, ...]) -> _Condition:
     def check(d: Mapping[str, Any]) -> bool:
-        for part in parts:
+        for part in parts:  # noqa: SIM110 - a plain loop: no generator per evaluation
             if part(d):
                 return True
         return False
@@ -492,7 +492,7 @@ def _getter(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
 
 def _mapping_only(value: Any) -> Mapping[str, Any]:
     if type(value) is dict or isinstance(value, Mapping):
-        return value  # type: ignore[no-any-return]
+        return value
     raise TypeError("not a mapping")
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -38,7 +37,6 @@ ROLE_AUDITOR = 4
 ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACTS = ("DepartmentRegistry", "CertificateAnchor", "BatchLog")
 CONTRACT_VERSIONS = {"registry": "2.0.0", "anchor": "2.0.0", "log": "2.0.0"}
 _VERSION_REASONS = {
     "registry": "proposals that expire, signed approvals, council changes: docs/governance.md",
@@ -184,9 +182,12 @@ class Chain:
         self.gas_price = gas_price
         self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)
-        self.registry = w3.eth.contract(address=deployment.registry, abi=self.artifacts["DepartmentRegistry"].abi)
-        self.anchor = w3.eth.contract(address=deployment.anchor, abi=self.artifacts["CertificateAnchor"].abi)
-        self.log = w3.eth.contract(address=deployment.log, abi=self.artifacts["BatchLog"].abi)
+        self.registry = w3.eth.contract(address=Web3.to_checksum_address(deployment.registry),
+                                      abi=self.artifacts["DepartmentRegistry"].abi)
+        self.anchor = w3.eth.contract(address=Web3.to_checksum_address(deployment.anchor),
+                                      abi=self.artifacts["CertificateAnchor"].abi)
+        self.log = w3.eth.contract(address=Web3.to_checksum_address(deployment.log),
+                                   abi=self.artifacts["BatchLog"].abi)
         self._nonces: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -339,7 +340,7 @@ class Chain:
             self.w3.eth.call({"from": tx["from"], "to": tx["to"], "data": tx["input"]}, receipt["blockNumber"])
         except (ContractCustomError, ContractLogicError) as exc:
             return str(self._revert_error(exc, None))
-        except Exception:  # noqa: BLE001 - best effort diagnosis only
+        except Exception:  # noqa: BLE001, S110 - best effort diagnosis only
             pass
         return "reason unknown"
 
@@ -355,9 +356,6 @@ class Chain:
             except TransactionDropped:
                 continue
         raise ChainError(f"{fn.fn_name} from {account.address} was dropped {SEND_ATTEMPTS} times")
-
-    def confirmed(self, receipt: Any, confirmations: int) -> bool:
-        return self.block_number() >= int(receipt["blockNumber"]) + confirmations
 
     def _revert_error(self, exc: Exception, fn: Any) -> ChainError:
         data = getattr(exc, "data", None)
@@ -397,7 +395,10 @@ class Chain:
                 raise ChainError(f"deploying {name} failed: {exc}") from exc
             if receipt["status"] != 1:
                 raise ChainError(f"deploying {name} reverted; check the council addresses and threshold")
-            addresses[name] = receipt["contractAddress"]
+            address = receipt["contractAddress"]
+            if address is None:
+                raise ChainError(f"deploying {name} created no contract; check the node and the compiled bytecode")
+            addresses[name] = address
             first_block = first_block or int(receipt["blockNumber"])
             nonce += 1
         genesis = w3.eth.get_block(0)["hash"]
@@ -428,5 +429,3 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     return w3
 
-
-Callback = Callable[[int], None]

@@ -206,7 +206,7 @@ class EmbeddedNode:
             had_state = self.state_file.exists()
             port = _free_port(self._previous_port())
             url = f"http://127.0.0.1:{port}"
-            log = open(self.chain_dir / "anvil.log", "ab")
+            log = open(self.chain_dir / "anvil.log", "ab")  # noqa: SIM115 - the node writes to it while it runs
             self._process = subprocess.Popen(
                 [str(tool_path("anvil", self.anvil)), "--port", str(port), "--state", str(self.state_file), *ANVIL_FLAGS],
                 stdout=log,

@@ -142,9 +142,9 @@ def shipped_artifacts() -> dict[str, Artifact]:
 def contract_artifacts() -> dict[str, Artifact]:
     """The contracts this ledger deploys and talks to: the shipped ones, unless this is a source checkout whose
     contracts/src no longer matches them (a developer changed a contract): then a fresh compile."""
-    if CONTRACTS_DIR.is_dir() and any(CONTRACTS_DIR.glob("*.sol")):
-        if _source_digests(_sources()) != _shipped_sources_or_none():
-            return compile_contracts()
+    if (CONTRACTS_DIR.is_dir() and any(CONTRACTS_DIR.glob("*.sol"))
+            and _source_digests(_sources()) != _shipped_sources_or_none()):
+        return compile_contracts()
     return shipped_artifacts()
 
 

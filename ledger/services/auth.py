@@ -6,10 +6,10 @@
    chain id, a random nonce, the issue time, the expiry and the registry contract (resource, EIP-681 URI).
 2. The department signs it with its registered key (EIP-191 ``personal_sign``) and calls ``exchange``. The
    stored text must name *this* gateway (domain and URI = its ``audience``), this chain and registry, the
-   challenge's department and nonce, the account that signed it, and must not have expired: a challenge issued by another gateway, even one
-   sharing this database, is refused. The signature must recover to the department's *current* key and the
-   department must be active. The challenge is consumed atomically (one UPDATE ... WHERE used_at IS NULL), so
-   a replayed signature is refused.
+   challenge's department and nonce, the account that signed it, and must not have expired: a challenge issued
+   by another gateway, even one sharing this database, is refused. The signature must recover to the
+   department's *current* key and the department must be active. The challenge is consumed atomically (one
+   UPDATE ... WHERE used_at IS NULL), so a replayed signature is refused.
 3. The token is ``plt1.<payload>.<mac>``: a base64url JSON payload (department, signer address, jti, issue and
    expiry times, chain id, audience) and its HMAC-SHA256 under the gateway secret. A token whose audience is
    another gateway is refused, even when both gateways share the secret.
@@ -43,6 +43,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from sqlalchemy import Engine, delete, select, update
 from pydantic import SecretStr
+from sqlmodel import col
 
 from ..storage._files import create_exclusive
 from ..onchain.chain import Chain, department_id_bytes
@@ -51,7 +52,7 @@ from .departments import Department, get_department
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError
 from ..storage.models import AuthChallenge, RevokedToken, aware
 
-TOKEN_PREFIX = "plt1"
+TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
 DEFAULT_CHALLENGE_TTL = timedelta(minutes=5)
 MIN_SECRET_BYTES = 32
@@ -322,8 +323,8 @@ class Authenticator:
         if not department.active:
             raise PermissionDenied(f"department {row.department_id!r} is suspended by the council")
         with self.engine.begin() as conn:
-            used = conn.execute(update(AuthChallenge).where(  # type: ignore[arg-type]
-                AuthChallenge.id == challenge_id, AuthChallenge.used_at.is_(None)).values(used_at=now))  # type: ignore[union-attr,arg-type]
+            used = conn.execute(update(AuthChallenge).where(
+                col(AuthChallenge.id) == challenge_id, col(AuthChallenge.used_at).is_(None)).values(used_at=now))
         if used.rowcount != 1:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
         return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles),

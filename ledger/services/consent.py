@@ -427,7 +427,8 @@ def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now
     _log(ledger, row, "consent-withdrawn", now, f"consent {row.id} withdrawn by the data subject "
                                                 f"({subject.provider}/{subject.assurance})")
     updated = load(ledger, consent_id)
-    assert updated is not None
+    if updated is None:
+        raise NotFoundError(f"consent {consent_id} was deleted while it was being withdrawn; list the consents again")
     return updated
 
 

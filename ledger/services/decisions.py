@@ -30,6 +30,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from . import issuance, logchain, permits
 from ..formats.canonical import hex32, parse_hex32
@@ -60,7 +61,8 @@ __all__ = [
 ]
 
 # pl-decision/2: the certificates a decision rests on are facts the ledger established (facts.py), recorded with
-# the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay refuses it.
+# the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay
+# refuses it.
 DECISION_FORMAT = "pl-decision/2"
 APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"
@@ -489,9 +491,9 @@ def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]
 
     needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
-            LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
-            LogEntry.body.contains(needle)).order_by(LogEntry.seq)).all()  # type: ignore[union-attr]
+        rows = conn.execute(select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
+            col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department,
+            col(LogEntry.body).contains(needle)).order_by(col(LogEntry.seq))).all()
     found = []
     for seq, entry_hash, text in rows:
         body = json.loads(text)
@@ -568,7 +570,7 @@ def record_human_decision(ledger: Any, department: str, case_id: str, service_it
         if outcome == "approve":
             permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
-    body = {
+    body: dict[str, Any] = {
         "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
         "applicant_ref": applicant_reference(ledger, department, applicant_ref),
         "input_digest": input_digest, "certificates": certificates, "rule_set": rules_digest, "engine": None,
@@ -669,10 +671,10 @@ def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str
         if not isinstance(application, Mapping):
             raise InputError("an application must be a JSON object", line=number)
         item = application.get("service_item")
-        rules = rule_sets.get(item) if isinstance(item, str) else None
-        rules = rules or rule_sets.get("*")
-        if rules is None:
+        chosen = (rule_sets.get(item) if isinstance(item, str) else None) or rule_sets.get("*")
+        if chosen is None:
             raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
+        rules = chosen
         identity = application.get("applicant_ref")
         plain = {k: v for k, v in application.items() if k != "applicant_ref"}
         try:

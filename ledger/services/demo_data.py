@@ -1,6 +1,7 @@
 """Deterministic demo data: service items and decision inputs that look like the real published population.
 
-Shares follow the "all items (4,427)" column of the 2023 Shenzhen study (service-item attribute codes and shares as published with the study).
+Shares follow the "all items (4,427)" column of the 2023 Shenzhen study (service-item attribute codes and shares
+as published with the study).
 Every function takes a seed and uses its own ``random.Random``; the module never touches global randomness.
 
 Attribute names (snake_case) and the study's table rows they stand for; values are the study's codes:

@@ -27,6 +27,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, text, update
+from sqlmodel import col
 
 from . import logchain
 from ..formats.canonical import hex32
@@ -138,7 +139,7 @@ def reclaim(ledger: Ledger) -> str | None:
 
 def is_erased(ledger: Ledger, digest: str) -> bool:
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(Certificate.sealed).where(Certificate.digest == digest)).scalar()  # type: ignore[arg-type]
+        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
     if sealed is None:
         raise LedgerError(f"certificate {digest} is not in this ledger's store; give the digest of a stored one")
     return bytes(sealed) == ERASED

@@ -26,8 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from sqlalchemy import select
+from sqlmodel import col
 
 from ..onchain import chainread
 from ..formats import checks as checks_core
@@ -72,7 +73,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     ``attachment_sha256`` names the attachment (an arbitrary file's SHA-256) the bundle is evidence for.
     ``status_lookup`` ("herd" or "direct", default the settings') is how the status is read (docs/privacy.md).
     """
-    doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+    doc = source if isinstance(source, CertificateDocument) else load_document(source)
     if reveal is not None:
         doc = doc.present(reveal)
     chain = ledger.chain
@@ -189,9 +190,9 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     from ..storage.store import Batch, BatchState, Certificate
 
     wanted = sha256_hex.lower().removeprefix("0x")
-    query = select(Certificate.digest, Certificate.sealed).join(  # type: ignore[call-overload]
-        Batch, Batch.root == Certificate.batch_root).where(
-        Batch.state == BatchState.CONFIRMED)  # type: ignore[arg-type]
+    query = select(col(Certificate.digest), col(Certificate.sealed)).join(
+        Batch, col(Batch.root) == Certificate.batch_root).where(
+        col(Batch.state) == BatchState.CONFIRMED)
     if department is not None:
         query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
     vault = ledger.vault
@@ -694,7 +695,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     root = _b(entry.batch_root)
     event = _log_event(chain, department, root)
     if rule_set is not None:
-        published = _rule_set_event(chain, _b(rule_digest))
+        published = _rule_set_event(chain, rule_set.digest)
     if event is None or (rule_set is not None and published is None):
         raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
                          "for this decision; try again once the chain settles")

@@ -154,16 +154,16 @@ def _unverifiable(digest: str | None, why: str, block: int | None) -> Certificat
 
 
 def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
-    fields = document.get("fields") if isinstance(document.get("fields"), Mapping) else {}
-    cert_type = fields.get("type") if isinstance(fields.get("type"), str) else None  # type: ignore[union-attr]
+    listed = document.get("fields")
+    fields: Mapping[str, Any] = listed if isinstance(listed, Mapping) else {}
+    cert_type = fields.get("type") if isinstance(fields.get("type"), str) else None
     failed = tuple(c.name for c in report.checks if not c.ok)
     authentic = bool(report.checks) and not [n for n in failed if n not in _NOT_AUTHENTICITY]
     facts = report.facts
     status = str(facts.get("status", "unknown")) if authentic else "unknown"
     validity = next((c for c in report.checks if c.name == "validity"), None)
     expired = None if validity is None or validity.skipped else not validity.ok
-    ids = tuple(str(fields[name]) for name in HOLDER_FIELDS  # type: ignore[index]
-                if name in fields and isinstance(fields[name], (str, int)))  # type: ignore[operator]
+    ids = tuple(str(fields[name]) for name in HOLDER_FIELDS if name in fields and isinstance(fields[name], (str, int)))
     return CertificateFact(report.digest, facts.get("department"), facts.get("root"), cert_type, authentic, status,
                            expired, report.as_of_block, failed, facts.get("block_number"), subject_ids=ids)
 

@@ -21,16 +21,17 @@ import os
 import time
 from array import array
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from hashlib import blake2b
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..onchain import chainread
@@ -130,8 +131,8 @@ def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(Certificate.certificate_id).where(
-            Certificate.department_id == department, Certificate.certificate_id.in_(ids)))  # type: ignore[attr-defined]
+        rows = conn.execute(select(col(Certificate.certificate_id)).where(
+            col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)))
         return {r[0] for r in rows}
 
 
@@ -222,7 +223,7 @@ def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *,
 
 
 def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,
-           progress: Progress | None, total: int, *, pool: _BuildPool | _NoPool | None = None) -> IssueResult:
+           progress: Progress | None, total: int, *, pool: _BuildPool | None = None) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
 
@@ -257,7 +258,7 @@ def _finish(ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO 
     result.count += len(built.digests)
     result.transactions.append(anchor["tx_hash"])
     if out is not None:
-        for i, digest in enumerate(built.digests):
+        for i in range(len(built.digests)):
             doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
             out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     if progress is not None:
@@ -346,8 +347,7 @@ def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: st
     records = [Record(0, *row) for row in rows]
     built = _unsigned(records, department, issued_at)
     built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
-    proof = built.tree.proof
-    built.proofs = [b"".join(proof(i)) for i in range(len(records))]
+    built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
     built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
     return built
 
@@ -432,8 +432,8 @@ _CERT_COLUMNS = ("digest", "batch_root", "leaf_index", "certificate_id", "depart
 def _insert_certificates_sql(paramstyle: str) -> str:
     """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work)."""
     mark = "?" if paramstyle == "qmark" else "%s"
-    return (f"INSERT INTO {Certificate.__tablename__} ({', '.join(_CERT_COLUMNS)}) "
-            f"VALUES ({', '.join([mark] * len(_CERT_COLUMNS))})")
+    columns, marks = ", ".join(_CERT_COLUMNS), ", ".join([mark] * len(_CERT_COLUMNS))
+    return f"INSERT INTO {Certificate.__tablename__} ({columns}) VALUES ({marks})"  # noqa: S608 - no input in it
 
 
 def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:
@@ -519,15 +519,15 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
     account = ledger.department_account(batch.department_id)
     root = bytes.fromhex(root_hex[2:])
     if account.address.lower() != batch.signer.lower():
-        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch.count, SCHEMA_ID,
+        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch._mapping["count"], SCHEMA_ID,
                                 department_id_bytes(batch.department_id))
         with ledger.engine.begin() as conn:
-            conn.execute(update(Batch).where(Batch.root == root_hex).values(  # type: ignore[arg-type]
+            conn.execute(update(Batch).where(col(Batch.root) == root_hex).values(
                 signer=account.address, signature="0x" + sign(account, message).hex()))
     tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
     with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(Batch.root == root_hex,  # type: ignore[arg-type]
-                                         Batch.state != BatchState.CONFIRMED).values(  # type: ignore[arg-type]
+        conn.execute(update(Batch).where(col(Batch.root) == root_hex,
+                                         col(Batch.state) != BatchState.CONFIRMED).values(
             state=BatchState.SUBMITTED, tx_hash=tx_hash))
     return tx_hash
 
@@ -646,11 +646,11 @@ def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[s
         conn.execute(update(Batch).where(Batch.root == batch.root).values(  # type: ignore[arg-type]
             state=BatchState.CONFIRMED, tx_hash=event["tx_hash"], block_number=event["block_number"],
             block_hash=event["block_hash"], block_time=event["block_time"], confirmed_at=utcnow()))
-        row = conn.execute(select(Batch).where(Batch.root == batch.root)).first()  # type: ignore[arg-type]
+        row = conn.execute(select(Batch).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
     return anchor_data(ledger, row._mapping)
 
 
-def anchor_data(ledger: Ledger, batch: Mapping[str, Any]) -> dict[str, Any]:
+def anchor_data(ledger: Ledger, batch: Mapping[Any, Any]) -> dict[str, Any]:
     """The ``anchor`` section of a certificate document (a batch row), without the per-certificate proof."""
     chain = ledger.chain
     return {
@@ -683,9 +683,11 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
     head = chain.block_number()
     window = window if window is not None else chainread.Finality(ledger.settings.confirmations).recheck_window
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(Batch.root, Batch.block_number, Batch.block_hash).where(
-            Batch.state == BatchState.CONFIRMED,  # type: ignore[arg-type]
-            Batch.block_number >= max(0, head - window)).order_by(Batch.block_number)).all()  # type: ignore[arg-type,operator]
+        # a confirmed batch always has its block number
+        rows = cast("Sequence[tuple[str, int, str | None]]", conn.execute(
+            select(col(Batch.root), col(Batch.block_number), col(Batch.block_hash)).where(
+                col(Batch.state) == BatchState.CONFIRMED,
+                col(Batch.block_number) >= max(0, head - window)).order_by(col(Batch.block_number))).all())
     canonical: dict[int, str | None] = {}
     moved = []
     for root_hex, number, stored_hash in rows:
@@ -720,8 +722,8 @@ def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
     """
     recheck(ledger)
     with ledger.engine.connect() as conn:
-        pending = conn.execute(select(Batch.root).where(
-            Batch.state.in_(BatchState.PENDING)).order_by(Batch.created_at)).scalars().all()  # type: ignore[attr-defined]
+        pending = conn.execute(select(col(Batch.root)).where(
+            col(Batch.state).in_(BatchState.PENDING)).order_by(col(Batch.created_at))).scalars().all()
     done = []
     for root_hex in pending:
         confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
@@ -738,8 +740,9 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
     vault = ledger.vault
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.proof,  # type: ignore[call-overload]
-                                       Certificate.batch_root).where(Certificate.digest.in_(wanted[i:i + 900]))).all()  # type: ignore[attr-defined]
+            rows = conn.execute(select(col(Certificate.digest), col(Certificate.sealed), col(Certificate.proof),
+                                       col(Certificate.batch_root)).where(
+                col(Certificate.digest).in_(wanted[i:i + 900]))).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
         for digest, sealed, proof, root in rows:
@@ -762,8 +765,8 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
 
     cert = stored(ledger, digest_or_id, department)
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(Certificate.sealed).where(
-            Certificate.digest == hex32(cert.digest))).scalar_one()  # type: ignore[arg-type]
-        batch = conn.execute(select(Batch).where(Batch.root == hex32(cert.root))).first()  # type: ignore[arg-type]
+        sealed = conn.execute(select(col(Certificate.sealed)).where(
+            col(Certificate.digest) == hex32(cert.digest))).scalar_one()
+        batch = conn.execute(select(Batch).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

@@ -18,8 +18,8 @@ transaction as the entries' proofs (a transactional outbox)::
 
     prepared -> submitted -> anchored          (entries: pending -> submitted -> anchored)
 
-After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the chain
-has the root, otherwise sent again.
+After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the
+chain has the root, otherwise sent again.
 
 :func:`check_log` compares the database with itself and with the chain's ``LogBatchAnchored`` events, so rows the
 database lost are still found through the anchored ranges. ``docs/decisions.md`` describes every discrepancy kind.
@@ -38,7 +38,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session
+from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from ..onchain import chainread
@@ -234,7 +234,7 @@ def entries(ledger: Any, log: str, department: str | None = None, *, since: date
         query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
     if until is not None:
         query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
-    query = query.order_by(LogEntry.department_id, LogEntry.seq).execution_options(yield_per=chunk)
+    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq)).execution_options(yield_per=chunk)
     with Session(ledger.engine) as session:
         for entry in session.exec(query):
             session.expunge(entry)
@@ -259,10 +259,10 @@ class Unanchored:
 
 def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
-    query = select(LogEntry.department_id, func.count(), func.min(LogEntry.seq)).where(  # type: ignore[call-overload]
-        LogEntry.log == log, LogEntry.state != EntryState.ANCHORED).group_by(LogEntry.department_id)
+    query = select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq))).where(
+        col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED).group_by(col(LogEntry.department_id))
     if department is not None:
-        query = query.where(LogEntry.department_id == department)
+        query = query.where(col(LogEntry.department_id) == department)
     out = []
     with ledger.engine.connect() as conn:
         for dept, count, first in conn.execute(query).all():
@@ -400,7 +400,7 @@ def anchor_pending(ledger: Any, log: str, department: str, *, max_batch: int = 1
                 f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
                 f"un-anchored entry in the database is {first}; the database and the chain disagree - run "
                 f"`ledger replay --department {department}` (check_log) to see what is missing or altered")
-        batch = []
+        batch: list[Any] = []
         for row in rows:  # stop at a gap: only a consecutive range can be anchored
             if int(row[1]) != first + len(batch):
                 break

@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from . import issuance, logchain
 from ..formats.certificate import validate_record
@@ -112,13 +113,13 @@ class Produced:
 
 def _unused_ids(ledger: Any, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
-    ids = Certificate.certificate_id
+    ids = col(Certificate.certificate_id)
     with ledger.engine.connect() as conn:
-        taken = set(conn.execute(select(ids).where(  # type: ignore[call-overload]
-            Certificate.department_id == department, ids.in_(wanted))).scalars())  # type: ignore[attr-defined]
+        taken = set(conn.execute(select(ids).where(
+            col(Certificate.department_id) == department, ids.in_(wanted))).scalars())
         for cid in list(taken):
-            taken.update(conn.execute(select(ids).where(  # type: ignore[call-overload]
-                Certificate.department_id == department, ids.like(f"{cid}-%"))).scalars())  # type: ignore[attr-defined]
+            taken.update(conn.execute(select(ids).where(
+                col(Certificate.department_id) == department, ids.like(f"{cid}-%"))).scalars())
     out = []
     for cid in wanted:
         candidate, n = cid, 1
@@ -165,9 +166,10 @@ def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[
         return
     rows = []
     with ledger.engine.connect() as conn:
-        result = conn.execute(select(logchain.LogEntry.seq, logchain.LogEntry.entry_hash, logchain.LogEntry.body).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
-            logchain.LogEntry.seq > after_seq, logchain.LogEntry.body.contains('"issued":{')))  # type: ignore[union-attr]
+        entry = logchain.LogEntry
+        result = conn.execute(select(col(entry.seq), col(entry.entry_hash), col(entry.body)).where(
+            col(entry.log) == LOG_DECISIONS, col(entry.department_id) == department,
+            col(entry.seq) > after_seq, col(entry.body).contains('"issued":{')))
         for seq, entry_hash, text in result:
             issued = json.loads(text).get("issued")
             body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
@@ -186,7 +188,8 @@ def head_seq(ledger: Any, department: str) -> int:
 
     with ledger.engine.connect() as conn:
         return int(conn.execute(select(func.coalesce(func.max(logchain.LogEntry.seq), 0)).where(
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department)).scalar_one())
+            col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department)
+        ).scalar_one())
 
 
 def documents(ledger: Any, digests: Iterable[str]) -> list[dict[str, Any]]:
@@ -286,8 +289,8 @@ def _statuses(ledger: Any, department: str, digests: Iterable[str]) -> dict[str,
     chain = ledger.chain
     out: dict[str, str] = {}
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(Certificate.digest, Certificate.batch_root, Batch.state).join(  # type: ignore[call-overload]
-            Batch, Batch.root == Certificate.batch_root).where(Certificate.digest.in_(list(digests)))).all()  # type: ignore[attr-defined]
+        rows = conn.execute(select(col(Certificate.digest), col(Certificate.batch_root), col(Batch.state)).join(
+            Batch, col(Batch.root) == Certificate.batch_root).where(col(Certificate.digest).in_(list(digests)))).all()
     anchored: dict[str, bool] = {}
     for digest, root, state in rows:
         if root not in anchored:
@@ -341,12 +344,13 @@ def check_links(ledger: Any, departments: Iterable[str]) -> list[LinkProblem]:
                                                 f"a decision with outcome {body.get('outcome')!r} says it issued "
                                                 f"{mark['certificate']}"))
         with ledger.engine.connect() as conn:
-            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(  # type: ignore[arg-type]
-                ProducedCertificate.department_id == dept))}
+            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(
+                col(ProducedCertificate.department_id) == dept))}
             # only certificates of a type some published rule set produces are opened: a claim inside any other
             # type is no permit a rule set issues (and opening every licence of an issuer would cost minutes)
-            candidates = list(conn.execute(select(Certificate.digest, Certificate.sealed, Certificate.cert_type).where(  # type: ignore[call-overload]
-                Certificate.department_id == dept, Certificate.cert_type.in_(sorted(types))))) if types else []  # type: ignore[attr-defined]
+            c = Certificate
+            candidates = list(conn.execute(select(col(c.digest), col(c.sealed), col(c.cert_type)).where(
+                col(c.department_id) == dept, col(c.cert_type).in_(sorted(types))))) if types else []
         statuses = _statuses(ledger, dept, issued)
         for digest, (seq, entry_hash, body) in issued.items():
             case = body.get("case_id")

@@ -64,6 +64,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlmodel import col
 
 from ..onchain import chainread
 from ..formats import checks
@@ -154,7 +155,7 @@ class _BatchRow:
 
 def _our_departments(ledger: Ledger) -> set[str]:
     with ledger.engine.connect() as conn:
-        codes = set(conn.execute(select(Batch.department_id).distinct()).scalars())
+        codes = set(conn.execute(select(col(Batch.department_id)).distinct()).scalars())
     for name in ledger.keystore.names():
         if name.startswith("dept-") and "." not in name:
             codes.add(name.removeprefix("dept-"))
@@ -188,9 +189,10 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
 
     batches: dict[str, _BatchRow] = {}
     with ledger.engine.connect() as conn:
-        query = select(Batch.root, Batch.state, Batch.department_id, Batch.count, Batch.block_hash)
+        query = select(col(Batch.root), col(Batch.state), col(Batch.department_id), col(Batch.count),
+                       col(Batch.block_hash))
         if departments:
-            query = query.where(Batch.department_id.in_(departments))  # type: ignore[attr-defined]
+            query = query.where(col(Batch.department_id).in_(departments))
         for root, state, dept, count, block_hash in conn.execute(query):
             batches[root] = _BatchRow(state, dept, int(count), block_hash)
     report.batches = len(batches)
@@ -232,8 +234,8 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
 
     statuses = _chain_statuses(ledger, ours)
     with ledger.engine.connect() as conn:
-        recorded = dict(conn.execute(select(StatusChange.digest, func.count()).group_by(  # type: ignore[call-overload]
-            StatusChange.digest)).all())
+        recorded = dict(conn.execute(select(col(StatusChange.digest), func.count()).group_by(
+            col(StatusChange.digest))).all())
     erasures = {digest for digest, e in recorded_erasures(ledger).items() if e["department"] in ours}
     for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
@@ -281,8 +283,8 @@ _LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "a
 def _log_departments(ledger: Ledger) -> set[str]:
     """Departments with decision or access log rows in this database."""
     with ledger.engine.connect() as conn:
-        return set(conn.execute(select(logchain.LogEntry.department_id).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log.in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())  # type: ignore[attr-defined]
+        return set(conn.execute(select(col(logchain.LogEntry.department_id)).where(
+            col(logchain.LogEntry.log).in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())
 
 
 def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:
@@ -344,11 +346,10 @@ def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tup
                 statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int],
                 erasures: set[str]) -> None:
     add = report.divergences.append
-    query = select(Certificate.digest, Certificate.batch_root, Certificate.leaf_index, Certificate.certificate_id,
-                   Certificate.department_id, Certificate.cert_type, Certificate.issued_at,
-                   Certificate.valid_until, Certificate.proof, Certificate.sealed, Certificate.status,
-                   Certificate.superseded_by).order_by(
-        Certificate.batch_root, Certificate.leaf_index)
+    c = Certificate
+    query = select(col(c.digest), col(c.batch_root), col(c.leaf_index), col(c.certificate_id), col(c.department_id),
+                   col(c.cert_type), col(c.issued_at), col(c.valid_until), col(c.proof), col(c.sealed), col(c.status),
+                   col(c.superseded_by)).order_by(col(c.batch_root), col(c.leaf_index))
     with ledger.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
         for row in result:

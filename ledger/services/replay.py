@@ -42,6 +42,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from ..onchain import chainread
 from . import logchain
@@ -434,8 +435,8 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
                                    "case_id": case_id}, as_of_block=chain.block_number())
     ranges = _all_ranges(ledger)
     with ledger.engine.connect() as conn:
-        counts = dict(conn.execute(select(LogEntry.department_id, _count()).where(  # type: ignore[call-overload]
-            LogEntry.log == LOG_DECISIONS).group_by(LogEntry.department_id)).all())
+        counts = dict(conn.execute(select(col(LogEntry.department_id), _count()).where(
+            col(LogEntry.log) == LOG_DECISIONS).group_by(col(LogEntry.department_id))).all())
     if department is None:
         departments = sorted(set(counts) | set(ranges))
     else:
@@ -563,11 +564,12 @@ class _DepartmentReplay:
                                             and isinstance(b.get("input_digest"), str)])
         parsed = []
         for _, body in selected:
-            text = inputs.get(body.get("input_digest")) if body.get("format") == DECISION_FORMAT else None
-            if text is None:
+            digest = body.get("input_digest")
+            stored = inputs.get(digest) if body.get("format") == DECISION_FORMAT and isinstance(digest, str) else None
+            if stored is None:
                 continue
             try:
-                value = json_loads(text)
+                value = json_loads(stored)
             except ValueError:
                 continue
             if isinstance(value, dict):
@@ -648,8 +650,8 @@ def _load_inputs(ledger: Any, digests: list[str]) -> dict[str, str]:
     unique = list(dict.fromkeys(digests))
     with ledger.engine.connect() as conn:
         for i in range(0, len(unique), 900):
-            found.update(conn.execute(select(DecisionInput.digest, DecisionInput.document).where(  # type: ignore[call-overload]
-                DecisionInput.digest.in_(unique[i:i + 900]))).all())  # type: ignore[attr-defined]
+            found.update(conn.execute(select(col(DecisionInput.digest), col(DecisionInput.document)).where(
+                col(DecisionInput.digest).in_(unique[i:i + 900]))).all())
     return found
 
 
@@ -795,9 +797,9 @@ def _check_overrides(ledger: Any, report: ReplayReport, dept: str,
     wanted = [o[2].get("seq") for o in overrides if isinstance(o[2], dict)]
     with ledger.engine.connect() as conn:
         rows = {int(s): (h, b) for s, h, b in conn.execute(
-            select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
-                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                LogEntry.seq.in_([w for w in wanted if isinstance(w, int)])))}  # type: ignore[attr-defined]
+            select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
+                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == dept,
+                col(LogEntry.seq).in_([w for w in wanted if isinstance(w, int)])))}
     for seq, case, target in overrides:
         ref = target.get("seq") if isinstance(target, dict) else None
         row = rows.get(ref) if isinstance(ref, int) else None
@@ -824,9 +826,9 @@ def _add_log_discrepancies(ledger: Any, report: ReplayReport, dept: str, found: 
     cases: dict[int, str | None] = {}
     with ledger.engine.connect() as conn:
         for i in range(0, len(seqs), 900):
-            for seq, text in conn.execute(select(LogEntry.seq, LogEntry.body).where(  # type: ignore[call-overload]
-                    LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                    LogEntry.seq.in_(seqs[i:i + 900]))):  # type: ignore[attr-defined]
+            for seq, text in conn.execute(select(col(LogEntry.seq), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == dept,
+                    col(LogEntry.seq).in_(seqs[i:i + 900]))):
                 try:
                     cases[int(seq)] = json.loads(text).get("case_id")
                 except (ValueError, AttributeError):

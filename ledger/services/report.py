@@ -13,7 +13,6 @@ supervision module records them, each is ``{"recorded": false}`` and the page sa
 
 from __future__ import annotations
 
-import importlib
 from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from html import escape
@@ -101,15 +100,17 @@ def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[lis
                                                                              dict[str, dict[str, str]]]:
     """The rule sets the decisions cite (id, version, publication), and the reasons' display texts they carry."""
     from sqlalchemy import select
+    from sqlmodel import col
 
     from .decisions import RuleSetRecord
 
     texts: dict[str, dict[str, str]] = {}
     rows = []
     with ledger.engine.connect() as conn:
-        stored = {d: (i, v, b, doc) for d, i, v, b, doc in conn.execute(select(  # type: ignore[call-overload]
-            RuleSetRecord.digest, RuleSetRecord.rule_set_id, RuleSetRecord.version, RuleSetRecord.block_number,
-            RuleSetRecord.document).where(RuleSetRecord.digest.in_(list(digests))))}  # type: ignore[attr-defined]
+        r = RuleSetRecord
+        stored = {d: (i, v, b, doc) for d, i, v, b, doc in conn.execute(select(
+            col(r.digest), col(r.rule_set_id), col(r.version), col(r.block_number), col(r.document)).where(
+            col(r.digest).in_(list(digests))))}
     for digest, use in sorted(digests.items(), key=lambda kv: kv[1]["first_used"]):
         rule_set_id, version, block, document = stored.get(digest, (None, None, None, None))
         rows.append({"digest": digest, "rule_set_id": rule_set_id, "version": version, "published_block": block,
@@ -126,8 +127,8 @@ def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[lis
 
 
 def supervision_sections(ledger: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
-    """The supervision sections of the report, from ``ledger.services.supervision`` when it exists and offers
-    ``report_sections(ledger, department, since, until)``; otherwise each is ``{"recorded": False}``.
+    """The supervision sections of the report, from ``supervision.report_sections``; a section it does not
+    return is ``{"recorded": False}``.
 
     Shapes (every field optional except ``recorded``)::
 
@@ -138,18 +139,10 @@ def supervision_sections(ledger: Any, department: str, since: datetime, until: d
                       "draws": [{"draw_id": str, "rate": float, "population": int, "drawn": int, "block": int}],
                       "findings": [{"code": str, "count": int}]}
     """
-    absent = {"commitments": {"recorded": False}, "inspections": {"recorded": False}}
-    try:
-        module = importlib.import_module(f"{__package__}.supervision")
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{__package__}.supervision":
-            raise
-        return absent
-    sections = getattr(module, "report_sections", None)
-    if sections is None:
-        return absent
-    found = sections(ledger, department, since, until)
-    return {name: found.get(name) or {"recorded": False} for name in absent}
+    from .supervision import report_sections
+
+    found = report_sections(ledger, department, since, until)
+    return {name: found.get(name) or {"recorded": False} for name in ("commitments", "inspections")}
 
 
 def build_report(ledger: Any, department: str, start: str | date, end: str | date, *,

@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
-from sqlmodel import Field
+from sqlmodel import Field, col
 
 from . import accesslog, consent
 from .auth import Attempt, PermissionDenied
@@ -103,13 +103,14 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
     if grant.revoked_at is not None:
         raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Grant).where(Grant.id == grant_id).values(  # type: ignore[arg-type]
+        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(
             revoked_at=now, revoked_by=signer))
     accesslog.record(ledger, certificate=grant.digest, issuer=issuer, action="grant-revoked", outcome="recorded",
                      actor=issuer, signer=signer, at=now, grant_id=grant_id, purpose=grant.purpose,
                      detail=f"grant to {grant.grantee} revoked")
     updated = _load(ledger, grant_id)
-    assert updated is not None
+    if updated is None:
+        raise NotFoundError(f"grant {grant_id} was deleted while it was being revoked; list the grants again")
     return updated
 
 

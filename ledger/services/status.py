@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlmodel import col
 
 from ..formats.canonical import hex32, parse_hex32
 from ..client import Ledger
@@ -43,15 +44,16 @@ class StoredCertificate:
 def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
     """Find a certificate of this ledger's store by digest, or by certificate id within a department."""
     with ledger.engine.connect() as conn:
-        query = select(Certificate.digest, Certificate.batch_root, Certificate.proof, Certificate.department_id,
-                       Certificate.certificate_id, Batch.state).join(Batch, Batch.root == Certificate.batch_root)  # type: ignore[arg-type]
+        query = select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.proof),
+                       col(Certificate.department_id), col(Certificate.certificate_id), col(Batch.state)).join(
+            Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
         else:
             if department is None:
                 raise InputError("give a certificate digest (0x + 64 hex digits), or an id with its department")
-            row = conn.execute(query.where(Certificate.certificate_id == digest_or_id,  # type: ignore[arg-type]
-                                           Certificate.department_id == department)).first()  # type: ignore[arg-type]
+            row = conn.execute(query.where(col(Certificate.certificate_id) == digest_or_id,
+                                           col(Certificate.department_id) == department)).first()
     if row is None:
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
     if row[5] != BatchState.CONFIRMED:
@@ -69,7 +71,7 @@ def _record(ledger: Ledger, cert: StoredCertificate, action: str, detail: bytes,
         conn.execute(insert(StatusChange).values(digest=hex32(cert.digest), action=action, detail=hex32(detail),
                                                  tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
                                                  note_sealed=sealed))
-        conn.execute(update(Certificate).where(Certificate.digest == hex32(cert.digest)).values(  # type: ignore[arg-type]
+        conn.execute(update(Certificate).where(col(Certificate.digest) == hex32(cert.digest)).values(
             status=new_status, superseded_by=superseded_by))
     return tx_hash
 

@@ -40,6 +40,7 @@ from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from . import logchain
 from ..formats.canonical import canonical_json
@@ -176,10 +177,10 @@ def _append(ledger: Any, department: str, body: dict[str, Any], *, anchor: bool 
     if anchor:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
         with ledger.engine.connect() as conn:
-            block = conn.execute(select(LogAnchor.block_number).join(  # type: ignore[call-overload]
-                LogEntry, LogEntry.batch_root == LogAnchor.root).where(
-                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
-                LogEntry.seq == entry.seq)).scalar()
+            block = conn.execute(select(col(LogAnchor.block_number)).join(
+                LogEntry, col(LogEntry.batch_root) == LogAnchor.root).where(
+                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department,
+                col(LogEntry.seq) == entry.seq)).scalar()
     return _Entry(entry.seq, entry.entry_hash, body, block)
 
 
@@ -285,7 +286,7 @@ def credit_list(ledger: Any, department: str, *, applicant: str | None = None, a
     start, end = _day(since, "since"), _day(until, "until")
     if end <= start:
         raise InputError(f"the listing period {start} .. {end} is empty: until must be after since", field="until")
-    body = {"format": SUPERVISION_FORMAT, "kind": "credit_listing", "applicant_ref": ref,
+    body: dict[str, Any] = {"format": SUPERVISION_FORMAT, "kind": "credit_listing", "applicant_ref": ref,
             "reason": _code(reason, "reason"), "since": start, "until": end,
             "basis": dict(basis) if basis else None, "listed_at": _time_text(listed_at)}
     entry = _append(ledger, department, body)
@@ -840,7 +841,7 @@ class CreditBook:
         block to miss a listing (or a removal) the department had already recorded and anchored."""
         removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
                    if isinstance(e.body.get("listing"), dict)}
-        listings = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
+        listings: dict[str | None, _Entry] = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
         found = []
         for e in self.entries:
             if e.seq >= seq or e.block is None or e.block <= block + self.slack:
@@ -906,7 +907,7 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
                                                   "approvals decided in between are in no draw")
         if reached is None or span[1] > reached[1]:
             reached = (a, span[1])
-    sampled = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
+    sampled: dict[tuple[Any, Any], Any] = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
                for s in d.body.get("sample", [])}
     for f in _find(entries, "inspection_finding"):
         s = sampled.get(((f.body.get("draw") or {}).get("seq"), f.body.get("case")))
@@ -941,7 +942,8 @@ def _check_draw(ledger: Any, entries: Sequence[_Entry], announcement: _Entry, dr
                 fail: Callable[[str, int | None, str | None, str], None]) -> None:
     target = announcement.body.get("target_block")
     actual = _block_hash(ledger, target) if isinstance(target, int) else None
-    if draw.body.get("target_block") != target or actual is None or draw.body.get("block_hash") != actual:
+    if not isinstance(target, int) or draw.body.get("target_block") != target or actual is None or \
+            draw.body.get("block_hash") != actual:
         fail("draw_mismatch", draw.seq, None, f"the draw used block hash {draw.body.get('block_hash')}, the chain's "
                                               f"block {target} has {actual}")
         return

@@ -26,9 +26,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeGuard
 
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 from web3.exceptions import Web3Exception
 
 from ..onchain import chainread
@@ -337,7 +337,8 @@ class ChainView:
         """``department``'s status events up to block ``head``: every one of them, read with ``eth_getLogs``
         filtered by the department's topic only (the contract stamps each status event with the department whose
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
-        per view and brought up to a later head incrementally; the blocks that are not final yet (chainread.Finality) are read again."""
+        per view and brought up to a later head incrementally; the blocks that are not final yet
+        (chainread.Finality) are read again."""
         dept = department_id_bytes(department)
         stream = self._streams.get(dept)
         if stream is not None and head <= stream.synced:
@@ -452,7 +453,8 @@ class ChainView:
         deployed = int(self.chain.deployment.deployed_block)
         start = max(self._final_upto + 1, deployed)
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
-        deep, recent = dict(self._index[0]), {}
+        deep = dict(self._index[0])
+        recent: dict[CertKey, tuple[int, int, bytes]] = {}
         for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
         self._index, self._final_upto = (deep, recent), final_upto
@@ -467,7 +469,7 @@ class ChainView:
 
     def _status_topics(self) -> dict[bytes, int]:
         if not self._topics:
-            for item in self.chain.anchor.abi:
+            for item in self.chain.artifacts["CertificateAnchor"].abi:
                 if item.get("type") == "event" and item["name"] in _STATUS_EVENTS:
                     signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
@@ -660,7 +662,7 @@ def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument]
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
     checks = _Checks()
     try:
-        doc = source if isinstance(source, CertificateDocument) else load_document(source)  # type: ignore[arg-type]
+        doc = source if isinstance(source, CertificateDocument) else load_document(source)
     except InputError as exc:
         checks.add("format", False, str(exc))
         checks.skip_rest("the document could not be read")
@@ -807,7 +809,7 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
     checks.items.append(run.check("validity", ok, detail))
 
 
-def _is_department(value: Any) -> bool:
+def _is_department(value: object) -> TypeGuard[str]:
     """A department id as docs/format.md §6 defines it (1-32 printable ASCII characters)."""
     return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 

@@ -43,10 +43,6 @@ PER_CERTIFICATE = b"PLK1"
 ERASED = b"PLX1"
 
 
-def is_erased(sealed: bytes | None) -> bool:
-    return sealed is not None and bytes(sealed) == ERASED
-
-
 def _wrap_aad(department: bytes, bound_to: bytes) -> bytes:
     return b"pl-dk\x00" + department + b"\x00" + bound_to
 

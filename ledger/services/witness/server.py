@@ -57,7 +57,7 @@ class Cosigned:
     note: str  # the checkpoint text with the witness's cosignature line
 
 
-WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"
+WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"  # noqa: S105 - a variable name
 
 
 class WitnessStore:
@@ -110,7 +110,7 @@ class WitnessStore:
         os.replace(tmp, self.directory / "state.json")  # atomic: a crash leaves the old or the new state
 
     def lock(self) -> Any:
-        handle = open(self.directory / "state.lock", "w")
+        handle = open(self.directory / "state.lock", "w")  # noqa: SIM115 - the caller holds the lock through it
         fcntl.flock(handle, fcntl.LOCK_EX)
         return handle
 
@@ -345,7 +345,7 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
             if url.path == "/key":
                 self._send(200, f"{witness.verifier}\n")
             elif url.path == "/checkpoint":
-                origin = (parse_qs(url.query).get("origin") or [None])[0]
+                origin = next(iter(parse_qs(url.query).get("origin", [])), None)
                 note = witness.latest(origin)
                 self._send(200, note) if note else self._send(404, "nothing cosigned for this origin\n")
             else:
