@@ -39,7 +39,7 @@ def api_docs() -> FileResponse:
 
 def _row(event: dict[str, Any], language: str) -> str:
     extra = {k: v for k, v in event.items() if k not in ("kind", "at", "summary", "summaries", "source")}
-    summaries = event.get("summaries") if isinstance(event.get("summaries"), dict) else {}
+    summaries = found if isinstance(found := event.get("summaries"), dict) else {}
     summary = str(summaries.get(language) or event["summary"])
     details = "".join(f"<div><span class=k>{escape(str(k))}</span> <code>{escape(str(v))}</code></div>"
                       for k, v in extra.items())

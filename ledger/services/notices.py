@@ -43,7 +43,7 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
     ``reason_texts``, ``review_texts``), else its English words, else the library's."""
     language = _language(language)
     body = decision.body
-    basis = body.get("legal_basis") if isinstance(body.get("legal_basis"), dict) else {}
+    basis = legal if isinstance(legal := body.get("legal_basis"), dict) else {}
 
     def words(reason: str) -> str | None:
         if rule_set is None:
@@ -55,7 +55,7 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
     review = None
     if rule_set is not None:
         review = rule_set.review_text(language) or rule_set.review_text("en")
-    decided_by = body.get("decided_by") if isinstance(body.get("decided_by"), dict) else {}
+    decided_by = by if isinstance(by := body.get("decided_by"), dict) else {}
     return {
         "id": _notice_id(department, decision, language),
         "type": NOTICE_TYPE,

@@ -556,7 +556,7 @@ class _Run:
         # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
         self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
-        self._chain: dict[tuple[Any, str], Check] = {}
+        self._chain: dict[tuple[Any, str, str | None], Check] = {}
         self._identity: Check | None = None
         self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}

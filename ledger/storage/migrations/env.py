@@ -3,7 +3,7 @@ connection, inside a transaction that holds the migration lock), never with a UR
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from sqlalchemy import DateTime, TypeDecorator
@@ -18,7 +18,7 @@ if connection is None:
                        "write one), not with the alembic command: they need the ledger's own connection and lock")
 
 
-def _render_type(type_: str, obj: Any, _autogen_context: Any) -> str | bool:
+def _render_type(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:
     """Write SQLModel's column types as the plain SQLAlchemy types they stand for, so a revision does not depend
     on sqlmodel's internals (they change between its versions; a revision must not)."""
     if type_ == "type" and isinstance(obj, AutoString):
