@@ -58,3 +58,19 @@ def rpc(ledger: Ledger, method: str, *params: Any) -> Any:
     answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
     assert "error" not in answer, answer
     return answer["result"]
+
+
+def cli_in_process(ledger: Ledger, monkeypatch: Any, capsys: Any, *args: str) -> tuple[int, str, str]:
+    """``ledger ARGS`` in this process (``ledger.cli.main``), on the session ledger's data directory and database:
+    (exit code, standard output, standard error)."""
+    from ledger.cli import main as cli_main
+
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    if ledger.settings.database_url:
+        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
+    else:
+        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
+    capsys.readouterr()
+    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
+    out, err = capsys.readouterr()
+    return code, out, err

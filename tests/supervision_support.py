@@ -72,16 +72,8 @@ def published_fixture(ledger: Any, fresh_department: str) -> tuple[str, RuleSet]
 
 
 def cli(ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
-    from ledger.cli import main as cli_main
+    """``ledger ARGS`` in this process: (exit code, its JSON output when it succeeded, standard error)."""
+    from .cli_support import cli_in_process
 
-    from .conftest import PASSPHRASE
-
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
-    if ledger.settings.database_url:
-        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
-    else:
-        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
-    capsys.readouterr()
-    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
-    out, err = capsys.readouterr()
+    code, out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
     return code, json.loads(out) if code == 0 else None, err

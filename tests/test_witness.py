@@ -19,7 +19,6 @@ import pytest
 
 from ledger.services import evidence, issuance, status
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
@@ -27,6 +26,7 @@ from ledger.services.witness import client as wclient
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
+from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
@@ -125,15 +125,7 @@ def trust(ledger: Ledger, witnesses: list[WitnessProcess], quorum: int, finality
 
 def cli(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
         *args: str) -> tuple[int, str, str]:
-    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
-    if ledger.settings.database_url:
-        monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
-    else:
-        monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
-    capsys.readouterr()
-    code = cli_main(["--data-dir", str(ledger.settings.data_dir), *args])
-    out, err = capsys.readouterr()
-    return code, out, err
+    return cli_in_process(ledger, monkeypatch, capsys, *args)
 
 
 def standalone(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any]]:

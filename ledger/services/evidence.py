@@ -89,15 +89,7 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     event = _anchor_log(chain, str(doc.fields["issuer"]), root)
     if event is None:  # verify_certificate saw the batch a moment ago: only a reorg gets here
         raise ChainError(f"batch {hex32(root)} has no BatchAnchored event; try again once the chain settles")
-    head = chain.block_number()
-    as_of = head if as_of_block is None else as_of_block
-    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
-    if witnessed is not None and as_of_block is None:
-        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
-        head = max(head, chain.block_number())  # a fresh checkpoint may be of a block mined since the head read
-    if not event["block_number"] <= as_of <= head:
-        raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
-                         f"the head {head}")
+    as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
     block = chain.w3.eth.get_block(event["block_number"])
     as_of_hash = "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()
     if attachment_sha256 is not None:
@@ -144,6 +136,20 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
         bundle["witness"] = {"checkpoint": witnessed.note}
     bundle["library_report"] = report.to_json()
     return bundle
+
+
+def _as_of(ledger: Ledger, chain: Chain, anchored: int, as_of_block: int | None) -> tuple[int, Any]:
+    """(as-of block, cosigned checkpoint or None) of a bundle: the block asked for, else the head, or with
+    witnesses the block they cosigned; it must lie between the anchoring block and the head."""
+    head = chain.block_number()
+    as_of = head if as_of_block is None else as_of_block
+    witnessed = _witness_section(ledger, anchored, as_of_block, head)
+    if witnessed is not None and as_of_block is None:
+        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
+        head = max(head, chain.block_number())  # a fresh checkpoint may be of a block mined since the head read
+    if not anchored <= as_of <= head:
+        raise InputError(f"as-of block {as_of} must be between the anchoring block {anchored} and the head {head}")
+    return as_of, witnessed
 
 
 def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, head: int) -> Any:
@@ -699,15 +705,7 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     if event is None or (rule_set is not None and published is None):
         raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
                          "for this decision; try again once the chain settles")
-    head = chain.block_number()
-    as_of = head if as_of_block is None else as_of_block
-    witnessed = _witness_section(ledger, event["block_number"], as_of_block, head)
-    if witnessed is not None and as_of_block is None:
-        as_of = witnessed.checkpoint.height  # state the facts as of the block the witnesses cosigned
-        head = max(head, chain.block_number())  # a fresh checkpoint may be of a block mined since the head read
-    if not event["block_number"] <= as_of <= head:
-        raise InputError(f"as-of block {as_of} must be between the anchoring block {event['block_number']} and "
-                         f"the head {head}")
+    as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
     proof = bytes(entry.proof or b"")
     bundle: dict[str, Any] = {
         "bundle": BUNDLE_VERSION,
