@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..services import issuance, status, statuslist
 from ..formats import vc
@@ -17,6 +17,9 @@ from ..formats.certificate import load_document
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..services.verify import Check as verify_check
 from .output import ProgressBar, moment, open_ledger, print_json, print_report
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 
 def register(commands: Any) -> None:
@@ -103,7 +106,7 @@ def _issue(args: argparse.Namespace) -> int:
     return 0
 
 
-def _witness_after_change(ledger: Any) -> None:
+def _witness_after_change(ledger: Ledger) -> None:
     from .witness import collect_after_change
 
     collect_after_change(ledger)

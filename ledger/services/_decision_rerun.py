@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -24,6 +24,9 @@ from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish
 from ..formats.rules import evaluate, load_rule_set
 from .verify import ChainView
 
+if TYPE_CHECKING:
+    from ..client import Ledger
+
 __all__ = ["DecisionRerun", "bundle_sections"]
 
 # What a cited certificate's presentation in a bundle discloses beyond what every presentation does: the type the
@@ -33,7 +36,7 @@ _FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
 _DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
 
 
-def bundle_sections(ledger: Any, department: str, body: Mapping[str, Any], *, applicant: str | None = None,
+def bundle_sections(ledger: Ledger, department: str, body: Mapping[str, Any], *, applicant: str | None = None,
                     hide: Iterable[str] = ()) -> dict[str, Any]:
     """The ``input`` and ``cited`` sections of a decision's bundle.
 

@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -41,6 +41,9 @@ from .logchain import LOG_DECISIONS, canonical_body
 from ..storage.models import ApplicantSecret, CitedDocument, DecisionInput, RuleSetRecord
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from .verify import ChainView
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = [
     "DECISION_FORMAT",
@@ -92,7 +95,7 @@ class _Memo:
         self.values: dict[Any, Any] = {}
 
 
-def _secret(ledger: Any, department: str) -> bytes:
+def _secret(ledger: Ledger, department: str) -> bytes:
     memo = ledger.local("decisions.secrets", _Memo)
     key = department
     with memo.guard:
@@ -126,12 +129,12 @@ def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
     return "0x" + hmac.new(secret, prefix + identity.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
-def applicant_reference(ledger: Any, department: str, identity: str) -> str:
+def applicant_reference(ledger: Ledger, department: str, identity: str) -> str:
     """The salted reference ``department`` records for applicant ``identity`` (see the module docstring)."""
     return _reference(_secret(ledger, department), APPLICANT_PREFIX, identity, "applicant_ref")
 
 
-def officer_ref(ledger: Any, department: str, officer: str) -> str:
+def officer_ref(ledger: Ledger, department: str, officer: str) -> str:
     return _reference(_secret(ledger, department), OFFICER_PREFIX, officer, "officer")
 
 
@@ -151,7 +154,7 @@ def _as_rule_set(rule_set: RuleSet | str | Path | Mapping[str, Any]) -> RuleSet:
     return rule_set if isinstance(rule_set, RuleSet) else load_rule_set(rule_set)
 
 
-def _store_rule_set(ledger: Any, rule_set: RuleSet, department: str, tx_hash: str | None,
+def _store_rule_set(ledger: Ledger, rule_set: RuleSet, department: str, tx_hash: str | None,
                     block_number: int | None) -> None:
     row = {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
            "service_item": rule_set.service_item, "document": canonical_body(rule_set.document).decode("utf-8"),
@@ -170,7 +173,7 @@ def _insert_ignore(conn: Any, table: Any) -> Any:
     return table.insert().prefix_with("IGNORE")
 
 
-def _chain_rule_set(ledger: Any, digest: bytes) -> tuple[str, int] | None:
+def _chain_rule_set(ledger: Ledger, digest: bytes) -> tuple[str, int] | None:
     """(publishing department, block) of a published rule set, or None."""
     chain = ledger.chain
     dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(digest))
@@ -179,7 +182,7 @@ def _chain_rule_set(ledger: Any, digest: bytes) -> tuple[str, int] | None:
     return bytes(dept).rstrip(b"\x00").decode("ascii", "replace"), int(block)
 
 
-def require_approver(ledger: Any, department: str, what: str) -> None:
+def require_approver(ledger: Ledger, department: str, what: str) -> None:
     """StateError unless ``department``'s key is the current key of an active approver department: only approvers
     decide and publish rule sets (the chain refuses the rest as well; this says so before anything is written)."""
     account = ledger.department_account(department)
@@ -190,7 +193,7 @@ def require_approver(ledger: Any, department: str, what: str) -> None:
                          "the council grants roles)")
 
 
-def publish_rule_set(ledger: Any, rule_set: RuleSet | str | Path | Mapping[str, Any],
+def publish_rule_set(ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[str, Any],
                      department: str) -> dict[str, Any]:
     """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
 
@@ -214,7 +217,7 @@ def publish_rule_set(ledger: Any, rule_set: RuleSet | str | Path | Mapping[str, 
             "block_number": int(receipt["blockNumber"]), "transaction": tx_hash, "already_published": False}
 
 
-def load_recorded_rule_set(ledger: Any, digest: str) -> tuple[RuleSet | None, str | None]:
+def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None, str | None]:
     """The stored rule set ``digest`` compiled, or (None, why not): "unknown" or "altered: ..."."""
     with ledger.engine.connect() as conn:
         text = conn.execute(select(_RULE_SETS.c.document).where(_RULE_SETS.c.digest == digest)).scalar()
@@ -231,7 +234,7 @@ def load_recorded_rule_set(ledger: Any, digest: str) -> tuple[RuleSet | None, st
     return rule_set, None
 
 
-def _require_published(ledger: Any, rule_set: RuleSet) -> int:
+def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
     """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
     published = ledger.local("decisions.published", _Memo)
     key = rule_set.hex_digest
@@ -254,7 +257,7 @@ def _require_published(ledger: Any, rule_set: RuleSet) -> int:
     return on_chain[1]
 
 
-def _resolve_rule_set(ledger: Any, rule_set: RuleSet | str) -> RuleSet:
+def _resolve_rule_set(ledger: Ledger, rule_set: RuleSet | str) -> RuleSet:
     if isinstance(rule_set, RuleSet):
         return rule_set
     if isinstance(rule_set, str) and rule_set.startswith("0x"):
@@ -290,7 +293,7 @@ def _time_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _establish(ledger: Any, department: str, prepared: Sequence[Mapping[str, Any]], applicants: Sequence[str],
+def _establish(ledger: Ledger, department: str, prepared: Sequence[Mapping[str, Any]], applicants: Sequence[str],
                now: str, view: ChainView | None = None) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
@@ -356,7 +359,7 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
     return body
 
 
-def _store_inputs(ledger: Any, rows: list[dict[str, str]],
+def _store_inputs(ledger: Ledger, rows: list[dict[str, str]],
                   documents: Mapping[str, Mapping[str, Any]] | None = None) -> None:
     cited = [{"ref": ref, "sealed": ledger.vault.seal(json.dumps(doc, ensure_ascii=False).encode("utf-8"),
                                                       bytes.fromhex(ref[2:]))}
@@ -369,7 +372,7 @@ def _store_inputs(ledger: Any, rows: list[dict[str, str]],
                 conn.execute(_insert_ignore(conn, _CITED), cited)
 
 
-def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
+def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
     """The sealed cited documents ``refs`` (content addresses), opened; absent or altered ones are left out."""
     found: dict[str, dict[str, Any]] = {}
     wanted = list(dict.fromkeys(refs))
@@ -386,7 +389,7 @@ def load_cited_documents(ledger: Any, refs: Sequence[str]) -> dict[str, dict[str
     return found
 
 
-def _credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+def _credit_statuses(ledger: Ledger, department: str, applicants: Sequence[str], block: int,
                      at: str) -> dict[str, dict[str, Any]]:
     from .supervision import credit_statuses
 
@@ -410,7 +413,7 @@ def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
     return {**kept, INPUT_NONCE: os.urandom(16).hex()}
 
 
-def _input_commitments(ledger: Any, department: str, kept: Mapping[str, Any], input_digest: str,
+def _input_commitments(ledger: Ledger, department: str, kept: Mapping[str, Any], input_digest: str,
                        identity: str) -> dict[str, str]:
     """The record's field-by-field commitments to its stored input and to the applicant's identity
     (``decision_input.py``): what lets an evidence bundle disclose the input selectively for a court's re-run."""
@@ -420,12 +423,12 @@ def _input_commitments(ledger: Any, department: str, kept: Mapping[str, Any], in
     return {"input_commitment": inputs, "applicant_commitment": applicant}
 
 
-def _recorded(ledger: Any, department: str, body: dict[str, Any]) -> Decision:
+def _recorded(ledger: Ledger, department: str, body: dict[str, Any]) -> Decision:
     entry = logchain.append(ledger, LOG_DECISIONS, department, body)
     return Decision(department, entry.seq, entry.entry_hash, body)
 
 
-def decide(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+def decide(ledger: Ledger, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
            rule_set: RuleSet | str, *, applicant_ref: str, decided_at: datetime | None = None) -> Decision:
     """Decide one case automatically with a published rule set and record it in ``department``'s decision log.
 
@@ -456,7 +459,7 @@ def decide(ledger: Any, department: str, case_id: str, service_item: str, decisi
     return decision
 
 
-def decide_once(ledger: Any, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
+def decide_once(ledger: Ledger, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
                 rule_set: RuleSet | str, *, applicant_ref: str) -> Decision:
     """:func:`decide`, refusing a case this department already decided automatically (StateError naming that
     decision): a client retrying a request, or sending an application again with other input, gets no second
@@ -483,7 +486,7 @@ def decide_once(ledger: Any, department: str, case_id: str, service_item: str, d
 _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
 
 
-def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]:
+def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
     """Every recorded decision of ``department`` for ``case_id``, oldest first."""
     import json
 
@@ -502,7 +505,7 @@ def find_decisions(ledger: Any, department: str, case_id: str) -> list[Decision]
     return found
 
 
-def find_decision(ledger: Any, department: str, case_id: str, seq: int | None = None) -> Decision:
+def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None = None) -> Decision:
     """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none."""
     found = find_decisions(ledger, department, case_id)
     if seq is not None:
@@ -513,7 +516,7 @@ def find_decision(ledger: Any, department: str, case_id: str, seq: int | None = 
     return found[-1]
 
 
-def _override_target(ledger: Any, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
+def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
     import json
 
     from .logchain import LogEntry
@@ -539,7 +542,7 @@ def _override_target(ledger: Any, department: str, case_id: str, overrides: int 
     return {"seq": target.seq, "entry_hash": target.entry_hash}
 
 
-def record_human_decision(ledger: Any, department: str, case_id: str, service_item: str, *, officer: str,
+def record_human_decision(ledger: Ledger, department: str, case_id: str, service_item: str, *, officer: str,
                           outcome: str, reasons: Sequence[str], applicant_ref: str,
                           overrides: int | str | None = None, decision_input: Mapping[str, Any] | None = None,
                           rule_set: RuleSet | str | None = None, decided_at: datetime | None = None) -> Decision:
@@ -610,7 +613,7 @@ class DecideResult:
                 "anchored_batches": self.roots, "certificates_issued": len(self.produced)}
 
 
-def decide_many(ledger: Any, department: str, applications: Iterable[Mapping[str, Any]],
+def decide_many(ledger: Ledger, department: str, applications: Iterable[Mapping[str, Any]],
                 rule_sets: Mapping[str, RuleSet], progress: Progress | None = None, *,
                 decided_at: datetime | None = None, chunk: int = 5_000, total: int = 0,
                 anchor: bool = True) -> DecideResult:

@@ -24,9 +24,12 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .verify import STATUS_NAMES, ChainView, Report, verify_many
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = ["CLAIMS_IGNORED", "CertificateFact", "citations", "establish", "facts_view", "resolve_citations"]
 
@@ -134,7 +137,7 @@ def _cited_document(citation: Any) -> Mapping[str, Any] | None:
     return None
 
 
-def resolve_citations(ledger: Any, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def resolve_citations(ledger: Ledger, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The documents every citation of ``inputs`` names by digest (from the certificate store) or by
     ``document_ref`` (sealed cited documents), in one bulk lookup each."""
     from .decisions import load_cited_documents

@@ -34,7 +34,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import bindparam, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -48,6 +48,9 @@ from ..errors import ChainError, InputError, StateError
 from ..formats.merkle import MerkleTree, verify_proof
 from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry
 from ..formats.signing import log_message, sign
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = [
     "LOG_ACCESS",
@@ -143,7 +146,7 @@ class _AppendLocks:
         self.locks: dict[tuple[str, str], threading.Lock] = {}
 
 
-def _append_lock(ledger: Any, log: str, department: str) -> threading.Lock:
+def _append_lock(ledger: Ledger, log: str, department: str) -> threading.Lock:
     state = ledger.local("logchain.append_locks", _AppendLocks)
     with state.guard:
         return state.locks.setdefault((log, department), threading.Lock())
@@ -164,7 +167,7 @@ def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
 
 
-def _append_rows(ledger: Any, log: str, department: str, bodies: list[bytes], created_at: datetime) -> list[dict[str, Any]]:
+def _append_rows(ledger: Ledger, log: str, department: str, bodies: list[bytes], created_at: datetime) -> list[dict[str, Any]]:
     """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
@@ -193,7 +196,7 @@ def _append_rows(ledger: Any, log: str, department: str, bodies: list[bytes], cr
                      "writers; retry later")
 
 
-def append(ledger: Any, log: str, department: str, body: dict[str, Any], *,
+def append(ledger: Ledger, log: str, department: str, body: dict[str, Any], *,
            created_at: datetime | None = None) -> LogEntry:
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
     _check_names(log, department)
@@ -207,7 +210,7 @@ def append(ledger: Any, log: str, department: str, body: dict[str, Any], *,
     return entry  # type: ignore[no-any-return]
 
 
-def append_many(ledger: Any, log: str, department: str, bodies: Iterable[dict[str, Any]], *,
+def append_many(ledger: Ledger, log: str, department: str, bodies: Iterable[dict[str, Any]], *,
                 chunk: int = 5_000, created_at: datetime | None = None) -> int:
     """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
     _check_names(log, department)
@@ -223,7 +226,7 @@ def append_many(ledger: Any, log: str, department: str, bodies: Iterable[dict[st
     return count
 
 
-def entries(ledger: Any, log: str, department: str | None = None, *, since: datetime | None = None,
+def entries(ledger: Ledger, log: str, department: str | None = None, *, since: datetime | None = None,
             until: datetime | None = None, chunk: int = 2_000) -> Iterator[LogEntry]:
     """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
     ``until`` exclusive, on ``created_at``."""
@@ -257,7 +260,7 @@ class Unanchored:
         return (now - self.oldest_at).total_seconds()
 
 
-def unanchored(ledger: Any, log: str, department: str | None = None) -> list[Unanchored]:
+def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
     query = select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq))).where(
         col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED).group_by(col(LogEntry.department_id))
@@ -284,7 +287,7 @@ def _as_utc(value: datetime) -> datetime:
 
 # -- anchoring --------------------------------------------------------------------------------------------------
 
-def _event_of(ledger: Any, log: str, department: str, root: bytes) -> dict[str, Any] | None:
+def _event_of(ledger: Ledger, log: str, department: str, root: bytes) -> dict[str, Any] | None:
     chain = ledger.chain
     found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s {log} range",
                            argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department),
@@ -295,7 +298,7 @@ def _event_of(ledger: Any, log: str, department: str, root: bytes) -> dict[str, 
     return {"tx_hash": "0x" + bytes(event["transactionHash"]).hex(), "block_number": int(event["blockNumber"])}
 
 
-def _mark_anchored(ledger: Any, root: str, event: dict[str, Any]) -> None:
+def _mark_anchored(ledger: Ledger, root: str, event: dict[str, Any]) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(update(_ANCHORS).where(_ANCHORS.c.root == root).values(
             state=AnchorState.ANCHORED, tx_hash=event["tx_hash"], block_number=event["block_number"],
@@ -303,7 +306,7 @@ def _mark_anchored(ledger: Any, root: str, event: dict[str, Any]) -> None:
         conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(state=EntryState.ANCHORED))
 
 
-def _release(ledger: Any, root: str) -> None:
+def _release(ledger: Ledger, root: str) -> None:
     """Forget an anchor the chain will never accept; its entries become pending again."""
     with ledger.engine.begin() as conn:
         conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(
@@ -311,7 +314,7 @@ def _release(ledger: Any, root: str) -> None:
         conn.execute(delete(_ANCHORS).where(_ANCHORS.c.root == root))
 
 
-def _send(ledger: Any, log: str, department: str, anchor: dict[str, Any]) -> str | None:
+def _send(ledger: Ledger, log: str, department: str, anchor: dict[str, Any]) -> str | None:
     """Send anchorLog for a prepared/submitted anchor; returns the tx hash, or None if the anchor was released."""
     chain = ledger.chain
     account = ledger.department_account(department)
@@ -332,7 +335,7 @@ def _send(ledger: Any, log: str, department: str, anchor: dict[str, Any]) -> str
     return tx_hash
 
 
-def _confirm(ledger: Any, log: str, department: str, root: str, tx_hash: str | None) -> bool:
+def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str | None) -> bool:
     chain = ledger.chain
     if tx_hash:
         try:
@@ -352,7 +355,7 @@ def _confirm(ledger: Any, log: str, department: str, root: str, tx_hash: str | N
     return True
 
 
-def _resume(ledger: Any, log: str, department: str) -> list[str]:
+def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     with ledger.engine.connect() as conn:
         open_anchors = [dict(r._mapping) for r in conn.execute(
             select(_ANCHORS).where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department,
@@ -373,7 +376,7 @@ def _resume(ledger: Any, log: str, department: str) -> list[str]:
     return done
 
 
-def anchor_pending(ledger: Any, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
+def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
     """Anchor every un-anchored entry of ``department``'s log ``log`` in batches of at most ``max_batch``.
 
     Completes anchors left open by a crash first. Returns the roots anchored by this call (0x hex).
@@ -464,7 +467,7 @@ class ChainRange:
     tx_hash: str
 
 
-def chain_ranges(ledger: Any, log: str, department: str) -> list[ChainRange]:
+def chain_ranges(ledger: Ledger, log: str, department: str) -> list[ChainRange]:
     """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number."""
     chain = ledger.chain
     found = chainread.log_batches_anchored(chain, log_id=log_id(log), department_id=department_id_bytes(department))
@@ -542,7 +545,7 @@ def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
     return len(digest) == 32 and verify_proof(digest, [proof[i:i + 32] for i in range(0, len(proof), 32)], root)
 
 
-def check_log(ledger: Any, log: str, department: str, *, progress: Progress | None = None,
+def check_log(ledger: Ledger, log: str, department: str, *, progress: Progress | None = None,
               ranges: list[ChainRange] | None = None,
               visit: Callable[[int, str], None] | None = None) -> list[Discrepancy]:
     """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
@@ -637,7 +640,7 @@ _SEARCH_WINDOW = 64
 _SEARCH_LIMIT = 1_000
 
 
-def _moved(ledger: Any, log: str, department: str, bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
+def _moved(ledger: Ledger, log: str, department: str, bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
            ranges: list[ChainRange], found: list[Discrepancy]) -> set[int]:
     """Rows whose hash verifies at another sequence number: the entry was moved (reordered), not edited."""
     if not bad_rows:

@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import decisions, issuance
 from ..formats.certificate import validate_record
 from ..errors import InputError, NotFoundError
 from ..formats.i18n import LANGUAGES, text
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = ["NOTICE_TYPE", "issue_notice", "notice_record"]
 
@@ -70,7 +73,7 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
     }
 
 
-def issue_notice(ledger: Any, department: str, case_id: str, *, seq: int | None = None,
+def issue_notice(ledger: Ledger, department: str, case_id: str, *, seq: int | None = None,
                  language: str = "en") -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and

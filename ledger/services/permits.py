@@ -28,7 +28,7 @@ import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -41,6 +41,9 @@ from .logchain import LOG_DECISIONS
 from ..storage.models import ProducedCertificate
 from ..formats.rules import RuleSet
 from ..storage.store import Batch, BatchState, Certificate
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = ["WITHDRAWN_REASON", "LinkProblem", "ProducedCertificate", "check_links", "produced_by", "withdraw"]
 
@@ -55,7 +58,7 @@ _LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]
 
 # -- issuing ----------------------------------------------------------------------------------------------------
 
-def require_issuer(ledger: Any, department: str, rule_set: RuleSet) -> None:
+def require_issuer(ledger: Ledger, department: str, rule_set: RuleSet) -> None:
     """StateError unless ``department`` may sign the certificate ``rule_set`` produces (before anything is written)."""
     if rule_set.produces is None:
         return
@@ -102,7 +105,7 @@ class Produced:
     built: list[issuance.BuiltBatch]
     digests: list[str]
 
-    def anchor(self, ledger: Any) -> list[str]:
+    def anchor(self, ledger: Ledger) -> list[str]:
         """Anchor every permit batch (waits for the configured confirmations); returns the permit digests."""
         for built in self.built:
             issuance.submit(ledger, built)
@@ -111,7 +114,7 @@ class Produced:
         return self.digests
 
 
-def _unused_ids(ledger: Any, department: str, wanted: list[str]) -> list[str]:
+def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
     ids = col(Certificate.certificate_id)
     with ledger.engine.connect() as conn:
@@ -131,7 +134,7 @@ def _unused_ids(ledger: Any, department: str, wanted: list[str]) -> list[str]:
     return out
 
 
-def prepare(ledger: Any, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
+def prepare(ledger: Ledger, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
             ) -> Produced:
     """For each (rule set, decision body, decision input, applicant identity) whose body approves under a rule set
     that produces a certificate: build the certificate, store its batch ``prepared`` and record ``issued`` in the
@@ -157,7 +160,7 @@ def prepare(ledger: Any, department: str, items: Sequence[tuple[RuleSet, dict[st
     return produced
 
 
-def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[str, Any]]) -> None:
+def link(ledger: Ledger, department: str, after_seq: int, bodies: Sequence[Mapping[str, Any]]) -> None:
     """Write the index rows of the decisions ``bodies`` just appended after sequence number ``after_seq``. Each row
     is found by the permit digest its body names, not by position, so a concurrent writer's entries in between
     cannot shift a link onto another decision."""
@@ -182,7 +185,7 @@ def link(ledger: Any, department: str, after_seq: int, bodies: Sequence[Mapping[
             conn.execute(_LINKS.insert(), rows)
 
 
-def head_seq(ledger: Any, department: str) -> int:
+def head_seq(ledger: Ledger, department: str) -> int:
     """The department's last decision number (0 when it has none)."""
     from sqlalchemy import func
 
@@ -192,7 +195,7 @@ def head_seq(ledger: Any, department: str) -> int:
         ).scalar_one())
 
 
-def documents(ledger: Any, digests: Iterable[str]) -> list[dict[str, Any]]:
+def documents(ledger: Ledger, digests: Iterable[str]) -> list[dict[str, Any]]:
     """The holder documents of anchored permits, in the order given (for delivery to the applicants)."""
     wanted = list(digests)
     found = issuance.export_documents(ledger, wanted)
@@ -201,7 +204,7 @@ def documents(ledger: Any, digests: Iterable[str]) -> list[dict[str, Any]]:
 
 # -- withdrawal -------------------------------------------------------------------------------------------------
 
-def withdrawn(ledger: Any, department: str, target_seq: int | None, outcome: str) -> list[str]:
+def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str) -> list[str]:
     """The permits an override of decision ``target_seq`` with ``outcome`` withdraws (none unless it refuses)."""
     if target_seq is None or outcome == "approve":
         return []
@@ -213,7 +216,7 @@ def withdrawn(ledger: Any, department: str, target_seq: int | None, outcome: str
     return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
 
 
-def withdraw(ledger: Any, department: str, digests: Sequence[str], seq: int) -> list[str]:
+def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) -> list[str]:
     """Revoke the permits decision ``seq`` withdrew; returns the revocation transactions."""
     from . import status
 
@@ -231,7 +234,7 @@ def withdraw(ledger: Any, department: str, digests: Sequence[str], seq: int) -> 
 
 # -- provenance -------------------------------------------------------------------------------------------------
 
-def produced_by(ledger: Any, digest: str) -> dict[str, Any] | None:
+def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     """The decision that issued certificate ``digest``, read from the decision log itself (the index row only
     says where to look): department, seq, entry hash, case, rule set, anchored, and whether the index row agrees.
     None when no decision of this ledger names it."""
@@ -266,7 +269,7 @@ class LinkProblem:
     detail: str
 
 
-def _produced_types(ledger: Any) -> set[str]:
+def _produced_types(ledger: Ledger) -> set[str]:
     from .decisions import RuleSetRecord
 
     types = set()
@@ -281,7 +284,7 @@ def _produced_types(ledger: Any) -> set[str]:
     return types
 
 
-def _statuses(ledger: Any, department: str, digests: Iterable[str]) -> dict[str, str]:
+def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[str, str]:
     """Each anchored certificate's status on chain now ("absent" when the chain has no anchor of its batch)."""
     from ..formats.canonical import parse_hex32
     from ..onchain.chain import department_id_bytes
@@ -305,7 +308,7 @@ def _statuses(ledger: Any, department: str, digests: Iterable[str]) -> dict[str,
     return out
 
 
-def check_links(ledger: Any, departments: Iterable[str]) -> list[LinkProblem]:
+def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]:
     """Every broken link between decisions and the certificates they produced (``ledger replay`` runs it):
 
     * ``issued_not_anchored``: a decision says it issued a certificate the chain has no anchor of (by its department)

@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -55,6 +55,9 @@ from ..errors import InputError, LedgerError, VerificationError
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from .supervision import SUPERVISION_FORMAT
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = ["ReplayDiscrepancy", "ReplayReport", "replay", "replay_strict"]
 
@@ -153,7 +156,7 @@ def _parse_time(text: str) -> datetime | None:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
+def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:
     """Anchored ranges of every department's decision log, from one eth_getLogs query."""
     chain = ledger.chain
     found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what="the anchored decision-log ranges",
@@ -171,7 +174,7 @@ def _all_ranges(ledger: Any) -> dict[str, list[ChainRange]]:
 class _RuleSets:
     """Recorded rule sets by digest, each loaded, checked and asked of the chain once."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
 
@@ -221,7 +224,7 @@ class _Facts:
     """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
     events (read once) and the block timestamps across a replay."""
 
-    def __init__(self, ledger: Any) -> None:
+    def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
         self.view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
         self._history: dict[Any, list[tuple[int, int]]] | None = None
@@ -418,7 +421,7 @@ class _Facts:
         return True
 
 
-def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
+def replay(ledger: Ledger, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
            until: datetime | None = None, service_item: str | None = None, case_id: str | None = None,
            progress: Progress | None = None) -> ReplayReport:
     """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed)."""
@@ -435,7 +438,7 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
                                    "case_id": case_id}, as_of_block=chain.block_number())
     ranges = _all_ranges(ledger)
     with ledger.engine.connect() as conn:
-        counts = dict(conn.execute(select(col(LogEntry.department_id), _count()).where(
+        counts: dict[str, int] = dict(conn.execute(select(col(LogEntry.department_id), _count()).where(
             col(LogEntry.log) == LOG_DECISIONS).group_by(col(LogEntry.department_id))).all())
     if department is None:
         departments = sorted(set(counts) | set(ranges))
@@ -462,7 +465,7 @@ def replay(ledger: Any, *, department: str | Iterable[str] | None = None, since:
     return report
 
 
-def _replay_departments(ledger: Any, report: ReplayReport, departments: list[str],
+def _replay_departments(ledger: Ledger, report: ReplayReport, departments: list[str],
                         ranges: dict[str, list[ChainRange]], counts: dict[str, int], rule_sets: _RuleSets,
                         facts: _Facts, selection: _Selection, total: int, progress: Progress | None) -> int:
     done = 0
@@ -506,7 +509,7 @@ class _Selection:
 class _DepartmentReplay:
     """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
 
-    def __init__(self, ledger: Any, report: ReplayReport, department: str, ranges: list[ChainRange],
+    def __init__(self, ledger: Ledger, report: ReplayReport, department: str, ranges: list[ChainRange],
                  entries: int, rule_sets: _RuleSets, facts: _Facts, selection: _Selection) -> None:
         self.ledger = ledger
         self.facts = facts
@@ -624,7 +627,7 @@ class _DepartmentReplay:
                 f"deadline is {deadline} s: run `ledger anchor-logs --department {self.department}`"))
 
 
-def replay_strict(ledger: Any, **filters: Any) -> ReplayReport:
+def replay_strict(ledger: Ledger, **filters: Any) -> ReplayReport:
     """:func:`replay`, raising VerificationError (with the report) on any discrepancy."""
     report = replay(ledger, **filters)
     if not report.ok:
@@ -645,7 +648,7 @@ def _kind(body: dict[str, Any]) -> str | None:
     return decided_by.get("kind") if isinstance(decided_by, dict) else None
 
 
-def _load_inputs(ledger: Any, digests: list[str]) -> dict[str, str]:
+def _load_inputs(ledger: Ledger, digests: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     unique = list(dict.fromkeys(digests))
     with ledger.engine.connect() as conn:
@@ -749,7 +752,7 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     report.re_run += 1
 
 
-def _check_input_commitment(ledger: Any, dept: str, decision_input: dict[str, Any], body: dict[str, Any],
+def _check_input_commitment(ledger: Ledger, dept: str, decision_input: dict[str, Any], body: dict[str, Any],
                             fail: Callable[[str, str], None]) -> None:
     """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
     from ..formats.decision_input import input_commitment_of
@@ -790,7 +793,7 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
                                        "about this applicant that precede it in the log were anchored")
 
 
-def _check_overrides(ledger: Any, report: ReplayReport, dept: str,
+def _check_overrides(ledger: Ledger, report: ReplayReport, dept: str,
                      overrides: list[tuple[int, str | None, dict[str, Any]]]) -> None:
     if not overrides:
         return
@@ -819,7 +822,7 @@ def _check_overrides(ledger: Any, report: ReplayReport, dept: str,
             report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
 
 
-def _add_log_discrepancies(ledger: Any, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
+def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
     if not found:
         return
     seqs = [d.seq for d in found if d.seq is not None]

@@ -17,7 +17,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, date, datetime, timedelta
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import logchain
 from ..formats.canonical import json_loads
@@ -25,6 +25,9 @@ from .departments import get_department
 from ..errors import InputError
 from ..formats.i18n import LANGUAGES, MESSAGES, format_date, format_datetime, format_number, replay_check, status_word, text
 from .logchain import LOG_DECISIONS
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = ["REPORT_FORMAT", "STYLESHEET", "build_report", "parse_period", "render_html", "supervision_sections",
            "write_report"]
@@ -96,7 +99,7 @@ def _bucket_starts(first: date, last: date, bucket: str) -> list[date]:
     return starts
 
 
-def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]],
+def _rule_set_rows(ledger: Ledger, digests: dict[str, dict[str, Any]]) -> tuple[list[dict[str, Any]],
                                                                              dict[str, dict[str, str]]]:
     """The rule sets the decisions cite (id, version, publication), and the reasons' display texts they carry."""
     from sqlalchemy import select
@@ -126,7 +129,7 @@ def _rule_set_rows(ledger: Any, digests: dict[str, dict[str, Any]]) -> tuple[lis
     return rows, texts
 
 
-def supervision_sections(ledger: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
+def supervision_sections(ledger: Ledger, department: str, since: datetime, until: datetime) -> dict[str, Any]:
     """The supervision sections of the report, from ``supervision.report_sections``; a section it does not
     return is ``{"recorded": False}``.
 
@@ -145,7 +148,7 @@ def supervision_sections(ledger: Any, department: str, since: datetime, until: d
     return {name: found.get(name) or {"recorded": False} for name in ("commitments", "inspections")}
 
 
-def build_report(ledger: Any, department: str, start: str | date, end: str | date, *,
+def build_report(ledger: Ledger, department: str, start: str | date, end: str | date, *,
                  now: datetime | None = None) -> dict[str, Any]:
     """The report data of ``department`` for the days ``start`` to ``end`` (inclusive, UTC)."""
     from .replay import replay

@@ -18,7 +18,7 @@ its own certificate against the chain's status as of that block. docs/format.md 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -28,8 +28,11 @@ from ..errors import InputError, NotFoundError
 from ..formats.bitstring import (
     ENTRY_TYPE, LIST_TYPE, PROOF_TYPE, PURPOSES, LIST_BITS, ROUTE, _URL, list_url, parse_url, entries, entry_base_and_index, encode, decode, bit)  # noqa: F401
 
+if TYPE_CHECKING:
+    from ..client import Ledger
 
-def list_credential(ledger: Any, department: str, root: str | bytes, purpose: str, *, base: str,
+
+def list_credential(ledger: Ledger, department: str, root: str | bytes, purpose: str, *, base: str,
                     block: int | None = None, view: Any = None) -> dict[str, Any]:
     """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
     (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
@@ -183,7 +186,7 @@ def fetch(url: str, timeout: float = 10.0) -> Any:
         raise InputError(f"the status list at {url} is not JSON ({exc})") from None
 
 
-def leaf_index(ledger: Any, digest: str) -> int:
+def leaf_index(ledger: Ledger, digest: str) -> int:
     """The leaf index of a stored certificate (``0x`` + 64 hex) in its batch: its statusListIndex."""
     from ..storage.store import Certificate
 

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlmodel import col
@@ -46,6 +46,9 @@ from . import logchain
 from ..formats.canonical import canonical_json
 from ..errors import InputError, NotFoundError, StateError
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
+
+if TYPE_CHECKING:
+    from ..client import Ledger
 
 __all__ = [
     "SUPERVISION_FORMAT",
@@ -140,7 +143,7 @@ class _Entry:
     block: int | None  # the block that anchored it (None: not anchored)
 
 
-def _log(ledger: Any, department: str, ranges: Sequence[ChainRange] | None = None, *,
+def _log(ledger: Ledger, department: str, ranges: Sequence[ChainRange] | None = None, *,
          contains: str | None = None) -> list[_Entry]:
     """Every readable entry of the department's decisions log (``contains``: only bodies holding that text) with its
     anchoring block: from the chain's ranges when given (replay), else from the database's anchor rows."""
@@ -168,7 +171,7 @@ def _log(ledger: Any, department: str, ranges: Sequence[ChainRange] | None = Non
     return found
 
 
-def _append(ledger: Any, department: str, body: dict[str, Any], *, anchor: bool = True) -> _Entry:
+def _append(ledger: Ledger, department: str, body: dict[str, Any], *, anchor: bool = True) -> _Entry:
     from .decisions import require_approver
 
     require_approver(ledger, department, "record supervision")
@@ -254,7 +257,7 @@ def _status_from(entries: Sequence[_Entry], applicants: Iterable[str], block: in
             for a in applicants}
 
 
-def credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+def credit_statuses(ledger: Ledger, department: str, applicants: Sequence[str], block: int,
                     decided_at: str) -> dict[str, dict[str, Any]]:
     """The credit status (``{"listed", "listings", "as_of_block"}``) of each salted applicant reference on
     ``department``'s credit list as of ``block``: what a decision records in ``credit`` and its rules read."""
@@ -270,7 +273,7 @@ def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str,
     return {**view, "applicant": applicant}
 
 
-def credit_list(ledger: Any, department: str, *, applicant: str | None = None, applicant_ref: str | None = None,
+def credit_list(ledger: Ledger, department: str, *, applicant: str | None = None, applicant_ref: str | None = None,
                 reason: str, since: date | str, until: date | str,
                 basis: Mapping[str, Any] | None = None, listed_at: datetime | None = None) -> CreditEntry:
     """Put an applicant (identity ``applicant``, recorded salted, or an already salted ``applicant_ref``) on
@@ -294,7 +297,7 @@ def credit_list(ledger: Any, department: str, *, applicant: str | None = None, a
                        entry.block)
 
 
-def credit_remove(ledger: Any, department: str, listing_seq: int, *, reason: str,
+def credit_remove(ledger: Ledger, department: str, listing_seq: int, *, reason: str,
                   removed_at: datetime | None = None) -> int:
     """Remove listing ``listing_seq`` from the credit list (an anchored removal naming it); returns its seq."""
     entries = _log(ledger, department)
@@ -309,7 +312,7 @@ def credit_remove(ledger: Any, department: str, listing_seq: int, *, reason: str
     return _append(ledger, department, body).seq
 
 
-def credit_entries(ledger: Any, department: str, *, since: str | None = None,
+def credit_entries(ledger: Ledger, department: str, *, since: str | None = None,
                    until: str | None = None) -> list[CreditEntry]:
     """The department's credit listings (with their removal, if any) listed in [since, until) (ISO times)."""
     found = _listings(_log(ledger, department), department)
@@ -372,7 +375,7 @@ def _commitments(entries: Sequence[_Entry], department: str, today: str) -> list
     return found
 
 
-def commitments(ledger: Any, department: str, *, since: str | None = None, until: str | None = None,
+def commitments(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None,
                 today: date | None = None) -> list[Commitment]:
     """The department's approvals on a commitment decided in [since, until) (ISO times), each with its state."""
     day = (today or _utcnow().date()).isoformat()
@@ -380,7 +383,7 @@ def commitments(ledger: Any, department: str, *, since: str | None = None, until
             if (since is None or c.decided_at >= since) and (until is None or c.decided_at < until)]
 
 
-def due_commitments(ledger: Any, department: str, *, within_days: int = 30,
+def due_commitments(ledger: Ledger, department: str, *, within_days: int = 30,
                     today: date | None = None) -> list[Commitment]:
     """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due)."""
     day = today or _utcnow().date()
@@ -389,7 +392,7 @@ def due_commitments(ledger: Any, department: str, *, within_days: int = 30,
                    if c.status in ("due", "overdue") and c.deadline <= horizon), key=lambda c: (c.deadline, c.seq))
 
 
-def record_commitment_check(ledger: Any, department: str, case_id: str, *, met: bool, officer: str,
+def record_commitment_check(ledger: Ledger, department: str, case_id: str, *, met: bool, officer: str,
                             findings: Sequence[str] = (), checked_at: datetime | None = None) -> int:
     """Record whether the applicant of ``case_id`` met its commitment (anchored); returns the entry's seq."""
     from .decisions import officer_ref
@@ -414,7 +417,7 @@ def _list_digest(refs: Sequence[str]) -> str:
     return "0x" + hashlib.sha256(canonical_json(sorted(refs))).hexdigest()
 
 
-def register_inspectors(ledger: Any, department: str, list_id: str, inspectors: Sequence[str]) -> dict[str, Any]:
+def register_inspectors(ledger: Ledger, department: str, list_id: str, inspectors: Sequence[str]) -> dict[str, Any]:
     """Register (anchor) a list of inspectors, recorded as salted officer references; returns its reference."""
     from .decisions import officer_ref
 
@@ -439,7 +442,7 @@ def _rate(value: Any) -> Fraction:
     return rate
 
 
-def announce_inspection(ledger: Any, department: str, *, since: datetime, until: datetime, rate: str | float,
+def announce_inspection(ledger: Ledger, department: str, *, since: datetime, until: datetime, rate: str | float,
                         inspectors: str, target_block: int | None = None, delay: int = DEFAULT_TARGET_DELAY,
                         announced_at: datetime | None = None) -> dict[str, Any]:
     """Anchor the announcement of a random inspection of ``department``'s approvals decided in [since, until): the
@@ -494,14 +497,14 @@ def announce_inspection(ledger: Any, department: str, *, since: datetime, until:
             **body}
 
 
-def _block_time(ledger: Any, number: int) -> datetime | None:
+def _block_time(ledger: Ledger, number: int) -> datetime | None:
     try:
         return datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(number)["timestamp"]), UTC)
     except Exception:  # noqa: BLE001 - a block this chain does not have
         return None
 
 
-def _coverage(ledger: Any, announcement: _Entry) -> tuple[datetime, datetime] | None:
+def _coverage(ledger: Ledger, announcement: _Entry) -> tuple[datetime, datetime] | None:
     """The stretch of decision times an announcement really inspects: its period, cut at the announcement (approvals
     recorded after it are not in its population), by the chain's time of its anchoring block when anchored."""
     period = announcement.body.get("period") or {}
@@ -513,7 +516,7 @@ def _coverage(ledger: Any, announcement: _Entry) -> tuple[datetime, datetime] | 
     return since, min(until, cut) if cut is not None else until
 
 
-def _frontier(ledger: Any, entries: Sequence[_Entry]) -> tuple[int, datetime] | None:
+def _frontier(ledger: Ledger, entries: Sequence[_Entry]) -> tuple[int, datetime] | None:
     """Where the department's inspected stretch ends: the latest end of any announcement's coverage, with the
     announcement that reached it; None before the first announcement."""
     ends = [(span[1], a.seq) for a in _find(entries, "inspection_announcement")
@@ -524,7 +527,7 @@ def _frontier(ledger: Any, entries: Sequence[_Entry]) -> tuple[int, datetime] | 
     return seq, end
 
 
-def next_period_start(ledger: Any, department: str) -> datetime | None:
+def next_period_start(ledger: Ledger, department: str) -> datetime | None:
     """Where ``department``'s next inspection period must start: the end of what its announcements have inspected so
     far (an announcement's ``until``, or the chain time of the block that anchored it when that came first). None
     before its first announcement, which may start anywhere."""
@@ -609,7 +612,7 @@ def _expected_draw(entries: Sequence[_Entry], announcement: _Entry, block_hash: 
             "sample": [{**s, "decision": _ref(decisions[s["case_id"]])} for s in sample]}
 
 
-def _block_hash(ledger: Any, number: int) -> str | None:
+def _block_hash(ledger: Ledger, number: int) -> str | None:
     try:
         block = ledger.chain.w3.eth.get_block(number)
     except Exception:  # noqa: BLE001 - a block this chain does not have
@@ -617,7 +620,7 @@ def _block_hash(ledger: Any, number: int) -> str | None:
     return "0x" + bytes(block["hash"]).hex()
 
 
-def draw_inspection(ledger: Any, department: str, announcement_seq: int,
+def draw_inspection(ledger: Ledger, department: str, announcement_seq: int,
                     drawn_at: datetime | None = None) -> dict[str, Any]:
     """Draw announcement ``announcement_seq``'s sample with its target block's hash and anchor the draw.
 
@@ -648,7 +651,7 @@ def draw_inspection(ledger: Any, department: str, announcement_seq: int,
     return {"seq": entry.seq, "entry_hash": entry.entry_hash, **body}
 
 
-def assigned_cases(ledger: Any, department: str, draw_seq: int, inspector: str) -> list[str]:
+def assigned_cases(ledger: Ledger, department: str, draw_seq: int, inspector: str) -> list[str]:
     """The cases draw ``draw_seq`` assigned to ``inspector`` (an inspector knows only their own id; the draw names
     them by salted reference)."""
     from .decisions import officer_ref
@@ -661,7 +664,7 @@ def assigned_cases(ledger: Any, department: str, draw_seq: int, inspector: str) 
     return [s["case_id"] for s in draw.body.get("sample", []) if s.get("inspector_ref") == mine]
 
 
-def record_finding(ledger: Any, department: str, draw_seq: int, case_id: str, *, inspector: str, conforming: bool,
+def record_finding(ledger: Ledger, department: str, draw_seq: int, case_id: str, *, inspector: str, conforming: bool,
                    findings: Sequence[str] = (), inspected_at: datetime | None = None) -> int:
     """Record the result of the inspection of ``case_id`` drawn by draw ``draw_seq``, by its assigned inspector
     (anchored); a non-conforming result needs at least one finding code. Returns the entry's seq."""
@@ -690,7 +693,7 @@ def record_finding(ledger: Any, department: str, draw_seq: int, case_id: str, *,
     return _append(ledger, department, body).seq
 
 
-def withdraw_approval(ledger: Any, department: str, finding_seq: int, *, officer: str, reasons: Sequence[str],
+def withdraw_approval(ledger: Ledger, department: str, finding_seq: int, *, officer: str, reasons: Sequence[str],
                       legal_basis: str, credit_reason: str | None = None, credit_days: int = 365,
                       decided_at: datetime | None = None) -> dict[str, Any]:
     """Withdraw the approval a non-conforming finding concerns: an anchored officer decision (outcome ``reject``)
@@ -787,7 +790,7 @@ def _inspections(entries: Sequence[_Entry], department: str) -> list[Inspection]
     return found
 
 
-def inspections(ledger: Any, department: str, *, since: str | None = None, until: str | None = None) -> list[Inspection]:
+def inspections(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None) -> list[Inspection]:
     """Every drawn case of the department's inspections whose announced period overlaps [since, until)."""
     entries = _log(ledger, department)
     periods = {a.seq: a.body.get("period", {}) for a in _find(entries, "inspection_announcement")}
@@ -796,7 +799,7 @@ def inspections(ledger: Any, department: str, *, since: str | None = None, until
             and (until is None or str(periods.get(i.announcement_seq, {}).get("since")) < until)]
 
 
-def withdrawals(ledger: Any, department: str, *, since: str | None = None, until: str | None = None) -> list[Withdrawal]:
+def withdrawals(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None) -> list[Withdrawal]:
     """The department's withdrawals of approvals decided in [since, until) (ISO times)."""
     found = []
     for e in _log(ledger, department):
@@ -811,7 +814,7 @@ def withdrawals(ledger: Any, department: str, *, since: str | None = None, until
     return found
 
 
-def summary(ledger: Any, department: str, *, since: str | None = None, until: str | None = None,
+def summary(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None,
             today: date | None = None) -> dict[str, Any]:
     """Everything above for one department and period, as plain JSON (what ``ledger report`` reads)."""
     return {"department": department, "since": since, "until": until,
@@ -827,7 +830,7 @@ def summary(ledger: Any, department: str, *, since: str | None = None, until: st
 class CreditBook:
     """A department's credit list as the chain attests it (anchoring blocks from the chain's ranges), for replay."""
 
-    def __init__(self, ledger: Any, department: str, ranges: Sequence[ChainRange]) -> None:
+    def __init__(self, ledger: Ledger, department: str, ranges: Sequence[ChainRange]) -> None:
         self.entries = _log(ledger, department, ranges, contains=_CREDIT_KINDS)
         # a decision taken with LEDGER_CONFIRMATIONS = k reads the list k blocks below the head: not backdating
         self.slack = max(0, int(getattr(ledger.settings, "confirmations", 0) or 0))
@@ -854,7 +857,7 @@ class CreditBook:
         return found
 
 
-def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
+def check_replay(ledger: Ledger, department: str, ranges: Sequence[ChainRange],
                  fail: Callable[[str, int | None, str | None, str], None]) -> dict[str, Any]:
     """Re-check every supervision step of a department against the chain: announcements anchored before their target
     block, one draw per announcement made after it, with that block's hash, re-drawn to the same sample; findings on
@@ -938,7 +941,7 @@ def check_replay(ledger: Any, department: str, ranges: Sequence[ChainRange],
             "credit_listings": len(_find(entries, "credit_listing"))}
 
 
-def _check_draw(ledger: Any, entries: Sequence[_Entry], announcement: _Entry, draw: _Entry,
+def _check_draw(ledger: Ledger, entries: Sequence[_Entry], announcement: _Entry, draw: _Entry,
                 fail: Callable[[str, int | None, str | None, str], None]) -> None:
     target = announcement.body.get("target_block")
     actual = _block_hash(ledger, target) if isinstance(target, int) else None
@@ -963,7 +966,7 @@ def _check_draw(ledger: Any, entries: Sequence[_Entry], announcement: _Entry, dr
                                               f"{recorded} of {(draw.body.get('population') or {}).get('count')}")
 
 
-def wait_for_block(ledger: Any, number: int, *, timeout: float = 120.0, poll: float = 0.5) -> int:
+def wait_for_block(ledger: Ledger, number: int, *, timeout: float = 120.0, poll: float = 0.5) -> int:
     """Wait until the chain has mined block ``number`` (a draw's target); returns the head. StateError on timeout."""
     import time
 
@@ -975,7 +978,7 @@ def wait_for_block(ledger: Any, number: int, *, timeout: float = 120.0, poll: fl
     return head
 
 
-def announcement_target(ledger: Any, department: str, announcement_seq: int) -> int:
+def announcement_target(ledger: Ledger, department: str, announcement_seq: int) -> int:
     """The target block of announcement ``announcement_seq``."""
     found = [e for e in _find(_log(ledger, department, contains='"kind":"inspection_announcement"'),
                               "inspection_announcement") if e.seq == announcement_seq]
@@ -984,7 +987,7 @@ def announcement_target(ledger: Any, department: str, announcement_seq: int) -> 
     return int(found[0].body["target_block"])
 
 
-def report_sections(ledger: Any, department: str, since: datetime, until: datetime) -> dict[str, Any]:
+def report_sections(ledger: Ledger, department: str, since: datetime, until: datetime) -> dict[str, Any]:
     """The supervision sections of ``ledger report`` (report.supervision_sections gives their shapes)."""
     start, end = since.isoformat().replace("+00:00", "Z"), until.isoformat().replace("+00:00", "Z")
     promised = commitments(ledger, department, since=start, until=end)
