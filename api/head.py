@@ -1,8 +1,8 @@
 """Keeping the chain head the gateway verifies against fresh, with at most one head read in flight.
 
 Public verification of a certificate file answers from memory against a head read at most
-``head_max_age_seconds`` ago (:meth:`ledger.services.verify.ChainView.warm_head`). A background thread reads the head every
-``head_refresh_seconds`` and publishes it once the status index is synced to it (``ChainView.refresh``).
+``head_max_age_seconds`` ago (:meth:`ledger.services.verify.ChainView.warm_head`). A background thread reads the head
+every ``head_refresh_seconds`` and publishes it once the status index is synced to it (``ChainView.refresh``).
 
 It is a thread, not a task on the event loop: under load one pass of the loop serves dozens of requests
 (50-70 ms at 50 connections), so a task that needs several passes per read would let the head age past the

@@ -12,8 +12,8 @@ from sqlmodel import Field, SQLModel
 from ledger.formats.reasons import REASONS
 
 DIGEST_PATTERN = r"^0x[0-9a-fA-F]{64}$"
-# Patterns are declared on the type: the regex argument of sqlmodel's Field is not enforced (sqlmodel 0.0.50, pydantic 2),
-# and tests/test_api_models.py checks that every documented pattern refuses what it should.
+# Patterns are declared on the type: the regex argument of sqlmodel's Field is not enforced (sqlmodel 0.0.50, pydantic
+# 2), and tests/test_api_models.py checks that every documented pattern refuses what it should.
 DigestText = Annotated[str, StringConstraints(pattern=DIGEST_PATTERN)]
 AddressText = Annotated[str, StringConstraints(pattern=r"^0x[0-9a-fA-F]{40}$")]
 CodeText = Annotated[str, StringConstraints(pattern=r"^[\x21-\x7e]+$")]  # printable ASCII, no spaces

@@ -1,5 +1,6 @@
 """Bulk issuance end to end on the embedded default: validate, canonicalize, salt, hash, sign, store, anchor,
-confirm, through ``ledger.services.issuance.issue_file`` exactly as ``ledger issue`` runs it (worker processes included).
+confirm, through ``ledger.services.issuance.issue_file`` exactly as ``ledger issue`` runs it
+(worker processes included).
 
 Each size runs in a fresh subprocess with its own data directory (anvil node + SQLite), so its peak memory
 (the RSS high-water mark from getrusage) is that of one issuance and nothing else. The input file is written

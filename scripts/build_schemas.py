@@ -1,5 +1,5 @@
-"""Write the published JSON Schemas (docs/schema/) from the typed models in ledger/formats/schemas.py; ``--check`` exits 1
-when a committed file differs from what the models generate."""
+"""Write the published JSON Schemas (docs/schema/) from the typed models in ledger/formats/schemas.py; ``--check``
+exits 1 when a committed file differs from what the models generate."""
 
 import sys
 

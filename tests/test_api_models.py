@@ -1,8 +1,8 @@
 """Every pattern the gateway's request models document is enforced.
 
-the regex argument of sqlmodel's ``Field`` is accepted and shown in the OpenAPI document but not enforced (sqlmodel 0.0.50
-with pydantic 2): a client could send ``"rule_set": "rules/some-file.yaml"`` where a digest is documented, and the
-library would have read that file from the server's disk. Adversary: an anonymous or signed-in client sending
+the regex argument of sqlmodel's ``Field`` is accepted and shown in the OpenAPI document but not enforced (sqlmodel
+0.0.50 with pydantic 2): a client could send ``"rule_set": "rules/some-file.yaml"`` where a digest is documented, and
+the library would have read that file from the server's disk. Adversary: an anonymous or signed-in client sending
 what the schema says is impossible."""
 
 from __future__ import annotations

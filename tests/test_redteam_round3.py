@@ -489,7 +489,7 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batc
             (honest, report.check("witnessed").detail, script)
     # the same key given twice: one witness, so a quorum of two is not met either
     report = evidence.verify_bundle(witnessed, ledger.chain, witness_keys=[keys[0], keys[0]], witness_quorum=2)
-    code, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[0],
+    _, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[0],
                                 "--witness-quorum", "2")
     assert not report.check("witnessed").ok and result is not None
     assert next(c for c in result["checks"] if c["name"] == "witnessed")["result"] == "FAIL"

@@ -79,8 +79,8 @@ def test_forge_builds_the_same_bytecode_as_the_client(tmp_path) -> None:
 
 
 def test_shipped_contracts_equal_a_fresh_compile() -> None:
-    """The package's ledger/onchain/contracts.json (what an installed ledger deploys) is exactly what the pinned compiler
-    makes of contracts/src now; a contract changed without renewing it fails here, naming the fix."""
+    """The package's ledger/onchain/contracts.json (what an installed ledger deploys) is exactly what the pinned
+    compiler makes of contracts/src now; a contract changed without renewing it fails here, naming the fix."""
     fresh = render_artifacts_document(build_artifacts_document())
     assert ARTIFACTS_FILE.read_text() == fresh, (
         "ledger/onchain/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it")

@@ -1,5 +1,5 @@
-"""The auditors' report (ledger/services/report.py) over HTTP: ``GET /audit/report`` as HTML (English or Chinese) or JSON,
-for signed-in departments with the auditor role; its style sheet is a file of this gateway (the
+"""The auditors' report (ledger/services/report.py) over HTTP: ``GET /audit/report`` as HTML (English or Chinese) or
+JSON, for signed-in departments with the auditor role; its style sheet is a file of this gateway (the
 Content-Security-Policy admits no inline style)."""
 
 from __future__ import annotations

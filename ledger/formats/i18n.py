@@ -320,8 +320,8 @@ def replay_check(language: str, check: str) -> tuple[str, str]:
     return entry.get(language) or entry["en"]
 
 
-# The verification page's checks (ledger/services/verify.py): a name, and what passing or failing it means. The page shows
-# the library's own detail sentence in English and these words in another language; api/static/verify.js carries
+# The verification page's checks (ledger/services/verify.py): a name, and what passing or failing it means. The page
+# shows the library's own detail sentence in English and these words in another language; api/static/verify.js carries
 # a copy (CHECK_TEXTS, kept equal by tests/test_browser_i18n.py).
 VERIFY_CHECKS: dict[str, dict[str, dict[str, str]]] = {
     "format": {"en": {"name": "format", "ok": "The document has the certificate format.",

@@ -5,8 +5,8 @@ credential: issuer, validFrom / validUntil, credentialSubject, a ``credentialSta
 chain, and a proof of type ``PlCertAnchorProof`` that carries everything the ledger's own verification needs (salts,
 hidden field hashes, digest, anchor with its Merkle proof and EIP-712 signature). :func:`to_document` turns such a
 credential back into the document, after checking it against the VC 2.0 JSON Schema (``contexts/vc-2.0.schema.json``),
-expanding it as JSON-LD with the contexts shipped in ``ledger/formats/contexts`` (never the network), and checking that every
-readable property of the envelope is exactly the one the certified fields give: the envelope is a view of the
+expanding it as JSON-LD with the contexts shipped in ``ledger/formats/contexts`` (never the network), and checking that
+every readable property of the envelope is exactly the one the certified fields give: the envelope is a view of the
 document, so nobody can extend ``validUntil`` or rename the issuer in it without failing. The verdict then comes from
 the same checks as for the document (``ledger verify``). docs/format.md §11 is the specification.
 """

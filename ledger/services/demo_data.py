@@ -141,7 +141,8 @@ def _cited_licence(rng: random.Random, licences: Sequence[tuple[str, str]]) -> t
 
 def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int, *,
                           licences: Sequence[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
-    """Stream ``n`` decision inputs (shape in ``ledger.formats.rules``) for items drawn from ``items``, deterministic per seed.
+    """Stream ``n`` decision inputs (shape in ``ledger.formats.rules``) for items drawn from ``items``, deterministic
+    per seed.
 
     ``applicant_ref`` is a placeholder ("applicant-<n>") for the caller to salt-hash; there is no personal data.
     With ``licences`` ((digest, holder identity) of business licences issued on this ledger), enterprise

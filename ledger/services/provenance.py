@@ -68,9 +68,8 @@ def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
     out = []
-    for name, kind, verb in (("CertificateSuspended", "suspended", "suspended"),
-                             ("CertificateReinstated", "reinstated", "reinstated"),
-                             ("CertificateRevoked", "revoked", "revoked")):
+    for name, kind in (("CertificateSuspended", "suspended"), ("CertificateReinstated", "reinstated"),
+                       ("CertificateRevoked", "revoked")):
         for log in chainread.scan(chain, getattr(events, name), what=f"the {name} events", argument_filters=where):
             reason = reason_name(int(log["args"]["reason"]))
             out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),

@@ -32,7 +32,8 @@ erasure_log           the ``erasures`` log disagrees with its anchors on chain (
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
 consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
                       a data subject's consent row is not signed by this ledger's consent key, has no logged
-                      creation, has lost a logged withdrawal, or a logged consent's row is gone (ledger/services/consent.py)
+                      creation, has lost a logged withdrawal, or a logged consent's row is gone
+                      (ledger/services/consent.py)
 decision_log_<kind>,  the decision log or the access log disagrees with itself or with its ranges anchored on chain
 access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.check_log` finds it (the same check
                       replay runs): ``missing`` (a row deleted, or an anchored range whose rows are not all in the
@@ -333,7 +334,8 @@ def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, by
 
 
 def _witnessed_history(ledger: Ledger, report: ReconcileReport) -> None:
-    """Status changes the chain lost, and the chain against the witnessed checkpoints (ledger/services/witness/audit.py)."""
+    """Status changes the chain lost, and the chain against the witnessed checkpoints
+    (ledger/services/witness/audit.py)."""
     from .witness.audit import audit_chain
 
     audit = audit_chain(ledger, ask_witnesses=False)

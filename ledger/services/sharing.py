@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine, select, update
+from pydantic import ConfigDict
 from sqlmodel import Field, col
 
 from . import accesslog, consent
@@ -39,9 +40,9 @@ class GrantCreate(GrantBase):
                                             "the grant discloses personal fields (docs/privacy.md).")
     purpose_code: str | None = Field(default=None, max_length=64,
                                      description="The purpose as a code; must be the consent's.")
-    model_config = {"json_schema_extra": {"examples": [{
+    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
         "grantee": "INS", "purpose": "medical insurance claim 2026-0042 (holder consented on 2026-03-01)",
-        "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]}}
+        "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]})
 
 
 def ensure_tables(engine: Engine) -> None:

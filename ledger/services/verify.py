@@ -161,7 +161,8 @@ class ChainView:
     one call is cheaper than reading every status event since deployment.
     """
 
-    # The witnessed state (ledger.services.witness.client.WitnessView) the ``witnessed`` check reports; None: not configured.
+    # The witnessed state (ledger.services.witness.client.WitnessView) the ``witnessed`` check reports; None: not
+    # configured.
     witness: Any = None
 
     def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0,
