@@ -14,14 +14,22 @@ from datetime import timedelta, timezone
 from typing import Any
 
 import pytest
+from eth_account.messages import encode_defunct
 
 from ledger import accesslog, consent, sharing
 from ledger.auth import PermissionDenied
+from ledger.canonical import canonical_json
 from ledger.errors import InputError
 from ledger.models import aware
 
 from .consent_support import consent_world  # noqa: F401 - the world fixture
-from .consent_support import NOW, PROVIDERS, assertion, give, grant, identifier, read_as, request
+from .consent_support import NOW, PROVIDER_KEY, PROVIDERS, assertion, give, grant, identifier, read_as, request
+
+
+def _provider_signed(body: dict[str, Any]) -> consent.SignedAssertion:
+    """``body`` as the configured provider signs it (for assertions of a shape sign_assertion does not make)."""
+    signature = PROVIDER_KEY.sign_message(encode_defunct(primitive=canonical_json(body))).signature
+    return consent.SignedAssertion(assertion=body, signature="0x" + bytes(signature).hex())
 
 
 def _nothing_recorded(ledger: Any, w: dict[str, Any]) -> None:
@@ -112,13 +120,12 @@ def test_an_assertion_for_request_a_does_not_serve_request_b(ledger: Any, world:
                          providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="another request"):
         consent.list_consents(ledger, assertion=assertion(ledger, who, NOW, a), now=NOW, providers=PROVIDERS)
-    unbound = assertion(ledger, who, NOW, a)
-    body = {k: v for k, v in unbound.assertion.items() if k != "request"}
-    old = consent.SignedAssertion(assertion={**body, "type": "pl-subject-assertion/1"}, signature=unbound.signature)
+    body = {k: v for k, v in assertion(ledger, who, NOW, a).assertion.items() if k != "request"}
+    old = _provider_signed({**body, "type": "pl-subject-assertion/1"})  # the format before binding
     with pytest.raises(InputError, match="binds no request") as refused:
         consent.give(ledger, assertion=old, consent=a, now=NOW, providers=PROVIDERS)
     assert refused.value.field == "assertion.type"
-    missing = consent.SignedAssertion(assertion=body, signature=unbound.signature)
+    missing = _provider_signed(body)
     with pytest.raises(InputError) as refused:
         consent.give(ledger, assertion=missing, consent=a, now=NOW, providers=PROVIDERS)
     assert refused.value.field == "assertion.request"
@@ -144,12 +151,12 @@ def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(le
                    assertion(ledger, who, NOW, consent.accesses_request(w["b"]["digest"])),
                    assertion(ledger, who, NOW, consent.listing_request())):
         with pytest.raises(PermissionDenied):
-            sharing.holder_accesses(ledger, digest=w["a"]["digest"], assertion=signed, now=NOW,
+            sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=signed, now=NOW,
                                     providers=PROVIDERS)
     # the person sees every read, with each department's purpose; once per assertion
     mine = assertion(ledger, who, NOW, consent.accesses_request(w["a"]["digest"]))
-    seen = sharing.holder_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
+    seen = sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
     assert {(e["actor"], e["purpose"]) for e in seen if e["action"] == "read"} == {
         ("INS", "claim 2026-0042"), ("PSB", "benefit check 7")}
     with pytest.raises(PermissionDenied, match="used already"):
-        sharing.holder_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
+        sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
