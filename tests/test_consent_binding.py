@@ -160,3 +160,20 @@ def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(le
         ("INS", "claim 2026-0042"), ("PSB", "benefit check 7")}
     with pytest.raises(PermissionDenied, match="used already"):
         sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
+
+
+def test_after_erasure_the_subject_list_answers_erased_and_spends_nothing(ledger: Any, world: dict[str, Any]) -> None:
+    """The limit docs/privacy.md states: once the issuer erased the certificate, the ledger cannot tell who its
+    subject is, so the person's list answers ErasedError (and the assertion is kept); the issuer still lists."""
+    from ledger import erasure
+    from ledger.errors import ErasedError
+
+    w = world
+    give(ledger, w["a"], "INS", NOW)
+    erasure.erase(ledger, w["a"]["digest"], basis="consent-withdrawn", by="officer-bind")
+    mine = assertion(ledger, identifier(w["a"]), NOW, consent.accesses_request(w["a"]["digest"]))
+    for _ in range(2):
+        with pytest.raises(ErasedError):
+            sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
+    assert [e["action"] for e in accesslog.entries(ledger, department=w["issuer"], certificate=w["a"]["digest"])
+            ] == ["consent"]

@@ -86,7 +86,7 @@ def my_consents(body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> list[conse
 @router.post("/public/holder/accesses", response_model=list[AccessEntry],
              dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
 def subject_accesses(body: SubjectAccessesCreate, ledger: LedgerDep, now: NowDep) -> list[AccessEntry]:
-    """Who read the person's certificate, when and for what purpose (every access-log entry about it), for the
+    """Who read the person's certificate, when and for what purpose (every read, served or refused), for the
     data subject only: ``assertion`` is their provider's, bound to this certificate's list (docs/privacy.md).
     Holding the certificate file is not enough (a department granted all of it holds every salt too); 403 for
     anyone who is not the subject, without saying whether the certificate exists."""

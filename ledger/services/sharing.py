@@ -234,8 +234,8 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
 
 def subject_accesses(ledger: Ledger, *, digest: str, assertion: consent.SignedAssertion, now: datetime,
                      providers: dict[str, consent.Provider] | None = None) -> list[dict[str, Any]]:
-    """Every access to certificate ``digest`` (reads served and refused, grants, consents, with each department's
-    purpose), for its data subject only: ``assertion`` is the person's, from a configured provider, bound to
+    """Every read of certificate ``digest``, served or refused, with the department and its purpose, for its data
+    subject only: ``assertion`` is the person's, from a configured provider, bound to
     :func:`consent.accesses_request` of this certificate, and single use.
 
     Holding the complete certificate file is no proof of being the person: a department granted the whole
