@@ -150,7 +150,8 @@ class SignedAssertion(BaseModel):
     """What the authentication provider hands the person: the assertion and its EIP-191 signature."""
 
     model_config = ConfigDict(extra="forbid")
-    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/1).")
+    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/2), "
+                                                   "binding the request it authorizes by its digest.")
     signature: str = PField(pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191 signature by the provider.")
 
 
