@@ -16,11 +16,11 @@ from typing import Any
 import pytest
 from eth_account.messages import encode_defunct
 
-from ledger import accesslog, consent, sharing
-from ledger.auth import PermissionDenied
-from ledger.canonical import canonical_json
 from ledger.errors import InputError
-from ledger.models import aware
+from ledger.formats.canonical import canonical_json
+from ledger.services import accesslog, consent, sharing
+from ledger.services.auth import PermissionDenied
+from ledger.storage.models import aware
 
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .consent_support import NOW, PROVIDER_KEY, PROVIDERS, assertion, give, grant, identifier, read_as, request
@@ -165,8 +165,8 @@ def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(le
 def test_after_erasure_the_subject_list_answers_erased_and_spends_nothing(ledger: Any, world: dict[str, Any]) -> None:
     """The limit docs/privacy.md states: once the issuer erased the certificate, the ledger cannot tell who its
     subject is, so the person's list answers ErasedError (and the assertion is kept); the issuer still lists."""
-    from ledger import erasure
     from ledger.errors import ErasedError
+    from ledger.services import erasure
 
     w = world
     give(ledger, w["a"], "INS", NOW)
