@@ -22,8 +22,18 @@ from ledger.services import accesslog, consent, sharing
 from ledger.services.auth import PermissionDenied
 from ledger.storage.models import aware
 
-from .consent_support import consent_world  # noqa: F401 - the world fixture
-from .consent_support import NOW, PROVIDER_KEY, PROVIDERS, assertion, give, grant, identifier, read_as, request
+from .consent_support import (
+    NOW,
+    PROVIDER_KEY,
+    PROVIDERS,
+    assertion,
+    consent_world,  # noqa: F401 - the world fixture
+    give,
+    grant,
+    identifier,
+    read_as,
+    request,
+)
 
 
 def _provider_signed(body: dict[str, Any]) -> consent.SignedAssertion:

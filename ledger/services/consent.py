@@ -62,9 +62,26 @@ from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPub
 from .status import StoredCertificate, stored
 
 __all__ = [
-    "ASSERTION_TYPE", "Consent", "ConsentCreate", "ConsentPublic", "Provider", "REQUEST_TYPE", "SignedAssertion",
-    "accesses_request", "check", "consent_request", "ensure_tables", "give", "list_consents", "listing_request",
-    "policy_fields", "providers_from_env", "request_digest", "sign_assertion", "withdraw", "withdrawal_request",
+    "ASSERTION_TYPE",
+    "REQUEST_TYPE",
+    "Consent",
+    "ConsentCreate",
+    "ConsentPublic",
+    "Provider",
+    "SignedAssertion",
+    "accesses_request",
+    "check",
+    "consent_request",
+    "ensure_tables",
+    "give",
+    "list_consents",
+    "listing_request",
+    "policy_fields",
+    "providers_from_env",
+    "request_digest",
+    "sign_assertion",
+    "withdraw",
+    "withdrawal_request",
 ]
 
 ASSERTION_TYPE = "pl-subject-assertion/2"
@@ -168,8 +185,8 @@ def _iso(value: datetime) -> str:
 # -- the request an assertion authorizes --------------------------------------------------------------------------
 # The provider shows the person what they are asking for and signs its digest into the assertion; the ledger
 # recomputes the digest from the request that arrives with the assertion and refuses any other. Canonical forms:
-# canonical JSON (ledger/canonical.py) of these objects, so order of fields, repeated fields, the zone an expiry is
-# written in and the case of a digest do not change the digest, and nothing else can be changed without changing it.
+# canonical JSON (ledger/formats/canonical.py) of these objects, so order of fields, repeated fields, the zone an
+# expiry is written in and the case of a digest do not change the digest; nothing else can change without changing it.
 
 def consent_request(consent: ConsentCreate) -> dict[str, Any]:
     """The canonical form of a consent request: every member of ``consent``, fields sorted without repeats, the
