@@ -294,14 +294,6 @@ class PublicReport(SQLModel):
     checks: list[CheckPublic]
 
 
-class HolderAccessesCreate(SQLModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"document": _DOCUMENT_EXAMPLE}]})  # type: ignore[assignment]
-    document: dict[str, Any] = Field(description="The holder's complete certificate (all fields and salts): "
-                                                 "possessing it is the proof of being its holder.")
-
-    _document = field_validator("document")(check_document)
-
-
 # -- logs and provenance --------------------------------------------------------------------------------------
 class AccessEntry(SQLModel):
     model_config = ConfigDict(extra="allow", json_schema_extra={"examples": [{  # type: ignore[assignment]

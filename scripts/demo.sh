@@ -160,22 +160,28 @@ run ledger verify "$work/presentation.json"
 
 step "Sharing with the service centre needs the enterprise's own consent; withdrawn, it ends at once"
 # The enterprise signs in with the login service Market Regulation already uses (here played by a key made up for
-# the demo); that service hands it a short-lived signed assertion. Only then can the licence's fields be shared.
+# the demo); that service shows it the request it is making and hands it a short-lived assertion it signs, bound to
+# exactly that request (a relay cannot change the recipient, fields or expiry, or turn a withdrawal into a consent).
+# Only then can the licence's fields be shared.
 provider_key=$(python -c "import secrets; print('0x' + secrets.token_hex(32))")
 export LEDGER_CONSENT_PROVIDERS="legal-person-login=$(python -c "import sys; from eth_account import Account; print(Account.from_key(sys.argv[1]).address)" "$provider_key")@substantial"
-assert_for() {  # assert_for FILE: the login service's assertion for licence 1's enterprise (one use each)
-  python - "$provider_key" "$work/licence-1.json" "$1" <<'PY'
+assert_for() {  # assert_for REQUEST FILE: the login service's assertion for licence 1's enterprise, bound to the
+  # request `ledger consent ... --request-only` printed (one use each)
+  python - "$provider_key" "$work/licence-1.json" "$1" "$2" <<'PY'
 import json, sys
 from datetime import UTC, datetime
 from eth_account import Account
 from ledger.services import consent
 from ledger.client import Ledger
 doc = json.load(open(sys.argv[2]))
+asked = json.load(open(sys.argv[3]))
+assert asked["digest"] == consent.request_digest(asked["request"])
 with Ledger.open() as ledger:
     signed = consent.sign_assertion(Account.from_key(sys.argv[1]), provider="legal-person-login",
                                     subject=doc["fields"]["subject.credit_code"], assurance="substantial",
-                                    audience=consent.audience(ledger), issued_at=datetime.now(UTC))
-open(sys.argv[3], "w").write(signed.model_dump_json())
+                                    audience=consent.audience(ledger), issued_at=datetime.now(UTC),
+                                    request=asked["request"])
+open(sys.argv[4], "w").write(signed.model_dump_json())
 PY
 }
 digest1=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['digest'])" "$work/licence-1.json")
@@ -183,14 +189,25 @@ consent_until=$(python -c "from datetime import UTC, datetime, timedelta; print(
 share=(ledger share "$digest1" --to GOV --purpose "subsidy application 2026-17" --reveal subject.enterprise_name,subject.credit_code --until "$consent_until")
 printf '$ %s\n' "${share[*]}"
 if "${share[@]}"; then echo "demo: shared personal fields without consent!" >&2; exit 1; fi
-assert_for "$work/assertion-1.json"
-echo '$ ledger consent give '"$digest1"' --assertion assertion-1.json --to GOV --purpose-code subsidy ...' >&2
-consent_id=$(ledger consent give "$digest1" --assertion "$work/assertion-1.json" --to GOV --purpose-code subsidy \
-    --purpose-text "subsidy application 2026-17" --fields subject.enterprise_name,subject.credit_code --until "$consent_until" | field id)
+give=(ledger consent give "$digest1" --to GOV --purpose-code subsidy --purpose-text "subsidy application 2026-17" \
+    --fields subject.enterprise_name,subject.credit_code --until "$consent_until")
+echo '$ ledger consent give '"$digest1"' --to GOV --purpose-code subsidy ... --request-only > request-1.json' >&2
+"${give[@]}" --request-only > "$work/request-1.json"
+assert_for "$work/request-1.json" "$work/assertion-1.json"
+# a relay that adds a field on the way is refused: the assertion binds the request the enterprise saw
+echo '$ ledger consent give '"$digest1"' ... --fields ...,subject.legal_representative --assertion assertion-1.json' >&2
+if ledger consent give "$digest1" --to GOV --purpose-code subsidy --purpose-text "subsidy application 2026-17" \
+    --fields subject.enterprise_name,subject.credit_code,subject.legal_representative --until "$consent_until" \
+    --assertion "$work/assertion-1.json"; then
+  echo "demo: a consent request changed on the way was accepted!" >&2; exit 1
+fi
+echo '$ ledger consent give '"$digest1"' --to GOV --purpose-code subsidy ... --assertion assertion-1.json' >&2
+consent_id=$("${give[@]}" --assertion "$work/assertion-1.json" | field id)
 echo "\$ ${share[*]} --consent $consent_id --purpose-code subsidy" >&2
 grant_id=$("${share[@]}" --consent "$consent_id" --purpose-code subsidy | field id)
 echo "grant $grant_id relies on consent $consent_id"
-assert_for "$work/assertion-2.json"
+ledger consent withdraw "$consent_id" --request-only > "$work/request-2.json"
+assert_for "$work/request-2.json" "$work/assertion-2.json"
 echo "\$ ledger consent withdraw $consent_id --assertion assertion-2.json" >&2
 ledger consent withdraw "$consent_id" --assertion "$work/assertion-2.json" | field withdrawn_at
 run ledger consent check -d MKT

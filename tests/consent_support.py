@@ -54,11 +54,15 @@ def identifier(document: dict[str, Any]) -> str:
     return str(document["fields"]["subject.id_number"])
 
 
-def assertion(ledger: Ledger, subject: str, now: datetime, *, account: Any = PROVIDER_KEY,
-              provider: str = PROVIDER_NAME, assurance: str = ASSURANCE, audience: str | None = None,
-              lifetime: timedelta = timedelta(minutes=5)) -> consent.SignedAssertion:
+def assertion(ledger: Ledger, subject: str, now: datetime, bound: consent.ConsentCreate | dict[str, Any], *,
+              account: Any = PROVIDER_KEY, provider: str = PROVIDER_NAME, assurance: str = ASSURANCE,
+              audience: str | None = None, lifetime: timedelta = timedelta(minutes=5)) -> consent.SignedAssertion:
+    """The provider's assertion that ``subject`` authenticated and asked for ``bound``: a consent request, or a
+    canonical request (``consent.withdrawal_request(id)``, ``listing_request()``, ``accesses_request(digest)``)."""
+    canonical = consent.consent_request(bound) if isinstance(bound, consent.ConsentCreate) else bound
     return consent.sign_assertion(account, provider=provider, subject=subject, assurance=assurance,
-                                  audience=audience or consent.audience(ledger), issued_at=now, lifetime=lifetime)
+                                  audience=audience or consent.audience(ledger), issued_at=now, request=canonical,
+                                  lifetime=lifetime)
 
 
 def request(document: dict[str, Any], recipient: str, now: datetime, **changes: Any) -> consent.ConsentCreate:
@@ -73,5 +77,6 @@ def request(document: dict[str, Any], recipient: str, now: datetime, **changes: 
 def give(ledger: Ledger, document: dict[str, Any], recipient: str, now: datetime, **changes: Any) -> consent.Consent:
     """The certificate's subject consents (all personal fields to ``recipient`` for insurance-claim)."""
     consent.ensure_tables(ledger.engine)
-    return consent.give(ledger, assertion=assertion(ledger, identifier(document), now),
-                        consent=request(document, recipient, now, **changes), now=now, providers=PROVIDERS)
+    asked = request(document, recipient, now, **changes)
+    return consent.give(ledger, assertion=assertion(ledger, identifier(document), now, asked), consent=asked,
+                        now=now, providers=PROVIDERS)

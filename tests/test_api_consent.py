@@ -34,9 +34,9 @@ def _now() -> datetime:
 
 def _give(c: httpx.Client, ledger: Ledger, subject: str, document: dict[str, Any], recipient: str,
           **changes: Any) -> httpx.Response:
-    return c.post("/public/consents", json={
-        "assertion": assertion(ledger, subject, _now()).model_dump(),
-        "consent": request(document, recipient, _now(), **changes).model_dump(mode="json")})
+    asked = request(document, recipient, _now(), **changes)
+    return c.post("/public/consents", json={"assertion": assertion(ledger, subject, _now(), asked).model_dump(),
+                                            "consent": asked.model_dump(mode="json")})
 
 
 def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, ledger: Ledger,
@@ -79,13 +79,14 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
             a["fields"]["subject.name"]
 
         # the person lists and withdraws; the very next read is refused
-        mine = c.post("/public/consents/mine", json={"assertion": assertion(ledger, identifier(a), _now())
-                                                     .model_dump()})
+        mine = c.post("/public/consents/mine", json={"assertion": assertion(
+            ledger, identifier(a), _now(), consent.listing_request()).model_dump()})
         # (the same person, by ID number, is the subject of other tests' certificates too)
         assert [m["id"] for m in mine.json() if m["certificate"] == a["digest"]] == [record["id"]]
-        withdraw = assertion(ledger, identifier(a), _now()).model_dump()
+        leave = consent.withdrawal_request(record["id"])
+        withdraw = assertion(ledger, identifier(a), _now(), leave).model_dump()
         stranger = c.post(f"/public/consents/{record['id']}/withdraw",
-                          json={"assertion": assertion(ledger, identifier(b), _now()).model_dump()})
+                          json={"assertion": assertion(ledger, identifier(b), _now(), leave).model_dump()})
         problem_body(stranger, 404)
         done = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
         assert done.status_code == 200 and done.json()["withdrawn_at"] and not done.json()["live"], done.text
@@ -126,3 +127,75 @@ def test_an_inserted_consent_row_is_refused_and_reported(gw: Gateway, ledger: Le
         kinds = {(d["kind"], d["consent"]) for d in
                  c.get("/consents/check", headers=issuer).json()["discrepancies"]}
         assert kinds == {("consent_signature", forged.id), ("consent_unlogged", forged.id)}
+
+
+def test_a_relay_rewriting_the_request_on_the_way_is_refused(gw: Gateway, ledger: Ledger,
+                                                             fresh_department: str) -> None:
+    """A gateway relaying the person's messages (an app, a proxy in front of this gateway) keeps their assertion
+    and sends its own request: another recipient, every field, a longer expiry; or turns their withdrawal into a
+    consent. 403 each time, nothing recorded, and the person's own request still goes through."""
+    (a,) = issue(ledger, fresh_department, 1)
+    asked = request(a, "INS", _now(), fields=["subject.name"])
+    signed = assertion(ledger, identifier(a), _now(), asked).model_dump()
+    personal = sorted(f for f in a["fields"] if f.startswith("subject."))
+    with gw.client() as c:
+        issuer = sign_in(c, ledger, fresh_department)
+        for changes in ({"recipient": "PSB"}, {"fields": personal},
+                        {"expires_at": _now() + timedelta(days=1000)}):
+            rewritten = asked.model_copy(update=changes).model_dump(mode="json")
+            refused = c.post("/public/consents", json={"assertion": signed, "consent": rewritten})
+            assert "another request" in problem_body(refused, 403)["detail"], changes
+        assert c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json() == []
+        given = c.post("/public/consents", json={"assertion": signed, "consent": asked.model_dump(mode="json")})
+        assert given.status_code == 201, given.text
+        assert (given.json()["recipient"], given.json()["fields"]) == ("INS", ["subject.name"])
+        # the person's withdrawal, relayed as a consent to PSB: refused; as the withdrawal it was, done
+        leave = assertion(ledger, identifier(a), _now(), consent.withdrawal_request(given.json()["id"])).model_dump()
+        turned = c.post("/public/consents", json={"assertion": leave, "consent": request(a, "PSB", _now())
+                                                  .model_dump(mode="json")})
+        assert "another request" in problem_body(turned, 403)["detail"]
+        done = c.post(f"/public/consents/{given.json()['id']}/withdraw", json={"assertion": leave})
+        assert done.status_code == 200 and done.json()["withdrawn_at"], done.text
+        assert [x["recipient"] for x in c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json()] \
+            == ["INS"]
+
+
+def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(gw: Gateway, ledger: Ledger,
+                                                                         fresh_department: str) -> None:
+    """A department granted the whole certificate holds every field and salt: it asks the public endpoint who else
+    read the certificate and why, with the complete file, with the digest alone, or with an assertion of its own
+    choosing. Only the data subject, with an assertion bound to this certificate's list, gets it."""
+    a, b = issue(ledger, fresh_department, 2)
+    grantee, other = register(ledger, "CG", "verifier"), register(ledger, "CO", "verifier")
+    with gw.client() as c:
+        issuer = sign_in(c, ledger, fresh_department)
+        for recipient, reveal, code in ((grantee, None, "insurance-claim"), (other, ["subject.name"], "benefit")):
+            record = _give(c, ledger, identifier(a), a, recipient, purpose_code=code).json()
+            made = c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
+                "grantee": recipient, "purpose": f"{code} 2026-7", "purpose_code": code, "reveal": reveal,
+                "consent": record["id"], "expires_at": (_now() + timedelta(days=1)).isoformat()})
+            assert made.status_code == 201, made.text
+        held = c.get(f"/certificates/{a['digest']}/content", headers=sign_in(c, ledger, grantee)).json()["document"]
+        assert held["digest"] == a["digest"] and not held.get("hidden")  # every field and salt
+        assert c.get(f"/certificates/{a['digest']}/content", headers=sign_in(c, ledger, other)).status_code == 200
+
+        def ask(**body: Any) -> httpx.Response:
+            return c.post("/public/holder/accesses", json=body)
+
+        problem_body(ask(document=held), 422)  # the file is no proof of being the person
+        problem_body(ask(certificate=a["digest"]), 422)
+        problem_body(ask(certificate=a["digest"], document=held,
+                         assertion=assertion(ledger, identifier(a), _now(),
+                                             consent.accesses_request(a["digest"])).model_dump()), 422)
+        for who, bound in ((identifier(b), consent.accesses_request(a["digest"])),  # another person
+                           (identifier(a), consent.accesses_request(b["digest"])),  # A's, for another list
+                           (identifier(a), consent.listing_request())):
+            refused = ask(certificate=a["digest"], assertion=assertion(ledger, who, _now(), bound).model_dump())
+            problem_body(refused, 403)
+        mine = assertion(ledger, identifier(a), _now(), consent.accesses_request(a["digest"])).model_dump()
+        seen = ask(certificate=a["digest"], assertion=mine)
+        assert seen.status_code == 200, seen.text
+        reads = {(e["actor"], e["purpose"]) for e in seen.json() if e["action"] == "read"}
+        assert reads == {(grantee, "insurance-claim 2026-7"), (other, "benefit 2026-7")}
+        assert identifier(a) not in seen.text
+        assert "used already" in problem_body(ask(certificate=a["digest"], assertion=mine), 403)["detail"]

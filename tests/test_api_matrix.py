@@ -18,6 +18,7 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from ledger.services import consent
 from ledger.services.auth import sign_challenge
 from ledger.client import Ledger
 from ledger.services.departments import Council
@@ -158,8 +159,8 @@ def _public(status: int) -> dict[str, int]:
 ANY_DEPARTMENT = _row(200, 200, 200, 200, 200)
 OWNER_OR_AUDITOR = _row(200, 403, 403, 200, 403)
 
-def _assertion(m: Matrix) -> dict[str, Any]:
-    signed = consent_support.assertion(m.ledger, consent_support.identifier(m.document), m.clock.now)
+def _assertion(m: Matrix, bound: Any) -> dict[str, Any]:
+    signed = consent_support.assertion(m.ledger, consent_support.identifier(m.document), m.clock.now, bound)
     return signed.model_dump()
 
 
@@ -209,9 +210,12 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
                                                 f"{m.document['anchor']['root']}/revocation", {}), _public(200)),
     "timeline_page": ("GET /public/certificates/{digest}/timeline.html",
                       lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline.html", {}), _public(200)),
+    # the data subject's list of accesses: their provider's assertion, not a token or the certificate file; this
+    # gateway trusts no provider
     "holder_accesses": ("POST /public/holder/accesses",
-                        lambda m, w: ("POST", "/public/holder/accesses", {"json": {"document": m.document}}),
-                        _public(200)),
+                        lambda m, w: ("POST", "/public/holder/accesses", {"json": {
+                            "certificate": m.digest, "assertion": _assertion(
+                                m, consent.accesses_request(m.digest))}}), _public(403)),
     "access_log_own": ("GET /access-log", lambda m, w: ("GET", "/access-log", {}), ANY_DEPARTMENT),
     "access_log_issuer": ("GET /access-log",
                           lambda m, w: ("GET", "/access-log", {"params": {"department": "HOSP"}}),
@@ -230,13 +234,16 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
                      _row(403, 403, 403, 200, 403)),
     # consent: the person's requests carry a provider's assertion, not a token; this gateway trusts no provider
     "consent_give": ("POST /public/consents", lambda m, w: ("POST", "/public/consents", {"json": {
-        "assertion": _assertion(m), "consent": consent_support.request(m.document, "INS", m.clock.now).model_dump(
-            mode="json")}}), _public(403)),
+        "assertion": _assertion(m, consent_support.request(m.document, "INS", m.clock.now)),
+        "consent": consent_support.request(m.document, "INS", m.clock.now).model_dump(mode="json")}}),
+                     _public(403)),
     "consent_withdraw": ("POST /public/consents/{consent_id}/withdraw",
-                         lambda m, w: ("POST", f"/public/consents/{m.consents['INS']}/withdraw",
-                                       {"json": {"assertion": _assertion(m)}}), _public(403)),
+                         lambda m, w: ("POST", f"/public/consents/{m.consents['INS']}/withdraw", {"json": {
+                             "assertion": _assertion(m, consent.withdrawal_request(m.consents["INS"]))}}),
+                         _public(403)),
     "consent_mine": ("POST /public/consents/mine",
-                     lambda m, w: ("POST", "/public/consents/mine", {"json": {"assertion": _assertion(m)}}),
+                     lambda m, w: ("POST", "/public/consents/mine", {"json": {
+                         "assertion": _assertion(m, consent.listing_request())}}),
                      _public(403)),
     "consent_list": ("GET /certificates/{digest}/consents",
                      lambda m, w: ("GET", f"/certificates/{m.digest}/consents", {}), _row(200, 403, 403, 403, 403)),

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import delete
 
+from ledger.services import consent
 from ledger.services.logchain import LOG_ACCESS, LogEntry
 
 from . import consent_support
@@ -19,8 +20,10 @@ from .api_support import Clock, assert_problem, bearer, issue, login, make_clien
 
 
 @pytest.fixture()
-def world(ledger: Any, fresh_department: str) -> dict[str, Any]:
-    """A fresh issuing department (its access log is this test's alone), a verifier, a certificate."""
+def world(ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A fresh issuing department (its access log is this test's alone), a verifier, a certificate; the test
+    provider is configured (LEDGER_CONSENT_PROVIDERS) for the data subject's requests."""
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
     clock = Clock()
     client = make_client(ledger, clock)
     verifier = register(ledger, "SV", "verifier")
@@ -87,11 +90,16 @@ def test_grant_expiry_and_revocation(world: dict[str, Any]) -> None:
     assert accesses[1]["purpose"].startswith("insurance claim") and accesses[1]["grant"] == grant.json()["id"]
     assert all(a["anchored"] and a["tx_hash"] and a["block_number"] for a in accesses)
 
-    # the holder, proving possession with the complete certificate, sees the same list
-    holder = client.post("/public/holder/accesses", json={"document": w["doc"]})
-    assert holder.status_code == 200
-    assert [a["seq"] for a in holder.json()] == [a["seq"] for a in accesses]
-    assert_problem(client.post("/public/holder/accesses", json={"document": shown}), 403)  # a presentation
+    # the data subject, authenticated by their provider for this list, sees the same list; a file (complete or a
+    # presentation) proves nothing about who asks (tests/test_api_consent.py: a grantee holding it all)
+    bound = consent.accesses_request(w["digest"])
+    signed = consent_support.assertion(w["ledger"], consent_support.identifier(w["doc"]), w["clock"].now, bound)
+    subject = client.post("/public/holder/accesses", json={"certificate": w["digest"],
+                                                           "assertion": signed.model_dump()})
+    assert subject.status_code == 200, subject.text
+    assert [a["seq"] for a in subject.json()] == [a["seq"] for a in accesses]
+    for document in (w["doc"], shown):
+        assert_problem(client.post("/public/holder/accesses", json={"document": document}), 422)
 
 
 def test_grant_validation(world: dict[str, Any]) -> None:

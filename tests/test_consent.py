@@ -24,6 +24,10 @@ from .consent_support import NOW, PROVIDERS, PROVIDERS_ENV, assertion, give, gra
 
 
 
+def _leave(consent_id: str) -> dict[str, Any]:
+    return consent.withdrawal_request(consent_id)
+
+
 def _log(ledger: Any, issuer: str) -> list[dict[str, Any]]:
     return accesslog.entries(ledger, department=issuer)
 
@@ -79,13 +83,15 @@ def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str,
     grant(ledger, w, w["a"], consent=given.id, reveal=None)
     assert read_as(ledger, w["a"], NOW).document["fields"]["subject.id_number"] == identifier(w["a"])
     later = NOW + timedelta(minutes=1)
-    withdrawn = consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
+    withdrawn = consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
+                                 consent_id=given.id,
                                  now=later, providers=PROVIDERS)
     assert withdrawn.withdrawn_at is not None and not withdrawn.is_live(later)
     with pytest.raises(PermissionDenied, match="no live grant"):
         read_as(ledger, w["a"], later)  # the grant itself is still live: the consent is what ended
     with pytest.raises(StateError, match="withdrawn already"):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later), consent_id=given.id,
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
+                         consent_id=given.id,
                          now=later, providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="withdrawn"):  # and no new grant can rely on it
         grant(ledger, w, w["a"], consent=given.id, now=later)
@@ -102,7 +108,8 @@ def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str,
     # someone else cannot withdraw it (nor learn whether it exists)
     other = give(ledger, w["a"], "INS", later)
     with pytest.raises(NotFoundError):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), later), consent_id=other.id,
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), later, _leave(other.id)),
+                         consent_id=other.id,
                          now=later, providers=PROVIDERS)
 
 
@@ -111,14 +118,14 @@ def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[
     on B's certificate: both refused."""
     w = world
     with pytest.raises(PermissionDenied, match="not the subject"):
-        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW),
+        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, request(w["b"], "INS", NOW)),
                      consent=request(w["b"], "INS", NOW), now=NOW, providers=PROVIDERS)
     given_a = give(ledger, w["a"], "INS", NOW)
     with pytest.raises(PermissionDenied, match="another certificate"):
         grant(ledger, w, w["b"], consent=given_a.id)
     # the identifier is compared as the certificate holds it, not as a substring or a prefix
     with pytest.raises(PermissionDenied, match="not the subject"):
-        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"])[:-1], NOW),
+        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"])[:-1], NOW, request(w["a"], "INS", NOW)),
                      consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
 
 
@@ -126,41 +133,48 @@ def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]
     w, who = world, identifier(world["a"])
     consent.ensure_tables(ledger.engine)
 
+    def asked(**changes: Any) -> consent.ConsentCreate:
+        return request(w["a"], changes.pop("recipient", "INS"), NOW, **changes)
+
     def attempt(signed: consent.SignedAssertion, **changes: Any) -> None:
-        consent.give(ledger, assertion=signed, consent=request(w["a"], changes.pop("recipient", "INS"), NOW, **changes),
-                     now=NOW, providers=PROVIDERS)
+        consent.give(ledger, assertion=signed, consent=asked(**changes), now=NOW, providers=PROVIDERS)
 
     with pytest.raises(PermissionDenied, match="not signed by provider"):
-        attempt(assertion(ledger, who, NOW, account=Account.create()))
+        attempt(assertion(ledger, who, NOW, asked(), account=Account.create()))
     with pytest.raises(PermissionDenied, match="not configured"):
-        attempt(assertion(ledger, who, NOW, provider="self-service"))
+        attempt(assertion(ledger, who, NOW, asked(), provider="self-service"))
     with pytest.raises(PermissionDenied, match="addressed to"):
-        attempt(assertion(ledger, who, NOW, audience="provenance-ledger:1:0x" + "00" * 20))
+        attempt(assertion(ledger, who, NOW, asked(), audience="provenance-ledger:1:0x" + "00" * 20))
     with pytest.raises(PermissionDenied, match="assurance"):
-        attempt(assertion(ledger, who, NOW, assurance="high"))
+        attempt(assertion(ledger, who, NOW, asked(), assurance="high"))
     with pytest.raises(PermissionDenied, match="authenticate again"):
-        attempt(assertion(ledger, who, NOW - timedelta(minutes=10)))
+        attempt(assertion(ledger, who, NOW - timedelta(minutes=10), asked()))
     with pytest.raises(InputError, match="lives at most"):
-        attempt(assertion(ledger, who, NOW, lifetime=timedelta(days=1)))
-    tampered = assertion(ledger, who, NOW)
+        attempt(assertion(ledger, who, NOW, asked(), lifetime=timedelta(days=1)))
+    tampered = assertion(ledger, who, NOW, asked())
     tampered.assertion["subject"] = identifier(w["b"])
     with pytest.raises(PermissionDenied, match="not signed by provider"):
         attempt(tampered)
-    once = assertion(ledger, who, NOW)
+    typo = {"fields": ["subject.favourite_colour"]}
+    once = assertion(ledger, who, NOW, asked(**typo))
     with pytest.raises(InputError, match="no fields"):  # bad input: a clear error, and the assertion is kept
-        attempt(once, fields=["subject.favourite_colour"])
+        attempt(once, **typo)
     with pytest.raises(InputError, match="not registered"):
-        attempt(assertion(ledger, who, NOW), recipient="NOPE")
+        attempt(assertion(ledger, who, NOW, asked(recipient="NOPE")), recipient="NOPE")
     with pytest.raises(InputError, match="future"):
-        attempt(assertion(ledger, who, NOW), expires_at=NOW)
+        attempt(assertion(ledger, who, NOW, asked(expires_at=NOW)), expires_at=NOW)
     assert consent.list_consents(ledger, issuer=w["issuer"]) == [] and _log(ledger, w["issuer"]) == []
-    good = assertion(ledger, who, NOW)
+    good = assertion(ledger, who, NOW, asked())
     attempt(good)
     with pytest.raises(PermissionDenied, match="used already"):
         attempt(good)
-    attempt(once)  # the person corrects the typo with the assertion they have (red team round 2)
-    with pytest.raises(PermissionDenied, match="used already"):
+    # the person corrects the typo: the assertion binds the request with the typo, so the corrected one needs a
+    # new assertion (the price of binding, docs/privacy.md); the old one was not spent by either refusal
+    with pytest.raises(PermissionDenied, match="another request"):
         attempt(once)
+    with pytest.raises(InputError, match="no fields"):
+        attempt(once, **typo)
+    attempt(assertion(ledger, who, NOW, asked()))
     assert len(consent.list_consents(ledger, issuer=w["issuer"])) == 2
 
 
@@ -187,7 +201,8 @@ def test_insider_rows_are_refused_and_reported(ledger: Any, world: dict[str, Any
             ("consent_unlogged", own.id)} <= kinds
     # 3. a withdrawal undone in the row: the logged withdrawal still counts, and check reports the row
     grant(ledger, w, w["a"], consent=real.id)
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=real.id, now=NOW,
+    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(real.id)),
+                     consent_id=real.id, now=NOW,
                      providers=PROVIDERS)
     with ledger.engine.begin() as conn:
         conn.execute(update(consent.Consent).where(consent.Consent.id == real.id).values(withdrawn_at=None))
@@ -230,9 +245,9 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
     w, now = world, datetime.now(UTC).replace(microsecond=0)
     env = {consent.PROVIDERS_ENV: PROVIDERS_ENV}
 
-    def signed(name: str, subject: str) -> str:
+    def signed(name: str, subject: str, bound: dict[str, Any]) -> str:
         path = tmp_path / name
-        path.write_text(assertion(ledger, subject, now).model_dump_json())
+        path.write_text(assertion(ledger, subject, now, bound).model_dump_json())
         return str(path)
 
     until = (now + timedelta(days=30)).isoformat()
@@ -244,17 +259,28 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
                   "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "claim",
                   "--fields", "subject.name", "--until", until, **env)
     assert bad.returncode == 2 and "cannot read the assertion file" in bad.stderr
-    given = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", signed("a1.json", identifier(w["a"])),
-                    "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "medical claim 42",
-                    "--fields", "subject.name", "--until", until, **env)
+    giving = ["consent", "give", w["a"]["digest"], "--to", "INS", "--purpose-code", "insurance-claim",
+            "--purpose-text", "medical claim 42", "--fields", "subject.name", "--until", until]
+    # what the provider is to show the person and sign: the canonical request and its digest (nothing recorded)
+    shown = run_cli(ledger, *giving, "--request-only", **env)
+    assert shown.returncode == 0, shown.stderr
+    asked = json.loads(shown.stdout)
+    assert asked["request"]["recipient"] == "INS" and asked["digest"] == consent.request_digest(asked["request"])
+    assert consent.list_consents(ledger, issuer=w["issuer"]) == []
+    given = run_cli(ledger, *giving, "--assertion", signed("a1.json", identifier(w["a"]), asked["request"]), **env)
     assert given.returncode == 0, given.stderr
     record = json.loads(given.stdout)
+    # an assertion for this consent, sent with a request for another recipient: refused, exit 2, nothing recorded
+    other = [a if a != "INS" else "PSB" for a in giving]
+    relayed = run_cli(ledger, *other, "--assertion", signed("a0.json", identifier(w["a"]), asked["request"]), **env)
+    assert relayed.returncode == 2 and "another request" in relayed.stderr, relayed.stderr
     shared = run_cli(ledger, *share, "--consent", record["id"], "--purpose-code", "insurance-claim", **env)
     assert shared.returncode == 0, shared.stderr
-    listed = run_cli(ledger, "consent", "list", "--assertion", signed("a2.json", identifier(w["a"])), **env)
+    listed = run_cli(ledger, "consent", "list", "--assertion",
+                     signed("a2.json", identifier(w["a"]), consent.listing_request()), **env)
     assert [c["id"] for c in json.loads(listed.stdout) if c["certificate"] == w["a"]["digest"]] == [record["id"]]
     withdrawn = run_cli(ledger, "consent", "withdraw", record["id"], "--assertion",
-                        signed("a3.json", identifier(w["a"])), **env)
+                        signed("a3.json", identifier(w["a"]), consent.withdrawal_request(record["id"])), **env)
     assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
     with pytest.raises(PermissionDenied, match="withdrawn"):
         read_as(ledger, w["a"], datetime.now(UTC))

@@ -27,29 +27,44 @@ from .supervision_support import announced, approvals, decide, mine, rule_set
 # -- consent ------------------------------------------------------------------------------------------------------
 
 def test_refused_consent_request_does_not_cost_the_person_their_assertion(ledger: Any, world: dict[str, Any]) -> None:
-    """Bad input loses nothing: a consent refused for a typo (unknown recipient, unknown field, no time zone) leaves
-    the single-use assertion unspent, so the person need not authenticate again; the good request then spends it."""
+    """Bad input loses nothing: a consent refused for bad input (unknown recipient, unknown field, no time zone, an
+    expiry not in the future) leaves the single-use assertion unspent, and so does a request other than the one
+    the assertion binds (the person's own correction, or a relay's rewrite). Since the assertion binds the request
+    (docs/privacy.md), correcting a typo needs a new assertion from the provider: that is the price of binding;
+    what the refusals must not do is spend the assertion or record anything."""
     w = world
-    signed = assertion(ledger, identifier(w["a"]), NOW)
     naive = (NOW + timedelta(days=30)).replace(tzinfo=None)
+    corrected = request(w["a"], "INS", NOW)
     for recipient, changes, field in (("NOSUCHDEPT", {}, "recipient"), ("INS", {"fields": ["subject.x"]}, "fields"),
                                       ("INS", {"expires_at": naive}, "expires_at"),
                                       ("INS", {"expires_at": NOW}, "expires_at")):
-        with pytest.raises(InputError) as refused:
-            consent.give(ledger, assertion=signed, consent=request(w["a"], recipient, NOW, **changes), now=NOW,
-                         providers=PROVIDERS)
-        assert refused.value.field == field
+        typo = request(w["a"], recipient, NOW, **changes)
+        signed = assertion(ledger, identifier(w["a"]), NOW, typo)
+        for _ in range(2):  # refused for the input each time, never "used already"
+            with pytest.raises(InputError) as refused:
+                consent.give(ledger, assertion=signed, consent=typo, now=NOW, providers=PROVIDERS)
+            assert refused.value.field == field
+        with pytest.raises(PermissionDenied, match="another request"):  # the fix is another request
+            consent.give(ledger, assertion=signed, consent=corrected, now=NOW, providers=PROVIDERS)
     assert consent.list_consents(ledger, digest=w["a"]["digest"]) == []  # nothing recorded
-    given = consent.give(ledger, assertion=signed, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
-    assert given.id
+    signed = assertion(ledger, identifier(w["a"]), NOW, corrected)  # the person asks the provider again
+    with pytest.raises(PermissionDenied, match="another request"):  # a relay's rewrite costs the person nothing
+        consent.give(ledger, assertion=signed, consent=request(w["a"], "PSB", NOW), now=NOW, providers=PROVIDERS)
+    given = consent.give(ledger, assertion=signed, consent=corrected, now=NOW, providers=PROVIDERS)
+    assert given.id and given.recipient == "INS"
     with pytest.raises(PermissionDenied, match="used already"):  # and it is single-use after all
-        consent.give(ledger, assertion=signed, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
-    # but a relay holding A's assertion gets one guess at which certificates are A's, not a probing oracle
-    probe = assertion(ledger, identifier(w["a"]), NOW)
+        consent.give(ledger, assertion=signed, consent=corrected, now=NOW, providers=PROVIDERS)
+    # and whoever holds an assertion for B's certificate gets one guess at whether it is A's, not a probing oracle
+    on_b = request(w["b"], "INS", NOW)
+    probe = assertion(ledger, identifier(w["a"]), NOW, on_b)
     with pytest.raises(PermissionDenied, match="not the subject"):
-        consent.give(ledger, assertion=probe, consent=request(w["b"], "INS", NOW), now=NOW, providers=PROVIDERS)
+        consent.give(ledger, assertion=probe, consent=on_b, now=NOW, providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="used already"):
-        consent.give(ledger, assertion=probe, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
+        consent.give(ledger, assertion=probe, consent=on_b, now=NOW, providers=PROVIDERS)
+
+
+def _leave(consent_id: str) -> dict[str, Any]:
+    return consent.withdrawal_request(consent_id)
 
 
 def test_clock_edges_of_a_consent(ledger: Any, world: dict[str, Any]) -> None:
@@ -62,10 +77,10 @@ def test_clock_edges_of_a_consent(ledger: Any, world: dict[str, Any]) -> None:
     assert read_as(ledger, w["a"], end - timedelta(seconds=1)).grant is not None
     with pytest.raises(PermissionDenied):
         read_as(ledger, w["a"], end)
-    future = assertion(ledger, identifier(w["a"]), NOW + timedelta(minutes=5))
+    future = assertion(ledger, identifier(w["a"]), NOW + timedelta(minutes=5), request(w["a"], "INS", NOW))
     with pytest.raises(PermissionDenied, match="valid from"):
         consent.give(ledger, assertion=future, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
-    zoneless = assertion(ledger, identifier(w["a"]), NOW)
+    zoneless = assertion(ledger, identifier(w["a"]), NOW, request(w["a"], "INS", NOW))
     body = {**zoneless.assertion, "issued_at": NOW.replace(tzinfo=None).isoformat()}
     forged = consent.SignedAssertion(assertion=body, signature=zoneless.signature)
     with pytest.raises(PermissionDenied):  # the provider signed another text: the signature no longer matches
@@ -76,7 +91,8 @@ def test_consent_is_not_replayed_for_another_ledger_or_certificate(ledger: Any, 
     """An assertion addressed to another gateway/ledger is refused (and not spent); a consent names one
     certificate, so a grant on the subject's other certificate cannot rely on it."""
     w = world
-    elsewhere = assertion(ledger, identifier(w["a"]), NOW, audience="provenance-ledger:1:0x" + "00" * 20)
+    elsewhere = assertion(ledger, identifier(w["a"]), NOW, request(w["a"], "INS", NOW),
+                          audience="provenance-ledger:1:0x" + "00" * 20)
     with pytest.raises(PermissionDenied, match="addressed to"):
         consent.give(ledger, assertion=elsewhere, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
     given = give(ledger, w["a"], "INS", NOW)
@@ -89,7 +105,8 @@ def test_subject_b_cannot_withdraw_subject_as_consent(ledger: Any, world: dict[s
     given = give(ledger, w["a"], "INS", NOW)
     grant(ledger, w, w["a"], consent=given.id)
     with pytest.raises(NotFoundError):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), NOW), consent_id=given.id,
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), NOW, _leave(given.id)),
+                         consent_id=given.id,
                          now=NOW, providers=PROVIDERS)
     assert read_as(ledger, w["a"], NOW).grant is not None  # A's consent still holds
 
@@ -104,7 +121,8 @@ def test_withdrawal_while_a_grant_is_being_made_wins(ledger: Any, world: dict[st
 
     def withdraw_in_flight(*args: Any, **kwargs: Any) -> Any:
         row = checked(*args, **kwargs)
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=given.id,
+        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
+                         consent_id=given.id,
                          now=NOW, providers=PROVIDERS)
         seen.append("withdrawn")
         return row
@@ -123,7 +141,8 @@ def test_insider_undoing_a_withdrawal_or_extending_expiry_is_not_believed(ledger
     w = world
     given = give(ledger, w["a"], "INS", NOW, expires_at=NOW + timedelta(days=2))
     grant(ledger, w, w["a"], consent=given.id)
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=given.id, now=NOW,
+    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
+                     consent_id=given.id, now=NOW,
                      providers=PROVIDERS)
     with ledger.engine.begin() as conn:  # flip withdrawn back
         conn.execute(update(consent.Consent).where(consent.Consent.id == given.id).values(withdrawn_at=None))
@@ -151,7 +170,8 @@ def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(led
     underwriting = give(ledger, w["a"], "INS", NOW, purpose_code="underwriting", fields=["subject.name"])
     made = grant(ledger, w, w["a"], consent=underwriting.id, purpose_code="underwriting")
     assert read_as(ledger, w["a"], NOW).grant is not None
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW), consent_id=claim.id, now=NOW,
+    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(claim.id)),
+                     consent_id=claim.id, now=NOW,
                      providers=PROVIDERS)
     second = give(ledger, w["a"], "INS", NOW, purpose_code="marketing", fields=["subject.name"])
     with ledger.engine.begin() as conn:
@@ -181,7 +201,8 @@ def test_malformed_consent_bodies_get_422_never_500(ledger: Any, gw: Any, fresh_
 
     def body(**changes: Any) -> dict[str, Any]:
         good = request(doc, "INS", now).model_dump(mode="json")
-        return {"assertion": assertion(ledger, identifier(doc), now).model_dump(), "consent": {**good, **changes}}
+        return {"assertion": assertion(ledger, identifier(doc), now, request(doc, "INS", now)).model_dump(),
+                "consent": {**good, **changes}}
 
     cases = [
         body(recipient="部" * 32),  # 96 bytes of UTF-8: no bytes32 department code

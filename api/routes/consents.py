@@ -7,12 +7,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, status
 from pydantic import BaseModel, ConfigDict
+from pydantic import Field as PField
 
 from ledger.services import consent, sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody
 from ..limits import GuardedRoute
-from ..models import DIGEST_EXAMPLE, DIGEST_PATTERN
+from ..models import DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry
 from ..problems import AUTHED, PUBLIC, R403, R404, R409
 
 router = APIRouter(tags=["consent"], route_class=GuardedRoute)
@@ -27,7 +28,8 @@ _ASSERTION_EXAMPLE: dict[str, Any] = {
                   "assurance": "substantial",
                   "audience": "provenance-ledger:31337:0x5fbdb2315678afecb367f032d93f642f64180aa3",
                   "issued_at": "2026-03-01T10:00:00Z", "expires_at": "2026-03-01T10:05:00Z",
-                  "nonce": "4f1c2b7a9e0d3c5b8a6f1e2d3c4b5a69"},
+                  "nonce": "4f1c2b7a9e0d3c5b8a6f1e2d3c4b5a69",
+                  "request": "0x" + "5c" * 32},
     "signature": "0x" + "11" * 65}
 
 
@@ -41,6 +43,14 @@ class ConsentGive(BaseModel):
     consent: consent.ConsentCreate
 
 
+class SubjectAccessesCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "certificate": DIGEST_EXAMPLE, "assertion": _ASSERTION_EXAMPLE}]})
+    certificate: str = PField(pattern=DIGEST_PATTERN, description="Digest of the person's certificate.")
+    assertion: consent.SignedAssertion = PField(description="The provider's assertion that the certificate's "
+                                                            "subject asked for this list (bound to it, single use).")
+
+
 class SubjectOnly(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"assertion": _ASSERTION_EXAMPLE}]})
     assertion: consent.SignedAssertion
@@ -50,9 +60,10 @@ class SubjectOnly(BaseModel):
              dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
 def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.ConsentPublic:
     """The data subject consents to their certificate's fields going to one department for one purpose until an
-    expiry. ``assertion`` is what their authentication provider signed for them (single use); the record is
-    signed by this gateway and logged in the issuer's anchored access log. 403 if the assertion is not believed
-    or the person is not the certificate's subject."""
+    expiry. ``assertion`` is what their authentication provider signed for them (single use), bound to exactly
+    this ``consent`` (its ``request`` is the digest of the canonical request, docs/privacy.md); the record is
+    signed by this gateway and logged in the issuer's anchored access log. 403 if the assertion is not believed,
+    was signed for another request, or the person is not the certificate's subject."""
     return consent.give(ledger, assertion=body.assertion, consent=body.consent, now=now).public(now)
 
 
@@ -60,15 +71,27 @@ def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.C
              dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403, **R404, **R409})
 def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep,
                      now: NowDep) -> consent.ConsentPublic:
-    """The data subject withdraws a consent; grants relying on it are refused from the next request on."""
+    """The data subject withdraws a consent, with an assertion bound to this withdrawal (docs/privacy.md); grants
+    relying on it are refused from the next request on."""
     return consent.withdraw(ledger, assertion=body.assertion, consent_id=consent_id, now=now).public(now)
 
 
 @router.post("/public/consents/mine", response_model=list[consent.ConsentPublic],
              dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
 def my_consents(body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> list[consent.ConsentPublic]:
-    """Every consent the authenticated person gave, live or not."""
+    """Every consent the authenticated person gave, live or not (the assertion bound to the listing)."""
     return [c.public(now) for c in consent.list_consents(ledger, assertion=body.assertion, now=now)]
+
+
+@router.post("/public/holder/accesses", response_model=list[AccessEntry],
+             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
+def subject_accesses(body: SubjectAccessesCreate, ledger: LedgerDep, now: NowDep) -> list[AccessEntry]:
+    """Who read the person's certificate, when and for what purpose (every read, served or refused), for the
+    data subject only: ``assertion`` is their provider's, bound to this certificate's list (docs/privacy.md).
+    Holding the certificate file is not enough (a department granted all of it holds every salt too); 403 for
+    anyone who is not the subject, without saying whether the certificate exists."""
+    entries = sharing.subject_accesses(ledger, digest=body.certificate, assertion=body.assertion, now=now)
+    return [AccessEntry(**e) for e in entries]
 
 
 @router.get("/certificates/{digest}/consents", response_model=list[consent.ConsentPublic],

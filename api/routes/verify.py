@@ -9,7 +9,7 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.services import provenance, sharing, statuslist
+from ledger.services import provenance, statuslist
 from ledger.formats.canonical import hex32
 from ledger.services.verify import ChainView, verify_certificate
 
@@ -17,9 +17,9 @@ from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
 from ..head import HeadRefresher
 from ..limits import GuardedRoute, heavy_limiter
-from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, HolderAccessesCreate, PublicReport,
-                      PublicVerifyCreate, ReportPublic, TimelinePublic, VerifyCreate)
-from ..problems import AUTHED, PUBLIC, R403, R404
+from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, PublicReport, PublicVerifyCreate, ReportPublic,
+                      TimelinePublic, VerifyCreate)
+from ..problems import AUTHED, PUBLIC, R404
 
 router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
@@ -83,15 +83,6 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
 def public_timeline(digest: Digest, ledger: LedgerDep, now: NowDep) -> TimelinePublic:
     """The public timeline: issuance (type, issuer), anchoring, signature and status changes, all from the chain."""
     return TimelinePublic(**provenance.timeline(ledger, hex32(bytes.fromhex(digest[2:])), now=now, private=False))
-
-
-@router.post("/public/holder/accesses", response_model=list[AccessEntry],
-             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
-def holder_accesses(body: HolderAccessesCreate, ledger: LedgerDep) -> list[AccessEntry]:
-    """The holder's view of who read their certificate: send the complete certificate file (every field with its
-    salt) as proof of holding it."""
-    _, entries = sharing.holder_accesses(ledger, body.document)
-    return [AccessEntry(**e) for e in entries]
 
 
 @router.get("/public/status-lists/{department}/{root}/{purpose}", dependencies=[RateLimitedPublic],

@@ -23,25 +23,31 @@ def register(commands: Any) -> None:
 
     g = sub.add_parser("give", help="record consent the authenticated person gives (signed, logged, anchored)")
     g.add_argument("certificate", help="digest (0x...) of the person's certificate")
-    g.add_argument("--assertion", type=Path, required=True,
-                   help="the authentication provider's signed subject assertion (JSON: assertion, signature)")
+    g.add_argument("--assertion", type=Path,
+                   help="the authentication provider's signed subject assertion (JSON: assertion, signature), "
+                        "bound to exactly this request (see --request-only)")
     g.add_argument("--to", required=True, dest="recipient", help="recipient department code")
     g.add_argument("--purpose-code", required=True, help="the purpose as a code (grants must name it)")
     g.add_argument("--purpose-text", required=True, help="the purpose in words, as shown to the person (off chain)")
     g.add_argument("--fields", required=True, help="comma-separated fields the recipient may see")
     g.add_argument("--until", required=True, help="end of the consent (ISO 8601 with time zone)")
+    _request_only(g)
     g.set_defaults(run=_give)
 
     w = sub.add_parser("withdraw", help="withdraw a consent (the person, authenticated again); grants relying "
                                         "on it stop being served at once")
     w.add_argument("consent_id")
-    w.add_argument("--assertion", type=Path, required=True, help="a fresh assertion for the same person")
+    w.add_argument("--assertion", type=Path, help="a fresh assertion of the same person, bound to this "
+                                                   "withdrawal (see --request-only)")
+    _request_only(w)
     w.set_defaults(run=_withdraw)
 
     ls = sub.add_parser("list", help="consents of a department, of a certificate, or of the person")
     ls.add_argument("--department", "-d")
     ls.add_argument("--certificate")
-    ls.add_argument("--assertion", type=Path, help="list the consents of the person this assertion authenticates")
+    ls.add_argument("--assertion", type=Path, help="list the consents of the person this assertion authenticates "
+                                                    "(bound to the listing: see --request-only)")
+    _request_only(ls)
     ls.set_defaults(run=_list)
 
     c = sub.add_parser("check", help="consent rows against the anchored access log (exit 1 on any discrepancy)")
@@ -59,6 +65,23 @@ def register(commands: Any) -> None:
     s.add_argument("--reveal", help="comma-separated fields to disclose (default: the whole certificate)")
     s.add_argument("--until", required=True, help="end of the grant (ISO 8601 with time zone)")
     s.set_defaults(run=_share)
+
+
+def _request_only(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--request-only", action="store_true",
+                        help="print the canonical request and its digest, which the person's authentication "
+                             "provider shows them and signs into the assertion (docs/privacy.md); record nothing")
+
+
+def _bound(args: argparse.Namespace, request: dict[str, Any]) -> consent.SignedAssertion | None:
+    """None when only the request is asked for (printed here); else the assertion file's contents."""
+    if args.request_only:
+        print_json({"request": request, "digest": consent.request_digest(request)})
+        return None
+    if args.assertion is None:
+        raise InputError("give --assertion FILE (the provider's assertion bound to this request), or "
+                         "--request-only to print the request for the provider to sign", field="--assertion")
+    return _assertion(args.assertion)
 
 
 def _now() -> datetime:
@@ -84,10 +107,12 @@ def _model(cls: Any, **values: Any) -> Any:
 
 
 def _give(args: argparse.Namespace) -> int:
-    signed = _assertion(args.assertion)
     request = _model(consent.ConsentCreate, certificate=args.certificate, recipient=args.recipient,
                      purpose_code=args.purpose_code, purpose_text=args.purpose_text,
                      fields=[f.strip() for f in args.fields.split(",") if f.strip()], expires_at=args.until)
+    signed = _bound(args, consent.consent_request(request))
+    if signed is None:
+        return 0
     now = _now()
     with open_ledger(args) as ledger:
         consent.ensure_tables(ledger.engine)
@@ -97,7 +122,9 @@ def _give(args: argparse.Namespace) -> int:
 
 
 def _withdraw(args: argparse.Namespace) -> int:
-    signed = _assertion(args.assertion)
+    signed = _bound(args, consent.withdrawal_request(args.consent_id))
+    if signed is None:
+        return 0
     now = _now()
     with open_ledger(args) as ledger:
         consent.ensure_tables(ledger.engine)
@@ -107,6 +134,9 @@ def _withdraw(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
+    if args.request_only:
+        _bound(args, consent.listing_request())
+        return 0
     signed = _assertion(args.assertion) if args.assertion else None
     now = _now()
     with open_ledger(args) as ledger:

@@ -4,17 +4,22 @@ PIPL (Art. 23, 29) asks for the person's *separate* consent before their persona
 body; the issuer's word ("holder consented") is not that. Here the person gives consent themselves:
 
 1. The department's existing authentication service (a *provider*: the government ID app, a counter with an ID
-   card reader) authenticates the person and hands them a short-lived **subject assertion** it signs (EIP-191):
-   ``{"type": "pl-subject-assertion/1", "provider", "subject" (the identifier it verified), "assurance",
-   "audience" (this ledger: chain id and registry), "issued_at", "expires_at", "nonce"}``. Providers are
-   configured in ``LEDGER_CONSENT_PROVIDERS`` (``name=0xAddress@assurance,...``): the address whose signature is
-   believed and the assurance level it stands for.
+   card reader) authenticates the person, shows them the request they are making and hands them a short-lived
+   **subject assertion** it signs (EIP-191): ``{"type": "pl-subject-assertion/2", "provider", "subject" (the
+   identifier it verified), "assurance", "audience" (this ledger: chain id and registry), "issued_at",
+   "expires_at", "nonce", "request"}``, where ``request`` is the SHA-256 of the canonical request the person
+   made (:func:`consent_request`, :func:`withdrawal_request`, :func:`listing_request`, :func:`accesses_request`;
+   :func:`request_digest`). The assertion proves who the person is *and* what they asked for, so a relay passing
+   it on cannot change the recipient, fields, purpose or expiry, or turn a withdrawal into a consent. Providers
+   are configured in ``LEDGER_CONSENT_PROVIDERS`` (``name=0xAddress@assurance,...``): the address whose signature
+   is believed and the assurance level it stands for.
 2. With that assertion the person asks the gateway (``POST /public/consents``) or an officer (``ledger consent
    give``) to record consent: which certificate, which recipient department, which purpose (a code, plus text kept
    off chain), which fields, until when. The ledger checks the assertion (known provider, signature, audience,
-   time window, nonce used once), checks that the authenticated person *is the certificate's subject* (their
-   salted reference equals the one computed from the certificate's identifying field), and never stores the
-   identifier: only ``subject_ref = HMAC(vault-derived key, "pl-subject/1" 0 identifier)``.
+   time window, the request it binds, nonce used once), checks that the authenticated person *is the
+   certificate's subject* (their salted reference equals the one computed from the certificate's identifying
+   field), and never stores the identifier: only ``subject_ref = HMAC(vault-derived key, "pl-subject/1" 0
+   identifier)``.
 3. The record is signed by the ledger's own consent key (``consent-gateway``, encrypted at rest in the keystore)
    and its hash goes into the issuer's anchored access log (``action: consent``); withdrawal likewise
    (``consent-withdrawn``). On chain there are only the log's batch roots.
@@ -54,15 +59,34 @@ from .departments import get_department
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
 from .issuance import export_document
 from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
-from .status import stored
+from .status import StoredCertificate, stored
 
 __all__ = [
-    "ASSERTION_TYPE", "Consent", "ConsentCreate", "ConsentPublic", "Provider", "SignedAssertion", "check",
-    "ensure_tables", "give", "list_consents", "policy_fields", "providers_from_env", "sign_assertion",
+    "ASSERTION_TYPE",
+    "REQUEST_TYPE",
+    "Consent",
+    "ConsentCreate",
+    "ConsentPublic",
+    "Provider",
+    "SignedAssertion",
+    "accesses_request",
+    "check",
+    "consent_request",
+    "ensure_tables",
+    "give",
+    "list_consents",
+    "listing_request",
+    "policy_fields",
+    "providers_from_env",
+    "request_digest",
+    "sign_assertion",
     "withdraw",
+    "withdrawal_request",
 ]
 
-ASSERTION_TYPE = "pl-subject-assertion/1"
+ASSERTION_TYPE = "pl-subject-assertion/2"
+UNBOUND_ASSERTION_TYPE = "pl-subject-assertion/1"  # bound no request: a relay could attach any; refused
+REQUEST_TYPE = "pl-subject-request/1"
 RECORD_TYPE = "pl-consent/1"
 GATEWAY_KEY = "consent-gateway"
 PROVIDERS_ENV = "LEDGER_CONSENT_PROVIDERS"
@@ -143,7 +167,8 @@ class SignedAssertion(BaseModel):
     """What the authentication provider hands the person: the assertion and its EIP-191 signature."""
 
     model_config = ConfigDict(extra="forbid")
-    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/1).")
+    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/2), "
+                                                   "binding the request it authorizes by its digest.")
     signature: str = PField(pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191 signature by the provider.")
 
 
@@ -157,12 +182,52 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+# -- the request an assertion authorizes --------------------------------------------------------------------------
+# The provider shows the person what they are asking for and signs its digest into the assertion; the ledger
+# recomputes the digest from the request that arrives with the assertion and refuses any other. Canonical forms:
+# canonical JSON (ledger/formats/canonical.py) of these objects, so order of fields, repeated fields, the zone an
+# expiry is written in and the case of a digest do not change the digest; nothing else can change without changing it.
+
+def consent_request(consent: ConsentCreate) -> dict[str, Any]:
+    """The canonical form of a consent request: every member of ``consent``, fields sorted without repeats, the
+    certificate digest in lower case, the expiry in UTC (``...Z``)."""
+    expires = consent.expires_at
+    return {"type": REQUEST_TYPE, "action": "consent", "certificate": consent.certificate.lower(),
+            "recipient": consent.recipient, "purpose_code": consent.purpose_code,
+            "purpose_text": consent.purpose_text, "fields": sorted(set(consent.fields)),
+            # an expiry without a zone is refused by give(); its digest only has to be deterministic
+            "expires_at": _iso(expires) if expires.tzinfo is not None else expires.isoformat()}
+
+
+def withdrawal_request(consent_id: str) -> dict[str, Any]:
+    """The canonical form of the request to withdraw consent ``consent_id``."""
+    return {"type": REQUEST_TYPE, "action": "withdraw", "consent": consent_id}
+
+
+def listing_request() -> dict[str, Any]:
+    """The canonical form of the request to list the authenticated person's consents."""
+    return {"type": REQUEST_TYPE, "action": "list-consents"}
+
+
+def accesses_request(certificate: str) -> dict[str, Any]:
+    """The canonical form of the request to list who accessed certificate ``certificate`` (a digest)."""
+    return {"type": REQUEST_TYPE, "action": "list-accesses", "certificate": certificate.lower()}
+
+
+def request_digest(request: dict[str, Any]) -> str:
+    """What an assertion's ``request`` member holds: ``0x`` + SHA-256 of the request's canonical JSON."""
+    return "0x" + hashlib.sha256(canonical_json(request)).hexdigest()
+
+
 def sign_assertion(account: Any, *, provider: str, subject: str, assurance: str, audience: str,
-                   issued_at: datetime, lifetime: timedelta = timedelta(minutes=5)) -> SignedAssertion:
-    """What a provider does (tests, the demo, and providers' integrators): sign a subject assertion."""
+                   issued_at: datetime, request: dict[str, Any],
+                   lifetime: timedelta = timedelta(minutes=5)) -> SignedAssertion:
+    """What a provider does (tests, the demo, and providers' integrators): sign a subject assertion that
+    authorizes ``request`` (one of :func:`consent_request`, :func:`withdrawal_request`, :func:`listing_request`,
+    :func:`accesses_request`), after showing the person what it asks."""
     body = {"type": ASSERTION_TYPE, "provider": provider, "subject": subject, "assurance": assurance,
             "audience": audience, "issued_at": _iso(issued_at), "expires_at": _iso(issued_at + lifetime),
-            "nonce": secrets.token_hex(16)}
+            "nonce": secrets.token_hex(16), "request": request_digest(request)}
     signature = account.sign_message(encode_defunct(primitive=canonical_json(body))).signature
     return SignedAssertion(assertion=body, signature="0x" + bytes(signature).hex())
 
@@ -200,16 +265,22 @@ def subject_ref(ledger: Ledger, identifier: str) -> str:
     return "0x" + hmac.new(_ref_key(ledger), b"pl-subject/1\x00" + normal.encode(), hashlib.sha256).hexdigest()
 
 
-def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
+def authenticate(ledger: Ledger, signed: SignedAssertion, *, request: dict[str, Any], now: datetime,
                  providers: dict[str, Provider] | None = None, spend: bool = True) -> Subject:
-    """Check a subject assertion (provider, signature, audience, time, nonce once) and return the subject.
+    """Check a subject assertion (provider, signature, audience, time, the request it binds, nonce once) and return
+    the subject. ``request`` is the canonical form of the request the assertion arrived with; an assertion signed
+    for any other is refused (PermissionDenied) and left unspent.
 
-    The nonce is spent here (``spend=False``: checked but left for :func:`_spend`, so a request refused for bad
-    input does not cost the person their assertion), so an assertion serves one consent or one withdrawal: a relay
-    cannot replay it.
+    The nonce is spent here (``spend=False``: checked but left for :func:`spend_assertion`, so a request refused
+    for bad input does not cost the person their assertion), so an assertion serves one request: a relay cannot
+    replay it.
     """
     providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
     body = signed.assertion
+    if body.get("type") == UNBOUND_ASSERTION_TYPE:
+        raise InputError(f"a {UNBOUND_ASSERTION_TYPE} assertion binds no request, so whoever passes it on could "
+                         f"attach any; the provider must sign a {ASSERTION_TYPE} assertion with the digest of this "
+                         "request (docs/privacy.md)", field="assertion.type")
     if body.get("type") != ASSERTION_TYPE:
         raise InputError(f"not a subject assertion; type must be {ASSERTION_TYPE!r}", field="assertion.type")
     name = body.get("provider")
@@ -241,6 +312,15 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
                          field="assertion.subject")
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise InputError("16-64 characters", field="assertion.nonce")
+    bound, expected = body.get("request"), request_digest(request)
+    if not isinstance(bound, str) or not re.fullmatch(r"0x[0-9a-f]{64}", bound):
+        raise InputError("missing or not 0x + 64 lower-case hex digits: the digest of the request the assertion "
+                         "authorizes (docs/privacy.md)", field="assertion.request")
+    if not hmac.compare_digest(bound, expected):
+        raise PermissionDenied(f"the assertion was signed for another request (digest {bound}) than the "
+                               f"{request['action']} request it came with ({expected}): what the person agreed "
+                               "to was changed on the way, or the assertion belongs to an earlier request; ask the "
+                               "provider for an assertion of exactly this request")
     spent = hashlib.sha256(f"{provider.name}\x00{nonce}".encode()).hexdigest()
     with ledger.engine.connect() as conn:
         used = conn.execute(select(SpentAssertion.nonce_hash).where(  # type: ignore[call-overload]
@@ -249,11 +329,11 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, now: datetime,
         raise PermissionDenied("this assertion was used already; authenticate again for a new one")
     found = Subject(provider.name, provider.assurance, subject_ref(ledger, subject), spent, expires)
     if spend:
-        _spend(ledger, found)
+        spend_assertion(ledger, found)
     return found
 
 
-def _spend(ledger: Ledger, subject: Subject) -> None:
+def spend_assertion(ledger: Ledger, subject: Subject) -> None:
     """Mark the subject's assertion used (PermissionDenied if it was, even by a concurrent request)."""
     try:
         with ledger.engine.begin() as conn:
@@ -359,21 +439,34 @@ def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
     return None
 
 
-def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, now: datetime,
-         providers: dict[str, Provider] | None = None) -> Consent:
-    """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored)."""
-    subject = authenticate(ledger, assertion, now=now, providers=providers, spend=False)
+def authenticate_subject(ledger: Ledger, signed: SignedAssertion, *, certificate: str, request: dict[str, Any],
+                         now: datetime, providers: dict[str, Provider] | None = None,
+                         ) -> tuple[Subject, StoredCertificate, dict[str, Any]]:
+    """Check ``signed`` (bound to ``request``) and that the person it authenticates is the subject of certificate
+    ``certificate``: the subject, the stored certificate and its document. The assertion is left unspent
+    (:func:`spend_assertion`) unless the person is not the subject: one guess per assertion, so whoever holds one
+    cannot probe whose certificates exist."""
+    subject = authenticate(ledger, signed, request=request, now=now, providers=providers, spend=False)
     not_yours = PermissionDenied("the authenticated person is not the subject of this certificate (or it does "
-                                 "not exist); only the subject can consent to sharing it")
+                                 "not exist); only the subject can do this")
     try:
-        cert = stored(ledger, hex32(parse_hex32(consent.certificate)))
+        cert = stored(ledger, hex32(parse_hex32(certificate)))
         document = export_document(ledger, hex32(cert.digest))
     except (NotFoundError, InputError):
-        _spend(ledger, subject)  # one guess per assertion: a relay holding it cannot probe whose certificates exist
+        spend_assertion(ledger, subject)
         raise not_yours from None
     if _identifier_ref(ledger, document) != subject.ref:
-        _spend(ledger, subject)
+        spend_assertion(ledger, subject)
         raise not_yours
+    return subject, cert, document
+
+
+def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, now: datetime,
+         providers: dict[str, Provider] | None = None) -> Consent:
+    """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored). The
+    assertion must bind exactly this request (:func:`consent_request`)."""
+    subject, cert, document = authenticate_subject(ledger, assertion, certificate=consent.certificate,
+                                                   request=consent_request(consent), now=now, providers=providers)
     if consent.recipient == cert.department:
         raise InputError("the issuing department holds the certificate already", field="recipient")
     try:
@@ -399,7 +492,7 @@ def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, 
                   expires_at=expires, signer=gateway_address(ledger), signature="", record_hash="")
     row.record_hash = _record_hash(row)
     row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()
-    _spend(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
+    spend_assertion(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
     with ledger.engine.begin() as conn:
         conn.execute(Consent.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
     _log(ledger, row, "consent", now, f"consent {row.id} to {row.recipient} for {row.purpose_code}, fields "
@@ -415,8 +508,9 @@ def load(ledger: Ledger, consent_id: str) -> Consent | None:
 
 def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now: datetime,
              providers: dict[str, Provider] | None = None) -> Consent:
-    """Withdraw consent ``consent_id`` (only its subject may); every grant relying on it stops serving at once."""
-    subject = authenticate(ledger, assertion, now=now, providers=providers)
+    """Withdraw consent ``consent_id`` (only its subject may, with an assertion bound to
+    :func:`withdrawal_request` of this consent); every grant relying on it stops serving at once."""
+    subject = authenticate(ledger, assertion, request=withdrawal_request(consent_id), now=now, providers=providers)
     row = load(ledger, consent_id)
     if row is None or not hmac.compare_digest(row.subject_ref, subject.ref):
         raise NotFoundError(f"no consent {consent_id} of the authenticated person")
@@ -435,14 +529,16 @@ def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now
 def list_consents(ledger: Ledger, *, issuer: str | None = None, digest: str | None = None,
                   assertion: SignedAssertion | None = None, now: datetime | None = None,
                   providers: dict[str, Provider] | None = None) -> list[Consent]:
-    """Consents of an issuing department, of one certificate, or (with an assertion) of the authenticated person."""
+    """Consents of an issuing department, of one certificate, or (with an assertion bound to
+    :func:`listing_request`) of the authenticated person."""
     query = select(Consent).order_by(Consent.given_at)  # type: ignore[arg-type]
     if issuer is not None:
         query = query.where(Consent.issuer == issuer)  # type: ignore[arg-type]
     if digest is not None:
         query = query.where(Consent.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
     if assertion is not None:
-        subject = authenticate(ledger, assertion, now=now or datetime.now(UTC), providers=providers)
+        subject = authenticate(ledger, assertion, request=listing_request(), now=now or datetime.now(UTC),
+                               providers=providers)
         query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
         return [Consent.model_validate(r._mapping) for r in conn.execute(query)]

@@ -233,17 +233,17 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
     return cert
 
 
-def holder_accesses(ledger: Ledger, document: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]:
-    """Accesses to the holder's certificate. Holding the complete document (every field with its salt, nothing
-    hidden) is the proof of being its holder: a presentation shown to a verifier does not qualify."""
-    doc = CertificateDocument.from_json(document)
-    if doc.hidden:
-        raise PermissionDenied("a presentation with hidden fields does not prove holding the certificate; send "
-                               "the complete certificate file")
-    digest = hex32(doc.digest())
-    try:
-        cert = _certificate(ledger, digest)
-    except NotFoundError:
-        raise PermissionDenied("this document is not a certificate issued through this gateway (its fields do "
-                               "not hash to a stored certificate)") from None
-    return digest, accesslog.accesses(ledger, digest, cert.department)
+def subject_accesses(ledger: Ledger, *, digest: str, assertion: consent.SignedAssertion, now: datetime,
+                     providers: dict[str, consent.Provider] | None = None) -> list[dict[str, Any]]:
+    """Every read of certificate ``digest``, served or refused, with the department and its purpose, for its data
+    subject only: ``assertion`` is the person's, from a configured provider, bound to
+    :func:`consent.accesses_request` of this certificate, and single use.
+
+    Holding the complete certificate file is no proof of being the person: a department granted the whole
+    certificate holds every field and salt too, and must not learn who else read it and why."""
+    key = hex32(parse_hex32(digest))
+    subject, cert, _ = consent.authenticate_subject(ledger, assertion, certificate=key,
+                                                    request=consent.accesses_request(key), now=now,
+                                                    providers=providers)
+    consent.spend_assertion(ledger, subject)
+    return accesslog.accesses(ledger, key, cert.department)
