@@ -16,16 +16,20 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from ledger.services import erasure, evidence, issuance, logchain, status
+from ledger.services import decisions, erasure, evidence, issuance, logchain, status
+from ledger.formats.certificate import CertificateDocument
 from ledger.client import Ledger
 from ledger.errors import ErasedError, InputError
+from ledger.storage.models import CitedDocument
 from ledger.services.reconcile import reconcile
+from ledger.services.replay import replay
 from ledger.storage.store import Certificate, StatusChange
 from ledger.storage.vault import ERASED
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .decision_support import application, unique_rule_set
 
 
 def issue_with_copies(ledger: Ledger, tmp_path: Path, department: str, n: int, tag: str) -> list[dict[str, Any]]:
@@ -198,3 +202,92 @@ def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fre
     assert not [p for p in pieces if p in pages]
     assert any(p in stale for p in pieces), "PostgreSQL zeroed the old version itself: update docs/privacy.md"
     assert secrets_of(docs[1], sealed_of(ledger, docs[1]["digest"]))[-1] in pages
+
+
+def _cited_rows(ledger: Ledger, digest: str) -> list[tuple[str, bytes]]:
+    with ledger.engine.connect() as conn:
+        return [(ref, bytes(sealed)) for ref, sealed in conn.execute(
+            select(CitedDocument.ref, CitedDocument.sealed).where(CitedDocument.digest == digest))]
+
+
+def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fresh_department: str,
+                                                            tmp_path: Path) -> None:
+    """Adversary: the issuer, or anyone holding the vault key (an insider with the database and the operator's
+    passphrase), after a lawful erasure. The holder had cited the certificate inline in applications: the whole
+    document in one, a presentation of it in another. Those copies hold the same fields and salts, sealed with the
+    vault key, not with the destroyed data key: if they survive `ledger erase`, the erased fields stay readable.
+    After the erasure nothing of the certificate is left in the database, a copy cited later is never stored, the
+    copies of other certificates still open, and replay and the other decisions' evidence still check out."""
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 3, "erase5")
+    erased, kept = docs[0], docs[1]
+    rules = unique_rule_set(f"erase5-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    presented = CertificateDocument.from_json(erased).present(["subject.name"]).to_json()
+
+    def decide(case: str, *cited: dict[str, Any], holder: dict[str, Any]) -> decisions.Decision:
+        app = application(case, *({"document": c} for c in cited))
+        return decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
+                                applicant_ref=holder["fields"]["subject.credit_code"])
+
+    both = decide("C-ER5-BOTH", erased, kept, holder=erased)
+    decide("C-ER5-PRESENTED", presented, holder=erased)
+    decide("C-ER5-OTHER", kept, holder=kept)
+    assert [f["verified"] for f in both.body["certificates"]] == [True, True]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert replay(ledger, department=fresh_department).ok
+
+    copies = _cited_rows(ledger, erased["digest"])
+    assert len(copies) == 2  # the whole document and the presentation, labelled by the digest the ledger computed
+    gone = secrets_of(erased, sealed_of(ledger, erased["digest"]))
+    gone += [sealed[i:i + 24] for _, sealed in copies for i in range(12, len(sealed) - 24, 24)]
+    kept_copies = _cited_rows(ledger, kept["digest"])
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    before = everything_written(ledger)
+    assert sum(piece in before for piece in gone[-4:]) == 4  # the scan sees the sealed copies: it would see them later
+    assert len(decisions.load_cited_documents(ledger, [ref for ref, _ in copies])) == 2  # readable with the vault key
+
+    done = run_cli(ledger, "erase", erased["digest"], "--basis", "objection", "--by", "officer-5")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cited_copies_erased"] == 2
+
+    # the holder cites the erased certificate again, in a new presentation: the decision is taken on it, but the
+    # copy is not stored (and the whole document, cited again, keeps its destroyed row)
+    again = CertificateDocument.from_json(erased).present(["subject.id_number"]).to_json()
+    later = decide("C-ER5-LATER", again, erased, holder=erased)
+    assert [f["verified"] for f in later.body["certificates"]] == [True, True]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert len(_cited_rows(ledger, erased["digest"])) == 3
+    assert all(sealed == ERASED for _, sealed in _cited_rows(ledger, erased["digest"]))
+
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    after = everything_written(ledger)
+    left = [piece for piece in gone if piece in after]
+    assert not left, f"{len(left)} secret piece(s) of the erased certificate survive in its cited copies"
+    assert decisions.load_cited_documents(ledger, [ref for ref, _ in copies]) == {}
+    assert set(decisions.load_cited_documents(ledger, [ref for ref, _ in kept_copies])) == {
+        ref for ref, _ in kept_copies}  # another certificate's copies are untouched
+
+    # every decision still replays: the erased citations are checked against what erasure left
+    after_replay = replay(ledger, department=fresh_department)
+    assert after_replay.ok, "an erasure made an honest decision look tampered: " + after_replay.summary()
+    # ... and a copy an insider destroys without an erasure is reported
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.digest == kept["digest"]).values(sealed=ERASED))
+    tampered = replay(ledger, department=fresh_department)
+    assert {d.check for d in tampered.discrepancies} >= {"certificate_facts"}, tampered.summary()
+
+    # a decision that cited only other certificates keeps its complete evidence for a court
+    with ledger.engine.begin() as conn:
+        for ref, sealed in kept_copies:
+            conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=sealed))
+    bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-OTHER",
+                                      applicant=kept["fields"]["subject.credit_code"])
+    # the decision that cited the erased certificate too: its bundle carries the other certificate but nothing of
+    # the erased one, so the court's re-run cannot re-establish that fact without the holder's own copy (privacy.md)
+    both_bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-BOTH",
+                                           applicant=erased["fields"]["subject.credit_code"])
+    assert both_bundle["cited"][0] is None and both_bundle["cited"][1]["digest"] == kept["digest"]
+    assert erased["fields"]["subject.name"] not in json.dumps(both_bundle)
+    assert [c["name"] for c in both_bundle["library_report"]["checks"] if not c["ok"]] == ["certificate_facts"]
+    assert bundle["library_report"]["verified"], [c for c in bundle["library_report"]["checks"] if not c["ok"]]
+    assert replay(ledger, department=fresh_department).ok
