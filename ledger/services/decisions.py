@@ -41,7 +41,7 @@ from .facts import CertificateFact, citations, document_ref, establish, facts_vi
 from .logchain import LOG_DECISIONS, canonical_body
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
-from ..storage.vault import ERASED, is_erased
+from ..storage.vault import ERASED
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -417,7 +417,7 @@ def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[
         with ledger.engine.connect() as conn:
             rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i:i + 900])))
             for ref, sealed in rows:
-                if is_erased(sealed):
+                if bytes(sealed) == ERASED:
                     continue
                 try:
                     document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
