@@ -291,3 +291,29 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
     assert [c["name"] for c in both_bundle["library_report"]["checks"] if not c["ok"]] == ["certificate_facts"]
     assert bundle["library_report"]["verified"], [c for c in bundle["library_report"]["checks"] if not c["ok"]]
     assert replay(ledger, department=fresh_department).ok
+
+
+def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_department: str,
+                                                          tmp_path: Path) -> None:
+    """The destroyed cited copies on PostgreSQL's own pages (pageinspect): `--reclaim` rewrites `citeddocument`
+    too, so no old version of a copy outlives it."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (LEDGER_TEST_DATABASE_URL); SQLite pages are checked above")
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    (doc,) = issue_with_copies(ledger, tmp_path, fresh_department, 1, "erase6")
+    rules = unique_rule_set(f"erase6-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    app = application("C-ER6", {"document": doc})
+    decisions.decide(ledger, fresh_department, "C-ER6", app["service_item"], app, rules,
+                     applicant_ref=doc["fields"]["subject.credit_code"])
+    ((_, sealed),) = _cited_rows(ledger, doc["digest"])
+    pieces = [sealed[i:i + 24] for i in range(12, len(sealed) - 24, 24)]
+    with ledger.engine.connect() as conn:
+        assert all(p in _raw_pages(conn, "citeddocument") for p in pieces)
+    done = run_cli(ledger, "erase", doc["digest"], "--basis", "court-order", "--reclaim")
+    assert done.returncode == 0, done.stderr
+    assert "citeddocument" in json.loads(done.stdout)["reclaimed"]
+    with ledger.engine.connect() as conn:
+        pages = _raw_pages(conn, "citeddocument")
+    assert not [p for p in pieces if p in pages]
