@@ -317,3 +317,45 @@ def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_
     with ledger.engine.connect() as conn:
         pages = _raw_pages(conn, "citeddocument")
     assert not [p for p in pieces if p in pages]
+
+
+def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, fresh_department: str,
+                                                               tmp_path: Path) -> None:
+    """Adversary: the same reader of the vault, on a database upgraded from before cited copies were labelled
+    (migration 0003 leaves old rows unlabelled: only the vault opens them). One certificate's copy is unlabelled;
+    another certificate was erased before the upgrade, so its erasure never reached its copy. Reconcile reports a
+    labelled copy the erasure missed, and the next `ledger erase` labels the old rows, destroys the copy of the
+    certificate it erases and completes the earlier erasure."""
+    first, second = issue_with_copies(ledger, tmp_path, fresh_department, 2, "erase7")
+    rules = unique_rule_set(f"erase7-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    for case, doc in (("C-ER7-1", first), ("C-ER7-2", second)):
+        app = application(case, {"document": doc})
+        decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
+                         applicant_ref=doc["fields"]["subject.credit_code"])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    ((first_ref, _),) = _cited_rows(ledger, first["digest"])
+    ((second_ref, second_sealed),) = _cited_rows(ledger, second["digest"])
+
+    # the second certificate erased as before this change: its copy left sealed, readable with the vault key
+    erasure.erase(ledger, second["digest"], basis="retention-expired", by="records-office")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.ref == second_ref).values(sealed=second_sealed))
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert ("erasure_incomplete", second["digest"]) in found
+    # ... and, as the upgrade leaves them, neither copy is labelled
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.ref.in_([first_ref, second_ref])).values(digest=None))
+    assert len(decisions.load_cited_documents(ledger, [first_ref, second_ref])) == 2
+
+    result = erasure.erase(ledger, first["digest"], basis="objection", by="officer-7")
+    assert result["cited_copies_erased"] == 1
+    assert decisions.load_cited_documents(ledger, [first_ref, second_ref]) == {}
+    assert _cited_rows(ledger, first["digest"]) == [(first_ref, ERASED)]
+    assert _cited_rows(ledger, second["digest"]) == [(second_ref, ERASED)]
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    after = everything_written(ledger)
+    assert not [s for doc in (first, second) for s in secrets_of(doc, b"") if s in after]
+    checked = reconcile(ledger, departments=[fresh_department])
+    assert checked.ok and checked.erased == 2, checked.text()
+    assert replay(ledger, department=fresh_department).ok

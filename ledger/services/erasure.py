@@ -119,8 +119,9 @@ def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, b
 def label_cited_copies(ledger: Ledger) -> int:
     """Work out the certificate digest of every cited copy stored before copies were labelled with it (their
     ``digest`` is NULL), so that an erasure finds them; returns how many were labelled. Only the vault opens them:
-    nothing else can tell whose fields a sealed copy holds."""
-    from .decisions import cited_certificate_digest
+    nothing else can tell whose fields a sealed copy holds. A copy of a certificate erased before the labels
+    existed is destroyed on the spot: that erasure did not reach it, this completes it."""
+    from .decisions import _erased_in_store, cited_certificate_digest
 
     labelled = 0
     while True:
@@ -136,9 +137,13 @@ def label_cited_copies(ledger: Ledger) -> int:
             except (LedgerError, ValueError):
                 document = None  # altered or unreadable: nothing of it can be read, by anyone
             found[ref] = cited_certificate_digest(document) if isinstance(document, dict) else ""
+        erased = _erased_in_store(ledger, [d for d in found.values() if d])
         with ledger.engine.begin() as conn:
             for ref, digest in found.items():
-                conn.execute(update(CitedDocument).where(col(CitedDocument.ref) == ref).values(digest=digest))
+                values: dict[str, Any] = {"digest": digest}
+                if digest in erased:
+                    values["sealed"] = ERASED
+                conn.execute(update(CitedDocument).where(col(CitedDocument.ref) == ref).values(**values))
         labelled += len(found)
 
 
