@@ -359,3 +359,25 @@ def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, f
     checked = reconcile(ledger, departments=[fresh_department])
     assert checked.ok and checked.erased == 2, checked.text()
     assert replay(ledger, department=fresh_department).ok
+
+
+def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(ledger: Ledger, fresh_department: str,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race between a gateway storing a decision's cited copy and an officer erasing that certificate: the
+    decision looked before the erasure committed and found the certificate intact, the erasure then swept the
+    copies before this one was stored. The interleaving is reproduced by making the early look miss the erasure;
+    the check inside the storing transaction must still destroy the copy."""
+    (doc,) = issue_with_copies(ledger, tmp_path, fresh_department, 1, "erase8")
+    rules = unique_rule_set(f"erase8-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-8")
+    monkeypatch.setattr(decisions, "_erased_in_store", lambda _ledger, _digests: set())
+    app = application("C-ER8", {"document": doc})
+    decisions.decide(ledger, fresh_department, "C-ER8", app["service_item"], app, rules,
+                     applicant_ref=doc["fields"]["subject.credit_code"])
+    ((ref, sealed),) = _cited_rows(ledger, doc["digest"])
+    assert sealed == ERASED and decisions.load_cited_documents(ledger, [ref]) == {}
+    monkeypatch.undo()
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert replay(ledger, department=fresh_department).ok

@@ -368,16 +368,34 @@ def _store_inputs(ledger: Ledger, rows: list[dict[str, str]],
     certificate already erased in this store is never kept: its row holds the erasure marker from the start."""
     labelled = {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
     erased = _erased_in_store(ledger, [d for d in labelled.values() if d])
-    cited = [{"ref": ref, "digest": labelled[ref],
-              "sealed": ERASED if labelled[ref] in erased else ledger.vault.seal(
-                  json.dumps(doc, ensure_ascii=False).encode("utf-8"), bytes.fromhex(ref[2:]))}
-             for ref, doc in (documents or {}).items()]
+    cited: list[dict[str, Any]] = [
+        {"ref": ref, "digest": labelled[ref],
+         "sealed": ERASED if labelled[ref] in erased else ledger.vault.seal(
+             json.dumps(doc, ensure_ascii=False).encode("utf-8"), bytes.fromhex(ref[2:]))}
+        for ref, doc in (documents or {}).items()]
     if rows or cited:
         with ledger.engine.begin() as conn:
             if rows:
                 conn.execute(_insert_ignore(conn, _INPUTS), rows)
             if cited:
                 conn.execute(_insert_ignore(conn, _CITED), cited)
+                _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
+
+
+def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
+    """Inside the transaction that stored the copies ``labelled`` (ref -> digest): destroy those whose certificate
+    an erasure running at the same time has erased. The certificate rows are read with a shared lock after the
+    insert, so either the erasure committed first and is seen here, or it waits for this transaction and then
+    finds the copies itself (SQLite: the insert already holds the database's write lock)."""
+    digests = sorted({d for d in labelled.values() if d})
+    erased: set[str] = set()
+    for i in range(0, len(digests), 900):
+        found = conn.execute(select(col(Certificate.digest), col(Certificate.sealed)).where(
+            col(Certificate.digest).in_(digests[i:i + 900])).with_for_update(read=True))
+        erased.update(digest for digest, sealed in found if bytes(sealed) == ERASED)
+    refs = [ref for ref, digest in labelled.items() if digest in erased]
+    for i in range(0, len(refs), 900):
+        conn.execute(_CITED.update().where(_CITED.c.ref.in_(refs[i:i + 900])).values(sealed=ERASED))
 
 
 def cited_certificate_digest(document: Mapping[str, Any]) -> str:
