@@ -460,7 +460,7 @@ def erased_citations(ledger: Ledger, refs: Sequence[str]) -> dict[str, str]:
     return found
 
 
-def _credit_statuses(ledger: Any, department: str, applicants: Sequence[str], block: int,
+def _credit_statuses(ledger: Ledger, department: str, applicants: Sequence[str], block: int,
                      at: str) -> dict[str, dict[str, Any]]:
     from .supervision import credit_statuses
 
