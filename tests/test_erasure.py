@@ -16,16 +16,20 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from ledger.services import erasure, evidence, issuance, logchain, status
+from ledger.services import decisions, erasure, evidence, issuance, logchain, status
+from ledger.formats.certificate import CertificateDocument
 from ledger.client import Ledger
 from ledger.errors import ErasedError, InputError
+from ledger.storage.models import CitedDocument
 from ledger.services.reconcile import reconcile
+from ledger.services.replay import replay
 from ledger.storage.store import Certificate, StatusChange
 from ledger.storage.vault import ERASED
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .decision_support import application, unique_rule_set
 
 
 def issue_with_copies(ledger: Ledger, tmp_path: Path, department: str, n: int, tag: str) -> list[dict[str, Any]]:
@@ -198,3 +202,182 @@ def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fre
     assert not [p for p in pieces if p in pages]
     assert any(p in stale for p in pieces), "PostgreSQL zeroed the old version itself: update docs/privacy.md"
     assert secrets_of(docs[1], sealed_of(ledger, docs[1]["digest"]))[-1] in pages
+
+
+def _cited_rows(ledger: Ledger, digest: str) -> list[tuple[str, bytes]]:
+    with ledger.engine.connect() as conn:
+        return [(ref, bytes(sealed)) for ref, sealed in conn.execute(
+            select(CitedDocument.ref, CitedDocument.sealed).where(CitedDocument.digest == digest))]
+
+
+def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fresh_department: str,
+                                                            tmp_path: Path) -> None:
+    """Adversary: the issuer, or anyone holding the vault key (an insider with the database and the operator's
+    passphrase), after a lawful erasure. The holder had cited the certificate inline in applications: the whole
+    document in one, a presentation of it in another. Those copies hold the same fields and salts, sealed with the
+    vault key, not with the destroyed data key: if they survive `ledger erase`, the erased fields stay readable.
+    After the erasure nothing of the certificate is left in the database, a copy cited later is never stored, the
+    copies of other certificates still open, and replay and the other decisions' evidence still check out."""
+    docs = issue_with_copies(ledger, tmp_path, fresh_department, 3, "erase5")
+    erased, kept = docs[0], docs[1]
+    rules = unique_rule_set(f"erase5-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    presented = CertificateDocument.from_json(erased).present(["subject.name"]).to_json()
+
+    def decide(case: str, *cited: dict[str, Any], holder: dict[str, Any]) -> decisions.Decision:
+        app = application(case, *({"document": c} for c in cited))
+        return decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
+                                applicant_ref=holder["fields"]["subject.credit_code"])
+
+    both = decide("C-ER5-BOTH", erased, kept, holder=erased)
+    decide("C-ER5-PRESENTED", presented, holder=erased)
+    decide("C-ER5-OTHER", kept, holder=kept)
+    assert [f["verified"] for f in both.body["certificates"]] == [True, True]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert replay(ledger, department=fresh_department).ok
+
+    copies = _cited_rows(ledger, erased["digest"])
+    assert len(copies) == 2  # the whole document and the presentation, labelled by the digest the ledger computed
+    gone = secrets_of(erased, sealed_of(ledger, erased["digest"]))
+    gone += [sealed[i:i + 24] for _, sealed in copies for i in range(12, len(sealed) - 24, 24)]
+    kept_copies = _cited_rows(ledger, kept["digest"])
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    before = everything_written(ledger)
+    assert sum(piece in before for piece in gone[-4:]) == 4  # the scan sees the sealed copies: it would see them later
+    assert len(decisions.load_cited_documents(ledger, [ref for ref, _ in copies])) == 2  # readable with the vault key
+
+    done = run_cli(ledger, "erase", erased["digest"], "--basis", "objection", "--by", "officer-5")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["cited_copies_erased"] == 2
+
+    # the holder cites the erased certificate again, in a new presentation: the decision is taken on it, but the
+    # copy is not stored (and the whole document, cited again, keeps its destroyed row)
+    again = CertificateDocument.from_json(erased).present(["subject.id_number"]).to_json()
+    later = decide("C-ER5-LATER", again, erased, holder=erased)
+    assert [f["verified"] for f in later.body["certificates"]] == [True, True]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert len(_cited_rows(ledger, erased["digest"])) == 3
+    assert all(sealed == ERASED for _, sealed in _cited_rows(ledger, erased["digest"]))
+
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    after = everything_written(ledger)
+    left = [piece for piece in gone if piece in after]
+    assert not left, f"{len(left)} secret piece(s) of the erased certificate survive in its cited copies"
+    assert decisions.load_cited_documents(ledger, [ref for ref, _ in copies]) == {}
+    assert set(decisions.load_cited_documents(ledger, [ref for ref, _ in kept_copies])) == {
+        ref for ref, _ in kept_copies}  # another certificate's copies are untouched
+
+    # every decision still replays: the erased citations are checked against what erasure left
+    after_replay = replay(ledger, department=fresh_department)
+    assert after_replay.ok, "an erasure made an honest decision look tampered: " + after_replay.summary()
+    # ... and a copy an insider destroys without an erasure is reported
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.digest == kept["digest"]).values(sealed=ERASED))
+    tampered = replay(ledger, department=fresh_department)
+    assert {d.check for d in tampered.discrepancies} >= {"certificate_facts"}, tampered.summary()
+
+    # a decision that cited only other certificates keeps its complete evidence for a court
+    with ledger.engine.begin() as conn:
+        for ref, sealed in kept_copies:
+            conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=sealed))
+    bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-OTHER",
+                                      applicant=kept["fields"]["subject.credit_code"])
+    # the decision that cited the erased certificate too: its bundle carries the other certificate but nothing of
+    # the erased one, so the court's re-run cannot re-establish that fact without the holder's own copy (privacy.md)
+    both_bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-BOTH",
+                                           applicant=erased["fields"]["subject.credit_code"])
+    assert both_bundle["cited"][0] is None and both_bundle["cited"][1]["digest"] == kept["digest"]
+    assert erased["fields"]["subject.name"] not in json.dumps(both_bundle)
+    assert [c["name"] for c in both_bundle["library_report"]["checks"] if not c["ok"]] == ["certificate_facts"]
+    assert bundle["library_report"]["verified"], [c for c in bundle["library_report"]["checks"] if not c["ok"]]
+    assert replay(ledger, department=fresh_department).ok
+
+
+def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_department: str,
+                                                          tmp_path: Path) -> None:
+    """The destroyed cited copies on PostgreSQL's own pages (pageinspect): `--reclaim` rewrites `citeddocument`
+    too, so no old version of a copy outlives it."""
+    if ledger.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL only (LEDGER_TEST_DATABASE_URL); SQLite pages are checked above")
+    with ledger.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("CREATE EXTENSION IF NOT EXISTS pageinspect"))
+    (doc,) = issue_with_copies(ledger, tmp_path, fresh_department, 1, "erase6")
+    rules = unique_rule_set(f"erase6-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    app = application("C-ER6", {"document": doc})
+    decisions.decide(ledger, fresh_department, "C-ER6", app["service_item"], app, rules,
+                     applicant_ref=doc["fields"]["subject.credit_code"])
+    ((_, sealed),) = _cited_rows(ledger, doc["digest"])
+    pieces = [sealed[i:i + 24] for i in range(12, len(sealed) - 24, 24)]
+    with ledger.engine.connect() as conn:
+        assert all(p in _raw_pages(conn, "citeddocument") for p in pieces)
+    done = run_cli(ledger, "erase", doc["digest"], "--basis", "court-order", "--reclaim")
+    assert done.returncode == 0, done.stderr
+    assert "citeddocument" in json.loads(done.stdout)["reclaimed"]
+    with ledger.engine.connect() as conn:
+        pages = _raw_pages(conn, "citeddocument")
+    assert not [p for p in pieces if p in pages]
+
+
+def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, fresh_department: str,
+                                                               tmp_path: Path) -> None:
+    """Adversary: the same reader of the vault, on a database upgraded from before cited copies were labelled
+    (migration 0003 leaves old rows unlabelled: only the vault opens them). One certificate's copy is unlabelled;
+    another certificate was erased before the upgrade, so its erasure never reached its copy. Reconcile reports a
+    labelled copy the erasure missed, and the next `ledger erase` labels the old rows, destroys the copy of the
+    certificate it erases and completes the earlier erasure."""
+    first, second = issue_with_copies(ledger, tmp_path, fresh_department, 2, "erase7")
+    rules = unique_rule_set(f"erase7-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    for case, doc in (("C-ER7-1", first), ("C-ER7-2", second)):
+        app = application(case, {"document": doc})
+        decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
+                         applicant_ref=doc["fields"]["subject.credit_code"])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    ((first_ref, _),) = _cited_rows(ledger, first["digest"])
+    ((second_ref, second_sealed),) = _cited_rows(ledger, second["digest"])
+
+    # the second certificate erased as before this change: its copy left sealed, readable with the vault key
+    erasure.erase(ledger, second["digest"], basis="retention-expired", by="records-office")
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.ref == second_ref).values(sealed=second_sealed))
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert ("erasure_incomplete", second["digest"]) in found
+    # ... and, as the upgrade leaves them, neither copy is labelled
+    with ledger.engine.begin() as conn:
+        conn.execute(update(CitedDocument).where(CitedDocument.ref.in_([first_ref, second_ref])).values(digest=None))
+    assert len(decisions.load_cited_documents(ledger, [first_ref, second_ref])) == 2
+
+    result = erasure.erase(ledger, first["digest"], basis="objection", by="officer-7")
+    assert result["cited_copies_erased"] == 1
+    assert decisions.load_cited_documents(ledger, [first_ref, second_ref]) == {}
+    assert _cited_rows(ledger, first["digest"]) == [(first_ref, ERASED)]
+    assert _cited_rows(ledger, second["digest"]) == [(second_ref, ERASED)]
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    after = everything_written(ledger)
+    assert not [s for doc in (first, second) for s in secrets_of(doc, b"") if s in after]
+    checked = reconcile(ledger, departments=[fresh_department])
+    assert checked.ok and checked.erased == 2, checked.text()
+    assert replay(ledger, department=fresh_department).ok
+
+
+def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(ledger: Ledger, fresh_department: str,
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The race between a gateway storing a decision's cited copy and an officer erasing that certificate: the
+    decision looked before the erasure committed and found the certificate intact, the erasure then swept the
+    copies before this one was stored. The interleaving is reproduced by making the early look miss the erasure;
+    the check inside the storing transaction must still destroy the copy."""
+    (doc,) = issue_with_copies(ledger, tmp_path, fresh_department, 1, "erase8")
+    rules = unique_rule_set(f"erase8-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-8")
+    monkeypatch.setattr(decisions, "_erased_in_store", lambda _ledger, _digests: set())
+    app = application("C-ER8", {"document": doc})
+    decisions.decide(ledger, fresh_department, "C-ER8", app["service_item"], app, rules,
+                     applicant_ref=doc["fields"]["subject.credit_code"])
+    ((ref, sealed),) = _cited_rows(ledger, doc["digest"])
+    assert sealed == ERASED and decisions.load_cited_documents(ledger, [ref]) == {}
+    monkeypatch.undo()
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert replay(ledger, department=fresh_department).ok

@@ -33,13 +33,15 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from . import issuance, logchain, permits
-from ..formats.canonical import hex32, parse_hex32
+from ..formats.canonical import CERT_FORMAT, hex32, parse_hex32
+from ..formats.certificate import CertificateDocument, load_document
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
 from .logchain import LOG_DECISIONS, canonical_body
-from ..storage.models import ApplicantSecret, CitedDocument, DecisionInput, RuleSetRecord
+from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+from ..storage.vault import ERASED
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -361,31 +363,100 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
 
 def _store_inputs(ledger: Ledger, rows: list[dict[str, str]],
                   documents: Mapping[str, Mapping[str, Any]] | None = None) -> None:
-    cited = [{"ref": ref, "sealed": ledger.vault.seal(json.dumps(doc, ensure_ascii=False).encode("utf-8"),
-                                                      bytes.fromhex(ref[2:]))}
-             for ref, doc in (documents or {}).items()]
+    """Store decision inputs and the documents they cite inline, sealed by the vault and labelled with the
+    certificate digest computed from them, so that erasing that certificate reaches them. A cited copy of a
+    certificate already erased in this store is never kept: its row holds the erasure marker from the start."""
+    labelled = {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
+    erased = _erased_in_store(ledger, [d for d in labelled.values() if d])
+    cited: list[dict[str, Any]] = [
+        {"ref": ref, "digest": labelled[ref],
+         "sealed": ERASED if labelled[ref] in erased else ledger.vault.seal(
+             json.dumps(doc, ensure_ascii=False).encode("utf-8"), bytes.fromhex(ref[2:]))}
+        for ref, doc in (documents or {}).items()]
     if rows or cited:
         with ledger.engine.begin() as conn:
             if rows:
                 conn.execute(_insert_ignore(conn, _INPUTS), rows)
             if cited:
                 conn.execute(_insert_ignore(conn, _CITED), cited)
+                _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
+
+
+def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
+    """Inside the transaction that stored the copies ``labelled`` (ref -> digest): destroy those whose certificate
+    an erasure running at the same time has erased. The certificate rows are read with a shared lock after the
+    insert, so either the erasure committed first and is seen here, or it waits for this transaction and then
+    finds the copies itself (SQLite: the insert already holds the database's write lock)."""
+    digests = sorted({d for d in labelled.values() if d})
+    erased: set[str] = set()
+    for i in range(0, len(digests), 900):
+        found = conn.execute(select(col(Certificate.digest), col(Certificate.sealed)).where(
+            col(Certificate.digest).in_(digests[i:i + 900])).with_for_update(read=True))
+        erased.update(digest for digest, sealed in found if bytes(sealed) == ERASED)
+    refs = [ref for ref, digest in labelled.items() if digest in erased]
+    for i in range(0, len(refs), 900):
+        conn.execute(_CITED.update().where(_CITED.c.ref.in_(refs[i:i + 900])).values(sealed=ERASED))
+
+
+def cited_certificate_digest(document: Mapping[str, Any]) -> str:
+    """The digest of the certificate a cited document is a copy (or presentation) of, computed from its fields,
+    salts and disclosed hashes (a credential is converted first, as verification does), never the digest it
+    states. A copy the verifier refused for its format or anchor still carries the fields, so it is labelled from
+    its fields and salts alone; ``""`` when even that fails (no certificate's fields and salts are in it)."""
+    try:
+        return hex32(load_document(document).digest())
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        pass
+    anchor = document.get("anchor")
+    try:
+        return hex32(CertificateDocument.from_json({**document, "format": CERT_FORMAT,
+                                                    "anchor": anchor if isinstance(anchor, dict) else {}}).digest())
+    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
+        return ""
+
+
+def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
+    """Those of ``digests`` whose certificate this ledger stores and has erased."""
+    found: set[str] = set()
+    wanted = list(dict.fromkeys(digests))
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            found.update(conn.execute(select(col(Certificate.digest)).where(
+                col(Certificate.digest).in_(wanted[i:i + 900]), col(Certificate.sealed) == ERASED)).scalars())
+    return found
 
 
 def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[str, Any]]:
-    """The sealed cited documents ``refs`` (content addresses), opened; absent or altered ones are left out."""
+    """The sealed cited documents ``refs`` (content addresses), opened; absent, erased or altered ones are left
+    out."""
     found: dict[str, dict[str, Any]] = {}
     wanted = list(dict.fromkeys(refs))
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
             rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i:i + 900])))
             for ref, sealed in rows:
+                if bytes(sealed) == ERASED:
+                    continue
                 try:
                     document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
                 except (LedgerError, ValueError):
                     continue
                 if isinstance(document, dict) and document_ref(document) == ref:
                     found[ref] = document
+    return found
+
+
+def erased_citations(ledger: Ledger, refs: Sequence[str]) -> dict[str, str]:
+    """Of the cited documents ``refs``, those whose copy was destroyed by the erasure of their certificate:
+    ref -> the certificate digest their row names (replay checks it against the decision record and the
+    ``erasures`` log before believing it)."""
+    found: dict[str, str] = {}
+    wanted = list(dict.fromkeys(refs))
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(_CITED.c.ref, _CITED.c.digest).where(
+                _CITED.c.ref.in_(wanted[i:i + 900]), _CITED.c.sealed == ERASED))
+            found.update({ref: digest for ref, digest in rows if digest})
     return found
 
 

@@ -2,9 +2,12 @@
 
 Every certificate body is sealed with a data key of its own, wrapped by its department's key (vault.py). Erasing a
 certificate destroys that wrapped key together with the ciphertext (the row's ``sealed`` becomes ``vault.ERASED``)
-and any sealed status note about it. What stays: the digest, Merkle proof, batch, chain anchor, statuses and every
-log entry, none of which holds a plain personal field, so verification of the holder's own copy and every audit
-still work; the issuer can no longer read, export or re-prove the hidden fields.
+and any sealed status note about it, and overwrites the same way every copy of it an applicant cited inline in
+a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
+them; the row stays, holding the marker, so the stored decision input still names it). What stays: the digest,
+Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain personal field, so
+verification of the holder's own copy and every audit still work; the issuer can no longer read, export or
+re-prove the hidden fields.
 
 The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
 like the other logs: who asked for it, when, and the legal basis as a code of :data:`BASES`. The entry is written
@@ -26,13 +29,14 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import func, select, text, update
 from sqlmodel import col
 
 from . import logchain
 from ..formats.canonical import hex32
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
+from ..storage.models import CitedDocument
 from .status import stored
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
@@ -86,10 +90,16 @@ def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, b
         logged = logchain.append(ledger, LOG, cert.department, body, created_at=when)
         entry = {**body, "department": cert.department, "seq": logged.seq, "entry_hash": logged.entry_hash,
                  "anchored": False}
+    label_cited_copies(ledger)
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
         conn.execute(update(StatusChange).where(StatusChange.digest == digest)  # type: ignore[arg-type]
                      .values(note_sealed=None))
+        # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
+        # vault key, so destroying the data key alone would leave them readable
+        conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
+        cited = conn.execute(select(func.count()).select_from(CitedDocument).where(
+            col(CitedDocument.digest) == digest)).scalar_one()
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
@@ -100,10 +110,41 @@ def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, b
                   "anchors it later"
     result = {"certificate": digest, "department": cert.department, "basis": entry["basis"], "by": entry["by"],
               "at": entry["at"], "log": LOG, "seq": entry["seq"], "entry_hash": entry["entry_hash"],
-              "anchored_roots": anchored, "sqlite_log_truncated": checkpoint}
+              "cited_copies_erased": int(cited), "anchored_roots": anchored, "sqlite_log_truncated": checkpoint}
     if pending:
         result["pending"] = pending
     return result
+
+
+def label_cited_copies(ledger: Ledger) -> int:
+    """Work out the certificate digest of every cited copy stored before copies were labelled with it (their
+    ``digest`` is NULL), so that an erasure finds them; returns how many were labelled. Only the vault opens them:
+    nothing else can tell whose fields a sealed copy holds. A copy of a certificate erased before the labels
+    existed is destroyed on the spot: that erasure did not reach it, this completes it."""
+    from .decisions import _erased_in_store, cited_certificate_digest
+
+    labelled = 0
+    while True:
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(col(CitedDocument.ref), col(CitedDocument.sealed)).where(
+                col(CitedDocument.digest).is_(None)).limit(500)).all()
+        if not rows:
+            return labelled
+        found = {}
+        for ref, sealed in rows:
+            try:
+                document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
+            except (LedgerError, ValueError):
+                document = None  # altered or unreadable: nothing of it can be read, by anyone
+            found[ref] = cited_certificate_digest(document) if isinstance(document, dict) else ""
+        erased = _erased_in_store(ledger, [d for d in found.values() if d])
+        with ledger.engine.begin() as conn:
+            for ref, digest in found.items():
+                values: dict[str, Any] = {"digest": digest}
+                if digest in erased:
+                    values["sealed"] = ERASED
+                conn.execute(update(CitedDocument).where(col(CitedDocument.ref) == ref).values(**values))
+        labelled += len(found)
 
 
 def flush_sqlite_log(ledger: Ledger, attempts: int = 50) -> bool | None:
@@ -131,7 +172,8 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}"
+    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}, " \
+                f"{CitedDocument.__tablename__}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))
     return statement

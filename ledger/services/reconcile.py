@@ -27,7 +27,8 @@ status_history        the database records another number of status changes for 
 erased_unrecorded     a row's sealed body was destroyed (it holds the erasure marker) but the department's
                       ``erasures`` log has no entry for it: tampering, not an erasure
 erasure_incomplete    the ``erasures`` log records the erasure but the row still holds a sealed body (a crash
-                      between the two steps): ``ledger erase`` of the same certificate completes it
+                      between the two steps), or a copy of the certificate cited inline in an application does:
+                      ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
 consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
@@ -77,6 +78,7 @@ from .erasure import LOG as ERASURE_LOG
 from .erasure import recorded as recorded_erasures
 from ..errors import KeystoreError, LedgerError
 from .issuance import read_body
+from ..storage.models import CitedDocument
 from ..storage.store import Batch, BatchState, Certificate, StatusChange
 from ..storage.vault import ERASED
 from .verify import STATUS_NAMES, ChainView
@@ -249,6 +251,7 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
         where = f" decision {p.seq}" if p.seq is not None else ""
         add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
+    _check_cited_copies(ledger, erasures, add)
     if report.erased:
         report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
                             "records; their digests, proofs, anchors and statuses were checked")
@@ -341,6 +344,20 @@ def _witnessed_history(ledger: Ledger, report: ReconcileReport) -> None:
     audit = audit_chain(ledger, ask_witnesses=False)
     report.divergences.extend(Divergence(f.kind, None, f.detail) for f in audit.findings)
     report.notes.extend(n for n in audit.notes if not n.startswith("no witnesses configured"))
+
+
+def _check_cited_copies(ledger: Ledger, erasures: set[str], add: Callable[[Divergence], None]) -> None:
+    """A copy cited inline in an application, labelled as a copy of an erased certificate, that still holds a
+    sealed document: the erasure did not reach it (``ledger erase`` of that certificate again destroys it)."""
+    wanted = sorted(erasures)
+    for i in range(0, len(wanted), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(select(col(CitedDocument.ref), col(CitedDocument.digest)).where(
+                col(CitedDocument.digest).in_(wanted[i:i + 900]), col(CitedDocument.sealed) != ERASED)).all()
+        for ref, digest in rows:
+            add(Divergence("erasure_incomplete", None, f"the erasures log records this certificate's erasure but "
+                           f"a copy of it cited in an application (cited document {ref}) is still stored sealed; "
+                           "run `ledger erase` on it again to destroy it", digest))
 
 
 def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,

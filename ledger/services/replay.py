@@ -233,12 +233,22 @@ class _Facts:
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: set[str] | None = None
+        self.shredded: dict[str, str] = {}
+
+    def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
+        """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
+        from .decisions import erased_citations
+
+        refs = [c["document_ref"] for i in inputs for c in citations(i)
+                if isinstance(c, dict) and isinstance(c.get("document_ref"), str)]
+        return erased_citations(self.ledger, refs) if refs else {}
 
     def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
         """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
         resolved in one lookup, the certificates verified with one call per decision moment (a bulk run decides a
         whole chunk at one moment)."""
         self.stored = resolve_citations(self.ledger, [i for _, i in decisions])
+        self.shredded = self._shredded([i for _, i in decisions])
         self.cache = {}
         moments: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
         for body, decision_input in decisions:
@@ -301,6 +311,7 @@ class _Facts:
         now = self.cache.get((body.get("input_digest"), body.get("decided_at")))
         if now is None:
             (now,) = establish(self.view, [cited], self.stored, now=decided)
+            self.shredded.update(self._shredded([decision_input]))
         history = self.history()
         applicant = body.get("applicant_ref")
 
@@ -308,9 +319,10 @@ class _Facts:
             return applicant_reference(self.ledger, department, identity)
 
         facts = []
-        for fact, theirs in zip(now, recorded):
-            if fact.failed == ("not_found",) and fact.digest in self.erased():
-                erased = self._erased_fact(fact.digest, theirs, block)
+        for fact, theirs, citation in zip(now, recorded, cited):
+            gone = self._erased_citation(fact, theirs, citation)
+            if gone is not None:
+                erased = self._erased_fact(gone, theirs, block)
                 if erased is not None:  # what erasure left checks out: the fact stands as recorded
                     facts.append(erased)
                     continue
@@ -344,6 +356,19 @@ class _Facts:
 
             self._erased = set(recorded(self.ledger))
         return self._erased
+
+    def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
+        """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
+        gone from the store; cited inline, its copy was destroyed with it. Either way the certificate must be in an
+        ``erasures`` log, and an inline copy must be of the certificate the anchored record names (its row's label
+        is the database's word, so it decides nothing on its own)."""
+        if fact.failed == ("not_found",) and fact.digest in self.erased():
+            return fact.digest
+        ref = citation.get("document_ref") if isinstance(citation, dict) else None
+        digest = self.shredded.get(ref) if fact.failed == ("citation_invalid",) and isinstance(ref, str) else None
+        if digest is not None and digest == theirs.get("digest") and digest in self.erased():
+            return digest
+        return None
 
     def _erased_fact(self, digest: str, theirs: Mapping[str, Any], block: int) -> CertificateFact | None:
         """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so

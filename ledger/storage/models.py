@@ -192,10 +192,17 @@ class DecisionInput(SQLModel, table=True):
 
 class CitedDocument(SQLModel, table=True):
     """A certificate document an application cited inline, sealed by the vault (it holds the holder's disclosed
-    fields), keyed by its content address; the stored input names it by ``document_ref``."""
+    fields), keyed by its content address; the stored input names it by ``document_ref``.
+
+    ``digest`` is the certificate's digest as the ledger computed it from the document's fields and salts (never
+    the digest the document states), ``""`` for a document from which none can be computed, NULL for a row stored
+    before the column existed (``ledger erase`` works those out). Erasing that certificate overwrites ``sealed``
+    with the erasure marker (``vault.ERASED``) and keeps the row: the stored input still names it, and replay
+    learns from it which erased certificate the citation was (docs/privacy.md)."""
 
     ref: str = Field(primary_key=True, max_length=66)
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    digest: str | None = Field(default=None, index=True, max_length=66)
 
 
 class ApplicantSecret(SQLModel, table=True):
