@@ -26,8 +26,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--log-level", default="info")
     args = parser.parse_args(argv)
-    uvicorn.run("api.main:app", host=args.host, port=args.port, workers=args.workers, log_level=args.log_level,
-                proxy_headers=False, h11_max_incomplete_event_size=get_settings().max_header_bytes)
+    uvicorn.run(
+        "api.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        proxy_headers=False,
+        h11_max_incomplete_event_size=get_settings().max_header_bytes,
+    )
 
 
 if __name__ == "__main__":

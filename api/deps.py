@@ -13,9 +13,9 @@ from typing import Annotated, Any
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from ledger.services.auth import Attempt, Authenticator, PermissionDenied, Principal
-from ledger.formats.canonical import strict_json_loads
 from ledger.client import Ledger
+from ledger.formats.canonical import strict_json_loads
+from ledger.services.auth import Attempt, Authenticator, PermissionDenied, Principal
 
 from .config import ApiSettings, get_settings
 from .limits import STRICT_CHECKED
@@ -47,8 +47,12 @@ NowDep = Annotated[datetime, Depends(get_now)]
 AuthenticatorDep = Annotated[Authenticator, Depends(get_authenticator)]
 
 
-def get_attempt(request: Request, auth: AuthenticatorDep, now: NowDep,
-                credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> Attempt:
+def get_attempt(
+    request: Request,
+    auth: AuthenticatorDep,
+    now: NowDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Attempt:
     """Authenticate the caller and spend its budget: a signed-in department's own, or, for a caller that could
     not be authenticated, the refused-request budget of its address (429 once spent, before anything is logged).
     Whatever an unauthenticated token *claims* is dropped here: it was written by the caller."""
@@ -79,8 +83,10 @@ def require_role(*roles: str) -> Any:
 
     def check(principal: CurrentDepartment) -> Principal:
         if not any(principal.has(r) for r in roles):
-            raise PermissionDenied(f"this needs the {' or '.join(roles)} role; department {principal.department!r} "
-                                   f"has {list(principal.roles) or 'no roles'}")
+            raise PermissionDenied(
+                f"this needs the {' or '.join(roles)} role; department {principal.department!r} "
+                f"has {list(principal.roles) or 'no roles'}"
+            )
         return principal
 
     check.__name__ = f"require_{'_or_'.join(roles)}"

@@ -10,8 +10,14 @@ from fastapi.responses import Response
 
 from ledger.formats.i18n import COOKIE, LANGUAGES, negotiate, normalise
 
-LangQuery = Annotated[str | None, Query(max_length=16, description=f"Page language: one of {list(LANGUAGES)}; "
-                                        "remembered in a cookie. Default: the cookie, else Accept-Language.")]
+LangQuery = Annotated[
+    str | None,
+    Query(
+        max_length=16,
+        description=f"Page language: one of {list(LANGUAGES)}; "
+        "remembered in a cookie. Default: the cookie, else Accept-Language.",
+    ),
+]
 
 
 def page_language(request: Request, lang: LangQuery = None) -> str:

@@ -15,15 +15,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
+import anyio.to_thread
 import orjson
 from fastapi import Request
 from fastapi.routing import APIRoute
-import anyio
-import anyio.to_thread
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from ledger.formats.canonical import strict_json_loads
 from ledger.errors import InputError, LedgerError
+from ledger.formats.canonical import strict_json_loads
 
 from .problems import problem
 
@@ -42,8 +42,9 @@ class BodyTooLarge(Exception):
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        super().__init__(f"the request body exceeds {limit} bytes; split the request (e.g. fewer records per "
-                         "POST /certificates)")
+        super().__init__(
+            f"the request body exceeds {limit} bytes; split the request (e.g. fewer records per POST /certificates)"
+        )
 
 
 @dataclass(frozen=True)
@@ -107,8 +108,10 @@ def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str |
     is shallow (FastAPI's parser then answers it, 422 json_invalid); (NOT_PARSED, detail) for one nested too
     deep, with too many values or too long a string."""
     what_to_do = "; send the JSON the endpoint documents (GET /docs)"
-    deep = (f"the JSON body is nested deeper than {limits.json_depth} levels (arrays and objects within each "
-            f"other){what_to_do}")
+    deep = (
+        f"the JSON body is nested deeper than {limits.json_depth} levels (arrays and objects within each "
+        f"other){what_to_do}"
+    )
     if body.count(b",") >= max_values:  # every value but a container's first follows a comma: C speed
         return NOT_PARSED, f"the JSON body has more than {max_values} values{what_to_do}"
     try:
@@ -174,19 +177,35 @@ class RequestGuard:
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string") or b""):
             # No id, code, digest or moment of this gateway holds a NUL, and PostgreSQL refuses one in any text
             # it is sent (a 500 from deep inside a query): refused here, for every route at once.
-            await _refuse(scope, receive, send, "invalid-input", "the request's path or query holds a NUL character "
-                          "(%00), which no value of this gateway contains; remove it")
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "invalid-input",
+                "the request's path or query holds a NUL character "
+                "(%00), which no value of this gateway contains; remove it",
+            )
             return
         if size > limits.header_bytes:
-            await _refuse(scope, receive, send, "headers-too-large",
-                          f"the request headers are {size} bytes; at most {limits.header_bytes} are accepted "
-                          "(a session token is a few hundred bytes)")
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "headers-too-large",
+                f"the request headers are {size} bytes; at most {limits.header_bytes} are accepted "
+                "(a session token is a few hundred bytes)",
+            )
             return
         if authorization is not None and len(authorization) > limits.token_bytes:
-            await _refuse(scope, receive, send, "unauthenticated",
-                          f"the Authorization header is {len(authorization)} bytes; a session token of this gateway "
-                          f"is under {limits.token_bytes}; sign in again via POST /auth/challenge",
-                          headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "unauthenticated",
+                f"the Authorization header is {len(authorization)} bytes; a session token of this gateway "
+                f"is under {limits.token_bytes}; sign in again via POST /auth/challenge",
+                headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'},
+            )
             return
         body_limit, max_values = limits.body_bytes, limits.json_values
         if scope.get("path", "").startswith(ANONYMOUS_PATHS) or not _genuine_token(scope, authorization):
@@ -221,8 +240,8 @@ class RequestGuard:
             else:  # parsed, walked and checked for duplicate keys in a worker thread, a few at once
                 state = getattr(scope.get("app"), "state", None)
                 value, detail, duplicate = await anyio.to_thread.run_sync(
-                    _parse_big, body, limits, max_values,
-                    limiter=heavy_limiter(state) if state is not None else None)
+                    _parse_big, body, limits, max_values, limiter=heavy_limiter(state) if state is not None else None
+                )
                 scope[STRICT_CHECKED] = duplicate
             if detail is not None:
                 await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
@@ -252,8 +271,16 @@ def _has_nul(query: bytes) -> bool:
     return b"\x00" in query or b"%00" in query
 
 
-async def _refuse(scope: Scope, receive: Receive, send: Send, slug: str, detail: str, *,
-                  status: int | None = None, headers: dict[str, str] | None = None) -> None:
+async def _refuse(
+    scope: Scope,
+    receive: Receive,
+    send: Send,
+    slug: str,
+    detail: str,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+) -> None:
     response = problem(slug, detail, status=status, headers=headers)
     response.headers["Connection"] = "close"
     await response(scope, receive, send)

@@ -19,9 +19,9 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from ledger import __version__
+from ledger.client import Ledger
 from ledger.services import accesslog, consent, sharing
 from ledger.services.auth import Authenticator, load_secret
-from ledger.client import Ledger
 from ledger.services.verify import ChainView
 from ledger.services.witness.client import WitnessView
 
@@ -31,8 +31,7 @@ from .head import HeadRefresher
 from .ratelimit import Budgets, TokenBucket, parse_networks
 from .refusals import RefusalLog
 from .routes import accesslog as accesslog_routes
-from .routes import audit, auth, certificates, consents, departments, grants, pages, verify
-from .routes import decisions, reports
+from .routes import audit, auth, certificates, consents, decisions, departments, grants, pages, reports, verify
 
 log = logging.getLogger("api")
 
@@ -44,24 +43,36 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
     sharing.ensure_tables(ledger.engine)
-    consent.providers_from_env(ledger.settings.consent_providers)  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item
+    consent.providers_from_env(
+        ledger.settings.consent_providers
+    )  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item
     if "public_url" not in settings.model_fields_set:
-        log.warning("LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
-                    "gateway shares; give each gateway its own public URL (docs/api.md)", settings.public_url)
+        log.warning(
+            "LEDGER_API_PUBLIC_URL is not set: sign-in is bound to the default %s, which every unconfigured "
+            "gateway shares; give each gateway its own public URL (docs/api.md)",
+            settings.public_url,
+        )
     app.state.ledger = ledger
     # Public verification of a certificate file reuses a head read at most head_max_age_seconds ago (kept fresh by
     # app.state.head, a HeadRefresher); every other use of the view reads the head afresh (services.fresh_head).
-    app.state.view = ChainView(ledger.chain, ledger.settings.confirmations,
-                               max_head_age=settings.head_max_age_seconds,
-                               status_lookup=ledger.settings.status_lookup)
+    app.state.view = ChainView(
+        ledger.chain,
+        ledger.settings.confirmations,
+        max_head_age=settings.head_max_age_seconds,
+        status_lookup=ledger.settings.status_lookup,
+    )
     # The witnessed state (docs/witness.md): reports carry the `witnessed` check ("not configured" without witnesses).
     app.state.view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
     app.state.head = HeadRefresher(app.state.view)
     app.state.authenticator = Authenticator(
-        chain=ledger.chain, engine=ledger.engine, secret=load_secret(ledger.settings.keys_dir / "api-token.key", ledger.settings.api_secret),
-        audience=settings.public_url, token_ttl=timedelta(seconds=settings.token_ttl_seconds),
+        chain=ledger.chain,
+        engine=ledger.engine,
+        secret=load_secret(ledger.settings.keys_dir / "api-token.key", ledger.settings.api_secret),
+        audience=settings.public_url,
+        token_ttl=timedelta(seconds=settings.token_ttl_seconds),
         challenge_ttl=timedelta(seconds=settings.challenge_ttl_seconds),
-        cache_seconds=settings.registry_cache_seconds)
+        cache_seconds=settings.registry_cache_seconds,
+    )
 
 
 async def _anchor_periodically(ledger: Ledger, interval: float, refusals: RefusalLog | None = None) -> None:
@@ -74,7 +85,7 @@ async def _anchor_periodically(ledger: Ledger, interval: float, refusals: Refusa
                 await run_in_threadpool(refusals.flush, ledger, now=datetime.now(UTC))
             result = await run_in_threadpool(accesslog.anchor_all, ledger)
             decided = await run_in_threadpool(services.anchor_decisions, ledger)
-        except Exception:  # noqa: BLE001 - a failed round is retried next time; the entries stay pending
+        except Exception:
             log.exception("anchoring the access logs failed; retrying in %s s", interval)
             continue
         for kind, outcomes in (("access log", result), ("decision log", decided)):
@@ -94,14 +105,17 @@ def _collect_cosignatures(ledger: Ledger) -> None:
         return
     try:
         result = witnesses.collect(ledger.chain, ledger.settings.data_dir, config)
-    except Exception:  # noqa: BLE001 - the next round asks again
+    except Exception:
         log.exception("collecting witness cosignatures failed")
         return
     for name, alarm in result.alarms.items():
         log.error("witness %s raised an alarm: %s", name, alarm)
     if not result.witnessed:
-        log.warning("no quorum of witnesses cosigned block %s: %s",
-                    result.checkpoint.checkpoint.height if result.checkpoint else "?", result.refusals)
+        log.warning(
+            "no quorum of witnesses cosigned block %s: %s",
+            result.checkpoint.checkpoint.height if result.checkpoint else "?",
+            result.refusals,
+        )
 
 
 def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = None) -> FastAPI:
@@ -116,8 +130,9 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             _attach(app, opened, settings)
         task = None
         if settings.anchor_interval_seconds > 0:
-            task = asyncio.create_task(_anchor_periodically(app.state.ledger, settings.anchor_interval_seconds,
-                                                            app.state.refusals))
+            task = asyncio.create_task(
+                _anchor_periodically(app.state.ledger, settings.anchor_interval_seconds, app.state.refusals)
+            )
         if settings.head_max_age_seconds > 0:
             app.state.head.start(settings.head_refresh_seconds)
         try:
@@ -131,40 +146,65 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
             if opened is not None:
                 opened.close()
 
-    app = FastAPI(title="Provenance Ledger gateway", version=__version__, description=DESCRIPTION,
-                  lifespan=lifespan, docs_url=None, redoc_url=None, openapi_tags=[
-                      {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
-                      {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
-                      {"name": "sharing", "description": "Grants: consented sharing between departments."},
-                      {"name": "consent", "description": "The data subject's own consent to sharing."},
-                      {"name": "verification", "description": "Verification and the public, rate-limited reads."},
-                      {"name": "access log", "description": "Hash-chained, anchored log of every access."},
-                      {"name": "audit", "description": "Decision history and logs for auditors."},
-                      {"name": "departments", "description": "The on-chain registry."},
-                      {"name": "pages", "description": "HTML for people."}])
+    app = FastAPI(
+        title="Provenance Ledger gateway",
+        version=__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+        openapi_tags=[
+            {"name": "auth", "description": "Challenge/response sign-in with the department's key."},
+            {"name": "certificates", "description": "Issue, read, revoke, supersede, share."},
+            {"name": "sharing", "description": "Grants: consented sharing between departments."},
+            {"name": "consent", "description": "The data subject's own consent to sharing."},
+            {"name": "verification", "description": "Verification and the public, rate-limited reads."},
+            {"name": "access log", "description": "Hash-chained, anchored log of every access."},
+            {"name": "audit", "description": "Decision history and logs for auditors."},
+            {"name": "departments", "description": "The on-chain registry."},
+            {"name": "pages", "description": "HTML for people."},
+        ],
+    )
     # Not app.dependency_overrides: with any override in place FastAPI rebuilds every dependency's signature on
     # every request (about 40 % of a public verification).
     app.state.settings = settings
     cap = settings.rate_limit_max_clients
     app.state.budgets = Budgets(
         public=TokenBucket(settings.public_burst, settings.public_per_second, max_clients=cap),
-        signin=TokenBucket(settings.signin_burst, settings.signin_per_second, "sign-in attempts from this address",
-                           max_clients=cap),
-        refused=TokenBucket(settings.refused_burst, settings.refused_per_second,
-                            "requests without a valid token from this address; sign in first", max_clients=cap),
-        authenticated=TokenBucket(settings.authenticated_burst, settings.authenticated_per_second,
-                                  "requests from this department", max_clients=cap))
+        signin=TokenBucket(
+            settings.signin_burst, settings.signin_per_second, "sign-in attempts from this address", max_clients=cap
+        ),
+        refused=TokenBucket(
+            settings.refused_burst,
+            settings.refused_per_second,
+            "requests without a valid token from this address; sign in first",
+            max_clients=cap,
+        ),
+        authenticated=TokenBucket(
+            settings.authenticated_burst,
+            settings.authenticated_per_second,
+            "requests from this department",
+            max_clients=cap,
+        ),
+    )
     app.state.trusted_proxies = parse_networks(settings.trusted_proxies)
     app.state.refusals = RefusalLog(settings.refusal_log_window_seconds)
     if ledger is not None:
         _attach(app, ledger, settings)
     problems.install(app)
-    limits.install(app, limits.Limits(
-        body_bytes=settings.max_body_bytes, anonymous_body_bytes=settings.max_anonymous_body_bytes,
-        header_bytes=settings.max_header_bytes,
-        token_bytes=settings.max_token_bytes, json_depth=settings.max_json_depth,
-        json_values=settings.max_json_values, anonymous_json_values=settings.max_anonymous_json_values,
-        json_string_chars=settings.max_json_string_chars))
+    limits.install(
+        app,
+        limits.Limits(
+            body_bytes=settings.max_body_bytes,
+            anonymous_body_bytes=settings.max_anonymous_body_bytes,
+            header_bytes=settings.max_header_bytes,
+            token_bytes=settings.max_token_bytes,
+            json_depth=settings.max_json_depth,
+            json_values=settings.max_json_values,
+            anonymous_json_values=settings.max_anonymous_json_values,
+            json_string_chars=settings.max_json_string_chars,
+        ),
+    )
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap
     # no other router's)
     for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):

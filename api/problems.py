@@ -18,9 +18,17 @@ from requests import RequestException
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from web3.exceptions import Web3RPCError
 
+from ledger.errors import (
+    ChainError,
+    ConfigError,
+    InputError,
+    KeystoreError,
+    LedgerError,
+    NotFoundError,
+    StateError,
+    VerificationError,
+)
 from ledger.services.auth import AuthenticationError, PermissionDenied
-from ledger.errors import (ChainError, ConfigError, InputError, KeystoreError, LedgerError, NotFoundError, StateError,
-                           VerificationError)
 
 from .ratelimit import RateLimited
 
@@ -68,20 +76,38 @@ _KINDS: dict[str, tuple[int, str]] = {
 }
 
 
-def problem(slug: str, detail: str, request: Request | None = None, *, status: int | None = None,
-            headers: dict[str, str] | None = None, **extra: Any) -> JSONResponse:
+def problem(
+    slug: str,
+    detail: str,
+    request: Request | None = None,
+    *,
+    status: int | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> JSONResponse:
     code, title = _KINDS.get(slug, (status or 500, slug.replace("-", " ").capitalize()))
-    body = Problem(type=f"/problems/{slug}", title=title, status=status or code, detail=detail,
-                   instance=request.url.path if request is not None else None, **extra)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=body.status, media_type=PROBLEM_JSON,
-                        headers=headers)
+    body = Problem(
+        type=f"/problems/{slug}",
+        title=title,
+        status=status or code,
+        detail=detail,
+        instance=request.url.path if request is not None else None,
+        **extra,
+    )
+    return JSONResponse(
+        body.model_dump(exclude_none=True), status_code=body.status, media_type=PROBLEM_JSON, headers=headers
+    )
 
 
 def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
     detail = str(exc)
     if isinstance(exc, AuthenticationError):
-        return problem("unauthenticated", detail, request,
-                       headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'})
+        return problem(
+            "unauthenticated",
+            detail,
+            request,
+            headers={"WWW-Authenticate": 'Bearer realm="provenance-ledger", error="invalid_token"'},
+        )
     if isinstance(exc, PermissionDenied):
         return problem("forbidden", detail, request)
     if isinstance(exc, NotFoundError):
@@ -105,8 +131,10 @@ def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
 def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # registered for RequestValidationError only
         raise exc
-    errors = [FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")),
-                         code=e.get("type")) for e in exc.errors()]
+    errors = [
+        FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")), code=e.get("type"))
+        for e in exc.errors()
+    ]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return problem("validation-error", f"the request does not match the schema: {summary}", request, errors=errors)
 
@@ -114,8 +142,16 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, StarletteHTTPException):  # registered for StarletteHTTPException only
         raise exc
-    slug = {400: "bad-request", 401: "unauthenticated", 403: "forbidden", 404: "not-found", 405: "method-not-allowed",
-            409: "conflict", 422: "invalid-input", 429: "rate-limited"}.get(exc.status_code, "internal-error")
+    slug = {
+        400: "bad-request",
+        401: "unauthenticated",
+        403: "forbidden",
+        404: "not-found",
+        405: "method-not-allowed",
+        409: "conflict",
+        422: "invalid-input",
+        429: "rate-limited",
+    }.get(exc.status_code, "internal-error")
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no resource at {request.url.path}; GET /docs lists the endpoints"
@@ -125,15 +161,17 @@ def _http_error(request: Request, exc: Exception) -> JSONResponse:
 def _rate_limited(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RateLimited):  # registered for RateLimited only
         raise exc
-    return problem("rate-limited", str(exc), request, retry_after=exc.retry_after,
-                   headers={"Retry-After": str(exc.retry_after)})
+    return problem(
+        "rate-limited", str(exc), request, retry_after=exc.retry_after, headers={"Retry-After": str(exc.retry_after)}
+    )
 
 
 def _chain_unreachable(request: Request, exc: Exception) -> JSONResponse:
     """A chain read that failed below the library's own error mapping (the node down or not answering)."""
     log.warning("chain read failed on %s: %s", request.url.path, exc)
-    return problem("chain-unavailable", "the chain node could not be read; retry shortly (the gateway logged "
-                                        "the cause)", request)
+    return problem(
+        "chain-unavailable", "the chain node could not be read; retry shortly (the gateway logged the cause)", request
+    )
 
 
 def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -153,9 +191,22 @@ def install(app: FastAPI) -> None:
 
 def _example(slug: str, detail: str, **extra: Any) -> dict[str, Any]:
     status, title = _KINDS[slug]
-    return {"description": title, "model": Problem, "content": {PROBLEM_JSON: {"example": {
-        "type": f"/problems/{slug}", "title": title, "status": status, "detail": detail,
-        "instance": "/certificates/0x5b1c…/content", **extra}}}}
+    return {
+        "description": title,
+        "model": Problem,
+        "content": {
+            PROBLEM_JSON: {
+                "example": {
+                    "type": f"/problems/{slug}",
+                    "title": title,
+                    "status": status,
+                    "detail": detail,
+                    "instance": "/certificates/0x5b1c…/content",
+                    **extra,
+                }
+            }
+        },
+    }
 
 
 Responses = dict[int | str, dict[str, Any]]
@@ -163,8 +214,13 @@ R401: Responses = {401: _example("unauthenticated", "the token expired at 2026-0
 R403: Responses = {403: _example("forbidden", "department 'PSB' has no live grant to read certificate 0x5b1c…")}
 R404: Responses = {404: _example("not-found", "certificate 0x5b1c… is not in this ledger's store")}
 R409: Responses = {409: _example("chain-refused", "the chain refused revoke: AnchorCertificateRevoked(0x5b1c…)")}
-R422: Responses = {422: _example("validation-error", "the request does not match the schema: body.purpose: Field required",
-                      errors=[{"field": "body.purpose", "message": "Field required", "code": "missing"}])}
+R422: Responses = {
+    422: _example(
+        "validation-error",
+        "the request does not match the schema: body.purpose: Field required",
+        errors=[{"field": "body.purpose", "message": "Field required", "code": "missing"}],
+    )
+}
 R413: Responses = {413: _example("payload-too-large", "the request body exceeds 4194304 bytes; split the request")}
 R429: Responses = {429: _example("rate-limited", "too many requests from this address; retry after 2 s", retry_after=2)}
 AUTHED: Responses = {**R401, **R403, **R422}

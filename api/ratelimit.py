@@ -70,8 +70,9 @@ def parse_networks(text: str) -> tuple[Network, ...]:
         try:
             networks.append(ipaddress.ip_network(item, strict=False))
         except ValueError:
-            raise ValueError(f"{item!r} in LEDGER_API_TRUSTED_PROXIES is not an IP address or network "
-                             "(e.g. 10.0.0.5 or 10.0.0.0/24)") from None
+            raise ValueError(
+                f"{item!r} in LEDGER_API_TRUSTED_PROXIES is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+            ) from None
     return tuple(networks)
 
 

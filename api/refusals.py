@@ -16,10 +16,10 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 
-from ledger.services import accesslog, sharing
-from ledger.formats.canonical import hex32, parse_hex32
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
+from ledger.formats.canonical import hex32, parse_hex32
+from ledger.services import accesslog, sharing
 
 MAX_CERTIFICATES = 100_000
 
@@ -54,29 +54,56 @@ class RefusalLog:
             self._open.move_to_end(key)
             while len(self._open) > self.max_certificates:
                 self._open.popitem(last=False)
-        why = ("a token that is not valid now (forged, expired, rotated-out key or suspended department)"
-               if token_sent else "no bearer token")
+        why = (
+            "a token that is not valid now (forged, expired, rotated-out key or suspended department)"
+            if token_sent
+            else "no bearer token"
+        )
         detail = f"unauthenticated read refused: {why}"
         if window is not None and window.counted:
             detail += f"; {_counted(window, now)}"
-        accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="refused",
-                         actor=None, signer=None, at=now, detail=detail, authenticated=False)
+        accesslog.record(
+            ledger,
+            certificate=key,
+            issuer=cert.department,
+            action="read",
+            outcome="refused",
+            actor=None,
+            signer=None,
+            at=now,
+            detail=detail,
+            authenticated=False,
+        )
 
     def flush(self, ledger: Ledger, *, now: datetime) -> int:
         """Write the count of every window that closed with attempts not yet written (the anchoring task calls
         this before anchoring, so a count is not left waiting for the next attempt); returns entries written."""
         with self._guard:
-            due = [(key, w) for key, w in self._open.items()
-                   if w.counted and (now - w.opened).total_seconds() >= self.window]
+            due = [
+                (key, w)
+                for key, w in self._open.items()
+                if w.counted and (now - w.opened).total_seconds() >= self.window
+            ]
             for key, w in due:
                 self._open[key] = _Window(now, w.issuer)
         for key, w in due:
-            accesslog.record(ledger, certificate=key, issuer=w.issuer, action="read", outcome="refused",
-                             actor=None, signer=None, at=now, detail=f"unauthenticated reads refused: "
-                             f"{_counted(w, now)}", authenticated=False)
+            accesslog.record(
+                ledger,
+                certificate=key,
+                issuer=w.issuer,
+                action="read",
+                outcome="refused",
+                actor=None,
+                signer=None,
+                at=now,
+                detail=f"unauthenticated reads refused: {_counted(w, now)}",
+                authenticated=False,
+            )
         return len(due)
 
 
 def _counted(window: _Window, now: datetime) -> str:
-    return (f"{window.counted} more unauthenticated attempt(s) from {window.opened.isoformat()} to "
-            f"{now.isoformat()} were counted, not recorded one by one")
+    return (
+        f"{window.counted} more unauthenticated attempt(s) from {window.opened.isoformat()} to "
+        f"{now.isoformat()} were counted, not recorded one by one"
+    )

@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from ledger.formats.canonical import hex32, parse_hex32
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
-from ledger.services.issuance import check_can_issue, export_document, issue_records
+from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import validate_record
-from ledger.storage.store import Certificate
+from ledger.services.issuance import check_can_issue, export_document, issue_records
 from ledger.services.verify import ChainView, Report, verify_certificate
+from ledger.storage.store import Certificate
 
 from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
 
@@ -28,8 +28,9 @@ except ImportError:  # pragma: no cover - a dependency; the standard library giv
 def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *, limit: int) -> IssuePublic:
     """Validate every record first (nothing is issued if one is wrong), then issue them in one or more batches."""
     if len(raw_records) > limit:
-        raise InputError(f"{len(raw_records)} records in one request; at most {limit} (split the request)",
-                         field="records")
+        raise InputError(
+            f"{len(raw_records)} records in one request; at most {limit} (split the request)", field="records"
+        )
     check_can_issue(ledger, department)
     limit_bytes = ledger.settings.max_record_bytes
     for i, raw in enumerate(raw_records):
@@ -42,15 +43,25 @@ def issue(ledger: Ledger, department: str, raw_records: list[dict[str, Any]], *,
     if repeated:
         raise InputError(f"certificate ids repeat within the request: {repeated[:10]}", field="records")
     with ledger.engine.connect() as conn:
-        existing = sorted(r[0] for r in conn.execute(select(col(Certificate.certificate_id)).where(
-            col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids))))
+        existing = sorted(
+            r[0]
+            for r in conn.execute(
+                select(col(Certificate.certificate_id)).where(
+                    col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
+                )
+            )
+        )
     if existing:
         raise InputError(f"certificate ids already issued by {department}: {existing[:10]}", field="records")
     out = io.StringIO()
     result = issue_records(ledger, records, department, out=out)
     issued = [json.loads(line) for line in out.getvalue().splitlines() if line]
-    return IssuePublic(department=department, batches=result.batches, transactions=result.transactions,
-                       certificates=[IssuedCertificate(id=d["fields"]["id"], digest=d["digest"]) for d in issued])
+    return IssuePublic(
+        department=department,
+        batches=result.batches,
+        transactions=result.transactions,
+        certificates=[IssuedCertificate(id=d["fields"]["id"], digest=d["digest"]) for d in issued],
+    )
 
 
 def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPublic:
@@ -58,24 +69,37 @@ def decide(ledger: Ledger, department: str, body: DecisionCreate) -> DecisionPub
     log anchored at once when asked."""
     from ledger.services import decisions, logchain, permits
 
-    decision = decisions.decide_once(ledger, department, body.case_id, body.service_item, body.input, body.rule_set,
-                                     applicant_ref=body.applicant_ref)
+    decision = decisions.decide_once(
+        ledger, department, body.case_id, body.service_item, body.input, body.rule_set, applicant_ref=body.applicant_ref
+    )
     issued = decision.body.get("issued")
     documents = permits.documents(ledger, [issued["certificate"]]) if isinstance(issued, dict) else []
     anchored = logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department) if body.anchor else []
     b = decision.body
-    return DecisionPublic(department=department, seq=decision.seq, entry_hash=decision.entry_hash,
-                          case_id=b["case_id"], service_item=b["service_item"], outcome=b["outcome"],
-                          reasons=list(b["reasons"]), legal_basis=b.get("legal_basis"), decided_at=b["decided_at"],
-                          rule_set=b["rule_set"], as_of_block=b["as_of_block"], certificates=list(b["certificates"]),
-                          issued=issued, documents=documents, anchored=list(anchored))
+    return DecisionPublic(
+        department=department,
+        seq=decision.seq,
+        entry_hash=decision.entry_hash,
+        case_id=b["case_id"],
+        service_item=b["service_item"],
+        outcome=b["outcome"],
+        reasons=list(b["reasons"]),
+        legal_basis=b.get("legal_basis"),
+        decided_at=b["decided_at"],
+        rule_set=b["rule_set"],
+        as_of_block=b["as_of_block"],
+        certificates=list(b["certificates"]),
+        issued=issued,
+        documents=documents,
+        anchored=list(anchored),
+    )
 
 
 def anchor_decisions(ledger: Ledger) -> dict[str, list[str] | str]:
     """Anchor every department's pending decision-log entries (the periodic round, like the access logs): the
     roots per department, or the error that kept one department's entries pending for the next round."""
-    from ledger.services import logchain
     from ledger.errors import LedgerError
+    from ledger.services import logchain
 
     done: dict[str, list[str] | str] = {}
     for pending in logchain.unanchored(ledger, logchain.LOG_DECISIONS):
@@ -96,8 +120,19 @@ def checks(report: Report) -> list[CheckPublic]:
 # What a digest alone may learn (docs/api.md, "What a digest reveals"): the chain's facts about it - anchored, by
 # which department and key, signed, confirmed, its status - never a date or value from the certificate's fields
 # (validity dates may be a date of birth) nor how many fields it has. ``witnessed`` names only blocks and witnesses.
-DIGEST_ONLY_CHECKS = frozenset({"chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key",
-                                "signature", "status", "witnessed"})
+DIGEST_ONLY_CHECKS = frozenset(
+    {
+        "chain",
+        "merkle_proof",
+        "anchored",
+        "confirmations",
+        "issuer",
+        "department_key",
+        "signature",
+        "status",
+        "witnessed",
+    }
+)
 
 
 def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any]:
@@ -106,13 +141,19 @@ def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any
     digest, only the chain's checks (``DIGEST_ONLY_CHECKS``), and "verified" means those passed."""
     checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS] if digest_only else report.checks
     verified = all(c.ok for c in checks) if digest_only else report.ok
-    return {"verified": verified, "digest": report.digest, "status": report.facts.get("status"),
-            "issuer": report.facts.get("department"), "as_of_block": report.as_of_block,
-            "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks]}
+    return {
+        "verified": verified,
+        "digest": report.digest,
+        "status": report.facts.get("status"),
+        "issuer": report.facts.get("department"),
+        "as_of_block": report.as_of_block,
+        "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks],
+    }
 
 
-def public_report(ledger: Ledger, view: ChainView, *, document: dict[str, Any] | None,
-                  digest: str | None, refresh: bool = True) -> dict[str, Any]:
+def public_report(
+    ledger: Ledger, view: ChainView, *, document: dict[str, Any] | None, digest: str | None, refresh: bool = True
+) -> dict[str, Any]:
     """Verify a certificate file, or the stored certificate with this digest; reveal status, never fields.
 
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before

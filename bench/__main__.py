@@ -47,18 +47,30 @@ def machine() -> dict[str, Any]:
     except OSError:
         pass
     try:
-        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
-                                cwd=HERE.parent, check=False).stdout.strip()
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=HERE.parent, check=False
+        ).stdout.strip()
     except OSError:
         commit = ""
     from ledger.onchain.node import ANVIL_FLAGS  # noqa: F401 - the embedded default being measured
     from ledger.onchain.toolchain import tool_path
 
-    anvil = subprocess.run([str(tool_path("anvil")), "--version"], capture_output=True, text=True,
-                           check=False).stdout.strip().splitlines()
-    return {"date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), "cpu": cpu, "cores": os.cpu_count(),
-            "memory_mb": mem, "python": platform.python_version(), "platform": platform.platform(),
-            "anvil": anvil[0] if anvil else "?", "commit": commit, "load_before": os.getloadavg()}
+    anvil = (
+        subprocess.run([str(tool_path("anvil")), "--version"], capture_output=True, text=True, check=False)
+        .stdout.strip()
+        .splitlines()
+    )
+    return {
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "memory_mb": mem,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "anvil": anvil[0] if anvil else "?",
+        "commit": commit,
+        "load_before": os.getloadavg(),
+    }
 
 
 def _section(name: str, quick: bool) -> dict[str, Any]:
@@ -78,11 +90,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and shorter load runs")
     parser.add_argument("--only", help=f"comma-separated sections of {', '.join(SECTIONS)}")
-    parser.add_argument("--scale", nargs="?", const=10_000_000, type=int, metavar="N",
-                        help="only the scale run: issue N certificates (default 10,000,000) a million at a time "
-                             "into one store, with a growth table")
-    parser.add_argument("--scale-step", type=int, default=1_000_000, metavar="N",
-                        help="certificates per step of the scale run (a row of its growth table)")
+    parser.add_argument(
+        "--scale",
+        nargs="?",
+        const=10_000_000,
+        type=int,
+        metavar="N",
+        help="only the scale run: issue N certificates (default 10,000,000) a million at a time "
+        "into one store, with a growth table",
+    )
+    parser.add_argument(
+        "--scale-step",
+        type=int,
+        default=1_000_000,
+        metavar="N",
+        help="certificates per step of the scale run (a row of its growth table)",
+    )
     parser.add_argument("--results", type=Path, default=HERE / "RESULTS.md", help="where to write the results")
     args = parser.parse_args(argv)
     if args.scale:
@@ -94,8 +117,11 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown sections {sorted(unknown)}")
     info = machine()
-    print(f"bench on {info['cpu']} ({info['cores']} cores, {info['memory_mb']:,} MB), Python {info['python']}, "
-          f"{info['anvil']}, {info['date']}{' (quick)' if args.quick else ''}", flush=True)
+    print(
+        f"bench on {info['cpu']} ({info['cores']} cores, {info['memory_mb']:,} MB), Python {info['python']}, "
+        f"{info['anvil']}, {info['date']}{' (quick)' if args.quick else ''}",
+        flush=True,
+    )
     results: dict[str, Any] = {}
     failed = False
     started = time.perf_counter()

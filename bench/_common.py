@@ -23,10 +23,17 @@ os.environ.setdefault("LEDGER_PASSPHRASE", PASSPHRASE)
 
 def record(i: int, tag: str = "B") -> dict[str, Any]:
     """One synthetic business-licence record, the same shape as the test suite's (three subject fields)."""
-    return {"id": f"{tag}-{i:08d}", "type": "business-licence",
-            "subject": {"name": f"Zhang Wei {i}", "credit_code": f"91440300MA5{i:08d}",
-                        "id_number": f"44030019800101{i:04d}"},
-            "valid_from": "2026-01-01", "valid_until": "2031-12-31"}
+    return {
+        "id": f"{tag}-{i:08d}",
+        "type": "business-licence",
+        "subject": {
+            "name": f"Zhang Wei {i}",
+            "credit_code": f"91440300MA5{i:08d}",
+            "id_number": f"44030019800101{i:04d}",
+        },
+        "valid_from": "2026-01-01",
+        "valid_until": "2031-12-31",
+    }
 
 
 def write_records(path: Path, n: int, tag: str = "B") -> Path:
@@ -40,9 +47,9 @@ def write_records(path: Path, n: int, tag: str = "B") -> Path:
 
 def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,), **settings: Any) -> Any:
     """An embedded ledger (its own anvil node and SQLite) with issuer+verifier departments registered."""
-    from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
     from ledger.client import Ledger
     from ledger.config import Settings
+    from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
     from ledger.services.departments import Council
 
     for member in (1, 2, 3):  # the embedded demo council: three members, three keystores, three passphrases
@@ -105,8 +112,12 @@ class Cost:
         self.load_after = os.getloadavg()[0]
 
     def to_json(self) -> dict[str, float]:
-        return {"wall_seconds": self.seconds, "cpu_seconds": self.cpu, "load_before": self.load_before,
-                "load_after": self.load_after}
+        return {
+            "wall_seconds": self.seconds,
+            "cpu_seconds": self.cpu,
+            "load_before": self.load_before,
+            "load_after": self.load_after,
+        }
 
 
 def sqlite_space(db_file: Path) -> dict[str, int]:

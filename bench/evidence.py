@@ -71,20 +71,33 @@ def run(quick: bool = False) -> dict[str, Any]:
             command = []
             for path in paths[:COMMAND_RUNS]:
                 start = time.perf_counter()
-                subprocess.run([sys.executable, str(VERIFIER), str(path), "--rpc", rpc, "--anchor", anchor],
-                               check=True, capture_output=True, timeout=120)
+                subprocess.run(
+                    [sys.executable, str(VERIFIER), str(path), "--rpc", rpc, "--anchor", anchor],
+                    check=True,
+                    capture_output=True,
+                    timeout=120,
+                )
                 command.append(time.perf_counter() - start)
         finally:
             ledger.close()
     build.sort()
     check.sort()
     command.sort()
-    result = {"bundles": n, "build_p50_ms": percentile(build, 50) * 1e3, "build_max_ms": build[-1] * 1e3,
-              "check_p50_ms": percentile(check, 50) * 1e3, "check_max_ms": check[-1] * 1e3,
-              "command_p50_ms": percentile(command, 50) * 1e3, "bundle_bytes": bundle_bytes}
-    print(f"  evidence bundle: build p50 {result['build_p50_ms']:.0f} ms (max {result['build_max_ms']:.0f}); "
-          f"standalone check p50 {result['check_p50_ms']:.0f} ms in process (max {result['check_max_ms']:.0f}), "
-          f"{result['command_p50_ms']:.0f} ms as a command", flush=True)
+    result = {
+        "bundles": n,
+        "build_p50_ms": percentile(build, 50) * 1e3,
+        "build_max_ms": build[-1] * 1e3,
+        "check_p50_ms": percentile(check, 50) * 1e3,
+        "check_max_ms": check[-1] * 1e3,
+        "command_p50_ms": percentile(command, 50) * 1e3,
+        "bundle_bytes": bundle_bytes,
+    }
+    print(
+        f"  evidence bundle: build p50 {result['build_p50_ms']:.0f} ms (max {result['build_max_ms']:.0f}); "
+        f"standalone check p50 {result['check_p50_ms']:.0f} ms in process (max {result['check_max_ms']:.0f}), "
+        f"{result['command_p50_ms']:.0f} ms as a command",
+        flush=True,
+    )
     return result
 
 

@@ -23,9 +23,11 @@ def compile_baseline() -> dict[str, Any]:
 
     from ledger.onchain.toolchain import COMPILER_SETTINGS, SOLC
 
-    request = {"language": "Solidity",
-               "sources": {"PerCertificateStore.sol": {"content": BASELINE_SOURCE.read_text()}},
-               "settings": COMPILER_SETTINGS}
+    request = {
+        "language": "Solidity",
+        "sources": {"PerCertificateStore.sol": {"content": BASELINE_SOURCE.read_text()}},
+        "settings": COMPILER_SETTINGS,
+    }
     output = compile_standard(request, solc_binary=str(SOLC))
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
@@ -54,17 +56,30 @@ def _baseline(ledger: Any, n: int) -> dict[str, Any]:
     account = ledger.department_account(DEPARTMENT)
     artifact = compile_baseline()
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor().build_transaction({
-        "from": account.address, "gasPrice": 0, "chainId": chain.chain_id, "gas": 2_000_000,
-        "nonce": int(w3.eth.get_transaction_count(account.address, "pending"))})
+    tx = factory.constructor().build_transaction(
+        {
+            "from": account.address,
+            "gasPrice": 0,
+            "chainId": chain.chain_id,
+            "gas": 2_000_000,
+            "nonce": int(w3.eth.get_transaction_count(account.address, "pending")),
+        }
+    )
     chain.forget_nonce(account.address)
     deploy = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=60, poll_latency=0.02)
+        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=60, poll_latency=0.02
+    )
     store = w3.eth.contract(address=deploy["contractAddress"], abi=artifact["abi"])
     hashes = [chain.send(account, store.functions.store(os.urandom(32)), gas=100_000) for _ in range(n)]
     gas = [int(chain.wait(h)["gasUsed"]) for h in hashes]
-    return {"certificates": n, "transactions": n, "gas_used": sum(gas), "gas_per_certificate": sum(gas) / n,
-            "min": min(gas), "max": max(gas)}
+    return {
+        "certificates": n,
+        "transactions": n,
+        "gas_used": sum(gas),
+        "gas_per_certificate": sum(gas) / n,
+        "min": min(gas),
+        "max": max(gas),
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
@@ -78,11 +93,15 @@ def run(quick: bool = False) -> dict[str, Any]:
     per_cert = baseline["gas_per_certificate"]
     for row in batched:
         row["baseline_ratio"] = per_cert / row["gas_per_certificate"]
-        print(f"  batch {row['batch_size']:>6,}: {row['gas_used']:,} gas per anchoring tx, "
-              f"{row['gas_per_certificate']:,.2f} gas/certificate; baseline / batched = {row['baseline_ratio']:,.2f}",
-              flush=True)
-    print(f"  baseline (one tx per certificate, {baseline['certificates']} txs): "
-          f"{per_cert:,.0f} gas/certificate", flush=True)
+        print(
+            f"  batch {row['batch_size']:>6,}: {row['gas_used']:,} gas per anchoring tx, "
+            f"{row['gas_per_certificate']:,.2f} gas/certificate; baseline / batched = {row['baseline_ratio']:,.2f}",
+            flush=True,
+        )
+    print(
+        f"  baseline (one tx per certificate, {baseline['certificates']} txs): {per_cert:,.0f} gas/certificate",
+        flush=True,
+    )
     return {"batched": batched, "baseline": baseline}
 
 

@@ -32,7 +32,10 @@ CONNECTIONS = (1, 10, 50)
 # (label, head age (None: as shipped, 0.25 s), uvicorn workers): as shipped (one worker, head reused for at most
 # 250 ms, reports say which block they are "as of"), the head read per request for comparison, and two workers.
 CONFIGURATIONS: tuple[tuple[str, float | None, int], ...] = (
-    ("as shipped (1 worker)", None, 1), ("head read per request (1 worker)", 0.0, 1), ("2 workers", None, 2))
+    ("as shipped (1 worker)", None, 1),
+    ("head read per request (1 worker)", 0.0, 1),
+    ("2 workers", None, 2),
+)
 _TICK = os.sysconf("SC_CLK_TCK")
 SECONDS = 10
 QUICK_SECONDS = 4
@@ -140,44 +143,82 @@ def available() -> str | None:
     return None
 
 
-def _measure(tmp: Path, script: Path, bodies: Path, label: str, head_age: float | None, workers: int,
-             seconds: int) -> list[dict[str, Any]]:
+def _measure(
+    tmp: Path, script: Path, bodies: Path, label: str, head_age: float | None, workers: int, seconds: int
+) -> list[dict[str, Any]]:
     rows = []
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "bench.gateway_server", "--data-dir", str(tmp / "data"), "--port", str(port),
-               "--workers", str(workers)]
+    command = [
+        sys.executable,
+        "-m",
+        "bench.gateway_server",
+        "--data-dir",
+        str(tmp / "data"),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     if head_age is not None:
         command += ["--head-age", str(head_age)]
     server = subprocess.Popen(command, cwd=ROOT)
     try:
         _wait_ready(url, server)
-        request = urllib.request.Request(url + "/public/verify", bodies.read_text().splitlines()[0].encode(),
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(
+            url + "/public/verify", bodies.read_text().splitlines()[0].encode(), {"Content-Type": "application/json"}
+        )
         with urllib.request.urlopen(request, timeout=10) as response:
             answer = json.loads(response.read())
         assert answer["verified"] is True, answer
-        subprocess.run(["wrk", f"-t{min(workers, 2)}", f"-c{2 * workers}", "-d3s", "-s", str(script), url],
-                       capture_output=True, check=True, timeout=60)  # warm-up: every worker's caches
+        subprocess.run(
+            ["wrk", f"-t{min(workers, 2)}", f"-c{2 * workers}", "-d3s", "-s", str(script), url],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )  # warm-up: every worker's caches
         pids = _tree(server.pid)
         for connections in CONNECTIONS:
             cpu0, wrk0, (busy0, total0), load0 = _cpu_seconds(pids), _wrk_cpu(), _machine(), os.getloadavg()[0]
-            out = subprocess.run(["wrk", f"-t{min(connections, 2)}", f"-c{connections}", f"-d{seconds}s",
-                                  "--latency", "--timeout", "10s", "-s", str(script), url],
-                                 capture_output=True, text=True, check=True, timeout=seconds + 60)
+            out = subprocess.run(
+                [
+                    "wrk",
+                    f"-t{min(connections, 2)}",
+                    f"-c{connections}",
+                    f"-d{seconds}s",
+                    "--latency",
+                    "--timeout",
+                    "10s",
+                    "-s",
+                    str(script),
+                    url,
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
+                timeout=seconds + 60,
+            )
             cpu, wrk_cpu, (busy, total) = _cpu_seconds(pids) - cpu0, _wrk_cpu() - wrk0, _machine()
             row = {"configuration": label, "connections": connections, "workers": workers, **_parse_wrk(out.stdout)}
-            row.update({"gateway_cpu_seconds": round(cpu, 2), "wrk_cpu_seconds": round(wrk_cpu, 2),
-                        "machine_busy": round((busy - busy0) / max(total - total0, 1e-9), 3),
-                        "load_before": load0,
-                        "per_gateway_cpu_second": round(row["requests"] / cpu) if cpu > 0 else None})
+            row.update(
+                {
+                    "gateway_cpu_seconds": round(cpu, 2),
+                    "wrk_cpu_seconds": round(wrk_cpu, 2),
+                    "machine_busy": round((busy - busy0) / max(total - total0, 1e-9), 3),
+                    "load_before": load0,
+                    "per_gateway_cpu_second": round(row["requests"] / cpu) if cpu > 0 else None,
+                }
+            )
             rows.append(row)
-            print(f"  gateway ({label}), {connections:>2} connections: {row['requests_per_second']:7,.0f} req/s, "
-                  f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
-                  + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else "")
-                  + f" | gateway CPU {cpu / seconds:.2f} cores, {row['per_gateway_cpu_second'] or 0:,} req per "
-                  f"gateway CPU-s, wrk {wrk_cpu / seconds:.2f} cores, machine {row['machine_busy']:.0%} busy, "
-                  f"load {load0:.1f}", flush=True)
+            print(
+                f"  gateway ({label}), {connections:>2} connections: {row['requests_per_second']:7,.0f} req/s, "
+                f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
+                + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else "")
+                + f" | gateway CPU {cpu / seconds:.2f} cores, {row['per_gateway_cpu_second'] or 0:,} req per "
+                f"gateway CPU-s, wrk {wrk_cpu / seconds:.2f} cores, machine {row['machine_busy']:.0%} busy, "
+                f"load {load0:.1f}",
+                flush=True,
+            )
     finally:
         server.terminate()
         try:

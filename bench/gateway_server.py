@@ -25,8 +25,9 @@ def app_factory() -> Any:
     from ledger.client import Ledger
     from ledger.config import Settings
 
-    ledger = Ledger.open(Settings(data_dir=Path(os.environ["BENCH_GATEWAY_DATA_DIR"]), keystore_kdf_n=1024),
-                         passphrase=PASSPHRASE)
+    ledger = Ledger.open(
+        Settings(data_dir=Path(os.environ["BENCH_GATEWAY_DATA_DIR"]), keystore_kdf_n=1024), passphrase=PASSPHRASE
+    )
     atexit.register(ledger.close)
     return create_app(ledger, settings=ApiSettings())
 
@@ -35,9 +36,12 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data-dir", type=Path, required=True)
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--head-age", type=float, default=None,
-                        help="reuse a head read at most this many seconds ago (default: as shipped, 0.25; "
-                             "0: read it per request)")
+    parser.add_argument(
+        "--head-age",
+        type=float,
+        default=None,
+        help="reuse a head read at most this many seconds ago (default: as shipped, 0.25; 0: read it per request)",
+    )
     parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
     os.environ["LEDGER_API_PUBLIC_BURST"] = "100000000"

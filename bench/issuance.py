@@ -25,8 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import (DEPARTMENT, Cost, open_ledger, peak_rss_mb, scratch_dir, sqlite_space,
-                           write_records)
+from bench._common import DEPARTMENT, Cost, open_ledger, peak_rss_mb, scratch_dir, sqlite_space, write_records
 
 SIZES = (10_000, 100_000, 1_000_000)
 QUICK_SIZES = (10_000, 100_000)
@@ -45,11 +44,15 @@ def limit_per_core(n: int = LIMIT_SAMPLE) -> dict[str, float]:
     _unsigned(records[:1000], DEPARTMENT, _issued_at())  # warm
     start, cpu_start = time.perf_counter(), time.process_time()
     for i in range(0, n, 10_000):
-        _unsigned(records[i:i + 10_000], DEPARTMENT, _issued_at())
+        _unsigned(records[i : i + 10_000], DEPARTMENT, _issued_at())
     wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     cores = os.cpu_count() or 1
-    return {"per_core_per_cpu_second": n / cpu, "per_core_per_wall_second": n / wall, "cores": cores,
-            "limit": n / cpu * cores}
+    return {
+        "per_core_per_cpu_second": n / cpu,
+        "per_core_per_wall_second": n / wall,
+        "cores": cores,
+        "limit": n / cpu * cores,
+    }
 
 
 def _store_space(db_file: Path, n: int) -> dict[str, Any]:
@@ -59,17 +62,22 @@ def _store_space(db_file: Path, n: int) -> dict[str, Any]:
     file_bytes = db_file.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
-        columns = conn.execute("SELECT AVG(LENGTH(sealed)), AVG(LENGTH(proof)), AVG(LENGTH(digest)), "
-                               "AVG(LENGTH(batch_root)) FROM certificate").fetchone()
+        columns = conn.execute(
+            "SELECT AVG(LENGTH(sealed)), AVG(LENGTH(proof)), AVG(LENGTH(digest)), "
+            "AVG(LENGTH(batch_root)) FROM certificate"
+        ).fetchone()
     finally:
         conn.close()
     space = sqlite_space(db_file)
     # Bytes per certificate: the pages of the database as read through the log (dbstat). The files on disk also
     # hold a write-ahead log that keeps its largest size (up to ~160 MB) once checkpointed: db_mb counts it.
-    return {"db_mb": file_bytes / 2**20, "bytes_per_certificate": sum(space.values()) / n,
-            "file_bytes_per_certificate": file_bytes / n,
-            "space_per_certificate": {name: size / n for name, size in space.items() if size / n >= 1},
-            "column_bytes": dict(zip(("sealed", "proof", "digest", "batch_root"), columns, strict=True))}
+    return {
+        "db_mb": file_bytes / 2**20,
+        "bytes_per_certificate": sum(space.values()) / n,
+        "file_bytes_per_certificate": file_bytes / n,
+        "space_per_certificate": {name: size / n for name, size in space.items() if size / n >= 1},
+        "column_bytes": dict(zip(("sealed", "proof", "digest", "batch_root"), columns, strict=True)),
+    }
 
 
 def worker(n: int, profile: Path | None = None) -> dict[str, Any]:
@@ -102,12 +110,24 @@ def worker(n: int, profile: Path | None = None) -> dict[str, Any]:
             ledger.close()
         space = _store_space(tmp / "data" / "ledger.sqlite3", n)
     per_second = n / cost.seconds
-    return {"certificates": n, "seconds": cost.seconds, "per_second": per_second, "cpu_seconds": cost.cpu,
-            "writer_cpu_seconds": own_cpu, "per_cpu_second": n / cost.cpu, "load_before": cost.load_before,
-            "load_after": cost.load_after, "issue_workers_setting": workers, "limit": limit,
-            "share_of_limit": per_second / limit["limit"], "batches": len(result.batches),
-            "transactions": len(set(result.transactions)), "rss_before_mb": rss_before, "peak_rss_mb": peak_rss_mb(),
-            **space}
+    return {
+        "certificates": n,
+        "seconds": cost.seconds,
+        "per_second": per_second,
+        "cpu_seconds": cost.cpu,
+        "writer_cpu_seconds": own_cpu,
+        "per_cpu_second": n / cost.cpu,
+        "load_before": cost.load_before,
+        "load_after": cost.load_after,
+        "issue_workers_setting": workers,
+        "limit": limit,
+        "share_of_limit": per_second / limit["limit"],
+        "batches": len(result.batches),
+        "transactions": len(set(result.transactions)),
+        "rss_before_mb": rss_before,
+        "peak_rss_mb": peak_rss_mb(),
+        **space,
+    }
 
 
 def postgres_space(url: str, n: int) -> dict[str, Any]:
@@ -125,37 +145,53 @@ def postgres_space(url: str, n: int) -> dict[str, Any]:
                 issue_file(ledger, source, DEPARTMENT)
             with ledger.engine.connect() as conn:
                 conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE certificate")
-                rows = conn.execute(text(
-                    "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
-                    "ns.oid = c.relnamespace WHERE ns.nspname = current_schema() AND (c.relname = 'certificate' "
-                    "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'certificate'::regclass) OR "
-                    "c.oid = (SELECT reltoastrelid FROM pg_class WHERE relname = 'certificate'))")).all()
+                rows = conn.execute(
+                    text(
+                        "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
+                        "ns.oid = c.relnamespace WHERE ns.nspname = current_schema() AND (c.relname = 'certificate' "
+                        "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'certificate'::regclass) OR "
+                        "c.oid = (SELECT reltoastrelid FROM pg_class WHERE relname = 'certificate'))"
+                    )
+                ).all()
                 total = conn.execute(text("SELECT pg_total_relation_size('certificate')")).scalar()
                 n = conn.execute(text("SELECT count(*) FROM certificate")).scalar()  # all rows the sizes cover
         finally:
             ledger.close()
-    return {"certificates": n, **cost.to_json(), "per_second": n / cost.seconds,
-            "bytes_per_certificate": total / n,
-            "space_per_certificate": {name: size / n for name, size in rows if size / n >= 1}}
+    return {
+        "certificates": n,
+        **cost.to_json(),
+        "per_second": n / cost.seconds,
+        "bytes_per_certificate": total / n,
+        "space_per_certificate": {name: size / n for name, size in rows if size / n >= 1},
+    }
 
 
 def run(quick: bool = False) -> dict[str, Any]:
     rows = []
     for n in QUICK_SIZES if quick else SIZES:
-        out = subprocess.run([sys.executable, "-m", "bench.issuance", "--worker", str(n)], capture_output=True,
-                             text=True, check=False, cwd=Path(__file__).resolve().parent.parent)
+        out = subprocess.run(
+            [sys.executable, "-m", "bench.issuance", "--worker", str(n)],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
         if out.returncode != 0:
             raise RuntimeError(f"issuance of {n} failed:\n{out.stderr[-3000:]}")
         row = json.loads(out.stdout.strip().splitlines()[-1])
-        print(f"  issuance {n:>9,}: {row['per_second']:8,.0f} certificates/s  ({row['seconds']:.1f} s, "
-              f"{row['cpu_seconds']:.1f} CPU-s, load {row['load_before']:.1f}, limit {row['limit']['limit']:,.0f}/s, "
-              f"{row['share_of_limit']:.0%} of it, {row['transactions']} anchoring tx, peak RSS "
-              f"{row['peak_rss_mb']:.0f} MB, {row['bytes_per_certificate']:,.0f} bytes/certificate)", flush=True)
+        print(
+            f"  issuance {n:>9,}: {row['per_second']:8,.0f} certificates/s  ({row['seconds']:.1f} s, "
+            f"{row['cpu_seconds']:.1f} CPU-s, load {row['load_before']:.1f}, limit {row['limit']['limit']:,.0f}/s, "
+            f"{row['share_of_limit']:.0%} of it, {row['transactions']} anchoring tx, peak RSS "
+            f"{row['peak_rss_mb']:.0f} MB, {row['bytes_per_certificate']:,.0f} bytes/certificate)",
+            flush=True,
+        )
         rows.append(row)
     return {"rows": rows, "target": TARGET, "floor": FLOOR}
 
 
 # -- scale: ten million into one store ---------------------------------------------------------------------------
+
 
 def _current_rss_mb() -> float:
     with open("/proc/self/statm") as handle:
@@ -183,9 +219,21 @@ def scale_worker(total: int, step: int = 1_000_000) -> None:
                 source.unlink()
                 done += n
                 db_bytes = sum(sqlite_space(tmp / "data" / "ledger.sqlite3").values())  # through the log
-                print(json.dumps({"certificates": done, "step": n, **cost.to_json(), "per_second": n / cost.seconds,
-                                  "peak_rss_mb": peak_rss_mb(), "rss_mb": _current_rss_mb(),
-                                  "db_mb": db_bytes / 2**20, "bytes_per_certificate": db_bytes / done}), flush=True)
+                print(
+                    json.dumps(
+                        {
+                            "certificates": done,
+                            "step": n,
+                            **cost.to_json(),
+                            "per_second": n / cost.seconds,
+                            "peak_rss_mb": peak_rss_mb(),
+                            "rss_mb": _current_rss_mb(),
+                            "db_mb": db_bytes / 2**20,
+                            "bytes_per_certificate": db_bytes / done,
+                        }
+                    ),
+                    flush=True,
+                )
         finally:
             ledger.close()
 
@@ -193,9 +241,12 @@ def scale_worker(total: int, step: int = 1_000_000) -> None:
 def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
     """Run :func:`scale_worker` in a fresh process, print and write the growth table."""
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    proc = subprocess.Popen([sys.executable, "-m", "bench.issuance", "--scale", str(total), "--step", str(step)],
-                            stdout=subprocess.PIPE,
-                            text=True, cwd=Path(__file__).resolve().parent.parent)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bench.issuance", "--scale", str(total), "--step", str(step)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
     rows, limit = [], None
     assert proc.stdout is not None
     for line in proc.stdout:
@@ -205,29 +256,36 @@ def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
             print(f"limit: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)", flush=True)
             continue
         rows.append(data)
-        print(f"  {data['certificates']:>11,}: {data['wall_seconds']:.1f} s for this step "
-              f"({data['per_second']:,.0f}/s, {data['cpu_seconds']:.1f} CPU-s, load {data['load_before']:.1f}), "
-              f"peak RSS {data['peak_rss_mb']:.0f} MB, {data['bytes_per_certificate']:,.0f} bytes/certificate",
-              flush=True)
+        print(
+            f"  {data['certificates']:>11,}: {data['wall_seconds']:.1f} s for this step "
+            f"({data['per_second']:,.0f}/s, {data['cpu_seconds']:.1f} CPU-s, load {data['load_before']:.1f}), "
+            f"peak RSS {data['peak_rss_mb']:.0f} MB, {data['bytes_per_certificate']:,.0f} bytes/certificate",
+            flush=True,
+        )
         out_file.write_text(scale_table(started, total, step, limit, rows))
     return proc.wait()
 
 
-def scale_table(started: str, total: int, step: int, limit: dict[str, float] | None,
-                rows: list[dict[str, Any]]) -> str:
-    out = ["## Scale: one store growing to " f"{total:,} certificates (`python -m bench --scale`)", "",
-           f"Started {started}; {len(rows)} of {-(-total // step)} step(s) done. Each step issues one file of "
-           f"{step:,} new records with `issue_file` into the same store (SQLite); wall and CPU-seconds (process + "
-           "worker processes), load average at the start of the step, peak RSS (high-water) and RSS after it, "
-           "and the database's pages (dbstat, read through the write-ahead log) divided by all certificates so far."
-           + (f" Limit measured before: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)." if limit
-              else ""), "",
-           "| certificates | seconds for this step | certificates/s | CPU-s | load | peak RSS MB | RSS MB | "
-           "database MB | bytes per certificate |", "|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+def scale_table(started: str, total: int, step: int, limit: dict[str, float] | None, rows: list[dict[str, Any]]) -> str:
+    out = [
+        f"## Scale: one store growing to {total:,} certificates (`python -m bench --scale`)",
+        "",
+        f"Started {started}; {len(rows)} of {-(-total // step)} step(s) done. Each step issues one file of "
+        f"{step:,} new records with `issue_file` into the same store (SQLite); wall and CPU-seconds (process + "
+        "worker processes), load average at the start of the step, peak RSS (high-water) and RSS after it, "
+        "and the database's pages (dbstat, read through the write-ahead log) divided by all certificates so far."
+        + (f" Limit measured before: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)." if limit else ""),
+        "",
+        "| certificates | seconds for this step | certificates/s | CPU-s | load | peak RSS MB | RSS MB | "
+        "database MB | bytes per certificate |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r['certificates']:,} | {r['wall_seconds']:.1f} | {r['per_second']:,.0f} | "
-                   f"{r['cpu_seconds']:.1f} | {r['load_before']:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_mb']:.0f} | "
-                   f"{r['db_mb']:,.0f} | {r['bytes_per_certificate']:,.0f} |")
+        out.append(
+            f"| {r['certificates']:,} | {r['wall_seconds']:.1f} | {r['per_second']:,.0f} | "
+            f"{r['cpu_seconds']:.1f} | {r['load_before']:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_mb']:.0f} | "
+            f"{r['db_mb']:,.0f} | {r['bytes_per_certificate']:,.0f} |"
+        )
     return "\n".join(out) + "\n"
 
 

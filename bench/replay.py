@@ -29,9 +29,9 @@ def available() -> str | None:
 
 
 def run(quick: bool = False) -> dict[str, Any]:
+    from ledger._gc import cyclic_gc_paused
     from ledger.services import decisions
     from ledger.services.demo_data import generate_applications, generate_service_items
-    from ledger._gc import cyclic_gc_paused
     from ledger.services.replay import replay
 
     n = QUICK_DECISIONS if quick else DECISIONS
@@ -41,9 +41,13 @@ def run(quick: bool = False) -> dict[str, Any]:
             rule_set = decisions._as_rule_set(RULES)
             decisions.publish_rule_set(ledger, rule_set, DEPARTMENT)
             start = time.perf_counter()
-            decided = decisions.decide_many(ledger, DEPARTMENT,
-                                            generate_applications(n, generate_service_items(40, 11), 11),
-                                            {"*": rule_set}, total=n)
+            decided = decisions.decide_many(
+                ledger,
+                DEPARTMENT,
+                generate_applications(n, generate_service_items(40, 11), 11),
+                {"*": rule_set},
+                total=n,
+            )
             decide_s = time.perf_counter() - start
             assert decided.count == n, decided.count
             start, cpu_start = time.perf_counter(), time.process_time()
@@ -54,11 +58,20 @@ def run(quick: bool = False) -> dict[str, Any]:
             assert report.re_run == n, (report.re_run, n)
         finally:
             ledger.close()
-    result = {"decisions": n, "replay_seconds": replay_s, "per_second": n / replay_s, "per_cpu_second": n / replay_cpu,
-              "decide_per_second": n / decide_s, "decide_seconds": decide_s}
-    print(f"  replay of {n:,} decisions: {result['per_second']:,.0f} decisions/s ({replay_s:.1f} s, "
-          f"{result['per_cpu_second']:,.0f} per CPU-second; no "
-          f"discrepancies); deciding them took {decide_s:.1f} s ({result['decide_per_second']:,.0f}/s)", flush=True)
+    result = {
+        "decisions": n,
+        "replay_seconds": replay_s,
+        "per_second": n / replay_s,
+        "per_cpu_second": n / replay_cpu,
+        "decide_per_second": n / decide_s,
+        "decide_seconds": decide_s,
+    }
+    print(
+        f"  replay of {n:,} decisions: {result['per_second']:,.0f} decisions/s ({replay_s:.1f} s, "
+        f"{result['per_cpu_second']:,.0f} per CPU-second; no "
+        f"discrepancies); deciding them took {decide_s:.1f} s ({result['decide_per_second']:,.0f}/s)",
+        flush=True,
+    )
     return result
 
 

@@ -35,8 +35,14 @@ def _compile() -> dict[str, Any]:
 
     from ledger.onchain.toolchain import COMPILER_SETTINGS, SOLC
 
-    output = compile_standard({"language": "Solidity", "sources": {SOURCE.name: {"content": SOURCE.read_text()}},
-                               "settings": COMPILER_SETTINGS}, solc_binary=str(SOLC))
+    output = compile_standard(
+        {
+            "language": "Solidity",
+            "sources": {SOURCE.name: {"content": SOURCE.read_text()}},
+            "settings": COMPILER_SETTINGS,
+        },
+        solc_binary=str(SOLC),
+    )
     errors = [e for e in output.get("errors", []) if e.get("severity") == "error"]
     if errors:
         raise RuntimeError("\n".join(e["formattedMessage"] for e in errors))
@@ -49,12 +55,19 @@ def _deploy(ledger: Any) -> Any:
     account = ledger.department_account(DEPARTMENT)
     artifact = _compile()
     factory = w3.eth.contract(abi=artifact["abi"], bytecode=artifact["bytecode"])
-    tx = factory.constructor().build_transaction({
-        "from": account.address, "gasPrice": 0, "chainId": chain.chain_id, "gas": 3_000_000,
-        "nonce": int(w3.eth.get_transaction_count(account.address, "pending"))})
+    tx = factory.constructor().build_transaction(
+        {
+            "from": account.address,
+            "gasPrice": 0,
+            "chainId": chain.chain_id,
+            "gas": 3_000_000,
+            "nonce": int(w3.eth.get_transaction_count(account.address, "pending")),
+        }
+    )
     chain.forget_nonce(account.address)
     receipt = w3.eth.wait_for_transaction_receipt(
-        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=60, poll_latency=0.02)
+        w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction), timeout=60, poll_latency=0.02
+    )
     return w3.eth.contract(address=receipt["contractAddress"], abi=artifact["abi"])
 
 
@@ -77,8 +90,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         chain = ledger.chain
         account = ledger.department_account(DEPARTMENT)
         emitter = _deploy(ledger)
-        fake = Chain(chain.w3, dataclasses.replace(chain.deployment, anchor=emitter.address),
-                     artifacts=chain.artifacts)
+        fake = Chain(chain.w3, dataclasses.replace(chain.deployment, anchor=emitter.address), artifacts=chain.artifacts)
         dept, root = department_id_bytes(DEPARTMENT), os.urandom(32)
         target = emitter.functions  # the last event's digest is the one looked up (worst case: read to the end)
         emitted = 0
@@ -102,13 +114,17 @@ def run(quick: bool = False) -> dict[str, Any]:
             warm = (time.perf_counter() - started) / 10
             standalone = []
             for _ in range(3):
-                verifier = script.Verifier({"chain": {"anchor_contract": emitter.address,
-                                                      "registry_contract": chain.deployment.registry},
-                                            "certificate": {"fields": {"issuer": DEPARTMENT},
-                                                            "digest": "0x" + bytes(digest).hex()},
-                                            "anchor": {"root": "0x" + root.hex()}},
-                                           script.Rpc(str(chain.w3.provider.endpoint_uri)), anchor=None, file=None,
-                                           confirmations=0)
+                verifier = script.Verifier(
+                    {
+                        "chain": {"anchor_contract": emitter.address, "registry_contract": chain.deployment.registry},
+                        "certificate": {"fields": {"issuer": DEPARTMENT}, "digest": "0x" + bytes(digest).hex()},
+                        "anchor": {"root": "0x" + root.hex()},
+                    },
+                    script.Rpc(str(chain.w3.provider.endpoint_uri)),
+                    anchor=None,
+                    file=None,
+                    confirmations=0,
+                )
                 verifier.head = head
                 started = time.perf_counter()
                 history = verifier._herd_history()
@@ -122,17 +138,38 @@ def run(quick: bool = False) -> dict[str, Any]:
             rpc, raw = script.Rpc(str(chain.w3.provider.endpoint_uri)), []
             for _ in range(50):
                 started = time.perf_counter()
-                rpc.call(chain.deployment.anchor, "statusOf(bytes32,bytes32,bytes32)", ["bytes32"] * 3,
-                         [dept, root, bytes(digest)], ["uint8", "uint32", "uint32", "bytes32"], hex(head))
+                rpc.call(
+                    chain.deployment.anchor,
+                    "statusOf(bytes32,bytes32,bytes32)",
+                    ["bytes32"] * 3,
+                    [dept, root, bytes(digest)],
+                    ["uint8", "uint32", "uint32", "bytes32"],
+                    hex(head),
+                )
                 raw.append(time.perf_counter() - started)
             logs = fake.w3.eth.get_logs({"address": emitter.address, "fromBlock": 0, "toBlock": head})
-            wire = len(json.dumps([{k: (v.hex() if isinstance(v, bytes) else [t.hex() for t in v]
-                                        if isinstance(v, list) else v) for k, v in dict(log).items()}
-                                   for log in logs]))
-            entry = {"events": size, "status_found": found[0], "standalone_found": script.STATUSES[history[-1][0]],
-                     "cold_lookup_s": min(cold), "warm_lookup_us": warm * 1e6, "standalone_cold_s": min(standalone),
-                     "direct_statusOf_ms": statistics.median(direct) * 1e3,
-                     "standalone_statusOf_ms": statistics.median(raw) * 1e3, "log_bytes_approx": wire}
+            wire = len(
+                json.dumps(
+                    [
+                        {
+                            k: (v.hex() if isinstance(v, bytes) else [t.hex() for t in v] if isinstance(v, list) else v)
+                            for k, v in dict(log).items()
+                        }
+                        for log in logs
+                    ]
+                )
+            )
+            entry = {
+                "events": size,
+                "status_found": found[0],
+                "standalone_found": script.STATUSES[history[-1][0]],
+                "cold_lookup_s": min(cold),
+                "warm_lookup_us": warm * 1e6,
+                "standalone_cold_s": min(standalone),
+                "direct_statusOf_ms": statistics.median(direct) * 1e3,
+                "standalone_statusOf_ms": statistics.median(raw) * 1e3,
+                "log_bytes_approx": wire,
+            }
             results["sizes"].append(entry)
             print(json.dumps(entry), flush=True)
         ledger.close()

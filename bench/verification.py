@@ -47,8 +47,14 @@ def change_statuses(ledger: Any, docs: list[dict[str, Any]]) -> dict[str, str]:
     status.suspend(ledger, digests[4], "under-investigation", DEPARTMENT)
     status.reinstate(ledger, digests[4], "grounds-resolved", DEPARTMENT)
     status.supersede(ledger, digests[5], digests[6], DEPARTMENT)
-    return {digests[1]: "revoked", digests[2]: "revoked", digests[3]: "suspended", digests[4]: "valid",
-            digests[5]: "superseded", digests[6]: "valid"}
+    return {
+        digests[1]: "revoked",
+        digests[2]: "revoked",
+        digests[3]: "suspended",
+        digests[4]: "valid",
+        digests[5]: "superseded",
+        digests[6]: "valid",
+    }
 
 
 def _comparable(report: Any) -> dict[str, Any]:
@@ -93,7 +99,9 @@ def run(quick: bool = False) -> dict[str, Any]:
             with cyclic_gc_paused():  # as a one-shot caller does (ledger._gc)
                 reports = verify_many(docs, view)
             many_s, many_cpu = time.perf_counter() - start, time.process_time() - cpu_start
-            assert sum(r.ok for r in reports) == n - 4, sum(r.ok for r in reports)  # 2 revoked, 1 suspended, 1 superseded
+            assert sum(r.ok for r in reports) == n - 4, sum(
+                r.ok for r in reports
+            )  # 2 revoked, 1 suspended, 1 superseded
 
             loop_n = min(n, 5_000)
             start = time.perf_counter()
@@ -109,14 +117,26 @@ def run(quick: bool = False) -> dict[str, Any]:
             cold.sort()
         finally:
             ledger.close()
-    result = {"certificates": n, "verify_many_per_second": n / many_s, "verify_many_per_cpu_second": n / many_cpu, "loop_per_second": loop_n / loop_s,
-              "loop_certificates": loop_n, "cold_p50_ms": percentile(cold, 50) * 1e3, "compared": compared}
-    print(f"  verify_many over {n:,} certificates: {result['verify_many_per_second']:,.0f} verifications/s "
-          f"({result['verify_many_per_cpu_second']:,.0f} per CPU-second)", flush=True)
+    result = {
+        "certificates": n,
+        "verify_many_per_second": n / many_s,
+        "verify_many_per_cpu_second": n / many_cpu,
+        "loop_per_second": loop_n / loop_s,
+        "loop_certificates": loop_n,
+        "cold_p50_ms": percentile(cold, 50) * 1e3,
+        "compared": compared,
+    }
+    print(
+        f"  verify_many over {n:,} certificates: {result['verify_many_per_second']:,.0f} verifications/s "
+        f"({result['verify_many_per_cpu_second']:,.0f} per CPU-second)",
+        flush=True,
+    )
     print(f"  verify_certificate, one long-lived view: {result['loop_per_second']:,.0f} verifications/s", flush=True)
     print(f"  cold single verification (fresh view): p50 {result['cold_p50_ms']:.1f} ms", flush=True)
-    print(f"  status index agreed with statusOf on {compared} reports (incl. revoked, suspended, reinstated, "
-          "superseded)", flush=True)
+    print(
+        f"  status index agreed with statusOf on {compared} reports (incl. revoked, suspended, reinstated, superseded)",
+        flush=True,
+    )
     return result
 
 

@@ -8,11 +8,10 @@ Two witnesses run in this process, each with its own key, store and HTTP server 
 
 from __future__ import annotations
 
-import os
-
 import contextlib
 import io
 import json
+import os
 import threading
 import time
 from typing import Any
@@ -113,8 +112,7 @@ def run(quick: bool = False) -> dict[str, Any]:
             # Evidence: the same bundles built and checked with and without witnesses.
             count = QUICK_BUNDLES if quick else BUNDLES
             keys = [str(w.verifier) for w, _, _ in started]
-            figures: dict[str, list[float]] = {"build": [], "build_witnessed": [], "check": [],
-                                               "check_witnessed": []}
+            figures: dict[str, list[float]] = {"build": [], "build_witnessed": [], "check": [], "check_witnessed": []}
             for witnessed in (False, True):
                 (config if witnessed else WitnessConfig()).save(ledger.settings.data_dir)
                 suffix = "_witnessed" if witnessed else ""
@@ -125,8 +123,9 @@ def run(quick: bool = False) -> dict[str, Any]:
                     assert ("witness" in bundle) == witnessed
                     path = tmp / f"b{i}{suffix}.json"
                     path.write_text(json.dumps(bundle))
-                    args = [str(path), "--rpc", rpc, "--json"] + [a for k in keys for a in ("--witness-key", k)
-                                                                   if witnessed]
+                    args = [str(path), "--rpc", rpc, "--json"] + [
+                        a for k in keys for a in ("--witness-key", k) if witnessed
+                    ]
                     start = time.perf_counter()
                     with contextlib.redirect_stdout(io.StringIO()):
                         code = verifier.main(args)
@@ -139,26 +138,35 @@ def run(quick: bool = False) -> dict[str, Any]:
     for values in figures.values():
         values.sort()
     p50 = {k: percentile(v, 50) for k, v in figures.items()}
-    result = {"checkpoints": n, "witnesses": 2,
-              "witness_alone_p50_ms": percentile(alone, 50), "witness_checkpoints_per_s": 1e3 / percentile(alone, 50),
-              "collect_p50_ms": percentile(one_block, 50), "collect_max_ms": one_block[-1],
-              "checkpoints_per_s": 1e3 / percentile(one_block, 50),
-              "collect_after_100_blocks_p50_ms": percentile(hundred_blocks, 50),
-              "collect_after_10_certificates_ms": small[0], "collect_after_many_certificates_ms": large[0],
-              "many_certificates": 5_000 if not quick else 1_000,
-              "bundle_build_extra_ms": p50["build_witnessed"] - p50["build"],
-              "bundle_check_extra_ms": p50["check_witnessed"] - p50["check"],
-              "bundle_build_p50_ms": p50["build"], "bundle_check_p50_ms": p50["check"],
-              "verifier": str(VERIFIER.name)}
-    print(f"  witness: one witness sustains {result['witness_checkpoints_per_s']:.0f} checkpoints/s "
-          f"(p50 {result['witness_alone_p50_ms']:.1f} ms each); "
-          f"{result['checkpoints_per_s']:.0f} checkpoints/s cosigned by 2 witnesses over HTTP "
-          f"(collect p50 {result['collect_p50_ms']:.1f} ms, after 100 blocks "
-          f"{result['collect_after_100_blocks_p50_ms']:.1f} ms); after a block anchoring 10 certificates "
-          f"{result['collect_after_10_certificates_ms']:.1f} ms, {result['many_certificates']:,} certificates "
-          f"{result['collect_after_many_certificates_ms']:.1f} ms; evidence bundle +"
-          f"{result['bundle_build_extra_ms']:.1f} ms to build, +{result['bundle_check_extra_ms']:.1f} ms to check",
-          flush=True)
+    result = {
+        "checkpoints": n,
+        "witnesses": 2,
+        "witness_alone_p50_ms": percentile(alone, 50),
+        "witness_checkpoints_per_s": 1e3 / percentile(alone, 50),
+        "collect_p50_ms": percentile(one_block, 50),
+        "collect_max_ms": one_block[-1],
+        "checkpoints_per_s": 1e3 / percentile(one_block, 50),
+        "collect_after_100_blocks_p50_ms": percentile(hundred_blocks, 50),
+        "collect_after_10_certificates_ms": small[0],
+        "collect_after_many_certificates_ms": large[0],
+        "many_certificates": 5_000 if not quick else 1_000,
+        "bundle_build_extra_ms": p50["build_witnessed"] - p50["build"],
+        "bundle_check_extra_ms": p50["check_witnessed"] - p50["check"],
+        "bundle_build_p50_ms": p50["build"],
+        "bundle_check_p50_ms": p50["check"],
+        "verifier": str(VERIFIER.name),
+    }
+    print(
+        f"  witness: one witness sustains {result['witness_checkpoints_per_s']:.0f} checkpoints/s "
+        f"(p50 {result['witness_alone_p50_ms']:.1f} ms each); "
+        f"{result['checkpoints_per_s']:.0f} checkpoints/s cosigned by 2 witnesses over HTTP "
+        f"(collect p50 {result['collect_p50_ms']:.1f} ms, after 100 blocks "
+        f"{result['collect_after_100_blocks_p50_ms']:.1f} ms); after a block anchoring 10 certificates "
+        f"{result['collect_after_10_certificates_ms']:.1f} ms, {result['many_certificates']:,} certificates "
+        f"{result['collect_after_many_certificates_ms']:.1f} ms; evidence bundle +"
+        f"{result['bundle_build_extra_ms']:.1f} ms to build, +{result['bundle_check_extra_ms']:.1f} ms to check",
+        flush=True,
+    )
     return result
 
 

@@ -18,21 +18,47 @@ from types import ModuleType
 
 from .client import Ledger
 from .config import Settings
-from .errors import (ChainError, ConfigError, ErasedError, InputError, KeystoreError, LedgerError, NotFoundError, StateError,
-                     VerificationError)
+from .errors import (
+    ChainError,
+    ConfigError,
+    ErasedError,
+    InputError,
+    KeystoreError,
+    LedgerError,
+    NotFoundError,
+    StateError,
+    VerificationError,
+)
 
 __version__ = "0.1.0"
 
-__all__ = ["ChainError", "ConfigError", "ErasedError", "InputError", "KeystoreError", "Ledger", "LedgerError", "NotFoundError",
-           "Settings", "StateError", "VerificationError", "__version__"]
+__all__ = [
+    "ChainError",
+    "ConfigError",
+    "ErasedError",
+    "InputError",
+    "KeystoreError",
+    "Ledger",
+    "LedgerError",
+    "NotFoundError",
+    "Settings",
+    "StateError",
+    "VerificationError",
+    "__version__",
+]
 
 # The public modules, imported on first use (``import ledger`` stays light: the court's tools and the CLI's
 # start-up do not load every service).
 _PUBLIC_MODULES = {
-    "issuance": "ledger.services.issuance", "verify": "ledger.services.verify", "status": "ledger.services.status",
-    "departments": "ledger.services.departments", "council": "ledger.services.council",
-    "evidence": "ledger.services.evidence", "erasure": "ledger.services.erasure",
-    "certificate": "ledger.formats.certificate", "vc": "ledger.formats.vc",
+    "issuance": "ledger.services.issuance",
+    "verify": "ledger.services.verify",
+    "status": "ledger.services.status",
+    "departments": "ledger.services.departments",
+    "council": "ledger.services.council",
+    "evidence": "ledger.services.evidence",
+    "erasure": "ledger.services.erasure",
+    "certificate": "ledger.formats.certificate",
+    "vc": "ledger.formats.vc",
 }
 
 

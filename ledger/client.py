@@ -20,11 +20,11 @@ from typing import Any, TypeVar
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 
-from .onchain.chain import Chain, Deployment, connect
 from .config import Settings
 from .errors import ConfigError, KeystoreError
-from .storage.keys import Keystore
+from .onchain.chain import Chain, Deployment, connect
 from .onchain.node import EmbeddedNode
+from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
 from .storage.vault import Vault
 
@@ -41,14 +41,18 @@ def demo_member_passphrase(index: int, settings: Settings | None = None) -> str:
     if not value:
         raise KeystoreError(
             f"the embedded demo council's member {index} has its own key and passphrase: set "
-            "LEDGER_DEMO_COUNCIL_PASSPHRASE_1, _2 and _3 (three different passphrases; scripts/demo.sh does)")
+            "LEDGER_DEMO_COUNCIL_PASSPHRASE_1, _2 and _3 (three different passphrases; scripts/demo.sh does)"
+        )
     return value
 
 
 def demo_member_keystore(settings: Settings, index: int) -> Keystore:
     """The keystore of demo council member ``index``: one key, its own folder, its own passphrase."""
-    return Keystore(settings.keys_dir / COUNCIL_KEYS[index - 1], kdf_n=settings.keystore_kdf_n,
-                    kdf_floor=settings.keystore_kdf_floor)
+    return Keystore(
+        settings.keys_dir / COUNCIL_KEYS[index - 1],
+        kdf_n=settings.keystore_kdf_n,
+        kdf_floor=settings.keystore_kdf_floor,
+    )
 
 
 _T = TypeVar("_T")
@@ -59,8 +63,16 @@ def department_key_name(code: str) -> str:
 
 
 class Ledger:
-    def __init__(self, *, settings: Settings, chain: Chain, engine: Engine, keystore: Keystore,
-                 node: EmbeddedNode | None = None, passphrase: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        chain: Chain,
+        engine: Engine,
+        keystore: Keystore,
+        node: EmbeddedNode | None = None,
+        passphrase: str | None = None,
+    ) -> None:
         self.settings = settings
         self.chain = chain
         self.engine = engine
@@ -79,8 +91,7 @@ class Ledger:
         if passphrase is None and settings.passphrase is not None:
             passphrase = settings.passphrase.get_secret_value()
         private_directory(settings.data_dir)
-        keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
-                        kdf_floor=settings.keystore_kdf_floor)
+        keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor)
         node = None
         if settings.embedded:
             node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil)
@@ -95,28 +106,34 @@ class Ledger:
             if settings.embedded and (deployment is None or not w3.eth.get_code(deployment.registry)):  # type: ignore[arg-type]
                 deployment = cls._deploy_embedded(w3, keystore, settings, passphrase)
             if deployment is None:
-                raise ConfigError(f"no deployment at {settings.deployment_path}: run `ledger deploy` against "
-                                  f"{url} first, or set LEDGER_DEPLOYMENT_FILE")
+                raise ConfigError(
+                    f"no deployment at {settings.deployment_path}: run `ledger deploy` against "
+                    f"{url} first, or set LEDGER_DEPLOYMENT_FILE"
+                )
             if int(w3.eth.chain_id) != deployment.chain_id:
-                raise ConfigError(f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
-                                  f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network")
-            chain = Chain(w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout,
-                          log_span=settings.log_span)
+                raise ConfigError(
+                    f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
+                    f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network"
+                )
+            chain = Chain(
+                w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout, log_span=settings.log_span
+            )
             chain.check_code()
             engine = open_engine(settings.db_url)
         except BaseException:
             if node is not None:
                 node.stop()
             raise
-        return cls(settings=settings, chain=chain, engine=engine, keystore=keystore, node=node,
-                   passphrase=passphrase)
+        return cls(settings=settings, chain=chain, engine=engine, keystore=keystore, node=node, passphrase=passphrase)
 
     @staticmethod
     def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
         passphrases = [demo_member_passphrase(i, settings) for i in (1, 2, 3)]
         if len(set(passphrases)) != len(passphrases):
-            raise KeystoreError("the demo council members' passphrases must differ: one passphrase for all would "
-                                "make one person the whole council")
+            raise KeystoreError(
+                "the demo council members' passphrases must differ: one passphrase for all would "
+                "make one person the whole council"
+            )
         council = []
         for index, member_passphrase in enumerate(passphrases, start=1):
             member = demo_member_keystore(settings, index)
@@ -136,8 +153,9 @@ class Ledger:
     def __enter__(self) -> Ledger:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
     # -- state of the library's modules ------------------------------------------------------------------
@@ -171,6 +189,9 @@ class Ledger:
         with self._guard:
             if self._vault is None:
                 key = self.settings.vault_key
-                self._vault = Vault.from_env_or_file(self.settings.keys_dir / "vault.key", self._passphrase,
-                                                     key_hex=key.get_secret_value() if key else None)
+                self._vault = Vault.from_env_or_file(
+                    self.settings.keys_dir / "vault.key",
+                    self._passphrase,
+                    key_hex=key.get_secret_value() if key else None,
+                )
             return self._vault

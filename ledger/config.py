@@ -82,9 +82,11 @@ class Settings:
     # environment too). Secrets are SecretStr: printing these settings never shows them.
     passphrase: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_PASSPHRASE"), repr=False)
     council_passphrase: SecretStr | None = field(
-        default_factory=lambda: secret_env("LEDGER_COUNCIL_PASSPHRASE"), repr=False)
-    demo_council_passphrases: tuple[SecretStr | None, ...] = field(default_factory=lambda: tuple(
-        secret_env(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{i}") for i in (1, 2, 3)), repr=False)
+        default_factory=lambda: secret_env("LEDGER_COUNCIL_PASSPHRASE"), repr=False
+    )
+    demo_council_passphrases: tuple[SecretStr | None, ...] = field(
+        default_factory=lambda: tuple(secret_env(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{i}") for i in (1, 2, 3)), repr=False
+    )
     vault_key: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_VAULT_KEY"), repr=False)
     api_secret: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_API_SECRET"), repr=False)
     import_key: SecretStr | None = field(default_factory=lambda: secret_env("LEDGER_IMPORT_KEY"), repr=False)
@@ -131,12 +133,16 @@ class Settings:
         if n < 2 or n & (n - 1):
             raise ConfigError(f"keystore KDF work factor {n} must be a power of two")
         if n < self.keystore_kdf_floor:
-            raise ConfigError(f"keystore KDF work factor LEDGER_KEYSTORE_KDF_N={n} is below the safe floor "
-                              f"{self.keystore_kdf_floor}; raise it (default {DEFAULT_KDF_N}). Only a test setup "
-                              "may lower the floor, explicitly: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR")
+            raise ConfigError(
+                f"keystore KDF work factor LEDGER_KEYSTORE_KDF_N={n} is below the safe floor "
+                f"{self.keystore_kdf_floor}; raise it (default {DEFAULT_KDF_N}). Only a test setup "
+                "may lower the floor, explicitly: LEDGER_INSECURE_KEYSTORE_KDF_FLOOR"
+            )
         if self.status_lookup not in ("herd", "direct"):
-            raise ConfigError(f"LEDGER_STATUS_LOOKUP={self.status_lookup!r} must be 'herd' (read the issuer's whole "
-                              "status event stream) or 'direct' (ask the node for the one certificate)")
+            raise ConfigError(
+                f"LEDGER_STATUS_LOOKUP={self.status_lookup!r} must be 'herd' (read the issuer's whole "
+                "status event stream) or 'direct' (ask the node for the one certificate)"
+            )
         if self.rpc_url is not None and not self.rpc_url.startswith(("http://", "https://")):
             raise ConfigError(f"LEDGER_RPC_URL {self.rpc_url!r} must be an http(s) JSON-RPC URL")
 

@@ -62,8 +62,6 @@ class ErasedError(StateError):
     """The certificate's contents were erased (its data key destroyed): only its hashes and anchor remain."""
 
 
-
-
 __all__ = [
     "ChainError",
     "ConfigError",

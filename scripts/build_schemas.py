@@ -18,7 +18,9 @@ def main(argv: list[str]) -> int:
         path.write_text(text)
         print(f"wrote {path}")
     if stale:
-        print(f"stale: {', '.join(stale)}; run `python scripts/build_schemas.py` and commit docs/schema/", file=sys.stderr)
+        print(
+            f"stale: {', '.join(stale)}; run `python scripts/build_schemas.py` and commit docs/schema/", file=sys.stderr
+        )
         return 1
     return 0
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ledger.services import issuance
 from ledger.client import Ledger
+from ledger.services import issuance
 
 
 def main(argv: list[str]) -> int:
@@ -23,8 +23,14 @@ def main(argv: list[str]) -> int:
         print("ready", flush=True)
         issuance.resume(ledger)
         print("resumed", flush=True)
-        issuance.issue_file(ledger, path, department, batch_size=batch_size, skip_issued=True,
-                            progress=lambda done, total: print(f"batch {done}/{total}", flush=True))
+        issuance.issue_file(
+            ledger,
+            path,
+            department,
+            batch_size=batch_size,
+            skip_issued=True,
+            progress=lambda done, total: print(f"batch {done}/{total}", flush=True),
+        )
     print("done", flush=True)
     return 0
 

@@ -33,8 +33,9 @@ def main(argv: list[str]) -> int:
         if versions:
             migrations.upgrade(engine)
         with engine.connect() as conn:
-            script = command.revision(migrations.config(conn), message=message, autogenerate=True,
-                                      rev_id=f"{number:04d}")
+            script = command.revision(
+                migrations.config(conn), message=message, autogenerate=True, rev_id=f"{number:04d}"
+            )
             conn.commit()
         engine.dispose()
     path = Path(script.path) if script is not None and not isinstance(script, list) else None

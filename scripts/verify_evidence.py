@@ -42,10 +42,10 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-
 # -- Keccak-256 (FIPS 202 §3 permutation, original Keccak padding as Ethereum uses) -------------------------------
 # Written from FIPS 202: the round constants (Algorithm 5, rc) and the rho offsets (Algorithm 2) are computed
 # from their definitions below rather than copied as tables.
+
 
 def _keccak_round_constants() -> tuple[int, ...]:
     def rc(t: int) -> int:  # FIPS 202 Algorithm 5: an LFSR over GF(2), x^8 + x^6 + x^5 + x^4 + 1
@@ -55,6 +55,7 @@ def _keccak_round_constants() -> tuple[int, ...]:
             if r & 0x100:
                 r ^= 0x171
         return r & 1
+
     return tuple(sum(rc(j + 7 * ir) << ((1 << j) - 1) for j in range(7)) for ir in range(24))
 
 
@@ -86,7 +87,7 @@ def _keccak_f(a: list[int]) -> None:
                 n = rho[x + 5 * y]  # rho, then pi: B[y, 2x + 3y] = rot(A[x, y], r[x, y])
                 b[y + 5 * ((2 * x + 3 * y) % 5)] = ((lane << n) | (lane >> (64 - n))) & _LANE if n else lane
         for y in range(0, 25, 5):  # chi
-            row = b[y:y + 5]
+            row = b[y : y + 5]
             for x in range(5):
                 a[x + y] = row[x] ^ (~row[(x + 1) % 5] & row[(x + 2) % 5])
         a[0] ^= round_constant  # iota
@@ -102,9 +103,9 @@ def keccak(primitive: bytes = b"", *, text: str | None = None) -> bytes:
     padded[-1] |= 0x80
     state = [0] * 25
     for offset in range(0, len(padded), _KECCAK_RATE):
-        block = padded[offset:offset + _KECCAK_RATE]
+        block = padded[offset : offset + _KECCAK_RATE]
         for i in range(_KECCAK_RATE // 8):
-            state[i] ^= int.from_bytes(block[8 * i:8 * i + 8], "little")
+            state[i] ^= int.from_bytes(block[8 * i : 8 * i + 8], "little")
         _keccak_f(state)
     return b"".join(state[i].to_bytes(8, "little") for i in range(4))
 
@@ -113,8 +114,10 @@ def keccak(primitive: bytes = b"", *, text: str | None = None) -> bytes:
 
 SECP256K1_P = 2**256 - 2**32 - 977
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-SECP256K1_G = (0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
-               0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8)
+SECP256K1_G = (
+    0x79BE667EF9DCBBAC55A06295CE870B07029BFCDB2DCE28D959F2815B16F81798,
+    0x483ADA7726A3C4655DA4FBFC0E1108A8FD17B448A68554199C47D08FFB10D4B8,
+)
 _Jacobian = tuple[int, int, int]  # (X, Y, Z) stands for (X / Z^2, Y / Z^3); Z = 0 is the point at infinity
 
 
@@ -291,6 +294,7 @@ def ed25519_verify(public: bytes, signature: bytes, message: bytes) -> bool:
 # -- Solidity ABI coding (the contract ABI specification, docs.soliditylang.org "Contract ABI Specification") ----
 # Only what this verifier reads and writes: uintN, bool, address, bytesN, string, bytes, T[] and tuples.
 
+
 def _abi_split(inner: str) -> list[str]:
     parts, depth, start = [], 0, 0
     for i, ch in enumerate(inner):
@@ -321,7 +325,7 @@ def _abi_head_size(kind: str) -> int:
 def _abi_word(data: bytes, offset: int) -> int:
     if offset < 0 or offset + 32 > len(data):
         raise ValueError(f"the ABI data ends at byte {len(data)}, before a word at {offset}")
-    return int.from_bytes(data[offset:offset + 32], "big")
+    return int.from_bytes(data[offset : offset + 32], "big")
 
 
 def _abi_at(kind: str, data: bytes, start: int) -> Any:
@@ -337,9 +341,9 @@ def _abi_at(kind: str, data: bytes, start: int) -> Any:
         size, body = _abi_word(data, start), start + 32
         if size + (-size % 32) > len(data) - body:  # the content is read in whole words, padding included
             raise ValueError(f"an ABI {kind} of {size} bytes (padded to whole words) runs past the end of the data")
-        if any(data[body + size:body + size + (-size % 32)]):
+        if any(data[body + size : body + size + (-size % 32)]):
             raise ValueError(f"ABI {kind} padding is not zero")
-        raw = data[body:body + size]
+        raw = data[body : body + size]
         return raw.decode("utf-8") if kind == "string" else raw
     value = _abi_word(data, start)
     if kind == "bool":
@@ -413,31 +417,72 @@ def abi_encode(types: list[str], args: list[Any]) -> bytes:
 
 BUNDLE_VERSION = "pl-evidence/1"
 CERT_FORMAT = "pl-cert/1"
-CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment",
-          "chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
-          "department_key", "department_history", "signature", "status_statement", "status", "witnessed")
-CHAIN_CHECKS = CHECKS[CHECKS.index("chain"):]
+CHECKS = (
+    "bundle",
+    "fields",
+    "disclosure",
+    "digest",
+    "merkle_proof",
+    "validity",
+    "attachment",
+    "chain",
+    "as_of",
+    "anchor_event",
+    "transaction",
+    "block",
+    "confirmations",
+    "issuer",
+    "department_key",
+    "department_history",
+    "signature",
+    "status_statement",
+    "status",
+    "witnessed",
+)
+CHAIN_CHECKS = CHECKS[CHECKS.index("chain") :]
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 STATUSES = ("valid", "suspended", "revoked", "superseded")
 # docs/format.md §9: fields every verifier needs, which a presentation never hides.
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
-ALWAYS_DISCLOSED = REQUIRED_DISCLOSED + ("valid_from", "valid_until")
+ALWAYS_DISCLOSED = (*REQUIRED_DISCLOSED, "valid_from", "valid_until")
 ROLES = (("issuer", 1), ("verifier", 2), ("auditor", 4), ("approver", 8))
 ISSUER = 1
 APPROVER = 8
-DECISION_CHECKS = ("bundle", "entry_hash", "merkle_proof", "rule_set", "input", "chain", "as_of", "anchor_event",
-                   "transaction", "block", "confirmations", "department_key", "department_history", "signature",
-                   "rule_set_published", "certificate_facts", "rerun", "witnessed")
-DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain"):]
+DECISION_CHECKS = (
+    "bundle",
+    "entry_hash",
+    "merkle_proof",
+    "rule_set",
+    "input",
+    "chain",
+    "as_of",
+    "anchor_event",
+    "transaction",
+    "block",
+    "confirmations",
+    "department_key",
+    "department_history",
+    "signature",
+    "rule_set_published",
+    "certificate_facts",
+    "rerun",
+    "witnessed",
+)
+DECISION_CHAIN_CHECKS = DECISION_CHECKS[DECISION_CHECKS.index("chain") :]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 LOG_EVENT_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
 RULE_SET_TOPIC = "0x" + keccak(text="RuleSetPublished(bytes32,bytes32,bytes32)").hex()
 EVENT_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address,uint32,bytes32)").hex()
 # Status events of the anchor contract (topics: event, digest, root, department) -> the status code they set.
-STATUS_EVENT_TOPICS = {"0x" + keccak(text=signature).hex(): code for signature, code in (
-    ("CertificateSuspended(bytes32,bytes32,bytes32,uint8)", 1), ("CertificateRevoked(bytes32,bytes32,bytes32,uint8)", 2),
-    ("CertificateReinstated(bytes32,bytes32,bytes32,uint8)", 0),
-    ("CertificateSuperseded(bytes32,bytes32,bytes32,bytes32,bytes32)", 3))}
+STATUS_EVENT_TOPICS = {
+    "0x" + keccak(text=signature).hex(): code
+    for signature, code in (
+        ("CertificateSuspended(bytes32,bytes32,bytes32,uint8)", 1),
+        ("CertificateRevoked(bytes32,bytes32,bytes32,uint8)", 2),
+        ("CertificateReinstated(bytes32,bytes32,bytes32,uint8)", 0),
+        ("CertificateSuperseded(bytes32,bytes32,bytes32,bytes32,bytes32)", 3),
+    )
+}
 # herd: read the issuer's whole status event stream and decide locally; direct: ask statusOf for the one certificate
 STATUS_LOOKUPS = ("herd", "direct")
 STATUS_LOG_CHUNK = 50_000  # blocks per eth_getLogs request
@@ -448,6 +493,7 @@ class Failure(Exception):
 
 
 # -- RFC 8785 canonical JSON ------------------------------------------------------------------------------------
+
 
 def jcs(value: Any) -> bytes:
     return _jcs(value).encode("utf-8")
@@ -513,6 +559,7 @@ def _shortest(x: float) -> tuple[str, int]:
 
 # -- hashing (docs/format.md) -----------------------------------------------------------------------------------
 
+
 def sha256(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
@@ -541,22 +588,34 @@ BATCH_TYPE = "AnchorBatch(bytes32 root,uint32 count,bytes32 schema,bytes32 depar
 
 
 def eip712_batch_digest(chain_id: int, contract: str, root: bytes, n: int, schema: bytes, department: bytes) -> bytes:
-    domain = keccak(keccak(text=DOMAIN_TYPE) + keccak(text="ProvenanceLedger") + keccak(text="1")
-                    + abi_encode(["uint256", "address"], [chain_id, contract.lower()]))
-    struct = keccak(keccak(text=BATCH_TYPE) + abi_encode(["bytes32", "uint32", "bytes32", "bytes32"],
-                                                         [root, n, schema, department]))
+    domain = keccak(
+        keccak(text=DOMAIN_TYPE)
+        + keccak(text="ProvenanceLedger")
+        + keccak(text="1")
+        + abi_encode(["uint256", "address"], [chain_id, contract.lower()])
+    )
+    struct = keccak(
+        keccak(text=BATCH_TYPE) + abi_encode(["bytes32", "uint32", "bytes32", "bytes32"], [root, n, schema, department])
+    )
     return keccak(b"\x19\x01" + domain + struct)
 
 
 LOG_TYPE = "LogBatch(bytes32 logId,bytes32 root,uint64 firstSeq,uint64 lastSeq,bytes32 department)"
 
 
-def eip712_log_digest(chain_id: int, contract: str, log_id: bytes, root: bytes, first: int, last: int,
-                      department: bytes) -> bytes:
-    domain = keccak(keccak(text=DOMAIN_TYPE) + keccak(text="ProvenanceLedger") + keccak(text="1")
-                    + abi_encode(["uint256", "address"], [chain_id, contract.lower()]))
-    struct = keccak(keccak(text=LOG_TYPE) + abi_encode(["bytes32", "bytes32", "uint64", "uint64", "bytes32"],
-                                                       [log_id, root, first, last, department]))
+def eip712_log_digest(
+    chain_id: int, contract: str, log_id: bytes, root: bytes, first: int, last: int, department: bytes
+) -> bytes:
+    domain = keccak(
+        keccak(text=DOMAIN_TYPE)
+        + keccak(text="ProvenanceLedger")
+        + keccak(text="1")
+        + abi_encode(["uint256", "address"], [chain_id, contract.lower()])
+    )
+    struct = keccak(
+        keccak(text=LOG_TYPE)
+        + abi_encode(["bytes32", "bytes32", "uint64", "uint64", "bytes32"], [log_id, root, first, last, department])
+    )
     return keccak(b"\x19\x01" + domain + struct)
 
 
@@ -581,15 +640,27 @@ def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any
         raise Failure(f"the node answered eth_getLogs with {type(logs).__name__}, not a list of logs")
     for log in logs:
         got = log.get("topics") if isinstance(log, dict) else None
-        if not isinstance(got, list) or log.get("removed") or len(got) < len(topics) or \
-                str(log.get("address", "")).lower() != contract.lower() or \
-                any(want is not None and str(have).lower() not in [str(w).lower() for w in (
-                    want if isinstance(want, list) else [want])] for want, have in zip(topics, got)):
-            raise Failure("the node answered eth_getLogs with a log it was not asked for (another contract's, a "
-                          "removed one or other topics): do not trust this node")
+        if (
+            not isinstance(got, list)
+            or log.get("removed")
+            or len(got) < len(topics)
+            or str(log.get("address", "")).lower() != contract.lower()
+            or any(
+                want is not None
+                and str(have).lower() not in [str(w).lower() for w in (want if isinstance(want, list) else [want])]
+                for want, have in zip(topics, got)
+            )
+        ):
+            raise Failure(
+                "the node answered eth_getLogs with a log it was not asked for (another contract's, a "
+                "removed one or other topics): do not trust this node"
+            )
         quantity(log.get("blockNumber"), "a log's block number")
-        if not isinstance(log.get("data"), str) or not isinstance(log.get("transactionHash"), str) or \
-                not isinstance(log.get("blockHash"), str):
+        if (
+            not isinstance(log.get("data"), str)
+            or not isinstance(log.get("transactionHash"), str)
+            or not isinstance(log.get("blockHash"), str)
+        ):
             raise Failure("the node answered eth_getLogs with a log missing its data, block or transaction")
     return logs
 
@@ -622,8 +693,9 @@ class Rpc:
             raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
         return answer.get("result")
 
-    def call(self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str],
-             block: str = "latest") -> tuple[Any, ...]:
+    def call(
+        self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str], block: str = "latest"
+    ) -> tuple[Any, ...]:
         data = "0x" + (keccak(text=signature)[:4] + abi_encode(types, args)).hex()
         raw = self("eth_call", {"to": to, "data": data}, block)
         if not raw or raw == "0x":
@@ -681,9 +753,15 @@ def shape_problem(b: Any) -> str | None:
     if problem:
         return problem
     spec: list[tuple[str, Any, Any]] = [
-        ("certificate.digest", 32, True), ("anchor.root", 32, True), ("anchor.count", "int", None),
-        ("anchor.schema", 32, True), ("anchor.signer", 20, True), ("anchor.signature", 65, True),
-        ("anchor.tx_hash", 32, True), ("anchor.block_number", "int", None), ("anchor.block_hash", 32, True),
+        ("certificate.digest", 32, True),
+        ("anchor.root", 32, True),
+        ("anchor.count", "int", None),
+        ("anchor.schema", 32, True),
+        ("anchor.signer", 20, True),
+        ("anchor.signature", 65, True),
+        ("anchor.tx_hash", 32, True),
+        ("anchor.block_number", "int", None),
+        ("anchor.block_hash", 32, True),
         ("anchor.block_timestamp", "int", None),
     ]
     for path, kind, prefixed in spec:
@@ -729,8 +807,9 @@ def shape_problem(b: Any) -> str | None:
             return f"status.detail is malformed hex ({exc})"
     if "attachment" in b:
         try:
-            hexbytes((b["attachment"] or {}).get("sha256") if isinstance(b["attachment"], dict) else None, 32,
-                     prefixed=False)
+            hexbytes(
+                (b["attachment"] or {}).get("sha256") if isinstance(b["attachment"], dict) else None, 32, prefixed=False
+            )
         except ValueError as exc:
             return f"attachment.sha256 is malformed hex ({exc})"
     if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
@@ -739,6 +818,7 @@ def shape_problem(b: Any) -> str | None:
 
 
 # -- witnesses: C2SP signed notes, checkpoints and cosignature/v1 (docs/witness.md) ---------------------------
+
 
 def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
     """A cosignature/v1 verifier key ``name+hex key id+base64(0x04 || key)``: (name, key id, public key)."""
@@ -759,7 +839,7 @@ def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, lis
     split = note.rfind("\n\n")
     if split < 0 or not note.endswith("\n"):
         raise Failure("the checkpoint is not a signed note (text, a blank line, signature lines)")
-    text, lines = note[:split + 1], note[split + 2:].splitlines()
+    text, lines = note[: split + 1], note[split + 2 :].splitlines()
     found = []
     for name, key_id, public in keys:
         for line in lines:
@@ -792,8 +872,11 @@ def common_shape_problem(b: dict[str, Any]) -> str | None:
             return f"chain.{key} is malformed hex ({exc})"
     if not (isinstance(d.get("id"), str) and 0 < len(d["id"]) <= 32 and d["id"].isascii()):
         return "department.id must be 1-32 ASCII characters"
-    if not isinstance(d.get("name"), str) or not isinstance(d.get("key_history"), list) \
-            or not isinstance(d.get("status_history"), list):
+    if (
+        not isinstance(d.get("name"), str)
+        or not isinstance(d.get("key_history"), list)
+        or not isinstance(d.get("status_history"), list)
+    ):
         return "department.name, key_history and status_history are required"
     if not count(a.get("block_number")):
         return "as_of.block_number must be a non-negative integer"
@@ -807,8 +890,13 @@ def common_shape_problem(b: dict[str, Any]) -> str | None:
 def officer_without_rules(b: dict[str, Any]) -> bool:
     """An officer's decision that applied no rule set: its bundle has ``"rule_set": null``."""
     body = b["decision"].get("body")
-    return (b.get("rule_set") is None and isinstance(body, dict) and body.get("rule_set") is None
-            and isinstance(body.get("decided_by"), dict) and body["decided_by"].get("kind") == "officer")
+    return (
+        b.get("rule_set") is None
+        and isinstance(body, dict)
+        and body.get("rule_set") is None
+        and isinstance(body.get("decided_by"), dict)
+        and body["decided_by"].get("kind") == "officer"
+    )
 
 
 def decision_shape_problem(b: dict[str, Any]) -> str | None:
@@ -821,18 +909,32 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
         return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
     decisions_log_id = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
     if b["decision"].get("log") != "decisions" or str(b["anchor"].get("log_id", "")).lower() != decisions_log_id:
-        return ("decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
-                "of any other log is not a decision")
+        return (
+            "decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
+            "of any other log is not a decision"
+        )
     problem = common_shape_problem(b)
     if problem:
         return problem
     spec: list[tuple[str, Any, Any]] = [
-        ("decision.seq", "int", None), ("decision.prev_hash", 32, True), ("decision.entry_hash", 32, True),
-        ("anchor.root", 32, True), ("anchor.log_id", 32, True), ("anchor.first_seq", "int", None),
-        ("anchor.last_seq", "int", None), ("anchor.head_hash", 32, True), ("anchor.signer", 20, True),
-        ("anchor.signature", 65, True), ("anchor.tx_hash", 32, True), ("anchor.block_number", "int", None),
-        ("anchor.block_hash", 32, True), ("anchor.block_timestamp", "int", None), ("rule_set.digest", 32, True),
-        ("rule_set.service_item", 32, True), ("rule_set.tx_hash", 32, True), ("rule_set.block_number", "int", None),
+        ("decision.seq", "int", None),
+        ("decision.prev_hash", 32, True),
+        ("decision.entry_hash", 32, True),
+        ("anchor.root", 32, True),
+        ("anchor.log_id", 32, True),
+        ("anchor.first_seq", "int", None),
+        ("anchor.last_seq", "int", None),
+        ("anchor.head_hash", 32, True),
+        ("anchor.signer", 20, True),
+        ("anchor.signature", 65, True),
+        ("anchor.tx_hash", 32, True),
+        ("anchor.block_number", "int", None),
+        ("anchor.block_hash", 32, True),
+        ("anchor.block_timestamp", "int", None),
+        ("rule_set.digest", 32, True),
+        ("rule_set.service_item", 32, True),
+        ("rule_set.tx_hash", 32, True),
+        ("rule_set.block_number", "int", None),
     ]
     for path, kind, _ in spec:
         section, key = path.split(".")
@@ -863,8 +965,11 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
             return f"anchor.proof[{i}] is malformed hex ({exc})"
     if "witness" in b and not (isinstance(b["witness"], dict) and isinstance(b["witness"].get("checkpoint"), str)):
         return "witness.checkpoint must be a signed note (text)"
-    if "input" not in b or not (b["input"] is None or isinstance(b["input"], dict)) \
-            or not isinstance(b.get("cited"), list):
+    if (
+        "input" not in b
+        or not (b["input"] is None or isinstance(b["input"], dict))
+        or not isinstance(b.get("cited"), list)
+    ):
         return "input (an object, or null for an officer's decision without input) and cited (a list) are required"
     return None
 
@@ -892,13 +997,13 @@ def parse_time(value: Any, end: bool = False) -> dt.datetime:
     try:
         if DATE.fullmatch(value):
             day = dt.date.fromisoformat(value)
-            return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0, 0), dt.timezone.utc)
+            return dt.datetime.combine(day, dt.time(23, 59, 59) if end else dt.time(0, 0, 0), dt.UTC)
         if DATE_TIME.fullmatch(value):
             if value[17:19] == "60":
-                raise Failure(f"{value!r} names second 60 (a leap second), which UTC date-times here do not "
-                              "carry: use :59")
-            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value
-                                             ).astimezone(dt.timezone.utc)
+                raise Failure(
+                    f"{value!r} names second 60 (a leap second), which UTC date-times here do not carry: use :59"
+                )
+            return dt.datetime.fromisoformat(value[:-1] + "+00:00" if value.endswith("Z") else value).astimezone(dt.UTC)
     except OverflowError:
         raise Failure(f"{value!r} is outside the calendar (its UTC instant is before year 1 or after 9999)") from None
     except ValueError:
@@ -906,8 +1011,10 @@ def parse_time(value: Any, end: bool = False) -> dt.datetime:
     else:
         if NAIVE.fullmatch(value):
             raise Failure(f"{value!r} is a date-time without a time zone: its instant is ambiguous")
-    raise Failure(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
-                  "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
+    raise Failure(
+        f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+        "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)"
+    )
 
 
 def attachment_hashes(fields: dict[str, Any]) -> set[str]:
@@ -918,8 +1025,20 @@ def attachment_hashes(fields: dict[str, Any]) -> set[str]:
 
 
 # docs/format.md §8: the published vocabulary of status reason codes
-REASONS = ("data-error", "fraud", "holder-request", "data-changed", "holder-deceased", "entity-dissolved",
-           "non-compliance", "court-order", "under-investigation", "grounds-resolved", "appeal-upheld", "other")
+REASONS = (
+    "data-error",
+    "fraud",
+    "holder-request",
+    "data-changed",
+    "holder-deceased",
+    "entity-dissolved",
+    "non-compliance",
+    "court-order",
+    "under-investigation",
+    "grounds-resolved",
+    "appeal-upheld",
+    "other",
+)
 
 
 def reason_name(detail: bytes) -> str:
@@ -939,9 +1058,19 @@ def dept_topic(code: Any) -> str | None:
 
 
 class Verifier:
-    def __init__(self, bundle: dict[str, Any], rpc: Rpc, *, anchor: str | None, file: str | None,
-                 confirmations: int, witness_keys: list[str] | None = None, witness_quorum: int | None = None,
-                 status_lookup: str = "herd", now: dt.datetime | None = None) -> None:
+    def __init__(
+        self,
+        bundle: dict[str, Any],
+        rpc: Rpc,
+        *,
+        anchor: str | None,
+        file: str | None,
+        confirmations: int,
+        witness_keys: list[str] | None = None,
+        witness_quorum: int | None = None,
+        status_lookup: str = "herd",
+        now: dt.datetime | None = None,
+    ) -> None:
         if status_lookup not in STATUS_LOOKUPS:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
         self.status_lookup = status_lookup
@@ -993,13 +1122,23 @@ class Verifier:
             self.event = self.find_event()
             if self.event is None:
                 issuer = self.b["certificate"]["fields"].get("issuer")
-                self.results["anchor_event"] = ("FAIL", f"no BatchAnchored event of {issuer!r} for root "
-                                                        f"{self.b['anchor']['root']} at "
-                                                        f"{self.b['chain']['anchor_contract']}")
+                self.results["anchor_event"] = (
+                    "FAIL",
+                    f"no BatchAnchored event of {issuer!r} for root "
+                    f"{self.b['anchor']['root']} at "
+                    f"{self.b['chain']['anchor_contract']}",
+                )
                 self.skip(EVENT_CHECKS, "nothing was anchored under this root")
             else:
-                for name in ("anchor_event", "transaction", "block", "confirmations", "issuer", "department_key",
-                             "signature"):
+                for name in (
+                    "anchor_event",
+                    "transaction",
+                    "block",
+                    "confirmations",
+                    "issuer",
+                    "department_key",
+                    "signature",
+                ):
                     self.record(name, getattr(self, "check_" + name))
             self.record("department_history", self.check_department_history)
             if dept_topic(self.b["certificate"]["fields"].get("issuer")) is None:
@@ -1032,8 +1171,10 @@ class Verifier:
             raise Failure(f"fields both disclosed and hidden: {sorted(set(fields) & set(hidden))}")
         if set(stated) != set(fields) | set(hidden):
             raise Failure("field_hashes must name exactly the disclosed and hidden fields")
-        wrong = sorted([n for n in fields if field_hash(n, fields[n], bytes.fromhex(salts[n])).hex()
-                        != stated[n].lower()] + [n for n in hidden if hidden[n].lower() != stated[n].lower()])
+        wrong = sorted(
+            [n for n in fields if field_hash(n, fields[n], bytes.fromhex(salts[n])).hex() != stated[n].lower()]
+            + [n for n in hidden if hidden[n].lower() != stated[n].lower()]
+        )
         if wrong:
             raise Failure(f"recomputed field hashes differ from the stated ones for {wrong}")
         return f"{len(fields)} disclosed field hashes recomputed; {len(hidden)} hidden fields stay hashes"
@@ -1043,8 +1184,9 @@ class Verifier:
         hidden = [n for n in ALWAYS_DISCLOSED if n in c["hidden"]]
         missing = [n for n in REQUIRED_DISCLOSED if n not in c["fields"] and n not in c["hidden"]]
         if hidden:
-            raise Failure(f"{', '.join(hidden)} must always be disclosed but {'is' if len(hidden) == 1 else 'are'} "
-                          "hidden")
+            raise Failure(
+                f"{', '.join(hidden)} must always be disclosed but {'is' if len(hidden) == 1 else 'are'} hidden"
+            )
         if missing:
             raise Failure(f"{', '.join(missing)} missing")
         return "id, type, issuer, issued_at and the validity dates are disclosed"
@@ -1067,7 +1209,7 @@ class Verifier:
 
     def check_validity(self) -> str:
         fields = self.b["certificate"]["fields"]
-        now = self.now or dt.datetime.now(dt.timezone.utc)
+        now = self.now or dt.datetime.now(dt.UTC)
         start, end = fields.get("valid_from"), fields.get("valid_until")
         start_t = parse_time(start) if start is not None else None
         end_t = parse_time(end, end=True) if end is not None else None
@@ -1114,10 +1256,18 @@ class Verifier:
                 raise Failure(f"{key} {ch[key]} consults registry {registry}, not {ch['registry_contract']}")
         if self.rpc("eth_getCode", ch["registry_contract"], "latest") in (None, "0x"):
             raise Failure(f"no registry contract at {ch['registry_contract']}")
-        pinned = "" if self.pinned_anchor else (" (NOT PINNED: the bundle names these contracts itself; give --anchor "
-                                                "from the operator's publication, or a look-alike deployment passes)")
-        return f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry " \
-               f"{ch['registry_contract']}{pinned}"
+        pinned = (
+            ""
+            if self.pinned_anchor
+            else (
+                " (NOT PINNED: the bundle names these contracts itself; give --anchor "
+                "from the operator's publication, or a look-alike deployment passes)"
+            )
+        )
+        return (
+            f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry "
+            f"{ch['registry_contract']}{pinned}"
+        )
 
     def check_as_of(self) -> str:
         as_of = self.b["as_of"]
@@ -1135,24 +1285,46 @@ class Verifier:
         if department is None:
             return None
         topics = [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]
-        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["anchor_contract"], "fromBlock": "0x0",
-                                                  "toBlock": "latest", "topics": topics}),
-                         self.b["chain"]["anchor_contract"], topics)
+        logs = node_logs(
+            self.rpc(
+                "eth_getLogs",
+                {
+                    "address": self.b["chain"]["anchor_contract"],
+                    "fromBlock": "0x0",
+                    "toBlock": "latest",
+                    "topics": topics,
+                },
+            ),
+            self.b["chain"]["anchor_contract"],
+            topics,
+        )
         if not logs:
             return None
         log = logs[0]
         n, schema = abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))
-        return {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
-                "signer": "0x" + log["topics"][3][-40:].lower(), "count": int(n), "schema": "0x" + schema.hex(),
-                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
-                "tx_hash": log["transactionHash"].lower()}
+        return {
+            "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+            "signer": "0x" + log["topics"][3][-40:].lower(),
+            "count": int(n),
+            "schema": "0x" + schema.hex(),
+            "block_number": quantity(log["blockNumber"], "a log's block number"),
+            "block_hash": log["blockHash"].lower(),
+            "tx_hash": log["transactionHash"].lower(),
+        }
 
     def check_anchor_event(self) -> str:
         e, a = self.event or {}, self.b["anchor"]
-        diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
-            ("department", self.b["department"]["id"], e["department"]), ("signer", a["signer"].lower(), e["signer"]),
-            ("count", a["count"], e["count"]), ("schema", a["schema"].lower(), e["schema"]),
-            ("block", a["block_number"], e["block_number"])) if mine != theirs]
+        diffs = [
+            f"{what}: bundle {mine}, chain {theirs}"
+            for what, mine, theirs in (
+                ("department", self.b["department"]["id"], e["department"]),
+                ("signer", a["signer"].lower(), e["signer"]),
+                ("count", a["count"], e["count"]),
+                ("schema", a["schema"].lower(), e["schema"]),
+                ("block", a["block_number"], e["block_number"]),
+            )
+            if mine != theirs
+        ]
         if diffs:
             raise Failure("the BatchAnchored event differs: " + "; ".join(diffs))
         return f"anchored by {e['department']} ({e['signer']}) in block {e['block_number']}, {e['count']} certificates"
@@ -1165,9 +1337,12 @@ class Verifier:
         if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
-            if (log["address"].lower() == self.b["chain"]["anchor_contract"].lower() and log["topics"][0] == EVENT_TOPIC
-                    and log["topics"][1].lower() == self.b["anchor"]["root"].lower()
-                    and log["topics"][2].lower() == dept_topic(e["department"])):
+            if (
+                log["address"].lower() == self.b["chain"]["anchor_contract"].lower()
+                and log["topics"][0] == EVENT_TOPIC
+                and log["topics"][1].lower() == self.b["anchor"]["root"].lower()
+                and log["topics"][2].lower() == dept_topic(e["department"])
+            ):
                 return f"transaction {tx} emitted the BatchAnchored event"
         raise Failure(f"transaction {tx}'s receipt holds no BatchAnchored event for this root")
 
@@ -1184,7 +1359,7 @@ class Verifier:
             problems.append(f"block {e['block_number']} has timestamp {stamp}, not {a['block_timestamp']}")
         if problems:
             raise Failure("; ".join(problems))
-        when = dt.datetime.fromtimestamp(stamp, dt.timezone.utc).isoformat()
+        when = dt.datetime.fromtimestamp(stamp, dt.UTC).isoformat()
         return f"block {e['block_number']} is {actual}, mined at {when}"
 
     def check_confirmations(self) -> str:
@@ -1201,8 +1376,13 @@ class Verifier:
 
     def check_department_key(self) -> str:
         e = self.event or {}
-        (ok,) = self.rpc.call(self.b["chain"]["registry_contract"], "wasActiveSignerAt(address,uint8,uint64)",
-                              ["address", "uint8", "uint64"], [e["signer"], ISSUER, e["block_number"]], ["bool"])
+        (ok,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "wasActiveSignerAt(address,uint8,uint64)",
+            ["address", "uint8", "uint64"],
+            [e["signer"], ISSUER, e["block_number"]],
+            ["bool"],
+        )
         if not ok:
             raise Failure(f"{e['signer']} was not an active issuer's key at block {e['block_number']}")
         return f"{e['signer']} was {e['department']}'s key and an active issuer at block {e['block_number']}"
@@ -1210,13 +1390,20 @@ class Verifier:
     def check_signature(self) -> str:
         e = self.event or {}
         chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
-        digest = eip712_batch_digest(chain_id, self.b["chain"]["anchor_contract"],
-                                     hexbytes(self.b["anchor"]["root"], 32), e["count"], hexbytes(e["schema"], 32),
-                                     dept_bytes(e["department"]))
+        digest = eip712_batch_digest(
+            chain_id,
+            self.b["chain"]["anchor_contract"],
+            hexbytes(self.b["anchor"]["root"], 32),
+            e["count"],
+            hexbytes(e["schema"], 32),
+            dept_bytes(e["department"]),
+        )
         signer = recover(digest, hexbytes(self.b["anchor"]["signature"], 65))
         if signer != e["signer"]:
-            raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']} (made for "
-                          "another root, chain or contract?)")
+            raise Failure(
+                f"the signature recovers to {signer}, not to the anchoring key {e['signer']} (made for "
+                "another root, chain or contract?)"
+            )
         return f"EIP-712 batch signature by {signer}"
 
     def check_department_history(self) -> str:
@@ -1224,38 +1411,56 @@ class Verifier:
         as_of = self.b["as_of"]["block_number"]
         dept_id = dept_bytes(d["id"])
         try:
-            (info,) = self.rpc.call(registry, "department(bytes32)", ["bytes32"], [dept_id],
-                                    ["(bytes32,string,address,uint8,bool,uint64)"])
+            (info,) = self.rpc.call(
+                registry, "department(bytes32)", ["bytes32"], [dept_id], ["(bytes32,string,address,uint8,bool,uint64)"]
+            )
         except Failure:
             raise Failure(f"department {d['id']!r} is not registered") from None
         (keys,) = self.rpc.call(registry, "keyHistory(bytes32)", ["bytes32"], [dept_id], ["(address,uint64,uint64)[]"])
-        (statuses,) = self.rpc.call(registry, "statusHistory(bytes32)", ["bytes32"], [dept_id],
-                                    ["(bool,uint8,uint64)[]"])
+        (statuses,) = self.rpc.call(
+            registry, "statusHistory(bytes32)", ["bytes32"], [dept_id], ["(bool,uint8,uint64)[]"]
+        )
         actual = {
-            "id": info[0].rstrip(b"\x00").decode("ascii", "replace"), "name": info[1],
-            "key_history": [{"signer": s.lower(), "from_block": f, "to_block": t if t and t <= as_of else None}
-                            for s, f, t in keys if f <= as_of],
-            "status_history": [{"active": a, "roles": [n for n, bit in ROLES if r & bit], "from_block": f}
-                               for a, r, f in statuses if f <= as_of],
+            "id": info[0].rstrip(b"\x00").decode("ascii", "replace"),
+            "name": info[1],
+            "key_history": [
+                {"signer": s.lower(), "from_block": f, "to_block": t if t and t <= as_of else None}
+                for s, f, t in keys
+                if f <= as_of
+            ],
+            "status_history": [
+                {"active": a, "roles": [n for n, bit in ROLES if r & bit], "from_block": f}
+                for a, r, f in statuses
+                if f <= as_of
+            ],
         }
         diffs = [k for k in ("id", "name", "key_history", "status_history") if lower(d[k]) != actual[k]]
         if diffs:
             raise Failure(f"the bundle's department {', '.join(diffs)} differ from the registry's as of block {as_of}")
-        return (f"{d['id']}: {len(actual['key_history'])} key periods and {len(actual['status_history'])} status "
-                f"periods match the registry as of block {as_of}")
+        return (
+            f"{d['id']}: {len(actual['key_history'])} key periods and {len(actual['status_history'])} status "
+            f"periods match the registry as of block {as_of}"
+        )
 
     def _where(self) -> list[bytes]:
         """Where the certificate's status lives: (issuing department, batch root, digest)."""
-        return [dept_bytes(self.b["certificate"]["fields"]["issuer"]), hexbytes(self.b["anchor"]["root"], 32),
-                hexbytes(self.b["certificate"]["digest"], 32)]
+        return [
+            dept_bytes(self.b["certificate"]["fields"]["issuer"]),
+            hexbytes(self.b["anchor"]["root"], 32),
+            hexbytes(self.b["certificate"]["digest"], 32),
+        ]
 
     def _history(self) -> list[tuple[int, int, int, bytes]]:
         """Every status change of this certificate, oldest first: (status, block, timestamp or 0, detail)."""
         if self.status_lookup == "herd":
             return self._herd_history()
-        (changes,) = self.rpc.call(self.b["chain"]["anchor_contract"], "statusHistory(bytes32,bytes32,bytes32)",
-                                   ["bytes32", "bytes32", "bytes32"], self._where(),
-                                   ["(uint8,uint32,uint32,bytes32)[]"])
+        (changes,) = self.rpc.call(
+            self.b["chain"]["anchor_contract"],
+            "statusHistory(bytes32,bytes32,bytes32)",
+            ["bytes32", "bytes32", "bytes32"],
+            self._where(),
+            ["(uint8,uint32,uint32,bytes32)[]"],
+        )
         return list(changes)
 
     def _herd_history(self) -> list[tuple[int, int, int, bytes]]:
@@ -1273,8 +1478,11 @@ class Verifier:
         dept = "0x" + department.hex()
         if dept not in self._streams:
             self._streams[dept] = self._department_stream(department)
-        return [(status, number, ts, detail) for number, _, status, ts, detail, r, d in self._streams[dept]
-                if r == "0x" + root.hex() and d == "0x" + digest.hex()]
+        return [
+            (status, number, ts, detail)
+            for number, _, status, ts, detail, r, d in self._streams[dept]
+            if r == "0x" + root.hex() and d == "0x" + digest.hex()
+        ]
 
     def _department_stream(self, department: bytes) -> list[tuple[int, int, int, int, bytes, str, str]]:
         dept = "0x" + department.hex()
@@ -1282,33 +1490,61 @@ class Verifier:
         # No department changes a status before it was registered: its first status period, from the
         # registry (and checked by department_history), bounds the blocks to read from below.
         try:
-            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)",
-                                       ["bytes32"], [department], ["(bool,uint8,uint64)[]"])
+            (periods,) = self.rpc.call(
+                self.b["chain"]["registry_contract"],
+                "statusHistory(bytes32)",
+                ["bytes32"],
+                [department],
+                ["(bool,uint8,uint64)[]"],
+            )
         except Failure:  # not a registered department: it changed no status, which reading from 0 shows
             periods = ()
         found: list[tuple[int, int, int, int, bytes, str, str]] = []
         block = min((start for _, _, start in periods), default=0)
         while block <= self.head:
             upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
-            logs = self.rpc("eth_getLogs", {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
-                                            "topics": [list(STATUS_EVENT_TOPICS), None, None, dept]})
+            logs = self.rpc(
+                "eth_getLogs",
+                {
+                    "address": contract,
+                    "fromBlock": hex(block),
+                    "toBlock": hex(upto),
+                    "topics": [list(STATUS_EVENT_TOPICS), None, None, dept],
+                },
+            )
             if not isinstance(logs, list) or not all(isinstance(log, dict) for log in logs):
                 raise Failure("the node answered the status event query with something other than a list of logs")
             for log in logs:
                 topics = [str(t).lower() for t in log.get("topics", [])]
-                if (log.get("removed") or str(log.get("address", "")).lower() != contract or len(topics) != 4
-                        or topics[0] not in STATUS_EVENT_TOPICS or topics[3] != dept):
+                if (
+                    log.get("removed")
+                    or str(log.get("address", "")).lower() != contract
+                    or len(topics) != 4
+                    or topics[0] not in STATUS_EVENT_TOPICS
+                    or topics[3] != dept
+                ):
                     raise Failure("the node answered the status event query with an event it was not asked for")
                 number = quantity(log["blockNumber"], "a log's block number")
                 if not block <= number <= upto:
                     raise Failure(f"the node returned a status event of block {number} for blocks {block}-{upto}")
-                found.append((number, quantity(log["logIndex"], "a log's index"), STATUS_EVENT_TOPICS[topics[0]],
-                              0, hexbytes(log["data"], None)[:32], topics[2], topics[1]))
+                found.append(
+                    (
+                        number,
+                        quantity(log["logIndex"], "a log's index"),
+                        STATUS_EVENT_TOPICS[topics[0]],
+                        0,
+                        hexbytes(log["data"], None)[:32],
+                        topics[2],
+                        topics[1],
+                    )
+                )
             block = upto + 1
         found.sort(key=lambda item: (item[0], item[1]))
         if len({(number, index) for number, index, *_ in found}) != len(found):
-            raise Failure("the node returned two status events at one position of the chain (block, log "
-                          "index): do not trust this node")
+            raise Failure(
+                "the node returned two status events at one position of the chain (block, log "
+                "index): do not trust this node"
+            )
         return found
 
     def check_status_statement(self) -> str:
@@ -1316,8 +1552,12 @@ class Verifier:
         actual: dict[str, Any] = {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
         for status, block, _ts, detail in self._history():
             if block <= as_of:
-                actual = {"status": STATUSES[status], "changed_in_block": block, "detail": "0x" + detail.hex(),
-                          "reason": None if STATUSES[status] == "superseded" else reason_name(detail)}
+                actual = {
+                    "status": STATUSES[status],
+                    "changed_in_block": block,
+                    "detail": "0x" + detail.hex(),
+                    "reason": None if STATUSES[status] == "superseded" else reason_name(detail),
+                }
         if lower(self.b["status"]) != actual:
             raise Failure(f"the bundle states {self.b['status']} as of block {as_of}; the chain says {actual}")
         since = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
@@ -1329,8 +1569,12 @@ class Verifier:
             how = " (from the issuer's whole status event stream)"
         else:
             status, block, _ts, detail = self.rpc.call(
-                self.b["chain"]["anchor_contract"], "statusOf(bytes32,bytes32,bytes32)",
-                ["bytes32", "bytes32", "bytes32"], self._where(), ["uint8", "uint32", "uint32", "bytes32"])
+                self.b["chain"]["anchor_contract"],
+                "statusOf(bytes32,bytes32,bytes32)",
+                ["bytes32", "bytes32", "bytes32"],
+                self._where(),
+                ["uint8", "uint32", "uint32", "bytes32"],
+            )
             how = ""
         name = STATUSES[status]
         if name != "valid":
@@ -1342,42 +1586,60 @@ class Verifier:
         section = self.b.get("witness")
         if not self.witness_keys:
             return "not configured: no witness keys given" + (
-                " (the bundle's cosigned checkpoint was not checked)" if section else "")
+                " (the bundle's cosigned checkpoint was not checked)" if section else ""
+            )
         keys = []
         for key in (parse_vkey(k) for k in self.witness_keys):  # one public key is one witness, whatever its names
             if all(key[2] != known[2] for known in keys):
                 keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum
         if section is None:
-            raise Failure(f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given "
-                          "must cosign")
+            raise Failure(
+                f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given must cosign"
+            )
         text, names = cosigners(section["checkpoint"], keys)
         lines = text.split("\n")
         if len(lines) != 4 or not lines[1].isdigit() or int(lines[1]) < 1:
             raise Failure("the checkpoint is not an origin, a size and a root hash line")
         c = self.b["chain"]
-        origin = (f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"
-                  f"{c['registry_contract'].lower()}")
+        origin = (
+            f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"
+            f"{c['registry_contract'].lower()}"
+        )
         if lines[0] != origin:
             raise Failure(f"the checkpoint is of {lines[0]}, not of the bundle's chain {origin}")
         if len(names) < need:
-            raise Failure(f"{len(names)} of the {len(keys)} witnesses given cosigned the checkpoint "
-                          f"({', '.join(names) or 'none'}); {need} required")
+            raise Failure(
+                f"{len(names)} of the {len(keys)} witnesses given cosigned the checkpoint "
+                f"({', '.join(names) or 'none'}); {need} required"
+            )
         height = int(lines[1]) - 1
         cosigned = "0x" + base64.b64decode(lines[2], validate=True).hex()
-        late = [f"{what} {block}" for what, block in (("the anchoring block", self.b["anchor"]["block_number"]),
-                                                      ("as_of", self.b["as_of"]["block_number"])) if block > height]
+        late = [
+            f"{what} {block}"
+            for what, block in (
+                ("the anchoring block", self.b["anchor"]["block_number"]),
+                ("as_of", self.b["as_of"]["block_number"]),
+            )
+            if block > height
+        ]
         if late:
             raise Failure(f"the checkpoint at block {height} does not cover {', '.join(late)}: a stale checkpoint")
         if self.head < height:
-            raise Failure(f"the node's head is block {self.head}, below the witnessed block {height}: the chain was "
-                          "rolled back after the witnesses cosigned it")
+            raise Failure(
+                f"the node's head is block {self.head}, below the witnessed block {height}: the chain was "
+                "rolled back after the witnesses cosigned it"
+            )
         now = str(self.rpc.block(height)["hash"]).lower()
         if now != cosigned:
-            raise Failure(f"the node's block {height} has hash {now}; {', '.join(names)} cosigned {cosigned}: the "
-                          "chain was rewritten after the witnesses cosigned it")
-        return (f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
-                f"{need}) and still on the chain")
+            raise Failure(
+                f"the node's block {height} has hash {now}; {', '.join(names)} cosigned {cosigned}: the "
+                "chain was rewritten after the witnesses cosigned it"
+            )
+        return (
+            f"block {height} ({cosigned}) cosigned by {', '.join(names)} ({len(names)} of {len(keys)}, quorum "
+            f"{need}) and still on the chain"
+        )
 
 
 class DecisionVerifier(Verifier):
@@ -1402,8 +1664,11 @@ class DecisionVerifier(Verifier):
             self.record("as_of", self.check_as_of)
             self.event = self.find_log_event()
             if self.event is None:
-                self.results["anchor_event"] = ("FAIL", f"no LogBatchAnchored event for root {self.b['anchor']['root']}"
-                                                        f" at {self.b['chain']['log_contract']}")
+                self.results["anchor_event"] = (
+                    "FAIL",
+                    f"no LogBatchAnchored event for root {self.b['anchor']['root']}"
+                    f" at {self.b['chain']['log_contract']}",
+                )
                 self.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
             else:
                 self.record("anchor_event", self.check_log_event)
@@ -1415,7 +1680,9 @@ class DecisionVerifier(Verifier):
             self.record("department_history", self.check_department_history)
             self.record("rule_set_published", self.check_rule_set_published)
             if self.results["input"][0] != "PASS":
-                self.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
+                self.skip(
+                    ("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to"
+                )
             else:
                 self.record("certificate_facts", rerun.check_certificate_facts)
                 if self.results["rule_set"][0] != "PASS":
@@ -1436,8 +1703,13 @@ class DecisionVerifier(Verifier):
 
     def check_entry_hash(self) -> str:
         d = self.b["decision"]
-        payload = {"body": d["body"], "department": d["department"], "log": d["log"], "prev": d["prev_hash"].lower(),
-                   "seq": d["seq"]}
+        payload = {
+            "body": d["body"],
+            "department": d["department"],
+            "log": d["log"],
+            "prev": d["prev_hash"].lower(),
+            "seq": d["seq"],
+        }
         computed = "0x" + sha256(b"pl-log-entry\x00" + jcs(payload)).hex()
         if computed != d["entry_hash"].lower():
             raise Failure(f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}")
@@ -1467,38 +1739,60 @@ class DecisionVerifier(Verifier):
         if department is None:
             return None
         topics = [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]
-        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                                  "toBlock": "latest", "topics": topics}),
-                         self.b["chain"]["log_contract"], topics)
+        logs = node_logs(
+            self.rpc(
+                "eth_getLogs",
+                {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0", "toBlock": "latest", "topics": topics},
+            ),
+            self.b["chain"]["log_contract"],
+            topics,
+        )
         if not logs:
             return None
         log = logs[0]
-        first, last, head, signer = abi_decode(["uint64", "uint64", "bytes32", "address"],
-                                               bytes.fromhex(log["data"][2:]))
-        return {"log_id": log["topics"][1].lower(),
-                "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
-                "first_seq": first, "last_seq": last, "head_hash": "0x" + head.hex(), "signer": signer.lower(),
-                "block_number": quantity(log["blockNumber"], "a log's block number"), "block_hash": log["blockHash"].lower(),
-                "tx_hash": log["transactionHash"].lower()}
+        first, last, head, signer = abi_decode(
+            ["uint64", "uint64", "bytes32", "address"], bytes.fromhex(log["data"][2:])
+        )
+        return {
+            "log_id": log["topics"][1].lower(),
+            "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+            "first_seq": first,
+            "last_seq": last,
+            "head_hash": "0x" + head.hex(),
+            "signer": signer.lower(),
+            "block_number": quantity(log["blockNumber"], "a log's block number"),
+            "block_hash": log["blockHash"].lower(),
+            "tx_hash": log["transactionHash"].lower(),
+        }
 
     def check_log_event(self) -> str:
         e, d, a = self.event or {}, self.b["decision"], self.b["anchor"]
         named_log = "0x" + sha256(b"pl-log/" + d["log"].encode("utf-8")).hex()
-        diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
-            ("log id", a["log_id"].lower(), e["log_id"]), ("log id of the named log", named_log, e["log_id"]),
-            ("department", d["department"], e["department"]),
-            ("department", self.b["department"]["id"], e["department"]),
-            ("first sequence", a["first_seq"], e["first_seq"]), ("last sequence", a["last_seq"], e["last_seq"]),
-            ("head hash", a["head_hash"].lower(), e["head_hash"]), ("signer", a["signer"].lower(), e["signer"]),
-            ("block", a["block_number"], e["block_number"])) if mine != theirs]
+        diffs = [
+            f"{what}: bundle {mine}, chain {theirs}"
+            for what, mine, theirs in (
+                ("log id", a["log_id"].lower(), e["log_id"]),
+                ("log id of the named log", named_log, e["log_id"]),
+                ("department", d["department"], e["department"]),
+                ("department", self.b["department"]["id"], e["department"]),
+                ("first sequence", a["first_seq"], e["first_seq"]),
+                ("last sequence", a["last_seq"], e["last_seq"]),
+                ("head hash", a["head_hash"].lower(), e["head_hash"]),
+                ("signer", a["signer"].lower(), e["signer"]),
+                ("block", a["block_number"], e["block_number"]),
+            )
+            if mine != theirs
+        ]
         if not e["first_seq"] <= d["seq"] <= e["last_seq"]:
             diffs.append(f"decision {d['seq']} is outside the anchored range {e['first_seq']}-{e['last_seq']}")
         if d["seq"] == e["last_seq"] and d["entry_hash"].lower() != e["head_hash"]:
             diffs.append("the last entry of the range is not the anchored head hash")
         if diffs:
             raise Failure("the LogBatchAnchored event differs: " + "; ".join(diffs))
-        return (f"entries {e['first_seq']}-{e['last_seq']} of {e['department']}'s log anchored by {e['signer']} in "
-                f"block {e['block_number']}")
+        return (
+            f"entries {e['first_seq']}-{e['last_seq']} of {e['department']}'s log anchored by {e['signer']} in "
+            f"block {e['block_number']}"
+        )
 
     def check_log_transaction(self) -> str:
         e, tx = self.event or {}, self.b["anchor"]["tx_hash"].lower()
@@ -1508,40 +1802,64 @@ class DecisionVerifier(Verifier):
         if not receipt or quantity(receipt["status"], "a receipt's status") != 1:
             raise Failure(f"transaction {tx} has no successful receipt")
         for log in receipt["logs"]:
-            if (log["address"].lower() == self.b["chain"]["log_contract"].lower()
-                    and log["topics"][0] == LOG_EVENT_TOPIC
-                    and log["topics"][2].lower() == dept_topic(e["department"])
-                    and log["topics"][3].lower() == self.b["anchor"]["root"].lower()):
+            if (
+                log["address"].lower() == self.b["chain"]["log_contract"].lower()
+                and log["topics"][0] == LOG_EVENT_TOPIC
+                and log["topics"][2].lower() == dept_topic(e["department"])
+                and log["topics"][3].lower() == self.b["anchor"]["root"].lower()
+            ):
                 return f"transaction {tx} emitted the LogBatchAnchored event"
         raise Failure(f"transaction {tx}'s receipt holds no LogBatchAnchored event for this root")
 
     def check_log_key(self) -> str:
         e = self.event or {}
-        (ok,) = self.rpc.call(self.b["chain"]["registry_contract"], "wasActiveSignerAt(address,uint8,uint64)",
-                              ["address", "uint8", "uint64"], [e["signer"], APPROVER, e["block_number"]], ["bool"])
+        (ok,) = self.rpc.call(
+            self.b["chain"]["registry_contract"],
+            "wasActiveSignerAt(address,uint8,uint64)",
+            ["address", "uint8", "uint64"],
+            [e["signer"], APPROVER, e["block_number"]],
+            ["bool"],
+        )
         if not ok:
-            raise Failure(f"{e['signer']} was not the key of an active approver department at block "
-                          f"{e['block_number']}: only approvers decide")
+            raise Failure(
+                f"{e['signer']} was not the key of an active approver department at block "
+                f"{e['block_number']}: only approvers decide"
+            )
         taken = self.b["decision"]["body"].get("as_of_block")
         if isinstance(taken, int) and not isinstance(taken, bool):
             # and through every status period from the block the decision was taken at until its anchoring
-            (periods,) = self.rpc.call(self.b["chain"]["registry_contract"], "statusHistory(bytes32)", ["bytes32"],
-                                       [dept_bytes(e["department"])], ["(bool,uint8,uint64)[]"])
+            (periods,) = self.rpc.call(
+                self.b["chain"]["registry_contract"],
+                "statusHistory(bytes32)",
+                ["bytes32"],
+                [dept_bytes(e["department"])],
+                ["(bool,uint8,uint64)[]"],
+            )
             for i, (active, roles, start) in enumerate(periods):
                 stop = periods[i + 1][2] if i + 1 < len(periods) else None
                 if start <= e["block_number"] and (stop is None or stop > taken) and not (active and roles & APPROVER):
-                    raise Failure(f"{e['department']} was {'suspended' if not active else 'not an approver'} from "
-                                  f"block {start}, between the decision (block {taken}) and its anchoring (block "
-                                  f"{e['block_number']})")
-        return (f"{e['signer']} was {e['department']}'s key and the department an active approver at block "
-                f"{e['block_number']}")
+                    raise Failure(
+                        f"{e['department']} was {'suspended' if not active else 'not an approver'} from "
+                        f"block {start}, between the decision (block {taken}) and its anchoring (block "
+                        f"{e['block_number']})"
+                    )
+        return (
+            f"{e['signer']} was {e['department']}'s key and the department an active approver at block "
+            f"{e['block_number']}"
+        )
 
     def check_log_signature(self) -> str:
         e = self.event or {}
         chain_id = quantity(self.rpc("eth_chainId"), "the chain id")
-        digest = eip712_log_digest(chain_id, self.b["chain"]["log_contract"], hexbytes(e["log_id"], 32),
-                                   hexbytes(self.b["anchor"]["root"], 32), e["first_seq"], e["last_seq"],
-                                   dept_bytes(e["department"]))
+        digest = eip712_log_digest(
+            chain_id,
+            self.b["chain"]["log_contract"],
+            hexbytes(e["log_id"], 32),
+            hexbytes(self.b["anchor"]["root"], 32),
+            e["first_seq"],
+            e["last_seq"],
+            dept_bytes(e["department"]),
+        )
         signer = recover(digest, hexbytes(self.b["anchor"]["signature"], 65))
         if signer != e["signer"]:
             raise Failure(f"the signature recovers to {signer}, not to the anchoring key {e['signer']}")
@@ -1552,26 +1870,41 @@ class DecisionVerifier(Verifier):
         if r is None:
             return "no rule set was applied, so none had to be published (an officer's decision)"
         topics = [RULE_SET_TOPIC, r["digest"].lower()]
-        logs = node_logs(self.rpc("eth_getLogs", {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0",
-                                                  "toBlock": "latest", "topics": topics}),
-                         self.b["chain"]["log_contract"], topics)
+        logs = node_logs(
+            self.rpc(
+                "eth_getLogs",
+                {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0", "toBlock": "latest", "topics": topics},
+            ),
+            self.b["chain"]["log_contract"],
+            topics,
+        )
         if not logs:
             raise Failure(f"rule set {r['digest']} was never published on chain")
         log = logs[0]
-        chain = {"department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
-                 "service_item": log["topics"][3].lower(), "tx_hash": log["transactionHash"].lower(),
-                 "block_number": quantity(log["blockNumber"], "a log's block number")}
-        diffs = [f"{k}: bundle {r[k]}, chain {chain[k]}" for k in ("department", "service_item", "tx_hash",
-                                                                  "block_number") if lower(r[k]) != chain[k]]
+        chain = {
+            "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
+            "service_item": log["topics"][3].lower(),
+            "tx_hash": log["transactionHash"].lower(),
+            "block_number": quantity(log["blockNumber"], "a log's block number"),
+        }
+        diffs = [
+            f"{k}: bundle {r[k]}, chain {chain[k]}"
+            for k in ("department", "service_item", "tx_hash", "block_number")
+            if lower(r[k]) != chain[k]
+        ]
         if diffs:
             raise Failure("the RuleSetPublished event differs: " + "; ".join(diffs))
         if self.event is not None and chain["block_number"] > self.event["block_number"]:
-            raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
-                          f"anchored in block {self.event['block_number']}")
+            raise Failure(
+                f"the rule set was published in block {chain['block_number']}, after the decision was "
+                f"anchored in block {self.event['block_number']}"
+            )
         taken = self.b["decision"]["body"].get("as_of_block")
         if isinstance(taken, int) and not isinstance(taken, bool) and chain["block_number"] > taken:
-            raise Failure(f"the rule set was published in block {chain['block_number']}, after the decision was "
-                          f"taken (block {taken})")
+            raise Failure(
+                f"the rule set was published in block {chain['block_number']}, after the decision was "
+                f"taken (block {taken})"
+            )
         return f"published by {chain['department']} in block {chain['block_number']}"
 
 
@@ -1589,8 +1922,7 @@ HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id"
 FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
 RULES_ENGINE = "pl-rules/1"
 RULE_OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
-RULE_ORDERING = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b,
-                 ">=": lambda a, b: a >= b}
+RULE_ORDERING = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 RULE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists")
 RULE_CERT_KEYS = ("type", "verified", "status", "expired", "issuer", "holder")
 DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
@@ -1623,8 +1955,9 @@ def rule_same(a: Any, b: Any) -> bool:
 
 
 def rule_number(value: Any) -> bool:
-    return not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float)
-                                                                        and math.isfinite(value)))
+    return not isinstance(value, bool) and (
+        isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
+    )
 
 
 def rule_holds(condition: Any, data: dict[str, Any]) -> bool:
@@ -1634,7 +1967,7 @@ def rule_holds(condition: Any, data: dict[str, Any]) -> bool:
         return rule_compare(condition, data)
     if len(condition) != 1:
         raise Failure(f"a rule condition mixes {sorted(condition)}")
-    (key, arg), = condition.items()
+    ((key, arg),) = condition.items()
     if key in ("all", "any"):
         if not isinstance(arg, list) or not arg:
             raise Failure(f"'{key}' needs a non-empty list")
@@ -1683,17 +2016,37 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
     issuers = spec.get("issuer") if isinstance(spec.get("issuer"), list) else [spec.get("issuer")]
     for cert in certificates:
         if isinstance(cert, dict) and all(
-                (cert.get("issuer") in issuers) if key == "issuer" else
-                (key in cert and rule_same(cert[key], wanted)) for key, wanted in spec.items()):
+            (cert.get("issuer") in issuers) if key == "issuer" else (key in cert and rule_same(cert[key], wanted))
+            for key, wanted in spec.items()
+        ):
             return True
     return False
 
 
-RULE_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-                 "default_reason", "default_legal_basis", "review", "review_texts", "rules", "reason_texts",
-                 "produces"}
-RULE_SET_REQUIRED = RULE_SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts",
-                                     "produces"}
+RULE_SET_KEYS = {
+    "engine",
+    "rule_set_id",
+    "version",
+    "service_item",
+    "title",
+    "description",
+    "default_outcome",
+    "default_reason",
+    "default_legal_basis",
+    "review",
+    "review_texts",
+    "rules",
+    "reason_texts",
+    "produces",
+}
+RULE_SET_REQUIRED = RULE_SET_KEYS - {
+    "description",
+    "default_legal_basis",
+    "review",
+    "review_texts",
+    "reason_texts",
+    "produces",
+}
 RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 RULE_REQUIRED = RULE_KEYS - {"description", "legal_basis", "commitment"}
 RULE_ROOTS = ("item", "application", "applicant")
@@ -1715,8 +2068,10 @@ def rule_text(value: Any, where: str) -> None:
 
 def rule_keys(node: dict[str, Any], allowed: set[str], required: set[str], where: str) -> None:
     if set(node) - allowed or required - set(node):
-        raise Failure(f"{where}: keys {sorted(node)} are not pl-rules/1's (allowed {sorted(allowed)}, required "
-                      f"{sorted(required)})")
+        raise Failure(
+            f"{where}: keys {sorted(node)} are not pl-rules/1's (allowed {sorted(allowed)}, required "
+            f"{sorted(required)})"
+        )
 
 
 def rule_path_problem(path: Any) -> bool:
@@ -1730,24 +2085,32 @@ def check_condition(node: Any, where: str) -> None:
         raise Failure(f"{where}: a rule condition must be a non-empty object, got {node!r}")
     if "field" in node:
         op = node.get("op")
-        if set(node) - {"field", "op", "value", "ref"} or ("value" in node) == ("ref" in node) or \
-                op not in RULE_OPS or rule_path_problem(node["field"]):
+        if (
+            set(node) - {"field", "op", "value", "ref"}
+            or ("value" in node) == ("ref" in node)
+            or op not in RULE_OPS
+            or rule_path_problem(node["field"])
+        ):
             raise Failure(f"{where}: malformed comparison {node!r}")
         if "ref" in node:
             if op in ("in", "not_in", "exists") or rule_path_problem(node["ref"]):
                 raise Failure(f"{where}: malformed comparison {node!r}")
             return
         value = node["value"]
-        if (op == "exists" and not isinstance(value, bool)) or \
-                (op in ("in", "not_in") and not (isinstance(value, list) and value
-                                                 and all(rule_scalar(v) for v in value))) or \
-                (op in RULE_ORDERING and not rule_number(value)) or \
-                (op in ("==", "!=") and not rule_scalar(value)):
+        if (
+            (op == "exists" and not isinstance(value, bool))
+            or (
+                op in ("in", "not_in")
+                and not (isinstance(value, list) and value and all(rule_scalar(v) for v in value))
+            )
+            or (op in RULE_ORDERING and not rule_number(value))
+            or (op in ("==", "!=") and not rule_scalar(value))
+        ):
             raise Failure(f"{where}: operator {op!r} cannot take the value {value!r}")
         return
     if len(node) != 1:
         raise Failure(f"{where}: a rule condition mixes {sorted(node)}")
-    (key, arg), = node.items()
+    ((key, arg),) = node.items()
     if key in ("all", "any"):
         if not isinstance(arg, list) or not arg:
             raise Failure(f"{where}: '{key}' needs a non-empty list")
@@ -1758,11 +2121,14 @@ def check_condition(node: Any, where: str) -> None:
     elif key == "certificate":
         issuers = arg.get("issuer") if isinstance(arg, dict) else None
         issuers = issuers if isinstance(issuers, list) else [issuers]
-        if not isinstance(arg, dict) or set(arg) - set(RULE_CERT_KEYS) or \
-                not (isinstance(arg.get("type"), str) and arg["type"]) or \
-                ("issuer" in arg and not (issuers and all(isinstance(i, str) and i for i in issuers))) or \
-                any(k in arg and not isinstance(arg[k], bool) for k in ("verified", "expired", "holder")) or \
-                ("status" in arg and arg["status"] not in RULE_FACT_STATUSES):
+        if (
+            not isinstance(arg, dict)
+            or set(arg) - set(RULE_CERT_KEYS)
+            or not (isinstance(arg.get("type"), str) and arg["type"])
+            or ("issuer" in arg and not (issuers and all(isinstance(i, str) and i for i in issuers)))
+            or any(k in arg and not isinstance(arg[k], bool) for k in ("verified", "expired", "holder"))
+            or ("status" in arg and arg["status"] not in RULE_FACT_STATUSES)
+        ):
             raise Failure(f"{where}: malformed certificate condition {arg!r}")
     else:
         raise Failure(f"{where}: unknown rule condition {key!r}")
@@ -1785,8 +2151,11 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         seen.add(rule["id"])
         where = f"rule {rule['id']!r}"
         rule_keys(rule, RULE_KEYS, RULE_REQUIRED, where)
-        if rule["outcome"] not in RULE_OUTCOMES or not isinstance(rule["reason"], str) or \
-                not RULE_REASON.fullmatch(rule["reason"]):
+        if (
+            rule["outcome"] not in RULE_OUTCOMES
+            or not isinstance(rule["reason"], str)
+            or not RULE_REASON.fullmatch(rule["reason"])
+        ):
             raise Failure(f"{where}: outcome {rule['outcome']!r} or reason {rule['reason']!r} is not pl-rules/1's")
         reasons.add(rule["reason"])
         check_condition(rule["when"], where)
@@ -1794,34 +2163,57 @@ def rule_set_problem(document: dict[str, Any]) -> None:
         promise = rule.get("commitment")
         if promise is not None:
             days = promise.get("within_days") if isinstance(promise, dict) else None
-            if rule["outcome"] != "approve" or not isinstance(promise, dict) or \
-                    set(promise) != {"promise", "within_days", "check"} or type(days) is not int or \
-                    not 1 <= days <= 3650 or not all(isinstance(promise[k], str) and RULE_REASON.fullmatch(promise[k])
-                                                     for k in ("promise", "check")):
+            if (
+                rule["outcome"] != "approve"
+                or not isinstance(promise, dict)
+                or set(promise) != {"promise", "within_days", "check"}
+                or type(days) is not int
+                or not 1 <= days <= 3650
+                or not all(
+                    isinstance(promise[k], str) and RULE_REASON.fullmatch(promise[k]) for k in ("promise", "check")
+                )
+            ):
                 raise Failure(f"{where}: malformed commitment {promise!r}")
-    if document["default_outcome"] not in RULE_OUTCOMES or not isinstance(document["default_reason"], str) or \
-            not RULE_REASON.fullmatch(document["default_reason"]):
+    if (
+        document["default_outcome"] not in RULE_OUTCOMES
+        or not isinstance(document["default_reason"], str)
+        or not RULE_REASON.fullmatch(document["default_reason"])
+    ):
         raise Failure("the rule set's default outcome or reason is not pl-rules/1's")
     rule_text(document.get("default_legal_basis"), "default_legal_basis")
     rule_text(document.get("review"), "review")
     review_texts = document.get("review_texts")  # the review in each language: no part of the outcome or reasons
     if review_texts is not None:
-        if not isinstance(review_texts, dict) or not review_texts or not all(language in RULE_LANGUAGES
-                                                                             for language in review_texts):
+        if (
+            not isinstance(review_texts, dict)
+            or not review_texts
+            or not all(language in RULE_LANGUAGES for language in review_texts)
+        ):
             raise Failure("the rule set's review_texts are not {language: text}")
         for language, words in review_texts.items():
             rule_text(words, f"review_texts.{language}")
     texts = document.get("reason_texts")
     if texts is not None:  # noqa: SIM102 - the check below is long enough on its own
         if not isinstance(texts, dict) or not all(
-                reason in reasons and isinstance(words, dict) and words and all(
-                    language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500
-                    for language, w in words.items()) for reason, words in texts.items()):
+            reason in reasons
+            and isinstance(words, dict)
+            and words
+            and all(
+                language in RULE_LANGUAGES and isinstance(w, str) and w.strip() and len(w) <= 500
+                for language, w in words.items()
+            )
+            for reason, words in texts.items()
+        ):
             raise Failure("the rule set's reason_texts are not {REASON: {language: text}} for reasons it gives")
     produces = document.get("produces")  # the certificate an approval issues: no part of the outcome or reasons
-    if produces is not None and not (isinstance(produces, dict) and {"type", "valid_days", "holder", "fields"}
-                                     <= set(produces) <= {"type", "valid_days", "holder", "fields", "id_prefix"}
-                                     and isinstance(produces["fields"], dict) and produces["fields"]):
+    if produces is not None and not (
+        isinstance(produces, dict)
+        and {"type", "valid_days", "holder", "fields"}
+        <= set(produces)
+        <= {"type", "valid_days", "holder", "fields", "id_prefix"}
+        and isinstance(produces["fields"], dict)
+        and produces["fields"]
+    ):
         raise Failure("the rule set's produces is not {type, valid_days, holder, fields[, id_prefix]}")
 
 
@@ -1845,8 +2237,11 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
     basis: dict[str, Any] = {}
     for reason in reasons:
         giving = [r for r in rules if r.get("reason") == reason]
-        basis[reason] = giving[0].get("legal_basis") if giving else (
-            document.get("default_legal_basis") if reason == document.get("default_reason") else None)
+        basis[reason] = (
+            giving[0].get("legal_basis")
+            if giving
+            else (document.get("default_legal_basis") if reason == document.get("default_reason") else None)
+        )
     return outcome, reasons, basis
 
 
@@ -1882,8 +2277,10 @@ def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
         segments = name.split(".")
         for end in range(1, len(segments)):
             if ".".join(segments[:end]) in fields:
-                raise Failure(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: the input "
-                              "these fields commit to is ambiguous")
+                raise Failure(
+                    f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: the input "
+                    "these fields commit to is ambiguous"
+                )
     out: dict[str, Any] = {}
     for name, value in fields.items():
         segments = [unescape_segment(s) for s in name.split(".")]
@@ -1905,8 +2302,12 @@ def cited_digest(citation: Any) -> str | None:
     """The certificate digest a citation names (docs/decisions.md), or None."""
     if isinstance(citation, str):
         digest: Any = citation
-    elif not isinstance(citation, dict) or isinstance(citation.get("document_ref"), str) \
-            or "document" in citation or "fields" in citation:
+    elif (
+        not isinstance(citation, dict)
+        or isinstance(citation.get("document_ref"), str)
+        or "document" in citation
+        or "fields" in citation
+    ):
         return None
     else:
         digest = citation.get("digest")
@@ -1939,8 +2340,10 @@ class Rerun:
         if section is None:
             if body.get("input_digest") is None and self.officer():
                 return "the officer's decision recorded no input"
-            raise Failure("the bundle carries no input: the decision cannot be re-run (a record without "
-                          "input_commitment predates complete decision bundles)")
+            raise Failure(
+                "the bundle carries no input: the decision cannot be re-run (a record without "
+                "input_commitment predates complete decision bundles)"
+            )
         if not isinstance(body.get("input_commitment"), str):
             raise Failure("the decision record has no input_commitment, so no disclosed input can be tied to it")
         if section.get("format") != INPUT_FORMAT:
@@ -1960,23 +2363,37 @@ class Rerun:
             raise Failure("every salt must be at least 16 bytes")
         computed = input_commitment(hashes)
         if computed != body["input_commitment"].lower():
-            raise Failure(f"the disclosed input and hidden field hashes give commitment {computed}, not the "
-                          f"recorded input_commitment {body['input_commitment']}: a disclosed field was edited, a "
-                          "salt is wrong or a field was left out")
+            raise Failure(
+                f"the disclosed input and hidden field hashes give commitment {computed}, not the "
+                f"recorded input_commitment {body['input_commitment']}: a disclosed field was edited, a "
+                "salt is wrong or a field was left out"
+            )
         applicant = section.get("applicant")
         if applicant is not None:
             if not isinstance(applicant, dict) or not isinstance(applicant.get("identity"), str):
                 raise Failure("input.applicant must be null or {identity, salt}")
-            opened = "0x" + field_hash(APPLICANT_FIELD, applicant["identity"],
-                                       hexbytes(applicant.get("salt"), 16, prefixed=False)).hex()
+            opened = (
+                "0x"
+                + field_hash(
+                    APPLICANT_FIELD, applicant["identity"], hexbytes(applicant.get("salt"), 16, prefixed=False)
+                ).hex()
+            )
             if opened != str(body.get("applicant_commitment")).lower():
-                raise Failure(f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
-                              f"applicant_commitment {body.get('applicant_commitment')}")
+                raise Failure(
+                    f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
+                    f"applicant_commitment {body.get('applicant_commitment')}"
+                )
             self.identity = applicant["identity"]
         self.fields, self.hidden = fields, set(hidden)
-        return (f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "
-                f"{computed}" + ("; the applicant's identity opens applicant_commitment" if applicant is not None
-                                 else "; the applicant's identity is not disclosed"))
+        return (
+            f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "
+            f"{computed}"
+            + (
+                "; the applicant's identity opens applicant_commitment"
+                if applicant is not None
+                else "; the applicant's identity is not disclosed"
+            )
+        )
 
     # certificate facts ----------------------------------------------------------------------------------------
     def check_certificate_facts(self) -> str:
@@ -1985,16 +2402,19 @@ class Rerun:
         if self.fields is None:
             return "no input was recorded, so no certificate was cited"
         if "certificates" in self.hidden:
-            raise Failure("the input's citations (field 'certificates') are hidden: the facts cannot be "
-                          "re-established")
+            raise Failure("the input's citations (field 'certificates') are hidden: the facts cannot be re-established")
         citations = unflatten_input(self.fields).get("certificates")
         citations = citations if isinstance(citations, list) else []
         if not isinstance(recorded, list) or len(recorded) != len(citations):
-            raise Failure(f"the decision records {len(recorded) if isinstance(recorded, list) else 0} certificate "
-                          f"facts for {len(citations)} cited certificates")
+            raise Failure(
+                f"the decision records {len(recorded) if isinstance(recorded, list) else 0} certificate "
+                f"facts for {len(citations)} cited certificates"
+            )
         if not isinstance(cited, list) or len(cited) != len(citations):
-            raise Failure(f"the bundle carries {len(cited) if isinstance(cited, list) else 0} cited certificates "
-                          f"for {len(citations)} citations")
+            raise Failure(
+                f"the bundle carries {len(cited) if isinstance(cited, list) else 0} cited certificates "
+                f"for {len(citations)} citations"
+            )
         if not citations:
             self.facts = []
             return "the input cites no certificate"
@@ -2006,24 +2426,34 @@ class Rerun:
         diffs = []
         for i, (mine, theirs) in enumerate(zip(facts, recorded)):
             keys = [k for k in FACT_KEYS if not (k == "holder" and mine["holder"] is None)]
-            wrong = [f"{k}: recorded {theirs.get(k)!r}, the chain says {mine[k]!r}" for k in keys
-                     if theirs.get(k) != mine[k]]
+            wrong = [
+                f"{k}: recorded {theirs.get(k)!r}, the chain says {mine[k]!r}" for k in keys if theirs.get(k) != mine[k]
+            ]
             if wrong:
                 diffs.append(f"certificate {i + 1} ({mine['digest']}) as of block {block}: " + "; ".join(wrong))
         if diffs:
             raise Failure("; ".join(diffs))
         unknown = sum(1 for f in facts if f["holder"] is None)
-        return (f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
-                + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else ""))
+        return f"{len(facts)} cited certificate facts re-established from the chain as of block {block}" + (
+            f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else ""
+        )
 
     def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
         """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""
-        fact: dict[str, Any] = {"digest": cited_digest(citation), "type": None, "verified": False,
-                                "status": "unknown", "expired": None, "holder": False, "issuer": None}
+        fact: dict[str, Any] = {
+            "digest": cited_digest(citation),
+            "type": None,
+            "verified": False,
+            "status": "unknown",
+            "expired": None,
+            "holder": False,
+            "issuer": None,
+        }
         if doc is not None and not isinstance(doc, dict):
             raise Failure(f"a cited certificate must be a certificate document or null, got {doc!r}")
-        named = fact["digest"] is not None or (isinstance(citation, dict)
-                                               and isinstance(citation.get("document_ref"), str))
+        named = fact["digest"] is not None or (
+            isinstance(citation, dict) and isinstance(citation.get("document_ref"), str)
+        )
         if doc is None or not named:
             return fact  # not found (or a citation naming nothing): nothing for the rules
         decided = self.body.get("decided_at")
@@ -2034,9 +2464,15 @@ class Rerun:
         fact["digest"] = None
         fact["type"] = fields.get("type") if isinstance(fields.get("type"), str) else None
         salts, hidden, anchor = doc.get("salts", {}), doc.get("hidden", {}), doc.get("anchor")
-        if doc.get("format") != CERT_FORMAT or not isinstance(doc.get("fields"), dict) or \
-                not isinstance(salts, dict) or not isinstance(hidden, dict) or set(salts) != set(fields) or \
-                set(fields) & set(hidden) or not isinstance(anchor, dict):
+        if (
+            doc.get("format") != CERT_FORMAT
+            or not isinstance(doc.get("fields"), dict)
+            or not isinstance(salts, dict)
+            or not isinstance(hidden, dict)
+            or set(salts) != set(fields)
+            or set(fields) & set(hidden)
+            or not isinstance(anchor, dict)
+        ):
             return fact
         try:
             hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
@@ -2051,19 +2487,38 @@ class Rerun:
             return fact
         fact["digest"] = "0x" + digest.hex()
         ok = doc.get("digest") is None or str(doc.get("digest")).lower() == fact["digest"]
-        ok = ok and not [n for n in ALWAYS_DISCLOSED if n in hidden] and \
-            all(n in fields or n in hidden for n in REQUIRED_DISCLOSED)
+        ok = (
+            ok
+            and not [n for n in ALWAYS_DISCLOSED if n in hidden]
+            and all(n in fields or n in hidden for n in REQUIRED_DISCLOSED)
+        )
         chain = self.b["chain"]
-        ok = ok and anchor.get("chain_id") == chain["chain_id"] and \
-            str(anchor.get("contract", "")).lower() == chain["anchor_contract"].lower()
+        ok = (
+            ok
+            and anchor.get("chain_id") == chain["chain_id"]
+            and str(anchor.get("contract", "")).lower() == chain["anchor_contract"].lower()
+        )
         if merkle_root(digest, proof) != root:
             return {**fact, "verified": False}
         issuer = fields.get("issuer")
         topic = dept_topic(issuer)
-        logs = node_logs(self.v.rpc("eth_getLogs", {
-            "address": chain["anchor_contract"], "fromBlock": "0x0", "toBlock": "latest",
-            "topics": [EVENT_TOPIC, "0x" + root.hex(), topic]}), chain["anchor_contract"],
-            [EVENT_TOPIC, "0x" + root.hex(), topic]) if topic else []
+        logs = (
+            node_logs(
+                self.v.rpc(
+                    "eth_getLogs",
+                    {
+                        "address": chain["anchor_contract"],
+                        "fromBlock": "0x0",
+                        "toBlock": "latest",
+                        "topics": [EVENT_TOPIC, "0x" + root.hex(), topic],
+                    },
+                ),
+                chain["anchor_contract"],
+                [EVENT_TOPIC, "0x" + root.hex(), topic],
+            )
+            if topic
+            else []
+        )
         if not logs:
             return fact
         log = logs[0]
@@ -2073,21 +2528,31 @@ class Rerun:
         signer = "0x" + log["topics"][3][-40:].lower()
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
-        active = self.eth_call(chain["registry_contract"], SELECTOR_WAS_ACTIVE_SIGNER_AT,
-                               hexbytes(signer, 20).rjust(32, b"\x00") + ISSUER.to_bytes(32, "big")
-                               + anchored.to_bytes(32, "big"))
+        active = self.eth_call(
+            chain["registry_contract"],
+            SELECTOR_WAS_ACTIVE_SIGNER_AT,
+            hexbytes(signer, 20).rjust(32, b"\x00") + ISSUER.to_bytes(32, "big") + anchored.to_bytes(32, "big"),
+        )
         ok = ok and int.from_bytes(active[:32], "big") != 0
         if ok:
             chain_id = quantity(self.v.rpc("eth_chainId"), "the chain id")
             try:
-                ok = recover(eip712_batch_digest(chain_id, chain["anchor_contract"], root, int(n), schema,
-                                                 dept_bytes(issuer)), signature) == signer
+                ok = (
+                    recover(
+                        eip712_batch_digest(
+                            chain_id, chain["anchor_contract"], root, int(n), schema, dept_bytes(issuer)
+                        ),
+                        signature,
+                    )
+                    == signer
+                )
             except Failure:
                 ok = False
         try:
             start, end = fields.get("valid_from"), fields.get("valid_until")
-            expired = (start is not None and moment < parse_time(start)) or \
-                (end is not None and moment > parse_time(end, end=True))
+            expired = (start is not None and moment < parse_time(start)) or (
+                end is not None and moment > parse_time(end, end=True)
+            )
         except Failure:
             expired = True
         fact.update(expired=expired, issuer=issuer if ok else None)
@@ -2106,20 +2571,29 @@ class Rerun:
         # returns (uint8 status, uint32 block, uint32 timestamp, bytes32 detail)[]: offset, length, 4 words each
         raw = self.eth_call(chain["anchor_contract"], SELECTOR_STATUS_HISTORY, dept_bytes(issuer) + root + digest)
         start = int.from_bytes(raw[:32], "big")
-        length = int.from_bytes(raw[start:start + 32], "big")
+        length = int.from_bytes(raw[start : start + 32], "big")
         status = 0
         for i in range(length):
             word = start + 32 + 128 * i
-            code, changed = int.from_bytes(raw[word:word + 32], "big"), int.from_bytes(raw[word + 32:word + 64], "big")
+            code, changed = (
+                int.from_bytes(raw[word : word + 32], "big"),
+                int.from_bytes(raw[word + 32 : word + 64], "big"),
+            )
             if changed <= block:
                 status = code
         return {**fact, "verified": True, "status": STATUSES[status], "holder": self.holder(fields)}
 
     def holder(self, fields: dict[str, Any]) -> bool | None:
         """Whether the certificate names the disclosed applicant (None when the identity is not disclosed)."""
-        return None if self.identity is None else any(
-            str(fields[name]) == self.identity for name in HOLDER_FIELDS
-            if name in fields and isinstance(fields[name], (str, int)))
+        return (
+            None
+            if self.identity is None
+            else any(
+                str(fields[name]) == self.identity
+                for name in HOLDER_FIELDS
+                if name in fields and isinstance(fields[name], (str, int))
+            )
+        )
 
     def eth_call(self, to: str, selector: str, arguments: bytes) -> bytes:
         """A view call with hand-encoded static arguments (every one a 32-byte word): this section needs no ABI
@@ -2134,23 +2608,40 @@ class Rerun:
         body, r = self.body, self.b.get("rule_set")
         if self.officer():
             target = body.get("overrides")
-            link = (f", overriding decision {target.get('seq')} ({target.get('entry_hash')})"
-                    if isinstance(target, dict) else "")
+            link = (
+                f", overriding decision {target.get('seq')} ({target.get('entry_hash')})"
+                if isinstance(target, dict)
+                else ""
+            )
             return f"not applicable: an officer's decision is not re-run{link}"
         if self.fields is None or self.facts is None or r is None:
             raise Failure("the decision cannot be re-run without its input and facts")
         paths, reads_holder = rule_paths(r["document"].get("rules"))
-        unreadable = sorted(h for h in self.hidden for p in paths
-                            if h == p or h.startswith(p + ".") or p.startswith(h + "."))
+        unreadable = sorted(
+            h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
+        )
         if unreadable:
             raise Failure(f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}")
         if reads_holder and any(f["holder"] is None for f in self.facts):
-            raise Failure("cannot be re-run: the rule set asks whether a verified cited certificate names the "
-                          "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)")
-        data = {**unflatten_input(self.fields), "certificates": [
-            {"type": f["type"], "digest": f["digest"], "issuer": f["issuer"] if f["verified"] else None,
-             "verified": f["verified"], "status": f["status"], "expired": f["expired"], "holder": bool(f["holder"])}
-            for f in self.facts]}
+            raise Failure(
+                "cannot be re-run: the rule set asks whether a verified cited certificate names the "
+                "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
+            )
+        data = {
+            **unflatten_input(self.fields),
+            "certificates": [
+                {
+                    "type": f["type"],
+                    "digest": f["digest"],
+                    "issuer": f["issuer"] if f["verified"] else None,
+                    "verified": f["verified"],
+                    "status": f["status"],
+                    "expired": f["expired"],
+                    "holder": bool(f["holder"]),
+                }
+                for f in self.facts
+            ],
+        }
         credit = body.get("credit")
         if isinstance(credit, dict):  # the rules read the department's credit list as of the decision block, not the
             applicant = data.get("applicant") if isinstance(data.get("applicant"), dict) else {}  # application
@@ -2176,8 +2667,10 @@ def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise AmbiguousJson(f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
-                                   "take the other value; the bundle is refused")
+                raise AmbiguousJson(
+                    f"duplicate key {key!r}: a JSON object names it twice, so another reader may "
+                    "take the other value; the bundle is refused"
+                )
             seen.add(key)
     return found
 
@@ -2194,15 +2687,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", help="a file (e.g. a scanned PDF) that must be an attachment of the certificate")
     parser.add_argument("--confirmations", type=int, default=0, help="blocks required on top of the anchor")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
-    parser.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
-                        help="verifier key of a witness you trust (repeatable); enables the witnessed check")
-    parser.add_argument("--witness-quorum", type=int, help="how many of those witnesses must have cosigned "
-                                                           "(default: all)")
-    parser.add_argument("--status-lookup", choices=STATUS_LOOKUPS, default="herd",
-                        help="herd (default): read the issuing department's whole status event stream, so the node "
-                             "does not learn which certificate is checked; direct: ask the node for this one")
-    parser.add_argument("--now", help="judge validity at this moment instead of the clock's: a date (its 00:00:00 "
-                                      "UTC) or a date-time with seconds and a time zone")
+    parser.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="verifier key of a witness you trust (repeatable); enables the witnessed check",
+    )
+    parser.add_argument(
+        "--witness-quorum", type=int, help="how many of those witnesses must have cosigned (default: all)"
+    )
+    parser.add_argument(
+        "--status-lookup",
+        choices=STATUS_LOOKUPS,
+        default="herd",
+        help="herd (default): read the issuing department's whole status event stream, so the node "
+        "does not learn which certificate is checked; direct: ask the node for this one",
+    )
+    parser.add_argument(
+        "--now",
+        help="judge validity at this moment instead of the clock's: a date (its 00:00:00 "
+        "UTC) or a date-time with seconds and a time zone",
+    )
     args = parser.parse_args(argv)
     now = None
     if args.now is not None:
@@ -2232,21 +2738,37 @@ def main(argv: list[str] | None = None) -> int:
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
     try:
-        results = kind(bundle, Rpc(args.rpc), anchor=args.anchor, file=args.file, confirmations=args.confirmations,
-                       witness_keys=args.witness_key, witness_quorum=args.witness_quorum,
-                       status_lookup=args.status_lookup, now=now).run()
+        results = kind(
+            bundle,
+            Rpc(args.rpc),
+            anchor=args.anchor,
+            file=args.file,
+            confirmations=args.confirmations,
+            witness_keys=args.witness_key,
+            witness_quorum=args.witness_quorum,
+            status_lookup=args.status_lookup,
+            now=now,
+        ).run()
     except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback
-        print(f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
-              "was verified", file=sys.stderr)
+        print(
+            f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
+            "was verified",
+            file=sys.stderr,
+        )
         return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
     if args.anchor is None:
-        print("warning: --anchor not given: the contracts are the ones the bundle names; a look-alike deployment on "
-              "the same chain would pass. Give the anchor contract address from the operator's publication.",
-              file=sys.stderr)
+        print(
+            "warning: --anchor not given: the contracts are the ones the bundle names; a look-alike deployment on "
+            "the same chain would pass. Give the anchor contract address from the operator's publication.",
+            file=sys.stderr,
+        )
     if args.json:
-        json.dump({"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
-                  sys.stdout, indent=2)
+        json.dump(
+            {"verified": verified, "checks": [{"name": n, "result": o, "detail": d} for n, o, d in results]},
+            sys.stdout,
+            indent=2,
+        )
         sys.stdout.write("\n")
     else:
         for name, outcome, detail in results:

@@ -11,25 +11,29 @@ import os
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 from fastapi.testclient import TestClient
 
 from api.config import ApiSettings
 from api.deps import get_now
 from api.main import create_app
-from ledger.services.auth import sign_challenge
+from ledger.client import Ledger
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.client import Ledger
+from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 from ledger.services.issuance import issue_records
 
 from .conftest import make_records
-import httpx
 
 PROBLEM_KEYS = {"type", "title", "status", "detail"}
 # Every rate-limit budget out of the way, for tests about something else (all requests come from one address).
-UNLIMITED = {"public_burst": 1_000_000, "signin_burst": 1_000_000, "refused_burst": 1_000_000,
-             "authenticated_burst": 1_000_000}
+UNLIMITED = {
+    "public_burst": 1_000_000,
+    "signin_burst": 1_000_000,
+    "refused_burst": 1_000_000,
+    "authenticated_burst": 1_000_000,
+}
 ROLE_BITS = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
 
@@ -94,7 +98,7 @@ def assert_problem(response: Any, status: int) -> dict[str, Any]:
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
     body = response.json()
-    assert PROBLEM_KEYS <= set(body), body
+    assert set(body) >= PROBLEM_KEYS, body
     assert body["status"] == status and body["type"].startswith("/problems/")
     return body  # type: ignore[no-any-return]
 
@@ -103,8 +107,13 @@ def sign_in(client: httpx.Client, ledger: Ledger, code: str) -> dict[str, str]:
     challenge = client.post("/auth/challenge", json={"department": code})
     assert challenge.status_code == 201, challenge.text
     body = challenge.json()
-    token = client.post("/auth/token", json={"challenge_id": body["challenge_id"], "signature": sign_challenge(
-        ledger.department_account(code), body["message"])})
+    token = client.post(
+        "/auth/token",
+        json={
+            "challenge_id": body["challenge_id"],
+            "signature": sign_challenge(ledger.department_account(code), body["message"]),
+        },
+    )
     assert token.status_code == 200, token.text
     return {"Authorization": f"Bearer {token.json()['access_token']}"}
 
@@ -113,5 +122,5 @@ def problem_body(response: Any, *statuses: int) -> dict[str, Any]:
     assert response.status_code in statuses, (response.status_code, response.text[:300])
     assert response.headers["content-type"].startswith("application/problem+json"), response.headers
     body = response.json()
-    assert PROBLEM_KEYS <= set(body) and body["status"] == response.status_code
+    assert set(body) >= PROBLEM_KEYS and body["status"] == response.status_code
     return body  # type: ignore[no-any-return]

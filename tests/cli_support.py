@@ -8,33 +8,50 @@ import subprocess
 import sys
 from collections import Counter
 from typing import Any
+
 from sqlalchemy import select
-from ledger.services import issuance
-from ledger.formats.canonical import hex32
+
 from ledger.client import Ledger
+from ledger.formats.canonical import hex32
+from ledger.services import issuance
 from ledger.services.reconcile import chain_anchors, reconcile
-from ledger.storage.store import Batch, BatchState, Certificate
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.store import Batch, BatchState, Certificate
+
 from .conftest import PASSPHRASE
 
 
 def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
-    return {**os.environ, "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
-            "LEDGER_DATABASE_URL": ledger.settings.database_url or "", **extra}
+    return {
+        **os.environ,
+        "LEDGER_DATA_DIR": str(ledger.settings.data_dir),
+        "LEDGER_PASSPHRASE": PASSPHRASE,
+        "LEDGER_DATABASE_URL": ledger.settings.database_url or "",
+        **extra,
+    }
 
 
 def run_cli(ledger: Ledger, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True,
-                          env=env_for(ledger, **extra), timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env_for(ledger, **extra),
+        timeout=180,
+    )
 
 
 def assert_anchored_exactly_once(ledger: Ledger, department: str, ids: set[str], *, verify: bool = True) -> None:
     """Every id stored once, every batch confirmed, every root anchored on chain exactly once, all verify."""
     with ledger.engine.connect() as conn:
-        stored = conn.execute(select(Certificate.certificate_id).where(
-            Certificate.department_id == department)).scalars().all()
-        batches = conn.execute(select(Batch.root, Batch.state, Batch.count, Batch.block_hash).where(
-            Batch.department_id == department)).all()
+        stored = (
+            conn.execute(select(Certificate.certificate_id).where(Certificate.department_id == department))
+            .scalars()
+            .all()
+        )
+        batches = conn.execute(
+            select(Batch.root, Batch.state, Batch.count, Batch.block_hash).where(Batch.department_id == department)
+        ).all()
     assert Counter(stored) == Counter(ids), "a certificate id is missing or stored twice"
     assert all(state == BatchState.CONFIRMED for _, state, _, _ in batches), batches
     assert sum(count for _, _, count, _ in batches) == len(ids)

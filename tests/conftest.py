@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.client import Ledger
 from ledger.config import Settings
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -49,8 +49,9 @@ def database_url(data_dir: Path) -> str | None:
     import sqlalchemy
 
     name = "t_" + data_dir.name.replace("-", "_").lower()[-40:]
-    admin = sqlalchemy.create_engine(base.replace("postgresql://", "postgresql+psycopg://"),
-                                     isolation_level="AUTOCOMMIT")
+    admin = sqlalchemy.create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
         conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
@@ -77,8 +78,10 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
     """Arguments and environment for `ledger council ...` run as demo council member ``member`` (1-3): that
     member's own keystore and passphrase, as on their own machine."""
-    return (["--member-keystore", str(ledger.settings.keys_dir / f"council-{member}")],
-            {"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[member - 1]})
+    return (
+        ["--member-keystore", str(ledger.settings.keys_dir / f"council-{member}")],
+        {"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[member - 1]},
+    )
 
 
 _codes = itertools.count(1)
@@ -98,11 +101,20 @@ _ids = itertools.count(1)
 def make_records(n: int, *, prefix: str | None = None, cert_type: str = "business-licence") -> list[dict[str, Any]]:
     """n valid input records with unique ids."""
     tag = prefix or f"R{next(_ids)}"
-    return [{
-        "id": f"{tag}-{i:06d}", "type": cert_type,
-        "subject": {"name": f"Zhang Wei {i}", "credit_code": f"91440300MA5{i:07d}", "id_number": f"44030019800101{i:04d}"},
-        "valid_from": "2026-01-01", "valid_until": "2031-12-31",
-    } for i in range(n)]
+    return [
+        {
+            "id": f"{tag}-{i:06d}",
+            "type": cert_type,
+            "subject": {
+                "name": f"Zhang Wei {i}",
+                "credit_code": f"91440300MA5{i:07d}",
+                "id_number": f"44030019800101{i:04d}",
+            },
+            "valid_from": "2026-01-01",
+            "valid_until": "2031-12-31",
+        }
+        for i in range(n)
+    ]
 
 
 def write_jsonl(path: Path, records: list[Any]) -> Path:

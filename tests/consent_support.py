@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from ledger.client import Ledger
 from ledger.services import consent, sharing
 from ledger.services.auth import Attempt, Principal
-from ledger.client import Ledger
 
 from .api_support import issue
 
@@ -37,10 +37,17 @@ def consent_world(ledger: Any, fresh_department: str) -> dict[str, Any]:
 
 def grant(ledger: Any, w: dict[str, Any], doc: dict[str, Any], now: datetime = NOW, **changes: Any) -> sharing.Grant:
     """The issuer's grant to INS of ``doc``'s name for an insurance claim (``changes`` override the request)."""
-    body: dict[str, Any] = {"grantee": "INS", "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
-                            "expires_at": now + timedelta(days=1), "reveal": ["subject.name"], **changes}
-    return sharing.create_grant(ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"],
-                                grant=sharing.GrantCreate(**body), now=now)
+    body: dict[str, Any] = {
+        "grantee": "INS",
+        "purpose": "claim 2026-0042",
+        "purpose_code": "insurance-claim",
+        "expires_at": now + timedelta(days=1),
+        "reveal": ["subject.name"],
+        **changes,
+    }
+    return sharing.create_grant(
+        ledger, issuer=w["issuer"], signer=w["signer"], digest=doc["digest"], grant=sharing.GrantCreate(**body), now=now
+    )
 
 
 def read_as(ledger: Any, doc: dict[str, Any], now: datetime, department: str = "INS") -> sharing.Content:
@@ -54,23 +61,43 @@ def identifier(document: dict[str, Any]) -> str:
     return str(document["fields"]["subject.id_number"])
 
 
-def assertion(ledger: Ledger, subject: str, now: datetime, bound: consent.ConsentCreate | dict[str, Any], *,
-              account: Any = PROVIDER_KEY, provider: str = PROVIDER_NAME, assurance: str = ASSURANCE,
-              audience: str | None = None, lifetime: timedelta = timedelta(minutes=5)) -> consent.SignedAssertion:
+def assertion(
+    ledger: Ledger,
+    subject: str,
+    now: datetime,
+    bound: consent.ConsentCreate | dict[str, Any],
+    *,
+    account: Any = PROVIDER_KEY,
+    provider: str = PROVIDER_NAME,
+    assurance: str = ASSURANCE,
+    audience: str | None = None,
+    lifetime: timedelta = timedelta(minutes=5),
+) -> consent.SignedAssertion:
     """The provider's assertion that ``subject`` authenticated and asked for ``bound``: a consent request, or a
     canonical request (``consent.withdrawal_request(id)``, ``listing_request()``, ``accesses_request(digest)``)."""
     canonical = consent.consent_request(bound) if isinstance(bound, consent.ConsentCreate) else bound
-    return consent.sign_assertion(account, provider=provider, subject=subject, assurance=assurance,
-                                  audience=audience or consent.audience(ledger), issued_at=now, request=canonical,
-                                  lifetime=lifetime)
+    return consent.sign_assertion(
+        account,
+        provider=provider,
+        subject=subject,
+        assurance=assurance,
+        audience=audience or consent.audience(ledger),
+        issued_at=now,
+        request=canonical,
+        lifetime=lifetime,
+    )
 
 
 def request(document: dict[str, Any], recipient: str, now: datetime, **changes: Any) -> consent.ConsentCreate:
     body: dict[str, Any] = {
-        "certificate": document["digest"], "recipient": recipient, "purpose_code": "insurance-claim",
+        "certificate": document["digest"],
+        "recipient": recipient,
+        "purpose_code": "insurance-claim",
         "purpose_text": "medical insurance claim 2026-0042",
         "fields": sorted(f for f in document["fields"] if f.startswith("subject.")),
-        "expires_at": now + timedelta(days=60), **changes}
+        "expires_at": now + timedelta(days=60),
+        **changes,
+    }
     return consent.ConsentCreate(**body)
 
 
@@ -78,5 +105,10 @@ def give(ledger: Ledger, document: dict[str, Any], recipient: str, now: datetime
     """The certificate's subject consents (all personal fields to ``recipient`` for insurance-claim)."""
     consent.ensure_tables(ledger.engine)
     asked = request(document, recipient, now, **changes)
-    return consent.give(ledger, assertion=assertion(ledger, identifier(document), now, asked), consent=asked,
-                        now=now, providers=PROVIDERS)
+    return consent.give(
+        ledger,
+        assertion=assertion(ledger, identifier(document), now, asked),
+        consent=asked,
+        now=now,
+        providers=PROVIDERS,
+    )

@@ -6,11 +6,12 @@ from __future__ import annotations
 import zlib
 from pathlib import Path
 from typing import Any
+
 import yaml
+
+from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.services import decisions
 from ledger.services.demo_data import generate_applications, generate_service_items
-from ledger.formats.rules import RuleSet, load_rule_set
-
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
 
@@ -31,20 +32,38 @@ def decided_history(ledger: Any, department: str, n: int = 300) -> RuleSet:
     rule_set = unique_rule_set(department)
     decisions.publish_rule_set(ledger, rule_set, department)
     # a seed of its own: inputs are stored by digest, so departments deciding identical inputs would share rows
-    result = decisions.decide_many(ledger, department, applications(n, seed=zlib.crc32(department.encode())),
-                                   {"*": rule_set})
+    result = decisions.decide_many(
+        ledger, department, applications(n, seed=zlib.crc32(department.encode())), {"*": rule_set}
+    )
     assert result.count == n and result.roots
     return rule_set
 
 
 # An item with every typical feature of an approve-in-seconds item (rules/ss-eligibility.yaml)
-TYPICAL_ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
-                "item_version": 30, "online_depth": 4, "handling_form": 1, "implementing_body": 2,
-                "in_service_hall": 1, "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1,
-                "joint_bodies": 0}
+TYPICAL_ITEM = {
+    "handling_type": 1,
+    "promised_limit_days": 1,
+    "legal_limit_days": 10,
+    "materials_required": 2,
+    "item_version": 30,
+    "online_depth": 4,
+    "handling_form": 1,
+    "implementing_body": 2,
+    "in_service_hall": 1,
+    "courier": 1,
+    "appointment": 1,
+    "onsite_reason": 1,
+    "item_type": 1,
+    "joint_bodies": 0,
+}
 
 
 def application(case: str, *citations: Any) -> dict[str, Any]:
-    return {"case_id": case, "service_item": "ITEM-1", "item": TYPICAL_ITEM,
-            "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 2},
-            "applicant": {"blacklisted": False}, "certificates": list(citations)}
+    return {
+        "case_id": case,
+        "service_item": "ITEM-1",
+        "item": TYPICAL_ITEM,
+        "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 2},
+        "applicant": {"blacklisted": False},
+        "certificates": list(citations),
+    }

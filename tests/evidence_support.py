@@ -11,11 +11,13 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-import pytest
-from ledger.services import decisions, evidence, issuance
-from ledger.client import Ledger
-from .conftest import PASSPHRASE, write_jsonl
 
+import pytest
+
+from ledger.client import Ledger
+from ledger.services import decisions, evidence, issuance
+
+from .conftest import PASSPHRASE, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -27,11 +29,18 @@ def rpc_url(ledger: Ledger) -> str:
     return str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
 
-def standalone(ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None,
-               cwd: Path | None = None) -> tuple[int, dict[str, Any] | None, str]:
+def standalone(
+    ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[int, dict[str, Any] | None, str]:
     """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr)."""
-    run = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
-                         capture_output=True, text=True, env=env, cwd=cwd, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=300,
+    )
     return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
 
 
@@ -55,8 +64,9 @@ def issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, An
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def both(ledger: Ledger, bundle: Any, tmp: Path, name: str = "bundle.json", *extra: str,
-         file: Path | None = None) -> tuple[evidence.BundleReport, int, dict[str, Any] | None]:
+def both(
+    ledger: Ledger, bundle: Any, tmp: Path, name: str = "bundle.json", *extra: str, file: Path | None = None
+) -> tuple[evidence.BundleReport, int, dict[str, Any] | None]:
     """Verify with the library and the standalone verifier; assert they agree; return both results."""
     path = tmp / name
     path.write_text(json.dumps(bundle) if not isinstance(bundle, str) else bundle, encoding="utf-8")
@@ -93,7 +103,12 @@ SCRIPT_MODULE = load_script()
 
 def bare(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any] | None, str]:
     """scripts/verify_evidence.py under ``python -I -S``: no site-packages, no user site, no PYTHON* variables."""
-    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json",
-                          *extra], capture_output=True, text=True, timeout=300,
-                         env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")}, cwd=path.parent)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        cwd=path.parent,
+    )
     return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr

@@ -69,16 +69,27 @@ class Gateway:
 
 
 @contextmanager
-def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, rpc_url: str | None = None,
-            env_vars: dict[str, str] | None = None, **settings: Any) -> Iterator[Gateway]:
+def gateway(
+    ledger: Ledger,
+    *,
+    bare_uvicorn: bool = False,
+    rpc_url: str | None = None,
+    env_vars: dict[str, str] | None = None,
+    **settings: Any,
+) -> Iterator[Gateway]:
     """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``
     (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead; with ``rpc_url``: the
     session's chain reached at that address, as an external node, e.g. through a ``ChainRelay``; ``env_vars``:
     more environment variables, by full name)."""
     port = int(settings.pop("port", 0)) or _free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_API_")},
-           "LEDGER_DATA_DIR": str(ledger.settings.data_dir), "LEDGER_PASSPHRASE": PASSPHRASE,
-           "LEDGER_KEYSTORE_KDF_N": "1024", "PYTHONUNBUFFERED": "1", **(env_vars or {})}
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_API_")},
+        "LEDGER_DATA_DIR": str(ledger.settings.data_dir),
+        "LEDGER_PASSPHRASE": PASSPHRASE,
+        "LEDGER_KEYSTORE_KDF_N": "1024",
+        "PYTHONUNBUFFERED": "1",
+        **(env_vars or {}),
+    }
     if ledger.settings.database_url:
         env["LEDGER_DATABASE_URL"] = ledger.settings.database_url
     env.setdefault("LEDGER_API_ANCHOR_INTERVAL_SECONDS", "0")
@@ -87,9 +98,14 @@ def gateway(ledger: Ledger, *, bare_uvicorn: bool = False, rpc_url: str | None =
     for name, value in settings.items():
         env[f"LEDGER_API_{name.upper()}"] = str(value)
     command = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
-    process = subprocess.Popen([sys.executable, "-m", *command, "--port", str(port), "--log-level", "info"],
-                               cwd=REPO_ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", *command, "--port", str(port), "--log-level", "info"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     gw = Gateway(process, f"http://127.0.0.1:{port}")
     try:
         started = gw.started.wait(120) and gw.ready

@@ -7,13 +7,15 @@ import itertools
 import os
 from datetime import UTC, datetime
 from typing import Any
+
 import pytest
-from ledger.services import decisions, logchain
+
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import decisions, logchain
 from ledger.services.departments import Council
 from ledger.services.logchain import LOG_DECISIONS
-from .decision_support import decided_history
 
+from .decision_support import decided_history
 
 HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
 
@@ -35,9 +37,26 @@ def hostile_department_fixture(ledger: Any) -> str:
     code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
     Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
     decided_history(ledger, code, n=60)
-    decisions.record_human_decision(ledger, code, "CASE-000010", "x", officer="officer-7", outcome="approve",
-                                    reasons=[HOSTILE_REASON], applicant_ref="someone", overrides="CASE-000010")
-    decisions.record_human_decision(ledger, code, "CASE-000011", "x", officer="officer-8", outcome="reject",
-                                    reasons=["OFFICER_REVIEW"], applicant_ref="someone else")
+    decisions.record_human_decision(
+        ledger,
+        code,
+        "CASE-000010",
+        "x",
+        officer="officer-7",
+        outcome="approve",
+        reasons=[HOSTILE_REASON],
+        applicant_ref="someone",
+        overrides="CASE-000010",
+    )
+    decisions.record_human_decision(
+        ledger,
+        code,
+        "CASE-000011",
+        "x",
+        officer="officer-8",
+        outcome="reject",
+        reasons=["OFFICER_REVIEW"],
+        applicant_ref="someone else",
+    )
     logchain.anchor_pending(ledger, LOG_DECISIONS, code)
     return code

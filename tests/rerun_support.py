@@ -5,29 +5,49 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+
 import pytest
 import yaml
-from ledger.services import decisions, evidence, logchain
-from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+
 from ledger.client import Ledger
-from ledger.services.departments import Council
 from ledger.formats.rules import load_rule_set
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
+
 from .conftest import make_records
 from .evidence_support import issue
-
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
 
 
-ITEM = {"handling_type": 1, "promised_limit_days": 1, "legal_limit_days": 10, "materials_required": 2,
-        "item_version": 30, "online_depth": 4, "handling_form": 2, "implementing_body": 2, "in_service_hall": 1,
-        "courier": 1, "appointment": 1, "onsite_reason": 1, "item_type": 1, "joint_bodies": 0}
+ITEM = {
+    "handling_type": 1,
+    "promised_limit_days": 1,
+    "legal_limit_days": 10,
+    "materials_required": 2,
+    "item_version": 30,
+    "online_depth": 4,
+    "handling_form": 2,
+    "implementing_body": 2,
+    "in_service_hall": 1,
+    "courier": 1,
+    "appointment": 1,
+    "onsite_reason": 1,
+    "item_type": 1,
+    "joint_bodies": 0,
+}
 
 
 def application(case: str, digest: str) -> dict[str, Any]:
-    return {"case_id": case, "service_item": "ITEM-1", "item": dict(ITEM),
-            "application": {"online": True, "materials_submitted": 2, "applicant_type": "enterprise"},
-            "applicant": {"blacklisted": False}, "certificates": [{"digest": digest}]}
+    return {
+        "case_id": case,
+        "service_item": "ITEM-1",
+        "item": dict(ITEM),
+        "application": {"online": True, "materials_submitted": 2, "applicant_type": "enterprise"},
+        "applicant": {"blacklisted": False},
+        "certificates": [{"digest": digest}],
+    }
 
 
 class World:
@@ -53,14 +73,21 @@ class World:
         return str(self.licences[i]["fields"]["subject.credit_code"])
 
     def decide(self, case: str, i: int, **extra: Any) -> decisions.Decision:
-        return decisions.decide(self.ledger, self.dept, case, "ITEM-1",
-                                {**application(case, self.licences[i]["digest"]), **extra}, self.rules,
-                                applicant_ref=self.holder(i))
+        return decisions.decide(
+            self.ledger,
+            self.dept,
+            case,
+            "ITEM-1",
+            {**application(case, self.licences[i]["digest"]), **extra},
+            self.rules,
+            applicant_ref=self.holder(i),
+        )
 
     def bundle(self, case: str, i: int | None, seq: int | None = None, **kwargs: Any) -> dict[str, Any]:
         logchain.anchor_pending(self.ledger, logchain.LOG_DECISIONS, self.dept)
-        return evidence.decision_bundle(self.ledger, self.dept, case, seq=seq,
-                                        applicant=None if i is None else self.holder(i), **kwargs)
+        return evidence.decision_bundle(
+            self.ledger, self.dept, case, seq=seq, applicant=None if i is None else self.holder(i), **kwargs
+        )
 
 
 @pytest.fixture(scope="module", name="world")

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from ledger.services import decisions, supervision
-from ledger.formats.rules import RuleSet, load_rule_set
 
+from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.services import decisions, supervision
 
 ITEM = "440300-SCJG-0042"
 
@@ -21,24 +21,48 @@ _versions = itertools.count(1)
 
 def rule_set(tag: str) -> RuleSet:
     """Approve online applications; approve notify-and-commit items on a commitment; refer credit-listed applicants."""
-    return load_rule_set({
-        "engine": "pl-rules/1", "rule_set_id": "supervision-test", "version": f"{tag}-{next(_versions)}",
-        "service_item": "*", "title": "supervision test", "default_outcome": "refer",
-        "default_reason": "NOT_TYPICAL_REFER_TO_OFFICER",
-        "rules": [
-            {"id": "applicant-blacklisted", "outcome": "refer", "reason": "APPLICANT_ON_CREDIT_BLACKLIST",
-             "when": {"field": "applicant.blacklisted", "op": "==", "value": True}},
-            {"id": "notify-and-commit", "outcome": "approve", "reason": "APPROVED_ON_COMMITMENT",
-             "when": {"field": "item.notify_commit", "op": "==", "value": 1},
-             "commitment": {"promise": "MATERIALS_ON_FILE", "within_days": 30, "check": "DOCUMENT_CHECK"}},
-            {"id": "online", "outcome": "approve", "reason": "TYPICAL_FEATURES_MATCH",
-             "when": {"field": "application.online", "op": "==", "value": True}},
-        ]})
+    return load_rule_set(
+        {
+            "engine": "pl-rules/1",
+            "rule_set_id": "supervision-test",
+            "version": f"{tag}-{next(_versions)}",
+            "service_item": "*",
+            "title": "supervision test",
+            "default_outcome": "refer",
+            "default_reason": "NOT_TYPICAL_REFER_TO_OFFICER",
+            "rules": [
+                {
+                    "id": "applicant-blacklisted",
+                    "outcome": "refer",
+                    "reason": "APPLICANT_ON_CREDIT_BLACKLIST",
+                    "when": {"field": "applicant.blacklisted", "op": "==", "value": True},
+                },
+                {
+                    "id": "notify-and-commit",
+                    "outcome": "approve",
+                    "reason": "APPROVED_ON_COMMITMENT",
+                    "when": {"field": "item.notify_commit", "op": "==", "value": 1},
+                    "commitment": {"promise": "MATERIALS_ON_FILE", "within_days": 30, "check": "DOCUMENT_CHECK"},
+                },
+                {
+                    "id": "online",
+                    "outcome": "approve",
+                    "reason": "TYPICAL_FEATURES_MATCH",
+                    "when": {"field": "application.online", "op": "==", "value": True},
+                },
+            ],
+        }
+    )
 
 
 def application(case: str, *, commit: int = 0, claims_blacklisted: bool = False) -> dict[str, Any]:
-    return {"case_id": case, "service_item": ITEM, "item": {"notify_commit": commit},
-            "application": {"online": True}, "applicant": {"blacklisted": claims_blacklisted}}
+    return {
+        "case_id": case,
+        "service_item": ITEM,
+        "item": {"notify_commit": commit},
+        "application": {"online": True},
+        "applicant": {"blacklisted": claims_blacklisted},
+    }
 
 
 def decide(ledger: Any, dept: str, rules: RuleSet, case: str, applicant: str, **kw: Any) -> decisions.Decision:
@@ -60,8 +84,9 @@ def approvals(ledger: Any, dept: str, rules: RuleSet, n: int) -> datetime:
 def announced(ledger: Any, dept: str, rules: RuleSet, n: int = 20, rate: str = "0.2") -> dict[str, Any]:
     start = approvals(ledger, dept, rules, n)
     supervision.register_inspectors(ledger, dept, "inspectors-2026", ["insp-1", "insp-2", "insp-3"])
-    return supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate,
-                                           inspectors="inspectors-2026")
+    return supervision.announce_inspection(
+        ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate, inspectors="inspectors-2026"
+    )
 
 
 @pytest.fixture(name="published")
@@ -71,7 +96,9 @@ def published_fixture(ledger: Any, fresh_department: str) -> tuple[str, RuleSet]
     return fresh_department, rules
 
 
-def cli(ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, Any, str]:
+def cli(
+    ledger: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, Any, str]:
     """``ledger ARGS`` in this process: (exit code, its JSON output when it succeeded, standard error)."""
     from .cli_support import cli_in_process
 

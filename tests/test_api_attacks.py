@@ -16,9 +16,8 @@ import pytest
 
 from ledger.client import Ledger
 
+from .api_support import UNLIMITED, issue, problem_body, sign_in
 from .gateway_process import ChainRelay, Gateway, gateway
-from .api_support import UNLIMITED, issue
-from .api_support import problem_body, sign_in
 
 # A digest no test issues or cites (0xabab... is cited by other modules' decisions, so their timelines know it)
 UNKNOWN_DIGEST = "0x" + hashlib.sha256(b"never issued or cited: test_api_attacks").hexdigest()
@@ -30,8 +29,14 @@ def gw(ledger: Ledger) -> Iterator[Gateway]:
         yield running
 
 
-TIGHT = {"public_burst": 3, "public_per_second": 0.001, "signin_burst": 10, "signin_per_second": 0.001,
-         "refused_burst": 3, "refused_per_second": 0.001}
+TIGHT = {
+    "public_burst": 3,
+    "public_per_second": 0.001,
+    "signin_burst": 10,
+    "signin_per_second": 0.001,
+    "refused_burst": 3,
+    "refused_per_second": 0.001,
+}
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +63,11 @@ def test_deeply_nested_bodies_are_refused_and_the_process_survives(gw: Gateway, 
     4xx problem each time (before authentication and rate limiting), never a crash."""
     routes = _post_routes(gw)
     assert len(routes) >= 8
-    bodies = [b"[" * depth + b"]" * depth, b'{"document":' + b'{"a":' * depth + b"1" + b"}" * (depth + 1),
-              b'{"records":[' + b"[" * depth]  # unterminated as well
+    bodies = [
+        b"[" * depth + b"]" * depth,
+        b'{"document":' + b'{"a":' * depth + b"1" + b"}" * (depth + 1),
+        b'{"records":[' + b"[" * depth,
+    ]  # unterminated as well
     with gw.client() as c:
         for route in routes:
             for body in bodies:
@@ -99,13 +107,18 @@ def test_anonymous_callers_cannot_grow_or_write_into_the_access_log(gw: Gateway,
         before = len(_log(c, issuer))
         auditor = ledger.department_account("AUD").address
         for i in range(300):
-            token = [None, forged_token({"v": 1, "sub": "AUD", "signer": auditor, "jti": str(i), "exp": 2**40}),
-                     forged_token({"sub": "<script>" * 40})][i % 3]
-            answer = c.get(f"/certificates/{digest}/content",
-                           headers={"Authorization": f"Bearer {token}"} if token else {})
+            token = [
+                None,
+                forged_token({"v": 1, "sub": "AUD", "signer": auditor, "jti": str(i), "exp": 2**40}),
+                forged_token({"sub": "<script>" * 40}),
+            ][i % 3]
+            answer = c.get(
+                f"/certificates/{digest}/content", headers={"Authorization": f"Bearer {token}"} if token else {}
+            )
             problem_body(answer, 401)
-        long_token = problem_body(c.get(f"/certificates/{digest}/content",
-                                    headers={"Authorization": "Bearer " + "A" * 5000}), 401)
+        long_token = problem_body(
+            c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer " + "A" * 5000}), 401
+        )
         assert "sign in again" in long_token["detail"]
         huge = c.get(f"/certificates/{digest}/content", headers={"Authorization": "Bearer " + "A" * 10 * 2**20})
         problem_body(huge, 431)
@@ -113,7 +126,12 @@ def test_anonymous_callers_cannot_grow_or_write_into_the_access_log(gw: Gateway,
     assert len(entries) == 1, entries
     entry = entries[0]
     assert (entry["certificate"], entry["actor"], entry["signer"], entry["authenticated"], entry["outcome"]) == (
-        digest, "anonymous", None, False, "refused")
+        digest,
+        "anonymous",
+        None,
+        False,
+        "refused",
+    )
     assert entry["detail"] == "unauthenticated read refused: no bearer token"  # the first attempt had no token
     assert "AUD" not in json.dumps(entry) and auditor.lower() not in json.dumps(entry).lower()
     assert "script" not in json.dumps(entry)
@@ -125,17 +143,19 @@ def test_counts_of_unrecorded_refusals_are_written_when_their_window_closes(ledg
     carry add up to the attempts made, the last count written by the anchoring task once its window closed."""
     digest = issue(ledger, "HOSP")[0]["digest"]
     attempts = 40
-    with gateway(ledger, refusal_log_window_seconds=1, anchor_interval_seconds=0.5, **UNLIMITED) as gw, \
-            gw.client() as c:
+    with (
+        gateway(ledger, refusal_log_window_seconds=1, anchor_interval_seconds=0.5, **UNLIMITED) as gw,
+        gw.client() as c,
+    ):
         issuer = sign_in(c, ledger, "HOSP")
         for _ in range(attempts):
             problem_body(c.get(f"/certificates/{digest}/content"), 401)
         accounted, entries = 0, []
         for _ in range(300):  # the background task writes the last count within a window and an interval
             entries = [e for e in _log(c, issuer) if e["certificate"] == digest]
-            accounted = sum(int(m.group(1)) if (m := re.search(r"(\d+) more", e["detail"])) else 0
-                            for e in entries) + sum(e["detail"].startswith("unauthenticated read refused")
-                                                    for e in entries)
+            accounted = sum(
+                int(m.group(1)) if (m := re.search(r"(\d+) more", e["detail"])) else 0 for e in entries
+            ) + sum(e["detail"].startswith("unauthenticated read refused") for e in entries)
             if accounted >= attempts:
                 break
             threading.Event().wait(0.1)
@@ -174,8 +194,9 @@ def _rotating_forwarded_for(gw: Gateway) -> None:
             assert c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}).status_code == 404
         for i in range(3, 10):
             problem_body(c.get(path, headers={"X-Forwarded-For": f"198.51.100.{i}"}), 429)
-        problem_body(c.post("/public/verify", json={"digest": UNKNOWN_DIGEST},
-                        headers={"X-Forwarded-For": "198.51.100.99"}), 429)
+        problem_body(
+            c.post("/public/verify", json={"digest": UNKNOWN_DIGEST}, headers={"X-Forwarded-For": "198.51.100.99"}), 429
+        )
         assert c.post("/auth/challenge", json={"department": "MKT"}).status_code == 201
 
 
@@ -221,8 +242,11 @@ def test_client_keys() -> None:
     assert client_key("10.0.0.1", "1.1.1.1, 203.0.113.1", proxies) == "203.0.113.1"
     assert client_key("10.0.0.1", "203.0.113.1, 192.168.3.4", proxies) == "203.0.113.1"
     assert client_key("10.0.0.1", "junk", proxies) == "10.0.0.1"
-    assert client_key("2001:db8:1:2:aaaa::1", None, ()) == client_key("2001:db8:1:2:bbbb::9", None, ()) \
+    assert (
+        client_key("2001:db8:1:2:aaaa::1", None, ())
+        == client_key("2001:db8:1:2:bbbb::9", None, ())
         == "2001:db8:1:2::/64"
+    )
     with pytest.raises(ValueError, match="TRUSTED_PROXIES"):
         parse_networks("10.0.0.1, proxy.example")
 
@@ -260,8 +284,12 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
     from ledger.formats.certificate import validate_record
     from ledger.services.issuance import issue_records
 
-    record = {"id": "BC-1990-0517", "type": "birth-certificate", "valid_from": "1990-05-17",
-              "subject": {"name": "Li Na", "date_of_birth": "1990-05-17", "place_of_birth": "Shenzhen"}}
+    record = {
+        "id": "BC-1990-0517",
+        "type": "birth-certificate",
+        "valid_from": "1990-05-17",
+        "subject": {"name": "Li Na", "date_of_birth": "1990-05-17", "place_of_birth": "Shenzhen"},
+    }
     out = io.StringIO()
     issue_records(ledger, [validate_record(record, 1, department="HOSP")], "HOSP", out=out)
     document = json.loads(out.getvalue())
@@ -272,10 +300,21 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
         report = by_digest.json()
         assert report["verified"] is True and report["status"] == "valid" and report["issuer"] == "HOSP"
         assert {check["name"] for check in report["checks"]} <= {
-            "chain", "merkle_proof", "anchored", "confirmations", "issuer", "department_key", "signature", "status",
-            "witnessed"}
-        pages = [by_digest.text, c.get(f"/public/certificates/{document['digest']}/timeline").text,
-                 c.get(f"/public/certificates/{document['digest']}/timeline.html").text]
+            "chain",
+            "merkle_proof",
+            "anchored",
+            "confirmations",
+            "issuer",
+            "department_key",
+            "signature",
+            "status",
+            "witnessed",
+        }
+        pages = [
+            by_digest.text,
+            c.get(f"/public/certificates/{document['digest']}/timeline").text,
+            c.get(f"/public/certificates/{document['digest']}/timeline.html").text,
+        ]
         for text in pages:
             words = re.sub(r"0x[0-9a-fA-F]+", "0x…", text)  # hashes and addresses may contain "1990" by chance
             assert not [s for s in secrets if s in words], text
@@ -331,8 +370,10 @@ def test_signed_in_calls_are_served_while_public_verification_is_flooded(gw: Gat
             stop.set()
             for t in threads:
                 t.join()
-    print(f"signed-in calls: median {statistics.median(signed_in) * 1000:.1f} ms; flood requests: median "
-          f"{statistics.median(flood_latencies) * 1000:.1f} ms over {len(flood_latencies)}")
+    print(
+        f"signed-in calls: median {statistics.median(signed_in) * 1000:.1f} ms; flood requests: median "
+        f"{statistics.median(flood_latencies) * 1000:.1f} ms over {len(flood_latencies)}"
+    )
     assert statistics.median(signed_in) < statistics.median(flood_latencies)
     assert gw.alive(), gw.log()
 
@@ -355,25 +396,37 @@ def test_a_body_naming_a_key_twice_is_refused_small_or_big(gw: Gateway, ledger: 
             answer = c.post("/public/verify", content=twice.encode(), headers={"Content-Type": "application/json"})
             assert answer.status_code == 422, (len(body), answer.text[:300])
             assert "duplicate key 'document'" in answer.json()["detail"], answer.text[:300]
-            assert c.post("/public/verify", content=body.encode(),
-                          headers={"Content-Type": "application/json"}).status_code == 200
+            assert (
+                c.post(
+                    "/public/verify", content=body.encode(), headers={"Content-Type": "application/json"}
+                ).status_code
+                == 200
+            )
 
 
 def test_only_a_genuine_token_may_send_more_than_a_certificate(gw: Gateway, ledger: Ledger) -> None:
     """Bodies are parsed before a forged token's 401: without a token this gateway minted, a body is held to
     1 MiB (413) and 8,192 values (422), whatever the Authorization header says."""
-    big = b'{"records": [' + b",".join([b'{"id": "B", "type": "permit", "subject": {"n": "' + b"x" * 1000 + b'"}}']
-                                       * 2000) + b"]}"
+    big = (
+        b'{"records": ['
+        + b",".join([b'{"id": "B", "type": "permit", "subject": {"n": "' + b"x" * 1000 + b'"}}'] * 2000)
+        + b"]}"
+    )
     many = b'{"records": [' + b",".join([b"1"] * 10_000) + b"]}"
     assert 2**20 < len(big) < 4 * 2**20
     with gw.client() as c:
         issuer = sign_in(c, ledger, "HOSP")
-        for headers in ({}, {"Authorization": "Bearer x.y.z"},
-                        {"Authorization": "Bearer " + forged_token({"v": 1, "sub": "HOSP", "exp": 2**40})}):
-            problem_body(c.post("/certificates", content=big, headers={**headers, "Content-Type": "application/json"}),
-                     413)
-            problem_body(c.post("/certificates", content=many, headers={**headers, "Content-Type": "application/json"}),
-                     422)
+        for headers in (
+            {},
+            {"Authorization": "Bearer x.y.z"},
+            {"Authorization": "Bearer " + forged_token({"v": 1, "sub": "HOSP", "exp": 2**40})},
+        ):
+            problem_body(
+                c.post("/certificates", content=big, headers={**headers, "Content-Type": "application/json"}), 413
+            )
+            problem_body(
+                c.post("/certificates", content=many, headers={**headers, "Content-Type": "application/json"}), 422
+            )
         # the issuer's own token: past the guard (the records are then judged one by one)
         answer = c.post("/certificates", content=many, headers={**issuer, "Content-Type": "application/json"})
         assert answer.status_code == 422 and "values" not in answer.json()["detail"], answer.text[:300]

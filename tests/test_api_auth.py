@@ -38,16 +38,22 @@ def test_wrong_key_unknown_challenge_and_expired_challenge(ledger: Any) -> None:
     client = make_client(ledger, clock)
     challenge = _challenge(client, "MKT")
     stranger = sign_challenge(Account.create(), challenge["message"])
-    assert_problem(client.post("/auth/token", json={"challenge_id": challenge["challenge_id"],
-                                                    "signature": stranger}), 401)
+    assert_problem(
+        client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": stranger}), 401
+    )
     other_department = sign_challenge(ledger.department_account("HOSP"), challenge["message"])
-    assert_problem(client.post("/auth/token", json={"challenge_id": challenge["challenge_id"],
-                                                    "signature": other_department}), 401)
+    assert_problem(
+        client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": other_department}), 401
+    )
     assert_problem(client.post("/auth/token", json={"challenge_id": "nope", "signature": stranger}), 401)
     clock.advance(minutes=5)
     late = sign_challenge(ledger.department_account("MKT"), challenge["message"])
-    assert "expired" in assert_problem(client.post("/auth/token", json={
-        "challenge_id": challenge["challenge_id"], "signature": late}), 401)["detail"]
+    assert (
+        "expired"
+        in assert_problem(
+            client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": late}), 401
+        )["detail"]
+    )
     # a malformed department code is a validation problem, an unregistered one still gets a challenge
     assert_problem(client.post("/auth/challenge", json={"department": ""}), 422)
     assert client.post("/auth/challenge", json={"department": "NO-SUCH"}).status_code == 201
@@ -71,8 +77,9 @@ def test_suspension_takes_effect_at_once_and_outlives_reinstatement(ledger: Any,
     assert "suspended" in assert_problem(client.get("/auth/me", headers=bearer(token)), 403)["detail"]
     challenge = _challenge(client, fresh_department)
     signature = sign_challenge(ledger.department_account(fresh_department), challenge["message"])
-    assert_problem(client.post("/auth/token", json={"challenge_id": challenge["challenge_id"],
-                                                    "signature": signature}), 403)
+    assert_problem(
+        client.post("/auth/token", json={"challenge_id": challenge["challenge_id"], "signature": signature}), 403
+    )
     council.reinstate(fresh_department)
     # the reinstated department signs in again: a token from before the suspension stays dead
     assert "sign in again" in assert_problem(client.get("/auth/me", headers=bearer(token)), 401)["detail"]
@@ -86,9 +93,16 @@ def test_rotated_key_is_refused_at_once(ledger: Any, fresh_department: str) -> N
     challenge = _challenge(client, fresh_department)  # signed with the old key after the rotation, below
     Council(ledger).rotate_key(fresh_department)
     assert "rotated" in assert_problem(client.get("/auth/me", headers=bearer(token)), 401)["detail"]
-    assert_problem(client.post("/auth/token", json={
-        "challenge_id": challenge["challenge_id"],
-        "signature": sign_challenge(old_account, challenge["message"])}), 401)
+    assert_problem(
+        client.post(
+            "/auth/token",
+            json={
+                "challenge_id": challenge["challenge_id"],
+                "signature": sign_challenge(old_account, challenge["message"]),
+            },
+        ),
+        401,
+    )
     fresh = login(client, ledger, fresh_department)  # the keystore now holds the new key
     assert client.get("/auth/me", headers=bearer(fresh)).json()["signer"] != old_account.address
 
@@ -149,24 +163,40 @@ def test_every_error_is_a_problem(ledger: Any) -> None:
     token = login(client, ledger, "MKT")
     assert_problem(client.get("/no/such/thing"), 404)
     assert_problem(client.put("/auth/me", headers=bearer(token)), 405)
-    invalid = assert_problem(client.post("/certificates", headers=bearer(token),
-                                         json={"records": [{"id": "X-1", "type": "Bad Type", "subject": {"a": 1}}]}),
-                             422)
+    invalid = assert_problem(
+        client.post(
+            "/certificates",
+            headers=bearer(token),
+            json={"records": [{"id": "X-1", "type": "Bad Type", "subject": {"a": 1}}]},
+        ),
+        422,
+    )
     assert invalid["type"] == "/problems/invalid-input" and invalid["errors"][0]["field"] == "type"
     schema = assert_problem(client.post("/certificates", headers=bearer(token), json={"records": []}), 422)
     assert schema["type"] == "/problems/validation-error" and schema["errors"][0]["field"] == "body.records"
     assert_problem(client.get("/certificates/0x12/content", headers=bearer(token)), 422)
-    assert_problem(client.post("/certificates", headers=bearer(token), content=b"{not json",
-                               params={}, ), 422)
+    assert_problem(
+        client.post(
+            "/certificates",
+            headers=bearer(token),
+            content=b"{not json",
+            params={},
+        ),
+        422,
+    )
     doc = issue(ledger, "MKT", 1)[0]
     digest = doc["digest"]
-    assert client.post(f"/certificates/{digest}/revoke", headers=bearer(token), json={"reason": "fraud"}).status_code \
+    assert (
+        client.post(f"/certificates/{digest}/revoke", headers=bearer(token), json={"reason": "fraud"}).status_code
         == 200
-    again = assert_problem(client.post(f"/certificates/{digest}/revoke", headers=bearer(token),
-                                       json={"reason": "fraud"}), 409)
+    )
+    again = assert_problem(
+        client.post(f"/certificates/{digest}/revoke", headers=bearer(token), json={"reason": "fraud"}), 409
+    )
     assert "AnchorCertificateRevoked" in again["detail"]
-    assert_problem(client.post(f"/certificates/0x{'ef' * 32}/revoke", headers=bearer(token),
-                               json={"reason": "fraud"}), 404)
+    assert_problem(
+        client.post(f"/certificates/0x{'ef' * 32}/revoke", headers=bearer(token), json={"reason": "fraud"}), 404
+    )
     duplicate = [{"id": doc["fields"]["id"], "type": "business-licence", "subject": {"name": "x"}}]
     assert_problem(client.post("/certificates", headers=bearer(token), json={"records": duplicate}), 422)
 
@@ -198,18 +228,22 @@ def test_oversize_bodies_and_records_are_refused(ledger: Any) -> None:
     client = make_client(ledger, Clock(), max_body_bytes=64 * 1024)
     token = login(client, ledger, "MKT")
     big = b'{"records": [{"id": "X", "type": "permit", "subject": {"n": "' + b"x" * 100_000 + b'"}}]}'
-    body = assert_problem(client.post("/certificates", content=big,
-                                      headers={**bearer(token), "Content-Type": "application/json"}), 413)
+    body = assert_problem(
+        client.post("/certificates", content=big, headers={**bearer(token), "Content-Type": "application/json"}), 413
+    )
     assert body["type"] == "/problems/payload-too-large"
 
     def chunks() -> Any:  # no Content-Length: the limit is enforced while the body streams in
         for i in range(0, len(big), 8192):
-            yield big[i:i + 8192]
+            yield big[i : i + 8192]
 
-    assert_problem(client.post("/certificates", content=chunks(),
-                               headers={**bearer(token), "Content-Type": "application/json"}), 413)
+    assert_problem(
+        client.post("/certificates", content=chunks(), headers={**bearer(token), "Content-Type": "application/json"}),
+        413,
+    )
     roomy = make_client(ledger, Clock())
     record = {"id": "X-big", "type": "permit", "subject": {"n": "x" * (ledger.settings.max_record_bytes + 1)}}
-    refused = assert_problem(roomy.post("/certificates", headers=bearer(login(roomy, ledger, "MKT")),
-                                        json={"records": [record]}), 422)
+    refused = assert_problem(
+        roomy.post("/certificates", headers=bearer(login(roomy, ledger, "MKT")), json={"records": [record]}), 422
+    )
     assert "the limit is" in refused["detail"]

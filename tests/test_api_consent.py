@@ -13,13 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.services import consent
 from ledger.client import Ledger
+from ledger.services import consent
 
+from .api_support import UNLIMITED, issue, problem_body, register, sign_in
 from .consent_support import PROVIDERS_ENV, assertion, identifier, request
 from .gateway_process import Gateway, gateway
-from .api_support import problem_body, sign_in
-from .api_support import UNLIMITED, issue, register
 
 
 @pytest.fixture(scope="module")
@@ -32,24 +31,40 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
 
 
-def _give(c: httpx.Client, ledger: Ledger, subject: str, document: dict[str, Any], recipient: str,
-          **changes: Any) -> httpx.Response:
+def _give(
+    c: httpx.Client, ledger: Ledger, subject: str, document: dict[str, Any], recipient: str, **changes: Any
+) -> httpx.Response:
     asked = request(document, recipient, _now(), **changes)
-    return c.post("/public/consents", json={"assertion": assertion(ledger, subject, _now(), asked).model_dump(),
-                                            "consent": asked.model_dump(mode="json")})
+    return c.post(
+        "/public/consents",
+        json={
+            "assertion": assertion(ledger, subject, _now(), asked).model_dump(),
+            "consent": asked.model_dump(mode="json"),
+        },
+    )
 
 
-def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, ledger: Ledger,
-                                                                  fresh_department: str) -> None:
+def test_consent_given_relied_on_and_withdrawn_through_the_gateway(
+    gw: Gateway, ledger: Ledger, fresh_department: str
+) -> None:
     a, b = issue(ledger, fresh_department, 2)
     verifier = register(ledger, "CV", "verifier")
     with gw.client() as c:
         issuer, reader = sign_in(c, ledger, fresh_department), sign_in(c, ledger, verifier)
 
         def grant(**changes: Any) -> httpx.Response:
-            return c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
-                "grantee": verifier, "purpose": "claim 2026-0042", "purpose_code": "insurance-claim",
-                "reveal": ["subject.name"], "expires_at": (_now() + timedelta(days=1)).isoformat(), **changes})
+            return c.post(
+                f"/certificates/{a['digest']}/grants",
+                headers=issuer,
+                json={
+                    "grantee": verifier,
+                    "purpose": "claim 2026-0042",
+                    "purpose_code": "insurance-claim",
+                    "reveal": ["subject.name"],
+                    "expires_at": (_now() + timedelta(days=1)).isoformat(),
+                    **changes,
+                },
+            )
 
         # the issuer alone cannot share the person's name
         assert "consent" in problem_body(grant(), 403)["detail"]
@@ -67,26 +82,40 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
         assert identifier(a) not in given.text and record["signer"] == consent.gateway_address(ledger)
 
         # B's certificate cannot ride on A's consent
-        other = c.post(f"/certificates/{b['digest']}/grants", headers=issuer, json={
-            "grantee": verifier, "purpose": "claim", "purpose_code": "insurance-claim", "reveal": ["subject.name"],
-            "consent": record["id"], "expires_at": (_now() + timedelta(days=1)).isoformat()})
+        other = c.post(
+            f"/certificates/{b['digest']}/grants",
+            headers=issuer,
+            json={
+                "grantee": verifier,
+                "purpose": "claim",
+                "purpose_code": "insurance-claim",
+                "reveal": ["subject.name"],
+                "consent": record["id"],
+                "expires_at": (_now() + timedelta(days=1)).isoformat(),
+            },
+        )
         assert "another certificate" in problem_body(other, 403)["detail"]
         assert "covers" in problem_body(grant(consent=record["id"], reveal=None), 403)["detail"]
         made = grant(consent=record["id"])
         assert made.status_code == 201, made.text
         read = c.get(f"/certificates/{a['digest']}/content", headers=reader)
-        assert read.status_code == 200 and read.json()["document"]["fields"]["subject.name"] == \
-            a["fields"]["subject.name"]
+        assert (
+            read.status_code == 200 and read.json()["document"]["fields"]["subject.name"] == a["fields"]["subject.name"]
+        )
 
         # the person lists and withdraws; the very next read is refused
-        mine = c.post("/public/consents/mine", json={"assertion": assertion(
-            ledger, identifier(a), _now(), consent.listing_request()).model_dump()})
+        mine = c.post(
+            "/public/consents/mine",
+            json={"assertion": assertion(ledger, identifier(a), _now(), consent.listing_request()).model_dump()},
+        )
         # (the same person, by ID number, is the subject of other tests' certificates too)
         assert [m["id"] for m in mine.json() if m["certificate"] == a["digest"]] == [record["id"]]
         leave = consent.withdrawal_request(record["id"])
         withdraw = assertion(ledger, identifier(a), _now(), leave).model_dump()
-        stranger = c.post(f"/public/consents/{record['id']}/withdraw",
-                          json={"assertion": assertion(ledger, identifier(b), _now(), leave).model_dump()})
+        stranger = c.post(
+            f"/public/consents/{record['id']}/withdraw",
+            json={"assertion": assertion(ledger, identifier(b), _now(), leave).model_dump()},
+        )
         problem_body(stranger, 404)
         done = c.post(f"/public/consents/{record['id']}/withdraw", json={"assertion": withdraw})
         assert done.status_code == 200 and done.json()["withdrawn_at"] and not done.json()["live"], done.text
@@ -102,8 +131,12 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(gw: Gateway, 
         assert c.post("/access-log/anchor", headers=issuer).json()["roots"]
         log = [e for e in c.get("/access-log", headers=issuer).json() if e["certificate"] == a["digest"]]
         assert [(e["action"], e["outcome"]) for e in log] == [
-            ("consent", "recorded"), ("grant", "recorded"), ("read", "served"), ("consent-withdrawn", "recorded"),
-            ("read", "refused")]
+            ("consent", "recorded"),
+            ("grant", "recorded"),
+            ("read", "served"),
+            ("consent-withdrawn", "recorded"),
+            ("read", "refused"),
+        ]
         assert all(e["anchored"] for e in log) and all(identifier(a) not in str(e) for e in log)
         assert c.get("/consents/check", headers=issuer).json()["discrepancies"] == []
 
@@ -120,17 +153,25 @@ def test_an_inserted_consent_row_is_refused_and_reported(gw: Gateway, ledger: Le
         forged = forged.model_copy(update={"id": "d" * 24, "recipient": "PSB"})
         with ledger.engine.begin() as conn:
             conn.execute(consent.Consent.__table__.insert().values(**forged.model_dump()))
-        refused = c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
-            "grantee": "PSB", "purpose": "claim", "purpose_code": "insurance-claim", "consent": forged.id,
-            "expires_at": (_now() + timedelta(days=1)).isoformat()})
+        refused = c.post(
+            f"/certificates/{a['digest']}/grants",
+            headers=issuer,
+            json={
+                "grantee": "PSB",
+                "purpose": "claim",
+                "purpose_code": "insurance-claim",
+                "consent": forged.id,
+                "expires_at": (_now() + timedelta(days=1)).isoformat(),
+            },
+        )
         assert "does not match" in problem_body(refused, 403)["detail"]
-        kinds = {(d["kind"], d["consent"]) for d in
-                 c.get("/consents/check", headers=issuer).json()["discrepancies"]}
+        kinds = {(d["kind"], d["consent"]) for d in c.get("/consents/check", headers=issuer).json()["discrepancies"]}
         assert kinds == {("consent_signature", forged.id), ("consent_unlogged", forged.id)}
 
 
-def test_a_relay_rewriting_the_request_on_the_way_is_refused(gw: Gateway, ledger: Ledger,
-                                                             fresh_department: str) -> None:
+def test_a_relay_rewriting_the_request_on_the_way_is_refused(
+    gw: Gateway, ledger: Ledger, fresh_department: str
+) -> None:
     """A gateway relaying the person's messages (an app, a proxy in front of this gateway) keeps their assertion
     and sends its own request: another recipient, every field, a longer expiry; or turns their withdrawal into a
     consent. 403 each time, nothing recorded, and the person's own request still goes through."""
@@ -140,8 +181,7 @@ def test_a_relay_rewriting_the_request_on_the_way_is_refused(gw: Gateway, ledger
     personal = sorted(f for f in a["fields"] if f.startswith("subject."))
     with gw.client() as c:
         issuer = sign_in(c, ledger, fresh_department)
-        for changes in ({"recipient": "PSB"}, {"fields": personal},
-                        {"expires_at": _now() + timedelta(days=1000)}):
+        for changes in ({"recipient": "PSB"}, {"fields": personal}, {"expires_at": _now() + timedelta(days=1000)}):
             rewritten = asked.model_copy(update=changes).model_dump(mode="json")
             refused = c.post("/public/consents", json={"assertion": signed, "consent": rewritten})
             assert "another request" in problem_body(refused, 403)["detail"], changes
@@ -151,17 +191,20 @@ def test_a_relay_rewriting_the_request_on_the_way_is_refused(gw: Gateway, ledger
         assert (given.json()["recipient"], given.json()["fields"]) == ("INS", ["subject.name"])
         # the person's withdrawal, relayed as a consent to PSB: refused; as the withdrawal it was, done
         leave = assertion(ledger, identifier(a), _now(), consent.withdrawal_request(given.json()["id"])).model_dump()
-        turned = c.post("/public/consents", json={"assertion": leave, "consent": request(a, "PSB", _now())
-                                                  .model_dump(mode="json")})
+        turned = c.post(
+            "/public/consents", json={"assertion": leave, "consent": request(a, "PSB", _now()).model_dump(mode="json")}
+        )
         assert "another request" in problem_body(turned, 403)["detail"]
         done = c.post(f"/public/consents/{given.json()['id']}/withdraw", json={"assertion": leave})
         assert done.status_code == 200 and done.json()["withdrawn_at"], done.text
-        assert [x["recipient"] for x in c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json()] \
-            == ["INS"]
+        assert [x["recipient"] for x in c.get(f"/certificates/{a['digest']}/consents", headers=issuer).json()] == [
+            "INS"
+        ]
 
 
-def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(gw: Gateway, ledger: Ledger,
-                                                                         fresh_department: str) -> None:
+def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(
+    gw: Gateway, ledger: Ledger, fresh_department: str
+) -> None:
     """A department granted the whole certificate holds every field and salt: it asks the public endpoint who else
     read the certificate and why, with the complete file, with the digest alone, or with an assertion of its own
     choosing. Only the data subject, with an assertion bound to this certificate's list, gets it."""
@@ -171,9 +214,18 @@ def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(gw: Ga
         issuer = sign_in(c, ledger, fresh_department)
         for recipient, reveal, code in ((grantee, None, "insurance-claim"), (other, ["subject.name"], "benefit")):
             record = _give(c, ledger, identifier(a), a, recipient, purpose_code=code).json()
-            made = c.post(f"/certificates/{a['digest']}/grants", headers=issuer, json={
-                "grantee": recipient, "purpose": f"{code} 2026-7", "purpose_code": code, "reveal": reveal,
-                "consent": record["id"], "expires_at": (_now() + timedelta(days=1)).isoformat()})
+            made = c.post(
+                f"/certificates/{a['digest']}/grants",
+                headers=issuer,
+                json={
+                    "grantee": recipient,
+                    "purpose": f"{code} 2026-7",
+                    "purpose_code": code,
+                    "reveal": reveal,
+                    "consent": record["id"],
+                    "expires_at": (_now() + timedelta(days=1)).isoformat(),
+                },
+            )
             assert made.status_code == 201, made.text
         held = c.get(f"/certificates/{a['digest']}/content", headers=sign_in(c, ledger, grantee)).json()["document"]
         assert held["digest"] == a["digest"] and not held.get("hidden")  # every field and salt
@@ -184,12 +236,19 @@ def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(gw: Ga
 
         problem_body(ask(document=held), 422)  # the file is no proof of being the person
         problem_body(ask(certificate=a["digest"]), 422)
-        problem_body(ask(certificate=a["digest"], document=held,
-                         assertion=assertion(ledger, identifier(a), _now(),
-                                             consent.accesses_request(a["digest"])).model_dump()), 422)
-        for who, bound in ((identifier(b), consent.accesses_request(a["digest"])),  # another person
-                           (identifier(a), consent.accesses_request(b["digest"])),  # A's, for another list
-                           (identifier(a), consent.listing_request())):
+        problem_body(
+            ask(
+                certificate=a["digest"],
+                document=held,
+                assertion=assertion(ledger, identifier(a), _now(), consent.accesses_request(a["digest"])).model_dump(),
+            ),
+            422,
+        )
+        for who, bound in (
+            (identifier(b), consent.accesses_request(a["digest"])),  # another person
+            (identifier(a), consent.accesses_request(b["digest"])),  # A's, for another list
+            (identifier(a), consent.listing_request()),
+        ):
             refused = ask(certificate=a["digest"], assertion=assertion(ledger, who, _now(), bound).model_dump())
             problem_body(refused, 403)
         mine = assertion(ledger, identifier(a), _now(), consent.accesses_request(a["digest"])).model_dump()

@@ -12,9 +12,9 @@ import pytest
 import yaml
 from sqlalchemy import func, select
 
-from ledger.services import decisions, logchain, permits, status
 from ledger.client import Ledger
 from ledger.formats.rules import load_rule_set
+from ledger.services import decisions, logchain, permits, status
 from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
@@ -31,18 +31,35 @@ def desk(ledger: Ledger) -> dict[str, Any]:
     rule_set = load_rule_set(document)
     decisions.publish_rule_set(ledger, rule_set, approver)
     client = make_client(ledger, Clock())
-    return {"approver": approver, "rule_set": rule_set.hex_digest, "client": client,
-            "token": login(client, ledger, approver), "licences": issue(ledger, "MKT", 4)}
+    return {
+        "approver": approver,
+        "rule_set": rule_set.hex_digest,
+        "client": client,
+        "token": login(client, ledger, approver),
+        "licences": issue(ledger, "MKT", 4),
+    }
 
 
 def body(desk: dict[str, Any], case: str, licence: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    return {"case_id": case, "service_item": ITEM, "rule_set": desk["rule_set"],
-            "applicant_ref": licence["fields"]["subject.credit_code"],
-            "input": {"item": {"onsite_reason": 0, "materials_required": 3},
-                      "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 3,
-                                      "business_name": "Nanshan Corner Shop", "premises": "Room 101, 1 Keyuan Road",
-                                      "business_scope": "prepackaged-food-sales"},
-                      "certificates": [licence["digest"]]}, **changes}
+    return {
+        "case_id": case,
+        "service_item": ITEM,
+        "rule_set": desk["rule_set"],
+        "applicant_ref": licence["fields"]["subject.credit_code"],
+        "input": {
+            "item": {"onsite_reason": 0, "materials_required": 3},
+            "application": {
+                "applicant_type": "enterprise",
+                "online": True,
+                "materials_submitted": 3,
+                "business_name": "Nanshan Corner Shop",
+                "premises": "Room 101, 1 Keyuan Road",
+                "business_scope": "prepackaged-food-sales",
+            },
+            "certificates": [licence["digest"]],
+        },
+        **changes,
+    }
 
 
 def post(desk: dict[str, Any], payload: dict[str, Any], token: str | None = None) -> Any:
@@ -51,8 +68,13 @@ def post(desk: dict[str, Any], payload: dict[str, Any], token: str | None = None
 
 def permits_of(ledger: Ledger, department: str) -> int:
     with ledger.engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(permits.ProducedCertificate).where(
-            permits.ProducedCertificate.department_id == department)).scalar_one())  # type: ignore[arg-type]
+        return int(
+            conn.execute(
+                select(func.count())
+                .select_from(permits.ProducedCertificate)
+                .where(permits.ProducedCertificate.department_id == department)
+            ).scalar_one()
+        )  # type: ignore[arg-type]
 
 
 def test_an_approver_decides_in_one_call_and_gets_the_anchored_permit(ledger: Ledger, desk: dict[str, Any]) -> None:
@@ -108,25 +130,31 @@ def test_a_case_is_decided_once(ledger: Ledger, desk: dict[str, Any]) -> None:
     first = post(desk, body(desk, "API-ONCE", desk["licences"][1]))
     assert first.status_code == 201, first.text
     issued = permits_of(ledger, desk["approver"])
-    for payload in (body(desk, "API-ONCE", desk["licences"][1]),
-                    body(desk, "API-ONCE", desk["licences"][1], service_item="440300-SCJG-0042")):
+    for payload in (
+        body(desk, "API-ONCE", desk["licences"][1]),
+        body(desk, "API-ONCE", desk["licences"][1], service_item="440300-SCJG-0042"),
+    ):
         again = assert_problem(post(desk, payload), 409)
         assert f"decision {first.json()['seq']}" in again["detail"] and "override" in again["detail"]
     assert len(decisions.find_decisions(ledger, desk["approver"], "API-ONCE")) == 1
     assert permits_of(ledger, desk["approver"]) == issued
 
 
-@pytest.mark.parametrize(("name", "change", "status_code"), [
-    ("a file path for a rule set", {"rule_set": "/etc/passwd"}, 422),
-    ("rules/food-business-permit.yaml", {"rule_set": "rules/food-business-permit.yaml"}, 422),
-    ("an unpublished rule set", {"rule_set": "0x" + "ab" * 32}, 404),
-    ("an extra member", {"outcome": "approve"}, 422),
-    ("a case number with a space", {"case_id": "API BAD"}, 422),
-    ("the applicant inside the input", {"input": {"applicant_ref": "x", "certificates": []}}, 422),
-    ("input that is not an object", {"input": ["approve"]}, 422),
-])
-def test_bad_input_is_refused_and_records_nothing(ledger: Ledger, desk: dict[str, Any], name: str,
-                                                  change: dict[str, Any], status_code: int) -> None:
+@pytest.mark.parametrize(
+    ("name", "change", "status_code"),
+    [
+        ("a file path for a rule set", {"rule_set": "/etc/passwd"}, 422),
+        ("rules/food-business-permit.yaml", {"rule_set": "rules/food-business-permit.yaml"}, 422),
+        ("an unpublished rule set", {"rule_set": "0x" + "ab" * 32}, 404),
+        ("an extra member", {"outcome": "approve"}, 422),
+        ("a case number with a space", {"case_id": "API BAD"}, 422),
+        ("the applicant inside the input", {"input": {"applicant_ref": "x", "certificates": []}}, 422),
+        ("input that is not an object", {"input": ["approve"]}, 422),
+    ],
+)
+def test_bad_input_is_refused_and_records_nothing(
+    ledger: Ledger, desk: dict[str, Any], name: str, change: dict[str, Any], status_code: int
+) -> None:
     payload = {**body(desk, "API-BAD", desk["licences"][1]), **change}
     refused = assert_problem(post(desk, payload), status_code)
     assert refused["detail"], name

@@ -7,8 +7,8 @@ import re
 
 from ledger.client import Ledger
 
-from .gateway_process import BoundGateway as Gateway
 from .api_support import issue
+from .gateway_process import BoundGateway as Gateway
 
 HEADERS = {
     "x-content-type-options": "nosniff",
@@ -46,7 +46,9 @@ def test_every_response_carries_the_security_headers(ledger: Ledger) -> None:
             assert csp["default-src"] == "default-src 'none'", name
             assert csp["script-src"] == "script-src 'self'", name  # no inline script, no eval, no other host
             assert "unsafe" not in response.headers["content-security-policy"], name
-        assert responses["swagger asset"].status_code == 200 and b"SwaggerUIBundle" in responses["swagger asset"].content
+        assert (
+            responses["swagger asset"].status_code == 200 and b"SwaggerUIBundle" in responses["swagger asset"].content
+        )
         for name in ("page", "docs", "timeline page"):
             html = responses[name].text
             assert responses[name].status_code == 200, name

@@ -9,12 +9,12 @@ from typing import Any
 
 from eth_account import Account
 
-from ledger.services.auth import sign_challenge
 from ledger.client import Ledger
+from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 
-from .gateway_process import BoundGateway as Gateway
 from .api_support import Clock, assert_problem, bearer, make_client
+from .gateway_process import BoundGateway as Gateway
 
 GW_A = "https://gw-a.mkt.example"
 GW_B = "https://gw-b.psb.example:8443"
@@ -40,9 +40,13 @@ def test_challenge_and_token_of_one_gateway_are_refused_by_another(ledger: Ledge
         message = challenge["message"]
         # EIP-4361: the text names its audience, the account and what it is about to do, before anything else
         lines = message.splitlines()
-        assert lines[:5] == ["gw-a.mkt.example wants you to sign in with your Ethereum account:",
-                             ledger.department_account("MKT").address, "",
-                             "Sign in to the Provenance Ledger gateway as department MKT.", ""]
+        assert lines[:5] == [
+            "gw-a.mkt.example wants you to sign in with your Ethereum account:",
+            ledger.department_account("MKT").address,
+            "",
+            "Sign in to the Provenance Ledger gateway as department MKT.",
+            "",
+        ]
         assert _field(message, "URI") == GW_A and _field(message, "Chain ID") == str(ledger.chain.chain_id)
         assert _field(message, "Version") == "1" and _field(message, "Nonce") == challenge["challenge_id"]
         assert lines[-2:] == ["Resources:", f"- ethereum:{ledger.chain.deployment.registry}@{ledger.chain.chain_id}"]
@@ -65,8 +69,9 @@ def test_challenge_and_token_of_one_gateway_are_refused_by_another(ledger: Ledge
 def test_expired_challenge_is_refused(ledger: Ledger) -> None:
     with Gateway(ledger, public_url=GW_A) as gateway:
         # the same gateway (same public URL and database) an hour ago: the test's clock issues the challenge
-        past = make_client(ledger, Clock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)),
-                           public_url=GW_A)
+        past = make_client(
+            ledger, Clock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)), public_url=GW_A
+        )
         challenge = _challenge(past, "MKT")
         signature = sign_challenge(ledger.department_account("MKT"), challenge["message"])
         assert "expired" in assert_problem(_exchange(gateway.client, challenge, signature), 401)["detail"]
@@ -121,8 +126,9 @@ def test_challenge_names_the_signing_account(ledger: Ledger) -> None:
         assert "not the current registered key" in assert_problem(refused, 401)["detail"]
         # a signature by another account than the one the text names is refused, whoever signed
         challenge = _challenge(gateway.client, "MKT")
-        other = _exchange(gateway.client, challenge, sign_challenge(ledger.department_account("HOSP"),
-                                                                    challenge["message"]))
+        other = _exchange(
+            gateway.client, challenge, sign_challenge(ledger.department_account("HOSP"), challenge["message"])
+        )
         assert "not by " + ledger.department_account("MKT").address in assert_problem(other, 401)["detail"]
         # an unregistered code gets a challenge like any other, naming an address no one holds, the same each time
         decoys = {_challenge(gateway.client, "NO-SUCH-DEPT")["message"].splitlines()[1] for _ in range(2)}

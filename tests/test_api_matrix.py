@@ -18,17 +18,27 @@ import pytest
 from eth_account import Account
 from fastapi.testclient import TestClient
 
+from ledger.client import Ledger
 from ledger.services import consent
 from ledger.services.auth import sign_challenge
-from ledger.client import Ledger
 from ledger.services.departments import Council
 
 from . import consent_support
-from .conftest import make_records
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
+from .conftest import make_records
 
-PRINCIPALS = ("issuer", "other_issuer", "verifier", "auditor", "approver", "anonymous", "suspended", "rotated",
-              "forged", "expired")
+PRINCIPALS = (
+    "issuer",
+    "other_issuer",
+    "verifier",
+    "auditor",
+    "approver",
+    "anonymous",
+    "suspended",
+    "rotated",
+    "forged",
+    "expired",
+)
 
 
 @dataclass
@@ -51,9 +61,17 @@ class Matrix:
 
     def grant(self) -> str:
         """A new grant by the issuer on the shared certificate."""
-        r = self.client.post(f"/certificates/{self.digest}/grants", headers=bearer(self.tokens["issuer"]), json={
-            "grantee": "INS", "purpose": "matrix", "expires_at": (self.clock.now + timedelta(days=1)).isoformat(),
-            "consent": self.consents["INS"], "purpose_code": "insurance-claim"})
+        r = self.client.post(
+            f"/certificates/{self.digest}/grants",
+            headers=bearer(self.tokens["issuer"]),
+            json={
+                "grantee": "INS",
+                "purpose": "matrix",
+                "expires_at": (self.clock.now + timedelta(days=1)).isoformat(),
+                "consent": self.consents["INS"],
+                "purpose_code": "insurance-claim",
+            },
+        )
         assert r.status_code == 201, r.text
         return str(r.json()["id"])
 
@@ -62,12 +80,15 @@ class Matrix:
 def matrix(ledger: Ledger) -> Matrix:
     clock = Clock()
     client = make_client(ledger, clock)
-    codes = {"issuer": "HOSP", "auditor": "AUD",
-             "other_issuer": register(ledger, "XI", "issuer"),
-             "verifier": register(ledger, "XV", "verifier"),
-             "approver": register(ledger, "XA", "approver"),
-             "suspended": register(ledger, "XS", "issuer", "verifier", "approver"),
-             "rotated": register(ledger, "XR", "issuer", "verifier", "approver")}
+    codes = {
+        "issuer": "HOSP",
+        "auditor": "AUD",
+        "other_issuer": register(ledger, "XI", "issuer"),
+        "verifier": register(ledger, "XV", "verifier"),
+        "approver": register(ledger, "XA", "approver"),
+        "suspended": register(ledger, "XS", "issuer", "verifier", "approver"),
+        "rotated": register(ledger, "XR", "issuer", "verifier", "approver"),
+    }
     tokens: dict[str, str | None] = {name: login(client, ledger, code) for name, code in codes.items()}
     accounts = {name: ledger.department_account(code) for name, code in codes.items()}
     council = Council(ledger)
@@ -87,14 +108,23 @@ def matrix(ledger: Ledger) -> Matrix:
     tokens["expired"], codes["expired"], accounts["expired"] = login(client, ledger, "HOSP"), "HOSP", None
     clock.advance(days=1)
     docs = issue(ledger, "HOSP", 41)
-    m = Matrix(ledger, client, clock, codes, tokens, accounts, docs[0]["digest"], docs[0],
-               [d["digest"] for d in docs[1:]])
+    m = Matrix(
+        ledger, client, clock, codes, tokens, accounts, docs[0]["digest"], docs[0], [d["digest"] for d in docs[1:]]
+    )
     for recipient in ("INS", codes["verifier"]):
         m.consents[recipient] = consent_support.give(ledger, m.document, recipient, clock.now).id
-    r = client.post(f"/certificates/{m.digest}/grants", headers=bearer(tokens["issuer"]), json={
-        "grantee": codes["verifier"], "purpose": "permission matrix", "reveal": ["subject.name"],
-        "consent": m.consents[codes["verifier"]], "purpose_code": "insurance-claim",
-        "expires_at": (clock.now + timedelta(days=30)).isoformat()})
+    r = client.post(
+        f"/certificates/{m.digest}/grants",
+        headers=bearer(tokens["issuer"]),
+        json={
+            "grantee": codes["verifier"],
+            "purpose": "permission matrix",
+            "reveal": ["subject.name"],
+            "consent": m.consents[codes["verifier"]],
+            "purpose_code": "insurance-claim",
+            "expires_at": (clock.now + timedelta(days=30)).isoformat(),
+        },
+    )
     assert r.status_code == 201, r.text
     return m
 
@@ -140,16 +170,41 @@ def _decide(m: Matrix, who: str) -> Request:
     application["case_id"] = f"MATRIX-{who}-{len(m.extra)}"
     m.extra[application["case_id"]] = who
     applicant = application.pop("applicant_ref")
-    return "POST", "/decisions", {"json": {"case_id": application["case_id"],
-                                           "service_item": application["service_item"],
-                                           "rule_set": m.extra["rule_set"], "applicant_ref": applicant,
-                                           "input": application}}
+    return (
+        "POST",
+        "/decisions",
+        {
+            "json": {
+                "case_id": application["case_id"],
+                "service_item": application["service_item"],
+                "rule_set": m.extra["rule_set"],
+                "applicant_ref": applicant,
+                "input": application,
+            }
+        },
+    )
 
 
-def _row(issuer: int, other_issuer: int, verifier: int, auditor: int, approver: int, *, anonymous: int = 401,
-         suspended: int = 403, rotated: int = 401, forged: int = 401, expired: int = 401) -> dict[str, int]:
-    return dict(zip(PRINCIPALS, (issuer, other_issuer, verifier, auditor, approver, anonymous, suspended, rotated,
-                                 forged, expired), strict=True))
+def _row(
+    issuer: int,
+    other_issuer: int,
+    verifier: int,
+    auditor: int,
+    approver: int,
+    *,
+    anonymous: int = 401,
+    suspended: int = 403,
+    rotated: int = 401,
+    forged: int = 401,
+    expired: int = 401,
+) -> dict[str, int]:
+    return dict(
+        zip(
+            PRINCIPALS,
+            (issuer, other_issuer, verifier, auditor, approver, anonymous, suspended, rotated, forged, expired),
+            strict=True,
+        )
+    )
 
 
 def _public(status: int) -> dict[str, int]:
@@ -159,6 +214,7 @@ def _public(status: int) -> dict[str, int]:
 ANY_DEPARTMENT = _row(200, 200, 200, 200, 200)
 OWNER_OR_AUDITOR = _row(200, 403, 403, 200, 403)
 
+
 def _assertion(m: Matrix, bound: Any) -> dict[str, Any]:
     signed = consent_support.assertion(m.ledger, consent_support.identifier(m.document), m.clock.now, bound)
     return signed.model_dump()
@@ -166,89 +222,185 @@ def _assertion(m: Matrix, bound: Any) -> dict[str, Any]:
 
 # endpoint id -> (method + path template, request builder, expected status per caller)
 ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]]] = {
-    "challenge": ("POST /auth/challenge",
-                  lambda m, w: ("POST", "/auth/challenge", {"json": {"department": m.codes[w]}}), _public(201)),
-    "token": ("POST /auth/token", _token_request,
-              {**_row(200, 200, 200, 200, 200, suspended=403), "anonymous": 401}),
+    "challenge": (
+        "POST /auth/challenge",
+        lambda m, w: ("POST", "/auth/challenge", {"json": {"department": m.codes[w]}}),
+        _public(201),
+    ),
+    "token": ("POST /auth/token", _token_request, {**_row(200, 200, 200, 200, 200, suspended=403), "anonymous": 401}),
     "me": ("GET /auth/me", lambda m, w: ("GET", "/auth/me", {}), ANY_DEPARTMENT),
     "logout": ("POST /auth/logout", _logout, _row(204, 204, 204, 204, 204)),
     "departments": ("GET /departments", lambda m, w: ("GET", "/departments", {}), ANY_DEPARTMENT),
-    "issue": ("POST /certificates",
-              lambda m, w: ("POST", "/certificates", {"json": {"records": make_records(1)}}),
-              _row(201, 201, 403, 403, 403)),
-    "content": ("GET /certificates/{digest}/content",
-                lambda m, w: ("GET", f"/certificates/{m.digest}/content", {}), _row(200, 403, 200, 403, 403)),
-    "revoke": ("POST /certificates/{digest}/revoke",
-               lambda m, w: ("POST", f"/certificates/{m.fresh()}/revoke", {"json": {"reason": "other"}}),
-               _row(200, 403, 403, 403, 403)),
+    "issue": (
+        "POST /certificates",
+        lambda m, w: ("POST", "/certificates", {"json": {"records": make_records(1)}}),
+        _row(201, 201, 403, 403, 403),
+    ),
+    "content": (
+        "GET /certificates/{digest}/content",
+        lambda m, w: ("GET", f"/certificates/{m.digest}/content", {}),
+        _row(200, 403, 200, 403, 403),
+    ),
+    "revoke": (
+        "POST /certificates/{digest}/revoke",
+        lambda m, w: ("POST", f"/certificates/{m.fresh()}/revoke", {"json": {"reason": "other"}}),
+        _row(200, 403, 403, 403, 403),
+    ),
     "supersede": ("POST /certificates/{digest}/supersede", _supersede, _row(200, 403, 403, 403, 403)),
-    "grant_create": ("POST /certificates/{digest}/grants",
-                     lambda m, w: ("POST", f"/certificates/{m.digest}/grants", {"json": {
-                         "grantee": "INS", "purpose": "claim 42", "consent": m.consents["INS"],
-                         "purpose_code": "insurance-claim",
-                         "expires_at": (m.clock.now + timedelta(days=1)).isoformat()}}),
-                     _row(201, 403, 403, 403, 403)),
-    "grant_list": ("GET /certificates/{digest}/grants",
-                   lambda m, w: ("GET", f"/certificates/{m.digest}/grants", {}), _row(200, 403, 403, 403, 403)),
-    "accesses": ("GET /certificates/{digest}/accesses",
-                 lambda m, w: ("GET", f"/certificates/{m.digest}/accesses", {}), OWNER_OR_AUDITOR),
-    "provenance": ("GET /certificates/{digest}/provenance",
-                   lambda m, w: ("GET", f"/certificates/{m.digest}/provenance", {}), OWNER_OR_AUDITOR),
-    "grants_received": ("GET /grants/received", lambda m, w: ("GET", "/grants/received", {}),
-                        _row(403, 403, 200, 403, 403)),
-    "grant_revoke": ("DELETE /grants/{grant_id}", lambda m, w: ("DELETE", f"/grants/{m.grant()}", {}),
-                     _row(200, 404, 403, 403, 403)),
+    "grant_create": (
+        "POST /certificates/{digest}/grants",
+        lambda m, w: (
+            "POST",
+            f"/certificates/{m.digest}/grants",
+            {
+                "json": {
+                    "grantee": "INS",
+                    "purpose": "claim 42",
+                    "consent": m.consents["INS"],
+                    "purpose_code": "insurance-claim",
+                    "expires_at": (m.clock.now + timedelta(days=1)).isoformat(),
+                }
+            },
+        ),
+        _row(201, 403, 403, 403, 403),
+    ),
+    "grant_list": (
+        "GET /certificates/{digest}/grants",
+        lambda m, w: ("GET", f"/certificates/{m.digest}/grants", {}),
+        _row(200, 403, 403, 403, 403),
+    ),
+    "accesses": (
+        "GET /certificates/{digest}/accesses",
+        lambda m, w: ("GET", f"/certificates/{m.digest}/accesses", {}),
+        OWNER_OR_AUDITOR,
+    ),
+    "provenance": (
+        "GET /certificates/{digest}/provenance",
+        lambda m, w: ("GET", f"/certificates/{m.digest}/provenance", {}),
+        OWNER_OR_AUDITOR,
+    ),
+    "grants_received": (
+        "GET /grants/received",
+        lambda m, w: ("GET", "/grants/received", {}),
+        _row(403, 403, 200, 403, 403),
+    ),
+    "grant_revoke": (
+        "DELETE /grants/{grant_id}",
+        lambda m, w: ("DELETE", f"/grants/{m.grant()}", {}),
+        _row(200, 404, 403, 403, 403),
+    ),
     "decide": ("POST /decisions", _decide, _row(403, 403, 403, 403, 201)),
-    "verify": ("POST /verify", lambda m, w: ("POST", "/verify", {"json": {"document": m.document}}),
-               _row(403, 403, 200, 403, 403)),
-    "public_verify": ("POST /public/verify",
-                      lambda m, w: ("POST", "/public/verify", {"json": {"digest": m.digest}}), _public(200)),
-    "public_timeline": ("GET /public/certificates/{digest}/timeline",
-                        lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline", {}), _public(200)),
-    "public_status_list": ("GET /public/status-lists/{department}/{root}/{purpose}",
-                           lambda m, w: ("GET", f"/public/status-lists/{m.document['anchor']['department']}/"
-                                                f"{m.document['anchor']['root']}/revocation", {}), _public(200)),
-    "timeline_page": ("GET /public/certificates/{digest}/timeline.html",
-                      lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline.html", {}), _public(200)),
+    "verify": (
+        "POST /verify",
+        lambda m, w: ("POST", "/verify", {"json": {"document": m.document}}),
+        _row(403, 403, 200, 403, 403),
+    ),
+    "public_verify": (
+        "POST /public/verify",
+        lambda m, w: ("POST", "/public/verify", {"json": {"digest": m.digest}}),
+        _public(200),
+    ),
+    "public_timeline": (
+        "GET /public/certificates/{digest}/timeline",
+        lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline", {}),
+        _public(200),
+    ),
+    "public_status_list": (
+        "GET /public/status-lists/{department}/{root}/{purpose}",
+        lambda m, w: (
+            "GET",
+            f"/public/status-lists/{m.document['anchor']['department']}/{m.document['anchor']['root']}/revocation",
+            {},
+        ),
+        _public(200),
+    ),
+    "timeline_page": (
+        "GET /public/certificates/{digest}/timeline.html",
+        lambda m, w: ("GET", f"/public/certificates/{m.digest}/timeline.html", {}),
+        _public(200),
+    ),
     # the data subject's list of accesses: their provider's assertion, not a token or the certificate file; this
     # gateway trusts no provider
-    "holder_accesses": ("POST /public/holder/accesses",
-                        lambda m, w: ("POST", "/public/holder/accesses", {"json": {
-                            "certificate": m.digest, "assertion": _assertion(
-                                m, consent.accesses_request(m.digest))}}), _public(403)),
+    "holder_accesses": (
+        "POST /public/holder/accesses",
+        lambda m, w: (
+            "POST",
+            "/public/holder/accesses",
+            {"json": {"certificate": m.digest, "assertion": _assertion(m, consent.accesses_request(m.digest))}},
+        ),
+        _public(403),
+    ),
     "access_log_own": ("GET /access-log", lambda m, w: ("GET", "/access-log", {}), ANY_DEPARTMENT),
-    "access_log_issuer": ("GET /access-log",
-                          lambda m, w: ("GET", "/access-log", {"params": {"department": "HOSP"}}),
-                          _row(200, 403, 403, 200, 403)),
-    "access_log_anchor": ("POST /access-log/anchor", lambda m, w: ("POST", "/access-log/anchor", {}),
-                          ANY_DEPARTMENT),
+    "access_log_issuer": (
+        "GET /access-log",
+        lambda m, w: ("GET", "/access-log", {"params": {"department": "HOSP"}}),
+        _row(200, 403, 403, 200, 403),
+    ),
+    "access_log_anchor": ("POST /access-log/anchor", lambda m, w: ("POST", "/access-log/anchor", {}), ANY_DEPARTMENT),
     "access_log_check": ("GET /access-log/check", lambda m, w: ("GET", "/access-log/check", {}), ANY_DEPARTMENT),
-    "audit_log": ("GET /audit/logs/{log}", lambda m, w: ("GET", "/audit/logs/decisions", {}),
-                  _row(403, 403, 403, 200, 403)),
-    "audit_check": ("GET /audit/logs/{log}/check",
-                    lambda m, w: ("GET", "/audit/logs/access/check", {"params": {"department": "HOSP"}}),
-                    _row(403, 403, 403, 200, 403)),
+    "audit_log": (
+        "GET /audit/logs/{log}",
+        lambda m, w: ("GET", "/audit/logs/decisions", {}),
+        _row(403, 403, 403, 200, 403),
+    ),
+    "audit_check": (
+        "GET /audit/logs/{log}/check",
+        lambda m, w: ("GET", "/audit/logs/access/check", {"params": {"department": "HOSP"}}),
+        _row(403, 403, 403, 200, 403),
+    ),
     "page": ("GET /", lambda m, w: ("GET", "/", {}), _public(200)),
-    "audit_report": ("GET /audit/report", lambda m, w: ("GET", "/audit/report", {"params": {
-        "department": "HOSP", "from": "2026-01-01", "to": "2026-01-31", "format": "json"}}),
-                     _row(403, 403, 403, 200, 403)),
+    "audit_report": (
+        "GET /audit/report",
+        lambda m, w: (
+            "GET",
+            "/audit/report",
+            {"params": {"department": "HOSP", "from": "2026-01-01", "to": "2026-01-31", "format": "json"}},
+        ),
+        _row(403, 403, 403, 200, 403),
+    ),
     # consent: the person's requests carry a provider's assertion, not a token; this gateway trusts no provider
-    "consent_give": ("POST /public/consents", lambda m, w: ("POST", "/public/consents", {"json": {
-        "assertion": _assertion(m, consent_support.request(m.document, "INS", m.clock.now)),
-        "consent": consent_support.request(m.document, "INS", m.clock.now).model_dump(mode="json")}}),
-                     _public(403)),
-    "consent_withdraw": ("POST /public/consents/{consent_id}/withdraw",
-                         lambda m, w: ("POST", f"/public/consents/{m.consents['INS']}/withdraw", {"json": {
-                             "assertion": _assertion(m, consent.withdrawal_request(m.consents["INS"]))}}),
-                         _public(403)),
-    "consent_mine": ("POST /public/consents/mine",
-                     lambda m, w: ("POST", "/public/consents/mine", {"json": {
-                         "assertion": _assertion(m, consent.listing_request())}}),
-                     _public(403)),
-    "consent_list": ("GET /certificates/{digest}/consents",
-                     lambda m, w: ("GET", f"/certificates/{m.digest}/consents", {}), _row(200, 403, 403, 403, 403)),
-    "consent_check": ("GET /consents/check", lambda m, w: ("GET", "/consents/check", {}),
-                      _row(200, 200, 403, 403, 403)),
+    "consent_give": (
+        "POST /public/consents",
+        lambda m, w: (
+            "POST",
+            "/public/consents",
+            {
+                "json": {
+                    "assertion": _assertion(m, consent_support.request(m.document, "INS", m.clock.now)),
+                    "consent": consent_support.request(m.document, "INS", m.clock.now).model_dump(mode="json"),
+                }
+            },
+        ),
+        _public(403),
+    ),
+    "consent_withdraw": (
+        "POST /public/consents/{consent_id}/withdraw",
+        lambda m, w: (
+            "POST",
+            f"/public/consents/{m.consents['INS']}/withdraw",
+            {"json": {"assertion": _assertion(m, consent.withdrawal_request(m.consents["INS"]))}},
+        ),
+        _public(403),
+    ),
+    "consent_mine": (
+        "POST /public/consents/mine",
+        lambda m, w: (
+            "POST",
+            "/public/consents/mine",
+            {"json": {"assertion": _assertion(m, consent.listing_request())}},
+        ),
+        _public(403),
+    ),
+    "consent_list": (
+        "GET /certificates/{digest}/consents",
+        lambda m, w: ("GET", f"/certificates/{m.digest}/consents", {}),
+        _row(200, 403, 403, 403, 403),
+    ),
+    "consent_check": (
+        "GET /consents/check",
+        lambda m, w: ("GET", "/consents/check", {}),
+        _row(200, 200, 403, 403, 403),
+    ),
 }
 
 CASES = [(endpoint, who) for endpoint in ENDPOINTS for who in PRINCIPALS]
@@ -270,8 +422,9 @@ def test_permission_matrix(matrix: Matrix, endpoint: str, who: str) -> None:
 
 def test_matrix_covers_every_endpoint(matrix: Matrix) -> None:
     """Every operation in the OpenAPI document is in the matrix (a new endpoint must be added to it)."""
-    operations = {f"{method.upper()} {path}" for path, item in matrix.client.app.openapi()["paths"].items()
-                  for method in item}
+    operations = {
+        f"{method.upper()} {path}" for path, item in matrix.client.app.openapi()["paths"].items() for method in item
+    }
     covered = {spec for spec, _, _ in ENDPOINTS.values()}
     assert operations == covered
 

@@ -22,18 +22,29 @@ def test_no_model_declares_a_pattern_that_is_not_enforced() -> None:
     for folder in ("api", "ledger"):
         for path in (ROOT / folder).rglob("*.py"):
             found = re.findall(r"\bregex\s*=", path.read_text(encoding="utf-8"))
-            assert not found, f"{path.relative_to(ROOT)} gives Field a regex argument (not enforced): declare the pattern on the type"
+            assert not found, (
+                f"{path.relative_to(ROOT)} gives Field a regex argument (not enforced): declare the pattern on the type"
+            )
 
 
-@pytest.mark.parametrize(("model", "values", "bad"), [
-    (models.PublicVerifyCreate, {}, {"digest": "rules/ss-eligibility.yaml"}),
-    (models.SupersedeCreate, {}, {"successor": "0x1234"}),
-    (models.ChallengeCreate, {"department": "MKT"}, {"address": "not an address"}),
-    (models.DecisionCreate, {"case_id": "C-1", "service_item": "S-1", "applicant_ref": "a", "input": {}},
-     {"rule_set": "rules/food-business-permit.yaml"}),
-    (models.DecisionCreate, {"service_item": "S-1", "rule_set": "0x" + "ab" * 32, "applicant_ref": "a", "input": {}},
-     {"case_id": "two words"}),
-])
+@pytest.mark.parametrize(
+    ("model", "values", "bad"),
+    [
+        (models.PublicVerifyCreate, {}, {"digest": "rules/ss-eligibility.yaml"}),
+        (models.SupersedeCreate, {}, {"successor": "0x1234"}),
+        (models.ChallengeCreate, {"department": "MKT"}, {"address": "not an address"}),
+        (
+            models.DecisionCreate,
+            {"case_id": "C-1", "service_item": "S-1", "applicant_ref": "a", "input": {}},
+            {"rule_set": "rules/food-business-permit.yaml"},
+        ),
+        (
+            models.DecisionCreate,
+            {"service_item": "S-1", "rule_set": "0x" + "ab" * 32, "applicant_ref": "a", "input": {}},
+            {"case_id": "two words"},
+        ),
+    ],
+)
 def test_documented_patterns_refuse(model: Any, values: dict[str, Any], bad: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         model.model_validate({**values, **bad})

@@ -20,9 +20,17 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     old, new = doc["digest"], new_doc["digest"]
 
     assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 403
-    grant = client.post(f"/certificates/{old}/grants", headers=bearer(issuer), json={
-        "grantee": "PSB", "purpose": "background check 7", "expires_at": (clock.now + timedelta(days=1)).isoformat(),
-        "consent": consent_support.give(ledger, doc, "PSB", clock.now).id, "purpose_code": "insurance-claim"})
+    grant = client.post(
+        f"/certificates/{old}/grants",
+        headers=bearer(issuer),
+        json={
+            "grantee": "PSB",
+            "purpose": "background check 7",
+            "expires_at": (clock.now + timedelta(days=1)).isoformat(),
+            "consent": consent_support.give(ledger, doc, "PSB", clock.now).id,
+            "purpose_code": "insurance-claim",
+        },
+    )
     assert grant.status_code == 201
     assert client.get(f"/certificates/{old}/content", headers=bearer(reader)).status_code == 200
     assert client.delete(f"/grants/{grant.json()['id']}", headers=bearer(issuer)).status_code == 200
@@ -31,18 +39,35 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     assert superseded.status_code == 200, superseded.text
 
     # a decision of the department's decisions log that used the certificate (format of docs/decisions.md)
-    logchain.append(ledger, logchain.LOG_DECISIONS, fresh_department, {
-        "case_id": "CASE-7", "service_item": "test-item", "outcome": "approved",
-        "certificates": [{"type": "business-licence", "digest": old, "ok": True, "status": "valid"}],
-        "decided_at": clock.now.isoformat()})
+    logchain.append(
+        ledger,
+        logchain.LOG_DECISIONS,
+        fresh_department,
+        {
+            "case_id": "CASE-7",
+            "service_item": "test-item",
+            "outcome": "approved",
+            "certificates": [{"type": "business-licence", "digest": old, "ok": True, "status": "valid"}],
+            "decided_at": clock.now.isoformat(),
+        },
+    )
 
     full = client.get(f"/certificates/{old}/provenance", headers=bearer(issuer))
     assert full.status_code == 200, full.text
     body = full.json()
     assert body["status"] == "superseded" and body["view"] == "full"
     kinds = [e["kind"] for e in body["events"]]
-    for kind in ("issued", "anchored", "signed", "granted", "grant_revoked", "access", "access_refused",
-                 "superseded", "decision"):
+    for kind in (
+        "issued",
+        "anchored",
+        "signed",
+        "granted",
+        "grant_revoked",
+        "access",
+        "access_refused",
+        "superseded",
+        "decision",
+    ):
         assert kind in kinds, (kind, kinds)
     assert kinds.index("issued") < kinds.index("anchored") < kinds.index("signed")
     anchored = next(e for e in body["events"] if e["kind"] == "anchored")
@@ -70,15 +95,20 @@ def test_timeline_of_a_shared_then_superseded_certificate(ledger: Any, fresh_dep
     assert "Provenance timeline" in page.text and "superseded" in page.text and old in page.text
 
     revoked = issue(ledger, fresh_department, 1)[0]["digest"]
-    assert client.post(f"/certificates/{revoked}/revoke", headers=bearer(issuer),
-                       json={"reason": "data-error"}).status_code == 200
+    assert (
+        client.post(
+            f"/certificates/{revoked}/revoke", headers=bearer(issuer), json={"reason": "data-error"}
+        ).status_code
+        == 200
+    )
     events = client.get(f"/public/certificates/{revoked}/timeline").json()["events"]
     assert [e["reason"] for e in events if e["kind"] == "revoked"] == ["data-error"]
     assert_problem(client.get(f"/public/certificates/0x{'00' * 32}/timeline"), 404)
 
 
-def test_issuance_precedes_anchoring_even_when_the_clocks_disagree(ledger: Any, fresh_department: str,
-                                                                    tmp_path: Any) -> None:
+def test_issuance_precedes_anchoring_even_when_the_clocks_disagree(
+    ledger: Any, fresh_department: str, tmp_path: Any
+) -> None:
     """The issuer's wall clock may run a second ahead of the block timestamp; the timeline stays causal."""
     import io
     import json
@@ -94,12 +124,18 @@ def test_issuance_precedes_anchoring_even_when_the_clocks_disagree(ledger: Any, 
     out = io.StringIO()
     issuance.issue_file(ledger, write_jsonl(tmp_path / "skew.jsonl", make_records(1)), fresh_department, out=out)
     digest = json.loads(out.getvalue())["digest"]
-    anchored_at = next(e["at"] for e in provenance.timeline(ledger, digest, now=datetime.now().astimezone())["events"]
-                       if e["kind"] == "anchored")
-    later = (datetime.fromisoformat(anchored_at.replace("Z", "+00:00")) + timedelta(seconds=2))
+    anchored_at = next(
+        e["at"]
+        for e in provenance.timeline(ledger, digest, now=datetime.now().astimezone())["events"]
+        if e["kind"] == "anchored"
+    )
+    later = datetime.fromisoformat(anchored_at.replace("Z", "+00:00")) + timedelta(seconds=2)
     with ledger.engine.begin() as conn:
-        conn.execute(update(Certificate).where(Certificate.digest == digest).values(
-            issued_at=later.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        conn.execute(
+            update(Certificate)
+            .where(Certificate.digest == digest)
+            .values(issued_at=later.strftime("%Y-%m-%dT%H:%M:%SZ"))
+        )
     events = provenance.timeline(ledger, digest, now=datetime.now().astimezone())["events"]
     assert [e["kind"] for e in events[:3]] == ["issued", "anchored", "signed"]
     assert events[0]["at"] > events[1]["at"]  # each event keeps the time its own source recorded

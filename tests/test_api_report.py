@@ -14,11 +14,13 @@ import pytest
 
 from ledger.formats.i18n import COOKIE
 
+from .api_support import issue, sign_in
 from .gateway_process import BoundGateway
-from .api_support import sign_in
-from .api_support import issue
-from .report_support import HOSTILE_NAME, today
-from .report_support import hostile_department_fixture  # noqa: F401 - fixtures
+from .report_support import (
+    HOSTILE_NAME,
+    hostile_department_fixture,  # noqa: F401 - fixtures
+    today,
+)
 
 
 @pytest.fixture(scope="module")
@@ -38,8 +40,11 @@ def test_only_auditors_get_the_report(ledger: Any, gw: Any, hostile_department: 
     assert HOSTILE_NAME not in anonymous.text
     issuer = client.get("/audit/report", params=_query(hostile_department), headers=sign_in(client, ledger, "MKT"))
     assert issuer.status_code == 403 and "auditor role" in issuer.json()["detail"]
-    forged = client.get("/audit/report", params=_query(hostile_department),
-                        headers={"Authorization": "Bearer plt1.eyJkZXBhcnRtZW50IjoiQVVEIn0.AAAA"})
+    forged = client.get(
+        "/audit/report",
+        params=_query(hostile_department),
+        headers={"Authorization": "Bearer plt1.eyJkZXBhcnRtZW50IjoiQVVEIn0.AAAA"},
+    )
     assert forged.status_code == 401
 
     auditor = sign_in(client, ledger, "AUD")
@@ -61,16 +66,23 @@ def test_the_report_speaks_the_readers_language(ledger: Any, gw: Any, hostile_de
     client = gw.client
     client.cookies.clear()
     auditor = sign_in(client, ledger, "AUD")
-    by_browser = client.get("/audit/report", params=_query(hostile_department),
-                            headers={**auditor, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    by_browser = client.get(
+        "/audit/report",
+        params=_query(hostile_department),
+        headers={**auditor, "Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"},
+    )
     assert by_browser.headers["content-language"] == "zh-CN" and "审批决定报告" in by_browser.text
     assert COOKIE not in by_browser.headers.get("set-cookie", "")  # nothing chosen, nothing remembered
-    chosen = client.get("/audit/report", params=_query(hostile_department, lang="en"),
-                        headers={**auditor, "Accept-Language": "zh-CN"})
+    chosen = client.get(
+        "/audit/report", params=_query(hostile_department, lang="en"), headers={**auditor, "Accept-Language": "zh-CN"}
+    )
     assert chosen.headers["content-language"] == "en" and "Decision report" in chosen.text
     assert f"{COOKIE}=en" in chosen.headers["set-cookie"]
-    remembered = client.get("/audit/report", params=_query(hostile_department),
-                            headers={**auditor, "Accept-Language": "zh-CN", "Cookie": f"{COOKIE}=en"})
+    remembered = client.get(
+        "/audit/report",
+        params=_query(hostile_department),
+        headers={**auditor, "Accept-Language": "zh-CN", "Cookie": f"{COOKIE}=en"},
+    )
     assert remembered.headers["content-language"] == "en"
     # the language control links the page in each language
     assert "lang=zh-CN" in chosen.text and "中文" in chosen.text
@@ -79,14 +91,17 @@ def test_the_report_speaks_the_readers_language(ledger: Any, gw: Any, hostile_de
 def test_bad_report_requests_get_a_clear_problem(ledger: Any, gw: Any) -> None:
     client = gw.client
     auditor = sign_in(client, ledger, "AUD")
-    bad_date = client.get("/audit/report", params={"department": "INS", "from": "2026-02-30", "to": "2026-03-01"},
-                          headers=auditor)
+    bad_date = client.get(
+        "/audit/report", params={"department": "INS", "from": "2026-02-30", "to": "2026-03-01"}, headers=auditor
+    )
     assert bad_date.status_code == 422 and "from" in bad_date.text
-    backwards = client.get("/audit/report", params={"department": "INS", "from": "2026-03-01", "to": "2026-02-01"},
-                           headers=auditor)
+    backwards = client.get(
+        "/audit/report", params={"department": "INS", "from": "2026-03-01", "to": "2026-02-01"}, headers=auditor
+    )
     assert backwards.status_code == 422 and "before it starts" in backwards.json()["detail"]
-    unknown = client.get("/audit/report", params={"department": "NOPE", "from": "2026-03-01", "to": "2026-03-02"},
-                         headers=auditor)
+    unknown = client.get(
+        "/audit/report", params={"department": "NOPE", "from": "2026-03-01", "to": "2026-03-02"}, headers=auditor
+    )
     assert unknown.status_code == 404 and "not registered" in unknown.json()["detail"]
 
 
@@ -103,6 +118,7 @@ def test_the_timeline_page_in_both_languages(ledger: Any, gw: Any) -> None:
     assert chinese.headers["content-language"] == "zh-CN"
     text = chinese.text
     assert "证照溯源时间线" in text and "已撤销" in text and "以欺骗或伪造材料取得" in text and "年" in text
-    switched = client.get(f"/public/certificates/{digest}/timeline.html", params={"lang": "en"},
-                          headers={"Accept-Language": "zh-CN"})
+    switched = client.get(
+        f"/public/certificates/{digest}/timeline.html", params={"lang": "en"}, headers={"Accept-Language": "zh-CN"}
+    )
     assert "Provenance timeline" in switched.text and f"{COOKIE}=en" in switched.headers["set-cookie"]

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ledger.services.auth import MIN_SECRET_BYTES, load_secret
 from ledger.errors import ConfigError
+from ledger.services.auth import MIN_SECRET_BYTES, load_secret
 
 REPO = Path(__file__).resolve().parent.parent
 WORKER = """
@@ -51,9 +51,18 @@ def test_short_secret_from_the_environment_is_refused(tmp_path: Path, monkeypatc
 def test_workers_starting_at_once_share_one_full_secret(tmp_path: Path) -> None:
     path = tmp_path / "keys" / "api-token.key"
     env = {k: v for k, v in os.environ.items() if k != "LEDGER_API_SECRET"}
-    workers = [subprocess.Popen([sys.executable, "-c", WORKER, str(path)], cwd=REPO, env=env, text=True,
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-               for _ in range(6)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(path)],
+            cwd=REPO,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
     for worker in workers:  # all workers are blocked on stdin; release them together
         assert worker.stdin is not None
         worker.stdin.write("go\n")

@@ -28,17 +28,30 @@ def world(ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch) -
     client = make_client(ledger, clock)
     verifier = register(ledger, "SV", "verifier")
     doc = issue(ledger, fresh_department, 1)[0]
-    return {"ledger": ledger, "clock": clock, "client": client, "issuer": fresh_department, "verifier": verifier, "doc": doc,
-            "digest": doc["digest"], "issuer_token": login(client, ledger, fresh_department),
-            "verifier_token": login(client, ledger, verifier)}
+    return {
+        "ledger": ledger,
+        "clock": clock,
+        "client": client,
+        "issuer": fresh_department,
+        "verifier": verifier,
+        "doc": doc,
+        "digest": doc["digest"],
+        "issuer_token": login(client, ledger, fresh_department),
+        "verifier_token": login(client, ledger, verifier),
+    }
 
 
 def _grant(w: dict[str, Any], **changes: Any) -> Any:
     if "consent" not in w:  # the holder consents (to every personal field) when the first grant is asked for
         w["consent"] = consent_support.give(w["ledger"], w["doc"], w["verifier"], w["clock"].now).id
-    body = {"grantee": w["verifier"], "purpose": "insurance claim 2026-0042, holder consented",
-            "consent": w["consent"], "purpose_code": "insurance-claim",
-            "expires_at": (w["clock"].now + timedelta(minutes=10)).isoformat(), **changes}
+    body = {
+        "grantee": w["verifier"],
+        "purpose": "insurance claim 2026-0042, holder consented",
+        "consent": w["consent"],
+        "purpose_code": "insurance-claim",
+        "expires_at": (w["clock"].now + timedelta(minutes=10)).isoformat(),
+        **changes,
+    }
     return w["client"].post(f"/certificates/{w['digest']}/grants", headers=bearer(w["issuer_token"]), json=body)
 
 
@@ -82,8 +95,12 @@ def test_grant_expiry_and_revocation(world: dict[str, Any]) -> None:
     assert anchored.status_code == 200 and anchored.json()["roots"], anchored.text
     accesses = client.get(f"/certificates/{w['digest']}/accesses", headers=bearer(w["issuer_token"])).json()
     assert [(a["actor"], a["outcome"]) for a in accesses] == [
-        (w["verifier"], "refused"), (w["verifier"], "served"), (w["verifier"], "refused"),
-        (w["verifier"], "served"), (w["verifier"], "refused")]
+        (w["verifier"], "refused"),
+        (w["verifier"], "served"),
+        (w["verifier"], "refused"),
+        (w["verifier"], "served"),
+        (w["verifier"], "refused"),
+    ]
     assert "no grant" in accesses[0]["detail"]
     assert "expired" in accesses[2]["detail"]
     assert "revoked" in accesses[4]["detail"]
@@ -94,8 +111,9 @@ def test_grant_expiry_and_revocation(world: dict[str, Any]) -> None:
     # presentation) proves nothing about who asks (tests/test_api_consent.py: a grantee holding it all)
     bound = consent.accesses_request(w["digest"])
     signed = consent_support.assertion(w["ledger"], consent_support.identifier(w["doc"]), w["clock"].now, bound)
-    subject = client.post("/public/holder/accesses", json={"certificate": w["digest"],
-                                                           "assertion": signed.model_dump()})
+    subject = client.post(
+        "/public/holder/accesses", json={"certificate": w["digest"], "assertion": signed.model_dump()}
+    )
     assert subject.status_code == 200, subject.text
     assert [a["seq"] for a in subject.json()] == [a["seq"] for a in accesses]
     for document in (w["doc"], shown):
@@ -134,8 +152,9 @@ def test_deleted_access_log_entry_is_detected(world: dict[str, Any], ledger: Any
     assert intact["intact"] is True and intact["discrepancies"] == []
 
     with ledger.engine.begin() as conn:  # someone with database access removes the second read
-        conn.execute(delete(LogEntry).where(LogEntry.log == LOG_ACCESS, LogEntry.department_id == w["issuer"],
-                                            LogEntry.seq == 3))
+        conn.execute(
+            delete(LogEntry).where(LogEntry.log == LOG_ACCESS, LogEntry.department_id == w["issuer"], LogEntry.seq == 3)
+        )
     check = client.get("/access-log/check", headers=bearer(w["issuer_token"])).json()
     assert check["intact"] is False
     assert {"kind": "missing", "seq": 3} in [{"kind": d["kind"], "seq": d["seq"]} for d in check["discrepancies"]]

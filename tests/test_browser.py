@@ -21,13 +21,16 @@ from ledger.services.status import revoke
 from ledger.services.verify import CHECK_NAMES
 
 from .api_support import issue
-from .browser_support import CHROMIUM, CHROMIUM_ARGS
-from .browser_support import server_fixture  # noqa: F401 - fixtures
+from .browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    server_fixture,  # noqa: F401 - fixtures
+)
 
-
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium); "
-                                       "`apt-get install -y chromium` (CI installs it)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +93,8 @@ def test_drop_a_certificate_file(ledger: Any, server: str, page: Any) -> None:
     transfer = page.evaluate_handle(
         "(text) => { const dt = new DataTransfer();"
         " dt.items.add(new File([text], 'certificate.json', {type: 'application/json'})); return dt; }",
-        json.dumps(doc))
+        json.dumps(doc),
+    )
     page.dispatch_event("#dropzone", "drop", {"dataTransfer": transfer})
     page.wait_for_selector("body[data-state=done]")
     assert page.inner_text("#verdict") == "Verified"
@@ -126,7 +130,8 @@ def test_pages_load_nothing_from_another_host(ledger: Any, server: str, page: An
     finally:
         page.remove_listener("request", on_request)
         page.remove_listener("console", on_console)
-    assert requests and all(url.startswith(server + "/") or url.startswith("data:") for url in requests), \
-        [url for url in requests if not url.startswith(server)]
+    assert requests and all(url.startswith(server + "/") or url.startswith("data:") for url in requests), [
+        url for url in requests if not url.startswith(server)
+    ]
     assert any("/swagger-ui/" in url for url in requests) and any(url.endswith("/openapi.json") for url in requests)
     assert not violations, violations

@@ -18,22 +18,29 @@ from typing import Any
 import httpx
 import pytest
 
-from ledger.services import report
 from ledger.formats.reasons import REASON_TEXTS
+from ledger.services import report
 from ledger.services.status import revoke
 
 from .api_support import issue, sign_in
-from .browser_support import CHROMIUM, CHROMIUM_ARGS
-from .browser_support import server_fixture  # noqa: F401 - fixtures
-from .report_support import HOSTILE_NAME, today
-from .report_support import hostile_department_fixture  # noqa: F401 - fixtures
+from .browser_support import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    server_fixture,  # noqa: F401 - fixtures
+)
+from .report_support import (
+    HOSTILE_NAME,
+    hostile_department_fixture,  # noqa: F401 - fixtures
+    today,
+)
 from .supervision_support import published_fixture  # noqa: F401 - fixtures
 
 VERIFY_JS = Path(__file__).resolve().parent.parent / "api" / "static" / "verify.js"
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="Debian's chromium is not installed (/usr/bin/chromium); "
-                                       "`apt-get install -y chromium` (CI installs it)")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(),
+    reason="Debian's chromium is not installed (/usr/bin/chromium); `apt-get install -y chromium` (CI installs it)",
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +61,14 @@ class Watched:
         self.dialogs: list[str] = []
         self.violations: list[str] = []
         page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        page.on("console", lambda m: self.violations.append(m.text)
-                if "Content Security Policy" in m.text or "Refused to" in m.text else None)
+        page.on(
+            "console",
+            lambda m: (
+                self.violations.append(m.text)
+                if "Content Security Policy" in m.text or "Refused to" in m.text
+                else None
+            ),
+        )
         page.set_default_timeout(60_000)
 
 
@@ -86,11 +99,13 @@ def assert_cjk_font(page: Any, selector: str = "h1") -> None:
     found = page.evaluate(_CJK_SHAPES, selector)
     assert found["chars"] >= 2 and found["shapes"] == found["chars"], (
         f"the Chinese of {selector} renders as identical boxes: no CJK font (scripts/setup.sh --system installs "
-        f"fonts-wqy-zenhei): {found}")
+        f"fonts-wqy-zenhei): {found}"
+    )
 
 
-def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, server: str, browser: Any,
-                                                              hostile_department: str, tmp_path: Path) -> None:
+def test_the_report_renders_with_its_charts_in_both_languages(
+    ledger: Any, server: str, browser: Any, hostile_department: str, tmp_path: Path
+) -> None:
     with httpx.Client(base_url=server, timeout=60) as client:
         auditor = sign_in(client, ledger, "AUD")
     context = _context(browser, "zh-CN", extra_http_headers=auditor)
@@ -120,8 +135,7 @@ def test_the_report_renders_with_its_charts_in_both_languages(ledger: Any, serve
     context.close()
 
 
-def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_department: str,
-                                           tmp_path: Path) -> None:
+def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_department: str, tmp_path: Path) -> None:
     data = report.build_report(ledger, hostile_department, today(), today())
     paths = report.write_report(data, tmp_path / "out", "zh-CN")
     context = _context(browser, "en")
@@ -141,8 +155,7 @@ def test_the_report_file_is_self_contained(ledger: Any, browser: Any, hostile_de
     context.close()
 
 
-def test_the_verification_page_switches_language(ledger: Any, server: str, browser: Any,
-                                                 tmp_path: Path) -> None:
+def test_the_verification_page_switches_language(ledger: Any, server: str, browser: Any, tmp_path: Path) -> None:
     digest = issue(ledger, "MKT", 1)[0]["digest"]
     revoke(ledger, digest, "fraud")
     context = _context(browser, "zh-CN")
@@ -188,13 +201,18 @@ def test_the_pages_check_texts_are_the_librarys() -> None:
     from ledger.formats.i18n import LANGUAGES, MESSAGES, VERIFY_CHECKS
     from ledger.services.verify import CHECK_NAMES
 
-    found = re.search(r"/\* check-texts \*/ const CHECK_TEXTS = (\{.*?\}); /\* end check-texts \*/",
-                      VERIFY_JS.read_text(encoding="utf-8"))
+    found = re.search(
+        r"/\* check-texts \*/ const CHECK_TEXTS = (\{.*?\}); /\* end check-texts \*/",
+        VERIFY_JS.read_text(encoding="utf-8"),
+    )
     assert found and json.loads(found.group(1)) == VERIFY_CHECKS
-    sources = re.search(r"/\* source-texts \*/ const SOURCE_TEXTS = (\{.*?\}); /\* end source-texts \*/",
-                        VERIFY_JS.read_text(encoding="utf-8"))
-    assert sources and json.loads(sources.group(1)) == {key[len("source."):]: words for key, words in MESSAGES.items()
-                                                        if key.startswith("source.")}
+    sources = re.search(
+        r"/\* source-texts \*/ const SOURCE_TEXTS = (\{.*?\}); /\* end source-texts \*/",
+        VERIFY_JS.read_text(encoding="utf-8"),
+    )
+    assert sources and json.loads(sources.group(1)) == {
+        key[len("source.") :]: words for key, words in MESSAGES.items() if key.startswith("source.")
+    }
     for name in CHECK_NAMES:
         for language in LANGUAGES:
             assert {"name", "ok", "failed"} <= set(VERIFY_CHECKS[name][language]), (name, language)
@@ -202,8 +220,10 @@ def test_the_pages_check_texts_are_the_librarys() -> None:
 
 def test_the_pages_reason_texts_are_the_vocabularys() -> None:
     """verify.js carries a copy of the status reasons' display texts: it must be the vocabulary's."""
-    found = re.search(r"/\* reason-texts \*/ const REASON_TEXTS = (\{.*?\}); /\* end reason-texts \*/",
-                      VERIFY_JS.read_text(encoding="utf-8"))
+    found = re.search(
+        r"/\* reason-texts \*/ const REASON_TEXTS = (\{.*?\}); /\* end reason-texts \*/",
+        VERIFY_JS.read_text(encoding="utf-8"),
+    )
     assert found and json.loads(found.group(1)) == REASON_TEXTS
 
 
@@ -249,38 +269,68 @@ def _supervised_department(ledger: Any, dept: str, rules: Any) -> None:
     a = announced(ledger, dept, rules, n=6, rate="0.5")
     decide(ledger, dept, rules, "COMMIT-1", "applicant-c1", commit=1)
     decide(ledger, dept, rules, "COMMIT-2", "applicant-c2", commit=1)
-    supervision.record_commitment_check(ledger, dept, "COMMIT-1", met=False, officer="o-1",
-                                        findings=["MATERIALS_NOT_SUBMITTED"])
+    supervision.record_commitment_check(
+        ledger, dept, "COMMIT-1", met=False, officer="o-1", findings=["MATERIALS_NOT_SUBMITTED"]
+    )
     mine(ledger, a["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, a["seq"])
     first, second = draw["sample"][0], draw["sample"][1]
     inspector_of = {decisions.officer_ref(ledger, dept, f"insp-{i}"): f"insp-{i}" for i in (1, 2, 3)}
-    bad = supervision.record_finding(ledger, dept, draw["seq"], first["case_id"],
-                                     inspector=inspector_of[first["inspector_ref"]], conforming=False,
-                                     findings=["PREMISES_NOT_AS_DECLARED"])
-    supervision.record_finding(ledger, dept, draw["seq"], second["case_id"],
-                               inspector=inspector_of[second["inspector_ref"]], conforming=True)
-    supervision.withdraw_approval(ledger, dept, bad, officer="officer-9", reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-                                  legal_basis="ADMIN-LICENSING-LAW-ART-69")
+    bad = supervision.record_finding(
+        ledger,
+        dept,
+        draw["seq"],
+        first["case_id"],
+        inspector=inspector_of[first["inspector_ref"]],
+        conforming=False,
+        findings=["PREMISES_NOT_AS_DECLARED"],
+    )
+    supervision.record_finding(
+        ledger, dept, draw["seq"], second["case_id"], inspector=inspector_of[second["inspector_ref"]], conforming=True
+    )
+    supervision.withdraw_approval(
+        ledger,
+        dept,
+        bad,
+        officer="officer-9",
+        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+        legal_basis="ADMIN-LICENSING-LAW-ART-69",
+    )
     cut = supervision.next_period_start(ledger, dept)
     body = {k: v for k, v in a.items() if k in ("format", "kind", "rate", "inspectors", "announced_at")}
-    logchain.append(ledger, LOG_DECISIONS, dept, {
-        **body, "target_block": ledger.chain.block_number() + 5,
-        "period": {"since": supervision._time_text(cut + timedelta(minutes=5)),
-                   "until": supervision._time_text(cut + timedelta(hours=2))}})
+    logchain.append(
+        ledger,
+        LOG_DECISIONS,
+        dept,
+        {
+            **body,
+            "target_block": ledger.chain.block_number() + 5,
+            "period": {
+                "since": supervision._time_text(cut + timedelta(minutes=5)),
+                "until": supervision._time_text(cut + timedelta(hours=2)),
+            },
+        },
+    )
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     with ledger.engine.begin() as conn:
-        seq, raw = conn.execute(sql("SELECT seq, body FROM logentry WHERE log=:l AND department_id=:d AND "
-                                    "body LIKE '%\"case_id\":\"A-002\"%' ORDER BY seq LIMIT 1"),
-                                {"l": LOG_DECISIONS, "d": dept}).one()
+        seq, raw = conn.execute(
+            sql(
+                "SELECT seq, body FROM logentry WHERE log=:l AND department_id=:d AND "
+                'body LIKE \'%"case_id":"A-002"%\' ORDER BY seq LIMIT 1'
+            ),
+            {"l": LOG_DECISIONS, "d": dept},
+        ).one()
         edited = json.loads(raw)
         edited["outcome"] = "reject"
-        conn.execute(sql("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
-                     {"b": logchain.canonical_body(edited).decode(), "l": LOG_DECISIONS, "d": dept, "s": seq})
+        conn.execute(
+            sql("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": logchain.canonical_body(edited).decode(), "l": LOG_DECISIONS, "d": dept, "s": seq},
+        )
 
 
-def test_the_chinese_pages_hold_no_untranslated_english_sentence(ledger: Any, server: str, browser: Any,
-                                                                 published: Any, tmp_path: Path) -> None:
+def test_the_chinese_pages_hold_no_untranslated_english_sentence(
+    ledger: Any, server: str, browser: Any, published: Any, tmp_path: Path
+) -> None:
     """Everything the library writes for people (report findings, replay discrepancies, status words, check names
     and explanations, timeline events) reads in Chinese on the zh pages: the report of a department whose
     supervision loop ran and whose log replay flags, the verification page of a revoked certificate, and its

@@ -13,19 +13,19 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger.services import issuance
+from ledger.client import Ledger
 from ledger.formats.canonical import hex32
 from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.onchain.chain import ROLE_ISSUER
-from ledger.client import Ledger
-from ledger.services.departments import Council
 from ledger.onchain.node import EmbeddedNode
+from ledger.services import issuance
+from ledger.services.departments import Council
 from ledger.services.reconcile import reconcile
-from ledger.storage.store import Batch, BatchState
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.store import Batch, BatchState
 
-from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .cli_support import assert_anchored_exactly_once, rpc
+from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -41,9 +41,9 @@ def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
 
 def issued_ids(ledger: Ledger) -> set[str]:
     from ledger.storage.store import Certificate
+
     with ledger.engine.connect() as conn:
-        return set(conn.execute(select(Certificate.certificate_id).where(
-            Certificate.department_id == "FLT")).scalars())
+        return set(conn.execute(select(Certificate.certificate_id).where(Certificate.department_id == "FLT")).scalars())
 
 
 def test_node_killed_mid_run_and_started_again(faulty: Ledger, tmp_path: Path) -> None:
@@ -62,8 +62,9 @@ def test_node_killed_mid_run_and_started_again(faulty: Ledger, tmp_path: Path) -
             threading.Thread(target=restart_later, daemon=True).start()
 
     before = issued_ids(faulty)
-    result = issuance.issue_file(faulty, write_jsonl(tmp_path / "node.jsonl", records), "FLT", batch_size=3,
-                                 progress=kill_after_two_batches)
+    result = issuance.issue_file(
+        faulty, write_jsonl(tmp_path / "node.jsonl", records), "FLT", batch_size=3, progress=kill_after_two_batches
+    )
     assert result.count == 24 and restarted, "the node was not restarted during the run"
     faulty.node = restarted[0]  # closed with the ledger
     issuance.resume(faulty)  # recheck: batches confirmed in blocks the restarted node lost are sent again
@@ -122,12 +123,17 @@ def test_dropped_administrative_write_is_sent_again(faulty: Ledger) -> None:
     receipts: list[Any] = []
     pause_mining(faulty)
     try:
-        worker = threading.Thread(target=lambda: receipts.append(
-            chain.transact(account, chain.anchor.functions.anchorBatch(root, 1, SCHEMA_ID))), daemon=True)
+        worker = threading.Thread(
+            target=lambda: receipts.append(
+                chain.transact(account, chain.anchor.functions.anchorBatch(root, 1, SCHEMA_ID))
+            ),
+            daemon=True,
+        )
         worker.start()
         deadline = time.monotonic() + 30
-        while chain.w3.eth.get_transaction_count(account.address, "pending") == \
-                chain.w3.eth.get_transaction_count(account.address):
+        while chain.w3.eth.get_transaction_count(account.address, "pending") == chain.w3.eth.get_transaction_count(
+            account.address
+        ):
             assert time.monotonic() < deadline, "the transaction never reached the pool"
             time.sleep(0.05)
         rpc(faulty, "anvil_dropAllTransactions")
@@ -140,14 +146,14 @@ def test_dropped_administrative_write_is_sent_again(faulty: Ledger) -> None:
     assert [d.kind for d in report.divergences] == ["anchor_unknown"] and report.divergences[0].root == hex32(root)
 
 
-def test_reorganisation_removing_confirmed_anchors_is_detected_and_reanchored(faulty: Ledger,
-                                                                               tmp_path: Path) -> None:
+def test_reorganisation_removing_confirmed_anchors_is_detected_and_reanchored(faulty: Ledger, tmp_path: Path) -> None:
     snapshot = rpc(faulty, "evm_snapshot")
     records = make_records(6, prefix="REORG")
     out_path = tmp_path / "reorg-out.jsonl"
     with out_path.open("w") as out:
-        result = issuance.issue_file(faulty, write_jsonl(tmp_path / "reorg.jsonl", records), "FLT", batch_size=3,
-                                     out=out)
+        result = issuance.issue_file(
+            faulty, write_jsonl(tmp_path / "reorg.jsonl", records), "FLT", batch_size=3, out=out
+        )
     docs = [__import__("json").loads(line) for line in out_path.read_text().splitlines()]
     view = ChainView(faulty.chain, 0)
     assert all(verify_certificate(d, view).ok for d in docs)

@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence, issuance
-from ledger.onchain.chain import ROLE_ISSUER, Chain
 from ledger.client import Ledger
 from ledger.errors import ChainError
-from ledger.services.departments import Council
+from ledger.onchain.chain import ROLE_ISSUER, Chain
 from ledger.onchain.node import EmbeddedNode, header_hash
+from ledger.services import evidence, issuance
+from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
@@ -58,7 +58,7 @@ def test_ten_restarts_keep_genesis_blocks_and_every_bundle(data_dir: Path, tmp_p
             assert ledger.node is not None and ledger.node.owned, "each cycle starts the node itself"
             head = ledger.chain.block_number()
             hashes = block_hashes(ledger, head)
-            assert hashes[:len(seen)] == seen[:len(hashes)], f"restart {cycle} changed earlier blocks"
+            assert hashes[: len(seen)] == seen[: len(hashes)], f"restart {cycle} changed earlier blocks"
             assert len(hashes) >= len(seen) or cycle == 0, f"restart {cycle} lost blocks"
             genesis = genesis or hashes[0]
             assert hashes[0] == genesis == ledger.chain.deployment.genesis_hash, f"restart {cycle} changed genesis"
@@ -89,8 +89,9 @@ def test_state_file_from_before_the_fix_is_pinned_to_the_parent_of_block_one(dat
     genesis = node.recorded_genesis()
     state_file = node.state_file
     state = json.loads(state_file.read_text())
-    (zero,) = [b for b in state["blocks"]
-               if int(b["header"]["number"], 16) == 0 and header_hash(b["header"]) == genesis]
+    (zero,) = [
+        b for b in state["blocks"] if int(b["header"]["number"], 16) == 0 and header_hash(b["header"]) == genesis
+    ]
     impostor = json.loads(json.dumps(zero))
     impostor["header"]["timestamp"] = hex(int(zero["header"]["timestamp"], 16) + 1000)
     state["blocks"].insert(0, impostor)  # where an unfixed anvil could have read it first

@@ -17,12 +17,12 @@ from typing import Any
 import pytest
 from web3 import Web3
 
-from ledger.onchain import chainread
-from ledger.formats.certificate import validate_record
-from ledger.onchain.chain import Chain, department_id_bytes
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ChainError, ConfigError
+from ledger.formats.certificate import validate_record
+from ledger.onchain import chainread
+from ledger.onchain.chain import Chain, department_id_bytes
 from ledger.services.issuance import issue_records
 
 from .conftest import make_records
@@ -44,8 +44,10 @@ class _Provider(RpcProxy):
             return None
         params = request["params"][0]
         low, high = params.get("fromBlock"), params.get("toBlock")
-        if not (isinstance(low, str) and isinstance(high, str) and low.startswith("0x") and high.startswith("0x")) \
-                or int(high, 16) - int(low, 16) + 1 > self.span:
+        if (
+            not (isinstance(low, str) and isinstance(high, str) and low.startswith("0x") and high.startswith("0x"))
+            or int(high, 16) - int(low, 16) + 1 > self.span
+        ):
             self.refused += 1
             error = {"code": -32005, "message": f"query exceeds max block range {self.span}"}
             return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "error": error}).encode()
@@ -61,8 +63,13 @@ def provider(ledger: Ledger) -> Iterator[_Provider]:
 
 
 def _chain_via(ledger: Ledger, url: str, span: int) -> Chain:
-    return Chain(Web3(Web3.HTTPProvider(url)), ledger.chain.deployment, gas_price=0,
-                 artifacts=ledger.chain.artifacts, log_span=span)
+    return Chain(
+        Web3(Web3.HTTPProvider(url)),
+        ledger.chain.deployment,
+        gas_price=0,
+        artifacts=ledger.chain.artifacts,
+        log_span=span,
+    )
 
 
 def _issue_batch(ledger: Ledger, department: str) -> str:
@@ -70,8 +77,9 @@ def _issue_batch(ledger: Ledger, department: str) -> str:
     return issue_records(ledger, records, department, out=io.StringIO()).batches[0]
 
 
-def test_a_scan_wider_than_the_span_returns_every_event_in_order(ledger: Ledger, fresh_department: str,
-                                                                  provider: _Provider) -> None:
+def test_a_scan_wider_than_the_span_returns_every_event_in_order(
+    ledger: Ledger, fresh_department: str, provider: _Provider
+) -> None:
     start = ledger.chain.block_number() + 1
     first = _issue_batch(ledger, fresh_department)
     ledger.chain.w3.provider.make_request("anvil_mine", [2 * PROVIDER_SPAN])  # type: ignore[arg-type]
@@ -80,8 +88,14 @@ def test_a_scan_wider_than_the_span_returns_every_event_in_order(ledger: Ledger,
     end = ledger.chain.block_number()
     assert end - start + 1 > 3 * PROVIDER_SPAN
     chain = _chain_via(ledger, provider.url, PROVIDER_SPAN)
-    logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what="test anchors", start=start, end=end,
-                          argument_filters={"departmentId": department_id_bytes(fresh_department)})
+    logs = chainread.scan(
+        chain,
+        chain.anchor.events.BatchAnchored,
+        what="test anchors",
+        start=start,
+        end=end,
+        argument_filters={"departmentId": department_id_bytes(fresh_department)},
+    )
     assert ["0x" + bytes(log["args"]["root"]).hex() for log in logs] == [first, second]
     assert provider.refused == 0 and provider.log_requests == -(-(end - start + 1) // PROVIDER_SPAN)
     events = [chainread.BatchAnchored.from_log(log) for log in logs]
@@ -92,8 +106,9 @@ def test_a_scan_wider_than_the_span_returns_every_event_in_order(ledger: Ledger,
 def test_a_scan_never_starts_before_the_deployment_block(ledger: Ledger, provider: _Provider) -> None:
     deployed = ledger.chain.deployment.deployed_block
     chain = _chain_via(ledger, provider.url, PROVIDER_SPAN)
-    chainread.scan(chain, chain.anchor.events.BatchAnchored, what="test anchors", start=0,
-                   end=deployed + PROVIDER_SPAN - 1)
+    chainread.scan(
+        chain, chain.anchor.events.BatchAnchored, what="test anchors", start=0, end=deployed + PROVIDER_SPAN - 1
+    )
     assert provider.log_requests == 1 and provider.refused == 0  # not (deployed + span) / span requests
 
 
@@ -102,7 +117,7 @@ def test_the_library_reads_through_the_layer(ledger: Ledger, fresh_department: s
     refuses wide ranges works when the span fits it."""
     from ledger.services.council import governance_history
 
-    chain = _chain_via(ledger, provider.url, 10 ** 6)
+    chain = _chain_via(ledger, provider.url, 10**6)
     with pytest.raises(ChainError):
         governance_history(chain)
     span = max(PROVIDER_SPAN, (ledger.chain.block_number() - ledger.chain.deployment.deployed_block) // 40)
@@ -129,8 +144,9 @@ def test_an_unreachable_node_is_a_chain_error(ledger: Ledger, provider: _Provide
     chain = _chain_via(ledger, url, PROVIDER_SPAN)
     deployed = ledger.chain.deployment.deployed_block
     with pytest.raises(ChainError, match="could not read the status events in blocks .* from the node at"):
-        chainread.scan_raw(chain, {"address": chain.deployment.anchor}, what="the status events", start=deployed,
-                           end=deployed + 1)
+        chainread.scan_raw(
+            chain, {"address": chain.deployment.anchor}, what="the status events", start=deployed, end=deployed + 1
+        )
 
 
 def test_the_span_is_a_setting(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from ledger.client import Ledger
 from ledger.formats import checks
 from ledger.services import evidence, provenance
-from ledger.client import Ledger
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
@@ -64,8 +64,10 @@ def test_the_timeline_states_the_core_checks_verdicts(ledger: Ledger, docs: list
 
 def test_the_core_judges_without_the_chain() -> None:
     """The primitives take facts, not a node: the same inputs give the same verdict anywhere."""
-    assert checks.validity("2030-01-01", "2030-12-31", datetime(2031, 1, 1, tzinfo=UTC)) == (False,
-                                                                                            "expired on 2030-12-31")
+    assert checks.validity("2030-01-01", "2030-12-31", datetime(2031, 1, 1, tzinfo=UTC)) == (
+        False,
+        "expired on 2030-12-31",
+    )
     assert checks.validity("2030-01-01T00:00:00", None, datetime(2031, 1, 1, tzinfo=UTC))[0] is False  # no zone
     ok, detail = checks.merkle_proof(b"\x01" * 32, [], b"\x02" * 32, what="log entry")
     assert not ok and "another log entry" in detail
@@ -81,5 +83,6 @@ def test_no_path_re_implements_a_core_check() -> None:
             continue  # the core, the primitives it wraps, and the writers (signing batches, building trees)
         text = path.read_text(encoding="utf-8")
         for primitive in ("root_from_proof", "validity_instant", "batch_message", "log_message"):
-            assert not re.search(rf"(?<!def ){primitive}\(", text), \
+            assert not re.search(rf"(?<!def ){primitive}\(", text), (
                 f"{path.relative_to(library)} calls {primitive} itself: use ledger/formats/checks.py"
+            )

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from ledger.services import issuance
 from ledger.client import Ledger
+from ledger.services import issuance
 from ledger.services.reconcile import reconcile
 from ledger.storage.store import Certificate
 
@@ -27,8 +27,11 @@ def _issue_one(ledger: Ledger, department: str, tmp_path: Path) -> tuple[dict, s
 
 def _row(ledger: Ledger, department: str, cid: str) -> tuple[str, bytes]:
     with ledger.engine.connect() as conn:
-        digest, sealed = conn.execute(select(Certificate.digest, Certificate.sealed).where(
-            Certificate.department_id == department, Certificate.certificate_id == cid)).one()
+        digest, sealed = conn.execute(
+            select(Certificate.digest, Certificate.sealed).where(
+                Certificate.department_id == department, Certificate.certificate_id == cid
+            )
+        ).one()
     return digest, bytes(sealed)
 
 
@@ -40,12 +43,14 @@ def test_body_is_compact_and_exports_exactly(ledger: Ledger, fresh_department: s
     assert issuance.export_document(ledger, cid, fresh_department) == doc
 
 
-def test_body_of_the_first_layout_still_exports_and_reconciles(ledger: Ledger, fresh_department: str,
-                                                               tmp_path: Path) -> None:
+def test_body_of_the_first_layout_still_exports_and_reconciles(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     doc, cid = _issue_one(ledger, fresh_department, tmp_path)
     digest, _ = _row(ledger, fresh_department, cid)
-    old = json.dumps({"fields": doc["fields"], "salts": doc["salts"]}, ensure_ascii=False,
-                     separators=(",", ":")).encode()
+    old = json.dumps(
+        {"fields": doc["fields"], "salts": doc["salts"]}, ensure_ascii=False, separators=(",", ":")
+    ).encode()
     resealed = ledger.vault.seal_certificates(fresh_department, [(old, bytes.fromhex(digest[2:]))])[0]
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=resealed))
@@ -55,8 +60,9 @@ def test_body_of_the_first_layout_still_exports_and_reconciles(ledger: Ledger, f
 
 
 @pytest.mark.parametrize("packed", ["", "AAAA", "not base64!"])
-def test_short_or_garbled_salts_are_an_altered_body(ledger: Ledger, fresh_department: str, tmp_path: Path,
-                                                    packed: str) -> None:
+def test_short_or_garbled_salts_are_an_altered_body(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, packed: str
+) -> None:
     doc, cid = _issue_one(ledger, fresh_department, tmp_path)
     digest, _ = _row(ledger, fresh_department, cid)
     bad = json.dumps({"fields": doc["fields"], "s": packed}).encode()

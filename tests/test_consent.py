@@ -14,14 +14,23 @@ import pytest
 from eth_account import Account
 from sqlalchemy import select, update
 
+from ledger.errors import InputError, NotFoundError, StateError
 from ledger.services import accesslog, consent, sharing
 from ledger.services.auth import PermissionDenied
-from ledger.errors import InputError, NotFoundError, StateError
 from ledger.services.logchain import LOG_ACCESS, LogEntry
 
-from .consent_support import consent_world  # noqa: F401 - the world fixture
-from .consent_support import NOW, PROVIDERS, PROVIDERS_ENV, assertion, give, grant, identifier, read_as, request
-
+from .consent_support import (
+    NOW,
+    PROVIDERS,
+    PROVIDERS_ENV,
+    assertion,
+    consent_world,  # noqa: F401 - the world fixture
+    give,
+    grant,
+    identifier,
+    read_as,
+    request,
+)
 
 
 def _leave(consent_id: str) -> dict[str, Any]:
@@ -83,23 +92,35 @@ def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str,
     grant(ledger, w, w["a"], consent=given.id, reveal=None)
     assert read_as(ledger, w["a"], NOW).document["fields"]["subject.id_number"] == identifier(w["a"])
     later = NOW + timedelta(minutes=1)
-    withdrawn = consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
-                                 consent_id=given.id,
-                                 now=later, providers=PROVIDERS)
+    withdrawn = consent.withdraw(
+        ledger,
+        assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
+        consent_id=given.id,
+        now=later,
+        providers=PROVIDERS,
+    )
     assert withdrawn.withdrawn_at is not None and not withdrawn.is_live(later)
     with pytest.raises(PermissionDenied, match="no live grant"):
         read_as(ledger, w["a"], later)  # the grant itself is still live: the consent is what ended
     with pytest.raises(StateError, match="withdrawn already"):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
-                         consent_id=given.id,
-                         now=later, providers=PROVIDERS)
+        consent.withdraw(
+            ledger,
+            assertion=assertion(ledger, identifier(w["a"]), later, _leave(given.id)),
+            consent_id=given.id,
+            now=later,
+            providers=PROVIDERS,
+        )
     with pytest.raises(PermissionDenied, match="withdrawn"):  # and no new grant can rely on it
         grant(ledger, w, w["a"], consent=given.id, now=later)
     # the log: consent given, grant, read served, consent withdrawn, read refused; bodies hold no identifier
     log = _log(ledger, w["issuer"])
     assert [(e["action"], e["outcome"]) for e in log] == [
-        ("consent", "recorded"), ("grant", "recorded"), ("read", "served"), ("consent-withdrawn", "recorded"),
-        ("read", "refused")]
+        ("consent", "recorded"),
+        ("grant", "recorded"),
+        ("read", "served"),
+        ("consent-withdrawn", "recorded"),
+        ("read", "refused"),
+    ]
     assert log[0]["consent"] == given.id and log[0]["consent_hash"] == given.record_hash
     assert "withdrawn" in log[-1]["detail"]
     assert all(identifier(w["a"]) not in json.dumps(e) for e in log)
@@ -108,9 +129,13 @@ def test_withdrawal_is_honoured_at_once_and_logged(ledger: Any, world: dict[str,
     # someone else cannot withdraw it (nor learn whether it exists)
     other = give(ledger, w["a"], "INS", later)
     with pytest.raises(NotFoundError):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), later, _leave(other.id)),
-                         consent_id=other.id,
-                         now=later, providers=PROVIDERS)
+        consent.withdraw(
+            ledger,
+            assertion=assertion(ledger, identifier(w["b"]), later, _leave(other.id)),
+            consent_id=other.id,
+            now=later,
+            providers=PROVIDERS,
+        )
 
 
 def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[str, Any]) -> None:
@@ -118,15 +143,25 @@ def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[
     on B's certificate: both refused."""
     w = world
     with pytest.raises(PermissionDenied, match="not the subject"):
-        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, request(w["b"], "INS", NOW)),
-                     consent=request(w["b"], "INS", NOW), now=NOW, providers=PROVIDERS)
+        consent.give(
+            ledger,
+            assertion=assertion(ledger, identifier(w["a"]), NOW, request(w["b"], "INS", NOW)),
+            consent=request(w["b"], "INS", NOW),
+            now=NOW,
+            providers=PROVIDERS,
+        )
     given_a = give(ledger, w["a"], "INS", NOW)
     with pytest.raises(PermissionDenied, match="another certificate"):
         grant(ledger, w, w["b"], consent=given_a.id)
     # the identifier is compared as the certificate holds it, not as a substring or a prefix
     with pytest.raises(PermissionDenied, match="not the subject"):
-        consent.give(ledger, assertion=assertion(ledger, identifier(w["a"])[:-1], NOW, request(w["a"], "INS", NOW)),
-                     consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
+        consent.give(
+            ledger,
+            assertion=assertion(ledger, identifier(w["a"])[:-1], NOW, request(w["a"], "INS", NOW)),
+            consent=request(w["a"], "INS", NOW),
+            now=NOW,
+            providers=PROVIDERS,
+        )
 
 
 def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]) -> None:
@@ -197,35 +232,54 @@ def test_insider_rows_are_refused_and_reported(ledger: Any, world: dict[str, Any
     with pytest.raises(PermissionDenied, match="not signed"):
         grant(ledger, w, w["a"], consent=own.id, purpose_code="marketing")
     kinds = {(d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])}
-    assert {("consent_signature", forged.id), ("consent_unlogged", forged.id), ("consent_signature", own.id),
-            ("consent_unlogged", own.id)} <= kinds
+    assert {
+        ("consent_signature", forged.id),
+        ("consent_unlogged", forged.id),
+        ("consent_signature", own.id),
+        ("consent_unlogged", own.id),
+    } <= kinds
     # 3. a withdrawal undone in the row: the logged withdrawal still counts, and check reports the row
     grant(ledger, w, w["a"], consent=real.id)
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(real.id)),
-                     consent_id=real.id, now=NOW,
-                     providers=PROVIDERS)
+    consent.withdraw(
+        ledger,
+        assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(real.id)),
+        consent_id=real.id,
+        now=NOW,
+        providers=PROVIDERS,
+    )
     with ledger.engine.begin() as conn:
         conn.execute(update(consent.Consent).where(consent.Consent.id == real.id).values(withdrawn_at=None))
     with pytest.raises(PermissionDenied):
         read_as(ledger, w["a"], NOW)
-    assert ("consent_withdrawal_undone", real.id) in {(d["kind"], d["consent"])
-                                                      for d in consent.check(ledger, w["issuer"])}
+    assert ("consent_withdrawal_undone", real.id) in {
+        (d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])
+    }
     # 4. the logged consent entry itself deleted: the row is unlogged, the anchored log says an entry is missing
     accesslog.anchor(ledger, w["issuer"])
     with ledger.engine.begin() as conn:
-        seq = conn.execute(select(LogEntry.seq).where(LogEntry.log == LOG_ACCESS,
-                                                      LogEntry.department_id == w["issuer"],
-                                                      LogEntry.body.like(f'%"action":"consent"%{real.id}%'))).scalar()
-        conn.execute(LogEntry.__table__.delete().where(LogEntry.log == LOG_ACCESS,
-                                                       LogEntry.department_id == w["issuer"], LogEntry.seq == seq))
+        seq = conn.execute(
+            select(LogEntry.seq).where(
+                LogEntry.log == LOG_ACCESS,
+                LogEntry.department_id == w["issuer"],
+                LogEntry.body.like(f'%"action":"consent"%{real.id}%'),
+            )
+        ).scalar()
+        conn.execute(
+            LogEntry.__table__.delete().where(
+                LogEntry.log == LOG_ACCESS, LogEntry.department_id == w["issuer"], LogEntry.seq == seq
+            )
+        )
     assert ("consent_unlogged", real.id) in {(d["kind"], d["consent"]) for d in consent.check(ledger, w["issuer"])}
     assert any(d["kind"] == "missing" for d in accesslog.check(ledger, w["issuer"]))
 
 
 def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
     fields = ["id", "type", "subject.name", "subject.id_number", "subject.credit_code"]
-    assert consent.policy_fields("business-licence", fields, "") == {"subject.name", "subject.id_number",
-                                                                      "subject.credit_code"}
+    assert consent.policy_fields("business-licence", fields, "") == {
+        "subject.name",
+        "subject.id_number",
+        "subject.credit_code",
+    }
     policy = json.dumps({"business-licence": ["subject.id_number"], "*": "none"})
     assert consent.policy_fields("business-licence", fields, policy) == {"subject.id_number"}
     assert consent.policy_fields("permit", fields, policy) == set()
@@ -251,16 +305,55 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
         return str(path)
 
     until = (now + timedelta(days=30)).isoformat()
-    share = ["share", w["a"]["digest"], "--to", "INS", "--purpose", "claim 42", "--reveal", "subject.name",
-             "--until", (now + timedelta(days=1)).isoformat()]
+    share = [
+        "share",
+        w["a"]["digest"],
+        "--to",
+        "INS",
+        "--purpose",
+        "claim 42",
+        "--reveal",
+        "subject.name",
+        "--until",
+        (now + timedelta(days=1)).isoformat(),
+    ]
     refused = run_cli(ledger, *share, **env)
     assert refused.returncode == 2 and "consent" in refused.stderr, refused.stderr
-    bad = run_cli(ledger, "consent", "give", w["a"]["digest"], "--assertion", str(tmp_path / "missing.json"),
-                  "--to", "INS", "--purpose-code", "insurance-claim", "--purpose-text", "claim",
-                  "--fields", "subject.name", "--until", until, **env)
+    bad = run_cli(
+        ledger,
+        "consent",
+        "give",
+        w["a"]["digest"],
+        "--assertion",
+        str(tmp_path / "missing.json"),
+        "--to",
+        "INS",
+        "--purpose-code",
+        "insurance-claim",
+        "--purpose-text",
+        "claim",
+        "--fields",
+        "subject.name",
+        "--until",
+        until,
+        **env,
+    )
     assert bad.returncode == 2 and "cannot read the assertion file" in bad.stderr
-    giving = ["consent", "give", w["a"]["digest"], "--to", "INS", "--purpose-code", "insurance-claim",
-            "--purpose-text", "medical claim 42", "--fields", "subject.name", "--until", until]
+    giving = [
+        "consent",
+        "give",
+        w["a"]["digest"],
+        "--to",
+        "INS",
+        "--purpose-code",
+        "insurance-claim",
+        "--purpose-text",
+        "medical claim 42",
+        "--fields",
+        "subject.name",
+        "--until",
+        until,
+    ]
     # what the provider is to show the person and sign: the canonical request and its digest (nothing recorded)
     shown = run_cli(ledger, *giving, "--request-only", **env)
     assert shown.returncode == 0, shown.stderr
@@ -276,11 +369,24 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
     assert relayed.returncode == 2 and "another request" in relayed.stderr, relayed.stderr
     shared = run_cli(ledger, *share, "--consent", record["id"], "--purpose-code", "insurance-claim", **env)
     assert shared.returncode == 0, shared.stderr
-    listed = run_cli(ledger, "consent", "list", "--assertion",
-                     signed("a2.json", identifier(w["a"]), consent.listing_request()), **env)
+    listed = run_cli(
+        ledger,
+        "consent",
+        "list",
+        "--assertion",
+        signed("a2.json", identifier(w["a"]), consent.listing_request()),
+        **env,
+    )
     assert [c["id"] for c in json.loads(listed.stdout) if c["certificate"] == w["a"]["digest"]] == [record["id"]]
-    withdrawn = run_cli(ledger, "consent", "withdraw", record["id"], "--assertion",
-                        signed("a3.json", identifier(w["a"]), consent.withdrawal_request(record["id"])), **env)
+    withdrawn = run_cli(
+        ledger,
+        "consent",
+        "withdraw",
+        record["id"],
+        "--assertion",
+        signed("a3.json", identifier(w["a"]), consent.withdrawal_request(record["id"])),
+        **env,
+    )
     assert withdrawn.returncode == 0 and json.loads(withdrawn.stdout)["withdrawn_at"], withdrawn.stderr
     with pytest.raises(PermissionDenied, match="withdrawn"):
         read_as(ledger, w["a"], datetime.now(UTC))
@@ -288,13 +394,22 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
     assert checked.returncode == 0 and json.loads(checked.stdout)["discrepancies"] == [], checked.stdout
 
 
-def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(ledger: Any,
-                                                                            world: dict[str, Any]) -> None:
+def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(
+    ledger: Any, world: dict[str, Any]
+) -> None:
     """An insider writes a grant row directly (no consent), or links a grant to someone else's valid consent."""
     w = world
-    raw = sharing.Grant(id="c" * 24, digest=w["a"]["digest"], issuer=w["issuer"], grantee="INS", purpose="x",
-                        expires_at=NOW + timedelta(days=1), reveal=["subject.name"], created_by=w["signer"],
-                        created_at=NOW)
+    raw = sharing.Grant(
+        id="c" * 24,
+        digest=w["a"]["digest"],
+        issuer=w["issuer"],
+        grantee="INS",
+        purpose="x",
+        expires_at=NOW + timedelta(days=1),
+        reveal=["subject.name"],
+        created_by=w["signer"],
+        created_at=NOW,
+    )
     with ledger.engine.begin() as conn:
         conn.execute(sharing.Grant.__table__.insert().values(**raw.model_dump()))
     with pytest.raises(PermissionDenied):
@@ -316,7 +431,10 @@ def test_reconcile_reports_an_inserted_consent_row(ledger: Any, world: dict[str,
     real = give(ledger, w["a"], "INS", NOW)
     assert not [d for d in reconcile(ledger, departments=[w["issuer"]]).divergences if d.kind.startswith("consent")]
     with ledger.engine.begin() as conn:
-        conn.execute(consent.Consent.__table__.insert().values(
-            **real.model_copy(update={"id": "b" * 24, "recipient": "PSB"}).model_dump()))
+        conn.execute(
+            consent.Consent.__table__.insert().values(
+                **real.model_copy(update={"id": "b" * 24, "recipient": "PSB"}).model_dump()
+            )
+        )
     found = {d.kind for d in reconcile(ledger, departments=[w["issuer"]]).divergences}
     assert {"consent_signature", "consent_unlogged"} <= found

@@ -55,20 +55,36 @@ def test_a_relay_cannot_change_recipient_fields_expiry_or_purpose(ledger: Any, w
     signed = assertion(ledger, identifier(w["a"]), NOW, asked)
     personal = sorted(f for f in w["a"]["fields"] if f.startswith("subject."))
     rewrites: list[dict[str, Any]] = [
-        {"recipient": "PSB"}, {"fields": personal}, {"fields": ["subject.name", "subject.id_number"]},
-        {"expires_at": NOW + timedelta(days=5 * 365)}, {"purpose_code": "marketing"},
-        {"purpose_text": "anything the relay likes"}, {"certificate": w["b"]["digest"]}]
+        {"recipient": "PSB"},
+        {"fields": personal},
+        {"fields": ["subject.name", "subject.id_number"]},
+        {"expires_at": NOW + timedelta(days=5 * 365)},
+        {"purpose_code": "marketing"},
+        {"purpose_text": "anything the relay likes"},
+        {"certificate": w["b"]["digest"]},
+    ]
     for changes in rewrites:
         with pytest.raises(PermissionDenied, match="another request") as refused:
-            consent.give(ledger, assertion=signed, consent=asked.model_copy(update=changes), now=NOW,
-                         providers=PROVIDERS)
+            consent.give(
+                ledger, assertion=signed, consent=asked.model_copy(update=changes), now=NOW, providers=PROVIDERS
+            )
         assert "ask the provider" in str(refused.value), changes
     # the relay rewrites the bound digest too: the provider's signature no longer matches
-    forged = consent.SignedAssertion(assertion={**signed.assertion, "request": consent.request_digest(
-        consent.consent_request(asked.model_copy(update={"recipient": "PSB"})))}, signature=signed.signature)
+    forged = consent.SignedAssertion(
+        assertion={
+            **signed.assertion,
+            "request": consent.request_digest(consent.consent_request(asked.model_copy(update={"recipient": "PSB"}))),
+        },
+        signature=signed.signature,
+    )
     with pytest.raises(PermissionDenied, match="not signed by provider"):
-        consent.give(ledger, assertion=forged, consent=asked.model_copy(update={"recipient": "PSB"}), now=NOW,
-                     providers=PROVIDERS)
+        consent.give(
+            ledger,
+            assertion=forged,
+            consent=asked.model_copy(update={"recipient": "PSB"}),
+            now=NOW,
+            providers=PROVIDERS,
+        )
     _nothing_recorded(ledger, w)
     # none of the refusals spent the assertion: the request the person made goes through, exactly as made
     given = consent.give(ledger, assertion=signed, consent=asked, now=NOW, providers=PROVIDERS)
@@ -84,12 +100,16 @@ def test_order_and_spelling_that_do_not_change_the_meaning_still_match(ledger: A
     w = world
     asked = request(w["a"], "INS", NOW, fields=["subject.name", "subject.id_number"])
     signed = assertion(ledger, identifier(w["a"]), NOW, asked)
-    same = asked.model_copy(update={
-        "fields": ["subject.id_number", "subject.name", "subject.name"],
-        "expires_at": asked.expires_at.astimezone(timezone(timedelta(hours=8))),
-        "certificate": "0x" + asked.certificate[2:].upper()})
+    same = asked.model_copy(
+        update={
+            "fields": ["subject.id_number", "subject.name", "subject.name"],
+            "expires_at": asked.expires_at.astimezone(timezone(timedelta(hours=8))),
+            "certificate": "0x" + asked.certificate[2:].upper(),
+        }
+    )
     assert consent.request_digest(consent.consent_request(same)) == consent.request_digest(
-        consent.consent_request(asked))
+        consent.consent_request(asked)
+    )
     assert consent.give(ledger, assertion=signed, consent=same, now=NOW, providers=PROVIDERS).id
 
 
@@ -107,8 +127,9 @@ def test_a_withdrawal_assertion_is_not_a_consent(ledger: Any, world: dict[str, A
     # and the other way round: an assertion for a consent does not withdraw one
     to_give = request(w["a"], "INS", NOW)
     with pytest.raises(PermissionDenied, match="another request"):
-        consent.withdraw(ledger, assertion=assertion(ledger, who, NOW, to_give), consent_id=x.id, now=NOW,
-                         providers=PROVIDERS)
+        consent.withdraw(
+            ledger, assertion=assertion(ledger, who, NOW, to_give), consent_id=x.id, now=NOW, providers=PROVIDERS
+        )
     assert [c.id for c in consent.list_consents(ledger, issuer=w["issuer"])] == [x.id, y.id]
     assert all(c.withdrawn_at is None for c in consent.list_consents(ledger, issuer=w["issuer"]))
     # the withdrawal the person asked for still works with their assertion, once
@@ -126,8 +147,7 @@ def test_an_assertion_for_request_a_does_not_serve_request_b(ledger: Any, world:
     b = request(w["a"], "PSB", NOW, purpose_code="benefit-check", fields=["subject.name"])
     for bound in (a, consent.listing_request(), consent.accesses_request(w["a"]["digest"])):
         with pytest.raises(PermissionDenied, match="another request"):
-            consent.give(ledger, assertion=assertion(ledger, who, NOW, bound), consent=b, now=NOW,
-                         providers=PROVIDERS)
+            consent.give(ledger, assertion=assertion(ledger, who, NOW, bound), consent=b, now=NOW, providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="another request"):
         consent.list_consents(ledger, assertion=assertion(ledger, who, NOW, a), now=NOW, providers=PROVIDERS)
     body = {k: v for k, v in assertion(ledger, who, NOW, a).assertion.items() if k != "request"}
@@ -142,8 +162,9 @@ def test_an_assertion_for_request_a_does_not_serve_request_b(ledger: Any, world:
     _nothing_recorded(ledger, w)
 
 
-def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(ledger: Any,
-                                                                               world: dict[str, Any]) -> None:
+def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(
+    ledger: Any, world: dict[str, Any]
+) -> None:
     """Adversary: a department granted the whole certificate (every field and salt) asks who else read it. The
     complete file is no proof of being the person any more: the list needs the subject's own assertion, bound to
     this certificate's list."""
@@ -151,23 +172,25 @@ def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(le
     full = give(ledger, w["a"], "INS", NOW)
     grant(ledger, w, w["a"], consent=full.id, reveal=None)
     psb = give(ledger, w["a"], "PSB", NOW, purpose_code="benefit-check", fields=["subject.name"])
-    grant(ledger, w, w["a"], grantee="PSB", purpose="benefit check 7", purpose_code="benefit-check",
-          consent=psb.id)
+    grant(ledger, w, w["a"], grantee="PSB", purpose="benefit check 7", purpose_code="benefit-check", consent=psb.id)
     held = read_as(ledger, w["a"], NOW).document  # INS reads the whole certificate, salts and all
     assert not held.get("hidden") and held["digest"] == w["a"]["digest"]
     read_as(ledger, w["a"], NOW, department="PSB")
     # an assertion INS gets for someone else (person B, or A's own for another request) is refused
-    for signed in (assertion(ledger, identifier(w["b"]), NOW, consent.accesses_request(w["a"]["digest"])),
-                   assertion(ledger, who, NOW, consent.accesses_request(w["b"]["digest"])),
-                   assertion(ledger, who, NOW, consent.listing_request())):
+    for signed in (
+        assertion(ledger, identifier(w["b"]), NOW, consent.accesses_request(w["a"]["digest"])),
+        assertion(ledger, who, NOW, consent.accesses_request(w["b"]["digest"])),
+        assertion(ledger, who, NOW, consent.listing_request()),
+    ):
         with pytest.raises(PermissionDenied):
-            sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=signed, now=NOW,
-                                    providers=PROVIDERS)
+            sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=signed, now=NOW, providers=PROVIDERS)
     # the person sees every read, with each department's purpose; once per assertion
     mine = assertion(ledger, who, NOW, consent.accesses_request(w["a"]["digest"]))
     seen = sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
     assert {(e["actor"], e["purpose"]) for e in seen if e["action"] == "read"} == {
-        ("INS", "claim 2026-0042"), ("PSB", "benefit check 7")}
+        ("INS", "claim 2026-0042"),
+        ("PSB", "benefit check 7"),
+    }
     with pytest.raises(PermissionDenied, match="used already"):
         sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
 
@@ -185,5 +208,6 @@ def test_after_erasure_the_subject_list_answers_erased_and_spends_nothing(ledger
     for _ in range(2):
         with pytest.raises(ErasedError):
             sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=mine, now=NOW, providers=PROVIDERS)
-    assert [e["action"] for e in accesslog.entries(ledger, department=w["issuer"], certificate=w["a"]["digest"])
-            ] == ["consent"]
+    assert [e["action"] for e in accesslog.entries(ledger, department=w["issuer"], certificate=w["a"]["digest"])] == [
+        "consent"
+    ]

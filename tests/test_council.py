@@ -20,11 +20,18 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
-from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
-from ledger.services.council import Action, CouncilMember, ProposalState, approval_typed_data, get_proposal, submit_approvals
-from ledger.services.departments import Council, get_department
 from ledger.errors import ChainError, KeystoreError
+from ledger.onchain.chain import ROLE_ISSUER
+from ledger.services.council import (
+    Action,
+    CouncilMember,
+    ProposalState,
+    approval_typed_data,
+    get_proposal,
+    submit_approvals,
+)
+from ledger.services.departments import Council, get_department
 from ledger.storage.keys import Keystore
 
 from .conftest import DEMO_COUNCIL_PASSPHRASES, make_settings
@@ -55,20 +62,33 @@ def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Network]:
     ledger.close()
 
 
-def run(network: Network, member: int, *args: str, expect: int = 0, passphrase: str | None = None,
-        keystore: Path | None = None) -> str:
+def run(
+    network: Network,
+    member: int,
+    *args: str,
+    expect: int = 0,
+    passphrase: str | None = None,
+    keystore: Path | None = None,
+) -> str:
     """`ledger ...` as council member ``member`` (1-3) on their own machine: own data dir, own passphrase."""
     home = network.root / f"member-{member}"
     secret = passphrase or DEMO_COUNCIL_PASSPHRASES[member - 1]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEDGER_DEMO_COUNCIL")}
-    env.update(LEDGER_DATA_DIR=str(home), LEDGER_RPC_URL=network.url, LEDGER_DEPLOYMENT_FILE=str(network.deployment),
-               LEDGER_GAS_PRICE="0", LEDGER_COUNCIL_PASSPHRASE=secret, LEDGER_PASSPHRASE=secret,
-               LEDGER_KEYSTORE_KDF_N="1024")
+    env.update(
+        LEDGER_DATA_DIR=str(home),
+        LEDGER_RPC_URL=network.url,
+        LEDGER_DEPLOYMENT_FILE=str(network.deployment),
+        LEDGER_GAS_PRICE="0",
+        LEDGER_COUNCIL_PASSPHRASE=secret,
+        LEDGER_PASSPHRASE=secret,
+        LEDGER_KEYSTORE_KDF_N="1024",
+    )
     env.pop("LEDGER_DATABASE_URL", None)
     if keystore is not None:
         args = (*args, "--member-keystore", str(keystore))
-    done = subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True,
-                          timeout=180)
+    done = subprocess.run(
+        [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == expect, f"member {member}: ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 
@@ -82,8 +102,22 @@ def test_three_members_on_their_own_machines_run_the_lifecycle(network: Network)
     department_key = Account.create().address
 
     # Member 1 proposes; that counts as their approval, and 1 of 2 is not enough.
-    created = json.loads(run(network, 1, "council", "propose", "register", "LIFE", "--name", "Lifecycle Office",
-                             "--roles", "issuer", "--signer", department_key))
+    created = json.loads(
+        run(
+            network,
+            1,
+            "council",
+            "propose",
+            "register",
+            "LIFE",
+            "--name",
+            "Lifecycle Office",
+            "--roles",
+            "issuer",
+            "--signer",
+            department_key,
+        )
+    )
     first = created["proposal"]
     assert created["state"] == "open" and created["approvals"] == 1 and created["threshold"] == 2
     assert created["approved_by"] == [member_address(network, 1)]
@@ -103,22 +137,28 @@ def test_three_members_on_their_own_machines_run_the_lifecycle(network: Network)
 
     # Member 1 collects the file and submits it: that reaches the threshold and executes.
     executed = json.loads(run(network, 1, "council", "submit", str(first), str(approval)))
-    assert executed["state"] == "executed" and executed["approved_by"] == [member_address(network, 1),
-                                                                          member_address(network, 3)]
+    assert executed["state"] == "executed" and executed["approved_by"] == [
+        member_address(network, 1),
+        member_address(network, 3),
+    ]
     assert get_department(chain, "LIFE").signer == department_key
 
     # The same file again counts nothing more; edited to name another proposal, the chain refuses it.
-    assert "RegistryProposalAlreadyExecuted" in run(network, 2, "council", "submit", str(first), str(approval),
-                                                    expect=2)
+    assert "RegistryProposalAlreadyExecuted" in run(
+        network, 2, "council", "submit", str(first), str(approval), expect=2
+    )
 
     # A second proposal is rejected by the two others: defeated, it can never execute.
     second = json.loads(run(network, 2, "council", "suspend", "LIFE"))["proposal"]
-    assert (f"suspend department LIFE: its key stops acting until it is reinstated; now: 'Lifecycle Office', key "
-            f"{department_key}, roles issuer, active") in run(network, 1, "council", "show", str(second))
+    assert (
+        f"suspend department LIFE: its key stops acting until it is reinstated; now: 'Lifecycle Office', key "
+        f"{department_key}, roles issuer, active"
+    ) in run(network, 1, "council", "show", str(second))
     forged = json.loads(approval.read_text()) | {"proposal_id": second}
     (network.root / "forged.json").write_text(json.dumps(forged))
-    assert "RegistryInvalidSignature" in run(network, 1, "council", "submit", str(second),
-                                             str(network.root / "forged.json"), expect=2)
+    assert "RegistryInvalidSignature" in run(
+        network, 1, "council", "submit", str(second), str(network.root / "forged.json"), expect=2
+    )
     run(network, 1, "council", "reject", str(second))
     assert json.loads(run(network, 3, "council", "reject", str(second)))["state"] == "defeated"
     assert "RegistryProposalDefeated" in run(network, 1, "council", "approve", str(second), expect=2)
@@ -161,8 +201,19 @@ def test_one_person_with_every_keystore_file_but_one_passphrase_cannot_reach_the
     for key in ("council-2", "council-3"):
         out = run(network, 1, "council", "approve", str(proposal["proposal"]), *several, key, keystore=hoard, expect=2)
         assert f"wrong passphrase for key {key!r}" in out
-        out = run(network, 1, "council", "sign", str(proposal["proposal"]), "--out", str(hoard / "x.json"),
-                  *several, key, keystore=hoard, expect=2)
+        out = run(
+            network,
+            1,
+            "council",
+            "sign",
+            str(proposal["proposal"]),
+            "--out",
+            str(hoard / "x.json"),
+            *several,
+            key,
+            keystore=hoard,
+            expect=2,
+        )
         assert "wrong passphrase" in out
     assert get_proposal(chain, proposal["proposal"]).approvals == 1
     assert get_department(chain, "LIFE").active
@@ -182,11 +233,16 @@ def test_a_keystore_holds_one_council_key(tmp_path: Path) -> None:
 def test_a_former_member_cannot_approve(network: Network) -> None:
     """Member 3 is removed by proposal; its on-chain vote and its signed approval are refused from then on."""
     chain = network.ledger.chain
-    members = [CouncilMember(chain, Keystore(network.root / f"member-{i}" / "keys").unlock(
-        "council", DEMO_COUNCIL_PASSPHRASES[i - 1])) for i in (1, 2, 3)]
+    members = [
+        CouncilMember(
+            chain, Keystore(network.root / f"member-{i}" / "keys").unlock("council", DEMO_COUNCIL_PASSPHRASES[i - 1])
+        )
+        for i in (1, 2, 3)
+    ]
     accounts = [m.account for m in members]
-    Council(network.ledger, accounts).register("FMR", "Former member test", ROLE_ISSUER,
-                                               signer=Account.create().address)
+    Council(network.ledger, accounts).register(
+        "FMR", "Former member test", ROLE_ISSUER, signer=Account.create().address
+    )
     Council(network.ledger, accounts).decide(Action.REMOVE_MEMBER, None, signer=members[2].address)
     assert not chain.call(chain.registry.functions.isCouncilMember(members[2].address))
     proposal_id = members[0].propose(Action.SUSPEND, "FMR")
@@ -198,8 +254,14 @@ def test_a_former_member_cannot_approve(network: Network) -> None:
     proposal = get_proposal(chain, proposal_id)
     typed = approval_typed_data(chain, proposal, proposal.expires_at)
     signature = members[2].account.sign_typed_data(full_message=typed).signature
-    forged = {"chain_id": chain.chain_id, "registry": chain.deployment.registry, "proposal_id": proposal_id,
-              "member": members[2].address, "deadline": proposal.expires_at, "signature": "0x" + bytes(signature).hex()}
+    forged = {
+        "chain_id": chain.chain_id,
+        "registry": chain.deployment.registry,
+        "proposal_id": proposal_id,
+        "member": members[2].address,
+        "deadline": proposal.expires_at,
+        "signature": "0x" + bytes(signature).hex(),
+    }
     with pytest.raises(ChainError, match="RegistryNotCouncilMember"):
         submit_approvals(chain, Account.create(), proposal_id, [forged])
     assert get_department(chain, "FMR").active
@@ -212,4 +274,3 @@ def test_a_former_member_cannot_approve(network: Network) -> None:
     proposal_id = members[0].propose(Action.SUSPEND, "FMR")
     assert submit_approvals(chain, Account.create(), proposal_id, [members[2].sign_approval(proposal_id)]).executed
     assert not get_department(chain, "FMR").active
-

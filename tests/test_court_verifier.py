@@ -24,12 +24,11 @@ from eth_utils import keccak as eth_keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.services import evidence
 from ledger.client import Ledger
+from ledger.services import evidence
 
 from .conftest import make_records
-from .evidence_support import SCRIPT, bare, failed_names, issue, load_script
-from .evidence_support import decided
+from .evidence_support import SCRIPT, bare, decided, failed_names, issue, load_script
 
 V = load_script()
 N = V.SECP256K1_N
@@ -37,13 +36,19 @@ N = V.SECP256K1_N
 
 # -- Keccak-256 ------------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("message", "expected"), [
-    (b"", "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"),
-    (b"abc", "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"),
-    (b"The quick brown fox jumps over the lazy dog",
-     "4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15"),
-    (b"Transfer(address,address,uint256)", "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"),
-])
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        (b"", "c5d2460186f7233c927e7db2dcc703c0e500b653ca82273b7bfad8045d85a470"),
+        (b"abc", "4e03657aea45a94fc7d47ba826c8d667c0d1e6e33a64a036ec44f58fa12d6c45"),
+        (
+            b"The quick brown fox jumps over the lazy dog",
+            "4d741b6f1eb29cb2a9b9911c82f56fa8d73b04959d3d9d222895df6c0b28aa15",
+        ),
+        (b"Transfer(address,address,uint256)", "ddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef"),
+    ],
+)
 def test_keccak_known_answers(message: bytes, expected: str) -> None:
     assert V.keccak(message).hex() == expected
     assert V.keccak(text=message.decode()).hex() == expected
@@ -70,6 +75,7 @@ def test_keccak_agrees_with_the_library(data: bytes) -> None:
 
 # -- secp256k1 recovery ----------------------------------------------------------------------------------------------
 
+
 def _signature(digest: bytes, key: keys.PrivateKey) -> bytes:
     sig = key.sign_msg_hash(digest)
     return sig.r.to_bytes(32, "big") + sig.s.to_bytes(32, "big") + bytes([sig.v + 27])
@@ -79,8 +85,12 @@ def _library_recovery(digest: bytes, signature: bytes) -> str | None:
     """What eth-keys answers for a 65-byte signature (v 27/28 or 0/1), or None when it refuses it."""
     r, s, v = int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:64], "big"), signature[64]
     try:
-        return keys.Signature(vrs=(v - 27 if v >= 27 else v, r, s)).recover_public_key_from_msg_hash(
-            digest).to_address().lower()
+        return (
+            keys.Signature(vrs=(v - 27 if v >= 27 else v, r, s))
+            .recover_public_key_from_msg_hash(digest)
+            .to_address()
+            .lower()
+        )
     except Exception:  # noqa: BLE001 - eth-keys raises several types for bad signatures
         return None
 
@@ -101,8 +111,15 @@ def test_recovery_agrees_with_eth_keys_on_many_random_signatures() -> None:
         signature = _signature(digest, key)
         assert V.recover(digest, signature) == key.public_key.to_address().lower()
         assert V.recover(digest, signature[:64] + bytes([signature[64] - 27])) == key.public_key.to_address().lower()
-        assert V.recover_public_key(digest, signature[64] - 27, int.from_bytes(signature[:32], "big"),
-                                    int.from_bytes(signature[32:64], "big")) == key.public_key.to_bytes()
+        assert (
+            V.recover_public_key(
+                digest,
+                signature[64] - 27,
+                int.from_bytes(signature[:32], "big"),
+                int.from_bytes(signature[32:64], "big"),
+            )
+            == key.public_key.to_bytes()
+        )
     assert (time.perf_counter() - started) / 600 < 0.05  # pure Python, but a few milliseconds per recovery
 
 
@@ -145,8 +162,9 @@ SHAPES: dict[str, Any] = {
     "(address,uint64,uint64)[]": st.lists(st.tuples(_address, _u[64], _u[64]), max_size=6),
     "(bool,uint8,uint64)[]": st.lists(st.tuples(st.booleans(), _u[8], _u[64]), max_size=6),
     "(uint8,uint32,uint32,bytes32)[]": st.lists(st.tuples(_u[8], _u[32], _u[32], _b32), max_size=6),
-    "(bytes32,string,address,uint8,bool,uint64)": st.tuples(_b32, st.text(max_size=40), _address, _u[8],
-                                                             st.booleans(), _u[64]),
+    "(bytes32,string,address,uint8,bool,uint64)": st.tuples(
+        _b32, st.text(max_size=40), _address, _u[8], st.booleans(), _u[64]
+    ),
 }
 
 
@@ -160,8 +178,10 @@ def _normal(value: Any) -> Any:
 
 
 @settings(max_examples=150, deadline=None)
-@given(st.sampled_from(sorted(SHAPES)).flatmap(lambda kind: st.tuples(st.just(kind), SHAPES[kind])),
-       st.tuples(_u[32], _b32, _address, st.booleans(), _u[256]))
+@given(
+    st.sampled_from(sorted(SHAPES)).flatmap(lambda kind: st.tuples(st.just(kind), SHAPES[kind])),
+    st.tuples(_u[32], _b32, _address, st.booleans(), _u[256]),
+)
 def test_abi_decoding_agrees_with_eth_abi(shaped: tuple[str, Any], statics: tuple[Any, ...]) -> None:
     kind, value = shaped
     types = ["uint32", kind, "bytes32", "address", "bool", "uint256"]
@@ -172,8 +192,9 @@ def test_abi_decoding_agrees_with_eth_abi(shaped: tuple[str, Any], statics: tupl
 
 @settings(max_examples=150, deadline=None)
 @given(_u[256], _address, _b32, _u[32], _u[64], _u[8], st.booleans())
-def test_abi_encoding_agrees_with_eth_abi(u256: int, address: str, b32: bytes, u32: int, u64: int, u8: int,
-                                          flag: bool) -> None:
+def test_abi_encoding_agrees_with_eth_abi(
+    u256: int, address: str, b32: bytes, u32: int, u64: int, u8: int, flag: bool
+) -> None:
     types = ["uint256", "address", "bytes32", "uint32", "uint64", "uint8", "bool"]
     values = [u256, address, b32, u32, u64, u8, flag]
     assert V.abi_encode(types, values) == eth_abi_encode(types, values)
@@ -187,7 +208,7 @@ def test_hostile_abi_data_is_refused_where_eth_abi_refuses_it(kind: str, data: s
     raw = bytearray(eth_abi_encode([kind], [data.draw(SHAPES[kind])]))
     action = data.draw(st.sampled_from(["truncate", "flip", "offset"]))
     if action == "truncate":
-        raw = raw[:data.draw(st.integers(0, max(0, len(raw) - 1)))]
+        raw = raw[: data.draw(st.integers(0, max(0, len(raw) - 1)))]
     elif action == "flip" and raw:
         i = data.draw(st.integers(0, len(raw) - 1))
         raw[i] ^= 1 << data.draw(st.integers(0, 7))
@@ -208,13 +229,15 @@ def test_hostile_abi_data_is_refused_where_eth_abi_refuses_it(kind: str, data: s
 
 # -- the script on a bare standard library ----------------------------------------------------------------------------
 
+
 def test_the_bare_interpreter_really_has_no_site_packages(tmp_path: Path) -> None:
     run = subprocess.run([sys.executable, "-I", "-S", "-c", "import eth_abi"], capture_output=True, text=True)
     assert run.returncode != 0 and "ModuleNotFoundError" in run.stderr
 
 
-def test_bare_python_verifies_a_real_bundle_with_the_same_verdicts(ledger: Ledger, fresh_department: str,
-                                                                   tmp_path: Path) -> None:
+def test_bare_python_verifies_a_real_bundle_with_the_same_verdicts(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     from ledger.services import status
 
     issued = issue(ledger, tmp_path, fresh_department, make_records(3))
@@ -229,7 +252,8 @@ def test_bare_python_verifies_a_real_bundle_with_the_same_verdicts(ledger: Ledge
 
     forged = json.loads(json.dumps(good))
     forged["anchor"]["signature"] = forged["anchor"]["signature"][:-2] + (
-        "1b" if good["anchor"]["signature"][-2:] == "1c" else "1c")  # the other recovery id: another key
+        "1b" if good["anchor"]["signature"][-2:] == "1c" else "1c"
+    )  # the other recovery id: another key
     path.write_text(json.dumps(forged), encoding="utf-8")
     code, result, stderr = bare(ledger, path)
     report = evidence.verify_bundle(path, ledger.chain)
@@ -273,10 +297,13 @@ def test_bare_python_verifies_a_decision_bundle(ledger: Ledger, decision: dict[s
 
 # -- Ed25519 (witness cosignatures) ------------------------------------------------------------------------------------
 
+
 def test_ed25519_rfc8032_test_vector_1() -> None:
     public = bytes.fromhex("d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a")
-    signature = bytes.fromhex("e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9"
-                              "b46bd25bf5f0595bbe24655141438e7a100b")
+    signature = bytes.fromhex(
+        "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9"
+        "b46bd25bf5f0595bbe24655141438e7a100b"
+    )
     assert V.ed25519_verify(public, signature, b"")
     assert not V.ed25519_verify(public, signature, b"\x00")
 

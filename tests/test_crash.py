@@ -14,18 +14,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.services import issuance
-from ledger.formats.canonical import hex32
-from ledger.onchain.chain import ROLE_ISSUER
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
-from ledger.services.departments import Council
 from ledger.errors import ChainError, InputError
-from ledger.storage.store import Batch
+from ledger.formats.canonical import hex32
+from ledger.onchain.chain import ROLE_ISSUER
+from ledger.services import issuance
+from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.store import Batch
 
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 from .cli_support import assert_anchored_exactly_once, env_for, run_cli
+from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
 TRIALS = 6
 SEED = 6
@@ -39,9 +39,13 @@ def test_sigkill_at_random_points_then_restart_anchors_everything_exactly_once(t
         source = write_jsonl(tmp_path / "bulk.jsonl", records)
         killed_after = []
         for _ in range(TRIALS):
-            worker = subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), str(source),
-                                       "CRASH", "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env=env_for(ledger))
+            worker = subprocess.Popen(
+                [sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), str(source), "CRASH", "3"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env_for(ledger),
+            )
             assert worker.stdout is not None
             lines = []
             wanted = rng.randint(1, 4)  # "ready", "resumed", then one line per confirmed batch
@@ -83,8 +87,13 @@ def test_continue_of_a_fully_issued_file_issues_nothing(ledger: Ledger, tmp_path
 
 def _confirmations_ledger(ledger: Ledger, confirmations: int) -> Ledger:
     """The session ledger's chain, database and keys, read with another confirmation depth."""
-    return Ledger(settings=ledger.settings.with_(confirmations=confirmations), chain=ledger.chain,
-                  engine=ledger.engine, keystore=ledger.keystore, passphrase=PASSPHRASE)
+    return Ledger(
+        settings=ledger.settings.with_(confirmations=confirmations),
+        chain=ledger.chain,
+        engine=ledger.engine,
+        keystore=ledger.keystore,
+        passphrase=PASSPHRASE,
+    )
 
 
 def test_nothing_is_verified_or_confirmed_before_the_configured_confirmations(ledger: Ledger) -> None:
@@ -104,15 +113,17 @@ def test_nothing_is_verified_or_confirmed_before_the_configured_confirmations(le
     assert event is not None
     with deep.engine.connect() as conn:
         row = conn.execute(select(Batch).where(Batch.root == hex32(built.root))).first()
-    doc = issuance.document_json(built.fields[0], built.salts[0], issuance.anchor_data(deep, {**row._mapping, **event}),
-                                 built.tree.proof(0))
+    doc = issuance.document_json(
+        built.fields[0], built.salts[0], issuance.anchor_data(deep, {**row._mapping, **event}), built.tree.proof(0)
+    )
     report = verify_certificate(doc, ChainView(deep.chain, depth))
     assert [c.name for c in report.failed] == ["confirmations"] and not report.ok
     mine(ledger, depth)
     anchor = issuance.confirm(deep, built.root, timeout=30)
     assert anchor["block_number"] == event["block_number"]
-    assert verify_certificate(issuance.export_document(deep, built.fields[0]["id"], "MKT"),
-                              ChainView(deep.chain, depth)).ok
+    assert verify_certificate(
+        issuance.export_document(deep, built.fields[0]["id"], "MKT"), ChainView(deep.chain, depth)
+    ).ok
 
 
 def test_confirmations_come_from_configuration(ledger: Ledger, tmp_path: Path) -> None:
@@ -129,5 +140,3 @@ def test_confirmations_come_from_configuration(ledger: Ledger, tmp_path: Path) -
 def mine(ledger: Ledger, blocks: int) -> None:
     """Test only: mine ``blocks`` empty blocks at once (anvil's anvil_mine)."""
     ledger.chain.w3.provider.make_request("anvil_mine", [hex(blocks)])  # type: ignore[arg-type]
-
-

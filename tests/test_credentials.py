@@ -13,14 +13,14 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence, issuance, status
-from ledger.formats import vc
-from ledger.formats.certificate import load_document
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats import vc
+from ledger.formats.certificate import load_document
+from ledger.services import evidence, issuance, status
 
-from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .conftest import make_records, write_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -95,8 +95,9 @@ def test_the_schema_and_the_expansion_refuse_what_is_not_a_vc_2_0(issued: list[d
         vc.to_document(unknown)
 
 
-def test_ledger_verify_accepts_the_exported_credential(ledger: Ledger, issued: list[dict[str, Any]],
-                                                       tmp_path: Path) -> None:
+def test_ledger_verify_accepts_the_exported_credential(
+    ledger: Ledger, issued: list[dict[str, Any]], tmp_path: Path
+) -> None:
     digest = issued[2]["digest"]
     out = tmp_path / "credential.json"
     done = run_cli(ledger, "export", digest, "--vc", "--out", str(out))

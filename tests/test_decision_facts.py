@@ -14,16 +14,15 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger.services import decisions, issuance, logchain, status
 from ledger.client import Ledger
-from ledger.onchain.chain import ROLE_ISSUER
-from ledger.services.departments import Council
 from ledger.errors import ChainError, InputError, StateError
+from ledger.onchain.chain import ROLE_ISSUER
+from ledger.services import decisions, issuance, logchain, status
+from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .conftest import make_records, write_jsonl
-from .decision_support import unique_rule_set
-from .decision_support import application
+from .decision_support import application, unique_rule_set
 
 
 @pytest.fixture(scope="module")
@@ -40,12 +39,21 @@ def approver(ledger: Ledger, fresh_department: str) -> str:
     return fresh_department
 
 
-def decide(ledger: Ledger, dept: str, app: dict[str, Any], *, holder: dict[str, Any] | None = None,
-           **kwargs: Any) -> decisions.Decision:
+def decide(
+    ledger: Ledger, dept: str, app: dict[str, Any], *, holder: dict[str, Any] | None = None, **kwargs: Any
+) -> decisions.Decision:
     """Decide ``app`` for the applicant who holds ``holder`` (a licence document), or for an unrelated one."""
     identity = holder["fields"]["subject.credit_code"] if holder else "applicant-1"
-    return decisions.decide(ledger, dept, app["case_id"], app["service_item"], app,
-                            unique_rule_set(f"facts-{dept}"), applicant_ref=identity, **kwargs)
+    return decisions.decide(
+        ledger,
+        dept,
+        app["case_id"],
+        app["service_item"],
+        app,
+        unique_rule_set(f"facts-{dept}"),
+        applicant_ref=identity,
+        **kwargs,
+    )
 
 
 def _checks(report: Any) -> dict[str, list[int | None]]:
@@ -55,21 +63,32 @@ def _checks(report: Any) -> dict[str, list[int | None]]:
     return out
 
 
-def test_a_valid_licence_is_approved_on_facts_the_ledger_established(ledger: Ledger, licences: list[dict[str, Any]],
-                                                                      approver: str) -> None:
+def test_a_valid_licence_is_approved_on_facts_the_ledger_established(
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     by_document = decide(ledger, approver, application("C-DOC", {"document": licences[0]}), holder=licences[0])
     by_digest = decide(ledger, approver, application("C-DIG", licences[1]["digest"]), holder=licences[1])
     for decision, doc in ((by_document, licences[0]), (by_digest, licences[1])):
         (fact,) = decision.body["certificates"]
         assert decision.body["outcome"] == "approve", decision.body
-        assert (fact["digest"], fact["type"], fact["verified"], fact["status"], fact["expired"], fact["issuer"],
-                fact["holder"]) == (doc["digest"], "business-licence", True, "valid", False, "MKT", True)
+        assert (
+            fact["digest"],
+            fact["type"],
+            fact["verified"],
+            fact["status"],
+            fact["expired"],
+            fact["issuer"],
+            fact["holder"],
+        ) == (doc["digest"], "business-licence", True, "valid", False, "MKT", True)
         assert isinstance(fact["as_of_block"], int) and fact["as_of_block"] <= ledger.chain.block_number()
     # the cited document carries the holder's disclosed fields: it is stored sealed, never in the clear
     name = licences[0]["fields"]["subject.name"]
     with ledger.engine.connect() as conn:
-        stored = conn.execute(select(decisions.DecisionInput.document).where(
-            decisions.DecisionInput.digest == by_document.body["input_digest"])).scalar_one()
+        stored = conn.execute(
+            select(decisions.DecisionInput.document).where(
+                decisions.DecisionInput.digest == by_document.body["input_digest"]
+            )
+        ).scalar_one()
         sealed = conn.execute(select(decisions.CitedDocument.sealed)).scalars().all()
     assert name not in stored and '"document_ref"' in stored
     assert sealed and not any(name.encode() in bytes(blob) for blob in sealed)
@@ -77,12 +96,18 @@ def test_a_valid_licence_is_approved_on_facts_the_ledger_established(ledger: Led
     assert replay(ledger, department=approver).ok
 
 
-def test_an_applicant_lying_about_a_revoked_licence_is_not_approved(ledger: Ledger, licences: list[dict[str, Any]],
-                                                                    approver: str) -> None:
+def test_an_applicant_lying_about_a_revoked_licence_is_not_approved(
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     revoked = licences[2]
     status.revoke(ledger, revoked["digest"], "fraud")
-    lie = {"type": "business-licence", "digest": revoked["digest"], "verified": True, "status": "valid",
-           "expired": False}
+    lie = {
+        "type": "business-licence",
+        "digest": revoked["digest"],
+        "verified": True,
+        "status": "valid",
+        "expired": False,
+    }
     decision = decide(ledger, approver, application("C-LIE", lie), holder=revoked)
     assert decision.body["outcome"] == "reject"
     assert decision.body["reasons"] == ["REQUIRED_CERTIFICATE_REVOKED"]
@@ -91,18 +116,27 @@ def test_an_applicant_lying_about_a_revoked_licence_is_not_approved(ledger: Ledg
     made_up = {"type": "business-licence", "digest": "0x" + "ab" * 32, "verified": True, "status": "valid"}
     unknown = decide(ledger, approver, application("C-UNKNOWN", made_up))
     assert unknown.body["outcome"] == "refer"
-    assert unknown.body["certificates"][0] == {**unknown.body["certificates"][0], "verified": False,
-                                               "status": "unknown", "failed": ["not_found"]}
+    assert unknown.body["certificates"][0] == {
+        **unknown.body["certificates"][0],
+        "verified": False,
+        "status": "unknown",
+        "failed": ["not_found"],
+    }
     # the same through decide_many (the bulk path)
     identity = revoked["fields"]["subject.credit_code"]
-    result = decisions.decide_many(ledger, approver, [{**application("C-BULK", lie), "applicant_ref": identity}],
-                                   {"*": unique_rule_set(f"facts-{approver}")})
+    result = decisions.decide_many(
+        ledger,
+        approver,
+        [{**application("C-BULK", lie), "applicant_ref": identity}],
+        {"*": unique_rule_set(f"facts-{approver}")},
+    )
     assert dict(result.outcomes) == {"reject": 1}
     assert replay(ledger, department=approver).ok
 
 
 def test_revoked_before_is_caught_revoked_after_is_not_held_against_it(
-        ledger: Ledger, licences: list[dict[str, Any]], approver: str) -> None:
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     before, after = licences[3], licences[4]
     status.revoke(ledger, before["digest"], "fraud")  # on chain one block before the decision
     caught = decide(ledger, approver, application("C-BEFORE", before["digest"]), holder=before)
@@ -129,26 +163,34 @@ def _forge(ledger: Ledger, dept: str, honest: decisions.Decision, **changes: Any
     return entry.seq
 
 
-def test_replay_reports_a_decision_recorded_on_made_up_facts(ledger: Ledger, licences: list[dict[str, Any]],
-                                                             approver: str) -> None:
+def test_replay_reports_a_decision_recorded_on_made_up_facts(
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     revoked = licences[5]
     status.revoke(ledger, revoked["digest"], "fraud")
     honest = decide(ledger, approver, application("C-HONEST", revoked["digest"]), holder=revoked)
     assert honest.body["outcome"] == "reject"
     # the recorded facts say "valid" and the outcome "approve", though the revocation was on chain
-    seq = _forge(ledger, approver, honest, fact_status="valid", outcome="approve",
-                 reasons=["TYPICAL_FEATURES_MATCH"], fired=["typical-features"])
+    seq = _forge(
+        ledger,
+        approver,
+        honest,
+        fact_status="valid",
+        outcome="approve",
+        reasons=["TYPICAL_FEATURES_MATCH"],
+        fired=["typical-features"],
+    )
     checks = _checks(replay(ledger, department=approver))
     assert checks.get("certificate_facts") == [seq]
     assert checks.get("outcome_mismatch") == [seq]
 
 
-def test_replay_reports_facts_judged_at_a_block_that_was_not_the_head(ledger: Ledger,
-                                                                        licences: list[dict[str, Any]],
-                                                                        approver: str) -> None:
+def test_replay_reports_facts_judged_at_a_block_that_was_not_the_head(
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     honest = decide(ledger, approver, application("C-T", licences[6]["digest"]))
     block = honest.body["certificates"][0]["as_of_block"]
-    later = (datetime.fromisoformat(honest.body["decided_at"].replace("Z", "+00:00")) + timedelta(hours=2))
+    later = datetime.fromisoformat(honest.body["decided_at"].replace("Z", "+00:00")) + timedelta(hours=2)
     ledger.chain.w3.provider.make_request("evm_mine", [])  # a block after the facts block exists
     seq = _forge(ledger, approver, honest, decided_at=later.astimezone(UTC).isoformat().replace("+00:00", "Z"))
     checks = _checks(replay(ledger, department=approver))
@@ -160,11 +202,13 @@ def test_only_approvers_decide(ledger: Ledger, tmp_path: Path) -> None:
     app = application("C-NOT-APPROVER")
     for dept in ("MKT", "PSB"):  # an issuer and an auditor
         with pytest.raises(StateError, match="approver role"):
-            decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, "0x" + "11" * 32,
-                             applicant_ref="x")
+            decisions.decide(
+                ledger, dept, app["case_id"], app["service_item"], app, "0x" + "11" * 32, applicant_ref="x"
+            )
         with pytest.raises(StateError, match="approver role"):
-            decisions.record_human_decision(ledger, dept, "C", "ITEM-1", officer="o", outcome="approve",
-                                            reasons=["R"], applicant_ref="a")
+            decisions.record_human_decision(
+                ledger, dept, "C", "ITEM-1", officer="o", outcome="approve", reasons=["R"], applicant_ref="a"
+            )
         # publishing is refused even for a rule set someone else already published
         with pytest.raises(StateError, match="approver role"):
             decisions.publish_rule_set(ledger, unique_rule_set("facts-published-by-INS"), dept)
@@ -188,10 +232,20 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
 
     dept = fresh_department
     hour_ago = datetime.now(UTC) - timedelta(hours=1)
-    logchain.append(ledger, logchain.LOG_DECISIONS, dept, {"case_id": "C-OLD", "decided_by": {"kind": "officer"}},
-                    created_at=hour_ago)
-    lenient = LedgerClass(settings=ledger.settings.with_(anchor_deadline_seconds=0), chain=ledger.chain,
-                          engine=ledger.engine, keystore=ledger.keystore, passphrase=PASSPHRASE)
+    logchain.append(
+        ledger,
+        logchain.LOG_DECISIONS,
+        dept,
+        {"case_id": "C-OLD", "decided_by": {"kind": "officer"}},
+        created_at=hour_ago,
+    )
+    lenient = LedgerClass(
+        settings=ledger.settings.with_(anchor_deadline_seconds=0),
+        chain=ledger.chain,
+        engine=ledger.engine,
+        keystore=ledger.keystore,
+        passphrase=PASSPHRASE,
+    )
     report = replay(lenient, department=dept)  # no deadline: counted, not a discrepancy
     assert report.ok and report.departments[dept]["unanchored"] == 1
     assert report.departments[dept]["oldest_unanchored_seconds"] >= 3600
@@ -201,30 +255,44 @@ def test_unanchored_decisions_are_counted_and_overdue_ones_reported(ledger: Ledg
 
 
 def test_the_applicant_gets_a_verifiable_notice_with_reasons_legal_basis_and_review(
-        ledger: Ledger, licences: list[dict[str, Any]], approver: str) -> None:
+    ledger: Ledger, licences: list[dict[str, Any]], approver: str
+) -> None:
     from ledger.services.notices import issue_notice
     from ledger.services.verify import ChainView, verify_certificate
 
     decision = decide(ledger, approver, application("C-NOTICE", licences[7]["digest"]), holder=licences[7])
     assert decision.body["outcome"] == "approve"
-    assert decision.body["legal_basis"] == {"TYPICAL_FEATURES_MATCH": "Administrative Licensing Law of the PRC, art. "
-                                            "34(2): a complete application in statutory form is decided on the spot"}
+    assert decision.body["legal_basis"] == {
+        "TYPICAL_FEATURES_MATCH": "Administrative Licensing Law of the PRC, art. "
+        "34(2): a complete application in statutory form is decided on the spot"
+    }
     notice = issue_notice(ledger, approver, "C-NOTICE")
     report = verify_certificate(notice, ChainView(ledger.chain))
     assert report.ok, report.to_json()
     fields = notice["fields"]
     assert fields["type"] == "decision-notice" and fields["issuer"] == approver
     assert fields["subject.outcome"] == "approve"
-    assert fields["subject.decision"] == {"department": approver, "seq": decision.seq,
-                                          "entry_hash": decision.entry_hash}
+    assert fields["subject.decision"] == {
+        "department": approver,
+        "seq": decision.seq,
+        "entry_hash": decision.entry_hash,
+    }
     (reason,) = fields["subject.reasons"]
     assert reason["code"] == "TYPICAL_FEATURES_MATCH" and reason["legal_basis"].startswith("Administrative Licensing")
     assert reason["text"] and "reconsideration" in fields["subject.review"]
     assert licences[7]["fields"]["subject.credit_code"] not in json.dumps(notice)  # the applicant only salted
     assert issue_notice(ledger, approver, "C-NOTICE")["digest"] == notice["digest"]  # one notice per decision
     # an approver that is not also an issuer cannot hand out notices
-    decisions.record_human_decision(ledger, "INS", "C-INS-NOTICE", "ITEM-1", officer="o-1", outcome="refer",
-                                    reasons=["OFFICER_REVIEW"], applicant_ref="applicant-9")
+    decisions.record_human_decision(
+        ledger,
+        "INS",
+        "C-INS-NOTICE",
+        "ITEM-1",
+        officer="o-1",
+        outcome="refer",
+        reasons=["OFFICER_REVIEW"],
+        applicant_ref="applicant-9",
+    )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, "INS")
     with pytest.raises(StateError, match="issuer"):
         issue_notice(ledger, "INS", "C-INS-NOTICE")
@@ -232,8 +300,13 @@ def test_the_applicant_gets_a_verifiable_notice_with_reasons_legal_basis_and_rev
 
 @pytest.mark.parametrize("language", ["zh-CN", "en"])
 def test_the_notice_gives_each_reason_in_words_in_the_applicants_language(
-        ledger: Ledger, licences: list[dict[str, Any]], approver: str, language: str,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger: Ledger,
+    licences: list[dict[str, Any]],
+    approver: str,
+    language: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     """The applicant reads the reasons the rule set gives for its decision in the language they chose (`--lang`),
     in the words published with the rule set (`reason_texts`, `review_texts`), not as bare codes."""
     from ledger.services.notices import issue_notice

@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger.services import decisions, logchain
-from ledger.formats.canonical import document_digest, hex32
-from ledger.services.decisions import DecisionInput, RuleSetRecord
 from ledger.errors import InputError, StateError
+from ledger.formats.canonical import document_digest, hex32
 from ledger.formats.rules import ENGINE_VERSION, evaluate
+from ledger.services import decisions, logchain
+from ledger.services.decisions import DecisionInput, RuleSetRecord
+
 from .decision_support import applications, decided_history, unique_rule_set
 
 
@@ -24,11 +25,12 @@ def test_publish_is_idempotent_and_stores_the_canonical_document(ledger: Any, fr
     again = decisions.publish_rule_set(ledger, rule_set, fresh_department)
     assert again["already_published"] is True and again["block_number"] == first["block_number"]
     chain = ledger.chain
-    dept, item, block, _ = chain.call(chain.log.functions.ruleSet(rule_set.digest))
+    _dept, item, block, _ = chain.call(chain.log.functions.ruleSet(rule_set.digest))
     assert bytes(item) == decisions.service_item_bytes("*") and block == first["block_number"]
     with ledger.engine.connect() as conn:
-        text = conn.execute(select(RuleSetRecord.document).where(
-            RuleSetRecord.digest == rule_set.hex_digest)).scalar_one()
+        text = conn.execute(
+            select(RuleSetRecord.document).where(RuleSetRecord.digest == rule_set.hex_digest)
+        ).scalar_one()
     assert hex32(document_digest(json.loads(text))) == rule_set.hex_digest
 
 
@@ -42,13 +44,15 @@ def test_unpublished_rule_set_is_refused_at_decide_time(ledger: Any, fresh_depar
     app = applications(1)[0]
     identity = app.pop("applicant_ref")
     with pytest.raises(StateError, match="not published"):
-        decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, rule_set,
-                         applicant_ref=identity)
+        decisions.decide(
+            ledger, fresh_department, app["case_id"], app["service_item"], app, rule_set, applicant_ref=identity
+        )
     with pytest.raises(StateError, match="not published"):
         decisions.decide_many(ledger, fresh_department, applications(3), {"*": rule_set})
     with pytest.raises(Exception, match="publish"):  # an unknown digest names the way out
-        decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, "0x" + "42" * 32,
-                         applicant_ref=identity)
+        decisions.decide(
+            ledger, fresh_department, app["case_id"], app["service_item"], app, "0x" + "42" * 32, applicant_ref=identity
+        )
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department)) == []
 
 
@@ -59,15 +63,19 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     app = applications(5)[2]
     identity = app.pop("applicant_ref")
     at = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
-    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rule_set,
-                                applicant_ref=identity, decided_at=at)
+    decision = decisions.decide(
+        ledger, dept, app["case_id"], app["service_item"], app, rule_set, applicant_ref=identity, decided_at=at
+    )
     body = decision.body
     # the demo application's citations carry made-up claims ("verified": true ...) about digests nobody issued:
     # the ledger establishes the facts itself, and the rules read those
-    assert [(c["digest"], c["verified"], c["status"], c["failed"]) for c in body["certificates"]] == \
-        [(c["digest"], False, "unknown", ["not_found"]) for c in app["certificates"]]
-    facts = [{"type": None, "digest": c["digest"], "verified": False, "status": "unknown", "expired": None}
-             for c in app["certificates"]]
+    assert [(c["digest"], c["verified"], c["status"], c["failed"]) for c in body["certificates"]] == [
+        (c["digest"], False, "unknown", ["not_found"]) for c in app["certificates"]
+    ]
+    facts = [
+        {"type": None, "digest": c["digest"], "verified": False, "status": "unknown", "expired": None}
+        for c in app["certificates"]
+    ]
     expected = evaluate(rule_set, {**app, "certificates": facts})
     assert decision.seq == 1
     assert body["format"] == "pl-decision/2"
@@ -81,16 +89,24 @@ def test_automatic_decision_record(ledger: Any, fresh_department: str) -> None:
     assert body["applicant_ref"] == decisions.applicant_reference(ledger, dept, identity)
     assert body["applicant_ref"] != decisions.applicant_reference(ledger, "MKT", identity)
     with ledger.engine.connect() as conn:
-        stored = conn.execute(select(DecisionInput.document).where(
-            DecisionInput.digest == body["input_digest"])).scalar_one()
+        stored = conn.execute(
+            select(DecisionInput.document).where(DecisionInput.digest == body["input_digest"])
+        ).scalar_one()
     assert body["input_digest"] == hex32(document_digest(json.loads(stored)))
     nonce = json.loads(stored).pop(decisions.INPUT_NONCE)
     assert len(bytes.fromhex(nonce)) == 16
     assert {k: v for k, v in json.loads(stored).items() if k != decisions.INPUT_NONCE} == app
     assert identity not in stored
     with pytest.raises(InputError, match="applicant_ref"):
-        decisions.decide(ledger, dept, "CASE-X", app["service_item"], {**app, "applicant_ref": identity}, rule_set,
-                         applicant_ref=identity)
+        decisions.decide(
+            ledger,
+            dept,
+            "CASE-X",
+            app["service_item"],
+            {**app, "applicant_ref": identity},
+            rule_set,
+            applicant_ref=identity,
+        )
 
 
 def test_human_decision_overrides_an_automatic_one(ledger: Any, fresh_department: str) -> None:
@@ -101,18 +117,36 @@ def test_human_decision_overrides_an_automatic_one(ledger: Any, fresh_department
     auto = decisions.find_decisions(ledger, dept, "CASE-000004")
     assert len(auto) == 1
     human = decisions.record_human_decision(
-        ledger, dept, "CASE-000004", auto[0].body["service_item"], officer="officer-17", outcome="approve",
-        reasons=["OFFICER_VERIFIED_ON_SITE"], applicant_ref="applicant-x", overrides="CASE-000004")
+        ledger,
+        dept,
+        "CASE-000004",
+        auto[0].body["service_item"],
+        officer="officer-17",
+        outcome="approve",
+        reasons=["OFFICER_VERIFIED_ON_SITE"],
+        applicant_ref="applicant-x",
+        overrides="CASE-000004",
+    )
     assert human.seq == 11
     assert human.body["overrides"] == {"seq": auto[0].seq, "entry_hash": auto[0].entry_hash}
     assert human.body["decided_by"]["kind"] == "officer" and "officer-17" not in json.dumps(human.body)
     assert [d.seq for d in decisions.find_decisions(ledger, dept, "CASE-000004")] == [auto[0].seq, 11]
     with pytest.raises(InputError, match="same case"):
-        decisions.record_human_decision(ledger, dept, "CASE-000005", "x", officer="o", outcome="reject",
-                                        reasons=["R"], applicant_ref="a", overrides=auto[0].seq)
+        decisions.record_human_decision(
+            ledger,
+            dept,
+            "CASE-000005",
+            "x",
+            officer="o",
+            outcome="reject",
+            reasons=["R"],
+            applicant_ref="a",
+            overrides=auto[0].seq,
+        )
     with pytest.raises(InputError, match="outcome"):
-        decisions.record_human_decision(ledger, dept, "CASE-000005", "x", officer="o", outcome="maybe",
-                                        reasons=["R"], applicant_ref="a")
+        decisions.record_human_decision(
+            ledger, dept, "CASE-000005", "x", officer="o", outcome="maybe", reasons=["R"], applicant_ref="a"
+        )
 
 
 def test_decide_many_records_anchors_and_chains(ledger: Any, fresh_department: str) -> None:

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence
-from ledger.formats.canonical import certificate_digest, field_hash, hex32
-from ledger.formats.certificate import ALWAYS_DISCLOSED, load_document
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats.canonical import certificate_digest, field_hash, hex32
+from ledger.formats.certificate import ALWAYS_DISCLOSED, load_document
+from ledger.services import evidence
 
 from .conftest import make_records
 from .evidence_support import both, cli_env, failed_names, issue, standalone
@@ -28,7 +28,7 @@ HIDDEN = ["subject.credit_code", "subject.id_number"]
 @pytest.fixture(scope="module")
 def full(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     records = make_records(4)
-    records[1]["subject"]["note"] = "secret: \u00e9t\u00e9 \"quoted\" \\ value"  # escaping must not leak either
+    records[1]["subject"]["note"] = 'secret: \u00e9t\u00e9 "quoted" \\ value'  # escaping must not leak either
     return issue(ledger, tmp_path_factory.mktemp("disclosure"), "HOSP", records)[1]
 
 
@@ -37,8 +37,9 @@ def presented(ledger: Ledger, full: dict[str, Any]) -> dict[str, Any]:
     return evidence.certificate_bundle(ledger, full, reveal=REVEAL)
 
 
-def test_presentation_reveals_only_the_chosen_fields_and_verifies(ledger: Ledger, full: dict[str, Any],
-                                                                  presented: dict[str, Any], tmp_path: Path) -> None:
+def test_presentation_reveals_only_the_chosen_fields_and_verifies(
+    ledger: Ledger, full: dict[str, Any], presented: dict[str, Any], tmp_path: Path
+) -> None:
     cert = presented["certificate"]
     assert set(cert["fields"]) == set(REVEAL) | (set(ALWAYS_DISCLOSED) & set(full["fields"]))
     assert set(cert["hidden"]) == set(HIDDEN) | {"subject.note"}
@@ -57,9 +58,10 @@ def _secrets(full: dict[str, Any], names: list[str]) -> list[str]:
     return out
 
 
-def test_hidden_values_and_salts_appear_nowhere_in_the_presentation(ledger: Ledger, full: dict[str, Any],
-                                                                    presented: dict[str, Any]) -> None:
-    hidden = HIDDEN + ["subject.note"]
+def test_hidden_values_and_salts_appear_nowhere_in_the_presentation(
+    ledger: Ledger, full: dict[str, Any], presented: dict[str, Any]
+) -> None:
+    hidden = [*HIDDEN, "subject.note"]
     for text in (json.dumps(presented), json.dumps(presented, ensure_ascii=False), json.dumps(presented, indent=2)):
         for secret in _secrets(full, hidden):
             assert secret not in text
@@ -68,13 +70,18 @@ def test_hidden_values_and_salts_appear_nowhere_in_the_presentation(ledger: Ledg
     assert full["salts"]["subject.name"] in json.dumps(presented)
 
 
-def test_cli_presentation_bundle_leaks_nothing_hidden(ledger: Ledger, full: dict[str, Any], tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_presentation_bundle_leaks_nothing_hidden(
+    ledger: Ledger, full: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     out = tmp_path / "presented.json"
-    assert cli_main([*cli_env(ledger, monkeypatch), "evidence", full["digest"], "--reveal",
-                     ",".join(REVEAL), "--out", str(out)]) == 0
+    assert (
+        cli_main(
+            [*cli_env(ledger, monkeypatch), "evidence", full["digest"], "--reveal", ",".join(REVEAL), "--out", str(out)]
+        )
+        == 0
+    )
     text = out.read_text(encoding="utf-8")
-    for secret in _secrets(full, HIDDEN + ["subject.note"]):
+    for secret in _secrets(full, [*HIDDEN, "subject.note"]):
         assert secret not in text
     code, result, _ = standalone(ledger, out)
     assert code == 0 and result is not None and result["verified"]
@@ -88,8 +95,9 @@ def test_altered_revealed_value_fails(ledger: Ledger, presented: dict[str, Any],
     assert "subject.name" in report.check("fields").detail
 
 
-def test_consistently_recomputed_forgery_fails_at_the_proof(ledger: Ledger, presented: dict[str, Any],
-                                                           tmp_path: Path) -> None:
+def test_consistently_recomputed_forgery_fails_at_the_proof(
+    ledger: Ledger, presented: dict[str, Any], tmp_path: Path
+) -> None:
     """A forger who knows the revealed salt recomputes the field hash and the digest: the proof then fails."""
     forged = copy.deepcopy(presented)
     cert = forged["certificate"]
@@ -102,8 +110,9 @@ def test_consistently_recomputed_forgery_fails_at_the_proof(ledger: Ledger, pres
     assert not report.ok
 
 
-def test_guessed_hidden_value_cannot_be_slipped_in(ledger: Ledger, full: dict[str, Any], presented: dict[str, Any],
-                                                   tmp_path: Path) -> None:
+def test_guessed_hidden_value_cannot_be_slipped_in(
+    ledger: Ledger, full: dict[str, Any], presented: dict[str, Any], tmp_path: Path
+) -> None:
     """Moving a hidden field to the disclosed ones needs its salt: even the true value fails with another salt."""
     forged = copy.deepcopy(presented)
     cert = forged["certificate"]

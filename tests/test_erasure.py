@@ -6,29 +6,28 @@ the `ledger` command in a subprocess. The byte checks read the SQLite database f
 
 from __future__ import annotations
 
-import subprocess
-
 import io
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, text, update
 
-from ledger.services import decisions, erasure, evidence, issuance, logchain, status
-from ledger.formats.certificate import CertificateDocument
 from ledger.client import Ledger
 from ledger.errors import ErasedError, InputError
-from ledger.storage.models import CitedDocument
+from ledger.formats.certificate import CertificateDocument
+from ledger.services import decisions, erasure, evidence, issuance, logchain, status
 from ledger.services.reconcile import reconcile
 from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import CitedDocument
 from ledger.storage.store import Certificate, StatusChange
 from ledger.storage.vault import ERASED
-from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 
 
@@ -70,12 +69,13 @@ def secrets_of(doc: dict[str, Any], sealed: bytes) -> list[bytes]:
     sealed body's wrapped data key and ciphertext."""
     found = [str(v).encode() for k, v in doc["fields"].items() if k.startswith("subject.")]
     found += [bytes.fromhex(s) for s in doc["salts"].values()] + [s.encode() for s in doc["salts"].values()]
-    found += [sealed[i:i + 24] for i in range(8, len(sealed) - 24, 24)]  # wrapped key and ciphertext, in pieces
+    found += [sealed[i : i + 24] for i in range(8, len(sealed) - 24, 24)]  # wrapped key and ciphertext, in pieces
     return found
 
 
-def test_erase_destroys_the_data_key_and_keeps_everything_verifiable(ledger: Ledger, fresh_department: str,
-                                                                     tmp_path: Path) -> None:
+def test_erase_destroys_the_data_key_and_keeps_everything_verifiable(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     docs = issue_with_copies(ledger, tmp_path, fresh_department, 4, "erase1")
     holder, other = docs[0], docs[1]
     digest = holder["digest"]
@@ -111,8 +111,11 @@ def test_erase_destroys_the_data_key_and_keeps_everything_verifiable(ledger: Led
     assert digest not in issuance.export_documents(ledger, [digest, other["digest"]])
     assert other["digest"] in issuance.export_documents(ledger, [digest, other["digest"]])
     refused = run_cli(ledger, "export", digest)
-    assert refused.returncode == 2 and "erased" in refused.stderr and holder["fields"]["subject.name"] not in (
-        refused.stdout + refused.stderr)
+    assert (
+        refused.returncode == 2
+        and "erased" in refused.stderr
+        and holder["fields"]["subject.name"] not in (refused.stdout + refused.stderr)
+    )
     with pytest.raises(ErasedError):
         evidence.bundle_for_stored(ledger, digest)
 
@@ -146,8 +149,12 @@ def test_reconcile_tells_an_erasure_from_tampering(ledger: Ledger, fresh_departm
     with ledger.engine.begin() as conn:  # someone wipes a body without recording an erasure
         conn.execute(update(Certificate).where(Certificate.digest == destroyed).values(sealed=ERASED))
     # a crash after the log entry, before the key was destroyed
-    logchain.append(ledger, erasure.LOG, fresh_department, {"certificate": interrupted, "basis": "objection",
-                                                            "by": "officer-9", "at": "2026-01-01T00:00:00Z"})
+    logchain.append(
+        ledger,
+        erasure.LOG,
+        fresh_department,
+        {"certificate": interrupted, "basis": "objection", "by": "officer-9", "at": "2026-01-01T00:00:00Z"},
+    )
     found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
     assert found == {("erased_unrecorded", destroyed), ("erasure_incomplete", interrupted)}
 
@@ -158,9 +165,13 @@ def test_reconcile_tells_an_erasure_from_tampering(ledger: Ledger, fresh_departm
 
     # deleting the anchored entry to hide an erasure is seen twice: the log lost a row, the body has no record
     with ledger.engine.begin() as conn:
-        conn.execute(delete(logchain.LogEntry).where(logchain.LogEntry.log == erasure.LOG,  # type: ignore[arg-type]
-                                                     logchain.LogEntry.department_id == fresh_department,
-                                                     logchain.LogEntry.seq == 1))
+        conn.execute(
+            delete(logchain.LogEntry).where(
+                logchain.LogEntry.log == erasure.LOG,  # type: ignore[arg-type]
+                logchain.LogEntry.department_id == fresh_department,
+                logchain.LogEntry.seq == 1,
+            )
+        )
     kinds = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
     assert ("erased_unrecorded", erased) in kinds and ("erasure_log", None) in kinds
 
@@ -178,8 +189,9 @@ def _raw_pages(conn: Any, table: str) -> bytes:
     return b"".join(bytes(conn.execute(text(f"SELECT get_raw_page('{table}', {i})")).scalar()) for i in range(blocks))
 
 
-def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fresh_department: str,
-                                                             tmp_path: Path) -> None:
+def test_postgres_pages_keep_the_old_version_until_reclaimed(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """What PostgreSQL's own pages hold (pageinspect): the old row version survives the UPDATE until `--reclaim`
     (VACUUM FULL) rewrites the table; docs/privacy.md says so."""
     if ledger.engine.dialect.name != "postgresql":
@@ -206,12 +218,17 @@ def test_postgres_pages_keep_the_old_version_until_reclaimed(ledger: Ledger, fre
 
 def _cited_rows(ledger: Ledger, digest: str) -> list[tuple[str, bytes]]:
     with ledger.engine.connect() as conn:
-        return [(ref, bytes(sealed)) for ref, sealed in conn.execute(
-            select(CitedDocument.ref, CitedDocument.sealed).where(CitedDocument.digest == digest))]
+        return [
+            (ref, bytes(sealed))
+            for ref, sealed in conn.execute(
+                select(CitedDocument.ref, CitedDocument.sealed).where(CitedDocument.digest == digest)
+            )
+        ]
 
 
-def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fresh_department: str,
-                                                            tmp_path: Path) -> None:
+def test_erase_reaches_the_copies_cited_inline_in_decisions(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """Adversary: the issuer, or anyone holding the vault key (an insider with the database and the operator's
     passphrase), after a lawful erasure. The holder had cited the certificate inline in applications: the whole
     document in one, a presentation of it in another. Those copies hold the same fields and salts, sealed with the
@@ -226,8 +243,15 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
 
     def decide(case: str, *cited: dict[str, Any], holder: dict[str, Any]) -> decisions.Decision:
         app = application(case, *({"document": c} for c in cited))
-        return decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
-                                applicant_ref=holder["fields"]["subject.credit_code"])
+        return decisions.decide(
+            ledger,
+            fresh_department,
+            case,
+            app["service_item"],
+            app,
+            rules,
+            applicant_ref=holder["fields"]["subject.credit_code"],
+        )
 
     both = decide("C-ER5-BOTH", erased, kept, holder=erased)
     decide("C-ER5-PRESENTED", presented, holder=erased)
@@ -239,7 +263,7 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
     copies = _cited_rows(ledger, erased["digest"])
     assert len(copies) == 2  # the whole document and the presentation, labelled by the digest the ledger computed
     gone = secrets_of(erased, sealed_of(ledger, erased["digest"]))
-    gone += [sealed[i:i + 24] for _, sealed in copies for i in range(12, len(sealed) - 24, 24)]
+    gone += [sealed[i : i + 24] for _, sealed in copies for i in range(12, len(sealed) - 24, 24)]
     kept_copies = _cited_rows(ledger, kept["digest"])
     assert erasure.flush_sqlite_log(ledger) in (True, None)
     before = everything_written(ledger)
@@ -265,7 +289,8 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
     assert not left, f"{len(left)} secret piece(s) of the erased certificate survive in its cited copies"
     assert decisions.load_cited_documents(ledger, [ref for ref, _ in copies]) == {}
     assert set(decisions.load_cited_documents(ledger, [ref for ref, _ in kept_copies])) == {
-        ref for ref, _ in kept_copies}  # another certificate's copies are untouched
+        ref for ref, _ in kept_copies
+    }  # another certificate's copies are untouched
 
     # every decision still replays: the erased citations are checked against what erasure left
     after_replay = replay(ledger, department=fresh_department)
@@ -280,12 +305,14 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
     with ledger.engine.begin() as conn:
         for ref, sealed in kept_copies:
             conn.execute(update(CitedDocument).where(CitedDocument.ref == ref).values(sealed=sealed))
-    bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-OTHER",
-                                      applicant=kept["fields"]["subject.credit_code"])
+    bundle = evidence.decision_bundle(
+        ledger, fresh_department, "C-ER5-OTHER", applicant=kept["fields"]["subject.credit_code"]
+    )
     # the decision that cited the erased certificate too: its bundle carries the other certificate but nothing of
     # the erased one, so the court's re-run cannot re-establish that fact without the holder's own copy (privacy.md)
-    both_bundle = evidence.decision_bundle(ledger, fresh_department, "C-ER5-BOTH",
-                                           applicant=erased["fields"]["subject.credit_code"])
+    both_bundle = evidence.decision_bundle(
+        ledger, fresh_department, "C-ER5-BOTH", applicant=erased["fields"]["subject.credit_code"]
+    )
     assert both_bundle["cited"][0] is None and both_bundle["cited"][1]["digest"] == kept["digest"]
     assert erased["fields"]["subject.name"] not in json.dumps(both_bundle)
     assert [c["name"] for c in both_bundle["library_report"]["checks"] if not c["ok"]] == ["certificate_facts"]
@@ -293,8 +320,9 @@ def test_erase_reaches_the_copies_cited_inline_in_decisions(ledger: Ledger, fres
     assert replay(ledger, department=fresh_department).ok
 
 
-def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_department: str,
-                                                          tmp_path: Path) -> None:
+def test_postgres_pages_keep_no_cited_copy_once_reclaimed(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """The destroyed cited copies on PostgreSQL's own pages (pageinspect): `--reclaim` rewrites `citeddocument`
     too, so no old version of a copy outlives it."""
     if ledger.engine.dialect.name != "postgresql":
@@ -305,10 +333,17 @@ def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_
     rules = unique_rule_set(f"erase6-{fresh_department}")
     decisions.publish_rule_set(ledger, rules, fresh_department)
     app = application("C-ER6", {"document": doc})
-    decisions.decide(ledger, fresh_department, "C-ER6", app["service_item"], app, rules,
-                     applicant_ref=doc["fields"]["subject.credit_code"])
+    decisions.decide(
+        ledger,
+        fresh_department,
+        "C-ER6",
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=doc["fields"]["subject.credit_code"],
+    )
     ((_, sealed),) = _cited_rows(ledger, doc["digest"])
-    pieces = [sealed[i:i + 24] for i in range(12, len(sealed) - 24, 24)]
+    pieces = [sealed[i : i + 24] for i in range(12, len(sealed) - 24, 24)]
     with ledger.engine.connect() as conn:
         assert all(p in _raw_pages(conn, "citeddocument") for p in pieces)
     done = run_cli(ledger, "erase", doc["digest"], "--basis", "court-order", "--reclaim")
@@ -319,8 +354,9 @@ def test_postgres_pages_keep_no_cited_copy_once_reclaimed(ledger: Ledger, fresh_
     assert not [p for p in pieces if p in pages]
 
 
-def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, fresh_department: str,
-                                                               tmp_path: Path) -> None:
+def test_erase_reaches_copies_stored_before_they_were_labelled(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """Adversary: the same reader of the vault, on a database upgraded from before cited copies were labelled
     (migration 0003 leaves old rows unlabelled: only the vault opens them). One certificate's copy is unlabelled;
     another certificate was erased before the upgrade, so its erasure never reached its copy. Reconcile reports a
@@ -331,8 +367,15 @@ def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, f
     decisions.publish_rule_set(ledger, rules, fresh_department)
     for case, doc in (("C-ER7-1", first), ("C-ER7-2", second)):
         app = application(case, {"document": doc})
-        decisions.decide(ledger, fresh_department, case, app["service_item"], app, rules,
-                         applicant_ref=doc["fields"]["subject.credit_code"])
+        decisions.decide(
+            ledger,
+            fresh_department,
+            case,
+            app["service_item"],
+            app,
+            rules,
+            applicant_ref=doc["fields"]["subject.credit_code"],
+        )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     ((first_ref, _),) = _cited_rows(ledger, first["digest"])
     ((second_ref, second_sealed),) = _cited_rows(ledger, second["digest"])
@@ -361,9 +404,9 @@ def test_erase_reaches_copies_stored_before_they_were_labelled(ledger: Ledger, f
     assert replay(ledger, department=fresh_department).ok
 
 
-def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(ledger: Ledger, fresh_department: str,
-                                                                        tmp_path: Path,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The race between a gateway storing a decision's cited copy and an officer erasing that certificate: the
     decision looked before the erasure committed and found the certificate intact, the erasure then swept the
     copies before this one was stored. The interleaving is reproduced by making the early look miss the erasure;
@@ -374,8 +417,15 @@ def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(ledger: 
     erasure.erase(ledger, doc["digest"], basis="objection", by="officer-8")
     monkeypatch.setattr(decisions, "_erased_in_store", lambda _ledger, _digests: set())
     app = application("C-ER8", {"document": doc})
-    decisions.decide(ledger, fresh_department, "C-ER8", app["service_item"], app, rules,
-                     applicant_ref=doc["fields"]["subject.credit_code"])
+    decisions.decide(
+        ledger,
+        fresh_department,
+        "C-ER8",
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=doc["fields"]["subject.credit_code"],
+    )
     ((ref, sealed),) = _cited_rows(ledger, doc["digest"])
     assert sealed == ERASED and decisions.load_cited_documents(ledger, [ref]) == {}
     monkeypatch.undo()

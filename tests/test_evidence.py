@@ -20,14 +20,14 @@ import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.services import decisions, evidence, logchain, status
-from ledger.formats.canonical import canonical_json
-from ledger.formats.certificate import SCHEMA_ID
-from ledger.onchain.chain import department_id_bytes
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError, VerificationError
+from ledger.formats.canonical import canonical_json
+from ledger.formats.certificate import SCHEMA_ID
 from ledger.formats.signing import batch_message, sign
+from ledger.onchain.chain import department_id_bytes
+from ledger.services import decisions, evidence, logchain, status
 
 from .conftest import make_records
 from .evidence_support import SCRIPT, SCRIPT_MODULE, both, cli_env, decided, failed_names, issue, rpc_url, standalone
@@ -53,16 +53,32 @@ def bundle(ledger: Ledger, docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 # -- producing and verifying -----------------------------------------------------------------------------------
 
-def test_bundle_holds_everything_and_both_verifiers_pass(ledger: Ledger, bundle: dict[str, Any],
-                                                         tmp_path: Path) -> None:
+
+def test_bundle_holds_everything_and_both_verifiers_pass(
+    ledger: Ledger, bundle: dict[str, Any], tmp_path: Path
+) -> None:
     assert bundle["bundle"] == "pl-evidence/1" and bundle["kind"] == "certificate"
     assert bundle["producer"]["version"] and bundle["library_report"]["verified"] is True
     chain = ledger.chain
-    assert bundle["chain"] == {"chain_id": chain.chain_id, "genesis_hash": chain.deployment.genesis_hash,
-                               "anchor_contract": chain.deployment.anchor,
-                               "registry_contract": chain.deployment.registry, "log_contract": chain.deployment.log}
-    assert set(bundle["anchor"]) == {"root", "proof", "count", "schema", "signer", "signature", "tx_hash",
-                                     "block_number", "block_hash", "block_timestamp"}
+    assert bundle["chain"] == {
+        "chain_id": chain.chain_id,
+        "genesis_hash": chain.deployment.genesis_hash,
+        "anchor_contract": chain.deployment.anchor,
+        "registry_contract": chain.deployment.registry,
+        "log_contract": chain.deployment.log,
+    }
+    assert set(bundle["anchor"]) == {
+        "root",
+        "proof",
+        "count",
+        "schema",
+        "signer",
+        "signature",
+        "tx_hash",
+        "block_number",
+        "block_hash",
+        "block_timestamp",
+    }
     assert bundle["department"]["id"] == "MKT" and bundle["department"]["key_history"][0]["to_block"] is None
     assert bundle["department"]["status_history"][0]["roles"] == ["issuer", "verifier"]
     assert bundle["status"] == {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
@@ -76,21 +92,39 @@ def test_bundle_holds_everything_and_both_verifiers_pass(ledger: Ledger, bundle:
 # Every element of a bundle, by path pattern, and the check that must fail when that element alone changes.
 # The producer section and library_report are annotations (docs/evidence.md): no chain fact can confirm them.
 ELEMENTS = {
-    "bundle": "bundle", "kind": "bundle",
-    "chain.chain_id": "chain", "chain.genesis_hash": "chain", "chain.anchor_contract": "chain",
-    "chain.registry_contract": "chain", "chain.log_contract": "chain",
-    "certificate.format": "digest", "certificate.digest": "digest",
-    "certificate.fields.*": "fields", "certificate.salts.*": "fields", "certificate.hidden.*": "fields",
+    "bundle": "bundle",
+    "kind": "bundle",
+    "chain.chain_id": "chain",
+    "chain.genesis_hash": "chain",
+    "chain.anchor_contract": "chain",
+    "chain.registry_contract": "chain",
+    "chain.log_contract": "chain",
+    "certificate.format": "digest",
+    "certificate.digest": "digest",
+    "certificate.fields.*": "fields",
+    "certificate.salts.*": "fields",
+    "certificate.hidden.*": "fields",
     "certificate.field_hashes.*": "fields",
-    "anchor.root": "merkle_proof", "anchor.proof.*": "merkle_proof",
-    "anchor.count": "anchor_event", "anchor.schema": "anchor_event", "anchor.signer": "anchor_event",
-    "anchor.block_number": "anchor_event", "anchor.signature": "signature", "anchor.tx_hash": "transaction",
-    "anchor.block_hash": "block", "anchor.block_timestamp": "block",
-    "department.id": "anchor_event", "department.name": "department_history",
-    "department.key_history.*": "department_history", "department.status_history.*": "department_history",
-    "as_of.block_number": "as_of", "as_of.block_hash": "as_of",
-    "status.status": "status_statement", "status.changed_in_block": "status_statement",
-    "status.detail": "status_statement", "status.reason": "status_statement",
+    "anchor.root": "merkle_proof",
+    "anchor.proof.*": "merkle_proof",
+    "anchor.count": "anchor_event",
+    "anchor.schema": "anchor_event",
+    "anchor.signer": "anchor_event",
+    "anchor.block_number": "anchor_event",
+    "anchor.signature": "signature",
+    "anchor.tx_hash": "transaction",
+    "anchor.block_hash": "block",
+    "anchor.block_timestamp": "block",
+    "department.id": "anchor_event",
+    "department.name": "department_history",
+    "department.key_history.*": "department_history",
+    "department.status_history.*": "department_history",
+    "as_of.block_number": "as_of",
+    "as_of.block_hash": "as_of",
+    "status.status": "status_statement",
+    "status.changed_in_block": "status_statement",
+    "status.detail": "status_statement",
+    "status.reason": "status_statement",
     "attachment.sha256": "attachment",
 }
 
@@ -105,8 +139,11 @@ def leaves(value: Any, path: str = "") -> list[str]:
 
 def element_of(path: str) -> str | None:
     for pattern in ELEMENTS:
-        if path == pattern or fnmatch.fnmatchcase(path, pattern) or path.startswith(pattern.rstrip("*")) \
-                and pattern.endswith("*"):
+        if (
+            path == pattern
+            or fnmatch.fnmatchcase(path, pattern)
+            or (path.startswith(pattern.rstrip("*")) and pattern.endswith("*"))
+        ):
             return pattern
     return None
 
@@ -173,9 +210,9 @@ def presentation(ledger: Ledger, docs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def mutations(ledger: Ledger, bundle: dict[str, Any], presentation: dict[str, Any],
-              tmp_path_factory: pytest.TempPathFactory
-              ) -> dict[str, tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
+def mutations(
+    ledger: Ledger, bundle: dict[str, Any], presentation: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
     """Every element of the bundle changed alone, checked by both verifiers (standalone runs in parallel).
 
     Hidden field hashes come from a presentation bundle: a full certificate hides nothing."""
@@ -202,8 +239,9 @@ def test_every_element_of_the_bundle_is_covered(bundle: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("pattern", list(ELEMENTS))
-def test_changing_an_element_fails_the_right_check_in_both_verifiers(pattern: str, bundle: dict[str, Any],
-                                                                    mutations: dict[str, Any]) -> None:
+def test_changing_an_element_fails_the_right_check_in_both_verifiers(
+    pattern: str, bundle: dict[str, Any], mutations: dict[str, Any]
+) -> None:
     expected = ELEMENTS[pattern]
     paths = [p for p in mutations if element_of(p) == pattern]
     assert paths, f"no element of the bundle matches {pattern}"
@@ -216,14 +254,30 @@ def test_changing_an_element_fails_the_right_check_in_both_verifiers(pattern: st
         assert standalone_failed == {c.name for c in report.failed}, (path, report.to_json(), result)
 
 
-def test_bundle_verifies_from_a_fresh_process_with_only_the_rpc_url(ledger: Ledger, bundle: dict[str, Any],
-                                                                     tmp_path: Path) -> None:
+def test_bundle_verifies_from_a_fresh_process_with_only_the_rpc_url(
+    ledger: Ledger, bundle: dict[str, Any], tmp_path: Path
+) -> None:
     path = tmp_path / "court.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin")}  # no LEDGER_* settings, no data directory
-    run = subprocess.run([sys.executable, "-X", "importtime", str(SCRIPT), str(path), "--rpc", rpc_url(ledger),
-                          "--anchor", bundle["chain"]["anchor_contract"]],
-                         capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            str(SCRIPT),
+            str(path),
+            "--rpc",
+            rpc_url(ledger),
+            "--anchor",
+            bundle["chain"]["anchor_contract"],
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout + run.stderr
     assert "VERIFIED" in run.stdout and "FAIL" not in run.stdout
     imported = {line.rsplit("|", 1)[-1].strip() for line in run.stderr.splitlines() if "|" in line}
@@ -240,6 +294,7 @@ def test_pinned_anchor_contract_must_match(ledger: Ledger, bundle: dict[str, Any
 
 
 # -- revocation and status ---------------------------------------------------------------------------------------
+
 
 def test_revoked_certificate_bundle_reports_revoked(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
     issued = issue(ledger, tmp_path, fresh_department, make_records(3))
@@ -293,6 +348,7 @@ def test_as_of_block_states_history_at_that_block(ledger: Ledger, fresh_departme
 
 # -- attachments -------------------------------------------------------------------------------------------------
 
+
 def test_arbitrary_file_is_found_by_its_sha256(ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path) -> None:
     scan = tmp_path / "scan.pdf"
     scan.write_bytes(SCAN)
@@ -308,8 +364,9 @@ def test_arbitrary_file_is_found_by_its_sha256(ledger: Ledger, docs: list[dict[s
         evidence.bundle_for_file(ledger, forged)
 
 
-def test_an_altered_row_does_not_hide_the_certificate_of_a_file(ledger: Ledger, docs: list[dict[str, Any]],
-                                                                 tmp_path: Path) -> None:
+def test_an_altered_row_does_not_hide_the_certificate_of_a_file(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     from sqlalchemy import select, update
 
     from ledger.storage.store import Certificate
@@ -331,20 +388,25 @@ def test_an_altered_row_does_not_hide_the_certificate_of_a_file(ledger: Ledger, 
 
 # -- bad input -----------------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("name", "edit"), [
-    ("wrong-version", lambda b: b.update(bundle="pl-evidence/2")),
-    ("no-chain-section", lambda b: b.pop("chain")),
-    ("malformed-hex", lambda b: b["anchor"].update(root="0x" + "zz" * 32)),
-    ("short-digest", lambda b: b["certificate"].update(digest=b["certificate"]["digest"][:-2])),
-    ("long-signature", lambda b: b["anchor"].update(signature=b["anchor"]["signature"] + "00")),
-    ("unprefixed-tx", lambda b: b["anchor"].update(tx_hash=b["anchor"]["tx_hash"][2:])),
-    ("string-block", lambda b: b["anchor"].update(block_number=str(b["anchor"]["block_number"]))),
-    ("bool-count", lambda b: b["anchor"].update(count=True)),
-    ("odd-salt", lambda b: b["certificate"]["salts"].update(id="abc")),
-    ("fields-list", lambda b: b["certificate"].update(fields=[])),
-])
-def test_malformed_bundles_fail_the_bundle_check(ledger: Ledger, bundle: dict[str, Any], tmp_path: Path,
-                                                 name: str, edit: Any) -> None:
+
+@pytest.mark.parametrize(
+    ("name", "edit"),
+    [
+        ("wrong-version", lambda b: b.update(bundle="pl-evidence/2")),
+        ("no-chain-section", lambda b: b.pop("chain")),
+        ("malformed-hex", lambda b: b["anchor"].update(root="0x" + "zz" * 32)),
+        ("short-digest", lambda b: b["certificate"].update(digest=b["certificate"]["digest"][:-2])),
+        ("long-signature", lambda b: b["anchor"].update(signature=b["anchor"]["signature"] + "00")),
+        ("unprefixed-tx", lambda b: b["anchor"].update(tx_hash=b["anchor"]["tx_hash"][2:])),
+        ("string-block", lambda b: b["anchor"].update(block_number=str(b["anchor"]["block_number"]))),
+        ("bool-count", lambda b: b["anchor"].update(count=True)),
+        ("odd-salt", lambda b: b["certificate"]["salts"].update(id="abc")),
+        ("fields-list", lambda b: b["certificate"].update(fields=[])),
+    ],
+)
+def test_malformed_bundles_fail_the_bundle_check(
+    ledger: Ledger, bundle: dict[str, Any], tmp_path: Path, name: str, edit: Any
+) -> None:
     bad = copy.deepcopy(bundle)
     edit(bad)
     report, code, result = both(ledger, bad, tmp_path, f"{name}.json")
@@ -352,7 +414,7 @@ def test_malformed_bundles_fail_the_bundle_check(ledger: Ledger, bundle: dict[st
     assert all(c.skipped for c in report.checks if c.name != "bundle")
 
 
-@pytest.mark.parametrize("text", ["not json at all", "[1, 2]", "", "\"pl-evidence/1\""])
+@pytest.mark.parametrize("text", ["not json at all", "[1, 2]", "", '"pl-evidence/1"'])
 def test_not_a_bundle_is_a_clear_error(ledger: Ledger, tmp_path: Path, text: str) -> None:
     path = tmp_path / "junk.json"
     path.write_text(text, encoding="utf-8")
@@ -373,8 +435,9 @@ def test_missing_bundle_file_is_a_clear_error(ledger: Ledger, tmp_path: Path) ->
 
 
 @pytest.mark.parametrize("target", ["chain_id", "contract", "root"])
-def test_signature_for_another_chain_contract_or_root_fails(ledger: Ledger, bundle: dict[str, Any],
-                                                           tmp_path: Path, target: str) -> None:
+def test_signature_for_another_chain_contract_or_root_fails(
+    ledger: Ledger, bundle: dict[str, Any], tmp_path: Path, target: str
+) -> None:
     chain, anchor = ledger.chain, bundle["anchor"]
     chain_id = chain.chain_id + (1 if target == "chain_id" else 0)
     contract = chain.deployment.log if target == "contract" else chain.deployment.anchor
@@ -399,8 +462,12 @@ def test_unanchored_certificate_yields_no_bundle(ledger: Ledger, docs: list[dict
 def test_chain_unreachable_fails_closed(bundle: dict[str, Any], tmp_path: Path) -> None:
     path = tmp_path / "b.json"
     path.write_text(json.dumps(bundle), encoding="utf-8")
-    run = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", "http://127.0.0.1:9", "--json"],
-                         capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path), "--rpc", "http://127.0.0.1:9", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     result = json.loads(run.stdout)
     assert run.returncode == 1 and "Traceback" not in run.stderr
     assert {c["name"] for c in result["checks"] if c["result"] == "PASS"} == set(evidence.OFFLINE_CHECKS)
@@ -408,13 +475,20 @@ def test_chain_unreachable_fails_closed(bundle: dict[str, Any], tmp_path: Path) 
 
 # -- the CLI -------------------------------------------------------------------------------------------------------
 
-def test_cli_writes_and_verifies_bundles(ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path,
-                                         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_cli_writes_and_verifies_bundles(
+    ledger: Ledger,
+    docs: list[dict[str, Any]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     data_dir = cli_env(ledger, monkeypatch)
     doc_file = tmp_path / "cert.json"
     doc_file.write_text(json.dumps(docs[2]), encoding="utf-8")
-    for i, source in enumerate(([str(doc_file)], [docs[2]["digest"]], [docs[2]["fields"]["id"], "-d", "MKT"],
-                                ["--json", json.dumps(docs[2])])):
+    for i, source in enumerate(
+        ([str(doc_file)], [docs[2]["digest"]], [docs[2]["fields"]["id"], "-d", "MKT"], ["--json", json.dumps(docs[2])])
+    ):
         out = tmp_path / f"cli-{i}.json"
         assert cli_main([*data_dir, "evidence", *source, "--out", str(out)]) == 0
         written = json.loads(out.read_text())
@@ -447,12 +521,13 @@ def decision(ledger: Ledger) -> dict[str, Any]:
 
     code = f"EV{os.getpid() % 1000}"
     Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER)
-    rule_set, apps = decided(ledger, code)
+    _rule_set, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 
 
-def test_decision_bundle_holds_record_proof_and_rule_set(ledger: Ledger, decision: dict[str, Any],
-                                                        tmp_path: Path) -> None:
+def test_decision_bundle_holds_record_proof_and_rule_set(
+    ledger: Ledger, decision: dict[str, Any], tmp_path: Path
+) -> None:
     assert decision["kind"] == "decision" and decision["decision"]["log"] == "decisions"
     assert decision["decision"]["body"]["rule_set"] == decision["rule_set"]["digest"]
     assert decision["rule_set"]["document"]["rules"] and decision["library_report"]["verified"] is True
@@ -467,8 +542,16 @@ def test_officer_override_is_evidence_too(ledger: Ledger, decision: dict[str, An
     accept, linked to the automatic decision it overrides; an automatic decision cannot drop its rule set."""
     d = decision["decision"]
     human = decisions.record_human_decision(
-        ledger, d["department"], d["body"]["case_id"], d["body"]["service_item"], officer="officer-9",
-        outcome="approve", reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="applicant-x", overrides=d["seq"])
+        ledger,
+        d["department"],
+        d["body"]["case_id"],
+        d["body"]["service_item"],
+        officer="officer-9",
+        outcome="approve",
+        reasons=["OFFICER_CHECKED_ON_SITE"],
+        applicant_ref="applicant-x",
+        overrides=d["seq"],
+    )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, d["department"])
     bundle = evidence.decision_bundle(ledger, d["department"], d["body"]["case_id"], seq=human.seq)
     assert bundle["rule_set"] is None
@@ -482,19 +565,34 @@ def test_officer_override_is_evidence_too(ledger: Ledger, decision: dict[str, An
 
 
 DECISION_ELEMENTS = {
-    ("bundle",): "bundle", ("kind",): "bundle", ("chain",): "chain",
-    ("decision",): "entry_hash", ("decision", "log"): "bundle",  # only the decision log holds decisions
-    ("anchor", "root"): "merkle_proof", ("anchor", "proof"): "merkle_proof",
-    ("anchor", "log_id"): "bundle", ("anchor", "first_seq"): "anchor_event",
-    ("anchor", "last_seq"): "anchor_event", ("anchor", "head_hash"): "anchor_event",
-    ("anchor", "signer"): "anchor_event", ("anchor", "block_number"): "anchor_event",
-    ("anchor", "signature"): "signature", ("anchor", "tx_hash"): "transaction",
-    ("anchor", "block_hash"): "block", ("anchor", "block_timestamp"): "block",
-    ("rule_set", "digest"): "rule_set", ("rule_set", "document"): "rule_set",
-    ("rule_set", "department"): "rule_set_published", ("rule_set", "service_item"): "rule_set_published",
-    ("rule_set", "tx_hash"): "rule_set_published", ("rule_set", "block_number"): "rule_set_published",
-    ("department", "id"): "anchor_event", ("department",): "department_history", ("as_of",): "as_of",
-    ("input",): "input", ("cited",): "certificate_facts",  # the complete decision bundle (test_decision_rerun.py)
+    ("bundle",): "bundle",
+    ("kind",): "bundle",
+    ("chain",): "chain",
+    ("decision",): "entry_hash",
+    ("decision", "log"): "bundle",  # only the decision log holds decisions
+    ("anchor", "root"): "merkle_proof",
+    ("anchor", "proof"): "merkle_proof",
+    ("anchor", "log_id"): "bundle",
+    ("anchor", "first_seq"): "anchor_event",
+    ("anchor", "last_seq"): "anchor_event",
+    ("anchor", "head_hash"): "anchor_event",
+    ("anchor", "signer"): "anchor_event",
+    ("anchor", "block_number"): "anchor_event",
+    ("anchor", "signature"): "signature",
+    ("anchor", "tx_hash"): "transaction",
+    ("anchor", "block_hash"): "block",
+    ("anchor", "block_timestamp"): "block",
+    ("rule_set", "digest"): "rule_set",
+    ("rule_set", "document"): "rule_set",
+    ("rule_set", "department"): "rule_set_published",
+    ("rule_set", "service_item"): "rule_set_published",
+    ("rule_set", "tx_hash"): "rule_set_published",
+    ("rule_set", "block_number"): "rule_set_published",
+    ("department", "id"): "anchor_event",
+    ("department",): "department_history",
+    ("as_of",): "as_of",
+    ("input",): "input",
+    ("cited",): "certificate_facts",  # the complete decision bundle (test_decision_rerun.py)
 }
 
 
@@ -525,8 +623,9 @@ def mutate_at(bundle: dict[str, Any], path: tuple[Any, ...]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def decision_mutations(ledger: Ledger, decision: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
-                       ) -> dict[tuple[Any, ...], tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
+def decision_mutations(
+    ledger: Ledger, decision: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
+) -> dict[tuple[Any, ...], tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
     tmp = tmp_path_factory.mktemp("decision-mutations")
     paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS]
     document = [p for p in paths if p[:2] == ("rule_set", "document")]
@@ -549,8 +648,9 @@ def test_every_element_of_a_decision_bundle_is_covered(decision: dict[str, Any])
 
 
 @pytest.mark.parametrize("element", list(DECISION_ELEMENTS), ids=lambda e: ".".join(e))
-def test_changing_a_decision_element_fails_the_right_check_in_both(element: tuple[str, ...],
-                                                                  decision_mutations: dict[Any, Any]) -> None:
+def test_changing_a_decision_element_fails_the_right_check_in_both(
+    element: tuple[str, ...], decision_mutations: dict[Any, Any]
+) -> None:
     expected = DECISION_ELEMENTS[element]
     paths = [p for p in decision_mutations if decision_element(p) == element]
     assert paths, f"no element of the decision bundle matches {element}"
@@ -562,13 +662,29 @@ def test_changing_a_decision_element_fails_the_right_check_in_both(element: tupl
         assert failed_names(result) == {c.name for c in report.failed}, (path, report.to_json(), result)
 
 
-def test_cli_decision_bundle(ledger: Ledger, decision: dict[str, Any], tmp_path: Path,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_decision_bundle(
+    ledger: Ledger, decision: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data_dir = cli_env(ledger, monkeypatch)
     d = decision["decision"]
     out = tmp_path / "decision.json"
-    assert cli_main([*data_dir, "evidence", "--decision", d["body"]["case_id"],
-                     "-d", d["department"], "--seq", str(d["seq"]), "--out", str(out)]) == 0
+    assert (
+        cli_main(
+            [
+                *data_dir,
+                "evidence",
+                "--decision",
+                d["body"]["case_id"],
+                "-d",
+                d["department"],
+                "--seq",
+                str(d["seq"]),
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     assert json.loads(out.read_text())["decision"]["entry_hash"] == d["entry_hash"]
     assert standalone(ledger, out)[0] == 0
     assert cli_main([*data_dir, "evidence", "verify", str(out)]) == 0
@@ -578,10 +694,14 @@ def test_cli_decision_bundle(ledger: Ledger, decision: dict[str, Any], tmp_path:
 
 
 _json = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53) + 1, 2**53 - 1)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.text(),
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53) + 1, 2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+    max_leaves=12,
+)
 
 
 @settings(max_examples=400, deadline=None)
@@ -597,9 +717,26 @@ def test_standalone_canonical_json_matches_rfc8785(value: Any) -> None:
     assert script.jcs(value) == expected == canonical_json(value)
 
 
-@pytest.mark.parametrize("number", [0.0, -0.0, 1.0, 1e21, 1e20, 123e-20, 1e-7, 1e-6, 0.1, 5e-324,
-                                    1.7976931348623157e308, -123.456, 4.35, 100.0, 2**53 + 0.0, 333333333.3333333])
+@pytest.mark.parametrize(
+    "number",
+    [
+        0.0,
+        -0.0,
+        1.0,
+        1e21,
+        1e20,
+        123e-20,
+        1e-7,
+        1e-6,
+        0.1,
+        5e-324,
+        1.7976931348623157e308,
+        -123.456,
+        4.35,
+        100.0,
+        2**53 + 0.0,
+        333333333.3333333,
+    ],
+)
 def test_standalone_number_format(number: float) -> None:
     assert SCRIPT_MODULE.jcs(number) == rfc8785.dumps(number)
-
-

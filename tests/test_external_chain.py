@@ -36,12 +36,26 @@ def _node(*fees: str) -> Iterator[tuple[RpcProxy, str]]:
     """A node started on its own, like a validator of the departments' network, behind the recording proxy;
     yields the proxy and the node's own URL (for what the network's operator does, e.g. funding an account)."""
     import socket
+
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    node = subprocess.Popen([str(tool_path("anvil")), "--port", str(port), "--chain-id", str(CHAIN_ID), *fees,
-                             "--block-time", "1", "--mixed-mining", "--silent"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    node = subprocess.Popen(
+        [
+            str(tool_path("anvil")),
+            "--port",
+            str(port),
+            "--chain-id",
+            str(CHAIN_ID),
+            *fees,
+            "--block-time",
+            "1",
+            "--mixed-mining",
+            "--silent",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -64,19 +78,31 @@ def network() -> Iterator[RpcProxy]:
 
 def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: RpcProxy, tmp_path: Path) -> None:
     data_dir = tmp_path / "department-node"
-    env = dict(os.environ, LEDGER_DATA_DIR=str(data_dir), LEDGER_RPC_URL=network.url, LEDGER_PASSPHRASE=PASSPHRASE,
-               LEDGER_DATABASE_URL=database_url(data_dir) or "", LEDGER_GAS_PRICE="0",
-               LEDGER_KEYSTORE_KDF_N="1024", LEDGER_CONFIRMATIONS="1")
+    env = dict(
+        os.environ,
+        LEDGER_DATA_DIR=str(data_dir),
+        LEDGER_RPC_URL=network.url,
+        LEDGER_PASSPHRASE=PASSPHRASE,
+        LEDGER_DATABASE_URL=database_url(data_dir) or "",
+        LEDGER_GAS_PRICE="0",
+        LEDGER_KEYSTORE_KDF_N="1024",
+        LEDGER_CONFIRMATIONS="1",
+    )
 
     def ledger(*args: str, expect: int = 0) -> str:
-        done = subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True,
-                              timeout=180)
+        done = subprocess.run(
+            [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
+        )
         assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
     # Without a deployment the ledger says what to do instead of deploying anything by itself.
-    assert "run `ledger deploy`" in subprocess.run([sys.executable, "-m", "ledger.cli", "departments"], env=env,
-                                                   capture_output=True, text=True).stderr
+    assert (
+        "run `ledger deploy`"
+        in subprocess.run(
+            [sys.executable, "-m", "ledger.cli", "departments"], env=env, capture_output=True, text=True
+        ).stderr
+    )
     # Each council member's key in its own keystore under its own passphrase (side by side only in this test).
     keystores = [str(tmp_path / f"member-{i}") for i in (1, 2, 3)]
 
@@ -91,20 +117,24 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Rp
             env.clear()
             env.update(saved)
 
-    members = [json.loads(member(i, "keys", "create", "council", "--keystore", keystores[i - 1]))["address"]
-               for i in (1, 2, 3)]
-    deployment = json.loads(member(1, "deploy", "--council", ",".join(members), "--threshold", "2",
-                                   "--keystore", keystores[0]))
+    members = [
+        json.loads(member(i, "keys", "create", "council", "--keystore", keystores[i - 1]))["address"] for i in (1, 2, 3)
+    ]
+    deployment = json.loads(
+        member(1, "deploy", "--council", ",".join(members), "--threshold", "2", "--keystore", keystores[0])
+    )
     assert deployment["chain_id"] == CHAIN_ID
     # Member 1 proposes (the department key is created in this node's keystore), member 2 approves: executed.
-    proposal = json.loads(member(1, "council", "register", "HOUSING", "--name", "Housing Bureau", "--roles",
-                                 "issuer,verifier"))
+    proposal = json.loads(
+        member(1, "council", "register", "HOUSING", "--name", "Housing Bureau", "--roles", "issuer,verifier")
+    )
     assert proposal["state"] == "open"
     assert json.loads(member(2, "council", "approve", str(proposal["proposal"])))["state"] == "executed"
     assert "Housing Bureau" in ledger("departments")
     source = write_jsonl(tmp_path / "permits.jsonl", make_records(20, cert_type="housing-permit"))
-    issued = json.loads(ledger("issue", str(source), "-d", "HOUSING", "--batch-size", "8",
-                               "--out", str(tmp_path / "issued.jsonl")))
+    issued = json.loads(
+        ledger("issue", str(source), "-d", "HOUSING", "--batch-size", "8", "--out", str(tmp_path / "issued.jsonl"))
+    )
     assert issued["certificates"] == 20 and len(issued["transactions"]) == 3
     docs = [json.loads(line) for line in (tmp_path / "issued.jsonl").read_text().splitlines()]
     (tmp_path / "c.json").write_text(json.dumps(docs[0]))
@@ -144,15 +174,22 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
     funding, `ledger resume` anchors the stored batch and every certificate verifies."""
     with _node("--base-fee", str(10**9)) as (network, node_url):
         data_dir = tmp_path / "department-node"
-        env = dict(os.environ, LEDGER_DATA_DIR=str(data_dir), LEDGER_RPC_URL=network.url,
-                   LEDGER_PASSPHRASE=PASSPHRASE, LEDGER_COUNCIL_PASSPHRASE=PASSPHRASE,
-                   LEDGER_DATABASE_URL=database_url(data_dir) or "", LEDGER_KEYSTORE_KDF_N="1024",
-                   LEDGER_CONFIRMATIONS="1")
+        env = dict(
+            os.environ,
+            LEDGER_DATA_DIR=str(data_dir),
+            LEDGER_RPC_URL=network.url,
+            LEDGER_PASSPHRASE=PASSPHRASE,
+            LEDGER_COUNCIL_PASSPHRASE=PASSPHRASE,
+            LEDGER_DATABASE_URL=database_url(data_dir) or "",
+            LEDGER_KEYSTORE_KDF_N="1024",
+            LEDGER_CONFIRMATIONS="1",
+        )
         env.pop("LEDGER_GAS_PRICE", None)
 
         def ledger(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-            done = subprocess.run([sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True,
-                                  text=True, timeout=180)
+            done = subprocess.run(
+                [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
+            )
             assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
             return done
 
@@ -160,17 +197,28 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
         member = json.loads(ledger("keys", "create", "council", "--keystore", keystore).stdout)["address"]
         _fund(node_url, member)
         ledger("deploy", "--council", member, "--threshold", "1", "--keystore", keystore)
-        registered = json.loads(ledger("council", "register", "HOUSING", "--name", "Housing Bureau", "--roles",
-                                       "issuer,verifier", "--member-keystore", keystore).stdout)
+        registered = json.loads(
+            ledger(
+                "council",
+                "register",
+                "HOUSING",
+                "--name",
+                "Housing Bureau",
+                "--roles",
+                "issuer,verifier",
+                "--member-keystore",
+                keystore,
+            ).stdout
+        )
         assert registered["state"] == "executed"
-        department = next(line.split()[-1] for line in ledger("keys", "list").stdout.splitlines()
-                          if "HOUSING" in line)
+        department = next(line.split()[-1] for line in ledger("keys", "list").stdout.splitlines() if "HOUSING" in line)
         assert department.startswith("0x") and len(department) == 42, department
 
         source = write_jsonl(tmp_path / "permits.jsonl", make_records(6, cert_type="housing-permit"))
         refused = ledger("issue", str(source), "-d", "HOUSING", expect=2)
-        assert f"{department} cannot pay for gas" in refused.stderr and "fund that address" in refused.stderr, \
+        assert f"{department} cannot pay for gas" in refused.stderr and "fund that address" in refused.stderr, (
             refused.stderr
+        )
         _fund(node_url, department)
         ledger("resume")
         assert json.loads(ledger("continue", str(source), "-d", "HOUSING").stdout)["certificates"] == 0  # all stored
@@ -181,9 +229,12 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
 
         base = int(_rpc(node_url, "eth_getBlockByNumber", "latest", False)["baseFeePerGas"], 16)
         assert base > 0
-        mined = [tx for n in range(1, int(_rpc(node_url, "eth_blockNumber"), 16) + 1)
-                 for tx in _rpc(node_url, "eth_getBlockByNumber", hex(n), True)["transactions"]
-                 if tx["from"].lower() in (member.lower(), department.lower())]
+        mined = [
+            tx
+            for n in range(1, int(_rpc(node_url, "eth_blockNumber"), 16) + 1)
+            for tx in _rpc(node_url, "eth_getBlockByNumber", hex(n), True)["transactions"]
+            if tx["from"].lower() in (member.lower(), department.lower())
+        ]
         assert mined and all(tx["type"] == "0x2" and int(tx["maxFeePerGas"], 16) >= base for tx in mined), mined
         non_standard = sorted(m for m in network.methods if not m.startswith(STANDARD_PREFIXES))
         assert not non_standard, non_standard

@@ -20,17 +20,17 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence, issuance
-from ledger.formats.certificate import iter_raw_records, load_document, validate_record
 from ledger.cli import main as cli_main
 from ledger.cli.decisions import _read_jsonl
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats.certificate import iter_raw_records, load_document, validate_record
+from ledger.services import evidence, issuance
 from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import make_records, write_jsonl
 from .api_support import Clock, assert_problem, bearer, login, make_client, register
+from .conftest import make_records, write_jsonl
 from .evidence_support import failed_names, standalone
 
 
@@ -52,8 +52,10 @@ def docs(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[
 
 # -- duplicate keys --------------------------------------------------------------------------------------------
 
-def test_certificate_with_a_duplicate_field_is_refused(ledger: Ledger, docs: list[dict[str, Any]],
-                                                        tmp_path: Path) -> None:
+
+def test_certificate_with_a_duplicate_field_is_refused(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     path = tmp_path / "cert.json"
     path.write_text(forged_first(docs[0], "fields", "subject.name", "Somebody Else"))
     report = verify_certificate(str(path), ChainView(ledger.chain))
@@ -63,8 +65,9 @@ def test_certificate_with_a_duplicate_field_is_refused(ledger: Ledger, docs: lis
         load_document(path)
 
 
-def test_cli_verify_refuses_a_duplicate_key(ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_verify_refuses_a_duplicate_key(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = tmp_path / "cert.json"
     path.write_text(forged_first(docs[0], "", "format", "pl-cert/0"))
     code = cli_main(["--data-dir", str(ledger.settings.data_dir), "verify", str(path)])
@@ -73,8 +76,9 @@ def test_cli_verify_refuses_a_duplicate_key(ledger: Ledger, docs: list[dict[str,
     assert "duplicate key 'format'" in captured.out + captured.err
 
 
-def test_presentation_with_a_duplicate_key_is_refused(ledger: Ledger, docs: list[dict[str, Any]],
-                                                       tmp_path: Path) -> None:
+def test_presentation_with_a_duplicate_key_is_refused(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     presentation = load_document(docs[1]).present(["subject.name"]).to_json()
     path = tmp_path / "presentation.json"
     path.write_text(forged_first(presentation, "anchor", "root", "0x" + "00" * 32))
@@ -82,9 +86,9 @@ def test_presentation_with_a_duplicate_key_is_refused(ledger: Ledger, docs: list
     assert not report.ok and "duplicate key 'root'" in report.check("format").detail
 
 
-def test_evidence_bundle_with_a_duplicate_key_is_refused_by_both_verifiers(ledger: Ledger,
-                                                                           docs: list[dict[str, Any]],
-                                                                           tmp_path: Path) -> None:
+def test_evidence_bundle_with_a_duplicate_key_is_refused_by_both_verifiers(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     bundle = evidence.certificate_bundle(ledger, docs[0])
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
@@ -131,25 +135,33 @@ def test_gateway_refuses_a_request_body_with_a_duplicate_key(ledger: Ledger, doc
     answer = client.post("/verify", content=body, headers={"Content-Type": "application/json", **bearer(token)})
     assert "duplicate key 'issuer'" in assert_problem(answer, 422)["detail"]
     records = forged_first({"records": make_records(1)}, "subject", "name", "Other")
-    answer = client.post("/certificates", content=records,
-                         headers={"Content-Type": "application/json", **bearer(token)})
+    answer = client.post(
+        "/certificates", content=records, headers={"Content-Type": "application/json", **bearer(token)}
+    )
     assert "duplicate key 'name'" in assert_problem(answer, 422)["detail"]
 
 
 # -- validity instants -----------------------------------------------------------------------------------------
 
+
 def record(valid_from: str | None, valid_until: str | None) -> dict[str, Any]:
     raw = make_records(1)[0]
     raw.pop("valid_from"), raw.pop("valid_until")
-    return {**raw, **({"valid_from": valid_from} if valid_from else {}),
-            **({"valid_until": valid_until} if valid_until else {})}
+    return {
+        **raw,
+        **({"valid_from": valid_from} if valid_from else {}),
+        **({"valid_until": valid_until} if valid_until else {}),
+    }
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    ("2026-03-01T00:30:00Z", "2026-03-01T07:00:00+08:00"),  # ends 2026-02-28T23:00Z, before it starts
-    ("2026-03-01", "2026-03-01T07:00:00+08:00"),  # a date starts at 00:00:00 UTC; the end is 23:00Z the day before
-    ("2026-03-02T01:00:00+14:00", "2026-03-01T10:00:00-10:00"),  # 03-01T11:00Z to 03-01T20:00Z: valid
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-03-01T00:30:00Z", "2026-03-01T07:00:00+08:00"),  # ends 2026-02-28T23:00Z, before it starts
+        ("2026-03-01", "2026-03-01T07:00:00+08:00"),  # a date starts at 00:00:00 UTC; the end is 23:00Z the day before
+        ("2026-03-02T01:00:00+14:00", "2026-03-01T10:00:00-10:00"),  # 03-01T11:00Z to 03-01T20:00Z: valid
+    ],
+)
 def test_validity_window_is_compared_as_instants(start: str, end: str) -> None:
     start_t = datetime.fromisoformat(start.replace("Z", "+00:00"))
     start_t = start_t if start_t.tzinfo else start_t.replace(tzinfo=UTC)
@@ -161,25 +173,31 @@ def test_validity_window_is_compared_as_instants(start: str, end: str) -> None:
         assert validate_record(record(start, end), 1).valid_until == end
 
 
-@pytest.mark.parametrize(("start", "end"), [
-    ("2026-03-01T07:00:00+08:00", "2026-02-28T23:30:00Z"),  # starts 2026-02-28T23:00Z: half an hour of validity
-    ("2026-03-01", "2026-02-28T20:00:00-05:00"),  # ends 2026-03-01T01:00Z, after 00:00:00 UTC of its start day
-    ("2026-03-01", "2026-03-01"),  # one whole day
-])
+@pytest.mark.parametrize(
+    ("start", "end"),
+    [
+        ("2026-03-01T07:00:00+08:00", "2026-02-28T23:30:00Z"),  # starts 2026-02-28T23:00Z: half an hour of validity
+        ("2026-03-01", "2026-02-28T20:00:00-05:00"),  # ends 2026-03-01T01:00Z, after 00:00:00 UTC of its start day
+        ("2026-03-01", "2026-03-01"),  # one whole day
+    ],
+)
 def test_validity_window_valid_across_time_zones_is_accepted(start: str, end: str) -> None:
     parsed = validate_record(record(start, end), 1)
     assert (parsed.valid_from, parsed.valid_until) == (start, end)
 
 
-@pytest.mark.parametrize(("value", "message"), [
-    ("2026-03-01T10:00:00", "without a time zone"),
-    ("2026-03-01 10:00:00Z", "not a date"),
-    ("2026-03-01T10:00:00+0800", "not a date"),
-    ("2026-03-01T10:00Z", "not a date"),
-    ("20260301", "not a date"),
-    ("2026-02-30", "not a date"),
-    ("٢٠٢٦-03-01", "not a date"),  # Arabic-Indic digits: \d would match them
-])
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("2026-03-01T10:00:00", "without a time zone"),
+        ("2026-03-01 10:00:00Z", "not a date"),
+        ("2026-03-01T10:00:00+0800", "not a date"),
+        ("2026-03-01T10:00Z", "not a date"),
+        ("20260301", "not a date"),
+        ("2026-02-30", "not a date"),
+        ("٢٠٢٦-03-01", "not a date"),  # Arabic-Indic digits: \d would match them
+    ],
+)
 def test_ambiguous_or_malformed_validity_is_refused(value: str, message: str) -> None:
     with pytest.raises(InputError, match=message):
         validate_record(record(value, None), 1)
@@ -195,14 +213,19 @@ def test_all_three_verifiers_judge_validity_at_the_same_instants(ledger: Ledger,
     cases = {  # name: (valid_from, valid_until, verdict)
         "expired": ("2026-01-01", "2026-03-01T07:00:00+08:00", False),  # ended 2026-02-28T23:00Z
         "ended-a-minute-ago": (None, (now - timedelta(minutes=1)).astimezone(plus8).isoformat(), False),
-        "current": ((now - timedelta(hours=1)).astimezone(minus10).isoformat(),
-                    (now + timedelta(hours=1)).astimezone(plus8).isoformat(), True),
+        "current": (
+            (now - timedelta(hours=1)).astimezone(minus10).isoformat(),
+            (now + timedelta(hours=1)).astimezone(plus8).isoformat(),
+            True,
+        ),
         "not-yet": ((now + timedelta(hours=1)).astimezone(plus8).isoformat(), "2099-12-31", False),
         "naive": ("2026-01-01", "2099-01-01T00:00:00", False),
     }
     base = validate_record(make_records(1, prefix="VAL")[0], 1, department="MKT")
-    records = [dataclasses.replace(base, certificate_id=f"VAL-{name}", valid_from=start, valid_until=end)
-               for name, (start, end, _) in cases.items()]
+    records = [
+        dataclasses.replace(base, certificate_id=f"VAL-{name}", valid_from=start, valid_until=end)
+        for name, (start, end, _) in cases.items()
+    ]
     out = io.StringIO()
     issue_records(ledger, records, "MKT", out=out)
     issued = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -213,7 +236,7 @@ def test_all_three_verifiers_judge_validity_at_the_same_instants(ledger: Ledger,
         path.write_text(json.dumps(evidence.certificate_bundle(ledger, doc)))
         library = evidence.verify_bundle(path, ledger.chain)
         assert library.check("validity").ok == verdict, (name, library.to_json())
-        code, result, stderr = standalone(ledger, path)
+        _code, result, stderr = standalone(ledger, path)
         assert result is not None, stderr
         assert ("validity" not in failed_names(result)) == verdict, (name, result)
         assert failed_names(result) == {c.name for c in library.failed}, (name, result, library.to_json())
@@ -221,6 +244,7 @@ def test_all_three_verifiers_judge_validity_at_the_same_instants(ledger: Ledger,
 
 
 # -- hex -------------------------------------------------------------------------------------------------------
+
 
 def _hexes(value: Any, change: Any) -> Any:
     """``value`` with ``change(text)`` applied to every hex string of 32 or more digits (0x-prefixed or not)."""
@@ -239,8 +263,9 @@ def _upper(text: str) -> str:
     return "0x" + text[2:].upper() if text.startswith("0x") else text.upper()
 
 
-def test_hex_in_either_case_verifies_alike_everywhere(ledger: Ledger, docs: list[dict[str, Any]],
-                                                      tmp_path: Path) -> None:
+def test_hex_in_either_case_verifies_alike_everywhere(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """docs/format.md: hex digits are read in either case (addresses come EIP-55 checksummed) and compared as
     bytes; both bundle verifiers and the certificate verifier agree."""
     upper_doc = _hexes(docs[0], _upper)
@@ -255,8 +280,9 @@ def test_hex_in_either_case_verifies_alike_everywhere(ledger: Ledger, docs: list
 
 
 @pytest.mark.parametrize("where", ["salt", "digest", "proof"])
-def test_hex_with_whitespace_is_refused_by_every_verifier(ledger: Ledger, docs: list[dict[str, Any]],
-                                                          tmp_path: Path, where: str) -> None:
+def test_hex_with_whitespace_is_refused_by_every_verifier(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path, where: str
+) -> None:
     """Python's bytes.fromhex skips spaces ("ab cd" is two bytes), other parsers refuse them: a hex value with
     whitespace is malformed for every verifier, not a shorter value."""
     bundle = evidence.certificate_bundle(ledger, docs[0])
@@ -283,8 +309,9 @@ def test_hex_with_whitespace_is_refused_by_every_verifier(ledger: Ledger, docs: 
     assert failed_names(result) == {"bundle"}, result
 
 
-def test_nan_and_infinity_are_not_json_for_any_reader(ledger: Ledger, docs: list[dict[str, Any]],
-                                                      tmp_path: Path) -> None:
+def test_nan_and_infinity_are_not_json_for_any_reader(
+    ledger: Ledger, docs: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """Python's json reads the tokens NaN and Infinity, which are not JSON (RFC 8259) and which other parsers
     refuse: every reader of outside documents refuses them at parse time, naming the token."""
     text = json.dumps(docs[0]).replace('"fields": {', '"fields": {"subject.score": NaN, ', 1)

@@ -14,17 +14,17 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from ledger.services import issuance, status
+from ledger.client import Ledger
+from ledger.errors import ChainError, InputError, StateError
 from ledger.formats.canonical import hex32
 from ledger.formats.certificate import SCHEMA_ID, record_fields, seal_fields, validate_record
-from ledger.onchain.chain import ROLE_ISSUER, department_id_bytes
-from ledger.client import Ledger
-from ledger.services.departments import Council, get_department
-from ledger.errors import ChainError, InputError, StateError
 from ledger.formats.merkle import MerkleTree
 from ledger.formats.signing import batch_message, sign
-from ledger.storage.store import Batch, Certificate
+from ledger.onchain.chain import ROLE_ISSUER, department_id_bytes
+from ledger.services import issuance, status
+from ledger.services.departments import Council, get_department
 from ledger.services.verify import ChainView, verify_certificate, verify_many
+from ledger.storage.store import Batch, Certificate
 
 from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
@@ -33,8 +33,10 @@ from .foundation_support import issue, verify
 
 def counts(ledger: Ledger) -> tuple[int, int]:
     with ledger.engine.connect() as conn:
-        return (conn.execute(select(func.count()).select_from(Batch)).scalar_one(),
-                conn.execute(select(func.count()).select_from(Certificate)).scalar_one())
+        return (
+            conn.execute(select(func.count()).select_from(Batch)).scalar_one(),
+            conn.execute(select(func.count()).select_from(Certificate)).scalar_one(),
+        )
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +50,22 @@ def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, An
     for doc in issued:
         report = verify(ledger, doc)
         assert report.ok, report.to_json()
-        assert [c.name for c in report.checks] == ["format", "chain", "chain_identity", "integrity", "disclosure",
-                                                   "merkle_proof", "anchored", "confirmations", "issuer",
-                                                   "department_key", "signature", "status", "validity", "witnessed"]
+        assert [c.name for c in report.checks] == [
+            "format",
+            "chain",
+            "chain_identity",
+            "integrity",
+            "disclosure",
+            "merkle_proof",
+            "anchored",
+            "confirmations",
+            "issuer",
+            "department_key",
+            "signature",
+            "status",
+            "validity",
+            "witnessed",
+        ]
         assert report.facts["department"] == "MKT"
 
 
@@ -70,8 +85,20 @@ def test_export_rebuilds_the_same_document(ledger: Ledger, issued: list[dict[str
     assert issuance.export_document(ledger, doc["fields"]["id"], "MKT") == doc
 
 
-@pytest.mark.parametrize("field", ["id", "type", "issuer", "issued_at", "valid_from", "valid_until",
-                                   "subject.name", "subject.credit_code", "subject.id_number"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "id",
+        "type",
+        "issuer",
+        "issued_at",
+        "valid_from",
+        "valid_until",
+        "subject.name",
+        "subject.credit_code",
+        "subject.id_number",
+    ],
+)
 def test_any_tampered_field_is_detected(ledger: Ledger, issued: list[dict[str, Any]], field: str) -> None:
     doc = copy.deepcopy(issued[0])
     doc["fields"][field] = doc["fields"][field] + "x"
@@ -83,8 +110,13 @@ def test_any_tampered_field_is_detected(ledger: Ledger, issued: list[dict[str, A
 @pytest.mark.parametrize("part", ["salt", "proof", "root", "signature", "digest"])
 def test_tampered_anchor_parts_are_detected(ledger: Ledger, issued: list[dict[str, Any]], part: str) -> None:
     doc = copy.deepcopy(issued[1])
-    expected = {"salt": "merkle_proof", "proof": "merkle_proof", "root": "merkle_proof", "signature": "signature",
-                "digest": "integrity"}[part]
+    expected = {
+        "salt": "merkle_proof",
+        "proof": "merkle_proof",
+        "root": "merkle_proof",
+        "signature": "signature",
+        "digest": "integrity",
+    }[part]
     if part == "salt":
         doc["salts"]["subject.name"] = "00" * 16
     elif part == "proof":
@@ -109,14 +141,31 @@ def test_certificate_claiming_another_issuer_is_rejected(ledger: Ledger) -> None
     tree = MerkleTree([sealed.digest])
     hosp = ledger.department_account("HOSP")
     chain = ledger.chain
-    signature = sign(hosp, batch_message(chain.chain_id, chain.deployment.anchor, tree.root, 1, SCHEMA_ID,
-                                         department_id_bytes("HOSP")))
+    signature = sign(
+        hosp,
+        batch_message(chain.chain_id, chain.deployment.anchor, tree.root, 1, SCHEMA_ID, department_id_bytes("HOSP")),
+    )
     receipt = chain.transact(hosp, chain.anchor.functions.anchorBatch(tree.root, 1, SCHEMA_ID))
-    doc = issuance.document_json(sealed.fields, sealed.salts, {
-        "chain_id": chain.chain_id, "contract": chain.deployment.anchor, "registry": chain.deployment.registry,
-        "root": hex32(tree.root), "department": "MKT", "signer": hosp.address, "signature": "0x" + signature.hex(),
-        "count": 1, "schema": hex32(SCHEMA_ID), "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
-        "block_number": receipt["blockNumber"], "block_hash": None, "block_time": None}, [])
+    doc = issuance.document_json(
+        sealed.fields,
+        sealed.salts,
+        {
+            "chain_id": chain.chain_id,
+            "contract": chain.deployment.anchor,
+            "registry": chain.deployment.registry,
+            "root": hex32(tree.root),
+            "department": "MKT",
+            "signer": hosp.address,
+            "signature": "0x" + signature.hex(),
+            "count": 1,
+            "schema": hex32(SCHEMA_ID),
+            "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
+            "block_number": receipt["blockNumber"],
+            "block_hash": None,
+            "block_time": None,
+        },
+        [],
+    )
     report = verify(ledger, doc)
     # MKT's namespace holds no such batch: HOSP's anchoring can never pass for MKT's
     assert [c.name for c in report.failed] == ["anchored"]
@@ -137,7 +186,8 @@ def test_unregistered_key_cannot_anchor(ledger: Ledger, tmp_path: Path) -> None:
 
 
 def test_suspended_department_cannot_anchor_and_old_certificates_stay_valid(
-        ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
     docs = issue(ledger, tmp_path, fresh_department, make_records(2))
     Council(ledger).suspend(fresh_department)
     before = counts(ledger)
@@ -176,6 +226,7 @@ def test_revoked_certificate(ledger: Ledger, tmp_path: Path, fresh_department: s
     assert " at 20" in direct.check("status").detail
     assert verify(ledger, docs[1]).ok
     from datetime import UTC, datetime
+
     assert verify(ledger, docs[0], at=datetime.fromtimestamp(before_revocation, UTC)).ok
     with pytest.raises(ChainError, match="AnchorCertificateRevoked"):
         status.revoke(ledger, docs[0]["digest"], "fraud")
@@ -202,8 +253,7 @@ def test_only_the_issuing_department_changes_status(ledger: Ledger, issued: list
     cert = status.stored(ledger, issued[0]["digest"])
     hosp = ledger.department_account("HOSP")
     with pytest.raises(ChainError) as raised:
-        ledger.chain.send(hosp, ledger.chain.anchor.functions.revoke(cert.root, cert.digest, cert.proof,
-                                                                     2))
+        ledger.chain.send(hosp, ledger.chain.anchor.functions.revoke(cert.root, cert.digest, cert.proof, 2))
     assert raised.value.error_name == "AnchorUnknownRoot"  # HOSP has no such batch of its own
 
 
@@ -223,19 +273,25 @@ def test_key_rotation_keeps_old_certificates_valid(ledger: Ledger, tmp_path: Pat
 # -- bad input: a clear error and nothing written ---------------------------------------------------------------
 
 BAD_INPUTS = {
-    "malformed_json": ('{not json', "line 4: malformed JSON"),
+    "malformed_json": ("{not json", "line 4: malformed JSON"),
     "missing_subject": ('{"id": "A-1", "type": "permit"}', "line 4, field 'subject': is required"),
     "missing_id": ('{"type": "permit", "subject": {"n": 1}}', "field 'id': is required"),
     "bad_type": ('{"id": "A-1", "type": "Permit!", "subject": {"n": 1}}', "field 'type'"),
     "unknown_key": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "colour": 1}', "unknown keys ['colour']"),
-    "bad_date": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "valid_until": "31/12/2030"}',
-                 "field 'valid_until'"),
-    "not_object": ('[1, 2]', "must be a JSON object"),
-    "wrong_issuer": ('{"id": "A-1", "type": "permit", "subject": {"n": 1}, "issuer": "HOSP"}',
-                     "names issuer 'HOSP' but is being issued by 'MKT'"),
+    "bad_date": (
+        '{"id": "A-1", "type": "permit", "subject": {"n": 1}, "valid_until": "31/12/2030"}',
+        "field 'valid_until'",
+    ),
+    "not_object": ("[1, 2]", "must be a JSON object"),
+    "wrong_issuer": (
+        '{"id": "A-1", "type": "permit", "subject": {"n": 1}, "issuer": "HOSP"}',
+        "names issuer 'HOSP' but is being issued by 'MKT'",
+    ),
     "oversize": ('{"id": "A-1", "type": "permit", "subject": {"n": "' + "x" * 70_000 + '"}}', "the limit is"),
-    "duplicate_ids": ('{"id": "D-1", "type": "permit", "subject": {"n": 1}}\n'
-                      '{"id": "D-1", "type": "permit", "subject": {"n": 2}}', "line 2: certificate id 'D-1' repeats line 1"),
+    "duplicate_ids": (
+        '{"id": "D-1", "type": "permit", "subject": {"n": 1}}\n{"id": "D-1", "type": "permit", "subject": {"n": 2}}',
+        "line 2: certificate id 'D-1' repeats line 1",
+    ),
     "empty": ("", "holds no records"),
 }
 
@@ -264,15 +320,23 @@ def test_reissuing_an_id_is_refused(ledger: Ledger, tmp_path: Path, issued: list
 
 def test_unknown_department(ledger: Ledger, tmp_path: Path) -> None:
     from ledger.errors import NotFoundError
+
     with pytest.raises(NotFoundError, match="no key named 'dept-NOPE'"):
         issuance.issue_file(ledger, write_jsonl(tmp_path / "u.jsonl", make_records(1)), "NOPE")
     with pytest.raises(NotFoundError, match="not registered"):
         get_department(ledger.chain, "NOPE")
 
 
-@pytest.mark.parametrize("doc", [{}, [], {"format": "pl-cert/9"}, {"format": "pl-cert/1", "fields": {}},
-                                 {"format": "pl-cert/1", "fields": {"a": 1}, "salts": {"a": "zz" * 16},
-                                  "anchor": {}}])
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        [],
+        {"format": "pl-cert/9"},
+        {"format": "pl-cert/1", "fields": {}},
+        {"format": "pl-cert/1", "fields": {"a": 1}, "salts": {"a": "zz" * 16}, "anchor": {}},
+    ],
+)
 def test_malformed_certificate_documents_fail_closed(ledger: Ledger, doc: Any) -> None:
     report = verify(ledger, doc)
     assert not report.ok and report.failed
@@ -280,8 +344,10 @@ def test_malformed_certificate_documents_fail_closed(ledger: Ledger, doc: Any) -
 
 def test_csv_input(ledger: Ledger, tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
-    path.write_text("id,type,valid_until,subject.name,subject.licence_no\n"
-                    "CSV-1,food-permit,2030-01-01,Li Na,FP-1\nCSV-2,food-permit,,Wang Fang,FP-2\n")
+    path.write_text(
+        "id,type,valid_until,subject.name,subject.licence_no\n"
+        "CSV-1,food-permit,2030-01-01,Li Na,FP-1\nCSV-2,food-permit,,Wang Fang,FP-2\n"
+    )
     out = io.StringIO()
     result = issuance.issue_file(ledger, path, "HOSP", out=out)
     docs = [json.loads(line) for line in out.getvalue().splitlines()]
@@ -291,6 +357,7 @@ def test_csv_input(ledger: Ledger, tmp_path: Path) -> None:
 
 
 # -- restart: chain and client ---------------------------------------------------------------------------------
+
 
 def test_restart_keeps_every_anchor(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "restart")
@@ -321,11 +388,17 @@ def test_hard_kill_of_the_node_keeps_anchors_saved_by_the_state_interval(tmp_pat
 
 # -- the command line ------------------------------------------------------------------------------------------
 
+
 def cli(ledger: Ledger, *args: str) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, LEDGER_DATA_DIR=str(ledger.settings.data_dir), LEDGER_PASSPHRASE=PASSPHRASE,
-               LEDGER_DATABASE_URL=ledger.settings.database_url or "")
-    return subprocess.run([sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True, env=env,
-                          timeout=120)
+    env = dict(
+        os.environ,
+        LEDGER_DATA_DIR=str(ledger.settings.data_dir),
+        LEDGER_PASSPHRASE=PASSPHRASE,
+        LEDGER_DATABASE_URL=ledger.settings.database_url or "",
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_cli_issue_verify_and_exit_codes(ledger: Ledger, tmp_path: Path) -> None:

@@ -20,19 +20,19 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence, status
-from ledger.formats.canonical import parse_hex32
-from ledger.formats.certificate import SCHEMA_ID
-from ledger.onchain.chain import Chain, connect
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.errors import ConfigError
+from ledger.formats.canonical import parse_hex32
+from ledger.formats.certificate import SCHEMA_ID
+from ledger.onchain.chain import Chain, connect
+from ledger.services import evidence, status
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
-from .rpc_proxy import RpcProxy
 from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url
+from .rpc_proxy import RpcProxy
 
 
 def _where(doc: dict[str, Any]) -> tuple[str, bytes, bytes]:
@@ -55,8 +55,9 @@ def assert_agree(ledger: Ledger, docs: list[dict[str, Any]]) -> list[str]:
     return names
 
 
-def test_herd_and_direct_agree_through_every_status_change(ledger: Ledger, fresh_department: str,
-                                                           tmp_path: Path) -> None:
+def test_herd_and_direct_agree_through_every_status_change(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     docs = issue(ledger, tmp_path, fresh_department, make_records(5))
     d = [doc["digest"] for doc in docs]
     first = ledger.chain.block_number()
@@ -91,8 +92,9 @@ def test_herd_and_direct_agree_through_every_status_change(ledger: Ledger, fresh
     assert verify_certificate(docs[3], herd).facts["replaces"] == d[2]
 
 
-def test_a_hostile_department_under_the_same_root_changes_nothing(ledger: Ledger, fresh_department: str,
-                                                                  tmp_path: Path) -> None:
+def test_a_hostile_department_under_the_same_root_changes_nothing(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """HOSP anchors the victim's very leaves (so the same root value, in its own namespace) and revokes,
     suspends and supersedes the victim's digests there: the events carry the victim's digest and root topics,
     only the department differs. The contract keys status by (department, root, digest); so does the herd."""
@@ -104,8 +106,9 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(ledger: Ledger
     chain.transact(hosp, chain.anchor.functions.anchorBatch(root, len(leaves), SCHEMA_ID))  # its own namespace
     chain.transact(hosp, chain.anchor.functions.revoke(root, leaves[0], proof[leaves[0]], 2))
     chain.transact(hosp, chain.anchor.functions.suspend(root, leaves[1], proof[leaves[1]], 9))
-    chain.transact(hosp, chain.anchor.functions.supersede(root, leaves[2], proof[leaves[2]],
-                                                          root, leaves[1], proof[leaves[1]]))
+    chain.transact(
+        hosp, chain.anchor.functions.supersede(root, leaves[2], proof[leaves[2]], root, leaves[1], proof[leaves[1]])
+    )
     # the forged events really are on chain, with the victim's digest and root
     events = ChainView(ledger.chain).status_events()
     assert {k[2] for k, *_ in events if k[0].rstrip(b"\x00") == b"HOSP" and k[1] == root} >= set(leaves)
@@ -130,6 +133,7 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(ledger: Ledger
 
 # -- what the node sees ----------------------------------------------------------------------------------------------
 
+
 @pytest.fixture()
 def relay(ledger: Ledger) -> Iterator[RpcProxy]:
     found = RpcProxy(rpc_url(ledger))
@@ -138,14 +142,19 @@ def relay(ledger: Ledger) -> Iterator[RpcProxy]:
 
 
 def _standalone(ledger: Ledger, path: Path, *extra: str, url: str | None = None) -> tuple[int, dict[str, Any]]:
-    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", url or rpc_url(ledger),
-                          "--json", *extra], capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-I", "-S", str(SCRIPT), str(path), "--rpc", url or rpc_url(ledger), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.stdout.strip(), run.stderr
     return run.returncode, json.loads(run.stdout)
 
 
-def test_the_node_never_sees_which_certificate_is_checked(ledger: Ledger, fresh_department: str, tmp_path: Path,
-                                                          relay: RpcProxy) -> None:
+def test_the_node_never_sees_which_certificate_is_checked(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, relay: RpcProxy
+) -> None:
     docs = issue(ledger, tmp_path, fresh_department, make_records(4))
     status.revoke(ledger, docs[1]["digest"], "fraud")
     target = docs[0]
@@ -184,9 +193,14 @@ def test_the_node_never_sees_which_certificate_is_checked(ledger: Ledger, fresh_
 
 # -- settings, CLI and bad input ----------------------------------------------------------------------------------
 
+
 def test_status_lookup_is_a_setting_a_cli_flag_and_refuses_anything_else(
-        ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-        capsys: pytest.CaptureFixture[str]) -> None:
+    ledger: Ledger,
+    fresh_department: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert Settings.from_env(tmp_path).status_lookup == "herd"
     monkeypatch.setenv("LEDGER_STATUS_LOOKUP", "direct")
     assert Settings.from_env(tmp_path).status_lookup == "direct"
@@ -206,20 +220,35 @@ def test_status_lookup_is_a_setting_a_cli_flag_and_refuses_anything_else(
         for lookup in ("herd", "direct"):
             assert cli_main([*data_dir, "verify", str(path), "--status-lookup", lookup]) == i, lookup
             bundle_path = tmp_path / f"bundle-{i}-{lookup}.json"
-            assert cli_main([*data_dir, "evidence", str(path), "--status-lookup", lookup,
-                             "--out", str(bundle_path)]) == 0
+            assert (
+                cli_main([*data_dir, "evidence", str(path), "--status-lookup", lookup, "--out", str(bundle_path)]) == 0
+            )
             assert cli_main([*data_dir, "evidence", "verify", str(bundle_path), "--status-lookup", lookup]) == i
     capsys.readouterr()
     with pytest.raises(SystemExit) as refused:
         cli_main([*data_dir, "verify", str(tmp_path / "cert-0.json"), "--status-lookup", "sideways"])
     assert refused.value.code == 2 and "invalid choice" in capsys.readouterr().err
-    run = subprocess.run([sys.executable, "-I", "-S", str(SCRIPT), str(tmp_path / "bundle-0-herd.json"), "--rpc",
-                          rpc_url(ledger), "--status-lookup", "sideways"], capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(SCRIPT),
+            str(tmp_path / "bundle-0-herd.json"),
+            "--rpc",
+            rpc_url(ledger),
+            "--status-lookup",
+            "sideways",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 2 and "invalid choice" in run.stderr
 
 
-def test_the_gateway_verifies_herd_private_with_the_same_verdicts(ledger: Ledger, fresh_department: str,
-                                                                  tmp_path: Path) -> None:
+def test_the_gateway_verifies_herd_private_with_the_same_verdicts(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     from datetime import UTC, datetime
 
     from .api_support import Clock, bearer, login, make_client
@@ -241,5 +270,6 @@ def test_the_gateway_verifies_herd_private_with_the_same_verdicts(ledger: Ledger
             got = {c["name"]: c["ok"] for c in answer.json()["checks"]}
             assert answer.json()["verified"] == expected.ok and got["status"] == expected.check("status").ok, (at, doc)
             assert answer.json()["facts"]["status"] == expected.facts["status"]
-    assert [client.post("/verify", json={"document": d}, headers=bearer(token)).json()["facts"]["status"]
-            for d in docs] == ["suspended", "revoked", "valid"]
+    assert [
+        client.post("/verify", json={"document": d}, headers=bearer(token)).json()["facts"]["status"] for d in docs
+    ] == ["suspended", "revoked", "valid"]

@@ -16,16 +16,16 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from ledger.services import evidence, issuance, logchain, provenance, status
-from ledger.formats.canonical import field_hash, hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.client import Ledger
 from ledger.errors import ChainError, InputError
+from ledger.formats.canonical import field_hash, hex32, parse_hex32
+from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.formats.merkle import MerkleTree
+from ledger.services import evidence, issuance, logchain, provenance, status
 from ledger.storage.store import Batch, BatchState, StatusChange
 
-from .conftest import make_records
 from .api_support import Clock, make_client
+from .conftest import make_records
 from .evidence_support import both
 from .foundation_support import issue, verify
 
@@ -35,13 +35,15 @@ def _hostile_copy(ledger: Ledger, attacker: str, victim_digests: list[str]) -> t
     leaves = [parse_hex32(d) for d in victim_digests] + [b"\x5a" * 32]
     tree = MerkleTree(leaves)
     chain = ledger.chain
-    chain.transact(ledger.department_account(attacker),
-                   chain.anchor.functions.anchorBatch(tree.root, len(leaves), SCHEMA_ID))
+    chain.transact(
+        ledger.department_account(attacker), chain.anchor.functions.anchorBatch(tree.root, len(leaves), SCHEMA_ID)
+    )
     return tree.root, tree
 
 
-def test_foreign_status_changes_never_reach_the_issuers_certificate(ledger: Ledger, tmp_path: Path,
-                                                                    fresh_department: str) -> None:
+def test_foreign_status_changes_never_reach_the_issuers_certificate(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
     victim, successor, spare = issue(ledger, tmp_path, fresh_department, make_records(3))
     root, tree = _hostile_copy(ledger, "HOSP", [victim["digest"], successor["digest"]])
     chain, hosp = ledger.chain, ledger.department_account("HOSP")
@@ -49,8 +51,12 @@ def test_foreign_status_changes_never_reach_the_issuers_certificate(ledger: Ledg
     # every status change, through the attacker's own batch, succeeds on chain in the attacker's namespace ...
     for action, code in (("suspend", 9), ("reinstate", 10), ("revoke", 2)):
         chain.transact(hosp, getattr(chain.anchor.functions, action)(root, digest, tree.proof(0), code))
-    chain.transact(hosp, chain.anchor.functions.supersede(root, parse_hex32(successor["digest"]), tree.proof(1),
-                                                          root, b"\x5a" * 32, tree.proof(2)))
+    chain.transact(
+        hosp,
+        chain.anchor.functions.supersede(
+            root, parse_hex32(successor["digest"]), tree.proof(1), root, b"\x5a" * 32, tree.proof(2)
+        ),
+    )
     # ... and through the victim's own root it is refused outright
     with pytest.raises(ChainError) as refused:
         cert = status.stored(ledger, victim["digest"])
@@ -80,7 +86,7 @@ def test_foreign_status_changes_never_reach_the_issuers_certificate(ledger: Ledg
     assert [c.name for c in verify(ledger, victim).failed] == ["status"]
     revoked = evidence.certificate_bundle(ledger, victim)
     assert revoked["status"]["status"] == "revoked"
-    report, code, result = both(ledger, revoked, tmp_path, "revoked.json")
+    report, code, _result = both(ledger, revoked, tmp_path, "revoked.json")
     assert [c.name for c in report.failed] == ["status"] and code == 1
     kinds = [e["kind"] for e in provenance.timeline(ledger, victim["digest"], now=datetime.now(UTC))["events"]]
     assert kinds.count("revoked") == 1
@@ -92,8 +98,9 @@ def test_root_squatting_cannot_block_or_hijack_a_batch(ledger: Ledger, fresh_dep
     built = issuance.build_batch(ledger, records, fresh_department)
     issuance.store_prepared(ledger, built)
     # HOSP sees the root (e.g. in the victim's pending transaction) and anchors it first, as its own
-    ledger.chain.transact(ledger.department_account("HOSP"),
-                          ledger.chain.anchor.functions.anchorBatch(built.root, 3, SCHEMA_ID))
+    ledger.chain.transact(
+        ledger.department_account("HOSP"), ledger.chain.anchor.functions.anchorBatch(built.root, 3, SCHEMA_ID)
+    )
     assert issuance.anchor_event(ledger, built.root) is None  # HOSP's event is never taken for ours
     anchor = issuance.confirm(ledger, built.root, timeout=60)
     assert anchor["department"] == fresh_department
@@ -115,15 +122,25 @@ def test_confirm_refuses_an_event_by_another_key(ledger: Ledger, fresh_departmen
     issuance.store_prepared(ledger, built)
     issuance.confirm(ledger, built.root, timeout=60)
     with ledger.engine.begin() as conn:  # an insider edits the stored signer, then asks for confirmation again
-        conn.execute(Batch.__table__.update().where(Batch.root == hex32(built.root)).values(  # type: ignore[attr-defined]
-            state=BatchState.SUBMITTED, signer="0x" + "ab" * 20))
+        conn.execute(
+            Batch.__table__.update()
+            .where(Batch.root == hex32(built.root))
+            .values(  # type: ignore[attr-defined]
+                state=BatchState.SUBMITTED, signer="0x" + "ab" * 20
+            )
+        )
     with pytest.raises(Exception, match="not this batch's anchoring"):
         issuance.confirm(ledger, built.root, timeout=10)
     with ledger.engine.connect() as conn:
         assert conn.execute(select(Batch.state).where(Batch.root == hex32(built.root))).scalar_one() == "submitted"
     with ledger.engine.begin() as conn:  # undo the edit: the batch confirms again (and no other test resumes it)
-        conn.execute(Batch.__table__.update().where(Batch.root == hex32(built.root)).values(  # type: ignore[attr-defined]
-            signer=built.signer))
+        conn.execute(
+            Batch.__table__.update()
+            .where(Batch.root == hex32(built.root))
+            .values(  # type: ignore[attr-defined]
+                signer=built.signer
+            )
+        )
     assert issuance.confirm(ledger, built.root, timeout=10)["signer"] == built.signer
 
 
@@ -141,15 +158,16 @@ def test_log_root_squatting_cannot_block_a_departments_log(ledger: Ledger, fresh
     Council(ledger).register(attacker, "Root squatter", ROLE_ISSUER | ROLE_APPROVER)
     chain, hosp = ledger.chain, ledger.department_account(attacker)
     start = int(chain.call(chain.log.functions.nextSequence(attacker.encode().ljust(32, b"\0"), logchain.log_id(log))))
-    chain.transact(hosp, chain.log.functions.anchorLog(logchain.log_id(log), tree.root, start, start,
-                                                       parse_hex32(added[-1].entry_hash)))
+    chain.transact(
+        hosp,
+        chain.log.functions.anchorLog(logchain.log_id(log), tree.root, start, start, parse_hex32(added[-1].entry_hash)),
+    )
     roots = logchain.anchor_pending(ledger, log, dept)
     assert roots == [hex32(tree.root)]
     assert all(e.state == "anchored" for e in logchain.entries(ledger, log, dept))
     assert logchain.check_log(ledger, log, dept) == []
     ranges = logchain.chain_ranges(ledger, log, dept)
-    assert [(r.first_seq, r.last_seq, r.signer) for r in ranges] == [
-        (1, 5, ledger.department_account(dept).address)]
+    assert [(r.first_seq, r.last_seq, r.signer) for r in ranges] == [(1, 5, ledger.department_account(dept).address)]
 
 
 def _hide(document: dict[str, Any], name: str) -> dict[str, Any]:
@@ -161,8 +179,7 @@ def _hide(document: dict[str, Any], name: str) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("name", ["valid_until", "valid_from", "id", "issuer", "issued_at", "type"])
-def test_hiding_an_always_disclosed_field_fails_every_verifier(ledger: Ledger, tmp_path: Path,
-                                                               name: str) -> None:
+def test_hiding_an_always_disclosed_field_fails_every_verifier(ledger: Ledger, tmp_path: Path, name: str) -> None:
     record = make_records(1)[0]
     record["valid_from"], record["valid_until"] = "2020-01-01", "2021-12-31"  # long expired
     (doc,) = issue(ledger, tmp_path, "MKT", [record])
@@ -187,8 +204,14 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
     with pytest.raises(InputError, match="not in the published vocabulary"):
         status.revoke(ledger, doc["digest"], "Zhang Wei 440300198001010001")
     cert = status.stored(ledger, doc["digest"])
-    assert ledger.chain.call(ledger.chain.anchor.functions.statusHistory(  # nothing was sent
-        fresh_department.encode().ljust(32, b"\0"), cert.root, cert.digest)) == []
+    assert (
+        ledger.chain.call(
+            ledger.chain.anchor.functions.statusHistory(  # nothing was sent
+                fresh_department.encode().ljust(32, b"\0"), cert.root, cert.digest
+            )
+        )
+        == []
+    )
     chain, account = ledger.chain, ledger.department_account(fresh_department)
     for code in (0, 13, 255):
         with pytest.raises(ChainError) as refused:
@@ -197,22 +220,25 @@ def test_status_reasons_are_codes_never_free_text(ledger: Ledger, tmp_path: Path
     note = "suspended after a call from Zhang Wei, ID 440300198001010001"
     status.suspend(ledger, doc["digest"], "under-investigation", note=note)
     with ledger.engine.connect() as conn:
-        change_id, sealed, detail = conn.execute(select(StatusChange.id, StatusChange.note_sealed,
-                                                        StatusChange.detail)
-                                                 .where(StatusChange.digest == doc["digest"])).one()
+        change_id, sealed, detail = conn.execute(
+            select(StatusChange.id, StatusChange.note_sealed, StatusChange.detail).where(
+                StatusChange.digest == doc["digest"]
+            )
+        ).one()
     assert b"Zhang" not in bytes(sealed) and b"4403" not in bytes(sealed)
     assert status.note_of(ledger, change_id) == note
     assert int(detail, 16) == status.REASONS["under-investigation"]
-    (_, _, _, on_chain) = chain.call(chain.anchor.functions.statusOf(
-        fresh_department.encode().ljust(32, b"\0"), cert.root, cert.digest))
+    (_, _, _, on_chain) = chain.call(
+        chain.anchor.functions.statusOf(fresh_department.encode().ljust(32, b"\0"), cert.root, cert.digest)
+    )
     assert int.from_bytes(on_chain, "big") == 9  # one byte of vocabulary, nothing else
 
 
 def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> None:
     """A deployment whose contracts answer another version than this ledger reads is never read with its rules
     (here: a ledger that would need anchor contracts 3.0.0 meets the 2.0.0 ones)."""
-    from ledger.onchain import chain as chain_module
     from ledger.errors import ConfigError
+    from ledger.onchain import chain as chain_module
 
     ledger.chain.check_code()  # the session's own deployment is current
     monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "3.0.0")

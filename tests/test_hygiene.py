@@ -17,8 +17,8 @@ from ledger.config import Settings
 from ledger.errors import ConfigError, KeystoreError
 from ledger.storage.keys import DEFAULT_KDF_FLOOR, Keystore
 
-from .conftest import PASSPHRASE, make_settings, member_cli
 from .cli_support import run_cli
+from .conftest import PASSPHRASE, make_settings, member_cli
 
 SECRETS = {"LEDGER_PASSPHRASE": PASSPHRASE, "LEDGER_API_SECRET": "ab" * 32, "LEDGER_VAULT_KEY": "cd" * 32}
 
@@ -38,7 +38,8 @@ def lax_umask() -> Iterator[None]:
 
 
 def test_embedded_ledger_keeps_its_data_private_and_its_secrets_from_the_node(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lax_umask: None) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lax_umask: None
+) -> None:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
     data = tmp_path / "data"
@@ -64,15 +65,27 @@ def test_embedded_ledger_keeps_its_data_private_and_its_secrets_from_the_node(
 def test_mistyped_passphrase_leaves_no_key_behind(ledger: Ledger) -> None:
     code = f"TYPO{os.getpid() % 1000}"
     first, first_env = member_cli(ledger, 1)
-    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer", *first,
-                   **first_env, LEDGER_PASSPHRASE="test-passphrasf")
+    done = run_cli(
+        ledger,
+        "council",
+        "register",
+        code,
+        "--name",
+        "Typo Bureau",
+        "--roles",
+        "issuer",
+        *first,
+        **first_env,
+        LEDGER_PASSPHRASE="test-passphrasf",
+    )
     assert done.returncode == 2, done.stdout
     assert "passphrase" in done.stderr.strip().splitlines()[-1]
     assert not ledger.keystore.exists(f"dept-{code}")
     assert not list(ledger.keystore.directory.glob(f"dept-{code}*"))
     # with the right passphrase the department is proposed, approved by a second member, and its key usable
-    done = run_cli(ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer", *first,
-                   **first_env)
+    done = run_cli(
+        ledger, "council", "register", code, "--name", "Typo Bureau", "--roles", "issuer", *first, **first_env
+    )
     assert done.returncode == 0, done.stderr
     second, second_env = member_cli(ledger, 2)
     approved = run_cli(ledger, "council", "approve", str(json.loads(done.stdout)["proposal"]), *second, **second_env)
@@ -124,9 +137,18 @@ def test_workers_creating_the_vault_key_at_once_share_one(tmp_path: Path) -> Non
 
     path = tmp_path / "keys" / "vault.key"
     env = {k: v for k, v in os.environ.items() if k != "LEDGER_VAULT_KEY"}
-    workers = [subprocess.Popen([sys.executable, "-c", VAULT_WORKER, str(path)], cwd=Path(__file__).parent.parent,
-                                env=env, text=True, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE) for _ in range(6)]
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", VAULT_WORKER, str(path)],
+            cwd=Path(__file__).parent.parent,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for _ in range(6)
+    ]
     for worker in workers:
         assert worker.stdin is not None
         worker.stdin.write("go\n")
@@ -147,11 +169,16 @@ def test_no_test_module_imports_another() -> None:
     import re as _re
 
     tests = Path(__file__).resolve().parent
-    offenders = [f"{path.name}: {line.strip()}" for path in sorted(tests.glob("*.py"))
-                 for line in path.read_text(encoding="utf-8").splitlines()
-                 if _re.match(r"\s*(from \.test_\w+ import|from \. import test_|import tests\.test_|from tests\.test_)",
-                              line)]
+    offenders = [
+        f"{path.name}: {line.strip()}"
+        for path in sorted(tests.glob("*.py"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if _re.match(r"\s*(from \.test_\w+ import|from \. import test_|import tests\.test_|from tests\.test_)", line)
+    ]
     assert not offenders, "\n".join(offenders)
-    empty = [path.name for path in sorted(tests.glob("test_*.py"))
-             if not _re.search(r"^\s*(async )?def test_", path.read_text(encoding="utf-8"), _re.M)]
+    empty = [
+        path.name
+        for path in sorted(tests.glob("test_*.py"))
+        if not _re.search(r"^\s*(async )?def test_", path.read_text(encoding="utf-8"), _re.M)
+    ]
     assert not empty, f"test modules without tests (helpers belong in a *_support.py module): {empty}"

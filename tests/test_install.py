@@ -40,8 +40,13 @@ def _build_wheel(tmp_path: Path) -> Path:
     for package in ("ledger", "api"):
         shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
     out = tmp_path / "dist"
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
-                   check=True, capture_output=True, text=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(out), str(source)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     (wheel,) = out.glob("provenance_ledger-*.whl")
     return wheel
 
@@ -66,21 +71,30 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("install")
     wheel = _build_wheel(tmp)
     venv = _clean_venv(tmp)
-    done = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", str(wheel)],
-                          capture_output=True, text=True, timeout=300, cwd=tmp)
+    done = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", "pip", "install", "--no-index", str(wheel)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     return venv
 
 
 def _environment(data: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("LEDGER_", "PYTHON", "VIRTUAL_ENV"))}
-    env.update({
-        "LEDGER_DATA_DIR": str(data), "LEDGER_PASSPHRASE": "installed ledger passphrase",
-        "LEDGER_KEYSTORE_KDF_N": "1024", "LEDGER_INSECURE_KEYSTORE_KDF_FLOOR": "1024",
-        "LEDGER_ANVIL": str(tool_path("anvil")),
-        # no node_modules and no anvil on PATH: the setting is the only way to the node
-        "PATH": "/usr/bin:/bin",
-    })
+    env.update(
+        {
+            "LEDGER_DATA_DIR": str(data),
+            "LEDGER_PASSPHRASE": "installed ledger passphrase",
+            "LEDGER_KEYSTORE_KDF_N": "1024",
+            "LEDGER_INSECURE_KEYSTORE_KDF_FLOOR": "1024",
+            "LEDGER_ANVIL": str(tool_path("anvil")),
+            # no node_modules and no anvil on PATH: the setting is the only way to the node
+            "PATH": "/usr/bin:/bin",
+        }
+    )
     for index, value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
         env[f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{index}"] = value
     return env
@@ -88,8 +102,14 @@ def _environment(data: Path) -> dict[str, str]:
 
 def test_installed_package_is_the_wheel_not_the_checkout(installed: Path, tmp_path: Path) -> None:
     code = "import ledger, ledger.onchain.toolchain as t; print(ledger.__file__); print(t.shipped_artifacts()['BatchLog'].name)"
-    done = subprocess.run([str(installed / "bin" / "python"), "-c", code], capture_output=True, text=True,
-                          cwd=tmp_path, env=_environment(tmp_path / "data"), check=True)
+    done = subprocess.run(
+        [str(installed / "bin" / "python"), "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=_environment(tmp_path / "data"),
+        check=True,
+    )
     where, name = done.stdout.split()
     assert Path(where).is_relative_to(installed) and name == "BatchLog"
 
@@ -102,18 +122,25 @@ def test_cli_story_runs_from_the_installed_wheel_elsewhere(installed: Path, tmp_
     ledger_cmd = str(installed / "bin" / "ledger")
 
     def ledger(*args: str, extra: dict[str, str] | None = None, expect: int = 0) -> str:
-        done = subprocess.run([ledger_cmd, *args], capture_output=True, text=True, cwd=work,
-                              env={**env, **(extra or {})}, timeout=300)
+        done = subprocess.run(
+            [ledger_cmd, *args], capture_output=True, text=True, cwd=work, env={**env, **(extra or {})}, timeout=300
+        )
         assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
     def member(n: int, *args: str) -> dict[str, object]:
-        out = ledger("council", *args, "--member-keystore", str(data / "keys" / f"council-{n}"),
-                     extra={"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[n - 1]})
+        out = ledger(
+            "council",
+            *args,
+            "--member-keystore",
+            str(data / "keys" / f"council-{n}"),
+            extra={"LEDGER_COUNCIL_PASSPHRASE": DEMO_COUNCIL_PASSPHRASES[n - 1]},
+        )
         return dict(json.loads(out))
 
-    node = subprocess.Popen([ledger_cmd, "node"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    node = subprocess.Popen(
+        [ledger_cmd, "node"], cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     try:
         assert node.stdout is not None
         line = node.stdout.readline()
@@ -122,10 +149,21 @@ def test_cli_story_runs_from_the_installed_wheel_elsewhere(installed: Path, tmp_
         proposal = member(1, "register", "MKT", "--name", "Market Regulation Bureau", "--roles", "issuer,verifier")
         assert member(2, "approve", str(proposal["proposal"]))["state"] == "executed"
         records = work / "licences.jsonl"
-        records.write_text("".join(json.dumps({
-            "id": f"BL-INSTALL-{i:03d}", "type": "business-licence",
-            "subject": {"enterprise_name": f"Trading Co. {i}", "credit_code": f"91440300MA5{i:07d}"},
-            "valid_from": "2026-01-01", "valid_until": "2036-12-31"}) + "\n" for i in range(3)))
+        records.write_text(
+            "".join(
+                json.dumps(
+                    {
+                        "id": f"BL-INSTALL-{i:03d}",
+                        "type": "business-licence",
+                        "subject": {"enterprise_name": f"Trading Co. {i}", "credit_code": f"91440300MA5{i:07d}"},
+                        "valid_from": "2026-01-01",
+                        "valid_until": "2036-12-31",
+                    }
+                )
+                + "\n"
+                for i in range(3)
+            )
+        )
         ledger("issue", str(records), "-d", "MKT", "--out", str(work / "issued.jsonl"))
         certificate = work / "licence.json"
         certificate.write_text((work / "issued.jsonl").read_text().splitlines()[0])

@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ledger.services import issuance
+from ledger.client import Ledger
+from ledger.errors import ChainError, KeystoreError
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_ISSUER
-from ledger.client import Ledger
+from ledger.services import issuance
 from ledger.services.departments import get_department
-from ledger.errors import ChainError, KeystoreError
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.keys import Keystore
 from ledger.storage.store import Batch
-from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE, make_records, member_cli, write_jsonl
 from .cli_support import run_cli
+from .conftest import PASSPHRASE, make_records, member_cli, write_jsonl
 
 
 def test_keystore_file_is_encrypted_and_private(tmp_path: Path) -> None:
@@ -65,8 +65,7 @@ def test_key_rotation_end_to_end(ledger: Ledger, tmp_path: Path, fresh_departmen
     assert rotated.returncode == 0, rotated.stderr
     new_key = json.loads(rotated.stdout)["signer"]
     second, second_env = member_cli(ledger, 2)  # the second member's approval executes it, here: the key moves
-    approved = run_cli(ledger, "council", "approve", str(json.loads(rotated.stdout)["proposal"]), *second,
-                       **second_env)
+    approved = run_cli(ledger, "council", "approve", str(json.loads(rotated.stdout)["proposal"]), *second, **second_env)
     assert approved.returncode == 0 and json.loads(approved.stdout)["state"] == "executed", approved.stderr
     assert new_key != old_key
     ledger._accounts.clear()  # this process reads the rotated keystore again
@@ -75,9 +74,12 @@ def test_key_rotation_end_to_end(ledger: Ledger, tmp_path: Path, fresh_departmen
     view = ChainView(ledger.chain, 0)
     assert all(verify_certificate(d, view).ok for d in old_docs)  # issued under the old key: still valid
     with pytest.raises(ChainError) as refused:
-        ledger.chain.send(ledger.keystore.unlock(
-            next(n for n in ledger.keystore.names() if n.startswith(f"dept-{code}.retired-")), PASSPHRASE),
-            ledger.chain.anchor.functions.anchorBatch(b"\x09" * 32, 1, b"\x00" * 32))
+        ledger.chain.send(
+            ledger.keystore.unlock(
+                next(n for n in ledger.keystore.names() if n.startswith(f"dept-{code}.retired-")), PASSPHRASE
+            ),
+            ledger.chain.anchor.functions.anchorBatch(b"\x09" * 32, 1, b"\x00" * 32),
+        )
     assert refused.value.error_name == "AnchorUnauthorized"
 
     assert run_cli(ledger, "resume").returncode == 0  # the stranded batch: re-signed with the new key, anchored

@@ -37,15 +37,19 @@ def test_the_tree_keeps_its_layers() -> None:
     assert "2 kept, 0 broken" in done.stdout
 
 
-@pytest.mark.parametrize(("module", "planted", "named"), [
-    ("formats/merkle.py", "from ..storage import store", "ledger.formats.merkle -> ledger.storage.store"),
-    ("onchain/chainread.py", "from ..services import verify", "ledger.onchain.chainread -> ledger.services.verify"),
-    ("storage/vault.py", "from ..onchain import chain", "ledger.storage.vault -> ledger.onchain.chain"),
-    ("services/status.py", "from ..cli import output", "ledger.services.status -> ledger.cli.output"),
-    ("formats/vc.py", "import api.problems", "ledger.formats.vc -> api.problems"),
-])
-def test_an_import_across_a_layer_fails_the_run_and_is_named(tmp_path: Path, module: str, planted: str,
-                                                             named: str) -> None:
+@pytest.mark.parametrize(
+    ("module", "planted", "named"),
+    [
+        ("formats/merkle.py", "from ..storage import store", "ledger.formats.merkle -> ledger.storage.store"),
+        ("onchain/chainread.py", "from ..services import verify", "ledger.onchain.chainread -> ledger.services.verify"),
+        ("storage/vault.py", "from ..onchain import chain", "ledger.storage.vault -> ledger.onchain.chain"),
+        ("services/status.py", "from ..cli import output", "ledger.services.status -> ledger.cli.output"),
+        ("formats/vc.py", "import api.problems", "ledger.formats.vc -> api.problems"),
+    ],
+)
+def test_an_import_across_a_layer_fails_the_run_and_is_named(
+    tmp_path: Path, module: str, planted: str, named: str
+) -> None:
     root = _copy(tmp_path)
     target = root / "ledger" / module
     # inside a function: a lazy import crosses the layer just the same
@@ -64,10 +68,12 @@ def test_a_module_outside_every_layer_is_refused(tmp_path: Path) -> None:
 
 
 def test_public_modules_import_from_the_package_and_load_only_when_used() -> None:
-    code = ("import sys, ledger\n"
-            "assert not [m for m in sys.modules if m.startswith('ledger.services')], 'import ledger loads services'\n"
-            "from ledger import verify, issuance, vc\n"
-            "print(verify.__name__, issuance.__name__, vc.__name__)\n"
-            "try:\n    from ledger import no_such_module\nexcept ImportError:\n    print('refused')\n")
+    code = (
+        "import sys, ledger\n"
+        "assert not [m for m in sys.modules if m.startswith('ledger.services')], 'import ledger loads services'\n"
+        "from ledger import verify, issuance, vc\n"
+        "print(verify.__name__, issuance.__name__, vc.__name__)\n"
+        "try:\n    from ledger import no_such_module\nexcept ImportError:\n    print('refused')\n"
+    )
     done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
     assert done.stdout.split() == ["ledger.services.verify", "ledger.services.issuance", "ledger.formats.vc", "refused"]

@@ -16,14 +16,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ledger.services import decisions
 from ledger._gc import cyclic_gc_paused
-from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
+from ledger.formats.certificate import validate_record
+from ledger.services import decisions
 from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView, verify_many
 from ledger.storage.keys import Keystore
 from ledger.storage.store import open_engine, private_directory
-from ledger.services.verify import ChainView, verify_many
 
 from .conftest import PASSPHRASE, make_records, make_settings
 
@@ -64,11 +64,22 @@ def test_no_gc_disable_and_no_id_keyed_globals_in_the_library() -> None:
             continue
         tree = ast.parse(path.read_text())
         for node in ast.walk(tree):
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "disable" \
-                    and isinstance(node.func.value, ast.Name) and node.func.value.id == "gc":
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "disable"
+                and isinstance(node.func.value, ast.Name)
+                and node.func.value.id == "gc"
+            ):
                 offenders.append(f"{path.name}:{node.lineno} gc.disable()")
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "id" and \
-                    node.args and isinstance(node.args[0], ast.Attribute) and node.args[0].attr in ("engine", "chain"):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Name)
+                and node.func.id == "id"
+                and node.args
+                and isinstance(node.args[0], ast.Attribute)
+                and node.args[0].attr in ("engine", "chain")
+            ):
                 offenders.append(f"{path.name}:{node.lineno} id(...{node.args[0].attr}) as a key")
     assert offenders == []
 
@@ -77,9 +88,13 @@ def test_state_lives_on_its_ledger(ledger: Ledger, tmp_path: Path) -> None:
     """Two ledgers on two databases: each derives applicant references from its own secret, kept on itself."""
     settings = make_settings(tmp_path / "other")
     private_directory(settings.data_dir)
-    other = Ledger(settings=settings, chain=ledger.chain, engine=open_engine(settings.db_url),
-                   keystore=Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n,
-                                     kdf_floor=settings.keystore_kdf_floor), passphrase=PASSPHRASE)
+    other = Ledger(
+        settings=settings,
+        chain=ledger.chain,
+        engine=open_engine(settings.db_url),
+        keystore=Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor),
+        passphrase=PASSPHRASE,
+    )
     try:
         ours = decisions.applicant_reference(ledger, "INS", "applicant 42")
         theirs = decisions.applicant_reference(other, "INS", "applicant 42")

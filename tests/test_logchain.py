@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import threading
 from datetime import timedelta
 from typing import Any
@@ -10,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger.services import logchain
-from ledger.formats.canonical import canonical_json
 from ledger.errors import InputError
+from ledger.formats.canonical import canonical_json
+from ledger.services import logchain
 from ledger.services.demo_data import generate_applications, generate_service_items
 from ledger.services.logchain import LogEntry, anchor_pending, append, append_many, check_log, entries
 
@@ -38,16 +39,25 @@ def _sql(ledger: Any, statement: str, **params: Any) -> None:
 def test_entry_hash_is_the_documented_canonical_form() -> None:
     body = {"b": [1, 2], "a": "é ü 中", "z": None}
     prev = "0x" + "ab" * 32
-    expected = "0x" + hashlib.sha256(logchain.ENTRY_PREFIX + canonical_json(
-        {"log": "decisions", "department": "MKT", "seq": 7, "prev": prev, "body": body})).hexdigest()
+    expected = (
+        "0x"
+        + hashlib.sha256(
+            logchain.ENTRY_PREFIX
+            + canonical_json({"log": "decisions", "department": "MKT", "seq": 7, "prev": prev, "body": body})
+        ).hexdigest()
+    )
     assert logchain.compute_entry_hash("decisions", "MKT", 7, prev, canonical_json(body)) == expected
 
 
 def test_fast_canonical_body_matches_rfc8785() -> None:
     items = generate_service_items(20, seed=3)
     samples: list[dict[str, Any]] = list(generate_applications(200, items, seed=3))
-    samples += [{"s": "tab\there", "k": "line\u2028sep"}, {"f": 1.5, "g": 1e21},
-                {"\u00e9": 1, "e": 2, "z": {"\U0001f600": 1, "\uffff": 2}}, {"ctrl": "\x7f\x00"}]
+    samples += [
+        {"s": "tab\there", "k": "line\u2028sep"},
+        {"f": 1.5, "g": 1e21},
+        {"\u00e9": 1, "e": 2, "z": {"\U0001f600": 1, "\uffff": 2}},
+        {"ctrl": "\x7f\x00"},
+    ]
     for body in samples:
         assert logchain.canonical_body(body) == canonical_json(body)
     with pytest.raises(InputError):
@@ -65,15 +75,14 @@ def test_append_anchor_and_clean_check(ledger: Any, fresh_department: str) -> No
     stored = list(entries(ledger, LOG, dept))
     assert [e.seq for e in stored] == list(range(1, 252))
     assert all(e.state == "anchored" and e.proof is not None for e in stored)
-    assert all(b.prev_hash == a.entry_hash for a, b in zip(stored, stored[1:], strict=False))
+    assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(stored))
     assert stored[0].created_at.tzinfo is not None
     hour = timedelta(hours=1)
     assert len(list(entries(ledger, LOG, dept, since=stored[0].created_at - hour))) == 251
     assert list(entries(ledger, LOG, dept, since=stored[-1].created_at + hour)) == []
     assert list(entries(ledger, LOG, dept, until=stored[0].created_at - hour)) == []
     chain = ledger.chain
-    assert chain.call(chain.log.functions.nextSequence(
-        dept.encode().ljust(32, b"\0"), logchain.log_id(LOG))) == 252
+    assert chain.call(chain.log.functions.nextSequence(dept.encode().ljust(32, b"\0"), logchain.log_id(LOG))) == 252
     assert check_log(ledger, LOG, dept) == []
     # un-anchored entries after the last anchored range are not a discrepancy
     append(ledger, LOG, dept, {"late": True})
@@ -113,8 +122,14 @@ def _anchored_log(ledger: Any, dept: str, n: int = 60, batch: int = 25) -> None:
 
 def test_altered_body_is_found(ledger: Any, fresh_department: str) -> None:
     _anchored_log(ledger, fresh_department)
-    _sql(ledger, "UPDATE logentry SET body = replace(body, :old, :new) WHERE log=:l AND department_id=:d AND seq=8",
-         old='"n":7,', new='"n":8,', l=LOG, d=fresh_department)
+    _sql(
+        ledger,
+        "UPDATE logentry SET body = replace(body, :old, :new) WHERE log=:l AND department_id=:d AND seq=8",
+        old='"n":7,',
+        new='"n":8,',
+        l=LOG,
+        d=fresh_department,
+    )
     assert _kinds(check_log(ledger, LOG, fresh_department)) == {"altered": [8]}
 
 
@@ -122,11 +137,15 @@ def test_recomputed_hash_breaks_the_chain_and_the_anchor(ledger: Any, fresh_depa
     dept = fresh_department
     _anchored_log(ledger, dept)
     with ledger.engine.begin() as conn:
-        seq, body, prev = conn.execute(text("SELECT seq, body, prev_hash FROM logentry WHERE log=:l AND "
-                                            "department_id=:d AND seq=30"), {"l": LOG, "d": dept}).one()
+        _seq, body, prev = conn.execute(
+            text("SELECT seq, body, prev_hash FROM logentry WHERE log=:l AND department_id=:d AND seq=30"),
+            {"l": LOG, "d": dept},
+        ).one()
         forged = body.replace('"n":29', '"n":1000')
-        conn.execute(text("UPDATE logentry SET body=:b, entry_hash=:h WHERE log=:l AND department_id=:d AND seq=30"),
-                     {"b": forged, "h": logchain.compute_entry_hash(LOG, dept, 30, prev, forged), "l": LOG, "d": dept})
+        conn.execute(
+            text("UPDATE logentry SET body=:b, entry_hash=:h WHERE log=:l AND department_id=:d AND seq=30"),
+            {"b": forged, "h": logchain.compute_entry_hash(LOG, dept, 30, prev, forged), "l": LOG, "d": dept},
+        )
     kinds = _kinds(check_log(ledger, LOG, dept))
     assert kinds["broken_chain"] == [31]
     assert kinds["inserted"] == [30]
@@ -145,8 +164,9 @@ def test_swapped_entries_are_reordered(ledger: Any, fresh_department: str) -> No
     append_many(ledger, LOG, dept, _bodies(10, "unanchored"))  # 61-70, never anchored
     for a, b in ((12, 13), (64, 66)):
         _sql(ledger, "UPDATE logentry SET seq = -1 WHERE log=:l AND department_id=:d AND seq=:a", l=LOG, d=dept, a=a)
-        _sql(ledger, "UPDATE logentry SET seq = :a WHERE log=:l AND department_id=:d AND seq=:b", l=LOG, d=dept,
-             a=a, b=b)
+        _sql(
+            ledger, "UPDATE logentry SET seq = :a WHERE log=:l AND department_id=:d AND seq=:b", l=LOG, d=dept, a=a, b=b
+        )
         _sql(ledger, "UPDATE logentry SET seq = :b WHERE log=:l AND department_id=:d AND seq=-1", l=LOG, d=dept, b=b)
     assert _kinds(check_log(ledger, LOG, dept)) == {"reordered": [12, 13, 64, 66]}
 
@@ -155,10 +175,20 @@ def test_missing_anchor_and_unknown_root(ledger: Any, fresh_department: str) -> 
     dept = fresh_department
     _anchored_log(ledger, dept)
     append(ledger, LOG, dept, {"beyond": 1})  # seq 61
-    _sql(ledger, "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
-                 "WHERE log=:l AND department_id=:d AND seq=20", l=LOG, d=dept)
-    _sql(ledger, "UPDATE logentry SET batch_root=:r, state='anchored' WHERE log=:l AND department_id=:d AND seq=61",
-         r="0x" + "11" * 32, l=LOG, d=dept)
+    _sql(
+        ledger,
+        "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
+        "WHERE log=:l AND department_id=:d AND seq=20",
+        l=LOG,
+        d=dept,
+    )
+    _sql(
+        ledger,
+        "UPDATE logentry SET batch_root=:r, state='anchored' WHERE log=:l AND department_id=:d AND seq=61",
+        r="0x" + "11" * 32,
+        l=LOG,
+        d=dept,
+    )
     assert _kinds(check_log(ledger, LOG, dept)) == {"not_anchored": [20, 61]}
 
 
@@ -166,8 +196,13 @@ def test_tampered_proof_is_proof_invalid(ledger: Any, fresh_department: str) -> 
     dept = fresh_department
     _anchored_log(ledger, dept)
     with ledger.engine.begin() as conn:
-        conn.execute(LogEntry.__table__.update().where(  # type: ignore[attr-defined]
-            LogEntry.log == LOG, LogEntry.department_id == dept, LogEntry.seq == 5).values(proof=b"\x01" * 64))
+        conn.execute(
+            LogEntry.__table__.update()
+            .where(  # type: ignore[attr-defined]
+                LogEntry.log == LOG, LogEntry.department_id == dept, LogEntry.seq == 5
+            )
+            .values(proof=b"\x01" * 64)
+        )
     assert _kinds(check_log(ledger, LOG, dept)) == {"proof_invalid": [5]}
 
 
@@ -175,7 +210,9 @@ def test_interrupted_anchor_is_confirmed_from_the_chain(ledger: Any, fresh_depar
     dept = fresh_department
     _anchored_log(ledger, dept, n=30, batch=30)
     # as if the process died after sending: the outbox still says submitted
-    _sql(ledger, "UPDATE loganchor SET state='submitted', tx_hash=NULL WHERE log=:l AND department_id=:d", l=LOG, d=dept)
+    _sql(
+        ledger, "UPDATE loganchor SET state='submitted', tx_hash=NULL WHERE log=:l AND department_id=:d", l=LOG, d=dept
+    )
     _sql(ledger, "UPDATE logentry SET state='submitted' WHERE log=:l AND department_id=:d", l=LOG, d=dept)
     block = ledger.chain.block_number()
     assert len(anchor_pending(ledger, LOG, dept)) == 1

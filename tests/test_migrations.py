@@ -16,20 +16,37 @@ import sqlalchemy as sa
 from alembic import command
 from sqlmodel import SQLModel
 
-from ledger.storage import migrations
 from ledger.cli import main
 from ledger.errors import ConfigError
+from ledger.storage import migrations
 from ledger.storage.models import Batch, Certificate, Grant, metadata
 from ledger.storage.store import open_engine
 
 from .conftest import database_url
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
-BATCH = {"root": "0x" + "11" * 32, "department_id": "MKT", "schema_id": "0x" + "22" * 32, "count": 1,
-         "state": "confirmed", "signer": "0x" + "33" * 20, "signature": "0x" + "44" * 65, "created_at": NOW}
-CERTIFICATE = {"digest": "0x" + "55" * 32, "batch_root": BATCH["root"], "leaf_index": 0, "certificate_id": "BL-1",
-               "department_id": "MKT", "cert_type": "business-licence", "issued_at": "2026-03-01T12:00:00Z",
-               "proof": b"\x01\x02", "sealed": b"sealed bytes", "status": "valid"}
+BATCH = {
+    "root": "0x" + "11" * 32,
+    "department_id": "MKT",
+    "schema_id": "0x" + "22" * 32,
+    "count": 1,
+    "state": "confirmed",
+    "signer": "0x" + "33" * 20,
+    "signature": "0x" + "44" * 65,
+    "created_at": NOW,
+}
+CERTIFICATE = {
+    "digest": "0x" + "55" * 32,
+    "batch_root": BATCH["root"],
+    "leaf_index": 0,
+    "certificate_id": "BL-1",
+    "department_id": "MKT",
+    "cert_type": "business-licence",
+    "issued_at": "2026-03-01T12:00:00Z",
+    "proof": b"\x01\x02",
+    "sealed": b"sealed bytes",
+    "status": "valid",
+}
 
 
 @pytest.fixture()
@@ -57,8 +74,9 @@ def test_the_migrations_build_exactly_the_models(url: str) -> None:
     (write it with scripts/new_migration.py; docs/database.md)."""
     engine = open_engine(url)
     assert migrations.state(engine).up_to_date
-    assert migrations.differences(engine) == [], ("ledger/storage/models.py and ledger/migrations disagree: write a "
-                                                  "migration (scripts/new_migration.py)")
+    assert migrations.differences(engine) == [], (
+        "ledger/storage/models.py and ledger/migrations disagree: write a migration (scripts/new_migration.py)"
+    )
     engine.dispose()
 
 
@@ -109,13 +127,27 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
     assert _version(engine) == [migrations.head()]
     after = (_rows(engine, Batch), _rows(engine, Certificate))
     # every row and value kept (a later revision may add columns: the old ones are compared)
-    assert [[{k: row[k] for k in old_row} for row, old_row in zip(rows, old_rows, strict=True)]
-            for rows, old_rows in zip(after, before, strict=True)] == list(before)
+    assert [
+        [{k: row[k] for k in old_row} for row, old_row in zip(rows, old_rows, strict=True)]
+        for rows, old_rows in zip(after, before, strict=True)
+    ] == list(before)
     assert _rows(engine, Certificate)[0]["sealed"] == b"sealed bytes"
     with engine.begin() as conn:  # the new revision's tables work
-        conn.execute(sa.insert(Grant.__table__), [{  # type: ignore[attr-defined]
-            "id": "g1", "digest": CERTIFICATE["digest"], "issuer": "MKT", "grantee": "INS", "purpose": "claim",
-            "created_by": BATCH["signer"], "created_at": NOW, "expires_at": NOW}])
+        conn.execute(
+            sa.insert(Grant.__table__),
+            [
+                {  # type: ignore[attr-defined]
+                    "id": "g1",
+                    "digest": CERTIFICATE["digest"],
+                    "issuer": "MKT",
+                    "grantee": "INS",
+                    "purpose": "claim",
+                    "created_by": BATCH["signer"],
+                    "created_at": NOW,
+                    "expires_at": NOW,
+                }
+            ],
+        )
     assert len(_rows(engine, Grant)) == 1
     engine.dispose()
 
@@ -195,8 +227,9 @@ def test_processes_opening_a_new_database_at_once_migrate_it_once(url: str) -> N
     engine.dispose()
 
 
-def test_ledger_db_current_and_upgrade(tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch,
-                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_ledger_db_current_and_upgrade(
+    tmp_path: Path, url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     if url.startswith("sqlite"):
         monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
     else:

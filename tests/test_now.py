@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from ledger.formats.certificate import validate_record
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
+from ledger.formats.certificate import validate_record
 from ledger.services.evidence import certificate_bundle
 from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
@@ -57,8 +57,13 @@ def test_library_judges_validity_at_the_given_now(ledger: Ledger, document: dict
     assert verify_certificate(document, view, now="2032-01-01T07:59:59+08:00").ok  # the same instant in +08:00
 
 
-def test_cli_verify_now(ledger: Ledger, document: dict[str, Any], tmp_path: Path,
-                        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_verify_now(
+    ledger: Ledger,
+    document: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     if ledger.settings.database_url:
         monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
@@ -86,8 +91,12 @@ def test_standalone_verifier_now(ledger: Ledger, document: dict[str, Any], tmp_p
     rpc = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
 
     def run(*extra: str) -> tuple[int, dict[str, Any] | None, str]:
-        done = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", rpc, "--json", *extra],
-                              capture_output=True, text=True, timeout=300)
+        done = subprocess.run(
+            [sys.executable, str(SCRIPT), str(path), "--rpc", rpc, "--json", *extra],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         return done.returncode, (json.loads(done.stdout) if done.stdout.strip() else None), done.stderr
 
     code, result, _ = run()
@@ -95,7 +104,8 @@ def test_standalone_verifier_now(ledger: Ledger, document: dict[str, Any], tmp_p
     code, result, _ = run("--now", "2032-01-01T00:00:00Z")
     assert code == 1 and result is not None
     assert [(c["name"], c["detail"]) for c in result["checks"] if c["result"] == "FAIL"] == [
-        ("validity", "expired on 2031-12-31")]
+        ("validity", "expired on 2031-12-31")
+    ]
     code, result, _ = run("--now", "2025-12-31")
     assert code == 1 and result is not None
     assert [c["name"] for c in result["checks"] if c["result"] == "FAIL"] == ["validity"]
@@ -105,16 +115,31 @@ def test_standalone_verifier_now(ledger: Ledger, document: dict[str, Any], tmp_p
     assert code == 2 and result is None and err.startswith("error: --now: ")
 
 
-@pytest.mark.parametrize("command", [
-    ["replay", "--since", "{t}"],
-    ["replay", "--until", "{t}"],
-    ["supervision", "summary", "-d", "GOV", "--since", "{t}"],
-    ["inspect", "announce", "-d", "GOV", "--since", "{t}", "--until", "2030-02-01T00:00:00Z", "--rate", "0.1",
-     "--inspectors", "L"],
-])
-def test_every_cli_time_option_refuses_a_time_without_a_zone(ledger: Ledger, command: list[str],
-                                                               capsys: pytest.CaptureFixture[str],
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["replay", "--since", "{t}"],
+        ["replay", "--until", "{t}"],
+        ["supervision", "summary", "-d", "GOV", "--since", "{t}"],
+        [
+            "inspect",
+            "announce",
+            "-d",
+            "GOV",
+            "--since",
+            "{t}",
+            "--until",
+            "2030-02-01T00:00:00Z",
+            "--rate",
+            "0.1",
+            "--inspectors",
+            "L",
+        ],
+    ],
+)
+def test_every_cli_time_option_refuses_a_time_without_a_zone(
+    ledger: Ledger, command: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """One rule for every time option, --now's: a date-time names its zone (else its instant depends on the machine
     the command runs on), a date is its 00:00 UTC, anything else is refused with exit 2 and an example."""
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
@@ -124,16 +149,19 @@ def test_every_cli_time_option_refuses_a_time_without_a_zone(ledger: Ledger, com
         monkeypatch.delenv("LEDGER_DATABASE_URL", raising=False)
     data_dir = ["--data-dir", str(ledger.settings.data_dir)]
     option = command[command.index("{t}") - 1]
-    for value, message in (("2030-01-01T12:00:00", "has no time zone: add Z or an offset"),
-                           ("next week", "is not an ISO 8601 date or date-time (e.g. 2030-01-31")):
+    for value, message in (
+        ("2030-01-01T12:00:00", "has no time zone: add Z or an offset"),
+        ("next week", "is not an ISO 8601 date or date-time (e.g. 2030-01-31"),
+    ):
         capsys.readouterr()
         assert cli_main([*data_dir, *[value if part == "{t}" else part for part in command]]) == 2
         err = capsys.readouterr().err
         assert f"{option} {value!r} {message}" in err, err
 
 
-def test_supervision_due_refuses_a_day_that_is_not_a_date(ledger: Ledger, capsys: pytest.CaptureFixture[str],
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_supervision_due_refuses_a_day_that_is_not_a_date(
+    ledger: Ledger, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     data_dir = ["--data-dir", str(ledger.settings.data_dir)]
     for value in ("tomorrow", "2030-01-01T00:00:00Z"):

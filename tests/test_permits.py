@@ -15,14 +15,14 @@ import pytest
 import yaml
 from sqlalchemy import delete, select, update
 
-from ledger.services import decisions, issuance, permits, provenance
-from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
-from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
-from ledger.services.departments import Council
 from ledger.errors import InputError, StateError
-from ledger.services.replay import replay
+from ledger.formats.certificate import validate_record
 from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
+from ledger.services import decisions, issuance, permits, provenance
+from ledger.services.departments import Council
+from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
@@ -45,8 +45,9 @@ def permit_rules(tag: str, **changes: Any) -> RuleSet:
 @pytest.fixture(scope="module")
 def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp_path_factory.mktemp("permits") / "l.jsonl", make_records(6)), "MKT",
-                        out=out)
+    issuance.issue_file(
+        ledger, write_jsonl(tmp_path_factory.mktemp("permits") / "l.jsonl", make_records(6)), "MKT", out=out
+    )
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
@@ -57,17 +58,34 @@ def approver(ledger: Ledger, fresh_department: str) -> str:
 
 
 def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
-    return {"case_id": case, "service_item": "440300-SCJG-0107", "item": ITEM,
-            "application": {"applicant_type": "enterprise", "online": True, "materials_submitted": 3,
-                            "business_name": "Nanshan Corner Shop", "premises": "Room 101, 1 Keyuan Road",
-                            "business_scope": scope},
-            "applicant": {"blacklisted": False}, "certificates": [licence["digest"]]}
+    return {
+        "case_id": case,
+        "service_item": "440300-SCJG-0107",
+        "item": ITEM,
+        "application": {
+            "applicant_type": "enterprise",
+            "online": True,
+            "materials_submitted": 3,
+            "business_name": "Nanshan Corner Shop",
+            "premises": "Room 101, 1 Keyuan Road",
+            "business_scope": scope,
+        },
+        "applicant": {"blacklisted": False},
+        "certificates": [licence["digest"]],
+    }
 
 
 def decide(ledger: Ledger, dept: str, case: str, licence: dict[str, Any], **kwargs: Any) -> decisions.Decision:
     app = application(case, licence, **kwargs)
-    return decisions.decide(ledger, dept, case, app["service_item"], app, permit_rules(dept),
-                            applicant_ref=licence["fields"]["subject.credit_code"])
+    return decisions.decide(
+        ledger,
+        dept,
+        case,
+        app["service_item"],
+        app,
+        permit_rules(dept),
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
 
 
 def checks(ledger: Ledger, dept: str) -> dict[str, list[Any]]:
@@ -77,8 +95,9 @@ def checks(ledger: Ledger, dept: str) -> dict[str, list[Any]]:
     return out
 
 
-def test_an_approval_issues_its_permit_linked_both_ways(ledger: Ledger, approver: str,
-                                                        licences: list[dict[str, Any]]) -> None:
+def test_an_approval_issues_its_permit_linked_both_ways(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     decision = decide(ledger, approver, "FBP-1", licences[0])
     assert decision.body["outcome"] == "approve", decision.body
     issued = decision.body["issued"]
@@ -88,25 +107,34 @@ def test_an_approval_issues_its_permit_linked_both_ways(ledger: Ledger, approver
     assert document["digest"] == issued["certificate"] and fields["issuer"] == approver
     assert fields["subject.credit_code"] == licences[0]["fields"]["subject.credit_code"]  # the holder can cite it
     assert fields["subject.business_name"] == "Nanshan Corner Shop"
-    assert fields["subject.produced_by"] == {"department": approver, "case_id": "FBP-1",
-                                             "rule_set": permit_rules(approver).hex_digest,
-                                             "input_digest": decision.body["input_digest"],
-                                             "decided_at": decision.body["decided_at"]}
+    assert fields["subject.produced_by"] == {
+        "department": approver,
+        "case_id": "FBP-1",
+        "rule_set": permit_rules(approver).hex_digest,
+        "input_digest": decision.body["input_digest"],
+        "decided_at": decision.body["decided_at"],
+    }
     assert fields["valid_from"].startswith(decision.body["decided_at"][:10]) and fields["valid_until"] > "2030"
     assert verify_document(ledger, document).ok
     from ledger.services import logchain
+
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
     assert checks(ledger, approver) == {}
     # the certificate's provenance shows the decision and rule set that produced it
     events = provenance.timeline(ledger, issued["certificate"], now=decision_time(decision))["events"]
     (produced,) = [e for e in events if e["kind"] == "produced"]
     assert (produced["department"], produced["seq"], produced["rule_set"], produced["anchored"]) == (
-        approver, decision.seq, permit_rules(approver).hex_digest, True)
+        approver,
+        decision.seq,
+        permit_rules(approver).hex_digest,
+        True,
+    )
     assert "case_id" not in produced  # the public view names no case
 
 
 def decision_time(decision: decisions.Decision) -> Any:
     from datetime import datetime
+
     return datetime.fromisoformat(decision.body["decided_at"].replace("Z", "+00:00"))
 
 
@@ -115,15 +143,16 @@ def test_a_refusal_issues_nothing(ledger: Ledger, approver: str, licences: list[
     assert decision.body["outcome"] == "refer" and "issued" not in decision.body
 
 
-def test_an_approver_without_the_issuer_role_is_refused_before_anything_is_written(ledger: Ledger,
-                                                                                    licences: list[dict[str, Any]]
-                                                                                    ) -> None:
+def test_an_approver_without_the_issuer_role_is_refused_before_anything_is_written(
+    ledger: Ledger, licences: list[dict[str, Any]]
+) -> None:
     code = f"PAO{len(licences)}-{id(licences) % 997}"
     Council(ledger).register(code, "Approver only", ROLE_APPROVER | ROLE_VERIFIER)
     decisions.publish_rule_set(ledger, permit_rules(code), code)
     with pytest.raises(StateError, match="needs the issuer role too"):
         decide(ledger, code, "FBP-3", licences[2])
     from ledger.services import logchain
+
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, code)) == []
 
 
@@ -132,9 +161,16 @@ def test_withdrawn_approval_revokes_its_permit(ledger: Ledger, approver: str, li
     decision = decide(ledger, approver, "FBP-4", licences[3])
     digest = decision.body["issued"]["certificate"]
     override = decisions.record_human_decision(
-        ledger, approver, "FBP-4", "440300-SCJG-0107", officer="officer-9", outcome="reject",
-        reasons=["PREMISES_NOT_AS_DECLARED"], applicant_ref=licences[3]["fields"]["subject.credit_code"],
-        overrides=decision.seq)
+        ledger,
+        approver,
+        "FBP-4",
+        "440300-SCJG-0107",
+        officer="officer-9",
+        outcome="reject",
+        reasons=["PREMISES_NOT_AS_DECLARED"],
+        applicant_ref=licences[3]["fields"]["subject.credit_code"],
+        overrides=decision.seq,
+    )
     assert override.body["withdraws"] == [digest]
     (document,) = permits.documents(ledger, [digest])
     report = verify_document(ledger, document)
@@ -142,67 +178,94 @@ def test_withdrawn_approval_revokes_its_permit(ledger: Ledger, approver: str, li
     assert "produced_not_revoked" not in checks(ledger, approver)
 
 
-def test_a_permit_for_a_refused_application_is_caught(ledger: Ledger, approver: str,
-                                                      licences: list[dict[str, Any]]) -> None:
+def test_a_permit_for_a_refused_application_is_caught(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     """The department (or an insider with its key) hands out a 'permit' for a case the rules referred."""
     refused = decide(ledger, approver, "FBP-5", licences[4], scope="cooked-food")
-    record = {"id": "FBP-FORGED-5", "type": "food-business-permit",
-              "subject": {"credit_code": licences[4]["fields"]["subject.credit_code"],
-                          "produced_by": {"department": approver, "case_id": "FBP-5",
-                                          "rule_set": refused.body["rule_set"],
-                                          "input_digest": refused.body["input_digest"],
-                                          "decided_at": refused.body["decided_at"]}}}
+    record = {
+        "id": "FBP-FORGED-5",
+        "type": "food-business-permit",
+        "subject": {
+            "credit_code": licences[4]["fields"]["subject.credit_code"],
+            "produced_by": {
+                "department": approver,
+                "case_id": "FBP-5",
+                "rule_set": refused.body["rule_set"],
+                "input_digest": refused.body["input_digest"],
+                "decided_at": refused.body["decided_at"],
+            },
+        },
+    }
     issuance.issue_records(ledger, [validate_record(record, 1, department=approver)], approver)
     assert "produced_decision_refused" in checks(ledger, approver)
 
 
-def test_a_permit_citing_another_departments_decision_is_caught(ledger: Ledger, approver: str,
-                                                                fresh_department: str,
-                                                                licences: list[dict[str, Any]]) -> None:
+def test_a_permit_citing_another_departments_decision_is_caught(
+    ledger: Ledger, approver: str, fresh_department: str, licences: list[dict[str, Any]]
+) -> None:
     granted = decide(ledger, approver, "FBP-6", licences[5])
     impostor = f"IMP-{approver}"[:12]
     from ledger.onchain.chain import ROLE_ISSUER
+
     Council(ledger).register(impostor, "Impostor", ROLE_ISSUER | ROLE_APPROVER)
     decisions.publish_rule_set(ledger, permit_rules(approver), impostor)  # already published: its type is known
-    claim = {"department": approver, "case_id": "FBP-6", "rule_set": granted.body["rule_set"],
-             "input_digest": granted.body["input_digest"], "decided_at": granted.body["decided_at"]}
-    record = {"id": "FBP-IMP-6", "type": "food-business-permit",
-              "subject": {"credit_code": licences[5]["fields"]["subject.credit_code"], "produced_by": claim}}
+    claim = {
+        "department": approver,
+        "case_id": "FBP-6",
+        "rule_set": granted.body["rule_set"],
+        "input_digest": granted.body["input_digest"],
+        "decided_at": granted.body["decided_at"],
+    }
+    record = {
+        "id": "FBP-IMP-6",
+        "type": "food-business-permit",
+        "subject": {"credit_code": licences[5]["fields"]["subject.credit_code"], "produced_by": claim},
+    }
     issuance.issue_records(ledger, [validate_record(record, 1, department=impostor)], impostor)
     assert "produced_by_other_department" in checks(ledger, impostor)
     assert checks(ledger, approver).keys() <= {"anchoring_overdue"}
 
 
-def test_an_insider_deleting_the_link_row_is_caught(ledger: Ledger, approver: str,
-                                                    licences: list[dict[str, Any]]) -> None:
+def test_an_insider_deleting_the_link_row_is_caught(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     decision = decide(ledger, approver, "FBP-7", licences[0])
     digest = decision.body["issued"]["certificate"]
     with ledger.engine.begin() as conn:
         conn.execute(delete(permits.ProducedCertificate).where(permits.ProducedCertificate.digest == digest))
     assert checks(ledger, approver).get("produced_link_missing") == [decision.seq]
     from ledger.services.reconcile import reconcile
+
     assert "produced_link_missing" in {d.kind for d in reconcile(ledger, departments=[approver]).divergences}
     # provenance still finds the decision through the anchored decision log itself, and says the index is off
-    (produced,) = [e for e in provenance.timeline(ledger, digest, now=decision_time(decision))["events"]
-                   if e["kind"] == "produced"]
+    (produced,) = [
+        e for e in provenance.timeline(ledger, digest, now=decision_time(decision))["events"] if e["kind"] == "produced"
+    ]
     assert produced["seq"] == decision.seq and produced["index_row_ok"] is False
 
 
-def test_a_decision_naming_a_permit_that_was_never_anchored_is_caught(ledger: Ledger, approver: str,
-                                                                      licences: list[dict[str, Any]]) -> None:
+def test_a_decision_naming_a_permit_that_was_never_anchored_is_caught(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     decision = decide(ledger, approver, "FBP-8", licences[1])
     digest = decision.body["issued"]["certificate"]
     from ledger.storage.store import Batch, Certificate
+
     with ledger.engine.begin() as conn:  # an insider makes the permit's batch look never anchored
         root = conn.execute(select(Certificate.batch_root).where(Certificate.digest == digest)).scalar_one()
         conn.execute(update(Batch).where(Batch.root == root).values(state="prepared"))
     assert checks(ledger, approver).get("issued_not_anchored") == [decision.seq]
 
 
-def test_bulk_decisions_issue_and_anchor_permits(ledger: Ledger, approver: str,
-                                                 licences: list[dict[str, Any]]) -> None:
-    apps = [{**application(f"BULK-{i}", licences[i], scope="prepackaged-food-sales" if i % 2 else "cooked-food"),
-             "applicant_ref": licences[i]["fields"]["subject.credit_code"]} for i in range(4)]
+def test_bulk_decisions_issue_and_anchor_permits(ledger: Ledger, approver: str, licences: list[dict[str, Any]]) -> None:
+    apps = [
+        {
+            **application(f"BULK-{i}", licences[i], scope="prepackaged-food-sales" if i % 2 else "cooked-food"),
+            "applicant_ref": licences[i]["fields"]["subject.credit_code"],
+        }
+        for i in range(4)
+    ]
     result = decisions.decide_many(ledger, approver, apps, {"440300-SCJG-0107": permit_rules(approver)})
     assert result.outcomes["approve"] == 2 and len(result.produced) == 2
     documents = permits.documents(ledger, result.produced)
@@ -215,22 +278,29 @@ def test_a_bad_produces_section_is_refused_clearly() -> None:
     with pytest.raises(InputError, match="produces.holder"):
         permit_rules("bad", produces={"type": "x", "valid_days": 10, "holder": "name", "fields": {"a": "case_id"}})
     with pytest.raises(InputError, match="not a decision input path"):
-        permit_rules("bad", produces={"type": "x", "valid_days": 10, "holder": "credit_code",
-                                      "fields": {"a": "secret.key"}})
+        permit_rules(
+            "bad", produces={"type": "x", "valid_days": 10, "holder": "credit_code", "fields": {"a": "secret.key"}}
+        )
 
 
-def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, approver: str, tmp_path: Path,
-                                                              licences: list[dict[str, Any]]) -> None:
+def test_cli_decide_delivers_permits_and_names_their_decision(
+    ledger: Ledger, approver: str, tmp_path: Path, licences: list[dict[str, Any]]
+) -> None:
     from .cli_support import run_cli
 
     rules_file = tmp_path / "permit.json"
     rules_file.write_text(json.dumps(permit_rules(approver).document), encoding="utf-8")
-    apps = write_jsonl(tmp_path / "apps.jsonl", [
-        {**application(f"CLI-{i}", licences[i]), "applicant_ref": licences[i]["fields"]["subject.credit_code"]}
-        for i in range(2)])
+    apps = write_jsonl(
+        tmp_path / "apps.jsonl",
+        [
+            {**application(f"CLI-{i}", licences[i]), "applicant_ref": licences[i]["fields"]["subject.credit_code"]}
+            for i in range(2)
+        ],
+    )
     out = tmp_path / "permits.jsonl"
-    done = run_cli(ledger, "decide", str(apps), "-d", approver, "--rules", str(rules_file),
-                   "--certificates-out", str(out))
+    done = run_cli(
+        ledger, "decide", str(apps), "-d", approver, "--rules", str(rules_file), "--certificates-out", str(out)
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["certificates_issued"] == 2
     documents = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
@@ -248,15 +318,25 @@ def test_cli_decide_delivers_permits_and_names_their_decision(ledger: Ledger, ap
     assert bad.returncode != 0 and "digest" in bad.stderr
 
 
-def test_an_officer_approving_a_referred_case_issues_the_permit(ledger: Ledger, approver: str,
-                                                               licences: list[dict[str, Any]]) -> None:
+def test_an_officer_approving_a_referred_case_issues_the_permit(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     referred = decide(ledger, approver, "FBP-9", licences[2], scope="cooked-food")
     assert "issued" not in referred.body
     app = application("FBP-9", licences[2], scope="cooked-food")
     approval = decisions.record_human_decision(
-        ledger, approver, "FBP-9", app["service_item"], officer="officer-3", outcome="approve",
-        reasons=["ONSITE_CHECK_PASSED"], applicant_ref=licences[2]["fields"]["subject.credit_code"],
-        overrides=referred.seq, decision_input=app, rule_set=permit_rules(approver))
+        ledger,
+        approver,
+        "FBP-9",
+        app["service_item"],
+        officer="officer-3",
+        outcome="approve",
+        reasons=["ONSITE_CHECK_PASSED"],
+        applicant_ref=licences[2]["fields"]["subject.credit_code"],
+        overrides=referred.seq,
+        decision_input=app,
+        rule_set=permit_rules(approver),
+    )
     digest = approval.body["issued"]["certificate"]
     (document,) = permits.documents(ledger, [digest])
     assert document["fields"]["subject.business_scope"] == "cooked-food"
@@ -265,34 +345,46 @@ def test_an_officer_approving_a_referred_case_issues_the_permit(ledger: Ledger, 
     assert checks(ledger, approver).keys() <= {"anchoring_overdue"}
 
 
-def test_a_withdrawal_whose_revocation_never_happened_is_caught(ledger: Ledger, approver: str,
-                                                                licences: list[dict[str, Any]],
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_withdrawal_whose_revocation_never_happened_is_caught(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A crash between recording the withdrawing override and revoking the permit: replay says so until revoked."""
     decision = decide(ledger, approver, "FBP-10", licences[4])
     digest = decision.body["issued"]["certificate"]
     revoke = permits.withdraw
     monkeypatch.setattr(permits, "withdraw", lambda *args, **kwargs: [])  # the process dies before revoking
     override = decisions.record_human_decision(
-        ledger, approver, "FBP-10", "440300-SCJG-0107", officer="officer-9", outcome="refer",
-        reasons=["PREMISES_UNDER_REVIEW"], applicant_ref=licences[4]["fields"]["subject.credit_code"],
-        overrides=decision.seq)
+        ledger,
+        approver,
+        "FBP-10",
+        "440300-SCJG-0107",
+        officer="officer-9",
+        outcome="refer",
+        reasons=["PREMISES_UNDER_REVIEW"],
+        applicant_ref=licences[4]["fields"]["subject.credit_code"],
+        overrides=decision.seq,
+    )
     assert override.body["withdraws"] == [digest]
     assert checks(ledger, approver).get("produced_not_revoked") == [decision.seq]
     revoke(ledger, approver, [digest], override.seq)  # what the error message tells the operator to do
     assert "produced_not_revoked" not in checks(ledger, approver)
 
 
-def test_a_permit_whose_decision_was_deleted_is_caught(ledger: Ledger, approver: str,
-                                                       licences: list[dict[str, Any]]) -> None:
+def test_a_permit_whose_decision_was_deleted_is_caught(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
     """An insider deletes the approval that issued a permit (say, to hide who approved it)."""
     from ledger.services import logchain
 
     decision = decide(ledger, approver, "FBP-11", licences[5])
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
     with ledger.engine.begin() as conn:
-        conn.execute(delete(logchain.LogEntry).where(logchain.LogEntry.log == logchain.LOG_DECISIONS,
-                                                     logchain.LogEntry.department_id == approver,
-                                                     logchain.LogEntry.seq == decision.seq))
+        conn.execute(
+            delete(logchain.LogEntry).where(
+                logchain.LogEntry.log == logchain.LOG_DECISIONS,
+                logchain.LogEntry.department_id == approver,
+                logchain.LogEntry.seq == decision.seq,
+            )
+        )
     found = checks(ledger, approver)
     assert "produced_decision_missing" in found and "missing" in found

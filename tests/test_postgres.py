@@ -12,15 +12,15 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from ledger.services import issuance
-from ledger.formats.certificate import validate_record
 from ledger.client import Ledger
 from ledger.config import REPO_ROOT
 from ledger.errors import InputError
+from ledger.formats.certificate import validate_record
+from ledger.services import issuance
 from ledger.storage.store import Certificate
 
-from .conftest import make_records, write_jsonl
 from .cli_support import assert_anchored_exactly_once, env_for
+from .conftest import make_records, write_jsonl
 
 
 def run_threads(targets: list[Callable[[], object]]) -> list[BaseException]:
@@ -44,23 +44,31 @@ def run_threads(targets: list[Callable[[], object]]) -> list[BaseException]:
 
 def stored_ids(ledger: Ledger, department: str) -> set[str]:
     with ledger.engine.connect() as conn:
-        return set(conn.execute(select(Certificate.certificate_id).where(
-            Certificate.department_id == department)).scalars())
+        return set(
+            conn.execute(select(Certificate.certificate_id).where(Certificate.department_id == department)).scalars()
+        )
 
 
 def worker(ledger: Ledger, source: Path, department: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), str(source), department,
-                             "3"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env_for(ledger))
+    return subprocess.Popen(
+        [sys.executable, str(REPO_ROOT / "scripts" / "crash_worker.py"), str(source), department, "3"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(ledger),
+    )
 
 
-def test_threads_and_processes_issuing_for_one_department(ledger: Ledger, tmp_path: Path,
-                                                          fresh_department: str) -> None:
+def test_threads_and_processes_issuing_for_one_department(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
     code = fresh_department
     files = [write_jsonl(tmp_path / f"part{i}.jsonl", make_records(9, prefix=f"PAR{i}")) for i in range(5)]
     shared = write_jsonl(tmp_path / "shared.jsonl", make_records(12, prefix="SHARED"))
     processes = [worker(ledger, files[3], code), worker(ledger, files[4], code), worker(ledger, shared, code)]
     targets: list[Callable[[], object]] = [
-        (lambda f=f: issuance.issue_file(ledger, f, code, batch_size=3)) for f in files[:3]]
+        (lambda f=f: issuance.issue_file(ledger, f, code, batch_size=3)) for f in files[:3]
+    ]
     targets += [lambda: issuance.issue_file(ledger, shared, code, batch_size=3, skip_issued=True)] * 2
     errors = run_threads(targets)
     outputs = [p.communicate(timeout=180) for p in processes]
@@ -84,8 +92,16 @@ def test_concurrent_resumes_anchor_each_pending_batch_once(ledger: Ledger, fresh
         batch = issuance.build_batch(ledger, records, code)
         issuance.store_prepared(ledger, batch)
         built.append(batch)
-    processes = [subprocess.Popen([sys.executable, "-m", "ledger.cli", "resume"], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True, env=env_for(ledger)) for _ in range(2)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "resume"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env_for(ledger),
+        )
+        for _ in range(2)
+    ]
     errors = run_threads([lambda: issuance.resume(ledger)] * 3)
     for p in processes:
         _, err = p.communicate(timeout=180)

@@ -15,24 +15,32 @@ import rfc8785
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.services import issuance
-from ledger.formats.canonical import SALT_BYTES, canonical_json, certificate_digest, field_hash, hex32, parse_hex32
-from ledger.formats.certificate import SCHEMA_ID, CertificateDocument, load_document, validate_record
-from ledger.onchain.chain import department_id_bytes
 from ledger.client import Ledger
 from ledger.errors import InputError
+from ledger.formats.canonical import SALT_BYTES, canonical_json, certificate_digest, field_hash, hex32, parse_hex32
+from ledger.formats.certificate import SCHEMA_ID, CertificateDocument, load_document, validate_record
 from ledger.formats.merkle import MerkleTree, root_from_proof, verify_proof
 from ledger.formats.signing import batch_message, sign
+from ledger.onchain.chain import department_id_bytes
+from ledger.services import issuance
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 
 # Every code point, lone surrogates and control characters included.
 any_text = st.text(alphabet=st.characters(blacklist_categories=()), max_size=40)
-json_scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**60), max_value=2**60)
-                | st.floats(allow_nan=True, allow_infinity=True) | any_text)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=5)
-                           | st.dictionaries(any_text, inner, max_size=5), max_leaves=20)
+json_scalars = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**60), max_value=2**60)
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | any_text
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(any_text, inner, max_size=5),
+    max_leaves=20,
+)
 salts = st.binary(min_size=SALT_BYTES, max_size=SALT_BYTES)
 digests = st.binary(min_size=32, max_size=32)
 
@@ -63,8 +71,9 @@ def test_canonical_strings_with_control_characters_and_surrogates(text: str) -> 
 
 @settings(max_examples=300)
 @given(st.data(), any_text, json_values, salts)
-def test_any_change_of_name_value_or_salt_changes_the_field_hash(data: st.DataObject, name: str, value: Any,
-                                                                  salt: bytes) -> None:
+def test_any_change_of_name_value_or_salt_changes_the_field_hash(
+    data: st.DataObject, name: str, value: Any, salt: bytes
+) -> None:
     if not _utf8(name):
         return  # see test_verify_fails_closed_on_a_field_name_that_is_not_utf8
     try:
@@ -88,8 +97,9 @@ def test_any_change_of_name_value_or_salt_changes_the_field_hash(data: st.DataOb
 
 
 @given(st.dictionaries(st.text(min_size=1, max_size=8), digests, min_size=1, max_size=8), st.data())
-def test_any_change_of_a_field_hash_or_field_set_changes_the_digest(hashes: dict[str, bytes],
-                                                                    data: st.DataObject) -> None:
+def test_any_change_of_a_field_hash_or_field_set_changes_the_digest(
+    hashes: dict[str, bytes], data: st.DataObject
+) -> None:
     original = certificate_digest(hashes)
     name = data.draw(st.sampled_from(sorted(hashes)))
     changed = dict(hashes)
@@ -124,8 +134,9 @@ def test_short_salts_are_refused() -> None:
 
 @settings(max_examples=200)
 @given(st.lists(digests, min_size=1, max_size=70), st.data())
-def test_every_merkle_proof_verifies_and_a_wrong_digest_or_sibling_fails(leaves: list[bytes],
-                                                                         data: st.DataObject) -> None:
+def test_every_merkle_proof_verifies_and_a_wrong_digest_or_sibling_fails(
+    leaves: list[bytes], data: st.DataObject
+) -> None:
     tree = MerkleTree(leaves)
     for i, leaf in enumerate(leaves):
         assert verify_proof(leaf, tree.proof(i), tree.root)
@@ -150,16 +161,22 @@ def test_merkle_refuses_wrong_length_digests(leaves: list[bytes]) -> None:
         MerkleTree(leaves)
 
 
-record_like = st.fixed_dictionaries({}, optional={
-    "id": json_values, "type": json_values | st.sampled_from(["permit", "business-licence"]),
-    "subject": json_values | st.dictionaries(any_text, json_values, max_size=4),
-    "valid_from": json_values | st.sampled_from(["2026-01-01", "2026-13-01", "2026-01-01T00:00:00"]),
-    "valid_until": json_values | st.sampled_from(["2025-01-01", "2031-12-31"]),
-    "attachments": json_values | st.lists(st.dictionaries(st.sampled_from(["name", "sha256", "media_type", "x"]),
-                                                         json_values | st.just("ab" * 32))),
-    "issuer": json_values | st.just("MKT"),
-    "extra": json_values,
-})
+record_like = st.fixed_dictionaries(
+    {},
+    optional={
+        "id": json_values,
+        "type": json_values | st.sampled_from(["permit", "business-licence"]),
+        "subject": json_values | st.dictionaries(any_text, json_values, max_size=4),
+        "valid_from": json_values | st.sampled_from(["2026-01-01", "2026-13-01", "2026-01-01T00:00:00"]),
+        "valid_until": json_values | st.sampled_from(["2025-01-01", "2031-12-31"]),
+        "attachments": json_values
+        | st.lists(
+            st.dictionaries(st.sampled_from(["name", "sha256", "media_type", "x"]), json_values | st.just("ab" * 32))
+        ),
+        "issuer": json_values | st.just("MKT"),
+        "extra": json_values,
+    },
+)
 
 
 @settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
@@ -174,9 +191,19 @@ def test_the_record_parser_fails_only_with_input_error(raw: Any) -> None:
 
 
 @settings(max_examples=300)
-@given(json_values | st.fixed_dictionaries({"format": st.just("pl-cert/1")}, optional={
-    "fields": json_values, "salts": json_values, "hidden": json_values, "anchor": json_values,
-    "digest": json_values}))
+@given(
+    json_values
+    | st.fixed_dictionaries(
+        {"format": st.just("pl-cert/1")},
+        optional={
+            "fields": json_values,
+            "salts": json_values,
+            "hidden": json_values,
+            "anchor": json_values,
+            "digest": json_values,
+        },
+    )
+)
 def test_the_document_parser_fails_only_with_input_error(raw: Any) -> None:
     try:
         load_document(raw) if isinstance(raw, dict) else CertificateDocument.from_json(raw)
@@ -185,6 +212,7 @@ def test_the_document_parser_fails_only_with_input_error(raw: Any) -> None:
 
 
 # -- concrete attacks on a real certificate ---------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def good(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
@@ -207,8 +235,9 @@ def test_verify_fails_closed_on_any_json(ledger: Ledger, raw: Any) -> None:
 
 def _resigned(ledger: Ledger, doc: dict[str, Any], chain_id: int, contract: str) -> dict[str, Any]:
     anchor = doc["anchor"]
-    message = batch_message(chain_id, contract, parse_hex32(anchor["root"]), anchor["count"], SCHEMA_ID,
-                            department_id_bytes("MKT"))
+    message = batch_message(
+        chain_id, contract, parse_hex32(anchor["root"]), anchor["count"], SCHEMA_ID, department_id_bytes("MKT")
+    )
     forged = copy.deepcopy(doc)
     forged["anchor"]["signature"] = "0x" + sign(ledger.department_account("MKT"), message).hex()
     return forged
@@ -233,21 +262,25 @@ def test_certificate_naming_another_chain_or_contract_is_refused(ledger: Ledger,
         assert "chain" in {c.name for c in verify(ledger, doc).failed}
 
 
-@pytest.mark.parametrize("where, value, failing", [
-    ("root", "0xZZ" + "00" * 31, "merkle_proof"),
-    ("root", "0x" + "00" * 31, "merkle_proof"),
-    ("proof", ["0x1234"], "merkle_proof"),
-    ("proof", ["not hex at all"], "merkle_proof"),
-    ("signature", "0xnothex", "merkle_proof"),
-    ("signature", "0x" + "00" * 64, "signature"),
-    ("signature", "0x" + "00" * 65, "signature"),
-    ("digest", "0x" + "00" * 31, "format"),
-    ("digest", "0xgg" + "00" * 31, "format"),
-    ("salt", "zz" * 16, "format"),
-    ("salt", "00" * 15, "format"),
-])
-def test_malformed_hex_and_wrong_lengths_are_refused(ledger: Ledger, good: dict[str, Any], where: str, value: Any,
-                                                     failing: str) -> None:
+@pytest.mark.parametrize(
+    "where, value, failing",
+    [
+        ("root", "0xZZ" + "00" * 31, "merkle_proof"),
+        ("root", "0x" + "00" * 31, "merkle_proof"),
+        ("proof", ["0x1234"], "merkle_proof"),
+        ("proof", ["not hex at all"], "merkle_proof"),
+        ("signature", "0xnothex", "merkle_proof"),
+        ("signature", "0x" + "00" * 64, "signature"),
+        ("signature", "0x" + "00" * 65, "signature"),
+        ("digest", "0x" + "00" * 31, "format"),
+        ("digest", "0xgg" + "00" * 31, "format"),
+        ("salt", "zz" * 16, "format"),
+        ("salt", "00" * 15, "format"),
+    ],
+)
+def test_malformed_hex_and_wrong_lengths_are_refused(
+    ledger: Ledger, good: dict[str, Any], where: str, value: Any, failing: str
+) -> None:
     doc = copy.deepcopy(good)
     if where == "digest":
         doc["digest"] = value
@@ -259,8 +292,9 @@ def test_malformed_hex_and_wrong_lengths_are_refused(ledger: Ledger, good: dict[
     assert not report.ok and failing in {c.name for c in report.failed}, report.to_json()
 
 
-def test_replayed_anchor_under_another_certificate_is_refused(ledger: Ledger, good: dict[str, Any],
-                                                              tmp_path: Path) -> None:
+def test_replayed_anchor_under_another_certificate_is_refused(
+    ledger: Ledger, good: dict[str, Any], tmp_path: Path
+) -> None:
     """A real anchor section (root, proof, signature) pasted onto other fields does not verify."""
     out = io.StringIO()
     issuance.issue_file(ledger, write_jsonl(tmp_path / "other.jsonl", make_records(1)), "MKT", out=out)

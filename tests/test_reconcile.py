@@ -12,28 +12,30 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, insert, select, update
 
-from ledger.services import issuance
+from ledger.client import Ledger
 from ledger.formats.canonical import hex32
 from ledger.formats.certificate import SCHEMA_ID
-from ledger.client import Ledger
 from ledger.formats.merkle import MerkleTree
+from ledger.services import issuance
 from ledger.services.reconcile import reconcile
 from ledger.storage.store import Batch, BatchState, Certificate, utcnow
 
-from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .conftest import make_records, write_jsonl
 
 
 def issue(ledger: Ledger, tmp_path: Path, department: str, n: int = 6) -> list[str]:
-    result = issuance.issue_file(ledger, write_jsonl(tmp_path / f"{department}.jsonl", make_records(n)), department,
-                                 batch_size=3)
+    result = issuance.issue_file(
+        ledger, write_jsonl(tmp_path / f"{department}.jsonl", make_records(n)), department, batch_size=3
+    )
     return result.batches
 
 
 def first_row(ledger: Ledger, root: str) -> Any:
     with ledger.engine.connect() as conn:
-        return conn.execute(select(Certificate).where(Certificate.batch_root == root)
-                            .order_by(Certificate.leaf_index)).first()
+        return conn.execute(
+            select(Certificate).where(Certificate.batch_root == root).order_by(Certificate.leaf_index)
+        ).first()
 
 
 def change(ledger: Ledger, statement: Any) -> None:
@@ -48,8 +50,10 @@ def _digest(ledger: Ledger, root: str) -> None:
 
 def _proof(ledger: Ledger, root: str) -> None:
     row = first_row(ledger, root)
-    change(ledger, update(Certificate).where(Certificate.digest == row.digest).values(
-        proof=b"\x11" * 32 + bytes(row.proof)[32:]))
+    change(
+        ledger,
+        update(Certificate).where(Certificate.digest == row.digest).values(proof=b"\x11" * 32 + bytes(row.proof)[32:]),
+    )
 
 
 def _sealed(ledger: Ledger, root: str) -> None:
@@ -90,8 +94,9 @@ def _forged_batch(ledger: Ledger, root: str) -> None:
 def _unknown_anchor(ledger: Ledger, root: str) -> None:
     with ledger.engine.connect() as conn:
         department = conn.execute(select(Batch.department_id).where(Batch.root == root)).scalar_one()
-    ledger.chain.transact(ledger.department_account(department),
-                          ledger.chain.anchor.functions.anchorBatch(b"\x77" * 32, 3, SCHEMA_ID))
+    ledger.chain.transact(
+        ledger.department_account(department), ledger.chain.anchor.functions.anchorBatch(b"\x77" * 32, 3, SCHEMA_ID)
+    )
 
 
 TAMPERING: dict[str, tuple[Callable[[Ledger, str], None], set[str]]] = {
@@ -109,8 +114,7 @@ TAMPERING: dict[str, tuple[Callable[[Ledger, str], None], set[str]]] = {
 
 
 @pytest.mark.parametrize("case", sorted(TAMPERING))
-def test_each_kind_of_tampering_is_reported(ledger: Ledger, tmp_path: Path, fresh_department: str,
-                                            case: str) -> None:
+def test_each_kind_of_tampering_is_reported(ledger: Ledger, tmp_path: Path, fresh_department: str, case: str) -> None:
     roots = issue(ledger, tmp_path, fresh_department)
     assert reconcile(ledger, departments=[fresh_department]).ok
     tamper, expected = TAMPERING[case]
@@ -121,8 +125,9 @@ def test_each_kind_of_tampering_is_reported(ledger: Ledger, tmp_path: Path, fres
     assert all(d.root in (roots[0], "0x" + "ef" * 32, "0x" + "77" * 32) for d in report.divergences), report.text()
 
 
-def test_cli_lists_divergences_as_json_and_text_with_exit_code(ledger: Ledger, tmp_path: Path,
-                                                               fresh_department: str) -> None:
+def test_cli_lists_divergences_as_json_and_text_with_exit_code(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
     roots = issue(ledger, tmp_path, fresh_department)
     clean = run_cli(ledger, "reconcile", "-d", fresh_department)
     assert clean.returncode == 0, clean.stderr
@@ -154,21 +159,46 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
     digests = [i.to_bytes(4, "big") + os.urandom(28) for i in range(n)]
     tree = MerkleTree(digests)
     root = hex32(tree.root)
-    receipt = ledger.chain.transact(ledger.department_account(fresh_department),
-                                    ledger.chain.anchor.functions.anchorBatch(tree.root, n, SCHEMA_ID))
+    receipt = ledger.chain.transact(
+        ledger.department_account(fresh_department), ledger.chain.anchor.functions.anchorBatch(tree.root, n, SCHEMA_ID)
+    )
     block = ledger.chain.w3.eth.get_block(receipt["blockNumber"])
     with ledger.engine.begin() as conn:
-        conn.execute(insert(Batch).values(
-            root=root, department_id=fresh_department, schema_id=hex32(SCHEMA_ID), count=n,
-            state=BatchState.CONFIRMED, signer=ledger.department_account(fresh_department).address,
-            signature="0x", tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
-            block_number=receipt["blockNumber"], block_hash="0x" + bytes(block["hash"]).hex(),
-            block_time=block["timestamp"], created_at=utcnow()))
+        conn.execute(
+            insert(Batch).values(
+                root=root,
+                department_id=fresh_department,
+                schema_id=hex32(SCHEMA_ID),
+                count=n,
+                state=BatchState.CONFIRMED,
+                signer=ledger.department_account(fresh_department).address,
+                signature="0x",
+                tx_hash="0x" + bytes(receipt["transactionHash"]).hex(),
+                block_number=receipt["blockNumber"],
+                block_hash="0x" + bytes(block["hash"]).hex(),
+                block_time=block["timestamp"],
+                created_at=utcnow(),
+            )
+        )
         for start in range(0, n, 20_000):
-            conn.execute(insert(Certificate), [{
-                "digest": hex32(digests[i]), "batch_root": root, "leaf_index": i, "certificate_id": f"BIG-{i}",
-                "department_id": fresh_department, "cert_type": "permit", "issued_at": "2026-01-01T00:00:00Z",
-                "proof": b"".join(tree.proof(i)), "sealed": b"", "status": "valid"} for i in range(start, min(start + 20_000, n))])
+            conn.execute(
+                insert(Certificate),
+                [
+                    {
+                        "digest": hex32(digests[i]),
+                        "batch_root": root,
+                        "leaf_index": i,
+                        "certificate_id": f"BIG-{i}",
+                        "department_id": fresh_department,
+                        "cert_type": "permit",
+                        "issued_at": "2026-01-01T00:00:00Z",
+                        "proof": b"".join(tree.proof(i)),
+                        "sealed": b"",
+                        "status": "valid",
+                    }
+                    for i in range(start, min(start + 20_000, n))
+                ],
+            )
     del digests, tree
     seen: list[int] = []
     tracemalloc.start()
@@ -179,12 +209,12 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
     assert seen[-1] == n and len(seen) >= 10
     assert peak < 40 * 2**20, f"reconcile held {peak / 2**20:.0f} MiB: it must stream the rows"
     change(ledger, delete(Certificate).where(Certificate.certificate_id == "BIG-54321"))
-    assert [d.kind for d in reconcile(ledger, departments=[fresh_department], check_bodies=False).divergences] == \
-        ["rows_missing"]
+    assert [d.kind for d in reconcile(ledger, departments=[fresh_department], check_bodies=False).divergences] == [
+        "rows_missing"
+    ]
 
 
-def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_path: Path,
-                                                         fresh_department: str) -> None:
+def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
     """An insider with database access sets a revoked row back to valid, drops a supersession link and deletes a
     status-change row: reconcile names each, from the chain's status events."""
     from ledger.services import status
@@ -193,8 +223,14 @@ def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_pat
     dept = fresh_department
     issue(ledger, tmp_path, dept, n=6)
     with ledger.engine.connect() as conn:
-        digests = [r[0] for r in conn.execute(select(Certificate.digest).where(Certificate.department_id == dept)
-                                              .order_by(Certificate.batch_root, Certificate.leaf_index))]
+        digests = [
+            r[0]
+            for r in conn.execute(
+                select(Certificate.digest)
+                .where(Certificate.department_id == dept)
+                .order_by(Certificate.batch_root, Certificate.leaf_index)
+            )
+        ]
     status.revoke(ledger, digests[0], "fraud")
     status.supersede(ledger, digests[1], digests[2])
     status.suspend(ledger, digests[3], "under-investigation")
@@ -203,5 +239,4 @@ def test_statuses_are_reconciled_with_the_issuers_events(ledger: Ledger, tmp_pat
     change(ledger, update(Certificate).where(Certificate.digest == digests[1]).values(superseded_by=None))
     change(ledger, delete(StatusChange).where(StatusChange.digest == digests[3]))
     found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[dept]).divergences}
-    assert found == {("status_mismatch", digests[0]), ("status_mismatch", digests[1]),
-                     ("status_history", digests[3])}
+    assert found == {("status_mismatch", digests[0]), ("status_mismatch", digests[1]), ("status_history", digests[3])}

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, select, update
 
-from ledger.services import accesslog, logchain
 from ledger.client import Ledger
+from ledger.services import accesslog, logchain
 from ledger.services.logchain import LogEntry
 from ledger.services.reconcile import reconcile
 
@@ -22,8 +22,17 @@ LOG_PREFIX = {logchain.LOG_DECISIONS: "decision_log", logchain.LOG_ACCESS: "acce
 
 def _accesses(ledger: Ledger, department: str, n: int = 8) -> None:
     for i in range(n):
-        accesslog.record(ledger, certificate="0x" + f"{i:064x}", issuer=department, action="read", outcome="served",
-                         actor="VER", signer=None, at=datetime.now(UTC), purpose="licence check")
+        accesslog.record(
+            ledger,
+            certificate="0x" + f"{i:064x}",
+            issuer=department,
+            action="read",
+            outcome="served",
+            actor="VER",
+            signer=None,
+            at=datetime.now(UTC),
+            purpose="licence check",
+        )
     assert accesslog.anchor(ledger, department)
 
 
@@ -36,8 +45,9 @@ def _history(ledger: Ledger, log: str, department: str) -> None:
 
 def _row(ledger: Ledger, log: str, department: str, seq: int) -> Any:
     with ledger.engine.connect() as conn:
-        return conn.execute(select(LogEntry).where(LogEntry.log == log, LogEntry.department_id == department,
-                                                   LogEntry.seq == seq)).first()
+        return conn.execute(
+            select(LogEntry).where(LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == seq)
+        ).first()
 
 
 def _change(ledger: Ledger, statement: Any) -> None:
@@ -111,9 +121,18 @@ def test_reconcile_names_each_log_divergence(ledger: Ledger, fresh_department: s
 
 
 def test_reconcile_notes_unanchored_log_entries_without_calling_them_divergences(
-        ledger: Ledger, fresh_department: str) -> None:
-    accesslog.record(ledger, certificate="0x" + "11" * 32, issuer=fresh_department, action="read",
-                     outcome="served", actor="VER", signer=None, at=datetime.now(UTC))
+    ledger: Ledger, fresh_department: str
+) -> None:
+    accesslog.record(
+        ledger,
+        certificate="0x" + "11" * 32,
+        issuer=fresh_department,
+        action="read",
+        outcome="served",
+        actor="VER",
+        signer=None,
+        at=datetime.now(UTC),
+    )
     report = reconcile(ledger, departments=[fresh_department])
     assert report.ok, report.text()
     assert any("not anchored yet" in n for n in report.notes)
@@ -121,7 +140,9 @@ def test_reconcile_notes_unanchored_log_entries_without_calling_them_divergences
 
 def test_a_whole_log_deleted_is_found_through_its_anchors(ledger: Ledger, fresh_department: str) -> None:
     decided_history(ledger, fresh_department, n=4)
-    _change(ledger, delete(LogEntry).where(LogEntry.log == logchain.LOG_DECISIONS,
-                                           LogEntry.department_id == fresh_department))
+    _change(
+        ledger,
+        delete(LogEntry).where(LogEntry.log == logchain.LOG_DECISIONS, LogEntry.department_id == fresh_department),
+    )
     report = reconcile(ledger)  # every department, including one with no rows left at all
     assert any(d.kind == "decision_log_missing" and fresh_department in d.detail for d in report.divergences)

@@ -11,20 +11,28 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
+from ledger.errors import InputError, NotFoundError, StateError
 from ledger.services import consent, decisions, logchain, report, supervision
 from ledger.services.auth import PermissionDenied
-from ledger.errors import InputError, NotFoundError, StateError
 from ledger.services.logchain import LOG_DECISIONS, LogEntry
 from ledger.services.replay import replay
 
-from .consent_support import consent_world  # noqa: F401 - the world fixture
-from .consent_support import NOW, PROVIDERS, assertion, give, grant, identifier, read_as, request
 from .api_support import issue
+from .consent_support import (
+    NOW,
+    PROVIDERS,
+    assertion,
+    consent_world,  # noqa: F401 - the world fixture
+    give,
+    grant,
+    identifier,
+    read_as,
+    request,
+)
 from .supervision_support import announced, approvals, decide, mine, rule_set
 
-
-
 # -- consent ------------------------------------------------------------------------------------------------------
+
 
 def test_refused_consent_request_does_not_cost_the_person_their_assertion(ledger: Any, world: dict[str, Any]) -> None:
     """Bad input loses nothing: a consent refused for bad input (unknown recipient, unknown field, no time zone, an
@@ -35,9 +43,12 @@ def test_refused_consent_request_does_not_cost_the_person_their_assertion(ledger
     w = world
     naive = (NOW + timedelta(days=30)).replace(tzinfo=None)
     corrected = request(w["a"], "INS", NOW)
-    for recipient, changes, field in (("NOSUCHDEPT", {}, "recipient"), ("INS", {"fields": ["subject.x"]}, "fields"),
-                                      ("INS", {"expires_at": naive}, "expires_at"),
-                                      ("INS", {"expires_at": NOW}, "expires_at")):
+    for recipient, changes, field in (
+        ("NOSUCHDEPT", {}, "recipient"),
+        ("INS", {"fields": ["subject.x"]}, "fields"),
+        ("INS", {"expires_at": naive}, "expires_at"),
+        ("INS", {"expires_at": NOW}, "expires_at"),
+    ):
         typo = request(w["a"], recipient, NOW, **changes)
         signed = assertion(ledger, identifier(w["a"]), NOW, typo)
         for _ in range(2):  # refused for the input each time, never "used already"
@@ -91,8 +102,9 @@ def test_consent_is_not_replayed_for_another_ledger_or_certificate(ledger: Any, 
     """An assertion addressed to another gateway/ledger is refused (and not spent); a consent names one
     certificate, so a grant on the subject's other certificate cannot rely on it."""
     w = world
-    elsewhere = assertion(ledger, identifier(w["a"]), NOW, request(w["a"], "INS", NOW),
-                          audience="provenance-ledger:1:0x" + "00" * 20)
+    elsewhere = assertion(
+        ledger, identifier(w["a"]), NOW, request(w["a"], "INS", NOW), audience="provenance-ledger:1:0x" + "00" * 20
+    )
     with pytest.raises(PermissionDenied, match="addressed to"):
         consent.give(ledger, assertion=elsewhere, consent=request(w["a"], "INS", NOW), now=NOW, providers=PROVIDERS)
     given = give(ledger, w["a"], "INS", NOW)
@@ -105,9 +117,13 @@ def test_subject_b_cannot_withdraw_subject_as_consent(ledger: Any, world: dict[s
     given = give(ledger, w["a"], "INS", NOW)
     grant(ledger, w, w["a"], consent=given.id)
     with pytest.raises(NotFoundError):
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["b"]), NOW, _leave(given.id)),
-                         consent_id=given.id,
-                         now=NOW, providers=PROVIDERS)
+        consent.withdraw(
+            ledger,
+            assertion=assertion(ledger, identifier(w["b"]), NOW, _leave(given.id)),
+            consent_id=given.id,
+            now=NOW,
+            providers=PROVIDERS,
+        )
     assert read_as(ledger, w["a"], NOW).grant is not None  # A's consent still holds
 
 
@@ -121,9 +137,13 @@ def test_withdrawal_while_a_grant_is_being_made_wins(ledger: Any, world: dict[st
 
     def withdraw_in_flight(*args: Any, **kwargs: Any) -> Any:
         row = checked(*args, **kwargs)
-        consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
-                         consent_id=given.id,
-                         now=NOW, providers=PROVIDERS)
+        consent.withdraw(
+            ledger,
+            assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
+            consent_id=given.id,
+            now=NOW,
+            providers=PROVIDERS,
+        )
         seen.append("withdrawn")
         return row
 
@@ -141,9 +161,13 @@ def test_insider_undoing_a_withdrawal_or_extending_expiry_is_not_believed(ledger
     w = world
     given = give(ledger, w["a"], "INS", NOW, expires_at=NOW + timedelta(days=2))
     grant(ledger, w, w["a"], consent=given.id)
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
-                     consent_id=given.id, now=NOW,
-                     providers=PROVIDERS)
+    consent.withdraw(
+        ledger,
+        assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(given.id)),
+        consent_id=given.id,
+        now=NOW,
+        providers=PROVIDERS,
+    )
     with ledger.engine.begin() as conn:  # flip withdrawn back
         conn.execute(update(consent.Consent).where(consent.Consent.id == given.id).values(withdrawn_at=None))
     with pytest.raises(PermissionDenied, match="withdrawn"):
@@ -152,15 +176,17 @@ def test_insider_undoing_a_withdrawal_or_extending_expiry_is_not_believed(ledger
     other = give(ledger, w["a"], "INS", NOW, expires_at=NOW + timedelta(days=2))
     grant(ledger, w, w["a"], consent=other.id)
     with ledger.engine.begin() as conn:  # extend the expiry (and a grant past it)
-        conn.execute(update(consent.Consent).where(consent.Consent.id == other.id).values(
-            expires_at=NOW + timedelta(days=365)))
+        conn.execute(
+            update(consent.Consent).where(consent.Consent.id == other.id).values(expires_at=NOW + timedelta(days=365))
+        )
     with pytest.raises(PermissionDenied, match="stored hash"):
         read_as(ledger, w["a"], NOW + timedelta(hours=1))
     assert "consent_signature" in {d["kind"] for d in consent.check(ledger, w["issuer"])}
 
 
-def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(ledger: Any,
-                                                                             world: dict[str, Any]) -> None:
+def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(
+    ledger: Any, world: dict[str, Any]
+) -> None:
     """The recipient widening the purpose after consent: the subject consented to INS for a claim and, separately,
     for underwriting; a grant made on the claim consent is re-pointed (consent_grant row edited, purpose too) to
     the other consent. Reads must stop: the grant's logged creation names the consent it was made on."""
@@ -170,26 +196,35 @@ def test_insider_repointing_a_grant_to_another_purpose_consent_is_not_served(led
     underwriting = give(ledger, w["a"], "INS", NOW, purpose_code="underwriting", fields=["subject.name"])
     made = grant(ledger, w, w["a"], consent=underwriting.id, purpose_code="underwriting")
     assert read_as(ledger, w["a"], NOW).grant is not None
-    consent.withdraw(ledger, assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(claim.id)),
-                     consent_id=claim.id, now=NOW,
-                     providers=PROVIDERS)
+    consent.withdraw(
+        ledger,
+        assertion=assertion(ledger, identifier(w["a"]), NOW, _leave(claim.id)),
+        consent_id=claim.id,
+        now=NOW,
+        providers=PROVIDERS,
+    )
     second = give(ledger, w["a"], "INS", NOW, purpose_code="marketing", fields=["subject.name"])
     with ledger.engine.begin() as conn:
-        conn.execute(update(consent.ConsentGrant).where(consent.ConsentGrant.grant_id == made.id).values(
-            consent_id=second.id, purpose_code="marketing"))
-        conn.execute(update(consent.Consent).where(consent.Consent.id == underwriting.id).values(
-            withdrawn_at=NOW))  # the subject had withdrawn the underwriting consent; the insider re-points
+        conn.execute(
+            update(consent.ConsentGrant)
+            .where(consent.ConsentGrant.grant_id == made.id)
+            .values(consent_id=second.id, purpose_code="marketing")
+        )
+        conn.execute(
+            update(consent.Consent).where(consent.Consent.id == underwriting.id).values(withdrawn_at=NOW)
+        )  # the subject had withdrawn the underwriting consent; the insider re-points
     with pytest.raises(PermissionDenied, match="not made on consent"):
         read_as(ledger, w["a"], NOW + timedelta(seconds=1))
 
 
 # -- the consent routes: malformed and oversized bodies -------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gw(ledger: Any) -> Any:
+    from .api_support import UNLIMITED
     from .consent_support import PROVIDERS_ENV
     from .gateway_process import gateway
-    from .api_support import UNLIMITED
 
     with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as running:
         yield running
@@ -201,8 +236,10 @@ def test_malformed_consent_bodies_get_422_never_500(ledger: Any, gw: Any, fresh_
 
     def body(**changes: Any) -> dict[str, Any]:
         good = request(doc, "INS", now).model_dump(mode="json")
-        return {"assertion": assertion(ledger, identifier(doc), now, request(doc, "INS", now)).model_dump(),
-                "consent": {**good, **changes}}
+        return {
+            "assertion": assertion(ledger, identifier(doc), now, request(doc, "INS", now)).model_dump(),
+            "consent": {**good, **changes},
+        }
 
     cases = [
         body(recipient="部" * 32),  # 96 bytes of UTF-8: no bytes32 department code
@@ -217,27 +254,40 @@ def test_malformed_consent_bodies_get_422_never_500(ledger: Any, gw: Any, fresh_
         body(purpose_text=" "),
         body(certificate="0x" + "zz" * 32),
         {"assertion": {"assertion": [], "signature": "0x" + "11" * 65}, "consent": body()["consent"]},
-        {"assertion": {"assertion": {"type": consent.ASSERTION_TYPE, "provider": ["x"], "issued_at": 1e308},
-                       "signature": "0x" + "11" * 65}, "consent": body()["consent"]},
+        {
+            "assertion": {
+                "assertion": {"type": consent.ASSERTION_TYPE, "provider": ["x"], "issued_at": 1e308},
+                "signature": "0x" + "11" * 65,
+            },
+            "consent": body()["consent"],
+        },
         {"assertion": "x" * 1000, "consent": []},
     ]
     with gw.client() as c:
         for case in cases:
             response = c.post("/public/consents", json=case)
             assert response.status_code in (400, 403, 413, 422), (case, response.status_code, response.text)
-        for path, payload in (("/public/consents/mine", {"assertion": {"assertion": {"nested": [[[[1]]]] * 1000},
-                                                                       "signature": "0x" + "11" * 65}}),
-                              ("/public/consents/" + "a" * 24 + "/withdraw", {"assertion": None}),
-                              ("/public/consents/" + "../" * 8 + "/withdraw", {})):
+        for path, payload in (
+            (
+                "/public/consents/mine",
+                {"assertion": {"assertion": {"nested": [[[[1]]]] * 1000}, "signature": "0x" + "11" * 65}},
+            ),
+            ("/public/consents/" + "a" * 24 + "/withdraw", {"assertion": None}),
+            ("/public/consents/" + "../" * 8 + "/withdraw", {}),
+        ):
             response = c.post(path, json=payload)
             assert 400 <= response.status_code < 500, (path, response.status_code, response.text)
-        huge = c.post("/public/consents", content=b'{"assertion":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
-                      headers={"content-type": "application/json"})
+        huge = c.post(
+            "/public/consents",
+            content=b'{"assertion":' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            headers={"content-type": "application/json"},
+        )
         assert 400 <= huge.status_code < 500, huge.text
     assert consent.list_consents(ledger, digest=doc["digest"]) == []
 
 
 # -- supervision ----------------------------------------------------------------------------------------------------
+
 
 @pytest.fixture()
 def published(ledger: Any, fresh_department: str) -> tuple[str, Any]:
@@ -257,8 +307,7 @@ def _found(ledger: Any, dept: str) -> set[tuple[str, int | None]]:
     return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
 
 
-def test_re_announcing_the_same_period_for_a_second_sample_is_refused_and_flagged(ledger: Any,
-                                                                                  published: Any) -> None:
+def test_re_announcing_the_same_period_for_a_second_sample_is_refused_and_flagged(ledger: Any, published: Any) -> None:
     """The department draws, dislikes the sample, announces the same approvals again and draws a kinder one. Both
     announcements are drawn, so `draw_missing` never fires: the library refuses an overlapping period and replay
     flags one written past it."""
@@ -268,15 +317,21 @@ def test_re_announcing_the_same_period_for_a_second_sample_is_refused_and_flagge
     supervision.draw_inspection(ledger, dept, first["seq"])
     since = datetime.fromisoformat(first["period"]["since"].replace("Z", "+00:00"))
     with pytest.raises(StateError, match="overlaps announcement"):
-        supervision.announce_inspection(ledger, dept, since=since, until=since + timedelta(hours=1), rate="0.5",
-                                        inspectors="inspectors-2026")
+        supervision.announce_inspection(
+            ledger, dept, since=since, until=since + timedelta(hours=1), rate="0.5", inspectors="inspectors-2026"
+        )
     with pytest.raises(StateError, match="overlaps announcement"):  # a sliver of it is enough
-        supervision.announce_inspection(ledger, dept, since=since + timedelta(seconds=30),
-                                        until=since + timedelta(days=1), rate="1", inspectors="inspectors-2026")
+        supervision.announce_inspection(
+            ledger,
+            dept,
+            since=since + timedelta(seconds=30),
+            until=since + timedelta(days=1),
+            rate="1",
+            inspectors="inspectors-2026",
+        )
     assert replay(ledger, department=dept).ok
     head = ledger.chain.block_number()
-    body = {k: v for k, v in first.items() if k in ("format", "kind", "period", "rate", "inspectors",
-                                                      "announced_at")}
+    body = {k: v for k, v in first.items() if k in ("format", "kind", "period", "rate", "inspectors", "announced_at")}
     again = _forge(ledger, dept, {**body, "target_block": head + 5})
     assert ("announcement_overlap", again) in _found(ledger, dept)
 
@@ -291,8 +346,9 @@ def test_a_later_period_is_not_an_overlap(ledger: Any, published: Any) -> None:
     anchored = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(first["anchored_block"])["timestamp"]), UTC)
     assert cut == min(anchored, datetime.fromisoformat(first["period"]["until"].replace("Z", "+00:00")))
     decide(ledger, dept, rules, "LATE-1", "applicant-late")
-    later = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=2), rate="1",
-                                            inspectors="inspectors-2026")
+    later = supervision.announce_inspection(
+        ledger, dept, since=cut, until=cut + timedelta(hours=2), rate="1", inspectors="inspectors-2026"
+    )
     assert later["seq"] > first["seq"]
 
 
@@ -306,17 +362,32 @@ def test_skipping_a_stretch_between_announcements_is_refused_and_flagged(ledger:
     assert cut is not None
     before = len(list(logchain.entries(ledger, LOG_DECISIONS, dept)))
     with pytest.raises(StateError, match="gap") as refused:
-        supervision.announce_inspection(ledger, dept, since=cut + timedelta(minutes=5),
-                                        until=cut + timedelta(hours=2), rate="1", inspectors="inspectors-2026")
+        supervision.announce_inspection(
+            ledger,
+            dept,
+            since=cut + timedelta(minutes=5),
+            until=cut + timedelta(hours=2),
+            rate="1",
+            inspectors="inspectors-2026",
+        )
     assert supervision._time_text(cut) in str(refused.value)  # it says where the period must start
     assert len(list(logchain.entries(ledger, LOG_DECISIONS, dept))) == before  # nothing recorded
     assert replay(ledger, department=dept).ok
     # written past the library: the skipped stretch is flagged, naming the announcement that skipped it
     head = ledger.chain.block_number()
     body = {k: v for k, v in first.items() if k in ("format", "kind", "rate", "inspectors", "announced_at")}
-    skipped = _forge(ledger, dept, {**body, "target_block": head + 5,
-                                    "period": {"since": supervision._time_text(cut + timedelta(minutes=5)),
-                                               "until": supervision._time_text(cut + timedelta(hours=2))}})
+    skipped = _forge(
+        ledger,
+        dept,
+        {
+            **body,
+            "target_block": head + 5,
+            "period": {
+                "since": supervision._time_text(cut + timedelta(minutes=5)),
+                "until": supervision._time_text(cut + timedelta(hours=2)),
+            },
+        },
+    )
     found = _found(ledger, dept)
     assert ("announcement_gap", skipped) in found and ("announcement_overlap", skipped) not in found
 
@@ -330,18 +401,32 @@ def test_the_next_period_must_start_exactly_where_the_last_ended(ledger: Any, pu
     cut = supervision.next_period_start(ledger, dept)
     assert cut is not None
     with pytest.raises(StateError, match="overlaps announcement"):
-        supervision.announce_inspection(ledger, dept, since=cut - timedelta(seconds=1), until=cut + timedelta(hours=1),
-                                        rate="1", inspectors="inspectors-2026")
-    second = supervision.announce_inspection(ledger, dept, since=cut, until=cut + timedelta(hours=1), rate="1",
-                                             inspectors="inspectors-2026")
+        supervision.announce_inspection(
+            ledger,
+            dept,
+            since=cut - timedelta(seconds=1),
+            until=cut + timedelta(hours=1),
+            rate="1",
+            inspectors="inspectors-2026",
+        )
+    second = supervision.announce_inspection(
+        ledger, dept, since=cut, until=cut + timedelta(hours=1), rate="1", inspectors="inspectors-2026"
+    )
     nxt = supervision.next_period_start(ledger, dept)
     anchored = datetime.fromtimestamp(int(ledger.chain.w3.eth.get_block(second["anchored_block"])["timestamp"]), UTC)
     assert nxt == max(cut, min(anchored, cut + timedelta(hours=1)))
     with pytest.raises(StateError, match="gap"):
-        supervision.announce_inspection(ledger, dept, since=nxt + timedelta(seconds=1), until=nxt + timedelta(hours=2),
-                                        rate="1", inspectors="inspectors-2026")
-    supervision.announce_inspection(ledger, dept, since=nxt, until=nxt + timedelta(hours=2), rate="1",
-                                    inspectors="inspectors-2026")
+        supervision.announce_inspection(
+            ledger,
+            dept,
+            since=nxt + timedelta(seconds=1),
+            until=nxt + timedelta(hours=2),
+            rate="1",
+            inspectors="inspectors-2026",
+        )
+    supervision.announce_inspection(
+        ledger, dept, since=nxt, until=nxt + timedelta(hours=2), rate="1", inspectors="inspectors-2026"
+    )
     assert replay(ledger, department=dept).ok
 
 
@@ -352,14 +437,31 @@ def test_setting_an_approval_aside_during_the_announcement_is_flagged(ledger: An
     start = approvals(ledger, dept, rules, 4)
     supervision.register_inspectors(ledger, dept, "inspectors", ["insp-1"])
     hidden = "A-001"
-    aside = decisions.record_human_decision(ledger, dept, hidden, "440300-SCJG-0042", officer="o-1", outcome="refer",
-                                            reasons=["NOT_TYPICAL_REFER_TO_OFFICER"], applicant_ref="applicant-1",
-                                            overrides=hidden)
-    a = supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="1",
-                                        inspectors="inspectors")
-    decisions.record_human_decision(ledger, dept, hidden, "440300-SCJG-0042", officer="o-1", outcome="approve",
-                                    reasons=["TYPICAL_FEATURES_MATCH"], applicant_ref="applicant-1",
-                                    overrides=aside.seq)
+    aside = decisions.record_human_decision(
+        ledger,
+        dept,
+        hidden,
+        "440300-SCJG-0042",
+        officer="o-1",
+        outcome="refer",
+        reasons=["NOT_TYPICAL_REFER_TO_OFFICER"],
+        applicant_ref="applicant-1",
+        overrides=hidden,
+    )
+    a = supervision.announce_inspection(
+        ledger, dept, since=start, until=start + timedelta(hours=1), rate="1", inspectors="inspectors"
+    )
+    decisions.record_human_decision(
+        ledger,
+        dept,
+        hidden,
+        "440300-SCJG-0042",
+        officer="o-1",
+        outcome="approve",
+        reasons=["TYPICAL_FEATURES_MATCH"],
+        applicant_ref="applicant-1",
+        overrides=aside.seq,
+    )
     mine(ledger, a["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, a["seq"])
     assert hidden not in {s["case_id"] for s in draw["sample"]} and len(draw["sample"]) == 3
@@ -368,37 +470,70 @@ def test_setting_an_approval_aside_during_the_announcement_is_flagged(ledger: An
     assert ("population_dodged", a["seq"], hidden) in found
 
 
-def test_findings_and_withdrawals_need_a_drawn_approval_and_a_non_conforming_finding(ledger: Any,
-                                                                                   published: Any) -> None:
+def test_findings_and_withdrawals_need_a_drawn_approval_and_a_non_conforming_finding(
+    ledger: Any, published: Any
+) -> None:
     dept, rules = published
     a = announced(ledger, dept, rules, n=4, rate="0.5")
     refused = decide(ledger, dept, rules, "REF-1", "applicant-ref", claims_blacklisted=False)
     mine(ledger, a["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, a["seq"])
     drawn = draw["sample"][0]
-    inspector = next(i for i in ("insp-1", "insp-2", "insp-3")
-                     if decisions.officer_ref(ledger, dept, i) == drawn["inspector_ref"])
+    inspector = next(
+        i for i in ("insp-1", "insp-2", "insp-3") if decisions.officer_ref(ledger, dept, i) == drawn["inspector_ref"]
+    )
     before = len(list(logchain.entries(ledger, LOG_DECISIONS, dept)))
     with pytest.raises(InputError, match="not drawn"):  # a case that was never approved (or drawn)
-        supervision.record_finding(ledger, dept, draw["seq"], "REF-1", inspector=inspector, conforming=False,
-                                   findings=["PREMISES_NOT_AS_DECLARED"])
-    ok = supervision.record_finding(ledger, dept, draw["seq"], drawn["case_id"], inspector=inspector,
-                                    conforming=True)
+        supervision.record_finding(
+            ledger,
+            dept,
+            draw["seq"],
+            "REF-1",
+            inspector=inspector,
+            conforming=False,
+            findings=["PREMISES_NOT_AS_DECLARED"],
+        )
+    ok = supervision.record_finding(ledger, dept, draw["seq"], drawn["case_id"], inspector=inspector, conforming=True)
     with pytest.raises(StateError, match="conforming"):  # withdrawing on a conforming finding
         supervision.withdraw_approval(ledger, dept, ok, officer="o-1", reasons=["X"], legal_basis="B")
     assert len(list(logchain.entries(ledger, LOG_DECISIONS, dept))) == before + 1  # only the finding
     # written past the library: a withdrawal resting on the conforming finding, and one of the refused case
-    base = {"format": "pl-decision/2", "service_item": "440300-SCJG-0042", "input_digest": None,
-            "certificates": [], "rule_set": None, "engine": None, "outcome": "reject", "reasons": ["X"],
-            "fired": [], "decided_by": {"kind": "officer", "department": dept, "officer_ref": "0x" + "11" * 32},
-            "decided_at": "2026-01-01T00:00:00.000Z"}
+    base = {
+        "format": "pl-decision/2",
+        "service_item": "440300-SCJG-0042",
+        "input_digest": None,
+        "certificates": [],
+        "rule_set": None,
+        "engine": None,
+        "outcome": "reject",
+        "reasons": ["X"],
+        "fired": [],
+        "decided_by": {"kind": "officer", "department": dept, "officer_ref": "0x" + "11" * 32},
+        "decided_at": "2026-01-01T00:00:00.000Z",
+    }
     approval = decisions.find_decision(ledger, dept, drawn["case_id"])
-    one = _forge(ledger, dept, {**base, "case_id": drawn["case_id"], "applicant_ref": approval.body["applicant_ref"],
-                                "overrides": {"seq": approval.seq, "entry_hash": approval.entry_hash},
-                                "withdrawal": {"finding": {"seq": ok, "entry_hash": "0x"}, "legal_basis": "B"}})
-    two = _forge(ledger, dept, {**base, "case_id": "REF-1", "applicant_ref": refused.body["applicant_ref"],
-                                "overrides": {"seq": refused.seq, "entry_hash": refused.entry_hash},
-                                "withdrawal": {"finding": None, "legal_basis": "B"}})
+    one = _forge(
+        ledger,
+        dept,
+        {
+            **base,
+            "case_id": drawn["case_id"],
+            "applicant_ref": approval.body["applicant_ref"],
+            "overrides": {"seq": approval.seq, "entry_hash": approval.entry_hash},
+            "withdrawal": {"finding": {"seq": ok, "entry_hash": "0x"}, "legal_basis": "B"},
+        },
+    )
+    two = _forge(
+        ledger,
+        dept,
+        {
+            **base,
+            "case_id": "REF-1",
+            "applicant_ref": refused.body["applicant_ref"],
+            "overrides": {"seq": refused.seq, "entry_hash": refused.entry_hash},
+            "withdrawal": {"finding": None, "legal_basis": "B"},
+        },
+    )
     found = _found(ledger, dept)
     assert ("withdrawal_invalid", one) in found and ("withdrawal_invalid", two) in found
 
@@ -409,28 +544,55 @@ def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
     (shortening it) is caught by replay."""
     dept, rules = published
     today = datetime.now(UTC).date()
-    ending = supervision.credit_list(ledger, dept, applicant="applicant-end", reason="FALSE_MATERIALS",
-                                     since=today - timedelta(days=10), until=today)
+    ending = supervision.credit_list(
+        ledger, dept, applicant="applicant-end", reason="FALSE_MATERIALS", since=today - timedelta(days=10), until=today
+    )
     assert decide(ledger, dept, rules, "E-1", "applicant-end").body["outcome"] == "approve"
-    starting = supervision.credit_list(ledger, dept, applicant="applicant-start", reason="FALSE_MATERIALS",
-                                       since=today, until=today + timedelta(days=1))
+    starting = supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-start",
+        reason="FALSE_MATERIALS",
+        since=today,
+        until=today + timedelta(days=1),
+    )
     assert decide(ledger, dept, rules, "E-2", "applicant-start").body["outcome"] == "refer"
     assert ending.seq < starting.seq
-    listed = supervision.credit_list(ledger, dept, applicant="applicant-u", reason="FALSE_MATERIALS",
-                                     since=today - timedelta(days=1), until=today + timedelta(days=30))
-    _forge(ledger, dept, {"format": supervision.SUPERVISION_FORMAT, "kind": "credit_removal",
-                          "listing": {"seq": listed.seq, "entry_hash": "0x"}, "reason": "X",
-                          "removed_at": "2026-01-01T00:00:00.000Z"}, anchor=False)
+    listed = supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-u",
+        reason="FALSE_MATERIALS",
+        since=today - timedelta(days=1),
+        until=today + timedelta(days=30),
+    )
+    _forge(
+        ledger,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "credit_removal",
+            "listing": {"seq": listed.seq, "entry_hash": "0x"},
+            "reason": "X",
+            "removed_at": "2026-01-01T00:00:00.000Z",
+        },
+        anchor=False,
+    )
     assert decide(ledger, dept, rules, "U-1", "applicant-u").body["outcome"] == "refer"
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
     with ledger.engine.begin() as conn:  # the insider shortens the listing so the applicant looks clean
-        row = conn.execute(LogEntry.__table__.select().where(
-            LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == listed.seq)).one()
+        row = conn.execute(
+            LogEntry.__table__.select().where(
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == listed.seq
+            )
+        ).one()
         body = json.loads(row.body)
-        conn.execute(update(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                                            LogEntry.seq == listed.seq).values(
-            body=json.dumps({**body, "until": today.isoformat()}, separators=(",", ":"), sort_keys=True)))
+        conn.execute(
+            update(LogEntry)
+            .where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == listed.seq)
+            .values(body=json.dumps({**body, "until": today.isoformat()}, separators=(",", ":"), sort_keys=True))
+        )
     checks = {d.check for d in replay(ledger, department=dept).discrepancies}
     assert "altered" in checks or "entry_hash" in checks, checks
 
@@ -442,15 +604,32 @@ def test_a_decision_backdating_its_credit_block_to_miss_a_listing_is_flagged(led
     dept, rules = published
     today = datetime.now(UTC).date()
     old_block = ledger.chain.block_number()
-    listing = supervision.credit_list(ledger, dept, applicant="applicant-bd", reason="FALSE_MATERIALS",
-                                      since=today - timedelta(days=1), until=today + timedelta(days=30))
+    listing = supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-bd",
+        reason="FALSE_MATERIALS",
+        since=today - timedelta(days=1),
+        until=today + timedelta(days=30),
+    )
     assert listing.anchored_block is not None and listing.anchored_block > old_block
     real = decide(ledger, dept, rules, "BD-1", "applicant-bd").body
     assert real["outcome"] == "refer"
     credit = {"listed": False, "listings": [], "as_of_block": old_block}
-    seq = _forge(ledger, dept, {**real, "case_id": "BD-2", "as_of_block": old_block, "credit": credit,
-                                "outcome": "approve", "reasons": ["TYPICAL_FEATURES_MATCH"], "fired": ["online"],
-                                "legal_basis": {"TYPICAL_FEATURES_MATCH": None}})
+    seq = _forge(
+        ledger,
+        dept,
+        {
+            **real,
+            "case_id": "BD-2",
+            "as_of_block": old_block,
+            "credit": credit,
+            "outcome": "approve",
+            "reasons": ["TYPICAL_FEATURES_MATCH"],
+            "fired": ["online"],
+            "legal_basis": {"TYPICAL_FEATURES_MATCH": None},
+        },
+    )
     found = {(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies}
     assert ("credit_block_stale", seq, "BD-2") in found, found
     assert not [f for f in found if f[2] == "BD-1"]  # the honest decision after the listing is not flagged
@@ -508,12 +687,31 @@ def test_an_announcement_whose_draw_never_comes_due_is_refused_and_flagged(ledge
     listing = supervision.register_inspectors(ledger, dept, "inspectors", ["insp-1"])
     head = ledger.chain.block_number()
     with pytest.raises(InputError, match="too far"):
-        supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="1",
-                                        inspectors="inspectors", target_block=head + 10**9)
-    seq = _forge(ledger, dept, {
-        "format": supervision.SUPERVISION_FORMAT, "kind": "inspection_announcement",
-        "period": {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()}, "rate": "1",
-        "inspectors": {"seq": listing["seq"], "entry_hash": listing["entry_hash"], "list_id": "inspectors",
-                       "digest": listing["digest"]}, "target_block": head + 10**9,
-        "announced_at": datetime.now(UTC).isoformat()})
+        supervision.announce_inspection(
+            ledger,
+            dept,
+            since=start,
+            until=start + timedelta(hours=1),
+            rate="1",
+            inspectors="inspectors",
+            target_block=head + 10**9,
+        )
+    seq = _forge(
+        ledger,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "inspection_announcement",
+            "period": {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()},
+            "rate": "1",
+            "inspectors": {
+                "seq": listing["seq"],
+                "entry_hash": listing["entry_hash"],
+                "list_id": "inspectors",
+                "digest": listing["digest"],
+            },
+            "target_block": head + 10**9,
+            "announced_at": datetime.now(UTC).isoformat(),
+        },
+    )
     assert ("announcement_far", seq) in _found(ledger, dept)

@@ -16,23 +16,28 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.formats import decision_input
 from ledger.cli import main as cli_main
 from ledger.client import Ledger
 from ledger.errors import InputError, LedgerError
+from ledger.formats import decision_input
 from ledger.formats.rules import load_rule_set
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import PASSPHRASE, make_records
-from .rpc_proxy import RpcProxy
-from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - fixtures
 from .evidence_support import SCRIPT_MODULE as SCRIPT
+from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - fixtures
+from .rpc_proxy import RpcProxy
 
 BASE: dict[str, Any] = {
-    "engine": "pl-rules/1", "rule_set_id": "redteam", "version": "1", "service_item": "*", "title": "t",
-    "default_outcome": "approve", "default_reason": "ALL_GOOD",
-    "rules": [{"id": "r1", "outcome": "reject", "reason": "BAD", "when": {"field": "item.x", "op": "==",
-                                                                          "value": 1}}]}
+    "engine": "pl-rules/1",
+    "rule_set_id": "redteam",
+    "version": "1",
+    "service_item": "*",
+    "title": "t",
+    "default_outcome": "approve",
+    "default_reason": "ALL_GOOD",
+    "rules": [{"id": "r1", "outcome": "reject", "reason": "BAD", "when": {"field": "item.x", "op": "==", "value": 1}}],
+}
 
 
 def _with_rule(when: Any, **rule: Any) -> dict[str, Any]:
@@ -70,10 +75,15 @@ MALFORMED_RULE_SETS = {
     "missing title": {k: v for k, v in BASE.items() if k != "title"},
     "bad default outcome": {**BASE, "default_outcome": "maybe"},
     "empty legal basis": _with_rule(BASE["rules"][0]["when"], legal_basis=" "),
-    "commitment on reject": _with_rule(BASE["rules"][0]["when"],
-                                       commitment={"promise": "P", "within_days": 5, "check": "C"}),
-    "commitment of 0 days": {**BASE, "rules": [{**BASE["rules"][0], "outcome": "approve", "commitment": {
-        "promise": "P", "within_days": 0, "check": "C"}}]},
+    "commitment on reject": _with_rule(
+        BASE["rules"][0]["when"], commitment={"promise": "P", "within_days": 5, "check": "C"}
+    ),
+    "commitment of 0 days": {
+        **BASE,
+        "rules": [
+            {**BASE["rules"][0], "outcome": "approve", "commitment": {"promise": "P", "within_days": 0, "check": "C"}}
+        ],
+    },
     "reason text for no reason": {**BASE, "reason_texts": {"OTHER": {"en": "x"}}},
     "reason text language": {**BASE, "reason_texts": {"BAD": {"fr": "x"}}},
     "rule set id upper case": {**BASE, "rule_set_id": "RedTeam"},
@@ -102,9 +112,18 @@ def test_a_rule_set_of_unknown_outcomes_fails_closed_without_a_traceback() -> No
 
 # -- a field disclosed under two paths ----------------------------------------------------------------------------
 
-@pytest.mark.parametrize("fields", [
-    {"item": 5, "item.x": 1}, {"item.x": 1, "item": 5}, {"item": {}, "item.x": 1}, {"item.x": 1, "item": {"x": 2}},
-    {"item.x": 1, "item.x.y": 2}, {"item": {"x": 0}, "item.x": 1}])
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"item": 5, "item.x": 1},
+        {"item.x": 1, "item": 5},
+        {"item": {}, "item.x": 1},
+        {"item.x": 1, "item": {"x": 2}},
+        {"item.x": 1, "item.x.y": 2},
+        {"item": {"x": 0}, "item.x": 1},
+    ],
+)
 def test_a_field_under_two_paths_is_refused_by_both_engines(fields: dict[str, Any]) -> None:
     """Adversary: a department committing to an input whose fields overlap (``item`` and ``item.x``): what the rules
     read then depended on the order of the fields in the bundle, and the library crashed with a TypeError."""
@@ -126,8 +145,9 @@ EDGE_NOWS = ["0001-01-01T00:00:00+01:00", "9999-12-31T23:59:59-01:00"]
 
 
 @pytest.mark.parametrize("now", EDGE_NOWS)
-def test_standalone_now_outside_the_calendar_is_refused_cleanly(now: str, tmp_path: Path,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_standalone_now_outside_the_calendar_is_refused_cleanly(
+    now: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Adversary: a court's expert (or a script) passing a moment whose UTC instant is before year 1 or after
     9999: the standalone verifier crashed with OverflowError instead of exiting 2 with a message."""
     bundle = tmp_path / "b.json"
@@ -177,9 +197,13 @@ def certificate(ledger: Ledger) -> dict[str, Any]:
     return dict(first)
 
 
-def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[str, Any], tmp_path: Path,
-                                              capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_now_outside_the_calendar_exits_2(
+    ledger: Ledger,
+    certificate: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
     if ledger.settings.database_url:
         monkeypatch.setenv("LEDGER_DATABASE_URL", ledger.settings.database_url)
@@ -198,6 +222,7 @@ def test_cli_now_outside_the_calendar_exits_2(ledger: Ledger, certificate: dict[
 
 
 # -- a hostile node answering the standalone verifier -------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def hostile(ledger: Ledger) -> Any:
@@ -218,6 +243,7 @@ def bundle_path(ledger: Ledger, certificate: dict[str, Any], tmp_path_factory: p
 def _result(method: str, change: Any) -> Any:
     def rewrite(m: str, params: list[Any], answer: Any) -> Any:
         return {**answer, "result": change(answer.get("result"), params)} if m == method else answer
+
     return rewrite
 
 
@@ -246,8 +272,9 @@ HOSTILE_ANSWERS = {
     "logs of another contract": _result("eth_getLogs", _other_contract),
     "logs removed": _result("eth_getLogs", lambda r, p: []),
     "logs marked removed": _result("eth_getLogs", lambda r, p: [{**log, "removed": True} for log in r or []]),
-    "log block number negative": _result("eth_getLogs", lambda r, p: [{**log, "blockNumber": "-0x1"}
-                                                                      for log in r or []]),
+    "log block number negative": _result(
+        "eth_getLogs", lambda r, p: [{**log, "blockNumber": "-0x1"} for log in r or []]
+    ),
     "logs not a list": _result("eth_getLogs", lambda r, p: {"0": r}),
     "log not an object": _result("eth_getLogs", lambda r, p: ["0x00"] if r else r),
     "block not an object": _result("eth_getBlockByNumber", lambda r, p: "0x1"),
@@ -260,8 +287,9 @@ HOSTILE_ANSWERS = {
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_ANSWERS))
-def test_a_hostile_node_gets_a_verdict_not_a_traceback(name: str, hostile: Any, bundle_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hostile_node_gets_a_verdict_not_a_traceback(
+    name: str, hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Adversary: the chain's operator (or whoever runs the node the court asks) answering with wrong chain ids,
     other contracts' logs, removed logs, non-hex or negative numbers, or no JSON: the verifier must say NOT
     VERIFIED (exit 1) with the check that failed, never crash and never say VERIFIED."""
@@ -281,8 +309,9 @@ def test_a_hostile_node_gets_a_verdict_not_a_traceback(name: str, hostile: Any, 
         assert "two status events at one position" in out
 
 
-def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str],
-                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_huge_answer_is_refused(
+    hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Adversary: a node answering with more than the verifier will read (here: a limit lowered to 2 kB)."""
     monkeypatch.setattr(SCRIPT, "RPC_ANSWER_LIMIT", 2048)
     hostile.rewrite = None
@@ -292,8 +321,10 @@ def test_a_huge_answer_is_refused(hostile: Any, bundle_path: Path, capsys: pytes
 
 # -- herd privacy of the decision re-run --------------------------------------------------------------------------
 
+
 def test_the_standalone_rerun_does_not_tell_the_node_which_certificates_were_cited(
-        approved: dict[str, Any], hostile: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    approved: dict[str, Any], hostile: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Adversary: the chain's operator watching the court's requests. Under the default herd lookup the certificate
     verifier reads the issuer's whole status stream, but the decision re-run asked statusHistory for each cited
     certificate by digest: the node learned which licence the decision rested on (the library did not tell it)."""
@@ -304,15 +335,19 @@ def test_the_standalone_rerun_does_not_tell_the_node_which_certificates_were_cit
         hostile.rewrite, hostile.bodies[:] = None, []
         assert SCRIPT.main([str(path), "--rpc", hostile.url, "--json", "--status-lookup", lookup]) == 0
         result = json.loads(capsys.readouterr().out)
-        assert "re-established from the chain" in next(
-            c for c in result["checks"] if c["name"] == "certificate_facts")["detail"]
+        assert (
+            "re-established from the chain"
+            in next(c for c in result["checks"] if c["name"] == "certificate_facts")["detail"]
+        )
         assert any(digest in b.decode().lower() for b in hostile.bodies) != private, lookup
 
 
-@pytest.mark.parametrize(("salt", "hidden", "why"), [
-    ("ab", {}, "at least 16"), ("00" * 16, {"item.y": "ab" * 8}, "32 bytes|64 expected")])
-def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, hidden: dict[str, str],
-                                                                     why: str) -> None:
+@pytest.mark.parametrize(
+    ("salt", "hidden", "why"), [("ab", {}, "at least 16"), ("00" * 16, {"item.y": "ab" * 8}, "32 bytes|64 expected")]
+)
+def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(
+    salt: str, hidden: dict[str, str], why: str
+) -> None:
     """Adversary: a department committing an input with 1-byte salts (guessable: the hidden values can be brute
     forced) or hidden field hashes of the wrong length. The standalone verifier refused them, the library passed
     the same bundle's ``input`` check."""
@@ -323,10 +358,21 @@ def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, 
     fields = {"item.x": 1}
     hashes = {"item.x": SCRIPT.field_hash("item.x", 1, bytes.fromhex(salt))}
     hashes.update({n: bytes.fromhex(h) for n, h in hidden.items()})
-    body = {"input_commitment": SCRIPT.input_commitment(hashes), "input_digest": "0x" + "00" * 32,
-            "decided_by": {"kind": "engine"}}
-    bundle = {"decision": {"body": body}, "input": {"format": "pl-input/1", "fields": fields,
-                                                    "salts": {"item.x": salt}, "hidden": hidden, "applicant": None}}
+    body = {
+        "input_commitment": SCRIPT.input_commitment(hashes),
+        "input_digest": "0x" + "00" * 32,
+        "decided_by": {"kind": "engine"},
+    }
+    bundle = {
+        "decision": {"body": body},
+        "input": {
+            "format": "pl-input/1",
+            "fields": fields,
+            "salts": {"item.x": salt},
+            "hidden": hidden,
+            "applicant": None,
+        },
+    }
     try:
         ok, detail = DecisionRerun(bundle, None, 0).check_input()
     except LedgerError as exc:  # evidence.verify_bundle records it as the failed check
@@ -338,21 +384,28 @@ def test_short_salts_and_hidden_hashes_are_refused_by_both_verifiers(salt: str, 
 
 # -- herd and direct, library and standalone: one status, whatever the sequence ---------------------------------
 
-_STEPS = st.lists(st.tuples(st.sampled_from(["suspend", "reinstate", "revoke", "supersede"]), st.integers(0, 2),
-                            st.integers(0, 2)), min_size=1, max_size=5)
+_STEPS = st.lists(
+    st.tuples(st.sampled_from(["suspend", "reinstate", "revoke", "supersede"]), st.integers(0, 2), st.integers(0, 2)),
+    min_size=1,
+    max_size=5,
+)
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=_STEPS)
 def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
-        ledger: Ledger, fresh_department: str, tmp_path_factory: pytest.TempPathFactory, hostile: Any,
-        steps: list[tuple[str, int, int]]) -> None:
+    ledger: Ledger,
+    fresh_department: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    hostile: Any,
+    steps: list[tuple[str, int, int]],
+) -> None:
     """Adversary: the chain's operator hoping a sequence of status changes (several in a row, a reinstatement,
     a supersession, changes in the block a bundle is judged at) reads differently through the herd stream than
     through statusHistory, or in the court's verifier than in the library's. After every step and as of every
     block since issuance, the four answers must be one."""
-    from ledger.services import evidence, status
     from ledger.formats.canonical import parse_hex32
+    from ledger.services import evidence, status
 
     from .evidence_support import issue
 
@@ -390,6 +443,7 @@ def test_herd_and_direct_agree_in_both_verifiers_over_random_status_sequences(
 
 # -- a decision citing another holder's licence --------------------------------------------------------------------
 
+
 def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: Ledger, tmp_path: Path) -> None:
     """Adversary: an applicant citing someone else's genuine licence, then (as holder of the bundle) naming that
     licence's holder as the applicant. The recorded holder fact is false and both verifiers re-establish it;
@@ -397,13 +451,19 @@ def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: L
     from ledger.services import decisions, logchain
     from ledger.services.evidence import decision_bundle
 
-    from .rerun_support import application
     from .evidence_support import both, failed_names
+    from .rerun_support import application
 
     case = "RR2B-OTHER-HOLDER"
-    decision = decisions.decide(ledger, world.dept, case, "ITEM-1",
-                                application(case, world.licences[2]["digest"]), world.rules,
-                                applicant_ref=world.holder(0))
+    decision = decisions.decide(
+        ledger,
+        world.dept,
+        case,
+        "ITEM-1",
+        application(case, world.licences[2]["digest"]),
+        world.rules,
+        applicant_ref=world.holder(0),
+    )
     assert decision.body["certificates"][0]["holder"] is False
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, world.dept)
     bundle = decision_bundle(ledger, world.dept, case, applicant=world.holder(0))
@@ -415,9 +475,11 @@ def test_a_licence_of_another_holder_is_not_the_applicants(world: Any, ledger: L
     assert code == 1 and "input" in failed_names(result)
 
 
-def test_status_events_out_of_order_are_put_in_chain_order(hostile: Any, bundle_path: Path,
-                                                           capsys: pytest.CaptureFixture[str]) -> None:
+def test_status_events_out_of_order_are_put_in_chain_order(
+    hostile: Any, bundle_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A node listing the status stream backwards changes nothing: the verifier orders it by (block, log index)."""
+
     def backwards(method: str, params: Any, answer: Any) -> Any:
         if method == "eth_getLogs" and _status_query(params):
             return {**answer, "result": list(reversed(answer["result"]))}
@@ -430,10 +492,17 @@ def test_status_events_out_of_order_are_put_in_chain_order(hostile: Any, bundle_
         hostile.rewrite = None
 
 
-@pytest.mark.parametrize("now", ["20300601", "2030-06-01T12:00Z", "2030-06-01T12Z", "2030-W22-6", "2030-06-01 12:00:00Z"])
-def test_now_spellings_one_verifier_reads_the_other_refuses(now: str, ledger: Ledger, certificate: dict[str, Any],
-                                                            tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    "now", ["20300601", "2030-06-01T12:00Z", "2030-06-01T12Z", "2030-W22-6", "2030-06-01 12:00:00Z"]
+)
+def test_now_spellings_one_verifier_reads_the_other_refuses(
+    now: str,
+    ledger: Ledger,
+    certificate: dict[str, Any],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Adversary: a court's expert comparing `ledger verify --now X` with the standalone verifier's: the library
     read whatever Python's fromisoformat reads (basic format, week dates, no seconds), the standalone verifier
     only a date or a date-time with seconds and a zone. Both now refuse the same spellings (exit 2)."""

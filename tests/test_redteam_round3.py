@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from ledger.services import issuance, statuslist
-from ledger.formats import vc
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
+from ledger.formats import vc
+from ledger.services import issuance, statuslist
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import make_records, write_jsonl
 from .cli_support import run_cli
+from .conftest import make_records, write_jsonl
 
 BASE = "https://gateway.example.gov.cn"
 
@@ -62,7 +62,7 @@ class _Server:
         server = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+            def do_GET(self) -> None:
                 server.asked.append(self.path)
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -91,9 +91,10 @@ def server() -> Iterator[_Server]:
 
 # -- W3C credentials ---------------------------------------------------------------------------------------------
 
-def test_a_credential_whose_status_entry_names_another_batch_is_refused(ledger: Ledger,
-                                                                       batch: list[dict[str, Any]],
-                                                                       hosp_doc: dict[str, Any]) -> None:
+
+def test_a_credential_whose_status_entry_names_another_batch_is_refused(
+    ledger: Ledger, batch: list[dict[str, Any]], hosp_doc: dict[str, Any]
+) -> None:
     """Adversary: a holder of a revoked MKT licence who swaps the credential's PlCertChainStatus entry (the one a
     W3C verifier follows to the chain) for a clean certificate's (another root, another department, another digest),
     hoping a relying party reads the status of the wrong certificate. The envelope is a view of the certified
@@ -115,15 +116,28 @@ def test_a_credential_carrying_another_certificates_proof_fails(ledger: Ledger, 
     neighbour's valid licence of the same batch under their own credentialSubject, and rebuilds the envelope so that
     it agrees: the claims do not hash to the proof's digest."""
     mine, theirs = batch[1], batch[2]
-    forged = vc.to_credential({"format": theirs["format"], "fields": mine["fields"], "salts": theirs["salts"],
-                               "digest": theirs["digest"], "anchor": theirs["anchor"]})
+    forged = vc.to_credential(
+        {
+            "format": theirs["format"],
+            "fields": mine["fields"],
+            "salts": theirs["salts"],
+            "digest": theirs["digest"],
+            "anchor": theirs["anchor"],
+        }
+    )
     report = verify_certificate(forged, _view(ledger))
     assert not report.ok and "integrity" in _failed(report)
     # the holder's own salts with the neighbour's digest and Merkle path: the digest recomputes, but to another
     # value than the one stated, and the neighbour's path does not lead from it to the root
-    mixed = vc.to_credential({"format": mine["format"], "fields": mine["fields"], "salts": mine["salts"],
-                              "digest": mine["digest"], "anchor": {**mine["anchor"],
-                                                                    "proof": theirs["anchor"]["proof"]}})
+    mixed = vc.to_credential(
+        {
+            "format": mine["format"],
+            "fields": mine["fields"],
+            "salts": mine["salts"],
+            "digest": mine["digest"],
+            "anchor": {**mine["anchor"], "proof": theirs["anchor"]["proof"]},
+        }
+    )
     report = verify_certificate(mixed, _view(ledger))
     assert not report.ok and "merkle_proof" in _failed(report)
 
@@ -141,8 +155,9 @@ def test_a_credential_naming_another_issuer_department_fails(ledger: Ledger, hos
     assert "MKT" in report.check("issuer").detail
 
 
-def test_a_credential_presenting_another_registry_or_key_as_its_issuer_fails(ledger: Ledger,
-                                                                            batch: list[dict[str, Any]]) -> None:
+def test_a_credential_presenting_another_registry_or_key_as_its_issuer_fails(
+    ledger: Ledger, batch: list[dict[str, Any]]
+) -> None:
     """Adversary: a holder editing the anchor's ``registry`` or ``signer``. Those two make the credential's
     ``issuer.id`` (``urn:pl-department:CHAIN:REGISTRY:DEPT``, what a W3C verifier identifies an issuer by) and its
     ``proof.verificationMethod`` (``…#SIGNER``), so the envelope stays consistent with the document: the holder
@@ -163,14 +178,16 @@ def test_a_credential_presenting_another_registry_or_key_as_its_issuer_fails(led
 
 # -- status lists ----------------------------------------------------------------------------------------------------
 
+
 def _list_file(ledger: Ledger, path: Path, root: str, purpose: str, base: str = BASE) -> Path:
     done = run_cli(ledger, "status-list", "MKT", root, "--purpose", purpose, "--status-base", base, "--out", str(path))
     assert done.returncode == 0, done.stderr
     return path
 
 
-def test_a_status_list_naming_a_key_twice_is_refused(ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path,
-                                                     server: _Server) -> None:
+def test_a_status_list_naming_a_key_twice_is_refused(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path, server: _Server
+) -> None:
     """Adversary: whoever serves or relays a status list (a gateway relaying another's lists) writing
     ``encodedList`` twice: a lying bitstring first, the true one last. Python keeps the last value, so the ledger's
     check agrees with the chain and passes, while a verifier whose parser keeps the first (or refuses) reads the
@@ -182,12 +199,14 @@ def test_a_status_list_naming_a_key_twice_is_refused(ledger: Ledger, batch: list
     suspension = _list_file(ledger, tmp_path / "suspension.json", root, "suspension")
     true_list = json.loads(revocation.read_text())["credentialSubject"]["encodedList"]
     lying = statuslist.encode(set(range(4)))  # every certificate of the batch "revoked"
-    text = revocation.read_text().replace(f'"encodedList": "{true_list}"',
-                                          f'"encodedList": "{lying}", "encodedList": "{true_list}"')
+    text = revocation.read_text().replace(
+        f'"encodedList": "{true_list}"', f'"encodedList": "{lying}", "encodedList": "{true_list}"'
+    )
     assert text.count('"encodedList"') == 2
     revocation.write_text(text)
-    done = run_cli(ledger, "verify", str(credential), "--json", "--status-list", str(revocation),
-                   "--status-list", str(suspension))
+    done = run_cli(
+        ledger, "verify", str(credential), "--json", "--status-list", str(revocation), "--status-list", str(suspension)
+    )
     assert done.returncode == 2 and "duplicate key 'encodedList'" in done.stderr, (done.stdout, done.stderr)
     assert "Traceback" not in done.stderr
 
@@ -196,8 +215,9 @@ def test_a_status_list_naming_a_key_twice_is_refused(ledger: Ledger, batch: list
         statuslist.fetch(server.url + f"/public/status-lists/MKT/{root}/revocation")
 
 
-def test_a_holder_cannot_make_verifiers_call_a_host_of_their_choosing(ledger: Ledger, batch: list[dict[str, Any]],
-                                                                    tmp_path: Path, server: _Server) -> None:
+def test_a_holder_cannot_make_verifiers_call_a_host_of_their_choosing(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path, server: _Server
+) -> None:
     """Adversary: a holder who rewrites the credential's BitstringStatusListEntry entries to point at a server of
     their own (the entries are not signed, only their shape is checked), which answers with the true list: every
     check passes, and each verifier's machine calls the holder's host (who then learns who checks the credential,
@@ -208,8 +228,9 @@ def test_a_holder_cannot_make_verifiers_call_a_host_of_their_choosing(ledger: Le
     credential = tmp_path / "credential.json"
     assert run_cli(ledger, "export", digest, "--vc", "--out", str(credential)).returncode == 0
     edited = json.loads(credential.read_text())
-    edited["credentialStatus"][1:] = statuslist.entries(server.url, "MKT", bytes.fromhex(root[2:]),
-                                                        statuslist.leaf_index(ledger, digest))
+    edited["credentialStatus"][1:] = statuslist.entries(
+        server.url, "MKT", bytes.fromhex(root[2:]), statuslist.leaf_index(ledger, digest)
+    )
     (tmp_path / "edited.json").write_text(json.dumps(edited))
     true_list = json.loads(_list_file(ledger, tmp_path / "l.json", root, "revocation", server.url).read_text())
     server.body = json.dumps(true_list).encode()
@@ -225,10 +246,11 @@ def test_a_holder_cannot_make_verifiers_call_a_host_of_their_choosing(ledger: Le
 
 # -- the gateway: odd inputs -------------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def gw(ledger: Ledger) -> Iterator[Any]:
-    from .gateway_process import gateway
     from .api_support import UNLIMITED
+    from .gateway_process import gateway
 
     with gateway(ledger, **UNLIMITED) as running:
         yield running
@@ -261,8 +283,9 @@ def test_odd_path_and_query_values_get_a_4xx_never_a_500(ledger: Ledger, gw: Any
         assert gw.alive()
 
 
-def test_a_status_list_of_another_departments_batch_is_not_served_under_ones_name(ledger: Ledger, gw: Any,
-                                                                                 hosp_doc: dict[str, Any]) -> None:
+def test_a_status_list_of_another_departments_batch_is_not_served_under_ones_name(
+    ledger: Ledger, gw: Any, hosp_doc: dict[str, Any]
+) -> None:
     """Adversary: an anonymous client asking for MKT's list of the hospital's batch root, so a credential (or a
     relying party) could be shown a list "of MKT" whose bits are the hospital's certificates' statuses. The list
     exists only under the department that anchored the batch."""
@@ -278,10 +301,11 @@ def test_a_status_list_of_another_departments_batch_is_not_served_under_ones_nam
 
 # -- the court's verifier and the library ----------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["1e400", "-1e400", "1" * 5000, "-0.0", "1.0", "true"])
-def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(ledger: Ledger,
-                                                                              batch: list[dict[str, Any]],
-                                                                              tmp_path: Path, value: str) -> None:
+def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path, value: str
+) -> None:
     """Adversary: a forger (or a court's expert probing the two verifiers) replacing a disclosed field of a genuine
     bundle by a JSON number no certificate holds: one that overflows to infinity when read as a float, an integer
     of 5,000 digits (beyond Python's default conversion limit), a negative zero, a float for a string. Both
@@ -289,8 +313,7 @@ def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(l
     failed checks."""
     from ledger.services import evidence
 
-    from .evidence_support import bare
-    from .evidence_support import failed_names
+    from .evidence_support import bare, failed_names
 
     bundle = evidence.certificate_bundle(ledger, batch[2])
     text = json.dumps(bundle)
@@ -310,9 +333,9 @@ def test_a_bundle_whose_field_is_an_odd_number_gets_the_same_verdict_from_both(l
     assert failed_names(result) == {c.name for c in report.failed}
 
 
-def test_a_document_with_a_number_too_long_to_read_is_a_verdict_not_a_traceback(ledger: Ledger,
-                                                                               batch: list[dict[str, Any]],
-                                                                               tmp_path: Path) -> None:
+def test_a_document_with_a_number_too_long_to_read_is_a_verdict_not_a_traceback(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """Adversary: an applicant handing in a certificate file (or a holder a credential) with a 5,000-digit
     number in it, past the digits Python converts: the reader raised a bare ValueError, a traceback in ``ledger
     verify`` and an uncaught error in every library caller. It is a failed format check."""
@@ -328,20 +351,20 @@ def test_a_document_with_a_number_too_long_to_read_is_a_verdict_not_a_traceback(
 
 # -- erasure -----------------------------------------------------------------------------------------------------------
 
-def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(ledger: Ledger,
-                                                                              fresh_department: str,
-                                                                              tmp_path: Path) -> None:
+
+def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
     """Adversary: an auditor's false alarm as a weapon, or an insider hiding behind one. The holder of a licence
     cited (by digest) in an approved application asks its issuer to erase it, lawfully. Replay re-runs every
     decision: if it re-read the cited licence from the issuer's store, the erased body would make the honest
     decision irreproducible, and auditors would learn to ignore replay's findings. The erasure must leave the
     decision log as verifiable as before, and leave nothing of the licence readable."""
-    from ledger.services import decisions, erasure, logchain
     from ledger.errors import ErasedError
+    from ledger.services import decisions, erasure, logchain
     from ledger.services.replay import replay
 
-    from .decision_support import application
-    from .decision_support import unique_rule_set
+    from .decision_support import application, unique_rule_set
 
     rules = unique_rule_set(f"rt3-{fresh_department}")
     decisions.publish_rule_set(ledger, rules, fresh_department)
@@ -349,8 +372,15 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
     issuance.issue_file(ledger, write_jsonl(tmp_path / "l.jsonl", make_records(1)), "MKT", out=out)
     licence = json.loads(out.getvalue())
     app = application("C-RT3-ERASE", licence["digest"])
-    decision = decisions.decide(ledger, fresh_department, app["case_id"], app["service_item"], app, rules,
-                                applicant_ref=licence["fields"]["subject.credit_code"])
+    decision = decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     before = replay(ledger, department=fresh_department)
     assert before.ok, before.summary()
@@ -369,8 +399,11 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
 
     def retype(cert_type: str) -> None:
         with ledger.engine.begin() as conn:
-            conn.execute(update(Certificate).where(Certificate.digest == licence["digest"])  # type: ignore[arg-type]
-                         .values(cert_type=cert_type))
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.digest == licence["digest"])  # type: ignore[arg-type]
+                .values(cert_type=cert_type)
+            )
 
     retype("food-business-permit")
     try:
@@ -380,8 +413,9 @@ def test_erasing_a_cited_licence_does_not_make_honest_decisions_look_tampered(le
     assert {d.check for d in tampered.discrepancies} >= {"certificate_facts"}, tampered.summary()
 
 
-def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Ledger, gw: Any,
-                                                                      batch: list[dict[str, Any]]) -> None:
+def test_a_department_cannot_read_or_undo_another_departments_sharing(
+    ledger: Ledger, gw: Any, batch: list[dict[str, Any]]
+) -> None:
     """Adversary: the hospital (an issuer, signed in with its own key) acting on the Market Regulation Bureau's
     certificate: listing its consents, grants and accesses, revoking MKT's grant to a verifier, superseding it
     with one of its own, asking for the digest with different letter case. Every attempt is refused (403/404)
@@ -391,9 +425,11 @@ def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Le
     digest = batch[3]["digest"]
     with gw.client() as client:
         mkt, hosp, psb = (sign_in(client, ledger, code) for code in ("MKT", "HOSP", "PSB"))
-        made = client.post(f"/certificates/{digest}/grants", headers=mkt, json={
-            "grantee": "PSB", "purpose": "licence check", "expires_at": "2099-01-01T00:00:00Z",
-            "reveal": []})  # no personal field: no consent needed
+        made = client.post(
+            f"/certificates/{digest}/grants",
+            headers=mkt,
+            json={"grantee": "PSB", "purpose": "licence check", "expires_at": "2099-01-01T00:00:00Z", "reveal": []},
+        )  # no personal field: no consent needed
         assert made.status_code == 201, made.text
         grant_id = made.json()["id"]
         upper = "0x" + digest[2:].upper()
@@ -403,8 +439,11 @@ def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Le
             ("GET", f"/certificates/{digest}/grants", None),
             ("GET", f"/certificates/{upper}/accesses", None),
             ("GET", f"/certificates/{digest}/provenance", None),
-            ("POST", f"/certificates/{digest}/grants", {"grantee": "HOSP", "purpose": "x",
-                                                        "expires_at": "2099-01-01T00:00:00Z"}),
+            (
+                "POST",
+                f"/certificates/{digest}/grants",
+                {"grantee": "HOSP", "purpose": "x", "expires_at": "2099-01-01T00:00:00Z"},
+            ),
             ("POST", f"/certificates/{upper}/revoke", {"reason": "fraud"}),
             ("POST", f"/certificates/{digest}/supersede", {"successor": digest}),
             ("DELETE", f"/grants/{grant_id}", None),
@@ -420,8 +459,9 @@ def test_a_department_cannot_read_or_undo_another_departments_sharing(ledger: Le
     assert verify(batch[3], _view(ledger)).ok  # still valid on chain: nothing was revoked
 
 
-def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(ledger: Ledger, batch: list[dict[str, Any]],
-                                                                   tmp_path: Path) -> None:
+def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """Adversary: a forger who deploys look-alike contracts on the same chain (own registry, own "MKT") and hands a
     court a bundle naming them; a court's expert who runs the standalone verifier without ``--anchor`` gets PASS
     on every check, since the bundle names its own contracts (docs/evidence.md). The verdict cannot tell, so the
@@ -443,14 +483,17 @@ def test_the_court_is_told_when_it_did_not_pin_the_anchor_contract(ledger: Ledge
     assert code == 0 and result is not None and result["verified"], stderr
     assert "NOT PINNED" not in json.dumps(result) and "--anchor" not in stderr
     code, result, _ = bare(ledger, path, "--anchor", "0x" + "12" * 20)
-    assert code == 1 and result is not None and {c["name"] for c in result["checks"] if c["result"] == "FAIL"} \
-        == {"chain"}
+    assert (
+        code == 1 and result is not None and {c["name"] for c in result["checks"] if c["result"] == "FAIL"} == {"chain"}
+    )
 
 
 # -- witnesses -------------------------------------------------------------------------------------------------------
 
-def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batch: list[dict[str, Any]],
-                                                           tmp_path: Path) -> None:
+
+def test_one_witness_under_two_names_is_not_a_quorum_of_two(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """Adversary: the chain's operator rewriting history with one colluding witness, which publishes its key under
     two names ("court.example/w1" and "notary.example/w2": two verifier keys, one Ed25519 key) so that a court
     asking for a quorum of two independent witnesses gets two valid cosignatures from one party (or a court's
@@ -469,8 +512,10 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batc
     checkpoint = Checkpoint.at(chain_identity(ledger.chain), head, ledger.chain.block_hash(head)).text()
 
     def keys_and_note(*seeds: bytes) -> tuple[list[str], str]:
-        signers = [SignerKey.from_seed(name, COSIGNATURE_V1, seed)
-                   for name, seed in zip(("court.example/w1", "notary.example/w2"), seeds)]
+        signers = [
+            SignerKey.from_seed(name, COSIGNATURE_V1, seed)
+            for name, seed in zip(("court.example/w1", "notary.example/w2"), seeds)
+        ]
         note = Note(checkpoint, tuple(s.cosign(checkpoint, 1_700_000_000) for s in signers)).render()
         return [str(s.verifier) for s in signers], note
 
@@ -481,22 +526,26 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(ledger: Ledger, batc
         path = tmp_path / "witnessed.json"
         path.write_text(json.dumps(witnessed), encoding="utf-8")
         report = evidence.verify_bundle(witnessed, ledger.chain, witness_keys=keys, witness_quorum=2)
-        code, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[1],
-                                    "--witness-quorum", "2")
+        _code, result, stderr = bare(
+            ledger, path, "--witness-key", keys[0], "--witness-key", keys[1], "--witness-quorum", "2"
+        )
         assert result is not None, stderr
         script = next(c for c in result["checks"] if c["name"] == "witnessed")
-        assert report.check("witnessed").ok is honest and (script["result"] == "PASS") is honest, \
-            (honest, report.check("witnessed").detail, script)
+        assert report.check("witnessed").ok is honest and (script["result"] == "PASS") is honest, (
+            honest,
+            report.check("witnessed").detail,
+            script,
+        )
     # the same key given twice: one witness, so a quorum of two is not met either
     report = evidence.verify_bundle(witnessed, ledger.chain, witness_keys=[keys[0], keys[0]], witness_quorum=2)
-    _, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[0],
-                                "--witness-quorum", "2")
+    _, result, stderr = bare(ledger, path, "--witness-key", keys[0], "--witness-key", keys[0], "--witness-quorum", "2")
     assert not report.check("witnessed").ok and result is not None
     assert next(c for c in result["checks"] if c["name"] == "witnessed")["result"] == "FAIL"
 
 
 def test_a_status_entry_past_the_batch_is_refused_whatever_count_the_document_states(
-        ledger: Ledger, batch: list[dict[str, Any]]) -> None:
+    ledger: Ledger, batch: list[dict[str, Any]]
+) -> None:
     """Adversary: a holder who points the credential's status entries at leaf 7 of a batch of 4 (a bit no
     certificate owns, so a W3C verifier reading only the list would never see this certificate revoked) and raises
     the anchor's ``count`` to 1,000 so the bound the ledger checked passes. The bound is the chain's count."""
@@ -504,9 +553,11 @@ def test_a_status_entry_past_the_batch_is_refused_whatever_count_the_document_st
     root = bytes.fromhex(doc["anchor"]["root"][2:])
     doc["anchor"]["count"] = 1000
     credential = vc.to_credential(doc, status_list=(BASE, 7))
-    lists = {url: statuslist.list_credential(ledger, "MKT", root, purpose, base=BASE)
-             for purpose in statuslist.PURPOSES
-             for url in [statuslist.list_url(BASE, "MKT", root, purpose)]}
+    lists = {
+        url: statuslist.list_credential(ledger, "MKT", root, purpose, base=BASE)
+        for purpose in statuslist.PURPOSES
+        for url in [statuslist.list_url(BASE, "MKT", root, purpose)]
+    }
     ok, detail = statuslist.check_entries(credential, lists, _view(ledger))
     assert not ok and "outside the certificate's batch of 4" in detail, detail
     genuine = vc.to_credential(batch[2], status_list=(BASE, statuslist.leaf_index(ledger, batch[2]["digest"])))
@@ -514,7 +565,8 @@ def test_a_status_entry_past_the_batch_is_refused_whatever_count_the_document_st
 
 
 def test_a_status_entry_naming_a_neighbours_leaf_is_refused_by_a_verifier_that_knows_the_leaf(
-        ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path) -> None:
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     """Adversary: a holder whose licence is still valid re-pointing its status entries at a valid neighbour's leaf
     ahead of time, so that after its own revocation a W3C verifier reading only the list keeps seeing "valid". The
     list agrees with the chain about both certificates today, so only the leaf index can tell: ``ledger verify``

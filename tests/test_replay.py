@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from ledger.services import decisions, logchain
 from ledger.cli import main as cli_main
 from ledger.errors import VerificationError
+from ledger.services import decisions, logchain
 from ledger.services.logchain import LOG_DECISIONS, canonical_body
 from ledger.services.replay import replay, replay_strict
 
@@ -30,15 +30,19 @@ def _checks(report: Any) -> dict[str, list[int | None]]:
 
 def _body(ledger: Any, dept: str, seq: int) -> dict[str, Any]:
     with ledger.engine.connect() as conn:
-        raw = conn.execute(text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
-                           {"l": LOG_DECISIONS, "d": dept, "s": seq}).scalar_one()
+        raw = conn.execute(
+            text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"l": LOG_DECISIONS, "d": dept, "s": seq},
+        ).scalar_one()
     return json.loads(raw)  # type: ignore[no-any-return]
 
 
 def _set_body(ledger: Any, dept: str, seq: int, body: dict[str, Any]) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
-                     {"b": canonical_body(body).decode(), "l": LOG_DECISIONS, "d": dept, "s": seq})
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": canonical_body(body).decode(), "l": LOG_DECISIONS, "d": dept, "s": seq},
+        )
 
 
 def _sql(ledger: Any, statement: str, **params: Any) -> None:
@@ -56,8 +60,17 @@ def _seq_with(ledger: Any, dept: str, outcome: str) -> int:
 def test_clean_history_replays_without_discrepancies(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=400)
-    decisions.record_human_decision(ledger, dept, "CASE-000010", "x", officer="officer-1", outcome="approve",
-                                    reasons=["OFFICER_REVIEW"], applicant_ref="someone", overrides="CASE-000010")
+    decisions.record_human_decision(
+        ledger,
+        dept,
+        "CASE-000010",
+        "x",
+        officer="officer-1",
+        outcome="approve",
+        reasons=["OFFICER_REVIEW"],
+        applicant_ref="someone",
+        overrides="CASE-000010",
+    )
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     report = replay(ledger, department=dept)
     assert report.ok, report.summary()
@@ -105,8 +118,9 @@ def test_changed_input_is_caught(ledger: Any, fresh_department: str) -> None:
     seq = 42
     digest = _body(ledger, dept, seq)["input_digest"]
     with ledger.engine.connect() as conn:
-        stored = json.loads(conn.execute(text("SELECT document FROM decisioninput WHERE digest=:d"),
-                                         {"d": digest}).scalar_one())
+        stored = json.loads(
+            conn.execute(text("SELECT document FROM decisioninput WHERE digest=:d"), {"d": digest}).scalar_one()
+        )
     stored["applicant"]["blacklisted"] = not stored["applicant"]["blacklisted"]
     _sql(ledger, "UPDATE decisioninput SET document=:t WHERE digest=:d", t=canonical_body(stored).decode(), d=digest)
     checks = _checks(replay(ledger, department=dept))
@@ -116,17 +130,18 @@ def test_changed_input_is_caught(ledger: Any, fresh_department: str) -> None:
 def test_deleted_decision_is_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=200)
-    _sql(ledger, "DELETE FROM logentry WHERE log=:l AND department_id=:d AND seq IN (57, 200)", l=LOG_DECISIONS,
-         d=dept)
+    _sql(ledger, "DELETE FROM logentry WHERE log=:l AND department_id=:d AND seq IN (57, 200)", l=LOG_DECISIONS, d=dept)
     assert _checks(replay(ledger, department=dept)) == {"missing": [57, 200]}
 
 
 def test_swapped_decisions_are_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=200)
-    for statement in ("UPDATE logentry SET seq=-1 WHERE log=:l AND department_id=:d AND seq=90",
-                      "UPDATE logentry SET seq=90 WHERE log=:l AND department_id=:d AND seq=91",
-                      "UPDATE logentry SET seq=91 WHERE log=:l AND department_id=:d AND seq=-1"):
+    for statement in (
+        "UPDATE logentry SET seq=-1 WHERE log=:l AND department_id=:d AND seq=90",
+        "UPDATE logentry SET seq=90 WHERE log=:l AND department_id=:d AND seq=91",
+        "UPDATE logentry SET seq=91 WHERE log=:l AND department_id=:d AND seq=-1",
+    ):
         _sql(ledger, statement, l=LOG_DECISIONS, d=dept)
     report = replay(ledger, department=dept)
     assert _checks(report) == {"reordered": [90, 91]}
@@ -138,8 +153,12 @@ def test_rule_set_edited_after_use_is_caught(ledger: Any, fresh_department: str)
     rule_set = decided_history(ledger, dept, n=150)
     document = json.loads(json.dumps(rule_set.document))
     document["rules"][0]["when"]["value"] = 2  # on-site reason 2 would now block approval too
-    _sql(ledger, "UPDATE rulesetrecord SET document=:t WHERE digest=:d", t=canonical_body(document).decode(),
-         d=rule_set.hex_digest)
+    _sql(
+        ledger,
+        "UPDATE rulesetrecord SET document=:t WHERE digest=:d",
+        t=canonical_body(document).decode(),
+        d=rule_set.hex_digest,
+    )
     report = replay(ledger, department=dept)
     checks = _checks(report)
     assert set(checks) == {"rule_set_altered"} and len(checks["rule_set_altered"]) == 150
@@ -148,8 +167,13 @@ def test_rule_set_edited_after_use_is_caught(ledger: Any, fresh_department: str)
 def test_missing_anchor_is_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=150)
-    _sql(ledger, "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
-                 "WHERE log=:l AND department_id=:d AND seq=33", l=LOG_DECISIONS, d=dept)
+    _sql(
+        ledger,
+        "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
+        "WHERE log=:l AND department_id=:d AND seq=33",
+        l=LOG_DECISIONS,
+        d=dept,
+    )
     _sql(ledger, "DELETE FROM loganchor WHERE department_id=:d", d=dept)
     assert _checks(replay(ledger, department=dept)) == {"not_anchored": [33]}
 
@@ -157,11 +181,17 @@ def test_missing_anchor_is_caught(ledger: Any, fresh_department: str) -> None:
 def test_invalid_override_is_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=20)
-    human = decisions.record_human_decision(ledger, dept, "CASE-000003", "x", officer="o", outcome="reject",
-                                            reasons=["R"], applicant_ref="a", overrides=3)
+    human = decisions.record_human_decision(
+        ledger, dept, "CASE-000003", "x", officer="o", outcome="reject", reasons=["R"], applicant_ref="a", overrides=3
+    )
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
-    _sql(ledger, "UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=3",
-         b=canonical_body({**_body(ledger, dept, 3), "case_id": "CASE-999999"}).decode(), l=LOG_DECISIONS, d=dept)
+    _sql(
+        ledger,
+        "UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=3",
+        b=canonical_body({**_body(ledger, dept, 3), "case_id": "CASE-999999"}).decode(),
+        l=LOG_DECISIONS,
+        d=dept,
+    )
     assert _checks(replay(ledger, department=dept))["override_invalid"] == [human.seq]
 
 
@@ -175,8 +205,13 @@ def _cli_env(ledger: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LEDGER_RPC_URL", raising=False)
 
 
-def test_cli_decide_and_replay_exit_codes(ledger: Any, fresh_department: str, tmp_path: Path,
-                                          monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_decide_and_replay_exit_codes(
+    ledger: Any,
+    fresh_department: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     dept = fresh_department
     _cli_env(ledger, monkeypatch)
     apps = tmp_path / "apps.jsonl"
@@ -203,9 +238,13 @@ def test_cli_decide_and_replay_exit_codes(ledger: Any, fresh_department: str, tm
     assert os.environ["LEDGER_DATA_DIR"] == str(ledger.settings.data_dir)
 
 
-def test_cli_officer_override_is_recorded_anchored_and_replayed(ledger: Any, fresh_department: str, tmp_path: Path,
-                                                                monkeypatch: pytest.MonkeyPatch,
-                                                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_officer_override_is_recorded_anchored_and_replayed(
+    ledger: Any,
+    fresh_department: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     dept = fresh_department
     _cli_env(ledger, monkeypatch)
     apps, rules = tmp_path / "apps.jsonl", tmp_path / "rules.json"
@@ -217,9 +256,23 @@ def test_cli_officer_override_is_recorded_anchored_and_replayed(ledger: Any, fre
     assert cli_main(["decide", str(apps), "--department", dept, "--rules", str(rules)]) == 0
     first = json.loads(apps.read_text().splitlines()[0])
     capsys.readouterr()
-    args = ["record-decision", "-d", dept, "--case", first["case_id"], "--item", first["service_item"],
-            "--officer", "officer-0042", "--outcome", "approve", "--reason", "OFFICER_CHECKED_ON_SITE",
-            "--applicant", first["applicant_ref"]]
+    args = [
+        "record-decision",
+        "-d",
+        dept,
+        "--case",
+        first["case_id"],
+        "--item",
+        first["service_item"],
+        "--officer",
+        "officer-0042",
+        "--outcome",
+        "approve",
+        "--reason",
+        "OFFICER_CHECKED_ON_SITE",
+        "--applicant",
+        first["applicant_ref"],
+    ]
     assert cli_main([*args, "--overrides", first["case_id"]]) == 0
     recorded = json.loads(capsys.readouterr().out)
     assert recorded["seq"] == 6 and recorded["decided_by"]["kind"] == "officer"

@@ -13,10 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ledger.formats.canonical import document_digest
-from ledger.services.demo_data import generate_applications, generate_service_items
 from ledger.errors import InputError
+from ledger.formats.canonical import document_digest
 from ledger.formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, load_rule_set
+from ledger.services.demo_data import generate_applications, generate_service_items
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 SS = RULES_DIR / "ss-eligibility.yaml"
@@ -34,21 +34,51 @@ def renewal() -> RuleSet:
 
 
 def licence(**changes: Any) -> dict[str, Any]:
-    return {"type": "business-licence", "digest": "0x" + "ab" * 32, "verified": True, "status": "valid",
-            "expired": False, "holder": True, "issuer": "MKT", **changes}
+    return {
+        "type": "business-licence",
+        "digest": "0x" + "ab" * 32,
+        "verified": True,
+        "status": "valid",
+        "expired": False,
+        "holder": True,
+        "issuer": "MKT",
+        **changes,
+    }
 
 
 def tax_clearance(**changes: Any) -> dict[str, Any]:
-    return {"type": "tax-clearance", "digest": "0x" + "cd" * 32, "verified": True, "status": "valid",
-            "expired": False, **changes}
+    return {
+        "type": "tax-clearance",
+        "digest": "0x" + "cd" * 32,
+        "verified": True,
+        "status": "valid",
+        "expired": False,
+        **changes,
+    }
 
 
 def typical_item(**changes: Any) -> dict[str, Any]:
     """An item with every typical feature of the study's approve-in-seconds items."""
-    return {"item_type": 1, "promised_limit_days": 1, "legal_limit_days": 20, "onsite_visits": 0, "onsite_reason": 0,
-            "handling_type": 1, "notify_commit": 0, "implementing_body": 2, "in_service_hall": 1, "courier": 1,
-            "appointment": 1, "handling_form": 1, "joint_bodies": 0, "item_version": 26, "online_depth": 4,
-            "entrusted": 0, "materials_required": 4, **changes}
+    return {
+        "item_type": 1,
+        "promised_limit_days": 1,
+        "legal_limit_days": 20,
+        "onsite_visits": 0,
+        "onsite_reason": 0,
+        "handling_type": 1,
+        "notify_commit": 0,
+        "implementing_body": 2,
+        "in_service_hall": 1,
+        "courier": 1,
+        "appointment": 1,
+        "handling_form": 1,
+        "joint_bodies": 0,
+        "item_version": 26,
+        "online_depth": 4,
+        "entrusted": 0,
+        "materials_required": 4,
+        **changes,
+    }
 
 
 def typical_input(item: dict[str, Any] | None = None, **parts: Any) -> dict[str, Any]:
@@ -64,15 +94,33 @@ def typical_input(item: dict[str, Any] | None = None, **parts: Any) -> dict[str,
 
 
 def minimal_set(*rules: dict[str, Any], **top: Any) -> dict[str, Any]:
-    return {"engine": ENGINE_VERSION, "rule_set_id": "t", "version": "1", "service_item": "*", "title": "test",
-            "default_outcome": "refer", "default_reason": "DEFAULT", "rules": list(rules), **top}
+    return {
+        "engine": ENGINE_VERSION,
+        "rule_set_id": "t",
+        "version": "1",
+        "service_item": "*",
+        "title": "test",
+        "default_outcome": "refer",
+        "default_reason": "DEFAULT",
+        "rules": list(rules),
+        **top,
+    }
 
 
-def rule(rule_id: str = "r1", outcome: str = "approve", reason: str = "R1", when: dict[str, Any] | None = None,
-         **condition: Any) -> dict[str, Any]:
+def rule(
+    rule_id: str = "r1",
+    outcome: str = "approve",
+    reason: str = "R1",
+    when: dict[str, Any] | None = None,
+    **condition: Any,
+) -> dict[str, Any]:
     """A rule whose condition is ``when``, or the keyword arguments, or ``item.item_type == 1``."""
-    return {"id": rule_id, "outcome": outcome, "reason": reason,
-            "when": when or condition or {"field": "item.item_type", "op": "==", "value": 1}}
+    return {
+        "id": rule_id,
+        "outcome": outcome,
+        "reason": reason,
+        "when": when or condition or {"field": "item.item_type", "op": "==", "value": 1},
+    }
 
 
 # ----------------------------------------------------------------------------------------------- validation
@@ -82,42 +130,73 @@ BAD_SETS = [
     ("missing key", {k: v for k, v in minimal_set(rule()).items() if k != "default_reason"}, "missing required key"),
     ("wrong engine", minimal_set(rule(), engine="pl-rules/0"), "pl-rules/0"),
     ("unknown rule key", minimal_set({**rule(), "priority": 1}), "rule 'r1': unknown key(s) ['priority']"),
-    ("unknown operator", minimal_set(rule(when={"field": "item.item_type", "op": "~=", "value": 1})),
-     "rule 'r1': unknown operator '~='"),
+    (
+        "unknown operator",
+        minimal_set(rule(when={"field": "item.item_type", "op": "~=", "value": 1})),
+        "rule 'r1': unknown operator '~='",
+    ),
     ("unknown outcome", minimal_set(rule(outcome="accept")), "rule 'r1': unknown outcome 'accept'"),
     ("unknown default outcome", minimal_set(rule(), default_outcome="maybe"), "default_outcome: unknown outcome"),
-    ("missing reason", minimal_set({k: v for k, v in rule().items() if k != "reason"}),
-     "rule 'r1': missing required key(s) ['reason']"),
+    (
+        "missing reason",
+        minimal_set({k: v for k, v in rule().items() if k != "reason"}),
+        "rule 'r1': missing required key(s) ['reason']",
+    ),
     ("badly spelt reason", minimal_set(rule(reason="onsite")), "rule 'r1': reason id 'onsite'"),
     ("duplicate rule id", minimal_set(rule(), rule(reason="R2")), "duplicate rule id 'r1'"),
-    ("bad field root", minimal_set(rule(when={"field": "person.name", "op": "==", "value": 1})),
-     "rule 'r1': bad field path 'person.name'"),
-    ("bad field segment", minimal_set(rule(when={"field": "item.Item-Type", "op": "==", "value": 1})),
-     "bad field path 'item.Item-Type'"),
-    ("ordering a string", minimal_set(rule(when={"field": "item.item_type", "op": ">=", "value": "3"})),
-     "is not a finite number"),
-    ("value and ref", minimal_set(rule(when={"field": "item.a", "op": "<", "value": 1, "ref": "item.b"})),
-     "exactly one of 'value' or 'ref'"),
+    (
+        "bad field root",
+        minimal_set(rule(when={"field": "person.name", "op": "==", "value": 1})),
+        "rule 'r1': bad field path 'person.name'",
+    ),
+    (
+        "bad field segment",
+        minimal_set(rule(when={"field": "item.Item-Type", "op": "==", "value": 1})),
+        "bad field path 'item.Item-Type'",
+    ),
+    (
+        "ordering a string",
+        minimal_set(rule(when={"field": "item.item_type", "op": ">=", "value": "3"})),
+        "is not a finite number",
+    ),
+    (
+        "value and ref",
+        minimal_set(rule(when={"field": "item.a", "op": "<", "value": 1, "ref": "item.b"})),
+        "exactly one of 'value' or 'ref'",
+    ),
     ("empty in list", minimal_set(rule(when={"field": "item.a", "op": "in", "value": []})), "non-empty list"),
-    ("exists not boolean", minimal_set(rule(when={"field": "item.a", "op": "exists", "value": "yes"})),
-     "'exists' needs value true or false"),
-    ("mixed combinator", minimal_set(rule(when={"all": [{"field": "item.a", "op": "exists", "value": True}],
-                                                "any": []})), "mixes keys"),
+    (
+        "exists not boolean",
+        minimal_set(rule(when={"field": "item.a", "op": "exists", "value": "yes"})),
+        "'exists' needs value true or false",
+    ),
+    (
+        "mixed combinator",
+        minimal_set(rule(when={"all": [{"field": "item.a", "op": "exists", "value": True}], "any": []})),
+        "mixes keys",
+    ),
     ("unknown combinator", minimal_set(rule(when={"xor": []})), "unknown condition key 'xor'"),
     ("empty all", minimal_set(rule(when={"all": []})), "'all' needs a non-empty list"),
-    ("unknown certificate property", minimal_set(rule(when={"certificate": {"type": "x", "colour": "red"}})),
-     "unknown certificate propert(ies) ['colour']"),
+    (
+        "unknown certificate property",
+        minimal_set(rule(when={"certificate": {"type": "x", "colour": "red"}})),
+        "unknown certificate propert(ies) ['colour']",
+    ),
     ("certificate without type", minimal_set(rule(when={"certificate": {"status": "valid"}})), "needs a 'type'"),
-    ("unknown certificate status", minimal_set(rule(when={"certificate": {"type": "x", "status": "lost"}})),
-     "unknown certificate status 'lost'"),
+    (
+        "unknown certificate status",
+        minimal_set(rule(when={"certificate": {"type": "x", "status": "lost"}})),
+        "unknown certificate status 'lost'",
+    ),
     ("no rules", minimal_set(), "rules must be a non-empty list"),
     ("unquoted numeric version", minimal_set(rule(), version=1.0), "version must be a non-empty string"),
 ]
 
 
 @pytest.mark.parametrize(("problem", "document", "message"), BAD_SETS, ids=[case[0] for case in BAD_SETS])
-def test_bad_rule_sets_are_refused_with_a_message_naming_the_problem(problem: str, document: dict[str, Any],
-                                                                     message: str) -> None:
+def test_bad_rule_sets_are_refused_with_a_message_naming_the_problem(
+    problem: str, document: dict[str, Any], message: str
+) -> None:
     with pytest.raises(InputError) as error:
         load_rule_set(document)
     assert message in str(error.value)
@@ -155,8 +234,7 @@ def test_unreadable_and_wrongly_named_files_are_refused(tmp_path: Path) -> None:
 
 def test_yaml_dates_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "date.yaml"
-    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.4.0"', "version: 2024-01-01"),
-                    encoding="utf-8")
+    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.4.0"', "version: 2024-01-01"), encoding="utf-8")
     with pytest.raises(InputError, match="JSON cannot carry"):
         load_rule_set(path)
 
@@ -228,8 +306,9 @@ def test_onsite_reason_below_three_does_not_block(ss: RuleSet, reason_code: int)
 
 def test_blacklisted_applicant_is_referred(ss: RuleSet) -> None:
     result = evaluate(ss, typical_input(applicant={"blacklisted": True}))
-    assert result == Evaluation("refer", ("APPLICANT_ON_CREDIT_BLACKLIST",), ("applicant-blacklisted",
-                                                                              "typical-features"))
+    assert result == Evaluation(
+        "refer", ("APPLICANT_ON_CREDIT_BLACKLIST",), ("applicant-blacklisted", "typical-features")
+    )
 
 
 def test_revoked_required_certificate_is_rejected(ss: RuleSet) -> None:
@@ -250,16 +329,45 @@ def test_a_licence_of_another_holder_or_issuer_is_no_evidence(ss: RuleSet, chang
 
 
 def test_certificate_issuer_condition_takes_a_department_or_a_list() -> None:
-    base = {"engine": "pl-rules/1", "rule_set_id": "t", "version": "1", "service_item": "*", "title": "t",
-            "default_outcome": "refer", "default_reason": "DEFAULT"}
+    base = {
+        "engine": "pl-rules/1",
+        "rule_set_id": "t",
+        "version": "1",
+        "service_item": "*",
+        "title": "t",
+        "default_outcome": "refer",
+        "default_reason": "DEFAULT",
+    }
     for issuer in ("MKT", ["MKT", "MKT2"]):
-        rules = load_rule_set({**base, "rules": [{"id": "ok", "outcome": "approve", "reason": "OK", "when": {
-            "certificate": {"type": "business-licence", "issuer": issuer}}}]})
+        rules = load_rule_set(
+            {
+                **base,
+                "rules": [
+                    {
+                        "id": "ok",
+                        "outcome": "approve",
+                        "reason": "OK",
+                        "when": {"certificate": {"type": "business-licence", "issuer": issuer}},
+                    }
+                ],
+            }
+        )
         assert evaluate(rules, {"certificates": [licence()]}).outcome == "approve"
         assert evaluate(rules, {"certificates": [licence(issuer="HOSP")]}).outcome == "refer"
     with pytest.raises(InputError, match="issuer"):
-        load_rule_set({**base, "rules": [{"id": "bad", "outcome": "approve", "reason": "OK", "when": {
-            "certificate": {"type": "business-licence", "issuer": []}}}]})
+        load_rule_set(
+            {
+                **base,
+                "rules": [
+                    {
+                        "id": "bad",
+                        "outcome": "approve",
+                        "reason": "OK",
+                        "when": {"certificate": {"type": "business-licence", "issuer": []}},
+                    }
+                ],
+            }
+        )
 
 
 def test_revoked_licence_next_to_a_valid_one_is_still_rejected(ss: RuleSet) -> None:
@@ -267,21 +375,34 @@ def test_revoked_licence_next_to_a_valid_one_is_still_rejected(ss: RuleSet) -> N
     assert result.outcome == "reject"
 
 
-@pytest.mark.parametrize("certificates", [
-    [], [licence(verified=False)], [licence(status="suspended")], [licence(status="unknown")],
-    [licence(expired=True)], [tax_clearance()], [licence(type="business-licence-copy")],
-], ids=["missing", "unverified", "suspended", "unknown", "expired", "other-type", "wrong-type"])
+@pytest.mark.parametrize(
+    "certificates",
+    [
+        [],
+        [licence(verified=False)],
+        [licence(status="suspended")],
+        [licence(status="unknown")],
+        [licence(expired=True)],
+        [tax_clearance()],
+        [licence(type="business-licence-copy")],
+    ],
+    ids=["missing", "unverified", "suspended", "unknown", "expired", "other-type", "wrong-type"],
+)
 def test_missing_or_unverified_required_certificate_is_referred(ss: RuleSet, certificates: list[Any]) -> None:
     result = evaluate(ss, typical_input(certificates=certificates))
-    assert result == Evaluation("refer", ("REQUIRED_CERTIFICATE_NOT_VERIFIED",),
-                                ("business-licence-not-verified", "typical-features"))
+    assert result == Evaluation(
+        "refer", ("REQUIRED_CERTIFICATE_NOT_VERIFIED",), ("business-licence-not-verified", "typical-features")
+    )
 
 
-@pytest.mark.parametrize(("changes", "reason"), [
-    ({"item_type": 4}, "MULTI_DEPARTMENT_PACKAGE"),
-    ({"handling_type": 2}, "COMMITMENT_HANDLING"),
-    ({"joint_bodies": 2}, "JOINT_HANDLING_REQUIRED"),
-])
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"item_type": 4}, "MULTI_DEPARTMENT_PACKAGE"),
+        ({"handling_type": 2}, "COMMITMENT_HANDLING"),
+        ({"joint_bodies": 2}, "JOINT_HANDLING_REQUIRED"),
+    ],
+)
 def test_item_level_refer_rules(ss: RuleSet, changes: dict[str, Any], reason: str) -> None:
     result = evaluate(ss, typical_input(typical_item(**changes)))
     assert result.outcome == "refer" and result.reasons == (reason,)
@@ -293,11 +414,22 @@ def test_incomplete_materials_are_referred(ss: RuleSet) -> None:
     assert evaluate(ss, decision_input).reasons == ("MATERIALS_INCOMPLETE",)
 
 
-@pytest.mark.parametrize(("feature", "value"), [
-    ("promised_limit_days", 2), ("legal_limit_days", 21), ("materials_required", 5), ("item_version", 25),
-    ("online_depth", 3), ("handling_form", 5), ("handling_form", 6), ("implementing_body", 1),
-    ("in_service_hall", 0), ("courier", 0), ("appointment", 0),
-])
+@pytest.mark.parametrize(
+    ("feature", "value"),
+    [
+        ("promised_limit_days", 2),
+        ("legal_limit_days", 21),
+        ("materials_required", 5),
+        ("item_version", 25),
+        ("online_depth", 3),
+        ("handling_form", 5),
+        ("handling_form", 6),
+        ("implementing_body", 1),
+        ("in_service_hall", 0),
+        ("courier", 0),
+        ("appointment", 0),
+    ],
+)
 def test_each_missing_typical_feature_falls_back_to_the_default(ss: RuleSet, feature: str, value: int) -> None:
     decision_input = typical_input(typical_item(**{feature: value}))
     decision_input["application"]["materials_submitted"] = 10
@@ -309,8 +441,11 @@ def test_missing_attribute_never_approves_and_never_crashes(ss: RuleSet, feature
     item = typical_item()
     del item[feature]
     result = evaluate(ss, typical_input(item))
-    expected = "approve" if feature in ("item_type", "onsite_visits", "notify_commit", "joint_bodies",
-                                        "entrusted") else "refer"
+    expected = (
+        "approve"
+        if feature in ("item_type", "onsite_visits", "notify_commit", "joint_bodies", "entrusted")
+        else "refer"
+    )
     assert result.outcome == expected
 
 
@@ -333,9 +468,11 @@ def test_renewal_rule_set(renewal: RuleSet) -> None:
     # Renewal is for expiring licences: expiry does not block it.
     assert evaluate(renewal, {**base, "certificates": [licence(expired=True), tax_clearance()]}).outcome == "approve"
     assert evaluate(renewal, {**base, "certificates": [licence(status="revoked"), tax_clearance()]}).reasons == (
-        "LICENCE_REVOKED_CANNOT_RENEW",)
+        "LICENCE_REVOKED_CANNOT_RENEW",
+    )
     assert evaluate(renewal, {**base, "certificates": [licence(status="suspended"), tax_clearance()]}).reasons == (
-        "LICENCE_SUSPENDED",)
+        "LICENCE_SUSPENDED",
+    )
     assert evaluate(renewal, {**base, "certificates": [licence()]}).reasons == ("TAX_CLEARANCE_NOT_VERIFIED",)
     assert evaluate(renewal, {**base, "certificates": []}).outcome == "refer"
 
@@ -357,10 +494,12 @@ def test_ss_rule_set_ids_and_reasons_are_documented(ss: RuleSet, renewal: RuleSe
 
 
 def test_precedence_reject_over_refer_over_approve_over_default() -> None:
-    rules = [rule("a", "approve", "A", field="item.x", op="==", value=1),
-             rule("b", "refer", "B", field="item.y", op="==", value=1),
-             rule("c", "reject", "C", field="item.z", op="==", value=1),
-             rule("d", "approve", "D", field="item.x", op="==", value=1)]
+    rules = [
+        rule("a", "approve", "A", field="item.x", op="==", value=1),
+        rule("b", "refer", "B", field="item.y", op="==", value=1),
+        rule("c", "reject", "C", field="item.z", op="==", value=1),
+        rule("d", "approve", "D", field="item.x", op="==", value=1),
+    ]
     rule_set = load_rule_set(minimal_set(*rules, default_outcome="approve", default_reason="NOTHING_FIRED"))
     assert evaluate(rule_set, {"item": {"x": 1, "y": 1, "z": 1}}) == Evaluation("reject", ("C",), ("a", "b", "c", "d"))
     assert evaluate(rule_set, {"item": {"x": 1, "y": 1}}) == Evaluation("refer", ("B",), ("a", "b", "d"))
@@ -368,26 +507,32 @@ def test_precedence_reject_over_refer_over_approve_over_default() -> None:
     assert evaluate(rule_set, {"item": {}}) == Evaluation("approve", ("NOTHING_FIRED",), ())
 
 
-@pytest.mark.parametrize(("condition", "item", "expected"), [
-    ({"field": "item.a", "op": "!=", "value": 1}, {}, False),
-    ({"field": "item.a", "op": "!=", "value": 1}, {"a": 2}, True),
-    ({"field": "item.a", "op": "not_in", "value": [1]}, {}, False),
-    ({"field": "item.a", "op": "not_in", "value": [1]}, {"a": 2}, True),
-    ({"field": "item.a", "op": "in", "value": [1, 2]}, {"a": 2}, True),
-    ({"field": "item.a", "op": "exists", "value": True}, {}, False),
-    ({"field": "item.a", "op": "exists", "value": False}, {}, True),
-    ({"field": "item.a", "op": "exists", "value": True}, {"a": None}, True),
-    ({"field": "item.a", "op": "==", "value": None}, {}, False),
-    ({"field": "item.a", "op": "<", "ref": "item.b"}, {"a": 1, "b": 2}, True),
-    ({"field": "item.a", "op": "<", "ref": "item.b"}, {"a": 1}, False),
-    ({"field": "item.a", "op": "==", "ref": "item.b"}, {"a": "x", "b": "x"}, True),
-    ({"field": "item.a", "op": "!=", "ref": "item.b"}, {"a": "x"}, False),
-    ({"field": "item.a.b", "op": ">", "value": 1}, {"a": {"b": 2}}, True),
-    ({"field": "item.a.b", "op": ">", "value": 1}, {"a": 5}, False),
-    ({"not": {"field": "item.a", "op": "==", "value": 1}}, {}, True),
-    ({"any": [{"field": "item.a", "op": "==", "value": 1}, {"field": "item.b", "op": "==", "value": 1}]},
-     {"b": 1}, True),
-])
+@pytest.mark.parametrize(
+    ("condition", "item", "expected"),
+    [
+        ({"field": "item.a", "op": "!=", "value": 1}, {}, False),
+        ({"field": "item.a", "op": "!=", "value": 1}, {"a": 2}, True),
+        ({"field": "item.a", "op": "not_in", "value": [1]}, {}, False),
+        ({"field": "item.a", "op": "not_in", "value": [1]}, {"a": 2}, True),
+        ({"field": "item.a", "op": "in", "value": [1, 2]}, {"a": 2}, True),
+        ({"field": "item.a", "op": "exists", "value": True}, {}, False),
+        ({"field": "item.a", "op": "exists", "value": False}, {}, True),
+        ({"field": "item.a", "op": "exists", "value": True}, {"a": None}, True),
+        ({"field": "item.a", "op": "==", "value": None}, {}, False),
+        ({"field": "item.a", "op": "<", "ref": "item.b"}, {"a": 1, "b": 2}, True),
+        ({"field": "item.a", "op": "<", "ref": "item.b"}, {"a": 1}, False),
+        ({"field": "item.a", "op": "==", "ref": "item.b"}, {"a": "x", "b": "x"}, True),
+        ({"field": "item.a", "op": "!=", "ref": "item.b"}, {"a": "x"}, False),
+        ({"field": "item.a.b", "op": ">", "value": 1}, {"a": {"b": 2}}, True),
+        ({"field": "item.a.b", "op": ">", "value": 1}, {"a": 5}, False),
+        ({"not": {"field": "item.a", "op": "==", "value": 1}}, {}, True),
+        (
+            {"any": [{"field": "item.a", "op": "==", "value": 1}, {"field": "item.b", "op": "==", "value": 1}]},
+            {"b": 1},
+            True,
+        ),
+    ],
+)
 def test_operators_and_missing_fields(condition: dict[str, Any], item: dict[str, Any], expected: bool) -> None:
     rule_set = load_rule_set(minimal_set(rule(**condition)))
     assert (evaluate(rule_set, {"item": item}).outcome == "approve") is expected
@@ -396,28 +541,46 @@ def test_operators_and_missing_fields(condition: dict[str, Any], item: dict[str,
 # ------------------------------------------------------------------------------------------- determinism
 
 json_scalars = st.none() | st.booleans() | st.integers(-10, 40) | st.floats(allow_nan=False) | st.text(max_size=5)
-json_values = st.recursive(json_scalars, lambda inner: st.lists(inner, max_size=3)
-                           | st.dictionaries(st.text(max_size=8), inner, max_size=3), max_leaves=8)
-item_attributes = st.fixed_dictionaries({}, optional={name: st.integers(-1, 40) | json_scalars
-                                                      for name in typical_item()})
-certificate = st.fixed_dictionaries({"type": st.sampled_from(["business-licence", "tax-clearance", "other"])},
-                                    optional={"verified": st.booleans(),
-                                              "status": st.sampled_from(["valid", "revoked", "suspended", "unknown"]),
-                                              "expired": st.booleans(), "digest": st.text(max_size=4)})
-decision_inputs = st.fixed_dictionaries({}, optional={
-    "item": item_attributes | json_values,
-    "application": st.fixed_dictionaries({}, optional={"applicant_type": st.sampled_from(["enterprise", "individual"]),
-                                                       "online": st.booleans(),
-                                                       "materials_submitted": st.integers(0, 8)}),
-    "applicant": st.fixed_dictionaries({}, optional={"blacklisted": st.booleans() | json_scalars}),
-    "certificates": st.lists(certificate | json_values, max_size=3) | json_values,
-})
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=8,
+)
+item_attributes = st.fixed_dictionaries(
+    {}, optional={name: st.integers(-1, 40) | json_scalars for name in typical_item()}
+)
+certificate = st.fixed_dictionaries(
+    {"type": st.sampled_from(["business-licence", "tax-clearance", "other"])},
+    optional={
+        "verified": st.booleans(),
+        "status": st.sampled_from(["valid", "revoked", "suspended", "unknown"]),
+        "expired": st.booleans(),
+        "digest": st.text(max_size=4),
+    },
+)
+decision_inputs = st.fixed_dictionaries(
+    {},
+    optional={
+        "item": item_attributes | json_values,
+        "application": st.fixed_dictionaries(
+            {},
+            optional={
+                "applicant_type": st.sampled_from(["enterprise", "individual"]),
+                "online": st.booleans(),
+                "materials_submitted": st.integers(0, 8),
+            },
+        ),
+        "applicant": st.fixed_dictionaries({}, optional={"blacklisted": st.booleans() | json_scalars}),
+        "certificates": st.lists(certificate | json_values, max_size=3) | json_values,
+    },
+)
 
 
 @settings(max_examples=300, deadline=None)
 @given(decision_input=decision_inputs)
-def test_evaluation_is_deterministic_total_and_does_not_mutate(ss: RuleSet, renewal: RuleSet,
-                                                               decision_input: dict[str, Any]) -> None:
+def test_evaluation_is_deterministic_total_and_does_not_mutate(
+    ss: RuleSet, renewal: RuleSet, decision_input: dict[str, Any]
+) -> None:
     before = copy.deepcopy(decision_input)
     for rule_set in (ss, renewal):
         first = evaluate(rule_set, decision_input)
@@ -440,25 +603,46 @@ def share(items: list[dict[str, Any]], attribute: str, value: int) -> float:
     return sum(1 for item in items if item[attribute] == value) / len(items)
 
 
-@pytest.mark.parametrize(("attribute", "value", "published"), [
-    ("item_type", 1, 0.494), ("item_type", 2, 0.428), ("promised_limit_days", 1, 0.484), ("onsite_visits", 0, 0.905),
-    ("onsite_reason", 0, 0.905), ("handling_type", 1, 0.472), ("notify_commit", 0, 0.883),
-    ("implementing_body", 2, 0.806), ("in_service_hall", 1, 0.858), ("courier", 1, 0.771), ("appointment", 1, 0.693),
-    ("handling_form", 1, 0.482), ("handling_form", 3, 0.382), ("joint_bodies", 0, 0.977), ("online_depth", 4, 0.799),
-    ("entrusted", 1, 0.107),
-])
-def test_demo_item_shares_match_the_study(items: list[dict[str, Any]], attribute: str, value: int,
-                                          published: float) -> None:
+@pytest.mark.parametrize(
+    ("attribute", "value", "published"),
+    [
+        ("item_type", 1, 0.494),
+        ("item_type", 2, 0.428),
+        ("promised_limit_days", 1, 0.484),
+        ("onsite_visits", 0, 0.905),
+        ("onsite_reason", 0, 0.905),
+        ("handling_type", 1, 0.472),
+        ("notify_commit", 0, 0.883),
+        ("implementing_body", 2, 0.806),
+        ("in_service_hall", 1, 0.858),
+        ("courier", 1, 0.771),
+        ("appointment", 1, 0.693),
+        ("handling_form", 1, 0.482),
+        ("handling_form", 3, 0.382),
+        ("joint_bodies", 0, 0.977),
+        ("online_depth", 4, 0.799),
+        ("entrusted", 1, 0.107),
+    ],
+)
+def test_demo_item_shares_match_the_study(
+    items: list[dict[str, Any]], attribute: str, value: int, published: float
+) -> None:
     # 20,000 draws: one standard error is at most 0.35 points, so 2 points is generous but still catches a wrong code.
     assert abs(share(items, attribute, value) - published) < 0.02
 
 
-@pytest.mark.parametrize(("attribute", "published", "tolerance"), [
-    ("promised_limit_days", 13.18, 1.5), ("legal_limit_days", 38.57, 4.0), ("item_version", 20.85, 1.5),
-    ("materials_required", 5.37, 0.4),
-])
-def test_demo_item_means_match_the_study(items: list[dict[str, Any]], attribute: str, published: float,
-                                         tolerance: float) -> None:
+@pytest.mark.parametrize(
+    ("attribute", "published", "tolerance"),
+    [
+        ("promised_limit_days", 13.18, 1.5),
+        ("legal_limit_days", 38.57, 4.0),
+        ("item_version", 20.85, 1.5),
+        ("materials_required", 5.37, 0.4),
+    ],
+)
+def test_demo_item_means_match_the_study(
+    items: list[dict[str, Any]], attribute: str, published: float, tolerance: float
+) -> None:
     assert abs(statistics.fmean(item[attribute] for item in items) - published) < tolerance
 
 
@@ -482,8 +666,15 @@ def test_demo_applications_stream_and_have_the_documented_shape(items: list[dict
     assert first["case_id"] == "CASE-000001"
     assert first["applicant_ref"].startswith("applicant-")
     assert first["service_item"] in {item["code"] for item in items[:100]}
-    assert set(first) == {"case_id", "service_item", "applicant_ref", "item", "application", "applicant",
-                          "certificates"}
+    assert set(first) == {
+        "case_id",
+        "service_item",
+        "applicant_ref",
+        "item",
+        "application",
+        "applicant",
+        "certificates",
+    }
 
 
 def test_demo_application_shares(items: list[dict[str, Any]]) -> None:

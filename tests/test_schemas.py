@@ -17,11 +17,11 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from ledger.formats.certificate import CertificateDocument, load_document, validate_record
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services.issuance import issue_records
+from ledger.formats.certificate import CertificateDocument, load_document, validate_record
 from ledger.formats.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, bundle_shape_problem, render_schema
+from ledger.services.issuance import issue_records
 
 from .conftest import make_records
 
@@ -29,8 +29,9 @@ from .conftest import make_records
 @pytest.fixture(scope="module")
 def document(ledger: Ledger) -> dict[str, Any]:
     out = io.StringIO()
-    issue_records(ledger, [validate_record(r, 1, department="MKT") for r in make_records(1, prefix="SCHEMA")],
-                  "MKT", out=out)
+    issue_records(
+        ledger, [validate_record(r, 1, department="MKT") for r in make_records(1, prefix="SCHEMA")], "MKT", out=out
+    )
     return dict(json.loads(out.getvalue().splitlines()[0]))
 
 
@@ -43,7 +44,8 @@ def _validator() -> Draft202012Validator:
 def test_committed_schemas_equal_the_generated_ones() -> None:
     for name, build in SCHEMAS.items():
         assert (SCHEMA_DIR / name).read_text() == render_schema(build()), (
-            f"docs/schema/{name} is stale: run `python scripts/build_schemas.py` and commit it")
+            f"docs/schema/{name} is stale: run `python scripts/build_schemas.py` and commit it"
+        )
 
 
 def test_documents_and_presentations_the_ledger_writes_match_the_schema(document: dict[str, Any]) -> None:
@@ -55,13 +57,16 @@ def test_documents_and_presentations_the_ledger_writes_match_the_schema(document
     assert model.anchor.root == document["anchor"]["root"] and model.digest == document["digest"]
 
 
-@pytest.mark.parametrize("edit", [
-    lambda d: d["salts"].__setitem__("subject.name", "00" * 15),             # a salt one byte short
-    lambda d: d.pop("anchor"),                                              # no anchor
-    lambda d: d.__setitem__("format", "pl-cert/2"),                         # another format
-    lambda d: d["salts"].__setitem__("subject.name", "zz" * 16),            # not hex
-    lambda d: d.__setitem__("fields", []),                                  # fields not an object
-])
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda d: d["salts"].__setitem__("subject.name", "00" * 15),  # a salt one byte short
+        lambda d: d.pop("anchor"),  # no anchor
+        lambda d: d.__setitem__("format", "pl-cert/2"),  # another format
+        lambda d: d["salts"].__setitem__("subject.name", "zz" * 16),  # not hex
+        lambda d: d.__setitem__("fields", []),  # fields not an object
+    ],
+)
 def test_shapes_the_reader_refuses_the_schema_refuses(document: dict[str, Any], edit: Any) -> None:
     tampered = copy.deepcopy(document)
     edit(tampered)
@@ -75,6 +80,7 @@ def test_shapes_the_reader_refuses_the_schema_refuses(document: dict[str, Any], 
 # true, a section missing). The published schema, the library's reader (its typed models) and the standalone
 # verifier (independent code) refuse the same vectors.
 
+
 def _bundle_validator() -> Draft202012Validator:
     schema = json.loads((SCHEMA_DIR / "evidence-bundle.schema.json").read_text())
     Draft202012Validator.check_schema(schema)
@@ -83,8 +89,8 @@ def _bundle_validator() -> Draft202012Validator:
 
 @pytest.fixture(scope="module")
 def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
-    from ledger.services import decisions, evidence, logchain
     from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
+    from ledger.services import decisions, evidence, logchain
     from ledger.services.departments import Council
 
     from .evidence_support import decided, issue
@@ -97,8 +103,16 @@ def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[st
     automatic = evidence.decision_bundle(ledger, code, apps[0]["case_id"])
     d = automatic["decision"]
     human = decisions.record_human_decision(
-        ledger, code, d["body"]["case_id"], d["body"]["service_item"], officer="officer-3", outcome="approve",
-        reasons=["OFFICER_CHECKED_ON_SITE"], applicant_ref="applicant-y", overrides=d["seq"])
+        ledger,
+        code,
+        d["body"]["case_id"],
+        d["body"]["service_item"],
+        officer="officer-3",
+        outcome="approve",
+        reasons=["OFFICER_CHECKED_ON_SITE"],
+        applicant_ref="applicant-y",
+        overrides=d["seq"],
+    )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)
     return {
         "certificate": evidence.certificate_bundle(ledger, docs[0]),
@@ -123,16 +137,24 @@ BAD_BUNDLES = [
     ("certificate", "text-count", lambda b: b["anchor"].update(count="3"), "anchor.count"),
     ("certificate", "true-block", lambda b: b["as_of"].update(block_number=True), "as_of.block_number"),
     ("certificate", "negative-block", lambda b: b["anchor"].update(block_number=-1), "anchor.block_number"),
-    ("certificate", "prefixed-field-hash", lambda b: b["certificate"]["field_hashes"].update(
-        id="0x" + b["certificate"]["field_hashes"]["id"]), "certificate.field_hashes"),
+    (
+        "certificate",
+        "prefixed-field-hash",
+        lambda b: b["certificate"]["field_hashes"].update(id="0x" + b["certificate"]["field_hashes"]["id"]),
+        "certificate.field_hashes",
+    ),
     ("certificate", "long-department", lambda b: b["department"].update(id="D" * 33), "department.id"),
     ("certificate", "null-attachment", lambda b: b.update(attachment=None), "attachment.sha256"),
     ("certificate", "number-checkpoint", lambda b: b.update(witness={"checkpoint": 7}), "witness.checkpoint"),
     ("certificate", "proof-of-numbers", lambda b: b["anchor"].update(proof=[1, 2]), "anchor.proof"),
     ("decision", "text-seq", lambda b: b["decision"].update(seq=str(b["decision"]["seq"])), "decision.seq"),
     ("decision", "body-list", lambda b: b["decision"].update(body=[]), "decision.body"),
-    ("decision", "cut-head-hash", lambda b: b["anchor"].update(head_hash=b["anchor"]["head_hash"][:-1]),
-     "anchor.head_hash"),
+    (
+        "decision",
+        "cut-head-hash",
+        lambda b: b["anchor"].update(head_hash=b["anchor"]["head_hash"][:-1]),
+        "anchor.head_hash",
+    ),
     ("decision", "rule-set-document-text", lambda b: b["rule_set"].update(document="rules"), "rule_set.document"),
     ("decision", "no-cited", lambda b: b.pop("cited"), "cited (a list) are required"),
     ("decision", "input-list", lambda b: b.update(input=[]), "cited (a list) are required"),
@@ -140,9 +162,9 @@ BAD_BUNDLES = [
 
 
 @pytest.mark.parametrize(("kind", "name", "edit", "named"), BAD_BUNDLES, ids=[v[1] for v in BAD_BUNDLES])
-def test_shapes_both_verifiers_refuse_the_schema_refuses(ledger: Ledger, bundles: dict[str, dict[str, Any]],
-                                                         tmp_path: Any, kind: str, name: str, edit: Any,
-                                                         named: str) -> None:
+def test_shapes_both_verifiers_refuse_the_schema_refuses(
+    ledger: Ledger, bundles: dict[str, dict[str, Any]], tmp_path: Any, kind: str, name: str, edit: Any, named: str
+) -> None:
     from .evidence_support import both, failed_names
 
     bad = copy.deepcopy(bundles[kind])

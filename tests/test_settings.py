@@ -17,10 +17,16 @@ from ledger.config import Settings
 from ledger.errors import ConfigError
 
 LEDGER = Path(__file__).resolve().parent.parent / "ledger"
-SECRETS = {"LEDGER_PASSPHRASE": "pass-one", "LEDGER_COUNCIL_PASSPHRASE": "council-two",
-           "LEDGER_DEMO_COUNCIL_PASSPHRASE_1": "demo-a", "LEDGER_DEMO_COUNCIL_PASSPHRASE_2": "demo-b",
-           "LEDGER_DEMO_COUNCIL_PASSPHRASE_3": "demo-c", "LEDGER_VAULT_KEY": "ab" * 32,
-           "LEDGER_API_SECRET": "cd" * 32, "LEDGER_IMPORT_KEY": "ef" * 32}
+SECRETS = {
+    "LEDGER_PASSPHRASE": "pass-one",
+    "LEDGER_COUNCIL_PASSPHRASE": "council-two",
+    "LEDGER_DEMO_COUNCIL_PASSPHRASE_1": "demo-a",
+    "LEDGER_DEMO_COUNCIL_PASSPHRASE_2": "demo-b",
+    "LEDGER_DEMO_COUNCIL_PASSPHRASE_3": "demo-c",
+    "LEDGER_VAULT_KEY": "ab" * 32,
+    "LEDGER_API_SECRET": "cd" * 32,
+    "LEDGER_IMPORT_KEY": "ef" * 32,
+}
 
 
 def test_settings_read_every_variable_and_hide_the_secrets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -53,8 +59,12 @@ def test_only_the_settings_module_reads_the_environment() -> None:
             continue
         for top in ast.parse(path.read_text()).body:  # named by the function they are in, not a line number
             for node in ast.walk(top):
-                if isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv") and \
-                        isinstance(node.value, ast.Name) and node.value.id == "os":
+                if (
+                    isinstance(node, ast.Attribute)
+                    and node.attr in ("environ", "getenv")
+                    and isinstance(node.value, ast.Name)
+                    and node.value.id == "os"
+                ):
                     readers.append(f"{path.relative_to(LEDGER)}:{getattr(top, 'name', node.lineno)}")
     # node.py copies the environment for the anvil child *without* any LEDGER_* variable: not a setting read
     assert readers == ["onchain/node.py:node_environment"]

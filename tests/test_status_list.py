@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from ledger.services import issuance, status, statuslist
-from ledger.formats import vc
 from ledger.client import Ledger
 from ledger.errors import InputError, NotFoundError
+from ledger.formats import vc
+from ledger.services import issuance, status, statuslist
 
+from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
 from .gateway_process import BoundGateway
-from .cli_support import run_cli
 
 BASE = "https://gateway.example.gov.cn"
 
@@ -101,17 +101,20 @@ def test_revoke_suspend_reinstate_flip_the_right_bits(ledger: Ledger, batch: lis
     assert listed["proof"]["type"] == statuslist.PROOF_TYPE and listed["proof"]["root"] == root
     assert vc.schema_errors(listed) == [] and vc.expand(listed)
 
-    for department, wrong_root, purpose, error in [("NOPE", root, "revocation", NotFoundError),
-                                                   ("MKT", "0x" + "ab" * 32, "revocation", NotFoundError),
-                                                   ("MKT", root, "expiry", InputError),
-                                                   ("MKT", "0x12", "revocation", InputError),
-                                                   ("MKT\x00", root, "revocation", InputError)]:
+    for department, wrong_root, purpose, error in [
+        ("NOPE", root, "revocation", NotFoundError),
+        ("MKT", "0x" + "ab" * 32, "revocation", NotFoundError),
+        ("MKT", root, "expiry", InputError),
+        ("MKT", "0x12", "revocation", InputError),
+        ("MKT\x00", root, "revocation", InputError),
+    ]:
         with pytest.raises(error):
             statuslist.list_credential(ledger, department, wrong_root, purpose, base=BASE)
 
 
-def test_export_vc_carries_bitstring_entries_that_conform_and_expand(ledger: Ledger, batch: list[dict[str, Any]],
-                                                                     tmp_path: Path) -> None:
+def test_export_vc_carries_bitstring_entries_that_conform_and_expand(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     digest = batch[0]["digest"]
     out = tmp_path / "credential.json"
     done = run_cli(ledger, "export", digest, "--vc", "--status-base", BASE, "--out", str(out))
@@ -121,10 +124,13 @@ def test_export_vc_carries_bitstring_entries_that_conform_and_expand(ledger: Led
     assert chain_entry["type"] == vc.STATUS_TYPE and chain_entry["digest"] == digest  # what readers use today
     index = statuslist.leaf_index(ledger, digest)
     root = batch[0]["anchor"]["root"]
-    assert revocation == {"id": f"{BASE}/public/status-lists/MKT/{root}/revocation#{index}",
-                          "type": "BitstringStatusListEntry", "statusPurpose": "revocation",
-                          "statusListIndex": str(index),
-                          "statusListCredential": f"{BASE}/public/status-lists/MKT/{root}/revocation"}
+    assert revocation == {
+        "id": f"{BASE}/public/status-lists/MKT/{root}/revocation#{index}",
+        "type": "BitstringStatusListEntry",
+        "statusPurpose": "revocation",
+        "statusListIndex": str(index),
+        "statusListCredential": f"{BASE}/public/status-lists/MKT/{root}/revocation",
+    }
     assert suspension["statusPurpose"] == "suspension" and suspension["statusListIndex"] == str(index)
     assert vc.schema_errors(credential) == []
     expanded = json.dumps(vc.expand(credential))
@@ -133,10 +139,13 @@ def test_export_vc_carries_bitstring_entries_that_conform_and_expand(ledger: Led
     assert vc.to_document(credential)["digest"] == digest
 
     # a holder pointing the entry at a neighbour's bit, or at another batch's list, is refused
-    for spoil in (lambda c: c["credentialStatus"][1].update(statusListIndex=str((index + 1) % 4)),
-                  lambda c: c["credentialStatus"][2].update(statusListCredential=c["credentialStatus"][2][
-                      "statusListCredential"].replace(root[3:9], "ffffff")),
-                  lambda c: c["credentialStatus"].pop(2)):
+    for spoil in (
+        lambda c: c["credentialStatus"][1].update(statusListIndex=str((index + 1) % 4)),
+        lambda c: c["credentialStatus"][2].update(
+            statusListCredential=c["credentialStatus"][2]["statusListCredential"].replace(root[3:9], "ffffff")
+        ),
+        lambda c: c["credentialStatus"].pop(2),
+    ):
         bad = copy.deepcopy(credential)
         spoil(bad)
         with pytest.raises(InputError):
@@ -148,8 +157,7 @@ def test_export_vc_carries_bitstring_entries_that_conform_and_expand(ledger: Led
 
 def _list_file(ledger: Ledger, tmp_path: Path, root: str, purpose: str, name: str) -> Path:
     path = tmp_path / name
-    done = run_cli(ledger, "status-list", "MKT", root, "--purpose", purpose, "--status-base", BASE,
-                   "--out", str(path))
+    done = run_cli(ledger, "status-list", "MKT", root, "--purpose", purpose, "--status-base", BASE, "--out", str(path))
     assert done.returncode == 0, done.stderr
     return path
 
@@ -160,8 +168,9 @@ def _verify(ledger: Ledger, credential: Path, *lists: Path, **env: str) -> tuple
     return done.returncode, json.loads(done.stdout) if done.stdout else {"stderr": done.stderr}
 
 
-def test_verify_checks_the_lists_and_a_lying_list_fails(ledger: Ledger, batch: list[dict[str, Any]],
-                                                        tmp_path: Path) -> None:
+def test_verify_checks_the_lists_and_a_lying_list_fails(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     digest, root = batch[3]["digest"], batch[3]["anchor"]["root"]
     credential = tmp_path / "credential.json"
     assert run_cli(ledger, "export", digest, "--vc", "--status-base", BASE, "--out", str(credential)).returncode == 0
@@ -208,8 +217,11 @@ def test_verify_checks_the_lists_and_a_lying_list_fails(ledger: Ledger, batch: l
 
     # a list that cannot be had (the example host is not reachable): said, and the chain's status decides
     code, report = _verify(ledger, credential, suspension, LEDGER_API_PUBLIC_URL=BASE)
-    assert code == 0 and report["checks"][-1]["detail"].startswith("not checked") and "--status-list" in \
-        report["checks"][-1]["detail"]
+    assert (
+        code == 0
+        and report["checks"][-1]["detail"].startswith("not checked")
+        and "--status-list" in report["checks"][-1]["detail"]
+    )
 
     # the old list, once the certificate is revoked, still tells the truth about its block; a new one sets the bit
     status.revoke(ledger, digest, "data-error")
@@ -227,8 +239,9 @@ def _other_batch(ledger: Ledger, tmp_path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def test_the_gateway_serves_the_lists_and_verify_fetches_them(ledger: Ledger, batch: list[dict[str, Any]],
-                                                              tmp_path: Path) -> None:
+def test_the_gateway_serves_the_lists_and_verify_fetches_them(
+    ledger: Ledger, batch: list[dict[str, Any]], tmp_path: Path
+) -> None:
     root = batch[0]["anchor"]["root"]
     with BoundGateway(ledger) as gw:
         assert gw.client is not None
@@ -239,12 +252,14 @@ def test_the_gateway_serves_the_lists_and_verify_fetches_them(ledger: Ledger, ba
         assert len(statuslist.decode(listed["credentialSubject"]["encodedList"])) == 16_384
         assert listed["proof"]["block"] <= ledger.chain.block_number()
 
-        for path, code in [(f"/public/status-lists/NOPE/{root}/revocation", 404),
-                           (f"/public/status-lists/MKT/0x{'cd' * 32}/revocation", 404),
-                           (f"/public/status-lists/MKT/{root}/expiry", 422),
-                           ("/public/status-lists/MKT/0x1234/revocation", 422),
-                           (f"/public/status-lists/{'X' * 40}/{root}/revocation", 422),
-                           (f"/public/status-lists/MKT%00/{root}/revocation", 422)]:
+        for path, code in [
+            (f"/public/status-lists/NOPE/{root}/revocation", 404),
+            (f"/public/status-lists/MKT/0x{'cd' * 32}/revocation", 404),
+            (f"/public/status-lists/MKT/{root}/expiry", 422),
+            ("/public/status-lists/MKT/0x1234/revocation", 422),
+            (f"/public/status-lists/{'X' * 40}/{root}/revocation", 422),
+            (f"/public/status-lists/MKT%00/{root}/revocation", 422),
+        ]:
             refused = gw.client.get(path)
             assert refused.status_code == code, (path, refused.status_code, refused.text)
         assert gw.process.alive()
@@ -253,8 +268,9 @@ def test_the_gateway_serves_the_lists_and_verify_fetches_them(ledger: Ledger, ba
         # gateway the verifier is configured with (tests/test_redteam_round3.py: never a host the holder chose)
         credential = tmp_path / "credential.json"
         digest = batch[0]["digest"]
-        assert run_cli(ledger, "export", digest, "--vc", "--status-base", gw.url,
-                       "--out", str(credential)).returncode == 0
+        assert (
+            run_cli(ledger, "export", digest, "--vc", "--status-base", gw.url, "--out", str(credential)).returncode == 0
+        )
         code, report = _verify(ledger, credential, LEDGER_API_PUBLIC_URL=gw.url)
         check = report["checks"][-1]
         assert code == 0 and check["name"] == "status_list" and check["ok"], report

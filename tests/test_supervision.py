@@ -10,13 +10,22 @@ from typing import Any
 import pytest
 from sqlalchemy import delete, func, update
 
-from ledger.services import decisions, logchain, supervision
 from ledger.errors import InputError, NotFoundError, StateError
+from ledger.formats.rules import load_rule_set
+from ledger.services import decisions, logchain, supervision
 from ledger.services.logchain import LOG_DECISIONS, LogEntry
 from ledger.services.replay import replay
-from ledger.formats.rules import load_rule_set
-from .supervision_support import announced, application, approvals, decide, mine, rule_set, cli
-from .supervision_support import published_fixture  # noqa: F401 - fixtures
+
+from .supervision_support import (
+    announced,
+    application,
+    approvals,
+    cli,
+    decide,
+    mine,
+    published_fixture,  # noqa: F401 - fixtures
+    rule_set,
+)
 
 
 def checks(report: Any) -> set[str]:
@@ -26,8 +35,14 @@ def checks(report: Any) -> set[str]:
 def test_credit_listed_applicant_who_claims_not_to_be_is_refused_the_fast_track(ledger: Any, published: Any) -> None:
     dept, rules = published
     assert decide(ledger, dept, rules, "C-1", "applicant-liar").body["outcome"] == "approve"
-    supervision.credit_list(ledger, dept, applicant="applicant-liar", reason="FALSE_MATERIALS",
-                            since=date.today() - timedelta(days=1), until=date.today() + timedelta(days=365))
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-liar",
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=365),
+    )
     refused = decide(ledger, dept, rules, "C-2", "applicant-liar", claims_blacklisted=False)
     assert refused.body["outcome"] == "refer" and refused.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"]
     assert refused.body["credit"]["listed"] is True
@@ -42,8 +57,14 @@ def test_credit_listed_applicant_who_claims_not_to_be_is_refused_the_fast_track(
 
 def test_bulk_decisions_read_the_credit_list_too(ledger: Any, published: Any) -> None:
     dept, rules = published
-    supervision.credit_list(ledger, dept, applicant="applicant-b", reason="FALSE_MATERIALS",
-                            since=date.today() - timedelta(days=1), until=date.today() + timedelta(days=30))
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-b",
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=30),
+    )
     apps = [{**application(f"B-{i}"), "applicant_ref": f"applicant-{'b' if i == 2 else i}"} for i in range(4)]
     result = decisions.decide_many(ledger, dept, apps, {"*": rules})
     assert result.outcomes == {"approve": 3, "refer": 1}
@@ -53,8 +74,14 @@ def test_bulk_decisions_read_the_credit_list_too(ledger: Any, published: Any) ->
 
 def test_listing_or_removal_is_read_as_of_the_decision_block(ledger: Any, published: Any) -> None:
     dept, rules = published
-    listing = supervision.credit_list(ledger, dept, applicant="applicant-r", reason="FALSE_MATERIALS",
-                                      since=date.today(), until=date.today() + timedelta(days=30))
+    listing = supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-r",
+        reason="FALSE_MATERIALS",
+        since=date.today(),
+        until=date.today() + timedelta(days=30),
+    )
     assert decide(ledger, dept, rules, "R-1", "applicant-r").body["outcome"] == "refer"
     supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD")
     assert decide(ledger, dept, rules, "R-2", "applicant-r").body["outcome"] == "approve"
@@ -68,43 +95,76 @@ def test_listing_or_removal_is_read_as_of_the_decision_block(ledger: Any, publis
 
 def test_insider_deleting_a_credit_listing_is_caught_by_replay(ledger: Any, published: Any) -> None:
     dept, rules = published
-    listing = supervision.credit_list(ledger, dept, applicant="applicant-x", reason="FALSE_MATERIALS",
-                                      since=date.today(), until=date.today() + timedelta(days=30))
+    listing = supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-x",
+        reason="FALSE_MATERIALS",
+        since=date.today(),
+        until=date.today() + timedelta(days=30),
+    )
     decide(ledger, dept, rules, "X-1", "applicant-x")
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
     with ledger.engine.begin() as conn:
-        conn.execute(delete(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                                            LogEntry.seq == listing.seq))
+        conn.execute(
+            delete(LogEntry).where(
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == listing.seq
+            )
+        )
     found = checks(replay(ledger, department=dept))
     assert "missing" in found and "credit_status" in found  # the decision no longer re-runs to "listed"
 
 
 def test_a_decision_recording_a_false_credit_status_is_flagged(ledger: Any, published: Any) -> None:
     dept, rules = published
-    supervision.credit_list(ledger, dept, applicant="applicant-f", reason="FALSE_MATERIALS",
-                            since=date.today(), until=date.today() + timedelta(days=30))
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-f",
+        reason="FALSE_MATERIALS",
+        since=date.today(),
+        until=date.today() + timedelta(days=30),
+    )
     forged = decide(ledger, dept, rules, "F-1", "applicant-f").body
-    forged = {**forged, "credit": {**forged["credit"], "listed": False, "listings": []}, "outcome": "approve",
-              "reasons": ["TYPICAL_FEATURES_MATCH"], "fired": ["online"], "case_id": "F-2",
-              "legal_basis": {"TYPICAL_FEATURES_MATCH": None}}
+    forged = {
+        **forged,
+        "credit": {**forged["credit"], "listed": False, "listings": []},
+        "outcome": "approve",
+        "reasons": ["TYPICAL_FEATURES_MATCH"],
+        "fired": ["online"],
+        "case_id": "F-2",
+        "legal_basis": {"TYPICAL_FEATURES_MATCH": None},
+    }
     logchain.append(ledger, LOG_DECISIONS, dept, forged)  # an engine that pretends the list is empty
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     report = replay(ledger, department=dept)
-    assert {(d.check, d.case_id) for d in report.discrepancies} >= {("credit_status", "F-2"),
-                                                                     ("outcome_mismatch", "F-2")}
+    assert {(d.check, d.case_id) for d in report.discrepancies} >= {
+        ("credit_status", "F-2"),
+        ("outcome_mismatch", "F-2"),
+    }
 
 
 def test_credit_list_refuses_bad_input_and_records_nothing(ledger: Any, published: Any) -> None:
     dept, _ = published
-    for kwargs, match in (({"reason": "false materials"}, "code"), ({"since": "2026-02-01", "until": "2026-01-01"},
-                                                                   "empty"), ({"since": "yesterday"}, "YYYY-MM-DD")):
+    for kwargs, match in (
+        ({"reason": "false materials"}, "code"),
+        ({"since": "2026-02-01", "until": "2026-01-01"}, "empty"),
+        ({"since": "yesterday"}, "YYYY-MM-DD"),
+    ):
         args = {"applicant": "a", "reason": "FALSE_MATERIALS", "since": "2026-01-01", "until": "2027-01-01", **kwargs}
         with pytest.raises(InputError, match=match):
             supervision.credit_list(ledger, dept, **args)
     with pytest.raises(InputError, match="not both"):
-        supervision.credit_list(ledger, dept, applicant="a", applicant_ref="0x" + "11" * 32, reason="R",
-                                since="2026-01-01", until="2027-01-01")
+        supervision.credit_list(
+            ledger,
+            dept,
+            applicant="a",
+            applicant_ref="0x" + "11" * 32,
+            reason="R",
+            since="2026-01-01",
+            until="2027-01-01",
+        )
     with pytest.raises(StateError, match="approver"):
         supervision.credit_list(ledger, "MKT", applicant="a", reason="R", since="2026-01-01", until="2027-01-01")
     assert list(logchain.entries(ledger, LOG_DECISIONS, dept)) == []
@@ -114,9 +174,12 @@ def test_commitments_are_recorded_listed_when_due_and_checked(ledger: Any, publi
     dept, rules = published
     body = decide(ledger, dept, rules, "K-1", "applicant-k", commit=1).body
     today = datetime.now(UTC).date()
-    assert body["commitment"] == {"promise": "MATERIALS_ON_FILE", "check": "DOCUMENT_CHECK", "rule":
-                                  "notify-and-commit", "deadline": (date.fromisoformat(body["decided_at"][:10])
-                                                                    + timedelta(days=30)).isoformat()}
+    assert body["commitment"] == {
+        "promise": "MATERIALS_ON_FILE",
+        "check": "DOCUMENT_CHECK",
+        "rule": "notify-and-commit",
+        "deadline": (date.fromisoformat(body["decided_at"][:10]) + timedelta(days=30)).isoformat(),
+    }
     assert "commitment" not in decide(ledger, dept, rules, "K-2", "applicant-k").body
     assert [c.case_id for c in supervision.due_commitments(ledger, dept, today=today)] == ["K-1"]
     assert supervision.due_commitments(ledger, dept, within_days=1, today=today) == []
@@ -124,8 +187,9 @@ def test_commitments_are_recorded_listed_when_due_and_checked(ledger: Any, publi
     assert [c.status for c in supervision.due_commitments(ledger, dept, today=later)] == ["overdue"]
     with pytest.raises(NotFoundError):
         supervision.record_commitment_check(ledger, dept, "K-2", met=True, officer="officer-1")
-    supervision.record_commitment_check(ledger, dept, "K-1", met=False, officer="officer-1",
-                                        findings=["MATERIALS_NOT_SUBMITTED"])
+    supervision.record_commitment_check(
+        ledger, dept, "K-1", met=False, officer="officer-1", findings=["MATERIALS_NOT_SUBMITTED"]
+    )
     assert [c.status for c in supervision.commitments(ledger, dept, today=later)] == ["broken"]
     assert supervision.due_commitments(ledger, dept, today=later) == []
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
@@ -139,7 +203,8 @@ def test_a_dropped_commitment_is_flagged_by_replay(ledger: Any, published: Any) 
     logchain.append(ledger, LOG_DECISIONS, dept, {**forged, "case_id": "D-2"})
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     assert {(d.check, d.case_id) for d in replay(ledger, department=dept).discrepancies} == {
-        ("commitment_mismatch", "D-2")}
+        ("commitment_mismatch", "D-2")
+    }
 
 
 def test_a_commitment_only_on_an_approve_rule() -> None:
@@ -169,8 +234,9 @@ def test_draw_is_recomputable_from_the_chain_and_cannot_be_made_early_or_twice(l
     assert draw["population"]["count"] == 20 and len(draw["sample"]) == 4  # ceil(0.2 * 20)
     # anyone re-draws it from the published inputs with the documented algorithm
     listing = next(e for e in logchain.entries(ledger, LOG_DECISIONS, dept) if '"inspector_list"' in e.body)
-    again = supervision.draw_sample(draw["block_hash"], [f"A-{i:03d}" for i in range(20)], "0.2",
-                                    json.loads(listing.body)["inspectors"])
+    again = supervision.draw_sample(
+        draw["block_hash"], [f"A-{i:03d}" for i in range(20)], "0.2", json.loads(listing.body)["inspectors"]
+    )
     assert again == [{k: s[k] for k in ("case_id", "inspector_ref")} for s in draw["sample"]]
     assert len({s["inspector_ref"] for s in draw["sample"]}) == 3  # assigned in turn
     with pytest.raises(StateError, match="already drawn"):  # the department re-drawing until it likes the sample
@@ -188,15 +254,24 @@ def test_announcement_refuses_a_target_block_already_near_or_past(ledger: Any, p
     head = ledger.chain.block_number()
     for target, match in ((head, "too close"), (head + 1, "too close")):
         with pytest.raises(InputError, match=match):
-            supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="0.5",
-                                            inspectors="inspectors", target_block=target)
+            supervision.announce_inspection(
+                ledger,
+                dept,
+                since=start,
+                until=start + timedelta(hours=1),
+                rate="0.5",
+                inspectors="inspectors",
+                target_block=target,
+            )
     for rate in ("0", "1.5", "lots"):
         with pytest.raises(InputError, match="rate"):
-            supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate,
-                                            inspectors="inspectors")
+            supervision.announce_inspection(
+                ledger, dept, since=start, until=start + timedelta(hours=1), rate=rate, inspectors="inspectors"
+            )
     with pytest.raises(NotFoundError, match="inspector list"):
-        supervision.announce_inspection(ledger, dept, since=start, until=start + timedelta(hours=1), rate="0.5",
-                                        inspectors="nobody")
+        supervision.announce_inspection(
+            ledger, dept, since=start, until=start + timedelta(hours=1), rate="0.5", inspectors="nobody"
+        )
     assert not [e for e in logchain.entries(ledger, LOG_DECISIONS, dept) if '"inspection_announcement"' in e.body]
 
 
@@ -223,11 +298,24 @@ def test_an_announcement_anchored_after_its_target_block_is_flagged(ledger: Any,
     start = approvals(ledger, dept, rules, 5)
     listing = supervision.register_inspectors(ledger, dept, "inspectors", ["insp-1"])
     target = ledger.chain.block_number() - 1  # a block whose hash the department already knows
-    seq = _forge(ledger, dept, {
-        "format": supervision.SUPERVISION_FORMAT, "kind": "inspection_announcement",
-        "period": {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()}, "rate": "0.5",
-        "inspectors": {"seq": listing["seq"], "entry_hash": listing["entry_hash"], "list_id": "inspectors",
-                       "digest": listing["digest"]}, "target_block": target, "announced_at": start.isoformat()})
+    seq = _forge(
+        ledger,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "inspection_announcement",
+            "period": {"since": start.isoformat(), "until": (start + timedelta(hours=1)).isoformat()},
+            "rate": "0.5",
+            "inspectors": {
+                "seq": listing["seq"],
+                "entry_hash": listing["entry_hash"],
+                "list_id": "inspectors",
+                "digest": listing["digest"],
+            },
+            "target_block": target,
+            "announced_at": start.isoformat(),
+        },
+    )
     with pytest.raises(StateError, match="not anchored before"):
         supervision.draw_inspection(ledger, dept, seq)
     assert ("announcement_late", seq) in {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
@@ -236,12 +324,21 @@ def test_an_announcement_anchored_after_its_target_block_is_flagged(ledger: Any,
 def test_a_draw_written_before_its_target_block_is_flagged(ledger: Any, published: Any) -> None:
     dept, rules = published
     announcement = announced(ledger, dept, rules)
-    seq = _forge(ledger, dept, {"format": supervision.SUPERVISION_FORMAT, "kind": "inspection_draw",
-                                "announcement": {"seq": announcement["seq"],
-                                                 "entry_hash": announcement["entry_hash"]},
-                                "target_block": announcement["target_block"], "block_hash": "0x" + "ab" * 32,
-                                "population": {"count": 0, "digest": "0x"}, "sample": [],
-                                "drawn_at_block": ledger.chain.block_number(), "drawn_at": "2026-01-01T00:00:00Z"})
+    seq = _forge(
+        ledger,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "inspection_draw",
+            "announcement": {"seq": announcement["seq"], "entry_hash": announcement["entry_hash"]},
+            "target_block": announcement["target_block"],
+            "block_hash": "0x" + "ab" * 32,
+            "population": {"count": 0, "digest": "0x"},
+            "sample": [],
+            "drawn_at_block": ledger.chain.block_number(),
+            "drawn_at": "2026-01-01T00:00:00Z",
+        },
+    )
     assert ledger.chain.block_number() < announcement["target_block"]
     assert ("draw_mismatch", seq) in {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
 
@@ -262,15 +359,28 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
     assert first["case_id"] in supervision.assigned_cases(ledger, dept, draw["seq"], inspector)
     with pytest.raises(InputError, match="finding code"):
         supervision.record_finding(ledger, dept, draw["seq"], first["case_id"], inspector=inspector, conforming=False)
-    bad = supervision.record_finding(ledger, dept, draw["seq"], first["case_id"], inspector=inspector,
-                                     conforming=False, findings=["PREMISES_NOT_AS_DECLARED"])
-    good = supervision.record_finding(ledger, dept, draw["seq"], second["case_id"],
-                                      inspector=inspector_of[second["inspector_ref"]], conforming=True)
+    bad = supervision.record_finding(
+        ledger,
+        dept,
+        draw["seq"],
+        first["case_id"],
+        inspector=inspector,
+        conforming=False,
+        findings=["PREMISES_NOT_AS_DECLARED"],
+    )
+    good = supervision.record_finding(
+        ledger, dept, draw["seq"], second["case_id"], inspector=inspector_of[second["inspector_ref"]], conforming=True
+    )
     with pytest.raises(StateError, match="conforming"):
         supervision.withdraw_approval(ledger, dept, good, officer="officer-9", reasons=["X"], legal_basis="ALL-69")
-    withdrawn = supervision.withdraw_approval(ledger, dept, bad, officer="officer-9",
-                                              reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
-                                              legal_basis="ADMIN-LICENSING-LAW-ART-69")
+    withdrawn = supervision.withdraw_approval(
+        ledger,
+        dept,
+        bad,
+        officer="officer-9",
+        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+        legal_basis="ADMIN-LICENSING-LAW-ART-69",
+    )
     assert withdrawn["case_id"] == first["case_id"] and withdrawn["credit_listing"]
     latest = decisions.find_decision(ledger, dept, first["case_id"])
     assert latest.body["outcome"] == "reject" and latest.body["overrides"]["seq"] == first["decision"]["seq"]
@@ -285,7 +395,9 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
     assert report.ok, report.summary()
     found = supervision.summary(ledger, dept)
     assert [(i["case_id"], i["conforming"]) for i in found["inspections"] if i["finding_seq"]] == [
-        (first["case_id"], False), (second["case_id"], True)]
+        (first["case_id"], False),
+        (second["case_id"], True),
+    ]
     assert [w["case_id"] for w in found["withdrawals"]] == [first["case_id"]]
     assert [c["applicant_ref"] for c in found["credit_list"]] == [latest.body["applicant_ref"]]
     # the auditors' report shows the inspection and its findings (not "not recorded")
@@ -300,8 +412,9 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
     assert "PREMISES_NOT_AS_DECLARED" in page and "not-recorded" not in page
     # an insider deletes the non-conforming finding: the log is missing an anchored entry
     with ledger.engine.begin() as conn:
-        conn.execute(delete(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                                            LogEntry.seq == bad))
+        conn.execute(
+            delete(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == bad)
+        )
     found_checks = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
     assert ("missing", bad) in found_checks and ("withdrawal_invalid", withdrawn["seq"]) in found_checks
 
@@ -312,38 +425,85 @@ def test_an_edited_finding_is_caught(ledger: Any, published: Any) -> None:
     mine(ledger, announcement["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
     case = draw["sample"][0]
-    inspector = next(f"insp-{i}" for i in (1, 2, 3)
-                     if decisions.officer_ref(ledger, dept, f"insp-{i}") == case["inspector_ref"])
-    seq = supervision.record_finding(ledger, dept, draw["seq"], case["case_id"], inspector=inspector,
-                                     conforming=False, findings=["PREMISES_NOT_AS_DECLARED"])
+    inspector = next(
+        f"insp-{i}" for i in (1, 2, 3) if decisions.officer_ref(ledger, dept, f"insp-{i}") == case["inspector_ref"]
+    )
+    seq = supervision.record_finding(
+        ledger,
+        dept,
+        draw["seq"],
+        case["case_id"],
+        inspector=inspector,
+        conforming=False,
+        findings=["PREMISES_NOT_AS_DECLARED"],
+    )
     with ledger.engine.begin() as conn:  # an insider turns the finding into a conforming one
-        conn.execute(update(LogEntry).where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept,
-                                            LogEntry.seq == seq).values(
-            body=func.replace(LogEntry.body, '"conforming":false', '"conforming":true')))
+        conn.execute(
+            update(LogEntry)
+            .where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == seq)
+            .values(body=func.replace(LogEntry.body, '"conforming":false', '"conforming":true'))
+        )
     assert ("altered", seq) in {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
 
 
 # -- the command line ------------------------------------------------------------------------------------------
 
-def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_the_loop_through_the_cli(
+    ledger: Any, published: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     dept, rules = published
     start = approvals(ledger, dept, rules, 6)
     decide(ledger, dept, rules, "K-CLI", "applicant-k", commit=1)
     run = lambda *a: cli(ledger, monkeypatch, capsys, *a)  # noqa: E731
-    code, due, _ = run("supervision", "due", "-d", dept, "--today",
-                       (datetime.now(UTC).date() + timedelta(days=40)).isoformat())
+    code, due, _ = run(
+        "supervision", "due", "-d", dept, "--today", (datetime.now(UTC).date() + timedelta(days=40)).isoformat()
+    )
     assert code == 0 and [(c["case_id"], c["status"]) for c in due] == [("K-CLI", "overdue")]
     assert run("supervision", "check", "K-CLI", "-d", dept, "--met", "--officer", "o-1")[0] == 0
     assert run("inspect", "inspectors", "-d", dept, "--list-id", "team", "--inspector", "i-1")[0] == 0
-    code, _, err = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
-                       (start + timedelta(hours=1)).isoformat(), "--rate", "2", "--inspectors", "team")
+    code, _, err = run(
+        "inspect",
+        "announce",
+        "-d",
+        dept,
+        "--since",
+        start.isoformat(),
+        "--until",
+        (start + timedelta(hours=1)).isoformat(),
+        "--rate",
+        "2",
+        "--inspectors",
+        "team",
+    )
     assert code == 2 and "rate" in err  # a clear error, nothing recorded
-    code, _, err = run("inspect", "announce", "-d", dept, "--until", (start + timedelta(hours=1)).isoformat(),
-                       "--rate", "0.5", "--inspectors", "team")
+    code, _, err = run(
+        "inspect",
+        "announce",
+        "-d",
+        dept,
+        "--until",
+        (start + timedelta(hours=1)).isoformat(),
+        "--rate",
+        "0.5",
+        "--inspectors",
+        "team",
+    )
     assert code == 2 and "--since" in err  # the first period has no predecessor to start from
-    code, announcement, _ = run("inspect", "announce", "-d", dept, "--since", start.isoformat(), "--until",
-                                (start + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
+    code, announcement, _ = run(
+        "inspect",
+        "announce",
+        "-d",
+        dept,
+        "--since",
+        start.isoformat(),
+        "--until",
+        (start + timedelta(hours=1)).isoformat(),
+        "--rate",
+        "0.5",
+        "--inspectors",
+        "team",
+    )
     assert code == 0
     code, _, err = run("inspect", "draw", str(announcement["seq"]), "-d", dept)
     assert code == 2 and "not mined yet" in err
@@ -352,19 +512,66 @@ def test_the_loop_through_the_cli(ledger: Any, published: Any, monkeypatch: pyte
     assert code == 0 and len(draw["sample"]) == 4  # ceil(0.5 * 7)
     case = draw["sample"][0]["case_id"]
     assert run("inspect", "assigned", str(draw["seq"]), "-d", dept, "--inspector", "i-1")[1][0] == case
-    code, finding, _ = run("inspect", "finding", "-d", dept, "--draw", str(draw["seq"]), "--case", case,
-                           "--inspector", "i-1", "--non-conforming", "--finding", "PREMISES_NOT_AS_DECLARED")
-    code, withdrawn, _ = run("inspect", "withdraw", "-d", dept, "--finding", str(finding["seq"]), "--officer", "o-1",
-                             "--reason", "APPROVAL_OBTAINED_BY_FALSE_STATEMENT", "--legal-basis", "ALL-ART-69")
+    code, finding, _ = run(
+        "inspect",
+        "finding",
+        "-d",
+        dept,
+        "--draw",
+        str(draw["seq"]),
+        "--case",
+        case,
+        "--inspector",
+        "i-1",
+        "--non-conforming",
+        "--finding",
+        "PREMISES_NOT_AS_DECLARED",
+    )
+    code, withdrawn, _ = run(
+        "inspect",
+        "withdraw",
+        "-d",
+        dept,
+        "--finding",
+        str(finding["seq"]),
+        "--officer",
+        "o-1",
+        "--reason",
+        "APPROVAL_OBTAINED_BY_FALSE_STATEMENT",
+        "--legal-basis",
+        "ALL-ART-69",
+    )
     assert code == 0 and withdrawn["credit_listing"]
     # the next period starts where the last one ended: --since may be left out, and a later one is a gap
     end = supervision.next_period_start(ledger, dept)
     assert end is not None
-    code, _, err = run("inspect", "announce", "-d", dept, "--since", (end + timedelta(minutes=1)).isoformat(),
-                       "--until", (end + timedelta(hours=1)).isoformat(), "--rate", "0.5", "--inspectors", "team")
+    code, _, err = run(
+        "inspect",
+        "announce",
+        "-d",
+        dept,
+        "--since",
+        (end + timedelta(minutes=1)).isoformat(),
+        "--until",
+        (end + timedelta(hours=1)).isoformat(),
+        "--rate",
+        "0.5",
+        "--inspectors",
+        "team",
+    )
     assert code == 2 and "gap" in err and supervision._time_text(end) in err
-    code, following, _ = run("inspect", "announce", "-d", dept, "--until", (end + timedelta(hours=1)).isoformat(),
-                             "--rate", "0.5", "--inspectors", "team")
+    code, following, _ = run(
+        "inspect",
+        "announce",
+        "-d",
+        dept,
+        "--until",
+        (end + timedelta(hours=1)).isoformat(),
+        "--rate",
+        "0.5",
+        "--inspectors",
+        "team",
+    )
     assert code == 0 and following["period"]["since"] == supervision._time_text(end)
     code, listed, _ = run("supervision", "credit", "list", "-d", dept)
     assert [c["seq"] for c in listed] == [withdrawn["credit_listing"]]
@@ -386,15 +593,24 @@ def test_a_finding_by_an_inspector_the_draw_did_not_assign_is_flagged(ledger: An
     announcement = announced(ledger, dept, rules, n=6, rate="0.5")
     mine(ledger, announcement["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
-    drawn, = [s for s in draw["sample"][:1]]
+    (drawn,) = [s for s in draw["sample"][:1]]
     not_drawn = next(f"A-{i:03d}" for i in range(6) if f"A-{i:03d}" not in {s["case_id"] for s in draw["sample"]})
     friendly = decisions.officer_ref(ledger, dept, "friendly-inspector")
-    base = {"format": supervision.SUPERVISION_FORMAT, "kind": "inspection_finding",
-            "draw": {"seq": draw["seq"], "entry_hash": draw["entry_hash"]}, "conforming": True, "findings": [],
-            "inspected_at": "2026-01-01T00:00:00.000Z"}
-    own = _forge(ledger, dept, {**base, "case": drawn["case_id"], "decision": drawn["decision"],
-                                "inspector_ref": friendly})
-    other = _forge(ledger, dept, {**base, "case": not_drawn, "decision": drawn["decision"],
-                                  "inspector_ref": drawn["inspector_ref"]})
+    base = {
+        "format": supervision.SUPERVISION_FORMAT,
+        "kind": "inspection_finding",
+        "draw": {"seq": draw["seq"], "entry_hash": draw["entry_hash"]},
+        "conforming": True,
+        "findings": [],
+        "inspected_at": "2026-01-01T00:00:00.000Z",
+    }
+    own = _forge(
+        ledger, dept, {**base, "case": drawn["case_id"], "decision": drawn["decision"], "inspector_ref": friendly}
+    )
+    other = _forge(
+        ledger,
+        dept,
+        {**base, "case": not_drawn, "decision": drawn["decision"], "inspector_ref": drawn["inspector_ref"]},
+    )
     found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
     assert found == {("finding_invalid", own), ("finding_invalid", other)}

@@ -33,20 +33,37 @@ def test_adapter_answers_version_like_native_solc() -> None:
 
 
 def test_standard_json_stdout_is_only_json_and_resolves_imports() -> None:
-    request = {"language": "Solidity", "sources": {"contracts/src/CertificateAnchor.sol": {
-        "urls": ["contracts/src/CertificateAnchor.sol"]}}, "settings": COMPILER_SETTINGS}
-    done = subprocess.run([str(SOLC), "--standard-json", "--base-path", str(REPO_ROOT)], input=json.dumps(request),
-                          capture_output=True, text=True, check=True)
+    request = {
+        "language": "Solidity",
+        "sources": {"contracts/src/CertificateAnchor.sol": {"urls": ["contracts/src/CertificateAnchor.sol"]}},
+        "settings": COMPILER_SETTINGS,
+    }
+    done = subprocess.run(
+        [str(SOLC), "--standard-json", "--base-path", str(REPO_ROOT)],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     output = json.loads(done.stdout)  # raises if anything but JSON is on stdout
     assert not [e for e in output.get("errors", []) if e["severity"] == "error"]
     assert "contracts/src/IDepartmentRegistry.sol" in output["sources"]  # an import resolved under --base-path
 
 
 def test_missing_import_is_reported_not_crashed() -> None:
-    request = {"language": "Solidity", "sources": {"x.sol": {"content":
-               'pragma solidity 0.8.28; import "./nope.sol"; contract X {}'}}, "settings": COMPILER_SETTINGS}
-    done = subprocess.run([str(SOLC), "--standard-json"], input=json.dumps(request), capture_output=True, text=True,
-                          cwd=REPO_ROOT, check=True)
+    request = {
+        "language": "Solidity",
+        "sources": {"x.sol": {"content": 'pragma solidity 0.8.28; import "./nope.sol"; contract X {}'}},
+        "settings": COMPILER_SETTINGS,
+    }
+    done = subprocess.run(
+        [str(SOLC), "--standard-json"],
+        input=json.dumps(request),
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        check=True,
+    )
     errors = json.loads(done.stdout)["errors"]
     assert any("nope.sol" in e["formattedMessage"] for e in errors)
 
@@ -66,8 +83,22 @@ def test_compiling_twice_is_byte_identical() -> None:
 
 def test_forge_builds_the_same_bytecode_as_the_client(tmp_path) -> None:
     out = tmp_path / "forge-out"
-    subprocess.run([str(tool_path("forge")), "build", "--offline", "--skip", "test", "--out", str(out),
-                    "--cache-path", str(tmp_path / "cache")], cwd=REPO_ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [
+            str(tool_path("forge")),
+            "build",
+            "--offline",
+            "--skip",
+            "test",
+            "--out",
+            str(out),
+            "--cache-path",
+            str(tmp_path / "cache"),
+        ],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+    )
     client = compile_contracts()
     shipped = shipped_artifacts()
     for name in ("DepartmentRegistry", "CertificateAnchor", "BatchLog"):
@@ -83,7 +114,8 @@ def test_shipped_contracts_equal_a_fresh_compile() -> None:
     compiler makes of contracts/src now; a contract changed without renewing it fails here, naming the fix."""
     fresh = render_artifacts_document(build_artifacts_document())
     assert ARTIFACTS_FILE.read_text() == fresh, (
-        "ledger/onchain/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it")
+        "ledger/onchain/contracts.json is stale: run `python scripts/build_contracts.py --write` and commit it"
+    )
     document = json.loads(fresh)
     assert document["compiler"]["solc"] == solc_version()
     assert document["compiler"]["settings"] == COMPILER_SETTINGS

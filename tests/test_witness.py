@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from ledger.services import evidence, issuance, status
-from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import evidence, issuance, status
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
@@ -34,6 +34,7 @@ SCRIPT = REPO / "scripts" / "verify_evidence.py"
 
 
 # -- helpers ---------------------------------------------------------------------------------------------------
+
 
 def node(ledger: Ledger, method: str, *params: Any) -> Any:
     """Test only: a node control call (evm_snapshot, evm_revert, evm_mine)."""
@@ -52,15 +53,28 @@ class WitnessProcess:
     def __init__(self, store: Path, name: str, rpc: str, *extra: str) -> None:
         self.store, self.name, self.rpc = store, name, rpc
         if not (store / "witness.key").exists():
-            run = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "keygen", "--store", str(store),
-                                  "--name", name], capture_output=True, text=True, timeout=60, check=True)
+            run = subprocess.run(
+                [sys.executable, "-m", "ledger.cli", "witness", "keygen", "--store", str(store), "--name", name],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            )
             self.key = run.stdout.strip()
         else:
-            self.key = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "key", "--store", str(store)],
-                                      capture_output=True, text=True, timeout=60, check=True).stdout.strip()
-        self.process = subprocess.Popen([sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store),
-                                         "--rpc", rpc, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                        text=True)
+            self.key = subprocess.run(
+                [sys.executable, "-m", "ledger.cli", "witness", "key", "--store", str(store)],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=True,
+            ).stdout.strip()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store), "--rpc", rpc, *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         line = self.process.stdout.readline() if self.process.stdout else ""
         assert " listening on " in line, (line, self.process.stderr.read() if self.process.stderr else "")
         self.url = line.split(" listening on ")[1].split()[0]
@@ -117,20 +131,26 @@ def own(tmp_path: Path) -> Iterator[Ledger]:
 
 
 def trust(ledger: Ledger, witnesses: list[WitnessProcess], quorum: int, finality: int = 0) -> wclient.WitnessConfig:
-    config = wclient.WitnessConfig(tuple(wclient.TrustedWitness(w.url, wclient.VerifierKey.parse(w.key))
-                                         for w in witnesses), quorum, finality)
+    config = wclient.WitnessConfig(
+        tuple(wclient.TrustedWitness(w.url, wclient.VerifierKey.parse(w.key)) for w in witnesses), quorum, finality
+    )
     config.save(ledger.settings.data_dir)
     return config
 
 
-def cli(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
-        *args: str) -> tuple[int, str, str]:
+def cli(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     return cli_in_process(ledger, monkeypatch, capsys, *args)
 
 
 def standalone(ledger: Ledger, path: Path, *extra: str) -> tuple[int, dict[str, Any]]:
-    run = subprocess.run([sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.stdout.strip(), run.stderr
     return run.returncode, json.loads(run.stdout)
 
@@ -161,16 +181,23 @@ def signed_request(ledger: Ledger, checkpoint: Checkpoint, old: int) -> bytes:
 
 # -- the story of the issue: a revocation rolled back after witnesses cosigned it --------------------------------
 
-def test_rollback_after_a_checkpoint_is_caught_everywhere(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+
+def test_rollback_after_a_checkpoint_is_caught_everywhere(
+    own: Ledger,
+    spawn: Callable[..., WitnessProcess],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     w1, w2 = spawn("court.example/w1", rpc_url(own)), spawn("notary.example/w2", rpc_url(own))
     data_dir = str(own.settings.data_dir)
     for w in (w1, w2):
         assert cli(own, monkeypatch, capsys, "witness", "trust", w.url, w.key)[0] == 0
     assert cli(own, monkeypatch, capsys, "witness", "quorum", "2")[0] == 0
     records = write_jsonl(tmp_path / "in.jsonl", make_records(3))
-    code, _, err = cli(own, monkeypatch, capsys, "issue", str(records), "-d", "MKT", "--out", str(tmp_path / "out.jsonl"))
+    code, _, err = cli(
+        own, monkeypatch, capsys, "issue", str(records), "-d", "MKT", "--out", str(tmp_path / "out.jsonl")
+    )
     assert code == 0 and "WITNESSED" in err, err
     docs = [json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines()]
     cert = tmp_path / "cert.json"
@@ -213,8 +240,9 @@ def test_rollback_after_a_checkpoint_is_caught_everywhere(own: Ledger, spawn: Ca
     audit = json.loads(out)
     found = {f["kind"] for f in audit["findings"]}
     assert code == 1 and "witness_contradicted" in found and "status_change_missing" in found, audit
-    assert any("below the witnessed block" in f["detail"] for f in audit["findings"]
-               if f["kind"] == "status_change_missing"), audit
+    assert any(
+        "below the witnessed block" in f["detail"] for f in audit["findings"] if f["kind"] == "status_change_missing"
+    ), audit
 
     # The witnesses refuse to cosign the rewritten history, with an alarm that says what diverged.
     node(own, "evm_mine")
@@ -223,9 +251,24 @@ def test_rollback_after_a_checkpoint_is_caught_everywhere(own: Ledger, spawn: Ca
     assert set(json.loads(out)["alarms"]) == {w1.name, w2.name}
     for w in (w1, w2):
         assert "ALARM" in w.alarms() and (" rollback" in w.alarms() or "rewritten" in w.alarms())
-    check = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "check", "--store", str(w1.store),
-                            "--rpc", rpc_url(own), "--origin", wclient.chain_identity(own.chain).origin],
-                           capture_output=True, text=True, timeout=60)
+    check = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "witness",
+            "check",
+            "--store",
+            str(w1.store),
+            "--rpc",
+            rpc_url(own),
+            "--origin",
+            wclient.chain_identity(own.chain).origin,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert check.returncode == 3 and "ALARM" in check.stderr, check.stderr
 
     # The court, with the witnesses' keys, checks the bundle made before the rollback: a clear failure.
@@ -235,16 +278,19 @@ def test_rollback_after_a_checkpoint_is_caught_everywhere(own: Ledger, spawn: Ca
     assert "rolled back" in witnessed["detail"] or "rewritten" in witnessed["detail"]
     library = evidence.verify_bundle(before, own.chain, witness_keys=[w1.key, w2.key])
     assert {c.name for c in library.failed} == {c["name"] for c in result["checks"] if c["result"] == "FAIL"}
-    code, out, _ = cli(own, monkeypatch, capsys, "evidence", "verify", str(before), "--witness-key", w1.key,
-                       "--witness-key", w2.key)
+    code, out, _ = cli(
+        own, monkeypatch, capsys, "evidence", "verify", str(before), "--witness-key", w1.key, "--witness-key", w2.key
+    )
     assert code == 1 and "FAIL  witnessed" in out
     assert data_dir  # the ledger's own data directory kept the cosigned checkpoints the whole time
 
 
 # -- quorum, finality, forged and stale checkpoints, a swapped chain ---------------------------------------------
 
-def test_offline_witness_quorum_reached_with_the_others(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                       tmp_path: Path) -> None:
+
+def test_offline_witness_quorum_reached_with_the_others(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     witnesses = [spawn(f"w{i}.example/w", rpc_url(own)) for i in (1, 2, 3)]
     trust(own, witnesses, quorum=2)
     witnesses[2].stop()
@@ -259,8 +305,9 @@ def test_offline_witness_quorum_reached_with_the_others(own: Ledger, spawn: Call
     assert not result.witnessed and len(result.refusals) == 2  # one cosignature is no quorum of 2
 
 
-def test_not_yet_witnessed_fails_until_collected(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                tmp_path: Path) -> None:
+def test_not_yet_witnessed_fails_until_collected(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     trust(own, [spawn("w1.example/w", rpc_url(own))], quorum=1)
     docs = issue(own, tmp_path)
     report = verify_certificate(docs[0], view(own))
@@ -307,8 +354,9 @@ def test_forged_stale_and_unknown_checkpoints_are_refused(own: Ledger, spawn: Ca
     assert w.alarms() == "" and w2.alarms() == ""  # refusals of bad requests are no alarms
 
 
-def test_reorganisation_deeper_than_finality_raises_the_alarm(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                              tmp_path: Path) -> None:
+def test_reorganisation_deeper_than_finality_raises_the_alarm(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     deep = node(own, "evm_snapshot")
     for _ in range(6):
         node(own, "evm_mine")
@@ -329,7 +377,7 @@ def test_reorganisation_deeper_than_finality_raises_the_alarm(own: Ledger, spawn
 
     assert node(own, "evm_revert", deep) is True  # replaces blocks the witness cosigned as final
     node(own, "evm_increaseTime", 7)  # the new branch's blocks get other timestamps, so other hashes: empty blocks
-    for _ in range(12):                # re-mined within the same second would otherwise be the very same blocks
+    for _ in range(12):  # re-mined within the same second would otherwise be the very same blocks
         node(own, "evm_mine")
     result = wclient.collect(own.chain, own.settings.data_dir)
     assert not result.witnessed and "court.example/w1" in result.alarms
@@ -337,8 +385,9 @@ def test_reorganisation_deeper_than_finality_raises_the_alarm(own: Ledger, spawn
     assert f"block {again.checkpoint.checkpoint.height}" in w.alarms()  # type: ignore[union-attr]
 
 
-def test_a_chain_swapped_for_another_with_the_same_contracts(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                             tmp_path: Path) -> None:
+def test_a_chain_swapped_for_another_with_the_same_contracts(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     # Chain B: another node with the very same contracts (same deployer key and nonces, so same addresses).
     other_dir = tmp_path / "other"
     other_dir.mkdir(mode=0o700)
@@ -364,7 +413,8 @@ def test_a_chain_swapped_for_another_with_the_same_contracts(own: Ledger, spawn:
         # way the witness refuses, loudly.
         alarm = result.alarms.get("court.example/w1", "")
         assert not result.witnessed and any(
-            word in alarm for word in ("chain swapped", "history rewritten", "rollback")), result.to_json()
+            word in alarm for word in ("chain swapped", "history rewritten", "rollback")
+        ), result.to_json()
         assert "ALARM" in w_b.alarms()
         code, result_b = standalone(other, before, "--witness-key", w.key)
         # The court pointed at chain B: another genesis fails `chain`; the same genesis (same second) fails
@@ -377,8 +427,10 @@ def test_a_chain_swapped_for_another_with_the_same_contracts(own: Ledger, spawn:
 
 # -- the bundle's witness section, checked the same way by both verifiers ----------------------------------------
 
-def test_bundle_witness_section_in_both_verifiers(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                  tmp_path: Path) -> None:
+
+def test_bundle_witness_section_in_both_verifiers(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     w1, w2, w3 = (spawn(f"w{i}.example/w", rpc_url(own)) for i in (1, 2, 3))
     trust(own, [w1, w2], quorum=2)
     docs = issue(own, tmp_path)
@@ -409,8 +461,9 @@ def test_bundle_witness_section_in_both_verifiers(own: Ledger, spawn: Callable[.
     line = text.rstrip("\n").rsplit("\n", 1)[1]
     raw = bytearray(base64.b64decode(line.split(" ")[2]))
     raw[-1] ^= 1
-    tampered["witness"]["checkpoint"] = text.replace(line, " ".join(line.split(" ")[:2]) + " "
-                                                     + base64.b64encode(bytes(raw)).decode())
+    tampered["witness"]["checkpoint"] = text.replace(
+        line, " ".join(line.split(" ")[:2]) + " " + base64.b64encode(bytes(raw)).decode()
+    )
     assert both(tampered, "tampered.json", w1.key, w2.key).startswith("FAIL")
 
     # A stale checkpoint replayed in a newer bundle does not cover its facts.
@@ -422,8 +475,7 @@ def test_bundle_witness_section_in_both_verifiers(own: Ledger, spawn: Callable[.
     assert detail.startswith("FAIL") and "stale" in detail
 
 
-def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                             tmp_path: Path) -> None:
+def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path) -> None:
     from .api_support import Clock, make_client
 
     trust(own, [spawn("w1.example/w", rpc_url(own))], quorum=1)
@@ -439,8 +491,9 @@ def test_gateway_reports_the_witnessed_state(own: Ledger, spawn: Callable[..., W
     assert answer.json()["verified"] is True and checks["witnessed"]["ok"], checks
 
 
-def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(own: Ledger, spawn: Callable[..., WitnessProcess],
-                                                                 tmp_path: Path) -> None:
+def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(
+    own: Ledger, spawn: Callable[..., WitnessProcess], tmp_path: Path
+) -> None:
     from ledger.onchain.chain import ROLE_APPROVER
 
     from .evidence_support import decided
@@ -479,13 +532,30 @@ def test_malformed_requests_and_wrong_keys_are_refused(own: Ledger, spawn: Calla
     assert w.post(b"\xff" * 10)[0] == 400
     assert w.post(good)[0] == 200
     # A witness refuses to start with a --log-key that is not a ledger checkpoint key (it would admit anyone).
-    bad = subprocess.run([sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(w.store), "--rpc",
-                          rpc_url(own), "--log-key", w.key], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "ledger.cli",
+            "witness",
+            "serve",
+            "--store",
+            str(w.store),
+            "--rpc",
+            rpc_url(own),
+            "--log-key",
+            w.key,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert bad.returncode == 2 and "Ed25519 note key" in bad.stderr
 
 
-def test_a_following_witness_sees_a_rollback_nobody_asked_about(own: Ledger,
-                                                                spawn: Callable[..., WitnessProcess]) -> None:
+def test_a_following_witness_sees_a_rollback_nobody_asked_about(
+    own: Ledger, spawn: Callable[..., WitnessProcess]
+) -> None:
     import time
 
     origin = wclient.chain_identity(own.chain).origin

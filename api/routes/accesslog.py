@@ -17,8 +17,14 @@ from ..problems import AUTHED
 
 router = APIRouter(prefix="/access-log", tags=["access log"], route_class=GuardedRoute)
 
-DepartmentQuery = Annotated[str | None, Query(max_length=32, description="Department whose log to use; default: "
-                                              "the caller's. Other departments' logs need the auditor role.")]
+DepartmentQuery = Annotated[
+    str | None,
+    Query(
+        max_length=32,
+        description="Department whose log to use; default: "
+        "the caller's. Other departments' logs need the auditor role.",
+    ),
+]
 
 
 def _department(caller: Principal, department: str | None) -> str:
@@ -29,10 +35,13 @@ def _department(caller: Principal, department: str | None) -> str:
 
 
 @router.get("", response_model=list[AccessEntry], responses=AUTHED)
-def list_entries(caller: CurrentDepartment, ledger: LedgerDep, department: DepartmentQuery = None,
-                 since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
-                 until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
-                 ) -> list[AccessEntry]:
+def list_entries(
+    caller: CurrentDepartment,
+    ledger: LedgerDep,
+    department: DepartmentQuery = None,
+    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
+    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+) -> list[AccessEntry]:
     """Entries of a department's access log (its own, or any for auditors), oldest first."""
     code = _department(caller, department)
     return [AccessEntry(**e) for e in accesslog.entries(ledger, department=code, since=since, until=until)]

@@ -12,8 +12,13 @@ from ..problems import AUTHED, PUBLIC, R401, R403
 router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
 
 
-@router.post("/challenge", status_code=status.HTTP_201_CREATED, response_model=ChallengePublic,
-             dependencies=[RateLimitedSignin], responses=PUBLIC)
+@router.post(
+    "/challenge",
+    status_code=status.HTTP_201_CREATED,
+    response_model=ChallengePublic,
+    dependencies=[RateLimitedSignin],
+    responses=PUBLIC,
+)
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
     """A one-time challenge for a department to sign (EIP-191 personal_sign) with its registered key.
 
@@ -22,19 +27,25 @@ def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep)
     well-formed department code, so it does not reveal which departments exist.
     """
     challenge = auth.challenge(body.department, now=now, address=body.address)
-    return ChallengePublic(challenge_id=challenge.id, department=challenge.department, message=challenge.message,
-                           expires_at=challenge.expires_at)
+    return ChallengePublic(
+        challenge_id=challenge.id,
+        department=challenge.department,
+        message=challenge.message,
+        expires_at=challenge.expires_at,
+    )
 
 
-@router.post("/token", response_model=TokenPublic, dependencies=[RateLimitedSignin],
-             responses={**PUBLIC, **R401, **R403})
+@router.post(
+    "/token", response_model=TokenPublic, dependencies=[RateLimitedSignin], responses={**PUBLIC, **R401, **R403}
+)
 def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> TokenPublic:
     """Exchange a signed challenge for a bearer token. The signer must be the department's *current* key and the
     department active; each challenge works once."""
     token = auth.exchange(body.challenge_id, body.signature, now=now)
     p = token.principal
-    return TokenPublic(access_token=token.value, expires_at=p.expires_at, department=p.department, signer=p.signer,
-                       roles=list(p.roles))
+    return TokenPublic(
+        access_token=token.value, expires_at=p.expires_at, department=p.department, signer=p.signer, roles=list(p.roles)
+    )
 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT, responses=AUTHED)
@@ -49,5 +60,9 @@ def sign_out(principal: CurrentDepartment, auth: AuthenticatorDep, now: NowDep) 
 @router.get("/me", response_model=PrincipalPublic, responses=AUTHED)
 def read_me(principal: CurrentDepartment) -> PrincipalPublic:
     """Who the token identifies, with the roles the registry gives the department right now."""
-    return PrincipalPublic(department=principal.department, signer=principal.signer, roles=list(principal.roles),
-                           expires_at=principal.expires_at)
+    return PrincipalPublic(
+        department=principal.department,
+        signer=principal.signer,
+        roles=list(principal.roles),
+        expires_at=principal.expires_at,
+    )

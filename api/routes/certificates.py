@@ -6,34 +6,51 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Request, status
 
+from ledger.formats.canonical import hex32
 from ledger.services import accesslog, provenance, sharing
 from ledger.services.auth import PermissionDenied
-from ledger.formats.canonical import hex32
 from ledger.services.status import revoke, supersede
 
 from .. import services
 from ..deps import CallerAttempt, CurrentDepartment, Issuer, LedgerDep, NowDep, SettingsDep, StrictJsonBody
 from ..limits import GuardedRoute
-from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry, ContentPublic, IssueCreate, IssuePublic,
-                      RevokeCreate, StatusChangePublic, SupersedeCreate, TimelinePublic)
+from ..models import (
+    DIGEST_EXAMPLE,
+    DIGEST_PATTERN,
+    AccessEntry,
+    ContentPublic,
+    IssueCreate,
+    IssuePublic,
+    RevokeCreate,
+    StatusChangePublic,
+    SupersedeCreate,
+    TimelinePublic,
+)
 from ..problems import AUTHED, R404, R409, R413
 
 router = APIRouter(prefix="/certificates", tags=["certificates"], route_class=GuardedRoute)
 
-Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
-                             examples=[DIGEST_EXAMPLE])]
+Digest = Annotated[
+    str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).", examples=[DIGEST_EXAMPLE])
+]
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=IssuePublic, dependencies=[StrictJsonBody],
-             responses={**AUTHED, **R409, **R413})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=IssuePublic,
+    dependencies=[StrictJsonBody],
+    responses={**AUTHED, **R409, **R413},
+)
 def issue_certificates(body: IssueCreate, issuer: Issuer, ledger: LedgerDep, settings: SettingsDep) -> IssuePublic:
     """Issue certificates from JSON records (issuer role): validated, salted, batched, signed and anchored."""
     return services.issue(ledger, issuer.department, body.records, limit=settings.max_issue_records)
 
 
 @router.get("/{digest}/content", response_model=ContentPublic, responses={**AUTHED})
-def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now: NowDep,
-                 request: Request) -> ContentPublic:
+def read_content(
+    digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now: NowDep, request: Request
+) -> ContentPublic:
     """The certificate's content: the whole document for its issuer; for another department the presentation its
     live grant allows (verifier role). Otherwise 403 (also for unknown digests). Every attempt, served or refused,
     is appended to the issuer's access log; refusals of callers without a valid token anonymously and at most
@@ -43,13 +60,15 @@ def read_content(digest: Digest, attempt: CallerAttempt, ledger: LedgerDep, now:
         raise attempt.failure or PermissionDenied("not authenticated")
     content = sharing.fetch_content(ledger, digest, attempt, now=now)
     grant = content.grant.public(now).model_dump(mode="json") if content.grant else None
-    return ContentPublic(digest=hex32(bytes.fromhex(digest[2:])), document=content.document, grant=grant,
-                         access_seq=content.access_seq)
+    return ContentPublic(
+        digest=hex32(bytes.fromhex(digest[2:])), document=content.document, grant=grant, access_seq=content.access_seq
+    )
 
 
 @router.post("/{digest}/revoke", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
-def revoke_certificate(digest: Digest, body: RevokeCreate, issuer: Issuer, ledger: LedgerDep,
-                       request: Request) -> StatusChangePublic:
+def revoke_certificate(
+    digest: Digest, body: RevokeCreate, issuer: Issuer, ledger: LedgerDep, request: Request
+) -> StatusChangePublic:
     """Revoke one of the caller's own certificates, on chain (terminal)."""
     cert = sharing.own_certificate(ledger, digest, issuer.department)
     tx = revoke(ledger, hex32(cert.digest), body.reason)
@@ -58,8 +77,9 @@ def revoke_certificate(digest: Digest, body: RevokeCreate, issuer: Issuer, ledge
 
 
 @router.post("/{digest}/supersede", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
-def supersede_certificate(digest: Digest, body: SupersedeCreate, issuer: Issuer, ledger: LedgerDep,
-                          request: Request) -> StatusChangePublic:
+def supersede_certificate(
+    digest: Digest, body: SupersedeCreate, issuer: Issuer, ledger: LedgerDep, request: Request
+) -> StatusChangePublic:
     """Mark one of the caller's certificates as replaced by another of its certificates, on chain (terminal)."""
     old = sharing.own_certificate(ledger, digest, issuer.department)
     new = sharing.own_certificate(ledger, body.successor, issuer.department)
@@ -68,14 +88,20 @@ def supersede_certificate(digest: Digest, body: SupersedeCreate, issuer: Issuer,
     return StatusChangePublic(digest=hex32(old.digest), action="supersede", tx_hash=tx)
 
 
-@router.post("/{digest}/grants", status_code=status.HTTP_201_CREATED, response_model=sharing.GrantPublic,
-             responses={**AUTHED, **R404})
-def create_grant(digest: Digest, body: sharing.GrantCreate, issuer: Issuer, ledger: LedgerDep,
-                 now: NowDep) -> sharing.GrantPublic:
+@router.post(
+    "/{digest}/grants",
+    status_code=status.HTTP_201_CREATED,
+    response_model=sharing.GrantPublic,
+    responses={**AUTHED, **R404},
+)
+def create_grant(
+    digest: Digest, body: sharing.GrantCreate, issuer: Issuer, ledger: LedgerDep, now: NowDep
+) -> sharing.GrantPublic:
     """Share one of the caller's certificates with another department, for a stated purpose, until an expiry
     (on its own behalf or for the holder who asked it to). Recorded in the access log."""
-    grant = sharing.create_grant(ledger, issuer=issuer.department, signer=issuer.signer, digest=digest, grant=body,
-                                 now=now)
+    grant = sharing.create_grant(
+        ledger, issuer=issuer.department, signer=issuer.signer, digest=digest, grant=body, now=now
+    )
     return grant.public(now)
 
 
@@ -103,8 +129,10 @@ def read_provenance(digest: Digest, caller: CurrentDepartment, ledger: LedgerDep
 
 def _issuer_or_auditor(ledger: LedgerDep, digest: str, caller: CurrentDepartment) -> sharing.StoredCertificate:
     if not (caller.has("issuer") or caller.has("auditor")):
-        raise PermissionDenied(f"this needs the issuer (of the certificate) or auditor role; department "
-                               f"{caller.department!r} has {list(caller.roles)}")
+        raise PermissionDenied(
+            f"this needs the issuer (of the certificate) or auditor role; department "
+            f"{caller.department!r} has {list(caller.roles)}"
+        )
     if caller.has("auditor"):
         return sharing.stored(ledger, hex32(bytes.fromhex(digest[2:])))
     return sharing.own_certificate(ledger, digest, caller.department)

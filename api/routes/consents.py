@@ -19,36 +19,60 @@ from ..problems import AUTHED, PUBLIC, R403, R404, R409
 router = APIRouter(tags=["consent"], route_class=GuardedRoute)
 
 ConsentId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", examples=["9c1d2e3f4a5b6c7d8e9f0a1b"])]
-Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
-                             examples=[DIGEST_EXAMPLE])]
+Digest = Annotated[
+    str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).", examples=[DIGEST_EXAMPLE])
+]
 
 
 _ASSERTION_EXAMPLE: dict[str, Any] = {
-    "assertion": {"type": consent.ASSERTION_TYPE, "provider": "gov-id-app", "subject": "440300198001010000",
-                  "assurance": "substantial",
-                  "audience": "provenance-ledger:31337:0x5fbdb2315678afecb367f032d93f642f64180aa3",
-                  "issued_at": "2026-03-01T10:00:00Z", "expires_at": "2026-03-01T10:05:00Z",
-                  "nonce": "4f1c2b7a9e0d3c5b8a6f1e2d3c4b5a69",
-                  "request": "0x" + "5c" * 32},
-    "signature": "0x" + "11" * 65}
+    "assertion": {
+        "type": consent.ASSERTION_TYPE,
+        "provider": "gov-id-app",
+        "subject": "440300198001010000",
+        "assurance": "substantial",
+        "audience": "provenance-ledger:31337:0x5fbdb2315678afecb367f032d93f642f64180aa3",
+        "issued_at": "2026-03-01T10:00:00Z",
+        "expires_at": "2026-03-01T10:05:00Z",
+        "nonce": "4f1c2b7a9e0d3c5b8a6f1e2d3c4b5a69",
+        "request": "0x" + "5c" * 32,
+    },
+    "signature": "0x" + "11" * 65,
+}
 
 
 class ConsentGive(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "assertion": _ASSERTION_EXAMPLE, "consent": {
-            "certificate": DIGEST_EXAMPLE, "recipient": "INS", "purpose_code": "insurance-claim",
-            "purpose_text": "medical insurance claim 2026-0042", "fields": ["subject.name"],
-            "expires_at": "2026-12-31T23:59:59Z"}}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "assertion": _ASSERTION_EXAMPLE,
+                    "consent": {
+                        "certificate": DIGEST_EXAMPLE,
+                        "recipient": "INS",
+                        "purpose_code": "insurance-claim",
+                        "purpose_text": "medical insurance claim 2026-0042",
+                        "fields": ["subject.name"],
+                        "expires_at": "2026-12-31T23:59:59Z",
+                    },
+                }
+            ]
+        },
+    )
     assertion: consent.SignedAssertion
     consent: consent.ConsentCreate
 
 
 class SubjectAccessesCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "certificate": DIGEST_EXAMPLE, "assertion": _ASSERTION_EXAMPLE}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"certificate": DIGEST_EXAMPLE, "assertion": _ASSERTION_EXAMPLE}]},
+    )
     certificate: str = PField(pattern=DIGEST_PATTERN, description="Digest of the person's certificate.")
-    assertion: consent.SignedAssertion = PField(description="The provider's assertion that the certificate's "
-                                                            "subject asked for this list (bound to it, single use).")
+    assertion: consent.SignedAssertion = PField(
+        description="The provider's assertion that the certificate's "
+        "subject asked for this list (bound to it, single use)."
+    )
 
 
 class SubjectOnly(BaseModel):
@@ -56,8 +80,13 @@ class SubjectOnly(BaseModel):
     assertion: consent.SignedAssertion
 
 
-@router.post("/public/consents", status_code=status.HTTP_201_CREATED, response_model=consent.ConsentPublic,
-             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
+@router.post(
+    "/public/consents",
+    status_code=status.HTTP_201_CREATED,
+    response_model=consent.ConsentPublic,
+    dependencies=[RateLimitedPublic, StrictJsonBody],
+    responses={**PUBLIC, **R403},
+)
 def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.ConsentPublic:
     """The data subject consents to their certificate's fields going to one department for one purpose until an
     expiry. ``assertion`` is what their authentication provider signed for them (single use), bound to exactly
@@ -67,24 +96,35 @@ def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.C
     return consent.give(ledger, assertion=body.assertion, consent=body.consent, now=now).public(now)
 
 
-@router.post("/public/consents/{consent_id}/withdraw", response_model=consent.ConsentPublic,
-             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403, **R404, **R409})
-def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep,
-                     now: NowDep) -> consent.ConsentPublic:
+@router.post(
+    "/public/consents/{consent_id}/withdraw",
+    response_model=consent.ConsentPublic,
+    dependencies=[RateLimitedPublic, StrictJsonBody],
+    responses={**PUBLIC, **R403, **R404, **R409},
+)
+def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> consent.ConsentPublic:
     """The data subject withdraws a consent, with an assertion bound to this withdrawal (docs/privacy.md); grants
     relying on it are refused from the next request on."""
     return consent.withdraw(ledger, assertion=body.assertion, consent_id=consent_id, now=now).public(now)
 
 
-@router.post("/public/consents/mine", response_model=list[consent.ConsentPublic],
-             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
+@router.post(
+    "/public/consents/mine",
+    response_model=list[consent.ConsentPublic],
+    dependencies=[RateLimitedPublic, StrictJsonBody],
+    responses={**PUBLIC, **R403},
+)
 def my_consents(body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> list[consent.ConsentPublic]:
     """Every consent the authenticated person gave, live or not (the assertion bound to the listing)."""
     return [c.public(now) for c in consent.list_consents(ledger, assertion=body.assertion, now=now)]
 
 
-@router.post("/public/holder/accesses", response_model=list[AccessEntry],
-             dependencies=[RateLimitedPublic, StrictJsonBody], responses={**PUBLIC, **R403})
+@router.post(
+    "/public/holder/accesses",
+    response_model=list[AccessEntry],
+    dependencies=[RateLimitedPublic, StrictJsonBody],
+    responses={**PUBLIC, **R403},
+)
 def subject_accesses(body: SubjectAccessesCreate, ledger: LedgerDep, now: NowDep) -> list[AccessEntry]:
     """Who read the person's certificate, when and for what purpose (every read, served or refused), for the
     data subject only: ``assertion`` is their provider's, bound to this certificate's list (docs/privacy.md).
@@ -94,10 +134,8 @@ def subject_accesses(body: SubjectAccessesCreate, ledger: LedgerDep, now: NowDep
     return [AccessEntry(**e) for e in entries]
 
 
-@router.get("/certificates/{digest}/consents", response_model=list[consent.ConsentPublic],
-            responses={**AUTHED, **R404})
-def certificate_consents(digest: Digest, issuer: Issuer, ledger: LedgerDep,
-                         now: NowDep) -> list[consent.ConsentPublic]:
+@router.get("/certificates/{digest}/consents", response_model=list[consent.ConsentPublic], responses={**AUTHED, **R404})
+def certificate_consents(digest: Digest, issuer: Issuer, ledger: LedgerDep, now: NowDep) -> list[consent.ConsentPublic]:
     """The consents given for one of the caller's certificates (issuer role)."""
     sharing.own_certificate(ledger, digest, issuer.department)
     return [c.public(now) for c in consent.list_consents(ledger, digest=digest)]

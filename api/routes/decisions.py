@@ -13,8 +13,13 @@ from ..problems import AUTHED, R404, R409
 router = APIRouter(prefix="/decisions", tags=["decisions"], route_class=GuardedRoute)
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=DecisionPublic, dependencies=[StrictJsonBody],
-             responses={**AUTHED, **R404, **R409})
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=DecisionPublic,
+    dependencies=[StrictJsonBody],
+    responses={**AUTHED, **R404, **R409},
+)
 def decide(body: DecisionCreate, approver: Approver, ledger: LedgerDep, request: Request) -> DecisionPublic:
     """Decide one application automatically with a published rule set (approver role), in seconds: every
     certificate it cites is verified against the chain by the ledger itself (what the application says about

@@ -23,8 +23,13 @@ def received_grants(verifier: Verifier, ledger: LedgerDep, now: NowDep) -> list[
 
 
 @router.delete("/{grant_id}", response_model=sharing.GrantPublic, responses={**AUTHED, **R404, **R409})
-def revoke_grant(grant_id: Annotated[str, Path(max_length=32, examples=["9c1d2e3f4a5b6c7d8e9f0a1b"])],
-                 issuer: Issuer, ledger: LedgerDep, now: NowDep) -> sharing.GrantPublic:
+def revoke_grant(
+    grant_id: Annotated[str, Path(max_length=32, examples=["9c1d2e3f4a5b6c7d8e9f0a1b"])],
+    issuer: Issuer,
+    ledger: LedgerDep,
+    now: NowDep,
+) -> sharing.GrantPublic:
     """Revoke one of the caller's grants at once; the next read by the grantee is refused (and logged)."""
-    return sharing.revoke_grant(ledger, issuer=issuer.department, signer=issuer.signer, grant_id=grant_id,
-                                now=now).public(now)
+    return sharing.revoke_grant(
+        ledger, issuer=issuer.department, signer=issuer.signer, grant_id=grant_id, now=now
+    ).public(now)

@@ -12,8 +12,8 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.services import report
 from ledger.formats.i18n import LANGUAGES
+from ledger.services import report
 
 from ..deps import Auditor, LedgerDep, NowDep
 from ..language import PageLanguage, remember
@@ -24,14 +24,27 @@ router = APIRouter(tags=["audit"], route_class=GuardedRoute)
 STYLESHEET_PATH = "/pages/report.css"
 
 
-@router.get("/audit/report", responses={**AUTHED, 200: {"content": {"text/html": {}, "application/json": {}},
-                                                       "description": "The report page, or its data as JSON."}})
-async def department_report(request: Request, auditor: Auditor, ledger: LedgerDep, now: NowDep,
-                            language: PageLanguage,
-                            department: Annotated[str, Query(min_length=1, max_length=32)],
-                            start: Annotated[date, Query(alias="from", description="First day (UTC).")],
-                            end: Annotated[date, Query(alias="to", description="Last day (UTC), included.")],
-                            format: Annotated[Literal["html", "json"], Query()] = "html") -> Response:
+@router.get(
+    "/audit/report",
+    responses={
+        **AUTHED,
+        200: {
+            "content": {"text/html": {}, "application/json": {}},
+            "description": "The report page, or its data as JSON.",
+        },
+    },
+)
+async def department_report(
+    request: Request,
+    auditor: Auditor,
+    ledger: LedgerDep,
+    now: NowDep,
+    language: PageLanguage,
+    department: Annotated[str, Query(min_length=1, max_length=32)],
+    start: Annotated[date, Query(alias="from", description="First day (UTC).")],
+    end: Annotated[date, Query(alias="to", description="Last day (UTC), included.")],
+    format: Annotated[Literal["html", "json"], Query()] = "html",
+) -> Response:
     """A department's decision report for a period (auditor role): outcomes over time, reason codes, automatic and
     officer decisions, overrides per officer, rule-set versions, replay status and findings, supervision."""
     data: dict[str, Any] = await run_in_threadpool(report.build_report, ledger, department, start, end, now=now)
@@ -39,10 +52,16 @@ async def department_report(request: Request, auditor: Auditor, ledger: LedgerDe
         return JSONResponse(data)
     query = {"department": department, "from": start.isoformat(), "to": end.isoformat()}
     switch = {code: "?" + urlencode({**query, "lang": code}) for code in LANGUAGES}
-    page = report.render_html(data, language, stylesheet=STYLESHEET_PATH, switch=switch,
-                              json_href="?" + urlencode({**query, "format": "json"}))
-    return remember(HTMLResponse(page, headers={"Cache-Control": "no-store", "Content-Language": language}),
-                    request, language)
+    page = report.render_html(
+        data,
+        language,
+        stylesheet=STYLESHEET_PATH,
+        switch=switch,
+        json_href="?" + urlencode({**query, "format": "json"}),
+    )
+    return remember(
+        HTMLResponse(page, headers={"Cache-Control": "no-store", "Content-Language": language}), request, language
+    )
 
 
 @router.get(STYLESHEET_PATH, include_in_schema=False)

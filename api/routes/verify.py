@@ -9,22 +9,30 @@ import anyio.to_thread
 from fastapi import APIRouter, Path, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from ledger.services import provenance, statuslist
 from ledger.formats.canonical import hex32
+from ledger.services import provenance, statuslist
 from ledger.services.verify import ChainView, verify_certificate
 
 from .. import services
 from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
 from ..head import HeadRefresher
 from ..limits import GuardedRoute, heavy_limiter
-from ..models import (DIGEST_EXAMPLE, DIGEST_PATTERN, PublicReport, PublicVerifyCreate, ReportPublic,
-                      TimelinePublic, VerifyCreate)
+from ..models import (
+    DIGEST_EXAMPLE,
+    DIGEST_PATTERN,
+    PublicReport,
+    PublicVerifyCreate,
+    ReportPublic,
+    TimelinePublic,
+    VerifyCreate,
+)
 from ..problems import AUTHED, PUBLIC, R404
 
 router = APIRouter(tags=["verification"], route_class=GuardedRoute)
 
-Digest = Annotated[str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).",
-                             examples=[DIGEST_EXAMPLE])]
+Digest = Annotated[
+    str, Path(pattern=DIGEST_PATTERN, description="Certificate digest (0x + 64 hex digits).", examples=[DIGEST_EXAMPLE])
+]
 
 
 def _view(request: Request) -> ChainView:
@@ -40,8 +48,12 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
     return ReportPublic(**report.to_json())
 
 
-@router.post("/public/verify", response_model=PublicReport, dependencies=[RateLimitedPublic, StrictJsonBody],
-             responses={**PUBLIC, **R404})
+@router.post(
+    "/public/verify",
+    response_model=PublicReport,
+    dependencies=[RateLimitedPublic, StrictJsonBody],
+    responses={**PUBLIC, **R404},
+)
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
     field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).
@@ -60,8 +72,9 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
         async def fast() -> dict[str, Any] | None:
             if on_loop:
                 return services.fast_public_report(view, document)
-            return await anyio.to_thread.run_sync(services.fast_public_report, view, document,
-                                                  limiter=heavy_limiter(request.app.state))
+            return await anyio.to_thread.run_sync(
+                services.fast_public_report, view, document, limiter=heavy_limiter(request.app.state)
+            )
 
         report = await fast()
         head: HeadRefresher = request.app.state.head
@@ -73,26 +86,42 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             else:
                 report = await fast()
     if report is None:  # reads the chain (and for a digest the store): in a worker thread
-        report = await run_in_threadpool(services.public_report, request.app.state.ledger, view,
-                                         document=body.document, digest=body.digest, refresh=refresh)
+        report = await run_in_threadpool(
+            services.public_report,
+            request.app.state.ledger,
+            view,
+            document=body.document,
+            digest=body.digest,
+            refresh=refresh,
+        )
     return Response(services.json_bytes(report), media_type="application/json")
 
 
-@router.get("/public/certificates/{digest}/timeline", response_model=TimelinePublic,
-            dependencies=[RateLimitedPublic], responses={**PUBLIC, **R404})
+@router.get(
+    "/public/certificates/{digest}/timeline",
+    response_model=TimelinePublic,
+    dependencies=[RateLimitedPublic],
+    responses={**PUBLIC, **R404},
+)
 def public_timeline(digest: Digest, ledger: LedgerDep, now: NowDep) -> TimelinePublic:
     """The public timeline: issuance (type, issuer), anchoring, signature and status changes, all from the chain."""
     return TimelinePublic(**provenance.timeline(ledger, hex32(bytes.fromhex(digest[2:])), now=now, private=False))
 
 
-@router.get("/public/status-lists/{department}/{root}/{purpose}", dependencies=[RateLimitedPublic],
-            responses={**PUBLIC, **R404})
-def public_status_list(department: Annotated[str, Path(min_length=1, max_length=32)],
-                       root: Digest, purpose: Literal["revocation", "suspension"], ledger: LedgerDep,
-                       request: Request) -> Response:
+@router.get(
+    "/public/status-lists/{department}/{root}/{purpose}", dependencies=[RateLimitedPublic], responses={**PUBLIC, **R404}
+)
+def public_status_list(
+    department: Annotated[str, Path(min_length=1, max_length=32)],
+    root: Digest,
+    purpose: Literal["revocation", "suspension"],
+    ledger: LedgerDep,
+    request: Request,
+) -> Response:
     """A batch's W3C Bitstring Status List credential (BitstringStatusListCredential) for ``revocation`` or
     ``suspension``, as of the head: the list a credential's BitstringStatusListEntry names (docs/format.md §11).
     It reveals the batch's statuses, never who holds which leaf."""
-    listed = statuslist.list_credential(ledger, department, root.lower(), purpose,
-                                        base=request.app.state.settings.public_url, view=_view(request))
+    listed = statuslist.list_credential(
+        ledger, department, root.lower(), purpose, base=request.app.state.settings.public_url, view=_view(request)
+    )
     return Response(services.json_bytes(listed), media_type="application/json")

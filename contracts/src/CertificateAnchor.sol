@@ -36,10 +36,7 @@ contract CertificateAnchor is ICertificateAnchor {
         if (_batches[departmentId][root].signer != address(0)) revert AnchorRootAlreadyAnchored(departmentId, root);
 
         _batches[departmentId][root] = Batch({
-            signer: msg.sender,
-            blockNumber: uint32(block.number),
-            timestamp: uint32(block.timestamp),
-            count: count
+            signer: msg.sender, blockNumber: uint32(block.number), timestamp: uint32(block.timestamp), count: count
         });
         emit BatchAnchored(root, departmentId, msg.sender, count, schema);
     }
@@ -196,10 +193,7 @@ contract CertificateAnchor is ICertificateAnchor {
     function _record(StatusChange[] storage history, CertStatus status, bytes32 detail) private {
         history.push(
             StatusChange({
-                status: status,
-                blockNumber: uint32(block.number),
-                timestamp: uint32(block.timestamp),
-                detail: detail
+                status: status, blockNumber: uint32(block.number), timestamp: uint32(block.timestamp), detail: detail
             })
         );
     }

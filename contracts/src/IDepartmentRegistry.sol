@@ -145,7 +145,11 @@ interface IDepartmentRegistry {
 
     /// @notice Council member `proposer` created proposal `proposalId`, open until `expiresAt` (block timestamp).
     event ProposalCreated(
-        uint256 indexed proposalId, address indexed proposer, Action action, bytes32 indexed departmentId, uint64 expiresAt
+        uint256 indexed proposalId,
+        address indexed proposer,
+        Action action,
+        bytes32 indexed departmentId,
+        uint64 expiresAt
     );
     /// @notice `member` approved `proposalId`, which now has `approvals` approvals.
     event ProposalApproved(uint256 indexed proposalId, address indexed member, uint256 approvals);

@@ -153,29 +153,19 @@ contract BatchLogTest is RegistryFixture {
     function test_RevertWhen_InvalidRange() public {
         vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(5), uint64(4)));
         _anchorLog(mktKey, APPROVALS, _r(1), 5, 4);
-        vm.expectRevert(
-            abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(1), type(uint64).max)
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogInvalidRange.selector, uint64(1), type(uint64).max));
         _anchorLog(mktKey, APPROVALS, _r(1), 1, type(uint64).max);
     }
 
     function test_RevertWhen_SequenceGapOrOverlap() public {
-        vm.expectRevert(
-            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(2))
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(2)));
         _anchorLog(mktKey, APPROVALS, _r(1), 2, 5);
-        vm.expectRevert(
-            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(0))
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(1), uint64(0)));
         _anchorLog(mktKey, APPROVALS, _r(1), 0, 5);
         _anchorLog(mktKey, APPROVALS, _r(1), 1, 5);
-        vm.expectRevert(
-            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(5))
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(5)));
         _anchorLog(mktKey, APPROVALS, _r(2), 5, 9);
-        vm.expectRevert(
-            abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(8))
-        );
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.LogSequenceGap.selector, MKT, APPROVALS, uint64(6), uint64(8)));
         _anchorLog(mktKey, APPROVALS, _r(2), 8, 9);
     }
 
@@ -332,9 +322,7 @@ contract BatchLogInvariantTest is Test {
             for (uint256 l = 0; l < 2; ++l) {
                 bytes32 dept = handler.departments(d);
                 bytes32 logId = handler.logIds(l);
-                assertEq(
-                    uint256(log.nextSequence(dept, logId)), 1 + handler.ghostEntries(dept, logId), "next sequence"
-                );
+                assertEq(uint256(log.nextSequence(dept, logId)), 1 + handler.ghostEntries(dept, logId), "next sequence");
             }
         }
     }

@@ -75,7 +75,11 @@ contract CertificateAnchorTest is RegistryFixture {
         (s,,,) = anchor.statusOf(MKT, root, digest);
     }
 
-    function _statusIn(bytes32 dept, bytes32 r, bytes32 digest) internal view returns (ICertificateAnchor.CertStatus s) {
+    function _statusIn(bytes32 dept, bytes32 r, bytes32 digest)
+        internal
+        view
+        returns (ICertificateAnchor.CertStatus s)
+    {
         (s,,,) = anchor.statusOf(dept, r, digest);
     }
 
@@ -339,7 +343,9 @@ contract CertificateAnchorTest is RegistryFixture {
         (ICertificateAnchor.CertStatus s,,, bytes32 detail) = anchor.statusOf(MKT, root, digests[1]);
         assertEq(uint256(s), uint256(ICertificateAnchor.CertStatus.Superseded), "superseded");
         assertEq(detail, digests2[1], "successor recorded");
-        assertEq(uint256(_statusIn(MKT, root2, digests2[1])), uint256(ICertificateAnchor.CertStatus.Valid), "successor valid");
+        assertEq(
+            uint256(_statusIn(MKT, root2, digests2[1])), uint256(ICertificateAnchor.CertStatus.Valid), "successor valid"
+        );
 
         vm.expectRevert(
             abi.encodeWithSelector(ICertificateAnchor.AnchorCertificateSuperseded.selector, digests[1], digests2[1])
@@ -441,12 +447,30 @@ contract CertificateAnchorTest is RegistryFixture {
         vm.stopPrank();
 
         assertEq(uint256(anchor.statusAt(MKT, root, d, 1_999)), uint256(ICertificateAnchor.CertStatus.Valid), "before");
-        assertEq(uint256(anchor.statusAt(MKT, root, d, 2_000)), uint256(ICertificateAnchor.CertStatus.Suspended), "at suspend");
-        assertEq(uint256(anchor.statusAt(MKT, root, d, 2_999)), uint256(ICertificateAnchor.CertStatus.Suspended), "suspended");
-        assertEq(uint256(anchor.statusAt(MKT, root, d, 3_000)), uint256(ICertificateAnchor.CertStatus.Valid), "reinstated");
-        assertEq(uint256(anchor.statusAt(MKT, root, d, 4_000)), uint256(ICertificateAnchor.CertStatus.Revoked), "revoked");
-        assertEq(uint256(anchor.statusAt(MKT, root, d, type(uint64).max)), uint256(ICertificateAnchor.CertStatus.Revoked), "now");
-        assertEq(uint256(anchor.statusAt(MKT, root, digests[1], 4_000)), uint256(ICertificateAnchor.CertStatus.Valid), "other");
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, d, 2_000)),
+            uint256(ICertificateAnchor.CertStatus.Suspended),
+            "at suspend"
+        );
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, d, 2_999)), uint256(ICertificateAnchor.CertStatus.Suspended), "suspended"
+        );
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, d, 3_000)), uint256(ICertificateAnchor.CertStatus.Valid), "reinstated"
+        );
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, d, 4_000)), uint256(ICertificateAnchor.CertStatus.Revoked), "revoked"
+        );
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, d, type(uint64).max)),
+            uint256(ICertificateAnchor.CertStatus.Revoked),
+            "now"
+        );
+        assertEq(
+            uint256(anchor.statusAt(MKT, root, digests[1], 4_000)),
+            uint256(ICertificateAnchor.CertStatus.Valid),
+            "other"
+        );
 
         ICertificateAnchor.StatusChange[] memory h = anchor.statusHistory(MKT, root, d);
         assertEq(h.length, 3, "three changes");
@@ -784,9 +808,8 @@ contract AnchorHandler is Test {
             uint256 sibling = index % 3 == 2 ? index - 2 : index + 1;
             if (sibling >= certs.length) return;
             Cert storage s = certs[sibling];
-            (ok, next) = (
-                _try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof))), 3
-            );
+            (ok, next) =
+            (_try(abi.encodeCall(anchor.supersede, (c.root, c.digest, c.proof, s.root, s.digest, s.proof))), 3);
         }
         if (ok) {
             ghostStatus[index] = next;
@@ -806,9 +829,8 @@ contract AnchorHandler is Test {
     function toggleSuspension(uint256 dept) external {
         _nextBlock();
         bytes32 id = _id(dept);
-        IDepartmentRegistry.Action action = registry.department(id).active
-            ? IDepartmentRegistry.Action.Suspend
-            : IDepartmentRegistry.Action.Reinstate;
+        IDepartmentRegistry.Action action =
+            registry.department(id).active ? IDepartmentRegistry.Action.Suspend : IDepartmentRegistry.Action.Reinstate;
         registry.propose(action, id, "", address(0), 0);
     }
 

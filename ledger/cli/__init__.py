@@ -10,14 +10,25 @@ from collections.abc import Sequence
 
 from ..errors import LedgerError
 
-GROUPS = ("ledger.cli.certificates", "ledger.cli.governance", "ledger.cli.decisions", "ledger.cli.evidence",
-          "ledger.cli.operations", "ledger.cli.privacy", "ledger.cli.witness",
-          "ledger.cli.report", "ledger.cli.consent", "ledger.cli.supervision", "ledger.cli.database")
+GROUPS = (
+    "ledger.cli.certificates",
+    "ledger.cli.governance",
+    "ledger.cli.decisions",
+    "ledger.cli.evidence",
+    "ledger.cli.operations",
+    "ledger.cli.privacy",
+    "ledger.cli.witness",
+    "ledger.cli.report",
+    "ledger.cli.consent",
+    "ledger.cli.supervision",
+    "ledger.cli.database",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="ledger", description="Provenance ledger for government certificates and approval decisions.")
+        prog="ledger", description="Provenance ledger for government certificates and approval decisions."
+    )
     parser.add_argument("--data-dir", help="data directory (default $LEDGER_DATA_DIR or ./.ledger)")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in GROUPS:

@@ -8,12 +8,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..services import issuance, status, statuslist
-from ..formats import vc
 from .._gc import cyclic_gc_paused
-from ..formats.canonical import strict_json_loads
 from ..errors import InputError, NotFoundError
+from ..formats import vc
+from ..formats.canonical import strict_json_loads
 from ..formats.certificate import load_document
+from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..services.verify import Check as verify_check
 from .output import ProgressBar, moment, open_ledger, print_json, print_report
@@ -30,29 +30,49 @@ def register(commands: Any) -> None:
     p.add_argument("--out", type=Path, help="write the issued certificate documents here (JSONL)")
     p.set_defaults(run=_issue)
 
-    p = commands.add_parser("verify", help="verify a certificate document (or its Verifiable Credential) against "
-                                           "the chain")
+    p = commands.add_parser(
+        "verify", help="verify a certificate document (or its Verifiable Credential) against the chain"
+    )
     p.add_argument("file", type=Path)
     p.add_argument("--at", help="check validity at this ISO 8601 time instead of now")
-    p.add_argument("--now", help="judge validity at this ISO 8601 moment instead of the clock's (status stays as of "
-                                 "the head; --at also moves status to that time)")
+    p.add_argument(
+        "--now",
+        help="judge validity at this ISO 8601 moment instead of the clock's (status stays as of "
+        "the head; --at also moves status to that time)",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
-    p.add_argument("--status-list", type=Path, action="append", default=[], metavar="FILE",
-                   help="a status list credential a credential's BitstringStatusListEntry names (repeatable); "
-                        "lists not given are fetched from their URL")
-    p.add_argument("--status-lookup", choices=STATUS_LOOKUPS, help="herd (default, LEDGER_STATUS_LOOKUP): read the "
-                   "issuer's whole status event stream, so the node does not learn which certificate is checked; "
-                   "direct: ask the node for this certificate's status")
+    p.add_argument(
+        "--status-list",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a status list credential a credential's BitstringStatusListEntry names (repeatable); "
+        "lists not given are fetched from their URL",
+    )
+    p.add_argument(
+        "--status-lookup",
+        choices=STATUS_LOOKUPS,
+        help="herd (default, LEDGER_STATUS_LOOKUP): read the "
+        "issuer's whole status event stream, so the node does not learn which certificate is checked; "
+        "direct: ask the node for this certificate's status",
+    )
     p.set_defaults(run=_verify)
 
     p = commands.add_parser("export", help="write a stored certificate's document (or a presentation)")
     p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
     p.add_argument("--department", "-d")
     p.add_argument("--reveal", help="comma-separated fields to disclose; the others stay hidden")
-    p.add_argument("--vc", action="store_true", help="as a W3C Verifiable Credential (Data Model 2.0), with "
-                   "BitstringStatusListEntry status entries pointing at the gateway")
-    p.add_argument("--status-base", help="gateway URL the status list entries point at (default "
-                   "LEDGER_API_PUBLIC_URL, else http://127.0.0.1:8000)")
+    p.add_argument(
+        "--vc",
+        action="store_true",
+        help="as a W3C Verifiable Credential (Data Model 2.0), with "
+        "BitstringStatusListEntry status entries pointing at the gateway",
+    )
+    p.add_argument(
+        "--status-base",
+        help="gateway URL the status list entries point at (default LEDGER_API_PUBLIC_URL, else http://127.0.0.1:8000)",
+    )
     p.add_argument("--out", type=Path)
     p.set_defaults(run=_export)
 
@@ -76,8 +96,13 @@ def register(commands: Any) -> None:
         p = commands.add_parser(action, help=f"{action} a certificate (issuing department only)")
         p.add_argument("certificate", help="digest (0x...) or certificate id with --department")
         p.add_argument("--department", "-d")
-        p.add_argument("--reason", required=True, choices=list(status.REASONS), metavar="REASON",
-                       help="a code of the published vocabulary (goes on chain): " + ", ".join(status.REASONS))
+        p.add_argument(
+            "--reason",
+            required=True,
+            choices=list(status.REASONS),
+            metavar="REASON",
+            help="a code of the published vocabulary (goes on chain): " + ", ".join(status.REASONS),
+        )
         p.add_argument("--note", help="free text kept off chain, sealed in this ledger's database")
         p.set_defaults(run=_status_change, action=action)
 
@@ -96,8 +121,14 @@ def _issue(args: argparse.Namespace) -> int:
         out = args.out.open("w", encoding="utf-8") if args.out else None
         try:
             with cyclic_gc_paused():
-                result = issuance.issue_file(ledger, args.file, args.department, batch_size=args.batch_size,
-                                             out=out, progress=ProgressBar(f"issuing {args.file.name}"))
+                result = issuance.issue_file(
+                    ledger,
+                    args.file,
+                    args.department,
+                    batch_size=args.batch_size,
+                    out=out,
+                    progress=ProgressBar(f"issuing {args.file.name}"),
+                )
         finally:
             if out:
                 out.close()
@@ -117,8 +148,11 @@ def _verify(args: argparse.Namespace) -> int:
 
     now = moment("--now", args.now)  # a bad value stops here, before the chain is touched
     with open_ledger(args) as ledger:  # a document, a presentation or either as a VC 2.0 credential (vc.py)
-        view = ChainView(ledger.chain, ledger.settings.confirmations,
-                         status_lookup=args.status_lookup or ledger.settings.status_lookup)
+        view = ChainView(
+            ledger.chain,
+            ledger.settings.confirmations,
+            status_lookup=args.status_lookup or ledger.settings.status_lookup,
+        )
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
         leaf = None
@@ -135,8 +169,9 @@ def _verify(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
-def _with_status_lists(report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str,
-                       leaf: int | None) -> Any:
+def _with_status_lists(
+    report: Any, args: argparse.Namespace, view: ChainView, fetch_from: str, leaf: int | None
+) -> Any:
     """The report with a ``status_list`` check when the file is a credential with BitstringStatusListEntry
     entries (statuslist.check_entries)."""
     import dataclasses
@@ -184,8 +219,14 @@ def _export(args: argparse.Namespace) -> int:
 
 def _status_list(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        listed = statuslist.list_credential(ledger, args.department, args.root, args.purpose,
-                                            base=(args.status_base or statuslist.default_base(ledger.settings)), block=args.block)
+        listed = statuslist.list_credential(
+            ledger,
+            args.department,
+            args.root,
+            args.purpose,
+            base=(args.status_base or statuslist.default_base(ledger.settings)),
+            block=args.block,
+        )
     _write(listed, args.out)
     return 0
 

@@ -11,8 +11,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from ..services import consent, sharing
 from ..errors import InputError
+from ..services import consent, sharing
 from ..services.status import stored
 from .output import open_ledger, print_json
 
@@ -23,9 +23,12 @@ def register(commands: Any) -> None:
 
     g = sub.add_parser("give", help="record consent the authenticated person gives (signed, logged, anchored)")
     g.add_argument("certificate", help="digest (0x...) of the person's certificate")
-    g.add_argument("--assertion", type=Path,
-                   help="the authentication provider's signed subject assertion (JSON: assertion, signature), "
-                        "bound to exactly this request (see --request-only)")
+    g.add_argument(
+        "--assertion",
+        type=Path,
+        help="the authentication provider's signed subject assertion (JSON: assertion, signature), "
+        "bound to exactly this request (see --request-only)",
+    )
     g.add_argument("--to", required=True, dest="recipient", help="recipient department code")
     g.add_argument("--purpose-code", required=True, help="the purpose as a code (grants must name it)")
     g.add_argument("--purpose-text", required=True, help="the purpose in words, as shown to the person (off chain)")
@@ -34,19 +37,27 @@ def register(commands: Any) -> None:
     _request_only(g)
     g.set_defaults(run=_give)
 
-    w = sub.add_parser("withdraw", help="withdraw a consent (the person, authenticated again); grants relying "
-                                        "on it stop being served at once")
+    w = sub.add_parser(
+        "withdraw",
+        help="withdraw a consent (the person, authenticated again); grants relying on it stop being served at once",
+    )
     w.add_argument("consent_id")
-    w.add_argument("--assertion", type=Path, help="a fresh assertion of the same person, bound to this "
-                                                   "withdrawal (see --request-only)")
+    w.add_argument(
+        "--assertion",
+        type=Path,
+        help="a fresh assertion of the same person, bound to this withdrawal (see --request-only)",
+    )
     _request_only(w)
     w.set_defaults(run=_withdraw)
 
     ls = sub.add_parser("list", help="consents of a department, of a certificate, or of the person")
     ls.add_argument("--department", "-d")
     ls.add_argument("--certificate")
-    ls.add_argument("--assertion", type=Path, help="list the consents of the person this assertion authenticates "
-                                                    "(bound to the listing: see --request-only)")
+    ls.add_argument(
+        "--assertion",
+        type=Path,
+        help="list the consents of the person this assertion authenticates (bound to the listing: see --request-only)",
+    )
     _request_only(ls)
     ls.set_defaults(run=_list)
 
@@ -54,8 +65,11 @@ def register(commands: Any) -> None:
     c.add_argument("--department", "-d", required=True)
     c.set_defaults(run=_check)
 
-    s = commands.add_parser("share", help="grant another department access to a certificate (issuing department "
-                                          "only); disclosing personal fields needs the person's consent")
+    s = commands.add_parser(
+        "share",
+        help="grant another department access to a certificate (issuing department "
+        "only); disclosing personal fields needs the person's consent",
+    )
     s.add_argument("certificate", help="digest (0x...) or certificate id with --department")
     s.add_argument("--department", "-d")
     s.add_argument("--to", required=True, dest="grantee")
@@ -68,9 +82,12 @@ def register(commands: Any) -> None:
 
 
 def _request_only(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--request-only", action="store_true",
-                        help="print the canonical request and its digest, which the person's authentication "
-                             "provider shows them and signs into the assertion (docs/privacy.md); record nothing")
+    parser.add_argument(
+        "--request-only",
+        action="store_true",
+        help="print the canonical request and its digest, which the person's authentication "
+        "provider shows them and signs into the assertion (docs/privacy.md); record nothing",
+    )
 
 
 def _bound(args: argparse.Namespace, request: dict[str, Any]) -> consent.SignedAssertion | None:
@@ -79,8 +96,11 @@ def _bound(args: argparse.Namespace, request: dict[str, Any]) -> consent.SignedA
         print_json({"request": request, "digest": consent.request_digest(request)})
         return None
     if args.assertion is None:
-        raise InputError("give --assertion FILE (the provider's assertion bound to this request), or "
-                         "--request-only to print the request for the provider to sign", field="--assertion")
+        raise InputError(
+            "give --assertion FILE (the provider's assertion bound to this request), or "
+            "--request-only to print the request for the provider to sign",
+            field="--assertion",
+        )
     return _assertion(args.assertion)
 
 
@@ -94,8 +114,9 @@ def _assertion(path: Path) -> consent.SignedAssertion:
     except OSError as exc:
         raise InputError(f"cannot read the assertion file {path}: {exc.strerror}") from None
     except (ValueError, ValidationError) as exc:
-        raise InputError(f"{path} is not a signed subject assertion (JSON with assertion and signature): "
-                         f"{str(exc).splitlines()[0]}") from None
+        raise InputError(
+            f"{path} is not a signed subject assertion (JSON with assertion and signature): {str(exc).splitlines()[0]}"
+        ) from None
 
 
 def _model(cls: Any, **values: Any) -> Any:
@@ -107,17 +128,22 @@ def _model(cls: Any, **values: Any) -> Any:
 
 
 def _give(args: argparse.Namespace) -> int:
-    request = _model(consent.ConsentCreate, certificate=args.certificate, recipient=args.recipient,
-                     purpose_code=args.purpose_code, purpose_text=args.purpose_text,
-                     fields=[f.strip() for f in args.fields.split(",") if f.strip()], expires_at=args.until)
+    request = _model(
+        consent.ConsentCreate,
+        certificate=args.certificate,
+        recipient=args.recipient,
+        purpose_code=args.purpose_code,
+        purpose_text=args.purpose_text,
+        fields=[f.strip() for f in args.fields.split(",") if f.strip()],
+        expires_at=args.until,
+    )
     signed = _bound(args, consent.consent_request(request))
     if signed is None:
         return 0
     now = _now()
     with open_ledger(args) as ledger:
         consent.ensure_tables(ledger.engine)
-        print_json(consent.give(ledger, assertion=signed, consent=request, now=now).public(now).model_dump(
-            mode="json"))
+        print_json(consent.give(ledger, assertion=signed, consent=request, now=now).public(now).model_dump(mode="json"))
     return 0
 
 
@@ -141,8 +167,7 @@ def _list(args: argparse.Namespace) -> int:
     now = _now()
     with open_ledger(args) as ledger:
         consent.ensure_tables(ledger.engine)
-        rows = consent.list_consents(ledger, issuer=args.department, digest=args.certificate, assertion=signed,
-                                     now=now)
+        rows = consent.list_consents(ledger, issuer=args.department, digest=args.certificate, assertion=signed, now=now)
         print_json([r.public(now).model_dump(mode="json") for r in rows])
     return 0
 
@@ -160,11 +185,18 @@ def _share(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         sharing.ensure_tables(ledger.engine)
         cert = stored(ledger, args.certificate, args.department)
-        body = _model(sharing.GrantCreate, grantee=args.grantee, purpose=args.purpose, expires_at=args.until,
-                      purpose_code=args.purpose_code, consent=args.consent,
-                      reveal=[f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None)
+        body = _model(
+            sharing.GrantCreate,
+            grantee=args.grantee,
+            purpose=args.purpose,
+            expires_at=args.until,
+            purpose_code=args.purpose_code,
+            consent=args.consent,
+            reveal=[f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None,
+        )
         signer = ledger.department_account(cert.department).address
-        grant = sharing.create_grant(ledger, issuer=cert.department, signer=signer,
-                                     digest="0x" + cert.digest.hex(), grant=body, now=now)
+        grant = sharing.create_grant(
+            ledger, issuer=cert.department, signer=signer, digest="0x" + cert.digest.hex(), grant=body, now=now
+        )
         print_json(grant.public(now).model_dump(mode="json"))
     return 0

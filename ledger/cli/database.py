@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..storage import migrations
 from ..config import Settings
+from ..storage import migrations
 from ..storage.store import open_engine, private_directory
 from .output import print_json
 
@@ -18,8 +18,11 @@ def register(commands: Any) -> None:
     sub = p.add_subparsers(dest="db_command", required=True, metavar="SUBCOMMAND")
     q = sub.add_parser("current", help="the database's revision and this ledger's newest (exit 1 unless equal)")
     q.set_defaults(run=_current)
-    q = sub.add_parser("upgrade", help="migrate the database to this ledger's newest revision (opening a ledger "
-                                       "does the same); take a backup first")
+    q = sub.add_parser(
+        "upgrade",
+        help="migrate the database to this ledger's newest revision (opening a ledger "
+        "does the same); take a backup first",
+    )
     q.add_argument("--revision", default="head", help="stop at this revision (default: the newest)")
     q.set_defaults(run=_upgrade)
 
@@ -45,8 +48,14 @@ def _current(args: argparse.Namespace) -> int:
         verdict = "behind: `ledger db upgrade` migrates it"
     else:
         verdict = "up to date"
-    print_json({"database": engine.url.render_as_string(hide_password=True), "current": found.current,
-                "head": found.head, "status": verdict})
+    print_json(
+        {
+            "database": engine.url.render_as_string(hide_password=True),
+            "current": found.current,
+            "head": found.head,
+            "status": verdict,
+        }
+    )
     return 0 if found.up_to_date else 1
 
 

@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from ..services import decisions, logchain, replay
 from .._gc import cyclic_gc_paused
-from ..formats.canonical import strict_json_loads
-from ..services.demo_data import generate_applications, generate_service_items
 from ..errors import InputError
+from ..formats.canonical import strict_json_loads
 from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
+from ..services import decisions, logchain, replay
+from ..services.demo_data import generate_applications, generate_service_items
 from .output import ProgressBar, moment, open_ledger, print_json
 
 
@@ -34,20 +34,33 @@ def register(commands: Any) -> None:
     p.add_argument("--items", type=int, default=200, help="number of service items (default 200)")
     p.add_argument("--applications", type=int, default=10_000, help="number of applications (default 10000)")
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--licences", type=Path,
-                   help="issued business licences (JSONL of certificate documents, as `ledger issue --out` writes): "
-                        "enterprise applications cite them by digest")
+    p.add_argument(
+        "--licences",
+        type=Path,
+        help="issued business licences (JSONL of certificate documents, as `ledger issue --out` writes): "
+        "enterprise applications cite them by digest",
+    )
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_demo_data)
 
     p = commands.add_parser("decide", help="decide applications (JSONL) automatically, record and anchor them")
     p.add_argument("file", type=Path)
     p.add_argument("--department", "-d", required=True, help="deciding department (its key anchors the log)")
-    p.add_argument("--rules", "-r", type=Path, action="append", required=True,
-                   help="published rule set file; repeat for several items (a '*' rule set serves all others)")
-    p.add_argument("--certificates-out", type=Path, metavar="FILE",
-                   help="write the certificates the approvals issued (a rule set's `produces`, e.g. permits) here, "
-                        "one document per line, for delivery to the applicants")
+    p.add_argument(
+        "--rules",
+        "-r",
+        type=Path,
+        action="append",
+        required=True,
+        help="published rule set file; repeat for several items (a '*' rule set serves all others)",
+    )
+    p.add_argument(
+        "--certificates-out",
+        type=Path,
+        metavar="FILE",
+        help="write the certificates the approvals issued (a rule set's `produces`, e.g. permits) here, "
+        "one document per line, for delivery to the applicants",
+    )
     p.set_defaults(run=_decide)
 
     p = commands.add_parser("record-decision", help="record an officer's decision (or an override of an earlier one)")
@@ -62,20 +75,33 @@ def register(commands: Any) -> None:
     p.add_argument("--no-anchor", action="store_true", help="leave it for the next `ledger anchor-logs`")
     p.set_defaults(run=_record_decision)
 
-    p = commands.add_parser("notice", help="issue the applicant's decision notice: a certificate of the decision, "
-                                           "its reasons in words, their legal basis and how to ask for review")
+    p = commands.add_parser(
+        "notice",
+        help="issue the applicant's decision notice: a certificate of the decision, "
+        "its reasons in words, their legal basis and how to ask for review",
+    )
     p.add_argument("case", help="case id")
     p.add_argument("--department", "-d", required=True, help="the deciding department (needs the issuer role too)")
     p.add_argument("--seq", type=int, help="the decision's number in the log (default: the latest for the case)")
     p.add_argument("--out", type=Path, help="write the notice here (default: standard output)")
-    p.add_argument("--lang", default="en", choices=LANGUAGES,
-                   help="the applicant's language: reasons and review in the rule set's words in it (default: en)")
+    p.add_argument(
+        "--lang",
+        default="en",
+        choices=LANGUAGES,
+        help="the applicant's language: reasons and review in the rule set's words in it (default: en)",
+    )
     p.set_defaults(run=_notice)
 
-    p = commands.add_parser("produced-by", help="the decision that issued a certificate (an approval's permit), read "
-                                                "from the decision log; exit 1 when no decision names it")
-    p.add_argument("certificate", help="the certificate's digest (0x + 64 hex digits) or its document file (a "
-                                       "presented permit: its digest is recomputed, never taken from the file)")
+    p = commands.add_parser(
+        "produced-by",
+        help="the decision that issued a certificate (an approval's permit), read "
+        "from the decision log; exit 1 when no decision names it",
+    )
+    p.add_argument(
+        "certificate",
+        help="the certificate's digest (0x + 64 hex digits) or its document file (a "
+        "presented permit: its digest is recomputed, never taken from the file)",
+    )
     p.set_defaults(run=_produced_by)
 
     p = commands.add_parser("anchor-logs", help="anchor a department's un-anchored log entries")
@@ -102,8 +128,15 @@ def _publish(args: argparse.Namespace) -> int:
 
 def _digest(args: argparse.Namespace) -> int:
     rule_set = load_rule_set(args.file)
-    print_json({"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
-                "service_item": rule_set.service_item, "rules": len(rule_set.rules)})
+    print_json(
+        {
+            "digest": rule_set.hex_digest,
+            "rule_set_id": rule_set.rule_set_id,
+            "version": rule_set.version,
+            "service_item": rule_set.service_item,
+            "rules": len(rule_set.rules),
+        }
+    )
     return 0
 
 
@@ -113,22 +146,26 @@ def _demo_data(args: argparse.Namespace) -> int:
     items = generate_service_items(args.items, args.seed)
     licences = None
     if args.licences is not None:
-        licences = [(doc["digest"], str(doc["fields"].get("subject.credit_code"))) for doc in _read_jsonl(args.licences)
-                    if isinstance(doc.get("digest"), str) and isinstance(doc.get("fields"), dict)
-                    and doc["fields"].get("type") == "business-licence"]
+        licences = [
+            (doc["digest"], str(doc["fields"].get("subject.credit_code")))
+            for doc in _read_jsonl(args.licences)
+            if isinstance(doc.get("digest"), str)
+            and isinstance(doc.get("fields"), dict)
+            and doc["fields"].get("type") == "business-licence"
+        ]
         if not licences:
             raise InputError(f"{args.licences} holds no business-licence certificate documents")
     with args.out.open("w", encoding="utf-8") as out:
         for application in generate_applications(args.applications, items, args.seed, licences=licences):
             out.write(json.dumps(application, ensure_ascii=False, separators=(",", ":")) + "\n")
-    print_json({"out": str(args.out), "service_items": args.items, "applications": args.applications,
-                "seed": args.seed})
+    print_json(
+        {"out": str(args.out), "service_items": args.items, "applications": args.applications, "seed": args.seed}
+    )
     return 0
 
 
 def _notice(args: argparse.Namespace) -> int:
     from ..services.notices import issue_notice
-
     from .witness import collect_after_change
 
     with open_ledger(args) as ledger:
@@ -139,8 +176,13 @@ def _notice(args: argparse.Namespace) -> int:
         sys.stdout.write(text + "\n")
     else:
         args.out.write_text(text + "\n", encoding="utf-8")
-        print_json({"notice": str(args.out), "digest": document["digest"], "outcome":
-                    document["fields"].get("subject.outcome")})
+        print_json(
+            {
+                "notice": str(args.out),
+                "digest": document["digest"],
+                "outcome": document["fields"].get("subject.outcome"),
+            }
+        )
     return 0
 
 
@@ -171,9 +213,15 @@ def _decide(args: argparse.Namespace) -> int:
         rule_sets[rule_set.service_item] = rule_set
     total = _count_lines(args.file)
     with open_ledger(args) as ledger:
-        result = decisions.decide_many(ledger, args.department, _read_jsonl(args.file), rule_sets,
-                                       progress=ProgressBar(f"deciding {args.file.name}"), total=total,
-                                       chunk=1_000)
+        result = decisions.decide_many(
+            ledger,
+            args.department,
+            _read_jsonl(args.file),
+            rule_sets,
+            progress=ProgressBar(f"deciding {args.file.name}"),
+            total=total,
+            chunk=1_000,
+        )
         if result.produced:
             from .witness import collect_after_change
 
@@ -193,8 +241,16 @@ def _record_decision(args: argparse.Namespace) -> int:
     overrides: int | str | None = int(args.overrides) if args.overrides and args.overrides.isdigit() else args.overrides
     with open_ledger(args) as ledger:
         decision = decisions.record_human_decision(
-            ledger, args.department, args.case, args.item, officer=args.officer, outcome=args.outcome,
-            reasons=args.reason, applicant_ref=args.applicant, overrides=overrides)
+            ledger,
+            args.department,
+            args.case,
+            args.item,
+            officer=args.officer,
+            outcome=args.outcome,
+            reasons=args.reason,
+            applicant_ref=args.applicant,
+            overrides=overrides,
+        )
         roots = [] if args.no_anchor else logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, args.department)
         if "issued" in decision.body or "withdraws" in decision.body:  # a permit was anchored or revoked
             from .witness import collect_after_change
@@ -205,8 +261,8 @@ def _record_decision(args: argparse.Namespace) -> int:
 
 
 def _produced_by(args: argparse.Namespace) -> int:
-    from ..services import permits
     from ..formats.canonical import hex32, parse_hex32
+    from ..services import permits
 
     if args.certificate.startswith("0x"):
         digest = hex32(parse_hex32(args.certificate, "certificate digest"))
@@ -217,13 +273,18 @@ def _produced_by(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         found = permits.produced_by(ledger, digest)
     if found is None:
-        print(f"no decision of this ledger names certificate {digest}: if it claims to be an approval's permit, no "
-              "approval issued it", file=sys.stderr)
+        print(
+            f"no decision of this ledger names certificate {digest}: if it claims to be an approval's permit, no "
+            "approval issued it",
+            file=sys.stderr,
+        )
         return 1
     print_json(found)
     if found["outcome"] != "approve" or not found["anchored"]:
-        print(f"the decision naming {digest} is {'not an approval' if found['outcome'] != 'approve' else 'not anchored'}"
-              , file=sys.stderr)
+        print(
+            f"the decision naming {digest} is {'not an approval' if found['outcome'] != 'approve' else 'not anchored'}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -236,11 +297,16 @@ def _anchor_logs(args: argparse.Namespace) -> int:
 
 
 def _replay(args: argparse.Namespace) -> int:
-    with open_ledger(args) as ledger:
-        with cyclic_gc_paused():
-            report = replay.replay(ledger, department=args.department, since=moment("--since", args.since),
-                                   until=moment("--until", args.until), service_item=args.item, case_id=args.case,
-                                   progress=ProgressBar("replaying"))
+    with open_ledger(args) as ledger, cyclic_gc_paused():
+        report = replay.replay(
+            ledger,
+            department=args.department,
+            since=moment("--since", args.since),
+            until=moment("--until", args.until),
+            service_item=args.item,
+            case_id=args.case,
+            progress=ProgressBar("replaying"),
+        )
     if args.json is not None:
         if str(args.json) == "-":
             print_json(report.to_json())

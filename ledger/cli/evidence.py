@@ -1,17 +1,17 @@
 """``ledger evidence``: write an evidence bundle for a court, or check one (``ledger evidence verify BUNDLE``).
 
-    ledger evidence CERT.json                      a certificate document (or presentation) file
-    ledger evidence 0x<digest>                     a certificate of this ledger's store
-    ledger evidence ID --department MKT            the same, by certificate id
-    ledger evidence --json '{...}'                 a certificate document given inline
-    ledger evidence --file scan.pdf                the stored certificate with an attachment of that SHA-256
-    ledger evidence --decision CASE -d INS [--seq N]  a decision: record, proof, rule set and its publication,
-        [--applicant ID] [--hide a.b,c]            its input and cited certificates, so a court can re-run it
-                                                   (--applicant discloses the applicant's identity for the
-                                                   holder facts; --hide keeps input fields hidden but committed)
-    ledger evidence ... --reveal a,b --out b.json  a presentation bundle (only those fields disclosed)
-    ledger evidence verify BUNDLE [--file F]       check a bundle with the library (same checks as
-                                                   scripts/verify_evidence.py)
+ledger evidence CERT.json                      a certificate document (or presentation) file
+ledger evidence 0x<digest>                     a certificate of this ledger's store
+ledger evidence ID --department MKT            the same, by certificate id
+ledger evidence --json '{...}'                 a certificate document given inline
+ledger evidence --file scan.pdf                the stored certificate with an attachment of that SHA-256
+ledger evidence --decision CASE -d INS [--seq N]  a decision: record, proof, rule set and its publication,
+    [--applicant ID] [--hide a.b,c]            its input and cited certificates, so a court can re-run it
+                                               (--applicant discloses the applicant's identity for the
+                                               holder facts; --hide keeps input fields hidden but committed)
+ledger evidence ... --reveal a,b --out b.json  a presentation bundle (only those fields disclosed)
+ledger evidence verify BUNDLE [--file F]       check a bundle with the library (same checks as
+                                               scripts/verify_evidence.py)
 """
 
 from __future__ import annotations
@@ -22,15 +22,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..services import evidence
-from ..formats.canonical import strict_json_loads
 from ..errors import InputError
+from ..formats.canonical import strict_json_loads
+from ..services import evidence
 from .output import open_ledger, print_json
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("evidence", help="write a self-contained evidence bundle, or `evidence verify BUNDLE`",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands.add_parser(
+        "evidence",
+        help="write a self-contained evidence bundle, or `evidence verify BUNDLE`",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("target", nargs="?", help="certificate file, digest (0x...) or id; or `verify`")
     p.add_argument("bundle", nargs="?", type=Path, help="with `verify`: the bundle to check")
     p.add_argument("--department", "-d", help="department of a certificate id (or to narrow a --file search)")
@@ -40,18 +44,31 @@ def register(commands: Any) -> None:
     p.add_argument("--as-of-block", type=int, help="state status and department history as of this block")
     p.add_argument("--decision", metavar="CASE_ID", help="evidence for department D's decision on this case")
     p.add_argument("--seq", type=int, help="with --decision: that decision (by sequence number) rather than the latest")
-    p.add_argument("--applicant", help="with --decision: the applicant's identity, disclosed so a verifier can tell "
-                                       "whether a cited certificate names the applicant")
+    p.add_argument(
+        "--applicant",
+        help="with --decision: the applicant's identity, disclosed so a verifier can tell "
+        "whether a cited certificate names the applicant",
+    )
     p.add_argument("--hide", help="with --decision: comma-separated input fields (dotted paths) to hide")
     p.add_argument("--out", type=Path, help="write the bundle here instead of standard output")
     p.add_argument("--report", action="store_true", help="with `verify`: print the report as JSON")
-    p.add_argument("--witness-key", action="append", default=[], metavar="VKEY",
-                   help="with `verify`: a witness you trust (C2SP verifier key; repeatable) for the witnessed check")
-    p.add_argument("--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned "
-                                                      "(default: all)")
-    p.add_argument("--status-lookup", choices=("herd", "direct"), help="herd (default, LEDGER_STATUS_LOOKUP): "
-                   "read the issuer's whole status event stream, so the node does not learn which certificate it "
-                   "is; direct: ask the node for this certificate's status")
+    p.add_argument(
+        "--witness-key",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="with `verify`: a witness you trust (C2SP verifier key; repeatable) for the witnessed check",
+    )
+    p.add_argument(
+        "--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned (default: all)"
+    )
+    p.add_argument(
+        "--status-lookup",
+        choices=("herd", "direct"),
+        help="herd (default, LEDGER_STATUS_LOOKUP): "
+        "read the issuer's whole status event stream, so the node does not learn which certificate it "
+        "is; direct: ask the node for this certificate's status",
+    )
     p.set_defaults(run=_run)
 
 
@@ -63,18 +80,28 @@ def _run(args: argparse.Namespace) -> int:
             raise InputError("--decision needs --department (the department that decided)")
         with open_ledger(args) as ledger:
             hide = [f.strip() for f in args.hide.split(",") if f.strip()] if args.hide else None
-            bundle = evidence.decision_bundle(ledger, args.department, args.decision, seq=args.seq,
-                                              as_of_block=args.as_of_block, applicant=args.applicant, hide=hide)
+            bundle = evidence.decision_bundle(
+                ledger,
+                args.department,
+                args.decision,
+                seq=args.seq,
+                as_of_block=args.as_of_block,
+                applicant=args.applicant,
+                hide=hide,
+            )
         return _emit(bundle, args.out)
     if args.applicant or args.hide:
         raise InputError("--applicant and --hide apply to a decision bundle (--decision CASE)")
     reveal = [f.strip() for f in args.reveal.split(",") if f.strip()] if args.reveal else None
     kwargs: dict[str, Any] = {"reveal": reveal, "as_of_block": args.as_of_block, "status_lookup": args.status_lookup}
-    sources = [s for s in (args.target, args.inline) if s] + ([args.file] if args.file and not args.target
-                                                              and not args.inline else [])
+    sources = [s for s in (args.target, args.inline) if s] + (
+        [args.file] if args.file and not args.target and not args.inline else []
+    )
     if len(sources) != 1:
-        raise InputError("name exactly one certificate: a document file, a digest, an id with --department, "
-                         "--json TEXT or --file FILE")
+        raise InputError(
+            "name exactly one certificate: a document file, a digest, an id with --department, "
+            "--json TEXT or --file FILE"
+        )
     with open_ledger(args) as ledger:
         if args.inline:
             try:
@@ -86,8 +113,7 @@ def _run(args: argparse.Namespace) -> int:
             if Path(args.target).is_file():
                 bundle = evidence.certificate_bundle(ledger, Path(args.target), **_attachment(args), **kwargs)
             else:
-                bundle = evidence.bundle_for_stored(ledger, args.target, args.department, **_attachment(args),
-                                                    **kwargs)
+                bundle = evidence.bundle_for_stored(ledger, args.target, args.department, **_attachment(args), **kwargs)
         else:
             bundle = evidence.bundle_for_file(ledger, args.file, department=args.department, **kwargs)
     return _emit(bundle, args.out)
@@ -111,10 +137,15 @@ def _verify(args: argparse.Namespace) -> int:
     if args.bundle is None:
         raise InputError("usage: ledger evidence verify BUNDLE [--file FILE]")
     with open_ledger(args) as ledger:
-        report = evidence.verify_bundle(args.bundle, ledger.chain, confirmations=ledger.settings.confirmations,
-                                        file=args.file, witness_keys=args.witness_key,
-                                        witness_quorum=args.witness_quorum,
-                                        status_lookup=args.status_lookup or ledger.settings.status_lookup)
+        report = evidence.verify_bundle(
+            args.bundle,
+            ledger.chain,
+            confirmations=ledger.settings.confirmations,
+            file=args.file,
+            witness_keys=args.witness_key,
+            witness_quorum=args.witness_quorum,
+            status_lookup=args.status_lookup or ledger.settings.status_lookup,
+        )
     if args.report:
         print_json(report.to_json())
     else:

@@ -15,9 +15,11 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from ..onchain.chain import Chain, connect, roles_from_names
 from ..client import Ledger, department_key_name
 from ..config import Settings
+from ..errors import InputError
+from ..onchain.chain import Chain, connect, roles_from_names
+from ..onchain.node import EmbeddedNode
 from ..services.council import (
     ZERO_ADDRESS,
     Action,
@@ -34,9 +36,7 @@ from ..services.council import (
     submit_approvals,
 )
 from ..services.departments import list_departments, promote_rotated_key
-from ..errors import InputError
 from ..storage.keys import Keystore
-from ..onchain.node import EmbeddedNode
 from .output import open_ledger, print_json
 
 
@@ -46,13 +46,17 @@ def register(commands: Any) -> None:
     p.set_defaults(run=_departments)
 
     council = commands.add_parser(
-        "council", help="council governance: each member acts with their own key (docs/governance.md)")
+        "council", help="council governance: each member acts with their own key (docs/governance.md)"
+    )
     sub = council.add_subparsers(dest="council_command", required=True)
     member = argparse.ArgumentParser(add_help=False)
     member.add_argument("--member-keystore", help="folder of your council keystore (default: the data dir's keys)")
     member.add_argument("--member-key", help="your council key's name (default: the keystore's one council key)")
-    member.add_argument("--several-council-keys", action="store_true",
-                        help="accept a keystore holding several council keys (demos only: one person, one key)")
+    member.add_argument(
+        "--several-council-keys",
+        action="store_true",
+        help="accept a keystore holding several council keys (demos only: one person, one key)",
+    )
     _proposal_parsers(sub, member)  # `ledger council register ...`: short for `council propose register`
     propose = sub.add_parser("propose", help="propose a change (counts as your approval)")
     _proposal_parsers(propose.add_subparsers(dest="propose_command", required=True), member)
@@ -68,13 +72,17 @@ def register(commands: Any) -> None:
     p.add_argument("department", nargs="?", help="only what concerns this department")
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_council_read, action="history")
-    for action, text in (("approve", "approve a proposal with your key (executes at the threshold)"),
-                         ("reject", "vote against a proposal"), ("cancel", "withdraw a proposal you made")):
+    for action, text in (
+        ("approve", "approve a proposal with your key (executes at the threshold)"),
+        ("reject", "vote against a proposal"),
+        ("cancel", "withdraw a proposal you made"),
+    ):
         p = sub.add_parser(action, help=text, parents=[member])
         p.add_argument("proposal", type=int)
         p.set_defaults(run=_council_vote, action=action)
-    p = sub.add_parser("sign", help="sign your approval into a file, sending nothing (someone submits it)",
-                       parents=[member])
+    p = sub.add_parser(
+        "sign", help="sign your approval into a file, sending nothing (someone submits it)", parents=[member]
+    )
     p.add_argument("proposal", type=int)
     p.add_argument("--out", required=True, help="approval file to write")
     p.add_argument("--valid-for", type=int, default=24 * 3600, help="seconds the signature stays valid (default 1 day)")
@@ -91,15 +99,18 @@ def register(commands: Any) -> None:
     keys = commands.add_parser("keys", help="manage encrypted keys")
     sub = keys.add_subparsers(dest="keys_command", required=True)
     where = argparse.ArgumentParser(add_help=False)
-    where.add_argument("--keystore", help="keystore folder (default: the data dir's keys); a council member's key "
-                                          "lives in its own keystore, under its own passphrase")
-    where.add_argument("--several-council-keys", action="store_true",
-                       help="allow a second council key in this keystore (demos only)")
+    where.add_argument(
+        "--keystore",
+        help="keystore folder (default: the data dir's keys); a council member's key "
+        "lives in its own keystore, under its own passphrase",
+    )
+    where.add_argument(
+        "--several-council-keys", action="store_true", help="allow a second council key in this keystore (demos only)"
+    )
     p = sub.add_parser("create", help="create a key (name a council key 'council')", parents=[where])
     p.add_argument("name")
     p.set_defaults(run=_keys, action="create")
-    p = sub.add_parser("import", help="import a private key read from a prompt or $LEDGER_IMPORT_KEY",
-                       parents=[where])
+    p = sub.add_parser("import", help="import a private key read from a prompt or $LEDGER_IMPORT_KEY", parents=[where])
     p.add_argument("name")
     p.set_defaults(run=_keys, action="import")
     p = sub.add_parser("list", help="list key names and addresses", parents=[where])
@@ -121,12 +132,15 @@ def _departments(args: argparse.Namespace) -> int:
         departments = list_departments(ledger.chain)
         events = governance_history(ledger.chain)
     if args.json:
-        print_json([{**d.to_json(), "governance": [e.to_json() for e in for_department(events, d.code)]}
-                    for d in departments])
+        print_json(
+            [{**d.to_json(), "governance": [e.to_json() for e in for_department(events, d.code)]} for d in departments]
+        )
         return 0
     for d in departments:
-        print(f"{d.code:<10} {d.name:<40} {'active' if d.active else 'SUSPENDED':<9} {','.join(d.roles):<28} "
-              f"key {d.signer} ({len(d.keys)} key(s) in history)")
+        print(
+            f"{d.code:<10} {d.name:<40} {'active' if d.active else 'SUSPENDED':<9} {','.join(d.roles):<28} "
+            f"key {d.signer} ({len(d.keys)} key(s) in history)"
+        )
         for e in for_department(events, d.code):
             print(f"           {e.line()}")
     return 0
@@ -172,10 +186,19 @@ def _member_passphrase(settings: Settings) -> str:
 def _member(args: argparse.Namespace, ledger: Ledger) -> CouncilMember:
     settings = ledger.settings
     directory = Path(args.member_keystore) if args.member_keystore else settings.keys_dir
-    keystore = Keystore(directory, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor,
-                        several_council_keys=args.several_council_keys)
-    return load_member(ledger.chain, keystore, _member_passphrase(settings), key=args.member_key,
-                       several_council_keys=args.several_council_keys)
+    keystore = Keystore(
+        directory,
+        kdf_n=settings.keystore_kdf_n,
+        kdf_floor=settings.keystore_kdf_floor,
+        several_council_keys=args.several_council_keys,
+    )
+    return load_member(
+        ledger.chain,
+        keystore,
+        _member_passphrase(settings),
+        key=args.member_key,
+        several_council_keys=args.several_council_keys,
+    )
 
 
 def _proposal_json(chain: Chain, proposal: Proposal) -> dict[str, Any]:
@@ -245,8 +268,11 @@ def _council_read(args: argparse.Namespace) -> int:
             for e in events if not args.json else ():
                 print(e.line())
             return 0
-        proposals = ([get_proposal(chain, args.proposal)] if args.action == "show"
-                     else list_proposals(chain, include_closed=args.all))
+        proposals = (
+            [get_proposal(chain, args.proposal)]
+            if args.action == "show"
+            else list_proposals(chain, include_closed=args.all)
+        )
         data = [_proposal_json(chain, p) for p in proposals]
     if args.json:
         print_json(data[0] if args.action == "show" else data)
@@ -254,11 +280,15 @@ def _council_read(args: argparse.Namespace) -> int:
     if not data:
         print("no open proposals" if args.action == "list" else "")
     for d in data:
-        print(f"#{d['id']:<4} {d['state']:<9} {d['approvals']}/{d['threshold']} approvals, {d['rejections']} "
-              f"against; expires {d['expires']}; proposed by {d['proposer']}\n      {d['summary']}")
+        print(
+            f"#{d['id']:<4} {d['state']:<9} {d['approvals']}/{d['threshold']} approvals, {d['rejections']} "
+            f"against; expires {d['expires']}; proposed by {d['proposer']}\n      {d['summary']}"
+        )
         if args.action == "show":
-            print(f"      approved by: {', '.join(d['approved_by']) or '-'}\n"
-                  f"      rejected by: {', '.join(d['rejected_by']) or '-'}\n      council epoch {d['council_epoch']}")
+            print(
+                f"      approved by: {', '.join(d['approved_by']) or '-'}\n"
+                f"      rejected by: {', '.join(d['rejected_by']) or '-'}\n      council epoch {d['council_epoch']}"
+            )
     return 0
 
 
@@ -267,15 +297,22 @@ def _council_vote(args: argparse.Namespace) -> int:
         chain = ledger.chain
         if args.action == "submit":
             approvals = [read_approval(Path(f)) for f in args.files]
-            sender = (ledger.account(args.sender_key) if args.sender_key else _member(args, ledger).account)
+            sender = ledger.account(args.sender_key) if args.sender_key else _member(args, ledger).account
             proposal = submit_approvals(chain, sender, args.proposal, approvals)
         else:
             member = _member(args, ledger)
             if args.action == "sign":
                 signed = member.sign_approval(args.proposal, valid_for=args.valid_for)
                 Path(args.out).write_text(json.dumps(signed, indent=2) + "\n")
-                print_json({"signed": args.proposal, "out": args.out, "summary": signed["summary"],
-                            "member": signed["member"], "valid_until": _utc(signed["deadline"])})
+                print_json(
+                    {
+                        "signed": args.proposal,
+                        "out": args.out,
+                        "summary": signed["summary"],
+                        "member": signed["member"],
+                        "valid_until": _utc(signed["deadline"]),
+                    }
+                )
                 return 0
             proposal = getattr(member, args.action)(args.proposal)
         if proposal.executed and proposal.action is Action.ROTATE_KEY and proposal.department:
@@ -303,8 +340,12 @@ def _passphrase(settings: Settings) -> str:
 
 def _keys(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
-    keystore = Keystore(Path(args.keystore) if args.keystore else settings.keys_dir, kdf_n=settings.keystore_kdf_n,
-                        kdf_floor=settings.keystore_kdf_floor, several_council_keys=args.several_council_keys)
+    keystore = Keystore(
+        Path(args.keystore) if args.keystore else settings.keys_dir,
+        kdf_n=settings.keystore_kdf_n,
+        kdf_floor=settings.keystore_kdf_floor,
+        several_council_keys=args.several_council_keys,
+    )
     if args.action == "list":
         for name in keystore.names():
             if name != "vault":
@@ -323,12 +364,16 @@ def _deploy(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
     if settings.embedded:
         raise InputError("set LEDGER_RPC_URL: the embedded chain deploys itself on first use")
-    keystore = Keystore(Path(args.keystore) if args.keystore else settings.keys_dir, kdf_n=settings.keystore_kdf_n,
-                        kdf_floor=settings.keystore_kdf_floor)
+    keystore = Keystore(
+        Path(args.keystore) if args.keystore else settings.keys_dir,
+        kdf_n=settings.keystore_kdf_n,
+        kdf_floor=settings.keystore_kdf_floor,
+    )
     deployer = keystore.unlock(args.key, _passphrase(settings))
     council = [a.strip() for a in args.council.split(",") if a.strip()]
-    deployment = Chain.deploy(connect(settings.rpc_url or ""), deployer, council, args.threshold,
-                              gas_price=settings.gas_price)
+    deployment = Chain.deploy(
+        connect(settings.rpc_url or ""), deployer, council, args.threshold, gas_price=settings.gas_price
+    )
     deployment.save(settings.deployment_path)
     print_json(deployment.__dict__)
     return 0
@@ -353,6 +398,3 @@ def _node(args: argparse.Namespace) -> int:
         pass
     node.stop()
     return 0
-
-
-

@@ -14,7 +14,9 @@ from ..config import Settings
 from ..errors import InputError
 
 # the spellings the standalone verifier reads too (its --now): a date, or a date-time with seconds and a zone
-_MOMENT = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?")
+_MOMENT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})?)?"
+)
 
 
 def open_ledger(args: Any) -> Ledger:
@@ -64,8 +66,11 @@ def print_report(report: Any, stream: TextIO | None = None) -> None:
     for check in report.checks:
         mark = "PASS" if check.ok else "SKIP" if check.skipped else "FAIL"
         stream.write(f"  [{mark}] {check.name:<15} {check.detail}\n")
-    stream.write(("VERIFIED" if report.ok else "NOT VERIFIED: failed " + ", ".join(c.name for c in report.failed))
-                 + (f" (chain as of block {report.as_of_block})" if report.as_of_block is not None else "") + "\n")
+    stream.write(
+        ("VERIFIED" if report.ok else "NOT VERIFIED: failed " + ", ".join(c.name for c in report.failed))
+        + (f" (chain as of block {report.as_of_block})" if report.as_of_block is not None else "")
+        + "\n"
+    )
 
 
 def moment(option: str, value: str | None) -> datetime | None:
@@ -79,8 +84,9 @@ def moment(option: str, value: str | None) -> datetime | None:
             raise ValueError(value)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise InputError(f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or "
-                         "2030-01-31T12:00:00Z)") from None
+        raise InputError(
+            f"{option} {value!r} is not an ISO 8601 date or date-time (e.g. 2030-01-31 or 2030-01-31T12:00:00Z)"
+        ) from None
     if parsed.tzinfo is None and len(value) > 10:
         raise InputError(f"{option} {value!r} has no time zone: add Z or an offset such as +08:00")
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

@@ -7,8 +7,8 @@ import argparse
 from datetime import UTC
 from typing import Any
 
-from ..services import supervision
 from ..errors import InputError
+from ..services import supervision
 from .output import moment, open_ledger, print_json
 
 
@@ -61,15 +61,22 @@ def register(commands: Any) -> None:
     p.set_defaults(run=_inspectors)
     p = sub.add_parser("announce", help="anchor an inspection announcement with a future target block")
     p.add_argument("--department", "-d", required=True)
-    p.add_argument("--since", help="approvals decided at or after this ISO 8601 time (default: where the last "
-                                   "announcement's period ended; periods are contiguous, so only a first announcement "
-                                   "chooses)")
+    p.add_argument(
+        "--since",
+        help="approvals decided at or after this ISO 8601 time (default: where the last "
+        "announcement's period ended; periods are contiguous, so only a first announcement "
+        "chooses)",
+    )
     p.add_argument("--until", required=True, help="approvals decided before this ISO 8601 time")
     p.add_argument("--rate", required=True, help="sample rate, e.g. 0.05")
     p.add_argument("--inspectors", required=True, help="a registered inspector list id")
     p.add_argument("--target-block", type=int, help="the future block whose hash draws the sample")
-    p.add_argument("--delay", type=int, default=supervision.DEFAULT_TARGET_DELAY,
-                   help=f"else: this many blocks after the head (default {supervision.DEFAULT_TARGET_DELAY})")
+    p.add_argument(
+        "--delay",
+        type=int,
+        default=supervision.DEFAULT_TARGET_DELAY,
+        help=f"else: this many blocks after the head (default {supervision.DEFAULT_TARGET_DELAY})",
+    )
     p.set_defaults(run=_announce)
     p = sub.add_parser("draw", help="draw an announced inspection with its target block's hash")
     p.add_argument("announcement", type=int, help="the announcement's number in the log")
@@ -121,16 +128,18 @@ def _due(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        seq = supervision.record_commitment_check(ledger, args.department, args.case, met=args.met,
-                                                  officer=args.officer, findings=args.finding)
+        seq = supervision.record_commitment_check(
+            ledger, args.department, args.case, met=args.met, officer=args.officer, findings=args.finding
+        )
     print_json({"department": args.department, "case": args.case, "seq": seq, "met": args.met})
     return 0
 
 
 def _credit_add(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        entry = supervision.credit_list(ledger, args.department, applicant=args.applicant, reason=args.reason,
-                                        since=args.since, until=args.until)
+        entry = supervision.credit_list(
+            ledger, args.department, applicant=args.applicant, reason=args.reason, since=args.since, until=args.until
+        )
     print_json(entry.to_json())
     return 0
 
@@ -150,8 +159,11 @@ def _credit_list(args: argparse.Namespace) -> int:
 
 def _summary(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        print_json(supervision.summary(ledger, args.department, since=_iso(args.since, "--since"),
-                                       until=_iso(args.until, "--until")))
+        print_json(
+            supervision.summary(
+                ledger, args.department, since=_iso(args.since, "--since"), until=_iso(args.until, "--until")
+            )
+        )
     return 0
 
 
@@ -169,19 +181,30 @@ def _announce(args: argparse.Namespace) -> int:
         if since is None:
             since = supervision.next_period_start(ledger, args.department)
         if since is None:
-            raise InputError(f"{args.department} has announced no inspection yet: give --since for its first period",
-                             field="since")
-        print_json(supervision.announce_inspection(ledger, args.department, since=since, until=until, rate=args.rate,
-                                                   inspectors=args.inspectors, target_block=args.target_block,
-                                                   delay=args.delay))
+            raise InputError(
+                f"{args.department} has announced no inspection yet: give --since for its first period", field="since"
+            )
+        print_json(
+            supervision.announce_inspection(
+                ledger,
+                args.department,
+                since=since,
+                until=until,
+                rate=args.rate,
+                inspectors=args.inspectors,
+                target_block=args.target_block,
+                delay=args.delay,
+            )
+        )
     return 0
 
 
 def _draw(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         if args.wait:
-            supervision.wait_for_block(ledger, supervision.announcement_target(ledger, args.department,
-                                                                               args.announcement), timeout=args.wait)
+            supervision.wait_for_block(
+                ledger, supervision.announcement_target(ledger, args.department, args.announcement), timeout=args.wait
+            )
         print_json(supervision.draw_inspection(ledger, args.department, args.announcement))
     return 0
 
@@ -194,16 +217,33 @@ def _assigned(args: argparse.Namespace) -> int:
 
 def _finding(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        seq = supervision.record_finding(ledger, args.department, args.draw, args.case, inspector=args.inspector,
-                                         conforming=args.conforming, findings=args.finding)
-    print_json({"department": args.department, "draw": args.draw, "case": args.case, "seq": seq,
-                "conforming": args.conforming})
+        seq = supervision.record_finding(
+            ledger,
+            args.department,
+            args.draw,
+            args.case,
+            inspector=args.inspector,
+            conforming=args.conforming,
+            findings=args.finding,
+        )
+    print_json(
+        {"department": args.department, "draw": args.draw, "case": args.case, "seq": seq, "conforming": args.conforming}
+    )
     return 0
 
 
 def _withdraw(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        print_json(supervision.withdraw_approval(ledger, args.department, args.finding, officer=args.officer,
-                                                 reasons=args.reason, legal_basis=args.legal_basis,
-                                                 credit_days=args.credit_days, credit_reason=args.credit_reason))
+        print_json(
+            supervision.withdraw_approval(
+                ledger,
+                args.department,
+                args.finding,
+                officer=args.officer,
+                reasons=args.reason,
+                legal_basis=args.legal_basis,
+                credit_days=args.credit_days,
+                credit_reason=args.credit_reason,
+            )
+        )
     return 0

@@ -32,8 +32,12 @@ from .output import open_ledger, print_json
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("witness", help="run a witness, or trust witnesses and collect their cosignatures",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = commands.add_parser(
+        "witness",
+        help="run a witness, or trust witnesses and collect their cosignatures",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="witness_command", required=True, metavar="ACTION")
 
     q = sub.add_parser("keygen", help="create a witness's Ed25519 key in its store; prints the verifier key")
@@ -45,14 +49,20 @@ def register(commands: Any) -> None:
     q.add_argument("--store", type=Path, required=True)
     q.set_defaults(run=_key)
 
-    for name, fn, text in (("serve", _serve, "serve the witness over HTTP (c2sp.org/tlog-witness shape)"),
-                           ("check", _check, "follow the chain once and cosign its final head; exit 3 on an alarm")):
+    for name, fn, text in (
+        ("serve", _serve, "serve the witness over HTTP (c2sp.org/tlog-witness shape)"),
+        ("check", _check, "follow the chain once and cosign its final head; exit 3 on an alarm"),
+    ):
         q = sub.add_parser(name, help=text)
         q.add_argument("--store", type=Path, required=True)
         q.add_argument("--rpc", required=True, help="JSON-RPC URL of the witness's own node of the chain")
         q.add_argument("--finality", type=int, default=0, help="cosign only blocks this deep below the head")
-        q.add_argument("--log-key", action="append", default=[], help="accept only checkpoints signed by this "
-                                                                      "ledger checkpoint key (repeatable)")
+        q.add_argument(
+            "--log-key",
+            action="append",
+            default=[],
+            help="accept only checkpoints signed by this ledger checkpoint key (repeatable)",
+        )
         if name == "serve":
             q.add_argument("--host", default="127.0.0.1")
             q.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
@@ -79,14 +89,18 @@ def register(commands: Any) -> None:
     q = sub.add_parser("status", help="origin, log key, trusted witnesses and the latest witnessed checkpoint")
     q.set_defaults(run=_status)
 
-    p = commands.add_parser("audit-chain", help="compare the chain with the witnessed checkpoints and the database; "
-                                                "names a rollback or rewrite below a witnessed height (exit 1)")
+    p = commands.add_parser(
+        "audit-chain",
+        help="compare the chain with the witnessed checkpoints and the database; "
+        "names a rollback or rewrite below a witnessed height (exit 1)",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--no-ask", action="store_true", help="do not ask the witnesses for their latest checkpoints")
     p.set_defaults(run=_audit)
 
 
 # -- the witness's side -----------------------------------------------------------------------------------------
+
 
 def _keygen(args: argparse.Namespace) -> int:
     print(WitnessStore(args.store).create_key(args.name).verifier)
@@ -99,8 +113,12 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _witness(args: argparse.Namespace) -> Witness:
-    return Witness(WitnessStore(args.store), Rpc(args.rpc), finality=args.finality,
-                   log_keys=[VerifierKey.parse(k) for k in args.log_key])
+    return Witness(
+        WitnessStore(args.store),
+        Rpc(args.rpc),
+        finality=args.finality,
+        log_keys=[VerifierKey.parse(k) for k in args.log_key],
+    )
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -129,6 +147,7 @@ def _check(args: argparse.Namespace) -> int:
 
 # -- the ledger's side ------------------------------------------------------------------------------------------
 
+
 def _config(args: argparse.Namespace) -> tuple[Path, wclient.WitnessConfig]:
     from ..config import Settings
 
@@ -139,8 +158,10 @@ def _config(args: argparse.Namespace) -> tuple[Path, wclient.WitnessConfig]:
 def _trust(args: argparse.Namespace) -> int:
     data_dir, config = _config(args)
     key = VerifierKey.parse(args.key)
-    witnesses = tuple(w for w in config.witnesses if w.name != key.name) + (
-        wclient.TrustedWitness(args.url.rstrip("/"), key),)
+    witnesses = (
+        *tuple(w for w in config.witnesses if w.name != key.name),
+        wclient.TrustedWitness(args.url.rstrip("/"), key),
+    )
     quorum = config.quorum if config.configured else 1
     wclient.WitnessConfig(witnesses, min(max(quorum, 1), len(witnesses)), config.finality).save(data_dir)
     print(f"trusting {len(witnesses)} witness(es); quorum {min(max(quorum, 1), len(witnesses))}", file=sys.stderr)
@@ -173,9 +194,12 @@ def collect_after_change(ledger: Ledger) -> None:
 def _print_collect(result: wclient.CollectResult, config: wclient.WitnessConfig) -> None:
     cp = result.checkpoint
     if cp is not None:
-        print(f"witnesses: block {cp.checkpoint.height} cosigned by {', '.join(cp.cosigners) or 'nobody'} "
-              f"({len(cp.cosigners)} of {len(config.witnesses)}, quorum {config.quorum}): "
-              + ("WITNESSED" if result.witnessed else "NOT witnessed"), file=sys.stderr)
+        print(
+            f"witnesses: block {cp.checkpoint.height} cosigned by {', '.join(cp.cosigners) or 'nobody'} "
+            f"({len(cp.cosigners)} of {len(config.witnesses)}, quorum {config.quorum}): "
+            + ("WITNESSED" if result.witnessed else "NOT witnessed"),
+            file=sys.stderr,
+        )
     for name, text in result.refusals.items():
         print(f"witnesses: {name} did not cosign: {text}", file=sys.stderr)
     for name, text in result.alarms.items():
@@ -200,10 +224,16 @@ def _status(args: argparse.Namespace) -> int:
         config = wclient.WitnessConfig.load(data_dir)
         origin = wclient.chain_identity(ledger.chain).origin
         latest = wclient.CheckpointStore(data_dir).latest_witnessed(config, origin) if config.configured else None
-        print_json({"origin": origin, "log_key": str(wclient.log_key(data_dir, origin).verifier),
-                    "quorum": config.quorum, "finality": config.finality,
-                    "witnesses": [{"url": w.url, "key": str(w.key)} for w in config.witnesses],
-                    "latest_witnessed": latest.to_json() if latest else None})
+        print_json(
+            {
+                "origin": origin,
+                "log_key": str(wclient.log_key(data_dir, origin).verifier),
+                "quorum": config.quorum,
+                "finality": config.finality,
+                "witnesses": [{"url": w.url, "key": str(w.key)} for w in config.witnesses],
+                "latest_witnessed": latest.to_json() if latest else None,
+            }
+        )
     return 0
 
 

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote, unquote
 
-from .canonical import hex32, parse_hex32
 from ..errors import InputError
+from .canonical import hex32, parse_hex32
 
 ENTRY_TYPE = "BitstringStatusListEntry"
 LIST_TYPE = "BitstringStatusListCredential"
@@ -36,8 +36,10 @@ def parse_url(url: Any) -> tuple[str, str, bytes, str]:
     """(base, department, root, purpose) of a status list URL made by :func:`list_url`; InputError otherwise."""
     found = _URL.match(url) if isinstance(url, str) else None
     if found is None:
-        raise InputError(f"statusListCredential {url!r} is not a status list of this ledger's gateway "
-                         f"(https://HOST{ROUTE}/DEPARTMENT/ROOT/revocation|suspension)")
+        raise InputError(
+            f"statusListCredential {url!r} is not a status list of this ledger's gateway "
+            f"(https://HOST{ROUTE}/DEPARTMENT/ROOT/revocation|suspension)"
+        )
     return found[1], unquote(found[2]), parse_hex32(found[3]), found[4]
 
 
@@ -48,8 +50,15 @@ def entries(base: str, department: str, root: bytes, index: int) -> list[dict[st
     found = []
     for purpose in PURPOSES:
         url = list_url(base, department, root, purpose)
-        found.append({"id": f"{url}#{index}", "type": ENTRY_TYPE, "statusPurpose": purpose,
-                      "statusListIndex": str(index), "statusListCredential": url})
+        found.append(
+            {
+                "id": f"{url}#{index}",
+                "type": ENTRY_TYPE,
+                "statusPurpose": purpose,
+                "statusListIndex": str(index),
+                "statusListCredential": url,
+            }
+        )
     return found
 
 
@@ -60,15 +69,19 @@ def entry_base_and_index(found: list[Any], department: str, root: bytes) -> tupl
         raise InputError(f"a credential carries one {ENTRY_TYPE} per purpose ({', '.join(PURPOSES)})")
     base, dept, list_root, _ = parse_url(found[0].get("statusListCredential"))
     if dept != department or list_root != root:
-        raise InputError(f"the {ENTRY_TYPE} names the status list of {dept}'s batch {hex32(list_root)}, not of this "
-                         f"certificate's ({department}, {hex32(root)})")
+        raise InputError(
+            f"the {ENTRY_TYPE} names the status list of {dept}'s batch {hex32(list_root)}, not of this "
+            f"certificate's ({department}, {hex32(root)})"
+        )
     text = found[0].get("statusListIndex")
     if not isinstance(text, str) or not text.isdigit() or len(text) > 6:
         raise InputError(f"statusListIndex must be a decimal integer string, got {text!r}")
     index = int(text)
     if [dict(e) for e in found] != entries(base, department, root, index):
-        raise InputError(f"the {ENTRY_TYPE} entries are not the ones this ledger exports for statusListIndex "
-                         f"{index}: export the credential again with `ledger export --vc`")
+        raise InputError(
+            f"the {ENTRY_TYPE} entries are not the ones this ledger exports for statusListIndex "
+            f"{index}: export the credential again with `ledger export --vc`"
+        )
     return base, index
 
 

@@ -96,8 +96,10 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise InputError(f"duplicate key {key!r}: a JSON object names it twice, so another reader may take "
-                                 "the other value; remove one of them")
+                raise InputError(
+                    f"duplicate key {key!r}: a JSON object names it twice, so another reader may take "
+                    "the other value; remove one of them"
+                )
             seen.add(key)
     return found
 
@@ -116,8 +118,9 @@ def strict_json_loads(text: str | bytes) -> Any:
     except json.JSONDecodeError:
         raise
     except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
-        raise InputError(f"a number in the JSON is too long to read ({exc}); no value of the ledger has more "
-                         "than a few dozen digits") from None
+        raise InputError(
+            f"a number in the JSON is too long to read ({exc}); no value of the ledger has more than a few dozen digits"
+        ) from None
 
 
 def sha256(data: bytes) -> bytes:
@@ -165,7 +168,7 @@ def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes
     if all(type(n) is str and n.isprintable() and n.isascii() for n in names) and fmt.isprintable():
         names.sort()
         members = ",".join(f'{_json_string(n)}:"{field_hashes[n].hex()}"' for n in names)
-        return f'{{"fields":{{{members}}},"format":{_json_string(fmt)}}}'.encode("utf-8")
+        return f'{{"fields":{{{members}}},"format":{_json_string(fmt)}}}'.encode()
     body = {"fields": {name: h.hex() for name, h in field_hashes.items()}, "format": fmt}
     return canonical_json(body)
 

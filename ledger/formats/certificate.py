@@ -20,9 +20,18 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
-from .canonical import (CERT_FORMAT, SALT_BYTES, certificate_digest, field_hashes, hex32, parse_hex32,
-                        is_hex_digits, sha256, strict_json_loads)
 from ..errors import InputError
+from .canonical import (
+    CERT_FORMAT,
+    SALT_BYTES,
+    certificate_digest,
+    field_hashes,
+    hex32,
+    is_hex_digits,
+    parse_hex32,
+    sha256,
+    strict_json_loads,
+)
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
@@ -52,7 +61,9 @@ class Record:
 # docs/format.md#validity: a date, or a date-time with seconds and a time zone (Z or +HH:MM / -HH:MM). ASCII
 # digits only ([0-9], not \d), so every verifier, in any language, reads the same instant.
 _DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 _NAIVE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?")
 _DAY_START, _DAY_END = time(0, 0, 0), time(23, 59, 59)
 
@@ -74,10 +85,11 @@ def validity_instant(value: Any, *, end: bool) -> datetime:
         pass  # e.g. 2026-02-30, hour 25, offset +24:00
     else:
         if _NAIVE.fullmatch(value):
-            raise InputError(f"{value!r} is a date-time without a time zone: add Z (UTC) or an offset such as "
-                             "+08:00")
-    raise InputError(f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
-                     "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)")
+            raise InputError(f"{value!r} is a date-time without a time zone: add Z (UTC) or an offset such as +08:00")
+    raise InputError(
+        f"{value!r} is not a date (YYYY-MM-DD) or a date-time with seconds and a time zone "
+        "(YYYY-MM-DDTHH:MM:SS[.ffffff] then Z or +HH:MM / -HH:MM)"
+    )
 
 
 def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
@@ -101,8 +113,7 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
     if not isinstance(cert_id, str) or not 0 < len(cert_id) <= 128 or not cert_id.isprintable():
         raise InputError("must be a printable string of 1-128 characters", line=line, field="id")
     if not isinstance(raw["type"], str) or not _TYPE.match(raw["type"]):
-        raise InputError("must be lowercase letters, digits and '-' (e.g. business-licence)", line=line,
-                         field="type")
+        raise InputError("must be lowercase letters, digits and '-' (e.g. business-licence)", line=line, field="type")
     subject = raw["subject"]
     if not isinstance(subject, dict):
         raise InputError("must be an object of named fields", line=line, field="subject")
@@ -110,37 +121,61 @@ def validate_record(raw: Any, line: int, *, department: str | None = None) -> Re
         raise InputError(f"has {len(subject)} fields; at most {MAX_FIELDS}", line=line, field="subject")
     for name, value in subject.items():
         if not _FIELD.match(name):
-            raise InputError("field names are a letter then letters, digits or '_' (max 64)", line=line,
-                             field=f"subject.{name}")
+            raise InputError(
+                "field names are a letter then letters, digits or '_' (max 64)", line=line, field=f"subject.{name}"
+            )
         if isinstance(value, float) and value != value:
             raise InputError("NaN cannot be certified", line=line, field=f"subject.{name}")
     issuer = raw.get("issuer")
     if issuer is not None and department is not None and issuer != department:
-        raise InputError(f"record names issuer {issuer!r} but is being issued by {department!r}", line=line,
-                         field="issuer")
+        raise InputError(
+            f"record names issuer {issuer!r} but is being issued by {department!r}", line=line, field="issuer"
+        )
     start, end = raw.get("valid_from"), raw.get("valid_until")
     valid_from = _date(start, "valid_from", line, end=False) if start is not None else None
     valid_until = _date(end, "valid_until", line, end=True) if end is not None else None
     if valid_from and valid_until and valid_until[1] < valid_from[1]:  # instants, not strings: time zones differ
-        raise InputError(f"{valid_until[0]} ({valid_until[1].isoformat()}) is before valid_from {valid_from[0]} "
-                         f"({valid_from[1].isoformat()})", line=line, field="valid_until")
+        raise InputError(
+            f"{valid_until[0]} ({valid_until[1].isoformat()}) is before valid_from {valid_from[0]} "
+            f"({valid_from[1].isoformat()})",
+            line=line,
+            field="valid_until",
+        )
     attachments = raw.get("attachments")
     if attachments is not None:
         if not isinstance(attachments, list) or not attachments:
             raise InputError("must be a non-empty list of {name, sha256}", line=line, field="attachments")
         for i, item in enumerate(attachments):
-            if (not isinstance(item, dict) or set(item) - {"name", "sha256", "media_type"}
-                    or not isinstance(item.get("name"), str) or not _SHA256.match(str(item.get("sha256", "")))):
-                raise InputError("each attachment is {name, sha256 (64 lowercase hex), media_type?}", line=line,
-                                 field=f"attachments[{i}]")
-    return Record(line, cert_id, raw["type"], subject, valid_from[0] if valid_from else None,
-                  valid_until[0] if valid_until else None, attachments)
+            if (
+                not isinstance(item, dict)
+                or set(item) - {"name", "sha256", "media_type"}
+                or not isinstance(item.get("name"), str)
+                or not _SHA256.match(str(item.get("sha256", "")))
+            ):
+                raise InputError(
+                    "each attachment is {name, sha256 (64 lowercase hex), media_type?}",
+                    line=line,
+                    field=f"attachments[{i}]",
+                )
+    return Record(
+        line,
+        cert_id,
+        raw["type"],
+        subject,
+        valid_from[0] if valid_from else None,
+        valid_until[0] if valid_until else None,
+        attachments,
+    )
 
 
 def record_fields(record: Record, department: str, issued_at: str) -> dict[str, Any]:
     """The flat field map of the certificate issued from ``record``."""
-    fields: dict[str, Any] = {"id": record.certificate_id, "type": record.cert_type, "issuer": department,
-                              "issued_at": issued_at}
+    fields: dict[str, Any] = {
+        "id": record.certificate_id,
+        "type": record.cert_type,
+        "issuer": department,
+        "issued_at": issued_at,
+    }
     if record.valid_from is not None:
         fields["valid_from"] = record.valid_from
     if record.valid_until is not None:
@@ -165,12 +200,13 @@ def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
     """Salt and hash every field; ``random_bytes`` supplies SALT_BYTES per field (os.urandom in production)."""
     if len(random_bytes) < SALT_BYTES * len(fields):
         raise InputError("not enough random bytes for the salts")
-    salts = {name: random_bytes[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+    salts = {name: random_bytes[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
     hashes = field_hashes(fields, salts)
     return Sealed(dict(fields), salts, certificate_digest(hashes))
 
 
 # -- reading input files ---------------------------------------------------------------------------------------
+
 
 def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed record) from a JSONL or CSV file, streaming; InputError on a bad line."""
@@ -228,6 +264,7 @@ def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:
 
 # -- the holder's certificate document ------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class CertificateDocument:
     """A certificate (or presentation) as the holder keeps it and the verifier reads it."""
@@ -251,8 +288,11 @@ class CertificateDocument:
         return certificate_digest(self._field_hashes(), self.fmt)  # it orders the names itself
 
     def to_json(self) -> dict[str, Any]:
-        doc: dict[str, Any] = {"format": self.fmt, "fields": self.fields,
-                               "salts": {k: v.hex() for k, v in self.salts.items()}}
+        doc: dict[str, Any] = {
+            "format": self.fmt,
+            "fields": self.fields,
+            "salts": {k: v.hex() for k, v in self.salts.items()},
+        }
         if self.hidden:
             doc["hidden"] = {k: v.hex() for k, v in self.hidden.items()}
         doc["digest"] = hex32(self.digest())
@@ -277,8 +317,7 @@ class CertificateDocument:
         if salts_raw.keys() != fields.keys():
             missing = sorted(set(fields) - set(salts_raw))
             extra = sorted(set(salts_raw) - set(fields))
-            raise InputError(f"every disclosed field needs its salt (missing {missing}, extra {extra})",
-                             field="salts")
+            raise InputError(f"every disclosed field needs its salt (missing {missing}, extra {extra})", field="salts")
         overlap = fields.keys() & hidden_raw.keys() if hidden_raw else None
         if overlap:
             raise InputError(f"fields both disclosed and hidden: {sorted(overlap)}", field="hidden")

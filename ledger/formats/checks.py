@@ -16,24 +16,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from ..errors import InputError
 from .canonical import hex32
 from .certificate import validity_instant
-from ..errors import InputError
 from .merkle import root_from_proof
 from .signing import batch_message, log_message, recover
 
 Verdict = tuple[bool, str]
 
-__all__ = ["Verdict", "batch_signature", "batch_signer", "chain_identity", "department_key", "digest_integrity",
-           "log_signature", "merkle_proof", "validity"]
+__all__ = [
+    "Verdict",
+    "batch_signature",
+    "batch_signer",
+    "chain_identity",
+    "department_key",
+    "digest_integrity",
+    "log_signature",
+    "merkle_proof",
+    "validity",
+]
 
 
 def digest_integrity(computed: bytes, stated: bytes | None, hashes: int) -> Verdict:
     """The digest recomputed from ``hashes`` field hashes is the one the document states (if it states one)."""
     if stated is None or stated == computed:
         return True, f"digest {hex32(computed)} recomputed from {hashes} field hashes"
-    return False, (f"the fields hash to {hex32(computed)}, not to the stated digest {hex32(stated)}: the certificate "
-                   "was altered")
+    return False, (
+        f"the fields hash to {hex32(computed)}, not to the stated digest {hex32(stated)}: the certificate was altered"
+    )
 
 
 def merkle_proof(digest: bytes, proof: list[bytes], root: bytes, *, what: str = "certificate") -> Verdict:
@@ -41,8 +51,10 @@ def merkle_proof(digest: bytes, proof: list[bytes], root: bytes, *, what: str = 
     computed = root_from_proof(digest, proof)
     if computed == root:
         return True, f"proof of {len(proof)} hashes leads to root {hex32(root)}"
-    return False, (f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}: a field was changed "
-                   f"or the proof belongs to another {what}")
+    return False, (
+        f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}: a field was changed "
+        f"or the proof belongs to another {what}"
+    )
 
 
 def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False) -> Verdict:
@@ -57,8 +69,10 @@ def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False)
         return False, f"not valid before {start}"
     if end_t and now > end_t:
         return False, f"expired on {end}"
-    return True, (f"valid {start or 'from issuance'} to {end or 'no end date'}"
-                  + (" (hidden fields not checked)" if dates_hidden else ""))
+    return True, (
+        f"valid {start or 'from issuance'} to {end or 'no end date'}"
+        + (" (hidden fields not checked)" if dates_hidden else "")
+    )
 
 
 def department_key(signer: str, department: str, block: int, active_issuer: bool) -> Verdict:
@@ -69,8 +83,9 @@ def department_key(signer: str, department: str, block: int, active_issuer: bool
     return False, f"{signer} was not an active issuer's key at block {block}"
 
 
-def batch_signer(chain_id: int, anchor_contract: str, root: bytes, count: int, schema: bytes, department: bytes,
-                 signature: bytes) -> str:
+def batch_signer(
+    chain_id: int, anchor_contract: str, root: bytes, count: int, schema: bytes, department: bytes, signature: bytes
+) -> str:
     """The address that signed a batch's EIP-712 ``AnchorBatch`` message (docs/format.md §7); InputError for a
     malformed signature."""
     return recover(batch_message(chain_id, anchor_contract, root, count, schema, department), signature)
@@ -82,16 +97,26 @@ def batch_signature(signed_by: str | InputError, anchoring_key: str) -> Verdict:
         return False, str(signed_by)
     if signed_by.lower() == anchoring_key.lower():
         return True, f"EIP-712 batch signature by {signed_by}"
-    return False, (f"the signature recovers to {signed_by}, not to the anchoring key {anchoring_key} (made for "
-                   "another root, chain or contract?)")
+    return False, (
+        f"the signature recovers to {signed_by}, not to the anchoring key {anchoring_key} (made for "
+        "another root, chain or contract?)"
+    )
 
 
-def log_signature(chain_id: int, log_contract: str, log_id: bytes, root: bytes, first_seq: int, last_seq: int,
-                  department: bytes, signature: bytes, anchoring_key: str) -> Verdict:
+def log_signature(
+    chain_id: int,
+    log_contract: str,
+    log_id: bytes,
+    root: bytes,
+    first_seq: int,
+    last_seq: int,
+    department: bytes,
+    signature: bytes,
+    anchoring_key: str,
+) -> Verdict:
     """A log batch's EIP-712 ``LogBatch`` signature recovers to the key that anchored it."""
     try:
-        signer = recover(log_message(chain_id, log_contract, log_id, root, first_seq, last_seq, department),
-                         signature)
+        signer = recover(log_message(chain_id, log_contract, log_id, root, first_seq, last_seq, department), signature)
     except InputError as exc:
         return False, str(exc)
     if signer.lower() == anchoring_key.lower():
@@ -104,5 +129,7 @@ def chain_identity(recorded_genesis: str, found_genesis: str) -> Verdict:
     recorded, found = recorded_genesis.lower(), found_genesis.lower()
     if found == recorded:
         return True, f"genesis {found}"
-    return False, (f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: another chain, "
-                   "or one whose history was replaced")
+    return False, (
+        f"the connected chain's genesis is {found}, not {recorded} recorded at deployment: another chain, "
+        "or one whose history was replaced"
+    )

@@ -27,10 +27,20 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from .canonical import SALT_BYTES, canonical_json, field_hashes, hex32
 from ..errors import InputError, VerificationError
+from .canonical import SALT_BYTES, canonical_json, field_hashes, hex32
 
-__all__ = ["APPLICANT_FIELD", "INPUT_FORMAT", "commit", "commitment", "flatten", "input_commitment_of", "open_input", "opening", "unflatten"]
+__all__ = [
+    "APPLICANT_FIELD",
+    "INPUT_FORMAT",
+    "commit",
+    "commitment",
+    "flatten",
+    "input_commitment_of",
+    "open_input",
+    "opening",
+    "unflatten",
+]
 
 INPUT_FORMAT = "pl-input/1"
 APPLICANT_FIELD = "@applicant"
@@ -89,8 +99,10 @@ def _refuse_nested(fields: Iterable[str]) -> None:
         segments = name.split(".")
         for end in range(1, len(segments)):
             if ".".join(segments[:end]) in names:
-                raise VerificationError(f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: no "
-                                        "input flattens to both, so the input these fields commit to is ambiguous")
+                raise VerificationError(
+                    f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: no "
+                    "input flattens to both, so the input these fields commit to is ambiguous"
+                )
 
 
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
@@ -105,8 +117,7 @@ def commitment(hashes: Mapping[str, bytes]) -> str:
     return hex32(hashlib.sha256(_PREFIX + canonical_json(body)).digest())
 
 
-def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str,
-           identity: str) -> tuple[str, str]:
+def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str) -> tuple[str, str]:
     """(``input_commitment``, ``applicant_commitment``) a decision records for its stored input and applicant."""
     fields = flatten(stored_input)
     derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
@@ -120,8 +131,9 @@ def input_commitment_of(secret: bytes, stored_input: Mapping[str, Any], input_di
     return commitment(field_hashes(fields, salts(secret, input_digest, fields)))
 
 
-def opening(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str | None, *,
-            hide: Iterable[str] = ()) -> dict[str, Any]:
+def opening(
+    secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str | None, *, hide: Iterable[str] = ()
+) -> dict[str, Any]:
     """The bundle's ``input`` section: disclosed fields with their salts, hidden ones as hashes, and the applicant's
     identity with its salt when ``identity`` is given (else null).
 
@@ -134,10 +146,13 @@ def opening(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, i
     derived = salts(secret, input_digest, [*fields, APPLICANT_FIELD])
     hashes = field_hashes(fields, derived)
     disclosed = {n: v for n, v in fields.items() if n not in hide}
-    return {"format": INPUT_FORMAT, "fields": disclosed, "salts": {n: derived[n].hex() for n in disclosed},
-            "hidden": {n: hashes[n].hex() for n in fields if n in hide},
-            "applicant": None if identity is None else {"identity": identity,
-                                                        "salt": derived[APPLICANT_FIELD].hex()}}
+    return {
+        "format": INPUT_FORMAT,
+        "fields": disclosed,
+        "salts": {n: derived[n].hex() for n in disclosed},
+        "hidden": {n: hashes[n].hex() for n in fields if n in hide},
+        "applicant": None if identity is None else {"identity": identity, "salt": derived[APPLICANT_FIELD].hex()},
+    }
 
 
 def open_input(section: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[dict[str, Any], str | None, str]:
@@ -162,19 +177,34 @@ def open_input(section: Mapping[str, Any], body: Mapping[str, Any]) -> tuple[dic
     computed = commitment(hashes)
     recorded = body.get("input_commitment")
     if not isinstance(recorded, str) or computed != recorded.lower():
-        raise VerificationError(f"the disclosed input and hidden field hashes give commitment {computed}, not the "
-                                f"recorded input_commitment {recorded}: a disclosed field was edited, a salt is wrong "
-                                "or a field was left out")
+        raise VerificationError(
+            f"the disclosed input and hidden field hashes give commitment {computed}, not the "
+            f"recorded input_commitment {recorded}: a disclosed field was edited, a salt is wrong "
+            "or a field was left out"
+        )
     identity = None
     applicant = section.get("applicant")
     if applicant is not None:
         identity = applicant["identity"]
-        opened = hex32(field_hashes({APPLICANT_FIELD: identity}, {APPLICANT_FIELD: bytes.fromhex(
-            applicant["salt"])})[APPLICANT_FIELD])
+        opened = hex32(
+            field_hashes({APPLICANT_FIELD: identity}, {APPLICANT_FIELD: bytes.fromhex(applicant["salt"])})[
+                APPLICANT_FIELD
+            ]
+        )
         if opened != str(body.get("applicant_commitment")).lower():
-            raise VerificationError(f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
-                                    f"applicant_commitment {body.get('applicant_commitment')}")
-    return dict(fields), identity, (
-        f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment {computed}"
-        + ("; the applicant's identity opens applicant_commitment" if identity is not None else
-           "; the applicant's identity is not disclosed"))
+            raise VerificationError(
+                f"the disclosed applicant identity and salt hash to {opened}, not the recorded "
+                f"applicant_commitment {body.get('applicant_commitment')}"
+            )
+    return (
+        dict(fields),
+        identity,
+        (
+            f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment {computed}"
+            + (
+                "; the applicant's identity opens applicant_commitment"
+                if identity is not None
+                else "; the applicant's identity is not disclosed"
+            )
+        ),
+    )

@@ -16,8 +16,24 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 
-__all__ = ["COOKIE", "DEFAULT", "LANGUAGES", "REPLAY_CHECKS", "VERIFY_CHECKS", "format_date", "format_datetime",
-           "format_number", "negotiate", "normalise", "replay_check", "says", "source_word", "status_word", "text", "verify_check"]
+__all__ = [
+    "COOKIE",
+    "DEFAULT",
+    "LANGUAGES",
+    "REPLAY_CHECKS",
+    "VERIFY_CHECKS",
+    "format_date",
+    "format_datetime",
+    "format_number",
+    "negotiate",
+    "normalise",
+    "replay_check",
+    "says",
+    "source_word",
+    "status_word",
+    "text",
+    "verify_check",
+]
 
 LANGUAGES = ("en", "zh-CN")
 DEFAULT = "en"
@@ -64,40 +80,55 @@ MESSAGES: dict[str, dict[str, str]] = {
     # decision notices (ledger/services/notices.py), when the rule set gives no words of its own
     "notice.review_default": {
         "en": "You may ask the deciding department for a review of this decision, or apply for administrative "
-              "reconsideration or bring an administrative lawsuit as the law provides.",
-        "zh-CN": "如不服本决定，可以向作出决定的部门申请复核，或者依法申请行政复议或提起行政诉讼。"},
+        "reconsideration or bring an administrative lawsuit as the law provides.",
+        "zh-CN": "如不服本决定，可以向作出决定的部门申请复核，或者依法申请行政复议或提起行政诉讼。",
+    },
     # timeline events (ledger/services/provenance.py): each event's ``summaries`` in both languages
     "event_summary.issued": {"en": "{type} issued by {issuer}", "zh-CN": "{issuer} 签发的 {type}"},
-    "event_summary.anchoring": {"en": "batch {root} is not anchored on chain (state {state})",
-                                "zh-CN": "批次 {root} 尚未上链存证（状态：{state}）"},
-    "event_summary.anchored": {"en": "batch of {count} anchored by {department} in block {block}",
-                               "zh-CN": "{department} 在区块 {block} 上链存证，本批共 {count} 份"},
-    "event_summary.signed": {"en": "EIP-712 signature of the batch root by {signer}, an active issuer key of "
-                                   "{department} at that block",
-                             "zh-CN": "批次根由 {signer} 以 EIP-712 签名，该密钥在该区块是 {department} 的有效签发密钥"},
-    "event_summary.signed_inactive": {"en": "EIP-712 signature of the batch root by {signer}, NOT an active issuer "
-                                            "key of {department} at that block",
-                                      "zh-CN": "批次根由 {signer} 以 EIP-712 签名，但该密钥在该区块不是 {department} "
-                                               "的有效签发密钥"},
-    "event_summary.signed_invalid": {"en": "the batch signature does not recover to the anchoring key ({problem})",
-                                     "zh-CN": "批次签名与上链存证的密钥不符（{problem}）"},
-    "event_summary.suspended": {"en": "suspended by {department} (reason: {reason})",
-                                "zh-CN": "由 {department} 暂停"},
-    "event_summary.reinstated": {"en": "reinstated by {department} (reason: {reason})",
-                                 "zh-CN": "由 {department} 恢复"},
-    "event_summary.revoked": {"en": "revoked by {department} (reason: {reason})",
-                              "zh-CN": "由 {department} 撤销"},
+    "event_summary.anchoring": {
+        "en": "batch {root} is not anchored on chain (state {state})",
+        "zh-CN": "批次 {root} 尚未上链存证（状态：{state}）",
+    },
+    "event_summary.anchored": {
+        "en": "batch of {count} anchored by {department} in block {block}",
+        "zh-CN": "{department} 在区块 {block} 上链存证，本批共 {count} 份",
+    },
+    "event_summary.signed": {
+        "en": "EIP-712 signature of the batch root by {signer}, an active issuer key of {department} at that block",
+        "zh-CN": "批次根由 {signer} 以 EIP-712 签名，该密钥在该区块是 {department} 的有效签发密钥",
+    },
+    "event_summary.signed_inactive": {
+        "en": "EIP-712 signature of the batch root by {signer}, NOT an active issuer key of {department} at that block",
+        "zh-CN": "批次根由 {signer} 以 EIP-712 签名，但该密钥在该区块不是 {department} 的有效签发密钥",
+    },
+    "event_summary.signed_invalid": {
+        "en": "the batch signature does not recover to the anchoring key ({problem})",
+        "zh-CN": "批次签名与上链存证的密钥不符（{problem}）",
+    },
+    "event_summary.suspended": {"en": "suspended by {department} (reason: {reason})", "zh-CN": "由 {department} 暂停"},
+    "event_summary.reinstated": {
+        "en": "reinstated by {department} (reason: {reason})",
+        "zh-CN": "由 {department} 恢复",
+    },
+    "event_summary.revoked": {"en": "revoked by {department} (reason: {reason})", "zh-CN": "由 {department} 撤销"},
     "event_summary.superseded": {"en": "superseded by {successor}", "zh-CN": "被 {successor} 替代"},
     "event_summary.supersedes": {"en": "replaces {predecessor}", "zh-CN": "替代 {predecessor}"},
-    "event_summary.decision": {"en": "used in case {case} of {department}: {outcome}",
-                               "zh-CN": "用于 {department} 的案件 {case}：{outcome}"},
-    "event_summary.produced": {"en": "issued by decision {seq} of {department} ({outcome}) under rule set "
-                                     "{rule_set}",
-                               "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发"},
-    "event_summary.produced_unanchored": {"en": " - that decision is NOT anchored yet",
-                                          "zh-CN": "，该决定尚未上链存证"},
-    "event_summary.granted": {"en": "{issuer} shared {what} with {grantee} until {until} for: {purpose}",
-                              "zh-CN": "{issuer} 向 {grantee} 共享{what}，期限至 {until}，用途：{purpose}"},
+    "event_summary.decision": {
+        "en": "used in case {case} of {department}: {outcome}",
+        "zh-CN": "用于 {department} 的案件 {case}：{outcome}",
+    },
+    "event_summary.produced": {
+        "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",
+        "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发",
+    },
+    "event_summary.produced_unanchored": {
+        "en": " - that decision is NOT anchored yet",
+        "zh-CN": "，该决定尚未上链存证",
+    },
+    "event_summary.granted": {
+        "en": "{issuer} shared {what} with {grantee} until {until} for: {purpose}",
+        "zh-CN": "{issuer} 向 {grantee} 共享{what}，期限至 {until}，用途：{purpose}",
+    },
     "event_summary.granted_all": {"en": "the whole certificate", "zh-CN": "整份证照"},
     "event_summary.granted_fields": {"en": "fields {fields}", "zh-CN": "字段 {fields}"},
     "event_summary.grant_revoked": {"en": "grant to {grantee} revoked", "zh-CN": "对 {grantee} 的共享授权已撤回"},
@@ -117,8 +148,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.department": {"en": "Department", "zh-CN": "部门"},
     "report.period": {"en": "Period", "zh-CN": "期间"},
     "report.period_value": {"en": "{start} to {end}", "zh-CN": "{start} 至 {end}"},
-    "report.generated": {"en": "Generated {at}, chain as of block {block}",
-                         "zh-CN": "生成于 {at}，链上数据截至区块 {block}"},
+    "report.generated": {
+        "en": "Generated {at}, chain as of block {block}",
+        "zh-CN": "生成于 {at}，链上数据截至区块 {block}",
+    },
     "report.summary": {"en": "Summary", "zh-CN": "概要"},
     "report.decisions": {"en": "Decisions", "zh-CN": "决定数"},
     "report.automatic": {"en": "Automatic", "zh-CN": "自动审批"},
@@ -142,18 +175,24 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.published_block": {"en": "Published in block", "zh-CN": "发布区块"},
     "report.used": {"en": "Used from {first} to {last}", "zh-CN": "使用期间 {first} 至 {last}"},
     "report.replay": {"en": "Replay", "zh-CN": "复算核验"},
-    "report.replay_ok": {"en": "Every decision matches its anchor and every automatic decision re-runs to the "
-                               "recorded outcome and reasons.",
-                         "zh-CN": "所有决定均与链上存证一致，所有自动审批决定复算结果与记录的结果和理由相同。"},
+    "report.replay_ok": {
+        "en": "Every decision matches its anchor and every automatic decision re-runs to the "
+        "recorded outcome and reasons.",
+        "zh-CN": "所有决定均与链上存证一致，所有自动审批决定复算结果与记录的结果和理由相同。",
+    },
     "report.replay_failed": {"en": "Replay found {count} discrepancies.", "zh-CN": "复算发现 {count} 处不一致。"},
-    "report.replay_counts": {"en": "{decisions} decisions checked, {rerun} re-run, {unanchored} not anchored yet",
-                             "zh-CN": "核验 {decisions} 项决定，复算 {rerun} 项，{unanchored} 项尚未上链"},
+    "report.replay_counts": {
+        "en": "{decisions} decisions checked, {rerun} re-run, {unanchored} not anchored yet",
+        "zh-CN": "核验 {decisions} 项决定，复算 {rerun} 项，{unanchored} 项尚未上链",
+    },
     "report.check": {"en": "Check", "zh-CN": "检查项"},
     "report.seq": {"en": "No.", "zh-CN": "序号"},
     "report.case": {"en": "Case", "zh-CN": "案件"},
     "report.detail": {"en": "Detail", "zh-CN": "说明"},
-    "report.detail_in_json": {"en": "The JSON report holds each discrepancy's detail as replay wrote it.",
-                              "zh-CN": "每处不一致的详细说明（英文原文）见 JSON 报告。"},
+    "report.detail_in_json": {
+        "en": "The JSON report holds each discrepancy's detail as replay wrote it.",
+        "zh-CN": "每处不一致的详细说明（英文原文）见 JSON 报告。",
+    },
     "report.more": {"en": "… {count} more in the JSON report", "zh-CN": "……另有 {count} 项见 JSON 报告"},
     "report.commitments": {"en": "Commitments", "zh-CN": "告知承诺"},
     "report.commitments_met": {"en": "Met", "zh-CN": "已履行"},
@@ -166,8 +205,10 @@ MESSAGES: dict[str, dict[str, str]] = {
     "report.inspections_non_conforming": {"en": "Not conforming", "zh-CN": "不符合"},
     "report.findings": {"en": "Findings", "zh-CN": "检查发现"},
     "report.draws": {"en": "Draws", "zh-CN": "抽取批次"},
-    "report.not_recorded": {"en": "Not recorded: this ledger holds no supervision data for the period.",
-                            "zh-CN": "未记录：本账本在该期间没有监管数据。"},
+    "report.not_recorded": {
+        "en": "Not recorded: this ledger holds no supervision data for the period.",
+        "zh-CN": "未记录：本账本在该期间没有监管数据。",
+    },
     "report.none": {"en": "None in this period.", "zh-CN": "本期间无记录。"},
     "report.no_decisions": {"en": "No decisions in this period.", "zh-CN": "本期间没有审批决定。"},
     "report.chart_outcomes": {"en": "Decisions per {bucket}, by outcome", "zh-CN": "按{bucket}统计的审批结果"},
@@ -181,134 +222,224 @@ MESSAGES: dict[str, dict[str, str]] = {
 # Replay's checks (docs/decisions.md, "Replay"): a name and what a discrepancy of that check means, for the report.
 # The library's own detail sentence (with the values it found) stays in the JSON report and the English page.
 REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
-    "altered": {"en": ("altered", "The entry no longer matches its recorded hash: it was edited after it was "
-                                  "written."),
-                "zh-CN": ("记录被篡改", "该记录与其登记的哈希值不符：写入后被修改过。")},
-    "broken_chain": {"en": ("broken chain", "The entry does not link to the one before it."),
-                     "zh-CN": ("链接断裂", "该记录与前一条记录的哈希链接不符。")},
-    "missing": {"en": ("missing", "An entry is absent from the database although the chain's anchors cover it."),
-                "zh-CN": ("记录缺失", "区块链存证覆盖的记录在数据库中不存在。")},
-    "inserted": {"en": ("inserted", "An entry that is not the one anchored at its position."),
-                 "zh-CN": ("记录被插入", "该位置的记录不是链上存证的那一条。")},
-    "reordered": {"en": ("reordered", "Entries were swapped or moved."),
-                  "zh-CN": ("顺序被调换", "记录被调换或移动了位置。")},
-    "not_anchored": {"en": ("not anchored", "The chain covers this entry but its anchor is missing or wrong."),
-                     "zh-CN": ("存证缺失", "区块链存证覆盖该记录，但其存证信息缺失或有误。")},
-    "proof_invalid": {"en": ("proof invalid", "The entry's stored inclusion proof is wrong."),
-                      "zh-CN": ("证明无效", "该记录保存的默克尔包含证明有误。")},
-    "body_invalid": {"en": ("body invalid", "The entry is not a readable record."),
-                     "zh-CN": ("记录无法读取", "该记录不是可读取的内容。")},
-    "rule_set_unknown": {"en": ("rule set unknown", "The rule set the decision names is not in the database."),
-                         "zh-CN": ("规则集缺失", "决定所用的规则集不在数据库中。")},
-    "rule_set_altered": {"en": ("rule set altered", "The stored rule set was edited after it was used."),
-                         "zh-CN": ("规则集被篡改", "保存的规则集在使用后被修改过。")},
-    "rule_set_unpublished": {"en": ("rule set unpublished", "The rule set was not published on the chain before "
-                                                            "the decision was anchored."),
-                             "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布。")},
-    "input_missing": {"en": ("input missing", "The decision's recorded input is absent."),
-                      "zh-CN": ("申请数据缺失", "决定所依据的申请数据不存在。")},
-    "input_altered": {"en": ("input altered", "The decision's input no longer matches its recorded digest."),
-                      "zh-CN": ("申请数据被篡改", "决定所依据的申请数据与登记的摘要值不符。")},
-    "input_commitment_invalid": {"en": ("input commitment invalid", "The input's commitment does not match the "
-                                                                    "stored input."),
-                                 "zh-CN": ("申请数据承诺值无效", "申请数据的承诺值与保存的数据不符。")},
-    "engine_mismatch": {"en": ("engine mismatch", "The decision was made by another engine version."),
-                        "zh-CN": ("引擎版本不符", "该决定由另一版本的规则引擎作出。")},
-    "rerun_failed": {"en": ("re-run failed", "The rules refuse the recorded input."),
-                     "zh-CN": ("无法复算", "规则引擎拒绝处理记录的申请数据。")},
-    "outcome_mismatch": {"en": ("outcome mismatch", "Re-running the rules gives another outcome."),
-                         "zh-CN": ("结果不一致", "按规则复算得出的审批结果不同。")},
-    "reasons_mismatch": {"en": ("reasons mismatch", "Re-running the rules gives other reasons."),
-                         "zh-CN": ("理由不一致", "按规则复算得出的理由不同。")},
-    "override_invalid": {"en": ("override invalid", "An officer's decision overrides a decision that does not "
-                                                    "exist."),
-                         "zh-CN": ("改判无效", "人工决定所改判的决定不存在。")},
-    "format_invalid": {"en": ("format invalid", "An automatic decision in a format replay does not accept."),
-                       "zh-CN": ("格式无效", "自动审批决定的格式不被复算接受。")},
-    "anchoring_overdue": {"en": ("anchoring overdue", "Decisions have waited too long to be anchored on the "
-                                                      "chain."),
-                          "zh-CN": ("存证逾期", "决定等待上链存证的时间过长。")},
-    "anchoring_refused": {"en": ("anchoring refused", "The department may no longer anchor decisions: only the "
-                                                      "database vouches for them."),
-                          "zh-CN": ("无法存证", "该部门已不能上链存证，这些决定仅有数据库记录。")},
-    "anchored_late": {"en": ("anchored late", "An automatic decision was anchored long after its time: its "
-                                              "time and facts are not attested."),
-                      "zh-CN": ("存证过晚", "自动审批决定在作出很久之后才上链，其时间和事实无法证实。")},
-    "decided_without_authority": {"en": ("decided without authority", "The department was suspended or lacked "
-                                                                      "the approver role."),
-                                  "zh-CN": ("越权决定", "作出决定时该部门已被暂停或不具备审批职能。")},
-    "certificate_facts": {"en": ("certificate facts", "A certificate fact differs from what the chain shows as of "
-                                                      "the decision's block."),
-                          "zh-CN": ("证照事实不符", "记录的证照事实与决定所在区块时链上的情况不符。")},
-    "credit_status": {"en": ("credit status", "The applicant's recorded credit status differs from the credit "
-                                              "list on the ledger."),
-                      "zh-CN": ("信用状态不符", "记录的申请人信用状态与账本上的信用名单不符。")},
-    "commitment_mismatch": {"en": ("commitment mismatch", "The recorded commitment is not what the rule set "
-                                                          "gives."),
-                            "zh-CN": ("承诺内容不符", "记录的承诺内容与规则集的规定不符。")},
-    "facts_block_invalid": {"en": ("facts block invalid", "The block the decision's facts were read at is not "
-                                                          "right."),
-                            "zh-CN": ("事实区块无效", "决定读取事实所依据的区块不正确。")},
-    "announcement_late": {"en": ("announcement late", "The inspection was announced after its drawing block: "
-                                                      "its sample could be chosen."),
-                          "zh-CN": ("抽查公告过晚", "抽查公告晚于用于抽取的区块，抽查对象可能被人为选择。")},
-    "announcement_far": {"en": ("announcement far", "The drawing block is too far ahead: the draw may never come "
-                                                    "due."),
-                         "zh-CN": ("抽取区块过远", "用于抽取的区块过远，抽取可能永远不会到期。")},
-    "announcement_overlap": {"en": ("announcement overlap", "An inspection period was announced again: a second "
-                                                            "chance at the sample."),
-                             "zh-CN": ("抽查期间重叠", "同一期间被再次公告抽查，相当于重新抽取。")},
-    "announcement_gap": {"en": ("announcement gap", "Inspection periods leave a gap: approvals decided in "
-                                                    "between are in no draw."),
-                         "zh-CN": ("抽查期间有空档", "抽查期间之间存在空档，期间内的批准不在任何抽查范围内。")},
-    "population_dodged": {"en": ("population dodged", "An approval was set aside just before the announcement "
-                                                      "and approved again after it: it escaped the draw."),
-                          "zh-CN": ("规避抽查", "某项批准在公告前被暂时搁置、公告后又被批准，从而逃避了抽查。")},
-    "draw_mismatch": {"en": ("draw mismatch", "Re-drawn from the chain, the sample differs from the recorded one."),
-                      "zh-CN": ("抽取结果不符", "依据区块链重新抽取的结果与记录的不同。")},
-    "draw_early": {"en": ("draw early", "The draw was recorded before its drawing block."),
-                   "zh-CN": ("抽取过早", "抽取记录早于用于抽取的区块。")},
-    "draw_repeated": {"en": ("draw repeated", "An announcement was drawn more than once."),
-                      "zh-CN": ("重复抽取", "同一抽查公告被抽取了不止一次。")},
-    "draw_missing": {"en": ("draw missing", "An announced inspection was never drawn."),
-                     "zh-CN": ("未抽取", "已公告的抽查从未抽取。")},
-    "draw_invalid": {"en": ("draw invalid", "The draw names no announcement of this log."),
-                     "zh-CN": ("抽取无效", "抽取记录未对应本日志中的任何抽查公告。")},
-    "finding_invalid": {"en": ("finding invalid", "A finding on a case not drawn, or by an inspector not "
-                                                  "assigned to it."),
-                        "zh-CN": ("检查结果无效", "检查结果针对未被抽中的案件，或出自未被指派的检查人员。")},
-    "withdrawal_invalid": {"en": ("withdrawal invalid", "A withdrawal that rests on no non-conforming finding."),
-                           "zh-CN": ("撤销无效", "撤销批准缺少“不符合”的检查结果作为依据。")},
-    "credit_listing_invalid": {"en": ("credit listing invalid", "A credit listing that rests on no withdrawal of "
-                                                                "that applicant."),
-                               "zh-CN": ("失信名单记录无效", "列入失信名单的依据不是对该申请人的撤销决定。")},
-    "credit_block_stale": {"en": ("credit block stale", "The credit status was read at a block that is not the "
-                                                        "decision's."),
-                           "zh-CN": ("信用状态区块过旧", "信用状态并非按决定所在区块读取。")},
-    "issued_not_anchored": {"en": ("issued, not anchored", "A decision says it issued a certificate the chain has "
-                                                           "no anchor of."),
-                            "zh-CN": ("签发未存证", "决定声称签发的证照在区块链上没有存证。")},
-    "issued_by_non_approval": {"en": ("issued without approval", "A decision that is not an approval says it "
-                                                                 "issued a certificate."),
-                               "zh-CN": ("未批准即签发", "非批准的决定声称签发了证照。")},
-    "produced_not_revoked": {"en": ("product not revoked", "An approval was withdrawn but the certificate it issued "
-                                                           "is not revoked."),
-                             "zh-CN": ("证照未撤销", "批准已被撤销，但据此签发的证照仍未撤销。")},
-    "produced_link_missing": {"en": ("product link missing", "The index row of a produced certificate was "
-                                                             "deleted."),
-                              "zh-CN": ("签发关联缺失", "所签发证照的索引记录被删除。")},
-    "produced_link_altered": {"en": ("product link altered", "The index row of a produced certificate was edited."),
-                              "zh-CN": ("签发关联被篡改", "所签发证照的索引记录被修改。")},
-    "produced_decision_missing": {"en": ("producing decision missing", "A certificate of a type a rule set "
-                                                                       "produces names no decision that issued it."),
-                                  "zh-CN": ("缺少签发决定", "规则集所签发类型的证照找不到签发它的决定。")},
-    "produced_by_other_department": {"en": ("produced by another department", "A certificate claims to be "
-                                                                              "produced by another department's "
-                                                                              "decision."),
-                                     "zh-CN": ("他部门决定签发", "证照声称由另一部门的决定签发。")},
-    "produced_decision_refused": {"en": ("producing decision refused", "A certificate claims a decision that "
-                                                                       "refused."),
-                                  "zh-CN": ("签发决定为不予批准", "证照声称的签发决定是不予批准的决定。")},
+    "altered": {
+        "en": ("altered", "The entry no longer matches its recorded hash: it was edited after it was written."),
+        "zh-CN": ("记录被篡改", "该记录与其登记的哈希值不符：写入后被修改过。"),
+    },
+    "broken_chain": {
+        "en": ("broken chain", "The entry does not link to the one before it."),
+        "zh-CN": ("链接断裂", "该记录与前一条记录的哈希链接不符。"),
+    },
+    "missing": {
+        "en": ("missing", "An entry is absent from the database although the chain's anchors cover it."),
+        "zh-CN": ("记录缺失", "区块链存证覆盖的记录在数据库中不存在。"),
+    },
+    "inserted": {
+        "en": ("inserted", "An entry that is not the one anchored at its position."),
+        "zh-CN": ("记录被插入", "该位置的记录不是链上存证的那一条。"),
+    },
+    "reordered": {
+        "en": ("reordered", "Entries were swapped or moved."),
+        "zh-CN": ("顺序被调换", "记录被调换或移动了位置。"),
+    },
+    "not_anchored": {
+        "en": ("not anchored", "The chain covers this entry but its anchor is missing or wrong."),
+        "zh-CN": ("存证缺失", "区块链存证覆盖该记录，但其存证信息缺失或有误。"),
+    },
+    "proof_invalid": {
+        "en": ("proof invalid", "The entry's stored inclusion proof is wrong."),
+        "zh-CN": ("证明无效", "该记录保存的默克尔包含证明有误。"),
+    },
+    "body_invalid": {
+        "en": ("body invalid", "The entry is not a readable record."),
+        "zh-CN": ("记录无法读取", "该记录不是可读取的内容。"),
+    },
+    "rule_set_unknown": {
+        "en": ("rule set unknown", "The rule set the decision names is not in the database."),
+        "zh-CN": ("规则集缺失", "决定所用的规则集不在数据库中。"),
+    },
+    "rule_set_altered": {
+        "en": ("rule set altered", "The stored rule set was edited after it was used."),
+        "zh-CN": ("规则集被篡改", "保存的规则集在使用后被修改过。"),
+    },
+    "rule_set_unpublished": {
+        "en": ("rule set unpublished", "The rule set was not published on the chain before the decision was anchored."),
+        "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布。"),
+    },
+    "input_missing": {
+        "en": ("input missing", "The decision's recorded input is absent."),
+        "zh-CN": ("申请数据缺失", "决定所依据的申请数据不存在。"),
+    },
+    "input_altered": {
+        "en": ("input altered", "The decision's input no longer matches its recorded digest."),
+        "zh-CN": ("申请数据被篡改", "决定所依据的申请数据与登记的摘要值不符。"),
+    },
+    "input_commitment_invalid": {
+        "en": ("input commitment invalid", "The input's commitment does not match the stored input."),
+        "zh-CN": ("申请数据承诺值无效", "申请数据的承诺值与保存的数据不符。"),
+    },
+    "engine_mismatch": {
+        "en": ("engine mismatch", "The decision was made by another engine version."),
+        "zh-CN": ("引擎版本不符", "该决定由另一版本的规则引擎作出。"),
+    },
+    "rerun_failed": {
+        "en": ("re-run failed", "The rules refuse the recorded input."),
+        "zh-CN": ("无法复算", "规则引擎拒绝处理记录的申请数据。"),
+    },
+    "outcome_mismatch": {
+        "en": ("outcome mismatch", "Re-running the rules gives another outcome."),
+        "zh-CN": ("结果不一致", "按规则复算得出的审批结果不同。"),
+    },
+    "reasons_mismatch": {
+        "en": ("reasons mismatch", "Re-running the rules gives other reasons."),
+        "zh-CN": ("理由不一致", "按规则复算得出的理由不同。"),
+    },
+    "override_invalid": {
+        "en": ("override invalid", "An officer's decision overrides a decision that does not exist."),
+        "zh-CN": ("改判无效", "人工决定所改判的决定不存在。"),
+    },
+    "format_invalid": {
+        "en": ("format invalid", "An automatic decision in a format replay does not accept."),
+        "zh-CN": ("格式无效", "自动审批决定的格式不被复算接受。"),
+    },
+    "anchoring_overdue": {
+        "en": ("anchoring overdue", "Decisions have waited too long to be anchored on the chain."),
+        "zh-CN": ("存证逾期", "决定等待上链存证的时间过长。"),
+    },
+    "anchoring_refused": {
+        "en": (
+            "anchoring refused",
+            "The department may no longer anchor decisions: only the database vouches for them.",
+        ),
+        "zh-CN": ("无法存证", "该部门已不能上链存证，这些决定仅有数据库记录。"),
+    },
+    "anchored_late": {
+        "en": (
+            "anchored late",
+            "An automatic decision was anchored long after its time: its time and facts are not attested.",
+        ),
+        "zh-CN": ("存证过晚", "自动审批决定在作出很久之后才上链，其时间和事实无法证实。"),
+    },
+    "decided_without_authority": {
+        "en": ("decided without authority", "The department was suspended or lacked the approver role."),
+        "zh-CN": ("越权决定", "作出决定时该部门已被暂停或不具备审批职能。"),
+    },
+    "certificate_facts": {
+        "en": ("certificate facts", "A certificate fact differs from what the chain shows as of the decision's block."),
+        "zh-CN": ("证照事实不符", "记录的证照事实与决定所在区块时链上的情况不符。"),
+    },
+    "credit_status": {
+        "en": ("credit status", "The applicant's recorded credit status differs from the credit list on the ledger."),
+        "zh-CN": ("信用状态不符", "记录的申请人信用状态与账本上的信用名单不符。"),
+    },
+    "commitment_mismatch": {
+        "en": ("commitment mismatch", "The recorded commitment is not what the rule set gives."),
+        "zh-CN": ("承诺内容不符", "记录的承诺内容与规则集的规定不符。"),
+    },
+    "facts_block_invalid": {
+        "en": ("facts block invalid", "The block the decision's facts were read at is not right."),
+        "zh-CN": ("事实区块无效", "决定读取事实所依据的区块不正确。"),
+    },
+    "announcement_late": {
+        "en": (
+            "announcement late",
+            "The inspection was announced after its drawing block: its sample could be chosen.",
+        ),
+        "zh-CN": ("抽查公告过晚", "抽查公告晚于用于抽取的区块，抽查对象可能被人为选择。"),
+    },
+    "announcement_far": {
+        "en": ("announcement far", "The drawing block is too far ahead: the draw may never come due."),
+        "zh-CN": ("抽取区块过远", "用于抽取的区块过远，抽取可能永远不会到期。"),
+    },
+    "announcement_overlap": {
+        "en": ("announcement overlap", "An inspection period was announced again: a second chance at the sample."),
+        "zh-CN": ("抽查期间重叠", "同一期间被再次公告抽查，相当于重新抽取。"),
+    },
+    "announcement_gap": {
+        "en": ("announcement gap", "Inspection periods leave a gap: approvals decided in between are in no draw."),
+        "zh-CN": ("抽查期间有空档", "抽查期间之间存在空档，期间内的批准不在任何抽查范围内。"),
+    },
+    "population_dodged": {
+        "en": (
+            "population dodged",
+            "An approval was set aside just before the announcement and approved again after it: it escaped the draw.",
+        ),
+        "zh-CN": ("规避抽查", "某项批准在公告前被暂时搁置、公告后又被批准，从而逃避了抽查。"),
+    },
+    "draw_mismatch": {
+        "en": ("draw mismatch", "Re-drawn from the chain, the sample differs from the recorded one."),
+        "zh-CN": ("抽取结果不符", "依据区块链重新抽取的结果与记录的不同。"),
+    },
+    "draw_early": {
+        "en": ("draw early", "The draw was recorded before its drawing block."),
+        "zh-CN": ("抽取过早", "抽取记录早于用于抽取的区块。"),
+    },
+    "draw_repeated": {
+        "en": ("draw repeated", "An announcement was drawn more than once."),
+        "zh-CN": ("重复抽取", "同一抽查公告被抽取了不止一次。"),
+    },
+    "draw_missing": {
+        "en": ("draw missing", "An announced inspection was never drawn."),
+        "zh-CN": ("未抽取", "已公告的抽查从未抽取。"),
+    },
+    "draw_invalid": {
+        "en": ("draw invalid", "The draw names no announcement of this log."),
+        "zh-CN": ("抽取无效", "抽取记录未对应本日志中的任何抽查公告。"),
+    },
+    "finding_invalid": {
+        "en": ("finding invalid", "A finding on a case not drawn, or by an inspector not assigned to it."),
+        "zh-CN": ("检查结果无效", "检查结果针对未被抽中的案件，或出自未被指派的检查人员。"),
+    },
+    "withdrawal_invalid": {
+        "en": ("withdrawal invalid", "A withdrawal that rests on no non-conforming finding."),
+        "zh-CN": ("撤销无效", "撤销批准缺少“不符合”的检查结果作为依据。"),
+    },
+    "credit_listing_invalid": {
+        "en": ("credit listing invalid", "A credit listing that rests on no withdrawal of that applicant."),
+        "zh-CN": ("失信名单记录无效", "列入失信名单的依据不是对该申请人的撤销决定。"),
+    },
+    "credit_block_stale": {
+        "en": ("credit block stale", "The credit status was read at a block that is not the decision's."),
+        "zh-CN": ("信用状态区块过旧", "信用状态并非按决定所在区块读取。"),
+    },
+    "issued_not_anchored": {
+        "en": ("issued, not anchored", "A decision says it issued a certificate the chain has no anchor of."),
+        "zh-CN": ("签发未存证", "决定声称签发的证照在区块链上没有存证。"),
+    },
+    "issued_by_non_approval": {
+        "en": ("issued without approval", "A decision that is not an approval says it issued a certificate."),
+        "zh-CN": ("未批准即签发", "非批准的决定声称签发了证照。"),
+    },
+    "produced_not_revoked": {
+        "en": ("product not revoked", "An approval was withdrawn but the certificate it issued is not revoked."),
+        "zh-CN": ("证照未撤销", "批准已被撤销，但据此签发的证照仍未撤销。"),
+    },
+    "produced_link_missing": {
+        "en": ("product link missing", "The index row of a produced certificate was deleted."),
+        "zh-CN": ("签发关联缺失", "所签发证照的索引记录被删除。"),
+    },
+    "produced_link_altered": {
+        "en": ("product link altered", "The index row of a produced certificate was edited."),
+        "zh-CN": ("签发关联被篡改", "所签发证照的索引记录被修改。"),
+    },
+    "produced_decision_missing": {
+        "en": (
+            "producing decision missing",
+            "A certificate of a type a rule set produces names no decision that issued it.",
+        ),
+        "zh-CN": ("缺少签发决定", "规则集所签发类型的证照找不到签发它的决定。"),
+    },
+    "produced_by_other_department": {
+        "en": (
+            "produced by another department",
+            "A certificate claims to be produced by another department's decision.",
+        ),
+        "zh-CN": ("他部门决定签发", "证照声称由另一部门的决定签发。"),
+    },
+    "produced_decision_refused": {
+        "en": ("producing decision refused", "A certificate claims a decision that refused."),
+        "zh-CN": ("签发决定为不予批准", "证照声称的签发决定是不予批准的决定。"),
+    },
 }
 
 
@@ -324,61 +455,162 @@ def replay_check(language: str, check: str) -> tuple[str, str]:
 # shows the library's own detail sentence in English and these words in another language; api/static/verify.js carries
 # a copy (CHECK_TEXTS, kept equal by tests/test_browser_i18n.py).
 VERIFY_CHECKS: dict[str, dict[str, dict[str, str]]] = {
-    "format": {"en": {"name": "format", "ok": "The document has the certificate format.",
-                      "failed": "The document is not a well-formed certificate."},
-               "zh-CN": {"name": "格式", "ok": "文件符合证照格式。", "failed": "文件不是格式正确的证照。"}},
-    "chain": {"en": {"name": "chain", "ok": "The certificate names the chain and contracts this verifier reads.",
-                     "failed": "The certificate names another chain or other contracts."},
-              "zh-CN": {"name": "区块链", "ok": "证照所指的区块链和合约与本核验方读取的一致。",
-                        "failed": "证照所指的是另一条区块链或另一组合约。"}},
-    "chain_identity": {"en": {"name": "chain identity", "ok": "The node serves the chain the ledger was deployed on.",
-                              "failed": "The node serves another chain than the one the ledger was deployed on."},
-                       "zh-CN": {"name": "链身份", "ok": "节点提供的正是账本部署所在的区块链。",
-                                 "failed": "节点提供的不是账本部署所在的区块链。"}},
-    "integrity": {"en": {"name": "integrity", "ok": "The fields hash to the certificate's digest.",
-                         "failed": "The fields do not hash to the stated digest: the document was changed."},
-                  "zh-CN": {"name": "完整性", "ok": "各字段的哈希与证照摘要值一致。",
-                            "failed": "各字段的哈希与声明的摘要值不符：文件被修改过。"}},
-    "disclosure": {"en": {"name": "disclosure", "ok": "Every disclosed field matches its committed hash.",
-                          "failed": "A disclosed or hidden field does not match its committed hash."},
-                   "zh-CN": {"name": "选择性披露", "ok": "所有披露的字段均与其承诺哈希一致。",
-                             "failed": "有披露或隐藏的字段与其承诺哈希不符。"}},
-    "merkle_proof": {"en": {"name": "Merkle proof", "ok": "The digest is in the anchored batch.",
-                            "failed": "The digest is not in the stated batch."},
-                     "zh-CN": {"name": "默克尔证明", "ok": "摘要值包含在已上链存证的批次中。",
-                               "failed": "摘要值不在所声明的批次中。"}},
-    "anchored": {"en": {"name": "anchored", "ok": "The issuer anchored the batch on the chain.",
-                        "failed": "The issuer never anchored this batch, or anchored it too late."},
-                 "zh-CN": {"name": "上链存证", "ok": "签发单位已将该批次上链存证。",
-                           "failed": "签发单位从未将该批次上链存证，或存证时间过晚。"}},
-    "confirmations": {"en": {"name": "confirmations", "ok": "Enough blocks were built on top of the anchor.",
-                             "failed": "Not enough blocks on top of the anchor yet."},
-                      "zh-CN": {"name": "确认数", "ok": "存证之后已有足够的区块确认。", "failed": "存证之后的区块确认数尚不足。"}},
-    "issuer": {"en": {"name": "issuer", "ok": "The certificate and its anchor name the same issuer.",
-                      "failed": "The certificate and its anchor name different issuers."},
-               "zh-CN": {"name": "签发单位", "ok": "证照与其存证记录的签发单位一致。", "failed": "证照与其存证记录的签发单位不一致。"}},
-    "department_key": {"en": {"name": "department key", "ok": "The anchoring key was the department's active "
-                                                              "issuer key at that block.",
-                              "failed": "The anchoring key was not the department's active issuer key at that "
-                                        "block."},
-                       "zh-CN": {"name": "部门密钥", "ok": "存证密钥在该区块是该部门的有效签发密钥。",
-                                 "failed": "存证密钥在该区块不是该部门的有效签发密钥。"}},
-    "signature": {"en": {"name": "signature", "ok": "The batch root carries the department's valid signature.",
-                         "failed": "The batch signature is not the department's."},
-                  "zh-CN": {"name": "签名", "ok": "批次根带有该部门的有效签名。", "failed": "批次签名不是该部门的签名。"}},
-    "status": {"en": {"name": "status", "ok": "The certificate is in force: not revoked, suspended or superseded.",
-                      "failed": "The certificate is not in force: revoked, suspended or superseded."},
-               "zh-CN": {"name": "状态", "ok": "证照有效：未被撤销、暂停或替代。", "failed": "证照已失效：已被撤销、暂停或替代。"}},
-    "validity": {"en": {"name": "validity", "ok": "The certificate is within its validity period.",
-                        "failed": "The certificate is outside its validity period."},
-                 "zh-CN": {"name": "有效期", "ok": "证照在有效期内。", "failed": "证照不在有效期内。"}},
-    "witnessed": {"en": {"name": "witnessed", "ok": "Independent witnesses cosigned this part of the chain's "
-                                                    "history, or none are configured.",
-                         "failed": "The witnesses did not cosign this part of the chain's history."},
-                  "zh-CN": {"name": "见证", "ok": "独立见证方已为这段链上历史联署，或本核验方未配置见证方。",
-                            "failed": "见证方未为这段链上历史联署。"}},
-    "": {"en": {"name": "", "skipped": "Not checked: an earlier check failed."},
-         "zh-CN": {"name": "", "skipped": "未检查：前面的检查未通过。"}},
+    "format": {
+        "en": {
+            "name": "format",
+            "ok": "The document has the certificate format.",
+            "failed": "The document is not a well-formed certificate.",
+        },
+        "zh-CN": {"name": "格式", "ok": "文件符合证照格式。", "failed": "文件不是格式正确的证照。"},
+    },
+    "chain": {
+        "en": {
+            "name": "chain",
+            "ok": "The certificate names the chain and contracts this verifier reads.",
+            "failed": "The certificate names another chain or other contracts.",
+        },
+        "zh-CN": {
+            "name": "区块链",
+            "ok": "证照所指的区块链和合约与本核验方读取的一致。",
+            "failed": "证照所指的是另一条区块链或另一组合约。",
+        },
+    },
+    "chain_identity": {
+        "en": {
+            "name": "chain identity",
+            "ok": "The node serves the chain the ledger was deployed on.",
+            "failed": "The node serves another chain than the one the ledger was deployed on.",
+        },
+        "zh-CN": {
+            "name": "链身份",
+            "ok": "节点提供的正是账本部署所在的区块链。",
+            "failed": "节点提供的不是账本部署所在的区块链。",
+        },
+    },
+    "integrity": {
+        "en": {
+            "name": "integrity",
+            "ok": "The fields hash to the certificate's digest.",
+            "failed": "The fields do not hash to the stated digest: the document was changed.",
+        },
+        "zh-CN": {
+            "name": "完整性",
+            "ok": "各字段的哈希与证照摘要值一致。",
+            "failed": "各字段的哈希与声明的摘要值不符：文件被修改过。",
+        },
+    },
+    "disclosure": {
+        "en": {
+            "name": "disclosure",
+            "ok": "Every disclosed field matches its committed hash.",
+            "failed": "A disclosed or hidden field does not match its committed hash.",
+        },
+        "zh-CN": {
+            "name": "选择性披露",
+            "ok": "所有披露的字段均与其承诺哈希一致。",
+            "failed": "有披露或隐藏的字段与其承诺哈希不符。",
+        },
+    },
+    "merkle_proof": {
+        "en": {
+            "name": "Merkle proof",
+            "ok": "The digest is in the anchored batch.",
+            "failed": "The digest is not in the stated batch.",
+        },
+        "zh-CN": {
+            "name": "默克尔证明",
+            "ok": "摘要值包含在已上链存证的批次中。",
+            "failed": "摘要值不在所声明的批次中。",
+        },
+    },
+    "anchored": {
+        "en": {
+            "name": "anchored",
+            "ok": "The issuer anchored the batch on the chain.",
+            "failed": "The issuer never anchored this batch, or anchored it too late.",
+        },
+        "zh-CN": {
+            "name": "上链存证",
+            "ok": "签发单位已将该批次上链存证。",
+            "failed": "签发单位从未将该批次上链存证，或存证时间过晚。",
+        },
+    },
+    "confirmations": {
+        "en": {
+            "name": "confirmations",
+            "ok": "Enough blocks were built on top of the anchor.",
+            "failed": "Not enough blocks on top of the anchor yet.",
+        },
+        "zh-CN": {"name": "确认数", "ok": "存证之后已有足够的区块确认。", "failed": "存证之后的区块确认数尚不足。"},
+    },
+    "issuer": {
+        "en": {
+            "name": "issuer",
+            "ok": "The certificate and its anchor name the same issuer.",
+            "failed": "The certificate and its anchor name different issuers.",
+        },
+        "zh-CN": {
+            "name": "签发单位",
+            "ok": "证照与其存证记录的签发单位一致。",
+            "failed": "证照与其存证记录的签发单位不一致。",
+        },
+    },
+    "department_key": {
+        "en": {
+            "name": "department key",
+            "ok": "The anchoring key was the department's active issuer key at that block.",
+            "failed": "The anchoring key was not the department's active issuer key at that block.",
+        },
+        "zh-CN": {
+            "name": "部门密钥",
+            "ok": "存证密钥在该区块是该部门的有效签发密钥。",
+            "failed": "存证密钥在该区块不是该部门的有效签发密钥。",
+        },
+    },
+    "signature": {
+        "en": {
+            "name": "signature",
+            "ok": "The batch root carries the department's valid signature.",
+            "failed": "The batch signature is not the department's.",
+        },
+        "zh-CN": {"name": "签名", "ok": "批次根带有该部门的有效签名。", "failed": "批次签名不是该部门的签名。"},
+    },
+    "status": {
+        "en": {
+            "name": "status",
+            "ok": "The certificate is in force: not revoked, suspended or superseded.",
+            "failed": "The certificate is not in force: revoked, suspended or superseded.",
+        },
+        "zh-CN": {
+            "name": "状态",
+            "ok": "证照有效：未被撤销、暂停或替代。",
+            "failed": "证照已失效：已被撤销、暂停或替代。",
+        },
+    },
+    "validity": {
+        "en": {
+            "name": "validity",
+            "ok": "The certificate is within its validity period.",
+            "failed": "The certificate is outside its validity period.",
+        },
+        "zh-CN": {"name": "有效期", "ok": "证照在有效期内。", "failed": "证照不在有效期内。"},
+    },
+    "witnessed": {
+        "en": {
+            "name": "witnessed",
+            "ok": "Independent witnesses cosigned this part of the chain's history, or none are configured.",
+            "failed": "The witnesses did not cosign this part of the chain's history.",
+        },
+        "zh-CN": {
+            "name": "见证",
+            "ok": "独立见证方已为这段链上历史联署，或本核验方未配置见证方。",
+            "failed": "见证方未为这段链上历史联署。",
+        },
+    },
+    "": {
+        "en": {"name": "", "skipped": "Not checked: an earlier check failed."},
+        "zh-CN": {"name": "", "skipped": "未检查：前面的检查未通过。"},
+    },
 }
 
 
@@ -401,10 +633,18 @@ def source_word(language: str, source: str) -> str:
 def says(*parts: tuple[str, dict[str, object]]) -> dict[str, str]:
     """A sentence in every language, made of message parts ``(key, values)``; a value given as
     ``{language: text}`` is put in the reader's language."""
-    return {language: "".join(text(language, key, **{k: v.get(language, v.get("en")) if isinstance(v, dict) else v
-                                                      for k, v in values.items()})
-                              for key, values in parts)
-            for language in LANGUAGES}
+    return {
+        language: "".join(
+            text(
+                language,
+                key,
+                **{k: v.get(language, v.get("en")) if isinstance(v, dict) else v for k, v in values.items()},
+            )
+            for key, values in parts
+        )
+        for language in LANGUAGES
+    }
+
 
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 

@@ -41,8 +41,8 @@ from typing import Any
 
 import yaml
 
-from .canonical import document_digest, hex32
 from ..errors import InputError
+from .canonical import document_digest, hex32
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -62,10 +62,23 @@ ANY_SERVICE_ITEM = "*"
 
 _Condition = Callable[[Mapping[str, Any]], bool]
 
-_SET_KEYS = {"engine", "rule_set_id", "version", "service_item", "title", "description", "default_outcome",
-             "default_reason", "default_legal_basis", "review", "review_texts", "rules", "reason_texts", "produces"}
-_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts",
-                             "produces"}
+_SET_KEYS = {
+    "engine",
+    "rule_set_id",
+    "version",
+    "service_item",
+    "title",
+    "description",
+    "default_outcome",
+    "default_reason",
+    "default_legal_basis",
+    "review",
+    "review_texts",
+    "rules",
+    "reason_texts",
+    "produces",
+}
+_SET_REQUIRED = _SET_KEYS - {"description", "default_legal_basis", "review", "review_texts", "reason_texts", "produces"}
 _RULE_KEYS = {"id", "outcome", "reason", "description", "legal_basis", "when", "commitment"}
 _RULE_REQUIRED = _RULE_KEYS - {"description", "legal_basis", "commitment"}
 _COMMITMENT_KEYS = {"promise", "within_days", "check"}
@@ -127,8 +140,11 @@ class RuleSet:
         found: dict[str, str | None] = {}
         for reason in reasons:
             rule = next((r for r in self.rules if r.reason == reason), None)
-            found[reason] = rule.legal_basis if rule is not None else (
-                self.default_legal_basis if reason == self.default_reason else None)
+            found[reason] = (
+                rule.legal_basis
+                if rule is not None
+                else (self.default_legal_basis if reason == self.default_reason else None)
+            )
         return found
 
     def describe(self, reason: str) -> str | None:
@@ -168,11 +184,14 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
         raise InputError(f"a rule set must be a mapping at the top level, got {type(document).__name__}")
     _check_keys(document, _SET_KEYS, _SET_REQUIRED, "rule set")
     if document["engine"] != ENGINE_VERSION:
-        raise InputError(f"rule set is written for engine {document['engine']!r}; this engine is {ENGINE_VERSION!r}"
-                         " - port the rule set or use the matching engine", field="engine")
+        raise InputError(
+            f"rule set is written for engine {document['engine']!r}; this engine is {ENGINE_VERSION!r}"
+            " - port the rule set or use the matching engine",
+            field="engine",
+        )
     for key in ("rule_set_id", "version", "service_item", "title"):
         if not isinstance(document[key], str) or not document[key].strip():
-            raise InputError(f"{key} must be a non-empty string (quote versions like \"1.0\" in YAML)", field=key)
+            raise InputError(f'{key} must be a non-empty string (quote versions like "1.0" in YAML)', field=key)
     if not _ID.fullmatch(document["rule_set_id"]):
         raise InputError("rule_set_id must be lowercase letters, digits, '.', '_' or '-'", field="rule_set_id")
     default_outcome = _check_outcome(document["default_outcome"], "default_outcome")
@@ -216,8 +235,9 @@ def _review_texts(value: Any) -> dict[str, str] | None:
         raise InputError(f"review_texts must map languages {list(LANGUAGES)} to text", field="review_texts")
     for language, words in value.items():
         if language not in LANGUAGES:
-            raise InputError(f"review_texts: language {language!r} is not one of {list(LANGUAGES)}",
-                             field="review_texts")
+            raise InputError(
+                f"review_texts: language {language!r} is not one of {list(LANGUAGES)}", field="review_texts"
+            )
         if not isinstance(words, str):
             raise InputError(f"review_texts.{language} must be text", field="review_texts")
         _optional_text(words, f"review_texts.{language}")
@@ -235,15 +255,19 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
     found: dict[str, dict[str, str]] = {}
     for reason, texts in value.items():
         if reason not in reasons:
-            raise InputError(f"reason_texts names {reason!r}, which no rule of this rule set gives",
-                             field="reason_texts")
+            raise InputError(
+                f"reason_texts names {reason!r}, which no rule of this rule set gives", field="reason_texts"
+            )
         if not isinstance(texts, dict) or not texts:
-            raise InputError(f"reason_texts.{reason} must map languages {list(LANGUAGES)} to text",
-                             field="reason_texts")
+            raise InputError(
+                f"reason_texts.{reason} must map languages {list(LANGUAGES)} to text", field="reason_texts"
+            )
         for language, words in texts.items():
             if language not in LANGUAGES:
-                raise InputError(f"reason_texts.{reason}: language {language!r} is not one of {list(LANGUAGES)}",
-                                 field="reason_texts")
+                raise InputError(
+                    f"reason_texts.{reason}: language {language!r} is not one of {list(LANGUAGES)}",
+                    field="reason_texts",
+                )
             if not isinstance(words, str):
                 raise InputError(f"reason_texts.{reason}.{language} must be text", field="reason_texts")
             found.setdefault(reason, {})[language] = words
@@ -273,19 +297,31 @@ def _check_produces(spec: Any) -> dict[str, Any] | None:
     if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= 36_600:
         raise InputError(f"{where}.valid_days must be a whole number of days from 1 to 36600", field=where)
     if spec["holder"] not in _HOLDER_FIELDS:
-        raise InputError(f"{where}.holder must name the subject field carrying the applicant's identity, one of "
-                         f"{list(_HOLDER_FIELDS)}", field=where)
+        raise InputError(
+            f"{where}.holder must name the subject field carrying the applicant's identity, one of "
+            f"{list(_HOLDER_FIELDS)}",
+            field=where,
+        )
     fields = spec["fields"]
     if not isinstance(fields, dict) or not fields:
-        raise InputError(f"{where}.fields must map subject field names to decision input paths, e.g. "
-                         "business_name: application.business_name", field=where)
+        raise InputError(
+            f"{where}.fields must map subject field names to decision input paths, e.g. "
+            "business_name: application.business_name",
+            field=where,
+        )
     for name, path in fields.items():
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,63}", str(name)) or name in (*_HOLDER_FIELDS, "produced_by"):
-            raise InputError(f"{where}.fields: {name!r} must be a snake_case subject field name other than "
-                             f"{[*_HOLDER_FIELDS, 'produced_by']}", field=where)
+            raise InputError(
+                f"{where}.fields: {name!r} must be a snake_case subject field name other than "
+                f"{[*_HOLDER_FIELDS, 'produced_by']}",
+                field=where,
+            )
         if not isinstance(path, str) or not _INPUT_PATH.fullmatch(path):
-            raise InputError(f"{where}.fields.{name}: {path!r} is not a decision input path (case_id, service_item "
-                             "or item./application./applicant. then snake_case names)", field=where)
+            raise InputError(
+                f"{where}.fields.{name}: {path!r} is not a decision input path (case_id, service_item "
+                "or item./application./applicant. then snake_case names)",
+                field=where,
+            )
     prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))
     if not isinstance(prefix, str) or not _PREFIX.fullmatch(prefix):
         raise InputError(f"{where}.id_prefix must be 1-16 capital letters, digits or '-'", field=where)
@@ -352,8 +388,10 @@ def _plain_copy(value: Any) -> Any:
     try:
         return json.loads(json.dumps(value, allow_nan=False, ensure_ascii=False))
     except (TypeError, ValueError) as exc:
-        raise InputError(f"rule set contains a value JSON cannot carry ({exc}); use strings, numbers, booleans,"
-                         " lists and mappings only (quote dates in YAML)") from exc
+        raise InputError(
+            f"rule set contains a value JSON cannot carry ({exc}); use strings, numbers, booleans,"
+            " lists and mappings only (quote dates in YAML)"
+        ) from exc
 
 
 def _check_keys(doc: Mapping[str, Any], allowed: set[str], required: set[str], where: str) -> None:
@@ -409,8 +447,11 @@ def _compile_commitment(spec: Any, outcome: Any, where: str) -> Mapping[str, Any
     days = spec["within_days"]
     if not isinstance(days, int) or isinstance(days, bool) or not 1 <= days <= 3650:
         raise InputError(f"{where}: commitment within_days {days!r} must be a whole number of days, 1 to 3650")
-    return {"promise": _check_reason(spec["promise"], f"{where}: commitment promise"), "within_days": days,
-            "check": _check_reason(spec["check"], f"{where}: commitment check")}
+    return {
+        "promise": _check_reason(spec["promise"], f"{where}: commitment promise"),
+        "within_days": days,
+        "check": _check_reason(spec["check"], f"{where}: commitment check"),
+    }
 
 
 # ------------------------------------------------------------------------------------------------ conditions
@@ -418,14 +459,17 @@ def _compile_commitment(spec: Any, outcome: Any, where: str) -> Mapping[str, Any
 
 def _compile_condition(node: Any, where: str) -> _Condition:
     if not isinstance(node, dict) or not node:
-        raise InputError(f"{where}: a condition must be a mapping with one of all/any/not/field/certificate,"
-                         f" got {node!r}")
+        raise InputError(
+            f"{where}: a condition must be a mapping with one of all/any/not/field/certificate, got {node!r}"
+        )
     if "field" in node:
         return _compile_comparison(node, where)
     if len(node) != 1:
-        raise InputError(f"{where}: condition {sorted(node)} mixes keys; use exactly one of all/any/not/field/"
-                         "certificate per mapping")
-    (key, arg), = node.items()
+        raise InputError(
+            f"{where}: condition {sorted(node)} mixes keys; use exactly one of all/any/not/field/"
+            "certificate per mapping"
+        )
+    ((key, arg),) = node.items()
     if key in ("all", "any"):
         if not isinstance(arg, list) or not arg:
             raise InputError(f"{where}: '{key}' needs a non-empty list of conditions")
@@ -445,6 +489,7 @@ def _all_of(parts: tuple[_Condition, ...]) -> _Condition:
             if not part(d):
                 return False
         return True
+
     return check
 
 
@@ -454,15 +499,17 @@ def _any_of(parts: tuple[_Condition, ...]) -> _Condition:
             if part(d):
                 return True
         return False
+
     return check
 
 
 def _compile_path(path: Any, where: str) -> tuple[str, ...]:
     segments = tuple(path.split(".")) if isinstance(path, str) else ()
-    if (len(segments) < 2 or segments[0] not in _FIELD_ROOTS
-            or not all(_SEGMENT.fullmatch(s) for s in segments)):
-        raise InputError(f"{where}: bad field path {path!r}; write root.name[.name...] with root one of "
-                         f"{list(_FIELD_ROOTS)} and snake_case names, e.g. item.onsite_reason")
+    if len(segments) < 2 or segments[0] not in _FIELD_ROOTS or not all(_SEGMENT.fullmatch(s) for s in segments):
+        raise InputError(
+            f"{where}: bad field path {path!r}; write root.name[.name...] with root one of "
+            f"{list(_FIELD_ROOTS)} and snake_case names, e.g. item.onsite_reason"
+        )
     return segments
 
 
@@ -477,6 +524,7 @@ def _getter(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
                 return _mapping_only(decision_input[first])[second]
             except (KeyError, TypeError):
                 return _MISSING
+
         return get_two
 
     def get(decision_input: Mapping[str, Any]) -> Any:
@@ -487,6 +535,7 @@ def _getter(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
         except (KeyError, TypeError):
             return _MISSING
         return value
+
     return get
 
 
@@ -551,8 +600,9 @@ def _compile_comparison(node: dict[str, Any], where: str) -> _Condition:
     return lambda d: (x := get(d)) is not _MISSING and not _same(x, value)
 
 
-def _compare_fields(get: Callable[[Mapping[str, Any]], Any], op: str,
-                    get_other: Callable[[Mapping[str, Any]], Any]) -> _Condition:
+def _compare_fields(
+    get: Callable[[Mapping[str, Any]], Any], op: str, get_other: Callable[[Mapping[str, Any]], Any]
+) -> _Condition:
     if op in _ORDERING_OPS:
         compare = _ORDERING_OPS[op]
         return lambda d: _is_number(x := get(d)) and _is_number(y := get_other(d)) and compare(x, y)
@@ -561,6 +611,7 @@ def _compare_fields(get: Callable[[Mapping[str, Any]], Any], op: str,
     def check(d: Mapping[str, Any]) -> bool:
         x, y = get(d), get_other(d)
         return x is not _MISSING and y is not _MISSING and _same(x, y) == equal
+
     return check
 
 
@@ -576,24 +627,29 @@ def _compile_certificate(spec: Any, where: str) -> _Condition:
     if "issuer" in spec:
         issuers = spec["issuer"] if isinstance(spec["issuer"], list) else [spec["issuer"]]
         if not issuers or not all(isinstance(i, str) and i for i in issuers):
-            raise InputError(f"{where}: certificate 'issuer' must be a department id or a list of them, e.g. "
-                             "issuer: [MKT]")
+            raise InputError(
+                f"{where}: certificate 'issuer' must be a department id or a list of them, e.g. issuer: [MKT]"
+            )
         spec = {**spec, "issuer": tuple(issuers)}
     for flag in ("verified", "expired", "holder"):
         if flag in spec and not isinstance(spec[flag], bool):
             raise InputError(f"{where}: certificate '{flag}' must be true or false, got {spec[flag]!r}")
     if "status" in spec and spec["status"] not in CERTIFICATE_STATUSES:
-        raise InputError(f"{where}: unknown certificate status {spec['status']!r}; use one of "
-                         f"{list(CERTIFICATE_STATUSES)}")
+        raise InputError(
+            f"{where}: unknown certificate status {spec['status']!r}; use one of {list(CERTIFICATE_STATUSES)}"
+        )
     wanted = tuple(spec.items())
 
     def check(d: Mapping[str, Any]) -> bool:
         certificates = d.get("certificates")
         if not isinstance(certificates, (list, tuple)):
             return False
-        return any(isinstance(c, Mapping) and all(
-            c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v) for k, v in wanted)
-            for c in certificates)
+        return any(
+            isinstance(c, Mapping)
+            and all(c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v) for k, v in wanted)
+            for c in certificates
+        )
+
     return check
 
 
@@ -606,8 +662,10 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
     item_code = decision_input.get("service_item")
     if item_code is not None and rule_set.service_item not in (ANY_SERVICE_ITEM, item_code):
-        raise InputError(f"decision input is for service item {item_code!r} but rule set "
-                         f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set")
+        raise InputError(
+            f"decision input is for service item {item_code!r} but rule set "
+            f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set"
+        )
     fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
     if not fired:
         return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())

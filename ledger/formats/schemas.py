@@ -264,13 +264,19 @@ def bundle_shape_problem(bundle: dict[str, Any]) -> str | None:
 
 def evidence_bundle_schema() -> dict[str, Any]:
     schema = EvidenceBundle.json_schema(by_alias=True)
-    return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": BUNDLE_SCHEMA_ID,
-            "title": "pl-evidence/1 evidence bundle", **schema}
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": BUNDLE_SCHEMA_ID,
+        "title": "pl-evidence/1 evidence bundle",
+        **schema,
+    }
 
 
 def render_schema(schema: dict[str, Any]) -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-SCHEMAS = {"certificate-document.schema.json": certificate_document_schema,
-           "evidence-bundle.schema.json": evidence_bundle_schema}
+SCHEMAS = {
+    "certificate-document.schema.json": certificate_document_schema,
+    "evidence-bundle.schema.json": evidence_bundle_schema,
+}

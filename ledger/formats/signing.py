@@ -44,25 +44,41 @@ LOG_TYPES = {
 
 
 def _message(chain_id: int, contract: str, types: dict[str, Any], primary: str, data: dict[str, Any]) -> Any:
-    return encode_typed_data(full_message={
-        "types": {"EIP712Domain": _DOMAIN_TYPE, **types},
-        "primaryType": primary,
-        "domain": {"name": DOMAIN_NAME, "version": DOMAIN_VERSION, "chainId": chain_id,
-                   "verifyingContract": contract},
-        "message": data,
-    })
+    return encode_typed_data(
+        full_message={
+            "types": {"EIP712Domain": _DOMAIN_TYPE, **types},
+            "primaryType": primary,
+            "domain": {
+                "name": DOMAIN_NAME,
+                "version": DOMAIN_VERSION,
+                "chainId": chain_id,
+                "verifyingContract": contract,
+            },
+            "message": data,
+        }
+    )
 
 
 def batch_message(chain_id: int, contract: str, root: bytes, count: int, schema: bytes, department: bytes) -> Any:
-    return _message(chain_id, contract, BATCH_TYPES, "AnchorBatch",
-                    {"root": root, "count": count, "schema": schema, "department": department})
+    return _message(
+        chain_id,
+        contract,
+        BATCH_TYPES,
+        "AnchorBatch",
+        {"root": root, "count": count, "schema": schema, "department": department},
+    )
 
 
-def log_message(chain_id: int, contract: str, log_id: bytes, root: bytes, first_seq: int, last_seq: int,
-                department: bytes) -> Any:
-    return _message(chain_id, contract, LOG_TYPES, "LogBatch",
-                    {"logId": log_id, "root": root, "firstSeq": first_seq, "lastSeq": last_seq,
-                     "department": department})
+def log_message(
+    chain_id: int, contract: str, log_id: bytes, root: bytes, first_seq: int, last_seq: int, department: bytes
+) -> Any:
+    return _message(
+        chain_id,
+        contract,
+        LOG_TYPES,
+        "LogBatch",
+        {"logId": log_id, "root": root, "firstSeq": first_seq, "lastSeq": last_seq, "department": department},
+    )
 
 
 def sign(account: LocalAccount, message: Any) -> bytes:

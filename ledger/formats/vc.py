@@ -21,9 +21,9 @@ from importlib import resources
 from typing import Any
 from urllib.parse import quote
 
-from .certificate import CertificateDocument, load_document
-from .canonical import parse_hex32
 from ..errors import InputError
+from .canonical import parse_hex32
+from .certificate import CertificateDocument, load_document
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
 PL_CERT_V1 = "https://ns.provenance-ledger.org/pl-cert/v1"
@@ -43,8 +43,12 @@ def document_loader(url: str, options: Any = None) -> dict[str, Any]:
     if name is None:
         from pyld.jsonld import JsonLdError
 
-        raise JsonLdError(f"context {url} is not shipped with the ledger and is never fetched",
-                          "jsonld.LoadDocumentError", {"url": url}, code="loading document failed")
+        raise JsonLdError(
+            f"context {url} is not shipped with the ledger and is never fetched",
+            "jsonld.LoadDocumentError",
+            {"url": url},
+            code="loading document failed",
+        )
     return {"contextUrl": None, "documentUrl": url, "document": _shipped(name)}
 
 
@@ -67,8 +71,9 @@ def _issuer_id(anchor: Mapping[str, Any], department: str) -> str:
     return f"urn:pl-department:{anchor['chain_id']}:{str(anchor['registry']).lower()}:{quote(department, safe='')}"
 
 
-def to_credential(source: Mapping[str, Any] | CertificateDocument, *,
-                  status_list: tuple[str, int] | None = None) -> dict[str, Any]:
+def to_credential(
+    source: Mapping[str, Any] | CertificateDocument, *, status_list: tuple[str, int] | None = None
+) -> dict[str, Any]:
     """The VC 2.0 credential of a holder's document or presentation (see the module docstring). ``status_list``
     (gateway base URL, leaf index in the batch) adds the two BitstringStatusListEntry entries (statuslist.py), and
     ``credentialStatus`` becomes an array with the PlCertChainStatus entry first."""
@@ -80,10 +85,12 @@ def to_credential(source: Mapping[str, Any] | CertificateDocument, *,
         issuer = fields["issuer"]
         valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
         valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
-        anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]  # noqa: B018
+        anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]
     except (KeyError, TypeError, ValueError) as exc:
-        raise InputError(f"this document cannot be a credential: {exc!r} is missing or malformed; export it again "
-                         "with `ledger export`") from None
+        raise InputError(
+            f"this document cannot be a credential: {exc!r} is missing or malformed; export it again "
+            "with `ledger export`"
+        ) from None
     credential: dict[str, Any] = {
         "@context": [VC_V2, PL_CERT_V1],
         "id": f"urn:pl-cert:{doc['digest']}",
@@ -93,20 +100,38 @@ def to_credential(source: Mapping[str, Any] | CertificateDocument, *,
     }
     if valid_until is not None:
         credential["validUntil"] = valid_until
-    credential["credentialSubject"] = {"type": "PlCertSubject", "certificateId": fields["id"],
-                                       "certificateType": fields["type"], "claims": fields}
-    credential["credentialStatus"] = {"type": STATUS_TYPE, "chainId": anchor["chain_id"],
-                                      "contract": anchor["contract"], "department": anchor.get("department", issuer),
-                                      "root": anchor["root"], "digest": doc["digest"]}
+    credential["credentialSubject"] = {
+        "type": "PlCertSubject",
+        "certificateId": fields["id"],
+        "certificateType": fields["type"],
+        "claims": fields,
+    }
+    credential["credentialStatus"] = {
+        "type": STATUS_TYPE,
+        "chainId": anchor["chain_id"],
+        "contract": anchor["contract"],
+        "department": anchor.get("department", issuer),
+        "root": anchor["root"],
+        "digest": doc["digest"],
+    }
     if status_list is not None:
         from . import bitstring
 
         base, index = status_list
-        credential["credentialStatus"] = [credential["credentialStatus"], *bitstring.entries(
-            base, str(anchor.get("department", issuer)), parse_hex32(str(anchor["root"]), "anchor.root"), index)]
-    proof = {"type": PROOF_TYPE, "proofPurpose": "assertionMethod",
-             "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
-             "format": doc["format"], "digest": doc["digest"], "salts": doc["salts"]}
+        credential["credentialStatus"] = [
+            credential["credentialStatus"],
+            *bitstring.entries(
+                base, str(anchor.get("department", issuer)), parse_hex32(str(anchor["root"]), "anchor.root"), index
+            ),
+        ]
+    proof = {
+        "type": PROOF_TYPE,
+        "proofPurpose": "assertionMethod",
+        "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
+        "format": doc["format"],
+        "digest": doc["digest"],
+        "salts": doc["salts"],
+    }
     if doc.get("hidden"):
         proof["hidden"] = doc["hidden"]
     proof["anchor"] = anchor
@@ -121,8 +146,10 @@ def schema_errors(credential: Any) -> list[str]:
     from jsonschema import Draft202012Validator
 
     validator = Draft202012Validator(_shipped("vc-2.0.schema.json"))
-    return [f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
-            for e in sorted(validator.iter_errors(credential), key=lambda e: list(map(str, e.absolute_path)))]
+    return [
+        f"{'/'.join(str(p) for p in e.absolute_path) or '(top)'}: {e.message}"
+        for e in sorted(validator.iter_errors(credential), key=lambda e: list(map(str, e.absolute_path)))
+    ]
 
 
 def expand(credential: Any) -> list[Any]:
@@ -133,8 +160,10 @@ def expand(credential: Any) -> list[Any]:
         return list(jsonld.expand(json.loads(json.dumps(credential)), {"documentLoader": document_loader}))
     except Exception as exc:  # noqa: BLE001 - hostile input: any failure of the processor is a refusal, never a crash
         reason = getattr(exc, "type", None) or type(exc).__name__
-        raise InputError(f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}): "
-                         f"{reason}; export it again with `ledger export --vc`") from None
+        raise InputError(
+            f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}): "
+            f"{reason}; export it again with `ledger export --vc`"
+        ) from None
 
 
 def to_document(credential: Any) -> dict[str, Any]:
@@ -146,23 +175,35 @@ def to_document(credential: Any) -> dict[str, Any]:
     if problems:
         raise InputError("the credential does not conform to the VC 2.0 schema: " + "; ".join(problems[:5]))
     if "VerifiablePresentation" in (credential.get("type") or []):
-        raise InputError("this is a verifiable presentation; give the credential it holds "
-                         "(its verifiableCredential entry)")
+        raise InputError(
+            "this is a verifiable presentation; give the credential it holds (its verifiableCredential entry)"
+        )
     expand(credential)
     proof = credential.get("proof")
     subject = credential.get("credentialSubject")
     if not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE or not isinstance(subject, Mapping):
-        raise InputError(f"the credential has no {PROOF_TYPE} proof and one credentialSubject: it was not exported "
-                         "by this ledger, which verifies only its own anchored certificates")
-    doc: dict[str, Any] = {"format": proof.get("format"), "fields": subject.get("claims"), "salts": proof.get("salts"),
-                           "digest": proof.get("digest"), "anchor": proof.get("anchor")}
+        raise InputError(
+            f"the credential has no {PROOF_TYPE} proof and one credentialSubject: it was not exported "
+            "by this ledger, which verifies only its own anchored certificates"
+        )
+    doc: dict[str, Any] = {
+        "format": proof.get("format"),
+        "fields": subject.get("claims"),
+        "salts": proof.get("salts"),
+        "digest": proof.get("digest"),
+        "anchor": proof.get("anchor"),
+    }
     if proof.get("hidden"):
         doc["hidden"] = proof["hidden"]
-    expected = to_credential(doc, status_list=_status_list(credential, doc))  # refuses a malformed document with its own message
+    expected = to_credential(
+        doc, status_list=_status_list(credential, doc)
+    )  # refuses a malformed document with its own message
     differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
     if differing:
-        raise InputError(f"the credential's {', '.join(differing)} disagree(s) with the certified fields it carries: "
-                         "its readable envelope was edited; trust neither, ask the holder for the issuer's export")
+        raise InputError(
+            f"the credential's {', '.join(differing)} disagree(s) with the certified fields it carries: "
+            "its readable envelope was edited; trust neither, ask the holder for the issuer's export"
+        )
     return doc
 
 
@@ -180,5 +221,8 @@ def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple
     anchor = doc.get("anchor") if isinstance(doc.get("anchor"), Mapping) else {}
     fields = doc.get("fields") if isinstance(doc.get("fields"), Mapping) else {}
     root = parse_hex32(str(anchor.get("root")), "anchor.root")  # type: ignore[union-attr]
-    return bitstring.entry_base_and_index(found, str(anchor.get("department") or fields.get("issuer")),  # type: ignore[union-attr]
-                                           root)
+    return bitstring.entry_base_and_index(
+        found,
+        str(anchor.get("department") or fields.get("issuer")),  # type: ignore[union-attr]
+        root,
+    )

@@ -27,8 +27,8 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
-from .chainread import DEFAULT_LOG_SPAN
 from ..errors import ChainError, ConfigError, InputError
+from .chainread import DEFAULT_LOG_SPAN
 from .toolchain import Artifact, contract_artifacts
 
 ROLE_ISSUER = 1
@@ -147,7 +147,6 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-
 def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
     """The fee fields of a transaction, from the node's own fee model: ``gasPrice`` when set (LEDGER_GAS_PRICE)
     or when the latest block has no base fee or a zero one (a zero-fee QBFT network, the embedded node); otherwise
@@ -165,16 +164,25 @@ def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
         except Web3RPCError:  # a node without eth_maxPriorityFeePerGas: its gas price less the base fee
             tip = max(int(w3.eth.gas_price) - base, 0)
     except (OSError, Web3RPCError) as exc:
-        raise ChainError(f"could not read the chain's fees from {getattr(w3.provider, 'endpoint_uri', '?')}: "
-                         f"{exc}") from exc
+        raise ChainError(
+            f"could not read the chain's fees from {getattr(w3.provider, 'endpoint_uri', '?')}: {exc}"
+        ) from exc
     return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
+
 
 class Chain:
     """Contract handles and transaction sending for one deployment."""
 
-    def __init__(self, w3: Web3, deployment: Deployment, *, gas_price: int | None = None,
-                 timeout: float = 60.0, artifacts: dict[str, Artifact] | None = None,
-                 log_span: int = DEFAULT_LOG_SPAN) -> None:
+    def __init__(
+        self,
+        w3: Web3,
+        deployment: Deployment,
+        *,
+        gas_price: int | None = None,
+        timeout: float = 60.0,
+        artifacts: dict[str, Artifact] | None = None,
+        log_span: int = DEFAULT_LOG_SPAN,
+    ) -> None:
         self.w3 = w3
         self.deployment = deployment
         self.timeout = timeout
@@ -182,12 +190,13 @@ class Chain:
         self.gas_price = gas_price
         self.artifacts = artifacts or contract_artifacts()
         self.errors = _ErrorDecoder(self.artifacts)
-        self.registry = w3.eth.contract(address=Web3.to_checksum_address(deployment.registry),
-                                      abi=self.artifacts["DepartmentRegistry"].abi)
-        self.anchor = w3.eth.contract(address=Web3.to_checksum_address(deployment.anchor),
-                                      abi=self.artifacts["CertificateAnchor"].abi)
-        self.log = w3.eth.contract(address=Web3.to_checksum_address(deployment.log),
-                                   abi=self.artifacts["BatchLog"].abi)
+        self.registry = w3.eth.contract(
+            address=Web3.to_checksum_address(deployment.registry), abi=self.artifacts["DepartmentRegistry"].abi
+        )
+        self.anchor = w3.eth.contract(
+            address=Web3.to_checksum_address(deployment.anchor), abi=self.artifacts["CertificateAnchor"].abi
+        )
+        self.log = w3.eth.contract(address=Web3.to_checksum_address(deployment.log), abi=self.artifacts["BatchLog"].abi)
         self._nonces: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -243,9 +252,15 @@ class Chain:
             for attempt in range(SEND_ATTEMPTS):
                 try:
                     nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
-                    tx = fn.build_transaction({
-                        "from": address, "nonce": nonce, "gas": gas, "chainId": self.chain_id, **self._fees(),
-                    })
+                    tx = fn.build_transaction(
+                        {
+                            "from": address,
+                            "nonce": nonce,
+                            "gas": gas,
+                            "chainId": self.chain_id,
+                            **self._fees(),
+                        }
+                    )
                 except (OSError, Web3RPCError) as exc:
                     raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
                 signed = account.sign_transaction(tx)
@@ -262,17 +277,21 @@ class Chain:
                         time.sleep(0.05 * (attempt + 1))  # another writer used this nonce: read it again
                         continue
                     elif "insufficient funds" in message:
-                        raise ChainError(f"the node refused {fn.fn_name}: {address} cannot pay for gas on this "
-                                         f"chain ({exc}); fund that address, or run the network with zero fees "
-                                         "(docs/deploy.md), then run the command again") from exc
+                        raise ChainError(
+                            f"the node refused {fn.fn_name}: {address} cannot pay for gas on this "
+                            f"chain ({exc}); fund that address, or run the network with zero fees "
+                            "(docs/deploy.md), then run the command again"
+                        ) from exc
                     else:
                         raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
                 except OSError as exc:
                     raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
                 self._nonces[address] = nonce + 1
                 return tx_hash
-            raise ChainError(f"could not find a free nonce for {address} after {SEND_ATTEMPTS} attempts: "
-                             "another process keeps sending with the same key")
+            raise ChainError(
+                f"could not find a free nonce for {address} after {SEND_ATTEMPTS} attempts: "
+                "another process keeps sending with the same key"
+            )
 
     def _known(self, tx_hash: str) -> bool:
         try:
@@ -330,8 +349,10 @@ class Chain:
             time.sleep(delay)
             delay = min(delay * 2, 0.25)
         if receipt["status"] != 1:
-            raise ChainError(f"transaction {tx_hash} reverted in block {receipt['blockNumber']}"
-                             + (f" ({self._replay_revert(tx_hash, receipt)})" if fn is None else ""))
+            raise ChainError(
+                f"transaction {tx_hash} reverted in block {receipt['blockNumber']}"
+                + (f" ({self._replay_revert(tx_hash, receipt)})" if fn is None else "")
+            )
         return receipt
 
     def _replay_revert(self, tx_hash: str, receipt: Any) -> str:
@@ -365,14 +386,23 @@ class Chain:
         what = getattr(fn, "fn_name", "the call") if fn is not None else "the transaction"
         if decoded:
             name, args = decoded
-            return ChainError(f"the chain refused {what}: {name}({', '.join(_fmt(a) for a in args)})",
-                              error_name=name, args=args)
+            return ChainError(
+                f"the chain refused {what}: {name}({', '.join(_fmt(a) for a in args)})", error_name=name, args=args
+            )
         return ChainError(f"the chain refused {what}: {getattr(exc, 'message', None) or exc}")
 
     # -- deployment ------------------------------------------------------------------------------------
     @classmethod
-    def deploy(cls, w3: Web3, deployer: LocalAccount, council: list[str], threshold: int, *,
-               gas_price: int | None = None, timeout: float = 60.0) -> Deployment:
+    def deploy(
+        cls,
+        w3: Web3,
+        deployer: LocalAccount,
+        council: list[str],
+        threshold: int,
+        *,
+        gas_price: int | None = None,
+        timeout: float = 60.0,
+    ) -> Deployment:
         """Deploy the registry, anchor and log contracts; returns their addresses."""
         artifacts = contract_artifacts()
         chain_id = int(w3.eth.chain_id)
@@ -380,13 +410,17 @@ class Chain:
         nonce = int(w3.eth.get_transaction_count(deployer.address, "pending"))
         addresses: dict[str, str] = {}
         first_block = None
-        for name, args in (("DepartmentRegistry", (council, threshold)), ("CertificateAnchor", None),
-                           ("BatchLog", None)):
+        for name, args in (
+            ("DepartmentRegistry", (council, threshold)),
+            ("CertificateAnchor", None),
+            ("BatchLog", None),
+        ):
             artifact = artifacts[name]
             factory = w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
             ctor = factory.constructor(*(args if args is not None else (addresses["DepartmentRegistry"],)))
-            tx = ctor.build_transaction({"from": deployer.address, "nonce": nonce, "chainId": chain_id,
-                                         "gas": 6_000_000, **fees})
+            tx = ctor.build_transaction(
+                {"from": deployer.address, "nonce": nonce, "chainId": chain_id, "gas": 6_000_000, **fees}
+            )
             signed = deployer.sign_transaction(tx)
             try:
                 tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
@@ -402,17 +436,26 @@ class Chain:
             first_block = first_block or int(receipt["blockNumber"])
             nonce += 1
         genesis = w3.eth.get_block(0)["hash"]
-        return Deployment(chain_id=chain_id, registry=addresses["DepartmentRegistry"],
-                          anchor=addresses["CertificateAnchor"], log=addresses["BatchLog"],
-                          deployed_block=first_block or 0, genesis_hash="0x" + bytes(genesis).hex())
+        return Deployment(
+            chain_id=chain_id,
+            registry=addresses["DepartmentRegistry"],
+            anchor=addresses["CertificateAnchor"],
+            log=addresses["BatchLog"],
+            deployed_block=first_block or 0,
+            genesis_hash="0x" + bytes(genesis).hex(),
+        )
 
     def check_code(self) -> None:
-        for name, address in (("registry", self.deployment.registry), ("anchor", self.deployment.anchor),
-                              ("log", self.deployment.log)):
+        for name, address in (
+            ("registry", self.deployment.registry),
+            ("anchor", self.deployment.anchor),
+            ("log", self.deployment.log),
+        ):
             if not self.w3.eth.get_code(address):  # type: ignore[arg-type]
                 raise ConfigError(
                     f"no {name} contract at {address} on chain {self.chain_id}: the chain was reset or the "
-                    "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node")
+                    "deployment file belongs to another chain; deploy again or point LEDGER_RPC_URL at the right node"
+                )
         for name, contract in (("registry", self.registry), ("anchor", self.anchor), ("log", self.log)):
             try:
                 found = contract.functions.version().call()
@@ -422,10 +465,10 @@ class Chain:
                 raise ConfigError(
                     f"the {name} contract at {contract.address} is version {found}; this ledger needs "
                     f"{CONTRACT_VERSIONS[name]} ({_VERSION_REASONS[name]}). "
-                    "Deploy the current contracts (`ledger deploy`) and issue into the new deployment")
+                    "Deploy the current contracts (`ledger deploy`) and issue into the new deployment"
+                )
 
 
 def connect(url: str, timeout: float = 30.0) -> Web3:
     w3 = Web3(Web3.HTTPProvider(url, request_kwargs={"timeout": timeout}))
     return w3
-

@@ -61,6 +61,7 @@ class Finality:
     def recheck_window(self) -> int:
         return max(256, 4 * self.confirmations)
 
+
 # What a node or its transport raises for a failed request: requests' errors are OSErrors, web3's own errors
 # (RPC errors, timeouts, bad responses) are Web3Exceptions, a malformed answer is a ValueError.
 _READ_ERRORS = (OSError, ValueError, Web3Exception)
@@ -77,8 +78,7 @@ def block_ranges(start: int, end: int, span: int) -> Iterator[tuple[int, int]]:
         block = upto + 1
 
 
-def _fetch(chain: Chain, what: str, start: int, end: int | None,
-           request: Callable[[int, int], list[Any]]) -> list[Any]:
+def _fetch(chain: Chain, what: str, start: int, end: int | None, request: Callable[[int, int], list[Any]]) -> list[Any]:
     span = chain.log_span
     first = max(int(chain.deployment.deployed_block), start)
     last = chain.block_number() if end is None else end
@@ -90,13 +90,21 @@ def _fetch(chain: Chain, what: str, start: int, end: int | None,
             raise ChainError(
                 f"could not read {what} in blocks {low}-{high} from the node at {_url(chain)}: {exc}. Check that "
                 f"the node is reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower "
-                f"LEDGER_LOG_SPAN (now {span})") from exc
+                f"LEDGER_LOG_SPAN (now {span})"
+            ) from exc
     found.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
     return found
 
 
-def scan(chain: Chain, event: Any, *, what: str, argument_filters: Mapping[str, Any] | None = None,
-         start: int = 0, end: int | None = None) -> list[Any]:
+def scan(
+    chain: Chain,
+    event: Any,
+    *,
+    what: str,
+    argument_filters: Mapping[str, Any] | None = None,
+    start: int = 0,
+    end: int | None = None,
+) -> list[Any]:
     """Decoded logs of the contract event ``event`` (e.g. ``chain.anchor.events.BatchAnchored``) matching
     ``argument_filters``, from ``start`` (never before the deployment block) to ``end`` (default: the head now),
     oldest first. ``what`` names the read in errors ("the anchors of MKT")."""
@@ -108,9 +116,11 @@ def scan(chain: Chain, event: Any, *, what: str, argument_filters: Mapping[str, 
     return _fetch(chain, what, start, end, request)
 
 
-def scan_raw(chain: Chain, params: Mapping[str, Any], *, what: str, start: int = 0,
-             end: int | None = None) -> list[Any]:
+def scan_raw(
+    chain: Chain, params: Mapping[str, Any], *, what: str, start: int = 0, end: int | None = None
+) -> list[Any]:
     """Raw logs for the filter ``params`` (address, topics; the block range is the scan's), oldest first."""
+
     def request(low: int, high: int) -> list[Any]:
         return list(chain.w3.eth.get_logs({**params, "fromBlock": low, "toBlock": high}))  # type: ignore[typeddict-item]
 
@@ -136,8 +146,12 @@ class EventAt:
 
     @staticmethod
     def _where(log: Any) -> dict[str, Any]:
-        return {"block_number": int(log["blockNumber"]), "block_hash": _hex(log["blockHash"]),
-                "tx_hash": _hex(log["transactionHash"]), "log_index": int(log["logIndex"])}
+        return {
+            "block_number": int(log["blockNumber"]),
+            "block_hash": _hex(log["blockHash"]),
+            "tx_hash": _hex(log["transactionHash"]),
+            "log_index": int(log["logIndex"]),
+        }
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -153,8 +167,14 @@ class BatchAnchored(EventAt):
     @classmethod
     def from_log(cls, log: Any) -> BatchAnchored:
         args = log["args"]
-        return cls(department_id=bytes(args["departmentId"]), root=_hex(args["root"]), signer=str(args["signer"]),
-                   count=int(args["count"]), schema=_hex(args["schema"]), **cls._where(log))
+        return cls(
+            department_id=bytes(args["departmentId"]),
+            root=_hex(args["root"]),
+            signer=str(args["signer"]),
+            count=int(args["count"]),
+            schema=_hex(args["schema"]),
+            **cls._where(log),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -172,23 +192,34 @@ class LogBatchAnchored(EventAt):
     @classmethod
     def from_log(cls, log: Any) -> LogBatchAnchored:
         args = log["args"]
-        return cls(log_id=_hex(args["logId"]), department_id=bytes(args["departmentId"]), root=_hex(args["root"]),
-                   first_seq=int(args["firstSeq"]), last_seq=int(args["lastSeq"]), head_hash=_hex(args["headHash"]),
-                   signer=str(args["signer"]), **cls._where(log))
+        return cls(
+            log_id=_hex(args["logId"]),
+            department_id=bytes(args["departmentId"]),
+            root=_hex(args["root"]),
+            first_seq=int(args["firstSeq"]),
+            last_seq=int(args["lastSeq"]),
+            head_hash=_hex(args["headHash"]),
+            signer=str(args["signer"]),
+            **cls._where(log),
+        )
 
 
 def batch_anchored(chain: Chain, department_id: bytes, root: bytes) -> list[BatchAnchored]:
     """The ``BatchAnchored`` events of ``department_id``'s batch ``root`` (another department's anchoring of the
     same root value, in its own namespace, is never among them)."""
-    logs = scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {_hex(root)}",
-                argument_filters={"root": root, "departmentId": department_id})
+    logs = scan(
+        chain,
+        chain.anchor.events.BatchAnchored,
+        what=f"the anchoring of batch {_hex(root)}",
+        argument_filters={"root": root, "departmentId": department_id},
+    )
     return [BatchAnchored.from_log(log) for log in logs]
 
 
-def log_batches_anchored(chain: Chain, *, log_id: bytes | None = None, department_id: bytes | None = None,
-                         root: bytes | None = None) -> list[LogBatchAnchored]:
+def log_batches_anchored(
+    chain: Chain, *, log_id: bytes | None = None, department_id: bytes | None = None, root: bytes | None = None
+) -> list[LogBatchAnchored]:
     """The ``LogBatchAnchored`` events matching the given log, department and root, oldest first."""
-    filters = {k: v for k, v in (("logId", log_id), ("departmentId", department_id), ("root", root))
-               if v is not None}
+    filters = {k: v for k, v in (("logId", log_id), ("departmentId", department_id), ("root", root)) if v is not None}
     logs = scan(chain, chain.log.events.LogBatchAnchored, what="the anchored log ranges", argument_filters=filters)
     return [LogBatchAnchored.from_log(log) for log in logs]

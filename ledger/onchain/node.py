@@ -42,14 +42,19 @@ from .toolchain import tool_path
 
 CHAIN_ID = 31337
 ANVIL_FLAGS = [
-    "--chain-id", str(CHAIN_ID),
+    "--chain-id",
+    str(CHAIN_ID),
     # Zero fees like a permissioned Besu network: department keys need no funding.
-    "--base-fee", "0",
-    "--gas-price", "0",
+    "--base-fee",
+    "0",
+    "--gas-price",
+    "0",
     # Mine each transaction at once and also every second, so a burst never sits in the pool (foundry#10122).
     "--mixed-mining",
-    "--block-time", "1",
-    "--state-interval", "1",
+    "--block-time",
+    "1",
+    "--state-interval",
+    "1",
     "--silent",
 ]
 
@@ -99,8 +104,9 @@ def _rpc(url: str, method: str, params: list[object], timeout: float = 5.0) -> o
 
 # Header fields anvil's state file writes as quantities; every other field is a byte string. The file lists the
 # fields in RLP order (the order of the header struct), so the block hash is keccak(rlp(values in file order)).
-_QUANTITIES = frozenset({"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed",
-                         "excessBlobGas"})
+_QUANTITIES = frozenset(
+    {"difficulty", "number", "gasLimit", "gasUsed", "timestamp", "baseFeePerGas", "blobGasUsed", "excessBlobGas"}
+)
 
 
 def header_hash(header: dict[str, str]) -> str:
@@ -117,8 +123,9 @@ def pin_genesis(state_file: Path, genesis: str | None) -> str | None:
     except FileNotFoundError:
         return None
     except ValueError as exc:
-        raise ChainError(f"the embedded chain's state file {state_file} is unreadable ({exc}); restore it from "
-                         "a backup") from exc
+        raise ChainError(
+            f"the embedded chain's state file {state_file} is unreadable ({exc}); restore it from a backup"
+        ) from exc
     blocks = state.get("blocks") or []
     zeros = [b for b in blocks if int(b["header"]["number"], 16) == 0]
     if not zeros:
@@ -129,8 +136,10 @@ def pin_genesis(state_file: Path, genesis: str | None) -> str | None:
         genesis = parents[0] if parents else header_hash(oldest["header"])
     keep = [b for b in zeros if header_hash(b["header"]) == genesis.lower()][:1]
     if not keep:
-        raise ChainError(f"the embedded chain's state file {state_file} does not hold its genesis block {genesis}: "
-                         "it belongs to another chain; restore the data directory from a backup")
+        raise ChainError(
+            f"the embedded chain's state file {state_file} does not hold its genesis block {genesis}: "
+            "it belongs to another chain; restore the data directory from a backup"
+        )
     if len(zeros) > 1:
         state["blocks"] = [b for b in blocks if int(b["header"]["number"], 16) != 0] + keep
         tmp = state_file.with_suffix(".pin.tmp")
@@ -208,7 +217,14 @@ class EmbeddedNode:
             url = f"http://127.0.0.1:{port}"
             log = open(self.chain_dir / "anvil.log", "ab")  # noqa: SIM115 - the node writes to it while it runs
             self._process = subprocess.Popen(
-                [str(tool_path("anvil", self.anvil)), "--port", str(port), "--state", str(self.state_file), *ANVIL_FLAGS],
+                [
+                    str(tool_path("anvil", self.anvil)),
+                    "--port",
+                    str(port),
+                    "--state",
+                    str(self.state_file),
+                    *ANVIL_FLAGS,
+                ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -237,11 +253,13 @@ class EmbeddedNode:
         if expected is not None and found != expected:
             self.stop()
             why = "was altered" if had_state else "is missing"
-            raise ChainError(f"the embedded node started with genesis {found}, not the chain's genesis {expected} "
-                             f"recorded in {self.genesis_file}: its state file {self.state_file} {why}. Restore it "
-                             f"from a backup; to start a new chain on purpose, remove {self.genesis_file} too")
+            raise ChainError(
+                f"the embedded node started with genesis {found}, not the chain's genesis {expected} "
+                f"recorded in {self.genesis_file}: its state file {self.state_file} {why}. Restore it "
+                f"from a backup; to start a new chain on purpose, remove {self.genesis_file} too"
+            )
         if had_state and not self.genesis_file.exists():  # recorded once a state file holds it: a crash before the
-            tmp = self.genesis_file.with_suffix(".tmp")     # first dump leaves nothing to keep, and nothing recorded
+            tmp = self.genesis_file.with_suffix(".tmp")  # first dump leaves nothing to keep, and nothing recorded
             tmp.write_text(json.dumps({"hash": found, "chain_id": CHAIN_ID}))
             tmp.replace(self.genesis_file)
 
@@ -259,9 +277,11 @@ class EmbeddedNode:
             if rpc_ready(url, timeout=2.0):
                 return url
             if time.monotonic() > deadline:
-                raise ChainError(f"the embedded node of {self.chain_dir} (process {pid}, {url}) is running but did "
-                                 f"not answer within {wait:.0f} s; the machine may be overloaded: try again, or stop "
-                                 f"that process")
+                raise ChainError(
+                    f"the embedded node of {self.chain_dir} (process {pid}, {url}) is running but did "
+                    f"not answer within {wait:.0f} s; the machine may be overloaded: try again, or stop "
+                    f"that process"
+                )
             time.sleep(0.2)
         return None
 

@@ -44,7 +44,9 @@ COMPILER_SETTINGS: dict[str, Any] = {
 
 
 ARTIFACTS_FILE = Path(__file__).resolve().parent / "contracts.json"
-ARTIFACTS_HINT = "run `python scripts/build_contracts.py --write` in the source checkout and commit ledger/onchain/contracts.json"
+ARTIFACTS_HINT = (
+    "run `python scripts/build_contracts.py --write` in the source checkout and commit ledger/onchain/contracts.json"
+)
 
 
 def tool_path(name: str, explicit: str | Path | None = None) -> Path:
@@ -53,8 +55,10 @@ def tool_path(name: str, explicit: str | Path | None = None) -> Path:
     if explicit:
         path = Path(explicit).expanduser()
         if not (path.is_file() and os.access(path, os.X_OK)):
-            raise ConfigError(f"the configured {name} {path} is not an executable file; point "
-                              f"LEDGER_{name.upper()} at the {name} binary or unset it to use the one on PATH")
+            raise ConfigError(
+                f"the configured {name} {path} is not an executable file; point "
+                f"LEDGER_{name.upper()} at the {name} binary or unset it to use the one on PATH"
+            )
         return path
     pinned = NODE_BIN / f"{name}-linux-amd64" / "bin" / name
     if pinned.exists():
@@ -62,9 +66,11 @@ def tool_path(name: str, explicit: str | Path | None = None) -> Path:
     found = shutil.which(name)
     if found:
         return Path(found)
-    raise ConfigError(f"{name} was not found: not set in LEDGER_{name.upper()}, not at {pinned}, not on PATH; "
-                      f"install foundry's {name} and put it on PATH, set LEDGER_{name.upper()}, or, in a source "
-                      f"checkout, {SETUP_HINT}")
+    raise ConfigError(
+        f"{name} was not found: not set in LEDGER_{name.upper()}, not at {pinned}, not on PATH; "
+        f"install foundry's {name} and put it on PATH, set LEDGER_{name.upper()}, or, in a source "
+        f"checkout, {SETUP_HINT}"
+    )
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,16 @@ def build_artifacts_document() -> dict[str, Any]:
     contracts = {}
     for unit in output["contracts"].values():
         for name, data in unit.items():
-            contracts[name] = {"abi": data["abi"], "bytecode": data["evm"]["bytecode"]["object"],
-                               "deployedBytecode": data["evm"]["deployedBytecode"]["object"]}
-    return {"compiler": {"solc": solc_version(), "settings": COMPILER_SETTINGS},
-            "sources": _source_digests(sources), "contracts": dict(sorted(contracts.items()))}
+            contracts[name] = {
+                "abi": data["abi"],
+                "bytecode": data["evm"]["bytecode"]["object"],
+                "deployedBytecode": data["evm"]["deployedBytecode"]["object"],
+            }
+    return {
+        "compiler": {"solc": solc_version(), "settings": COMPILER_SETTINGS},
+        "sources": _source_digests(sources),
+        "contracts": dict(sorted(contracts.items())),
+    }
 
 
 def render_artifacts_document(document: dict[str, Any]) -> str:
@@ -125,25 +137,34 @@ def _shipped() -> dict[str, Any]:
     try:
         document: dict[str, Any] = json.loads(ARTIFACTS_FILE.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"the compiled contracts {ARTIFACTS_FILE} are missing from this installation; "
-                          f"reinstall the package, or {ARTIFACTS_HINT}") from None
+        raise ConfigError(
+            f"the compiled contracts {ARTIFACTS_FILE} are missing from this installation; "
+            f"reinstall the package, or {ARTIFACTS_HINT}"
+        ) from None
     except ValueError as exc:
-        raise ConfigError(f"the compiled contracts {ARTIFACTS_FILE} are unreadable ({exc}); reinstall the "
-                          f"package, or {ARTIFACTS_HINT}") from exc
+        raise ConfigError(
+            f"the compiled contracts {ARTIFACTS_FILE} are unreadable ({exc}); reinstall the "
+            f"package, or {ARTIFACTS_HINT}"
+        ) from exc
     return document
 
 
 def shipped_artifacts() -> dict[str, Artifact]:
     """The compiled contracts shipped with the package, by contract name."""
-    return {name: Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"])
-            for name, data in _shipped()["contracts"].items()}
+    return {
+        name: Artifact(name=name, abi=data["abi"], bytecode=data["bytecode"])
+        for name, data in _shipped()["contracts"].items()
+    }
 
 
 def contract_artifacts() -> dict[str, Artifact]:
     """The contracts this ledger deploys and talks to: the shipped ones, unless this is a source checkout whose
     contracts/src no longer matches them (a developer changed a contract): then a fresh compile."""
-    if (CONTRACTS_DIR.is_dir() and any(CONTRACTS_DIR.glob("*.sol"))
-            and _source_digests(_sources()) != _shipped_sources_or_none()):
+    if (
+        CONTRACTS_DIR.is_dir()
+        and any(CONTRACTS_DIR.glob("*.sol"))
+        and _source_digests(_sources()) != _shipped_sources_or_none()
+    ):
         return compile_contracts()
     return shipped_artifacts()
 

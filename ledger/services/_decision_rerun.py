@@ -17,11 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
+from ..errors import InputError, LedgerError, NotFoundError, VerificationError
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import open_input, opening, unflatten
-from ..errors import InputError, LedgerError, NotFoundError, VerificationError
-from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
 from ..formats.rules import evaluate, load_rule_set
+from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -33,11 +33,14 @@ __all__ = ["DecisionRerun", "bundle_sections"]
 # rules read and, only when the applicant's identity is disclosed too, the identifiers the holder fact compares.
 _HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 _FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
-_DATE_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})")
+_DATE_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
+)
 
 
-def bundle_sections(ledger: Ledger, department: str, body: Mapping[str, Any], *, applicant: str | None = None,
-                    hide: Iterable[str] = ()) -> dict[str, Any]:
+def bundle_sections(
+    ledger: Ledger, department: str, body: Mapping[str, Any], *, applicant: str | None = None, hide: Iterable[str] = ()
+) -> dict[str, Any]:
     """The ``input`` and ``cited`` sections of a decision's bundle.
 
     ``applicant`` (the applicant's identity, which the ledger does not keep) discloses it so a verifier can work
@@ -51,11 +54,16 @@ def bundle_sections(ledger: Ledger, department: str, body: Mapping[str, Any], *,
             raise InputError("this decision recorded no input committed field by field: nothing to disclose or hide")
         return {"input": None, "cited": []}
     if applicant is not None and applicant_reference(ledger, department, applicant) != body.get("applicant_ref"):
-        raise InputError("that is not the applicant of this decision (its applicant_ref differs); give the identity "
-                         "the application was decided for")
+        raise InputError(
+            "that is not the applicant of this decision (its applicant_ref differs); give the identity "
+            "the application was decided for"
+        )
     with ledger.engine.connect() as conn:
-        text = conn.execute(select(DecisionInput.document).where(  # type: ignore[call-overload]
-            DecisionInput.digest == digest)).scalar()
+        text = conn.execute(
+            select(DecisionInput.document).where(  # type: ignore[call-overload]
+                DecisionInput.digest == digest
+            )
+        ).scalar()
     if text is None:
         raise NotFoundError(f"the decision's input {digest} is not in this ledger's database; run `ledger replay`")
     stored = json.loads(text)
@@ -66,8 +74,11 @@ def bundle_sections(ledger: Ledger, department: str, body: Mapping[str, Any], *,
     for citation in citations(stored):
         key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
         document = documents.get(key) if key is not None else None
-        cited.append(None if document is None else _presentation(
-            document, ("type", *(_HOLDER_FIELDS if applicant is not None else ()))))
+        cited.append(
+            None
+            if document is None
+            else _presentation(document, ("type", *(_HOLDER_FIELDS if applicant is not None else ())))
+        )
     return {"input": section, "cited": cited}
 
 
@@ -123,8 +134,10 @@ class DecisionRerun:
         if section is None:
             if self.body.get("input_digest") is None and self.officer():
                 return True, "the officer's decision recorded no input"
-            return False, ("the bundle carries no input: the decision cannot be re-run (a record without "
-                           "input_commitment predates complete decision bundles)")
+            return False, (
+                "the bundle carries no input: the decision cannot be re-run (a record without "
+                "input_commitment predates complete decision bundles)"
+            )
         if not isinstance(self.body.get("input_commitment"), str):
             return False, "the decision record has no input_commitment, so no disclosed input can be tied to it"
         fields, salts, hidden = section.get("fields"), section.get("salts"), section.get("hidden")
@@ -133,9 +146,12 @@ class DecisionRerun:
         if "@applicant" in fields or "@applicant" in hidden:
             return False, "a field is both disclosed and hidden, or the applicant is named as an input field"
         applicant = section.get("applicant")
-        if applicant is not None and not (isinstance(applicant, dict) and isinstance(applicant.get("identity"), str)
-                                          and isinstance(applicant.get("salt"), str)
-                                          and len(applicant["salt"]) == 32):
+        if applicant is not None and not (
+            isinstance(applicant, dict)
+            and isinstance(applicant.get("identity"), str)
+            and isinstance(applicant.get("salt"), str)
+            and len(applicant["salt"]) == 32
+        ):
             return False, "input.applicant must be null or {identity, salt}"
         try:
             opened, identity, detail = open_input(section, self.body)
@@ -154,18 +170,25 @@ class DecisionRerun:
             return False, "the input's citations (field 'certificates') are hidden: the facts cannot be re-established"
         listed = citations(unflatten(self.fields))
         if not isinstance(recorded, list) or len(recorded) != len(listed):
-            return False, (f"the decision records {len(recorded) if isinstance(recorded, list) else 0} certificate "
-                           f"facts for {len(listed)} cited certificates")
+            return False, (
+                f"the decision records {len(recorded) if isinstance(recorded, list) else 0} certificate "
+                f"facts for {len(listed)} cited certificates"
+            )
         if not isinstance(cited, list) or len(cited) != len(listed):
-            return False, (f"the bundle carries {len(cited) if isinstance(cited, list) else 0} cited certificates "
-                           f"for {len(listed)} citations")
+            return False, (
+                f"the bundle carries {len(cited) if isinstance(cited, list) else 0} cited certificates "
+                f"for {len(listed)} citations"
+            )
         if not listed:
             self.facts = []
             return True, "the input cites no certificate"
         first = recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None
         block = body.get("as_of_block", first)
-        if type(block) is not int or block < 0 or \
-                not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded):
+        if (
+            type(block) is not int
+            or block < 0
+            or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded)
+        ):
             return False, f"the recorded facts name no single block they were judged at ({block!r})"
         stored: dict[str, Any] = {}
         for citation, document in zip(listed, cited):
@@ -191,16 +214,20 @@ class DecisionRerun:
         diffs = []
         for i, (mine, theirs) in enumerate(zip(facts, recorded)):
             expected = {**mine.to_json(), "holder": mine.holder}
-            wrong = [f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}" for k in _FACT_KEYS
-                     if not (k == "holder" and mine.holder is None) and theirs.get(k) != expected[k]]
+            wrong = [
+                f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"
+                for k in _FACT_KEYS
+                if not (k == "holder" and mine.holder is None) and theirs.get(k) != expected[k]
+            ]
             if wrong:
                 diffs.append(f"certificate {i + 1} ({mine.digest}) as of block {block}: " + "; ".join(wrong))
         if diffs:
             return False, "; ".join(diffs)
         unknown = sum(1 for f in facts if f.holder is None)
-        return True, (f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
-                      + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown
-                         else ""))
+        return True, (
+            f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
+            + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else "")
+        )
 
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""
@@ -214,8 +241,9 @@ class DecisionRerun:
             return replace(fact, verified=False, status="unknown", holder=False)
         if not (fact.verified and fact.issuer and fact.root and fact.digest):
             return replace(fact, holder=False)
-        status = status_statement(self.chain, fact.issuer, bytes.fromhex(fact.root[2:]),
-                                  bytes.fromhex(fact.digest[2:]), block)["status"]
+        status = status_statement(
+            self.chain, fact.issuer, bytes.fromhex(fact.root[2:]), bytes.fromhex(fact.digest[2:]), block
+        )["status"]
         holder = None if self.identity is None else any(i == self.identity for i in fact.subject_ids)
         return replace(fact, status=status, holder=holder)
 
@@ -223,19 +251,25 @@ class DecisionRerun:
         body, stated = self.body, self.bundle.get("rule_set")
         if self.officer():
             target = body.get("overrides")
-            link = (f", overriding decision {target.get('seq')} ({target.get('entry_hash')})"
-                    if isinstance(target, dict) else "")
+            link = (
+                f", overriding decision {target.get('seq')} ({target.get('entry_hash')})"
+                if isinstance(target, dict)
+                else ""
+            )
             return True, f"not applicable: an officer's decision is not re-run{link}"
         if self.fields is None or self.facts is None or stated is None:
             return False, "the decision cannot be re-run without its input and facts"
         paths, reads_holder = _rule_paths(stated["document"].get("rules"))
-        unreadable = sorted(h for h in self.hidden for p in paths
-                            if h == p or h.startswith(p + ".") or p.startswith(h + "."))
+        unreadable = sorted(
+            h for h in self.hidden for p in paths if h == p or h.startswith(p + ".") or p.startswith(h + ".")
+        )
         if unreadable:
             return False, f"cannot be re-run: the rule set reads the hidden field(s) {unreadable}"
         if reads_holder and any(f.holder is None for f in self.facts):
-            return False, ("cannot be re-run: the rule set asks whether a verified cited certificate names the "
-                           "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)")
+            return False, (
+                "cannot be re-run: the rule set asks whether a verified cited certificate names the "
+                "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
+            )
         rule_set = load_rule_set(stated["document"])
         view = facts_view(unflatten(self.fields), self.facts)
         if isinstance(body.get("credit"), dict):  # the credit list as of the decision block, as the engine read it
@@ -244,12 +278,15 @@ class DecisionRerun:
             view = with_credit(view, body["credit"])
         result = evaluate(rule_set, view)
         if result.outcome != body.get("outcome"):
-            return False, (f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
-                           f"({', '.join(result.reasons)})")
+            return False, (
+                f"outcome: recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
+                f"({', '.join(result.reasons)})"
+            )
         if list(result.reasons) != body.get("reasons"):
             return False, f"reasons: recorded {body.get('reasons')}, re-run gives {list(result.reasons)}"
         basis = rule_set.legal_basis(result.reasons)
         if basis != body.get("legal_basis"):
             return False, f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}"
-        return True, (f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), "
-                      "as recorded")
+        return True, (
+            f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
+        )

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from . import logchain
 from ..client import Ledger
 from ..errors import LedgerError
+from . import logchain
 
 LOG = logchain.LOG_ACCESS
 
@@ -30,14 +30,33 @@ def _iso(value: datetime) -> str:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def record(ledger: Ledger, *, certificate: str, issuer: str, action: str, outcome: str, actor: str | None,
-           signer: str | None, at: datetime, detail: str = "", grant_id: str | None = None,
-           purpose: str | None = None, authenticated: bool = True) -> Any:
+def record(
+    ledger: Ledger,
+    *,
+    certificate: str,
+    issuer: str,
+    action: str,
+    outcome: str,
+    actor: str | None,
+    signer: str | None,
+    at: datetime,
+    detail: str = "",
+    grant_id: str | None = None,
+    purpose: str | None = None,
+    authenticated: bool = True,
+) -> Any:
     """Append one access event to ``issuer``'s access log; returns the log entry."""
     body = {
-        "certificate": certificate, "action": action, "outcome": outcome, "actor": actor or "anonymous",
-        "signer": signer, "authenticated": authenticated, "at": _iso(at), "grant": grant_id,
-        "purpose": purpose, "detail": detail,
+        "certificate": certificate,
+        "action": action,
+        "outcome": outcome,
+        "actor": actor or "anonymous",
+        "signer": signer,
+        "authenticated": authenticated,
+        "at": _iso(at),
+        "grant": grant_id,
+        "purpose": purpose,
+        "detail": detail,
     }
     return logchain.append(ledger, LOG, issuer, body, created_at=at)
 
@@ -53,9 +72,11 @@ def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict
     One department's failure (suspended by the council, so its key may not anchor; chain hiccup) does not hold the
     others back: its entry in the result is the error text and its entries stay pending for the next round.
     """
-    codes = sorted(set(departments) if departments is not None else
-                   {e.department_id for e in logchain.entries(ledger, LOG)
-                    if e.state != logchain.EntryState.ANCHORED})
+    codes = sorted(
+        set(departments)
+        if departments is not None
+        else {e.department_id for e in logchain.entries(ledger, LOG) if e.state != logchain.EntryState.ANCHORED}
+    )
     done: dict[str, list[str] | str] = {}
     for code in codes:
         try:
@@ -73,24 +94,40 @@ def _anchors(ledger: Ledger, roots: set[str]) -> dict[str, Any]:
         return {}
     table = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(table.c.root, table.c.tx_hash, table.c.block_number, table.c.state)
-                            .where(table.c.root.in_(sorted(roots))))
+        rows = conn.execute(
+            select(table.c.root, table.c.tx_hash, table.c.block_number, table.c.state).where(
+                table.c.root.in_(sorted(roots))
+            )
+        )
         return {r.root: r for r in rows}
 
 
 def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
     """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any."""
     out = dict(json.loads(entry.body))
-    out.update({"department": entry.department_id, "seq": entry.seq, "entry_hash": entry.entry_hash,
-                "prev_hash": entry.prev_hash, "anchored": entry.state == logchain.EntryState.ANCHORED,
-                "batch_root": entry.batch_root})
+    out.update(
+        {
+            "department": entry.department_id,
+            "seq": entry.seq,
+            "entry_hash": entry.entry_hash,
+            "prev_hash": entry.prev_hash,
+            "anchored": entry.state == logchain.EntryState.ANCHORED,
+            "batch_root": entry.batch_root,
+        }
+    )
     if anchor is not None and entry.state == logchain.EntryState.ANCHORED:
         out.update({"tx_hash": anchor.tx_hash, "block_number": anchor.block_number})
     return out
 
 
-def entries(ledger: Ledger, *, department: str | None = None, certificate: str | None = None,
-            since: datetime | None = None, until: datetime | None = None) -> list[dict[str, Any]]:
+def entries(
+    ledger: Ledger,
+    *,
+    department: str | None = None,
+    certificate: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[dict[str, Any]]:
     found = list(logchain.entries(ledger, LOG, department, since=since, until=until))
     if certificate is not None:  # bodies are canonical JSON: a cheap text test before parsing
         needle = f'"certificate":"{certificate}"'

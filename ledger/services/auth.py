@@ -41,16 +41,16 @@ from urllib.parse import urlsplit
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
-from sqlalchemy import Engine, delete, select, update
 from pydantic import SecretStr
+from sqlalchemy import Engine, delete, select, update
 from sqlmodel import col
 
-from ..storage._files import create_exclusive
-from ..onchain.chain import Chain, department_id_bytes
 from ..config import secret_env
-from .departments import Department, get_department
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError
+from ..onchain.chain import Chain, department_id_bytes
+from ..storage._files import create_exclusive
 from ..storage.models import AuthChallenge, RevokedToken, aware
+from .departments import Department, get_department
 
 TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
 DEFAULT_TOKEN_TTL = timedelta(minutes=15)
@@ -72,8 +72,11 @@ class PermissionDenied(LedgerError):
 def department_epoch(department: Department) -> int:
     """The block of the department's latest key rotation or suspension (its registration if none): tokens
     issued in an earlier epoch are no longer honoured, even if the department was reinstated since."""
-    blocks = [department.registered_block, *(k.from_block for k in department.keys),
-              *(s.from_block for s in department.statuses if not s.active)]
+    blocks = [
+        department.registered_block,
+        *(k.from_block for k in department.keys),
+        *(s.from_block for s in department.statuses if not s.active),
+    ]
     return max(blocks)
 
 
@@ -148,8 +151,9 @@ def load_secret(path: Path, configured: Any = _FROM_ENVIRONMENT) -> bytes:
         try:
             secret = bytes.fromhex(raw)
         except ValueError:
-            raise ConfigError("LEDGER_API_SECRET must be hex: 64 hex digits of random bytes "
-                              "(e.g. `openssl rand -hex 32`)") from None
+            raise ConfigError(
+                "LEDGER_API_SECRET must be hex: 64 hex digits of random bytes (e.g. `openssl rand -hex 32`)"
+            ) from None
         return _checked_secret(secret, "LEDGER_API_SECRET")
     try:
         secret = path.read_bytes()
@@ -160,9 +164,11 @@ def load_secret(path: Path, configured: Any = _FROM_ENVIRONMENT) -> bytes:
 
 def _checked_secret(secret: bytes, source: str) -> bytes:
     if len(secret) < MIN_SECRET_BYTES:
-        raise ConfigError(f"the token secret from {source} holds {len(secret)} bytes; it must hold at least "
-                          f"{MIN_SECRET_BYTES} bytes (64 hex digits in LEDGER_API_SECRET). Delete a damaged "
-                          "secret file to have a new one generated (every session token then ends).")
+        raise ConfigError(
+            f"the token secret from {source} holds {len(secret)} bytes; it must hold at least "
+            f"{MIN_SECRET_BYTES} bytes (64 hex digits in LEDGER_API_SECRET). Delete a damaged "
+            "secret file to have a new one generated (every session token then ends)."
+        )
     return secret
 
 
@@ -183,25 +189,37 @@ def _registry_resource(registry: str, chain_id: int) -> str:
     return f"ethereum:{registry}@{chain_id}"  # EIP-681: the registry contract on that chain
 
 
-def sign_in_message(*, domain: str, address: str, uri: str, department: str, chain_id: int, registry: str,
-                    nonce: str, issued_at: datetime, expires_at: datetime) -> str:
+def sign_in_message(
+    *,
+    domain: str,
+    address: str,
+    uri: str,
+    department: str,
+    chain_id: int,
+    registry: str,
+    nonce: str,
+    issued_at: datetime,
+    expires_at: datetime,
+) -> str:
     """The challenge text in the EIP-4361 (Sign-In with Ethereum) format, so wallets show it as a sign-in to
     ``domain`` (and warn when the page asking for it is elsewhere)."""
-    return "\n".join([
-        f"{domain}{_SIGN_IN}",
-        address,
-        "",
-        _statement(department),
-        "",
-        f"URI: {uri}",
-        "Version: 1",
-        f"Chain ID: {chain_id}",
-        f"Nonce: {nonce}",
-        f"Issued At: {_timestamp(issued_at)}",
-        f"Expiration Time: {_timestamp(expires_at)}",
-        "Resources:",
-        f"- {_registry_resource(registry, chain_id)}",
-    ])
+    return "\n".join(
+        [
+            f"{domain}{_SIGN_IN}",
+            address,
+            "",
+            _statement(department),
+            "",
+            f"URI: {uri}",
+            "Version: 1",
+            f"Chain ID: {chain_id}",
+            f"Nonce: {nonce}",
+            f"Issued At: {_timestamp(issued_at)}",
+            f"Expiration Time: {_timestamp(expires_at)}",
+            "Resources:",
+            f"- {_registry_resource(registry, chain_id)}",
+        ]
+    )
 
 
 def parse_sign_in_message(message: str) -> dict[str, str]:
@@ -286,13 +304,24 @@ class Authenticator:
         nonce = secrets.token_hex(32)
         issued = now.replace(microsecond=0)
         expires = issued + self.challenge_ttl
-        message = sign_in_message(domain=self.domain, address=address, uri=self.audience, department=department,
-                                  chain_id=self.chain.chain_id, registry=self.chain.deployment.registry,
-                                  nonce=nonce, issued_at=issued, expires_at=expires)
+        message = sign_in_message(
+            domain=self.domain,
+            address=address,
+            uri=self.audience,
+            department=department,
+            chain_id=self.chain.chain_id,
+            registry=self.chain.deployment.registry,
+            nonce=nonce,
+            issued_at=issued,
+            expires_at=expires,
+        )
         table = AuthChallenge.__table__  # type: ignore[attr-defined]
         with self.engine.begin() as conn:
-            conn.execute(table.insert().values(id=nonce, department_id=department, message=message, created_at=now,
-                                               expires_at=expires))
+            conn.execute(
+                table.insert().values(
+                    id=nonce, department_id=department, message=message, created_at=now, expires_at=expires
+                )
+            )
             # answered or not, a challenge is useless a day after it expired: keep the table small
             conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
         return Challenge(nonce, department, message, expires)
@@ -314,21 +343,32 @@ class Authenticator:
         except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
             raise AuthenticationError("the signature is not a valid EIP-191 signature of the challenge text") from None
         if signer.lower() != fields["address"].lower():
-            raise AuthenticationError(f"the challenge was signed by {signer}, not by {fields['address']}, the account "
-                                      "it names")
+            raise AuthenticationError(
+                f"the challenge was signed by {signer}, not by {fields['address']}, the account it names"
+            )
         department = self.department(row.department_id)
         if department is None or department.signer.lower() != signer.lower():
-            raise AuthenticationError(f"the challenge was signed by {signer}, which is not the current registered key "
-                                      f"of department {row.department_id!r}")
+            raise AuthenticationError(
+                f"the challenge was signed by {signer}, which is not the current registered key "
+                f"of department {row.department_id!r}"
+            )
         if not department.active:
             raise PermissionDenied(f"department {row.department_id!r} is suspended by the council")
         with self.engine.begin() as conn:
-            used = conn.execute(update(AuthChallenge).where(
-                col(AuthChallenge.id) == challenge_id, col(AuthChallenge.used_at).is_(None)).values(used_at=now))
+            used = conn.execute(
+                update(AuthChallenge)
+                .where(col(AuthChallenge.id) == challenge_id, col(AuthChallenge.used_at).is_(None))
+                .values(used_at=now)
+            )
         if used.rowcount != 1:
             raise AuthenticationError("this challenge was already used; request a new one (challenges are single-use)")
-        return self.mint(department.code, department.signer, now=now, roles=tuple(department.roles),
-                         epoch=department_epoch(department))
+        return self.mint(
+            department.code,
+            department.signer,
+            now=now,
+            roles=tuple(department.roles),
+            epoch=department_epoch(department),
+        )
 
     def _check_binding(self, message: str, *, department: str, nonce: str, now: datetime) -> dict[str, str]:
         """The challenge text names this gateway, chain, registry, department and nonce, and is in its lifetime;
@@ -337,14 +377,22 @@ class Authenticator:
         if fields["domain"] != self.domain or fields.get("URI") != self.audience:
             raise AuthenticationError(
                 f"this challenge was issued by the gateway at {fields['domain']} ({fields.get('URI')}), not by this "
-                f"one ({self.audience}); a challenge works only where it was issued: request one from this gateway")
+                f"one ({self.audience}); a challenge works only where it was issued: request one from this gateway"
+            )
         chain_id = self.chain.chain_id
-        expected = {"statement": _statement(department), "Version": "1", "Chain ID": str(chain_id),
-                    "Nonce": nonce, "Resources": _registry_resource(self.chain.deployment.registry, chain_id)}
+        expected = {
+            "statement": _statement(department),
+            "Version": "1",
+            "Chain ID": str(chain_id),
+            "Nonce": nonce,
+            "Resources": _registry_resource(self.chain.deployment.registry, chain_id),
+        }
         for name, value in expected.items():
             if fields.get(name) != value:
-                raise AuthenticationError(f"the challenge names {name} {fields.get(name)!r}, this gateway expects "
-                                          f"{value!r}; request a new challenge")
+                raise AuthenticationError(
+                    f"the challenge names {name} {fields.get(name)!r}, this gateway expects "
+                    f"{value!r}; request a new challenge"
+                )
         try:
             issued = datetime.fromisoformat(fields["Issued At"])
             expires = datetime.fromisoformat(fields["Expiration Time"])
@@ -357,12 +405,22 @@ class Authenticator:
         return fields
 
     # -- tokens ---------------------------------------------------------------------------------------------
-    def mint(self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = (),
-             epoch: int = 0) -> Token:
+    def mint(
+        self, department: str, signer: str, *, now: datetime, roles: tuple[str, ...] = (), epoch: int = 0
+    ) -> Token:
         expires = now + self.token_ttl
         jti = secrets.token_hex(16)
-        payload = {"v": 1, "sub": department, "signer": signer, "jti": jti, "chain": self.chain.chain_id,
-                   "aud": self.audience, "epoch": epoch, "iat": int(now.timestamp()), "exp": int(expires.timestamp())}
+        payload = {
+            "v": 1,
+            "sub": department,
+            "signer": signer,
+            "jti": jti,
+            "chain": self.chain.chain_id,
+            "aud": self.audience,
+            "epoch": epoch,
+            "iat": int(now.timestamp()),
+            "exp": int(expires.timestamp()),
+        }
         body = _b64(json.dumps(payload, separators=(",", ":"), sort_keys=True).encode())
         mac = _b64(hmac.new(self.secret, f"{TOKEN_PREFIX}.{body}".encode(), hashlib.sha256).digest())
         principal = Principal(department, signer, roles, jti, datetime.fromtimestamp(int(expires.timestamp()), UTC))
@@ -386,8 +444,10 @@ class Authenticator:
         if payload.get("chain") != self.chain.chain_id:
             raise AuthenticationError("the token was issued for another chain; sign in again")
         if payload.get("aud") != self.audience:
-            raise AuthenticationError(f"the token was issued by another gateway ({payload.get('aud')}), not by this "
-                                      f"one ({self.audience}); sign in at this gateway")
+            raise AuthenticationError(
+                f"the token was issued by another gateway ({payload.get('aud')}), not by this "
+                f"one ({self.audience}); sign in at this gateway"
+            )
         return payload
 
     def unverified_claims(self, token: str) -> dict[str, Any]:
@@ -406,14 +466,18 @@ class Authenticator:
         code, signer = str(claims["sub"]), str(claims["signer"])
         department = self.department(code)
         if department is None or department.signer.lower() != signer.lower():
-            raise AuthenticationError(f"key {signer} is no longer the registered key of department {code!r} "
-                                      "(rotated out); sign in again with the current key")
+            raise AuthenticationError(
+                f"key {signer} is no longer the registered key of department {code!r} "
+                "(rotated out); sign in again with the current key"
+            )
         if not department.active:
             raise PermissionDenied(f"department {code!r} is suspended by the council")
         epoch = department_epoch(department)
         if claims.get("epoch") != epoch:
-            raise AuthenticationError(f"the council suspended department {code!r} or rotated its key at block "
-                                      f"{epoch}, after this token was issued; sign in again")
+            raise AuthenticationError(
+                f"the council suspended department {code!r} or rotated its key at block "
+                f"{epoch}, after this token was issued; sign in again"
+            )
         jti = str(claims["jti"])
         with self.engine.connect() as conn:
             revoked = conn.execute(select(RevokedToken.jti).where(RevokedToken.jti == jti)).first()  # type: ignore[call-overload]
@@ -426,23 +490,34 @@ class Authenticator:
         table = RevokedToken.__table__  # type: ignore[attr-defined]
         with self.engine.begin() as conn:
             if conn.execute(select(table.c.jti).where(table.c.jti == principal.jti)).first() is None:
-                conn.execute(table.insert().values(jti=principal.jti, department_id=principal.department,
-                                                   expires_at=principal.expires_at, revoked_at=now))
+                conn.execute(
+                    table.insert().values(
+                        jti=principal.jti,
+                        department_id=principal.department,
+                        expires_at=principal.expires_at,
+                        revoked_at=now,
+                    )
+                )
             # an expired token is refused anyway: keep the table small
             conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
 
     def attempt(self, token: str | None, *, now: datetime) -> Attempt:
         """Authenticate without raising: the failure is kept so the refusal can be recorded, then raised."""
         if not token:
-            return Attempt(None, AuthenticationError("this endpoint needs a bearer token; sign in via "
-                                                     "POST /auth/challenge and POST /auth/token"))
+            return Attempt(
+                None,
+                AuthenticationError(
+                    "this endpoint needs a bearer token; sign in via POST /auth/challenge and POST /auth/token"
+                ),
+            )
         try:
             return Attempt(self.authenticate(token, now=now))
         except LedgerError as exc:
             claims = self.unverified_claims(token)
             sub, signer = claims.get("sub"), claims.get("signer")
-            return Attempt(None, exc, str(sub) if isinstance(sub, str) else None,
-                           str(signer) if isinstance(signer, str) else None)
+            return Attempt(
+                None, exc, str(sub) if isinstance(sub, str) else None, str(signer) if isinstance(signer, str) else None
+            )
 
 
 def _decoy_address(secret: bytes, department: str) -> str:

@@ -51,14 +51,14 @@ from pydantic import Field as PField
 from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..client import Ledger
+from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
+from ..formats.canonical import canonical_json, hex32, parse_hex32
+from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
 from . import logchain
 from .auth import PermissionDenied
-from ..formats.canonical import canonical_json, hex32, parse_hex32
-from ..client import Ledger
 from .departments import get_department
-from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
 from .issuance import export_document
-from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
 from .status import StoredCertificate, stored
 
 __all__ = [
@@ -105,6 +105,7 @@ _ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
 
 # -- configuration ------------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Provider:
     """An authentication service whose subject assertions are believed: its name, signing address, assurance."""
@@ -123,8 +124,9 @@ def providers_from_env(value: str) -> dict[str, Provider]:
         name, sep, rest = item.partition("=")
         address, _, assurance = rest.partition("@")
         if not sep or not _PROVIDER_NAME.match(name) or not _ADDRESS.match(address) or not assurance:
-            raise ConfigError(f"{PROVIDERS_ENV} item {item!r} is not name=0xAddress@assurance (e.g. "
-                              f"gov-id-app=0x12...ab@substantial)")
+            raise ConfigError(
+                f"{PROVIDERS_ENV} item {item!r} is not name=0xAddress@assurance (e.g. gov-id-app=0x12...ab@substantial)"
+            )
         providers[name] = Provider(name, _checksum(address), assurance)
     return providers
 
@@ -147,8 +149,9 @@ def policy_fields(cert_type: str, fields: list[str], policy: str) -> set[str]:
         try:
             table = json.loads(raw)
         except ValueError:
-            raise ConfigError(f"{POLICY_ENV} is not JSON; e.g. {{\"*\": \"personal\", \"permit\": "
-                              f"[\"subject.name\"]}}") from None
+            raise ConfigError(
+                f'{POLICY_ENV} is not JSON; e.g. {{"*": "personal", "permit": ["subject.name"]}}'
+            ) from None
         if not isinstance(table, dict):
             raise ConfigError(f"{POLICY_ENV} must be a JSON object mapping certificate types to a rule")
         rule = table.get(cert_type, table.get("*", "personal"))
@@ -158,17 +161,20 @@ def policy_fields(cert_type: str, fields: list[str], policy: str) -> set[str]:
         return set()
     if isinstance(rule, list) and all(isinstance(f, str) for f in rule):
         return set(rule) & set(fields)
-    raise ConfigError(f"{POLICY_ENV} rule for {cert_type!r} must be \"personal\", \"none\" or a list of fields")
+    raise ConfigError(f'{POLICY_ENV} rule for {cert_type!r} must be "personal", "none" or a list of fields')
 
 
 # -- the subject assertion ----------------------------------------------------------------------------------------
+
 
 class SignedAssertion(BaseModel):
     """What the authentication provider hands the person: the assertion and its EIP-191 signature."""
 
     model_config = ConfigDict(extra="forbid")
-    assertion: dict[str, Any] = PField(description="The provider's statement (type pl-subject-assertion/2), "
-                                                   "binding the request it authorizes by its digest.")
+    assertion: dict[str, Any] = PField(
+        description="The provider's statement (type pl-subject-assertion/2), "
+        "binding the request it authorizes by its digest."
+    )
     signature: str = PField(pattern=r"^0x[0-9a-fA-F]{130}$", description="EIP-191 signature by the provider.")
 
 
@@ -188,15 +194,22 @@ def _iso(value: datetime) -> str:
 # canonical JSON (ledger/formats/canonical.py) of these objects, so order of fields, repeated fields, the zone an
 # expiry is written in and the case of a digest do not change the digest; nothing else can change without changing it.
 
+
 def consent_request(consent: ConsentCreate) -> dict[str, Any]:
     """The canonical form of a consent request: every member of ``consent``, fields sorted without repeats, the
     certificate digest in lower case, the expiry in UTC (``...Z``)."""
     expires = consent.expires_at
-    return {"type": REQUEST_TYPE, "action": "consent", "certificate": consent.certificate.lower(),
-            "recipient": consent.recipient, "purpose_code": consent.purpose_code,
-            "purpose_text": consent.purpose_text, "fields": sorted(set(consent.fields)),
-            # an expiry without a zone is refused by give(); its digest only has to be deterministic
-            "expires_at": _iso(expires) if expires.tzinfo is not None else expires.isoformat()}
+    return {
+        "type": REQUEST_TYPE,
+        "action": "consent",
+        "certificate": consent.certificate.lower(),
+        "recipient": consent.recipient,
+        "purpose_code": consent.purpose_code,
+        "purpose_text": consent.purpose_text,
+        "fields": sorted(set(consent.fields)),
+        # an expiry without a zone is refused by give(); its digest only has to be deterministic
+        "expires_at": _iso(expires) if expires.tzinfo is not None else expires.isoformat(),
+    }
 
 
 def withdrawal_request(consent_id: str) -> dict[str, Any]:
@@ -219,15 +232,31 @@ def request_digest(request: dict[str, Any]) -> str:
     return "0x" + hashlib.sha256(canonical_json(request)).hexdigest()
 
 
-def sign_assertion(account: Any, *, provider: str, subject: str, assurance: str, audience: str,
-                   issued_at: datetime, request: dict[str, Any],
-                   lifetime: timedelta = timedelta(minutes=5)) -> SignedAssertion:
+def sign_assertion(
+    account: Any,
+    *,
+    provider: str,
+    subject: str,
+    assurance: str,
+    audience: str,
+    issued_at: datetime,
+    request: dict[str, Any],
+    lifetime: timedelta = timedelta(minutes=5),
+) -> SignedAssertion:
     """What a provider does (tests, the demo, and providers' integrators): sign a subject assertion that
     authorizes ``request`` (one of :func:`consent_request`, :func:`withdrawal_request`, :func:`listing_request`,
     :func:`accesses_request`), after showing the person what it asks."""
-    body = {"type": ASSERTION_TYPE, "provider": provider, "subject": subject, "assurance": assurance,
-            "audience": audience, "issued_at": _iso(issued_at), "expires_at": _iso(issued_at + lifetime),
-            "nonce": secrets.token_hex(16), "request": request_digest(request)}
+    body = {
+        "type": ASSERTION_TYPE,
+        "provider": provider,
+        "subject": subject,
+        "assurance": assurance,
+        "audience": audience,
+        "issued_at": _iso(issued_at),
+        "expires_at": _iso(issued_at + lifetime),
+        "nonce": secrets.token_hex(16),
+        "request": request_digest(request),
+    }
     signature = account.sign_message(encode_defunct(primitive=canonical_json(body))).signature
     return SignedAssertion(assertion=body, signature="0x" + bytes(signature).hex())
 
@@ -265,8 +294,15 @@ def subject_ref(ledger: Ledger, identifier: str) -> str:
     return "0x" + hmac.new(_ref_key(ledger), b"pl-subject/1\x00" + normal.encode(), hashlib.sha256).hexdigest()
 
 
-def authenticate(ledger: Ledger, signed: SignedAssertion, *, request: dict[str, Any], now: datetime,
-                 providers: dict[str, Provider] | None = None, spend: bool = True) -> Subject:
+def authenticate(
+    ledger: Ledger,
+    signed: SignedAssertion,
+    *,
+    request: dict[str, Any],
+    now: datetime,
+    providers: dict[str, Provider] | None = None,
+    spend: bool = True,
+) -> Subject:
     """Check a subject assertion (provider, signature, audience, time, the request it binds, nonce once) and return
     the subject. ``request`` is the canonical form of the request the assertion arrived with; an assertion signed
     for any other is refused (PermissionDenied) and left unspent.
@@ -278,29 +314,38 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, request: dict[str, 
     providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
     body = signed.assertion
     if body.get("type") == UNBOUND_ASSERTION_TYPE:
-        raise InputError(f"a {UNBOUND_ASSERTION_TYPE} assertion binds no request, so whoever passes it on could "
-                         f"attach any; the provider must sign a {ASSERTION_TYPE} assertion with the digest of this "
-                         "request (docs/privacy.md)", field="assertion.type")
+        raise InputError(
+            f"a {UNBOUND_ASSERTION_TYPE} assertion binds no request, so whoever passes it on could "
+            f"attach any; the provider must sign a {ASSERTION_TYPE} assertion with the digest of this "
+            "request (docs/privacy.md)",
+            field="assertion.type",
+        )
     if body.get("type") != ASSERTION_TYPE:
         raise InputError(f"not a subject assertion; type must be {ASSERTION_TYPE!r}", field="assertion.type")
     name = body.get("provider")
     provider = providers.get(name) if isinstance(name, str) else None
     if provider is None:
-        raise PermissionDenied(f"authentication provider {name!r} is not configured here ({PROVIDERS_ENV}); "
-                               f"known: {sorted(providers) or 'none'}")
+        raise PermissionDenied(
+            f"authentication provider {name!r} is not configured here ({PROVIDERS_ENV}); "
+            f"known: {sorted(providers) or 'none'}"
+        )
     try:
-        signer = Account.recover_message(encode_defunct(primitive=canonical_json(body)),
-                                         signature=bytes.fromhex(signed.signature[2:]))
+        signer = Account.recover_message(
+            encode_defunct(primitive=canonical_json(body)), signature=bytes.fromhex(signed.signature[2:])
+        )
     except Exception:  # noqa: BLE001 - eth-keys raises several types for malformed signatures
         raise PermissionDenied("the assertion's signature cannot be recovered; ask the provider again") from None
     if signer != provider.address:
         raise PermissionDenied(f"the assertion is not signed by provider {provider.name!r}'s key")
     if body.get("audience") != audience(ledger):
-        raise PermissionDenied(f"the assertion is addressed to {body.get('audience')!r}, not to this ledger "
-                               f"({audience(ledger)})")
+        raise PermissionDenied(
+            f"the assertion is addressed to {body.get('audience')!r}, not to this ledger ({audience(ledger)})"
+        )
     if body.get("assurance") != provider.assurance:
-        raise PermissionDenied(f"provider {provider.name!r} vouches for assurance {provider.assurance!r}, the "
-                               f"assertion claims {body.get('assurance')!r}")
+        raise PermissionDenied(
+            f"provider {provider.name!r} vouches for assurance {provider.assurance!r}, the "
+            f"assertion claims {body.get('assurance')!r}"
+        )
     issued, expires = _time(body.get("issued_at"), "issued_at"), _time(body.get("expires_at"), "expires_at")
     if expires - issued > MAX_ASSERTION_LIFETIME or expires <= issued:
         raise InputError(f"an assertion lives at most {MAX_ASSERTION_LIFETIME}", field="assertion.expires_at")
@@ -308,23 +353,32 @@ def authenticate(ledger: Ledger, signed: SignedAssertion, *, request: dict[str, 
         raise PermissionDenied(f"the assertion is valid from {_iso(issued)} to {_iso(expires)}; authenticate again")
     subject, nonce = body.get("subject"), body.get("nonce")
     if not isinstance(subject, str) or not subject.strip() or len(subject) > 64:
-        raise InputError("the authenticated identifier is missing or longer than 64 characters",
-                         field="assertion.subject")
+        raise InputError(
+            "the authenticated identifier is missing or longer than 64 characters", field="assertion.subject"
+        )
     if not isinstance(nonce, str) or not 16 <= len(nonce) <= 64:
         raise InputError("16-64 characters", field="assertion.nonce")
     bound, expected = body.get("request"), request_digest(request)
     if not isinstance(bound, str) or not re.fullmatch(r"0x[0-9a-f]{64}", bound):
-        raise InputError("missing or not 0x + 64 lower-case hex digits: the digest of the request the assertion "
-                         "authorizes (docs/privacy.md)", field="assertion.request")
+        raise InputError(
+            "missing or not 0x + 64 lower-case hex digits: the digest of the request the assertion "
+            "authorizes (docs/privacy.md)",
+            field="assertion.request",
+        )
     if not hmac.compare_digest(bound, expected):
-        raise PermissionDenied(f"the assertion was signed for another request (digest {bound}) than the "
-                               f"{request['action']} request it came with ({expected}): what the person agreed "
-                               "to was changed on the way, or the assertion belongs to an earlier request; ask the "
-                               "provider for an assertion of exactly this request")
+        raise PermissionDenied(
+            f"the assertion was signed for another request (digest {bound}) than the "
+            f"{request['action']} request it came with ({expected}): what the person agreed "
+            "to was changed on the way, or the assertion belongs to an earlier request; ask the "
+            "provider for an assertion of exactly this request"
+        )
     spent = hashlib.sha256(f"{provider.name}\x00{nonce}".encode()).hexdigest()
     with ledger.engine.connect() as conn:
-        used = conn.execute(select(SpentAssertion.nonce_hash).where(  # type: ignore[call-overload]
-            SpentAssertion.nonce_hash == spent)).first()
+        used = conn.execute(
+            select(SpentAssertion.nonce_hash).where(  # type: ignore[call-overload]
+                SpentAssertion.nonce_hash == spent
+            )
+        ).first()
     if used is not None:
         raise PermissionDenied("this assertion was used already; authenticate again for a new one")
     found = Subject(provider.name, provider.assurance, subject_ref(ledger, subject), spent, expires)
@@ -337,26 +391,44 @@ def spend_assertion(ledger: Ledger, subject: Subject) -> None:
     """Mark the subject's assertion used (PermissionDenied if it was, even by a concurrent request)."""
     try:
         with ledger.engine.begin() as conn:
-            conn.execute(SpentAssertion.__table__.insert().values(  # type: ignore[attr-defined]
-                nonce_hash=subject.nonce_hash, expires_at=subject.assertion_expires))
+            conn.execute(
+                SpentAssertion.__table__.insert().values(  # type: ignore[attr-defined]
+                    nonce_hash=subject.nonce_hash, expires_at=subject.assertion_expires
+                )
+            )
     except IntegrityError:
         raise PermissionDenied("this assertion was used already; authenticate again for a new one") from None
 
 
 # -- records ------------------------------------------------------------------------------------------------------
 
+
 class ConsentCreate(BaseModel):
     """What the subject consents to."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "certificate": "0x" + "ab" * 32, "recipient": "INS", "purpose_code": "insurance-claim",
-        "purpose_text": "medical insurance claim 2026-0042", "fields": ["subject.name"],
-        "expires_at": "2026-12-31T23:59:59Z"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "certificate": "0x" + "ab" * 32,
+                    "recipient": "INS",
+                    "purpose_code": "insurance-claim",
+                    "purpose_text": "medical insurance claim 2026-0042",
+                    "fields": ["subject.name"],
+                    "expires_at": "2026-12-31T23:59:59Z",
+                }
+            ]
+        },
+    )
     certificate: str = PField(pattern=r"^0x[0-9a-fA-F]{64}$", description="Digest of the subject's certificate.")
     recipient: str = PField(min_length=1, max_length=32, description="Department that may receive the data.")
     purpose_code: str = PField(pattern=_PURPOSE_CODE.pattern, description="The purpose, as a code; grants name it.")
-    purpose_text: str = PField(min_length=1, max_length=MAX_PURPOSE_TEXT,
-                               description="The purpose in words, as shown to the person; kept off chain.")
+    purpose_text: str = PField(
+        min_length=1,
+        max_length=MAX_PURPOSE_TEXT,
+        description="The purpose in words, as shown to the person; kept off chain.",
+    )
     fields: list[str] = PField(min_length=1, max_length=64, description="Fields the recipient may see.")
     expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
 
@@ -368,13 +440,22 @@ def ensure_tables(engine: Engine) -> None:
 
 def _statement(row: Consent) -> dict[str, Any]:
     """What the ledger signs: everything but the withdrawal (which the access log carries)."""
-    return {"type": RECORD_TYPE, "id": row.id, "certificate": row.digest, "issuer": row.issuer,
-            "subject": row.subject_ref, "authentication": {"provider": row.provider,
-                                                          "assurance": row.assurance},
-            "recipient": row.recipient, "purpose": {"code": row.purpose_code, "text_sha256": "0x" +
-                                                    hashlib.sha256(row.purpose_text.encode()).hexdigest()},
-            "fields": sorted(row.fields), "given_at": _iso(aware(row.given_at)),
-            "expires_at": _iso(aware(row.expires_at))}
+    return {
+        "type": RECORD_TYPE,
+        "id": row.id,
+        "certificate": row.digest,
+        "issuer": row.issuer,
+        "subject": row.subject_ref,
+        "authentication": {"provider": row.provider, "assurance": row.assurance},
+        "recipient": row.recipient,
+        "purpose": {
+            "code": row.purpose_code,
+            "text_sha256": "0x" + hashlib.sha256(row.purpose_text.encode()).hexdigest(),
+        },
+        "fields": sorted(row.fields),
+        "given_at": _iso(aware(row.given_at)),
+        "expires_at": _iso(aware(row.expires_at)),
+    }
 
 
 def _record_message(row: Consent) -> Any:
@@ -413,10 +494,21 @@ def signature_problem(ledger: Ledger, row: Consent) -> str | None:
 
 
 def _log(ledger: Ledger, row: Consent, action: str, at: datetime, detail: str) -> Any:
-    body = {"certificate": row.digest, "action": action, "outcome": "recorded", "actor": "data-subject",
-            "signer": row.signer, "authenticated": True, "at": _iso(at), "grant": None,
-            "purpose": row.purpose_code, "detail": detail, "consent": row.id, "consent_hash": row.record_hash,
-            "authentication": f"{row.provider}/{row.assurance}"}
+    body = {
+        "certificate": row.digest,
+        "action": action,
+        "outcome": "recorded",
+        "actor": "data-subject",
+        "signer": row.signer,
+        "authenticated": True,
+        "at": _iso(at),
+        "grant": None,
+        "purpose": row.purpose_code,
+        "detail": detail,
+        "consent": row.id,
+        "consent_hash": row.record_hash,
+        "authentication": f"{row.provider}/{row.assurance}",
+    }
     return logchain.append(ledger, logchain.LOG_ACCESS, row.issuer, body, created_at=at)
 
 
@@ -424,9 +516,15 @@ def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]
     """The access-log entries about consent ``consent_id`` (bodies), oldest first."""
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(table.c.body).where(
-            table.c.log == logchain.LOG_ACCESS, table.c.department_id == issuer,
-            table.c.body.like(f'%"consent":"{consent_id}"%')).order_by(table.c.seq))
+        rows = conn.execute(
+            select(table.c.body)
+            .where(
+                table.c.log == logchain.LOG_ACCESS,
+                table.c.department_id == issuer,
+                table.c.body.like(f'%"consent":"{consent_id}"%'),
+            )
+            .order_by(table.c.seq)
+        )
         return [json.loads(r.body) for r in rows]
 
 
@@ -439,16 +537,24 @@ def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
     return None
 
 
-def authenticate_subject(ledger: Ledger, signed: SignedAssertion, *, certificate: str, request: dict[str, Any],
-                         now: datetime, providers: dict[str, Provider] | None = None,
-                         ) -> tuple[Subject, StoredCertificate, dict[str, Any]]:
+def authenticate_subject(
+    ledger: Ledger,
+    signed: SignedAssertion,
+    *,
+    certificate: str,
+    request: dict[str, Any],
+    now: datetime,
+    providers: dict[str, Provider] | None = None,
+) -> tuple[Subject, StoredCertificate, dict[str, Any]]:
     """Check ``signed`` (bound to ``request``) and that the person it authenticates is the subject of certificate
     ``certificate``: the subject, the stored certificate and its document. The assertion is left unspent
     (:func:`spend_assertion`) unless the person is not the subject: one guess per assertion, so whoever holds one
     cannot probe whose certificates exist."""
     subject = authenticate(ledger, signed, request=request, now=now, providers=providers, spend=False)
-    not_yours = PermissionDenied("the authenticated person is not the subject of this certificate (or it does "
-                                 "not exist); only the subject can do this")
+    not_yours = PermissionDenied(
+        "the authenticated person is not the subject of this certificate (or it does "
+        "not exist); only the subject can do this"
+    )
     try:
         cert = stored(ledger, hex32(parse_hex32(certificate)))
         document = export_document(ledger, hex32(cert.digest))
@@ -461,12 +567,24 @@ def authenticate_subject(ledger: Ledger, signed: SignedAssertion, *, certificate
     return subject, cert, document
 
 
-def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, now: datetime,
-         providers: dict[str, Provider] | None = None) -> Consent:
+def give(
+    ledger: Ledger,
+    *,
+    assertion: SignedAssertion,
+    consent: ConsentCreate,
+    now: datetime,
+    providers: dict[str, Provider] | None = None,
+) -> Consent:
     """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored). The
     assertion must bind exactly this request (:func:`consent_request`)."""
-    subject, cert, document = authenticate_subject(ledger, assertion, certificate=consent.certificate,
-                                                   request=consent_request(consent), now=now, providers=providers)
+    subject, cert, document = authenticate_subject(
+        ledger,
+        assertion,
+        certificate=consent.certificate,
+        request=consent_request(consent),
+        now=now,
+        providers=providers,
+    )
     if consent.recipient == cert.department:
         raise InputError("the issuing department holds the certificate already", field="recipient")
     try:
@@ -477,26 +595,43 @@ def give(ledger: Ledger, *, assertion: SignedAssertion, consent: ConsentCreate, 
     if unknown:
         raise InputError(f"the certificate has no fields {unknown}", field="fields")
     if consent.expires_at.tzinfo is None:  # "23:59" where? A consent's end must not depend on the server's zone
-        raise InputError("give the expiry with its time zone (e.g. 2026-12-31T23:59:59Z or +08:00)",
-                         field="expires_at")
+        raise InputError("give the expiry with its time zone (e.g. 2026-12-31T23:59:59Z or +08:00)", field="expires_at")
     expires = aware(consent.expires_at)
     if not now < expires <= now + MAX_CONSENT_LIFETIME:
-        raise InputError(f"expiry must be in the future and within {MAX_CONSENT_LIFETIME.days} days",
-                         field="expires_at")
+        raise InputError(
+            f"expiry must be in the future and within {MAX_CONSENT_LIFETIME.days} days", field="expires_at"
+        )
     if not consent.purpose_text.strip():
         raise InputError("state the purpose in words", field="purpose_text")
-    row = Consent(id=secrets.token_hex(12), digest=hex32(cert.digest), issuer=cert.department,
-                  subject_ref=subject.ref, provider=subject.provider, assurance=subject.assurance,
-                  recipient=consent.recipient, purpose_code=consent.purpose_code,
-                  purpose_text=consent.purpose_text.strip(), fields=sorted(set(consent.fields)), given_at=now,
-                  expires_at=expires, signer=gateway_address(ledger), signature="", record_hash="")
+    row = Consent(
+        id=secrets.token_hex(12),
+        digest=hex32(cert.digest),
+        issuer=cert.department,
+        subject_ref=subject.ref,
+        provider=subject.provider,
+        assurance=subject.assurance,
+        recipient=consent.recipient,
+        purpose_code=consent.purpose_code,
+        purpose_text=consent.purpose_text.strip(),
+        fields=sorted(set(consent.fields)),
+        given_at=now,
+        expires_at=expires,
+        signer=gateway_address(ledger),
+        signature="",
+        record_hash="",
+    )
     row.record_hash = _record_hash(row)
     row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()
     spend_assertion(ledger, subject)  # only now that the request is known good: bad input does not cost the assertion
     with ledger.engine.begin() as conn:
         conn.execute(Consent.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
-    _log(ledger, row, "consent", now, f"consent {row.id} to {row.recipient} for {row.purpose_code}, fields "
-                                      f"{row.fields}, until {_iso(expires)}")
+    _log(
+        ledger,
+        row,
+        "consent",
+        now,
+        f"consent {row.id} to {row.recipient} for {row.purpose_code}, fields {row.fields}, until {_iso(expires)}",
+    )
     return row
 
 
@@ -506,8 +641,14 @@ def load(ledger: Ledger, consent_id: str) -> Consent | None:
     return Consent.model_validate(found._mapping) if found is not None else None
 
 
-def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now: datetime,
-             providers: dict[str, Provider] | None = None) -> Consent:
+def withdraw(
+    ledger: Ledger,
+    *,
+    assertion: SignedAssertion,
+    consent_id: str,
+    now: datetime,
+    providers: dict[str, Provider] | None = None,
+) -> Consent:
     """Withdraw consent ``consent_id`` (only its subject may, with an assertion bound to
     :func:`withdrawal_request` of this consent); every grant relying on it stops serving at once."""
     subject = authenticate(ledger, assertion, request=withdrawal_request(consent_id), now=now, providers=providers)
@@ -518,17 +659,28 @@ def withdraw(ledger: Ledger, *, assertion: SignedAssertion, consent_id: str, now
         raise StateError(f"consent {consent_id} was withdrawn already at {_iso(aware(row.withdrawn_at))}")
     with ledger.engine.begin() as conn:
         conn.execute(update(Consent).where(Consent.id == consent_id).values(withdrawn_at=now))  # type: ignore[arg-type]
-    _log(ledger, row, "consent-withdrawn", now, f"consent {row.id} withdrawn by the data subject "
-                                                f"({subject.provider}/{subject.assurance})")
+    _log(
+        ledger,
+        row,
+        "consent-withdrawn",
+        now,
+        f"consent {row.id} withdrawn by the data subject ({subject.provider}/{subject.assurance})",
+    )
     updated = load(ledger, consent_id)
     if updated is None:
         raise NotFoundError(f"consent {consent_id} was deleted while it was being withdrawn; list the consents again")
     return updated
 
 
-def list_consents(ledger: Ledger, *, issuer: str | None = None, digest: str | None = None,
-                  assertion: SignedAssertion | None = None, now: datetime | None = None,
-                  providers: dict[str, Provider] | None = None) -> list[Consent]:
+def list_consents(
+    ledger: Ledger,
+    *,
+    issuer: str | None = None,
+    digest: str | None = None,
+    assertion: SignedAssertion | None = None,
+    now: datetime | None = None,
+    providers: dict[str, Provider] | None = None,
+) -> list[Consent]:
     """Consents of an issuing department, of one certificate, or (with an assertion bound to
     :func:`listing_request`) of the authenticated person."""
     query = select(Consent).order_by(Consent.given_at)  # type: ignore[arg-type]
@@ -537,14 +689,16 @@ def list_consents(ledger: Ledger, *, issuer: str | None = None, digest: str | No
     if digest is not None:
         query = query.where(Consent.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
     if assertion is not None:
-        subject = authenticate(ledger, assertion, request=listing_request(), now=now or datetime.now(UTC),
-                               providers=providers)
+        subject = authenticate(
+            ledger, assertion, request=listing_request(), now=now or datetime.now(UTC), providers=providers
+        )
         query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
         return [Consent.model_validate(r._mapping) for r in conn.execute(query)]
 
 
 # -- what grants rely on ------------------------------------------------------------------------------------------
+
 
 def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
     """Why consent ``row`` cannot be relied on now (None: it can). Checks the signature, the logged creation and
@@ -573,18 +727,29 @@ def required_for(ledger: Ledger, document: dict[str, Any], reveal: list[str] | N
     return policy_fields(str(document["fields"].get("type", "")), fields, ledger.settings.consent_policy) & disclosed
 
 
-def for_grant(ledger: Ledger, *, document: dict[str, Any], digest: str, grantee: str, reveal: list[str] | None,
-              consent_id: str | None, purpose_code: str | None, expires_at: datetime,
-              now: datetime) -> Consent | None:
+def for_grant(
+    ledger: Ledger,
+    *,
+    document: dict[str, Any],
+    digest: str,
+    grantee: str,
+    reveal: list[str] | None,
+    consent_id: str | None,
+    purpose_code: str | None,
+    expires_at: datetime,
+    now: datetime,
+) -> Consent | None:
     """The consent a new grant relies on, checked; None if the grant discloses nothing that needs consent.
     PermissionDenied when consent is needed and missing, or does not cover the grant."""
     needed = required_for(ledger, document, reveal)
     if not needed:
         return None
     if consent_id is None:
-        raise PermissionDenied(f"disclosing {sorted(needed)} needs the data subject's consent: ask them to give "
-                               "it (POST /public/consents, `ledger consent give`) and name it in the grant "
-                               "(consent, purpose_code)")
+        raise PermissionDenied(
+            f"disclosing {sorted(needed)} needs the data subject's consent: ask them to give "
+            "it (POST /public/consents, `ledger consent give`) and name it in the grant "
+            "(consent, purpose_code)"
+        )
     row = load(ledger, consent_id)
     if row is None:
         raise PermissionDenied(f"there is no consent {consent_id}")
@@ -596,21 +761,26 @@ def for_grant(ledger: Ledger, *, document: dict[str, Any], digest: str, grantee:
     if row.recipient != grantee:
         raise PermissionDenied(f"consent {row.id} names recipient {row.recipient!r}, not {grantee!r}")
     if purpose_code != row.purpose_code:
-        raise PermissionDenied(f"consent {row.id} is for purpose {row.purpose_code!r}, the grant states "
-                               f"{purpose_code!r}")
+        raise PermissionDenied(
+            f"consent {row.id} is for purpose {row.purpose_code!r}, the grant states {purpose_code!r}"
+        )
     uncovered = sorted(needed - set(row.fields))
     if uncovered:
         raise PermissionDenied(f"consent {row.id} covers {row.fields}, not {uncovered}")
     if aware(expires_at) > aware(row.expires_at):
-        raise InputError(f"the grant would outlive consent {row.id}, which ends {_iso(aware(row.expires_at))}",
-                         field="expires_at")
+        raise InputError(
+            f"the grant would outlive consent {row.id}, which ends {_iso(aware(row.expires_at))}", field="expires_at"
+        )
     return row
 
 
 def link(ledger: Ledger, grant_id: str, row: Consent) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(ConsentGrant.__table__.insert().values(  # type: ignore[attr-defined]
-            grant_id=grant_id, consent_id=row.id, purpose_code=row.purpose_code))
+        conn.execute(
+            ConsentGrant.__table__.insert().values(  # type: ignore[attr-defined]
+                grant_id=grant_id, consent_id=row.id, purpose_code=row.purpose_code
+            )
+        )
 
 
 def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str, Any]) -> str | None:
@@ -619,11 +789,20 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     link an insider wrote, or one made before consent was required, is not served either."""
     needed = required_for(ledger, document, grant.reveal)
     with ledger.engine.connect() as conn:
-        linked = conn.execute(select(ConsentGrant.consent_id, ConsentGrant.purpose_code).where(  # type: ignore[call-overload]
-            ConsentGrant.grant_id == grant.id)).first()
+        linked = conn.execute(
+            select(ConsentGrant.consent_id, ConsentGrant.purpose_code).where(  # type: ignore[call-overload]
+                ConsentGrant.grant_id == grant.id
+            )
+        ).first()
     if linked is None:
-        return (f"grant {grant.id} discloses {sorted(needed)} without the data subject's consent; ask them for "
-                "it and grant again") if needed else None
+        return (
+            (
+                f"grant {grant.id} discloses {sorted(needed)} without the data subject's consent; ask them for "
+                "it and grant again"
+            )
+            if needed
+            else None
+        )
     row = load(ledger, linked[0])
     if row is None:
         return f"the consent grant {grant.id} relies on ({linked[0]}) is gone"
@@ -635,8 +814,9 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     # The link row is plain database state: an insider could point a grant at another (live, signed) consent of
     # the same person for another purpose. The grant's logged creation names the consent it was made on.
     if linked[1] != row.purpose_code or not _grant_logged_on(ledger, row.issuer, grant.id, row.id):
-        return (f"grant {grant.id} was not made on consent {row.id} (its logged creation names another consent "
-                "or purpose)")
+        return (
+            f"grant {grant.id} was not made on consent {row.id} (its logged creation names another consent or purpose)"
+        )
     return None
 
 
@@ -644,14 +824,26 @@ def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str
     """Whether ``issuer``'s access log records the creation of grant ``grant_id`` on consent ``consent_id``."""
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        bodies = [json.loads(r.body) for r in conn.execute(select(table.c.body).where(
-            table.c.log == logchain.LOG_ACCESS, table.c.department_id == issuer,
-            table.c.body.like(f'%"grant":"{grant_id}"%')))]
-    return any(b.get("action") == "grant" and b.get("grant") == grant_id
-               and str(b.get("detail", "")).endswith(f" on consent {consent_id}") for b in bodies)
+        bodies = [
+            json.loads(r.body)
+            for r in conn.execute(
+                select(table.c.body).where(
+                    table.c.log == logchain.LOG_ACCESS,
+                    table.c.department_id == issuer,
+                    table.c.body.like(f'%"grant":"{grant_id}"%'),
+                )
+            )
+        ]
+    return any(
+        b.get("action") == "grant"
+        and b.get("grant") == grant_id
+        and str(b.get("detail", "")).endswith(f" on consent {consent_id}")
+        for b in bodies
+    )
 
 
 # -- checking the database against the anchored log ---------------------------------------------------------------
+
 
 def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
     """Discrepancies between ``department``'s consent rows and its access log (empty: they agree).
@@ -661,9 +853,18 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
     rows = {r.id: r for r in list_consents(ledger, issuer=department)}
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        bodies = [json.loads(r.body) for r in conn.execute(select(table.c.body).where(
-            table.c.log == logchain.LOG_ACCESS, table.c.department_id == department,
-            table.c.body.like('%"consent":"%')).order_by(table.c.seq))]
+        bodies = [
+            json.loads(r.body)
+            for r in conn.execute(
+                select(table.c.body)
+                .where(
+                    table.c.log == logchain.LOG_ACCESS,
+                    table.c.department_id == department,
+                    table.c.body.like('%"consent":"%'),
+                )
+                .order_by(table.c.seq)
+            )
+        ]
     created = {b["consent"]: b for b in bodies if b.get("action") == "consent"}
     withdrawn = {b["consent"] for b in bodies if b.get("action") == "consent-withdrawn"}
     for row in rows.values():
@@ -672,12 +873,17 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
             found.append({"kind": "consent_signature", "consent": row.id, "detail": bad})
         entry = created.get(row.id)
         if entry is None or entry.get("consent_hash") != row.record_hash:
-            found.append({"kind": "consent_unlogged", "consent": row.id,
-                          "detail": "no logged creation with this record's hash"})
+            found.append(
+                {"kind": "consent_unlogged", "consent": row.id, "detail": "no logged creation with this record's hash"}
+            )
         if row.id in withdrawn and row.withdrawn_at is None:
-            found.append({"kind": "consent_withdrawal_undone", "consent": row.id,
-                          "detail": "the log records a withdrawal the row does not show"})
+            found.append(
+                {
+                    "kind": "consent_withdrawal_undone",
+                    "consent": row.id,
+                    "detail": "the log records a withdrawal the row does not show",
+                }
+            )
     for consent_id in sorted(set(created) - set(rows)):
-        found.append({"kind": "consent_missing", "consent": consent_id,
-                      "detail": "logged consent whose row is gone"})
+        found.append({"kind": "consent_missing", "consent": consent_id, "detail": "logged consent whose row is gone"})
     return found

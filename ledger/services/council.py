@@ -20,22 +20,34 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
+from eth_abi import encode as abi_encode
 from eth_account.messages import encode_typed_data
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
-from eth_abi import encode as abi_encode
-
+from ..errors import ChainError, InputError, KeystoreError, StateError
 from ..onchain import chainread
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
-from ..errors import ChainError, InputError, KeystoreError, StateError
 from ..storage.keys import Keystore, is_council_key
 
 __all__ = [
-    "Action", "ApprovalFile", "CouncilMember", "GovernanceEvent", "Proposal", "ProposalState", "approval_typed_data",
-    "describe", "explain", "for_department", "get_proposal", "governance_history", "list_proposals", "load_member",
-    "read_approval", "submit_approvals",
+    "Action",
+    "ApprovalFile",
+    "CouncilMember",
+    "GovernanceEvent",
+    "Proposal",
+    "ProposalState",
+    "approval_typed_data",
+    "describe",
+    "explain",
+    "for_department",
+    "get_proposal",
+    "governance_history",
+    "list_proposals",
+    "load_member",
+    "read_approval",
+    "submit_approvals",
 ]
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -95,8 +107,9 @@ class Proposal:
         return data
 
 
-def describe(action: Action, department: str | None, *, name: str = "", signer: str = ZERO_ADDRESS,
-             roles: int = 0) -> str:
+def describe(
+    action: Action, department: str | None, *, name: str = "", signer: str = ZERO_ADDRESS, roles: int = 0
+) -> str:
     """What a proposal will change, in words."""
     if action is Action.REGISTER:
         return f"register department {department} ({name!r}) with key {signer} and roles {','.join(role_names(roles))}"
@@ -123,7 +136,7 @@ def explain(chain: Chain, proposal: Proposal) -> str:
         if proposal.department and proposal.action is not Action.REGISTER:
             now = chain.call(fns.department(department_id_bytes(proposal.department)))
             status = "active" if now[4] else "suspended"
-            text += (f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}")
+            text += f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}"
         elif proposal.action >= Action.ADD_MEMBER:
             members = chain.call(fns.councilMembers())
             text += f"; now: {int(chain.call(fns.threshold()))} of {len(members)} ({', '.join(members)})"
@@ -142,10 +155,23 @@ def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
     rejected = [m for m in members if chain.call(fns.hasRejected(proposal_id, m))]
     action = Action(int(raw[0]))
     return Proposal(
-        id=proposal_id, action=action, department=department_code(raw[1]) if raw[1] != ZERO_ID else None,
-        name=raw[2], signer=raw[3], roles=int(raw[4]), approvals=int(raw[5]), executed=bool(raw[6]),
-        expires_at=int(raw[7]), proposer=raw[8], rejections=int(raw[9]), cancelled=bool(raw[10]),
-        council_epoch=int(raw[11]), state=state, approved_by=approved, rejected_by=rejected)
+        id=proposal_id,
+        action=action,
+        department=department_code(raw[1]) if raw[1] != ZERO_ID else None,
+        name=raw[2],
+        signer=raw[3],
+        roles=int(raw[4]),
+        approvals=int(raw[5]),
+        executed=bool(raw[6]),
+        expires_at=int(raw[7]),
+        proposer=raw[8],
+        rejections=int(raw[9]),
+        cancelled=bool(raw[10]),
+        council_epoch=int(raw[11]),
+        state=state,
+        approved_by=approved,
+        rejected_by=rejected,
+    )
 
 
 def list_proposals(chain: Chain, *, include_closed: bool = False) -> list[Proposal]:
@@ -178,9 +204,19 @@ class GovernanceEvent:
 
 
 _HISTORY_EVENTS = (
-    "ProposalCreated", "ProposalApproved", "ProposalRejected", "ProposalDefeated", "ProposalCancelled",
-    "ProposalExecuted", "DepartmentRegistered", "DepartmentKeyRotated", "DepartmentSuspended",
-    "DepartmentReinstated", "DepartmentRolesChanged", "CouncilMemberAdded", "CouncilMemberRemoved",
+    "ProposalCreated",
+    "ProposalApproved",
+    "ProposalRejected",
+    "ProposalDefeated",
+    "ProposalCancelled",
+    "ProposalExecuted",
+    "DepartmentRegistered",
+    "DepartmentKeyRotated",
+    "DepartmentSuspended",
+    "DepartmentReinstated",
+    "DepartmentRolesChanged",
+    "CouncilMemberAdded",
+    "CouncilMemberRemoved",
     "ThresholdChanged",
 )
 
@@ -197,8 +233,9 @@ def governance_history(chain: Chain, *, department: str | None = None) -> list[G
     events: list[GovernanceEvent] = []
     head = chain.block_number()
     for name in _HISTORY_EVENTS:
-        logs = chainread.scan(chain, getattr(chain.registry.events, name), what=f"the registry's {name} events",
-                              end=head)
+        logs = chainread.scan(
+            chain, getattr(chain.registry.events, name), what=f"the registry's {name} events", end=head
+        )
         for log in logs:
             args = {k: _plain(v) for k, v in dict(log["args"]).items()}
             raw_id = log["args"].get("departmentId")
@@ -207,8 +244,16 @@ def governance_history(chain: Chain, *, department: str | None = None) -> list[G
                 args["action"] = Action(int(args["action"])).name.lower()
             if code is not None:
                 args["departmentId"] = code
-            events.append(GovernanceEvent(block=int(log["blockNumber"]), tx="0x" + bytes(log["transactionHash"]).hex(),
-                                          log_index=int(log["logIndex"]), event=name, args=args, department=code))
+            events.append(
+                GovernanceEvent(
+                    block=int(log["blockNumber"]),
+                    tx="0x" + bytes(log["transactionHash"]).hex(),
+                    log_index=int(log["logIndex"]),
+                    event=name,
+                    args=args,
+                    department=code,
+                )
+            )
     events.sort(key=lambda e: (e.block, e.log_index))
     return events if department is None else for_department(events, department)
 
@@ -233,11 +278,20 @@ class CouncilMember:
 
     def _check_member(self) -> None:
         if not self.chain.call(self.chain.registry.functions.isCouncilMember(self.address)):
-            raise KeystoreError(f"{self.address} is not a member of the council of registry "
-                                f"{self.chain.deployment.registry}; use your own council key (--member-keystore)")
+            raise KeystoreError(
+                f"{self.address} is not a member of the council of registry "
+                f"{self.chain.deployment.registry}; use your own council key (--member-keystore)"
+            )
 
-    def propose(self, action: Action, department: str | None = None, *, name: str = "",
-                signer: str = ZERO_ADDRESS, roles: int = 0) -> int:
+    def propose(
+        self,
+        action: Action,
+        department: str | None = None,
+        *,
+        name: str = "",
+        signer: str = ZERO_ADDRESS,
+        roles: int = 0,
+    ) -> int:
         """Create a proposal (counting this member's approval); returns its id."""
         if action >= Action.ADD_MEMBER:
             if department is not None:
@@ -249,8 +303,9 @@ class CouncilMember:
             raw_id = department_id_bytes(department)
         self._check_member()
         registry = self.chain.registry
-        receipt = self.chain.transact(self.account, registry.functions.propose(int(action), raw_id, name,
-                                                                                signer, roles))
+        receipt = self.chain.transact(
+            self.account, registry.functions.propose(int(action), raw_id, name, signer, roles)
+        )
         events = registry.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
         return int(events[0]["args"]["proposalId"])
 
@@ -274,8 +329,9 @@ class CouncilMember:
         """
         proposal = get_proposal(self.chain, proposal_id)
         if proposal.state is not ProposalState.OPEN:
-            raise StateError(f"proposal {proposal_id} is {proposal.state.name.lower()}; only an open proposal can "
-                             "be approved")
+            raise StateError(
+                f"proposal {proposal_id} is {proposal.state.name.lower()}; only an open proposal can be approved"
+            )
         self._check_member()
         now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
         deadline = min(now + valid_for, proposal.expires_at)
@@ -284,14 +340,21 @@ class CouncilMember:
         digest = keccak(b"\x19" + message.version + message.header + message.body)
         on_chain = bytes(self.chain.call(self.chain.registry.functions.approvalDigest(proposal_id, deadline)))
         if digest != on_chain:
-            raise ChainError(f"the registry computes another approval digest for proposal {proposal_id} than this "
-                             "ledger; refusing to sign (wrong registry or contract version?)")
+            raise ChainError(
+                f"the registry computes another approval digest for proposal {proposal_id} than this "
+                "ledger; refusing to sign (wrong registry or contract version?)"
+            )
         signed = self.account.sign_typed_data(full_message=typed)
         return {
-            "format": APPROVAL_FILE_FORMAT, "chain_id": self.chain.chain_id,
-            "registry": self.chain.deployment.registry, "proposal_id": proposal_id,
-            "proposal_hash": typed["message"]["proposalHash"], "council_epoch": proposal.council_epoch,
-            "summary": proposal.summary, "member": self.address, "deadline": deadline,
+            "format": APPROVAL_FILE_FORMAT,
+            "chain_id": self.chain.chain_id,
+            "registry": self.chain.deployment.registry,
+            "proposal_id": proposal_id,
+            "proposal_hash": typed["message"]["proposalHash"],
+            "council_epoch": proposal.council_epoch,
+            "summary": proposal.summary,
+            "member": self.address,
+            "deadline": deadline,
             "signature": "0x" + bytes(signed.signature).hex(),
         }
 
@@ -299,22 +362,48 @@ class CouncilMember:
 def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict[str, Any]:
     """The EIP-712 message of an approval (registry domain version "2")."""
     raw_id = department_id_bytes(proposal.department) if proposal.department else ZERO_ID
-    proposal_hash = keccak(abi_encode(
-        ["uint8", "bytes32", "bytes32", "address", "uint8", "address", "uint64"],
-        [int(proposal.action), raw_id, keccak(proposal.name.encode()), proposal.signer, proposal.roles,
-         proposal.proposer, proposal.expires_at]))
+    proposal_hash = keccak(
+        abi_encode(
+            ["uint8", "bytes32", "bytes32", "address", "uint8", "address", "uint64"],
+            [
+                int(proposal.action),
+                raw_id,
+                keccak(proposal.name.encode()),
+                proposal.signer,
+                proposal.roles,
+                proposal.proposer,
+                proposal.expires_at,
+            ],
+        )
+    )
     return {
         "types": {
-            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
-                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
-            "Approval": [{"name": "proposalId", "type": "uint256"}, {"name": "proposalHash", "type": "bytes32"},
-                         {"name": "councilEpoch", "type": "uint64"}, {"name": "deadline", "type": "uint256"}],
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"},
+            ],
+            "Approval": [
+                {"name": "proposalId", "type": "uint256"},
+                {"name": "proposalHash", "type": "bytes32"},
+                {"name": "councilEpoch", "type": "uint64"},
+                {"name": "deadline", "type": "uint256"},
+            ],
         },
         "primaryType": "Approval",
-        "domain": {"name": "DepartmentRegistry", "version": "2", "chainId": chain.chain_id,
-                   "verifyingContract": chain.deployment.registry},
-        "message": {"proposalId": proposal.id, "proposalHash": "0x" + proposal_hash.hex(),
-                    "councilEpoch": proposal.council_epoch, "deadline": deadline},
+        "domain": {
+            "name": "DepartmentRegistry",
+            "version": "2",
+            "chainId": chain.chain_id,
+            "verifyingContract": chain.deployment.registry,
+        },
+        "message": {
+            "proposalId": proposal.id,
+            "proposalHash": "0x" + proposal_hash.hex(),
+            "councilEpoch": proposal.council_epoch,
+            "deadline": deadline,
+        },
     }
 
 
@@ -334,8 +423,9 @@ def read_approval(path: Path) -> ApprovalFile:
     return data
 
 
-def submit_approvals(chain: Chain, sender: LocalAccount, proposal_id: int,
-                     approvals: Iterable[ApprovalFile]) -> Proposal:
+def submit_approvals(
+    chain: Chain, sender: LocalAccount, proposal_id: int, approvals: Iterable[ApprovalFile]
+) -> Proposal:
     """Submit collected signed approvals of ``proposal_id`` from ``sender`` (any account the network accepts).
 
     Files meant for another chain, registry or proposal are refused here with a clear message; the registry
@@ -344,8 +434,10 @@ def submit_approvals(chain: Chain, sender: LocalAccount, proposal_id: int,
     batch = []
     for a in approvals:
         if int(a["chain_id"]) != chain.chain_id or to_checksum_address(a["registry"]) != chain.deployment.registry:
-            raise InputError(f"the approval by {a['member']} is for registry {a['registry']} on chain "
-                             f"{a['chain_id']}, not this ledger's; it cannot count here")
+            raise InputError(
+                f"the approval by {a['member']} is for registry {a['registry']} on chain "
+                f"{a['chain_id']}, not this ledger's; it cannot count here"
+            )
         if int(a["proposal_id"]) != proposal_id:
             raise InputError(f"the approval by {a['member']} is for proposal {a['proposal_id']}, not {proposal_id}")
         batch.append((to_checksum_address(a["member"]), int(a["deadline"]), bytes.fromhex(a["signature"][2:])))
@@ -355,8 +447,9 @@ def submit_approvals(chain: Chain, sender: LocalAccount, proposal_id: int,
     return get_proposal(chain, proposal_id)
 
 
-def load_member(chain: Chain, keystore: Keystore, passphrase: str, *, key: str | None = None,
-                several_council_keys: bool = False) -> CouncilMember:
+def load_member(
+    chain: Chain, keystore: Keystore, passphrase: str, *, key: str | None = None, several_council_keys: bool = False
+) -> CouncilMember:
     """The member whose key is in ``keystore``: ``key`` or, by default, its only council key.
 
     A keystore holding more than one council key is refused unless ``several_council_keys``: whoever holds
@@ -364,13 +457,16 @@ def load_member(chain: Chain, keystore: Keystore, passphrase: str, *, key: str |
     """
     council_keys = [n for n in keystore.names() if is_council_key(n)]
     if len(council_keys) > 1 and not several_council_keys:
-        raise KeystoreError(f"the keystore {keystore.directory} holds {len(council_keys)} council keys "
-                            f"({', '.join(council_keys)}); a council member holds one. Move the others to their "
-                            "members, or pass --several-council-keys if this is a demo")
+        raise KeystoreError(
+            f"the keystore {keystore.directory} holds {len(council_keys)} council keys "
+            f"({', '.join(council_keys)}); a council member holds one. Move the others to their "
+            "members, or pass --several-council-keys if this is a demo"
+        )
     if key is None:
         if not council_keys:
-            raise KeystoreError(f"no council key in {keystore.directory}: create yours with "
-                                "`ledger keys create council` or point --member-keystore at your keystore")
+            raise KeystoreError(
+                f"no council key in {keystore.directory}: create yours with "
+                "`ledger keys create council` or point --member-keystore at your keystore"
+            )
         key = council_keys[0]
     return CouncilMember(chain, keystore.unlock(key, passphrase))
-

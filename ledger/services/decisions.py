@@ -32,16 +32,16 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from . import issuance, logchain, permits
+from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import CERT_FORMAT, hex32, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
+from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
-from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
+from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
+from ..storage.vault import ERASED
+from . import issuance, logchain, permits
 from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
 from .logchain import LOG_DECISIONS, canonical_body
-from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
-from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
-from ..storage.vault import ERASED
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -58,8 +58,8 @@ __all__ = [
     "decide_many",
     "find_decision",
     "find_decisions",
-    "officer_ref",
     "load_recorded_rule_set",
+    "officer_ref",
     "publish_rule_set",
     "record_human_decision",
     "service_item_bytes",
@@ -88,6 +88,7 @@ _SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
 
 # -- references -------------------------------------------------------------------------------------------------
 
+
 class _Memo:
     """A ledger's memo of values that never change once read (``Ledger.local``): one per ledger, never keyed by
     ``id()`` in a module global, which a later ledger on another database may reuse."""
@@ -110,13 +111,15 @@ def _secret(ledger: Ledger, department: str) -> bytes:
         fresh = os.urandom(32)
         try:
             with ledger.engine.begin() as conn:
-                conn.execute(_SECRETS.insert().values(department_id=department,
-                                                      sealed=ledger.vault.seal(fresh, binding)))
+                conn.execute(
+                    _SECRETS.insert().values(department_id=department, sealed=ledger.vault.seal(fresh, binding))
+                )
             secret = fresh
         except IntegrityError:  # another writer created it first: use theirs
             with ledger.engine.connect() as conn:
-                sealed = conn.execute(select(_SECRETS.c.sealed).where(
-                    _SECRETS.c.department_id == department)).scalar_one()
+                sealed = conn.execute(
+                    select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)
+                ).scalar_one()
             secret = ledger.vault.open(bytes(sealed), binding)
     else:
         secret = ledger.vault.open(bytes(sealed), binding)
@@ -142,6 +145,7 @@ def officer_ref(ledger: Ledger, department: str, officer: str) -> str:
 
 # -- rule sets --------------------------------------------------------------------------------------------------
 
+
 def service_item_bytes(code: str) -> bytes:
     """A service item code as bytes32: the ASCII code right-padded when it fits, else SHA-256 of its UTF-8."""
     if not isinstance(code, str) or not code:
@@ -156,11 +160,20 @@ def _as_rule_set(rule_set: RuleSet | str | Path | Mapping[str, Any]) -> RuleSet:
     return rule_set if isinstance(rule_set, RuleSet) else load_rule_set(rule_set)
 
 
-def _store_rule_set(ledger: Ledger, rule_set: RuleSet, department: str, tx_hash: str | None,
-                    block_number: int | None) -> None:
-    row = {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "version": rule_set.version,
-           "service_item": rule_set.service_item, "document": canonical_body(rule_set.document).decode("utf-8"),
-           "department_id": department, "tx_hash": tx_hash, "block_number": block_number, "published_at": _utcnow()}
+def _store_rule_set(
+    ledger: Ledger, rule_set: RuleSet, department: str, tx_hash: str | None, block_number: int | None
+) -> None:
+    row = {
+        "digest": rule_set.hex_digest,
+        "rule_set_id": rule_set.rule_set_id,
+        "version": rule_set.version,
+        "service_item": rule_set.service_item,
+        "document": canonical_body(rule_set.document).decode("utf-8"),
+        "department_id": department,
+        "tx_hash": tx_hash,
+        "block_number": block_number,
+        "published_at": _utcnow(),
+    }
     with ledger.engine.begin() as conn:
         conn.execute(_insert_ignore(conn, _RULE_SETS), [row])
 
@@ -190,13 +203,16 @@ def require_approver(ledger: Ledger, department: str, what: str) -> None:
     account = ledger.department_account(department)
     chain = ledger.chain
     if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_APPROVER)):
-        raise StateError(f"department {department!r} cannot {what}: its key {account.address} is not the current key "
-                         "of an active department with the approver role (`ledger departments` shows the roles; "
-                         "the council grants roles)")
+        raise StateError(
+            f"department {department!r} cannot {what}: its key {account.address} is not the current key "
+            "of an active department with the approver role (`ledger departments` shows the roles; "
+            "the council grants roles)"
+        )
 
 
-def publish_rule_set(ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[str, Any],
-                     department: str) -> dict[str, Any]:
+def publish_rule_set(
+    ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[str, Any], department: str
+) -> dict[str, Any]:
     """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
 
     Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
@@ -208,15 +224,28 @@ def publish_rule_set(ledger: Ledger, rule_set: RuleSet | str | Path | Mapping[st
     existing = _chain_rule_set(ledger, rule_set.digest)
     if existing is not None:
         _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
-        return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": existing[0],
-                "block_number": existing[1], "transaction": None, "already_published": True}
+        return {
+            "digest": rule_set.hex_digest,
+            "rule_set_id": rule_set.rule_set_id,
+            "department": existing[0],
+            "block_number": existing[1],
+            "transaction": None,
+            "already_published": True,
+        }
     account = ledger.department_account(department)
-    receipt = chain.transact(account, chain.log.functions.publishRuleSet(
-        rule_set.digest, service_item_bytes(rule_set.service_item)))
+    receipt = chain.transact(
+        account, chain.log.functions.publishRuleSet(rule_set.digest, service_item_bytes(rule_set.service_item))
+    )
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
     _store_rule_set(ledger, rule_set, department, tx_hash, int(receipt["blockNumber"]))
-    return {"digest": rule_set.hex_digest, "rule_set_id": rule_set.rule_set_id, "department": department,
-            "block_number": int(receipt["blockNumber"]), "transaction": tx_hash, "already_published": False}
+    return {
+        "digest": rule_set.hex_digest,
+        "rule_set_id": rule_set.rule_set_id,
+        "department": department,
+        "block_number": int(receipt["blockNumber"]),
+        "transaction": tx_hash,
+        "already_published": False,
+    }
 
 
 def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None, str | None]:
@@ -245,15 +274,19 @@ def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
             return int(published.values[key])
     on_chain = _chain_rule_set(ledger, rule_set.digest)
     if on_chain is None:
-        raise StateError(f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
-                         "published on chain; an approver department must publish it first (`ledger rules publish "
-                         "FILE --department D`) - no decision was recorded")
+        raise StateError(
+            f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
+            "published on chain; an approver department must publish it first (`ledger rules publish "
+            "FILE --department D`) - no decision was recorded"
+        )
     stored, why = load_recorded_rule_set(ledger, rule_set.hex_digest)
     if stored is None and why == "unknown":
         _store_rule_set(ledger, rule_set, on_chain[0], None, on_chain[1])  # published elsewhere: keep the document
     elif stored is None:
-        raise StateError(f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
-                         "published file before deciding with it")
+        raise StateError(
+            f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
+            "published file before deciding with it"
+        )
     with published.guard:
         published.values[key] = on_chain[1]
     return on_chain[1]
@@ -266,14 +299,20 @@ def _resolve_rule_set(ledger: Ledger, rule_set: RuleSet | str) -> RuleSet:
         digest = hex32(parse_hex32(rule_set, "rule set digest"))
         loaded, why = load_recorded_rule_set(ledger, digest)
         if loaded is None:
-            raise NotFoundError(f"rule set {digest} is {why}: no decision can use it; publish the rule set file "
-                                "with `ledger rules publish`") if why == "unknown" else \
-                StateError(f"rule set {digest} is {why}")
+            raise (
+                NotFoundError(
+                    f"rule set {digest} is {why}: no decision can use it; publish the rule set file "
+                    "with `ledger rules publish`"
+                )
+                if why == "unknown"
+                else StateError(f"rule set {digest} is {why}")
+            )
         return loaded
     return load_rule_set(rule_set)
 
 
 # -- recording --------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Decision:
@@ -295,8 +334,14 @@ def _time_text(value: datetime | None) -> str:
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _establish(ledger: Ledger, department: str, prepared: Sequence[Mapping[str, Any]], applicants: Sequence[str],
-               now: str, view: ChainView | None = None) -> tuple[int, list[list[CertificateFact]]]:
+def _establish(
+    ledger: Ledger,
+    department: str,
+    prepared: Sequence[Mapping[str, Any]],
+    applicants: Sequence[str],
+    now: str,
+    view: ChainView | None = None,
+) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
     references, in the order of ``prepared``)."""
@@ -304,8 +349,9 @@ def _establish(ledger: Ledger, department: str, prepared: Sequence[Mapping[str, 
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
         return view.head(), [[] for _ in prepared]
-    facts = establish(view, cited, resolve_citations(ledger, prepared),
-                      now=datetime.fromisoformat(now.replace("Z", "+00:00")))
+    facts = establish(
+        view, cited, resolve_citations(ledger, prepared), now=datetime.fromisoformat(now.replace("Z", "+00:00"))
+    )
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -322,20 +368,31 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
     if not isinstance(decision_input, Mapping):
         raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
     if "applicant_ref" in decision_input:
-        raise InputError("the decision input is stored: pass the applicant identity as applicant_ref=..., not inside "
-                         "the input", field="applicant_ref")
+        raise InputError(
+            "the decision input is stored: pass the applicant identity as applicant_ref=..., not inside the input",
+            field="applicant_ref",
+        )
     if INPUT_NONCE in decision_input:
-        raise InputError(f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the "
-                         "application", field=INPUT_NONCE)
+        raise InputError(
+            f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the application",
+            field=INPUT_NONCE,
+        )
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
     return {**decision_input, "case_id": case_id, "service_item": service_item}
 
 
-def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence[CertificateFact], input_digest: str,
-                    applicant: str, decided_at: str, as_of_block: int,
-                    credit: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _automatic_body(
+    rule_set: RuleSet,
+    prepared: dict[str, Any],
+    facts: Sequence[CertificateFact],
+    input_digest: str,
+    applicant: str,
+    decided_at: str,
+    as_of_block: int,
+    credit: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
     from . import supervision
 
     # The applicant's credit status is the ledger's (its credit list as of the decision block), never the
@@ -345,13 +402,22 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
         view = supervision.with_credit(view, credit)
     result = evaluate(rule_set, view)
     body = {
-        "format": DECISION_FORMAT, "case_id": prepared["case_id"], "service_item": prepared["service_item"],
-        "applicant_ref": applicant, "input_digest": input_digest, "certificates": [f.to_json() for f in facts],
-        "rule_set": rule_set.hex_digest, "engine": ENGINE_VERSION, "outcome": result.outcome,
-        "reasons": list(result.reasons), "legal_basis": rule_set.legal_basis(result.reasons),
+        "format": DECISION_FORMAT,
+        "case_id": prepared["case_id"],
+        "service_item": prepared["service_item"],
+        "applicant_ref": applicant,
+        "input_digest": input_digest,
+        "certificates": [f.to_json() for f in facts],
+        "rule_set": rule_set.hex_digest,
+        "engine": ENGINE_VERSION,
+        "outcome": result.outcome,
+        "reasons": list(result.reasons),
+        "legal_basis": rule_set.legal_basis(result.reasons),
         "fired": list(result.fired),
-        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION}, "decided_at": decided_at,
-        "as_of_block": as_of_block, "overrides": None,
+        "decided_by": {"kind": "engine", "engine": ENGINE_VERSION},
+        "decided_at": decided_at,
+        "as_of_block": as_of_block,
+        "overrides": None,
     }
     if credit is not None:
         body["credit"] = dict(credit)
@@ -361,18 +427,24 @@ def _automatic_body(rule_set: RuleSet, prepared: dict[str, Any], facts: Sequence
     return body
 
 
-def _store_inputs(ledger: Ledger, rows: list[dict[str, str]],
-                  documents: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+def _store_inputs(
+    ledger: Ledger, rows: list[dict[str, str]], documents: Mapping[str, Mapping[str, Any]] | None = None
+) -> None:
     """Store decision inputs and the documents they cite inline, sealed by the vault and labelled with the
     certificate digest computed from them, so that erasing that certificate reaches them. A cited copy of a
     certificate already erased in this store is never kept: its row holds the erasure marker from the start."""
     labelled = {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
     erased = _erased_in_store(ledger, [d for d in labelled.values() if d])
     cited: list[dict[str, Any]] = [
-        {"ref": ref, "digest": labelled[ref],
-         "sealed": ERASED if labelled[ref] in erased else ledger.vault.seal(
-             json.dumps(doc, ensure_ascii=False).encode("utf-8"), bytes.fromhex(ref[2:]))}
-        for ref, doc in (documents or {}).items()]
+        {
+            "ref": ref,
+            "digest": labelled[ref],
+            "sealed": ERASED
+            if labelled[ref] in erased
+            else ledger.vault.seal(json.dumps(doc, ensure_ascii=False).encode("utf-8"), bytes.fromhex(ref[2:])),
+        }
+        for ref, doc in (documents or {}).items()
+    ]
     if rows or cited:
         with ledger.engine.begin() as conn:
             if rows:
@@ -390,12 +462,15 @@ def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
     digests = sorted({d for d in labelled.values() if d})
     erased: set[str] = set()
     for i in range(0, len(digests), 900):
-        found = conn.execute(select(col(Certificate.digest), col(Certificate.sealed)).where(
-            col(Certificate.digest).in_(digests[i:i + 900])).with_for_update(read=True))
+        found = conn.execute(
+            select(col(Certificate.digest), col(Certificate.sealed))
+            .where(col(Certificate.digest).in_(digests[i : i + 900]))
+            .with_for_update(read=True)
+        )
         erased.update(digest for digest, sealed in found if bytes(sealed) == ERASED)
     refs = [ref for ref, digest in labelled.items() if digest in erased]
     for i in range(0, len(refs), 900):
-        conn.execute(_CITED.update().where(_CITED.c.ref.in_(refs[i:i + 900])).values(sealed=ERASED))
+        conn.execute(_CITED.update().where(_CITED.c.ref.in_(refs[i : i + 900])).values(sealed=ERASED))
 
 
 def cited_certificate_digest(document: Mapping[str, Any]) -> str:
@@ -409,8 +484,11 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
         pass
     anchor = document.get("anchor")
     try:
-        return hex32(CertificateDocument.from_json({**document, "format": CERT_FORMAT,
-                                                    "anchor": anchor if isinstance(anchor, dict) else {}}).digest())
+        return hex32(
+            CertificateDocument.from_json(
+                {**document, "format": CERT_FORMAT, "anchor": anchor if isinstance(anchor, dict) else {}}
+            ).digest()
+        )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
 
@@ -421,8 +499,13 @@ def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     wanted = list(dict.fromkeys(digests))
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            found.update(conn.execute(select(col(Certificate.digest)).where(
-                col(Certificate.digest).in_(wanted[i:i + 900]), col(Certificate.sealed) == ERASED)).scalars())
+            found.update(
+                conn.execute(
+                    select(col(Certificate.digest)).where(
+                        col(Certificate.digest).in_(wanted[i : i + 900]), col(Certificate.sealed) == ERASED
+                    )
+                ).scalars()
+            )
     return found
 
 
@@ -433,7 +516,7 @@ def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[
     wanted = list(dict.fromkeys(refs))
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i:i + 900])))
+            rows = conn.execute(select(_CITED.c.ref, _CITED.c.sealed).where(_CITED.c.ref.in_(wanted[i : i + 900])))
             for ref, sealed in rows:
                 if bytes(sealed) == ERASED:
                     continue
@@ -454,14 +537,18 @@ def erased_citations(ledger: Ledger, refs: Sequence[str]) -> dict[str, str]:
     wanted = list(dict.fromkeys(refs))
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(_CITED.c.ref, _CITED.c.digest).where(
-                _CITED.c.ref.in_(wanted[i:i + 900]), _CITED.c.sealed == ERASED))
+            rows = conn.execute(
+                select(_CITED.c.ref, _CITED.c.digest).where(
+                    _CITED.c.ref.in_(wanted[i : i + 900]), _CITED.c.sealed == ERASED
+                )
+            )
             found.update({ref: digest for ref, digest in rows if digest})
     return found
 
 
-def _credit_statuses(ledger: Ledger, department: str, applicants: Sequence[str], block: int,
-                     at: str) -> dict[str, dict[str, Any]]:
+def _credit_statuses(
+    ledger: Ledger, department: str, applicants: Sequence[str], block: int, at: str
+) -> dict[str, dict[str, Any]]:
     from .supervision import credit_statuses
 
     return credit_statuses(ledger, department, applicants, block, at)
@@ -484,8 +571,9 @@ def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
     return {**kept, INPUT_NONCE: os.urandom(16).hex()}
 
 
-def _input_commitments(ledger: Ledger, department: str, kept: Mapping[str, Any], input_digest: str,
-                       identity: str) -> dict[str, str]:
+def _input_commitments(
+    ledger: Ledger, department: str, kept: Mapping[str, Any], input_digest: str, identity: str
+) -> dict[str, str]:
     """The record's field-by-field commitments to its stored input and to the applicant's identity
     (``decision_input.py``): what lets an evidence bundle disclose the input selectively for a court's re-run."""
     from ..formats.decision_input import commit
@@ -499,8 +587,17 @@ def _recorded(ledger: Ledger, department: str, body: dict[str, Any]) -> Decision
     return Decision(department, entry.seq, entry.entry_hash, body)
 
 
-def decide(ledger: Ledger, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
-           rule_set: RuleSet | str, *, applicant_ref: str, decided_at: datetime | None = None) -> Decision:
+def decide(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    service_item: str,
+    decision_input: Mapping[str, Any],
+    rule_set: RuleSet | str,
+    *,
+    applicant_ref: str,
+    decided_at: datetime | None = None,
+) -> Decision:
     """Decide one case automatically with a published rule set and record it in ``department``'s decision log.
 
     ``applicant_ref`` is the applicant's identity; only its salted digest is recorded. Anchoring happens in batches
@@ -530,8 +627,16 @@ def decide(ledger: Ledger, department: str, case_id: str, service_item: str, dec
     return decision
 
 
-def decide_once(ledger: Ledger, department: str, case_id: str, service_item: str, decision_input: Mapping[str, Any],
-                rule_set: RuleSet | str, *, applicant_ref: str) -> Decision:
+def decide_once(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    service_item: str,
+    decision_input: Mapping[str, Any],
+    rule_set: RuleSet | str,
+    *,
+    applicant_ref: str,
+) -> Decision:
     """:func:`decide`, refusing a case this department already decided automatically (StateError naming that
     decision): a client retrying a request, or sending an application again with other input, gets no second
     decision and no second permit. Deciding again is an officer's override (:func:`record_human_decision`).
@@ -542,16 +647,20 @@ def decide_once(ledger: Ledger, department: str, case_id: str, service_item: str
         raise InputError(f"rule set {rule_set!r} is not a digest (0x + 64 hex digits) of a published rule set")
     stripes = ledger.local("decisions.case_locks", lambda: [threading.Lock() for _ in range(_CASE_LOCKS)])
     with stripes[hash((department, case_id)) % _CASE_LOCKS]:
-        earlier = [d for d in find_decisions(ledger, department, case_id)
-                   if (d.body.get("decided_by") or {}).get("kind") == "engine"]
+        earlier = [
+            d
+            for d in find_decisions(ledger, department, case_id)
+            if (d.body.get("decided_by") or {}).get("kind") == "engine"
+        ]
         if earlier:
             first = earlier[0]
-            raise StateError(f"case {case_id!r} was already decided automatically: decision {first.seq} "
-                             f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
-                             "- an officer may override it (`ledger record-decision ... --overrides "
-                             f"{first.seq}`)")
-        return decide(ledger, department, case_id, service_item, decision_input, rule_set,
-                      applicant_ref=applicant_ref)
+            raise StateError(
+                f"case {case_id!r} was already decided automatically: decision {first.seq} "
+                f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
+                "- an officer may override it (`ledger record-decision ... --overrides "
+                f"{first.seq}`)"
+            )
+        return decide(ledger, department, case_id, service_item, decision_input, rule_set, applicant_ref=applicant_ref)
 
 
 _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
@@ -565,9 +674,15 @@ def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decisi
 
     needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
-            col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department,
-            col(LogEntry.body).contains(needle)).order_by(col(LogEntry.seq))).all()
+        rows = conn.execute(
+            select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
+            .where(
+                col(LogEntry.log) == LOG_DECISIONS,
+                col(LogEntry.department_id) == department,
+                col(LogEntry.body).contains(needle),
+            )
+            .order_by(col(LogEntry.seq))
+        ).all()
     found = []
     for seq, entry_hash, text in rows:
         body = json.loads(text)
@@ -582,8 +697,10 @@ def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None
     if seq is not None:
         found = [d for d in found if d.seq == seq]
     if not found:
-        raise NotFoundError(f"department {department!r} has no recorded decision for case {case_id!r}"
-                            + (f" with sequence number {seq}" if seq is not None else ""))
+        raise NotFoundError(
+            f"department {department!r} has no recorded decision for case {case_id!r}"
+            + (f" with sequence number {seq}" if seq is not None else "")
+        )
     return found[-1]
 
 
@@ -596,9 +713,11 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
         raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
     if isinstance(overrides, int):
         with ledger.engine.connect() as conn:
-            row = conn.execute(select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
-                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department,
-                LogEntry.seq == overrides)).first()
+            row = conn.execute(
+                select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+                    LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department, LogEntry.seq == overrides
+                )
+            ).first()
         if row is None:
             raise NotFoundError(f"{department} has no decision number {overrides} to override")
         target = Decision(department, overrides, row[0], json.loads(row[1]))
@@ -608,15 +727,29 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             raise NotFoundError(f"{department} has no decision for case {overrides!r} to override")
         target = previous[-1]
     if target.body.get("case_id") != case_id:
-        raise InputError(f"decision {target.seq} is for case {target.body.get('case_id')!r}, not {case_id!r}; an "
-                         "override must concern the same case", field="overrides")
+        raise InputError(
+            f"decision {target.seq} is for case {target.body.get('case_id')!r}, not {case_id!r}; an "
+            "override must concern the same case",
+            field="overrides",
+        )
     return {"seq": target.seq, "entry_hash": target.entry_hash}
 
 
-def record_human_decision(ledger: Ledger, department: str, case_id: str, service_item: str, *, officer: str,
-                          outcome: str, reasons: Sequence[str], applicant_ref: str,
-                          overrides: int | str | None = None, decision_input: Mapping[str, Any] | None = None,
-                          rule_set: RuleSet | str | None = None, decided_at: datetime | None = None) -> Decision:
+def record_human_decision(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    service_item: str,
+    *,
+    officer: str,
+    outcome: str,
+    reasons: Sequence[str],
+    applicant_ref: str,
+    overrides: int | str | None = None,
+    decision_input: Mapping[str, Any] | None = None,
+    rule_set: RuleSet | str | None = None,
+    decided_at: datetime | None = None,
+) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
@@ -645,12 +778,22 @@ def record_human_decision(ledger: Ledger, department: str, case_id: str, service
             permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
     body: dict[str, Any] = {
-        "format": DECISION_FORMAT, "case_id": case_id, "service_item": service_item,
+        "format": DECISION_FORMAT,
+        "case_id": case_id,
+        "service_item": service_item,
         "applicant_ref": applicant_reference(ledger, department, applicant_ref),
-        "input_digest": input_digest, "certificates": certificates, "rule_set": rules_digest, "engine": None,
-        "outcome": outcome, "reasons": list(reasons), "fired": [],
-        "decided_by": {"kind": "officer", "department": department,
-                       "officer_ref": officer_ref(ledger, department, officer)},
+        "input_digest": input_digest,
+        "certificates": certificates,
+        "rule_set": rules_digest,
+        "engine": None,
+        "outcome": outcome,
+        "reasons": list(reasons),
+        "fired": [],
+        "decided_by": {
+            "kind": "officer",
+            "department": department,
+            "officer_ref": officer_ref(ledger, department, officer),
+        },
         "decided_at": at,
         "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
     }
@@ -671,6 +814,7 @@ def record_human_decision(ledger: Ledger, department: str, case_id: str, service
 
 # -- bulk -------------------------------------------------------------------------------------------------------
 
+
 @dataclass
 class DecideResult:
     department: str
@@ -680,14 +824,27 @@ class DecideResult:
     produced: list[str] = field(default_factory=list)  # digests of the certificates the approvals issued
 
     def to_json(self) -> dict[str, Any]:
-        return {"department": self.department, "decisions": self.count, "outcomes": dict(self.outcomes),
-                "anchored_batches": self.roots, "certificates_issued": len(self.produced)}
+        return {
+            "department": self.department,
+            "decisions": self.count,
+            "outcomes": dict(self.outcomes),
+            "anchored_batches": self.roots,
+            "certificates_issued": len(self.produced),
+        }
 
 
-def decide_many(ledger: Ledger, department: str, applications: Iterable[Mapping[str, Any]],
-                rule_sets: Mapping[str, RuleSet], progress: Progress | None = None, *,
-                decided_at: datetime | None = None, chunk: int = 5_000, total: int = 0,
-                anchor: bool = True) -> DecideResult:
+def decide_many(
+    ledger: Ledger,
+    department: str,
+    applications: Iterable[Mapping[str, Any]],
+    rule_sets: Mapping[str, RuleSet],
+    progress: Progress | None = None,
+    *,
+    decided_at: datetime | None = None,
+    chunk: int = 5_000,
+    total: int = 0,
+    anchor: bool = True,
+) -> DecideResult:
     """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
 
     ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
@@ -711,8 +868,7 @@ def decide_many(ledger: Ledger, department: str, applications: Iterable[Mapping[
         # then each application is evaluated on those facts.
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
-        block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at,
-                                  view)
+        block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view)
         bodies, inputs = [], []
         documents: dict[str, Mapping[str, Any]] = {}
         credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
@@ -726,8 +882,14 @@ def decide_many(ledger: Ledger, department: str, applications: Iterable[Mapping[
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
         _store_inputs(ledger, inputs, documents)
-        made = permits.prepare(ledger, department, [(rules, body, prepared, identity) for (rules, prepared, _), body,
-                                                    identity in zip(pending, bodies, identities, strict=True)])
+        made = permits.prepare(
+            ledger,
+            department,
+            [
+                (rules, body, prepared, identity)
+                for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
+            ],
+        )
         head = permits.head_seq(ledger, department) if made.digests else 0
         logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         if made.digests:
@@ -769,8 +931,10 @@ def decide_many(ledger: Ledger, department: str, applications: Iterable[Mapping[
         try:
             result.roots = logchain.anchor_pending(ledger, LOG_DECISIONS, department)
         except ChainError as exc:
-            raise ChainError(f"{result.count} decisions were recorded but not anchored ({exc}); run "
-                             f"`ledger anchor-logs --department {department}`") from exc
+            raise ChainError(
+                f"{result.count} decisions were recorded but not anchored ({exc}); run "
+                f"`ledger anchor-logs --department {department}`"
+            ) from exc
     for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them
         for built in made.built:
             issuance.confirm(ledger, built.root)

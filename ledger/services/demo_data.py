@@ -108,8 +108,15 @@ def _digest(rng: random.Random) -> str:
 
 def _business_licence(rng: random.Random) -> dict[str, Any] | None:
     roll = rng.random()
-    certificate = {"type": "business-licence", "digest": _digest(rng), "verified": True, "status": "valid",
-                   "expired": False, "holder": True, "issuer": "MKT"}
+    certificate = {
+        "type": "business-licence",
+        "digest": _digest(rng),
+        "verified": True,
+        "status": "valid",
+        "expired": False,
+        "holder": True,
+        "issuer": "MKT",
+    }
     if roll < 0.01:
         return None
     if roll < 0.03:
@@ -139,8 +146,9 @@ def _cited_licence(rng: random.Random, licences: Sequence[tuple[str, str]]) -> t
     return {"digest": digest}, holder
 
 
-def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int, *,
-                          licences: Sequence[tuple[str, str]] | None = None) -> Iterator[dict[str, Any]]:
+def generate_applications(
+    n: int, items: Sequence[Mapping[str, Any]], seed: int, *, licences: Sequence[tuple[str, str]] | None = None
+) -> Iterator[dict[str, Any]]:
     """Stream ``n`` decision inputs (shape in ``ledger.formats.rules``) for items drawn from ``items``, deterministic
     per seed.
 
@@ -166,8 +174,15 @@ def generate_applications(n: int, items: Sequence[Mapping[str, Any]], seed: int,
             if enterprise and (licence := _business_licence(rng)) is not None:
                 certificates.append(licence)
             if rng.random() < 0.90:
-                certificates.append({"type": "tax-clearance", "digest": _digest(rng), "verified": True,
-                                     "status": "valid", "expired": False})
+                certificates.append(
+                    {
+                        "type": "tax-clearance",
+                        "digest": _digest(rng),
+                        "verified": True,
+                        "status": "valid",
+                        "expired": False,
+                    }
+                )
         required = item["materials_required"]
         yield {
             "case_id": f"CASE-{number:06d}",

@@ -14,7 +14,6 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
-from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
 from ..client import (
     COUNCIL_KEYS,
     DEMO_MEMBER_KEY,
@@ -23,8 +22,9 @@ from ..client import (
     demo_member_passphrase,
     department_key_name,
 )
-from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
 from ..errors import ChainError, NotFoundError, StateError
+from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
+from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
 
 __all__ = ["Action", "Council", "Department", "get_department", "list_departments", "promote_rotated_key"]
 
@@ -56,9 +56,14 @@ class Department:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "id": self.code, "name": self.name, "signer": self.signer, "roles": self.roles,
-            "active": self.active, "registered_block": self.registered_block,
-            "keys": [k.__dict__ for k in self.keys], "statuses": [s.__dict__ for s in self.statuses],
+            "id": self.code,
+            "name": self.name,
+            "signer": self.signer,
+            "roles": self.roles,
+            "active": self.active,
+            "registered_block": self.registered_block,
+            "keys": [k.__dict__ for k in self.keys],
+            "statuses": [s.__dict__ for s in self.statuses],
         }
 
 
@@ -70,12 +75,23 @@ def get_department(chain: Chain, code: str) -> Department:
         if exc.error_name == "RegistryUnknownDepartment":
             raise NotFoundError(f"department {code!r} is not registered; `ledger departments` lists them") from None
         raise
-    keys = [KeyPeriod(k[0], int(k[1]), int(k[2]) or None)
-            for k in chain.call(chain.registry.functions.keyHistory(dept_id))]
-    statuses = [StatusPeriod(bool(s[0]), role_names(int(s[1])), int(s[2]))
-                for s in chain.call(chain.registry.functions.statusHistory(dept_id))]
-    return Department(code=department_code(d[0]), name=d[1], signer=d[2], roles=role_names(int(d[3])),
-                      active=bool(d[4]), registered_block=int(d[5]), keys=keys, statuses=statuses)
+    keys = [
+        KeyPeriod(k[0], int(k[1]), int(k[2]) or None) for k in chain.call(chain.registry.functions.keyHistory(dept_id))
+    ]
+    statuses = [
+        StatusPeriod(bool(s[0]), role_names(int(s[1])), int(s[2]))
+        for s in chain.call(chain.registry.functions.statusHistory(dept_id))
+    ]
+    return Department(
+        code=department_code(d[0]),
+        name=d[1],
+        signer=d[2],
+        roles=role_names(int(d[3])),
+        active=bool(d[4]),
+        registered_block=int(d[5]),
+        keys=keys,
+        statuses=statuses,
+    )
 
 
 def list_departments(chain: Chain) -> list[Department]:
@@ -110,7 +126,9 @@ def demo_council_accounts(ledger: Ledger) -> list[LocalAccount]:
         with ledger._guard:
             if cache_key not in ledger._accounts:
                 keystore = demo_member_keystore(ledger.settings, index)
-                ledger._accounts[cache_key] = keystore.unlock(DEMO_MEMBER_KEY, demo_member_passphrase(index, ledger.settings))
+                ledger._accounts[cache_key] = keystore.unlock(
+                    DEMO_MEMBER_KEY, demo_member_passphrase(index, ledger.settings)
+                )
             accounts.append(ledger._accounts[cache_key])
     return accounts
 
@@ -127,8 +145,9 @@ class Council:
         self.ledger = ledger
         self.members = [CouncilMember(ledger.chain, a) for a in (members or demo_council_accounts(ledger))]
 
-    def decide(self, action: Action, code: str | None, *, name: str = "", signer: str = ZERO_ADDRESS,
-               roles: int = 0) -> int:
+    def decide(
+        self, action: Action, code: str | None, *, name: str = "", signer: str = ZERO_ADDRESS, roles: int = 0
+    ) -> int:
         """Propose with the first member and approve with the next ones until the proposal executes."""
         first, *others = self.members
         proposal_id = first.propose(action, code, name=name, signer=signer, roles=roles)
@@ -137,16 +156,21 @@ class Council:
         for member in others:
             if member.approve(proposal_id).executed:
                 return proposal_id
-        raise StateError(f"proposal {proposal_id} did not reach the council threshold with members "
-                         f"{[m.address for m in self.members]}")
+        raise StateError(
+            f"proposal {proposal_id} did not reach the council threshold with members "
+            f"{[m.address for m in self.members]}"
+        )
 
     # -- the actions -------------------------------------------------------------------------------------
     def register(self, code: str, name: str, roles: int, *, signer: str | None = None) -> str:
         """Register a department; without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
         if signer is None:
             key = department_key_name(code)
-            signer = (self.ledger.keystore.address(key) if self.ledger.keystore.exists(key)
-                      else self.ledger.keystore.create(key, self.ledger.passphrase()))
+            signer = (
+                self.ledger.keystore.address(key)
+                if self.ledger.keystore.exists(key)
+                else self.ledger.keystore.create(key, self.ledger.passphrase())
+            )
         self.decide(Action.REGISTER, code, name=name, signer=signer, roles=roles)
         return signer
 
@@ -154,8 +178,11 @@ class Council:
         """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""
         keystore = self.ledger.keystore
         new_name = f"{department_key_name(code)}.next"
-        new_signer = keystore.address(new_name) if keystore.exists(new_name) else keystore.create(
-            new_name, self.ledger.passphrase())
+        new_signer = (
+            keystore.address(new_name)
+            if keystore.exists(new_name)
+            else keystore.create(new_name, self.ledger.passphrase())
+        )
         self.decide(Action.ROTATE_KEY, code, signer=new_signer)
         promote_rotated_key(self.ledger, code)
         return new_signer

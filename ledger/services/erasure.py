@@ -32,14 +32,14 @@ from typing import Any
 from sqlalchemy import func, select, text, update
 from sqlmodel import col
 
-from . import logchain
-from ..formats.canonical import hex32
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
+from ..formats.canonical import hex32
 from ..storage.models import CitedDocument
-from .status import stored
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
+from . import logchain
+from .status import stored
 
 LOG = "erasures"
 
@@ -66,14 +66,28 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     found: dict[str, dict[str, Any]] = {}
     for entry in logchain.entries(ledger, LOG, department):
         body = json.loads(entry.body)
-        found.setdefault(body.get("certificate", ""), {
-            **body, "department": entry.department_id, "seq": entry.seq, "entry_hash": entry.entry_hash,
-            "anchored": entry.state == logchain.EntryState.ANCHORED})
+        found.setdefault(
+            body.get("certificate", ""),
+            {
+                **body,
+                "department": entry.department_id,
+                "seq": entry.seq,
+                "entry_hash": entry.entry_hash,
+                "anchored": entry.state == logchain.EntryState.ANCHORED,
+            },
+        )
     return found
 
 
-def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, basis: str,
-          by: str | None = None, at: datetime | None = None) -> dict[str, Any]:
+def erase(
+    ledger: Ledger,
+    digest_or_id: str,
+    department: str | None = None,
+    *,
+    basis: str,
+    by: str | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
     """Erase one certificate's contents for good; see the module docstring. Running it again on an erased
     certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
     if basis not in BASES:
@@ -88,29 +102,50 @@ def erase(ledger: Ledger, digest_or_id: str, department: str | None = None, *, b
     if entry is None:
         body = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
         logged = logchain.append(ledger, LOG, cert.department, body, created_at=when)
-        entry = {**body, "department": cert.department, "seq": logged.seq, "entry_hash": logged.entry_hash,
-                 "anchored": False}
+        entry = {
+            **body,
+            "department": cert.department,
+            "seq": logged.seq,
+            "entry_hash": logged.entry_hash,
+            "anchored": False,
+        }
     label_cited_copies(ledger)
     with ledger.engine.begin() as conn:
         conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
-        conn.execute(update(StatusChange).where(StatusChange.digest == digest)  # type: ignore[arg-type]
-                     .values(note_sealed=None))
+        conn.execute(
+            update(StatusChange)
+            .where(StatusChange.digest == digest)  # type: ignore[arg-type]
+            .values(note_sealed=None)
+        )
         # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
-        cited = conn.execute(select(func.count()).select_from(CitedDocument).where(
-            col(CitedDocument.digest) == digest)).scalar_one()
+        cited = conn.execute(
+            select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
+        ).scalar_one()
     checkpoint = flush_sqlite_log(ledger)
     anchored: list[str] = []
     pending = None
     try:
         anchored = list(logchain.anchor_pending(ledger, LOG, cert.department))
     except ChainError as exc:
-        pending = f"the erasure log entry is not anchored yet ({exc}); `ledger erase` of the same certificate " \
-                  "anchors it later"
-    result = {"certificate": digest, "department": cert.department, "basis": entry["basis"], "by": entry["by"],
-              "at": entry["at"], "log": LOG, "seq": entry["seq"], "entry_hash": entry["entry_hash"],
-              "cited_copies_erased": int(cited), "anchored_roots": anchored, "sqlite_log_truncated": checkpoint}
+        pending = (
+            f"the erasure log entry is not anchored yet ({exc}); `ledger erase` of the same certificate "
+            "anchors it later"
+        )
+    result = {
+        "certificate": digest,
+        "department": cert.department,
+        "basis": entry["basis"],
+        "by": entry["by"],
+        "at": entry["at"],
+        "log": LOG,
+        "seq": entry["seq"],
+        "entry_hash": entry["entry_hash"],
+        "cited_copies_erased": int(cited),
+        "anchored_roots": anchored,
+        "sqlite_log_truncated": checkpoint,
+    }
     if pending:
         result["pending"] = pending
     return result
@@ -126,8 +161,11 @@ def label_cited_copies(ledger: Ledger) -> int:
     labelled = 0
     while True:
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(col(CitedDocument.ref), col(CitedDocument.sealed)).where(
-                col(CitedDocument.digest).is_(None)).limit(500)).all()
+            rows = conn.execute(
+                select(col(CitedDocument.ref), col(CitedDocument.sealed))
+                .where(col(CitedDocument.digest).is_(None))
+                .limit(500)
+            ).all()
         if not rows:
             return labelled
         found = {}
@@ -172,8 +210,7 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}, " \
-                f"{CitedDocument.__tablename__}"
+    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}, {CitedDocument.__tablename__}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))
     return statement

@@ -30,18 +30,25 @@ from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlmodel import col
 
-from ..onchain import chainread
-from ..formats import checks as checks_core
 from .. import __version__
-from ..formats.canonical import (CERT_FORMAT, canonical_json, certificate_digest, document_digest, field_hash,
-                        hex32, strict_json_loads)
-from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
-from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from ..client import Ledger
-from .departments import get_department
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, VerificationError
+from ..formats import checks as checks_core
+from ..formats.canonical import (
+    CERT_FORMAT,
+    canonical_json,
+    certificate_digest,
+    document_digest,
+    field_hash,
+    hex32,
+    strict_json_loads,
+)
+from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
 from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
+from ..onchain import chainread
+from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
+from .departments import get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
@@ -50,8 +57,21 @@ MAX_BUNDLE_BYTES = 4 * 1024 * 1024
 
 # The named checks, in order; scripts/verify_evidence.py reports exactly these names.
 OFFLINE_CHECKS = ("bundle", "fields", "disclosure", "digest", "merkle_proof", "validity", "attachment")
-CHAIN_CHECKS = ("chain", "as_of", "anchor_event", "transaction", "block", "confirmations", "issuer",
-                "department_key", "department_history", "signature", "status_statement", "status", "witnessed")
+CHAIN_CHECKS = (
+    "chain",
+    "as_of",
+    "anchor_event",
+    "transaction",
+    "block",
+    "confirmations",
+    "issuer",
+    "department_key",
+    "department_history",
+    "signature",
+    "status_statement",
+    "status",
+    "witnessed",
+)
 CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
 EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
 
@@ -63,9 +83,16 @@ BATCH_ANCHORED_TOPIC = "0x" + keccak(text="BatchAnchored(bytes32,bytes32,address
 
 # -- producing -------------------------------------------------------------------------------------------------
 
-def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | CertificateDocument, *,
-                       reveal: list[str] | None = None, as_of_block: int | None = None,
-                       attachment_sha256: str | None = None, status_lookup: str | None = None) -> dict[str, Any]:
+
+def certificate_bundle(
+    ledger: Ledger,
+    source: str | Path | Mapping[str, Any] | CertificateDocument,
+    *,
+    reveal: list[str] | None = None,
+    as_of_block: int | None = None,
+    attachment_sha256: str | None = None,
+    status_lookup: str | None = None,
+) -> dict[str, Any]:
     """The evidence bundle of a certificate document (a path, parsed JSON or a document).
 
     ``reveal`` makes it a presentation bundle (only those fields, plus the ones every verifier needs);
@@ -77,13 +104,13 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     if reveal is not None:
         doc = doc.present(reveal)
     chain = ledger.chain
-    view = ChainView(chain, ledger.settings.confirmations,
-                     status_lookup=status_lookup or ledger.settings.status_lookup)
+    view = ChainView(chain, ledger.settings.confirmations, status_lookup=status_lookup or ledger.settings.status_lookup)
     report = verify_certificate(doc, view)
     for name in ("format", "chain", "chain_identity", "integrity", "merkle_proof", "anchored"):
         if not report.check(name).ok:
-            raise VerificationError(f"no evidence can be produced: check {name} failed ({report.check(name).detail})",
-                                    report=report)
+            raise VerificationError(
+                f"no evidence can be produced: check {name} failed ({report.check(name).detail})", report=report
+            )
     digest = doc.digest()
     root = bytes.fromhex(str(doc.anchor["root"]).removeprefix("0x"))
     event = _anchor_log(chain, str(doc.fields["issuer"]), root)
@@ -95,17 +122,25 @@ def certificate_bundle(ledger: Ledger, source: str | Path | Mapping[str, Any] | 
     if attachment_sha256 is not None:
         attachment_sha256 = attachment_sha256.lower().removeprefix("0x")
         if attachment_sha256 not in _attachment_hashes(doc.fields):
-            raise NotFoundError(f"no disclosed attachment of certificate {hex32(digest)} has SHA-256 "
-                                f"{attachment_sha256}")
+            raise NotFoundError(
+                f"no disclosed attachment of certificate {hex32(digest)} has SHA-256 {attachment_sha256}"
+            )
     hashes = doc.field_hashes()
     bundle: dict[str, Any] = {
         "bundle": BUNDLE_VERSION,
         "kind": "certificate",
-        "producer": {"software": PRODUCER, "version": __version__,
-                     "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")},
-        "chain": {"chain_id": chain.chain_id, "genesis_hash": chain.deployment.genesis_hash,
-                  "anchor_contract": chain.deployment.anchor, "registry_contract": chain.deployment.registry,
-                  "log_contract": chain.deployment.log},
+        "producer": {
+            "software": PRODUCER,
+            "version": __version__,
+            "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        },
+        "chain": {
+            "chain_id": chain.chain_id,
+            "genesis_hash": chain.deployment.genesis_hash,
+            "anchor_contract": chain.deployment.anchor,
+            "registry_contract": chain.deployment.registry,
+            "log_contract": chain.deployment.log,
+        },
         "certificate": {
             "format": doc.fmt,
             "fields": doc.fields,
@@ -157,12 +192,14 @@ def _witness_section(ledger: Ledger, anchored: int, as_of_block: int | None, hea
     witnesses are configured (docs/witness.md); None otherwise or when no quorum has cosigned one."""
     from .witness.bundle import covering_checkpoint
 
-    return covering_checkpoint(ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0),
-                               fresh=as_of_block is None)
+    return covering_checkpoint(
+        ledger.chain, ledger.settings.data_dir, max(anchored, as_of_block or 0), fresh=as_of_block is None
+    )
 
 
-def bundle_for_stored(ledger: Ledger, digest_or_id: str, department: str | None = None,
-                      **kwargs: Any) -> dict[str, Any]:
+def bundle_for_stored(
+    ledger: Ledger, digest_or_id: str, department: str | None = None, **kwargs: Any
+) -> dict[str, Any]:
     """The bundle of a certificate of this ledger's store (by digest, or by id with its department)."""
     from .issuance import export_document
 
@@ -196,9 +233,11 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     from ..storage.store import Batch, BatchState, Certificate
 
     wanted = sha256_hex.lower().removeprefix("0x")
-    query = select(col(Certificate.digest), col(Certificate.sealed)).join(
-        Batch, col(Batch.root) == Certificate.batch_root).where(
-        col(Batch.state) == BatchState.CONFIRMED)
+    query = (
+        select(col(Certificate.digest), col(Certificate.sealed))
+        .join(Batch, col(Batch.root) == Certificate.batch_root)
+        .where(col(Batch.state) == BatchState.CONFIRMED)
+    )
     if department is not None:
         query = query.where(Certificate.department_id == department)  # type: ignore[arg-type]
     vault = ledger.vault
@@ -212,8 +251,11 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
                 continue
             if wanted in _attachment_hashes(body["fields"]):
                 return str(digest)
-    hint = (f"; {damaged} stored certificate(s) could not be opened (altered rows?): run `ledger reconcile`"
-            if damaged else "")
+    hint = (
+        f"; {damaged} stored certificate(s) could not be opened (altered rows?): run `ledger reconcile`"
+        if damaged
+        else ""
+    )
     raise NotFoundError(f"no certificate in this ledger's store has an attachment with SHA-256 {wanted}{hint}")
 
 
@@ -227,30 +269,49 @@ def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
 def _anchor_log(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
     """The BatchAnchored event of ``department``'s batch ``root``: another department's anchoring of the same root
     value (its own namespace) is never taken for it."""
-    logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of {department}'s batch",
-                          argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+    logs = chainread.scan(
+        chain,
+        chain.anchor.events.BatchAnchored,
+        what=f"the anchoring of {department}'s batch",
+        argument_filters={"root": root, "departmentId": department_id_bytes(department)},
+    )
     if not logs:
         return None
     log = logs[0]
-    return {"department": department_code(bytes(log["args"]["departmentId"])), "signer": log["args"]["signer"],
-            "count": int(log["args"]["count"]), "schema": hex32(bytes(log["args"]["schema"])),
-            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
-            "block_hash": "0x" + bytes(log["blockHash"]).hex()}
+    return {
+        "department": department_code(bytes(log["args"]["departmentId"])),
+        "signer": log["args"]["signer"],
+        "count": int(log["args"]["count"]),
+        "schema": hex32(bytes(log["args"]["schema"])),
+        "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+        "block_number": int(log["blockNumber"]),
+        "block_hash": "0x" + bytes(log["blockHash"]).hex(),
+    }
 
 
 def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
     """The department's name, key periods and status periods as they stood at block ``as_of``."""
     dept = get_department(chain, code)
-    keys = [{"signer": k.signer, "from_block": k.from_block,
-             "to_block": k.to_block if k.to_block is not None and k.to_block <= as_of else None}
-            for k in dept.keys if k.from_block <= as_of]
-    statuses = [{"active": s.active, "roles": s.roles, "from_block": s.from_block}
-                for s in dept.statuses if s.from_block <= as_of]
+    keys = [
+        {
+            "signer": k.signer,
+            "from_block": k.from_block,
+            "to_block": k.to_block if k.to_block is not None and k.to_block <= as_of else None,
+        }
+        for k in dept.keys
+        if k.from_block <= as_of
+    ]
+    statuses = [
+        {"active": s.active, "roles": s.roles, "from_block": s.from_block}
+        for s in dept.statuses
+        if s.from_block <= as_of
+    ]
     return {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
 
 
-def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, as_of: int, *,
-                     view: ChainView | None = None) -> dict[str, Any]:
+def status_statement(
+    chain: Chain, department: str, root: bytes, digest: bytes, as_of: int, *, view: ChainView | None = None
+) -> dict[str, Any]:
     """The status in force at block ``as_of`` (its last change at or before that block) of certificate ``digest``
     of ``department``'s batch ``root``: only that department can have changed it. Read through ``view`` (its
     status lookup: herd by default, docs/privacy.md)."""
@@ -259,11 +320,16 @@ def status_statement(chain: Chain, department: str, root: bytes, digest: bytes, 
     if not changes:
         return {"status": "valid", "changed_in_block": None, "detail": None, "reason": None}
     name, block, detail = changes[-1]
-    return {"status": name, "changed_in_block": block, "detail": hex32(detail),
-            "reason": None if name == "superseded" else reason_name(detail)}
+    return {
+        "status": name,
+        "changed_in_block": block,
+        "detail": hex32(detail),
+        "reason": None if name == "superseded" else reason_name(detail),
+    }
 
 
 # -- verifying -------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class BundleReport(CheckList):
@@ -276,13 +342,21 @@ class BundleReport(CheckList):
 
     @property
     def ok(self) -> bool:
-        return (bool(self.checks) and all(c.ok for c in self.checks)
-                and self.certificate_report is not None and self.certificate_report.ok)
+        return (
+            bool(self.checks)
+            and all(c.ok for c in self.checks)
+            and self.certificate_report is not None
+            and self.certificate_report.ok
+        )
 
     def to_json(self) -> dict[str, Any]:
-        return {"verified": self.ok, "as_of_block": self.as_of_block, "checks": [c.to_json() for c in self.checks],
-                "facts": self.facts,
-                "certificate_report": self.certificate_report.to_json() if self.certificate_report else None}
+        return {
+            "verified": self.ok,
+            "as_of_block": self.as_of_block,
+            "checks": [c.to_json() for c in self.checks],
+            "facts": self.facts,
+            "certificate_report": self.certificate_report.to_json() if self.certificate_report else None,
+        }
 
     def raise_for_failure(self) -> BundleReport:
         if not self.ok:
@@ -339,9 +413,17 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     return value
 
 
-def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confirmations: int = 0,
-                  file: Path | None = None, now: datetime | None = None, witness_keys: list[str] | None = None,
-                  witness_quorum: int | None = None, status_lookup: str = "herd") -> BundleReport:
+def verify_bundle(
+    source: str | Path | Mapping[str, Any],
+    chain: Chain,
+    *,
+    confirmations: int = 0,
+    file: Path | None = None,
+    now: datetime | None = None,
+    witness_keys: list[str] | None = None,
+    witness_quorum: int | None = None,
+    status_lookup: str = "herd",
+) -> BundleReport:
     """Check a bundle against ``chain`` (the library side of ``docs/evidence.md``); never raises on bad input.
 
     ``status_lookup``: "herd" reads the issuer's whole status event stream so the node does not learn which
@@ -388,8 +470,11 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
         department = issuer if _is_department(issuer) else None
         event = _anchor_log(chain, department, root) if department else None
         if event is None:
-            checks.add("anchor_event", False, f"no BatchAnchored event of {issuer!r} for root {hex32(root)} at "
-                                              f"{chain.deployment.anchor}")
+            checks.add(
+                "anchor_event",
+                False,
+                f"no BatchAnchored event of {issuer!r} for root {hex32(root)} at {chain.deployment.anchor}",
+            )
             checks.skip(EVENT_CHECKS, "nothing was anchored under this root")
         else:
             checks.run("anchor_event", lambda: _check_event(event, bundle))
@@ -397,17 +482,22 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
             checks.run("block", lambda: _check_block(chain, event, anchor))
             depth = head - event["block_number"]
             checks.add("confirmations", depth >= confirmations, f"{depth} blocks on top; {confirmations} required")
-            checks.add("issuer", issuer == event["department"],
-                       f"issued by {issuer}" if issuer == event["department"] else
-                       f"the certificate names issuer {issuer!r}; the chain says {event['department']!r} anchored it")
+            checks.add(
+                "issuer",
+                issuer == event["department"],
+                f"issued by {issuer}"
+                if issuer == event["department"]
+                else f"the certificate names issuer {issuer!r}; the chain says {event['department']!r} anchored it",
+            )
             checks.run("department_key", lambda: _check_key(view, event))
             checks.run("signature", lambda: _check_signature(chain, event, root, anchor["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
         if department is None:
             checks.skip(("status_statement", "status"), "the certificate names no issuer department")
         else:
-            checks.run("status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle,
-                                                                           view))
+            checks.run(
+                "status_statement", lambda: _check_status_statement(chain, department, root, digest, bundle, view)
+            )
             checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
         checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
     except ChainError as exc:
@@ -417,6 +507,7 @@ def verify_bundle(source: str | Path | Mapping[str, Any], chain: Chain, *, confi
 
 
 # -- the checks (docs/evidence.md states each one) --------------------------------------------------------------
+
 
 def _b(text: str) -> bytes:
     return bytes.fromhex(text.removeprefix("0x"))
@@ -457,8 +548,7 @@ def _check_disclosure(cert: dict[str, Any]) -> tuple[bool, str]:
     hidden = [n for n in ALWAYS_DISCLOSED if n in cert["hidden"]]
     missing = [n for n in REQUIRED_DISCLOSED if n not in cert["fields"] and n not in cert["hidden"]]
     if hidden:
-        return False, (f"{', '.join(hidden)} must always be disclosed but "
-                       f"{'is' if len(hidden) == 1 else 'are'} hidden")
+        return False, (f"{', '.join(hidden)} must always be disclosed but {'is' if len(hidden) == 1 else 'are'} hidden")
     if missing:
         return False, f"{', '.join(missing)} missing"
     return True, "id, type, issuer, issued_at and the validity dates are disclosed"
@@ -477,8 +567,12 @@ def _check_digest(cert: dict[str, Any]) -> tuple[bool, str]:
 
 def _check_validity(cert: dict[str, Any], now: datetime) -> tuple[bool, str]:
     fields, hidden = cert["fields"], cert.get("hidden", {})
-    return checks_core.validity(fields.get("valid_from"), fields.get("valid_until"), now,
-                                dates_hidden="valid_from" in hidden or "valid_until" in hidden)
+    return checks_core.validity(
+        fields.get("valid_from"),
+        fields.get("valid_until"),
+        now,
+        dates_hidden="valid_from" in hidden or "valid_until" in hidden,
+    )
 
 
 def _check_attachment(bundle: dict[str, Any], file: Path | None) -> tuple[bool, str]:
@@ -524,26 +618,35 @@ def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int) -> tuple[bool, 
         return False, f"as-of block {number} is beyond the chain head {head}"
     actual = "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
     ok = actual == as_of["block_hash"].lower()
-    return ok, (f"block {number} is {actual}" if ok else
-                f"block {number} is {actual} on this chain, not {as_of['block_hash']}")
+    return ok, (
+        f"block {number} is {actual}" if ok else f"block {number} is {actual} on this chain, not {as_of['block_hash']}"
+    )
 
 
 def _check_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[bool, str]:
     a = bundle["anchor"]
-    diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
-        ("department", bundle["department"]["id"], event["department"]),
-        ("signer", a["signer"].lower(), event["signer"].lower()),
-        ("count", a["count"], event["count"]),
-        ("schema", a["schema"].lower(), event["schema"]),
-        ("block", a["block_number"], event["block_number"])) if mine != theirs]
+    diffs = [
+        f"{what}: bundle {mine}, chain {theirs}"
+        for what, mine, theirs in (
+            ("department", bundle["department"]["id"], event["department"]),
+            ("signer", a["signer"].lower(), event["signer"].lower()),
+            ("count", a["count"], event["count"]),
+            ("schema", a["schema"].lower(), event["schema"]),
+            ("block", a["block_number"], event["block_number"]),
+        )
+        if mine != theirs
+    ]
     if diffs:
         return False, "the BatchAnchored event differs: " + "; ".join(diffs)
-    return True, (f"root anchored by {event['department']} ({event['signer']}) in block {event['block_number']}, "
-                  f"{event['count']} certificates")
+    return True, (
+        f"root anchored by {event['department']} ({event['signer']}) in block {event['block_number']}, "
+        f"{event['count']} certificates"
+    )
 
 
-def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, Any], root: bytes, *,
-                       log: bool = False) -> tuple[bool, str]:
+def _check_transaction(
+    chain: Chain, event: dict[str, Any], anchor: dict[str, Any], root: bytes, *, log: bool = False
+) -> tuple[bool, str]:
     """The event was emitted by ``anchor.tx_hash``, whose receipt succeeded and holds it (same root and department):
     a BatchAnchored event of the anchor contract, or with ``log`` a LogBatchAnchored event of the log contract."""
     if anchor["tx_hash"].lower() != event["tx_hash"]:
@@ -551,14 +654,23 @@ def _check_transaction(chain: Chain, event: dict[str, Any], anchor: dict[str, An
     receipt = chain.receipt(anchor["tx_hash"])
     if receipt is None or int(receipt["status"]) != 1:
         return False, f"transaction {anchor['tx_hash']} has no successful receipt"
-    contract, topic, root_at, name = ((chain.deployment.log, LOG_ANCHORED_TOPIC, 3, "LogBatchAnchored") if log else
-                                      (chain.deployment.anchor, BATCH_ANCHORED_TOPIC, 1, "BatchAnchored"))
-    found = any(str(entry["address"]).lower() == contract.lower()
-                and "0x" + bytes(entry["topics"][0]).hex() == topic and bytes(entry["topics"][root_at]) == root
-                and bytes(entry["topics"][2]) == department_id_bytes(event["department"])
-                for entry in receipt["logs"])
-    return found, (f"transaction {anchor['tx_hash']} emitted the {name} event" if found else
-                   f"transaction {anchor['tx_hash']}'s receipt holds no {name} event for this root")
+    contract, topic, root_at, name = (
+        (chain.deployment.log, LOG_ANCHORED_TOPIC, 3, "LogBatchAnchored")
+        if log
+        else (chain.deployment.anchor, BATCH_ANCHORED_TOPIC, 1, "BatchAnchored")
+    )
+    found = any(
+        str(entry["address"]).lower() == contract.lower()
+        and "0x" + bytes(entry["topics"][0]).hex() == topic
+        and bytes(entry["topics"][root_at]) == root
+        and bytes(entry["topics"][2]) == department_id_bytes(event["department"])
+        for entry in receipt["logs"]
+    )
+    return found, (
+        f"transaction {anchor['tx_hash']} emitted the {name} event"
+        if found
+        else f"transaction {anchor['tx_hash']}'s receipt holds no {name} event for this root"
+    )
 
 
 def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) -> tuple[bool, str]:
@@ -570,8 +682,9 @@ def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) ->
     if anchor["block_hash"].lower() != actual:
         problems.append(f"block {event['block_number']} is {actual}, not {anchor['block_hash']}")
     if anchor["block_timestamp"] != int(block["timestamp"]):
-        problems.append(f"block {event['block_number']} has timestamp {block['timestamp']}, "
-                        f"not {anchor['block_timestamp']}")
+        problems.append(
+            f"block {event['block_number']} has timestamp {block['timestamp']}, not {anchor['block_timestamp']}"
+        )
     if problems:
         return False, "; ".join(problems)
     stamp = datetime.fromtimestamp(int(block["timestamp"]), UTC).isoformat()
@@ -579,16 +692,26 @@ def _check_block(chain: Chain, event: dict[str, Any], anchor: dict[str, Any]) ->
 
 
 def _check_key(view: ChainView, event: dict[str, Any]) -> tuple[bool, str]:
-    return checks_core.department_key(event["signer"], event["department"], event["block_number"],
-                                      view.was_active_issuer(event["signer"], event["block_number"]))
+    return checks_core.department_key(
+        event["signer"],
+        event["department"],
+        event["block_number"],
+        view.was_active_issuer(event["signer"], event["block_number"]),
+    )
 
 
 def _check_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
     signed_by: str | InputError
     try:
-        signed_by = checks_core.batch_signer(int(chain.w3.eth.chain_id), chain.deployment.anchor, root,
-                                             event["count"], _b(event["schema"]),
-                                             department_id_bytes(event["department"]), _b(signature))
+        signed_by = checks_core.batch_signer(
+            int(chain.w3.eth.chain_id),
+            chain.deployment.anchor,
+            root,
+            event["count"],
+            _b(event["schema"]),
+            department_id_bytes(event["department"]),
+            _b(signature),
+        )
     except InputError as exc:
         signed_by = exc
     return checks_core.batch_signature(signed_by, event["signer"])
@@ -599,10 +722,15 @@ def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
     actual = department_statement(chain, stated["id"], bundle["as_of"]["block_number"])
     diffs = [key for key in ("id", "name", "key_history", "status_history") if _norm(stated[key]) != _norm(actual[key])]
     if diffs:
-        return False, f"the bundle's department {', '.join(diffs)} differ from the registry's as of block " \
-                      f"{bundle['as_of']['block_number']}"
-    return True, (f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
-                  "match the registry")
+        return (
+            False,
+            f"the bundle's department {', '.join(diffs)} differ from the registry's as of block "
+            f"{bundle['as_of']['block_number']}",
+        )
+    return True, (
+        f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
+        "match the registry"
+    )
 
 
 def _norm(value: Any) -> Any:
@@ -615,8 +743,9 @@ def _norm(value: Any) -> Any:
     return value
 
 
-def _check_status_statement(chain: Chain, department: str, root: bytes, digest: bytes,
-                            bundle: dict[str, Any], view: ChainView) -> tuple[bool, str]:
+def _check_status_statement(
+    chain: Chain, department: str, root: bytes, digest: bytes, bundle: dict[str, Any], view: ChainView
+) -> tuple[bool, str]:
     as_of = bundle["as_of"]["block_number"]
     actual = status_statement(chain, department, root, digest, as_of, view=view)
     stated = bundle["status"]
@@ -626,23 +755,29 @@ def _check_status_statement(chain: Chain, department: str, root: bytes, digest: 
     return True, f"{actual['status']}{when} as of block {as_of}"
 
 
-def _check_status(chain: Chain, department: str, root: bytes, digest: bytes, view: ChainView,
-                  head: int) -> tuple[bool, str]:
+def _check_status(
+    chain: Chain, department: str, root: bytes, digest: bytes, view: ChainView, head: int
+) -> tuple[bool, str]:
     if view.status_lookup == "herd":
         name, block, _ts, detail = view.status(department, root, digest, None, head)
     else:
-        status, block, _ts, detail = chain.call(chain.anchor.functions.statusOf(department_id_bytes(department),
-                                                                                root, digest))
+        status, block, _ts, detail = chain.call(
+            chain.anchor.functions.statusOf(department_id_bytes(department), root, digest)
+        )
         name = STATUS_NAMES[int(status)]
     if name == "valid":
         return True, "valid now"
-    extra = (f", superseded by {hex32(bytes(detail))}" if name == "superseded" else
-             f" (reason: {reason_name(bytes(detail))})")
+    extra = (
+        f", superseded by {hex32(bytes(detail))}"
+        if name == "superseded"
+        else f" (reason: {reason_name(bytes(detail))})"
+    )
     return False, f"{name} in block {int(block)}{extra}"
 
 
-def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | None,
-                     quorum: int | None) -> tuple[bool, str]:
+def _check_witnessed(
+    chain: Chain, bundle: dict[str, Any], keys: list[str] | None, quorum: int | None
+) -> tuple[bool, str]:
     from .witness.bundle import check_witnessed, parse_keys
 
     return check_witnessed(chain, bundle, parse_keys(keys), quorum)
@@ -650,18 +785,42 @@ def _check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[str] | Non
 
 # -- decisions ---------------------------------------------------------------------------------------------------
 
-DECISION_CHECK_NAMES = ("bundle", "entry_hash", "merkle_proof", "rule_set", "input", "chain", "as_of", "anchor_event",
-                        "transaction", "block", "confirmations", "department_key", "department_history", "signature",
-                        "rule_set_published", "certificate_facts", "rerun", "witnessed")
-DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain"):]
+DECISION_CHECK_NAMES = (
+    "bundle",
+    "entry_hash",
+    "merkle_proof",
+    "rule_set",
+    "input",
+    "chain",
+    "as_of",
+    "anchor_event",
+    "transaction",
+    "block",
+    "confirmations",
+    "department_key",
+    "department_history",
+    "signature",
+    "rule_set_published",
+    "certificate_facts",
+    "rerun",
+    "witnessed",
+)
+DECISION_CHAIN_CHECKS = DECISION_CHECK_NAMES[DECISION_CHECK_NAMES.index("chain") :]
 DECISION_EVENT_CHECKS = ("transaction", "block", "confirmations", "department_key", "signature")
 DECISIONS_LOG_ID = "0x" + hashlib.sha256(b"pl-log/decisions").hexdigest()
 LOG_ANCHORED_TOPIC = "0x" + keccak(text="LogBatchAnchored(bytes32,bytes32,bytes32,uint64,uint64,bytes32,address)").hex()
 
 
-def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int | None = None,
-                    as_of_block: int | None = None, applicant: str | None = None,
-                    hide: list[str] | None = None) -> dict[str, Any]:
+def decision_bundle(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    *,
+    seq: int | None = None,
+    as_of_block: int | None = None,
+    applicant: str | None = None,
+    hide: list[str] | None = None,
+) -> dict[str, Any]:
     """The evidence bundle of ``department``'s decision on ``case_id`` (the latest one, or decision ``seq``).
 
     It holds the decision record (the log entry body), its hash-chain coordinates, its Merkle proof to the
@@ -676,57 +835,91 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
     decision = decisions.find_decision(ledger, department, case_id, seq)
     entry_t, anchor_t = logchain.LogEntry.__table__, logchain.LogAnchor.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        entry = conn.execute(select(entry_t).where(
-            entry_t.c.log == logchain.LOG_DECISIONS, entry_t.c.department_id == department,
-            entry_t.c.seq == decision.seq)).one()
-        anchor = conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first() \
-            if entry.batch_root else None
+        entry = conn.execute(
+            select(entry_t).where(
+                entry_t.c.log == logchain.LOG_DECISIONS,
+                entry_t.c.department_id == department,
+                entry_t.c.seq == decision.seq,
+            )
+        ).one()
+        anchor = (
+            conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first()
+            if entry.batch_root
+            else None
+        )
     if entry.state != logchain.EntryState.ANCHORED or anchor is None:
-        raise VerificationError(f"decision {decision.seq} of {department!r} is not anchored yet; run "
-                                f"`ledger anchor-logs --department {department}` and ask again")
+        raise VerificationError(
+            f"decision {decision.seq} of {department!r} is not anchored yet; run "
+            f"`ledger anchor-logs --department {department}` and ask again"
+        )
     rule_digest = decision.body.get("rule_set")
     decided_by = decision.body.get("decided_by") or {}
     rule_set = published = None
     if rule_digest is None and decided_by.get("kind") == "officer":
         pass  # an officer's decision (or override) that consulted no rule set: evidence without one
     elif not isinstance(rule_digest, str):
-        raise InputError(f"decision {decision.seq} of {department!r} names no rule set but was not made by an "
-                         "officer: its record is malformed; run `ledger replay`")
+        raise InputError(
+            f"decision {decision.seq} of {department!r} names no rule set but was not made by an "
+            "officer: its record is malformed; run `ledger replay`"
+        )
     else:
         rule_set, why = decisions.load_recorded_rule_set(ledger, rule_digest)
         if rule_set is None:
-            raise VerificationError(f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's "
-                                    "store")
+            raise VerificationError(
+                f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's store"
+            )
     chain = ledger.chain
     root = _b(entry.batch_root)
     event = _log_event(chain, department, root)
     if rule_set is not None:
         published = _rule_set_event(chain, rule_set.digest)
     if event is None or (rule_set is not None and published is None):
-        raise ChainError(f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
-                         "for this decision; try again once the chain settles")
+        raise ChainError(
+            f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
+            "for this decision; try again once the chain settles"
+        )
     as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
     proof = bytes(entry.proof or b"")
     bundle: dict[str, Any] = {
         "bundle": BUNDLE_VERSION,
         "kind": "decision",
-        "producer": {"software": PRODUCER, "version": __version__,
-                     "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")},
-        "chain": {"chain_id": chain.chain_id, "genesis_hash": chain.deployment.genesis_hash,
-                  "anchor_contract": chain.deployment.anchor, "registry_contract": chain.deployment.registry,
-                  "log_contract": chain.deployment.log},
-        "decision": {"log": logchain.LOG_DECISIONS, "department": department, "seq": decision.seq,
-                     "prev_hash": entry.prev_hash, "entry_hash": entry.entry_hash, "body": json.loads(entry.body)},
+        "producer": {
+            "software": PRODUCER,
+            "version": __version__,
+            "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        },
+        "chain": {
+            "chain_id": chain.chain_id,
+            "genesis_hash": chain.deployment.genesis_hash,
+            "anchor_contract": chain.deployment.anchor,
+            "registry_contract": chain.deployment.registry,
+            "log_contract": chain.deployment.log,
+        },
+        "decision": {
+            "log": logchain.LOG_DECISIONS,
+            "department": department,
+            "seq": decision.seq,
+            "prev_hash": entry.prev_hash,
+            "entry_hash": entry.entry_hash,
+            "body": json.loads(entry.body),
+        },
         "anchor": {
-            "root": entry.batch_root, "proof": [hex32(proof[i:i + 32]) for i in range(0, len(proof), 32)],
-            "log_id": hex32(logchain.log_id(logchain.LOG_DECISIONS)), "first_seq": event["first_seq"],
-            "last_seq": event["last_seq"], "head_hash": event["head_hash"], "signer": event["signer"],
-            "signature": anchor.signature, "tx_hash": event["tx_hash"], "block_number": event["block_number"],
+            "root": entry.batch_root,
+            "proof": [hex32(proof[i : i + 32]) for i in range(0, len(proof), 32)],
+            "log_id": hex32(logchain.log_id(logchain.LOG_DECISIONS)),
+            "first_seq": event["first_seq"],
+            "last_seq": event["last_seq"],
+            "head_hash": event["head_hash"],
+            "signer": event["signer"],
+            "signature": anchor.signature,
+            "tx_hash": event["tx_hash"],
+            "block_number": event["block_number"],
             "block_hash": event["block_hash"],
             "block_timestamp": int(chain.w3.eth.get_block(event["block_number"])["timestamp"]),
         },
-        "rule_set": None if rule_set is None else {"digest": rule_set.hex_digest, "document": rule_set.document,
-                                                   **(published or {})},
+        "rule_set": None
+        if rule_set is None
+        else {"digest": rule_set.hex_digest, "document": rule_set.document, **(published or {})},
         "department": department_statement(chain, event["department"], as_of),
         "as_of": {"block_number": as_of, "block_hash": "0x" + bytes(chain.w3.eth.get_block(as_of)["hash"]).hex()},
     }
@@ -742,34 +935,53 @@ def decision_bundle(ledger: Ledger, department: str, case_id: str, *, seq: int |
 
 def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
     """The LogBatchAnchored event of ``department``'s range under ``root`` (never another department's squat)."""
-    logs = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s log range",
-                          argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+    logs = chainread.scan(
+        chain,
+        chain.log.events.LogBatchAnchored,
+        what=f"the anchoring of {department}'s log range",
+        argument_filters={"root": root, "departmentId": department_id_bytes(department)},
+    )
     if not logs:
         return None
     log, args = logs[0], logs[0]["args"]
-    return {"log_id": hex32(bytes(args["logId"])), "department": department_code(bytes(args["departmentId"])),
-            "first_seq": int(args["firstSeq"]), "last_seq": int(args["lastSeq"]),
-            "head_hash": hex32(bytes(args["headHash"])), "signer": args["signer"],
-            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
-            "block_hash": "0x" + bytes(log["blockHash"]).hex()}
+    return {
+        "log_id": hex32(bytes(args["logId"])),
+        "department": department_code(bytes(args["departmentId"])),
+        "first_seq": int(args["firstSeq"]),
+        "last_seq": int(args["lastSeq"]),
+        "head_hash": hex32(bytes(args["headHash"])),
+        "signer": args["signer"],
+        "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+        "block_number": int(log["blockNumber"]),
+        "block_hash": "0x" + bytes(log["blockHash"]).hex(),
+    }
 
 
 def _rule_set_event(chain: Chain, digest: bytes) -> dict[str, Any] | None:
-    logs = chainread.scan(chain, chain.log.events.RuleSetPublished, what="the rule set's publication",
-                          argument_filters={"digest": digest})
+    logs = chainread.scan(
+        chain, chain.log.events.RuleSetPublished, what="the rule set's publication", argument_filters={"digest": digest}
+    )
     if not logs:
         return None
     log = logs[0]
-    return {"department": department_code(bytes(log["args"]["departmentId"])),
-            "service_item": hex32(bytes(log["args"]["serviceItem"])),
-            "tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"])}
+    return {
+        "department": department_code(bytes(log["args"]["departmentId"])),
+        "service_item": hex32(bytes(log["args"]["serviceItem"])),
+        "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+        "block_number": int(log["blockNumber"]),
+    }
 
 
 def _officer_without_rules(b: dict[str, Any]) -> bool:
     """An officer's decision that applied no rule set: its bundle has ``"rule_set": null``."""
     body = b["decision"].get("body")
-    return (b.get("rule_set") is None and isinstance(body, dict) and body.get("rule_set") is None
-            and isinstance(body.get("decided_by"), dict) and body["decided_by"].get("kind") == "officer")
+    return (
+        b.get("rule_set") is None
+        and isinstance(body, dict)
+        and body.get("rule_set") is None
+        and isinstance(body.get("decided_by"), dict)
+        and body["decided_by"].get("kind") == "officer"
+    )
 
 
 def _decision_shape(b: dict[str, Any]) -> str | None:
@@ -782,13 +994,21 @@ def _decision_shape(b: dict[str, Any]) -> str | None:
         return "section 'rule_set' may be null only for an officer's decision that applied no rule set"
     d, a = b["decision"], b["anchor"]
     if d.get("log") != "decisions" or str(a.get("log_id", "")).lower() != DECISIONS_LOG_ID:
-        return ("decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
-                "of any other log is not a decision")
+        return (
+            "decision.log must be 'decisions' and anchor.log_id its id SHA-256(\"pl-log/decisions\"): an entry "
+            "of any other log is not a decision"
+        )
     return bundle_shape_problem(b)
 
 
-def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, confirmations: int,
-                     witness_keys: list[str] | None = None, witness_quorum: int | None = None) -> BundleReport:
+def _verify_decision(
+    bundle: dict[str, Any],
+    chain: Chain,
+    checks: _Checks,
+    confirmations: int,
+    witness_keys: list[str] | None = None,
+    witness_quorum: int | None = None,
+) -> BundleReport:
     from .logchain import compute_entry_hash
 
     names = DECISION_CHECK_NAMES
@@ -796,11 +1016,15 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
     root = _b(a["root"])
 
     def entry_hash() -> tuple[bool, str]:
-        computed = compute_entry_hash(d["log"], d["department"], d["seq"], d["prev_hash"].lower(),
-                                      canonical_json(d["body"]))
+        computed = compute_entry_hash(
+            d["log"], d["department"], d["seq"], d["prev_hash"].lower(), canonical_json(d["body"])
+        )
         ok = computed == d["entry_hash"].lower()
-        return ok, (f"entry {d['seq']} of {d['department']}'s {d['log']} log hashes to {computed}" if ok else
-                    f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}")
+        return ok, (
+            f"entry {d['seq']} of {d['department']}'s {d['log']} log hashes to {computed}"
+            if ok
+            else f"the record hashes to {computed}, not to the stated entry hash {d['entry_hash']}"
+        )
 
     def rule_set() -> tuple[bool, str]:
         if r is None:  # the shape check allowed it for an officer's decision without rules only
@@ -816,8 +1040,10 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
     from ._decision_rerun import DecisionRerun
 
     checks.run("entry_hash", entry_hash)
-    checks.run("merkle_proof", lambda: checks_core.merkle_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root,
-                                                                what="log entry"))
+    checks.run(
+        "merkle_proof",
+        lambda: checks_core.merkle_proof(_b(d["entry_hash"]), [_b(p) for p in a["proof"]], root, what="log entry"),
+    )
     checks.run("rule_set", rule_set)
     rerun = DecisionRerun(bundle, chain, confirmations)
     checks.run("input", rerun.check_input)
@@ -829,8 +1055,11 @@ def _verify_decision(bundle: dict[str, Any], chain: Chain, checks: _Checks, conf
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
         event = _log_event(chain, d["department"], root) if _is_department(d["department"]) else None
         if event is None:
-            checks.add("anchor_event", False, f"no LogBatchAnchored event of {d['department']!r} for root {hex32(root)} at "
-                                              f"{chain.deployment.log}")
+            checks.add(
+                "anchor_event",
+                False,
+                f"no LogBatchAnchored event of {d['department']!r} for root {hex32(root)} at {chain.deployment.log}",
+            )
             checks.skip(DECISION_EVENT_CHECKS, "nothing was anchored under this root")
         else:
             checks.run("anchor_event", lambda: _check_log_event(event, bundle))
@@ -865,73 +1094,107 @@ def _check_log_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[boo
     from .logchain import log_id
 
     d, a = bundle["decision"], bundle["anchor"]
-    diffs = [f"{what}: bundle {mine}, chain {theirs}" for what, mine, theirs in (
-        ("log id", a["log_id"].lower(), event["log_id"]), ("log id of the named log", hex32(log_id(d["log"])),
-                                                             event["log_id"]),
-        ("department", d["department"], event["department"]), ("department", bundle["department"]["id"],
-                                                               event["department"]),
-        ("first sequence", a["first_seq"], event["first_seq"]), ("last sequence", a["last_seq"], event["last_seq"]),
-        ("head hash", a["head_hash"].lower(), event["head_hash"]), ("signer", a["signer"].lower(),
-                                                                    event["signer"].lower()),
-        ("block", a["block_number"], event["block_number"])) if mine != theirs]
+    diffs = [
+        f"{what}: bundle {mine}, chain {theirs}"
+        for what, mine, theirs in (
+            ("log id", a["log_id"].lower(), event["log_id"]),
+            ("log id of the named log", hex32(log_id(d["log"])), event["log_id"]),
+            ("department", d["department"], event["department"]),
+            ("department", bundle["department"]["id"], event["department"]),
+            ("first sequence", a["first_seq"], event["first_seq"]),
+            ("last sequence", a["last_seq"], event["last_seq"]),
+            ("head hash", a["head_hash"].lower(), event["head_hash"]),
+            ("signer", a["signer"].lower(), event["signer"].lower()),
+            ("block", a["block_number"], event["block_number"]),
+        )
+        if mine != theirs
+    ]
     if not event["first_seq"] <= d["seq"] <= event["last_seq"]:
         diffs.append(f"decision {d['seq']} is outside the anchored range {event['first_seq']}-{event['last_seq']}")
     if d["seq"] == event["last_seq"] and d["entry_hash"].lower() != event["head_hash"]:
         diffs.append("the last entry of the range is not the anchored head hash")
     if diffs:
         return False, "the LogBatchAnchored event differs: " + "; ".join(diffs)
-    return True, (f"entries {event['first_seq']}-{event['last_seq']} of {event['department']}'s log anchored by "
-                  f"{event['signer']} in block {event['block_number']}")
+    return True, (
+        f"entries {event['first_seq']}-{event['last_seq']} of {event['department']}'s log anchored by "
+        f"{event['signer']} in block {event['block_number']}"
+    )
 
 
 def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = None) -> tuple[bool, str]:
     """The anchoring key was its department's, and (a decision bundle is only ever of the decision log) the
     department an active approver, at the anchoring block and through every status period since the block the
     decision was taken at: only approvers decide, and not while suspended."""
-    ok = bool(chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER,
-                                                                      event["block_number"])))
+    ok = bool(
+        chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER, event["block_number"]))
+    )
     taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
     if ok and taken is not None:
-        periods = [(bool(a), int(r), int(f)) for a, r, f in chain.call(chain.registry.functions.statusHistory(
-            department_id_bytes(event["department"])))]
+        periods = [
+            (bool(a), int(r), int(f))
+            for a, r, f in chain.call(chain.registry.functions.statusHistory(department_id_bytes(event["department"])))
+        ]
         for i, (active, roles, start) in enumerate(periods):
             stop = periods[i + 1][2] if i + 1 < len(periods) else None
-            if start <= event["block_number"] and (stop is None or stop > taken) and \
-                    not (active and roles & ROLE_APPROVER):
-                return False, (f"{event['department']} was {'suspended' if not active else 'not an approver'} from "
-                               f"block {start}, between the decision (block {taken}) and its anchoring (block "
-                               f"{event['block_number']})")
-    return ok, (f"{event['signer']} was {event['department']}'s key and the department an active approver at "
-                f"block {event['block_number']}" if ok else
-                f"{event['signer']} was not the key of an active approver department at block "
-                f"{event['block_number']}: only approvers decide")
+            if (
+                start <= event["block_number"]
+                and (stop is None or stop > taken)
+                and not (active and roles & ROLE_APPROVER)
+            ):
+                return False, (
+                    f"{event['department']} was {'suspended' if not active else 'not an approver'} from "
+                    f"block {start}, between the decision (block {taken}) and its anchoring (block "
+                    f"{event['block_number']})"
+                )
+    return ok, (
+        f"{event['signer']} was {event['department']}'s key and the department an active approver at "
+        f"block {event['block_number']}"
+        if ok
+        else f"{event['signer']} was not the key of an active approver department at block "
+        f"{event['block_number']}: only approvers decide"
+    )
 
 
 def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signature: str) -> tuple[bool, str]:
-    return checks_core.log_signature(int(chain.w3.eth.chain_id), chain.deployment.log, _b(event["log_id"]), root,
-                                     event["first_seq"], event["last_seq"], department_id_bytes(event["department"]),
-                                     _b(signature), event["signer"])
+    return checks_core.log_signature(
+        int(chain.w3.eth.chain_id),
+        chain.deployment.log,
+        _b(event["log_id"]),
+        root,
+        event["first_seq"],
+        event["last_seq"],
+        department_id_bytes(event["department"]),
+        _b(signature),
+        event["signer"],
+    )
 
 
-def _check_published(chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None,
-                     decided_block: Any = None) -> tuple[bool, str]:
+def _check_published(
+    chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None, decided_block: Any = None
+) -> tuple[bool, str]:
     if stated is None:
         return True, "no rule set was applied, so none had to be published (an officer's decision)"
     published = _rule_set_event(chain, _b(stated["digest"]))
     if published is None:
         return False, f"rule set {stated['digest']} was never published on chain"
-    diffs = [f"{k}: bundle {stated[k]}, chain {published[k]}" for k in ("department", "service_item", "tx_hash",
-                                                                       "block_number")
-             if _norm(stated[k]) != published[k]]
+    diffs = [
+        f"{k}: bundle {stated[k]}, chain {published[k]}"
+        for k in ("department", "service_item", "tx_hash", "block_number")
+        if _norm(stated[k]) != published[k]
+    ]
     if diffs:
         return False, "the RuleSetPublished event differs: " + "; ".join(diffs)
     if event is not None and published["block_number"] > event["block_number"]:
-        return False, (f"the rule set was published in block {published['block_number']}, after the decision was "
-                       f"anchored in block {event['block_number']}")
+        return False, (
+            f"the rule set was published in block {published['block_number']}, after the decision was "
+            f"anchored in block {event['block_number']}"
+        )
     taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
     if taken is not None and published["block_number"] > taken:
-        return False, (f"the rule set was published in block {published['block_number']}, after the decision was "
-                       f"taken (block {taken})")
+        return False, (
+            f"the rule set was published in block {published['block_number']}, after the decision was "
+            f"taken (block {taken})"
+        )
     return True, f"published by {published['department']} in block {published['block_number']}"
 
 
@@ -939,13 +1202,33 @@ def _document(bundle: dict[str, Any]) -> dict[str, Any]:
     """The certificate document inside a bundle, for the library's own verification path."""
     c, a, ch = bundle["certificate"], bundle["anchor"], bundle["chain"]
     return {
-        "format": c["format"], "fields": c["fields"], "salts": c["salts"], "hidden": c["hidden"],
+        "format": c["format"],
+        "fields": c["fields"],
+        "salts": c["salts"],
+        "hidden": c["hidden"],
         "digest": c["digest"],
-        "anchor": {"chain_id": ch["chain_id"], "contract": ch["anchor_contract"], "root": a["root"],
-                   "proof": a["proof"], "signature": a["signature"]},
+        "anchor": {
+            "chain_id": ch["chain_id"],
+            "contract": ch["anchor_contract"],
+            "root": a["root"],
+            "proof": a["proof"],
+            "signature": a["signature"],
+        },
     }
 
 
-__all__ = ["ANNOTATIONS", "BUNDLE_VERSION", "CHECK_NAMES", "DECISION_CHECK_NAMES", "BundleReport", "bundle_for_file",
-           "bundle_for_stored", "certificate_bundle", "decision_bundle", "file_sha256", "find_by_attachment",
-           "load_bundle", "verify_bundle"]
+__all__ = [
+    "ANNOTATIONS",
+    "BUNDLE_VERSION",
+    "CHECK_NAMES",
+    "DECISION_CHECK_NAMES",
+    "BundleReport",
+    "bundle_for_file",
+    "bundle_for_stored",
+    "certificate_bundle",
+    "decision_bundle",
+    "file_sha256",
+    "find_by_attachment",
+    "load_bundle",
+    "verify_bundle",
+]

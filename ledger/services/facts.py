@@ -60,15 +60,31 @@ class CertificateFact:
     subject_ids: tuple[str, ...] = ()  # its disclosed holder identifiers, compared in memory, never recorded
 
     def to_json(self) -> dict[str, Any]:
-        return {"digest": self.digest, "issuer": self.issuer, "root": self.root, "type": self.type,
-                "verified": self.verified, "status": self.status, "expired": self.expired, "holder": self.holder,
-                "as_of_block": self.as_of_block, "confirmations": self.confirmations, "failed": list(self.failed)}
+        return {
+            "digest": self.digest,
+            "issuer": self.issuer,
+            "root": self.root,
+            "type": self.type,
+            "verified": self.verified,
+            "status": self.status,
+            "expired": self.expired,
+            "holder": self.holder,
+            "as_of_block": self.as_of_block,
+            "confirmations": self.confirmations,
+            "failed": list(self.failed),
+        }
 
     def rule_view(self) -> dict[str, Any]:
         """What the rules' ``certificate`` conditions read."""
-        return {"type": self.type, "digest": self.digest, "issuer": self.issuer if self.verified else None,
-                "verified": self.verified, "status": self.status, "expired": self.expired,
-                "holder": bool(self.holder)}
+        return {
+            "type": self.type,
+            "digest": self.digest,
+            "issuer": self.issuer if self.verified else None,
+            "verified": self.verified,
+            "status": self.status,
+            "expired": self.expired,
+            "holder": bool(self.holder),
+        }
 
     def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
         """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
@@ -167,12 +183,24 @@ def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
     validity = next((c for c in report.checks if c.name == "validity"), None)
     expired = None if validity is None or validity.skipped else not validity.ok
     ids = tuple(str(fields[name]) for name in HOLDER_FIELDS if name in fields and isinstance(fields[name], (str, int)))
-    return CertificateFact(report.digest, facts.get("department"), facts.get("root"), cert_type, authentic, status,
-                           expired, report.as_of_block, failed, facts.get("block_number"), subject_ids=ids)
+    return CertificateFact(
+        report.digest,
+        facts.get("department"),
+        facts.get("root"),
+        cert_type,
+        authentic,
+        status,
+        expired,
+        report.as_of_block,
+        failed,
+        facts.get("block_number"),
+        subject_ids=ids,
+    )
 
 
-def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[str, dict[str, Any]], *,
-              now: datetime) -> list[list[CertificateFact]]:
+def establish(
+    view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[str, dict[str, Any]], *, now: datetime
+) -> list[list[CertificateFact]]:
     """The facts of every citation of every application in ``cited`` (one list of citations per application),
     verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests."""
     documents: list[Mapping[str, Any]] = []
@@ -202,8 +230,14 @@ def establish(view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[s
     if block is None and any(f is not None for row in out for f in row):
         block = view.head()
     # certificates that could not even be looked at were judged at the same block as the others
-    return [[f if f.as_of_block is not None else replace(f, as_of_block=block, confirmations=view.confirmations)
-             for f in row if f is not None] for row in out]
+    return [
+        [
+            f if f.as_of_block is not None else replace(f, as_of_block=block, confirmations=view.confirmations)
+            for f in row
+            if f is not None
+        ]
+        for row in out
+    ]
 
 
 def facts_view(prepared: Mapping[str, Any], facts: Sequence[CertificateFact]) -> dict[str, Any]:

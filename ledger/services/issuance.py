@@ -16,6 +16,7 @@ contract refuses a root twice, so nothing is anchored twice).
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import os
 import time
@@ -34,14 +35,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 from web3.exceptions import BlockNotFound, Web3RPCError
 
-from ..onchain import chainread
-from ..formats.canonical import SALT_BYTES, hex32
-from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
-from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
+from ..formats.canonical import SALT_BYTES, hex32
+from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
 from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
+from ..onchain import chainread
+from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import Batch, BatchState, Certificate, utcnow
 
 PIPELINE = 2
@@ -72,11 +73,16 @@ class IssueResult:
     transactions: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"department": self.department, "certificates": self.count, "batches": self.batches,
-                "transactions": self.transactions}
+        return {
+            "department": self.department,
+            "certificates": self.count,
+            "batches": self.batches,
+            "transactions": self.transactions,
+        }
 
 
 # -- validation ------------------------------------------------------------------------------------------------
+
 
 def _id_hash(department: str, certificate_id: str) -> int:
     return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
@@ -120,8 +126,10 @@ def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: b
         errors.extend(_duplicates_in_file(path, department, seen, ledger.settings.max_record_bytes))
     if errors:
         more = " (stopped after the first ones)" if len(errors) >= MAX_REPORTED_ERRORS else ""
-        raise InputError(f"{path.name}: {len(errors)} invalid record(s){more}; nothing was issued:\n  "
-                         + "\n  ".join(errors[:MAX_REPORTED_ERRORS]))
+        raise InputError(
+            f"{path.name}: {len(errors)} invalid record(s){more}; nothing was issued:\n  "
+            + "\n  ".join(errors[:MAX_REPORTED_ERRORS])
+        )
     if count == 0:
         raise InputError(f"{path.name} holds no records; nothing was issued")
     return count - already
@@ -131,14 +139,17 @@ def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(col(Certificate.certificate_id)).where(
-            col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)))
+        rows = conn.execute(
+            select(col(Certificate.certificate_id)).where(
+                col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
+            )
+        )
         return {r[0] for r in rows}
 
 
 def _duplicates_in_file(path: Path, department: str, seen: array, max_bytes: int) -> list[str]:
     ordered = sorted(seen)
-    suspects = {a for a, b in zip(ordered, ordered[1:], strict=False) if a == b}
+    suspects = {a for a, b in itertools.pairwise(ordered) if a == b}
     if not suspects:
         return []
     first_line: dict[str, int] = {}
@@ -154,6 +165,7 @@ def _duplicates_in_file(path: Path, department: str, seen: array, max_bytes: int
 
 
 # -- issuing ---------------------------------------------------------------------------------------------------
+
 
 def _records(path: Path, department: str, max_bytes: int) -> Iterator[Record]:
     for line, raw in iter_raw_records(path, max_record_bytes=max_bytes):
@@ -176,14 +188,23 @@ def check_can_issue(ledger: Ledger, department: str) -> None:
     account = ledger.department_account(department)
     chain = ledger.chain
     if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_ISSUER)):
-        raise StateError(f"department {department!r} cannot issue: its key {account.address} is not the current "
-                         "key of an active department with the issuer role (suspended, rotated out or never "
-                         "registered); `ledger departments` shows its status")
+        raise StateError(
+            f"department {department!r} cannot issue: its key {account.address} is not the current "
+            "key of an active department with the issuer role (suspended, rotated out or never "
+            "registered); `ledger departments` shows its status"
+        )
 
 
-def issue_file(ledger: Ledger, path: Path, department: str, *, batch_size: int | None = None,
-               out: TextIO | None = None, progress: Progress | None = None,
-               skip_issued: bool = False) -> IssueResult:
+def issue_file(
+    ledger: Ledger,
+    path: Path,
+    department: str,
+    *,
+    batch_size: int | None = None,
+    out: TextIO | None = None,
+    progress: Progress | None = None,
+    skip_issued: bool = False,
+) -> IssueResult:
     """Issue every record of a JSONL or CSV file for ``department``; see the module docstring.
 
     ``skip_issued`` continues an interrupted run of the same file: records whose certificate id this
@@ -212,8 +233,16 @@ def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) 
         yield from (r for r in chunk if r.certificate_id not in existing)
 
 
-def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *, batch_size: int | None = None,
-                  out: TextIO | None = None, progress: Progress | None = None, total: int = 0) -> IssueResult:
+def issue_records(
+    ledger: Ledger,
+    records: Iterable[Record],
+    department: str,
+    *,
+    batch_size: int | None = None,
+    out: TextIO | None = None,
+    progress: Progress | None = None,
+    total: int = 0,
+) -> IssueResult:
     """Issue already validated records (the library entry point used by the gateway and benchmarks)."""
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
@@ -222,8 +251,17 @@ def issue_records(ledger: Ledger, records: Iterable[Record], department: str, *,
     return _issue(ledger, records, department, size, out, progress, total)
 
 
-def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int, out: TextIO | None,
-           progress: Progress | None, total: int, *, pool: _BuildPool | None = None) -> IssueResult:
+def _issue(
+    ledger: Ledger,
+    records: Iterable[Record],
+    department: str,
+    size: int,
+    out: TextIO | None,
+    progress: Progress | None,
+    total: int,
+    *,
+    pool: _BuildPool | None = None,
+) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
 
@@ -252,8 +290,9 @@ def _issue(ledger: Ledger, records: Iterable[Record], department: str, size: int
     return result
 
 
-def _finish(ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO | None,
-            progress: Progress | None, total: int) -> None:
+def _finish(
+    ledger: Ledger, built: BuiltBatch, result: IssueResult, out: TextIO | None, progress: Progress | None, total: int
+) -> None:
     anchor = confirm(ledger, built.root)
     result.count += len(built.digests)
     result.transactions.append(anchor["tx_hash"])
@@ -269,7 +308,7 @@ def _proof(built: BuiltBatch, i: int) -> list[bytes]:
     if built.tree is not None:
         return built.tree.proof(i)
     raw = built.proofs[i]  # type: ignore[index]
-    return [raw[j:j + 32] for j in range(0, len(raw), 32)]
+    return [raw[j : j + 32] for j in range(0, len(raw), 32)]
 
 
 def build_batch(ledger: Ledger, records: list[Record], department: str) -> BuiltBatch:
@@ -289,21 +328,35 @@ def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBa
     digests, salts = [], []
     for fields in all_fields:
         n = SALT_BYTES * len(fields)
-        sealed = seal_fields(fields, randomness[offset:offset + n])
+        sealed = seal_fields(fields, randomness[offset : offset + n])
         offset += n
         digests.append(sealed.digest)
         salts.append(sealed.salts)
     tree = MerkleTree(digests)
-    return BuiltBatch(root=tree.root, department=department, signer="", signature=b"", digests=digests, tree=tree,
-                      fields=all_fields, salts=salts)
+    return BuiltBatch(
+        root=tree.root,
+        department=department,
+        signer="",
+        signature=b"",
+        digests=digests,
+        tree=tree,
+        fields=all_fields,
+        salts=salts,
+    )
 
 
 def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
     """Sign the batch's root with the department's key (in this process: keys never go to a worker)."""
     account = ledger.department_account(department)
     chain = ledger.chain
-    message = batch_message(chain.chain_id, chain.deployment.anchor, built.root, len(built.digests), SCHEMA_ID,
-                            department_id_bytes(department))
+    message = batch_message(
+        chain.chain_id,
+        chain.deployment.anchor,
+        built.root,
+        len(built.digests),
+        SCHEMA_ID,
+        department_id_bytes(department),
+    )
     built.signer = account.address
     built.signature = sign(account, message)
     return built
@@ -320,6 +373,7 @@ def _build_here(chunks: Iterable[list[Record]], ledger: Ledger, department: str)
 # a worker; this process keeps everything that needs a key or the database (signing, sealing with the vault,
 # inserting, anchoring), so it stays the one writer and the order of states per batch is unchanged. Batches come
 # back in input order. Salts are drawn from os.urandom in the worker (the kernel's generator, per process).
+
 
 def _worker_count(configured: int) -> int:
     """Worker processes to build batches: ``configured`` if > 0; by default one per core beyond the first (0 on
@@ -392,8 +446,9 @@ class _BuildPool:
         """The chunks' batches, signed, in input order; up to workers + 1 are being built ahead."""
         ahead: deque[Future[BuiltBatch]] = deque()
         for chunk in chunks:
-            rows = [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments)
-                    for r in chunk]
+            rows = [
+                (r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in chunk
+            ]
             ahead.append(self._executor.submit(_build_in_worker, rows, department, _issued_at()))
             if len(ahead) > self._workers:
                 yield _signed(ledger, department, ahead.popleft().result())
@@ -422,11 +477,22 @@ def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
     packed = base64.b64decode(body["s"], validate=True)
     if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
         raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
-    return fields, {name: packed[i * SALT_BYTES:(i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+    return fields, {name: packed[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
 
 
-_CERT_COLUMNS = ("digest", "batch_root", "leaf_index", "certificate_id", "department_id", "cert_type", "issued_at",
-                 "valid_until", "proof", "sealed", "status")
+_CERT_COLUMNS = (
+    "digest",
+    "batch_root",
+    "leaf_index",
+    "certificate_id",
+    "department_id",
+    "cert_type",
+    "issued_at",
+    "valid_until",
+    "proof",
+    "sealed",
+    "status",
+)
 
 
 def _insert_certificates_sql(paramstyle: str) -> str:
@@ -452,18 +518,37 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
     rows = []
     for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
-        rows.append((
-            "0x" + digest.hex(), root, i, fields["id"], department, fields["type"], fields["issued_at"],
-            fields.get("valid_until"), proofs[i], sealed[i], "valid",
-        ))
+        rows.append(
+            (
+                "0x" + digest.hex(),
+                root,
+                i,
+                fields["id"],
+                department,
+                fields["type"],
+                fields["issued_at"],
+                fields.get("valid_until"),
+                proofs[i],
+                sealed[i],
+                "valid",
+            )
+        )
     engine = ledger.engine
     conn = engine.connect()
     transaction = conn.begin()
     try:
-        conn.execute(insert(Batch).values(
-            root=root, department_id=department, schema_id=hex32(SCHEMA_ID), count=len(rows),
-            state=BatchState.PREPARED, signer=built.signer, signature="0x" + built.signature.hex(),
-            created_at=utcnow()))
+        conn.execute(
+            insert(Batch).values(
+                root=root,
+                department_id=department,
+                schema_id=hex32(SCHEMA_ID),
+                count=len(rows),
+                state=BatchState.PREPARED,
+                signer=built.signer,
+                signature="0x" + built.signature.hex(),
+                created_at=utcnow(),
+            )
+        )
         conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
     except BaseException as exc:
         transaction.rollback()
@@ -473,8 +558,10 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
         # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
         # this batch was rolled back whole, so nothing of it exists.
         taken = sorted(_existing_ids(ledger, built.department, [r[3] for r in rows]))
-        raise InputError(f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
-                         "concurrently; nothing of this batch was written") from None
+        raise InputError(
+            f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
+            "concurrently; nothing of this batch was written"
+        ) from None
     return conn, transaction
 
 
@@ -519,16 +606,27 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
     account = ledger.department_account(batch.department_id)
     root = bytes.fromhex(root_hex[2:])
     if account.address.lower() != batch.signer.lower():
-        message = batch_message(chain.chain_id, chain.deployment.anchor, root, batch._mapping["count"], SCHEMA_ID,
-                                department_id_bytes(batch.department_id))
+        message = batch_message(
+            chain.chain_id,
+            chain.deployment.anchor,
+            root,
+            batch._mapping["count"],
+            SCHEMA_ID,
+            department_id_bytes(batch.department_id),
+        )
         with ledger.engine.begin() as conn:
-            conn.execute(update(Batch).where(col(Batch.root) == root_hex).values(
-                signer=account.address, signature="0x" + sign(account, message).hex()))
+            conn.execute(
+                update(Batch)
+                .where(col(Batch.root) == root_hex)
+                .values(signer=account.address, signature="0x" + sign(account, message).hex())
+            )
     tx_hash = chain.send(account, chain.anchor.functions.anchorBatch(root, batch.count, SCHEMA_ID))
     with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(col(Batch.root) == root_hex,
-                                         col(Batch.state) != BatchState.CONFIRMED).values(
-            state=BatchState.SUBMITTED, tx_hash=tx_hash))
+        conn.execute(
+            update(Batch)
+            .where(col(Batch.root) == root_hex, col(Batch.state) != BatchState.CONFIRMED)
+            .values(state=BatchState.SUBMITTED, tx_hash=tx_hash)
+        )
     return tx_hash
 
 
@@ -549,23 +647,35 @@ def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> 
     root_hex = hex32(root)
     if department is None:
         with ledger.engine.connect() as conn:
-            department = conn.execute(select(Batch.department_id).where(  # type: ignore[call-overload]
-                Batch.root == root_hex)).scalar()
+            department = conn.execute(
+                select(Batch.department_id).where(  # type: ignore[call-overload]
+                    Batch.root == root_hex
+                )
+            ).scalar()
         if department is None:
             raise StateError(f"batch {root_hex} is not in the store; name its department")
     try:
-        logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {root_hex}",
-                              argument_filters={"root": root, "departmentId": department_id_bytes(department)})
+        logs = chainread.scan(
+            chain,
+            chain.anchor.events.BatchAnchored,
+            what=f"the anchoring of batch {root_hex}",
+            argument_filters={"root": root, "departmentId": department_id_bytes(department)},
+        )
         if not logs:
             return None
         log = logs[-1]
         block = chain.w3.eth.get_block(log["blockNumber"])
     except (OSError, Web3RPCError, BlockNotFound) as exc:
         raise ChainError(f"could not read the anchor of {root_hex}: {exc}") from exc
-    return {"tx_hash": "0x" + bytes(log["transactionHash"]).hex(), "block_number": int(log["blockNumber"]),
-            "block_hash": "0x" + bytes(log["blockHash"]).hex(), "block_time": int(block["timestamp"]),
-            "signer": log["args"]["signer"], "count": int(log["args"]["count"]),
-            "department": department_code(bytes(log["args"]["departmentId"]))}
+    return {
+        "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
+        "block_number": int(log["blockNumber"]),
+        "block_hash": "0x" + bytes(log["blockHash"]).hex(),
+        "block_time": int(block["timestamp"]),
+        "signer": log["args"]["signer"],
+        "count": int(log["args"]["count"]),
+        "department": department_code(bytes(log["args"]["departmentId"])),
+    }
 
 
 def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dict[str, Any]:
@@ -603,11 +713,16 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
                 _send_anchor(ledger, root_hex)
             else:
                 receipt = chain.receipt(batch.tx_hash)
-                if (receipt is not None and receipt["status"] != 1
-                        and anchor_event(ledger, root, batch.department_id) is None):
-                    refused = ChainError(f"the anchoring transaction {batch.tx_hash} of batch {root_hex} reverted "
-                                         f"({chain._replay_revert(batch.tx_hash, receipt)}); the batch stays "
-                                         "pending")
+                if (
+                    receipt is not None
+                    and receipt["status"] != 1
+                    and anchor_event(ledger, root, batch.department_id) is None
+                ):
+                    refused = ChainError(
+                        f"the anchoring transaction {batch.tx_hash} of batch {root_hex} reverted "
+                        f"({chain._replay_revert(batch.tx_hash, receipt)}); the batch stays "
+                        "pending"
+                    )
                 misses = 0 if receipt is not None or chain.known(batch.tx_hash) else misses + 1
                 if misses >= DROP_CHECKS:  # the node forgot it (dropped, or lost in a restart): send again
                     misses = 0
@@ -623,8 +738,10 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
             raise refused
         if time.monotonic() > deadline:
             why = f": {last_error}" if last_error else ""
-            raise ChainError(f"batch {root_hex} did not reach {ledger.settings.confirmations} confirmation(s) "
-                             f"within {wait} s{why}; `ledger resume` completes it")
+            raise ChainError(
+                f"batch {root_hex} did not reach {ledger.settings.confirmations} confirmation(s) "
+                f"within {wait} s{why}; `ledger resume` completes it"
+            )
         time.sleep(delay)
         delay = min(delay * 2, 0.25)
 
@@ -632,20 +749,33 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
 def _check_own_anchor(batch: Any, event: dict[str, Any]) -> None:
     """The event must be this batch's own anchoring: by its department (the lookup ensures it) with the very key
     that signed the stored root. Anything else would be marked confirmed yet never verify."""
-    if event["department"] != batch.department_id or event["signer"].lower() != batch.signer.lower() \
-            or event["count"] != batch.count:
+    if (
+        event["department"] != batch.department_id
+        or event["signer"].lower() != batch.signer.lower()
+        or event["count"] != batch.count
+    ):
         raise StateError(
             f"batch {batch.root} of {batch.department_id} was anchored on chain by {event['signer']} of "
             f"{event['department']} for {event['count']} certificates, but this store signed it with "
             f"{batch.signer} for {batch.count}: it is not this batch's anchoring. Nothing was marked confirmed; "
-            "issue these records again (new salts give a new root) after finding who holds that key")
+            "issue these records again (new salts give a new root) after finding who holds that key"
+        )
 
 
 def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[str, Any]:
     with ledger.engine.begin() as conn:
-        conn.execute(update(Batch).where(Batch.root == batch.root).values(  # type: ignore[arg-type]
-            state=BatchState.CONFIRMED, tx_hash=event["tx_hash"], block_number=event["block_number"],
-            block_hash=event["block_hash"], block_time=event["block_time"], confirmed_at=utcnow()))
+        conn.execute(
+            update(Batch)
+            .where(Batch.root == batch.root)
+            .values(  # type: ignore[arg-type]
+                state=BatchState.CONFIRMED,
+                tx_hash=event["tx_hash"],
+                block_number=event["block_number"],
+                block_hash=event["block_hash"],
+                block_time=event["block_time"],
+                confirmed_at=utcnow(),
+            )
+        )
         row = conn.execute(select(Batch).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
     return anchor_data(ledger, row._mapping)
 
@@ -654,20 +784,30 @@ def anchor_data(ledger: Ledger, batch: Mapping[Any, Any]) -> dict[str, Any]:
     """The ``anchor`` section of a certificate document (a batch row), without the per-certificate proof."""
     chain = ledger.chain
     return {
-        "chain_id": chain.chain_id, "contract": chain.deployment.anchor, "registry": chain.deployment.registry,
-        "root": batch["root"], "department": batch["department_id"], "signer": batch["signer"],
-        "signature": batch["signature"], "count": batch["count"], "schema": batch["schema_id"],
-        "tx_hash": batch["tx_hash"], "block_number": batch["block_number"], "block_hash": batch["block_hash"],
+        "chain_id": chain.chain_id,
+        "contract": chain.deployment.anchor,
+        "registry": chain.deployment.registry,
+        "root": batch["root"],
+        "department": batch["department_id"],
+        "signer": batch["signer"],
+        "signature": batch["signature"],
+        "count": batch["count"],
+        "schema": batch["schema_id"],
+        "tx_hash": batch["tx_hash"],
+        "block_number": batch["block_number"],
+        "block_hash": batch["block_hash"],
         "block_time": batch["block_time"],
     }
 
 
-def document_json(fields: dict[str, Any], salts: dict[str, bytes], anchor: dict[str, Any],
-                  proof: list[bytes]) -> dict[str, Any]:
+def document_json(
+    fields: dict[str, Any], salts: dict[str, bytes], anchor: dict[str, Any], proof: list[bytes]
+) -> dict[str, Any]:
     from ..formats.certificate import CertificateDocument
 
-    return CertificateDocument(fields=fields, salts=salts, hidden={},
-                               anchor={**anchor, "proof": [hex32(p) for p in proof]}).to_json()
+    return CertificateDocument(
+        fields=fields, salts=salts, hidden={}, anchor={**anchor, "proof": [hex32(p) for p in proof]}
+    ).to_json()
 
 
 def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
@@ -684,10 +824,14 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
     window = window if window is not None else chainread.Finality(ledger.settings.confirmations).recheck_window
     with ledger.engine.connect() as conn:
         # a confirmed batch always has its block number
-        rows = cast("Sequence[tuple[str, int, str | None]]", conn.execute(
-            select(col(Batch.root), col(Batch.block_number), col(Batch.block_hash)).where(
-                col(Batch.state) == BatchState.CONFIRMED,
-                col(Batch.block_number) >= max(0, head - window)).order_by(col(Batch.block_number))).all())
+        rows = cast(
+            "Sequence[tuple[str, int, str | None]]",
+            conn.execute(
+                select(col(Batch.root), col(Batch.block_number), col(Batch.block_hash))
+                .where(col(Batch.state) == BatchState.CONFIRMED, col(Batch.block_number) >= max(0, head - window))
+                .order_by(col(Batch.block_number))
+            ).all(),
+        )
     canonical: dict[int, str | None] = {}
     moved = []
     for root_hex, number, stored_hash in rows:
@@ -700,15 +844,28 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
             query = update(Batch).where(Batch.root == root_hex)  # type: ignore[arg-type]
             if event is not None:
                 deep = chain.block_number() >= event["block_number"] + ledger.settings.confirmations
-                conn.execute(query.values(
-                    state=BatchState.CONFIRMED if deep else BatchState.SUBMITTED, tx_hash=event["tx_hash"],
-                    block_number=event["block_number"], block_hash=event["block_hash"],
-                    block_time=event["block_time"]))
+                conn.execute(
+                    query.values(
+                        state=BatchState.CONFIRMED if deep else BatchState.SUBMITTED,
+                        tx_hash=event["tx_hash"],
+                        block_number=event["block_number"],
+                        block_hash=event["block_hash"],
+                        block_time=event["block_time"],
+                    )
+                )
                 if deep:
                     continue
             else:
-                conn.execute(query.values(state=BatchState.PREPARED, tx_hash=None, block_number=None,
-                                          block_hash=None, block_time=None, confirmed_at=None))
+                conn.execute(
+                    query.values(
+                        state=BatchState.PREPARED,
+                        tx_hash=None,
+                        block_number=None,
+                        block_hash=None,
+                        block_time=None,
+                        confirmed_at=None,
+                    )
+                )
         moved.append(root_hex)
     return moved
 
@@ -722,8 +879,13 @@ def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
     """
     recheck(ledger)
     with ledger.engine.connect() as conn:
-        pending = conn.execute(select(col(Batch.root)).where(
-            col(Batch.state).in_(BatchState.PENDING)).order_by(col(Batch.created_at))).scalars().all()
+        pending = (
+            conn.execute(
+                select(col(Batch.root)).where(col(Batch.state).in_(BatchState.PENDING)).order_by(col(Batch.created_at))
+            )
+            .scalars()
+            .all()
+        )
     done = []
     for root_hex in pending:
         confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
@@ -740,9 +902,14 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
     vault = ledger.vault
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(col(Certificate.digest), col(Certificate.sealed), col(Certificate.proof),
-                                       col(Certificate.batch_root)).where(
-                col(Certificate.digest).in_(wanted[i:i + 900]))).all()
+            rows = conn.execute(
+                select(
+                    col(Certificate.digest),
+                    col(Certificate.sealed),
+                    col(Certificate.proof),
+                    col(Certificate.batch_root),
+                ).where(col(Certificate.digest).in_(wanted[i : i + 900]))
+            ).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
         for digest, sealed, proof, root in rows:
@@ -754,8 +921,9 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
             except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
             raw = bytes(proof)
-            found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping),
-                                          [raw[j:j + 32] for j in range(0, len(raw), 32)])
+            found[digest] = document_json(
+                fields, salts, anchor_data(ledger, batch._mapping), [raw[j : j + 32] for j in range(0, len(raw), 32)]
+            )
     return found
 
 
@@ -765,8 +933,9 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
 
     cert = stored(ledger, digest_or_id, department)
     with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(
-            col(Certificate.digest) == hex32(cert.digest))).scalar_one()
+        sealed = conn.execute(
+            select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
+        ).scalar_one()
         batch = conn.execute(select(Batch).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

@@ -28,6 +28,7 @@ database lost are still found through the anchored ranges. ``docs/decisions.md``
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import threading
 import time
@@ -41,13 +42,13 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
-from ..onchain import chainread
-from ..formats.canonical import canonical_json, hex32
-from ..onchain.chain import department_id_bytes
 from ..errors import ChainError, InputError, StateError
+from ..formats.canonical import canonical_json, hex32
 from ..formats.merkle import MerkleTree, verify_proof
-from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry
 from ..formats.signing import log_message, sign
+from ..onchain import chainread
+from ..onchain.chain import department_id_bytes
+from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -93,6 +94,7 @@ _ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
 
 # -- hashing ----------------------------------------------------------------------------------------------------
 
+
 def _json_plain(value: Any) -> bool:
     """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785."""
     t = type(value)
@@ -127,9 +129,21 @@ def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body
     """``entry_hash`` of an entry whose canonical body text is ``body_text`` (see the module docstring)."""
     raw = body_text.encode("utf-8") if isinstance(body_text, str) else body_text
     # JCS of {"body","department","log","prev","seq"}: keys already in sorted order, body already canonical.
-    payload = b"".join((
-        b'{"body":', raw, b',"department":', canonical_json(department), b',"log":', canonical_json(log),
-        b',"prev":', canonical_json(prev_hash), b',"seq":', str(int(seq)).encode("ascii"), b"}"))
+    payload = b"".join(
+        (
+            b'{"body":',
+            raw,
+            b',"department":',
+            canonical_json(department),
+            b',"log":',
+            canonical_json(log),
+            b',"prev":',
+            canonical_json(prev_hash),
+            b',"seq":',
+            str(int(seq)).encode("ascii"),
+            b"}",
+        )
+    )
     return "0x" + hashlib.sha256(ENTRY_PREFIX + payload).hexdigest()
 
 
@@ -158,16 +172,21 @@ def _check_names(log: str, department: str) -> None:
 
 
 def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
-    query = (select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
-             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
-             .order_by(_ENTRIES.c.seq.desc()).limit(1))
+    query = (
+        select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+        .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+        .order_by(_ENTRIES.c.seq.desc())
+        .limit(1)
+    )
     if lock and conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).first()
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
 
 
-def _append_rows(ledger: Ledger, log: str, department: str, bodies: list[bytes], created_at: datetime) -> list[dict[str, Any]]:
+def _append_rows(
+    ledger: Ledger, log: str, department: str, bodies: list[bytes], created_at: datetime
+) -> list[dict[str, Any]]:
     """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
@@ -178,9 +197,18 @@ def _append_rows(ledger: Ledger, log: str, department: str, bodies: list[bytes],
                     for raw in bodies:
                         seq += 1
                         entry_hash = compute_entry_hash(log, department, seq, prev, raw)
-                        rows.append({"log": log, "department_id": department, "seq": seq,
-                                     "body": raw.decode("utf-8"), "entry_hash": entry_hash, "prev_hash": prev,
-                                     "created_at": created_at, "state": EntryState.PENDING})
+                        rows.append(
+                            {
+                                "log": log,
+                                "department_id": department,
+                                "seq": seq,
+                                "body": raw.decode("utf-8"),
+                                "entry_hash": entry_hash,
+                                "prev_hash": prev,
+                                "created_at": created_at,
+                                "state": EntryState.PENDING,
+                            }
+                        )
                         prev = entry_hash
                     if rows:
                         conn.execute(insert(_ENTRIES), rows)
@@ -188,30 +216,47 @@ def _append_rows(ledger: Ledger, log: str, department: str, bodies: list[bytes],
             except (IntegrityError, OperationalError) as exc:
                 # Another process appended the same sequence number (unique violation) or held the SQLite write
                 # lock past the busy timeout: read the new head and try again.
-                if isinstance(exc, OperationalError) and "locked" not in str(exc).lower() \
-                        and "could not serialize" not in str(exc).lower() and "deadlock" not in str(exc).lower():
+                if (
+                    isinstance(exc, OperationalError)
+                    and "locked" not in str(exc).lower()
+                    and "could not serialize" not in str(exc).lower()
+                    and "deadlock" not in str(exc).lower()
+                ):
                     raise
                 time.sleep(min(0.001 * (2 ** min(attempt, 8)), 0.2))
-    raise StateError(f"could not append to log {log!r} of {department!r}: {_RETRIES} attempts collided with other "
-                     "writers; retry later")
+    raise StateError(
+        f"could not append to log {log!r} of {department!r}: {_RETRIES} attempts collided with other "
+        "writers; retry later"
+    )
 
 
-def append(ledger: Ledger, log: str, department: str, body: dict[str, Any], *,
-           created_at: datetime | None = None) -> LogEntry:
+def append(
+    ledger: Ledger, log: str, department: str, body: dict[str, Any], *, created_at: datetime | None = None
+) -> LogEntry:
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
     _check_names(log, department)
     rows = _append_rows(ledger, log, department, [canonical_body(body)], created_at or _utcnow())
     with Session(ledger.engine) as session:
-        entry = session.exec(orm_select(LogEntry).where(
-            LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]["seq"])).one()
+        entry = session.exec(
+            orm_select(LogEntry).where(
+                LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]["seq"]
+            )
+        ).one()
         session.expunge(entry)
     if entry.created_at.tzinfo is None:
         entry.created_at = entry.created_at.replace(tzinfo=UTC)
     return entry  # type: ignore[no-any-return]
 
 
-def append_many(ledger: Ledger, log: str, department: str, bodies: Iterable[dict[str, Any]], *,
-                chunk: int = 5_000, created_at: datetime | None = None) -> int:
+def append_many(
+    ledger: Ledger,
+    log: str,
+    department: str,
+    bodies: Iterable[dict[str, Any]],
+    *,
+    chunk: int = 5_000,
+    created_at: datetime | None = None,
+) -> int:
     """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
     _check_names(log, department)
     count = 0
@@ -226,8 +271,15 @@ def append_many(ledger: Ledger, log: str, department: str, bodies: Iterable[dict
     return count
 
 
-def entries(ledger: Ledger, log: str, department: str | None = None, *, since: datetime | None = None,
-            until: datetime | None = None, chunk: int = 2_000) -> Iterator[LogEntry]:
+def entries(
+    ledger: Ledger,
+    log: str,
+    department: str | None = None,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    chunk: int = 2_000,
+) -> Iterator[LogEntry]:
     """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
     ``until`` exclusive, on ``created_at``."""
     query = orm_select(LogEntry).where(LogEntry.log == log)
@@ -262,15 +314,21 @@ class Unanchored:
 
 def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
-    query = select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq))).where(
-        col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED).group_by(col(LogEntry.department_id))
+    query = (
+        select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq)))
+        .where(col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED)
+        .group_by(col(LogEntry.department_id))
+    )
     if department is not None:
         query = query.where(col(LogEntry.department_id) == department)
     out = []
     with ledger.engine.connect() as conn:
         for dept, count, first in conn.execute(query).all():
-            at = conn.execute(select(LogEntry.created_at).where(  # type: ignore[call-overload]
-                LogEntry.log == log, LogEntry.department_id == dept, LogEntry.seq == first)).scalar_one()
+            at = conn.execute(
+                select(LogEntry.created_at).where(  # type: ignore[call-overload]
+                    LogEntry.log == log, LogEntry.department_id == dept, LogEntry.seq == first
+                )
+            ).scalar_one()
             out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
     return sorted(out, key=lambda u: u.department)
 
@@ -281,17 +339,23 @@ def _as_utc(value: datetime) -> datetime:
     try:
         return value.astimezone(UTC)
     except OverflowError:  # e.g. 0001-01-01T00:00:00+14:00: its UTC instant is before the calendar's first day
-        raise InputError(f"time {value.isoformat()} lies outside the calendar once converted to UTC; give a time "
-                         "between years 1 and 9999 in UTC") from None
+        raise InputError(
+            f"time {value.isoformat()} lies outside the calendar once converted to UTC; give a time "
+            "between years 1 and 9999 in UTC"
+        ) from None
 
 
 # -- anchoring --------------------------------------------------------------------------------------------------
 
+
 def _event_of(ledger: Ledger, log: str, department: str, root: bytes) -> dict[str, Any] | None:
     chain = ledger.chain
-    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what=f"the anchoring of {department}'s {log} range",
-                           argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department),
-                                             "root": root})
+    found = chainread.scan(
+        chain,
+        chain.log.events.LogBatchAnchored,
+        what=f"the anchoring of {department}'s {log} range",
+        argument_filters={"logId": log_id(log), "departmentId": department_id_bytes(department), "root": root},
+    )
     if not found:
         return None
     event = found[-1]
@@ -300,17 +364,27 @@ def _event_of(ledger: Ledger, log: str, department: str, root: bytes) -> dict[st
 
 def _mark_anchored(ledger: Ledger, root: str, event: dict[str, Any]) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(update(_ANCHORS).where(_ANCHORS.c.root == root).values(
-            state=AnchorState.ANCHORED, tx_hash=event["tx_hash"], block_number=event["block_number"],
-            anchored_at=_utcnow()))
+        conn.execute(
+            update(_ANCHORS)
+            .where(_ANCHORS.c.root == root)
+            .values(
+                state=AnchorState.ANCHORED,
+                tx_hash=event["tx_hash"],
+                block_number=event["block_number"],
+                anchored_at=_utcnow(),
+            )
+        )
         conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(state=EntryState.ANCHORED))
 
 
 def _release(ledger: Ledger, root: str) -> None:
     """Forget an anchor the chain will never accept; its entries become pending again."""
     with ledger.engine.begin() as conn:
-        conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(
-            state=EntryState.PENDING, batch_root=None, leaf_index=None, proof=None))
+        conn.execute(
+            update(_ENTRIES)
+            .where(_ENTRIES.c.batch_root == root)
+            .values(state=EntryState.PENDING, batch_root=None, leaf_index=None, proof=None)
+        )
         conn.execute(delete(_ANCHORS).where(_ANCHORS.c.root == root))
 
 
@@ -318,8 +392,13 @@ def _send(ledger: Ledger, log: str, department: str, anchor: dict[str, Any]) -> 
     """Send anchorLog for a prepared/submitted anchor; returns the tx hash, or None if the anchor was released."""
     chain = ledger.chain
     account = ledger.department_account(department)
-    fn = chain.log.functions.anchorLog(log_id(log), bytes.fromhex(anchor["root"][2:]), anchor["first_seq"],
-                                       anchor["last_seq"], bytes.fromhex(anchor["head_hash"][2:]))
+    fn = chain.log.functions.anchorLog(
+        log_id(log),
+        bytes.fromhex(anchor["root"][2:]),
+        anchor["first_seq"],
+        anchor["last_seq"],
+        bytes.fromhex(anchor["head_hash"][2:]),
+    )
     try:
         tx_hash = chain.send(account, fn)
     except ChainError as exc:
@@ -330,8 +409,11 @@ def _send(ledger: Ledger, log: str, department: str, anchor: dict[str, Any]) -> 
             return None
         raise
     with ledger.engine.begin() as conn:
-        conn.execute(update(_ANCHORS).where(_ANCHORS.c.root == anchor["root"]).values(
-            state=AnchorState.SUBMITTED, tx_hash=tx_hash))
+        conn.execute(
+            update(_ANCHORS)
+            .where(_ANCHORS.c.root == anchor["root"])
+            .values(state=AnchorState.SUBMITTED, tx_hash=tx_hash)
+        )
     return tx_hash
 
 
@@ -348,8 +430,10 @@ def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str 
     deadline = time.monotonic() + chain.timeout
     while chain.block_number() < event["block_number"] + ledger.settings.confirmations:
         if time.monotonic() > deadline:
-            raise ChainError(f"log batch {root} did not reach {ledger.settings.confirmations} confirmations; "
-                             "run anchor-logs again later")
+            raise ChainError(
+                f"log batch {root} did not reach {ledger.settings.confirmations} confirmations; "
+                "run anchor-logs again later"
+            )
         time.sleep(0.2)
     _mark_anchored(ledger, root, event)
     return True
@@ -357,9 +441,18 @@ def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str 
 
 def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     with ledger.engine.connect() as conn:
-        open_anchors = [dict(r._mapping) for r in conn.execute(
-            select(_ANCHORS).where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department,
-                                   _ANCHORS.c.state.in_(AnchorState.OPEN)).order_by(_ANCHORS.c.first_seq))]
+        open_anchors = [
+            dict(r._mapping)
+            for r in conn.execute(
+                select(_ANCHORS)
+                .where(
+                    _ANCHORS.c.log == log,
+                    _ANCHORS.c.department_id == department,
+                    _ANCHORS.c.state.in_(AnchorState.OPEN),
+                )
+                .order_by(_ANCHORS.c.first_seq)
+            )
+        ]
     done = []
     for anchor in open_anchors:
         if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
@@ -371,8 +464,10 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
         if _confirm(ledger, log, department, anchor["root"], tx_hash):
             done.append(anchor["root"])
         else:
-            raise ChainError(f"log batch {anchor['root']} was sent but is not anchored on chain; run anchor-logs "
-                             "again once the chain is reachable")
+            raise ChainError(
+                f"log batch {anchor['root']} was sent but is not anchored on chain; run anchor-logs "
+                "again once the chain is reachable"
+            )
     return done
 
 
@@ -391,9 +486,14 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
         with ledger.engine.connect() as conn:
             rows = conn.execute(
                 select(_ENTRIES.c.id, _ENTRIES.c.seq, _ENTRIES.c.entry_hash)
-                .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department,
-                       _ENTRIES.c.state == EntryState.PENDING)
-                .order_by(_ENTRIES.c.seq).limit(max_batch)).all()
+                .where(
+                    _ENTRIES.c.log == log,
+                    _ENTRIES.c.department_id == department,
+                    _ENTRIES.c.state == EntryState.PENDING,
+                )
+                .order_by(_ENTRIES.c.seq)
+                .limit(max_batch)
+            ).all()
         if not rows:
             return roots
         first = int(rows[0][1])
@@ -402,7 +502,8 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
             raise StateError(
                 f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
                 f"un-anchored entry in the database is {first}; the database and the chain disagree - run "
-                f"`ledger replay --department {department}` (check_log) to see what is missing or altered")
+                f"`ledger replay --department {department}` (check_log) to see what is missing or altered"
+            )
         batch: list[Any] = []
         for row in rows:  # stop at a gap: only a consecutive range can be anchored
             if int(row[1]) != first + len(batch):
@@ -412,34 +513,65 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
         hashes = [bytes.fromhex(r[2][2:]) for r in batch]
         tree = MerkleTree(hashes)
         root = hex32(tree.root)
-        signature = sign(account, log_message(chain.chain_id, chain.deployment.log, log_id(log), tree.root, first,
-                                              last, department_id_bytes(department)))
-        anchor = {"root": root, "log": log, "department_id": department, "first_seq": first, "last_seq": last,
-                  "head_hash": batch[-1][2], "signer": account.address, "signature": "0x" + signature.hex(),
-                  "state": AnchorState.PREPARED, "created_at": _utcnow()}
-        updates = [{"b_id": r[0], "b_root": root, "b_index": i, "b_proof": b"".join(tree.proof(i))}
-                   for i, r in enumerate(batch)]
+        signature = sign(
+            account,
+            log_message(
+                chain.chain_id,
+                chain.deployment.log,
+                log_id(log),
+                tree.root,
+                first,
+                last,
+                department_id_bytes(department),
+            ),
+        )
+        anchor = {
+            "root": root,
+            "log": log,
+            "department_id": department,
+            "first_seq": first,
+            "last_seq": last,
+            "head_hash": batch[-1][2],
+            "signer": account.address,
+            "signature": "0x" + signature.hex(),
+            "state": AnchorState.PREPARED,
+            "created_at": _utcnow(),
+        }
+        updates = [
+            {"b_id": r[0], "b_root": root, "b_index": i, "b_proof": b"".join(tree.proof(i))}
+            for i, r in enumerate(batch)
+        ]
         try:
             with ledger.engine.begin() as conn:
                 conn.execute(insert(_ANCHORS), [anchor])
-                conn.execute(update(_ENTRIES).where(_ENTRIES.c.id == bindparam("b_id"),
-                                                    _ENTRIES.c.state == EntryState.PENDING).values(
-                    batch_root=bindparam("b_root"), leaf_index=bindparam("b_index"), proof=bindparam("b_proof"),
-                    state=EntryState.SUBMITTED), updates)
+                conn.execute(
+                    update(_ENTRIES)
+                    .where(_ENTRIES.c.id == bindparam("b_id"), _ENTRIES.c.state == EntryState.PENDING)
+                    .values(
+                        batch_root=bindparam("b_root"),
+                        leaf_index=bindparam("b_index"),
+                        proof=bindparam("b_proof"),
+                        state=EntryState.SUBMITTED,
+                    ),
+                    updates,
+                )
         except IntegrityError:
             # Another anchorer prepared the very same range; let it (or the next call) complete it.
             roots.extend(_resume(ledger, log, department))
             continue
         tx_hash = _send(ledger, log, department, anchor)
         if tx_hash is None:
-            raise StateError(f"the chain refused log batch {first}-{last} of {department!r} ({log!r}); another "
-                             "writer anchored this range - run check_log")
+            raise StateError(
+                f"the chain refused log batch {first}-{last} of {department!r} ({log!r}); another "
+                "writer anchored this range - run check_log"
+            )
         if not _confirm(ledger, log, department, root, tx_hash):
             raise ChainError(f"log batch {root} was sent but is not anchored on chain; run anchor-logs again")
         roots.append(root)
 
 
 # -- checking ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class Discrepancy:
@@ -471,13 +603,31 @@ def chain_ranges(ledger: Ledger, log: str, department: str) -> list[ChainRange]:
     """Every range of ``department``'s log ``log`` anchored on chain, ordered by first sequence number."""
     chain = ledger.chain
     found = chainread.log_batches_anchored(chain, log_id=log_id(log), department_id=department_id_bytes(department))
-    ranges = [ChainRange(root=e.root, first_seq=e.first_seq, last_seq=e.last_seq, head_hash=e.head_hash,
-                         signer=e.signer, block_number=e.block_number, tx_hash=e.tx_hash) for e in found]
+    ranges = [
+        ChainRange(
+            root=e.root,
+            first_seq=e.first_seq,
+            last_seq=e.last_seq,
+            head_hash=e.head_hash,
+            signer=e.signer,
+            block_number=e.block_number,
+            tx_hash=e.tx_hash,
+        )
+        for e in found
+    ]
     return sorted(ranges, key=lambda r: r.first_seq)
 
 
-_ROW_COLUMNS = (_ENTRIES.c.seq, _ENTRIES.c.body, _ENTRIES.c.entry_hash, _ENTRIES.c.prev_hash,
-                _ENTRIES.c.batch_root, _ENTRIES.c.leaf_index, _ENTRIES.c.proof, _ENTRIES.c.state)
+_ROW_COLUMNS = (
+    _ENTRIES.c.seq,
+    _ENTRIES.c.body,
+    _ENTRIES.c.entry_hash,
+    _ENTRIES.c.prev_hash,
+    _ENTRIES.c.batch_root,
+    _ENTRIES.c.leaf_index,
+    _ENTRIES.c.proof,
+    _ENTRIES.c.state,
+)
 
 
 class _RangeCheck:
@@ -487,8 +637,9 @@ class _RangeCheck:
         self.range = rng
         self.rows: list[tuple[int, str, str | None, int | None, bytes | None]] = []
 
-    def add(self, seq: int, entry_hash: str, batch_root: str | None, leaf_index: int | None,
-            proof: bytes | None) -> None:
+    def add(
+        self, seq: int, entry_hash: str, batch_root: str | None, leaf_index: int | None, proof: bytes | None
+    ) -> None:
         self.rows.append((seq, entry_hash, batch_root, leaf_index, proof))
 
     def finish(self, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
@@ -507,31 +658,60 @@ class _RangeCheck:
             if seq in moved:
                 continue
             if batch_root is None or proof is None or leaf_index is None:
-                out.append(Discrepancy("not_anchored", department, seq,
-                                       f"the chain anchored entries {rng.first_seq}-{rng.last_seq} under {rng.root} "
-                                       "but this entry has no anchor (batch root / proof missing in the database)"))
+                out.append(
+                    Discrepancy(
+                        "not_anchored",
+                        department,
+                        seq,
+                        f"the chain anchored entries {rng.first_seq}-{rng.last_seq} under {rng.root} "
+                        "but this entry has no anchor (batch root / proof missing in the database)",
+                    )
+                )
                 continue
             if batch_root != rng.root:
-                out.append(Discrepancy("not_anchored", department, seq,
-                                       f"entry names batch {batch_root}, but the chain anchored its sequence number "
-                                       f"under {rng.root}"))
+                out.append(
+                    Discrepancy(
+                        "not_anchored",
+                        department,
+                        seq,
+                        f"entry names batch {batch_root}, but the chain anchored its sequence number under {rng.root}",
+                    )
+                )
                 continue
             if leaf_index != seq - rng.first_seq:
-                out.append(Discrepancy("reordered", department, seq,
-                                       f"entry sits at leaf {leaf_index} of its batch, which is sequence number "
-                                       f"{rng.first_seq + leaf_index}, not {seq}"))
+                out.append(
+                    Discrepancy(
+                        "reordered",
+                        department,
+                        seq,
+                        f"entry sits at leaf {leaf_index} of its batch, which is sequence number "
+                        f"{rng.first_seq + leaf_index}, not {seq}",
+                    )
+                )
                 continue
             if tree_ok:
                 # every leaf is in the anchored tree; the stored proof must be the tree's (cheaper than hashing it)
                 if proof != b"".join(tree.proof(leaf_index)):  # type: ignore[union-attr]
-                    out.append(Discrepancy("proof_invalid", department, seq,
-                                           f"the stored inclusion proof does not lead to root {rng.root} (the "
-                                           "entry itself is in the anchored tree; the proof column was altered)"))
+                    out.append(
+                        Discrepancy(
+                            "proof_invalid",
+                            department,
+                            seq,
+                            f"the stored inclusion proof does not lead to root {rng.root} (the "
+                            "entry itself is in the anchored tree; the proof column was altered)",
+                        )
+                    )
                 continue
             if not _proof_ok(entry_hash, proof, root) and seq not in altered:
-                out.append(Discrepancy("inserted", department, seq,
-                                       f"entry hash {entry_hash} is not in the tree anchored under {rng.root}: this "
-                                       "entry is not the one that was anchored"))
+                out.append(
+                    Discrepancy(
+                        "inserted",
+                        department,
+                        seq,
+                        f"entry hash {entry_hash} is not in the tree anchored under {rng.root}: this "
+                        "entry is not the one that was anchored",
+                    )
+                )
         return out
 
 
@@ -542,12 +722,18 @@ def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
         digest = bytes.fromhex(entry_hash[2:])
     except ValueError:
         return False
-    return len(digest) == 32 and verify_proof(digest, [proof[i:i + 32] for i in range(0, len(proof), 32)], root)
+    return len(digest) == 32 and verify_proof(digest, [proof[i : i + 32] for i in range(0, len(proof), 32)], root)
 
 
-def check_log(ledger: Ledger, log: str, department: str, *, progress: Progress | None = None,
-              ranges: list[ChainRange] | None = None,
-              visit: Callable[[int, str], None] | None = None) -> list[Discrepancy]:
+def check_log(
+    ledger: Ledger,
+    log: str,
+    department: str,
+    *,
+    progress: Progress | None = None,
+    ranges: list[ChainRange] | None = None,
+    visit: Callable[[int, str], None] | None = None,
+) -> list[Discrepancy]:
     """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
 
     ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text)`` is called for every
@@ -558,15 +744,26 @@ def check_log(ledger: Ledger, log: str, department: str, *, progress: Progress |
         ranges = chain_ranges(ledger, log, department)
     found: list[Discrepancy] = []
     roots = {r.root for r in ranges}
-    for a, b in zip(ranges, ranges[1:], strict=False):
+    for a, b in itertools.pairwise(ranges):
         if b.first_seq != a.last_seq + 1:  # the contract forbids it; a different contract or chain would not
-            found.append(Discrepancy("missing", department, a.last_seq + 1,
-                                     f"the chain's anchored ranges jump from {a.last_seq} to {b.first_seq}"))
+            found.append(
+                Discrepancy(
+                    "missing",
+                    department,
+                    a.last_seq + 1,
+                    f"the chain's anchored ranges jump from {a.last_seq} to {b.first_seq}",
+                )
+            )
     chain_last = ranges[-1].last_seq if ranges else 0
     with ledger.engine.connect() as conn:
-        total = int(conn.execute(select(func.count()).select_from(_ENTRIES).where(
-            _ENTRIES.c.log == log, _ENTRIES.c.department_id == department)).scalar_one())
-    prefix = (b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":')
+        total = int(
+            conn.execute(
+                select(func.count())
+                .select_from(_ENTRIES)
+                .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+            ).scalar_one()
+        )
+    prefix = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     sha = hashlib.sha256
     bad_rows: list[tuple[int, str, str, str, int | None, str | None]] = []  # rows whose hash does not verify
     altered: set[int] = set()
@@ -577,25 +774,51 @@ def check_log(ledger: Ledger, log: str, department: str, *, progress: Progress |
     done = 0
     with ledger.engine.connect() as conn:
         result = conn.execution_options(yield_per=5_000).execute(
-            select(*_ROW_COLUMNS).where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
-            .order_by(_ENTRIES.c.seq))
+            select(*_ROW_COLUMNS)
+            .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
+            .order_by(_ENTRIES.c.seq)
+        )
         for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state in result:
             if visit is not None:
                 visit(seq, body)
             raw = body.encode("utf-8")
-            actual = "0x" + sha(ENTRY_PREFIX + b'{"body":' + raw + prefix + b'"' + row_prev.encode("ascii")
-                                + b'","seq":' + str(seq).encode("ascii") + b"}").hexdigest()
+            actual = (
+                "0x"
+                + sha(
+                    ENTRY_PREFIX
+                    + b'{"body":'
+                    + raw
+                    + prefix
+                    + b'"'
+                    + row_prev.encode("ascii")
+                    + b'","seq":'
+                    + str(seq).encode("ascii")
+                    + b"}"
+                ).hexdigest()
+            )
             if actual != entry_hash:
                 altered.add(seq)
                 bad_rows.append((seq, body, entry_hash, row_prev, leaf_index, batch_root))
             if seq != prev_seq + 1:
-                found.append(Discrepancy("missing", department, prev_seq + 1,
-                                         f"sequence numbers {prev_seq + 1}-{seq - 1} are missing (deleted entries)"
-                                         if seq - 1 > prev_seq + 1 else
-                                         f"sequence number {prev_seq + 1} is missing (a deleted entry)"))
+                found.append(
+                    Discrepancy(
+                        "missing",
+                        department,
+                        prev_seq + 1,
+                        f"sequence numbers {prev_seq + 1}-{seq - 1} are missing (deleted entries)"
+                        if seq - 1 > prev_seq + 1
+                        else f"sequence number {prev_seq + 1} is missing (a deleted entry)",
+                    )
+                )
             elif row_prev != prev_hash:
-                found.append(Discrepancy("broken_chain", department, seq,
-                                         f"prev_hash {row_prev} is not the hash {prev_hash} of entry {prev_seq}"))
+                found.append(
+                    Discrepancy(
+                        "broken_chain",
+                        department,
+                        seq,
+                        f"prev_hash {row_prev} is not the hash {prev_hash} of entry {prev_seq}",
+                    )
+                )
             prev_seq, prev_hash = seq, entry_hash
             # anchors
             while range_index < len(ranges) and ranges[range_index].last_seq < seq:
@@ -608,28 +831,51 @@ def check_log(ledger: Ledger, log: str, department: str, *, progress: Progress |
                 current.add(seq, entry_hash, batch_root, leaf_index, proof)
             elif seq > chain_last:
                 if batch_root is not None and batch_root in roots:
-                    found.append(Discrepancy("inserted", department, seq,
-                                             f"entry claims anchored batch {batch_root}, but the chain's anchored "
-                                             f"ranges end at {chain_last}"))
+                    found.append(
+                        Discrepancy(
+                            "inserted",
+                            department,
+                            seq,
+                            f"entry claims anchored batch {batch_root}, but the chain's anchored "
+                            f"ranges end at {chain_last}",
+                        )
+                    )
                 elif state == EntryState.ANCHORED:
-                    found.append(Discrepancy("not_anchored", department, seq,
-                                             f"entry is marked anchored in batch {batch_root}, which the chain does "
-                                             "not know"))
+                    found.append(
+                        Discrepancy(
+                            "not_anchored",
+                            department,
+                            seq,
+                            f"entry is marked anchored in batch {batch_root}, which the chain does not know",
+                        )
+                    )
             done += 1
             if progress is not None and done % 5_000 == 0:
                 progress(done, total)
     if prev_seq < chain_last:
-        found.append(Discrepancy("missing", department, prev_seq + 1,
-                                 f"the chain anchored entries up to {chain_last}, the database ends at {prev_seq}"))
+        found.append(
+            Discrepancy(
+                "missing",
+                department,
+                prev_seq + 1,
+                f"the chain anchored entries up to {chain_last}, the database ends at {prev_seq}",
+            )
+        )
     moved = _moved(ledger, log, department, bad_rows, ranges, found)
     for seq in altered - moved:
-        found.append(Discrepancy("altered", department, seq,
-                                 "entry_hash does not match the stored body, prev_hash and sequence number"))
+        found.append(
+            Discrepancy(
+                "altered", department, seq, "entry_hash does not match the stored body, prev_hash and sequence number"
+            )
+        )
     for check in pending_checks:
         found.extend(check.finish(department, altered, moved))
     if moved:  # a moved entry explains the broken links around it
-        found = [d for d in found if not (d.kind == "broken_chain" and d.seq is not None
-                                          and (d.seq in moved or d.seq - 1 in moved))]
+        found = [
+            d
+            for d in found
+            if not (d.kind == "broken_chain" and d.seq is not None and (d.seq in moved or d.seq - 1 in moved))
+        ]
     if progress is not None:
         progress(done, total)
     found.sort(key=lambda d: (d.seq if d.seq is not None else -1, d.kind))
@@ -640,8 +886,14 @@ _SEARCH_WINDOW = 64
 _SEARCH_LIMIT = 1_000
 
 
-def _moved(ledger: Ledger, log: str, department: str, bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
-           ranges: list[ChainRange], found: list[Discrepancy]) -> set[int]:
+def _moved(
+    ledger: Ledger,
+    log: str,
+    department: str,
+    bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
+    ranges: list[ChainRange],
+    found: list[Discrepancy],
+) -> set[int]:
     """Rows whose hash verifies at another sequence number: the entry was moved (reordered), not edited."""
     if not bad_rows:
         return set()
@@ -650,9 +902,13 @@ def _moved(ledger: Ledger, log: str, department: str, bad_rows: list[tuple[int, 
     prevs = [r[3] for r in bad_rows]
     with ledger.engine.connect() as conn:
         for i in range(0, len(prevs), 500):
-            for seq, entry_hash in conn.execute(select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash).where(
-                    _ENTRIES.c.log == log, _ENTRIES.c.department_id == department,
-                    _ENTRIES.c.entry_hash.in_(prevs[i:i + 500]))):
+            for seq, entry_hash in conn.execute(
+                select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash).where(
+                    _ENTRIES.c.log == log,
+                    _ENTRIES.c.department_id == department,
+                    _ENTRIES.c.entry_hash.in_(prevs[i : i + 500]),
+                )
+            ):
                 by_hash[entry_hash] = int(seq)
     moved: set[int] = set()
     for seq, body, entry_hash, prev, leaf_index, batch_root in bad_rows:
@@ -668,8 +924,14 @@ def _moved(ledger: Ledger, log: str, department: str, bad_rows: list[tuple[int, 
         for original in candidates:
             if original != seq and compute_entry_hash(log, department, original, prev, body) == entry_hash:
                 moved.add(seq)
-                found.append(Discrepancy("reordered", department, seq,
-                                         f"this entry was recorded as sequence number {original} and now sits at "
-                                         f"{seq}: entries were swapped or moved"))
+                found.append(
+                    Discrepancy(
+                        "reordered",
+                        department,
+                        seq,
+                        f"this entry was recorded as sequence number {original} and now sits at "
+                        f"{seq}: entries were swapped or moved",
+                    )
+                )
                 break
     return moved

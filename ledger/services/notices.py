@@ -15,10 +15,10 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from . import decisions, issuance
-from ..formats.certificate import validate_record
 from ..errors import InputError, NotFoundError
+from ..formats.certificate import validate_record
 from ..formats.i18n import LANGUAGES, text
+from . import decisions, issuance
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -39,8 +39,9 @@ def _notice_id(department: str, decision: decisions.Decision, language: str) -> 
     return f"NOTICE-{department}-{decision.seq}" + ("" if language == "en" else f"-{language}")
 
 
-def notice_record(department: str, decision: decisions.Decision, rule_set: Any | None,
-                  language: str = "en") -> dict[str, Any]:
+def notice_record(
+    department: str, decision: decisions.Decision, rule_set: Any | None, language: str = "en"
+) -> dict[str, Any]:
     """The input record of the notice of ``decision`` in ``language`` ("en" or "zh-CN"; ``rule_set``: the rule set
     it applied, if any). Each reason's text and the review are the rule set's words in that language (its
     ``reason_texts``, ``review_texts``), else its English words, else the library's."""
@@ -53,8 +54,10 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
             return None
         return rule_set.reason_text(reason, language) or rule_set.reason_text(reason, "en")
 
-    reasons = [{"code": reason, "text": words(reason), "legal_basis": basis.get(reason)}
-               for reason in body.get("reasons") or []]
+    reasons = [
+        {"code": reason, "text": words(reason), "legal_basis": basis.get(reason)}
+        for reason in body.get("reasons") or []
+    ]
     review = None
     if rule_set is not None:
         review = rule_set.review_text(language) or rule_set.review_text("en")
@@ -63,18 +66,24 @@ def notice_record(department: str, decision: decisions.Decision, rule_set: Any |
         "id": _notice_id(department, decision, language),
         "type": NOTICE_TYPE,
         "subject": {
-            "case_id": body.get("case_id"), "service_item": body.get("service_item"),
-            "outcome": body.get("outcome"), "reasons": reasons, "decided_at": body.get("decided_at"),
-            "decided_by": decided_by.get("kind"), "applicant_ref": body.get("applicant_ref"),
+            "case_id": body.get("case_id"),
+            "service_item": body.get("service_item"),
+            "outcome": body.get("outcome"),
+            "reasons": reasons,
+            "decided_at": body.get("decided_at"),
+            "decided_by": decided_by.get("kind"),
+            "applicant_ref": body.get("applicant_ref"),
             "decision": {"department": department, "seq": decision.seq, "entry_hash": decision.entry_hash},
-            "rule_set": body.get("rule_set"), "language": language,
+            "rule_set": body.get("rule_set"),
+            "language": language,
             "review": review or text(language, "notice.review_default"),
         },
     }
 
 
-def issue_notice(ledger: Ledger, department: str, case_id: str, *, seq: int | None = None,
-                 language: str = "en") -> dict[str, Any]:
+def issue_notice(
+    ledger: Ledger, department: str, case_id: str, *, seq: int | None = None, language: str = "en"
+) -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
     language."""

@@ -33,14 +33,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from . import issuance, logchain
-from ..formats.certificate import validate_record
-from ..onchain.chain import ROLE_ISSUER
 from ..errors import LedgerError, StateError
-from .logchain import LOG_DECISIONS
-from ..storage.models import ProducedCertificate
+from ..formats.certificate import validate_record
 from ..formats.rules import RuleSet
+from ..onchain.chain import ROLE_ISSUER
+from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
+from . import issuance, logchain
+from .logchain import LOG_DECISIONS
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -58,6 +58,7 @@ _LINKS = ProducedCertificate.__table__  # type: ignore[attr-defined]
 
 # -- issuing ----------------------------------------------------------------------------------------------------
 
+
 def require_issuer(ledger: Ledger, department: str, rule_set: RuleSet) -> None:
     """StateError unless ``department`` may sign the certificate ``rule_set`` produces (before anything is written)."""
     if rule_set.produces is None:
@@ -65,9 +66,11 @@ def require_issuer(ledger: Ledger, department: str, rule_set: RuleSet) -> None:
     account = ledger.department_account(department)
     chain = ledger.chain
     if not chain.call(chain.registry.functions.isActiveSigner(account.address, ROLE_ISSUER)):
-        raise StateError(f"rule set {rule_set.rule_set_id!r} produces a {rule_set.produces['type']!r} certificate on "
-                         f"approval, which the approving department signs: {department!r} needs the issuer role too "
-                         "(the council grants roles). No decision was recorded")
+        raise StateError(
+            f"rule set {rule_set.rule_set_id!r} produces a {rule_set.produces['type']!r} certificate on "
+            f"approval, which the approving department signs: {department!r} needs the issuer role too "
+            "(the council grants roles). No decision was recorded"
+        )
 
 
 def _value(decision_input: Mapping[str, Any], path: str) -> Any:
@@ -79,8 +82,14 @@ def _value(decision_input: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _record(rule_set: RuleSet, department: str, body: Mapping[str, Any], decision_input: Mapping[str, Any],
-            identity: str, certificate_id: str) -> dict[str, Any]:
+def _record(
+    rule_set: RuleSet,
+    department: str,
+    body: Mapping[str, Any],
+    decision_input: Mapping[str, Any],
+    identity: str,
+    certificate_id: str,
+) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
     for name, path in spec["fields"].items():
@@ -88,13 +97,22 @@ def _record(rule_set: RuleSet, department: str, body: Mapping[str, Any], decisio
         if value is not None:  # a fact the application does not carry is left out, never invented
             subject[name] = value
     subject[spec["holder"]] = identity
-    subject[PRODUCED_FIELD] = {"department": department, "case_id": body["case_id"], "rule_set": body["rule_set"],
-                               "input_digest": body["input_digest"], "decided_at": body["decided_at"]}
+    subject[PRODUCED_FIELD] = {
+        "department": department,
+        "case_id": body["case_id"],
+        "rule_set": body["rule_set"],
+        "input_digest": body["input_digest"],
+        "decided_at": body["decided_at"],
+    }
     start = datetime.fromisoformat(body["decided_at"].replace("Z", "+00:00"))
     end = start + timedelta(days=int(spec["valid_days"]))
-    return {"id": certificate_id, "type": spec["type"], "subject": subject,
-            "valid_from": start.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-            "valid_until": end.replace(microsecond=0).isoformat().replace("+00:00", "Z")}
+    return {
+        "id": certificate_id,
+        "type": spec["type"],
+        "subject": subject,
+        "valid_from": start.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        "valid_until": end.replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+    }
 
 
 @dataclass
@@ -118,11 +136,15 @@ def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
     ids = col(Certificate.certificate_id)
     with ledger.engine.connect() as conn:
-        taken = set(conn.execute(select(ids).where(
-            col(Certificate.department_id) == department, ids.in_(wanted))).scalars())
+        taken = set(
+            conn.execute(select(ids).where(col(Certificate.department_id) == department, ids.in_(wanted))).scalars()
+        )
         for cid in list(taken):
-            taken.update(conn.execute(select(ids).where(
-                col(Certificate.department_id) == department, ids.like(f"{cid}-%"))).scalars())
+            taken.update(
+                conn.execute(
+                    select(ids).where(col(Certificate.department_id) == department, ids.like(f"{cid}-%"))
+                ).scalars()
+            )
     out = []
     for cid in wanted:
         candidate, n = cid, 1
@@ -134,29 +156,44 @@ def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]
     return out
 
 
-def prepare(ledger: Ledger, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
-            ) -> Produced:
+def prepare(
+    ledger: Ledger, department: str, items: Sequence[tuple[RuleSet, dict[str, Any], Mapping[str, Any], str]]
+) -> Produced:
     """For each (rule set, decision body, decision input, applicant identity) whose body approves under a rule set
     that produces a certificate: build the certificate, store its batch ``prepared`` and record ``issued`` in the
     body (which is not appended yet). Nothing is anchored here: :meth:`Produced.anchor`."""
-    wanted = [(rules, body, given, identity) for rules, body, given, identity in items
-              if rules.produces is not None and body.get("outcome") == "approve"]
+    wanted = [
+        (rules, body, given, identity)
+        for rules, body, given, identity in items
+        if rules.produces is not None and body.get("outcome") == "approve"
+    ]
     produced = Produced(department, [], [])
     if not wanted:
         return produced
-    ids = _unused_ids(ledger, department, [f"{rules.produces['id_prefix']}-{department}-{body['case_id']}"  # type: ignore[index]
-                                           for rules, body, _, _ in wanted])
-    records = [validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
-               for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)]
+    ids = _unused_ids(
+        ledger,
+        department,
+        [
+            f"{rules.produces['id_prefix']}-{department}-{body['case_id']}"  # type: ignore[index]
+            for rules, body, _, _ in wanted
+        ],
+    )
+    records = [
+        validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
+        for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
+    ]
     for start in range(0, len(records), ledger.settings.batch_size):
-        chunk = records[start:start + ledger.settings.batch_size]
+        chunk = records[start : start + ledger.settings.batch_size]
         built = issuance.build_batch(ledger, chunk, department)
         issuance.store_prepared(ledger, built)
         produced.built.append(built)
         for j, (digest, record) in enumerate(zip(built.digests, chunk, strict=True)):
             produced.digests.append("0x" + digest.hex())
             wanted[start + j][1]["issued"] = {
-                "certificate": "0x" + digest.hex(), "type": record.cert_type, "id": record.certificate_id}
+                "certificate": "0x" + digest.hex(),
+                "type": record.cert_type,
+                "id": record.certificate_id,
+            }
     return produced
 
 
@@ -170,16 +207,28 @@ def link(ledger: Ledger, department: str, after_seq: int, bodies: Sequence[Mappi
     rows = []
     with ledger.engine.connect() as conn:
         entry = logchain.LogEntry
-        result = conn.execute(select(col(entry.seq), col(entry.entry_hash), col(entry.body)).where(
-            col(entry.log) == LOG_DECISIONS, col(entry.department_id) == department,
-            col(entry.seq) > after_seq, col(entry.body).contains('"issued":{')))
+        result = conn.execute(
+            select(col(entry.seq), col(entry.entry_hash), col(entry.body)).where(
+                col(entry.log) == LOG_DECISIONS,
+                col(entry.department_id) == department,
+                col(entry.seq) > after_seq,
+                col(entry.body).contains('"issued":{'),
+            )
+        )
         for seq, entry_hash, text in result:
             issued = json.loads(text).get("issued")
             body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
             if body is not None:
-                rows.append({"digest": issued["certificate"], "department_id": department,
-                             "case_id": body["case_id"], "certificate_id": issued["id"], "decision_seq": int(seq),
-                             "entry_hash": entry_hash})
+                rows.append(
+                    {
+                        "digest": issued["certificate"],
+                        "department_id": department,
+                        "case_id": body["case_id"],
+                        "certificate_id": issued["id"],
+                        "decision_seq": int(seq),
+                        "entry_hash": entry_hash,
+                    }
+                )
     if rows:
         with ledger.engine.begin() as conn:
             conn.execute(_LINKS.insert(), rows)
@@ -190,9 +239,13 @@ def head_seq(ledger: Ledger, department: str) -> int:
     from sqlalchemy import func
 
     with ledger.engine.connect() as conn:
-        return int(conn.execute(select(func.coalesce(func.max(logchain.LogEntry.seq), 0)).where(
-            col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department)
-        ).scalar_one())
+        return int(
+            conn.execute(
+                select(func.coalesce(func.max(logchain.LogEntry.seq), 0)).where(
+                    col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department
+                )
+            ).scalar_one()
+        )
 
 
 def documents(ledger: Ledger, digests: Iterable[str]) -> list[dict[str, Any]]:
@@ -204,14 +257,19 @@ def documents(ledger: Ledger, digests: Iterable[str]) -> list[dict[str, Any]]:
 
 # -- withdrawal -------------------------------------------------------------------------------------------------
 
+
 def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str) -> list[str]:
     """The permits an override of decision ``target_seq`` with ``outcome`` withdraws (none unless it refuses)."""
     if target_seq is None or outcome == "approve":
         return []
     with ledger.engine.connect() as conn:
-        text = conn.execute(select(logchain.LogEntry.body).where(  # type: ignore[call-overload]
-            logchain.LogEntry.log == LOG_DECISIONS, logchain.LogEntry.department_id == department,
-            logchain.LogEntry.seq == target_seq)).scalar()
+        text = conn.execute(
+            select(logchain.LogEntry.body).where(  # type: ignore[call-overload]
+                logchain.LogEntry.log == LOG_DECISIONS,
+                logchain.LogEntry.department_id == department,
+                logchain.LogEntry.seq == target_seq,
+            )
+        ).scalar()
     issued = json.loads(text).get("issued") if text else None
     return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
 
@@ -223,16 +281,25 @@ def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) 
     done = []
     for digest in digests:
         try:
-            done.append(status.revoke(ledger, digest, WITHDRAWN_REASON, department,
-                                      note=f"approval withdrawn by decision {seq} of {department}"))
+            done.append(
+                status.revoke(
+                    ledger,
+                    digest,
+                    WITHDRAWN_REASON,
+                    department,
+                    note=f"approval withdrawn by decision {seq} of {department}",
+                )
+            )
         except LedgerError as exc:
-            raise StateError(f"decision {seq} withdraws permit {digest} but its revocation failed ({exc}); run "
-                             f"`ledger revoke {digest} --reason {WITHDRAWN_REASON}` (replay reports it until then)"
-                             ) from exc
+            raise StateError(
+                f"decision {seq} withdraws permit {digest} but its revocation failed ({exc}); run "
+                f"`ledger revoke {digest} --reason {WITHDRAWN_REASON}` (replay reports it until then)"
+            ) from exc
     return done
 
 
 # -- provenance -------------------------------------------------------------------------------------------------
+
 
 def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     """The decision that issued certificate ``digest``, read from the decision log itself (the index row only
@@ -249,16 +316,24 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
             body = json.loads(entry.body)
             issued = body.get("issued")
             if isinstance(issued, dict) and issued.get("certificate") == digest:
-                return {"department": dept, "seq": entry.seq, "entry_hash": entry.entry_hash,
-                        "case_id": body.get("case_id"), "rule_set": body.get("rule_set"),
-                        "outcome": body.get("outcome"), "decided_at": body.get("decided_at"),
-                        "anchored": entry.state == logchain.EntryState.ANCHORED,
-                        "index_row": row is not None and row.decision_seq == entry.seq
-                        and row.entry_hash == entry.entry_hash}
+                return {
+                    "department": dept,
+                    "seq": entry.seq,
+                    "entry_hash": entry.entry_hash,
+                    "case_id": body.get("case_id"),
+                    "rule_set": body.get("rule_set"),
+                    "outcome": body.get("outcome"),
+                    "decided_at": body.get("decided_at"),
+                    "anchored": entry.state == logchain.EntryState.ANCHORED,
+                    "index_row": row is not None
+                    and row.decision_seq == entry.seq
+                    and row.entry_hash == entry.entry_hash,
+                }
     return None
 
 
 # -- checking ---------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class LinkProblem:
@@ -292,18 +367,26 @@ def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[s
     chain = ledger.chain
     out: dict[str, str] = {}
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(col(Certificate.digest), col(Certificate.batch_root), col(Batch.state)).join(
-            Batch, col(Batch.root) == Certificate.batch_root).where(col(Certificate.digest).in_(list(digests)))).all()
+        rows = conn.execute(
+            select(col(Certificate.digest), col(Certificate.batch_root), col(Batch.state))
+            .join(Batch, col(Batch.root) == Certificate.batch_root)
+            .where(col(Certificate.digest).in_(list(digests)))
+        ).all()
     anchored: dict[str, bool] = {}
     for digest, root, state in rows:
         if root not in anchored:
-            anchored[root] = state == BatchState.CONFIRMED and \
-                issuance.anchor_event(ledger, parse_hex32(root), department) is not None
+            anchored[root] = (
+                state == BatchState.CONFIRMED
+                and issuance.anchor_event(ledger, parse_hex32(root), department) is not None
+            )
         if not anchored[root]:
             out[digest] = "absent"
             continue
-        code = int(chain.call(chain.anchor.functions.statusOf(department_id_bytes(department), parse_hex32(root),
-                                                               parse_hex32(digest)))[0])
+        code = int(
+            chain.call(
+                chain.anchor.functions.statusOf(department_id_bytes(department), parse_hex32(root), parse_hex32(digest))
+            )[0]
+        )
         out[digest] = ("valid", "suspended", "revoked", "superseded")[code]
     return out
 
@@ -343,42 +426,94 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
             if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
                 issued[mark["certificate"]] = (entry.seq, entry.entry_hash, body)
                 if body.get("outcome") != "approve":
-                    problems.append(LinkProblem("issued_by_non_approval", dept, entry.seq, body.get("case_id"),
-                                                f"a decision with outcome {body.get('outcome')!r} says it issued "
-                                                f"{mark['certificate']}"))
+                    problems.append(
+                        LinkProblem(
+                            "issued_by_non_approval",
+                            dept,
+                            entry.seq,
+                            body.get("case_id"),
+                            f"a decision with outcome {body.get('outcome')!r} says it issued {mark['certificate']}",
+                        )
+                    )
         with ledger.engine.connect() as conn:
-            links = {r.digest: r for r in conn.execute(select(ProducedCertificate).where(
-                col(ProducedCertificate.department_id) == dept))}
+            links = {
+                r.digest: r
+                for r in conn.execute(select(ProducedCertificate).where(col(ProducedCertificate.department_id) == dept))
+            }
             # only certificates of a type some published rule set produces are opened: a claim inside any other
             # type is no permit a rule set issues (and opening every licence of an issuer would cost minutes)
             c = Certificate
-            candidates = list(conn.execute(select(col(c.digest), col(c.sealed), col(c.cert_type)).where(
-                col(c.department_id) == dept, col(c.cert_type).in_(sorted(types))))) if types else []
+            candidates = (
+                list(
+                    conn.execute(
+                        select(col(c.digest), col(c.sealed), col(c.cert_type)).where(
+                            col(c.department_id) == dept, col(c.cert_type).in_(sorted(types))
+                        )
+                    )
+                )
+                if types
+                else []
+            )
         statuses = _statuses(ledger, dept, issued)
         for digest, (seq, entry_hash, body) in issued.items():
             case = body.get("case_id")
             state = statuses.get(digest, "absent")
             if state == "absent":
-                problems.append(LinkProblem("issued_not_anchored", dept, seq, case,
-                                            f"the decision says it issued {digest}, which {dept} has not anchored "
-                                            "(`ledger resume` anchors a pending batch)"))
+                problems.append(
+                    LinkProblem(
+                        "issued_not_anchored",
+                        dept,
+                        seq,
+                        case,
+                        f"the decision says it issued {digest}, which {dept} has not anchored "
+                        "(`ledger resume` anchors a pending batch)",
+                    )
+                )
             if seq in withdrawn_by and state not in ("revoked", "absent"):
-                problems.append(LinkProblem("produced_not_revoked", dept, seq, case,
-                                            f"decision {withdrawn_by[seq]} withdrew this approval but {digest} is "
-                                            f"still {state} on chain; revoke it (`ledger revoke {digest} --reason "
-                                            f"{WITHDRAWN_REASON}`)"))
+                problems.append(
+                    LinkProblem(
+                        "produced_not_revoked",
+                        dept,
+                        seq,
+                        case,
+                        f"decision {withdrawn_by[seq]} withdrew this approval but {digest} is "
+                        f"still {state} on chain; revoke it (`ledger revoke {digest} --reason "
+                        f"{WITHDRAWN_REASON}`)",
+                    )
+                )
             row = links.pop(digest, None)
             if row is None:
-                problems.append(LinkProblem("produced_link_missing", dept, seq, case,
-                                            f"the index row linking {digest} to this decision was deleted"))
+                problems.append(
+                    LinkProblem(
+                        "produced_link_missing",
+                        dept,
+                        seq,
+                        case,
+                        f"the index row linking {digest} to this decision was deleted",
+                    )
+                )
             elif row.decision_seq != seq or row.entry_hash != entry_hash:
-                problems.append(LinkProblem("produced_link_altered", dept, seq, case,
-                                            f"the index row of {digest} names decision {row.decision_seq} "
-                                            f"({row.entry_hash}), not this one ({entry_hash})"))
+                problems.append(
+                    LinkProblem(
+                        "produced_link_altered",
+                        dept,
+                        seq,
+                        case,
+                        f"the index row of {digest} names decision {row.decision_seq} "
+                        f"({row.entry_hash}), not this one ({entry_hash})",
+                    )
+                )
         for digest, row in links.items():
-            problems.append(LinkProblem("produced_link_altered", dept, row.decision_seq, row.case_id,
-                                        f"an index row says decision {row.decision_seq} issued {digest}, but no "
-                                        "decision names that certificate"))
+            problems.append(
+                LinkProblem(
+                    "produced_link_altered",
+                    dept,
+                    row.decision_seq,
+                    row.case_id,
+                    f"an index row says decision {row.decision_seq} issued {digest}, but no "
+                    "decision names that certificate",
+                )
+            )
         for digest, sealed, cert_type in candidates:
             if digest in issued:
                 continue
@@ -390,24 +525,51 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
                 fields = None  # erased or altered: reconcile names it
             claim = fields.get(f"subject.{PRODUCED_FIELD}") if isinstance(fields, dict) else None
             if not isinstance(claim, dict):
-                problems.append(LinkProblem("produced_decision_missing", dept, None, None,
-                                            f"{digest} is a {cert_type!r}, a type an approval produces, but no "
-                                            f"decision of {dept} names it"))
+                problems.append(
+                    LinkProblem(
+                        "produced_decision_missing",
+                        dept,
+                        None,
+                        None,
+                        f"{digest} is a {cert_type!r}, a type an approval produces, but no decision of {dept} names it",
+                    )
+                )
                 continue
             case = claim.get("case_id")
             if claim.get("department") != dept:
-                problems.append(LinkProblem("produced_by_other_department", dept, None, case,
-                                            f"{digest}, issued by {dept}, claims to be produced by a decision of "
-                                            f"{claim.get('department')!r}: only the approving department issues "
-                                            "what its approval produces"))
+                problems.append(
+                    LinkProblem(
+                        "produced_by_other_department",
+                        dept,
+                        None,
+                        case,
+                        f"{digest}, issued by {dept}, claims to be produced by a decision of "
+                        f"{claim.get('department')!r}: only the approving department issues "
+                        "what its approval produces",
+                    )
+                )
                 continue
             outcome = decided.get((str(case), str(claim.get("input_digest"))))
             if outcome is not None and outcome != "approve":
-                problems.append(LinkProblem("produced_decision_refused", dept, None, case,
-                                            f"{digest} claims to be produced by the decision on case {case!r}, "
-                                            f"which decided {outcome!r}, and no decision names it"))
+                problems.append(
+                    LinkProblem(
+                        "produced_decision_refused",
+                        dept,
+                        None,
+                        case,
+                        f"{digest} claims to be produced by the decision on case {case!r}, "
+                        f"which decided {outcome!r}, and no decision names it",
+                    )
+                )
             else:
-                problems.append(LinkProblem("produced_decision_missing", dept, None, case,
-                                            f"{digest} claims to be produced by a decision on case {case!r} of "
-                                            f"{dept}, but no decision names it"))
+                problems.append(
+                    LinkProblem(
+                        "produced_decision_missing",
+                        dept,
+                        None,
+                        case,
+                        f"{digest} claims to be produced by a decision on case {case!r} of "
+                        f"{dept}, but no decision names it",
+                    )
+                )
     return problems

@@ -15,15 +15,15 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ..onchain import chainread
+from ..client import Ledger
+from ..errors import InputError, NotFoundError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID
-from ..onchain.chain import ROLE_ISSUER, department_id_bytes
-from ..client import Ledger
-from ..errors import InputError, NotFoundError
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
+from ..onchain import chainread
+from ..onchain.chain import ROLE_ISSUER, department_id_bytes
 from ..storage.store import Batch, Certificate
 
 
@@ -50,82 +50,168 @@ class _Blocks:
 
 def _event(kind: str, at: str | None, summary: dict[str, str], source: str, **details: Any) -> dict[str, Any]:
     """An event; ``summary`` in every language (``i18n.says``): ``summary`` is the English, ``summaries`` all."""
-    return {"kind": kind, "at": at, "summary": summary["en"], "summaries": summary, "source": source,
-            **{k: v for k, v in details.items() if v is not None}}
+    return {
+        "kind": kind,
+        "at": at,
+        "summary": summary["en"],
+        "summaries": summary,
+        "source": source,
+        **{k: v for k, v in details.items() if v is not None},
+    }
 
 
 def _outcome(outcome: Any) -> dict[str, str]:
     """An outcome in each language; the English keeps the recorded code (``approve``), as the summary always had."""
-    return {language: str(outcome) if language == "en" else status_word(language, str(outcome))
-            for language in LANGUAGES}
+    return {
+        language: str(outcome) if language == "en" else status_word(language, str(outcome)) for language in LANGUAGES
+    }
 
 
-def _status_events(ledger: Ledger, department: str, root: bytes, digest: bytes,
-                   blocks: _Blocks) -> list[dict[str, Any]]:
+def _status_events(
+    ledger: Ledger, department: str, root: bytes, digest: bytes, blocks: _Blocks
+) -> list[dict[str, Any]]:
     """The certificate's status events: only those of its issuer's batch (department, root, digest), so a copy of
     the digest in another department's batch never shows here."""
     chain = ledger.chain
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
     out = []
-    for name, kind in (("CertificateSuspended", "suspended"), ("CertificateReinstated", "reinstated"),
-                       ("CertificateRevoked", "revoked")):
+    for name, kind in (
+        ("CertificateSuspended", "suspended"),
+        ("CertificateReinstated", "reinstated"),
+        ("CertificateRevoked", "revoked"),
+    ):
         for log in chainread.scan(chain, getattr(events, name), what=f"the {name} events", argument_filters=where):
             reason = reason_name(int(log["args"]["reason"]))
-            out.append(_event(kind, _iso(blocks.time(int(log["blockNumber"]))),
-                              says((f"event_summary.{kind}", {"department": department, "reason": reason})),
-                              "chain", reason=reason,
-                              department=department, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                              block_number=int(log["blockNumber"])))
+            out.append(
+                _event(
+                    kind,
+                    _iso(blocks.time(int(log["blockNumber"]))),
+                    says((f"event_summary.{kind}", {"department": department, "reason": reason})),
+                    "chain",
+                    reason=reason,
+                    department=department,
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    block_number=int(log["blockNumber"]),
+                )
+            )
     for log in chainread.scan(chain, events.CertificateSuperseded, what="the supersessions", argument_filters=where):
         successor = hex32(bytes(log["args"]["successor"]))
-        out.append(_event("superseded", _iso(blocks.time(int(log["blockNumber"]))),
-                          says(("event_summary.superseded", {"successor": successor})), "chain", successor=successor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                          block_number=int(log["blockNumber"])))
-    for log in chainread.scan(chain, events.CertificateSuperseded, what=f"the supersessions of {department}",
-                              argument_filters={"departmentId": department_id_bytes(department)}):
+        out.append(
+            _event(
+                "superseded",
+                _iso(blocks.time(int(log["blockNumber"]))),
+                says(("event_summary.superseded", {"successor": successor})),
+                "chain",
+                successor=successor,
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                block_number=int(log["blockNumber"]),
+            )
+        )
+    for log in chainread.scan(
+        chain,
+        events.CertificateSuperseded,
+        what=f"the supersessions of {department}",
+        argument_filters={"departmentId": department_id_bytes(department)},
+    ):
         if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
             continue
         predecessor = hex32(bytes(log["args"]["digest"]))
-        out.append(_event("supersedes", _iso(blocks.time(int(log["blockNumber"]))),
-                          says(("event_summary.supersedes", {"predecessor": predecessor})), "chain", predecessor=predecessor, tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                          block_number=int(log["blockNumber"])))
+        out.append(
+            _event(
+                "supersedes",
+                _iso(blocks.time(int(log["blockNumber"]))),
+                says(("event_summary.supersedes", {"predecessor": predecessor})),
+                "chain",
+                predecessor=predecessor,
+                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                block_number=int(log["blockNumber"]),
+            )
+        )
     return out
 
 
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]]:
     chain = ledger.chain
     root = parse_hex32(batch.root)
-    logs = chainread.scan(chain, chain.anchor.events.BatchAnchored, what=f"the anchoring of batch {batch.root}",
-                          argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)})
+    logs = chainread.scan(
+        chain,
+        chain.anchor.events.BatchAnchored,
+        what=f"the anchoring of batch {batch.root}",
+        argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)},
+    )
     if not logs:
-        return [_event("anchoring", None, says(("event_summary.anchoring", {"root": batch.root, "state": batch.state})),
-                       "store", root=batch.root)]
+        return [
+            _event(
+                "anchoring",
+                None,
+                says(("event_summary.anchoring", {"root": batch.root, "state": batch.state})),
+                "store",
+                root=batch.root,
+            )
+        ]
     log = logs[-1]
     block = chain.w3.eth.get_block(log["blockNumber"])
     signer = str(log["args"]["signer"])
     at = _iso(int(block["timestamp"]))
-    anchored = _event("anchored", at, says(("event_summary.anchored", {
-                      "count": int(log["args"]["count"]), "department": cert.department_id,
-                      "block": int(log["blockNumber"])})), "chain", root=batch.root,
-                      tx_hash="0x" + bytes(log["transactionHash"]).hex(), block_number=int(log["blockNumber"]),
-                      block_hash="0x" + bytes(log["blockHash"]).hex(), signer=signer,
-                      leaf_index=cert.leaf_index)
+    anchored = _event(
+        "anchored",
+        at,
+        says(
+            (
+                "event_summary.anchored",
+                {
+                    "count": int(log["args"]["count"]),
+                    "department": cert.department_id,
+                    "block": int(log["blockNumber"]),
+                },
+            )
+        ),
+        "chain",
+        root=batch.root,
+        tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+        block_number=int(log["blockNumber"]),
+        block_hash="0x" + bytes(log["blockHash"]).hex(),
+        signer=signer,
+        leaf_index=cert.leaf_index,
+    )
     signed_by: str | InputError
     try:
-        signed_by = checks_core.batch_signer(chain.chain_id, chain.deployment.anchor, root, int(log["args"]["count"]),
-                                             SCHEMA_ID, department_id_bytes(cert.department_id),
-                                             bytes.fromhex(batch.signature.removeprefix("0x")))
+        signed_by = checks_core.batch_signer(
+            chain.chain_id,
+            chain.deployment.anchor,
+            root,
+            int(log["args"]["count"]),
+            SCHEMA_ID,
+            department_id_bytes(cert.department_id),
+            bytes.fromhex(batch.signature.removeprefix("0x")),
+        )
     except (InputError, ValueError) as exc:
         signed_by = InputError(str(exc))
     ok, signature_detail = checks_core.batch_signature(signed_by, signer)
     block_number = int(log["blockNumber"])
-    key_ok, _ = checks_core.department_key(signer, cert.department_id, block_number, bool(chain.call(
-        chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))))
-    signed = _event("signed", at, says((("event_summary.signed" if key_ok else "event_summary.signed_inactive"),
-                                        {"signer": signer, "department": cert.department_id})) if ok else
-                    says(("event_summary.signed_invalid", {"problem": signature_detail})),
-                    "chain", signer=signer, signature_valid=ok, key_was_active_issuer=key_ok)
+    key_ok, _ = checks_core.department_key(
+        signer,
+        cert.department_id,
+        block_number,
+        bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))),
+    )
+    signed = _event(
+        "signed",
+        at,
+        says(
+            (
+                ("event_summary.signed" if key_ok else "event_summary.signed_inactive"),
+                {"signer": signer, "department": cert.department_id},
+            )
+        )
+        if ok
+        else says(("event_summary.signed_invalid", {"problem": signature_detail})),
+        "chain",
+        signer=signer,
+        signature_valid=ok,
+        key_was_active_issuer=key_ok,
+    )
     return [anchored, signed]
 
 
@@ -144,11 +230,29 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue
         at = body.get("decided_at") or _iso(entry.created_at)
-        out.append(_event("decision", at, says(("event_summary.decision", {
-                          "case": body.get("case_id"), "department": entry.department_id,
-                          "outcome": _outcome(body.get("outcome", "decided"))})), "decision-log", department=entry.department_id,
-                          case_id=body.get("case_id"), outcome=body.get("outcome"), seq=entry.seq,
-                          entry_hash=entry.entry_hash, anchored=entry.state == logchain.EntryState.ANCHORED))
+        out.append(
+            _event(
+                "decision",
+                at,
+                says(
+                    (
+                        "event_summary.decision",
+                        {
+                            "case": body.get("case_id"),
+                            "department": entry.department_id,
+                            "outcome": _outcome(body.get("outcome", "decided")),
+                        },
+                    )
+                ),
+                "decision-log",
+                department=entry.department_id,
+                case_id=body.get("case_id"),
+                outcome=body.get("outcome"),
+                seq=entry.seq,
+                entry_hash=entry.entry_hash,
+                anchored=entry.state == logchain.EntryState.ANCHORED,
+            )
+        )
     return out
 
 
@@ -160,15 +264,33 @@ def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[st
     found = produced_by(ledger, digest)
     if found is None:
         return []
-    return [_event("produced", found.get("decided_at"),
-                   says(("event_summary.produced", {"seq": found["seq"], "department": found["department"],
-                                                    "outcome": _outcome(found["outcome"]),
-                                                    "rule_set": found["rule_set"]}),
-                        *(() if found["anchored"] else (("event_summary.produced_unanchored", {}),))),
-                   "decision-log", department=found["department"], seq=found["seq"], entry_hash=found["entry_hash"],
-                   rule_set=found["rule_set"], outcome=found["outcome"], anchored=found["anchored"],
-                   case_id=found["case_id"] if private else None,
-                   index_row_ok=found["index_row"])]
+    return [
+        _event(
+            "produced",
+            found.get("decided_at"),
+            says(
+                (
+                    "event_summary.produced",
+                    {
+                        "seq": found["seq"],
+                        "department": found["department"],
+                        "outcome": _outcome(found["outcome"]),
+                        "rule_set": found["rule_set"],
+                    },
+                ),
+                *(() if found["anchored"] else (("event_summary.produced_unanchored", {}),)),
+            ),
+            "decision-log",
+            department=found["department"],
+            seq=found["seq"],
+            entry_hash=found["entry_hash"],
+            rule_set=found["rule_set"],
+            outcome=found["outcome"],
+            anchored=found["anchored"],
+            case_id=found["case_id"] if private else None,
+            index_row_ok=found["index_row"],
+        )
+    ]
 
 
 def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> list[dict[str, Any]]:
@@ -176,18 +298,56 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
 
     out = []
     for grant in sharing.list_grants(ledger, digest=digest):
-        what = says(("event_summary.granted_all", {})) if grant.reveal is None else \
-            says(("event_summary.granted_fields", {"fields": sorted(grant.reveal)}))
-        out.append(_event("granted", _iso(grant.created_at), says(("event_summary.granted", {
-                          "issuer": issuer, "what": what, "grantee": grant.grantee,
-                          "until": _iso(grant.expires_at), "purpose": grant.purpose})), "grants", grant=grant.id,
-                          grantee=grant.grantee, purpose=grant.purpose, expires_at=_iso(grant.expires_at)))
+        what = (
+            says(("event_summary.granted_all", {}))
+            if grant.reveal is None
+            else says(("event_summary.granted_fields", {"fields": sorted(grant.reveal)}))
+        )
+        out.append(
+            _event(
+                "granted",
+                _iso(grant.created_at),
+                says(
+                    (
+                        "event_summary.granted",
+                        {
+                            "issuer": issuer,
+                            "what": what,
+                            "grantee": grant.grantee,
+                            "until": _iso(grant.expires_at),
+                            "purpose": grant.purpose,
+                        },
+                    )
+                ),
+                "grants",
+                grant=grant.id,
+                grantee=grant.grantee,
+                purpose=grant.purpose,
+                expires_at=_iso(grant.expires_at),
+            )
+        )
         if grant.revoked_at is not None:
-            out.append(_event("grant_revoked", _iso(grant.revoked_at),
-                              says(("event_summary.grant_revoked", {"grantee": grant.grantee})), "grants", grant=grant.id, grantee=grant.grantee))
+            out.append(
+                _event(
+                    "grant_revoked",
+                    _iso(grant.revoked_at),
+                    says(("event_summary.grant_revoked", {"grantee": grant.grantee})),
+                    "grants",
+                    grant=grant.id,
+                    grantee=grant.grantee,
+                )
+            )
         elif sharing.aware(grant.expires_at) <= now:
-            out.append(_event("grant_expired", _iso(grant.expires_at),
-                              says(("event_summary.grant_expired", {"grantee": grant.grantee})), "grants", grant=grant.id, grantee=grant.grantee))
+            out.append(
+                _event(
+                    "grant_expired",
+                    _iso(grant.expires_at),
+                    says(("event_summary.grant_expired", {"grantee": grant.grantee})),
+                    "grants",
+                    grant=grant.id,
+                    grantee=grant.grantee,
+                )
+            )
     for access in accesslog.accesses(ledger, digest, issuer):
         kind = "access" if access["outcome"] == "served" else "access_refused"
         parts: list[tuple[str, dict[str, object]]] = [(f"event_summary.{kind}", {"actor": access["actor"]})]
@@ -195,10 +355,21 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
             parts.append(("event_summary.access_purpose", {"purpose": access["purpose"]}))
         if access.get("detail"):
             parts.append(("event_summary.access_detail", {"detail": access["detail"]}))
-        out.append(_event(kind, access["at"], says(*parts), "access-log",
-                          actor=access["actor"], outcome=access["outcome"], grant=access.get("grant"),
-                          seq=access["seq"], entry_hash=access["entry_hash"], anchored=access["anchored"],
-                          tx_hash=access.get("tx_hash")))
+        out.append(
+            _event(
+                kind,
+                access["at"],
+                says(*parts),
+                "access-log",
+                actor=access["actor"],
+                outcome=access["outcome"],
+                grant=access.get("grant"),
+                seq=access["seq"],
+                entry_hash=access["entry_hash"],
+                anchored=access["anchored"],
+                tx_hash=access.get("tx_hash"),
+            )
+        )
     out.extend(_decision_events(ledger, digest))
     return out
 
@@ -212,9 +383,17 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     if cert is None or batch is None:
         raise NotFoundError(f"certificate {key} was not issued through this ledger")
     blocks = _Blocks(ledger)
-    events = [_event("issued", _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
-                     says(("event_summary.issued", {"type": cert.cert_type, "issuer": cert.department_id})), "store", issuer=cert.department_id,
-                     type=cert.cert_type, certificate_id=cert.certificate_id if private else None)]
+    events = [
+        _event(
+            "issued",
+            _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
+            says(("event_summary.issued", {"type": cert.cert_type, "issuer": cert.department_id})),
+            "store",
+            issuer=cert.department_id,
+            type=cert.cert_type,
+            certificate_id=cert.certificate_id if private else None,
+        )
+    ]
     events += _anchor_events(ledger, cert, batch)
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)
     events += _produced_events(ledger, key, private)
@@ -226,8 +405,18 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     order = {"issued": 0, "anchored": 1, "signed": 2}
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
     events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
-    status = ledger.chain.call(ledger.chain.anchor.functions.statusOf(
-        department_id_bytes(cert.department_id), parse_hex32(batch.root), parse_hex32(key)))
+    status = ledger.chain.call(
+        ledger.chain.anchor.functions.statusOf(
+            department_id_bytes(cert.department_id), parse_hex32(batch.root), parse_hex32(key)
+        )
+    )
     status_name = ("valid", "suspended", "revoked", "superseded")[int(status[0])]
-    return {"digest": key, "issuer": cert.department_id, "type": cert.cert_type, "status": status_name,
-            "view": "full" if private else "public", "as_of": _iso(now), "events": events}
+    return {
+        "digest": key,
+        "issuer": cert.department_id,
+        "type": cert.cert_type,
+        "status": status_name,
+        "view": "full" if private else "public",
+        "as_of": _iso(now),
+        "events": events,
+    }

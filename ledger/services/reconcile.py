@@ -68,19 +68,19 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlmodel import col
 
-from ..onchain import chainread
-from ..formats import checks
-from . import logchain
-from ..formats.canonical import certificate_digest, field_hash, hex32
-from ..onchain.chain import department_code
 from ..client import Ledger
-from .erasure import LOG as ERASURE_LOG
-from .erasure import recorded as recorded_erasures
 from ..errors import KeystoreError, LedgerError
-from .issuance import read_body
+from ..formats import checks
+from ..formats.canonical import certificate_digest, field_hash, hex32
+from ..onchain import chainread
+from ..onchain.chain import department_code
 from ..storage.models import CitedDocument
 from ..storage.store import Batch, BatchState, Certificate, StatusChange
 from ..storage.vault import ERASED
+from . import logchain
+from .erasure import LOG as ERASURE_LOG
+from .erasure import recorded as recorded_erasures
+from .issuance import read_body
 from .verify import STATUS_NAMES, ChainView
 
 ROW_CHUNK = 2_000
@@ -123,17 +123,27 @@ class ReconcileReport:
         kinds: dict[str, int] = {}
         for d in self.divergences:
             kinds[d.kind] = kinds.get(d.kind, 0) + 1
-        return {"ok": self.ok, "batches": self.batches, "certificates": self.certificates,
-                "erased": self.erased, "anchors_on_chain": self.anchors_on_chain, "departments": self.departments,
-                "divergence_counts": kinds, "divergences": [d.to_json() for d in self.divergences],
-                "pending_batches": self.pending, "notes": self.notes}
+        return {
+            "ok": self.ok,
+            "batches": self.batches,
+            "certificates": self.certificates,
+            "erased": self.erased,
+            "anchors_on_chain": self.anchors_on_chain,
+            "departments": self.departments,
+            "divergence_counts": kinds,
+            "divergences": [d.to_json() for d in self.divergences],
+            "pending_batches": self.pending,
+            "notes": self.notes,
+        }
 
     def text(self) -> str:
         lines = [str(d) for d in self.divergences]
         lines += [f"[pending] batch {root}: not anchored yet; `ledger resume` completes it" for root in self.pending]
         lines += [f"note: {n}" for n in self.notes]
-        summary = (f"{self.batches} batches, {self.certificates} certificates and {self.anchors_on_chain} anchors "
-                   f"of {', '.join(self.departments) or 'no department'} compared: ")
+        summary = (
+            f"{self.batches} batches, {self.certificates} certificates and {self.anchors_on_chain} anchors "
+            f"of {', '.join(self.departments) or 'no department'} compared: "
+        )
         lines.append(summary + ("no divergence" if self.ok else f"{len(self.divergences)} DIVERGENCE(S)"))
         return "\n".join(lines)
 
@@ -171,12 +181,15 @@ def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterat
     for log in chainread.scan(chain, chain.anchor.events.BatchAnchored, what="the anchors"):
         code = department_code(bytes(log["args"]["departmentId"]))
         if departments is None or code in departments:
-            yield bytes(log["args"]["root"]), _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]),
-                                                      "0x" + bytes(log["blockHash"]).hex())
+            yield (
+                bytes(log["args"]["root"]),
+                _Anchor(code, int(log["args"]["count"]), int(log["blockNumber"]), "0x" + bytes(log["blockHash"]).hex()),
+            )
 
 
-def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True,
-              progress: Progress | None = None) -> ReconcileReport:
+def reconcile(
+    ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True, progress: Progress | None = None
+) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
     report = ReconcileReport()
     ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
@@ -192,8 +205,9 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
 
     batches: dict[str, _BatchRow] = {}
     with ledger.engine.connect() as conn:
-        query = select(col(Batch.root), col(Batch.state), col(Batch.department_id), col(Batch.count),
-                       col(Batch.block_hash))
+        query = select(
+            col(Batch.root), col(Batch.state), col(Batch.department_id), col(Batch.count), col(Batch.block_hash)
+        )
         if departments:
             query = query.where(col(Batch.department_id).in_(departments))
         for root, state, dept, count, block_hash in conn.execute(query):
@@ -216,29 +230,59 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
         if anchor is None:
             others = [d for d in other_departments.get(root, []) if d != batch.department]
             if others:
-                add(Divergence("anchor_mismatch", root, f"anchored on chain by {', '.join(others)} only, stored as "
-                               f"{batch.department}'s: {batch.department} never anchored it"))
+                add(
+                    Divergence(
+                        "anchor_mismatch",
+                        root,
+                        f"anchored on chain by {', '.join(others)} only, stored as "
+                        f"{batch.department}'s: {batch.department} never anchored it",
+                    )
+                )
                 continue
-            add(Divergence("anchor_missing", root, "the database says confirmed but the chain has no anchor for "
-                           "this root (lost in a reorganisation, or the row was forged); `ledger resume` "
-                           "re-anchors a lost batch"))
+            add(
+                Divergence(
+                    "anchor_missing",
+                    root,
+                    "the database says confirmed but the chain has no anchor for "
+                    "this root (lost in a reorganisation, or the row was forged); `ledger resume` "
+                    "re-anchors a lost batch",
+                )
+            )
             continue
         if anchor.count != batch.count:
-            add(Divergence("batch_count_mismatch", root, f"{anchor.count} certificates anchored on chain, the "
-                           f"batch row says {batch.count}"))
+            add(
+                Divergence(
+                    "batch_count_mismatch",
+                    root,
+                    f"{anchor.count} certificates anchored on chain, the batch row says {batch.count}",
+                )
+            )
         if batch.block_hash is not None and anchor.block_hash != batch.block_hash:
-            add(Divergence("anchor_moved", root, f"anchored in block {anchor.block_number} "
-                           f"({anchor.block_hash}), stored as {batch.block_hash}; `ledger resume` updates it"))
+            add(
+                Divergence(
+                    "anchor_moved",
+                    root,
+                    f"anchored in block {anchor.block_number} "
+                    f"({anchor.block_hash}), stored as {batch.block_hash}; `ledger resume` updates it",
+                )
+            )
     for (dept, root), anchor in anchors.items():
         if root not in batches or batches[root].department != dept:
-            add(Divergence("anchor_unknown", root, f"{anchor.department} anchored {anchor.count} certificate(s) "
-                           f"in block {anchor.block_number} that this database does not know (rows lost, or a "
-                           "key used outside this ledger)"))
+            add(
+                Divergence(
+                    "anchor_unknown",
+                    root,
+                    f"{anchor.department} anchored {anchor.count} certificate(s) "
+                    f"in block {anchor.block_number} that this database does not know (rows lost, or a "
+                    "key used outside this ledger)",
+                )
+            )
 
     statuses = _chain_statuses(ledger, ours)
     with ledger.engine.connect() as conn:
-        recorded = dict(conn.execute(select(col(StatusChange.digest), func.count()).group_by(
-            col(StatusChange.digest))).all())
+        recorded = dict(
+            conn.execute(select(col(StatusChange.digest), func.count()).group_by(col(StatusChange.digest))).all()
+        )
     erasures = {digest for digest, e in recorded_erasures(ledger).items() if e["department"] in ours}
     for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
@@ -253,16 +297,23 @@ def reconcile(ledger: Ledger, *, departments: list[str] | None = None, check_bod
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
     _check_cited_copies(ledger, erasures, add)
     if report.erased:
-        report.notes.append(f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
-                            "records; their digests, proofs, anchors and statuses were checked")
+        report.notes.append(
+            f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
+            "records; their digests, proofs, anchors and statuses were checked"
+        )
     for root, batch in batches.items():
         if batch.state != BatchState.CONFIRMED:
             continue
         own = anchors.get((batch.department, root))
         expected = own.count if own is not None else batch.count
         if batch.rows < expected:
-            add(Divergence("rows_missing", root, f"{expected - batch.rows} of {expected} certificate rows are "
-                           "missing from the database (deleted)"))
+            add(
+                Divergence(
+                    "rows_missing",
+                    root,
+                    f"{expected - batch.rows} of {expected} certificate rows are missing from the database (deleted)",
+                )
+            )
         elif batch.rows > expected:
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
     _consent_divergences(ledger, ours, report)
@@ -287,8 +338,13 @@ _LOG_KINDS = ((logchain.LOG_DECISIONS, "decision_log"), (logchain.LOG_ACCESS, "a
 def _log_departments(ledger: Ledger) -> set[str]:
     """Departments with decision or access log rows in this database."""
     with ledger.engine.connect() as conn:
-        return set(conn.execute(select(col(logchain.LogEntry.department_id)).where(
-            col(logchain.LogEntry.log).in_([log for log, _ in _LOG_KINDS])).distinct()).scalars())
+        return set(
+            conn.execute(
+                select(col(logchain.LogEntry.department_id))
+                .where(col(logchain.LogEntry.log).in_([log for log, _ in _LOG_KINDS]))
+                .distinct()
+            ).scalars()
+        )
 
 
 def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None:
@@ -300,10 +356,14 @@ def _check_logs(ledger: Ledger, ours: set[str], report: ReconcileReport) -> None
         for log, prefix in _LOG_KINDS:
             for d in logchain.check_log(ledger, log, dept):
                 where = f" entry {d.seq}" if d.seq is not None else ""
-                report.divergences.append(Divergence(f"{prefix}_{d.kind}", None, f"{dept}'s {log} log{where}: {d.detail}"))
+                report.divergences.append(
+                    Divergence(f"{prefix}_{d.kind}", None, f"{dept}'s {log} log{where}: {d.detail}")
+                )
             for waiting in logchain.unanchored(ledger, log, dept):
-                report.notes.append(f"{dept}'s {log} log: {waiting.count} entr{'y' if waiting.count == 1 else 'ies'} "
-                                    f"from {waiting.oldest_seq} not anchored yet (`ledger anchor-logs` anchors them)")
+                report.notes.append(
+                    f"{dept}'s {log} log: {waiting.count} entr{'y' if waiting.count == 1 else 'ies'} "
+                    f"from {waiting.oldest_seq} not anchored yet (`ledger anchor-logs` anchors them)"
+                )
 
 
 def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, str, str], tuple[int, bytes, int]]:
@@ -320,19 +380,24 @@ def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, st
     return out
 
 
-def _status_problem(row: Any, statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
-                    recorded: dict[str, int]) -> tuple[str, str] | None:
+def _status_problem(
+    row: Any, statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int]
+) -> tuple[str, str] | None:
     digest_hex, root, department = row[0], row[1], row[4]
     code, detail, events = statuses.get((department, root, digest_hex), (0, b"", 0))
     expected = STATUS_NAMES[code]
     successor = hex32(detail) if expected == "superseded" else None
     if row[10] != expected or (row[11] or None) != successor:
-        return "status_mismatch", (f"the row says {row[10]!r}" + (f" (successor {row[11]})" if row[11] else "")
-                                   + f"; the issuer's status events on chain say {expected!r}"
-                                   + (f" (successor {successor})" if successor else ""))
+        return "status_mismatch", (
+            f"the row says {row[10]!r}"
+            + (f" (successor {row[11]})" if row[11] else "")
+            + f"; the issuer's status events on chain say {expected!r}"
+            + (f" (successor {successor})" if successor else "")
+        )
     if recorded.get(digest_hex, 0) != events:
-        return "status_history", (f"{recorded.get(digest_hex, 0)} status change(s) recorded in the database, "
-                                  f"{events} on chain")
+        return "status_history", (
+            f"{recorded.get(digest_hex, 0)} status change(s) recorded in the database, {events} on chain"
+        )
     return None
 
 
@@ -352,23 +417,51 @@ def _check_cited_copies(ledger: Ledger, erasures: set[str], add: Callable[[Diver
     wanted = sorted(erasures)
     for i in range(0, len(wanted), 900):
         with ledger.engine.connect() as conn:
-            rows = conn.execute(select(col(CitedDocument.ref), col(CitedDocument.digest)).where(
-                col(CitedDocument.digest).in_(wanted[i:i + 900]), col(CitedDocument.sealed) != ERASED)).all()
+            rows = conn.execute(
+                select(col(CitedDocument.ref), col(CitedDocument.digest)).where(
+                    col(CitedDocument.digest).in_(wanted[i : i + 900]), col(CitedDocument.sealed) != ERASED
+                )
+            ).all()
         for ref, digest in rows:
-            add(Divergence("erasure_incomplete", None, f"the erasures log records this certificate's erasure but "
-                           f"a copy of it cited in an application (cited document {ref}) is still stored sealed; "
-                           "run `ledger erase` on it again to destroy it", digest))
+            add(
+                Divergence(
+                    "erasure_incomplete",
+                    None,
+                    f"the erasures log records this certificate's erasure but "
+                    f"a copy of it cited in an application (cited document {ref}) is still stored sealed; "
+                    "run `ledger erase` on it again to destroy it",
+                    digest,
+                )
+            )
 
 
-def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tuple[str, str], _Anchor], vault: Any,
-                report: ReconcileReport, progress: Progress | None,
-                statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int],
-                erasures: set[str]) -> None:
+def _check_rows(
+    ledger: Ledger,
+    batches: dict[str, _BatchRow],
+    anchors: dict[tuple[str, str], _Anchor],
+    vault: Any,
+    report: ReconcileReport,
+    progress: Progress | None,
+    statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
+    recorded: dict[str, int],
+    erasures: set[str],
+) -> None:
     add = report.divergences.append
     c = Certificate
-    query = select(col(c.digest), col(c.batch_root), col(c.leaf_index), col(c.certificate_id), col(c.department_id),
-                   col(c.cert_type), col(c.issued_at), col(c.valid_until), col(c.proof), col(c.sealed), col(c.status),
-                   col(c.superseded_by)).order_by(col(c.batch_root), col(c.leaf_index))
+    query = select(
+        col(c.digest),
+        col(c.batch_root),
+        col(c.leaf_index),
+        col(c.certificate_id),
+        col(c.department_id),
+        col(c.cert_type),
+        col(c.issued_at),
+        col(c.valid_until),
+        col(c.proof),
+        col(c.sealed),
+        col(c.status),
+        col(c.superseded_by),
+    ).order_by(col(c.batch_root), col(c.leaf_index))
     with ledger.engine.connect() as conn:
         result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
         for row in result:
@@ -387,11 +480,17 @@ def _check_rows(ledger: Ledger, batches: dict[str, _BatchRow], anchors: dict[tup
                 report.erased += 1
                 problem = _certificate_problem(row, batch, None)
             elif erased:
-                problem = ("erased_unrecorded", "the sealed body was destroyed but the erasures log has no entry "
-                           "for this certificate: the row was tampered with, not erased")
+                problem = (
+                    "erased_unrecorded",
+                    "the sealed body was destroyed but the erasures log has no entry "
+                    "for this certificate: the row was tampered with, not erased",
+                )
             elif digest_hex in erasures:
-                problem = ("erasure_incomplete", "the erasures log records this certificate's erasure but its "
-                           "sealed body is still stored; run `ledger erase` on it again to complete it")
+                problem = (
+                    "erasure_incomplete",
+                    "the erasures log records this certificate's erasure but its "
+                    "sealed body is still stored; run `ledger erase` on it again to complete it",
+                )
             else:
                 problem = _certificate_problem(row, batch, vault)
             if problem is not None:
@@ -411,7 +510,7 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
         proof = bytes(row[8])
         if len(digest) != 32 or len(proof) % 32:
             raise ValueError("malformed digest or proof")
-        siblings = [proof[i:i + 32] for i in range(0, len(proof), 32)]
+        siblings = [proof[i : i + 32] for i in range(0, len(proof), 32)]
         in_batch, _ = checks.merkle_proof(digest, siblings, bytes.fromhex(root[2:]))
     except (ValueError, TypeError) as exc:
         return "certificate_altered", f"digest or proof is malformed ({exc})"

@@ -44,17 +44,17 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from ..onchain import chainread
-from . import logchain
+from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, json_loads
+from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
+from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from . import logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
-from .verify import ChainView
-from ..errors import InputError, LedgerError, VerificationError
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
-from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from .supervision import SUPERVISION_FORMAT
+from .verify import ChainView
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -76,8 +76,13 @@ class ReplayDiscrepancy:
     detail: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"check": self.check, "department": self.department, "seq": self.seq, "case_id": self.case_id,
-                "detail": self.detail}
+        return {
+            "check": self.check,
+            "department": self.department,
+            "seq": self.seq,
+            "case_id": self.case_id,
+            "detail": self.detail,
+        }
 
 
 @dataclass
@@ -104,45 +109,72 @@ class ReplayReport:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "ok": self.ok, "as_of_block": self.as_of_block, "filters": self.filters, "decisions": self.decisions,
-            "automatic": self.automatic, "human": self.human, "re_run": self.re_run,
-            "outcomes": dict(self.outcomes), "reasons": dict(self.reasons), "rules": dict(self.rules),
-            "departments": self.departments, "discrepancy_counts": self.counts_by_check(),
-            "discrepancies": [d.to_json() for d in self.discrepancies], "seconds": round(self.seconds, 3),
+            "ok": self.ok,
+            "as_of_block": self.as_of_block,
+            "filters": self.filters,
+            "decisions": self.decisions,
+            "automatic": self.automatic,
+            "human": self.human,
+            "re_run": self.re_run,
+            "outcomes": dict(self.outcomes),
+            "reasons": dict(self.reasons),
+            "rules": dict(self.rules),
+            "departments": self.departments,
+            "discrepancy_counts": self.counts_by_check(),
+            "discrepancies": [d.to_json() for d in self.discrepancies],
+            "seconds": round(self.seconds, 3),
         }
 
     def summary(self) -> str:
-        lines = [f"replayed {self.decisions} decisions ({self.automatic} automatic, {self.re_run} re-run; "
-                 f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}, "
-                 f"in {self.seconds:.2f} s ({self.decisions / max(self.seconds, 1e-9):,.0f} decisions/s)"]
+        lines = [
+            f"replayed {self.decisions} decisions ({self.automatic} automatic, {self.re_run} re-run; "
+            f"{self.human} human) in {len(self.departments)} department(s), chain as of block {self.as_of_block}, "
+            f"in {self.seconds:.2f} s ({self.decisions / max(self.seconds, 1e-9):,.0f} decisions/s)"
+        ]
         if self.outcomes:
             lines.append("outcomes: " + ", ".join(f"{k} {v}" for k, v in self.outcomes.most_common()))
         for code, dept in sorted(self.departments.items()):
             outcomes = ", ".join(f"{k} {v}" for k, v in sorted(dept["outcomes"].items()))
-            lines.append(f"  {code}: {dept['decisions']} decisions ({outcomes or 'none selected'}); log "
-                         f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
-                         + (f"; {dept['unanchored']} not anchored yet, the oldest for "
-                            f"{dept['oldest_unanchored_seconds']:.0f} s" if dept.get("unanchored") else ""))
+            lines.append(
+                f"  {code}: {dept['decisions']} decisions ({outcomes or 'none selected'}); log "
+                f"{dept['log_entries']} entries, anchored up to {dept['anchored_up_to']}"
+                + (
+                    f"; {dept['unanchored']} not anchored yet, the oldest for {dept['oldest_unanchored_seconds']:.0f} s"
+                    if dept.get("unanchored")
+                    else ""
+                )
+            )
             if dept.get("supervision"):
                 sup = dept["supervision"]
-                lines.append(f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
-                             f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
-                             f"{sup['credit_listings']} credit listing(s) checked")
+                lines.append(
+                    f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
+                    f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
+                    f"{sup['credit_listings']} credit listing(s) checked"
+                )
         if self.reasons:
             lines.append("reasons:")
             lines.extend(f"  {v:>8}  {k}" for k, v in self.reasons.most_common())
         pending = sum(d.get("unanchored") or 0 for d in self.departments.values())
         if self.ok:
-            lines.append("OK: no discrepancies - every record matches its anchor and every automatic decision "
-                         "re-runs to the recorded outcome and reasons"
-                         + (f" ({pending} decision(s) not anchored yet: only the database vouches for them until "
-                            "then)" if pending else ""))
+            lines.append(
+                "OK: no discrepancies - every record matches its anchor and every automatic decision "
+                "re-runs to the recorded outcome and reasons"
+                + (
+                    f" ({pending} decision(s) not anchored yet: only the database vouches for them until then)"
+                    if pending
+                    else ""
+                )
+            )
         else:
-            lines.append(f"FAILED: {len(self.discrepancies)} discrepancies: "
-                         + ", ".join(f"{k} {v}" for k, v in sorted(self.counts_by_check().items())))
+            lines.append(
+                f"FAILED: {len(self.discrepancies)} discrepancies: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.counts_by_check().items()))
+            )
             for d in self.discrepancies[:50]:
-                lines.append(f"  [{d.check}] {d.department} #{d.seq if d.seq is not None else '-'} "
-                             f"case {d.case_id or '-'}: {d.detail}")
+                lines.append(
+                    f"  [{d.check}] {d.department} #{d.seq if d.seq is not None else '-'} "
+                    f"case {d.case_id or '-'}: {d.detail}"
+                )
             if len(self.discrepancies) > 50:
                 lines.append(f"  ... {len(self.discrepancies) - 50} more in the JSON report (--json FILE)")
         return "\n".join(lines)
@@ -159,15 +191,26 @@ def _parse_time(text: str) -> datetime | None:
 def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:
     """Anchored ranges of every department's decision log, from one eth_getLogs query."""
     chain = ledger.chain
-    found = chainread.scan(chain, chain.log.events.LogBatchAnchored, what="the anchored decision-log ranges",
-                           argument_filters={"logId": logchain.log_id(LOG_DECISIONS)})
+    found = chainread.scan(
+        chain,
+        chain.log.events.LogBatchAnchored,
+        what="the anchored decision-log ranges",
+        argument_filters={"logId": logchain.log_id(LOG_DECISIONS)},
+    )
     by_department: dict[str, list[ChainRange]] = defaultdict(list)
     for e in found:
         args = e["args"]
-        by_department[department_code(bytes(args["departmentId"]))].append(ChainRange(
-            root="0x" + bytes(args["root"]).hex(), first_seq=int(args["firstSeq"]), last_seq=int(args["lastSeq"]),
-            head_hash="0x" + bytes(args["headHash"]).hex(), signer=str(args["signer"]),
-            block_number=int(e["blockNumber"]), tx_hash="0x" + bytes(e["transactionHash"]).hex()))
+        by_department[department_code(bytes(args["departmentId"]))].append(
+            ChainRange(
+                root="0x" + bytes(args["root"]).hex(),
+                first_seq=int(args["firstSeq"]),
+                last_seq=int(args["lastSeq"]),
+                head_hash="0x" + bytes(args["headHash"]).hex(),
+                signer=str(args["signer"]),
+                block_number=int(e["blockNumber"]),
+                tx_hash="0x" + bytes(e["transactionHash"]).hex(),
+            )
+        )
     return {d: sorted(r, key=lambda x: x.first_seq) for d, r in by_department.items()}
 
 
@@ -195,18 +238,30 @@ class _RuleSets:
             return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
         published = int(chain.call(chain.log.functions.ruleSet(raw))[2]) or None
         with ledger.engine.connect() as conn:
-            text = conn.execute(select(RuleSetRecord.document).where(  # type: ignore[call-overload]
-                RuleSetRecord.digest == digest)).scalar()
+            text = conn.execute(
+                select(RuleSetRecord.document).where(  # type: ignore[call-overload]
+                    RuleSetRecord.digest == digest
+                )
+            ).scalar()
         if text is None:
             return None, "rule_set_unknown", f"rule set {digest} is not in the database", published
         try:
             document = json.loads(text)
         except ValueError:
             return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON", published
-        if "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != digest \
-                and "0x" + document_digest(document).hex() != digest:
-            return None, "rule_set_altered", (f"the stored document of rule set {digest} was edited: its digest is "
-                                              f"now 0x{document_digest(document).hex()}"), published
+        if (
+            "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != digest
+            and "0x" + document_digest(document).hex() != digest
+        ):
+            return (
+                None,
+                "rule_set_altered",
+                (
+                    f"the stored document of rule set {digest} was edited: its digest is "
+                    f"now 0x{document_digest(document).hex()}"
+                ),
+                published,
+            )
         try:
             return load_rule_set(document), None, None, published
         except InputError as exc:
@@ -239,8 +294,12 @@ class _Facts:
         """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
         from .decisions import erased_citations
 
-        refs = [c["document_ref"] for i in inputs for c in citations(i)
-                if isinstance(c, dict) and isinstance(c.get("document_ref"), str)]
+        refs = [
+            c["document_ref"]
+            for i in inputs
+            for c in citations(i)
+            if isinstance(c, dict) and isinstance(c.get("document_ref"), str)
+        ]
         return erased_citations(self.ledger, refs) if refs else {}
 
     def prepare(self, decisions: list[tuple[dict[str, Any], dict[str, Any]]]) -> None:
@@ -286,8 +345,14 @@ class _Facts:
             self._periods[department] = [(bool(a), int(r), int(f)) for a, r, f in periods]
         return self._periods[department]
 
-    def check(self, department: str, decision_input: dict[str, Any], body: dict[str, Any],
-              anchor: ChainRange | None, fail: Callable[[str, str], None]) -> list[CertificateFact] | None:
+    def check(
+        self,
+        department: str,
+        decision_input: dict[str, Any],
+        body: dict[str, Any],
+        anchor: ChainRange | None,
+        fail: Callable[[str, str], None],
+    ) -> list[CertificateFact] | None:
         """Check when and by whom an automatic decision was taken, then re-establish its facts (for the re-run),
         reporting every difference from the recorded ones."""
         recorded = body.get("certificates")
@@ -295,16 +360,26 @@ class _Facts:
         cited = citations(decision_input)
         block = body.get("as_of_block")
         if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
-            fail("certificate_facts", f"the decision records {len(recorded) if isinstance(recorded, list) else 0} "
-                                      f"certificate facts for {len(cited)} cited certificates")
+            fail(
+                "certificate_facts",
+                f"the decision records {len(recorded) if isinstance(recorded, list) else 0} "
+                f"certificate facts for {len(cited)} cited certificates",
+            )
             return None
-        if not isinstance(block, int) or isinstance(block, bool) or \
-                any(not isinstance(f, dict) or f.get("as_of_block") != block for f in recorded):
-            fail("facts_block_invalid", "the decision and its certificate facts name no single block they were "
-                                        f"judged at (as_of_block {block!r})")
+        if (
+            not isinstance(block, int)
+            or isinstance(block, bool)
+            or any(not isinstance(f, dict) or f.get("as_of_block") != block for f in recorded)
+        ):
+            fail(
+                "facts_block_invalid",
+                "the decision and its certificate facts name no single block they were "
+                f"judged at (as_of_block {block!r})",
+            )
             return None
-        if not self._moment_ok(block, decided, anchor, body, fail) or \
-                not self._authority_ok(department, block, anchor, fail):
+        if not self._moment_ok(block, decided, anchor, body, fail) or not self._authority_ok(
+            department, block, anchor, fail
+        ):
             return None
         if not cited:
             return []
@@ -330,23 +405,31 @@ class _Facts:
             depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
             if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
                 # anchored only after the decision block: at decision time nothing was anchored to check
-                fact = replace(fact, verified=False, status="unknown", expired=None, as_of_block=block,
-                               failed=("anchored",))
+                fact = replace(
+                    fact, verified=False, status="unknown", expired=None, as_of_block=block, failed=("anchored",)
+                )
             elif fact.verified and fact.anchored_block is not None and block - fact.anchored_block < depth:
                 # not yet deep enough at the decision block: the decision rightly did not count it
                 fact = replace(fact, verified=False, status="unknown", as_of_block=block, failed=("confirmations",))
             elif fact.verified and fact.issuer and fact.root and fact.digest:
-                key = (fact.issuer.encode().ljust(32, b"\x00"), bytes.fromhex(fact.root[2:]),
-                       bytes.fromhex(fact.digest[2:]))
+                key = (
+                    fact.issuer.encode().ljust(32, b"\x00"),
+                    bytes.fromhex(fact.root[2:]),
+                    bytes.fromhex(fact.digest[2:]),
+                )
                 fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
             facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
         for i, (mine, theirs) in enumerate(zip(facts, recorded)):
             expected = mine.to_json()
-            diffs = [f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}" for k in _FACT_FIELDS
-                     if theirs.get(k) != expected[k]]
+            diffs = [
+                f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"
+                for k in _FACT_FIELDS
+                if theirs.get(k) != expected[k]
+            ]
             if diffs:
-                fail("certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: "
-                                          + "; ".join(diffs))
+                fail(
+                    "certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: " + "; ".join(diffs)
+                )
         return facts
 
     def erased(self) -> set[str]:
@@ -378,77 +461,116 @@ class _Facts:
         decision block; the type is the stored one; the status is the chain's at that block. Only what needs the
         erased fields (expiry, holder) is taken from the record. None when any of that fails (then it is reported)."""
         from ..formats import checks
-        from .status import stored as stored_certificate
         from ..storage.store import Batch, Certificate
+        from .status import stored as stored_certificate
 
         try:
             cert = stored_certificate(self.ledger, digest)
             with self.ledger.engine.connect() as conn:
                 cert_type, signature = conn.execute(
-                    select(Certificate.cert_type, Batch.signature).join(  # type: ignore[call-overload]
-                        Batch, Batch.root == Certificate.batch_root).where(Certificate.digest == digest)).one()
+                    select(col(Certificate.cert_type), col(Batch.signature))
+                    .join(Batch, col(Batch.root) == col(Certificate.batch_root))
+                    .where(col(Certificate.digest) == digest)
+                ).one()
             view = self.view
             batch = view.batch(cert.department, cert.root, view.head())
-            if not checks.merkle_proof(cert.digest, cert.proof, cert.root)[0] or batch is None or \
-                    batch.block_number > block or not view.was_active_issuer(batch.signer, batch.block_number) or \
-                    view.batch_signer(cert.root, batch, bytes.fromhex(signature.removeprefix("0x"))).lower() \
-                    != batch.signer.lower():
+            if (
+                not checks.merkle_proof(cert.digest, cert.proof, cert.root)[0]
+                or batch is None
+                or batch.block_number > block
+                or not view.was_active_issuer(batch.signer, batch.block_number)
+                or view.batch_signer(cert.root, batch, bytes.fromhex(signature.removeprefix("0x"))).lower()
+                != batch.signer.lower()
+            ):
                 return None
         except (LedgerError, ValueError):
             return None
         key = (department_id_bytes(cert.department), cert.root, cert.digest)
         expired, holder, depth = theirs.get("expired"), theirs.get("holder"), theirs.get("confirmations", 0)
-        return CertificateFact(digest, cert.department, "0x" + cert.root.hex(), cert_type, True,
-                               status_at_block(self.history().get(key, []), block),
-                               expired if isinstance(expired, bool) else None, block, (), batch.block_number,
-                               confirmations=depth if type(depth) is int else 0,
-                               holder=holder if isinstance(holder, bool) else None)
+        return CertificateFact(
+            digest,
+            cert.department,
+            "0x" + cert.root.hex(),
+            cert_type,
+            True,
+            status_at_block(self.history().get(key, []), block),
+            expired if isinstance(expired, bool) else None,
+            block,
+            (),
+            batch.block_number,
+            confirmations=depth if type(depth) is int else 0,
+            holder=holder if isinstance(holder, bool) else None,
+        )
 
-    def _moment_ok(self, block: int, decided: datetime, anchor: ChainRange | None, body: dict[str, Any],
-                   fail: Callable[[str, str], None]) -> bool:
+    def _moment_ok(
+        self,
+        block: int,
+        decided: datetime,
+        anchor: ChainRange | None,
+        body: dict[str, Any],
+        fail: Callable[[str, str], None],
+    ) -> bool:
         """The decision block was the head at decided_at, and the decision was anchored soon after it: a record
         can be backdated at most by the anchoring deadline."""
         when, after = self.block_time(block), self.block_time(block + 1)
         moment = decided.timestamp()
         if anchor is not None and block > anchor.block_number:
-            fail("facts_block_invalid", f"the decision names block {block}, after it was anchored in block "
-                                        f"{anchor.block_number}")
+            fail(
+                "facts_block_invalid",
+                f"the decision names block {block}, after it was anchored in block {anchor.block_number}",
+            )
             return False
         if when is None:
             fail("facts_block_invalid", f"the decision names block {block}, which this chain does not have")
             return False
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
-            fail("facts_block_invalid", f"the decision names block {block} (mined "
-                                        f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
-                                        f"the decision moment {body.get('decided_at')}")
+            fail(
+                "facts_block_invalid",
+                f"the decision names block {block} (mined "
+                f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
+                f"the decision moment {body.get('decided_at')}",
+            )
             return False
         deadline = self.ledger.settings.anchor_deadline_seconds
         anchored_at = self.block_time(anchor.block_number) if anchor is not None else None
         if deadline and anchor is not None and anchored_at is not None and anchored_at - moment > deadline:
-            fail("anchored_late", f"decided at {body.get('decided_at')} but anchored {anchored_at - moment:.0f} s "
-                                  f"later (block {anchor.block_number}); the deadline is {deadline} s, so its time and "
-                                  "facts are not attested (a backdated record looks like this)")
+            fail(
+                "anchored_late",
+                f"decided at {body.get('decided_at')} but anchored {anchored_at - moment:.0f} s "
+                f"later (block {anchor.block_number}); the deadline is {deadline} s, so its time and "
+                "facts are not attested (a backdated record looks like this)",
+            )
             return False
         return True
 
-    def _authority_ok(self, department: str, block: int, anchor: ChainRange | None,
-                      fail: Callable[[str, str], None]) -> bool:
+    def _authority_ok(
+        self, department: str, block: int, anchor: ChainRange | None, fail: Callable[[str, str], None]
+    ) -> bool:
         """The department was an active approver from the decision block until the decision was anchored."""
         end = anchor.block_number if anchor is not None else block
         periods = self.authority(department)
         for i, (active, roles, start) in enumerate(periods):
             stop = periods[i + 1][2] if i + 1 < len(periods) else None
             if start <= end and (stop is None or stop > block) and not (active and roles & ROLE_APPROVER):
-                fail("decided_without_authority",
-                     f"{department} was {'suspended' if not active else 'not an approver'} from block {start} while "
-                     f"this decision (block {block}, anchored in block {end}) was taken")
+                fail(
+                    "decided_without_authority",
+                    f"{department} was {'suspended' if not active else 'not an approver'} from block {start} while "
+                    f"this decision (block {block}, anchored in block {end}) was taken",
+                )
                 return False
         return True
 
 
-def replay(ledger: Ledger, *, department: str | Iterable[str] | None = None, since: datetime | None = None,
-           until: datetime | None = None, service_item: str | None = None, case_id: str | None = None,
-           progress: Progress | None = None) -> ReplayReport:
+def replay(
+    ledger: Ledger,
+    *,
+    department: str | Iterable[str] | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    service_item: str | None = None,
+    case_id: str | None = None,
+    progress: Progress | None = None,
+) -> ReplayReport:
     """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed)."""
     import time
 
@@ -457,14 +579,25 @@ def replay(ledger: Ledger, *, department: str | Iterable[str] | None = None, sin
         if value is not None and value.tzinfo is None:
             raise InputError(f"{name} must carry a time zone (UTC)")
     chain = ledger.chain
-    report = ReplayReport(filters={"department": department if isinstance(department, (str, type(None)))
-                                   else sorted(department), "since": since.isoformat() if since else None,
-                                   "until": until.isoformat() if until else None, "service_item": service_item,
-                                   "case_id": case_id}, as_of_block=chain.block_number())
+    report = ReplayReport(
+        filters={
+            "department": department if isinstance(department, (str, type(None))) else sorted(department),
+            "since": since.isoformat() if since else None,
+            "until": until.isoformat() if until else None,
+            "service_item": service_item,
+            "case_id": case_id,
+        },
+        as_of_block=chain.block_number(),
+    )
     ranges = _all_ranges(ledger)
     with ledger.engine.connect() as conn:
-        counts: dict[str, int] = dict(conn.execute(select(col(LogEntry.department_id), _count()).where(
-            col(LogEntry.log) == LOG_DECISIONS).group_by(col(LogEntry.department_id))).all())
+        counts: dict[str, int] = dict(
+            conn.execute(
+                select(col(LogEntry.department_id), _count())
+                .where(col(LogEntry.log) == LOG_DECISIONS)
+                .group_by(col(LogEntry.department_id))
+            ).all()
+        )
     if department is None:
         departments = sorted(set(counts) | set(ranges))
     else:
@@ -475,8 +608,9 @@ def replay(ledger: Ledger, *, department: str | Iterable[str] | None = None, sin
     selection = _Selection(case_id, service_item, since, until)
     done = 0
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    done = _replay_departments(ledger, report, departments, ranges, counts, rule_sets, facts, selection, total,
-                               progress)
+    done = _replay_departments(
+        ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress
+    )
     # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
     from .permits import check_links
 
@@ -490,13 +624,23 @@ def replay(ledger: Ledger, *, department: str | Iterable[str] | None = None, sin
     return report
 
 
-def _replay_departments(ledger: Ledger, report: ReplayReport, departments: list[str],
-                        ranges: dict[str, list[ChainRange]], counts: dict[str, int], rule_sets: _RuleSets,
-                        facts: _Facts, selection: _Selection, total: int, progress: Progress | None) -> int:
+def _replay_departments(
+    ledger: Ledger,
+    report: ReplayReport,
+    departments: list[str],
+    ranges: dict[str, list[ChainRange]],
+    counts: dict[str, int],
+    rule_sets: _RuleSets,
+    facts: _Facts,
+    selection: _Selection,
+    total: int,
+    progress: Progress | None,
+) -> int:
     done = 0
     for dept in departments:
-        walk = _DepartmentReplay(ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts,
-                                 selection)
+        walk = _DepartmentReplay(
+            ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts, selection
+        )
 
         def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
             nonlocal done
@@ -525,8 +669,11 @@ class _Selection:
             return False
         if self.since is not None or self.until is not None:
             at = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
-            if at is None or (self.since is not None and at < self.since) or \
-                    (self.until is not None and at >= self.until):
+            if (
+                at is None
+                or (self.since is not None and at < self.since)
+                or (self.until is not None and at >= self.until)
+            ):
                 return False
         return True
 
@@ -534,8 +681,17 @@ class _Selection:
 class _DepartmentReplay:
     """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
 
-    def __init__(self, ledger: Ledger, report: ReplayReport, department: str, ranges: list[ChainRange],
-                 entries: int, rule_sets: _RuleSets, facts: _Facts, selection: _Selection) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        report: ReplayReport,
+        department: str,
+        ranges: list[ChainRange],
+        entries: int,
+        rule_sets: _RuleSets,
+        facts: _Facts,
+        selection: _Selection,
+    ) -> None:
         self.ledger = ledger
         self.facts = facts
         self.report = report
@@ -544,8 +700,12 @@ class _DepartmentReplay:
         self.ends = [r.last_seq for r in ranges]
         self.rule_sets = rule_sets
         self.selection = selection
-        self.summary: dict[str, Any] = {"decisions": 0, "outcomes": Counter(), "log_entries": entries,
-                                        "anchored_up_to": ranges[-1].last_seq if ranges else 0}
+        self.summary: dict[str, Any] = {
+            "decisions": 0,
+            "outcomes": Counter(),
+            "log_entries": entries,
+            "anchored_up_to": ranges[-1].last_seq if ranges else 0,
+        }
         report.departments[department] = self.summary
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
         self.buffer: list[tuple[int, str]] = []
@@ -578,8 +738,9 @@ class _DepartmentReplay:
                 if not isinstance(body, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
-                report.discrepancies.append(ReplayDiscrepancy("body_invalid", dept, seq, None,
-                                                              f"decision body is not a JSON object: {exc}"))
+                report.discrepancies.append(
+                    ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
+                )
                 continue
             if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
                 self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
@@ -588,8 +749,10 @@ class _DepartmentReplay:
             if self.selection.wants(body):
                 selected.append((seq, body))
         self.buffer.clear()
-        inputs = _load_inputs(self.ledger, [b["input_digest"] for _, b in selected if _kind(b) == "engine"
-                                            and isinstance(b.get("input_digest"), str)])
+        inputs = _load_inputs(
+            self.ledger,
+            [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
+        )
         parsed = []
         for _, body in selected:
             digest = body.get("input_digest")
@@ -607,8 +770,18 @@ class _DepartmentReplay:
             _count_decision(report, self.summary, body)
             if _kind(body) == "engine":
                 report.automatic += 1
-                _rerun(report, dept, seq, body, inputs, self.rule_sets, self.facts, self.ranges, self.ends,
-                       credit=self.credit_book)
+                _rerun(
+                    report,
+                    dept,
+                    seq,
+                    body,
+                    inputs,
+                    self.rule_sets,
+                    self.facts,
+                    self.ranges,
+                    self.ends,
+                    credit=self.credit_book,
+                )
             else:
                 report.human += 1
                 if body.get("overrides") is not None:
@@ -639,26 +812,40 @@ class _DepartmentReplay:
         self.summary.update(unanchored=pending.count, oldest_unanchored_seconds=round(age, 1))
         periods = self.facts.authority(self.department)
         if not periods or not (periods[-1][0] and periods[-1][1] & ROLE_APPROVER):
-            self.report.discrepancies.append(ReplayDiscrepancy(
-                "anchoring_refused", self.department, pending.oldest_seq, None,
-                f"{pending.count} decision(s) not anchored, and the chain will refuse to anchor them: "
-                f"{self.department} is no longer an active approver. Only the database vouches for them"))
+            self.report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "anchoring_refused",
+                    self.department,
+                    pending.oldest_seq,
+                    None,
+                    f"{pending.count} decision(s) not anchored, and the chain will refuse to anchor them: "
+                    f"{self.department} is no longer an active approver. Only the database vouches for them",
+                )
+            )
             return
         deadline = self.ledger.settings.anchor_deadline_seconds
         if deadline and age > deadline:
-            self.report.discrepancies.append(ReplayDiscrepancy(
-                "anchoring_overdue", self.department, pending.oldest_seq, None,
-                f"{pending.count} decision(s) not anchored, the oldest (#{pending.oldest_seq}) for {age:.0f} s; the "
-                f"deadline is {deadline} s: run `ledger anchor-logs --department {self.department}`"))
+            self.report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "anchoring_overdue",
+                    self.department,
+                    pending.oldest_seq,
+                    None,
+                    f"{pending.count} decision(s) not anchored, the oldest (#{pending.oldest_seq}) for {age:.0f} s; the "
+                    f"deadline is {deadline} s: run `ledger anchor-logs --department {self.department}`",
+                )
+            )
 
 
 def replay_strict(ledger: Ledger, **filters: Any) -> ReplayReport:
     """:func:`replay`, raising VerificationError (with the report) on any discrepancy."""
     report = replay(ledger, **filters)
     if not report.ok:
-        raise VerificationError(f"replay found {len(report.discrepancies)} discrepancies: "
-                                + ", ".join(f"{k} {v}" for k, v in sorted(report.counts_by_check().items())),
-                                report=report)
+        raise VerificationError(
+            f"replay found {len(report.discrepancies)} discrepancies: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(report.counts_by_check().items())),
+            report=report,
+        )
     return report
 
 
@@ -678,8 +865,13 @@ def _load_inputs(ledger: Ledger, digests: list[str]) -> dict[str, str]:
     unique = list(dict.fromkeys(digests))
     with ledger.engine.connect() as conn:
         for i in range(0, len(unique), 900):
-            found.update(conn.execute(select(col(DecisionInput.digest), col(DecisionInput.document)).where(
-                col(DecisionInput.digest).in_(unique[i:i + 900]))).all())
+            found.update(
+                conn.execute(
+                    select(col(DecisionInput.digest), col(DecisionInput.document)).where(
+                        col(DecisionInput.digest).in_(unique[i : i + 900])
+                    )
+                ).all()
+            )
     return found
 
 
@@ -695,9 +887,19 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
         report.rules[str(rule)] += 1
 
 
-def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inputs: dict[str, str],
-           rule_sets: _RuleSets, facts_replay: _Facts, ranges: list[ChainRange], ends: list[int], *,
-           credit: Callable[[], Any] | None = None) -> None:
+def _rerun(
+    report: ReplayReport,
+    dept: str,
+    seq: int,
+    body: dict[str, Any],
+    inputs: dict[str, str],
+    rule_sets: _RuleSets,
+    facts_replay: _Facts,
+    ranges: list[ChainRange],
+    ends: list[int],
+    *,
+    credit: Callable[[], Any] | None = None,
+) -> None:
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -706,8 +908,11 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     if body.get("format") != DECISION_FORMAT:
         # Deployments of these contracts only ever record pl-decision/2: an older or missing format would have
         # the rules re-run on the application's own claims about its certificates, not on the ledger's facts.
-        fail("format_invalid", f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
-                               f"ledger), this one says {body.get('format')!r}")
+        fail(
+            "format_invalid",
+            f"an automatic decision must be {DECISION_FORMAT!r} (facts established by the "
+            f"ledger), this one says {body.get('format')!r}",
+        )
         return
     if body.get("engine") != ENGINE_VERSION:
         fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
@@ -720,11 +925,17 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     if published is None:
         fail("rule_set_unpublished", f"rule set {digest} was never published on chain")
     elif anchor_block is not None and published > anchor_block:
-        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
-                                     f"was anchored in block {anchor_block}")
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published in block {published}, after the decision "
+            f"was anchored in block {anchor_block}",
+        )
     elif isinstance(body.get("as_of_block"), int) and published > body["as_of_block"]:
-        fail("rule_set_unpublished", f"rule set {digest} was published in block {published}, after the decision "
-                                     f"was taken (block {body['as_of_block']})")
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published in block {published}, after the decision "
+            f"was taken (block {body['as_of_block']})",
+        )
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
@@ -764,33 +975,46 @@ def _rerun(report: ReplayReport, dept: str, seq: int, body: dict[str, Any], inpu
     from .supervision import commitment_of
 
     if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
-        fail("commitment_mismatch", f"recorded commitment {body.get('commitment')}, the rule set gives "
-                                    f"{commitment_of(rule_set, result.outcome, result.fired, str(body.get('decided_at')))}")
+        fail(
+            "commitment_mismatch",
+            f"recorded commitment {body.get('commitment')}, the rule set gives "
+            f"{commitment_of(rule_set, result.outcome, result.fired, str(body.get('decided_at')))}",
+        )
     if result.outcome != body.get("outcome"):
-        fail("outcome_mismatch", f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} "
-                                 f"({', '.join(result.reasons)})")
+        fail(
+            "outcome_mismatch",
+            f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} ({', '.join(result.reasons)})",
+        )
     elif list(result.reasons) != body.get("reasons"):
         fail("reasons_mismatch", f"recorded {body.get('reasons')}, re-run gives {list(result.reasons)}")
     elif body.get("legal_basis") != rule_set.legal_basis(result.reasons):
-        fail("reasons_mismatch", f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
-                                 f"rule set's {rule_set.legal_basis(result.reasons)}")
+        fail(
+            "reasons_mismatch",
+            f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
+            f"rule set's {rule_set.legal_basis(result.reasons)}",
+        )
     report.re_run += 1
 
 
-def _check_input_commitment(ledger: Ledger, dept: str, decision_input: dict[str, Any], body: dict[str, Any],
-                            fail: Callable[[str, str], None]) -> None:
+def _check_input_commitment(
+    ledger: Ledger, dept: str, decision_input: dict[str, Any], body: dict[str, Any], fail: Callable[[str, str], None]
+) -> None:
     """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
     from ..formats.decision_input import input_commitment_of
     from .decisions import _secret
 
     expected = input_commitment_of(_secret(ledger, dept), decision_input, str(body.get("input_digest")))
     if body.get("input_commitment") != expected:
-        fail("input_commitment_invalid", f"the record commits to input {body.get('input_commitment')}, but the "
-                                         f"stored input gives {expected}: no evidence bundle can disclose it")
+        fail(
+            "input_commitment_invalid",
+            f"the record commits to input {body.get('input_commitment')}, but the "
+            f"stored input gives {expected}: no evidence bundle can disclose it",
+        )
 
 
-def _credit_view(body: dict[str, Any], view: dict[str, Any], book: Any,
-                 fail: Callable[[str, str], None]) -> dict[str, Any]:
+def _credit_view(
+    body: dict[str, Any], view: dict[str, Any], book: Any, fail: Callable[[str, str], None]
+) -> dict[str, Any]:
     """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
     the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
     from .supervision import with_credit
@@ -801,8 +1025,10 @@ def _credit_view(body: dict[str, Any], view: dict[str, Any], book: Any,
         return view
     status = book.status(applicant, block, str(body.get("decided_at")))
     if body.get("credit") != status:
-        fail("credit_status", f"recorded credit status {body.get('credit')}, the credit list as of block {block} "
-                              f"says {status}")
+        fail(
+            "credit_status",
+            f"recorded credit status {body.get('credit')}, the credit list as of block {block} says {status}",
+        )
     return with_credit(view, status)
 
 
@@ -813,21 +1039,31 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
     if isinstance(block, int) and isinstance(applicant, str):
         missed = book.passed_over(applicant, block, seq)
         if missed:
-            fail("credit_block_stale", f"the decision read the credit list as of block {block}, before credit "
-                                       f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
-                                       "about this applicant that precede it in the log were anchored")
+            fail(
+                "credit_block_stale",
+                f"the decision read the credit list as of block {block}, before credit "
+                f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
+                "about this applicant that precede it in the log were anchored",
+            )
 
 
-def _check_overrides(ledger: Ledger, report: ReplayReport, dept: str,
-                     overrides: list[tuple[int, str | None, dict[str, Any]]]) -> None:
+def _check_overrides(
+    ledger: Ledger, report: ReplayReport, dept: str, overrides: list[tuple[int, str | None, dict[str, Any]]]
+) -> None:
     if not overrides:
         return
     wanted = [o[2].get("seq") for o in overrides if isinstance(o[2], dict)]
     with ledger.engine.connect() as conn:
-        rows = {int(s): (h, b) for s, h, b in conn.execute(
-            select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
-                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == dept,
-                col(LogEntry.seq).in_([w for w in wanted if isinstance(w, int)])))}
+        rows = {
+            int(s): (h, b)
+            for s, h, b in conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == dept,
+                    col(LogEntry.seq).in_([w for w in wanted if isinstance(w, int)]),
+                )
+            )
+        }
     for seq, case, target in overrides:
         ref = target.get("seq") if isinstance(target, dict) else None
         row = rows.get(ref) if isinstance(ref, int) else None
@@ -835,7 +1071,9 @@ def _check_overrides(ledger: Ledger, report: ReplayReport, dept: str,
         if row is None or not isinstance(ref, int) or ref >= seq:
             problem = f"overrides decision {ref!r}, which is not an earlier decision of {dept}"
         elif row[0] != target.get("entry_hash"):
-            problem = f"overrides decision {ref} with hash {target.get('entry_hash')}, but that decision's hash is {row[0]}"
+            problem = (
+                f"overrides decision {ref} with hash {target.get('entry_hash')}, but that decision's hash is {row[0]}"
+            )
         else:
             try:
                 other = json.loads(row[1]).get("case_id")
@@ -854,13 +1092,18 @@ def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, foun
     cases: dict[int, str | None] = {}
     with ledger.engine.connect() as conn:
         for i in range(0, len(seqs), 900):
-            for seq, text in conn.execute(select(col(LogEntry.seq), col(LogEntry.body)).where(
-                    col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == dept,
-                    col(LogEntry.seq).in_(seqs[i:i + 900]))):
+            for seq, text in conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == dept,
+                    col(LogEntry.seq).in_(seqs[i : i + 900]),
+                )
+            ):
                 try:
                     cases[int(seq)] = json.loads(text).get("case_id")
                 except (ValueError, AttributeError):
                     cases[int(seq)] = None
     for d in found:
-        report.discrepancies.append(ReplayDiscrepancy(d.kind, dept, d.seq, cases.get(d.seq) if d.seq else None,
-                                                      d.detail))
+        report.discrepancies.append(
+            ReplayDiscrepancy(d.kind, dept, d.seq, cases.get(d.seq) if d.seq else None, d.detail)
+        )

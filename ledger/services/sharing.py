@@ -19,30 +19,44 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
 from pydantic import ConfigDict
+from sqlalchemy import Engine, select, update
 from sqlmodel import Field, col
 
-from . import accesslog, consent
-from .auth import Attempt, PermissionDenied
+from ..client import Ledger
+from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
-from ..client import Ledger
-from .departments import get_department
-from ..errors import InputError, NotFoundError, StateError
-from .issuance import export_document
 from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
+from . import accesslog, consent
+from .auth import Attempt, PermissionDenied
+from .departments import get_department
+from .issuance import export_document
 from .status import StoredCertificate, stored
 
+
 class GrantCreate(GrantBase):
-    consent: str | None = Field(default=None, max_length=32,
-                                description="Id of the data subject's consent this grant relies on; needed when "
-                                            "the grant discloses personal fields (docs/privacy.md).")
-    purpose_code: str | None = Field(default=None, max_length=64,
-                                     description="The purpose as a code; must be the consent's.")
-    model_config = ConfigDict(json_schema_extra={"examples": [{  # type: ignore[assignment]
-        "grantee": "INS", "purpose": "medical insurance claim 2026-0042 (holder consented on 2026-03-01)",
-        "expires_at": "2026-12-31T23:59:59Z", "reveal": ["subject.name", "subject.credit_code"]}]})
+    consent: str | None = Field(
+        default=None,
+        max_length=32,
+        description="Id of the data subject's consent this grant relies on; needed when "
+        "the grant discloses personal fields (docs/privacy.md).",
+    )
+    purpose_code: str | None = Field(
+        default=None, max_length=64, description="The purpose as a code; must be the consent's."
+    )
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {  # type: ignore[assignment]
+                    "grantee": "INS",
+                    "purpose": "medical insurance claim 2026-0042 (holder consented on 2026-03-01)",
+                    "expires_at": "2026-12-31T23:59:59Z",
+                    "reveal": ["subject.name", "subject.credit_code"],
+                }
+            ]
+        }
+    )
 
 
 def ensure_tables(engine: Engine) -> None:
@@ -60,8 +74,7 @@ def _load(ledger: Ledger, grant_id: str) -> Grant | None:
     return Grant.model_validate(row._mapping) if row is not None else None
 
 
-def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant: GrantCreate,
-                 now: datetime) -> Grant:
+def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant: GrantCreate, now: datetime) -> Grant:
     """Share certificate ``digest`` of ``issuer`` with ``grant.grantee``; recorded in the access log."""
     cert = _certificate(ledger, digest)
     if cert.department != issuer:
@@ -80,20 +93,46 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
     full = export_document(ledger, hex32(cert.digest))
     if grant.reveal is not None:
         CertificateDocument.from_json(full).present(grant.reveal)  # InputError naming unknown fields
-    relied_on = consent.for_grant(ledger, document=full, digest=hex32(cert.digest), grantee=grant.grantee,
-                                  reveal=grant.reveal, consent_id=grant.consent, purpose_code=grant.purpose_code,
-                                  expires_at=expires, now=now)
-    row = Grant(id=secrets.token_hex(12), digest=hex32(cert.digest), issuer=issuer, grantee=grant.grantee,
-                purpose=grant.purpose.strip(), expires_at=expires, reveal=grant.reveal, created_by=signer,
-                created_at=now)
+    relied_on = consent.for_grant(
+        ledger,
+        document=full,
+        digest=hex32(cert.digest),
+        grantee=grant.grantee,
+        reveal=grant.reveal,
+        consent_id=grant.consent,
+        purpose_code=grant.purpose_code,
+        expires_at=expires,
+        now=now,
+    )
+    row = Grant(
+        id=secrets.token_hex(12),
+        digest=hex32(cert.digest),
+        issuer=issuer,
+        grantee=grant.grantee,
+        purpose=grant.purpose.strip(),
+        expires_at=expires,
+        reveal=grant.reveal,
+        created_by=signer,
+        created_at=now,
+    )
     with ledger.engine.begin() as conn:
         conn.execute(Grant.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
     if relied_on is not None:
         consent.link(ledger, row.id, relied_on)
-    accesslog.record(ledger, certificate=row.digest, issuer=issuer, action="grant", outcome="recorded",
-                     actor=issuer, signer=signer, at=now, grant_id=row.id, purpose=row.purpose,
-                     detail=f"shared with {row.grantee} until {expires.isoformat()}"
-                            + (f" on consent {relied_on.id}" if relied_on is not None else ""))
+    accesslog.record(
+        ledger,
+        certificate=row.digest,
+        issuer=issuer,
+        action="grant",
+        outcome="recorded",
+        actor=issuer,
+        signer=signer,
+        at=now,
+        grant_id=row.id,
+        purpose=row.purpose,
+        detail=f"shared with {row.grantee} until {expires.isoformat()}"
+        + (f" on consent {relied_on.id}" if relied_on is not None else ""),
+    )
     return row
 
 
@@ -104,19 +143,29 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
     if grant.revoked_at is not None:
         raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(
-            revoked_at=now, revoked_by=signer))
-    accesslog.record(ledger, certificate=grant.digest, issuer=issuer, action="grant-revoked", outcome="recorded",
-                     actor=issuer, signer=signer, at=now, grant_id=grant_id, purpose=grant.purpose,
-                     detail=f"grant to {grant.grantee} revoked")
+        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(revoked_at=now, revoked_by=signer))
+    accesslog.record(
+        ledger,
+        certificate=grant.digest,
+        issuer=issuer,
+        action="grant-revoked",
+        outcome="recorded",
+        actor=issuer,
+        signer=signer,
+        at=now,
+        grant_id=grant_id,
+        purpose=grant.purpose,
+        detail=f"grant to {grant.grantee} revoked",
+    )
     updated = _load(ledger, grant_id)
     if updated is None:
         raise NotFoundError(f"grant {grant_id} was deleted while it was being revoked; list the grants again")
     return updated
 
 
-def list_grants(ledger: Ledger, *, digest: str | None = None, issuer: str | None = None,
-                grantee: str | None = None) -> list[Grant]:
+def list_grants(
+    ledger: Ledger, *, digest: str | None = None, issuer: str | None = None, grantee: str | None = None
+) -> list[Grant]:
     query = select(Grant).order_by(Grant.created_at)  # type: ignore[arg-type]
     if digest is not None:
         query = query.where(Grant.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
@@ -145,12 +194,16 @@ def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
     return f"grant {latest.id} is not yet valid"
 
 
-def _grant_with_consent(ledger: Ledger, digest: str, grantee: str,
-                        now: datetime) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
+def _grant_with_consent(
+    ledger: Ledger, digest: str, grantee: str, now: datetime
+) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
     """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
     document; else the reason."""
-    live = sorted((g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
-                  key=lambda g: aware(g.expires_at), reverse=True)
+    live = sorted(
+        (g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
+        key=lambda g: aware(g.expires_at),
+        reverse=True,
+    )
     if not live:
         return None, None, None
     document = export_document(ledger, digest)
@@ -181,9 +234,18 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
 
     def refuse(reason: str, error: Exception) -> Exception:
         if cert is not None:  # an unknown certificate has no owner whose log could hold the attempt
-            accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="refused",
-                             actor=attempt.department, signer=attempt.signer, at=now, detail=reason,
-                             authenticated=principal is not None)
+            accesslog.record(
+                ledger,
+                certificate=key,
+                issuer=cert.department,
+                action="read",
+                outcome="refused",
+                actor=attempt.department,
+                signer=attempt.signer,
+                at=now,
+                detail=reason,
+                authenticated=principal is not None,
+            )
         return error
 
     if principal is None:
@@ -196,12 +258,22 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
         raise PermissionDenied(no_grant)
     if cert.department == principal.department:
         if not principal.has("issuer"):
-            raise refuse("the issuing department no longer holds the issuer role",
-                         PermissionDenied(f"department {principal.department!r} lacks the issuer role"))
+            raise refuse(
+                "the issuing department no longer holds the issuer role",
+                PermissionDenied(f"department {principal.department!r} lacks the issuer role"),
+            )
         document = export_document(ledger, key)
-        entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",
-                                 actor=principal.department, signer=principal.signer, at=now,
-                                 detail="issuing department read its own certificate")
+        entry = accesslog.record(
+            ledger,
+            certificate=key,
+            issuer=cert.department,
+            action="read",
+            outcome="served",
+            actor=principal.department,
+            signer=principal.signer,
+            at=now,
+            detail="issuing department read its own certificate",
+        )
         return Content(document, None, entry.seq)
     grant = live_grant(ledger, key, principal.department, now)
     if grant is None:
@@ -210,17 +282,29 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
     if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
         raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
     if not principal.has("verifier"):
-        raise refuse(f"grant {grant.id} is live but {principal.department} lacks the verifier role",
-                     PermissionDenied(f"reading shared certificates needs the verifier role; "
-                                      f"{principal.department!r} has {list(principal.roles)}"))
+        raise refuse(
+            f"grant {grant.id} is live but {principal.department} lacks the verifier role",
+            PermissionDenied(
+                f"reading shared certificates needs the verifier role; "
+                f"{principal.department!r} has {list(principal.roles)}"
+            ),
+        )
     document = full
     if grant.reveal is not None:
         document = CertificateDocument.from_json(document).present(grant.reveal).to_json()
-    entry = accesslog.record(ledger, certificate=key, issuer=cert.department, action="read", outcome="served",
-                             actor=principal.department, signer=principal.signer, at=now, grant_id=grant.id,
-                             purpose=grant.purpose,
-                             detail="full certificate" if grant.reveal is None else
-                             f"presentation revealing {sorted(grant.reveal)}")
+    entry = accesslog.record(
+        ledger,
+        certificate=key,
+        issuer=cert.department,
+        action="read",
+        outcome="served",
+        actor=principal.department,
+        signer=principal.signer,
+        at=now,
+        grant_id=grant.id,
+        purpose=grant.purpose,
+        detail="full certificate" if grant.reveal is None else f"presentation revealing {sorted(grant.reveal)}",
+    )
     return Content(document, grant, entry.seq)
 
 
@@ -228,13 +312,21 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
     """Certificate ``digest`` if ``department`` issued it; PermissionDenied if another department did."""
     cert = _certificate(ledger, digest)
     if cert.department != department:
-        raise PermissionDenied(f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
-                               f"issuing department may do this")
+        raise PermissionDenied(
+            f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
+            f"issuing department may do this"
+        )
     return cert
 
 
-def subject_accesses(ledger: Ledger, *, digest: str, assertion: consent.SignedAssertion, now: datetime,
-                     providers: dict[str, consent.Provider] | None = None) -> list[dict[str, Any]]:
+def subject_accesses(
+    ledger: Ledger,
+    *,
+    digest: str,
+    assertion: consent.SignedAssertion,
+    now: datetime,
+    providers: dict[str, consent.Provider] | None = None,
+) -> list[dict[str, Any]]:
     """Every read of certificate ``digest``, served or refused, with the department and its purpose, for its data
     subject only: ``assertion`` is the person's, from a configured provider, bound to
     :func:`consent.accesses_request` of this certificate, and single use.
@@ -242,8 +334,8 @@ def subject_accesses(ledger: Ledger, *, digest: str, assertion: consent.SignedAs
     Holding the complete certificate file is no proof of being the person: a department granted the whole
     certificate holds every field and salt too, and must not learn who else read it and why."""
     key = hex32(parse_hex32(digest))
-    subject, cert, _ = consent.authenticate_subject(ledger, assertion, certificate=key,
-                                                    request=consent.accesses_request(key), now=now,
-                                                    providers=providers)
+    subject, cert, _ = consent.authenticate_subject(
+        ledger, assertion, certificate=key, request=consent.accesses_request(key), now=now, providers=providers
+    )
     consent.spend_assertion(ledger, subject)
     return accesslog.accesses(ledger, key, cert.department)

@@ -13,12 +13,11 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlmodel import col
 
-from ..formats.canonical import hex32, parse_hex32
 from ..client import Ledger
 from ..errors import InputError, NotFoundError
+from ..formats.canonical import hex32, parse_hex32
 from ..formats.reasons import REASONS
 from ..storage.store import Batch, BatchState, Certificate, StatusChange
-
 
 MAX_NOTE_CHARS = 2_000
 
@@ -27,8 +26,10 @@ def reason_code(text: str) -> int:
     """The on-chain code of a reason name of the published vocabulary (``fraud`` -> 2)."""
     code = REASONS.get(text) if isinstance(text, str) else None
     if code is None:
-        raise InputError(f"reason {text!r} is not in the published vocabulary; use one of {', '.join(REASONS)} "
-                         "(free text goes in a note, which stays off chain)")
+        raise InputError(
+            f"reason {text!r} is not in the published vocabulary; use one of {', '.join(REASONS)} "
+            "(free text goes in a note, which stays off chain)"
+        )
     return code
 
 
@@ -44,40 +45,74 @@ class StoredCertificate:
 def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
     """Find a certificate of this ledger's store by digest, or by certificate id within a department."""
     with ledger.engine.connect() as conn:
-        query = select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.proof),
-                       col(Certificate.department_id), col(Certificate.certificate_id), col(Batch.state)).join(
-            Batch, col(Batch.root) == Certificate.batch_root)
+        query = select(
+            col(Certificate.digest),
+            col(Certificate.batch_root),
+            col(Certificate.proof),
+            col(Certificate.department_id),
+            col(Certificate.certificate_id),
+            col(Batch.state),
+        ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
         else:
             if department is None:
                 raise InputError("give a certificate digest (0x + 64 hex digits), or an id with its department")
-            row = conn.execute(query.where(col(Certificate.certificate_id) == digest_or_id,
-                                           col(Certificate.department_id) == department)).first()
+            row = conn.execute(
+                query.where(
+                    col(Certificate.certificate_id) == digest_or_id, col(Certificate.department_id) == department
+                )
+            ).first()
     if row is None:
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     proof = bytes(row[2])
-    return StoredCertificate(parse_hex32(row[0]), parse_hex32(row[1]),
-                             [proof[i:i + 32] for i in range(0, len(proof), 32)], row[3], row[4])
+    return StoredCertificate(
+        parse_hex32(row[0]), parse_hex32(row[1]), [proof[i : i + 32] for i in range(0, len(proof), 32)], row[3], row[4]
+    )
 
 
-def _record(ledger: Ledger, cert: StoredCertificate, action: str, detail: bytes, receipt: Any,
-            new_status: str, superseded_by: str | None = None, note: str | None = None) -> str:
+def _record(
+    ledger: Ledger,
+    cert: StoredCertificate,
+    action: str,
+    detail: bytes,
+    receipt: Any,
+    new_status: str,
+    superseded_by: str | None = None,
+    note: str | None = None,
+) -> str:
     tx_hash = "0x" + bytes(receipt["transactionHash"]).hex()
     sealed = ledger.vault.seal(note.encode(), b"status-note:" + cert.digest) if note else None
     with ledger.engine.begin() as conn:
-        conn.execute(insert(StatusChange).values(digest=hex32(cert.digest), action=action, detail=hex32(detail),
-                                                 tx_hash=tx_hash, block_number=int(receipt["blockNumber"]),
-                                                 note_sealed=sealed))
-        conn.execute(update(Certificate).where(col(Certificate.digest) == hex32(cert.digest)).values(
-            status=new_status, superseded_by=superseded_by))
+        conn.execute(
+            insert(StatusChange).values(
+                digest=hex32(cert.digest),
+                action=action,
+                detail=hex32(detail),
+                tx_hash=tx_hash,
+                block_number=int(receipt["blockNumber"]),
+                note_sealed=sealed,
+            )
+        )
+        conn.execute(
+            update(Certificate)
+            .where(col(Certificate.digest) == hex32(cert.digest))
+            .values(status=new_status, superseded_by=superseded_by)
+        )
     return tx_hash
 
 
-def _change(ledger: Ledger, digest_or_id: str, reason: str, action: str, new_status: str,
-            department: str | None, note: str | None) -> str:
+def _change(
+    ledger: Ledger,
+    digest_or_id: str,
+    reason: str,
+    action: str,
+    new_status: str,
+    department: str | None,
+    note: str | None,
+) -> str:
     code = reason_code(reason)
     if note is not None and (not isinstance(note, str) or len(note) > MAX_NOTE_CHARS):
         raise InputError(f"a note is text of at most {MAX_NOTE_CHARS} characters")
@@ -88,27 +123,31 @@ def _change(ledger: Ledger, digest_or_id: str, reason: str, action: str, new_sta
     return _record(ledger, cert, action, code.to_bytes(32, "big"), receipt, new_status, note=note)
 
 
-def revoke(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
-           note: str | None = None) -> str:
+def revoke(
+    ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *, note: str | None = None
+) -> str:
     """Revoke (terminal). ``reason`` is a name of :data:`REASONS`; ``note`` is free text kept off chain, sealed."""
     return _change(ledger, digest_or_id, reason, "revoke", "revoked", department, note)
 
 
-def suspend(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
-            note: str | None = None) -> str:
+def suspend(
+    ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *, note: str | None = None
+) -> str:
     return _change(ledger, digest_or_id, reason, "suspend", "suspended", department, note)
 
 
-def reinstate(ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *,
-              note: str | None = None) -> str:
+def reinstate(
+    ledger: Ledger, digest_or_id: str, reason: str, department: str | None = None, *, note: str | None = None
+) -> str:
     return _change(ledger, digest_or_id, reason, "reinstate", "valid", department, note)
 
 
 def note_of(ledger: Ledger, change_id: int) -> str | None:
     """The sealed free-text note of a status change, opened with the vault key (None when there is none)."""
     with ledger.engine.connect() as conn:
-        row = conn.execute(select(StatusChange.digest, StatusChange.note_sealed)  # type: ignore[call-overload]
-                           .where(StatusChange.id == change_id)).first()
+        row = conn.execute(
+            select(StatusChange.digest, StatusChange.note_sealed).where(StatusChange.id == change_id)  # type: ignore[call-overload]
+        ).first()
     if row is None or row[1] is None:
         return None
     return ledger.vault.open(bytes(row[1]), b"status-note:" + parse_hex32(row[0])).decode()
@@ -117,7 +156,8 @@ def note_of(ledger: Ledger, change_id: int) -> str | None:
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
     old_cert, new_cert = stored(ledger, old, department), stored(ledger, new, department)
     chain = ledger.chain
-    fn = chain.anchor.functions.supersede(old_cert.root, old_cert.digest, old_cert.proof,
-                                          new_cert.root, new_cert.digest, new_cert.proof)
+    fn = chain.anchor.functions.supersede(
+        old_cert.root, old_cert.digest, old_cert.proof, new_cert.root, new_cert.digest, new_cert.proof
+    )
     receipt = chain.transact(ledger.department_account(old_cert.department), fn)
     return _record(ledger, old_cert, "supersede", new_cert.digest, receipt, "superseded", hex32(new_cert.digest))

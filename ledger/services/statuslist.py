@@ -22,35 +22,54 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..formats.canonical import hex32, parse_hex32
 from ..errors import InputError, NotFoundError
+
 # re-exported: callers keep saying statuslist.encode, statuslist.PURPOSES, ... (formats/bitstring.py)
 from ..formats.bitstring import (
-    ENTRY_TYPE, LIST_TYPE, PROOF_TYPE, PURPOSES, LIST_BITS, ROUTE, _URL, list_url, parse_url, entries, entry_base_and_index, encode, decode, bit)  # noqa: F401
+    ENTRY_TYPE,
+    LIST_TYPE,
+    PROOF_TYPE,
+    PURPOSES,
+    bit,
+    decode,
+    encode,
+    entry_base_and_index,
+    list_url,
+)
+from ..formats.canonical import hex32, parse_hex32
 
 if TYPE_CHECKING:
     from ..client import Ledger
 
 
-def list_credential(ledger: Ledger, department: str, root: str | bytes, purpose: str, *, base: str,
-                    block: int | None = None, view: Any = None) -> dict[str, Any]:
+def list_credential(
+    ledger: Ledger,
+    department: str,
+    root: str | bytes,
+    purpose: str,
+    *,
+    base: str,
+    block: int | None = None,
+    view: Any = None,
+) -> dict[str, Any]:
     """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
     (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
     store. NotFoundError for a batch this ledger did not issue. ``view``: a long-lived ChainView (the gateway's),
     whose department streams are read once and then only brought up to new heads."""
-    from ..storage.store import Certificate
-    from ..formats.vc import VC_V2, PL_CERT_V1, _issuer_id
-    from .verify import ChainView
-
+    from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
+    from ..storage.store import Certificate
+    from .verify import ChainView
 
     dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
     root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
     url = list_url(base, department, root_bytes, purpose)
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(Certificate.digest, Certificate.leaf_index)  # type: ignore[call-overload]
-                            .where(Certificate.batch_root == hex32(root_bytes),
-                                   Certificate.department_id == department)).all()
+        rows = conn.execute(
+            select(Certificate.digest, Certificate.leaf_index).where(  # type: ignore[call-overload]
+                Certificate.batch_root == hex32(root_bytes), Certificate.department_id == department
+            )
+        ).all()
     if not rows:
         raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
     chain = ledger.chain
@@ -73,15 +92,31 @@ def list_credential(ledger: Ledger, department: str, root: str | bytes, purpose:
         "id": url,
         "type": ["VerifiableCredential", LIST_TYPE],
         "issuer": {"id": _issuer_id(anchor, department), "name": department},
-        "credentialSubject": {"id": f"{url}#list", "type": "BitstringStatusList", "statusPurpose": purpose,
-                              "encodedList": encode(set_bits)},
-        "proof": {"type": PROOF_TYPE, "chainId": chain.chain_id, "contract": chain.deployment.anchor,
-                  "department": department, "root": hex32(root_bytes), "block": upto},
+        "credentialSubject": {
+            "id": f"{url}#list",
+            "type": "BitstringStatusList",
+            "statusPurpose": purpose,
+            "encodedList": encode(set_bits),
+        },
+        "proof": {
+            "type": PROOF_TYPE,
+            "chainId": chain.chain_id,
+            "contract": chain.deployment.anchor,
+            "department": department,
+            "root": hex32(root_bytes),
+            "block": upto,
+        },
     }
 
 
-def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view: Any, *,
-                  fetch_from: str | None = None, leaf: int | None = None) -> tuple[bool, str]:
+def check_entries(
+    credential: Mapping[str, Any],
+    lists: Mapping[str, Any],
+    view: Any,
+    *,
+    fetch_from: str | None = None,
+    leaf: int | None = None,
+) -> tuple[bool, str]:
     """Check a credential's BitstringStatusListEntry entries against the list credentials in ``lists`` (by URL;
     a missing one is fetched from its URL when that URL is on the gateway ``fetch_from``, the verifier's own
     setting, never one the credential chose): each list is the one of this certificate's batch and purpose,
@@ -93,8 +128,11 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
     from .verify import STATUS_NAMES
 
     status = credential.get("credentialStatus")
-    found = [e for e in status if isinstance(e, Mapping) and e.get("type") == ENTRY_TYPE] \
-        if isinstance(status, list) else []
+    found = (
+        [e for e in status if isinstance(e, Mapping) and e.get("type") == ENTRY_TYPE]
+        if isinstance(status, list)
+        else []
+    )
     if not found:
         return True, f"no {ENTRY_TYPE} in the credential"
     try:
@@ -110,8 +148,10 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
         if index >= batch.count:
             return False, f"statusListIndex {index} is outside the certificate's batch of {batch.count}"
         if leaf is not None and index != leaf:
-            return False, (f"statusListIndex {index} is not this certificate's leaf in its batch ({leaf}): the entries "
-                           "name another certificate's status bit; ask the holder for the issuer's export")
+            return False, (
+                f"statusListIndex {index} is not this certificate's leaf in its batch ({leaf}): the entries "
+                "name another certificate's status bit; ask the holder for the issuer's export"
+            )
         said = []
         for entry in found:
             url, purpose = entry["statusListCredential"], entry["statusPurpose"]
@@ -120,9 +160,11 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
                 if fetch_from is None or base != fetch_from.rstrip("/"):
                     # The entries are the holder's to edit: fetching whatever host they name would let a holder
                     # learn who verifies and when, or aim the verifier's machine at its own network.
-                    return True, (f"not checked: the credential's status lists are on {base}, not on this "
-                                  f"verifier's gateway {fetch_from}; download them from a source you trust and "
-                                  "give them with --status-list FILE")
+                    return True, (
+                        f"not checked: the credential's status lists are on {base}, not on this "
+                        f"verifier's gateway {fetch_from}; download them from a source you trust and "
+                        "give them with --status-list FILE"
+                    )
                 try:
                     listed = fetch(url)
                 except _Unreachable as exc:  # the chain's status (the status check) still decides
@@ -136,8 +178,10 @@ def check_entries(credential: Mapping[str, Any], lists: Mapping[str, Any], view:
             in_list = bit(decode(listed["credentialSubject"]["encodedList"]), index)
             if in_list != on_chain:
                 name = STATUS_NAMES[last[0]] if last is not None else "valid"
-                return False, (f"the {purpose} status list of {url} says bit {index} is {int(in_list)}, but the chain "
-                               f"says the certificate was {name} at block {block}: the list lies; do not trust it")
+                return False, (
+                    f"the {purpose} status list of {url} says bit {index} is {int(in_list)}, but the chain "
+                    f"says the certificate was {name} at block {block}: the list lies; do not trust it"
+                )
             said.append(f"{purpose} bit {int(in_list)} as of block {block}")
         return True, f"statusListIndex {index}: " + ", ".join(said) + ", as on chain"
     except (InputError, NotFoundError) as exc:
@@ -153,16 +197,23 @@ def _check_list(listed: Any, url: str, purpose: str, department: str, root: byte
     subject, proof = listed.get("credentialSubject"), listed.get("proof")
     if not isinstance(subject, Mapping) or not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE:
         raise InputError(f"the status list for {url} has no BitstringStatusList subject and {PROOF_TYPE} proof")
-    wanted = {"chainId": chain.chain_id, "contract": chain.deployment.anchor, "department": department,
-              "root": hex32(root)}
+    wanted = {
+        "chainId": chain.chain_id,
+        "contract": chain.deployment.anchor,
+        "department": department,
+        "root": hex32(root),
+    }
     wrong = sorted(k for k, v in wanted.items() if str(proof.get(k)).lower() != str(v).lower())
     if listed.get("id") != url or subject.get("statusPurpose") != purpose or wrong:
-        raise InputError(f"the status list given for {url} is another list (its id, statusPurpose or "
-                         f"{', '.join(wrong) or 'proof'} differ): give the list of this certificate's batch")
+        raise InputError(
+            f"the status list given for {url} is another list (its id, statusPurpose or "
+            f"{', '.join(wrong) or 'proof'} differ): give the list of this certificate's batch"
+        )
     block = proof.get("block")
     if type(block) is not int or not 0 <= block <= head:
-        raise InputError(f"the status list for {url} states block {block!r}, which this chain (head {head}) "
-                         "has not reached")
+        raise InputError(
+            f"the status list for {url} states block {block!r}, which this chain (head {head}) has not reached"
+        )
     return block
 
 
@@ -180,8 +231,9 @@ def fetch(url: str, timeout: float = 10.0) -> Any:
         with urllib.request.urlopen(url, timeout=timeout) as answer:  # noqa: S310 - http(s) only, by parse_url
             return strict_json_loads(answer.read(4_000_000))  # a key named twice would mean two lists
     except OSError as exc:
-        raise _Unreachable(f"could not fetch the status list {url} ({exc}); download it and give it with "
-                           "--status-list FILE") from None
+        raise _Unreachable(
+            f"could not fetch the status list {url} ({exc}); download it and give it with --status-list FILE"
+        ) from None
     except ValueError as exc:
         raise InputError(f"the status list at {url} is not JSON ({exc})") from None
 
@@ -191,8 +243,11 @@ def leaf_index(ledger: Ledger, digest: str) -> int:
     from ..storage.store import Certificate
 
     with ledger.engine.connect() as conn:
-        found = conn.execute(select(Certificate.leaf_index).where(  # type: ignore[call-overload]
-            Certificate.digest == hex32(parse_hex32(digest, "digest")))).scalar_one_or_none()
+        found = conn.execute(
+            select(Certificate.leaf_index).where(  # type: ignore[call-overload]
+                Certificate.digest == hex32(parse_hex32(digest, "digest"))
+            )
+        ).scalar_one_or_none()
     if found is None:
         raise NotFoundError(f"certificate {digest} is not in this ledger's store")
     return int(found)

@@ -42,9 +42,9 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlmodel import col
 
-from . import logchain
-from ..formats.canonical import canonical_json
 from ..errors import InputError, NotFoundError, StateError
+from ..formats.canonical import canonical_json
+from . import logchain
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
 if TYPE_CHECKING:
@@ -120,8 +120,11 @@ def _day(text: Any, what: str) -> str:
 
 def _code(value: Any, what: str) -> str:
     if not isinstance(value, str) or not value or len(value) > 64 or not set(value) <= _CODE_CHARS:
-        raise InputError(f"{what} {value!r} must be a code of capital letters, digits, '_', '-' or '.' (no free text: "
-                         "it is anchored; docs/decisions.md lists the codes)", field=what)
+        raise InputError(
+            f"{what} {value!r} must be a code of capital letters, digits, '_', '-' or '.' (no free text: "
+            "it is anchored; docs/decisions.md lists the codes)",
+            field=what,
+        )
     return value
 
 
@@ -135,6 +138,7 @@ def is_supervision(body: Mapping[str, Any]) -> bool:
 
 # -- reading the log --------------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class _Entry:
     seq: int
@@ -143,14 +147,21 @@ class _Entry:
     block: int | None  # the block that anchored it (None: not anchored)
 
 
-def _log(ledger: Ledger, department: str, ranges: Sequence[ChainRange] | None = None, *,
-         contains: str | None = None) -> list[_Entry]:
+def _log(
+    ledger: Ledger, department: str, ranges: Sequence[ChainRange] | None = None, *, contains: str | None = None
+) -> list[_Entry]:
     """Every readable entry of the department's decisions log (``contains``: only bodies holding that text) with its
     anchoring block: from the chain's ranges when given (replay), else from the database's anchor rows."""
-    query = select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body,  # type: ignore[call-overload]
-                   LogAnchor.block_number).outerjoin(
-        LogAnchor, (LogAnchor.root == LogEntry.batch_root) & (LogAnchor.state == "anchored")).where(
-        LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department)
+    query = (
+        select(
+            LogEntry.seq,
+            LogEntry.entry_hash,
+            LogEntry.body,  # type: ignore[call-overload]
+            LogAnchor.block_number,
+        )
+        .outerjoin(LogAnchor, (LogAnchor.root == LogEntry.batch_root) & (LogAnchor.state == "anchored"))
+        .where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department)
+    )
     if contains is not None:
         query = query.where(LogEntry.body.contains(contains))  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
@@ -180,16 +191,24 @@ def _append(ledger: Ledger, department: str, body: dict[str, Any], *, anchor: bo
     if anchor:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
         with ledger.engine.connect() as conn:
-            block = conn.execute(select(col(LogAnchor.block_number)).join(
-                LogEntry, col(LogEntry.batch_root) == LogAnchor.root).where(
-                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department,
-                col(LogEntry.seq) == entry.seq)).scalar()
+            block = conn.execute(
+                select(col(LogAnchor.block_number))
+                .join(LogEntry, col(LogEntry.batch_root) == LogAnchor.root)
+                .where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == department,
+                    col(LogEntry.seq) == entry.seq,
+                )
+            ).scalar()
     return _Entry(entry.seq, entry.entry_hash, body, block)
 
 
 def _find(entries: Iterable[_Entry], kind: str, **match: Any) -> list[_Entry]:
-    return [e for e in entries if is_supervision(e.body) and e.body.get("kind") == kind
-            and all(e.body.get(k) == v for k, v in match.items())]
+    return [
+        e
+        for e in entries
+        if is_supervision(e.body) and e.body.get("kind") == kind and all(e.body.get(k) == v for k, v in match.items())
+    ]
 
 
 def _is_decision(body: Mapping[str, Any]) -> bool:
@@ -206,6 +225,7 @@ def _entry_at(entries: Sequence[_Entry], ref: Any) -> _Entry | None:
 
 
 # -- credit list ------------------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CreditEntry:
@@ -227,25 +247,44 @@ class CreditEntry:
 
 
 def _listings(entries: Sequence[_Entry], department: str) -> list[CreditEntry]:
-    removals = {e.body.get("listing", {}).get("seq"): e for e in _find(entries, "credit_removal")
-                if isinstance(e.body.get("listing"), dict)}
+    removals = {
+        e.body.get("listing", {}).get("seq"): e
+        for e in _find(entries, "credit_removal")
+        if isinstance(e.body.get("listing"), dict)
+    }
     found = []
     for e in _find(entries, "credit_listing"):
         b = e.body
         removal = removals.get(e.seq)
-        found.append(CreditEntry(department, e.seq, str(b.get("applicant_ref")), str(b.get("reason")),
-                                 str(b.get("since")), str(b.get("until")), b.get("basis"), str(b.get("listed_at")),
-                                 e.block, removal.seq if removal is not None and
-                                 removal.body["listing"].get("entry_hash") == e.entry_hash else None))
+        found.append(
+            CreditEntry(
+                department,
+                e.seq,
+                str(b.get("applicant_ref")),
+                str(b.get("reason")),
+                str(b.get("since")),
+                str(b.get("until")),
+                b.get("basis"),
+                str(b.get("listed_at")),
+                e.block,
+                removal.seq
+                if removal is not None and removal.body["listing"].get("entry_hash") == e.entry_hash
+                else None,
+            )
+        )
     return found
 
 
-def _status_from(entries: Sequence[_Entry], applicants: Iterable[str], block: int,
-                 decided_at: str) -> dict[str, dict[str, Any]]:
+def _status_from(
+    entries: Sequence[_Entry], applicants: Iterable[str], block: int, decided_at: str
+) -> dict[str, dict[str, Any]]:
     """Each applicant's credit status as of ``block`` on the day of ``decided_at`` (module docstring)."""
     day = decided_at[:10]
-    removed = {e.body["listing"].get("entry_hash") for e in _find(entries, "credit_removal")
-               if e.block is not None and e.block <= block and isinstance(e.body.get("listing"), dict)}
+    removed = {
+        e.body["listing"].get("entry_hash")
+        for e in _find(entries, "credit_removal")
+        if e.block is not None and e.block <= block and isinstance(e.body.get("listing"), dict)
+    }
     by_ref: dict[str, list[int]] = defaultdict(list)
     for e in _find(entries, "credit_listing"):
         b = e.body
@@ -253,12 +292,12 @@ def _status_from(entries: Sequence[_Entry], applicants: Iterable[str], block: in
             continue
         if isinstance(b.get("since"), str) and isinstance(b.get("until"), str) and b["since"] <= day < b["until"]:
             by_ref[str(b.get("applicant_ref"))].append(e.seq)
-    return {a: {"listed": bool(by_ref.get(a)), "listings": by_ref.get(a, []), "as_of_block": block}
-            for a in applicants}
+    return {a: {"listed": bool(by_ref.get(a)), "listings": by_ref.get(a, []), "as_of_block": block} for a in applicants}
 
 
-def credit_statuses(ledger: Ledger, department: str, applicants: Sequence[str], block: int,
-                    decided_at: str) -> dict[str, dict[str, Any]]:
+def credit_statuses(
+    ledger: Ledger, department: str, applicants: Sequence[str], block: int, decided_at: str
+) -> dict[str, dict[str, Any]]:
     """The credit status (``{"listed", "listings", "as_of_block"}``) of each salted applicant reference on
     ``department``'s credit list as of ``block``: what a decision records in ``credit`` and its rules read."""
     return _status_from(_log(ledger, department, contains=_CREDIT_KINDS), applicants, block, decided_at)
@@ -273,9 +312,18 @@ def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str,
     return {**view, "applicant": applicant}
 
 
-def credit_list(ledger: Ledger, department: str, *, applicant: str | None = None, applicant_ref: str | None = None,
-                reason: str, since: date | str, until: date | str,
-                basis: Mapping[str, Any] | None = None, listed_at: datetime | None = None) -> CreditEntry:
+def credit_list(
+    ledger: Ledger,
+    department: str,
+    *,
+    applicant: str | None = None,
+    applicant_ref: str | None = None,
+    reason: str,
+    since: date | str,
+    until: date | str,
+    basis: Mapping[str, Any] | None = None,
+    listed_at: datetime | None = None,
+) -> CreditEntry:
     """Put an applicant (identity ``applicant``, recorded salted, or an already salted ``applicant_ref``) on
     ``department``'s credit list for [since, until) with a reason code; anchored at once."""
     from .decisions import applicant_reference
@@ -284,42 +332,60 @@ def credit_list(ledger: Ledger, department: str, *, applicant: str | None = None
         raise InputError("give the applicant's identity or its salted reference, not both", field="applicant")
     ref = applicant_reference(ledger, department, applicant) if applicant is not None else applicant_ref
     if not isinstance(ref, str) or len(ref) != 66 or not ref.startswith("0x"):
-        raise InputError(f"applicant reference {ref!r} is not a salted reference (0x + 64 hex digits)",
-                         field="applicant_ref")
+        raise InputError(
+            f"applicant reference {ref!r} is not a salted reference (0x + 64 hex digits)", field="applicant_ref"
+        )
     start, end = _day(since, "since"), _day(until, "until")
     if end <= start:
         raise InputError(f"the listing period {start} .. {end} is empty: until must be after since", field="until")
-    body: dict[str, Any] = {"format": SUPERVISION_FORMAT, "kind": "credit_listing", "applicant_ref": ref,
-            "reason": _code(reason, "reason"), "since": start, "until": end,
-            "basis": dict(basis) if basis else None, "listed_at": _time_text(listed_at)}
+    body: dict[str, Any] = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "credit_listing",
+        "applicant_ref": ref,
+        "reason": _code(reason, "reason"),
+        "since": start,
+        "until": end,
+        "basis": dict(basis) if basis else None,
+        "listed_at": _time_text(listed_at),
+    }
     entry = _append(ledger, department, body)
-    return CreditEntry(department, entry.seq, ref, body["reason"], start, end, body["basis"], body["listed_at"],
-                       entry.block)
+    return CreditEntry(
+        department, entry.seq, ref, body["reason"], start, end, body["basis"], body["listed_at"], entry.block
+    )
 
 
-def credit_remove(ledger: Ledger, department: str, listing_seq: int, *, reason: str,
-                  removed_at: datetime | None = None) -> int:
+def credit_remove(
+    ledger: Ledger, department: str, listing_seq: int, *, reason: str, removed_at: datetime | None = None
+) -> int:
     """Remove listing ``listing_seq`` from the credit list (an anchored removal naming it); returns its seq."""
     entries = _log(ledger, department)
     target = next((e for e in _find(entries, "credit_listing") if e.seq == listing_seq), None)
     if target is None:
-        raise NotFoundError(f"{department} has no credit listing number {listing_seq} (`ledger supervision credit "
-                            "list` shows them)")
+        raise NotFoundError(
+            f"{department} has no credit listing number {listing_seq} (`ledger supervision credit list` shows them)"
+        )
     if any(e.body["listing"].get("seq") == listing_seq for e in _find(entries, "credit_removal")):
         raise StateError(f"credit listing {listing_seq} of {department} was already removed")
-    body = {"format": SUPERVISION_FORMAT, "kind": "credit_removal", "listing": _ref(target),
-            "reason": _code(reason, "reason"), "removed_at": _time_text(removed_at)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "credit_removal",
+        "listing": _ref(target),
+        "reason": _code(reason, "reason"),
+        "removed_at": _time_text(removed_at),
+    }
     return _append(ledger, department, body).seq
 
 
-def credit_entries(ledger: Ledger, department: str, *, since: str | None = None,
-                   until: str | None = None) -> list[CreditEntry]:
+def credit_entries(
+    ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None
+) -> list[CreditEntry]:
     """The department's credit listings (with their removal, if any) listed in [since, until) (ISO times)."""
     found = _listings(_log(ledger, department), department)
     return [c for c in found if (since is None or c.listed_at >= since) and (until is None or c.listed_at < until)]
 
 
 # -- commitments ------------------------------------------------------------------------------------------------
+
 
 def commitment_of(rule_set: Any, outcome: str, fired: Sequence[str], decided_at: str) -> dict[str, Any] | None:
     """The commitment an approval rests on: that of the first fired approve rule carrying one (``commitment:``
@@ -330,8 +396,12 @@ def commitment_of(rule_set: Any, outcome: str, fired: Sequence[str], decided_at:
         spec = getattr(rule, "commitment", None)
         if spec and rule.outcome == "approve" and rule.rule_id in fired:
             deadline = date.fromisoformat(decided_at[:10]) + timedelta(days=int(spec["within_days"]))
-            return {"promise": spec["promise"], "check": spec["check"], "deadline": deadline.isoformat(),
-                    "rule": rule.rule_id}
+            return {
+                "promise": spec["promise"],
+                "check": spec["check"],
+                "deadline": deadline.isoformat(),
+                "rule": rule.rule_id,
+            }
     return None
 
 
@@ -367,51 +437,98 @@ def _commitments(entries: Sequence[_Entry], department: str, today: str) -> list
         if not _is_decision(e.body) or not isinstance(c, dict):
             continue
         check = checks.get((e.seq, e.entry_hash))
-        status = ("met" if check.body.get("met") else "broken") if check is not None else \
-            ("overdue" if str(c.get("deadline")) < today else "due")
-        found.append(Commitment(department, e.body["case_id"], e.seq, str(e.body.get("applicant_ref")),
-                                str(c.get("promise")), str(c.get("check")), str(c.get("deadline")), status,
-                                check.seq if check is not None else None, str(e.body.get("decided_at"))))
+        status = (
+            ("met" if check.body.get("met") else "broken")
+            if check is not None
+            else ("overdue" if str(c.get("deadline")) < today else "due")
+        )
+        found.append(
+            Commitment(
+                department,
+                e.body["case_id"],
+                e.seq,
+                str(e.body.get("applicant_ref")),
+                str(c.get("promise")),
+                str(c.get("check")),
+                str(c.get("deadline")),
+                status,
+                check.seq if check is not None else None,
+                str(e.body.get("decided_at")),
+            )
+        )
     return found
 
 
-def commitments(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None,
-                today: date | None = None) -> list[Commitment]:
+def commitments(
+    ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None, today: date | None = None
+) -> list[Commitment]:
     """The department's approvals on a commitment decided in [since, until) (ISO times), each with its state."""
     day = (today or _utcnow().date()).isoformat()
-    return [c for c in _commitments(_log(ledger, department), department, day)
-            if (since is None or c.decided_at >= since) and (until is None or c.decided_at < until)]
+    return [
+        c
+        for c in _commitments(_log(ledger, department), department, day)
+        if (since is None or c.decided_at >= since) and (until is None or c.decided_at < until)
+    ]
 
 
-def due_commitments(ledger: Ledger, department: str, *, within_days: int = 30,
-                    today: date | None = None) -> list[Commitment]:
+def due_commitments(
+    ledger: Ledger, department: str, *, within_days: int = 30, today: date | None = None
+) -> list[Commitment]:
     """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due)."""
     day = today or _utcnow().date()
     horizon = (day + timedelta(days=within_days)).isoformat()
-    return sorted((c for c in commitments(ledger, department, today=day)
-                   if c.status in ("due", "overdue") and c.deadline <= horizon), key=lambda c: (c.deadline, c.seq))
+    return sorted(
+        (
+            c
+            for c in commitments(ledger, department, today=day)
+            if c.status in ("due", "overdue") and c.deadline <= horizon
+        ),
+        key=lambda c: (c.deadline, c.seq),
+    )
 
 
-def record_commitment_check(ledger: Ledger, department: str, case_id: str, *, met: bool, officer: str,
-                            findings: Sequence[str] = (), checked_at: datetime | None = None) -> int:
+def record_commitment_check(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    *,
+    met: bool,
+    officer: str,
+    findings: Sequence[str] = (),
+    checked_at: datetime | None = None,
+) -> int:
     """Record whether the applicant of ``case_id`` met its commitment (anchored); returns the entry's seq."""
     from .decisions import officer_ref
 
     entries = _log(ledger, department)
-    target = next((e for e in reversed(entries) if _is_decision(e.body) and e.body["case_id"] == case_id
-                   and isinstance(e.body.get("commitment"), dict)), None)
+    target = next(
+        (
+            e
+            for e in reversed(entries)
+            if _is_decision(e.body) and e.body["case_id"] == case_id and isinstance(e.body.get("commitment"), dict)
+        ),
+        None,
+    )
     if target is None:
         raise NotFoundError(f"{department} has no approval on a commitment for case {case_id!r}")
     if _find(entries, "commitment_check", decision=_ref(target)):
         raise StateError(f"the commitment of case {case_id!r} was already checked")
-    body = {"format": SUPERVISION_FORMAT, "kind": "commitment_check", "case": case_id, "decision": _ref(target),
-            "check": target.body["commitment"].get("check"), "met": bool(met),
-            "findings": [_code(f, "finding") for f in findings],
-            "officer_ref": officer_ref(ledger, department, officer), "checked_at": _time_text(checked_at)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "commitment_check",
+        "case": case_id,
+        "decision": _ref(target),
+        "check": target.body["commitment"].get("check"),
+        "met": bool(met),
+        "findings": [_code(f, "finding") for f in findings],
+        "officer_ref": officer_ref(ledger, department, officer),
+        "checked_at": _time_text(checked_at),
+    }
     return _append(ledger, department, body).seq
 
 
 # -- inspections ------------------------------------------------------------------------------------------------
+
 
 def _list_digest(refs: Sequence[str]) -> str:
     return "0x" + hashlib.sha256(canonical_json(sorted(refs))).hexdigest()
@@ -425,11 +542,21 @@ def register_inspectors(ledger: Ledger, department: str, list_id: str, inspector
     if isinstance(inspectors, str) or not inspectors or len(set(inspectors)) != len(inspectors):
         raise InputError("inspectors must be a non-empty list of distinct officer ids", field="inspectors")
     refs = sorted(officer_ref(ledger, department, i) for i in inspectors)
-    body = {"format": SUPERVISION_FORMAT, "kind": "inspector_list", "list_id": list_id, "inspectors": refs,
-            "digest": _list_digest(refs)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "inspector_list",
+        "list_id": list_id,
+        "inspectors": refs,
+        "digest": _list_digest(refs),
+    }
     entry = _append(ledger, department, body)
-    return {"list_id": list_id, "seq": entry.seq, "entry_hash": entry.entry_hash, "digest": body["digest"],
-            "inspectors": len(refs)}
+    return {
+        "list_id": list_id,
+        "seq": entry.seq,
+        "entry_hash": entry.entry_hash,
+        "digest": body["digest"],
+        "inspectors": len(refs),
+    }
 
 
 def _rate(value: Any) -> Fraction:
@@ -442,9 +569,18 @@ def _rate(value: Any) -> Fraction:
     return rate
 
 
-def announce_inspection(ledger: Ledger, department: str, *, since: datetime, until: datetime, rate: str | float,
-                        inspectors: str, target_block: int | None = None, delay: int = DEFAULT_TARGET_DELAY,
-                        announced_at: datetime | None = None) -> dict[str, Any]:
+def announce_inspection(
+    ledger: Ledger,
+    department: str,
+    *,
+    since: datetime,
+    until: datetime,
+    rate: str | float,
+    inspectors: str,
+    target_block: int | None = None,
+    delay: int = DEFAULT_TARGET_DELAY,
+    announced_at: datetime | None = None,
+) -> dict[str, Any]:
     """Anchor the announcement of a random inspection of ``department``'s approvals decided in [since, until): the
     sample rate, the registered inspector list (its ``list_id``) and the future block whose hash will draw it.
 
@@ -453,21 +589,28 @@ def announce_inspection(ledger: Ledger, department: str, *, since: datetime, unt
     entries = _log(ledger, department)
     lists = _find(entries, "inspector_list", list_id=inspectors)
     if not lists:
-        raise NotFoundError(f"{department} has no registered inspector list {inspectors!r}; register one first "
-                            "(`ledger inspect inspectors`)")
+        raise NotFoundError(
+            f"{department} has no registered inspector list {inspectors!r}; register one first "
+            "(`ledger inspect inspectors`)"
+        )
     start, end = _time_text(since), _time_text(until)
     if end <= start:
         raise InputError("the inspected period is empty: until must be after since", field="until")
     head = ledger.chain.block_number()
     target = head + delay if target_block is None else int(target_block)
     if target < head + MIN_TARGET_DELAY:
-        raise InputError(f"target block {target} is too close: the chain is at block {head}, and the announcement "
-                         f"must be anchored before the target block exists (use {head + DEFAULT_TARGET_DELAY} or "
-                         "later)", field="target_block")
+        raise InputError(
+            f"target block {target} is too close: the chain is at block {head}, and the announcement "
+            f"must be anchored before the target block exists (use {head + DEFAULT_TARGET_DELAY} or "
+            "later)",
+            field="target_block",
+        )
     if target > head + MAX_TARGET_DELAY:
-        raise InputError(f"target block {target} is too far: the chain is at block {head}; choose at most "
-                         f"{head + MAX_TARGET_DELAY} so the draw comes due (and is missed visibly if not made)",
-                         field="target_block")
+        raise InputError(
+            f"target block {target} is too far: the chain is at block {head}; choose at most "
+            f"{head + MAX_TARGET_DELAY} so the draw comes due (and is missed visibly if not made)",
+            field="target_block",
+        )
     rate_text = str(rate)
     _rate(rate_text)
     wanted = (_parse_time(start), _parse_time(end))
@@ -475,26 +618,42 @@ def announce_inspection(ledger: Ledger, department: str, *, since: datetime, unt
     for earlier in _find(entries, "inspection_announcement"):
         covered = _coverage(ledger, earlier)
         if covered is not None and _overlaps(wanted, covered):  # type: ignore[arg-type]
-            raise StateError(f"the period {start} .. {end} overlaps announcement #{earlier.seq}, which inspected "
-                             f"{_time_text(covered[0])} .. {_time_text(covered[1])}: a period is drawn once (no "
-                             "second chance at a sample); announce a period starting at "
-                             f"{_time_text(frontier[1]) if frontier else _time_text(covered[1])}")
+            raise StateError(
+                f"the period {start} .. {end} overlaps announcement #{earlier.seq}, which inspected "
+                f"{_time_text(covered[0])} .. {_time_text(covered[1])}: a period is drawn once (no "
+                "second chance at a sample); announce a period starting at "
+                f"{_time_text(frontier[1]) if frontier else _time_text(covered[1])}"
+            )
     if frontier is not None and wanted[0] > frontier[1]:  # type: ignore[operator]
-        raise StateError(f"the period {start} .. {end} leaves a gap after announcement #{frontier[0]}, which "
-                         f"inspected up to {_time_text(frontier[1])}: approvals decided in {_time_text(frontier[1])} "
-                         f".. {start} would be in no draw; announce a period starting at {_time_text(frontier[1])} "
-                         "(announcements are contiguous, docs/decisions.md)")
+        raise StateError(
+            f"the period {start} .. {end} leaves a gap after announcement #{frontier[0]}, which "
+            f"inspected up to {_time_text(frontier[1])}: approvals decided in {_time_text(frontier[1])} "
+            f".. {start} would be in no draw; announce a period starting at {_time_text(frontier[1])} "
+            "(announcements are contiguous, docs/decisions.md)"
+        )
     listing = lists[-1]
-    body = {"format": SUPERVISION_FORMAT, "kind": "inspection_announcement",
-            "period": {"since": start, "until": end}, "rate": rate_text,
-            "inspectors": {**_ref(listing), "list_id": inspectors, "digest": listing.body.get("digest")},
-            "target_block": target, "announced_at": _time_text(announced_at)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "inspection_announcement",
+        "period": {"since": start, "until": end},
+        "rate": rate_text,
+        "inspectors": {**_ref(listing), "list_id": inspectors, "digest": listing.body.get("digest")},
+        "target_block": target,
+        "announced_at": _time_text(announced_at),
+    }
     entry = _append(ledger, department, body)
     if entry.block is None or entry.block >= target:
-        raise StateError(f"the announcement (#{entry.seq}) was anchored in block {entry.block}, not before its target "
-                         f"block {target}: it cannot be drawn; announce again with a later target block")
-    return {"seq": entry.seq, "entry_hash": entry.entry_hash, "target_block": target, "anchored_block": entry.block,
-            **body}
+        raise StateError(
+            f"the announcement (#{entry.seq}) was anchored in block {entry.block}, not before its target "
+            f"block {target}: it cannot be drawn; announce again with a later target block"
+        )
+    return {
+        "seq": entry.seq,
+        "entry_hash": entry.entry_hash,
+        "target_block": target,
+        "anchored_block": entry.block,
+        **body,
+    }
 
 
 def _block_time(ledger: Ledger, number: int) -> datetime | None:
@@ -519,8 +678,11 @@ def _coverage(ledger: Ledger, announcement: _Entry) -> tuple[datetime, datetime]
 def _frontier(ledger: Ledger, entries: Sequence[_Entry]) -> tuple[int, datetime] | None:
     """Where the department's inspected stretch ends: the latest end of any announcement's coverage, with the
     announcement that reached it; None before the first announcement."""
-    ends = [(span[1], a.seq) for a in _find(entries, "inspection_announcement")
-            if (span := _coverage(ledger, a)) is not None]
+    ends = [
+        (span[1], a.seq)
+        for a in _find(entries, "inspection_announcement")
+        if (span := _coverage(ledger, a)) is not None
+    ]
     if not ends:
         return None
     end, seq = max(ends)
@@ -554,10 +716,18 @@ def _dodged(entries: Sequence[_Entry], announcement: _Entry) -> list[str]:
     for case, decided in history.items():
         before = [e for e in decided if e.seq < announcement.seq]
         after = [e for e in decided if e.seq > announcement.seq]
-        in_period = [e for e in before if e.body.get("outcome") == "approve"
-                     and (at := _parse_time(e.body.get("decided_at"))) is not None and since <= at < until]
-        if in_period and before[-1].body.get("outcome") != "approve" \
-                and any(e.body.get("outcome") == "approve" for e in after):
+        in_period = [
+            e
+            for e in before
+            if e.body.get("outcome") == "approve"
+            and (at := _parse_time(e.body.get("decided_at"))) is not None
+            and since <= at < until
+        ]
+        if (
+            in_period
+            and before[-1].body.get("outcome") != "approve"
+            and any(e.body.get("outcome") == "approve" for e in after)
+        ):
             found.append(case)
     return sorted(found)
 
@@ -576,8 +746,13 @@ def _population(entries: Sequence[_Entry], announcement: _Entry) -> list[tuple[s
     found = []
     for case, e in latest.items():
         at = _parse_time(e.body.get("decided_at"))
-        if e.body.get("outcome") == "approve" and at is not None and since is not None and until is not None \
-                and since <= at < until:
+        if (
+            e.body.get("outcome") == "approve"
+            and at is not None
+            and since is not None
+            and until is not None
+            and since <= at < until
+        ):
             found.append((case, e))
     return sorted(found, key=lambda p: p[0])
 
@@ -608,8 +783,10 @@ def _expected_draw(entries: Sequence[_Entry], announcement: _Entry, block_hash: 
     population = _population(entries, announcement)
     decisions = dict(population)
     sample = draw_sample(block_hash, [c for c, _ in population], str(announcement.body.get("rate")), refs)
-    return {"population": {"count": len(population), "digest": _population_digest(population)},
-            "sample": [{**s, "decision": _ref(decisions[s["case_id"]])} for s in sample]}
+    return {
+        "population": {"count": len(population), "digest": _population_digest(population)},
+        "sample": [{**s, "decision": _ref(decisions[s["case_id"]])} for s in sample],
+    }
 
 
 def _block_hash(ledger: Ledger, number: int) -> str | None:
@@ -620,8 +797,9 @@ def _block_hash(ledger: Ledger, number: int) -> str | None:
     return "0x" + bytes(block["hash"]).hex()
 
 
-def draw_inspection(ledger: Ledger, department: str, announcement_seq: int,
-                    drawn_at: datetime | None = None) -> dict[str, Any]:
+def draw_inspection(
+    ledger: Ledger, department: str, announcement_seq: int, drawn_at: datetime | None = None
+) -> dict[str, Any]:
     """Draw announcement ``announcement_seq``'s sample with its target block's hash and anchor the draw.
 
     StateError before the target block is mined (the hash does not exist yet) or if the announcement was already
@@ -631,22 +809,35 @@ def draw_inspection(ledger: Ledger, department: str, announcement_seq: int,
     if announcement is None:
         raise NotFoundError(f"{department} has no inspection announcement number {announcement_seq}")
     if _find(entries, "inspection_draw", announcement=_ref(announcement)):
-        raise StateError(f"announcement {announcement_seq} of {department} was already drawn; a draw cannot be "
-                         "repeated (announce a new inspection instead)")
+        raise StateError(
+            f"announcement {announcement_seq} of {department} was already drawn; a draw cannot be "
+            "repeated (announce a new inspection instead)"
+        )
     target = int(announcement.body["target_block"])
     if announcement.block is None or announcement.block >= target:
-        raise StateError(f"announcement {announcement_seq} was not anchored before its target block {target}: it "
-                         "cannot be drawn; announce again")
+        raise StateError(
+            f"announcement {announcement_seq} was not anchored before its target block {target}: it "
+            "cannot be drawn; announce again"
+        )
     head = ledger.chain.block_number()
     if head < target:
-        raise StateError(f"target block {target} is not mined yet (the chain is at block {head}): draw after it "
-                         f"(about {target - head} block(s))")
+        raise StateError(
+            f"target block {target} is not mined yet (the chain is at block {head}): draw after it "
+            f"(about {target - head} block(s))"
+        )
     block_hash = _block_hash(ledger, target)
     if block_hash is None:
         raise StateError(f"the chain does not return block {target}")
-    body = {"format": SUPERVISION_FORMAT, "kind": "inspection_draw", "announcement": _ref(announcement),
-            "target_block": target, "block_hash": block_hash, **_expected_draw(entries, announcement, block_hash),
-            "drawn_at_block": head, "drawn_at": _time_text(drawn_at)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "inspection_draw",
+        "announcement": _ref(announcement),
+        "target_block": target,
+        "block_hash": block_hash,
+        **_expected_draw(entries, announcement, block_hash),
+        "drawn_at_block": head,
+        "drawn_at": _time_text(drawn_at),
+    }
     entry = _append(ledger, department, body)
     return {"seq": entry.seq, "entry_hash": entry.entry_hash, **body}
 
@@ -656,16 +847,31 @@ def assigned_cases(ledger: Ledger, department: str, draw_seq: int, inspector: st
     them by salted reference)."""
     from .decisions import officer_ref
 
-    draw = next((e for e in _find(_log(ledger, department, contains='"kind":"inspection_draw"'), "inspection_draw")
-                 if e.seq == draw_seq), None)
+    draw = next(
+        (
+            e
+            for e in _find(_log(ledger, department, contains='"kind":"inspection_draw"'), "inspection_draw")
+            if e.seq == draw_seq
+        ),
+        None,
+    )
     if draw is None:
         raise NotFoundError(f"{department} has no inspection draw number {draw_seq}")
     mine = officer_ref(ledger, department, inspector)
     return [s["case_id"] for s in draw.body.get("sample", []) if s.get("inspector_ref") == mine]
 
 
-def record_finding(ledger: Ledger, department: str, draw_seq: int, case_id: str, *, inspector: str, conforming: bool,
-                   findings: Sequence[str] = (), inspected_at: datetime | None = None) -> int:
+def record_finding(
+    ledger: Ledger,
+    department: str,
+    draw_seq: int,
+    case_id: str,
+    *,
+    inspector: str,
+    conforming: bool,
+    findings: Sequence[str] = (),
+    inspected_at: datetime | None = None,
+) -> int:
     """Record the result of the inspection of ``case_id`` drawn by draw ``draw_seq``, by its assigned inspector
     (anchored); a non-conforming result needs at least one finding code. Returns the entry's seq."""
     from .decisions import officer_ref
@@ -676,26 +882,46 @@ def record_finding(ledger: Ledger, department: str, draw_seq: int, case_id: str,
         raise NotFoundError(f"{department} has no inspection draw number {draw_seq}")
     drawn = next((s for s in draw.body.get("sample", []) if s.get("case_id") == case_id), None)
     if drawn is None:
-        raise InputError(f"case {case_id!r} was not drawn by draw {draw_seq}; only drawn cases are inspected",
-                         field="case")
+        raise InputError(
+            f"case {case_id!r} was not drawn by draw {draw_seq}; only drawn cases are inspected", field="case"
+        )
     inspector_ref = officer_ref(ledger, department, inspector)
     if inspector_ref != drawn["inspector_ref"]:
-        raise InputError(f"inspector {inspector!r} was not assigned case {case_id!r}; the draw assigned "
-                         f"{drawn['inspector_ref']}", field="inspector")
+        raise InputError(
+            f"inspector {inspector!r} was not assigned case {case_id!r}; the draw assigned {drawn['inspector_ref']}",
+            field="inspector",
+        )
     codes = [_code(f, "finding") for f in findings]
     if not conforming and not codes:
         raise InputError("a non-conforming result needs at least one finding code", field="findings")
     if _find(entries, "inspection_finding", draw=_ref(draw), case=case_id):
         raise StateError(f"case {case_id!r} of draw {draw_seq} already has a recorded finding")
-    body = {"format": SUPERVISION_FORMAT, "kind": "inspection_finding", "draw": _ref(draw), "case": case_id,
-            "decision": drawn["decision"], "inspector_ref": inspector_ref, "conforming": bool(conforming),
-            "findings": codes, "inspected_at": _time_text(inspected_at)}
+    body = {
+        "format": SUPERVISION_FORMAT,
+        "kind": "inspection_finding",
+        "draw": _ref(draw),
+        "case": case_id,
+        "decision": drawn["decision"],
+        "inspector_ref": inspector_ref,
+        "conforming": bool(conforming),
+        "findings": codes,
+        "inspected_at": _time_text(inspected_at),
+    }
     return _append(ledger, department, body).seq
 
 
-def withdraw_approval(ledger: Ledger, department: str, finding_seq: int, *, officer: str, reasons: Sequence[str],
-                      legal_basis: str, credit_reason: str | None = None, credit_days: int = 365,
-                      decided_at: datetime | None = None) -> dict[str, Any]:
+def withdraw_approval(
+    ledger: Ledger,
+    department: str,
+    finding_seq: int,
+    *,
+    officer: str,
+    reasons: Sequence[str],
+    legal_basis: str,
+    credit_reason: str | None = None,
+    credit_days: int = 365,
+    decided_at: datetime | None = None,
+) -> dict[str, Any]:
     """Withdraw the approval a non-conforming finding concerns: an anchored officer decision (outcome ``reject``)
     overriding it, with reasons and a legal-basis code; unless ``credit_days`` is 0 the applicant goes on the
     department's credit list for that many days (reason ``credit_reason``, default the first reason)."""
@@ -718,29 +944,53 @@ def withdraw_approval(ledger: Ledger, department: str, finding_seq: int, *, offi
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
     at = _time_text(decided_at)
     body = {
-        "format": "pl-decision/2", "case_id": case, "service_item": approval.body.get("service_item"),
-        "applicant_ref": approval.body.get("applicant_ref"), "input_digest": None, "certificates": [],
-        "rule_set": None, "engine": None, "outcome": "reject", "reasons": [_code(r, "reason") for r in reasons],
-        "fired": [], "decided_by": {"kind": "officer", "department": department,
-                                    "officer_ref": officer_ref(ledger, department, officer)},
-        "decided_at": at, "overrides": _ref(approval),
+        "format": "pl-decision/2",
+        "case_id": case,
+        "service_item": approval.body.get("service_item"),
+        "applicant_ref": approval.body.get("applicant_ref"),
+        "input_digest": None,
+        "certificates": [],
+        "rule_set": None,
+        "engine": None,
+        "outcome": "reject",
+        "reasons": [_code(r, "reason") for r in reasons],
+        "fired": [],
+        "decided_by": {
+            "kind": "officer",
+            "department": department,
+            "officer_ref": officer_ref(ledger, department, officer),
+        },
+        "decided_at": at,
+        "overrides": _ref(approval),
         "withdrawal": {"finding": _ref(finding), "legal_basis": _code(legal_basis, "legal_basis")},
     }
     entry = _append(ledger, department, body, anchor=False)
     listing = None
     if credit_days:
         day = date.fromisoformat(at[:10])
-        listing = credit_list(ledger, department, applicant_ref=body["applicant_ref"],
-                              reason=credit_reason or body["reasons"][0], since=day,
-                              until=day + timedelta(days=credit_days),
-                              basis={"withdrawal": _ref(entry), "finding": _ref(finding)}, listed_at=decided_at)
+        listing = credit_list(
+            ledger,
+            department,
+            applicant_ref=body["applicant_ref"],
+            reason=credit_reason or body["reasons"][0],
+            since=day,
+            until=day + timedelta(days=credit_days),
+            basis={"withdrawal": _ref(entry), "finding": _ref(finding)},
+            listed_at=decided_at,
+        )
     else:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
-    return {"seq": entry.seq, "entry_hash": entry.entry_hash, "case_id": case, "overrides": body["overrides"],
-            "credit_listing": listing.seq if listing is not None else None}
+    return {
+        "seq": entry.seq,
+        "entry_hash": entry.entry_hash,
+        "case_id": case,
+        "overrides": body["overrides"],
+        "credit_listing": listing.seq if listing is not None else None,
+    }
 
 
 # -- read API for reports ---------------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Inspection:
@@ -777,29 +1027,49 @@ class Withdrawal:
 
 
 def _inspections(entries: Sequence[_Entry], department: str) -> list[Inspection]:
-    findings = {(f.body.get("draw", {}).get("seq"), f.body.get("case")): f
-                for f in _find(entries, "inspection_finding") if isinstance(f.body.get("draw"), dict)}
+    findings = {
+        (f.body.get("draw", {}).get("seq"), f.body.get("case")): f
+        for f in _find(entries, "inspection_finding")
+        if isinstance(f.body.get("draw"), dict)
+    }
     found = []
     for d in _find(entries, "inspection_draw"):
         for s in d.body.get("sample", []):
             f = findings.get((d.seq, s.get("case_id")))
-            found.append(Inspection(department, int(d.body["announcement"]["seq"]), d.seq, int(d.body["target_block"]),
-                                    s["case_id"], int(s["decision"]["seq"]), s["inspector_ref"],
-                                    f.seq if f else None, f.body.get("conforming") if f else None,
-                                    list(f.body.get("findings", [])) if f else []))
+            found.append(
+                Inspection(
+                    department,
+                    int(d.body["announcement"]["seq"]),
+                    d.seq,
+                    int(d.body["target_block"]),
+                    s["case_id"],
+                    int(s["decision"]["seq"]),
+                    s["inspector_ref"],
+                    f.seq if f else None,
+                    f.body.get("conforming") if f else None,
+                    list(f.body.get("findings", [])) if f else [],
+                )
+            )
     return found
 
 
-def inspections(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None) -> list[Inspection]:
+def inspections(
+    ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None
+) -> list[Inspection]:
     """Every drawn case of the department's inspections whose announced period overlaps [since, until)."""
     entries = _log(ledger, department)
     periods = {a.seq: a.body.get("period", {}) for a in _find(entries, "inspection_announcement")}
-    return [i for i in _inspections(entries, department)
-            if (since is None or str(periods.get(i.announcement_seq, {}).get("until")) > since)
-            and (until is None or str(periods.get(i.announcement_seq, {}).get("since")) < until)]
+    return [
+        i
+        for i in _inspections(entries, department)
+        if (since is None or str(periods.get(i.announcement_seq, {}).get("until")) > since)
+        and (until is None or str(periods.get(i.announcement_seq, {}).get("since")) < until)
+    ]
 
 
-def withdrawals(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None) -> list[Withdrawal]:
+def withdrawals(
+    ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None
+) -> list[Withdrawal]:
     """The department's withdrawals of approvals decided in [since, until) (ISO times)."""
     found = []
     for e in _log(ledger, department):
@@ -808,24 +1078,38 @@ def withdrawals(ledger: Ledger, department: str, *, since: str | None = None, un
             continue
         at = str(e.body.get("decided_at"))
         if (since is None or at >= since) and (until is None or at < until):
-            found.append(Withdrawal(department, e.seq, e.body["case_id"], int(e.body["overrides"]["seq"]),
-                                    (w.get("finding") or {}).get("seq"), list(e.body.get("reasons", [])),
-                                    str(w.get("legal_basis")), at))
+            found.append(
+                Withdrawal(
+                    department,
+                    e.seq,
+                    e.body["case_id"],
+                    int(e.body["overrides"]["seq"]),
+                    (w.get("finding") or {}).get("seq"),
+                    list(e.body.get("reasons", [])),
+                    str(w.get("legal_basis")),
+                    at,
+                )
+            )
     return found
 
 
-def summary(ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None,
-            today: date | None = None) -> dict[str, Any]:
+def summary(
+    ledger: Ledger, department: str, *, since: str | None = None, until: str | None = None, today: date | None = None
+) -> dict[str, Any]:
     """Everything above for one department and period, as plain JSON (what ``ledger report`` reads)."""
-    return {"department": department, "since": since, "until": until,
-            "commitments": [c.to_json() for c in commitments(ledger, department, since=since, until=until,
-                                                              today=today)],
-            "inspections": [i.to_json() for i in inspections(ledger, department, since=since, until=until)],
-            "withdrawals": [w.to_json() for w in withdrawals(ledger, department, since=since, until=until)],
-            "credit_list": [c.to_json() for c in credit_entries(ledger, department, since=since, until=until)]}
+    return {
+        "department": department,
+        "since": since,
+        "until": until,
+        "commitments": [c.to_json() for c in commitments(ledger, department, since=since, until=until, today=today)],
+        "inspections": [i.to_json() for i in inspections(ledger, department, since=since, until=until)],
+        "withdrawals": [w.to_json() for w in withdrawals(ledger, department, since=since, until=until)],
+        "credit_list": [c.to_json() for c in credit_entries(ledger, department, since=since, until=until)],
+    }
 
 
 # -- replay -----------------------------------------------------------------------------------------------------
+
 
 class CreditBook:
     """A department's credit list as the chain attests it (anchoring blocks from the chain's ranges), for replay."""
@@ -842,23 +1126,36 @@ class CreditBook:
         """Credit entries about ``applicant`` written before decision ``seq`` in the log and anchored after the
         ``block`` it claims to have read the list at (beyond the confirmation depth): a decision backdating its
         block to miss a listing (or a removal) the department had already recorded and anchored."""
-        removed = {(e.body.get("listing") or {}).get("entry_hash"): e for e in _find(self.entries, "credit_removal")
-                   if isinstance(e.body.get("listing"), dict)}
+        removed = {
+            (e.body.get("listing") or {}).get("entry_hash"): e
+            for e in _find(self.entries, "credit_removal")
+            if isinstance(e.body.get("listing"), dict)
+        }
         listings: dict[str | None, _Entry] = {e.entry_hash: e for e in _find(self.entries, "credit_listing")}
         found = []
         for e in self.entries:
             if e.seq >= seq or e.block is None or e.block <= block + self.slack:
                 continue
-            about = e if e.body.get("kind") == "credit_listing" else listings.get(
-                (e.body.get("listing") or {}).get("entry_hash"))
-            if about is not None and about.body.get("applicant_ref") == applicant and (
-                    e is about or removed.get(about.entry_hash) is e):
+            about = (
+                e
+                if e.body.get("kind") == "credit_listing"
+                else listings.get((e.body.get("listing") or {}).get("entry_hash"))
+            )
+            if (
+                about is not None
+                and about.body.get("applicant_ref") == applicant
+                and (e is about or removed.get(about.entry_hash) is e)
+            ):
                 found.append(e.seq)
         return found
 
 
-def check_replay(ledger: Ledger, department: str, ranges: Sequence[ChainRange],
-                 fail: Callable[[str, int | None, str | None, str], None]) -> dict[str, Any]:
+def check_replay(
+    ledger: Ledger,
+    department: str,
+    ranges: Sequence[ChainRange],
+    fail: Callable[[str, int | None, str | None, str], None],
+) -> dict[str, Any]:
     """Re-check every supervision step of a department against the chain: announcements anchored before their target
     block, one draw per announcement made after it, with that block's hash, re-drawn to the same sample; findings on
     drawn cases by their assigned inspector; withdrawals resting on a non-conforming finding of that approval;
@@ -876,83 +1173,152 @@ def check_replay(ledger: Ledger, department: str, ranges: Sequence[ChainRange],
     for a in announcements:
         target = a.body.get("target_block")
         if not isinstance(target, int) or a.block is None or a.block >= target:
-            fail("announcement_late", a.seq, None, f"the announcement was anchored in block {a.block}, not before its "
-                                                   f"target block {target}: its draw could be chosen")
+            fail(
+                "announcement_late",
+                a.seq,
+                None,
+                f"the announcement was anchored in block {a.block}, not before its "
+                f"target block {target}: its draw could be chosen",
+            )
         if isinstance(target, int) and a.block is not None and target > a.block + MAX_TARGET_DELAY:
-            fail("announcement_far", a.seq, None, f"the target block {target} is more than {MAX_TARGET_DELAY} "
-                                                  f"blocks after the announcement's block {a.block}: its period "
-                                                  "is claimed but its draw may never come due")
+            fail(
+                "announcement_far",
+                a.seq,
+                None,
+                f"the target block {target} is more than {MAX_TARGET_DELAY} "
+                f"blocks after the announcement's block {a.block}: its period "
+                "is claimed but its draw may never come due",
+            )
         draws = draws_of.get(a.seq, [])
         if len(draws) > 1:
-            fail("draw_repeated", draws[1].seq, None, f"announcement {a.seq} was drawn {len(draws)} times "
-                                                      f"(#{', #'.join(str(d.seq) for d in draws)})")
+            fail(
+                "draw_repeated",
+                draws[1].seq,
+                None,
+                f"announcement {a.seq} was drawn {len(draws)} times (#{', #'.join(str(d.seq) for d in draws)})",
+            )
         if not draws and isinstance(target, int) and head > target + DRAW_GRACE_BLOCKS:
             fail("draw_missing", a.seq, None, f"announcement {a.seq} (target block {target}) was never drawn")
         for d in draws:
             _check_draw(ledger, entries, a, d, fail)
         for case in _dodged(entries, a):
-            fail("population_dodged", a.seq, case, f"case {case} was approved in the period of announcement {a.seq}, "
-                                                   "set aside just before it and approved again after it: it "
-                                                   "escaped the draw")
+            fail(
+                "population_dodged",
+                a.seq,
+                case,
+                f"case {case} was approved in the period of announcement {a.seq}, "
+                "set aside just before it and approved again after it: it "
+                "escaped the draw",
+            )
     covered = [(a, _coverage(ledger, a)) for a in announcements]
     reached: tuple[_Entry, datetime] | None = None  # the furthest end inspected by the announcements so far
     for i, (a, span) in enumerate(covered):
         for earlier, before in covered[:i]:
             if span is not None and before is not None and _overlaps(span, before):
-                fail("announcement_overlap", a.seq, None, f"announcement {a.seq} inspects again a stretch announcement "
-                                                          f"{earlier.seq} covered: a second chance at the sample")
+                fail(
+                    "announcement_overlap",
+                    a.seq,
+                    None,
+                    f"announcement {a.seq} inspects again a stretch announcement "
+                    f"{earlier.seq} covered: a second chance at the sample",
+                )
                 break
         if span is None:
             continue
         if reached is not None and span[0] > reached[1]:
-            fail("announcement_gap", a.seq, None, f"announcement {a.seq} starts at {_time_text(span[0])}, after the "
-                                                  f"end of announcement {reached[0].seq} ({_time_text(reached[1])}): "
-                                                  "approvals decided in between are in no draw")
+            fail(
+                "announcement_gap",
+                a.seq,
+                None,
+                f"announcement {a.seq} starts at {_time_text(span[0])}, after the "
+                f"end of announcement {reached[0].seq} ({_time_text(reached[1])}): "
+                "approvals decided in between are in no draw",
+            )
         if reached is None or span[1] > reached[1]:
             reached = (a, span[1])
-    sampled: dict[tuple[Any, Any], Any] = {(d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw")
-               for s in d.body.get("sample", [])}
+    sampled: dict[tuple[Any, Any], Any] = {
+        (d.seq, s.get("case_id")): s for d in _find(entries, "inspection_draw") for s in d.body.get("sample", [])
+    }
     for f in _find(entries, "inspection_finding"):
         s = sampled.get(((f.body.get("draw") or {}).get("seq"), f.body.get("case")))
         if s is None or _entry_at(entries, f.body.get("draw")) is None:
             fail("finding_invalid", f.seq, f.body.get("case"), "the finding concerns a case its draw did not select")
         elif s.get("inspector_ref") != f.body.get("inspector_ref") or s.get("decision") != f.body.get("decision"):
-            fail("finding_invalid", f.seq, f.body.get("case"), "the finding was not made by the inspector the draw "
-                                                               "assigned, or names another decision")
+            fail(
+                "finding_invalid",
+                f.seq,
+                f.body.get("case"),
+                "the finding was not made by the inspector the draw assigned, or names another decision",
+            )
     for e in entries:
         w = e.body.get("withdrawal")
         if not _is_decision(e.body) or w is None:
             continue
         finding = _entry_at(entries, w.get("finding") if isinstance(w, dict) else None)
-        if finding is None or finding.body.get("kind") != "inspection_finding" or finding.body.get("conforming") \
-                or finding.body.get("decision") != e.body.get("overrides"):
-            fail("withdrawal_invalid", e.seq, e.body["case_id"], "the withdrawal does not rest on a non-conforming "
-                                                                 "finding on the approval it overrides")
+        if (
+            finding is None
+            or finding.body.get("kind") != "inspection_finding"
+            or finding.body.get("conforming")
+            or finding.body.get("decision") != e.body.get("overrides")
+        ):
+            fail(
+                "withdrawal_invalid",
+                e.seq,
+                e.body["case_id"],
+                "the withdrawal does not rest on a non-conforming finding on the approval it overrides",
+            )
     for c in _find(entries, "credit_listing"):
         basis = c.body.get("basis")
         if isinstance(basis, dict) and "withdrawal" in basis:
             w = _entry_at(entries, basis.get("withdrawal"))
-            if w is None or not isinstance(w.body.get("withdrawal"), dict) or \
-                    w.body.get("applicant_ref") != c.body.get("applicant_ref"):
-                fail("credit_listing_invalid", c.seq, None, "the listing names a withdrawal of this log that does "
-                                                            "not exist or concerns another applicant")
-    return {"announcements": len(announcements), "draws": sum(len(v) for v in draws_of.values()),
-            "findings": len(_find(entries, "inspection_finding")),
-            "credit_listings": len(_find(entries, "credit_listing"))}
+            if (
+                w is None
+                or not isinstance(w.body.get("withdrawal"), dict)
+                or w.body.get("applicant_ref") != c.body.get("applicant_ref")
+            ):
+                fail(
+                    "credit_listing_invalid",
+                    c.seq,
+                    None,
+                    "the listing names a withdrawal of this log that does not exist or concerns another applicant",
+                )
+    return {
+        "announcements": len(announcements),
+        "draws": sum(len(v) for v in draws_of.values()),
+        "findings": len(_find(entries, "inspection_finding")),
+        "credit_listings": len(_find(entries, "credit_listing")),
+    }
 
 
-def _check_draw(ledger: Ledger, entries: Sequence[_Entry], announcement: _Entry, draw: _Entry,
-                fail: Callable[[str, int | None, str | None, str], None]) -> None:
+def _check_draw(
+    ledger: Ledger,
+    entries: Sequence[_Entry],
+    announcement: _Entry,
+    draw: _Entry,
+    fail: Callable[[str, int | None, str | None, str], None],
+) -> None:
     target = announcement.body.get("target_block")
     actual = _block_hash(ledger, target) if isinstance(target, int) else None
-    if not isinstance(target, int) or draw.body.get("target_block") != target or actual is None or \
-            draw.body.get("block_hash") != actual:
-        fail("draw_mismatch", draw.seq, None, f"the draw used block hash {draw.body.get('block_hash')}, the chain's "
-                                              f"block {target} has {actual}")
+    if (
+        not isinstance(target, int)
+        or draw.body.get("target_block") != target
+        or actual is None
+        or draw.body.get("block_hash") != actual
+    ):
+        fail(
+            "draw_mismatch",
+            draw.seq,
+            None,
+            f"the draw used block hash {draw.body.get('block_hash')}, the chain's block {target} has {actual}",
+        )
         return
     if draw.block is None or draw.block <= target:
-        fail("draw_early", draw.seq, None, f"the draw was anchored in block {draw.block}, not after its target block "
-                                           f"{target}")
+        fail(
+            "draw_early",
+            draw.seq,
+            None,
+            f"the draw was anchored in block {draw.block}, not after its target block {target}",
+        )
     try:
         expected = _expected_draw(entries, announcement, actual)
     except InputError as exc:
@@ -960,10 +1326,15 @@ def _check_draw(ledger: Ledger, entries: Sequence[_Entry], announcement: _Entry,
         return
     if draw.body.get("population") != expected["population"] or draw.body.get("sample") != expected["sample"]:
         recorded = [s.get("case_id") for s in draw.body.get("sample", []) if isinstance(s, dict)]
-        fail("draw_mismatch", draw.seq, None, f"re-drawn from the chain the sample is "
-                                              f"{[s['case_id'] for s in expected['sample']]} of "
-                                              f"{expected['population']['count']} approvals; the draw recorded "
-                                              f"{recorded} of {(draw.body.get('population') or {}).get('count')}")
+        fail(
+            "draw_mismatch",
+            draw.seq,
+            None,
+            f"re-drawn from the chain the sample is "
+            f"{[s['case_id'] for s in expected['sample']]} of "
+            f"{expected['population']['count']} approvals; the draw recorded "
+            f"{recorded} of {(draw.body.get('population') or {}).get('count')}",
+        )
 
 
 def wait_for_block(ledger: Ledger, number: int, *, timeout: float = 120.0, poll: float = 0.5) -> int:
@@ -980,8 +1351,11 @@ def wait_for_block(ledger: Ledger, number: int, *, timeout: float = 120.0, poll:
 
 def announcement_target(ledger: Ledger, department: str, announcement_seq: int) -> int:
     """The target block of announcement ``announcement_seq``."""
-    found = [e for e in _find(_log(ledger, department, contains='"kind":"inspection_announcement"'),
-                              "inspection_announcement") if e.seq == announcement_seq]
+    found = [
+        e
+        for e in _find(_log(ledger, department, contains='"kind":"inspection_announcement"'), "inspection_announcement")
+        if e.seq == announcement_seq
+    ]
     if not found:
         raise NotFoundError(f"{department} has no inspection announcement number {announcement_seq}")
     return int(found[0].body["target_block"])
@@ -995,19 +1369,28 @@ def report_sections(ledger: Ledger, department: str, since: datetime, until: dat
     drawn = inspections(ledger, department, since=start, until=end)
     draws: dict[int, dict[str, Any]] = {}
     for item in drawn:
-        draw = draws.setdefault(item.draw_seq, {"draw_id": f"{department}-{item.draw_seq}", "drawn": 0,
-                                                "block": item.target_block})
+        draw = draws.setdefault(
+            item.draw_seq, {"draw_id": f"{department}-{item.draw_seq}", "drawn": 0, "block": item.target_block}
+        )
         draw["drawn"] += 1
     codes = Counter(code for item in drawn for code in item.findings)
     return {
-        "commitments": {"recorded": True, "met": states["met"], "broken": states["broken"],
-                        "due": states["due"] + states["overdue"],
-                        "items": [{"case_id": c.case_id, "deadline": c.deadline, "state": c.status, "check": c.check}
-                                  for c in promised]},
-        "inspections": {"recorded": True, "drawn": len(drawn),
-                        "conforming": sum(1 for i in drawn if i.conforming is True),
-                        "non_conforming": sum(1 for i in drawn if i.conforming is False),
-                        "pending": sum(1 for i in drawn if i.conforming is None),
-                        "draws": list(draws.values()),
-                        "findings": [{"code": code, "count": n} for code, n in codes.most_common()]},
+        "commitments": {
+            "recorded": True,
+            "met": states["met"],
+            "broken": states["broken"],
+            "due": states["due"] + states["overdue"],
+            "items": [
+                {"case_id": c.case_id, "deadline": c.deadline, "state": c.status, "check": c.check} for c in promised
+            ],
+        },
+        "inspections": {
+            "recorded": True,
+            "drawn": len(drawn),
+            "conforming": sum(1 for i in drawn if i.conforming is True),
+            "non_conforming": sum(1 for i in drawn if i.conforming is False),
+            "pending": sum(1 for i in drawn if i.conforming is None),
+            "draws": list(draws.values()),
+            "findings": [{"code": code, "count": n} for code, n in codes.most_common()],
+        },
     }

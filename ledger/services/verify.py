@@ -31,19 +31,33 @@ from typing import Any, TypeGuard
 from eth_utils.crypto import keccak
 from web3.exceptions import Web3Exception
 
-from ..onchain import chainread
+from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
-from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
-from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from ..formats.reasons import reason_name
+from ..onchain import chainread
+from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
 CertKey = tuple[bytes, bytes, bytes]
-CHECK_NAMES = ("format", "chain", "chain_identity", "integrity", "disclosure", "merkle_proof", "anchored",
-               "confirmations", "issuer", "department_key", "signature", "status", "validity", "witnessed")
+CHECK_NAMES = (
+    "format",
+    "chain",
+    "chain_identity",
+    "integrity",
+    "disclosure",
+    "merkle_proof",
+    "anchored",
+    "confirmations",
+    "issuer",
+    "department_key",
+    "signature",
+    "status",
+    "validity",
+    "witnessed",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +101,14 @@ class Report(CheckList):
         return bool(self.checks) and all(c.ok for c in self.checks)
 
     def to_json(self) -> dict[str, Any]:
-        return {"verified": self.ok, "digest": self.digest, "as_of_block": self.as_of_block, "at": self.at,
-                "checks": [c.to_json() for c in self.checks], "facts": self.facts}
+        return {
+            "verified": self.ok,
+            "digest": self.digest,
+            "as_of_block": self.as_of_block,
+            "at": self.at,
+            "checks": [c.to_json() for c in self.checks],
+            "facts": self.facts,
+        }
 
     def raise_for_failure(self) -> Report:
         if not self.ok:
@@ -110,8 +130,12 @@ class BatchInfo:
 # many lookups; verify_many switches at once.
 INDEX_AFTER = 16
 _SUPERSEDED_CODE = 3
-_STATUS_EVENTS = {"CertificateSuspended": 1, "CertificateRevoked": 2, "CertificateReinstated": 0,
-                  "CertificateSuperseded": 3}
+_STATUS_EVENTS = {
+    "CertificateSuspended": 1,
+    "CertificateRevoked": 2,
+    "CertificateReinstated": 0,
+    "CertificateSuperseded": 3,
+}
 _SIGNATURES_KEPT = 65_536
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
 GENESIS_RECHECK = 5.0
@@ -165,11 +189,14 @@ class ChainView:
     # configured.
     witness: Any = None
 
-    def __init__(self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0,
-                 status_lookup: str = "herd") -> None:
+    def __init__(
+        self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0, status_lookup: str = "herd"
+    ) -> None:
         if status_lookup not in STATUS_LOOKUPS:
-            raise ConfigError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}: 'herd' "
-                              "reads the issuer's whole status event stream, 'direct' asks for the one certificate")
+            raise ConfigError(
+                f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}: 'herd' "
+                "reads the issuer's whole status event stream, 'direct' asks for the one certificate"
+            )
         self.status_lookup = status_lookup
         self._streams: dict[bytes, _DepartmentStream] = {}
         self._block_times: dict[int, int] = {}
@@ -247,8 +274,9 @@ class ChainView:
         cached = self._batches.get(key)
         if cached is not None:
             return cached
-        signer, block, ts, count = self.chain.call(self.chain.anchor.functions.batch(department_id_bytes(department),
-                                                                                      root))
+        signer, block, ts, count = self.chain.call(
+            self.chain.anchor.functions.batch(department_id_bytes(department), root)
+        )
         if int(block) == 0:
             return None
         info = BatchInfo(department, signer, int(block), int(ts), int(count))
@@ -273,8 +301,15 @@ class ChainView:
         if found is None:
             chain = self.chain
             try:
-                found = checks_core.batch_signer(chain.chain_id, chain.deployment.anchor, root, batch.count,
-                                                 SCHEMA_ID, batch.department.encode().ljust(32, b"\x00"), signature)
+                found = checks_core.batch_signer(
+                    chain.chain_id,
+                    chain.deployment.anchor,
+                    root,
+                    batch.count,
+                    SCHEMA_ID,
+                    batch.department.encode().ljust(32, b"\x00"),
+                    signature,
+                )
             except InputError as exc:
                 found = exc
             if len(self._recovered) >= _SIGNATURES_KEPT:
@@ -284,8 +319,9 @@ class ChainView:
             raise found
         return found
 
-    def status(self, department: str, root: bytes, digest: bytes, at: int | None,
-               head: int | None = None) -> tuple[str, int, int, bytes]:
+    def status(
+        self, department: str, root: bytes, digest: bytes, at: int | None, head: int | None = None
+    ) -> tuple[str, int, int, bytes]:
         """Status of certificate ``digest`` of ``department``'s batch ``root`` now (as of ``head``) or at unix
         time ``at``: (name, block, timestamp, detail). Only that department can have changed it.
 
@@ -309,8 +345,9 @@ class ChainView:
                 found = self.department_stream(department, upto).last((dept, root, digest), upto)
                 # never changed: what statusOf answers (Valid, block 0, zero detail)
                 return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
-            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest),
-                                                        head if head is not None else "latest")
+            status, block, ts, detail = self.chain.call(
+                fns.statusOf(dept, root, digest), head if head is not None else "latest"
+            )
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
         if self.status_lookup == "herd":
             # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,
@@ -323,14 +360,15 @@ class ChainView:
         status = self.chain.call(fns.statusAt(dept, root, digest, at))
         return STATUS_NAMES[int(status)], 0, 0, b""
 
-    def status_history(self, department: str, root: bytes, digest: bytes,
-                       upto: int) -> list[tuple[str, int, bytes]]:
+    def status_history(self, department: str, root: bytes, digest: bytes, upto: int) -> list[tuple[str, int, bytes]]:
         """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
         oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
         dept = department_id_bytes(department)
         if self.status_lookup == "herd":
-            return [(STATUS_NAMES[s], b, d) for s, b, d in
-                    self.department_stream(department, upto).changes((dept, root, digest), upto)]
+            return [
+                (STATUS_NAMES[s], b, d)
+                for s, b, d in self.department_stream(department, upto).changes((dept, root, digest), upto)
+            ]
         changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
         return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
 
@@ -359,8 +397,9 @@ class ChainView:
             self._streams[dept] = fresh
             return fresh
 
-    def _department_logs(self, dept: bytes, start: int, end: int,
-                         replaced: dict[CertKey, bytes]) -> list[tuple[CertKey, int, int, bytes]]:
+    def _department_logs(
+        self, dept: bytes, start: int, end: int, replaced: dict[CertKey, bytes]
+    ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of department ``dept`` in blocks [start, end], in chain order: (key, status, block,
         detail). Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events),
         and checked: an event of another department or contract, or outside the range, is the node lying."""
@@ -368,23 +407,37 @@ class ChainView:
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
         found: list[tuple[int, int, CertKey, int, bytes]] = []
         for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
-            query = {"address": contract, "fromBlock": hex(block), "toBlock": hex(upto),
-                     "topics": [list(topics), None, None, dept_topic]}
+            query = {
+                "address": contract,
+                "fromBlock": hex(block),
+                "toBlock": hex(upto),
+                "topics": [list(topics), None, None, dept_topic],
+            }
             try:
                 answer = self.chain.w3.provider.make_request("eth_getLogs", [query])  # type: ignore[arg-type]
             except (OSError, ValueError) as exc:
                 raise ChainError(f"could not read the status events of blocks {block}-{upto}: {exc}") from exc
             if answer.get("error") or not isinstance(answer.get("result"), list):
-                raise ChainError(f"could not read the status events of blocks {block}-{upto}: "
-                                 f"{answer.get('error') or 'no list of events'}")
+                raise ChainError(
+                    f"could not read the status events of blocks {block}-{upto}: "
+                    f"{answer.get('error') or 'no list of events'}"
+                )
             try:
                 for log in answer["result"]:
                     names = log["topics"]
                     number = int(log["blockNumber"], 16)
-                    if (log.get("removed") or log["address"].lower() != contract or len(names) != 4
-                            or names[0] not in topics or names[3].lower() != dept_topic or not block <= number <= upto):
-                        raise ChainError("the node answered a query for one department's status events with an "
-                                         "event it was not asked for")
+                    if (
+                        log.get("removed")
+                        or log["address"].lower() != contract
+                        or len(names) != 4
+                        or names[0] not in topics
+                        or names[3].lower() != dept_topic
+                        or not block <= number <= upto
+                    ):
+                        raise ChainError(
+                            "the node answered a query for one department's status events with an "
+                            "event it was not asked for"
+                        )
                     key = (dept, bytes.fromhex(names[2][2:]), bytes.fromhex(names[1][2:]))
                     data = bytes.fromhex(log["data"][2:])
                     status = topics[names[0]]
@@ -398,6 +451,7 @@ class ChainView:
 
     def block_at_time(self, at: int, head: int) -> int:
         """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""
+
         def stamp(number: int) -> int:
             found = self._block_times.get(number)
             if found is None:
@@ -430,8 +484,12 @@ class ChainView:
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
             return stream.replaced.get((dept, root, digest))
-        logs = chainread.scan(self.chain, self.chain.anchor.events.CertificateSuperseded,
-                              what=f"the supersessions of {department}", argument_filters={"departmentId": dept})
+        logs = chainread.scan(
+            self.chain,
+            self.chain.anchor.events.CertificateSuperseded,
+            what=f"the supersessions of {department}",
+            argument_filters={"departmentId": dept},
+        )
         for log in logs:
             if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
                 return bytes(log["args"]["digest"])
@@ -476,16 +534,21 @@ class ChainView:
                     self._topics[keccak(text=signature)] = _STATUS_EVENTS[item["name"]]
         return self._topics
 
-    def _status_logs(self, start: int, end: int,
-                     replaced: dict[CertKey, bytes] | None = None) -> list[tuple[CertKey, int, int, bytes]]:
+    def _status_logs(
+        self, start: int, end: int, replaced: dict[CertKey, bytes] | None = None
+    ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
         digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
         topics = self._status_topics()
         found: list[tuple[CertKey, int, int, bytes]] = []
-        logs = chainread.scan_raw(self.chain, {"address": self.chain.deployment.anchor,
-                                               "topics": [["0x" + t.hex() for t in topics]]},
-                                  what="the status events", start=start, end=end)
+        logs = chainread.scan_raw(
+            self.chain,
+            {"address": self.chain.deployment.anchor, "topics": [["0x" + t.hex() for t in topics]]},
+            what="the status events",
+            start=start,
+            end=end,
+        )
         for log in logs:  # in chain order
             status = topics[bytes(log["topics"][0])]
             key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
@@ -524,8 +587,10 @@ def _in_utc(moment: datetime) -> datetime:
     try:
         return moment.astimezone(UTC)
     except OverflowError:
-        raise InputError(f"{moment.isoformat()} is outside the calendar (its UTC instant is before year 1 or after "
-                         "9999); give a moment within it") from None
+        raise InputError(
+            f"{moment.isoformat()} is outside the calendar (its UTC instant is before year 1 or after "
+            "9999); give a moment within it"
+        ) from None
 
 
 @lru_cache(maxsize=4096)
@@ -533,8 +598,11 @@ def _parse_time_text(value: str) -> datetime:
     # Cached: certificates of one batch share their validity dates, and datetimes are immutable.
     text = value.replace("Z", "+00:00")
     try:
-        parsed = datetime.fromisoformat(text) if len(text) > 10 else datetime.combine(
-            date.fromisoformat(text), datetime.min.time())
+        parsed = (
+            datetime.fromisoformat(text)
+            if len(text) > 10
+            else datetime.combine(date.fromisoformat(text), datetime.min.time())
+        )
     except ValueError:
         raise InputError(f"{value!r} is not an ISO 8601 date or date-time") from None
     if parsed.tzinfo:
@@ -548,8 +616,9 @@ class _Run:
     once per call instead of once per certificate. :func:`verify_certificate` makes one per certificate, so
     a batch of one goes through exactly the same code."""
 
-    def __init__(self, view: ChainView, at: str | datetime | None, head: int | None,
-                 now: str | datetime | None = None) -> None:
+    def __init__(
+        self, view: ChainView, at: str | datetime | None, head: int | None, now: str | datetime | None = None
+    ) -> None:
         self.view = view
         self.at_time = _parse_time(at)
         self.at_text = self.at_time.isoformat() if self.at_time else None
@@ -559,7 +628,9 @@ class _Run:
         self.head = head
         self._chain: dict[tuple[Any, str, str | None], Check] = {}
         self._identity: Check | None = None
-        self._batches: dict[tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]] = {}
+        self._batches: dict[
+            tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
+        ] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
@@ -574,29 +645,44 @@ class _Run:
         chain_id, registry = anchor.get("chain_id"), anchor.get("registry")
         # The registry is optional in a document but, when stated, it is the credential's issuer id (vc.py): a
         # holder must not be able to name another registry than the one the chain's anchor contract consults.
-        key = (chain_id if isinstance(chain_id, int) else repr(chain_id), str(anchor.get("contract", "")),
-               None if registry is None else str(registry))
+        key = (
+            chain_id if isinstance(chain_id, int) else repr(chain_id),
+            str(anchor.get("contract", "")),
+            None if registry is None else str(registry),
+        )
         found = self._chain.get(key)
         if found is None:
             chain = self.view.chain
-            same = key[0] == chain.chain_id and key[1].lower() == chain.deployment.anchor.lower() \
+            same = (
+                key[0] == chain.chain_id
+                and key[1].lower() == chain.deployment.anchor.lower()
                 and (key[2] is None or key[2].lower() == chain.deployment.registry.lower())
-            found = self._chain[key] = Check("chain", same, (
-                f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}" if same else
-                f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
-                f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
-                f"registry {chain.deployment.registry}"))
+            )
+            found = self._chain[key] = Check(
+                "chain",
+                same,
+                (
+                    f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}"
+                    if same
+                    else f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
+                    f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
+                    f"registry {chain.deployment.registry}"
+                ),
+            )
         return found
 
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
         if self._identity is None:
-            self._identity = Check("chain_identity", *checks_core.chain_identity(
-                self.view.chain.deployment.genesis_hash, self.view.genesis()))
+            self._identity = Check(
+                "chain_identity",
+                *checks_core.chain_identity(self.view.chain.deployment.genesis_hash, self.view.genesis()),
+            )
         return self._identity
 
-    def batch_checks(self, department: str, root: bytes, signature: bytes,
-                     head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
+    def batch_checks(
+        self, department: str, root: bytes, signature: bytes, head: int
+    ) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
         """(batch, [anchored, confirmations, department_key, signature] checks, facts) of one anchored root."""
         key = (department, root, signature, head)
         found = self._batches.get(key)
@@ -604,27 +690,51 @@ class _Run:
             found = self._batches[key] = self._batch_checks(department, root, signature, head)
         return found
 
-    def _batch_checks(self, department: str, root: bytes, signature: bytes,
-                      head: int) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
+    def _batch_checks(
+        self, department: str, root: bytes, signature: bytes, head: int
+    ) -> tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]:
         view, at_time, at_text = self.view, self.at_time, self.at_text
         batch = view.batch(department, root, head)
         if batch is None:
-            return None, (Check("anchored", False, f"{department} never anchored root {hex32(root)} on chain "
-                                                   f"{view.chain.chain_id}"),), {}
+            return (
+                None,
+                (
+                    Check(
+                        "anchored",
+                        False,
+                        f"{department} never anchored root {hex32(root)} on chain {view.chain.chain_id}",
+                    ),
+                ),
+                {},
+            )
         anchored_at = datetime.fromtimestamp(batch.timestamp, UTC)
-        facts = {"department": batch.department, "signer": batch.signer, "block_number": batch.block_number,
-                 "anchored_at": anchored_at.isoformat(), "root": hex32(root)}
-        anchored = Check("anchored", at_time is None or anchored_at <= at_time,
-                         f"by {batch.department} ({batch.signer}) in block {batch.block_number} at "
-                         f"{anchored_at.isoformat()}"
-                         + ("" if at_time is None or anchored_at <= at_time else
-                            f", after the time asked about {at_text}"))
+        facts = {
+            "department": batch.department,
+            "signer": batch.signer,
+            "block_number": batch.block_number,
+            "anchored_at": anchored_at.isoformat(),
+            "root": hex32(root),
+        }
+        anchored = Check(
+            "anchored",
+            at_time is None or anchored_at <= at_time,
+            f"by {batch.department} ({batch.signer}) in block {batch.block_number} at "
+            f"{anchored_at.isoformat()}"
+            + ("" if at_time is None or anchored_at <= at_time else f", after the time asked about {at_text}"),
+        )
         depth = head - batch.block_number
-        confirmations = Check("confirmations", depth >= view.confirmations,
-                              f"{depth} blocks on top; {view.confirmations} required")
-        key = Check("department_key", *checks_core.department_key(
-            batch.signer, batch.department, batch.block_number,
-            view.was_active_issuer(batch.signer, batch.block_number)))
+        confirmations = Check(
+            "confirmations", depth >= view.confirmations, f"{depth} blocks on top; {view.confirmations} required"
+        )
+        key = Check(
+            "department_key",
+            *checks_core.department_key(
+                batch.signer,
+                batch.department,
+                batch.block_number,
+                view.was_active_issuer(batch.signer, batch.block_number),
+            ),
+        )
         signed_by: str | InputError
         try:
             signed_by = view.batch_signer(root, batch, signature)
@@ -634,8 +744,13 @@ class _Run:
         return batch, (anchored, confirmations, key, signed), facts
 
 
-def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, view: ChainView, *,
-                       at: str | datetime | None = None, now: str | datetime | None = None) -> Report:
+def verify_certificate(
+    source: str | Mapping[str, Any] | CertificateDocument,
+    view: ChainView,
+    *,
+    at: str | datetime | None = None,
+    now: str | datetime | None = None,
+) -> Report:
     """Verify a certificate document (or presentation) against the chain as of now or time ``at``.
 
     ``at`` asks about the past: status as of the block at that time, validity at that time. ``now`` only moves
@@ -644,8 +759,13 @@ def verify_certificate(source: str | Mapping[str, Any] | CertificateDocument, vi
     return _verify_one(source, _Run(view, at, None, now))
 
 
-def verify_many(sources: Iterable[str | Mapping[str, Any] | CertificateDocument], view: ChainView, *,
-                at: str | datetime | None = None, now: str | datetime | None = None) -> list[Report]:
+def verify_many(
+    sources: Iterable[str | Mapping[str, Any] | CertificateDocument],
+    view: ChainView,
+    *,
+    at: str | datetime | None = None,
+    now: str | datetime | None = None,
+) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
     reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
@@ -668,8 +788,9 @@ def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run
         checks.add("format", False, str(exc))
         checks.skip_rest("the document could not be read")
         return Report(None, tuple(checks.items), None, run.at_text)
-    checks.items.append(run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} "
-                                                  "hidden fields"))
+    checks.items.append(
+        run.check("format", True, f"{doc.fmt}, {len(doc.fields)} disclosed and {len(doc.hidden)} hidden fields")
+    )
     try:
         return _verify(doc, run, checks, run.view.head() if run.head is None else run.head)
     except ChainError as exc:
@@ -713,15 +834,26 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         checks.add("integrity", False, str(exc))
         checks.skip_rest("the digest could not be computed")
         return done(None)
-    checks.add("integrity", *checks_core.digest_integrity(digest, doc.stated_digest,
-                                                          len(doc.fields) + len(doc.hidden)))
+    checks.add("integrity", *checks_core.digest_integrity(digest, doc.stated_digest, len(doc.fields) + len(doc.hidden)))
     hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
     missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
     if hidden_required or missing:
-        checks.add("disclosure", False, "; ".join(filter(None, (
-            f"{', '.join(hidden_required)} must always be disclosed but {'is' if len(hidden_required) == 1 else 'are'}"
-            " hidden: a holder cannot hide what every verifier needs (e.g. an expiry date)" if hidden_required else "",
-            f"{', '.join(missing)} missing" if missing else ""))))
+        checks.add(
+            "disclosure",
+            False,
+            "; ".join(
+                filter(
+                    None,
+                    (
+                        f"{', '.join(hidden_required)} must always be disclosed but {'is' if len(hidden_required) == 1 else 'are'}"
+                        " hidden: a holder cannot hide what every verifier needs (e.g. an expiry date)"
+                        if hidden_required
+                        else "",
+                        f"{', '.join(missing)} missing" if missing else "",
+                    ),
+                )
+            ),
+        )
     else:
         items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
     try:
@@ -741,8 +873,9 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         return done(digest)
     issuer = doc.fields.get("issuer")
     if not _is_department(issuer):
-        checks.add("anchored", False, f"the certificate names no issuer department to look its batch up in "
-                                      f"(issuer {issuer!r})")
+        checks.add(
+            "anchored", False, f"the certificate names no issuer department to look its batch up in (issuer {issuer!r})"
+        )
         checks.skip_rest("the issuing department is unknown")
         return done(digest)
     batch, batch_checks, batch_facts = run.batch_checks(issuer, root, signature, head)
@@ -757,17 +890,24 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     named = anchor.get("department", issuer)
     stated_signer = anchor.get("signer")  # the credential's verificationMethod (vc.py): the chain's, or refused
     if named != issuer:
-        items.append(run.check("issuer", False, f"the certificate's issuer is {issuer!r} but its anchor section "
-                                                f"names {named!r}"))
+        items.append(
+            run.check("issuer", False, f"the certificate's issuer is {issuer!r} but its anchor section names {named!r}")
+        )
     elif stated_signer is not None and str(stated_signer).lower() != batch.signer.lower():
-        items.append(run.check("issuer", False, f"the anchor section names key {stated_signer} but {issuer}'s batch "
-                                                f"was anchored by {batch.signer}"))
+        items.append(
+            run.check(
+                "issuer",
+                False,
+                f"the anchor section names key {stated_signer} but {issuer}'s batch was anchored by {batch.signer}",
+            )
+        )
     else:
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
-    status, block, ts, detail = run.view.status(issuer, root, digest, int(at_time.timestamp()) if at_time else None,
-                                                head)
+    status, block, ts, detail = run.view.status(
+        issuer, root, digest, int(at_time.timestamp()) if at_time else None, head
+    )
     facts["status"] = status
     why = ""
     if status == "superseded":
@@ -805,8 +945,12 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
 
 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
-    ok, detail = checks_core.validity(doc.fields.get("valid_from"), doc.fields.get("valid_until"), run.now,
-                                      dates_hidden="valid_from" in doc.hidden or "valid_until" in doc.hidden)
+    ok, detail = checks_core.validity(
+        doc.fields.get("valid_from"),
+        doc.fields.get("valid_until"),
+        run.now,
+        dates_hidden="valid_from" in doc.hidden or "valid_until" in doc.hidden,
+    )
     checks.items.append(run.check("validity", ok, detail))
 
 
@@ -815,7 +959,7 @@ def _is_department(value: object) -> TypeGuard[str]:
     return isinstance(value, str) and 0 < len(value) <= 32 and value.isascii() and value.isprintable()
 
 
-def verify_strict(source: Any, view: ChainView, *, at: str | datetime | None = None,
-                  now: str | datetime | None = None) -> Report:
+def verify_strict(
+    source: Any, view: ChainView, *, at: str | datetime | None = None, now: str | datetime | None = None
+) -> Report:
     return verify_certificate(source, view, at=at, now=now).raise_for_failure()
-

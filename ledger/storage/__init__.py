@@ -1,2 +1,1 @@
-"""The database (``store``: every table) and the secrets at rest (``vault``: sealed bodies, ``keys``: keystores).
-"""
+"""The database (``store``: every table) and the secrets at rest (``vault``: sealed bodies, ``keys``: keystores)."""

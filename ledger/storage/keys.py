@@ -23,11 +23,11 @@ from pathlib import Path
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from ._files import create_exclusive
 from ..config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from ..errors import InputError, KeystoreError, NotFoundError
+from ._files import create_exclusive
 
-__all__ = ["DEFAULT_KDF_FLOOR", "Keystore", "PBKDF2_FLOOR", "is_council_key"]
+__all__ = ["DEFAULT_KDF_FLOOR", "PBKDF2_FLOOR", "Keystore", "is_council_key"]
 PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -39,8 +39,14 @@ def is_council_key(name: str) -> bool:
 
 
 class Keystore:
-    def __init__(self, directory: Path, *, kdf_n: int = DEFAULT_KDF_N, kdf_floor: int | None = None,
-                 several_council_keys: bool = False) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        kdf_n: int = DEFAULT_KDF_N,
+        kdf_floor: int | None = None,
+        several_council_keys: bool = False,
+    ) -> None:
         self.directory = directory
         self.kdf_n = kdf_n
         self.kdf_floor = kdf_floor_from_env() if kdf_floor is None else kdf_floor
@@ -81,9 +87,11 @@ class Keystore:
         if is_council_key(name) and not self.several_council_keys:
             held = [n for n in self.names() if is_council_key(n)]
             if held:
-                raise KeystoreError(f"{self.directory} already holds the council key {held[0]!r}; a keystore holds "
-                                    "one council member's key. Create the other members' keys in their own "
-                                    "keystores, each with its own passphrase (--keystore DIR)")
+                raise KeystoreError(
+                    f"{self.directory} already holds the council key {held[0]!r}; a keystore holds "
+                    "one council member's key. Create the other members' keys in their own "
+                    "keystores, each with its own passphrase (--keystore DIR)"
+                )
         self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
@@ -99,17 +107,23 @@ class Keystore:
         try:
             self.unlock(existing[0], passphrase)
         except KeystoreError as exc:
-            raise KeystoreError(f"the passphrase does not unlock the existing key {existing[0]!r} ({exc}); every key "
-                                "in a keystore shares one passphrase: check LEDGER_PASSPHRASE. No key was "
-                                "created.") from None
+            raise KeystoreError(
+                f"the passphrase does not unlock the existing key {existing[0]!r} ({exc}); every key "
+                "in a keystore shares one passphrase: check LEDGER_PASSPHRASE. No key was "
+                "created."
+            ) from None
 
     def rename(self, name: str, new_name: str) -> None:
         """Rename a keystore file (key rotation keeps the retired key under a new name)."""
         source, target = self._path(name), self._path(new_name)
         if target.exists():
             raise KeystoreError(f"a key named {new_name!r} exists already")
-        if is_council_key(new_name) and not is_council_key(name) and not self.several_council_keys \
-                and any(is_council_key(n) for n in self.names()):
+        if (
+            is_council_key(new_name)
+            and not is_council_key(name)
+            and not self.several_council_keys
+            and any(is_council_key(n) for n in self.names())
+        ):
             raise KeystoreError(f"{self.directory} already holds a council key; it holds one member's key only")
         source.replace(target)
 
@@ -132,15 +146,19 @@ class Keystore:
         if kdf == "scrypt":
             n, r = int(params.get("n", 0)), int(params.get("r", 0))
             if n < self.kdf_floor or r < 8:
-                raise KeystoreError(f"key {name!r} is encrypted with a scrypt work factor (N={n}, r={r}) below the "
-                                    f"floor (N={self.kdf_floor}, r=8): a stolen copy could be brute-forced. Re-encrypt "
-                                    "it (import the key again) with the default work factor.")
+                raise KeystoreError(
+                    f"key {name!r} is encrypted with a scrypt work factor (N={n}, r={r}) below the "
+                    f"floor (N={self.kdf_floor}, r=8): a stolen copy could be brute-forced. Re-encrypt "
+                    "it (import the key again) with the default work factor."
+                )
         elif kdf == "pbkdf2":
             rounds = int(params.get("c", 0))
             if rounds < PBKDF2_FLOOR:
-                raise KeystoreError(f"key {name!r} is encrypted with a PBKDF2 work factor ({rounds} rounds) below the "
-                                    f"floor ({PBKDF2_FLOOR}): a stolen copy could be brute-forced. Re-encrypt it "
-                                    "(import the key again) with scrypt.")
+                raise KeystoreError(
+                    f"key {name!r} is encrypted with a PBKDF2 work factor ({rounds} rounds) below the "
+                    f"floor ({PBKDF2_FLOOR}): a stolen copy could be brute-forced. Re-encrypt it "
+                    "(import the key again) with scrypt."
+                )
         else:
             raise KeystoreError(f"key {name!r} uses an unknown key derivation {kdf!r}; use scrypt")
 

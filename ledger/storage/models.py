@@ -60,6 +60,7 @@ def aware(value: datetime) -> datetime:
 
 # -- certificates (store.py, issuance.py, status.py) ------------------------------------------------------------
 
+
 class BatchState:
     PREPARED = "prepared"
     SUBMITTED = "submitted"
@@ -117,6 +118,7 @@ class StatusChange(SQLModel, table=True):
 
 # -- hash-chained logs (logchain.py) ----------------------------------------------------------------------------
 
+
 class EntryState:
     PENDING = "pending"
     SUBMITTED = "submitted"
@@ -168,6 +170,7 @@ class LogAnchor(SQLModel, table=True):
 
 
 # -- decisions (decisions.py, permits.py) -----------------------------------------------------------------------
+
 
 class RuleSetRecord(SQLModel, table=True):
     """A published rule set: its canonical document (what replay re-runs) and where it was published."""
@@ -225,6 +228,7 @@ class ProducedCertificate(SQLModel, table=True):
 
 # -- the gateway's sign-in (auth.py) ----------------------------------------------------------------------------
 
+
 class AuthChallenge(SQLModel, table=True):
     """A one-time sign-in challenge; ``used_at`` is set when it is exchanged, so it cannot be replayed."""
 
@@ -251,15 +255,21 @@ class RevokedToken(SQLModel, table=True):
 
 # -- sharing grants (sharing.py) --------------------------------------------------------------------------------
 
+
 class GrantBase(SQLModel):
     grantee: str = Field(max_length=32, description="Department code that may read the certificate.")
-    purpose: str = Field(min_length=1, max_length=MAX_PURPOSE,
-                         description="Why the receiving department needs it; recorded with every access.")
+    purpose: str = Field(
+        min_length=1,
+        max_length=MAX_PURPOSE,
+        description="Why the receiving department needs it; recorded with every access.",
+    )
     expires_at: datetime = Field(description="End of the grant (ISO 8601 with time zone); must be in the future.")
     reveal: list[str] | None = Field(
-        default=None, sa_column=Column(JSON, nullable=True),
+        default=None,
+        sa_column=Column(JSON, nullable=True),
         description="Fields to reveal (e.g. subject.name); omitted: the whole certificate. "
-                    "id, type, issuer, issued_at and validity dates are always disclosed.")
+        "id, type, issuer, issued_at and validity dates are always disclosed.",
+    )
 
 
 class GrantPublic(GrantBase):
@@ -287,7 +297,7 @@ class Grant(GrantBase, table=True):
     revoked_by: str | None = Field(default=None, max_length=42)
 
     def is_live(self, now: datetime) -> bool:
-        return (self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at))
+        return self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at)
 
     def public(self, now: datetime) -> GrantPublic:
         data = self.model_dump()
@@ -298,6 +308,7 @@ class Grant(GrantBase, table=True):
 
 
 # -- consent from the data subject (consent.py) -----------------------------------------------------------------
+
 
 class ConsentPublic(BaseModel):
     id: str
@@ -342,12 +353,22 @@ class Consent(SQLModel, table=True):
 
     def public(self, now: datetime) -> ConsentPublic:
         return ConsentPublic(
-            id=self.id, certificate=self.digest, issuer=self.issuer, recipient=self.recipient,
-            purpose_code=self.purpose_code, purpose_text=self.purpose_text, fields=sorted(self.fields),
-            provider=self.provider, assurance=self.assurance, given_at=aware(self.given_at),
+            id=self.id,
+            certificate=self.digest,
+            issuer=self.issuer,
+            recipient=self.recipient,
+            purpose_code=self.purpose_code,
+            purpose_text=self.purpose_text,
+            fields=sorted(self.fields),
+            provider=self.provider,
+            assurance=self.assurance,
+            given_at=aware(self.given_at),
             expires_at=aware(self.expires_at),
             withdrawn_at=aware(self.withdrawn_at) if self.withdrawn_at is not None else None,
-            signer=self.signer, record_hash=self.record_hash, live=self.is_live(now))
+            signer=self.signer,
+            record_hash=self.record_hash,
+            live=self.is_live(now),
+        )
 
 
 class ConsentGrant(SQLModel, table=True):

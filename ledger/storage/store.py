@@ -20,8 +20,8 @@ from typing import Any
 from sqlalchemy import Engine, event, make_url
 from sqlmodel import create_engine
 
-from . import migrations
 from ..errors import ConfigError
+from . import migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
 
@@ -31,8 +31,10 @@ def private_directory(path: Path) -> None:
     try:
         path.chmod(0o700)
     except PermissionError:
-        raise ConfigError(f"the data directory {path} must be private (0700) but belongs to another user; "
-                          "use a directory of your own (LEDGER_DATA_DIR)") from None
+        raise ConfigError(
+            f"the data directory {path} must be private (0700) but belongs to another user; "
+            "use a directory of your own (LEDGER_DATA_DIR)"
+        ) from None
 
 
 def _private_sqlite_files(url: str) -> None:
@@ -67,7 +69,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         if migrate and not migrations.state(engine).up_to_date:
             migrations.upgrade(engine)
-    except Exception as exc:  # noqa: BLE001 - any driver error means the database is not usable
+    except Exception as exc:
         if isinstance(exc, ConfigError):
             raise
         raise ConfigError(f"cannot open the database {_redact(url)}: {exc}") from exc

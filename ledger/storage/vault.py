@@ -20,11 +20,10 @@ certificate keys) keeps the older layout ``nonce(12) || AES-256-GCM(vault key, n
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,8 +31,8 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
-from ._files import create_exclusive
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
+from ._files import create_exclusive
 
 _NONCE = 12
 _DATA_KEY = 32
@@ -58,8 +57,9 @@ class Vault:
     def _kek(self, department: bytes) -> AESGCM:
         kek = self._keks.get(department)
         if kek is None:
-            derived = HKDF(algorithm=SHA256(), length=32, salt=None,
-                           info=b"pl-kek/1\x00" + department).derive(self._key)
+            derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"pl-kek/1\x00" + department).derive(
+                self._key
+            )
             kek = self._keks[department] = AESGCM(derived)
         return kek
 
@@ -80,10 +80,14 @@ class Vault:
         randomness = os.urandom(step * len(items))
         out = []
         for i, (body, digest) in enumerate(items):
-            data_key = randomness[i * step:i * step + _DATA_KEY]
-            nonce = randomness[i * step + _DATA_KEY:(i + 1) * step]
-            out.append(header + nonce + kek.encrypt(nonce, data_key, prefix + digest)
-                       + AESGCM(data_key).encrypt(_ONE_USE_NONCE, body, digest))
+            data_key = randomness[i * step : i * step + _DATA_KEY]
+            nonce = randomness[i * step + _DATA_KEY : (i + 1) * step]
+            out.append(
+                header
+                + nonce
+                + kek.encrypt(nonce, data_key, prefix + digest)
+                + AESGCM(data_key).encrypt(_ONE_USE_NONCE, body, digest)
+            )
         return out
 
     def seal(self, plaintext: bytes, bound_to: bytes) -> bytes:
@@ -92,11 +96,13 @@ class Vault:
 
     def open(self, sealed: bytes, bound_to: bytes) -> bytes:
         if sealed == ERASED:
-            raise ErasedError(f"certificate 0x{bound_to.hex()} was erased: its data key was destroyed, so its fields "
-                              "and salts can no longer be read, exported or proved by this ledger; its digest, "
-                              "anchor and status remain verifiable, and the holder's own copy still verifies "
-                              "(the department's `erasures` log records who erased it, when and why)")
-        if sealed[:len(PER_CERTIFICATE)] == PER_CERTIFICATE:
+            raise ErasedError(
+                f"certificate 0x{bound_to.hex()} was erased: its data key was destroyed, so its fields "
+                "and salts can no longer be read, exported or proved by this ledger; its digest, "
+                "anchor and status remain verifiable, and the holder's own copy still verifies "
+                "(the department's `erasures` log records who erased it, when and why)"
+            )
+        if sealed[: len(PER_CERTIFICATE)] == PER_CERTIFICATE:
             try:
                 return self._open_per_certificate(sealed, bound_to)
             except (InvalidTag, ValueError, IndexError, UnicodeDecodeError):
@@ -104,17 +110,19 @@ class Vault:
         try:
             return self._aead.decrypt(sealed[:_NONCE], sealed[_NONCE:], bound_to)
         except (InvalidTag, ValueError):
-            raise LedgerError("a sealed certificate body failed its integrity check: the row was altered or "
-                              "moved; run `ledger reconcile`") from None
+            raise LedgerError(
+                "a sealed certificate body failed its integrity check: the row was altered or "
+                "moved; run `ledger reconcile`"
+            ) from None
 
     def _open_per_certificate(self, sealed: bytes, bound_to: bytes) -> bytes:
         start = len(PER_CERTIFICATE) + 1
-        dept = sealed[start:start + sealed[len(PER_CERTIFICATE)]]
+        dept = sealed[start : start + sealed[len(PER_CERTIFICATE)]]
         dept.decode("ascii")
         at = start + len(dept)
-        wrapped = sealed[at:at + _WRAPPED]
+        wrapped = sealed[at : at + _WRAPPED]
         data_key = self._kek(dept).decrypt(wrapped[:_NONCE], wrapped[_NONCE:], _wrap_aad(dept, bound_to))
-        return AESGCM(data_key).decrypt(_ONE_USE_NONCE, sealed[at + _WRAPPED:], bound_to)
+        return AESGCM(data_key).decrypt(_ONE_USE_NONCE, sealed[at + _WRAPPED :], bound_to)
 
     @classmethod
     def from_env_or_file(cls, path: Path, passphrase: str | None, *, key_hex: str | None = None) -> Vault:
@@ -163,8 +171,12 @@ def _kdf(salt: bytes) -> Scrypt:
 def _wrap(key: bytes, passphrase: str) -> dict[str, str]:
     salt, nonce = os.urandom(16), os.urandom(_NONCE)
     wrapping = _kdf(salt).derive(passphrase.encode())
-    return {"kdf": "scrypt-n15-r8-p1", "salt": salt.hex(), "nonce": nonce.hex(),
-            "ciphertext": AESGCM(wrapping).encrypt(nonce, key, b"pl-vault").hex()}
+    return {
+        "kdf": "scrypt-n15-r8-p1",
+        "salt": salt.hex(),
+        "nonce": nonce.hex(),
+        "ciphertext": AESGCM(wrapping).encrypt(nonce, key, b"pl-vault").hex(),
+    }
 
 
 def _unwrap(data: dict[str, str], passphrase: str) -> bytes:

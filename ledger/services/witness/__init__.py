@@ -9,9 +9,19 @@
 docs/witness.md states the protocol, the formats and what a witness does and does not guarantee.
 """
 
-from .checkpoint import Checkpoint, ChainIdentity
+from .checkpoint import ChainIdentity, Checkpoint
 from .client import CollectResult, WitnessConfig, WitnessedCheckpoint, WitnessView, collect
 from .note import Note, SignerKey, VerifierKey
 
-__all__ = ["ChainIdentity", "Checkpoint", "CollectResult", "Note", "SignerKey", "VerifierKey", "WitnessConfig",
-           "WitnessView", "WitnessedCheckpoint", "collect"]
+__all__ = [
+    "ChainIdentity",
+    "Checkpoint",
+    "CollectResult",
+    "Note",
+    "SignerKey",
+    "VerifierKey",
+    "WitnessConfig",
+    "WitnessView",
+    "WitnessedCheckpoint",
+    "collect",
+]

@@ -19,9 +19,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from ...onchain.chain import department_id_bytes
 from ...client import Ledger
 from ...errors import ChainError
+from ...onchain.chain import department_id_bytes
 from ...storage.store import Certificate, StatusChange
 from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, fetch_latest
 
@@ -53,14 +53,21 @@ class AuditReport:
         return not self.findings
 
     def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "head": self.head, "witnessed_height": self.witnessed_height,
-                "findings": [f.to_json() for f in self.findings], "notes": self.notes}
+        return {
+            "ok": self.ok,
+            "head": self.head,
+            "witnessed_height": self.witnessed_height,
+            "findings": [f.to_json() for f in self.findings],
+            "notes": self.notes,
+        }
 
     def text(self) -> str:
         lines = [str(f) for f in self.findings] + [f"note: {n}" for n in self.notes]
-        lines.append(f"chain head {self.head}, latest witnessed checkpoint "
-                     f"{'none' if self.witnessed_height is None else 'block ' + str(self.witnessed_height)}: "
-                     + ("no divergence" if self.ok else f"{len(self.findings)} DIVERGENCE(S)"))
+        lines.append(
+            f"chain head {self.head}, latest witnessed checkpoint "
+            f"{'none' if self.witnessed_height is None else 'block ' + str(self.witnessed_height)}: "
+            + ("no divergence" if self.ok else f"{len(self.findings)} DIVERGENCE(S)")
+        )
         return "\n".join(lines)
 
 
@@ -75,14 +82,20 @@ def contradiction(ledger: Ledger, item: WitnessedCheckpoint, head: int) -> Findi
     cp = item.checkpoint
     who = ", ".join(item.cosigners)
     if head < cp.height:
-        return Finding("rollback_below_witnessed", f"the chain's head is block {head}, below block {cp.height} "
-                                                   f"that {who} cosigned ({cp.hash_hex}): the chain was rolled back",
-                       cp.height)
+        return Finding(
+            "rollback_below_witnessed",
+            f"the chain's head is block {head}, below block {cp.height} "
+            f"that {who} cosigned ({cp.hash_hex}): the chain was rolled back",
+            cp.height,
+        )
     now = _block_hash(ledger, cp.height)
     if now != cp.hash_hex:
-        return Finding("rewrite_below_witnessed", f"block {cp.height} has hash {now}; {who} cosigned "
-                                                  f"{cp.hash_hex}: history below a witnessed height was rewritten",
-                       cp.height)
+        return Finding(
+            "rewrite_below_witnessed",
+            f"block {cp.height} has hash {now}; {who} cosigned "
+            f"{cp.hash_hex}: history below a witnessed height was rewritten",
+            cp.height,
+        )
     return None
 
 
@@ -94,8 +107,11 @@ def witness_findings(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditRepo
         report.notes.append("no witnesses configured: the chain is compared with the database only")
         return report
     origin = chain_identity(ledger.chain).origin
-    witnessed = [c for c in CheckpointStore(ledger.settings.data_dir).all(config)
-                 if c.witnessed and c.checkpoint.origin == origin]
+    witnessed = [
+        c
+        for c in CheckpointStore(ledger.settings.data_dir).all(config)
+        if c.witnessed and c.checkpoint.origin == origin
+    ]
     intact = None
     for item in sorted(witnessed, key=lambda c: -c.checkpoint.size):
         found = contradiction(ledger, item, report.head)
@@ -113,8 +129,7 @@ def witness_findings(ledger: Ledger, *, ask_witnesses: bool = True) -> AuditRepo
         for name, item in sorted(latest.items()):
             found = contradiction(ledger, item, report.head)
             if found is not None:
-                report.findings.append(Finding("witness_contradicted", f"witness {name}: {found.detail}",
-                                               found.height))
+                report.findings.append(Finding("witness_contradicted", f"witness {name}: {found.detail}", found.height))
         report.notes += [f"witness {name} not asked: {problem}" for name, problem in sorted(problems.items())]
     return report
 
@@ -124,18 +139,29 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
     chain = ledger.chain
     findings = []
     with ledger.engine.connect() as conn:
-        rows = conn.execute(select(StatusChange.digest, StatusChange.action, StatusChange.detail,  # type: ignore[call-overload]
-                                   StatusChange.block_number, StatusChange.tx_hash, Certificate.batch_root,
-                                   Certificate.department_id)
-                            .join(Certificate, Certificate.digest == StatusChange.digest)
-                            .order_by(StatusChange.id)).all()
+        rows = conn.execute(
+            select(
+                StatusChange.digest,
+                StatusChange.action,
+                StatusChange.detail,  # type: ignore[call-overload]
+                StatusChange.block_number,
+                StatusChange.tx_hash,
+                Certificate.batch_root,
+                Certificate.department_id,
+            )
+            .join(Certificate, Certificate.digest == StatusChange.digest)
+            .order_by(StatusChange.id)
+        ).all()
     histories: dict[tuple[str, str, str], list[tuple[int, bytes]]] = {}
     for digest, action, detail, block, tx_hash, root, department in rows:
         key = (department, root, digest)
         if key not in histories:
             try:
-                history = chain.call(chain.anchor.functions.statusHistory(
-                    department_id_bytes(department), bytes.fromhex(root[2:]), bytes.fromhex(digest[2:])))
+                history = chain.call(
+                    chain.anchor.functions.statusHistory(
+                        department_id_bytes(department), bytes.fromhex(root[2:]), bytes.fromhex(digest[2:])
+                    )
+                )
             except ChainError:
                 history = []
             histories[key] = [(int(s), bytes(d)) for s, _b, _t, d in history]
@@ -143,11 +169,19 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
         if wanted in histories[key]:
             continue
         where = f" in block {block} (transaction {tx_hash})" if block is not None else ""
-        why = (f"; block {block} is below the witnessed block {witnessed_height}: the chain was rolled back or "
-               "rewritten after witnesses cosigned it" if block is not None and witnessed_height is not None
-               and block <= witnessed_height else "")
-        findings.append(Finding("status_change_missing", f"the database records {action} of certificate {digest}"
-                                                         f"{where}; the chain holds no such change{why}", block))
+        why = (
+            f"; block {block} is below the witnessed block {witnessed_height}: the chain was rolled back or "
+            "rewritten after witnesses cosigned it"
+            if block is not None and witnessed_height is not None and block <= witnessed_height
+            else ""
+        )
+        findings.append(
+            Finding(
+                "status_change_missing",
+                f"the database records {action} of certificate {digest}{where}; the chain holds no such change{why}",
+                block,
+            )
+        )
     return findings
 
 

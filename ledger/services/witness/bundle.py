@@ -14,15 +14,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ...onchain.chain import Chain
 from ...errors import InputError, LedgerError
+from ...onchain.chain import Chain
 from .checkpoint import Checkpoint, origin_for
 from .client import CheckpointStore, WitnessConfig, WitnessedCheckpoint, chain_identity, collect
 from .note import COSIGNATURE_V1, VerifierKey, distinct_keys, parse_note
 
 
-def covering_checkpoint(chain: Chain, data_dir: Path, height: int, *,
-                        fresh: bool = False) -> WitnessedCheckpoint | None:
+def covering_checkpoint(
+    chain: Chain, data_dir: Path, height: int, *, fresh: bool = False
+) -> WitnessedCheckpoint | None:
     """A witnessed checkpoint at or after block ``height``: with ``fresh`` one collected now (so the bundle
     states the latest facts), else the lowest one collected so far, else a new one; None when no witnesses are
     configured or no quorum answers."""
@@ -34,12 +35,19 @@ def covering_checkpoint(chain: Chain, data_dir: Path, height: int, *,
             result = collect(chain, data_dir, config)
         except LedgerError:
             result = None
-        if result is not None and result.witnessed and result.checkpoint is not None \
-                and result.checkpoint.checkpoint.height >= height:
+        if (
+            result is not None
+            and result.witnessed
+            and result.checkpoint is not None
+            and result.checkpoint.checkpoint.height >= height
+        ):
             return result.checkpoint
     origin = chain_identity(chain).origin
-    found = [c for c in CheckpointStore(data_dir).all(config)
-             if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height]
+    found = [
+        c
+        for c in CheckpointStore(data_dir).all(config)
+        if c.witnessed and c.checkpoint.origin == origin and c.checkpoint.height >= height
+    ]
     if found:  # fresh: the latest there is; otherwise the first that covers the facts
         return (max if fresh else min)(found, key=lambda c: c.checkpoint.size)
     if fresh:
@@ -67,16 +75,22 @@ def parse_keys(keys: list[str] | None) -> list[VerifierKey]:
     return parsed
 
 
-def check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey],
-                    quorum: int | None) -> tuple[bool, str]:
+def check_witnessed(
+    chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey], quorum: int | None
+) -> tuple[bool, str]:
     section = bundle.get("witness")
     keys = distinct_keys(keys)  # one public key is one witness, whatever names it is published under
     if not keys:
-        return True, ("not configured: no witness keys given" +
-                      (" (the bundle's cosigned checkpoint was not checked)" if section else ""))
+        return True, (
+            "not configured: no witness keys given"
+            + (" (the bundle's cosigned checkpoint was not checked)" if section else "")
+        )
     need = len(keys) if quorum is None else quorum
     if section is None:
-        return False, f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given must cosign"
+        return (
+            False,
+            f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given must cosign",
+        )
     note = parse_note(section["checkpoint"])
     checkpoint = Checkpoint.parse(note.text)
     c = bundle["chain"]
@@ -85,8 +99,10 @@ def check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey
         return False, f"the checkpoint is of {checkpoint.origin}, not of the bundle's chain {origin}"
     cosigners = [k.name for k, _ in note.verified(keys)]
     if len(cosigners) < need:
-        return False, (f"{len(cosigners)} of the {len(keys)} witnesses given cosigned the checkpoint "
-                       f"({', '.join(cosigners) or 'none'}); {need} required")
+        return False, (
+            f"{len(cosigners)} of the {len(keys)} witnesses given cosigned the checkpoint "
+            f"({', '.join(cosigners) or 'none'}); {need} required"
+        )
     height = checkpoint.height
     facts = {"the anchoring block": bundle["anchor"]["block_number"], "as_of": bundle["as_of"]["block_number"]}
     late = [f"{name} {block}" for name, block in facts.items() if block > height]
@@ -94,11 +110,17 @@ def check_witnessed(chain: Chain, bundle: dict[str, Any], keys: list[VerifierKey
         return False, f"the checkpoint at block {height} does not cover {', '.join(late)}: a stale checkpoint"
     head = chain.block_number()
     if head < height:
-        return False, (f"the node's head is block {head}, below the witnessed block {height}: the chain was rolled "
-                       "back after the witnesses cosigned it")
+        return False, (
+            f"the node's head is block {head}, below the witnessed block {height}: the chain was rolled "
+            "back after the witnesses cosigned it"
+        )
     now = "0x" + bytes(chain.w3.eth.get_block(height)["hash"]).hex()
     if now != checkpoint.hash_hex:
-        return False, (f"the node's block {height} has hash {now}; {', '.join(cosigners)} cosigned "
-                       f"{checkpoint.hash_hex}: the chain was rewritten after the witnesses cosigned it")
-    return True, (f"block {height} ({checkpoint.hash_hex}) cosigned by {', '.join(cosigners)} ({len(cosigners)} of "
-                  f"{len(keys)}, quorum {need}) and still on the chain")
+        return False, (
+            f"the node's block {height} has hash {now}; {', '.join(cosigners)} cosigned "
+            f"{checkpoint.hash_hex}: the chain was rewritten after the witnesses cosigned it"
+        )
+    return True, (
+        f"block {height} ({checkpoint.hash_hex}) cosigned by {', '.join(cosigners)} ({len(cosigners)} of "
+        f"{len(keys)}, quorum {need}) and still on the chain"
+    )

@@ -32,8 +32,14 @@ class ChainIdentity:
     @classmethod
     def from_origin(cls, origin: str) -> ChainIdentity:
         parts = origin.removeprefix(ORIGIN_PREFIX).split("/")
-        if not origin.startswith(ORIGIN_PREFIX) or len(parts) != 3 or not parts[0].isdigit() \
-                or len(parts[1]) != 64 or len(parts[2]) != 42 or not parts[2].startswith("0x"):
+        if (
+            not origin.startswith(ORIGIN_PREFIX)
+            or len(parts) != 3
+            or not parts[0].isdigit()
+            or len(parts[1]) != 64
+            or len(parts[2]) != 42
+            or not parts[2].startswith("0x")
+        ):
             raise InputError(f"origin {origin!r} is not a provenance-ledger chain origin")
         try:
             bytes.fromhex(parts[1]), bytes.fromhex(parts[2][2:])

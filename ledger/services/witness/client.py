@@ -24,13 +24,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...onchain.chain import Chain
 from ...config import secret_env
 from ...errors import ConfigError, InputError, LedgerError
+from ...onchain.chain import Chain
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import Checkpoint, ChainIdentity
-from .note import (COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, distinct_keys, parse_note,
-                   parse_signature_lines)
+from .checkpoint import ChainIdentity, Checkpoint
+from .note import (
+    COSIGNATURE_V1,
+    ED25519,
+    Note,
+    SignerKey,
+    VerifierKey,
+    distinct_keys,
+    parse_note,
+    parse_signature_lines,
+)
 
 TIMEOUT = 10.0
 
@@ -68,16 +76,20 @@ class WitnessConfig:
             return cls()
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path} is not readable JSON: {exc}") from None
-        witnesses = tuple(TrustedWitness(str(w["url"]).rstrip("/"), VerifierKey.parse(w["key"]))
-                          for w in raw.get("witnesses", []))
+        witnesses = tuple(
+            TrustedWitness(str(w["url"]).rstrip("/"), VerifierKey.parse(w["key"])) for w in raw.get("witnesses", [])
+        )
         quorum = int(raw.get("quorum") or (len(witnesses) // 2 + 1 if witnesses else 0))
         if witnesses and not 1 <= quorum <= len(witnesses):
             raise ConfigError(f"{path}: quorum {quorum} must be between 1 and the {len(witnesses)} witnesses")
         return cls(witnesses, quorum, int(raw.get("finality", 0)))
 
     def save(self, data_dir: Path) -> None:
-        data = {"quorum": self.quorum, "finality": self.finality,
-                "witnesses": [{"url": w.url, "key": str(w.key)} for w in self.witnesses]}
+        data = {
+            "quorum": self.quorum,
+            "finality": self.finality,
+            "witnesses": [{"url": w.url, "key": str(w.key)} for w in self.witnesses],
+        }
         (data_dir / "witnesses.json").write_text(json.dumps(data, indent=2) + "\n")
 
 
@@ -97,8 +109,9 @@ def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> Signe
             stored = json.loads(path.read_text())
         except ValueError:
             raise ConfigError(f"{path} is not an encrypted checkpoint key; restore it from a backup") from None
-        return SignerKey.from_seed(origin, ED25519, unwrap_secret(stored, secret, f"the checkpoint key {path}",
-                                                                  "LEDGER_PASSPHRASE"))
+        return SignerKey.from_seed(
+            origin, ED25519, unwrap_secret(stored, secret, f"the checkpoint key {path}", "LEDGER_PASSPHRASE")
+        )
     if not secret:
         raise ConfigError("the ledger's checkpoint key is kept encrypted: set LEDGER_PASSPHRASE")
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -124,15 +137,23 @@ class WitnessedCheckpoint:
         return len(self.cosigners) >= self.quorum > 0
 
     def to_json(self) -> dict[str, Any]:
-        return {"height": self.checkpoint.height, "hash": self.checkpoint.hash_hex, "origin": self.checkpoint.origin,
-                "cosigners": list(self.cosigners), "quorum": self.quorum, "witnessed": self.witnessed,
-                "note": self.note}
+        return {
+            "height": self.checkpoint.height,
+            "hash": self.checkpoint.hash_hex,
+            "origin": self.checkpoint.origin,
+            "cosigners": list(self.cosigners),
+            "quorum": self.quorum,
+            "witnessed": self.witnessed,
+            "note": self.note,
+        }
 
     @classmethod
     def from_note(cls, text: str, keys: list[VerifierKey], quorum: int) -> WitnessedCheckpoint:
         note = parse_note(text)
         checkpoint = Checkpoint.parse(note.text)
-        cosigners = tuple(k.name for k, _ in note.verified(distinct_keys([k for k in keys if k.kind == COSIGNATURE_V1])))
+        cosigners = tuple(
+            k.name for k, _ in note.verified(distinct_keys([k for k in keys if k.kind == COSIGNATURE_V1]))
+        )
         return cls(checkpoint, text, cosigners, quorum)
 
 
@@ -147,8 +168,12 @@ class CollectResult:
         return self.checkpoint is not None and self.checkpoint.witnessed
 
     def to_json(self) -> dict[str, Any]:
-        return {"witnessed": self.witnessed, "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
-                "refusals": self.refusals, "alarms": self.alarms}
+        return {
+            "witnessed": self.witnessed,
+            "checkpoint": self.checkpoint.to_json() if self.checkpoint else None,
+            "refusals": self.refusals,
+            "alarms": self.alarms,
+        }
 
 
 class CheckpointStore:
@@ -222,8 +247,9 @@ def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[
     return _http("POST", witness.url + "/add-checkpoint", body)
 
 
-def collect(chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *,
-            height: int | None = None) -> CollectResult:
+def collect(
+    chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *, height: int | None = None
+) -> CollectResult:
     """Ask every trusted witness to cosign a checkpoint at ``height`` (default: head - finality); keep the
     cosigned checkpoint, witnessed when a quorum answered. Unreachable or refusing witnesses are listed; a
     refusal that is an alarm (the witness saw a rollback or rewrite) is listed under ``alarms``.
@@ -259,8 +285,9 @@ def collect(chain: Chain, data_dir: Path, config: WitnessConfig | None = None, *
 ROUNDS = 3
 
 
-def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
-           checkpoint: Checkpoint) -> tuple[CollectResult, list[Any], bool]:
+def _round(
+    config: WitnessConfig, store: CheckpointStore, note: Note, checkpoint: Checkpoint
+) -> tuple[CollectResult, list[Any], bool]:
     """One request to every witness, all at once: (result, cosignatures, whether some witness is ahead of this
     checkpoint). An unreachable witness costs its timeout once, not once per witness after it."""
     sizes = store.sizes()
@@ -298,8 +325,9 @@ def _round(config: WitnessConfig, store: CheckpointStore, note: Note,
             result.refusals[witness.name] = f"it cosigned a later block ({old - 1}) already"
             continue
         if status != 200:
-            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = \
+            (result.alarms if text.startswith("ALARM") else result.refusals)[witness.name] = (
                 f"HTTP {status}: {text.strip()}"
+            )
             continue
         try:
             lines = parse_signature_lines(text)
@@ -345,8 +373,9 @@ class WitnessView:
     checkpoint file changes, so a long-lived gateway sees new ones), and whether the chain read still has that
     block hash at that height (checked once per head)."""
 
-    def __init__(self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None,
-                 data_dir: Path | None = None) -> None:
+    def __init__(
+        self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None, data_dir: Path | None = None
+    ) -> None:
         self.chain, self.config, self._latest = chain, config, latest
         self._data_dir = data_dir
         self._stamp: int | None = None
@@ -369,7 +398,8 @@ class WitnessView:
                 stamp = 0
             if stamp != self._stamp:
                 self._latest = CheckpointStore(self._data_dir).latest_witnessed(
-                    self.config, chain_identity(self.chain).origin)
+                    self.config, chain_identity(self.chain).origin
+                )
                 self._stamp = stamp
         return self._latest
 
@@ -383,16 +413,20 @@ class WitnessView:
             return self._checked[2]
         problem = None
         if head < cp.height:
-            problem = (f"the chain was rolled back: its head is block {head}, below block {cp.height} that "
-                       f"{', '.join(latest.cosigners)} cosigned")
+            problem = (
+                f"the chain was rolled back: its head is block {head}, below block {cp.height} that "
+                f"{', '.join(latest.cosigners)} cosigned"
+            )
         else:
             try:
                 now: str | None = "0x" + bytes(self.chain.w3.eth.get_block(cp.height)["hash"]).hex()
             except Exception:  # noqa: BLE001 - web3's BlockNotFound is no LedgerError: a missing block is the answer
                 now = None
             if now != cp.hash_hex:
-                problem = (f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
-                           f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}")
+                problem = (
+                    f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
+                    f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}"
+                )
         self._checked = (head, cp.hash_hex, problem)
         return problem
 
@@ -403,12 +437,17 @@ class WitnessView:
         latest = self.latest
         last = max([b for b in blocks if b] or [0])
         if latest is None:
-            return False, (f"not witnessed yet: no checkpoint has a quorum of {self.config.quorum} of "
-                           f"{len(self.config.witnesses)} witnesses; run `ledger witness collect`")
+            return False, (
+                f"not witnessed yet: no checkpoint has a quorum of {self.config.quorum} of "
+                f"{len(self.config.witnesses)} witnesses; run `ledger witness collect`"
+            )
         if last > latest.checkpoint.height:
-            return False, (f"not witnessed yet: block {last} is after the latest witnessed checkpoint (block "
-                           f"{latest.checkpoint.height}); run `ledger witness collect`")
-        return True, (f"witnessed: checkpoint at block {latest.checkpoint.height} cosigned by "
-                      f"{', '.join(latest.cosigners)} ({len(latest.cosigners)} of {len(self.config.witnesses)}, "
-                      f"quorum {self.config.quorum})")
-
+            return False, (
+                f"not witnessed yet: block {last} is after the latest witnessed checkpoint (block "
+                f"{latest.checkpoint.height}); run `ledger witness collect`"
+            )
+        return True, (
+            f"witnessed: checkpoint at block {latest.checkpoint.height} cosigned by "
+            f"{', '.join(latest.cosigners)} ({len(latest.cosigners)} of {len(self.config.witnesses)}, "
+            f"quorum {self.config.quorum})"
+        )

@@ -205,7 +205,7 @@ def parse_note(data: str | bytes) -> Note:
     split = text.rfind("\n\n")
     if split < 0 or not text.endswith("\n"):
         raise InputError("a signed note is text, a blank line, then signature lines")
-    body, sigs = text[:split + 1], text[split + 2:]
+    body, sigs = text[: split + 1], text[split + 2 :]
     if "\r" in text:
         raise InputError("a note has no carriage returns")
     signatures = parse_signature_lines(sigs)

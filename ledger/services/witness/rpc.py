@@ -21,8 +21,7 @@ class Rpc:
         self.timeout = timeout
 
     def _post(self, payload: Any) -> Any:
-        request = urllib.request.Request(self.url, json.dumps(payload).encode(),
-                                         {"Content-Type": "application/json"})
+        request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json.loads(response.read())
@@ -32,7 +31,9 @@ class Rpc:
     def __call__(self, method: str, *params: Any) -> Any:
         answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
         if not isinstance(answer, dict) or answer.get("error"):
-            raise ChainError(f"{method} failed at {self.url}: {answer.get('error') if isinstance(answer, dict) else answer}")
+            raise ChainError(
+                f"{method} failed at {self.url}: {answer.get('error') if isinstance(answer, dict) else answer}"
+            )
         return answer.get("result")
 
     def head(self) -> int:
@@ -50,15 +51,18 @@ class Rpc:
         out: list[tuple[int, str, str] | None] = []
         for start in range(first, last + 1, BATCH):
             numbers = range(start, min(start + BATCH, last + 1))
-            answers = self._post([{"jsonrpc": "2.0", "id": n, "method": "eth_getBlockByNumber",
-                                   "params": [hex(n), False]} for n in numbers])
+            answers = self._post(
+                [
+                    {"jsonrpc": "2.0", "id": n, "method": "eth_getBlockByNumber", "params": [hex(n), False]}
+                    for n in numbers
+                ]
+            )
             if not isinstance(answers, list):
                 raise ChainError(f"the node at {self.url} does not answer batched requests: {answers}")
             by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
             for n in numbers:
                 block = (by_id.get(n) or {}).get("result")
-                out.append(None if block is None else (n, str(block["hash"]).lower(),
-                                                       str(block["parentHash"]).lower()))
+                out.append(None if block is None else (n, str(block["hash"]).lower(), str(block["parentHash"]).lower()))
         return out
 
     def has_code(self, address: str) -> bool:

@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 from ...config import secret_env
 from ...errors import ChainError, InputError, LedgerError
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import Checkpoint, ChainIdentity
+from .checkpoint import ChainIdentity, Checkpoint
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
 
@@ -76,8 +76,9 @@ class WitnessStore:
     def create_key(self, name: str, passphrase: str | None = None) -> SignerKey:
         secret = self._passphrase(passphrase)
         if not secret:
-            raise InputError(f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase "
-                             "of its own")
+            raise InputError(
+                f"a witness keeps its key encrypted: set {WITNESS_PASSPHRASE_VARIABLE} to a passphrase of its own"
+            )
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
         path = self.directory / "witness.key"
         if path.exists():
@@ -94,8 +95,9 @@ class WitnessStore:
             raw = json.loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"no witness key at {path} ({exc}): run `ledger witness keygen` first") from None
-        seed = unwrap_secret(raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}",
-                             WITNESS_PASSPHRASE_VARIABLE)
+        seed = unwrap_secret(
+            raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}", WITNESS_PASSPHRASE_VARIABLE
+        )
         return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
 
     def load(self) -> dict[str, Any]:
@@ -120,8 +122,16 @@ class WitnessStore:
 
 
 class Witness:
-    def __init__(self, store: WitnessStore, rpc: Rpc, *, finality: int = 0, log_keys: list[VerifierKey] | None = None,
-                 clock: Callable[[], float] = time.time, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: WitnessStore,
+        rpc: Rpc,
+        *,
+        finality: int = 0,
+        log_keys: list[VerifierKey] | None = None,
+        clock: Callable[[], float] = time.time,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         self.store = store
         self.key = store.key()
         self.rpc = rpc
@@ -148,8 +158,10 @@ class Witness:
         except InputError as exc:
             raise WitnessRefusal(400, str(exc)) from None
         if self.log_keys and not note.verified(self.log_keys):
-            raise WitnessRefusal(403, f"no signature on the checkpoint verifies with a log key this witness trusts "
-                                      f"for {checkpoint.origin}")
+            raise WitnessRefusal(
+                403,
+                f"no signature on the checkpoint verifies with a log key this witness trusts for {checkpoint.origin}",
+            )
         return self._cosign(checkpoint, old).note.split("\n\n", 1)[1]
 
     def observe(self, origin: str) -> Cosigned:
@@ -190,8 +202,12 @@ class Witness:
         except UnicodeDecodeError:
             raise WitnessRefusal(400, "request body is not UTF-8") from None
         head, sep, rest = text.partition("\n")
-        if not sep or not head.startswith("old ") or not head[4:].isdigit() or (head[4:] != "0"
-                                                                                 and head[4:].startswith("0")):
+        if (
+            not sep
+            or not head.startswith("old ")
+            or not head[4:].isdigit()
+            or (head[4:] != "0" and head[4:].startswith("0"))
+        ):
             raise WitnessRefusal(400, "the request starts with 'old <size>' and a newline")
         proof, sep, checkpoint = rest.partition("\n\n") if not rest.startswith("\n") else ("", "\n", rest[1:])
         if not sep:
@@ -225,19 +241,25 @@ class Witness:
         if problems:
             what = f"the node at {self.rpc.url} serves another chain: " + "; ".join(problems)
             if known:
-                raise WitnessRefusal(422, f"chain swapped: {what}; this witness cosigned {identity.origin}",
-                                     alarm=True)
+                raise WitnessRefusal(422, f"chain swapped: {what}; this witness cosigned {identity.origin}", alarm=True)
             raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}")
 
     def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
         height, cosigned = state["size"] - 1, state["hash"]
         if head < height:
-            raise WitnessRefusal(422, f"rollback: the chain's head is block {head}, below block {height} whose hash "
-                                      f"{cosigned} this witness cosigned", alarm=True)
+            raise WitnessRefusal(
+                422,
+                f"rollback: the chain's head is block {head}, below block {height} whose hash "
+                f"{cosigned} this witness cosigned",
+                alarm=True,
+            )
         now = self.rpc.block_hash(height)
         if now != cosigned:
-            raise WitnessRefusal(422, f"history rewritten: block {height} has hash {now} now; this witness "
-                                      f"cosigned {cosigned}", alarm=True)
+            raise WitnessRefusal(
+                422,
+                f"history rewritten: block {height} has hash {now} now; this witness cosigned {cosigned}",
+                alarm=True,
+            )
 
     def _cosign(self, checkpoint: Checkpoint, old: int | None) -> Cosigned:
         origin = checkpoint.origin
@@ -253,17 +275,25 @@ class Witness:
                     self._check_cosigned(origin, current, head)
                 stored = current["size"] if current else 0
                 if old is not None and old > checkpoint.size:
-                    raise WitnessRefusal(400, f"old size {old} is above the checkpoint size {checkpoint.size}: a "
-                                              "stale checkpoint")
+                    raise WitnessRefusal(
+                        400, f"old size {old} is above the checkpoint size {checkpoint.size}: a stale checkpoint"
+                    )
                 if old is not None and old != stored:
                     raise WitnessRefusal(409, f"old size {old} is not the latest cosigned size {stored}", size=stored)
                 if checkpoint.height > head - self.finality:
-                    raise WitnessRefusal(422, f"block {checkpoint.height} is not final: the head is {head} and this "
-                                              f"witness waits {self.finality} blocks")
+                    raise WitnessRefusal(
+                        422,
+                        f"block {checkpoint.height} is not final: the head is {head} and this "
+                        f"witness waits {self.finality} blocks",
+                    )
                 if current is not None and checkpoint.size == current["size"]:
                     if checkpoint.hash_hex != current["hash"]:
-                        raise WitnessRefusal(409, f"block {checkpoint.height} was cosigned with hash {current['hash']}, "
-                                                  f"not {checkpoint.hash_hex}", size=stored)
+                        raise WitnessRefusal(
+                            409,
+                            f"block {checkpoint.height} was cosigned with hash {current['hash']}, "
+                            f"not {checkpoint.hash_hex}",
+                            size=stored,
+                        )
                     return Cosigned(checkpoint, current["note"])
                 self._check_links(checkpoint, current)
             except WitnessRefusal as refusal:
@@ -272,8 +302,12 @@ class Witness:
             stamp = int(self.clock())
             signature = self.key.cosign(checkpoint.text(), stamp)
             note = Note(checkpoint.text(), (signature,)).render()
-            state["origins"][origin] = {"size": checkpoint.size, "hash": checkpoint.hash_hex, "note": note,
-                                        "cosigned_at": stamp}
+            state["origins"][origin] = {
+                "size": checkpoint.size,
+                "hash": checkpoint.hash_hex,
+                "note": note,
+                "cosigned_at": stamp,
+            }
             self.store.save(state)
         self.log(f"witness {self.key.name}: cosigned {origin} at block {checkpoint.height} {checkpoint.hash_hex}")
         return Cosigned(checkpoint, note)
@@ -300,15 +334,22 @@ class Witness:
                 raise WitnessRefusal(422, f"the node has no block up to {checkpoint.height}")
             number, block_hash, parent = header
             if previous is not None and number > first and parent != previous:
-                raise WitnessRefusal(422, f"history rewritten: block {number} does not link to block {number - 1} "
-                                          f"({parent} != {previous})", alarm=True)
+                raise WitnessRefusal(
+                    422,
+                    f"history rewritten: block {number} does not link to block {number - 1} ({parent} != {previous})",
+                    alarm=True,
+                )
             previous = block_hash
         if previous != checkpoint.hash_hex:
-            raise WitnessRefusal(422, f"forged checkpoint: block {checkpoint.height} of the chain has hash {previous}, "
-                                      f"the checkpoint says {checkpoint.hash_hex}")
+            raise WitnessRefusal(
+                422,
+                f"forged checkpoint: block {checkpoint.height} of the chain has hash {previous}, "
+                f"the checkpoint says {checkpoint.hash_hex}",
+            )
 
 
 # -- HTTP ---------------------------------------------------------------------------------------------------
+
 
 def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
@@ -323,7 +364,7 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(data)
 
-        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        def do_POST(self) -> None:
             if urlparse(self.path).path.rstrip("/") != "/add-checkpoint":
                 self._send(404, "not found\n")
                 return
@@ -340,7 +381,7 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
                 else:
                     self._send(refusal.status, ("ALARM: " if refusal.alarm else "") + f"{refusal}\n")
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             url = urlparse(self.path)
             if url.path == "/key":
                 self._send(200, f"{witness.verifier}\n")
@@ -351,14 +392,21 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
             else:
                 self._send(404, "not found\n")
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             pass  # the witness logs cosignatures and alarms itself
 
     return Handler
 
 
-def serve(witness: Witness, host: str, port: int, *, origins: list[str] | None = None, interval: float = 0.0,
-          ready: Callable[[str], None] | None = None) -> None:
+def serve(
+    witness: Witness,
+    host: str,
+    port: int,
+    *,
+    origins: list[str] | None = None,
+    interval: float = 0.0,
+    ready: Callable[[str], None] | None = None,
+) -> None:
     """Serve until interrupted; with ``interval`` > 0 also observe each of ``origins`` (and those cosigned
     before) every ``interval`` seconds."""
     server = ThreadingHTTPServer((host, port), make_handler(witness))
@@ -366,6 +414,7 @@ def serve(witness: Witness, host: str, port: int, *, origins: list[str] | None =
     url = f"http://{host}:{server.server_address[1]}"
     stop = threading.Event()
     if interval > 0:
+
         def follow() -> None:
             while not stop.wait(interval):
                 for origin in set(origins or []) | set(witness.store.load()["origins"]):
@@ -376,6 +425,7 @@ def serve(witness: Witness, host: str, port: int, *, origins: list[str] | None =
                             witness.log(f"witness {witness.key.name}: not cosigned: {refusal}")
                     except LedgerError as exc:
                         witness.log(f"witness {witness.key.name}: {exc}")
+
         threading.Thread(target=follow, daemon=True).start()
     if ready:
         ready(url)

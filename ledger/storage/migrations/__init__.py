@@ -67,8 +67,10 @@ def head() -> str:
     """The newest revision this code knows."""
     heads = _scripts().get_heads()
     if len(heads) != 1:  # two revisions with one parent: a merge of two branches forgot its merge revision
-        raise ConfigError(f"the ledger's migrations have {len(heads)} heads ({', '.join(heads)}); "
-                          "add a merge revision (docs/database.md)")
+        raise ConfigError(
+            f"the ledger's migrations have {len(heads)} heads ({', '.join(heads)}); "
+            "add a merge revision (docs/database.md)"
+        )
     return heads[0]
 
 
@@ -82,8 +84,10 @@ def _known(revision: str) -> bool:
 def _state(conn: Connection) -> Revision:
     heads = MigrationContext.configure(conn).get_current_heads()
     if len(heads) > 1:
-        raise ConfigError(f"the database records several schema revisions ({', '.join(heads)}); it was migrated "
-                          "by hand or by a branch of the ledger: restore it from a backup")
+        raise ConfigError(
+            f"the database records several schema revisions ({', '.join(heads)}); it was migrated "
+            "by hand or by a branch of the ledger: restore it from a backup"
+        )
     current_revision = heads[0] if heads else None
     legacy = current_revision is None and bool(set(inspect(conn).get_table_names()) & set(metadata.tables))
     known = current_revision is None or _known(current_revision)
@@ -109,7 +113,8 @@ def _refuse_unknown(found: Revision, engine: Engine) -> None:
             f"the database {_redacted(engine)} is at schema revision {found.current!r}, which this ledger does not "
             f"know (its newest is {found.head!r}): a newer version of the ledger migrated it. Run that version "
             "(upgrade this installation), or restore the database from the backup taken before that migration; "
-            "this version will not read or change it")
+            "this version will not read or change it"
+        )
 
 
 def _redacted(engine: Engine) -> str:
@@ -140,9 +145,11 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | N
         try:
             command.upgrade(config(conn), revision)
         except CommandError as exc:  # a target not reachable from here (a target below it is a no-op)
-            raise ConfigError(f"cannot migrate the database {_redacted(engine)} from revision {found.current!r} "
-                              f"to {revision!r}: {exc}; migrations only move forward (to go back, restore a "
-                              "backup)") from exc
+            raise ConfigError(
+                f"cannot migrate the database {_redacted(engine)} from revision {found.current!r} "
+                f"to {revision!r}: {exc}; migrations only move forward (to go back, restore a "
+                "backup)"
+            ) from exc
         after = _state(conn).current
         conn.commit()
     return found.current, after
@@ -162,7 +169,8 @@ def _adopt(conn: Connection, engine: Engine) -> None:
         raise ConfigError(
             f"the database {_redacted(engine)} has ledger tables but no schema revision, and they differ from this "
             f"ledger's ({len(problems)} differences, first: {problems[0]!r}); it was made by an older ledger "
-            "without migrations: open it with that version, or move its rows to a new database")
+            "without migrations: open it with that version, or move its rows to a new database"
+        )
     # Only the missing tables are created: the others match the models, which match the newest revision.
     metadata.create_all(conn, tables=[metadata.tables[name] for name in sorted(missing)])
     command.stamp(config(conn), "head")
@@ -182,8 +190,9 @@ def ours(name: str | None, type_: str, _parents: Any) -> bool:
 
 
 def _compare(conn: Connection) -> list[Any]:
-    context = MigrationContext.configure(conn, opts={"compare_type": True, "compare_server_default": True,
-                                                     "include_name": ours})
+    context = MigrationContext.configure(
+        conn, opts={"compare_type": True, "compare_server_default": True, "include_name": ours}
+    )
     diffs: list[Any] = compare_metadata(context, metadata)
     return diffs
 

@@ -14,8 +14,10 @@ from ledger.storage.models import metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run the ledger's migrations with `ledger db upgrade` (or scripts/new_migration.py to "
-                       "write one), not with the alembic command: they need the ledger's own connection and lock")
+    raise RuntimeError(
+        "run the ledger's migrations with `ledger db upgrade` (or scripts/new_migration.py to "
+        "write one), not with the alembic command: they need the ledger's own connection and lock"
+    )
 
 
 def _render_type(type_: str, obj: Any, _autogen_context: Any) -> str | Literal[False]:

@@ -13,19 +13,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0003'
-down_revision: str | None = '0002'
+revision: str = "0003"
+down_revision: str | None = "0002"
 branch_labels: str | None = None
 depends_on: str | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('citeddocument', schema=None) as batch_op:
-        batch_op.add_column(sa.Column('digest', sa.String(length=66), nullable=True))
-        batch_op.create_index(batch_op.f('ix_citeddocument_digest'), ['digest'], unique=False)
+    with op.batch_alter_table("citeddocument", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("digest", sa.String(length=66), nullable=True))
+        batch_op.create_index(batch_op.f("ix_citeddocument_digest"), ["digest"], unique=False)
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('citeddocument', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_citeddocument_digest'))
-        batch_op.drop_column('digest')
+    with op.batch_alter_table("citeddocument", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_citeddocument_digest"))
+        batch_op.drop_column("digest")
