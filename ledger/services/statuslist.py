@@ -33,6 +33,7 @@ from ..formats.bitstring import (
     bit,
     decode,
     encode,
+    entries,
     entry_base_and_index,
     list_url,
 )
@@ -40,6 +41,26 @@ from ..formats.canonical import hex32, parse_hex32
 
 if TYPE_CHECKING:
     from ..client import Ledger
+
+
+# The format's names callers reach through this module (statuslist.encode, .entries, ...), and the module's own.
+__all__ = [
+    "ENTRY_TYPE",
+    "LIST_TYPE",
+    "PROOF_TYPE",
+    "PURPOSES",
+    "bit",
+    "check_entries",
+    "decode",
+    "default_base",
+    "encode",
+    "entries",
+    "entry_base_and_index",
+    "fetch",
+    "leaf_index",
+    "list_credential",
+    "list_url",
+]
 
 
 def list_credential(
