@@ -20,7 +20,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ledger import __version__
 from ledger.client import Ledger
-from ledger.services import accesslog, consent, sharing
+from ledger.services import accesslog, consent
 from ledger.services.auth import Authenticator, load_secret
 from ledger.services.verify import ChainView
 from ledger.services.witness.client import WitnessView
@@ -42,7 +42,6 @@ the on-chain registry gives them *now*. Every error is an RFC 9457 problem (`app
 
 
 def _attach(app: FastAPI, ledger: Ledger, settings: ApiSettings) -> None:
-    sharing.ensure_tables(ledger.engine)
     consent.providers_from_env(
         ledger.settings.consent_providers
     )  # a malformed LEDGER_CONSENT_PROVIDERS stops the start, naming the item

@@ -29,7 +29,6 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 @pytest.fixture(name="world")
 def consent_world(ledger: Any, fresh_department: str) -> dict[str, Any]:
     """A fresh issuer (its access log is this test's alone), two certificates of two different people."""
-    sharing.ensure_tables(ledger.engine)
     docs = issue(ledger, fresh_department, 2)
     assert identifier(docs[0]) != identifier(docs[1])
     return {"issuer": fresh_department, "a": docs[0], "b": docs[1], "signer": "0x" + "00" * 20}
@@ -103,7 +102,6 @@ def request(document: dict[str, Any], recipient: str, now: datetime, **changes: 
 
 def give(ledger: Ledger, document: dict[str, Any], recipient: str, now: datetime, **changes: Any) -> consent.Consent:
     """The certificate's subject consents (all personal fields to ``recipient`` for insurance-claim)."""
-    consent.ensure_tables(ledger.engine)
     asked = request(document, recipient, now, **changes)
     return consent.give(
         ledger,

@@ -144,7 +144,6 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(
 def test_an_inserted_consent_row_is_refused_and_reported(gw: Gateway, ledger: Ledger, fresh_department: str) -> None:
     """An insider with database access (no consent key) writes a consent row for a certificate."""
     a = issue(ledger, fresh_department, 1)[0]
-    consent.ensure_tables(ledger.engine)
     with gw.client() as c:
         issuer = sign_in(c, ledger, fresh_department)
         real = _give(c, ledger, identifier(a), a, "INS").json()

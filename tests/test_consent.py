@@ -166,7 +166,6 @@ def test_consent_of_one_subject_does_not_serve_another(ledger: Any, world: dict[
 
 def test_assertions_are_checked_and_used_once(ledger: Any, world: dict[str, Any]) -> None:
     w, who = world, identifier(world["a"])
-    consent.ensure_tables(ledger.engine)
 
     def asked(**changes: Any) -> consent.ConsentCreate:
         return request(w["a"], changes.pop("recipient", "INS"), NOW, **changes)

@@ -142,7 +142,6 @@ def _give(args: argparse.Namespace) -> int:
         return 0
     now = _now()
     with open_ledger(args) as ledger:
-        consent.ensure_tables(ledger.engine)
         print_json(consent.give(ledger, assertion=signed, consent=request, now=now).public(now).model_dump(mode="json"))
     return 0
 
@@ -153,7 +152,6 @@ def _withdraw(args: argparse.Namespace) -> int:
         return 0
     now = _now()
     with open_ledger(args) as ledger:
-        consent.ensure_tables(ledger.engine)
         row = consent.withdraw(ledger, assertion=signed, consent_id=args.consent_id, now=now)
         print_json(row.public(now).model_dump(mode="json"))
     return 0
@@ -166,7 +164,6 @@ def _list(args: argparse.Namespace) -> int:
     signed = _assertion(args.assertion) if args.assertion else None
     now = _now()
     with open_ledger(args) as ledger:
-        consent.ensure_tables(ledger.engine)
         rows = consent.list_consents(ledger, issuer=args.department, digest=args.certificate, assertion=signed, now=now)
         print_json([r.public(now).model_dump(mode="json") for r in rows])
     return 0
@@ -174,7 +171,6 @@ def _list(args: argparse.Namespace) -> int:
 
 def _check(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        consent.ensure_tables(ledger.engine)
         found = consent.check(ledger, args.department)
     print_json({"department": args.department, "discrepancies": found})
     return 1 if found else 0
@@ -183,7 +179,6 @@ def _check(args: argparse.Namespace) -> int:
 def _share(args: argparse.Namespace) -> int:
     now = _now()
     with open_ledger(args) as ledger:
-        sharing.ensure_tables(ledger.engine)
         cert = stored(ledger, args.certificate, args.department)
         body = _model(
             sharing.GrantCreate,

@@ -48,7 +48,7 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ..client import Ledger
@@ -72,7 +72,6 @@ __all__ = [
     "accesses_request",
     "check",
     "consent_request",
-    "ensure_tables",
     "give",
     "list_consents",
     "listing_request",
@@ -431,11 +430,6 @@ class ConsentCreate(BaseModel):
     )
     fields: list[str] = PField(min_length=1, max_length=64, description="Fields the recipient may see.")
     expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Nothing to do: the consent tables are built by the database's migrations when it is opened (store.py).
-    Kept so existing callers work; new code need not call it."""
 
 
 def _statement(row: Consent) -> dict[str, Any]:

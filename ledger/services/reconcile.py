@@ -325,7 +325,6 @@ def _consent_divergences(ledger: Ledger, departments: set[str], report: Reconcil
     """Consent rows against the access log (the log itself is proved against its anchors by its own check)."""
     from . import consent
 
-    consent.ensure_tables(ledger.engine)
     for dept in sorted(departments):
         for d in consent.check(ledger, dept):
             report.divergences.append(Divergence(d["kind"], None, f"{dept}: consent {d['consent']}: {d['detail']}"))

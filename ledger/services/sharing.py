@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import Engine, select, update
+from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
@@ -57,11 +57,6 @@ class GrantCreate(GrantBase):
             ]
         }
     )
-
-
-def ensure_tables(engine: Engine) -> None:
-    """Nothing to do: the grant and consent tables are built by the database's migrations when it is opened
-    (store.py). Kept so existing callers work; new code need not call it."""
 
 
 def _certificate(ledger: Ledger, digest: str) -> StoredCertificate:
