@@ -127,20 +127,7 @@ def certificate_bundle(
             )
     hashes = doc.field_hashes()
     bundle: dict[str, Any] = {
-        "bundle": BUNDLE_VERSION,
-        "kind": "certificate",
-        "producer": {
-            "software": PRODUCER,
-            "version": __version__,
-            "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        },
-        "chain": {
-            "chain_id": chain.chain_id,
-            "genesis_hash": chain.deployment.genesis_hash,
-            "anchor_contract": chain.deployment.anchor,
-            "registry_contract": chain.deployment.registry,
-            "log_contract": chain.deployment.log,
-        },
+        **_header(chain, "certificate"),
         "certificate": {
             "format": doc.fmt,
             "fields": doc.fields,
@@ -171,6 +158,26 @@ def certificate_bundle(
         bundle["witness"] = {"checkpoint": witnessed.note}
     bundle["library_report"] = report.to_json()
     return bundle
+
+
+def _header(chain: Chain, kind: str) -> dict[str, Any]:
+    """The sections every bundle opens with: version, kind, producer, and the chain it is evidence on."""
+    return {
+        "bundle": BUNDLE_VERSION,
+        "kind": kind,
+        "producer": {
+            "software": PRODUCER,
+            "version": __version__,
+            "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
+        },
+        "chain": {
+            "chain_id": chain.chain_id,
+            "genesis_hash": chain.deployment.genesis_hash,
+            "anchor_contract": chain.deployment.anchor,
+            "registry_contract": chain.deployment.registry,
+            "log_contract": chain.deployment.log,
+        },
+    }
 
 
 def _as_of(ledger: Ledger, chain: Chain, anchored: int, as_of_block: int | None) -> tuple[int, Any]:
@@ -881,20 +888,7 @@ def decision_bundle(
     as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
     proof = bytes(entry.proof or b"")
     bundle: dict[str, Any] = {
-        "bundle": BUNDLE_VERSION,
-        "kind": "decision",
-        "producer": {
-            "software": PRODUCER,
-            "version": __version__,
-            "produced_at": datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
-        },
-        "chain": {
-            "chain_id": chain.chain_id,
-            "genesis_hash": chain.deployment.genesis_hash,
-            "anchor_contract": chain.deployment.anchor,
-            "registry_contract": chain.deployment.registry,
-            "log_contract": chain.deployment.log,
-        },
+        **_header(chain, "decision"),
         "decision": {
             "log": logchain.LOG_DECISIONS,
             "department": department,
