@@ -161,8 +161,8 @@ def test_certificate_claiming_another_issuer_is_rejected(ledger: Ledger) -> None
             "schema": hex32(SCHEMA_ID),
             "tx_hash": "0x" + bytes(receipt["transactionHash"]).hex(),
             "block_number": receipt["blockNumber"],
-            "block_hash": None,
-            "block_time": None,
+            "block_hash": "0x" + bytes(receipt["blockHash"]).hex(),
+            "block_time": chain.w3.eth.get_block(receipt["blockNumber"])["timestamp"],
         },
         [],
     )

@@ -22,6 +22,7 @@ from ledger.errors import InputError
 from ledger.formats.certificate import CertificateDocument, load_document, validate_record
 from ledger.formats.schemas import SCHEMA_DIR, SCHEMAS, CertificateDocumentModel, bundle_shape_problem, render_schema
 from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
 
@@ -73,6 +74,37 @@ def test_shapes_the_reader_refuses_the_schema_refuses(document: dict[str, Any], 
     with pytest.raises(InputError):
         CertificateDocument.from_json(tampered)
     assert list(_validator().iter_errors(tampered)), "the published schema accepted a shape the reader refuses"
+
+
+# Shapes the hand-written reader used to let through to verification: the reader now validates with the model the
+# schema is generated from, so each is refused by both, with the member named.
+@pytest.mark.parametrize(
+    ("edit", "member"),
+    [
+        (lambda d: d["anchor"].pop("tx_hash"), "anchor.tx_hash"),  # an anchor section missing a member
+        (lambda d: d.__setitem__("note", "trust me"), "note"),  # a member pl-cert/1 does not have
+        (lambda d: d["anchor"].__setitem__("chain_id", str(d["anchor"]["chain_id"])), "anchor.chain_id"),  # "31337"
+        (lambda d: d["anchor"].__setitem__("count", True), "anchor.count"),  # true is not 1
+        (lambda d: d["anchor"].__setitem__("proof", ["0x" + "ab" * 31]), "anchor.proof.0"),  # a hash one byte short
+        (lambda d: d["anchor"].__setitem__("block_number", -1), "anchor.block_number"),
+        (lambda d: d["anchor"].__setitem__("signer", "0x1234"), "anchor.signer"),
+        (lambda d: d.__setitem__("hidden", {"subject.x": "12"}), "hidden.subject.x"),
+        (lambda d: d.__setitem__("digest", 5), "digest"),
+    ],
+)
+def test_the_reader_refuses_what_the_schema_refuses_and_names_the_member(
+    ledger: Ledger, document: dict[str, Any], edit: Any, member: str
+) -> None:
+    tampered = copy.deepcopy(document)
+    edit(tampered)
+    assert list(_validator().iter_errors(tampered)), "the edit should break the published shape"
+    with pytest.raises(InputError) as refused:
+        CertificateDocument.from_json(tampered)
+    assert refused.value.field == member, str(refused.value)
+    assert "pydantic" not in str(refused.value) and "errors.pydantic.dev" not in str(refused.value)
+    report = verify_certificate(tampered, ChainView(ledger.chain))
+    assert not report.ok and report.checks[0].name == "format" and not report.checks[0].ok
+    assert member in report.checks[0].detail and all(c.skipped for c in report.checks[1:])
 
 
 # -- evidence bundles ------------------------------------------------------------------------------------------------
@@ -175,3 +207,21 @@ def test_shapes_both_verifiers_refuse_the_schema_refuses(
     report, code, result = both(ledger, bad, tmp_path, f"{name}.json")
     assert code == 1 and failed_names(result) == {"bundle"}, result
     assert not report.check("bundle").ok and named in report.check("bundle").detail
+
+
+def test_a_copy_refused_for_its_shape_is_still_labelled_by_its_content(document: dict[str, Any]) -> None:
+    """Adversary: an applicant citing a copy of a certificate with its anchor section broken or another format, so
+    verification refuses it. The copy still carries the certificate's fields and salts; erasure finds the copies to
+    destroy by the digest they are labelled with, so the label comes from the content, whatever the shape around
+    it (the stricter reader must not turn such a copy into an unlabelled one that survives ``ledger erase``)."""
+    from ledger.services.decisions import cited_certificate_digest
+
+    broken = [
+        {**document, "anchor": {}},
+        {**document, "anchor": "somewhere"},
+        {**document, "format": "pl-cert/9", "note": "extra"},
+        {k: v for k, v in document.items() if k != "anchor"},
+        CertificateDocument.from_json(document).present(["subject.name"]).to_json() | {"anchor": None},
+    ]
+    assert [cited_certificate_digest(copy_) for copy_ in broken] == [document["digest"]] * len(broken)
+    assert cited_certificate_digest({**document, "salts": {}}) == ""  # no salts: no certificate's content in it

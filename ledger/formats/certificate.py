@@ -20,6 +20,8 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from ..errors import InputError
 from .canonical import (
     CERT_FORMAT,
@@ -27,11 +29,10 @@ from .canonical import (
     certificate_digest,
     field_hashes,
     hex32,
-    is_hex_digits,
-    parse_hex32,
     sha256,
     strict_json_loads,
 )
+from .schemas import CertificateDocumentModel
 
 SCHEMA_ID = sha256(CERT_FORMAT.encode())  # bytes32 recorded with every batch anchored on chain
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
@@ -301,19 +302,18 @@ class CertificateDocument:
 
     @classmethod
     def from_json(cls, doc: Any) -> CertificateDocument:
-        """Parse a certificate document; InputError says which part is malformed."""
-        if not isinstance(doc, dict):
-            raise InputError("a certificate document is a JSON object")
-        fmt = doc.get("format")
-        if fmt != CERT_FORMAT:
-            raise InputError(f"unknown certificate format {fmt!r}; expected {CERT_FORMAT!r}", field="format")
-        fields = doc.get("fields")
-        if not isinstance(fields, dict):
-            raise InputError("missing or not an object", field="fields")
-        salts_raw = doc.get("salts", {})
-        hidden_raw = doc.get("hidden", {})
-        if not isinstance(salts_raw, dict) or not isinstance(hidden_raw, dict):
-            raise InputError("salts and hidden must be objects", field="salts")
+        """Parse a certificate document; InputError says which part is malformed.
+
+        The shape is the published one: the document is validated by ``CertificateDocumentModel``
+        (``formats/schemas.py``, the model ``docs/schema/certificate-document.schema.json`` is generated from), strict
+        as JSON is (a number is not a string, ``true`` is not ``1``), so the reader and the schema cannot drift apart.
+        What the model cannot say (every disclosed field has its salt, no field both disclosed and hidden) is checked
+        here; what the document means is checked by verification."""
+        try:
+            _DOCUMENT_SHAPE(doc)
+        except ValidationError as exc:
+            raise _shape_error(exc) from None
+        fields, salts_raw, hidden_raw = doc["fields"], doc["salts"], doc.get("hidden") or {}
         if salts_raw.keys() != fields.keys():
             missing = sorted(set(fields) - set(salts_raw))
             extra = sorted(set(salts_raw) - set(fields))
@@ -321,13 +321,29 @@ class CertificateDocument:
         overlap = fields.keys() & hidden_raw.keys() if hidden_raw else None
         if overlap:
             raise InputError(f"fields both disclosed and hidden: {sorted(overlap)}", field="hidden")
-        salts = _salts(salts_raw)
-        hidden = {name: parse_hex32(value, f"hash of hidden field {name}") for name, value in hidden_raw.items()}
-        anchor = doc.get("anchor")
-        if not isinstance(anchor, dict):
-            raise InputError("missing; a certificate without its anchor cannot be verified", field="anchor")
-        stated = parse_hex32(doc["digest"], "digest") if doc.get("digest") is not None else None
-        return cls(fields=fields, salts=salts, hidden=hidden, anchor=anchor, fmt=fmt, stated_digest=stated)
+        salts = {name: bytes.fromhex(value) for name, value in salts_raw.items()}
+        hidden = {name: bytes.fromhex(value.removeprefix("0x")) for name, value in hidden_raw.items()}
+        stated = bytes.fromhex(doc["digest"].removeprefix("0x")) if doc.get("digest") is not None else None
+        return cls(
+            fields=fields, salts=salts, hidden=hidden, anchor=doc["anchor"], fmt=CERT_FORMAT, stated_digest=stated
+        )
+
+    @classmethod
+    def content_digest(cls, doc: Any) -> bytes:
+        """The digest of the certificate whose ``fields``, ``salts`` and ``hidden`` members ``doc`` carries, whatever
+        the rest of it (format, anchor) looks like: to label a copy of a certificate that verification refused for
+        its anchor (erasure must still find it). InputError when those three members are malformed."""
+        if not isinstance(doc, Mapping):
+            raise InputError("a certificate document is a JSON object")
+        return cls.from_json(
+            {
+                "format": CERT_FORMAT,
+                "fields": doc.get("fields"),
+                "salts": doc.get("salts"),
+                **({"hidden": doc["hidden"]} if "hidden" in doc else {}),
+                "anchor": _ANY_ANCHOR,
+            }
+        ).digest()
 
     def present(self, reveal: list[str] | set[str]) -> CertificateDocument:
         """A presentation revealing only ``reveal`` (plus the fields every verifier needs)."""
@@ -345,22 +361,73 @@ class CertificateDocument:
         return CertificateDocument(fields=fields, salts=salts, hidden=hidden, anchor=self.anchor, fmt=self.fmt)
 
 
-def _salts(salts_raw: dict[str, Any]) -> dict[str, bytes]:
-    try:  # the usual case, every salt 2 * SALT_BYTES hex digits; any other takes the loop that names the field
-        if all(type(v) is str and len(v) == 2 * SALT_BYTES for v in salts_raw.values()):
-            salts = {name: bytes.fromhex(value) for name, value in salts_raw.items()}
-            if all(len(v) == SALT_BYTES for v in salts.values()):  # shorter only when bytes.fromhex skipped spaces
-                return salts
-    except ValueError:
-        pass
-    salts = {}
-    for name, value in salts_raw.items():
-        if not isinstance(value, str) or len(value) != 2 * SALT_BYTES:
-            raise InputError(f"salt must be {2 * SALT_BYTES} hex digits", field=f"salts.{name}")
-        if not is_hex_digits(value):
-            raise InputError("salt is not hex", field=f"salts.{name}")
-        salts[name] = bytes.fromhex(value)
-    return salts
+# A well-formed anchor section standing in for a copy's own (content_digest reads only fields, salts and hidden).
+_ANY_ANCHOR: dict[str, Any] = {
+    "chain_id": 1,
+    "contract": "0x" + "00" * 20,
+    "registry": "0x" + "00" * 20,
+    "root": "0x" + "00" * 32,
+    "department": "-",
+    "signer": "0x" + "00" * 20,
+    "signature": "0x" + "00" * 65,
+    "count": 1,
+    "schema": "0x" + "00" * 32,
+    "tx_hash": "0x" + "00" * 32,
+    "block_number": 0,
+    "block_hash": "0x" + "00" * 32,
+    "block_time": 0,
+    "proof": [],
+}
+_DOCUMENT_SHAPE = CertificateDocumentModel.__pydantic_validator__.validate_python  # no model built: only the verdict
+
+# What a reader is told when a member has the wrong shape, by where it is (pydantic's own words otherwise).
+_SHAPE_WORDS = {
+    "format": f"unknown certificate format; expected {CERT_FORMAT!r}",
+    "fields": "missing or not an object",
+    "salts": "missing or not an object of salts, one per disclosed field",
+    "salt": f"salt must be {2 * SALT_BYTES} hex digits",
+    "hidden": "not an object of hidden fields' hashes",
+    "hash": "the hash of a hidden field must be 32 bytes as 64 hex digits",
+    "digest": "must be 32 bytes as 64 hex digits (verification recomputes it)",
+    "anchor": "missing or not an object; a certificate without its anchor cannot be verified",
+}
+_PATTERN_WORDS = {
+    r"^0x[0-9a-fA-F]{64}$": "must be 32 bytes written as 0x and 64 hex digits",
+    r"^0x[0-9a-fA-F]{40}$": "must be an address written as 0x and 40 hex digits",
+    r"^0x[0-9a-fA-F]{130}$": "must be a 65-byte signature written as 0x and 130 hex digits",
+}
+
+
+def _shape_error(exc: ValidationError) -> InputError:
+    """The first shape problem pydantic found, as an InputError naming the member (``anchor.proof.3``)."""
+    error = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    if not loc:
+        return InputError("a certificate document is a JSON object")
+    where = ".".join(loc)
+    if loc[0] in ("salts", "hidden") and len(loc) > 1:
+        words = _SHAPE_WORDS["salt" if loc[0] == "salts" else "hash"]
+        where = f"{loc[0]}.{'.'.join(loc[1:])}"
+    elif len(loc) == 1 and loc[0] in _SHAPE_WORDS:
+        words = _SHAPE_WORDS[loc[0]]
+        if loc[0] == "format":
+            words = f"unknown certificate format {error.get('input')!r}; expected {CERT_FORMAT!r}"
+        if error["type"] == "extra_forbidden":
+            words = "is not a member of a pl-cert/1 document; remove it"
+    elif error["type"] == "extra_forbidden":
+        words = "is not a member of a pl-cert/1 document; remove it"
+    elif error["type"] == "missing":
+        words = "missing"
+    else:
+        pattern = str((error.get("ctx") or {}).get("pattern"))
+        words = _PATTERN_WORDS.get(pattern) or f"{error['msg'][:1].lower()}{error['msg'][1:]}"
+        if error["type"] in ("string_pattern_mismatch", "string_type", "int_type", "greater_than_equal"):
+            value = error.get("input")
+            if isinstance(value, str | int) and not isinstance(value, bool):
+                words += f" (got {str(value)[:80]!r})"
+            else:
+                words += f" (got {type(value).__name__})"
+    return InputError(words, field=where)
 
 
 def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument:

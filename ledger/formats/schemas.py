@@ -5,8 +5,9 @@ their published JSON Schemas.
 verifiers read it. Its JSON Schema is generated from the model and committed as
 ``docs/schema/certificate-document.schema.json``, so independent verifiers can check a document's shape without
 our code; ``tests/test_schemas.py`` regenerates it and fails when the committed file differs (renew it with
-``python scripts/build_schemas.py``). The shape is what a document must have; what it means (digests, proofs,
-signatures, the chain) is checked by verification.
+``python scripts/build_schemas.py``). The library's reader (``CertificateDocument.from_json``) validates with this
+same model, strict as JSON is, so reader and schema cannot drift apart. The shape is what a document must have;
+what it means (digests, proofs, signatures, the chain) is checked by verification.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ BlockNumber = Annotated[int, Field(ge=0)]
 class Anchor(BaseModel):
     """Where the certificate's batch is anchored (docs/format.md §5-§7) and the certificate's Merkle proof."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, strict=True)
 
     chain_id: Annotated[int, Field(ge=1)]
     contract: Address = Field(description="the CertificateAnchor contract")
@@ -56,7 +57,7 @@ class Anchor(BaseModel):
 class CertificateDocumentModel(BaseModel):
     """A ``pl-cert/1`` certificate document or presentation (docs/format.md §2-§4)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="pl-cert/1 certificate document")
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, title="pl-cert/1 certificate document")
 
     format: Literal["pl-cert/1"] = Field(description=f"always {CERT_FORMAT!r}")
     fields: dict[str, Any] = Field(description="the disclosed fields (id, type, issuer, issued_at are required)")

@@ -33,7 +33,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import CERT_FORMAT, hex32, parse_hex32
+from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
@@ -482,13 +482,8 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
         return hex32(load_document(document).digest())
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         pass
-    anchor = document.get("anchor")
     try:
-        return hex32(
-            CertificateDocument.from_json(
-                {**document, "format": CERT_FORMAT, "anchor": anchor if isinstance(anchor, dict) else {}}
-            ).digest()
-        )
+        return hex32(CertificateDocument.content_digest(document))
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
 

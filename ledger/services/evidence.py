@@ -1193,8 +1193,10 @@ def _check_published(
 
 
 def _document(bundle: dict[str, Any]) -> dict[str, Any]:
-    """The certificate document inside a bundle, for the library's own verification path."""
+    """The certificate document inside a bundle, for the library's own verification path: a whole ``pl-cert/1``
+    document (its published shape), with the anchor section rebuilt from the bundle's chain and anchor sections."""
     c, a, ch = bundle["certificate"], bundle["anchor"], bundle["chain"]
+    department = bundle.get("department")
     return {
         "format": c["format"],
         "fields": c["fields"],
@@ -1204,9 +1206,18 @@ def _document(bundle: dict[str, Any]) -> dict[str, Any]:
         "anchor": {
             "chain_id": ch["chain_id"],
             "contract": ch["anchor_contract"],
+            "registry": ch["registry_contract"],
             "root": a["root"],
-            "proof": a["proof"],
+            "department": department["id"] if isinstance(department, dict) else c["fields"].get("issuer"),
+            "signer": a["signer"],
             "signature": a["signature"],
+            "count": a["count"],
+            "schema": a["schema"],
+            "tx_hash": a["tx_hash"],
+            "block_number": a["block_number"],
+            "block_hash": a["block_hash"],
+            "block_time": a["block_timestamp"],
+            "proof": a["proof"],
         },
     }
 
