@@ -132,7 +132,7 @@ def test_a_lost_state_file_is_refused_not_silently_replaced_by_a_new_chain(tmp_p
     # anvil stamps a new block 0 with the second it starts in: within the same second a new chain would have the
     # same genesis hash (a limit of genesis identity, stated in docs/guarantees.md), so start in the next one.
     time.sleep(1.05)
-    with pytest.raises(ChainError, match="is missing.*remove .*genesis.json too"):
+    with pytest.raises(ChainError, match=r"is missing.*remove .*genesis\.json too"):
         node.start()
     assert not node.owned
     node.genesis_file.unlink()  # a new chain, on purpose

@@ -143,7 +143,7 @@ def test_an_unreachable_node_is_a_chain_error(ledger: Ledger, provider: _Provide
     provider.server.server_close()
     chain = _chain_via(ledger, url, PROVIDER_SPAN)
     deployed = ledger.chain.deployment.deployed_block
-    with pytest.raises(ChainError, match="could not read the status events in blocks .* from the node at"):
+    with pytest.raises(ChainError, match=r"could not read the status events in blocks .* from the node at"):
         chainread.scan_raw(
             chain, {"address": chain.deployment.anchor}, what="the status events", start=deployed, end=deployed + 1
         )

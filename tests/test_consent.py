@@ -287,7 +287,7 @@ def test_policy_per_certificate_type(ledger: Any, world: dict[str, Any], monkeyp
     monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_policy=policy))  # LEDGER_CONSENT_POLICY
     w = world
     grant(ledger, w, w["a"], purpose_code=None)  # only subject.name: this policy needs no consent for it
-    with pytest.raises(PermissionDenied, match="subject.id_number"):
+    with pytest.raises(PermissionDenied, match=r"subject\.id_number"):
         grant(ledger, w, w["a"], reveal=["subject.id_number"])
 
 

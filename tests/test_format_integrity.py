@@ -61,7 +61,7 @@ def test_certificate_with_a_duplicate_field_is_refused(
     report = verify_certificate(str(path), ChainView(ledger.chain))
     assert not report.ok
     assert not report.check("format").ok and "duplicate key 'subject.name'" in report.check("format").detail
-    with pytest.raises(InputError, match="duplicate key 'subject.name'"):
+    with pytest.raises(InputError, match=r"duplicate key 'subject\.name'"):
         load_document(path)
 
 
@@ -112,7 +112,7 @@ def test_input_record_with_a_duplicate_key_is_refused_with_its_line(tmp_path: Pa
 def test_csv_with_a_duplicate_column_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "in.csv"
     path.write_text("id,type,subject.name,subject.name,valid_from\nC-1,permit,Zhang Wei,Li Na,2026-01-01\n")
-    with pytest.raises(InputError, match="duplicate column 'subject.name'"):
+    with pytest.raises(InputError, match=r"duplicate column 'subject\.name'"):
         list(iter_raw_records(path))
 
 
@@ -327,7 +327,7 @@ def test_nan_and_infinity_are_not_json_for_any_reader(
     assert code == 2 and result is None and "-Infinity" in stderr, stderr
     records = tmp_path / "in.jsonl"
     records.write_text('{"id": "N-1", "type": "permit", "subject": {"score": Infinity}}\n')
-    with pytest.raises(InputError, match="line 1: .*Infinity"):
+    with pytest.raises(InputError, match=r"line 1: .*Infinity"):
         list(iter_raw_records(records))
 
 

@@ -242,5 +242,5 @@ def test_contracts_of_another_version_are_refused(ledger: Ledger, monkeypatch: p
 
     ledger.chain.check_code()  # the session's own deployment is current
     monkeypatch.setitem(chain_module.CONTRACT_VERSIONS, "anchor", "3.0.0")
-    with pytest.raises(ConfigError, match="version 2.0.0; this ledger needs 3.0.0"):
+    with pytest.raises(ConfigError, match=r"version 2\.0\.0; this ledger needs 3\.0\.0"):
         ledger.chain.check_code()

@@ -275,7 +275,7 @@ def test_bulk_decisions_issue_and_anchor_permits(ledger: Ledger, approver: str, 
 
 
 def test_a_bad_produces_section_is_refused_clearly() -> None:
-    with pytest.raises(InputError, match="produces.holder"):
+    with pytest.raises(InputError, match=r"produces\.holder"):
         permit_rules("bad", produces={"type": "x", "valid_days": 10, "holder": "name", "fields": {"a": "case_id"}})
     with pytest.raises(InputError, match="not a decision input path"):
         permit_rules(

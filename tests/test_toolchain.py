@@ -143,5 +143,5 @@ def test_anvil_from_the_setting_then_node_modules_then_path(tmp_path, monkeypatc
     monkeypatch.setenv("PATH", str(bin_dir))
     assert tool_path("anvil") == bin_dir / "anvil"
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
-    with pytest.raises(ConfigError, match="not found.*LEDGER_ANVIL.*PATH"):
+    with pytest.raises(ConfigError, match=r"not found.*LEDGER_ANVIL.*PATH"):
         tool_path("anvil")
