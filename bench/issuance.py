@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench import scale_probe
 from bench._common import DEPARTMENT, Cost, open_ledger, peak_rss_mb, scratch_dir, sqlite_space, write_records
 
 SIZES = (10_000, 100_000, 1_000_000)
@@ -218,6 +219,7 @@ def scale_worker(total: int, step: int = 1_000_000) -> None:
                 assert result.count == n
                 source.unlink()
                 done += n
+                found = scale_probe.evidence(ledger, done, step)  # time only: its memory is the run's
                 db_bytes = sum(sqlite_space(tmp / "data" / "ledger.sqlite3").values())  # through the log
                 print(
                     json.dumps(
@@ -230,12 +232,37 @@ def scale_worker(total: int, step: int = 1_000_000) -> None:
                             "rss_mb": _current_rss_mb(),
                             "db_mb": db_bytes / 2**20,
                             "bytes_per_certificate": db_bytes / done,
+                            "evidence_p50_ms": found["p50_ms"],
+                            "evidence_max_ms": found["max_ms"],
                         }
                     ),
                     flush=True,
                 )
         finally:
             ledger.close()
+        for what in ("verify", "reconcile"):  # each in its own process on the closed store: its own peak memory
+            probe = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "bench.scale_probe",
+                    str(tmp / "data"),
+                    "--total",
+                    str(total),
+                    "--step",
+                    str(step),
+                    "--what",
+                    what,
+                ],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=Path(__file__).resolve().parent.parent,
+            )
+            if probe.returncode != 0:
+                print(json.dumps({"probe": what, "error": probe.stderr[-2000:]}), flush=True)
+            else:
+                print(json.dumps({"probe": what, **json.loads(probe.stdout.strip().splitlines()[-1])}), flush=True)
 
 
 def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
@@ -247,7 +274,7 @@ def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
         text=True,
         cwd=Path(__file__).resolve().parent.parent,
     )
-    rows, limit = [], None
+    rows, limit, probes = [], None, []
     assert proc.stdout is not None
     for line in proc.stdout:
         data = json.loads(line)
@@ -255,37 +282,72 @@ def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
             limit = data["limit"]
             print(f"limit: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)", flush=True)
             continue
+        if "probe" in data:
+            probes.append(data)
+            print(f"  {data['probe']} over the store: {json.dumps(data)}", flush=True)
+            out_file.write_text(scale_table(started, total, step, limit, rows, probes))
+            continue
         rows.append(data)
         print(
             f"  {data['certificates']:>11,}: {data['wall_seconds']:.1f} s for this step "
             f"({data['per_second']:,.0f}/s, {data['cpu_seconds']:.1f} CPU-s, load {data['load_before']:.1f}), "
-            f"peak RSS {data['peak_rss_mb']:.0f} MB, {data['bytes_per_certificate']:,.0f} bytes/certificate",
+            f"peak RSS {data['peak_rss_mb']:.0f} MB, {data['bytes_per_certificate']:,.0f} bytes/certificate, "
+            f"evidence bundle p50 {data['evidence_p50_ms']:.0f} ms (max {data['evidence_max_ms']:.0f})",
             flush=True,
         )
-        out_file.write_text(scale_table(started, total, step, limit, rows))
+        out_file.write_text(scale_table(started, total, step, limit, rows, probes))
     return proc.wait()
 
 
-def scale_table(started: str, total: int, step: int, limit: dict[str, float] | None, rows: list[dict[str, Any]]) -> str:
+def scale_table(
+    started: str,
+    total: int,
+    step: int,
+    limit: dict[str, float] | None,
+    rows: list[dict[str, Any]],
+    probes: list[dict[str, Any]] | None = None,
+) -> str:
     out = [
         f"## Scale: one store growing to {total:,} certificates (`python -m bench --scale`)",
         "",
         f"Started {started}; {len(rows)} of {-(-total // step)} step(s) done. Each step issues one file of "
         f"{step:,} new records with `issue_file` into the same store (SQLite); wall and CPU-seconds (process + "
         "worker processes), load average at the start of the step, peak RSS (high-water) and RSS after it, "
-        "and the database's pages (dbstat, read through the write-ahead log) divided by all certificates so far."
+        "and the database's pages (dbstat, read through the write-ahead log) divided by all certificates so far; "
+        "then the time from a certificate id to its evidence bundle for 30 certificates drawn across the whole "
+        "store (lookup, export, `certificate_bundle`; target ≤ 50 ms)."
         + (f" Limit measured before: {limit['limit']:,.0f} certificates/s ({limit['cores']} cores)." if limit else ""),
         "",
         "| certificates | seconds for this step | certificates/s | CPU-s | load | peak RSS MB | RSS MB | "
-        "database MB | bytes per certificate |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "database MB | bytes per certificate | evidence p50 / max ms |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         out.append(
             f"| {r['certificates']:,} | {r['wall_seconds']:.1f} | {r['per_second']:,.0f} | "
             f"{r['cpu_seconds']:.1f} | {r['load_before']:.1f} | {r['peak_rss_mb']:.0f} | {r['rss_mb']:.0f} | "
-            f"{r['db_mb']:,.0f} | {r['bytes_per_certificate']:,.0f} |"
+            f"{r['db_mb']:,.0f} | {r['bytes_per_certificate']:,.0f} | "
+            f"{r.get('evidence_p50_ms', float('nan')):.0f} / {r.get('evidence_max_ms', float('nan')):.0f} |"
         )
+    if probes:
+        out += [
+            "",
+            "Over the whole store once it is built, each in its own process (its peak memory is its own): "
+            f"`verify_many` over {scale_probe.VERIFY_SAMPLE:,} documents drawn at random across the store, and "
+            "`ledger reconcile` (every row's proof and sealed body, every batch against the chain).",
+            "",
+            "| over the store | items | seconds | items/s | CPU-s | load | peak RSS MB |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+        ]
+        for p in probes:
+            if "error" in p:
+                out.append(f"| {p['probe']} | failed: {p['error'].splitlines()[-1][:200]} | | | | | |")
+                continue
+            items = p.get("verified", p.get("certificates", 0))
+            out.append(
+                f"| {p['probe']} | {items:,} | {p['wall_seconds']:.1f} | {p['per_second']:,.0f} | "
+                f"{p['cpu_seconds']:.1f} | {p['load_before']:.1f} | {p['peak_rss_mb']:.0f} |"
+            )
     return "\n".join(out) + "\n"
 
 
