@@ -396,7 +396,7 @@ def abi_encode(types: list[str], args: list[Any]) -> bytes:
     if len(types) != len(args):
         raise ValueError(f"{len(types)} types for {len(args)} values")
     out = b""
-    for kind, value in zip(types, args):
+    for kind, value in zip(types, args, strict=True):
         if kind.startswith("uint") and type(value) is int:
             bits = int(kind[4:] or 256)
             if not 0 <= value < 1 << bits:
@@ -648,7 +648,7 @@ def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any
             or any(
                 want is not None
                 and str(have).lower() not in [str(w).lower() for w in (want if isinstance(want, list) else [want])]
-                for want, have in zip(topics, got)
+                for want, have in zip(topics, got, strict=False)  # a log may carry more topics than asked for
             )
         ):
             raise Failure(
@@ -2421,10 +2421,10 @@ class Rerun:
         block = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
         if not count(block) or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded):
             raise Failure(f"the recorded facts name no single block they were judged at ({block!r})")
-        facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded)]
+        facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded, strict=True)]
         self.facts = facts
         diffs = []
-        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+        for i, (mine, theirs) in enumerate(zip(facts, recorded, strict=True)):
             keys = [k for k in FACT_KEYS if not (k == "holder" and mine["holder"] is None)]
             wrong = [
                 f"{k}: recorded {theirs.get(k)!r}, the chain says {mine[k]!r}" for k in keys if theirs.get(k) != mine[k]

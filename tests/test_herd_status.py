@@ -101,7 +101,7 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
     victims = issue(ledger, tmp_path, fresh_department, make_records(3))
     leaves = [parse_hex32(v["digest"]) for v in victims]
     root = parse_hex32(victims[0]["anchor"]["root"])
-    proof = {leaf: [parse_hex32(p) for p in v["anchor"]["proof"]] for leaf, v in zip(leaves, victims)}
+    proof = {leaf: [parse_hex32(p) for p in v["anchor"]["proof"]] for leaf, v in zip(leaves, victims, strict=True)}
     chain, hosp = ledger.chain, ledger.department_account("HOSP")
     chain.transact(hosp, chain.anchor.functions.anchorBatch(root, len(leaves), SCHEMA_ID))  # its own namespace
     chain.transact(hosp, chain.anchor.functions.revoke(root, leaves[0], proof[leaves[0]], 2))

@@ -514,7 +514,7 @@ def test_one_witness_under_two_names_is_not_a_quorum_of_two(
     def keys_and_note(*seeds: bytes) -> tuple[list[str], str]:
         signers = [
             SignerKey.from_seed(name, COSIGNATURE_V1, seed)
-            for name, seed in zip(("court.example/w1", "notary.example/w2"), seeds)
+            for name, seed in zip(("court.example/w1", "notary.example/w2"), seeds, strict=True)
         ]
         note = Note(checkpoint, tuple(s.cosign(checkpoint, 1_700_000_000) for s in signers)).render()
         return [str(s.verifier) for s in signers], note
