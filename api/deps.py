@@ -6,6 +6,7 @@ overrides it (``app.dependency_overrides[get_now]``) instead of waiting.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -117,6 +118,19 @@ def client_address(request: Request) -> str:
 async def rate_limit(request: Request, now: NowDep) -> None:  # CPU only: on the event loop
     budgets: Budgets = request.app.state.budgets
     budgets.public.take(client_address(request), now)
+
+
+async def request_now(request: Request) -> datetime:
+    """``get_now`` outside dependency resolution: the clock a test put in its place, if any."""
+    clock = request.app.dependency_overrides.get(get_now, get_now)
+    moment = clock()
+    return await moment if inspect.isawaitable(moment) else moment  # type: ignore[no-any-return]
+
+
+async def spend_public_budget(request: Request) -> None:
+    """:func:`rate_limit` as a precheck (``api.limits.prechecked``) rather than a dependency."""
+    budgets: Budgets = request.app.state.budgets
+    budgets.public.take(client_address(request), await request_now(request))
 
 
 async def rate_limit_signin(request: Request, now: NowDep) -> None:
