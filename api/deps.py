@@ -147,7 +147,9 @@ Clock = Callable[[], datetime]
 async def refuse_duplicate_keys(request: Request) -> None:  # CPU only: on the event loop
     """A request body whose JSON names a key twice is refused (422 naming the key): the parser FastAPI uses keeps
     the last value silently, and a person or another parser may read the other one."""
-    if STRICT_CHECKED in request.scope:  # a big body: checked in a worker thread with its parse (api/limits.py)
+    # a big body: checked in a worker thread with its parse; a small one proven free of duplicates by its key count
+    # (api/limits.py: keys_are_unique)
+    if STRICT_CHECKED in request.scope:
         duplicate = request.scope[STRICT_CHECKED]
         if duplicate is not None:
             raise duplicate
