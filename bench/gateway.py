@@ -232,13 +232,17 @@ def _measure(
             row = {"configuration": label, "connections": connections, "workers": workers, **verify}
             row["constant"] = constant
             row["ratio"] = round(verify["requests_per_second"] / constant["requests_per_second"], 3)
+            # the same ratio per CPU-second of the gateway: what it would be with a core to itself, steady when
+            # other work on the machine makes the wall ratio swing from one level to the next
+            if verify["per_gateway_cpu_second"] and constant["per_gateway_cpu_second"]:
+                row["cpu_ratio"] = round(verify["per_gateway_cpu_second"] / constant["per_gateway_cpu_second"], 3)
             rows.append(row)
             print(
                 f"  gateway ({label}), {connections:>2} connections: {row['requests_per_second']:7,.0f} req/s, "
                 f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
                 + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else "")
                 + f" | constant endpoint {constant['requests_per_second']:7,.0f} req/s, p99 {constant['p99_ms']:.1f}"
-                f" ms | ratio {row['ratio']:.0%} | gateway CPU {row['gateway_cpu_seconds'] / seconds:.2f} cores, "
+                f" ms | ratio {row['ratio']:.0%} (per CPU-s {row.get('cpu_ratio', 0):.0%}) | gateway CPU {row['gateway_cpu_seconds'] / seconds:.2f} cores, "
                 f"{row['per_gateway_cpu_second'] or 0:,} req per gateway CPU-s (constant "
                 f"{constant['per_gateway_cpu_second'] or 0:,}), machine {row['machine_busy']:.0%} busy, "
                 f"load {row['load_before']:.1f}",
