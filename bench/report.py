@@ -200,7 +200,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         "## 3b. Verification through the gateway",
         "",
         "`POST /public/verify` with a certificate document, uvicorn on 127.0.0.1, driven by `wrk` from a second "
-        "process over loopback, bounded in time per level; at each level, back to back on the same server, the "
+        "process over loopback; at each level, on the same server in alternating one-second wrk runs (p50 the runs' "
+        "median, p99 the worst run's), the "
         "trivial endpoint of the same framework and server (`POST /public/bench-constant`: same app, middleware "
         "stack and route class, the same body read into the same model, a constant answer; bench/gateway_server.py). "
         "Target: public verify at ≥ 90 % of the trivial endpoint's requests/s, p99 ≤ 10 ms at 10 connections, "
