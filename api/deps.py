@@ -6,6 +6,7 @@ overrides it (``app.dependency_overrides[get_now]``) instead of waiting.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -119,6 +120,19 @@ async def rate_limit(request: Request, now: NowDep) -> None:  # CPU only: on the
     budgets.public.take(client_address(request), now)
 
 
+async def request_now(request: Request) -> datetime:
+    """``get_now`` outside dependency resolution: the clock a test put in its place, if any."""
+    clock = request.app.dependency_overrides.get(get_now, get_now)
+    moment = clock()
+    return await moment if inspect.isawaitable(moment) else moment  # type: ignore[no-any-return]
+
+
+async def spend_public_budget(request: Request) -> None:
+    """:func:`rate_limit` as a precheck (``api.limits.prechecked``) rather than a dependency."""
+    budgets: Budgets = request.app.state.budgets
+    budgets.public.take(client_address(request), await request_now(request))
+
+
 async def rate_limit_signin(request: Request, now: NowDep) -> None:
     budgets: Budgets = request.app.state.budgets
     budgets.signin.take(client_address(request), now)
@@ -133,7 +147,9 @@ Clock = Callable[[], datetime]
 async def refuse_duplicate_keys(request: Request) -> None:  # CPU only: on the event loop
     """A request body whose JSON names a key twice is refused (422 naming the key): the parser FastAPI uses keeps
     the last value silently, and a person or another parser may read the other one."""
-    if STRICT_CHECKED in request.scope:  # a big body: checked in a worker thread with its parse (api/limits.py)
+    # a big body: checked in a worker thread with its parse; a small one proven free of duplicates by its key count
+    # (api/limits.py: keys_are_unique)
+    if STRICT_CHECKED in request.scope:
         duplicate = request.scope[STRICT_CHECKED]
         if duplicate is not None:
             raise duplicate

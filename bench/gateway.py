@@ -8,6 +8,13 @@ database as the certificates issued here. wrk's own figures are reported: reques
 The machine may be shared, so each level also records the CPU time the gateway's processes and wrk used and
 how busy the whole machine was (/proc/stat): ``per_gateway_cpu_second`` (requests per CPU-second of the gateway)
 is the throughput one idle core would give a single worker, whatever else ran at the time.
+
+Each level measures, on the same server, the public verification and the trivial endpoint of the same framework
+and server (``POST /public/bench-constant``, bench/gateway_server.py: same app, middleware and route class, same
+request body read into the same model, a constant answer), in alternating one-second wrk runs, so a burst of other
+work falls on both alike. The ratio of the two is the figure (target ≥ 90 %): it means the same on a busy or a
+quiet machine, which the raw requests per second do not. Over the slices, requests and CPU add up, p50 is the
+slices' median and p99 their worst (wrk's percentiles of separate runs cannot be merged exactly).
 """
 
 from __future__ import annotations
@@ -21,21 +28,24 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 from bench._common import open_ledger, scratch_dir
+from bench.gateway_server import CONSTANT_PATH
 from bench.verification import _mine, issue_documents
+from ledger.onchain.chainread import Finality
 
 CONNECTIONS = (1, 10, 50)
 # (label, head age (None: as shipped, 0.25 s), uvicorn workers): as shipped (one worker, head reused for at most
-# 250 ms, reports say which block they are "as of"), the head read per request for comparison, and two workers.
+# 250 ms, reports say which block they are "as of") and two workers, each beside the trivial endpoint.
 CONFIGURATIONS: tuple[tuple[str, float | None, int], ...] = (
     ("as shipped (1 worker)", None, 1),
-    ("head read per request (1 worker)", 0.0, 1),
     ("2 workers", None, 2),
 )
+VERIFY_PATH = "/public/verify"
 _TICK = os.sysconf("SC_CLK_TCK")
 SECONDS = 10
 QUICK_SECONDS = 4
@@ -50,7 +60,7 @@ wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 request = function()
   i = i %% #bodies + 1
-  return wrk.format(nil, "/public/verify", nil, bodies[i])
+  return wrk.format(nil, "%(path)s", nil, bodies[i])
 end
 """
 
@@ -70,7 +80,9 @@ def _parse_wrk(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {"requests_per_second": float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1))}  # type: ignore[union-attr]
     for pct in ("50", "99"):
         out[f"p{pct}_ms"] = _ms(re.search(rf"^\s+{pct}(?:\.000)?%\s+(\S+)", text, re.M).group(1))  # type: ignore[union-attr]
-    out["requests"] = int(re.search(r"(\d+) requests in", text).group(1))  # type: ignore[union-attr]
+    done = re.search(r"(\d+) requests in ([\d.]+)(us|ms|s|m)", text)
+    out["requests"] = int(done.group(1))  # type: ignore[union-attr]
+    out["seconds"] = _ms(done.group(2) + done.group(3)) / 1e3  # type: ignore[union-attr]
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     out["non_2xx"] = int(bad.group(1)) if bad else 0
     errors = re.search(r"Socket errors: (.*)", text)
@@ -143,8 +155,79 @@ def available() -> str | None:
     return None
 
 
+def _wrk(script: Path, url: str, connections: int, seconds: int, pids: list[int]) -> dict[str, Any]:
+    """One wrk run: its figures, with the CPU the gateway's processes and wrk used and how busy the machine was."""
+    cpu0, wrk0, (busy0, total0), load0 = _cpu_seconds(pids), _wrk_cpu(), _machine(), os.getloadavg()[0]
+    out = subprocess.run(
+        [
+            "wrk",
+            f"-t{min(connections, 2)}",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            url,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=seconds + 60,
+    )
+    cpu, wrk_cpu, (busy, total) = _cpu_seconds(pids) - cpu0, _wrk_cpu() - wrk0, _machine()
+    row = _parse_wrk(out.stdout)
+    row.update(
+        {
+            "gateway_cpu_seconds": round(cpu, 2),
+            "wrk_cpu_seconds": round(wrk_cpu, 2),
+            "machine_busy": round((busy - busy0) / max(total - total0, 1e-9), 3),
+            "load_before": load0,
+            "per_gateway_cpu_second": round(row["requests"] / cpu) if cpu > 0 else None,
+        }
+    )
+    return row
+
+
+def _combined(slices: list[dict[str, Any]]) -> dict[str, Any]:
+    """wrk's figures over several slices: requests and CPU summed, the median p50 and the worst p99 of the
+    slices (percentiles of separate runs cannot be merged exactly; the worst is the conservative choice)."""
+    seconds = sum(s["seconds"] for s in slices)
+    out: dict[str, Any] = {
+        "requests": sum(s["requests"] for s in slices),
+        "requests_per_second": sum(s["requests"] for s in slices) / seconds,
+        "p50_ms": sorted(s["p50_ms"] for s in slices)[len(slices) // 2],
+        "p99_ms": max(s["p99_ms"] for s in slices),
+        "non_2xx": sum(s["non_2xx"] for s in slices),
+        "socket_errors": "; ".join(s["socket_errors"] for s in slices if s["socket_errors"]),
+        "gateway_cpu_seconds": round(sum(s["gateway_cpu_seconds"] for s in slices), 2),
+        "wrk_cpu_seconds": round(sum(s["wrk_cpu_seconds"] for s in slices), 2),
+        "machine_busy": round(sum(s["machine_busy"] for s in slices) / len(slices), 3),
+        "load_before": slices[0]["load_before"],
+        "slices": len(slices),
+    }
+    cpu = out["gateway_cpu_seconds"]
+    out["per_gateway_cpu_second"] = round(out["requests"] / cpu) if cpu > 0 else None
+    return out
+
+
+def _interleaved(
+    scripts: dict[str, Path], url: str, connections: int, seconds: int, pids: list[int]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Public verify and the trivial endpoint, ``seconds`` one-second slices each, alternating (and alternating
+    which goes first), so a burst of other work on the machine falls on both alike."""
+    verify: list[dict[str, Any]] = []
+    constant: list[dict[str, Any]] = []
+    for i in range(seconds):
+        order = ((VERIFY_PATH, verify), (CONSTANT_PATH, constant))
+        for path, slices in order if i % 2 == 0 else order[::-1]:
+            slices.append(_wrk(scripts[path], url, connections, 1, pids))
+    return _combined(verify), _combined(constant)
+
+
 def _measure(
-    tmp: Path, script: Path, bodies: Path, label: str, head_age: float | None, workers: int, seconds: int
+    tmp: Path, scripts: dict[str, Path], bodies: Path, label: str, head_age: float | None, workers: int, seconds: int
 ) -> list[dict[str, Any]]:
     rows = []
     port = _free_port()
@@ -165,58 +248,43 @@ def _measure(
     server = subprocess.Popen(command, cwd=ROOT)
     try:
         _wait_ready(url, server)
-        request = urllib.request.Request(
-            url + "/public/verify", bodies.read_text().splitlines()[0].encode(), {"Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            answer = json.loads(response.read())
-        assert answer["verified"] is True, answer
-        subprocess.run(
-            ["wrk", f"-t{min(workers, 2)}", f"-c{2 * workers}", "-d3s", "-s", str(script), url],
-            capture_output=True,
-            check=True,
-            timeout=60,
-        )  # warm-up: every worker's caches
+        first = bodies.read_text().splitlines()[0].encode()
+        for path, check in ((VERIFY_PATH, "verified"), (CONSTANT_PATH, "verified")):
+            request = urllib.request.Request(url + path, first, {"Content-Type": "application/json"})
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:
+                    answer = json.loads(response.read())
+            except urllib.error.HTTPError as exc:
+                raise RuntimeError(f"POST {path}: {exc.code} {exc.read()[:500]!r}") from None
+            assert answer[check] is True, answer
+        for script in scripts.values():  # warm-up: every worker's caches, both endpoints
+            subprocess.run(
+                ["wrk", f"-t{min(workers, 2)}", f"-c{2 * workers}", "-d3s", "-s", str(script), url],
+                capture_output=True,
+                check=True,
+                timeout=60,
+            )
         pids = _tree(server.pid)
         for connections in CONNECTIONS:
-            cpu0, wrk0, (busy0, total0), load0 = _cpu_seconds(pids), _wrk_cpu(), _machine(), os.getloadavg()[0]
-            out = subprocess.run(
-                [
-                    "wrk",
-                    f"-t{min(connections, 2)}",
-                    f"-c{connections}",
-                    f"-d{seconds}s",
-                    "--latency",
-                    "--timeout",
-                    "10s",
-                    "-s",
-                    str(script),
-                    url,
-                ],
-                capture_output=True,
-                text=True,
-                check=True,
-                timeout=seconds + 60,
-            )
-            cpu, wrk_cpu, (busy, total) = _cpu_seconds(pids) - cpu0, _wrk_cpu() - wrk0, _machine()
-            row = {"configuration": label, "connections": connections, "workers": workers, **_parse_wrk(out.stdout)}
-            row.update(
-                {
-                    "gateway_cpu_seconds": round(cpu, 2),
-                    "wrk_cpu_seconds": round(wrk_cpu, 2),
-                    "machine_busy": round((busy - busy0) / max(total - total0, 1e-9), 3),
-                    "load_before": load0,
-                    "per_gateway_cpu_second": round(row["requests"] / cpu) if cpu > 0 else None,
-                }
-            )
+            # on the same server, in alternating one-second slices, so both meet the same machine
+            verify, constant = _interleaved(scripts, url, connections, seconds, pids)
+            row = {"configuration": label, "connections": connections, "workers": workers, **verify}
+            row["constant"] = constant
+            row["ratio"] = round(verify["requests_per_second"] / constant["requests_per_second"], 3)
+            # the same ratio per CPU-second of the gateway: what it would be with a core to itself, steady when
+            # other work on the machine makes the wall ratio swing from one level to the next
+            if verify["per_gateway_cpu_second"] and constant["per_gateway_cpu_second"]:
+                row["cpu_ratio"] = round(verify["per_gateway_cpu_second"] / constant["per_gateway_cpu_second"], 3)
             rows.append(row)
             print(
                 f"  gateway ({label}), {connections:>2} connections: {row['requests_per_second']:7,.0f} req/s, "
                 f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms"
                 + (f", {row['non_2xx']} non-2xx" if row["non_2xx"] else "")
-                + f" | gateway CPU {cpu / seconds:.2f} cores, {row['per_gateway_cpu_second'] or 0:,} req per "
-                f"gateway CPU-s, wrk {wrk_cpu / seconds:.2f} cores, machine {row['machine_busy']:.0%} busy, "
-                f"load {load0:.1f}",
+                + f" | constant endpoint {constant['requests_per_second']:7,.0f} req/s, p99 {constant['p99_ms']:.1f}"
+                f" ms | ratio {row['ratio']:.0%} (per CPU-s {row.get('cpu_ratio', 0):.0%}) | gateway CPU {row['gateway_cpu_seconds'] / seconds:.2f} cores, "
+                f"{row['per_gateway_cpu_second'] or 0:,} req per gateway CPU-s (constant "
+                f"{constant['per_gateway_cpu_second'] or 0:,}), machine {row['machine_busy']:.0%} busy, "
+                f"load {row['load_before']:.1f}",
                 flush=True,
             )
     finally:
@@ -229,20 +297,26 @@ def _measure(
     return rows
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, workers: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     seconds = QUICK_SECONDS if quick else SECONDS
+    configurations = [c for c in CONFIGURATIONS if c[2] in workers]
     rows = []
     with scratch_dir("bench-gateway-") as tmp:
         ledger = open_ledger(tmp / "data")
         try:
             docs = issue_documents(ledger, DOCUMENTS, "W")
-            _mine(ledger, 10)
+            # final (chainread.Finality: confirmations + REORG_MARGIN deep), so the gateway may cache the anchors, as
+            # for any certificate older than a few minutes; with 10 blocks (before the finality policy) every request
+            # took the chain-reading path
+            _mine(ledger, Finality(ledger.settings.confirmations).reorg_depth + 2)
             bodies = tmp / "bodies.jsonl"
             bodies.write_text("".join(json.dumps({"document": d}, separators=(",", ":")) + "\n" for d in docs))
-            script = tmp / "verify.lua"
-            script.write_text(_LUA % {"bodies": bodies})
-            for label, head_age, workers in CONFIGURATIONS:
-                rows += _measure(tmp, script, bodies, label, head_age, workers, seconds)
+            scripts = {}
+            for path in (VERIFY_PATH, CONSTANT_PATH):
+                scripts[path] = tmp / f"{path.rsplit('/', 1)[1]}.lua"
+                scripts[path].write_text(_LUA % {"bodies": bodies, "path": path})
+            for label, head_age, workers in configurations:
+                rows += _measure(tmp, scripts, bodies, label, head_age, workers, seconds)
         finally:
             ledger.close()
     return {"seconds": seconds, "documents": DOCUMENTS, "rows": rows}
@@ -254,7 +328,8 @@ if __name__ == "__main__":  # python -m bench.gateway [--full] [--json PATH]: th
     parser = argparse.ArgumentParser(prog="python -m bench.gateway")
     parser.add_argument("--full", action="store_true", help=f"{SECONDS} s per level instead of {QUICK_SECONDS} s")
     parser.add_argument("--json", type=Path, help="write the figures here")
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="configurations by worker count")
     options = parser.parse_args()
-    figures = run(quick=not options.full)
+    figures = run(quick=not options.full, workers=tuple(options.workers))
     if options.json:
         options.json.write_text(json.dumps(figures, indent=2))

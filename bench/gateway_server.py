@@ -6,6 +6,14 @@ Everything else is as shipped: the head is reused for at most ``head_max_age_sec
 ``--head-age`` says otherwise, uvicorn picks uvloop and httptools when they are installed (they are
 dependencies). With ``--workers N`` uvicorn runs N worker processes, each opening the ledger (the embedded node
 is shared) and keeping its own warm view; the per-address rate limit is then per worker.
+
+The bench adds one route, ``POST /public/bench-constant`` (:data:`CONSTANT_PATH`): the trivial endpoint the public
+verification is compared with, measured against the same server in the same run. It is a route of the same app, so
+it meets the same middleware stack (security headers, the request guard that parses and bounds every JSON body,
+the exception handlers) and the same route class; it is ``async def`` like ``public_verify`` and declares the same
+body model (``PublicVerifyCreate``: FastAPI reads and validates the same certificate document), and answers a
+constant. It has no dependencies: the per-address rate limit and the duplicate-key check are part of what
+public verification costs. It is matched first, as the verification router is.
 """
 
 from __future__ import annotations
@@ -29,7 +37,36 @@ def app_factory() -> Any:
         Settings(data_dir=Path(os.environ["BENCH_GATEWAY_DATA_DIR"]), keystore_kdf_n=1024), passphrase=PASSPHRASE
     )
     atexit.register(ledger.close)
-    return create_app(ledger, settings=ApiSettings())
+    app = create_app(ledger, settings=ApiSettings())
+    _add_constant_route(app)
+    return app
+
+
+CONSTANT_PATH = "/public/bench-constant"
+CONSTANT_BODY = b'{"verified":true}'
+
+
+def _add_constant_route(app: Any) -> None:
+    """The trivial endpoint (see the module's docstring), put first in the routing table."""
+    from fastapi import APIRouter, Response
+
+    from api.limits import GuardedRoute
+    from api.models import PublicVerifyCreate
+
+    router = APIRouter(route_class=GuardedRoute)
+
+    async def constant(body: PublicVerifyCreate) -> Response:
+        return Response(CONSTANT_BODY, media_type="application/json")
+
+    # this module's annotations are strings (``from __future__``) naming local imports FastAPI cannot resolve
+    constant.__annotations__ = {"body": PublicVerifyCreate, "return": Response}
+    router.post(CONSTANT_PATH, include_in_schema=False)(constant)
+
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
 
 
 def main() -> None:

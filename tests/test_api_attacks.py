@@ -404,6 +404,40 @@ def test_a_body_naming_a_key_twice_is_refused_small_or_big(gw: Gateway, ledger: 
             )
 
 
+def test_a_duplicate_key_cannot_hide_from_the_key_count(gw: Gateway, ledger: Ledger) -> None:
+    """The guard proves most bodies free of duplicates by counting their keys (``'":'``) against the members orjson
+    kept. A client tries to make the counts agree around a duplicate: a colon after spaces, a tab or a newline (not
+    counted), a duplicate nested deep, a ``\\":`` inside a key or a value. Each duplicate is refused (422 naming the
+    key); a genuine document spelled the same ways is verified."""
+    document = issue(ledger, "MKT")[0]
+    compact = json.dumps({"document": document}, separators=(",", ":"))
+    issuer = document["fields"]["issuer"]
+    assert isinstance(document["digest"], str)
+    forged = (
+        # a second "digest" whose colon follows a space: without the space check the counts would agree
+        compact.replace('{"document":{', '{"document":{"digest" :"0x' + "00" * 32 + '",', 1),
+        compact.replace('"fields":{', '"fields":{"issuer"\t:"HOSP",', 1),
+        compact.replace('"fields":{', '"fields":{"issuer"\n:"HOSP",', 1),
+        compact.replace('"fields":{', '"fields":{"note\\":":"x\\":","issuer":"HOSP",', 1),
+        compact[:-1] + ',"document":{"a\\":":1}}',
+    )
+    with gw.client() as c:
+        for body in forged:
+            answer = c.post("/public/verify", content=body.encode(), headers={"Content-Type": "application/json"})
+            assert answer.status_code == 422, (body[-80:], answer.text[:300])
+            assert "duplicate key" in answer.json()["detail"], answer.text[:300]
+        spelled = (
+            compact,
+            json.dumps({"document": document}),  # ": " after every key
+            compact.replace('"fields":', '"fields" :', 1),
+            compact.replace('"fields":', '"fields"\n:', 1),
+        )
+        for body in spelled:
+            answer = c.post("/public/verify", content=body.encode(), headers={"Content-Type": "application/json"})
+            assert answer.status_code == 200 and answer.json()["verified"], answer.text[:300]
+            assert answer.json()["issuer"] == issuer
+
+
 def test_only_a_genuine_token_may_send_more_than_a_certificate(gw: Gateway, ledger: Ledger) -> None:
     """Bodies are parsed before a forged token's 401: without a token this gateway minted, a body is held to
     1 MiB (413) and 8,192 values (422), whatever the Authorization header says."""

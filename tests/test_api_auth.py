@@ -136,6 +136,21 @@ def test_public_rate_limit(ledger: Any) -> None:
         assert client.get("/auth/me", headers=bearer(token)).status_code == 200
 
 
+def test_public_verify_spends_the_budget_before_reading_the_body(ledger: Any) -> None:
+    """An anonymous client flooding public verification with malformed or duplicate-keyed bodies is rate-limited
+    like any other: the budget is spent before the body is validated (429, not 422, once it is spent)."""
+    clock = Clock()
+    client = make_client(ledger, clock, public_burst=2, public_per_second=0.5)
+    assert_problem(client.post("/public/verify", json={"digest": "not-a-digest"}), 422)
+    duplicate = b'{"digest": "0x' + b"cd" * 32 + b'", "digest": "0x' + b"ab" * 32 + b'"}'
+    assert_problem(client.post("/public/verify", content=duplicate, headers={"Content-Type": "application/json"}), 422)
+    for body in ({"digest": "not-a-digest"}, {"document": 5}, {}):
+        assert_problem(client.post("/public/verify", json=body), 429)
+    assert_problem(client.post("/public/verify", content=duplicate, headers={"Content-Type": "application/json"}), 429)
+    clock.advance(seconds=2)
+    assert_problem(client.post("/public/verify", json={"digest": "0x" + "cd" * 32}), 404)
+
+
 def login_after_refill(client: Any, ledger: Any, clock: Clock) -> str:
     clock.advance(seconds=10)
     return login(client, ledger, "PSB")

@@ -86,3 +86,36 @@ def test_no_path_re_implements_a_core_check() -> None:
             assert not re.search(rf"(?<!def ){primitive}\(", text), (
                 f"{path.relative_to(library)} calls {primitive} itself: use ledger/formats/checks.py"
             )
+
+
+def test_rechecking_the_genesis_keeps_a_warm_view_answering_from_memory(
+    ledger: Ledger, docs: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway's refresher re-reads the chain's genesis every few seconds (``ChainView.refresh``). While that
+    read is in flight, a certificate of a verified, final batch must still be answered from memory: the view used
+    to forget the old genesis before reading the new one, so every public verification arriving during the read
+    (a web3 call: tens of ms on a busy gateway) went down the chain-reading path in a worker thread."""
+    from ledger.onchain.chainread import Finality
+    from ledger.services.verify import GENESIS_RECHECK
+
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 1):  # the batch's anchor is final
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    doc = docs[0]
+    issuer, root = doc["fields"]["issuer"], bytes.fromhex(doc["anchor"]["root"][2:])
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600)
+    head = view.refresh()
+    assert verify_certificate(doc, view).ok
+    assert view.warm_head(issuer, root) is not None
+    seen_during_read: list[int | None] = []
+    real = ledger.chain.block_hash
+
+    def block_hash(number: int) -> Any:
+        seen_during_read.append(view.warm_head(issuer, root))
+        return real(number)
+
+    monkeypatch.setattr(ledger.chain, "block_hash", block_hash)
+    # as if read 3 s ago: due for the refresher's re-read (every GENESIS_RECHECK / 2), still good for 2 s more
+    view._genesis = (view._genesis[0], view._genesis[1] - GENESIS_RECHECK * 0.6)
+    view.refresh(head)  # the head already synced: nothing but the genesis is read
+    assert seen_during_read and all(head is not None for head in seen_during_read), seen_during_read
+    assert view.warm_head(issuer, root) is not None

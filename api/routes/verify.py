@@ -14,9 +14,17 @@ from ledger.services import provenance, statuslist
 from ledger.services.verify import ChainView, verify_certificate
 
 from .. import services
-from ..deps import LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody, Verifier
+from ..deps import (
+    LedgerDep,
+    NowDep,
+    RateLimitedPublic,
+    StrictJsonBody,
+    Verifier,
+    refuse_duplicate_keys,
+    spend_public_budget,
+)
 from ..head import HeadRefresher
-from ..limits import GuardedRoute, heavy_limiter
+from ..limits import GuardedRoute, heavy_limiter, prechecked
 from ..models import (
     DIGEST_EXAMPLE,
     DIGEST_PATTERN,
@@ -48,12 +56,8 @@ def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPu
     return ReportPublic(**report.to_json())
 
 
-@router.post(
-    "/public/verify",
-    response_model=PublicReport,
-    dependencies=[RateLimitedPublic, StrictJsonBody],
-    responses={**PUBLIC, **R404},
-)
+@router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404})
+@prechecked(spend_public_budget, refuse_duplicate_keys)  # as dependencies=[RateLimitedPublic, StrictJsonBody]
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
     field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).

@@ -246,8 +246,10 @@ class ChainView:
         head = self.chain.block_number() if head is None else head
         self.sync(head)
         if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
-            self._genesis = ("", float("-inf"))
-            self.genesis()
+            # read, then replace: clearing it first sent every public verification made during the read (a web3
+            # call, tens of ms on a busy loop) down the chain-reading path
+            started = time.monotonic()
+            self._genesis = (self.chain.block_hash(0) or "", started)
         self._head, self._head_read_at = max(head, self._head), time.monotonic()
         return head
 
