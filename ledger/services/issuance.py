@@ -38,7 +38,15 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
 from ..formats.canonical import SALT_BYTES, hex32
-from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
+from ..formats.certificate import (
+    SCHEMA_ID,
+    Record,
+    iter_jsonl_lines,
+    iter_raw_records,
+    record_fields,
+    seal_fields,
+    validate_record,
+)
 from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
@@ -88,9 +96,16 @@ def _id_hash(department: str, certificate_id: str) -> int:
     return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
 
 
-def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False) -> int:
+def validate_file(
+    ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False, pool: _BuildPool | None = None
+) -> int:
     """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
-    problems. With ``skip_issued``, ids this department already stored are not errors and not counted."""
+    problems. With ``skip_issued``, ids this department already stored are not errors and not counted.
+
+    With ``pool`` (a JSONL file), worker processes parse and check slices of the file's lines; this process keeps
+    what needs the store or the whole file: the ids already issued and the ids repeated in the file (on the
+    8-byte id hashes the workers return). Errors are taken in line order either way, so the report is the same."""
+    max_bytes = ledger.settings.max_record_bytes
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
@@ -99,31 +114,38 @@ def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: b
 
     def check_store() -> None:
         nonlocal already
-        existing = _existing_ids(ledger, department, [cid for cid, _ in pending])
-        for cid, line in pending:
-            if cid in existing:
-                if skip_issued:
-                    already += 1
-                else:
-                    errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
+        for i in range(0, len(pending), 1000):
+            part = pending[i : i + 1000]
+            existing = _existing_ids(ledger, department, [cid for cid, _ in part])
+            for cid, line in part:
+                if cid in existing:
+                    if skip_issued:
+                        already += 1
+                    else:
+                        errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
         pending.clear()
 
-    for line, raw in iter_raw_records(path, max_record_bytes=ledger.settings.max_record_bytes):
-        try:
-            record = validate_record(raw, line, department=department)
-        except InputError as exc:
-            errors.append(str(exc))
+    if pool is not None and _is_jsonl(path):
+        results = pool.checked(_line_blocks(path, _CHECK_BLOCK), department, max_bytes)
+    else:
+        results = _checked_here(iter_raw_records(path, max_record_bytes=max_bytes), department)
+    for checked in results:
+        for problem in checked.errors:
+            errors.append(problem)
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
-            continue
-        count += 1
-        seen.append(_id_hash(department, record.certificate_id))
-        pending.append((record.certificate_id, line))
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+        if checked.fatal is not None:
+            raise checked.fatal  # a line that is not a record at all (malformed JSON, oversize): the first one
+        count += len(checked.ids)
+        seen.frombytes(checked.hashes)
+        pending.extend(zip(checked.ids, checked.lines, strict=True))
         if len(pending) >= 1000:
             check_store()
     check_store()
     if not errors:
-        errors.extend(_duplicates_in_file(path, department, seen, ledger.settings.max_record_bytes))
+        errors.extend(_duplicates_in_file(path, department, seen, max_bytes))
     if errors:
         more = " (stopped after the first ones)" if len(errors) >= MAX_REPORTED_ERRORS else ""
         raise InputError(
@@ -133,6 +155,81 @@ def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: b
     if count == 0:
         raise InputError(f"{path.name} holds no records; nothing was issued")
     return count - already
+
+
+@dataclass
+class _Checked:
+    """What the validation pass learns from a slice of the file: the valid records' ids, their lines and id
+    hashes; the invalid records' errors; the first line that is not a record at all (reading stops there)."""
+
+    ids: list[str] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    hashes: bytes = b""
+    errors: list[str] = field(default_factory=list)
+    fatal: InputError | None = None
+
+
+def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | None = None) -> _Checked:
+    """Check (line, parsed record) pairs, up to ``limit`` of them (this runs in a worker process, or here)."""
+    checked = _Checked()
+    hashes = array("Q")
+    try:
+        for line, raw in itertools.islice(records, limit):
+            try:
+                record = validate_record(raw, line, department=department)
+            except InputError as exc:
+                checked.errors.append(str(exc))
+                continue
+            checked.ids.append(record.certificate_id)
+            checked.lines.append(line)
+            hashes.append(_id_hash(department, record.certificate_id))
+    except InputError as exc:
+        checked.fatal = exc
+    checked.hashes = hashes.tobytes()
+    return checked
+
+
+def _checked_here(records: Iterable[tuple[int, Any]], department: str) -> Iterator[_Checked]:
+    records = iter(records)
+    while True:
+        checked = _check(records, department, 1000)
+        if not (checked.ids or checked.errors or checked.fatal):
+            return
+        yield checked
+        if checked.fatal is not None:
+            return
+
+
+def _check_lines(first_line: int, lines: list[bytes], department: str, max_bytes: int) -> _Checked:
+    return _check(iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes), department)
+
+
+# Lines per slice the validation pass hands to a worker process.
+_CHECK_BLOCK = 10_000
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() != ".csv"
+
+
+def _line_blocks(path: Path, records: int, *, tail: bool = True) -> Iterator[tuple[int, list[bytes]]]:
+    """A JSONL file's lines, as read, in slices of ``records`` non-blank lines: (first line number, lines). Blank
+    lines ride along so every slice's line numbers stay exact; ``tail`` yields trailing blank lines too."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        first, lines, count = 1, [], 0
+        for raw in handle:
+            lines.append(raw)
+            if not raw.isspace():  # what iter_jsonl_lines skips as blank (ASCII whitespace only)
+                count += 1
+                if count == records:
+                    yield first, lines
+                    first, lines, count = first + len(lines), [], 0
+        if lines and (count or tail):
+            yield first, lines
 
 
 def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
@@ -217,14 +314,22 @@ def issue_file(
     # Worker processes start (and import the library) while this process runs the validation pass; a file of
     # one batch or less is built here, where starting them would cost more than it saves.
     parallel = workers and _records_beyond(path, size if ledger.settings.issue_workers > 0 else _POOL_MIN_RECORDS)
+    max_bytes = ledger.settings.max_record_bytes
     with _BuildPool.start(workers) if parallel else _NoPool() as pool:
-        total = validate_file(ledger, path, department, skip_issued=skip_issued)
-        records = _records(path, department, ledger.settings.max_record_bytes)
-        if skip_issued:
-            records = _not_yet_issued(ledger, records, department)
+        total = validate_file(ledger, path, department, skip_issued=skip_issued, pool=pool)
         if not 1 <= size <= ledger.settings.max_batch_size:
             raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
-        return _issue(ledger, records, department, size, out, progress, total, pool=pool)
+        built: Iterable[BuiltBatch]
+        if pool is not None and _is_jsonl(path) and not skip_issued:
+            # the workers read the records from the lines (and check them again: the file may have changed)
+            built = pool.built_from_lines(_line_blocks(path, size, tail=False), ledger, department, max_bytes)
+        else:
+            records = _records(path, department, max_bytes)
+            if skip_issued:
+                records = _not_yet_issued(ledger, records, department)
+            chunks = _chunks(records, size)
+            built = pool.built(chunks, ledger, department) if pool else _build_here(chunks, ledger, department)
+        return _issue(ledger, built, department, out, progress, total)
 
 
 def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) -> Iterator[Record]:
@@ -248,19 +353,16 @@ def issue_records(
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    return _issue(ledger, records, department, size, out, progress, total)
+    return _issue(ledger, _build_here(_chunks(records, size), ledger, department), department, out, progress, total)
 
 
 def _issue(
     ledger: Ledger,
-    records: Iterable[Record],
+    batches: Iterable[BuiltBatch],
     department: str,
-    size: int,
     out: TextIO | None,
     progress: Progress | None,
     total: int,
-    *,
-    pool: _BuildPool | None = None,
 ) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
@@ -278,8 +380,7 @@ def _issue(
     # committed (prepared), then sent (submitted), then confirmed; leaving the block waits for a running commit.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
         previous: tuple[BuiltBatch, Future[None]] | None = None
-        builder = pool.built if pool else _build_here
-        for built in builder(_chunks(records, size), ledger, department):
+        for built in batches:
             if previous is not None:
                 stored(*previous)
             previous = built, committer.submit(_commit, _write_prepared(ledger, built))
@@ -398,7 +499,21 @@ def _records_beyond(path: Path, lines: int) -> bool:
 
 
 def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
-    records = [Record(0, *row) for row in rows]
+    return _built_for_writer([Record(0, *row) for row in rows], department, issued_at)
+
+
+def _build_lines_in_worker(
+    first_line: int, lines: list[bytes], department: str, issued_at: str, max_bytes: int
+) -> BuiltBatch:
+    """Parse, check and build one batch from its lines (InputError names the line, as in the writer)."""
+    records = [
+        validate_record(raw, line, department=department)
+        for line, raw in iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
+    ]
+    return _built_for_writer(records, department, issued_at)
+
+
+def _built_for_writer(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
     built = _unsigned(records, department, issued_at)
     built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
     built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
@@ -442,18 +557,46 @@ class _BuildPool:
     def __exit__(self, *_: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
-        """The chunks' batches, signed, in input order; up to workers + 1 are being built ahead."""
-        ahead: deque[Future[BuiltBatch]] = deque()
-        for chunk in chunks:
-            rows = [
-                (r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in chunk
-            ]
-            ahead.append(self._executor.submit(_build_in_worker, rows, department, _issued_at()))
+    def _in_order(self, calls: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
+        """The calls' results in order; up to workers + 1 are running or queued ahead (bounded memory)."""
+        ahead: deque[Future[Any]] = deque()
+        for function, args in calls:
+            ahead.append(self._executor.submit(function, *args))
             if len(ahead) > self._workers:
-                yield _signed(ledger, department, ahead.popleft().result())
+                yield ahead.popleft().result()
         while ahead:
-            yield _signed(ledger, department, ahead.popleft().result())
+            yield ahead.popleft().result()
+
+    def checked(self, blocks: Iterable[tuple[int, list[bytes]]], department: str, max_bytes: int) -> Iterator[_Checked]:
+        """The validation pass's findings for each slice of lines, in file order."""
+        return self._in_order((_check_lines, (first, lines, department, max_bytes)) for first, lines in blocks)
+
+    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+        """The chunks' batches, signed, in input order."""
+        calls = (
+            (
+                _build_in_worker,
+                (
+                    [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in c],
+                    department,
+                    _issued_at(),
+                ),
+            )
+            for c in chunks
+        )
+        for built in self._in_order(calls):
+            yield _signed(ledger, department, built)
+
+    def built_from_lines(
+        self, blocks: Iterable[tuple[int, list[bytes]]], ledger: Ledger, department: str, max_bytes: int
+    ) -> Iterator[BuiltBatch]:
+        """The batches of slices of a JSONL file's lines (one batch each), parsed and built by the workers,
+        signed here, in file order."""
+        calls = (
+            (_build_lines_in_worker, (first, lines, department, _issued_at(), max_bytes)) for first, lines in blocks
+        )
+        for built in self._in_order(calls):
+            yield _signed(ledger, department, built)
 
 
 _encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
