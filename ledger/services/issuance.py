@@ -15,7 +15,6 @@ contract refuses a root twice, so nothing is anchored twice).
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import blake2b
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -37,40 +35,35 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
-from ..formats.canonical import SALT_BYTES, hex32
+from ..formats.canonical import hex32
 from ..formats.certificate import (
     SCHEMA_ID,
     Record,
-    iter_jsonl_lines,
     iter_raw_records,
-    record_fields,
-    seal_fields,
     validate_record,
 )
-from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import Batch, BatchState, Certificate, utcnow
+from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
+    BuiltBatch,
+    _body,
+    _build_in_worker,
+    _build_lines_in_worker,
+    _check,
+    _check_lines,
+    _Checked,
+    _id_hash,
+    _proof,
+    _unsigned,
+    _warm,
+    read_body,
+)
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class BuiltBatch:
-    root: bytes
-    department: str
-    signer: str
-    signature: bytes
-    digests: list[bytes]
-    tree: MerkleTree | None  # None when a worker built it: ``proofs`` then holds every proof
-    fields: list[dict[str, Any]]
-    salts: list[dict[str, bytes]]
-    tx_hash: str | None = None
-    bodies: list[bytes] | None = None  # sealed-body plaintexts and proofs when a worker computed them
-    proofs: list[bytes] | None = None
 
 
 @dataclass
@@ -90,10 +83,6 @@ class IssueResult:
 
 
 # -- validation ------------------------------------------------------------------------------------------------
-
-
-def _id_hash(department: str, certificate_id: str) -> int:
-    return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
 
 
 def validate_file(
@@ -157,38 +146,6 @@ def validate_file(
     return count - already
 
 
-@dataclass
-class _Checked:
-    """What the validation pass learns from a slice of the file: the valid records' ids, their lines and id
-    hashes; the invalid records' errors; the first line that is not a record at all (reading stops there)."""
-
-    ids: list[str] = field(default_factory=list)
-    lines: list[int] = field(default_factory=list)
-    hashes: bytes = b""
-    errors: list[str] = field(default_factory=list)
-    fatal: InputError | None = None
-
-
-def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | None = None) -> _Checked:
-    """Check (line, parsed record) pairs, up to ``limit`` of them (this runs in a worker process, or here)."""
-    checked = _Checked()
-    hashes = array("Q")
-    try:
-        for line, raw in itertools.islice(records, limit):
-            try:
-                record = validate_record(raw, line, department=department)
-            except InputError as exc:
-                checked.errors.append(str(exc))
-                continue
-            checked.ids.append(record.certificate_id)
-            checked.lines.append(line)
-            hashes.append(_id_hash(department, record.certificate_id))
-    except InputError as exc:
-        checked.fatal = exc
-    checked.hashes = hashes.tobytes()
-    return checked
-
-
 def _checked_here(records: Iterable[tuple[int, Any]], department: str) -> Iterator[_Checked]:
     records = iter(records)
     while True:
@@ -198,10 +155,6 @@ def _checked_here(records: Iterable[tuple[int, Any]], department: str) -> Iterat
         yield checked
         if checked.fatal is not None:
             return
-
-
-def _check_lines(first_line: int, lines: list[bytes], department: str, max_bytes: int) -> _Checked:
-    return _check(iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes), department)
 
 
 # Lines per slice the validation pass hands to a worker process.
@@ -405,45 +358,12 @@ def _finish(
         progress(result.count, total)
 
 
-def _proof(built: BuiltBatch, i: int) -> list[bytes]:
-    if built.tree is not None:
-        return built.tree.proof(i)
-    raw = built.proofs[i]  # type: ignore[index]
-    return [raw[j : j + 32] for j in range(0, len(raw), 32)]
-
-
 def build_batch(ledger: Ledger, records: list[Record], department: str) -> BuiltBatch:
     return _signed(ledger, department, _unsigned(records, department, _issued_at()))
 
 
 def _issued_at() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
-    """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
-    database, no chain), so a worker process can do it."""
-    all_fields = [record_fields(r, department, issued_at) for r in records]
-    randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
-    offset = 0
-    digests, salts = [], []
-    for fields in all_fields:
-        n = SALT_BYTES * len(fields)
-        sealed = seal_fields(fields, randomness[offset : offset + n])
-        offset += n
-        digests.append(sealed.digest)
-        salts.append(sealed.salts)
-    tree = MerkleTree(digests)
-    return BuiltBatch(
-        root=tree.root,
-        department=department,
-        signer="",
-        signature=b"",
-        digests=digests,
-        tree=tree,
-        fields=all_fields,
-        salts=salts,
-    )
 
 
 def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
@@ -496,33 +416,6 @@ def _records_beyond(path: Path, lines: int) -> bool:
             return sum(1 for _ in zip(range(lines + 1), handle, strict=False)) > lines
     except OSError:
         return False  # validate_file names the problem
-
-
-def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
-    return _built_for_writer([Record(0, *row) for row in rows], department, issued_at)
-
-
-def _build_lines_in_worker(
-    first_line: int, lines: list[bytes], department: str, issued_at: str, max_bytes: int
-) -> BuiltBatch:
-    """Parse, check and build one batch from its lines (InputError names the line, as in the writer)."""
-    records = [
-        validate_record(raw, line, department=department)
-        for line, raw in iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
-    ]
-    return _built_for_writer(records, department, issued_at)
-
-
-def _built_for_writer(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
-    built = _unsigned(records, department, issued_at)
-    built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
-    built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
-    built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
-    return built
-
-
-def _warm() -> None:
-    """Nothing: submitted once so the workers start (and import) while the validation pass runs."""
 
 
 class _NoPool:
@@ -597,30 +490,6 @@ class _BuildPool:
         )
         for built in self._in_order(calls):
             yield _signed(ledger, department, built)
-
-
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
-
-
-def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
-    """The plaintext of a certificate's sealed body: its fields, and its salts as one base64 text, each field's
-    salt in the fields' order (``"s"``). The first layout kept ``"salts"`` as a map of hex texts: 270 more bytes
-    per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
-    if list(salts) != list(fields):
-        raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
-    return _encode({"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}).encode()
-
-
-def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
-    body = json.loads(plaintext)
-    fields = body["fields"]
-    if "salts" in body:
-        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
-    packed = base64.b64decode(body["s"], validate=True)
-    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
-        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
-    return fields, {name: packed[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
 
 
 _CERT_COLUMNS = (
