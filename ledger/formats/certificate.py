@@ -11,6 +11,7 @@ written specification.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
@@ -92,8 +93,17 @@ def validity_instant(value: Any, *, end: bool) -> datetime:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _instant(value: str, end: bool) -> datetime:
+    """:func:`validity_instant` of a string, remembered: a file's records share a few validity dates, and a
+    datetime is immutable (an invalid value raises, and exceptions are not remembered)."""
+    return validity_instant(value, end=end)
+
+
 def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
     try:
+        if type(value) is str:
+            return value, _instant(value, end)
         return value, validity_instant(value, end=end)
     except InputError as exc:
         raise InputError(str(exc), line=line, field=name) from None

@@ -18,6 +18,13 @@ from hashlib import blake2b
 from typing import Any
 
 from ..errors import InputError, StateError
+
+try:
+    import orjson
+
+    _orjson: Any = orjson
+except ImportError:  # optional: json writes the same values, more slowly
+    _orjson = None
 from ..formats.canonical import SALT_BYTES
 from ..formats.certificate import Record, iter_jsonl_lines, record_fields, seal_fields, validate_record
 from ..formats.merkle import MerkleTree
@@ -147,7 +154,16 @@ def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
     per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
     if list(salts) != list(fields):
         raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
-    return _encode({"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}).encode()
+    body = {"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}
+    if _orjson is not None:
+        # The body is read back by json.loads (read_body), so only the values must agree, and they do for what
+        # reaches here: fields whose canonical hashing (RFC 8785) accepted them (finite numbers, integers within
+        # ±2**53). orjson refuses what it cannot write (a lone surrogate, a key that is not a string): json then.
+        try:
+            return _orjson.dumps(body)
+        except (TypeError, _orjson.JSONEncodeError):
+            pass
+    return _encode(body).encode()
 
 
 def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
