@@ -188,13 +188,15 @@ def _line_blocks(path: Path, records: int, *, tail: bool = True) -> Iterator[tup
 def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
+    # A driver-level statement: SQLAlchemy coerces (literal IN) or renders (expanding IN) each of up to 1,000 ids
+    # on every call, ≈ 1-4 µs per id, more than the look-up itself.
+    mark = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"SELECT certificate_id FROM {Certificate.__tablename__} WHERE department_id = {mark} "  # noqa: S608
+        f"AND certificate_id IN ({', '.join([mark] * len(ids))})"
+    )
     with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(col(Certificate.certificate_id)).where(
-                col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
-            )
-        )
-        return {r[0] for r in rows}
+        return {r[0] for r in conn.exec_driver_sql(sql, (department, *ids))}
 
 
 def _duplicates_in_file(path: Path, department: str, seen: array, max_bytes: int) -> list[str]:
