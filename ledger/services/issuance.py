@@ -59,6 +59,7 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     _unsigned,
     _warm,
     read_body,
+    salts_of,
 )
 
 PIPELINE = 2
@@ -354,7 +355,7 @@ def _finish(
     result.transactions.append(anchor["tx_hash"])
     if out is not None:
         for i in range(len(built.digests)):
-            doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
+            doc = document_json(built.fields[i], salts_of(built, i), anchor, _proof(built, i))
             out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     if progress is not None:
         progress(result.count, total)
