@@ -36,12 +36,7 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
 from ..formats.canonical import hex32
-from ..formats.certificate import (
-    SCHEMA_ID,
-    Record,
-    iter_raw_records,
-    validate_record,
-)
+from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
