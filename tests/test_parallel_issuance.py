@@ -144,3 +144,19 @@ def _assert_nothing_stored(ledger: Ledger, department: str) -> None:
     with ledger.engine.connect() as conn:
         stored = conn.execute(select(Certificate.digest).where(Certificate.department_id == department))
         assert stored.first() is None
+
+
+def test_a_worker_process_loads_no_chain_store_or_key_code() -> None:
+    """What a spawned worker imports to unpickle its tasks: the formats only (no web3, SQLAlchemy, keystore or
+    vault), so it starts in a tenth of a CPU-second and could not touch the chain, the store or a key."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, ledger.services._issue_worker\n"
+        "heavy = ('web3', 'sqlalchemy', 'eth_account', 'ledger.client', 'ledger.storage', 'ledger.onchain')\n"
+        "print(sorted({m.split('.')[0] if not m.startswith('ledger') else m for m in sys.modules "
+        "if m.startswith(heavy)}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]", done.stdout
