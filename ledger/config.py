@@ -96,8 +96,8 @@ class Settings:
     consent_policy: str = field(default_factory=lambda: os.environ.get("LEDGER_CONSENT_POLICY", ""))
     # The gateway's public URL (its own setting, read here too): where credentials' status list entries point
     api_public_url: str | None = field(default_factory=lambda: os.environ.get("LEDGER_API_PUBLIC_URL") or None)
-    # Worker processes that build the batches of `ledger issue` (ledger/services/issuance.py): 0 = one per core beyond
-    # the first, -1 = none (everything in one process).
+    # Worker processes that build the batches of `ledger issue` (ledger/services/issuance.py): 0 = one per core (none
+    # on one core), -1 = none (everything in one process).
     issue_workers: int = field(default_factory=lambda: _int_env("LEDGER_ISSUE_WORKERS", 0, minimum=-1))
 
     @classmethod

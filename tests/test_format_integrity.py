@@ -345,3 +345,36 @@ def test_hidden_when_empty_is_read_as_documented(ledger: Ledger, docs: list[dict
     assert [c.name for c in library.failed] == ["bundle"], library.to_json()
     code, result, stderr = standalone(ledger, path)
     assert code == 1 and result is not None and failed_names(result) == {"bundle"}, (result, stderr)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"a": 1, "a": 2}',
+        '{"a": 1, "\\u0061": 2}',  # the same key spelled with an escape
+        '{"a:b": ":", "x": {"k": 1, "k": 2}}',  # colons inside strings must not hide the nested duplicate
+        '[{"n": ":"}, {"n": 1, "n": 2}]',
+        '{"\\u003a": 1, "a": 1, "a": 2}',  # an escaped colon in a key
+    ],
+)
+def test_duplicate_keys_are_refused_however_the_text_hides_them(text: str) -> None:
+    """strict_json_loads parses with orjson (which keeps the last duplicate) only when the text's ':' count proves
+    there is none: every spelling that would slip a duplicate past that count falls back to json and is refused."""
+    from ledger.formats.canonical import strict_json_loads
+
+    for form in (text, text.encode()):
+        with pytest.raises(InputError, match="duplicate key"):
+            strict_json_loads(form)
+
+
+def test_strict_parse_gives_json_values_for_colons_escapes_and_long_numbers() -> None:
+    from ledger.formats.canonical import strict_json_loads
+
+    for text in (
+        '{"t": "2026-01-01T10:00:00Z", "u": "\\u003a", "n": 123456789012345678901234, "f": 1.5e3}',
+        '{"a": {"b": [1, {"c": ":"}]}, "\\u0061\\u003a": null}',
+        '":"',
+        "12345678901234567890",
+    ):
+        assert strict_json_loads(text) == json.loads(text)
+        assert strict_json_loads(text.encode()) == json.loads(text)

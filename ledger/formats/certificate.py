@@ -11,10 +11,11 @@ written specification.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -93,8 +94,17 @@ def validity_instant(value: Any, *, end: bool) -> datetime:
     )
 
 
+@functools.lru_cache(maxsize=4096)
+def _instant(value: str, end: bool) -> datetime:
+    """:func:`validity_instant` of a string, remembered: a file's records share a few validity dates, and a
+    datetime is immutable (an invalid value raises, and exceptions are not remembered)."""
+    return validity_instant(value, end=end)
+
+
 def _date(value: Any, name: str, line: int, *, end: bool) -> tuple[str, datetime]:
     try:
+        if type(value) is str:
+            return value, _instant(value, end)
         return value, validity_instant(value, end=end)
     except InputError as exc:
         raise InputError(str(exc), line=line, field=name) from None
@@ -220,19 +230,28 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
         if suffix == ".csv":
             yield from _iter_csv(handle, max_record_bytes)
             return
-        for line_no, raw_line in enumerate(handle, start=1):
-            if len(raw_line) > max_record_bytes:
-                raise InputError(f"record is {len(raw_line)} bytes; the limit is {max_record_bytes}", line=line_no)
-            if not raw_line.strip():
-                continue
-            try:
-                yield line_no, strict_json_loads(raw_line)
-            except UnicodeDecodeError:
-                raise InputError("is not UTF-8", line=line_no) from None
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no) from None
-            except InputError as exc:
-                raise InputError(str(exc), line=line_no) from None
+        yield from iter_jsonl_lines(handle, max_record_bytes=max_record_bytes)
+
+
+def iter_jsonl_lines(
+    lines: Iterable[bytes], *, first_line: int = 1, max_record_bytes: int = MAX_RECORD_BYTES
+) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, parsed record) from lines of a JSONL file (each with its newline), numbered from
+    ``first_line``; blank lines are skipped; InputError on a bad line. Issuance worker processes parse slices of a
+    file with it, exactly as :func:`iter_raw_records` parses the whole."""
+    for line_no, raw_line in enumerate(lines, start=first_line):
+        if len(raw_line) > max_record_bytes:
+            raise InputError(f"record is {len(raw_line)} bytes; the limit is {max_record_bytes}", line=line_no)
+        if not raw_line.strip():
+            continue
+        try:
+            yield line_no, strict_json_loads(raw_line)
+        except UnicodeDecodeError:
+            raise InputError("is not UTF-8", line=line_no) from None
+        except json.JSONDecodeError as exc:
+            raise InputError(f"malformed JSON: {exc.msg} at column {exc.colno}", line=line_no) from None
+        except InputError as exc:
+            raise InputError(str(exc), line=line_no) from None
 
 
 def _iter_csv(handle: Any, max_record_bytes: int) -> Iterator[tuple[int, Any]]:

@@ -15,7 +15,6 @@ contract refuses a root twice, so nothing is anchored twice).
 
 from __future__ import annotations
 
-import base64
 import itertools
 import json
 import os
@@ -26,7 +25,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from hashlib import blake2b
 from pathlib import Path
 from typing import Any, TextIO, cast
 
@@ -37,32 +35,31 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
-from ..formats.canonical import SALT_BYTES, hex32
-from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, record_fields, seal_fields, validate_record
-from ..formats.merkle import MerkleTree
+from ..formats.canonical import hex32
+from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import Batch, BatchState, Certificate, utcnow
+from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
+    BuiltBatch,
+    _body,
+    _build_in_worker,
+    _build_lines_in_worker,
+    _check,
+    _check_lines,
+    _Checked,
+    _id_hash,
+    _proof,
+    _unsigned,
+    _warm,
+    read_body,
+    salts_of,
+)
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
 Progress = Callable[[int, int], None]
-
-
-@dataclass
-class BuiltBatch:
-    root: bytes
-    department: str
-    signer: str
-    signature: bytes
-    digests: list[bytes]
-    tree: MerkleTree | None  # None when a worker built it: ``proofs`` then holds every proof
-    fields: list[dict[str, Any]]
-    salts: list[dict[str, bytes]]
-    tx_hash: str | None = None
-    bodies: list[bytes] | None = None  # sealed-body plaintexts and proofs when a worker computed them
-    proofs: list[bytes] | None = None
 
 
 @dataclass
@@ -84,13 +81,16 @@ class IssueResult:
 # -- validation ------------------------------------------------------------------------------------------------
 
 
-def _id_hash(department: str, certificate_id: str) -> int:
-    return int.from_bytes(blake2b(f"{department}\x00{certificate_id}".encode(), digest_size=8).digest(), "big")
-
-
-def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False) -> int:
+def validate_file(
+    ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False, pool: _BuildPool | None = None
+) -> int:
     """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
-    problems. With ``skip_issued``, ids this department already stored are not errors and not counted."""
+    problems. With ``skip_issued``, ids this department already stored are not errors and not counted.
+
+    With ``pool`` (a JSONL file), worker processes parse and check slices of the file's lines; this process keeps
+    what needs the store or the whole file: the ids already issued and the ids repeated in the file (on the
+    8-byte id hashes the workers return). Errors are taken in line order either way, so the report is the same."""
+    max_bytes = ledger.settings.max_record_bytes
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
@@ -99,31 +99,38 @@ def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: b
 
     def check_store() -> None:
         nonlocal already
-        existing = _existing_ids(ledger, department, [cid for cid, _ in pending])
-        for cid, line in pending:
-            if cid in existing:
-                if skip_issued:
-                    already += 1
-                else:
-                    errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
+        for i in range(0, len(pending), 1000):
+            part = pending[i : i + 1000]
+            existing = _existing_ids(ledger, department, [cid for cid, _ in part])
+            for cid, line in part:
+                if cid in existing:
+                    if skip_issued:
+                        already += 1
+                    else:
+                        errors.append(f"line {line}: certificate id {cid!r} was already issued by {department}")
         pending.clear()
 
-    for line, raw in iter_raw_records(path, max_record_bytes=ledger.settings.max_record_bytes):
-        try:
-            record = validate_record(raw, line, department=department)
-        except InputError as exc:
-            errors.append(str(exc))
+    if pool is not None and _is_jsonl(path):
+        results = pool.checked(_line_blocks(path, _CHECK_BLOCK), department, max_bytes)
+    else:
+        results = _checked_here(iter_raw_records(path, max_record_bytes=max_bytes), department)
+    for checked in results:
+        for problem in checked.errors:
+            errors.append(problem)
             if len(errors) >= MAX_REPORTED_ERRORS:
                 break
-            continue
-        count += 1
-        seen.append(_id_hash(department, record.certificate_id))
-        pending.append((record.certificate_id, line))
+        if len(errors) >= MAX_REPORTED_ERRORS:
+            break
+        if checked.fatal is not None:
+            raise checked.fatal  # a line that is not a record at all (malformed JSON, oversize): the first one
+        count += len(checked.ids)
+        seen.frombytes(checked.hashes)
+        pending.extend(zip(checked.ids, checked.lines, strict=True))
         if len(pending) >= 1000:
             check_store()
     check_store()
     if not errors:
-        errors.extend(_duplicates_in_file(path, department, seen, ledger.settings.max_record_bytes))
+        errors.extend(_duplicates_in_file(path, department, seen, max_bytes))
     if errors:
         more = " (stopped after the first ones)" if len(errors) >= MAX_REPORTED_ERRORS else ""
         raise InputError(
@@ -135,16 +142,57 @@ def validate_file(ledger: Ledger, path: Path, department: str, *, skip_issued: b
     return count - already
 
 
+def _checked_here(records: Iterable[tuple[int, Any]], department: str) -> Iterator[_Checked]:
+    records = iter(records)
+    while True:
+        checked = _check(records, department, 1000)
+        if not (checked.ids or checked.errors or checked.fatal):
+            return
+        yield checked
+        if checked.fatal is not None:
+            return
+
+
+# Lines per slice the validation pass hands to a worker process.
+_CHECK_BLOCK = 10_000
+
+
+def _is_jsonl(path: Path) -> bool:
+    return path.suffix.lower() != ".csv"
+
+
+def _line_blocks(path: Path, records: int, *, tail: bool = True) -> Iterator[tuple[int, list[bytes]]]:
+    """A JSONL file's lines, as read, in slices of ``records`` non-blank lines: (first line number, lines). Blank
+    lines ride along so every slice's line numbers stay exact; ``tail`` yields trailing blank lines too."""
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from None
+    with handle:
+        first, lines, count = 1, [], 0
+        for raw in handle:
+            lines.append(raw)
+            if not raw.isspace():  # what iter_jsonl_lines skips as blank (ASCII whitespace only)
+                count += 1
+                if count == records:
+                    yield first, lines
+                    first, lines, count = first + len(lines), [], 0
+        if lines and (count or tail):
+            yield first, lines
+
+
 def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
     if not ids:
         return set()
+    # A driver-level statement: SQLAlchemy coerces (literal IN) or renders (expanding IN) each of up to 1,000 ids
+    # on every call, ≈ 1-4 µs per id, more than the look-up itself.
+    mark = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s"
+    sql = (
+        f"SELECT certificate_id FROM {Certificate.__tablename__} WHERE department_id = {mark} "  # noqa: S608
+        f"AND certificate_id IN ({', '.join([mark] * len(ids))})"
+    )
     with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(col(Certificate.certificate_id)).where(
-                col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
-            )
-        )
-        return {r[0] for r in rows}
+        return {r[0] for r in conn.exec_driver_sql(sql, (department, *ids))}
 
 
 def _duplicates_in_file(path: Path, department: str, seen: array, max_bytes: int) -> list[str]:
@@ -217,14 +265,22 @@ def issue_file(
     # Worker processes start (and import the library) while this process runs the validation pass; a file of
     # one batch or less is built here, where starting them would cost more than it saves.
     parallel = workers and _records_beyond(path, size if ledger.settings.issue_workers > 0 else _POOL_MIN_RECORDS)
+    max_bytes = ledger.settings.max_record_bytes
     with _BuildPool.start(workers) if parallel else _NoPool() as pool:
-        total = validate_file(ledger, path, department, skip_issued=skip_issued)
-        records = _records(path, department, ledger.settings.max_record_bytes)
-        if skip_issued:
-            records = _not_yet_issued(ledger, records, department)
+        total = validate_file(ledger, path, department, skip_issued=skip_issued, pool=pool)
         if not 1 <= size <= ledger.settings.max_batch_size:
             raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
-        return _issue(ledger, records, department, size, out, progress, total, pool=pool)
+        built: Iterable[BuiltBatch]
+        if pool is not None and _is_jsonl(path) and not skip_issued:
+            # the workers read the records from the lines (and check them again: the file may have changed)
+            built = pool.built_from_lines(_line_blocks(path, size, tail=False), ledger, department, max_bytes)
+        else:
+            records = _records(path, department, max_bytes)
+            if skip_issued:
+                records = _not_yet_issued(ledger, records, department)
+            chunks = _chunks(records, size)
+            built = pool.built(chunks, ledger, department) if pool else _build_here(chunks, ledger, department)
+        return _issue(ledger, built, department, out, progress, total)
 
 
 def _not_yet_issued(ledger: Ledger, records: Iterable[Record], department: str) -> Iterator[Record]:
@@ -248,19 +304,16 @@ def issue_records(
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    return _issue(ledger, records, department, size, out, progress, total)
+    return _issue(ledger, _build_here(_chunks(records, size), ledger, department), department, out, progress, total)
 
 
 def _issue(
     ledger: Ledger,
-    records: Iterable[Record],
+    batches: Iterable[BuiltBatch],
     department: str,
-    size: int,
     out: TextIO | None,
     progress: Progress | None,
     total: int,
-    *,
-    pool: _BuildPool | None = None,
 ) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
@@ -278,8 +331,7 @@ def _issue(
     # committed (prepared), then sent (submitted), then confirmed; leaving the block waits for a running commit.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
         previous: tuple[BuiltBatch, Future[None]] | None = None
-        builder = pool.built if pool else _build_here
-        for built in builder(_chunks(records, size), ledger, department):
+        for built in batches:
             if previous is not None:
                 stored(*previous)
             previous = built, committer.submit(_commit, _write_prepared(ledger, built))
@@ -298,17 +350,10 @@ def _finish(
     result.transactions.append(anchor["tx_hash"])
     if out is not None:
         for i in range(len(built.digests)):
-            doc = document_json(built.fields[i], built.salts[i], anchor, _proof(built, i))
+            doc = document_json(built.fields[i], salts_of(built, i), anchor, _proof(built, i))
             out.write(json.dumps(doc, ensure_ascii=False, separators=(",", ":")) + "\n")
     if progress is not None:
         progress(result.count, total)
-
-
-def _proof(built: BuiltBatch, i: int) -> list[bytes]:
-    if built.tree is not None:
-        return built.tree.proof(i)
-    raw = built.proofs[i]  # type: ignore[index]
-    return [raw[j : j + 32] for j in range(0, len(raw), 32)]
 
 
 def build_batch(ledger: Ledger, records: list[Record], department: str) -> BuiltBatch:
@@ -317,32 +362,6 @@ def build_batch(ledger: Ledger, records: list[Record], department: str) -> Built
 
 def _issued_at() -> str:
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
-    """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
-    database, no chain), so a worker process can do it."""
-    all_fields = [record_fields(r, department, issued_at) for r in records]
-    randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
-    offset = 0
-    digests, salts = [], []
-    for fields in all_fields:
-        n = SALT_BYTES * len(fields)
-        sealed = seal_fields(fields, randomness[offset : offset + n])
-        offset += n
-        digests.append(sealed.digest)
-        salts.append(sealed.salts)
-    tree = MerkleTree(digests)
-    return BuiltBatch(
-        root=tree.root,
-        department=department,
-        signer="",
-        signature=b"",
-        digests=digests,
-        tree=tree,
-        fields=all_fields,
-        salts=salts,
-    )
 
 
 def _signed(ledger: Ledger, department: str, built: BuiltBatch) -> BuiltBatch:
@@ -376,11 +395,16 @@ def _build_here(chunks: Iterable[list[Record]], ledger: Ledger, department: str)
 
 
 def _worker_count(configured: int) -> int:
-    """Worker processes to build batches: ``configured`` if > 0; by default one per core beyond the first (0 on
-    one core: everything runs in this process); ``LEDGER_ISSUE_WORKERS=-1`` turns them off."""
+    """Worker processes to build batches: ``configured`` if > 0; by default one per core (0 on one core:
+    everything runs in this process); ``LEDGER_ISSUE_WORKERS=-1`` turns them off.
+
+    One per core, not one per core beyond the writer's: a worker needs ≈ 45 µs of CPU per certificate (parse,
+    check, build), the writer ≈ 25 (seal, insert, commit), so with one worker per spare core the writer's core
+    idles a third of the time; one more worker fills it (the scheduler shares the cores between the three)."""
     if configured < 0:
         return 0
-    return configured or max(0, (os.cpu_count() or 1) - 1)
+    cores = os.cpu_count() or 1
+    return configured or (cores if cores > 1 else 0)
 
 
 # By default workers start only for files of more than this many lines: starting them (each imports the library)
@@ -395,19 +419,6 @@ def _records_beyond(path: Path, lines: int) -> bool:
             return sum(1 for _ in zip(range(lines + 1), handle, strict=False)) > lines
     except OSError:
         return False  # validate_file names the problem
-
-
-def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
-    records = [Record(0, *row) for row in rows]
-    built = _unsigned(records, department, issued_at)
-    built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
-    built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
-    built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
-    return built
-
-
-def _warm() -> None:
-    """Nothing: submitted once so the workers start (and import) while the validation pass runs."""
 
 
 class _NoPool:
@@ -442,42 +453,46 @@ class _BuildPool:
     def __exit__(self, *_: object) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
 
-    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
-        """The chunks' batches, signed, in input order; up to workers + 1 are being built ahead."""
-        ahead: deque[Future[BuiltBatch]] = deque()
-        for chunk in chunks:
-            rows = [
-                (r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in chunk
-            ]
-            ahead.append(self._executor.submit(_build_in_worker, rows, department, _issued_at()))
+    def _in_order(self, calls: Iterable[tuple[Callable[..., Any], tuple[Any, ...]]]) -> Iterator[Any]:
+        """The calls' results in order; up to workers + 1 are running or queued ahead (bounded memory)."""
+        ahead: deque[Future[Any]] = deque()
+        for function, args in calls:
+            ahead.append(self._executor.submit(function, *args))
             if len(ahead) > self._workers:
-                yield _signed(ledger, department, ahead.popleft().result())
+                yield ahead.popleft().result()
         while ahead:
-            yield _signed(ledger, department, ahead.popleft().result())
+            yield ahead.popleft().result()
 
+    def checked(self, blocks: Iterable[tuple[int, list[bytes]]], department: str, max_bytes: int) -> Iterator[_Checked]:
+        """The validation pass's findings for each slice of lines, in file order."""
+        return self._in_order((_check_lines, (first, lines, department, max_bytes)) for first, lines in blocks)
 
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
+    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
+        """The chunks' batches, signed, in input order."""
+        calls = (
+            (
+                _build_in_worker,
+                (
+                    [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in c],
+                    department,
+                    _issued_at(),
+                ),
+            )
+            for c in chunks
+        )
+        for built in self._in_order(calls):
+            yield _signed(ledger, department, built)
 
-
-def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
-    """The plaintext of a certificate's sealed body: its fields, and its salts as one base64 text, each field's
-    salt in the fields' order (``"s"``). The first layout kept ``"salts"`` as a map of hex texts: 270 more bytes
-    per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
-    if list(salts) != list(fields):
-        raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
-    return _encode({"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}).encode()
-
-
-def read_body(plaintext: bytes) -> tuple[dict[str, Any], dict[str, bytes]]:
-    """Fields and salts from a sealed body's plaintext, of either layout (ValueError/KeyError when malformed)."""
-    body = json.loads(plaintext)
-    fields = body["fields"]
-    if "salts" in body:
-        return fields, {k: bytes.fromhex(v) for k, v in body["salts"].items()}
-    packed = base64.b64decode(body["s"], validate=True)
-    if not isinstance(fields, dict) or len(packed) != SALT_BYTES * len(fields):
-        raise ValueError(f"the sealed body holds {len(packed)} bytes of salts for {len(fields)} fields")
-    return fields, {name: packed[i * SALT_BYTES : (i + 1) * SALT_BYTES] for i, name in enumerate(fields)}
+    def built_from_lines(
+        self, blocks: Iterable[tuple[int, list[bytes]]], ledger: Ledger, department: str, max_bytes: int
+    ) -> Iterator[BuiltBatch]:
+        """The batches of slices of a JSONL file's lines (one batch each), parsed and built by the workers,
+        signed here, in file order."""
+        calls = (
+            (_build_lines_in_worker, (first, lines, department, _issued_at(), max_bytes)) for first, lines in blocks
+        )
+        for built in self._in_order(calls):
+            yield _signed(ledger, department, built)
 
 
 _CERT_COLUMNS = (
