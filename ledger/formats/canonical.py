@@ -111,7 +111,7 @@ def _not_json(token: str) -> Any:
 def _members(value: dict[str, Any] | list[Any], *, colons: bool = False) -> int:
     """Object members in a parsed value; with ``colons``, plus the ':' characters in its strings (keys, values)."""
     count = 0
-    stack = [value]
+    stack: list[Any] = [value]
     while stack:
         item = stack.pop()
         inners = item.values() if type(item) is dict else item
