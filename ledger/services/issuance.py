@@ -43,7 +43,7 @@ from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
-from ..storage.store import Batch, BatchState, Certificate, utcnow
+from ..storage.store import Batch, BatchState, Certificate, batch_tree, utcnow
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -489,7 +489,6 @@ _CERT_COLUMNS = (
     "cert_type",
     "issued_at",
     "valid_until",
-    "proof",
     "sealed",
     "status",
 )
@@ -514,21 +513,19 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     salts = built.salts
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
     bodies = built.bodies or [_body(fields, salts[i]) for i, fields in enumerate(built.fields)]
-    proofs = built.proofs or [b"".join(_proof(built, i)) for i in range(len(built.digests))]
     sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
     rows = []
     for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
         rows.append(
-            (
-                "0x" + digest.hex(),
-                root,
+            (  # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
+                digest,
+                built.root,
                 i,
                 fields["id"],
                 department,
                 fields["type"],
                 fields["issued_at"],
                 fields.get("valid_until"),
-                proofs[i],
                 sealed[i],
                 "valid",
             )
@@ -547,6 +544,8 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
                 signer=built.signer,
                 signature="0x" + built.signature.hex(),
                 created_at=utcnow(),
+                # the proofs are recomputed from these when read (store.batch_proof), not stored per certificate
+                leaves=b"".join(built.digests),
             )
         )
         conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
@@ -906,13 +905,14 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 select(
                     col(Certificate.digest),
                     col(Certificate.sealed),
-                    col(Certificate.proof),
+                    col(Certificate.leaf_index),
                     col(Certificate.batch_root),
                 ).where(col(Certificate.digest).in_(wanted[i : i + 900]))
             ).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
-        for digest, sealed, proof, root in rows:
+        trees: dict[str, MerkleTree] = {}  # this call's batches only: each tree is built from the row just read
+        for digest, sealed, leaf_index, root in rows:
             batch = batches.get(root)
             if batch is None or batch.state != BatchState.CONFIRMED:
                 continue
@@ -920,10 +920,11 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 fields, salts = read_body(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
             except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
-            raw = bytes(proof)
-            found[digest] = document_json(
-                fields, salts, anchor_data(ledger, batch._mapping), [raw[j : j + 32] for j in range(0, len(raw), 32)]
-            )
+            if root not in trees:
+                trees[root] = batch_tree(batch.leaves)
+            tree = trees[root]
+            proof = tree.proof(leaf_index) if 0 <= leaf_index < len(tree) else []
+            found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
 
 

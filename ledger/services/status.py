@@ -17,7 +17,7 @@ from ..client import Ledger
 from ..errors import InputError, NotFoundError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.reasons import REASONS
-from ..storage.store import Batch, BatchState, Certificate, StatusChange
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 
 MAX_NOTE_CHARS = 2_000
 
@@ -48,10 +48,11 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         query = select(
             col(Certificate.digest),
             col(Certificate.batch_root),
-            col(Certificate.proof),
+            col(Certificate.leaf_index),
             col(Certificate.department_id),
             col(Certificate.certificate_id),
             col(Batch.state),
+            col(Batch.leaves),
         ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
@@ -67,10 +68,8 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
-    proof = bytes(row[2])
-    return StoredCertificate(
-        parse_hex32(row[0]), parse_hex32(row[1]), [proof[i : i + 32] for i in range(0, len(proof), 32)], row[3], row[4]
-    )
+    # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
+    return StoredCertificate(parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[2]), row[3], row[4])
 
 
 def _record(

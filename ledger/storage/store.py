@@ -21,8 +21,26 @@ from sqlalchemy import Engine, event, make_url
 from sqlmodel import create_engine
 
 from ..errors import ConfigError
+from ..formats.merkle import MerkleTree
 from . import migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
+
+
+def batch_tree(leaves: bytes) -> MerkleTree:
+    """The Merkle tree of a batch from its stored ``Batch.leaves`` (32-byte digests in leaf order). A blob whose
+    length is not a multiple of 32 was altered: its tree is built from the whole digests it holds, so its root
+    differs from the anchored one and every check comparing the two fails, as for an altered stored proof."""
+    leaves = bytes(leaves)
+    return MerkleTree([leaves[i : i + 32] for i in range(0, len(leaves) - 31, 32)] or [b"\x00" * 32])
+
+
+def batch_proof(leaves: bytes, leaf_index: int) -> list[bytes]:
+    """The Merkle proof of the certificate at ``leaf_index`` of the batch whose leaves are ``leaves``:
+    byte-identical to the proof issuance computed (and earlier versions stored per certificate). Rebuilding the
+    tree costs one hash per leaf and node (about 20,000 for a full batch of 10,000: milliseconds), independent of
+    the size of the store. An index outside the batch (an altered row) gives an empty proof, which fails."""
+    tree = batch_tree(leaves)
+    return tree.proof(leaf_index) if 0 <= leaf_index < len(tree) else []
 
 
 def private_directory(path: Path) -> None:
