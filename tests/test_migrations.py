@@ -133,6 +133,7 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
     engine = open_engine(url)  # what every `ledger` command and the gateway do
     assert _version(engine) == [migrations.head()]
     after = (_model_rows(engine, Batch), _model_rows(engine, Certificate))
+
     # every row and value kept (a later revision may add columns: the old ones are compared; 0004 replaced the
     # per-certificate proof by the batch's leaves, from which the same proof is recomputed)
     def same(value: object) -> object:  # a reflected column hands back naive datetimes, the model aware ones
