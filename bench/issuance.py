@@ -153,12 +153,12 @@ def postgres_space(url: str, n: int) -> dict[str, Any]:
                 for table in ("certificate", "batch"):
                     rows += conn.execute(
                         text(
-                            "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
-                            "ns.oid = c.relnamespace WHERE ns.nspname = current_schema() AND (c.relname = :t "
-                            "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = CAST(:t AS regclass)) OR "
-                            "c.oid = (SELECT reltoastrelid FROM pg_class WHERE relname = :t) OR c.oid IN "
-                            "(SELECT indexrelid FROM pg_index WHERE indrelid = "
-                            "(SELECT reltoastrelid FROM pg_class WHERE relname = :t)))"
+                            # the TOAST table (where the batches' leaves go) is in the pg_toast schema
+                            "SELECT CASE WHEN ns.nspname = 'pg_toast' THEN :t || ' (TOAST)' ELSE c.relname END, "
+                            "pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
+                            "ns.oid = c.relnamespace WHERE c.oid = CAST(:t AS regclass) "
+                            "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = CAST(:t AS regclass)) "
+                            "OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = CAST(:t AS regclass))"
                         ),
                         {"t": table},
                     ).all()
