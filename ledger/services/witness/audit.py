@@ -151,12 +151,12 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
         ).all()
         # The certificate table keeps digests as raw bytes, the status changes as text (models.Hex32): the two
         # are matched here, through the digest primary key, not by an SQL join of the two columns.
-        wanted = sorted({c[0] for c in changes})
+        digests = sorted({c[0] for c in changes})
         certs: dict[str, tuple[str, str]] = {}
-        for i in range(0, len(wanted), 900):
+        for i in range(0, len(digests), 900):
             for digest, root, department in conn.execute(
                 select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.department_id)).where(
-                    col(Certificate.digest).in_(wanted[i : i + 900])
+                    col(Certificate.digest).in_(digests[i : i + 900])
                 )
             ):
                 certs[digest] = (root, department)
