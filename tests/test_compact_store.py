@@ -4,6 +4,7 @@ before the change, whose bodies must still export and reconcile."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -13,11 +14,12 @@ from sqlalchemy import inspect, select, text, update
 from ledger.client import Ledger
 from ledger.errors import VerificationError
 from ledger.formats.canonical import hex32
+from ledger.formats.merkle import MerkleTree
 from ledger.services import evidence, issuance
 from ledger.services.reconcile import reconcile
 from ledger.services.status import stored
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.store import Batch, Certificate
+from ledger.storage.store import Batch, Certificate, batch_proof, chunk_nodes
 
 from .conftest import make_records, write_jsonl
 
@@ -126,3 +128,39 @@ def test_an_edited_batch_leaf_or_leaf_index_fails_verification(
     assert not report.ok and report.check("merkle_proof").ok is False, report
     with pytest.raises(VerificationError, match="merkle_proof failed"):
         evidence.bundle_for_stored(ledger, digest)
+
+
+def test_an_edited_run_root_fails_verification_and_reconcile(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider editing ``batch.nodes``, the stored roots of each run of 64 leaves that readers take
+    the upper part of a proof from. A certificate of another run then gets a proof that fails against the
+    anchored root, and reconcile names every certificate of the batch (proofs read from that row cannot be
+    trusted)."""
+    out = __import__("io").StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "runs.jsonl", make_records(70)), fresh_department, out=out)
+    docs = [json.loads(line) for line in out.getvalue().splitlines()]
+    root = docs[0]["anchor"]["root"]
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    assert verify_certificate(issuance.export_document(ledger, docs[0]["digest"]), view).ok
+    with ledger.engine.begin() as conn:
+        nodes = bytes(conn.execute(select(Batch.nodes).where(Batch.root == root)).scalar_one())
+        assert len(nodes) == 64  # two runs: leaves 0-63 and 64-69
+        conn.execute(update(Batch).where(Batch.root == root).values(nodes=nodes[:32] + b"\x33" * 32))
+    report = verify_certificate(issuance.export_document(ledger, docs[0]["digest"]), view)
+    assert not report.ok and report.check("merkle_proof").ok is False, report
+    divergences = reconcile(ledger, departments=[fresh_department]).divergences
+    assert {(d.kind, d.certificate) for d in divergences} == {("certificate_altered", d["digest"]) for d in docs}
+
+
+@pytest.mark.parametrize("n", [1, 2, 63, 64, 65, 127, 128, 129, 200, 4097])
+def test_a_proof_from_the_run_and_the_run_roots_is_the_whole_trees(n: int) -> None:
+    """``batch_proof`` rebuilds 64 leaves and the levels above the run roots, never the whole tree: for every
+    size (one run, a short last run, odd levels) and every leaf it gives the whole tree's proof."""
+    digests = [hashlib.sha256(i.to_bytes(4, "big")).digest() for i in range(n)]
+    tree = MerkleTree(digests)
+    leaves, nodes = b"".join(digests), chunk_nodes(tree)
+    assert len(nodes) == 32 * -(-n // 64)
+    for i in range(n) if n < 300 else range(0, n, 37):
+        assert batch_proof(leaves, nodes, i) == tree.proof(i)
+    assert batch_proof(leaves, nodes, n) == [] and batch_proof(leaves, nodes, -1) == []

@@ -18,8 +18,8 @@ from sqlmodel import SQLModel
 
 from ledger.cli import main
 from ledger.errors import ConfigError
-from ledger.storage import migrations
 from ledger.formats.merkle import MerkleTree
+from ledger.storage import migrations
 from ledger.storage.models import Batch, Certificate, Grant, aware, metadata
 from ledger.storage.store import batch_proof, open_engine
 
@@ -143,7 +143,7 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
         [{k: same(row[k]) for k in old_row if k != "proof"} for row, old_row in zip(rows, old_rows, strict=True)]
         for rows, old_rows in zip(after, before, strict=True)
     ] == [[{k: same(v) for k, v in row.items() if k != "proof"} for row in rows] for rows in before]
-    assert b"".join(batch_proof(after[0][0]["leaves"], 0)) == CERTIFICATE["proof"]
+    assert b"".join(batch_proof(after[0][0]["leaves"], after[0][0]["nodes"], 0)) == CERTIFICATE["proof"]  # type: ignore[arg-type]
     assert _rows(engine, Certificate)[0]["sealed"] == b"sealed bytes"
     with engine.begin() as conn:  # the new revision's tables work
         conn.execute(
@@ -168,7 +168,9 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
 def test_a_database_from_a_newer_ledger_is_refused_and_left_untouched(url: str) -> None:
     engine = open_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32}])  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32, "nodes": bytes.fromhex(BATCH["root"][2:])}]
+        )  # type: ignore[attr-defined]
         # What a newer ledger leaves: a revision this code has never seen (and, say, a column it does not know).
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
         conn.exec_driver_sql("ALTER TABLE batch ADD COLUMN future_flag INTEGER")
@@ -191,7 +193,9 @@ def test_a_database_made_before_migrations_is_adopted_only_if_its_tables_are_the
     core = [metadata.tables[name] for name in ("batch", "certificate", "statuschange", "logentry", "loganchor")]
     metadata.create_all(legacy, tables=core)  # what create_all left before migrations (no gateway tables yet)
     with legacy.begin() as conn:
-        conn.execute(sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32}])  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32, "nodes": bytes.fromhex(BATCH["root"][2:])}]
+        )  # type: ignore[attr-defined]
         conn.exec_driver_sql("CREATE TABLE operator_notes (note VARCHAR(10))")  # not ours: left alone
     assert migrations.state(legacy).legacy
     legacy.dispose()
@@ -292,7 +296,7 @@ def _pre_0004_store(url: str, count: int) -> tuple[sa.Engine, list[dict[str, obj
 
 def test_0004_recomputes_every_stored_proof_byte_for_byte(url: str) -> None:
     """The per-certificate proof column goes; the proof recomputed from the batch's leaves is the one stored."""
-    old, certificates = _pre_0004_store(url, 37)
+    old, certificates = _pre_0004_store(url, 203)  # four runs of 64 leaves, the last one short
     old.dispose()
     engine = open_engine(url)
     [batch] = _model_rows(engine, Batch)
@@ -302,7 +306,7 @@ def test_0004_recomputes_every_stored_proof_byte_for_byte(url: str) -> None:
     for cert in certificates:
         row = rows[cert["digest"]]
         assert row["batch_root"] == batch["root"] and row["leaf_index"] == cert["leaf_index"]
-        assert b"".join(batch_proof(batch["leaves"], cert["leaf_index"])) == cert["proof"]  # type: ignore[arg-type]
+        assert b"".join(batch_proof(batch["leaves"], batch["nodes"], cert["leaf_index"])) == cert["proof"]  # type: ignore[arg-type]
     assert migrations.differences(engine) == []
     engine.dispose()
 

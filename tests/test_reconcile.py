@@ -18,7 +18,7 @@ from ledger.formats.certificate import SCHEMA_ID
 from ledger.formats.merkle import MerkleTree
 from ledger.services import issuance
 from ledger.services.reconcile import reconcile
-from ledger.storage.store import Batch, BatchState, Certificate, utcnow
+from ledger.storage.store import Batch, BatchState, Certificate, chunk_nodes, utcnow
 
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
@@ -62,6 +62,11 @@ def _batch_leaves(ledger: Ledger, root: str) -> None:
 
 def _batch_leaves_truncated(ledger: Ledger, root: str) -> None:
     change(ledger, update(Batch).where(Batch.root == root).values(leaves=_leaves(ledger, root)[:-33]))
+
+
+def _batch_nodes(ledger: Ledger, root: str) -> None:
+    """The stored run roots (from which readers take the upper part of every proof) edited."""
+    change(ledger, update(Batch).where(Batch.root == root).values(nodes=b"\x22" * 32))
 
 
 def _leaves_swapped(ledger: Ledger, root: str) -> None:
@@ -118,6 +123,7 @@ TAMPERING: dict[str, tuple[Callable[[Ledger, str], None], set[str]]] = {
     "batch_leaves_changed": (_batch_leaves, {"certificate_altered"}),
     "batch_leaves_truncated": (_batch_leaves_truncated, {"certificate_altered"}),
     "batch_leaves_swapped": (_leaves_swapped, {"certificate_altered"}),
+    "batch_nodes_changed": (_batch_nodes, {"certificate_altered"}),
     "sealed_body_changed": (_sealed, {"sealed_body_altered"}),
     "plain_column_changed": (_column, {"row_altered"}),
     "leaf_index_changed": (_leaf, {"certificate_altered"}),
@@ -195,6 +201,7 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
                 block_time=block["timestamp"],
                 created_at=utcnow(),
                 leaves=b"".join(digests),
+                nodes=chunk_nodes(tree),
             )
         )
         for start in range(0, n, 20_000):

@@ -62,6 +62,10 @@ class MerkleTree:
     def __len__(self) -> int:
         return len(self._levels[0])
 
+    def level(self, depth: int) -> list[bytes]:
+        """The nodes ``depth`` levels above the leaf hashes (the root's level when the tree is not that tall)."""
+        return list(self._levels[min(depth, len(self._levels) - 1)])
+
     def proof(self, index: int) -> list[bytes]:
         levels = self._levels
         if not 0 <= index < len(levels[0]):

@@ -43,7 +43,7 @@ from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
-from ..storage.store import Batch, BatchState, Certificate, batch_tree, utcnow
+from ..storage.store import Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -546,6 +546,7 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
                 created_at=utcnow(),
                 # the proofs are recomputed from these when read (store.batch_proof), not stored per certificate
                 leaves=b"".join(built.digests),
+                nodes=chunk_nodes(built.tree if built.tree is not None else MerkleTree(built.digests)),
             )
         )
         conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
@@ -911,7 +912,6 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
             ).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
-        trees: dict[str, MerkleTree] = {}  # this call's batches only: each tree is built from the row just read
         for digest, sealed, leaf_index, root in rows:
             batch = batches.get(root)
             if batch is None or batch.state != BatchState.CONFIRMED:
@@ -920,10 +920,7 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 fields, salts = read_body(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
             except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
-            if root not in trees:
-                trees[root] = batch_tree(batch.leaves)
-            tree = trees[root]
-            proof = tree.proof(leaf_index) if 0 <= leaf_index < len(tree) else []
+            proof = batch_proof(batch.leaves, batch.nodes, leaf_index)
             found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
 

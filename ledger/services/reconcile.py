@@ -76,7 +76,7 @@ from ..formats.merkle import MerkleTree
 from ..onchain import chainread
 from ..onchain.chain import department_code
 from ..storage.models import CitedDocument
-from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes
 from ..storage.vault import ERASED
 from . import logchain
 from .erasure import LOG as ERASURE_LOG
@@ -166,6 +166,7 @@ class _BatchRow:
     rows: int = 0
     last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
     tree: MerkleTree | None = None  # built from the stored leaves while this batch's rows stream, then dropped
+    nodes_ok: bool = True  # the stored run roots (Batch.nodes) are the ones the stored leaves give
 
 
 def _our_departments(ledger: Ledger) -> set[str]:
@@ -474,8 +475,12 @@ def _check_rows(
             if batch is not previous:  # rows come batch by batch: one batch's tree in memory at a time
                 if previous is not None:
                     previous.tree = None
-                leaves = leaves_conn.execute(select(col(Batch.leaves)).where(col(Batch.root) == root)).scalar()
+                leaves, nodes = leaves_conn.execute(
+                    select(col(Batch.leaves), col(Batch.nodes)).where(col(Batch.root) == root)
+                ).one()
                 batch.tree = batch_tree(leaves or b"")
+                # readers take the upper part of every proof from the stored run roots (store.batch_proof)
+                batch.nodes_ok = bytes(nodes or b"") == chunk_nodes(batch.tree)
                 previous = batch
             report.certificates += 1
             if progress is not None and report.certificates % 10_000 == 0:
@@ -527,6 +532,12 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
             "certificate_altered",
             "digest and the proof recomputed from the batch's stored leaves do not lead to the batch root: "
             "the row or the batch's leaves were changed",
+        )
+    if not batch.nodes_ok:
+        return (
+            "certificate_altered",
+            "the batch's stored roots of its runs of 64 leaves (batch.nodes) are not the ones its leaves give: "
+            "the batch row was changed, and proofs read from it fail",
         )
     if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
         return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"

@@ -53,6 +53,7 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
             col(Certificate.certificate_id),
             col(Batch.state),
             col(Batch.leaves),
+            col(Batch.nodes),
         ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
@@ -69,7 +70,9 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
-    return StoredCertificate(parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[2]), row[3], row[4])
+    return StoredCertificate(
+        parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4]
+    )
 
 
 def _record(

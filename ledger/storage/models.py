@@ -10,7 +10,6 @@ fails while the migrations and these classes disagree.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-
 from typing import Any
 
 from pydantic import BaseModel
@@ -98,9 +97,10 @@ class BatchState:
 
 class Batch(SQLModel, table=True):
     """One anchored (or being anchored) Merkle batch. ``leaves`` holds the batch's certificate digests in leaf
-    order, 32 bytes each: every certificate's Merkle proof is recomputed from it (``store.batch_proof``) instead of
-    being stored per certificate (issue 18: 436 bytes per certificate). Altering it changes the recomputed root,
-    which verification and ``ledger reconcile`` compare with the chain's."""
+    order, 32 bytes each, and ``nodes`` the tree's nodes 6 levels up (the root of each run of 64 leaves, half a byte
+    per certificate): every certificate's Merkle proof is recomputed from them (``store.batch_proof``) instead of
+    being stored per certificate (issue 18: 436 bytes per certificate). Altering either gives proofs that do not
+    lead to the anchored root, which verification compares them with; ``ledger reconcile`` rebuilds both."""
 
     root: str = Field(sa_column=Column(Hex32, primary_key=True))
     department_id: str = Field(index=True, max_length=32)
@@ -117,6 +117,7 @@ class Batch(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow)
     confirmed_at: datetime | None = None
     leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Certificate(SQLModel, table=True):

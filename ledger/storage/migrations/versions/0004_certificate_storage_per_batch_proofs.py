@@ -1,7 +1,8 @@
 """Certificates in under a kilobyte (issue 18): Merkle proofs per batch, hashes as 32 raw bytes.
 
-- ``batch.leaves`` (new): the batch's certificate digests in leaf order, 32 bytes each. Every certificate's proof
-  is recomputed from it (``store.batch_proof``), byte-identical to the proof issuance computed;
+- ``batch.leaves`` (new): the batch's certificate digests in leaf order, 32 bytes each, and ``batch.nodes`` (new):
+  the tree's nodes six levels up (the root of each run of 64 leaves). Every certificate's proof is recomputed
+  from them (``store.batch_proof``: 64 leaves and the run roots), byte-identical to the proof issuance computed;
   ``certificate.proof`` (436 bytes for a batch of 10,000) is dropped.
 - ``batch.root``, ``certificate.digest`` and ``certificate.batch_root``: 32 raw bytes instead of 66-character
   ``0x`` hex texts (in the row and in the primary-key and batch indexes). The library still sees ``0x`` texts
@@ -37,6 +38,7 @@ down_revision: str | None = "0003"
 branch_labels: str | None = None
 depends_on: str | None = None
 
+_RUN_LEVEL = 6  # batch.nodes: the tree's nodes at this level (the root of each run of 64 leaves)
 _HEX32 = re.compile(r"0x[0-9a-fA-F]{64}")
 
 _BATCH_COLUMNS = (
@@ -161,7 +163,13 @@ def upgrade() -> None:
         )
     op.create_table(
         "batch_new",
-        *_batch_columns(sa.LargeBinary(), [sa.Column("leaves", sa.LargeBinary(), nullable=False)]),
+        *_batch_columns(
+            sa.LargeBinary(),
+            [
+                sa.Column("leaves", sa.LargeBinary(), nullable=False),
+                sa.Column("nodes", sa.LargeBinary(), nullable=False),
+            ],
+        ),
         sa.PrimaryKeyConstraint("root", name=_pg(conn, "batch_new_pkey")),
     )
     old_batch = sa.Table("batch", sa.MetaData(), autoload_with=conn)
@@ -174,10 +182,11 @@ def upgrade() -> None:
             .order_by(old_cert.c.leaf_index)
         ).all()
         leaves = [_raw(d) for d, _ in rows]
+        tree = MerkleTree(leaves) if leaves and all(len(d) == 32 for d in leaves) else None
         intact = (
             [i for _, i in rows] == list(range(batch["count"]))
-            and all(len(d) == 32 for d in leaves)
-            and MerkleTree(leaves).root == _raw(batch["root"])
+            and tree is not None
+            and tree.root == _raw(batch["root"])
         )
         if not intact:
             raise ConfigError(
@@ -188,7 +197,10 @@ def upgrade() -> None:
             )
         conn.execute(
             sa.insert(new_batch).values(
-                root=_raw(batch["root"]), leaves=b"".join(leaves), **{c: batch[c] for c in _BATCH_COLUMNS}
+                root=_raw(batch["root"]),
+                leaves=b"".join(leaves),
+                nodes=b"".join(tree.level(_RUN_LEVEL)),  # type: ignore[union-attr]
+                **{c: batch[c] for c in _BATCH_COLUMNS},
             )
         )
     op.create_table(
