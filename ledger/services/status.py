@@ -1,8 +1,9 @@
 """Revoking, suspending, reinstating and superseding certificates.
 
 Only the department that anchored a certificate can change its status; the contract checks it with the
-certificate's Merkle proof to its batch root, so the proof recomputed from the batch's stored leaves is sent along. Every
-change is kept on chain with its block and time, so "was this certificate valid at time T" has an answer.
+certificate's Merkle proof to its batch root, so the proof recomputed from the batch's stored leaves is sent
+along. Every change is kept on chain with its block and time, so "was this certificate valid at time T" has an
+answer.
 """
 
 from __future__ import annotations
