@@ -43,7 +43,7 @@ from ..formats.merkle import MerkleTree
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
-from ..storage.store import Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
+from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -695,7 +695,7 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
     delay = 0.01
     while True:
         with ledger.engine.connect() as conn:
-            batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+            batch = conn.execute(select(*BATCH_HEAD).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
         if batch is None:
             raise StateError(f"batch {root_hex} is not in the store")
         refused: ChainError | None = None
@@ -776,7 +776,7 @@ def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[s
                 confirmed_at=utcnow(),
             )
         )
-        row = conn.execute(select(Batch).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
+        row = conn.execute(select(*BATCH_HEAD).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
     return anchor_data(ledger, row._mapping)
 
 
@@ -934,6 +934,6 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
         sealed = conn.execute(
             select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
         ).scalar_one()
-        batch = conn.execute(select(Batch).where(col(Batch.root) == hex32(cert.root))).one()
+        batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

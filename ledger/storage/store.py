@@ -25,6 +25,10 @@ from ..formats.merkle import MerkleTree, node_hash
 from . import migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
+# A batch row without its leaves and run roots (hundreds of KB for a full batch): what reads of its state and
+# anchor select, so that polling a batch or exporting a document does not read them for nothing.
+BATCH_HEAD = tuple(c for c in Batch.__table__.c if c.name not in ("leaves", "nodes"))  # type: ignore[attr-defined]
+
 CHUNK_LEVEL = 6  # Batch.nodes holds the tree's nodes at this level: the roots of each run of 64 leaves
 CHUNK = 1 << CHUNK_LEVEL
 
