@@ -6,8 +6,10 @@ in batch order, so memory holds one row at a time plus one small entry per batch
 ===================== =====================================================================================
 kind                  meaning
 ===================== =====================================================================================
-certificate_altered   a row's digest and proof no longer lead to its batch root (digest, proof or batch
-                      changed), or its leaf index is outside the batch or used twice
+certificate_altered   a row's digest and the proof recomputed from its batch's stored leaves no longer lead to
+                      its batch root (digest, leaf index, leaves or batch changed), the batch's stored run roots
+                      are not its leaves' (proofs read from them fail), or its leaf index is outside the batch or
+                      used twice
 sealed_body_altered   the sealed body does not open under the row's digest (body or digest changed; the vault
                       binds the two)
 row_altered           the body opens but the row's plain columns (id, type, issuer, issued_at, valid_until) or
