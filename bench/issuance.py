@@ -64,9 +64,10 @@ def _store_space(db_file: Path, n: int) -> dict[str, Any]:
     conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
         columns = conn.execute(
-            "SELECT AVG(LENGTH(sealed)), AVG(LENGTH(proof)), AVG(LENGTH(digest)), "
-            "AVG(LENGTH(batch_root)) FROM certificate"
+            "SELECT AVG(LENGTH(sealed)), AVG(LENGTH(digest)), AVG(LENGTH(batch_root)) FROM certificate"
         ).fetchone()
+        # the Merkle proofs are recomputed from each batch's leaves (32 bytes per certificate, on the batch row)
+        leaves = conn.execute("SELECT SUM(LENGTH(leaves)) FROM batch").fetchone()[0] / n
     finally:
         conn.close()
     space = sqlite_space(db_file)
@@ -77,7 +78,7 @@ def _store_space(db_file: Path, n: int) -> dict[str, Any]:
         "bytes_per_certificate": sum(space.values()) / n,
         "file_bytes_per_certificate": file_bytes / n,
         "space_per_certificate": {name: size / n for name, size in space.items() if size / n >= 1},
-        "column_bytes": dict(zip(("sealed", "proof", "digest", "batch_root"), columns, strict=True)),
+        "column_bytes": {**dict(zip(("sealed", "digest", "batch_root"), columns, strict=True)), "batch_leaves": leaves},
     }
 
 
@@ -133,7 +134,8 @@ def worker(n: int, profile: Path | None = None) -> dict[str, Any]:
 
 def postgres_space(url: str, n: int) -> dict[str, Any]:
     """Issue n certificates into a PostgreSQL database (it should be empty) and measure the bytes per certificate
-    of the certificate table, its TOAST and each index (pg_relation_size after VACUUM)."""
+    of the certificate and batch tables (the batch rows hold the leaves every proof is recomputed from), their
+    TOAST and each index (pg_relation_size after VACUUM)."""
     from sqlalchemy import text
 
     from ledger.services.issuance import issue_file
@@ -145,16 +147,25 @@ def postgres_space(url: str, n: int) -> dict[str, Any]:
             with Cost() as cost:
                 issue_file(ledger, source, DEPARTMENT)
             with ledger.engine.connect() as conn:
-                conn.execution_options(isolation_level="AUTOCOMMIT").exec_driver_sql("VACUUM ANALYZE certificate")
-                rows = conn.execute(
-                    text(
-                        "SELECT c.relname, pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
-                        "ns.oid = c.relnamespace WHERE ns.nspname = current_schema() AND (c.relname = 'certificate' "
-                        "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'certificate'::regclass) OR "
-                        "c.oid = (SELECT reltoastrelid FROM pg_class WHERE relname = 'certificate'))"
-                    )
-                ).all()
-                total = conn.execute(text("SELECT pg_total_relation_size('certificate')")).scalar()
+                auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+                auto.exec_driver_sql("VACUUM ANALYZE certificate")
+                auto.exec_driver_sql("VACUUM ANALYZE batch")
+                rows = []
+                for table in ("certificate", "batch"):
+                    rows += conn.execute(
+                        text(
+                            # the TOAST table (where the batches' leaves go) is in the pg_toast schema
+                            "SELECT CASE WHEN ns.nspname = 'pg_toast' THEN :t || ' (TOAST)' ELSE c.relname END, "
+                            "pg_relation_size(c.oid) FROM pg_class c JOIN pg_namespace ns ON "
+                            "ns.oid = c.relnamespace WHERE c.oid = CAST(:t AS regclass) "
+                            "OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = CAST(:t AS regclass)) "
+                            "OR c.oid = (SELECT reltoastrelid FROM pg_class WHERE oid = CAST(:t AS regclass))"
+                        ),
+                        {"t": table},
+                    ).all()
+                total = conn.execute(
+                    text("SELECT pg_total_relation_size('certificate') + pg_total_relation_size('batch')")
+                ).scalar()
                 n = conn.execute(text("SELECT count(*) FROM certificate")).scalar()  # all rows the sizes cover
         finally:
             ledger.close()

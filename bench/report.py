@@ -125,7 +125,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
             out += [
                 f"| **all** | **{sum(space.values()):,.0f}** |",
                 "",
-                "Inside the certificate row (average bytes): "
+                "Inside the certificate row (average bytes; batch_leaves: its share of its batch's leaves, from "
+                "which its Merkle proof is recomputed): "
                 + ", ".join(f"{name} {value:,.0f}" for name, value in cols.items() if value is not None)
                 + ".",
                 "",

@@ -18,15 +18,16 @@ from sqlmodel import SQLModel
 
 from ledger.cli import main
 from ledger.errors import ConfigError
+from ledger.formats.merkle import MerkleTree
 from ledger.storage import migrations
-from ledger.storage.models import Batch, Certificate, Grant, metadata
-from ledger.storage.store import open_engine
+from ledger.storage.models import Batch, Certificate, Grant, aware, metadata
+from ledger.storage.store import batch_proof, open_engine
 
 from .conftest import database_url
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 BATCH = {
-    "root": "0x" + "11" * 32,
+    "root": "0x" + MerkleTree([b"\x55" * 32]).root.hex(),  # a one-certificate batch: the root of its digest
     "department_id": "MKT",
     "schema_id": "0x" + "22" * 32,
     "count": 1,
@@ -43,7 +44,7 @@ CERTIFICATE = {
     "department_id": "MKT",
     "cert_type": "business-licence",
     "issued_at": "2026-03-01T12:00:00Z",
-    "proof": b"\x01\x02",
+    "proof": b"",  # a one-leaf tree's proof is empty
     "sealed": b"sealed bytes",
     "status": "valid",
 }
@@ -62,6 +63,12 @@ def _table(conn: sa.Connection, model: type[SQLModel]) -> sa.Table:
 def _rows(engine: sa.Engine, model: type[SQLModel]) -> list[dict[str, object]]:
     with engine.connect() as conn:
         return [dict(r._mapping) for r in conn.execute(sa.select(_table(conn, model)))]
+
+
+def _model_rows(engine: sa.Engine, model: type[SQLModel]) -> list[dict[str, object]]:
+    """Rows as the library sees them (hashes as ``0x`` texts, whatever their storage form)."""
+    with engine.connect() as conn:
+        return [dict(r._mapping) for r in conn.execute(sa.select(model.__table__))]  # type: ignore[attr-defined]
 
 
 def _version(engine: sa.Engine) -> list[str]:
@@ -125,12 +132,18 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
 
     engine = open_engine(url)  # what every `ledger` command and the gateway do
     assert _version(engine) == [migrations.head()]
-    after = (_rows(engine, Batch), _rows(engine, Certificate))
-    # every row and value kept (a later revision may add columns: the old ones are compared)
+    after = (_model_rows(engine, Batch), _model_rows(engine, Certificate))
+
+    # every row and value kept (a later revision may add columns: the old ones are compared; 0004 replaced the
+    # per-certificate proof by the batch's leaves, from which the same proof is recomputed)
+    def same(value: object) -> object:  # a reflected column hands back naive datetimes, the model aware ones
+        return aware(value) if isinstance(value, datetime) else value
+
     assert [
-        [{k: row[k] for k in old_row} for row, old_row in zip(rows, old_rows, strict=True)]
+        [{k: same(row[k]) for k in old_row if k != "proof"} for row, old_row in zip(rows, old_rows, strict=True)]
         for rows, old_rows in zip(after, before, strict=True)
-    ] == list(before)
+    ] == [[{k: same(v) for k, v in row.items() if k != "proof"} for row in rows] for rows in before]
+    assert b"".join(batch_proof(after[0][0]["leaves"], after[0][0]["nodes"], 0)) == CERTIFICATE["proof"]  # type: ignore[arg-type]
     assert _rows(engine, Certificate)[0]["sealed"] == b"sealed bytes"
     with engine.begin() as conn:  # the new revision's tables work
         conn.execute(
@@ -155,7 +168,9 @@ def test_a_database_at_an_older_revision_is_upgraded_on_open_without_losing_rows
 def test_a_database_from_a_newer_ledger_is_refused_and_left_untouched(url: str) -> None:
     engine = open_engine(url)
     with engine.begin() as conn:
-        conn.execute(sa.insert(Batch.__table__), [BATCH])  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32, "nodes": bytes.fromhex(BATCH["root"][2:])}]
+        )  # type: ignore[attr-defined]
         # What a newer ledger leaves: a revision this code has never seen (and, say, a column it does not know).
         conn.exec_driver_sql("UPDATE alembic_version SET version_num = '0099_future'")
         conn.exec_driver_sql("ALTER TABLE batch ADD COLUMN future_flag INTEGER")
@@ -169,7 +184,7 @@ def test_a_database_from_a_newer_ledger_is_refused_and_left_untouched(url: str) 
     with pytest.raises(ConfigError, match="newer version"):
         migrations.current(probe)
     assert _version(probe) == ["0099_future"]  # nothing was stamped over it
-    assert [r["root"] for r in _rows(probe, Batch)] == [BATCH["root"]]
+    assert [r["root"] for r in _model_rows(probe, Batch)] == [BATCH["root"]]
     probe.dispose()
 
 
@@ -178,7 +193,9 @@ def test_a_database_made_before_migrations_is_adopted_only_if_its_tables_are_the
     core = [metadata.tables[name] for name in ("batch", "certificate", "statuschange", "logentry", "loganchor")]
     metadata.create_all(legacy, tables=core)  # what create_all left before migrations (no gateway tables yet)
     with legacy.begin() as conn:
-        conn.execute(sa.insert(Batch.__table__), [BATCH])  # type: ignore[attr-defined]
+        conn.execute(
+            sa.insert(Batch.__table__), [{**BATCH, "leaves": b"\x55" * 32, "nodes": bytes.fromhex(BATCH["root"][2:])}]
+        )  # type: ignore[attr-defined]
         conn.exec_driver_sql("CREATE TABLE operator_notes (note VARCHAR(10))")  # not ours: left alone
     assert migrations.state(legacy).legacy
     legacy.dispose()
@@ -186,7 +203,7 @@ def test_a_database_made_before_migrations_is_adopted_only_if_its_tables_are_the
     engine = open_engine(url)
     assert _version(engine) == [migrations.head()]
     assert migrations.differences(engine) == []
-    assert [r["root"] for r in _rows(engine, Batch)] == [BATCH["root"]]
+    assert [r["root"] for r in _model_rows(engine, Batch)] == [BATCH["root"]]
     assert sa.inspect(engine).has_table("operator_notes")
     engine.dispose()
 
@@ -250,3 +267,70 @@ def test_ledger_db_current_and_upgrade(
     assert main([*data, "db", "upgrade", "--revision", "nonsense"]) == 2
     assert "no schema revision 'nonsense'" in capsys.readouterr().err
     assert main([*data, "db", "current"]) == 0
+
+
+def _pre_0004_store(url: str, count: int) -> tuple[sa.Engine, list[dict[str, object]]]:
+    """A store at revision 0003 holding one batch of ``count`` certificates with their proofs stored per row, as
+    issuance wrote them before 0004 (``b"".join(tree.proof(i))``)."""
+    digests = [bytes([i % 251, i // 251]) * 16 for i in range(count)]
+    tree = MerkleTree(digests)
+    old = open_engine(url, migrate=False)
+    migrations.upgrade(old, "0003")
+    batch = {**BATCH, "root": "0x" + tree.root.hex(), "count": count}
+    certificates = [
+        {
+            **CERTIFICATE,
+            "digest": "0x" + d.hex(),
+            "batch_root": batch["root"],
+            "leaf_index": i,
+            "certificate_id": f"BL-{i}",
+            "proof": b"".join(tree.proof(i)),
+        }
+        for i, d in enumerate(digests)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, Batch)), [batch])
+        conn.execute(sa.insert(_table(conn, Certificate)), certificates)
+    return old, certificates
+
+
+def test_0004_recomputes_every_stored_proof_byte_for_byte(url: str) -> None:
+    """The per-certificate proof column goes; the proof recomputed from the batch's leaves is the one stored."""
+    old, certificates = _pre_0004_store(url, 203)  # four runs of 64 leaves, the last one short
+    old.dispose()
+    engine = open_engine(url)
+    [batch] = _model_rows(engine, Batch)
+    rows = {r["digest"]: r for r in _model_rows(engine, Certificate)}
+    assert "proof" not in next(iter(rows.values()))
+    assert len(rows) == len(certificates)
+    for cert in certificates:
+        row = rows[cert["digest"]]
+        assert row["batch_root"] == batch["root"] and row["leaf_index"] == cert["leaf_index"]
+        assert b"".join(batch_proof(batch["leaves"], batch["nodes"], cert["leaf_index"])) == cert["proof"]  # type: ignore[arg-type]
+    assert migrations.differences(engine) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("tamper", ["delete", "leaf_index", "digest"])
+def test_0004_refuses_a_store_whose_rows_no_longer_rebuild_their_batch(url: str, tamper: str) -> None:
+    """Adversary: an insider who deleted or edited certificate rows before the upgrade. Their batch's proofs
+    cannot be recomputed from what is left, and dropping the stored proofs would lose those of the intact rows
+    too: the upgrade refuses and changes nothing (the store stays at 0003 with every proof)."""
+    old, certificates = _pre_0004_store(url, 5)
+    table = sa.table("certificate", sa.column("digest"), sa.column("leaf_index"))
+    victim = certificates[2]["digest"]
+    with old.begin() as conn:
+        if tamper == "delete":
+            conn.execute(sa.delete(table).where(table.c.digest == victim))
+        elif tamper == "leaf_index":
+            conn.execute(sa.update(table).where(table.c.digest == victim).values(leaf_index=7))
+        else:
+            conn.execute(sa.update(table).where(table.c.digest == victim).values(digest="0x" + "ee" * 32))
+    before = _rows(old, Certificate)
+    old.dispose()
+    with pytest.raises(ConfigError, match=r"do not rebuild its root.*Nothing was changed"):
+        open_engine(url)
+    probe = open_engine(url, migrate=False)
+    assert _version(probe) == ["0003"]
+    assert _rows(probe, Certificate) == before  # every stored proof still there
+    probe.dispose()

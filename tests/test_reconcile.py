@@ -18,7 +18,7 @@ from ledger.formats.certificate import SCHEMA_ID
 from ledger.formats.merkle import MerkleTree
 from ledger.services import issuance
 from ledger.services.reconcile import reconcile
-from ledger.storage.store import Batch, BatchState, Certificate, utcnow
+from ledger.storage.store import Batch, BatchState, Certificate, chunk_nodes, utcnow
 
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
@@ -48,12 +48,31 @@ def _digest(ledger: Ledger, root: str) -> None:
     change(ledger, update(Certificate).where(Certificate.digest == row.digest).values(digest="0x" + "ab" * 32))
 
 
-def _proof(ledger: Ledger, root: str) -> None:
-    row = first_row(ledger, root)
-    change(
-        ledger,
-        update(Certificate).where(Certificate.digest == row.digest).values(proof=b"\x11" * 32 + bytes(row.proof)[32:]),
-    )
+def _leaves(ledger: Ledger, root: str) -> bytes:
+    with ledger.engine.connect() as conn:
+        return bytes(conn.execute(select(Batch.leaves).where(Batch.root == root)).scalar_one())
+
+
+def _batch_leaves(ledger: Ledger, root: str) -> None:
+    """The proofs are recomputed from the batch's stored leaves: an insider editing one of them (to make the proofs
+    lead elsewhere, as editing a stored proof did) changes the recomputed root."""
+    leaves = _leaves(ledger, root)
+    change(ledger, update(Batch).where(Batch.root == root).values(leaves=b"\x11" * 32 + leaves[32:]))
+
+
+def _batch_leaves_truncated(ledger: Ledger, root: str) -> None:
+    change(ledger, update(Batch).where(Batch.root == root).values(leaves=_leaves(ledger, root)[:-33]))
+
+
+def _batch_nodes(ledger: Ledger, root: str) -> None:
+    """The stored run roots (from which readers take the upper part of every proof) edited."""
+    change(ledger, update(Batch).where(Batch.root == root).values(nodes=b"\x22" * 32))
+
+
+def _leaves_swapped(ledger: Ledger, root: str) -> None:
+    """Two certificates' places in the batch exchanged, in the leaves: each row's recomputed proof is another's."""
+    leaves = _leaves(ledger, root)
+    change(ledger, update(Batch).where(Batch.root == root).values(leaves=leaves[32:64] + leaves[:32] + leaves[64:]))
 
 
 def _sealed(ledger: Ledger, root: str) -> None:
@@ -101,7 +120,10 @@ def _unknown_anchor(ledger: Ledger, root: str) -> None:
 
 TAMPERING: dict[str, tuple[Callable[[Ledger, str], None], set[str]]] = {
     "digest_changed": (_digest, {"certificate_altered"}),
-    "proof_changed": (_proof, {"certificate_altered"}),
+    "batch_leaves_changed": (_batch_leaves, {"certificate_altered"}),
+    "batch_leaves_truncated": (_batch_leaves_truncated, {"certificate_altered"}),
+    "batch_leaves_swapped": (_leaves_swapped, {"certificate_altered"}),
+    "batch_nodes_changed": (_batch_nodes, {"certificate_altered"}),
     "sealed_body_changed": (_sealed, {"sealed_body_altered"}),
     "plain_column_changed": (_column, {"row_altered"}),
     "leaf_index_changed": (_leaf, {"certificate_altered"}),
@@ -178,6 +200,8 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
                 block_hash="0x" + bytes(block["hash"]).hex(),
                 block_time=block["timestamp"],
                 created_at=utcnow(),
+                leaves=b"".join(digests),
+                nodes=chunk_nodes(tree),
             )
         )
         for start in range(0, n, 20_000):
@@ -192,7 +216,6 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
                         "department_id": fresh_department,
                         "cert_type": "permit",
                         "issued_at": "2026-01-01T00:00:00Z",
-                        "proof": b"".join(tree.proof(i)),
                         "sealed": b"",
                         "status": "valid",
                     }

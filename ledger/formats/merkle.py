@@ -29,6 +29,9 @@ def node_hash(a: bytes, b: bytes) -> bytes:
     return hashlib.sha256(_NODE + a + b if a <= b else _NODE + b + a).digest()
 
 
+RUN_LEVEL = 6  # a stored batch keeps its tree's nodes at this level: the roots of each run of 64 leaves
+
+
 class MerkleTree:
     """A built tree; ``root`` and ``proof(i)`` for the i-th digest given."""
 
@@ -61,6 +64,15 @@ class MerkleTree:
 
     def __len__(self) -> int:
         return len(self._levels[0])
+
+    def run_roots(self) -> bytes:
+        """The roots of each run of ``2 ** RUN_LEVEL`` leaves, concatenated: with the leaves, what a store keeps of
+        a batch to rebuild any leaf's proof (``storage.store.batch_proof``)."""
+        return b"".join(self.level(RUN_LEVEL))
+
+    def level(self, depth: int) -> list[bytes]:
+        """The nodes ``depth`` levels above the leaf hashes (the root's level when the tree is not that tall)."""
+        return list(self._levels[min(depth, len(self._levels) - 1)])
 
     def proof(self, index: int) -> list[bytes]:
         levels = self._levels

@@ -43,6 +43,7 @@ class BuiltBatch:
     tx_hash: str | None = None
     bodies: list[bytes] | None = None  # sealed-body plaintexts and proofs when a worker computed them
     proofs: list[bytes] | None = None
+    run_roots: bytes | None = None  # MerkleTree.run_roots() when a worker built the tree (the batch row keeps it)
     # From a worker: each certificate's salts as one string of SALT_BYTES per field in field order, ``salts`` left
     # empty (a dict per certificate cost ≈ 5 µs to pickle and unpickle; the writer reads them only to write the
     # holders' documents). :func:`salts_of` gives either form.
@@ -141,6 +142,7 @@ def _built_for_writer(records: list[Record], department: str, issued_at: str) ->
     built = _unsigned(records, department, issued_at)
     built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
     built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
+    built.run_roots = built.tree.run_roots() if built.tree is not None else None
     built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
     built.packed_salts = [b"".join(salts.values()) for salts in built.salts]
     built.salts = []

@@ -40,7 +40,7 @@ from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
-from ..storage.store import Batch, BatchState, Certificate, utcnow
+from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
     _body,
@@ -504,7 +504,6 @@ _CERT_COLUMNS = (
     "cert_type",
     "issued_at",
     "valid_until",
-    "proof",
     "sealed",
     "status",
 )
@@ -529,21 +528,19 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     salts = built.salts
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
     bodies = built.bodies or [_body(fields, salts[i]) for i, fields in enumerate(built.fields)]
-    proofs = built.proofs or [b"".join(_proof(built, i)) for i in range(len(built.digests))]
     sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
     rows = []
     for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
         rows.append(
-            (
-                "0x" + digest.hex(),
-                root,
+            (  # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
+                digest,
+                built.root,
                 i,
                 fields["id"],
                 department,
                 fields["type"],
                 fields["issued_at"],
                 fields.get("valid_until"),
-                proofs[i],
                 sealed[i],
                 "valid",
             )
@@ -562,6 +559,9 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
                 signer=built.signer,
                 signature="0x" + built.signature.hex(),
                 created_at=utcnow(),
+                # the proofs are recomputed from these when read (store.batch_proof), not stored per certificate
+                leaves=b"".join(built.digests),
+                nodes=built.run_roots if built.tree is None else chunk_nodes(built.tree),
             )
         )
         conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
@@ -710,7 +710,7 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
     delay = 0.01
     while True:
         with ledger.engine.connect() as conn:
-            batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+            batch = conn.execute(select(*BATCH_HEAD).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
         if batch is None:
             raise StateError(f"batch {root_hex} is not in the store")
         refused: ChainError | None = None
@@ -791,7 +791,7 @@ def _mark_confirmed(ledger: Ledger, batch: Any, event: dict[str, Any]) -> dict[s
                 confirmed_at=utcnow(),
             )
         )
-        row = conn.execute(select(Batch).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
+        row = conn.execute(select(*BATCH_HEAD).where(Batch.root == batch.root)).one()  # type: ignore[arg-type]
     return anchor_data(ledger, row._mapping)
 
 
@@ -921,13 +921,13 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 select(
                     col(Certificate.digest),
                     col(Certificate.sealed),
-                    col(Certificate.proof),
+                    col(Certificate.leaf_index),
                     col(Certificate.batch_root),
                 ).where(col(Certificate.digest).in_(wanted[i : i + 900]))
             ).all()
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]
-        for digest, sealed, proof, root in rows:
+        for digest, sealed, leaf_index, root in rows:
             batch = batches.get(root)
             if batch is None or batch.state != BatchState.CONFIRMED:
                 continue
@@ -935,10 +935,8 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 fields, salts = read_body(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
             except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
-            raw = bytes(proof)
-            found[digest] = document_json(
-                fields, salts, anchor_data(ledger, batch._mapping), [raw[j : j + 32] for j in range(0, len(raw), 32)]
-            )
+            proof = batch_proof(batch.leaves, batch.nodes, leaf_index)
+            found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
 
 
@@ -951,6 +949,6 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
         sealed = conn.execute(
             select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
         ).scalar_one()
-        batch = conn.execute(select(Batch).where(col(Batch.root) == hex32(cert.root))).one()
+        batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)

@@ -6,8 +6,10 @@ in batch order, so memory holds one row at a time plus one small entry per batch
 ===================== =====================================================================================
 kind                  meaning
 ===================== =====================================================================================
-certificate_altered   a row's digest and proof no longer lead to its batch root (digest, proof or batch
-                      changed), or its leaf index is outside the batch or used twice
+certificate_altered   a row's digest and the proof recomputed from its batch's stored leaves no longer lead to
+                      its batch root (digest, leaf index, leaves or batch changed), the batch's stored run roots
+                      are not its leaves' (proofs read from them fail), or its leaf index is outside the batch or
+                      used twice
 sealed_body_altered   the sealed body does not open under the row's digest (body or digest changed; the vault
                       binds the two)
 row_altered           the body opens but the row's plain columns (id, type, issuer, issued_at, valid_until) or
@@ -72,10 +74,11 @@ from ..client import Ledger
 from ..errors import KeystoreError, LedgerError
 from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hash, hex32
+from ..formats.merkle import MerkleTree
 from ..onchain import chainread
 from ..onchain.chain import department_code
 from ..storage.models import CitedDocument
-from ..storage.store import Batch, BatchState, Certificate, StatusChange
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes
 from ..storage.vault import ERASED
 from . import logchain
 from .erasure import LOG as ERASURE_LOG
@@ -164,6 +167,8 @@ class _BatchRow:
     block_hash: str | None
     rows: int = 0
     last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
+    tree: MerkleTree | None = None  # built from the stored leaves while this batch's rows stream, then dropped
+    nodes_ok: bool = True  # the stored run roots (Batch.nodes) are the ones the stored leaves give
 
 
 def _our_departments(ledger: Ledger) -> set[str]:
@@ -456,18 +461,29 @@ def _check_rows(
         col(c.cert_type),
         col(c.issued_at),
         col(c.valid_until),
-        col(c.proof),
+        col(c.leaf_index),  # row[8]: the proof is recomputed from the batch's stored leaves
         col(c.sealed),
         col(c.status),
         col(c.superseded_by),
     ).order_by(col(c.batch_root), col(c.leaf_index))
-    with ledger.engine.connect() as conn:
+    previous: _BatchRow | None = None
+    with ledger.engine.connect() as conn, ledger.engine.connect() as leaves_conn:
         result = conn.execution_options(stream_results=True, yield_per=ROW_CHUNK).execute(query)
         for row in result:
             digest_hex, root, leaf = row[0], row[1], int(row[2])
             batch = batches.get(root)
             if batch is None:
                 continue  # another department's batch when reconciling a subset
+            if batch is not previous:  # rows come batch by batch: one batch's tree in memory at a time
+                if previous is not None:
+                    previous.tree = None
+                leaves, nodes = leaves_conn.execute(
+                    select(col(Batch.leaves), col(Batch.nodes)).where(col(Batch.root) == root)
+                ).one()
+                batch.tree = batch_tree(leaves or b"")
+                # readers take the upper part of every proof from the stored run roots (store.batch_proof)
+                batch.nodes_ok = bytes(nodes or b"") == chunk_nodes(batch.tree)
+                previous = batch
             report.certificates += 1
             if progress is not None and report.certificates % 10_000 == 0:
                 progress(report.certificates)
@@ -506,15 +522,25 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
     digest_hex, root, leaf = row[0], row[1], int(row[2])
     try:
         digest = bytes.fromhex(digest_hex[2:])
-        proof = bytes(row[8])
-        if len(digest) != 32 or len(proof) % 32:
-            raise ValueError("malformed digest or proof")
-        siblings = [proof[i : i + 32] for i in range(0, len(proof), 32)]
+        if len(digest) != 32:
+            raise ValueError("malformed digest")
+        tree = batch.tree
+        siblings = tree.proof(leaf) if tree is not None and 0 <= leaf < len(tree) else []
         in_batch, _ = checks.merkle_proof(digest, siblings, bytes.fromhex(root[2:]))
     except (ValueError, TypeError) as exc:
         return "certificate_altered", f"digest or proof is malformed ({exc})"
     if not in_batch:
-        return "certificate_altered", "digest and proof do not lead to the batch root: the row was changed"
+        return (
+            "certificate_altered",
+            "digest and the proof recomputed from the batch's stored leaves do not lead to the batch root: "
+            "the row or the batch's leaves were changed",
+        )
+    if not batch.nodes_ok:
+        return (
+            "certificate_altered",
+            "the batch's stored roots of its runs of 64 leaves (batch.nodes) are not the ones its leaves give: "
+            "the batch row was changed, and proofs read from it fail",
+        )
     if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
         return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"
     if vault is None:

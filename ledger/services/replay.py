@@ -457,9 +457,10 @@ class _Facts:
         """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so
         it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
         every audit still works). What erasure left is checked instead, none of it from the record: the stored
-        digest leads by its stored Merkle proof to a root its issuer anchored, signed by an active issuer key, by the
-        decision block; the type is the stored one; the status is the chain's at that block. Only what needs the
-        erased fields (expiry, holder) is taken from the record. None when any of that fails (then it is reported)."""
+        digest leads by its Merkle proof (from its batch's stored leaves) to a root its issuer anchored, signed by an
+        active issuer key, by the decision block; the type is the stored one; the status is the chain's at that
+        block. Only what needs the erased fields (expiry, holder) is taken from the record. None when any of that
+        fails (then it is reported)."""
         from ..formats import checks
         from ..storage.store import Batch, Certificate
         from .status import stored as stored_certificate

@@ -1,8 +1,9 @@
 """Revoking, suspending, reinstating and superseding certificates.
 
 Only the department that anchored a certificate can change its status; the contract checks it with the
-certificate's Merkle proof to its batch root, so the proof stored with each certificate is sent along. Every
-change is kept on chain with its block and time, so "was this certificate valid at time T" has an answer.
+certificate's Merkle proof to its batch root, so the proof recomputed from the batch's stored leaves is sent
+along. Every change is kept on chain with its block and time, so "was this certificate valid at time T" has an
+answer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from ..client import Ledger
 from ..errors import InputError, NotFoundError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.reasons import REASONS
-from ..storage.store import Batch, BatchState, Certificate, StatusChange
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 
 MAX_NOTE_CHARS = 2_000
 
@@ -48,10 +49,12 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         query = select(
             col(Certificate.digest),
             col(Certificate.batch_root),
-            col(Certificate.proof),
+            col(Certificate.leaf_index),
             col(Certificate.department_id),
             col(Certificate.certificate_id),
             col(Batch.state),
+            col(Batch.leaves),
+            col(Batch.nodes),
         ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
@@ -67,9 +70,9 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
-    proof = bytes(row[2])
+    # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
     return StoredCertificate(
-        parse_hex32(row[0]), parse_hex32(row[1]), [proof[i : i + 32] for i in range(0, len(proof), 32)], row[3], row[4]
+        parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4]
     )
 
 

@@ -10,9 +10,10 @@ fails while the migrations and these classes disagree.
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Column, DateTime, LargeBinary, Text, UniqueConstraint
+from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, LargeBinary, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "Grant",
     "GrantBase",
     "GrantPublic",
+    "Hex32",
     "LogAnchor",
     "LogEntry",
     "ProducedCertificate",
@@ -61,6 +63,31 @@ def aware(value: datetime) -> datetime:
 # -- certificates (store.py, issuance.py, status.py) ------------------------------------------------------------
 
 
+class Hex32(TypeDecorator[str]):
+    """A 32-byte hash kept as 32 raw bytes in the database, seen as ``0x`` + 64 lowercase hex digits everywhere
+    else (issue 18: a 66-character text cost 34 more bytes in the row and again in every index holding it).
+
+    The conversion happens only here, at the storage boundary, so queries keep comparing against ``hex32(...)``
+    texts. A value that is not such a text (an id looked up as a digest, a malformed digest) is bound as its own
+    UTF-8 bytes, which never have 32 bytes of this form and so match no row: the same "not found" as before."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        if isinstance(value, str) and len(value) == 66 and value[:2] == "0x":
+            try:
+                return bytes.fromhex(value[2:])
+            except ValueError:
+                pass
+        return str(value).encode()
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return None if value is None else "0x" + bytes(value).hex()
+
+
 class BatchState:
     PREPARED = "prepared"
     SUBMITTED = "submitted"
@@ -69,7 +96,13 @@ class BatchState:
 
 
 class Batch(SQLModel, table=True):
-    root: str = Field(primary_key=True, max_length=66)
+    """One anchored (or being anchored) Merkle batch. ``leaves`` holds the batch's certificate digests in leaf
+    order, 32 bytes each, and ``nodes`` the tree's nodes 6 levels up (the root of each run of 64 leaves, half a byte
+    per certificate): every certificate's Merkle proof is recomputed from them (``store.batch_proof``) instead of
+    being stored per certificate (issue 18: 436 bytes per certificate). Altering either gives proofs that do not
+    lead to the anchored root, which verification compares them with; ``ledger reconcile`` rebuilds both."""
+
+    root: str = Field(sa_column=Column(Hex32, primary_key=True))
     department_id: str = Field(index=True, max_length=32)
     schema_id: str = Field(max_length=66)
     count: int
@@ -83,20 +116,25 @@ class Batch(SQLModel, table=True):
     block_time: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
     confirmed_at: datetime | None = None
+    leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 class Certificate(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("department_id", "certificate_id", name="uq_certificate_department_id"),)
 
-    digest: str = Field(primary_key=True, max_length=66)
-    batch_root: str = Field(index=True, foreign_key="batch.root", max_length=66)
+    """One certificate: its digest, where it sits in its batch (``batch_root``, ``leaf_index``; the proof is
+    recomputed from the batch's ``leaves``), non-personal metadata and the sealed body. The department's
+    queries are served by the unique (department, id) index, whose first column is the department."""
+
+    digest: str = Field(sa_column=Column(Hex32, primary_key=True))
+    batch_root: str = Field(sa_column=Column(Hex32, ForeignKey("batch.root"), index=True, nullable=False))
     leaf_index: int
     certificate_id: str = Field(max_length=128)
-    department_id: str = Field(index=True, max_length=32)
+    department_id: str = Field(max_length=32)
     cert_type: str = Field(max_length=64)
     issued_at: str = Field(max_length=40)
     valid_until: str | None = Field(default=None, max_length=40)
-    proof: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     status: str = Field(default="valid", max_length=16)
     superseded_by: str | None = Field(default=None, max_length=66)

@@ -21,8 +21,57 @@ from sqlalchemy import Engine, event, make_url
 from sqlmodel import create_engine
 
 from ..errors import ConfigError
+from ..formats.merkle import RUN_LEVEL, MerkleTree, node_hash
 from . import migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
+
+# A batch row without its leaves and run roots (hundreds of KB for a full batch): what reads of its state and
+# anchor select, so that polling a batch or exporting a document does not read them for nothing.
+BATCH_HEAD = tuple(c for c in Batch.__table__.c if c.name not in ("leaves", "nodes"))  # type: ignore[attr-defined]
+
+CHUNK_LEVEL = RUN_LEVEL  # Batch.nodes holds the tree's nodes at this level: the roots of each run of 64 leaves
+CHUNK = 1 << CHUNK_LEVEL
+
+
+def _split(blob: bytes) -> list[bytes]:
+    return [blob[i : i + 32] for i in range(0, len(blob) - 31, 32)]
+
+
+def batch_tree(leaves: bytes) -> MerkleTree:
+    """The whole Merkle tree of a batch from its stored ``Batch.leaves`` (32-byte digests in leaf order). A blob
+    whose length is not a multiple of 32 was altered: its tree is built from the whole digests it holds, so its
+    root differs from the anchored one and every check comparing the two fails, as for an altered stored proof."""
+    return MerkleTree(_split(bytes(leaves)) or [b"\x00" * 32])
+
+
+def chunk_nodes(tree: MerkleTree) -> bytes:
+    """What ``Batch.nodes`` holds for a batch with this tree: its nodes at level ``CHUNK_LEVEL`` (each the root of
+    a run of 64 leaves; the root itself for a batch of at most 64)."""
+    return tree.run_roots()
+
+
+def batch_proof(leaves: bytes, nodes: bytes, leaf_index: int) -> list[bytes]:
+    """The Merkle proof of the certificate at ``leaf_index`` of a batch, from its stored ``leaves`` and ``nodes``:
+    byte-identical to the proof issuance computed (and earlier versions stored per certificate).
+
+    The part below level ``CHUNK_LEVEL`` is rebuilt from the 64 leaves of the certificate's run, the part above
+    from the stored run roots: a few hundred hashes for a batch of 10,000 (≈ 0.2 ms), independent of the size of
+    the store. An altered leaf, run root or index gives a proof that does not lead to the anchored root, which
+    every check compares it with. An index outside the batch gives an empty proof, which fails."""
+    leaves = bytes(leaves)
+    if not 0 <= leaf_index < len(leaves) // 32:
+        return []
+    run = leaf_index >> CHUNK_LEVEL
+    proof = MerkleTree(_split(leaves[run * CHUNK * 32 : (run + 1) * CHUNK * 32])).proof(leaf_index & (CHUNK - 1))
+    level, index = _split(bytes(nodes)), run
+    while len(level) > 1:  # the levels above, as MerkleTree builds them (an odd last node is promoted)
+        if index ^ 1 < len(level):
+            proof.append(level[index ^ 1])
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)] + (
+            [level[-1]] if len(level) % 2 else []
+        )
+        index >>= 1
+    return proof
 
 
 def private_directory(path: Path) -> None:

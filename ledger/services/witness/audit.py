@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from ...client import Ledger
 from ...errors import ChainError
@@ -139,19 +140,27 @@ def status_findings(ledger: Ledger, witnessed_height: int | None) -> list[Findin
     chain = ledger.chain
     findings = []
     with ledger.engine.connect() as conn:
-        rows = conn.execute(
+        changes = conn.execute(
             select(
                 StatusChange.digest,
                 StatusChange.action,
                 StatusChange.detail,  # type: ignore[call-overload]
                 StatusChange.block_number,
                 StatusChange.tx_hash,
-                Certificate.batch_root,
-                Certificate.department_id,
-            )
-            .join(Certificate, Certificate.digest == StatusChange.digest)
-            .order_by(StatusChange.id)
+            ).order_by(StatusChange.id)
         ).all()
+        # The certificate table keeps digests as raw bytes, the status changes as text (models.Hex32): the two
+        # are matched here, through the digest primary key, not by an SQL join of the two columns.
+        digests = sorted({c[0] for c in changes})
+        certs: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(digests), 900):
+            for digest, root, department in conn.execute(
+                select(col(Certificate.digest), col(Certificate.batch_root), col(Certificate.department_id)).where(
+                    col(Certificate.digest).in_(digests[i : i + 900])
+                )
+            ):
+                certs[digest] = (root, department)
+    rows = [(*c, *certs[c[0]]) for c in changes if c[0] in certs]
     histories: dict[tuple[str, str, str], list[tuple[int, bytes]]] = {}
     for digest, action, detail, block, tx_hash, root, department in rows:
         key = (department, root, digest)
