@@ -123,25 +123,30 @@ def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBa
     )
 
 
-def _build_in_worker(rows: list[tuple[Any, ...]], department: str, issued_at: str) -> BuiltBatch:
-    return _built_for_writer([Record(0, *row) for row in rows], department, issued_at)
+def _build_in_worker(
+    rows: list[tuple[Any, ...]], department: str, issued_at: str, with_proofs: bool = True
+) -> BuiltBatch:
+    return _built_for_writer([Record(0, *row) for row in rows], department, issued_at, with_proofs)
 
 
 def _build_lines_in_worker(
-    first_line: int, lines: list[bytes], department: str, issued_at: str, max_bytes: int
+    first_line: int, lines: list[bytes], department: str, issued_at: str, max_bytes: int, with_proofs: bool = True
 ) -> BuiltBatch:
     """Parse, check and build one batch from its lines (InputError names the line, as in the writer)."""
     records = [
         validate_record(raw, line, department=department)
         for line, raw in iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
     ]
-    return _built_for_writer(records, department, issued_at)
+    return _built_for_writer(records, department, issued_at, with_proofs)
 
 
-def _built_for_writer(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
+def _built_for_writer(records: list[Record], department: str, issued_at: str, with_proofs: bool) -> BuiltBatch:
+    """The batch as the writer takes it from a worker: bodies, packed salts, run roots, and each certificate's proof
+    only ``with_proofs`` (for the holders' documents the writer writes out; the store keeps leaves and run roots)."""
     built = _unsigned(records, department, issued_at)
     built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
-    built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
+    if with_proofs:
+        built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
     built.run_roots = built.tree.run_roots() if built.tree is not None else None
     built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
     built.packed_salts = [b"".join(salts.values()) for salts in built.salts]

@@ -273,13 +273,19 @@ def issue_file(
         built: Iterable[BuiltBatch]
         if pool is not None and _is_jsonl(path) and not skip_issued:
             # the workers read the records from the lines (and check them again: the file may have changed)
-            built = pool.built_from_lines(_line_blocks(path, size, tail=False), ledger, department, max_bytes)
+            built = pool.built_from_lines(
+                _line_blocks(path, size, tail=False), ledger, department, max_bytes, with_proofs=out is not None
+            )
         else:
             records = _records(path, department, max_bytes)
             if skip_issued:
                 records = _not_yet_issued(ledger, records, department)
             chunks = _chunks(records, size)
-            built = pool.built(chunks, ledger, department) if pool else _build_here(chunks, ledger, department)
+            built = (
+                pool.built(chunks, ledger, department, with_proofs=out is not None)
+                if pool
+                else _build_here(chunks, ledger, department)
+            )
         return _issue(ledger, built, department, out, progress, total)
 
 
@@ -467,8 +473,10 @@ class _BuildPool:
         """The validation pass's findings for each slice of lines, in file order."""
         return self._in_order((_check_lines, (first, lines, department, max_bytes)) for first, lines in blocks)
 
-    def built(self, chunks: Iterable[list[Record]], ledger: Ledger, department: str) -> Iterator[BuiltBatch]:
-        """The chunks' batches, signed, in input order."""
+    def built(
+        self, chunks: Iterable[list[Record]], ledger: Ledger, department: str, *, with_proofs: bool
+    ) -> Iterator[BuiltBatch]:
+        """The chunks' batches, signed, in input order (each certificate's proof only ``with_proofs``)."""
         calls = (
             (
                 _build_in_worker,
@@ -476,6 +484,7 @@ class _BuildPool:
                     [(r.certificate_id, r.cert_type, r.subject, r.valid_from, r.valid_until, r.attachments) for r in c],
                     department,
                     _issued_at(),
+                    with_proofs,
                 ),
             )
             for c in chunks
@@ -484,12 +493,19 @@ class _BuildPool:
             yield _signed(ledger, department, built)
 
     def built_from_lines(
-        self, blocks: Iterable[tuple[int, list[bytes]]], ledger: Ledger, department: str, max_bytes: int
+        self,
+        blocks: Iterable[tuple[int, list[bytes]]],
+        ledger: Ledger,
+        department: str,
+        max_bytes: int,
+        *,
+        with_proofs: bool,
     ) -> Iterator[BuiltBatch]:
         """The batches of slices of a JSONL file's lines (one batch each), parsed and built by the workers,
         signed here, in file order."""
         calls = (
-            (_build_lines_in_worker, (first, lines, department, _issued_at(), max_bytes)) for first, lines in blocks
+            (_build_lines_in_worker, (first, lines, department, _issued_at(), max_bytes, with_proofs))
+            for first, lines in blocks
         )
         for built in self._in_order(calls):
             yield _signed(ledger, department, built)
