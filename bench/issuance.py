@@ -345,7 +345,7 @@ def scale_table(
             "",
             "Over the whole store once it is built, each in its own process (its peak memory is its own): "
             f"`verify_many` over {scale_probe.VERIFY_SAMPLE:,} documents drawn at random across the store, and "
-            "`ledger reconcile` (every row's proof and sealed body, every batch against the chain).",
+            "`ledger reconcile` (every row's leaf, proof and sealed body, every batch against the chain).",
             "",
             "| over the store | items | seconds | items/s | CPU-s | load | peak RSS MB |",
             "|---|---:|---:|---:|---:|---:|---:|",

@@ -7,7 +7,7 @@ own (getrusage high-water mark), not the issuing run's.
   what grows with the store (target ≤ 50 ms at 10,000,000).
 - ``verify``: ``verify_many`` over documents drawn at random across the store (every check of a certificate's
   verification, status from the index brought up to the head).
-- ``reconcile``: ``ledger reconcile`` over the whole store (every row's proof and sealed body, every batch
+- ``reconcile``: ``ledger reconcile`` over the whole store (every row's leaf, proof and sealed body, every batch
   against its anchor on chain), streaming.
 
     python -m bench.scale_probe DATA_DIR --total N --step S --what evidence|verify|reconcile
