@@ -19,6 +19,7 @@ import requests
 import requests.adapters
 import requests.utils
 from eth_abi import decode as abi_decode
+from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from eth_utils.abi import get_abi_output_types
@@ -243,9 +244,11 @@ class Chain:
         data = response.get("result") if "error" not in response else None
         if not isinstance(data, str) or (data in ("0x", "") and output_types):
             return _SLOW  # a revert, or no contract there: web3 says which, in its words
-        decoded = map_abi_data(
-            BASE_RETURN_NORMALIZERS, output_types, self.w3.codec.decode(output_types, HexBytes(data))
-        )
+        try:
+            raw = self.w3.codec.decode(output_types, HexBytes(data))
+        except (ValueError, TypeError, DecodingError):
+            return _SLOW  # not hex, or not the function's outputs: web3's path names it as it always did
+        decoded = map_abi_data(BASE_RETURN_NORMALIZERS, output_types, raw)
         return decoded[0] if len(decoded) == 1 else decoded
 
     def block_number(self) -> int:

@@ -1,0 +1,61 @@
+"""View calls read by the ledger's own path (``Chain.call``: one plain ``eth_call``, web3's codec) answer exactly as
+web3's contract pipeline does, and a node answering what no function returns gets web3's own error.
+
+Adversary: the chain's operator, or a node in between, answering a view call with bytes that are not hex or not
+the function's outputs: the shortcut must not turn that into a value, or into another kind of error than before.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect, department_id_bytes
+
+from .rpc_proxy import RpcProxy
+
+
+def _views(chain: Chain) -> list[Any]:
+    mkt = department_id_bytes("MKT")
+    return [
+        chain.registry.functions.department(mkt),
+        chain.registry.functions.keyHistory(mkt),
+        chain.registry.functions.statusHistory(mkt),
+        chain.registry.functions.departmentIds(),
+    ]
+
+
+def _chain_via(ledger: Ledger, url: str) -> Chain:
+    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+def test_view_calls_answer_as_web3_does_without_asking_the_chain_id_each_time(ledger: Ledger) -> None:
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri)) as proxy:  # type: ignore[attr-defined]
+        chain = _chain_via(ledger, proxy.url)
+        head = chain.block_number()
+        for block in ("latest", head):
+            for fn in _views(chain):
+                assert chain.call(fn, block) == fn.call(block_identifier=block), fn.fn_name
+        department = chain.call(chain.registry.functions.department(department_id_bytes("MKT")))
+        assert Web3.is_checksum_address(department[2])  # addresses come checksummed, as web3 gives them
+        # web3 asked it twice before every eth_call (34 here); now the provider keeps the first answers
+        assert proxy.methods["eth_chainId"] <= 2 < proxy.methods["eth_call"], proxy.methods
+
+
+@pytest.mark.parametrize("answer", ["0xzz", "0x1234", "0x" + "00" * 31, 7])
+def test_a_node_answering_what_no_function_returns_gets_web3s_own_error(ledger: Ledger, answer: Any) -> None:
+    def lie(method: str, _params: Any, reply: Any) -> Any:
+        return {**reply, "result": answer} if method == "eth_call" else reply
+
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), rewrite=lie) as proxy:  # type: ignore[attr-defined]
+        chain = _chain_via(ledger, proxy.url)
+        fn = chain.registry.functions.department(department_id_bytes("MKT"))
+        # whatever web3 raises, the ledger raises too
+        with pytest.raises(Exception) as web3_path:
+            fn.call()
+        with pytest.raises(Exception) as ledger_path:
+            chain.call(fn)
+        assert type(ledger_path.value) is type(web3_path.value), (ledger_path.value, web3_path.value)
