@@ -49,6 +49,29 @@ _LONG_RUN_BYTES = b"0" * 19
 
 _json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256
+_plain_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+def _json_plain(value: Any) -> bool:
+    """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785: no floats, integers
+    within I-JSON's exact range, printable strings, ASCII keys."""
+    t = type(value)
+    if t is str:
+        return value.isprintable()  # no control characters, separators or lone surrogates to escape
+    if t is dict:
+        for k, v in value.items():
+            # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
+            if type(k) is not str or not k.isascii() or not k.isprintable() or not _json_plain(v):
+                return False
+        return True
+    if t is list:
+        for v in value:
+            if not _json_plain(v):
+                return False
+        return True
+    if t is int:
+        return -(2**53) < value < 2**53
+    return value is None or t is bool  # floats take the full RFC 8785 path
 
 
 def canonical_json(value: Any) -> bytes:
@@ -68,6 +91,8 @@ def canonical_json(value: Any) -> bytes:
         return b"false"
     elif type(value) is int and -(2**53) < value < 2**53:
         return str(value).encode("ascii")
+    elif (type(value) is dict or type(value) is list) and _json_plain(value):
+        return _plain_dumps(value).encode("utf-8")
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:

@@ -22,13 +22,12 @@ open its commitments and nothing new has to be kept. Format and checks: docs/evi
 from __future__ import annotations
 
 import hashlib
-import hmac
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InputError, VerificationError
-from .canonical import SALT_BYTES, canonical_json, field_hashes, hex32
+from .canonical import SALT_BYTES, _canonical_digest_body, field_hashes, hex32
 
 __all__ = [
     "APPLICANT_FIELD",
@@ -105,16 +104,33 @@ def _refuse_nested(fields: Iterable[str]) -> None:
                 )
 
 
+def _hmac_keyed(secret: bytes) -> tuple[Any, Any]:
+    """HMAC-SHA256's inner and outer hashes with ``secret``'s padded key already absorbed (RFC 2104), so each
+    salt costs two hash copies instead of the key schedule that ``hmac.new`` redoes on every call."""
+    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
+    key = key.ljust(64, b"\x00")
+    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
+
+
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
-    """The derived salt of every field ``names`` of the input with digest ``input_digest``."""
-    base = _SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00"
-    return {n: hmac.new(secret, base + n.encode("utf-8"), hashlib.sha256).digest()[:SALT_BYTES] for n in names}
+    """The derived salt of every field ``names`` of the input with digest ``input_digest``:
+    ``HMAC-SHA256(secret, "pl-input-salt\\0" || input_digest || "\\0" || name)[:16]``."""
+    inner, outer = _hmac_keyed(secret)
+    inner.update(_SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00")
+    derived: dict[str, bytes] = {}
+    for name in names:
+        i = inner.copy()
+        i.update(name.encode("utf-8"))
+        o = outer.copy()
+        o.update(i.digest())
+        derived[name] = o.digest()[:SALT_BYTES]
+    return derived
 
 
 def commitment(hashes: Mapping[str, bytes]) -> str:
     """``input_commitment`` of the field hashes (disclosed and hidden fields alike)."""
-    body = {"fields": {name: h.hex() for name, h in hashes.items()}, "format": INPUT_FORMAT}
-    return hex32(hashlib.sha256(_PREFIX + canonical_json(body)).digest())
+    # {"fields": {name: hex hash}, "format": "pl-input/1"} in RFC 8785 form: the same body a certificate digest has
+    return hex32(hashlib.sha256(_PREFIX + _canonical_digest_body(hashes, INPUT_FORMAT)).digest())
 
 
 def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str) -> tuple[str, str]:
