@@ -46,9 +46,13 @@ APPLICANT_FIELD = "@applicant"
 _PREFIX = b"pl-input\x00"
 _SALT_PREFIX = b"pl-input-salt\x00"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+_IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
+_OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
 def _escape(key: str) -> str:
+    if "~" not in key and "." not in key and "@" not in key:  # nearly every key
+        return key
     return key.replace("~", "~0").replace(".", "~1").replace("@", "~2")
 
 
@@ -63,14 +67,19 @@ def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
     fields: dict[str, Any] = {}
 
     def walk(name: str, value: Any) -> None:
-        if isinstance(value, Mapping) and value:
-            for key, inner in value.items():
-                walk(f"{name}.{_escape(str(key))}", inner)
-        else:
-            fields[name] = value
+        for key, inner in value.items():
+            path = f"{name}.{_escape(str(key))}"
+            if (type(inner) is dict or isinstance(inner, Mapping)) and inner:
+                walk(path, inner)
+            else:
+                fields[path] = inner
 
     for key, value in decision_input.items():
-        walk(_escape(str(key)), value)
+        name = _escape(str(key))
+        if (type(value) is dict or isinstance(value, Mapping)) and value:
+            walk(name, value)
+        else:
+            fields[name] = value
     return fields
 
 
@@ -107,9 +116,8 @@ def _refuse_nested(fields: Iterable[str]) -> None:
 def _hmac_keyed(secret: bytes) -> tuple[Any, Any]:
     """HMAC-SHA256's inner and outer hashes with ``secret``'s padded key already absorbed (RFC 2104), so each
     salt costs two hash copies instead of the key schedule that ``hmac.new`` redoes on every call."""
-    key = hashlib.sha256(secret).digest() if len(secret) > 64 else secret
-    key = key.ljust(64, b"\x00")
-    return hashlib.sha256(bytes(b ^ 0x36 for b in key)), hashlib.sha256(bytes(b ^ 0x5C for b in key))
+    key = (hashlib.sha256(secret).digest() if len(secret) > 64 else secret).ljust(64, b"\x00")
+    return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
