@@ -107,4 +107,3 @@ class Done:
 def run(pool: Pool | None, fn: Any, *args: Any) -> Future[Any] | Done:
     """``fn(*args)`` in a worker when there is a pool, else here and now."""
     return pool.submit(fn, *args) if pool is not None else Done(fn(*args))
-

@@ -787,9 +787,7 @@ class _DepartmentReplay:
             if isinstance(digest, str) and digest in inputs
         ]
         computed = (
-            _decision_workers.run(
-                self.pool, _decision_workers.input_commitments, _secret(self.ledger, dept), wanted
-            )
+            _decision_workers.run(self.pool, _decision_workers.input_commitments, _secret(self.ledger, dept), wanted)
             if wanted
             else None
         )
