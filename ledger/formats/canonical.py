@@ -52,26 +52,61 @@ _sha256 = hashlib.sha256
 _plain_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 
 
+_EXACT = 2**53
+_CONTAINERS = 100_000
+
+
 def _json_plain(value: Any) -> bool:
     """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785: no floats, integers
-    within I-JSON's exact range, printable strings, ASCII keys."""
-    t = type(value)
-    if t is str:
-        return value.isprintable()  # no control characters, separators or lone surrogates to escape
-    if t is dict:
-        for k, v in value.items():
-            # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
-            if type(k) is not str or not k.isascii() or not k.isprintable() or not _json_plain(v):
+    within I-JSON's exact range, printable strings, ASCII keys. Walks containers with a stack, scalars inline (one
+    function call per document, not one per value)."""
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    budget = _CONTAINERS  # a self-containing value would never empty the stack: the general path reports it
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        node = pop()
+        t = type(node)
+        if t is dict:
+            for k, v in node.items():
+                # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
+                if type(k) is not str or not k.isascii() or not k.isprintable():
+                    return False
+                tv = type(v)
+                if tv is str:
+                    if not v.isprintable():  # control characters, separators or lone surrogates need escaping
+                        return False
+                elif tv is dict or tv is list:
+                    push(v)
+                elif tv is int:
+                    if not -_EXACT < v < _EXACT:
+                        return False
+                elif v is not None and tv is not bool:
+                    return False  # floats take the full RFC 8785 path
+        elif t is list:
+            for v in node:
+                tv = type(v)
+                if tv is str:
+                    if not v.isprintable():
+                        return False
+                elif tv is dict or tv is list:
+                    push(v)
+                elif tv is int:
+                    if not -_EXACT < v < _EXACT:
+                        return False
+                elif v is not None and tv is not bool:
+                    return False
+        elif t is str:
+            if not node.isprintable():
                 return False
-        return True
-    if t is list:
-        for v in value:
-            if not _json_plain(v):
+        elif t is int:
+            if not -_EXACT < node < _EXACT:
                 return False
-        return True
-    if t is int:
-        return -(2**53) < value < 2**53
-    return value is None or t is bool  # floats take the full RFC 8785 path
+        elif node is not None and t is not bool:
+            return False
+    return True
 
 
 def canonical_json(value: Any) -> bytes:
