@@ -845,14 +845,7 @@ class _Chunk:
         self.documents: dict[str, Mapping[str, Any]] = {}
         self.stored: Any = None
 
-    def add(
-        self,
-        ledger: Ledger,
-        department: str,
-        rule_sets: Mapping[str, RuleSet],
-        number: int,
-        application: Any,
-    ) -> None:
+    def add(self, secret: bytes, rule_sets: Mapping[str, RuleSet], number: int, application: Any) -> None:
         if not isinstance(application, Mapping):
             raise InputError("an application must be a JSON object", line=number)
         item = application.get("service_item")
@@ -870,7 +863,7 @@ class _Chunk:
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         kept, cited = seal_citations(prepared)
-        self.pending.append((rules, prepared, applicant_reference(ledger, department, identity)))
+        self.pending.append((rules, prepared, _reference(secret, APPLICANT_PREFIX, identity, "applicant_ref")))
         self.identities.append(identity)
         self.kept.append(kept)
         self.documents.update(cited)
@@ -957,7 +950,7 @@ def decide_many(
         waiting: _Chunk | None = None
         for number, application in enumerate(applications, start=1):
             try:
-                reading.add(ledger, department, rule_sets, number, application)
+                reading.add(secret, rule_sets, number, application)
             except InputError:
                 if waiting is not None:  # the chunks before the bad application's are recorded, as without workers
                     flush(waiting)

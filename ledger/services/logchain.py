@@ -618,6 +618,10 @@ class _RangeCheck:
     ) -> None:
         self.rows.append((seq, entry_hash, batch_root, leaf_index, proof))
 
+    def touched(self, altered: set[int]) -> bool:
+        """Whether any collected row is among ``altered`` (then it waits for the search for moved entries)."""
+        return bool(altered) and any(r[0] in altered for r in self.rows)
+
     def finish(self, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
         rng = self.range
         out: list[Discrepancy] = []
@@ -802,6 +806,11 @@ def check_log(
             rng = ranges[range_index] if range_index < len(ranges) else None
             if rng is not None and rng.first_seq <= seq:
                 if current is None or current.range is not rng:
+                    if current is not None and not current.touched(altered):
+                        # the walk is past that range and none of its rows failed its hash, so none can turn out
+                        # moved: check it now and let its rows go (memory flat in the log's length)
+                        found.extend(current.finish(department, altered, set()))
+                        pending_checks.remove(current)
                     current = _RangeCheck(rng)
                     pending_checks.append(current)
                 current.add(seq, entry_hash, batch_root, leaf_index, proof)

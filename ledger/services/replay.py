@@ -766,15 +766,17 @@ class _DepartmentReplay:
             [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
         )
         parsed = []
+        values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
         for _, body in selected:
             digest = body.get("input_digest")
             stored = inputs.get(digest) if body.get("format") == DECISION_FORMAT and isinstance(digest, str) else None
             if stored is None:
                 continue
             try:
-                value = json_loads(stored)
+                value = values[digest] if digest in values else json_loads(stored)
             except ValueError:
                 continue
+            values[digest] = value
             if isinstance(value, dict):
                 parsed.append((body, value))
         # the stored inputs' commitments are recomputed (in a worker when there is one) while the loop below runs;
@@ -809,6 +811,7 @@ class _DepartmentReplay:
                     self.ends,
                     credit=self.credit_book,
                     commitments=commitments,
+                    values=values,
                 )
             else:
                 report.human += 1
@@ -932,9 +935,10 @@ def _rerun(
     *,
     credit: Callable[[], Any] | None = None,
     commitments: list[tuple[int, dict[str, Any], str]],
+    values: Mapping[str, Any],
 ) -> None:
     """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
-    once the commitments are computed (in a worker)."""
+    once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest."""
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -980,7 +984,7 @@ def _rerun(
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
         return
     try:
-        decision_input = json_loads(text)
+        decision_input = values[input_digest] if input_digest in values else json_loads(text)
     except ValueError:
         fail("input_altered", f"the stored input {input_digest} is not JSON")
         return
