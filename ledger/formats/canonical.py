@@ -42,9 +42,7 @@ except ImportError:  # optional: the standard parser gives the same values, more
 # number, or harmlessly in a string or a long fraction) sends the text to json; mapping every digit to "0" and
 # looking for 19 zeros finds such a run several times faster than a regular expression. NaN, Infinity, lone
 # surrogates and non-UTF-8 bytes, which json accepts or reports in its own words, fall back on orjson's error.
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
-_LONG_RUN = "0" * 19
 _LONG_RUN_BYTES = b"0" * 19
 
 _json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
@@ -138,10 +136,10 @@ def json_loads(text: str | bytes) -> Any:
     """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree."""
     if _fast_loads is None:
         return json.loads(text)
-    if isinstance(text, str):
-        long_number = _LONG_RUN in text.translate(_DIGITS_TO_ZERO)
-    else:
-        long_number = _LONG_RUN_BYTES in bytes(text).translate(_DIGITS_TO_ZERO_BYTES)
+    # bytes.translate is several times faster than str.translate, and UTF-8 keeps every ASCII digit where it was
+    # (a non-ASCII character encodes to bytes of 0x80 and above, which are no digits), so the runs are the same
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    long_number = _LONG_RUN_BYTES in raw.translate(_DIGITS_TO_ZERO_BYTES)
     if not long_number:
         try:
             return _fast_loads(text)
