@@ -166,8 +166,10 @@ def commitment(hashes: Mapping[str, bytes]) -> str:
 
 def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str) -> tuple[str, str]:
     """(``input_commitment``, ``applicant_commitment``) a decision records for its stored input and applicant."""
-    hashes = _salted_hashes(secret, input_digest, flatten(stored_input))
-    applicant = _salted_hashes(secret, input_digest, {APPLICANT_FIELD: identity})[APPLICANT_FIELD]
+    fields = flatten(stored_input)
+    fields[APPLICANT_FIELD] = identity  # flatten escapes "@": no input field has this name
+    hashes = _salted_hashes(secret, input_digest, fields)
+    applicant = hashes.pop(APPLICANT_FIELD)
     return commitment(hashes), hex32(applicant)
 
 
