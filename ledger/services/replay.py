@@ -615,7 +615,8 @@ def replay(
     selection = _Selection(case_id, service_item, since, until)
     done = 0
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    pool_size = _decision_workers.worker_count(workers, total)
+    # one case re-runs one or two decisions: no worker is worth starting for that
+    pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
     with _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool:
         done = _replay_departments(
             ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, pool
