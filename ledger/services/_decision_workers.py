@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import Future
 from typing import Any
 
+from ..errors import StateError
 from ..formats.canonical import json_loads
 from ..formats.decision_input import commit, input_commitment_of
 
@@ -81,8 +82,8 @@ class Pool:
         for _ in range(workers):
             self._executor.submit(_warm)
 
-    def submit(self, fn: Any, *args: Any) -> Future[Any]:
-        return self._executor.submit(fn, *args)
+    def submit(self, fn: Any, *args: Any) -> Pending:
+        return Pending(self._executor.submit(fn, *args))
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -92,6 +93,24 @@ class Pool:
 
     def __exit__(self, *_: object) -> None:
         self.close()
+
+
+class Pending:
+    """A worker's result to come; a worker that died is a StateError (the library's own error), not a crash."""
+
+    def __init__(self, future: Future[Any]) -> None:
+        self._future = future
+
+    def result(self) -> Any:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._future.result()
+        except BrokenProcessPool as exc:
+            raise StateError(
+                f"a worker process stopped ({exc}); nothing of the chunk it was hashing was recorded or judged - "
+                "run again (the chunks before it are complete)"
+            ) from exc
 
 
 class Done:
@@ -104,6 +123,6 @@ class Done:
         return self._value
 
 
-def run(pool: Pool | None, fn: Any, *args: Any) -> Future[Any] | Done:
+def run(pool: Pool | None, fn: Any, *args: Any) -> Pending | Done:
     """``fn(*args)`` in a worker when there is a pool, else here and now."""
     return pool.submit(fn, *args) if pool is not None else Done(fn(*args))
