@@ -108,8 +108,8 @@ class Pending:
             return self._future.result()
         except BrokenProcessPool as exc:
             raise StateError(
-                f"a worker process stopped ({exc}); nothing of the chunk it was hashing was recorded or judged - "
-                "run again (the chunks before it are complete)"
+                f"a worker process stopped ({exc}); the run stopped before the chunk it was working on "
+                "(nothing of that chunk was recorded or judged); see the system log for why the process died"
             ) from exc
 
 
