@@ -66,29 +66,6 @@ def input_commitments(secret: bytes, stored: Sequence[tuple[str, str]]) -> list[
     return out
 
 
-_RULE_SETS: dict[str, Any] = {}  # a worker's compiled rule sets by digest (it lives for one run)
-
-
-def reruns(
-    documents: Mapping[str, Mapping[str, Any]], items: Sequence[tuple[int, str, dict[str, Any], dict[str, Any]]]
-) -> list[list[tuple[str, str]]]:
-    """Replay's engine re-run and comparisons (``replay.rerun_checks``) for (seq, rule set digest, the rules' view,
-    the recorded result) each; ``documents``: the rule sets' documents by digest, checked by replay before use."""
-    from ..formats.rules import load_rule_set
-    from .replay import rerun_checks
-
-    out = []
-    for _, digest, view, recorded in items:
-        rule_set = _RULE_SETS.get(digest)
-        if rule_set is None:
-            rule_set = load_rule_set(documents[digest])
-            if rule_set.hex_digest != digest:
-                raise StateError(f"rule set {digest} compiled in a worker has digest {rule_set.hex_digest}")
-            _RULE_SETS[digest] = rule_set
-        out.append(rerun_checks(rule_set, view, recorded))
-    return out
-
-
 def _warm() -> None:
     """Nothing: submitted once per worker so that they start (and import) while this process works."""
 

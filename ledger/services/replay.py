@@ -706,7 +706,6 @@ class _DepartmentReplay:
     ) -> None:
         self.ledger = ledger
         self.pool = pool
-        self.inflight: tuple[Any, list[tuple[int, Any]]] | None = None
         self.facts = facts
         self.report = report
         self.department = department
@@ -796,7 +795,6 @@ class _DepartmentReplay:
             else None
         )
         commitments: list[tuple[int, dict[str, Any], str]] = []
-        reruns: list[tuple[int, str, dict[str, Any], dict[str, Any]]] = []
         self.facts.prepare(parsed)
         for seq, body in selected:
             _count_decision(report, self.summary, body)
@@ -815,42 +813,18 @@ class _DepartmentReplay:
                     credit=self.credit_book,
                     commitments=commitments,
                     values=values,
-                    reruns=reruns,
                 )
             else:
                 report.human += 1
                 if body.get("overrides") is not None:
                     self.overrides.append((seq, body.get("case_id"), body["overrides"]))
-        if reruns:
-            if self.pool is None:
-                job: Any = _decision_workers.Done(
-                    [rerun_checks(self.rule_sets.get(d)[0], v, r) for _, d, v, r in reruns]  # type: ignore[arg-type]
-                )
-            else:  # the worker compiles each rule set from its document (checked by digest when loaded here)
-                documents = {d: self.rule_sets.get(d)[0].document for d in {r[1] for r in reruns}}  # type: ignore[union-attr]
-                job = self.pool.submit(_decision_workers.reruns, documents, reruns)
-            self._settle()  # the previous chunk's re-runs: they ran while this chunk was checked
-            self.inflight = (job, [(r[0], r[3]["case_id"]) for r in reruns])
         if commitments:
             expected = dict(zip((d for d, _ in wanted), computed.result(), strict=True))  # type: ignore[union-attr]
             for seq, body, digest in commitments:
                 _compare_input_commitment(report, dept, seq, body, expected[digest])
         return count
 
-    def _settle(self) -> None:
-        """Record the results of the re-runs in flight (a chunk's, computed while the next one was checked)."""
-        if self.inflight is None:
-            return
-        job, cases = self.inflight
-        self.inflight = None
-        for (seq, case), failed in zip(cases, job.result(), strict=True):
-            for check, detail in failed:
-                self.report.discrepancies.append(ReplayDiscrepancy(check, self.department, seq, case, detail))
-            if not any(c == "rerun_failed" for c, _ in failed):
-                self.report.re_run += 1
-
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
-        self._settle()
         _check_overrides(self.ledger, self.report, self.department, self.overrides)
         if self.supervised:
             from .supervision import check_replay
@@ -963,11 +937,9 @@ def _rerun(
     credit: Callable[[], Any] | None = None,
     commitments: list[tuple[int, dict[str, Any], str]],
     values: Mapping[str, Any],
-    reruns: list[tuple[int, str, dict[str, Any], dict[str, Any]]],
 ) -> None:
-    """Check one automatic decision and queue its re-run. Its input commitment check is queued on ``commitments``,
-    the engine re-run with its comparisons on ``reruns``: the caller finishes both once computed (in a worker).
-    ``values``: stored inputs already parsed, by digest."""
+    """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
+    once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest."""
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -1035,50 +1007,33 @@ def _rerun(
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
-    # the engine re-run and its comparisons are queued (run in a worker when there is one; rerun_checks)
-    reruns.append((seq, rule_set.hex_digest, view, {k: body.get(k) for k in _RECORDED_RESULT}))
-
-
-_RECORDED_RESULT = ("outcome", "reasons", "legal_basis", "commitment", "decided_at", "case_id")
-
-
-def rerun_checks(rule_set: RuleSet, view: dict[str, Any], recorded: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Re-run the engine on ``view`` and compare with the recorded result: the failed checks as (check, detail);
-    when the engine refuses the input, ``rerun_failed`` is the one failure (the decision was not re-run). Pure: runs
-    in a worker process as well as here."""
-    from .supervision import commitment_of
-
     try:
         result = evaluate(rule_set, view)
     except InputError as exc:
-        return [("rerun_failed", f"the engine refused the recorded input: {exc}")]
-    failed: list[tuple[str, str]] = []
-    expected = commitment_of(rule_set, result.outcome, result.fired, str(recorded.get("decided_at")))
-    if recorded.get("commitment") != expected:
-        failed.append(
-            (
-                "commitment_mismatch",
-                f"recorded commitment {recorded.get('commitment')}, the rule set gives {expected}",
-            )
+        fail("rerun_failed", f"the engine refused the recorded input: {exc}")
+        return
+    from .supervision import commitment_of
+
+    if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
+        fail(
+            "commitment_mismatch",
+            f"recorded commitment {body.get('commitment')}, the rule set gives "
+            f"{commitment_of(rule_set, result.outcome, result.fired, str(body.get('decided_at')))}",
         )
-    if result.outcome != recorded.get("outcome"):
-        failed.append(
-            (
-                "outcome_mismatch",
-                f"recorded {recorded.get('outcome')!r}, re-run gives {result.outcome!r} ({', '.join(result.reasons)})",
-            )
+    if result.outcome != body.get("outcome"):
+        fail(
+            "outcome_mismatch",
+            f"recorded {body.get('outcome')!r}, re-run gives {result.outcome!r} ({', '.join(result.reasons)})",
         )
-    elif list(result.reasons) != recorded.get("reasons"):
-        failed.append(("reasons_mismatch", f"recorded {recorded.get('reasons')}, re-run gives {list(result.reasons)}"))
-    elif recorded.get("legal_basis") != rule_set.legal_basis(result.reasons):
-        failed.append(
-            (
-                "reasons_mismatch",
-                f"the legal basis recorded for the reasons, {recorded.get('legal_basis')}, is not the "
-                f"rule set's {rule_set.legal_basis(result.reasons)}",
-            )
+    elif list(result.reasons) != body.get("reasons"):
+        fail("reasons_mismatch", f"recorded {body.get('reasons')}, re-run gives {list(result.reasons)}")
+    elif body.get("legal_basis") != rule_set.legal_basis(result.reasons):
+        fail(
+            "reasons_mismatch",
+            f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
+            f"rule set's {rule_set.legal_basis(result.reasons)}",
         )
-    return failed
+    report.re_run += 1
 
 
 def _compare_input_commitment(
