@@ -770,11 +770,10 @@ class _DepartmentReplay:
         values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
         for _, body in selected:
             digest = body.get("input_digest")
-            stored = inputs.get(digest) if body.get("format") == DECISION_FORMAT and isinstance(digest, str) else None
-            if stored is None:
+            if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
                 continue
             try:
-                value = values[digest] if digest in values else json_loads(stored)
+                value = values[digest] if digest in values else json_loads(inputs[digest])
             except ValueError:
                 continue
             values[digest] = value
@@ -980,10 +979,10 @@ def _rerun(
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
     input_digest = body.get("input_digest")
-    text = inputs.get(input_digest) if isinstance(input_digest, str) else None
-    if text is None:
+    if not isinstance(input_digest, str) or input_digest not in inputs:
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
         return
+    text = inputs[input_digest]
     try:
         decision_input = values[input_digest] if input_digest in values else json_loads(text)
     except ValueError:
