@@ -131,3 +131,25 @@ def test_a_bad_application_with_workers_records_the_chunks_before_it_and_nothing
             text("SELECT count(*) FROM logentry WHERE log=:l AND department_id=:d"), {"l": LOG_DECISIONS, "d": dept}
         ).scalar_one()
     assert recorded == 100  # chunks 1-50 and 51-100, as one process records them
+
+
+def test_a_long_run_anchors_as_it_goes_so_its_first_decisions_are_not_anchored_late(
+    ledger: Any, fresh_department: str
+) -> None:
+    """Found at 1,000,000 decisions: anchored only at the end of a 20-minute run, the first quarter of the history
+    was ``anchored_late`` (the deadline is 15 minutes). Now every full anchoring batch is anchored when recorded."""
+    dept = fresh_department
+    rule_set = unique_rule_set(dept)
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    apps = applications(250, seed=zlib.crc32(dept.encode()))
+    result = decisions.decide_many(ledger, dept, apps, {"*": rule_set}, chunk=50, anchor_every=100, workers=0)
+    assert result.count == 250
+    with ledger.engine.connect() as conn:
+        ranges = conn.execute(
+            text("SELECT first_seq, last_seq FROM loganchor WHERE log=:l AND department_id=:d ORDER BY first_seq"),
+            {"l": LOG_DECISIONS, "d": dept},
+        ).all()
+    assert [tuple(r) for r in ranges] == [(1, 100), (101, 200), (201, 250)]
+    assert len(result.roots) == 3
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()

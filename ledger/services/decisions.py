@@ -21,6 +21,7 @@ import hmac
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -873,6 +874,16 @@ class _Chunk:
         self.stored = _decision_workers.run(pool, _decision_workers.stored_inputs, secret, self.kept, self.identities)
 
 
+def _anchor_due(unanchored: Sequence[tuple[int, float]], every: int, deadline: int) -> bool:
+    """Whether the decisions recorded and not anchored yet (count, monotonic time per chunk) are due: a full
+    anchoring batch of them, or the oldest half the anchoring deadline old."""
+    if not unanchored:
+        return False
+    return sum(n for n, _ in unanchored) >= every or bool(
+        deadline and time.monotonic() - unanchored[0][1] >= deadline / 2
+    )
+
+
 def decide_many(
     ledger: Ledger,
     department: str,
@@ -885,13 +896,16 @@ def decide_many(
     total: int = 0,
     anchor: bool = True,
     workers: int | None = None,
+    anchor_every: int = 10_000,
 ) -> DecideResult:
     """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
 
     ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
     checked to be published before the first decision is recorded. ``workers``: processes that hash the stored
     inputs and their commitments (``_decision_workers``); by default one per core beyond the first when ``total``
-    says the run is long, 0 for none.
+    says the run is long, 0 for none. With ``anchor``, the decisions are anchored as the run goes, each time
+    ``anchor_every`` of them (one anchoring batch) are recorded or the oldest is half the anchoring deadline old,
+    and at the end.
     """
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
@@ -939,8 +953,27 @@ def decide_many(
                 issuance.submit(ledger, built)
             produced.append(made)
         result.count += len(bodies)
+        unanchored.append((len(bodies), time.monotonic()))
+        if anchor and _anchor_due(unanchored, anchor_every, ledger.settings.anchor_deadline_seconds):
+            anchor_now()
         if progress is not None:
             progress(result.count, total)
+
+    # A long run anchors as it goes, a full anchoring batch at a time (no more transactions than anchoring it all at
+    # the end), and before its oldest unanchored decision is half the anchoring deadline old: anchored only at the
+    # end, the first decisions of a run longer than the deadline would be ``anchored_late`` in replay, their time
+    # and facts not attested.
+    unanchored: list[tuple[int, float]] = []  # (decisions, when recorded) per chunk recorded and not anchored yet
+
+    def anchor_now() -> None:
+        try:
+            result.roots.extend(logchain.anchor_pending(ledger, LOG_DECISIONS, department))
+        except ChainError as exc:
+            raise ChainError(
+                f"{result.count} decisions were recorded but not all anchored ({exc}); run "
+                f"`ledger anchor-logs --department {department}`"
+            ) from exc
+        unanchored.clear()
 
     # The chunk read last is hashed (by a worker, when there are any) while the one before it is decided and
     # written: decisions are still recorded strictly in input order, one chunk after the other.
@@ -966,13 +999,7 @@ def decide_many(
             if last is not None and last.pending:
                 flush(last)
     if anchor:
-        try:
-            result.roots = logchain.anchor_pending(ledger, LOG_DECISIONS, department)
-        except ChainError as exc:
-            raise ChainError(
-                f"{result.count} decisions were recorded but not anchored ({exc}); run "
-                f"`ledger anchor-logs --department {department}`"
-            ) from exc
+        anchor_now()
     for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them
         for built in made.built:
             issuance.confirm(ledger, built.root)
