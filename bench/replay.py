@@ -1,18 +1,27 @@
-"""Replay: decisions re-run per second by ``ledger.services.replay.replay`` over a history of automatic decisions.
+"""Decisions and replay: automatic decisions recorded per second by ``decisions.decide_many``, and re-run per second
+by ``ledger.services.replay.replay`` over that history.
 
-The history is made first (not timed): the shipped rule set rules/ss-eligibility.yaml is published, then
-``decisions.decide_many`` decides generated applications (ledger.services.demo_data) and anchors them. The figure is the
-auditor's replay of that whole history: log integrity against the chain, rule set and input loaded by digest,
-engine re-run and comparison, for every decision.
+The shipped rule set rules/ss-eligibility.yaml is published, then ``decide_many`` decides generated applications
+(ledger.services.demo_data, streamed: never all in memory) and anchors them: that is the decide figure. The replay
+figure is the auditor's replay of the whole history: log integrity against the chain, rule set and input loaded by
+digest, facts re-established, input commitment recomputed, engine re-run and compared, for every decision.
+
+Each figure carries its wall time, CPU-seconds (this process and its worker processes) and the peak resident memory
+of this process and of the largest worker::
+
+    python -m bench.replay --decisions 100000
 """
 
 from __future__ import annotations
 
+import argparse
+import os
+import resource
 import time
 from pathlib import Path
 from typing import Any
 
-from bench._common import DEPARTMENT, open_ledger, scratch_dir
+from bench._common import DEPARTMENT, cpu_seconds, open_ledger, peak_rss_mb, scratch_dir
 
 DECISIONS = 100_000
 QUICK_DECISIONS = 20_000
@@ -28,19 +37,26 @@ def available() -> str | None:
     return None
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def _children_peak_mb() -> float:
+    """High-water RSS of the largest child process waited for (worker pools once shut down, the anvil node once
+    closed). A spawned worker counts the parent's pages it shared between fork and exec, so this is an upper bound."""
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+
+
+def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
     from ledger.services import decisions
     from ledger.services.demo_data import generate_applications, generate_service_items
     from ledger.services.replay import replay
 
-    n = QUICK_DECISIONS if quick else DECISIONS
+    n = decisions_count or (QUICK_DECISIONS if quick else DECISIONS)
     with scratch_dir("bench-replay-") as tmp:
         ledger = open_ledger(tmp / "data")
         try:
             rule_set = decisions._as_rule_set(RULES)
             decisions.publish_rule_set(ledger, rule_set, DEPARTMENT)
-            start = time.perf_counter()
+            load = os.getloadavg()[0]
+            start, cpu_start, own_start = time.perf_counter(), cpu_seconds(), time.process_time()
             decided = decisions.decide_many(
                 ledger,
                 DEPARTMENT,
@@ -48,32 +64,63 @@ def run(quick: bool = False) -> dict[str, Any]:
                 {"*": rule_set},
                 total=n,
             )
-            decide_s = time.perf_counter() - start
+            decide_s, decide_cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+            decide_own = time.process_time() - own_start
+            decide_rss = peak_rss_mb()
             assert decided.count == n, decided.count
-            start, cpu_start = time.perf_counter(), time.process_time()
+            print(
+                f"  decide {n:,}: {n / decide_s:,.0f}/s ({decide_s:.1f} s wall, {decide_cpu:.1f} CPU-s, "
+                f"{n / decide_cpu:,.0f} per CPU-s; this process {decide_own:.1f} CPU-s, workers "
+                f"{decide_cpu - decide_own:.1f}); peak RSS {decide_rss:,.0f} MB",
+                flush=True,
+            )
+            start, cpu_start, own_start = time.perf_counter(), cpu_seconds(), time.process_time()
             with cyclic_gc_paused():  # as `ledger replay` runs it
                 report = replay(ledger, department=DEPARTMENT)
-            replay_s, replay_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+            replay_s, replay_cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
+            replay_own = time.process_time() - own_start
             assert report.ok, report.summary()
             assert report.re_run == n, (report.re_run, n)
         finally:
             ledger.close()
     result = {
         "decisions": n,
+        "load_before": load,
+        "load_after": os.getloadavg()[0],
+        "decide_seconds": decide_s,
+        "decide_cpu_seconds": decide_cpu,
+        "decide_per_second": n / decide_s,
+        "decide_per_cpu_second": n / decide_cpu,
+        "decide_own_cpu_seconds": decide_own,
         "replay_seconds": replay_s,
+        "replay_cpu_seconds": replay_cpu,
         "per_second": n / replay_s,
         "per_cpu_second": n / replay_cpu,
-        "decide_per_second": n / decide_s,
-        "decide_seconds": decide_s,
+        "replay_own_cpu_seconds": replay_own,
+        "peak_rss_mb_after_decide": decide_rss,
+        "peak_rss_mb": peak_rss_mb(),
+        "workers_peak_rss_mb": _children_peak_mb(),
     }
     print(
-        f"  replay of {n:,} decisions: {result['per_second']:,.0f} decisions/s ({replay_s:.1f} s, "
-        f"{result['per_cpu_second']:,.0f} per CPU-second; no "
-        f"discrepancies); deciding them took {decide_s:.1f} s ({result['decide_per_second']:,.0f}/s)",
+        f"  replay {n:,}: {result['per_second']:,.0f}/s ({replay_s:.1f} s wall, {replay_cpu:.1f} CPU-s, "
+        f"{result['per_cpu_second']:,.0f} per CPU-s; this process {replay_own:.1f} CPU-s, workers "
+        f"{replay_cpu - replay_own:.1f}; no discrepancies)\n"
+        f"  peak RSS {result['peak_rss_mb']:,.0f} MB (after deciding {decide_rss:,.0f} MB), largest child process "
+        f"{result['workers_peak_rss_mb']:,.0f} MB; load {load:.1f} -> {result['load_after']:.1f}",
         flush=True,
     )
     return result
 
 
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--decisions", type=int, default=QUICK_DECISIONS, metavar="N", help="decisions to make")
+    args = parser.parse_args(argv)
+    if args.decisions < 1:
+        parser.error("--decisions must be at least 1")
+    run(decisions_count=args.decisions)
+    return 0
+
+
 if __name__ == "__main__":
-    run(quick=True)
+    raise SystemExit(main())

@@ -42,13 +42,69 @@ except ImportError:  # optional: the standard parser gives the same values, more
 # number, or harmlessly in a string or a long fraction) sends the text to json; mapping every digit to "0" and
 # looking for 19 zeros finds such a run several times faster than a regular expression. NaN, Infinity, lone
 # surrogates and non-UTF-8 bytes, which json accepts or reports in its own words, fall back on orjson's error.
-_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")
 _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
-_LONG_RUN = "0" * 19
 _LONG_RUN_BYTES = b"0" * 19
 
 _json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256
+_plain_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+
+
+_EXACT = 2**53
+_CONTAINERS = 100_000
+
+
+def _json_plain(value: Any) -> bool:
+    """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785: no floats, integers
+    within I-JSON's exact range, printable strings, ASCII keys. Walks containers with a stack, scalars inline (one
+    function call per document, not one per value)."""
+    stack = [value]
+    pop, push = stack.pop, stack.append
+    budget = _CONTAINERS  # a self-containing value would never empty the stack: the general path reports it
+    while stack:
+        budget -= 1
+        if budget < 0:
+            return False
+        node = pop()
+        t = type(node)
+        if t is dict:
+            for k, v in node.items():
+                # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
+                if type(k) is not str or not k.isascii() or not k.isprintable():
+                    return False
+                tv = type(v)
+                if tv is str:
+                    if not v.isprintable():  # control characters, separators or lone surrogates need escaping
+                        return False
+                elif tv is dict or tv is list:
+                    push(v)
+                elif tv is int:
+                    if not -_EXACT < v < _EXACT:
+                        return False
+                elif v is not None and tv is not bool:
+                    return False  # floats take the full RFC 8785 path
+        elif t is list:
+            for v in node:
+                tv = type(v)
+                if tv is str:
+                    if not v.isprintable():
+                        return False
+                elif tv is dict or tv is list:
+                    push(v)
+                elif tv is int:
+                    if not -_EXACT < v < _EXACT:
+                        return False
+                elif v is not None and tv is not bool:
+                    return False
+        elif t is str:
+            if not node.isprintable():
+                return False
+        elif t is int:
+            if not -_EXACT < node < _EXACT:
+                return False
+        elif node is not None and t is not bool:
+            return False
+    return True
 
 
 def canonical_json(value: Any) -> bytes:
@@ -68,6 +124,8 @@ def canonical_json(value: Any) -> bytes:
         return b"false"
     elif type(value) is int and -(2**53) < value < 2**53:
         return str(value).encode("ascii")
+    elif (type(value) is dict or type(value) is list) and _json_plain(value):
+        return _plain_dumps(value).encode("utf-8")
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
@@ -78,10 +136,10 @@ def json_loads(text: str | bytes) -> Any:
     """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree."""
     if _fast_loads is None:
         return json.loads(text)
-    if isinstance(text, str):
-        long_number = _LONG_RUN in text.translate(_DIGITS_TO_ZERO)
-    else:
-        long_number = _LONG_RUN_BYTES in bytes(text).translate(_DIGITS_TO_ZERO_BYTES)
+    # bytes.translate is several times faster than str.translate, and UTF-8 keeps every ASCII digit where it was
+    # (a non-ASCII character encodes to bytes of 0x80 and above, which are no digits), so the runs are the same
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    long_number = _LONG_RUN_BYTES in raw.translate(_DIGITS_TO_ZERO_BYTES)
     if not long_number:
         try:
             return _fast_loads(text)

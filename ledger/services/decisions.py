@@ -15,11 +15,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
 import os
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +41,7 @@ from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_ru
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
 from ..storage.vault import ERASED
-from . import issuance, logchain, permits
+from . import _decision_workers, issuance, logchain, permits
 from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
 from .logchain import LOG_DECISIONS, canonical_body
 from .verify import ChainView
@@ -828,6 +830,55 @@ class DecideResult:
         }
 
 
+class _Chunk:
+    """Applications read for one chunk of :func:`decide_many`, checked, with their stored inputs being hashed."""
+
+    def __init__(self) -> None:
+        # (rule set, prepared input, applicant reference), in input order
+        self.pending: list[tuple[RuleSet, dict[str, Any], str]] = []
+        self.identities: list[str] = []  # the applicants' identities, for the input commitments
+        self.kept: list[dict[str, Any]] = []  # the inputs as stored (cited documents sealed away)
+        self.documents: dict[str, Mapping[str, Any]] = {}
+        self.stored: Any = None
+
+    def add(self, secret: bytes, rule_sets: Mapping[str, RuleSet], number: int, application: Any) -> None:
+        if not isinstance(application, Mapping):
+            raise InputError("an application must be a JSON object", line=number)
+        item = application.get("service_item")
+        rules = (rule_sets.get(item) if isinstance(item, str) else None) or rule_sets.get("*")
+        if rules is None:
+            raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
+        identity = application.get("applicant_ref")
+        plain = {k: v for k, v in application.items() if k != "applicant_ref"}
+        try:
+            prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
+            if not isinstance(identity, str):
+                raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
+            if rules.service_item not in ("*", item):
+                evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
+        except InputError as exc:
+            raise InputError(f"application {number}: {exc}") from exc
+        kept, cited = seal_citations(prepared)
+        self.pending.append((rules, prepared, _reference(secret, APPLICANT_PREFIX, identity, "applicant_ref")))
+        self.identities.append(identity)
+        self.kept.append(kept)
+        self.documents.update(cited)
+
+    def hash(self, pool: Any, secret: bytes) -> None:
+        """Start working out the stored inputs, their digests and commitments (in a worker when there is one)."""
+        self.stored = _decision_workers.run(pool, _decision_workers.stored_inputs, secret, self.kept, self.identities)
+
+
+def _anchor_due(unanchored: Sequence[tuple[int, float]], every: int, deadline: int) -> bool:
+    """Whether the decisions recorded and not anchored yet (count, monotonic time per chunk) are due: a full
+    anchoring batch of them, or the oldest half the anchoring deadline old."""
+    if not unanchored:
+        return False
+    return sum(n for n, _ in unanchored) >= every or bool(
+        deadline and time.monotonic() - unanchored[0][1] >= deadline / 2
+    )
+
+
 def decide_many(
     ledger: Ledger,
     department: str,
@@ -839,11 +890,17 @@ def decide_many(
     chunk: int = 5_000,
     total: int = 0,
     anchor: bool = True,
+    workers: int | None = None,
+    anchor_every: int = 10_000,
 ) -> DecideResult:
     """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
 
     ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
-    checked to be published before the first decision is recorded.
+    checked to be published before the first decision is recorded. ``workers``: processes that hash the stored
+    inputs and their commitments (``_decision_workers``); by default one per core beyond the first when ``total``
+    says the run is long, 0 for none. With ``anchor``, the decisions are anchored as the run goes, each time
+    ``anchor_every`` of them (one anchoring batch) are recorded or the oldest is half the anchoring deadline old,
+    and at the end.
     """
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
@@ -854,29 +911,27 @@ def decide_many(
     produced: list[permits.Produced] = []
     fixed_time = _time_text(decided_at) if decided_at is not None else None
     view = ChainView(ledger.chain, ledger.settings.confirmations)
-    # (rule set, prepared input, applicant reference) of the applications read but not yet decided
-    pending: list[tuple[RuleSet, dict[str, Any], str]] = []
-    identities: list[str] = []  # the applicants' identities, in the order of pending, for the input commitments
+    secret = _secret(ledger, department)
 
-    def flush() -> None:
+    def flush(chunk_read: _Chunk) -> None:
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
         # then each application is evaluated on those facts.
+        pending, identities = chunk_read.pending, chunk_read.identities
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view)
-        bodies, inputs = [], []
-        documents: dict[str, Mapping[str, Any]] = {}
         credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
-        for (rules, prepared, applicant), found, identity in zip(pending, facts, identities):
-            kept, cited = seal_citations(prepared)
-            documents.update(cited)
-            digest, row = _input_row(_with_nonce(kept))
+        bodies, inputs = [], []
+        stored = chunk_read.stored.result()  # (digest, text, commitments), worked out while the chunk was read
+        for (rules, _, applicant), kept, found, (digest, text, commitments) in zip(
+            pending, chunk_read.kept, facts, stored, strict=True
+        ):
             body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
-            body.update(_input_commitments(ledger, department, kept, digest, identity))
-            inputs.append(row)
+            body.update(commitments)
+            inputs.append({"digest": digest, "document": text})
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
-        _store_inputs(ledger, inputs, documents)
+        _store_inputs(ledger, inputs, chunk_read.documents)
         made = permits.prepare(
             ledger,
             department,
@@ -893,43 +948,53 @@ def decide_many(
                 issuance.submit(ledger, built)
             produced.append(made)
         result.count += len(bodies)
-        pending.clear()
-        identities.clear()
+        unanchored.append((len(bodies), time.monotonic()))
+        if anchor and _anchor_due(unanchored, anchor_every, ledger.settings.anchor_deadline_seconds):
+            anchor_now()
         if progress is not None:
             progress(result.count, total)
 
-    for number, application in enumerate(applications, start=1):
-        if not isinstance(application, Mapping):
-            raise InputError("an application must be a JSON object", line=number)
-        item = application.get("service_item")
-        chosen = (rule_sets.get(item) if isinstance(item, str) else None) or rule_sets.get("*")
-        if chosen is None:
-            raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
-        rules = chosen
-        identity = application.get("applicant_ref")
-        plain = {k: v for k, v in application.items() if k != "applicant_ref"}
+    # A long run anchors as it goes, a full anchoring batch at a time (no more transactions than anchoring it all at
+    # the end), and before its oldest unanchored decision is half the anchoring deadline old: anchored only at the
+    # end, the first decisions of a run longer than the deadline would be ``anchored_late`` in replay, their time
+    # and facts not attested.
+    unanchored: list[tuple[int, float]] = []  # (decisions, when recorded) per chunk recorded and not anchored yet
+
+    def anchor_now() -> None:
         try:
-            prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
-            if not isinstance(identity, str):
-                raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
-            if rules.service_item not in ("*", item):
-                evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
-        except InputError as exc:
-            raise InputError(f"application {number}: {exc}") from exc
-        pending.append((rules, prepared, applicant_reference(ledger, department, identity)))
-        identities.append(identity)
-        if len(pending) >= chunk:
-            flush()
-    if pending:
-        flush()
-    if anchor:
-        try:
-            result.roots = logchain.anchor_pending(ledger, LOG_DECISIONS, department)
+            result.roots.extend(logchain.anchor_pending(ledger, LOG_DECISIONS, department))
         except ChainError as exc:
             raise ChainError(
-                f"{result.count} decisions were recorded but not anchored ({exc}); run "
+                f"{result.count} decisions were recorded but not all anchored ({exc}); run "
                 f"`ledger anchor-logs --department {department}`"
             ) from exc
+        unanchored.clear()
+
+    # The chunk read last is hashed (by a worker, when there are any) while the one before it is decided and
+    # written: decisions are still recorded strictly in input order, one chunk after the other.
+    workers = _decision_workers.worker_count(workers, total)
+    with _decision_workers.Pool(workers) if workers else contextlib.nullcontext() as pool:
+        reading = _Chunk()
+        waiting: _Chunk | None = None
+        for number, application in enumerate(applications, start=1):
+            try:
+                reading.add(secret, rule_sets, number, application)
+            except InputError:
+                if waiting is not None:  # the chunks before the bad application's are recorded, as without workers
+                    flush(waiting)
+                raise
+            if len(reading.pending) >= chunk:
+                reading.hash(pool, secret)
+                if waiting is not None:
+                    flush(waiting)
+                waiting, reading = reading, _Chunk()
+        if reading.pending:
+            reading.hash(pool, secret)
+        for last in (waiting, reading):
+            if last is not None and last.pending:
+                flush(last)
+    if anchor:
+        anchor_now()
     for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them
         for built in made.built:
             issuance.confirm(ledger, built.root)

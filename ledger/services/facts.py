@@ -89,7 +89,23 @@ class CertificateFact:
     def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
         """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
         ``applicant_ref`` (``reference`` salts an identifier the same way)."""
-        return replace(self, holder=self.verified and any(reference(i) == applicant_ref for i in self.subject_ids))
+        holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids)
+        # built directly: dataclasses.replace costs several times more, once per cited certificate per decision
+        return CertificateFact(
+            self.digest,
+            self.issuer,
+            self.root,
+            self.type,
+            self.verified,
+            self.status,
+            self.expired,
+            self.as_of_block,
+            self.failed,
+            self.anchored_block,
+            self.confirmations,
+            holder,
+            self.subject_ids,
+        )
 
 
 def document_ref(document: Mapping[str, Any]) -> str:
@@ -168,11 +184,7 @@ def resolve_citations(ledger: Ledger, inputs: Iterable[Mapping[str, Any]]) -> di
     return found
 
 
-def _unverifiable(digest: str | None, why: str, block: int | None) -> CertificateFact:
-    return CertificateFact(digest, None, None, None, False, "unknown", None, block, (why,))
-
-
-def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
+def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> CertificateFact:
     listed = document.get("fields")
     fields: Mapping[str, Any] = listed if isinstance(listed, Mapping) else {}
     cert_type = fields.get("type") if isinstance(fields.get("type"), str) else None
@@ -194,6 +206,7 @@ def _fact(report: Report, document: Mapping[str, Any]) -> CertificateFact:
         report.as_of_block,
         failed,
         facts.get("block_number"),
+        confirmations=confirmations,
         subject_ids=ids,
     )
 
@@ -205,6 +218,7 @@ def establish(
     verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests."""
     documents: list[Mapping[str, Any]] = []
     where: list[tuple[int, int]] = []
+    unseen: list[tuple[int, int, str | None, str]] = []  # (application, citation, digest, why) not looked at
     out: list[list[CertificateFact | None]] = []
     for a, items in enumerate(cited):
         row: list[CertificateFact | None] = []
@@ -216,8 +230,8 @@ def establish(
             elif document is None and _is_ref(citation):
                 document = stored.get(citation["document_ref"])
             if document is None:
-                why = "not_found" if digest is not None else "citation_invalid"
-                row.append(_unverifiable(digest, why, None))
+                unseen.append((a, c, digest, "not_found" if digest is not None else "citation_invalid"))
+                row.append(None)
                 continue
             documents.append(document)
             where.append((a, c))
@@ -225,11 +239,15 @@ def establish(
         out.append(row)
     reports = verify_many(documents, view, now=now) if documents else []
     for (a, c), document, report in zip(where, documents, reports):
-        out[a][c] = replace(_fact(report, document), confirmations=view.confirmations)
+        out[a][c] = _fact(report, document, view.confirmations)
     block = next((r.as_of_block for r in reports if r.as_of_block is not None), None)
-    if block is None and any(f is not None for row in out for f in row):
+    if block is None and (unseen or reports):
         block = view.head()
     # certificates that could not even be looked at were judged at the same block as the others
+    for a, c, digest, why in unseen:
+        out[a][c] = CertificateFact(
+            digest, None, None, None, False, "unknown", None, block, (why,), confirmations=view.confirmations
+        )
     return [
         [
             f if f.as_of_block is not None else replace(f, as_of_block=block, confirmations=view.confirmations)

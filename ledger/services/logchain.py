@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-import json
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -95,34 +94,11 @@ _ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
 # -- hashing ----------------------------------------------------------------------------------------------------
 
 
-def _json_plain(value: Any) -> bool:
-    """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785."""
-    t = type(value)
-    if t is str:
-        return value.isprintable()  # no control characters, separators or lone surrogates to escape
-    if t is dict:
-        for k, v in value.items():
-            # ASCII keys sort the same by code point (Python) and by UTF-16 unit (RFC 8785).
-            if type(k) is not str or not k.isascii() or not k.isprintable() or not _json_plain(v):
-                return False
-        return True
-    if t is list:
-        return all(_json_plain(v) for v in value)
-    if t is int:
-        return -(2**53) < value < 2**53
-    return value is None or t is bool  # floats take the full RFC 8785 path
-
-
-_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
-
-
 def canonical_body(body: Any) -> bytes:
     """RFC 8785 bytes of a log body: a fast path for plain JSON (no floats, printable strings), else canonical_json."""
     if type(body) is not dict:
         raise InputError(f"a log entry body must be a JSON object, got {type(body).__name__}")
-    if _json_plain(body):
-        return _dumps(body).encode("utf-8")
-    return canonical_json(body)
+    return canonical_json(body)  # plain JSON (no floats, printable strings) takes its fast path
 
 
 def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body_text: str | bytes) -> str:
@@ -642,6 +618,10 @@ class _RangeCheck:
     ) -> None:
         self.rows.append((seq, entry_hash, batch_root, leaf_index, proof))
 
+    def touched(self, altered: set[int]) -> bool:
+        """Whether any collected row is among ``altered`` (then it waits for the search for moved entries)."""
+        return bool(altered) and any(r[0] in altered for r in self.rows)
+
     def finish(self, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
         rng = self.range
         out: list[Discrepancy] = []
@@ -826,6 +806,11 @@ def check_log(
             rng = ranges[range_index] if range_index < len(ranges) else None
             if rng is not None and rng.first_seq <= seq:
                 if current is None or current.range is not rng:
+                    if current is not None and not current.touched(altered):
+                        # the walk is past that range and none of its rows failed its hash, so none can turn out
+                        # moved: check it now and let its rows go (memory flat in the log's length)
+                        found.extend(current.finish(department, altered, set()))
+                        pending_checks.remove(current)
                     current = _RangeCheck(rng)
                     pending_checks.append(current)
                 current.add(seq, entry_hash, batch_root, leaf_index, proof)

@@ -25,7 +25,7 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -40,7 +40,7 @@ from ..onchain.chain import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
-from .logchain import LOG_DECISIONS
+from .logchain import LOG_DECISIONS, LogEntry
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -391,6 +391,27 @@ def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[s
     return out
 
 
+def _decision_bodies(ledger: Ledger, department: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
+    """(seq, entry hash, body) of ``department``'s decision log in order, streamed; unreadable bodies are left out
+    (check_log reports them)."""
+    from ..formats.canonical import json_loads
+
+    entries = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        rows = conn.execution_options(yield_per=5_000).execute(
+            select(entries.c.seq, entries.c.entry_hash, entries.c.body)
+            .where(entries.c.log == LOG_DECISIONS, entries.c.department_id == department)
+            .order_by(entries.c.seq)
+        )
+        for seq, entry_hash, text in rows:
+            try:
+                body = json_loads(text)
+            except ValueError:
+                continue
+            if isinstance(body, dict):
+                yield int(seq), entry_hash, body
+
+
 def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]:
     """Every broken link between decisions and the certificates they produced (``ledger replay`` runs it):
 
@@ -408,29 +429,23 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
     types = _produced_types(ledger)
     vault = None
     for dept in departments:
-        issued: dict[str, tuple[int, str, dict[str, Any]]] = {}
+        # one streaming pass over the log; what it keeps grows with the decisions that issued or withdrew, not with
+        # the log (issue 18: a million decisions replay in flat memory)
+        issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
         withdrawn_by: dict[int, int] = {}
-        decided: dict[tuple[str, str], str] = {}  # (case, input digest) -> outcome, for produced_by claims
-        for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
-            try:
-                body = json.loads(entry.body)
-            except ValueError:
-                continue  # check_log reports it
-            if not isinstance(body, dict):
-                continue
-            decided[(str(body.get("case_id")), str(body.get("input_digest")))] = str(body.get("outcome"))
+        for seq, entry_hash, body in _decision_bodies(ledger, dept):
             target = body.get("overrides")
             if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
-                withdrawn_by[target["seq"]] = entry.seq
+                withdrawn_by[target["seq"]] = seq
             mark = body.get("issued")
             if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
-                issued[mark["certificate"]] = (entry.seq, entry.entry_hash, body)
+                issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
                 if body.get("outcome") != "approve":
                     problems.append(
                         LinkProblem(
                             "issued_by_non_approval",
                             dept,
-                            entry.seq,
+                            seq,
                             body.get("case_id"),
                             f"a decision with outcome {body.get('outcome')!r} says it issued {mark['certificate']}",
                         )
@@ -455,8 +470,7 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
                 else []
             )
         statuses = _statuses(ledger, dept, issued)
-        for digest, (seq, entry_hash, body) in issued.items():
-            case = body.get("case_id")
+        for digest, (seq, entry_hash, case) in issued.items():
             state = statuses.get(digest, "absent")
             if state == "absent":
                 problems.append(
@@ -514,6 +528,7 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
                     "decision names that certificate",
                 )
             )
+        claims: list[tuple[str, str, Any]] = []  # (digest, type, claim) of certificates no decision names
         for digest, sealed, cert_type in candidates:
             if digest in issued:
                 continue
@@ -523,7 +538,22 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
                 fields = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
             except (LedgerError, ValueError, KeyError, TypeError):
                 fields = None  # erased or altered: reconcile names it
-            claim = fields.get(f"subject.{PRODUCED_FIELD}") if isinstance(fields, dict) else None
+            claims.append(
+                (digest, cert_type, fields.get(f"subject.{PRODUCED_FIELD}") if isinstance(fields, dict) else None)
+            )
+        # the outcomes of the decisions those certificates claim, found in a second pass only when there are claims
+        wanted = {
+            (str(claim.get("case_id")), str(claim.get("input_digest")))
+            for _, _, claim in claims
+            if isinstance(claim, dict)
+        }
+        decided: dict[tuple[str, str], str] = {}  # (case, input digest) -> outcome, for produced_by claims
+        if wanted:
+            for _, _, body in _decision_bodies(ledger, dept):
+                key = (str(body.get("case_id")), str(body.get("input_digest")))
+                if key in wanted:
+                    decided[key] = str(body.get("outcome"))
+        for digest, cert_type, claim in claims:
             if not isinstance(claim, dict):
                 problems.append(
                     LinkProblem(

@@ -33,6 +33,7 @@ counted; log integrity is still checked for the whole log of each selected depar
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -50,7 +51,8 @@ from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
 from . import logchain
-from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, applicant_reference
+from . import _decision_workers
+from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from .supervision import SUPERVISION_FORMAT
@@ -571,8 +573,13 @@ def replay(
     service_item: str | None = None,
     case_id: str | None = None,
     progress: Progress | None = None,
+    workers: int | None = None,
 ) -> ReplayReport:
-    """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed)."""
+    """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed).
+
+    ``workers``: processes that recompute the input commitments (``_decision_workers``) while this one checks the
+    log, re-establishes facts and re-runs the rules; by default one per core beyond the first for a long history,
+    0 for none. The log's integrity chain is always checked here, in order."""
     import time
 
     started = time.perf_counter()
@@ -609,9 +616,12 @@ def replay(
     selection = _Selection(case_id, service_item, since, until)
     done = 0
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    done = _replay_departments(
-        ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress
-    )
+    # one case re-runs one or two decisions: no worker is worth starting for that
+    pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
+    with _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool:
+        done = _replay_departments(
+            ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, pool
+        )
     # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
     from .permits import check_links
 
@@ -636,11 +646,12 @@ def _replay_departments(
     selection: _Selection,
     total: int,
     progress: Progress | None,
+    pool: _decision_workers.Pool | None = None,
 ) -> int:
     done = 0
     for dept in departments:
         walk = _DepartmentReplay(
-            ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts, selection
+            ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts, selection, pool
         )
 
         def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
@@ -692,8 +703,10 @@ class _DepartmentReplay:
         rule_sets: _RuleSets,
         facts: _Facts,
         selection: _Selection,
+        pool: _decision_workers.Pool | None = None,
     ) -> None:
         self.ledger = ledger
+        self.pool = pool
         self.facts = facts
         self.report = report
         self.department = department
@@ -755,17 +768,33 @@ class _DepartmentReplay:
             [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
         )
         parsed = []
+        values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
         for _, body in selected:
             digest = body.get("input_digest")
-            stored = inputs.get(digest) if body.get("format") == DECISION_FORMAT and isinstance(digest, str) else None
-            if stored is None:
+            if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
                 continue
             try:
-                value = json_loads(stored)
+                value = values[digest] if digest in values else json_loads(inputs[digest])
             except ValueError:
                 continue
+            values[digest] = value
             if isinstance(value, dict):
                 parsed.append((body, value))
+        # the stored inputs' commitments are recomputed (in a worker when there is one) while the loop below runs;
+        # each is compared after it, for the decisions whose input passed the checks before it
+        wanted = [
+            (digest, inputs[digest])
+            for _, body in selected
+            if _kind(body) == "engine" and "input_commitment" in body
+            for digest in (body.get("input_digest"),)
+            if isinstance(digest, str) and digest in inputs
+        ]
+        computed = (
+            _decision_workers.run(self.pool, _decision_workers.input_commitments, _secret(self.ledger, dept), wanted)
+            if wanted
+            else None
+        )
+        commitments: list[tuple[int, dict[str, Any], str]] = []
         self.facts.prepare(parsed)
         for seq, body in selected:
             _count_decision(report, self.summary, body)
@@ -782,11 +811,17 @@ class _DepartmentReplay:
                     self.ranges,
                     self.ends,
                     credit=self.credit_book,
+                    commitments=commitments,
+                    values=values,
                 )
             else:
                 report.human += 1
                 if body.get("overrides") is not None:
                     self.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        if commitments:
+            expected = dict(zip((d for d, _ in wanted), computed.result(), strict=True))  # type: ignore[union-attr]
+            for seq, body, digest in commitments:
+                _compare_input_commitment(report, dept, seq, body, expected[digest])
         return count
 
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
@@ -900,7 +935,11 @@ def _rerun(
     ends: list[int],
     *,
     credit: Callable[[], Any] | None = None,
+    commitments: list[tuple[int, dict[str, Any], str]],
+    values: Mapping[str, Any],
 ) -> None:
+    """Re-run one automatic decision. Its input commitment check is queued on ``commitments``: the caller compares
+    once the commitments are computed (in a worker). ``values``: stored inputs already parsed, by digest."""
     case = body.get("case_id")
 
     def fail(check: str, detail: str) -> None:
@@ -941,12 +980,12 @@ def _rerun(
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
     input_digest = body.get("input_digest")
-    text = inputs.get(input_digest) if isinstance(input_digest, str) else None
-    if text is None:
+    if not isinstance(input_digest, str) or input_digest not in inputs:
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
         return
+    text = inputs[input_digest]
     try:
-        decision_input = json_loads(text)
+        decision_input = values[input_digest] if input_digest in values else json_loads(text)
     except ValueError:
         fail("input_altered", f"the stored input {input_digest} is not JSON")
         return
@@ -959,8 +998,8 @@ def _rerun(
     if not isinstance(decision_input, dict):
         fail("input_altered", f"the stored input {input_digest} is not a JSON object")
         return
-    if "input_commitment" in body:
-        _check_input_commitment(facts_replay.ledger, dept, decision_input, body, fail)
+    if "input_commitment" in body:  # the record's field-by-field commitment is to the stored input
+        commitments.append((seq, body, input_digest))
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
@@ -997,19 +1036,20 @@ def _rerun(
     report.re_run += 1
 
 
-def _check_input_commitment(
-    ledger: Ledger, dept: str, decision_input: dict[str, Any], body: dict[str, Any], fail: Callable[[str, str], None]
+def _compare_input_commitment(
+    report: ReplayReport, dept: str, seq: int, body: dict[str, Any], expected: str | None
 ) -> None:
     """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
-    from ..formats.decision_input import input_commitment_of
-    from .decisions import _secret
-
-    expected = input_commitment_of(_secret(ledger, dept), decision_input, str(body.get("input_digest")))
     if body.get("input_commitment") != expected:
-        fail(
-            "input_commitment_invalid",
-            f"the record commits to input {body.get('input_commitment')}, but the "
-            f"stored input gives {expected}: no evidence bundle can disclose it",
+        report.discrepancies.append(
+            ReplayDiscrepancy(
+                "input_commitment_invalid",
+                dept,
+                seq,
+                body.get("case_id"),
+                f"the record commits to input {body.get('input_commitment')}, but the "
+                f"stored input gives {expected}: no evidence bundle can disclose it",
+            )
         )
 
 
