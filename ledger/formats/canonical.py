@@ -44,6 +44,8 @@ except ImportError:  # optional: the standard parser gives the same values, more
 # surrogates and non-UTF-8 bytes, which json accepts or reports in its own words, fall back on orjson's error.
 _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN_BYTES = b"0" * 19
+_DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")  # the same for a text (strict_json_loads)
+_LONG_RUN = "0" * 19
 
 _json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256

@@ -50,8 +50,7 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
-from . import logchain
-from . import _decision_workers
+from . import _decision_workers, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
