@@ -15,7 +15,8 @@ import pytest
 from sqlalchemy import text
 
 from ledger.errors import InputError
-from ledger.services import decisions, replay as replay_module
+from ledger.services import decisions
+from ledger.services import replay as replay_module
 from ledger.services.logchain import LOG_DECISIONS, canonical_body
 from ledger.services.replay import replay
 
