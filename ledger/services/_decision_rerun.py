@@ -191,7 +191,7 @@ class DecisionRerun:
         ):
             return False, f"the recorded facts name no single block they were judged at ({block!r})"
         stored: dict[str, Any] = {}
-        for citation, document in zip(listed, cited):
+        for citation, document in zip(listed, cited, strict=True):
             key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
             if document is not None and not isinstance(document, dict):
                 return False, f"a cited certificate must be a certificate document or null, got {document!r}"
@@ -209,10 +209,10 @@ class DecisionRerun:
                 return False, f"decided_at {decided!r} is not a date-time: validity cannot be judged at it"
         view = ChainView(self.chain, self.confirmations)
         (now,) = establish(view, [listed], stored, now=moment)
-        facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded)]
+        facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded, strict=True)]
         self.facts = facts
         diffs = []
-        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+        for i, (mine, theirs) in enumerate(zip(facts, recorded, strict=True)):
             expected = {**mine.to_json(), "holder": mine.holder}
             wrong = [
                 f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"

@@ -359,7 +359,9 @@ def _establish(
     def reference(identity: str) -> str:
         return applicant_reference(ledger, department, identity)
 
-    return block, [[f.held_by(applicant, reference) for f in row] for row, applicant in zip(facts, applicants)]
+    return block, [
+        [f.held_by(applicant, reference) for f in row] for row, applicant in zip(facts, applicants, strict=True)
+    ]
 
 
 def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:

@@ -238,7 +238,7 @@ def establish(
             row.append(None)
         out.append(row)
     reports = verify_many(documents, view, now=now) if documents else []
-    for (a, c), document, report in zip(where, documents, reports):
+    for (a, c), document, report in zip(where, documents, reports, strict=True):
         out[a][c] = _fact(report, document, view.confirmations)
     block = next((r.as_of_block for r in reports if r.as_of_block is not None), None)
     if block is None and (unseen or reports):

@@ -319,7 +319,7 @@ class _Facts:
             if decided is None:
                 continue
             found = establish(self.view, [citations(i) for _, i in group], self.stored, now=decided)
-            for (body, _), facts in zip(group, found):
+            for (body, _), facts in zip(group, found, strict=True):
                 self.cache[(body.get("input_digest"), moment)] = facts
 
     def history(self) -> dict[Any, list[tuple[int, int]]]:
@@ -395,7 +395,7 @@ class _Facts:
             return applicant_reference(self.ledger, department, identity)
 
         facts = []
-        for fact, theirs, citation in zip(now, recorded, cited):
+        for fact, theirs, citation in zip(now, recorded, cited, strict=True):
             gone = self._erased_citation(fact, theirs, citation)
             if gone is not None:
                 erased = self._erased_fact(gone, theirs, block)
@@ -420,7 +420,7 @@ class _Facts:
                 )
                 fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
             facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
-        for i, (mine, theirs) in enumerate(zip(facts, recorded)):
+        for i, (mine, theirs) in enumerate(zip(facts, recorded, strict=True)):
             expected = mine.to_json()
             diffs = [
                 f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"
