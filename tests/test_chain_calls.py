@@ -45,10 +45,30 @@ def test_view_calls_answer_as_web3_does_without_asking_the_chain_id_each_time(le
         assert proxy.methods["eth_chainId"] <= 2 < proxy.methods["eth_call"], proxy.methods
 
 
-@pytest.mark.parametrize("answer", ["0xzz", "0x1234", "0x" + "00" * 31, 7])
+def _result(value: Any) -> Any:
+    return lambda reply: {**reply, "result": value}
+
+
+def _without(member: str) -> Any:
+    return lambda reply: {k: v for k, v in reply.items() if k != member}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        _result("0xzz"),  # not hex
+        _result("0x1234"),  # shorter than the function's outputs
+        _result("0x" + "00" * 31),
+        _result(7),  # not a string
+        _without("jsonrpc"),  # not a JSON-RPC 2.0 answer: web3 refuses it
+        _without("id"),
+        lambda reply: {**reply, "error": {"code": -32000, "message": "and a result"}},  # both error and result
+        lambda reply: {**reply, "jsonrpc": "1.0"},
+    ],
+)
 def test_a_node_answering_what_no_function_returns_gets_web3s_own_error(ledger: Ledger, answer: Any) -> None:
     def lie(method: str, _params: Any, reply: Any) -> Any:
-        return {**reply, "result": answer} if method == "eth_call" else reply
+        return answer(reply) if method == "eth_call" else reply
 
     with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), rewrite=lie) as proxy:  # type: ignore[attr-defined]
         chain = _chain_via(ledger, proxy.url)
