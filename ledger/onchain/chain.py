@@ -241,7 +241,12 @@ class Chain:
         request = {"to": fn.address, "data": fn._encode_transaction_data()}
         tag = hex(block) if isinstance(block, int) else block
         response = self.w3.provider.make_request(RPCEndpoint("eth_call"), [request, tag])
-        well_formed = response.get("jsonrpc") == "2.0" and "id" in response and "error" not in response
+        rid = response.get("id")
+        well_formed = (
+            response.get("jsonrpc") == "2.0"
+            and (type(rid) is int or (type(rid) is str and rid.isascii() and rid.isdigit()))
+            and "error" not in response
+        )
         data = response.get("result") if well_formed else None  # anything else: web3's checks, web3's error
         if not isinstance(data, str) or (data in ("0x", "") and output_types):
             return _SLOW  # a revert, or no contract there: web3 says which, in its words
