@@ -35,6 +35,7 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError, StateError
+from ..formats import checks as checks_core
 from ..formats.canonical import hex32
 from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
@@ -952,6 +953,8 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
             except (LedgerError, ValueError, KeyError):
                 continue  # an altered row: reconcile names it; here the certificate is simply not available
             proof = batch_proof(batch.leaves, batch.nodes, leaf_index)
+            if not checks_core.merkle_proof(bytes.fromhex(digest[2:]), proof, bytes.fromhex(root[2:]))[0]:
+                continue  # leaves, run roots or leaf index altered: reconcile names it; no document that fails
             found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
 
