@@ -20,6 +20,7 @@ never "ok" by omission (verification fails closed).
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -38,6 +39,14 @@ from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_I
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
+
+_department_ids = lru_cache(maxsize=1024)(department_id_bytes)
+
+
+def _department_id(code: str) -> bytes:
+    """``department_id_bytes``, remembered for text codes (a pure function; an invalid code raises every time)."""
+    return _department_ids(code) if type(code) is str else department_id_bytes(code)
+
 
 STATUS_NAMES = ("valid", "suspended", "revoked", "superseded")
 # Where a certificate was anchored: (department id as bytes32, batch root, digest). Status lives under this key.
@@ -208,6 +217,8 @@ class ChainView:
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
         self._head_read_at = float("-inf")
+        # (head, {(department, root, signature, head, confirmations): batch checks}): keep_batch_checks
+        self._batch_checks: tuple[int, dict[tuple[Any, ...], Any]] = (-1, {})
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._lookups = 0
@@ -286,6 +297,33 @@ class ChainView:
             self._batches[key] = info
         return info
 
+    def batch_checks_kept(self, key: tuple[str, bytes, bytes, int]) -> Any:
+        """The batch checks (anchored, confirmations, department_key, signature) worked out for ``key`` =
+        (department, root, signature, head) by an earlier verification against the same head, or None."""
+        head, kept = self._batch_checks
+        return kept.get((*key, self.confirmations)) if head == key[3] else None
+
+    def keep_batch_checks(self, key: tuple[str, bytes, bytes, int], found: Any) -> None:
+        """Remember the batch checks of ``key`` for later verifications against the same head, when every input
+        they were built from is a cached fact: the batch's anchor is final (cached by :meth:`batch`), the
+        registry's answer for its signer at the anchoring block is cached (:meth:`was_active_issuer`) and the
+        signature's signer is a pure function of its inputs. They are then a pure function of the key and
+        :attr:`confirmations` (the depth is the head's minus the anchoring block). Freshness bound: one head.
+        They are kept only for the latest head (at most ``_SIGNATURES_KEPT``), and never for a question about
+        the past (``at``), whose checks compare with that moment."""
+        batch: BatchInfo | None = found[0]
+        if batch is None or self._batches.get((key[0], key[1])) is not batch:
+            return
+        if (batch.signer, batch.block_number) not in self._signers:
+            return
+        head, kept = self._batch_checks
+        if head != key[3] or len(kept) >= _SIGNATURES_KEPT:
+            if key[3] < head:
+                return  # a straggler verifying against an older head: the memo stays with the newer one
+            head, kept = key[3], {}
+            self._batch_checks = (head, kept)
+        kept[(*key, self.confirmations)] = found
+
     def was_active_issuer(self, signer: str, block: int) -> bool:
         key = (signer, block)
         cached = self._signers.get(key)
@@ -331,7 +369,7 @@ class ChainView:
         ``at`` queries ask the chain for this certificate only with the direct lookup.
         """
         fns = self.chain.anchor.functions
-        dept = department_id_bytes(department)
+        dept = _department_id(department)
         if at is None:
             self._lookups += 1
             if head is not None and (self._indexed or self._lookups > INDEX_AFTER):
@@ -365,7 +403,7 @@ class ChainView:
     def status_history(self, department: str, root: bytes, digest: bytes, upto: int) -> list[tuple[str, int, bytes]]:
         """Every status change of certificate ``digest`` of ``department``'s batch ``root`` up to block ``upto``,
         oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
-        dept = department_id_bytes(department)
+        dept = _department_id(department)
         if self.status_lookup == "herd":
             return [
                 (STATUS_NAMES[s], b, d)
@@ -380,7 +418,7 @@ class ChainView:
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
         per view and brought up to a later head incrementally; the blocks that are not final yet
         (chainread.Finality) are read again."""
-        dept = department_id_bytes(department)
+        dept = _department_id(department)
         stream = self._streams.get(dept)
         if stream is not None and head <= stream.synced:
             return stream
@@ -480,7 +518,7 @@ class ChainView:
         """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
         it as successor), or None. From the index when in use, else one ``eth_getLogs`` of the issuer's
         supersessions."""
-        dept = department_id_bytes(department)
+        dept = _department_id(department)
         if self._indexed:
             return self._replaced.get((dept, root, digest))
         stream = self._streams.get(dept)
@@ -634,6 +672,7 @@ class _Run:
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
         ] = {}
         self._simple: dict[tuple[Any, ...], Check] = {}
+        self.validity: dict[tuple[str | None, str | None, bool], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable)."""
@@ -689,7 +728,12 @@ class _Run:
         key = (department, root, signature, head)
         found = self._batches.get(key)
         if found is None:
-            found = self._batches[key] = self._batch_checks(department, root, signature, head)
+            kept = self.view.batch_checks_kept(key) if self.at_time is None else None
+            found = self._batches[key] = (
+                kept if kept is not None else self._batch_checks(department, root, signature, head)
+            )
+            if kept is None and self.at_time is None:
+                self.view.keep_batch_checks(key, found)
         return found
 
     def _batch_checks(
@@ -767,11 +811,15 @@ def verify_many(
     *,
     at: str | datetime | None = None,
     now: str | datetime | None = None,
+    workers: int | None = None,
 ) -> list[Report]:
     """Verify many certificates against one head: the head is read and the status index brought up to it
     once, then each certificate is verified exactly as :func:`verify_certificate` does (same checks, same
     reports, all "as of" that block). What depends only on a batch (its anchor, key and signature checks) is
-    worked out once per batch root, and validity is judged at one moment for the whole call."""
+    worked out once per batch root, and validity is judged at one moment for the whole call.
+
+    ``workers``: forked helper processes (:func:`worker_count`; default: one for a call of at least
+    :data:`FORK_MIN` certificates on a machine with two cores or more), which give the same reports."""
     try:
         head: int | None = view.head()
         view.sync(head)
@@ -779,7 +827,118 @@ def verify_many(
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now)
     # The cyclic collector is not paused here (the gateway runs this): one-shot callers pause it (ledger._gc).
-    return [_verify_one(source, run) for source in sources]
+    listed = sources if isinstance(sources, list) else list(sources)
+    if head is not None and worker_count(workers, len(listed)):
+        return _verify_forked(listed, run)
+    return [_verify_one(source, run) for source in listed]
+
+
+# verify_many verifies in two processes only for at least this many certificates: forking a process that holds the
+# status index costs a few milliseconds of CPU (page tables), worth it from a few thousand verifications (≈ 50-150
+# µs each).
+FORK_MIN = 4_000
+
+
+def worker_count(requested: int | None, size: int) -> int:
+    """Forked helper processes for a :func:`verify_many` call of ``size`` certificates: ``requested`` when given
+    (0: none; at most 1 is used); by default 1 when the machine has more than one core, the platform can fork,
+    the call has at least :data:`FORK_MIN` certificates and this process runs no other thread (a thread holding a
+    lock at the fork, in OpenSSL say, could leave it held in the child)."""
+    if not hasattr(os, "fork"):
+        return 0
+    if requested is not None:
+        return min(1, max(0, requested))
+    if size < FORK_MIN or (os.cpu_count() or 1) < 2 or threading.active_count() > 1:
+        return 0
+    return 1
+
+
+class _Offline(BaseException):
+    """Raised in a forked verifier when a verification would read the chain: the parent verifies that certificate
+    itself. A BaseException, so no ``except Exception`` of the checks turns it into a report."""
+
+
+def _offline(*_: object, **__: object) -> Any:
+    raise _Offline
+
+
+def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
+    """``[_verify_one(s, run) for s in sources]`` on two cores: a forked child (it inherits the view's cached
+    facts, the run and the documents, so nothing but reports travels) verifies the second part and sends its
+    reports back pickled; this process verifies the first part meanwhile, then takes the child's reports.
+
+    The child never reads the chain nor touches a connection of this process: its node provider refuses every
+    request (a verification that would need one, e.g. of a batch whose anchor is not final and so not cached, is
+    left to this process, which verifies it exactly as it would have), it writes only to its pipe and leaves with
+    ``os._exit`` (no atexit handler, no connection closed). The head, the moment validity is judged at and the
+    status index are the run's, so the reports are those one process gives (tests/test_verify_parallel.py
+    compares them, tampered documents included). If the child fails in any way, this process verifies its part."""
+    import pickle
+
+    # Checks every report shares are worked out before the fork, so the child does not read the genesis itself.
+    try:
+        run.chain_identity_check()
+    except ChainError:
+        return [_verify_one(source, run) for source in sources]
+    split = len(sources) * _PARENT_SHARE // 100
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        status = 1
+        try:
+            os.close(read_end)
+            _go_offline(run.view)
+            out: list[Report | None] = []
+            for source in sources[split:]:
+                try:
+                    out.append(_verify_one(source, run))
+                except _Offline:
+                    out.append(None)
+            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as pipe:
+                pipe.write(data)
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_end)
+    try:
+        mine = [_verify_one(source, run) for source in sources[:split]]
+        with os.fdopen(read_end, "rb") as pipe:
+            data = pipe.read()
+    finally:
+        _, code = os.waitpid(pid, 0)
+    theirs: list[Report | None] | None = None
+    if code == 0:
+        try:
+            loaded = pickle.loads(data)  # noqa: S301 - written by this process's own forked child
+        except Exception:  # noqa: BLE001 - a child that died mid-write: verified here instead
+            loaded = None
+        if isinstance(loaded, list) and len(loaded) == len(sources) - split:
+            theirs = loaded
+    if theirs is None:
+        theirs = [None] * (len(sources) - split)
+    mine.extend(
+        report if report is not None else _verify_one(source, run)
+        for source, report in zip(sources[split:], theirs, strict=True)
+    )
+    return mine
+
+
+# The share of the certificates the parent verifies itself (percent): it also unpickles the child's reports.
+_PARENT_SHARE = 50
+
+
+def _go_offline(view: ChainView) -> None:
+    """In a forked child: every request to the node raises :class:`_Offline` (the provider is the one object all
+    of web3's and the view's reads go through; the witness view shares it)."""
+    providers = {id(view.chain.w3.provider): view.chain.w3.provider}
+    witness_chain = getattr(view.witness, "chain", None)
+    if witness_chain is not None:
+        providers[id(witness_chain.w3.provider)] = witness_chain.w3.provider
+    for provider in providers.values():
+        provider.make_request = _offline  # type: ignore[method-assign]
+        if hasattr(provider, "make_batch_request"):
+            provider.make_batch_request = _offline
 
 
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
@@ -808,10 +967,13 @@ def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run
 
 def _proof(elements: Any) -> list[bytes]:
     if type(elements) is list:
-        try:  # the usual form: "0x" + 64 hex digits each
-            proof = [bytes.fromhex(p[2:]) for p in elements if type(p) is str and len(p) == 66 and p[:2] == "0x"]
-            if len(proof) == len(elements) and all(len(p) == 32 for p in proof):  # no whitespace skipped
-                return proof
+        try:  # the usual form: "0x" + 64 hex digits each, read in one go
+            if all(type(p) is str and len(p) == 66 and p[:2] == "0x" for p in elements):
+                raw = bytes.fromhex("".join([p[2:] for p in elements]))
+                # 64 characters per element: 32 bytes each only if every one was a hex digit (fromhex skips
+                # whitespace, which would leave fewer bytes; a digit pair cannot straddle two elements then either)
+                if len(raw) == 32 * len(elements):
+                    return [raw[i : i + 32] for i in range(0, len(raw), 32)]
         except ValueError:
             pass  # parse_hex32 names the problem
     if type(elements) is not list:
@@ -947,13 +1109,22 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
 
 
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
-    ok, detail = checks_core.validity(
-        doc.fields.get("valid_from"),
-        doc.fields.get("valid_until"),
-        run.now,
-        dates_hidden="valid_from" in doc.hidden or "valid_until" in doc.hidden,
-    )
-    checks.items.append(run.check("validity", ok, detail))
+    start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
+    hidden = "valid_from" in doc.hidden or "valid_until" in doc.hidden
+    # A pure function of the two dates, the flag and the run's moment: remembered per run for text (or absent)
+    # dates, which the certificates of a batch share; any other value (a number in a tampered document) is
+    # judged afresh, so values that compare equal across types (1, 1.0, True) never share an answer.
+    key = (start, end, hidden) if type(start) in _TEXT_OR_NONE and type(end) in _TEXT_OR_NONE else None
+    found = run.validity.get(key) if key is not None else None
+    if found is None:
+        ok, detail = checks_core.validity(start, end, run.now, dates_hidden=hidden)
+        found = run.check("validity", ok, detail)
+        if key is not None:
+            run.validity[key] = found
+    checks.items.append(found)
+
+
+_TEXT_OR_NONE = (str, type(None))
 
 
 def _is_department(value: object) -> TypeGuard[str]:

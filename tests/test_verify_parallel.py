@@ -1,0 +1,251 @@
+"""Issue 18, verification's shortcuts against their adversaries, on an isolated anvil (a reorganisation and a
+suspended department never touch the session chain):
+
+* ``verify_many`` on two cores (a forked child verifies part of the documents and sends its reports back) gives the
+  reports one process gives, over genuine, revoked, suspended, superseded and tampered documents, and a batch whose
+  anchor is not final yet (so not cached: the child may not read the chain and hands it back);
+* the batch checks a long-lived view keeps per (department, root, signature, head) give the reports a fresh view
+  gives: for tampered documents, after a certificate is revoked or its department suspended between two
+  verifications, and for a batch whose anchor is reorganised away (never kept: not final).
+"""
+
+from __future__ import annotations
+
+import copy
+import resource
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from web3 import Web3
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_ISSUER, Chain
+from ledger.services import status
+from ledger.services.departments import Council
+from ledger.services.verify import (
+    ChainView,
+    _go_offline,
+    _Offline,
+    verify_certificate,
+    verify_many,
+    worker_count,
+)
+
+from .cli_support import rpc
+from .conftest import PASSPHRASE, make_records, make_settings
+from .foundation_support import issue
+
+NOW = "2027-06-01T00:00:00Z"
+DEPT = "PAR"
+
+
+@pytest.fixture(scope="module")
+def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("parallel")), passphrase=PASSPHRASE)
+    Council(ledger).register(DEPT, "Parallel Verification Office", ROLE_ISSUER)
+    yield ledger
+    ledger.close()
+
+
+@pytest.fixture(scope="module")
+def documents(isolated: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    """30 certificates in 3 batches, 3 of them with a status change, all final (deep enough to be cached)."""
+    docs = issue(isolated, tmp_path_factory.mktemp("docs"), DEPT, make_records(30, prefix="PAR"), batch_size=10)
+    status.revoke(isolated, docs[1]["digest"], "fraud", DEPT)
+    status.suspend(isolated, docs[12]["digest"], "under-investigation", DEPT)
+    status.supersede(isolated, docs[21]["digest"], docs[22]["digest"], DEPT)
+    mine(isolated, 40)
+    return docs
+
+
+def mine(ledger: Ledger, blocks: int) -> None:
+    rpc(ledger, "anvil_mine", hex(blocks))
+
+
+def tampered(doc: dict[str, Any]) -> list[Any]:
+    """A holder's edits of a genuine document: every part a verifier reads."""
+    out: list[Any] = []
+
+    def edit(change: Any) -> None:
+        d = copy.deepcopy(doc)
+        change(d)
+        out.append(d)
+
+    name = next(k for k in doc["fields"] if k not in ("id", "type", "issuer", "issued_at", "valid_from", "valid_until"))
+    edit(lambda d: d["fields"].__setitem__(name, "someone else"))
+    edit(lambda d: d["fields"].__setitem__("valid_until", "2099-12-31"))
+    edit(lambda d: d["fields"].__setitem__("valid_until", 20991231))
+    edit(lambda d: d["salts"].__setitem__(name, "00" * 16))
+    edit(lambda d: d.__setitem__("digest", "0x" + "11" * 32))
+    edit(lambda d: d["anchor"]["proof"].__setitem__(0, "0x" + "22" * 32))
+    edit(lambda d: d["anchor"]["proof"].__setitem__(0, " " + d["anchor"]["proof"][0][1:]))
+    edit(lambda d: d["anchor"]["proof"].__setitem__(0, d["anchor"]["proof"][0][:-2] + " 0"))
+    edit(lambda d: d["anchor"]["proof"].pop())
+    edit(lambda d: d["anchor"].__setitem__("proof", 7))
+    edit(lambda d: d["anchor"].__setitem__("root", "0x" + "33" * 32))
+    edit(lambda d: d["anchor"].__setitem__("signature", "0x" + "44" * 65))
+    edit(lambda d: d["anchor"].__setitem__("signature", "0x12"))
+    edit(lambda d: d["anchor"].__setitem__("department", "OTHER"))
+    edit(lambda d: d["anchor"].__setitem__("signer", "0x" + "55" * 20))
+    edit(lambda d: d["anchor"].__setitem__("chain_id", 1))
+    edit(lambda d: d["fields"].__setitem__("issuer", "OTHER"))
+    edit(lambda d: d["fields"].__setitem__("issuer", 12))
+    edit(lambda d: d.pop("anchor"))
+    out.extend(["not a document", {"fields": []}, 42])
+    return out
+
+
+def as_json(reports: list[Any]) -> list[dict[str, Any]]:
+    return [r.to_json() for r in reports]
+
+
+def comparable(report: Any) -> dict[str, Any]:
+    """A report without the head it is as of (the node mines blocks of its own between two verifications): the
+    confirmations check must state the depth below that head, which is then left out."""
+    data = report.to_json()
+    head = data.pop("as_of_block")
+    for check in data["checks"]:
+        if check["name"] == "confirmations" and not check["skipped"]:
+            depth, rest = check["detail"].split(" blocks on top")
+            assert int(depth) == head - data["facts"]["block_number"]
+            check["detail"] = rest
+    return data
+
+
+def test_forked_verify_many_gives_the_reports_of_one_process(
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    # a batch anchored just now: not final, so not cached, so the forked child may not verify it (no chain reads)
+    shallow = issue(isolated, tmp_path, DEPT, make_records(4, prefix="PAR-NEW"), batch_size=10)
+    sources: list[Any] = [*documents, *shallow]
+    for doc in (documents[0], documents[1], documents[12], documents[21], documents[22], shallow[0]):
+        sources.extend(tampered(doc))
+    sources = sources * 3  # both processes get some of each
+    view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)  # one head for both calls
+    one = as_json(verify_many(sources, view, now=NOW, workers=0))
+    faults = resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt
+    two = as_json(verify_many(sources, view, now=NOW, workers=1))
+    assert resource.getrusage(resource.RUSAGE_CHILDREN).ru_minflt > faults  # a child did run (and was reaped)
+    assert two == one
+    # and those are the reports of a fresh view verifying each document on its own (the status index, the kept
+    # batch checks and the fork are all shortcuts)
+    fresh = [
+        verify_certificate(s, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW) for s in sources[:90]
+    ]
+    indexed = verify_many(sources[:90], ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, workers=1)
+    assert [comparable(r) for r in indexed] == [comparable(r) for r in fresh]
+    by_digest = {r["digest"]: r for r in one}
+    assert by_digest[documents[1]["digest"]]["facts"]["status"] == "revoked"
+    assert by_digest[documents[12]["digest"]]["facts"]["status"] == "suspended"
+    assert by_digest[documents[21]["digest"]]["facts"]["status"] == "superseded"
+    genuine = len(documents) + len(shallow)
+    assert sum(r["verified"] for r in one[: len(documents)]) == len(documents) - 3
+    assert not any(r["verified"] for r in one[genuine : len(sources) // 3])  # no tampered one passes
+
+
+def test_a_forked_verifier_cannot_read_the_chain(isolated: Ledger, documents: list[dict[str, Any]]) -> None:
+    """What keeps the child off this process's connections: every request to the node raises _Offline (a
+    BaseException, so no check turns it into a report). On a view of its own provider, so this process is unaffected."""
+    url = isolated.chain.w3.provider.endpoint_uri  # type: ignore[attr-defined]
+    chain = Chain(Web3(Web3.HTTPProvider(url)), isolated.chain.deployment)
+    view = ChainView(chain, isolated.settings.confirmations)
+    _go_offline(view)
+    with pytest.raises(_Offline):
+        verify_certificate(documents[0], view)
+    assert verify_certificate(documents[0], ChainView(isolated.chain)).ok  # the session's view still reads
+
+
+def test_no_fork_beside_other_threads_or_for_small_calls() -> None:
+    assert worker_count(None, 10) == 0
+    assert worker_count(0, 100_000) == 0
+    assert worker_count(5, 10) == 1  # asked for: one helper at most
+    stop = threading.Event()
+    thread = threading.Thread(target=stop.wait)
+    thread.start()
+    try:
+        assert worker_count(None, 100_000) == 0  # a lock another thread holds at the fork would stay held
+    finally:
+        stop.set()
+        thread.join()
+
+
+def test_kept_batch_checks_equal_fresh_ones_across_status_and_department_changes(
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    docs = issue(isolated, tmp_path, DEPT, make_records(3, prefix="PAR-KEEP"), batch_size=10)
+    mine(isolated, 40)
+    view = ChainView(isolated.chain, isolated.settings.confirmations)  # long-lived, as the gateway's
+
+    def same_as_fresh(doc: Any) -> dict[str, Any]:
+        kept = verify_certificate(doc, view, now=NOW).to_json()
+        assert (
+            kept
+            == verify_certificate(doc, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW).to_json()
+        )
+        return kept
+
+    first = same_as_fresh(docs[0])
+    assert first["verified"]
+    head, kept = view._batch_checks
+    assert head == first["as_of_block"] and len(kept) == 1  # kept for this head
+    for doc in [docs[1], *tampered(docs[0])]:  # the second one takes the kept checks; tampered ones too
+        same_as_fresh(doc)
+    status.revoke(isolated, docs[1]["digest"], "fraud", DEPT)  # between two verifications
+    assert same_as_fresh(docs[1])["facts"]["status"] == "revoked"
+    Council(isolated).suspend(DEPT)  # the department suspended: reports as a fresh view gives them
+    try:
+        for doc in docs:
+            same_as_fresh(doc)
+        mine(isolated, 2)
+        for doc in docs:
+            same_as_fresh(doc)
+    finally:
+        Council(isolated).reinstate(DEPT)
+
+
+def test_a_batch_reorganised_away_was_never_kept(
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    snapshot = rpc(isolated, "evm_snapshot")
+    docs = issue(isolated, tmp_path, DEPT, make_records(2, prefix="PAR-REORG"), batch_size=10)
+    view = ChainView(isolated.chain, 0)
+    assert verify_certificate(docs[0], view, now=NOW).ok and verify_certificate(docs[1], view, now=NOW).ok
+    _head, kept = view._batch_checks
+    assert not [k for k in kept if k[1].hex() == docs[0]["anchor"]["root"][2:]]  # not final: not kept
+    assert rpc(isolated, "evm_revert", snapshot) is True  # the anchoring block leaves the chain
+    mine(isolated, 3)
+    report = verify_certificate(docs[0], view, now=NOW)
+    assert not report.ok and "anchored" in {c.name for c in report.failed}
+    assert comparable(report) == comparable(verify_certificate(docs[0], ChainView(isolated.chain, 0), now=NOW))
+
+
+@pytest.mark.parametrize(
+    "elements",
+    [
+        ["0x" + "ab" * 32, "0x" + "cd" * 32],
+        ["0x" + "ab" * 31 + "  ", "0x" + "cd" * 32],  # whitespace fromhex would skip: 31 bytes, not 32
+        ["0x" + "ab" * 31 + " a", "b" + "0x" + "cd" * 31 + "c"],  # a digit pair split across two elements
+        ["0x" + "ab" * 31 + "a ", " b" + "cd" * 31 + "cd"],
+        ["0x" + "ab" * 31 + "zz", "0x" + "cd" * 32],
+        ["0X" + "AB" * 32],
+        ["0x" + "ab" * 32, 7],
+        [],
+    ],
+)
+def test_proof_read_in_one_go_equals_element_by_element(elements: list[Any]) -> None:
+    from ledger.errors import InputError
+    from ledger.formats.canonical import parse_hex32
+    from ledger.services.verify import _proof
+
+    try:
+        expected: Any = [parse_hex32(p, "proof element") for p in elements]
+    except (InputError, TypeError, AttributeError) as exc:
+        expected = type(exc)
+    try:
+        found: Any = _proof(elements)
+    except (InputError, TypeError, AttributeError) as exc:
+        found = type(exc)
+    assert found == expected
