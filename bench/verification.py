@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import resource
 import time
 from typing import Any
 
@@ -80,6 +81,12 @@ def check_index(ledger: Any, docs: list[dict[str, Any]], expected: dict[str, str
     return len(sample)
 
 
+def _cpu() -> float:
+    """CPU-seconds of this process and of its reaped children (verify_many's forked helper)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run(quick: bool = False) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
     from ledger.services.verify import ChainView, verify_certificate, verify_many
@@ -95,10 +102,13 @@ def run(quick: bool = False) -> dict[str, Any]:
             compared += check_index(ledger, docs, expected)  # and once they are deep
             view = ChainView(ledger.chain, ledger.settings.confirmations)
             verify_many(docs[:100], view)  # warm: batch anchors, key history, signatures, status index
-            start, cpu_start = time.perf_counter(), time.process_time()
+            start, cpu_start = time.perf_counter(), _cpu()
             with cyclic_gc_paused():  # as a one-shot caller does (ledger._gc)
-                reports = verify_many(docs, view)
-            many_s, many_cpu = time.perf_counter() - start, time.process_time() - cpu_start
+                reports = verify_many(docs, view)  # forks one helper on two cores or more (verify.worker_count)
+            many_s, many_cpu = time.perf_counter() - start, _cpu() - cpu_start
+            with cyclic_gc_paused():  # the same reports from one process
+                single = verify_many(docs[:2_000], view, workers=0)
+            assert [_comparable(r) for r in single] == [_comparable(r) for r in reports[:2_000]]
             assert sum(r.ok for r in reports) == n - 4, sum(
                 r.ok for r in reports
             )  # 2 revoked, 1 suspended, 1 superseded
@@ -128,7 +138,7 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
     print(
         f"  verify_many over {n:,} certificates: {result['verify_many_per_second']:,.0f} verifications/s "
-        f"({result['verify_many_per_cpu_second']:,.0f} per CPU-second)",
+        f"({result['verify_many_per_cpu_second']:,.0f} per CPU-second, the forked helper's included)",
         flush=True,
     )
     print(f"  verify_certificate, one long-lived view: {result['loop_per_second']:,.0f} verifications/s", flush=True)

@@ -219,6 +219,7 @@ class ChainView:
         self._head_read_at = float("-inf")
         # (head, {(department, root, signature, head, confirmations): batch checks}): keep_batch_checks
         self._batch_checks: tuple[int, dict[tuple[Any, ...], Any]] = (-1, {})
+        self._checks: dict[tuple[str, bool, str], Check] = {}
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._lookups = 0
@@ -296,6 +297,18 @@ class ChainView:
         if info.block_number <= chainread.Finality(self.confirmations).final_upto(head):  # final: cache it
             self._batches[key] = info
         return info
+
+    def shared_check(self, key: tuple[str, bool, str]) -> Check:
+        """``Check(*key)``, one object per (name, ok, detail) across the verifications made through this view
+        (a check is immutable and holds nothing else, so this is a memo of a pure function; at most
+        ``_SIGNATURES_KEPT`` are kept). A run of one verification (the gateway's) then builds no check a previous
+        one built already."""
+        found = self._checks.get(key)
+        if found is None:
+            if len(self._checks) >= _SIGNATURES_KEPT:
+                self._checks = {}
+            found = self._checks[key] = Check(*key)
+        return found
 
     def batch_checks_kept(self, key: tuple[str, bytes, bytes, int]) -> Any:
         """The batch checks (anchored, confirmations, department_key, signature) worked out for ``key`` =
@@ -679,7 +692,7 @@ class _Run:
         key = (name, ok, detail)
         found = self._simple.get(key)
         if found is None:
-            found = self._simple[key] = Check(name, ok, detail)
+            found = self._simple[key] = self.view.shared_check(key)
         return found
 
     def chain_check(self, anchor: Mapping[str, Any]) -> Check:
