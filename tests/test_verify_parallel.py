@@ -180,12 +180,10 @@ def test_kept_batch_checks_equal_fresh_ones_across_status_and_department_changes
     view = ChainView(isolated.chain, isolated.settings.confirmations)  # long-lived, as the gateway's
 
     def same_as_fresh(doc: Any) -> dict[str, Any]:
-        kept = verify_certificate(doc, view, now=NOW).to_json()
-        assert (
-            kept
-            == verify_certificate(doc, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW).to_json()
-        )
-        return kept
+        kept = verify_certificate(doc, view, now=NOW)
+        fresh = verify_certificate(doc, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW)
+        assert comparable(kept) == comparable(fresh)  # the node mines on its own: the head may differ by a block
+        return kept.to_json()
 
     first = same_as_fresh(docs[0])
     assert first["verified"]

@@ -914,11 +914,12 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
         finally:
             os._exit(status)
     os.close(write_end)
+    reader = os.fdopen(read_end, "rb")
     try:
         mine = [_verify_one(source, run) for source in sources[:split]]
-        with os.fdopen(read_end, "rb") as pipe:
-            data = pipe.read()
+        data = reader.read()
     finally:
+        reader.close()  # first: a child still writing (this process interrupted) gets a broken pipe and leaves
         _, code = os.waitpid(pid, 0)
     theirs: list[Report | None] | None = None
     if code == 0:
