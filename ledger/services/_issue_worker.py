@@ -14,7 +14,7 @@ import os
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from hashlib import blake2b
+from hashlib import blake2b, sha256
 from typing import Any
 
 from ..errors import InputError, StateError
@@ -26,7 +26,7 @@ try:
 except ImportError:  # optional: json writes the same values, more slowly
     _orjson = None
 from ..formats.canonical import SALT_BYTES
-from ..formats.certificate import Record, iter_jsonl_lines, record_fields, seal_fields, validate_record
+from ..formats.certificate import Record, iter_jsonl_lines, record_fields, seal_many, validate_record
 from ..formats.merkle import MerkleTree
 
 
@@ -64,6 +64,8 @@ class _Checked:
     hashes: bytes = b""
     errors: list[str] = field(default_factory=list)
     fatal: InputError | None = None
+    first_line: int = 0  # from a worker: the slice's first line and its digest (:func:`_slice_digest`)
+    slice_digest: bytes = b""
 
 
 def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | None = None) -> _Checked:
@@ -87,7 +89,16 @@ def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | Non
 
 
 def _check_lines(first_line: int, lines: list[bytes], department: str, max_bytes: int) -> _Checked:
-    return _check(iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes), department)
+    checked = _check(iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes), department)
+    checked.first_line, checked.slice_digest = first_line, _slice_digest(first_line, lines)
+    return checked
+
+
+def _slice_digest(first_line: int, lines: list[bytes]) -> bytes:
+    """SHA-256 of a slice of a JSONL file: its first line's number and its bytes. Two slices with the same digest
+    are the same lines at the same place, so checking them gives the same result (what the issuing pass relies on
+    to skip checking again a slice the validation pass found valid)."""
+    return sha256(b"%d\n%b" % (first_line, b"".join(lines))).digest()
 
 
 def _proof(built: BuiltBatch, i: int) -> list[bytes]:
@@ -99,17 +110,16 @@ def _proof(built: BuiltBatch, i: int) -> list[bytes]:
 
 def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
     """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
-    database, no chain), so a worker process can do it."""
+    database, no chain), so a worker process can do it. The salts come packed (``packed_salts``, read by
+    :func:`salts_of`): one string per certificate, SALT_BYTES per field in field order."""
     all_fields = [record_fields(r, department, issued_at) for r in records]
     randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
-    offset = 0
-    digests, salts = [], []
+    digests = seal_many(all_fields, randomness)
+    packed, offset = [], 0
     for fields in all_fields:
-        n = SALT_BYTES * len(fields)
-        sealed = seal_fields(fields, randomness[offset : offset + n])
-        offset += n
-        digests.append(sealed.digest)
-        salts.append(sealed.salts)
+        end = offset + SALT_BYTES * len(fields)
+        packed.append(randomness[offset:end])
+        offset = end
     tree = MerkleTree(digests)
     return BuiltBatch(
         root=tree.root,
@@ -119,7 +129,8 @@ def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBa
         digests=digests,
         tree=tree,
         fields=all_fields,
-        salts=salts,
+        salts=[],
+        packed_salts=packed,
     )
 
 
@@ -130,27 +141,48 @@ def _build_in_worker(
 
 
 def _build_lines_in_worker(
-    first_line: int, lines: list[bytes], department: str, issued_at: str, max_bytes: int, with_proofs: bool = True
+    first_line: int,
+    lines: list[bytes],
+    department: str,
+    issued_at: str,
+    max_bytes: int,
+    with_proofs: bool = True,
+    valid_slice: bytes | None = None,
 ) -> BuiltBatch:
-    """Parse, check and build one batch from its lines (InputError names the line, as in the writer)."""
-    records = [
-        validate_record(raw, line, department=department)
-        for line, raw in iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
-    ]
+    """Parse, check and build one batch from its lines (InputError names the line, as in the writer).
+
+    ``valid_slice`` is the :func:`_slice_digest` of a slice the validation pass checked and found valid for this
+    department. When these lines have that digest they are the same bytes at the same place, so checking them
+    again gives that same verdict: their records are taken as parsed (``Record`` from the parsed values exactly as
+    :func:`validate_record` builds it). Any other slice (the file changed between the passes: a line edited,
+    inserted or removed, a slice moved) is checked again in full, as before."""
+    parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
+    if valid_slice is not None and _slice_digest(first_line, lines) == valid_slice:
+        records = [_checked_record(raw, line) for line, raw in parsed]
+    else:
+        records = [validate_record(raw, line, department=department) for line, raw in parsed]
     return _built_for_writer(records, department, issued_at, with_proofs)
+
+
+def _checked_record(raw: dict[str, Any], line: int) -> Record:
+    """The ``Record`` :func:`validate_record` returns for a record it accepts (the dates as written)."""
+    get = raw.get
+    return Record(
+        line, raw["id"], raw["type"], raw["subject"], get("valid_from"), get("valid_until"), get("attachments")
+    )
 
 
 def _built_for_writer(records: list[Record], department: str, issued_at: str, with_proofs: bool) -> BuiltBatch:
     """The batch as the writer takes it from a worker: bodies, packed salts, run roots, and each certificate's proof
     only ``with_proofs`` (for the holders' documents the writer writes out; the store keeps leaves and run roots)."""
     built = _unsigned(records, department, issued_at)
-    built.bodies = [_body(fields, built.salts[i]) for i, fields in enumerate(built.fields)]
+    packed = built.packed_salts or [b"".join(salts.values()) for salts in built.salts]
+    built.bodies = [_body_packed(fields, salts) for fields, salts in zip(built.fields, packed, strict=True)]
+    built.packed_salts, built.salts = packed, []
     if with_proofs:
         built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
     built.run_roots = built.tree.run_roots() if built.tree is not None else None
     built.tree = None  # the proofs say all of it; not sending the levels back saves memory and copying
-    built.packed_salts = [b"".join(salts.values()) for salts in built.salts]
-    built.salts = []
     return built
 
 
@@ -167,7 +199,14 @@ def _body(fields: dict[str, Any], salts: dict[str, bytes]) -> bytes:
     per certificate of three subject fields (issue 18); :func:`read_body` reads both."""
     if list(salts) != list(fields):
         raise StateError("a certificate's salts must name its fields in the same order; nothing was stored")
-    body = {"fields": fields, "s": base64.b64encode(b"".join(salts.values())).decode()}
+    return _body_packed(fields, b"".join(salts.values()))
+
+
+def _body_packed(fields: dict[str, Any], packed: bytes) -> bytes:
+    """:func:`_body` of salts already packed in the fields' order (SALT_BYTES each)."""
+    if len(packed) != SALT_BYTES * len(fields):
+        raise StateError(f"{len(packed)} bytes of salts for {len(fields)} fields; nothing was stored")
+    body = {"fields": fields, "s": base64.b64encode(packed).decode()}
     if _orjson is not None:
         # The body is read back by json.loads (read_body), so only the values must agree, and they do for what
         # reaches here: fields whose canonical hashing (RFC 8785) accepted them (finite numbers, integers within
