@@ -355,3 +355,37 @@ def test_a_file_changed_between_the_passes_is_caught_as_without_the_shortcut(
         assert "line 290" in str(raised), raised
         assert "type" in str(raised)
     assert len(ids) < 300
+
+
+# -- 3. what a worker hands back without holders' documents: the rows' columns, not the field maps ---------------
+
+
+def test_rows_from_a_worker_without_documents_hold_what_the_certificate_says(
+    parallel: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Without ``out`` the workers send each row's columns instead of the field maps: the stored rows, the sealed
+    bodies and the exported documents are those of the records (and verify), valid_until absent or present."""
+    from ledger.services.verify import ChainView, verify_many
+
+    records: list[Any] = make_records(30)
+    records[4] = {k: v for k, v in records[4].items() if k != "valid_until"}
+    records[9] = {**records[9], "valid_until": "2030-06-30T12:00:00+02:00"}
+    path = write_jsonl(tmp_path / "rows.jsonl", records)
+    result = issuance.issue_file(parallel, path, fresh_department, batch_size=7)
+    assert result.count == 30
+    with parallel.engine.connect() as conn:
+        rows = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                select(
+                    Certificate.certificate_id, Certificate.cert_type, Certificate.issued_at, Certificate.valid_until
+                ).where(Certificate.department_id == fresh_department)
+            )
+        }
+    docs = [issuance.export_document(parallel, r["id"], fresh_department) for r in records]
+    for record, doc in zip(records, docs, strict=True):
+        fields = doc["fields"]
+        assert fields["id"] == record["id"] and fields["subject.name"] == record["subject"]["name"]
+        assert fields.get("valid_until") == record.get("valid_until")
+        assert rows[record["id"]] == (fields["type"], fields["issued_at"], fields.get("valid_until"))
+    assert all(r.ok for r in verify_many(docs, ChainView(parallel.chain, 0)))

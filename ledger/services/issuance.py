@@ -55,6 +55,7 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     _unsigned,
     _warm,
     read_body,
+    row_columns,
     salts_of,
 )
 
@@ -581,22 +582,14 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
     bodies = built.bodies or [_body(fields, salts_of(built, i)) for i, fields in enumerate(built.fields)]
     sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
-    rows = []
-    for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
-        rows.append(
-            (  # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
-                digest,
-                built.root,
-                i,
-                fields["id"],
-                department,
-                fields["type"],
-                fields["issued_at"],
-                fields.get("valid_until"),
-                sealed[i],
-                "valid",
-            )
+    root_bytes = built.root
+    rows = [
+        # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
+        (digest, root_bytes, i, cid, department, cert_type, issued_at, valid_until, sealed[i], "valid")
+        for i, (digest, (cid, cert_type, issued_at, valid_until)) in enumerate(
+            zip(built.digests, row_columns(built), strict=True)
         )
+    ]
     engine = ledger.engine
     conn = engine.connect()
     transaction = conn.begin()
