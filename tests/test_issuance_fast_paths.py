@@ -216,10 +216,10 @@ def _lines(records: list[Any]) -> list[bytes]:
     return [((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n").encode() for r in records]
 
 
-def _build(lines: list[bytes], valid_slice: bytes | None, first: int = 11) -> Any:
+def _build(lines: list[bytes], valid_slice: tuple[bytes, bool] | None, first: int = 11) -> Any:
     try:
         built = _issue_worker._build_lines_in_worker(
-            first, lines, "D", "2026-01-01T00:00:00Z", 65536, False, valid_slice
+            first, lines, "D", "2026-01-01T00:00:00Z", 65536, True, valid_slice
         )
     except InputError as exc:
         return ("InputError", str(exc))
@@ -254,9 +254,11 @@ def test_a_slice_changed_after_validation_is_checked_again_in_full(edit: str) ->
     assert not valid.errors and valid.fatal is None and valid.first_line == 11
     changed = _edits(records)[edit]
     # with the validation pass's digest of the original slice, the changed slice gets what it gets without it
-    assert _build(changed, valid.slice_digest) == _build(changed, None)
+    assert _build(changed, (valid.slice_digest, valid.orjson_values)) == _build(changed, None)
     # and the same slice at another place in the file is not the slice that was validated
-    assert _issue_worker._slice_digest(12, original) != valid.slice_digest
+    assert _issue_worker._slice_digest(12, original, "D", 65536) != valid.slice_digest
+    assert _issue_worker._slice_digest(11, original, "E", 65536) != valid.slice_digest
+    assert _issue_worker._slice_digest(11, original, "D", 65535) != valid.slice_digest
 
 
 def test_an_unchanged_slice_skips_the_second_check_and_gets_the_same_records(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -275,14 +277,42 @@ def test_an_unchanged_slice_skips_the_second_check_and_gets_the_same_records(mon
     calls: list[int] = []
     real = _issue_worker.validate_record
     monkeypatch.setattr(_issue_worker, "validate_record", lambda *a, **k: calls.append(1) or real(*a, **k))
-    fast = _build(lines, valid.slice_digest)
+    assert valid.orjson_values
+    fast = _build(lines, (valid.slice_digest, True))
     assert not calls, "the validated slice was checked again"
     assert fast == slow
     parsed = [json.loads(line) for line in lines if line.strip()]
     for line_no, raw in zip((11, 12, 13, 15, 16, 17), parsed, strict=True):
         assert _issue_worker._checked_record(raw, line_no) == real(raw, line_no, department="D")
-    _build(lines, hashlib.sha256(b"something else").digest())
+    _build(lines, (hashlib.sha256(b"something else").digest(), True))
     assert len(calls) == len(parsed)  # another digest: every record checked again
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        # values json reads and orjson's parse alone is not trusted for: an escape that spells a colon, a number of
+        # 19 digits and more, a duplicate key made invisible by an escape
+        '{"id":"E-1","type":"permit","subject":{"n\\u0061me":"x:y","n":"\\u00e9"}}',
+        '{"id":"E-2","type":"permit","subject":{"big":123456789012345678901234567890,"f":1.0000000000000000001}}',
+        '{"id":"E-3","type":"permit","subject":{"n":"x","\\u006e":"y"}}',
+    ],
+    ids=["escaped-colon", "long-number", "escaped-duplicate"],
+)
+def test_a_validated_slice_with_lines_json_must_read_gets_json_values(line: str) -> None:
+    """A slice the validation pass found valid in which some line took json's path: the issuing pass parses it as
+    strict_json_loads does (not orjson alone), so the records are the same as with the full check, or the line
+    is refused as before."""
+    lines = [*_lines(make_records(3)), (line + "\n").encode()]
+    valid = _issue_worker._check_lines(11, lines, "D", 65536)
+    assert not valid.orjson_values
+    full = _build(lines, None)
+    if valid.errors or valid.fatal is not None:  # refused by the validation pass: never noted as valid
+        assert isinstance(full, tuple) and full[0] == "InputError"
+        return
+    assert _build(lines, (valid.slice_digest, valid.orjson_values)) == full
+    if isinstance(full, list):  # else refused when sealed (an integer beyond ±2**53): the same error both ways
+        assert full[-1] == record_fields(validate_record(json.loads(line), 14), "D", full[-1]["issued_at"])
 
 
 @pytest.fixture
@@ -303,7 +333,7 @@ def test_the_validation_pass_notes_the_digest_of_every_slice_the_issuing_pass_re
     blocks = list(issuance._line_blocks(path, 7, tail=False))
     assert len(blocks) == 4
     for first, lines in blocks:
-        assert noted[first] == _issue_worker._slice_digest(first, lines)
+        assert noted[first] == (_issue_worker._slice_digest(first, lines, fresh_department, 65536), True)
 
 
 @pytest.mark.parametrize("edit", ["invalid type", "repeated id", "inserted line", "removed line"])

@@ -15,7 +15,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -292,18 +292,23 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
 
 
 def iter_jsonl_lines(
-    lines: Iterable[bytes], *, first_line: int = 1, max_record_bytes: int = MAX_RECORD_BYTES
+    lines: Iterable[bytes],
+    *,
+    first_line: int = 1,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    loads: Callable[[bytes], Any] = strict_json_loads,
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed record) from lines of a JSONL file (each with its newline), numbered from
     ``first_line``; blank lines are skipped; InputError on a bad line. Issuance worker processes parse slices of a
-    file with it, exactly as :func:`iter_raw_records` parses the whole."""
+    file with it, exactly as :func:`iter_raw_records` parses the whole (``loads``: ``strict_json_loads`` or a
+    function giving its values and errors)."""
     for line_no, raw_line in enumerate(lines, start=first_line):
         if len(raw_line) > max_record_bytes:
             raise InputError(f"record is {len(raw_line)} bytes; the limit is {max_record_bytes}", line=line_no)
         if not raw_line.strip():
             continue
         try:
-            yield line_no, strict_json_loads(raw_line)
+            yield line_no, loads(raw_line)
         except UnicodeDecodeError:
             raise InputError("is not UTF-8", line=line_no) from None
         except json.JSONDecodeError as exc:

@@ -25,7 +25,7 @@ try:
     _orjson: Any = orjson
 except ImportError:  # optional: json writes the same values, more slowly
     _orjson = None
-from ..formats.canonical import SALT_BYTES
+from ..formats.canonical import SALT_BYTES, _strict_fast, strict_json_loads
 from ..formats.certificate import Record, iter_jsonl_lines, record_fields, seal_many, validate_record
 from ..formats.merkle import MerkleTree
 
@@ -70,6 +70,7 @@ class _Checked:
     fatal: InputError | None = None
     first_line: int = 0  # from a worker: the slice's first line and its digest (:func:`_slice_digest`)
     slice_digest: bytes = b""
+    orjson_values: bool = False  # every line's value is orjson's parse of it (``strict_json_loads``' fast path)
 
 
 def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | None = None) -> _Checked:
@@ -93,16 +94,32 @@ def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | Non
 
 
 def _check_lines(first_line: int, lines: list[bytes], department: str, max_bytes: int) -> _Checked:
-    checked = _check(iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes), department)
-    checked.first_line, checked.slice_digest = first_line, _slice_digest(first_line, lines)
+    slow: list[int] = []
+
+    def loads(text: bytes) -> Any:
+        """``strict_json_loads(text)``, noting a line whose value did not come from orjson's parse alone."""
+        value = _strict_fast(text)
+        if value is None:  # a duplicate key, an escape, a long number, null, an error: json decides, as before
+            slow.append(1)
+            return strict_json_loads(text)
+        return value
+
+    parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes, loads=loads)
+    checked = _check(parsed, department)
+    checked.first_line = first_line
+    checked.slice_digest = _slice_digest(first_line, lines, department, max_bytes)
+    checked.orjson_values = not slow and _orjson is not None
     return checked
 
 
-def _slice_digest(first_line: int, lines: list[bytes]) -> bytes:
-    """SHA-256 of a slice of a JSONL file: its first line's number and its bytes. Two slices with the same digest
-    are the same lines at the same place, so checking them gives the same result (what the issuing pass relies on
-    to skip checking again a slice the validation pass found valid)."""
-    return sha256(b"%d\n%b" % (first_line, b"".join(lines))).digest()
+def _slice_digest(first_line: int, lines: list[bytes], department: str, max_bytes: int) -> bytes:
+    """SHA-256 of a slice of a JSONL file checked for ``department`` with lines of at most ``max_bytes``: those and
+    its first line's number, then its bytes. Two slices with the same digest are the same lines at the same place
+    checked the same way, so checking them gives the same result (what the issuing pass relies on to skip checking
+    again a slice the validation pass found valid)."""
+    name = department.encode("utf-8", "surrogatepass")
+    head = b"%d\x00%d\x00%d:%b\x00" % (first_line, max_bytes, len(name), name)
+    return sha256(head + b"".join(lines)).digest()
 
 
 def _proof(built: BuiltBatch, i: int) -> list[bytes]:
@@ -151,19 +168,30 @@ def _build_lines_in_worker(
     issued_at: str,
     max_bytes: int,
     with_proofs: bool = True,
-    valid_slice: bytes | None = None,
+    valid_slice: tuple[bytes, bool] | None = None,
 ) -> BuiltBatch:
     """Parse, check and build one batch from its lines (InputError names the line, as in the writer).
 
     ``valid_slice`` is the :func:`_slice_digest` of a slice the validation pass checked and found valid for this
-    department. When these lines have that digest they are the same bytes at the same place, so checking them
-    again gives that same verdict: their records are taken as parsed (``Record`` from the parsed values exactly as
-    :func:`validate_record` builds it). Any other slice (the file changed between the passes: a line edited,
-    inserted or removed, a slice moved) is checked again in full, as before."""
-    parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
-    if valid_slice is not None and _slice_digest(first_line, lines) == valid_slice:
-        records = [_checked_record(raw, line) for line, raw in parsed]
+    department, and whether each of its lines' values was orjson's parse of it (``_Checked.orjson_values``). When
+    these lines have that digest they are the same bytes at the same place, so checking them again gives that
+    same verdict: their records are taken as parsed (``Record`` from the parsed values exactly as
+    :func:`validate_record` builds it), parsed by orjson alone when that is what ``strict_json_loads`` returned for
+    them. Any other slice (the file changed between the passes: a line edited, inserted or removed, a slice
+    moved) is parsed and checked again in full, as before."""
+    if valid_slice is not None and _slice_digest(first_line, lines, department, max_bytes) == valid_slice[0]:
+        if valid_slice[1] and _orjson is not None:
+            loads = _orjson.loads
+            records = [
+                _checked_record(loads(raw), line)
+                for line, raw in enumerate(lines, start=first_line)
+                if raw.strip()  # what iter_jsonl_lines skips as blank
+            ]
+        else:
+            parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
+            records = [_checked_record(raw, line) for line, raw in parsed]
     else:
+        parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
         records = [validate_record(raw, line, department=department) for line, raw in parsed]
     return _built_for_writer(records, department, issued_at, with_proofs)
 

@@ -91,7 +91,7 @@ def validate_file(
     skip_issued: bool = False,
     pool: _BuildPool | None = None,
     block: int = 0,
-    valid_slices: dict[int, bytes] | None = None,
+    valid_slices: dict[int, tuple[bytes, bool]] | None = None,
 ) -> int:
     """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
     problems. With ``skip_issued``, ids this department already stored are not errors and not counted.
@@ -100,8 +100,8 @@ def validate_file(
     ``_CHECK_BLOCK``) of the file's lines; this process keeps what needs the store or the whole file: the ids
     already issued and the ids repeated in the file (on the 8-byte id hashes the workers return). Errors are taken
     in line order either way, so the report is the same. ``valid_slices`` receives, by first line number, the
-    digest of each slice whose records all passed the workers' check (``_issue_worker._slice_digest``): the
-    issuing pass checks again only a slice whose bytes are not those."""
+    digest of each slice whose records all passed the workers' check (``_issue_worker._slice_digest``) and whether
+    orjson alone parsed each of its lines: the issuing pass checks again only a slice whose bytes are not those."""
     max_bytes = ledger.settings.max_record_bytes
     errors: list[str] = []
     seen = array("Q")
@@ -136,7 +136,7 @@ def validate_file(
         if checked.fatal is not None:
             raise checked.fatal  # a line that is not a record at all (malformed JSON, oversize): the first one
         if valid_slices is not None and checked.slice_digest and not checked.errors:
-            valid_slices[checked.first_line] = checked.slice_digest
+            valid_slices[checked.first_line] = checked.slice_digest, checked.orjson_values
         count += len(checked.ids)
         seen.frombytes(checked.hashes)
         pending.extend(zip(checked.ids, checked.lines, strict=True))
@@ -284,7 +284,7 @@ def issue_file(
         size_ok = 1 <= size <= ledger.settings.max_batch_size
         from_lines = pool is not None and _is_jsonl(path) and not skip_issued and size_ok
         # the validation pass checks the slices the issuing pass will build (one batch each), noting each valid one
-        valid_slices: dict[int, bytes] | None = {} if from_lines else None
+        valid_slices: dict[int, tuple[bytes, bool]] | None = {} if from_lines else None
         total = validate_file(
             ledger,
             path,
@@ -532,7 +532,7 @@ class _BuildPool:
         max_bytes: int,
         *,
         with_proofs: bool,
-        valid_slices: Mapping[int, bytes] | None = None,
+        valid_slices: Mapping[int, tuple[bytes, bool]] | None = None,
     ) -> Iterator[BuiltBatch]:
         """The batches of slices of a JSONL file's lines (one batch each), parsed and built by the workers,
         signed here, in file order. A slice is checked again unless its digest is the one ``valid_slices`` holds
