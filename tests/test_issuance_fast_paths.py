@@ -143,6 +143,27 @@ def test_document_field_names_of_any_shape_get_the_reference_digest(names: list[
     assert canonical.certificate_digest(canonical.field_hashes(reordered, salts)) == reference
 
 
+def test_hostile_documents_do_not_grow_the_remembered_layouts_without_bound() -> None:
+    """A verifier handed many documents of fresh, long field names: the memos stay bounded and the digests stay
+    the reference's for documents beyond the bounds."""
+    for i in range(1500):
+        names = [f"n{i}_{j}_" + "x" * (200 if i % 2 else 10) for j in range(3)]
+        fields = {n: "v" for n in names}
+        salts = {n: b"s" * SALT_BYTES for n in names}
+        digest = canonical.certificate_digest(canonical.field_hashes(fields, salts))
+        if i % 300 == 0 or i > 1490:
+            assert digest == _reference_digest(fields, salts)
+    assert len(canonical._NAME_PARTS) <= canonical._NAME_PARTS_MAX
+    assert all(len(n) <= canonical._NAME_MAX_CHARS for n in canonical._NAME_PARTS)
+    assert len(canonical._DIGEST_TEMPLATES) <= canonical._DIGEST_TEMPLATES_MAX
+    assert all(sum(map(len, k)) <= canonical._LAYOUT_MAX_CHARS for k in canonical._DIGEST_TEMPLATES)
+    big = {f"f{j}": "v" for j in range(2000)}  # one layout beyond the character bound: not remembered
+    salts = {n: b"s" * SALT_BYTES for n in big}
+    before = len(canonical._DIGEST_TEMPLATES)
+    assert canonical.certificate_digest(canonical.field_hashes(big, salts)) == _reference_digest(big, salts)
+    assert len(canonical._DIGEST_TEMPLATES) == before
+
+
 def test_a_lone_surrogate_name_is_refused_the_same_way_on_every_path() -> None:
     fields = {"ok": "x", "bad\ud800": "y"}
     salts = {n: b"s" * SALT_BYTES for n in fields}

@@ -272,14 +272,14 @@ def field_hashes(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> dict[
 
 
 # utf8(name) || 0x00 per field name seen (a certificate format has a few dozen names; a hostile document's names
-# beyond the bound are encoded each time, not remembered).
+# beyond the bounds, in number or length, are encoded each time, not remembered: at most ≈ 1 MB).
 _NAME_PARTS: dict[str, bytes] = {}
-_NAME_PARTS_MAX = 4096
+_NAME_PARTS_MAX, _NAME_MAX_CHARS = 4096, 128
 
 
 def _name_part(name: str) -> bytes:
     part = name.encode("utf-8") + b"\x00"  # UnicodeEncodeError for a lone surrogate: the caller names the field
-    if type(name) is str and len(_NAME_PARTS) < _NAME_PARTS_MAX:
+    if type(name) is str and len(name) <= _NAME_MAX_CHARS and len(_NAME_PARTS) < _NAME_PARTS_MAX:
         _NAME_PARTS[name] = part
     return part
 
@@ -308,9 +308,11 @@ def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes
     return canonical_json(body)
 
 
-# (format, names in the order given) -> (template, names in canonical order); ("", []) for the general path.
+# (format, names in the order given) -> (template, names in canonical order); ("", []) for the general path. Only
+# layouts of up to 4,096 characters of names are remembered, 1,024 of them (a few MB at most, whatever documents
+# a verifier is handed); others are worked out each time.
 _DIGEST_TEMPLATES: dict[tuple[Any, ...], tuple[str, list[str]]] = {}
-_DIGEST_TEMPLATES_MAX = 1024
+_DIGEST_TEMPLATES_MAX, _LAYOUT_MAX_CHARS = 1024, 4096
 
 
 def _digest_template(layout: tuple[Any, ...]) -> tuple[str, list[str]]:
@@ -324,7 +326,11 @@ def _digest_template(layout: tuple[Any, ...]) -> tuple[str, list[str]]:
         names.sort()
         members = ",".join(_json_string(n).replace("%", "%%") + ':"%s"' for n in names)
         template = f'{{"fields":{{{members}}},"format":{_json_string(fmt).replace("%", "%%")}}}', names
-    if len(_DIGEST_TEMPLATES) < _DIGEST_TEMPLATES_MAX and all(type(n) is str for n in layout):
+    if (
+        len(_DIGEST_TEMPLATES) < _DIGEST_TEMPLATES_MAX
+        and all(type(n) is str for n in layout)
+        and sum(map(len, layout)) <= _LAYOUT_MAX_CHARS
+    ):
         _DIGEST_TEMPLATES[layout] = template
     return template
 
