@@ -228,6 +228,10 @@ def test_a_batch_built_by_unsigned_matches_the_reference_from_its_packed_salts()
         assert built.fields[i] == fields and list(salts) == list(fields)
         assert built.digests[i] == _reference_digest(fields, salts)
         assert _issue_worker.read_body(built.bodies[i]) == (fields, salts)  # type: ignore[index]
+    in_process = _issue_worker._unsigned(records, "D", "2026-01-01T00:00:00Z")  # build_batch's: salts by name
+    assert in_process.packed_salts is None and len(in_process.salts) == len(records)
+    for fields, salts, digest in zip(in_process.fields, in_process.salts, in_process.digests, strict=True):
+        assert list(salts) == list(fields) and digest == _reference_digest(fields, salts)
 
 
 # -- 2. the issuing pass's slices, against a file changed between the passes ------------------------------------

@@ -131,8 +131,17 @@ def _proof(built: BuiltBatch, i: int) -> list[bytes]:
 
 def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
     """Salts, field hashes, digests and Merkle tree of one batch: computation over the records alone (no key, no
-    database, no chain), so a worker process can do it. The salts come packed (``packed_salts``, read by
-    :func:`salts_of`): one string per certificate, SALT_BYTES per field in field order."""
+    database, no chain). Each certificate's salts by field name (``salts``); :func:`_unsigned_packed` is the same
+    with the salts left packed, as worker processes hand them back."""
+    built = _unsigned_packed(records, department, issued_at)
+    built.salts = [salts_of(built, i) for i in range(len(built.fields))]
+    built.packed_salts = None
+    return built
+
+
+def _unsigned_packed(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
+    """:func:`_unsigned` with each certificate's salts as one string, SALT_BYTES per field in field order, as
+    os.urandom drew them (``packed_salts``, read by :func:`salts_of`)."""
     all_fields = [record_fields(r, department, issued_at) for r in records]
     randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
     digests = seal_many(all_fields, randomness)
@@ -207,10 +216,9 @@ def _checked_record(raw: dict[str, Any], line: int) -> Record:
 def _built_for_writer(records: list[Record], department: str, issued_at: str, with_proofs: bool) -> BuiltBatch:
     """The batch as the writer takes it from a worker: bodies, packed salts, run roots, and each certificate's proof
     only ``with_proofs`` (for the holders' documents the writer writes out; the store keeps leaves and run roots)."""
-    built = _unsigned(records, department, issued_at)
-    packed = built.packed_salts or [b"".join(salts.values()) for salts in built.salts]
+    built = _unsigned_packed(records, department, issued_at)
+    packed = built.packed_salts or []
     built.bodies = [_body_packed(fields, salts) for fields, salts in zip(built.fields, packed, strict=True)]
-    built.packed_salts, built.salts = packed, []
     if with_proofs:
         built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
     else:  # no holders' documents: the writer needs of the fields only its rows' columns
