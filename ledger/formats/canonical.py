@@ -246,22 +246,42 @@ def field_hash(name: str, value: Any, salt: bytes) -> bytes:
 
 
 def field_hashes(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> dict[str, bytes]:
-    """Salted hashes of many fields: the one loop every certificate's fields go through when sealed or verified."""
+    """Salted hashes of many fields: the one loop every certificate's fields go through when sealed or verified.
+
+    Each hash is one ``sha256`` over the joined parts (not an object and four updates); a printable string value
+    (nearly every field) is written inline, exactly as :func:`canonical_json` writes it; ``utf8(name) || 0x00`` is
+    remembered per name (a pure function; :data:`_NAME_PARTS` is bounded)."""
     hashes: dict[str, bytes] = {}
+    parts = _NAME_PARTS
+    sha, quote, prefix, least = _sha256, _json_string, FIELD_PREFIX, SALT_BYTES
     try:
         for name, value in fields.items():
             salt = salts[name]
-            if len(salt) < SALT_BYTES:
+            if len(salt) < least:
                 raise InputError(f"salt of field {name!r} has {len(salt)} bytes; at least {SALT_BYTES} are required")
-            h = _sha256(FIELD_PREFIX)
-            h.update(salt)
-            h.update(name.encode("utf-8"))
-            h.update(b"\x00")
-            h.update(canonical_json(value))
-            hashes[name] = h.digest()
+            part = parts.get(name) if type(name) is str else None
+            if part is None:
+                part = _name_part(name)
+            if type(value) is str and value.isprintable():
+                hashes[name] = sha(b"".join((prefix, salt, part, quote(value).encode("utf-8")))).digest()
+            else:
+                hashes[name] = sha(b"".join((prefix, salt, part, canonical_json(value)))).digest()
     except UnicodeEncodeError:
         raise InputError(f"field name {name!r} is not valid Unicode text (a lone surrogate?)") from None
     return hashes
+
+
+# utf8(name) || 0x00 per field name seen (a certificate format has a few dozen names; a hostile document's names
+# beyond the bounds, in number or length, are encoded each time, not remembered: at most ≈ 1 MB).
+_NAME_PARTS: dict[str, bytes] = {}
+_NAME_PARTS_MAX, _NAME_MAX_CHARS = 4096, 128
+
+
+def _name_part(name: str) -> bytes:
+    part = name.encode("utf-8") + b"\x00"  # UnicodeEncodeError for a lone surrogate: the caller names the field
+    if type(name) is str and len(name) <= _NAME_MAX_CHARS and len(_NAME_PARTS) < _NAME_PARTS_MAX:
+        _NAME_PARTS[name] = part
+    return part
 
 
 def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT) -> bytes:
@@ -274,16 +294,45 @@ def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT
 def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes:
     """``canonical_json({"fields": {name: hex}, "format": fmt})``, written directly when every name is plain.
 
-    RFC 8785 orders members by the UTF-16 code units of their names; for names without characters outside
-    the Basic Multilingual Plane that is Python's string order. Anything else takes the general path.
-    """
-    names = list(field_hashes)
-    if all(type(n) is str and n.isprintable() and n.isascii() for n in names) and fmt.isprintable():
-        names.sort()
-        members = ",".join(f'{_json_string(n)}:"{field_hashes[n].hex()}"' for n in names)
-        return f'{{"fields":{{{members}}},"format":{_json_string(fmt)}}}'.encode()
+    RFC 8785 orders members by the UTF-16 code units of their names; for printable ASCII names that is Python's
+    string order. Anything else takes the general path. The order and the text around the hashes depend only on
+    the names (in the order given) and the format: a ``%`` template per such layout is remembered (bounded)."""
+    layout = (fmt, *field_hashes)
+    template = _DIGEST_TEMPLATES.get(layout)
+    if template is None:
+        template = _digest_template(layout)
+    text, order = template
+    if text:
+        return (text % tuple([field_hashes[n].hex() for n in order])).encode()
     body = {"fields": {name: h.hex() for name, h in field_hashes.items()}, "format": fmt}
     return canonical_json(body)
+
+
+# (format, names in the order given) -> (template, names in canonical order); ("", []) for the general path. Only
+# layouts of up to 4,096 characters of names are remembered, 1,024 of them (a few MB at most, whatever documents
+# a verifier is handed); others are worked out each time.
+_DIGEST_TEMPLATES: dict[tuple[Any, ...], tuple[str, list[str]]] = {}
+_DIGEST_TEMPLATES_MAX, _LAYOUT_MAX_CHARS = 1024, 4096
+
+
+def _digest_template(layout: tuple[Any, ...]) -> tuple[str, list[str]]:
+    fmt, names = layout[0], list(layout[1:])
+    template: tuple[str, list[str]] = ("", [])
+    if (
+        all(type(n) is str and n.isprintable() and n.isascii() for n in names)
+        and type(fmt) is str
+        and fmt.isprintable()
+    ):
+        names.sort()
+        members = ",".join(_json_string(n).replace("%", "%%") + ':"%s"' for n in names)
+        template = f'{{"fields":{{{members}}},"format":{_json_string(fmt).replace("%", "%%")}}}', names
+    if (
+        len(_DIGEST_TEMPLATES) < _DIGEST_TEMPLATES_MAX
+        and all(type(n) is str for n in layout)
+        and sum(map(len, layout)) <= _LAYOUT_MAX_CHARS
+    ):
+        _DIGEST_TEMPLATES[layout] = template
+    return template
 
 
 def document_digest(document: Any) -> bytes:

@@ -15,7 +15,7 @@ import functools
 import io
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from pathlib import Path
@@ -26,7 +26,13 @@ from pydantic import ValidationError
 from ..errors import InputError
 from .canonical import (
     CERT_FORMAT,
+    CERT_PREFIX,
+    FIELD_PREFIX,
     SALT_BYTES,
+    _digest_template,
+    _json_string,
+    _sha256,
+    canonical_json,
     certificate_digest,
     field_hashes,
     hex32,
@@ -216,6 +222,58 @@ def seal_fields(fields: Mapping[str, Any], random_bytes: bytes) -> Sealed:
     return Sealed(dict(fields), salts, certificate_digest(hashes))
 
 
+def seal_many(all_fields: list[dict[str, Any]], randomness: bytes) -> list[bytes]:
+    """The digests of many certificates' fields, salted in order from ``randomness`` (SALT_BYTES per field, the
+    certificates one after another): for each, ``seal_fields(fields, its slice).digest``, byte for byte.
+
+    Issuance's loop: the certificates of a file share a few layouts (field names in order), and what depends only
+    on a layout (each name's ``utf8(name) || 0x00``, the canonical order of the names, the text of the digest's
+    body around the hashes) is worked out once per layout and call; per field what remains is one SHA-256 of the
+    joined parts. A layout the fast path does not cover (a name that is not printable ASCII) and any value that is
+    not a printable string go through :func:`canonical.field_hashes` / :func:`canonical.canonical_json` as
+    :func:`seal_fields` does, with the same errors."""
+    if len(randomness) < SALT_BYTES * sum(len(f) for f in all_fields):
+        raise InputError("not enough random bytes for the salts")
+    layouts: dict[tuple[str, ...], tuple[list[bytes], str, list[int]] | None] = {}
+    sha, quote, prefix, cert_prefix = _sha256, _json_string, FIELD_PREFIX, CERT_PREFIX
+    digests = []
+    offset = 0
+    for fields in all_fields:
+        key = tuple(fields)
+        if key in layouts:
+            layout = layouts[key]
+        else:
+            layout = layouts[key] = _layout(key)
+        end = offset + SALT_BYTES * len(key)
+        if layout is None:
+            digests.append(seal_fields(fields, randomness[offset:end]).digest)
+            offset = end
+            continue
+        parts, text, order = layout
+        hexes = []
+        for part, value in zip(parts, fields.values(), strict=True):
+            salt = randomness[offset : offset + SALT_BYTES]
+            offset += SALT_BYTES
+            if type(value) is str and value.isprintable():
+                hexes.append(sha(b"".join((prefix, salt, part, quote(value).encode("utf-8")))).hexdigest())
+            else:
+                hexes.append(sha(b"".join((prefix, salt, part, canonical_json(value)))).hexdigest())
+        digests.append(sha(cert_prefix + (text % tuple([hexes[i] for i in order])).encode()).digest())
+    return digests
+
+
+def _layout(names: tuple[str, ...]) -> tuple[list[bytes], str, list[int]] | None:
+    """Per field name ``utf8(name) || 0x00``, the digest body's template and the names' canonical order (indexes
+    into ``names``); None when the names need the general path."""
+    if not all(type(n) is str and n.isascii() and n.isprintable() for n in names):
+        return None
+    text, order = _digest_template((CERT_FORMAT, *names))
+    if not text:
+        return None
+    position = {n: i for i, n in enumerate(names)}
+    return [n.encode("ascii") + b"\x00" for n in names], text, [position[n] for n in order]
+
+
 # -- reading input files ---------------------------------------------------------------------------------------
 
 
@@ -234,18 +292,23 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
 
 
 def iter_jsonl_lines(
-    lines: Iterable[bytes], *, first_line: int = 1, max_record_bytes: int = MAX_RECORD_BYTES
+    lines: Iterable[bytes],
+    *,
+    first_line: int = 1,
+    max_record_bytes: int = MAX_RECORD_BYTES,
+    loads: Callable[[bytes], Any] = strict_json_loads,
 ) -> Iterator[tuple[int, Any]]:
     """Yield (line number, parsed record) from lines of a JSONL file (each with its newline), numbered from
     ``first_line``; blank lines are skipped; InputError on a bad line. Issuance worker processes parse slices of a
-    file with it, exactly as :func:`iter_raw_records` parses the whole."""
+    file with it, exactly as :func:`iter_raw_records` parses the whole (``loads``: ``strict_json_loads`` or a
+    function giving its values and errors)."""
     for line_no, raw_line in enumerate(lines, start=first_line):
         if len(raw_line) > max_record_bytes:
             raise InputError(f"record is {len(raw_line)} bytes; the limit is {max_record_bytes}", line=line_no)
         if not raw_line.strip():
             continue
         try:
-            yield line_no, strict_json_loads(raw_line)
+            yield line_no, loads(raw_line)
         except UnicodeDecodeError:
             raise InputError("is not UTF-8", line=line_no) from None
         except json.JSONDecodeError as exc:

@@ -55,6 +55,7 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     _unsigned,
     _warm,
     read_body,
+    row_columns,
     salts_of,
 )
 
@@ -83,14 +84,24 @@ class IssueResult:
 
 
 def validate_file(
-    ledger: Ledger, path: Path, department: str, *, skip_issued: bool = False, pool: _BuildPool | None = None
+    ledger: Ledger,
+    path: Path,
+    department: str,
+    *,
+    skip_issued: bool = False,
+    pool: _BuildPool | None = None,
+    block: int = 0,
+    valid_slices: dict[int, tuple[bytes, bool]] | None = None,
 ) -> int:
     """Check every record of ``path``; returns the count of records to issue or raises InputError listing the
     problems. With ``skip_issued``, ids this department already stored are not errors and not counted.
 
-    With ``pool`` (a JSONL file), worker processes parse and check slices of the file's lines; this process keeps
-    what needs the store or the whole file: the ids already issued and the ids repeated in the file (on the
-    8-byte id hashes the workers return). Errors are taken in line order either way, so the report is the same."""
+    With ``pool`` (a JSONL file), worker processes parse and check slices of ``block`` records (default
+    ``_CHECK_BLOCK``) of the file's lines; this process keeps what needs the store or the whole file: the ids
+    already issued and the ids repeated in the file (on the 8-byte id hashes the workers return). Errors are taken
+    in line order either way, so the report is the same. ``valid_slices`` receives, by first line number, the
+    digest of each slice whose records all passed the workers' check (``_issue_worker._slice_digest``) and whether
+    orjson alone parsed each of its lines: the issuing pass checks again only a slice whose bytes are not those."""
     max_bytes = ledger.settings.max_record_bytes
     errors: list[str] = []
     seen = array("Q")
@@ -112,7 +123,7 @@ def validate_file(
         pending.clear()
 
     if pool is not None and _is_jsonl(path):
-        results = pool.checked(_line_blocks(path, _CHECK_BLOCK), department, max_bytes)
+        results = pool.checked(_line_blocks(path, block or _CHECK_BLOCK), department, max_bytes)
     else:
         results = _checked_here(iter_raw_records(path, max_record_bytes=max_bytes), department)
     for checked in results:
@@ -124,6 +135,8 @@ def validate_file(
             break
         if checked.fatal is not None:
             raise checked.fatal  # a line that is not a record at all (malformed JSON, oversize): the first one
+        if valid_slices is not None and checked.slice_digest and not checked.errors:
+            valid_slices[checked.first_line] = checked.slice_digest, checked.orjson_values
         count += len(checked.ids)
         seen.frombytes(checked.hashes)
         pending.extend(zip(checked.ids, checked.lines, strict=True))
@@ -268,14 +281,32 @@ def issue_file(
     parallel = workers and _records_beyond(path, size if ledger.settings.issue_workers > 0 else _POOL_MIN_RECORDS)
     max_bytes = ledger.settings.max_record_bytes
     with _BuildPool.start(workers) if parallel else _NoPool() as pool:
-        total = validate_file(ledger, path, department, skip_issued=skip_issued, pool=pool)
-        if not 1 <= size <= ledger.settings.max_batch_size:
+        size_ok = 1 <= size <= ledger.settings.max_batch_size
+        from_lines = pool is not None and _is_jsonl(path) and not skip_issued and size_ok
+        # the validation pass checks the slices the issuing pass will build (one batch each), noting each valid one
+        valid_slices: dict[int, tuple[bytes, bool]] | None = {} if from_lines else None
+        total = validate_file(
+            ledger,
+            path,
+            department,
+            skip_issued=skip_issued,
+            pool=pool,
+            block=size if from_lines else 0,
+            valid_slices=valid_slices,
+        )
+        if not size_ok:
             raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
         built: Iterable[BuiltBatch]
-        if pool is not None and _is_jsonl(path) and not skip_issued:
-            # the workers read the records from the lines (and check them again: the file may have changed)
+        if pool is not None and valid_slices is not None:
+            # the workers read the records from the lines, and check again any slice whose bytes are not those
+            # the validation pass found valid (the file may have changed between the passes)
             built = pool.built_from_lines(
-                _line_blocks(path, size, tail=False), ledger, department, max_bytes, with_proofs=out is not None
+                _line_blocks(path, size, tail=False),
+                ledger,
+                department,
+                max_bytes,
+                with_proofs=out is not None,
+                valid_slices=valid_slices,
             )
         else:
             records = _records(path, department, max_bytes)
@@ -501,11 +532,17 @@ class _BuildPool:
         max_bytes: int,
         *,
         with_proofs: bool,
+        valid_slices: Mapping[int, tuple[bytes, bool]] | None = None,
     ) -> Iterator[BuiltBatch]:
         """The batches of slices of a JSONL file's lines (one batch each), parsed and built by the workers,
-        signed here, in file order."""
+        signed here, in file order. A slice is checked again unless its digest is the one ``valid_slices`` holds
+        for its first line (``validate_file``: the same bytes the validation pass found valid)."""
+        valid = valid_slices or {}
         calls = (
-            (_build_lines_in_worker, (first, lines, department, _issued_at(), max_bytes, with_proofs))
+            (
+                _build_lines_in_worker,
+                (first, lines, department, _issued_at(), max_bytes, with_proofs, valid.get(first)),
+            )
             for first, lines in blocks
         )
         for built in self._in_order(calls):
@@ -542,26 +579,17 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
     """Insert the batch (state prepared) and its certificates in a transaction left open for :func:`_commit`."""
     root = hex32(built.root)
     department = built.department
-    salts = built.salts
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
-    bodies = built.bodies or [_body(fields, salts[i]) for i, fields in enumerate(built.fields)]
+    bodies = built.bodies or [_body(fields, salts_of(built, i)) for i, fields in enumerate(built.fields)]
     sealed = ledger.vault.seal_certificates(department, list(zip(bodies, built.digests, strict=True)))
-    rows = []
-    for i, (digest, fields) in enumerate(zip(built.digests, built.fields, strict=True)):
-        rows.append(
-            (  # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
-                digest,
-                built.root,
-                i,
-                fields["id"],
-                department,
-                fields["type"],
-                fields["issued_at"],
-                fields.get("valid_until"),
-                sealed[i],
-                "valid",
-            )
+    root_bytes = built.root
+    rows = [
+        # digest and root as 32 raw bytes: the columns' storage form (models.Hex32)
+        (digest, root_bytes, i, cid, department, cert_type, issued_at, valid_until, sealed[i], "valid")
+        for i, (digest, (cid, cert_type, issued_at, valid_until)) in enumerate(
+            zip(built.digests, row_columns(built), strict=True)
         )
+    ]
     engine = ledger.engine
     conn = engine.connect()
     transaction = conn.begin()
