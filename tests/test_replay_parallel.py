@@ -154,3 +154,28 @@ def test_a_long_run_anchors_as_it_goes_so_its_first_decisions_are_not_anchored_l
     assert len(result.roots) == 3
     report = replay(ledger, department=dept)
     assert report.ok, report.summary()
+
+
+def test_streaming_cache_shrinks_sqlite_page_caches_only_inside_it(ledger: Any) -> None:
+    """Issue 18 (memory flat in the log's length): replay's connections keep a small page cache; every other checkout
+    (before, after, another thread) keeps the full one. Only memory changes: the rows read are the same."""
+    import threading
+
+    from ledger.storage import store
+
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite page cache setting")
+
+    def cache_kib() -> int:
+        with ledger.engine.connect() as conn:
+            return -int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    assert cache_kib() == store.SQLITE_CACHE_KIB
+    other: list[int] = []
+    with store.streaming_cache():
+        assert cache_kib() == store.SQLITE_STREAMING_CACHE_KIB
+        thread = threading.Thread(target=lambda: other.append(cache_kib()))
+        thread.start()
+        thread.join()
+    assert other == [store.SQLITE_CACHE_KIB]
+    assert cache_kib() == store.SQLITE_CACHE_KIB

@@ -50,12 +50,13 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from ..storage.store import streaming_cache
 from . import _decision_workers, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 from .permits import LinkScan, check_links
-from .supervision import SUPERVISION_FORMAT
+from .supervision import SUPERVISION_FORMAT, commitment_of, with_credit
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -619,7 +620,12 @@ def replay(
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     # one case re-runs one or two decisions: no worker is worth starting for that
     pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
-    with _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool:
+    # every page of the log and of the inputs is read once, in order: a small page cache per connection keeps this
+    # process's memory flat in the log's length (storage.store.streaming_cache)
+    with (
+        streaming_cache(),
+        _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool,
+    ):
         done = _replay_departments(
             ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, scans, pool
         )
@@ -1028,8 +1034,6 @@ def _rerun(
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return
-    from .supervision import commitment_of
-
     if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
         fail(
             "commitment_mismatch",
@@ -1074,8 +1078,6 @@ def _credit_view(
 ) -> dict[str, Any]:
     """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
     the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
-    from .supervision import with_credit
-
     block, applicant = body.get("as_of_block"), body.get("applicant_ref")
     if not isinstance(block, int) or not isinstance(applicant, str):
         fail("credit_status", "the decision names no block or applicant to read the credit list at")
