@@ -43,6 +43,26 @@ def _children_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+def _reset_peak_rss() -> bool:
+    """Reset this process's resident-memory high-water mark (Linux: ``clear_refs`` 5 resets ``VmHWM``), so that
+    replay's own peak is measured, not decide's before it in the same process. False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_since_reset_mb() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
 def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, Any]:
     from ledger._gc import cyclic_gc_paused
     from ledger.services import decisions
@@ -74,11 +94,13 @@ def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, An
                 f"{decide_cpu - decide_own:.1f}); peak RSS {decide_rss:,.0f} MB",
                 flush=True,
             )
+            reset = _reset_peak_rss()
             start, cpu_start, own_start = time.perf_counter(), cpu_seconds(), time.process_time()
             with cyclic_gc_paused():  # as `ledger replay` runs it
                 report = replay(ledger, department=DEPARTMENT)
             replay_s, replay_cpu = time.perf_counter() - start, cpu_seconds() - cpu_start
             replay_own = time.process_time() - own_start
+            replay_rss = _peak_rss_since_reset_mb() if reset else None
             assert report.ok, report.summary()
             assert report.re_run == n, (report.re_run, n)
         finally:
@@ -99,13 +121,16 @@ def run(quick: bool = False, decisions_count: int | None = None) -> dict[str, An
         "replay_own_cpu_seconds": replay_own,
         "peak_rss_mb_after_decide": decide_rss,
         "peak_rss_mb": peak_rss_mb(),
+        "replay_peak_rss_mb": replay_rss,
         "workers_peak_rss_mb": _children_peak_mb(),
     }
     print(
         f"  replay {n:,}: {result['per_second']:,.0f}/s ({replay_s:.1f} s wall, {replay_cpu:.1f} CPU-s, "
         f"{result['per_cpu_second']:,.0f} per CPU-s; this process {replay_own:.1f} CPU-s, workers "
         f"{replay_cpu - replay_own:.1f}; no discrepancies)\n"
-        f"  peak RSS {result['peak_rss_mb']:,.0f} MB (after deciding {decide_rss:,.0f} MB), largest child process "
+        f"  peak RSS {result['peak_rss_mb']:,.0f} MB (after deciding {decide_rss:,.0f} MB; during replay "
+        + (f"{replay_rss:,.0f} MB" if replay_rss is not None else "not measured")
+        + f"), largest child process "
         f"{result['workers_peak_rss_mb']:,.0f} MB; load {load:.1f} -> {result['load_after']:.1f}",
         flush=True,
     )

@@ -88,9 +88,29 @@ def decide(ledger: Ledger, dept: str, case: str, licence: dict[str, Any], **kwar
     )
 
 
+LINK_CHECKS = {
+    "issued_not_anchored",
+    "issued_by_non_approval",
+    "produced_not_revoked",
+    "produced_link_missing",
+    "produced_link_altered",
+    "produced_decision_missing",
+    "produced_by_other_department",
+    "produced_decision_refused",
+}
+
+
 def checks(ledger: Ledger, dept: str) -> dict[str, list[Any]]:
+    report = replay(ledger, department=dept)
+    # replay feeds check_links from its own walk of the log (issue 18: the log read once); check_links reading the
+    # log itself (as reconcile runs it) must find exactly the same
+    walked = sorted(
+        (d.check, d.seq or 0, d.case_id or "", d.detail) for d in report.discrepancies if d.check in LINK_CHECKS
+    )
+    alone = sorted((p.check, p.seq or 0, p.case_id or "", p.detail) for p in permits.check_links(ledger, [dept]))
+    assert walked == alone
     out: dict[str, list[Any]] = {}
-    for d in replay(ledger, department=dept).discrepancies:
+    for d in report.discrepancies:
         out.setdefault(d.check, []).append(d.seq)
     return out
 
@@ -388,3 +408,44 @@ def test_a_permit_whose_decision_was_deleted_is_caught(
         )
     found = checks(ledger, approver)
     assert "produced_decision_missing" in found and "missing" in found
+
+
+def test_link_checks_fed_by_replays_walk_match_a_reading_of_the_log_across_chunks_and_with_workers(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 18: replay gathers what check_links needs while it walks the log (no second read). An insider edits an
+    issuing approval into a refusal in one chunk and deletes another's link row in the next, and writes a body that
+    is not JSON: the walk-fed checks, with and without a worker, name what a separate reading of the log names."""
+    from sqlalchemy import text
+
+    from ledger.services import logchain
+    from ledger.services import replay as replay_module
+
+    made = [decide(ledger, approver, f"FBP-W{i}", licences[i % len(licences)]) for i in range(5)]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    issuing = [d for d in made if "issued" in d.body]
+    assert len(issuing) >= 3
+    first, second, third = issuing[:3]
+    body = {**first.body, "outcome": "refer"}
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": logchain.canonical_body(body).decode(), "l": logchain.LOG_DECISIONS, "d": approver, "s": first.seq},
+        )
+        conn.execute(
+            delete(permits.ProducedCertificate).where(
+                permits.ProducedCertificate.digest == second.body["issued"]["certificate"]
+            )
+        )
+        conn.execute(
+            text("UPDATE logentry SET body='{not json' WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"l": logchain.LOG_DECISIONS, "d": approver, "s": third.seq},
+        )
+    monkeypatch.setattr(replay_module, "_CHUNK", 2)  # the decisions span several chunks
+    alone = sorted((p.check, p.seq or 0, p.detail) for p in permits.check_links(ledger, [approver]))
+    assert {c for c, _, _ in alone} >= {"issued_by_non_approval", "produced_link_missing"}
+    for workers in (0, 1):
+        report = replay(ledger, department=approver, workers=workers)
+        walked = sorted((d.check, d.seq or 0, d.detail) for d in report.discrepancies if d.check in LINK_CHECKS)
+        assert walked == alone, workers
+        assert {"altered", "body_invalid"} <= set(report.counts_by_check())

@@ -117,6 +117,12 @@ def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
     assert _checks(parallel) == expected, parallel.summary()
     alone = replay(ledger, department=dept, workers=0)
     assert [d.to_json() for d in parallel.discrepancies] == [d.to_json() for d in alone.discrepancies]
+    # as `ledger replay` runs it: the cyclic collector paused, a young-generation pass per chunk (memory flat)
+    from ledger._gc import cyclic_gc_paused
+
+    with cyclic_gc_paused():
+        paused = replay(ledger, department=dept, workers=1)
+    assert [d.to_json() for d in paused.discrepancies] == [d.to_json() for d in alone.discrepancies]
 
 
 def test_a_bad_application_with_workers_records_the_chunks_before_it_and_nothing_after(
@@ -154,3 +160,28 @@ def test_a_long_run_anchors_as_it_goes_so_its_first_decisions_are_not_anchored_l
     assert len(result.roots) == 3
     report = replay(ledger, department=dept)
     assert report.ok, report.summary()
+
+
+def test_streaming_cache_shrinks_sqlite_page_caches_only_inside_it(ledger: Any) -> None:
+    """Issue 18 (memory flat in the log's length): replay's connections keep a small page cache; every other checkout
+    (before, after, another thread) keeps the full one. Only memory changes: the rows read are the same."""
+    import threading
+
+    from ledger.storage import store
+
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("a SQLite page cache setting")
+
+    def cache_kib() -> int:
+        with ledger.engine.connect() as conn:
+            return -int(conn.exec_driver_sql("PRAGMA cache_size").scalar_one())
+
+    assert cache_kib() == store.SQLITE_CACHE_KIB
+    other: list[int] = []
+    with store.streaming_cache():
+        assert cache_kib() == store.SQLITE_STREAMING_CACHE_KIB
+        thread = threading.Thread(target=lambda: other.append(cache_kib()))
+        thread.start()
+        thread.join()
+    assert other == [store.SQLITE_CACHE_KIB]
+    assert cache_kib() == store.SQLITE_CACHE_KIB

@@ -712,12 +712,12 @@ def check_log(
     *,
     progress: Progress | None = None,
     ranges: list[ChainRange] | None = None,
-    visit: Callable[[int, str], None] | None = None,
+    visit: Callable[[int, str, str], None] | None = None,
 ) -> list[Discrepancy]:
     """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
 
-    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text)`` is called for every
-    entry in sequence order, so a caller (replay) needs no second pass over the log.
+    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text, stored_entry_hash)`` is
+    called for every entry in sequence order, so a caller (replay) needs no second pass over the log.
     """
     _check_names(log, department)
     if ranges is None:
@@ -760,7 +760,7 @@ def check_log(
         )
         for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state in result:
             if visit is not None:
-                visit(seq, body)
+                visit(seq, body, entry_hash)
             raw = body.encode("utf-8")
             actual = (
                 "0x"

@@ -412,7 +412,39 @@ def _decision_bodies(ledger: Ledger, department: str) -> Iterator[tuple[int, str
                 yield int(seq), entry_hash, body
 
 
-def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]:
+class LinkScan:
+    """What :func:`check_links` reads from one department's decision log, gathered as the log is walked: fed every
+    readable body in sequence order (replay feeds it from its own walk, so the log is read once, not twice). What it
+    keeps grows with the decisions that issued or withdrew, not with the log."""
+
+    def __init__(self) -> None:
+        self.issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
+        self.withdrawn_by: dict[int, int] = {}
+        self.problems: list[LinkProblem] = []
+
+    def add(self, department: str, seq: int, entry_hash: str, body: Mapping[str, Any]) -> None:
+        """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
+        target = body.get("overrides")
+        if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
+            self.withdrawn_by[target["seq"]] = seq
+        mark = body.get("issued")
+        if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
+            self.issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
+            if body.get("outcome") != "approve":
+                self.problems.append(
+                    LinkProblem(
+                        "issued_by_non_approval",
+                        department,
+                        seq,
+                        body.get("case_id"),
+                        f"a decision with outcome {body.get('outcome')!r} says it issued {mark['certificate']}",
+                    )
+                )
+
+
+def check_links(
+    ledger: Ledger, departments: Iterable[str], scans: Mapping[str, LinkScan] | None = None
+) -> list[LinkProblem]:
     """Every broken link between decisions and the certificates they produced (``ledger replay`` runs it):
 
     * ``issued_not_anchored``: a decision says it issued a certificate the chain has no anchor of (by its department)
@@ -424,32 +456,23 @@ def check_links(ledger: Ledger, departments: Iterable[str]) -> list[LinkProblem]
       a published rule set produces, but no decision of its department names it
     * ``produced_by_other_department``: a certificate claims to be produced by another department's decision
     * ``produced_decision_refused``: the decision a certificate names refused or referred the application
+
+    ``scans``: a department's :class:`LinkScan` already fed its whole log, in order (replay's walk); the log of a
+    department without one is read here.
     """
     problems: list[LinkProblem] = []
     types = _produced_types(ledger)
     vault = None
     for dept in departments:
-        # one streaming pass over the log; what it keeps grows with the decisions that issued or withdrew, not with
-        # the log (issue 18: a million decisions replay in flat memory)
-        issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
-        withdrawn_by: dict[int, int] = {}
-        for seq, entry_hash, body in _decision_bodies(ledger, dept):
-            target = body.get("overrides")
-            if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
-                withdrawn_by[target["seq"]] = seq
-            mark = body.get("issued")
-            if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
-                issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
-                if body.get("outcome") != "approve":
-                    problems.append(
-                        LinkProblem(
-                            "issued_by_non_approval",
-                            dept,
-                            seq,
-                            body.get("case_id"),
-                            f"a decision with outcome {body.get('outcome')!r} says it issued {mark['certificate']}",
-                        )
-                    )
+        scan = scans.get(dept) if scans is not None else None
+        if scan is None:
+            # one streaming pass over the log; what it keeps grows with the decisions that issued or withdrew, not
+            # with the log (issue 18: a million decisions replay in flat memory)
+            scan = LinkScan()
+            for seq, entry_hash, body in _decision_bodies(ledger, dept):
+                scan.add(dept, seq, entry_hash, body)
+        problems.extend(scan.problems)
+        issued, withdrawn_by = scan.issued, scan.withdrawn_by
         with ledger.engine.connect() as conn:
             links = {
                 r.digest: r

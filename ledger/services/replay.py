@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import bisect
 import contextlib
+import gc
 import hashlib
 import json
 from collections import Counter, defaultdict
@@ -50,11 +51,13 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from ..storage.store import streaming_cache
 from . import _decision_workers, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
-from .supervision import SUPERVISION_FORMAT
+from .permits import LinkScan, check_links
+from .supervision import SUPERVISION_FORMAT, commitment_of, with_credit
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -613,18 +616,23 @@ def replay(
     rule_sets = _RuleSets(ledger)
     facts = _Facts(ledger)
     selection = _Selection(case_id, service_item, since, until)
+    scans: dict[str, LinkScan] = {}
     done = 0
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     # one case re-runs one or two decisions: no worker is worth starting for that
     pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
-    with _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool:
+    # every page of the log and of the inputs is read once, in order: a small page cache per connection keeps this
+    # process's memory flat in the log's length (storage.store.streaming_cache)
+    with (
+        streaming_cache(),
+        _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool,
+    ):
         done = _replay_departments(
-            ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, pool
+            ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, scans, pool
         )
-    # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py)
-    from .permits import check_links
-
-    for p in check_links(ledger, departments):
+    # the certificates approvals produced, linked both ways with the decisions that issued them (permits.py); what
+    # it needs of each log was gathered by the walk above (the log is read once)
+    for p in check_links(ledger, departments, scans):
         if case_id is None or p.case_id == case_id:
             report.discrepancies.append(ReplayDiscrepancy(p.check, p.department, p.seq, p.case_id, p.detail))
     report.discrepancies.sort(key=lambda d: (d.department, d.seq if d.seq is not None else -1, d.check))
@@ -645,17 +653,28 @@ def _replay_departments(
     selection: _Selection,
     total: int,
     progress: Progress | None,
+    scans: dict[str, LinkScan],
     pool: _decision_workers.Pool | None = None,
 ) -> int:
     done = 0
     for dept in departments:
+        scans[dept] = LinkScan()
         walk = _DepartmentReplay(
-            ledger, report, dept, ranges.get(dept, []), counts.get(dept, 0), rule_sets, facts, selection, pool
+            ledger,
+            report,
+            dept,
+            ranges.get(dept, []),
+            counts.get(dept, 0),
+            rule_sets,
+            facts,
+            selection,
+            scans[dept],
+            pool,
         )
 
-        def visit(seq: int, text: str, walk: _DepartmentReplay = walk) -> None:
+        def visit(seq: int, text: str, entry_hash: str, walk: _DepartmentReplay = walk) -> None:
             nonlocal done
-            if walk.add(seq, text):
+            if walk.add(seq, text, entry_hash):
                 done += _CHUNK
                 if progress is not None:
                     progress(done, total)
@@ -702,6 +721,7 @@ class _DepartmentReplay:
         rule_sets: _RuleSets,
         facts: _Facts,
         selection: _Selection,
+        links: LinkScan,
         pool: _decision_workers.Pool | None = None,
     ) -> None:
         self.ledger = ledger
@@ -721,7 +741,9 @@ class _DepartmentReplay:
         }
         report.departments[department] = self.summary
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
-        self.buffer: list[tuple[int, str]] = []
+        self.buffer: list[tuple[int, str, str]] = []
+        # what permits.check_links reads of the log, fed from this walk (every readable body, selected or not)
+        self.links = links
         self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
         self._credit: Any = None
 
@@ -733,9 +755,9 @@ class _DepartmentReplay:
             self._credit = CreditBook(self.ledger, self.department, self.ranges)
         return self._credit
 
-    def add(self, seq: int, text: str) -> bool:
+    def add(self, seq: int, text: str, entry_hash: str) -> bool:
         """Queue one entry; True when a full chunk was processed."""
-        self.buffer.append((seq, text))
+        self.buffer.append((seq, text, entry_hash))
         if len(self.buffer) >= _CHUNK:
             self.flush()
             return True
@@ -745,7 +767,8 @@ class _DepartmentReplay:
         report, dept = self.report, self.department
         selected = []
         count = len(self.buffer)
-        for seq, text in self.buffer:
+        links = self.links
+        for seq, text, entry_hash in self.buffer:
             try:
                 body = json_loads(text)
                 if not isinstance(body, dict):
@@ -755,6 +778,7 @@ class _DepartmentReplay:
                     ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
                 )
                 continue
+            links.add(dept, seq, entry_hash, body)
             if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
                 self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
                 if body.get("format") == SUPERVISION_FORMAT:
@@ -821,6 +845,11 @@ class _DepartmentReplay:
             expected = dict(zip((d for d, _ in wanted), computed.result(), strict=True))  # type: ignore[union-attr]
             for seq, body, digest in commitments:
                 _compare_input_commitment(report, dept, seq, body, expected[digest])
+        if not gc.isenabled():
+            # `ledger replay` pauses the cyclic collector for speed (ledger/_gc.py); a chunk's queries leave reference
+            # cycles (SQLAlchemy statements holding their IN lists of digests) that would then never be freed, about
+            # 340 bytes per decision. One pass over the young objects per chunk frees them (memory flat in the log).
+            gc.collect(1)
         return count
 
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
@@ -1011,8 +1040,6 @@ def _rerun(
     except InputError as exc:
         fail("rerun_failed", f"the engine refused the recorded input: {exc}")
         return
-    from .supervision import commitment_of
-
     if body.get("commitment") != commitment_of(rule_set, result.outcome, result.fired, str(body.get("decided_at"))):
         fail(
             "commitment_mismatch",
@@ -1057,8 +1084,6 @@ def _credit_view(
 ) -> dict[str, Any]:
     """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
     the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
-    from .supervision import with_credit
-
     block, applicant = body.get("as_of_block"), body.get("applicant_ref")
     if not isinstance(block, int) or not isinstance(applicant, str):
         fail("credit_status", "the decision names no block or applicant to read the credit list at")
