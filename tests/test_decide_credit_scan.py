@@ -69,9 +69,7 @@ def test_a_listing_and_its_removal_during_a_long_run_are_read_by_the_next_chunk(
     events: dict[int, Any] = {120: listing}
     events[140] = lambda: supervision.credit_remove(ledger, dept, other.seq, reason="APPEAL_UPHELD")
     events[220] = lambda: supervision.credit_remove(ledger, dept, events[120].seq, reason="APPEAL_UPHELD")
-    result = decisions.decide_many(
-        ledger, dept, _applications(250, events), {"*": rules}, chunk=CHUNK, workers=workers
-    )
+    result = decisions.decide_many(ledger, dept, _applications(250, events), {"*": rules}, chunk=CHUNK, workers=workers)
     assert result.count == 250
     seq = events[120].seq
     found = [_credit_of(ledger, dept, f"L-{i:03d}") for i in LISTED_AT]
@@ -105,3 +103,63 @@ def test_a_listing_recorded_before_the_run_is_read_by_every_chunk(ledger: Any, p
     assert _credit_of(ledger, dept, "L-011") == {"outcome": "approve", "listed": False, "listings": []}
     report = replay(ledger, department=dept)
     assert report.ok, report.summary()
+
+
+def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anchored_and_deleted(
+    ledger: Any, published: Any
+) -> None:
+    """The reader against :func:`supervision.credit_statuses` (a full scan) after each change: a listing recorded
+    but not anchored yet (read again once anchored), decisions recorded in between, a removal, and an insider
+    deleting a listing the reader already knows."""
+    from sqlalchemy import delete
+
+    from ledger.services import logchain
+    from ledger.services.logchain import LOG_DECISIONS, LogEntry
+
+    dept, rules = published
+    reader = supervision.CreditReader(ledger, dept)
+    ref = decisions.applicant_reference(ledger, dept, LISTED)
+    other = decisions.applicant_reference(ledger, dept, "applicant-other")
+
+    def same() -> dict[str, Any]:
+        block = ledger.chain.block_number()
+        at = decisions._time_text(None)
+        full = supervision.credit_statuses(ledger, dept, [ref, other], block, at)
+        assert reader.statuses([ref, other], block, at) == full
+        return full
+
+    assert same()[ref]["listed"] is False
+    body = {
+        "format": supervision.SUPERVISION_FORMAT,
+        "kind": "credit_listing",
+        "applicant_ref": ref,
+        "reason": "FALSE_MATERIALS",
+        "since": (date.today() - timedelta(days=1)).isoformat(),
+        "until": (date.today() + timedelta(days=30)).isoformat(),
+        "basis": None,
+        "listed_at": decisions._time_text(None),
+    }
+    pending = logchain.append(ledger, LOG_DECISIONS, dept, body)  # recorded, not anchored: does not count yet
+    assert same()[ref]["listed"] is False
+    decisions.decide_many(ledger, dept, _applications(20, {}), {"*": rules}, workers=0, anchor=False)
+    assert same()[ref]["listed"] is False
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)  # now anchored: the reader reads its block again
+    assert same()[ref]["listings"] == [pending.seq]
+    second = supervision.credit_list(
+        ledger,
+        dept,
+        applicant_ref=other,
+        reason="FALSE_MATERIALS",
+        since=date.today(),
+        until=date.today() + timedelta(days=1),
+    )
+    assert same()[other]["listings"] == [second.seq]
+    supervision.credit_remove(ledger, dept, pending.seq, reason="APPEAL_UPHELD")
+    assert same()[ref]["listed"] is False
+    with ledger.engine.begin() as conn:  # an insider deletes a listing the reader knows: a full scan misses it too
+        conn.execute(
+            delete(LogEntry).where(
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == second.seq
+            )
+        )
+    assert same()[other]["listed"] is False

@@ -914,6 +914,9 @@ def decide_many(
     fixed_time = _time_text(decided_at) if decided_at is not None else None
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     secret = _secret(ledger, department)
+    from .supervision import CreditReader
+
+    credit_reader = CreditReader(ledger, department)  # reads only what was recorded since its last read
 
     def flush(chunk_read: _Chunk) -> None:
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
@@ -922,7 +925,7 @@ def decide_many(
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view)
-        credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
+        credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
         stored = chunk_read.stored.result()  # (digest, text, commitments), worked out while the chunk was read
         for (rules, _, applicant), kept, found, (digest, text, commitments) in zip(
