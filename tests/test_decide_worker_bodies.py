@@ -1,0 +1,67 @@
+"""Issue 18: ``decide_many`` has its worker write each decision body's canonical form (once the chunk's facts,
+credit statuses and outcomes are fixed) and salts applicant references with the HMAC key schedule done once. Both
+shortcuts must record exactly what this process computes.
+
+Adversary: an application whose strings take canonical JSON's slow path (control characters, line separators,
+non-ASCII, astral characters) reaching the worker; an identity the salting must refuse."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from typing import Any
+
+import pytest
+from sqlalchemy import text
+
+from ledger.errors import InputError
+from ledger.services import decisions
+from ledger.services.logchain import LOG_DECISIONS, canonical_body, compute_entry_hash
+from ledger.services.replay import replay
+
+from .decision_support import applications, unique_rule_set
+
+HOSTILE = ["tab\there", "line\u2028separator", "ctrl\x01\x7f", "accents-éü", "astral-\U0001f600", 'quote"back\\']
+
+
+def test_references_keyed_once_are_the_references_and_refuse_the_same_identities() -> None:
+    secret = bytes(range(32))
+    salted = decisions._References(secret, decisions.APPLICANT_PREFIX, "applicant_ref")
+    for identity in ["a", "applicant-1", "身份证 110101", " padded ", *HOSTILE]:
+        assert salted(identity) == decisions._reference(secret, decisions.APPLICANT_PREFIX, identity, "applicant_ref")
+    for bad in ["", "   ", None, 7]:
+        with pytest.raises(InputError) as fast:
+            salted(bad)  # type: ignore[arg-type]
+        with pytest.raises(InputError) as slow:
+            decisions._reference(secret, decisions.APPLICANT_PREFIX, bad, "applicant_ref")  # type: ignore[arg-type]
+        assert str(fast.value) == str(slow.value)
+
+
+@pytest.mark.parametrize("workers", [1, 0])
+def test_bodies_written_by_the_worker_are_this_process_canonical_form(
+    ledger: Any, fresh_department: str, workers: int
+) -> None:
+    dept = fresh_department
+    rule_set = unique_rule_set(dept)
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    apps = applications(120, seed=zlib.crc32(dept.encode()))
+    for i, odd in enumerate(HOSTILE):  # strings that take canonical JSON's slow path, in the body's case_id
+        apps[10 * i + 5] = {**apps[10 * i + 5], "case_id": f"{apps[10 * i + 5]['case_id']}-{odd}"}
+    result = decisions.decide_many(ledger, dept, apps, {"*": rule_set}, chunk=25, workers=workers)
+    assert result.count == 120
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT seq, body, entry_hash, prev_hash FROM logentry WHERE log=:l AND department_id=:d ORDER BY seq"
+            ),
+            {"l": LOG_DECISIONS, "d": dept},
+        ).all()
+    assert len(rows) == 120
+    for seq, body, entry_hash, prev_hash in rows:
+        parsed = json.loads(body)
+        assert body.encode("utf-8") == canonical_body(parsed), seq  # what this process would have written
+        assert entry_hash == compute_entry_hash(LOG_DECISIONS, dept, seq, prev_hash, canonical_body(parsed))
+    cases = {json.loads(r[1])["case_id"] for r in rows}
+    assert all(any(c.endswith(odd) for c in cases) for odd in HOSTILE)
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()
