@@ -65,3 +65,63 @@ def test_bodies_written_by_the_worker_are_this_process_canonical_form(
     assert all(any(c.endswith(odd) for c in cases) for odd in HOSTILE)
     report = replay(ledger, department=dept)
     assert report.ok, report.summary()
+
+
+def test_the_certificate_condition_reads_as_before_on_odd_certificate_lists() -> None:
+    """The rules' ``certificate`` condition rewritten as plain loops (no generator per certificate, plain dicts
+    recognised first) against the expression it replaced, on certificate lists an application or a fact set could
+    hold: non-mapping entries, read-only mappings, missing and wrongly typed properties, several specs."""
+    import itertools
+    import random
+    from collections.abc import Mapping
+    from types import MappingProxyType
+
+    from ledger.formats import rules
+
+    specs: list[dict[str, Any]] = [
+        {"type": "business-licence"},
+        {"type": "business-licence", "verified": True, "status": "valid", "holder": True},
+        {"type": "id-card", "issuer": ["PSB", "MKT"], "expired": False},
+        {"type": "id-card", "issuer": "PSB", "verified": False},
+    ]
+    values: dict[str, list[Any]] = {
+        "type": ["business-licence", "id-card", None, 1],
+        "issuer": ["PSB", "MKT", "HOSP", None, ["PSB"]],
+        "verified": [True, False, 1, 0, None],
+        "status": ["valid", "revoked", "unknown", None],
+        "expired": [True, False, 0, None],
+        "holder": [True, False, 1],
+    }
+    rng = random.Random(18)
+
+    def certificate() -> Any:
+        roll = rng.random()
+        if roll < 0.08:
+            return rng.choice([None, "0x" + "ab" * 32, ["type", "id-card"], 3])
+        found = {k: rng.choice(v) for k, v in values.items() if rng.random() < 0.8}
+        return MappingProxyType(found) if roll < 0.2 else found
+
+    def before(spec: dict[str, Any], d: Mapping[str, Any]) -> bool:
+        if "issuer" in spec:
+            spec = {**spec, "issuer": tuple(spec["issuer"] if isinstance(spec["issuer"], list) else [spec["issuer"]])}
+        wanted = tuple(spec.items())
+        certificates = d.get("certificates")
+        if not isinstance(certificates, (list, tuple)):
+            return False
+        return any(
+            isinstance(c, Mapping)
+            and all(
+                c.get("issuer") in v if k == "issuer" else rules._same(c.get(k, rules._MISSING), v) for k, v in wanted
+            )
+            for c in certificates
+        )
+
+    compiled = [(spec, rules._compile_certificate(spec, "test")) for spec in specs]
+    seen = set()
+    for n in itertools.chain(range(6), [12] * 300):
+        listed: Any = [certificate() for _ in range(n)] if n else rng.choice([[], None, "x", ()])
+        d = {"certificates": tuple(listed) if isinstance(listed, list) and rng.random() < 0.3 else listed}
+        for spec, check in compiled:
+            assert check(d) == before(spec, d), (spec, d)
+            seen.add(check(d))
+    assert seen == {True, False}
