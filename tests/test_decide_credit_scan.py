@@ -163,3 +163,40 @@ def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anc
             )
         )
     assert same()[other]["listed"] is False
+
+
+def test_the_pending_entries_query_reads_the_same_rows_through_the_state_index(ledger: Any, published: Any) -> None:
+    """``logchain.anchor_pending`` reads the pending entries with ``log || ''`` so that SQLite takes the state index
+    instead of walking the whole department log (O(n²) over a long run): the same rows as the plain filter, with
+    another department's pending entries and an anchored range before this one's pending entries."""
+    from sqlalchemy import select
+
+    from ledger.services import logchain
+    from ledger.services.logchain import LOG_DECISIONS, LogEntry
+
+    dept, rules = published
+    entries = LogEntry.__table__  # type: ignore[attr-defined]
+    decisions.decide_many(ledger, dept, _applications(30, {}), {"*": rules}, workers=0)  # anchored
+    decisions.decide_many(ledger, dept, _applications(12, {}), {"*": rules}, workers=0, anchor=False)  # pending
+
+    def pending(log_column: Any) -> list[tuple[int, int, str]]:
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.id, entries.c.seq, entries.c.entry_hash)
+                .where(log_column == LOG_DECISIONS, entries.c.department_id == dept, entries.c.state == "pending")
+                .order_by(entries.c.seq)
+                .limit(10)
+            ).all()
+        return [tuple(r) for r in rows]
+
+    assert pending(entries.c.log + "") == pending(entries.c.log)
+    assert [r[1] for r in pending(entries.c.log)] == list(range(31, 41))
+    assert logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    assert pending(entries.c.log + "") == pending(entries.c.log) == []
+    if ledger.engine.dialect.name == "sqlite":
+        with ledger.engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM logentry WHERE (log || '') = 'decisions' AND department_id = 'x' "
+                "AND state = 'pending' ORDER BY seq"
+            ).all()
+        assert "ix_logentry_state" in str(plan), plan
