@@ -1,9 +1,10 @@
-"""Issue 18: ``decide_many`` has its worker write each decision body's canonical form (once the chunk's facts,
-credit statuses and outcomes are fixed) and salts applicant references with the HMAC key schedule done once. Both
-shortcuts must record exactly what this process computes.
+"""Issue 18: ``decide_many``'s shortcuts record exactly what this process computes: applicant references salted with
+the HMAC key schedule done once, the rules' certificate condition as plain loops; and decisions recorded with and
+without the worker are stored in this process's canonical form. (Writing the bodies' canonical form in the worker was
+tried and reverted: the single worker became the busier process and the run waited for it, bench/analysis.md.)
 
 Adversary: an application whose strings take canonical JSON's slow path (control characters, line separators,
-non-ASCII, astral characters) reaching the worker; an identity the salting must refuse."""
+non-ASCII, astral characters); an identity the salting must refuse; odd certificate lists."""
 
 from __future__ import annotations
 

@@ -53,14 +53,6 @@ def stored_inputs(
     return out
 
 
-def canonical_bodies(bodies: Sequence[Mapping[str, Any]]) -> list[bytes]:
-    """``logchain.canonical_body`` of each decision body, in order: what ``decide_many`` appends to the log once the
-    chunk's facts, credit statuses and outcomes are fixed (the same function, in a worker: the same bytes)."""
-    from .logchain import canonical_body
-
-    return [canonical_body(body) for body in bodies]
-
-
 def input_commitments(secret: bytes, stored: Sequence[tuple[str, str]]) -> list[str | None]:
     """``input_commitment_of`` for each (input digest, stored input text); None for a text that is not a JSON
     object (replay reports that input as altered on its own)."""

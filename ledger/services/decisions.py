@@ -968,11 +968,8 @@ def decide_many(
                 for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
             ],
         )
-        # the bodies are final now (``issued`` added): their canonical form is worked out in a worker, when there
-        # is one, while this process reads the head
-        raw = _decision_workers.run(pool, _decision_workers.canonical_bodies, bodies)
         head = permits.head_seq(ledger, department) if made.digests else 0
-        logchain.append_canonical(ledger, LOG_DECISIONS, department, raw.result(), chunk=chunk)
+        logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
         if made.digests:
             permits.link(ledger, department, head, bodies)
             for built in made.built:  # sent now, confirmed with the decision log's anchoring below

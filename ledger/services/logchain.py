@@ -60,7 +60,6 @@ __all__ = [
     "LogEntry",
     "anchor_pending",
     "append",
-    "append_canonical",
     "append_many",
     "chain_ranges",
     "check_log",
@@ -235,27 +234,11 @@ def append_many(
     created_at: datetime | None = None,
 ) -> int:
     """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
-    return append_canonical(
-        ledger, log, department, (canonical_body(body) for body in bodies), chunk=chunk, created_at=created_at
-    )
-
-
-def append_canonical(
-    ledger: Ledger,
-    log: str,
-    department: str,
-    raw_bodies: Iterable[bytes],
-    *,
-    chunk: int = 5_000,
-    created_at: datetime | None = None,
-) -> int:
-    """:func:`append_many` for bodies already in canonical form: each is :func:`canonical_body`'s bytes of a body
-    (e.g. computed in a worker process, ``decisions.decide_many``); stored and hashed exactly as given."""
     _check_names(log, department)
     count = 0
     batch: list[bytes] = []
-    for raw in raw_bodies:
-        batch.append(raw)
+    for body in bodies:
+        batch.append(canonical_body(body))
         if len(batch) >= chunk:
             count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
             batch = []
