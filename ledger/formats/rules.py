@@ -641,14 +641,20 @@ def _compile_certificate(spec: Any, where: str) -> _Condition:
     wanted = tuple(spec.items())
 
     def check(d: Mapping[str, Any]) -> bool:
+        # any(c is a mapping and every wanted property holds for c): plain loops, no generator per certificate, and
+        # a plain dict recognised without the ABC's isinstance check
         certificates = d.get("certificates")
         if not isinstance(certificates, (list, tuple)):
             return False
-        return any(
-            isinstance(c, Mapping)
-            and all(c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v) for k, v in wanted)
-            for c in certificates
-        )
+        for c in certificates:
+            if type(c) is not dict and not isinstance(c, Mapping):
+                continue
+            for k, v in wanted:
+                if not (c.get("issuer") in v if k == "issuer" else _same(c.get(k, _MISSING), v)):
+                    break
+            else:
+                return True
+        return False
 
     return check
 

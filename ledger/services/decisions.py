@@ -136,6 +136,22 @@ def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
     return "0x" + hmac.new(secret, prefix + identity.encode("utf-8"), hashlib.sha256).hexdigest()
 
 
+class _References:
+    """``_reference(secret, prefix, identity, what)`` for many identities: the HMAC key schedule done once, each
+    identity hashed on a copy (the same digests; the same error for an identity that is not a non-empty string)."""
+
+    def __init__(self, secret: bytes, prefix: bytes, what: str) -> None:
+        self._keyed = hmac.new(secret, prefix, hashlib.sha256)
+        self._what = what
+
+    def __call__(self, identity: str) -> str:
+        if not isinstance(identity, str) or not identity.strip():
+            raise InputError(f"{self._what} must be a non-empty string (it is stored only as a salted digest)")
+        keyed = self._keyed.copy()
+        keyed.update(identity.encode("utf-8"))
+        return "0x" + keyed.hexdigest()
+
+
 def applicant_reference(ledger: Ledger, department: str, identity: str) -> str:
     """The salted reference ``department`` records for applicant ``identity`` (see the module docstring)."""
     return _reference(_secret(ledger, department), APPLICANT_PREFIX, identity, "applicant_ref")
@@ -343,6 +359,7 @@ def _establish(
     applicants: Sequence[str],
     now: str,
     view: ChainView | None = None,
+    references: Callable[[str], str] | None = None,
 ) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
@@ -359,8 +376,9 @@ def _establish(
     def reference(identity: str) -> str:
         return applicant_reference(ledger, department, identity)
 
+    salted = references or reference
     return block, [
-        [f.held_by(applicant, reference) for f in row] for row, applicant in zip(facts, applicants, strict=True)
+        [f.held_by(applicant, salted) for f in row] for row, applicant in zip(facts, applicants, strict=True)
     ]
 
 
@@ -843,7 +861,9 @@ class _Chunk:
         self.documents: dict[str, Mapping[str, Any]] = {}
         self.stored: Any = None
 
-    def add(self, secret: bytes, rule_sets: Mapping[str, RuleSet], number: int, application: Any) -> None:
+    def add(
+        self, reference: Callable[[str], str], rule_sets: Mapping[str, RuleSet], number: int, application: Any
+    ) -> None:
         if not isinstance(application, Mapping):
             raise InputError("an application must be a JSON object", line=number)
         item = application.get("service_item")
@@ -861,7 +881,7 @@ class _Chunk:
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
         kept, cited = seal_citations(prepared)
-        self.pending.append((rules, prepared, _reference(secret, APPLICANT_PREFIX, identity, "applicant_ref")))
+        self.pending.append((rules, prepared, reference(identity)))
         self.identities.append(identity)
         self.kept.append(kept)
         self.documents.update(cited)
@@ -914,6 +934,10 @@ def decide_many(
     fixed_time = _time_text(decided_at) if decided_at is not None else None
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     secret = _secret(ledger, department)
+    from .supervision import CreditReader
+
+    credit_reader = CreditReader(ledger, department)  # reads only what was recorded since its last read
+    references = _References(secret, APPLICANT_PREFIX, "applicant_ref")  # applicant_reference, keyed once
 
     def flush(chunk_read: _Chunk) -> None:
         # One moment and one head per chunk: every certificate the chunk cites is verified at once (facts.py),
@@ -921,8 +945,10 @@ def decide_many(
         pending, identities = chunk_read.pending, chunk_read.identities
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
-        block, facts = _establish(ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view)
-        credit = _credit_statuses(ledger, department, [a for _, _, a in pending], block, at)
+        block, facts = _establish(
+            ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view, references
+        )
+        credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs = [], []
         stored = chunk_read.stored.result()  # (digest, text, commitments), worked out while the chunk was read
         for (rules, _, applicant), kept, found, (digest, text, commitments) in zip(
@@ -980,7 +1006,7 @@ def decide_many(
         waiting: _Chunk | None = None
         for number, application in enumerate(applications, start=1):
             try:
-                reading.add(secret, rule_sets, number, application)
+                reading.add(references, rule_sets, number, application)
             except InputError:
                 if waiting is not None:  # the chunks before the bad application's are recorded, as without workers
                     flush(waiting)

@@ -135,8 +135,13 @@ def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], d
     return {**decision_input, "certificates": stored}, documents
 
 
+def _is_mapping(value: Any) -> bool:
+    """isinstance(value, Mapping), a plain dict recognised without the ABC's (slower) check."""
+    return type(value) is dict or isinstance(value, Mapping)
+
+
 def _is_ref(citation: Any) -> bool:
-    return isinstance(citation, Mapping) and isinstance(citation.get("document_ref"), str)
+    return _is_mapping(citation) and isinstance(citation.get("document_ref"), str)
 
 
 def citations(decision_input: Mapping[str, Any]) -> list[Any]:
@@ -150,7 +155,7 @@ def _cited_digest(citation: Any) -> str | None:
     a citation is never copied into the decision record (it could be a name or an ID number)."""
     if isinstance(citation, str):
         digest: Any = citation
-    elif _is_ref(citation) or not isinstance(citation, Mapping) or "document" in citation or "fields" in citation:
+    elif _is_ref(citation) or not _is_mapping(citation) or "document" in citation or "fields" in citation:
         return None
     else:
         digest = citation.get("digest")
@@ -161,8 +166,8 @@ def _cited_digest(citation: Any) -> str | None:
 
 
 def _cited_document(citation: Any) -> Mapping[str, Any] | None:
-    if isinstance(citation, Mapping):
-        if isinstance(citation.get("document"), Mapping):
+    if _is_mapping(citation):
+        if _is_mapping(citation.get("document")):
             return citation["document"]  # type: ignore[no-any-return]
         if "fields" in citation and "anchor" in citation:
             return citation

@@ -39,7 +39,7 @@ from datetime import UTC, date, datetime, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
@@ -148,10 +148,36 @@ class _Entry:
 
 
 def _log(
-    ledger: Ledger, department: str, ranges: Sequence[ChainRange] | None = None, *, contains: str | None = None
+    ledger: Ledger,
+    department: str,
+    ranges: Sequence[ChainRange] | None = None,
+    *,
+    contains: str | None = None,
+    after: int | None = None,
+    upto: int | None = None,
+    seqs: Sequence[int] | None = None,
 ) -> list[_Entry]:
-    """Every readable entry of the department's decisions log (``contains``: only bodies holding that text) with its
-    anchoring block: from the chain's ranges when given (replay), else from the database's anchor rows."""
+    """Every readable entry of the department's decisions log (``contains``: only bodies holding that text; ``after``
+    and ``upto``: only sequence numbers in (after, upto]; ``seqs``: only these sequence numbers) with its anchoring
+    block: from the chain's ranges when given (replay), else from the database's anchor rows."""
+    if seqs is None:
+        return _read_log(ledger, department, ranges, contains, after, upto, None)
+    wanted = sorted(set(seqs))
+    found: list[_Entry] = []
+    for i in range(0, len(wanted), 900):  # bounded IN lists
+        found.extend(_read_log(ledger, department, ranges, contains, after, upto, wanted[i : i + 900]))
+    return found
+
+
+def _read_log(
+    ledger: Ledger,
+    department: str,
+    ranges: Sequence[ChainRange] | None,
+    contains: str | None,
+    after: int | None,
+    upto: int | None,
+    seqs: Sequence[int] | None,
+) -> list[_Entry]:
     query = (
         select(
             LogEntry.seq,
@@ -164,6 +190,14 @@ def _log(
     )
     if contains is not None:
         query = query.where(LogEntry.body.contains(contains))  # type: ignore[attr-defined]
+    if after is not None:
+        query = query.where(col(LogEntry.seq) > after)
+    if upto is not None:
+        query = query.where(col(LogEntry.seq) <= upto)
+    if seqs is not None:
+        if not seqs:
+            return []
+        query = query.where(col(LogEntry.seq).in_(seqs))
     with ledger.engine.connect() as conn:
         rows = conn.execute(query.order_by(LogEntry.seq)).all()
     ends = [r.last_seq for r in ranges] if ranges is not None else []
@@ -301,6 +335,52 @@ def credit_statuses(
     """The credit status (``{"listed", "listings", "as_of_block"}``) of each salted applicant reference on
     ``department``'s credit list as of ``block``: what a decision records in ``credit`` and its rules read."""
     return _status_from(_log(ledger, department, contains=_CREDIT_KINDS), applicants, block, decided_at)
+
+
+class CreditReader:
+    """:func:`credit_statuses` for one run of decisions (``decisions.decide_many``, once per chunk), reading the log
+    incrementally instead of scanning all of it each time (a scan per chunk made a run O(n²) in the log's length).
+
+    Each read takes the log's current head, scans only the entries recorded after the previous read's head (the
+    (log, department, seq) index bounds it) for credit listings and removals, and reads every credit entry found so
+    far again by sequence number, with its anchoring block as the database has it now. The statuses are those a full
+    scan would give at that moment: sequence numbers are taken under the log's head lock, so every entry up to a head
+    read is committed (none can appear below it later); credit entries are the only entries the status reads, and
+    they are read fresh each time (a listing anchored, re-anchored or deleted since is seen by the next read).
+    Freshness bound: an entry recorded before a read that was *not* a credit entry then is not scanned again in this
+    run. Only an insider editing a recorded decision into a listing could change that (replay reports the edit as
+    ``altered``); the next run (a new reader) scans it.
+    """
+
+    def __init__(self, ledger: Ledger, department: str) -> None:
+        self.ledger = ledger
+        self.department = department
+        self._scanned = 0  # every entry up to this sequence number was scanned
+        self._known: list[int] = []  # sequence numbers of the credit entries found, ascending
+
+    def entries(self) -> list[_Entry]:
+        """The department's credit entries (listings and removals) as a full scan reads them now."""
+        with self.ledger.engine.connect() as conn:
+            head = conn.execute(
+                select(func.max(col(LogEntry.seq))).where(
+                    col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == self.department
+                )
+            ).scalar()
+        head = int(head or 0)
+        known = _log(self.ledger, self.department, contains=_CREDIT_KINDS, seqs=self._known) if self._known else []
+        new = (
+            _log(self.ledger, self.department, contains=_CREDIT_KINDS, after=self._scanned, upto=head)
+            if head > self._scanned
+            else []
+        )
+        self._scanned = max(self._scanned, head)
+        found = known + new  # every new entry is past every known one
+        self._known = [e.seq for e in found]
+        return found
+
+    def statuses(self, applicants: Sequence[str], block: int, decided_at: str) -> dict[str, dict[str, Any]]:
+        """As :func:`credit_statuses`."""
+        return _status_from(self.entries(), applicants, block, decided_at)
 
 
 def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str, Any]:

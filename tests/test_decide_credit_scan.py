@@ -1,0 +1,202 @@
+"""Issue 18: ``decide_many`` reads the credit list once per chunk, incrementally (only the log entries recorded since
+its last read, plus the credit entries it already knows, read again with their anchoring block). Every chunk must
+see the credit list exactly as a full read of the log would.
+
+Adversary: another department officer lists an applicant on the credit list, and an auditor lifts the listing,
+*during* a long decide run (other transactions on other connections, between two chunks); and a listing recorded
+before the run. The decisions record the same credit status as before the incremental read (these tests pass on the
+code before it too), and replay, which re-establishes every credit status from the chain's view, finds them right.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, timedelta
+from typing import Any
+
+import pytest
+
+from ledger.services import decisions, supervision
+from ledger.services.replay import replay
+
+from .supervision_support import application, published_fixture  # noqa: F401 - fixtures
+
+LISTED = "applicant-listed"
+CHUNK = 50
+# With chunk 50, a chunk is decided when the chunk after it has been read (one chunk ahead, workers or not): chunk 1
+# (applications 0-49) after application 99 was read, chunk 2 after 149, chunk 3 after 199, chunk 4 after 249, chunk 5
+# at the end. The listed applicant applies once per chunk, at 10, 60, 110, 160 and 210.
+LISTED_AT = (10, 60, 110, 160, 210)
+
+
+def _credit_of(ledger: Any, dept: str, case: str) -> dict[str, Any]:
+    body = decisions.find_decision(ledger, dept, case).body
+    return {"outcome": body["outcome"], "listed": body["credit"]["listed"], "listings": body["credit"]["listings"]}
+
+
+def _applications(n: int, events: dict[int, Any]) -> Iterator[dict[str, Any]]:
+    for i in range(n):
+        if i in events:
+            events[i] = events[i]()  # the officer's or auditor's action, between two chunks of the run
+        applicant = LISTED if i in LISTED_AT else f"applicant-{i}"
+        yield {**application(f"L-{i:03d}"), "applicant_ref": applicant}
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_listing_and_its_removal_during_a_long_run_are_read_by_the_next_chunk(
+    ledger: Any, published: Any, workers: int
+) -> None:
+    dept, rules = published
+    other = supervision.credit_list(  # an unrelated listing known from the start, removed mid-run
+        ledger,
+        dept,
+        applicant="applicant-7",
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=30),
+    )
+
+    def listing() -> supervision.CreditEntry:
+        return supervision.credit_list(
+            ledger,
+            dept,
+            applicant=LISTED,
+            reason="FALSE_MATERIALS",
+            since=date.today() - timedelta(days=1),
+            until=date.today() + timedelta(days=30),
+        )
+
+    events: dict[int, Any] = {120: listing}
+    events[140] = lambda: supervision.credit_remove(ledger, dept, other.seq, reason="APPEAL_UPHELD")
+    events[220] = lambda: supervision.credit_remove(ledger, dept, events[120].seq, reason="APPEAL_UPHELD")
+    result = decisions.decide_many(ledger, dept, _applications(250, events), {"*": rules}, chunk=CHUNK, workers=workers)
+    assert result.count == 250
+    seq = events[120].seq
+    found = [_credit_of(ledger, dept, f"L-{i:03d}") for i in LISTED_AT]
+    assert found == [
+        {"outcome": "approve", "listed": False, "listings": []},  # chunk 1: decided before the listing
+        {"outcome": "refer", "listed": True, "listings": [seq]},  # chunk 2: decided after it
+        {"outcome": "refer", "listed": True, "listings": [seq]},  # chunk 3
+        {"outcome": "approve", "listed": False, "listings": []},  # chunk 4: decided after the removal
+        {"outcome": "approve", "listed": False, "listings": []},  # chunk 5
+    ]
+    # applicant-7 applied in chunk 1 (listed then); the removal of that listing is seen by the chunks after it
+    assert _credit_of(ledger, dept, "L-007") == {"outcome": "refer", "listed": True, "listings": [other.seq]}
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()
+
+
+def test_a_listing_recorded_before_the_run_is_read_by_every_chunk(ledger: Any, published: Any) -> None:
+    dept, rules = published
+    listing = supervision.credit_list(
+        ledger,
+        dept,
+        applicant=LISTED,
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=30),
+    )
+    decisions.decide_many(ledger, dept, _applications(250, {}), {"*": rules}, chunk=CHUNK, workers=0)
+    assert [_credit_of(ledger, dept, f"L-{i:03d}") for i in LISTED_AT] == [
+        {"outcome": "refer", "listed": True, "listings": [listing.seq]}
+    ] * len(LISTED_AT)
+    assert _credit_of(ledger, dept, "L-011") == {"outcome": "approve", "listed": False, "listings": []}
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()
+
+
+def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anchored_and_deleted(
+    ledger: Any, published: Any
+) -> None:
+    """The reader against :func:`supervision.credit_statuses` (a full scan) after each change: a listing recorded
+    but not anchored yet (read again once anchored), decisions recorded in between, a removal, and an insider
+    deleting a listing the reader already knows."""
+    from sqlalchemy import delete
+
+    from ledger.services import logchain
+    from ledger.services.logchain import LOG_DECISIONS, LogEntry
+
+    dept, rules = published
+    reader = supervision.CreditReader(ledger, dept)
+    ref = decisions.applicant_reference(ledger, dept, LISTED)
+    other = decisions.applicant_reference(ledger, dept, "applicant-other")
+
+    def same() -> dict[str, Any]:
+        block = ledger.chain.block_number()
+        at = decisions._time_text(None)
+        full = supervision.credit_statuses(ledger, dept, [ref, other], block, at)
+        assert reader.statuses([ref, other], block, at) == full
+        return full
+
+    assert same()[ref]["listed"] is False
+    body = {
+        "format": supervision.SUPERVISION_FORMAT,
+        "kind": "credit_listing",
+        "applicant_ref": ref,
+        "reason": "FALSE_MATERIALS",
+        "since": (date.today() - timedelta(days=1)).isoformat(),
+        "until": (date.today() + timedelta(days=30)).isoformat(),
+        "basis": None,
+        "listed_at": decisions._time_text(None),
+    }
+    pending = logchain.append(ledger, LOG_DECISIONS, dept, body)  # recorded, not anchored: does not count yet
+    assert same()[ref]["listed"] is False
+    decisions.decide_many(ledger, dept, _applications(20, {}), {"*": rules}, workers=0, anchor=False)
+    assert same()[ref]["listed"] is False
+    logchain.anchor_pending(ledger, LOG_DECISIONS, dept)  # now anchored: the reader reads its block again
+    assert same()[ref]["listings"] == [pending.seq]
+    second = supervision.credit_list(
+        ledger,
+        dept,
+        applicant_ref=other,
+        reason="FALSE_MATERIALS",
+        since=date.today(),
+        until=date.today() + timedelta(days=1),
+    )
+    assert same()[other]["listings"] == [second.seq]
+    supervision.credit_remove(ledger, dept, pending.seq, reason="APPEAL_UPHELD")
+    assert same()[ref]["listed"] is False
+    with ledger.engine.begin() as conn:  # an insider deletes a listing the reader knows: a full scan misses it too
+        conn.execute(
+            delete(LogEntry).where(
+                LogEntry.log == LOG_DECISIONS, LogEntry.department_id == dept, LogEntry.seq == second.seq
+            )
+        )
+    assert same()[other]["listed"] is False
+
+
+def test_the_pending_entries_query_reads_the_same_rows_through_the_state_index(ledger: Any, published: Any) -> None:
+    """``logchain.anchor_pending`` reads the pending entries with ``log || ''`` so that SQLite takes the state index
+    instead of walking the whole department log (O(n²) over a long run): the same rows as the plain filter, with
+    another department's pending entries and an anchored range before this one's pending entries."""
+    from sqlalchemy import select
+
+    from ledger.services import logchain
+    from ledger.services.logchain import LOG_DECISIONS, LogEntry
+
+    dept, rules = published
+    entries = LogEntry.__table__  # type: ignore[attr-defined]
+    decisions.decide_many(ledger, dept, _applications(30, {}), {"*": rules}, workers=0)  # anchored
+    decisions.decide_many(ledger, dept, _applications(12, {}), {"*": rules}, workers=0, anchor=False)  # pending
+
+    def pending(log_column: Any) -> list[tuple[int, int, str]]:
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(entries.c.id, entries.c.seq, entries.c.entry_hash)
+                .where(log_column == LOG_DECISIONS, entries.c.department_id == dept, entries.c.state == "pending")
+                .order_by(entries.c.seq)
+                .limit(10)
+            ).all()
+        return [tuple(r) for r in rows]
+
+    assert pending(entries.c.log + "") == pending(entries.c.log)
+    assert [r[1] for r in pending(entries.c.log)] == list(range(31, 41))
+    assert logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    assert pending(entries.c.log + "") == pending(entries.c.log) == []
+    if ledger.engine.dialect.name == "sqlite":
+        with ledger.engine.connect() as conn:
+            plan = conn.exec_driver_sql(
+                "EXPLAIN QUERY PLAN SELECT id FROM logentry WHERE (log || '') = 'decisions' AND department_id = 'x' "
+                "AND state = 'pending' ORDER BY seq"
+            ).all()
+        assert "ix_logentry_state" in str(plan), plan
