@@ -158,6 +158,43 @@ def test_a_forked_verifier_cannot_read_the_chain(isolated: Ledger, documents: li
     assert verify_certificate(documents[0], ChainView(isolated.chain)).ok  # the session's view still reads
 
 
+def test_a_forked_child_cannot_reach_the_node_through_webs_warm_pipeline(
+    isolated: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    """The attack the test above missed: web3 builds its request pipeline once and keeps the provider's
+    ``make_request`` it found then, so replacing that method in a child whose view had already read the chain left
+    every web3 read (head, blocks, logs) going out over this process's kept-alive connection, shared with the child
+    after the fork. The child must be offline for those reads too, and this process's connection untouched."""
+    import os
+
+    view = ChainView(isolated.chain, isolated.settings.confirmations)
+    assert verify_certificate(documents[0], view).ok  # web3's pipeline is built and a connection is kept alive
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        outcome = b"?"
+        try:
+            _go_offline(view)
+            try:
+                view.chain.w3.eth.get_block("latest")
+                outcome = b"read"
+            except _Offline:
+                try:
+                    view.chain.block_number()
+                    outcome = b"read"
+                except _Offline:
+                    outcome = b"offline"
+        finally:
+            os.write(write_end, outcome)
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as pipe:
+        outcome = pipe.read()
+    os.waitpid(pid, 0)
+    assert outcome == b"offline"
+    assert verify_certificate(documents[2], ChainView(isolated.chain)).ok  # this process still reads
+
+
 def test_no_fork_beside_other_threads_or_for_small_calls() -> None:
     assert worker_count(None, 10) == 0
     assert worker_count(0, 100_000) == 0

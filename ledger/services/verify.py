@@ -31,6 +31,8 @@ from typing import Any, TypeGuard
 
 from eth_utils.crypto import keccak
 from web3.exceptions import Web3Exception
+from web3.providers.base import BaseProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
@@ -943,16 +945,26 @@ _PARENT_SHARE = 50
 
 
 def _go_offline(view: ChainView) -> None:
-    """In a forked child: every request to the node raises :class:`_Offline` (the provider is the one object all
-    of web3's and the view's reads go through; the witness view shares it)."""
-    providers = {id(view.chain.w3.provider): view.chain.w3.provider}
+    """In a forked child: every request to the node raises :class:`_Offline`. The view's chains (and the witness
+    view's) get a provider of their own that refuses every request: replacing only ``make_request`` on the
+    inherited provider is not enough, since web3 keeps the request function it built before the fork, which would
+    still send over this process's kept-alive connection (tests/test_verify_parallel.py)."""
+    chains = [view.chain]
     witness_chain = getattr(view.witness, "chain", None)
     if witness_chain is not None:
-        providers[id(witness_chain.w3.provider)] = witness_chain.w3.provider
-    for provider in providers.values():
-        provider.make_request = _offline  # type: ignore[method-assign]
-        if hasattr(provider, "make_batch_request"):
-            provider.make_batch_request = _offline
+        chains.append(witness_chain)
+    for chain in chains:
+        chain.w3.provider = _OfflineProvider()
+
+
+class _OfflineProvider(BaseProvider):
+    """A node provider that refuses every request (a forked verifier's)."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        raise _Offline
+
+    def is_connected(self, show_traceback: bool = False) -> bool:
+        return False
 
 
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:
