@@ -195,6 +195,26 @@ def test_a_forked_child_cannot_reach_the_node_through_webs_warm_pipeline(
     assert verify_certificate(documents[2], ChainView(isolated.chain)).ok  # this process still reads
 
 
+def test_a_cold_view_given_files_gets_the_same_reports_when_the_child_gives_up(
+    isolated: Ledger, documents: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """Files are not read to warm their batches before the fork, so on a view that met none of them the child can
+    verify nothing offline: past a few refusals it hands the rest back, and this process verifies them."""
+    import json
+
+    paths = []
+    for i, doc in enumerate(documents):
+        path = tmp_path / f"{i}.json"
+        path.write_text(json.dumps(doc))
+        paths.append(str(path))
+    texts = paths * 4  # 120 files, more than the child tries before giving up
+    cold = verify_many(texts, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, workers=1)
+    one = verify_many(texts, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, workers=0)
+    assert [comparable(r) for r in cold] == [comparable(r) for r in one]
+    parsed = verify_many(documents * 4, ChainView(isolated.chain, isolated.settings.confirmations), now=NOW, workers=0)
+    assert [comparable(r) for r in cold] == [comparable(r) for r in parsed]
+
+
 def test_no_fork_beside_other_threads_or_for_small_calls() -> None:
     assert worker_count(None, 10) == 0
     assert worker_count(0, 100_000) == 0

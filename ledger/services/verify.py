@@ -896,6 +896,7 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
     except ChainError:
         return [_verify_one(source, run) for source in sources]
     split = len(sources) * _PARENT_SHARE // 100
+    _warm_batches(sources[split:], run)
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child
@@ -904,10 +905,15 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
             os.close(read_end)
             _go_offline(run.view)
             out: list[Report | None] = []
+            offline = 0
             for source in sources[split:]:
+                if offline >= _CHILD_OFFLINE_LIMIT:  # batches it cannot check: this process does the rest
+                    out.append(None)
+                    continue
                 try:
                     out.append(_verify_one(source, run))
                 except _Offline:
+                    offline += 1
                     out.append(None)
             data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as pipe:
@@ -942,6 +948,34 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
 
 # The share of the certificates the parent verifies itself (percent): it also unpickles the child's reports.
 _PARENT_SHARE = 50
+# A child that met this many certificates it could not verify offline hands the rest back unverified: each such
+# attempt costs it a contract call's encoding (≈ 2 ms) before the refusal, and the parent would wait for them all.
+_CHILD_OFFLINE_LIMIT = 32
+# At most this many batches are warmed before the fork (a hostile call naming thousands of roots is not verified
+# twice over).
+_WARM_BATCHES = 256
+
+
+def _warm_batches(sources: list[Any], run: _Run) -> None:
+    """Before the fork: verify (and discard) one certificate of each batch the child's part names, so that the
+    batch's facts (final anchor, key history, signature) are in the view's cache the child inherits, instead of
+    the child handing back every certificate of a batch the caller's view had not met yet. Reading the root costs
+    nothing for parsed documents; texts are not parsed here (the child hands back what it cannot verify)."""
+    seen: set[str] = set()
+    for source in sources:
+        anchor = (
+            source.anchor
+            if isinstance(source, CertificateDocument)
+            else source.get("anchor")
+            if isinstance(source, Mapping)
+            else None
+        )
+        root = anchor.get("root") if isinstance(anchor, Mapping) else None
+        if isinstance(root, str) and root not in seen:
+            if len(seen) >= _WARM_BATCHES:
+                return
+            seen.add(root)
+            _verify_one(source, run)
 
 
 def _go_offline(view: ChainView) -> None:
