@@ -27,6 +27,7 @@ import threading
 import time
 from urllib.parse import urlsplit
 
+from ledger.formats.canonical import json_loads
 from ledger.services.verify import ChainView
 
 log = logging.getLogger("api")
@@ -137,7 +138,7 @@ class _BlockNumberReader:
             raise ValueError(f"HTTP {response.status}")
         if response.will_close:
             self.close()
-        answer = json.loads(body)
+        answer = json_loads(body)
         result = answer.get("result") if isinstance(answer, dict) else None
         if not isinstance(result, str) or not result.startswith("0x"):
             raise ValueError(f"unexpected answer {answer!r}")

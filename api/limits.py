@@ -24,7 +24,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
-from ledger.formats.canonical import strict_json_loads
+from ledger.formats.canonical import json_depth, strict_json_loads
 
 from .problems import problem
 
@@ -35,8 +35,6 @@ PARSED_JSON = "ledger.parsed_json"
 # a big body's duplicate-key check, done in the same worker thread as its parse: None (passed) or the InputError
 STRICT_CHECKED = "ledger.strict_checked"
 _Endpoint = TypeVar("_Endpoint", bound=Callable[..., Any])
-# a complete JSON string (escapes included) or one bracket; whatever lies between is skipped
-_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
 
 
 class BodyTooLarge(Exception):
@@ -59,22 +57,6 @@ class Limits:
     json_values: int
     anonymous_json_values: int
     json_string_chars: int
-
-
-def _bracket_depth(body: bytes, stop: int) -> int:
-    """Deepest bracket nesting of a body that is not valid JSON (strings skipped), or ``stop`` once reached."""
-    depth = deepest = 0
-    for match in _TOKENS.finditer(body):
-        token = match.group()
-        if token in (b"[", b"{"):
-            depth += 1
-            if depth > deepest:
-                deepest = depth
-                if deepest >= stop:
-                    return deepest
-        elif token in (b"]", b"}"):
-            depth -= 1
-    return deepest
 
 
 NOT_PARSED = object()
@@ -141,7 +123,7 @@ def parse_json_counted(body: bytes, limits: Limits, max_values: int) -> tuple[An
     try:
         value = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        if "depth" in str(exc) or _bracket_depth(body, limits.json_depth + 1) > limits.json_depth:
+        if "depth" in str(exc) or json_depth(body) > limits.json_depth:
             return NOT_PARSED, deep, 0
         return NOT_PARSED, None, 0
     problem, members = _shape_problem(value, limits, max_values, deep, what_to_do)

@@ -541,7 +541,15 @@ class LogEntryPublic(SQLModel):
     log: str
     department: str
     seq: int
-    body: dict[str, Any]
+    body: dict[str, Any] | None = Field(
+        description="The entry's body; null when the stored text is not a JSON object (see body_error)."
+    )
+    body_error: str | None = Field(
+        None, description="Why the stored body could not be read (an edit outside the ledger); null when it was."
+    )
+    body_text: str | None = Field(
+        None, description="The first 1,024 characters of a stored body that could not be read; null otherwise."
+    )
     entry_hash: str
     prev_hash: str
     created_at: datetime

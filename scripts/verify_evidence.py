@@ -31,9 +31,11 @@ RFC 8032, is written here too). Without --witness-key it passes as "not configur
 from __future__ import annotations
 
 import argparse
+import array
 import base64
 import datetime as dt
 import hashlib
+import itertools
 import json
 import math
 import re
@@ -619,6 +621,27 @@ def eip712_log_digest(
     return keccak(b"\x19\x01" + domain + struct)
 
 
+# -- bounded JSON -----------------------------------------------------------------------------------------------
+
+# json recurses once per level of nesting; a bundle or a node's answer nested far deeper than anything honest would
+# take this process down with the interpreter's stack (or, where a library raised the recursion limit, the C
+# stack): the depth is measured first, without recursion, and such a text refused.
+MAX_JSON_DEPTH = 512
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+_ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
+
+
+def loads_bounded(raw: bytes, **hooks: Any) -> Any:
+    """json.loads(raw, **hooks), or a Failure when ``raw`` nests arrays and objects deeper than MAX_JSON_DEPTH
+    (strings skipped; an unclosed bracket counts as a level)."""
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
+        steps = _JSON_STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS).translate(_BRACKET_STEP)
+        if max(itertools.accumulate(array.array("b", steps)), default=0) > MAX_JSON_DEPTH:
+            raise Failure(f"JSON nested deeper than {MAX_JSON_DEPTH} levels: no honest bundle or answer is; refused")
+    return json.loads(raw, **hooks)
+
+
 # -- JSON-RPC ---------------------------------------------------------------------------------------------------
 
 RPC_ANSWER_LIMIT = 256 * 2**20  # bytes: more than any honest answer this script asks for
@@ -683,8 +706,10 @@ class Rpc:
         if len(raw) > RPC_ANSWER_LIMIT:
             raise Failure(f"the node answered {method} with more than {RPC_ANSWER_LIMIT} bytes: refused")
         try:
-            answer = json.loads(raw)
-        except (UnicodeDecodeError, ValueError, RecursionError):
+            answer = loads_bounded(raw)
+        except Failure as exc:
+            raise Failure(f"the node's answer to {method}: {exc}; do not trust this node") from None
+        except (UnicodeDecodeError, ValueError):
             raise Failure(f"the node's answer to {method} is not JSON: do not trust this node") from None
         if not isinstance(answer, dict):
             raise Failure(f"the node's answer to {method} is not a JSON-RPC answer object")
@@ -2720,11 +2745,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         with open(args.bundle, "rb") as handle:
             raw = handle.read()
-        bundle = json.loads(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
+        bundle = loads_bounded(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
         return 2
-    except AmbiguousJson as exc:
+    except (AmbiguousJson, Failure) as exc:
         print(f"error: {args.bundle}: {exc}", file=sys.stderr)
         return 2
     except (UnicodeDecodeError, ValueError) as exc:

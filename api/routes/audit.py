@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from ledger.formats.canonical import json_loads
 from ledger.services import logchain
 
 from ..deps import Auditor, LedgerDep
@@ -17,6 +17,7 @@ from ..problems import AUTHED
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
 
+BODY_TEXT_CHARS = 1024
 LogName = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{0,31}$", examples=["decisions", "access"])]
 
 
@@ -35,7 +36,7 @@ def read_log(
             log=e.log,
             department=e.department_id,
             seq=e.seq,
-            body=json.loads(e.body),
+            **_body(e.body),
             entry_hash=e.entry_hash,
             prev_hash=e.prev_hash,
             created_at=e.created_at,
@@ -44,6 +45,24 @@ def read_log(
         )
         for e in logchain.entries(ledger, log, department, since=since, until=until)
     ]
+
+
+def _body(stored: str) -> dict[str, Any]:
+    """The entry's body, or why it cannot be read and how it begins: an insider's edit of one row must not hide the
+    rest of the log from the auditor (the check endpoint names the entry as altered)."""
+    try:
+        body = json_loads(stored)
+        if isinstance(body, dict):
+            return {"body": body}
+        problem = "is JSON but not an object"
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        problem = f"is not JSON ({exc})"
+    return {
+        "body": None,
+        "body_error": f"the stored body {problem}: it was not written by the ledger; GET /audit/logs/{{log}}/check "
+        "names the entry",
+        "body_text": stored[:BODY_TEXT_CHARS],
+    }
 
 
 @router.get("/logs/{log}/check", response_model=CheckLogPublic, responses=AUTHED)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from .._gc import cyclic_gc_paused
 from ..errors import InputError, NotFoundError
 from ..formats import vc
-from ..formats.canonical import strict_json_loads
+from ..formats.canonical import json_loads, strict_json_loads
 from ..formats.certificate import load_document
 from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
@@ -177,7 +177,7 @@ def _with_status_lists(
     import dataclasses
 
     try:
-        credential = json.loads(args.file.read_text(encoding="utf-8"))
+        credential = json_loads(args.file.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return report  # the format check has said why
     if not vc.is_credential(credential) or not isinstance(credential.get("credentialStatus"), list):

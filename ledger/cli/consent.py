@@ -4,7 +4,6 @@ that rely on it (docs/privacy.md#consent-from-the-person)."""
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import InputError
+from ..formats.canonical import json_loads
 from ..services import consent, sharing
 from ..services.status import stored
 from .output import open_ledger, print_json
@@ -110,7 +110,7 @@ def _now() -> datetime:
 
 def _assertion(path: Path) -> consent.SignedAssertion:
     try:
-        return consent.SignedAssertion.model_validate(json.loads(path.read_text(encoding="utf-8")))
+        return consent.SignedAssertion.model_validate(json_loads(path.read_text(encoding="utf-8")))
     except OSError as exc:
         raise InputError(f"cannot read the assertion file {path}: {exc.strerror}") from None
     except (ValueError, ValidationError) as exc:

@@ -19,7 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from array import array
 from collections.abc import Mapping
+from itertools import accumulate
 from typing import Any
 
 import rfc8785
@@ -46,6 +48,15 @@ _DIGITS_TO_ZERO_BYTES = bytes.maketrans(b"123456789", b"000000000")
 _LONG_RUN_BYTES = b"0" * 19
 _DIGITS_TO_ZERO = str.maketrans("123456789", "000000000")  # the same for a text (strict_json_loads)
 _LONG_RUN = "0" * 19
+
+# The deepest nesting of arrays and objects any parser of the ledger reads. The ledger writes nothing deeper than a
+# dozen levels; Python's json recurses once per level, and a dependency (py_ecc, via eth-account) raises the
+# recursion limit to 100,000 at import, so 200 KB of "[" would overflow the C stack (SIGSEGV) before any
+# RecursionError: the depth is measured before json sees a text that could be that deep.
+MAX_JSON_DEPTH = 512
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a complete JSON string, escapes included
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
 _json_string = json.encoder.encode_basestring  # C encoder, no ASCII escaping
 _sha256 = hashlib.sha256
@@ -134,8 +145,35 @@ def canonical_json(value: Any) -> bytes:
         raise InputError(f"value cannot be put in canonical JSON form (RFC 8785): {exc}") from exc
 
 
+def json_depth(text: str | bytes) -> int:
+    """Deepest nesting of arrays and objects in ``text`` (brackets inside strings skipped), for any text, JSON or
+    not, without recursion and at C speed: strings cut out, brackets mapped to +1 / -1, the highest running sum.
+    An unclosed bracket counts as a level, so a text that only opens is as deep as it is long."""
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    steps = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_STEPS)
+    return max(accumulate(array("b", steps)), default=0)
+
+
+def check_json_depth(text: str | bytes) -> None:
+    """JSONDecodeError when ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`: call it before
+    ``json.loads`` on any text the ledger did not just write itself (the parsers here do). Costs two ``count``
+    calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets."""
+    if not isinstance(text, (str, bytes)):
+        text = bytes(text)  # a memoryview, a bytearray
+    openings = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
+    if openings > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+        raise json.JSONDecodeError(
+            f"nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each other); nothing the "
+            "ledger reads or writes comes near that depth, so it is refused before parsing",
+            text if isinstance(text, str) else "",
+            0,
+        )
+
+
 def json_loads(text: str | bytes) -> Any:
-    """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree."""
+    """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree;
+    JSONDecodeError for a text nested deeper than :data:`MAX_JSON_DEPTH` (:func:`check_json_depth`)."""
+    check_json_depth(text)
     if _fast_loads is None:
         return json.loads(text)
     # bytes.translate is several times faster than str.translate, and UTF-8 keeps every ASCII digit where it was
@@ -222,7 +260,9 @@ def strict_json_loads(text: str | bytes) -> Any:
     bodies): also refuses an object that names a key twice, with an InputError naming the key, and the tokens
     NaN / Infinity / -Infinity that Python reads and other parsers refuse. orjson (the fast path of
     :func:`json_loads`, for the ledger's own stored data) silently keeps the last duplicate: it parses here only
-    when the text provably has none (:func:`_strict_fast`), else json does, with the same value or error."""
+    when the text provably has none (:func:`_strict_fast`), else json does, with the same value or error. Text
+    nested deeper than :data:`MAX_JSON_DEPTH` is refused (JSONDecodeError) before either parser reads it."""
+    check_json_depth(text)
     fast = _strict_fast(text)
     if fast is not None:
         return fast

@@ -42,7 +42,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from .canonical import document_digest, hex32
+from .canonical import check_json_depth, document_digest, hex32
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -373,6 +373,8 @@ def _read_document(path: str | Path) -> Any:
     except OSError as exc:
         raise InputError(f"cannot read rule set file {str(path)!r}: {exc.strerror}; check the path") from exc
     try:
+        # YAML's flow style nests with the same brackets, and PyYAML spends minutes on 10,000 levels of them
+        check_json_depth(text)
         if suffix == ".json":
             parsed = json.loads(text, object_pairs_hook=_reject_duplicates)
         else:

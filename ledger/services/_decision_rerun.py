@@ -8,7 +8,6 @@ only); the tests keep the two in agreement. The facts are re-established exactly
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from ..errors import InputError, LedgerError, NotFoundError, VerificationError
+from ..formats.canonical import json_loads
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import open_input, opening, unflatten
 from ..formats.rules import evaluate, load_rule_set
@@ -66,7 +66,7 @@ def bundle_sections(
         ).scalar()
     if text is None:
         raise NotFoundError(f"the decision's input {digest} is not in this ledger's database; run `ledger replay`")
-    stored = json.loads(text)
+    stored = json_loads(text)
     stored.pop("input_nonce", None)  # the stored input's nonce (decisions._with_nonce) is no part of the commitment
     section = opening(_secret(ledger, department), stored, digest, applicant, hide=hide)
     documents = resolve_citations(ledger, [stored])

@@ -12,7 +12,6 @@ Entry bodies hold digests, department codes, signer addresses, purposes and outc
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +20,7 @@ from sqlalchemy import select
 
 from ..client import Ledger
 from ..errors import LedgerError
+from ..formats.canonical import json_loads
 from . import logchain
 
 LOG = logchain.LOG_ACCESS
@@ -104,7 +104,7 @@ def _anchors(ledger: Ledger, roots: set[str]) -> dict[str, Any]:
 
 def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
     """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any."""
-    out = dict(json.loads(entry.body))
+    out = dict(json_loads(entry.body))
     out.update(
         {
             "department": entry.department_id,

@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import re
 import secrets
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ..client import Ledger
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import canonical_json, hex32, parse_hex32
+from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
 from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
 from . import logchain
 from .auth import PermissionDenied
@@ -146,7 +145,7 @@ def policy_fields(cert_type: str, fields: list[str], policy: str) -> set[str]:
     rule: Any = "personal"
     if raw.strip():
         try:
-            table = json.loads(raw)
+            table = json_loads(raw)
         except ValueError:
             raise ConfigError(
                 f'{POLICY_ENV} is not JSON; e.g. {{"*": "personal", "permit": ["subject.name"]}}'
@@ -519,7 +518,7 @@ def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]
             )
             .order_by(table.c.seq)
         )
-        return [json.loads(r.body) for r in rows]
+        return [json_loads(r.body) for r in rows]
 
 
 def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
@@ -819,7 +818,7 @@ def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         bodies = [
-            json.loads(r.body)
+            json_loads(r.body)
             for r in conn.execute(
                 select(table.c.body).where(
                     table.c.log == logchain.LOG_ACCESS,
@@ -848,7 +847,7 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         bodies = [
-            json.loads(r.body)
+            json_loads(r.body)
             for r in conn.execute(
                 select(table.c.body)
                 .where(

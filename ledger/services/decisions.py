@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
-from ..formats.canonical import hex32, parse_hex32
+from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
@@ -272,10 +272,9 @@ def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None,
         text = conn.execute(select(_RULE_SETS.c.document).where(_RULE_SETS.c.digest == digest)).scalar()
     if text is None:
         return None, "unknown"
-    import json
 
     try:
-        rule_set = load_rule_set(json.loads(text))
+        rule_set = load_rule_set(json_loads(text))
     except (ValueError, InputError) as exc:
         return None, f"altered: the stored document no longer loads ({exc})"
     if rule_set.hex_digest != digest:
@@ -538,7 +537,7 @@ def load_cited_documents(ledger: Ledger, refs: Sequence[str]) -> dict[str, dict[
                 if bytes(sealed) == ERASED:
                     continue
                 try:
-                    document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
+                    document = json_loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
                 except (LedgerError, ValueError):
                     continue
                 if isinstance(document, dict) and document_ref(document) == ref:
@@ -685,7 +684,6 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 
 def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
     """Every recorded decision of ``department`` for ``case_id``, oldest first."""
-    import json
 
     from .logchain import LogEntry
 
@@ -702,7 +700,7 @@ def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decisi
         ).all()
     found = []
     for seq, entry_hash, text in rows:
-        body = json.loads(text)
+        body = json_loads(text)
         if body.get("case_id") == case_id:
             found.append(Decision(department, int(seq), entry_hash, body))
     return found
@@ -722,7 +720,6 @@ def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None
 
 
 def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
-    import json
 
     from .logchain import LogEntry
 
@@ -737,7 +734,7 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             ).first()
         if row is None:
             raise NotFoundError(f"{department} has no decision number {overrides} to override")
-        target = Decision(department, overrides, row[0], json.loads(row[1]))
+        target = Decision(department, overrides, row[0], json_loads(row[1]))
     else:
         previous = find_decisions(ledger, department, overrides)
         if not previous:

@@ -24,7 +24,6 @@ in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages 
 from __future__ import annotations
 
 import getpass
-import json
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -34,7 +33,7 @@ from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
-from ..formats.canonical import hex32
+from ..formats.canonical import hex32, json_loads
 from ..storage.models import CitedDocument
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
@@ -65,7 +64,7 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     entry's department, seq, hash and whether it is anchored."""
     found: dict[str, dict[str, Any]] = {}
     for entry in logchain.entries(ledger, LOG, department):
-        body = json.loads(entry.body)
+        body = json_loads(entry.body)
         found.setdefault(
             body.get("certificate", ""),
             {
@@ -171,7 +170,7 @@ def label_cited_copies(ledger: Ledger) -> int:
         found = {}
         for ref, sealed in rows:
             try:
-                document = json.loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
+                document = json_loads(ledger.vault.open(bytes(sealed), bytes.fromhex(ref[2:])))
             except (LedgerError, ValueError):
                 document = None  # altered or unreadable: nothing of it can be read, by anyone
             found[ref] = cited_certificate_digest(document) if isinstance(document, dict) else ""

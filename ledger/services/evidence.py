@@ -41,6 +41,7 @@ from ..formats.canonical import (
     document_digest,
     field_hash,
     hex32,
+    json_loads,
     strict_json_loads,
 )
 from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
@@ -252,7 +253,7 @@ def find_by_attachment(ledger: Ledger, sha256_hex: str, department: str | None =
     with ledger.engine.connect() as conn:
         for digest, sealed in conn.execute(query):
             try:
-                body = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
+                body = json_loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))
             except (LedgerError, ValueError):
                 damaged += 1  # an altered row must not hide the others; reconcile reports it
                 continue
@@ -895,7 +896,7 @@ def decision_bundle(
             "seq": decision.seq,
             "prev_hash": entry.prev_hash,
             "entry_hash": entry.entry_hash,
-            "body": json.loads(entry.body),
+            "body": json_loads(entry.body),
         },
         "anchor": {
             "root": entry.batch_root,

@@ -24,7 +24,6 @@ appended, then the batch is anchored, then the decision log. A crash in between 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -34,6 +33,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ..errors import LedgerError, StateError
+from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
 from ..formats.rules import RuleSet
 from ..onchain.chain import ROLE_ISSUER
@@ -216,7 +216,7 @@ def link(ledger: Ledger, department: str, after_seq: int, bodies: Sequence[Mappi
             )
         )
         for seq, entry_hash, text in result:
-            issued = json.loads(text).get("issued")
+            issued = json_loads(text).get("issued")
             body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
             if body is not None:
                 rows.append(
@@ -270,7 +270,7 @@ def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: 
                 logchain.LogEntry.seq == target_seq,
             )
         ).scalar()
-    issued = json.loads(text).get("issued") if text else None
+    issued = json_loads(text).get("issued") if text else None
     return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
 
 
@@ -313,7 +313,7 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
         for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
             if digest not in entry.body:
                 continue
-            body = json.loads(entry.body)
+            body = json_loads(entry.body)
             issued = body.get("issued")
             if isinstance(issued, dict) and issued.get("certificate") == digest:
                 return {
@@ -351,7 +351,7 @@ def _produced_types(ledger: Ledger) -> set[str]:
     with ledger.engine.connect() as conn:
         for text in conn.execute(select(RuleSetRecord.document)).scalars():  # type: ignore[call-overload]
             try:
-                produces = json.loads(text).get("produces")
+                produces = json_loads(text).get("produces")
             except ValueError:
                 continue
             if isinstance(produces, dict) and isinstance(produces.get("type"), str):
@@ -558,7 +558,7 @@ def check_links(
             if vault is None:
                 vault = ledger.vault
             try:
-                fields = json.loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
+                fields = json_loads(vault.open(bytes(sealed), bytes.fromhex(digest[2:])))["fields"]
             except (LedgerError, ValueError, KeyError, TypeError):
                 fields = None  # erased or altered: reconcile names it
             claims.append(

@@ -9,7 +9,6 @@ chain facts and the certificate's type and issuer only - no certificate id, no g
 from __future__ import annotations
 
 import importlib.util
-import json
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy import select
 from ..client import Ledger
 from ..errors import InputError, NotFoundError
 from ..formats import checks as checks_core
-from ..formats.canonical import hex32, parse_hex32
+from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import SCHEMA_ID
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
@@ -225,7 +224,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     for entry in logchain.entries(ledger, logchain.LOG_DECISIONS):
         if digest not in entry.body:  # cheap text test before parsing
             continue
-        body = json.loads(entry.body)
+        body = json_loads(entry.body)
         used = body.get("certificates") if isinstance(body.get("certificates"), list) else []
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue

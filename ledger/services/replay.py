@@ -36,7 +36,6 @@ import bisect
 import contextlib
 import gc
 import hashlib
-import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -250,7 +249,7 @@ class _RuleSets:
         if text is None:
             return None, "rule_set_unknown", f"rule set {digest} is not in the database", published
         try:
-            document = json.loads(text)
+            document = json_loads(text)
         except ValueError:
             return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON", published
         if (
@@ -1141,7 +1140,7 @@ def _check_overrides(
             )
         else:
             try:
-                other = json.loads(row[1]).get("case_id")
+                other = json_loads(row[1]).get("case_id")
             except (ValueError, AttributeError):
                 other = None
             if other != case:
@@ -1165,7 +1164,7 @@ def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, foun
                 )
             ):
                 try:
-                    cases[int(seq)] = json.loads(text).get("case_id")
+                    cases[int(seq)] = json_loads(text).get("case_id")
                 except (ValueError, AttributeError):
                     cases[int(seq)] = None
     for d in found:

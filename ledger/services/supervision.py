@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import bisect
 import hashlib
-import json
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -43,7 +42,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
-from ..formats.canonical import canonical_json
+from ..formats.canonical import canonical_json, json_loads
 from . import logchain
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
@@ -204,7 +203,7 @@ def _read_log(
     found = []
     for seq, entry_hash, text, block in rows:
         try:
-            body = json.loads(text)
+            body = json_loads(text)
         except ValueError:
             continue
         if not isinstance(body, dict):

@@ -11,6 +11,7 @@ import urllib.request
 from typing import Any
 
 from ...errors import ChainError
+from ...formats.canonical import json_loads
 
 BATCH = 200
 
@@ -24,7 +25,7 @@ class Rpc:
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json.loads(response.read())
+                return json_loads(response.read())
         except (urllib.error.URLError, OSError, ValueError) as exc:
             raise ChainError(f"the node at {self.url} did not answer: {exc}") from None
 
