@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,11 +27,26 @@ from sqlalchemy import text
 from ledger.client import Ledger
 from ledger.formats.canonical import MAX_JSON_DEPTH, json_loads, strict_json_loads
 from ledger.services import logchain
+from ledger.services.departments import Council
 
 from .api_support import Clock, bearer, login, make_client, register
 from .cli_support import run_cli
+from .conftest import DEPARTMENTS, PASSPHRASE, make_settings
 from .decision_support import decided_history
 from .evidence_support import standalone
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A ledger of this module's own: the junk written here stays out of the session's logs, which other modules
+    read whole (every department's decision log, every log's check)."""
+    instance = Ledger.open(make_settings(tmp_path_factory.mktemp("junk")), passphrase=PASSPHRASE)
+    council = Council(instance)
+    for code, (name, roles) in DEPARTMENTS.items():
+        council.register(code, name, roles)
+    yield instance
+    instance.close()
+
 
 DEEP = 100_000  # levels: 200 KB, under every size limit, far past what the C stack holds at one frame per level
 
