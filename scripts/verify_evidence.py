@@ -636,7 +636,14 @@ def loads_bounded(raw: bytes, **hooks: Any) -> Any:
     """json.loads(raw, **hooks), or a Failure when ``raw`` nests arrays and objects deeper than MAX_JSON_DEPTH
     (strings skipped; an unclosed bracket counts as a level)."""
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
-        steps = _JSON_STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS).translate(_BRACKET_STEP)
+        encoding = json.detect_encoding(raw)  # json reads UTF-16 and UTF-32 too: scan the characters it will read
+        try:
+            text = (
+                raw if encoding == "utf-8" else raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            )
+        except UnicodeError:
+            text = b""  # json fails the same decoding before it parses anything
+        steps = _JSON_STRING.sub(b"", text).translate(None, _ALL_BUT_BRACKETS).translate(_BRACKET_STEP)
         if max(itertools.accumulate(array.array("b", steps)), default=0) > MAX_JSON_DEPTH:
             raise Failure(f"JSON nested deeper than {MAX_JSON_DEPTH} levels: no honest bundle or answer is; refused")
     return json.loads(raw, **hooks)

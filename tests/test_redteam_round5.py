@@ -88,6 +88,31 @@ def test_deep_json_is_refused_by_the_ledgers_parsers_not_a_crash(parser: str, sh
     assert run.stdout.count("refused:") == 2 and f"nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout
 
 
+# Each level opens an array whose first item is a string of U+225D: in UTF-16 its bytes are 0x5D 0x22 ("]" and the
+# quote), so a scan of the raw bytes sees strings end early and more brackets close than open (depth 1), while json,
+# which decodes UTF-16 and UTF-32 bytes itself, recurses once per level.
+_HIDDEN = "'[\"\u225d\u225d\",' * 99_000 + '1' + ']' * 99_000"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_bytes_in_utf16_or_utf32_cannot_hide_their_depth_from_the_scan(encoding: str) -> None:
+    """A forger's 1.4 MB bundle (under the 4 MB limit) in UTF-16: json reads it, so the depth scan must too."""
+    run = _in_a_process_with_the_raised_limit(
+        "import json\n"
+        "from ledger.formats.canonical import json_loads, strict_json_loads\n"
+        f"raw = ({_HIDDEN}).encode({encoding!r})\n"
+        "for parse in (json_loads, strict_json_loads):\n"
+        "    try:\n"
+        "        parse(raw)\n"
+        "    except json.JSONDecodeError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("refused:") == 2 and "nested deeper" in run.stdout
+    if encoding == "utf-16":  # and a shallow UTF-16 text still reads, as json reads it
+        assert strict_json_loads('{"a": ["\u225d]]"]}'.encode(encoding)) == {"a": ["\u225d]]"]}
+
+
 def test_the_depth_limit_is_exact_and_applies_whichever_parser_reads_the_text() -> None:
     """At the limit both parsers read the value, one level deeper both refuse it, whether orjson or json reads it
     (a run of 19 digits sends the text to json): the answer does not depend on the path taken."""
@@ -157,6 +182,10 @@ def test_a_forgers_deep_bundle_is_refused_by_the_cli_and_the_standalone_verifier
     assert run.returncode == 1 and "nested deeper" in run.stdout, (run.returncode, run.stdout, run.stderr[-2000:])
     assert "NOT VERIFIED: bundle" in run.stdout
     code, result, stderr = standalone(ledger, bundle)
+    assert code == 2 and result is None and "Traceback" not in stderr and "nested deeper" in stderr, stderr
+    hidden = tmp_path / "utf16.json"  # the same depth, hidden from a scan of the raw bytes (see _HIDDEN)
+    hidden.write_bytes(eval(_HIDDEN).encode("utf-16"))  # noqa: S307 - a literal of this module
+    code, result, stderr = standalone(ledger, hidden)
     assert code == 2 and result is None and "Traceback" not in stderr and "nested deeper" in stderr, stderr
 
 

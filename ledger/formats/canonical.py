@@ -149,7 +149,19 @@ def json_depth(text: str | bytes) -> int:
     """Deepest nesting of arrays and objects in ``text`` (brackets inside strings skipped), for any text, JSON or
     not, without recursion and at C speed: strings cut out, brackets mapped to +1 / -1, the highest running sum.
     An unclosed bracket counts as a level, so a text that only opens is as deep as it is long."""
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if isinstance(text, str):
+        raw = text.encode("utf-8", "surrogatepass")
+    else:
+        # json reads UTF-16 and UTF-32 bytes too: scanned raw, a character such as U+225D (bytes "]" and a quote
+        # in UTF-16) would end strings early and close brackets json never sees, hiding any depth; so the scan
+        # reads the characters json will read
+        encoding = json.detect_encoding(text)
+        try:
+            raw = (
+                text if encoding == "utf-8" else text.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            )
+        except UnicodeError:
+            return 0  # json fails this same decoding before it parses anything
     steps = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_STEPS)
     return max(accumulate(array("b", steps)), default=0)
 
