@@ -627,7 +627,8 @@ def eip712_log_digest(
 # take this process down with the interpreter's stack (or, where a library raised the recursion limit, the C
 # stack): the depth is measured first, without recursion, and such a text refused.
 MAX_JSON_DEPTH = 512
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# a string, or an unterminated one to the end: each attempt matches, so the scan is one pass over any text
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 

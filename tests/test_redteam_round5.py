@@ -9,6 +9,9 @@ Holes found (each test failed at fc7b047):
   A forger hands a department such an evidence bundle or certificate document (``ledger evidence verify``,
   ``ledger verify``), an insider writes one into a log body (``ledger replay``, the audit endpoint), and the
   court's standalone verifier reached the same bundle through a RecursionError traceback.
+- the depth scan read UTF-16 bytes raw: U+225D is "]" and a quote there, so a 1.4 MB bundle hid 99,000 levels;
+- the scan's string pattern (and the gateway's before it, for any body orjson refuses) was quadratic on a text of
+  escaped quotes: an anonymous client's 64 KB body cost 94 s of CPU, its 1 MB body hours.
 Every parser of the ledger now refuses JSON nested deeper than ``MAX_JSON_DEPTH`` (no value the ledger writes
 comes near it) with a JSONDecodeError that says so, before the recursive parser sees it.
 """
@@ -206,3 +209,46 @@ def test_the_standalone_verifier_refuses_a_node_answer_nested_too_deep(ledger: L
     with pytest.raises(SCRIPT_MODULE.Failure, match="nested deeper"):
         SCRIPT_MODULE.loads_bounded(answer)
     assert SCRIPT_MODULE.loads_bounded(b'{"result": [[1]]}') == {"result": [[1]]}
+
+
+# 1 MB of escaped quotes after an opening one, unterminated: a regex for "a complete JSON string" fails at each of
+# the 300,000 quotes after scanning to the end, and the search restarts at the next: quadratic (64 KB took 94 s
+# of CPU, so this body hours). Anonymous clients may send 1 MB.
+_QUOTES = "b'[' * 600 + b'\"' + b'\\\\\"' * 300_000 + b'\\\\'"
+
+
+def test_a_body_of_escaped_quotes_is_scanned_in_one_pass_not_quadratic_time() -> None:
+    """An anonymous client's body (the gateway scans any body orjson refuses) and a forger's bundle (the ledger and
+    the court's verifier scan any text with more than 512 brackets). The subprocess finishes in a second when the
+    scan is linear; the timeout only catches a hang of hours."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "sys.path.insert(0, 'scripts')\n"
+            "from api.limits import Limits, parse_json\n"
+            "from ledger.formats.canonical import json_depth, strict_json_loads\n"
+            "import verify_evidence\n"
+            f"body = {_QUOTES}\n"
+            "print('depth', json_depth(body))\n"
+            "try:\n"
+            "    strict_json_loads(body)\n"
+            "except json.JSONDecodeError as exc:\n"
+            "    print('refused:', exc.msg)\n"
+            "try:\n"
+            "    verify_evidence.loads_bounded(body)\n"
+            "except (verify_evidence.Failure, ValueError) as exc:\n"
+            "    print('verifier refused:', exc)\n"
+            "limits = Limits(4 << 20, 1 << 20, 16384, 1024, 32, 200_000, 8192, 4096)\n"
+            "value, detail = parse_json(body, limits, 8192)\n"
+            "print('gateway:', detail)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "depth 600" in run.stdout and "nested deeper" in run.stdout, run.stdout
+    assert "verifier refused: JSON nested deeper" in run.stdout and "gateway: the JSON body is nested" in run.stdout

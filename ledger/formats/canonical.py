@@ -54,7 +54,10 @@ _LONG_RUN = "0" * 19
 # recursion limit to 100,000 at import, so 200 KB of "[" would overflow the C stack (SIGSEGV) before any
 # RecursionError: the depth is measured before json sees a text that could be that deep.
 MAX_JSON_DEPTH = 512
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a complete JSON string, escapes included
+# A JSON string, escapes included, or an unterminated one to the end of the text: every match attempt succeeds, so
+# the scan is one pass. (Requiring the closing quote made a text of escaped quotes quadratic: each failed attempt
+# read to the end, and the next began at the next quote.)
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
