@@ -627,6 +627,7 @@ def eip712_log_digest(
 # take this process down with the interpreter's stack (or, where a library raised the recursion limit, the C
 # stack): the depth is measured first, without recursion, and such a text refused.
 MAX_JSON_DEPTH = 512
+MAX_BUNDLE_BYTES = 4 * 2**20  # the ledger writes none larger
 # a string, or an unterminated one to the end: each attempt matches, so the scan is one pass over any text
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
@@ -2751,8 +2752,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --now: {exc}", file=sys.stderr)
             return 2
     try:
-        with open(args.bundle, "rb") as handle:
-            raw = handle.read()
+        with open(args.bundle, "rb") as handle:  # never more than the limit in memory (/dev/zero, a huge file)
+            raw = handle.read(MAX_BUNDLE_BYTES + 1)
+        if len(raw) > MAX_BUNDLE_BYTES:
+            print(f"error: {args.bundle} is over {MAX_BUNDLE_BYTES} bytes; no bundle is that large", file=sys.stderr)
+            return 2
         bundle = loads_bounded(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)

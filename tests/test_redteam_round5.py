@@ -252,3 +252,15 @@ def test_a_body_of_escaped_quotes_is_scanned_in_one_pass_not_quadratic_time() ->
     assert run.returncode == 0, run.stderr[-3000:]
     assert "depth 600" in run.stdout and "nested deeper" in run.stdout, run.stdout
     assert "verifier refused: JSON nested deeper" in run.stdout and "gateway: the JSON body is nested" in run.stdout
+
+
+def test_a_path_to_an_endless_file_is_refused_after_the_limit_not_read_to_the_end(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A holder names /dev/zero (or a huge file) as their document or bundle: each reader stops at its limit."""
+    run = run_cli(ledger, "verify", "/dev/zero")
+    assert run.returncode == 1 and "the most a certificate document may be" in run.stdout, run.stdout
+    run = run_cli(ledger, "evidence", "verify", "/dev/zero")
+    assert run.returncode == 1 and "the most an evidence bundle may be" in run.stdout, run.stdout
+    code, result, stderr = standalone(ledger, Path("/dev/zero"))
+    assert code == 2 and result is None and "no bundle is that large" in stderr, stderr
