@@ -264,3 +264,14 @@ def test_a_path_to_an_endless_file_is_refused_after_the_limit_not_read_to_the_en
     assert run.returncode == 1 and "the most an evidence bundle may be" in run.stdout, run.stdout
     code, result, stderr = standalone(ledger, Path("/dev/zero"))
     assert code == 2 and result is None and "no bundle is that large" in stderr, stderr
+
+
+def test_an_applications_file_of_one_endless_line_is_refused_at_the_limit(ledger: Ledger) -> None:
+    """An applicant's portal hands the department a file whose one line never ends (/dev/zero): ``ledger decide``
+    refuses it at 4 MB per application instead of reading it into memory until the machine kills it."""
+    rules = Path(__file__).resolve().parent.parent / "rules" / "ss-eligibility.yaml"
+    run = run_cli(ledger, "decide", "/dev/zero", "--department", "INS", "--rules", str(rules))
+    assert run.returncode == 2 and "line 1" in run.stderr and "the limit is 4194304" in run.stderr, (
+        run.returncode,
+        run.stderr[-2000:],
+    )

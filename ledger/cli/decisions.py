@@ -12,6 +12,7 @@ from typing import Any
 from .._gc import cyclic_gc_paused
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
+from ..formats.certificate import bounded_lines
 from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
 from ..services import decisions, logchain, replay
@@ -186,13 +187,16 @@ def _notice(args: argparse.Namespace) -> int:
     return 0
 
 
+MAX_APPLICATION_BYTES = 4 * 2**20  # one application per line, its cited documents inline: the gateway's body limit
+
+
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from exc
     with handle:
-        for number, line in enumerate(handle, start=1):
+        for number, line in enumerate(bounded_lines(handle, MAX_APPLICATION_BYTES), start=1):
             if not line.strip():
                 continue
             try:
@@ -202,8 +206,11 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
 
 
 def _count_lines(path: Path) -> int:
-    with path.open("rb") as handle:
-        return sum(1 for line in handle if line.strip())
+    try:
+        with path.open("rb") as handle:
+            return sum(1 for line in bounded_lines(handle, MAX_APPLICATION_BYTES) if line.strip())
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}") from exc
 
 
 def _decide(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import functools
 import io
+import itertools
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -288,7 +289,19 @@ def iter_raw_records(path: Path, *, max_record_bytes: int = MAX_RECORD_BYTES) ->
         if suffix == ".csv":
             yield from _iter_csv(handle, max_record_bytes)
             return
-        yield from iter_jsonl_lines(handle, max_record_bytes=max_record_bytes)
+        yield from iter_jsonl_lines(bounded_lines(handle, max_record_bytes), max_record_bytes=max_record_bytes)
+
+
+def bounded_lines(handle: Any, max_bytes: int, *, first_line: int = 1) -> Iterator[bytes]:
+    """The lines of a binary file, each read with at most ``max_bytes + 1`` bytes in memory: InputError naming
+    the line that is longer (a file of one endless line, or /dev/zero, is refused, not read to the end)."""
+    for number in itertools.count(first_line):
+        line = handle.readline(max_bytes + 1)
+        if not line:
+            return
+        if len(line) > max_bytes:  # as iter_jsonl_lines counts: the newline included
+            raise InputError(f"record is over {max_bytes} bytes; the limit is {max_bytes}", line=number)
+        yield line
 
 
 def iter_jsonl_lines(
