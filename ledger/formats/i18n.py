@@ -117,6 +117,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "used in case {case} of {department}: {outcome}",
         "zh-CN": "用于 {department} 的案件 {case}：{outcome}",
     },
+    "event_summary.unreadable_entry": {
+        "en": "entry {seq} of {department}'s decision log names this certificate but cannot be read (its stored "
+        "body was edited in the database); `ledger replay` names it",
+        "zh-CN": "{department} 决定日志第 {seq} 条提及此证书，但无法读取（其存储内容在数据库中被改动），`ledger replay` 会指出它",
+    },
     "event_summary.produced": {
         "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",
         "zh-CN": "由 {department} 第 {seq} 号决定（{outcome}）依规则集 {rule_set} 签发",
