@@ -297,3 +297,20 @@ def test_the_consent_check_names_a_junk_access_entry_and_checks_the_rest(ledger:
     assert [(d["kind"], d["seq"]) for d in found] == [("log_entry_unreadable", 1)], found
     assert "entry 1 of" in found[0]["detail"]
 
+
+def test_replay_and_the_report_read_past_a_decision_whose_fields_have_the_wrong_types(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    decided_history(ledger, fresh_department, 3)
+    decided_at = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)["decided_at"]
+    day = decided_at[:10]
+    wrong = {
+        **{k: 5 for k in ("reasons", "decided_by", "issued", "rule_set", "overrides", "commitment", "input_digest")},
+        **{"case_id": [], "outcome": [], "certificates": "x", "kind": [], "listing": 5, "decided_at": decided_at},
+    }
+    _edit(ledger, logchain.LOG_DECISIONS, fresh_department, 2, json.dumps(wrong, separators=(",", ":")))
+    replay = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
+    assert replay.returncode == 1 and "Traceback" not in replay.stderr, (replay.returncode, replay.stderr[-3000:])
+    assert ("altered", 2) in {(d["check"], d["seq"]) for d in json.loads(replay.stdout)["discrepancies"]}
+    report = run_cli(ledger, "report", "-d", fresh_department, "--from", day, "--to", day, "--out", str(tmp_path))
+    assert report.returncode == 0 and "Traceback" not in report.stderr, (report.returncode, report.stderr[-3000:])
