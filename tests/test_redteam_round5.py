@@ -314,3 +314,41 @@ def test_replay_and_the_report_read_past_a_decision_whose_fields_have_the_wrong_
     assert ("altered", 2) in {(d["check"], d["seq"]) for d in json.loads(replay.stdout)["discrepancies"]}
     report = run_cli(ledger, "report", "-d", fresh_department, "--from", day, "--to", day, "--out", str(tmp_path))
     assert report.returncode == 0 and "Traceback" not in report.stderr, (report.returncode, report.stderr[-3000:])
+
+
+@pytest.mark.parametrize("reasons", [5, [[]]])
+def test_no_notice_is_issued_for_a_decision_whose_reasons_were_edited_into_other_types(
+    ledger: Ledger, fresh_department: str, reasons: Any
+) -> None:
+    decided_history(ledger, fresh_department, 2)
+    body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)
+    _edit(
+        ledger,
+        logchain.LOG_DECISIONS,
+        fresh_department,
+        2,
+        json.dumps({**body, "reasons": reasons}, separators=(",", ":"), sort_keys=True),
+    )
+    refused = _clean_failure(run_cli(ledger, "notice", body["case_id"], "-d", fresh_department))
+    assert "decision 2 of" in refused and "ledger replay" in refused, refused
+
+
+@pytest.mark.parametrize("listing", [{"seq": []}, {"seq": 1, "entry_hash": []}, None])
+def test_the_credit_list_reads_past_a_removal_edited_into_other_types(
+    ledger: Ledger, fresh_department: str, listing: Any
+) -> None:
+    from ledger.services import supervision
+
+    listed = supervision.credit_list(
+        ledger, fresh_department, applicant_ref="0x" + "22" * 32, reason="R9", since="2026-01-01", until="2036-01-01"
+    )
+    removal = supervision.credit_remove(ledger, fresh_department, listed.seq, reason="R8")
+    body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, removal)
+    _edit(ledger, logchain.LOG_DECISIONS, fresh_department, removal, json.dumps({**body, "listing": listing}))
+    shown = run_cli(ledger, "supervision", "credit", "list", "-d", fresh_department)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, (shown.returncode, shown.stderr[-3000:])
+    assert [e["seq"] for e in json.loads(shown.stdout)] == [listed.seq]  # the edited removal is no removal
+    summary = run_cli(ledger, "supervision", "summary", "-d", fresh_department)
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, (summary.returncode, summary.stderr[-3000:])
+    replay = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
+    assert replay.returncode == 1 and "Traceback" not in replay.stderr, (replay.returncode, replay.stderr[-3000:])

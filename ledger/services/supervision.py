@@ -240,8 +240,23 @@ def _find(entries: Iterable[_Entry], kind: str, **match: Any) -> list[_Entry]:
     return [
         e
         for e in entries
-        if is_supervision(e.body) and e.body.get("kind") == kind and all(e.body.get(k) == v for k, v in match.items())
+        if is_supervision(e.body)
+        and e.body.get("kind") == kind
+        and all(e.body.get(k) == v for k, v in match.items())
+        and (kind != "credit_removal" or _names_listing(e.body))
     ]
+
+
+def _names_listing(body: Mapping[str, Any]) -> bool:
+    """Whether a removal names its listing as the ledger writes it ({seq, entry_hash}): one an insider edited into
+    other types is left out (replay reports it altered) rather than crash every reader of the credit list."""
+    listing = body.get("listing")
+    return (
+        isinstance(listing, dict)
+        and isinstance(listing.get("seq"), int)
+        and not isinstance(listing.get("seq"), bool)
+        and isinstance(listing.get("entry_hash"), str)
+    )
 
 
 def _is_decision(body: Mapping[str, Any]) -> bool:
