@@ -267,6 +267,10 @@ def test_a_certificates_timeline_and_produced_by_survive_a_junk_decision_naming_
         assert "issued" in kinds and kinds.count("decision_unreadable") == 1, kinds
         named = next(e for e in response.json()["events"] if e["kind"] == "decision_unreadable")
         assert named["seq"] == seq and "ledger replay" in named["summary"]
+    for language in ("en", "zh-CN"):  # the public page shows it too, labelled in the reader's language
+        page = client.get(f"/public/certificates/{digest}/timeline.html", params={"lang": language})
+        assert page.status_code == 200 and "data-kind='decision_unreadable'" in page.text, page.text[-2000:]
+        assert ("unreadable decision record" if language == "en" else "无法读取的决定记录") in page.text
     produced = _clean_failure(run_cli(ledger, "produced-by", digest))  # "no decision issued it" would be a guess
     assert f"entry {seq} of {fresh_department}'s decisions log" in produced, produced
 

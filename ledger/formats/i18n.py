@@ -72,6 +72,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event.superseded": {"en": "superseded", "zh-CN": "被替代"},
     "event.supersedes": {"en": "supersedes", "zh-CN": "替代旧证"},
     "event.decision": {"en": "decision", "zh-CN": "审批决定"},
+    "event.decision_unreadable": {"en": "unreadable decision record", "zh-CN": "无法读取的决定记录"},
     "event.granted": {"en": "shared", "zh-CN": "共享授权"},
     "event.grant_revoked": {"en": "sharing revoked", "zh-CN": "撤回共享"},
     "event.grant_expired": {"en": "sharing expired", "zh-CN": "共享到期"},
