@@ -30,6 +30,7 @@ from ledger.services import decisions, logchain
 
 from .api_support import Clock, bearer, issue, login, make_client, register
 from .cli_support import run_cli
+from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
 
@@ -356,3 +357,27 @@ def test_the_credit_list_reads_past_a_removal_edited_into_other_types(
     assert summary.returncode == 0 and "Traceback" not in summary.stderr, (summary.returncode, summary.stderr[-3000:])
     replay = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
     assert replay.returncode == 1 and "Traceback" not in replay.stderr, (replay.returncode, replay.stderr[-3000:])
+
+
+@pytest.mark.parametrize("edited", ["consent", "grant"])
+def test_a_read_relying_on_consent_is_refused_not_crashed_when_its_logged_record_is_junk(
+    ledger: Ledger, world: dict[str, Any], edited: str
+) -> None:
+    """The consent's (or the grant's) logged creation is edited into junk that still names it: the read is
+    refused with the reason (fail closed: the edited entry could have been a withdrawal), logged as refused."""
+    from ledger.services.auth import PermissionDenied
+
+    from .consent_support import NOW, give, grant, read_as
+
+    given = give(ledger, world["a"], "INS", NOW)
+    made = grant(ledger, world, world["a"], consent=given.id, reveal=None)
+    assert read_as(ledger, world["a"], NOW).document
+    needle = f'"{edited}":"{given.id if edited == "consent" else made.id}"'
+    with ledger.engine.connect() as conn:
+        seq = conn.execute(
+            text("SELECT min(seq) FROM logentry WHERE log='access' AND department_id=:d AND body LIKE :n"),
+            {"d": world["issuer"], "n": f"%{needle}%"},
+        ).scalar_one()
+    _edit(ledger, logchain.LOG_ACCESS, world["issuer"], seq, f"[{{{needle}}}]")
+    with pytest.raises(PermissionDenied, match=f"entry {seq} of {world['issuer']}'s access log cannot be read"):
+        read_as(ledger, world["a"], NOW)
