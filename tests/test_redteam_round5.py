@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ from .cli_support import run_cli
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
+from .supervision_support import published_fixture  # noqa: F401 - the published fixture
 
 DEEP = 100_000  # levels: 200 KB, under every size limit, far past what the C stack holds at one frame per level
 
@@ -381,3 +383,49 @@ def test_a_read_relying_on_consent_is_refused_not_crashed_when_its_logged_record
     _edit(ledger, logchain.LOG_ACCESS, world["issuer"], seq, f"[{{{needle}}}]")
     with pytest.raises(PermissionDenied, match=f"entry {seq} of {world['issuer']}'s access log cannot be read"):
         read_as(ledger, world["a"], NOW)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("inspection_draw", "sample", "x"),
+        ("inspection_draw", "target_block", "x"),
+        ("inspection_announcement", "period", 5),
+        ("inspection_finding", "findings", 5),
+        ("inspector_list", "inspectors", [5]),
+    ],
+)
+def test_supervision_readers_read_past_an_inspection_record_edited_into_other_types(
+    ledger: Ledger, published: tuple[str, Any], kind: str, field: str, value: Any
+) -> None:
+    """Found by editing each field of each inspection record into other types: the summary, the report, replay
+    and `inspect assigned` crashed (AttributeError, TypeError, KeyError, ValueError) on 22 of them."""
+    from ledger.services import report, supervision
+    from ledger.services.replay import replay
+
+    from .supervision_support import announced, mine
+
+    department, rules = published
+    announcement = announced(ledger, department, rules, n=6, rate="0.5")
+    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, department, announcement["seq"])
+    first = draw["sample"][0]
+    inspector = {decisions.officer_ref(ledger, department, f"insp-{i}"): f"insp-{i}" for i in (1, 2, 3)}
+    supervision.record_finding(
+        ledger, department, draw["seq"], first["case_id"], inspector=inspector[first["inspector_ref"]], conforming=True
+    )
+    with ledger.engine.connect() as conn:
+        seq = conn.execute(
+            text("SELECT max(seq) FROM logentry WHERE log='decisions' AND department_id=:d AND body LIKE :k"),
+            {"d": department, "k": f'%"kind":"{kind}"%'},
+        ).scalar_one()
+    body = _body(ledger, logchain.LOG_DECISIONS, department, seq)
+    _edit(ledger, logchain.LOG_DECISIONS, department, seq, json.dumps({**body, field: value}))
+    summary = run_cli(ledger, "supervision", "summary", "-d", department)
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, (summary.returncode, summary.stderr[-3000:])
+    assigned = run_cli(ledger, "inspect", "assigned", str(draw["seq"]), "-d", department, "--inspector", "insp-1")
+    assert assigned.returncode in (0, 2) and "Traceback" not in assigned.stderr, assigned.stderr[-3000:]
+    checked = replay(ledger, department=department)
+    assert ("altered", seq) in {(d.check, d.seq) for d in checked.discrepancies}
+    day = datetime.now(UTC).date().isoformat()
+    assert report.build_report(ledger, department, day, day)["replay"]["ok"] is False
