@@ -627,7 +627,9 @@ def eip712_log_digest(
 # take this process down with the interpreter's stack (or, where a library raised the recursion limit, the C
 # stack): the depth is measured first, without recursion, and such a text refused.
 MAX_JSON_DEPTH = 512
-_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+MAX_BUNDLE_BYTES = 4 * 2**20  # the ledger writes none larger
+# a string, or an unterminated one to the end: each attempt matches, so the scan is one pass over any text
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _ALL_BUT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _BRACKET_STEP = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")
 
@@ -636,7 +638,14 @@ def loads_bounded(raw: bytes, **hooks: Any) -> Any:
     """json.loads(raw, **hooks), or a Failure when ``raw`` nests arrays and objects deeper than MAX_JSON_DEPTH
     (strings skipped; an unclosed bracket counts as a level)."""
     if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH:
-        steps = _JSON_STRING.sub(b"", raw).translate(None, _ALL_BUT_BRACKETS).translate(_BRACKET_STEP)
+        encoding = json.detect_encoding(raw)  # json reads UTF-16 and UTF-32 too: scan the characters it will read
+        try:
+            text = (
+                raw if encoding == "utf-8" else raw.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            )
+        except UnicodeError:
+            text = b""  # json fails the same decoding before it parses anything
+        steps = _JSON_STRING.sub(b"", text).translate(None, _ALL_BUT_BRACKETS).translate(_BRACKET_STEP)
         if max(itertools.accumulate(array.array("b", steps)), default=0) > MAX_JSON_DEPTH:
             raise Failure(f"JSON nested deeper than {MAX_JSON_DEPTH} levels: no honest bundle or answer is; refused")
     return json.loads(raw, **hooks)
@@ -2743,8 +2752,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --now: {exc}", file=sys.stderr)
             return 2
     try:
-        with open(args.bundle, "rb") as handle:
-            raw = handle.read()
+        with open(args.bundle, "rb") as handle:  # never more than the limit in memory (/dev/zero, a huge file)
+            raw = handle.read(MAX_BUNDLE_BYTES + 1)
+        if len(raw) > MAX_BUNDLE_BYTES:
+            print(f"error: {args.bundle} is over {MAX_BUNDLE_BYTES} bytes; no bundle is that large", file=sys.stderr)
+            return 2
         bundle = loads_bounded(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)

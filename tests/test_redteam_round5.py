@@ -9,6 +9,9 @@ Holes found (each test failed at fc7b047):
   A forger hands a department such an evidence bundle or certificate document (``ledger evidence verify``,
   ``ledger verify``), an insider writes one into a log body (``ledger replay``, the audit endpoint), and the
   court's standalone verifier reached the same bundle through a RecursionError traceback.
+- the depth scan read UTF-16 bytes raw: U+225D is "]" and a quote there, so a 1.4 MB bundle hid 99,000 levels;
+- the scan's string pattern (and the gateway's before it, for any body orjson refuses) was quadratic on a text of
+  escaped quotes: an anonymous client's 64 KB body cost 94 s of CPU, its 1 MB body hours.
 Every parser of the ledger now refuses JSON nested deeper than ``MAX_JSON_DEPTH`` (no value the ledger writes
 comes near it) with a JSONDecodeError that says so, before the recursive parser sees it.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,13 +32,28 @@ from sqlalchemy import text
 from ledger.client import Ledger
 from ledger.formats.canonical import MAX_JSON_DEPTH, json_loads, strict_json_loads
 from ledger.services import decisions, logchain
+from ledger.services.departments import Council
 
 from .api_support import Clock, bearer, issue, login, make_client, register
 from .cli_support import run_cli
+from .conftest import DEPARTMENTS, PASSPHRASE, make_settings
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
 from .supervision_support import published_fixture  # noqa: F401 - the published fixture
+
+
+@pytest.fixture(scope="module")
+def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A ledger of this module's own: the junk written here stays out of the session's logs, which other modules
+    read whole (every department's decision log, every log's check)."""
+    instance = Ledger.open(make_settings(tmp_path_factory.mktemp("junk")), passphrase=PASSPHRASE)
+    council = Council(instance)
+    for code, (name, roles) in DEPARTMENTS.items():
+        council.register(code, name, roles)
+    yield instance
+    instance.close()
+
 
 DEEP = 100_000  # levels: 200 KB, under every size limit, far past what the C stack holds at one frame per level
 
@@ -74,6 +93,31 @@ def test_deep_json_is_refused_by_the_ledgers_parsers_not_a_crash(parser: str, sh
     )
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.count("refused:") == 2 and f"nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout
+
+
+# Each level opens an array whose first item is a string of U+225D: in UTF-16 its bytes are 0x5D 0x22 ("]" and the
+# quote), so a scan of the raw bytes sees strings end early and more brackets close than open (depth 1), while json,
+# which decodes UTF-16 and UTF-32 bytes itself, recurses once per level.
+_HIDDEN = "'[\"\u225d\u225d\",' * 99_000 + '1' + ']' * 99_000"
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32"])
+def test_bytes_in_utf16_or_utf32_cannot_hide_their_depth_from_the_scan(encoding: str) -> None:
+    """A forger's 1.4 MB bundle (under the 4 MB limit) in UTF-16: json reads it, so the depth scan must too."""
+    run = _in_a_process_with_the_raised_limit(
+        "import json\n"
+        "from ledger.formats.canonical import json_loads, strict_json_loads\n"
+        f"raw = ({_HIDDEN}).encode({encoding!r})\n"
+        "for parse in (json_loads, strict_json_loads):\n"
+        "    try:\n"
+        "        parse(raw)\n"
+        "    except json.JSONDecodeError as exc:\n"
+        "        print('refused:', exc)\n"
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.count("refused:") == 2 and "nested deeper" in run.stdout
+    if encoding == "utf-16":  # and a shallow UTF-16 text still reads, as json reads it
+        assert strict_json_loads('{"a": ["\u225d]]"]}'.encode(encoding)) == {"a": ["\u225d]]"]}
 
 
 def test_the_depth_limit_is_exact_and_applies_whichever_parser_reads_the_text() -> None:
@@ -145,6 +189,10 @@ def test_a_forgers_deep_bundle_is_refused_by_the_cli_and_the_standalone_verifier
     assert run.returncode == 1 and "nested deeper" in run.stdout, (run.returncode, run.stdout, run.stderr[-2000:])
     assert "NOT VERIFIED: bundle" in run.stdout
     code, result, stderr = standalone(ledger, bundle)
+    assert code == 2 and result is None and "Traceback" not in stderr and "nested deeper" in stderr, stderr
+    hidden = tmp_path / "utf16.json"  # the same depth, hidden from a scan of the raw bytes (see _HIDDEN)
+    hidden.write_bytes(eval(_HIDDEN).encode("utf-16"))  # noqa: S307 - a literal of this module
+    code, result, stderr = standalone(ledger, hidden)
     assert code == 2 and result is None and "Traceback" not in stderr and "nested deeper" in stderr, stderr
 
 
@@ -429,3 +477,58 @@ def test_supervision_readers_read_past_an_inspection_record_edited_into_other_ty
     assert ("altered", seq) in {(d.check, d.seq) for d in checked.discrepancies}
     day = datetime.now(UTC).date().isoformat()
     assert report.build_report(ledger, department, day, day)["replay"]["ok"] is False
+
+
+# 1 MB of escaped quotes after an opening one, unterminated: a regex for "a complete JSON string" fails at each of
+# the 300,000 quotes after scanning to the end, and the search restarts at the next: quadratic (64 KB took 94 s
+# of CPU, so this body hours). Anonymous clients may send 1 MB.
+_QUOTES = "b'[' * 600 + b'\"' + b'\\\\\"' * 300_000 + b'\\\\'"
+
+
+def test_a_body_of_escaped_quotes_is_scanned_in_one_pass_not_quadratic_time() -> None:
+    """An anonymous client's body (the gateway scans any body orjson refuses) and a forger's bundle (the ledger and
+    the court's verifier scan any text with more than 512 brackets). The subprocess finishes in a second when the
+    scan is linear; the timeout only catches a hang of hours."""
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import json, sys\n"
+            "sys.path.insert(0, 'scripts')\n"
+            "from api.limits import Limits, parse_json\n"
+            "from ledger.formats.canonical import json_depth, strict_json_loads\n"
+            "import verify_evidence\n"
+            f"body = {_QUOTES}\n"
+            "print('depth', json_depth(body))\n"
+            "try:\n"
+            "    strict_json_loads(body)\n"
+            "except json.JSONDecodeError as exc:\n"
+            "    print('refused:', exc.msg)\n"
+            "try:\n"
+            "    verify_evidence.loads_bounded(body)\n"
+            "except (verify_evidence.Failure, ValueError) as exc:\n"
+            "    print('verifier refused:', exc)\n"
+            "limits = Limits(4 << 20, 1 << 20, 16384, 1024, 32, 200_000, 8192, 4096)\n"
+            "value, detail = parse_json(body, limits, 8192)\n"
+            "print('gateway:', detail)\n",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=Path(__file__).resolve().parent.parent,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "depth 600" in run.stdout and "nested deeper" in run.stdout, run.stdout
+    assert "verifier refused: JSON nested deeper" in run.stdout and "gateway: the JSON body is nested" in run.stdout
+
+
+def test_a_path_to_an_endless_file_is_refused_after_the_limit_not_read_to_the_end(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """A holder names /dev/zero (or a huge file) as their document or bundle: each reader stops at its limit."""
+    run = run_cli(ledger, "verify", "/dev/zero")
+    assert run.returncode == 1 and "the most a certificate document may be" in run.stdout, run.stdout
+    run = run_cli(ledger, "evidence", "verify", "/dev/zero")
+    assert run.returncode == 1 and "the most an evidence bundle may be" in run.stdout, run.stdout
+    code, result, stderr = standalone(ledger, Path("/dev/zero"))
+    assert code == 2 and result is None and "no bundle is that large" in stderr, stderr

@@ -12,7 +12,7 @@ from .._gc import cyclic_gc_paused
 from ..errors import InputError, NotFoundError
 from ..formats import vc
 from ..formats.canonical import json_loads, strict_json_loads
-from ..formats.certificate import load_document
+from ..formats.certificate import MAX_RECORD_BYTES, load_document
 from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..services.verify import Check as verify_check
@@ -176,8 +176,11 @@ def _with_status_lists(
     entries (statuslist.check_entries)."""
     import dataclasses
 
+    if not report.check("format").ok and not args.status_list:
+        return report  # the format check has said why (a file over the limit is not read again here)
     try:
-        credential = json_loads(args.file.read_text(encoding="utf-8"))
+        with args.file.open("rb") as handle:  # at most what load_document reads
+            credential = json_loads(handle.read(16 * MAX_RECORD_BYTES + 1))
     except (OSError, ValueError):
         return report  # the format check has said why
     if not vc.is_credential(credential) or not isinstance(credential.get("credentialStatus"), list):

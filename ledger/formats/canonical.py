@@ -54,7 +54,10 @@ _LONG_RUN = "0" * 19
 # recursion limit to 100,000 at import, so 200 KB of "[" would overflow the C stack (SIGSEGV) before any
 # RecursionError: the depth is measured before json sees a text that could be that deep.
 MAX_JSON_DEPTH = 512
-_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')  # a complete JSON string, escapes included
+# A JSON string, escapes included, or an unterminated one to the end of the text: every match attempt succeeds, so
+# the scan is one pass. (Requiring the closing quote made a text of escaped quotes quadratic: each failed attempt
+# read to the end, and the next began at the next quote.)
+_STRINGS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEPS = bytes.maketrans(b"[{]}", b"\x01\x01\xff\xff")  # +1 and -1 as signed bytes
 
@@ -149,7 +152,19 @@ def json_depth(text: str | bytes) -> int:
     """Deepest nesting of arrays and objects in ``text`` (brackets inside strings skipped), for any text, JSON or
     not, without recursion and at C speed: strings cut out, brackets mapped to +1 / -1, the highest running sum.
     An unclosed bracket counts as a level, so a text that only opens is as deep as it is long."""
-    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if isinstance(text, str):
+        raw = text.encode("utf-8", "surrogatepass")
+    else:
+        # json reads UTF-16 and UTF-32 bytes too: scanned raw, a character such as U+225D (bytes "]" and a quote
+        # in UTF-16) would end strings early and close brackets json never sees, hiding any depth; so the scan
+        # reads the characters json will read
+        encoding = json.detect_encoding(text)
+        try:
+            raw = (
+                text if encoding == "utf-8" else text.decode(encoding, "surrogatepass").encode("utf-8", "surrogatepass")
+            )
+        except UnicodeError:
+            return 0  # json fails this same decoding before it parses anything
     steps = _STRINGS.sub(b"", raw).translate(None, _NOT_BRACKETS).translate(_STEPS)
     return max(accumulate(array("b", steps)), default=0)
 

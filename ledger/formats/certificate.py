@@ -525,11 +525,12 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
         raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
     path = Path(source)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # never more than the limit in memory (a holder may name /dev/zero)
+            raw = handle.read(16 * MAX_RECORD_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     if len(raw) > 16 * MAX_RECORD_BYTES:
-        raise InputError(f"{path} is {len(raw)} bytes; a certificate document is at most {16 * MAX_RECORD_BYTES}")
+        raise InputError(f"{path} is over {16 * MAX_RECORD_BYTES} bytes, the most a certificate document may be")
     try:
         parsed = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

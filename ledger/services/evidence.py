@@ -405,11 +405,12 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         return dict(source)
     path = Path(source)
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:  # never more than the limit in memory
+            raw = handle.read(MAX_BUNDLE_BYTES + 1)
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}") from None
     if len(raw) > MAX_BUNDLE_BYTES:
-        raise InputError(f"{path} is {len(raw)} bytes; an evidence bundle is at most {MAX_BUNDLE_BYTES}")
+        raise InputError(f"{path} is over {MAX_BUNDLE_BYTES} bytes, the most an evidence bundle may be")
     try:
         value = strict_json_loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
