@@ -604,7 +604,8 @@ class TimelineEvent(SQLModel):
     model_config = ConfigDict(extra="allow")  # type: ignore[assignment]
     kind: str = Field(
         description="issued, anchored, signed, granted, grant_revoked, grant_expired, access, "
-        "access_refused, decision, produced (the decision that issued it), suspended, reinstated, "
+        "access_refused, decision, decision_unreadable (a decision log entry naming it was edited), produced (the "
+        "decision that issued it), suspended, reinstated, "
         "revoked, superseded, supersedes"
     )
     at: str | None

@@ -22,21 +22,25 @@ import json
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from ledger.client import Ledger
 from ledger.formats.canonical import MAX_JSON_DEPTH, json_loads, strict_json_loads
-from ledger.services import logchain
+from ledger.services import decisions, logchain
 from ledger.services.departments import Council
 
-from .api_support import Clock, bearer, login, make_client, register
+from .api_support import Clock, bearer, issue, login, make_client, register
 from .cli_support import run_cli
 from .conftest import DEPARTMENTS, PASSPHRASE, make_settings
+from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
+from .supervision_support import published_fixture  # noqa: F401 - the published fixture
 
 
 @pytest.fixture(scope="module")
@@ -209,6 +213,270 @@ def test_the_standalone_verifier_refuses_a_node_answer_nested_too_deep(ledger: L
     with pytest.raises(SCRIPT_MODULE.Failure, match="nested deeper"):
         SCRIPT_MODULE.loads_bounded(answer)
     assert SCRIPT_MODULE.loads_bounded(b'{"result": [[1]]}') == {"result": [[1]]}
+
+
+# -- an insider writes junk into one log body: every other reader of that log --------------------------------------
+# Each failed at e7a7414 with a traceback (CLI) or a 500 (gateway): JSONDecodeError, AttributeError or TypeError from
+# ``json_loads(entry.body).get(...)``. A reader that lists entries now shows the others and names the edited one; a
+# reader asked about that one entry fails its request with a StateError naming the log, department and seq.
+
+NOT_JSON, NOT_AN_OBJECT = "{not json", "[1]"
+
+
+def _edit(ledger: Ledger, log: str, department: str, seq: int, body: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": body, "l": log, "d": department, "s": seq},
+        )
+
+
+def _body(ledger: Ledger, log: str, department: str, seq: int) -> dict[str, Any]:
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(
+            text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"l": log, "d": department, "s": seq},
+        ).scalar_one()
+    return dict(json_loads(stored))
+
+
+def _clean_failure(run: subprocess.CompletedProcess[str]) -> str:
+    assert run.returncode == 2 and "Traceback" not in run.stderr, (run.returncode, run.stdout, run.stderr[-3000:])
+    return run.stderr
+
+
+@pytest.mark.parametrize("junk", ["truncated", "array", "wrong_types"])
+def test_a_decision_edited_into_junk_fails_its_own_request_clearly(
+    ledger: Ledger, fresh_department: str, junk: str
+) -> None:
+    decided_history(ledger, fresh_department, 3)
+    case = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)["case_id"]
+    _edit(
+        ledger,
+        logchain.LOG_DECISIONS,
+        fresh_department,
+        2,
+        {
+            "truncated": f'{{"case_id":"{case}",',  # still found by its case id, no longer JSON
+            "array": f'[{{"case_id":"{case}"}}]',
+            "wrong_types": json.dumps(
+                {"case_id": case, "decided_by": 5, "rule_set": [], "certificates": "x", "issued": 5},
+                separators=(",", ":"),  # as the ledger writes it, so it is found by its case id
+            ),
+        }[junk],
+    )
+    named = "entry 2 of" if junk != "wrong_types" else "decision 2"
+    evidence = _clean_failure(run_cli(ledger, "evidence", "--decision", case, "-d", fresh_department))
+    assert named in evidence, evidence
+    override = run_cli(
+        ledger,
+        *("record-decision", "-d", fresh_department, "--case", case, "--item", "ITEM-1", "--officer", "O-1"),
+        *("--outcome", "reject", "--reason", "R1", "--applicant", "A-1", "--overrides", "2", "--no-anchor"),
+    )
+    if junk != "wrong_types":  # an override of an unreadable decision is refused, naming it
+        assert "entry 2 of" in _clean_failure(override) and "ledger replay" in override.stderr
+        with pytest.raises(logchain.UnreadableEntry, match=f"entry 2 of {fresh_department}'s decisions log"):
+            decisions.find_decision(ledger, fresh_department, case)
+    else:  # its fields are only read where they are checked: the override names the decision it replaces
+        assert override.returncode == 0, override.stderr[-3000:]
+        assert decisions.find_decision(ledger, fresh_department, case).body["overrides"]["seq"] == 2
+
+
+@pytest.mark.parametrize("junk", [NOT_JSON, NOT_AN_OBJECT, '{"certificate": 5, "action": []}'])
+def test_the_access_log_lists_every_entry_although_one_is_junk(
+    ledger: Ledger, fresh_department: str, junk: str
+) -> None:
+    for i in range(3):
+        logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, {"action": "read", "certificate": f"c{i}"})
+    _edit(ledger, logchain.LOG_ACCESS, fresh_department, 2, junk)
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    response = client.get("/access-log", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    found = {e["seq"]: e for e in response.json()}
+    assert sorted(found) == [1, 2, 3] and found[1]["certificate"] == "c0" and found[3]["certificate"] == "c2"
+    assert found[2]["body_text"] == junk and "entry 2 of" in found[2]["body_error"]
+    assert "/audit/logs/access/check" in found[2]["body_error"]
+
+
+def test_a_certificates_timeline_and_produced_by_survive_a_junk_decision_naming_it(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    digest = issue(ledger, fresh_department, 1)[0]["digest"]
+    body = {"case_id": "C-J", "certificates": [{"digest": digest}], "issued": {"certificate": digest, "id": "P"}}
+    seq = logchain.append(ledger, logchain.LOG_DECISIONS, fresh_department, body).seq
+    _edit(ledger, logchain.LOG_DECISIONS, fresh_department, seq, json.dumps([digest]))
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    for url, headers in (
+        (f"/public/certificates/{digest}/timeline", {}),
+        (f"/certificates/{digest}/provenance", bearer(token)),
+    ):
+        response = client.get(url, headers=headers)
+        assert response.status_code == 200, response.text
+        kinds = [e["kind"] for e in response.json()["events"]]
+        assert "issued" in kinds and kinds.count("decision_unreadable") == 1, kinds
+        named = next(e for e in response.json()["events"] if e["kind"] == "decision_unreadable")
+        assert named["seq"] == seq and "ledger replay" in named["summary"]
+    for language in ("en", "zh-CN"):  # the public page shows it too, labelled in the reader's language
+        page = client.get(f"/public/certificates/{digest}/timeline.html", params={"lang": language})
+        assert page.status_code == 200 and "data-kind='decision_unreadable'" in page.text, page.text[-2000:]
+        assert ("unreadable decision record" if language == "en" else "无法读取的决定记录") in page.text
+    produced = _clean_failure(run_cli(ledger, "produced-by", digest))  # "no decision issued it" would be a guess
+    assert f"entry {seq} of {fresh_department}'s decisions log" in produced, produced
+
+
+@pytest.mark.parametrize("junk", [NOT_JSON, '"x"', '{"certificate": []}'])
+def test_erasure_and_replay_survive_a_junk_erasure_entry(ledger: Ledger, fresh_department: str, junk: str) -> None:
+    from ledger.services import erasure
+
+    digest = issue(ledger, fresh_department, 1)[0]["digest"]
+    logchain.append(ledger, erasure.LOG, fresh_department, {"certificate": "0x" + "ab" * 32, "basis": "court-order"})
+    logchain.append(ledger, erasure.LOG, fresh_department, {"certificate": digest, "basis": "court-order"})
+    _edit(ledger, erasure.LOG, fresh_department, 1, junk)
+    assert list(erasure.recorded(ledger, fresh_department)) == [digest]
+    run = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
+    assert run.returncode in (0, 1) and "Traceback" not in run.stderr, (run.returncode, run.stderr[-3000:])
+
+
+def test_the_consent_check_names_a_junk_access_entry_and_checks_the_rest(ledger: Ledger, fresh_department: str) -> None:
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, {"action": "consent", "consent": "K-1"})
+    logchain.append(ledger, logchain.LOG_ACCESS, fresh_department, {"action": "consent", "consent": "K-2"})
+    _edit(ledger, logchain.LOG_ACCESS, fresh_department, 1, '["consent":"K-1"')
+    _edit(ledger, logchain.LOG_ACCESS, fresh_department, 2, '{"action": "consent", "consent": ["K-2"]}')
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    response = client.get("/consents/check", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    found = response.json()["discrepancies"]
+    assert [(d["kind"], d["seq"]) for d in found] == [("log_entry_unreadable", 1)], found
+    assert "entry 1 of" in found[0]["detail"]
+
+
+def test_replay_and_the_report_read_past_a_decision_whose_fields_have_the_wrong_types(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    decided_history(ledger, fresh_department, 3)
+    decided_at = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)["decided_at"]
+    day = decided_at[:10]
+    wrong = {
+        **{k: 5 for k in ("reasons", "decided_by", "issued", "rule_set", "overrides", "commitment", "input_digest")},
+        **{"case_id": [], "outcome": [], "certificates": "x", "kind": [], "listing": 5, "decided_at": decided_at},
+    }
+    _edit(ledger, logchain.LOG_DECISIONS, fresh_department, 2, json.dumps(wrong, separators=(",", ":")))
+    replay = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
+    assert replay.returncode == 1 and "Traceback" not in replay.stderr, (replay.returncode, replay.stderr[-3000:])
+    assert ("altered", 2) in {(d["check"], d["seq"]) for d in json.loads(replay.stdout)["discrepancies"]}
+    report = run_cli(ledger, "report", "-d", fresh_department, "--from", day, "--to", day, "--out", str(tmp_path))
+    assert report.returncode == 0 and "Traceback" not in report.stderr, (report.returncode, report.stderr[-3000:])
+
+
+@pytest.mark.parametrize("reasons", [5, [[]]])
+def test_no_notice_is_issued_for_a_decision_whose_reasons_were_edited_into_other_types(
+    ledger: Ledger, fresh_department: str, reasons: Any
+) -> None:
+    decided_history(ledger, fresh_department, 2)
+    body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)
+    _edit(
+        ledger,
+        logchain.LOG_DECISIONS,
+        fresh_department,
+        2,
+        json.dumps({**body, "reasons": reasons}, separators=(",", ":"), sort_keys=True),
+    )
+    refused = _clean_failure(run_cli(ledger, "notice", body["case_id"], "-d", fresh_department))
+    assert "decision 2 of" in refused and "ledger replay" in refused, refused
+
+
+@pytest.mark.parametrize("listing", [{"seq": []}, {"seq": 1, "entry_hash": []}, None])
+def test_the_credit_list_reads_past_a_removal_edited_into_other_types(
+    ledger: Ledger, fresh_department: str, listing: Any
+) -> None:
+    from ledger.services import supervision
+
+    listed = supervision.credit_list(
+        ledger, fresh_department, applicant_ref="0x" + "22" * 32, reason="R9", since="2026-01-01", until="2036-01-01"
+    )
+    removal = supervision.credit_remove(ledger, fresh_department, listed.seq, reason="R8")
+    body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, removal)
+    _edit(ledger, logchain.LOG_DECISIONS, fresh_department, removal, json.dumps({**body, "listing": listing}))
+    shown = run_cli(ledger, "supervision", "credit", "list", "-d", fresh_department)
+    assert shown.returncode == 0 and "Traceback" not in shown.stderr, (shown.returncode, shown.stderr[-3000:])
+    assert [e["seq"] for e in json.loads(shown.stdout)] == [listed.seq]  # the edited removal is no removal
+    summary = run_cli(ledger, "supervision", "summary", "-d", fresh_department)
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, (summary.returncode, summary.stderr[-3000:])
+    replay = run_cli(ledger, "replay", "--department", fresh_department, "--json", "-")
+    assert replay.returncode == 1 and "Traceback" not in replay.stderr, (replay.returncode, replay.stderr[-3000:])
+
+
+@pytest.mark.parametrize("edited", ["consent", "grant"])
+def test_a_read_relying_on_consent_is_refused_not_crashed_when_its_logged_record_is_junk(
+    ledger: Ledger, world: dict[str, Any], edited: str
+) -> None:
+    """The consent's (or the grant's) logged creation is edited into junk that still names it: the read is
+    refused with the reason (fail closed: the edited entry could have been a withdrawal), logged as refused."""
+    from ledger.services.auth import PermissionDenied
+
+    from .consent_support import NOW, give, grant, read_as
+
+    given = give(ledger, world["a"], "INS", NOW)
+    made = grant(ledger, world, world["a"], consent=given.id, reveal=None)
+    assert read_as(ledger, world["a"], NOW).document
+    needle = f'"{edited}":"{given.id if edited == "consent" else made.id}"'
+    with ledger.engine.connect() as conn:
+        seq = conn.execute(
+            text("SELECT min(seq) FROM logentry WHERE log='access' AND department_id=:d AND body LIKE :n"),
+            {"d": world["issuer"], "n": f"%{needle}%"},
+        ).scalar_one()
+    _edit(ledger, logchain.LOG_ACCESS, world["issuer"], seq, f"[{{{needle}}}]")
+    with pytest.raises(PermissionDenied, match=f"entry {seq} of {world['issuer']}'s access log cannot be read"):
+        read_as(ledger, world["a"], NOW)
+
+
+@pytest.mark.parametrize(
+    ("kind", "field", "value"),
+    [
+        ("inspection_draw", "sample", "x"),
+        ("inspection_draw", "target_block", "x"),
+        ("inspection_announcement", "period", 5),
+        ("inspection_finding", "findings", 5),
+        ("inspector_list", "inspectors", [5]),
+    ],
+)
+def test_supervision_readers_read_past_an_inspection_record_edited_into_other_types(
+    ledger: Ledger, published: tuple[str, Any], kind: str, field: str, value: Any
+) -> None:
+    """Found by editing each field of each inspection record into other types: the summary, the report, replay
+    and `inspect assigned` crashed (AttributeError, TypeError, KeyError, ValueError) on 22 of them."""
+    from ledger.services import report, supervision
+    from ledger.services.replay import replay
+
+    from .supervision_support import announced, mine
+
+    department, rules = published
+    announcement = announced(ledger, department, rules, n=6, rate="0.5")
+    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, department, announcement["seq"])
+    first = draw["sample"][0]
+    inspector = {decisions.officer_ref(ledger, department, f"insp-{i}"): f"insp-{i}" for i in (1, 2, 3)}
+    supervision.record_finding(
+        ledger, department, draw["seq"], first["case_id"], inspector=inspector[first["inspector_ref"]], conforming=True
+    )
+    with ledger.engine.connect() as conn:
+        seq = conn.execute(
+            text("SELECT max(seq) FROM logentry WHERE log='decisions' AND department_id=:d AND body LIKE :k"),
+            {"d": department, "k": f'%"kind":"{kind}"%'},
+        ).scalar_one()
+    body = _body(ledger, logchain.LOG_DECISIONS, department, seq)
+    _edit(ledger, logchain.LOG_DECISIONS, department, seq, json.dumps({**body, field: value}))
+    summary = run_cli(ledger, "supervision", "summary", "-d", department)
+    assert summary.returncode == 0 and "Traceback" not in summary.stderr, (summary.returncode, summary.stderr[-3000:])
+    assigned = run_cli(ledger, "inspect", "assigned", str(draw["seq"]), "-d", department, "--inspector", "insp-1")
+    assert assigned.returncode in (0, 2) and "Traceback" not in assigned.stderr, assigned.stderr[-3000:]
+    checked = replay(ledger, department=department)
+    assert ("altered", seq) in {(d.check, d.seq) for d in checked.discrepancies}
+    day = datetime.now(UTC).date().isoformat()
+    assert report.build_report(ledger, department, day, day)["replay"]["ok"] is False
 
 
 # 1 MB of escaped quotes after an opening one, unterminated: a regex for "a complete JSON string" fails at each of

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
-from ledger.formats.canonical import json_loads
 from ledger.services import logchain
 
 from ..deps import Auditor, LedgerDep
@@ -36,7 +35,7 @@ def read_log(
             log=e.log,
             department=e.department_id,
             seq=e.seq,
-            **_body(e.body),
+            **_body(e),
             entry_hash=e.entry_hash,
             prev_hash=e.prev_hash,
             created_at=e.created_at,
@@ -47,22 +46,13 @@ def read_log(
     ]
 
 
-def _body(stored: str) -> dict[str, Any]:
+def _body(entry: logchain.LogEntry) -> dict[str, Any]:
     """The entry's body, or why it cannot be read and how it begins: an insider's edit of one row must not hide the
     rest of the log from the auditor (the check endpoint names the entry as altered)."""
     try:
-        body = json_loads(stored)
-        if isinstance(body, dict):
-            return {"body": body}
-        problem = "is JSON but not an object"
-    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-        problem = f"is not JSON ({exc})"
-    return {
-        "body": None,
-        "body_error": f"the stored body {problem}: it was not written by the ledger; GET /audit/logs/{{log}}/check "
-        "names the entry",
-        "body_text": stored[:BODY_TEXT_CHARS],
-    }
+        return {"body": logchain.read_body(entry.body, entry.log, entry.department_id, entry.seq)}
+    except logchain.UnreadableEntry as exc:
+        return {"body": None, "body_error": str(exc), "body_text": entry.body[:BODY_TEXT_CHARS]}
 
 
 @router.get("/logs/{log}/check", response_model=CheckLogPublic, responses=AUTHED)

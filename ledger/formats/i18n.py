@@ -72,6 +72,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event.superseded": {"en": "superseded", "zh-CN": "被替代"},
     "event.supersedes": {"en": "supersedes", "zh-CN": "替代旧证"},
     "event.decision": {"en": "decision", "zh-CN": "审批决定"},
+    "event.decision_unreadable": {"en": "unreadable decision record", "zh-CN": "无法读取的决定记录"},
     "event.granted": {"en": "shared", "zh-CN": "共享授权"},
     "event.grant_revoked": {"en": "sharing revoked", "zh-CN": "撤回共享"},
     "event.grant_expired": {"en": "sharing expired", "zh-CN": "共享到期"},
@@ -116,6 +117,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event_summary.decision": {
         "en": "used in case {case} of {department}: {outcome}",
         "zh-CN": "用于 {department} 的案件 {case}：{outcome}",
+    },
+    "event_summary.unreadable_entry": {
+        "en": "entry {seq} of {department}'s decision log names this certificate but cannot be read (its stored "
+        "body was edited in the database); `ledger replay` names it",
+        "zh-CN": "{department} 决定日志第 {seq} 条提及此证书，但无法读取（其存储内容在数据库中被改动），`ledger replay` 会指出它",
     },
     "event_summary.produced": {
         "en": "issued by decision {seq} of {department} ({outcome}) under rule set {rule_set}",

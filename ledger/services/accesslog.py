@@ -20,7 +20,6 @@ from sqlalchemy import select
 
 from ..client import Ledger
 from ..errors import LedgerError
-from ..formats.canonical import json_loads
 from . import logchain
 
 LOG = logchain.LOG_ACCESS
@@ -102,9 +101,21 @@ def _anchors(ledger: Ledger, roots: set[str]) -> dict[str, Any]:
         return {r.root: r for r in rows}
 
 
+_TEXT_FIELDS = ("certificate", "action", "outcome", "actor", "at")
+BODY_TEXT_CHARS = 1024
+
+
 def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
-    """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any."""
-    out = dict(json_loads(entry.body))
+    """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any. A body
+    the ledger did not write (an insider's edit) is shown as ``body_error`` and the beginning of its text: one
+    edited row must not hide the rest of the log (``check`` names it as altered)."""
+    try:
+        out = logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
+        wrong = [k for k in _TEXT_FIELDS if out.get(k) is not None and not isinstance(out[k], str)]
+        if wrong:
+            raise logchain.UnreadableEntry(LOG, entry.department_id, entry.seq, f"has {', '.join(wrong)} not text")
+    except logchain.UnreadableEntry as exc:
+        out = {"body_error": str(exc), "body_text": str(entry.body)[:BODY_TEXT_CHARS]}
     out.update(
         {
             "department": entry.department_id,

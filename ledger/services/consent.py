@@ -506,11 +506,12 @@ def _log(ledger: Ledger, row: Consent, action: str, at: datetime, detail: str) -
 
 
 def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]]:
-    """The access-log entries about consent ``consent_id`` (bodies), oldest first."""
+    """The access-log entries about consent ``consent_id`` (bodies), oldest first; UnreadableEntry (a StateError)
+    when one of them was edited into something the ledger never writes: a withdrawal could be the edited one."""
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         rows = conn.execute(
-            select(table.c.body)
+            select(table.c.seq, table.c.body)
             .where(
                 table.c.log == logchain.LOG_ACCESS,
                 table.c.department_id == issuer,
@@ -518,7 +519,7 @@ def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]
             )
             .order_by(table.c.seq)
         )
-        return [json_loads(r.body) for r in rows]
+        return [logchain.read_body(r.body, logchain.LOG_ACCESS, issuer, r.seq) for r in rows]
 
 
 def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
@@ -699,7 +700,10 @@ def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
     bad = signature_problem(ledger, row)
     if bad:
         return bad
-    logged = _logged(ledger, row.issuer, row.id)
+    try:
+        logged = _logged(ledger, row.issuer, row.id)
+    except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be its withdrawal
+        return f"consent {row.id} cannot be relied on: {exc}"
     if not any(e.get("action") == "consent" and e.get("consent_hash") == row.record_hash for e in logged):
         return f"consent {row.id} is not in {row.issuer}'s access log"
     withdrawn = [e for e in logged if e.get("action") == "consent-withdrawn"]
@@ -806,7 +810,11 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
         return f"consent {row.id} does not cover grant {grant.id} (certificate, recipient or fields)"
     # The link row is plain database state: an insider could point a grant at another (live, signed) consent of
     # the same person for another purpose. The grant's logged creation names the consent it was made on.
-    if linked[1] != row.purpose_code or not _grant_logged_on(ledger, row.issuer, grant.id, row.id):
+    try:
+        logged_on = _grant_logged_on(ledger, row.issuer, grant.id, row.id)
+    except logchain.UnreadableEntry as exc:
+        return f"grant {grant.id} cannot be relied on: {exc}"
+    if linked[1] != row.purpose_code or not logged_on:
         return (
             f"grant {grant.id} was not made on consent {row.id} (its logged creation names another consent or purpose)"
         )
@@ -818,9 +826,9 @@ def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
         bodies = [
-            json_loads(r.body)
+            logchain.read_body(r.body, logchain.LOG_ACCESS, issuer, r.seq)
             for r in conn.execute(
-                select(table.c.body).where(
+                select(table.c.seq, table.c.body).where(
                     table.c.log == logchain.LOG_ACCESS,
                     table.c.department_id == issuer,
                     table.c.body.like(f'%"grant":"{grant_id}"%'),
@@ -845,19 +853,24 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
     found: list[dict[str, Any]] = []
     rows = {r.id: r for r in list_consents(ledger, issuer=department)}
     table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    bodies = []
     with ledger.engine.connect() as conn:
-        bodies = [
-            json_loads(r.body)
-            for r in conn.execute(
-                select(table.c.body)
-                .where(
-                    table.c.log == logchain.LOG_ACCESS,
-                    table.c.department_id == department,
-                    table.c.body.like('%"consent":"%'),
-                )
-                .order_by(table.c.seq)
+        for r in conn.execute(
+            select(table.c.seq, table.c.body)
+            .where(
+                table.c.log == logchain.LOG_ACCESS,
+                table.c.department_id == department,
+                table.c.body.like('%"consent":"%'),
             )
-        ]
+            .order_by(table.c.seq)
+        ):
+            try:
+                body = logchain.read_body(r.body, logchain.LOG_ACCESS, department, r.seq)
+            except logchain.UnreadableEntry as exc:  # named; the rest is still checked
+                found.append({"kind": "log_entry_unreadable", "seq": r.seq, "detail": str(exc)})
+                continue
+            if isinstance(body.get("consent"), str):
+                bodies.append(body)
     created = {b["consent"]: b for b in bodies if b.get("action") == "consent"}
     withdrawn = {b["consent"] for b in bodies if b.get("action") == "consent-withdrawn"}
     for row in rows.values():

@@ -666,7 +666,7 @@ def decide_once(
         earlier = [
             d
             for d in find_decisions(ledger, department, case_id)
-            if (d.body.get("decided_by") or {}).get("kind") == "engine"
+            if isinstance(d.body.get("decided_by"), dict) and d.body["decided_by"].get("kind") == "engine"
         ]
         if earlier:
             first = earlier[0]
@@ -685,7 +685,7 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
     """Every recorded decision of ``department`` for ``case_id``, oldest first."""
 
-    from .logchain import LogEntry
+    from .logchain import LogEntry, read_body
 
     needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
     with ledger.engine.connect() as conn:
@@ -700,7 +700,9 @@ def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decisi
         ).all()
     found = []
     for seq, entry_hash, text in rows:
-        body = json_loads(text)
+        # an entry that names the case but cannot be read fails the request (naming it): left out, an earlier
+        # decision would pass for the latest
+        body = read_body(text, LOG_DECISIONS, department, seq)
         if body.get("case_id") == case_id:
             found.append(Decision(department, int(seq), entry_hash, body))
     return found
@@ -721,7 +723,7 @@ def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None
 
 def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
 
-    from .logchain import LogEntry
+    from .logchain import LogEntry, read_body
 
     if isinstance(overrides, bool) or not isinstance(overrides, (int, str)):
         raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
@@ -734,7 +736,7 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             ).first()
         if row is None:
             raise NotFoundError(f"{department} has no decision number {overrides} to override")
-        target = Decision(department, overrides, row[0], json_loads(row[1]))
+        target = Decision(department, overrides, row[0], read_body(row[1], LOG_DECISIONS, department, overrides))
     else:
         previous = find_decisions(ledger, department, overrides)
         if not previous:

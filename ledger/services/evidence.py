@@ -862,7 +862,8 @@ def decision_bundle(
             f"`ledger anchor-logs --department {department}` and ask again"
         )
     rule_digest = decision.body.get("rule_set")
-    decided_by = decision.body.get("decided_by") or {}
+    decided_by: Any = decision.body.get("decided_by")
+    decided_by = decided_by if isinstance(decided_by, dict) else {}
     rule_set = published = None
     if rule_digest is None and decided_by.get("kind") == "officer":
         pass  # an officer's decision (or override) that consulted no rule set: evidence without one
@@ -897,7 +898,7 @@ def decision_bundle(
             "seq": decision.seq,
             "prev_hash": entry.prev_hash,
             "entry_hash": entry.entry_hash,
-            "body": json_loads(entry.body),
+            "body": logchain.read_body(entry.body, logchain.LOG_DECISIONS, department, decision.seq),
         },
         "anchor": {
             "root": entry.batch_root,

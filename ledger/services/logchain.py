@@ -42,7 +42,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from ..errors import ChainError, InputError, StateError
-from ..formats.canonical import canonical_json, hex32
+from ..formats.canonical import canonical_json, hex32, json_loads
 from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
@@ -58,6 +58,7 @@ __all__ = [
     "Discrepancy",
     "LogAnchor",
     "LogEntry",
+    "UnreadableEntry",
     "anchor_pending",
     "append",
     "append_many",
@@ -66,6 +67,7 @@ __all__ = [
     "compute_entry_hash",
     "entries",
     "log_id",
+    "read_body",
 ]
 
 LOG_DECISIONS = "decisions"
@@ -272,6 +274,36 @@ def entries(
             if entry.created_at.tzinfo is None:
                 entry.created_at = entry.created_at.replace(tzinfo=UTC)
             yield entry
+
+
+class UnreadableEntry(StateError):
+    """A log entry's stored body is not a JSON object, so the ledger did not write it (an insider's edit of the
+    database): the reader names the entry and the commands that report it instead of crashing."""
+
+    def __init__(self, log: str, department: str, seq: int, problem: str) -> None:
+        self.log, self.department, self.seq, self.problem = log, department, int(seq), problem
+        named = f"GET /audit/logs/{log}/check?department={department}"
+        if log == LOG_DECISIONS:
+            named = f"`ledger replay --department {department}` and {named}"
+        super().__init__(
+            f"entry {seq} of {department}'s {log} log cannot be read: its stored body {problem}, which the ledger "
+            f"never writes (the database was edited). {named} report it; restore the row from a backup"
+        )
+
+
+def read_body(text: str | bytes | None, log: str, department: str, seq: int) -> dict[str, Any]:
+    """The stored body of entry ``seq`` of ``department``'s ``log`` as the object the ledger wrote, or
+    :class:`UnreadableEntry` (a StateError) naming the entry when it is not JSON, nested too deep or not an object.
+    Readers that list entries catch it to skip and name the entry; the others let it fail their one request."""
+    if text is None:
+        raise UnreadableEntry(log, department, seq, "is empty (NULL)")
+    try:
+        body = json_loads(text)
+    except ValueError as exc:  # JSONDecodeError (also nested too deep), UnicodeDecodeError
+        raise UnreadableEntry(log, department, seq, f"is not JSON ({str(exc)[:200]})") from None
+    if not isinstance(body, dict):
+        raise UnreadableEntry(log, department, seq, f"is JSON but not an object (a {type(body).__name__})")
+    return body
 
 
 @dataclass(frozen=True, slots=True)

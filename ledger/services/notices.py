@@ -15,7 +15,7 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, StateError
 from ..formats.certificate import validate_record
 from ..formats.i18n import LANGUAGES, text
 from . import decisions, issuance
@@ -47,6 +47,13 @@ def notice_record(
     ``reason_texts``, ``review_texts``), else its English words, else the library's."""
     language = _language(language)
     body = decision.body
+    listed = body.get("reasons")
+    if not isinstance(listed, list) or not all(isinstance(r, str) for r in listed):
+        raise StateError(
+            f"decision {decision.seq} of {department} records no list of reason codes ({listed!r:.80}), which the "
+            f"ledger never writes: its entry was edited in the database (`ledger replay --department {department}` "
+            "names it); no notice is issued for it"
+        )
     basis = legal if isinstance(legal := body.get("legal_basis"), dict) else {}
 
     def words(reason: str) -> str | None:
@@ -54,10 +61,7 @@ def notice_record(
             return None
         return rule_set.reason_text(reason, language) or rule_set.reason_text(reason, "en")
 
-    reasons = [
-        {"code": reason, "text": words(reason), "legal_basis": basis.get(reason)}
-        for reason in body.get("reasons") or []
-    ]
+    reasons = [{"code": reason, "text": words(reason), "legal_basis": basis.get(reason)} for reason in listed]
     review = None
     if rule_set is not None:
         review = rule_set.review_text(language) or rule_set.review_text("en")

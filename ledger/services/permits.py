@@ -216,7 +216,10 @@ def link(ledger: Ledger, department: str, after_seq: int, bodies: Sequence[Mappi
             )
         )
         for seq, entry_hash, text in result:
-            issued = json_loads(text).get("issued")
+            try:
+                issued: Any = logchain.read_body(text, LOG_DECISIONS, department, seq).get("issued")
+            except logchain.UnreadableEntry:
+                continue  # another entry, edited in the database: replay names it
             body = wanted.pop(issued.get("certificate"), None) if isinstance(issued, dict) else None
             if body is not None:
                 rows.append(
@@ -270,7 +273,7 @@ def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: 
                 logchain.LogEntry.seq == target_seq,
             )
         ).scalar()
-    issued = json_loads(text).get("issued") if text else None
+    issued = logchain.read_body(text, LOG_DECISIONS, department, target_seq).get("issued") if text else None
     return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
 
 
@@ -309,11 +312,16 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
         row = conn.execute(select(ProducedCertificate).where(ProducedCertificate.digest == digest)).first()  # type: ignore[arg-type]
         cert = conn.execute(select(Certificate.department_id).where(Certificate.digest == digest)).scalar()  # type: ignore[call-overload]
     departments = [row.department_id] if row is not None else ([cert] if cert else [])
+    unreadable: logchain.UnreadableEntry | None = None
     for dept in departments:
         for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
             if digest not in entry.body:
                 continue
-            body = json_loads(entry.body)
+            try:
+                body = logchain.read_body(entry.body, LOG_DECISIONS, dept, entry.seq)
+            except logchain.UnreadableEntry as exc:
+                unreadable = unreadable or exc  # a readable decision that issued it may still follow
+                continue
             issued = body.get("issued")
             if isinstance(issued, dict) and issued.get("certificate") == digest:
                 return {
@@ -329,6 +337,8 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
                     and row.decision_seq == entry.seq
                     and row.entry_hash == entry.entry_hash,
                 }
+    if unreadable is not None:  # "no decision issued it" would be a guess: the edited entry may be the one
+        raise unreadable
     return None
 
 

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from ..client import Ledger
 from ..errors import InputError, NotFoundError
 from ..formats import checks as checks_core
-from ..formats.canonical import hex32, json_loads, parse_hex32
+from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
@@ -214,6 +214,20 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
     return [anchored, signed]
 
 
+def _unreadable_event(department: str, seq: int, at: str | None, entry_hash: str | None) -> dict[str, Any]:
+    """A decision log entry that names the certificate but whose body was edited into something the ledger never
+    writes: named, so the rest of the timeline still shows (replay reports it as body_invalid)."""
+    return _event(
+        "decision_unreadable",
+        at,
+        says(("event_summary.unreadable_entry", {"department": department, "seq": seq})),
+        "decision-log",
+        department=department,
+        seq=seq,
+        entry_hash=entry_hash,
+    )
+
+
 def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     """Decisions whose body lists this certificate (only when the decisions module is installed)."""
     if importlib.util.find_spec("ledger.services.decisions") is None:
@@ -224,8 +238,13 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     for entry in logchain.entries(ledger, logchain.LOG_DECISIONS):
         if digest not in entry.body:  # cheap text test before parsing
             continue
-        body = json_loads(entry.body)
-        used = body.get("certificates") if isinstance(body.get("certificates"), list) else []
+        try:
+            body = logchain.read_body(entry.body, logchain.LOG_DECISIONS, entry.department_id, entry.seq)
+        except logchain.UnreadableEntry:  # an insider's edit: the rest of the timeline stands, this entry is named
+            out.append(_unreadable_event(entry.department_id, entry.seq, _iso(entry.created_at), entry.entry_hash))
+            continue
+        used: Any = body.get("certificates")
+        used = used if isinstance(used, list) else []
         if not any(isinstance(c, dict) and c.get("digest") == digest for c in used):
             continue
         at = body.get("decided_at") or _iso(entry.created_at)
@@ -258,9 +277,13 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
 def _produced_events(ledger: Ledger, digest: str, private: bool) -> list[dict[str, Any]]:
     """The decision that issued this certificate (an approval's product, permits.py), read from the decision log.
     Public view: department, decision number and hash, rule set; the case id only in the full view."""
+    from . import logchain
     from .permits import produced_by
 
-    found = produced_by(ledger, digest)
+    try:
+        found = produced_by(ledger, digest)
+    except logchain.UnreadableEntry as exc:  # the full view names it among the decisions (_decision_events)
+        return [] if private else [_unreadable_event(exc.department, exc.seq, None, None)]
     if found is None:
         return []
     return [

@@ -944,9 +944,10 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
     outcome = str(body.get("outcome"))
     report.outcomes[outcome] += 1
     summary["outcomes"][outcome] += 1
-    for reason in body.get("reasons") or ():
+    reasons, fired = body.get("reasons"), body.get("fired")  # a list unless an insider edited the row
+    for reason in reasons if isinstance(reasons, list) else ():
         report.reasons[str(reason)] += 1
-    for rule in body.get("fired") or ():
+    for rule in fired if isinstance(fired, list) else ():
         report.rules[str(rule)] += 1
 
 

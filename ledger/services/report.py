@@ -213,7 +213,8 @@ def build_report(
         outcome = str(body.get("outcome"))
         outcomes[outcome] += 1
         per_bucket[_bucket_start(moment.date(), bucket)][outcome] += 1
-        for reason in body.get("reasons") or ():
+        listed: Any = body.get("reasons")
+        for reason in listed if isinstance(listed, list) else ():
             reasons[str(reason)] += 1
         decided_by = _dict(body.get("decided_by"))
         if decided_by.get("kind") == "engine":

@@ -206,13 +206,89 @@ def _read_log(
             body = json_loads(text)
         except ValueError:
             continue
-        if not isinstance(body, dict):
+        if not isinstance(body, dict) or not _as_written(body):
             continue
         if ranges is not None:
             i = bisect.bisect_left(ends, seq)
             block = ranges[i].block_number if i < len(ranges) and ranges[i].first_seq <= seq else None
         found.append(_Entry(int(seq), entry_hash, body, int(block) if block is not None else None))
     return found
+
+
+def _is_ref(value: Any) -> bool:
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("seq"), int)
+        and not isinstance(value.get("seq"), bool)
+        and isinstance(value.get("entry_hash"), str)
+    )
+
+
+def _texts(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _draw_as_written(body: Mapping[str, Any]) -> bool:
+    population, sample = body.get("population"), body.get("sample")
+    return (
+        _is_ref(body.get("announcement"))
+        and isinstance(body.get("target_block"), int)
+        and isinstance(body.get("block_hash"), str)
+        and isinstance(population, dict)
+        and isinstance(population.get("count"), int)
+        and isinstance(sample, list)
+        and all(
+            isinstance(s, dict)
+            and isinstance(s.get("case_id"), str)
+            and isinstance(s.get("inspector_ref"), str)
+            and _is_ref(s.get("decision"))
+            for s in sample
+        )
+    )
+
+
+# What each kind of record holds, with the types the ledger writes (the writers below). A record edited in the
+# database into other types is left out of every supervision reader (replay reports the entry as altered), so an
+# insider's edit of one row cannot crash the credit list, the summary, the report or replay.
+_SHAPES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
+    "credit_listing": lambda b: (
+        all(isinstance(b.get(k), str) for k in ("applicant_ref", "reason", "since", "until"))
+        and (b.get("basis") is None or isinstance(b.get("basis"), dict))
+    ),
+    "credit_removal": lambda b: _is_ref(b.get("listing")),
+    "commitment_check": lambda b: (
+        isinstance(b.get("case"), str) and _is_ref(b.get("decision")) and _texts(b.get("findings", []))
+    ),
+    "inspector_list": lambda b: isinstance(b.get("list_id"), str) and _texts(b.get("inspectors")),
+    "inspection_announcement": lambda b: (
+        isinstance(b.get("period"), dict)
+        and isinstance(b.get("rate"), str)
+        and _is_ref(b.get("inspectors"))
+        and isinstance(b.get("target_block"), int)
+    ),
+    "inspection_draw": _draw_as_written,
+    "inspection_finding": lambda b: (
+        _is_ref(b.get("draw"))
+        and isinstance(b.get("case"), str)
+        and _is_ref(b.get("decision"))
+        and _texts(b.get("findings", []))
+    ),
+}
+
+
+def _as_written(body: Mapping[str, Any]) -> bool:
+    """Whether ``body`` has the shape the ledger writes, as far as the supervision readers rely on it."""
+    if is_supervision(body):
+        shape = _SHAPES.get(str(body.get("kind")))
+        return shape is None or shape(body)
+    if body.get("overrides") is not None and not _is_ref(body.get("overrides")):
+        return False
+    if "reasons" in body and not _texts(body.get("reasons")):
+        return False
+    withdrawal = body.get("withdrawal")
+    return withdrawal is None or (
+        isinstance(withdrawal, dict) and _is_ref(withdrawal.get("finding")) and _is_ref(body.get("overrides"))
+    )
 
 
 def _append(ledger: Ledger, department: str, body: dict[str, Any], *, anchor: bool = True) -> _Entry:
