@@ -534,8 +534,15 @@ def test_findings_and_withdrawals_need_a_drawn_approval_and_a_non_conforming_fin
             "withdrawal": {"finding": None, "legal_basis": "B"},
         },
     )
+    # a finding of another shape (no draw reference, the case a number) no reader relies on: reported, not skipped
+    three = _forge(
+        ledger,
+        dept,
+        {"format": "pl-supervision/1", "kind": "inspection_finding", "draw": None, "case": 7, "conforming": False},
+    )
     found = _found(ledger, dept)
     assert ("withdrawal_invalid", one) in found and ("withdrawal_invalid", two) in found
+    assert ("supervision_malformed", three) in found
 
 
 def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:

@@ -400,6 +400,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("withdrawal invalid", "A withdrawal that rests on no non-conforming finding."),
         "zh-CN": ("撤销无效", "撤销批准缺少“不符合”的检查结果作为依据。"),
     },
+    "supervision_malformed": {
+        "en": (
+            "supervision record malformed",
+            "A supervision record lacks fields the ledger writes, or holds other types.",
+        ),
+        "zh-CN": ("监管记录格式错误", "监管记录缺少账本写入的字段，或字段类型不符。"),
+    },
     "credit_listing_invalid": {
         "en": ("credit listing invalid", "A credit listing that rests on no withdrawal of that applicant."),
         "zh-CN": ("失信名单记录无效", "列入失信名单的依据不是对该申请人的撤销决定。"),

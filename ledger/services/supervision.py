@@ -155,12 +155,14 @@ def _log(
     after: int | None = None,
     upto: int | None = None,
     seqs: Sequence[int] | None = None,
+    malformed: list[_Entry] | None = None,
 ) -> list[_Entry]:
     """Every readable entry of the department's decisions log (``contains``: only bodies holding that text; ``after``
     and ``upto``: only sequence numbers in (after, upto]; ``seqs``: only these sequence numbers) with its anchoring
-    block: from the chain's ranges when given (replay), else from the database's anchor rows."""
+    block: from the chain's ranges when given (replay), else from the database's anchor rows. An entry without the
+    shape the ledger writes is left out; ``malformed`` (replay) collects it so that it is reported, not skipped."""
     if seqs is None:
-        return _read_log(ledger, department, ranges, contains, after, upto, None)
+        return _read_log(ledger, department, ranges, contains, after, upto, None, malformed)
     wanted = sorted(set(seqs))
     found: list[_Entry] = []
     for i in range(0, len(wanted), 900):  # bounded IN lists
@@ -176,6 +178,7 @@ def _read_log(
     after: int | None,
     upto: int | None,
     seqs: Sequence[int] | None,
+    malformed: list[_Entry] | None = None,
 ) -> list[_Entry]:
     query = (
         select(
@@ -206,12 +209,16 @@ def _read_log(
             body = json_loads(text)
         except ValueError:
             continue
-        if not isinstance(body, dict) or not _as_written(body):
+        if not isinstance(body, dict):
             continue
         if ranges is not None:
             i = bisect.bisect_left(ends, seq)
             block = ranges[i].block_number if i < len(ranges) and ranges[i].first_seq <= seq else None
-        found.append(_Entry(int(seq), entry_hash, body, int(block) if block is not None else None))
+        entry = _Entry(int(seq), entry_hash, body, int(block) if block is not None else None)
+        if _as_written(body):
+            found.append(entry)
+        elif malformed is not None:
+            malformed.append(entry)
     return found
 
 
@@ -1315,7 +1322,24 @@ def check_replay(
     block, one draw per announcement made after it, with that block's hash, re-drawn to the same sample; findings on
     drawn cases by their assigned inspector; withdrawals resting on a non-conforming finding of that approval;
     credit listings from withdrawals. Returns counts for the report."""
-    entries = _log(ledger, department, ranges)
+    malformed: list[_Entry] = []
+    entries = _log(ledger, department, ranges, malformed=malformed)
+    for e in malformed:  # written past the library (or edited) into a shape no reader can rely on: reported, not read
+        case = e.body.get("case_id") if isinstance(e.body.get("case_id"), str) else None
+        if e.body.get("withdrawal") is not None:
+            fail(
+                "withdrawal_invalid",
+                e.seq,
+                case,
+                "the withdrawal does not name a finding and the approval it overrides as the ledger writes them",
+            )
+        elif is_supervision(e.body):
+            fail(
+                "supervision_malformed",
+                e.seq,
+                None,
+                f"the {str(e.body.get('kind'))[:64]!r} record lacks fields the ledger writes, or holds other types",
+            )
     head = ledger.chain.block_number()
     draws_of: dict[int, list[_Entry]] = defaultdict(list)
     for d in _find(entries, "inspection_draw"):
