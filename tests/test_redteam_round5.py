@@ -543,3 +543,76 @@ def test_an_applications_file_of_one_endless_line_is_refused_at_the_limit(ledger
         run.returncode,
         run.stderr[-2000:],
     )
+
+
+# -- an insider edits a decision into other valid values, then asks for its notice ----------------------------------
+# At 29ba77e `ledger notice` certified the body it read: a refusal edited into an approval got a signed, anchored
+# notice saying "approve". The notice now rests on the decision's own evidence (entry hash, proof, anchor event).
+
+
+def _flip(body: dict[str, Any]) -> dict[str, Any]:
+    return {**body, "outcome": "approve" if body["outcome"] != "approve" else "reject"}
+
+
+def _rehash(ledger: Ledger, department: str, seq: int, body: dict[str, Any]) -> None:
+    """The insider's fuller edit: the body and its entry hash (the chain's anchored root still names the old one)."""
+    with ledger.engine.connect() as conn:
+        prev = conn.execute(
+            text("SELECT prev_hash FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"l": logchain.LOG_DECISIONS, "d": department, "s": seq},
+        ).scalar_one()
+    written = json.dumps(body, separators=(",", ":"), sort_keys=True)
+    entry_hash = logchain.compute_entry_hash(logchain.LOG_DECISIONS, department, seq, prev, written)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b, entry_hash=:h WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": written, "h": entry_hash, "l": logchain.LOG_DECISIONS, "d": department, "s": seq},
+        )
+
+
+@pytest.mark.parametrize("how", ["body", "body_and_hash"])
+def test_no_notice_certifies_a_decision_edited_into_other_valid_values(
+    ledger: Ledger, fresh_department: str, how: str
+) -> None:
+    from ledger.errors import StateError
+    from ledger.services.notices import issue_notice
+
+    decided_history(ledger, fresh_department, 3)
+    body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 2)
+    if how == "body":
+        written = json.dumps(_flip(body), separators=(",", ":"), sort_keys=True)
+        _edit(ledger, logchain.LOG_DECISIONS, fresh_department, 2, written)
+    else:
+        _rehash(ledger, fresh_department, 2, _flip(body))
+    with pytest.raises(StateError, match="does not match its anchored record") as refused:
+        issue_notice(ledger, fresh_department, body["case_id"], seq=2)
+    assert "ledger replay" in str(refused.value)
+    run = _clean_failure(run_cli(ledger, "notice", body["case_id"], "-d", fresh_department, "--seq", "2"))
+    assert "does not match its anchored record" in run, run
+    untouched = _body(ledger, logchain.LOG_DECISIONS, fresh_department, 3)  # the others still get theirs
+    notice = issue_notice(ledger, fresh_department, untouched["case_id"], seq=3)
+    assert notice["fields"]["subject.outcome"] == untouched["outcome"]
+
+
+def test_a_notice_of_a_decision_not_yet_anchored_anchors_it_first(ledger: Ledger, fresh_department: str) -> None:
+    """A notice names its decision by entry hash; the applicant can check that name only once the chain holds it."""
+    from ledger.services.notices import issue_notice
+
+    from .decision_support import applications
+
+    rule_set = decided_history(ledger, fresh_department, 1)
+    app = applications(1, seed=99)[0]
+    decision = decisions.decide(
+        ledger,
+        fresh_department,
+        "C-PENDING",
+        app["service_item"],
+        {k: v for k, v in app.items() if k not in ("case_id", "service_item", "applicant_ref")},
+        rule_set,
+        applicant_ref="applicant-pending",
+    )
+    (pending,) = logchain.unanchored(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert pending.count == 1 and pending.oldest_seq == decision.seq
+    notice = issue_notice(ledger, fresh_department, "C-PENDING")
+    assert logchain.unanchored(ledger, logchain.LOG_DECISIONS, fresh_department) == []
+    assert notice["fields"]["subject.decision"]["entry_hash"] == decision.entry_hash

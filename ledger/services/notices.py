@@ -85,6 +85,31 @@ def notice_record(
     }
 
 
+# The checks of the decision's evidence bundle that say its record is the one the department anchored: the body
+# hashes to its entry hash, the entry is in a batch whose root the department signed and anchored on the chain.
+_RECORD_CHECKS = ("entry_hash", "merkle_proof", "anchor_event", "transaction", "block", "department_key", "signature")
+
+
+def _attested(ledger: Ledger, department: str, decision: decisions.Decision) -> decisions.Decision:
+    """``decision`` once its record is checked against the chain as a court would check its evidence bundle: the
+    decisions log anchored first (a notice names the decision by entry hash; the applicant can check that name only
+    once the chain holds it), then the bundle verified. StateError when the record in the database is not the one
+    anchored (an insider's edit): no notice certifies it."""
+    from . import evidence, logchain
+
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, department)
+    bundle = evidence.decision_bundle(ledger, department, str(decision.body.get("case_id")), seq=decision.seq)
+    report = evidence.verify_bundle(bundle, ledger.chain)
+    failed = [c for c in report.checks if c.name in _RECORD_CHECKS and not c.ok]
+    if failed:
+        raise StateError(
+            f"decision {decision.seq} of {department!r} does not match its anchored record "
+            f"({'; '.join(f'{c.name}: {c.detail}' for c in failed)}); no notice is issued. "
+            f"Run `ledger replay --department {department}` to see what was changed"
+        )
+    return decisions.Decision(department, decision.seq, bundle["decision"]["entry_hash"], bundle["decision"]["body"])
+
+
 def issue_notice(
     ledger: Ledger, department: str, case_id: str, *, seq: int | None = None, language: str = "en"
 ) -> dict[str, Any]:
@@ -99,6 +124,7 @@ def issue_notice(
     except (NotFoundError, InputError):
         pass  # not issued yet (or its batch still pending: issuing again resumes nothing, so fall through)
     issuance.check_can_issue(ledger, department)  # the notice is a certificate of the deciding department
+    decision = _attested(ledger, department, decision)
     rule_set = None
     digest = decision.body.get("rule_set")
     if isinstance(digest, str):
