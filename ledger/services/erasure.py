@@ -85,6 +85,38 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     return found
 
 
+def proven(ledger: Ledger) -> dict[str, str]:
+    """Certificates whose erasure the chain attests, keyed by digest, with the department that logged it: entries
+    of an ``erasures`` log anchored on chain that check out against their anchors (:func:`logchain.check_log`). An
+    entry written only to the database, or edited after anchoring, is left out, so an insider cannot pass a deletion
+    off as a lawful erasure (replay then reports the certificate missing); callers compare the department with the
+    certificate's issuer."""
+    found: dict[str, str] = {}
+    with ledger.engine.connect() as conn:
+        departments = sorted(
+            conn.execute(
+                select(col(logchain.LogEntry.department_id)).where(col(logchain.LogEntry.log) == LOG).distinct()
+            ).scalars()
+        )
+    for department in departments:
+        ranges = logchain.chain_ranges(ledger, LOG, department)
+        flagged = logchain.check_log(ledger, LOG, department, ranges=ranges)
+        if any(d.seq is None for d in flagged):  # the anchored ranges themselves do not add up: trust none
+            continue
+        bad = {d.seq for d in flagged}
+        last = ranges[-1].last_seq if ranges else 0
+        for entry in logchain.entries(ledger, LOG, department):
+            if entry.seq > last or entry.seq in bad:
+                continue
+            try:
+                body = logchain.read_body(entry.body, LOG, department, entry.seq)
+            except logchain.UnreadableEntry:
+                continue
+            if isinstance(body.get("certificate"), str):
+                found.setdefault(body["certificate"], department)
+    return found
+
+
 def erase(
     ledger: Ledger,
     digest_or_id: str,
