@@ -234,7 +234,7 @@ def test_unreadable_and_wrongly_named_files_are_refused(tmp_path: Path) -> None:
 
 def test_yaml_dates_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "date.yaml"
-    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.4.0"', "version: 2024-01-01"), encoding="utf-8")
+    path.write_text(SS.read_text(encoding="utf-8").replace('version: "1.5.0"', "version: 2024-01-01"), encoding="utf-8")
     with pytest.raises(InputError, match="JSON cannot carry"):
         load_rule_set(path)
 
