@@ -334,3 +334,42 @@ def test_0004_refuses_a_store_whose_rows_no_longer_rebuild_their_batch(url: str,
     assert _version(probe) == ["0003"]
     assert _rows(probe, Certificate) == before  # every stored proof still there
     probe.dispose()
+
+
+def test_0005_keys_every_stored_decision_by_its_case(url: str) -> None:
+    """Entries stored before 0005 get the lookup key their case id gives (so a case's earlier decisions are still
+    found, and a retried request still gets no second decision); an entry naming no case, or one an insider
+    edited into junk, gets none."""
+    from ledger.services.logchain import LogEntry, lookup_key
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0004") == (None, "0004")
+    bodies = [
+        '{"case_id":"CASE-1","outcome":"approve"}',
+        '{"case_id":"CASE-é\\"%_","outcome":"refer"}',  # escapes and LIKE's wildcards in the case id
+        '{"format":"pl-supervision/1","kind":"inspection_draw"}',
+        '{not json "case_id":',
+        '{"case_id":7}',
+    ]
+    rows = [
+        {
+            "log": "decisions",
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": body,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": NOW,
+            "state": "pending",
+        }
+        for i, body in enumerate(bodies)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(sa.select(LogEntry.seq, LogEntry.lookup).order_by(LogEntry.seq)).all())  # type: ignore[call-overload]
+    assert keys == {1: lookup_key("CASE-1"), 2: lookup_key('CASE-é"%_'), 3: None, 4: None, 5: None}
+    assert migrations.differences(engine) == []
+    engine.dispose()

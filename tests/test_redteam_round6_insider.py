@@ -96,3 +96,28 @@ def test_a_lawful_erasure_still_replays_clean(ledger: Ledger, fresh_department: 
     erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-rt6")
     report = replay(ledger, department=fresh_department)
     assert report.ok, report.summary()
+
+
+def test_an_edited_case_index_is_reported_by_replay(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    """A case's decisions are found by an index key kept beside the entry (not a scan of every body). An insider who
+    clears or changes it makes the ledger miss that decision, so a retried application would be decided a second
+    time: replay compares every stored key with the one the body's case id gives."""
+    licence = _issue(ledger, tmp_path, "indexed")
+    decision = _decided(ledger, fresh_department, licence, "C-RT6-INDEX")
+    assert decisions.find_decision(ledger, fresh_department, "C-RT6-INDEX").seq == decision.seq
+
+    def set_key(value: str | None) -> None:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE logentry SET lookup=:k WHERE log='decisions' AND department_id=:d AND seq=:s"),
+                {"k": value, "d": fresh_department, "s": decision.seq},
+            )
+
+    for edited in (None, logchain.lookup_key("C-OTHER")):
+        set_key(edited)
+        with pytest.raises(decisions.NotFoundError):
+            decisions.find_decision(ledger, fresh_department, "C-RT6-INDEX")
+        found = {(d.check, d.seq) for d in replay(ledger, department=fresh_department).discrepancies}
+        assert found == {("index_altered", decision.seq)}, found
+    set_key(logchain.lookup_key("C-RT6-INDEX"))
+    assert replay(ledger, department=fresh_department).ok

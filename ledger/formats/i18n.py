@@ -400,6 +400,10 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("withdrawal invalid", "A withdrawal that rests on no non-conforming finding."),
         "zh-CN": ("撤销无效", "撤销批准缺少“不符合”的检查结果作为依据。"),
     },
+    "index_altered": {
+        "en": ("case index altered", "The database's index of cases does not match the decision's case id."),
+        "zh-CN": ("案件索引被篡改", "数据库中的案件索引与决定记录的案件编号不一致。"),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

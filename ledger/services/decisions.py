@@ -685,16 +685,17 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
     """Every recorded decision of ``department`` for ``case_id``, oldest first."""
 
-    from .logchain import LogEntry, read_body
+    from .logchain import LogEntry, lookup_key, read_body
 
-    needle = canonical_body({"case_id": case_id}).decode("utf-8")[1:-1]  # '"case_id":"..."' as JCS writes it
+    if not isinstance(case_id, str):
+        raise InputError("a case id is a string")
     with ledger.engine.connect() as conn:
-        rows = conn.execute(
+        rows = conn.execute(  # the case's few rows by their index key (ix_logentry_lookup), not a scan of the log
             select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
             .where(
                 col(LogEntry.log) == LOG_DECISIONS,
                 col(LogEntry.department_id) == department,
-                col(LogEntry.body).contains(needle),
+                col(LogEntry.lookup) == lookup_key(case_id),
             )
             .order_by(col(LogEntry.seq))
         ).all()

@@ -162,8 +162,19 @@ def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
 
 
+def lookup_key(case_id: str) -> str:
+    """The index key (``LogEntry.lookup``) of the entries about ``case_id``: 16 bytes of its SHA-256, hex."""
+    return hashlib.sha256(b"pl-lookup\x00" + case_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def lookup_of(body: Any) -> str | None:
+    """The index key the ledger stores with an entry of this body: its case id's, or None."""
+    case = body.get("case_id") if isinstance(body, dict) else None
+    return lookup_key(case) if isinstance(case, str) else None
+
+
 def _append_rows(
-    ledger: Ledger, log: str, department: str, bodies: list[bytes], created_at: datetime
+    ledger: Ledger, log: str, department: str, bodies: list[tuple[bytes, str | None]], created_at: datetime
 ) -> list[dict[str, Any]]:
     """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
     with _append_lock(ledger, log, department):
@@ -172,7 +183,7 @@ def _append_rows(
                 with ledger.engine.begin() as conn:
                     seq, prev = _head(conn, log, department, lock=True)
                     rows = []
-                    for raw in bodies:
+                    for raw, lookup in bodies:
                         seq += 1
                         entry_hash = compute_entry_hash(log, department, seq, prev, raw)
                         rows.append(
@@ -181,6 +192,7 @@ def _append_rows(
                                 "department_id": department,
                                 "seq": seq,
                                 "body": raw.decode("utf-8"),
+                                "lookup": lookup,
                                 "entry_hash": entry_hash,
                                 "prev_hash": prev,
                                 "created_at": created_at,
@@ -213,7 +225,7 @@ def append(
 ) -> LogEntry:
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
     _check_names(log, department)
-    rows = _append_rows(ledger, log, department, [canonical_body(body)], created_at or _utcnow())
+    rows = _append_rows(ledger, log, department, [(canonical_body(body), lookup_of(body))], created_at or _utcnow())
     with Session(ledger.engine) as session:
         entry = session.exec(
             orm_select(LogEntry).where(
@@ -238,9 +250,9 @@ def append_many(
     """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
     _check_names(log, department)
     count = 0
-    batch: list[bytes] = []
+    batch: list[tuple[bytes, str | None]] = []
     for body in bodies:
-        batch.append(canonical_body(body))
+        batch.append((canonical_body(body), lookup_of(body)))
         if len(batch) >= chunk:
             count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
             batch = []
@@ -638,6 +650,7 @@ _ROW_COLUMNS = (
     _ENTRIES.c.leaf_index,
     _ENTRIES.c.proof,
     _ENTRIES.c.state,
+    _ENTRIES.c.lookup,
 )
 
 
@@ -747,12 +760,13 @@ def check_log(
     *,
     progress: Progress | None = None,
     ranges: list[ChainRange] | None = None,
-    visit: Callable[[int, str, str], None] | None = None,
+    visit: Callable[[int, str, str, str | None], None] | None = None,
 ) -> list[Discrepancy]:
     """Every discrepancy between ``department``'s log ``log`` in the database, its hash chain and its anchors.
 
-    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text, stored_entry_hash)`` is
-    called for every entry in sequence order, so a caller (replay) needs no second pass over the log.
+    ``ranges`` (from :func:`chain_ranges`) saves reading them again; ``visit(seq, body_text, stored_entry_hash,
+    stored_lookup)`` is called for every entry in sequence order, so a caller (replay) needs no second pass over the
+    log.
     """
     _check_names(log, department)
     if ranges is None:
@@ -793,9 +807,9 @@ def check_log(
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
             .order_by(_ENTRIES.c.seq)
         )
-        for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state in result:
+        for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state, lookup in result:
             if visit is not None:
-                visit(seq, body, entry_hash)
+                visit(seq, body, entry_hash, lookup)
             raw = body.encode("utf-8")
             actual = (
                 "0x"

@@ -675,9 +675,9 @@ def _replay_departments(
             pool,
         )
 
-        def visit(seq: int, text: str, entry_hash: str, walk: _DepartmentReplay = walk) -> None:
+        def visit(seq: int, text: str, entry_hash: str, lookup: str | None, walk: _DepartmentReplay = walk) -> None:
             nonlocal done
-            if walk.add(seq, text, entry_hash):
+            if walk.add(seq, text, entry_hash, lookup):
                 done += _CHUNK
                 if progress is not None:
                     progress(done, total)
@@ -744,7 +744,7 @@ class _DepartmentReplay:
         }
         report.departments[department] = self.summary
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
-        self.buffer: list[tuple[int, str, str]] = []
+        self.buffer: list[tuple[int, str, str, str | None]] = []
         # what permits.check_links reads of the log, fed from this walk (every readable body, selected or not)
         self.links = links
         self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
@@ -758,9 +758,9 @@ class _DepartmentReplay:
             self._credit = CreditBook(self.ledger, self.department, self.ranges)
         return self._credit
 
-    def add(self, seq: int, text: str, entry_hash: str) -> bool:
-        """Queue one entry; True when a full chunk was processed."""
-        self.buffer.append((seq, text, entry_hash))
+    def add(self, seq: int, text: str, entry_hash: str, lookup: str | None = None) -> bool:
+        """Queue one entry (with its stored index key); True when a full chunk was processed."""
+        self.buffer.append((seq, text, entry_hash, lookup))
         if len(self.buffer) >= _CHUNK:
             self.flush()
             return True
@@ -771,7 +771,7 @@ class _DepartmentReplay:
         selected = []
         count = len(self.buffer)
         links = self.links
-        for seq, text, entry_hash in self.buffer:
+        for seq, text, entry_hash, lookup in self.buffer:
             try:
                 body = json_loads(text)
                 if not isinstance(body, dict):
@@ -781,6 +781,20 @@ class _DepartmentReplay:
                     ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
                 )
                 continue
+            if lookup != logchain.lookup_of(body):
+                # the index that finds a case's decisions (deciding a case once among them) names another case, or
+                # none: an edit of the database that would let a retried application be decided a second time
+                case = body.get("case_id")
+                report.discrepancies.append(
+                    ReplayDiscrepancy(
+                        "index_altered",
+                        dept,
+                        seq,
+                        case if isinstance(case, str) else None,
+                        "the entry's stored lookup key is not the one its case id gives: the database's index of "
+                        "cases was edited (a case looked up would miss this decision)",
+                    )
+                )
             links.add(dept, seq, entry_hash, body)
             if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
                 self.supervised = True  # checked as a whole in finish(); a supervision record is no decision

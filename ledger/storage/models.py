@@ -13,7 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import JSON, Column, DateTime, Dialect, ForeignKey, LargeBinary, Text, TypeDecorator, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 __all__ = [
@@ -183,13 +194,19 @@ class AnchorState:
 class LogEntry(SQLModel, table=True):
     """One entry of one department's log; every log kind shares this table."""
 
-    __table_args__ = (UniqueConstraint("log", "department_id", "seq", name="uq_logentry_log_department_seq"),)
+    __table_args__ = (
+        UniqueConstraint("log", "department_id", "seq", name="uq_logentry_log_department_seq"),
+        Index("ix_logentry_lookup", "log", "department_id", "lookup"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     log: str = Field(max_length=32)
     department_id: str = Field(max_length=32)
     seq: int
     body: str = Field(sa_column=Column(Text, nullable=False))
+    # the index key of an entry about a case (logchain.lookup_key of the body's case_id), so finding a case's
+    # decisions reads its few rows instead of every body of the log; the database's word, checked against the body
+    lookup: str | None = Field(default=None, max_length=32)
     entry_hash: str = Field(max_length=66)
     prev_hash: str = Field(max_length=66)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
