@@ -24,11 +24,13 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
-from ledger.formats.canonical import json_depth, strict_json_loads
+from ledger.formats.canonical import json_depth, json_loads, strict_json_loads
 
 from .problems import problem
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
+# headers a request may name once: the guard checks their value and the application reads it again
+_SINGLE = frozenset((b"content-length", b"content-type", b"authorization"))
 ANONYMOUS_PATHS = ("/public/", "/auth/")
 ON_LOOP_BYTES = 64 * 1024
 PARSED_JSON = "ledger.parsed_json"
@@ -173,15 +175,16 @@ class RequestGuard:
             return
         limits = self.limits
         size = 0
-        declared = authorization = content_type = None
+        declared = authorization = content_type = repeated = None
         for name, value in scope.get("headers") or ():
             size += len(name) + len(value)
-            if name == b"content-length":
-                declared = value
-            elif name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
+            if name in _SINGLE:
+                if name == b"content-length":
+                    repeated, declared = (name if declared is not None else repeated), value
+                elif name == b"authorization":
+                    repeated, authorization = (name if authorization is not None else repeated), value
+                else:
+                    repeated, content_type = (name if content_type is not None else repeated), value
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string") or b""):
             # No id, code, digest or moment of this gateway holds a NUL, and PostgreSQL refuses one in any text
             # it is sent (a 500 from deep inside a query): refused here, for every route at once.
@@ -192,6 +195,18 @@ class RequestGuard:
                 "invalid-input",
                 "the request's path or query holds a NUL character "
                 "(%00), which no value of this gateway contains; remove it",
+            )
+            return
+        if repeated is not None:
+            # The guard and the application must read the same value: Starlette (FastAPI's body parsing, the bearer
+            # token) takes a header's first occurrence. A body sent as "application/json" then "text/plain" went past
+            # every check here to Python's recursive JSON parser, and 300 KB of brackets killed the process.
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "bad-request",
+                f"the request names the {repeated.decode().title()} header more than once; send it once",
             )
             return
         if size > limits.header_bytes:
@@ -316,7 +331,10 @@ class JsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             parsed = self.scope.get(PARSED_JSON, NOT_PARSED)
-            self._json = parsed if parsed is not NOT_PARSED else await super().json()
+            # a body the guard did not parse (orjson refused it): the ledger's parser, which refuses a depth past
+            # MAX_JSON_DEPTH before parsing (json.JSONDecodeError: FastAPI's 422 json_invalid), never Python's
+            # recursive parser on text nobody measured
+            self._json = parsed if parsed is not NOT_PARSED else json_loads(await self.body())
         return self._json
 
 

@@ -183,7 +183,9 @@ def audience(ledger: Ledger) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # aware(): an InputError (422), not an OverflowError (500), for a zoned moment whose UTC instant is outside the
+    # calendar, e.g. a consent's expiry 9999-12-31T23:59:59-14:00 sent by anyone to POST /public/consents
+    return aware(value if value.tzinfo is not None else value.astimezone()).isoformat().replace("+00:00", "Z")
 
 
 # -- the request an assertion authorizes --------------------------------------------------------------------------

@@ -1,0 +1,92 @@
+"""Red team, round 6: the gateway (api/) as an anonymous client, a hostile department and a malicious gateway.
+
+Holes found (each test failed at e22b8a3):
+- the request guard read the *last* ``Content-Type`` header, Starlette (FastAPI's body parsing) the *first*: a body
+  sent as ``application/json`` then ``text/plain`` went past every depth, size-of-value and duplicate-key check to
+  Python's recursive JSON parser, and one anonymous 300 KB request of brackets killed the gateway process (SIGSEGV:
+  a dependency raises the recursion limit to 100,000);
+- a moment outside the calendar once in UTC (``9999-12-31T23:59:59-14:00``, ``0001-01-01T00:00:00+14:00``) was a 500
+  as a grant's expiry (an issuer) and as a consent's expiry (anyone: ``POST /public/consents`` computes the request
+  the assertion must be bound to before it looks at the assertion).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+
+from .api_support import UNLIMITED, Clock, bearer, issue, login, make_client, problem_body, register
+from .gateway_process import Gateway, gateway
+
+
+@pytest.fixture(scope="module")
+def gw(ledger: Ledger) -> Iterator[Gateway]:
+    with gateway(ledger, **UNLIMITED) as running:
+        yield running
+
+
+DEEP = 150_000  # levels: 300 KB of brackets, under the 1 MiB an anonymous body may be
+
+
+def test_a_body_cannot_hide_from_the_guard_behind_a_second_content_type(gw: Gateway) -> None:
+    """Adversary: an anonymous client naming Content-Type twice, JSON first (what FastAPI reads) and text last (what
+    the guard read), with a body nested 150,000 levels deep: a 400 naming the header, and the gateway lives on.
+    Headers whose value the guard checks and the application reads again (Content-Type, Content-Length,
+    Authorization) may be sent once."""
+    deep = b'{"department":' + b"[" * DEEP + b"]" * DEEP + b"}"
+    with gw.client() as c:
+        for route in ("/auth/challenge", "/public/verify", "/certificates"):
+            for types in (("application/json", "text/plain"), ("application/json", "application/json")):
+                answer = c.post(route, content=deep, headers=[("Content-Type", t) for t in types])
+                problem = problem_body(answer, 400)
+                assert "Content-Type header more than once" in problem["detail"], problem
+        answer = c.get("/auth/me", headers=[("Authorization", "Bearer a"), ("Authorization", "Bearer b")])
+        assert "Authorization header more than once" in problem_body(answer, 400)["detail"]
+        # one Content-Type that is not JSON: FastAPI does not parse the body (422), nor does anyone else
+        answer = c.post("/auth/challenge", content=deep, headers={"Content-Type": "text/plain"})
+        problem_body(answer, 422)
+    assert gw.alive(), gw.log()
+
+
+OUTSIDE_THE_CALENDAR = ("9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00")
+ASSERTION: dict[str, Any] = {
+    "assertion": {
+        "type": "pl-subject-assertion/2",
+        "provider": "gov-id-app",
+        "subject": "someone",
+        "assurance": "substantial",
+        "audience": "provenance-ledger:1:0x" + "00" * 20,
+        "issued_at": "2026-01-01T00:00:00Z",
+        "expires_at": "2026-01-01T00:05:00Z",
+        "nonce": "4f1c2b7a9e0d3c5b8a6f1e2d3c4b5a69",
+        "request": "0x" + "5c" * 32,
+    },
+    "signature": "0x" + "11" * 65,
+}
+
+
+def test_a_moment_outside_the_calendar_is_a_422_as_a_grant_or_consent_expiry(ledger: Ledger) -> None:
+    """Adversary: an issuer granting "until 9999-12-31T23:59:59-14:00" (after the calendar's last instant in UTC),
+    and an anonymous client giving a consent with such an expiry: 422 naming the time, never a 500."""
+    client = make_client(ledger, Clock())
+    issuer, verifier = register(ledger, "R6I", "issuer"), register(ledger, "R6V", "verifier")
+    digest = issue(ledger, issuer)[0]["digest"]
+    token = login(client, ledger, issuer)
+    for moment in OUTSIDE_THE_CALENDAR:
+        grant = {"grantee": verifier, "purpose": "claim 42", "expires_at": moment}
+        answer = client.post(f"/certificates/{digest}/grants", json=grant, headers=bearer(token))
+        assert "outside the calendar" in problem_body(answer, 422)["detail"], answer.text
+        consent = {
+            "certificate": digest,
+            "recipient": verifier,
+            "purpose_code": "insurance-claim",
+            "purpose_text": "claim 42",
+            "fields": ["subject.name"],
+            "expires_at": moment,
+        }
+        answer = client.post("/public/consents", json={"assertion": ASSERTION, "consent": consent})
+        assert "outside the calendar" in problem_body(answer, 422)["detail"], answer.text
