@@ -7,7 +7,10 @@ Holes found (each test failed at e22b8a3):
   a dependency raises the recursion limit to 100,000);
 - a moment outside the calendar once in UTC (``9999-12-31T23:59:59-14:00``, ``0001-01-01T00:00:00+14:00``) was a 500
   as a grant's expiry (an issuer) and as a consent's expiry (anyone: ``POST /public/consents`` computes the request
-  the assertion must be bound to before it looks at the assertion).
+  the assertion must be bound to before it looks at the assertion);
+- behind a trusted proxy that adds its own ``X-Forwarded-For`` line (HAProxy's ``option forwardfor``) instead of
+  appending to the client's, the gateway read only the first line, the client's: a fresh rate-limit budget for
+  every address it cared to write.
 """
 
 from __future__ import annotations
@@ -90,3 +93,21 @@ def test_a_moment_outside_the_calendar_is_a_422_as_a_grant_or_consent_expiry(led
         }
         answer = client.post("/public/consents", json={"assertion": ASSERTION, "consent": consent})
         assert "outside the calendar" in problem_body(answer, 422)["detail"], answer.text
+
+
+TIGHT = {"public_burst": 3, "public_per_second": 0.001, "refused_burst": 3, "refused_per_second": 0.001}
+
+
+def test_a_client_cannot_pick_its_budget_with_an_x_forwarded_for_line_of_its_own(ledger: Ledger) -> None:
+    """Adversary: an anonymous client behind a trusted proxy that adds its own X-Forwarded-For line (the client's
+    real address, last) sending a line of its own first, a new address each time: its real address is what the
+    budget is keyed on, so the fourth request is 429 whatever it writes."""
+    path = "/public/certificates/0x" + "cd" * 32 + "/timeline"
+    with gateway(ledger, trusted_proxies="127.0.0.1", **TIGHT) as proxied, proxied.client() as c:
+        for i in range(3):
+            lines = [("X-Forwarded-For", f"198.51.100.{i}"), ("X-Forwarded-For", "203.0.113.50")]
+            assert c.get(path, headers=lines).status_code == 404
+        for i in range(3, 6):
+            lines = [("X-Forwarded-For", f"198.51.100.{i}"), ("X-Forwarded-For", "203.0.113.50")]
+            problem_body(c.get(path, headers=lines), 429)
+        assert c.get(path, headers={"X-Forwarded-For": "203.0.113.51"}).status_code == 404  # another client
