@@ -12,6 +12,7 @@ library's recursive JSON parser would overflow the C stack, and kill the process
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -277,19 +278,22 @@ class RequestGuard:
 
 
 def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
-    """Whether the request carries a token this gateway minted (its MAC checks; expiry and the registry are
-    checked later): only then may it send more than a certificate's worth, since the body is parsed before the
-    401 that a forged token gets."""
+    """Whether the request carries an unexpired token this gateway minted (its MAC and expiry check; the registry
+    and sign-out are checked later): only then may it send more than a certificate's worth, since the body is
+    parsed before the 401 that a forged or expired token gets."""
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return False
     authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
     if authenticator is None:
         return False
     try:
-        authenticator.claims(authorization[7:].strip().decode("latin-1"))
+        claims = authenticator.claims(authorization[7:].strip().decode("latin-1"))
     except LedgerError:
         return False
-    return True
+    # an expired token is refused (401) after its body has been read and parsed: it gets an anonymous caller's
+    # limits, or a token stolen or kept from long ago would buy 4 MiB and 200,000 values per request for ever
+    expires = claims.get("exp")
+    return type(expires) is int and time.time() < expires
 
 
 def _has_nul(query: bytes) -> bool:

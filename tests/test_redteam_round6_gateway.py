@@ -10,7 +10,9 @@ Holes found (each test failed at e22b8a3):
   the assertion must be bound to before it looks at the assertion);
 - behind a trusted proxy that adds its own ``X-Forwarded-For`` line (HAProxy's ``option forwardfor``) instead of
   appending to the client's, the gateway read only the first line, the client's: a fresh rate-limit budget for
-  every address it cared to write.
+  every address it cared to write;
+- the guard let any token whose MAC checked send a signed-in department's 4 MiB and 200,000 values, expired or not:
+  a token kept from long ago bought a big body, parsed before the 401, for ever.
 """
 
 from __future__ import annotations
@@ -111,3 +113,22 @@ def test_a_client_cannot_pick_its_budget_with_an_x_forwarded_for_line_of_its_own
             lines = [("X-Forwarded-For", f"198.51.100.{i}"), ("X-Forwarded-For", "203.0.113.50")]
             problem_body(c.get(path, headers=lines), 429)
         assert c.get(path, headers={"X-Forwarded-For": "203.0.113.51"}).status_code == 404  # another client
+
+
+def test_an_expired_token_gets_an_anonymous_callers_body_limit(ledger: Ledger) -> None:
+    """Adversary: whoever kept a department's token after it expired (a leaked log, a former employee's laptop)
+    sending bodies only a signed-in department may send: refused at the anonymous limit (413), before the body is
+    read whole, like a forged token; a live token is still let through to its 401/403/2xx."""
+    issuer = register(ledger, "R6E", "issuer")
+    clock = Clock()
+    clock.advance(days=-1)  # signed in yesterday: the token expired long ago
+    client = make_client(ledger, clock)
+    stale = login(client, ledger, issuer)
+    clock.advance(days=1)
+    live = login(client, ledger, issuer)
+    body = b'{"records": [' + b",".join([b'{"a": "' + b"x" * 1000 + b'"}'] * 1500) + b"]}"  # 1.5 MB
+    assert len(body) > 2**20
+    answer = client.post("/certificates", content=body, headers={**bearer(stale), "Content-Type": "application/json"})
+    assert "exceeds 1048576 bytes" in problem_body(answer, 413)["detail"], answer.text
+    answer = client.post("/certificates", content=body, headers={**bearer(live), "Content-Type": "application/json"})
+    assert answer.status_code != 413, answer.text
