@@ -12,7 +12,10 @@ Holes found (each test failed at e22b8a3):
   appending to the client's, the gateway read only the first line, the client's: a fresh rate-limit budget for
   every address it cared to write;
 - the guard let any token whose MAC checked send a signed-in department's 4 MiB and 200,000 values, expired or not:
-  a token kept from long ago bought a big body, parsed before the 401, for ever.
+  a token kept from long ago bought a big body, parsed before the 401, for ever;
+- a signed-in department (any role, 100 requests/s of budget) asking again and again for another department's
+  certificate it has no grant for wrote one entry per attempt into that department's anchored access log: the
+  issuer's, auditor's and data subject's lists of reads (unpaged) grew by 360,000 entries an hour.
 """
 
 from __future__ import annotations
@@ -132,3 +135,37 @@ def test_an_expired_token_gets_an_anonymous_callers_body_limit(ledger: Ledger) -
     assert "exceeds 1048576 bytes" in problem_body(answer, 413)["detail"], answer.text
     answer = client.post("/certificates", content=body, headers={**bearer(live), "Content-Type": "application/json"})
     assert answer.status_code != 413, answer.text
+
+
+def _accesses(client: Any, digest: str, token: str) -> list[dict[str, Any]]:
+    answer = client.get(f"/certificates/{digest}/accesses", headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()  # type: ignore[no-any-return]
+
+
+def test_a_department_cannot_flood_anothers_access_log_with_refused_reads(ledger: Ledger) -> None:
+    """Adversary: a signed-in department without a grant asking 40 times for another department's certificate:
+    every attempt is refused (403), the first is recorded with its reason and who asked, and the others are
+    counted (at most one entry per department, certificate and reason per refusal window); the count is written
+    with the next entry once the window has closed, or by the anchoring round (``flush``)."""
+    clock = Clock()
+    client = make_client(ledger, clock, refusal_log_window_seconds=60)
+    issuer, reader = register(ledger, "R6F", "issuer"), register(ledger, "R6R", "verifier")
+    digest = issue(ledger, issuer)[0]["digest"]
+    issuer_token, reader_token = login(client, ledger, issuer), login(client, ledger, reader)
+    for _ in range(40):
+        problem_body(client.get(f"/certificates/{digest}/content", headers=bearer(reader_token)), 403)
+    refused = [a for a in _accesses(client, digest, issuer_token) if a["outcome"] == "refused"]
+    assert [(a["actor"], a["authenticated"]) for a in refused] == [(reader, True)], refused
+    assert "no grant" in refused[0]["detail"]
+    clock.advance(seconds=61)
+    problem_body(client.get(f"/certificates/{digest}/content", headers=bearer(reader_token)), 403)
+    refused = [a for a in _accesses(client, digest, issuer_token) if a["outcome"] == "refused"]
+    assert [(a["actor"], a["authenticated"]) for a in refused] == [(reader, True)] * 2, refused
+    assert "39 more attempt(s)" in refused[1]["detail"], refused[1]
+    # what is left counted when the window closes is written by the anchoring round
+    problem_body(client.get(f"/certificates/{digest}/content", headers=bearer(reader_token)), 403)
+    clock.advance(seconds=61)
+    assert client.app.state.refusals.flush(ledger, now=clock.now) >= 1  # type: ignore[attr-defined]
+    refused = [a for a in _accesses(client, digest, issuer_token) if a["outcome"] == "refused"]
+    assert len(refused) == 3 and refused[2]["actor"] == reader and "1 more attempt(s)" in refused[2]["detail"]

@@ -15,6 +15,7 @@ Times are passed in (``now``), never read here, so tests can supply the clock.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -218,8 +219,17 @@ class Content:
     access_seq: int | None
 
 
-def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime) -> Content:
-    """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged."""
+RefusalThrottle = Callable[[str, str, str, str | None, str, datetime], str | None]
+"""``(certificate, department, reason, signer, issuer, now)`` -> the text to add to the refusal's entry, or None
+when the attempt is only counted (the gateway's ``RefusalLog``: one entry per department, certificate and reason
+per window, so a signed-in department cannot grow another's access log at its request rate)."""
+
+
+def fetch_content(
+    ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime, throttle: RefusalThrottle | None = None
+) -> Content:
+    """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged (with
+    ``throttle``, a signed-in department's repeated refusals are counted rather than written one by one)."""
     key = hex32(parse_hex32(digest))
     try:
         cert = _certificate(ledger, key)
@@ -229,6 +239,12 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
 
     def refuse(reason: str, error: Exception) -> Exception:
         if cert is not None:  # an unknown certificate has no owner whose log could hold the attempt
+            detail = reason
+            if throttle is not None and principal is not None:
+                note = throttle(key, principal.department, reason, attempt.signer, cert.department, now)
+                if note is None:
+                    return error  # counted: written with the next entry, or by the anchoring round
+                detail += note
             accesslog.record(
                 ledger,
                 certificate=key,
@@ -238,7 +254,7 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
                 actor=attempt.department,
                 signer=attempt.signer,
                 at=now,
-                detail=reason,
+                detail=detail,
                 authenticated=principal is not None,
             )
         return error
