@@ -11,6 +11,7 @@ library's recursive JSON parser would overflow the C stack, and kill the process
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -272,6 +273,9 @@ class RequestGuard:
             if detail is not None:
                 await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
                 return
+            if value is not NOT_PARSED and _NUL_ESCAPE in body and holds_nul(value):
+                await _refuse(scope, receive, send, "invalid-input", NUL_IN_BODY)
+                return
             if value is not NOT_PARSED:
                 scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
         await self.app(scope, _replay(body, receive), send)
@@ -294,6 +298,31 @@ def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
     # limits, or a token stolen or kept from long ago would buy 4 MiB and 200,000 values per request for ever
     expires = claims.get("exp")
     return type(expires) is int and time.time() < expires
+
+
+_NUL_ESCAPE = b"\\u0000"  # the only way JSON writes a NUL in a string (a raw control character is not JSON)
+NUL_IN_BODY = (
+    "a string or member name of the JSON body holds a NUL character (\\u0000), which no value of this gateway "
+    "contains (and PostgreSQL refuses in any text); remove it"
+)
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a parsed JSON value holds a NUL in any string or member name (explicit stack, no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return True
+        elif kind is dict:
+            if any("\x00" in key for key in item):
+                return True
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
 
 
 def _has_nul(query: bytes) -> bool:
@@ -338,7 +367,12 @@ class JsonRequest(Request):
             # a body the guard did not parse (orjson refused it): the ledger's parser, which refuses a depth past
             # MAX_JSON_DEPTH before parsing (json.JSONDecodeError: FastAPI's 422 json_invalid), never Python's
             # recursive parser on text nobody measured
-            self._json = parsed if parsed is not NOT_PARSED else json_loads(await self.body())
+            if parsed is NOT_PARSED:
+                body = await self.body()
+                parsed = json_loads(body)
+                if _NUL_ESCAPE in body and holds_nul(parsed):
+                    raise json.JSONDecodeError(NUL_IN_BODY, body.decode("utf-8", "replace"), body.index(_NUL_ESCAPE))
+            self._json = parsed
         return self._json
 
 

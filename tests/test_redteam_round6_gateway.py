@@ -15,7 +15,10 @@ Holes found (each test failed at e22b8a3):
   a token kept from long ago bought a big body, parsed before the 401, for ever;
 - a signed-in department (any role, 100 requests/s of budget) asking again and again for another department's
   certificate it has no grant for wrote one entry per attempt into that department's anchored access log: the
-  issuer's, auditor's and data subject's lists of reads (unpaged) grew by 360,000 entries an hour.
+  issuer's, auditor's and data subject's lists of reads (unpaged) grew by 360,000 entries an hour;
+- on PostgreSQL a NUL (``\\u0000``) in a JSON body string was a 500 wherever the string met a query: anyone's
+  ``POST /auth/token`` (the challenge id), an issuer's grant (purpose, consent id). Round 3 refused a NUL in the
+  path and query only.
 """
 
 from __future__ import annotations
@@ -169,3 +172,26 @@ def test_a_department_cannot_flood_anothers_access_log_with_refused_reads(ledger
     assert client.app.state.refusals.flush(ledger, now=clock.now) >= 1  # type: ignore[attr-defined]
     refused = [a for a in _accesses(client, digest, issuer_token) if a["outcome"] == "refused"]
     assert len(refused) == 3 and refused[2]["actor"] == reader and "1 more attempt(s)" in refused[2]["detail"]
+
+
+def test_a_nul_in_a_json_body_is_a_422_before_any_query(ledger: Ledger) -> None:
+    """Adversary: anyone sending a challenge id with a NUL, an issuer a grant whose purpose or consent id holds one
+    (PostgreSQL refuses a NUL in any text: a 500 from deep inside the query). A 422 naming the NUL, on either
+    database, before anything is looked up or written; a NUL spelled out (a backslash, then ``u0000``) is not
+    one."""
+    client = make_client(ledger, Clock())
+    issuer, verifier = register(ledger, "R6N", "issuer"), register(ledger, "R6W", "verifier")
+    digest = issue(ledger, issuer)[0]["digest"]
+    token = login(client, ledger, issuer)
+    grant = {"grantee": verifier, "purpose": "claim 42", "expires_at": "2099-01-01T00:00:00Z", "reveal": ["valid_from"]}
+    probes = [
+        ("/auth/token", {"challenge_id": "ab\u0000cd", "signature": "0x" + "11" * 65}, {}),
+        (f"/certificates/{digest}/grants", {**grant, "purpose": "claim\u000042"}, bearer(token)),
+        (f"/certificates/{digest}/grants", {**grant, "consent": "ab\u0000", "purpose_code": "x"}, bearer(token)),
+        ("/public/verify", {"digest": digest, "x\u0000": 1}, {}),
+    ]
+    for path, body, headers in probes:
+        answer = client.post(path, json=body, headers=headers)  # JSON writes the NUL as \\u0000
+        assert "NUL character" in problem_body(answer, 422)["detail"], (path, answer.text)
+    spelled = {"challenge_id": "ab\\u0000cd", "signature": "0x" + "11" * 65}  # a backslash, then text: no NUL
+    problem_body(client.post("/auth/token", json=spelled), 401)
