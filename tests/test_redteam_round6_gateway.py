@@ -18,7 +18,9 @@ Holes found (each test failed at e22b8a3):
   issuer's, auditor's and data subject's lists of reads (unpaged) grew by 360,000 entries an hour;
 - on PostgreSQL a NUL (``\\u0000``) in a JSON body string was a 500 wherever the string met a query: anyone's
   ``POST /auth/token`` (the challenge id), an issuer's grant (purpose, consent id). Round 3 refused a NUL in the
-  path and query only.
+  path and query only;
+- two ``POST /auth/logout`` of one token at once both found no revocation row and both inserted one: the second
+  was a 500 (an IntegrityError; seen on PostgreSQL, where the two transactions really overlap).
 """
 
 from __future__ import annotations
@@ -195,3 +197,28 @@ def test_a_nul_in_a_json_body_is_a_422_before_any_query(ledger: Ledger) -> None:
         assert "NUL character" in problem_body(answer, 422)["detail"], (path, answer.text)
     spelled = {"challenge_id": "ab\\u0000cd", "signature": "0x" + "11" * 65}  # a backslash, then text: no NUL
     problem_body(client.post("/auth/token", json=spelled), 401)
+
+
+def _sign_out(gw: Gateway, headers: dict[str, str]) -> int:
+    with gw.client() as own:
+        return own.post("/auth/logout", headers=headers).status_code
+
+
+def test_signing_out_twice_at_once_is_not_a_500(ledger: Ledger, gw: Gateway) -> None:
+    """Adversary: whoever holds a token (its owner's retrying client, or a thief racing the owner) sending
+    ``POST /auth/logout`` many times at once: each is 204 (signed out) or 401 (already signed out), never a 500
+    from two sign-outs inserting the same token id; afterwards the token is refused."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .api_support import sign_in
+
+    for _ in range(3):
+        with gw.client() as c:
+            headers = sign_in(c, ledger, "MKT")
+
+        with ThreadPoolExecutor(16) as pool:
+            statuses = list(pool.map(_sign_out, [gw] * 16, [headers] * 16))
+        assert set(statuses) <= {204, 401} and 204 in statuses, statuses
+        with gw.client() as c:
+            problem_body(c.get("/auth/me", headers=headers), 401)
+    assert gw.alive(), gw.log()
