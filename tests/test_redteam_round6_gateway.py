@@ -20,7 +20,9 @@ Holes found (each test failed at e22b8a3):
   ``POST /auth/token`` (the challenge id), an issuer's grant (purpose, consent id). Round 3 refused a NUL in the
   path and query only;
 - two ``POST /auth/logout`` of one token at once both found no revocation row and both inserted one: the second
-  was a 500 (an IntegrityError; seen on PostgreSQL, where the two transactions really overlap).
+  was a 500 (an IntegrityError; seen on PostgreSQL, where the two transactions really overlap);
+- two ``DELETE /grants/{id}`` at once both found the grant live: both answered 200, both wrote a ``grant-revoked``
+  entry into the anchored access log, and the later one moved the recorded revocation time.
 """
 
 from __future__ import annotations
@@ -222,3 +224,44 @@ def test_signing_out_twice_at_once_is_not_a_500(ledger: Ledger, gw: Gateway) -> 
         with gw.client() as c:
             problem_body(c.get("/auth/me", headers=headers), 401)
     assert gw.alive(), gw.log()
+
+
+def _revoke(gw: Gateway, headers: dict[str, str], grant_id: str) -> int:
+    with gw.client() as own:
+        return own.delete(f"/grants/{grant_id}", headers=headers).status_code
+
+
+def test_revoking_a_grant_twice_at_once_revokes_it_once(ledger: Ledger, gw: Gateway) -> None:
+    """Adversary: an issuer's client (retrying, or two officers) revoking one grant many times at once: one 200,
+    the others 409 (already revoked), and one ``grant-revoked`` entry in the access log."""
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from ledger.services import accesslog, sharing
+
+    from .api_support import sign_in
+
+    digest = issue(ledger, "MKT")[0]["digest"]
+    with gw.client() as c:
+        headers = sign_in(c, ledger, "MKT")
+    now = datetime.now(UTC)
+    for _ in range(3):
+        grant = sharing.create_grant(
+            ledger,
+            issuer="MKT",
+            signer="0x" + "00" * 20,
+            digest=digest,
+            grant=sharing.GrantCreate(
+                grantee="INS", purpose="claim 42", expires_at=now + timedelta(days=1), reveal=["valid_from"]
+            ),
+            now=now,
+        )
+        with ThreadPoolExecutor(12) as pool:
+            statuses = list(pool.map(_revoke, [gw] * 12, [headers] * 12, [grant.id] * 12))
+        assert sorted(statuses) == [200] + [409] * 11, statuses
+        revoked = [
+            e
+            for e in accesslog.entries(ledger, department="MKT", certificate=digest)
+            if e.get("action") == "grant-revoked" and e.get("grant") == grant.id
+        ]
+        assert len(revoked) == 1, revoked

@@ -654,7 +654,14 @@ def withdraw(
     if row.withdrawn_at is not None:
         raise StateError(f"consent {consent_id} was withdrawn already at {_iso(aware(row.withdrawn_at))}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Consent).where(Consent.id == consent_id).values(withdrawn_at=now))  # type: ignore[arg-type]
+        # only a consent not yet withdrawn: of two withdrawals at once, the first is the one recorded and logged
+        done = conn.execute(
+            update(Consent)
+            .where(Consent.id == consent_id, Consent.withdrawn_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(withdrawn_at=now)
+        )
+    if done.rowcount != 1:
+        raise StateError(f"consent {consent_id} was withdrawn by another request at the same time")
     _log(
         ledger,
         row,

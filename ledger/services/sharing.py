@@ -139,7 +139,14 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
     if grant.revoked_at is not None:
         raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(revoked_at=now, revoked_by=signer))
+        # only a live grant: of two revocations at once, one revokes (and is logged), the other is told it is done
+        done = conn.execute(
+            update(Grant)
+            .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
+            .values(revoked_at=now, revoked_by=signer)
+        )
+    if done.rowcount != 1:
+        raise StateError(f"grant {grant_id} was revoked by another request at the same time")
     accesslog.record(
         ledger,
         certificate=grant.digest,
