@@ -265,3 +265,24 @@ def test_revoking_a_grant_twice_at_once_revokes_it_once(ledger: Ledger, gw: Gate
             if e.get("action") == "grant-revoked" and e.get("grant") == grant.id
         ]
         assert len(revoked) == 1, revoked
+
+
+def test_answers_with_personal_data_are_never_stored_by_a_cache(ledger: Ledger) -> None:
+    """Adversary: the next user of a shared office computer, reading an officer's certificate contents and access
+    lists back from the browser's cache. Every answer of the API says ``Cache-Control: no-store`` (the report and its
+    style sheet keep their own); only the page assets may be cached."""
+    client = make_client(ledger, Clock())
+    issuer = register(ledger, "R6C", "issuer")
+    digest = issue(ledger, issuer)[0]["digest"]
+    token = login(client, ledger, issuer)
+    for answer in (
+        client.get(f"/certificates/{digest}/content", headers=bearer(token)),
+        client.get(f"/certificates/{digest}/accesses", headers=bearer(token)),
+        client.get("/access-log", headers=bearer(token)),
+        client.get("/auth/me", headers=bearer(token)),
+        client.post("/public/verify", json={"digest": digest}),
+        client.get(f"/public/certificates/{digest}/timeline.html"),
+        client.get("/auth/me"),  # a problem too
+    ):
+        assert answer.headers.get("cache-control") == "no-store", (answer.request.url, answer.headers)
+    assert "no-store" not in client.get("/static/style.css").headers.get("cache-control", "")
