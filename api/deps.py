@@ -104,7 +104,9 @@ def client_address(request: Request) -> str:
     """The client's address as the rate limits key it: the peer, or what a trusted proxy says it forwarded."""
     peer = request.client.host if request.client else "unknown"
     trusted = request.app.state.trusted_proxies
-    forwarded = request.headers.get("x-forwarded-for")
+    # every X-Forwarded-For line, in order: a proxy that adds its own line (HAProxy's `option forwardfor`) rather
+    # than appending to the client's puts the hop it saw last; the first line alone is whatever the client wrote
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
     if not trusted:
         if forwarded and peer in forwarded:
             # The server already took the "peer" from this header (a bare `uvicorn api.main:app` believes it from

@@ -11,7 +11,9 @@ library's recursive JSON parser would overflow the C stack, and kill the process
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -24,11 +26,13 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
-from ledger.formats.canonical import json_depth, strict_json_loads
+from ledger.formats.canonical import json_depth, json_loads, strict_json_loads
 
 from .problems import problem
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
+# headers a request may name once: the guard checks their value and the application reads it again
+_SINGLE = frozenset((b"content-length", b"content-type", b"authorization"))
 ANONYMOUS_PATHS = ("/public/", "/auth/")
 ON_LOOP_BYTES = 64 * 1024
 PARSED_JSON = "ledger.parsed_json"
@@ -173,15 +177,16 @@ class RequestGuard:
             return
         limits = self.limits
         size = 0
-        declared = authorization = content_type = None
+        declared = authorization = content_type = repeated = None
         for name, value in scope.get("headers") or ():
             size += len(name) + len(value)
-            if name == b"content-length":
-                declared = value
-            elif name == b"authorization":
-                authorization = value
-            elif name == b"content-type":
-                content_type = value
+            if name in _SINGLE:
+                if name == b"content-length":
+                    repeated, declared = (name if declared is not None else repeated), value
+                elif name == b"authorization":
+                    repeated, authorization = (name if authorization is not None else repeated), value
+                else:
+                    repeated, content_type = (name if content_type is not None else repeated), value
         if "\x00" in scope.get("path", "") or _has_nul(scope.get("query_string") or b""):
             # No id, code, digest or moment of this gateway holds a NUL, and PostgreSQL refuses one in any text
             # it is sent (a 500 from deep inside a query): refused here, for every route at once.
@@ -192,6 +197,18 @@ class RequestGuard:
                 "invalid-input",
                 "the request's path or query holds a NUL character "
                 "(%00), which no value of this gateway contains; remove it",
+            )
+            return
+        if repeated is not None:
+            # The guard and the application must read the same value: Starlette (FastAPI's body parsing, the bearer
+            # token) takes a header's first occurrence. A body sent as "application/json" then "text/plain" went past
+            # every check here to Python's recursive JSON parser, and 300 KB of brackets killed the process.
+            await _refuse(
+                scope,
+                receive,
+                send,
+                "bad-request",
+                f"the request names the {repeated.decode().title()} header more than once; send it once",
             )
             return
         if size > limits.header_bytes:
@@ -256,25 +273,56 @@ class RequestGuard:
             if detail is not None:
                 await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
                 return
+            if value is not NOT_PARSED and _NUL_ESCAPE in body and holds_nul(value):
+                await _refuse(scope, receive, send, "invalid-input", NUL_IN_BODY)
+                return
             if value is not NOT_PARSED:
                 scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
         await self.app(scope, _replay(body, receive), send)
 
 
 def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
-    """Whether the request carries a token this gateway minted (its MAC checks; expiry and the registry are
-    checked later): only then may it send more than a certificate's worth, since the body is parsed before the
-    401 that a forged token gets."""
+    """Whether the request carries an unexpired token this gateway minted (its MAC and expiry check; the registry
+    and sign-out are checked later): only then may it send more than a certificate's worth, since the body is
+    parsed before the 401 that a forged or expired token gets."""
     if authorization is None or authorization[:7].lower() != b"bearer ":
         return False
     authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
     if authenticator is None:
         return False
     try:
-        authenticator.claims(authorization[7:].strip().decode("latin-1"))
+        claims = authenticator.claims(authorization[7:].strip().decode("latin-1"))
     except LedgerError:
         return False
-    return True
+    # an expired token is refused (401) after its body has been read and parsed: it gets an anonymous caller's
+    # limits, or a token stolen or kept from long ago would buy 4 MiB and 200,000 values per request for ever
+    expires = claims.get("exp")
+    return type(expires) is int and time.time() < expires
+
+
+_NUL_ESCAPE = b"\\u0000"  # the only way JSON writes a NUL in a string (a raw control character is not JSON)
+NUL_IN_BODY = (
+    "a string or member name of the JSON body holds a NUL character (\\u0000), which no value of this gateway "
+    "contains (and PostgreSQL refuses in any text); remove it"
+)
+
+
+def holds_nul(value: Any) -> bool:
+    """Whether a parsed JSON value holds a NUL in any string or member name (explicit stack, no recursion)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return True
+        elif kind is dict:
+            if any("\x00" in key for key in item):
+                return True
+            stack.extend(item.values())
+        elif kind is list:
+            stack.extend(item)
+    return False
 
 
 def _has_nul(query: bytes) -> bool:
@@ -316,7 +364,15 @@ class JsonRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
             parsed = self.scope.get(PARSED_JSON, NOT_PARSED)
-            self._json = parsed if parsed is not NOT_PARSED else await super().json()
+            # a body the guard did not parse (orjson refused it): the ledger's parser, which refuses a depth past
+            # MAX_JSON_DEPTH before parsing (json.JSONDecodeError: FastAPI's 422 json_invalid), never Python's
+            # recursive parser on text nobody measured
+            if parsed is NOT_PARSED:
+                body = await self.body()
+                parsed = json_loads(body)
+                if _NUL_ESCAPE in body and holds_nul(parsed):
+                    raise json.JSONDecodeError(NUL_IN_BODY, body.decode("utf-8", "replace"), body.index(_NUL_ESCAPE))
+            self._json = parsed
         return self._json
 
 

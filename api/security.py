@@ -2,7 +2,9 @@
 
 Every response, errors and 500s included, carries a Content-Security-Policy that admits only this gateway's own
 files (no inline script or style, no eval, no other host; ``frame-ancestors 'none'``), ``X-Frame-Options:
-DENY``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``. The pages are written for it:
+DENY``, ``X-Content-Type-Options: nosniff`` and ``Referrer-Policy: no-referrer``; and ``Cache-Control:
+no-store`` unless the response says otherwise (the page assets under ``/static`` and ``/swagger-ui`` excepted).
+The pages are written for it:
 every script and style sheet is a file under ``/static``; ``/docs`` is Swagger UI from the installed
 ``fastapi-offline`` package (``/swagger-ui``), started by ``/static/docs.js``, so the docs work on a network with
 no way out. Redoc is not served (it would need a CDN too).
@@ -40,6 +42,10 @@ HEADERS = [
     (b"cross-origin-resource-policy", b"same-origin"),
 ]
 _NAMES = {name for name, _ in HEADERS}
+# Every answer that does not say otherwise is not to be stored by any cache (a browser's included): contents and
+# access lists hold personal data, statuses change. The files of the pages may be cached (they say nothing private).
+NO_STORE = (b"cache-control", b"no-store")
+_ASSETS = ("/static/", "/swagger-ui/")
 
 Asgi = Callable[..., Any]
 
@@ -55,9 +61,13 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        cacheable = scope.get("path", "").startswith(_ASSETS)
+
         async def send_with_headers(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 headers = [h for h in message.get("headers", []) if h[0].lower() not in _NAMES]
+                if not cacheable and not any(h[0].lower() == b"cache-control" for h in headers):
+                    headers.append(NO_STORE)  # certificate contents, access lists, statuses: never kept by a cache
                 message = {**message, "headers": headers + HEADERS}
             await send(message)
 

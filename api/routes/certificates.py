@@ -58,7 +58,7 @@ def read_content(
     if attempt.principal is None:
         request.app.state.refusals.record(ledger, digest, token_sent="authorization" in request.headers, now=now)
         raise attempt.failure or PermissionDenied("not authenticated")
-    content = sharing.fetch_content(ledger, digest, attempt, now=now)
+    content = sharing.fetch_content(ledger, digest, attempt, now=now, throttle=request.app.state.refusals.signed_in)
     grant = content.grant.public(now).model_dump(mode="json") if content.grant else None
     return ContentPublic(
         digest=hex32(bytes.fromhex(digest[2:])), document=content.document, grant=grant, access_seq=content.access_seq

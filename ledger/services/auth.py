@@ -43,6 +43,7 @@ from eth_account.messages import encode_defunct
 from eth_utils import to_checksum_address
 from pydantic import SecretStr
 from sqlalchemy import Engine, delete, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
 from ..config import secret_env
@@ -488,17 +489,22 @@ class Authenticator:
     def sign_out(self, principal: Principal, *, now: datetime) -> None:
         """End ``principal``'s token now (other tokens of the department stay valid)."""
         table = RevokedToken.__table__  # type: ignore[attr-defined]
-        with self.engine.begin() as conn:
-            if conn.execute(select(table.c.jti).where(table.c.jti == principal.jti)).first() is None:
-                conn.execute(
-                    table.insert().values(
-                        jti=principal.jti,
-                        department_id=principal.department,
-                        expires_at=principal.expires_at,
-                        revoked_at=now,
+        try:
+            with self.engine.begin() as conn:
+                if conn.execute(select(table.c.jti).where(table.c.jti == principal.jti)).first() is None:
+                    conn.execute(
+                        table.insert().values(
+                            jti=principal.jti,
+                            department_id=principal.department,
+                            expires_at=principal.expires_at,
+                            revoked_at=now,
+                        )
                     )
-                )
-            # an expired token is refused anyway: keep the table small
+        except IntegrityError:
+            # another sign-out of the same token got there first (two requests at once both found no row): the token
+            # is signed out, which is what was asked
+            pass
+        with self.engine.begin() as conn:  # an expired token is refused anyway: keep the table small
             conn.execute(delete(table).where(table.c.expires_at < now - timedelta(days=1)))
 
     def attempt(self, token: str | None, *, now: datetime) -> Attempt:

@@ -183,7 +183,9 @@ def audience(ledger: Ledger) -> str:
 
 
 def _iso(value: datetime) -> str:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    # aware(): an InputError (422), not an OverflowError (500), for a zoned moment whose UTC instant is outside the
+    # calendar, e.g. a consent's expiry 9999-12-31T23:59:59-14:00 sent by anyone to POST /public/consents
+    return aware(value if value.tzinfo is not None else value.astimezone()).isoformat().replace("+00:00", "Z")
 
 
 # -- the request an assertion authorizes --------------------------------------------------------------------------
@@ -652,7 +654,14 @@ def withdraw(
     if row.withdrawn_at is not None:
         raise StateError(f"consent {consent_id} was withdrawn already at {_iso(aware(row.withdrawn_at))}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Consent).where(Consent.id == consent_id).values(withdrawn_at=now))  # type: ignore[arg-type]
+        # only a consent not yet withdrawn: of two withdrawals at once, the first is the one recorded and logged
+        done = conn.execute(
+            update(Consent)
+            .where(Consent.id == consent_id, Consent.withdrawn_at.is_(None))  # type: ignore[arg-type,union-attr]
+            .values(withdrawn_at=now)
+        )
+    if done.rowcount != 1:
+        raise StateError(f"consent {consent_id} was withdrawn by another request at the same time")
     _log(
         ledger,
         row,

@@ -15,6 +15,7 @@ Times are passed in (``now``), never read here, so tests can supply the clock.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,7 +139,14 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
     if grant.revoked_at is not None:
         raise StateError(f"grant {grant_id} was already revoked at {aware(grant.revoked_at).isoformat()}")
     with ledger.engine.begin() as conn:
-        conn.execute(update(Grant).where(col(Grant.id) == grant_id).values(revoked_at=now, revoked_by=signer))
+        # only a live grant: of two revocations at once, one revokes (and is logged), the other is told it is done
+        done = conn.execute(
+            update(Grant)
+            .where(col(Grant.id) == grant_id, col(Grant.revoked_at).is_(None))
+            .values(revoked_at=now, revoked_by=signer)
+        )
+    if done.rowcount != 1:
+        raise StateError(f"grant {grant_id} was revoked by another request at the same time")
     accesslog.record(
         ledger,
         certificate=grant.digest,
@@ -218,8 +226,17 @@ class Content:
     access_seq: int | None
 
 
-def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime) -> Content:
-    """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged."""
+RefusalThrottle = Callable[[str, str, str, str | None, str, datetime], str | None]
+"""``(certificate, department, reason, signer, issuer, now)`` -> the text to add to the refusal's entry, or None
+when the attempt is only counted (the gateway's ``RefusalLog``: one entry per department, certificate and reason
+per window, so a signed-in department cannot grow another's access log at its request rate)."""
+
+
+def fetch_content(
+    ledger: Ledger, digest: str, attempt: Attempt, *, now: datetime, throttle: RefusalThrottle | None = None
+) -> Content:
+    """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged (with
+    ``throttle``, a signed-in department's repeated refusals are counted rather than written one by one)."""
     key = hex32(parse_hex32(digest))
     try:
         cert = _certificate(ledger, key)
@@ -229,6 +246,12 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
 
     def refuse(reason: str, error: Exception) -> Exception:
         if cert is not None:  # an unknown certificate has no owner whose log could hold the attempt
+            detail = reason
+            if throttle is not None and principal is not None:
+                note = throttle(key, principal.department, reason, attempt.signer, cert.department, now)
+                if note is None:
+                    return error  # counted: written with the next entry, or by the anchoring round
+                detail += note
             accesslog.record(
                 ledger,
                 certificate=key,
@@ -238,7 +261,7 @@ def fetch_content(ledger: Ledger, digest: str, attempt: Attempt, *, now: datetim
                 actor=attempt.department,
                 signer=attempt.signer,
                 at=now,
-                detail=reason,
+                detail=detail,
                 authenticated=principal is not None,
             )
         return error

@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
+from ledger.errors import InputError
+
 __all__ = [
     "AnchorState",
     "ApplicantSecret",
@@ -67,8 +69,17 @@ def utcnow() -> datetime:
 
 
 def aware(value: datetime) -> datetime:
-    """``value`` as an aware UTC datetime (SQLite hands back naive ones)."""
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    """``value`` as an aware UTC datetime (SQLite hands back naive ones); InputError for a moment given with a zone
+    whose UTC instant is outside the calendar (``9999-12-31T23:59:59-14:00``), e.g. a grant's expiry."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise InputError(
+            f"time {value.isoformat()} lies outside the calendar once converted to UTC; give a time between years "
+            "1 and 9999 in UTC"
+        ) from None
 
 
 # -- certificates (store.py, issuance.py, status.py) ------------------------------------------------------------
