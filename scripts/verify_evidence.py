@@ -771,6 +771,34 @@ def count(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
+def whole(value: Any) -> int | None:
+    """The non-negative integer a number of a hashed record denotes, or None. Canonical JSON writes 120, 120.0 and
+    1.2e2 alike, so they hash alike: a record's number is read as that hash reads it, or a forger retyping it keeps
+    the hash and changes what is checked. true is not 1."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None
+
+
+def taken_block(body: dict[str, Any]) -> int | None:
+    """The block a decision was taken at (its record's as_of_block, read as its entry hash reads it), None when the
+    record names none; a Failure when it names something that is not a block number."""
+    stated = body.get("as_of_block")
+    if stated is None:
+        return None
+    taken = whole(stated)
+    if taken is None:
+        raise Failure(
+            f"the record's as_of_block {stated!r} is not a block number, so the moment the decision was taken "
+            "cannot be checked"
+        )
+    return taken
+
+
 def shape_problem(b: Any) -> str | None:
     if not isinstance(b, dict):
         return "the bundle is not a JSON object"
@@ -1859,8 +1887,8 @@ class DecisionVerifier(Verifier):
                 f"{e['signer']} was not the key of an active approver department at block "
                 f"{e['block_number']}: only approvers decide"
             )
-        taken = self.b["decision"]["body"].get("as_of_block")
-        if isinstance(taken, int) and not isinstance(taken, bool):
+        taken = taken_block(self.b["decision"]["body"])
+        if taken is not None:
             # and through every status period from the block the decision was taken at until its anchoring
             (periods,) = self.rpc.call(
                 self.b["chain"]["registry_contract"],
@@ -1933,8 +1961,8 @@ class DecisionVerifier(Verifier):
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
                 f"anchored in block {self.event['block_number']}"
             )
-        taken = self.b["decision"]["body"].get("as_of_block")
-        if isinstance(taken, int) and not isinstance(taken, bool) and chain["block_number"] > taken:
+        taken = taken_block(self.b["decision"]["body"])
+        if taken is not None and chain["block_number"] > taken:
             raise Failure(
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
                 f"taken (block {taken})"
@@ -2452,9 +2480,10 @@ class Rerun:
         if not citations:
             self.facts = []
             return "the input cites no certificate"
-        block = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
-        if not count(block) or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded):
-            raise Failure(f"the recorded facts name no single block they were judged at ({block!r})")
+        stated = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
+        block = whole(stated)  # 120.0 is block 120, as the entry hash reads it
+        if block is None or not all(isinstance(r, dict) and whole(r.get("as_of_block")) == block for r in recorded):
+            raise Failure(f"the recorded facts name no single block they were judged at ({stated!r})")
         facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded, strict=True)]
         self.facts = facts
         diffs = []
@@ -2591,7 +2620,7 @@ class Rerun:
             expired = True
         fact.update(expired=expired, issuer=issuer if ok else None)
         depth = recorded.get("confirmations", 0) if isinstance(recorded, dict) else 0
-        depth = depth if count(depth) else 0
+        depth = whole(depth) or 0  # 2.0 is 2, as the entry hash reads it
         if ok and anchored > block:
             return {**fact, "verified": False, "expired": None, "issuer": None}  # nothing anchored yet to check
         if ok and block - anchored < depth:

@@ -425,3 +425,18 @@ def is_hex_digits(text: str) -> bool:
 
 def hex32(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def whole_number(value: Any) -> int | None:
+    """The non-negative integer a JSON number in a hashed record denotes, or None when it is not one.
+
+    Canonical JSON (RFC 8785) writes ``120``, ``120.0`` and ``1.2e2`` alike, so a record hashes the same whichever
+    spelling a bundle carries: a reader of a hashed record must take them as the same number, or a forger retyping
+    ``120`` as ``120.0`` keeps the record's hash and changes what the reader checks. ``true`` is not 1."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None

@@ -1,0 +1,141 @@
+"""Red team, round 6: the court's standalone verifier against the library's, on bundles a forger edited.
+
+Both verifiers were run on a genuine certificate bundle and a genuine decision bundle with every element mutated
+(null, other types, number spellings, hex case, whitespace, NFD, huge and negative numbers, empty and reordered
+lists, extra and missing keys). Holes found (each test failed at e22b8a3):
+
+- a decision record's block numbers are covered by its entry hash in canonical JSON (RFC 8785), which writes
+  ``120`` and ``120.0`` alike; both verifiers read them with a type test. A forger retyping the record's
+  ``as_of_block`` as ``120.0`` keeps the entry hash and makes both skip the checks of the decision's moment (the
+  department an active approver from the decision to its anchoring; the rule set published before the
+  decision was taken); retyping a cited certificate's ``confirmations`` as ``2.0`` made both read it as 0, so a
+  record claiming a certificate verified before it was that deep passed ``certificate_facts``.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+from ledger.client import Ledger
+from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
+
+from .conftest import make_records
+from .decision_support import application, unique_rule_set
+from .evidence_support import failed_names, issue, standalone
+
+
+def _verdicts(ledger: Ledger, bundle: dict[str, Any], path: Path) -> tuple[set[str], set[str]]:
+    """(checks the library failed, checks the standalone verifier failed) on ``bundle``; both must answer."""
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    report = evidence.verify_bundle(path, ledger.chain)
+    code, result, stderr = standalone(ledger, path)
+    assert result is not None, stderr
+    assert (code == 0) == report.ok, (report.to_json(), result)
+    return {c.name for c in report.failed}, failed_names(result)
+
+
+def _rules(department: str) -> Any:
+    return unique_rule_set(f"r6-{department}")
+
+
+def _decide(ledger: Ledger, department: str, app: dict[str, Any], applicant: str = "applicant-1") -> decisions.Decision:
+    return decisions.decide(
+        ledger, department, app["case_id"], app["service_item"], app, _rules(department), applicant_ref=applicant
+    )
+
+
+# -- a record's numbers as canonical JSON reads them -------------------------------------------------------------
+
+
+def test_a_decision_block_retyped_as_a_float_still_gets_its_moment_checked(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The department decides, is suspended, reinstated, and only then anchors: the decision bundle fails
+    ``department_key`` (not an approver throughout). ``as_of_block`` retyped from 23 to 23.0 leaves the entry hash
+    as it was; both verifiers then skipped the suspension check and verified the bundle."""
+    decisions.publish_rule_set(ledger, _rules(fresh_department), fresh_department)
+    decision = _decide(ledger, fresh_department, application("C-R6-FLOAT"))
+    assert decision.body["certificates"] == [] and isinstance(decision.body["as_of_block"], int)
+    council = Council(ledger)
+    council.suspend(fresh_department)
+    council.reinstate(fresh_department)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    genuine = evidence.decision_bundle(ledger, fresh_department, "C-R6-FLOAT")
+    assert _verdicts(ledger, genuine, tmp_path / "genuine.json") == ({"department_key"}, {"department_key"})
+
+    forged = copy.deepcopy(genuine)
+    forged["decision"]["body"]["as_of_block"] = float(genuine["decision"]["body"]["as_of_block"])
+    library, court = _verdicts(ledger, forged, tmp_path / "forged.json")
+    assert library == court == {"department_key"}, (library, court)
+
+
+def test_a_rule_set_published_after_the_decision_fails_whatever_the_spelling_of_its_block(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """An insider records a decision under a rule set published only afterwards (rules written to fit the outcome):
+    ``rule_set_published`` fails. The same record with ``as_of_block`` spelt as a float passed both verifiers."""
+    decisions.publish_rule_set(ledger, _rules(fresh_department), fresh_department)
+    honest = _decide(ledger, fresh_department, application("C-R6-LATE"))
+    later = unique_rule_set(f"r6-later-{fresh_department}")
+    entry = logchain.append(
+        ledger, logchain.LOG_DECISIONS, fresh_department, dict(copy.deepcopy(honest.body), rule_set=later.hex_digest)
+    )
+    ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[attr-defined]
+    decisions.publish_rule_set(ledger, later, fresh_department)  # only now
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    genuine = evidence.decision_bundle(ledger, fresh_department, "C-R6-LATE", seq=entry.seq)
+    assert _verdicts(ledger, genuine, tmp_path / "genuine.json") == ({"rule_set_published"}, {"rule_set_published"})
+
+    forged = copy.deepcopy(genuine)
+    forged["decision"]["body"]["as_of_block"] = float(genuine["decision"]["body"]["as_of_block"])
+    library, court = _verdicts(ledger, forged, tmp_path / "forged.json")
+    assert library == court == {"rule_set_published"}, (library, court)
+
+
+def test_a_cited_certificates_confirmations_retyped_as_a_float_are_not_read_as_zero(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """An insider records a cited licence as verified although the record's own policy asked for more blocks on top
+    of its batch than there were: ``certificate_facts`` fails. With ``confirmations`` spelt 5.0 instead of 5 (same
+    entry hash) both verifiers read the policy as 0 confirmations and verified the record."""
+    decisions.publish_rule_set(ledger, _rules(fresh_department), fresh_department)
+    (licence,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    holder = str(licence["fields"]["subject.credit_code"])
+    honest = _decide(ledger, fresh_department, application("C-R6-DEEP", licence["digest"]), holder)
+    fact = honest.body["certificates"][0]
+    assert fact["verified"] is True and fact["confirmations"] == 0, fact
+    deep = honest.body["as_of_block"] - licence["anchor"]["block_number"] + 5  # more than there were
+    body = copy.deepcopy(honest.body)
+    body["certificates"][0]["confirmations"] = deep
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, fresh_department, body)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    genuine = evidence.decision_bundle(ledger, fresh_department, "C-R6-DEEP", seq=entry.seq, applicant=holder)
+    library, court = _verdicts(ledger, genuine, tmp_path / "genuine.json")
+    assert library == court and "certificate_facts" in library, (library, court)  # and rerun: not verified, no approval
+
+    forged = copy.deepcopy(genuine)
+    forged["decision"]["body"]["certificates"][0]["confirmations"] = float(deep)
+    assert _verdicts(ledger, forged, tmp_path / "forged.json") == (library, court)
+
+
+def test_a_decision_block_spelt_as_a_float_is_the_same_block(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The other way round: a genuine record whose numbers a JSON tool rewrote as 23.0 is the record that was
+    anchored (same entry hash) and verifies in both, as it does with 23; a block that is no whole number fails the
+    checks that need it, in both, with a message instead of being skipped."""
+    decisions.publish_rule_set(ledger, _rules(fresh_department), fresh_department)
+    (licence,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    holder = str(licence["fields"]["subject.credit_code"])
+    _decide(ledger, fresh_department, application("C-R6-SAME", licence["digest"]), holder)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    genuine = evidence.decision_bundle(ledger, fresh_department, "C-R6-SAME", applicant=holder)
+    body = genuine["decision"]["body"]
+    retyped = copy.deepcopy(genuine)
+    retyped["decision"]["body"]["as_of_block"] = float(body["as_of_block"])
+    retyped["decision"]["body"]["certificates"][0]["as_of_block"] = float(body["as_of_block"])
+    assert _verdicts(ledger, retyped, tmp_path / "retyped.json") == (set(), set())
