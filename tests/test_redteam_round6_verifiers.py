@@ -9,7 +9,10 @@ lists, extra and missing keys). Holes found (each test failed at e22b8a3):
   ``as_of_block`` as ``120.0`` keeps the entry hash and makes both skip the checks of the decision's moment (the
   department an active approver from the decision to its anchoring; the rule set published before the
   decision was taken); retyping a cited certificate's ``confirmations`` as ``2.0`` made both read it as 0, so a
-  record claiming a certificate verified before it was that deep passed ``certificate_facts``.
+  record claiming a certificate verified before it was that deep passed ``certificate_facts``;
+- a certificate bundle stated as of a block far beyond the head: the library asked the node for the issuer's status
+  events chunk by chunk up to it (for ever, from a node answering ``[]`` for blocks it does not have) and failed
+  ``status_statement`` where the court's verifier, reading up to the head, passed it.
 """
 
 from __future__ import annotations
@@ -139,3 +142,24 @@ def test_a_decision_block_spelt_as_a_float_is_the_same_block(
     retyped["decision"]["body"]["as_of_block"] = float(body["as_of_block"])
     retyped["decision"]["body"]["certificates"][0]["as_of_block"] = float(body["as_of_block"])
     assert _verdicts(ledger, retyped, tmp_path / "retyped.json") == (set(), set())
+
+
+# -- a certificate bundle stated as of a block that does not exist yet --------------------------------------------
+
+
+def _certificate_bundle(ledger: Ledger, tmp_path: Path) -> dict[str, Any]:
+    (doc,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    return evidence.certificate_bundle(ledger, doc)
+
+
+def test_a_bundle_stated_as_of_a_future_block_fails_the_same_checks_in_both(ledger: Ledger, tmp_path: Path) -> None:
+    """``as_of`` far beyond the head fails ``as_of`` in both. The library also failed ``status_statement``: it asked
+    the node for the issuer's status events chunk by chunk up to that block (2**70: a node answering ``[]`` for
+    blocks it does not have kept it asking for ever; anvil refuses the range, a ChainError), where the court's
+    verifier reads events up to the head. No event lies beyond the head: both read up to it and fail only as_of."""
+    bundle = _certificate_bundle(ledger, tmp_path)
+    for ahead in (10, 20_000, 2**70):
+        forged = copy.deepcopy(bundle)
+        forged["as_of"]["block_number"] = ledger.chain.block_number() + ahead
+        library, court = _verdicts(ledger, forged, tmp_path / f"ahead-{ahead}.json")
+        assert library == court == {"as_of"}, (ahead, library, court)
