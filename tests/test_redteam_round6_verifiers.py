@@ -163,3 +163,18 @@ def test_a_bundle_stated_as_of_a_future_block_fails_the_same_checks_in_both(ledg
         forged["as_of"]["block_number"] = ledger.chain.block_number() + ahead
         library, court = _verdicts(ledger, forged, tmp_path / f"ahead-{ahead}.json")
         assert library == court == {"as_of"}, (ahead, library, court)
+
+
+def test_a_bundle_in_no_utf_encoding_is_named_not_json_by_both(ledger: Ledger, tmp_path: Path) -> None:
+    """A bundle saved as Latin-1 (a byte no UTF encoding has): the court's verifier said "not valid JSON"; the
+    library's ``bundle`` check said "a number in the JSON is too long to read", sending the reader after a number."""
+    bundle = _certificate_bundle(ledger, tmp_path)
+    bundle["producer"]["software"] = "provenance-l\u00e9dger"
+    path = tmp_path / "latin1.json"
+    path.write_bytes(json.dumps(bundle, ensure_ascii=False).encode("latin-1"))
+    report = evidence.verify_bundle(path, ledger.chain)
+    code, _result, stderr = standalone(ledger, path)
+    assert code == 2 and "is not valid JSON" in stderr, stderr
+    assert [c.name for c in report.failed] == ["bundle"], report.to_json()
+    detail = report.failed[0].detail
+    assert "is not valid JSON" in detail and "too long" not in detail, detail

@@ -283,8 +283,8 @@ def strict_json_loads(text: str | bytes) -> Any:
         return fast
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
-    except json.JSONDecodeError:
-        raise
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise  # not JSON, or bytes in no encoding JSON is written in: the caller says so
     except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise InputError(
             f"a number in the JSON is too long to read ({exc}); no value of the ledger has more than a few dozen digits"
