@@ -2378,6 +2378,56 @@ def cited_digest(citation: Any) -> str | None:
     return digest.lower() if DIGEST_TEXT.fullmatch(digest.lower()) else None
 
 
+# The published shape of a certificate document (docs/schema/certificate-document.schema.json), which a cited
+# certificate must have to be judged at all, as every reader of documents requires: strict as JSON is (a number is
+# not a string, 1.0 is not an integer, true is not 1), no member but these, the anchor's members all present.
+DOCUMENT_KEYS = ("format", "fields", "salts", "hidden", "digest", "anchor")
+DOCUMENT_REQUIRED = ("format", "fields", "salts", "anchor")
+ANCHOR_TEXT = {
+    "contract": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "registry": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "root": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "department": re.compile(r"[\x20-\x7e]{1,32}"),
+    "signer": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "signature": re.compile(r"0x[0-9a-fA-F]{130}"),
+    "schema": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "tx_hash": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "block_hash": re.compile(r"0x[0-9a-fA-F]{64}"),
+}
+ANCHOR_NUMBERS = {"chain_id": 1, "count": 1, "block_number": 0, "block_time": 0}  # the least each may be
+DOCUMENT_HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")  # written without 0x; read either
+DOCUMENT_SALT = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def document_shape_problem(doc: dict[str, Any]) -> str | None:
+    """Why a cited certificate does not have the published shape of a pl-cert/1 document, or None."""
+    extra = sorted(set(doc) - set(DOCUMENT_KEYS))
+    missing = [k for k in DOCUMENT_REQUIRED if k not in doc]
+    if extra or missing:
+        return f"members {extra} are not a document's, or {missing} are missing"
+    fields, salts, hidden, anchor = doc["fields"], doc["salts"], doc.get("hidden", {}), doc["anchor"]
+    if doc["format"] != CERT_FORMAT or not all(isinstance(x, dict) for x in (fields, salts, hidden, anchor)):
+        return "format, fields, salts, hidden or anchor is not what a document has"
+    if not all(isinstance(v, str) and DOCUMENT_SALT.fullmatch(v) for v in salts.values()):
+        return "a salt is not 16 bytes of hex"
+    if not all(isinstance(v, str) and DOCUMENT_HASH.fullmatch(v) for v in hidden.values()):
+        return "a hidden field's hash is not 32 bytes of hex"
+    if doc.get("digest") is not None and not (
+        isinstance(doc["digest"], str) and DOCUMENT_HASH.fullmatch(doc["digest"])
+    ):
+        return "the digest is not 32 bytes of hex"
+    for key, pattern in ANCHOR_TEXT.items():
+        if not (isinstance(anchor.get(key), str) and pattern.fullmatch(anchor[key])):
+            return f"anchor.{key} is missing or malformed"
+    for key, least in ANCHOR_NUMBERS.items():
+        if type(anchor.get(key)) is not int or anchor[key] < least:
+            return f"anchor.{key} must be an integer of at least {least}"
+    proof = anchor.get("proof")
+    if not isinstance(proof, list) or not all(isinstance(p, str) and ANCHOR_TEXT["root"].fullmatch(p) for p in proof):
+        return "anchor.proof must be a list of 32-byte hex hashes"
+    return None
+
+
 class Rerun:
     """The decision re-run checks, given a DecisionVerifier's bundle, node and head."""
 
@@ -2535,11 +2585,12 @@ class Rerun:
             or set(salts) != set(fields)
             or set(fields) & set(hidden)
             or not isinstance(anchor, dict)
+            or document_shape_problem(doc) is not None  # not a document: nothing to judge, as every reader has it
         ):
             return fact
         try:
             hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
-            hashes.update({n: hexbytes(h, 32, prefixed=False) for n, h in hidden.items()})
+            hashes.update({n: hexbytes(h.removeprefix("0x"), 32, prefixed=False) for n, h in hidden.items()})
             if any(len(hexbytes(s, None, prefixed=False)) < 16 for s in salts.values()):
                 raise ValueError("short salt")
             digest = cert_digest({n: h.hex() for n, h in hashes.items()}, CERT_FORMAT)
@@ -2549,7 +2600,7 @@ class Rerun:
         except (ValueError, TypeError, Failure):
             return fact
         fact["digest"] = "0x" + digest.hex()
-        ok = doc.get("digest") is None or str(doc.get("digest")).lower() == fact["digest"]
+        ok = doc.get("digest") is None or "0x" + str(doc.get("digest")).lower().removeprefix("0x") == fact["digest"]
         ok = (
             ok
             and not [n for n in ALWAYS_DISCLOSED if n in hidden]
@@ -2560,6 +2611,7 @@ class Rerun:
             ok
             and anchor.get("chain_id") == chain["chain_id"]
             and str(anchor.get("contract", "")).lower() == chain["anchor_contract"].lower()
+            and str(anchor.get("registry", "")).lower() == chain["registry_contract"].lower()
         )
         if merkle_root(digest, proof) != root:
             return {**fact, "verified": False}
@@ -2591,6 +2643,7 @@ class Rerun:
         signer = "0x" + log["topics"][3][-40:].lower()
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
+        ok = ok and str(anchor.get("signer", "")).lower() == signer  # the key its anchor section names is the chain's
         active = self.eth_call(
             chain["registry_contract"],
             SELECTOR_WAS_ACTIVE_SIGNER_AT,

@@ -12,15 +12,24 @@ lists, extra and missing keys). Holes found (each test failed at e22b8a3):
   record claiming a certificate verified before it was that deep passed ``certificate_facts``;
 - a certificate bundle stated as of a block far beyond the head: the library asked the node for the issuer's status
   events chunk by chunk up to it (for ever, from a node answering ``[]`` for blocks it does not have) and failed
-  ``status_statement`` where the court's verifier, reading up to the head, passed it.
+  ``status_statement`` where the court's verifier, reading up to the head, passed it;
+- a decision bundle's cited certificate whose anchor section names another key or registry than the chain's, lacks
+  a member every document has (``tx_hash``, ``block_time``, ``department``, ...), carries a member no document has,
+  or spells a number as ``31337.0``: the library judges it as a document (the published shape, the stated key and
+  registry the chain's) and finds it not verified, failing ``certificate_facts``; the court's verifier looked only
+  at what it needs and verified the bundle. And the reverse: a digest or hidden hash written without / with ``0x``
+  (the document schema reads either) was verified by the library, not by the court's verifier.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from ledger.client import Ledger
 from ledger.services import decisions, evidence, logchain
@@ -29,6 +38,7 @@ from ledger.services.departments import Council
 from .conftest import make_records
 from .decision_support import application, unique_rule_set
 from .evidence_support import failed_names, issue, standalone
+from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 
 
 def _verdicts(ledger: Ledger, bundle: dict[str, Any], path: Path) -> tuple[set[str], set[str]]:
@@ -178,3 +188,44 @@ def test_a_bundle_in_no_utf_encoding_is_named_not_json_by_both(ledger: Ledger, t
     assert [c.name for c in report.failed] == ["bundle"], report.to_json()
     detail = report.failed[0].detail
     assert "is not valid JSON" in detail and "too long" not in detail, detail
+
+
+# -- a cited certificate is judged as a document by both ---------------------------------------------------------
+
+_OTHER = "0x" + "11" * 20
+
+
+def _anchor(change: Callable[[dict[str, Any]], None]) -> Callable[[dict[str, Any]], None]:
+    return lambda bundle: change(bundle["cited"][0]["anchor"])
+
+
+_CITED_EDITS: dict[str, Callable[[dict[str, Any]], None]] = {
+    "another signer": _anchor(lambda a: a.update(signer=_OTHER)),
+    "another registry": _anchor(lambda a: a.update(registry=_OTHER)),
+    "no signer": _anchor(lambda a: a.pop("signer")),
+    "no registry": _anchor(lambda a: a.pop("registry")),
+    "no tx_hash": _anchor(lambda a: a.pop("tx_hash")),
+    "no block_time": _anchor(lambda a: a.pop("block_time")),
+    "no department": _anchor(lambda a: a.pop("department")),
+    "count 0": _anchor(lambda a: a.update(count=0)),
+    "chain id 31337.0": _anchor(lambda a: a.update(chain_id=float(a["chain_id"]))),
+    "block number true": _anchor(lambda a: a.update(block_number=True)),
+    "a member no document has": lambda b: b["cited"][0].update(note="trust me"),
+    "digest without 0x": lambda b: b["cited"][0].update(digest=b["cited"][0]["digest"][2:]),
+    "hidden hash with 0x": lambda b: b["cited"][0]["hidden"].update(
+        {k: "0x" + v for k, v in b["cited"][0]["hidden"].items()}
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(_CITED_EDITS))
+def test_both_verifiers_judge_a_cited_certificate_as_the_same_document(
+    ledger: Ledger, approved: dict[str, Any], tmp_path: Path, edit: str
+) -> None:
+    assert approved["cited"][0]["hidden"], "the cited presentation hides a field"
+    bundle = copy.deepcopy(approved)
+    _CITED_EDITS[edit](bundle)
+    library, court = _verdicts(ledger, bundle, tmp_path / "cited.json")
+    assert library == court, (edit, library, court)
+    readable = edit in ("digest without 0x", "hidden hash with 0x")  # the document schema reads either
+    assert library == (set() if readable else {"certificate_facts", "rerun"}), (edit, library)
