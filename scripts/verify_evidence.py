@@ -1119,6 +1119,17 @@ def dept_topic(code: Any) -> str | None:
     return "0x" + dept_bytes(code).hex()
 
 
+# What reading a malformed value raises (a hostile node's log data that is not hex, a log short of topics): inside a
+# check it fails that check; read outside any check (the anchoring event's lookup) it fails the next one.
+UNREADABLE = (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError)
+
+
+def unreadable(exc: Exception) -> Failure:
+    return Failure(
+        f"the node's answer cannot be read ({type(exc).__name__}: {exc}): do not trust this node; nothing was verified"
+    )
+
+
 class Verifier:
     def __init__(
         self,
@@ -1158,7 +1169,7 @@ class Verifier:
             self.results[name] = ("PASS", detail)
         except Failure as exc:
             self.results[name] = ("FAIL", str(exc))
-        except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError) as exc:
+        except UNREADABLE as exc:
             self.results[name] = ("FAIL", f"{type(exc).__name__}: {exc}")
         return self.results[name][0] == "PASS"
 
@@ -1211,6 +1222,8 @@ class Verifier:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
         except Failure as exc:
             self.unusable(CHECKS, exc)
+        except UNREADABLE as exc:  # a node answer read outside any check (an event's data, topics) that is no answer
+            self.unusable(CHECKS, unreadable(exc))
         return self.ordered()
 
     def unusable(self, names: tuple[str, ...], exc: Failure) -> None:
@@ -1758,6 +1771,8 @@ class DecisionVerifier(Verifier):
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
         except Failure as exc:
             self.unusable(DECISION_CHECKS, exc)
+        except UNREADABLE as exc:  # a node answer read outside any check (an event's data, topics) that is no answer
+            self.unusable(DECISION_CHECKS, unreadable(exc))
         return self.ordered()
 
     def ordered(self) -> list[tuple[str, str, str]]:

@@ -18,13 +18,17 @@ lists, extra and missing keys). Holes found (each test failed at e22b8a3):
   or spells a number as ``31337.0``: the library judges it as a document (the published shape, the stated key and
   registry the chain's) and finds it not verified, failing ``certificate_facts``; the court's verifier looked only
   at what it needs and verified the bundle. And the reverse: a digest or hidden hash written without / with ``0x``
-  (the document schema reads either) was verified by the library, not by the court's verifier.
+  (the document schema reads either) was verified by the library, not by the court's verifier;
+- a node answering the anchoring event's lookup with a log whose data is not hex or which lacks a topic: the
+  court's verifier read it outside any check and exited 2 ("cannot be judged") instead of failing a check.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -37,7 +41,7 @@ from ledger.services.departments import Council
 
 from .conftest import make_records
 from .decision_support import application, unique_rule_set
-from .evidence_support import failed_names, issue, standalone
+from .evidence_support import SCRIPT, failed_names, issue, standalone
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 
 
@@ -229,3 +233,51 @@ def test_both_verifiers_judge_a_cited_certificate_as_the_same_document(
     assert library == court, (edit, library, court)
     readable = edit in ("digest without 0x", "hidden hash with 0x")  # the document schema reads either
     assert library == (set() if readable else {"certificate_facts", "rerun"}), (edit, library)
+
+
+# -- a node whose anchoring event cannot be read ------------------------------------------------------------------
+
+
+def _anchoring_logs(edit: Callable[[dict[str, Any]], dict[str, Any]]) -> Callable[[str, Any, Any], Any]:
+    """A node rewriting the logs it answers to the anchoring event's query (a topic list of hashes, not a list of
+    event kinds as the status stream's query has)."""
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        query = params[0] if params and isinstance(params[0], dict) else {}
+        if method != "eth_getLogs" or isinstance((query.get("topics") or [None])[0], list) or not answer.get("result"):
+            return answer
+        return {**answer, "result": [edit(dict(log)) for log in answer["result"]]}
+
+    return rewrite
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda log: {**log, "data": "0xzz"},
+        lambda log: {**log, "data": "0x00"},
+        lambda log: {**log, "topics": log["topics"][:3]},
+    ],
+    ids=["data-not-hex", "data-short", "no-signer-topic"],
+)
+def test_a_node_answering_an_unreadable_anchoring_event_fails_a_check_not_the_run(
+    ledger: Ledger, tmp_path: Path, edit: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """The chain operator's node answers the BatchAnchored lookup with a log whose data is not hex, too short, or
+    short of the signer's topic. The court's verifier read it outside any check and gave up (exit 2, "cannot be
+    judged"); a hostile answer fails the check that needed it (docs/evidence.md): anchor_event, exit 1."""
+    from .rpc_proxy import RpcProxy
+
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(_certificate_bundle(ledger, tmp_path)), encoding="utf-8")
+    with RpcProxy(str(ledger.chain.w3.provider.endpoint_uri), rewrite=_anchoring_logs(edit)) as node:  # type: ignore[attr-defined]
+        run = subprocess.run(
+            [sys.executable, str(SCRIPT), str(path), "--rpc", node.url, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    assert run.returncode == 1 and "Traceback" not in run.stderr, (run.returncode, run.stderr)
+    checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
+    assert checks["anchor_event"]["result"] == "FAIL", checks["anchor_event"]
+    assert "cannot be read" in checks["anchor_event"]["detail"], checks["anchor_event"]
