@@ -1345,9 +1345,14 @@ class Verifier:
         )
 
     def check_as_of(self) -> str:
-        as_of = self.b["as_of"]
+        as_of, anchored = self.b["as_of"], self.b["anchor"]["block_number"]
         if as_of["block_number"] > self.head:
             raise Failure(f"as-of block {as_of['block_number']} is beyond the chain head {self.head}")
+        if as_of["block_number"] < anchored:
+            raise Failure(
+                f"as-of block {as_of['block_number']} is before the anchoring block {anchored}: a bundle states the "
+                "status and the department's history as of a block at or after its anchoring"
+            )
         actual = self.rpc.block(as_of["block_number"])["hash"].lower()
         if actual != as_of["block_hash"].lower():
             raise Failure(f"block {as_of['block_number']} is {actual} on this chain, not {as_of['block_hash']}")

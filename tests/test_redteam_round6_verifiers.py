@@ -20,7 +20,8 @@ lists, extra and missing keys). Holes found (each test failed at e22b8a3):
   at what it needs and verified the bundle. And the reverse: a digest or hidden hash written without / with ``0x``
   (the document schema reads either) was verified by the library, not by the court's verifier;
 - a node answering the anchoring event's lookup with a log whose data is not hex or which lacks a topic: the
-  court's verifier read it outside any check and exited 2 ("cannot be judged") instead of failing a check.
+  court's verifier read it outside any check and exited 2 ("cannot be judged") instead of failing a check;
+- a bundle whose ``as_of`` was moved to a block before its anchoring verified in both.
 """
 
 from __future__ import annotations
@@ -281,3 +282,24 @@ def test_a_node_answering_an_unreadable_anchoring_event_fails_a_check_not_the_ru
     checks = {c["name"]: c for c in json.loads(run.stdout)["checks"]}
     assert checks["anchor_event"]["result"] == "FAIL", checks["anchor_event"]
     assert "cannot be read" in checks["anchor_event"]["detail"], checks["anchor_event"]
+
+
+# -- a bundle stated as of a block before its anchoring -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["certificate", "decision"])
+def test_a_bundle_stated_as_of_a_block_before_its_anchoring_fails_as_of_in_both(
+    ledger: Ledger, approved: dict[str, Any], tmp_path: Path, kind: str
+) -> None:
+    """The producer states a bundle's status and department history as of a block between the anchoring and the head
+    (``--as-of-block`` outside it is refused). A forger moved ``as_of`` (number and the chain's hash there) to a
+    block before the batch was anchored, where the certificate had no status and the department no later history
+    to show: both verifiers accepted it."""
+    bundle = copy.deepcopy(approved if kind == "decision" else _certificate_bundle(ledger, tmp_path))
+    before = bundle["anchor"]["block_number"] - 1
+    bundle["as_of"] = {
+        "block_number": before,
+        "block_hash": "0x" + bytes(ledger.chain.w3.eth.get_block(before)["hash"]).hex(),
+    }
+    library, court = _verdicts(ledger, bundle, tmp_path / "early.json")
+    assert library == court == {"as_of"}, (library, court)

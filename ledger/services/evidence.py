@@ -475,7 +475,7 @@ def verify_bundle(
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(), cert_report, head, facts)
-        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
         event = _anchor_log(chain, department, root) if department else None
@@ -622,10 +622,16 @@ def _check_chain(chain: Chain, stated: dict[str, Any]) -> tuple[bool, str]:
     return True, f"chain {stated['chain_id']}, anchor {d.anchor}, registry {d.registry}"
 
 
-def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int) -> tuple[bool, str]:
+def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int, anchored: int) -> tuple[bool, str]:
+    """``as_of`` lies between the (stated) anchoring block and the head, and is the chain's block there."""
     number = as_of["block_number"]
     if number > head:
         return False, f"as-of block {number} is beyond the chain head {head}"
+    if number < anchored:
+        return False, (
+            f"as-of block {number} is before the anchoring block {anchored}: a bundle states the status and the "
+            "department's history as of a block at or after its anchoring"
+        )
     actual = "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
     ok = actual == as_of["block_hash"].lower()
     return ok, (
@@ -1050,7 +1056,7 @@ def _verify_decision(
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
             checks.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(names), None, head)
-        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         event = _log_event(chain, d["department"], root) if _is_department(d["department"]) else None
         if event is None:
             checks.add(
