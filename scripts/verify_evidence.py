@@ -771,6 +771,34 @@ def count(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
+def whole(value: Any) -> int | None:
+    """The non-negative integer a number of a hashed record denotes, or None. Canonical JSON writes 120, 120.0 and
+    1.2e2 alike, so they hash alike: a record's number is read as that hash reads it, or a forger retyping it keeps
+    the hash and changes what is checked. true is not 1."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None
+
+
+def taken_block(body: dict[str, Any]) -> int | None:
+    """The block a decision was taken at (its record's as_of_block, read as its entry hash reads it), None when the
+    record names none; a Failure when it names something that is not a block number."""
+    stated = body.get("as_of_block")
+    if stated is None:
+        return None
+    taken = whole(stated)
+    if taken is None:
+        raise Failure(
+            f"the record's as_of_block {stated!r} is not a block number, so the moment the decision was taken "
+            "cannot be checked"
+        )
+    return taken
+
+
 def shape_problem(b: Any) -> str | None:
     if not isinstance(b, dict):
         return "the bundle is not a JSON object"
@@ -1091,6 +1119,17 @@ def dept_topic(code: Any) -> str | None:
     return "0x" + dept_bytes(code).hex()
 
 
+# What reading a malformed value raises (a hostile node's log data that is not hex, a log short of topics): inside a
+# check it fails that check; read outside any check (the anchoring event's lookup) it fails the next one.
+UNREADABLE = (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError)
+
+
+def unreadable(exc: Exception) -> Failure:
+    return Failure(
+        f"the node's answer cannot be read ({type(exc).__name__}: {exc}): do not trust this node; nothing was verified"
+    )
+
+
 class Verifier:
     def __init__(
         self,
@@ -1130,7 +1169,7 @@ class Verifier:
             self.results[name] = ("PASS", detail)
         except Failure as exc:
             self.results[name] = ("FAIL", str(exc))
-        except (ValueError, TypeError, LookupError, UnicodeError, AttributeError, ArithmeticError) as exc:
+        except UNREADABLE as exc:
             self.results[name] = ("FAIL", f"{type(exc).__name__}: {exc}")
         return self.results[name][0] == "PASS"
 
@@ -1183,6 +1222,8 @@ class Verifier:
             self.skip(CHECKS, f"the chain could not be read: {exc}")
         except Failure as exc:
             self.unusable(CHECKS, exc)
+        except UNREADABLE as exc:  # a node answer read outside any check (an event's data, topics) that is no answer
+            self.unusable(CHECKS, unreadable(exc))
         return self.ordered()
 
     def unusable(self, names: tuple[str, ...], exc: Failure) -> None:
@@ -1304,9 +1345,14 @@ class Verifier:
         )
 
     def check_as_of(self) -> str:
-        as_of = self.b["as_of"]
+        as_of, anchored = self.b["as_of"], self.b["anchor"]["block_number"]
         if as_of["block_number"] > self.head:
             raise Failure(f"as-of block {as_of['block_number']} is beyond the chain head {self.head}")
+        if as_of["block_number"] < anchored:
+            raise Failure(
+                f"as-of block {as_of['block_number']} is before the anchoring block {anchored}: a bundle states the "
+                "status and the department's history as of a block at or after its anchoring"
+            )
         actual = self.rpc.block(as_of["block_number"])["hash"].lower()
         if actual != as_of["block_hash"].lower():
             raise Failure(f"block {as_of['block_number']} is {actual} on this chain, not {as_of['block_hash']}")
@@ -1730,6 +1776,8 @@ class DecisionVerifier(Verifier):
             self.skip(DECISION_CHECKS, f"the chain could not be read: {exc}")
         except Failure as exc:
             self.unusable(DECISION_CHECKS, exc)
+        except UNREADABLE as exc:  # a node answer read outside any check (an event's data, topics) that is no answer
+            self.unusable(DECISION_CHECKS, unreadable(exc))
         return self.ordered()
 
     def ordered(self) -> list[tuple[str, str, str]]:
@@ -1859,8 +1907,8 @@ class DecisionVerifier(Verifier):
                 f"{e['signer']} was not the key of an active approver department at block "
                 f"{e['block_number']}: only approvers decide"
             )
-        taken = self.b["decision"]["body"].get("as_of_block")
-        if isinstance(taken, int) and not isinstance(taken, bool):
+        taken = taken_block(self.b["decision"]["body"])
+        if taken is not None:
             # and through every status period from the block the decision was taken at until its anchoring
             (periods,) = self.rpc.call(
                 self.b["chain"]["registry_contract"],
@@ -1933,8 +1981,8 @@ class DecisionVerifier(Verifier):
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
                 f"anchored in block {self.event['block_number']}"
             )
-        taken = self.b["decision"]["body"].get("as_of_block")
-        if isinstance(taken, int) and not isinstance(taken, bool) and chain["block_number"] > taken:
+        taken = taken_block(self.b["decision"]["body"])
+        if taken is not None and chain["block_number"] > taken:
             raise Failure(
                 f"the rule set was published in block {chain['block_number']}, after the decision was "
                 f"taken (block {taken})"
@@ -2350,6 +2398,56 @@ def cited_digest(citation: Any) -> str | None:
     return digest.lower() if DIGEST_TEXT.fullmatch(digest.lower()) else None
 
 
+# The published shape of a certificate document (docs/schema/certificate-document.schema.json), which a cited
+# certificate must have to be judged at all, as every reader of documents requires: strict as JSON is (a number is
+# not a string, 1.0 is not an integer, true is not 1), no member but these, the anchor's members all present.
+DOCUMENT_KEYS = ("format", "fields", "salts", "hidden", "digest", "anchor")
+DOCUMENT_REQUIRED = ("format", "fields", "salts", "anchor")
+ANCHOR_TEXT = {
+    "contract": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "registry": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "root": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "department": re.compile(r"[\x20-\x7e]{1,32}"),
+    "signer": re.compile(r"0x[0-9a-fA-F]{40}"),
+    "signature": re.compile(r"0x[0-9a-fA-F]{130}"),
+    "schema": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "tx_hash": re.compile(r"0x[0-9a-fA-F]{64}"),
+    "block_hash": re.compile(r"0x[0-9a-fA-F]{64}"),
+}
+ANCHOR_NUMBERS = {"chain_id": 1, "count": 1, "block_number": 0, "block_time": 0}  # the least each may be
+DOCUMENT_HASH = re.compile(r"(0x)?[0-9a-fA-F]{64}")  # written without 0x; read either
+DOCUMENT_SALT = re.compile(r"[0-9a-fA-F]{32}")
+
+
+def document_shape_problem(doc: dict[str, Any]) -> str | None:
+    """Why a cited certificate does not have the published shape of a pl-cert/1 document, or None."""
+    extra = sorted(set(doc) - set(DOCUMENT_KEYS))
+    missing = [k for k in DOCUMENT_REQUIRED if k not in doc]
+    if extra or missing:
+        return f"members {extra} are not a document's, or {missing} are missing"
+    fields, salts, hidden, anchor = doc["fields"], doc["salts"], doc.get("hidden", {}), doc["anchor"]
+    if doc["format"] != CERT_FORMAT or not all(isinstance(x, dict) for x in (fields, salts, hidden, anchor)):
+        return "format, fields, salts, hidden or anchor is not what a document has"
+    if not all(isinstance(v, str) and DOCUMENT_SALT.fullmatch(v) for v in salts.values()):
+        return "a salt is not 16 bytes of hex"
+    if not all(isinstance(v, str) and DOCUMENT_HASH.fullmatch(v) for v in hidden.values()):
+        return "a hidden field's hash is not 32 bytes of hex"
+    if doc.get("digest") is not None and not (
+        isinstance(doc["digest"], str) and DOCUMENT_HASH.fullmatch(doc["digest"])
+    ):
+        return "the digest is not 32 bytes of hex"
+    for key, pattern in ANCHOR_TEXT.items():
+        if not (isinstance(anchor.get(key), str) and pattern.fullmatch(anchor[key])):
+            return f"anchor.{key} is missing or malformed"
+    for key, least in ANCHOR_NUMBERS.items():
+        if type(anchor.get(key)) is not int or anchor[key] < least:
+            return f"anchor.{key} must be an integer of at least {least}"
+    proof = anchor.get("proof")
+    if not isinstance(proof, list) or not all(isinstance(p, str) and ANCHOR_TEXT["root"].fullmatch(p) for p in proof):
+        return "anchor.proof must be a list of 32-byte hex hashes"
+    return None
+
+
 class Rerun:
     """The decision re-run checks, given a DecisionVerifier's bundle, node and head."""
 
@@ -2452,9 +2550,10 @@ class Rerun:
         if not citations:
             self.facts = []
             return "the input cites no certificate"
-        block = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
-        if not count(block) or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded):
-            raise Failure(f"the recorded facts name no single block they were judged at ({block!r})")
+        stated = body.get("as_of_block", recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None)
+        block = whole(stated)  # 120.0 is block 120, as the entry hash reads it
+        if block is None or not all(isinstance(r, dict) and whole(r.get("as_of_block")) == block for r in recorded):
+            raise Failure(f"the recorded facts name no single block they were judged at ({stated!r})")
         facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded, strict=True)]
         self.facts = facts
         diffs = []
@@ -2506,11 +2605,12 @@ class Rerun:
             or set(salts) != set(fields)
             or set(fields) & set(hidden)
             or not isinstance(anchor, dict)
+            or document_shape_problem(doc) is not None  # not a document: nothing to judge, as every reader has it
         ):
             return fact
         try:
             hashes = {n: field_hash(n, v, hexbytes(salts[n], None, prefixed=False)) for n, v in fields.items()}
-            hashes.update({n: hexbytes(h, 32, prefixed=False) for n, h in hidden.items()})
+            hashes.update({n: hexbytes(h.removeprefix("0x"), 32, prefixed=False) for n, h in hidden.items()})
             if any(len(hexbytes(s, None, prefixed=False)) < 16 for s in salts.values()):
                 raise ValueError("short salt")
             digest = cert_digest({n: h.hex() for n, h in hashes.items()}, CERT_FORMAT)
@@ -2520,7 +2620,7 @@ class Rerun:
         except (ValueError, TypeError, Failure):
             return fact
         fact["digest"] = "0x" + digest.hex()
-        ok = doc.get("digest") is None or str(doc.get("digest")).lower() == fact["digest"]
+        ok = doc.get("digest") is None or "0x" + str(doc.get("digest")).lower().removeprefix("0x") == fact["digest"]
         ok = (
             ok
             and not [n for n in ALWAYS_DISCLOSED if n in hidden]
@@ -2531,6 +2631,7 @@ class Rerun:
             ok
             and anchor.get("chain_id") == chain["chain_id"]
             and str(anchor.get("contract", "")).lower() == chain["anchor_contract"].lower()
+            and str(anchor.get("registry", "")).lower() == chain["registry_contract"].lower()
         )
         if merkle_root(digest, proof) != root:
             return {**fact, "verified": False}
@@ -2562,6 +2663,7 @@ class Rerun:
         signer = "0x" + log["topics"][3][-40:].lower()
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
+        ok = ok and str(anchor.get("signer", "")).lower() == signer  # the key its anchor section names is the chain's
         active = self.eth_call(
             chain["registry_contract"],
             SELECTOR_WAS_ACTIVE_SIGNER_AT,
@@ -2591,7 +2693,7 @@ class Rerun:
             expired = True
         fact.update(expired=expired, issuer=issuer if ok else None)
         depth = recorded.get("confirmations", 0) if isinstance(recorded, dict) else 0
-        depth = depth if count(depth) else 0
+        depth = whole(depth) or 0  # 2.0 is 2, as the entry hash reads it
         if ok and anchored > block:
             return {**fact, "verified": False, "expired": None, "issuer": None}  # nothing anchored yet to check
         if ok and block - anchored < depth:

@@ -283,8 +283,8 @@ def strict_json_loads(text: str | bytes) -> Any:
         return fast
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
-    except json.JSONDecodeError:
-        raise
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise  # not JSON, or bytes in no encoding JSON is written in: the caller says so
     except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
         raise InputError(
             f"a number in the JSON is too long to read ({exc}); no value of the ledger has more than a few dozen digits"
@@ -425,3 +425,18 @@ def is_hex_digits(text: str) -> bool:
 
 def hex32(value: bytes) -> str:
     return "0x" + value.hex()
+
+
+def whole_number(value: Any) -> int | None:
+    """The non-negative integer a JSON number in a hashed record denotes, or None when it is not one.
+
+    Canonical JSON (RFC 8785) writes ``120``, ``120.0`` and ``1.2e2`` alike, so a record hashes the same whichever
+    spelling a bundle carries: a reader of a hashed record must take them as the same number, or a forger retyping
+    ``120`` as ``120.0`` keeps the record's hash and changes what the reader checks. ``true`` is not 1."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value >= 0 else None
+    if isinstance(value, float) and value.is_integer() and 0 <= value < 2**53:
+        return int(value)
+    return None

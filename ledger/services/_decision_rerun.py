@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 
 from ..errors import InputError, LedgerError, NotFoundError, VerificationError
-from ..formats.canonical import json_loads
+from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import open_input, opening, unflatten
 from ..formats.rules import evaluate, load_rule_set
@@ -183,13 +183,14 @@ class DecisionRerun:
             self.facts = []
             return True, "the input cites no certificate"
         first = recorded[0].get("as_of_block") if isinstance(recorded[0], dict) else None
-        block = body.get("as_of_block", first)
-        if (
-            type(block) is not int
-            or block < 0
-            or not all(isinstance(r, dict) and r.get("as_of_block") == block for r in recorded)
+        stated = body.get("as_of_block", first)
+        block = whole_number(
+            stated
+        )  # 120.0 is block 120: canonical JSON, and so the entry hash, cannot tell them apart
+        if block is None or not all(
+            isinstance(r, dict) and whole_number(r.get("as_of_block")) == block for r in recorded
         ):
-            return False, f"the recorded facts name no single block they were judged at ({block!r})"
+            return False, f"the recorded facts name no single block they were judged at ({stated!r})"
         stored: dict[str, Any] = {}
         for citation, document in zip(listed, cited, strict=True):
             key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
@@ -234,7 +235,7 @@ class DecisionRerun:
         from .evidence import status_statement
 
         depth = recorded.get("confirmations", 0) if isinstance(recorded, dict) else 0
-        depth = depth if type(depth) is int and depth >= 0 else 0
+        depth = whole_number(depth) or 0  # as canonical JSON reads it: 2.0 is 2 (a retyped number keeps the hash)
         if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
             return replace(fact, verified=False, status="unknown", expired=None, holder=False)
         if fact.verified and fact.anchored_block is not None and block - fact.anchored_block < depth:

@@ -43,6 +43,7 @@ from ..formats.canonical import (
     hex32,
     json_loads,
     strict_json_loads,
+    whole_number,
 )
 from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, CertificateDocument, load_document
 from ..formats.reasons import reason_name
@@ -474,7 +475,7 @@ def verify_bundle(
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(), cert_report, head, facts)
-        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
         event = _anchor_log(chain, department, root) if department else None
@@ -621,10 +622,16 @@ def _check_chain(chain: Chain, stated: dict[str, Any]) -> tuple[bool, str]:
     return True, f"chain {stated['chain_id']}, anchor {d.anchor}, registry {d.registry}"
 
 
-def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int) -> tuple[bool, str]:
+def _check_as_of(chain: Chain, as_of: dict[str, Any], head: int, anchored: int) -> tuple[bool, str]:
+    """``as_of`` lies between the (stated) anchoring block and the head, and is the chain's block there."""
     number = as_of["block_number"]
     if number > head:
         return False, f"as-of block {number} is beyond the chain head {head}"
+    if number < anchored:
+        return False, (
+            f"as-of block {number} is before the anchoring block {anchored}: a bundle states the status and the "
+            "department's history as of a block at or after its anchoring"
+        )
     actual = "0x" + bytes(chain.w3.eth.get_block(number)["hash"]).hex()
     ok = actual == as_of["block_hash"].lower()
     return ok, (
@@ -1049,7 +1056,7 @@ def _verify_decision(
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
             checks.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
             return BundleReport(checks.ordered(names), None, head)
-        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head))
+        checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         event = _log_event(chain, d["department"], root) if _is_department(d["department"]) else None
         if event is None:
             checks.add(
@@ -1118,14 +1125,31 @@ def _check_log_event(event: dict[str, Any], bundle: dict[str, Any]) -> tuple[boo
     )
 
 
+def _taken(decided_block: Any) -> int | None:
+    """The block a decision was taken at (its record's ``as_of_block``), None when the record names none.
+
+    Read as canonical JSON reads it, which the entry hash covers: ``120.0`` is block 120 (a forger retyping the
+    number keeps the entry hash and must not skip the checks of the decision's moment); anything else that is not a
+    block number is an InputError, which fails the check that asked."""
+    if decided_block is None:
+        return None
+    taken = whole_number(decided_block)
+    if taken is None:
+        raise InputError(
+            f"the record's as_of_block {decided_block!r} is not a block number, so the moment the decision was "
+            "taken cannot be checked"
+        )
+    return taken
+
+
 def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = None) -> tuple[bool, str]:
     """The anchoring key was its department's, and (a decision bundle is only ever of the decision log) the
     department an active approver, at the anchoring block and through every status period since the block the
     decision was taken at: only approvers decide, and not while suspended."""
+    taken = _taken(decided_block)
     ok = bool(
         chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER, event["block_number"]))
     )
-    taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
     if ok and taken is not None:
         periods = [
             (bool(a), int(r), int(f))
@@ -1186,7 +1210,7 @@ def _check_published(
             f"the rule set was published in block {published['block_number']}, after the decision was "
             f"anchored in block {event['block_number']}"
         )
-    taken = decided_block if isinstance(decided_block, int) and not isinstance(decided_block, bool) else None
+    taken = _taken(decided_block)
     if taken is not None and published["block_number"] > taken:
         return False, (
             f"the rule set was published in block {published['block_number']}, after the decision was "

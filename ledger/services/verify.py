@@ -420,9 +420,13 @@ class ChainView:
         oldest first: (status, block, detail). Herd lookup: from the department's whole status event stream."""
         dept = _department_id(department)
         if self.status_lookup == "herd":
+            # no event lies beyond the head: a block not mined yet (a bundle's as_of, a record's as_of_block) is
+            # read up to the head, never asked of the node chunk by chunk (a node answering [] for blocks it does
+            # not have would keep that loop going for ever)
+            read_to = upto if upto <= self._head else min(upto, self.head())
             return [
                 (STATUS_NAMES[s], b, d)
-                for s, b, d in self.department_stream(department, upto).changes((dept, root, digest), upto)
+                for s, b, d in self.department_stream(department, read_to).changes((dept, root, digest), upto)
             ]
         changes = self.chain.call(self.chain.anchor.functions.statusHistory(dept, root, digest))
         return [(STATUS_NAMES[int(s)], int(b), bytes(d)) for s, b, _ts, d in changes if int(b) <= upto]
