@@ -422,3 +422,24 @@ def test_cli_issue_verify_and_exit_codes(ledger: Ledger, tmp_path: Path) -> None
     assert refused.returncode == 2 and "line 1, field 'subject': is required" in refused.stderr
     listing = cli(ledger, "departments")
     assert listing.returncode == 0 and "Market Regulation Bureau" in listing.stdout
+
+
+def test_the_department_listing_reads_the_registry_as_one_department_at_a_time_would(ledger: Ledger) -> None:
+    """`GET /departments` and `ledger departments` read every department in one JSON-RPC batch at one block (three
+    calls per department made the listing take seconds once some hundreds were registered): each entry equals the
+    department read on its own, and a node that refuses batches is read call by call."""
+    from ledger.services.departments import get_department, list_departments
+
+    listed = list_departments(ledger.chain)
+    assert len(listed) >= 3
+    assert [d.to_json() for d in listed] == [get_department(ledger.chain, d.code).to_json() for d in listed]
+    provider = ledger.chain.w3.provider
+
+    def refuses(requests: Any) -> Any:
+        return {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "batches are not served"}}
+
+    provider.make_batch_request = refuses  # type: ignore[method-assign]
+    try:
+        assert [d.to_json() for d in list_departments(ledger.chain)] == [d.to_json() for d in listed]
+    finally:
+        del provider.make_batch_request

@@ -234,6 +234,48 @@ class Chain:
         except (OSError, Web3RPCError) as exc:
             raise ChainError(f"chain call failed: {exc}") from exc
 
+    def call_many(self, fns: list[Any], block: int | str = "latest") -> list[Any]:
+        """The values of many view functions at ``block``, read in one JSON-RPC batch (standard JSON-RPC 2.0; Besu and
+        anvil answer it): a listing of every department is one request, not three per department. Any answer that
+        is not a well-formed result is read again through :meth:`call`, so errors read exactly as there."""
+        if not fns:
+            return []
+        batch = getattr(self.w3.provider, "make_batch_request", None)
+        tag = hex(block) if isinstance(block, int) else block
+        responses: Any = None
+        if batch is not None:
+            try:
+                responses = batch(
+                    [
+                        (RPCEndpoint("eth_call"), [{"to": fn.address, "data": fn._encode_transaction_data()}, tag])
+                        for fn in fns
+                    ]
+                )
+            except (OSError, Web3RPCError, ValueError, TypeError):
+                responses = None
+        if not isinstance(responses, list) or len(responses) != len(fns):
+            return [self.call(fn, block) for fn in fns]
+        values = []
+        for fn, response in zip(fns, responses, strict=True):
+            value = self._decoded(fn, response)
+            values.append(self.call(fn, block) if value is _SLOW else value)
+        return values
+
+    def _decoded(self, fn: Any, response: Any) -> Any:
+        """The decoded result of one eth_call answer of ``fn``, or _SLOW when it is not a plain result."""
+        output_types = self._output_types.get(fn.abi_element_identifier)
+        if output_types is None:
+            output_types = self._output_types[fn.abi_element_identifier] = tuple(get_abi_output_types(fn.abi))
+        data = response.get("result") if isinstance(response, dict) and "error" not in response else None
+        if not isinstance(data, str) or (data in ("0x", "") and output_types):
+            return _SLOW
+        try:
+            raw = self.w3.codec.decode(output_types, HexBytes(data))
+        except (ValueError, TypeError, DecodingError):
+            return _SLOW
+        decoded = map_abi_data(BASE_RETURN_NORMALIZERS, output_types, raw)
+        return decoded[0] if len(decoded) == 1 else decoded
+
     def _fast_call(self, fn: Any, block: int | str) -> Any:
         output_types = self._output_types.get(fn.abi_element_identifier)
         if output_types is None:
