@@ -262,24 +262,22 @@ class Chain:
         return values
 
     def _decoded(self, fn: Any, response: Any) -> Any:
-        """The decoded result of one eth_call answer of ``fn``, or _SLOW when it is not a plain result."""
+        """The decoded result of one eth_call answer of ``fn``, or _SLOW when it is not a plain result (then
+        :meth:`call` takes web3's own path, which names a revert, a missing contract or bad data in its words)."""
         output_types = self._output_types.get(fn.abi_element_identifier)
         if output_types is None:
             output_types = self._output_types[fn.abi_element_identifier] = tuple(get_abi_output_types(fn.abi))
         data = response.get("result") if isinstance(response, dict) and "error" not in response else None
         if not isinstance(data, str) or (data in ("0x", "") and output_types):
-            return _SLOW
+            return _SLOW  # a revert, or no contract there
         try:
             raw = self.w3.codec.decode(output_types, HexBytes(data))
         except (ValueError, TypeError, DecodingError):
-            return _SLOW
+            return _SLOW  # not hex, or not the function's outputs
         decoded = map_abi_data(BASE_RETURN_NORMALIZERS, output_types, raw)
         return decoded[0] if len(decoded) == 1 else decoded
 
     def _fast_call(self, fn: Any, block: int | str) -> Any:
-        output_types = self._output_types.get(fn.abi_element_identifier)
-        if output_types is None:
-            output_types = self._output_types[fn.abi_element_identifier] = tuple(get_abi_output_types(fn.abi))
         request = {"to": fn.address, "data": fn._encode_transaction_data()}
         tag = hex(block) if isinstance(block, int) else block
         response = self.w3.provider.make_request(RPCEndpoint("eth_call"), [request, tag])
@@ -289,15 +287,7 @@ class Chain:
             and (type(rid) is int or (type(rid) is str and rid.isascii() and rid.isdigit()))
             and "error" not in response
         )
-        data = response.get("result") if well_formed else None  # anything else: web3's checks, web3's error
-        if not isinstance(data, str) or (data in ("0x", "") and output_types):
-            return _SLOW  # a revert, or no contract there: web3 says which, in its words
-        try:
-            raw = self.w3.codec.decode(output_types, HexBytes(data))
-        except (ValueError, TypeError, DecodingError):
-            return _SLOW  # not hex, or not the function's outputs: web3's path names it as it always did
-        decoded = map_abi_data(BASE_RETURN_NORMALIZERS, output_types, raw)
-        return decoded[0] if len(decoded) == 1 else decoded
+        return self._decoded(fn, response if well_formed else None)  # anything else: web3's checks, web3's error
 
     def block_number(self) -> int:
         try:

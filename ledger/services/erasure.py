@@ -100,16 +100,21 @@ def proven(ledger: Ledger) -> dict[str, str]:
         )
     for department in departments:
         ranges = logchain.chain_ranges(ledger, LOG, department)
-        flagged = logchain.check_log(ledger, LOG, department, ranges=ranges)
+        last = ranges[-1].last_seq if ranges else 0
+        seen: list[tuple[int, str]] = []  # the check's own pass over the log hands each body over
+
+        def visit(seq: int, body: str, _hash: str, _lookup: str | None, seen: list[tuple[int, str]] = seen) -> None:
+            seen.append((seq, body))
+
+        flagged = logchain.check_log(ledger, LOG, department, ranges=ranges, visit=visit)
         if any(d.seq is None for d in flagged):  # the anchored ranges themselves do not add up: trust none
             continue
         bad = {d.seq for d in flagged}
-        last = ranges[-1].last_seq if ranges else 0
-        for entry in logchain.entries(ledger, LOG, department):
-            if entry.seq > last or entry.seq in bad:
+        for seq, written in seen:
+            if seq > last or seq in bad:
                 continue
             try:
-                body = logchain.read_body(entry.body, LOG, department, entry.seq)
+                body = logchain.read_body(written, LOG, department, seq)
             except logchain.UnreadableEntry:
                 continue
             if isinstance(body.get("certificate"), str):

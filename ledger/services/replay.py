@@ -758,7 +758,7 @@ class _DepartmentReplay:
             self._credit = CreditBook(self.ledger, self.department, self.ranges)
         return self._credit
 
-    def add(self, seq: int, text: str, entry_hash: str, lookup: str | None = None) -> bool:
+    def add(self, seq: int, text: str, entry_hash: str, lookup: str | None) -> bool:
         """Queue one entry (with its stored index key); True when a full chunk was processed."""
         self.buffer.append((seq, text, entry_hash, lookup))
         if len(self.buffer) >= _CHUNK:
