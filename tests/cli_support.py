@@ -3,10 +3,20 @@ imports another)."""
 
 from __future__ import annotations
 
+import atexit
+import json
+import locale
 import os
+import shutil
+import signal
+import socket
 import subprocess
 import sys
+import tempfile
+import threading
 from collections import Counter
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -32,13 +42,106 @@ def env_for(ledger: Ledger, **extra: str) -> dict[str, str]:
 
 
 def run_cli(ledger: Ledger, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env_for(ledger, **extra),
-        timeout=180,
+    return ledger_process(args, env=env_for(ledger, **extra))
+
+
+def ledger_process(
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    input: str | None = None,
+    cwd: str | Path | None = None,
+    timeout: float = 180,
+) -> subprocess.CompletedProcess[str]:
+    """``subprocess.run([python, "-m", "ledger.cli", *args], capture_output=True, text=True, ...)``: the command
+    runs in a process of its own, forked from a server that has already imported the library
+    (tests/cli_zygote.py), unless the interpreter would start differently for this environment or
+    ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time."""
+    command = [sys.executable, "-m", "ledger.cli", *args]
+    zygote = _zygote() if _same_interpreter(env) else None
+    if zygote is None:
+        return subprocess.run(
+            command, capture_output=True, text=True, env=dict(env), input=input, cwd=cwd, timeout=timeout
+        )
+    scratch = Path(tempfile.mkdtemp(prefix="ledger-cli-"))
+    try:
+        streams = {name: scratch / name for name in ("stdin", "stdout", "stderr")}
+        for path in streams.values():
+            path.touch()
+        if input is not None:
+            streams["stdin"].write_text(input, encoding=locale.getpreferredencoding(False))
+        request = {
+            "args": list(args),
+            "env": dict(env),
+            "cwd": str(Path(cwd) if cwd is not None else Path.cwd()),
+            "stdin": str(streams["stdin"]) if input is not None else None,
+            "stdout": str(streams["stdout"]),
+            "stderr": str(streams["stderr"]),
+        }
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+            conn.connect(zygote)
+            conn.sendall(json.dumps(request).encode() + b"\n")
+            answers = conn.makefile("rb")
+            pid = json.loads(answers.readline())["pid"]
+            conn.settimeout(timeout)
+            try:
+                line = answers.readline()
+            except TimeoutError:
+                os.kill(pid, signal.SIGKILL)
+                stdout, stderr = _text(streams["stdout"]), _text(streams["stderr"])
+                raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
+            returncode = json.loads(line)["returncode"]
+        return subprocess.CompletedProcess(command, returncode, _text(streams["stdout"]), _text(streams["stderr"]))
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _text(path: Path) -> str:
+    """A captured stream as ``subprocess.run(text=True)`` gives it: the locale's encoding, universal newlines."""
+    data = path.read_bytes().decode(locale.getpreferredencoding(False))
+    return data.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _interpreter_settings(env: Mapping[str, str]) -> dict[str, str]:
+    return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}
+
+
+_ZYGOTE: dict[str, Any] = {}
+_ZYGOTE_LOCK = threading.Lock()
+
+
+def _same_interpreter(env: Mapping[str, str]) -> bool:
+    return os.environ.get("LEDGER_TEST_CLI_FORK") != "0" and _interpreter_settings(env) == _interpreter_settings(
+        _ZYGOTE.get("env", os.environ)
     )
+
+
+def _zygote() -> str | None:
+    """The socket of this test process's command server, started on first use (None if it cannot start)."""
+    with _ZYGOTE_LOCK:
+        if "socket" not in _ZYGOTE or _ZYGOTE["process"].poll() is not None:
+            home = Path(tempfile.mkdtemp(prefix="ledger-zygote-"))
+            path = str(home / "socket")
+            process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("cli_zygote.py")), path],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=(home / "stderr").open("wb"),
+                env=dict(os.environ),
+            )
+            assert process.stdout is not None
+            if process.stdout.readline() != b"ready\n":
+                raise RuntimeError(f"the ledger command server did not start: {(home / 'stderr').read_text()}")
+            process.stdout.close()
+            atexit.register(_stop_zygote, process, home)
+            _ZYGOTE.update(socket=path, process=process, env=dict(os.environ))
+        return str(_ZYGOTE["socket"])
+
+
+def _stop_zygote(process: subprocess.Popen[bytes], home: Path) -> None:
+    process.kill()
+    process.wait()
+    shutil.rmtree(home, ignore_errors=True)
 
 
 def assert_anchored_exactly_once(ledger: Ledger, department: str, ids: set[str], *, verify: bool = True) -> None:

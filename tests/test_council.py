@@ -11,8 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +32,7 @@ from ledger.services.council import (
 from ledger.services.departments import Council, get_department
 from ledger.storage.keys import Keystore
 
+from .cli_support import ledger_process
 from .conftest import DEMO_COUNCIL_PASSPHRASES, make_settings
 
 LIFETIME = 7 * 24 * 3600
@@ -86,9 +85,7 @@ def run(
     env.pop("LEDGER_DATABASE_URL", None)
     if keystore is not None:
         args = (*args, "--member-keystore", str(keystore))
-    done = subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
-    )
+    done = ledger_process(args, env=env)
     assert done.returncode == expect, f"member {member}: ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 from ledger.onchain.node import rpc_ready
 from ledger.onchain.toolchain import tool_path
 
+from .cli_support import ledger_process
 from .conftest import PASSPHRASE, database_url, make_records, write_jsonl
 from .rpc_proxy import RpcProxy
 
@@ -90,19 +90,12 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Rp
     )
 
     def ledger(*args: str, expect: int = 0) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
-        )
+        done = ledger_process(args, env=env)
         assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
         return done.stdout
 
     # Without a deployment the ledger says what to do instead of deploying anything by itself.
-    assert (
-        "run `ledger deploy`"
-        in subprocess.run(
-            [sys.executable, "-m", "ledger.cli", "departments"], env=env, capture_output=True, text=True
-        ).stderr
-    )
+    assert "run `ledger deploy`" in ledger_process(["departments"], env=env).stderr
     # Each council member's key in its own keystore under its own passphrase (side by side only in this test).
     keystores = [str(tmp_path / f"member-{i}") for i in (1, 2, 3)]
 
@@ -187,9 +180,7 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
         env.pop("LEDGER_GAS_PRICE", None)
 
         def ledger(*args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
-            done = subprocess.run(
-                [sys.executable, "-m", "ledger.cli", *args], env=env, capture_output=True, text=True, timeout=180
-            )
+            done = ledger_process(args, env=env)
             assert done.returncode == expect, f"ledger {' '.join(args)}: {done.stdout}\n{done.stderr}"
             return done
 

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from ledger.services.departments import Council, get_department
 from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.storage.store import Batch, Certificate
 
-from .cli_support import rpc
+from .cli_support import ledger_process, rpc
 from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .foundation_support import issue, verify
 
@@ -398,9 +397,7 @@ def cli(ledger: Ledger, *args: str) -> subprocess.CompletedProcess[str]:
         LEDGER_PASSPHRASE=PASSPHRASE,
         LEDGER_DATABASE_URL=ledger.settings.database_url or "",
     )
-    return subprocess.run(
-        [sys.executable, "-m", "ledger.cli", *args], capture_output=True, text=True, env=env, timeout=120
-    )
+    return ledger_process(args, env=env, timeout=120)
 
 
 def test_cli_issue_verify_and_exit_codes(ledger: Ledger, tmp_path: Path) -> None:

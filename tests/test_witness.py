@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -26,7 +27,7 @@ from ledger.services.witness import client as wclient
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
-from .cli_support import cli_in_process
+from .cli_support import cli_in_process, ledger_process
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,22 +54,15 @@ class WitnessProcess:
     def __init__(self, store: Path, name: str, rpc: str, *extra: str) -> None:
         self.store, self.name, self.rpc = store, name, rpc
         if not (store / "witness.key").exists():
-            run = subprocess.run(
-                [sys.executable, "-m", "ledger.cli", "witness", "keygen", "--store", str(store), "--name", name],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
+            run = ledger_process(
+                ["witness", "keygen", "--store", str(store), "--name", name], env=os.environ, timeout=60
             )
+            run.check_returncode()
             self.key = run.stdout.strip()
         else:
-            self.key = subprocess.run(
-                [sys.executable, "-m", "ledger.cli", "witness", "key", "--store", str(store)],
-                capture_output=True,
-                text=True,
-                timeout=60,
-                check=True,
-            ).stdout.strip()
+            found = ledger_process(["witness", "key", "--store", str(store)], env=os.environ, timeout=60)
+            found.check_returncode()
+            self.key = found.stdout.strip()
         self.process = subprocess.Popen(
             [sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store), "--rpc", rpc, *extra],
             stdout=subprocess.PIPE,
