@@ -373,3 +373,44 @@ def test_0005_keys_every_stored_decision_by_its_case(url: str) -> None:
     assert keys == {1: lookup_key("CASE-1"), 2: lookup_key('CASE-é"%_'), 3: None, 4: None, 5: None}
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def test_0006_keys_every_stored_read_by_its_certificate(url: str) -> None:
+    """Access-log entries stored before 0006 get the key of the certificate they are about, so a certificate's
+    reads (its issuer's and auditors' listing, its data subject's, its timeline) still include every earlier read;
+    a decision keeps its case key, and an entry an insider edited into junk gets none."""
+    from ledger.services.logchain import LogEntry, lookup_key
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0005") == (None, "0005")
+    digest = "0x" + "ab" * 32
+    bodies = [
+        ("access", f'{{"action":"read","certificate":"{digest}","outcome":"served"}}'),
+        ("access", '{"action":"grant","certificate":"0x' + "cd" * 32 + '","case_id":"CASE-9"}'),
+        ("access", '{not json "certificate":'),
+        ("access", '{"certificate":7}'),
+        ("decisions", '{"case_id":"CASE-1","certificate":"0x' + "ab" * 32 + '"}'),
+    ]
+    rows = [
+        {
+            "log": log,
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": body,
+            "lookup": lookup_key("CASE-1") if log == "decisions" else None,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": NOW,
+            "state": "pending",
+        }
+        for i, (log, body) in enumerate(bodies)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        keys = dict(conn.execute(sa.select(LogEntry.seq, LogEntry.lookup).order_by(LogEntry.seq)).all())  # type: ignore[call-overload]
+    assert keys == {1: lookup_key(digest), 2: lookup_key("0x" + "cd" * 32), 3: None, 4: None, 5: lookup_key("CASE-1")}
+    assert migrations.differences(engine) == []
+    engine.dispose()

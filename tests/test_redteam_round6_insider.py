@@ -121,3 +121,50 @@ def test_an_edited_case_index_is_reported_by_replay(ledger: Ledger, fresh_depart
         assert found == {("index_altered", decision.seq)}, found
     set_key(logchain.lookup_key("C-RT6-INDEX"))
     assert replay(ledger, department=fresh_department).ok
+
+
+def test_an_edited_read_index_is_reported_by_the_access_log_check(ledger: Ledger, fresh_department: str) -> None:
+    """A certificate's reads (its issuer's listing, its data subject's, its timeline) are found by an index key kept
+    beside each access-log entry, not by reading the whole log. An insider who clears or changes the key of a read
+    hides it from those listings: the access log's check compares every stored key with the one the body's
+    certificate gives, as replay does for decisions."""
+    from datetime import UTC, datetime
+
+    from ledger.services import accesslog
+
+    a, b = "0x" + "a1" * 32, "0x" + "b2" * 32
+    at = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    reads = [
+        accesslog.record(
+            ledger,
+            certificate=cert,
+            issuer=fresh_department,
+            action="read",
+            outcome="served",
+            actor="VERIFIER",
+            signer=None,
+            at=at,
+        ).seq
+        for cert in (a, b, a, a)
+    ]
+    listed = [r["seq"] for r in accesslog.accesses(ledger, a, fresh_department)]
+    scanned = [r["seq"] for r in accesslog.entries(ledger, department=fresh_department) if r.get("certificate") == a]
+    assert listed == scanned == [reads[0], reads[2], reads[3]]
+    assert accesslog.check(ledger, fresh_department) == []
+
+    def set_key(seq: int, value: str | None) -> None:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE logentry SET lookup=:k WHERE log='access' AND department_id=:d AND seq=:s"),
+                {"k": value, "d": fresh_department, "s": seq},
+            )
+
+    set_key(reads[2], None)
+    set_key(reads[3], logchain.lookup_key(b))
+    assert [r["seq"] for r in accesslog.accesses(ledger, a, fresh_department)] == [reads[0]]
+    found = {(d["kind"], d["seq"]) for d in accesslog.check(ledger, fresh_department)}
+    assert found == {("index_altered", reads[2]), ("index_altered", reads[3])}, found
+    set_key(reads[2], logchain.lookup_key(a))
+    set_key(reads[3], logchain.lookup_key(a))
+    assert accesslog.check(ledger, fresh_department) == []
+    assert [r["seq"] for r in accesslog.accesses(ledger, a, fresh_department)] == listed

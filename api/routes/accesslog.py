@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from ledger.services import accesslog
 from ledger.services.auth import PermissionDenied, Principal
@@ -13,6 +13,7 @@ from ledger.services.auth import PermissionDenied, Principal
 from ..deps import CurrentDepartment, LedgerDep
 from ..limits import GuardedRoute
 from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
+from ..paging import PageDep, last_place
 from ..problems import AUTHED
 
 router = APIRouter(prefix="/access-log", tags=["access log"], route_class=GuardedRoute)
@@ -41,10 +42,17 @@ def list_entries(
     department: DepartmentQuery = None,
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+    *,
+    page: PageDep,
+    request: Request,
+    response: Response,
 ) -> list[AccessEntry]:
-    """Entries of a department's access log (its own, or any for auditors), oldest first."""
+    """Entries of a department's access log (its own, or any for auditors), oldest first, a page at a time (the
+    `Link` header names the next page)."""
     code = _department(caller, department)
-    return [AccessEntry(**e) for e in accesslog.entries(ledger, department=code, since=since, until=until)]
+    found = accesslog.entries(ledger, department=code, since=since, until=until, after=page.after, limit=page.limit)
+    page.link(request, response, len(found), last_place(found))
+    return [AccessEntry(**e) for e in found]
 
 
 @router.post("/anchor", response_model=AnchorPublic, responses=AUTHED)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.services import logchain
 
 from ..deps import Auditor, LedgerDep
 from ..limits import GuardedRoute
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
+from ..paging import PageDep
 from ..problems import AUTHED
 
 router = APIRouter(prefix="/audit", tags=["audit"], route_class=GuardedRoute)
@@ -28,9 +29,14 @@ def read_log(
     department: Annotated[str | None, Query(max_length=32)] = None,
     since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
     until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+    *,
+    page: PageDep,
+    request: Request,
+    response: Response,
 ) -> list[LogEntryPublic]:
-    """Entries of log ``log`` (e.g. ``decisions``), one department or all, oldest first (auditor role)."""
-    return [
+    """Entries of log ``log`` (e.g. ``decisions``), one department or all, by department then sequence number, a
+    page at a time (auditor role; the `Link` header names the next page)."""
+    found = [
         LogEntryPublic(
             log=e.log,
             department=e.department_id,
@@ -42,8 +48,10 @@ def read_log(
             anchored=e.state == logchain.EntryState.ANCHORED,
             batch_root=e.batch_root,
         )
-        for e in logchain.entries(ledger, log, department, since=since, until=until)
+        for e in logchain.entries(ledger, log, department, since=since, until=until, after=page.after, limit=page.limit)
     ]
+    page.link(request, response, len(found), (found[-1].department, found[-1].seq) if found else None)
+    return found
 
 
 def _body(entry: logchain.LogEntry) -> dict[str, Any]:

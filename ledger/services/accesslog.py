@@ -72,9 +72,7 @@ def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict
     others back: its entry in the result is the error text and its entries stay pending for the next round.
     """
     codes = sorted(
-        set(departments)
-        if departments is not None
-        else {e.department_id for e in logchain.entries(ledger, LOG) if e.state != logchain.EntryState.ANCHORED}
+        set(departments) if departments is not None else {u.department for u in logchain.unanchored(ledger, LOG)}
     )
     done: dict[str, list[str] | str] = {}
     for code in codes:
@@ -138,18 +136,38 @@ def entries(
     certificate: str | None = None,
     since: datetime | None = None,
     until: datetime | None = None,
+    after: tuple[str, int] | None = None,
+    limit: int | None = None,
 ) -> list[dict[str, Any]]:
-    found = list(logchain.entries(ledger, LOG, department, since=since, until=until))
-    if certificate is not None:  # bodies are canonical JSON: a cheap text test before parsing
+    """Access-log entries (one department's or all), oldest first: for ``certificate``, only the entries about it,
+    found by their index key (not a scan of the log); a page of at most ``limit`` after ``after``."""
+    lookup = logchain.lookup_key(certificate) if certificate is not None else None
+    found = list(
+        logchain.entries(ledger, LOG, department, since=since, until=until, lookup=lookup, after=after, limit=limit)
+    )
+    if certificate is not None:  # the body decides, not the index; bodies are canonical JSON: a cheap text test
         needle = f'"certificate":"{certificate}"'
         found = [e for e in found if needle in e.body]
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
     return [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found]
 
 
-def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, Any]]:
-    """Reads and refused attempts on one certificate (grant events left out), oldest first."""
-    return [r for r in entries(ledger, department=issuer, certificate=certificate) if r.get("action") == "read"]
+def accesses(
+    ledger: Ledger,
+    certificate: str,
+    issuer: str,
+    *,
+    after: tuple[str, int] | None = None,
+    limit: int | None = None,
+) -> list[dict[str, Any]]:
+    """Reads and refused attempts on one certificate (grant events left out), oldest first; with ``after`` and
+    ``limit``, a page of the issuer's log's entries about it (its grant events count towards ``limit``)."""
+    return reads(entries(ledger, department=issuer, certificate=certificate, after=after, limit=limit))
+
+
+def reads(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The reads and refused attempts among access-log entries (grant events left out)."""
+    return [r for r in found if r.get("action") == "read"]
 
 
 def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:

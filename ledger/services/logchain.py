@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
@@ -167,10 +167,24 @@ def lookup_key(case_id: str) -> str:
     return hashlib.sha256(b"pl-lookup\x00" + case_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def lookup_of(body: Any) -> str | None:
-    """The index key the ledger stores with an entry of this body: its case id's, or None."""
-    case = body.get("case_id") if isinstance(body, dict) else None
-    return lookup_key(case) if isinstance(case, str) else None
+def lookup_of(body: Any, log: str = LOG_DECISIONS) -> str | None:
+    """The index key the ledger stores with an entry of this body in ``log``: an access-log entry's certificate's
+    (the reads of one certificate, for its issuer, auditors and its data subject), any other entry's case id's, or
+    None. The key does not enter the entry hash: :func:`check_log` (access log) and replay (decisions) compare it
+    with the body."""
+    if not isinstance(body, dict):
+        return None
+    named = body.get("certificate") if log == LOG_ACCESS else body.get("case_id")
+    return lookup_key(named) if isinstance(named, str) else None
+
+
+def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
+    """Whether ``lookup`` is the key the ledger stores with a body of this text (a text that is not JSON is
+    reported as altered by its hash, not here)."""
+    try:
+        return lookup == lookup_of(json_loads(text), log)
+    except ValueError:
+        return True
 
 
 def _append_rows(
@@ -225,7 +239,9 @@ def append(
 ) -> LogEntry:
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
     _check_names(log, department)
-    rows = _append_rows(ledger, log, department, [(canonical_body(body), lookup_of(body))], created_at or _utcnow())
+    rows = _append_rows(
+        ledger, log, department, [(canonical_body(body), lookup_of(body, log))], created_at or _utcnow()
+    )
     with Session(ledger.engine) as session:
         entry = session.exec(
             orm_select(LogEntry).where(
@@ -252,7 +268,7 @@ def append_many(
     count = 0
     batch: list[tuple[bytes, str | None]] = []
     for body in bodies:
-        batch.append((canonical_body(body), lookup_of(body)))
+        batch.append((canonical_body(body), lookup_of(body, log)))
         if len(batch) >= chunk:
             count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
             batch = []
@@ -269,12 +285,29 @@ def entries(
     since: datetime | None = None,
     until: datetime | None = None,
     chunk: int = 2_000,
+    lookup: str | None = None,
+    after: tuple[str, int] | None = None,
+    limit: int | None = None,
 ) -> Iterator[LogEntry]:
     """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
-    ``until`` exclusive, on ``created_at``."""
+    ``until`` exclusive, on ``created_at``; ``lookup``: only entries stored with this index key (:func:`lookup_of`);
+    ``after``: only entries after this (department, seq), and at most ``limit`` of them (a page: the next one
+    starts after the last entry of this one)."""
     query = orm_select(LogEntry).where(LogEntry.log == log)
     if department is not None:
         query = query.where(LogEntry.department_id == department)
+    if lookup is not None:
+        query = query.where(LogEntry.lookup == lookup)
+    if after is not None:  # keyset paging on the (log, department_id, seq) index: a page costs the same anywhere
+        after_department, after_seq = after
+        if department is None:
+            query = query.where(tuple_(col(LogEntry.department_id), col(LogEntry.seq)) > tuple_(*after))
+        elif after_department == department:
+            query = query.where(col(LogEntry.seq) > after_seq)
+        elif after_department > department:  # a place past every entry of this department's log
+            query = query.where(false())
+    if limit is not None:
+        query = query.limit(limit)
     if since is not None:
         query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
     if until is not None:
@@ -793,6 +826,7 @@ def check_log(
             ).scalar_one()
         )
     prefix = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
+    indexed = log == LOG_ACCESS  # the decisions' case keys are compared by replay, which parses every body anyway
     sha = hashlib.sha256
     bad_rows: list[tuple[int, str, str, str, int | None, str | None]] = []  # rows whose hash does not verify
     altered: set[int] = set()
@@ -810,6 +844,16 @@ def check_log(
         for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state, lookup in result:
             if visit is not None:
                 visit(seq, body, entry_hash, lookup)
+            if indexed and not _index_agrees(body, log, lookup):
+                found.append(
+                    Discrepancy(
+                        "index_altered",
+                        department,
+                        seq,
+                        "the entry's stored lookup key is not the one its certificate gives: the database's index "
+                        "of reads was edited (the certificate's access listing would miss this entry)",
+                    )
+                )
             raw = body.encode("utf-8")
             actual = (
                 "0x"

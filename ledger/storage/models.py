@@ -207,7 +207,7 @@ class LogEntry(SQLModel, table=True):
 
     __table_args__ = (
         UniqueConstraint("log", "department_id", "seq", name="uq_logentry_log_department_seq"),
-        Index("ix_logentry_lookup", "log", "department_id", "lookup"),
+        Index("ix_logentry_lookup", "log", "department_id", "lookup", "seq"),  # a key's entries in order
     )
 
     id: int | None = Field(default=None, primary_key=True)
@@ -215,8 +215,9 @@ class LogEntry(SQLModel, table=True):
     department_id: str = Field(max_length=32)
     seq: int
     body: str = Field(sa_column=Column(Text, nullable=False))
-    # the index key of an entry about a case (logchain.lookup_key of the body's case_id), so finding a case's
-    # decisions reads its few rows instead of every body of the log; the database's word, checked against the body
+    # the index key of an entry about a case (logchain.lookup_key of the body's case_id) or, in the access log, about
+    # a certificate (of its digest), so finding a case's decisions or a certificate's reads reads their few rows
+    # instead of every body of the log; the database's word, checked against the body (replay, check_log)
     lookup: str | None = Field(default=None, max_length=32)
     entry_hash: str = Field(max_length=66)
     prev_hash: str = Field(max_length=66)

@@ -1,0 +1,110 @@
+"""Lists that grow with the ledger come a page at a time (api/paging.py): the access log, a certificate's reads and
+an auditor's reading of any log. Before, each answer held the whole list, built in memory: a log of millions of
+entries made one request take the gateway's memory. Following the ``Link`` header's next page gives every entry
+exactly once, in order; bad paging parameters get a 422 that says what to send."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from ledger.client import Ledger
+from ledger.services import accesslog
+
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client
+
+AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+
+
+def _record(ledger: Ledger, department: str, certificate: str, action: str = "read") -> int:
+    entry = accesslog.record(
+        ledger,
+        certificate=certificate,
+        issuer=department,
+        action=action,
+        outcome="served",
+        actor="PAGING-READER",
+        signer=None,
+        at=AT,
+    )
+    return int(entry.seq)
+
+
+def _follow(client: Any, url: str, token: str, **params: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every item of every page from ``url`` on, and the size of each page."""
+    items: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    response = client.get(url, params=params, headers=bearer(token))
+    while True:
+        assert response.status_code == 200, response.text
+        sizes.append(len(response.json()))
+        items += response.json()
+        link = response.headers.get("link")
+        if link is None:
+            return items, sizes
+        match = re.fullmatch(r'<([^>]+)>; rel="next"', link)
+        assert match, link
+        response = client.get(match.group(1), headers=bearer(token))
+
+
+def test_pages_of_the_access_log_and_of_a_certificates_reads_give_every_entry_once(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    mine = issue(ledger, fresh_department, 1)[0]["digest"]
+    other = "0x" + "c3" * 32
+    seqs = [_record(ledger, fresh_department, cert) for cert in (mine, other, mine, mine, other, mine, mine)]
+    seqs.append(_record(ledger, fresh_department, mine, action="grant"))
+    seqs.append(_record(ledger, fresh_department, mine))
+
+    whole = client.get("/access-log", headers=bearer(token))
+    assert whole.status_code == 200 and "link" not in whole.headers  # under a page: one answer, as before
+    items, sizes = _follow(client, "/access-log", token, limit=3)
+    assert [e["seq"] for e in items] == [e["seq"] for e in whole.json()] == seqs
+    assert sizes == [3, 3, 3, 0]  # a full last page names a next one, which is empty
+
+    reads_of_mine = [s for s, c in zip(seqs[:7], (1, 0, 1, 1, 0, 1, 1), strict=True) if c] + [seqs[8]]
+    listed = client.get(f"/certificates/{mine}/accesses", headers=bearer(token)).json()
+    assert [e["seq"] for e in listed] == reads_of_mine  # the grant event left out, the other certificate's too
+    paged, _ = _follow(client, f"/certificates/{mine}/accesses", token, limit=2)
+    assert [e["seq"] for e in paged] == reads_of_mine
+    assert {e["certificate"] for e in paged} == {mine}
+
+
+def test_an_auditor_pages_through_every_departments_log_in_order(ledger: Ledger, fresh_department: str) -> None:
+    client = make_client(ledger, Clock())
+    auditor = login(client, ledger, "AUD")
+    seqs = [_record(ledger, fresh_department, "0x" + f"{i:02x}" * 32) for i in range(5)]
+
+    one, _ = _follow(client, "/audit/logs/access", auditor, department=fresh_department, limit=2)
+    assert [e["seq"] for e in one] == seqs
+    # across departments: by department, then sequence number, starting after a place (the cursor)
+    page = client.get(
+        "/audit/logs/access", params={"after": f"{fresh_department}:{seqs[1]}", "limit": 3}, headers=bearer(auditor)
+    )
+    assert page.status_code == 200
+    assert [(e["department"], e["seq"]) for e in page.json()] == [(fresh_department, s) for s in seqs[2:]]
+    assert f"after={fresh_department}%3A{seqs[4]}" in page.headers["link"]
+    later = client.get(page.headers["link"][1:].split(">")[0], headers=bearer(auditor)).json()
+    places = [(e["department"], e["seq"]) for e in later]
+    assert places == sorted(places) and all(d > fresh_department for d, _ in places)
+
+
+def test_bad_paging_parameters_are_refused_with_what_to_send(ledger: Ledger, fresh_department: str) -> None:
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, fresh_department)
+    for params in (
+        {"limit": 0},
+        {"limit": 1001},
+        {"limit": "ten"},
+        {"after": "MKT"},
+        {"after": "MKT:-1"},
+        {"after": "MKT:1e3"},
+        {"after": ":5"},
+        {"after": "A B:5"},
+        {"after": "MKT:" + "9" * 19},
+    ):
+        body = assert_problem(client.get("/access-log", params=params, headers=bearer(token)), 422)
+        assert "limit" in str(body) or "after" in str(body), (params, body)
