@@ -16,6 +16,7 @@ import re
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import anyio
@@ -27,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
 from ledger.formats.canonical import json_depth, json_loads, strict_json_loads
+from ledger.services.auth import AuthenticationError, PermissionDenied
 
 from .problems import problem
 
@@ -233,13 +235,23 @@ class RequestGuard:
             )
             return
         body_limit, max_values = limits.body_bytes, limits.json_values
+        anonymous = min(body_limit, limits.anonymous_body_bytes)
         if scope.get("path", "").startswith(ANONYMOUS_PATHS) or not _genuine_token(scope, authorization):
             # anyone may send these, and a body is parsed before any 401 or 429: a certificate's worth
-            body_limit = min(body_limit, limits.anonymous_body_bytes)
+            body_limit = anonymous
             max_values = min(max_values, limits.anonymous_json_values)
+        # A minted, unexpired token may send more than anyone, but the MAC says nothing of a sign-out or of the
+        # council suspending its department: that is asked (database, registry) once the body would exceed what
+        # anyone may send, so only such requests pay for it.
+        vouched = body_limit <= anonymous
         if declared is not None and declared.isdigit() and int(declared) > body_limit:
             await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
             return
+        if not vouched and declared is not None and declared.isdigit() and int(declared) > anonymous:
+            if not await _still_signed_in(scope, authorization):
+                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
+                return
+            vouched = True
         if scope.get("method") in _NO_BODY and declared is None:
             await self.app(scope, receive, send)
             return
@@ -255,6 +267,11 @@ class RequestGuard:
             if seen > body_limit:
                 await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
                 return
+            if seen > anonymous and not vouched:  # a body sent without a length: asked when it gets that far
+                if not await _still_signed_in(scope, authorization):
+                    await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
+                    return
+                vouched = True
             chunks.append(chunk)
             if not message.get("more_body", False):
                 break
@@ -298,6 +315,23 @@ def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
     # limits, or a token stolen or kept from long ago would buy 4 MiB and 200,000 values per request for ever
     expires = claims.get("exp")
     return type(expires) is int and time.time() < expires
+
+
+async def _still_signed_in(scope: Scope, authorization: bytes | None) -> bool:
+    """Whether the token may still act: not signed out, its department registered with this key and not suspended
+    (``Authenticator.authenticate``, in a worker thread: it reads the database and the registry). A chain or
+    database that cannot be read says nothing against the token: the route then answers for itself (502, ...)."""
+    authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
+    if authenticator is None or authorization is None:
+        return False
+    token = authorization[7:].strip().decode("latin-1")
+    try:
+        await anyio.to_thread.run_sync(lambda: authenticator.authenticate(token, now=datetime.now(UTC)))
+    except (AuthenticationError, PermissionDenied):
+        return False
+    except LedgerError:
+        return True
+    return True
 
 
 _NUL_ESCAPE = b"\\u0000"  # the only way JSON writes a NUL in a string (a raw control character is not JSON)
