@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
+from ledger.errors import InputError, StateError
 from ledger.services import decisions, logchain
 from ledger.services.replay import replay
 
@@ -84,3 +85,90 @@ def test_replay_reports_a_case_decided_automatically_again(
     # filtered by case, the repeat is still reported for that case, and for no other
     assert {d.check for d in replay(ledger, department=dept, case_id="C-AGAIN-1").discrepancies} == {"decided_again"}
     assert replay(ledger, department=dept, case_id="C-AGAIN-2").ok
+
+
+def test_decide_refuses_a_case_already_decided_automatically(ledger: Ledger, fresh_department: str) -> None:
+    """``decide`` (the library path beside the gateway's ``decide_once``) refuses a second automatic decision, naming
+    the first; the officer's override stays open, and deciding a case only an officer decided is not refused."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, "decide")
+    first = decisions.decide(ledger, dept, "C-ONCE-1", "ITEM-1", application("C-ONCE-1"), rule_set, applicant_ref="p")
+    altered = {**application("C-ONCE-1"), "application": {"applicant_type": "individual", "online": False}}
+    with pytest.raises(StateError, match=rf"already decided automatically: decision {first.seq} "):
+        decisions.decide(ledger, dept, "C-ONCE-1", "ITEM-1", altered, rule_set, applicant_ref="p")
+    assert _cases(ledger, dept) == ["C-ONCE-1"]
+    decisions.record_human_decision(
+        ledger,
+        dept,
+        "C-ONCE-1",
+        "ITEM-1",
+        officer="officer-1",
+        outcome="approve",
+        reasons=["OFFICER_CHECKED"],
+        applicant_ref="p",
+        overrides=first.seq,
+    )
+    with pytest.raises(StateError, match=rf"decision {first.seq} "):
+        decisions.decide(ledger, dept, "C-ONCE-1", "ITEM-1", altered, rule_set, applicant_ref="p")
+    decisions.record_human_decision(
+        ledger,
+        dept,
+        "C-ONCE-2",
+        "ITEM-1",
+        officer="officer-1",
+        outcome="reject",
+        reasons=["OFFICER_CHECKED"],
+        applicant_ref="p",
+    )
+    decisions.decide(ledger, dept, "C-ONCE-2", "ITEM-1", application("C-ONCE-2"), rule_set, applicant_ref="p")
+    assert _cases(ledger, dept) == ["C-ONCE-1", "C-ONCE-1", "C-ONCE-2", "C-ONCE-2"]
+
+
+def test_decide_many_refuses_a_case_already_decided(ledger: Ledger, fresh_department: str) -> None:
+    """The bulk path refuses a case the department decided before (by ``decide`` or an earlier run), naming that
+    decision, before anything of the chunk holding it is recorded."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, "many")
+    first = decisions.decide(ledger, dept, "C-BULK-1", "ITEM-1", application("C-BULK-1"), rule_set, applicant_ref="p")
+    decisions.decide_many(ledger, dept, [_bulk("C-BULK-2"), _bulk("C-BULK-3")], {"*": rule_set})
+    with pytest.raises(StateError, match=rf"case 'C-BULK-1' was already decided automatically: decision {first.seq} "):
+        decisions.decide_many(ledger, dept, [_bulk("C-BULK-4"), _bulk("C-BULK-1")], {"*": rule_set})
+    with pytest.raises(StateError, match=r"case 'C-BULK-3' was already decided automatically: decision 3 "):
+        decisions.decide_many(ledger, dept, [_bulk("C-BULK-5"), _bulk("C-BULK-3")], {"*": rule_set}, chunk=1)
+    # chunk=1: the chunk before the repeated case was recorded, as for a bad application; nothing after it
+    assert _cases(ledger, dept) == ["C-BULK-1", "C-BULK-2", "C-BULK-3", "C-BULK-5"]
+    assert replay(ledger, department=dept).ok
+
+
+def test_decide_many_refuses_a_case_repeated_in_its_input(ledger: Ledger, fresh_department: str) -> None:
+    """A case twice in one input file is refused: in one chunk before anything of it is recorded (the application
+    named like a bad one), across chunks when the second comes to be decided (the chunks before it are recorded)."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, "input")
+    with pytest.raises(InputError, match=r"application 3: case 'C-IN-1' is also application 1 of this input"):
+        decisions.decide_many(
+            ledger, dept, [_bulk("C-IN-1"), _bulk("C-IN-2"), _bulk("C-IN-1", applicant="other")], {"*": rule_set}
+        )
+    assert _cases(ledger, dept) == []
+    with pytest.raises(StateError, match=r"case 'C-IN-3' was already decided automatically: decision 1 "):
+        decisions.decide_many(
+            ledger,
+            dept,
+            [_bulk("C-IN-3"), _bulk("C-IN-4"), _bulk("C-IN-5"), _bulk("C-IN-3"), _bulk("C-IN-6")],
+            {"*": rule_set},
+            chunk=2,
+        )
+    assert _cases(ledger, dept) == ["C-IN-3", "C-IN-4"]
+    # with worker processes the same (the chunk read is hashed in a worker while the one before is recorded)
+    with pytest.raises(StateError, match=r"case 'C-IN-7' was already decided automatically: decision 3 "):
+        decisions.decide_many(
+            ledger,
+            dept,
+            [_bulk("C-IN-7"), _bulk("C-IN-8"), _bulk("C-IN-9"), _bulk("C-IN-7")],
+            {"*": rule_set},
+            chunk=2,
+            workers=1,
+        )
+    assert _cases(ledger, dept) == ["C-IN-3", "C-IN-4", "C-IN-7", "C-IN-8"]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok
