@@ -44,7 +44,11 @@ def register(commands: Any) -> None:
     p.add_argument("--out", type=Path, required=True)
     p.set_defaults(run=_demo_data)
 
-    p = commands.add_parser("decide", help="decide applications (JSONL) automatically, record and anchor them")
+    p = commands.add_parser(
+        "decide",
+        help="decide applications (JSONL) automatically, record and anchor them; a case already decided "
+        "automatically is refused (an officer decides it again: record-decision --overrides)",
+    )
     p.add_argument("file", type=Path)
     p.add_argument("--department", "-d", required=True, help="deciding department (its key anchors the log)")
     p.add_argument(

@@ -404,6 +404,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("case index altered", "The database's index of cases does not match the decision's case id."),
         "zh-CN": ("案件索引被篡改", "数据库中的案件索引与决定记录的案件编号不一致。"),
     },
+    "decided_again": {
+        "en": (
+            "case decided again",
+            "The department decided a case automatically that it had already decided automatically.",
+        ),
+        "zh-CN": ("案件被重复自动决定", "部门对已自动决定过的案件再次作出自动决定。"),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

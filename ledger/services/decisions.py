@@ -617,7 +617,9 @@ def decide(
     """Decide one case automatically with a published rule set and record it in ``department``'s decision log.
 
     ``applicant_ref`` is the applicant's identity; only its salted digest is recorded. Anchoring happens in batches
-    (:func:`ledger.services.logchain.anchor_pending`, or :func:`decide_many`).
+    (:func:`ledger.services.logchain.anchor_pending`, or :func:`decide_many`). A case ``department`` already decided
+    automatically is refused (StateError naming that decision): deciding again is an officer's override
+    (:func:`record_human_decision`), never a re-run of the rules on other input until the outcome suits.
     """
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
@@ -625,6 +627,7 @@ def decide(
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
     _require_published(ledger, rules)
+    _refuse_decided(ledger, department, [case_id])
     kept, documents = seal_citations(prepared)
     digest, row = _input_row(_with_nonce(kept))
     at = _time_text(decided_at)
@@ -662,24 +665,62 @@ def decide_once(
     if isinstance(rule_set, str) and not rule_set.startswith("0x"):  # never a path from whoever sent the request
         raise InputError(f"rule set {rule_set!r} is not a digest (0x + 64 hex digits) of a published rule set")
     stripes = ledger.local("decisions.case_locks", lambda: [threading.Lock() for _ in range(_CASE_LOCKS)])
-    with stripes[hash((department, case_id)) % _CASE_LOCKS]:
-        earlier = [
-            d
-            for d in find_decisions(ledger, department, case_id)
-            if isinstance(d.body.get("decided_by"), dict) and d.body["decided_by"].get("kind") == "engine"
-        ]
-        if earlier:
-            first = earlier[0]
-            raise StateError(
-                f"case {case_id!r} was already decided automatically: decision {first.seq} "
-                f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
-                "- an officer may override it (`ledger record-decision ... --overrides "
-                f"{first.seq}`)"
-            )
+    with stripes[hash((department, case_id)) % _CASE_LOCKS]:  # decide() refuses a case decided before
         return decide(ledger, department, case_id, service_item, decision_input, rule_set, applicant_ref=applicant_ref)
 
 
 _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
+
+
+def _decided_automatically(ledger: Ledger, department: str, case_ids: Sequence[str]) -> dict[str, Decision]:
+    """Of ``case_ids``, those ``department`` already decided automatically, each with its first automatic decision:
+    one indexed query (``ix_logentry_lookup``) per 900 cases, never a scan of the log."""
+    from .logchain import LogEntry, lookup_key, read_body
+
+    keys = sorted({lookup_key(c) for c in case_ids})
+    wanted = set(case_ids)
+    found: dict[str, Decision] = {}
+    for i in range(0, len(keys), 900):
+        with ledger.engine.connect() as conn:
+            rows = conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == department,
+                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                )
+            ).all()
+        for seq, entry_hash, text in rows:
+            body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
+            case = body.get("case_id")
+            decided_by = body.get("decided_by")
+            if (
+                isinstance(case, str)
+                and case in wanted
+                and isinstance(decided_by, dict)
+                and decided_by.get("kind") == "engine"
+                and (case not in found or int(seq) < found[case].seq)
+            ):
+                found[case] = Decision(department, int(seq), entry_hash, body)
+    return found
+
+
+def _decided_already(case_id: str, first: Decision) -> StateError:
+    return StateError(
+        f"case {case_id!r} was already decided automatically: decision {first.seq} "
+        f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
+        "- an officer may override it (`ledger record-decision ... --overrides "
+        f"{first.seq}`)"
+    )
+
+
+def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str]) -> None:
+    """StateError naming the earlier decision when ``department`` already decided one of ``case_ids``
+    automatically (the first in ``case_ids`` order): a case is decided by the rules once, and again only by an
+    officer's override (:func:`record_human_decision`) - not re-run, with other input, until the outcome suits."""
+    earlier = _decided_automatically(ledger, department, case_ids)
+    for case in case_ids:
+        if case in earlier:
+            raise _decided_already(case, earlier[case])
 
 
 def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
@@ -860,6 +901,7 @@ class _Chunk:
         self.kept: list[dict[str, Any]] = []  # the inputs as stored (cited documents sealed away)
         self.documents: dict[str, Mapping[str, Any]] = {}
         self.stored: Any = None
+        self.cases: dict[str, int] = {}  # case id -> its application number: a case is decided once
 
     def add(
         self, reference: Callable[[str], str], rule_sets: Mapping[str, RuleSet], number: int, application: Any
@@ -880,6 +922,15 @@ class _Chunk:
                 evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
+        case = prepared["case_id"]
+        if case in self.cases:  # the earlier one is not recorded yet: the input names the case twice
+            raise InputError(
+                f"application {number}: case {case!r} is also application {self.cases[case]} of this input; a case "
+                "is decided automatically once - remove the repeat (an officer decides a case again, "
+                "`ledger record-decision ... --overrides CASE`)",
+                line=number,
+            )
+        self.cases[case] = number
         kept, cited = seal_citations(prepared)
         self.pending.append((rules, prepared, reference(identity)))
         self.identities.append(identity)
@@ -923,6 +974,11 @@ def decide_many(
     says the run is long, 0 for none. With ``anchor``, the decisions are anchored as the run goes, each time
     ``anchor_every`` of them (one anchoring batch) are recorded or the oldest is half the anchoring deadline old,
     and at the end.
+
+    A case is decided automatically once: a case the department already decided automatically is refused
+    (StateError naming that decision) before anything of the chunk holding it is recorded, and so is a case the input
+    repeats (InputError for a repeat within a chunk, like a bad application; StateError when the chunk before it was
+    recorded). The chunks before are recorded; `ledger anchor-logs` anchors those the run had not anchored yet.
     """
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
@@ -945,6 +1001,9 @@ def decide_many(
         pending, identities = chunk_read.pending, chunk_read.identities
         at = fixed_time or _time_text(None)
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
+        # a case this department decided before - by an earlier run, decide(), or a chunk before this one of the
+        # same input - refuses the chunk before any of it is recorded: one indexed query per chunk, not per case
+        _refuse_decided(ledger, department, list(chunk_read.cases))
         block, facts = _establish(
             ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view, references
         )

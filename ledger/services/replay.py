@@ -21,6 +21,10 @@ For every department (or the ones asked for), :func:`replay`
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
    (``override_invalid``); they are not re-run;
+   a case decided automatically a second (third, ...) time by the same department is ``decided_again`` (naming the
+   first): a case is decided by the rules once, again only by an officer's override, so a department cannot re-run
+   the rules on altered input until the outcome suits. Checked in log order in this process, from the body's own
+   case id (not the stored index key);
 6. checks the certificates approvals produced against the decisions that issued them, both ways
    (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
    ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
@@ -749,6 +753,10 @@ class _DepartmentReplay:
         self.links = links
         self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
         self._credit: Any = None
+        # the lookup keys (16 bytes of logchain.lookup_key, from the body's own case id) of every case decided
+        # automatically so far in log order, so a second automatic decision of a case is seen (decided_again):
+        # about 16 bytes + ~65 of set and object overhead per case, the one thing this walk keeps per decision
+        self.decided: set[bytes] = set()
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -769,6 +777,7 @@ class _DepartmentReplay:
     def flush(self) -> int:
         report, dept = self.report, self.department
         selected = []
+        repeats: list[tuple[int, str, str]] = []  # (seq, case id, lookup key) of a case decided automatically again
         count = len(self.buffer)
         links = self.links
         for seq, text, entry_hash, lookup in self.buffer:
@@ -781,7 +790,8 @@ class _DepartmentReplay:
                     ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
                 )
                 continue
-            if lookup != logchain.lookup_of(body):
+            own = logchain.lookup_of(body)
+            if lookup != own:
                 # the index that finds a case's decisions (deciding a case once among them) names another case, or
                 # none: an edit of the database that would let a retried application be decided a second time
                 case = body.get("case_id")
@@ -800,9 +810,18 @@ class _DepartmentReplay:
                 self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
                 if body.get("format") == SUPERVISION_FORMAT:
                     continue
-            if self.selection.wants(body):
+            chosen = self.selection.wants(body)
+            if own is not None and _kind(body) == "engine":  # in log order, in this process (workers or not)
+                key = bytes.fromhex(own)
+                if key not in self.decided:
+                    self.decided.add(key)
+                elif chosen:
+                    repeats.append((seq, body["case_id"], own))
+            if chosen:
                 selected.append((seq, body))
         self.buffer.clear()
+        if repeats:
+            _report_decided_again(self.ledger, report, dept, repeats)
         inputs = _load_inputs(
             self.ledger,
             [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
@@ -1128,6 +1147,48 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
                 f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
                 "about this applicant that precede it in the log were anchored",
             )
+
+
+def _report_decided_again(ledger: Ledger, report: ReplayReport, dept: str, repeats: list[tuple[int, str, str]]) -> None:
+    """``decided_again`` for each automatic decision of a case ``dept`` had already decided automatically, naming the
+    first such decision: found by the case's index key (one query for the chunk's few repeats), its body read to
+    be sure. A first decision the index no longer finds was reported as ``index_altered``."""
+    first: dict[str, int] = {}
+    keys = sorted({key for _, _, key in repeats})
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(keys), 900):
+            for seq, text in conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.body)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == dept,
+                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                )
+            ):
+                try:
+                    body = json_loads(text)
+                except ValueError:
+                    continue
+                case = body.get("case_id") if isinstance(body, dict) else None
+                if isinstance(case, str) and _kind(body) == "engine" and int(seq) < first.get(case, int(seq) + 1):
+                    first[case] = int(seq)
+    for seq, case, _ in repeats:
+        earlier = first.get(case)
+        named = (
+            f"decision {earlier}"
+            if earlier is not None and earlier < seq
+            else "an earlier decision (which the case index no longer finds: see index_altered)"
+        )
+        report.discrepancies.append(
+            ReplayDiscrepancy(
+                "decided_again",
+                dept,
+                seq,
+                case,
+                f"decision {seq} decides case {case!r} automatically again: {dept} already decided it by the rules "
+                f"in {named}. A case is decided by the rules once; deciding it again is an officer's override - a "
+                "re-run, perhaps on altered input, can shop for an outcome",
+            )
+        )
 
 
 def _check_overrides(
