@@ -23,8 +23,8 @@ For every department (or the ones asked for), :func:`replay`
    (``override_invalid``); they are not re-run;
    a case decided automatically a second (third, ...) time by the same department is ``decided_again`` (naming the
    first): a case is decided by the rules once, again only by an officer's override, so a department cannot re-run
-   the rules on altered input until the outcome suits. Checked in log order in this process, from the body's own
-   case id (not the stored index key);
+   the rules on altered input until the outcome suits. The earlier decisions are found through the case index, whose
+   every key this walk compares with its body (``index_altered``), per chunk: replay keeps nothing per decision;
 6. checks the certificates approvals produced against the decisions that issued them, both ways
    (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
    ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
@@ -753,10 +753,6 @@ class _DepartmentReplay:
         self.links = links
         self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
         self._credit: Any = None
-        # the lookup keys (16 bytes of logchain.lookup_key, from the body's own case id) of every case decided
-        # automatically so far in log order, so a second automatic decision of a case is seen (decided_again):
-        # about 16 bytes + ~65 of set and object overhead per case, the one thing this walk keeps per decision
-        self.decided: set[bytes] = set()
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -777,7 +773,7 @@ class _DepartmentReplay:
     def flush(self) -> int:
         report, dept = self.report, self.department
         selected = []
-        repeats: list[tuple[int, str, str]] = []  # (seq, case id, lookup key) of a case decided automatically again
+        automatic: list[tuple[int, str, str, bool]] = []  # (seq, case id, its lookup key, selected) of this chunk
         count = len(self.buffer)
         links = self.links
         for seq, text, entry_hash, lookup in self.buffer:
@@ -811,17 +807,13 @@ class _DepartmentReplay:
                 if body.get("format") == SUPERVISION_FORMAT:
                     continue
             chosen = self.selection.wants(body)
-            if own is not None and _kind(body) == "engine":  # in log order, in this process (workers or not)
-                key = bytes.fromhex(own)
-                if key not in self.decided:
-                    self.decided.add(key)
-                elif chosen:
-                    repeats.append((seq, body["case_id"], own))
+            if own is not None and _kind(body) == "engine":  # a case decided by the rules twice: decided_again
+                automatic.append((seq, body["case_id"], own, chosen))
             if chosen:
                 selected.append((seq, body))
         self.buffer.clear()
-        if repeats:
-            _report_decided_again(self.ledger, report, dept, repeats)
+        if automatic:
+            _report_decided_again(self.ledger, report, dept, automatic)
         inputs = _load_inputs(
             self.ledger,
             [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
@@ -1149,35 +1141,51 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
             )
 
 
-def _report_decided_again(ledger: Ledger, report: ReplayReport, dept: str, repeats: list[tuple[int, str, str]]) -> None:
-    """``decided_again`` for each automatic decision of a case ``dept`` had already decided automatically, naming the
-    first such decision: found by the case's index key (one query for the chunk's few repeats), its body read to
-    be sure. A first decision the index no longer finds was reported as ``index_altered``."""
-    first: dict[str, int] = {}
-    keys = sorted({key for _, _, key in repeats})
+def _report_decided_again(
+    ledger: Ledger, report: ReplayReport, dept: str, automatic: list[tuple[int, str, str, bool]]
+) -> None:
+    """``decided_again`` for each selected automatic decision of a case ``dept`` had already decided automatically,
+    naming the first such decision. ``automatic``: (seq, case id, lookup key from the body, selected) of a chunk's
+    automatic decisions. The earlier decisions are found by the cases' index keys, this chunk's and every entry
+    before it (one index-only query per 900 cases: replay keeps nothing per decision, so its memory stays flat in
+    the log's length), and their bodies are read to be sure. The index is the database's word, but this walk
+    compares every entry's key with its body: a first decision an insider hid from the index is ``index_altered``."""
+    last = max(seq for seq, _, _, _ in automatic)
+    keys = sorted({key for _, _, key, _ in automatic})
+    places: dict[str, list[int]] = {}
     with ledger.engine.connect() as conn:
         for i in range(0, len(keys), 900):
+            for seq, key in conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.lookup)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == dept,
+                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                    col(LogEntry.seq) <= last,
+                )
+            ):
+                places.setdefault(str(key), []).append(int(seq))
+        shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
+        first: dict[str, int] = {}  # case id -> its first automatic decision
+        for i in range(0, len(shared), 900):
             for seq, text in conn.execute(
                 select(col(LogEntry.seq), col(LogEntry.body)).where(
                     col(LogEntry.log) == LOG_DECISIONS,
                     col(LogEntry.department_id) == dept,
-                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                    col(LogEntry.seq).in_(shared[i : i + 900]),
                 )
             ):
                 try:
                     body = json_loads(text)
                 except ValueError:
-                    continue
+                    continue  # reported as altered by the log check
                 case = body.get("case_id") if isinstance(body, dict) else None
                 if isinstance(case, str) and _kind(body) == "engine" and int(seq) < first.get(case, int(seq) + 1):
                     first[case] = int(seq)
-    for seq, case, _ in repeats:
+    for seq, case, _, chosen in automatic:
         earlier = first.get(case)
-        named = (
-            f"decision {earlier}"
-            if earlier is not None and earlier < seq
-            else "an earlier decision (which the case index no longer finds: see index_altered)"
-        )
+        if not chosen or earlier is None or earlier >= seq:
+            continue  # the first automatic decision of its case (or one this replay was not asked about)
+        named = f"decision {earlier}"
         report.discrepancies.append(
             ReplayDiscrepancy(
                 "decided_again",
