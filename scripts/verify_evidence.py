@@ -1037,12 +1037,16 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
 
 
 def lower(value: Any) -> Any:
+    """``value`` in a form that compares as JSON values do: hex in either case alike, a number or boolean only to
+    one of its own type (``7.0`` is not the registry's ``7``, nor ``1`` its ``true``)."""
     if isinstance(value, str) and value.startswith("0x"):
         return value.lower()
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [lower(v) for v in value]
     if isinstance(value, dict):
         return {k: lower(v) for k, v in value.items()}
+    if isinstance(value, (bool, int, float)):
+        return (type(value).__name__, value)
     return value
 
 
@@ -1514,7 +1518,7 @@ class Verifier:
                 if f <= as_of
             ],
         }
-        diffs = [k for k in ("id", "name", "key_history", "status_history") if lower(d[k]) != actual[k]]
+        diffs = [k for k in ("id", "name", "key_history", "status_history") if lower(d[k]) != lower(actual[k])]
         if diffs:
             raise Failure(f"the bundle's department {', '.join(diffs)} differ from the registry's as of block {as_of}")
         return (
@@ -1638,7 +1642,7 @@ class Verifier:
                     "detail": "0x" + detail.hex(),
                     "reason": None if STATUSES[status] == "superseded" else reason_name(detail),
                 }
-        if lower(self.b["status"]) != actual:
+        if lower(self.b["status"]) != lower(actual):
             raise Failure(f"the bundle states {self.b['status']} as of block {as_of}; the chain says {actual}")
         since = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
         return f"{actual['status']}{since} as of block {as_of}"
@@ -1972,7 +1976,7 @@ class DecisionVerifier(Verifier):
         diffs = [
             f"{k}: bundle {r[k]}, chain {chain[k]}"
             for k in ("department", "service_item", "tx_hash", "block_number")
-            if lower(r[k]) != chain[k]
+            if lower(r[k]) != lower(chain[k])
         ]
         if diffs:
             raise Failure("the RuleSetPublished event differs: " + "; ".join(diffs))

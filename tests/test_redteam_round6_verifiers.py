@@ -303,3 +303,31 @@ def test_a_bundle_stated_as_of_a_block_before_its_anchoring_fails_as_of_in_both(
     }
     library, court = _verdicts(ledger, bundle, tmp_path / "early.json")
     assert library == court == {"as_of"}, (library, court)
+
+
+# -- round 7: the department's registry history compared value for value, type for type ---------------------------
+
+
+@pytest.mark.parametrize(
+    ("history", "member", "value"),
+    [
+        ("key_history", "from_block", float),  # 7 -> 7.0
+        ("status_history", "from_block", float),
+        ("status_history", "active", int),  # true -> 1
+    ],
+)
+def test_a_department_history_retyped_to_an_equal_number_fails_department_history_in_both(
+    ledger: Ledger, tmp_path: Path, history: str, member: str, value: type
+) -> None:
+    """A forger retypes a value of the department's key or status history to another JSON type that Python finds
+    equal (``7.0`` for ``7``, ``1`` for ``true``). The bundle then no longer states what the registry holds - the
+    registry's ``active`` is a boolean, its blocks integers - yet both verifiers compared with ``==`` and passed
+    ``department_history``. They now compare type and value, as JSON does."""
+    bundle = _certificate_bundle(ledger, tmp_path)
+    assert _verdicts(ledger, bundle, tmp_path / "genuine.json") == (set(), set())
+    forged = copy.deepcopy(bundle)
+    entry = forged["department"][history][0]
+    entry[member] = value(entry[member])
+    assert forged == bundle  # Python's == cannot see the edit (7.0 == 7, 1 == True): JSON's types can
+    library, court = _verdicts(ledger, forged, tmp_path / f"{history}-{member}.json")
+    assert library == court == {"department_history"}, (library, court)

@@ -750,12 +750,17 @@ def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
 
 
 def _norm(value: Any) -> Any:
+    """``value`` in a form that compares as JSON values do: hex in either case alike, but a number or boolean only
+    to one of its own type (Python finds ``7.0 == 7`` and ``1 == True``; a bundle stating either for the
+    registry's ``7`` or ``true`` does not state what the registry holds)."""
     if isinstance(value, str) and value.startswith("0x"):
         return value.lower()
-    if isinstance(value, list):
+    if isinstance(value, (list, tuple)):
         return [_norm(v) for v in value]
     if isinstance(value, dict):
         return {k: _norm(v) for k, v in value.items()}
+    if isinstance(value, (bool, int, float)):
+        return (type(value).__name__, value)
     return value
 
 
@@ -765,7 +770,7 @@ def _check_status_statement(
     as_of = bundle["as_of"]["block_number"]
     actual = status_statement(chain, department, root, digest, as_of, view=view)
     stated = bundle["status"]
-    if _norm(stated) != actual:
+    if _norm(stated) != _norm(actual):
         return False, f"the bundle states {stated} as of block {as_of}; the chain says {actual}"
     when = f" since block {actual['changed_in_block']}" if actual["changed_in_block"] is not None else ""
     return True, f"{actual['status']}{when} as of block {as_of}"
@@ -1201,7 +1206,7 @@ def _check_published(
     diffs = [
         f"{k}: bundle {stated[k]}, chain {published[k]}"
         for k in ("department", "service_item", "tx_hash", "block_number")
-        if _norm(stated[k]) != published[k]
+        if _norm(stated[k]) != _norm(published[k])
     ]
     if diffs:
         return False, "the RuleSetPublished event differs: " + "; ".join(diffs)
