@@ -404,6 +404,12 @@ class ConsentPublic(BaseModel):
     live: bool
 
 
+CONSENT_ERASED = "erased"
+"""What ``Consent.subject_ref`` holds once the consent's certificate was erased (erasure.py): the keyed reference
+of the person's identifier would let whoever holds the vault key confirm a guessed ID number and so tie the erased
+certificate to its person again. The purpose text, the person's own words, is emptied with it."""
+
+
 class Consent(SQLModel, table=True):
     __tablename__ = "consent_record"
 

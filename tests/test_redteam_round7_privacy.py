@@ -1,0 +1,104 @@
+"""Round 7: the privacy promises attacked (docs/privacy.md): what a hostile department, an insider with the
+database (and, after an erasure, the vault key) or the data subject's counterparties can still learn.
+
+Each test is one attack that worked before this round; its docstring names the adversary and the attack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import consent, erasure
+from ledger.services.departments import Council
+from ledger.storage.models import CONSENT_ERASED, Consent
+
+from .consent_support import (
+    NOW,
+    PROVIDERS,
+    assertion,
+    consent_world,  # noqa: F401 - the world fixture
+    give,
+    identifier,
+)
+
+_codes = itertools.count(1)
+
+
+def everything_written(ledger: Ledger) -> bytes:
+    """Every byte the ledger's database holds: the SQLite files (read by another process, so this one keeps its
+    locks), or every row of every PostgreSQL table (as tests/test_erasure.py reads it)."""
+    if ledger.engine.dialect.name == "sqlite":
+        base = Path(str(ledger.engine.url.database))
+        files = [str(p) for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists()]
+        return subprocess.run(["cat", *files], check=True, capture_output=True).stdout
+    chunks = []
+    with ledger.engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                chunks += [bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in row]
+    return b"\n".join(chunks)
+
+
+def _approver(ledger: Ledger) -> str:
+    """Another department, an approver (and verifier) with no grant on anything."""
+    code = f"R7{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Round 7 department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    return code
+
+
+def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_person(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider holding the database and the vault key (the very adversary erasure is about,
+    docs/privacy.md), after the person's certificate was lawfully erased. Attack: the consent the person had given
+    for it stays in ``consent_record``: ``subject_ref`` is HMAC(vault-derived key, ID number), so with the vault
+    key one hashes candidate ID numbers (a birth date and a region leave a few hundred thousand) until one matches,
+    and the erased certificate's digest, issuer, recipients and the person's own purpose text are theirs again.
+    The person, listing their consents, is also still shown the erased certificate. After the erasure no row may
+    hold the reference or the purpose text, and the consent check must not call the erasure tampering."""
+    doc = world["a"]
+    text = "claim of the person erased in round 7 " + doc["digest"][2:14]
+    given = give(ledger, doc, "INS", NOW, purpose_text=text)
+    ref = consent.subject_ref(ledger, identifier(doc))
+    assert given.subject_ref == ref
+
+    erasure.erase(ledger, doc["digest"], basis="consent-withdrawn", by="officer-r7", at=NOW + timedelta(minutes=1))
+
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(Consent.subject_ref, Consent.purpose_text).where(Consent.digest == doc["digest"])  # type: ignore[call-overload]
+        ).all()
+        elsewhere = conn.execute(select(Consent.id).where(Consent.subject_ref == ref)).all()  # type: ignore[call-overload]
+    assert rows and all(r[0] != ref for r in rows), "the erased certificate's consent still links it to the person"
+    assert all(r[1] == "" for r in rows), "the person's purpose text survives the erasure"
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    written = everything_written(ledger)
+    assert text.encode() not in written
+    if not elsewhere:  # (the session's other tests may have the same person consent for another certificate)
+        assert ref.encode() not in written
+    # the person no longer finds the erased certificate among their consents
+    mine = consent.list_consents(
+        ledger,
+        assertion=assertion(ledger, identifier(doc), NOW, consent.listing_request()),
+        now=NOW,
+        providers=PROVIDERS,
+    )
+    assert doc["digest"] not in {c.digest for c in mine}
+    # a lawful erasure is not an insider's edit: the consent check of the department stays clean
+    assert consent.check(ledger, world["issuer"]) == []
+    # but the marker written by an insider on the consent of a certificate that was not erased is reported
+    other = give(ledger, world["b"], "INS", NOW)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Consent).where(Consent.id == other.id).values(subject_ref=CONSENT_ERASED))  # type: ignore[arg-type]
+    found = consent.check(ledger, world["issuer"])
+    assert [(f["kind"], f["consent"]) for f in found] == [("consent_signature", other.id)]
