@@ -17,7 +17,7 @@ from sqlalchemy import select, text, update
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import consent, erasure
+from ledger.services import accesslog, consent, decisions, erasure, sharing
 from ledger.services.departments import Council
 from ledger.storage.models import CONSENT_ERASED, Consent
 
@@ -29,6 +29,7 @@ from .consent_support import (
     give,
     identifier,
 )
+from .decision_support import application, unique_rule_set
 
 _codes = itertools.count(1)
 
@@ -102,3 +103,36 @@ def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_pers
         conn.execute(update(Consent).where(Consent.id == other.id).values(subject_ref=CONSENT_ERASED))  # type: ignore[arg-type]
     found = consent.check(ledger, world["issuer"])
     assert [(f["kind"], f["consent"]) for f in found] == [("consent_signature", other.id)]
+
+
+def test_a_department_reading_a_certificate_through_a_decision_is_in_the_issuers_access_log(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: another department with the approver role, holding no grant and no consent on a certificate
+    whose digest it has. Attack: it "decides" applications citing the certificate by digest; the ledger opens the
+    certificate from the issuer's store to verify it and answers the type, status, expiry and whether it names
+    the ``applicant_ref`` given (so a guessed ID number is confirmed or not), and nothing of it reached the
+    issuer's access log: neither the issuer nor the data subject (``POST /public/holder/accesses``) could see
+    that this department read the certificate. Every such read must be in the issuer's access log, with who read
+    it and for which case."""
+    doc = world["a"]
+    approver = _approver(ledger)
+    rules = unique_rule_set(f"r7-{approver}")
+    decisions.publish_rule_set(ledger, rules, approver)
+    guess = identifier(doc)
+    decided = decisions.decide(
+        ledger, approver, "R7-PROBE-1", "ITEM-1", application("R7-PROBE-1", doc["digest"]), rules, applicant_ref=guess
+    )
+    assert decided.body["certificates"][0]["verified"] is True  # the store was opened for the approver
+    reads = [a for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["actor"] == approver]
+    assert reads, f"{approver} read {doc['digest']} out of {world['issuer']}'s store and no access entry says so"
+    assert reads[0]["outcome"] == "served" and "R7-PROBE-1" in (reads[0]["purpose"] or "")
+    # the data subject sees it in their own list of who read the certificate
+    seen = sharing.subject_accesses(
+        ledger,
+        digest=doc["digest"],
+        assertion=assertion(ledger, guess, NOW, consent.accesses_request(doc["digest"])),
+        now=NOW,
+        providers=PROVIDERS,
+    )
+    assert approver in {a["actor"] for a in seen}

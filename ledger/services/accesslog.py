@@ -45,7 +45,36 @@ def record(
     authenticated: bool = True,
 ) -> Any:
     """Append one access event to ``issuer``'s access log; returns the log entry."""
-    body = {
+    body = entry_body(
+        certificate=certificate,
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        signer=signer,
+        at=at,
+        detail=detail,
+        grant_id=grant_id,
+        purpose=purpose,
+        authenticated=authenticated,
+    )
+    return logchain.append(ledger, LOG, issuer, body, created_at=at)
+
+
+def entry_body(
+    *,
+    certificate: str,
+    action: str,
+    outcome: str,
+    actor: str | None,
+    signer: str | None,
+    at: datetime,
+    detail: str = "",
+    grant_id: str | None = None,
+    purpose: str | None = None,
+    authenticated: bool = True,
+) -> dict[str, Any]:
+    """The body of one access event (:func:`record` appends it; :func:`record_many` appends many)."""
+    return {
         "certificate": certificate,
         "action": action,
         "outcome": outcome,
@@ -57,7 +86,12 @@ def record(
         "purpose": purpose,
         "detail": detail,
     }
-    return logchain.append(ledger, LOG, issuer, body, created_at=at)
+
+
+def record_many(ledger: Ledger, issuer: str, bodies: list[dict[str, Any]], at: datetime) -> int:
+    """Append the access events ``bodies`` (:func:`entry_body`) to ``issuer``'s access log, in as few transactions
+    as :func:`logchain.append_many` takes; returns how many were appended."""
+    return logchain.append_many(ledger, LOG, issuer, bodies, created_at=at) if bodies else 0
 
 
 def anchor(ledger: Ledger, department: str) -> list[str]:
