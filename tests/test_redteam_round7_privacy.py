@@ -28,6 +28,7 @@ from .consent_support import (
     consent_world,  # noqa: F401 - the world fixture
     give,
     identifier,
+    read_as,
 )
 from .decision_support import application, unique_rule_set
 
@@ -136,3 +137,50 @@ def test_a_department_reading_a_certificate_through_a_decision_is_in_the_issuers
         providers=PROVIDERS,
     )
     assert approver in {a["actor"] for a in seen}
+
+
+def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_erasure(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider with the database (or an auditor reading the access log), after the certificate was
+    lawfully erased. Attack: the issuer's free-text purpose of a grant ("medical claim of <the person>, ...",
+    what the field invites) was copied into the issuer's hash-chained, anchored access log with the grant, every
+    read through it and its revocation. An anchored entry cannot be edited without breaking the chain, so no
+    erasure could ever reach the text: it named the person next to the certificate's digest for good. The log must
+    hold only the text's SHA-256 (as consent entries hold a purpose code and the consent record its text's hash);
+    the text stays in the grant row, shown with the entries while it is there, and erasure clears it."""
+    doc = world["a"]
+    text_ = f"medical claim of the person of {doc['digest'][2:14]} (hospital stay)"
+    consented = give(ledger, doc, "INS", NOW)
+    made = sharing.create_grant(
+        ledger,
+        issuer=world["issuer"],
+        signer=world["signer"],
+        digest=doc["digest"],
+        grant=sharing.GrantCreate(
+            grantee="INS",
+            purpose=text_,
+            purpose_code="insurance-claim",
+            consent=consented.id,
+            expires_at=NOW + timedelta(days=1),
+            reveal=["subject.name"],
+        ),
+        now=NOW,
+    )
+    read_as(ledger, doc, NOW + timedelta(seconds=1))
+    sharing.revoke_grant(
+        ledger, issuer=world["issuer"], signer=world["signer"], grant_id=made.id, now=NOW + timedelta(seconds=2)
+    )
+    # while the grant row holds the text, the issuer and the person are shown it with each read
+    reads = [a for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["grant"] == made.id]
+    assert reads and all(a["purpose"] == text_ for a in reads)
+    assert accesslog.anchor(ledger, world["issuer"]) and accesslog.check(ledger, world["issuer"]) == []
+
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    assert text_.encode() not in everything_written(ledger), "the grant's purpose outlives the erasure"
+    assert accesslog.check(ledger, world["issuer"]) == []  # the anchored log is untouched by the erasure
+    assert [
+        a["purpose"] for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["grant"] == made.id
+    ] == [None]

@@ -5,10 +5,11 @@ certificate destroys that wrapped key together with the ciphertext (the row's ``
 and any sealed status note about it, and overwrites the same way every copy of it an applicant cited inline in
 a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
 them; the row stays, holding the marker, so the stored decision input still names it). The consents given for it
-lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``). What
-stays: the digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain
-personal field, so verification of the holder's own copy and every audit still work; the issuer can no longer
-read, export or re-prove the hidden fields.
+lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``), its
+grants their free-text purpose (``GRANT_PURPOSE_ERASED``; the access log holds only its hash). What stays: the
+digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain personal field,
+so verification of the holder's own copy and every audit still work; the issuer can no longer read, export or
+re-prove the hidden fields.
 
 The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
 like the other logs: who asked for it, when, and the legal basis as a code of :data:`BASES`. The entry is written
@@ -35,7 +36,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads
-from ..storage.models import CONSENT_ERASED, CitedDocument, Consent
+from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
@@ -170,6 +171,8 @@ def erase(
         conn.execute(
             update(Consent).where(col(Consent.digest) == digest).values(subject_ref=CONSENT_ERASED, purpose_text="")
         )
+        # the grants' free-text purposes (the access log holds only their hashes)
+        conn.execute(update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED))
         cited = conn.execute(
             select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
         ).scalar_one()
@@ -260,7 +263,7 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    tables = (Certificate.__tablename__, StatusChange.__tablename__, CitedDocument.__tablename__, Consent.__tablename__)
+    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, Consent, Grant)]
     statement = f"VACUUM FULL {', '.join(tables)}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))

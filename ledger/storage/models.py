@@ -359,6 +359,11 @@ class GrantPublic(GrantBase):
     live: bool = False
 
 
+GRANT_PURPOSE_ERASED = "(erased)"
+"""What ``Grant.purpose`` holds once the grant's certificate was erased (erasure.py): the issuer's free text may
+name the person, and the access log keeps only its SHA-256."""
+
+
 class Grant(GrantBase, table=True):
     __tablename__ = "certificate_grant"
 
