@@ -7,7 +7,9 @@ Each test is one attack that worked before this round; its docstring names the a
 from __future__ import annotations
 
 import itertools
+import json
 import os
+import stat
 import subprocess
 from datetime import timedelta
 from pathlib import Path
@@ -21,6 +23,8 @@ from ledger.services import accesslog, consent, decisions, erasure, sharing
 from ledger.services.departments import Council
 from ledger.storage.models import CONSENT_ERASED, Consent
 
+from .cli_support import run_cli
+from .conftest import make_records
 from .consent_support import (
     NOW,
     PROVIDERS,
@@ -184,3 +188,34 @@ def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_
     assert [
         a["purpose"] for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["grant"] == made.id
     ] == [None]
+
+
+def test_files_the_cli_writes_with_certificate_contents_are_readable_by_their_owner_only(
+    ledger: Ledger, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Adversary: another local user of the operator's machine (the data directory is 0700 and the database 0600
+    for them, docs/threat-model.md). Attack: read the files the ledger writes with certificate contents, fields and
+    salts: `ledger issue --out` (every holder's document), `ledger export` (a document or credential), `ledger
+    evidence --out` (a bundle). They were created with the process's umask, 0644 under the usual 022, so anyone on
+    the machine read every person's fields. Each must be created readable by its owner only, whatever the umask."""
+    doc = world["a"]
+    old = os.umask(0o022)
+    try:
+        records = tmp_path / "records.jsonl"
+        records.write_text(json.dumps(make_records(1, prefix=f"R7-{world['issuer']}")[0]) + "\n", encoding="utf-8")
+        issued = tmp_path / "issued.jsonl"
+        exported = tmp_path / "exported.json"
+        bundle = tmp_path / "bundle.json"
+        for args in (
+            ("issue", str(records), "-d", world["issuer"], "--out", str(issued)),
+            ("export", doc["digest"], "--out", str(exported)),
+            ("evidence", doc["digest"], "--out", str(bundle)),
+        ):
+            done = run_cli(ledger, *args)
+            assert done.returncode == 0, done.stderr
+    finally:
+        os.umask(old)
+    for path in (issued, exported, bundle):
+        assert doc["fields"]["subject.name"] in path.read_text(encoding="utf-8") or path == issued
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.name} is {oct(mode)}: other users of the machine read the fields in it"
