@@ -16,7 +16,7 @@ from ..formats.certificate import MAX_RECORD_BYTES, load_document
 from ..services import issuance, status, statuslist
 from ..services.verify import STATUS_LOOKUPS, ChainView, verify_certificate
 from ..services.verify import Check as verify_check
-from .output import ProgressBar, moment, open_ledger, print_json, print_report
+from .output import ProgressBar, moment, open_ledger, open_private, print_json, print_report, write_private
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -118,7 +118,7 @@ def register(commands: Any) -> None:
 
 def _issue(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        out = args.out.open("w", encoding="utf-8") if args.out else None
+        out = open_private(args.out) if args.out else None
         try:
             with cyclic_gc_paused():
                 result = issuance.issue_file(
@@ -201,7 +201,7 @@ def _with_status_lists(
 
 def _write(doc: dict[str, Any], out: Path | None) -> None:
     if out:
-        out.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        write_private(out, json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {out}", file=sys.stderr)
     else:
         print_json(doc)

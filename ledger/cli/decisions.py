@@ -17,7 +17,7 @@ from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
 from ..services import decisions, logchain, replay
 from ..services.demo_data import generate_applications, generate_service_items
-from .output import ProgressBar, moment, open_ledger, print_json
+from .output import ProgressBar, moment, open_ledger, open_private, print_json, write_private
 
 
 def register(commands: Any) -> None:
@@ -160,7 +160,7 @@ def _demo_data(args: argparse.Namespace) -> int:
         ]
         if not licences:
             raise InputError(f"{args.licences} holds no business-licence certificate documents")
-    with args.out.open("w", encoding="utf-8") as out:
+    with open_private(args.out) as out:
         for application in generate_applications(args.applications, items, args.seed, licences=licences):
             out.write(json.dumps(application, ensure_ascii=False, separators=(",", ":")) + "\n")
     print_json(
@@ -180,7 +180,7 @@ def _notice(args: argparse.Namespace) -> int:
     if args.out is None:
         sys.stdout.write(text + "\n")
     else:
-        args.out.write_text(text + "\n", encoding="utf-8")
+        write_private(args.out, text + "\n")
         print_json(
             {
                 "notice": str(args.out),
@@ -240,7 +240,7 @@ def _decide(args: argparse.Namespace) -> int:
         if args.certificates_out is not None:
             from ..services import permits
 
-            with args.certificates_out.open("w", encoding="utf-8") as out:
+            with open_private(args.certificates_out) as out:
                 for document in permits.documents(ledger, result.produced):
                     out.write(json.dumps(document, ensure_ascii=False, separators=(",", ":")) + "\n")
             print(f"wrote {len(result.produced)} certificate(s) to {args.certificates_out}", file=sys.stderr)

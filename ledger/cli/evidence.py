@@ -25,7 +25,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
-from .output import open_ledger, print_json
+from .output import open_ledger, print_json, write_private
 
 
 def register(commands: Any) -> None:
@@ -121,7 +121,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _emit(bundle: dict[str, Any], out: Path | None) -> int:
     if out:
-        out.write_text(json.dumps(bundle, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_private(out, json.dumps(bundle, indent=2, ensure_ascii=False) + "\n")
         print(f"wrote {out}", file=sys.stderr)
     else:
         print_json(bundle)

@@ -10,7 +10,7 @@ from typing import Any
 from .._gc import cyclic_gc_paused
 from ..services import issuance
 from ..services.reconcile import reconcile
-from .output import ProgressBar, open_ledger, print_json
+from .output import ProgressBar, open_ledger, open_private, print_json
 
 
 def register(commands: Any) -> None:
@@ -71,7 +71,7 @@ def _recheck(args: argparse.Namespace) -> int:
 def _continue(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         completed = issuance.resume(ledger)
-        out = args.out.open("w", encoding="utf-8") if args.out else None
+        out = open_private(args.out) if args.out else None
         try:
             with cyclic_gc_paused():
                 result = issuance.issue_file(

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
 import sys
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, TextIO
 
 from ..client import Ledger
@@ -21,6 +24,30 @@ _MOMENT = re.compile(
 
 def open_ledger(args: Any) -> Ledger:
     return Ledger.open(Settings.from_env(getattr(args, "data_dir", None)))
+
+
+def open_private(path: Path) -> TextIO:
+    """``path`` opened for writing text (created or truncated), readable and writable by its owner only (0600),
+    whatever the umask: what the CLI writes there holds certificate contents (fields and salts), and the data
+    directory's protection (0700) does not reach a file written elsewhere. A file that existed keeps its owner and
+    gets mode 0600; a device (``/dev/stdout``) is left as it is."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}") from None
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):
+            os.fchmod(fd, 0o600)
+    except OSError:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` as :func:`open_private` opens it (owner only)."""
+    with open_private(path) as handle:
+        handle.write(text)
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:

@@ -7,11 +7,13 @@ that department's key (``anchor`` / ``anchor_all``, called by the gateway's back
 ``check`` re-derives the chain of entries and compares it with the anchors, so a deleted or edited entry is
 reported as a discrepancy.
 
-Entry bodies hold digests, department codes, signer addresses, purposes and outcomes - never certificate fields.
+Entry bodies hold digests, department codes, signer addresses, purpose codes and outcomes - never certificate
+fields, and a free-text purpose (a grant's) only as its SHA-256: an anchored entry can never be erased.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
@@ -43,9 +45,42 @@ def record(
     grant_id: str | None = None,
     purpose: str | None = None,
     authenticated: bool = True,
+    purpose_text: str | None = None,
 ) -> Any:
-    """Append one access event to ``issuer``'s access log; returns the log entry."""
-    body = {
+    """Append one access event to ``issuer``'s access log; returns the log entry. ``purpose`` is written as given
+    (a code); ``purpose_text`` (free text, such as a grant's purpose) only as its SHA-256 (:func:`purpose_digest`)."""
+    body = entry_body(
+        certificate=certificate,
+        action=action,
+        outcome=outcome,
+        actor=actor,
+        signer=signer,
+        at=at,
+        detail=detail,
+        grant_id=grant_id,
+        purpose=purpose,
+        authenticated=authenticated,
+    )
+    if purpose_text is not None:
+        body["purpose_sha256"] = purpose_digest(purpose_text)
+    return logchain.append(ledger, LOG, issuer, body, created_at=at)
+
+
+def entry_body(
+    *,
+    certificate: str,
+    action: str,
+    outcome: str,
+    actor: str | None,
+    signer: str | None,
+    at: datetime,
+    detail: str = "",
+    grant_id: str | None = None,
+    purpose: str | None = None,
+    authenticated: bool = True,
+) -> dict[str, Any]:
+    """The body of one access event (:func:`record` appends it; :func:`record_many` appends many)."""
+    return {
         "certificate": certificate,
         "action": action,
         "outcome": outcome,
@@ -57,7 +92,19 @@ def record(
         "purpose": purpose,
         "detail": detail,
     }
-    return logchain.append(ledger, LOG, issuer, body, created_at=at)
+
+
+def purpose_digest(text: str) -> str:
+    """What the anchored log keeps of a free-text purpose: ``0x`` + SHA-256 of its UTF-8. The text itself (which
+    may name the person: "claim of ...") stays in the row it belongs to (the grant), where erasure can reach it; an
+    anchored entry can never be changed."""
+    return "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def record_many(ledger: Ledger, issuer: str, bodies: list[dict[str, Any]], at: datetime) -> int:
+    """Append the access events ``bodies`` (:func:`entry_body`) to ``issuer``'s access log, in as few transactions
+    as :func:`logchain.append_many` takes; returns how many were appended."""
+    return logchain.append_many(ledger, LOG, issuer, bodies, created_at=at) if bodies else 0
 
 
 def anchor(ledger: Ledger, department: str) -> list[str]:
@@ -149,7 +196,29 @@ def entries(
         needle = f'"certificate":"{certificate}"'
         found = [e for e in found if needle in e.body]
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
-    return [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found]
+    return _with_purposes(ledger, [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found])
+
+
+def _with_purposes(ledger: Ledger, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Show each entry that holds a free-text purpose only as its hash (``purpose_sha256``) with the text of its
+    grant, when the grant row still holds the very text (not once erasure cleared it, nor after an edit)."""
+    from ..storage.models import Grant
+
+    wanted = {o["grant"] for o in out if isinstance(o.get("purpose_sha256"), str) and isinstance(o.get("grant"), str)}
+    if not wanted:
+        return out
+    with ledger.engine.connect() as conn:
+        texts: dict[str, str] = dict(
+            conn.execute(
+                select(Grant.id, Grant.purpose).where(Grant.id.in_(sorted(wanted)))  # type: ignore[call-overload,attr-defined]
+            ).all()
+        )
+    for o in out:
+        grant, hashed = o.get("grant"), o.get("purpose_sha256")
+        text = texts.get(grant) if isinstance(grant, str) and isinstance(hashed, str) else None
+        if text is not None and o.get("purpose") is None and purpose_digest(text) == hashed:
+            o["purpose"] = text
+    return out
 
 
 def accesses(

@@ -53,8 +53,18 @@ from sqlalchemy.exc import IntegrityError
 from ..client import Ledger
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, hex32, json_loads, parse_hex32
-from ..storage.models import MAX_PURPOSE_TEXT, Consent, ConsentGrant, ConsentPublic, SpentAssertion, aware
-from . import logchain
+from ..storage.models import (
+    CONSENT_ERASED,
+    MAX_PURPOSE_TEXT,
+    Consent,
+    ConsentGrant,
+    ConsentPublic,
+    SpentAssertion,
+    aware,
+)
+from ..storage.store import Certificate
+from ..storage.vault import ERASED
+from . import erasure, logchain
 from .auth import PermissionDenied
 from .departments import get_department
 from .issuance import export_document
@@ -474,6 +484,11 @@ def gateway_address(ledger: Ledger) -> str:
 
 def signature_problem(ledger: Ledger, row: Consent) -> str | None:
     """Why ``row`` is not a record this ledger signed (None: it is)."""
+    if row.subject_ref == CONSENT_ERASED:
+        return (
+            f"consent {row.id} was given for certificate {row.digest}, which was erased: its subject reference and "
+            "purpose text were destroyed with it, so it can no longer be checked or relied on"
+        )
     expected = ledger.keystore.address(GATEWAY_KEY) if ledger.keystore.exists(GATEWAY_KEY) else None
     if expected is None:
         return "this ledger has no consent key, so it signed no consent"
@@ -882,8 +897,11 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
                 bodies.append(body)
     created = {b["consent"]: b for b in bodies if b.get("action") == "consent"}
     withdrawn = {b["consent"] for b in bodies if b.get("action") == "consent-withdrawn"}
+    erased = _erased_certificates(ledger, department, {r.digest for r in rows.values()})
     for row in rows.values():
-        bad = signature_problem(ledger, row)
+        # A lawful erasure destroyed the subject reference and purpose text, so the signature cannot be checked any
+        # more; the record hash still must be the logged one. The marker on a certificate not erased is tampering.
+        bad = None if row.subject_ref == CONSENT_ERASED and row.digest in erased else signature_problem(ledger, row)
         if bad:
             found.append({"kind": "consent_signature", "consent": row.id, "detail": bad})
         entry = created.get(row.id)
@@ -902,3 +920,17 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
     for consent_id in sorted(set(created) - set(rows)):
         found.append({"kind": "consent_missing", "consent": consent_id, "detail": "logged consent whose row is gone"})
     return found
+
+
+def _erased_certificates(ledger: Ledger, department: str, digests: set[str]) -> set[str]:
+    """Those of ``digests`` that ``department`` erased: body destroyed and the erasure in its ``erasures`` log."""
+    if not digests:
+        return set()
+    logged = erasure.recorded(ledger, department)
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(Certificate.digest, Certificate.sealed).where(  # type: ignore[call-overload]
+                Certificate.digest.in_(sorted(digests & set(logged)))  # type: ignore[attr-defined]
+            )
+        ).all()
+    return {digest for digest, sealed in rows if bytes(sealed) == ERASED}

@@ -41,8 +41,17 @@ from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_ru
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
 from ..storage.vault import ERASED
-from . import _decision_workers, issuance, logchain, permits
-from .facts import CertificateFact, citations, document_ref, establish, facts_view, resolve_citations, seal_citations
+from . import _decision_workers, accesslog, issuance, logchain, permits
+from .facts import (
+    CertificateFact,
+    citations,
+    document_ref,
+    establish,
+    facts_view,
+    resolve_citations,
+    seal_citations,
+    store_reads,
+)
 from .logchain import LOG_DECISIONS, canonical_body
 from .verify import ChainView
 
@@ -367,9 +376,10 @@ def _establish(
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
         return view.head(), [[] for _ in prepared]
-    facts = establish(
-        view, cited, resolve_citations(ledger, prepared), now=datetime.fromisoformat(now.replace("Z", "+00:00"))
-    )
+    moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
+    stored = resolve_citations(ledger, prepared)
+    _log_store_reads(ledger, department, prepared, stored, moment)
+    facts = establish(view, cited, stored, now=moment)
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -379,6 +389,42 @@ def _establish(
     return block, [
         [f.held_by(applicant, salted) for f in row] for row, applicant in zip(facts, applicants, strict=True)
     ]
+
+
+def _log_store_reads(
+    ledger: Ledger,
+    department: str,
+    prepared: Sequence[Mapping[str, Any]],
+    stored: Mapping[str, Mapping[str, Any]],
+    at: datetime,
+) -> None:
+    """Append to each issuer's access log the reads ``department``'s decisions make of its certificates: a
+    citation by digest alone is verified from the issuer's store (fields and salts opened), and what the decision
+    learns (type, status, validity, whether the certificate names the applicant) is the certificate's content. The
+    issuer and the data subject see who read it and for which case, as for a read through a grant. A department
+    reading its own certificates is its own processing, not logged here."""
+    bodies: dict[str, list[dict[str, Any]]] = {}
+    for decision_input, digests in zip(prepared, store_reads(prepared, stored), strict=True):
+        for digest in sorted(digests):
+            fields = stored[digest].get("fields")
+            issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
+            if not isinstance(issuer, str) or issuer == department:
+                continue
+            bodies.setdefault(issuer, []).append(
+                accesslog.entry_body(
+                    certificate=digest,
+                    action="read",
+                    outcome="served",
+                    actor=department,
+                    signer=None,
+                    at=at,
+                    purpose=f"decision of case {decision_input.get('case_id')}",
+                    detail="cited by digest in an application: verified from the issuer's store for the decision "
+                    "(type, status, validity, whether it names the applicant)",
+                )
+            )
+    for issuer, entries in sorted(bodies.items()):
+        accesslog.record_many(ledger, issuer, entries, at)
 
 
 def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:

@@ -4,9 +4,11 @@ Every certificate body is sealed with a data key of its own, wrapped by its depa
 certificate destroys that wrapped key together with the ciphertext (the row's ``sealed`` becomes ``vault.ERASED``)
 and any sealed status note about it, and overwrites the same way every copy of it an applicant cited inline in
 a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
-them; the row stays, holding the marker, so the stored decision input still names it). What stays: the digest,
-Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain personal field, so
-verification of the holder's own copy and every audit still work; the issuer can no longer read, export or
+them; the row stays, holding the marker, so the stored decision input still names it). The consents given for it
+lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``), its
+grants their free-text purpose (``GRANT_PURPOSE_ERASED``; the access log holds only its hash). What stays: the
+digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain personal field,
+so verification of the holder's own copy and every audit still work; the issuer can no longer read, export or
 re-prove the hidden fields.
 
 The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
@@ -34,7 +36,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads
-from ..storage.models import CitedDocument
+from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
@@ -163,6 +165,14 @@ def erase(
         # the copies applicants cited inline in decided applications: the same fields and salts, sealed by the
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
+        # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
+        # holds the vault key, and the purpose text is the person's own words; the rest (recipient, purpose code,
+        # fields, times, record hash, signature) stays, and the access log still holds each record's hash
+        conn.execute(
+            update(Consent).where(col(Consent.digest) == digest).values(subject_ref=CONSENT_ERASED, purpose_text="")
+        )
+        # the grants' free-text purposes (the access log holds only their hashes)
+        conn.execute(update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED))
         cited = conn.execute(
             select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
         ).scalar_one()
@@ -253,7 +263,8 @@ def reclaim(ledger: Ledger) -> str | None:
     engine = ledger.engine
     if engine.dialect.name != "postgresql":
         return None
-    statement = f"VACUUM FULL {Certificate.__tablename__}, {StatusChange.__tablename__}, {CitedDocument.__tablename__}"
+    tables = [str(t.__tablename__) for t in (Certificate, StatusChange, CitedDocument, Consent, Grant)]
+    statement = f"VACUUM FULL {', '.join(tables)}"
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text(statement))
     return statement

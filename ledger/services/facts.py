@@ -174,6 +174,22 @@ def _cited_document(citation: Any) -> Mapping[str, Any] | None:
     return None
 
 
+def store_reads(inputs: Iterable[Mapping[str, Any]], stored: Mapping[str, Mapping[str, Any]]) -> list[set[str]]:
+    """Per application of ``inputs``, the digests of the certificates it cites by digest alone that ``stored``
+    (:func:`resolve_citations`) opened from the certificate store: what deciding on it reads of the store."""
+    out = []
+    for decision_input in inputs:
+        read = set()
+        for citation in citations(decision_input):
+            if _cited_document(citation) is not None:
+                continue
+            digest = _cited_digest(citation)
+            if digest is not None and digest in stored:
+                read.add(digest)
+        out.append(read)
+    return out
+
+
 def resolve_citations(ledger: Ledger, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
     """The documents every citation of ``inputs`` names by digest (from the certificate store) or by
     ``document_ref`` (sealed cited documents), in one bulk lookup each."""

@@ -125,7 +125,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         signer=signer,
         at=now,
         grant_id=row.id,
-        purpose=row.purpose,
+        purpose_text=row.purpose,
         detail=f"shared with {row.grantee} until {expires.isoformat()}"
         + (f" on consent {relied_on.id}" if relied_on is not None else ""),
     )
@@ -157,7 +157,7 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
         signer=signer,
         at=now,
         grant_id=grant_id,
-        purpose=grant.purpose,
+        purpose_text=grant.purpose,
         detail=f"grant to {grant.grantee} revoked",
     )
     updated = _load(ledger, grant_id)
@@ -320,7 +320,7 @@ def fetch_content(
         signer=principal.signer,
         at=now,
         grant_id=grant.id,
-        purpose=grant.purpose,
+        purpose_text=grant.purpose,
         detail="full certificate" if grant.reveal is None else f"presentation revealing {sorted(grant.reveal)}",
     )
     return Content(document, grant, entry.seq)

@@ -360,6 +360,11 @@ class GrantPublic(GrantBase):
     live: bool = False
 
 
+GRANT_PURPOSE_ERASED = "(erased)"
+"""What ``Grant.purpose`` holds once the grant's certificate was erased (erasure.py): the issuer's free text may
+name the person, and the access log keeps only its SHA-256."""
+
+
 class Grant(GrantBase, table=True):
     __tablename__ = "certificate_grant"
 
@@ -403,6 +408,12 @@ class ConsentPublic(BaseModel):
     signer: str
     record_hash: str
     live: bool
+
+
+CONSENT_ERASED = "erased"
+"""What ``Consent.subject_ref`` holds once the consent's certificate was erased (erasure.py): the keyed reference
+of the person's identifier would let whoever holds the vault key confirm a guessed ID number and so tie the erased
+certificate to its person again. The purpose text, the person's own words, is emptied with it."""
 
 
 class Consent(SQLModel, table=True):

@@ -1,0 +1,221 @@
+"""Round 7: the privacy promises attacked (docs/privacy.md): what a hostile department, an insider with the
+database (and, after an erasure, the vault key) or the data subject's counterparties can still learn.
+
+Each test is one attack that worked before this round; its docstring names the adversary and the attack.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import stat
+import subprocess
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select, text, update
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import accesslog, consent, decisions, erasure, sharing
+from ledger.services.departments import Council
+from ledger.storage.models import CONSENT_ERASED, Consent
+
+from .cli_support import run_cli
+from .conftest import make_records
+from .consent_support import (
+    NOW,
+    PROVIDERS,
+    assertion,
+    consent_world,  # noqa: F401 - the world fixture
+    give,
+    identifier,
+    read_as,
+)
+from .decision_support import application, unique_rule_set
+
+_codes = itertools.count(1)
+
+
+def everything_written(ledger: Ledger) -> bytes:
+    """Every byte the ledger's database holds: the SQLite files (read by another process, so this one keeps its
+    locks), or every row of every PostgreSQL table (as tests/test_erasure.py reads it)."""
+    if ledger.engine.dialect.name == "sqlite":
+        base = Path(str(ledger.engine.url.database))
+        files = [str(p) for p in (base, Path(f"{base}-wal"), Path(f"{base}-shm")) if p.exists()]
+        return subprocess.run(["cat", *files], check=True, capture_output=True).stdout
+    chunks = []
+    with ledger.engine.connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")).scalars().all()
+        for table in tables:
+            for row in conn.execute(text(f'SELECT * FROM "{table}"')):
+                chunks += [bytes(v) if isinstance(v, (bytes, memoryview)) else str(v).encode() for v in row]
+    return b"\n".join(chunks)
+
+
+def _approver(ledger: Ledger) -> str:
+    """Another department, an approver (and verifier) with no grant on anything."""
+    code = f"R7{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Round 7 department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    return code
+
+
+def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_person(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider holding the database and the vault key (the very adversary erasure is about,
+    docs/privacy.md), after the person's certificate was lawfully erased. Attack: the consent the person had given
+    for it stays in ``consent_record``: ``subject_ref`` is HMAC(vault-derived key, ID number), so with the vault
+    key one hashes candidate ID numbers (a birth date and a region leave a few hundred thousand) until one matches,
+    and the erased certificate's digest, issuer, recipients and the person's own purpose text are theirs again.
+    The person, listing their consents, is also still shown the erased certificate. After the erasure no row may
+    hold the reference or the purpose text, and the consent check must not call the erasure tampering."""
+    doc = world["a"]
+    text = "claim of the person erased in round 7 " + doc["digest"][2:14]
+    given = give(ledger, doc, "INS", NOW, purpose_text=text)
+    ref = consent.subject_ref(ledger, identifier(doc))
+    assert given.subject_ref == ref
+
+    erasure.erase(ledger, doc["digest"], basis="consent-withdrawn", by="officer-r7", at=NOW + timedelta(minutes=1))
+
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(Consent.subject_ref, Consent.purpose_text).where(Consent.digest == doc["digest"])  # type: ignore[call-overload]
+        ).all()
+        elsewhere = conn.execute(select(Consent.id).where(Consent.subject_ref == ref)).all()  # type: ignore[call-overload]
+    assert rows and all(r[0] != ref for r in rows), "the erased certificate's consent still links it to the person"
+    assert all(r[1] == "" for r in rows), "the person's purpose text survives the erasure"
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    written = everything_written(ledger)
+    assert text.encode() not in written
+    if not elsewhere:  # (the session's other tests may have the same person consent for another certificate)
+        assert ref.encode() not in written
+    # the person no longer finds the erased certificate among their consents
+    mine = consent.list_consents(
+        ledger,
+        assertion=assertion(ledger, identifier(doc), NOW, consent.listing_request()),
+        now=NOW,
+        providers=PROVIDERS,
+    )
+    assert doc["digest"] not in {c.digest for c in mine}
+    # a lawful erasure is not an insider's edit: the consent check of the department stays clean
+    assert consent.check(ledger, world["issuer"]) == []
+    # but the marker written by an insider on the consent of a certificate that was not erased is reported
+    other = give(ledger, world["b"], "INS", NOW)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Consent).where(Consent.id == other.id).values(subject_ref=CONSENT_ERASED))  # type: ignore[arg-type]
+    found = consent.check(ledger, world["issuer"])
+    assert [(f["kind"], f["consent"]) for f in found] == [("consent_signature", other.id)]
+
+
+def test_a_department_reading_a_certificate_through_a_decision_is_in_the_issuers_access_log(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: another department with the approver role, holding no grant and no consent on a certificate
+    whose digest it has. Attack: it "decides" applications citing the certificate by digest; the ledger opens the
+    certificate from the issuer's store to verify it and answers the type, status, expiry and whether it names
+    the ``applicant_ref`` given (so a guessed ID number is confirmed or not), and nothing of it reached the
+    issuer's access log: neither the issuer nor the data subject (``POST /public/holder/accesses``) could see
+    that this department read the certificate. Every such read must be in the issuer's access log, with who read
+    it and for which case."""
+    doc = world["a"]
+    approver = _approver(ledger)
+    rules = unique_rule_set(f"r7-{approver}")
+    decisions.publish_rule_set(ledger, rules, approver)
+    guess = identifier(doc)
+    decided = decisions.decide(
+        ledger, approver, "R7-PROBE-1", "ITEM-1", application("R7-PROBE-1", doc["digest"]), rules, applicant_ref=guess
+    )
+    assert decided.body["certificates"][0]["verified"] is True  # the store was opened for the approver
+    reads = [a for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["actor"] == approver]
+    assert reads, f"{approver} read {doc['digest']} out of {world['issuer']}'s store and no access entry says so"
+    assert reads[0]["outcome"] == "served" and "R7-PROBE-1" in (reads[0]["purpose"] or "")
+    # the data subject sees it in their own list of who read the certificate
+    seen = sharing.subject_accesses(
+        ledger,
+        digest=doc["digest"],
+        assertion=assertion(ledger, guess, NOW, consent.accesses_request(doc["digest"])),
+        now=NOW,
+        providers=PROVIDERS,
+    )
+    assert approver in {a["actor"] for a in seen}
+
+
+def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_erasure(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider with the database (or an auditor reading the access log), after the certificate was
+    lawfully erased. Attack: the issuer's free-text purpose of a grant ("medical claim of <the person>, ...",
+    what the field invites) was copied into the issuer's hash-chained, anchored access log with the grant, every
+    read through it and its revocation. An anchored entry cannot be edited without breaking the chain, so no
+    erasure could ever reach the text: it named the person next to the certificate's digest for good. The log must
+    hold only the text's SHA-256 (as consent entries hold a purpose code and the consent record its text's hash);
+    the text stays in the grant row, shown with the entries while it is there, and erasure clears it."""
+    doc = world["a"]
+    text_ = f"medical claim of the person of {doc['digest'][2:14]} (hospital stay)"
+    consented = give(ledger, doc, "INS", NOW)
+    made = sharing.create_grant(
+        ledger,
+        issuer=world["issuer"],
+        signer=world["signer"],
+        digest=doc["digest"],
+        grant=sharing.GrantCreate(
+            grantee="INS",
+            purpose=text_,
+            purpose_code="insurance-claim",
+            consent=consented.id,
+            expires_at=NOW + timedelta(days=1),
+            reveal=["subject.name"],
+        ),
+        now=NOW,
+    )
+    read_as(ledger, doc, NOW + timedelta(seconds=1))
+    sharing.revoke_grant(
+        ledger, issuer=world["issuer"], signer=world["signer"], grant_id=made.id, now=NOW + timedelta(seconds=2)
+    )
+    # while the grant row holds the text, the issuer and the person are shown it with each read
+    reads = [a for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["grant"] == made.id]
+    assert reads and all(a["purpose"] == text_ for a in reads)
+    assert accesslog.anchor(ledger, world["issuer"]) and accesslog.check(ledger, world["issuer"]) == []
+
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    assert text_.encode() not in everything_written(ledger), "the grant's purpose outlives the erasure"
+    assert accesslog.check(ledger, world["issuer"]) == []  # the anchored log is untouched by the erasure
+    assert [
+        a["purpose"] for a in accesslog.accesses(ledger, doc["digest"], world["issuer"]) if a["grant"] == made.id
+    ] == [None]
+
+
+def test_files_the_cli_writes_with_certificate_contents_are_readable_by_their_owner_only(
+    ledger: Ledger, world: dict[str, Any], tmp_path: Path
+) -> None:
+    """Adversary: another local user of the operator's machine (the data directory is 0700 and the database 0600
+    for them, docs/threat-model.md). Attack: read the files the ledger writes with certificate contents, fields and
+    salts: `ledger issue --out` (every holder's document), `ledger export` (a document or credential), `ledger
+    evidence --out` (a bundle). They were created with the process's umask, 0644 under the usual 022, so anyone on
+    the machine read every person's fields. Each must be created readable by its owner only, whatever the umask."""
+    doc = world["a"]
+    old = os.umask(0o022)
+    try:
+        records = tmp_path / "records.jsonl"
+        records.write_text(json.dumps(make_records(1, prefix=f"R7-{world['issuer']}")[0]) + "\n", encoding="utf-8")
+        issued = tmp_path / "issued.jsonl"
+        exported = tmp_path / "exported.json"
+        bundle = tmp_path / "bundle.json"
+        for args in (
+            ("issue", str(records), "-d", world["issuer"], "--out", str(issued)),
+            ("export", doc["digest"], "--out", str(exported)),
+            ("evidence", doc["digest"], "--out", str(bundle)),
+        ):
+            done = run_cli(ledger, *args)
+            assert done.returncode == 0, done.stderr
+    finally:
+        os.umask(old)
+    for path in (issued, exported, bundle):
+        assert doc["fields"]["subject.name"] in path.read_text(encoding="utf-8") or path == issued
+        mode = stat.S_IMODE(path.stat().st_mode)
+        assert mode & 0o077 == 0, f"{path.name} is {oct(mode)}: other users of the machine read the fields in it"
