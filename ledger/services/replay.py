@@ -41,7 +41,7 @@ import contextlib
 import gc
 import hashlib
 from collections import Counter, defaultdict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -1166,21 +1166,14 @@ def _report_decided_again(
                 places.setdefault(str(key), []).append(int(seq))
         shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
         first: dict[str, int] = {}  # case id -> its first automatic decision
-        for i in range(0, len(shared), 900):
-            for seq, text in conn.execute(
-                select(col(LogEntry.seq), col(LogEntry.body)).where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == dept,
-                    col(LogEntry.seq).in_(shared[i : i + 900]),
-                )
-            ):
-                try:
-                    body = json_loads(text)
-                except ValueError:
-                    continue  # reported as altered by the log check
-                case = body.get("case_id") if isinstance(body, dict) else None
-                if isinstance(case, str) and _kind(body) == "engine" and int(seq) < first.get(case, int(seq) + 1):
-                    first[case] = int(seq)
+        for seq, text in _bodies(conn, dept, shared):
+            try:
+                body = json_loads(text)
+            except ValueError:
+                continue  # reported as altered by the log check
+            case = body.get("case_id") if isinstance(body, dict) else None
+            if isinstance(case, str) and _kind(body) == "engine" and seq < first.get(case, seq + 1):
+                first[case] = seq
     for seq, case, _, chosen in automatic:
         earlier = first.get(case)
         if not chosen or earlier is None or earlier >= seq:
@@ -1237,24 +1230,30 @@ def _check_overrides(
             report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
 
 
+def _bodies(conn: Any, dept: str, seqs: list[int]) -> Iterator[tuple[int, str]]:
+    """(seq, stored body text) of ``dept``'s decision-log entries numbered ``seqs``, 900 numbers per query."""
+    for i in range(0, len(seqs), 900):
+        for seq, text in conn.execute(
+            select(col(LogEntry.seq), col(LogEntry.body)).where(
+                col(LogEntry.log) == LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.seq).in_(seqs[i : i + 900]),
+            )
+        ):
+            yield int(seq), text
+
+
 def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
     if not found:
         return
     seqs = [d.seq for d in found if d.seq is not None]
     cases: dict[int, str | None] = {}
     with ledger.engine.connect() as conn:
-        for i in range(0, len(seqs), 900):
-            for seq, text in conn.execute(
-                select(col(LogEntry.seq), col(LogEntry.body)).where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == dept,
-                    col(LogEntry.seq).in_(seqs[i : i + 900]),
-                )
-            ):
-                try:
-                    cases[int(seq)] = json_loads(text).get("case_id")
-                except (ValueError, AttributeError):
-                    cases[int(seq)] = None
+        for seq, text in _bodies(conn, dept, seqs):
+            try:
+                cases[seq] = json_loads(text).get("case_id")
+            except (ValueError, AttributeError):
+                cases[seq] = None
     for d in found:
         report.discrepancies.append(
             ReplayDiscrepancy(d.kind, dept, d.seq, cases.get(d.seq) if d.seq else None, d.detail)
