@@ -1,5 +1,6 @@
 """Pages of the lists that grow with the ledger (log entries, reads): at most ``limit`` items per answer, the next
-page named by a ``Link: <...>; rel="next"`` header (RFC 8288), as GitHub's API does. The body stays a JSON array,
+page named by a ``Link: <...>; rel="next"`` header (RFC 8288, a reference relative to the request), as GitHub's
+API does. The body stays a JSON array,
 so a client that reads one page sees what it saw before for a short list.
 
 The cursor ``after`` is the last item's place, ``DEPARTMENT:SEQ``: the next page starts after it (keyset paging, so
@@ -26,8 +27,9 @@ class Page:
         """Name the next page, after ``last`` (department, seq), when this one is full: there may be more."""
         if count < self.limit or last is None:
             return
+        # relative to the request (RFC 8288 allows it): never built from a Host header the client chose
         url = request.url.include_query_params(after=f"{last[0]}:{last[1]}", limit=self.limit)
-        response.headers["Link"] = f'<{url}>; rel="next"'
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
 def last_place(items: list[dict[str, Any]]) -> tuple[str, int] | None:

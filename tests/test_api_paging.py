@@ -59,6 +59,8 @@ def test_pages_of_the_access_log_and_of_a_certificates_reads_give_every_entry_on
     seqs.append(_record(ledger, fresh_department, mine, action="grant"))
     seqs.append(_record(ledger, fresh_department, mine))
 
+    evil = client.get("/access-log", params={"limit": 1}, headers={**bearer(token), "Host": "evil.example"})
+    assert evil.headers["link"].startswith("</access-log?") and "evil" not in evil.headers["link"]
     whole = client.get("/access-log", headers=bearer(token))
     assert whole.status_code == 200 and "link" not in whole.headers  # under a page: one answer, as before
     items, sizes = _follow(client, "/access-log", token, limit=3)
