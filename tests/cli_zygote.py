@@ -80,10 +80,13 @@ def _serve(path: str) -> dict[str, Any]:
         if pid == 0:
             conn.close()
             return request
-        conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
-        _, status = os.waitpid(pid, 0)
-        conn.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
-        conn.close()
+        try:
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+            _, status = os.waitpid(pid, 0)
+            conn.sendall(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}).encode() + b"\n")
+            conn.close()
+        except OSError:
+            pass  # the client stopped listening (its timeout killed the command): nobody to tell
         os._exit(0)
 
 
