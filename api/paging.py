@@ -1,7 +1,6 @@
 """Pages of the lists that grow with the ledger (log entries, reads): at most ``limit`` items per answer, the next
 page named by a ``Link: <...>; rel="next"`` header (RFC 8288, a reference relative to the request), as GitHub's
-API does. The body stays a JSON array,
-so a client that reads one page sees what it saw before for a short list.
+API does. The body stays a JSON array, so a client that reads one page sees what it saw before for a short list.
 
 The cursor ``after`` is the last item's place, ``DEPARTMENT:SEQ``: the next page starts after it (keyset paging, so
 a page costs the same at the millionth entry as at the first, and entries appended meanwhile are not skipped or
