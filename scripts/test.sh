@@ -29,7 +29,8 @@ $forge snapshot --offline --check
 # The PostgreSQL pass leaves out the database-agnostic modules (tests/conftest.py DATABASE_AGNOSTIC).
 pgdir=$(mktemp -d /tmp/pl-pg.XXXXXX)
 runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
-trap 'bash scripts/pg.sh stop "$pgdir"' EXIT
+# the server stopped and its data and the tests' scratch removed: a run leaves nothing behind (repeated runs filled the disk)
+trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$runs"' EXIT
 pg_url=$(bash scripts/pg.sh start "$pgdir")
 pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
 set +e
