@@ -51,6 +51,8 @@ def _node(*fees: str) -> Iterator[tuple[RpcProxy, str]]:
             "--block-time",
             "1",
             "--mixed-mining",
+            "--max-persisted-states",  # no state files left in ~/.foundry (tests/test_node_disk.py)
+            "0",
             "--silent",
         ],
         stdout=subprocess.DEVNULL,

@@ -55,6 +55,10 @@ ANVIL_FLAGS = [
     "1",
     "--state-interval",
     "1",
+    # anvil moves old blocks' states out of memory into files under ~/.foundry/anvil/tmp (up to 3,600, left behind
+    # at exit): gigabytes a day at a block a second. The ledger never reads state at an old block, so keep none.
+    "--max-persisted-states",
+    "0",
     "--silent",
 ]
 
