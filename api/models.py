@@ -665,6 +665,7 @@ class DepartmentPublic(SQLModel):
                     "roles": ["issuer", "verifier"],
                     "active": True,
                     "registered_block": 7,
+                    "types": ["business-licence"],
                 }
             ]
         },
@@ -675,3 +676,6 @@ class DepartmentPublic(SQLModel):
     roles: list[str]
     active: bool
     registered_block: int
+    types: list[str] = Field(
+        default_factory=list, description="certificate types the council authorized it to issue now"
+    )
