@@ -129,10 +129,19 @@ DIGEST_ONLY_CHECKS = frozenset(
         "issuer",
         "department_key",
         "signature",
+        "type_authority",
         "status",
         "witnessed",
     }
 )
+# type_authority's detail names the certificate's type, a field: a digest-only caller gets its verdict in words
+# that name none.
+_DIGEST_ONLY_DETAIL = {
+    "type_authority": (
+        "the department was not authorized for the certificate's type at the anchoring block",
+        "the department was authorized for the certificate's type at the anchoring block",
+    )
+}
 
 
 def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any]:
@@ -147,7 +156,17 @@ def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any
         "status": report.facts.get("status"),
         "issuer": report.facts.get("department"),
         "as_of_block": report.as_of_block,
-        "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks],
+        "checks": [
+            {
+                "name": c.name,
+                "ok": c.ok,
+                "skipped": c.skipped,
+                "detail": _DIGEST_ONLY_DETAIL[c.name][c.ok]
+                if digest_only and c.name in _DIGEST_ONLY_DETAIL and not c.skipped
+                else c.detail,
+            }
+            for c in checks
+        ],
     }
 
 

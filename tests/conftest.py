@@ -31,6 +31,37 @@ DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase"
 for _index, _value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
     os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{_index}", _value)
 
+# The certificate types the suite's issuers issue. The council's schedule (DepartmentRegistry.typeHistory) must name
+# each type a department issues; a test that registers an issuer through ``Council.register`` without ``types`` gets
+# these granted (below), so hundreds of tests need not each grant them. A named list, never "every type": the
+# red-team tests (tests/test_redteam_type_authority.py) register departments with explicit types and issue others.
+TEST_TYPES = (
+    "business-licence",
+    "birth-certificate",
+    "permit",
+    "licence",
+    "tax-clearance",
+    "id-card",
+    "housing-permit",
+    "food-business-permit",
+    "business-licence-copy",
+    "decision-notice",
+    "x",
+    "other",
+)
+_register = Council.register
+
+
+def _register_with_test_types(
+    self: Council, code: str, name: str, roles: int, *, signer: str | None = None, types: Any = None
+) -> str:
+    if types is None:
+        types = TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ()
+    return _register(self, code, name, roles, signer=signer, types=types)
+
+
+Council.register = _register_with_test_types  # type: ignore[method-assign]
+
 # Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
 DEPARTMENTS = {
     "MKT": ("Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER),

@@ -61,6 +61,7 @@ def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, An
             "issuer",
             "department_key",
             "signature",
+            "type_authority",
             "status",
             "validity",
             "witnessed",

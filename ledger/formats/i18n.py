@@ -591,6 +591,19 @@ VERIFY_CHECKS: dict[str, dict[str, dict[str, str]]] = {
             "failed": "存证密钥在该区块不是该部门的有效签发密钥。",
         },
     },
+    "type_authority": {
+        "en": {
+            "name": "type authority",
+            "ok": "The council had authorized the department to issue this type of certificate at the anchoring block.",
+            "failed": "The department was not authorized by the council to issue this type of certificate when it "
+            "anchored it.",
+        },
+        "zh-CN": {
+            "name": "证照类型授权",
+            "ok": "存证区块时，该部门已获理事会授权签发此类证照。",
+            "failed": "存证时，该部门未获理事会授权签发此类证照。",
+        },
+    },
     "signature": {
         "en": {
             "name": "signature",

@@ -58,6 +58,7 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     row_columns,
     salts_of,
 )
+from .council import is_authorized_for_type
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -106,6 +107,7 @@ def validate_file(
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
+    types: dict[str, int] = {}
     count = 0
     already = 0
 
@@ -138,6 +140,8 @@ def validate_file(
         if valid_slices is not None and checked.slice_digest and not checked.errors:
             valid_slices[checked.first_line] = checked.slice_digest, checked.orjson_values
         count += len(checked.ids)
+        for certificate_type, line in checked.types.items():
+            types.setdefault(certificate_type, line)
         seen.frombytes(checked.hashes)
         pending.extend(zip(checked.ids, checked.lines, strict=True))
         if len(pending) >= 1000:
@@ -153,6 +157,7 @@ def validate_file(
         )
     if count == 0:
         raise InputError(f"{path.name} holds no records; nothing was issued")
+    check_types_authorized(ledger, department, types, where=path.name)
     return count - already
 
 
@@ -257,6 +262,25 @@ def check_can_issue(ledger: Ledger, department: str) -> None:
         )
 
 
+def check_types_authorized(
+    ledger: Ledger, department: str, types: Iterable[str] | Mapping[str, int], *, where: str = ""
+) -> None:
+    """Fail before anything is written or anchored when ``department`` may not issue one of ``types`` now (the
+    council's schedule in the registry, docs/governance.md). A mapping gives each type's first line in ``where``."""
+    chain = ledger.chain
+    refused = sorted(t for t in set(types) if not is_authorized_for_type(chain, department, t))
+    if not refused:
+        return
+    lines = types if isinstance(types, Mapping) else {}
+    shown = ", ".join(f"{t!r}" + (f" (first on line {lines[t]})" if t in lines else "") for t in refused)
+    raise StateError(
+        f"{where + ': ' if where else ''}department {department!r} is not authorized to issue certificates of type "
+        f"{shown}; nothing was issued. The council grants a type: one member runs `ledger council propose "
+        f"grant-type {department} {refused[0]}` and others `ledger council approve PROPOSAL` until it executes "
+        "(`ledger departments` lists each department's types)"
+    )
+
+
 def issue_file(
     ledger: Ledger,
     path: Path,
@@ -341,6 +365,8 @@ def issue_records(
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
+    if isinstance(records, Sequence):  # all of them before the first batch (a generator: each batch, in _issue)
+        check_types_authorized(ledger, department, {r.cert_type for r in records})
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     return _issue(ledger, _build_here(_chunks(records, size), ledger, department), department, out, progress, total)
 
@@ -355,6 +381,14 @@ def _issue(
 ) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
+    authorized: set[str] = set()
+
+    def check_types(built: BuiltBatch) -> None:
+        """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized."""
+        types = {columns[1] for columns in row_columns(built)} - authorized
+        if types:
+            check_types_authorized(ledger, department, types)
+            authorized.update(types)
 
     def stored(built: BuiltBatch, committing: Future[None]) -> None:
         committing.result()  # the batch is in the store (state prepared) before anything is sent
@@ -370,6 +404,7 @@ def _issue(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
         previous: tuple[BuiltBatch, Future[None]] | None = None
         for built in batches:
+            check_types(built)
             if previous is not None:
                 stored(*previous)
             previous = built, committer.submit(_commit, _write_prepared(ledger, built))

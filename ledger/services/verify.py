@@ -4,7 +4,12 @@
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
 format, chain, chain_identity, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key,
-signature, status, validity, witnessed.
+signature, type_authority, status, validity, witnessed.
+
+``type_authority`` passes when the council's schedule in the registry authorized the issuing department for the
+certificate's (always disclosed) type at the anchoring block: a department acting outside its authority (a health
+bureau anchoring a birth certificate in its own name) fails it; a type revoked later leaves what was anchored while
+it was held authorized.
 
 ``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
 passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
@@ -21,6 +26,7 @@ never "ok" by omission (verification fails closed).
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -65,6 +71,7 @@ CHECK_NAMES = (
     "issuer",
     "department_key",
     "signature",
+    "type_authority",
     "status",
     "validity",
     "witnessed",
@@ -216,6 +223,7 @@ class ChainView:
         self.max_head_age = max_head_age
         self._batches: dict[tuple[str, bytes], BatchInfo] = {}
         self._signers: dict[tuple[str, int], bool] = {}
+        self._type_grants: dict[tuple[str, str, str, int], bool] = {}
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
         self._head_read_at = float("-inf")
@@ -348,6 +356,26 @@ class ChainView:
         if block < self._head:  # a change later in the same block could still alter the answer for it
             self._signers[key] = active
         return active
+
+    def was_authorized_for_type(self, department: str, certificate_type: str, block: int) -> bool:
+        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)`` (cached once ``block`` is
+        below the head: a later change in the same block could still alter the answer for it)."""
+        key = ("type", department, certificate_type, block)
+        cached = self._type_grants.get(key)
+        if cached is not None:
+            return cached
+        authorized = bool(
+            self.chain.call(
+                self.chain.registry.functions.wasAuthorizedForTypeAt(
+                    _department_id(department), keccak(text=certificate_type), block
+                )
+            )
+        )
+        if block < self._head:
+            if len(self._type_grants) >= _SIGNATURES_KEPT:
+                self._type_grants.clear()
+            self._type_grants[key] = authorized
+        return authorized
 
     def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
         """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
@@ -730,6 +758,21 @@ class _Run:
                 ),
             )
         return found
+
+    def type_authority(self, department: str, certificate_type: object, block: int) -> Check:
+        """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``."""
+        if type(certificate_type) is not str or not _CERTIFICATE_TYPE.match(certificate_type):
+            return self.check("type_authority", False, f"the certificate states no valid type ({certificate_type!r})")
+        authorized = self.view.was_authorized_for_type(department, certificate_type, block)
+        return self.check(
+            "type_authority",
+            authorized,
+            f"{department} was authorized for type {certificate_type!r} at block {block}"
+            if authorized
+            else f"{department} was not authorized by the council to issue type {certificate_type!r} at block {block}, "
+            f"where it anchored this certificate: a department acting outside its authority (the registry's "
+            f"typeHistory lists the types it held and when)",
+        )
 
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
@@ -1133,6 +1176,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
+    items.append(run.type_authority(issuer, doc.fields.get("type"), batch.block_number))
     status, block, ts, detail = run.view.status(
         issuer, root, digest, int(at_time.timestamp()) if at_time else None, head
     )
@@ -1189,6 +1233,7 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
 
 
 _TEXT_OR_NONE = (str, type(None))
+_CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 def _is_department(value: object) -> TypeGuard[str]:
