@@ -119,6 +119,7 @@ ELEMENTS = {
     "department.name": "department_history",
     "department.key_history.*": "department_history",
     "department.status_history.*": "department_history",
+    "department.type_history.*": "type_authority",
     "as_of.block_number": "as_of",
     "as_of.block_hash": "as_of",
     "status.status": "status_statement",
