@@ -15,6 +15,7 @@ import io
 import itertools
 import json
 import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from ledger.client import Ledger
 from ledger.errors import ChainError, KeystoreError, StateError
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER, department_id_bytes
-from ledger.services import evidence, issuance
+from ledger.services import evidence, issuance, provenance
 from ledger.services.council import Action, CouncilMember, is_authorized_for_type
 from ledger.services.departments import Council, get_department
 from ledger.services.verify import ChainView, verify_certificate
@@ -148,6 +149,12 @@ def test_anchored_outside_its_authority_fails_type_authority_in_every_verifier(l
         failed = [c for c in by_digest.json()["checks"] if not c["ok"]]
         assert [c["name"] for c in failed] == ["type_authority"]
         assert FOREIGN_TYPE not in failed[0]["detail"]  # a digest-only caller learns no field
+
+    # the provenance timeline states the same verdict, in both languages
+    events = provenance.timeline(ledger, document["digest"], now=datetime.now(UTC))["events"]
+    signed = next(e for e in events if e["kind"] == "signed")
+    assert signed["type_was_authorized"] is False and signed["signature_valid"] is True
+    assert "NOT authorized" in signed["summary"] and "未授权" in signed["summaries"]["zh-CN"], signed
 
     # an evidence bundle: the library and the standalone verifier agree (both asserts inside ``both``)
     bundle = evidence.certificate_bundle(ledger, document)
