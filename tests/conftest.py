@@ -44,6 +44,7 @@ TEST_TYPES = (
     "id-card",
     "housing-permit",
     "food-business-permit",
+    "food-permit",
     "business-licence-copy",
     "decision-notice",
     "x",
