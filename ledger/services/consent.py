@@ -923,14 +923,17 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
 
 
 def _erased_certificates(ledger: Ledger, department: str, digests: set[str]) -> set[str]:
-    """Those of ``digests`` that ``department`` erased: body destroyed and the erasure in its ``erasures`` log."""
+    """Those of ``digests`` that ``department`` erased: body destroyed, issued by ``department``, and the erasure in
+    its ``erasures`` log as the chain attests it (:func:`erasure.proven`): rows written to the database alone, as an
+    insider could, prove nothing."""
     if not digests:
         return set()
-    logged = erasure.recorded(ledger, department)
+    logged = erasure.proven(ledger, department)
     with ledger.engine.connect() as conn:
         rows = conn.execute(
             select(Certificate.digest, Certificate.sealed).where(  # type: ignore[call-overload]
-                Certificate.digest.in_(sorted(digests & set(logged)))  # type: ignore[attr-defined]
+                Certificate.digest.in_(sorted(digests & set(logged))),  # type: ignore[attr-defined]
+                Certificate.department_id == department,
             )
         ).all()
     return {digest for digest, sealed in rows if bytes(sealed) == ERASED}
