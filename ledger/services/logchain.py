@@ -306,13 +306,14 @@ def entries(
             query = query.where(col(LogEntry.seq) > after_seq)
         elif after_department > department:  # a place past every entry of this department's log
             query = query.where(false())
-    if limit is not None:
-        query = query.limit(limit)
     if since is not None:
         query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
     if until is not None:
         query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
-    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq)).execution_options(yield_per=chunk)
+    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq))
+    if limit is not None:
+        query = query.limit(limit)
+    query = query.execution_options(yield_per=chunk)
     with Session(ledger.engine) as session:
         for entry in session.exec(query):
             session.expunge(entry)
