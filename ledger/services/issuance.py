@@ -696,6 +696,17 @@ def _discard(ledger: Ledger, root: str) -> None:
         conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
 
 
+def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
+    """Remove a batch stored ``prepared`` and never sent (its certificates with it), as if it had not been built:
+    what it was built for was refused. A batch already sent is left alone (``ledger resume`` finishes it)."""
+    root = hex32(built.root)
+    with ledger.engine.begin() as conn:
+        state = conn.execute(select(col(Batch.state)).where(col(Batch.root) == root)).scalar()
+        if state == BatchState.PREPARED and built.tx_hash is None:
+            conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
+            conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+
+
 def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
     """The BatchAnchored event of ``department``'s batch ``root`` as the chain has it now, or None.
 

@@ -131,6 +131,11 @@ class Produced:
             issuance.confirm(ledger, built.root)
         return self.digests
 
+    def discard(self, ledger: Ledger) -> None:
+        """Remove the permits built, never sent: the decisions they were built for were not recorded."""
+        for built in self.built:
+            issuance.discard_prepared(ledger, built)
+
 
 def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
