@@ -909,6 +909,14 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
             found.append(
                 {"kind": "consent_unlogged", "consent": row.id, "detail": "no logged creation with this record's hash"}
             )
+        elif entry.get("certificate") != row.digest:  # the row moved to another certificate (an erased one, say)
+            found.append(
+                {
+                    "kind": "consent_unlogged",
+                    "consent": row.id,
+                    "detail": f"the logged creation names certificate {entry.get('certificate')}, the row {row.digest}",
+                }
+            )
         if row.id in withdrawn and row.withdrawn_at is None:
             found.append(
                 {

@@ -649,20 +649,40 @@ def _recorded(ledger: Ledger, department: str, body: dict[str, Any], guard: logc
     return Decision(department, entry.seq, entry.entry_hash, body)
 
 
-def _undecided_guard(ledger: Ledger, department: str, case_ids: Sequence[str]) -> logchain.Guard:
-    """The check that none of ``case_ids`` was decided automatically, asked inside the transaction that records
-    their decisions (:data:`logchain.Guard`): another process (a gateway replica, a second bulk run) deciding one
-    of them at the same instant is seen there, or makes this append collide and ask again."""
-    return lambda conn: _refuse_decided(ledger, department, case_ids, conn=conn)
+def _undecided_guard(
+    ledger: Ledger, department: str, case_ids: Sequence[str], produced: permits.Produced | None
+) -> logchain.Guard:
+    """Asked inside the transaction that records decisions of ``case_ids`` (:data:`logchain.Guard`): that none of
+    them was decided automatically (another process - a gateway replica, a second bulk run - deciding one of them at
+    the same instant is seen there, or makes this append collide and ask again), then the permits ``produced`` for
+    them, stored held, become sendable in the same transaction."""
+
+    def guard(conn: Connection) -> None:
+        _refuse_decided(ledger, department, case_ids, conn=conn)
+        if produced is not None:
+            produced.release(conn)
+
+    return guard
 
 
-def _unrecorded(ledger: Ledger, produced: permits.Produced, input_digests: Sequence[str]) -> None:
-    """Undo what was stored for decisions that were then refused: their permits (never sent) and their stored
-    inputs (each unique to its decision by its nonce, so no other decision names them)."""
-    produced.discard(ledger)
+def _unrecorded(
+    ledger: Ledger,
+    produced: permits.Produced | None,
+    input_digests: Sequence[str],
+    cited_refs: Iterable[str] = (),
+) -> None:
+    """Undo what was stored for decisions that were then not recorded: their permits (held, never sent), their
+    stored inputs (each unique to its decision by its nonce, so no other decision names them) and the copies of
+    the documents they cited inline that no other stored input names."""
+    if produced is not None:
+        produced.discard(ledger)
     with ledger.engine.begin() as conn:
         for i in range(0, len(input_digests), 900):
             conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(list(input_digests[i : i + 900]))))
+        for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one lookup each
+            named = conn.execute(select(_INPUTS.c.digest).where(_INPUTS.c.document.contains(ref)).limit(1)).first()
+            if named is None:
+                conn.execute(_CITED.delete().where(_CITED.c.ref == ref))
 
 
 def decide(
@@ -699,13 +719,15 @@ def decide(
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
     _store_inputs(ledger, [row], documents)
-    # an approval under a rule set that produces a certificate issues it now (permits.py): stored first, named
-    # by the decision, then anchored
-    produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
+    # an approval under a rule set that produces a certificate issues it now (permits.py): stored held, named by
+    # the decision, made sendable as the decision is recorded, then anchored
+    produced: permits.Produced | None = None
     try:
-        decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id]))
-    except StateError:  # decided meanwhile by another process: that decision stands, this one leaves nothing
-        _unrecorded(ledger, produced, [digest])
+        produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
+        decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id], produced))
+    except LedgerError:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
+        _unrecorded(ledger, produced, [digest], (documents or {}).keys())
+        _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
@@ -938,7 +960,11 @@ def record_human_decision(
     # an officer's approval under a rule set that produces a certificate issues it like an automatic one
     given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
     produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
-    decision = _recorded(ledger, department, body)
+    try:
+        decision = _recorded(ledger, department, body, lambda conn: produced.release(conn))
+    except LedgerError:
+        produced.discard(ledger)
+        raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
@@ -1094,26 +1120,28 @@ def decide_many(
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
         _store_inputs(ledger, inputs, chunk_read.documents)
-        made = permits.prepare(
-            ledger,
-            department,
-            [
-                (rules, body, prepared, identity)
-                for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
-            ],
-        )
-        head = permits.head_seq(ledger, department) if made.digests else 0
+        made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
+            made = permits.prepare(
+                ledger,
+                department,
+                [
+                    (rules, body, prepared, identity)
+                    for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
+                ],
+            )
+            head = permits.head_seq(ledger, department) if made.digests else 0
             logchain.append_many(
                 ledger,
                 LOG_DECISIONS,
                 department,
                 bodies,
                 chunk=max(chunk, len(bodies)),
-                guard=_undecided_guard(ledger, department, list(chunk_read.cases)),
+                guard=_undecided_guard(ledger, department, list(chunk_read.cases), made),
             )
-        except StateError:  # another process decided one of its cases meanwhile: nothing of the chunk is kept
-            _unrecorded(ledger, made, [i["digest"] for i in inputs])
+        except LedgerError:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
+            _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
+            _refuse_decided(ledger, department, list(chunk_read.cases))
             raise
         if made.digests:
             permits.link(ledger, department, head, bodies)
