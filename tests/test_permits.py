@@ -27,7 +27,8 @@ from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Batch, BatchState, Certificate
 
-from .conftest import PASSPHRASE, make_records, write_jsonl
+from .conftest import make_records, write_jsonl
+from .decision_support import overtaken_after_the_check
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "food-business-permit.yaml"
 ITEM = {"onsite_reason": 0, "materials_required": 3}
@@ -454,30 +455,17 @@ def test_link_checks_fed_by_replays_walk_match_a_reading_of_the_log_across_chunk
 
 
 def test_two_gateways_deciding_one_case_at_once_record_one_decision_and_one_permit(
-    ledger: Ledger, approver: str, licences: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
 ) -> None:
     """Adversary: an applicant (or a client retrying) sending the same application to two replicas of the gateway at
     the same instant, each with its own ledger object and database connections. Both found the case undecided
     (each process serialises only its own requests), so both recorded an approval and both issued a permit: two
     permits for one case. The race is made certain here: the second replica decides the case right after the first
     has checked it. The first must be refused, naming the second's decision, and leave no permit of its own."""
-    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
-    real = decisions._refuse_decided
-    raced: list[Any] = []
-
-    def checked_then_overtaken(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        if not raced:
-            raced.append(None)  # (the second replica's own check passes through here too)
-            raced[0] = decide(other, approver, "FBP-RACE", licences[1])
-
-    monkeypatch.setattr(decisions, "_refuse_decided", checked_then_overtaken)
-    try:
-        with pytest.raises(StateError, match=r"'FBP-RACE' was already decided automatically: decision (\d+)") as caught:
-            decide(ledger, approver, "FBP-RACE", licences[1])
-    finally:
-        other.close()
-    monkeypatch.undo()
+    overtaking = overtaken_after_the_check(ledger, lambda other: decide(other, approver, "FBP-RACE", licences[1]))
+    refused = pytest.raises(StateError, match=r"'FBP-RACE' was already decided automatically: decision (\d+)")
+    with overtaking as raced, refused as caught:
+        decide(ledger, approver, "FBP-RACE", licences[1])
     (winner,) = raced
     assert f"decision {winner.seq} " in str(caught.value)
     automatic = [

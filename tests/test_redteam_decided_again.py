@@ -19,8 +19,7 @@ from ledger.services import decisions, logchain
 from ledger.services.replay import replay
 from ledger.storage.models import DecisionInput
 
-from .conftest import PASSPHRASE
-from .decision_support import application, unique_rule_set
+from .decision_support import application, overtaken_after_the_check, unique_rule_set
 
 
 def _published(ledger: Ledger, department: str, tag: str) -> Any:
@@ -182,9 +181,7 @@ def test_decide_many_refuses_a_case_repeated_in_its_input(ledger: Ledger, fresh_
     assert replay(ledger, department=dept).ok
 
 
-def test_two_bulk_runs_deciding_one_case_at_once_record_it_once(
-    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_two_bulk_runs_deciding_one_case_at_once_record_it_once(ledger: Ledger, fresh_department: str) -> None:
     """Adversary: a department running two bulk decisions over overlapping input at once (two machines, or a second
     run started while the first is still going), so a case's outcome can be kept from whichever run suits. Each run
     found the case undecided before its chunk was recorded, so both recorded it. Made certain here: another
@@ -192,26 +189,17 @@ def test_two_bulk_runs_deciding_one_case_at_once_record_it_once(
     chunk. The run must refuse that chunk, naming the other's decision, and record and keep nothing of it."""
     dept = fresh_department
     rule_set = _published(ledger, dept, "race")
-    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
-    real = decisions._refuse_decided
-    raced: list[Any] = []
-
-    def checked_then_overtaken(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        if not raced:
-            raced.append(None)  # (the other process's own check passes through here too)
-            raced[0] = decisions.decide(
-                other, dept, "C-RACE-2", "ITEM-1", application("C-RACE-2"), rule_set, applicant_ref="p"
-            )
-
     stored_before = set(_stored_inputs(ledger))
-    monkeypatch.setattr(decisions, "_refuse_decided", checked_then_overtaken)
-    try:
-        with pytest.raises(StateError, match=r"case 'C-RACE-2' was already decided automatically: decision 1 "):
-            decisions.decide_many(ledger, dept, [_bulk("C-RACE-1"), _bulk("C-RACE-2")], {"*": rule_set})
-    finally:
-        other.close()
-    monkeypatch.undo()
+    with (
+        overtaken_after_the_check(
+            ledger,
+            lambda other: decisions.decide(
+                other, dept, "C-RACE-2", "ITEM-1", application("C-RACE-2"), rule_set, applicant_ref="p"
+            ),
+        ) as raced,
+        pytest.raises(StateError, match=r"case 'C-RACE-2' was already decided automatically: decision 1 "),
+    ):
+        decisions.decide_many(ledger, dept, [_bulk("C-RACE-1"), _bulk("C-RACE-2")], {"*": rule_set})
     assert _cases(ledger, dept) == ["C-RACE-2"]
     # the refused chunk's stored inputs are gone: only the other process's decision's input was added
     assert set(_stored_inputs(ledger)) - stored_before == {raced[0].body["input_digest"]}

@@ -33,7 +33,7 @@ from .consent_support import (
     consent_world,  # noqa: F401 - the world fixture
     give,
 )
-from .decision_support import application, unique_rule_set
+from .decision_support import application, overtaken_after_the_check, unique_rule_set
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +181,7 @@ def test_a_rival_blocked_on_the_head_row_lock_is_refused_once_the_holder_commits
 
 
 def test_a_decide_refused_by_a_rival_leaves_no_sealed_copy_of_what_it_cited(
-    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]]
 ) -> None:
     """Adversary: an applicant (or a client retrying) sending the same case to two replicas at once, one of them
     with a licence attached inline (the holder's disclosed fields: personal data). The replica that loses the race
@@ -193,33 +193,25 @@ def test_a_decide_refused_by_a_rival_leaves_no_sealed_copy_of_what_it_cited(
     rule_set = _published(ledger, dept, "cite")
     cited = licences[0]
     ref = document_ref(cited)
-    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
-    real = decisions._refuse_decided
-    raced: list[Any] = []
-
-    def checked_then_overtaken(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        if not raced:
-            raced.append(None)
-            raced[0] = decisions.decide(  # the other replica: the same case, no document attached
+    # the other replica: the same case, no document attached
+    with (
+        overtaken_after_the_check(
+            ledger,
+            lambda other: decisions.decide(
                 other, dept, "C-R8-CITE", "ITEM-1", application("C-R8-CITE"), rule_set, applicant_ref="p"
-            )
-
-    monkeypatch.setattr(decisions, "_refuse_decided", checked_then_overtaken)
-    try:
-        with pytest.raises(StateError, match=r"'C-R8-CITE' was already decided automatically"):
-            decisions.decide(
-                ledger,
-                dept,
-                "C-R8-CITE",
-                "ITEM-1",
-                application("C-R8-CITE", {"document": cited}),
-                rule_set,
-                applicant_ref="p",
-            )
-    finally:
-        other.close()
-    monkeypatch.undo()
+            ),
+        ) as raced,
+        pytest.raises(StateError, match=r"'C-R8-CITE' was already decided automatically"),
+    ):
+        decisions.decide(
+            ledger,
+            dept,
+            "C-R8-CITE",
+            "ITEM-1",
+            application("C-R8-CITE", {"document": cited}),
+            rule_set,
+            applicant_ref="p",
+        )
     assert _automatic(ledger, dept, "C-R8-CITE") == [raced[0].seq]
     with ledger.engine.connect() as conn:
         left = conn.execute(select(CitedDocument.ref).where(CitedDocument.ref == ref)).scalars().all()  # type: ignore[call-overload]
@@ -393,34 +385,25 @@ def test_a_refused_decisions_permit_is_never_anchored_even_by_a_concurrent_resum
 
 
 def test_a_decide_refused_by_a_rival_never_removes_a_cited_copy_the_recorded_decision_names(
-    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]]
 ) -> None:
     """The other side of the hole above, for whoever closes it: cited copies are content-addressed
     (``CitedDocument.ref`` = the document's address, stored insert-or-ignore), so the winner and the loser of a race
     that attached the SAME licence share one row. Removing the loser's copies by ref would destroy the recorded
-    decision's copy (replay could not re-establish its facts). Passes today (nothing is removed)."""
+    decision's copy (replay could not re-establish its facts): the cleanup keeps a copy another stored input names."""
     dept = fresh_department
     rule_set = _published(ledger, dept, "shared")
     cited = licences[1]
     ref = document_ref(cited)
     app = application("C-R8-SHARED", {"document": cited})
-    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
-    real = decisions._refuse_decided
-    raced: list[Any] = []
-
-    def checked_then_overtaken(*args: Any, **kwargs: Any) -> None:
-        real(*args, **kwargs)
-        if not raced:
-            raced.append(None)
-            raced[0] = decisions.decide(other, dept, "C-R8-SHARED", "ITEM-1", app, rule_set, applicant_ref="p")
-
-    monkeypatch.setattr(decisions, "_refuse_decided", checked_then_overtaken)
-    try:
-        with pytest.raises(StateError, match=r"'C-R8-SHARED' was already decided automatically"):
-            decisions.decide(ledger, dept, "C-R8-SHARED", "ITEM-1", app, rule_set, applicant_ref="p")
-    finally:
-        other.close()
-    monkeypatch.undo()
+    with (
+        overtaken_after_the_check(
+            ledger,
+            lambda other: decisions.decide(other, dept, "C-R8-SHARED", "ITEM-1", app, rule_set, applicant_ref="p"),
+        ),
+        pytest.raises(StateError, match=r"'C-R8-SHARED' was already decided automatically"),
+    ):
+        decisions.decide(ledger, dept, "C-R8-SHARED", "ITEM-1", app, rule_set, applicant_ref="p")
     with ledger.engine.connect() as conn:
         kept = conn.execute(select(CitedDocument.ref).where(CitedDocument.ref == ref)).scalars().all()  # type: ignore[call-overload]
     assert kept == [ref]
