@@ -12,14 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import delete, select, update
 from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.formats.certificate import validate_record
-from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
 from ledger.services import decisions, issuance, logchain, permits, provenance
 from ledger.services.departments import Council
@@ -29,20 +27,11 @@ from ledger.storage.models import Batch, BatchState, Certificate
 
 from .conftest import make_records, write_jsonl
 from .decision_support import overtaken_after_the_check
-
-RULES = Path(__file__).resolve().parent.parent / "rules" / "food-business-permit.yaml"
-ITEM = {"onsite_reason": 0, "materials_required": 3}
+from .permit_support import application, permit_rules
 
 
 def verify_document(ledger: Ledger, document: dict[str, Any]) -> Any:
     return verify_certificate(document, ChainView(ledger.chain, 0))
-
-
-def permit_rules(tag: str, **changes: Any) -> RuleSet:
-    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    document["version"] = f"test-{tag}"
-    document.update(changes)
-    return load_rule_set(document)
 
 
 @pytest.fixture(scope="module")
@@ -58,24 +47,6 @@ def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[d
 def approver(ledger: Ledger, fresh_department: str) -> str:
     decisions.publish_rule_set(ledger, permit_rules(fresh_department), fresh_department)
     return fresh_department
-
-
-def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
-    return {
-        "case_id": case,
-        "service_item": "440300-SCJG-0107",
-        "item": ITEM,
-        "application": {
-            "applicant_type": "enterprise",
-            "online": True,
-            "materials_submitted": 3,
-            "business_name": "Nanshan Corner Shop",
-            "premises": "Room 101, 1 Keyuan Road",
-            "business_scope": scope,
-        },
-        "applicant": {"blacklisted": False},
-        "certificates": [licence["digest"]],
-    }
 
 
 def decide(ledger: Ledger, dept: str, case: str, licence: dict[str, Any], **kwargs: Any) -> decisions.Decision:

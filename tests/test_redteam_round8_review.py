@@ -34,6 +34,8 @@ from .consent_support import (
     give,
 )
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
 
 
 @pytest.fixture(scope="module")
@@ -251,38 +253,40 @@ def test_an_insider_cannot_hide_a_consent_edit_behind_another_certificates_prove
 
 
 def test_a_long_bulk_verification_can_still_read_status_as_of_the_head_it_started_at(
-    ledger: Ledger, licences: list[dict[str, Any]]
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
-    """Adversary: none - time. ``verify_many`` reads the head once and, with ``LEDGER_STATUS_LOOKUP=direct``, asks
+    """Adversary: none - time. ``verify_many`` reads the head once and, with ``LEDGER_STATUS_LOOKUP=direct``, asked
     every certificate's status with ``eth_call statusOf(...)`` AT that head (``ChainView.status(..., head)``). A
     run over many certificates takes long while the embedded node mines a block a second; once the head it started
     at is out of anvil's in-memory window (measured: fine 1,300 blocks back, 'BlockOutOfRangeError' 2,500 back),
-    the remaining certificates come back as chain failures. Before bf9fc98 anvil kept up to 3,600 older states on
-    disk (about an hour). ``anvil_mine`` stands in for the run's duration."""
+    the remaining certificates came back as chain failures. Before bf9fc98 anvil kept up to 3,600 older states on
+    disk (about an hour). ``anvil_mine`` stands in for the run's duration, on a ledger of its own (its node's height
+    and clock move; the session's chain is not touched)."""
+    from ledger.onchain.chain import ROLE_ISSUER
+    from ledger.services.departments import Council
     from ledger.services.verify import ChainView
 
-    view = ChainView(ledger.chain, status_lookup="direct")
-    head = view.head()
-    doc = licences[1]
-    root = bytes.fromhex(doc["anchor"]["root"][2:])
-    digest = bytes.fromhex(doc["digest"][2:])
-    assert view.status("MKT", root, digest, None, head)[0] == "valid"
-    rpc = ledger.chain.w3.provider.make_request
-    snapshot = rpc("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
-        rpc("anvil_mine", [hex(2_600)])  # type: ignore[arg-type]
-        assert view.status("MKT", root, digest, None, head)[0] == "valid"
-    finally:  # the session's chain is shared: its height and clock go back to where they were
-        assert rpc("evm_revert", [snapshot])["result"] is True  # type: ignore[arg-type]
-        assert ledger.chain.block_number() == head
+    from .conftest import make_settings
+
+    data_dir = tmp_path_factory.mktemp("old-state")
+    with Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE) as own:
+        Council(own).register("OLD", "Old-state office", ROLE_ISSUER)
+        out = io.StringIO()
+        issuance.issue_file(own, write_jsonl(data_dir / "one.jsonl", make_records(1)), "OLD", out=out)
+        doc = json.loads(out.getvalue().splitlines()[0])
+        view = ChainView(own.chain, status_lookup="direct")
+        head = view.head()
+        root = bytes.fromhex(doc["anchor"]["root"][2:])
+        digest = bytes.fromhex(doc["digest"][2:])
+        assert view.status("OLD", root, digest, None, head)[0] == "valid"
+        own.chain.w3.provider.make_request("anvil_mine", [hex(2_600)])  # type: ignore[arg-type]
+        assert view.status("OLD", root, digest, None, head)[0] == "valid"
 
 
 # -- 9d4bb1f: a race lost before the recording transaction --------------------------------------------------------
 
 
 def _permit_rules(tag: str) -> Any:
-    from .test_permits import permit_rules
-
     return permit_rules(tag)
 
 
@@ -295,8 +299,6 @@ def test_two_replicas_approving_one_case_at_once_loser_is_refused_by_name_and_le
     permit id ``PREFIX-DEPT-CASE`` (free when each looked). Here the other replica decides the whole case right
     after this one chose its permit id. This one must be refused as 9d4bb1f promises (StateError naming the
     other's decision: a client retrying learns its case is decided) and keep nothing: no stored input of its own."""
-    from .test_permits import application as permit_application
-
     dept = fresh_department
     rules = _permit_rules(dept)
     decisions.publish_rule_set(ledger, rules, dept)
@@ -336,8 +338,6 @@ def test_a_refused_decisions_permit_is_never_anchored_even_by_a_concurrent_resum
     its permit ``prepared`` before recording; resume anchors it; the guard then refuses the decision and
     ``discard_prepared`` leaves the sent batch alone ('ledger resume finishes it'). The case ends with two valid
     permits on chain, one for a decision that does not exist - what 9d4bb1f set out to prevent."""
-    from .test_permits import application as permit_application
-
     dept = fresh_department
     rules = _permit_rules(f"{dept}-resume")
     decisions.publish_rule_set(ledger, rules, dept)
