@@ -244,12 +244,19 @@ class RequestGuard:
         # council suspending its department: that is asked (database, registry) once the body would exceed what
         # anyone may send, so only such requests pay for it.
         vouched = body_limit <= anonymous
+
+        async def refused_past_anonymous() -> bool:
+            """Asked once a body would exceed what anyone may send: a 413 at that limit unless the token can act."""
+            if await _still_signed_in(scope, authorization):
+                return False
+            await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
+            return True
+
         if declared is not None and declared.isdigit() and int(declared) > body_limit:
             await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
             return
         if not vouched and declared is not None and declared.isdigit() and int(declared) > anonymous:
-            if not await _still_signed_in(scope, authorization):
-                await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
+            if await refused_past_anonymous():
                 return
             vouched = True
         if scope.get("method") in _NO_BODY and declared is None:
@@ -268,8 +275,7 @@ class RequestGuard:
                 await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
                 return
             if seen > anonymous and not vouched:  # a body sent without a length: asked when it gets that far
-                if not await _still_signed_in(scope, authorization):
-                    await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
+                if await refused_past_anonymous():
                     return
                 vouched = True
             chunks.append(chunk)
@@ -298,17 +304,23 @@ class RequestGuard:
         await self.app(scope, _replay(body, receive), send)
 
 
+def _bearer(authorization: bytes | None) -> str | None:
+    """The token of a ``Bearer`` Authorization header (None for none or another scheme)."""
+    if authorization is None or authorization[:7].lower() != b"bearer ":
+        return None
+    return authorization[7:].strip().decode("latin-1")
+
+
 def _genuine_token(scope: Scope, authorization: bytes | None) -> bool:
     """Whether the request carries an unexpired token this gateway minted (its MAC and expiry check; the registry
     and sign-out are checked later): only then may it send more than a certificate's worth, since the body is
     parsed before the 401 that a forged or expired token gets."""
-    if authorization is None or authorization[:7].lower() != b"bearer ":
-        return False
+    token = _bearer(authorization)
     authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
-    if authenticator is None:
+    if token is None or authenticator is None:
         return False
     try:
-        claims = authenticator.claims(authorization[7:].strip().decode("latin-1"))
+        claims = authenticator.claims(token)
     except LedgerError:
         return False
     # an expired token is refused (401) after its body has been read and parsed: it gets an anonymous caller's
@@ -321,10 +333,10 @@ async def _still_signed_in(scope: Scope, authorization: bytes | None) -> bool:
     """Whether the token may still act: not signed out, its department registered with this key and not suspended
     (``Authenticator.authenticate``, in a worker thread: it reads the database and the registry). A chain or
     database that cannot be read says nothing against the token: the route then answers for itself (502, ...)."""
+    token = _bearer(authorization)
     authenticator = getattr(getattr(scope.get("app"), "state", None), "authenticator", None)
-    if authenticator is None or authorization is None:
+    if token is None or authenticator is None:
         return False
-    token = authorization[7:].strip().decode("latin-1")
     try:
         await anyio.to_thread.run_sync(lambda: authenticator.authenticate(token, now=datetime.now(UTC)))
     except (AuthenticationError, PermissionDenied):

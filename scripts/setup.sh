@@ -11,6 +11,7 @@ apt_install() {
   if [ "$(id -u)" != 0 ]; then echo "setup: please install with your package manager: $*" >&2; return 1; fi
   if [ ! -f /tmp/.pl-apt-updated ]; then apt-get update -qq && touch /tmp/.pl-apt-updated; fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  apt-get clean  # the downloaded packages (gigabytes with Chromium and PostgreSQL) are not needed once installed
 }
 
 if ! need node || ! need npm; then apt_install nodejs npm; fi

@@ -4,9 +4,12 @@ imports another)."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from ledger.formats.rules import RuleSet, load_rule_set
@@ -67,3 +70,30 @@ def application(case: str, *citations: Any) -> dict[str, Any]:
         "applicant": {"blacklisted": False},
         "certificates": list(citations),
     }
+
+
+@contextmanager
+def overtaken_after_the_check(ledger: Any, rival: Callable[[Any], Any]) -> Iterator[list[Any]]:
+    """Two processes deciding one case at once, made certain: right after this ledger's first check that the case
+    is undecided (``decisions._refuse_decided``), a second ledger object on the same data (another process's
+    objects and database connections) runs ``rival``. Yields a list that then holds what ``rival`` returned."""
+    from ledger.client import Ledger
+
+    from .conftest import PASSPHRASE
+
+    other = Ledger.open(ledger.settings, passphrase=PASSPHRASE)
+    real = decisions._refuse_decided
+    raced: list[Any] = []
+
+    def checked_then_overtaken(*args: Any, **kwargs: Any) -> None:
+        real(*args, **kwargs)
+        if not raced:
+            raced.append(None)  # (the rival's own check passes through here too)
+            raced[0] = rival(other)
+
+    try:
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(decisions, "_refuse_decided", checked_then_overtaken)
+            yield raced
+    finally:
+        other.close()

@@ -3,6 +3,8 @@ imports another)."""
 
 from __future__ import annotations
 
+import itertools
+import os
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +52,14 @@ def application(case: str, digest: str) -> dict[str, Any]:
     }
 
 
+_worlds = itertools.count(1)
+
+
 class World:
     def __init__(self, ledger: Ledger, tmp: Path) -> None:
         self.ledger = ledger
-        self.dept = f"RR{id(self) % 1000}"
+        # unique in the session: a code from id(self) % 1000 was reused once a world was freed (CI: RR304 twice)
+        self.dept = f"RR{os.getpid() % 1000}-{next(_worlds)}"
         Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER)
         document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
         document["version"] = f"rerun-{self.dept}"

@@ -12,34 +12,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import delete, select, update
+from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.formats.certificate import validate_record
-from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
-from ledger.services import decisions, issuance, permits, provenance
+from ledger.services import decisions, issuance, logchain, permits, provenance
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import Batch, BatchState, Certificate
 
 from .conftest import make_records, write_jsonl
-
-RULES = Path(__file__).resolve().parent.parent / "rules" / "food-business-permit.yaml"
-ITEM = {"onsite_reason": 0, "materials_required": 3}
+from .decision_support import overtaken_after_the_check
+from .permit_support import application, permit_rules
 
 
 def verify_document(ledger: Ledger, document: dict[str, Any]) -> Any:
     return verify_certificate(document, ChainView(ledger.chain, 0))
-
-
-def permit_rules(tag: str, **changes: Any) -> RuleSet:
-    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    document["version"] = f"test-{tag}"
-    document.update(changes)
-    return load_rule_set(document)
 
 
 @pytest.fixture(scope="module")
@@ -55,24 +47,6 @@ def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[d
 def approver(ledger: Ledger, fresh_department: str) -> str:
     decisions.publish_rule_set(ledger, permit_rules(fresh_department), fresh_department)
     return fresh_department
-
-
-def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-food-sales") -> dict[str, Any]:
-    return {
-        "case_id": case,
-        "service_item": "440300-SCJG-0107",
-        "item": ITEM,
-        "application": {
-            "applicant_type": "enterprise",
-            "online": True,
-            "materials_submitted": 3,
-            "business_name": "Nanshan Corner Shop",
-            "premises": "Room 101, 1 Keyuan Road",
-            "business_scope": scope,
-        },
-        "applicant": {"blacklisted": False},
-        "certificates": [licence["digest"]],
-    }
 
 
 def decide(ledger: Ledger, dept: str, case: str, licence: dict[str, Any], **kwargs: Any) -> decisions.Decision:
@@ -449,3 +423,38 @@ def test_link_checks_fed_by_replays_walk_match_a_reading_of_the_log_across_chunk
         walked = sorted((d.check, d.seq or 0, d.detail) for d in report.discrepancies if d.check in LINK_CHECKS)
         assert walked == alone, workers
         assert {"altered", "body_invalid"} <= set(report.counts_by_check())
+
+
+def test_two_gateways_deciding_one_case_at_once_record_one_decision_and_one_permit(
+    ledger: Ledger, approver: str, licences: list[dict[str, Any]]
+) -> None:
+    """Adversary: an applicant (or a client retrying) sending the same application to two replicas of the gateway at
+    the same instant, each with its own ledger object and database connections. Both found the case undecided
+    (each process serialises only its own requests), so both recorded an approval and both issued a permit: two
+    permits for one case. The race is made certain here: the second replica decides the case right after the first
+    has checked it. The first must be refused, naming the second's decision, and leave no permit of its own."""
+    overtaking = overtaken_after_the_check(ledger, lambda other: decide(other, approver, "FBP-RACE", licences[1]))
+    refused = pytest.raises(StateError, match=r"'FBP-RACE' was already decided automatically: decision (\d+)")
+    with overtaking as raced, refused as caught:
+        decide(ledger, approver, "FBP-RACE", licences[1])
+    (winner,) = raced
+    assert f"decision {winner.seq} " in str(caught.value)
+    automatic = [
+        d for d in decisions.find_decisions(ledger, approver, "FBP-RACE") if d.body["decided_by"]["kind"] == "engine"
+    ]
+    assert [d.seq for d in automatic] == [winner.seq]
+    with ledger.engine.connect() as conn:
+        permit_ids = conn.execute(
+            select(col(Certificate.certificate_id), col(Certificate.batch_root)).where(
+                col(Certificate.department_id) == approver, col(Certificate.certificate_id).like("FBP-%-FBP-RACE%")
+            )
+        ).all()
+        prepared = conn.execute(
+            select(col(Batch.root)).where(
+                col(Batch.department_id) == approver, col(Batch.state) != BatchState.CONFIRMED
+            )
+        ).all()
+    assert [cid for cid, _ in permit_ids] == [winner.body["issued"]["id"]], "the loser's permit is left in the store"
+    assert prepared == [], "the loser's permit batch would be anchored by `ledger resume`"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, approver)
+    assert checks(ledger, approver) == {}

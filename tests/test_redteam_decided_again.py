@@ -11,13 +11,15 @@ import json
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.services import decisions, logchain
 from ledger.services.replay import replay
+from ledger.storage.models import DecisionInput
 
-from .decision_support import application, unique_rule_set
+from .decision_support import application, overtaken_after_the_check, unique_rule_set
 
 
 def _published(ledger: Ledger, department: str, tag: str) -> Any:
@@ -35,6 +37,11 @@ def _entries(ledger: Ledger, department: str) -> list[tuple[int, str]]:
     return [
         (e.seq, json.loads(e.body)["case_id"]) for e in logchain.entries(ledger, logchain.LOG_DECISIONS, department)
     ]
+
+
+def _stored_inputs(ledger: Ledger) -> list[str]:
+    with ledger.engine.connect() as conn:
+        return list(conn.execute(select(DecisionInput.digest)).scalars())  # type: ignore[call-overload]
 
 
 def _cases(ledger: Ledger, department: str) -> list[str]:
@@ -170,5 +177,31 @@ def test_decide_many_refuses_a_case_repeated_in_its_input(ledger: Ledger, fresh_
             workers=1,
         )
     assert _cases(ledger, dept) == ["C-IN-3", "C-IN-4", "C-IN-7", "C-IN-8"]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok
+
+
+def test_two_bulk_runs_deciding_one_case_at_once_record_it_once(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: a department running two bulk decisions over overlapping input at once (two machines, or a second
+    run started while the first is still going), so a case's outcome can be kept from whichever run suits. Each run
+    found the case undecided before its chunk was recorded, so both recorded it. Made certain here: another
+    process (its own ledger object and connections) decides a case of the chunk right after the run checked the
+    chunk. The run must refuse that chunk, naming the other's decision, and record and keep nothing of it."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, "race")
+    stored_before = set(_stored_inputs(ledger))
+    with (
+        overtaken_after_the_check(
+            ledger,
+            lambda other: decisions.decide(
+                other, dept, "C-RACE-2", "ITEM-1", application("C-RACE-2"), rule_set, applicant_ref="p"
+            ),
+        ) as raced,
+        pytest.raises(StateError, match=r"case 'C-RACE-2' was already decided automatically: decision 1 "),
+    ):
+        decisions.decide_many(ledger, dept, [_bulk("C-RACE-1"), _bulk("C-RACE-2")], {"*": rule_set})
+    assert _cases(ledger, dept) == ["C-RACE-2"]
+    # the refused chunk's stored inputs are gone: only the other process's decision's input was added
+    assert set(_stored_inputs(ledger)) - stored_before == {raced[0].body["input_digest"]}
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok

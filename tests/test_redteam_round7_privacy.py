@@ -19,9 +19,10 @@ from sqlalchemy import select, text, update
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import accesslog, consent, decisions, erasure, sharing
+from ledger.services import accesslog, consent, decisions, erasure, logchain, sharing
 from ledger.services.departments import Council
-from ledger.storage.models import CONSENT_ERASED, Consent
+from ledger.storage.models import CONSENT_ERASED, Certificate, Consent
+from ledger.storage.vault import ERASED
 
 from .cli_support import run_cli
 from .conftest import make_records
@@ -219,3 +220,29 @@ def test_files_the_cli_writes_with_certificate_contents_are_readable_by_their_ow
         assert doc["fields"]["subject.name"] in path.read_text(encoding="utf-8") or path == issued
         mode = stat.S_IMODE(path.stat().st_mode)
         assert mode & 0o077 == 0, f"{path.name} is {oct(mode)}: other users of the machine read the fields in it"
+
+
+def test_an_insider_cannot_pass_a_consent_edit_off_as_an_erasure_with_an_unanchored_erasure_row(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider with write access to the database (not the department's key). Attack: on a live
+    certificate's consent, write the erasure marker over ``subject_ref`` and empty the purpose text (the person's
+    consent now verifies nothing and names no one), overwrite the certificate's sealed contents with the erasure
+    marker, and append an erasure entry to the issuer's ``erasures`` log in the database: only the department can
+    anchor it. The consent check read the erasure from the database alone and stayed clean. It must believe only
+    erasures the chain attests (``erasure.proven``), logged by the certificate's own issuer, as replay does."""
+    doc = world["b"]
+    given = give(ledger, doc, "INS", NOW)
+    logchain.append(
+        ledger,
+        erasure.LOG,
+        world["issuer"],
+        {"certificate": doc["digest"], "basis": "objection", "by": "insider", "at": "2026-01-01T00:00:00Z"},
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(Consent).where(Consent.id == given.id).values(subject_ref=CONSENT_ERASED, purpose_text="")  # type: ignore[arg-type]
+        )
+        conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(sealed=ERASED))  # type: ignore[arg-type]
+    found = consent.check(ledger, world["issuer"])
+    assert ("consent_signature", given.id) in [(f["kind"], f["consent"]) for f in found]

@@ -536,6 +536,8 @@ def load_document(source: str | Path | Mapping[str, Any]) -> CertificateDocument
         return CertificateDocument.from_json(dict(source))
     if not isinstance(source, (str, Path)):
         raise InputError(f"a certificate document is a JSON object, got {type(source).__name__}")
+    if "\x00" in str(source):  # no file name holds a NUL (open() would raise ValueError)
+        raise InputError(f"{str(source)[:80]!r} is no file name (it holds a NUL character): give a certificate file")
     path = Path(source)
     try:
         with path.open("rb") as handle:  # never more than the limit in memory (a holder may name /dev/zero)

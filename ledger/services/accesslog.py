@@ -221,17 +221,10 @@ def _with_purposes(ledger: Ledger, out: list[dict[str, Any]]) -> list[dict[str, 
     return out
 
 
-def accesses(
-    ledger: Ledger,
-    certificate: str,
-    issuer: str,
-    *,
-    after: tuple[str, int] | None = None,
-    limit: int | None = None,
-) -> list[dict[str, Any]]:
-    """Reads and refused attempts on one certificate (grant events left out), oldest first; with ``after`` and
-    ``limit``, a page of the issuer's log's entries about it (its grant events count towards ``limit``)."""
-    return reads(entries(ledger, department=issuer, certificate=certificate, after=after, limit=limit))
+def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, Any]]:
+    """Reads and refused attempts on one certificate (grant events left out), oldest first. A page of them is
+    :func:`reads` of :func:`entries` with ``after`` and ``limit``."""
+    return reads(entries(ledger, department=issuer, certificate=certificate))
 
 
 def reads(found: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -909,6 +909,14 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
             found.append(
                 {"kind": "consent_unlogged", "consent": row.id, "detail": "no logged creation with this record's hash"}
             )
+        elif entry.get("certificate") != row.digest:  # the row moved to another certificate (an erased one, say)
+            found.append(
+                {
+                    "kind": "consent_unlogged",
+                    "consent": row.id,
+                    "detail": f"the logged creation names certificate {entry.get('certificate')}, the row {row.digest}",
+                }
+            )
         if row.id in withdrawn and row.withdrawn_at is None:
             found.append(
                 {
@@ -923,14 +931,17 @@ def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:
 
 
 def _erased_certificates(ledger: Ledger, department: str, digests: set[str]) -> set[str]:
-    """Those of ``digests`` that ``department`` erased: body destroyed and the erasure in its ``erasures`` log."""
+    """Those of ``digests`` that ``department`` erased: body destroyed, issued by ``department``, and the erasure in
+    its ``erasures`` log as the chain attests it (:func:`erasure.proven`): rows written to the database alone, as an
+    insider could, prove nothing."""
     if not digests:
         return set()
-    logged = erasure.recorded(ledger, department)
+    logged = erasure.proven(ledger, department)
     with ledger.engine.connect() as conn:
         rows = conn.execute(
             select(Certificate.digest, Certificate.sealed).where(  # type: ignore[call-overload]
-                Certificate.digest.in_(sorted(digests & set(logged)))  # type: ignore[attr-defined]
+                Certificate.digest.in_(sorted(digests & set(logged))),  # type: ignore[attr-defined]
+                Certificate.department_id == department,
             )
         ).all()
     return {digest for digest, sealed in rows if bytes(sealed) == ERASED}

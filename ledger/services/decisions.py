@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
@@ -644,9 +644,45 @@ def _input_commitments(
     return {"input_commitment": inputs, "applicant_commitment": applicant}
 
 
-def _recorded(ledger: Ledger, department: str, body: dict[str, Any]) -> Decision:
-    entry = logchain.append(ledger, LOG_DECISIONS, department, body)
+def _recorded(ledger: Ledger, department: str, body: dict[str, Any], guard: logchain.Guard | None = None) -> Decision:
+    entry = logchain.append(ledger, LOG_DECISIONS, department, body, guard=guard)
     return Decision(department, entry.seq, entry.entry_hash, body)
+
+
+def _undecided_guard(
+    ledger: Ledger, department: str, case_ids: Sequence[str], produced: permits.Produced | None
+) -> logchain.Guard:
+    """Asked inside the transaction that records decisions of ``case_ids`` (:data:`logchain.Guard`): that none of
+    them was decided automatically (another process - a gateway replica, a second bulk run - deciding one of them at
+    the same instant is seen there, or makes this append collide and ask again), then the permits ``produced`` for
+    them, stored held, become sendable in the same transaction."""
+
+    def guard(conn: Connection) -> None:
+        _refuse_decided(ledger, department, case_ids, conn=conn)
+        if produced is not None:
+            produced.release(conn)
+
+    return guard
+
+
+def _unrecorded(
+    ledger: Ledger,
+    produced: permits.Produced | None,
+    input_digests: Sequence[str],
+    cited_refs: Iterable[str] = (),
+) -> None:
+    """Undo what was stored for decisions that were then not recorded: their permits (held, never sent), their
+    stored inputs (each unique to its decision by its nonce, so no other decision names them) and the copies of
+    the documents they cited inline that no other stored input names."""
+    if produced is not None:
+        produced.discard(ledger)
+    with ledger.engine.begin() as conn:
+        for i in range(0, len(input_digests), 900):
+            conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(list(input_digests[i : i + 900]))))
+        for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one lookup each
+            named = conn.execute(select(_INPUTS.c.digest).where(_INPUTS.c.document.contains(ref)).limit(1)).first()
+            if named is None:
+                conn.execute(_CITED.delete().where(_CITED.c.ref == ref))
 
 
 def decide(
@@ -683,10 +719,16 @@ def decide(
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
     _store_inputs(ledger, [row], documents)
-    # an approval under a rule set that produces a certificate issues it now (permits.py): stored first, named
-    # by the decision, then anchored
-    produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
-    decision = _recorded(ledger, department, body)
+    # an approval under a rule set that produces a certificate issues it now (permits.py): stored held, named by
+    # the decision, made sendable as the decision is recorded, then anchored
+    produced: permits.Produced | None = None
+    try:
+        produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
+        decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id], produced))
+    except LedgerError:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
+        _unrecorded(ledger, produced, [digest], (documents or {}).keys())
+        _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
+        raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
     return decision
@@ -706,8 +748,9 @@ def decide_once(
     decision): a client retrying a request, or sending an application again with other input, gets no second
     decision and no second permit. Deciding again is an officer's override (:func:`record_human_decision`).
 
-    Serialised per case within this ledger object (one gateway process); replicas of a gateway deciding the same
-    case at the same instant are not (docs/api.md)."""
+    Serialised per case within this ledger object (one gateway process), so concurrent requests for one case wait
+    rather than build twice; replicas of a gateway deciding the same case at the same instant are kept to one
+    decision by :func:`decide`'s check inside the recording transaction."""
     if isinstance(rule_set, str) and not rule_set.startswith("0x"):  # never a path from whoever sent the request
         raise InputError(f"rule set {rule_set!r} is not a digest (0x + 64 hex digits) of a published rule set")
     stripes = ledger.local("decisions.case_locks", lambda: [threading.Lock() for _ in range(_CASE_LOCKS)])
@@ -718,23 +761,28 @@ def decide_once(
 _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decides
 
 
-def _decided_automatically(ledger: Ledger, department: str, case_ids: Sequence[str]) -> dict[str, Decision]:
+def _decided_automatically(
+    ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None
+) -> dict[str, Decision]:
     """Of ``case_ids``, those ``department`` already decided automatically, each with its first automatic decision:
-    one indexed query (``ix_logentry_lookup``) per 900 cases, never a scan of the log."""
+    one indexed query (``ix_logentry_lookup``) per 900 cases, never a scan of the log. ``conn``: read in that
+    connection's transaction (an append's, :data:`logchain.Guard`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
     keys = sorted({lookup_key(c) for c in case_ids})
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
     for i in range(0, len(keys), 900):
-        with ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == department,
-                    col(LogEntry.lookup).in_(keys[i : i + 900]),
-                )
-            ).all()
+        query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
+            col(LogEntry.log) == LOG_DECISIONS,
+            col(LogEntry.department_id) == department,
+            col(LogEntry.lookup).in_(keys[i : i + 900]),
+        )
+        if conn is not None:
+            rows = conn.execute(query).all()
+        else:
+            with ledger.engine.connect() as own:
+                rows = own.execute(query).all()
         for seq, entry_hash, text in rows:
             body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
             case = body.get("case_id")
@@ -759,11 +807,14 @@ def _decided_already(case_id: str, first: Decision) -> StateError:
     )
 
 
-def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str]) -> None:
+def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None) -> None:
     """StateError naming the earlier decision when ``department`` already decided one of ``case_ids``
     automatically (the first in ``case_ids`` order): a case is decided by the rules once, and again only by an
-    officer's override (:func:`record_human_decision`) - not re-run, with other input, until the outcome suits."""
-    earlier = _decided_automatically(ledger, department, case_ids)
+    officer's override (:func:`record_human_decision`) - not re-run, with other input, until the outcome suits.
+
+    Asked before the work (nothing is built for a case decided long ago) and again inside the transaction that
+    records the decisions (:func:`_undecided_guard`): two processes deciding one case at once record it once."""
+    earlier = _decided_automatically(ledger, department, case_ids, conn)
     for case in case_ids:
         if case in earlier:
             raise _decided_already(case, earlier[case])
@@ -909,7 +960,11 @@ def record_human_decision(
     # an officer's approval under a rule set that produces a certificate issues it like an automatic one
     given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
     produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
-    decision = _recorded(ledger, department, body)
+    try:
+        decision = _recorded(ledger, department, body, lambda conn: produced.release(conn))
+    except LedgerError:
+        produced.discard(ledger)
+        raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
@@ -1065,16 +1120,29 @@ def decide_many(
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
         _store_inputs(ledger, inputs, chunk_read.documents)
-        made = permits.prepare(
-            ledger,
-            department,
-            [
-                (rules, body, prepared, identity)
-                for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
-            ],
-        )
-        head = permits.head_seq(ledger, department) if made.digests else 0
-        logchain.append_many(ledger, LOG_DECISIONS, department, bodies, chunk=chunk)
+        made: permits.Produced | None = None
+        try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
+            made = permits.prepare(
+                ledger,
+                department,
+                [
+                    (rules, body, prepared, identity)
+                    for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
+                ],
+            )
+            head = permits.head_seq(ledger, department) if made.digests else 0
+            logchain.append_many(
+                ledger,
+                LOG_DECISIONS,
+                department,
+                bodies,
+                chunk=max(chunk, len(bodies)),
+                guard=_undecided_guard(ledger, department, list(chunk_read.cases), made),
+            )
+        except LedgerError:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
+            _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
+            _refuse_decided(ledger, department, list(chunk_read.cases))
+            raise
         if made.digests:
             permits.link(ledger, department, head, bodies)
             for built in made.built:  # sent now, confirmed with the decision log's anchoring below

@@ -87,19 +87,22 @@ def recorded(ledger: Ledger, department: str | None = None) -> dict[str, dict[st
     return found
 
 
-def proven(ledger: Ledger) -> dict[str, str]:
-    """Certificates whose erasure the chain attests, keyed by digest, with the department that logged it: entries
-    of an ``erasures`` log anchored on chain that check out against their anchors (:func:`logchain.check_log`). An
-    entry written only to the database, or edited after anchoring, is left out, so an insider cannot pass a deletion
-    off as a lawful erasure (replay then reports the certificate missing); callers compare the department with the
-    certificate's issuer."""
+def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
+    """Certificates whose erasure the chain attests (of ``department``'s log, or of every department's), keyed by
+    digest, with the department that logged it: entries of an ``erasures`` log anchored on chain that check out
+    against their anchors (:func:`logchain.check_log`). An entry written only to the database, or edited after
+    anchoring, is left out, so an insider cannot pass a deletion off as a lawful erasure (replay then reports the
+    certificate missing); callers compare the department with the certificate's issuer."""
     found: dict[str, str] = {}
-    with ledger.engine.connect() as conn:
-        departments = sorted(
-            conn.execute(
-                select(col(logchain.LogEntry.department_id)).where(col(logchain.LogEntry.log) == LOG).distinct()
-            ).scalars()
-        )
+    if department is not None:
+        departments = [department]
+    else:
+        with ledger.engine.connect() as conn:
+            departments = sorted(
+                conn.execute(
+                    select(col(logchain.LogEntry.department_id)).where(col(logchain.LogEntry.log) == LOG).distinct()
+                ).scalars()
+            )
     for department in departments:
         ranges = logchain.chain_ranges(ledger, LOG, department)
         last = ranges[-1].last_seq if ranges else 0

@@ -605,13 +605,26 @@ def _insert_certificates_sql(paramstyle: str) -> str:
     return f"INSERT INTO {Certificate.__tablename__} ({columns}) VALUES ({marks})"  # noqa: S608 - no input in it
 
 
-def store_prepared(ledger: Ledger, built: BuiltBatch) -> None:
-    """Write the batch (state prepared) and all its certificates in one transaction."""
-    _commit(_write_prepared(ledger, built))
+def store_prepared(ledger: Ledger, built: BuiltBatch, *, held: bool = False) -> None:
+    """Write the batch (state prepared, or ``held`` until :func:`release_held`) and all its certificates in one
+    transaction."""
+    _commit(_write_prepared(ledger, built, BatchState.HELD if held else BatchState.PREPARED))
 
 
-def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, RootTransaction]:
-    """Insert the batch (state prepared) and its certificates in a transaction left open for :func:`_commit`."""
+def release_held(conn: Connection, roots: Sequence[bytes]) -> None:
+    """Inside the caller's transaction: the ``held`` batches ``roots`` become ``prepared`` (sendable)."""
+    for i in range(0, len(roots), 900):
+        conn.execute(
+            update(Batch)
+            .where(col(Batch.root).in_([hex32(r) for r in roots[i : i + 900]]), col(Batch.state) == BatchState.HELD)
+            .values(state=BatchState.PREPARED)
+        )
+
+
+def _write_prepared(
+    ledger: Ledger, built: BuiltBatch, state: str = BatchState.PREPARED
+) -> tuple[Connection, RootTransaction]:
+    """Insert the batch (``state``) and its certificates in a transaction left open for :func:`_commit`."""
     root = hex32(built.root)
     department = built.department
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
@@ -635,7 +648,7 @@ def _write_prepared(ledger: Ledger, built: BuiltBatch) -> tuple[Connection, Root
                 department_id=department,
                 schema_id=hex32(SCHEMA_ID),
                 count=len(rows),
-                state=BatchState.PREPARED,
+                state=state,
                 signer=built.signer,
                 signature="0x" + built.signature.hex(),
                 created_at=utcnow(),
@@ -729,6 +742,18 @@ def _discard(ledger: Ledger, root: str) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
         conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+
+
+def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
+    """Remove a batch stored ``held`` (or ``prepared``) and never sent (its certificates with it), as if it had not
+    been built: what it was built for was refused. A batch already sent is left alone (``ledger resume`` finishes
+    it)."""
+    root = hex32(built.root)
+    with ledger.engine.begin() as conn:
+        state = conn.execute(select(col(Batch.state)).where(col(Batch.root) == root)).scalar()
+        if state in (BatchState.HELD, BatchState.PREPARED) and built.tx_hash is None:
+            conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
+            conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
 
 
 def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:

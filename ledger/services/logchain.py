@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, false, func, insert, select, tuple_, update
+from sqlalchemy import Connection, bindparam, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
@@ -187,8 +187,20 @@ def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
         return True
 
 
+Guard = Callable[[Connection], None]
+"""Called inside an append's transaction, after the log's head was read and before the entries are inserted: it may
+raise (a :class:`~ledger.errors.LedgerError`) to append nothing. What it reads is what the entries are appended
+after: a writer that appends meanwhile makes the insert collide on the sequence number, and the append (with its
+guard) is tried again on the new head."""
+
+
 def _append_rows(
-    ledger: Ledger, log: str, department: str, bodies: list[tuple[bytes, str | None]], created_at: datetime
+    ledger: Ledger,
+    log: str,
+    department: str,
+    bodies: list[tuple[bytes, str | None]],
+    created_at: datetime,
+    guard: Guard | None = None,
 ) -> list[dict[str, Any]]:
     """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
     with _append_lock(ledger, log, department):
@@ -196,6 +208,8 @@ def _append_rows(
             try:
                 with ledger.engine.begin() as conn:
                     seq, prev = _head(conn, log, department, lock=True)
+                    if guard is not None:
+                        guard(conn)
                     rows = []
                     for raw, lookup in bodies:
                         seq += 1
@@ -235,12 +249,19 @@ def _append_rows(
 
 
 def append(
-    ledger: Ledger, log: str, department: str, body: dict[str, Any], *, created_at: datetime | None = None
+    ledger: Ledger,
+    log: str,
+    department: str,
+    body: dict[str, Any],
+    *,
+    created_at: datetime | None = None,
+    guard: Guard | None = None,
 ) -> LogEntry:
-    """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending)."""
+    """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending). ``guard``: see
+    :data:`Guard`."""
     _check_names(log, department)
     rows = _append_rows(
-        ledger, log, department, [(canonical_body(body), lookup_of(body, log))], created_at or _utcnow()
+        ledger, log, department, [(canonical_body(body), lookup_of(body, log))], created_at or _utcnow(), guard
     )
     with Session(ledger.engine) as session:
         entry = session.exec(
@@ -262,18 +283,20 @@ def append_many(
     *,
     chunk: int = 5_000,
     created_at: datetime | None = None,
+    guard: Guard | None = None,
 ) -> int:
-    """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended."""
+    """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended.
+    ``guard`` (:data:`Guard`) is asked in each transaction."""
     _check_names(log, department)
     count = 0
     batch: list[tuple[bytes, str | None]] = []
     for body in bodies:
         batch.append((canonical_body(body), lookup_of(body, log)))
         if len(batch) >= chunk:
-            count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
+            count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow(), guard))
             batch = []
     if batch:
-        count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow()))
+        count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow(), guard))
     return count
 
 
@@ -306,13 +329,14 @@ def entries(
             query = query.where(col(LogEntry.seq) > after_seq)
         elif after_department > department:  # a place past every entry of this department's log
             query = query.where(false())
-    if limit is not None:
-        query = query.limit(limit)
     if since is not None:
         query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
     if until is not None:
         query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
-    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq)).execution_options(yield_per=chunk)
+    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq))
+    if limit is not None:
+        query = query.limit(limit)
+    query = query.execution_options(yield_per=chunk)
     with Session(ledger.engine) as session:
         for entry in session.exec(query):
             session.expunge(entry)

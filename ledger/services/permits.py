@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlmodel import col
 
 from ..errors import LedgerError, StateError
@@ -131,6 +131,16 @@ class Produced:
             issuance.confirm(ledger, built.root)
         return self.digests
 
+    def discard(self, ledger: Ledger) -> None:
+        """Remove the permits built, never sent: the decisions they were built for were not recorded."""
+        for built in self.built:
+            issuance.discard_prepared(ledger, built)
+
+    def release(self, conn: Connection) -> None:
+        """In the transaction that records their decisions: the permits, stored ``held`` (never sent, not even by
+        ``ledger resume``), become sendable. A decision refused there leaves them held, then discarded."""
+        issuance.release_held(conn, [built.root for built in self.built])
+
 
 def _unused_ids(ledger: Ledger, department: str, wanted: list[str]) -> list[str]:
     """``wanted`` ids, each made unique (a case approved again after a withdrawal gets ``-2``, ``-3``...)."""
@@ -186,7 +196,7 @@ def prepare(
     for start in range(0, len(records), ledger.settings.batch_size):
         chunk = records[start : start + ledger.settings.batch_size]
         built = issuance.build_batch(ledger, chunk, department)
-        issuance.store_prepared(ledger, built)
+        issuance.store_prepared(ledger, built, held=True)
         produced.built.append(built)
         for j, (digest, record) in enumerate(zip(built.digests, chunk, strict=True)):
             produced.digests.append("0x" + digest.hex())

@@ -428,9 +428,15 @@ class ChainView:
                 found = self.department_stream(department, upto).last((dept, root, digest), upto)
                 # never changed: what statusOf answers (Valid, block 0, zero detail)
                 return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
-            status, block, ts, detail = self.chain.call(
-                fns.statusOf(dept, root, digest), head if head is not None else "latest"
-            )
+            # Read at the latest block, never at ``head``: a node keeps the state of recent blocks only (anvil about
+            # 2,000, Besu's Bonsai 512 by default), and a long run's head falls out of that window. The last change
+            # made at or before ``head`` is the status as of ``head``; a later one sends us to the history.
+            status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest))
+            if head is not None and int(block) > head:
+                earlier = [c for c in self.chain.call(fns.statusHistory(dept, root, digest)) if int(c[1]) <= head]
+                if not earlier:
+                    return "valid", 0, 0, bytes(32)  # what statusOf answered as of ``head``: never changed
+                status, block, ts, detail = earlier[-1]
             return STATUS_NAMES[int(status)], int(block), int(ts), bytes(detail)
         if self.status_lookup == "herd":
             # statusAt(T) is the last change made in a block stamped at or before T; block times never decrease,

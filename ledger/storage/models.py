@@ -121,6 +121,9 @@ class Hex32(TypeDecorator[str]):
 
 
 class BatchState:
+    # a permit's batch stored before the decision that produces it is recorded: never sent (``ledger resume`` leaves
+    # it), moved to ``prepared`` in the transaction that records the decision (decisions.py, permits.release)
+    HELD = "held"
     PREPARED = "prepared"
     SUBMITTED = "submitted"
     CONFIRMED = "confirmed"
