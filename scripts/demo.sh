@@ -79,7 +79,7 @@ id=$(member 1 register GOV --name "Government Service Centre" --roles approver,v
 member 3 approve "$id" | field state
 # Each issuer may issue only the certificate types the council grants it (docs/governance.md): a department
 # anchoring another type in its own name fails every verifier's type_authority check.
-for grant in "MKT business-licence" "HOSP birth-certificate" "GOV decision-notice" "GOV food-business-permit"; do
+for grant in "MKT business-licence" "HOSP birth-certificate" "GOV decision-notice food-business-permit"; do
   id=$(member 1 grant-type $grant | field proposal)
   member 2 approve "$id" | field state
 done

@@ -27,7 +27,7 @@ from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 from ledger.storage.models import CONSENT_ERASED, Batch, Certificate, CitedDocument, Consent, DecisionInput
 
-from .conftest import PASSPHRASE, make_records, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, write_jsonl
 from .consent_support import (
     NOW,
     consent_world,  # noqa: F401 - the world fixture
@@ -270,7 +270,7 @@ def test_a_long_bulk_verification_can_still_read_status_as_of_the_head_it_starte
 
     data_dir = tmp_path_factory.mktemp("old-state")
     with Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE) as own:
-        Council(own).register("OLD", "Old-state office", ROLE_ISSUER)
+        Council(own).register("OLD", "Old-state office", ROLE_ISSUER, types=TEST_TYPES)
         out = io.StringIO()
         issuance.issue_file(own, write_jsonl(data_dir / "one.jsonl", make_records(1)), "OLD", out=out)
         doc = json.loads(out.getvalue().splitlines()[0])

@@ -24,7 +24,7 @@ from eth_account import Account
 from sqlalchemy import func, select
 
 from ledger.client import Ledger
-from ledger.errors import ChainError, KeystoreError, StateError
+from ledger.errors import ChainError, InputError, KeystoreError, StateError
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER, department_id_bytes
 from ledger.services import evidence, issuance, provenance
@@ -35,7 +35,7 @@ from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, make_client
 from .cli_support import run_cli
-from .conftest import make_records, write_jsonl
+from .conftest import make_records, member_cli, write_jsonl
 from .evidence_support import both
 
 OWN_TYPE = "health-permit"
@@ -191,11 +191,11 @@ def test_a_bundle_claiming_a_grant_the_registry_never_made_fails_in_both(ledger:
 def test_a_type_revoked_later_leaves_earlier_certificates_valid(ledger: Ledger, tmp_path: Path) -> None:
     dept = _health_bureau(ledger)
     council = Council(ledger)
-    council.grant_type(dept, FOREIGN_TYPE)
+    council.grant_types(dept, [FOREIGN_TYPE])
     assert is_authorized_for_type(ledger.chain, dept, FOREIGN_TYPE)
     assert get_department(ledger.chain, dept).types == sorted([OWN_TYPE, FOREIGN_TYPE])
     earlier = _issue(ledger, tmp_path, dept, FOREIGN_TYPE)
-    council.revoke_type(dept, FOREIGN_TYPE)
+    council.revoke_types(dept, [FOREIGN_TYPE])
     assert not is_authorized_for_type(ledger.chain, dept, FOREIGN_TYPE)
     periods = get_department(ledger.chain, dept).type_history
     assert [(p.certificate_type, p.until_block is None) for p in periods] == [(OWN_TYPE, True), (FOREIGN_TYPE, False)]
@@ -241,3 +241,39 @@ def test_only_the_council_grants_a_type(ledger: Ledger) -> None:
     assert refused.value.error_name == "RegistryNotCouncilMember"
     assert not is_authorized_for_type(chain, dept, FOREIGN_TYPE)
     first.cancel(proposal)
+
+
+def test_one_proposal_grants_several_types_and_a_bad_list_changes_nothing(ledger: Ledger) -> None:
+    """The council grants a department's schedule in one vote (``ledger council grant-type CODE TYPE...``); a list
+    that repeats a type, names a malformed one or one already held is refused whole: nothing is granted."""
+    dept = _health_bureau(ledger)
+    chain = ledger.chain
+    proposals = int(chain.call(chain.registry.functions.proposalCount()))
+    council = Council(ledger)
+    for bad, message in (
+        (["permit", "permit"], "named twice"),
+        (["permit", "Bad Type"], "is not a certificate type"),
+        ("permit", "a list of names"),
+        ([], "1 to 32 certificate types"),
+        ([f"t{i}" for i in range(33)], "1 to 32 certificate types, not 33"),
+    ):
+        with pytest.raises(InputError, match=message):
+            council.grant_types(dept, bad)  # type: ignore[arg-type]
+    assert int(chain.call(chain.registry.functions.proposalCount())) == proposals, "a refused list reached the chain"
+    with pytest.raises(ChainError) as refused:
+        council.grant_types(dept, ["permit", OWN_TYPE])
+    assert refused.value.error_name == "RegistryTypeAlreadyGranted", refused.value
+    assert get_department(chain, dept).types == [OWN_TYPE]
+
+    first, first_env = member_cli(ledger, 1)
+    done = run_cli(ledger, "council", "grant-type", dept, "permit", FOREIGN_TYPE, *first, **first_env)
+    assert done.returncode == 0, done.stderr
+    proposal = json.loads(done.stdout)["proposal"]
+    second, second_env = member_cli(ledger, 2)
+    approved = run_cli(ledger, "council", "approve", str(proposal), *second, **second_env)
+    assert approved.returncode == 0, approved.stderr
+    assert get_department(chain, dept).types == sorted([OWN_TYPE, "permit", FOREIGN_TYPE])
+    periods = get_department(chain, dept).type_history
+    assert periods[1].from_block == periods[2].from_block, "one proposal, one block"
+    shown = run_cli(ledger, "council", "show", str(proposal))
+    assert "types 'permit', 'business-licence'" in shown.stdout, shown.stdout + shown.stderr

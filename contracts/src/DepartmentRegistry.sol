@@ -32,6 +32,8 @@ contract DepartmentRegistry is IDepartmentRegistry {
     uint64 public constant PROPOSAL_LIFETIME = 7 days;
     /// @notice Largest council: approvals are counted in a uint8 and removal scans the member list.
     uint256 public constant MAX_COUNCIL = 32;
+    /// @notice Most certificate types one GrantType or RevokeType proposal may name.
+    uint256 public constant MAX_TYPES_PER_PROPOSAL = 32;
     /// @notice EIP-712 type of a signed approval.
     bytes32 public constant APPROVAL_TYPEHASH =
         keccak256("Approval(uint256 proposalId,bytes32 proposalHash,uint64 councilEpoch,uint256 deadline)");
@@ -397,6 +399,36 @@ contract DepartmentRegistry is IDepartmentRegistry {
         return action == Action.AddMember || action == Action.RemoveMember || action == Action.SetThreshold;
     }
 
+    /// @dev The certificate types a GrantType or RevokeType proposal names: its `name` is one type name or several
+    /// separated by ",". Each must be a type name as docs/format.md defines it (`[a-z0-9][a-z0-9-]{0,63}`), none may
+    /// repeat, and there are at most {MAX_TYPES_PER_PROPOSAL}.
+    function _typeList(string memory list) private pure returns (string[] memory types) {
+        bytes memory b = bytes(list);
+        uint256 count = 1;
+        for (uint256 i = 0; i < b.length; ++i) {
+            if (b[i] == ",") ++count;
+        }
+        if (count > MAX_TYPES_PER_PROPOSAL) revert RegistryTooManyCertificateTypes(count, MAX_TYPES_PER_PROPOSAL);
+        types = new string[](count);
+        uint256 start = 0;
+        uint256 n = 0;
+        for (uint256 i = 0; i <= b.length; ++i) {
+            if (i < b.length && b[i] != ",") continue;
+            bytes memory one = new bytes(i - start);
+            for (uint256 j = start; j < i; ++j) {
+                one[j - start] = b[j];
+            }
+            string memory certificateType = string(one);
+            _checkTypeName(certificateType);
+            bytes32 typeHash = keccak256(one);
+            for (uint256 k = 0; k < n; ++k) {
+                if (keccak256(bytes(types[k])) == typeHash) revert RegistryDuplicateCertificateType(certificateType);
+            }
+            types[n++] = certificateType;
+            start = i + 1;
+        }
+    }
+
     /// @dev A certificate type name as docs/format.md defines it: `[a-z0-9][a-z0-9-]{0,63}`.
     function _checkTypeName(string memory certificateType) private pure {
         bytes memory b = bytes(certificateType);
@@ -427,10 +459,12 @@ contract DepartmentRegistry is IDepartmentRegistry {
         }
         DepartmentRecord storage d = _existing(departmentId);
         if (action == Action.GrantType || action == Action.RevokeType) {
-            _checkTypeName(name);
-            bool held = _heldType[departmentId][keccak256(bytes(name))] != 0;
-            if (action == Action.GrantType && held) revert RegistryTypeAlreadyGranted(departmentId, name);
-            if (action == Action.RevokeType && !held) revert RegistryTypeNotGranted(departmentId, name);
+            string[] memory types = _typeList(name);
+            for (uint256 i = 0; i < types.length; ++i) {
+                bool held = _heldType[departmentId][keccak256(bytes(types[i]))] != 0;
+                if (action == Action.GrantType && held) revert RegistryTypeAlreadyGranted(departmentId, types[i]);
+                if (action == Action.RevokeType && !held) revert RegistryTypeNotGranted(departmentId, types[i]);
+            }
         } else if (action == Action.RotateKey) {
             _checkFreshSigner(signer);
         } else if (action == Action.Suspend) {
@@ -525,19 +559,23 @@ contract DepartmentRegistry is IDepartmentRegistry {
             _departmentOf[signer] = departmentId;
             emit DepartmentKeyRotated(departmentId, previous, signer);
         } else if (action == Action.GrantType) {
-            string memory certificateType = p.name;
-            bytes32 typeHash = keccak256(bytes(certificateType));
+            string[] memory types = _typeList(p.name);
             TypePeriod[] storage periods = _typeHistory[departmentId];
-            periods.push(TypePeriod({typeHash: typeHash, fromBlock: now_, untilBlock: 0}));
-            _heldType[departmentId][typeHash] = periods.length;
-            if (bytes(_typeNames[typeHash]).length == 0) _typeNames[typeHash] = certificateType;
-            emit CertificateTypeGranted(departmentId, typeHash, certificateType);
+            for (uint256 i = 0; i < types.length; ++i) {
+                bytes32 typeHash = keccak256(bytes(types[i]));
+                periods.push(TypePeriod({typeHash: typeHash, fromBlock: now_, untilBlock: 0}));
+                _heldType[departmentId][typeHash] = periods.length;
+                if (bytes(_typeNames[typeHash]).length == 0) _typeNames[typeHash] = types[i];
+                emit CertificateTypeGranted(departmentId, typeHash, types[i]);
+            }
         } else if (action == Action.RevokeType) {
-            string memory certificateType = p.name;
-            bytes32 typeHash = keccak256(bytes(certificateType));
-            _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_;
-            delete _heldType[departmentId][typeHash];
-            emit CertificateTypeRevoked(departmentId, typeHash, certificateType);
+            string[] memory types = _typeList(p.name);
+            for (uint256 i = 0; i < types.length; ++i) {
+                bytes32 typeHash = keccak256(bytes(types[i]));
+                _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_;
+                delete _heldType[departmentId][typeHash];
+                emit CertificateTypeRevoked(departmentId, typeHash, types[i]);
+            }
         } else if (action == Action.Suspend) {
             d.active = false;
             _statusHistory[departmentId].push(StatusPeriod({active: false, roles: d.roles, fromBlock: now_}));

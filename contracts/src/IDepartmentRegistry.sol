@@ -31,8 +31,8 @@ interface IDepartmentRegistry {
         AddMember, // (signer = the new member; departmentId 0)
         RemoveMember, // (signer = the member leaving; departmentId 0)
         SetThreshold, // (roles = the new threshold; departmentId 0)
-        GrantType, // (departmentId, name = the certificate type it may issue from now on)
-        RevokeType // (departmentId, name = the certificate type it may no longer issue)
+        GrantType, // (departmentId, name = the certificate types it may issue from now on, separated by ",")
+        RevokeType // (departmentId, name = the certificate types it may no longer issue, separated by ",")
     }
 
     /// @notice Where a proposal stands. Only an Open proposal can be voted on, cancelled or executed.
@@ -155,6 +155,10 @@ interface IDepartmentRegistry {
     /// @notice `certificateType` is not a certificate type name: 1-64 bytes of `a-z`, `0-9` and `-`, not starting
     /// with `-` (docs/format.md).
     error RegistryInvalidCertificateType(string certificateType);
+    /// @notice A GrantType or RevokeType proposal names `certificateType` twice.
+    error RegistryDuplicateCertificateType(string certificateType);
+    /// @notice A GrantType or RevokeType proposal names `count` certificate types; at most `max` are allowed.
+    error RegistryTooManyCertificateTypes(uint256 count, uint256 max);
     /// @notice Department `departmentId` already holds certificate type `certificateType`.
     error RegistryTypeAlreadyGranted(bytes32 departmentId, string certificateType);
     /// @notice Department `departmentId` does not hold certificate type `certificateType`, so it cannot be revoked.
@@ -208,7 +212,8 @@ interface IDepartmentRegistry {
     /// @dev Arguments are validated now and again at execution. Only council members.
     /// @param action The change to make.
     /// @param departmentId The department concerned (ASCII code right-padded, nonzero).
-    /// @param name Display name (Register) or certificate type (GrantType, RevokeType).
+    /// @param name Display name (Register) or certificate types separated by "," (GrantType, RevokeType: all or
+    /// none are granted or revoked).
     /// @param signer Department key (Register) or new key (RotateKey).
     /// @param roles Role bits (Register, SetRoles).
     /// @return proposalId Id of the new proposal (ids start at 1).

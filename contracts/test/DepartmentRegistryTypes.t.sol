@@ -129,6 +129,88 @@ contract DepartmentRegistryTypesTest is RegistryFixture {
         registry.propose(REVOKE, HEALTH, "business-licence", address(0), 0);
     }
 
+    /// @dev One proposal grants several types ("," between them), and one revokes several: one period and one
+    /// event per type.
+    function test_GrantAndRevokeList_OnePeriodAndEventPerType() public {
+        vm.roll(110);
+        vm.prank(m0);
+        uint256 id = registry.propose(GRANT, MKT, "business-licence,birth-certificate", address(0), 0);
+        vm.expectEmit(true, true, false, true);
+        emit CertificateTypeGranted(MKT, LICENCE, "business-licence");
+        vm.expectEmit(true, true, false, true);
+        emit CertificateTypeGranted(MKT, BIRTH, "birth-certificate");
+        vm.prank(m1);
+        registry.approve(id);
+        assertTrue(registry.isAuthorizedForType(MKT, LICENCE), "licence not granted");
+        assertTrue(registry.isAuthorizedForType(MKT, BIRTH), "birth not granted");
+        assertEq(registry.certificateTypeName(BIRTH), "birth-certificate", "name of the second type");
+        IDepartmentRegistry.TypePeriod[] memory h = registry.typeHistory(MKT);
+        assertEq(h.length, 2, "one period per type");
+        assertEq(h[1].typeHash, BIRTH, "second period's type");
+
+        vm.roll(120);
+        vm.prank(m0);
+        id = registry.propose(REVOKE, MKT, "birth-certificate,business-licence", address(0), 0);
+        vm.expectEmit(true, true, false, true);
+        emit CertificateTypeRevoked(MKT, BIRTH, "birth-certificate");
+        vm.expectEmit(true, true, false, true);
+        emit CertificateTypeRevoked(MKT, LICENCE, "business-licence");
+        vm.prank(m1);
+        registry.approve(id);
+        assertFalse(registry.isAuthorizedForType(MKT, LICENCE), "licence still held");
+        assertFalse(registry.isAuthorizedForType(MKT, BIRTH), "birth still held");
+        h = registry.typeHistory(MKT);
+        assertEq(h[0].untilBlock, 120, "licence period closed");
+        assertEq(h[1].untilBlock, 120, "birth period closed");
+    }
+
+    /// @dev A list is all or nothing: a repeated, malformed or already held (or, revoking, unheld) member refuses
+    /// the whole proposal, and so does a list longer than MAX_TYPES_PER_PROPOSAL.
+    function test_RevertWhen_ListRepeatsIsMalformedOrTooLong() public {
+        _grantType(MKT, "business-licence");
+        vm.startPrank(m0);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryDuplicateCertificateType.selector, "permit"));
+        registry.propose(GRANT, MKT, "permit,birth-certificate,permit", address(0), 0);
+        string[4] memory bad = ["permit,", ",permit", "permit,,x", "permit,Bad"];
+        string[4] memory culprit = ["", "", "", "Bad"];
+        for (uint256 i = 0; i < bad.length; ++i) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IDepartmentRegistry.RegistryInvalidCertificateType.selector, culprit[i])
+            );
+            registry.propose(GRANT, MKT, bad[i], address(0), 0);
+        }
+        vm.expectRevert(
+            abi.encodeWithSelector(IDepartmentRegistry.RegistryTypeAlreadyGranted.selector, MKT, "business-licence")
+        );
+        registry.propose(GRANT, MKT, "birth-certificate,business-licence", address(0), 0);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDepartmentRegistry.RegistryTypeNotGranted.selector, MKT, "birth-certificate")
+        );
+        registry.propose(REVOKE, MKT, "business-licence,birth-certificate", address(0), 0);
+        bytes memory many = "taa";
+        for (uint256 i = 1; i < 33; ++i) {
+            many = abi.encodePacked(many, ",t", bytes1(uint8(97 + i % 26)), bytes1(uint8(97 + i / 26)));
+        }
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryTooManyCertificateTypes.selector, 33, 32));
+        registry.propose(GRANT, MKT, string(many), address(0), 0);
+        vm.stopPrank();
+        assertFalse(registry.isAuthorizedForType(MKT, BIRTH), "part of a refused list was granted");
+        assertEq(registry.typeHistory(MKT).length, 1, "a refused list left a period");
+    }
+
+    /// @dev A list grant that a competing proposal overtook for one of its types fails whole at execution.
+    function test_RevertWhen_ListOvertakenForOneType() public {
+        vm.prank(m0);
+        uint256 list = registry.propose(GRANT, MKT, "birth-certificate,business-licence", address(0), 0);
+        _grantType(MKT, "business-licence");
+        vm.prank(m1);
+        vm.expectRevert(
+            abi.encodeWithSelector(IDepartmentRegistry.RegistryTypeAlreadyGranted.selector, MKT, "business-licence")
+        );
+        registry.approve(list);
+        assertFalse(registry.isAuthorizedForType(MKT, BIRTH), "the overtaken list granted its other type");
+    }
+
     function test_RevertWhen_UnknownDepartmentOrBadTypeName() public {
         vm.startPrank(m0);
         vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryUnknownDepartment.selector, bytes32("NOPE")));
@@ -252,6 +334,23 @@ contract TypeAuthorityHandler is Test {
         registry.approve(id);
         if (!ghostHeld[t]) councilGrants += 1;
         ghostHeld[t] = !ghostHeld[t];
+        vm.roll(block.number + 1);
+    }
+
+    /// @dev Two members pass one proposal granting or revoking two types at once, when both are in the same state.
+    function councilTogglesPair(uint256 pick) external {
+        uint256 t = pick % 3;
+        uint256 u = (t + 1) % 3;
+        if (ghostHeld[t] != ghostHeld[u]) return;
+        IDepartmentRegistry.Action action =
+            ghostHeld[t] ? IDepartmentRegistry.Action.RevokeType : IDepartmentRegistry.Action.GrantType;
+        vm.prank(vm.addr(keys[0]));
+        uint256 id = registry.propose(action, DEPT, string.concat(types[t], ",", types[u]), address(0), 0);
+        vm.prank(vm.addr(keys[1]));
+        registry.approve(id);
+        if (!ghostHeld[t]) councilGrants += 2;
+        ghostHeld[t] = !ghostHeld[t];
+        ghostHeld[u] = !ghostHeld[u];
         vm.roll(block.number + 1);
     }
 

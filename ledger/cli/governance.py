@@ -34,6 +34,7 @@ from ..services.council import (
     load_member,
     read_approval,
     submit_approvals,
+    type_list,
 )
 from ..services.departments import list_departments, promote_rotated_key
 from ..storage.keys import Keystore
@@ -165,12 +166,12 @@ def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
         p.add_argument("code")
         p.set_defaults(run=_propose, action=action)
     for action, text in (
-        ("grant-type", "authorize a department to issue a certificate type"),
-        ("revoke-type", "stop a department issuing a certificate type (what it anchored before stays valid)"),
+        ("grant-type", "authorize a department to issue one or more certificate types (one proposal)"),
+        ("revoke-type", "stop a department issuing certificate types (what it anchored before stays valid)"),
     ):
         p = sub.add_parser(action, help=text, parents=[member])
         p.add_argument("code")
-        p.add_argument("type", metavar="TYPE", help="the certificate type, e.g. business-licence")
+        p.add_argument("types", metavar="TYPE", nargs="+", help="a certificate type, e.g. business-licence")
         p.set_defaults(run=_propose, action=action)
     p = sub.add_parser("roles", help="change a department's roles", parents=[member])
     p.add_argument("code")
@@ -254,7 +255,7 @@ def _proposal_arguments(args: argparse.Namespace, ledger: Ledger) -> tuple[Actio
         return (Action.SUSPEND if args.action == "suspend" else Action.REINSTATE), args.code, "", ZERO_ADDRESS, 0
     if args.action in ("grant-type", "revoke-type"):
         action = Action.GRANT_TYPE if args.action == "grant-type" else Action.REVOKE_TYPE
-        return action, args.code, args.type, ZERO_ADDRESS, 0
+        return action, args.code, type_list(args.types), ZERO_ADDRESS, 0
     if args.action == "roles":
         return Action.SET_ROLES, args.code, "", ZERO_ADDRESS, roles_from_names(args.roles)
     if args.action in ("add-member", "remove-member"):

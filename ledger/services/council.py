@@ -54,6 +54,8 @@ __all__ = [
     "read_approval",
     "submit_approvals",
     "type_hash",
+    "type_list",
+    "types_of",
 ]
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -79,6 +81,34 @@ COUNCIL_CHANGES = frozenset({Action.ADD_MEMBER, Action.REMOVE_MEMBER, Action.SET
 TYPE_ACTIONS = frozenset({Action.GRANT_TYPE, Action.REVOKE_TYPE})
 # A certificate type name (docs/format.md), as the registry checks it too.
 CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
+MAX_TYPES_PER_PROPOSAL = 32
+
+
+def type_list(types: Sequence[str]) -> str:
+    """The ``name`` of a grant or revocation proposal: ``types`` joined by "," as the registry reads them (all of
+    them or none change). Raises InputError, before any transaction, for what the registry would refuse."""
+    if isinstance(types, str):
+        raise InputError(f"certificate types are a list of names, not one string: [{types!r}]")
+    if not 1 <= len(types) <= MAX_TYPES_PER_PROPOSAL:
+        raise InputError(
+            f"a grant or revocation names 1 to {MAX_TYPES_PER_PROPOSAL} certificate types, not {len(types)}"
+        )
+    for certificate_type in types:
+        if not isinstance(certificate_type, str) or not CERTIFICATE_TYPE.match(certificate_type):
+            raise InputError(
+                f"{certificate_type!r} is not a certificate type: lowercase letters, digits and '-', at most 64 "
+                "characters, not starting with '-' (e.g. business-licence)"
+            )
+    repeated = sorted({t for t in types if types.count(t) > 1})
+    if repeated:
+        raise InputError(f"certificate type {repeated[0]!r} is named twice; name each type once")
+    return ",".join(types)
+
+
+def types_of(name: str) -> list[str]:
+    """The certificate types a grant or revocation proposal's ``name`` lists."""
+    return name.split(",")
 
 
 class ProposalState(IntEnum):
@@ -136,12 +166,13 @@ def describe(
         return f"reinstate department {department}"
     if action is Action.SET_ROLES:
         return f"set the roles of department {department} to {','.join(role_names(roles))}"
-    if action is Action.GRANT_TYPE:
-        return f"authorize department {department} to issue certificates of type {name!r}"
-    if action is Action.REVOKE_TYPE:
+    if action in TYPE_ACTIONS:
+        types = types_of(name)
+        named = f"type{'s' if len(types) > 1 else ''} {', '.join(repr(t) for t in types)}"
+        if action is Action.GRANT_TYPE:
+            return f"authorize department {department} to issue certificates of {named}"
         return (
-            f"stop department {department} issuing certificates of type {name!r} "
-            "(those it anchored before stay authorized)"
+            f"stop department {department} issuing certificates of {named} (those it anchored before stay authorized)"
         )
     if action is Action.ADD_MEMBER:
         return f"add {signer} to the council (open proposals made before become stale)"
@@ -344,11 +375,8 @@ class CouncilMember:
         roles: int = 0,
     ) -> int:
         """Create a proposal (counting this member's approval); returns its id."""
-        if action in TYPE_ACTIONS and not CERTIFICATE_TYPE.match(name):
-            raise InputError(
-                f"{name!r} is not a certificate type: lowercase letters, digits and '-', at most 64 characters, "
-                "not starting with '-' (e.g. business-licence)"
-            )
+        if action in TYPE_ACTIONS:
+            type_list(types_of(name))
         if action in COUNCIL_CHANGES:
             if department is not None:
                 raise InputError("council changes name no department")

@@ -24,7 +24,7 @@ from ..client import (
 )
 from ..errors import ChainError, NotFoundError, StateError
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
-from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
+from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal, type_list
 
 __all__ = [
     "Action",
@@ -219,8 +219,10 @@ class Council:
     def register(
         self, code: str, name: str, roles: int, *, signer: str | None = None, types: Sequence[str] = ()
     ) -> str:
-        """Register a department and grant it the certificate ``types`` it may issue (one proposal each); without
-        ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+        """Register a department and grant it the certificate ``types`` it may issue (a second proposal, one for all
+        of them); without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+        if types:
+            type_list(types)  # refused before the department exists, not half-way
         if signer is None:
             key = department_key_name(code)
             signer = (
@@ -229,17 +231,18 @@ class Council:
                 else self.ledger.keystore.create(key, self.ledger.passphrase())
             )
         self.decide(Action.REGISTER, code, name=name, signer=signer, roles=roles)
-        for certificate_type in types:
-            self.grant_type(code, certificate_type)
+        if types:
+            self.grant_types(code, types)
         return signer
 
-    def grant_type(self, code: str, certificate_type: str) -> None:
-        """Authorize department ``code`` to issue certificates of type ``certificate_type`` from now on."""
-        self.decide(Action.GRANT_TYPE, code, name=certificate_type)
+    def grant_types(self, code: str, types: Sequence[str]) -> None:
+        """Authorize department ``code`` to issue certificates of each of ``types`` from now on (one proposal)."""
+        self.decide(Action.GRANT_TYPE, code, name=type_list(types))
 
-    def revoke_type(self, code: str, certificate_type: str) -> None:
-        """Stop department ``code`` issuing ``certificate_type``; what it anchored before stays authorized."""
-        self.decide(Action.REVOKE_TYPE, code, name=certificate_type)
+    def revoke_types(self, code: str, types: Sequence[str]) -> None:
+        """Stop department ``code`` issuing each of ``types`` (one proposal); what it anchored before stays
+        authorized."""
+        self.decide(Action.REVOKE_TYPE, code, name=type_list(types))
 
     def rotate_key(self, code: str) -> str:
         """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""
