@@ -738,10 +738,15 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
     return tx_hash
 
 
+def _delete_batch(conn: Connection, root: str) -> None:
+    """Delete batch ``root`` and its certificates on ``conn`` (the caller's transaction)."""
+    conn.execute(delete(Certificate).where(col(Certificate.batch_root) == root))
+    conn.execute(delete(Batch).where(col(Batch.root) == root))
+
+
 def _discard(ledger: Ledger, root: str) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-        conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+        _delete_batch(conn, root)
 
 
 def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
@@ -752,8 +757,7 @@ def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
     with ledger.engine.begin() as conn:
         state = conn.execute(select(col(Batch.state)).where(col(Batch.root) == root)).scalar()
         if state in (BatchState.HELD, BatchState.PREPARED) and built.tx_hash is None:
-            conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-            conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+            _delete_batch(conn, root)
 
 
 def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
