@@ -740,9 +740,10 @@ def decide(
     try:
         produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
         decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id], produced))
-    except LedgerError:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
+    except LedgerError as exc:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
         _unrecorded(ledger, produced, [digest], (documents or {}).keys())
-        _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
+        if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
+            _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
@@ -813,8 +814,12 @@ def _decided_automatically(
     return found
 
 
+class _DecidedAlready(StateError):
+    """The refusal of a case decided automatically before, naming that decision (:func:`_refuse_decided`)."""
+
+
 def _decided_already(case_id: str, first: Decision) -> StateError:
-    return StateError(
+    return _DecidedAlready(
         f"case {case_id!r} was already decided automatically: decision {first.seq} "
         f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
         "- an officer may override it (`ledger record-decision ... --overrides "
@@ -1155,9 +1160,10 @@ def decide_many(
                 chunk=max(chunk, len(bodies)),
                 guard=_undecided_guard(ledger, department, list(chunk_read.cases), made),
             )
-        except LedgerError:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
+        except LedgerError as exc:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
             _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
-            _refuse_decided(ledger, department, list(chunk_read.cases))
+            if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
+                _refuse_decided(ledger, department, list(chunk_read.cases))
             raise
         if made.digests:
             permits.link(ledger, department, head, bodies)
