@@ -42,6 +42,7 @@ from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
+from ..storage.vault import ERASED
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
     _body,
@@ -1049,6 +1050,35 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 continue  # leaves, run roots or leaf index altered: reconcile names it; no document that fails
             found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
+
+
+@dataclass(frozen=True)
+class StoredAnchor:
+    """Where a stored certificate was anchored, and nothing of its fields but its type (see :func:`stored_anchor`)."""
+
+    digest: str
+    issuer: str
+    certificate_type: str
+    anchor: dict[str, Any]  # the document's anchor section, proof included
+    erased: bool  # its contents were erased (ledger erase): no document can be rebuilt
+
+
+def stored_anchor(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredAnchor:
+    """The anchor section of a stored certificate as its document would carry it, its issuer and type as the store
+    names them, and whether its contents were erased: what ``verify.verify_digest`` needs, read without opening
+    the sealed body (an erased certificate has none to open)."""
+    from .status import stored
+
+    cert = stored(ledger, digest_or_id, department)
+    with ledger.engine.connect() as conn:
+        cert_type, sealed = conn.execute(
+            select(col(Certificate.cert_type), col(Certificate.sealed)).where(
+                col(Certificate.digest) == hex32(cert.digest)
+            )
+        ).one()
+        batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
+    anchor = {**anchor_data(ledger, batch._mapping), "proof": [hex32(p) for p in cert.proof]}
+    return StoredAnchor(hex32(cert.digest), cert.department, cert_type, anchor, bytes(sealed) == ERASED)
 
 
 def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
