@@ -460,6 +460,7 @@ class PublicReport(SQLModel):
                     "status": "valid",
                     "issuer": "MKT",
                     "as_of_block": 57,
+                    "erased": False,
                     "checks": [
                         {
                             "name": "merkle_proof",
@@ -477,6 +478,11 @@ class PublicReport(SQLModel):
     status: str | None
     issuer: str | None
     as_of_block: int | None
+    erased: bool | None = Field(
+        default=None,
+        description="For a digest: whether its issuer erased the certificate's contents (its hashes, anchor and "
+        "status remain, and so does this report). Null for a file, which is verified against the chain alone.",
+    )
     checks: list[CheckPublic]
 
 

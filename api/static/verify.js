@@ -18,6 +18,7 @@ const WORDS = {
     "verified": "Verified", "not_verified": "Not verified", "digest": "Digest {0}",
     "no_digest": "No digest could be computed", "issued_by": "issued by {0}", "status": "status {0}",
     "as_of_block": "as of block {0}", "source": "source: {0}", "reason": "reason: {0}",
+    "erased": "contents erased by the issuer (digest, anchor and status remain)",
     "open_timeline": "Open the timeline page", "no_timeline": "No timeline: {0}",
     "bad_digest": "A digest is 0x followed by 64 hexadecimal digits.",
     "not_json": "This file is not a certificate (not JSON): {0}", "retry": " (retry in {0} s)",
@@ -30,6 +31,7 @@ const WORDS = {
     "verified": "核验通过", "not_verified": "核验未通过", "digest": "摘要值 {0}",
     "no_digest": "无法计算摘要值", "issued_by": "签发单位 {0}", "status": "状态：{0}",
     "as_of_block": "截至区块 {0}", "source": "来源：{0}", "reason": "原因：{0}",
+    "erased": "签发单位已删除证照内容（摘要值、锚定与状态仍在）",
     "open_timeline": "打开时间线页面", "no_timeline": "没有时间线：{0}",
     "bad_digest": "摘要值为 0x 加 64 位十六进制数字。",
     "not_json": "该文件不是证照（不是 JSON）：{0}", "retry": "（{0} 秒后重试）",
@@ -173,6 +175,7 @@ function render(report) {
     report.issuer ? t("issued_by", report.issuer) : null,
     report.status ? t("status", statusWord(report.status)) : null,
     report.as_of_block != null ? t("as_of_block", formatNumber(report.as_of_block)) : null,
+    report.erased ? t("erased") : null,
   ].filter(Boolean).join(" · ");
   const list = $("checks");
   list.replaceChildren();

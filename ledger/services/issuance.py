@@ -42,6 +42,7 @@ from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
+from ..storage.vault import ERASED
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
     _body,
@@ -738,10 +739,15 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
     return tx_hash
 
 
+def _delete_batch(conn: Connection, root: str) -> None:
+    """Delete batch ``root`` and its certificates on ``conn`` (the caller's transaction)."""
+    conn.execute(delete(Certificate).where(col(Certificate.batch_root) == root))
+    conn.execute(delete(Batch).where(col(Batch.root) == root))
+
+
 def _discard(ledger: Ledger, root: str) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-        conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+        _delete_batch(conn, root)
 
 
 def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
@@ -752,8 +758,7 @@ def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
     with ledger.engine.begin() as conn:
         state = conn.execute(select(col(Batch.state)).where(col(Batch.root) == root)).scalar()
         if state in (BatchState.HELD, BatchState.PREPARED) and built.tx_hash is None:
-            conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-            conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+            _delete_batch(conn, root)
 
 
 def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
@@ -1045,6 +1050,35 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 continue  # leaves, run roots or leaf index altered: reconcile names it; no document that fails
             found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
+
+
+@dataclass(frozen=True)
+class StoredAnchor:
+    """Where a stored certificate was anchored, and nothing of its fields but its type (see :func:`stored_anchor`)."""
+
+    digest: str
+    issuer: str
+    certificate_type: str
+    anchor: dict[str, Any]  # the document's anchor section, proof included
+    erased: bool  # its contents were erased (ledger erase): no document can be rebuilt
+
+
+def stored_anchor(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredAnchor:
+    """The anchor section of a stored certificate as its document would carry it, its issuer and type as the store
+    names them, and whether its contents were erased: what ``verify.verify_digest`` needs, read without opening
+    the sealed body (an erased certificate has none to open)."""
+    from .status import stored
+
+    cert = stored(ledger, digest_or_id, department)
+    with ledger.engine.connect() as conn:
+        cert_type, sealed = conn.execute(
+            select(col(Certificate.cert_type), col(Certificate.sealed)).where(
+                col(Certificate.digest) == hex32(cert.digest)
+            )
+        ).one()
+        batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
+    anchor = {**anchor_data(ledger, batch._mapping), "proof": [hex32(p) for p in cert.proof]}
+    return StoredAnchor(hex32(cert.digest), cert.department, cert_type, anchor, bytes(sealed) == ERASED)
 
 
 def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
