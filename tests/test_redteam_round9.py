@@ -21,13 +21,14 @@ from ledger.client import Ledger
 from ledger.errors import LedgerError
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import erasure, issuance
+from ledger.services import erasure, evidence, issuance
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
 
 from .api_support import Clock, make_client
 from .conftest import make_records, write_jsonl
+from .evidence_support import both
 
 OWN_TYPE = "health-permit"
 FOREIGN_TYPE = "business-licence"
@@ -271,3 +272,68 @@ def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(le
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     report = verify_certificate(document, _view(ledger))
     assert "type_authority" in _failed(report), report.to_json()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: the provenance timeline's signed event judges type authority on certificate.cert_type, a store "
+    "column nothing checks against the sealed, anchored document: an insider who rewrites it makes the timeline "
+    "say the issuer held the type, while `ledger verify` of the same certificate fails type_authority",
+)
+def test_an_insider_retyping_the_store_does_not_make_the_timeline_say_authorized(ledger: Ledger) -> None:
+    from datetime import UTC, datetime
+
+    from ledger.services import provenance
+
+    dept = _bureau(ledger)
+    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)  # not erased: the sealed body still says business-licence
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(Certificate).where(Certificate.digest == document["digest"]).values(cert_type=OWN_TYPE)  # type: ignore[arg-type]
+        )
+    assert _failed(verify_certificate(document, _view(ledger))) == {"type_authority"}
+    events = provenance.timeline(ledger, document["digest"], now=datetime.now(UTC))["events"]
+    signed = next(e for e in events if e["kind"] == "signed")
+    assert signed["type_was_authorized"] is False, signed
+
+
+# --------------------------------------------------------------------------- the court's verifier and the library
+
+
+def _edit_type_history(history: list[dict[str, Any]], how: str) -> Any:
+    edited = json.loads(json.dumps(history))
+    if how == "missing":
+        return None
+    if how == "upper":
+        edited[0]["type"] = edited[0]["type"].upper()
+    elif how == "unicode-hyphen":
+        edited[0]["type"] = edited[0]["type"].replace("-", "\u2010")
+    elif how == "extra-key":
+        edited[0]["note"] = "granted by the minister"
+    elif how == "until-zero":
+        edited[0]["until_block"] = 0
+    elif how == "string-block":
+        edited[0]["from_block"] = str(edited[0]["from_block"])
+    elif how == "comma-list":
+        edited[0]["type"] = f"{OWN_TYPE},{FOREIGN_TYPE}"
+    elif how == "reordered":
+        edited.reverse()
+    return edited
+
+
+@pytest.mark.parametrize(
+    "how", ["missing", "upper", "unicode-hyphen", "extra-key", "until-zero", "string-block", "comma-list", "reordered"]
+)
+def test_an_edited_bundle_type_history_fails_alike_in_both_verifiers(ledger: Ledger, tmp_path: Path, how: str) -> None:
+    dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
+    (document,) = _issue(ledger, tmp_path, dept, OWN_TYPE)
+    bundle = evidence.certificate_bundle(ledger, document)
+    assert len(bundle["department"]["type_history"]) == 2
+    forged = json.loads(json.dumps(bundle))
+    edited = _edit_type_history(bundle["department"]["type_history"], how)
+    if edited is None:
+        del forged["department"]["type_history"]
+    else:
+        forged["department"]["type_history"] = edited
+    library, code, _ = both(ledger, forged, tmp_path, f"{how}.json")  # asserts the two agree
+    assert code != 0 and not library.ok
