@@ -18,7 +18,7 @@ import pytest
 from sqlalchemy import update
 
 from ledger.client import Ledger
-from ledger.errors import LedgerError
+from ledger.errors import LedgerError, StateError
 from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import erasure, evidence, issuance
@@ -337,3 +337,54 @@ def test_an_edited_bundle_type_history_fails_alike_in_both_verifiers(ledger: Led
         forged["department"]["type_history"] = edited
     library, code, _ = both(ledger, forged, tmp_path, f"{how}.json")  # asserts the two agree
     assert code != 0 and not library.ok
+
+
+# --------------------------------------------------------------------------- decisions and their permits
+
+
+def _table_counts(ledger: Ledger) -> dict[str, int]:
+    from sqlalchemy import func, select
+
+    from ledger.storage.models import CitedDocument, DecisionInput, InputCitation
+
+    with ledger.engine.connect() as conn:
+        return {
+            m.__name__: int(conn.execute(select(func.count()).select_from(m)).scalar_one())
+            for m in (DecisionInput, InputCitation, CitedDocument, Certificate)
+        }
+
+
+def test_an_approval_whose_permit_type_is_not_granted_is_refused_and_leaves_nothing(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """An approving department that may not issue the permit its rule set produces: the decision is refused by the
+    type check in permits.prepare, and the refused decision's cleanup (through inputcitation) removes its stored
+    input, its citation links and the copy of the licence it cited inline; nothing is logged or anchored."""
+    from ledger.onchain.chain import ROLE_APPROVER
+    from ledger.services import decisions, logchain
+
+    from .permit_support import application, permit_rules
+
+    code = f"R9P{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,))
+    rules = permit_rules(code)
+    assert rules.produces is not None and rules.produces["type"] != OWN_TYPE
+    decisions.publish_rule_set(ledger, rules, code)
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "licence.jsonl", make_records(1)), "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    app = application("R9-FBP-1", licence)
+    app["certificates"] = [licence]  # cited inline: a sealed copy and its inputcitation link are stored first
+    before = _table_counts(ledger)
+    with pytest.raises(StateError, match="not authorized to issue certificates of type"):
+        decisions.decide(
+            ledger,
+            code,
+            "R9-FBP-1",
+            app["service_item"],
+            app,
+            rules,
+            applicant_ref=licence["fields"]["subject.credit_code"],
+        )
+    assert _table_counts(ledger) == before
+    assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, code)) == []
