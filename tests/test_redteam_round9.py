@@ -471,3 +471,44 @@ def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
         return  # held back: a fix
     (document,) = permits.documents(ledger, [issued])
     assert "type_authority" not in _failed(verify_certificate(document, _view(ledger)))
+
+
+def test_an_anchoring_in_the_gap_between_a_revocation_and_a_regrant_fails_everywhere(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Periods are judged one by one: a type held, revoked, then granted again leaves the gap unauthorized in
+    ``ledger verify``, the gateway, the library's bundle verifier and the court's, while a certificate of the
+    second period passes in all of them."""
+    dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
+    council = Council(ledger)
+    council.revoke_types(dept, [FOREIGN_TYPE])
+    in_gap = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    council.grant_types(dept, [FOREIGN_TYPE])
+    (after,) = _issue(ledger, tmp_path, dept, FOREIGN_TYPE)
+    assert _failed(verify_certificate(in_gap, _view(ledger))) == {"type_authority"}
+    assert verify_certificate(after, _view(ledger)).ok
+    with make_client(ledger, Clock()) as client:
+        gap = client.post("/public/verify", json={"document": in_gap}).json()
+        later = client.post("/public/verify", json={"document": after}).json()
+    assert gap["verified"] is False and later["verified"] is True, (gap, later)
+    bundle = evidence.certificate_bundle(ledger, in_gap)
+    assert [t["type"] for t in bundle["department"]["type_history"]] == [OWN_TYPE, FOREIGN_TYPE, FOREIGN_TYPE]
+    library, code, _ = both(ledger, bundle, tmp_path, "gap.json")
+    assert code == 1 and _failed(library) == {"type_authority"}
+    library, code, _ = both(ledger, evidence.certificate_bundle(ledger, after), tmp_path, "after.json")
+    assert code == 0 and library.ok
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug (low): council.type_list checks names with `re.match` and a pattern ending in `$`, which lets a "
+    "trailing newline through, so 'health-permit\\n' is not refused with InputError before anything is sent as "
+    "its docstring promises (the registry refuses it on simulation instead, with a ChainError); the same `$` is "
+    "in verify._CERTIFICATE_TYPE and formats.certificate._TYPE",
+)
+def test_a_type_name_with_a_trailing_newline_is_refused_before_the_chain() -> None:
+    from ledger.errors import InputError
+    from ledger.services.council import type_list
+
+    with pytest.raises(InputError):
+        type_list([OWN_TYPE + "\n"])
