@@ -512,3 +512,25 @@ def test_a_type_name_with_a_trailing_newline_is_refused_before_the_chain() -> No
 
     with pytest.raises(InputError):
         type_list([OWN_TYPE + "\n"])
+
+
+@pytest.mark.parametrize(
+    "stated",
+    [FOREIGN_TYPE, OWN_TYPE.upper(), f"{OWN_TYPE},{FOREIGN_TYPE}", OWN_TYPE + "\n", "health\u2010permit", 7, None],
+)
+def test_a_bundle_whose_certificate_type_was_edited_fails_alike_in_both(
+    ledger: Ledger, tmp_path: Path, stated: Any
+) -> None:
+    """The holder edits the certificate's type inside a genuine bundle (to another granted type, another case, a
+    ','-list, odd unicode, a number, null): the digest no longer matches and both verifiers fail it, with the
+    same failed checks."""
+    dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
+    (document,) = _issue(ledger, tmp_path, dept, OWN_TYPE)
+    bundle = evidence.certificate_bundle(ledger, document)
+    forged = json.loads(json.dumps(bundle))
+    forged["certificate"]["fields"]["type"] = stated
+    library, code, _ = both(ledger, forged, tmp_path, "retyped.json")
+    assert code != 0 and not library.ok
+    edited = json.loads(json.dumps(document))
+    edited["fields"]["type"] = stated
+    assert not verify_certificate(edited, _view(ledger)).ok
