@@ -534,3 +534,16 @@ def test_a_bundle_whose_certificate_type_was_edited_fails_alike_in_both(
     edited = json.loads(json.dumps(document))
     edited["fields"]["type"] = stated
     assert not verify_certificate(edited, _view(ledger)).ok
+
+
+def test_a_decision_does_not_count_a_certificate_anchored_outside_authority(ledger: Ledger) -> None:
+    """What a decision establishes about a cited certificate (facts.establish): one anchored outside its issuer's
+    authority is not authentic, whatever its signature, status and validity say."""
+    from datetime import UTC, datetime
+
+    from ledger.services.facts import establish
+
+    dept = _bureau(ledger)
+    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    ((fact,),) = establish(_view(ledger), [[document]], {}, now=datetime.now(UTC))
+    assert fact is not None and fact.verified is False and "type_authority" in fact.failed, fact
