@@ -587,3 +587,39 @@ def test_an_officer_approval_refused_for_its_permit_type_leaves_nothing(ledger: 
         )
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, code)) == []
     assert _table_counts(ledger) == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole (older than round 9, same cause): any refusal of an officer's decision after its input was stored "
+    "- here an override naming no decision - leaves the stored input and the sealed copy of the cited document",
+)
+def test_an_officer_decision_refused_for_a_bad_override_leaves_nothing(ledger: Ledger, tmp_path: Path) -> None:
+    from ledger.errors import NotFoundError
+    from ledger.onchain.chain import ROLE_APPROVER
+    from ledger.services import decisions
+
+    from .permit_support import application
+
+    code = f"R9O{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(code, f"Approver {code}", ROLE_ISSUER | ROLE_APPROVER | ROLE_VERIFIER, types=(OWN_TYPE,))
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "licence.jsonl", make_records(1)), "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    app = application("R9-FBP-4", licence)
+    app["certificates"] = [licence]
+    before = _table_counts(ledger)
+    with pytest.raises(NotFoundError):
+        decisions.record_human_decision(
+            ledger,
+            code,
+            "R9-FBP-4",
+            app["service_item"],
+            officer="officer-r9",
+            outcome="reject",
+            reasons=["PREMISES_NOT_AS_DECLARED"],
+            applicant_ref=licence["fields"]["subject.credit_code"],
+            decision_input=app,
+            overrides=987654,
+        )
+    assert _table_counts(ledger) == before
