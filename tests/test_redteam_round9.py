@@ -623,3 +623,32 @@ def test_an_officer_decision_refused_for_a_bad_override_leaves_nothing(ledger: L
             overrides=987654,
         )
     assert _table_counts(ledger) == before
+
+
+def test_digest_only_verification_agrees_with_the_document_on_every_chain_check(ledger: Ledger, tmp_path: Path) -> None:
+    """verify_digest (the erased certificate's path) and verify_certificate (the document's) give the same verdict
+    on each check both run, for a certificate inside and one outside the department's authority, and for one
+    revoked."""
+    from ledger.services import status
+    from ledger.services.verify import DIGEST_CHECK_NAMES
+
+    dept = _bureau(ledger)
+    (inside, revoked) = _issue(ledger, tmp_path, dept, OWN_TYPE, 2)
+    status.revoke(ledger, revoked["digest"], "data-error")
+    outside = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    view = _view(ledger)
+    for document in (inside, revoked, outside):
+        anchored = issuance.stored_anchor(ledger, document["digest"])
+        assert (anchored.issuer, anchored.certificate_type) == (dept, document["fields"]["type"])
+        by_digest = verify_digest(
+            document["digest"],
+            anchored.anchor,
+            view,
+            issuer=anchored.issuer,
+            certificate_type=anchored.certificate_type,
+        )
+        by_document = verify_certificate(document, view)
+        assert [c.name for c in by_digest.checks] == list(DIGEST_CHECK_NAMES)
+        assert [(c.name, c.ok) for c in by_digest.checks] == [
+            (c.name, c.ok) for c in by_document.checks if c.name in DIGEST_CHECK_NAMES
+        ]
