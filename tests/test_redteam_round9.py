@@ -197,6 +197,18 @@ def test_digest_verify_of_an_odd_type_spelling_fails_type_authority(
 # --------------------------------------------------------------------------- timing a grant or revocation
 
 
+@pytest.fixture(scope="module")
+def own_node(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A ledger on an anvil node of its own: putting two transactions in one block switches the node's mining
+    mode, which cannot be put back to the embedded node's mixed mining (instant and every second), so the
+    session's shared node is never touched."""
+    from .conftest import PASSPHRASE, make_settings
+
+    instance = Ledger.open(make_settings(tmp_path_factory.mktemp("own-node")), passphrase=PASSPHRASE)
+    yield instance
+    instance.close()
+
+
 def _same_block(ledger: Ledger, first: Any, second: Any) -> tuple[str, str]:
     """Send ``first()`` then ``second()`` (each returns a transaction hash, sent and not waited for) and mine them
     in one block, in that order; their hashes."""
@@ -208,8 +220,7 @@ def _same_block(ledger: Ledger, first: Any, second: Any) -> tuple[str, str]:
         a = first()
         b = second()
         provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    finally:
-        provider.make_request("evm_setIntervalMining", [1])  # type: ignore[arg-type]
+    finally:  # instant mining (this node's mixed mode cannot be restored; own_node is used only here)
         provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
     ra, rb = chain.wait(a, timeout=30), chain.wait(b, timeout=30)
     assert ra["status"] == 1 and rb["status"] == 1
@@ -240,7 +251,8 @@ def _last_approval(ledger: Ledger, action: Any, dept: str, types: list[str]) -> 
     "anchored while its type was held fails type_authority for ever (docs: a revocation after the anchoring does "
     "not reach back)",
 )
-def test_a_revocation_after_the_anchoring_in_the_same_block_does_not_reach_back(ledger: Ledger) -> None:
+def test_a_revocation_after_the_anchoring_in_the_same_block_does_not_reach_back(own_node: Ledger) -> None:
+    ledger = own_node
     from ledger.services.council import Action
 
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
@@ -259,7 +271,8 @@ def test_a_revocation_after_the_anchoring_in_the_same_block_does_not_reach_back(
     "pending and anchors a type it does not hold yet in front of it, in the same block, passes type_authority "
     "everywhere although it acted before it was authorized",
 )
-def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(ledger: Ledger) -> None:
+def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(own_node: Ledger) -> None:
+    ledger = own_node
     from ledger.services.council import Action
 
     dept = _bureau(ledger)  # holds only health-permit
