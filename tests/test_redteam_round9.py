@@ -665,3 +665,40 @@ def test_digest_only_verification_agrees_with_the_document_on_every_chain_check(
         assert [(c.name, c.ok) for c in by_digest.checks] == [
             (c.name, c.ok) for c in by_document.checks if c.name in DIGEST_CHECK_NAMES
         ]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="hole: after erasure nothing binds the store's issuer of a certificate to its digest; a second "
+    "department (colluding, with an insider) anchors the same batch root in its own namespace and signs it, the "
+    "insider moves the batch and certificate rows to it, and digest-only verification answers 'verified', issued "
+    "by that department (and its type authority), for a certificate another department issued",
+)
+def test_an_erased_certificate_cannot_be_reattributed_to_another_department(ledger: Ledger, tmp_path: Path) -> None:
+    from sqlalchemy import select
+
+    from ledger.formats.certificate import SCHEMA_ID
+    from ledger.formats.signing import batch_message, sign
+    from ledger.onchain.chain import department_id_bytes
+    from ledger.storage.store import Batch
+
+    issuer, other = _bureau(ledger), _bureau(ledger)
+    (document,) = _issue(ledger, tmp_path, issuer, OWN_TYPE)
+    erasure.erase(ledger, document["digest"], basis="consent-withdrawn", by="officer-r9")
+    root = bytes.fromhex(document["anchor"]["root"][2:])
+    with ledger.engine.connect() as conn:
+        count = conn.execute(select(Batch.count).where(Batch.root == document["anchor"]["root"])).scalar_one()  # type: ignore[call-overload,arg-type]
+    chain, account = ledger.chain, ledger.department_account(other)
+    chain.transact(account, chain.anchor.functions.anchorBatch(root, count, SCHEMA_ID))  # the same root, its namespace
+    message = batch_message(chain.chain_id, chain.deployment.anchor, root, count, SCHEMA_ID, department_id_bytes(other))
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(Batch)
+            .where(Batch.root == document["anchor"]["root"])  # type: ignore[arg-type]
+            .values(department_id=other, signer=account.address, signature="0x" + sign(account, message).hex())
+        )
+        conn.execute(
+            update(Certificate).where(Certificate.digest == document["digest"]).values(department_id=other)  # type: ignore[arg-type]
+        )
+    body = _public_by_digest(ledger, document["digest"])
+    assert not (body["verified"] and body["issuer"] == other), body
