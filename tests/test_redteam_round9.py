@@ -702,3 +702,17 @@ def test_an_erased_certificate_cannot_be_reattributed_to_another_department(ledg
         )
     body = _public_by_digest(ledger, document["digest"])
     assert not (body["verified"] and body["issuer"] == other), body
+
+
+def test_an_anonymous_client_verifying_an_erased_certificate_learns_no_field(ledger: Ledger, tmp_path: Path) -> None:
+    """The digest-only answer for a genuine erased certificate: verified, erased, issuer and status; never its type
+    or any other field, in any check's detail."""
+    dept = _bureau(ledger)
+    (document,) = _issue(ledger, tmp_path, dept, OWN_TYPE)
+    erasure.erase(ledger, document["digest"], basis="consent-withdrawn", by="officer-r9")
+    body = _public_by_digest(ledger, document["digest"])
+    assert body["verified"] is True and body["erased"] is True and body["issuer"] == dept, body
+    text = json.dumps(body)
+    for name, value in document["fields"].items():
+        if name != "issuer" and isinstance(value, str) and len(value) > 3:
+            assert value not in text, (name, value)
