@@ -19,7 +19,7 @@ from sqlalchemy import update
 
 from ledger.client import Ledger
 from ledger.errors import LedgerError, StateError
-from ledger.formats.certificate import validate_record
+from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import erasure, evidence, issuance
 from ledger.services.departments import Council
@@ -27,6 +27,7 @@ from ledger.services.verify import ChainView, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
 
 from .api_support import Clock, make_client
+from .authority_support import anchor_anyway
 from .conftest import make_records, write_jsonl
 from .evidence_support import both
 
@@ -69,18 +70,6 @@ def _prepare(ledger: Ledger, department: str, cert_type: str) -> issuance.BuiltB
     return built
 
 
-def _anchor_anyway(ledger: Ledger, department: str, cert_type: str) -> dict[str, Any]:
-    """The adversary's low-level path with its own key and database: build, store and anchor a batch, skipping
-    issuance's type check; the holder's document."""
-    records = [
-        validate_record(r, i, department=department) for i, r in enumerate(make_records(1, cert_type=cert_type), 1)
-    ]
-    built = issuance.build_batch(ledger, records, department)
-    issuance.store_prepared(ledger, built)
-    issuance.confirm(ledger, built.root, timeout=60)
-    return issuance.export_document(ledger, "0x" + built.digests[0].hex(), department)
-
-
 # --------------------------------------------------------------------------- a department outside its authority
 
 
@@ -96,12 +85,6 @@ def own_node(tmp_path_factory: pytest.TempPathFactory) -> Any:
     instance.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: `ledger resume` (issuance.resume -> confirm) anchors a stored batch without asking the registry "
-    "again, so a type the council revoked after the batch was prepared is anchored anyway, outside the "
-    "department's authority (docs/guarantees.md: issuance refuses a type not held before anything is anchored)",
-)
 def test_resume_does_not_anchor_a_type_revoked_after_the_batch_was_prepared(own_node: Ledger) -> None:
     ledger = own_node  # resume sends every pending batch of the store: a store of its own
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
@@ -116,10 +99,16 @@ def test_resume_does_not_anchor_a_type_revoked_after_the_batch_was_prepared(own_
 
 
 def test_a_batch_anchored_after_its_type_was_revoked_fails_type_authority(ledger: Ledger) -> None:
-    """What the resume hole leaves behind is at least caught by the verifiers (fail closed)."""
+    """A batch prepared while the type was held is not sent after its revocation (it stays prepared); sent anyway
+    with the department's own key, the verifiers catch it (fail closed)."""
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
     built = _prepare(ledger, dept, FOREIGN_TYPE)
     Council(ledger).revoke_types(dept, [FOREIGN_TYPE])
+    with pytest.raises(StateError, match="was not sent and stays prepared"):
+        issuance.confirm(ledger, built.root, timeout=60)
+    assert issuance.anchor_event(ledger, built.root, dept) is None
+    chain = ledger.chain
+    chain.send(ledger.department_account(dept), chain.anchor.functions.anchorBatch(built.root, 1, SCHEMA_ID))
     issuance.confirm(ledger, built.root, timeout=60)
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     report = verify_certificate(document, _view(ledger))
@@ -130,7 +119,7 @@ def test_a_batch_anchored_after_its_type_was_revoked_fails_type_authority(ledger
 
 
 def _erased_outside_authority(ledger: Ledger, dept: str) -> dict[str, Any]:
-    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    document = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     erasure.erase(ledger, document["digest"], basis="consent-withdrawn", by="officer-r9")
     return document
 
@@ -300,7 +289,7 @@ def test_an_insider_retyping_the_store_does_not_make_the_timeline_say_authorized
     from ledger.services import provenance
 
     dept = _bureau(ledger)
-    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)  # not erased: the sealed body still says business-licence
+    document = anchor_anyway(ledger, dept, FOREIGN_TYPE)  # not erased: the sealed body still says business-licence
     with ledger.engine.begin() as conn:
         conn.execute(
             update(Certificate).where(Certificate.digest == document["digest"]).values(cert_type=OWN_TYPE)  # type: ignore[arg-type]
@@ -404,13 +393,6 @@ def test_an_approval_whose_permit_type_is_not_granted_is_refused_and_leaves_noth
     assert list(logchain.entries(ledger, logchain.LOG_DECISIONS, code)) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: issuance asks the registry about a type once per run (`_issue` remembers the types it found "
-    "authorized), so a revocation by the council while a long run is under way does not stop it: every later "
-    "batch of that type is anchored outside the department's authority and fails type_authority (here all six: "
-    "the pipeline sends a batch only after the next one is built, past the revocation)",
-)
 def test_a_revocation_during_a_long_issuance_stops_it(ledger: Ledger) -> None:
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
     council = Council(ledger)
@@ -432,12 +414,6 @@ def test_a_revocation_during_a_long_issuance_stops_it(ledger: Ledger) -> None:
     assert outside == [], f"{len(outside)} of {len(issued)} certificates were anchored after the revocation"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: an approval's permit is checked against the registry when it is prepared (permits.prepare) and "
-    "sent later (Produced.anchor -> issuance.submit/confirm) without asking again, so a revocation of the permit "
-    "type between the two gets the permit anchored outside the approving department's authority",
-)
 def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
     ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -496,7 +472,7 @@ def test_an_anchoring_in_the_gap_between_a_revocation_and_a_regrant_fails_everyw
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
     council = Council(ledger)
     council.revoke_types(dept, [FOREIGN_TYPE])
-    in_gap = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    in_gap = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     council.grant_types(dept, [FOREIGN_TYPE])
     (after,) = _issue(ledger, tmp_path, dept, FOREIGN_TYPE)
     assert _failed(verify_certificate(in_gap, _view(ledger))) == {"type_authority"}
@@ -513,19 +489,17 @@ def test_an_anchoring_in_the_gap_between_a_revocation_and_a_regrant_fails_everyw
     assert code == 0 and library.ok
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug (low): council.type_list checks names with `re.match` and a pattern ending in `$`, which lets a "
-    "trailing newline through, so 'health-permit\\n' is not refused with InputError before anything is sent as "
-    "its docstring promises (the registry refuses it on simulation instead, with a ChainError); the same `$` is "
-    "in verify._CERTIFICATE_TYPE and formats.certificate._TYPE",
-)
 def test_a_type_name_with_a_trailing_newline_is_refused_before_the_chain() -> None:
+    """Python's ``$`` also matches before a final newline: every name pattern ends in ``\\Z`` instead."""
     from ledger.errors import InputError
+    from ledger.formats.certificate import validate_record
     from ledger.services.council import type_list
 
     with pytest.raises(InputError):
         type_list([OWN_TYPE + "\n"])
+    record = {"id": "NL-1", "type": OWN_TYPE + "\n", "subject": {"name": "x"}}
+    with pytest.raises(InputError, match="type"):
+        validate_record(record, 1)
 
 
 @pytest.mark.parametrize(
@@ -558,18 +532,11 @@ def test_a_decision_does_not_count_a_certificate_anchored_outside_authority(ledg
     from ledger.services.facts import establish
 
     dept = _bureau(ledger)
-    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    document = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     ((fact,),) = establish(_view(ledger), [[document]], {}, now=datetime.now(UTC))
     assert fact is not None and fact.verified is False and "type_authority" in fact.failed, fact
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: an officer's approval (record_human_decision) stores the decision input and the sealed copy of "
-    "each document it cites inline before permits.prepare asks whether the department may issue the permit; "
-    "refused (type not granted), it raises without the cleanup the automatic paths run (_unrecorded), so the "
-    "input and the copy of the holder's document stay in the store, named by no decision",
-)
 def test_an_officer_approval_refused_for_its_permit_type_leaves_nothing(ledger: Ledger, tmp_path: Path) -> None:
     from ledger.onchain.chain import ROLE_APPROVER
     from ledger.services import decisions, logchain
@@ -603,11 +570,6 @@ def test_an_officer_approval_refused_for_its_permit_type_leaves_nothing(ledger: 
     assert _table_counts(ledger) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole (older than round 9, same cause): any refusal of an officer's decision after its input was stored "
-    "- here an override naming no decision - leaves the stored input and the sealed copy of the cited document",
-)
 def test_an_officer_decision_refused_for_a_bad_override_leaves_nothing(ledger: Ledger, tmp_path: Path) -> None:
     from ledger.errors import NotFoundError
     from ledger.onchain.chain import ROLE_APPROVER
@@ -649,7 +611,7 @@ def test_digest_only_verification_agrees_with_the_document_on_every_chain_check(
     dept = _bureau(ledger)
     (inside, revoked) = _issue(ledger, tmp_path, dept, OWN_TYPE, 2)
     status.revoke(ledger, revoked["digest"], "data-error")
-    outside = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    outside = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     view = _view(ledger)
     for document in (inside, revoked, outside):
         anchored = issuance.stored_anchor(ledger, document["digest"])

@@ -34,6 +34,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, make_client
+from .authority_support import anchor_anyway
 from .cli_support import run_cli
 from .conftest import make_records, member_cli, write_jsonl
 from .evidence_support import both
@@ -63,16 +64,6 @@ def _stored(ledger: Ledger, department: str) -> tuple[int, int]:
             select(func.count()).select_from(Certificate).where(Certificate.department_id == department)  # type: ignore[arg-type]
         ).scalar_one()
     return int(batches), int(certificates)
-
-
-def _anchor_anyway(ledger: Ledger, department: str, cert_type: str) -> dict[str, Any]:
-    """What the adversary does with its own key and database: build, sign and anchor a batch directly (the
-    library's low-level steps, skipping issuance's type check), then hand out the holder's document."""
-    records = [validate_record(r, i, department=department) for i, r in enumerate(_records(1, cert_type), 1)]
-    built = issuance.build_batch(ledger, records, department)
-    issuance.store_prepared(ledger, built)
-    issuance.confirm(ledger, built.root, timeout=60)
-    return issuance.export_document(ledger, "0x" + built.digests[0].hex(), department)
 
 
 def _issue(ledger: Ledger, tmp: Path, department: str, cert_type: str, n: int = 2) -> list[dict[str, Any]]:
@@ -118,7 +109,7 @@ def test_issuance_refuses_a_type_never_granted_and_loses_nothing(ledger: Ledger,
 
 def test_anchored_outside_its_authority_fails_type_authority_in_every_verifier(ledger: Ledger, tmp_path: Path) -> None:
     dept = _health_bureau(ledger)
-    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    document = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     assert document["fields"]["type"] == FOREIGN_TYPE and document["fields"]["issuer"] == dept
 
     report = verify_certificate(document, _view(ledger))
@@ -169,7 +160,7 @@ def test_a_bundle_claiming_a_grant_the_registry_never_made_fails_in_both(ledger:
     """The adversary edits its bundle's type history to show the foreign type as granted: both verifiers read the
     registry themselves and fail type_authority; a number retyped (7 -> 7.0) fails the same."""
     dept = _health_bureau(ledger)
-    document = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    document = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     bundle = evidence.certificate_bundle(ledger, document)
     forged = json.loads(json.dumps(bundle))
     forged["department"]["type_history"].append({"type": FOREIGN_TYPE, "from_block": 0, "until_block": None})
@@ -211,7 +202,7 @@ def test_a_type_revoked_later_leaves_earlier_certificates_valid(ledger: Ledger, 
         _issue(ledger, tmp_path, dept, FOREIGN_TYPE, 3)
     assert _stored(ledger, dept)[1] == len(earlier)
     # anchored anyway after the revocation: refused by every verifier, as if never granted
-    late = _anchor_anyway(ledger, dept, FOREIGN_TYPE)
+    late = anchor_anyway(ledger, dept, FOREIGN_TYPE)
     assert _failed(verify_certificate(late, _view(ledger))) == {"type_authority"}
 
 

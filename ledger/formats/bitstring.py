@@ -23,7 +23,7 @@ PROOF_TYPE = "PlCertStatusListAnchor"
 PURPOSES = {"revocation": frozenset({2, 3}), "suspension": frozenset({1})}  # on-chain status codes (verify.py)
 LIST_BITS = 131_072  # the spec's minimum (16 KiB), for herd privacy; batches are smaller (docs/format.md)
 ROUTE = "/public/status-lists"
-_URL = re.compile(r"^(https?://[^/?#\s]+)" + ROUTE + r"/([^/?#\s]+)/(0x[0-9a-f]{64})/(revocation|suspension)$")
+_URL = re.compile(r"^(https?://[^/?#\s]+)" + ROUTE + r"/([^/?#\s]+)/(0x[0-9a-f]{64})/(revocation|suspension)\Z")
 
 
 def list_url(base: str, department: str, root: bytes, purpose: str) -> str:

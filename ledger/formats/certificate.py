@@ -49,9 +49,9 @@ MAX_RECORD_BYTES = 64 * 1024
 MAX_FIELDS = 256
 
 _TOP_LEVEL = {"id", "type", "subject", "valid_from", "valid_until", "attachments", "issuer"}
-_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
+_FIELD = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,63}\Z")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 @dataclass(frozen=True, slots=True)

@@ -106,9 +106,11 @@ CLOCK_SKEW = timedelta(seconds=60)
 # licence) the unified social credit code. The authenticated identifier must equal it.
 SUBJECT_ID_FIELDS = ("subject.id_number", "subject.credit_code")
 PERSONAL_PREFIX = "subject."
+# a pydantic (Rust regex) pattern, where `$` is the end of the text (the others end in `\Z`: Python's `$` also
+# matches before a final newline)
 _PURPOSE_CODE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}$")
+_PROVIDER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
+_ADDRESS = re.compile(r"^0x[0-9a-fA-F]{40}\Z")
 
 
 # -- configuration ------------------------------------------------------------------------------------------------

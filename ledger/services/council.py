@@ -80,7 +80,7 @@ class Action(IntEnum):
 COUNCIL_CHANGES = frozenset({Action.ADD_MEMBER, Action.REMOVE_MEMBER, Action.SET_THRESHOLD})
 TYPE_ACTIONS = frozenset({Action.GRANT_TYPE, Action.REVOKE_TYPE})
 # A certificate type name (docs/format.md), as the registry checks it too.
-CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 # Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
 MAX_TYPES_PER_PROPOSAL = 32
 

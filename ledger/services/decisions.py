@@ -943,7 +943,6 @@ def record_human_decision(
         commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
-        _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
     rules_digest = None
     rules = None
     if rule_set is not None:
@@ -980,10 +979,14 @@ def record_human_decision(
     # an officer's approval under a rule set that produces a certificate issues it like an automatic one
     given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
     produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
+    # the input and its cited copies are stored only once everything above was accepted, and removed again if the
+    # decision is not recorded: a refused decision leaves no personal data that no decision names
     try:
+        if input_digest is not None:
+            _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
         decision = _recorded(ledger, department, body, lambda conn: produced.release(conn))
     except LedgerError:
-        produced.discard(ledger)
+        _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)

@@ -268,17 +268,27 @@ def check_types_authorized(
 ) -> None:
     """Fail before anything is written or anchored when ``department`` may not issue one of ``types`` now (the
     council's schedule in the registry, docs/governance.md). A mapping gives each type's first line in ``where``."""
-    chain = ledger.chain
-    refused = sorted(t for t in set(types) if not is_authorized_for_type(chain, department, t))
+    refused = _unauthorized(ledger, department, types)
     if not refused:
         return
     lines = types if isinstance(types, Mapping) else {}
     shown = ", ".join(f"{t!r}" + (f" (first on line {lines[t]})" if t in lines else "") for t in refused)
     raise StateError(
         f"{where + ': ' if where else ''}department {department!r} is not authorized to issue certificates of type "
-        f"{shown}; nothing was issued. The council grants a type: one member runs `ledger council propose "
-        f"grant-type {department} {refused[0]}` and others `ledger council approve PROPOSAL` until it executes "
-        "(`ledger departments` lists each department's types)"
+        f"{shown}; nothing was issued. {_how_to_grant(department, refused)}"
+    )
+
+
+def _unauthorized(ledger: Ledger, department: str, types: Iterable[str]) -> list[str]:
+    """Those of ``types`` the registry does not authorize ``department`` to issue now, sorted."""
+    return sorted(t for t in set(types) if not is_authorized_for_type(ledger.chain, department, t))
+
+
+def _how_to_grant(department: str, types: Sequence[str]) -> str:
+    return (
+        f"The council grants a type: one member runs `ledger council propose grant-type {department} "
+        f"{' '.join(types)}` and others `ledger council approve PROPOSAL` until it executes (`ledger departments` "
+        "lists each department's types)"
     )
 
 
@@ -689,7 +699,7 @@ def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     reached the batch stays ``prepared`` and :func:`confirm` sends it once the node answers again.
     """
     try:
-        tx_hash = _send_anchor(ledger, hex32(built.root))
+        tx_hash = _send_anchor(ledger, hex32(built.root), {columns[1] for columns in row_columns(built)})
     except ChainError as exc:
         if exc.error_name is None:
             return None
@@ -701,17 +711,34 @@ def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     return tx_hash
 
 
-def _send_anchor(ledger: Ledger, root_hex: str) -> str:
+def _send_anchor(ledger: Ledger, root_hex: str, types: set[str] | None = None) -> str:
     """Send ``anchorBatch`` for a stored batch and record it as ``submitted``.
 
-    If the department's key was rotated since the batch was prepared, the root is signed again with the current
-    key first, so the stored signature always matches the key that anchors it.
+    The department must hold every certificate type of the batch (``types``, else read from its rows) now, when it
+    is sent, not only when it was prepared: a type the council revoked meanwhile (during a long run, before a
+    ``ledger resume``, between a decision and its permit) raises StateError and the batch stays ``prepared``,
+    unsent, until the council grants the type again. If the department's key was rotated since the batch was
+    prepared, the root is signed again with the current key first, so the stored signature always matches the key
+    that anchors it.
     """
     chain = ledger.chain
     with ledger.engine.connect() as conn:
         batch = conn.execute(select(Batch).where(Batch.root == root_hex)).first()  # type: ignore[arg-type]
+        if batch is not None and types is None:
+            types = set(
+                conn.execute(
+                    select(col(Certificate.cert_type)).where(col(Certificate.batch_root) == root_hex).distinct()
+                ).scalars()
+            )
     if batch is None:
         raise StateError(f"batch {root_hex} is not in the store")
+    refused = _unauthorized(ledger, batch.department_id, types or ())
+    if refused:
+        raise StateError(
+            f"batch {root_hex} was not sent and stays prepared: department {batch.department_id!r} may no longer "
+            f"issue certificates of type {', '.join(map(repr, refused))} (the council revoked it after the batch "
+            f"was prepared). {_how_to_grant(batch.department_id, refused)}; then `ledger resume` sends the batch"
+        )
     account = ledger.department_account(batch.department_id)
     root = bytes.fromhex(root_hex[2:])
     if account.address.lower() != batch.signer.lower():
@@ -1012,9 +1039,19 @@ def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
             .all()
         )
     done = []
+    refused: list[str] = []
     for root_hex in pending:
-        confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
+        try:
+            confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
+        except StateError as exc:  # e.g. a type revoked since it was prepared: the others still go
+            refused.append(str(exc))
+            continue
         done.append(root_hex)
+    if refused:
+        raise StateError(
+            f"{len(done)} pending batch(es) completed, {len(refused)} not sent: "
+            + "; ".join(refused[:MAX_REPORTED_ERRORS])
+        )
     return done
 
 

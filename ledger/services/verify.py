@@ -1299,7 +1299,7 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
 
 
 _TEXT_OR_NONE = (str, type(None))
-_CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+_CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}\Z")
 
 
 def _is_department(value: object) -> TypeGuard[str]:

@@ -30,7 +30,7 @@ from ._files import create_exclusive
 __all__ = ["DEFAULT_KDF_FLOOR", "PBKDF2_FLOOR", "Keystore", "is_council_key"]
 PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\Z")
 
 
 def is_council_key(name: str) -> bool:
