@@ -563,7 +563,8 @@ contract DepartmentRegistry is IDepartmentRegistry {
             TypePeriod[] storage periods = _typeHistory[departmentId];
             for (uint256 i = 0; i < types.length; ++i) {
                 bytes32 typeHash = keccak256(bytes(types[i]));
-                periods.push(TypePeriod({typeHash: typeHash, fromBlock: now_, untilBlock: 0}));
+                // from the next block: an anchoring in this block, even one ordered before the grant, is outside
+                periods.push(TypePeriod({typeHash: typeHash, fromBlock: now_ + 1, untilBlock: 0}));
                 _heldType[departmentId][typeHash] = periods.length;
                 if (bytes(_typeNames[typeHash]).length == 0) _typeNames[typeHash] = types[i];
                 emit CertificateTypeGranted(departmentId, typeHash, types[i]);
@@ -572,7 +573,9 @@ contract DepartmentRegistry is IDepartmentRegistry {
             string[] memory types = _typeList(p.name);
             for (uint256 i = 0; i < types.length; ++i) {
                 bytes32 typeHash = keccak256(bytes(types[i]));
-                _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_;
+                // until the end of this block: an anchoring ordered before the revocation in this block stays
+                // inside (one ordered after it gains nothing the department could not get by being ordered before)
+                _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_ + 1;
                 delete _heldType[departmentId][typeHash];
                 emit CertificateTypeRevoked(departmentId, typeHash, types[i]);
             }

@@ -79,7 +79,11 @@ interface IDepartmentRegistry {
     }
 
     /// @notice A period during which the department held certificate type `typeHash` (keccak256 of the type name):
-    /// [fromBlock, untilBlock), untilBlock 0 = still held. The name is {certificateTypeName}(typeHash).
+    /// [fromBlock, untilBlock), untilBlock 0 = still held. The name is {certificateTypeName}(typeHash). A grant
+    /// executed in block B counts from B + 1 and a revocation executed in block B from B + 1, so a block is judged
+    /// whole without transaction order: an anchoring in the grant's block is outside the grant (it may have been
+    /// ordered before it), and one in the revocation's block inside (it may have been ordered before it, and one
+    /// ordered after gains nothing the department could not get by being ordered first).
     struct TypePeriod {
         bytes32 typeHash;
         uint64 fromBlock;

@@ -50,13 +50,13 @@ contract DepartmentRegistryTypesTest is RegistryFixture {
         IDepartmentRegistry.TypePeriod[] memory h = registry.typeHistory(MKT);
         assertEq(h.length, 1, "h.length 1");
         assertEq(h[0].typeHash, LICENCE, "h0.typeHash LICENCE");
-        assertEq(h[0].fromBlock, 110, "h0.fromBlock 110");
+        assertEq(h[0].fromBlock, 111, "h0.fromBlock 111: the block after the grant's");
         assertEq(h[0].untilBlock, 0, "h0.untilBlock 0");
         assertFalse(
-            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 109), "registry.wasAuthorizedForTypeAt(MKT LICENCE 109)"
+            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 110), "authorized in the grant's own block (maybe before it)"
         );
         assertTrue(
-            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 110), "registry.wasAuthorizedForTypeAt(MKT LICENCE 110)"
+            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 111), "registry.wasAuthorizedForTypeAt(MKT LICENCE 111)"
         );
         assertTrue(
             registry.wasAuthorizedForTypeAt(MKT, LICENCE, type(uint64).max),
@@ -81,25 +81,29 @@ contract DepartmentRegistryTypesTest is RegistryFixture {
             registry.wasAuthorizedForTypeAt(MKT, LICENCE, 115), "registry.wasAuthorizedForTypeAt(MKT LICENCE 115)"
         );
         assertTrue(
-            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 119), "registry.wasAuthorizedForTypeAt(MKT LICENCE 119)"
+            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 120),
+            "unauthorized in the revocation's own block (maybe before it)"
         );
         assertFalse(
-            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 120), "registry.wasAuthorizedForTypeAt(MKT LICENCE 120)"
+            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 121), "registry.wasAuthorizedForTypeAt(MKT LICENCE 121)"
         );
         IDepartmentRegistry.TypePeriod[] memory h = registry.typeHistory(MKT);
-        assertEq(h[0].untilBlock, 120, "h0.untilBlock 120");
+        assertEq(h[0].untilBlock, 121, "h0.untilBlock 121");
 
         // granted again: a second period, the gap stays unauthorized
         vm.roll(130);
         _grantType(MKT, "business-licence");
         h = registry.typeHistory(MKT);
         assertEq(h.length, 2, "h.length 2");
-        assertEq(h[1].fromBlock, 130, "h1.fromBlock 130");
+        assertEq(h[1].fromBlock, 131, "h1.fromBlock 131");
         assertFalse(
             registry.wasAuthorizedForTypeAt(MKT, LICENCE, 125), "registry.wasAuthorizedForTypeAt(MKT LICENCE 125)"
         );
-        assertTrue(
+        assertFalse(
             registry.wasAuthorizedForTypeAt(MKT, LICENCE, 130), "registry.wasAuthorizedForTypeAt(MKT LICENCE 130)"
+        );
+        assertTrue(
+            registry.wasAuthorizedForTypeAt(MKT, LICENCE, 131), "registry.wasAuthorizedForTypeAt(MKT LICENCE 131)"
         );
     }
 
@@ -160,8 +164,8 @@ contract DepartmentRegistryTypesTest is RegistryFixture {
         assertFalse(registry.isAuthorizedForType(MKT, LICENCE), "licence still held");
         assertFalse(registry.isAuthorizedForType(MKT, BIRTH), "birth still held");
         h = registry.typeHistory(MKT);
-        assertEq(h[0].untilBlock, 120, "licence period closed");
-        assertEq(h[1].untilBlock, 120, "birth period closed");
+        assertEq(h[0].untilBlock, 121, "licence period closed");
+        assertEq(h[1].untilBlock, 121, "birth period closed");
     }
 
     /// @dev A list is all or nothing: a repeated, malformed or already held (or, revoking, unheld) member refuses
@@ -282,7 +286,8 @@ contract DepartmentRegistryTypesTest is RegistryFixture {
             vm.roll(uint256(grantAt) + holdFor);
             _revokeType(MKT, "business-licence");
         }
-        bool expected = askAt >= grantAt && (!revoke || askAt < uint256(grantAt) + holdFor);
+        // a grant counts from the block after its own, a revocation from the block after its own
+        bool expected = askAt > grantAt && (!revoke || askAt <= uint256(grantAt) + holdFor);
         assertEq(
             registry.wasAuthorizedForTypeAt(MKT, LICENCE, askAt),
             expected,
