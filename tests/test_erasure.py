@@ -547,6 +547,17 @@ def test_digest_only_verification_of_an_erased_certificate_believes_only_its_pro
     shredded_failed = failed(answers["shredded"])
     assert answers["shredded"]["verified"] is False and set(shredded_failed) == {"issuer", "type_authority"}
     assert "no erasure entry" in shredded_failed["issuer"], answers["shredded"]
+    # the timeline judges the same type: the proven entry's, or none ("not established")
+    from datetime import UTC, datetime
+
+    from ledger.services import provenance
+
+    for doc, authorized in ((current, True), (older, False), (shredded, False)):
+        events = provenance.timeline(ledger, doc["digest"], now=datetime.now(UTC))["events"]
+        signed = next(e for e in events if e["kind"] == "signed")
+        assert signed["type_was_authorized"] is authorized, signed
+        assert ("not established" in signed["summary"]) is not authorized, signed
+
     # reconcile takes both kinds of entry for erasures, and still reports the shredded body as tampering
     found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
     assert found == {("erased_unrecorded", shredded["digest"])}
