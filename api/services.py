@@ -13,6 +13,7 @@ from ledger.client import Ledger
 from ledger.errors import ChainError, ErasedError, InputError
 from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import validate_record
+from ledger.services import erasure
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
 from ledger.services.verify import ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
@@ -151,6 +152,7 @@ def public_fields(report: Report, *, digest_only: bool = False, erased: bool | N
     the issuer erased the certificate's contents (None: not looked up, a file is verified against the chain
     alone)."""
     checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS] if digest_only else report.checks
+    unproven = report.facts.get("unproven", ())  # its detail says why the fact was not established, naming none
     verified = all(c.ok for c in checks) if digest_only else report.ok
     return {
         "verified": verified,
@@ -165,7 +167,7 @@ def public_fields(report: Report, *, digest_only: bool = False, erased: bool | N
                 "ok": c.ok,
                 "skipped": c.skipped,
                 "detail": _DIGEST_ONLY_DETAIL[c.name][c.ok]
-                if digest_only and c.name in _DIGEST_ONLY_DETAIL and not c.skipped
+                if digest_only and c.name in _DIGEST_ONLY_DETAIL and not c.skipped and c.name not in unproven
                 else c.detail,
             }
             for c in checks
@@ -192,10 +194,18 @@ def public_report(
         document = export_document(ledger, key)
     except ErasedError:  # its contents are gone, not its anchor: the chain's facts from where it was anchored
         anchored = stored_anchor(ledger, key)
+        # the store's issuer and type columns are not bound to the digest any more: only the issuer's anchored
+        # erasure entry is believed (a retyped or moved row fails closed)
+        attributed = erasure.attribution(ledger, key, anchored.issuer)
         if refresh:
             fresh_head(view)
         report = verify_digest(
-            key, anchored.anchor, view, issuer=anchored.issuer, certificate_type=anchored.certificate_type
+            key,
+            anchored.anchor,
+            view,
+            issuer=attributed.issuer,
+            certificate_type=attributed.certificate_type,
+            unproven=attributed.unproven,
         )
         return public_fields(report, digest_only=True, erased=True)
     if refresh:

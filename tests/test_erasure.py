@@ -496,3 +496,68 @@ def test_a_digest_alone_gets_the_chain_checks_a_file_gets(
         holder["digest"], anchored.anchor, view, issuer="MKT", certificate_type=anchored.certificate_type
     )
     assert not elsewhere.check("anchored").ok and not elsewhere.ok
+
+
+def test_digest_only_verification_of_an_erased_certificate_believes_only_its_proven_erasure_entry(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """After erasure only the issuer's anchored ``erasures`` entry binds an issuer and a type to the digest: the
+    entry records the type from the sealed body; an entry written before types were recorded leaves type authority
+    "not established" (said so, no type named); a body destroyed with no entry leaves issuer and type unproven."""
+    current, older, shredded = issue_with_copies(ledger, tmp_path, fresh_department, 3, "attribution")
+    cert_type = current["fields"]["type"]
+
+    erasure.erase(ledger, current["digest"], basis="consent-withdrawn", by="officer-att")
+    entry = erasure.recorded(ledger, fresh_department)[current["digest"]]
+    assert entry["type"] == cert_type and entry["anchored"] is True
+    assert erasure.attribution(ledger, current["digest"], fresh_department) == erasure.Attribution(
+        fresh_department, cert_type, {}
+    )
+
+    # an entry as erasures logged them before the type was recorded: erase completes it, logging nothing more
+    body = {
+        "certificate": older["digest"],
+        "basis": "consent-withdrawn",
+        "by": "officer-att",
+        "at": "2026-01-01T00:00:00Z",
+    }
+    logchain.append(ledger, erasure.LOG, fresh_department, body)
+    erasure.erase(ledger, older["digest"], basis="consent-withdrawn", by="officer-att")
+    assert "type" not in erasure.recorded(ledger, fresh_department)[older["digest"]]
+
+    # an insider destroys a body and writes no entry
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == shredded["digest"]).values(sealed=ERASED))  # type: ignore[arg-type]
+
+    with make_client(ledger, Clock()) as client:
+        answers = {
+            name: client.post("/public/verify", json={"digest": doc["digest"]}).json()
+            for name, doc in (("current", current), ("older", older), ("shredded", shredded))
+        }
+    for answer in answers.values():
+        assert answer["erased"] is True and cert_type not in json.dumps(answer), answer
+    assert answers["current"]["verified"] is True, answers["current"]
+
+    def failed(answer: dict[str, Any]) -> dict[str, str]:
+        return {c["name"]: c["detail"] for c in answer["checks"] if not c["ok"] and not c["skipped"]}
+
+    older_failed = failed(answers["older"])
+    assert answers["older"]["verified"] is False and list(older_failed) == ["type_authority"], answers["older"]
+    assert older_failed["type_authority"].startswith("not established: the certificate was erased before")
+    shredded_failed = failed(answers["shredded"])
+    assert answers["shredded"]["verified"] is False and set(shredded_failed) == {"issuer", "type_authority"}
+    assert "no erasure entry" in shredded_failed["issuer"], answers["shredded"]
+    # the timeline judges the same type: the proven entry's, or none ("not established")
+    from datetime import UTC, datetime
+
+    from ledger.services import provenance
+
+    for doc, authorized in ((current, True), (older, False), (shredded, False)):
+        events = provenance.timeline(ledger, doc["digest"], now=datetime.now(UTC))["events"]
+        signed = next(e for e in events if e["kind"] == "signed")
+        assert signed["type_was_authorized"] is authorized, signed
+        assert ("not established" in signed["summary"]) is not authorized, signed
+
+    # reconcile takes both kinds of entry for erasures, and still reports the shredded body as tampering
+    found = {(d.kind, d.certificate) for d in reconcile(ledger, departments=[fresh_department]).divergences}
+    assert found == {("erased_unrecorded", shredded["digest"])}

@@ -144,13 +144,6 @@ def test_an_erased_certificate_outside_authority_still_fails_by_digest(ledger: L
     assert FOREIGN_TYPE not in json.dumps(body)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: digest-only verification of an erased certificate takes its type from the database column "
-    "certificate.cert_type, which nothing binds to the anchored digest any more; an insider who rewrites it to a "
-    "type the department holds turns type_authority (and 'verified') into a pass for a certificate anchored "
-    "outside the department's authority",
-)
 def test_an_insider_retyping_an_erased_certificate_does_not_make_it_authorized(ledger: Ledger) -> None:
     dept = _bureau(ledger)
     document = _erased_outside_authority(ledger, dept)
@@ -270,12 +263,6 @@ def test_an_anchoring_before_the_grant_in_the_same_block_is_outside_authority(ow
     assert "type_authority" in _failed(report), report.to_json()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: the provenance timeline's signed event judges type authority on certificate.cert_type, a store "
-    "column nothing checks against the sealed, anchored document: an insider who rewrites it makes the timeline "
-    "say the issuer held the type, while `ledger verify` of the same certificate fails type_authority",
-)
 def test_an_insider_retyping_the_store_does_not_make_the_timeline_say_authorized(ledger: Ledger) -> None:
     from datetime import UTC, datetime
 
@@ -623,13 +610,6 @@ def test_digest_only_verification_agrees_with_the_document_on_every_chain_check(
         ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="hole: after erasure nothing binds the store's issuer of a certificate to its digest; a second "
-    "department (colluding, with an insider) anchors the same batch root in its own namespace and signs it, the "
-    "insider moves the batch and certificate rows to it, and digest-only verification answers 'verified', issued "
-    "by that department (and its type authority), for a certificate another department issued",
-)
 def test_an_erased_certificate_cannot_be_reattributed_to_another_department(ledger: Ledger, tmp_path: Path) -> None:
     from sqlalchemy import select
 

@@ -107,6 +107,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "issue certificates of type {type} at that block",
         "zh-CN": "批次根由 {department} 的 {signer} 以 EIP-712 签名，但理事会在该区块未授权该部门签发 {type} 类证照",
     },
+    "event_summary.signed_type_unknown": {
+        "en": "EIP-712 signature of the batch root by {signer} of {department}; whether the council had authorized "
+        "the certificate's type at that block is not established (nothing the chain attests states its type)",
+        "zh-CN": "批次根由 {department} 的 {signer} 以 EIP-712 签名，无法确认理事会在该区块是否授权该证照类型（没有经链上证明的记录载明其类型）",
+    },
     "event_summary.signed_invalid": {
         "en": "the batch signature does not recover to the anchoring key ({problem})",
         "zh-CN": "批次签名与上链存证的密钥不符（{problem}）",

@@ -12,7 +12,9 @@ so verification of the holder's own copy and every audit still work; the issuer 
 re-prove the hidden fields.
 
 The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
-like the other logs: who asked for it, when, and the legal basis as a code of :data:`BASES`. The entry is written
+like the other logs: who asked for it, when, the legal basis as a code of :data:`BASES`, and the certificate's
+type as its sealed body states it (once the body is gone, only this anchored entry binds an issuer and a type to
+the digest: :func:`attribution`, what digest-only verification judges). The entry is written
 before the key is destroyed, so a crash between the two leaves a recorded but incomplete erasure, which
 ``reconcile`` reports (``erasure_incomplete``) and running ``erase`` again completes; a body destroyed without
 an entry is reported as tampering (``erased_unrecorded``).
@@ -27,6 +29,7 @@ from __future__ import annotations
 
 import getpass
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,11 +38,12 @@ from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
-from ..formats.canonical import hex32, json_loads
+from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
+from ._issue_worker import read_body
 from .status import stored
 
 LOG = "erasures"
@@ -93,7 +97,13 @@ def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
     against their anchors (:func:`logchain.check_log`). An entry written only to the database, or edited after
     anchoring, is left out, so an insider cannot pass a deletion off as a lawful erasure (replay then reports the
     certificate missing); callers compare the department with the certificate's issuer."""
-    found: dict[str, str] = {}
+    return {digest: entry["department"] for digest, entry in proven_entries(ledger, department).items()}
+
+
+def proven_entries(ledger: Ledger, department: str | None = None) -> dict[str, dict[str, Any]]:
+    """:func:`proven`, with each entry's body (the first entry naming the digest) plus its ``department`` and
+    ``seq``."""
+    found: dict[str, dict[str, Any]] = {}
     if department is not None:
         departments = [department]
     else:
@@ -123,8 +133,53 @@ def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
             except logchain.UnreadableEntry:
                 continue
             if isinstance(body.get("certificate"), str):
-                found.setdefault(body["certificate"], department)
+                found.setdefault(body["certificate"], {**body, "department": department, "seq": seq})
     return found
+
+
+@dataclass(frozen=True, slots=True)
+class Attribution:
+    """Who issued an erased certificate, and of which type, as far as the chain attests it: what digest-only
+    verification may judge (``verify.verify_digest``). ``unproven``: the checks whose fact could not be established
+    from a proven entry, with why (in words that name no field)."""
+
+    issuer: str
+    certificate_type: str | None
+    unproven: dict[str, str]
+
+
+def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
+    """The issuer and type of erased certificate ``digest`` that the store names as ``department``'s, taken only
+    from an erasure entry of ``department``'s own ``erasures`` log that the chain attests (:func:`proven_entries`).
+
+    Once the sealed body is destroyed nothing else binds the store's issuer and type columns to the digest: an
+    insider could retype the row to a type the department holds, or move it to a colluding department that anchored
+    the same root. So the issuer check fails unless a proven entry of ``department`` names the digest, and the
+    type authority check unless that entry records the type (taken from the opened body when it was erased;
+    entries written before the type was recorded have none)."""
+    key = hex32(parse_hex32(digest, "digest"))
+    entry = proven_entries(ledger, department).get(key)
+    if entry is None:
+        why = (
+            f"not established: the store names {department} as the issuer of this erased certificate, but no erasure "
+            f"entry of {department}'s own erasures log that the chain attests names it (an erasure not yet "
+            "anchored, or a row altered or moved); the issuer completes the anchoring with `ledger erase`, "
+            "otherwise run `ledger reconcile`"
+        )
+        type_why = "not established: no erasure entry the chain attests records the certificate's type"
+        return Attribution(department, None, {"issuer": why, "type_authority": type_why})
+    cert_type = entry.get("type")
+    if not isinstance(cert_type, str):
+        return Attribution(
+            department,
+            None,
+            {
+                "type_authority": "not established: the certificate was erased before erasure entries recorded its "
+                "type, so nothing the chain attests binds a type to this digest; the holder's own copy still "
+                "verifies it"
+            },
+        )
+    return Attribution(department, cert_type, {})
 
 
 def erase(
@@ -149,6 +204,9 @@ def erase(
     entry = recorded(ledger, cert.department).get(digest)
     if entry is None:
         body = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        cert_type = _sealed_type(ledger, digest)
+        if cert_type is not None:  # what binds the type to the digest once the body is gone (attribution)
+            body["type"] = cert_type
         logged = logchain.append(ledger, LOG, cert.department, body, created_at=when)
         entry = {
             **body,
@@ -205,6 +263,22 @@ def erase(
     if pending:
         result["pending"] = pending
     return result
+
+
+def _sealed_type(ledger: Ledger, digest: str) -> str | None:
+    """The type certificate ``digest``'s own sealed body states (not the ``cert_type`` column, which nothing binds
+    to the digest), or None when the body is gone (destroyed without an erasure entry) or fails its integrity
+    check."""
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar_one()
+    if bytes(sealed) == ERASED:
+        return None
+    try:
+        fields, _salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
+    except (LedgerError, ValueError, KeyError, TypeError):
+        return None  # an altered body: the erasure still goes ahead, and records no type it cannot vouch for
+    cert_type = fields.get("type") if isinstance(fields, dict) else None
+    return cert_type if isinstance(cert_type, str) else None
 
 
 def label_cited_copies(ledger: Ledger) -> int:

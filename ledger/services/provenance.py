@@ -16,7 +16,7 @@ from eth_utils.crypto import keccak
 from sqlalchemy import select
 
 from ..client import Ledger
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, LedgerError, NotFoundError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID
@@ -25,6 +25,7 @@ from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
 from ..storage.store import Batch, Certificate
+from ..storage.vault import ERASED
 
 
 def _iso(value: datetime | int | None) -> str | None:
@@ -131,7 +132,25 @@ def _status_events(
     return out
 
 
-def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]]:
+def _stated_type(ledger: Ledger, cert: Any) -> str | None:
+    """The type certificate ``cert`` states in its own content, as ``ledger verify`` judges it: its sealed body
+    (bound to the digest by the vault) or, once erased, the issuer's erasure entry the chain attests
+    (:func:`erasure.attribution`); None when neither establishes one (an altered body, an erasure logged before
+    entries recorded the type). The ``cert_type`` column is never judged: nothing binds it to the digest."""
+    from ._issue_worker import read_body
+    from .erasure import attribution
+
+    if bytes(cert.sealed) == ERASED:
+        return attribution(ledger, cert.digest, cert.department_id).certificate_type
+    try:
+        fields, _salts = read_body(ledger.vault.open(bytes(cert.sealed), parse_hex32(cert.digest)))
+    except (LedgerError, ValueError, KeyError, TypeError):
+        return None
+    stated = fields.get("type") if isinstance(fields, dict) else None
+    return stated if isinstance(stated, str) else None
+
+
+def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None) -> list[dict[str, Any]]:
     chain = ledger.chain
     root = parse_hex32(batch.root)
     logs = chainread.scan(
@@ -196,11 +215,12 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
         block_number,
         bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))),
     )
-    # the council's schedule at the anchoring block, as verify.py's type_authority check reads it
-    type_ok = bool(
+    # the council's schedule at the anchoring block, as verify.py's type_authority check reads it, for the type the
+    # certificate itself states (never the store's column, which nothing binds to the digest)
+    type_ok = cert_type is not None and bool(
         chain.call(
             chain.registry.functions.wasAuthorizedForTypeAt(
-                department_id_bytes(cert.department_id), keccak(text=cert.cert_type), block_number
+                department_id_bytes(cert.department_id), keccak(text=cert_type), block_number
             )
         )
     )
@@ -210,11 +230,13 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
             {"signer": signer, "department": cert.department_id},
         )
     )
-    if not type_ok:
+    if cert_type is None:
+        summary = says(("event_summary.signed_type_unknown", {"signer": signer, "department": cert.department_id}))
+    elif not type_ok:
         summary = says(
             (
                 "event_summary.signed_outside_authority",
-                {"signer": signer, "department": cert.department_id, "type": cert.cert_type},
+                {"signer": signer, "department": cert.department_id, "type": cert_type},
             )
         )
     signed = _event(
@@ -421,18 +443,20 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     if cert is None or batch is None:
         raise NotFoundError(f"certificate {key} was not issued through this ledger")
     blocks = _Blocks(ledger)
+    stated = _stated_type(ledger, cert)
+    shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
     events = [
         _event(
             "issued",
             _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
-            says(("event_summary.issued", {"type": cert.cert_type, "issuer": cert.department_id})),
+            says(("event_summary.issued", {"type": shown, "issuer": cert.department_id})),
             "store",
             issuer=cert.department_id,
-            type=cert.cert_type,
+            type=shown,
             certificate_id=cert.certificate_id if private else None,
         )
     ]
-    events += _anchor_events(ledger, cert, batch)
+    events += _anchor_events(ledger, cert, batch, stated)
     events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)
     events += _produced_events(ledger, key, private)
     if private:
@@ -452,7 +476,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     return {
         "digest": key,
         "issuer": cert.department_id,
-        "type": cert.cert_type,
+        "type": shown,
         "status": status_name,
         "view": "full" if private else "public",
         "as_of": _iso(now),

@@ -885,14 +885,19 @@ def verify_digest(
     view: ChainView,
     *,
     issuer: str,
-    certificate_type: str,
+    certificate_type: str | None,
     at: str | datetime | None = None,
+    unproven: Mapping[str, str] | None = None,
 ) -> Report:
     """Verify a certificate known by its digest alone, against the chain as of now or time ``at``: the checks of
     :func:`verify_certificate` that read no field (:data:`DIGEST_CHECK_NAMES`), from its ``anchor`` section (root,
     proof, signature, chain; as a document has it) and the ``issuer`` and ``certificate_type`` its issuer's store
     names. For a certificate whose contents are gone (erased: no document can be rebuilt) the chain's facts remain:
     that the digest was anchored, by whom and when, under a key and signature of that department, and its status.
+
+    Nothing in the digest binds the issuer or type a store names: the caller says which of them it could not
+    establish from a record the chain attests (``unproven``: check name -> why, in words that name no field), and
+    each such check that ran fails with that reason (fail closed), listed in ``facts["unproven"]``.
     """
     key = parse_hex32(digest, "digest")  # InputError: not a digest
     run = _Run(view, at, None)
@@ -911,7 +916,18 @@ def verify_digest(
     except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # fail closed, as for a document
         checks.skip_rest(f"the anchor section is malformed ({type(exc).__name__}: {exc})")
         return Report(hex32(key), tuple(checks.items), None, run.at_text)
+    if unproven:
+        checks.items = [_not_established(c, unproven.get(c.name)) for c in checks.items]
+        facts["unproven"] = sorted(n for n in unproven if n in DIGEST_CHECK_NAMES)
     return Report(hex32(key), tuple(checks.items), head, run.at_text, facts)
+
+
+def _not_established(check: Check, why: str | None) -> Check:
+    """``check`` failed for ``why`` (a fact it judges that the caller could not establish), unless it did not run.
+    Only ``why`` is kept: the detail the check wrote may name the fact the caller could not vouch for."""
+    if why is None or check.skipped:
+        return check
+    return Check(check.name, False, why)
 
 
 def verify_many(
