@@ -460,6 +460,7 @@ class PublicReport(SQLModel):
                     "status": "valid",
                     "issuer": "MKT",
                     "as_of_block": 57,
+                    "erased": False,
                     "checks": [
                         {
                             "name": "merkle_proof",
@@ -477,6 +478,11 @@ class PublicReport(SQLModel):
     status: str | None
     issuer: str | None
     as_of_block: int | None
+    erased: bool | None = Field(
+        default=None,
+        description="For a digest: whether its issuer erased the certificate's contents (its hashes, anchor and "
+        "status remain, and so does this report). Null for a file, which is verified against the chain alone.",
+    )
     checks: list[CheckPublic]
 
 
@@ -665,6 +671,7 @@ class DepartmentPublic(SQLModel):
                     "roles": ["issuer", "verifier"],
                     "active": True,
                     "registered_block": 7,
+                    "types": ["business-licence"],
                 }
             ]
         },
@@ -675,3 +682,6 @@ class DepartmentPublic(SQLModel):
     roles: list[str]
     active: bool
     registered_block: int
+    types: list[str] = Field(
+        default_factory=list, description="certificate types the council authorized it to issue now"
+    )

@@ -10,11 +10,11 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ledger.client import Ledger
-from ledger.errors import ChainError, InputError
+from ledger.errors import ChainError, ErasedError, InputError
 from ledger.formats.canonical import hex32, parse_hex32
 from ledger.formats.certificate import validate_record
-from ledger.services.issuance import check_can_issue, export_document, issue_records
-from ledger.services.verify import ChainView, Report, verify_certificate
+from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
+from ledger.services.verify import ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
 
 from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
@@ -129,16 +129,27 @@ DIGEST_ONLY_CHECKS = frozenset(
         "issuer",
         "department_key",
         "signature",
+        "type_authority",
         "status",
         "witnessed",
     }
 )
+# type_authority's detail names the certificate's type, a field: a digest-only caller gets its verdict in words
+# that name none.
+_DIGEST_ONLY_DETAIL = {
+    "type_authority": (
+        "the department was not authorized for the certificate's type at the anchoring block",
+        "the department was authorized for the certificate's type at the anchoring block",
+    )
+}
 
 
-def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any]:
+def public_fields(report: Report, *, digest_only: bool = False, erased: bool | None = None) -> dict[str, Any]:
     """The public form of a report as plain JSON values (the ``PublicReport`` schema): verified or not, each check,
     status, issuer and the block it is as of; never a field of the certificate. For a caller who sent only a
-    digest, only the chain's checks (``DIGEST_ONLY_CHECKS``), and "verified" means those passed."""
+    digest, only the chain's checks (``DIGEST_ONLY_CHECKS``), and "verified" means those passed; ``erased``: whether
+    the issuer erased the certificate's contents (None: not looked up, a file is verified against the chain
+    alone)."""
     checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS] if digest_only else report.checks
     verified = all(c.ok for c in checks) if digest_only else report.ok
     return {
@@ -147,7 +158,18 @@ def public_fields(report: Report, *, digest_only: bool = False) -> dict[str, Any
         "status": report.facts.get("status"),
         "issuer": report.facts.get("department"),
         "as_of_block": report.as_of_block,
-        "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks],
+        "erased": erased,
+        "checks": [
+            {
+                "name": c.name,
+                "ok": c.ok,
+                "skipped": c.skipped,
+                "detail": _DIGEST_ONLY_DETAIL[c.name][c.ok]
+                if digest_only and c.name in _DIGEST_ONLY_DETAIL and not c.skipped
+                else c.detail,
+            }
+            for c in checks
+        ],
     }
 
 
@@ -159,14 +181,26 @@ def public_report(
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
     verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
     from-memory form."""
-    digest_only = document is None
-    if document is None and digest is not None:
-        document = export_document(ledger, hex32(parse_hex32(digest)))
-    elif document is None or digest is not None:
+    if document is not None and digest is None:
+        if refresh:
+            fresh_head(view)
+        return public_fields(verify_certificate(document, view))
+    if document is not None or digest is None:
         raise InputError("send either the certificate document or its digest", field="document")
+    key = hex32(parse_hex32(digest))
+    try:
+        document = export_document(ledger, key)
+    except ErasedError:  # its contents are gone, not its anchor: the chain's facts from where it was anchored
+        anchored = stored_anchor(ledger, key)
+        if refresh:
+            fresh_head(view)
+        report = verify_digest(
+            key, anchored.anchor, view, issuer=anchored.issuer, certificate_type=anchored.certificate_type
+        )
+        return public_fields(report, digest_only=True, erased=True)
     if refresh:
         fresh_head(view)
-    return public_fields(verify_certificate(document, view), digest_only=digest_only)
+    return public_fields(verify_certificate(document, view), digest_only=True, erased=False)
 
 
 def fresh_head(view: ChainView) -> None:

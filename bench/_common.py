@@ -21,6 +21,10 @@ os.environ.setdefault("LEDGER_INSECURE_KEYSTORE_KDF_FLOOR", "1024")  # test keys
 os.environ.setdefault("LEDGER_PASSPHRASE", PASSPHRASE)
 
 
+# The certificate types the benchmarks issue: the council grants exactly these (docs/governance.md).
+BENCH_TYPES = ("business-licence", "tax-clearance", "decision-notice", "food-business-permit")
+
+
 def record(i: int, tag: str = "B") -> dict[str, Any]:
     """One synthetic business-licence record, the same shape as the test suite's (three subject fields)."""
     return {
@@ -59,7 +63,7 @@ def open_ledger(data_dir: Path, *, departments: tuple[str, ...] = (DEPARTMENT,),
     roles = ROLE_ISSUER | ROLE_VERIFIER | ROLE_AUDITOR | ROLE_APPROVER
     for code in departments:
         if not ledger.keystore.exists(f"dept-{code}"):
-            council.register(code, f"Benchmark department {code}", roles)
+            council.register(code, f"Benchmark department {code}", roles, types=BENCH_TYPES)
     return ledger
 
 

@@ -77,6 +77,12 @@ id=$(member 3 register PSB --name "Public Security Bureau" --roles verifier,audi
 member 1 approve "$id" | field state
 id=$(member 1 register GOV --name "Government Service Centre" --roles approver,verifier,issuer | field proposal)
 member 3 approve "$id" | field state
+# Each issuer may issue only the certificate types the council grants it (docs/governance.md): a department
+# anchoring another type in its own name fails every verifier's type_authority check.
+for grant in "MKT business-licence" "HOSP birth-certificate" "GOV decision-notice food-business-permit"; do
+  id=$(member 1 grant-type $grant | field proposal)
+  member 2 approve "$id" | field state
+done
 id=$(member 2 suspend HOSP | field proposal)
 member 1 reject "$id" | field state
 member 3 reject "$id" | field state   # defeated: it can never execute

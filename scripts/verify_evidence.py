@@ -437,12 +437,13 @@ CHECKS = (
     "department_key",
     "department_history",
     "signature",
+    "type_authority",
     "status_statement",
     "status",
     "witnessed",
 )
 CHAIN_CHECKS = CHECKS[CHECKS.index("chain") :]
-EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
+EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature", "type_authority")
 STATUSES = ("valid", "suspended", "revoked", "superseded")
 # docs/format.md §9: fields every verifier needs, which a presentation never hides.
 REQUIRED_DISCLOSED = ("id", "type", "issuer", "issued_at")
@@ -814,6 +815,8 @@ def shape_problem(b: Any) -> str | None:
     problem = common_shape_problem(b)
     if problem:
         return problem
+    if not isinstance(b["department"].get("type_history"), list):
+        return "department.type_history is required (a list)"
     spec: list[tuple[str, Any, Any]] = [
         ("certificate.digest", 32, True),
         ("anchor.root", 32, True),
@@ -1215,6 +1218,7 @@ class Verifier:
                     "issuer",
                     "department_key",
                     "signature",
+                    "type_authority",
                 ):
                     self.record(name, getattr(self, "check_" + name))
             self.record("department_history", self.check_department_history)
@@ -1489,6 +1493,43 @@ class Verifier:
                 "another root, chain or contract?)"
             )
         return f"EIP-712 batch signature by {signer}"
+
+    def check_type_authority(self) -> str:
+        """The bundle's certificate type periods are the registry's typeHistory (cut at as_of, compared as JSON
+        values), and by them the issuing department held the certificate's type at the anchoring block."""
+        e, registry = self.event or {}, self.b["chain"]["registry_contract"]
+        as_of = self.b["as_of"]["block_number"]
+        dept_id = dept_bytes(e["department"])
+        (periods,) = self.rpc.call(
+            registry, "typeHistory(bytes32)", ["bytes32"], [dept_id], ["(bytes32,uint64,uint64)[]"]
+        )
+        names: dict[bytes, str] = {}
+        for type_hash, _, _ in periods:
+            if type_hash not in names:
+                (name,) = self.rpc.call(registry, "certificateTypeName(bytes32)", ["bytes32"], [type_hash], ["string"])
+                if keccak(text=name) != type_hash:
+                    raise Failure(f"the registry names type {type_hash.hex()} {name!r}, which does not hash to it")
+                names[type_hash] = name
+        actual = [
+            {"type": names[h], "from_block": f, "until_block": u if u and u <= as_of else None}
+            for h, f, u in periods
+            if f <= as_of
+        ]
+        if lower(self.b["department"]["type_history"]) != lower(actual):
+            raise Failure(f"the bundle's department type_history differs from the registry's as of block {as_of}")
+        cert_type, block = self.b["certificate"]["fields"].get("type"), e["block_number"]
+        held = any(
+            t["type"] == cert_type
+            and t["from_block"] <= block
+            and (t["until_block"] is None or block < t["until_block"])
+            for t in actual
+        )
+        if not held:
+            raise Failure(
+                f"{e['department']} was not authorized by the council to issue type {cert_type!r} at block {block}, "
+                "where it anchored this certificate: a department acting outside its authority"
+            )
+        return f"{e['department']} was authorized for type {cert_type!r} at block {block}"
 
     def check_department_history(self) -> str:
         d, registry = self.b["department"], self.b["chain"]["registry_contract"]

@@ -31,6 +31,24 @@ DEMO_COUNCIL_PASSPHRASES = ("member one's passphrase", "member two's passphrase"
 for _index, _value in enumerate(DEMO_COUNCIL_PASSPHRASES, start=1):
     os.environ.setdefault(f"LEDGER_DEMO_COUNCIL_PASSPHRASE_{_index}", _value)
 
+# The certificate types the suite's issuers issue. The council's schedule (DepartmentRegistry.typeHistory) must name
+# each type a department issues, so a test that registers an issuer grants it these (``register(..., types=)``, one
+# proposal for all of them). A named list, never "every type": the red-team tests
+# (tests/test_redteam_type_authority.py) register departments with their own types and issue others.
+TEST_TYPES = (
+    "business-licence",
+    "birth-certificate",
+    "permit",
+    "licence",
+    "tax-clearance",
+    "id-card",
+    "housing-permit",
+    "food-business-permit",
+    "food-permit",
+    "business-licence-copy",
+    "decision-notice",
+)
+
 # Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
 DEPARTMENTS = {
     "MKT": ("Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER),
@@ -70,7 +88,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     instance = Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE)
     council = Council(instance)
     for code, (name, roles) in DEPARTMENTS.items():
-        council.register(code, name, roles)
+        council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
     yield instance
     instance.close()
 
@@ -91,7 +109,9 @@ _codes = itertools.count(1)
 def fresh_department(ledger: Ledger) -> str:
     """A newly registered issuer+verifier+approver department, for tests that suspend, rotate or revoke."""
     code = f"T{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Test department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    Council(ledger).register(
+        code, f"Test department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+    )
     return code
 
 

@@ -15,6 +15,7 @@ from ledger.services import decisions, logchain
 from ledger.services.departments import Council
 from ledger.services.logchain import LOG_DECISIONS
 
+from .conftest import TEST_TYPES
 from .decision_support import decided_history
 
 HOSTILE_NAME = "<script>alert('name')</script> Bureau & 市场监管局"
@@ -35,7 +36,7 @@ def hostile_department_fixture(ledger: Any) -> str:
     """An approver that registered a name with a script in it, with a decided, anchored history in which an
     officer overrode one decision giving a reason written as HTML."""
     code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
     decided_history(ledger, code, n=60)
     decisions.record_human_decision(
         ledger,

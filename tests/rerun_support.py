@@ -17,7 +17,7 @@ from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER
 from ledger.services import decisions, evidence, logchain
 from ledger.services.departments import Council
 
-from .conftest import make_records
+from .conftest import TEST_TYPES, make_records
 from .evidence_support import issue
 
 RULES = Path(__file__).resolve().parent.parent / "rules"
@@ -60,7 +60,7 @@ class World:
         self.ledger = ledger
         # unique in the session: a code from id(self) % 1000 was reused once a world was freed (CI: RR304 twice)
         self.dept = f"RR{os.getpid() % 1000}-{next(_worlds)}"
-        Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER)
+        Council(ledger).register(self.dept, "Re-run test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
         document = yaml.safe_load((RULES / "ss-eligibility.yaml").read_text(encoding="utf-8"))
         document["version"] = f"rerun-{self.dept}"
         self.rules = load_rule_set(document)

@@ -307,6 +307,7 @@ def test_a_digest_alone_reveals_no_dates_and_no_field_values(gw: Gateway, ledger
             "issuer",
             "department_key",
             "signature",
+            "type_authority",
             "status",
             "witnessed",
         }

@@ -5,30 +5,23 @@ get a second decision and a second permit, and bad input (which must be refused 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlalchemy import func, select
 
 from ledger.client import Ledger
-from ledger.formats.rules import load_rule_set
 from ledger.services import decisions, logchain, permits, status
 from ledger.services.verify import ChainView, verify_certificate
 
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
-
-RULES = Path(__file__).resolve().parent.parent / "rules" / "food-business-permit.yaml"
-ITEM = "440300-SCJG-0107"
+from .permit_support import application, permit_rules
 
 
 @pytest.fixture(scope="module")
 def desk(ledger: Ledger) -> dict[str, Any]:
     approver = register(ledger, "DA", "approver", "issuer", "verifier")
-    document = yaml.safe_load(RULES.read_text(encoding="utf-8"))
-    document["version"] = f"api-{approver}"
-    rule_set = load_rule_set(document)
+    rule_set = permit_rules(f"api-{approver}")
     decisions.publish_rule_set(ledger, rule_set, approver)
     client = make_client(ledger, Clock())
     return {
@@ -41,23 +34,13 @@ def desk(ledger: Ledger) -> dict[str, Any]:
 
 
 def body(desk: dict[str, Any], case: str, licence: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    the_input = application(case, licence)  # the API carries the case number and service item beside the input
     return {
-        "case_id": case,
-        "service_item": ITEM,
+        "case_id": the_input.pop("case_id"),
+        "service_item": the_input.pop("service_item"),
         "rule_set": desk["rule_set"],
         "applicant_ref": licence["fields"]["subject.credit_code"],
-        "input": {
-            "item": {"onsite_reason": 0, "materials_required": 3},
-            "application": {
-                "applicant_type": "enterprise",
-                "online": True,
-                "materials_submitted": 3,
-                "business_name": "Nanshan Corner Shop",
-                "premises": "Room 101, 1 Keyuan Road",
-                "business_scope": "prepackaged-food-sales",
-            },
-            "certificates": [licence["digest"]],
-        },
+        "input": the_input,
         **changes,
     }
 

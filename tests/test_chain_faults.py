@@ -25,14 +25,14 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch, BatchState
 
 from .cli_support import assert_anchored_exactly_once, rpc
-from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, wait_for_state_dump, write_jsonl
 
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     """An isolated ledger with its own anvil, so these faults never touch the session chain."""
     ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("faults")), passphrase=PASSPHRASE)
-    Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER)
+    Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER, types=TEST_TYPES)
     assert ledger.node is not None
     wait_for_state_dump(ledger.node, ledger.chain.block_number())  # the registration survives any kill below
     yield ledger
@@ -117,7 +117,9 @@ def test_dropped_transactions_are_sent_again_with_the_right_nonces(faulty: Ledge
 
 def test_dropped_administrative_write_is_sent_again(faulty: Ledger) -> None:
     chain = faulty.chain
-    Council(faulty).register("FLX", "Outside Writer", ROLE_ISSUER)  # its anchor below is not in the database
+    Council(faulty).register(
+        "FLX", "Outside Writer", ROLE_ISSUER, types=TEST_TYPES
+    )  # its anchor below is not in the database
     account = faulty.department_account("FLX")
     root = b"\x5a" * 32
     receipts: list[Any] = []

@@ -23,7 +23,7 @@ from ledger.services import evidence, issuance
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
 from .evidence_support import failed_names, standalone
 
 RESTARTS = 10
@@ -44,7 +44,7 @@ def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """An isolated data directory: its node is stopped and started here, never the session chain."""
     path = tmp_path_factory.mktemp("identity")
     with Ledger.open(make_settings(path), passphrase=PASSPHRASE) as ledger:
-        Council(ledger).register("IDN", "Identity Office", ROLE_ISSUER)
+        Council(ledger).register("IDN", "Identity Office", ROLE_ISSUER, types=TEST_TYPES)
     yield path
 
 

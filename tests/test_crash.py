@@ -25,7 +25,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.store import Batch
 
 from .cli_support import assert_anchored_exactly_once, env_for, run_cli
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
 
 TRIALS = 6
 SEED = 6
@@ -34,7 +34,7 @@ SEED = 6
 def test_sigkill_at_random_points_then_restart_anchors_everything_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(SEED)
     with Ledger.open(make_settings(tmp_path / "crash"), passphrase=PASSPHRASE) as ledger:
-        Council(ledger).register("CRASH", "Crash Test Office", ROLE_ISSUER)
+        Council(ledger).register("CRASH", "Crash Test Office", ROLE_ISSUER, types=TEST_TYPES)
         records = make_records(72, prefix="CR")
         source = write_jsonl(tmp_path / "bulk.jsonl", records)
         killed_after = []

@@ -21,11 +21,12 @@ from ledger.formats.certificate import CertificateDocument
 from ledger.services import decisions, erasure, evidence, issuance, logchain, status
 from ledger.services.reconcile import reconcile
 from ledger.services.replay import replay
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.verify import DIGEST_CHECK_NAMES, ChainView, verify_certificate, verify_digest
 from ledger.storage.models import CitedDocument
 from ledger.storage.store import Certificate, StatusChange
 from ledger.storage.vault import ERASED
 
+from .api_support import Clock, make_client
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
@@ -431,3 +432,67 @@ def test_a_copy_stored_while_its_certificate_is_erased_does_not_survive(
     monkeypatch.undo()
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
     assert replay(ledger, department=fresh_department).ok
+
+
+def test_a_digest_alone_verifies_an_erased_certificate_at_the_gateway(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Erasure destroys the contents, not the certificate's existence: a court or citizen holding only the digest
+    of an erased certificate still learns the chain's facts from ``POST /public/verify`` (anchored, by whom and
+    when, its status), and that the contents were erased - never a personal field, and not a 409 because the
+    issuer can no longer rebuild the document. The holder's own file still verifies with every check."""
+    holder, _ = issue_with_copies(ledger, tmp_path, fresh_department, 2, "erase-pv")
+    digest = holder["digest"]
+    client = make_client(ledger, Clock())
+    before = client.post("/public/verify", json={"digest": digest})
+    assert before.status_code == 200, before.text
+    assert before.json()["erased"] is False
+    erasure.erase(ledger, digest, basis="consent-withdrawn", by="officer-pv")
+
+    answer = client.post("/public/verify", json={"digest": digest})
+    assert answer.status_code == 200, answer.text
+    report = answer.json()
+    assert report["verified"] is True and report["erased"] is True, report
+    assert report["digest"] == digest and report["status"] == "valid" and report["issuer"] == fresh_department
+    assert [(c["name"], c["ok"]) for c in report["checks"]] == [(c["name"], c["ok"]) for c in before.json()["checks"]]
+    anchored = next(c for c in report["checks"] if c["name"] == "anchored")
+    assert fresh_department in anchored["detail"] and "block" in anchored["detail"], anchored
+    personal = [str(v) for k, v in holder["fields"].items() if k != "issuer" and k != "type"]
+    personal += list(holder["salts"].values())
+    assert not [p for p in personal if p in answer.text], answer.text
+
+    status.suspend(ledger, digest, "under-investigation")  # the status is the chain's, read afresh
+    suspended = client.post("/public/verify", json={"digest": digest}).json()
+    assert suspended["verified"] is False and suspended["status"] == "suspended" and suspended["erased"] is True
+
+    # the holder's file: every check, as before the erasure (the status check fails: it is suspended now)
+    with_file = client.post("/public/verify", json={"document": holder}).json()
+    assert {c["name"] for c in with_file["checks"] if not c["ok"]} == {"status"}, with_file
+    assert "validity" in {c["name"] for c in with_file["checks"]}
+
+
+def test_a_digest_alone_gets_the_chain_checks_a_file_gets(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """``verify_digest`` is the document verification without the checks that read fields, not a second verifier:
+    on the same view it gives exactly the chain checks (and facts) the holder's file gets. A stored anchor that is
+    not the certificate's, or an issuer that did not anchor it, fails as it would in a file."""
+    holder, neighbour = issue_with_copies(ledger, tmp_path, fresh_department, 2, "digest-core")
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    anchored = issuance.stored_anchor(ledger, holder["digest"])
+    assert anchored.erased is False and anchored.issuer == fresh_department
+    by_file = verify_certificate(holder, view)
+    by_digest = verify_digest(
+        holder["digest"], anchored.anchor, view, issuer=anchored.issuer, certificate_type=anchored.certificate_type
+    )
+    assert by_digest.ok and [c.name for c in by_digest.checks] == list(DIGEST_CHECK_NAMES)
+    assert by_digest.checks == tuple(c for c in by_file.checks if c.name in DIGEST_CHECK_NAMES)
+    assert by_digest.facts == by_file.facts and by_digest.as_of_block == by_file.as_of_block
+
+    other_proof = issuance.stored_anchor(ledger, neighbour["digest"]).anchor
+    wrong = verify_digest(holder["digest"], other_proof, view, issuer=fresh_department, certificate_type="x")
+    assert not wrong.check("merkle_proof").ok and wrong.check("status").skipped
+    elsewhere = verify_digest(
+        holder["digest"], anchored.anchor, view, issuer="MKT", certificate_type=anchored.certificate_type
+    )
+    assert not elsewhere.check("anchored").ok and not elsewhere.ok

@@ -29,7 +29,7 @@ from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, evidence, logchain, status
 
-from .conftest import make_records
+from .conftest import TEST_TYPES, make_records
 from .evidence_support import SCRIPT, SCRIPT_MODULE, both, cli_env, decided, failed_names, issue, rpc_url, standalone
 
 SCAN = b"%PDF-1.4\n% a scanned business licence, page 1 of 1\n"
@@ -119,6 +119,7 @@ ELEMENTS = {
     "department.name": "department_history",
     "department.key_history.*": "department_history",
     "department.status_history.*": "department_history",
+    "department.type_history.*": "type_authority",
     "as_of.block_number": "as_of",
     "as_of.block_hash": "as_of",
     "status.status": "status_statement",
@@ -520,7 +521,7 @@ def decision(ledger: Ledger) -> dict[str, Any]:
     from ledger.services.departments import Council
 
     code = f"EV{os.getpid() % 1000}"
-    Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER)
+    Council(ledger).register(code, "Evidence test approvals", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
     _rule_set, apps = decided(ledger, code)
     return evidence.decision_bundle(ledger, code, apps[2]["case_id"])
 

@@ -126,6 +126,10 @@ def test_whole_flow_on_an_external_chain_uses_only_standard_json_rpc(network: Rp
     assert proposal["state"] == "open"
     assert json.loads(member(2, "council", "approve", str(proposal["proposal"])))["state"] == "executed"
     assert "Housing Bureau" in ledger("departments")
+    # the council authorizes the type it issues (DepartmentRegistry typeHistory): the same two members
+    granted = json.loads(member(1, "council", "grant-type", "HOUSING", "housing-permit"))
+    assert json.loads(member(2, "council", "approve", str(granted["proposal"])))["state"] == "executed"
+    assert "housing-permit" in ledger("departments")
     source = write_jsonl(tmp_path / "permits.jsonl", make_records(20, cert_type="housing-permit"))
     issued = json.loads(
         ledger("issue", str(source), "-d", "HOUSING", "--batch-size", "8", "--out", str(tmp_path / "issued.jsonl"))
@@ -204,6 +208,8 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
             ).stdout
         )
         assert registered["state"] == "executed"
+        granted = ledger("council", "grant-type", "HOUSING", "housing-permit", "--member-keystore", keystore).stdout
+        assert json.loads(granted)["state"] == "executed"
         department = next(line.split()[-1] for line in ledger("keys", "list").stdout.splitlines() if "HOUSING" in line)
         assert department.startswith("0x") and len(department) == 42, department
 

@@ -26,7 +26,7 @@ from ledger.services.verify import ChainView, verify_certificate, verify_many
 from ledger.storage.store import Batch, Certificate
 
 from .cli_support import ledger_process, rpc
-from .conftest import PASSPHRASE, make_records, make_settings, wait_for_state_dump, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, wait_for_state_dump, write_jsonl
 from .foundation_support import issue, verify
 
 
@@ -61,6 +61,7 @@ def test_happy_path_every_check_passes(ledger: Ledger, issued: list[dict[str, An
             "issuer",
             "department_key",
             "signature",
+            "type_authority",
             "status",
             "validity",
             "witnessed",
@@ -363,7 +364,7 @@ def test_csv_input(ledger: Ledger, tmp_path: Path) -> None:
 def test_restart_keeps_every_anchor(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "restart")
     with Ledger.open(settings, passphrase=PASSPHRASE) as first:
-        Council(first).register("RST", "Restart Office", ROLE_ISSUER)
+        Council(first).register("RST", "Restart Office", ROLE_ISSUER, types=TEST_TYPES)
         docs = issue(first, tmp_path, "RST", make_records(5))
         deployment = first.chain.deployment
         assert first.node is not None and first.node.owned
@@ -377,7 +378,7 @@ def test_restart_keeps_every_anchor(tmp_path: Path) -> None:
 def test_hard_kill_of_the_node_keeps_anchors_saved_by_the_state_interval(tmp_path: Path) -> None:
     settings = make_settings(tmp_path / "kill")
     first = Ledger.open(settings, passphrase=PASSPHRASE)
-    Council(first).register("KIL", "Kill Office", ROLE_ISSUER)
+    Council(first).register("KIL", "Kill Office", ROLE_ISSUER, types=TEST_TYPES)
     docs = issue(first, tmp_path, "KIL", make_records(3))
     assert first.node is not None
     wait_for_state_dump(first.node, first.chain.block_number())  # the node writes its state every second

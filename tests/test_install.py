@@ -148,6 +148,8 @@ def test_cli_story_runs_from_the_installed_wheel_elsewhere(installed: Path, tmp_
         ledger("departments")  # first use: the shipped contracts deploy with the demo council
         proposal = member(1, "register", "MKT", "--name", "Market Regulation Bureau", "--roles", "issuer,verifier")
         assert member(2, "approve", str(proposal["proposal"]))["state"] == "executed"
+        granted = member(1, "grant-type", "MKT", "business-licence")
+        assert member(2, "approve", str(granted["proposal"]))["state"] == "executed"
         records = work / "licences.jsonl"
         records.write_text(
             "".join(

@@ -414,3 +414,33 @@ def test_0006_keys_every_stored_read_by_its_certificate(url: str) -> None:
     assert keys == {1: lookup_key(digest), 2: lookup_key("0x" + "cd" * 32), 3: None, 4: None, 5: lookup_key("CASE-1")}
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def test_0007_links_every_stored_input_to_the_copies_it_names(url: str) -> None:
+    """Inputs stored before 0007 get a link to each cited copy they name, so a decision refused after 0007 never
+    removes a copy an older decision's input still needs for replay; text naming no copy (a made-up reference,
+    junk an insider wrote) gets none."""
+    from ledger.storage.models import DecisionInput, InputCitation
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0006") == (None, "0006")
+    first, second = "0x" + "a1" * 32, "0x" + "b2" * 32
+    documents = {
+        "0x" + "01" * 32: f'{{"certificates":[{{"document_ref":"{first}"}},"0x{"cc" * 32}",'
+        f'{{"document_ref":"{second}"}},{{"document_ref":"{first}"}}],"case_id":"C-1"}}',
+        "0x" + "02" * 32: f'{{"certificates":[{{"document_ref":"{first}"}}]}}',
+        "0x" + "03" * 32: '{"certificates":[{"document_ref":"not an address"},{"document_ref":7}]}',
+        "0x" + "04" * 32: f'{{not json "document_ref":"{first}"',
+        "0x" + "05" * 32: f'{{"certificates":{{"document_ref":"{first}"}}}}',
+    }
+    with old.begin() as conn:
+        conn.execute(
+            sa.insert(_table(conn, DecisionInput)), [{"digest": d, "document": t} for d, t in documents.items()]
+        )
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        links = set(conn.execute(sa.select(InputCitation.input_digest, InputCitation.ref)).all())  # type: ignore[call-overload]
+    assert links == {("0x" + "01" * 32, first), ("0x" + "01" * 32, second), ("0x" + "02" * 32, first)}
+    assert migrations.differences(engine) == []
+    engine.dispose()

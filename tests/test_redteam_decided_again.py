@@ -11,7 +11,7 @@ import json
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
@@ -205,3 +205,39 @@ def test_two_bulk_runs_deciding_one_case_at_once_record_it_once(ledger: Ledger, 
     assert set(_stored_inputs(ledger)) - stored_before == {raced[0].body["input_digest"]}
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
+
+
+@pytest.mark.parametrize("path", ["decide", "decide_many"])
+def test_a_race_lost_inside_the_transaction_asks_the_log_once_more_not_twice(
+    ledger: Ledger, fresh_department: str, path: str
+) -> None:
+    """The check inside the recording transaction already names the rival's decision when it refuses: the refusal
+    path does not ask the department's log for the case a third time (once before the work, once inside the
+    transaction). Counted on this ledger's own connections; the rival is another process (its own engine)."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, f"once-{path}")
+    asked: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        text = " ".join(statement.lower().split())
+        if "from logentry" in text and "logentry.lookup in" in text:
+            asked.append(statement)
+
+    event.listen(ledger.engine, "before_cursor_execute", count)
+    try:
+        with (
+            overtaken_after_the_check(
+                ledger,
+                lambda other: decisions.decide(
+                    other, dept, "C-ONCE", "ITEM-1", application("C-ONCE"), rule_set, applicant_ref="p"
+                ),
+            ) as raced,
+            pytest.raises(StateError, match=r"case 'C-ONCE' was already decided automatically: decision 1 "),
+        ):
+            if path == "decide":
+                decisions.decide(ledger, dept, "C-ONCE", "ITEM-1", application("C-ONCE"), rule_set, applicant_ref="p")
+            else:
+                decisions.decide_many(ledger, dept, [_bulk("C-ONCE")], {"*": rule_set})
+    finally:
+        event.remove(ledger.engine, "before_cursor_execute", count)
+    assert raced and len(asked) == 2, asked

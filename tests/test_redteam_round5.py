@@ -36,7 +36,7 @@ from ledger.services.departments import Council
 
 from .api_support import Clock, bearer, issue, login, make_client, register
 from .cli_support import run_cli
-from .conftest import DEPARTMENTS, PASSPHRASE, make_settings
+from .conftest import DEPARTMENTS, PASSPHRASE, TEST_TYPES, make_settings
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
@@ -50,7 +50,7 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     instance = Ledger.open(make_settings(tmp_path_factory.mktemp("junk")), passphrase=PASSPHRASE)
     council = Council(instance)
     for code, (name, roles) in DEPARTMENTS.items():
-        council.register(code, name, roles)
+        council.register(code, name, roles, types=TEST_TYPES)
     yield instance
     instance.close()
 

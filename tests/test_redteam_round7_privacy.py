@@ -25,7 +25,7 @@ from ledger.storage.models import CONSENT_ERASED, Certificate, Consent
 from ledger.storage.vault import ERASED
 
 from .cli_support import run_cli
-from .conftest import make_records
+from .conftest import TEST_TYPES, make_records
 from .consent_support import (
     NOW,
     PROVIDERS,
@@ -59,7 +59,9 @@ def everything_written(ledger: Ledger) -> bytes:
 def _approver(ledger: Ledger) -> str:
     """Another department, an approver (and verifier) with no grant on anything."""
     code = f"R7{os.getpid() % 1000}-{next(_codes)}"
-    Council(ledger).register(code, f"Round 7 department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER)
+    Council(ledger).register(
+        code, f"Round 7 department {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES
+    )
     return code
 
 

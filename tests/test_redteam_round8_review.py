@@ -27,7 +27,7 @@ from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 from ledger.storage.models import CONSENT_ERASED, Batch, Certificate, CitedDocument, Consent, DecisionInput
 
-from .conftest import PASSPHRASE, make_records, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, write_jsonl
 from .consent_support import (
     NOW,
     consent_world,  # noqa: F401 - the world fixture
@@ -42,7 +42,7 @@ from .permit_support import permit_rules
 def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
     """Business licences of MKT issued for this module alone (no other test cites them)."""
     out = io.StringIO()
-    path = write_jsonl(tmp_path_factory.mktemp("r8") / "licences.jsonl", make_records(4))
+    path = write_jsonl(tmp_path_factory.mktemp("r8") / "licences.jsonl", make_records(6))
     issuance.issue_file(ledger, path, "MKT", out=out)
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
@@ -270,7 +270,7 @@ def test_a_long_bulk_verification_can_still_read_status_as_of_the_head_it_starte
 
     data_dir = tmp_path_factory.mktemp("old-state")
     with Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE) as own:
-        Council(own).register("OLD", "Old-state office", ROLE_ISSUER)
+        Council(own).register("OLD", "Old-state office", ROLE_ISSUER, types=TEST_TYPES)
         out = io.StringIO()
         issuance.issue_file(own, write_jsonl(data_dir / "one.jsonl", make_records(1)), "OLD", out=out)
         doc = json.loads(out.getvalue().splitlines()[0])
@@ -410,4 +410,55 @@ def test_a_decide_refused_by_a_rival_never_removes_a_cited_copy_the_recorded_dec
     assert decisions.load_cited_documents(ledger, [ref]) != {}
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
 
+    assert replay(ledger, department=dept).ok
+
+
+@pytest.mark.parametrize("earlier", ["a bulk run", "an officer"])
+def test_a_decide_refused_by_a_rival_keeps_a_cited_copy_an_earlier_decision_of_any_path_names(
+    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]], earlier: str
+) -> None:
+    """The cleanup asks which stored inputs name a copy (``InputCitation``, written with each input) rather than
+    searching their text: an input stored by a path that forgot to say which copies it names would let a lost
+    race destroy a copy a recorded decision needs (replay could not re-establish its facts). The bulk path and an
+    officer's decision with its input store the same licence first; a later decide citing it loses a race."""
+    dept = fresh_department
+    rule_set = _published(ledger, dept, "earlier")
+    cited = licences[4 if earlier == "a bulk run" else 5]
+    ref = document_ref(cited)
+    first = application("C-R8-EARLIER", {"document": cited})
+    if earlier == "a bulk run":
+        decisions.decide_many(ledger, dept, [{**first, "applicant_ref": "p"}], {"*": rule_set}, anchor=False)
+    else:
+        decisions.record_human_decision(
+            ledger,
+            dept,
+            "C-R8-EARLIER",
+            "ITEM-1",
+            officer="officer-1",
+            outcome="refer",
+            reasons=["OFFICER_REVIEW"],
+            applicant_ref="p",
+            decision_input=first,
+            rule_set=rule_set,
+        )
+    with (
+        overtaken_after_the_check(
+            ledger,
+            lambda other: decisions.decide(
+                other, dept, "C-R8-LATER", "ITEM-1", application("C-R8-LATER"), rule_set, applicant_ref="p"
+            ),
+        ),
+        pytest.raises(StateError, match=r"'C-R8-LATER' was already decided automatically"),
+    ):
+        decisions.decide(
+            ledger,
+            dept,
+            "C-R8-LATER",
+            "ITEM-1",
+            application("C-R8-LATER", {"document": cited}),
+            rule_set,
+            applicant_ref="p",
+        )
+    assert decisions.load_cited_documents(ledger, [ref]) != {}, f"the copy {earlier}'s decision names was removed"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok

@@ -35,7 +35,7 @@ from ledger.services.verify import (
 )
 
 from .cli_support import rpc
-from .conftest import PASSPHRASE, make_records, make_settings
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings
 from .foundation_support import issue
 
 NOW = "2027-06-01T00:00:00Z"
@@ -45,7 +45,7 @@ DEPT = "PAR"
 @pytest.fixture(scope="module")
 def isolated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("parallel")), passphrase=PASSPHRASE)
-    Council(ledger).register(DEPT, "Parallel Verification Office", ROLE_ISSUER)
+    Council(ledger).register(DEPT, "Parallel Verification Office", ROLE_ISSUER, types=TEST_TYPES)
     yield ledger
     ledger.close()
 

@@ -28,7 +28,7 @@ from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
 from .cli_support import cli_in_process, ledger_process
-from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
+from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "verify_evidence.py"
@@ -119,7 +119,7 @@ def spawn(tmp_path: Path) -> Iterator[Callable[..., WitnessProcess]]:
 def own(tmp_path: Path) -> Iterator[Ledger]:
     """A ledger with its own anvil: these tests roll its chain back."""
     ledger = Ledger.open(make_settings(tmp_path / "ledger"), passphrase=PASSPHRASE)
-    Council(ledger).register("MKT", "Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER)
+    Council(ledger).register("MKT", "Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER, types=TEST_TYPES)
     yield ledger
     ledger.close()
 
@@ -494,7 +494,7 @@ def test_decision_bundle_is_witnessed_and_fails_after_a_rollback(
 
     w1, w2 = spawn("w1.example/w", rpc_url(own)), spawn("w2.example/w", rpc_url(own))
     trust(own, [w1, w2], quorum=2)
-    Council(own).register("GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER)
+    Council(own).register("GOV", "Government Service Centre", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
     snapshot = node(own, "evm_snapshot")
     _, apps = decided(own, "GOV")
     bundle = evidence.decision_bundle(own, "GOV", apps[0]["case_id"])

@@ -6,7 +6,8 @@ import {IDepartmentRegistry, Roles} from "./IDepartmentRegistry.sol";
 /// @title DepartmentRegistry
 /// @notice M-of-N council governing departments, their role bits and their signing keys, with full key and status
 /// history. Members vote with their own transactions or with EIP-712 signatures that anyone may relay; proposals
-/// expire, can be rejected or cancelled, and the council itself changes only by proposal. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
+/// expire, can be rejected or cancelled, and the council itself changes only by proposal. The council also keeps
+/// the schedule of certificate types each department may issue, with the blocks each grant held. A key belongs to one department forever: after rotation it can no longer act, but what it anchored
 /// while active stays attributable through {departmentOf} and {wasActiveSignerAt}.
 contract DepartmentRegistry is IDepartmentRegistry {
     /// @notice May anchor certificate batches.
@@ -31,6 +32,8 @@ contract DepartmentRegistry is IDepartmentRegistry {
     uint64 public constant PROPOSAL_LIFETIME = 7 days;
     /// @notice Largest council: approvals are counted in a uint8 and removal scans the member list.
     uint256 public constant MAX_COUNCIL = 32;
+    /// @notice Most certificate types one GrantType or RevokeType proposal may name.
+    uint256 public constant MAX_TYPES_PER_PROPOSAL = 32;
     /// @notice EIP-712 type of a signed approval.
     bytes32 public constant APPROVAL_TYPEHASH =
         keccak256("Approval(uint256 proposalId,bytes32 proposalHash,uint64 councilEpoch,uint256 deadline)");
@@ -51,6 +54,11 @@ contract DepartmentRegistry is IDepartmentRegistry {
     bytes32[] private _departmentIds;
     mapping(bytes32 departmentId => KeyPeriod[]) private _keyHistory;
     mapping(bytes32 departmentId => StatusPeriod[]) private _statusHistory;
+
+    mapping(bytes32 departmentId => TypePeriod[]) private _typeHistory;
+    /// @dev 1 + index in `_typeHistory` of the open period of a type the department holds now; 0 when not held.
+    mapping(bytes32 departmentId => mapping(bytes32 typeHash => uint256)) private _heldType;
+    mapping(bytes32 typeHash => string) private _typeNames;
 
     uint256 private _proposalCount;
     mapping(uint256 proposalId => Proposal) private _proposals;
@@ -87,7 +95,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
         onlyCouncil
         returns (uint256 proposalId)
     {
-        _validate(action, departmentId, signer, roles);
+        _validate(action, departmentId, name, signer, roles);
 
         proposalId = ++_proposalCount;
         Proposal storage p = _proposals[proposalId];
@@ -181,6 +189,39 @@ contract DepartmentRegistry is IDepartmentRegistry {
     function statusHistory(bytes32 departmentId) external view returns (StatusPeriod[] memory) {
         _existing(departmentId);
         return _statusHistory[departmentId];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function typeHistory(bytes32 departmentId) external view returns (TypePeriod[] memory) {
+        _existing(departmentId);
+        return _typeHistory[departmentId];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function certificateTypeName(bytes32 typeHash) external view returns (string memory) {
+        return _typeNames[typeHash];
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function isAuthorizedForType(bytes32 departmentId, bytes32 typeHash) external view returns (bool) {
+        return _heldType[departmentId][typeHash] != 0;
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function wasAuthorizedForTypeAt(bytes32 departmentId, bytes32 typeHash, uint64 blockNumber)
+        external
+        view
+        returns (bool)
+    {
+        TypePeriod[] storage periods = _typeHistory[departmentId];
+        for (uint256 i = 0; i < periods.length; ++i) {
+            TypePeriod storage t = periods[i];
+            if (
+                t.typeHash == typeHash && t.fromBlock <= blockNumber
+                    && (t.untilBlock == 0 || blockNumber < t.untilBlock)
+            ) return true;
+        }
+        return false;
     }
 
     /// @inheritdoc IDepartmentRegistry
@@ -278,7 +319,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -354,9 +395,58 @@ contract DepartmentRegistry is IDepartmentRegistry {
         if (_departmentOf[signer] != bytes32(0)) revert RegistrySignerAlreadyUsed(signer);
     }
 
+    function _isCouncilChange(Action action) private pure returns (bool) {
+        return action == Action.AddMember || action == Action.RemoveMember || action == Action.SetThreshold;
+    }
+
+    /// @dev The certificate types a GrantType or RevokeType proposal names: its `name` is one type name or several
+    /// separated by ",". Each must be a type name as docs/format.md defines it (`[a-z0-9][a-z0-9-]{0,63}`), none may
+    /// repeat, and there are at most {MAX_TYPES_PER_PROPOSAL}.
+    function _typeList(string memory list) private pure returns (string[] memory types) {
+        bytes memory b = bytes(list);
+        uint256 count = 1;
+        for (uint256 i = 0; i < b.length; ++i) {
+            if (b[i] == ",") ++count;
+        }
+        if (count > MAX_TYPES_PER_PROPOSAL) revert RegistryTooManyCertificateTypes(count, MAX_TYPES_PER_PROPOSAL);
+        types = new string[](count);
+        uint256 start = 0;
+        uint256 n = 0;
+        for (uint256 i = 0; i <= b.length; ++i) {
+            if (i < b.length && b[i] != ",") continue;
+            bytes memory one = new bytes(i - start);
+            for (uint256 j = start; j < i; ++j) {
+                one[j - start] = b[j];
+            }
+            string memory certificateType = string(one);
+            _checkTypeName(certificateType);
+            bytes32 typeHash = keccak256(one);
+            for (uint256 k = 0; k < n; ++k) {
+                if (keccak256(bytes(types[k])) == typeHash) revert RegistryDuplicateCertificateType(certificateType);
+            }
+            types[n++] = certificateType;
+            start = i + 1;
+        }
+    }
+
+    /// @dev A certificate type name as docs/format.md defines it: `[a-z0-9][a-z0-9-]{0,63}`.
+    function _checkTypeName(string memory certificateType) private pure {
+        bytes memory b = bytes(certificateType);
+        if (b.length == 0 || b.length > 64 || b[0] == "-") revert RegistryInvalidCertificateType(certificateType);
+        for (uint256 i = 0; i < b.length; ++i) {
+            bytes1 c = b[i];
+            if (!((c >= "a" && c <= "z") || (c >= "0" && c <= "9") || c == "-")) {
+                revert RegistryInvalidCertificateType(certificateType);
+            }
+        }
+    }
+
     /// @dev Reverts with the specific error when `action` could not be applied to the current state.
-    function _validate(Action action, bytes32 departmentId, address signer, uint8 roles) private view {
-        if (action >= Action.AddMember) {
+    function _validate(Action action, bytes32 departmentId, string memory name, address signer, uint8 roles)
+        private
+        view
+    {
+        if (_isCouncilChange(action)) {
             _validateCouncilChange(action, departmentId, signer, roles);
             return;
         }
@@ -368,7 +458,14 @@ contract DepartmentRegistry is IDepartmentRegistry {
             return;
         }
         DepartmentRecord storage d = _existing(departmentId);
-        if (action == Action.RotateKey) {
+        if (action == Action.GrantType || action == Action.RevokeType) {
+            string[] memory types = _typeList(name);
+            for (uint256 i = 0; i < types.length; ++i) {
+                bool held = _heldType[departmentId][keccak256(bytes(types[i]))] != 0;
+                if (action == Action.GrantType && held) revert RegistryTypeAlreadyGranted(departmentId, types[i]);
+                if (action == Action.RevokeType && !held) revert RegistryTypeNotGranted(departmentId, types[i]);
+            }
+        } else if (action == Action.RotateKey) {
             _checkFreshSigner(signer);
         } else if (action == Action.Suspend) {
             if (!d.active) revert RegistryAlreadySuspended(departmentId);
@@ -431,10 +528,10 @@ contract DepartmentRegistry is IDepartmentRegistry {
         address signer = p.signer;
         uint8 roles = p.roles;
         // State may have moved since the proposal was made (e.g. a competing proposal ran first).
-        _validate(action, departmentId, signer, roles);
+        _validate(action, departmentId, p.name, signer, roles);
 
         p.executed = true;
-        if (action >= Action.AddMember) {
+        if (_isCouncilChange(action)) {
             _executeCouncilChange(action, signer, roles);
             emit ProposalExecuted(proposalId);
             return;
@@ -461,6 +558,24 @@ contract DepartmentRegistry is IDepartmentRegistry {
             d.signer = signer;
             _departmentOf[signer] = departmentId;
             emit DepartmentKeyRotated(departmentId, previous, signer);
+        } else if (action == Action.GrantType) {
+            string[] memory types = _typeList(p.name);
+            TypePeriod[] storage periods = _typeHistory[departmentId];
+            for (uint256 i = 0; i < types.length; ++i) {
+                bytes32 typeHash = keccak256(bytes(types[i]));
+                periods.push(TypePeriod({typeHash: typeHash, fromBlock: now_, untilBlock: 0}));
+                _heldType[departmentId][typeHash] = periods.length;
+                if (bytes(_typeNames[typeHash]).length == 0) _typeNames[typeHash] = types[i];
+                emit CertificateTypeGranted(departmentId, typeHash, types[i]);
+            }
+        } else if (action == Action.RevokeType) {
+            string[] memory types = _typeList(p.name);
+            for (uint256 i = 0; i < types.length; ++i) {
+                bytes32 typeHash = keccak256(bytes(types[i]));
+                _typeHistory[departmentId][_heldType[departmentId][typeHash] - 1].untilBlock = now_;
+                delete _heldType[departmentId][typeHash];
+                emit CertificateTypeRevoked(departmentId, typeHash, types[i]);
+            }
         } else if (action == Action.Suspend) {
             d.active = false;
             _statusHistory[departmentId].push(StatusPeriod({active: false, roles: d.roles, fromBlock: now_}));

@@ -17,7 +17,9 @@ library Roles {
 /// members' EIP-712 signatures ({approveWithSignatures}). A proposal is open until {PROPOSAL_LIFETIME} seconds
 /// (block timestamp) after it was made; an expired, cancelled or defeated proposal never executes, and a change
 /// of the council or threshold makes every older open proposal stale (it never executes either). Key and status
-/// history is kept so that "was this key an active issuer at block B" can be answered for any past block.
+/// history is kept so that "was this key an active issuer at block B" can be answered for any past block, and so
+/// is the schedule of certificate types each department may issue: "was department D authorized for type T at
+/// block B" is answered by {wasAuthorizedForTypeAt}.
 interface IDepartmentRegistry {
     /// @notice Council actions. Arguments not used by an action are stored but ignored.
     enum Action {
@@ -28,7 +30,9 @@ interface IDepartmentRegistry {
         SetRoles, // (departmentId, roles)
         AddMember, // (signer = the new member; departmentId 0)
         RemoveMember, // (signer = the member leaving; departmentId 0)
-        SetThreshold // (roles = the new threshold; departmentId 0)
+        SetThreshold, // (roles = the new threshold; departmentId 0)
+        GrantType, // (departmentId, name = the certificate types it may issue from now on, separated by ",")
+        RevokeType // (departmentId, name = the certificate types it may no longer issue, separated by ",")
     }
 
     /// @notice Where a proposal stands. Only an Open proposal can be voted on, cancelled or executed.
@@ -72,6 +76,14 @@ interface IDepartmentRegistry {
         bool active;
         uint8 roles;
         uint64 fromBlock;
+    }
+
+    /// @notice A period during which the department held certificate type `typeHash` (keccak256 of the type name):
+    /// [fromBlock, untilBlock), untilBlock 0 = still held. The name is {certificateTypeName}(typeHash).
+    struct TypePeriod {
+        bytes32 typeHash;
+        uint64 fromBlock;
+        uint64 untilBlock;
     }
 
     /// @notice A council proposal.
@@ -140,6 +152,17 @@ interface IDepartmentRegistry {
     error RegistryAlreadySuspended(bytes32 departmentId);
     /// @notice Department `departmentId` is not suspended.
     error RegistryNotSuspended(bytes32 departmentId);
+    /// @notice `certificateType` is not a certificate type name: 1-64 bytes of `a-z`, `0-9` and `-`, not starting
+    /// with `-` (docs/format.md).
+    error RegistryInvalidCertificateType(string certificateType);
+    /// @notice A GrantType or RevokeType proposal names `certificateType` twice.
+    error RegistryDuplicateCertificateType(string certificateType);
+    /// @notice A GrantType or RevokeType proposal names `count` certificate types; at most `max` are allowed.
+    error RegistryTooManyCertificateTypes(uint256 count, uint256 max);
+    /// @notice Department `departmentId` already holds certificate type `certificateType`.
+    error RegistryTypeAlreadyGranted(bytes32 departmentId, string certificateType);
+    /// @notice Department `departmentId` does not hold certificate type `certificateType`, so it cannot be revoked.
+    error RegistryTypeNotGranted(bytes32 departmentId, string certificateType);
 
     // ----------------------------------------------------------------- events
 
@@ -177,6 +200,11 @@ interface IDepartmentRegistry {
     event DepartmentReinstated(bytes32 indexed departmentId);
     /// @notice Department `departmentId` now holds `roles`.
     event DepartmentRolesChanged(bytes32 indexed departmentId, uint8 roles);
+    /// @notice Department `departmentId` may issue certificates of type `certificateType` from this block on.
+    event CertificateTypeGranted(bytes32 indexed departmentId, bytes32 indexed typeHash, string certificateType);
+    /// @notice Department `departmentId` may no longer issue certificates of type `certificateType`, from this block
+    /// on; what it anchored while it held the type stays authorized.
+    event CertificateTypeRevoked(bytes32 indexed departmentId, bytes32 indexed typeHash, string certificateType);
 
     // ----------------------------------------------------------------- council
 
@@ -184,7 +212,8 @@ interface IDepartmentRegistry {
     /// @dev Arguments are validated now and again at execution. Only council members.
     /// @param action The change to make.
     /// @param departmentId The department concerned (ASCII code right-padded, nonzero).
-    /// @param name Display name (Register only).
+    /// @param name Display name (Register) or certificate types separated by "," (GrantType, RevokeType: all or
+    /// none are granted or revoked).
     /// @param signer Department key (Register) or new key (RotateKey).
     /// @param roles Role bits (Register, SetRoles).
     /// @return proposalId Id of the new proposal (ids start at 1).
@@ -234,6 +263,23 @@ interface IDepartmentRegistry {
     /// with every bit of `role`. State at a block is the state after all of that block's transactions.
     function wasActiveSignerAt(address signer, uint8 role, uint64 blockNumber) external view returns (bool);
 
+    /// @notice All certificate type periods of department `departmentId`, in the order they were granted;
+    /// reverts {RegistryUnknownDepartment} if unknown.
+    function typeHistory(bytes32 departmentId) external view returns (TypePeriod[] memory);
+
+    /// @notice Name of certificate type `typeHash` (keccak256 of the name); "" if no department was ever granted it.
+    function certificateTypeName(bytes32 typeHash) external view returns (string memory);
+
+    /// @notice True when department `departmentId` holds certificate type `typeHash` now.
+    function isAuthorizedForType(bytes32 departmentId, bytes32 typeHash) external view returns (bool);
+
+    /// @notice True when, at block `blockNumber`, department `departmentId` held certificate type `typeHash`. State
+    /// at a block is the state after all of that block's transactions; false for an unknown department.
+    function wasAuthorizedForTypeAt(bytes32 departmentId, bytes32 typeHash, uint64 blockNumber)
+        external
+        view
+        returns (bool);
+
     /// @notice The council members.
     function councilMembers() external view returns (address[] memory);
 
@@ -274,6 +320,6 @@ interface IDepartmentRegistry {
     /// @notice The EIP-712 digest a member signs to approve `proposalId` until `deadline`, under the current epoch.
     function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32);
 
-    /// @notice Contract version, "2.0.0".
+    /// @notice Contract version, "2.1.0".
     function version() external pure returns (string memory);
 }

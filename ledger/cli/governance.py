@@ -34,6 +34,7 @@ from ..services.council import (
     load_member,
     read_approval,
     submit_approvals,
+    type_list,
 )
 from ..services.departments import list_departments, promote_rotated_key
 from ..storage.keys import Keystore
@@ -41,7 +42,9 @@ from .output import open_ledger, print_json
 
 
 def register(commands: Any) -> None:
-    p = commands.add_parser("departments", help="list registered departments with roles, status and key history")
+    p = commands.add_parser(
+        "departments", help="list registered departments with roles, status, certificate types and key history"
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(run=_departments)
 
@@ -141,6 +144,7 @@ def _departments(args: argparse.Namespace) -> int:
             f"{d.code:<10} {d.name:<40} {'active' if d.active else 'SUSPENDED':<9} {','.join(d.roles):<28} "
             f"key {d.signer} ({len(d.keys)} key(s) in history)"
         )
+        print(f"           types: {', '.join(d.types) if d.types else 'none (the council grants them: grant-type)'}")
         for e in for_department(events, d.code):
             print(f"           {e.line()}")
     return 0
@@ -160,6 +164,14 @@ def _proposal_parsers(sub: Any, member: argparse.ArgumentParser) -> None:
     for action in ("suspend", "reinstate"):
         p = sub.add_parser(action, help=f"{action} a department", parents=[member])
         p.add_argument("code")
+        p.set_defaults(run=_propose, action=action)
+    for action, text in (
+        ("grant-type", "authorize a department to issue one or more certificate types (one proposal)"),
+        ("revoke-type", "stop a department issuing certificate types (what it anchored before stays valid)"),
+    ):
+        p = sub.add_parser(action, help=text, parents=[member])
+        p.add_argument("code")
+        p.add_argument("types", metavar="TYPE", nargs="+", help="a certificate type, e.g. business-licence")
         p.set_defaults(run=_propose, action=action)
     p = sub.add_parser("roles", help="change a department's roles", parents=[member])
     p.add_argument("code")
@@ -241,6 +253,9 @@ def _proposal_arguments(args: argparse.Namespace, ledger: Ledger) -> tuple[Actio
         return Action.ROTATE_KEY, args.code, "", _address(signer), 0
     if args.action in ("suspend", "reinstate"):
         return (Action.SUSPEND if args.action == "suspend" else Action.REINSTATE), args.code, "", ZERO_ADDRESS, 0
+    if args.action in ("grant-type", "revoke-type"):
+        action = Action.GRANT_TYPE if args.action == "grant-type" else Action.REVOKE_TYPE
+        return action, args.code, type_list(args.types), ZERO_ADDRESS, 0
     if args.action == "roles":
         return Action.SET_ROLES, args.code, "", ZERO_ADDRESS, roles_from_names(args.roles)
     if args.action in ("add-member", "remove-member"):

@@ -102,6 +102,11 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "EIP-712 signature of the batch root by {signer}, NOT an active issuer key of {department} at that block",
         "zh-CN": "批次根由 {signer} 以 EIP-712 签名，但该密钥在该区块不是 {department} 的有效签发密钥",
     },
+    "event_summary.signed_outside_authority": {
+        "en": "EIP-712 signature of the batch root by {signer} of {department}, which the council had NOT authorized to "
+        "issue certificates of type {type} at that block",
+        "zh-CN": "批次根由 {department} 的 {signer} 以 EIP-712 签名，但理事会在该区块未授权该部门签发 {type} 类证照",
+    },
     "event_summary.signed_invalid": {
         "en": "the batch signature does not recover to the anchoring key ({problem})",
         "zh-CN": "批次签名与上链存证的密钥不符（{problem}）",
@@ -589,6 +594,19 @@ VERIFY_CHECKS: dict[str, dict[str, dict[str, str]]] = {
             "name": "部门密钥",
             "ok": "存证密钥在该区块是该部门的有效签发密钥。",
             "failed": "存证密钥在该区块不是该部门的有效签发密钥。",
+        },
+    },
+    "type_authority": {
+        "en": {
+            "name": "type authority",
+            "ok": "The council had authorized the department to issue this type of certificate at the anchoring block.",
+            "failed": "The department was not authorized by the council to issue this type of certificate when it "
+            "anchored it.",
+        },
+        "zh-CN": {
+            "name": "证照类型授权",
+            "ok": "存证区块时，该部门已获理事会授权签发此类证照。",
+            "failed": "存证时，该部门未获理事会授权签发此类证照。",
         },
     },
     "signature": {

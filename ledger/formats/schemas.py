@@ -105,6 +105,14 @@ class BundleDepartment(BaseModel):
     status_history: list[Any]
 
 
+class BundleCertificateDepartment(BundleDepartment):
+    """The issuing department as above, with its certificate type periods as they stood at ``as_of``."""
+
+    type_history: list[Any] = Field(
+        description="periods {type, from_block, until_block} during which the council authorized each type"
+    )
+
+
 class BundleAsOf(BaseModel):
     """The block the department history and the status are stated for."""
 
@@ -168,7 +176,7 @@ class CertificateBundleModel(BaseModel):
     bundle: Literal["pl-evidence/1"]
     kind: Literal["certificate"]
     chain: BundleChain
-    department: BundleDepartment
+    department: BundleCertificateDepartment
     as_of: BundleAsOf
     certificate: BundleCertificate
     anchor: BundleBatchAnchor

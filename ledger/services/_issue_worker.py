@@ -71,6 +71,7 @@ class _Checked:
     first_line: int = 0  # from a worker: the slice's first line and its digest (:func:`_slice_digest`)
     slice_digest: bytes = b""
     orjson_values: bool = False  # every line's value is orjson's parse of it (``strict_json_loads``' fast path)
+    types: dict[str, int] = field(default_factory=dict)  # each certificate type of the valid records: its first line
 
 
 def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | None = None) -> _Checked:
@@ -86,6 +87,7 @@ def _check(records: Iterable[tuple[int, Any]], department: str, limit: int | Non
                 continue
             checked.ids.append(record.certificate_id)
             checked.lines.append(line)
+            checked.types.setdefault(record.cert_type, line)
             hashes.append(_id_hash(department, record.certificate_id))
     except InputError as exc:
         checked.fatal = exc

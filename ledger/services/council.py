@@ -14,6 +14,7 @@ registry's events are the complete governance history (:func:`governance_history
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import IntEnum
@@ -32,6 +33,8 @@ from ..onchain.chain import Chain, department_code, department_id_bytes, role_na
 from ..storage.keys import Keystore, is_council_key
 
 __all__ = [
+    "COUNCIL_CHANGES",
+    "TYPE_ACTIONS",
     "Action",
     "ApprovalFile",
     "CouncilMember",
@@ -39,15 +42,20 @@ __all__ = [
     "Proposal",
     "ProposalState",
     "approval_typed_data",
+    "current_types",
     "describe",
     "explain",
     "for_department",
     "get_proposal",
     "governance_history",
+    "is_authorized_for_type",
     "list_proposals",
     "load_member",
     "read_approval",
     "submit_approvals",
+    "type_hash",
+    "type_list",
+    "types_of",
 ]
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -64,6 +72,43 @@ class Action(IntEnum):
     ADD_MEMBER = 5
     REMOVE_MEMBER = 6
     SET_THRESHOLD = 7
+    GRANT_TYPE = 8  # name = the certificate type the department may issue from now on
+    REVOKE_TYPE = 9  # name = the certificate type it may no longer issue
+
+
+# Actions that change the council itself (no department); every other action names a department.
+COUNCIL_CHANGES = frozenset({Action.ADD_MEMBER, Action.REMOVE_MEMBER, Action.SET_THRESHOLD})
+TYPE_ACTIONS = frozenset({Action.GRANT_TYPE, Action.REVOKE_TYPE})
+# A certificate type name (docs/format.md), as the registry checks it too.
+CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+# Most types one grant or revocation names (the registry's MAX_TYPES_PER_PROPOSAL).
+MAX_TYPES_PER_PROPOSAL = 32
+
+
+def type_list(types: Sequence[str]) -> str:
+    """The ``name`` of a grant or revocation proposal: ``types`` joined by "," as the registry reads them (all of
+    them or none change). Raises InputError, before any transaction, for what the registry would refuse."""
+    if isinstance(types, str):
+        raise InputError(f"certificate types are a list of names, not one string: [{types!r}]")
+    if not 1 <= len(types) <= MAX_TYPES_PER_PROPOSAL:
+        raise InputError(
+            f"a grant or revocation names 1 to {MAX_TYPES_PER_PROPOSAL} certificate types, not {len(types)}"
+        )
+    for certificate_type in types:
+        if not isinstance(certificate_type, str) or not CERTIFICATE_TYPE.match(certificate_type):
+            raise InputError(
+                f"{certificate_type!r} is not a certificate type: lowercase letters, digits and '-', at most 64 "
+                "characters, not starting with '-' (e.g. business-licence)"
+            )
+    repeated = sorted({t for t in types if types.count(t) > 1})
+    if repeated:
+        raise InputError(f"certificate type {repeated[0]!r} is named twice; name each type once")
+    return ",".join(types)
+
+
+def types_of(name: str) -> list[str]:
+    """The certificate types a grant or revocation proposal's ``name`` lists."""
+    return name.split(",")
 
 
 class ProposalState(IntEnum):
@@ -121,6 +166,14 @@ def describe(
         return f"reinstate department {department}"
     if action is Action.SET_ROLES:
         return f"set the roles of department {department} to {','.join(role_names(roles))}"
+    if action in TYPE_ACTIONS:
+        types = types_of(name)
+        named = f"type{'s' if len(types) > 1 else ''} {', '.join(repr(t) for t in types)}"
+        if action is Action.GRANT_TYPE:
+            return f"authorize department {department} to issue certificates of {named}"
+        return (
+            f"stop department {department} issuing certificates of {named} (those it anchored before stay authorized)"
+        )
     if action is Action.ADD_MEMBER:
         return f"add {signer} to the council (open proposals made before become stale)"
     if action is Action.REMOVE_MEMBER:
@@ -137,7 +190,10 @@ def explain(chain: Chain, proposal: Proposal) -> str:
             now = chain.call(fns.department(department_id_bytes(proposal.department)))
             status = "active" if now[4] else "suspended"
             text += f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}"
-        elif proposal.action >= Action.ADD_MEMBER:
+            if proposal.action in TYPE_ACTIONS:
+                types = current_types(chain, proposal.department)
+                text += f", types {', '.join(types) if types else 'none'}"
+        elif proposal.action in COUNCIL_CHANGES:
             members = chain.call(fns.councilMembers())
             text += f"; now: {int(chain.call(fns.threshold()))} of {len(members)} ({', '.join(members)})"
     except ChainError as exc:
@@ -185,6 +241,30 @@ def list_proposals(chain: Chain, *, include_closed: bool = False) -> list[Propos
     return found
 
 
+def type_hash(certificate_type: str) -> bytes:
+    """The registry's key of a certificate type: keccak256 of its name."""
+    return bytes(keccak(text=certificate_type))
+
+
+def current_types(chain: Chain, department: str, block: int | None = None) -> list[str]:
+    """Names of the certificate types ``department`` holds now (or held at ``block``), sorted."""
+    fns = chain.registry.functions
+    at: int | str = "latest" if block is None else block
+    periods = chain.call(fns.typeHistory(department_id_bytes(department)), at)
+    held = {bytes(p[0]) for p in periods if int(p[2]) == 0 or (block is not None and int(p[1]) <= block < int(p[2]))}
+    return sorted(str(chain.call(fns.certificateTypeName(h), at)) for h in held)
+
+
+def is_authorized_for_type(chain: Chain, department: str, certificate_type: str, block: int | None = None) -> bool:
+    """True when ``department`` held ``certificate_type`` at ``block`` (default: now)."""
+    fns = chain.registry.functions
+    if block is None:
+        return bool(chain.call(fns.isAuthorizedForType(department_id_bytes(department), type_hash(certificate_type))))
+    return bool(
+        chain.call(fns.wasAuthorizedForTypeAt(department_id_bytes(department), type_hash(certificate_type), block))
+    )
+
+
 @dataclass(frozen=True)
 class GovernanceEvent:
     block: int
@@ -215,6 +295,8 @@ _HISTORY_EVENTS = (
     "DepartmentSuspended",
     "DepartmentReinstated",
     "DepartmentRolesChanged",
+    "CertificateTypeGranted",
+    "CertificateTypeRevoked",
     "CouncilMemberAdded",
     "CouncilMemberRemoved",
     "ThresholdChanged",
@@ -293,7 +375,9 @@ class CouncilMember:
         roles: int = 0,
     ) -> int:
         """Create a proposal (counting this member's approval); returns its id."""
-        if action >= Action.ADD_MEMBER:
+        if action in TYPE_ACTIONS:
+            type_list(types_of(name))
+        if action in COUNCIL_CHANGES:
             if department is not None:
                 raise InputError("council changes name no department")
             raw_id = ZERO_ID

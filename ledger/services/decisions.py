@@ -39,7 +39,7 @@ from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
-from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, RuleSetRecord
+from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
@@ -48,6 +48,7 @@ from .facts import (
     document_ref,
     establish,
     facts_view,
+    named_copies,
     resolve_citations,
     seal_citations,
     store_reads,
@@ -94,6 +95,7 @@ def _utcnow() -> datetime:
 _RULE_SETS = RuleSetRecord.__table__  # type: ignore[attr-defined]
 _INPUTS = DecisionInput.__table__  # type: ignore[attr-defined]
 _CITED = CitedDocument.__table__  # type: ignore[attr-defined]
+_NAMES = InputCitation.__table__  # type: ignore[attr-defined]
 _SECRETS = ApplicantSecret.__table__  # type: ignore[attr-defined]
 
 
@@ -494,12 +496,21 @@ def _automatic_body(
     return body
 
 
+def _citation_links(input_digest: str, kept: Mapping[str, Any]) -> list[dict[str, str]]:
+    """The ``InputCitation`` rows of stored input ``input_digest`` (``kept``, as stored): the copies it names."""
+    return [{"input_digest": input_digest, "ref": ref} for ref in named_copies(kept)]
+
+
 def _store_inputs(
-    ledger: Ledger, rows: list[dict[str, str]], documents: Mapping[str, Mapping[str, Any]] | None = None
+    ledger: Ledger,
+    rows: list[dict[str, str]],
+    documents: Mapping[str, Mapping[str, Any]] | None = None,
+    links: Sequence[dict[str, str]] = (),
 ) -> None:
-    """Store decision inputs and the documents they cite inline, sealed by the vault and labelled with the
-    certificate digest computed from them, so that erasing that certificate reaches them. A cited copy of a
-    certificate already erased in this store is never kept: its row holds the erasure marker from the start."""
+    """Store decision inputs, which cited copies each names (``links``, :func:`_citation_links`) and the documents
+    they cite inline, sealed by the vault and labelled with the certificate digest computed from them, so that
+    erasing that certificate reaches them. A cited copy of a certificate already erased in this store is never
+    kept: its row holds the erasure marker from the start."""
     labelled = {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
     erased = _erased_in_store(ledger, [d for d in labelled.values() if d])
     cited: list[dict[str, Any]] = [
@@ -516,6 +527,8 @@ def _store_inputs(
         with ledger.engine.begin() as conn:
             if rows:
                 conn.execute(_insert_ignore(conn, _INPUTS), rows)
+            if links:
+                conn.execute(_insert_ignore(conn, _NAMES), list(links))
             if cited:
                 conn.execute(_insert_ignore(conn, _CITED), cited)
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
@@ -673,14 +686,16 @@ def _unrecorded(
 ) -> None:
     """Undo what was stored for decisions that were then not recorded: their permits (held, never sent), their
     stored inputs (each unique to its decision by its nonce, so no other decision names them) and the copies of
-    the documents they cited inline that no other stored input names."""
+    the documents they cited inline that no other stored input names (``ix_inputcitation_ref``)."""
     if produced is not None:
         produced.discard(ledger)
     with ledger.engine.begin() as conn:
         for i in range(0, len(input_digests), 900):
-            conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(list(input_digests[i : i + 900]))))
-        for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one lookup each
-            named = conn.execute(select(_INPUTS.c.digest).where(_INPUTS.c.document.contains(ref)).limit(1)).first()
+            chunk = list(input_digests[i : i + 900])
+            conn.execute(_NAMES.delete().where(_NAMES.c.input_digest.in_(chunk)))
+            conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(chunk)))
+        for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one indexed lookup each
+            named = conn.execute(select(_NAMES.c.input_digest).where(_NAMES.c.ref == ref).limit(1)).first()
             if named is None:
                 conn.execute(_CITED.delete().where(_CITED.c.ref == ref))
 
@@ -718,16 +733,17 @@ def decide(
     credit = _credit_statuses(ledger, department, [applicant], block, at)[applicant]
     body = _automatic_body(rules, kept, facts, digest, applicant, at, block, credit)
     body.update(_input_commitments(ledger, department, kept, digest, applicant_ref))
-    _store_inputs(ledger, [row], documents)
+    _store_inputs(ledger, [row], documents, _citation_links(digest, kept))
     # an approval under a rule set that produces a certificate issues it now (permits.py): stored held, named by
     # the decision, made sendable as the decision is recorded, then anchored
     produced: permits.Produced | None = None
     try:
         produced = permits.prepare(ledger, department, [(rules, body, prepared, applicant_ref)])
         decision = _recorded(ledger, department, body, _undecided_guard(ledger, department, [case_id], produced))
-    except LedgerError:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
+    except LedgerError as exc:  # not recorded (e.g. decided meanwhile by another process): this one leaves nothing
         _unrecorded(ledger, produced, [digest], (documents or {}).keys())
-        _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
+        if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
+            _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
     produced.anchor(ledger)
@@ -798,8 +814,12 @@ def _decided_automatically(
     return found
 
 
+class _DecidedAlready(StateError):
+    """The refusal of a case decided automatically before, naming that decision (:func:`_refuse_decided`)."""
+
+
 def _decided_already(case_id: str, first: Decision) -> StateError:
-    return StateError(
+    return _DecidedAlready(
         f"case {case_id!r} was already decided automatically: decision {first.seq} "
         f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
         "- an officer may override it (`ledger record-decision ... --overrides "
@@ -923,7 +943,7 @@ def record_human_decision(
         commitments = _input_commitments(ledger, department, kept, input_digest, applicant_ref)
         applicant = applicant_reference(ledger, department, applicant_ref)
         certificates = [f.to_json() for f in _establish(ledger, department, [prepared], [applicant], at)[1][0]]
-        _store_inputs(ledger, [row], documents)
+        _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
     rules_digest = None
     rules = None
     if rule_set is not None:
@@ -1109,7 +1129,7 @@ def decide_many(
             ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view, references
         )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
-        bodies, inputs = [], []
+        bodies, inputs, links = [], [], []
         stored = chunk_read.stored.result()  # (digest, text, commitments), worked out while the chunk was read
         for (rules, _, applicant), kept, found, (digest, text, commitments) in zip(
             pending, chunk_read.kept, facts, stored, strict=True
@@ -1117,9 +1137,10 @@ def decide_many(
             body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
             body.update(commitments)
             inputs.append({"digest": digest, "document": text})
+            links.extend(_citation_links(digest, kept))
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
-        _store_inputs(ledger, inputs, chunk_read.documents)
+        _store_inputs(ledger, inputs, chunk_read.documents, links)
         made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
             made = permits.prepare(
@@ -1139,9 +1160,10 @@ def decide_many(
                 chunk=max(chunk, len(bodies)),
                 guard=_undecided_guard(ledger, department, list(chunk_read.cases), made),
             )
-        except LedgerError:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
+        except LedgerError as exc:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
             _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
-            _refuse_decided(ledger, department, list(chunk_read.cases))
+            if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
+                _refuse_decided(ledger, department, list(chunk_read.cases))
             raise
         if made.digests:
             permits.link(ledger, department, head, bodies)

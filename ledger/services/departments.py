@@ -2,14 +2,14 @@
 
 Every change is a council proposal that executes on the M-th approval, on chain (each member's side is in
 ``ledger.services.council``). Listing reads the registry
-contract: each department's roles, status and full key and status history (what verifiers rely on to say that
-a key was an active issuer's at a given block).
+contract: each department's roles, status, the certificate types it may issue and full key, status and type
+history (what verifiers rely on to say that a key was an active issuer's, authorized for a type, at a given block).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -24,9 +24,17 @@ from ..client import (
 )
 from ..errors import ChainError, NotFoundError, StateError
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
-from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal
+from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal, type_list
 
-__all__ = ["Action", "Council", "Department", "get_department", "list_departments", "promote_rotated_key"]
+__all__ = [
+    "Action",
+    "Council",
+    "Department",
+    "TypePeriod",
+    "get_department",
+    "list_departments",
+    "promote_rotated_key",
+]
 
 
 @dataclass(frozen=True)
@@ -44,6 +52,13 @@ class StatusPeriod:
 
 
 @dataclass(frozen=True)
+class TypePeriod:
+    certificate_type: str
+    from_block: int
+    until_block: int | None  # None: still held
+
+
+@dataclass(frozen=True)
 class Department:
     code: str
     name: str
@@ -53,6 +68,12 @@ class Department:
     registered_block: int
     keys: list[KeyPeriod]
     statuses: list[StatusPeriod]
+    type_history: list[TypePeriod] = field(default_factory=list)
+
+    @property
+    def types(self) -> list[str]:
+        """The certificate types the department may issue now, sorted."""
+        return sorted({t.certificate_type for t in self.type_history if t.until_block is None})
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +85,8 @@ class Department:
             "registered_block": self.registered_block,
             "keys": [k.__dict__ for k in self.keys],
             "statuses": [s.__dict__ for s in self.statuses],
+            "types": self.types,
+            "type_history": [t.__dict__ for t in self.type_history],
         }
 
 
@@ -75,14 +98,25 @@ def get_department(chain: Chain, code: str) -> Department:
         if exc.error_name == "RegistryUnknownDepartment":
             raise NotFoundError(f"department {code!r} is not registered; `ledger departments` lists them") from None
         raise
+    periods = chain.call(chain.registry.functions.typeHistory(dept_id))
     return _department(
         d,
         chain.call(chain.registry.functions.keyHistory(dept_id)),
         chain.call(chain.registry.functions.statusHistory(dept_id)),
+        periods,
+        _type_names(chain, periods, "latest"),
     )
 
 
-def _department(d: Any, key_history: Any, status_history: Any) -> Department:
+def _type_names(chain: Chain, periods: Any, block: int | str) -> dict[bytes, str]:
+    hashes = sorted({bytes(p[0]) for p in periods})
+    names = chain.call_many([chain.registry.functions.certificateTypeName(h) for h in hashes], block) if hashes else []
+    return {h: str(n) for h, n in zip(hashes, names, strict=True)}
+
+
+def _department(
+    d: Any, key_history: Any, status_history: Any, type_history: Any = (), names: dict[bytes, str] | None = None
+) -> Department:
     keys = [KeyPeriod(k[0], int(k[1]), int(k[2]) or None) for k in key_history]
     statuses = [StatusPeriod(bool(s[0]), role_names(int(s[1])), int(s[2])) for s in status_history]
     return Department(
@@ -94,6 +128,10 @@ def _department(d: Any, key_history: Any, status_history: Any) -> Department:
         registered_block=int(d[5]),
         keys=keys,
         statuses=statuses,
+        type_history=[
+            TypePeriod((names or {}).get(bytes(t[0]), "0x" + bytes(t[0]).hex()), int(t[1]), int(t[2]) or None)
+            for t in type_history
+        ],
     )
 
 
@@ -103,9 +141,16 @@ def list_departments(chain: Chain) -> list[Department]:
     head = chain.block_number()
     registry = chain.registry.functions
     ids = chain.call(registry.departmentIds(), head)
-    calls = [f(raw) for raw in ids for f in (registry.department, registry.keyHistory, registry.statusHistory)]
+    calls = [
+        f(raw)
+        for raw in ids
+        for f in (registry.department, registry.keyHistory, registry.statusHistory, registry.typeHistory)
+    ]
     values = chain.call_many(calls, head)
-    return [_department(*values[i : i + 3]) for i in range(0, len(values), 3)]
+    names = _type_names(chain, [p for i in range(3, len(values), 4) for p in values[i]], head)
+    return [
+        _department(values[i], values[i + 1], values[i + 2], values[i + 3], names) for i in range(0, len(values), 4)
+    ]
 
 
 def promote_rotated_key(ledger: Ledger, code: str) -> bool:
@@ -171,8 +216,13 @@ class Council:
         )
 
     # -- the actions -------------------------------------------------------------------------------------
-    def register(self, code: str, name: str, roles: int, *, signer: str | None = None) -> str:
-        """Register a department; without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+    def register(
+        self, code: str, name: str, roles: int, *, signer: str | None = None, types: Sequence[str] = ()
+    ) -> str:
+        """Register a department and grant it the certificate ``types`` it may issue (a second proposal, one for all
+        of them); without ``signer`` a new key ``dept-CODE`` is created in the keystore."""
+        if types:
+            type_list(types)  # refused before the department exists, not half-way
         if signer is None:
             key = department_key_name(code)
             signer = (
@@ -181,7 +231,18 @@ class Council:
                 else self.ledger.keystore.create(key, self.ledger.passphrase())
             )
         self.decide(Action.REGISTER, code, name=name, signer=signer, roles=roles)
+        if types:
+            self.grant_types(code, types)
         return signer
+
+    def grant_types(self, code: str, types: Sequence[str]) -> None:
+        """Authorize department ``code`` to issue certificates of each of ``types`` from now on (one proposal)."""
+        self.decide(Action.GRANT_TYPE, code, name=type_list(types))
+
+    def revoke_types(self, code: str, types: Sequence[str]) -> None:
+        """Stop department ``code`` issuing each of ``types`` (one proposal); what it anchored before stays
+        authorized."""
+        self.decide(Action.REVOKE_TYPE, code, name=type_list(types))
 
     def rotate_key(self, code: str) -> str:
         """Give department ``code`` a new key; the old keystore file is kept, renamed, for the record."""

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,7 +50,7 @@ from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
-from .departments import get_department
+from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
@@ -70,12 +70,13 @@ CHAIN_CHECKS = (
     "department_key",
     "department_history",
     "signature",
+    "type_authority",
     "status_statement",
     "status",
     "witnessed",
 )
 CHECK_NAMES = OFFLINE_CHECKS + CHAIN_CHECKS
-EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature")
+EVENT_CHECKS = ("transaction", "block", "confirmations", "issuer", "department_key", "signature", "type_authority")
 
 # Parts of a bundle that are the producer's commentary, not evidence: nothing on chain can confirm them.
 ANNOTATIONS = ("producer", "library_report")
@@ -150,7 +151,7 @@ def certificate_bundle(
             "block_hash": event["block_hash"],
             "block_timestamp": int(block["timestamp"]),
         },
-        "department": department_statement(chain, event["department"], as_of),
+        "department": department_statement(chain, event["department"], as_of, types=True),
         "as_of": {"block_number": as_of, "block_hash": as_of_hash},
         "status": status_statement(chain, event["department"], root, digest, as_of, view=view),
     }
@@ -298,8 +299,9 @@ def _anchor_log(chain: Chain, department: str, root: bytes) -> dict[str, Any] | 
     }
 
 
-def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
-    """The department's name, key periods and status periods as they stood at block ``as_of``."""
+def department_statement(chain: Chain, code: str, as_of: int, *, types: bool = False) -> dict[str, Any]:
+    """The department's name, key periods and status periods as they stood at block ``as_of``; with ``types`` also
+    its certificate type periods (:func:`type_history_statement`)."""
     dept = get_department(chain, code)
     keys = [
         {
@@ -315,7 +317,24 @@ def department_statement(chain: Chain, code: str, as_of: int) -> dict[str, Any]:
         for s in dept.statuses
         if s.from_block <= as_of
     ]
-    return {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
+    statement: dict[str, Any] = {"id": dept.code, "name": dept.name, "key_history": keys, "status_history": statuses}
+    if types:
+        statement["type_history"] = type_history_statement(dept.type_history, as_of)
+    return statement
+
+
+def type_history_statement(periods: Iterable[TypePeriod], as_of: int) -> list[dict[str, Any]]:
+    """The certificate type periods as they stood at block ``as_of``, in grant order: ``until_block`` None while
+    the type was still held at ``as_of``."""
+    return [
+        {
+            "type": t.certificate_type,
+            "from_block": t.from_block,
+            "until_block": t.until_block if t.until_block is not None and t.until_block <= as_of else None,
+        }
+        for t in periods
+        if t.from_block <= as_of
+    ]
 
 
 def status_statement(
@@ -501,6 +520,7 @@ def verify_bundle(
             )
             checks.run("department_key", lambda: _check_key(view, event))
             checks.run("signature", lambda: _check_signature(chain, event, root, anchor["signature"]))
+            checks.run("type_authority", lambda: _check_type_authority(chain, bundle, event))
         checks.run("department_history", lambda: _check_history(chain, bundle))
         if department is None:
             checks.skip(("status_statement", "status"), "the certificate names no issuer department")
@@ -747,6 +767,31 @@ def _check_history(chain: Chain, bundle: dict[str, Any]) -> tuple[bool, str]:
         f"{len(actual['key_history'])} key periods and {len(actual['status_history'])} status periods "
         "match the registry"
     )
+
+
+def _check_type_authority(chain: Chain, bundle: dict[str, Any], event: dict[str, Any]) -> tuple[bool, str]:
+    """The bundle's type history is the registry's (as of ``as_of``, compared as JSON values), and by it the
+    department held the certificate's type at the anchoring block."""
+    as_of = bundle["as_of"]["block_number"]
+    department = event["department"]
+    actual = type_history_statement(get_department(chain, department).type_history, as_of)
+    stated = bundle["department"]["type_history"]
+    if _norm(stated) != _norm(actual):
+        return False, f"the bundle's department type_history differs from the registry's as of block {as_of}"
+    certificate_type = bundle["certificate"]["fields"].get("type")
+    block = event["block_number"]
+    held = any(
+        t["type"] == certificate_type
+        and t["from_block"] <= block
+        and (t["until_block"] is None or block < t["until_block"])
+        for t in actual
+    )
+    if not held:
+        return False, (
+            f"{department} was not authorized by the council to issue type {certificate_type!r} at block {block}, "
+            "where it anchored this certificate: a department acting outside its authority"
+        )
+    return True, f"{department} was authorized for type {certificate_type!r} at block {block}"
 
 
 def _norm(value: Any) -> Any:

@@ -144,6 +144,13 @@ def _is_ref(citation: Any) -> bool:
     return _is_mapping(citation) and isinstance(citation.get("document_ref"), str)
 
 
+def named_copies(stored_input: Mapping[str, Any]) -> list[str]:
+    """The cited copies (content addresses) a stored input names by ``{"document_ref": ref}``, once each; a
+    citation naming something that is no content address names no copy (none is stored under it)."""
+    refs = (c["document_ref"] for c in citations(stored_input) if _is_ref(c))
+    return list(dict.fromkeys(r for r in refs if _DIGEST_TEXT.fullmatch(r)))
+
+
 def citations(decision_input: Mapping[str, Any]) -> list[Any]:
     """The certificate citations of an application (none when ``certificates`` is absent or not a list)."""
     cited = decision_input.get("certificates")

@@ -42,6 +42,7 @@ from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
+from ..storage.vault import ERASED
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
     _body,
@@ -58,6 +59,7 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     row_columns,
     salts_of,
 )
+from .council import is_authorized_for_type
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -106,6 +108,7 @@ def validate_file(
     errors: list[str] = []
     seen = array("Q")
     pending: list[tuple[str, int]] = []
+    types: dict[str, int] = {}
     count = 0
     already = 0
 
@@ -138,6 +141,8 @@ def validate_file(
         if valid_slices is not None and checked.slice_digest and not checked.errors:
             valid_slices[checked.first_line] = checked.slice_digest, checked.orjson_values
         count += len(checked.ids)
+        for certificate_type, line in checked.types.items():
+            types.setdefault(certificate_type, line)
         seen.frombytes(checked.hashes)
         pending.extend(zip(checked.ids, checked.lines, strict=True))
         if len(pending) >= 1000:
@@ -153,6 +158,7 @@ def validate_file(
         )
     if count == 0:
         raise InputError(f"{path.name} holds no records; nothing was issued")
+    check_types_authorized(ledger, department, types, where=path.name)
     return count - already
 
 
@@ -257,6 +263,25 @@ def check_can_issue(ledger: Ledger, department: str) -> None:
         )
 
 
+def check_types_authorized(
+    ledger: Ledger, department: str, types: Iterable[str] | Mapping[str, int], *, where: str = ""
+) -> None:
+    """Fail before anything is written or anchored when ``department`` may not issue one of ``types`` now (the
+    council's schedule in the registry, docs/governance.md). A mapping gives each type's first line in ``where``."""
+    chain = ledger.chain
+    refused = sorted(t for t in set(types) if not is_authorized_for_type(chain, department, t))
+    if not refused:
+        return
+    lines = types if isinstance(types, Mapping) else {}
+    shown = ", ".join(f"{t!r}" + (f" (first on line {lines[t]})" if t in lines else "") for t in refused)
+    raise StateError(
+        f"{where + ': ' if where else ''}department {department!r} is not authorized to issue certificates of type "
+        f"{shown}; nothing was issued. The council grants a type: one member runs `ledger council propose "
+        f"grant-type {department} {refused[0]}` and others `ledger council approve PROPOSAL` until it executes "
+        "(`ledger departments` lists each department's types)"
+    )
+
+
 def issue_file(
     ledger: Ledger,
     path: Path,
@@ -341,6 +366,8 @@ def issue_records(
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
+    if isinstance(records, Sequence):  # all of them before the first batch (a generator: each batch, in _issue)
+        check_types_authorized(ledger, department, {r.cert_type for r in records})
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     return _issue(ledger, _build_here(_chunks(records, size), ledger, department), department, out, progress, total)
 
@@ -355,6 +382,14 @@ def _issue(
 ) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
+    authorized: set[str] = set()
+
+    def check_types(built: BuiltBatch) -> None:
+        """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized."""
+        types = {columns[1] for columns in row_columns(built)} - authorized
+        if types:
+            check_types_authorized(ledger, department, types)
+            authorized.update(types)
 
     def stored(built: BuiltBatch, committing: Future[None]) -> None:
         committing.result()  # the batch is in the store (state prepared) before anything is sent
@@ -370,6 +405,7 @@ def _issue(
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
         previous: tuple[BuiltBatch, Future[None]] | None = None
         for built in batches:
+            check_types(built)
             if previous is not None:
                 stored(*previous)
             previous = built, committer.submit(_commit, _write_prepared(ledger, built))
@@ -703,10 +739,15 @@ def _send_anchor(ledger: Ledger, root_hex: str) -> str:
     return tx_hash
 
 
+def _delete_batch(conn: Connection, root: str) -> None:
+    """Delete batch ``root`` and its certificates on ``conn`` (the caller's transaction)."""
+    conn.execute(delete(Certificate).where(col(Certificate.batch_root) == root))
+    conn.execute(delete(Batch).where(col(Batch.root) == root))
+
+
 def _discard(ledger: Ledger, root: str) -> None:
     with ledger.engine.begin() as conn:
-        conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-        conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+        _delete_batch(conn, root)
 
 
 def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
@@ -717,8 +758,7 @@ def discard_prepared(ledger: Ledger, built: BuiltBatch) -> None:
     with ledger.engine.begin() as conn:
         state = conn.execute(select(col(Batch.state)).where(col(Batch.root) == root)).scalar()
         if state in (BatchState.HELD, BatchState.PREPARED) and built.tx_hash is None:
-            conn.execute(delete(Certificate).where(Certificate.batch_root == root))  # type: ignore[arg-type]
-            conn.execute(delete(Batch).where(Batch.root == root))  # type: ignore[arg-type]
+            _delete_batch(conn, root)
 
 
 def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> dict[str, Any] | None:
@@ -1010,6 +1050,35 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
                 continue  # leaves, run roots or leaf index altered: reconcile names it; no document that fails
             found[digest] = document_json(fields, salts, anchor_data(ledger, batch._mapping), proof)
     return found
+
+
+@dataclass(frozen=True)
+class StoredAnchor:
+    """Where a stored certificate was anchored, and nothing of its fields but its type (see :func:`stored_anchor`)."""
+
+    digest: str
+    issuer: str
+    certificate_type: str
+    anchor: dict[str, Any]  # the document's anchor section, proof included
+    erased: bool  # its contents were erased (ledger erase): no document can be rebuilt
+
+
+def stored_anchor(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredAnchor:
+    """The anchor section of a stored certificate as its document would carry it, its issuer and type as the store
+    names them, and whether its contents were erased: what ``verify.verify_digest`` needs, read without opening
+    the sealed body (an erased certificate has none to open)."""
+    from .status import stored
+
+    cert = stored(ledger, digest_or_id, department)
+    with ledger.engine.connect() as conn:
+        cert_type, sealed = conn.execute(
+            select(col(Certificate.cert_type), col(Certificate.sealed)).where(
+                col(Certificate.digest) == hex32(cert.digest)
+            )
+        ).one()
+        batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
+    anchor = {**anchor_data(ledger, batch._mapping), "proof": [hex32(p) for p in cert.proof]}
+    return StoredAnchor(hex32(cert.digest), cert.department, cert_type, anchor, bytes(sealed) == ERASED)
 
 
 def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:

@@ -192,6 +192,7 @@ def prepare(
         validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
         for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
     ]
+    issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})
     for start in range(0, len(records), ledger.settings.batch_size):
         chunk = records[start : start + ledger.settings.batch_size]
         built = issuance.build_batch(ledger, chunk, department)

@@ -12,6 +12,7 @@ import importlib.util
 from datetime import UTC, datetime
 from typing import Any
 
+from eth_utils.crypto import keccak
 from sqlalchemy import select
 
 from ..client import Ledger
@@ -195,21 +196,36 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any) -> list[dict[str, Any]
         block_number,
         bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))),
     )
+    # the council's schedule at the anchoring block, as verify.py's type_authority check reads it
+    type_ok = bool(
+        chain.call(
+            chain.registry.functions.wasAuthorizedForTypeAt(
+                department_id_bytes(cert.department_id), keccak(text=cert.cert_type), block_number
+            )
+        )
+    )
+    summary = says(
+        (
+            ("event_summary.signed" if key_ok else "event_summary.signed_inactive"),
+            {"signer": signer, "department": cert.department_id},
+        )
+    )
+    if not type_ok:
+        summary = says(
+            (
+                "event_summary.signed_outside_authority",
+                {"signer": signer, "department": cert.department_id, "type": cert.cert_type},
+            )
+        )
     signed = _event(
         "signed",
         at,
-        says(
-            (
-                ("event_summary.signed" if key_ok else "event_summary.signed_inactive"),
-                {"signer": signer, "department": cert.department_id},
-            )
-        )
-        if ok
-        else says(("event_summary.signed_invalid", {"problem": signature_detail})),
+        summary if ok else says(("event_summary.signed_invalid", {"problem": signature_detail})),
         "chain",
         signer=signer,
         signature_valid=ok,
         key_was_active_issuer=key_ok,
+        type_was_authorized=type_ok,
     )
     return [anchored, signed]
 

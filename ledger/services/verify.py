@@ -4,7 +4,13 @@
 bool. ``Report.raise_for_failure()`` is the strict form. Checks, in order:
 
 format, chain, chain_identity, integrity, disclosure, merkle_proof, anchored, confirmations, issuer, department_key,
-signature, status, validity, witnessed.
+signature, type_authority, status, validity, witnessed. ``verify_digest`` runs the same checks but those that read
+the certificate's fields (format, integrity, disclosure, validity), for a certificate known only by its digest.
+
+``type_authority`` passes when the council's schedule in the registry authorized the issuing department for the
+certificate's (always disclosed) type at the anchoring block: a department acting outside its authority (a health
+bureau anchoring a birth certificate in its own name) fails it; a type revoked later leaves what was anchored while
+it was held authorized.
 
 ``witnessed`` (docs/witness.md) passes with "not configured" when the view has no witnesses; with witnesses it
 passes when a quorum cosigned a checkpoint at or after the anchoring and status blocks, and fails when the chain
@@ -21,6 +27,7 @@ never "ok" by omission (verification fails closed).
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -65,6 +72,7 @@ CHECK_NAMES = (
     "issuer",
     "department_key",
     "signature",
+    "type_authority",
     "status",
     "validity",
     "witnessed",
@@ -216,6 +224,7 @@ class ChainView:
         self.max_head_age = max_head_age
         self._batches: dict[tuple[str, bytes], BatchInfo] = {}
         self._signers: dict[tuple[str, int], bool] = {}
+        self._type_grants: dict[tuple[str, str, str, int], bool] = {}
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
         self._head = -1
         self._head_read_at = float("-inf")
@@ -348,6 +357,26 @@ class ChainView:
         if block < self._head:  # a change later in the same block could still alter the answer for it
             self._signers[key] = active
         return active
+
+    def was_authorized_for_type(self, department: str, certificate_type: str, block: int) -> bool:
+        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)`` (cached once ``block`` is
+        below the head: a later change in the same block could still alter the answer for it)."""
+        key = ("type", department, certificate_type, block)
+        cached = self._type_grants.get(key)
+        if cached is not None:
+            return cached
+        authorized = bool(
+            self.chain.call(
+                self.chain.registry.functions.wasAuthorizedForTypeAt(
+                    _department_id(department), keccak(text=certificate_type), block
+                )
+            )
+        )
+        if block < self._head:
+            if len(self._type_grants) >= _SIGNATURES_KEPT:
+                self._type_grants.clear()
+            self._type_grants[key] = authorized
+        return authorized
 
     def batch_signer(self, root: bytes, batch: BatchInfo, signature: bytes) -> str:
         """Address that signed the batch's EIP-712 message; InputError for a malformed signature (cached)."""
@@ -625,8 +654,9 @@ class ChainView:
 
 
 class _Checks:
-    def __init__(self) -> None:
+    def __init__(self, names: tuple[str, ...] = CHECK_NAMES) -> None:
         self.items: list[Check] = []
+        self.names = names
 
     def add(self, name: str, ok: bool, detail: str) -> bool:
         self.items.append(Check(name, ok, detail))
@@ -634,7 +664,7 @@ class _Checks:
 
     def skip_rest(self, reason: str) -> None:
         done = {c.name for c in self.items}
-        for name in CHECK_NAMES:
+        for name in self.names:
             if name not in done:
                 self.items.append(Check(name, False, f"not checked: {reason}", skipped=True))
 
@@ -737,6 +767,21 @@ class _Run:
             )
         return found
 
+    def type_authority(self, department: str, certificate_type: object, block: int) -> Check:
+        """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``."""
+        if type(certificate_type) is not str or not _CERTIFICATE_TYPE.match(certificate_type):
+            return self.check("type_authority", False, f"the certificate states no valid type ({certificate_type!r})")
+        authorized = self.view.was_authorized_for_type(department, certificate_type, block)
+        return self.check(
+            "type_authority",
+            authorized,
+            f"{department} was authorized for type {certificate_type!r} at block {block}"
+            if authorized
+            else f"{department} was not authorized by the council to issue type {certificate_type!r} at block {block}, "
+            f"where it anchored this certificate: a department acting outside its authority (the registry's "
+            f"typeHistory lists the types it held and when)",
+        )
+
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
         if self._identity is None:
@@ -828,6 +873,45 @@ def verify_certificate(
     the moment validity is judged at (default: the clock), with status as of the head: a verifier replaying a
     check, or a test, supplies it. An ISO 8601 string without a time zone is UTC."""
     return _verify_one(source, _Run(view, at, None, now))
+
+
+# What a certificate's digest alone lets the chain answer: every check but those that read its fields.
+DIGEST_CHECK_NAMES = tuple(n for n in CHECK_NAMES if n not in ("format", "integrity", "disclosure", "validity"))
+
+
+def verify_digest(
+    digest: str,
+    anchor: Mapping[str, Any],
+    view: ChainView,
+    *,
+    issuer: str,
+    certificate_type: str,
+    at: str | datetime | None = None,
+) -> Report:
+    """Verify a certificate known by its digest alone, against the chain as of now or time ``at``: the checks of
+    :func:`verify_certificate` that read no field (:data:`DIGEST_CHECK_NAMES`), from its ``anchor`` section (root,
+    proof, signature, chain; as a document has it) and the ``issuer`` and ``certificate_type`` its issuer's store
+    names. For a certificate whose contents are gone (erased: no document can be rebuilt) the chain's facts remain:
+    that the digest was anchored, by whom and when, under a key and signature of that department, and its status.
+    """
+    key = parse_hex32(digest, "digest")  # InputError: not a digest
+    run = _Run(view, at, None)
+    checks = _Checks(DIGEST_CHECK_NAMES)
+    facts: dict[str, Any] = {}
+    try:
+        head = view.head()
+        checks.items.append(run.chain_check(anchor))
+        checks.items.append(run.chain_identity_check())
+        blocks = _anchoring(run, checks, facts, key, anchor, issuer, certificate_type, head)
+        if blocks is not None:
+            _witnessed(run, checks, blocks, head)
+    except ChainError as exc:
+        checks.skip_rest(f"the chain could not be read: {exc}")
+        return Report(hex32(key), tuple(checks.items), None, run.at_text)
+    except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:  # fail closed, as for a document
+        checks.skip_rest(f"the anchor section is malformed ({type(exc).__name__}: {exc})")
+        return Report(hex32(key), tuple(checks.items), None, run.at_text)
+    return Report(hex32(key), tuple(checks.items), head, run.at_text, facts)
 
 
 def verify_many(
@@ -1053,7 +1137,7 @@ def _proof(elements: Any) -> list[bytes]:
 
 def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> Report:
     anchor = doc.anchor
-    at_time, at_text = run.at_time, run.at_text
+    at_text = run.at_text
     facts: dict[str, Any] = {}
     items = checks.items
 
@@ -1090,6 +1174,28 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         )
     else:
         items.append(run.check("disclosure", True, "id, type, issuer, issued_at and the validity dates are disclosed"))
+    blocks = _anchoring(run, checks, facts, digest, anchor, doc.fields.get("issuer"), doc.fields.get("type"), head)
+    if blocks is not None:
+        _validity(doc, run, checks)
+        _witnessed(run, checks, blocks, head)
+    return done(digest)
+
+
+def _anchoring(
+    run: _Run,
+    checks: _Checks,
+    facts: dict[str, Any],
+    digest: bytes,
+    anchor: Mapping[str, Any],
+    issuer: object,
+    certificate_type: object,
+    head: int,
+) -> tuple[int, int] | None:
+    """The chain's checks of certificate ``digest`` (merkle_proof to status), whether a document or only its
+    digest was given: (anchoring block, last status change block), or None when a check stopped the rest (skipped,
+    with the reason)."""
+    items = checks.items
+    at_time, at_text = run.at_time, run.at_text
     try:
         root = parse_hex32(str(anchor.get("root")), "anchor.root")
         proof = _proof(anchor.get("proof", []))
@@ -1097,26 +1203,25 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     except (InputError, ValueError) as exc:
         checks.add("merkle_proof", False, f"malformed anchor: {exc}")
         checks.skip_rest("the anchor section is malformed")
-        return done(digest)
+        return None
     in_batch, proof_detail = checks_core.merkle_proof(digest, proof, root)
     if in_batch:
         items.append(run.check("merkle_proof", True, proof_detail))
     else:
         checks.add("merkle_proof", False, proof_detail)
         checks.skip_rest("the certificate is not part of the anchored batch")
-        return done(digest)
-    issuer = doc.fields.get("issuer")
+        return None
     if not _is_department(issuer):
         checks.add(
             "anchored", False, f"the certificate names no issuer department to look its batch up in (issuer {issuer!r})"
         )
         checks.skip_rest("the issuing department is unknown")
-        return done(digest)
+        return None
     batch, batch_checks, batch_facts = run.batch_checks(issuer, root, signature, head)
     if batch is None:
         items.extend(batch_checks)
         checks.skip_rest("the issuer anchored nothing under this root")
-        return done(digest)
+        return None
     facts.update(batch_facts)
     anchored, confirmations, department_key, signed = batch_checks
     items.append(anchored)
@@ -1139,6 +1244,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         items.append(run.check("issuer", True, f"issued and anchored by {issuer}"))
     items.append(department_key)
     items.append(signed)
+    items.append(run.type_authority(issuer, certificate_type, batch.block_number))
     status, block, ts, detail = run.view.status(
         issuer, root, digest, int(at_time.timestamp()) if at_time else None, head
     )
@@ -1159,9 +1265,7 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
     items.append(run.check("status", status == "valid", f"{status}{' as of ' + at_text if at_text else ''}{when}{why}"))
-    _validity(doc, run, checks)
-    _witnessed(run, checks, (batch.block_number, block), head)
-    return done(digest)
+    return batch.block_number, block
 
 
 def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -> None:
@@ -1195,6 +1299,7 @@ def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
 
 
 _TEXT_OR_NONE = (str, type(None))
+_CERTIFICATE_TYPE = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 
 def _is_department(value: object) -> TypeGuard[str]:

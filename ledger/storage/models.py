@@ -46,6 +46,7 @@ __all__ = [
     "GrantBase",
     "GrantPublic",
     "Hex32",
+    "InputCitation",
     "LogAnchor",
     "LogEntry",
     "ProducedCertificate",
@@ -286,6 +287,15 @@ class CitedDocument(SQLModel, table=True):
     ref: str = Field(primary_key=True, max_length=66)
     sealed: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     digest: str | None = Field(default=None, index=True, max_length=66)
+
+
+class InputCitation(SQLModel, table=True):
+    """That stored decision input ``input_digest`` names the cited copy ``ref`` (a ``{"document_ref": ref}``
+    citation), written with the input: a refused decision removes a copy only when no other stored input names it,
+    asked through ``ix_inputcitation_ref`` instead of searching every stored input's text (migration 0007)."""
+
+    input_digest: str = Field(primary_key=True, max_length=66)
+    ref: str = Field(primary_key=True, index=True, max_length=66)
 
 
 class ApplicantSecret(SQLModel, table=True):

@@ -60,4 +60,12 @@ abstract contract RegistryFixture is Test {
     function _setRoles(bytes32 id, uint8 roles) internal {
         _pass(IDepartmentRegistry.Action.SetRoles, id, "", address(0), roles);
     }
+
+    function _grantType(bytes32 id, string memory certificateType) internal {
+        _pass(IDepartmentRegistry.Action.GrantType, id, certificateType, address(0), 0);
+    }
+
+    function _revokeType(bytes32 id, string memory certificateType) internal {
+        _pass(IDepartmentRegistry.Action.RevokeType, id, certificateType, address(0), 0);
+    }
 }
