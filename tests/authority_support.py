@@ -24,9 +24,10 @@ def anchor_anyway(ledger: Ledger, department: str, cert_type: str) -> dict[str, 
     built = issuance.build_batch(ledger, records, department)
     issuance.store_prepared(ledger, built)
     chain = ledger.chain
-    chain.send(
+    sent = chain.send(
         ledger.department_account(department),
         chain.anchor.functions.anchorBatch(built.root, len(built.digests), SCHEMA_ID),
     )
-    issuance.confirm(ledger, built.root, timeout=60)  # finds the anchoring event: sends nothing itself
+    assert chain.wait(sent, timeout=60)["status"] == 1
+    issuance.confirm(ledger, built.root, timeout=60)  # finds the anchoring event mined: sends nothing itself
     return issuance.export_document(ledger, "0x" + built.digests[0].hex(), department)

@@ -108,7 +108,8 @@ def test_a_batch_anchored_after_its_type_was_revoked_fails_type_authority(ledger
         issuance.confirm(ledger, built.root, timeout=60)
     assert issuance.anchor_event(ledger, built.root, dept) is None
     chain = ledger.chain
-    chain.send(ledger.department_account(dept), chain.anchor.functions.anchorBatch(built.root, 1, SCHEMA_ID))
+    sent = chain.send(ledger.department_account(dept), chain.anchor.functions.anchorBatch(built.root, 1, SCHEMA_ID))
+    assert chain.wait(sent, timeout=60)["status"] == 1
     issuance.confirm(ledger, built.root, timeout=60)
     document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
     report = verify_certificate(document, _view(ledger))
