@@ -246,13 +246,12 @@ def type_hash(certificate_type: str) -> bytes:
     return bytes(keccak(text=certificate_type))
 
 
-def current_types(chain: Chain, department: str, block: int | None = None) -> list[str]:
-    """Names of the certificate types ``department`` holds now (or held at ``block``), sorted."""
+def current_types(chain: Chain, department: str) -> list[str]:
+    """Names of the certificate types ``department`` holds now (its open grants), sorted."""
     fns = chain.registry.functions
-    at: int | str = "latest" if block is None else block
-    periods = chain.call(fns.typeHistory(department_id_bytes(department)), at)
-    held = {bytes(p[0]) for p in periods if int(p[2]) == 0 or (block is not None and int(p[1]) <= block < int(p[2]))}
-    return sorted(str(chain.call(fns.certificateTypeName(h), at)) for h in held)
+    periods = chain.call(fns.typeHistory(department_id_bytes(department)))
+    held = {bytes(p[0]) for p in periods if int(p[2]) == 0}
+    return sorted(str(chain.call(fns.certificateTypeName(h))) for h in held)
 
 
 def is_authorized_for_type(chain: Chain, department: str, certificate_type: str, block: int | None = None) -> bool:
