@@ -1462,15 +1462,25 @@ class Verifier:
             raise Failure(f"the certificate names issuer {issuer!r}; the chain says {anchored_by!r} anchored it")
         return f"issued by {issuer}"
 
+    def could_act_in(self, signer: str, role: int, block: int) -> bool:
+        """The key was active after the block before the anchoring's, or after that block: the contracts refuse a key
+        that cannot act when the transaction runs, so a suspension or rotation later in the same block came after
+        the anchoring and does not reach back."""
+        for at in (block, block - 1) if block > 0 else (block,):
+            (ok,) = self.rpc.call(
+                self.b["chain"]["registry_contract"],
+                "wasActiveSignerAt(address,uint8,uint64)",
+                ["address", "uint8", "uint64"],
+                [signer, role, at],
+                ["bool"],
+            )
+            if ok:
+                return True
+        return False
+
     def check_department_key(self) -> str:
         e = self.event or {}
-        (ok,) = self.rpc.call(
-            self.b["chain"]["registry_contract"],
-            "wasActiveSignerAt(address,uint8,uint64)",
-            ["address", "uint8", "uint64"],
-            [e["signer"], ISSUER, e["block_number"]],
-            ["bool"],
-        )
+        ok = self.could_act_in(e["signer"], ISSUER, e["block_number"])
         if not ok:
             raise Failure(f"{e['signer']} was not an active issuer's key at block {e['block_number']}")
         return f"{e['signer']} was {e['department']}'s key and an active issuer at block {e['block_number']}"
@@ -1940,13 +1950,7 @@ class DecisionVerifier(Verifier):
 
     def check_log_key(self) -> str:
         e = self.event or {}
-        (ok,) = self.rpc.call(
-            self.b["chain"]["registry_contract"],
-            "wasActiveSignerAt(address,uint8,uint64)",
-            ["address", "uint8", "uint64"],
-            [e["signer"], APPROVER, e["block_number"]],
-            ["bool"],
-        )
+        ok = self.could_act_in(e["signer"], APPROVER, e["block_number"])
         if not ok:
             raise Failure(
                 f"{e['signer']} was not the key of an active approver department at block "
@@ -2709,11 +2713,15 @@ class Rerun:
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
         ok = ok and str(anchor.get("signer", "")).lower() == signer  # the key its anchor section names is the chain's
-        active = self.eth_call(
-            chain["registry_contract"],
-            SELECTOR_WAS_ACTIVE_SIGNER_AT,
-            hexbytes(signer, 20).rjust(32, b"\x00") + ISSUER.to_bytes(32, "big") + anchored.to_bytes(32, "big"),
-        )
+        # active after the block before the anchoring's, or after it (a later change in its block does not reach back)
+        for at in (anchored, anchored - 1) if anchored > 0 else (anchored,):
+            active = self.eth_call(
+                chain["registry_contract"],
+                SELECTOR_WAS_ACTIVE_SIGNER_AT,
+                hexbytes(signer, 20).rjust(32, b"\x00") + ISSUER.to_bytes(32, "big") + at.to_bytes(32, "big"),
+            )
+            if int.from_bytes(active[:32], "big") != 0:
+                break
         ok = ok and int.from_bytes(active[:32], "big") != 0
         if ok:
             chain_id = quantity(self.v.rpc("eth_chainId"), "the chain id")

@@ -653,3 +653,38 @@ def test_an_anonymous_client_verifying_an_erased_certificate_learns_no_field(led
     for name, value in document["fields"].items():
         if name != "issuer" and isinstance(value, str) and len(value) > 3:
             assert value not in text, (name, value)
+
+
+def test_a_suspension_after_the_anchoring_in_the_same_block_does_not_reach_back(
+    own_node: Ledger, tmp_path: Path
+) -> None:
+    """The contract let the anchoring through (the department was active when it ran): a suspension mined after it
+    in the same block does not fail it in any verifier (the key is judged active if it was after the block before)."""
+    ledger = own_node
+    from ledger.services.council import Action
+
+    dept = _bureau(ledger, OWN_TYPE)
+    built = _prepare(ledger, dept, OWN_TYPE)
+    council = Council(ledger)
+    first, *others = council.members
+    proposal = first.propose(Action.SUSPEND, dept)
+    threshold = int(ledger.chain.call(ledger.chain.registry.functions.threshold()))
+    for member in others[: threshold - 2]:
+        assert not member.approve(proposal).executed
+    last = others[threshold - 2]
+    chain = ledger.chain
+    _same_block(
+        ledger,
+        lambda: issuance._send_anchor(ledger, "0x" + built.root.hex()),
+        lambda: chain.send(last.account, chain.registry.functions.approve(proposal)),
+    )
+    issuance.confirm(ledger, built.root, timeout=60)
+    document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
+    report = verify_certificate(document, _view(ledger))
+    assert _failed(report) == set(), report.to_json()
+    library, code, _ = both(ledger, evidence.certificate_bundle(ledger, document), tmp_path, "suspended-after.json")
+    assert code == 0 and library.ok
+    # an anchoring in a block where the department was inactive throughout is still refused by the contract itself
+    late = _prepare(ledger, dept, OWN_TYPE)
+    with pytest.raises(LedgerError):
+        issuance.confirm(ledger, late.root, timeout=60)

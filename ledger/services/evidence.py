@@ -51,7 +51,7 @@ from ..formats.schemas import bundle_shape_problem
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
 from .departments import TypePeriod, get_department
-from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, verify_certificate
+from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
 
 BUNDLE_VERSION = "pl-evidence/1"
 PRODUCER = "provenance-ledger"
@@ -1197,9 +1197,7 @@ def _check_log_key(chain: Chain, event: dict[str, Any], decided_block: Any = Non
     department an active approver, at the anchoring block and through every status period since the block the
     decision was taken at: only approvers decide, and not while suspended."""
     taken = _taken(decided_block)
-    ok = bool(
-        chain.call(chain.registry.functions.wasActiveSignerAt(event["signer"], ROLE_APPROVER, event["block_number"]))
-    )
+    ok = could_act_in(chain, event["signer"], ROLE_APPROVER, event["block_number"])
     if ok and taken is not None:
         periods = [
             (bool(a), int(r), int(f))

@@ -26,6 +26,7 @@ from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
 from ..storage.store import Batch, Certificate
 from ..storage.vault import ERASED
+from .verify import could_act_in
 
 
 def _iso(value: datetime | int | None) -> str | None:
@@ -213,7 +214,7 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         signer,
         cert.department_id,
         block_number,
-        bool(chain.call(chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block_number))),
+        could_act_in(chain, signer, ROLE_ISSUER, block_number),
     )
     # the council's schedule at the anchoring block, as verify.py's type_authority check reads it, for the type the
     # certificate itself states (never the store's column, which nothing binds to the digest)

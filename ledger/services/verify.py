@@ -186,6 +186,16 @@ class _DepartmentStream:
         return found[-1] if found else None
 
 
+def could_act_in(chain: Chain, signer: str, role: int, block: int) -> bool:
+    """Whether ``signer`` was an active key of a department holding ``role`` at some moment of ``block``: after
+    the block before it, or after ``block`` itself. The registry answers for the state after a whole block, but the
+    anchor and log contracts refuse a key that cannot act when the transaction runs, so an anchoring in the block
+    that suspended its department or rotated its key was made before that change: judging it by the state after
+    the block would let the change reach back and fail a genuine certificate for ever."""
+    was = chain.registry.functions.wasActiveSignerAt
+    return bool(chain.call(was(signer, role, block))) or (block > 0 and bool(chain.call(was(signer, role, block - 1))))
+
+
 class ChainView:
     """Read-only view of the contracts, caching facts that cannot change once deep enough in the chain.
 
@@ -353,7 +363,7 @@ class ChainView:
         cached = self._signers.get(key)
         if cached is not None:
             return cached
-        active = bool(self.chain.call(self.chain.registry.functions.wasActiveSignerAt(signer, ROLE_ISSUER, block)))
+        active = could_act_in(self.chain, signer, ROLE_ISSUER, block)
         if block < self._head:  # a change later in the same block could still alter the answer for it
             self._signers[key] = active
         return active
