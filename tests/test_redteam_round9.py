@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ledger.client import Ledger
 from ledger.errors import LedgerError, StateError
@@ -23,8 +23,9 @@ from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import erasure, evidence, issuance
 from ledger.services.departments import Council
+from ledger.services.reconcile import reconcile
 from ledger.services.verify import ChainView, verify_certificate, verify_digest
-from ledger.storage.store import Certificate
+from ledger.storage.store import Batch, Certificate
 
 from .api_support import Clock, make_client
 from .authority_support import anchor_anyway
@@ -90,12 +91,16 @@ def test_resume_does_not_anchor_a_type_revoked_after_the_batch_was_prepared(own_
     dept = _bureau(ledger, OWN_TYPE, FOREIGN_TYPE)
     built = _prepare(ledger, dept, FOREIGN_TYPE)  # issuance stopped after storing it
     Council(ledger).revoke_types(dept, [FOREIGN_TYPE])  # the council withdraws the authority meanwhile
-    try:
-        issuance.resume(ledger, timeout=60)
-    except LedgerError:
-        pass  # refusing is the fix
+    held_back: list[str] = []
+    issuance.resume(ledger, timeout=60, held_back=held_back)  # the other pending batches still go
     event = issuance.anchor_event(ledger, built.root, dept)
     assert event is None, f"anchored in block {event and event['block_number']} after the type was revoked"
+    assert len(held_back) == 1 and f"grant-type {dept} {FOREIGN_TYPE}" in held_back[0], held_back
+    # granted again: the next resume sends it, and it verifies
+    Council(ledger).grant_types(dept, [FOREIGN_TYPE])
+    assert issuance.resume(ledger, timeout=60) == ["0x" + built.root.hex()]
+    document = issuance.export_document(ledger, "0x" + built.digests[0].hex(), dept)
+    assert verify_certificate(document, _view(ledger)).ok
 
 
 def test_a_batch_anchored_after_its_type_was_revoked_fails_type_authority(ledger: Ledger) -> None:
@@ -393,6 +398,12 @@ def test_a_revocation_during_a_long_issuance_stops_it(ledger: Ledger) -> None:
     issued = [json.loads(line) for line in out.getvalue().splitlines()]
     outside = [d["digest"] for d in issued if "type_authority" in _failed(verify_certificate(d, _view(ledger)))]
     assert outside == [], f"{len(outside)} of {len(issued)} certificates were anchored after the revocation"
+    # what the run stored and did not send waits, prepared, for the type to be granted again (the shared store is
+    # left with nothing pending)
+    council.grant_types(dept, [FOREIGN_TYPE])
+    held_back: list[str] = []
+    issuance.resume(ledger, timeout=60, held_back=held_back)
+    assert held_back == [] and reconcile(ledger, departments=[dept]).pending == []
 
 
 def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
@@ -422,8 +433,8 @@ def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
 
     monkeypatch.setattr(permits, "link", revoked_meanwhile)
     app = application("R9-FBP-2", licence)
-    try:
-        decision = decisions.decide(
+    with pytest.raises(StateError, match="was not sent and stays prepared"):  # recorded, its permit held back
+        decisions.decide(
             ledger,
             code,
             "R9-FBP-2",
@@ -432,16 +443,19 @@ def test_a_permit_type_revoked_while_the_decision_is_recorded_is_not_anchored(
             rules,
             applicant_ref=licence["fields"]["subject.credit_code"],
         )
-    except LedgerError:
-        return  # refusing to send it is a fix
-    issued = decision.body["issued"]["certificate"]
-    event = issuance.anchor_event(
-        ledger, bytes.fromhex(issuance.stored_anchor(ledger, issued).anchor["root"][2:]), code
-    )
-    if event is None:
-        return  # held back: a fix
-    (document,) = permits.documents(ledger, [issued])
-    assert "type_authority" not in _failed(verify_certificate(document, _view(ledger)))
+    with ledger.engine.connect() as conn:
+        (root,) = conn.execute(select(Batch.root).where(Batch.department_id == code)).scalars().all()  # type: ignore[arg-type]
+        (digest,) = (
+            conn.execute(select(Certificate.digest).where(Certificate.batch_root == root)).scalars().all()  # type: ignore[arg-type]
+        )
+    assert issuance.anchor_event(ledger, bytes.fromhex(root[2:]), code) is None, "anchored after the revocation"
+    # held back, prepared; granted again, the next resume sends it (the shared store is left with nothing pending)
+    Council(ledger).grant_types(code, [permit_type])
+    held_back: list[str] = []
+    issuance.resume(ledger, timeout=60, held_back=held_back)
+    assert held_back == [] and reconcile(ledger, departments=[code]).pending == []
+    document = issuance.export_document(ledger, digest, code)
+    assert verify_certificate(document, _view(ledger)).ok
 
 
 def test_an_anchoring_in_the_gap_between_a_revocation_and_a_regrant_fails_everywhere(

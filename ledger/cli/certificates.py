@@ -261,7 +261,10 @@ def _supersede(args: argparse.Namespace) -> int:
 
 
 def _resume(args: argparse.Namespace) -> int:
+    held_back: list[str] = []
     with open_ledger(args) as ledger:
-        done = issuance.resume(ledger)
-    print_json({"completed_batches": done})
+        done = issuance.resume(ledger, held_back=held_back)
+    for why in held_back:
+        print(f"warning: {why}", file=sys.stderr)
+    print_json({"completed_batches": done, "held_back": held_back})
     return 0

@@ -711,6 +711,10 @@ def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     return tx_hash
 
 
+class _HeldBack(StateError):
+    """A batch not sent because its department may no longer issue one of its types; it stays prepared."""
+
+
 def _send_anchor(ledger: Ledger, root_hex: str, types: set[str] | None = None) -> str:
     """Send ``anchorBatch`` for a stored batch and record it as ``submitted``.
 
@@ -734,7 +738,7 @@ def _send_anchor(ledger: Ledger, root_hex: str, types: set[str] | None = None) -
         raise StateError(f"batch {root_hex} is not in the store")
     refused = _unauthorized(ledger, batch.department_id, types or ())
     if refused:
-        raise StateError(
+        raise _HeldBack(
             f"batch {root_hex} was not sent and stays prepared: department {batch.department_id!r} may no longer "
             f"issue certificates of type {', '.join(map(repr, refused))} (the council revoked it after the batch "
             f"was prepared). {_how_to_grant(batch.department_id, refused)}; then `ledger resume` sends the batch"
@@ -1022,12 +1026,14 @@ def recheck(ledger: Ledger, *, window: int | None = None) -> list[str]:
     return moved
 
 
-def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
+def resume(ledger: Ledger, *, timeout: float | None = None, held_back: list[str] | None = None) -> list[str]:
     """Complete every pending batch (after a crash, a chain outage or a reorganisation).
 
     First :func:`recheck` moves confirmed batches whose anchor the chain lost back to ``prepared``; then every
     prepared or submitted batch is confirmed from its anchoring event if the chain has it, or sent (again).
-    The contract refuses a root twice, so nothing is anchored twice.
+    The contract refuses a root twice, so nothing is anchored twice. A batch holding a certificate type its
+    department may no longer issue (revoked after it was prepared) is not sent and stays prepared: why is appended
+    to ``held_back``, and the other batches still go (a later resume sends it once the council grants the type).
     """
     recheck(ledger)
     with ledger.engine.connect() as conn:
@@ -1039,19 +1045,14 @@ def resume(ledger: Ledger, *, timeout: float | None = None) -> list[str]:
             .all()
         )
     done = []
-    refused: list[str] = []
     for root_hex in pending:
         try:
             confirm(ledger, bytes.fromhex(root_hex[2:]), timeout=timeout)
-        except StateError as exc:  # e.g. a type revoked since it was prepared: the others still go
-            refused.append(str(exc))
+        except _HeldBack as exc:
+            if held_back is not None:
+                held_back.append(str(exc))
             continue
         done.append(root_hex)
-    if refused:
-        raise StateError(
-            f"{len(done)} pending batch(es) completed, {len(refused)} not sent: "
-            + "; ".join(refused[:MAX_REPORTED_ERRORS])
-        )
     return done
 
 
