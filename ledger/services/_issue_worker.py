@@ -52,6 +52,9 @@ class BuiltBatch:
     # type, issued_at, valid_until), ``fields`` left empty (the field maps were 4.7 µs per certificate to pickle
     # and unpickle; the sealed-body plaintexts already carry them). :func:`row_columns` gives either form.
     columns: list[tuple[str, str, str, str | None]] | None = None
+    # The batch's certificate types, computed once (``issuance.batch_types``): checked before it is stored and
+    # again when it is sent.
+    types: frozenset[str] | None = None
 
 
 def _id_hash(department: str, certificate_id: str) -> int:

@@ -22,6 +22,7 @@ import time
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -396,7 +397,7 @@ def _issue(
 
     def check_types(built: BuiltBatch) -> None:
         """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized."""
-        types = {columns[1] for columns in row_columns(built)} - authorized
+        types = batch_types(built) - authorized
         if types:
             check_types_authorized(ledger, department, types)
             authorized.update(types)
@@ -692,6 +693,13 @@ def _commit(written: tuple[Connection, RootTransaction]) -> None:
         conn.close()
 
 
+def batch_types(built: BuiltBatch) -> frozenset[str]:
+    """The certificate types of a built batch, computed once per batch (a set over up to 10,000 rows)."""
+    if built.types is None:
+        built.types = frozenset(columns[1] for columns in row_columns(built))
+    return built.types
+
+
 def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     """Send the anchoring transaction of a prepared batch.
 
@@ -699,7 +707,7 @@ def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     reached the batch stays ``prepared`` and :func:`confirm` sends it once the node answers again.
     """
     try:
-        tx_hash = _send_anchor(ledger, hex32(built.root), {columns[1] for columns in row_columns(built)})
+        tx_hash = _send_anchor(ledger, hex32(built.root), batch_types(built))
     except ChainError as exc:
         if exc.error_name is None:
             return None
@@ -715,7 +723,7 @@ class _HeldBack(StateError):
     """A batch not sent because its department may no longer issue one of its types; it stays prepared."""
 
 
-def _send_anchor(ledger: Ledger, root_hex: str, types: set[str] | None = None) -> str:
+def _send_anchor(ledger: Ledger, root_hex: str, types: AbstractSet[str] | None = None) -> str:
     """Send ``anchorBatch`` for a stored batch and record it as ``submitted``.
 
     The department must hold every certificate type of the batch (``types``, else read from its rows) now, when it
@@ -1092,31 +1100,30 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
 
 @dataclass(frozen=True)
 class StoredAnchor:
-    """Where a stored certificate was anchored, and nothing of its fields but its type (see :func:`stored_anchor`)."""
+    """Where a stored certificate was anchored, and none of its fields (see :func:`stored_anchor`). ``issuer`` is the
+    store's word: a verifier of an erased certificate takes issuer and type from the chain-attested erasure entry
+    (``erasure.attribution``), never from a row an insider can edit."""
 
     digest: str
     issuer: str
-    certificate_type: str
     anchor: dict[str, Any]  # the document's anchor section, proof included
     erased: bool  # its contents were erased (ledger erase): no document can be rebuilt
 
 
 def stored_anchor(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredAnchor:
-    """The anchor section of a stored certificate as its document would carry it, its issuer and type as the store
-    names them, and whether its contents were erased: what ``verify.verify_digest`` needs, read without opening
+    """The anchor section of a stored certificate as its document would carry it, its issuer as the store names
+    it, and whether its contents were erased: what ``verify.verify_digest`` needs, read without opening
     the sealed body (an erased certificate has none to open)."""
     from .status import stored
 
     cert = stored(ledger, digest_or_id, department)
     with ledger.engine.connect() as conn:
-        cert_type, sealed = conn.execute(
-            select(col(Certificate.cert_type), col(Certificate.sealed)).where(
-                col(Certificate.digest) == hex32(cert.digest)
-            )
-        ).one()
+        sealed = conn.execute(
+            select(col(Certificate.sealed)).where(col(Certificate.digest) == hex32(cert.digest))
+        ).scalar_one()
         batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     anchor = {**anchor_data(ledger, batch._mapping), "proof": [hex32(p) for p in cert.proof]}
-    return StoredAnchor(hex32(cert.digest), cert.department, cert_type, anchor, bytes(sealed) == ERASED)
+    return StoredAnchor(hex32(cert.digest), cert.department, anchor, bytes(sealed) == ERASED)
 
 
 def export_document(ledger: Ledger, digest_or_id: str, department: str | None = None) -> dict[str, Any]:
