@@ -42,6 +42,11 @@ class ChainError(LedgerError):
         super().__init__(message)
 
 
+class FundsError(ChainError):
+    """The node refused a transaction because its sender cannot pay for gas. Definitive until someone funds the
+    address: waiting does not help, so nothing retries it (the batch or entry stays stored, unsent)."""
+
+
 class NotFoundError(LedgerError):
     """A record the caller named does not exist (unknown department, certificate, batch or decision)."""
 

@@ -218,6 +218,8 @@ def test_a_network_that_charges_gas_needs_no_fee_setting(tmp_path: Path) -> None
         assert f"{department} cannot pay for gas" in refused.stderr and "fund that address" in refused.stderr, (
             refused.stderr
         )
+        # said at once, not after waiting out the confirmation deadline (a key with no funds stays unfunded)
+        assert "did not reach" not in refused.stderr, refused.stderr
         _fund(node_url, department)
         ledger("resume")
         assert json.loads(ledger("continue", str(source), "-d", "HOUSING").stdout)["certificates"] == 0  # all stored

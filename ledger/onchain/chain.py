@@ -36,7 +36,7 @@ from web3.exceptions import (
 )
 from web3.types import RPCEndpoint
 
-from ..errors import ChainError, ConfigError, InputError
+from ..errors import ChainError, ConfigError, FundsError, InputError
 from .chainread import DEFAULT_LOG_SPAN
 from .toolchain import Artifact, contract_artifacts
 
@@ -352,7 +352,7 @@ class Chain:
                         time.sleep(0.05 * (attempt + 1))  # another writer used this nonce: read it again
                         continue
                     elif "insufficient funds" in message:
-                        raise ChainError(
+                        raise FundsError(
                             f"the node refused {fn.fn_name}: {address} cannot pay for gas on this "
                             f"chain ({exc}); fund that address, or run the network with zero fees "
                             "(docs/deploy.md), then run the command again"

@@ -35,7 +35,7 @@ from sqlmodel import col
 from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
-from ..errors import ChainError, InputError, LedgerError, StateError
+from ..errors import ChainError, FundsError, InputError, LedgerError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32
 from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
@@ -708,6 +708,8 @@ def submit(ledger: Ledger, built: BuiltBatch) -> str | None:
     """
     try:
         tx_hash = _send_anchor(ledger, hex32(built.root), batch_types(built))
+    except FundsError:
+        raise  # the key cannot pay: no retry until it is funded; the batch stays prepared for `ledger resume`
     except ChainError as exc:
         if exc.error_name is None:
             return None
@@ -892,6 +894,8 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
                     misses = 0
                     _send_anchor(ledger, root_hex)
             last_error = None
+        except FundsError:
+            raise  # waiting does not fund the key: say so now (the batch stays stored; `ledger resume` sends it)
         except ChainError as exc:
             if exc.error_name is not None and exc.error_name != "AnchorRootAlreadyAnchored":
                 raise  # the contract refuses this batch (e.g. the department was suspended)
