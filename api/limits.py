@@ -252,10 +252,17 @@ class RequestGuard:
             await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(anonymous)))
             return True
 
-        if declared is not None and declared.isdigit() and int(declared) > body_limit:
+        # ASCII digits only: "²" is a digit to isdigit() but not to int()
+        if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > body_limit:
             await _refuse(scope, receive, send, "payload-too-large", str(BodyTooLarge(body_limit)))
             return
-        if not vouched and declared is not None and declared.isdigit() and int(declared) > anonymous:
+        if (
+            not vouched
+            and declared is not None
+            and declared.isascii()
+            and declared.isdigit()
+            and int(declared) > anonymous
+        ):
             if await refused_past_anonymous():
                 return
             vouched = True

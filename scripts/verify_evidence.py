@@ -1734,7 +1734,7 @@ class Verifier:
             )
         text, names = cosigners(section["checkpoint"], keys)
         lines = text.split("\n")
-        if len(lines) != 4 or not lines[1].isdigit() or int(lines[1]) < 1:
+        if len(lines) != 4 or not (lines[1].isascii() and lines[1].isdigit()) or int(lines[1]) < 1:
             raise Failure("the checkpoint is not an origin, a size and a root hash line")
         c = self.b["chain"]
         origin = (

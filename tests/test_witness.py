@@ -524,6 +524,12 @@ def test_malformed_requests_and_wrong_keys_are_refused(own: Ledger, spawn: Calla
     assert w.post(b"new 0\n\n" + good.split(b"\n\n", 1)[1])[0] == 400
     assert w.post(good.replace(b"\n\n\xe2\x80\x94", b"\n\n-"))[0] == 400  # a signature line must start with an em dash
     assert w.post(b"\xff" * 10)[0] == 400
+    # digits of other scripts are digits to str.isdigit() but not to int(): a clear 400, not a crash
+    for size in ("²", "٣", "1¹"):
+        assert w.post(f"old {size}\n\n".encode() + good.split(b"\n\n", 1)[1])[0] == 400
+    origin, size, rest = good.split(b"\n\n", 1)[1].split(b"\n", 2)
+    assert size.isdigit()
+    assert w.post(b"old 0\n\n" + b"\n".join([origin, "²".encode(), rest]))[0] == 400  # its size line
     assert w.post(good)[0] == 200
     # A witness refuses to start with a --log-key that is not a ledger checkpoint key (it would admit anyone).
     bad = subprocess.run(

@@ -249,7 +249,11 @@ def _decide(args: argparse.Namespace) -> int:
 
 
 def _record_decision(args: argparse.Namespace) -> int:
-    overrides: int | str | None = int(args.overrides) if args.overrides and args.overrides.isdigit() else args.overrides
+    overrides: int | str | None = (
+        int(args.overrides)
+        if args.overrides and args.overrides.isascii() and args.overrides.isdigit()
+        else args.overrides
+    )
     with open_ledger(args) as ledger:
         decision = decisions.record_human_decision(
             ledger,

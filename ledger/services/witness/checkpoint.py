@@ -35,7 +35,7 @@ class ChainIdentity:
         if (
             not origin.startswith(ORIGIN_PREFIX)
             or len(parts) != 3
-            or not parts[0].isdigit()
+            or not (parts[0].isascii() and parts[0].isdigit())
             or len(parts[1]) != 64
             or len(parts[2]) != 42
             or not parts[2].startswith("0x")
@@ -84,7 +84,7 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise InputError("a checkpoint is an origin, a size and a root hash line, each ending in a newline")
         origin, size, root = lines[0], lines[1], lines[2]
-        if not size.isdigit() or (size != "0" and size.startswith("0")) or int(size) < 1:
+        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")) or int(size) < 1:
             raise InputError(f"checkpoint size {size!r} is not a positive decimal without leading zeroes")
         try:
             block_hash = base64.b64decode(root, validate=True)

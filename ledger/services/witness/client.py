@@ -300,7 +300,12 @@ def _round(
         try:
             status, ctype, text = request_cosignature(witness, note, old)
             for _ in range(3):  # another collector may cosign between our two requests: follow its size again
-                if not (status == 409 and ctype.startswith("text/x.tlog.size") and text.strip().isdigit()):
+                if not (
+                    status == 409
+                    and ctype.startswith("text/x.tlog.size")
+                    and text.strip().isascii()
+                    and text.strip().isdigit()
+                ):
                     break
                 if int(text.strip()) == old:
                     break  # a conflict at the same size is the witness's own answer, not a race

@@ -205,7 +205,7 @@ class Witness:
         if (
             not sep
             or not head.startswith("old ")
-            or not head[4:].isdigit()
+            or not (head[4:].isascii() and head[4:].isdigit())  # "²" is a digit to isdigit, not to int
             or (head[4:] != "0" and head[4:].startswith("0"))
         ):
             raise WitnessRefusal(400, "the request starts with 'old <size>' and a newline")
@@ -369,7 +369,7 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
                 self._send(404, "not found\n")
                 return
             raw = self.headers.get("Content-Length") or ""
-            length = int(raw) if raw.isdigit() else -1
+            length = int(raw) if raw.isascii() and raw.isdigit() else -1
             if not 0 <= length <= MAX_REQUEST:
                 self._send(400, f"a request needs a Content-Length of at most {MAX_REQUEST} bytes\n")
                 return
