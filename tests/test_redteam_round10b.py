@@ -1,0 +1,197 @@
+"""Red team, round 10b: what ``ledger reconcile`` believes of the database's own word.
+
+Holes (each test failed before the fix in ``ledger/services/reconcile.py``):
+
+- an insider marks a confirmed batch ``held`` (or ``prepared``): reconcile listed it as pending and skipped its
+  rows, so any edit of them (a revoked certificate set back to valid, a row deleted) reported no divergence;
+- an insider destroys a certificate's sealed body and writes an ``erasures`` entry for it to the database only:
+  reconcile took the unanchored entry for a lawful erasure (``ok``, "contents destroyed as the erasures log
+  records"), where replay and digest-only verification believe only an entry the chain attests;
+- a hostile department logs, and anchors in its own ``erasures`` log, an "erasure" of another department's
+  certificate: reconcile told the issuer its certificate's erasure was incomplete and to run ``ledger erase`` on it
+  (shredding a live certificate on a false report), and once an insider destroyed the body it reported nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import delete, insert, select, update
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import erasure, issuance, logchain, status
+from ledger.services.departments import Council
+from ledger.services.reconcile import reconcile
+from ledger.storage.store import Batch, BatchState, Certificate, StatusChange
+from ledger.storage.vault import ERASED
+
+from .conftest import make_records, write_jsonl
+
+_codes = itertools.count(1)
+
+
+def _issue(ledger: Ledger, tmp: Path, department: str, n: int, tag: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp / f"{department}-{tag}.jsonl", make_records(n))
+    issuance.issue_file(ledger, path, department, batch_size=n, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _row(ledger: Ledger, digest: str) -> tuple[str, bytes, str]:
+    """(batch root, sealed body, status) of a stored certificate."""
+    with ledger.engine.connect() as conn:
+        root, sealed, state = conn.execute(
+            select(Certificate.batch_root, Certificate.sealed, Certificate.status).where(  # type: ignore[call-overload]
+                Certificate.digest == digest
+            )
+        ).one()
+    return root, bytes(sealed), state
+
+
+def _findings(ledger: Ledger, *departments: str) -> set[tuple[str, str | None]]:
+    return {(d.kind, d.certificate) for d in reconcile(ledger, departments=list(departments)).divergences}
+
+
+# --------------------------------------------------------------------------- a batch hidden as "pending"
+
+
+@pytest.mark.parametrize("state", [BatchState.HELD, BatchState.PREPARED])
+def test_a_confirmed_batch_relabelled_pending_does_not_hide_its_rows_from_reconcile(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, state: str
+) -> None:
+    """The insider undoes a revocation in the database and relabels the batch as not yet anchored: the chain holds
+    its anchor, so its rows are compared with the chain all the same."""
+    revoked, _other = _issue(ledger, tmp_path, fresh_department, 2, f"pending-{state}")
+    digest = revoked["digest"]
+    status.revoke(ledger, digest, "fraud")
+    root, _sealed, recorded = _row(ledger, digest)
+    assert recorded == "revoked"
+    assert reconcile(ledger, departments=[fresh_department]).ok
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(status="valid"))  # type: ignore[arg-type]
+            conn.execute(update(Batch).where(Batch.root == root).values(state=state))  # type: ignore[arg-type]
+        report = reconcile(ledger, departments=[fresh_department])
+    finally:  # the shared store: the row and the batch as they were, nothing left pending
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(status="revoked"))  # type: ignore[arg-type]
+            conn.execute(update(Batch).where(Batch.root == root).values(state=BatchState.CONFIRMED))  # type: ignore[arg-type]
+    found = {(d.kind, d.certificate) for d in report.divergences}
+    assert ("status_mismatch", digest) in found, report.text()
+    assert not report.ok
+    assert reconcile(ledger, departments=[fresh_department]).ok
+
+
+# --------------------------------------------------------------------------- erasures the chain does not attest
+
+
+def test_a_body_destroyed_behind_an_erasure_entry_only_the_database_holds_is_reported(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """An unanchored ``erasures`` entry is the database's word, as a deletion is: replay and digest-only
+    verification do not believe it, and reconcile no longer says the contents were lawfully destroyed."""
+    (doc,) = _issue(ledger, tmp_path, fresh_department, 1, "shred")
+    digest = doc["digest"]
+    _root, sealed, _status = _row(ledger, digest)
+    body = {"certificate": digest, "basis": "consent-withdrawn", "by": "insider", "at": "2026-01-01T00:00:00Z"}
+    entry = logchain.append(ledger, erasure.LOG, fresh_department, body)  # written to the database, never anchored
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
+        report = reconcile(ledger, departments=[fresh_department])
+        assert digest not in erasure.proven(ledger, fresh_department)  # what replay and verify_digest believe
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=sealed))  # type: ignore[arg-type]
+            conn.execute(
+                delete(logchain.LogEntry).where(
+                    logchain.LogEntry.log == erasure.LOG,  # type: ignore[arg-type]
+                    logchain.LogEntry.department_id == fresh_department,  # type: ignore[arg-type]
+                    logchain.LogEntry.seq == entry.seq,  # type: ignore[arg-type]
+                )
+            )
+    assert not report.ok and report.erased == 0, report.text()
+    assert [d.certificate for d in report.divergences] == [digest], report.text()
+    assert reconcile(ledger, departments=[fresh_department]).ok
+
+
+def test_another_departments_erasure_entry_is_no_erasure_of_the_issuers_certificate(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """A hostile department anchors, in its own ``erasures`` log, an entry naming another department's
+    certificate. Reconcile must not tell the issuer its erasure is incomplete (advice that shreds a live
+    certificate), nor take it for the lawful erasure of a body an insider then destroys."""
+    (doc,) = _issue(ledger, tmp_path, fresh_department, 1, "foreign-erasure")
+    digest = doc["digest"]
+    hostile = f"R10B{os.getpid() % 1000}-{next(_codes)}"
+    Council(ledger).register(hostile, f"Hostile bureau {hostile}", ROLE_ISSUER | ROLE_VERIFIER, types=("permit",))
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    logchain.append(
+        ledger, erasure.LOG, hostile, {"certificate": digest, "basis": "court-order", "by": "hostile", "at": now}
+    )
+    assert logchain.anchor_pending(ledger, erasure.LOG, hostile)  # its own key, its own log: the chain accepts it
+    assert erasure.proven(ledger, hostile) == {digest: hostile}
+
+    found = _findings(ledger, fresh_department, hostile)
+    assert ("erasure_incomplete", digest) not in found, "reconcile asks the issuer to shred a live certificate"
+    assert found == set(), found
+
+    _root, sealed, _status = _row(ledger, digest)
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=ERASED))  # type: ignore[arg-type]
+        shredded = _findings(ledger, fresh_department, hostile)
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(sealed=sealed))  # type: ignore[arg-type]
+    assert ("erased_unrecorded", digest) in shredded, shredded
+
+
+# --------------------------------------------------------------------------- an erased row moved to another issuer
+
+
+def test_an_erased_revoked_certificate_moved_to_another_issuer_and_set_valid_is_reported(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Once a body is erased, no field is left to compare the row's issuer column with. The insider moves a revoked,
+    erased certificate's row to another department (whose status events for it are none), sets it valid and
+    deletes its status-change row: the store now calls it another issuer's valid certificate. Its batch was anchored
+    by its real issuer, whose status events reconcile must read it by."""
+    (doc,) = _issue(ledger, tmp_path, fresh_department, 1, "moved-erased")
+    digest = doc["digest"]
+    status.revoke(ledger, digest, "fraud")
+    erasure.erase(ledger, digest, basis="consent-withdrawn", by="officer-r10b")
+    assert reconcile(ledger, departments=[fresh_department]).ok
+    with ledger.engine.connect() as conn:
+        changes = [
+            dict(r._mapping)
+            for r in conn.execute(select(StatusChange).where(StatusChange.digest == digest))  # type: ignore[arg-type]
+        ]
+    assert len(changes) == 1
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.digest == digest)  # type: ignore[arg-type]
+                .values(department_id="MKT", status="valid")
+            )
+            conn.execute(delete(StatusChange).where(StatusChange.digest == digest))  # type: ignore[arg-type]
+        report = reconcile(ledger, departments=[fresh_department])
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.digest == digest)  # type: ignore[arg-type]
+                .values(department_id=fresh_department, status="revoked")
+            )
+            conn.execute(insert(StatusChange), changes)
+    assert {d.certificate for d in report.divergences} == {digest}, report.text()
+    assert reconcile(ledger, departments=[fresh_department]).ok
