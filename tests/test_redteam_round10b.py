@@ -3,7 +3,8 @@
 Holes (each test failed before the fix in ``ledger/services/reconcile.py``):
 
 - an insider marks a confirmed batch ``held`` (or ``prepared``): reconcile listed it as pending and skipped its
-  rows, so any edit of them (a revoked certificate set back to valid, a row deleted) reported no divergence;
+  rows, so any edit of them (a revoked certificate set back to valid, a row deleted) reported no divergence (and a
+  ``held`` batch is never sent nor revocable: the label itself is now reported, ``batch_state_altered``);
 - an insider destroys a certificate's sealed body and writes an ``erasures`` entry for it to the database only:
   reconcile took the unanchored entry for a lawful erasure (``ok``, "contents destroyed as the erasures log
   records"), where replay and digest-only verification believe only an entry the chain attests;
@@ -87,6 +88,8 @@ def test_a_confirmed_batch_relabelled_pending_does_not_hide_its_rows_from_reconc
     found = {(d.kind, d.certificate) for d in report.divergences}
     assert ("status_mismatch", digest) in found, report.text()
     assert not report.ok
+    if state == BatchState.HELD:  # nothing sends a held batch: an anchor of one is the state edited
+        assert ("batch_state_altered", root) in {(d.kind, d.root) for d in report.divergences}, report.text()
     assert reconcile(ledger, departments=[fresh_department]).ok
 
 

@@ -22,6 +22,7 @@ anchor_moved          the chain has the anchor in another block than the one sto
                       ``ledger resume`` updates it)
 anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
 anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+batch_state_altered   a batch stored ``held`` (never sent) whose anchor the chain holds: its state was edited
 status_mismatch       a row's status (or its successor, for a supersession) is not the one its issuer's status
                       events on chain give (e.g. a revoked row set back to valid, a successor link removed)
 status_history        the database records another number of status changes for a certificate than the chain
@@ -255,6 +256,16 @@ def reconcile(
                 continue
             # the chain holds its anchor already (a crash before the confirmation was stored, or a state edited to
             # pass the batch off as pending): its rows are compared with the chain like a confirmed batch's
+            if batch.state == BatchState.HELD:  # never sent by the ledger: no crash explains an anchor of it
+                add(
+                    Divergence(
+                        "batch_state_altered",
+                        root,
+                        "stored held (a permit whose decision was never recorded: nothing sends it), but the chain "
+                        "holds its anchor: its state was edited (which keeps its certificates from being revoked "
+                        "and from `ledger resume`), or its key was used outside this ledger",
+                    )
+                )
         if anchor is None:
             others = [d for d in other_departments.get(root, []) if d != batch.department]
             if others:
