@@ -1,6 +1,7 @@
-"""Red team, round 10b: what ``ledger reconcile`` believes of the database's own word.
+"""Red team, round 10b: what ``ledger reconcile`` and ``ledger replay`` believe of the database's (and another
+department's) word.
 
-Holes (each test failed before the fix in ``ledger/services/reconcile.py``):
+Holes (each test failed before its fix, in ``ledger/services/reconcile.py`` unless named):
 
 - an insider marks a confirmed batch ``held`` (or ``prepared``): reconcile listed it as pending and skipped its
   rows, so any edit of them (a revoked certificate set back to valid, a row deleted) reported no divergence (and a
@@ -10,7 +11,13 @@ Holes (each test failed before the fix in ``ledger/services/reconcile.py``):
   records"), where replay and digest-only verification believe only an entry the chain attests;
 - a hostile department logs, and anchors in its own ``erasures`` log, an "erasure" of another department's
   certificate: reconcile told the issuer its certificate's erasure was incomplete and to run ``ledger erase`` on it
-  (shredding a live certificate on a false report), and once an insider destroyed the body it reported nothing.
+  (shredding a live certificate on a false report), and once an insider destroyed the body it reported nothing;
+- an insider moves an erased, revoked certificate's row to another department, sets it valid and deletes its
+  status-change row: with no body left to compare the issuer column with, reconcile read its statuses under the
+  row's own issuer and reported nothing;
+- the same hostile entry, naming a licence an honest approval cited and its issuer lawfully erased: replay kept one
+  department per erased digest (the first by code), and reported the honest decision's facts as made up
+  (``ledger/services/replay.py``, ``erasure.proven_by``).
 """
 
 from __future__ import annotations
@@ -198,3 +205,50 @@ def test_an_erased_revoked_certificate_moved_to_another_issuer_and_set_valid_is_
             conn.execute(insert(StatusChange), changes)
     assert {d.certificate for d in report.divergences} == {digest}, report.text()
     assert reconcile(ledger, departments=[fresh_department]).ok
+
+
+# --------------------------------------------------------------------------- replay: another department's erasure entry
+
+
+def test_another_departments_erasure_entry_does_not_make_an_honest_decision_look_tampered(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The false alarm as a weapon (round 3's adversary, now a hostile department): a licence cited in an honest
+    approval is lawfully erased by its issuer; a department whose code sorts first logs and anchors, in its own
+    ``erasures`` log, an entry naming the same digest. Replay took one department per erased digest (the first),
+    found it was not the issuer, and reported the honest decision's facts as made up."""
+    from ledger.services import decisions
+    from ledger.services.replay import replay
+
+    from .decision_support import application, unique_rule_set
+
+    rules = unique_rule_set(f"r10b-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    (licence,) = _issue(ledger, tmp_path, "MKT", 1, "r10b-cited")
+    app = application(f"C-R10B-{fresh_department}", licence["digest"])
+    decision = decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    assert decision.body["outcome"] == "approve"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-r10b")
+    assert replay(ledger, department=fresh_department).ok
+
+    hostile = f"A10B{os.getpid() % 1000}-{next(_codes)}"  # sorts before MKT
+    Council(ledger).register(hostile, f"Hostile bureau {hostile}", ROLE_ISSUER | ROLE_VERIFIER, types=("permit",))
+    now = datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    logchain.append(
+        ledger,
+        erasure.LOG,
+        hostile,
+        {"certificate": licence["digest"], "basis": "court-order", "by": "hostile", "at": now},
+    )
+    assert logchain.anchor_pending(ledger, erasure.LOG, hostile)
+    after = replay(ledger, department=fresh_department)
+    assert after.ok, "another department's erasure entry made an honest decision look tampered: " + after.summary()

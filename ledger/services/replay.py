@@ -294,7 +294,7 @@ class _Facts:
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
-        self._erased: dict[str, str] | None = None
+        self._erased: dict[str, set[str]] | None = None
         self.shredded: dict[str, str] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
@@ -439,14 +439,14 @@ class _Facts:
                 )
         return facts
 
-    def erased(self) -> dict[str, str]:
-        """Digests of the certificates whose erasure the chain attests, with the department that logged it (read
-        once; :func:`ledger.services.erasure.proven`: anchored entries that check out, none the database alone
-        holds)."""
+    def erased(self) -> dict[str, set[str]]:
+        """Digests of the certificates whose erasure the chain attests, with every department that logged it (read
+        once; :func:`ledger.services.erasure.proven_by`: anchored entries that check out, none the database alone
+        holds; all of them, so another department's entry naming the digest cannot hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven
+            from .erasure import proven_by
 
-            self._erased = proven(self.ledger)
+            self._erased = proven_by(self.ledger)
         return self._erased
 
     def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
@@ -482,7 +482,7 @@ class _Facts:
                     .join(Batch, col(Batch.root) == col(Certificate.batch_root))
                     .where(col(Certificate.digest) == digest)
                 ).one()
-            if self.erased().get(digest) != cert.department:  # only its issuer erases a certificate
+            if cert.department not in self.erased().get(digest, ()):  # only its issuer erases a certificate
                 return None
             view = self.view
             batch = view.batch(cert.department, cert.root, view.head())
