@@ -17,7 +17,11 @@ Holes (each test failed before its fix, in ``ledger/services/reconcile.py`` unle
   row's own issuer and reported nothing;
 - the same hostile entry, naming a licence an honest approval cited and its issuer lawfully erased: replay kept one
   department per erased digest (the first by code), and reported the honest decision's facts as made up
-  (``ledger/services/replay.py``, ``erasure.proven_by``).
+  (``ledger/services/replay.py``, ``erasure.proven_by``);
+- a decision's made-up fact (a cited "licence" recorded as a "business-licence") hidden by erasing the cited
+  certificate and retyping its row: replay took an erased citation's type from the column, and reconcile never
+  compared an erased row's type with anything (``replay.py`` and ``reconcile.py``: the attested erasure entry's
+  type).
 """
 
 from __future__ import annotations
@@ -252,3 +256,97 @@ def test_another_departments_erasure_entry_does_not_make_an_honest_decision_look
     assert logchain.anchor_pending(ledger, erasure.LOG, hostile)
     after = replay(ledger, department=fresh_department)
     assert after.ok, "another department's erasure entry made an honest decision look tampered: " + after.summary()
+
+
+# --------------------------------------------------------------------------- replay: an erased citation's type
+
+
+def test_made_up_facts_stay_reported_after_the_cited_certificate_is_erased_and_its_row_retyped(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """A department records an approval on made-up facts: the cited certificate is a "licence", the record says
+    "business-licence"; replay reports it. The cited certificate is then lawfully erased (its anchored erasure
+    entry records its type, "licence") and the insider retypes the erased row. Replay took an erased citation's
+    type from that column, so the made-up fact now checked out and the forged approval replayed clean."""
+    import copy
+
+    from ledger.services import decisions
+    from ledger.services.replay import replay
+
+    from .decision_support import application, unique_rule_set
+
+    rules = unique_rule_set(f"r10b-type-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    out = io.StringIO()
+    path = write_jsonl(tmp_path / "r10b-other-type.jsonl", make_records(1, cert_type="licence"))
+    issuance.issue_file(ledger, path, "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    app = application(f"C-R10B-T-{fresh_department}", licence["digest"])
+    honest = decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    assert honest.body["outcome"] == "refer" and honest.body["certificates"][0]["type"] == "licence"
+    forged = copy.deepcopy(honest.body)
+    forged["case_id"] = f"C-R10B-FORGED-{fresh_department}"
+    forged["certificates"][0]["type"] = "business-licence"
+    forged.update(
+        outcome="approve",
+        reasons=["TYPICAL_FEATURES_MATCH"],
+        fired=["typical-features"],
+        legal_basis=rules.legal_basis(("TYPICAL_FEATURES_MATCH",)),
+    )
+    seq = logchain.append(ledger, logchain.LOG_DECISIONS, fresh_department, forged).seq
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+
+    def flagged() -> dict[int | None, set[str]]:
+        found: dict[int | None, set[str]] = {}
+        for d in replay(ledger, department=fresh_department).discrepancies:
+            found.setdefault(d.seq, set()).add(d.check)
+        return found
+
+    assert "certificate_facts" in flagged().get(seq, set())
+    erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-r10b")
+    assert "certificate_facts" in flagged().get(seq, set())  # what erasure left still tells the truth
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.digest == licence["digest"])  # type: ignore[arg-type]
+                .values(cert_type="business-licence")
+            )
+        after = flagged()
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(Certificate)
+                .where(Certificate.digest == licence["digest"])  # type: ignore[arg-type]
+                .values(cert_type="licence")
+            )
+    assert "certificate_facts" in after.get(seq, set()), after
+    # the retyped row is itself what erasure left not checking out: the honest decision citing it is reported too
+    assert "certificate_facts" in after.get(honest.seq, set()), after
+
+
+def test_an_erased_row_retyped_is_reported_by_reconcile(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    """The same retyping, seen by reconcile: with the body gone only the attested erasure entry states the type."""
+    (doc,) = _issue(ledger, tmp_path, fresh_department, 1, "retyped-erased")
+    digest = doc["digest"]
+    erasure.erase(ledger, digest, basis="consent-withdrawn", by="officer-r10b")
+    assert reconcile(ledger, departments=[fresh_department]).ok
+    try:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(cert_type="id-card"))  # type: ignore[arg-type]
+        found = _findings(ledger, fresh_department)
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(Certificate).where(Certificate.digest == digest).values(cert_type=doc["fields"]["type"])  # type: ignore[arg-type]
+            )
+    assert found == {("row_altered", digest)}, found
+    assert reconcile(ledger, departments=[fresh_department]).ok

@@ -89,7 +89,7 @@ from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_
 from ..storage.vault import ERASED
 from . import logchain
 from .erasure import LOG as ERASURE_LOG
-from .erasure import proven as proven_erasures
+from .erasure import proven_entries as proven_erasures
 from .erasure import recorded as recorded_erasures
 from .issuance import read_body
 from .verify import STATUS_NAMES, ChainView
@@ -165,7 +165,7 @@ class _Erasures:
     ``attested`` by the chain too; ``of_issuer`` collects the digests whose batch's own department logged them."""
 
     logged: set[tuple[str, str]]
-    attested: set[tuple[str, str]]
+    attested: dict[tuple[str, str], Any]  # -> the type the attested entry records (None in entries older than that)
     of_issuer: set[str] = field(default_factory=set)
 
 
@@ -326,7 +326,7 @@ def reconcile(
     # (anchored entries that check out, erasure.proven): only the issuer's own entry speaks for its certificate,
     # and only an attested one tells a destroyed body from a deletion (as replay and digest-only verification judge)
     logged: set[tuple[str, str]] = set()
-    attested: set[tuple[str, str]] = set()
+    attested: dict[tuple[str, str], Any] = {}
     for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
             where = f" entry {d.seq}" if d.seq is not None else ""
@@ -334,7 +334,7 @@ def reconcile(
         named = recorded_erasures(ledger, dept)
         logged.update((dept, digest) for digest in named)
         if named:  # the chain's word on them (most departments never erase: no second pass over an empty log)
-            attested.update((dept, digest) for digest in proven_erasures(ledger, dept))
+            attested.update(((dept, digest), e.get("type")) for digest, e in proven_erasures(ledger, dept).items())
     erasures = _Erasures(logged, attested)
     _check_logs(ledger, ours, report)
     from .permits import check_links  # the decision <-> produced certificate links (index rows included)
@@ -545,6 +545,13 @@ def _check_rows(
             if erased and key in erasures.attested:
                 report.erased += 1
                 problem = _certificate_problem(row, batch, None)
+                attested_type = erasures.attested[key]
+                if problem is None and isinstance(attested_type, str) and row[5] != attested_type:
+                    problem = (  # once the body is gone, only the attested entry binds a type to the digest
+                        "row_altered",
+                        f"the row's type {row[5]!r} is not {attested_type!r}, the type the anchored erasure "
+                        "entry recorded from the certificate's body",
+                    )
             elif erased and key in erasures.logged:
                 problem = (
                     "erasure_unanchored",
