@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import report
+from bench import charts, report
 from bench._common import Cost
 
 SECTIONS = ("selfcheck", "issuance", "gas", "verification", "gateway", "replay", "evidence", "witness")
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     info["total_seconds"] = time.perf_counter() - started
     info["quick"] = args.quick
     (HERE / "results.json").write_text(json.dumps({"machine": info, "results": results}, indent=2, default=str))
+    charts.draw(results)  # before the report, which shows them
     args.results.write_text(report.render(info, results))
     print(f"wrote {args.results} ({info['total_seconds']:.0f} s)", flush=True)
     return 1 if failed else 0

@@ -309,6 +309,9 @@ def scale_main(total: int, out_file: Path, step: int = 1_000_000) -> int:
             flush=True,
         )
         out_file.write_text(scale_table(started, total, step, limit, rows, probes))
+    from bench import charts
+
+    charts.draw(scale_markdown=out_file.read_text())  # scale.svg (and targets.svg from the last full run)
     return proc.wait()
 
 

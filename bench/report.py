@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 ANALYSIS = Path(__file__).resolve().parent / "analysis.md"
+SCALE_SVG = Path(__file__).resolve().parent / "scale.svg"  # bench/charts.py
+TARGETS_SVG = Path(__file__).resolve().parent / "targets.svg"
 SCALE = Path(__file__).resolve().parent / "SCALE.md"  # written by `python -m bench --scale`
 
 
@@ -57,6 +59,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         "was (a load near 2 on 2 cores is busy), and busy runs give lower figures than an idle machine.",
         "",
     ]
+    if TARGETS_SVG.exists():
+        out += ["![Each issue-18 target: this run's figure as a share of it (100 % = met)](targets.svg)", ""]
 
     sec = results.get("issuance")
     out += [
@@ -339,6 +343,8 @@ def render(info: dict[str, Any], results: dict[str, Any]) -> str:
         out.append("")
     if SCALE.exists():
         out += [SCALE.read_text().rstrip(), ""]
+        if SCALE_SVG.exists():
+            out += ["![The scale run: CPU-seconds per million, peak memory and bytes per certificate](scale.svg)", ""]
     if ANALYSIS.exists():
         out += [ANALYSIS.read_text().rstrip(), ""]
     return "\n".join(out)

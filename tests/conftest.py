@@ -156,6 +156,10 @@ DATABASE_AGNOSTIC = {
     "test_witness": "witness processes and their own stores",
     "test_browser": "the pages in Chromium (the gateway's database code is covered by the test_api_* modules)",
     "test_browser_i18n": "the pages in Chromium, in two languages",
+    "test_node_disk": "the embedded node's files on disk; no database",
+    "test_install": "the installed wheel runs the embedded default (SQLite) whatever the pass: its environment drops "
+    "every LEDGER_ setting",
+    "test_cli_zygote": "the suite's own command server against a fresh interpreter",
 }
 
 
