@@ -100,19 +100,31 @@ def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
     return {digest: entry["department"] for digest, entry in proven_entries(ledger, department).items()}
 
 
+def proven_by(ledger: Ledger) -> dict[str, set[str]]:
+    """Every certificate whose erasure the chain attests, with *every* department whose own ``erasures`` log
+    attests it (:func:`proven` keeps one per digest: another department's entry naming a digest, sorted first, would
+    hide its issuer's). Callers check that the certificate's issuer is among them."""
+    found: dict[str, set[str]] = {}
+    for department in _logging_departments(ledger):
+        for digest in proven(ledger, department):
+            found.setdefault(digest, set()).add(department)
+    return found
+
+
+def _logging_departments(ledger: Ledger) -> list[str]:
+    with ledger.engine.connect() as conn:
+        return sorted(
+            conn.execute(
+                select(col(logchain.LogEntry.department_id)).where(col(logchain.LogEntry.log) == LOG).distinct()
+            ).scalars()
+        )
+
+
 def proven_entries(ledger: Ledger, department: str | None = None) -> dict[str, dict[str, Any]]:
     """:func:`proven`, with each entry's body (the first entry naming the digest) plus its ``department`` and
     ``seq``."""
     found: dict[str, dict[str, Any]] = {}
-    if department is not None:
-        departments = [department]
-    else:
-        with ledger.engine.connect() as conn:
-            departments = sorted(
-                conn.execute(
-                    select(col(logchain.LogEntry.department_id)).where(col(logchain.LogEntry.log) == LOG).distinct()
-                ).scalars()
-            )
+    departments = [department] if department is not None else _logging_departments(ledger)
     for department in departments:
         ranges = logchain.chain_ranges(ledger, LOG, department)
         last = ranges[-1].last_seq if ranges else 0

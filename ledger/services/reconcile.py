@@ -22,14 +22,20 @@ anchor_moved          the chain has the anchor in another block than the one sto
                       ``ledger resume`` updates it)
 anchor_mismatch       only another department anchored the root (its own namespace); the stored department did not
 anchor_unknown        the chain has a root anchored by one of our departments that the database does not know
+batch_state_altered   a batch stored ``held`` (never sent) whose anchor the chain holds: its state was edited
 status_mismatch       a row's status (or its successor, for a supersession) is not the one its issuer's status
                       events on chain give (e.g. a revoked row set back to valid, a successor link removed)
 status_history        the database records another number of status changes for a certificate than the chain
                       has events for it (change rows deleted or invented)
-erased_unrecorded     a row's sealed body was destroyed (it holds the erasure marker) but the department's
-                      ``erasures`` log has no entry for it: tampering, not an erasure
-erasure_incomplete    the ``erasures`` log records the erasure but the row still holds a sealed body (a crash
-                      between the two steps), or a copy of the certificate cited inline in an application does:
+erased_unrecorded     a row's sealed body was destroyed (it holds the erasure marker) but the department's own
+                      ``erasures`` log has no entry for it: tampering, not an erasure (another department's entry
+                      naming the digest never counts)
+erasure_unanchored    a row's sealed body was destroyed and its department's ``erasures`` log names it, but in an
+                      entry the chain does not attest (not anchored, or edited since): the database's word alone,
+                      which replay and digest-only verification do not believe either; once the department has
+                      checked the erasure was lawful, ``ledger erase`` of the certificate anchors the entry
+erasure_incomplete    the department's ``erasures`` log records the erasure but the row still holds a sealed body (a
+                      crash between the two steps), or a copy of the certificate cited inline in an application does:
                       ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
@@ -58,7 +64,8 @@ An erased certificate (recorded in the log, body destroyed) is no divergence: it
 are still checked; its count is in ``erased``.
 
 Batches still pending (prepared or submitted) are listed apart: they are not divergences, ``ledger resume``
-completes them.
+completes them. A batch whose anchor the chain already holds is compared with it whatever its state says (a crash
+before the confirmation was stored, or a confirmed batch relabelled pending to keep its rows from being checked).
 """
 
 from __future__ import annotations
@@ -82,6 +89,7 @@ from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_
 from ..storage.vault import ERASED
 from . import logchain
 from .erasure import LOG as ERASURE_LOG
+from .erasure import proven_entries as proven_erasures
 from .erasure import recorded as recorded_erasures
 from .issuance import read_body
 from .verify import STATUS_NAMES, ChainView
@@ -152,6 +160,16 @@ class ReconcileReport:
 
 
 @dataclass
+class _Erasures:
+    """The erasures reconcile believes, as (department, digest): ``logged`` in a department's own erasures log,
+    ``attested`` by the chain too; ``of_issuer`` collects the digests whose batch's own department logged them."""
+
+    logged: set[tuple[str, str]]
+    attested: dict[tuple[str, str], Any]  # -> the type the attested entry records (None in entries older than that)
+    of_issuer: set[str] = field(default_factory=set)
+
+
+@dataclass
 class _Anchor:
     department: str
     count: int
@@ -169,6 +187,8 @@ class _BatchRow:
     last_leaf: int = -1  # rows stream in leaf order, so a repeated index follows its twin
     tree: MerkleTree | None = None  # built from the stored leaves while this batch's rows stream, then dropped
     nodes_ok: bool = True  # the stored run roots (Batch.nodes) are the ones the stored leaves give
+    # its rows are compared with the chain: it is confirmed, or (whatever its state says) the chain holds its anchor
+    checked: bool = False
 
 
 def _our_departments(ledger: Ledger) -> set[str]:
@@ -229,9 +249,23 @@ def reconcile(
     add = report.divergences.append
     for root, batch in batches.items():
         anchor = anchors.get((batch.department, root))
+        batch.checked = batch.state == BatchState.CONFIRMED or anchor is not None
         if batch.state != BatchState.CONFIRMED:
             report.pending.append(root)
-            continue
+            if anchor is None:
+                continue
+            # the chain holds its anchor already (a crash before the confirmation was stored, or a state edited to
+            # pass the batch off as pending): its rows are compared with the chain like a confirmed batch's
+            if batch.state == BatchState.HELD:  # never sent by the ledger: no crash explains an anchor of it
+                add(
+                    Divergence(
+                        "batch_state_altered",
+                        root,
+                        "stored held (a permit whose decision was never recorded: nothing sends it), but the chain "
+                        "holds its anchor: its state was edited (which keeps its certificates from being revoked "
+                        "and from `ledger resume`), or its key was used outside this ledger",
+                    )
+                )
         if anchor is None:
             others = [d for d in other_departments.get(root, []) if d != batch.department]
             if others:
@@ -288,11 +322,20 @@ def reconcile(
         recorded = dict(
             conn.execute(select(col(StatusChange.digest), func.count()).group_by(col(StatusChange.digest))).all()
         )
-    erasures = {digest for digest, e in recorded_erasures(ledger).items() if e["department"] in ours}
+    # (department, digest) of each erasure a department's own erasures log records, and of those the chain attests
+    # (anchored entries that check out, erasure.proven): only the issuer's own entry speaks for its certificate,
+    # and only an attested one tells a destroyed body from a deletion (as replay and digest-only verification judge)
+    logged: set[tuple[str, str]] = set()
+    attested: dict[tuple[str, str], Any] = {}
     for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
         for d in logchain.check_log(ledger, ERASURE_LOG, dept):
             where = f" entry {d.seq}" if d.seq is not None else ""
             add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
+        named = recorded_erasures(ledger, dept)
+        logged.update((dept, digest) for digest in named)
+        if named:  # the chain's word on them (most departments never erase: no second pass over an empty log)
+            attested.update(((dept, digest), e.get("type")) for digest, e in proven_erasures(ledger, dept).items())
+    erasures = _Erasures(logged, attested)
     _check_logs(ledger, ours, report)
     from .permits import check_links  # the decision <-> produced certificate links (index rows included)
 
@@ -300,14 +343,14 @@ def reconcile(
         where = f" decision {p.seq}" if p.seq is not None else ""
         add(Divergence(p.check, None, f"{p.department}{where}: {p.detail}"))
     _check_rows(ledger, batches, anchors, vault, report, progress, statuses, recorded, erasures)
-    _check_cited_copies(ledger, erasures, add)
+    _check_cited_copies(ledger, erasures.of_issuer, add)
     if report.erased:
         report.notes.append(
             f"{report.erased} erased certificate(s): contents destroyed as the erasures log "
             "records; their digests, proofs, anchors and statuses were checked"
         )
     for root, batch in batches.items():
-        if batch.state != BatchState.CONFIRMED:
+        if not batch.checked:
             continue
         own = anchors.get((batch.department, root))
         expected = own.count if own is not None else batch.count
@@ -385,9 +428,14 @@ def _chain_statuses(ledger: Ledger, departments: set[str]) -> dict[tuple[str, st
 
 
 def _status_problem(
-    row: Any, statuses: dict[tuple[str, str, str], tuple[int, bytes, int]], recorded: dict[str, int]
+    row: Any,
+    statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
+    recorded: dict[str, int],
+    department: str,
 ) -> tuple[str, str] | None:
-    digest_hex, root, department = row[0], row[1], row[4]
+    """``department``: whose anchor of the row's batch was checked, so whose status events are the row's (never the
+    row's own issuer column, which an insider may point at a department with no events for it)."""
+    digest_hex, root = row[0], row[1]
     code, detail, events = statuses.get((department, root, digest_hex), (0, b"", 0))
     expected = STATUS_NAMES[code]
     successor = hex32(detail) if expected == "superseded" else None
@@ -448,7 +496,7 @@ def _check_rows(
     progress: Progress | None,
     statuses: dict[tuple[str, str, str], tuple[int, bytes, int]],
     recorded: dict[str, int],
-    erasures: set[str],
+    erasures: _Erasures,
 ) -> None:
     add = report.divergences.append
     c = Certificate
@@ -488,19 +536,38 @@ def _check_rows(
             if progress is not None and report.certificates % 10_000 == 0:
                 progress(report.certificates)
             batch.rows += 1
-            if batch.state != BatchState.CONFIRMED:
+            if not batch.checked:
                 continue
             erased = bytes(row[9]) == ERASED
-            if erased and digest_hex in erasures:
+            key = (batch.department, digest_hex)  # the department whose anchor of the batch was checked
+            if key in erasures.logged:
+                erasures.of_issuer.add(digest_hex)
+            if erased and key in erasures.attested:
                 report.erased += 1
                 problem = _certificate_problem(row, batch, None)
+                attested_type = erasures.attested[key]
+                if problem is None and isinstance(attested_type, str) and row[5] != attested_type:
+                    problem = (  # once the body is gone, only the attested entry binds a type to the digest
+                        "row_altered",
+                        f"the row's type {row[5]!r} is not {attested_type!r}, the type the anchored erasure "
+                        "entry recorded from the certificate's body",
+                    )
+            elif erased and key in erasures.logged:
+                problem = (
+                    "erasure_unanchored",
+                    f"the sealed body was destroyed and {batch.department}'s erasures log names it, but in an "
+                    "entry the chain does not attest (not anchored, or no longer the one anchored): until it is, "
+                    "nothing tells "
+                    "this erasure from a deletion; once the erasure is known to be lawful, `ledger erase` of the "
+                    "certificate anchors the entry",
+                )
             elif erased:
                 problem = (
                     "erased_unrecorded",
-                    "the sealed body was destroyed but the erasures log has no entry "
+                    f"the sealed body was destroyed but {batch.department}'s own erasures log has no entry "
                     "for this certificate: the row was tampered with, not erased",
                 )
-            elif digest_hex in erasures:
+            elif key in erasures.logged:
                 problem = (
                     "erasure_incomplete",
                     "the erasures log records this certificate's erasure but its "
@@ -510,7 +577,7 @@ def _check_rows(
                 problem = _certificate_problem(row, batch, vault)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))
-            problem = _status_problem(row, statuses, recorded)
+            problem = _status_problem(row, statuses, recorded, batch.department)
             if problem is not None:
                 add(Divergence(problem[0], root, problem[1], digest_hex))
             batch.last_leaf = leaf
@@ -543,6 +610,11 @@ def _certificate_problem(row: Any, batch: _BatchRow, vault: Any) -> tuple[str, s
         )
     if not 0 <= leaf < batch.count or leaf == batch.last_leaf:
         return "certificate_altered", f"leaf index {leaf} is outside the batch of {batch.count} or used twice"
+    if row[4] != batch.department:  # also once the body is erased, when no field is left to compare it with
+        return "row_altered", (
+            f"the row names {row[4]} as its issuer, but its batch is {batch.department}'s, anchored by "
+            f"{batch.department} on chain"
+        )
     if vault is None:
         return None
     try:

@@ -294,7 +294,8 @@ class _Facts:
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
-        self._erased: dict[str, str] | None = None
+        self._erased: dict[str, set[str]] | None = None
+        self._erased_types: dict[str, dict[str, str | None]] = {}  # department -> digest -> type its entry records
         self.shredded: dict[str, str] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
@@ -439,15 +440,27 @@ class _Facts:
                 )
         return facts
 
-    def erased(self) -> dict[str, str]:
-        """Digests of the certificates whose erasure the chain attests, with the department that logged it (read
-        once; :func:`ledger.services.erasure.proven`: anchored entries that check out, none the database alone
-        holds)."""
+    def erased(self) -> dict[str, set[str]]:
+        """Digests of the certificates whose erasure the chain attests, with every department that logged it (read
+        once; :func:`ledger.services.erasure.proven_by`: anchored entries that check out, none the database alone
+        holds; all of them, so another department's entry naming the digest cannot hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven
+            from .erasure import proven_by
 
-            self._erased = proven(self.ledger)
+            self._erased = proven_by(self.ledger)
         return self._erased
+
+    def erased_type(self, department: str, digest: str) -> str | None:
+        """The certificate type ``department``'s attested erasure entry of ``digest`` records (taken from the sealed
+        body when it was erased), or None for an entry written before types were recorded."""
+        if department not in self._erased_types:
+            from .erasure import proven_entries
+
+            self._erased_types[department] = {
+                d: e.get("type") if isinstance(e.get("type"), str) else None
+                for d, e in proven_entries(self.ledger, department).items()
+            }
+        return self._erased_types[department].get(digest)
 
     def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
@@ -467,7 +480,8 @@ class _Facts:
         it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
         every audit still works). What erasure left is checked instead, none of it from the record: the stored
         digest leads by its Merkle proof (from its batch's stored leaves) to a root its issuer anchored, signed by an
-        active issuer key, by the decision block; the type is the stored one; the status is the chain's at that
+        active issuer key, by the decision block; the type is the stored one, which must be the one the issuer's
+        attested erasure entry records (entries older than that record none); the status is the chain's at that
         block. Only what needs the erased fields (expiry, holder) is taken from the record. None when any of that
         fails (then it is reported)."""
         from ..formats import checks
@@ -482,7 +496,14 @@ class _Facts:
                     .join(Batch, col(Batch.root) == col(Certificate.batch_root))
                     .where(col(Certificate.digest) == digest)
                 ).one()
-            if self.erased().get(digest) != cert.department:  # only its issuer erases a certificate
+            if cert.department not in self.erased().get(digest, ()):  # only its issuer erases a certificate
+                return None
+            # once the body is gone, only the issuer's attested erasure entry binds a type to the digest (the column
+            # is the database's word: an insider retypes it to make a made-up fact check out): a column that
+            # disagrees with it is what erasure left not checking out; an entry written before types were recorded
+            # leaves the stored one
+            attested_type = self.erased_type(cert.department, digest)
+            if attested_type is not None and attested_type != cert_type:
                 return None
             view = self.view
             batch = view.batch(cert.department, cert.root, view.head())
