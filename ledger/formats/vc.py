@@ -86,7 +86,7 @@ def to_credential(
         valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
         valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
         anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: a moment outside the calendar
         raise InputError(
             f"this document cannot be a credential: {exc!r} is missing or malformed; export it again "
             "with `ledger export`"
@@ -136,7 +136,14 @@ def to_credential(
         proof["hidden"] = doc["hidden"]
     proof["anchor"] = anchor
     if isinstance(anchor.get("block_time"), int):
-        proof["created"] = datetime.fromtimestamp(anchor["block_time"], UTC).isoformat().replace("+00:00", "Z")
+        try:
+            created = datetime.fromtimestamp(anchor["block_time"], UTC)
+        except (OverflowError, OSError, ValueError):  # a block time no calendar holds: a malformed document
+            raise InputError(
+                f"anchor.block_time {anchor['block_time']} is not a moment of the calendar; export it again "
+                "with `ledger export`"
+            ) from None
+        proof["created"] = created.isoformat().replace("+00:00", "Z")
     credential["proof"] = proof
     return credential
 
