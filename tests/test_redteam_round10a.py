@@ -252,3 +252,27 @@ def test_both_verifiers_refuse_a_cited_certificate_with_a_misdated_anchor(
     assert result is not None, stderr
     assert (code == 0) == report.ok, (report.to_json(), result)
     assert {c.name for c in report.failed} == failed_names(result) == {"certificate_facts", "rerun"}
+
+
+@pytest.mark.parametrize("issuer", [7, ["MKT"], {"id": "MKT"}, None])
+def test_a_credential_whose_issuer_claim_is_not_text_is_refused_not_a_500(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, issuer: Any
+) -> None:
+    """An anonymous client sends the public verify endpoint an exported credential whose certified `issuer` claim
+    (credentialSubject.claims.issuer) is a number, a list, an object or null. Rebuilding the envelope to compare
+    (vc.to_credential) quoted it into the issuer id outside its guarded block: urllib's quote raised TypeError,
+    which escaped verify_certificate (a 500 from the gateway, a traceback from `ledger verify`). Now: refused as
+    a malformed credential."""
+    from ledger.formats import vc
+
+    from .api_support import Clock, make_client
+
+    (document,) = _issue(ledger, tmp_path, fresh_department)
+    hostile = vc.to_credential(document)
+    hostile["credentialSubject"]["claims"]["issuer"] = issuer
+    assert not verify_certificate(_copy(hostile), _view(ledger)).ok
+    with make_client(ledger, Clock()) as client:
+        answer = client.post("/public/verify", json={"document": hostile})
+    assert answer.status_code in (200, 422), (answer.status_code, answer.text)
+    if answer.status_code == 200:
+        assert answer.json()["verified"] is False, answer.text

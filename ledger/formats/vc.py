@@ -83,6 +83,7 @@ def to_credential(
     fields, anchor = doc["fields"], doc["anchor"]
     try:
         issuer = fields["issuer"]
+        issuer_id = _issuer_id(anchor, issuer)  # TypeError for an issuer claim that is not text (quote refuses it)
         valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
         valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
         anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]
@@ -95,7 +96,7 @@ def to_credential(
         "@context": [VC_V2, PL_CERT_V1],
         "id": f"urn:pl-cert:{doc['digest']}",
         "type": ["VerifiableCredential", "PlCertCredential"],
-        "issuer": {"id": _issuer_id(anchor, issuer), "name": issuer},
+        "issuer": {"id": issuer_id, "name": issuer},
         "validFrom": valid_from,
     }
     if valid_until is not None:
@@ -127,7 +128,7 @@ def to_credential(
     proof = {
         "type": PROOF_TYPE,
         "proofPurpose": "assertionMethod",
-        "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
+        "verificationMethod": f"{issuer_id}#{str(anchor['signer']).lower()}",
         "format": doc["format"],
         "digest": doc["digest"],
         "salts": doc["salts"],
