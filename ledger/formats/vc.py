@@ -84,6 +84,7 @@ def to_credential(
     try:
         issuer = fields["issuer"]
         issuer_id = _issuer_id(anchor, issuer)  # TypeError for an issuer claim that is not text (quote refuses it)
+        certificate_id, certificate_type = fields["id"], fields["type"]
         valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
         valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
         anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]
@@ -103,8 +104,8 @@ def to_credential(
         credential["validUntil"] = valid_until
     credential["credentialSubject"] = {
         "type": "PlCertSubject",
-        "certificateId": fields["id"],
-        "certificateType": fields["type"],
+        "certificateId": certificate_id,
+        "certificateType": certificate_type,
         "claims": fields,
     }
     credential["credentialStatus"] = {
