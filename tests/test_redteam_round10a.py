@@ -278,21 +278,26 @@ def test_a_credential_whose_issuer_claim_is_not_text_is_refused_not_a_500(
         assert answer.json()["verified"] is False, answer.text
 
 
-@pytest.mark.parametrize("claim", ["id", "type"])
+@pytest.mark.parametrize("claim", ["id", "type", "valid_until=[]", "valid_until={}"])
 def test_a_credential_without_its_id_or_type_claim_is_refused_not_a_500(
     ledger: Ledger, fresh_department: str, tmp_path: Path, claim: str
 ) -> None:
     """An anonymous client sends the public verify endpoint an exported credential from which the `id` (or `type`)
-    claim and its salt were removed. Rebuilding the envelope (vc.to_credential) read fields["id"] outside its
-    guarded block: a KeyError escaped verify_certificate (a 500 from the gateway). Now: refused as malformed."""
+    claim and its salt were removed, or whose `valid_until` claim is an empty list or object. Rebuilding the
+    envelope (vc.to_credential) read fields["id"] outside its guarded block (KeyError) and called .replace on the
+    list (AttributeError): either escaped verify_certificate, a 500 from the gateway. Now: refused as malformed."""
     from ledger.formats import vc
 
     from .api_support import Clock, make_client
 
     (document,) = _issue(ledger, tmp_path, fresh_department)
     hostile = vc.to_credential(document)
-    del hostile["credentialSubject"]["claims"][claim]
-    del hostile["proof"]["salts"][claim]
+    if "=" in claim:
+        name, value = claim.split("=")
+        hostile["credentialSubject"]["claims"][name] = json.loads(value)
+    else:
+        del hostile["credentialSubject"]["claims"][claim]
+        del hostile["proof"]["salts"][claim]
     assert not verify_certificate(_copy(hostile), _view(ledger)).ok
     with make_client(ledger, Clock()) as client:
         answer = client.post("/public/verify", json={"document": hostile})

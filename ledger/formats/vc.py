@@ -58,6 +58,8 @@ def is_credential(value: Any) -> bool:
 
 def _timestamp(value: str, *, end_of_day: bool = False) -> str:
     """An xsd:dateTimeStamp (VC 2.0 validFrom / validUntil) for a certificate date or date-time."""
+    if not isinstance(value, str):  # a list or an object in a hostile credential: a TypeError, refused by the caller
+        raise TypeError(f"a validity date must be text, not {type(value).__name__}")
     if len(value) == 10:
         day = date.fromisoformat(value)
         return f"{day.isoformat()}T{'23:59:59' if end_of_day else '00:00:00'}Z"
