@@ -489,6 +489,8 @@ STATUS_EVENT_TOPICS = {
 # herd: read the issuer's whole status event stream and decide locally; direct: ask statusOf for the one certificate
 STATUS_LOOKUPS = ("herd", "direct")
 STATUS_LOG_CHUNK = 50_000  # blocks per eth_getLogs request
+MAX_NOTE_BYTES = 64 * 1024  # a signed note (docs/witness.md), at most
+MAX_NOTE_SIGNATURES = 64  # signature lines of a note, at most
 
 
 class Failure(Exception):
@@ -899,21 +901,47 @@ def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
     return parts[0], key_id, raw[1:]
 
 
+def note_name(name: str) -> bool:
+    """A key name of a signed note: printable, no white space, no "+" (c2sp.org/signed-note)."""
+    return bool(name) and name.isprintable() and not any(c.isspace() for c in name) and "+" not in name
+
+
 def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, list[str]]:
-    """(checkpoint text, names of the keys whose cosignature/v1 on it verifies)."""
+    """(checkpoint text, names of the keys whose cosignature/v1 on it verifies). A note is read as c2sp.org/signed-note
+    (and Go's note.Open) read it: at most 64 KiB of UTF-8 without carriage returns, and every signature line well
+    formed (an em dash, a space, a key name, a space, base64 of a key id and a signature), else it is refused."""
+    try:
+        size = len(note.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise Failure("the checkpoint is not a signed note: a note is UTF-8 text (it holds a lone surrogate)") from None
+    if size > MAX_NOTE_BYTES:
+        raise Failure(f"the checkpoint is over {MAX_NOTE_BYTES} bytes, the most a signed note may be")
     split = note.rfind("\n\n")
     if split < 0 or not note.endswith("\n"):
         raise Failure("the checkpoint is not a signed note (text, a blank line, signature lines)")
-    text, lines = note[: split + 1], note[split + 2 :].splitlines()
+    if "\r" in note:
+        raise Failure("the checkpoint is not a signed note: a note has no carriage returns")
+    text, lines = note[: split + 1], [line for line in note[split + 2 :].splitlines() if line]
+    signatures: list[tuple[str, bytes]] = []
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "\u2014" or not note_name(parts[1]):
+            raise Failure(f"the checkpoint's signature line {line[:60]!r} is malformed")
+        try:
+            raw = base64.b64decode(parts[2], validate=True)
+        except ValueError:
+            raise Failure(f"the checkpoint's signature of {parts[1]} is not base64") from None
+        if len(raw) < 5:
+            raise Failure(f"the checkpoint's signature of {parts[1]} is too short")
+        signatures.append((parts[1], raw))
+    if not signatures:
+        raise Failure("the checkpoint is not a signed note: it carries no signature")
+    if len(signatures) > MAX_NOTE_SIGNATURES:
+        raise Failure(f"the checkpoint carries more than {MAX_NOTE_SIGNATURES} signatures")
     found = []
     for name, key_id, public in keys:
-        for line in lines:
-            parts = line.split(" ")
-            if len(parts) != 3 or parts[0] != "\u2014" or parts[1] != name:
-                continue
-            try:
-                raw = base64.b64decode(parts[2], validate=True)
-            except ValueError:
+        for signer, raw in signatures:
+            if signer != name:
                 continue
             if len(raw) != 4 + 8 + 64 or raw[:4] != key_id:
                 continue
@@ -2713,6 +2741,13 @@ class Rerun:
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
         ok = ok and str(anchor.get("signer", "")).lower() == signer  # the key its anchor section names is the chain's
+        # and the block and time it states (a credential's proof.created) are the anchoring's: 7.0 is not 7
+        stated_block, stated_time = anchor.get("block_number"), anchor.get("block_time")
+        ok = ok and (stated_block is None or (type(stated_block) is int and stated_block == anchored))
+        if ok and stated_time is not None:
+            ok = type(stated_time) is int and stated_time == quantity(
+                self.v.rpc.block(anchored)["timestamp"], "a block's timestamp"
+            )
         # active after the block before the anchoring's, or after it (a later change in its block does not reach back)
         for at in (anchored, anchored - 1) if anchored > 0 else (anchored,):
             active = self.eth_call(

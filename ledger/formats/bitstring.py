@@ -74,7 +74,8 @@ def entry_base_and_index(found: list[Any], department: str, root: bytes) -> tupl
             f"certificate's ({department}, {hex32(root)})"
         )
     text = found[0].get("statusListIndex")
-    if not isinstance(text, str) or not text.isdigit() or len(text) > 6:
+    # ASCII digits only: str.isdigit() is also true of "²", which int() refuses (a ValueError, not a refusal)
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > 6:
         raise InputError(f"statusListIndex must be a decimal integer string, got {text!r}")
     index = int(text)
     if [dict(e) for e in found] != entries(base, department, root, index):

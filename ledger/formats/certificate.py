@@ -90,6 +90,10 @@ def validity_instant(value: Any, *, end: bool) -> datetime:
             return datetime.combine(date.fromisoformat(value), _DAY_END if end else _DAY_START, UTC)
         if _DATE_TIME.fullmatch(value):
             return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+01:00: a failed check (as the court's verifier says), no crash
+        raise InputError(
+            f"{value!r} is outside the calendar (its UTC instant is before year 1 or after 9999)"
+        ) from None
     except ValueError:
         pass  # e.g. 2026-02-30, hour 25, offset +24:00
     else:

@@ -58,6 +58,8 @@ def is_credential(value: Any) -> bool:
 
 def _timestamp(value: str, *, end_of_day: bool = False) -> str:
     """An xsd:dateTimeStamp (VC 2.0 validFrom / validUntil) for a certificate date or date-time."""
+    if not isinstance(value, str):  # a list or an object in a hostile credential: a TypeError, refused by the caller
+        raise TypeError(f"a validity date must be text, not {type(value).__name__}")
     if len(value) == 10:
         day = date.fromisoformat(value)
         return f"{day.isoformat()}T{'23:59:59' if end_of_day else '00:00:00'}Z"
@@ -83,10 +85,12 @@ def to_credential(
     fields, anchor = doc["fields"], doc["anchor"]
     try:
         issuer = fields["issuer"]
+        issuer_id = _issuer_id(anchor, issuer)  # TypeError for an issuer claim that is not text (quote refuses it)
+        certificate_id, certificate_type = fields["id"], fields["type"]
         valid_from = _timestamp(fields.get("valid_from") or fields["issued_at"])
         valid_until = _timestamp(fields["valid_until"], end_of_day=True) if "valid_until" in fields else None
         anchor["chain_id"], anchor["registry"], anchor["contract"], anchor["root"], anchor["signer"]
-    except (KeyError, TypeError, ValueError) as exc:
+    except (KeyError, TypeError, ValueError, OverflowError) as exc:  # Overflow: a moment outside the calendar
         raise InputError(
             f"this document cannot be a credential: {exc!r} is missing or malformed; export it again "
             "with `ledger export`"
@@ -95,15 +99,15 @@ def to_credential(
         "@context": [VC_V2, PL_CERT_V1],
         "id": f"urn:pl-cert:{doc['digest']}",
         "type": ["VerifiableCredential", "PlCertCredential"],
-        "issuer": {"id": _issuer_id(anchor, issuer), "name": issuer},
+        "issuer": {"id": issuer_id, "name": issuer},
         "validFrom": valid_from,
     }
     if valid_until is not None:
         credential["validUntil"] = valid_until
     credential["credentialSubject"] = {
         "type": "PlCertSubject",
-        "certificateId": fields["id"],
-        "certificateType": fields["type"],
+        "certificateId": certificate_id,
+        "certificateType": certificate_type,
         "claims": fields,
     }
     credential["credentialStatus"] = {
@@ -127,7 +131,7 @@ def to_credential(
     proof = {
         "type": PROOF_TYPE,
         "proofPurpose": "assertionMethod",
-        "verificationMethod": f"{_issuer_id(anchor, issuer)}#{str(anchor['signer']).lower()}",
+        "verificationMethod": f"{issuer_id}#{str(anchor['signer']).lower()}",
         "format": doc["format"],
         "digest": doc["digest"],
         "salts": doc["salts"],
@@ -136,7 +140,14 @@ def to_credential(
         proof["hidden"] = doc["hidden"]
     proof["anchor"] = anchor
     if isinstance(anchor.get("block_time"), int):
-        proof["created"] = datetime.fromtimestamp(anchor["block_time"], UTC).isoformat().replace("+00:00", "Z")
+        try:
+            created = datetime.fromtimestamp(anchor["block_time"], UTC)
+        except (OverflowError, OSError, ValueError):  # a block time no calendar holds: a malformed document
+            raise InputError(
+                f"anchor.block_time {anchor['block_time']} is not a moment of the calendar; export it again "
+                "with `ledger export`"
+            ) from None
+        proof["created"] = created.isoformat().replace("+00:00", "Z")
     credential["proof"] = proof
     return credential
 

@@ -411,7 +411,7 @@ class _Checks:
             return self.items[name].ok
         try:
             ok, detail = fn()
-        except (LedgerError, ValueError, TypeError, KeyError) as exc:
+        except (LedgerError, ValueError, TypeError, KeyError, OverflowError) as exc:
             ok, detail = False, f"{type(exc).__name__}: {exc}"
         return self.add(name, ok, detail)
 
@@ -489,7 +489,8 @@ def verify_bundle(
     view = ChainView(chain, confirmations, status_lookup=status_lookup)
     try:
         head = chain.block_number()
-        cert_report = verify_certificate(_document(bundle), view)
+        # validity judged at the same moment as the bundle's own validity check (a court's chosen day)
+        cert_report = verify_certificate(_document(bundle), view, now=now)
         facts = dict(cert_report.facts)
         if not checks.run("chain", lambda: _check_chain(chain, bundle["chain"])):
             checks.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
