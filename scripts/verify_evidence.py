@@ -2741,13 +2741,6 @@ class Rerun:
         ok = ok and self.v.head - anchored >= self.v.confirmations
         ok = ok and anchor.get("department", issuer) == issuer
         ok = ok and str(anchor.get("signer", "")).lower() == signer  # the key its anchor section names is the chain's
-        # and the block and time it states (a credential's proof.created) are the anchoring's: 7.0 is not 7
-        stated_block, stated_time = anchor.get("block_number"), anchor.get("block_time")
-        ok = ok and (stated_block is None or (type(stated_block) is int and stated_block == anchored))
-        if ok and stated_time is not None:
-            ok = type(stated_time) is int and stated_time == quantity(
-                self.v.rpc.block(anchored)["timestamp"], "a block's timestamp"
-            )
         # active after the block before the anchoring's, or after it (a later change in its block does not reach back)
         for at in (anchored, anchored - 1) if anchored > 0 else (anchored,):
             active = self.eth_call(

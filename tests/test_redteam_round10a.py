@@ -1,7 +1,10 @@
 """Red team, round 10a: a holder or forger editing a bundle or a document, the court's expert comparing the two
 bundle verifiers, and the gateway's anonymous client.
 
-Each hole found was written first as a failing test; all are closed now (no xfail marker is left).
+Each hole found was written first as a failing test; all are closed now (no xfail marker is left). One finding was
+not taken as a hole: a credential whose stated anchoring block and time (`proof.created`) are moved still verifies,
+because those numbers are hints that must survive a re-anchoring after the chain's operator dropped a batch from
+history (tests/test_chain_faults.py); the tests below hold that a verifier states only the chain's block and time.
 """
 
 from __future__ import annotations
@@ -178,29 +181,30 @@ def test_a_bundle_judged_at_a_chosen_moment_gets_one_verdict_from_both(
     assert library.ok, library.to_json()
 
 
-def test_a_credential_backdating_its_anchoring_time_is_not_verified(
+def test_a_credential_backdating_its_anchoring_time_gets_the_chains_time_in_the_report(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
     """A holder exports the credential (W3C VC), then states another anchoring time: `proof.anchor.block_time` and,
-    consistently, `proof.created` ("the anchoring block's time", docs/format.md §11), five years earlier (to show
-    the licence existed before some deadline). Nothing in the envelope check catches it (it is rebuilt from the
-    same edited anchor), and verification never compared the anchor section's block time with the chain: the
-    credential verified, vouching for a `created` moment the chain contradicts. The stated block time (and
-    block) must be the chain's, as the stated signer already must be."""
+    consistently, `proof.created`, five years earlier (to show the licence existed before some deadline). The
+    stated block and time are hints (docs/format.md §11): a batch the chain's operator dropped from history and
+    `ledger resume` anchored again sits in a later block, and every holder's file must still verify
+    (tests/test_chain_faults.py). So what a verifier states is never the envelope's: the report's facts give the
+    chain's block and anchoring time, whatever the credential says."""
     from ledger.formats import vc
 
     (document,) = _issue(ledger, tmp_path, fresh_department)
     view = _view(ledger)
+    honest = verify_certificate(_copy(document), view)
     edited = _copy(document)
     edited["anchor"]["block_time"] -= 5 * 365 * 86400
+    edited["anchor"]["block_number"] = 1
     credential = vc.to_credential(edited)
     assert credential["proof"]["created"] != vc.to_credential(document)["proof"]["created"]
-    assert vc.to_document(credential)["anchor"]["block_time"] == edited["anchor"]["block_time"]  # envelope agrees
-    assert not verify_certificate(_copy(credential), view).ok
-    assert not verify_certificate(_copy(edited), view).ok
-    moved = _copy(document)
-    moved["anchor"]["block_number"] += 1
-    assert not verify_certificate(moved, view).ok
+    for shown in (_copy(credential), _copy(edited)):
+        report = verify_certificate(shown, view)
+        assert report.facts["anchored_at"] == honest.facts["anchored_at"], report.facts
+        assert report.facts["block_number"] == honest.facts["block_number"] != 1, report.facts
+        assert str(edited["anchor"]["block_time"]) not in json.dumps(report.to_json())
 
 
 @pytest.mark.parametrize("index", ["\u00b2", "\u2077", "1\u00b9"])
@@ -238,11 +242,13 @@ def test_a_credential_whose_status_index_is_a_superscript_digit_is_refused_not_a
         pytest.param(lambda a: a.update(block_time=float(a["block_time"])), id="block-time-as-a-float"),
     ],
 )
-def test_both_verifiers_refuse_a_cited_certificate_with_a_misdated_anchor(
+def test_both_verifiers_agree_on_a_cited_certificate_with_a_misdated_anchor(
     ledger: Ledger, approved: dict[str, Any], tmp_path: Path, edit: Any
 ) -> None:
     """The anchor section of a certificate a decision cited, misdated inside the decision bundle: the library and
-    the court's verifier establish the same fact (not verified), so both fail certificate_facts and rerun."""
+    the court's verifier establish the same fact. A block or time moved is a hint (docs/format.md §11: a batch
+    anchored again after the operator dropped it from history keeps its holders' numbers), so the bundle stays
+    verified in both; a block time that is no integer is malformed, refused by both alike."""
     bundle = _copy(approved)
     edit(bundle["cited"][0]["anchor"])
     path = tmp_path / "cited.json"
@@ -251,7 +257,9 @@ def test_both_verifiers_refuse_a_cited_certificate_with_a_misdated_anchor(
     code, result, stderr = standalone(ledger, path)
     assert result is not None, stderr
     assert (code == 0) == report.ok, (report.to_json(), result)
-    assert {c.name for c in report.failed} == failed_names(result) == {"certificate_facts", "rerun"}
+    assert {c.name for c in report.failed} == failed_names(result)
+    malformed = not isinstance(bundle["cited"][0]["anchor"]["block_time"], int)
+    assert report.ok is not malformed, report.to_json()
 
 
 @pytest.mark.parametrize("issuer", [7, ["MKT"], {"id": "MKT"}, None])
