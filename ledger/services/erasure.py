@@ -100,14 +100,16 @@ def proven(ledger: Ledger, department: str | None = None) -> dict[str, str]:
     return {digest: entry["department"] for digest, entry in proven_entries(ledger, department).items()}
 
 
-def proven_by(ledger: Ledger) -> dict[str, set[str]]:
+def proven_by(ledger: Ledger) -> dict[str, dict[str, str | None]]:
     """Every certificate whose erasure the chain attests, with *every* department whose own ``erasures`` log
-    attests it (:func:`proven` keeps one per digest: another department's entry naming a digest, sorted first, would
-    hide its issuer's). Callers check that the certificate's issuer is among them."""
-    found: dict[str, set[str]] = {}
+    attests it and the type that department's entry records (None in entries written before types were recorded).
+    :func:`proven` keeps one department per digest: another department's entry naming a digest, sorted first, would
+    hide its issuer's. Callers check that the certificate's issuer is among them."""
+    found: dict[str, dict[str, str | None]] = {}
     for department in _logging_departments(ledger):
-        for digest in proven(ledger, department):
-            found.setdefault(digest, set()).add(department)
+        for digest, entry in proven_entries(ledger, department).items():
+            kind = entry.get("type")
+            found.setdefault(digest, {})[department] = kind if isinstance(kind, str) else None
     return found
 
 

@@ -294,8 +294,7 @@ class _Facts:
         self.stored: dict[str, dict[str, Any]] = {}
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
-        self._erased: dict[str, set[str]] | None = None
-        self._erased_types: dict[str, dict[str, str | None]] = {}  # department -> digest -> type its entry records
+        self._erased: dict[str, dict[str, str | None]] | None = None
         self.shredded: dict[str, str] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
@@ -440,27 +439,16 @@ class _Facts:
                 )
         return facts
 
-    def erased(self) -> dict[str, set[str]]:
-        """Digests of the certificates whose erasure the chain attests, with every department that logged it (read
-        once; :func:`ledger.services.erasure.proven_by`: anchored entries that check out, none the database alone
-        holds; all of them, so another department's entry naming the digest cannot hide its issuer's)."""
+    def erased(self) -> dict[str, dict[str, str | None]]:
+        """Digests of the certificates whose erasure the chain attests, with every department that logged it and the
+        type its entry records (read once; :func:`ledger.services.erasure.proven_by`: anchored entries that check
+        out, none the database alone holds; all of them, so another department's entry naming the digest cannot
+        hide its issuer's)."""
         if self._erased is None:
             from .erasure import proven_by
 
             self._erased = proven_by(self.ledger)
         return self._erased
-
-    def erased_type(self, department: str, digest: str) -> str | None:
-        """The certificate type ``department``'s attested erasure entry of ``digest`` records (taken from the sealed
-        body when it was erased), or None for an entry written before types were recorded."""
-        if department not in self._erased_types:
-            from .erasure import proven_entries
-
-            self._erased_types[department] = {
-                d: e.get("type") if isinstance(e.get("type"), str) else None
-                for d, e in proven_entries(self.ledger, department).items()
-            }
-        return self._erased_types[department].get(digest)
 
     def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
@@ -502,7 +490,7 @@ class _Facts:
             # is the database's word: an insider retypes it to make a made-up fact check out): a column that
             # disagrees with it is what erasure left not checking out; an entry written before types were recorded
             # leaves the stored one
-            attested_type = self.erased_type(cert.department, digest)
+            attested_type = self.erased().get(digest, {}).get(cert.department)
             if attested_type is not None and attested_type != cert_type:
                 return None
             view = self.view
