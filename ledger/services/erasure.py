@@ -128,27 +128,37 @@ def proven_entries(ledger: Ledger, department: str | None = None) -> dict[str, d
     found: dict[str, dict[str, Any]] = {}
     departments = [department] if department is not None else _logging_departments(ledger)
     for department in departments:
-        ranges = logchain.chain_ranges(ledger, LOG, department)
-        last = ranges[-1].last_seq if ranges else 0
-        seen: list[tuple[int, str]] = []  # the check's own pass over the log hands each body over
-
-        def visit(seq: int, body: str, _hash: str, _lookup: str | None, seen: list[tuple[int, str]] = seen) -> None:
-            seen.append((seq, body))
-
-        flagged = logchain.check_log(ledger, LOG, department, ranges=ranges, visit=visit)
-        if any(d.seq is None for d in flagged):  # the anchored ranges themselves do not add up: trust none
-            continue
-        bad = {d.seq for d in flagged}
-        for seq, written in seen:
-            if seq > last or seq in bad:
-                continue
-            try:
-                body = logchain.read_body(written, LOG, department, seq)
-            except logchain.UnreadableEntry:
-                continue
-            if isinstance(body.get("certificate"), str):
-                found.setdefault(body["certificate"], {**body, "department": department, "seq": seq})
+        for digest, entry in checked_log(ledger, department)[1].items():
+            found.setdefault(digest, entry)
     return found
+
+
+def checked_log(ledger: Ledger, department: str) -> tuple[list[logchain.Discrepancy], dict[str, dict[str, Any]]]:
+    """One pass over ``department``'s ``erasures`` log: what :func:`logchain.check_log` finds wrong in it, and the
+    entries the chain attests (:func:`proven_entries` for that department; none when the anchored ranges themselves
+    do not add up). ``ledger reconcile`` reports the first and judges erasures by the second."""
+    found: dict[str, dict[str, Any]] = {}
+    ranges = logchain.chain_ranges(ledger, LOG, department)
+    last = ranges[-1].last_seq if ranges else 0
+    seen: list[tuple[int, str]] = []  # the check's own pass over the log hands each body over
+
+    def visit(seq: int, body: str, _hash: str, _lookup: str | None) -> None:
+        seen.append((seq, body))
+
+    flagged = logchain.check_log(ledger, LOG, department, ranges=ranges, visit=visit)
+    if any(d.seq is None for d in flagged):  # the anchored ranges themselves do not add up: trust none
+        return flagged, found
+    bad = {d.seq for d in flagged}
+    for seq, written in seen:
+        if seq > last or seq in bad:
+            continue
+        try:
+            body = logchain.read_body(written, LOG, department, seq)
+        except logchain.UnreadableEntry:
+            continue
+        if isinstance(body.get("certificate"), str):
+            found.setdefault(body["certificate"], {**body, "department": department, "seq": seq})
+    return flagged, found
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,8 +88,7 @@ from ..storage.models import CitedDocument
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes
 from ..storage.vault import ERASED
 from . import logchain
-from .erasure import LOG as ERASURE_LOG
-from .erasure import proven_entries as proven_erasures
+from .erasure import checked_log as checked_erasure_log
 from .erasure import recorded as recorded_erasures
 from .issuance import read_body
 from .verify import STATUS_NAMES, ChainView
@@ -328,13 +327,12 @@ def reconcile(
     logged: set[tuple[str, str]] = set()
     attested: dict[tuple[str, str], Any] = {}
     for dept in sorted(ours):  # every department: a log deleted whole is still found through its anchors
-        for d in logchain.check_log(ledger, ERASURE_LOG, dept):
+        flagged, proven = checked_erasure_log(ledger, dept)  # one pass: its discrepancies and the chain's word
+        for d in flagged:
             where = f" entry {d.seq}" if d.seq is not None else ""
             add(Divergence("erasure_log", None, f"{dept}'s erasures log{where}: [{d.kind}] {d.detail}"))
-        named = recorded_erasures(ledger, dept)
-        logged.update((dept, digest) for digest in named)
-        if named:  # the chain's word on them (most departments never erase: no second pass over an empty log)
-            attested.update(((dept, digest), e.get("type")) for digest, e in proven_erasures(ledger, dept).items())
+        logged.update((dept, digest) for digest in recorded_erasures(ledger, dept))
+        attested.update(((dept, digest), e.get("type")) for digest, e in proven.items())
     erasures = _Erasures(logged, attested)
     _check_logs(ledger, ours, report)
     from .permits import check_links  # the decision <-> produced certificate links (index rows included)
