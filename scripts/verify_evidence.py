@@ -1764,6 +1764,8 @@ class Verifier:
         lines = text.split("\n")
         if len(lines) != 4 or not (lines[1].isascii() and lines[1].isdigit()) or int(lines[1]) < 1:
             raise Failure("the checkpoint is not an origin, a size and a root hash line")
+        if lines[1].startswith("0"):  # c2sp.org/tlog-checkpoint: a decimal without leading zeroes, as the library
+            raise Failure(f"the checkpoint's size {lines[1]!r} has leading zeroes, which a checkpoint never writes")
         c = self.b["chain"]
         origin = (
             f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"

@@ -6,13 +6,27 @@ Each hole found was written first as a failing test, then closed.
 
 from __future__ import annotations
 
+import base64
+import io
+import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import report
+from ledger.services import evidence, issuance, report
+
+from .conftest import make_records, write_jsonl
+from .evidence_support import standalone
+
+
+def _issue(ledger: Ledger, tmp: Path, department: str, n: int = 1) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp / f"{department}-{n}.jsonl", make_records(n))
+    issuance.issue_file(ledger, path, department, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
 @pytest.mark.parametrize(
@@ -93,3 +107,42 @@ def test_ipv4_clients_written_as_mapped_ipv6_do_not_share_one_rate_limit(ledger:
     assert client_key("::ffff:10.0.0.5", "198.51.100.7", trusted) == "198.51.100.7"
     assert client_key("::ffff:198.51.100.7", None, ()) == "198.51.100.7"
     assert client_key("2001:db8::1", None, ()) == client_key("2001:db8::2", None, ()) == "2001:db8::/64"
+
+
+def _witnessed_by_both(ledger: Ledger, bundle: dict[str, Any], tmp: Path, key: str) -> tuple[bool, bool]:
+    """Whether the `witnessed` check passes in (the library, the court's verifier) with the court's witness key."""
+    path = tmp / "witnessed.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    library = evidence.verify_bundle(path, ledger.chain, witness_keys=[key])
+    _, result, stderr = standalone(ledger, path, "--witness-key", key)
+    assert result is not None, stderr
+    court = {c["name"]: c["result"] for c in result["checks"]}
+    return library.check("witnessed").ok, court["witnessed"] == "PASS"
+
+
+@pytest.mark.parametrize(
+    "size", ["{size}", "0{size}", "00{size}", "9" * 5000], ids=["canonical", "a-leading-zero", "two", "5000-digits"]
+)
+def test_a_cosigned_checkpoint_whose_size_has_leading_zeros_gets_one_verdict_from_both(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, size: str
+) -> None:
+    """A witness the court trusts cosigned a checkpoint of the bundle's chain whose size line is written with a
+    leading zero (`042` for block 41: c2sp.org/tlog-checkpoint writes sizes without leading zeroes; a witness of
+    another make that parses sizes with strconv.ParseUint-like leniency cosigns it). The library reads the
+    checkpoint as the specification writes it and fails `witnessed`; the court's verifier read the size with int()
+    and passed: the two verifiers disagreed on one bundle. Now both refuse such a size."""
+    from ledger.services.witness.checkpoint import origin_for
+    from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
+
+    (document,) = _issue(ledger, tmp_path, fresh_department)
+    bundle = json.loads(json.dumps(evidence.certificate_bundle(ledger, document)))
+    c = bundle["chain"]
+    height = bundle["as_of"]["block_number"]
+    root = base64.b64encode(bytes.fromhex(bundle["as_of"]["block_hash"][2:])).decode()
+    text = f"{origin_for(c['chain_id'], c['genesis_hash'], c['registry_contract'])}\n{size.format(size=height + 1)}\n"
+    text += f"{root}\n"
+    witness = SignerKey.generate("court-witness-r11a", COSIGNATURE_V1)
+    bundle["witness"] = {"checkpoint": text + "\n" + witness.cosign(text, 1_767_225_600).line()}
+    library, court = _witnessed_by_both(ledger, bundle, tmp_path, str(witness.verifier))
+    assert library == court, f"library witnessed={library}, court's verifier witnessed={court}"
+    assert library is (size == "{size}")
