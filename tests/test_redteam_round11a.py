@@ -19,7 +19,7 @@ from ledger.errors import InputError
 from ledger.services import evidence, issuance, report
 
 from .conftest import make_records, write_jsonl
-from .evidence_support import standalone
+from .evidence_support import both, standalone
 
 
 def _issue(ledger: Ledger, tmp: Path, department: str, n: int = 1) -> list[dict[str, Any]]:
@@ -146,3 +146,43 @@ def test_a_cosigned_checkpoint_whose_size_has_leading_zeros_gets_one_verdict_fro
     library, court = _witnessed_by_both(ledger, bundle, tmp_path, str(witness.verifier))
     assert library == court, f"library witnessed={library}, court's verifier witnessed={court}"
     assert library is (size == "{size}")
+
+
+@pytest.mark.parametrize(("field", "value"), [("credit_code", ""), ("id_number", "   ")], ids=["empty", "blank"])
+def test_a_cited_certificate_with_an_empty_holder_field_is_not_held_and_decides(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, field: str, value: str
+) -> None:
+    """An applicant cites (by digest: any certificate of the store) a certificate whose holder field
+    (`subject.credit_code`, `subject.id_number`) an issuer wrote empty or blank, which issuance accepts. Deciding
+    compared the applicant with each holder field by salting the field as an applicant reference, which refuses an
+    empty identity: InputError "applicant_ref must be a non-empty string" for an application whose applicant_ref is
+    fine, so the decision (and with decide_many every application of its chunk) was refused for what one citation
+    holds. The court's verifier reads such a certificate as not naming the applicant. Now the library does too: the
+    certificate is cited, verified and not held, and the case is decided."""
+    from ledger.services import decisions, logchain
+
+    from .decision_support import application, unique_rule_set
+
+    record = make_records(1)[0]
+    record["subject"][field] = value
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "blank.jsonl", [record]), fresh_department, out=out)
+    digest = json.loads(out.getvalue().splitlines()[0])["digest"]
+    rule_set = unique_rule_set(f"blank-holder-{fresh_department}-{field}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    decision = decisions.decide(
+        ledger,
+        fresh_department,
+        f"BLANK-{field}",
+        "ITEM-1",
+        application(f"BLANK-{field}", {"digest": digest}),
+        rule_set,
+        applicant_ref="91440300MA5EXAMPLE",
+    )
+    (cited,) = decision.body["certificates"]
+    assert cited["verified"] is True and cited["holder"] is False, cited
+    # the court's verifier re-establishes the same facts and re-runs the decision from its bundle
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    bundle = evidence.decision_bundle(ledger, fresh_department, f"BLANK-{field}", applicant="91440300MA5EXAMPLE")
+    report, code, _ = both(ledger, bundle, tmp_path, "blank-holder.json")
+    assert code == 0 and report.ok, report.to_json()

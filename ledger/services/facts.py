@@ -89,7 +89,8 @@ class CertificateFact:
     def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
         """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
         ``applicant_ref`` (``reference`` salts an identifier the same way)."""
-        holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids)
+        # an empty or blank holder field names no one (and is no identity to salt: the reference refuses it)
+        holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids if i.strip())
         # built directly: dataclasses.replace costs several times more, once per cited certificate per decision
         return CertificateFact(
             self.digest,
