@@ -186,3 +186,43 @@ def test_a_cited_certificate_with_an_empty_holder_field_is_not_held_and_decides(
     bundle = evidence.decision_bundle(ledger, fresh_department, f"BLANK-{field}", applicant="91440300MA5EXAMPLE")
     report, code, _ = both(ledger, bundle, tmp_path, "blank-holder.json")
     assert code == 0 and report.ok, report.to_json()
+
+
+def test_a_decision_citing_a_credential_export_gets_one_verdict_from_both(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """An applicant cites their licence as the W3C credential `ledger export --vc` gave them (the form a wallet
+    holds), inline in the application. Deciding verified the credential (verified: true) but read the type and
+    holder facts from the citation's `fields`, which a credential does not have (its claims are
+    `credentialSubject.claims`): type None, holder false, so the licence counted for nothing (refer). The decision
+    bundle then carried the credential as the cited copy: the library's verify_bundle re-established the same
+    facts and said VERIFIED, the court's verifier (which reads documents, docs/evidence.md) could not read the copy
+    and said NOT VERIFIED (certificate_facts). Now a cited credential is read, and sealed, as the document it
+    carries: the facts are the licence's and both verifiers agree."""
+    from ledger.formats import vc
+    from ledger.services import decisions, logchain
+
+    from .decision_support import application, unique_rule_set
+
+    (document,) = _issue(ledger, tmp_path, "MKT")
+    holder = str(document["fields"]["subject.credit_code"])
+    rule_set = unique_rule_set(f"vc-citation-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    case = f"VC-{fresh_department}"
+    decision = decisions.decide(
+        ledger,
+        fresh_department,
+        case,
+        "ITEM-1",
+        application(case, {"document": vc.to_credential(document)}),
+        rule_set,
+        applicant_ref=holder,
+    )
+    (cited,) = decision.body["certificates"]
+    # the facts are the credential's: its type and holder are read from the document it carries
+    assert cited["verified"] is True and cited["type"] == "business-licence" and cited["holder"] is True, cited
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    bundle = evidence.decision_bundle(ledger, fresh_department, case, applicant=holder)
+    assert "fields" in bundle["cited"][0] and "@context" not in bundle["cited"][0]  # the document, sealed
+    report, code, _ = both(ledger, bundle, tmp_path, "vc-citation.json")
+    assert code == 0 and report.ok, report.to_json()
