@@ -226,3 +226,39 @@ def test_a_decision_citing_a_credential_export_gets_one_verdict_from_both(
     assert "fields" in bundle["cited"][0] and "@context" not in bundle["cited"][0]  # the document, sealed
     report, code, _ = both(ledger, bundle, tmp_path, "vc-citation.json")
     assert code == 0 and report.ok, report.to_json()
+
+
+def test_a_decision_bundle_whose_cited_copy_is_a_credential_gets_one_verdict_from_both(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A decision recorded before cited credentials were read as their documents (simulated here by reading the
+    citation as given, as the ledger did) sealed the credential itself, and its bundle carries it as the cited
+    copy. The library's verify_bundle re-established the recorded facts from the credential and said VERIFIED; the
+    court's verifier, which reads cited copies as the pl-cert documents docs/evidence.md describes, could not and
+    said NOT VERIFIED. A cited copy that is a credential is now no copy to either verifier: one verdict."""
+    from ledger.formats import vc
+    from ledger.services import decisions, facts, logchain
+
+    from .decision_support import application, unique_rule_set
+
+    (document,) = _issue(ledger, tmp_path, "MKT")
+    holder = str(document["fields"]["subject.credit_code"])
+    rule_set = unique_rule_set(f"vc-copy-{fresh_department}")
+    decisions.publish_rule_set(ledger, rule_set, fresh_department)
+    case = f"VC-COPY-{fresh_department}"
+    with monkeypatch.context() as old_ledger:
+        old_ledger.setattr(facts, "_as_document", lambda cited: cited)
+        decisions.decide(
+            ledger,
+            fresh_department,
+            case,
+            "ITEM-1",
+            application(case, {"document": vc.to_credential(document)}),
+            rule_set,
+            applicant_ref=holder,
+        )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    bundle = evidence.decision_bundle(ledger, fresh_department, case, applicant=holder)
+    assert "@context" in bundle["cited"][0]  # the credential, sealed as it was cited
+    report, _, _ = both(ledger, bundle, tmp_path, "vc-copy.json")
+    assert not report.ok and "certificate_facts" in {c.name for c in report.failed}, report.to_json()
