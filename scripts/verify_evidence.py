@@ -1756,6 +1756,8 @@ class Verifier:
             if all(key[2] != known[2] for known in keys):
                 keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum
+        if need < 1:  # a quorum of none would pass a checkpoint no witness cosigned
+            raise Failure(f"a witness quorum of {need} asks no witness to have cosigned: give a quorum of at least 1")
         if section is None:
             raise Failure(
                 f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given must cosign"

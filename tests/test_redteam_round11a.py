@@ -262,3 +262,36 @@ def test_a_decision_bundle_whose_cited_copy_is_a_credential_gets_one_verdict_fro
     assert "@context" in bundle["cited"][0]  # the credential, sealed as it was cited
     report, _, _ = both(ledger, bundle, tmp_path, "vc-copy.json")
     assert not report.ok and "certificate_facts" in {c.name for c in report.failed}, report.to_json()
+
+
+@pytest.mark.parametrize("quorum", [0, -1])
+def test_a_witness_quorum_of_none_witnesses_nothing_in_either_verifier(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, quorum: int
+) -> None:
+    """The court's expert runs the verifiers with the witnesses' keys and `--witness-quorum 0` (`witness_quorum=0`),
+    as a bundle's producer may suggest for "any one of them". A quorum of none is met by no cosignature at all: a
+    checkpoint that no trusted witness cosigned, with only a stranger's cosignature on it, passed `witnessed` in both
+    verifiers ("cosigned by  (0 of 1, quorum 0)"): the report said the state was witnessed when no witness the court
+    trusts had cosigned anything. The ledger's own witness configuration refuses a quorum below 1; now both
+    verifiers fail `witnessed` and say why."""
+    from ledger.services.witness.checkpoint import origin_for
+    from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
+
+    (document,) = _issue(ledger, tmp_path, fresh_department)
+    bundle = json.loads(json.dumps(evidence.certificate_bundle(ledger, document)))
+    c = bundle["chain"]
+    root = base64.b64encode(bytes.fromhex(bundle["as_of"]["block_hash"][2:])).decode()
+    text = f"{origin_for(c['chain_id'], c['genesis_hash'], c['registry_contract'])}\n"
+    text += f"{bundle['as_of']['block_number'] + 1}\n{root}\n"
+    stranger = SignerKey.generate("not-the-courts", COSIGNATURE_V1)
+    trusted = SignerKey.generate("court-witness-r11a", COSIGNATURE_V1)
+    bundle["witness"] = {"checkpoint": text + "\n" + stranger.cosign(text, 1_767_225_600).line()}
+    path = tmp_path / "quorum.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    key = str(trusted.verifier)
+    library = evidence.verify_bundle(path, ledger.chain, witness_keys=[key], witness_quorum=quorum)
+    _, result, stderr = standalone(ledger, path, "--witness-key", key, "--witness-quorum", str(quorum))
+    assert result is not None, stderr
+    court = {c["name"]: (c["result"], c["detail"]) for c in result["checks"]}["witnessed"]
+    assert not library.check("witnessed").ok and "at least 1" in library.check("witnessed").detail
+    assert court[0] == "FAIL" and "at least 1" in court[1], court
