@@ -77,10 +77,14 @@ def parse_networks(text: str) -> tuple[Network, ...]:
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address ``text`` names; an IPv4-mapped IPv6 address (``::ffff:198.51.100.7``: how a dual-stack socket,
+    or a proxy listening on one, writes an IPv4 client) as the IPv4 address it carries. Keyed as IPv6, every IPv4
+    client would share the /64 ``::/64``, one budget for all of them."""
     try:
-        return ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text.strip())
     except ValueError:
         return None
+    return address.ipv4_mapped or address if address.version == 6 else address
 
 
 def client_key(peer: str, forwarded_for: str | None, trusted: tuple[Network, ...]) -> str:

@@ -1756,6 +1756,8 @@ class Verifier:
             if all(key[2] != known[2] for known in keys):
                 keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum
+        if need < 1:  # a quorum of none would pass a checkpoint no witness cosigned
+            raise Failure(f"a witness quorum of {need} asks no witness to have cosigned: give a quorum of at least 1")
         if section is None:
             raise Failure(
                 f"the bundle carries no cosigned checkpoint; {need} of the {len(keys)} witnesses given must cosign"
@@ -1764,6 +1766,8 @@ class Verifier:
         lines = text.split("\n")
         if len(lines) != 4 or not (lines[1].isascii() and lines[1].isdigit()) or int(lines[1]) < 1:
             raise Failure("the checkpoint is not an origin, a size and a root hash line")
+        if lines[1].startswith("0"):  # c2sp.org/tlog-checkpoint: a decimal without leading zeroes, as the library
+            raise Failure(f"the checkpoint's size {lines[1]!r} has leading zeroes, which a checkpoint never writes")
         c = self.b["chain"]
         origin = (
             f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"

@@ -21,6 +21,7 @@ from ..formats.canonical import json_loads, whole_number
 from ..formats.certificate import CertificateDocument
 from ..formats.decision_input import open_input, opening, unflatten
 from ..formats.rules import evaluate, load_rule_set
+from ..formats.vc import is_credential
 from .facts import CertificateFact, _cited_digest, _is_ref, citations, establish, facts_view, resolve_citations
 from .verify import ChainView
 
@@ -196,7 +197,10 @@ class DecisionRerun:
             key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
             if document is not None and not isinstance(document, dict):
                 return False, f"a cited certificate must be a certificate document or null, got {document!r}"
-            if document is None or key is None:
+            if document is None or key is None or is_credential(document):
+                # a cited copy is a pl-cert document (docs/evidence.md), as the court's verifier reads it: a W3C
+                # credential sealed as cited (a decision recorded before citations were read as the documents they
+                # carry) is no copy either bundle verifier establishes facts from
                 continue
             stored[key] = document
         moment = datetime.now(UTC)

@@ -89,7 +89,8 @@ class CertificateFact:
     def held_by(self, applicant_ref: str, reference: Callable[[str], str]) -> CertificateFact:
         """This fact with ``holder`` set: authentic and naming the applicant whose salted reference is
         ``applicant_ref`` (``reference`` salts an identifier the same way)."""
-        holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids)
+        # an empty or blank holder field names no one (and is no identity to salt: the reference refuses it)
+        holder = self.verified and any(reference(i) == applicant_ref for i in self.subject_ids if i.strip())
         # built directly: dataclasses.replace costs several times more, once per cited certificate per decision
         return CertificateFact(
             self.digest,
@@ -175,10 +176,27 @@ def _cited_digest(citation: Any) -> str | None:
 def _cited_document(citation: Any) -> Mapping[str, Any] | None:
     if _is_mapping(citation):
         if _is_mapping(citation.get("document")):
-            return citation["document"]  # type: ignore[no-any-return]
+            return _as_document(citation["document"])
         if "fields" in citation and "anchor" in citation:
             return citation
     return None
+
+
+def _as_document(document: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A cited W3C credential (`ledger export --vc`, what a wallet holds) as the pl-cert document it carries, the
+    form a decision reads facts from and seals: verification judges both alike, but the type and holder fields are
+    the document's `fields` (a credential has them as `credentialSubject.claims`), and the decision bundle's cited
+    copy must be a document that any bundle verifier reads (docs/evidence.md). A credential that does not convert
+    is kept as given: its verification then fails and says why."""
+    from ..errors import InputError
+    from ..formats import vc
+
+    if not vc.is_credential(document):
+        return document
+    try:
+        return vc.to_document(document)
+    except InputError:
+        return document
 
 
 def store_reads(inputs: Iterable[Mapping[str, Any]], stored: Mapping[str, Mapping[str, Any]]) -> list[set[str]]:

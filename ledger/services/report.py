@@ -50,6 +50,7 @@ __all__ = [
 
 REPORT_FORMAT = "pl-report/1"
 MAX_PERIOD_DAYS = 3_660
+LAST_REPORT_DAY = date(9999, 11, 30)  # the period's next month and week start still lie in the calendar
 _LISTED_DISCREPANCIES = 200
 _OUTCOMES = ("approve", "refer", "reject")
 _COLOURS = {
@@ -82,6 +83,12 @@ def parse_period(start: str | date, end: str | date) -> tuple[date, date]:
         except ValueError:
             raise InputError(f"{name} {value!r} is not a date: write it as YYYY-MM-DD (e.g. 2026-01-31)") from None
     first, last = found
+    if last > LAST_REPORT_DAY:
+        # building the period steps past its end (the next day, the next week's or month's start): from December
+        # 9999 that is outside the calendar (OverflowError), so such a period is no report's
+        raise InputError(
+            f"--to {last} is too close to the end of the calendar: a report ends on {LAST_REPORT_DAY} at the latest"
+        )
     if last < first:
         raise InputError(f"the period ends ({last}) before it starts ({first}): swap --from and --to")
     if (last - first).days >= MAX_PERIOD_DAYS:

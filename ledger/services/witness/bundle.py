@@ -86,6 +86,8 @@ def check_witnessed(
             + (" (the bundle's cosigned checkpoint was not checked)" if section else "")
         )
     need = len(keys) if quorum is None else quorum
+    if need < 1:  # a quorum of none would pass a checkpoint no witness cosigned
+        return False, f"a witness quorum of {need} asks no witness to have cosigned: give a quorum of at least 1"
     if section is None:
         return (
             False,
