@@ -1,0 +1,102 @@
+"""Red team, round 11b: an applicant lying in their input, a database insider and a hostile department.
+
+Holes (each test failed before its fix):
+
+- an applicant renews a business licence that is not theirs: the shipped ``business-licence-renewal`` rule set
+  approved on any verified, valid "business-licence" and any tax clearance cited, never asking whether they name
+  the applicant (``holder``), so citing another firm's licence and tax clearance (by digest, which the ledger
+  opens from the issuer's store) was approved in seconds (``rules/business-licence-renewal.yaml`` 1.2.0).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ledger.client import Ledger
+from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.services import decisions, issuance, logchain
+from ledger.services.replay import replay
+
+from .conftest import make_records, write_jsonl
+
+RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
+
+
+def _issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp / f"{department}-{tag}.jsonl", records), department, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _shipped(name: str, tag: str) -> RuleSet:
+    """A shipped rule set under a version of its own (every test department publishes its own copy)."""
+    document = yaml.safe_load((RULES_DIR / name).read_text(encoding="utf-8"))
+    document["version"] = f"{document['version']}-test-{tag}"
+    return load_rule_set(document)
+
+
+# --------------------------------------------------------------------------- renewing another firm's licence
+
+
+def test_a_licence_renewal_citing_another_firms_licence_and_tax_clearance_is_not_approved(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    tax = fresh_department  # a tax office (and, here, the approver)
+    records = make_records(2)
+    licences = _issue(ledger, tmp_path, "MKT", records, "licences")
+    clearances = _issue(
+        ledger,
+        tmp_path,
+        tax,
+        [{**r, "id": r["id"] + "-TAX", "type": "tax-clearance"} for r in records],
+        "tax",
+    )
+    rules = _shipped("business-licence-renewal.yaml", tax)
+    decisions.publish_rule_set(ledger, rules, tax)
+    item = "440300-SCJG-0042"
+
+    def renew(case: str, identity: str, licence: dict[str, Any], clearance: dict[str, Any]) -> dict[str, Any]:
+        application = {
+            "item": {"onsite_reason": 1},
+            "application": {"online": True},
+            "certificates": [licence["digest"], clearance["digest"]],
+        }
+        return decisions.decide(ledger, tax, case, item, application, rules, applicant_ref=identity).body
+
+    # the honest holder renews its own licence
+    own = renew("C-RENEW-OWN", records[0]["subject"]["credit_code"], licences[0], clearances[0])
+    assert own["outcome"] == "approve", own
+    # another firm cites the first firm's licence and tax clearance: verified, valid, but not the applicant's
+    theirs = renew("C-RENEW-THEIRS", records[1]["subject"]["credit_code"], licences[0], clearances[0])
+    assert [c["holder"] for c in theirs["certificates"]] == [False, False]
+    assert theirs["outcome"] != "approve", theirs
+    # its own licence with someone else's tax clearance: not cleared either
+    mixed = renew("C-RENEW-MIXED", records[1]["subject"]["credit_code"], licences[1], clearances[0])
+    assert mixed["outcome"] != "approve", mixed
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, tax)
+    assert replay(ledger, department=tax).ok
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in RULES_DIR.glob("*.yaml")))
+def test_every_shipped_approving_certificate_condition_asks_for_the_applicants_own(name: str) -> None:
+    """What an approve rule of a shipped rule set requires of a certificate names the applicant (``holder: true``):
+    a verified certificate of someone else is no evidence about the applicant."""
+    document = yaml.safe_load((RULES_DIR / name).read_text(encoding="utf-8"))
+
+    def conditions(node: Any) -> list[dict[str, Any]]:
+        if not isinstance(node, dict):
+            return []
+        if "certificate" in node:
+            return [node["certificate"]]
+        return [c for key in ("all", "any") for part in node.get(key, []) for c in conditions(part)] + conditions(
+            node.get("not")
+        )
+
+    wanted = [(r["id"], c) for r in document["rules"] for c in conditions(r["when"]) if c.get("verified") is True]
+    assert all(c.get("holder") is True for _, c in wanted), wanted
