@@ -5,7 +5,13 @@ Holes (each test failed before its fix):
 - an applicant renews a business licence that is not theirs: the shipped ``business-licence-renewal`` rule set
   approved on any verified, valid "business-licence" and any tax clearance cited, never asking whether they name
   the applicant (``holder``), so citing another firm's licence and tax clearance (by digest, which the ledger
-  opens from the issuer's store) was approved in seconds (``rules/business-licence-renewal.yaml`` 1.2.0).
+  opens from the issuer's store) was approved in seconds (``rules/business-licence-renewal.yaml`` 1.2.0);
+- a hostile department cites, in an application it decides, ``{"document_ref": ref}``: the content address of a
+  licence copy that a person attached to ANOTHER department's application (the ref is in every bundle of that
+  decision). The ledger opened that department's sealed copy, verified it and answered its type, status and
+  whether it names the identity given (an identity oracle), and no access log recorded the read; the same citation
+  by digest is logged in the issuer's access log (``ledger/services/decisions.py``: an application may not name a
+  stored copy, only the ledger does when it stores one).
 """
 
 from __future__ import annotations
@@ -19,11 +25,16 @@ import pytest
 import yaml
 
 from ledger.client import Ledger
+from ledger.errors import InputError
 from ledger.formats.rules import RuleSet, load_rule_set
-from ledger.services import decisions, issuance, logchain
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import accesslog, decisions, issuance, logchain
+from ledger.services.departments import Council
+from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 
-from .conftest import make_records, write_jsonl
+from .conftest import TEST_TYPES, make_records, write_jsonl
+from .decision_support import application, unique_rule_set
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -100,3 +111,55 @@ def test_every_shipped_approving_certificate_condition_asks_for_the_applicants_o
 
     wanted = [(r["id"], c) for r in document["rules"] for c in conditions(r["when"]) if c.get("verified") is True]
     assert all(c.get("holder") is True for _, c in wanted), wanted
+
+
+# --------------------------------------------------------------------------- citing another department's sealed copy
+
+
+def test_an_application_cannot_cite_a_sealed_copy_another_department_stored(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    honest = fresh_department
+    hostile = f"{honest}-H"
+    Council(ledger).register(hostile, "Hostile", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "copy")
+    identity = licence["fields"]["subject.credit_code"]
+    for dept in (honest, hostile):
+        decisions.publish_rule_set(ledger, unique_rule_set(f"copy-{dept}"), dept)
+    # a person attaches their licence to an application at the honest department: stored as a sealed copy
+    decisions.decide(
+        ledger,
+        honest,
+        "C-COPY-1",
+        "ITEM-1",
+        application("C-COPY-1", {"document": licence}),
+        unique_rule_set(f"copy-{honest}"),
+        applicant_ref=identity,
+    )
+    ref = document_ref(licence)  # what the stored input, and every bundle of that decision, names
+    before = len(accesslog.entries(ledger, department="MKT", certificate=licence["digest"]))
+    # the hostile department cites that copy and tries identities; every path of deciding refuses the citation
+    for run in (
+        lambda app: decisions.decide(
+            ledger, hostile, app["case_id"], "ITEM-1", app, unique_rule_set(f"copy-{hostile}"), applicant_ref=identity
+        ),
+        lambda app: decisions.decide_many(
+            ledger, hostile, [{**app, "applicant_ref": identity}], {"*": unique_rule_set(f"copy-{hostile}")}
+        ),
+        lambda app: decisions.record_human_decision(
+            ledger,
+            hostile,
+            app["case_id"],
+            "ITEM-1",
+            officer="officer-1",
+            outcome="refer",
+            reasons=["OFFICER_REVIEW"],
+            applicant_ref=identity,
+            decision_input=app,
+        ),
+    ):
+        with pytest.raises(InputError, match="document_ref"):
+            run(application(f"C-COPY-H{before}", {"document_ref": ref}))
+    assert decisions.find_decisions(ledger, hostile, f"C-COPY-H{before}") == []
+    assert len(accesslog.entries(ledger, department="MKT", certificate=licence["digest"])) == before
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, honest)

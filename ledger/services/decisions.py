@@ -446,6 +446,16 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
             f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the application",
             field=INPUT_NONCE,
         )
+    # a stored input names each copy it cited inline by its content address; an application may not: the copies
+    # are sealed data of whichever department stored them (another's applicant's licence), and reading one is no
+    # read of the issuer's store that its access log would record
+    named = [c for c in citations(decision_input) if isinstance(c, Mapping) and "document_ref" in c]
+    if named:
+        raise InputError(
+            f"certificate citation {named[0]!r} names a stored copy (document_ref), which only the ledger does when "
+            'it stores an input: cite the certificate itself ({"document": ...}) or its digest',
+            field="certificates",
+        )
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
