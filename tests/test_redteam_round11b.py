@@ -11,7 +11,13 @@ Holes (each test failed before its fix):
   decision). The ledger opened that department's sealed copy, verified it and answered its type, status and
   whether it names the identity given (an identity oracle), and no access log recorded the read; the same citation
   by digest is logged in the issuer's access log (``ledger/services/decisions.py``: an application may not name a
-  stored copy, only the ledger does when it stores one).
+  stored copy, only the ledger does when it stores one);
+- an applicant has a food business permit issued in a name that is not theirs: the shipped ``food-business-permit``
+  rule set verified the applicant's own business licence, then wrote into the permit (signed and anchored by the
+  department) whatever business name the application typed, never the licence's. A produced certificate's field may
+  now come from the applicant's own verified, valid cited certificate (``certificate.TYPE.FIELD``,
+  ``ledger/formats/rules.py``, ``ledger/services/permits.py``), and the shipped permit takes its business name from
+  the licence (``rules/food-business-permit.yaml`` 1.2.0).
 """
 
 from __future__ import annotations
@@ -28,13 +34,15 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import accesslog, decisions, issuance, logchain
+from ledger.services import accesslog, decisions, issuance, logchain, permits
 from ledger.services.departments import Council
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 
 from .conftest import TEST_TYPES, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
 
@@ -163,3 +171,35 @@ def test_an_application_cannot_cite_a_sealed_copy_another_department_stored(
     assert decisions.find_decisions(ledger, hostile, f"C-COPY-H{before}") == []
     assert len(accesslog.entries(ledger, department="MKT", certificate=licence["digest"])) == before
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, honest)
+
+
+# --------------------------------------------------------------------------- a permit in a name one typed
+
+
+def test_a_produced_permit_states_the_licences_business_name_not_the_one_typed(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    dept = fresh_department
+    rules = permit_rules(f"name-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    licences = _issue(ledger, tmp_path, "MKT", make_records(2), "names")
+    identity = licences[0]["fields"]["subject.credit_code"]
+    lie = permit_application("FBP-NAME-1", licences[0])
+    lie["application"]["business_name"] = "Shenzhen Famous Brand Food Co."  # not the name on the licence
+    inline = permit_application("FBP-NAME-2", licences[0])
+    inline["certificates"] = [{"document": licences[0]}]
+    for app in (lie, inline):
+        decision = decisions.decide(
+            ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=identity
+        )
+        assert decision.body["outcome"] == "approve", decision.body
+        (permit,) = permits.documents(ledger, [decision.body["issued"]["certificate"]])
+        assert permit["fields"]["subject.business_name"] == licences[0]["fields"]["subject.name"]
+    # the bulk path likewise
+    bulk = permit_application("FBP-NAME-3", licences[0])
+    bulk["application"]["business_name"] = "Another Famous Brand"
+    result = decisions.decide_many(ledger, dept, [{**bulk, "applicant_ref": identity}], {"*": rules})
+    (permit,) = permits.documents(ledger, list(result.produced))
+    assert permit["fields"]["subject.business_name"] == licences[0]["fields"]["subject.name"]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok

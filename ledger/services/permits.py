@@ -35,11 +35,12 @@ from sqlmodel import col
 from ..errors import LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
-from ..formats.rules import RuleSet
+from ..formats.rules import CERTIFICATE_PATH, RuleSet
 from ..onchain.chain import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
+from .facts import _cited_digest, _cited_document, citations, resolve_citations
 from .logchain import LOG_DECISIONS, LogEntry
 
 if TYPE_CHECKING:
@@ -82,6 +83,36 @@ def _value(decision_input: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _certified(
+    body: Mapping[str, Any], decision_input: Mapping[str, Any], stored: Mapping[str, Any], cert_type: str, field: str
+) -> Any:
+    """A disclosed field of the applicant's own cited certificate of ``cert_type``: the first citation whose fact
+    (as the decision recorded it, established by the ledger) is verified, valid, unexpired and names the applicant;
+    None when there is none or it does not disclose ``field``. What the application itself says is never read."""
+    facts = body.get("certificates")
+    cited = citations(decision_input)
+    if not isinstance(facts, list) or len(facts) != len(cited):
+        return None
+    for fact, citation in zip(facts, cited, strict=True):
+        if not (
+            isinstance(fact, Mapping)
+            and fact.get("type") == cert_type
+            and fact.get("verified") is True
+            and fact.get("status") == "valid"
+            and fact.get("expired") is False
+            and fact.get("holder") is True
+        ):
+            continue
+        document = _cited_document(citation)
+        if document is None:
+            digest = _cited_digest(citation)
+            document = stored.get(digest) if digest is not None else None
+        fields = document.get("fields") if isinstance(document, Mapping) else None
+        # the facts are the citations' own, in order (facts.establish): this is the document that fact is of
+        return fields.get(field) if isinstance(fields, Mapping) else None
+    return None
+
+
 def _record(
     rule_set: RuleSet,
     department: str,
@@ -89,11 +120,17 @@ def _record(
     decision_input: Mapping[str, Any],
     identity: str,
     certificate_id: str,
+    stored: Mapping[str, Any],
 ) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
     for name, path in spec["fields"].items():
-        value = _value(decision_input, path)
+        from_certificate = CERTIFICATE_PATH.fullmatch(path)
+        value = (
+            _certified(body, decision_input, stored, *from_certificate.groups())
+            if from_certificate is not None
+            else _value(decision_input, path)
+        )
         if value is not None:  # a fact the application does not carry is left out, never invented
             subject[name] = value
     subject[spec["holder"]] = identity
@@ -188,8 +225,14 @@ def prepare(
             for rules, body, _, _ in wanted
         ],
     )
+    # the cited certificates a produced field is taken from, opened as the decision verified them
+    stored = (
+        resolve_citations(ledger, [given for rules, _, given, _ in wanted])
+        if any(CERTIFICATE_PATH.fullmatch(p) for rules, _, _, _ in wanted for p in rules.produces["fields"].values())  # type: ignore[index]
+        else {}
+    )
     records = [
-        validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
+        validate_record(_record(rules, department, body, given, identity, cid, stored), n, department=department)
         for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
     ]
     issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})
