@@ -17,7 +17,12 @@ Holes (each test failed before its fix):
   department) whatever business name the application typed, never the licence's. A produced certificate's field may
   now come from the applicant's own verified, valid cited certificate (``certificate.TYPE.FIELD``,
   ``ledger/formats/rules.py``, ``ledger/services/permits.py``), and the shipped permit takes its business name from
-  the licence (``rules/food-business-permit.yaml`` 1.2.0).
+  the licence (``rules/food-business-permit.yaml`` 1.2.0);
+- a case's approval withdrawn by overriding the case's latest decision left the permit of an earlier approval
+  valid: an automatic approval issues a permit, an officer confirms it (an approving override, which issues
+  nothing), another officer then refuses the case by overriding its latest decision. Only the overridden decision's
+  own permit was revoked (it had none), so the applicant kept a valid permit for a refused case, and replay said
+  nothing (``ledger/services/permits.py``: a refusal withdraws every permit of the case, and replay checks it).
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ from ledger.services import accesslog, decisions, issuance, logchain, permits
 from ledger.services.departments import Council
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import TEST_TYPES, make_records, write_jsonl
 from .decision_support import application, unique_rule_set
@@ -203,3 +209,74 @@ def test_a_produced_permit_states_the_licences_business_name_not_the_one_typed(
     assert permit["fields"]["subject.business_name"] == licences[0]["fields"]["subject.name"]
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
+
+
+# --------------------------------------------------------------------------- a withdrawal that missed the permit
+
+
+@pytest.mark.parametrize("confirmed_with", ["no rule set", "the rule set"])
+def test_refusing_a_case_after_a_confirming_override_revokes_the_first_approvals_permit(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, confirmed_with: str
+) -> None:
+    dept = fresh_department
+    rules = permit_rules(f"withdraw-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "withdraw")
+    identity = licence["fields"]["subject.credit_code"]
+    app = permit_application("FBP-W-1", licence)
+    first = decisions.decide(ledger, dept, "FBP-W-1", app["service_item"], app, rules, applicant_ref=identity)
+    permit = first.body["issued"]["certificate"]
+
+    def officer(outcome: str, reason: str, overrides: int | str, **kwargs: Any) -> decisions.Decision:
+        return decisions.record_human_decision(
+            ledger,
+            dept,
+            "FBP-W-1",
+            app["service_item"],
+            officer="officer-1",
+            outcome=outcome,
+            reasons=[reason],
+            applicant_ref=identity,
+            overrides=overrides,
+            **kwargs,
+        )
+
+    # an officer confirms the approval; another refuses the case, overriding its latest decision
+    confirm = officer(
+        "approve", "OFFICER_CONFIRMED", first.seq, **({"rule_set": rules} if confirmed_with == "the rule set" else {})
+    )
+    second = confirm.body.get("issued", {}).get("certificate")
+    refusal = officer("reject", "PREMISES_NOT_AS_DECLARED", "FBP-W-1")
+    assert refusal.body["overrides"]["seq"] == confirm.seq
+    assert sorted(refusal.body.get("withdraws", [])) == sorted(d for d in (permit, second) if d)
+    for digest in (d for d in (permit, second) if d):
+        (document,) = permits.documents(ledger, [digest])
+        report = verify_certificate(document, ChainView(ledger.chain, 0))
+        assert not report.ok and "revoked" in json.dumps(report.to_json()), digest
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert replay(ledger, department=dept).ok
+
+
+def test_replay_reports_an_earlier_approvals_permit_left_valid_by_a_refusal(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the fix's replay check catches: the refusal recorded, the first approval's permit never revoked (a
+    crash, or a ledger before the fix)."""
+    dept = fresh_department
+    rules = permit_rules(f"withdraw-r-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "withdraw-r")
+    identity = licence["fields"]["subject.credit_code"]
+    app = permit_application("FBP-W-2", licence)
+    first = decisions.decide(ledger, dept, "FBP-W-2", app["service_item"], app, rules, applicant_ref=identity)
+    kwargs: dict[str, Any] = {"officer": "officer-1", "applicant_ref": identity}
+    confirm = decisions.record_human_decision(
+        ledger, dept, "FBP-W-2", app["service_item"], outcome="approve", reasons=["OK"], overrides=first.seq, **kwargs
+    )
+    monkeypatch.setattr(permits, "withdraw", lambda *args, **kw: [])  # the process dies before revoking
+    decisions.record_human_decision(
+        ledger, dept, "FBP-W-2", app["service_item"], outcome="reject", reasons=["NO"], overrides=confirm.seq, **kwargs
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    report = replay(ledger, department=dept)
+    assert [(d.check, d.seq) for d in report.discrepancies] == [("produced_not_revoked", first.seq)]

@@ -983,7 +983,9 @@ def record_human_decision(
     }
     body.update(commitments)
     # an override that withdraws an approval revokes the certificate the approval produced (permits.py)
-    withdrawn = permits.withdrawn(ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome)
+    withdrawn = permits.withdrawn(
+        ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome, case_id
+    )
     if withdrawn:
         body["withdraws"] = withdrawn
     # an officer's approval under a rule set that produces a certificate issues it like an automatic one

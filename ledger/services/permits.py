@@ -14,8 +14,9 @@ A :class:`ProducedCertificate` row indexes the pair (digest -> decision number a
 delivery; it is a convenience, never a source of truth: :func:`check_links` (run by ``ledger replay``) re-derives
 every link from the anchored decision bodies and the certificates' own fields and reports a missing or altered row.
 
-An officer's override that withdraws an approval (outcome other than approve) revokes the permit it produced
-(reason code :data:`WITHDRAWN_REASON`); its body records ``withdraws: [digest]``.
+An officer's override that withdraws an approval (outcome other than approve) revokes every permit the case's
+decisions produced that is not revoked yet (reason code :data:`WITHDRAWN_REASON`); its body records
+``withdraws: [digest, ...]``.
 
 Order of writing (crash safety): the permit batch is stored ``prepared`` first, then the decision naming it is
 appended, then the batch is anchored, then the decision log. A crash in between leaves a prepared batch that
@@ -315,20 +316,31 @@ def documents(ledger: Ledger, digests: Iterable[str]) -> list[dict[str, Any]]:
 # -- withdrawal -------------------------------------------------------------------------------------------------
 
 
-def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str) -> list[str]:
-    """The permits an override of decision ``target_seq`` with ``outcome`` withdraws (none unless it refuses)."""
+def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str, case_id: str) -> list[str]:
+    """The permits an override of decision ``target_seq`` (of case ``case_id``) with ``outcome`` withdraws: none
+    unless it refuses; then every permit any decision of the case issued that is not revoked already. The overridden
+    decision's own is not enough: an approval confirmed by an approving override, then refused by overriding the
+    case's latest decision, would leave the first approval's permit valid for a refused case."""
+    from .decisions import find_decisions
+
     if target_seq is None or outcome == "approve":
         return []
+    issued = [
+        d.body["issued"]["certificate"]
+        for d in find_decisions(ledger, department, case_id)
+        if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
+    ]
+    if not issued:
+        return []
     with ledger.engine.connect() as conn:
-        text = conn.execute(
-            select(logchain.LogEntry.body).where(  # type: ignore[call-overload]
-                logchain.LogEntry.log == LOG_DECISIONS,
-                logchain.LogEntry.department_id == department,
-                logchain.LogEntry.seq == target_seq,
-            )
-        ).scalar()
-    issued = logchain.read_body(text, LOG_DECISIONS, department, target_seq).get("issued") if text else None
-    return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
+        revoked = set(
+            conn.execute(
+                select(col(Certificate.digest)).where(
+                    col(Certificate.digest).in_(issued), col(Certificate.status) == "revoked"
+                )
+            ).scalars()
+        )
+    return [d for d in dict.fromkeys(issued) if d not in revoked]
 
 
 def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) -> list[str]:
@@ -483,17 +495,22 @@ class LinkScan:
 
     def __init__(self) -> None:
         self.issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
-        self.withdrawn_by: dict[int, int] = {}
+        self.by_case: dict[Any, list[str]] = {}  # case id -> the certificates its decisions issued so far
+        self.withdrawn_by: dict[str, int] = {}  # certificate -> the refusal that withdrew it
         self.problems: list[LinkProblem] = []
 
     def add(self, department: str, seq: int, entry_hash: str, body: Mapping[str, Any]) -> None:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
         target = body.get("overrides")
         if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
-            self.withdrawn_by[target["seq"]] = seq
+            # a refusal of the case withdraws every permit its decisions issued before, not only the overridden
+            # decision's own (an approving override in between issues none)
+            for certificate in self.by_case.get(body.get("case_id"), ()):
+                self.withdrawn_by.setdefault(certificate, seq)
         mark = body.get("issued")
         if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
             self.issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
+            self.by_case.setdefault(body.get("case_id"), []).append(mark["certificate"])
             if body.get("outcome") != "approve":
                 self.problems.append(
                     LinkProblem(
@@ -570,14 +587,14 @@ def check_links(
                         "(`ledger resume` anchors a pending batch)",
                     )
                 )
-            if seq in withdrawn_by and state not in ("revoked", "absent"):
+            if digest in withdrawn_by and state not in ("revoked", "absent"):
                 problems.append(
                     LinkProblem(
                         "produced_not_revoked",
                         dept,
                         seq,
                         case,
-                        f"decision {withdrawn_by[seq]} withdrew this approval but {digest} is "
+                        f"decision {withdrawn_by[digest]} withdrew this approval but {digest} is "
                         f"still {state} on chain; revoke it (`ledger revoke {digest} --reason "
                         f"{WITHDRAWN_REASON}`)",
                     )
