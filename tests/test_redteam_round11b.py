@@ -22,7 +22,14 @@ Holes (each test failed before its fix):
   valid: an automatic approval issues a permit, an officer confirms it (an approving override, which issues
   nothing), another officer then refuses the case by overriding its latest decision. Only the overridden decision's
   own permit was revoked (it had none), so the applicant kept a valid permit for a refused case, and replay said
-  nothing (``ledger/services/permits.py``: a refusal withdraws every permit of the case, and replay checks it).
+  nothing (``ledger/services/permits.py``: a refusal withdraws every permit of the case, and replay checks it);
+- the same permit kept by an officer refusing an approved case without naming the decision overridden: the
+  library recorded an officer's decision of a case already decided as if it were the first, so nothing was
+  withdrawn and the case's latest word (a refusal) stood beside a valid permit (``ledger/services/decisions.py``:
+  an officer's decision of a decided case must name the decision it overrides);
+- an approval withdrawn after a random inspection found it non-conforming (``supervision.withdraw_approval``: the
+  reject override the inspection loop records) left the permit the approval produced valid on chain: the applicant
+  kept presenting a permit for a withdrawn approval (replay flagged it, the library never revoked it).
 """
 
 from __future__ import annotations
@@ -36,10 +43,10 @@ import pytest
 import yaml
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import InputError, StateError
 from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import accesslog, decisions, issuance, logchain, permits
+from ledger.services import accesslog, decisions, issuance, logchain, permits, supervision
 from ledger.services.departments import Council
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
@@ -280,3 +287,91 @@ def test_replay_reports_an_earlier_approvals_permit_left_valid_by_a_refusal(
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     report = replay(ledger, department=dept)
     assert [(d.check, d.seq) for d in report.discrepancies] == [("produced_not_revoked", first.seq)]
+
+
+def test_an_officer_cannot_refuse_an_approved_case_without_overriding_its_decision(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    dept = fresh_department
+    rules = permit_rules(f"plain-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "plain")
+    identity = licence["fields"]["subject.credit_code"]
+    app = permit_application("FBP-P-1", licence)
+    first = decisions.decide(ledger, dept, "FBP-P-1", app["service_item"], app, rules, applicant_ref=identity)
+    assert first.body["outcome"] == "approve"
+    with pytest.raises(StateError, match="overrides"):
+        decisions.record_human_decision(
+            ledger,
+            dept,
+            "FBP-P-1",
+            app["service_item"],
+            officer="officer-1",
+            outcome="reject",
+            reasons=["PREMISES_NOT_AS_DECLARED"],
+            applicant_ref=identity,
+        )
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-P-1")] == [first.seq]
+    # the same refusal written past the library: replay holds the permit to it
+    forged = {
+        **{k: v for k, v in first.body.items() if k != "issued"},
+        "outcome": "reject",
+        "reasons": ["PREMISES_NOT_AS_DECLARED"],
+        "fired": [],
+        "engine": None,
+        "decided_by": {"kind": "officer", "department": dept, "officer_ref": decisions.officer_ref(ledger, dept, "o")},
+    }
+    logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    report = replay(ledger, department=dept)
+    assert ("produced_not_revoked", first.seq) in {(d.check, d.seq) for d in report.discrepancies}
+
+
+def test_an_approval_withdrawn_after_an_inspection_revokes_its_permit(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    dept = fresh_department
+    rules = permit_rules(f"inspect-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "inspect")
+    identity = licence["fields"]["subject.credit_code"]
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    app = permit_application("FBP-I-1", licence)
+    approval = decisions.decide(ledger, dept, "FBP-I-1", app["service_item"], app, rules, applicant_ref=identity)
+    permit = approval.body["issued"]["certificate"]
+    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
+    announcement = supervision.announce_inspection(
+        ledger, dept, since=start, until=start + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
+    )
+    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
+    )
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    assert [s["case_id"] for s in draw["sample"]] == ["FBP-I-1"]
+    finding = supervision.record_finding(
+        ledger,
+        dept,
+        draw["seq"],
+        "FBP-I-1",
+        inspector="insp-1",
+        conforming=False,
+        findings=["PREMISES_NOT_AS_DECLARED"],
+    )
+    supervision.withdraw_approval(
+        ledger,
+        dept,
+        finding,
+        officer="officer-9",
+        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+        legal_basis="ART-69",
+        credit_days=0,
+    )
+    (document,) = permits.documents(ledger, [permit])
+    report = verify_certificate(document, ChainView(ledger.chain, 0))
+    assert not report.ok and "revoked" in json.dumps(report.to_json())
+    assert decisions.find_decision(ledger, dept, "FBP-I-1").body.get("withdraws") == [permit]
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    replayed = replay(ledger, department=dept)
+    assert replayed.ok, replayed.summary()

@@ -942,6 +942,16 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    if overrides is None:
+        # an officer's decision of a case already decided replaces that decision, and says so: recorded as a first
+        # decision it withdrew nothing (a refused case kept its permit) and left the record naming nothing it replaced
+        earlier = find_decisions(ledger, department, case_id)
+        if earlier:
+            raise StateError(
+                f"case {case_id!r} was already decided: decision {earlier[-1].seq} "
+                f"({earlier[-1].body.get('outcome')}); an officer's decision of it overrides that one - give "
+                f"overrides={earlier[-1].seq} (`ledger record-decision ... --overrides {earlier[-1].seq}`)"
+            )
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}

@@ -501,9 +501,9 @@ class LinkScan:
 
     def add(self, department: str, seq: int, entry_hash: str, body: Mapping[str, Any]) -> None:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
-        target = body.get("overrides")
-        if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
-            # a refusal of the case withdraws every permit its decisions issued before, not only the overridden
+        if body.get("outcome") in ("reject", "refer"):
+            # a decision refusing the case (an override, or one written past the library without naming the decision
+            # it replaces) withdraws every permit the case's decisions issued before, not only the overridden
             # decision's own (an approving override in between issues none)
             for certificate in self.by_case.get(body.get("case_id"), ()):
                 self.withdrawn_by.setdefault(certificate, seq)
