@@ -375,3 +375,13 @@ def test_an_approval_withdrawn_after_an_inspection_revokes_its_permit(
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     replayed = replay(ledger, department=dept)
     assert replayed.ok, replayed.summary()
+
+
+def test_replays_permit_scan_reads_a_case_id_of_another_type_as_no_case() -> None:
+    """An insider's body whose case id is a list (or object) is no case: the scan must not crash replay on it."""
+    scan = permits.LinkScan()
+    scan.add("D", 1, "0x01", {"case_id": ["C"], "outcome": "approve", "issued": {"certificate": "0x" + "aa" * 32}})
+    scan.add("D", 2, "0x02", {"case_id": {"C": 1}, "outcome": "reject"})
+    scan.add("D", 3, "0x03", {"case_id": "C", "outcome": "approve", "issued": {"certificate": "0x" + "bb" * 32}})
+    scan.add("D", 4, "0x04", {"case_id": "C", "outcome": "refer"})
+    assert scan.withdrawn_by == {"0x" + "bb" * 32: 4}

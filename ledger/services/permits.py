@@ -495,22 +495,25 @@ class LinkScan:
 
     def __init__(self) -> None:
         self.issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
-        self.by_case: dict[Any, list[str]] = {}  # case id -> the certificates its decisions issued so far
+        self.by_case: dict[str, list[str]] = {}  # case id -> the certificates its decisions issued so far
         self.withdrawn_by: dict[str, int] = {}  # certificate -> the refusal that withdrew it
         self.problems: list[LinkProblem] = []
 
     def add(self, department: str, seq: int, entry_hash: str, body: Mapping[str, Any]) -> None:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
-        if body.get("outcome") in ("reject", "refer"):
+        case = body.get("case_id")
+        case = case if isinstance(case, str) else None  # a body edited to another type: read as no case
+        if body.get("outcome") in ("reject", "refer") and case is not None:
             # a decision refusing the case (an override, or one written past the library without naming the decision
             # it replaces) withdraws every permit the case's decisions issued before, not only the overridden
             # decision's own (an approving override in between issues none)
-            for certificate in self.by_case.get(body.get("case_id"), ()):
+            for certificate in self.by_case.get(case, ()):
                 self.withdrawn_by.setdefault(certificate, seq)
         mark = body.get("issued")
         if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
             self.issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
-            self.by_case.setdefault(body.get("case_id"), []).append(mark["certificate"])
+            if case is not None:
+                self.by_case.setdefault(case, []).append(mark["certificate"])
             if body.get("outcome") != "approve":
                 self.problems.append(
                     LinkProblem(
