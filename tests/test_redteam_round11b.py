@@ -383,5 +383,5 @@ def test_replays_permit_scan_reads_a_case_id_of_another_type_as_no_case() -> Non
     scan.add("D", 1, "0x01", {"case_id": ["C"], "outcome": "approve", "issued": {"certificate": "0x" + "aa" * 32}})
     scan.add("D", 2, "0x02", {"case_id": {"C": 1}, "outcome": "reject"})
     scan.add("D", 3, "0x03", {"case_id": "C", "outcome": "approve", "issued": {"certificate": "0x" + "bb" * 32}})
-    scan.add("D", 4, "0x04", {"case_id": "C", "outcome": "refer"})
+    scan.add("D", 4, "0x04", {"case_id": "C", "outcome": "refer", "decided_by": {"kind": "officer"}})
     assert scan.withdrawn_by == {"0x" + "bb" * 32: 4}

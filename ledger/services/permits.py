@@ -503,10 +503,12 @@ class LinkScan:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
         case = body.get("case_id")
         case = case if isinstance(case, str) else None  # a body edited to another type: read as no case
-        if body.get("outcome") in ("reject", "refer") and case is not None:
-            # a decision refusing the case (an override, or one written past the library without naming the decision
-            # it replaces) withdraws every permit the case's decisions issued before, not only the overridden
-            # decision's own (an approving override in between issues none)
+        decided_by = body.get("decided_by")
+        officer = isinstance(decided_by, dict) and decided_by.get("kind") == "officer"
+        if body.get("outcome") in ("reject", "refer") and case is not None and (officer or body.get("overrides")):
+            # an officer's decision refusing the case (an override, or one written past the library without naming
+            # the decision it replaces) withdraws every permit the case's decisions issued before, not only the
+            # overridden decision's own (an approving override in between issues none)
             for certificate in self.by_case.get(case, ()):
                 self.withdrawn_by.setdefault(certificate, seq)
         mark = body.get("issued")
