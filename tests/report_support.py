@@ -52,7 +52,7 @@ def hostile_department_fixture(ledger: Any) -> str:
     decisions.record_human_decision(
         ledger,
         code,
-        "CASE-000011",
+        "CASE-OFFICER-1",  # an officer's first decision of a case (a decided case needs an override)
         "x",
         officer="officer-8",
         outcome="reject",

@@ -100,7 +100,7 @@ def test_an_approval_issues_its_permit_linked_both_ways(
     fields = document["fields"]
     assert document["digest"] == issued["certificate"] and fields["issuer"] == approver
     assert fields["subject.credit_code"] == licences[0]["fields"]["subject.credit_code"]  # the holder can cite it
-    assert fields["subject.business_name"] == "Nanshan Corner Shop"
+    assert fields["subject.business_name"] == licences[0]["fields"]["subject.name"]  # the licence says it, not the form
     assert fields["subject.produced_by"] == {
         "department": approver,
         "case_id": "FBP-1",

@@ -53,6 +53,7 @@ def tax_clearance(**changes: Any) -> dict[str, Any]:
         "verified": True,
         "status": "valid",
         "expired": False,
+        "holder": True,
         **changes,
     }
 
@@ -475,6 +476,15 @@ def test_renewal_rule_set(renewal: RuleSet) -> None:
     )
     assert evaluate(renewal, {**base, "certificates": [licence()]}).reasons == ("TAX_CLEARANCE_NOT_VERIFIED",)
     assert evaluate(renewal, {**base, "certificates": []}).outcome == "refer"
+    # another firm's licence or tax clearance is no evidence about the applicant (1.2.0)
+    others = [licence(holder=False), tax_clearance()], [licence(), tax_clearance(holder=False)]
+    assert [evaluate(renewal, {**base, "certificates": c}).outcome for c in others] == ["refer", "refer"]
+    assert (
+        evaluate(
+            renewal, {**base, "certificates": [licence(status="revoked", holder=False), licence(), tax_clearance()]}
+        ).outcome
+        == "approve"
+    )
 
 
 def test_rule_set_for_another_item_is_refused(renewal: RuleSet) -> None:

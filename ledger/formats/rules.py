@@ -281,6 +281,11 @@ def _reason_texts(value: Any, reasons: set[str]) -> dict[str, dict[str, str]] | 
 _PRODUCES_KEYS = {"type", "valid_days", "holder", "fields", "id_prefix"}
 _HOLDER_FIELDS = ("credit_code", "id_number", "holder_id")
 _INPUT_PATH = re.compile(r"(case_id|service_item|(item|application|applicant)(\.[a-z][a-z0-9_]{0,63})+)")
+# a disclosed field of the applicant's own cited certificate of a type: certificate.TYPE.FIELD (permits.py), e.g.
+# certificate.business-licence.subject.name
+CERTIFICATE_PATH = re.compile(
+    r"certificate\.([a-z0-9][a-z0-9-]{0,63})\.((?:[a-z][a-z0-9_]{0,63})(?:\.[a-z][a-z0-9_]{0,63})*)"
+)
 _PREFIX = re.compile(r"[A-Z][A-Z0-9-]{0,15}")
 
 
@@ -316,10 +321,11 @@ def _check_produces(spec: Any) -> dict[str, Any] | None:
                 f"{[*_HOLDER_FIELDS, 'produced_by']}",
                 field=where,
             )
-        if not isinstance(path, str) or not _INPUT_PATH.fullmatch(path):
+        if not isinstance(path, str) or not (_INPUT_PATH.fullmatch(path) or CERTIFICATE_PATH.fullmatch(path)):
             raise InputError(
                 f"{where}.fields.{name}: {path!r} is not a decision input path (case_id, service_item "
-                "or item./application./applicant. then snake_case names)",
+                "or item./application./applicant. then snake_case names) nor a field of the applicant's own "
+                "cited certificate (certificate.TYPE.FIELD, e.g. certificate.business-licence.subject.name)",
                 field=where,
             )
     prefix = spec.get("id_prefix", spec["type"].upper()[:16].rstrip("-"))

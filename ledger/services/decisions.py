@@ -446,6 +446,16 @@ def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str,
             f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the application",
             field=INPUT_NONCE,
         )
+    # a stored input names each copy it cited inline by its content address; an application may not: the copies
+    # are sealed data of whichever department stored them (another's applicant's licence), and reading one is no
+    # read of the issuer's store that its access log would record
+    named = [c for c in citations(decision_input) if isinstance(c, Mapping) and "document_ref" in c]
+    if named:
+        raise InputError(
+            f"certificate citation {named[0]!r} names a stored copy (document_ref), which only the ledger does when "
+            'it stores an input: cite the certificate itself ({"document": ...}) or its digest',
+            field="certificates",
+        )
     for key, value in (("case_id", case_id), ("service_item", service_item)):
         if decision_input.get(key, value) != value:
             raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
@@ -932,6 +942,16 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    if overrides is None:
+        # an officer's decision of a case already decided replaces that decision, and says so: recorded as a first
+        # decision it withdrew nothing (a refused case kept its permit) and left the record naming nothing it replaced
+        earlier = find_decisions(ledger, department, case_id)
+        if earlier:
+            raise StateError(
+                f"case {case_id!r} was already decided: decision {earlier[-1].seq} "
+                f"({earlier[-1].body.get('outcome')}); an officer's decision of it overrides that one - give "
+                f"overrides={earlier[-1].seq} (`ledger record-decision ... --overrides {earlier[-1].seq}`)"
+            )
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
@@ -973,7 +993,9 @@ def record_human_decision(
     }
     body.update(commitments)
     # an override that withdraws an approval revokes the certificate the approval produced (permits.py)
-    withdrawn = permits.withdrawn(ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome)
+    withdrawn = permits.withdrawn(
+        ledger, department, body["overrides"]["seq"] if body["overrides"] else None, outcome, case_id
+    )
     if withdrawn:
         body["withdraws"] = withdrawn
     # an officer's approval under a rule set that produces a certificate issues it like an automatic one

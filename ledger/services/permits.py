@@ -14,8 +14,9 @@ A :class:`ProducedCertificate` row indexes the pair (digest -> decision number a
 delivery; it is a convenience, never a source of truth: :func:`check_links` (run by ``ledger replay``) re-derives
 every link from the anchored decision bodies and the certificates' own fields and reports a missing or altered row.
 
-An officer's override that withdraws an approval (outcome other than approve) revokes the permit it produced
-(reason code :data:`WITHDRAWN_REASON`); its body records ``withdraws: [digest]``.
+An officer's override that withdraws an approval (outcome other than approve) revokes every permit the case's
+decisions produced that is not revoked yet (reason code :data:`WITHDRAWN_REASON`); its body records
+``withdraws: [digest, ...]``.
 
 Order of writing (crash safety): the permit batch is stored ``prepared`` first, then the decision naming it is
 appended, then the batch is anchored, then the decision log. A crash in between leaves a prepared batch that
@@ -35,11 +36,12 @@ from sqlmodel import col
 from ..errors import LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
-from ..formats.rules import RuleSet
+from ..formats.rules import CERTIFICATE_PATH, RuleSet
 from ..onchain.chain import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain
+from .facts import _cited_digest, _cited_document, citations, resolve_citations
 from .logchain import LOG_DECISIONS, LogEntry
 
 if TYPE_CHECKING:
@@ -82,6 +84,36 @@ def _value(decision_input: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def _certified(
+    body: Mapping[str, Any], decision_input: Mapping[str, Any], stored: Mapping[str, Any], cert_type: str, field: str
+) -> Any:
+    """A disclosed field of the applicant's own cited certificate of ``cert_type``: the first citation whose fact
+    (as the decision recorded it, established by the ledger) is verified, valid, unexpired and names the applicant;
+    None when there is none or it does not disclose ``field``. What the application itself says is never read."""
+    facts = body.get("certificates")
+    cited = citations(decision_input)
+    if not isinstance(facts, list) or len(facts) != len(cited):
+        return None
+    for fact, citation in zip(facts, cited, strict=True):
+        if not (
+            isinstance(fact, Mapping)
+            and fact.get("type") == cert_type
+            and fact.get("verified") is True
+            and fact.get("status") == "valid"
+            and fact.get("expired") is False
+            and fact.get("holder") is True
+        ):
+            continue
+        document = _cited_document(citation)
+        if document is None:
+            digest = _cited_digest(citation)
+            document = stored.get(digest) if digest is not None else None
+        fields = document.get("fields") if isinstance(document, Mapping) else None
+        # the facts are the citations' own, in order (facts.establish): this is the document that fact is of
+        return fields.get(field) if isinstance(fields, Mapping) else None
+    return None
+
+
 def _record(
     rule_set: RuleSet,
     department: str,
@@ -89,11 +121,17 @@ def _record(
     decision_input: Mapping[str, Any],
     identity: str,
     certificate_id: str,
+    stored: Mapping[str, Any],
 ) -> dict[str, Any]:
     spec = rule_set.produces or {}
     subject: dict[str, Any] = {}
     for name, path in spec["fields"].items():
-        value = _value(decision_input, path)
+        from_certificate = CERTIFICATE_PATH.fullmatch(path)
+        value = (
+            _certified(body, decision_input, stored, *from_certificate.groups())
+            if from_certificate is not None
+            else _value(decision_input, path)
+        )
         if value is not None:  # a fact the application does not carry is left out, never invented
             subject[name] = value
     subject[spec["holder"]] = identity
@@ -188,8 +226,14 @@ def prepare(
             for rules, body, _, _ in wanted
         ],
     )
+    # the cited certificates a produced field is taken from, opened as the decision verified them
+    stored = (
+        resolve_citations(ledger, [given for rules, _, given, _ in wanted])
+        if any(CERTIFICATE_PATH.fullmatch(p) for rules, _, _, _ in wanted for p in rules.produces["fields"].values())  # type: ignore[index]
+        else {}
+    )
     records = [
-        validate_record(_record(rules, department, body, given, identity, cid), n, department=department)
+        validate_record(_record(rules, department, body, given, identity, cid, stored), n, department=department)
         for n, ((rules, body, given, identity), cid) in enumerate(zip(wanted, ids, strict=True), start=1)
     ]
     issuance.check_types_authorized(ledger, department, {r.cert_type for r in records})
@@ -272,20 +316,31 @@ def documents(ledger: Ledger, digests: Iterable[str]) -> list[dict[str, Any]]:
 # -- withdrawal -------------------------------------------------------------------------------------------------
 
 
-def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str) -> list[str]:
-    """The permits an override of decision ``target_seq`` with ``outcome`` withdraws (none unless it refuses)."""
+def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: str, case_id: str) -> list[str]:
+    """The permits an override of decision ``target_seq`` (of case ``case_id``) with ``outcome`` withdraws: none
+    unless it refuses; then every permit any decision of the case issued that is not revoked already. The overridden
+    decision's own is not enough: an approval confirmed by an approving override, then refused by overriding the
+    case's latest decision, would leave the first approval's permit valid for a refused case."""
+    from .decisions import find_decisions
+
     if target_seq is None or outcome == "approve":
         return []
+    issued = [
+        d.body["issued"]["certificate"]
+        for d in find_decisions(ledger, department, case_id)
+        if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
+    ]
+    if not issued:
+        return []
     with ledger.engine.connect() as conn:
-        text = conn.execute(
-            select(logchain.LogEntry.body).where(  # type: ignore[call-overload]
-                logchain.LogEntry.log == LOG_DECISIONS,
-                logchain.LogEntry.department_id == department,
-                logchain.LogEntry.seq == target_seq,
-            )
-        ).scalar()
-    issued = logchain.read_body(text, LOG_DECISIONS, department, target_seq).get("issued") if text else None
-    return [issued["certificate"]] if isinstance(issued, dict) and isinstance(issued.get("certificate"), str) else []
+        revoked = set(
+            conn.execute(
+                select(col(Certificate.digest)).where(
+                    col(Certificate.digest).in_(issued), col(Certificate.status) == "revoked"
+                )
+            ).scalars()
+        )
+    return [d for d in dict.fromkeys(issued) if d not in revoked]
 
 
 def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) -> list[str]:
@@ -440,17 +495,27 @@ class LinkScan:
 
     def __init__(self) -> None:
         self.issued: dict[str, tuple[int, str, Any]] = {}  # certificate -> (seq, entry hash, case id) of its decision
-        self.withdrawn_by: dict[int, int] = {}
+        self.by_case: dict[str, list[str]] = {}  # case id -> the certificates its decisions issued so far
+        self.withdrawn_by: dict[str, int] = {}  # certificate -> the refusal that withdrew it
         self.problems: list[LinkProblem] = []
 
     def add(self, department: str, seq: int, entry_hash: str, body: Mapping[str, Any]) -> None:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
-        target = body.get("overrides")
-        if isinstance(target, dict) and isinstance(target.get("seq"), int) and body.get("outcome") != "approve":
-            self.withdrawn_by[target["seq"]] = seq
+        case = body.get("case_id")
+        case = case if isinstance(case, str) else None  # a body edited to another type: read as no case
+        decided_by = body.get("decided_by")
+        officer = isinstance(decided_by, dict) and decided_by.get("kind") == "officer"
+        if body.get("outcome") in ("reject", "refer") and case is not None and (officer or body.get("overrides")):
+            # an officer's decision refusing the case (an override, or one written past the library without naming
+            # the decision it replaces) withdraws every permit the case's decisions issued before, not only the
+            # overridden decision's own (an approving override in between issues none)
+            for certificate in self.by_case.get(case, ()):
+                self.withdrawn_by.setdefault(certificate, seq)
         mark = body.get("issued")
         if isinstance(mark, dict) and isinstance(mark.get("certificate"), str):
             self.issued[mark["certificate"]] = (seq, entry_hash, body.get("case_id"))
+            if case is not None:
+                self.by_case.setdefault(case, []).append(mark["certificate"])
             if body.get("outcome") != "approve":
                 self.problems.append(
                     LinkProblem(
@@ -527,14 +592,14 @@ def check_links(
                         "(`ledger resume` anchors a pending batch)",
                     )
                 )
-            if seq in withdrawn_by and state not in ("revoked", "absent"):
+            if digest in withdrawn_by and state not in ("revoked", "absent"):
                 problems.append(
                     LinkProblem(
                         "produced_not_revoked",
                         dept,
                         seq,
                         case,
-                        f"decision {withdrawn_by[seq]} withdrew this approval but {digest} is "
+                        f"decision {withdrawn_by[digest]} withdrew this approval but {digest} is "
                         f"still {state} on chain; revoke it (`ledger revoke {digest} --reason "
                         f"{WITHDRAWN_REASON}`)",
                     )

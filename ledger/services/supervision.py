@@ -43,7 +43,7 @@ from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, json_loads
-from . import logchain
+from . import logchain, permits
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
 if TYPE_CHECKING:
@@ -1126,6 +1126,11 @@ def withdraw_approval(
         "overrides": _ref(approval),
         "withdrawal": {"finding": _ref(finding), "legal_basis": _code(legal_basis, "legal_basis")},
     }
+    # the permits the case's approvals produced are withdrawn with it (permits.py): a withdrawn approval whose permit
+    # stayed valid is still a permit in the applicant's hands
+    withdrawn = permits.withdrawn(ledger, department, approval.seq, "reject", case)
+    if withdrawn:
+        body["withdraws"] = withdrawn
     entry = _append(ledger, department, body, anchor=False)
     listing = None
     if credit_days:
@@ -1142,6 +1147,7 @@ def withdraw_approval(
         )
     else:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
+    permits.withdraw(ledger, department, withdrawn, entry.seq)
     return {
         "seq": entry.seq,
         "entry_hash": entry.entry_hash,
