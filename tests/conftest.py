@@ -160,7 +160,42 @@ DATABASE_AGNOSTIC = {
     "test_install": "the installed wheel runs the embedded default (SQLite) whatever the pass: its environment drops "
     "every LEDGER_ setting",
     "test_cli_zygote": "the suite's own command server against a fresh interpreter",
+    # Pure modules: no test or fixture in them asks for the ledger, a settings object or a database (checked by
+    # collecting the PostgreSQL pass: none of their tests' fixture closures holds `ledger`; no make_settings,
+    # database_url or LEDGER_DATABASE_URL in their source).
+    "test_rules": "the rule engine on rule-set files and generated applications; no ledger",
+    "test_settings": "Settings read from the environment, and a scan of the source for os.environ; no ledger",
+    "test_api_models": "the gateway's request models and their patterns, no request sent; no ledger",
+    "test_bench_charts": "bench/charts.py's SVG from fixed figures; no ledger",
+    "test_redteam_round6_applicant": "the shipped rule sets evaluated on incomplete applications; no ledger",
+    # Single tests ("module::function", every parameter of it) in modules that otherwise read and write the
+    # database: these ones ask for no ledger, or only read files and the chain.
+    "test_decision_rerun::test_standalone_engine_agrees_on_the_shipped_rule_sets": "the library's rule engine "
+    "against scripts/rerun's on generated inputs (hypothesis); no ledger",
+    "test_decision_rerun::test_standalone_engine_agrees_on_generated_rule_sets": "the same, on generated rule sets",
+    "test_decision_rerun::test_flattened_input_comes_back_whole_in_the_standalone_verifier": "flatten/unflatten "
+    "of generated values; no ledger",
+    "test_redteam_round5::test_deep_json_is_refused_by_the_ledgers_parsers_not_a_crash": "the JSON parsers in a "
+    "fresh interpreter; no ledger",
+    "test_redteam_round5::test_bytes_in_utf16_or_utf32_cannot_hide_their_depth_from_the_scan": "the same parsers, "
+    "on UTF-16/32 bytes",
+    "test_court_verifier::test_recovery_agrees_with_eth_keys_on_many_random_signatures": "the court verifier's "
+    "secp256k1 against eth_keys; no ledger",
+    "test_api_secret::test_workers_starting_at_once_share_one_full_secret": "processes racing to create a secret "
+    "file in tmp_path; no ledger",
+    "test_evidence::test_changing_an_element_fails_the_right_check_in_both_verifiers": "mutated copies of one "
+    "bundle checked by evidence.verify_bundle(file, chain) and scripts/verify_evidence.py --rpc: files and the "
+    "chain only (the bundle itself is made from the database by the module fixture, whose other tests still run "
+    "in both passes)",
+    "test_evidence::test_changing_a_decision_element_fails_the_right_check_in_both": "the same, for a decision bundle",
 }
+
+
+def _agnostic(item: pytest.Item) -> bool:
+    module = getattr(item, "module", None)
+    name = module.__name__.rsplit(".", 1)[-1] if module else ""
+    function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
+    return name in DATABASE_AGNOSTIC or f"{name}::{function}" in DATABASE_AGNOSTIC
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -168,9 +203,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     kept, left = [], []
     for item in items:
-        module = getattr(item, "module", None)
-        name = module.__name__.rsplit(".", 1)[-1] if module else ""
-        (left if name in DATABASE_AGNOSTIC else kept).append(item)
+        (left if _agnostic(item) else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
@@ -178,7 +211,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 
 def pytest_report_header(config: pytest.Config) -> str | None:
     if os.environ.get("LEDGER_TEST_DATABASE_URL") and not os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
-        return "PostgreSQL pass: database-agnostic modules run in the SQLite pass only: " + ", ".join(DATABASE_AGNOSTIC)
+        return "PostgreSQL pass: database-agnostic modules and tests run in the SQLite pass only: " + ", ".join(
+            DATABASE_AGNOSTIC
+        )
     return None
 
 
