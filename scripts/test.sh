@@ -42,6 +42,9 @@ runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
 # the server stopped and its data and the tests' scratch removed: a run leaves nothing behind (repeated runs filled the disk)
 trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$runs"' EXIT
 pg_url=$(bash scripts/pg.sh start "$pgdir")
+# Both passes run: the PostgreSQL pass takes a few database-agnostic modules off the SQLite pass, which is the longer
+# (tests/conftest.py AGNOSTIC_IN_PG_PASS); each still runs once.
+export LEDGER_TEST_BOTH_PASSES=1
 pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
 set +e
 if [ -n "${LEDGER_TEST_SEQUENTIAL:-}" ]; then

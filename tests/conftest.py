@@ -192,29 +192,53 @@ DATABASE_AGNOSTIC = {
 
 
 def _agnostic(item: pytest.Item) -> bool:
-    module = getattr(item, "module", None)
-    name = module.__name__.rsplit(".", 1)[-1] if module else ""
+    name = _module_name(item)
     function = getattr(item, "originalname", None) or item.name.split("[", 1)[0]
     return name in DATABASE_AGNOSTIC or f"{name}::{function}" in DATABASE_AGNOSTIC
 
 
+# Database-agnostic modules that scripts/test.sh runs in the PostgreSQL pass instead of the SQLite pass, so the two
+# passes running side by side end nearer together (the SQLite pass, with every other agnostic test, was the longer by
+# minutes). Agnostic, they test the same whichever pass runs them; still exactly once. Only when both passes run
+# (LEDGER_TEST_BOTH_PASSES=1, set by scripts/test.sh): a plain `pytest` on SQLite runs them as before.
+AGNOSTIC_IN_PG_PASS = ("test_install", "test_toolchain", "test_cli_zygote", "test_chain_identity")
+assert set(AGNOSTIC_IN_PG_PASS) <= set(DATABASE_AGNOSTIC), "only a database-agnostic module may change passes"
+
+
+def _module_name(item: pytest.Item) -> str:
+    module = getattr(item, "module", None)
+    return module.__name__.rsplit(".", 1)[-1] if module else ""
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if not os.environ.get("LEDGER_TEST_DATABASE_URL") or os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
+    if os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
         return
+    both = bool(os.environ.get("LEDGER_TEST_BOTH_PASSES"))
     kept, left = [], []
     for item in items:
-        (left if _agnostic(item) else kept).append(item)
+        if not os.environ.get("LEDGER_TEST_DATABASE_URL"):  # the SQLite pass
+            leave = both and _module_name(item) in AGNOSTIC_IN_PG_PASS
+        else:
+            leave = _agnostic(item) and not (both and _module_name(item) in AGNOSTIC_IN_PG_PASS)
+        (left if leave else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:
-    if os.environ.get("LEDGER_TEST_DATABASE_URL") and not os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
-        return "PostgreSQL pass: database-agnostic modules and tests run in the SQLite pass only: " + ", ".join(
-            DATABASE_AGNOSTIC
+    if os.environ.get("LEDGER_TEST_EVERYTHING_TWICE"):
+        return None
+    moved = ", ".join(AGNOSTIC_IN_PG_PASS)
+    both = os.environ.get("LEDGER_TEST_BOTH_PASSES")
+    if os.environ.get("LEDGER_TEST_DATABASE_URL"):
+        only = [name for name in DATABASE_AGNOSTIC if not (both and name in AGNOSTIC_IN_PG_PASS)]
+        return (
+            "PostgreSQL pass: database-agnostic modules and tests run in the SQLite pass only: "
+            + ", ".join(only)
+            + (f"; run here instead: {moved}" if both else "")
         )
-    return None
+    return f"SQLite pass: {moved} run in the PostgreSQL pass (LEDGER_TEST_BOTH_PASSES)" if both else None
 
 
 def wait_for_state_dump(node: Any, block: int, bound: float = 60.0) -> None:
