@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every check: ruff, ruff format, mypy and forge fmt first, then forge (unit, fuzz, invariant, gas snapshot
-# check), then pytest against the real anvil with SQLite and, side by side, against a real PostgreSQL server.
+# Run every check: ruff, ruff format, forge fmt and lint-imports first, then mypy beside forge (unit, fuzz and
+# invariant tests with the gas snapshot check, in one run), then pytest against the real anvil with SQLite and, side
+# by side, against a real PostgreSQL server.
 # Installs what it needs first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,17 +14,26 @@ echo "== ruff check"
 ruff check ledger api scripts tests bench
 echo "== ruff format --check"
 ruff format --check ledger api scripts tests bench
-echo "== mypy (strict on the format, crypto and verification modules)"
-mypy
 echo "== forge fmt --check"
 $forge fmt --check
 echo "== lint-imports (the layers of ledger/: import-linter contracts in pyproject.toml, docs/architecture.md)"
 lint-imports
 
-echo "== forge test (contracts)"
-$forge test --offline
-echo "== forge snapshot --check (gas)"
-$forge snapshot --offline --check
+# The contract tests (unit, fuzz, invariant) run once: `forge snapshot --check` runs every test `forge test` runs,
+# fails when one fails, and then compares the gas with .gas-snapshot (a separate `forge test` ran them all twice).
+# It runs beside mypy, which uses one core; its output follows mypy's.
+forge_log=$(mktemp /tmp/pl-forge.XXXXXX)
+$forge snapshot --offline --check >"$forge_log" 2>&1 &
+forge_pid=$!
+echo "== mypy (strict on the format, crypto and verification modules)"
+set +e
+mypy; mypy_rc=$?
+wait "$forge_pid"; forge_rc=$?
+set -e
+echo "== forge snapshot --check (the contract tests, then their gas against .gas-snapshot)"
+cat "$forge_log"; rm -f "$forge_log"
+echo "== mypy exit $mypy_rc, forge snapshot exit $forge_rc"
+if [ "$mypy_rc" != 0 ] || [ "$forge_rc" != 0 ]; then exit 1; fi
 
 # The two database passes run side by side (one per core); LEDGER_TEST_SEQUENTIAL=1 runs them one after the other.
 # The PostgreSQL pass leaves out the database-agnostic modules (tests/conftest.py DATABASE_AGNOSTIC).
@@ -32,6 +42,9 @@ runs=$(mktemp -d /tmp/pl-pytest.XXXXXX)
 # the server stopped and its data and the tests' scratch removed: a run leaves nothing behind (repeated runs filled the disk)
 trap 'bash scripts/pg.sh stop "$pgdir"; rm -rf "$pgdir" "$runs"' EXIT
 pg_url=$(bash scripts/pg.sh start "$pgdir")
+# Both passes run: the PostgreSQL pass takes a few database-agnostic modules off the SQLite pass, which is the longer
+# (tests/conftest.py AGNOSTIC_IN_PG_PASS); each still runs once.
+export LEDGER_TEST_BOTH_PASSES=1
 pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
 set +e
 if [ -n "${LEDGER_TEST_SEQUENTIAL:-}" ]; then
