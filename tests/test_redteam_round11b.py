@@ -66,6 +66,20 @@ def _issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, A
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
+def _approved_case(
+    ledger: Ledger, tmp: Path, dept: str, tag: str, case: str
+) -> tuple[RuleSet, str, dict[str, Any], decisions.Decision]:
+    """``dept`` publishes its permit rules and approves ``case`` for the holder of a fresh MKT licence: the rule
+    set, the holder's identity, the application and the approval (which issued a permit)."""
+    rules = permit_rules(f"{tag}-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    (licence,) = _issue(ledger, tmp, "MKT", make_records(1), tag)
+    identity = licence["fields"]["subject.credit_code"]
+    app = permit_application(case, licence)
+    first = decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=identity)
+    return rules, identity, app, first
+
+
 def _shipped(name: str, tag: str) -> RuleSet:
     """A shipped rule set under a version of its own (every test department publishes its own copy)."""
     document = yaml.safe_load((RULES_DIR / name).read_text(encoding="utf-8"))
@@ -226,12 +240,7 @@ def test_refusing_a_case_after_a_confirming_override_revokes_the_first_approvals
     ledger: Ledger, tmp_path: Path, fresh_department: str, confirmed_with: str
 ) -> None:
     dept = fresh_department
-    rules = permit_rules(f"withdraw-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "withdraw")
-    identity = licence["fields"]["subject.credit_code"]
-    app = permit_application("FBP-W-1", licence)
-    first = decisions.decide(ledger, dept, "FBP-W-1", app["service_item"], app, rules, applicant_ref=identity)
+    rules, identity, app, first = _approved_case(ledger, tmp_path, dept, "withdraw", "FBP-W-1")
     permit = first.body["issued"]["certificate"]
 
     def officer(outcome: str, reason: str, overrides: int | str, **kwargs: Any) -> decisions.Decision:
@@ -270,12 +279,7 @@ def test_replay_reports_an_earlier_approvals_permit_left_valid_by_a_refusal(
     """What the fix's replay check catches: the refusal recorded, the first approval's permit never revoked (a
     crash, or a ledger before the fix)."""
     dept = fresh_department
-    rules = permit_rules(f"withdraw-r-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "withdraw-r")
-    identity = licence["fields"]["subject.credit_code"]
-    app = permit_application("FBP-W-2", licence)
-    first = decisions.decide(ledger, dept, "FBP-W-2", app["service_item"], app, rules, applicant_ref=identity)
+    _, identity, app, first = _approved_case(ledger, tmp_path, dept, "withdraw-r", "FBP-W-2")
     kwargs: dict[str, Any] = {"officer": "officer-1", "applicant_ref": identity}
     confirm = decisions.record_human_decision(
         ledger, dept, "FBP-W-2", app["service_item"], outcome="approve", reasons=["OK"], overrides=first.seq, **kwargs
@@ -293,12 +297,7 @@ def test_an_officer_cannot_refuse_an_approved_case_without_overriding_its_decisi
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
     dept = fresh_department
-    rules = permit_rules(f"plain-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "plain")
-    identity = licence["fields"]["subject.credit_code"]
-    app = permit_application("FBP-P-1", licence)
-    first = decisions.decide(ledger, dept, "FBP-P-1", app["service_item"], app, rules, applicant_ref=identity)
+    _, identity, app, first = _approved_case(ledger, tmp_path, dept, "plain", "FBP-P-1")
     assert first.body["outcome"] == "approve"
     with pytest.raises(StateError, match="overrides"):
         decisions.record_human_decision(
@@ -333,13 +332,8 @@ def test_an_approval_withdrawn_after_an_inspection_revokes_its_permit(
     from datetime import UTC, datetime, timedelta
 
     dept = fresh_department
-    rules = permit_rules(f"inspect-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    (licence,) = _issue(ledger, tmp_path, "MKT", make_records(1), "inspect")
-    identity = licence["fields"]["subject.credit_code"]
     start = datetime.now(UTC) - timedelta(minutes=1)
-    app = permit_application("FBP-I-1", licence)
-    approval = decisions.decide(ledger, dept, "FBP-I-1", app["service_item"], app, rules, applicant_ref=identity)
+    *_, approval = _approved_case(ledger, tmp_path, dept, "inspect", "FBP-I-1")
     permit = approval.body["issued"]["certificate"]
     supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
     announcement = supervision.announce_inspection(
