@@ -202,6 +202,10 @@ def explain(chain: Chain, proposal: Proposal) -> str:
 
 
 # -- reading ----------------------------------------------------------------------------------------------
+def proposal_state(chain: Chain, proposal_id: int) -> ProposalState:
+    return ProposalState(int(chain.call(chain.registry.functions.proposalState(proposal_id))))
+
+
 def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
     fns = chain.registry.functions
     raw = chain.call(fns.proposal(proposal_id))
@@ -393,8 +397,14 @@ class CouncilMember:
         return int(events[0]["args"]["proposalId"])
 
     def approve(self, proposal_id: int) -> Proposal:
-        self.chain.transact(self.account, self.chain.registry.functions.approve(proposal_id))
+        self.vote(proposal_id)
         return get_proposal(self.chain, proposal_id)
+
+    def vote(self, proposal_id: int) -> ProposalState:
+        """Approve, and read back only the proposal's state (one call; ``approve`` reads the whole proposal, every
+        member's vote included)."""
+        self.chain.transact(self.account, self.chain.registry.functions.approve(proposal_id))
+        return proposal_state(self.chain, proposal_id)
 
     def reject(self, proposal_id: int) -> Proposal:
         self.chain.transact(self.account, self.chain.registry.functions.reject(proposal_id))

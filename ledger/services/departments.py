@@ -24,7 +24,7 @@ from ..client import (
 )
 from ..errors import ChainError, NotFoundError, StateError
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
-from .council import ZERO_ADDRESS, Action, CouncilMember, get_proposal, type_list
+from .council import ZERO_ADDRESS, Action, CouncilMember, ProposalState, proposal_state, type_list
 
 __all__ = [
     "Action",
@@ -205,10 +205,10 @@ class Council:
         """Propose with the first member and approve with the next ones until the proposal executes."""
         first, *others = self.members
         proposal_id = first.propose(action, code, name=name, signer=signer, roles=roles)
-        if get_proposal(self.ledger.chain, proposal_id).executed:
+        if proposal_state(self.ledger.chain, proposal_id) is ProposalState.EXECUTED:
             return proposal_id
         for member in others:
-            if member.approve(proposal_id).executed:
+            if member.vote(proposal_id) is ProposalState.EXECUTED:
                 return proposal_id
         raise StateError(
             f"proposal {proposal_id} did not reach the council threshold with members "
