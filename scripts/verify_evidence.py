@@ -2113,7 +2113,14 @@ def rule_lookup(data: Any, path: Any) -> Any:
 
 
 def rule_same(a: Any, b: Any) -> bool:
-    """JSON equality: true is not 1."""
+    """JSON equality: true is not 1 and false is not 0, at any depth (Python's [1] == [True] holds); 1.0 is 1
+    (one JSON number); objects are equal whatever their keys' order."""
+    if isinstance(a, dict):
+        return isinstance(b, dict) and len(a) == len(b) and all(k in b and rule_same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(rule_same(x, y) for x, y in zip(a, b, strict=True))
+    if isinstance(b, (dict, list)):
+        return False
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 

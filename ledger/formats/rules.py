@@ -564,8 +564,24 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int) or (isinstance(value, float) and math.isfinite(value))
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _same(a: Any, b: Any) -> bool:
-    # JSON semantics: true is not 1, false is not 0.
+    """JSON equality: true is not 1 and false is not 0, at any depth (Python's ``[1] == [True]`` holds); 1.0 is 1
+    (one JSON number, written "1" in canonical JSON); objects are equal whatever their keys' order."""
+    if type(a) in _SCALARS and type(b) in _SCALARS:  # the usual case, without the walk
+        return a == b and isinstance(a, bool) == isinstance(b, bool)
+    if isinstance(a, Mapping):
+        return (
+            isinstance(b, Mapping)
+            and len(a) == len(b)
+            and all(key in b and _same(value, b[key]) for key, value in a.items())
+        )
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(b, (Mapping, list, tuple)):
+        return False
     return a == b and isinstance(a, bool) == isinstance(b, bool)
 
 
