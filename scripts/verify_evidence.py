@@ -901,6 +901,9 @@ def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
     return parts[0], key_id, raw[1:]
 
 
+NOTE_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
 def note_name(name: str) -> bool:
     """A key name of a signed note: printable, no white space, no "+" (c2sp.org/signed-note)."""
     return bool(name) and name.isprintable() and not any(c.isspace() for c in name) and "+" not in name
@@ -908,8 +911,9 @@ def note_name(name: str) -> bool:
 
 def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, list[str]]:
     """(checkpoint text, names of the keys whose cosignature/v1 on it verifies). A note is read as c2sp.org/signed-note
-    (and Go's note.Open) read it: at most 64 KiB of UTF-8 without carriage returns, and every signature line well
-    formed (an em dash, a space, a key name, a space, base64 of a key id and a signature), else it is refused."""
+    (and Go's note.Open) read it: at most 64 KiB of UTF-8 without control characters but newlines, in lines ending
+    at newlines only, every signature line well formed (an em dash, a space, a key name, a space, base64 of a key
+    id and a signature), else it is refused."""
     try:
         size = len(note.encode("utf-8"))
     except UnicodeEncodeError:
@@ -921,7 +925,12 @@ def cosigners(note: str, keys: list[tuple[str, bytes, bytes]]) -> tuple[str, lis
         raise Failure("the checkpoint is not a signed note (text, a blank line, signature lines)")
     if "\r" in note:
         raise Failure("the checkpoint is not a signed note: a note has no carriage returns")
-    text, lines = note[: split + 1], [line for line in note[split + 2 :].splitlines() if line]
+    control = NOTE_CONTROL.search(note)  # Go's note.Open: no character below U+0020 but newlines
+    if control:
+        raise Failure(f"the checkpoint is not a signed note: it holds the control character {control.group()!r}")
+    # lines end at "\n" only (c2sp.org/signed-note, Go's note package), never at the other line breaks of
+    # str.splitlines() (\x0b, \x0c, \x1c-\x1e, \x85, \u2028, \u2029)
+    text, lines = note[: split + 1], [line for line in note[split + 2 :].split("\n") if line]
     signatures: list[tuple[str, bytes]] = []
     for line in lines:
         parts = line.split(" ")

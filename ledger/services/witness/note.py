@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import re
 import struct
 from dataclasses import dataclass
 
@@ -172,9 +173,24 @@ class Note:
         return found
 
 
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
+
+
+def _control_character(text: str) -> str | None:
+    """The first character below U+0020 other than a newline in ``text`` (Go's note.Open refuses a note holding
+    one), or None."""
+    found = _CONTROL.search(text)
+    return found.group() if found else None
+
+
 def parse_signature_lines(block: str) -> list[Signature]:
+    """The signature lines of a note (or of a witness's answer): lines split at "\n" only, as c2sp.org/signed-note
+    and Go's note package split them, never at the other line breaks of str.splitlines() (\x0b, \x0c, \x1c-\x1e,
+    \x85, \u2028, \u2029); a control character other than a newline is refused."""
+    if (control := _control_character(block)) is not None:
+        raise InputError(f"a note holds no control character but newlines; this one holds {control!r}")
     out = []
-    for line in block.splitlines():
+    for line in block.split("\n"):
         if not line:
             continue
         if not line.startswith(DASH + " "):
@@ -208,6 +224,8 @@ def parse_note(data: str | bytes) -> Note:
     body, sigs = text[: split + 1], text[split + 2 :]
     if "\r" in text:
         raise InputError("a note has no carriage returns")
+    if (control := _control_character(text)) is not None:  # as Go's note.Open: none below U+0020 but newlines
+        raise InputError(f"a note holds no control character but newlines; this one holds {control!r}")
     signatures = parse_signature_lines(sigs)
     if not signatures:
         raise InputError("a signed note carries at least one signature")
