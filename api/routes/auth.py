@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin
+from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin, StrictJsonBody
 from ..limits import GuardedRoute
 from ..models import ChallengeCreate, ChallengePublic, PrincipalPublic, TokenCreate, TokenPublic
 from ..problems import AUTHED, PUBLIC, R401, R403
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
     "/challenge",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
-    dependencies=[RateLimitedSignin],
+    dependencies=[RateLimitedSignin, StrictJsonBody],
     responses=PUBLIC,
 )
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
@@ -36,7 +36,10 @@ def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep)
 
 
 @router.post(
-    "/token", response_model=TokenPublic, dependencies=[RateLimitedSignin], responses={**PUBLIC, **R401, **R403}
+    "/token",
+    response_model=TokenPublic,
+    dependencies=[RateLimitedSignin, StrictJsonBody],
+    responses={**PUBLIC, **R401, **R403},
 )
 def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> TokenPublic:
     """Exchange a signed challenge for a bearer token. The signer must be the department's *current* key and the

@@ -66,7 +66,12 @@ def read_content(
     )
 
 
-@router.post("/{digest}/revoke", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
+@router.post(
+    "/{digest}/revoke",
+    response_model=StatusChangePublic,
+    dependencies=[StrictJsonBody],
+    responses={**AUTHED, **R404, **R409},
+)
 def revoke_certificate(
     digest: Digest, body: RevokeCreate, issuer: Issuer, ledger: LedgerDep, request: Request
 ) -> StatusChangePublic:
@@ -77,7 +82,12 @@ def revoke_certificate(
     return StatusChangePublic(digest=hex32(cert.digest), action="revoke", tx_hash=tx)
 
 
-@router.post("/{digest}/supersede", response_model=StatusChangePublic, responses={**AUTHED, **R404, **R409})
+@router.post(
+    "/{digest}/supersede",
+    response_model=StatusChangePublic,
+    dependencies=[StrictJsonBody],
+    responses={**AUTHED, **R404, **R409},
+)
 def supersede_certificate(
     digest: Digest, body: SupersedeCreate, issuer: Issuer, ledger: LedgerDep, request: Request
 ) -> StatusChangePublic:
@@ -93,6 +103,7 @@ def supersede_certificate(
     "/{digest}/grants",
     status_code=status.HTTP_201_CREATED,
     response_model=sharing.GrantPublic,
+    dependencies=[StrictJsonBody],
     responses={**AUTHED, **R404},
 )
 def create_grant(

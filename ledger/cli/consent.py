@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ..errors import InputError
-from ..formats.canonical import json_loads
+from ..formats.canonical import strict_json_loads
 from ..services import consent, sharing
 from ..services.status import stored
 from .output import open_ledger, print_json
@@ -110,9 +110,12 @@ def _now() -> datetime:
 
 def _assertion(path: Path) -> consent.SignedAssertion:
     try:
-        return consent.SignedAssertion.model_validate(json_loads(path.read_text(encoding="utf-8")))
+        # strict: a key named twice (a second signature) is refused, not read as its last value
+        return consent.SignedAssertion.model_validate(strict_json_loads(path.read_text(encoding="utf-8")))
     except OSError as exc:
         raise InputError(f"cannot read the assertion file {path}: {exc.strerror}") from None
+    except InputError as exc:
+        raise InputError(f"{path} is refused: {exc}") from None
     except (ValueError, ValidationError) as exc:
         raise InputError(
             f"{path} is not a signed subject assertion (JSON with assertion and signature): {str(exc).splitlines()[0]}"

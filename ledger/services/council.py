@@ -13,7 +13,6 @@ registry's events are the complete governance history (:func:`governance_history
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -28,6 +27,7 @@ from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
 from ..errors import ChainError, InputError, KeystoreError, StateError
+from ..formats.canonical import strict_json_loads
 from ..onchain import chainread
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
 from ..storage.keys import Keystore, is_council_key
@@ -505,7 +505,9 @@ ApprovalFile = dict[str, Any]
 
 def read_approval(path: Path) -> ApprovalFile:
     try:
-        data = json.loads(path.read_text())
+        data = strict_json_loads(path.read_text())  # a key named twice (a second proposal_id) is refused
+    except InputError as exc:
+        raise InputError(f"approval file {path} is refused: {exc}; ask the member for it again") from None
     except (OSError, ValueError) as exc:
         raise InputError(f"approval file {path} is unreadable ({exc}); ask the member for it again") from None
     if not isinstance(data, dict) or data.get("format") != APPROVAL_FILE_FORMAT:
