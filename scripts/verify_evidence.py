@@ -2947,6 +2947,9 @@ def main(argv: list[str] | None = None) -> int:
         "UTC) or a date-time with seconds and a time zone",
     )
     args = parser.parse_args(argv)
+    if args.confirmations < 0:  # "at least -1 blocks on top" would pass an anchor no block confirms
+        print(f"error: --confirmations {args.confirmations} must be a number of blocks, 0 or more", file=sys.stderr)
+        return 2
     now = None
     if args.now is not None:
         try:

@@ -11,7 +11,8 @@ ledger evidence --decision CASE -d INS [--seq N]  a decision: record, proof, rul
                                                holder facts; --hide keeps input fields hidden but committed)
 ledger evidence ... --reveal a,b --out b.json  a presentation bundle (only those fields disclosed)
 ledger evidence verify BUNDLE [--file F]       check a bundle with the library (same checks as
-                                               scripts/verify_evidence.py)
+    [--now WHEN] [--confirmations N]           scripts/verify_evidence.py, whose --now and
+                                               --confirmations these options are)
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
-from .output import open_ledger, print_json, write_private
+from .output import moment, open_ledger, print_json, write_private
 
 
 def register(commands: Any) -> None:
@@ -61,6 +62,17 @@ def register(commands: Any) -> None:
     )
     p.add_argument(
         "--witness-quorum", type=int, help="with `verify`: how many of those must have cosigned (default: all)"
+    )
+    p.add_argument(
+        "--now",
+        help="with `verify`: judge validity at this ISO 8601 moment instead of the clock's (a date: its 00:00:00 "
+        "UTC; a date-time names its time zone), as scripts/verify_evidence.py --now",
+    )
+    p.add_argument(
+        "--confirmations",
+        type=int,
+        help="with `verify`: blocks required on top of the anchor (default: LEDGER_CONFIRMATIONS), as "
+        "scripts/verify_evidence.py --confirmations",
     )
     p.add_argument(
         "--status-lookup",
@@ -135,13 +147,17 @@ def _attachment(args: argparse.Namespace) -> dict[str, Any]:
 
 def _verify(args: argparse.Namespace) -> int:
     if args.bundle is None:
-        raise InputError("usage: ledger evidence verify BUNDLE [--file FILE]")
+        raise InputError("usage: ledger evidence verify BUNDLE [--file FILE] [--now WHEN] [--confirmations N]")
+    now = moment("--now", args.now)  # a bad value stops here, before the chain is touched
+    if args.confirmations is not None and args.confirmations < 0:
+        raise InputError(f"--confirmations {args.confirmations} must be a number of blocks, 0 or more")
     with open_ledger(args) as ledger:
         report = evidence.verify_bundle(
             args.bundle,
             ledger.chain,
-            confirmations=ledger.settings.confirmations,
+            confirmations=ledger.settings.confirmations if args.confirmations is None else args.confirmations,
             file=args.file,
+            now=now,
             witness_keys=args.witness_key,
             witness_quorum=args.witness_quorum,
             status_lookup=args.status_lookup or ledger.settings.status_lookup,
