@@ -29,8 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ledger.client import Ledger
+from ledger.formats.canonical import canonical_json
 from ledger.services import evidence, issuance
 
 from .conftest import make_records, write_jsonl
@@ -88,7 +91,8 @@ def test_the_rule_engines_compare_json_values_strictly_at_any_depth() -> None:
     """An applicant answers a rule comparing two of the input's lists or objects (``field: application.x, op:
     ==, ref: application.y``) with [1] where the other holds [true]. Both engines compared with Python's ``==``,
     which inside containers takes true for 1: the rule fired, though as JSON the values differ (a top-level true
-    and 1 were already told apart). Every case of the table now gets JSON's answer, and the same from both."""
+    and 1 were already told apart). Every case of the table now gets JSON's answer, and the same from both; so does
+    every pair of a few hundred random values built from the scalars Python confuses."""
     wrong = []
     for x, y, same in _PAIRS:
         for op in ("==", "!="):
@@ -111,6 +115,45 @@ def test_the_rule_engines_compare_json_values_strictly_at_any_depth() -> None:
         if (outcomes := both_engines(certificate, data)) != (expected, expected):
             wrong.append(f"certificate verified={verified!r} expired={expired!r}: {outcomes}, JSON says {expected}")
     assert not wrong, "\n".join(wrong)
+    same_json_values_agree()
+
+
+# JSON values built from the few scalars Python's == confuses, so that random pairs often collide
+_CONFUSABLE = st.recursive(
+    st.sampled_from([0, 1, 2, 0.0, -0.0, 1.0, 1.5, True, False, None, "1", "true", ""]),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.sampled_from(["a", "b"]), inner, max_size=2),
+    max_leaves=6,
+)
+
+
+def _confused(value: Any) -> Any:
+    """``value`` with true and 1, false and 0 swapped, and 1.0 written 1, at every depth: the value Python's ``==``
+    takes for it (the same JSON value only where nothing was swapped)."""
+    if isinstance(value, dict):
+        return {key: _confused(inner) for key, inner in value.items()}
+    if isinstance(value, list):
+        return [_confused(inner) for inner in value]
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, bool):
+        return int(value)
+    return bool(value) if type(value) is int and value in (0, 1) else value
+
+
+_PAIRS_OF_VALUES = _CONFUSABLE.flatmap(lambda x: st.tuples(st.just(x), st.just(_confused(x)) | _CONFUSABLE))
+
+
+@settings(max_examples=300, deadline=None)
+@given(_PAIRS_OF_VALUES)
+def same_json_values_agree(pair: tuple[Any, Any]) -> None:
+    """The property behind the table: for any two JSON values, both engines' `==` (and `!=`) is RFC 8785 equality
+    (two values are the same JSON value when their canonical forms are the same text)."""
+    x, y = pair
+    same = canonical_json(x) == canonical_json(y)
+    for op in ("==", "!="):
+        document = one_rule_set({"field": "application.x", "op": op, "ref": "application.y"})
+        expected = "approve" if same == (op == "==") else "refer"
+        assert both_engines(document, {"application": {"x": x, "y": y}}) == (expected, expected), (x, op, y)
 
 
 _SEPARATORS = ["\x0b", "\x0c", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
