@@ -1777,6 +1777,12 @@ class Verifier:
             raise Failure("the checkpoint is not an origin, a size and a root hash line")
         if lines[1].startswith("0"):  # c2sp.org/tlog-checkpoint: a decimal without leading zeroes, as the library
             raise Failure(f"the checkpoint's size {lines[1]!r} has leading zeroes, which a checkpoint never writes")
+        try:
+            root = base64.b64decode(lines[2].encode("ascii"), validate=True)
+        except (UnicodeEncodeError, ValueError):
+            root = b""
+        if len(root) != 32:
+            raise Failure(f"the checkpoint's root hash {lines[2][:60]!r} is not base64 of a 32-byte block hash")
         c = self.b["chain"]
         origin = (
             f"provenance-ledger/{c['chain_id']}/{c['genesis_hash'].lower().removeprefix('0x')}/"
@@ -1790,7 +1796,7 @@ class Verifier:
                 f"({', '.join(names) or 'none'}); {need} required"
             )
         height = int(lines[1]) - 1
-        cosigned = "0x" + base64.b64decode(lines[2], validate=True).hex()
+        cosigned = "0x" + root.hex()
         late = [
             f"{what} {block}"
             for what, block in (

@@ -168,7 +168,10 @@ def test_a_cosigned_checkpoint_is_read_as_go_reads_a_signed_note(
     c2sp.org/signed-note, which splits at newlines only) refuses such a note: a control character other than
     newline anywhere, or a line whose base64 runs on into the next. Both verifiers split with splitlines(), found
     the witness's cosignature on a line of its own and passed `witnessed`. Now both refuse the note, as do the
-    ledger's note parsers (the witness server reading a request, the ledger reading a witness's answer)."""
+    ledger's note parsers (the witness server reading a request, the ledger reading a witness's answer). Such a
+    character in the checkpoint text itself, even cosigned by the witness, fails `witnessed` in both, each saying
+    why (the court's verifier said "ValueError: string argument should contain only ASCII characters" for one
+    ending the root hash line)."""
     from ledger.errors import InputError
     from ledger.services.witness.note import COSIGNATURE_V1, SignerKey, parse_note, parse_signature_lines
 
@@ -195,6 +198,13 @@ def test_a_cosigned_checkpoint_is_read_as_go_reads_a_signed_note(
                 except InputError:
                     continue
                 wrong.append(f"{where}: {parse.__name__} read it")
+        # in the checkpoint text, cosigned by the witness itself: Go refuses the control characters, and no such
+        # text is a checkpoint of the chain (an origin, a size and a base64 root hash, no other line)
+        for body in (text[:-1] + sep + "\n", text.replace("\n", sep + "\n", 1), text + sep + "\n"):
+            note = body + "\n" + witness.cosign(body, 1_767_225_600).line()
+            library, court = witnessed_by_both(ledger, {**bundle, "witness": {"checkpoint": note}}, tmp_path, key)
+            if library[0] or court[0] != "FAIL" or "Error" in court[1]:
+                wrong.append(f"{sep!r} in the checkpoint {body[-50:]!r}: library {library}, court's verifier {court}")
     assert not wrong, "\n".join(wrong)
 
 
