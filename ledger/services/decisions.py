@@ -790,14 +790,17 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 def _decided_automatically(
     ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None
 ) -> dict[str, Decision]:
-    """Of ``case_ids``, those ``department`` already decided automatically, each with its first automatic decision:
-    one indexed query (``ix_logentry_lookup``) per 900 cases, never a scan of the log. ``conn``: read in that
-    connection's transaction (an append's, :data:`logchain.Guard`)."""
+    """Of ``case_ids``, those the rules may not decide, each with the decision that settles it: its first automatic
+    decision when ``department`` already decided it automatically, else its latest decision when that approves it (an
+    officer's approval, whose permit a refusal by the rules would leave live beside it: an approved case is changed
+    or withdrawn by an officer's override). One indexed query (``ix_logentry_lookup``) per 900 cases, never a scan
+    of the log. ``conn``: read in that connection's transaction (an append's, :data:`logchain.Guard`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
     keys = sorted({lookup_key(c) for c in case_ids})
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
+    latest: dict[str, Decision] = {}
     for i in range(0, len(keys), 900):
         query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
             col(LogEntry.log) == LOG_DECISIONS,
@@ -813,14 +816,15 @@ def _decided_automatically(
             body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
             case = body.get("case_id")
             decided_by = body.get("decided_by")
-            if (
-                isinstance(case, str)
-                and case in wanted
-                and isinstance(decided_by, dict)
-                and decided_by.get("kind") == "engine"
-                and (case not in found or int(seq) < found[case].seq)
-            ):
+            if not isinstance(case, str) or case not in wanted or not isinstance(decided_by, dict):
+                continue
+            if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
                 found[case] = Decision(department, int(seq), entry_hash, body)
+            if case not in latest or int(seq) > latest[case].seq:
+                latest[case] = Decision(department, int(seq), entry_hash, body)
+    for case, last in latest.items():
+        if case not in found and last.body.get("outcome") == "approve":
+            found[case] = last
     return found
 
 
@@ -829,6 +833,12 @@ class _DecidedAlready(StateError):
 
 
 def _decided_already(case_id: str, first: Decision) -> StateError:
+    if first.body.get("decided_by", {}).get("kind") != "engine":  # an officer's approval (_decided_automatically)
+        return _DecidedAlready(
+            f"case {case_id!r} was approved by an officer: decision {first.seq} ({first.body.get('decided_at')}); "
+            "the rules do not decide an approved case again (a refusal would leave its permit live) - an officer "
+            f"changes or withdraws the approval by overriding it (`ledger record-decision ... --overrides {first.seq}`)"
+        )
     return _DecidedAlready(
         f"case {case_id!r} was already decided automatically: decision {first.seq} "
         f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
@@ -998,9 +1008,15 @@ def record_human_decision(
     )
     if withdrawn:
         body["withdraws"] = withdrawn
-    # an officer's approval under a rule set that produces a certificate issues it like an automatic one
+    # an officer's approval under a rule set that produces a certificate issues it like an automatic one, unless the
+    # case has a live permit already: one case, one permit (an approval confirming an approved case keeps its permit)
     given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
-    produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
+    issues = rules is not None and rules.produces is not None and outcome == "approve"
+    produced = permits.prepare(
+        ledger,
+        department,
+        [(rules, body, given, applicant_ref)] if issues and not permits.live(ledger, department, case_id) else [],  # type: ignore[list-item]
+    )
     # the input and its cited copies are stored only once everything above was accepted, and removed again if the
     # decision is not recorded: a refused decision leaves no personal data that no decision names
     try:

@@ -1,0 +1,194 @@
+"""Red team, round 12a: an applicant lying in their input, a department acting outside its authority, an insider.
+
+Holes (each test failed before its fix):
+
+- a permit left live under a refusal by the rules: an officer approves a case the rules never saw (issuing its
+  permit), then the same case is decided automatically and the rules refer or reject it. A case only an officer
+  decided could still be decided automatically once, and an automatic decision withdrew nothing, so the case's
+  latest word was a refusal beside a valid permit, and replay (which read only officers' refusals as withdrawals)
+  said nothing (``ledger/services/decisions.py``: the rules do not decide a case whose latest decision approves it;
+  ``ledger/services/permits.py``: replay reads any refusal as withdrawing the case's permits);
+- two live permits for one case: an officer's approving override that applies the rule set to a case already
+  approved (confirming it) issued a second permit beside the first, both valid, so one approval could be handed
+  to two businesses or a withdrawn one kept (``ledger/services/permits.py``: a case has at most one live permit,
+  an approval of a case that has one issues none; replay reports ``produced_twice``);
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.formats.rules import RuleSet
+from ledger.services import decisions, issuance, logchain, permits
+from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
+
+from .conftest import make_records, write_jsonl
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
+
+
+def _issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp / f"{department}-{tag}.jsonl", records), department, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _licence(ledger: Ledger, tmp: Path, tag: str, holder: str = "", **changes: Any) -> tuple[dict[str, Any], str]:
+    """A fresh MKT business licence (of ``holder``'s credit code when given) and its holder's identity."""
+    (record,) = make_records(1)
+    if holder:
+        record["subject"]["credit_code"] = holder
+    (licence,) = _issue(ledger, tmp, "MKT", [{**record, **changes}], tag)
+    return licence, licence["fields"]["subject.credit_code"]
+
+
+def _rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:
+    rules = permit_rules(f"{tag}-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    return rules
+
+
+def _officer(
+    ledger: Ledger, dept: str, case: str, identity: str, outcome: str, reason: str, **kwargs: Any
+) -> decisions.Decision:
+    return decisions.record_human_decision(
+        ledger,
+        dept,
+        case,
+        "440300-SCJG-0107",
+        officer="officer-12a",
+        outcome=outcome,
+        reasons=[reason],
+        applicant_ref=identity,
+        **kwargs,
+    )
+
+
+def _live(ledger: Ledger, digests: list[str]) -> list[str]:
+    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
+    out = []
+    for document in permits.documents(ledger, digests):
+        if verify_certificate(document, ChainView(ledger.chain, 0)).ok:
+            out.append(document["digest"])
+    return out
+
+
+def _issued(ledger: Ledger, dept: str, case: str) -> list[str]:
+    return [
+        d.body["issued"]["certificate"]
+        for d in decisions.find_decisions(ledger, dept, case)
+        if isinstance(d.body.get("issued"), dict)
+    ]
+
+
+def _checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+# --------------------------------------------------------------------------- an automatic refusal after an approval
+
+
+def test_the_rules_do_not_refuse_a_case_an_officer_approved_leaving_its_permit_live(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    dept = fresh_department
+    rules = _rules(ledger, dept, "auto-after")
+    licence, identity = _licence(ledger, tmp_path, "auto-after")
+    app = permit_application("FBP-AA-1", licence)
+    # an officer approves the case at the counter (the rules never saw it): the permit is issued
+    approval = _officer(
+        ledger, dept, "FBP-AA-1", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app, rule_set=rules
+    )
+    (permit,) = _issued(ledger, dept, "FBP-AA-1")
+    # the same case sent to the rules, with an input they refer (the licence no longer cited)
+    refused = {**app, "certificates": []}
+    with pytest.raises(StateError, match="approved"):
+        decisions.decide(ledger, dept, "FBP-AA-1", app["service_item"], refused, rules, applicant_ref=identity)
+    with pytest.raises(StateError, match="approved"):
+        decisions.decide_many(ledger, dept, [{**refused, "applicant_ref": identity}], {"*": rules})
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-AA-1")] == [approval.seq]
+    assert _live(ledger, [permit]) == [permit]
+    assert _checks(ledger, dept) == set()
+    # the same automatic refusal written past the library (an older ledger): replay holds the permit to it
+    forged = {
+        **{k: v for k, v in approval.body.items() if k not in ("issued", "overrides")},
+        "outcome": "refer",
+        "reasons": ["BUSINESS_LICENCE_NOT_VERIFIED"],
+        "engine": "pl-rules/1",
+        "decided_by": {"kind": "engine", "engine": "pl-rules/1"},
+        "overrides": None,
+    }
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    assert ("produced_not_revoked", approval.seq) in _checks(ledger, dept), entry.seq
+
+
+# --------------------------------------------------------------------------- a second permit for one case
+
+
+def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dept = fresh_department
+    rules = _rules(ledger, dept, "twice")
+    licence, identity = _licence(ledger, tmp_path, "twice")
+    app = permit_application("FBP-T-1", licence)
+    first = decisions.decide(ledger, dept, "FBP-T-1", app["service_item"], app, rules, applicant_ref=identity)
+    assert first.body["outcome"] == "approve"
+    # an officer confirms the approval applying the rule set, with the input and without
+    for kwargs in ({"decision_input": app}, {}):
+        latest = decisions.find_decision(ledger, dept, "FBP-T-1")
+        confirm = _officer(
+            ledger,
+            dept,
+            "FBP-T-1",
+            identity,
+            "approve",
+            "OFFICER_CONFIRMED",
+            overrides=latest.seq,
+            rule_set=rules,
+            **kwargs,
+        )
+        assert "issued" not in confirm.body, confirm.body
+    assert _issued(ledger, dept, "FBP-T-1") == [first.body["issued"]["certificate"]]
+    assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [first.body["issued"]["certificate"]]
+    # refused, then approved again: the new approval issues the case's one live permit
+    refusal = _officer(ledger, dept, "FBP-T-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-T-1")
+    assert refusal.body["withdraws"] == [first.body["issued"]["certificate"]]
+    again = _officer(
+        ledger,
+        dept,
+        "FBP-T-1",
+        identity,
+        "approve",
+        "REVIEW_UPHELD",
+        overrides="FBP-T-1",
+        rule_set=rules,
+        decision_input=app,
+    )
+    assert again.body["issued"]["certificate"] != first.body["issued"]["certificate"]
+    assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [again.body["issued"]["certificate"]]
+    assert _checks(ledger, dept) == set()
+    # a second permit issued past the library's check (an older ledger): replay reports the case
+    monkeypatch.setattr(permits, "live", lambda *args, **kw: [])
+    second = _officer(
+        ledger,
+        dept,
+        "FBP-T-1",
+        identity,
+        "approve",
+        "OFFICER_CONFIRMED",
+        overrides="FBP-T-1",
+        rule_set=rules,
+        decision_input=app,
+    )
+    assert "issued" in second.body
+    assert ("produced_twice", second.seq) in _checks(ledger, dept)
