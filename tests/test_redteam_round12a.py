@@ -12,6 +12,12 @@ Holes (each test failed before its fix):
   approved (confirming it) issued a second permit beside the first, both valid, so one approval could be handed
   to two businesses or a withdrawn one kept (``ledger/services/permits.py``: a case has at most one live permit,
   an approval of a case that has one issues none; replay reports ``produced_twice``);
+- a department deciding under another department's authority: a rule set published on chain by department A
+  (its policy, its legal bases, the permit type it produces) was used by department B as if it were its own -
+  deciding with it, approving officers' decisions with it, "publishing" it again (which only stored A's copy) -
+  and replay and the evidence verifiers, which asked only that the rule set was published by someone, passed it
+  (``ledger/services/decisions.py``: a department decides only with rule sets it published itself; replay reports
+  ``rule_set_other_department``);
 """
 
 from __future__ import annotations
@@ -26,11 +32,14 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.rules import RuleSet
-from ledger.services import decisions, issuance, logchain, permits
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import decisions, evidence, issuance, logchain, permits
+from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import make_records, write_jsonl
+from .conftest import TEST_TYPES, make_records, write_jsonl
+from .evidence_support import both, failed_names
 from .permit_support import application as permit_application
 from .permit_support import permit_rules
 
@@ -192,3 +201,46 @@ def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
     )
     assert "issued" in second.body
     assert ("produced_twice", second.seq) in _checks(ledger, dept)
+
+
+# --------------------------------------------------------------------------- another department's rule set
+
+
+def test_a_department_cannot_decide_with_a_rule_set_another_department_published(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    owner = fresh_department
+    other = f"{owner}-B"
+    Council(ledger).register(other, "Another office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    rules = _rules(ledger, owner, "foreign")  # published by the owner: its policy, its permit
+    licence, identity = _licence(ledger, tmp_path, "foreign")
+    app = permit_application("FBP-F-1", licence)
+    # "publishing" it again from the other department does not make it the other department's
+    with pytest.raises(StateError, match=f"published by {owner}"):
+        decisions.publish_rule_set(ledger, rules, other)
+    for run in (
+        lambda: decisions.decide(ledger, other, "FBP-F-1", app["service_item"], app, rules, applicant_ref=identity),
+        lambda: decisions.decide(
+            ledger, other, "FBP-F-1", app["service_item"], app, rules.hex_digest, applicant_ref=identity
+        ),
+        lambda: decisions.decide_many(ledger, other, [{**app, "applicant_ref": identity}], {"*": rules}),
+        lambda: _officer(ledger, other, "FBP-F-1", identity, "approve", "OK", decision_input=app, rule_set=rules),
+    ):
+        with pytest.raises(StateError, match=f"published by {owner}"):
+            run()
+    assert decisions.find_decisions(ledger, other, "FBP-F-1") == []
+    # its own copy, published by itself under a version of its own, is its own rule set
+    own = _rules(ledger, other, "foreign-own")
+    app2 = permit_application("FBP-F-2", licence)
+    mine = decisions.decide(ledger, other, "FBP-F-2", app["service_item"], app2, own, applicant_ref=identity)
+    assert mine.body["outcome"] == "approve"
+    assert _checks(ledger, other) == set()
+    # written past the library: replay names the decision taken under the owner's rule set
+    monkeypatch.setattr(decisions, "_require_own", lambda *args, **kw: None)
+    app3 = permit_application("FBP-F-3", licence)
+    foreign = decisions.decide(ledger, other, "FBP-F-3", app["service_item"], app3, rules, applicant_ref=identity)
+    assert ("rule_set_other_department", foreign.seq) in _checks(ledger, other)
+    # and a court's verifiers (the library's and the standalone one) fail its evidence bundle
+    bundle = evidence.decision_bundle(ledger, other, "FBP-F-3", applicant=identity)
+    _, _, result = both(ledger, bundle, tmp_path)
+    assert result is not None and "rule_set_published" in failed_names(result), result

@@ -251,6 +251,8 @@ def publish_rule_set(
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
     existing = _chain_rule_set(ledger, rule_set.digest)
+    if existing is not None and existing[0] != department:
+        raise _not_own(rule_set, existing[0], department)
     if existing is not None:
         _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
         return {
@@ -293,6 +295,24 @@ def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None,
     return rule_set, None
 
 
+def _not_own(rule_set: RuleSet, publisher: str, department: str) -> StateError:
+    return StateError(
+        f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) was published by {publisher}, "
+        f"not {department}: a department decides only with rule sets it published itself (the chain binds a rule "
+        "set - its policy, legal bases and the permit it produces - to the department whose key published it). "
+        f"To adopt it, publish your own version (change `version`): `ledger rules publish FILE --department "
+        f"{department}`. Nothing was recorded"
+    )
+
+
+def _require_own(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
+    """StateError unless ``department`` itself published ``rule_set`` on chain (after :func:`_require_published`)."""
+    _require_published(ledger, rule_set)
+    publisher = ledger.local("decisions.publishers", _Memo).values.get(rule_set.hex_digest)
+    if publisher != department:
+        raise _not_own(rule_set, str(publisher), department)
+
+
 def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
     """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
     published = ledger.local("decisions.published", _Memo)
@@ -315,6 +335,9 @@ def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
             f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
             "published file before deciding with it"
         )
+    publishers = ledger.local("decisions.publishers", _Memo)
+    with publishers.guard:
+        publishers.values[key] = on_chain[0]
     with published.guard:
         published.values[key] = on_chain[1]
     return on_chain[1]
@@ -733,7 +756,7 @@ def decide(
     rules = _resolve_rule_set(ledger, rule_set)
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
-    _require_published(ledger, rules)
+    _require_own(ledger, rules, department)
     _refuse_decided(ledger, department, [case_id])
     kept, documents = seal_citations(prepared)
     digest, row = _input_row(_with_nonce(kept))
@@ -977,7 +1000,7 @@ def record_human_decision(
     rules = None
     if rule_set is not None:
         rules = _resolve_rule_set(ledger, rule_set)
-        _require_published(ledger, rules)
+        _require_own(ledger, rules, department)
         if outcome == "approve":
             permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
@@ -1145,7 +1168,7 @@ def decide_many(
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
-        _require_published(ledger, rules)
+        _require_own(ledger, rules, department)
         permits.require_issuer(ledger, department, rules)
     result = DecideResult(department)
     produced: list[permits.Produced] = []

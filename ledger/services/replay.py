@@ -7,9 +7,10 @@ For every department (or the ones asked for), :func:`replay`
    whole log, because completeness cannot be shown for a slice;
 2. for every selected automatic decision loads the recorded rule set by digest (``rule_set_unknown``,
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
-   anchored the decision), loads the recorded input (``input_missing``, ``input_altered``), re-runs the engine
-   (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
-   ``reasons_mismatch``);
+   anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
+   officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
+   ``input_altered``), re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
+   (``outcome_mismatch``, ``reasons_mismatch``);
 3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
    decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
    block* from the chain's status events, validity at the decision moment; a difference is
@@ -227,6 +228,13 @@ class _RuleSets:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
+        self._publishers: dict[str, str | None] = {}
+
+    def publisher(self, digest: str) -> str | None:
+        """The department whose key published rule set ``digest`` on chain (None when unpublished)."""
+        if digest not in self._cache:
+            self._cache[digest] = self._load(digest)
+        return self._publishers.get(digest)
 
     def get(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, published block)."""
@@ -243,7 +251,10 @@ class _RuleSets:
             raw = b""
         if len(raw) != 32:
             return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
-        published = int(chain.call(chain.log.functions.ruleSet(raw))[2]) or None
+        publisher, _item, block, _time = chain.call(chain.log.functions.ruleSet(raw))
+        published = int(block) or None
+        if published is not None:
+            self._publishers[digest] = bytes(publisher).rstrip(b"\x00").decode("ascii", "replace")
         with ledger.engine.connect() as conn:
             text = conn.execute(
                 select(RuleSetRecord.document).where(  # type: ignore[call-overload]
@@ -876,6 +887,12 @@ class _DepartmentReplay:
                 )
             else:
                 report.human += 1
+                if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
+
+                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
+                    _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                 if body.get("overrides") is not None:
                     self.overrides.append((seq, body.get("case_id"), body["overrides"]))
         if commitments:
@@ -989,6 +1006,18 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
         report.rules[str(rule)] += 1
 
 
+def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callable[[str, str], None]) -> None:
+    """``rule_set_other_department``: the decision applied a rule set another department published: it decided
+    under that department's policy, legal bases and permit, as if they were its own."""
+    publisher = rule_sets.publisher(digest) if isinstance(digest, str) else None
+    if publisher is not None and publisher != dept:
+        fail(
+            "rule_set_other_department",
+            f"rule set {digest} was published by {publisher}, not {dept}: a department decides only with rule sets "
+            "it published itself",
+        )
+
+
 def _rerun(
     report: ReplayReport,
     dept: str,
@@ -1042,6 +1071,8 @@ def _rerun(
             f"rule set {digest} was published in block {published}, after the decision "
             f"was taken (block {body['as_of_block']})",
         )
+    else:
+        _check_publisher(rule_sets, dept, digest, fail)
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
