@@ -18,12 +18,21 @@ Holes (each test failed before its fix):
   and replay and the evidence verifiers, which asked only that the rule set was published by someone, passed it
   (``ledger/services/decisions.py``: a department decides only with rule sets it published itself; replay reports
   ``rule_set_other_department``);
+- an erased certificate's facts taken from the very record being checked: once a cited licence is erased, replay
+  re-established its type, issuer and status from what erasure left, but took whether it names the applicant
+  (``holder``) and whether it had expired (``expired``) from the decision record. A department that recorded a
+  made-up "holder: true" for another firm's licence (or "expired: false" for an expired one) was caught by replay
+  only until the licence's holder asked for its erasure (``ledger/services/erasure.py``: the issuer's erasure
+  entry attests, from what each decision cited before the fields are destroyed, the holder and expiry facts of
+  every decision that cited the certificate, and a later inline citation's facts are appended to the issuer's
+  ``erasures`` log; replay reads them there and nowhere else).
 """
 
 from __future__ import annotations
 
 import io
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +42,7 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.rules import RuleSet
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import decisions, evidence, issuance, logchain, permits
+from ledger.services import decisions, erasure, evidence, issuance, logchain, permits
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
@@ -244,3 +253,56 @@ def test_a_department_cannot_decide_with_a_rule_set_another_department_published
     bundle = evidence.decision_bundle(ledger, other, "FBP-F-3", applicant=identity)
     _, _, result = both(ledger, bundle, tmp_path)
     assert result is not None and "rule_set_published" in failed_names(result), result
+
+
+# --------------------------------------------------------------------------- facts of an erased certificate
+
+
+def test_replay_takes_no_holder_or_expiry_of_an_erased_certificate_from_the_record(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dept = fresh_department
+    rules = _rules(ledger, dept, "erased")
+    mine, identity = _licence(ledger, tmp_path, "erased-own")
+    theirs, _ = _licence(ledger, tmp_path, "erased-theirs", holder="91440300MA5THEIRS0")
+    lapsed, lapsed_identity = _licence(ledger, tmp_path, "erased-lapsed", valid_until="2026-02-01")
+    # an honest approval on the applicant's own licence
+    honest = decisions.decide(
+        ledger, dept, "FBP-E-1", "440300-SCJG-0107", permit_application("FBP-E-1", mine), rules, applicant_ref=identity
+    )
+    assert honest.body["outcome"] == "approve"
+    # the department records made-up facts: another firm's licence "names the applicant", an expired one "is not"
+    real = decisions._establish
+
+    def made_up(*args: Any, **kwargs: Any) -> Any:
+        block, rows = real(*args, **kwargs)
+        return block, [[replace(f, holder=True, expired=False) for f in row] for row in rows]
+
+    monkeypatch.setattr(decisions, "_establish", made_up)
+    forged = [
+        decisions.decide(
+            ledger, dept, case, "440300-SCJG-0107", permit_application(case, licence), rules, applicant_ref=who
+        )
+        for case, licence, who in (("FBP-E-2", theirs, identity), ("FBP-E-3", lapsed, lapsed_identity))
+    ]
+    monkeypatch.undo()
+    assert [d.body["outcome"] for d in forged] == ["approve", "approve"]
+    assert [d.body["certificates"][0]["holder"] for d in forged] == [True, True]
+    assert forged[1].body["certificates"][0]["expired"] is False
+    before = _checks(ledger, dept)
+    assert {("certificate_facts", d.seq) for d in forged} <= before, before
+    # the licences' holders ask for erasure: their fields (who they name, until when) are destroyed
+    for licence in (mine, theirs, lapsed):
+        erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-12a")
+    after = _checks(ledger, dept)
+    assert {("certificate_facts", d.seq) for d in forged} <= after, after
+    assert not {c for c in after if c[1] == honest.seq}, after  # the honest decision still replays
+    # after the erasure, the other firm's copy cited inline (the ledger keeps no copy of an erased certificate): a
+    # record saying it names the applicant, with no attestation by the issuer (written past the library), is reported
+    monkeypatch.setattr(decisions, "_establish", made_up)
+    monkeypatch.setattr(decisions, "_attest_erased", lambda *args, **kw: None)
+    inline = {**permit_application("FBP-E-4", theirs), "certificates": [{"document": theirs}]}
+    late = decisions.decide(ledger, dept, "FBP-E-4", "440300-SCJG-0107", inline, rules, applicant_ref=identity)
+    monkeypatch.undo()
+    assert late.body["certificates"][0]["holder"] is True
+    assert ("certificate_facts", late.seq) in _checks(ledger, dept)

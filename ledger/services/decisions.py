@@ -567,6 +567,38 @@ def _store_inputs(
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
 
 
+def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """After decisions were recorded: the facts they established from a copy, cited inline, of a certificate its
+    issuer has erased (the copy is never kept, so nothing else could re-establish them) go to the issuer's
+    ``erasures`` log (``erasure.attest_citations``), which replay reads instead of the records it checks."""
+    cited = {
+        f["digest"]: None
+        for body in bodies
+        for f in (body.get("certificates") or [])
+        if isinstance(f, Mapping) and f.get("verified") is True and isinstance(f.get("digest"), str)
+    }
+    # asked again now, not from the decision's first look: an erasure that committed meanwhile counts too
+    erased = _stored_erased(ledger, list(cited)) if cited else set()
+    if not erased:
+        return
+    from .erasure import attest_citations
+
+    items: dict[str, list[dict[str, Any]]] = {}
+    for body in bodies:
+        for i, fact in enumerate(body.get("certificates") or []):
+            if isinstance(fact, Mapping) and fact.get("verified") is True and fact.get("digest") in erased:
+                items.setdefault(fact["digest"], []).append(
+                    {
+                        "department": department,
+                        "input_digest": body.get("input_digest"),
+                        "citation": i,
+                        "holder": fact.get("holder"),
+                        "expired": fact.get("expired"),
+                    }
+                )
+    attest_citations(ledger, items)
+
+
 def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
     """Inside the transaction that stored the copies ``labelled`` (ref -> digest): destroy those whose certificate
     an erasure running at the same time has erased. The certificate rows are read with a shared lock after the
@@ -602,6 +634,11 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
 
 
 def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
+    """Those of ``digests`` whose certificate this ledger stores and has erased (as a decision first looks)."""
+    return _stored_erased(ledger, digests)
+
+
+def _stored_erased(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     """Those of ``digests`` whose certificate this ledger stores and has erased."""
     found: set[str] = set()
     wanted = list(dict.fromkeys(digests))
@@ -779,6 +816,7 @@ def decide(
             _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
+    _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     return decision
 
@@ -1050,6 +1088,7 @@ def record_human_decision(
         _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
+    _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
     return decision
@@ -1229,6 +1268,7 @@ def decide_many(
             if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
                 _refuse_decided(ledger, department, list(chunk_read.cases))
             raise
+        _attest_erased(ledger, department, bodies)
         if made.digests:
             permits.link(ledger, department, head, bodies)
             for built in made.built:  # sent now, confirmed with the decision log's anchoring below

@@ -306,6 +306,7 @@ class _Facts:
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
+        self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
         self.shredded: dict[str, str] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
@@ -412,11 +413,11 @@ class _Facts:
             return applicant_reference(self.ledger, department, identity)
 
         facts = []
-        for fact, theirs, citation in zip(now, recorded, cited, strict=True):
+        for index, (fact, theirs, citation) in enumerate(zip(now, recorded, cited, strict=True)):
             gone = self._erased_citation(fact, theirs, citation)
             if gone is not None:
-                erased = self._erased_fact(gone, theirs, block)
-                if erased is not None:  # what erasure left checks out: the fact stands as recorded
+                erased = self._erased_fact(gone, theirs, block, department, (body.get("input_digest"), index))
+                if erased is not None:  # what erasure left checks out, with the facts its issuer attested
                     facts.append(erased)
                     continue
             depth = theirs.get("confirmations", 0)
@@ -456,9 +457,13 @@ class _Facts:
         out, none the database alone holds; all of them, so another department's entry naming the digest cannot
         hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven_by
+            from .erasure import proven_bodies
 
-            self._erased = proven_by(self.ledger)
+            self._erasures = proven_bodies(self.ledger)
+            self._erased = {
+                digest: {d: kind if isinstance(kind := e.get("type"), str) else None for d, e in by.items()}
+                for digest, by in self._erasures.items()
+            }
         return self._erased
 
     def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
@@ -474,15 +479,19 @@ class _Facts:
             return digest
         return None
 
-    def _erased_fact(self, digest: str, theirs: Mapping[str, Any], block: int) -> CertificateFact | None:
+    def _erased_fact(
+        self, digest: str, theirs: Mapping[str, Any], block: int, department: str, citation: tuple[Any, int]
+    ) -> CertificateFact | None:
         """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so
         it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
         every audit still works). What erasure left is checked instead, none of it from the record: the stored
         digest leads by its Merkle proof (from its batch's stored leaves) to a root its issuer anchored, signed by an
         active issuer key, by the decision block; the type is the stored one, which must be the one the issuer's
         attested erasure entry records (entries older than that record none); the status is the chain's at that
-        block. Only what needs the erased fields (expiry, holder) is taken from the record. None when any of that
-        fails (then it is reported)."""
+        block. What needs the erased fields (expiry, holder) is what the issuer's erasure entry attests of this
+        decision (``cited_in``: established from the fields before they were destroyed), never the record's own
+        word: an entry that attests nothing of it leaves them unknown, and a record claiming them is reported.
+        None when any of that fails (then it is reported)."""
         from ..formats import checks
         from ..storage.store import Batch, Certificate
         from .status import stored as stored_certificate
@@ -517,8 +526,13 @@ class _Facts:
                 return None
         except (LedgerError, ValueError):
             return None
+        from .erasure import attested_citation
+
         key = (department_id_bytes(cert.department), cert.root, cert.digest)
-        expired, holder, depth = theirs.get("expired"), theirs.get("holder"), theirs.get("confirmations", 0)
+        attested = attested_citation(self._erasures.get(digest, {}).get(cert.department, {}), department, *citation)
+        expired = attested.get("expired") if attested is not None else None
+        holder = attested.get("holder") if attested is not None else None
+        depth = theirs.get("confirmations", 0)
         return CertificateFact(
             digest,
             cert.department,
