@@ -11,7 +11,8 @@ Holes (each test failed before its fix):
 - two live permits for one case: an officer's approving override that applies the rule set to a case already
   approved (confirming it) issued a second permit beside the first, both valid, so one approval could be handed
   to two businesses or a withdrawn one kept (``ledger/services/permits.py``: a case has at most one live permit,
-  an approval of a case that has one issues none; replay reports ``produced_twice``);
+  an approval of a case that has one issues none, asked again inside the recording transaction; replay reports
+  ``produced_twice``);
 - a department deciding under another department's authority: a rule set published on chain by department A
   (its policy, its legal bases, the permit type it produces) was used by department B as if it were its own -
   deciding with it, approving officers' decisions with it, "publishing" it again (which only stored A's copy) -
@@ -195,6 +196,17 @@ def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
     assert again.body["issued"]["certificate"] != first.body["issued"]["certificate"]
     assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [again.body["issued"]["certificate"]]
     assert _checks(ledger, dept) == set()
+    # two officers approving at the same instant: the first look of the second misses the permit the first issued;
+    # the check inside the recording transaction does not, and nothing of the second is recorded
+    real = permits.live
+    monkeypatch.setattr(
+        permits, "live", lambda *args, conn=None, **kw: real(*args, conn=conn, **kw) if conn is not None else []
+    )
+    with pytest.raises(StateError, match="live permit"):
+        _officer(
+            ledger, dept, "FBP-T-1", identity, "approve", "OK", overrides="FBP-T-1", rule_set=rules, decision_input=app
+        )
+    assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [again.body["issued"]["certificate"]]
     # a second permit issued past the library's check (an older ledger): replay reports the case
     monkeypatch.setattr(permits, "live", lambda *args, **kw: [])
     second = _officer(

@@ -748,6 +748,25 @@ def _undecided_guard(
     return guard
 
 
+def _one_permit_guard(ledger: Ledger, department: str, case_id: str, produced: permits.Produced) -> logchain.Guard:
+    """Asked inside the transaction that records an officer's decision (:data:`logchain.Guard`): when it issues a
+    permit, that the case got no live permit meanwhile (two officers approving it at the same instant would
+    otherwise leave two), then the permit becomes sendable in the same transaction."""
+
+    def guard(conn: Connection) -> None:
+        if produced.digests:
+            standing = permits.live(ledger, department, case_id, conn=conn)
+            if standing:
+                raise StateError(
+                    f"case {case_id!r} got a live permit ({standing[0]}) while this approval was being recorded: "
+                    "a case has one live permit - nothing was recorded; record the decision again (it then "
+                    "confirms the case and issues none)"
+                )
+        produced.release(conn)
+
+    return guard
+
+
 def _unrecorded(
     ledger: Ledger,
     produced: permits.Produced | None,
@@ -921,23 +940,28 @@ def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str], co
             raise _decided_already(case, earlier[case])
 
 
-def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
-    """Every recorded decision of ``department`` for ``case_id``, oldest first."""
+def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Connection | None = None) -> list[Decision]:
+    """Every recorded decision of ``department`` for ``case_id``, oldest first (``conn``: read in that connection's
+    transaction, an append's :data:`logchain.Guard`)."""
 
     from .logchain import LogEntry, lookup_key, read_body
 
     if not isinstance(case_id, str):
         raise InputError("a case id is a string")
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(  # the case's few rows by their index key (ix_logentry_lookup), not a scan of the log
-            select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
-            .where(
-                col(LogEntry.log) == LOG_DECISIONS,
-                col(LogEntry.department_id) == department,
-                col(LogEntry.lookup) == lookup_key(case_id),
-            )
-            .order_by(col(LogEntry.seq))
-        ).all()
+    query = (  # the case's few rows by their index key (ix_logentry_lookup), not a scan of the log
+        select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
+        .where(
+            col(LogEntry.log) == LOG_DECISIONS,
+            col(LogEntry.department_id) == department,
+            col(LogEntry.lookup) == lookup_key(case_id),
+        )
+        .order_by(col(LogEntry.seq))
+    )
+    if conn is not None:
+        rows = conn.execute(query).all()
+    else:
+        with ledger.engine.connect() as own:
+            rows = own.execute(query).all()
     found = []
     for seq, entry_hash, text in rows:
         # an entry that names the case but cannot be read fails the request (naming it): left out, an earlier
@@ -1083,7 +1107,7 @@ def record_human_decision(
     try:
         if input_digest is not None:
             _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
-        decision = _recorded(ledger, department, body, lambda conn: produced.release(conn))
+        decision = _recorded(ledger, department, body, _one_permit_guard(ledger, department, case_id, produced))
     except LedgerError:
         _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
         raise

@@ -334,27 +334,28 @@ def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: 
     return live(ledger, department, case_id)
 
 
-def live(ledger: Ledger, department: str, case_id: str) -> list[str]:
+def live(ledger: Ledger, department: str, case_id: str, *, conn: Connection | None = None) -> list[str]:
     """The permits decisions of case ``case_id`` issued that are not revoked or superseded, oldest first. A case has
     at most one: an approval of a case that has one issues none (the permit stands; to change what it states, an
-    officer refuses the case, withdrawing it, and approves it again), and replay reports ``produced_twice``."""
+    officer refuses the case, withdrawing it, and approves it again), and replay reports ``produced_twice``.
+    ``conn``: read in that connection's transaction (the recording one's guard)."""
     from .decisions import find_decisions
 
     issued = [
         d.body["issued"]["certificate"]
-        for d in find_decisions(ledger, department, case_id)
+        for d in find_decisions(ledger, department, case_id, conn=conn)
         if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
     ]
     if not issued:
         return []
-    with ledger.engine.connect() as conn:
-        ended = set(
-            conn.execute(
-                select(col(Certificate.digest)).where(
-                    col(Certificate.digest).in_(issued), col(Certificate.status).in_(("revoked", "superseded"))
-                )
-            ).scalars()
-        )
+    query = select(col(Certificate.digest)).where(
+        col(Certificate.digest).in_(issued), col(Certificate.status).in_(("revoked", "superseded"))
+    )
+    if conn is not None:
+        ended = set(conn.execute(query).scalars())
+    else:
+        with ledger.engine.connect() as own:
+            ended = set(own.execute(query).scalars())
     return [d for d in dict.fromkeys(issued) if d not in ended]
 
 
