@@ -2072,6 +2072,11 @@ class DecisionVerifier(Verifier):
         ]
         if diffs:
             raise Failure("the RuleSetPublished event differs: " + "; ".join(diffs))
+        if chain["department"] != self.b["decision"]["department"]:
+            raise Failure(
+                f"the rule set was published by {chain['department']}, not by {self.b['decision']['department']}, "
+                "whose decision this is: a department decides only with rule sets it published itself"
+            )
         if self.event is not None and chain["block_number"] > self.event["block_number"]:
             raise Failure(
                 f"the rule set was published in block {chain['block_number']}, after the decision was "

@@ -203,7 +203,8 @@ def test_a_permit_citing_another_departments_decision_is_caught(
     from ledger.onchain.chain import ROLE_ISSUER
 
     Council(ledger).register(impostor, "Impostor", ROLE_ISSUER | ROLE_APPROVER, types=TEST_TYPES)
-    decisions.publish_rule_set(ledger, permit_rules(approver), impostor)  # already published: its type is known
+    # (the approver's rule set, stored when it was published, makes the permit type known to replay; the impostor
+    # cannot publish it as its own: a rule set is its publisher's)
     claim = {
         "department": approver,
         "case_id": "FBP-6",

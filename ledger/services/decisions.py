@@ -251,6 +251,8 @@ def publish_rule_set(
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
     existing = _chain_rule_set(ledger, rule_set.digest)
+    if existing is not None and existing[0] != department:
+        raise _not_own(rule_set, existing[0], department)
     if existing is not None:
         _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
         return {
@@ -293,6 +295,24 @@ def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None,
     return rule_set, None
 
 
+def _not_own(rule_set: RuleSet, publisher: str, department: str) -> StateError:
+    return StateError(
+        f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) was published by {publisher}, "
+        f"not {department}: a department decides only with rule sets it published itself (the chain binds a rule "
+        "set - its policy, legal bases and the permit it produces - to the department whose key published it). "
+        f"To adopt it, publish your own version (change `version`): `ledger rules publish FILE --department "
+        f"{department}`. Nothing was recorded"
+    )
+
+
+def _require_own(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
+    """StateError unless ``department`` itself published ``rule_set`` on chain (after :func:`_require_published`)."""
+    _require_published(ledger, rule_set)
+    publisher = ledger.local("decisions.publishers", _Memo).values.get(rule_set.hex_digest)
+    if publisher != department:
+        raise _not_own(rule_set, str(publisher), department)
+
+
 def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
     """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
     published = ledger.local("decisions.published", _Memo)
@@ -315,6 +335,9 @@ def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
             f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
             "published file before deciding with it"
         )
+    publishers = ledger.local("decisions.publishers", _Memo)
+    with publishers.guard:
+        publishers.values[key] = on_chain[0]
     with published.guard:
         published.values[key] = on_chain[1]
     return on_chain[1]
@@ -544,6 +567,38 @@ def _store_inputs(
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
 
 
+def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str, Any]]) -> None:
+    """After decisions were recorded: the facts they established from a copy, cited inline, of a certificate its
+    issuer has erased (the copy is never kept, so nothing else could re-establish them) go to the issuer's
+    ``erasures`` log (``erasure.attest_citations``), which replay reads instead of the records it checks."""
+    cited = {
+        f["digest"]: None
+        for body in bodies
+        for f in (body.get("certificates") or [])
+        if isinstance(f, Mapping) and f.get("verified") is True and isinstance(f.get("digest"), str)
+    }
+    # asked again now, not from the decision's first look: an erasure that committed meanwhile counts too
+    erased = _stored_erased(ledger, list(cited)) if cited else set()
+    if not erased:
+        return
+    from .erasure import attest_citations
+
+    items: dict[str, list[dict[str, Any]]] = {}
+    for body in bodies:
+        for i, fact in enumerate(body.get("certificates") or []):
+            if isinstance(fact, Mapping) and fact.get("verified") is True and fact.get("digest") in erased:
+                items.setdefault(fact["digest"], []).append(
+                    {
+                        "department": department,
+                        "input_digest": body.get("input_digest"),
+                        "citation": i,
+                        "holder": fact.get("holder"),
+                        "expired": fact.get("expired"),
+                    }
+                )
+    attest_citations(ledger, items)
+
+
 def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
     """Inside the transaction that stored the copies ``labelled`` (ref -> digest): destroy those whose certificate
     an erasure running at the same time has erased. The certificate rows are read with a shared lock after the
@@ -579,6 +634,11 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
 
 
 def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
+    """Those of ``digests`` whose certificate this ledger stores and has erased (as a decision first looks)."""
+    return _stored_erased(ledger, digests)
+
+
+def _stored_erased(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     """Those of ``digests`` whose certificate this ledger stores and has erased."""
     found: set[str] = set()
     wanted = list(dict.fromkeys(digests))
@@ -688,6 +748,25 @@ def _undecided_guard(
     return guard
 
 
+def _one_permit_guard(ledger: Ledger, department: str, case_id: str, produced: permits.Produced) -> logchain.Guard:
+    """Asked inside the transaction that records an officer's decision (:data:`logchain.Guard`): when it issues a
+    permit, that the case got no live permit meanwhile (two officers approving it at the same instant would
+    otherwise leave two), then the permit becomes sendable in the same transaction."""
+
+    def guard(conn: Connection) -> None:
+        if produced.digests:
+            standing = permits.live(ledger, department, case_id, conn=conn)
+            if standing:
+                raise StateError(
+                    f"case {case_id!r} got a live permit ({standing[0]}) while this approval was being recorded: "
+                    "a case has one live permit - nothing was recorded; record the decision again (it then "
+                    "confirms the case and issues none)"
+                )
+        produced.release(conn)
+
+    return guard
+
+
 def _unrecorded(
     ledger: Ledger,
     produced: permits.Produced | None,
@@ -733,7 +812,7 @@ def decide(
     rules = _resolve_rule_set(ledger, rule_set)
     permits.require_issuer(ledger, department, rules)
     prepared = _prepare_input(case_id, service_item, decision_input)
-    _require_published(ledger, rules)
+    _require_own(ledger, rules, department)
     _refuse_decided(ledger, department, [case_id])
     kept, documents = seal_citations(prepared)
     digest, row = _input_row(_with_nonce(kept))
@@ -756,6 +835,7 @@ def decide(
             _refuse_decided(ledger, department, [case_id])  # a rival's decision: named (its permit took this one's id)
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
+    _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     return decision
 
@@ -790,14 +870,17 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 def _decided_automatically(
     ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None
 ) -> dict[str, Decision]:
-    """Of ``case_ids``, those ``department`` already decided automatically, each with its first automatic decision:
-    one indexed query (``ix_logentry_lookup``) per 900 cases, never a scan of the log. ``conn``: read in that
-    connection's transaction (an append's, :data:`logchain.Guard`)."""
+    """Of ``case_ids``, those the rules may not decide, each with the decision that settles it: its first automatic
+    decision when ``department`` already decided it automatically, else its latest decision when that approves it (an
+    officer's approval, whose permit a refusal by the rules would leave live beside it: an approved case is changed
+    or withdrawn by an officer's override). One indexed query (``ix_logentry_lookup``) per 900 cases, never a scan
+    of the log. ``conn``: read in that connection's transaction (an append's, :data:`logchain.Guard`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
     keys = sorted({lookup_key(c) for c in case_ids})
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
+    latest: dict[str, Decision] = {}
     for i in range(0, len(keys), 900):
         query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
             col(LogEntry.log) == LOG_DECISIONS,
@@ -813,14 +896,15 @@ def _decided_automatically(
             body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
             case = body.get("case_id")
             decided_by = body.get("decided_by")
-            if (
-                isinstance(case, str)
-                and case in wanted
-                and isinstance(decided_by, dict)
-                and decided_by.get("kind") == "engine"
-                and (case not in found or int(seq) < found[case].seq)
-            ):
+            if not isinstance(case, str) or case not in wanted or not isinstance(decided_by, dict):
+                continue
+            if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
                 found[case] = Decision(department, int(seq), entry_hash, body)
+            if case not in latest or int(seq) > latest[case].seq:
+                latest[case] = Decision(department, int(seq), entry_hash, body)
+    for case, last in latest.items():
+        if case not in found and last.body.get("outcome") == "approve":
+            found[case] = last
     return found
 
 
@@ -829,6 +913,12 @@ class _DecidedAlready(StateError):
 
 
 def _decided_already(case_id: str, first: Decision) -> StateError:
+    if first.body.get("decided_by", {}).get("kind") != "engine":  # an officer's approval (_decided_automatically)
+        return _DecidedAlready(
+            f"case {case_id!r} was approved by an officer: decision {first.seq} ({first.body.get('decided_at')}); "
+            "the rules do not decide an approved case again (a refusal would leave its permit live) - an officer "
+            f"changes or withdraws the approval by overriding it (`ledger record-decision ... --overrides {first.seq}`)"
+        )
     return _DecidedAlready(
         f"case {case_id!r} was already decided automatically: decision {first.seq} "
         f"({first.body.get('outcome')}, {first.body.get('decided_at')}); it is not decided again "
@@ -850,23 +940,28 @@ def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str], co
             raise _decided_already(case, earlier[case])
 
 
-def find_decisions(ledger: Ledger, department: str, case_id: str) -> list[Decision]:
-    """Every recorded decision of ``department`` for ``case_id``, oldest first."""
+def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Connection | None = None) -> list[Decision]:
+    """Every recorded decision of ``department`` for ``case_id``, oldest first (``conn``: read in that connection's
+    transaction, an append's :data:`logchain.Guard`)."""
 
     from .logchain import LogEntry, lookup_key, read_body
 
     if not isinstance(case_id, str):
         raise InputError("a case id is a string")
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(  # the case's few rows by their index key (ix_logentry_lookup), not a scan of the log
-            select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
-            .where(
-                col(LogEntry.log) == LOG_DECISIONS,
-                col(LogEntry.department_id) == department,
-                col(LogEntry.lookup) == lookup_key(case_id),
-            )
-            .order_by(col(LogEntry.seq))
-        ).all()
+    query = (  # the case's few rows by their index key (ix_logentry_lookup), not a scan of the log
+        select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body))
+        .where(
+            col(LogEntry.log) == LOG_DECISIONS,
+            col(LogEntry.department_id) == department,
+            col(LogEntry.lookup) == lookup_key(case_id),
+        )
+        .order_by(col(LogEntry.seq))
+    )
+    if conn is not None:
+        rows = conn.execute(query).all()
+    else:
+        with ledger.engine.connect() as own:
+            rows = own.execute(query).all()
     found = []
     for seq, entry_hash, text in rows:
         # an entry that names the case but cannot be read fails the request (naming it): left out, an earlier
@@ -967,7 +1062,7 @@ def record_human_decision(
     rules = None
     if rule_set is not None:
         rules = _resolve_rule_set(ledger, rule_set)
-        _require_published(ledger, rules)
+        _require_own(ledger, rules, department)
         if outcome == "approve":
             permits.require_issuer(ledger, department, rules)
         rules_digest = rules.hex_digest
@@ -998,19 +1093,26 @@ def record_human_decision(
     )
     if withdrawn:
         body["withdraws"] = withdrawn
-    # an officer's approval under a rule set that produces a certificate issues it like an automatic one
+    # an officer's approval under a rule set that produces a certificate issues it like an automatic one, unless the
+    # case has a live permit already: one case, one permit (an approval confirming an approved case keeps its permit)
     given = {**(decision_input or {}), "case_id": case_id, "service_item": service_item}
-    produced = permits.prepare(ledger, department, [(rules, body, given, applicant_ref)] if rules is not None else [])
+    issues = rules is not None and rules.produces is not None and outcome == "approve"
+    produced = permits.prepare(
+        ledger,
+        department,
+        [(rules, body, given, applicant_ref)] if issues and not permits.live(ledger, department, case_id) else [],  # type: ignore[list-item]
+    )
     # the input and its cited copies are stored only once everything above was accepted, and removed again if the
     # decision is not recorded: a refused decision leaves no personal data that no decision names
     try:
         if input_digest is not None:
             _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
-        decision = _recorded(ledger, department, body, lambda conn: produced.release(conn))
+        decision = _recorded(ledger, department, body, _one_permit_guard(ledger, department, case_id, produced))
     except LedgerError:
         _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
         raise
     permits.link(ledger, department, decision.seq - 1, [body])
+    _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
     return decision
@@ -1129,7 +1231,7 @@ def decide_many(
     department_id_bytes(department)
     require_approver(ledger, department, "record decisions")
     for rules in rule_sets.values():
-        _require_published(ledger, rules)
+        _require_own(ledger, rules, department)
         permits.require_issuer(ledger, department, rules)
     result = DecideResult(department)
     produced: list[permits.Produced] = []
@@ -1190,6 +1292,7 @@ def decide_many(
             if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
                 _refuse_decided(ledger, department, list(chunk_read.cases))
             raise
+        _attest_erased(ledger, department, bodies)
         if made.digests:
             permits.link(ledger, department, head, bodies)
             for built in made.built:  # sent now, confirmed with the decision log's anchoring below

@@ -105,12 +105,131 @@ def proven_by(ledger: Ledger) -> dict[str, dict[str, str | None]]:
     attests it and the type that department's entry records (None in entries written before types were recorded).
     :func:`proven` keeps one department per digest: another department's entry naming a digest, sorted first, would
     hide its issuer's. Callers check that the certificate's issuer is among them."""
-    found: dict[str, dict[str, str | None]] = {}
+    return {
+        digest: {
+            department: kind if isinstance(kind := entry.get("type"), str) else None for department, entry in by.items()
+        }
+        for digest, by in proven_bodies(ledger).items()
+    }
+
+
+def proven_bodies(ledger: Ledger) -> dict[str, dict[str, dict[str, Any]]]:
+    """:func:`proven_by` with each department's whole entry (its ``cited_in`` attestations included)."""
+    found: dict[str, dict[str, dict[str, Any]]] = {}
     for department in _logging_departments(ledger):
         for digest, entry in proven_entries(ledger, department).items():
-            kind = entry.get("type")
-            found.setdefault(digest, {})[department] = kind if isinstance(kind, str) else None
+            found.setdefault(digest, {})[department] = entry
     return found
+
+
+def attested_citation(entry: dict[str, Any], department: str, input_digest: Any, index: int) -> dict[str, Any] | None:
+    """What an erasure entry (with the attestations that followed it, :func:`checked_log`) attests of citation
+    ``index`` of ``department``'s decision on input ``input_digest``: ``{holder, expired}`` established by the ledger
+    from the cited document, or None when it attests nothing of it."""
+    cited = entry.get("cited_in")
+    for item in cited if isinstance(cited, list) else ():
+        if (
+            isinstance(item, dict)
+            and item.get("department") == department
+            and item.get("input_digest") == input_digest
+            and item.get("citation") == index
+        ):
+            return item
+    return None
+
+
+def cited_in(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
+    """The facts that need the certificate's fields, established from what each decision cited (the stored
+    certificate, or the copy the application cited inline) for every decision of any department whose record cites
+    certificate ``digest``: whether it names the decision's applicant (``holder``) and whether it was outside its
+    validity at the decision moment (``expired``). The erasure entry records them before the fields are destroyed,
+    so replay re-establishes those facts from the issuer's anchored word, never from the decision record it is
+    checking. Each item: department, seq, entry_hash, input_digest, citation (its index), holder, expired."""
+    from ..storage.models import DecisionInput
+    from .decisions import applicant_reference
+    from .facts import citations, establish, resolve_citations
+    from .verify import ChainView
+
+    entries = logchain.LogEntry
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(entries.department_id), col(entries.seq), col(entries.entry_hash), col(entries.body)).where(
+                col(entries.log) == logchain.LOG_DECISIONS, col(entries.body).contains(digest)
+            )
+        ).all()
+    view = ChainView(ledger.chain, 0)
+    out = []
+    for department, seq, entry_hash, written in rows:
+        try:
+            body = logchain.read_body(written, logchain.LOG_DECISIONS, department, int(seq))
+        except logchain.UnreadableEntry:
+            continue  # replay names it
+        facts = body.get("certificates")
+        decided, applicant, input_digest = body.get("decided_at"), body.get("applicant_ref"), body.get("input_digest")
+        wanted = [
+            i
+            for i, f in enumerate(facts if isinstance(facts, list) else [])
+            if isinstance(f, dict) and f.get("digest") == digest
+        ]
+        if (
+            not wanted
+            or not isinstance(decided, str)
+            or not isinstance(applicant, str)
+            or not isinstance(input_digest, str)
+        ):
+            continue
+        with ledger.engine.connect() as conn:
+            stored_text = conn.execute(
+                select(col(DecisionInput.document)).where(col(DecisionInput.digest) == input_digest)
+            ).scalar()
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00"))
+            stored_input = json_loads(stored_text) if stored_text is not None else None
+        except ValueError:
+            continue
+        if not isinstance(stored_input, dict) or len(cited := citations(stored_input)) != len(facts):  # type: ignore[arg-type]
+            continue  # the input is missing, or not the one recorded: replay names it
+        (established,) = establish(view, [cited], resolve_citations(ledger, [stored_input]), now=moment)
+
+        def reference(identity: str, department: str = department) -> str:
+            return applicant_reference(ledger, department, identity)
+
+        for i in wanted:
+            fact = established[i]
+            if fact.digest != digest:
+                continue  # the citation is no longer readable as that certificate: nothing to attest
+            out.append(
+                {
+                    "department": department,
+                    "seq": int(seq),
+                    "entry_hash": entry_hash,
+                    "input_digest": input_digest,
+                    "citation": i,
+                    "holder": bool(fact.held_by(applicant, reference).holder),
+                    "expired": fact.expired,
+                }
+            )
+    return sorted(out, key=lambda item: (item["department"], item["seq"], item["citation"]))
+
+
+def attest_citations(ledger: Ledger, items: dict[str, list[dict[str, Any]]]) -> None:
+    """After a decision cited (inline) a certificate its issuer had erased: the facts that need its fields, which the
+    ledger established from the copy cited and may not keep, appended to the issuer's ``erasures`` log as
+    ``{"erased": digest, "cited_in": [...]}`` (read with the erasure entry, :func:`checked_log`) and anchored, so
+    that replay reads them from the issuer's anchored word rather than from the decision record. A certificate
+    whose issuer has logged no erasure of it gets none (replay then reports the citation)."""
+    for digest, cited in sorted(items.items()):
+        try:
+            issuer = stored(ledger, digest).department
+        except LedgerError:
+            continue
+        if digest not in recorded(ledger, issuer):
+            continue
+        logchain.append(ledger, LOG, issuer, {"erased": digest, "cited_in": cited})
+        try:
+            logchain.anchor_pending(ledger, LOG, issuer)
+        except ChainError:
+            pass  # anchored by the next `ledger erase` or `ledger anchor-logs`; replay reports it until then
 
 
 def _logging_departments(ledger: Ledger) -> list[str]:
@@ -158,6 +277,12 @@ def checked_log(ledger: Ledger, department: str) -> tuple[list[logchain.Discrepa
             continue
         if isinstance(body.get("certificate"), str):
             found.setdefault(body["certificate"], {**body, "department": department, "seq": seq})
+        elif isinstance(body.get("erased"), str) and isinstance(body.get("cited_in"), list):
+            # a later decision's citation of the erased certificate (attest_citations), read with its erasure entry
+            entry = found.get(body["erased"])
+            if entry is not None:
+                previous = entry.get("cited_in")
+                entry["cited_in"] = (previous if isinstance(previous, list) else []) + body["cited_in"]
     return flagged, found
 
 
@@ -227,10 +352,13 @@ def erase(
     when = at or datetime.now(UTC)
     entry = recorded(ledger, cert.department).get(digest)
     if entry is None:
-        body = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
+        body: dict[str, Any] = {"certificate": digest, "basis": basis, "by": actor, "at": _iso(when)}
         cert_type = _sealed_type(ledger, digest)
         if cert_type is not None:  # what binds the type to the digest once the body is gone (attribution)
             body["type"] = cert_type
+        # the facts of the decisions that cited it which need its fields (holder, expiry): established now, while
+        # the fields exist, so that replay never takes them from the decision record it checks
+        body["cited_in"] = cited_in(ledger, digest)
         logged = logchain.append(ledger, LOG, cert.department, body, created_at=when)
         entry = {
             **body,

@@ -1125,7 +1125,10 @@ def _verify_decision(
             checks.run("department_key", lambda: _check_log_key(chain, event, d["body"].get("as_of_block")))
             checks.run("signature", lambda: _check_log_signature(chain, event, root, a["signature"]))
         checks.run("department_history", lambda: _check_history(chain, bundle))
-        checks.run("rule_set_published", lambda: _check_published(chain, r, event, d["body"].get("as_of_block")))
+        checks.run(
+            "rule_set_published",
+            lambda: _check_published(chain, r, event, d["body"].get("as_of_block"), d["department"]),
+        )
         if not checks.items["input"].ok:
             checks.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
         else:
@@ -1240,7 +1243,11 @@ def _check_log_signature(chain: Chain, event: dict[str, Any], root: bytes, signa
 
 
 def _check_published(
-    chain: Chain, stated: dict[str, Any] | None, event: dict[str, Any] | None, decided_block: Any = None
+    chain: Chain,
+    stated: dict[str, Any] | None,
+    event: dict[str, Any] | None,
+    decided_block: Any = None,
+    department: Any = None,
 ) -> tuple[bool, str]:
     if stated is None:
         return True, "no rule set was applied, so none had to be published (an officer's decision)"
@@ -1254,6 +1261,11 @@ def _check_published(
     ]
     if diffs:
         return False, "the RuleSetPublished event differs: " + "; ".join(diffs)
+    if department is not None and published["department"] != department:
+        return False, (
+            f"the rule set was published by {published['department']}, not by {department}, whose decision this "
+            "is: a department decides only with rule sets it published itself"
+        )
     if event is not None and published["block_number"] > event["block_number"]:
         return False, (
             f"the rule set was published in block {published['block_number']}, after the decision was "

@@ -47,7 +47,15 @@ from .logchain import LOG_DECISIONS, LogEntry
 if TYPE_CHECKING:
     from ..client import Ledger
 
-__all__ = ["WITHDRAWN_REASON", "LinkProblem", "ProducedCertificate", "check_links", "produced_by", "withdraw"]
+__all__ = [
+    "WITHDRAWN_REASON",
+    "LinkProblem",
+    "ProducedCertificate",
+    "check_links",
+    "live",
+    "produced_by",
+    "withdraw",
+]
 
 # The published status reason (reasons.py) a withdrawn approval's permit is revoked with; the sealed note and the
 # overriding decision (which records ``withdraws``) say which decision withdrew it.
@@ -321,26 +329,34 @@ def withdrawn(ledger: Ledger, department: str, target_seq: int | None, outcome: 
     unless it refuses; then every permit any decision of the case issued that is not revoked already. The overridden
     decision's own is not enough: an approval confirmed by an approving override, then refused by overriding the
     case's latest decision, would leave the first approval's permit valid for a refused case."""
-    from .decisions import find_decisions
-
     if target_seq is None or outcome == "approve":
         return []
+    return live(ledger, department, case_id)
+
+
+def live(ledger: Ledger, department: str, case_id: str, *, conn: Connection | None = None) -> list[str]:
+    """The permits decisions of case ``case_id`` issued that are not revoked or superseded, oldest first. A case has
+    at most one: an approval of a case that has one issues none (the permit stands; to change what it states, an
+    officer refuses the case, withdrawing it, and approves it again), and replay reports ``produced_twice``.
+    ``conn``: read in that connection's transaction (the recording one's guard)."""
+    from .decisions import find_decisions
+
     issued = [
         d.body["issued"]["certificate"]
-        for d in find_decisions(ledger, department, case_id)
+        for d in find_decisions(ledger, department, case_id, conn=conn)
         if isinstance(d.body.get("issued"), dict) and isinstance(d.body["issued"].get("certificate"), str)
     ]
     if not issued:
         return []
-    with ledger.engine.connect() as conn:
-        revoked = set(
-            conn.execute(
-                select(col(Certificate.digest)).where(
-                    col(Certificate.digest).in_(issued), col(Certificate.status) == "revoked"
-                )
-            ).scalars()
-        )
-    return [d for d in dict.fromkeys(issued) if d not in revoked]
+    query = select(col(Certificate.digest)).where(
+        col(Certificate.digest).in_(issued), col(Certificate.status).in_(("revoked", "superseded"))
+    )
+    if conn is not None:
+        ended = set(conn.execute(query).scalars())
+    else:
+        with ledger.engine.connect() as own:
+            ended = set(own.execute(query).scalars())
+    return [d for d in dict.fromkeys(issued) if d not in ended]
 
 
 def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) -> list[str]:
@@ -503,12 +519,11 @@ class LinkScan:
         """One decision log entry (a JSON object; unreadable bodies are check_log's to report)."""
         case = body.get("case_id")
         case = case if isinstance(case, str) else None  # a body edited to another type: read as no case
-        decided_by = body.get("decided_by")
-        officer = isinstance(decided_by, dict) and decided_by.get("kind") == "officer"
-        if body.get("outcome") in ("reject", "refer") and case is not None and (officer or body.get("overrides")):
-            # an officer's decision refusing the case (an override, or one written past the library without naming
-            # the decision it replaces) withdraws every permit the case's decisions issued before, not only the
-            # overridden decision's own (an approving override in between issues none)
+        if body.get("outcome") in ("reject", "refer") and case is not None:
+            # any decision refusing the case - an officer's override, one written past the library without naming the
+            # decision it replaces, or the rules' (which the library refuses on an approved case) - is the case's latest
+            # word and withdraws every permit the case's decisions issued before, not only the overridden decision's
+            # own (an approving override in between issues none)
             for certificate in self.by_case.get(case, ()):
                 self.withdrawn_by.setdefault(certificate, seq)
         mark = body.get("issued")
@@ -528,6 +543,28 @@ class LinkScan:
                 )
 
 
+def _twice(department: str, scan: LinkScan, statuses: Mapping[str, str]) -> list[LinkProblem]:
+    """``produced_twice``: a case with more than one permit valid (or suspended) on chain now, named at each
+    decision that issued one beside an earlier live one."""
+    problems = []
+    for case, certificates in scan.by_case.items():
+        live = [c for c in certificates if statuses.get(c) in ("valid", "suspended")]
+        for later in live[1:]:
+            seq = scan.issued[later][0]
+            problems.append(
+                LinkProblem(
+                    "produced_twice",
+                    department,
+                    seq,
+                    case,
+                    f"case {case!r} has {len(live)} live permits ({', '.join(live)}): decision {seq} issued {later} "
+                    f"while {live[0]} stood; a case has one - revoke all but one (`ledger revoke DIGEST --reason "
+                    f"{WITHDRAWN_REASON}`)",
+                )
+            )
+    return problems
+
+
 def check_links(
     ledger: Ledger, departments: Iterable[str], scans: Mapping[str, LinkScan] | None = None
 ) -> list[LinkProblem]:
@@ -536,6 +573,7 @@ def check_links(
     * ``issued_not_anchored``: a decision says it issued a certificate the chain has no anchor of (by its department)
     * ``issued_by_non_approval``: a decision that is not an approval says it issued a certificate
     * ``produced_not_revoked``: an approval was withdrawn by a later decision but its certificate is not revoked
+    * ``produced_twice``: a case has more than one live permit (an approval issued one while another stood)
     * ``produced_link_missing`` / ``produced_link_altered``: the index row of a produced certificate was deleted or
       points elsewhere than the decision that names the certificate
     * ``produced_decision_missing``: a certificate says (``produced_by``) that a decision produced it, or is of a type
@@ -579,6 +617,7 @@ def check_links(
                 else []
             )
         statuses = _statuses(ledger, dept, issued)
+        problems.extend(_twice(dept, scan, statuses))
         for digest, (seq, entry_hash, case) in issued.items():
             state = statuses.get(digest, "absent")
             if state == "absent":

@@ -7,9 +7,10 @@ For every department (or the ones asked for), :func:`replay`
    whole log, because completeness cannot be shown for a slice;
 2. for every selected automatic decision loads the recorded rule set by digest (``rule_set_unknown``,
    ``rule_set_altered``, ``rule_set_unpublished`` when the chain has no publication of it before the block that
-   anchored the decision), loads the recorded input (``input_missing``, ``input_altered``), re-runs the engine
-   (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons (``outcome_mismatch``,
-   ``reasons_mismatch``);
+   anchored the decision, ``rule_set_other_department`` when another department published it - checked for an
+   officer's decision that applied a rule set too), loads the recorded input (``input_missing``,
+   ``input_altered``), re-runs the engine (``engine_mismatch``, ``rerun_failed``) and compares outcome and reasons
+   (``outcome_mismatch``, ``reasons_mismatch``);
 3. for ``pl-decision/2`` decisions re-establishes every cited certificate's facts as the ledger found them when it
    decided (facts.py): authenticity now, anchored no later than the recorded block, status *as of the recorded
    block* from the chain's status events, validity at the decision moment; a difference is
@@ -227,6 +228,13 @@ class _RuleSets:
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
+        self._publishers: dict[str, str | None] = {}
+
+    def publisher(self, digest: str) -> str | None:
+        """The department whose key published rule set ``digest`` on chain (None when unpublished)."""
+        if digest not in self._cache:
+            self._cache[digest] = self._load(digest)
+        return self._publishers.get(digest)
 
     def get(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, published block)."""
@@ -243,7 +251,10 @@ class _RuleSets:
             raw = b""
         if len(raw) != 32:
             return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
-        published = int(chain.call(chain.log.functions.ruleSet(raw))[2]) or None
+        publisher, _item, block, _time = chain.call(chain.log.functions.ruleSet(raw))
+        published = int(block) or None
+        if published is not None:
+            self._publishers[digest] = bytes(publisher).rstrip(b"\x00").decode("ascii", "replace")
         with ledger.engine.connect() as conn:
             text = conn.execute(
                 select(RuleSetRecord.document).where(  # type: ignore[call-overload]
@@ -295,6 +306,7 @@ class _Facts:
         self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
+        self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
         self.shredded: dict[str, str] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
@@ -401,11 +413,11 @@ class _Facts:
             return applicant_reference(self.ledger, department, identity)
 
         facts = []
-        for fact, theirs, citation in zip(now, recorded, cited, strict=True):
+        for index, (fact, theirs, citation) in enumerate(zip(now, recorded, cited, strict=True)):
             gone = self._erased_citation(fact, theirs, citation)
             if gone is not None:
-                erased = self._erased_fact(gone, theirs, block)
-                if erased is not None:  # what erasure left checks out: the fact stands as recorded
+                erased = self._erased_fact(gone, theirs, block, department, (body.get("input_digest"), index))
+                if erased is not None:  # what erasure left checks out, with the facts its issuer attested
                     facts.append(erased)
                     continue
             depth = theirs.get("confirmations", 0)
@@ -445,9 +457,13 @@ class _Facts:
         out, none the database alone holds; all of them, so another department's entry naming the digest cannot
         hide its issuer's)."""
         if self._erased is None:
-            from .erasure import proven_by
+            from .erasure import proven_bodies
 
-            self._erased = proven_by(self.ledger)
+            self._erasures = proven_bodies(self.ledger)
+            self._erased = {
+                digest: {d: kind if isinstance(kind := e.get("type"), str) else None for d, e in by.items()}
+                for digest, by in self._erasures.items()
+            }
         return self._erased
 
     def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
@@ -463,15 +479,19 @@ class _Facts:
             return digest
         return None
 
-    def _erased_fact(self, digest: str, theirs: Mapping[str, Any], block: int) -> CertificateFact | None:
+    def _erased_fact(
+        self, digest: str, theirs: Mapping[str, Any], block: int, department: str, citation: tuple[Any, int]
+    ) -> CertificateFact | None:
         """The fact of a cited certificate whose body was lawfully erased after the decision: its fields are gone, so
         it cannot be re-verified as a document, and replay must not report an honest decision for that (docs/privacy.md:
         every audit still works). What erasure left is checked instead, none of it from the record: the stored
         digest leads by its Merkle proof (from its batch's stored leaves) to a root its issuer anchored, signed by an
         active issuer key, by the decision block; the type is the stored one, which must be the one the issuer's
         attested erasure entry records (entries older than that record none); the status is the chain's at that
-        block. Only what needs the erased fields (expiry, holder) is taken from the record. None when any of that
-        fails (then it is reported)."""
+        block. What needs the erased fields (expiry, holder) is what the issuer's erasure entry attests of this
+        decision (``cited_in``: established from the fields before they were destroyed), never the record's own
+        word: an entry that attests nothing of it leaves them unknown, and a record claiming them is reported.
+        None when any of that fails (then it is reported)."""
         from ..formats import checks
         from ..storage.store import Batch, Certificate
         from .status import stored as stored_certificate
@@ -506,8 +526,13 @@ class _Facts:
                 return None
         except (LedgerError, ValueError):
             return None
+        from .erasure import attested_citation
+
         key = (department_id_bytes(cert.department), cert.root, cert.digest)
-        expired, holder, depth = theirs.get("expired"), theirs.get("holder"), theirs.get("confirmations", 0)
+        attested = attested_citation(self._erasures.get(digest, {}).get(cert.department, {}), department, *citation)
+        expired = attested.get("expired") if attested is not None else None
+        holder = attested.get("holder") if attested is not None else None
+        depth = theirs.get("confirmations", 0)
         return CertificateFact(
             digest,
             cert.department,
@@ -876,6 +901,12 @@ class _DepartmentReplay:
                 )
             else:
                 report.human += 1
+                if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
+
+                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
+                    _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                 if body.get("overrides") is not None:
                     self.overrides.append((seq, body.get("case_id"), body["overrides"]))
         if commitments:
@@ -989,6 +1020,18 @@ def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[st
         report.rules[str(rule)] += 1
 
 
+def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callable[[str, str], None]) -> None:
+    """``rule_set_other_department``: the decision applied a rule set another department published: it decided
+    under that department's policy, legal bases and permit, as if they were its own."""
+    publisher = rule_sets.publisher(digest) if isinstance(digest, str) else None
+    if publisher is not None and publisher != dept:
+        fail(
+            "rule_set_other_department",
+            f"rule set {digest} was published by {publisher}, not {dept}: a department decides only with rule sets "
+            "it published itself",
+        )
+
+
 def _rerun(
     report: ReplayReport,
     dept: str,
@@ -1042,6 +1085,8 @@ def _rerun(
             f"rule set {digest} was published in block {published}, after the decision "
             f"was taken (block {body['as_of_block']})",
         )
+    else:
+        _check_publisher(rule_sets, dept, digest, fail)
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
