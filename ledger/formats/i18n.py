@@ -282,6 +282,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("rule set unpublished", "The rule set was not published on the chain before the decision was anchored."),
         "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布。"),
     },
+    "rule_set_other_department": {
+        "en": (
+            "another department's rule set",
+            "The decision used a rule set another department published: it decided under that department's policy.",
+        ),
+        "zh-CN": ("使用其他部门的规则集", "决定使用了其他部门公布的规则集，即按该部门的政策作出决定。"),
+    },
     "input_missing": {
         "en": ("input missing", "The decision's recorded input is absent."),
         "zh-CN": ("申请数据缺失", "决定所依据的申请数据不存在。"),
@@ -447,6 +454,10 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "produced_not_revoked": {
         "en": ("product not revoked", "An approval was withdrawn but the certificate it issued is not revoked."),
         "zh-CN": ("证照未撤销", "批准已被撤销，但据此签发的证照仍未撤销。"),
+    },
+    "produced_twice": {
+        "en": ("product issued twice", "A case has more than one live certificate issued by its approvals."),
+        "zh-CN": ("重复签发证照", "同一案件有不止一张有效的批准证照。"),
     },
     "produced_link_missing": {
         "en": ("product link missing", "The index row of a produced certificate was deleted."),
