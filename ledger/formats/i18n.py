@@ -428,6 +428,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         ),
         "zh-CN": ("案件被重复自动决定", "部门对已自动决定过的案件再次作出自动决定。"),
     },
+    "decided_after_approval": {
+        "en": (
+            "decided after an approval",
+            "The rules decided a case an officer had approved (or whose approval was withdrawn): only an officer "
+            "changes an approved case.",
+        ),
+        "zh-CN": (
+            "批准后被自动决定",
+            "规则对已由工作人员批准（或批准已被撤销）的案件作出自动决定。已批准的案件只能由工作人员改变。",
+        ),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

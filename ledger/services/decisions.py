@@ -871,16 +871,19 @@ def _decided_automatically(
     ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None
 ) -> dict[str, Decision]:
     """Of ``case_ids``, those the rules may not decide, each with the decision that settles it: its first automatic
-    decision when ``department`` already decided it automatically, else its latest decision when that approves it (an
-    officer's approval, whose permit a refusal by the rules would leave live beside it: an approved case is changed
-    or withdrawn by an officer's override). One indexed query (``ix_logentry_lookup``) per 900 cases, never a scan
-    of the log. ``conn``: read in that connection's transaction (an append's, :data:`logchain.Guard`)."""
+    decision when ``department`` already decided it automatically; else, for a case a decision of which approved it
+    (an officer's), its latest decision when that approves it (a refusal by the rules would leave the approval's permit
+    live beside it) or the decision that withdrew the approval (an officer's refusal, an inspection's withdrawal: an
+    approval by the rules would issue a fresh permit for the withdrawn case). A case once approved is changed,
+    withdrawn or restored by an officer's override, never by the rules. One indexed query (``ix_logentry_lookup``) per
+    900 cases, never a scan of the log. ``conn``: read in that connection's transaction (an append's,
+    :data:`logchain.Guard`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
     keys = sorted({lookup_key(c) for c in case_ids})
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
-    latest: dict[str, Decision] = {}
+    history: dict[str, list[Decision]] = {}
     for i in range(0, len(keys), 900):
         query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
             col(LogEntry.log) == LOG_DECISIONS,
@@ -898,13 +901,21 @@ def _decided_automatically(
             decided_by = body.get("decided_by")
             if not isinstance(case, str) or case not in wanted or not isinstance(decided_by, dict):
                 continue
+            decision = Decision(department, int(seq), entry_hash, body)
             if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
-                found[case] = Decision(department, int(seq), entry_hash, body)
-            if case not in latest or int(seq) > latest[case].seq:
-                latest[case] = Decision(department, int(seq), entry_hash, body)
-    for case, last in latest.items():
-        if case not in found and last.body.get("outcome") == "approve":
-            found[case] = last
+                found[case] = decision
+            history.setdefault(case, []).append(decision)
+    for case, decided in history.items():
+        if case in found:
+            continue
+        decided.sort(key=lambda d: d.seq)
+        approved = [d for d in decided if d.body.get("outcome") == "approve"]
+        if not approved:
+            continue  # only referred or refused by officers: the rules may decide it once
+        if decided[-1].body.get("outcome") == "approve":
+            found[case] = decided[-1]
+        else:  # the decision that withdrew the case's last approval
+            found[case] = next(d for d in decided if d.seq > approved[-1].seq)
     return found
 
 
@@ -913,11 +924,27 @@ class _DecidedAlready(StateError):
 
 
 def _decided_already(case_id: str, first: Decision) -> StateError:
-    if first.body.get("decided_by", {}).get("kind") != "engine":  # an officer's approval (_decided_automatically)
+    kind = first.body.get("decided_by", {}).get("kind")
+    if kind != "engine" and first.body.get("outcome") == "approve":  # an officer's approval (_decided_automatically)
         return _DecidedAlready(
             f"case {case_id!r} was approved by an officer: decision {first.seq} ({first.body.get('decided_at')}); "
             "the rules do not decide an approved case again (a refusal would leave its permit live) - an officer "
             f"changes or withdraws the approval by overriding it (`ledger record-decision ... --overrides {first.seq}`)"
+        )
+    if kind != "engine":  # the refusal that withdrew an officer's approval of the case
+        withdrawal = first.body.get("withdrawal")
+        finding = withdrawal.get("finding") if isinstance(withdrawal, dict) else None
+        how = (
+            f"after inspection finding {finding.get('seq')} found it non-conforming"
+            if isinstance(finding, dict)
+            else "by an officer's refusal"
+        )
+        return _DecidedAlready(
+            f"case {case_id!r} was approved, and the approval was withdrawn {how}: decision {first.seq} "
+            f"({first.body.get('outcome')}, {first.body.get('decided_at')}); the rules do not decide a case whose "
+            "approval was withdrawn (their approval would issue a fresh permit for it) - the applicant applies again "
+            "as a new case, or an officer reviews the withdrawal by overriding it "
+            f"(`ledger record-decision ... --overrides {first.seq}`). Nothing was recorded"
         )
     return _DecidedAlready(
         f"case {case_id!r} was already decided automatically: decision {first.seq} "

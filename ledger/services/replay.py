@@ -24,8 +24,11 @@ For every department (or the ones asked for), :func:`replay`
    (``override_invalid``); they are not re-run;
    a case decided automatically a second (third, ...) time by the same department is ``decided_again`` (naming the
    first): a case is decided by the rules once, again only by an officer's override, so a department cannot re-run
-   the rules on altered input until the outcome suits. The earlier decisions are found through the case index, whose
-   every key this walk compares with its body (``index_altered``), per chunk: replay keeps nothing per decision;
+   the rules on altered input until the outcome suits; the first automatic decision of a case an officer had
+   approved (the approval standing, or withdrawn since) is ``decided_after_approval``: the rules' refusal leaves the
+   approval's permit live, their approval restores a withdrawn one. The earlier decisions are found through the case
+   index, whose every key this walk compares with its body (``index_altered``), per chunk: replay keeps nothing per
+   decision;
 6. checks the certificates approvals produced against the decisions that issued them, both ways
    (``permits.check_links``: ``issued_not_anchored``, ``issued_by_non_approval``, ``produced_not_revoked``,
    ``produced_link_missing``, ``produced_link_altered``, ``produced_decision_missing``,
@@ -1220,16 +1223,22 @@ def _report_decided_again(
                 places.setdefault(str(key), []).append(int(seq))
         shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
         first: dict[str, int] = {}  # case id -> its first automatic decision
+        outcomes: dict[str, list[tuple[int, Any, bool]]] = {}  # case id -> (seq, outcome, a withdrawal?) in order
         for seq, text in _bodies(conn, dept, shared):
             try:
                 body = json_loads(text)
             except ValueError:
                 continue  # reported as altered by the log check
             case = body.get("case_id") if isinstance(body, dict) else None
-            if isinstance(case, str) and _kind(body) == "engine" and seq < first.get(case, seq + 1):
+            if not isinstance(case, str):
+                continue
+            if _kind(body) == "engine" and seq < first.get(case, seq + 1):
                 first[case] = seq
+            outcomes.setdefault(case, []).append((seq, body.get("outcome"), body.get("withdrawal") is not None))
     for seq, case, _, chosen in automatic:
         earlier = first.get(case)
+        if chosen and (earlier is None or earlier >= seq):
+            _report_decided_after_approval(report, dept, seq, case, sorted(outcomes.get(case, [])))
         if not chosen or earlier is None or earlier >= seq:
             continue  # the first automatic decision of its case (or one this replay was not asked about)
         named = f"decision {earlier}"
@@ -1244,6 +1253,37 @@ def _report_decided_again(
                 "re-run, perhaps on altered input, can shop for an outcome",
             )
         )
+
+
+def _report_decided_after_approval(
+    report: ReplayReport, dept: str, seq: int, case: str, decided: list[tuple[int, Any, bool]]
+) -> None:
+    """``decided_after_approval`` for the first automatic decision ``seq`` of ``case`` when an earlier decision of the
+    case (an officer's) approved it. ``decided``: (seq, outcome, whether a withdrawal) of the case's decisions, in
+    order. The library refuses it: an approved case is the officers' (a refusal by the rules would leave its permit
+    live; an approval by the rules after the approval was withdrawn would issue a fresh permit for the withdrawn
+    case)."""
+    before = [d for d in decided if d[0] < seq]
+    approvals = [s for s, outcome, _ in before if outcome == "approve"]
+    if not approvals:
+        return
+    ended = next((d for d in before if d[0] > approvals[-1]), None)
+    if ended is None:
+        what = f"decision {approvals[-1]} approved it and still stood"
+    else:
+        how = "an inspection's withdrawal" if ended[2] else f"a {ended[1]!r} decision"
+        what = f"decision {approvals[-1]} approved it and decision {ended[0]} ({how}) withdrew the approval"
+    report.discrepancies.append(
+        ReplayDiscrepancy(
+            "decided_after_approval",
+            dept,
+            seq,
+            case,
+            f"decision {seq} decides case {case!r} by the rules after an officer's approval: {what}. The rules do not "
+            "decide a case once approved (their refusal leaves the approval's permit live; their approval restores a "
+            "withdrawn one) - an officer's override does, on the record",
+        )
+    )
 
 
 def _check_overrides(

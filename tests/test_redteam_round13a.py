@@ -1,0 +1,180 @@
+"""Red team, round 13a: an applicant lying in their input, a department acting outside its authority, an officer
+overriding outside the rules.
+
+Holes (each test failed before its fix):
+
+- a new permit for an approval an inspection withdrew: an officer approves a case the rules never saw (issuing its
+  permit), a random inspection finds it non-conforming and the department withdraws it (``ledger inspect
+  withdraw``, which revokes the permit); the same case is then sent to the rules, which decided it - a case only an
+  officer had decided could still be decided automatically once, unless its latest decision approved it - and
+  their approval issued a fresh permit for the withdrawn case (with ``--credit-days 0``, or once the listing ended,
+  nothing in the rules' view told them of the withdrawal). An officer's own refusal of an approved case was undone
+  the same way (``ledger/services/decisions.py``: the rules do not decide a case any decision of which approved
+  it; replay reports ``decided_after_approval``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.formats.rules import RuleSet
+from ledger.services import decisions, issuance, logchain, permits, supervision
+from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
+
+from .conftest import make_records, write_jsonl
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
+
+ITEM = "440300-SCJG-0107"
+
+
+def _licence(ledger: Ledger, tmp: Path, tag: str) -> tuple[dict[str, Any], str]:
+    """A fresh MKT business licence and its holder's identity (credit code)."""
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp / f"MKT-{tag}.jsonl", make_records(1)), "MKT", out=out)
+    (licence,) = [json.loads(line) for line in out.getvalue().splitlines()]
+    return licence, licence["fields"]["subject.credit_code"]
+
+
+def _rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:
+    rules = permit_rules(f"{tag}-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    return rules
+
+
+def _officer(
+    ledger: Ledger, dept: str, case: str, identity: str, outcome: str, reason: str, **kwargs: Any
+) -> decisions.Decision:
+    return decisions.record_human_decision(
+        ledger,
+        dept,
+        case,
+        ITEM,
+        officer="officer-13a",
+        outcome=outcome,
+        reasons=[reason],
+        applicant_ref=identity,
+        **kwargs,
+    )
+
+
+def _issued(ledger: Ledger, dept: str, case: str) -> list[str]:
+    return [
+        d.body["issued"]["certificate"]
+        for d in decisions.find_decisions(ledger, dept, case)
+        if isinstance(d.body.get("issued"), dict)
+    ]
+
+
+def _live(ledger: Ledger, digests: list[str]) -> list[str]:
+    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
+    return [
+        document["digest"]
+        for document in permits.documents(ledger, digests)
+        if verify_certificate(document, ChainView(ledger.chain, 0)).ok
+    ]
+
+
+def _checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+def _inspected(ledger: Ledger, dept: str, since: datetime, *cases: str) -> int:
+    """Announce an inspection of every approval of ``dept`` since ``since`` (rate 1), draw it, and record a
+    non-conforming finding on each of ``cases``: the first finding's sequence number (the others follow it)."""
+    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
+    announcement = supervision.announce_inspection(
+        ledger, dept, since=since, until=since + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
+    )
+    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
+    )
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    assert set(cases) <= {s["case_id"] for s in draw["sample"]}
+    findings = [
+        supervision.record_finding(
+            ledger, dept, draw["seq"], case, inspector="insp-1", conforming=False, findings=["PREMISES_NOT_AS_DECLARED"]
+        )
+        for case in cases
+    ]
+    return findings[0]
+
+
+def _withdraw(ledger: Ledger, dept: str, finding: int, credit_days: int = 0) -> dict[str, Any]:
+    return supervision.withdraw_approval(
+        ledger,
+        dept,
+        finding,
+        officer="officer-13a",
+        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+        legal_basis="ART-69",
+        credit_days=credit_days,
+    )
+
+
+# --------------------------------------------------------------------------- the rules after a withdrawal
+
+
+def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rules = _rules(ledger, dept, "withdrawn")
+    licence, identity = _licence(ledger, tmp_path, "withdrawn")
+    app = permit_application("FBP-WD-1", licence)
+    # an officer approves the case at the counter (the rules never saw it): its permit is issued
+    _officer(
+        ledger, dept, "FBP-WD-1", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app, rule_set=rules
+    )
+    (permit,) = _issued(ledger, dept, "FBP-WD-1")
+    # a random inspection finds it non-conforming; the department withdraws it (no credit listing) and the permit
+    # is revoked
+    withdrawal = _withdraw(ledger, dept, _inspected(ledger, dept, since, "FBP-WD-1"))
+    assert _live(ledger, [permit]) == []
+    # the same case sent to the rules: they would approve it and issue a fresh permit for the withdrawn approval
+    with pytest.raises(StateError, match=rf"withdrawn.* decision {withdrawal['seq']} "):
+        decisions.decide(ledger, dept, "FBP-WD-1", ITEM, app, rules, applicant_ref=identity)
+    with pytest.raises(StateError, match=rf"withdrawn.* decision {withdrawal['seq']} "):
+        decisions.decide_many(ledger, dept, [{**app, "applicant_ref": identity}], {"*": rules})
+    with pytest.raises(StateError, match=rf"withdrawn.* decision {withdrawal['seq']} "):
+        decisions.decide_once(ledger, dept, "FBP-WD-1", ITEM, app, rules.hex_digest, applicant_ref=identity)
+    assert _issued(ledger, dept, "FBP-WD-1") == [permit]
+    # an officer's own refusal of an approved case is not undone by the rules either
+    app2 = permit_application("FBP-WD-2", licence)
+    _officer(
+        ledger, dept, "FBP-WD-2", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app2, rule_set=rules
+    )
+    refusal = _officer(ledger, dept, "FBP-WD-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-WD-2")
+    assert refusal.body["withdraws"] == _issued(ledger, dept, "FBP-WD-2")
+    with pytest.raises(StateError, match=rf"withdrawn.* decision {refusal.seq} "):
+        decisions.decide(ledger, dept, "FBP-WD-2", ITEM, app2, rules, applicant_ref=identity)
+    # a case an officer only refused (never approved) is still the rules' to decide once
+    app3 = permit_application("FBP-WD-3", licence)
+    _officer(ledger, dept, "FBP-WD-3", identity, "refer", "MATERIALS_INCOMPLETE")
+    assert decisions.decide(ledger, dept, "FBP-WD-3", ITEM, app3, rules, applicant_ref=identity).body["outcome"] == (
+        "approve"
+    )
+    assert _checks(ledger, dept) == set()
+    # written past the library (an older ledger): the rules' approval of the withdrawn case is reported
+    monkeypatch.setattr(decisions, "_decided_automatically", lambda *args, **kw: {})
+    again = decisions.decide(ledger, dept, "FBP-WD-1", ITEM, app, rules, applicant_ref=identity)
+    assert again.body["outcome"] == "approve" and _live(ledger, _issued(ledger, dept, "FBP-WD-1")) == [
+        again.body["issued"]["certificate"]
+    ]
+    monkeypatch.undo()
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = {d.check: d for d in replay(ledger, department=dept).discrepancies}
+    assert set(found) == {"decided_after_approval"}, found
+    assert found["decided_after_approval"].seq == again.seq
+    assert f"decision {withdrawal['seq']}" in found["decided_after_approval"].detail
