@@ -10,7 +10,13 @@ Holes (each test failed before its fix):
   their approval issued a fresh permit for the withdrawn case (with ``--credit-days 0``, or once the listing ended,
   nothing in the rules' view told them of the withdrawal). An officer's own refusal of an approved case was undone
   the same way (``ledger/services/decisions.py``: the rules do not decide a case any decision of which approved
-  it; replay reports ``decided_after_approval``).
+  it; replay reports ``decided_after_approval``);
+- an officer shielding an approval from the inspection that found it non-conforming: after the finding, an officer
+  confirms the approval (an approving override, which issues nothing and keeps the permit live); ``ledger inspect
+  withdraw`` then refused for good ("the approval is no longer in force") although the approval and its permit
+  stood unchanged (``ledger/services/supervision.py``: an approval is in force while every later decision of its
+  case approves it, and the withdrawal overrides the latest of them; replay's ``withdrawal_invalid`` accepts that
+  and nothing past a refusal).
 """
 
 from __future__ import annotations
@@ -178,3 +184,67 @@ def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
     assert set(found) == {"decided_after_approval"}, found
     assert found["decided_after_approval"].seq == again.seq
     assert f"decision {withdrawal['seq']}" in found["decided_after_approval"].detail
+
+
+# --------------------------------------------------------------------------- a confirmation against an inspection
+
+
+def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_withdrawal(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rules = _rules(ledger, dept, "shield")
+    licence, identity = _licence(ledger, tmp_path, "shield")
+    apps = {case: permit_application(case, licence) for case in ("FBP-SH-1", "FBP-SH-2")}
+    for case, app in apps.items():
+        assert (
+            decisions.decide(ledger, dept, case, ITEM, app, rules, applicant_ref=identity).body["outcome"] == "approve"
+        )
+    (permit,) = _issued(ledger, dept, "FBP-SH-1")
+    finding = _inspected(ledger, dept, since, "FBP-SH-1", "FBP-SH-2")
+    # the inspection found FBP-SH-1 non-conforming; an officer confirms the approval (issuing nothing: the permit
+    # stands), which made every withdrawal on the finding refused
+    confirm = _officer(
+        ledger, dept, "FBP-SH-1", identity, "approve", "OFFICER_CONFIRMED", overrides="FBP-SH-1", rule_set=rules
+    )
+    assert "issued" not in confirm.body and _live(ledger, [permit]) == [permit]
+    withdrawal = _withdraw(ledger, dept, finding, credit_days=365)
+    assert withdrawal["overrides"]["seq"] == confirm.seq
+    assert decisions.find_decision(ledger, dept, "FBP-SH-1").body["withdraws"] == [permit]
+    assert _live(ledger, [permit]) == []
+    assert withdrawal["credit_listing"] is not None
+    # an approval ended by a refusal and granted again is a new approval, which the finding did not inspect
+    refusal = _officer(ledger, dept, "FBP-SH-2", identity, "reject", "OFFICER_REVIEW", overrides="FBP-SH-2")
+    again = _officer(
+        ledger,
+        dept,
+        "FBP-SH-2",
+        identity,
+        "approve",
+        "OFFICER_REVIEW",
+        overrides="FBP-SH-2",
+        rule_set=rules,
+        decision_input=apps["FBP-SH-2"],
+    )
+    with pytest.raises(StateError, match=rf"later decision \(#{refusal.seq}, reject\).* no longer in force"):
+        _withdraw(ledger, dept, finding + 1)
+    assert _live(ledger, _issued(ledger, dept, "FBP-SH-2")) == [again.body["issued"]["certificate"]]
+    assert _checks(ledger, dept) == set()
+    # written past the library, a withdrawal on that finding reaching past the refusal is reported
+    forged = {
+        **{k: v for k, v in decisions.find_decision(ledger, dept, "FBP-SH-1").body.items() if k != "withdraws"},
+        "case_id": "FBP-SH-2",
+        "overrides": {"seq": again.seq, "entry_hash": again.entry_hash},
+        "withdrawal": {
+            "finding": {"seq": finding + 1, "entry_hash": _entry_hash(ledger, dept, finding + 1)},
+            "legal_basis": "ART-69",
+        },
+    }
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    assert ("withdrawal_invalid", entry.seq) in _checks(ledger, dept)
+
+
+def _entry_hash(ledger: Ledger, dept: str, seq: int) -> str:
+    (entry,) = [e for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == seq]
+    return entry.entry_hash

@@ -1072,6 +1072,22 @@ def record_finding(
     return _append(ledger, department, body).seq
 
 
+def _in_force(entries: Sequence[_Entry], approval: _Entry, upto: int | None = None) -> _Entry | None:
+    """The case's latest decision (before ``upto``) when ``approval`` is still in force there - every later decision
+    of its case approves it too (an officer confirming it) - else None (a refusal or referral ended it)."""
+    case = approval.body.get("case_id")
+    latest = approval
+    for e in entries:
+        if e.seq <= approval.seq or not _is_decision(e.body) or e.body["case_id"] != case:
+            continue
+        if upto is not None and e.seq >= upto:
+            break
+        if e.body.get("outcome") != "approve":
+            return None
+        latest = e
+    return latest
+
+
 def withdraw_approval(
     ledger: Ledger,
     department: str,
@@ -1099,9 +1115,24 @@ def withdraw_approval(
     if approval is None or approval.body.get("outcome") != "approve":
         raise StateError(f"the decision finding {finding_seq} concerns is not an approval in this log")
     case = approval.body["case_id"]
-    later = [e for e in entries if e.seq > approval.seq and _is_decision(e.body) and e.body["case_id"] == case]
-    if later:
-        raise StateError(f"case {case!r} has a later decision (#{later[-1].seq}): the approval is no longer in force")
+    # the approval is in force while every later decision of the case confirms it (an officer's approving override
+    # keeps it and its permit): the withdrawal then overrides the latest of them. Once a decision refused or referred
+    # the case, that approval ended; an approval granted after it is a new one, which this finding did not inspect.
+    latest = _in_force(entries, approval)
+    if latest is None:
+        ended = next(
+            e
+            for e in entries
+            if e.seq > approval.seq
+            and _is_decision(e.body)
+            and e.body["case_id"] == case
+            and e.body.get("outcome") != "approve"
+        )
+        raise StateError(
+            f"case {case!r} has a later decision (#{ended.seq}, {ended.body.get('outcome')}) that ended the approval "
+            f"finding {finding_seq} concerns (#{approval.seq}): the approval is no longer in force, and an approval "
+            "granted after it is a new one that this finding did not inspect - nothing was recorded"
+        )
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
     at = _time_text(decided_at)
@@ -1123,12 +1154,12 @@ def withdraw_approval(
             "officer_ref": officer_ref(ledger, department, officer),
         },
         "decided_at": at,
-        "overrides": _ref(approval),
+        "overrides": _ref(latest),
         "withdrawal": {"finding": _ref(finding), "legal_basis": _code(legal_basis, "legal_basis")},
     }
     # the permits the case's approvals produced are withdrawn with it (permits.py): a withdrawn approval whose permit
     # stayed valid is still a permit in the applicant's hands
-    withdrawn = permits.withdrawn(ledger, department, approval.seq, "reject", case)
+    withdrawn = permits.withdrawn(ledger, department, latest.seq, "reject", case)
     if withdrawn:
         body["withdraws"] = withdrawn
     entry = _append(ledger, department, body, anchor=False)
@@ -1435,22 +1466,39 @@ def check_replay(
                 f.body.get("case"),
                 "the finding was not made by the inspector the draw assigned, or names another decision",
             )
+    by_case: dict[str, list[_Entry]] | None = None  # the decisions of each case, built at the first withdrawal
     for e in entries:
         w = e.body.get("withdrawal")
         if not _is_decision(e.body) or w is None:
             continue
+        if by_case is None:
+            by_case = defaultdict(list)
+            for d in entries:
+                if _is_decision(d.body):
+                    by_case[d.body["case_id"]].append(d)
         finding = _entry_at(entries, w.get("finding") if isinstance(w, dict) else None)
-        if (
-            finding is None
-            or finding.body.get("kind") != "inspection_finding"
-            or finding.body.get("conforming")
-            or finding.body.get("decision") != e.body.get("overrides")
-        ):
+        valid = (
+            finding is not None
+            and finding.body.get("kind") == "inspection_finding"
+            and not finding.body.get("conforming")
+        )
+        inspected = _entry_at(entries, finding.body.get("decision")) if valid and finding is not None else None
+        # the withdrawal overrides the inspected approval, or the case's latest decision confirming it since (an
+        # officer's approving override keeps the approval in force): never a decision after the approval ended
+        standing = (
+            _in_force(by_case[e.body["case_id"]], inspected, upto=e.seq)
+            if inspected is not None
+            and inspected.body.get("outcome") == "approve"
+            and inspected.body.get("case_id") == e.body["case_id"]
+            else None
+        )
+        if standing is None or _ref(standing) != e.body.get("overrides"):
             fail(
                 "withdrawal_invalid",
                 e.seq,
                 e.body["case_id"],
-                "the withdrawal does not rest on a non-conforming finding on the approval it overrides",
+                "the withdrawal does not rest on a non-conforming finding on the approval it overrides (or on an "
+                "approval the decisions since it, up to the one it overrides, all confirm)",
             )
     for c in _find(entries, "credit_listing"):
         basis = c.body.get("basis")
