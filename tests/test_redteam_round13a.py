@@ -16,7 +16,14 @@ Holes (each test failed before its fix):
   withdraw`` then refused for good ("the approval is no longer in force") although the approval and its permit
   stood unchanged (``ledger/services/supervision.py``: an approval is in force while every later decision of its
   case approves it, and the withdrawal overrides the latest of them; replay's ``withdrawal_invalid`` accepts that
-  and nothing past a refusal).
+  and nothing past a refusal);
+- an officer's decision passing over the case's latest decision: an override could name any earlier decision of the
+  case, so an officer re-approving a case a refusal had withdrawn could record it as replacing the withdrawn approval
+  (the override chain an evidence bundle shows then skips the refusal), and an officer's decision whose look at the
+  case came before the rules decided it (the same instant, another process) was recorded as the case's first
+  decision: a refusal withdrew nothing, the permit the rules had just issued stayed live beside it
+  (``ledger/services/decisions.py``: an officer's decision overrides the case's latest decision, asked again inside
+  the recording transaction; replay reports ``override_invalid`` for one passing over a later decision).
 """
 
 from __future__ import annotations
@@ -248,3 +255,51 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
 def _entry_hash(ledger: Ledger, dept: str, seq: int) -> str:
     (entry,) = [e for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == seq]
     return entry.entry_hash
+
+
+# --------------------------------------------------------------------------- an override of the latest decision only
+
+
+def test_an_officers_decision_overrides_the_cases_latest_decision_and_no_older_one(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dept = fresh_department
+    rules = _rules(ledger, dept, "latest")
+    licence, identity = _licence(ledger, tmp_path, "latest")
+    app = permit_application("FBP-OV-1", licence)
+    first = decisions.decide(ledger, dept, "FBP-OV-1", ITEM, app, rules, applicant_ref=identity)
+    refusal = _officer(ledger, dept, "FBP-OV-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides=first.seq)
+    assert refusal.body["withdraws"] == [first.body["issued"]["certificate"]]
+    # another officer approves "overriding" the approval the refusal withdrew: the record would pass the refusal over
+    with pytest.raises(StateError, match=rf"decision {first.seq} is not the latest.* decision {refusal.seq} "):
+        _officer(
+            ledger, dept, "FBP-OV-1", identity, "approve", "OK", overrides=first.seq, rule_set=rules, decision_input=app
+        )
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-OV-1")] == [first.seq, refusal.seq]
+    # the rules approve a case (issuing its permit) after an officer looked at it and before the officer's refusal is
+    # recorded: the refusal would be the case's first decision, withdrawing nothing
+    app2 = permit_application("FBP-OV-2", licence)
+    approval = decisions.decide(ledger, dept, "FBP-OV-2", ITEM, app2, rules, applicant_ref=identity)
+    real = decisions.find_decisions
+    monkeypatch.setattr(  # the officer's look, outside the recording transaction, came before the rules' decision
+        decisions, "find_decisions", lambda *a, conn=None, **k: real(*a, conn=conn, **k) if conn is not None else []
+    )
+    with pytest.raises(StateError, match=rf"decided meanwhile: decision {approval.seq} "):
+        _officer(ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED")
+    monkeypatch.undo()
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-OV-2")] == [approval.seq]
+    refused = _officer(ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-OV-2")
+    assert refused.body["withdraws"] == [approval.body["issued"]["certificate"]]
+    assert _live(ledger, _issued(ledger, dept, "FBP-OV-2")) == []
+    assert _checks(ledger, dept) == set()
+    # written past the library: an override naming the withdrawn approval, not the refusal after it
+    forged = {
+        **refusal.body,
+        "outcome": "approve",
+        "reasons": ["OK"],
+        "overrides": {"seq": first.seq, "entry_hash": first.entry_hash},
+    }
+    forged.pop("withdraws")
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    found = {(d.check, d.seq): d.detail for d in replay(ledger, department=dept).discrepancies}
+    assert f"decision {refusal.seq} of the case came after it" in found[("override_invalid", entry.seq)], found

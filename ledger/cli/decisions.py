@@ -76,7 +76,10 @@ def register(commands: Any) -> None:
     p.add_argument("--outcome", required=True, choices=["approve", "reject", "refer"])
     p.add_argument("--reason", action="append", required=True, help="reason id; repeat for several")
     p.add_argument("--applicant", required=True, help="applicant reference (stored only salted)")
-    p.add_argument("--overrides", help="the decision this one replaces: its number in the log, or its case id")
+    p.add_argument(
+        "--overrides",
+        help="the decision this one replaces, the case's latest: its number in the log, or the case id (its latest)",
+    )
     p.add_argument("--no-anchor", action="store_true", help="leave it for the next `ledger anchor-logs`")
     p.set_defaults(run=_record_decision)
 

@@ -748,12 +748,26 @@ def _undecided_guard(
     return guard
 
 
-def _one_permit_guard(ledger: Ledger, department: str, case_id: str, produced: permits.Produced) -> logchain.Guard:
-    """Asked inside the transaction that records an officer's decision (:data:`logchain.Guard`): when it issues a
-    permit, that the case got no live permit meanwhile (two officers approving it at the same instant would
-    otherwise leave two), then the permit becomes sendable in the same transaction."""
+def _one_permit_guard(
+    ledger: Ledger, department: str, case_id: str, produced: permits.Produced, overrides: Mapping[str, Any] | None
+) -> logchain.Guard:
+    """Asked inside the transaction that records an officer's decision (:data:`logchain.Guard`): that the decision it
+    overrides (``overrides``; None: the case had none) is still the case's latest - a decision recorded meanwhile (the
+    rules approving the case, another officer) would otherwise be passed over, a refusal withdrawing nothing of what
+    it issued; when it issues a permit, that the case got no live permit meanwhile (two officers approving it at the
+    same instant would otherwise leave two); then the permit becomes sendable in the same transaction."""
 
     def guard(conn: Connection) -> None:
+        decided = find_decisions(ledger, department, case_id, conn=conn)
+        latest = {"seq": decided[-1].seq, "entry_hash": decided[-1].entry_hash} if decided else None
+        if latest != (dict(overrides) if overrides is not None else None):
+            raise StateError(
+                f"case {case_id!r} was decided meanwhile: decision {decided[-1].seq} "
+                f"({decided[-1].body.get('outcome')}) is now its latest, and this decision "
+                + (f"overrides decision {overrides.get('seq')}" if overrides is not None else "overrides none")
+                + " - nothing was recorded; an officer's decision replaces the case's latest word: record it again "
+                f"with overrides={decided[-1].seq}"
+            )
         if produced.digests:
             standing = permits.live(ledger, department, case_id, conn=conn)
             if standing:
@@ -1039,6 +1053,15 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             "override must concern the same case",
             field="overrides",
         )
+    latest = find_decisions(ledger, department, case_id)[-1]
+    if latest.seq != target.seq:
+        # overriding an older decision would pass over the ones since (a withdrawal, a refusal) in the record: the
+        # override chain an evidence bundle shows would say the officer replaced a decision that no longer stood
+        raise StateError(
+            f"decision {target.seq} is not the latest decision of case {case_id!r}: decision {latest.seq} "
+            f"({latest.body.get('outcome')}, {latest.body.get('decided_at')}) came after it. An officer's decision "
+            f"replaces the case's latest word - give overrides={latest.seq} (or the case id). Nothing was recorded"
+        )
     return {"seq": target.seq, "entry_hash": target.entry_hash}
 
 
@@ -1074,9 +1097,13 @@ def record_human_decision(
                 f"({earlier[-1].body.get('outcome')}); an officer's decision of it overrides that one - give "
                 f"overrides={earlier[-1].seq} (`ledger record-decision ... --overrides {earlier[-1].seq}`)"
             )
+    # the decision it replaces, resolved before anything is read or stored for it (the case's latest: asked again
+    # inside the recording transaction)
+    target = None if overrides is None else _override_target(ledger, department, case_id, overrides)
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
+    documents: Mapping[str, Mapping[str, Any]] = {}  # the copies cited inline (none without an input)
     at = _time_text(decided_at)
     if decision_input is not None:
         prepared = _prepare_input(case_id, service_item, decision_input)
@@ -1111,7 +1138,7 @@ def record_human_decision(
             "officer_ref": officer_ref(ledger, department, officer),
         },
         "decided_at": at,
-        "overrides": None if overrides is None else _override_target(ledger, department, case_id, overrides),
+        "overrides": target,
     }
     body.update(commitments)
     # an override that withdraws an approval revokes the certificate the approval produced (permits.py)
@@ -1134,7 +1161,9 @@ def record_human_decision(
     try:
         if input_digest is not None:
             _store_inputs(ledger, [row], documents, _citation_links(input_digest, kept))
-        decision = _recorded(ledger, department, body, _one_permit_guard(ledger, department, case_id, produced))
+        decision = _recorded(
+            ledger, department, body, _one_permit_guard(ledger, department, case_id, produced, body["overrides"])
+        )
     except LedgerError:
         _unrecorded(ledger, produced, [input_digest] if input_digest else [], (documents or {}).keys())
         raise

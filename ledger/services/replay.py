@@ -1303,6 +1303,7 @@ def _check_overrides(
                 )
             )
         }
+    between = _passed_over(ledger, dept, overrides)
     for seq, case, target in overrides:
         ref = target.get("seq") if isinstance(target, dict) else None
         row = rows.get(ref) if isinstance(ref, int) else None
@@ -1320,8 +1321,65 @@ def _check_overrides(
                 other = None
             if other != case:
                 problem = f"overrides decision {ref}, which is for case {other!r}"
+            elif isinstance(case, str) and (passed := between.get((case, ref, seq))):
+                problem = (
+                    f"overrides decision {ref}, but decision {passed} of the case came after it: an officer's "
+                    "decision replaces the case's latest word, and this one passes over a later decision (a "
+                    "withdrawal, a refusal) in the record"
+                )
         if problem:
             report.discrepancies.append(ReplayDiscrepancy("override_invalid", dept, seq, case, problem))
+
+
+def _passed_over(
+    ledger: Ledger, dept: str, overrides: list[tuple[int, str | None, dict[str, Any]]]
+) -> dict[tuple[str, int, int], int]:
+    """For each override (seq, case, target) of ``dept``: the latest decision of its case recorded between the
+    decision it names and itself, keyed (case, target seq, seq); an override names the case's latest decision, so
+    usually there is none. Found by the cases' index keys (``ix_logentry_lookup``, compared with every body by the
+    walk: ``index_altered``), the bodies in between read to be sure."""
+    wanted = [
+        (seq, case, target["seq"])
+        for seq, case, target in overrides
+        if isinstance(case, str) and isinstance(target, dict) and isinstance(target.get("seq"), int)
+    ]
+    if not wanted:
+        return {}
+    keys = sorted({logchain.lookup_key(case) for _, case, _ in wanted})
+    places: dict[str, list[int]] = defaultdict(list)
+    low, high = min(ref for _, _, ref in wanted), max(seq for seq, _, _ in wanted)
+    with ledger.engine.connect() as conn:
+        for i in range(0, len(keys), 900):
+            for number, key in conn.execute(
+                select(col(LogEntry.seq), col(LogEntry.lookup)).where(
+                    col(LogEntry.log) == LOG_DECISIONS,
+                    col(LogEntry.department_id) == dept,
+                    col(LogEntry.lookup).in_(keys[i : i + 900]),
+                    col(LogEntry.seq) > low,
+                    col(LogEntry.seq) < high,
+                )
+            ):
+                places[str(key)].append(int(number))
+        suspects = {
+            (seq, case, ref): [n for n in places.get(logchain.lookup_key(case), []) if ref < n < seq]
+            for seq, case, ref in wanted
+        }
+        bodies: dict[int, Any] = {}
+        for number, text in _bodies(conn, dept, sorted({n for found in suspects.values() for n in found})):
+            try:
+                bodies[number] = json_loads(text)
+            except ValueError:
+                continue  # reported as altered by the log check
+    out = {}
+    for (seq, case, ref), found in suspects.items():
+        named = [
+            n
+            for n in found
+            if isinstance(bodies.get(n), dict) and bodies[n].get("case_id") == case and "decided_by" in bodies[n]
+        ]
+        if named:
+            out[(case, ref, seq)] = max(named)
+    return out
 
 
 def _bodies(conn: Any, dept: str, seqs: list[int]) -> Iterator[tuple[int, str]]:
