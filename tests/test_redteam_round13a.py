@@ -23,7 +23,12 @@ Holes (each test failed before its fix):
   case came before the rules decided it (the same instant, another process) was recorded as the case's first
   decision: a refusal withdrew nothing, the permit the rules had just issued stayed live beside it
   (``ledger/services/decisions.py``: an officer's decision overrides the case's latest decision, asked again inside
-  the recording transaction; replay reports ``override_invalid`` for one passing over a later decision).
+  the recording transaction; replay reports ``override_invalid`` for one passing over a later decision);
+- an approval withdrawn twice: ``ledger inspect withdraw`` read the case's decisions, then appended the withdrawal
+  without asking again, so two runs on the same finding at once (or a decision recorded in between) each recorded a
+  withdrawal, the second overriding a decision that no longer stood and listing the applicant on the credit list a
+  second time (``ledger/services/supervision.py``: the withdrawal's recording transaction asks that the decision it
+  overrides is still the case's latest).
 """
 
 from __future__ import annotations
@@ -303,3 +308,29 @@ def test_an_officers_decision_overrides_the_cases_latest_decision_and_no_older_o
     entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
     found = {(d.check, d.seq): d.detail for d in replay(ledger, department=dept).discrepancies}
     assert f"decision {refusal.seq} of the case came after it" in found[("override_invalid", entry.seq)], found
+
+
+# --------------------------------------------------------------------------- one withdrawal per approval
+
+
+def test_two_withdrawals_on_one_finding_at_once_record_one(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rules = _rules(ledger, dept, "twice-withdrawn")
+    licence, identity = _licence(ledger, tmp_path, "twice-withdrawn")
+    app = permit_application("FBP-WW-1", licence)
+    decisions.decide(ledger, dept, "FBP-WW-1", ITEM, app, rules, applicant_ref=identity)
+    finding = _inspected(ledger, dept, since, "FBP-WW-1")
+    # the second run read the log before the first recorded its withdrawal
+    stale = supervision._log(ledger, dept)
+    first = _withdraw(ledger, dept, finding, credit_days=365)
+    real = supervision._log
+    monkeypatch.setattr(supervision, "_log", lambda *a, **k: stale if not a[2:] and not k else real(*a, **k))
+    with pytest.raises(StateError, match=rf"decided meanwhile: decision {first['seq']} "):
+        _withdraw(ledger, dept, finding, credit_days=365)
+    monkeypatch.undo()
+    assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-WW-1")] == ["approve", "reject"]
+    assert len(supervision.credit_entries(ledger, dept)) == 1
+    assert _checks(ledger, dept) == set()

@@ -298,11 +298,13 @@ def _as_written(body: Mapping[str, Any]) -> bool:
     )
 
 
-def _append(ledger: Ledger, department: str, body: dict[str, Any], *, anchor: bool = True) -> _Entry:
+def _append(
+    ledger: Ledger, department: str, body: dict[str, Any], *, anchor: bool = True, guard: logchain.Guard | None = None
+) -> _Entry:
     from .decisions import require_approver
 
     require_approver(ledger, department, "record supervision")
-    entry = logchain.append(ledger, LOG_DECISIONS, department, body)
+    entry = logchain.append(ledger, LOG_DECISIONS, department, body, guard=guard)
     block = None
     if anchor:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
@@ -1088,6 +1090,25 @@ def _in_force(entries: Sequence[_Entry], approval: _Entry, upto: int | None = No
     return latest
 
 
+def _still_latest(ledger: Ledger, department: str, case: str, latest: _Entry) -> logchain.Guard:
+    """Asked inside the transaction that records a withdrawal (:data:`logchain.Guard`): that the decision it overrides
+    is still the case's latest. A decision recorded since the withdrawal read the log - a second withdrawal on the same
+    finding (the command run twice at once), an officer's decision - would otherwise be passed over: the case
+    withdrawn twice, its applicant credit-listed twice."""
+    from .decisions import find_decisions
+
+    def guard(conn: Any) -> None:
+        decided = find_decisions(ledger, department, case, conn=conn)
+        if decided and (decided[-1].seq, decided[-1].entry_hash) != (latest.seq, latest.entry_hash):
+            raise StateError(
+                f"case {case!r} was decided meanwhile: decision {decided[-1].seq} ({decided[-1].body.get('outcome')}) "
+                f"is now its latest, not decision {latest.seq} that this withdrawal overrides - nothing was recorded "
+                "(run `ledger inspect withdraw` again if the approval is still in force)"
+            )
+
+    return guard
+
+
 def withdraw_approval(
     ledger: Ledger,
     department: str,
@@ -1162,7 +1183,7 @@ def withdraw_approval(
     withdrawn = permits.withdrawn(ledger, department, latest.seq, "reject", case)
     if withdrawn:
         body["withdraws"] = withdrawn
-    entry = _append(ledger, department, body, anchor=False)
+    entry = _append(ledger, department, body, anchor=False, guard=_still_latest(ledger, department, case, latest))
     listing = None
     if credit_days:
         day = date.fromisoformat(at[:10])
