@@ -8,29 +8,54 @@
    creation entry records its terms (grantee, expiry, disclosed fields), and a read is served only through a grant
    whose row is the one its logged creation made and whose revocation the log does not record (grants logged
    before the terms were: their creation's text names grantee and expiry).
+2. The data subject's "list my consents" assertion was good at every department's ledger. An assertion is
+   addressed to the ledger by chain id and registry, which every department's ledger on the chain shares, and its
+   nonce is spent in the database of the ledger that used it, while each department keeps its own database
+   (docs/deploy.md). The other requests name what one ledger holds (a certificate, a consent), but the listing
+   named nothing: a relay (an app, a proxy, a department's gateway) the person asked to list their consents at one
+   ledger could send the same assertion to every other ledger and read there which certificates the person
+   consented to share, with whom, for what purpose (in the person's own words) and until when. Now the listing
+   request names the ledger by its consent key (the ``signer`` of every consent it records); an assertion of the
+   old listing request is refused with the request to sign instead.
 
 Each hole found was written first as a failing test, then closed.
 """
 
 from __future__ import annotations
 
+import json
+import shutil
+from collections.abc import Iterator
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from ledger.services import accesslog, sharing
+from ledger.client import Ledger, department_key_name
+from ledger.errors import InputError
+from ledger.services import accesslog, consent, sharing
 from ledger.services.auth import PermissionDenied
+from ledger.storage.keys import Keystore
 from ledger.storage.models import Grant
+from ledger.storage.store import open_engine, private_directory
 
+from .api_support import UNLIMITED, issue, problem_body
+from .cli_support import run_cli
+from .conftest import PASSPHRASE, make_settings
 from .consent_support import (
     NOW,
+    PROVIDERS,
+    PROVIDERS_ENV,
+    assertion,
     consent_world,  # noqa: F401 - the world fixture
     give,
     grant,
+    identifier,
     read_as,
 )
+from .gateway_process import gateway
 
 
 def _edit_grant(ledger: Any, grant_id: str, **values: Any) -> None:
@@ -124,3 +149,68 @@ def test_a_grant_logged_before_its_terms_were_is_held_to_the_grantee_and_expiry_
     _edit_grant(ledger, old.id, expires_at=NOW + timedelta(days=30))
     with pytest.raises(PermissionDenied, match="expires_at"):
         read_as(ledger, w["b"], NOW + timedelta(days=2))
+
+
+@pytest.fixture(name="elsewhere")
+def another_departments_ledger(ledger: Ledger, fresh_department: str, tmp_path: Path) -> Iterator[Ledger]:
+    """A department's own ledger (docs/deploy.md: each department keeps its own database) on the session's chain:
+    its own data directory, database, vault and keystore, holding only that department's key."""
+    settings = make_settings(tmp_path / "elsewhere")
+    private_directory(settings.data_dir)
+    private_directory(settings.keys_dir)
+    name = department_key_name(fresh_department)
+    shutil.copy(ledger.settings.keys_dir / f"{name}.json", settings.keys_dir / f"{name}.json")
+    other = Ledger(
+        settings=settings,
+        chain=ledger.chain,
+        engine=open_engine(settings.db_url),
+        keystore=Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor),
+        passphrase=PASSPHRASE,
+    )
+    try:
+        yield other
+    finally:
+        other.engine.dispose()
+
+
+def test_a_listing_assertion_lists_the_persons_consents_at_one_ledger_only(
+    ledger: Ledger, elsewhere: Ledger, fresh_department: str
+) -> None:
+    # the person's licence, kept by its department's own ledger, shared with INS on the person's consent there
+    doc = issue(elsewhere, fresh_department, 1)[0]
+    person = identifier(doc)
+    there = give(elsewhere, doc, "INS", NOW, purpose_text="claim for my daughter's treatment")
+    assert consent.audience(elsewhere) == consent.audience(ledger)  # one chain, one registry: one audience
+
+    # the person asks (through a relay) to list their consents at the session's ledger
+    signed = assertion(ledger, person, NOW, consent.listing_request(ledger))
+    listed_here = consent.list_consents(ledger, assertion=signed, now=NOW, providers=PROVIDERS)
+    assert there.id not in [c.id for c in listed_here]  # (other tests' consents of the same ID number may be)
+    # the relay sends the same assertion on to the other department's ledger, where its nonce is unspent
+    with pytest.raises(PermissionDenied, match="another request"):
+        consent.list_consents(elsewhere, assertion=signed, now=NOW, providers=PROVIDERS)
+    # an assertion of the listing as it was (naming no ledger) is refused everywhere, saying what to sign instead
+    unbound = assertion(elsewhere, person, NOW, {"type": consent.REQUEST_TYPE, "action": "list-consents"})
+    with pytest.raises(InputError, match="names no ledger") as refused:
+        consent.list_consents(elsewhere, assertion=unbound, now=NOW, providers=PROVIDERS)
+    assert consent.request_digest(consent.listing_request(elsewhere)) in str(refused.value)
+
+    # the person's own listing there, bound to that ledger, lists the consent given there
+    own = assertion(elsewhere, person, NOW, consent.listing_request(elsewhere))
+    assert [c.id for c in consent.list_consents(elsewhere, assertion=own, now=NOW, providers=PROVIDERS)] == [there.id]
+    # the CLI prints the request a provider signs, naming the ledger it opens
+    printed = run_cli(ledger, "consent", "list", "--request-only", **{consent.PROVIDERS_ENV: PROVIDERS_ENV})
+    assert printed.returncode == 0, printed.stderr
+    assert json.loads(printed.stdout)["request"] == consent.listing_request(ledger)
+
+
+def test_the_gateway_refuses_a_listing_assertion_naming_no_ledger_saying_what_to_sign(ledger: Ledger) -> None:
+    person = "440300198001019999"
+    unbound = assertion(ledger, person, NOW, {"type": consent.REQUEST_TYPE, "action": "list-consents"})
+    bound = assertion(ledger, person, NOW, consent.listing_request(ledger))
+    with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as gw, gw.client() as c:
+        refused = problem_body(c.post("/public/consents/mine", json={"assertion": unbound.model_dump()}), 422)
+        assert "names no ledger" in refused["detail"], refused
+        assert consent.request_digest(consent.listing_request(ledger)) in refused["detail"]
+        listed = c.post("/public/consents/mine", json={"assertion": bound.model_dump()})
+        assert listed.status_code == 200 and listed.json() == [], listed.text
