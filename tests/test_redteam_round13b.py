@@ -17,6 +17,15 @@
    consented to share, with whom, for what purpose (in the person's own words) and until when. Now the listing
    request names the ledger by its consent key (the ``signer`` of every consent it records); an assertion of the
    old listing request is refused with the request to sign instead.
+3. A certificate row's issuer column was the only word on whose certificate it is. An insider who set a row's
+   ``department_id`` to a colluding department handed that department the whole certificate as "its own"
+   (``GET /certificates/{digest}/content``, logged in the colluder's access log, where neither the real issuer nor
+   the data subject looks), the right to share it on, and the lists of the real issuer's grants and the person's
+   consents on it (purposes in their own words); only ``ledger reconcile`` reported the row. The sealed body is
+   bound to the digest and, in the per-certificate layout, to the issuing department's key: now every request
+   that relies on the row's issuer being the certificate's (an issuer's read, a grant, a grantee's read, a
+   consent, the issuer-only lists and status changes) compares it with the issuer its sealed fields state, and is
+   refused when they differ.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -34,12 +43,12 @@ import pytest
 from sqlalchemy import update
 
 from ledger.client import Ledger, department_key_name
-from ledger.errors import InputError
+from ledger.errors import InputError, StateError
 from ledger.services import accesslog, consent, sharing
-from ledger.services.auth import PermissionDenied
+from ledger.services.auth import Attempt, PermissionDenied, Principal
 from ledger.storage.keys import Keystore
 from ledger.storage.models import Grant
-from ledger.storage.store import open_engine, private_directory
+from ledger.storage.store import Certificate, open_engine, private_directory
 
 from .api_support import UNLIMITED, issue, problem_body
 from .cli_support import run_cli
@@ -214,3 +223,44 @@ def test_the_gateway_refuses_a_listing_assertion_naming_no_ledger_saying_what_to
         assert consent.request_digest(consent.listing_request(ledger)) in refused["detail"]
         listed = c.post("/public/consents/mine", json={"assertion": bound.model_dump()})
         assert listed.status_code == 200 and listed.json() == [], listed.text
+
+
+def test_a_certificate_row_moved_to_another_department_does_not_hand_it_the_contents(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    w = world
+    digest = w["a"]["digest"]
+    given = give(ledger, w["a"], "INS", NOW)
+    grant(ledger, w, w["a"], consent=given.id)
+    colluder = "HOSP"  # an issuer department of the session, whose officer the insider helps
+
+    def as_department(code: str) -> Attempt:
+        return Attempt(Principal(code, "0x" + "22" * 20, ("issuer", "verifier"), "jti", NOW + timedelta(hours=1)))
+
+    def move(code: str) -> None:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(Certificate).where(Certificate.digest == digest).values(department_id=code))  # type: ignore[arg-type]
+
+    move(colluder)
+    moved = f"sealed fields were issued by '{w['issuer']}'"
+    with pytest.raises(StateError, match=moved):  # read as the colluder's own certificate
+        sharing.fetch_content(ledger, digest, as_department(colluder), now=NOW)
+    with pytest.raises(StateError, match=moved):  # shared on by the colluder
+        sharing.create_grant(
+            ledger,
+            issuer=colluder,
+            signer=w["signer"],
+            digest=digest,
+            grant=sharing.GrantCreate(grantee="PSB", purpose="x", expires_at=NOW + timedelta(days=1), reveal=["id"]),
+            now=NOW,
+        )
+    with pytest.raises(StateError, match=moved):  # its grants, consents, reads, timeline; revoke, supersede
+        sharing.own_certificate(ledger, digest, colluder)
+    with pytest.raises(PermissionDenied, match=moved):  # INS's grant from the real issuer is not served either
+        read_as(ledger, w["a"], NOW)
+
+    # the row put back: all is as before
+    move(w["issuer"])
+    assert sharing.fetch_content(ledger, digest, as_department(w["issuer"]), now=NOW).grant is None
+    assert read_as(ledger, w["a"], NOW).grant is not None
+    assert sharing.own_certificate(ledger, digest, w["issuer"]).department == w["issuer"]

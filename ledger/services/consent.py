@@ -69,7 +69,7 @@ from ..storage.vault import ERASED
 from . import erasure, logchain
 from .auth import PermissionDenied
 from .departments import get_department
-from .issuance import export_document
+from .issuance import custodian_document
 from .status import StoredCertificate, stored
 
 __all__ = [
@@ -580,7 +580,7 @@ def authenticate_subject(
     )
     try:
         cert = stored(ledger, hex32(parse_hex32(certificate)))
-        document = export_document(ledger, hex32(cert.digest))
+        document = custodian_document(ledger, hex32(cert.digest), cert.department)
     except (NotFoundError, InputError):
         spend_assertion(ledger, subject)
         raise not_yours from None

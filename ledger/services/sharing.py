@@ -26,14 +26,14 @@ from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
-from ..errors import InputError, NotFoundError, StateError
+from ..errors import ErasedError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
 from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
 from . import accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department
-from .issuance import export_document
+from .issuance import custodian_document
 from .status import StoredCertificate, stored
 
 
@@ -87,7 +87,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         raise InputError(f"expiry {expires.isoformat()} is not in the future", field="expires_at")
     if not grant.purpose.strip():
         raise InputError("state the purpose of the sharing", field="purpose")
-    full = export_document(ledger, hex32(cert.digest))
+    full = custodian_document(ledger, hex32(cert.digest), cert.department)  # StateError: the row was moved
     if grant.reveal is not None:
         CertificateDocument.from_json(full).present(grant.reveal)  # InputError naming unknown fields
     relied_on = consent.for_grant(
@@ -272,10 +272,10 @@ def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
 
 
 def _grant_with_consent(
-    ledger: Ledger, digest: str, grantee: str, now: datetime
+    ledger: Ledger, digest: str, grantee: str, now: datetime, issuer: str
 ) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
     """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
-    document; else the reason."""
+    document (``issuer``'s, as its store row says); else the reason."""
     live = sorted(
         (g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
         key=lambda g: aware(g.expires_at),
@@ -283,7 +283,12 @@ def _grant_with_consent(
     )
     if not live:
         return None, None, None
-    document = export_document(ledger, digest)
+    try:
+        document = custodian_document(ledger, digest, issuer)
+    except ErasedError:
+        raise
+    except StateError as exc:  # the row names another issuer than the sealed fields: not served through it
+        return None, str(exc), None
     reasons = []
     for grant in live:
         reason = consent.grant_problem(ledger, grant, now, document) or record_problem(ledger, grant)
@@ -354,7 +359,12 @@ def fetch_content(
                 "the issuing department no longer holds the issuer role",
                 PermissionDenied(f"department {principal.department!r} lacks the issuer role"),
             )
-        document = export_document(ledger, key)
+        try:
+            document = custodian_document(ledger, key, cert.department)
+        except ErasedError:
+            raise
+        except StateError as exc:  # a row moved to this department: its sealed fields are another's
+            raise refuse(str(exc), exc) from None
         entry = accesslog.record(
             ledger,
             certificate=key,
@@ -370,7 +380,7 @@ def fetch_content(
     grant = live_grant(ledger, key, principal.department, now)
     if grant is None:
         raise refuse(_why_not(ledger, key, principal.department, now), PermissionDenied(no_grant))
-    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now)
+    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now, cert.department)
     if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
         raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
     if not principal.has("verifier"):
@@ -408,6 +418,14 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
             f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
             f"issuing department may do this"
         )
+    try:  # the row's issuer column is the store's word: its sealed fields must say so too
+        custodian_document(ledger, hex32(cert.digest), department)
+    except ErasedError:
+        pass  # contents erased: nothing left to compare the column with (reconcile compares it with the batch)
+    except StateError:
+        raise  # the sealed fields were issued by another department: the row was moved to this one
+    except (LedgerError, ValueError, KeyError):
+        pass  # a body that does not open: nothing to compare either; reconcile names it (sealed_body_altered)
     return cert
 
 
