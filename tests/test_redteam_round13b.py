@@ -26,6 +26,11 @@
    that relies on the row's issuer being the certificate's (an issuer's read, a grant, a grantee's read, a
    consent, the issuer-only lists and status changes) compares it with the issuer its sealed fields state, and is
    refused when they differ.
+4. Whether a case's permit still stands was read from the store's status column. An insider (colluding with the
+   permit's holder) who marked a valid permit ``revoked`` in the database alone made the case's refusal withdraw
+   nothing (it revokes the permits it finds live), so the permit stayed valid on chain for a refused case, and let
+   an approving override issue a second live permit beside it; only replay and reconcile reported it afterwards.
+   Now a permit's standing is its status on chain.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -44,8 +49,9 @@ from sqlalchemy import update
 
 from ledger.client import Ledger, department_key_name
 from ledger.errors import InputError, StateError
-from ledger.services import accesslog, consent, sharing
+from ledger.services import accesslog, consent, decisions, permits, sharing
 from ledger.services.auth import Attempt, PermissionDenied, Principal
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.keys import Keystore
 from ledger.storage.models import Grant
 from ledger.storage.store import Certificate, open_engine, private_directory
@@ -65,6 +71,8 @@ from .consent_support import (
     read_as,
 )
 from .gateway_process import gateway
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
 
 
 def _edit_grant(ledger: Any, grant_id: str, **values: Any) -> None:
@@ -264,3 +272,51 @@ def test_a_certificate_row_moved_to_another_department_does_not_hand_it_the_cont
     assert sharing.fetch_content(ledger, digest, as_department(w["issuer"]), now=NOW).grant is None
     assert read_as(ledger, w["a"], NOW).grant is not None
     assert sharing.own_certificate(ledger, digest, w["issuer"]).department == w["issuer"]
+
+
+def test_a_permit_marked_revoked_in_the_database_alone_still_counts_as_standing(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    dept = fresh_department
+    rules = permit_rules(f"r13b-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    licence = issue(ledger, "MKT", 1)[0]
+    identity = licence["fields"]["subject.credit_code"]
+
+    def approved(case: str) -> tuple[decisions.Decision, str]:
+        app = permit_application(case, licence)
+        first = decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=identity)
+        permit = first.body["issued"]["certificate"]
+        with ledger.engine.begin() as conn:  # the insider: revoked in the database, valid on chain
+            conn.execute(update(Certificate).where(Certificate.digest == permit).values(status="revoked"))  # type: ignore[arg-type]
+        return first, permit
+
+    def officer(case: str, outcome: str, reason: str, overrides: int, **kwargs: Any) -> decisions.Decision:
+        return decisions.record_human_decision(
+            ledger,
+            dept,
+            case,
+            permit_application(case, licence)["service_item"],
+            officer="officer-1",
+            outcome=outcome,
+            reasons=[reason],
+            applicant_ref=identity,
+            overrides=overrides,
+            **kwargs,
+        )
+
+    def valid_on_chain(digest: str) -> bool:
+        (document,) = permits.documents(ledger, [digest])
+        return verify_certificate(document, ChainView(ledger.chain, 0)).ok
+
+    # the case refused: its permit is withdrawn, revoked on chain
+    first, permit = approved("FBP-13B-1")
+    refusal = officer("FBP-13B-1", "reject", "PREMISES_NOT_AS_DECLARED", first.seq)
+    assert refusal.body.get("withdraws") == [permit]
+    assert not valid_on_chain(permit)
+
+    # an approving override of the approved case issues no second permit beside the standing one
+    first, permit = approved("FBP-13B-2")
+    confirm = officer("FBP-13B-2", "approve", "OFFICER_CONFIRMED", first.seq, rule_set=rules)
+    assert "issued" not in confirm.body, confirm.body
+    assert permits.live(ledger, dept, "FBP-13B-2") == [permit] and valid_on_chain(permit)
