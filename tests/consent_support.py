@@ -73,7 +73,8 @@ def assertion(
     lifetime: timedelta = timedelta(minutes=5),
 ) -> consent.SignedAssertion:
     """The provider's assertion that ``subject`` authenticated and asked for ``bound``: a consent request, or a
-    canonical request (``consent.withdrawal_request(id)``, ``listing_request()``, ``accesses_request(digest)``)."""
+    canonical request (``consent.withdrawal_request(id)``, ``listing_request(ledger)``,
+    ``accesses_request(digest)``)."""
     canonical = consent.consent_request(bound) if isinstance(bound, consent.ConsentCreate) else bound
     return consent.sign_assertion(
         account,

@@ -106,7 +106,7 @@ def test_consent_given_relied_on_and_withdrawn_through_the_gateway(
         # the person lists and withdraws; the very next read is refused
         mine = c.post(
             "/public/consents/mine",
-            json={"assertion": assertion(ledger, identifier(a), _now(), consent.listing_request()).model_dump()},
+            json={"assertion": assertion(ledger, identifier(a), _now(), consent.listing_request(ledger)).model_dump()},
         )
         # (the same person, by ID number, is the subject of other tests' certificates too)
         assert [m["id"] for m in mine.json() if m["certificate"] == a["digest"]] == [record["id"]]
@@ -246,7 +246,7 @@ def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(
         for who, bound in (
             (identifier(b), consent.accesses_request(a["digest"])),  # another person
             (identifier(a), consent.accesses_request(b["digest"])),  # A's, for another list
-            (identifier(a), consent.listing_request()),
+            (identifier(a), consent.listing_request(ledger)),
         ):
             refused = ask(certificate=a["digest"], assertion=assertion(ledger, who, _now(), bound).model_dump())
             problem_body(refused, 403)

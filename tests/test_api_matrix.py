@@ -387,7 +387,7 @@ ENDPOINTS: dict[str, tuple[str, Callable[[Matrix, str], Request], dict[str, int]
         lambda m, w: (
             "POST",
             "/public/consents/mine",
-            {"json": {"assertion": _assertion(m, consent.listing_request())}},
+            {"json": {"assertion": _assertion(m, consent.listing_request(m.ledger))}},
         ),
         _public(403),
     ),

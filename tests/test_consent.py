@@ -373,7 +373,7 @@ def test_cli_give_share_withdraw_check(ledger: Any, world: dict[str, Any], tmp_p
         "consent",
         "list",
         "--assertion",
-        signed("a2.json", identifier(w["a"]), consent.listing_request()),
+        signed("a2.json", identifier(w["a"]), consent.listing_request(ledger)),
         **env,
     )
     assert [c["id"] for c in json.loads(listed.stdout) if c["certificate"] == w["a"]["digest"]] == [record["id"]]

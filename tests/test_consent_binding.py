@@ -145,7 +145,7 @@ def test_an_assertion_for_request_a_does_not_serve_request_b(ledger: Any, world:
     w, who = world, identifier(world["a"])
     a = request(w["a"], "INS", NOW)
     b = request(w["a"], "PSB", NOW, purpose_code="benefit-check", fields=["subject.name"])
-    for bound in (a, consent.listing_request(), consent.accesses_request(w["a"]["digest"])):
+    for bound in (a, consent.listing_request(ledger), consent.accesses_request(w["a"]["digest"])):
         with pytest.raises(PermissionDenied, match="another request"):
             consent.give(ledger, assertion=assertion(ledger, who, NOW, bound), consent=b, now=NOW, providers=PROVIDERS)
     with pytest.raises(PermissionDenied, match="another request"):
@@ -180,7 +180,7 @@ def test_a_grantee_holding_the_whole_certificate_cannot_list_the_others_reads(
     for signed in (
         assertion(ledger, identifier(w["b"]), NOW, consent.accesses_request(w["a"]["digest"])),
         assertion(ledger, who, NOW, consent.accesses_request(w["b"]["digest"])),
-        assertion(ledger, who, NOW, consent.listing_request()),
+        assertion(ledger, who, NOW, consent.listing_request(ledger)),
     ):
         with pytest.raises(PermissionDenied):
             sharing.subject_accesses(ledger, digest=w["a"]["digest"], assertion=signed, now=NOW, providers=PROVIDERS)

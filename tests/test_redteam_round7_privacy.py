@@ -98,7 +98,7 @@ def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_pers
     # the person no longer finds the erased certificate among their consents
     mine = consent.list_consents(
         ledger,
-        assertion=assertion(ledger, identifier(doc), NOW, consent.listing_request()),
+        assertion=assertion(ledger, identifier(doc), NOW, consent.listing_request(ledger)),
         now=NOW,
         providers=PROVIDERS,
     )

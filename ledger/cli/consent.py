@@ -161,8 +161,9 @@ def _withdraw(args: argparse.Namespace) -> int:
 
 
 def _list(args: argparse.Namespace) -> int:
-    if args.request_only:
-        _bound(args, consent.listing_request())
+    if args.request_only:  # the request names this ledger (its consent key): an assertion lists here only
+        with open_ledger(args) as ledger:
+            _bound(args, consent.listing_request(ledger))
         return 0
     signed = _assertion(args.assertion) if args.assertion else None
     now = _now()

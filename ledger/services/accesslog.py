@@ -46,9 +46,12 @@ def record(
     purpose: str | None = None,
     authenticated: bool = True,
     purpose_text: str | None = None,
+    terms: dict[str, Any] | None = None,
 ) -> Any:
     """Append one access event to ``issuer``'s access log; returns the log entry. ``purpose`` is written as given
-    (a code); ``purpose_text`` (free text, such as a grant's purpose) only as its SHA-256 (:func:`purpose_digest`)."""
+    (a code); ``purpose_text`` (free text, such as a grant's purpose) only as its SHA-256 (:func:`purpose_digest`);
+    ``terms``: a grant's (grantee, expiry, disclosed fields: codes, a time and field names, no personal value), so
+    a read is served only through a grant row that still says what its anchored creation says."""
     body = entry_body(
         certificate=certificate,
         action=action,
@@ -63,6 +66,8 @@ def record(
     )
     if purpose_text is not None:
         body["purpose_sha256"] = purpose_digest(purpose_text)
+    if terms is not None:
+        body["terms"] = terms
     return logchain.append(ledger, LOG, issuer, body, created_at=at)
 
 

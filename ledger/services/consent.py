@@ -10,7 +10,9 @@ body; the issuer's word ("holder consented") is not that. Here the person gives 
    "expires_at", "nonce", "request"}``, where ``request`` is the SHA-256 of the canonical request the person
    made (:func:`consent_request`, :func:`withdrawal_request`, :func:`listing_request`, :func:`accesses_request`;
    :func:`request_digest`). The assertion proves who the person is *and* what they asked for, so a relay passing
-   it on cannot change the recipient, fields, purpose or expiry, or turn a withdrawal into a consent. Providers
+   it on cannot change the recipient, fields, purpose or expiry, or turn a withdrawal into a consent. Every
+   department's ledger on the chain shares the audience, each with its own database (and spent nonces), so each
+   request names what one ledger holds: a certificate, a consent, or (a listing) the ledger's consent key. Providers
    are configured in ``LEDGER_CONSENT_PROVIDERS`` (``name=0xAddress@assurance,...``): the address whose signature
    is believed and the assurance level it stands for.
 2. With that assertion the person asks the gateway (``POST /public/consents``) or an officer (``ledger consent
@@ -67,7 +69,7 @@ from ..storage.vault import ERASED
 from . import erasure, logchain
 from .auth import PermissionDenied
 from .departments import get_department
-from .issuance import export_document
+from .issuance import custodian_document
 from .status import StoredCertificate, stored
 
 __all__ = [
@@ -229,9 +231,17 @@ def withdrawal_request(consent_id: str) -> dict[str, Any]:
     return {"type": REQUEST_TYPE, "action": "withdraw", "consent": consent_id}
 
 
-def listing_request() -> dict[str, Any]:
-    """The canonical form of the request to list the authenticated person's consents."""
-    return {"type": REQUEST_TYPE, "action": "list-consents"}
+def listing_request(ledger: Ledger) -> dict[str, Any]:
+    """The canonical form of the request to list the authenticated person's consents at ``ledger``, which it names
+    by the address of the ledger's consent key (the ``signer`` of every consent it records). The other requests
+    name a certificate or a consent, which one ledger holds; a listing named none, so an assertion for it was good
+    at every department's ledger on the chain (each keeps its own database, so the nonce spent at one is unspent
+    at the others): a relay the person asked to list their consents at one could list them at all."""
+    return {"type": REQUEST_TYPE, "action": "list-consents", "ledger": gateway_address(ledger).lower()}
+
+
+# the listing request before it named its ledger (refused, saying what the provider must sign instead)
+_UNBOUND_LISTING = {"type": REQUEST_TYPE, "action": "list-consents"}
 
 
 def accesses_request(certificate: str) -> dict[str, Any]:
@@ -570,7 +580,7 @@ def authenticate_subject(
     )
     try:
         cert = stored(ledger, hex32(parse_hex32(certificate)))
-        document = export_document(ledger, hex32(cert.digest))
+        document = custodian_document(ledger, hex32(cert.digest), cert.department)
     except (NotFoundError, InputError):
         spend_assertion(ledger, subject)
         raise not_yours from None
@@ -709,9 +719,15 @@ def list_consents(
     if digest is not None:
         query = query.where(Consent.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
     if assertion is not None:
-        subject = authenticate(
-            ledger, assertion, request=listing_request(), now=now or datetime.now(UTC), providers=providers
-        )
+        wanted = listing_request(ledger)
+        if assertion.assertion.get("request") == request_digest(_UNBOUND_LISTING):
+            raise InputError(
+                "the assertion binds a listing request that names no ledger, so it would list the person's "
+                "consents at every department's ledger on this chain; the provider must sign the digest "
+                f"{request_digest(wanted)} of {canonical_json(wanted).decode()} (docs/privacy.md)",
+                field="assertion.request",
+            )
+        subject = authenticate(ledger, assertion, request=wanted, now=now or datetime.now(UTC), providers=providers)
         query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
         return [Consent.model_validate(r._mapping) for r in conn.execute(query)]

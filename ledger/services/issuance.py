@@ -1142,3 +1142,19 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
         batch = conn.execute(select(*BATCH_HEAD).where(col(Batch.root) == hex32(cert.root))).one()
     fields, salts = read_body(ledger.vault.open(bytes(sealed), cert.digest))
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)
+
+
+def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str, Any]:
+    """:func:`export_document` for a request that relies on ``department``, the issuer the certificate's store row
+    names, being its issuer: the content read as that department's own, shared by it, consented to in its name,
+    logged in its access log. StateError when the sealed fields (which only the vault key opens, bound to the
+    digest) were issued by another department: the row's issuer column was changed in the database."""
+    document = export_document(ledger, digest)
+    issuer = document["fields"].get("issuer")
+    if issuer != department:
+        raise StateError(
+            f"certificate {digest}'s store row names {department} as its issuer, but its sealed fields were issued "
+            f"by {issuer!r}: the row was changed in the database, so nothing is read, shared or consented to "
+            "through it; `ledger reconcile` reports it (row_altered): restore the row"
+        )
+    return document

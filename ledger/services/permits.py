@@ -338,7 +338,12 @@ def live(ledger: Ledger, department: str, case_id: str, *, conn: Connection | No
     """The permits decisions of case ``case_id`` issued that are not revoked or superseded, oldest first. A case has
     at most one: an approval of a case that has one issues none (the permit stands; to change what it states, an
     officer refuses the case, withdrawing it, and approves it again), and replay reports ``produced_twice``.
-    ``conn``: read in that connection's transaction (the recording one's guard)."""
+    ``conn``: the decisions are read in that connection's transaction (the recording one's guard).
+
+    Whether a permit ended is the chain's word (its status under ``department``), never the store's status column:
+    a permit an insider marked revoked in the database alone would otherwise be left valid on chain by the case's
+    refusal (it withdraws the live ones) and let a second approval issue a second live permit. One not anchored
+    yet (held, prepared) has not ended."""
     from .decisions import find_decisions
 
     issued = [
@@ -348,15 +353,8 @@ def live(ledger: Ledger, department: str, case_id: str, *, conn: Connection | No
     ]
     if not issued:
         return []
-    query = select(col(Certificate.digest)).where(
-        col(Certificate.digest).in_(issued), col(Certificate.status).in_(("revoked", "superseded"))
-    )
-    if conn is not None:
-        ended = set(conn.execute(query).scalars())
-    else:
-        with ledger.engine.connect() as own:
-            ended = set(own.execute(query).scalars())
-    return [d for d in dict.fromkeys(issued) if d not in ended]
+    statuses = _statuses(ledger, department, dict.fromkeys(issued))
+    return [d for d in dict.fromkeys(issued) if statuses.get(d) not in ("revoked", "superseded")]
 
 
 def withdraw(ledger: Ledger, department: str, digests: Sequence[str], seq: int) -> list[str]:

@@ -14,10 +14,11 @@ Times are passed in (``now``), never read here, so tests can supply the clock.
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict
@@ -25,14 +26,14 @@ from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
-from ..errors import InputError, NotFoundError, StateError
+from ..errors import ErasedError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
 from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
-from . import accesslog, consent
+from . import accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department
-from .issuance import export_document
+from .issuance import custodian_document
 from .status import StoredCertificate, stored
 
 
@@ -86,7 +87,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         raise InputError(f"expiry {expires.isoformat()} is not in the future", field="expires_at")
     if not grant.purpose.strip():
         raise InputError("state the purpose of the sharing", field="purpose")
-    full = export_document(ledger, hex32(cert.digest))
+    full = custodian_document(ledger, hex32(cert.digest), cert.department)  # StateError: the row was moved
     if grant.reveal is not None:
         CertificateDocument.from_json(full).present(grant.reveal)  # InputError naming unknown fields
     relied_on = consent.for_grant(
@@ -128,8 +129,81 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         purpose_text=row.purpose,
         detail=f"shared with {row.grantee} until {expires.isoformat()}"
         + (f" on consent {relied_on.id}" if relied_on is not None else ""),
+        terms=grant_terms(row.grantee, expires, row.reveal),
     )
     return row
+
+
+def grant_terms(grantee: str, expires_at: datetime, reveal: list[str] | None) -> dict[str, Any]:
+    """What a grant's creation entry in the anchored access log records of it (``terms``): the department that may
+    read, until when, and the fields it discloses (None: the whole certificate). Codes, a time and field names: no
+    personal value."""
+    return {
+        "grantee": grantee,
+        "expires_at": aware(expires_at).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "reveal": sorted(set(reveal)) if reveal is not None else None,
+    }
+
+
+# the text of a grant's creation entry logged before its terms were recorded as such
+_LOGGED_CREATION = re.compile(r"shared with (\S+) until (\S+?)(?: on consent \S+)?\Z")
+
+
+def record_problem(ledger: Ledger, grant: Grant) -> str | None:
+    """Why grant row ``grant`` is not the grant the issuer's access log records (None: it is). The row is plain
+    database state; the log is hash-chained and anchored. So a row an insider wrote, revived after its revocation,
+    extended past its expiry, pointed at another department or widened to more fields is not served: its creation
+    entry must exist and state the row's terms, and no entry may record its revocation. A creation logged before
+    the terms were recorded (``terms`` absent) is held to the grantee and expiry its text names."""
+    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
+    try:
+        with ledger.engine.connect() as conn:
+            bodies = [
+                logchain.read_body(r.body, logchain.LOG_ACCESS, grant.issuer, r.seq)
+                for r in conn.execute(
+                    select(table.c.seq, table.c.body)
+                    .where(
+                        table.c.log == logchain.LOG_ACCESS,
+                        table.c.department_id == grant.issuer,
+                        table.c.body.like(f'%"grant":"{grant.id}"%'),
+                    )
+                    .order_by(table.c.seq)
+                )
+            ]
+    except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be the grant's revocation
+        return f"grant {grant.id} cannot be relied on: {exc}"
+    mine = [b for b in bodies if b.get("grant") == grant.id and b.get("certificate") == grant.digest]
+    created = next((b for b in mine if b.get("action") == "grant"), None)
+    if created is None:
+        return (
+            f"grant {grant.id} has no logged creation in {grant.issuer}'s access log: the row was written in the "
+            "database, not made by the issuer"
+        )
+    revoked = next((b for b in mine if b.get("action") == "grant-revoked"), None)
+    if revoked is not None:
+        return (
+            f"grant {grant.id} was revoked at {revoked.get('at')}, as {grant.issuer}'s access log records, but its "
+            "row says it is live: the row was changed in the database"
+        )
+    row = grant_terms(grant.grantee, grant.expires_at, grant.reveal)
+    logged = created.get("terms")
+    if not isinstance(logged, dict):
+        found = _LOGGED_CREATION.match(str(created.get("detail", "")))
+        try:
+            until = aware(datetime.fromisoformat(found[2])) if found else None
+        except ValueError:
+            until = None
+        if found is None or until is None:
+            return f"grant {grant.id}'s logged creation does not state its grantee and expiry; grant again"
+        logged = {"grantee": found[1], "expires_at": grant_terms(found[1], until, None)["expires_at"]}
+    differ = [name for name in ("grantee", "expires_at", "reveal") if name in logged and logged[name] != row[name]]
+    if differ:
+        said = ", ".join(f"{name} {logged[name]!r} (the row: {row[name]!r})" for name in differ)
+        return (
+            f"grant {grant.id}'s row is not the grant its logged creation made, which states {said}: the row was "
+            "changed in the database; the issuer grants again to change a grant"
+        )
+    return None
 
 
 def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now: datetime) -> Grant:
@@ -198,10 +272,10 @@ def _why_not(ledger: Ledger, digest: str, grantee: str, now: datetime) -> str:
 
 
 def _grant_with_consent(
-    ledger: Ledger, digest: str, grantee: str, now: datetime
+    ledger: Ledger, digest: str, grantee: str, now: datetime, issuer: str
 ) -> tuple[Grant | None, str | None, dict[str, Any] | None]:
     """The live grant whose consent (if it needs one) holds now, longest-lasting first, with the certificate's
-    document; else the reason."""
+    document (``issuer``'s, as its store row says); else the reason."""
     live = sorted(
         (g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)),
         key=lambda g: aware(g.expires_at),
@@ -209,10 +283,15 @@ def _grant_with_consent(
     )
     if not live:
         return None, None, None
-    document = export_document(ledger, digest)
+    try:
+        document = custodian_document(ledger, digest, issuer)
+    except ErasedError:
+        raise
+    except StateError as exc:  # the row names another issuer than the sealed fields: not served through it
+        return None, str(exc), None
     reasons = []
     for grant in live:
-        reason = consent.grant_problem(ledger, grant, now, document)
+        reason = consent.grant_problem(ledger, grant, now, document) or record_problem(ledger, grant)
         if reason is None:
             return grant, None, document
         reasons.append(f"grant {grant.id}: {reason}")
@@ -280,7 +359,12 @@ def fetch_content(
                 "the issuing department no longer holds the issuer role",
                 PermissionDenied(f"department {principal.department!r} lacks the issuer role"),
             )
-        document = export_document(ledger, key)
+        try:
+            document = custodian_document(ledger, key, cert.department)
+        except ErasedError:
+            raise
+        except StateError as exc:  # a row moved to this department: its sealed fields are another's
+            raise refuse(str(exc), exc) from None
         entry = accesslog.record(
             ledger,
             certificate=key,
@@ -296,7 +380,7 @@ def fetch_content(
     grant = live_grant(ledger, key, principal.department, now)
     if grant is None:
         raise refuse(_why_not(ledger, key, principal.department, now), PermissionDenied(no_grant))
-    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now)
+    grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now, cert.department)
     if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
         raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
     if not principal.has("verifier"):
@@ -334,6 +418,14 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
             f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
             f"issuing department may do this"
         )
+    try:  # the row's issuer column is the store's word: its sealed fields must say so too
+        custodian_document(ledger, hex32(cert.digest), department)
+    except ErasedError:
+        pass  # contents erased: nothing left to compare the column with (reconcile compares it with the batch)
+    except StateError:
+        raise  # the sealed fields were issued by another department: the row was moved to this one
+    except (LedgerError, ValueError, KeyError):
+        pass  # a body that does not open: nothing to compare either; reconcile names it (sealed_body_altered)
     return cert
 
 
