@@ -1209,18 +1209,8 @@ def _report_decided_again(
     compares every entry's key with its body: a first decision an insider hid from the index is ``index_altered``."""
     last = max(seq for seq, _, _, _ in automatic)
     keys = sorted({key for _, _, key, _ in automatic})
-    places: dict[str, list[int]] = {}
     with ledger.engine.connect() as conn:
-        for i in range(0, len(keys), 900):
-            for seq, key in conn.execute(
-                select(col(LogEntry.seq), col(LogEntry.lookup)).where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == dept,
-                    col(LogEntry.lookup).in_(keys[i : i + 900]),
-                    col(LogEntry.seq) <= last,
-                )
-            ):
-                places.setdefault(str(key), []).append(int(seq))
+        places = _places(conn, dept, keys, col(LogEntry.seq) <= last)
         shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
         first: dict[str, int] = {}  # case id -> its first automatic decision
         outcomes: dict[str, list[tuple[int, Any, bool]]] = {}  # case id -> (seq, outcome, a withdrawal?) in order
@@ -1346,20 +1336,9 @@ def _passed_over(
     if not wanted:
         return {}
     keys = sorted({logchain.lookup_key(case) for _, case, _ in wanted})
-    places: dict[str, list[int]] = defaultdict(list)
     low, high = min(ref for _, _, ref in wanted), max(seq for seq, _, _ in wanted)
     with ledger.engine.connect() as conn:
-        for i in range(0, len(keys), 900):
-            for number, key in conn.execute(
-                select(col(LogEntry.seq), col(LogEntry.lookup)).where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == dept,
-                    col(LogEntry.lookup).in_(keys[i : i + 900]),
-                    col(LogEntry.seq) > low,
-                    col(LogEntry.seq) < high,
-                )
-            ):
-                places[str(key)].append(int(number))
+        places = _places(conn, dept, keys, col(LogEntry.seq) > low, col(LogEntry.seq) < high)
         suspects = {
             (seq, case, ref): [n for n in places.get(logchain.lookup_key(case), []) if ref < n < seq]
             for seq, case, ref in wanted
@@ -1380,6 +1359,23 @@ def _passed_over(
         if named:
             out[(case, ref, seq)] = max(named)
     return out
+
+
+def _places(conn: Any, dept: str, keys: list[str], *bounds: Any) -> dict[str, list[int]]:
+    """The numbers of ``dept``'s decision-log entries whose index key (``lookup``) is one of ``keys`` and that meet
+    ``bounds`` (conditions on ``seq``), by key: one index-only query (``ix_logentry_lookup``) per 900 keys."""
+    places: dict[str, list[int]] = defaultdict(list)
+    for i in range(0, len(keys), 900):
+        for seq, key in conn.execute(
+            select(col(LogEntry.seq), col(LogEntry.lookup)).where(
+                col(LogEntry.log) == LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.lookup).in_(keys[i : i + 900]),
+                *bounds,
+            )
+        ):
+            places[str(key)].append(int(seq))
+    return places
 
 
 def _bodies(conn: Any, dept: str, seqs: list[int]) -> Iterator[tuple[int, str]]:
