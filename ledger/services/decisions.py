@@ -306,20 +306,26 @@ def _not_own(rule_set: RuleSet, publisher: str, department: str) -> StateError:
 
 
 def _require_own(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
-    """StateError unless ``department`` itself published ``rule_set`` on chain (after :func:`_require_published`)."""
-    _require_published(ledger, rule_set)
-    publisher = ledger.local("decisions.publishers", _Memo).values.get(rule_set.hex_digest)
+    """StateError unless ``department`` itself published ``rule_set`` on chain (and :func:`_require_published`)."""
+    publisher, _ = _publication(ledger, rule_set)
     if publisher != department:
-        raise _not_own(rule_set, str(publisher), department)
+        raise _not_own(rule_set, publisher, department)
 
 
 def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
     """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
+    return _publication(ledger, rule_set)[1]
+
+
+def _publication(ledger: Ledger, rule_set: RuleSet) -> tuple[str, int]:
+    """(publishing department, block) of ``rule_set`` on chain, remembered per process once read; StateError when it
+    is not published or not stored."""
     published = ledger.local("decisions.published", _Memo)
     key = rule_set.hex_digest
     with published.guard:
-        if key in published.values:
-            return int(published.values[key])
+        remembered: tuple[str, int] | None = published.values.get(key)
+    if remembered is not None:
+        return remembered
     on_chain = _chain_rule_set(ledger, rule_set.digest)
     if on_chain is None:
         raise StateError(
@@ -335,12 +341,10 @@ def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
             f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
             "published file before deciding with it"
         )
-    publishers = ledger.local("decisions.publishers", _Memo)
-    with publishers.guard:
-        publishers.values[key] = on_chain[0]
+    found = (str(on_chain[0]), int(on_chain[1]))
     with published.guard:
-        published.values[key] = on_chain[1]
-    return on_chain[1]
+        published.values[key] = found
+    return found
 
 
 def _resolve_rule_set(ledger: Ledger, rule_set: RuleSet | str) -> RuleSet:
@@ -578,7 +582,7 @@ def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str
         if isinstance(f, Mapping) and f.get("verified") is True and isinstance(f.get("digest"), str)
     }
     # asked again now, not from the decision's first look: an erasure that committed meanwhile counts too
-    erased = _stored_erased(ledger, list(cited)) if cited else set()
+    erased = _erased_in_store(ledger, list(cited)) if cited else set()
     if not erased:
         return
     from .erasure import attest_citations
@@ -634,11 +638,6 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
 
 
 def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
-    """Those of ``digests`` whose certificate this ledger stores and has erased (as a decision first looks)."""
-    return _stored_erased(ledger, digests)
-
-
-def _stored_erased(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     """Those of ``digests`` whose certificate this ledger stores and has erased."""
     found: set[str] = set()
     wanted = list(dict.fromkeys(digests))
@@ -1053,7 +1052,8 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             "override must concern the same case",
             field="overrides",
         )
-    latest = find_decisions(ledger, department, case_id)[-1]
+    # named by its case, the target is the case's latest already (read above); named by number, it may be older
+    latest = target if isinstance(overrides, str) else find_decisions(ledger, department, case_id)[-1]
     if latest.seq != target.seq:
         # overriding an older decision would pass over the ones since (a withdrawal, a refusal) in the record: the
         # override chain an evidence bundle shows would say the officer replaced a decision that no longer stood
