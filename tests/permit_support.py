@@ -3,15 +3,22 @@ tests/test_permits.py and the red-team modules (no test module imports another).
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from ledger.client import Ledger
 from ledger.formats.rules import RuleSet, load_rule_set
+from ledger.services import decisions, issuance
+
+from .conftest import make_records, write_jsonl
 
 RULES = Path(__file__).resolve().parent.parent / "rules" / "food-business-permit.yaml"
 ITEM = {"onsite_reason": 0, "materials_required": 3}
+SERVICE_ITEM = "440300-SCJG-0107"
 
 
 def permit_rules(tag: str, **changes: Any) -> RuleSet:
@@ -37,3 +44,53 @@ def application(case: str, licence: dict[str, Any], scope: str = "prepackaged-fo
         "applicant": {"blacklisted": False},
         "certificates": [licence["digest"]],
     }
+
+
+def issue_records(
+    ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]], tag: str
+) -> list[dict[str, Any]]:
+    """``records`` issued by ``department`` (``issue_file``), as the documents it writes out."""
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp / f"{department}-{tag}.jsonl", records), department, out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def fresh_licence(ledger: Ledger, tmp: Path, tag: str, holder: str = "", **changes: Any) -> tuple[dict[str, Any], str]:
+    """A fresh MKT business licence (of ``holder``'s credit code when given) and its holder's identity."""
+    (record,) = make_records(1)
+    if holder:
+        record["subject"]["credit_code"] = holder
+    (licence,) = issue_records(ledger, tmp, "MKT", [{**record, **changes}], tag)
+    return licence, licence["fields"]["subject.credit_code"]
+
+
+def published_permit_rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:
+    """The permit rule set (:func:`permit_rules`), published by ``dept``."""
+    rules = permit_rules(f"{tag}-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    return rules
+
+
+def officer_decision(
+    ledger: Ledger,
+    dept: str,
+    case: str,
+    identity: str,
+    outcome: str,
+    reason: str,
+    *,
+    officer: str = "officer",
+    **kwargs: Any,
+) -> decisions.Decision:
+    """An officer's decision of ``case`` (the permit's service item) with one reason."""
+    return decisions.record_human_decision(
+        ledger,
+        dept,
+        case,
+        SERVICE_ITEM,
+        officer=officer,
+        outcome=outcome,
+        reasons=[reason],
+        applicant_ref=identity,
+        **kwargs,
+    )

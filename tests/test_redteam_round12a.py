@@ -31,8 +31,6 @@ Holes (each test failed before its fix):
 
 from __future__ import annotations
 
-import io
-import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -41,54 +39,16 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.formats.rules import RuleSet
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import decisions, erasure, evidence, issuance, logchain, permits
+from ledger.services import decisions, erasure, evidence, logchain, permits
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import TEST_TYPES, make_records, write_jsonl
+from .conftest import TEST_TYPES
 from .evidence_support import both, failed_names
 from .permit_support import application as permit_application
-from .permit_support import permit_rules
-
-
-def _issue(ledger: Ledger, tmp: Path, department: str, records: list[dict[str, Any]], tag: str) -> list[dict[str, Any]]:
-    out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp / f"{department}-{tag}.jsonl", records), department, out=out)
-    return [json.loads(line) for line in out.getvalue().splitlines()]
-
-
-def _licence(ledger: Ledger, tmp: Path, tag: str, holder: str = "", **changes: Any) -> tuple[dict[str, Any], str]:
-    """A fresh MKT business licence (of ``holder``'s credit code when given) and its holder's identity."""
-    (record,) = make_records(1)
-    if holder:
-        record["subject"]["credit_code"] = holder
-    (licence,) = _issue(ledger, tmp, "MKT", [{**record, **changes}], tag)
-    return licence, licence["fields"]["subject.credit_code"]
-
-
-def _rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:
-    rules = permit_rules(f"{tag}-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    return rules
-
-
-def _officer(
-    ledger: Ledger, dept: str, case: str, identity: str, outcome: str, reason: str, **kwargs: Any
-) -> decisions.Decision:
-    return decisions.record_human_decision(
-        ledger,
-        dept,
-        case,
-        "440300-SCJG-0107",
-        officer="officer-12a",
-        outcome=outcome,
-        reasons=[reason],
-        applicant_ref=identity,
-        **kwargs,
-    )
+from .permit_support import fresh_licence, officer_decision, published_permit_rules
 
 
 def _live(ledger: Ledger, digests: list[str]) -> list[str]:
@@ -120,11 +80,11 @@ def test_the_rules_do_not_refuse_a_case_an_officer_approved_leaving_its_permit_l
     ledger: Ledger, tmp_path: Path, fresh_department: str
 ) -> None:
     dept = fresh_department
-    rules = _rules(ledger, dept, "auto-after")
-    licence, identity = _licence(ledger, tmp_path, "auto-after")
+    rules = published_permit_rules(ledger, dept, "auto-after")
+    licence, identity = fresh_licence(ledger, tmp_path, "auto-after")
     app = permit_application("FBP-AA-1", licence)
     # an officer approves the case at the counter (the rules never saw it): the permit is issued
-    approval = _officer(
+    approval = officer_decision(
         ledger, dept, "FBP-AA-1", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app, rule_set=rules
     )
     (permit,) = _issued(ledger, dept, "FBP-AA-1")
@@ -157,15 +117,15 @@ def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dept = fresh_department
-    rules = _rules(ledger, dept, "twice")
-    licence, identity = _licence(ledger, tmp_path, "twice")
+    rules = published_permit_rules(ledger, dept, "twice")
+    licence, identity = fresh_licence(ledger, tmp_path, "twice")
     app = permit_application("FBP-T-1", licence)
     first = decisions.decide(ledger, dept, "FBP-T-1", app["service_item"], app, rules, applicant_ref=identity)
     assert first.body["outcome"] == "approve"
     # an officer confirms the approval applying the rule set, with the input and without
     for kwargs in ({"decision_input": app}, {}):
         latest = decisions.find_decision(ledger, dept, "FBP-T-1")
-        confirm = _officer(
+        confirm = officer_decision(
             ledger,
             dept,
             "FBP-T-1",
@@ -180,9 +140,11 @@ def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
     assert _issued(ledger, dept, "FBP-T-1") == [first.body["issued"]["certificate"]]
     assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [first.body["issued"]["certificate"]]
     # refused, then approved again: the new approval issues the case's one live permit
-    refusal = _officer(ledger, dept, "FBP-T-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-T-1")
+    refusal = officer_decision(
+        ledger, dept, "FBP-T-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-T-1"
+    )
     assert refusal.body["withdraws"] == [first.body["issued"]["certificate"]]
-    again = _officer(
+    again = officer_decision(
         ledger,
         dept,
         "FBP-T-1",
@@ -203,13 +165,13 @@ def test_an_approving_override_of_an_approved_case_issues_no_second_live_permit(
         permits, "live", lambda *args, conn=None, **kw: real(*args, conn=conn, **kw) if conn is not None else []
     )
     with pytest.raises(StateError, match="live permit"):
-        _officer(
+        officer_decision(
             ledger, dept, "FBP-T-1", identity, "approve", "OK", overrides="FBP-T-1", rule_set=rules, decision_input=app
         )
     assert _live(ledger, _issued(ledger, dept, "FBP-T-1")) == [again.body["issued"]["certificate"]]
     # a second permit issued past the library's check (an older ledger): replay reports the case
     monkeypatch.setattr(permits, "live", lambda *args, **kw: [])
-    second = _officer(
+    second = officer_decision(
         ledger,
         dept,
         "FBP-T-1",
@@ -233,8 +195,8 @@ def test_a_department_cannot_decide_with_a_rule_set_another_department_published
     owner = fresh_department
     other = f"{owner}-B"
     Council(ledger).register(other, "Another office", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
-    rules = _rules(ledger, owner, "foreign")  # published by the owner: its policy, its permit
-    licence, identity = _licence(ledger, tmp_path, "foreign")
+    rules = published_permit_rules(ledger, owner, "foreign")  # published by the owner: its policy, its permit
+    licence, identity = fresh_licence(ledger, tmp_path, "foreign")
     app = permit_application("FBP-F-1", licence)
     # "publishing" it again from the other department does not make it the other department's
     with pytest.raises(StateError, match=f"published by {owner}"):
@@ -245,13 +207,15 @@ def test_a_department_cannot_decide_with_a_rule_set_another_department_published
             ledger, other, "FBP-F-1", app["service_item"], app, rules.hex_digest, applicant_ref=identity
         ),
         lambda: decisions.decide_many(ledger, other, [{**app, "applicant_ref": identity}], {"*": rules}),
-        lambda: _officer(ledger, other, "FBP-F-1", identity, "approve", "OK", decision_input=app, rule_set=rules),
+        lambda: officer_decision(
+            ledger, other, "FBP-F-1", identity, "approve", "OK", decision_input=app, rule_set=rules
+        ),
     ):
         with pytest.raises(StateError, match=f"published by {owner}"):
             run()
     assert decisions.find_decisions(ledger, other, "FBP-F-1") == []
     # its own copy, published by itself under a version of its own, is its own rule set
-    own = _rules(ledger, other, "foreign-own")
+    own = published_permit_rules(ledger, other, "foreign-own")
     app2 = permit_application("FBP-F-2", licence)
     mine = decisions.decide(ledger, other, "FBP-F-2", app["service_item"], app2, own, applicant_ref=identity)
     assert mine.body["outcome"] == "approve"
@@ -274,10 +238,10 @@ def test_replay_takes_no_holder_or_expiry_of_an_erased_certificate_from_the_reco
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dept = fresh_department
-    rules = _rules(ledger, dept, "erased")
-    mine, identity = _licence(ledger, tmp_path, "erased-own")
-    theirs, _ = _licence(ledger, tmp_path, "erased-theirs", holder="91440300MA5THEIRS0")
-    lapsed, lapsed_identity = _licence(ledger, tmp_path, "erased-lapsed", valid_until="2026-02-01")
+    rules = published_permit_rules(ledger, dept, "erased")
+    mine, identity = fresh_licence(ledger, tmp_path, "erased-own")
+    theirs, _ = fresh_licence(ledger, tmp_path, "erased-theirs", holder="91440300MA5THEIRS0")
+    lapsed, lapsed_identity = fresh_licence(ledger, tmp_path, "erased-lapsed", valid_until="2026-02-01")
     # an honest approval on the applicant's own licence
     honest = decisions.decide(
         ledger, dept, "FBP-E-1", "440300-SCJG-0107", permit_application("FBP-E-1", mine), rules, applicant_ref=identity

@@ -33,8 +33,6 @@ Holes (each test failed before its fix):
 
 from __future__ import annotations
 
-import io
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,46 +41,13 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.formats.rules import RuleSet
-from ledger.services import decisions, issuance, logchain, permits, supervision
+from ledger.services import decisions, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import make_records, write_jsonl
+from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
-from .permit_support import permit_rules
-
-ITEM = "440300-SCJG-0107"
-
-
-def _licence(ledger: Ledger, tmp: Path, tag: str) -> tuple[dict[str, Any], str]:
-    """A fresh MKT business licence and its holder's identity (credit code)."""
-    out = io.StringIO()
-    issuance.issue_file(ledger, write_jsonl(tmp / f"MKT-{tag}.jsonl", make_records(1)), "MKT", out=out)
-    (licence,) = [json.loads(line) for line in out.getvalue().splitlines()]
-    return licence, licence["fields"]["subject.credit_code"]
-
-
-def _rules(ledger: Ledger, dept: str, tag: str) -> RuleSet:
-    rules = permit_rules(f"{tag}-{dept}")
-    decisions.publish_rule_set(ledger, rules, dept)
-    return rules
-
-
-def _officer(
-    ledger: Ledger, dept: str, case: str, identity: str, outcome: str, reason: str, **kwargs: Any
-) -> decisions.Decision:
-    return decisions.record_human_decision(
-        ledger,
-        dept,
-        case,
-        ITEM,
-        officer="officer-13a",
-        outcome=outcome,
-        reasons=[reason],
-        applicant_ref=identity,
-        **kwargs,
-    )
+from .permit_support import fresh_licence, officer_decision, published_permit_rules
 
 
 def _issued(ledger: Ledger, dept: str, case: str) -> list[str]:
@@ -148,11 +113,11 @@ def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
 ) -> None:
     dept = fresh_department
     since = datetime.now(UTC) - timedelta(minutes=1)
-    rules = _rules(ledger, dept, "withdrawn")
-    licence, identity = _licence(ledger, tmp_path, "withdrawn")
+    rules = published_permit_rules(ledger, dept, "withdrawn")
+    licence, identity = fresh_licence(ledger, tmp_path, "withdrawn")
     app = permit_application("FBP-WD-1", licence)
     # an officer approves the case at the counter (the rules never saw it): its permit is issued
-    _officer(
+    officer_decision(
         ledger, dept, "FBP-WD-1", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app, rule_set=rules
     )
     (permit,) = _issued(ledger, dept, "FBP-WD-1")
@@ -170,16 +135,18 @@ def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
     assert _issued(ledger, dept, "FBP-WD-1") == [permit]
     # an officer's own refusal of an approved case is not undone by the rules either
     app2 = permit_application("FBP-WD-2", licence)
-    _officer(
+    officer_decision(
         ledger, dept, "FBP-WD-2", identity, "approve", "OFFICER_CHECKED_ON_SITE", decision_input=app2, rule_set=rules
     )
-    refusal = _officer(ledger, dept, "FBP-WD-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-WD-2")
+    refusal = officer_decision(
+        ledger, dept, "FBP-WD-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-WD-2"
+    )
     assert refusal.body["withdraws"] == _issued(ledger, dept, "FBP-WD-2")
     with pytest.raises(StateError, match=rf"withdrawn.* decision {refusal.seq} "):
         decisions.decide(ledger, dept, "FBP-WD-2", ITEM, app2, rules, applicant_ref=identity)
     # a case an officer only refused (never approved) is still the rules' to decide once
     app3 = permit_application("FBP-WD-3", licence)
-    _officer(ledger, dept, "FBP-WD-3", identity, "refer", "MATERIALS_INCOMPLETE")
+    officer_decision(ledger, dept, "FBP-WD-3", identity, "refer", "MATERIALS_INCOMPLETE")
     assert decisions.decide(ledger, dept, "FBP-WD-3", ITEM, app3, rules, applicant_ref=identity).body["outcome"] == (
         "approve"
     )
@@ -206,8 +173,8 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
 ) -> None:
     dept = fresh_department
     since = datetime.now(UTC) - timedelta(minutes=1)
-    rules = _rules(ledger, dept, "shield")
-    licence, identity = _licence(ledger, tmp_path, "shield")
+    rules = published_permit_rules(ledger, dept, "shield")
+    licence, identity = fresh_licence(ledger, tmp_path, "shield")
     apps = {case: permit_application(case, licence) for case in ("FBP-SH-1", "FBP-SH-2")}
     for case, app in apps.items():
         assert (
@@ -217,7 +184,7 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
     finding = _inspected(ledger, dept, since, "FBP-SH-1", "FBP-SH-2")
     # the inspection found FBP-SH-1 non-conforming; an officer confirms the approval (issuing nothing: the permit
     # stands), which made every withdrawal on the finding refused
-    confirm = _officer(
+    confirm = officer_decision(
         ledger, dept, "FBP-SH-1", identity, "approve", "OFFICER_CONFIRMED", overrides="FBP-SH-1", rule_set=rules
     )
     assert "issued" not in confirm.body and _live(ledger, [permit]) == [permit]
@@ -227,8 +194,8 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
     assert _live(ledger, [permit]) == []
     assert withdrawal["credit_listing"] is not None
     # an approval ended by a refusal and granted again is a new approval, which the finding did not inspect
-    refusal = _officer(ledger, dept, "FBP-SH-2", identity, "reject", "OFFICER_REVIEW", overrides="FBP-SH-2")
-    again = _officer(
+    refusal = officer_decision(ledger, dept, "FBP-SH-2", identity, "reject", "OFFICER_REVIEW", overrides="FBP-SH-2")
+    again = officer_decision(
         ledger,
         dept,
         "FBP-SH-2",
@@ -269,15 +236,17 @@ def test_an_officers_decision_overrides_the_cases_latest_decision_and_no_older_o
     ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     dept = fresh_department
-    rules = _rules(ledger, dept, "latest")
-    licence, identity = _licence(ledger, tmp_path, "latest")
+    rules = published_permit_rules(ledger, dept, "latest")
+    licence, identity = fresh_licence(ledger, tmp_path, "latest")
     app = permit_application("FBP-OV-1", licence)
     first = decisions.decide(ledger, dept, "FBP-OV-1", ITEM, app, rules, applicant_ref=identity)
-    refusal = _officer(ledger, dept, "FBP-OV-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides=first.seq)
+    refusal = officer_decision(
+        ledger, dept, "FBP-OV-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides=first.seq
+    )
     assert refusal.body["withdraws"] == [first.body["issued"]["certificate"]]
     # another officer approves "overriding" the approval the refusal withdrew: the record would pass the refusal over
     with pytest.raises(StateError, match=rf"decision {first.seq} is not the latest.* decision {refusal.seq} "):
-        _officer(
+        officer_decision(
             ledger, dept, "FBP-OV-1", identity, "approve", "OK", overrides=first.seq, rule_set=rules, decision_input=app
         )
     assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-OV-1")] == [first.seq, refusal.seq]
@@ -290,10 +259,12 @@ def test_an_officers_decision_overrides_the_cases_latest_decision_and_no_older_o
         decisions, "find_decisions", lambda *a, conn=None, **k: real(*a, conn=conn, **k) if conn is not None else []
     )
     with pytest.raises(StateError, match=rf"decided meanwhile: decision {approval.seq} "):
-        _officer(ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED")
+        officer_decision(ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED")
     monkeypatch.undo()
     assert [d.seq for d in decisions.find_decisions(ledger, dept, "FBP-OV-2")] == [approval.seq]
-    refused = _officer(ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-OV-2")
+    refused = officer_decision(
+        ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-OV-2"
+    )
     assert refused.body["withdraws"] == [approval.body["issued"]["certificate"]]
     assert _live(ledger, _issued(ledger, dept, "FBP-OV-2")) == []
     assert _checks(ledger, dept) == set()
@@ -318,8 +289,8 @@ def test_two_withdrawals_on_one_finding_at_once_record_one(
 ) -> None:
     dept = fresh_department
     since = datetime.now(UTC) - timedelta(minutes=1)
-    rules = _rules(ledger, dept, "twice-withdrawn")
-    licence, identity = _licence(ledger, tmp_path, "twice-withdrawn")
+    rules = published_permit_rules(ledger, dept, "twice-withdrawn")
+    licence, identity = fresh_licence(ledger, tmp_path, "twice-withdrawn")
     app = permit_application("FBP-WW-1", licence)
     decisions.decide(ledger, dept, "FBP-WW-1", ITEM, app, rules, applicant_ref=identity)
     finding = _inspected(ledger, dept, since, "FBP-WW-1")
