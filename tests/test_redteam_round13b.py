@@ -40,7 +40,7 @@ from __future__ import annotations
 import json
 import shutil
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -223,9 +223,12 @@ def test_a_listing_assertion_lists_the_persons_consents_at_one_ledger_only(
 
 def test_the_gateway_refuses_a_listing_assertion_naming_no_ledger_saying_what_to_sign(ledger: Ledger) -> None:
     person = "440300198001019999"
-    unbound = assertion(ledger, person, NOW, {"type": consent.REQUEST_TYPE, "action": "list-consents"})
-    bound = assertion(ledger, person, NOW, consent.listing_request(ledger))
     with gateway(ledger, env_vars={consent.PROVIDERS_ENV: PROVIDERS_ENV}, **UNLIMITED) as gw, gw.client() as c:
+        # the gateway reads its own clock: the assertions are made now, not at the module's import (NOW), which the
+        # whole suite may run long after their five minutes of validity
+        now = datetime.now(UTC).replace(microsecond=0)
+        unbound = assertion(ledger, person, now, {"type": consent.REQUEST_TYPE, "action": "list-consents"})
+        bound = assertion(ledger, person, now, consent.listing_request(ledger))
         refused = problem_body(c.post("/public/consents/mine", json={"assertion": unbound.model_dump()}), 422)
         assert "names no ledger" in refused["detail"], refused
         assert consent.request_digest(consent.listing_request(ledger)) in refused["detail"]
