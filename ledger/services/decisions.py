@@ -582,7 +582,7 @@ def _attest_erased(ledger: Ledger, department: str, bodies: Sequence[Mapping[str
         if isinstance(f, Mapping) and f.get("verified") is True and isinstance(f.get("digest"), str)
     }
     # asked again now, not from the decision's first look: an erasure that committed meanwhile counts too
-    erased = _erased_in_store(ledger, list(cited)) if cited else set()
+    erased = _stored_erased(ledger, list(cited)) if cited else set()
     if not erased:
         return
     from .erasure import attest_citations
@@ -638,6 +638,13 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
 
 
 def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
+    """Those of ``digests`` whose certificate this ledger stores and has erased, as a decision first looks (before
+    anything is stored); :func:`_stored_erased` is the same question asked after recording (``_attest_erased``),
+    kept apart so that a test reproducing a race can make the first look miss an erasure without the second."""
+    return _stored_erased(ledger, digests)
+
+
+def _stored_erased(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     """Those of ``digests`` whose certificate this ledger stores and has erased."""
     found: set[str] = set()
     wanted = list(dict.fromkeys(digests))
