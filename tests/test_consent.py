@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 from eth_account import Account
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 
 from ledger.errors import InputError, NotFoundError, StateError
-from ledger.services import accesslog, consent, sharing
+from ledger.services import accesslog, consent, logchain, sharing
 from ledger.services.auth import PermissionDenied
 from ledger.services.logchain import LOG_ACCESS, LogEntry
 
@@ -437,3 +437,47 @@ def test_reconcile_reports_an_inserted_consent_row(ledger: Any, world: dict[str,
         )
     found = {d.kind for d in reconcile(ledger, departments=[w["issuer"]]).divergences}
     assert {"consent_signature", "consent_unlogged"} <= found
+
+
+def test_a_shared_read_costs_the_same_however_long_the_issuers_access_log_grows(
+    ledger: Any, world: dict[str, Any]
+) -> None:
+    """Issue 18: every shared read checks the grant and its consent against the issuer's access log, and every read
+    adds to that log. Those checks scanned the issuer's whole log (three text searches a read), so each read cost
+    more than the last. They now read only the certificate's own entries (its index key). Counted in SQLite's
+    virtual-machine steps, not seconds: the same read after 4,000 more entries about other certificates costs about
+    what it cost before."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    w = world
+    given = give(ledger, w["a"], "INS", NOW)
+    grant(ledger, w, w["a"], consent=given.id)
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    def watch(dbapi: Any, _record: Any) -> None:
+        dbapi.set_progress_handler(count, 10)  # once every 10 instructions
+
+    def read() -> int:
+        steps[0] = 0
+        assert read_as(ledger, w["a"], NOW).grant is not None
+        return steps[0]
+
+    event.listen(ledger.engine, "connect", watch)
+    try:
+        ledger.engine.dispose()  # every connection from here on is a new one, watched
+        read()  # the first read of a connection also reads the schema
+        before = read()
+        others = (
+            {"certificate": f"0x{i:064x}", "action": "read", "outcome": "served", "at": "2026-01-01T00:00:00Z"}
+            for i in range(4_000)
+        )
+        logchain.append_many(ledger, LOG_ACCESS, w["issuer"], others)
+        after = read()
+    finally:
+        event.remove(ledger.engine, "connect", watch)
+        ledger.engine.dispose()
+    assert after < before * 1.25, f"a shared read took {before} x 10 steps, then {after} x 10 with a longer log"

@@ -534,21 +534,11 @@ def _log(ledger: Ledger, row: Consent, action: str, at: datetime, detail: str) -
     return logchain.append(ledger, logchain.LOG_ACCESS, row.issuer, body, created_at=at)
 
 
-def _logged(ledger: Ledger, issuer: str, consent_id: str) -> list[dict[str, Any]]:
-    """The access-log entries about consent ``consent_id`` (bodies), oldest first; UnreadableEntry (a StateError)
-    when one of them was edited into something the ledger never writes: a withdrawal could be the edited one."""
-    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
-    with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(table.c.seq, table.c.body)
-            .where(
-                table.c.log == logchain.LOG_ACCESS,
-                table.c.department_id == issuer,
-                table.c.body.like(f'%"consent":"{consent_id}"%'),
-            )
-            .order_by(table.c.seq)
-        )
-        return [logchain.read_body(r.body, logchain.LOG_ACCESS, issuer, r.seq) for r in rows]
+def _logged(ledger: Ledger, issuer: str, certificate: str, consent_id: str) -> list[dict[str, Any]]:
+    """The access-log entries about consent ``consent_id`` on ``certificate`` (bodies), oldest first; UnreadableEntry
+    (a StateError) when one of them was edited into something the ledger never writes: a withdrawal could be the
+    edited one."""
+    return logchain.certificate_entries(ledger, issuer, certificate, f'"consent":"{consent_id}"')
 
 
 def _identifier_ref(ledger: Ledger, document: dict[str, Any]) -> str | None:
@@ -743,7 +733,7 @@ def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
     if bad:
         return bad
     try:
-        logged = _logged(ledger, row.issuer, row.id)
+        logged = _logged(ledger, row.issuer, row.digest, row.id)
     except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be its withdrawal
         return f"consent {row.id} cannot be relied on: {exc}"
     if not any(e.get("action") == "consent" and e.get("consent_hash") == row.record_hash for e in logged):
@@ -853,7 +843,7 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     # The link row is plain database state: an insider could point a grant at another (live, signed) consent of
     # the same person for another purpose. The grant's logged creation names the consent it was made on.
     try:
-        logged_on = _grant_logged_on(ledger, row.issuer, grant.id, row.id)
+        logged_on = _grant_logged_on(ledger, grant, row.id)
     except logchain.UnreadableEntry as exc:
         return f"grant {grant.id} cannot be relied on: {exc}"
     if linked[1] != row.purpose_code or not logged_on:
@@ -863,23 +853,12 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     return None
 
 
-def _grant_logged_on(ledger: Ledger, issuer: str, grant_id: str, consent_id: str) -> bool:
-    """Whether ``issuer``'s access log records the creation of grant ``grant_id`` on consent ``consent_id``."""
-    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
-    with ledger.engine.connect() as conn:
-        bodies = [
-            logchain.read_body(r.body, logchain.LOG_ACCESS, issuer, r.seq)
-            for r in conn.execute(
-                select(table.c.seq, table.c.body).where(
-                    table.c.log == logchain.LOG_ACCESS,
-                    table.c.department_id == issuer,
-                    table.c.body.like(f'%"grant":"{grant_id}"%'),
-                )
-            )
-        ]
+def _grant_logged_on(ledger: Ledger, grant: Any, consent_id: str) -> bool:
+    """Whether the issuer's access log records the creation of ``grant`` on consent ``consent_id``."""
+    bodies = logchain.certificate_entries(ledger, grant.issuer, grant.digest, f'"grant":"{grant.id}"')
     return any(
         b.get("action") == "grant"
-        and b.get("grant") == grant_id
+        and b.get("grant") == grant.id
         and str(b.get("detail", "")).endswith(f" on consent {consent_id}")
         for b in bodies
     )

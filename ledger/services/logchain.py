@@ -375,6 +375,26 @@ def read_body(text: str | bytes | None, log: str, department: str, seq: int) -> 
     return body
 
 
+def certificate_entries(ledger: Ledger, department: str, certificate: str, mention: str) -> list[dict[str, Any]]:
+    """The bodies of ``department``'s access-log entries about ``certificate`` whose text holds ``mention`` (e.g.
+    ``'"grant":"G-1"'``), oldest first; :class:`UnreadableEntry` when one of them was edited into something the
+    ledger never writes. The certificate's index key (``ix_logentry_lookup``) finds them, so the cost follows that
+    certificate's entries, not the whole log that every read grows. An entry whose key an insider changed is missed
+    here as a deleted one would be; :func:`check_log` reports both."""
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ENTRIES.c.seq, _ENTRIES.c.body)
+            .where(
+                _ENTRIES.c.log == LOG_ACCESS,
+                _ENTRIES.c.department_id == department,
+                _ENTRIES.c.lookup == lookup_key(certificate),
+                _ENTRIES.c.body.like(f"%{mention}%"),
+            )
+            .order_by(_ENTRIES.c.seq)
+        )
+        return [read_body(r.body, LOG_ACCESS, department, r.seq) for r in rows]
+
+
 @dataclass(frozen=True, slots=True)
 class Unanchored:
     """Entries of one department's log not anchored yet: how many, and the oldest (a record kept only in the

@@ -155,21 +155,8 @@ def record_problem(ledger: Ledger, grant: Grant) -> str | None:
     extended past its expiry, pointed at another department or widened to more fields is not served: its creation
     entry must exist and state the row's terms, and no entry may record its revocation. A creation logged before
     the terms were recorded (``terms`` absent) is held to the grantee and expiry its text names."""
-    table = logchain.LogEntry.__table__  # type: ignore[attr-defined]
     try:
-        with ledger.engine.connect() as conn:
-            bodies = [
-                logchain.read_body(r.body, logchain.LOG_ACCESS, grant.issuer, r.seq)
-                for r in conn.execute(
-                    select(table.c.seq, table.c.body)
-                    .where(
-                        table.c.log == logchain.LOG_ACCESS,
-                        table.c.department_id == grant.issuer,
-                        table.c.body.like(f'%"grant":"{grant.id}"%'),
-                    )
-                    .order_by(table.c.seq)
-                )
-            ]
+        bodies = logchain.certificate_entries(ledger, grant.issuer, grant.digest, f'"grant":"{grant.id}"')
     except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be the grant's revocation
         return f"grant {grant.id} cannot be relied on: {exc}"
     mine = [b for b in bodies if b.get("grant") == grant.id and b.get("certificate") == grant.digest]
