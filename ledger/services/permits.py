@@ -92,12 +92,38 @@ def _value(decision_input: Mapping[str, Any], path: str) -> Any:
     return value
 
 
+def trusted_issuers(rule_set: RuleSet, cert_type: str) -> frozenset[str] | None:
+    """The issuers the rule set relies on for certificates of ``cert_type``: those every ``certificate`` condition
+    on that type that names issuers accepts (None: no condition names any, so any authorised issuer). The shipped
+    permit rules accept a business licence of the market regulator only (``issuer: [MKT]``): a field certified
+    from a business licence must come from one of its licences, not from another the applicant also cites."""
+    accepted: frozenset[str] | None = None
+    stack: list[Any] = [rule.get("when") for rule in rule_set.document.get("rules", []) if isinstance(rule, Mapping)]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, Mapping):
+            spec = node.get("certificate")
+            if isinstance(spec, Mapping) and spec.get("type") == cert_type and "issuer" in spec:
+                named = spec["issuer"] if isinstance(spec["issuer"], list) else [spec["issuer"]]
+                accepted = frozenset(named) if accepted is None else accepted & frozenset(named)
+            stack.extend(value for key, value in node.items() if key in ("all", "any", "not"))
+    return accepted
+
+
 def _certified(
-    body: Mapping[str, Any], decision_input: Mapping[str, Any], stored: Mapping[str, Any], cert_type: str, field: str
+    body: Mapping[str, Any],
+    decision_input: Mapping[str, Any],
+    stored: Mapping[str, Any],
+    cert_type: str,
+    field: str,
+    issuers: frozenset[str] | None = None,
 ) -> Any:
     """A disclosed field of the applicant's own cited certificate of ``cert_type``: the first citation whose fact
-    (as the decision recorded it, established by the ledger) is verified, valid, unexpired and names the applicant;
-    None when there is none or it does not disclose ``field``. What the application itself says is never read."""
+    (as the decision recorded it, established by the ledger) is verified, valid, unexpired, names the applicant and,
+    when ``issuers`` is given (:func:`trusted_issuers`), was issued by one of them; None when there is none or it
+    does not disclose ``field``. What the application itself says is never read."""
     facts = body.get("certificates")
     cited = citations(decision_input)
     if not isinstance(facts, list) or len(facts) != len(cited):
@@ -106,6 +132,7 @@ def _certified(
         if not (
             isinstance(fact, Mapping)
             and fact.get("type") == cert_type
+            and (issuers is None or fact.get("issuer") in issuers)
             and fact.get("verified") is True
             and fact.get("status") == "valid"
             and fact.get("expired") is False
@@ -136,7 +163,14 @@ def _record(
     for name, path in spec["fields"].items():
         from_certificate = CERTIFICATE_PATH.fullmatch(path)
         value = (
-            _certified(body, decision_input, stored, *from_certificate.groups())
+            _certified(
+                body,
+                decision_input,
+                stored,
+                from_certificate[1],
+                from_certificate[2],
+                trusted_issuers(rule_set, from_certificate[1]),
+            )
             if from_certificate is not None
             else _value(decision_input, path)
         )
