@@ -444,3 +444,49 @@ def test_0007_links_every_stored_input_to_the_copies_it_names(url: str) -> None:
     assert links == {("0x" + "01" * 32, first), ("0x" + "01" * 32, second), ("0x" + "02" * 32, first)}
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def test_0008_indexes_every_stored_decision_by_the_certificates_it_names(url: str) -> None:
+    """Decisions stored before 0008 get a mention row for each certificate they cite or issued, so a certificate's
+    timeline (read by index from 0008 on) still names every earlier decision; an access-log entry and a body an
+    insider edited into junk get none."""
+    from ledger.services.logchain import LogEntry
+    from ledger.storage.models import LogMention
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0007") == (None, "0007")
+    cited, issued, other = "0x" + "ab" * 32, "0x" + "cd" * 32, "0x" + "ef" * 32
+    bodies = [
+        (
+            "decisions",
+            f'{{"case_id":"C-1","certificates":[{{"digest":"{cited}"}},{{"digest":null}}],'
+            f'"issued":{{"certificate":"{issued}"}}}}',
+        ),
+        ("decisions", f'{{"case_id":"C-2","certificates":[{{"digest":"{cited}"}},{{"digest":"{cited}"}}]}}'),
+        ("decisions", f'{{not json "digest":"{other}"'),
+        ("decisions", f'{{"case_id":"C-4","certificates":[{{"digest":"{other.upper()}"}}],"issued":7}}'),
+        ("access", f'{{"action":"read","certificate":"{other}","certificates":[{{"digest":"{other}"}}]}}'),
+    ]
+    rows = [
+        {
+            "log": log,
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": body,
+            "lookup": None,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": NOW,
+            "state": "pending",
+        }
+        for i, (log, body) in enumerate(bodies)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        found = set(conn.execute(sa.select(LogMention.log, LogMention.seq, LogMention.digest)).all())  # type: ignore[call-overload]
+    assert found == {("decisions", 1, cited), ("decisions", 1, issued), ("decisions", 2, cited)}
+    assert migrations.differences(engine) == []
+    engine.dispose()

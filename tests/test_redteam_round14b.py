@@ -9,6 +9,12 @@ insider with database access.
    council authorised for the type, or a hostile one that wrote any name) cited that one first and had the
    approving department sign a permit in a business name the market regulator never vouched for. Now a certified
    field is read only from a certificate of an issuer every condition of the rule set on that type accepts.
+2. A certificate's timeline read every decision of the log. The public timeline (``GET
+   /public/certificates/{digest}/timeline``, anyone) asked which decision produced the certificate by reading every
+   entry of its issuer's decisions log and searching its text, and the full timeline (issuer, auditors) which
+   decisions cited it by reading every decision of every department: an anonymous client's request cost more with
+   each decision recorded (0.9 s of a gateway thread after 20,000 decisions, a minute at a million). The decisions
+   naming a certificate are now indexed when they are appended (``logmention``, migration 0008) and read by index.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -16,11 +22,16 @@ Each hole found was written first as a failing test, then closed.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
 
 from ledger.client import Ledger
 from ledger.services import decisions, logchain, permits
 from ledger.services.replay import replay
 
+from .api_support import Clock, bearer, login, make_client
 from .conftest import make_records
 from .permit_support import application, issue_records, published_permit_rules
 
@@ -58,3 +69,60 @@ def test_a_permits_certified_name_comes_from_a_licence_of_an_issuer_the_rules_tr
     assert permit["fields"]["subject.business_name"] == record["subject"]["name"], permit["fields"]
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
+
+
+# -- 2. a certificate's timeline read every decision ----------------------------------------------------------------
+
+
+def test_a_certificates_timeline_costs_the_same_however_many_decisions_are_logged(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: an anonymous client asking, again and again, for the public timeline of a permit (or any
+    certificate) of a department that decides many cases; and a signed-in issuer or auditor asking for a cited
+    licence's full timeline. Each answer read every decision of the log. Counted in SQLite's virtual-machine steps,
+    not seconds: the same timelines after 4,000 more decisions about other cases cost about what they cost before,
+    and still name the decision that produced the permit and the one that cited the licence."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("counts SQLite's virtual-machine steps")
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "r14b-timeline")
+    (record,) = make_records(1)
+    (licence,) = issue_records(ledger, tmp_path, "MKT", [record], "r14b-timeline")
+    identity = licence["fields"]["subject.credit_code"]
+    app = application("FBP-R14B-T", licence)
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=identity)
+    permit = decision.body["issued"]["certificate"]
+    client = make_client(ledger, Clock())
+    auditor = bearer(login(client, ledger, "PSB"))
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    def watch(dbapi: Any, _record: Any) -> None:
+        dbapi.set_progress_handler(count, 10)  # once every 10 instructions
+
+    def cost(url: str, headers: dict[str, str], kind: str) -> int:
+        steps[0] = 0
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, answer.text
+        (event_,) = [e for e in answer.json()["events"] if e["kind"] == kind]
+        assert event_["seq"] == decision.seq and event_["department"] == dept, event_
+        return steps[0]
+
+    public = (f"/public/certificates/{permit}/timeline", {}, "produced")
+    full = (f"/certificates/{licence['digest']}/provenance", auditor, "decision")
+    event.listen(ledger.engine, "connect", watch)
+    try:
+        ledger.engine.dispose()  # every connection from here on is a new one, watched
+        cost(*public)  # the first request of a connection also reads the schema
+        before = [cost(*public), cost(*full)]
+        others = ({"case_id": f"OTHER-{i}", "outcome": "refer", "certificates": []} for i in range(4_000))
+        logchain.append_many(ledger, logchain.LOG_DECISIONS, dept, others)
+        after = [cost(*public), cost(*full)]
+    finally:
+        event.remove(ledger.engine, "connect", watch)
+        ledger.engine.dispose()
+    for name, was, now in zip(("public timeline", "full timeline"), before, after, strict=True):
+        assert now < was * 1.25 + 50, f"the {name} took {was} x 10 steps, then {now} x 10 with 4,000 more decisions"

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -47,7 +48,7 @@ from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
 from ..onchain.chain import department_id_bytes
-from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry
+from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -90,6 +91,7 @@ def log_id(log: str) -> bytes:
 
 
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+_MENTIONS = LogMention.__table__  # type: ignore[attr-defined]
 _ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
 
 
@@ -178,6 +180,25 @@ def lookup_of(body: Any, log: str = LOG_DECISIONS) -> str | None:
     return lookup_key(named) if isinstance(named, str) else None
 
 
+_DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
+
+
+def mentions_of(body: Any, log: str = LOG_DECISIONS) -> list[str]:
+    """The certificates a decisions-log entry of this body names (``LogMention`` rows written with it): the digests
+    of the certificates it cites (``certificates[].digest``, as the ledger established them) and of the one it issued
+    (``issued.certificate``), once each; none for an entry of another log."""
+    if log != LOG_DECISIONS or not isinstance(body, dict):
+        return []
+    named: list[Any] = []
+    cited = body.get("certificates")
+    if isinstance(cited, list):
+        named.extend(c.get("digest") for c in cited if isinstance(c, dict))
+    issued = body.get("issued")
+    if isinstance(issued, dict):
+        named.append(issued.get("certificate"))
+    return list(dict.fromkeys(d for d in named if isinstance(d, str) and _DIGEST_TEXT.fullmatch(d)))
+
+
 def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
     """Whether ``lookup`` is the key the ledger stores with a body of this text (a text that is not JSON is
     reported as altered by its hash, not here)."""
@@ -198,11 +219,12 @@ def _append_rows(
     ledger: Ledger,
     log: str,
     department: str,
-    bodies: list[tuple[bytes, str | None]],
+    bodies: list[tuple[bytes, str | None, list[str]]],
     created_at: datetime,
     guard: Guard | None = None,
 ) -> list[dict[str, Any]]:
-    """Insert ``bodies`` after the current head in one transaction; retried when another writer got there first."""
+    """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
+    their ``LogMention`` rows; retried when another writer got there first."""
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
             try:
@@ -210,9 +232,13 @@ def _append_rows(
                     seq, prev = _head(conn, log, department, lock=True)
                     if guard is not None:
                         guard(conn)
-                    rows = []
-                    for raw, lookup in bodies:
+                    rows: list[dict[str, Any]] = []
+                    mentions: list[dict[str, Any]] = []
+                    for raw, lookup, named in bodies:
                         seq += 1
+                        mentions.extend(
+                            {"log": log, "department_id": department, "seq": seq, "digest": d} for d in named
+                        )
                         entry_hash = compute_entry_hash(log, department, seq, prev, raw)
                         rows.append(
                             {
@@ -230,6 +256,8 @@ def _append_rows(
                         prev = entry_hash
                     if rows:
                         conn.execute(insert(_ENTRIES), rows)
+                    if mentions:
+                        conn.execute(insert(_MENTIONS), mentions)
                 return rows
             except (IntegrityError, OperationalError) as exc:
                 # Another process appended the same sequence number (unique violation) or held the SQLite write
@@ -261,7 +289,12 @@ def append(
     :data:`Guard`."""
     _check_names(log, department)
     rows = _append_rows(
-        ledger, log, department, [(canonical_body(body), lookup_of(body, log))], created_at or _utcnow(), guard
+        ledger,
+        log,
+        department,
+        [(canonical_body(body), lookup_of(body, log), mentions_of(body, log))],
+        created_at or _utcnow(),
+        guard,
     )
     with Session(ledger.engine) as session:
         entry = session.exec(
@@ -289,9 +322,9 @@ def append_many(
     ``guard`` (:data:`Guard`) is asked in each transaction."""
     _check_names(log, department)
     count = 0
-    batch: list[tuple[bytes, str | None]] = []
+    batch: list[tuple[bytes, str | None, list[str]]] = []
     for body in bodies:
-        batch.append((canonical_body(body), lookup_of(body, log)))
+        batch.append((canonical_body(body), lookup_of(body, log), mentions_of(body, log)))
         if len(batch) >= chunk:
             count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow(), guard))
             batch = []
@@ -343,6 +376,41 @@ def entries(
             if entry.created_at.tzinfo is None:
                 entry.created_at = entry.created_at.replace(tzinfo=UTC)
             yield entry
+
+
+def mentioning(ledger: Ledger, log: str, digest: str, department: str | None = None) -> Iterator[LogEntry]:
+    """The entries of ``log`` (one department's or all) that name certificate ``digest`` (their ``LogMention``
+    rows, ``ix_logmention_digest``), ordered by department and seq: a certificate's few decisions, whatever the
+    length of the log. An entry whose rows an insider deleted is missed here; replay reads every entry."""
+    query = select(_MENTIONS.c.department_id, _MENTIONS.c.seq).where(
+        _MENTIONS.c.digest == digest, _MENTIONS.c.log == log
+    )
+    if department is not None:
+        query = query.where(_MENTIONS.c.department_id == department)
+    with ledger.engine.connect() as conn:
+        places = conn.execute(query.order_by(_MENTIONS.c.department_id, _MENTIONS.c.seq)).all()
+    # then the entries by their (log, department, seq) key: two indexed reads, whatever plan the database prefers
+    for dept, group in itertools.groupby(places, key=lambda place: str(place[0])):
+        seqs = [int(place[1]) for place in group]
+        for i in range(0, len(seqs), 900):
+            with Session(ledger.engine) as session:
+                found = list(
+                    session.exec(
+                        orm_select(LogEntry)
+                        .where(
+                            LogEntry.log == log,
+                            LogEntry.department_id == dept,
+                            col(LogEntry.seq).in_(seqs[i : i + 900]),
+                        )
+                        .order_by(col(LogEntry.seq))
+                    )
+                )
+                for entry in found:
+                    session.expunge(entry)
+            for entry in found:
+                if entry.created_at.tzinfo is None:
+                    entry.created_at = entry.created_at.replace(tzinfo=UTC)
+                yield entry
 
 
 class UnreadableEntry(StateError):

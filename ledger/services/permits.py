@@ -428,7 +428,13 @@ def produced_by(ledger: Ledger, digest: str) -> dict[str, Any] | None:
     departments = [row.department_id] if row is not None else ([cert] if cert else [])
     unreadable: logchain.UnreadableEntry | None = None
     for dept in departments:
-        for entry in logchain.entries(ledger, LOG_DECISIONS, dept):
+        # the decisions naming the certificate (their mention rows) and the one the index row names: a few
+        # entries, read by index, never every decision of the log (an anonymous client's timeline asks this)
+        named = {e.seq: e for e in logchain.mentioning(ledger, LOG_DECISIONS, digest, dept)}
+        if row is not None and row.decision_seq not in named:
+            pointed = list(logchain.entries(ledger, LOG_DECISIONS, dept, after=(dept, row.decision_seq - 1), limit=1))
+            named.update({e.seq: e for e in pointed if e.seq == row.decision_seq})
+        for entry in (named[seq] for seq in sorted(named)):
             if digest not in entry.body:
                 continue
             try:

@@ -274,7 +274,8 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
     from . import logchain
 
     out = []
-    for entry in logchain.entries(ledger, logchain.LOG_DECISIONS):
+    # the entries naming it, found by their mention rows: a certificate's few decisions, not every decision logged
+    for entry in logchain.mentioning(ledger, logchain.LOG_DECISIONS, digest):
         if digest not in entry.body:  # cheap text test before parsing
             continue
         try:

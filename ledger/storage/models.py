@@ -49,6 +49,7 @@ __all__ = [
     "InputCitation",
     "LogAnchor",
     "LogEntry",
+    "LogMention",
     "ProducedCertificate",
     "RevokedToken",
     "RuleSetRecord",
@@ -230,6 +231,20 @@ class LogEntry(SQLModel, table=True):
     leaf_index: int | None = None
     proof: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
     state: str = Field(default=EntryState.PENDING, index=True, max_length=16)
+
+
+class LogMention(SQLModel, table=True):
+    """That entry ``seq`` of ``department_id``'s log ``log`` names certificate ``digest``: a decision citing it or
+    issuing it (``logchain.mentions_of``), written in the transaction that appends the entry. A certificate's
+    decisions (its timeline, the decision that produced a permit) are then one indexed read, not a scan of every
+    decision of the log. The database's word, like ``LogEntry.lookup``: the readers parse the bodies it points at."""
+
+    __table_args__ = (Index("ix_logmention_digest", "digest", "log", "department_id", "seq"),)
+
+    log: str = Field(primary_key=True, max_length=32)
+    department_id: str = Field(primary_key=True, max_length=32)
+    seq: int = Field(primary_key=True)
+    digest: str = Field(primary_key=True, max_length=66)
 
 
 class LogAnchor(SQLModel, table=True):
