@@ -15,25 +15,36 @@ insider with database access.
    decisions cited it by reading every decision of every department: an anonymous client's request cost more with
    each decision recorded (0.9 s of a gateway thread after 20,000 decisions, a minute at a million). The decisions
    naming a certificate are now indexed when they are appended (``logmention``, migration 0008) and read by index.
+3. A department's applicant secret was re-created when its row was missing. Every applicant reference (what the
+   credit list, the case's decisions and the holder facts are keyed by) is an HMAC with that secret, kept sealed in
+   ``applicantsecret``. An insider who deleted the row made the ledger mint a fresh secret at the next start, in
+   silence: from then on every credit-listed applicant got a reference the list does not hold, and the rules
+   approved them on the fast track (the decision recording "not listed", which replay re-reads as true). Now a
+   missing secret is created only for a department whose decisions log is empty; otherwise nothing is decided and
+   the error says to restore the row.
 
 Each hole found was written first as a failing test, then closed.
 """
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import delete, event, select
 
 from ledger.client import Ledger
-from ledger.services import decisions, logchain, permits
+from ledger.errors import StateError
+from ledger.services import decisions, logchain, permits, supervision
 from ledger.services.replay import replay
+from ledger.storage.models import ApplicantSecret
 
 from .api_support import Clock, bearer, login, make_client
-from .conftest import make_records
+from .conftest import PASSPHRASE, make_records
 from .permit_support import application, issue_records, published_permit_rules
+from .supervision_support import decide, rule_set
 
 # -- 1. a permit's business name from a licence the rules do not rely on ---------------------------------------------
 
@@ -126,3 +137,44 @@ def test_a_certificates_timeline_costs_the_same_however_many_decisions_are_logge
         ledger.engine.dispose()
     for name, was, now in zip(("public timeline", "full timeline"), before, after, strict=True):
         assert now < was * 1.25 + 50, f"the {name} took {was} x 10 steps, then {now} x 10 with 4,000 more decisions"
+
+
+# -- 3. a deleted applicant secret silently replaced --------------------------------------------------------------
+
+
+def test_an_applicant_secret_deleted_in_the_database_is_not_replaced_by_a_new_one(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider (colluding with a credit-listed applicant) deleting the department's row of
+    ``applicantsecret``. At the next start the ledger made a new secret, so the listed applicant's reference was no
+    longer the one the credit list holds, and the rules approved them. Now the ledger refuses to decide (or
+    replay) with a new secret once its decisions log holds entries made with the old one."""
+    dept = fresh_department
+    rules = rule_set("r14b-secret")
+    decisions.publish_rule_set(ledger, rules, dept)
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant="applicant-listed",
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=365),
+    )
+    assert decide(ledger, dept, rules, "S-R14B-1", "applicant-listed").body["reasons"] == [
+        "APPLICANT_ON_CREDIT_BLACKLIST"
+    ]
+    with ledger.engine.begin() as conn:
+        conn.execute(delete(ApplicantSecret).where(ApplicantSecret.department_id == dept))  # type: ignore[arg-type]
+    restarted = Ledger.open(ledger.settings, passphrase=PASSPHRASE)  # the gateway (or the CLI) starts again
+    try:
+        with pytest.raises(StateError, match="applicant secret") as refused:
+            decide(restarted, dept, rules, "S-R14B-2", "applicant-listed")
+        assert "restore" in str(refused.value)
+        assert decisions.find_decisions(restarted, dept, "S-R14B-2") == []
+        with pytest.raises(StateError, match="applicant secret"):
+            replay(restarted, department=dept)
+        with restarted.engine.connect() as conn:  # and no new secret was written in its place
+            kept = conn.execute(select(ApplicantSecret.department_id)).scalars().all()  # type: ignore[call-overload]
+        assert dept not in kept
+    finally:
+        restarted.close()

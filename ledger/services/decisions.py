@@ -121,6 +121,7 @@ def _secret(ledger: Ledger, department: str) -> bytes:
     with ledger.engine.connect() as conn:
         sealed = conn.execute(select(_SECRETS.c.sealed).where(_SECRETS.c.department_id == department)).scalar()
     if sealed is None:
+        _require_unused_secret(ledger, department)
         fresh = os.urandom(32)
         try:
             with ledger.engine.begin() as conn:
@@ -139,6 +140,26 @@ def _secret(ledger: Ledger, department: str) -> bytes:
     with memo.guard:
         memo.values[key] = secret
     return secret
+
+
+def _require_unused_secret(ledger: Ledger, department: str) -> None:
+    """StateError when ``department`` has no applicant secret but its decisions log holds entries: they were made
+    with a secret (applicant and officer references, credit listings, input commitments) that is gone from the
+    database, and a new one would give every applicant another reference, so a credit-listed applicant would no
+    longer be recognised. Only a department that never decided or listed anyone gets a new secret."""
+    with ledger.engine.connect() as conn:
+        used = conn.execute(
+            select(col(logchain.LogEntry.seq))
+            .where(col(logchain.LogEntry.log) == LOG_DECISIONS, col(logchain.LogEntry.department_id) == department)
+            .limit(1)
+        ).first()
+    if used is not None:
+        raise StateError(
+            f"department {department!r}'s applicant secret (table applicantsecret) is missing from the database, "
+            "but its decisions log holds entries made with it: a new secret would give every applicant a new "
+            "reference (credit listings and earlier decisions would no longer be recognised). Nothing was "
+            "decided; restore the row from a backup of the database (it is sealed with the vault key)"
+        )
 
 
 def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
