@@ -22,18 +22,25 @@ insider with database access.
    approved them on the fast track (the decision recording "not listed", which replay re-reads as true). Now a
    missing secret is created only for a department whose decisions log is empty; otherwise nothing is decided and
    the error says to restore the row.
+4. A log entry edited to hold a lone surrogate hid the whole log and the report. JSON spells a lone surrogate
+   (``"\\ud800"``) and Python's parser, the ledger's fallback, reads it, but no Unicode text carries one: an insider
+   who wrote one into a single entry (a case id, an action) made every answer quoting it fail to encode, so the
+   auditors' listing of the log (``GET /audit/logs/{log}``), the department's own access log (``GET /access-log``)
+   and the auditors' report (``GET /audit/report``, HTML and JSON) answered 500 for the whole log, where round 5
+   made every reader name an edited entry and show the rest. A stored text holding a lone surrogate is now read as
+   an entry the ledger never wrote: named, and the rest shown; replay reports it ``body_invalid``.
 
 Each hole found was written first as a failing test, then closed.
 """
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, event, select
+from sqlalchemy import delete, event, select, text
 
 from ledger.client import Ledger
 from ledger.errors import StateError
@@ -41,7 +48,7 @@ from ledger.services import decisions, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.storage.models import ApplicantSecret
 
-from .api_support import Clock, bearer, login, make_client
+from .api_support import Clock, bearer, issue, login, make_client
 from .conftest import PASSPHRASE, make_records
 from .permit_support import application, issue_records, published_permit_rules
 from .supervision_support import decide, rule_set
@@ -178,3 +185,63 @@ def test_an_applicant_secret_deleted_in_the_database_is_not_replaced_by_a_new_on
         assert dept not in kept
     finally:
         restarted.close()
+
+
+# -- 4. a lone surrogate in one entry hid the whole log ----------------------------------------------------------
+
+
+def _edit(ledger: Ledger, log: str, department: str, seq: int, old: str, new: str) -> None:
+    """An insider's edit of one stored log entry: ``old`` replaced by ``new`` in its text."""
+    with ledger.engine.begin() as conn:
+        where = {"l": log, "d": department, "s": seq}
+        body = conn.execute(
+            text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"), where
+        ).scalar_one()
+        assert old in body
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {**where, "b": body.replace(old, new)},
+        )
+
+
+def test_a_lone_surrogate_written_into_one_entry_does_not_hide_the_log_or_the_report(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider writing a lone surrogate (the JSON escape ``\\ud800``) into one decision's case id and
+    into one access-log entry's action. Every listing of those logs and the auditors' report must still answer
+    (200), name the edited entry and show the others; replay names it."""
+    dept = fresh_department
+    rules = rule_set("r14b-surrogate")
+    decisions.publish_rule_set(ledger, rules, dept)
+    decide(ledger, dept, rules, "SUR-R14B-1", "applicant-s1")
+    decide(ledger, dept, rules, "SUR-R14B-2", "applicant-s2")
+    client = make_client(ledger, Clock())
+    auditor, own = bearer(login(client, ledger, "PSB")), bearer(login(client, ledger, dept))
+    (document,) = issue(ledger, dept, 1)
+    for _ in range(2):  # two reads of its own certificate: entries 1 and 2 of its access log
+        assert client.get(f"/certificates/{document['digest']}/content", headers=own).status_code == 200
+    _edit(ledger, logchain.LOG_DECISIONS, dept, 1, '"SUR-R14B-1"', '"SUR-\\ud800"')
+    _edit(ledger, logchain.LOG_ACCESS, dept, 1, '"action":"', '"action":"\\udc00')
+    for url, headers in (
+        (f"/audit/logs/decisions?department={dept}", auditor),
+        (f"/audit/logs/access?department={dept}", auditor),
+    ):
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, (url, answer.text[:300])
+        (named,) = [e for e in answer.json() if e["body"] is None]
+        assert named["seq"] == 1 and "lone surrogate" in named["body_error"], named
+    answer = client.get("/access-log", headers=own)
+    assert answer.status_code == 200, answer.text[:300]
+    assert [e["seq"] for e in answer.json()] == [1, 2] and answer.json()[0]["action"] is None, answer.json()
+    today = datetime.now(UTC).date()
+    for form in ("json", "html"):
+        answer = client.get(
+            "/audit/report",
+            params={"department": dept, "from": str(today - timedelta(days=7)), "to": str(today), "format": form},
+            headers=auditor,
+        )
+        assert answer.status_code == 200, (form, answer.text[:300])
+        if form == "json":  # and it says replay found the edited entry
+            assert answer.json()["replay"]["ok"] is False, answer.json()["replay"]
+    found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+    assert ("body_invalid", 1) in found, found

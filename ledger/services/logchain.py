@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 import re
 import threading
 import time
@@ -203,7 +204,7 @@ def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
     """Whether ``lookup`` is the key the ledger stores with a body of this text (a text that is not JSON is
     reported as altered by its hash, not here)."""
     try:
-        return lookup == lookup_of(json_loads(text), log)
+        return lookup == lookup_of(stored_loads(text), log)
     except ValueError:
         return True
 
@@ -435,12 +436,30 @@ def read_body(text: str | bytes | None, log: str, department: str, seq: int) -> 
     if text is None:
         raise UnreadableEntry(log, department, seq, "is empty (NULL)")
     try:
-        body = json_loads(text)
-    except ValueError as exc:  # JSONDecodeError (also nested too deep), UnicodeDecodeError
+        body = stored_loads(text)
+    except ValueError as exc:  # JSONDecodeError (also nested too deep), UnicodeDecodeError, a lone surrogate
         raise UnreadableEntry(log, department, seq, f"is not JSON ({str(exc)[:200]})") from None
     if not isinstance(body, dict):
         raise UnreadableEntry(log, department, seq, f"is JSON but not an object (a {type(body).__name__})")
     return body
+
+
+# a \uD800-\uDFFF escape: the only way a JSON text spells a lone surrogate (canonical JSON writes none at all)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+def stored_loads(text: str | bytes) -> Any:
+    """A stored body or input (text the ledger wrote as canonical JSON) parsed, as :func:`json_loads` does, or
+    ValueError, also for a text holding a lone surrogate: JSON spells one (``\\ud800``) and Python reads it, but no
+    Unicode text carries one, so every answer and page quoting the string would fail to encode (a 500 hiding the
+    whole log or report). The ledger never writes one: such a text was edited in the database."""
+    value = json_loads(text)
+    if _SURROGATE_ESCAPE.search(text if isinstance(text, str) else text.decode("latin-1")):
+        try:  # only a text escaping a surrogate can hold a lone one
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("it holds a lone surrogate (a \\uD800-\\uDFFF escape), which is no Unicode text") from None
+    return value
 
 
 def certificate_entries(ledger: Ledger, department: str, certificate: str, mention: str) -> list[dict[str, Any]]:

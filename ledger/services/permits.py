@@ -524,7 +524,6 @@ def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[s
 def _decision_bodies(ledger: Ledger, department: str) -> Iterator[tuple[int, str, dict[str, Any]]]:
     """(seq, entry hash, body) of ``department``'s decision log in order, streamed; unreadable bodies are left out
     (check_log reports them)."""
-    from ..formats.canonical import json_loads
 
     entries = LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
@@ -535,7 +534,7 @@ def _decision_bodies(ledger: Ledger, department: str) -> Iterator[tuple[int, str
         )
         for seq, entry_hash, text in rows:
             try:
-                body = json_loads(text)
+                body = logchain.stored_loads(text)
             except ValueError:
                 continue
             if isinstance(body, dict):

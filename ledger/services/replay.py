@@ -815,7 +815,7 @@ class _DepartmentReplay:
         links = self.links
         for seq, text, entry_hash, lookup in self.buffer:
             try:
-                body = json_loads(text)
+                body = logchain.stored_loads(text)
                 if not isinstance(body, dict):
                     raise ValueError("not an object")
             except ValueError as exc:
@@ -1216,7 +1216,7 @@ def _report_decided_again(
         outcomes: dict[str, list[tuple[int, Any, bool]]] = {}  # case id -> (seq, outcome, a withdrawal?) in order
         for seq, text in _bodies(conn, dept, shared):
             try:
-                body = json_loads(text)
+                body = logchain.stored_loads(text)
             except ValueError:
                 continue  # reported as altered by the log check
             case = body.get("case_id") if isinstance(body, dict) else None
@@ -1306,7 +1306,7 @@ def _check_overrides(
             )
         else:
             try:
-                other = json_loads(row[1]).get("case_id")
+                other = logchain.stored_loads(row[1]).get("case_id")
             except (ValueError, AttributeError):
                 other = None
             if other != case:
@@ -1346,7 +1346,7 @@ def _passed_over(
         bodies: dict[int, Any] = {}
         for number, text in _bodies(conn, dept, sorted({n for found in suspects.values() for n in found})):
             try:
-                bodies[number] = json_loads(text)
+                bodies[number] = logchain.stored_loads(text)
             except ValueError:
                 continue  # reported as altered by the log check
     out = {}
@@ -1399,7 +1399,7 @@ def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, foun
     with ledger.engine.connect() as conn:
         for seq, text in _bodies(conn, dept, seqs):
             try:
-                cases[seq] = json_loads(text).get("case_id")
+                cases[seq] = logchain.stored_loads(text).get("case_id")
             except (ValueError, AttributeError):
                 cases[seq] = None
     for d in found:

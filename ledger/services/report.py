@@ -208,7 +208,7 @@ def build_report(
     automatic = officer = overrides = total = 0
     for entry in logchain.entries(ledger, LOG_DECISIONS, department):
         try:
-            body = json_loads(entry.body)
+            body = logchain.stored_loads(entry.body)
         except ValueError:
             continue  # replay names it (body_invalid)
         if not isinstance(body, dict):

@@ -42,7 +42,7 @@ from sqlalchemy import func, select
 from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
-from ..formats.canonical import canonical_json, json_loads
+from ..formats.canonical import canonical_json
 from . import logchain, permits
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
@@ -206,7 +206,7 @@ def _read_log(
     found = []
     for seq, entry_hash, text, block in rows:
         try:
-            body = json_loads(text)
+            body = logchain.stored_loads(text)
         except ValueError:
             continue
         if not isinstance(body, dict):
