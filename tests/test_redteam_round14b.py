@@ -29,6 +29,12 @@ insider with database access.
    and the auditors' report (``GET /audit/report``, HTML and JSON) answered 500 for the whole log, where round 5
    made every reader name an edited entry and show the rest. A stored text holding a lone surrogate is now read as
    an entry the ledger never wrote: named, and the rest shown; replay reports it ``body_invalid``.
+5. An applicant's identity was salted exactly as sent. The credit list, a case's decisions and the holder facts are
+   keyed by the department's salted reference of the applicant's identity, an HMAC of the exact string. A
+   credit-listed applicant who sent their identity with a space after it, or a zero-width space inside it, got
+   another reference, was "not listed", and was approved on the fast track. Now an identity with surrounding
+   whitespace or a character that prints as nothing is refused wherever one enters (a decision, a bulk run, an
+   officer's decision, a credit listing), saying what to send.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -43,7 +49,7 @@ import pytest
 from sqlalchemy import delete, event, select, text
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import InputError, StateError
 from ledger.services import decisions, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.storage.models import ApplicantSecret
@@ -51,7 +57,8 @@ from ledger.storage.models import ApplicantSecret
 from .api_support import Clock, bearer, issue, login, make_client
 from .conftest import PASSPHRASE, make_records
 from .permit_support import application, issue_records, published_permit_rules
-from .supervision_support import decide, rule_set
+from .supervision_support import ITEM, decide, rule_set
+from .supervision_support import application as application_of
 
 # -- 1. a permit's business name from a licence the rules do not rely on ---------------------------------------------
 
@@ -245,3 +252,44 @@ def test_a_lone_surrogate_written_into_one_entry_does_not_hide_the_log_or_the_re
             assert answer.json()["replay"]["ok"] is False, answer.json()["replay"]
     found = {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
     assert ("body_invalid", 1) in found, found
+
+
+# -- 5. an identity spelt with invisible characters escaped the credit list ------------------------------------------
+
+
+@pytest.mark.parametrize("spelling", ["{} ", " {}", "{}\t", "{}\u200b", "\u200b{}", "{}\u00a0", "{}\ufeff"])
+def test_a_credit_listed_applicant_cannot_escape_the_list_by_padding_their_identity(
+    ledger: Ledger, fresh_department: str, spelling: str
+) -> None:
+    """Adversary: an applicant on the department's credit list sending their identity (``applicant_ref``) with a
+    trailing space, a tab, a zero-width or non-breaking space or a byte-order mark: the salted reference differed
+    from the listed one and the rules approved. Such an identity is refused on every path; the identity itself
+    is still referred."""
+    dept = fresh_department
+    rules = rule_set("r14b-padded")
+    decisions.publish_rule_set(ledger, rules, dept)
+    identity = f"91440300MA5{dept.replace('-', '')[-7:]:0>7}"
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant=identity,
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=365),
+    )
+    padded = spelling.format(identity)
+    with pytest.raises(InputError, match="applicant_ref"):
+        decide(ledger, dept, rules, "PAD-1", padded)
+    with pytest.raises(InputError, match="applicant_ref"):
+        decisions.decide_many(ledger, dept, [{**application_of("PAD-2"), "applicant_ref": padded}], {"*": rules})
+    with pytest.raises(InputError, match="applicant_ref"):
+        decisions.record_human_decision(
+            ledger, dept, "PAD-3", ITEM, officer="officer", outcome="approve", reasons=["OK"], applicant_ref=padded
+        )
+    with pytest.raises(InputError, match="applicant"):
+        supervision.credit_list(
+            ledger, dept, applicant=padded, reason="FALSE_MATERIALS", since=date.today(), until=date.today()
+        )
+    assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("PAD-1", "PAD-2", "PAD-3"))
+    listed = decide(ledger, dept, rules, "PAD-4", identity)
+    assert listed.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"], listed.body

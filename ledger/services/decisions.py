@@ -65,6 +65,7 @@ __all__ = [
     "Decision",
     "DecisionInput",
     "RuleSetRecord",
+    "applicant_identity",
     "applicant_reference",
     "decide",
     "decide_many",
@@ -182,6 +183,25 @@ class _References:
         keyed = self._keyed.copy()
         keyed.update(identity.encode("utf-8"))
         return "0x" + keyed.hexdigest()
+
+
+def applicant_identity(identity: Any, what: str = "applicant_ref") -> str:
+    """``identity`` as an applicant's identity entering the ledger (a decision, a bulk run, an officer's decision, a
+    credit listing), or InputError. Its salted reference is an HMAC of the exact text, and the credit list, a case's
+    decisions and the holder facts are keyed by it: a listed applicant who sent their identity with a space after
+    it, or a zero-width space inside, got another reference and was "not listed". So surrounding whitespace and
+    characters that print as nothing (format characters, other spaces than ' ', controls) are refused, not
+    removed: what is recorded is what was sent. (Identities read from certificates are compared as they are.)"""
+    if not isinstance(identity, str) or not identity.strip():
+        raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)", field=what)
+    if identity != identity.strip() or not identity.isprintable():
+        raise InputError(
+            f"{what} {identity!r} has surrounding whitespace or a character that prints as nothing (a control, a "
+            "zero-width or non-breaking space, a byte-order mark): send the identity exactly as the credential "
+            "states it (e.g. an ID number or a unified social credit code)",
+            field=what,
+        )
+    return identity
 
 
 def applicant_reference(ledger: Ledger, department: str, identity: str) -> str:
@@ -849,6 +869,7 @@ def decide(
     (:func:`record_human_decision`), never a re-run of the rules on other input until the outcome suits.
     """
     department_id_bytes(department)
+    applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     rules = _resolve_rule_set(ledger, rule_set)
     permits.require_issuer(ledger, department, rules)
@@ -1110,6 +1131,7 @@ def record_human_decision(
 ) -> Decision:
     """Record an officer's decision (``overrides``: the decision number or case id it replaces, if any)."""
     department_id_bytes(department)
+    applicant_identity(applicant_ref)
     require_approver(ledger, department, "record decisions")
     if outcome not in OUTCOMES:
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
@@ -1250,6 +1272,7 @@ class _Chunk:
             prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
             if not isinstance(identity, str):
                 raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
+            applicant_identity(identity)
             if rules.service_item not in ("*", item):
                 evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
         except InputError as exc:

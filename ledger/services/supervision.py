@@ -490,11 +490,15 @@ def credit_list(
 ) -> CreditEntry:
     """Put an applicant (identity ``applicant``, recorded salted, or an already salted ``applicant_ref``) on
     ``department``'s credit list for [since, until) with a reason code; anchored at once."""
-    from .decisions import applicant_reference
+    from .decisions import applicant_identity, applicant_reference
 
     if (applicant is None) == (applicant_ref is None):
         raise InputError("give the applicant's identity or its salted reference, not both", field="applicant")
-    ref = applicant_reference(ledger, department, applicant) if applicant is not None else applicant_ref
+    ref = (
+        applicant_reference(ledger, department, applicant_identity(applicant, "applicant"))
+        if applicant is not None
+        else applicant_ref
+    )
     if not isinstance(ref, str) or len(ref) != 66 or not ref.startswith("0x"):
         raise InputError(
             f"applicant reference {ref!r} is not a salted reference (0x + 64 hex digits)", field="applicant_ref"
