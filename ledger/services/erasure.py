@@ -28,6 +28,7 @@ in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages 
 from __future__ import annotations
 
 import getpass
+import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -297,6 +298,51 @@ class Attribution:
     unproven: dict[str, str]
 
 
+class _ProvenMemo:
+    """Per ledger: each department's erased certificates the chain attests, with the type each entry records, and
+    the state of its ``erasures`` log they were worked out from (``_log_stamp``)."""
+
+    def __init__(self) -> None:
+        self.guard = threading.Lock()
+        self.values: dict[str, tuple[tuple[Any, ...], dict[str, str | None]]] = {}
+
+
+def _log_stamp(ledger: Ledger, department: str) -> tuple[Any, ...]:
+    """What changes whenever ``department``'s ``erasures`` log could prove something else: its head (sequence number
+    and entry hash) and its last entry marked anchored. Two indexed reads, whatever the log's length."""
+    entries = logchain.LogEntry
+    mine = (col(entries.log) == LOG, col(entries.department_id) == department)
+    with ledger.engine.connect() as conn:
+        head = conn.execute(
+            select(col(entries.seq), col(entries.entry_hash)).where(*mine).order_by(col(entries.seq).desc()).limit(1)
+        ).first()
+        anchored = conn.execute(
+            select(func.max(col(entries.seq))).where(*mine, col(entries.state) == logchain.EntryState.ANCHORED)
+        ).scalar()
+    return (tuple(head) if head is not None else None, anchored)
+
+
+def _proven_types(ledger: Ledger, department: str) -> dict[str, str | None]:
+    """Digest -> the type its proven erasure entry records (None: none recorded), for ``department``'s erasures
+    the chain attests (:func:`proven_entries`). Worked out again only when the log changed (a new entry, an
+    anchoring): a public verification of an erased certificate (anyone, by digest) read and hashed the whole log
+    and scanned the chain's anchors at each request. What the chain attested once stays attested: an entry edited in
+    the database afterwards changes nothing here (``ledger reconcile`` reports the edit)."""
+    memo = ledger.local("erasure.proven", _ProvenMemo)
+    stamp = _log_stamp(ledger, department)
+    with memo.guard:
+        known = memo.values.get(department)
+    if known is not None and known[0] == stamp:
+        return known[1]
+    types = {
+        digest: entry.get("type") if isinstance(entry.get("type"), str) else None
+        for digest, entry in proven_entries(ledger, department).items()
+    }
+    with memo.guard:
+        memo.values[department] = (stamp, types)
+    return types
+
+
 def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
     """The issuer and type of erased certificate ``digest`` that the store names as ``department``'s, taken only
     from an erasure entry of ``department``'s own ``erasures`` log that the chain attests (:func:`proven_entries`).
@@ -307,8 +353,8 @@ def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
     type authority check unless that entry records the type (taken from the opened body when it was erased;
     entries written before the type was recorded have none)."""
     key = hex32(parse_hex32(digest, "digest"))
-    entry = proven_entries(ledger, department).get(key)
-    if entry is None:
+    proven = _proven_types(ledger, department)
+    if key not in proven:
         why = (
             f"not established: the store names {department} as the issuer of this erased certificate, but no erasure "
             f"entry of {department}'s own erasures log that the chain attests names it (an erasure not yet "
@@ -317,8 +363,8 @@ def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
         )
         type_why = "not established: no erasure entry the chain attests records the certificate's type"
         return Attribution(department, None, {"issuer": why, "type_authority": type_why})
-    cert_type = entry.get("type")
-    if not isinstance(cert_type, str):
+    cert_type = proven[key]
+    if cert_type is None:
         return Attribution(
             department,
             None,
