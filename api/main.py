@@ -146,6 +146,7 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
                 opened.close()
 
     app = FastAPI(
+        default_response_class=problems.JsonAnswer,
         title="Provenance Ledger gateway",
         version=__version__,
         description=DESCRIPTION,

@@ -7,6 +7,7 @@ invalid field); 429 adds ``retry_after`` (and the Retry-After header); 401 sends
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -34,6 +35,19 @@ from .ratelimit import RateLimited
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("api")
+
+
+class JsonAnswer(JSONResponse):
+    """The gateway's JSON answers (``default_response_class``, and every problem): UTF-8 as FastAPI writes them, but a
+    string holding a lone surrogate (``\\ud800``, which JSON spells and Python reads, e.g. from a JSON column an
+    insider edited) is written escaped rather than failing the whole answer with a 500: one edited grant row hid
+    every grant of the lists quoting it."""
+
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(content, ensure_ascii=True, allow_nan=False, separators=(",", ":")).encode("ascii")
 
 
 class FieldError(BaseModel):
@@ -94,7 +108,7 @@ def problem(
         instance=request.url.path if request is not None else None,
         **extra,
     )
-    return JSONResponse(
+    return JsonAnswer(
         body.model_dump(exclude_none=True), status_code=body.status, media_type=PROBLEM_JSON, headers=headers
     )
 

@@ -41,6 +41,11 @@ insider with database access.
    ``erasures`` log against its anchors at every request: every entry read and hashed and the chain's anchoring
    events scanned (0.5 s after 20,000 erasures). What the chain attests is now worked out once per state of the
    log (its head and its last anchored entry) and kept.
+7. A lone surrogate in one grant row hid every grant. The same escape written by an insider into a grant's
+   ``reveal`` (a JSON column) was read back as a string no Unicode text carries: the read through the grant was
+   refused (its row is not the grant its logged creation made), but the issuer's list of the certificate's grants
+   and the grantee's list of grants received answered 500, for every grant. The gateway's JSON answers now write
+   such a string escaped (``\\ud800``) instead of failing, so the lists show every grant, the edited one as it is.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -354,3 +359,38 @@ def test_verifying_an_erased_certificate_costs_the_same_however_long_the_erasure
         event.remove(ledger.engine, "connect", watch)
         ledger.engine.dispose()
     assert after < before * 1.25 + 50, f"verifying took {before} x 10 steps, then {after} x 10 with a longer log"
+
+
+# -- 7. a lone surrogate in one grant row hid every grant -----------------------------------------------------------
+
+
+def test_a_lone_surrogate_written_into_one_grant_row_does_not_hide_the_grant_lists(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider writing a lone surrogate into one grant's ``reveal`` column. The read through it is
+    refused as before; the issuer's and the grantee's lists of grants still answer (200) and show both grants."""
+    dept = fresh_department
+    (document,) = issue(ledger, dept, 1)
+    digest = document["digest"]
+    client = make_client(ledger, Clock())
+    own, grantee = bearer(login(client, ledger, dept)), bearer(login(client, ledger, "INS"))
+    made = []
+    for reveal in (["type"], ["type", "valid_until"]):
+        answer = client.post(
+            f"/certificates/{digest}/grants",
+            json={"grantee": "INS", "purpose": "r14b", "expires_at": "2099-01-01T00:00:00Z", "reveal": reveal},
+            headers=own,
+        )
+        assert answer.status_code == 201, answer.text
+        made.append(answer.json()["id"])
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE certificate_grant SET reveal=:r WHERE id=:i"), {"r": '["type","\\ud800"]', "i": made[0]}
+        )
+    for url, headers in ((f"/certificates/{digest}/grants", own), ("/grants/received", grantee)):
+        answer = client.get(url, headers=headers)
+        assert answer.status_code == 200, (url, answer.text[:300])
+        assert set(made) <= {g["id"] for g in answer.json()}, answer.json()
+        assert "\\ud800" in answer.text  # the edited value, escaped
+    read = client.get(f"/certificates/{digest}/content", headers=grantee)
+    assert read.status_code == 200 and read.json()["grant"]["id"] == made[1], read.text  # the genuine grant serves
