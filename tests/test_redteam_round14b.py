@@ -46,6 +46,11 @@ insider with database access.
    refused (its row is not the grant its logged creation made), but the issuer's list of the certificate's grants
    and the grantee's list of grants received answered 500, for every grant. The gateway's JSON answers now write
    such a string escaped (``\\ud800``) instead of failing, so the lists show every grant, the edited one as it is.
+8. A council member's approval file was read without checking its values. ``ledger council submit`` collects the
+   members' signed approval files; a file whose ``chain_id`` was an object, whose ``member`` was no address, whose
+   ``signature`` was no hex or whose ``deadline`` did not fit 256 bits stopped the command with a Python traceback
+   (TypeError, ValueError), and one whose ``proposal_id`` was ``true`` or ``1.9`` was read as proposal 1. Each value
+   is now checked for what a signed approval holds, and a file that does not hold it is refused, naming the key.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -394,3 +399,53 @@ def test_a_lone_surrogate_written_into_one_grant_row_does_not_hide_the_grant_lis
         assert "\\ud800" in answer.text  # the edited value, escaped
     read = client.get(f"/certificates/{digest}/content", headers=grantee)
     assert read.status_code == 200 and read.json()["grant"]["id"] == made[1], read.text  # the genuine grant serves
+
+
+# -- 8. a council approval file of other types ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("chain_id", {}),
+        ("chain_id", "31337x"),
+        ("registry", 7),
+        ("proposal_id", True),
+        ("proposal_id", 1.9),
+        ("proposal_id", [1]),
+        ("member", "bob"),
+        ("deadline", "soon"),
+        ("deadline", 2**300),
+        ("signature", "0xzz"),
+        ("signature", 5),
+    ],
+)
+def test_a_council_approval_file_of_other_types_is_refused_naming_the_key(
+    ledger: Ledger, tmp_path: Path, key: str, value: Any
+) -> None:
+    """Adversary: a council member (or whoever passes the files on) handing the collector an approval file whose
+    values are of other types than a signed approval's. Submitting it must be refused with an InputError naming
+    the key, never a traceback, and a ``proposal_id`` of ``true`` or ``1.9`` is not proposal 1."""
+    import json
+
+    from eth_account import Account
+
+    from ledger.errors import InputError
+    from ledger.services.council import APPROVAL_FILE_FORMAT, read_approval, submit_approvals
+
+    chain = ledger.chain
+    genuine = {
+        "format": APPROVAL_FILE_FORMAT,
+        "chain_id": chain.chain_id,
+        "registry": chain.deployment.registry,
+        "proposal_id": 1,
+        "member": Account.create().address,
+        "deadline": 2**40,
+        "signature": "0x" + "11" * 65,
+    }
+    path = tmp_path / "approval.json"
+    path.write_text(json.dumps({**genuine, key: value}), encoding="utf-8")
+    with pytest.raises(InputError, match=key):
+        submit_approvals(chain, Account.create(), 1, [read_approval(path)])
+    with pytest.raises(InputError, match=key):  # the library's own callers, handing a parsed file
+        submit_approvals(chain, Account.create(), 1, [{**genuine, key: value}])

@@ -515,7 +515,47 @@ def read_approval(path: Path) -> ApprovalFile:
     for key in ("chain_id", "registry", "proposal_id", "member", "deadline", "signature"):
         if key not in data:
             raise InputError(f"approval file {path} lacks {key!r}; ask the member to sign again")
+    try:
+        _approval_values(data)
+    except InputError as exc:
+        raise InputError(f"approval file {path} is refused: {exc}; ask the member for it again") from None
     return data
+
+
+_SIGNATURE = re.compile(r"0x[0-9a-fA-F]{130}\Z")
+
+
+def _approval_values(approval: ApprovalFile) -> tuple[int, str, int, str, int, bytes]:
+    """(chain id, registry, proposal id, member, deadline, signature) of an approval, each of the type a signed
+    approval holds; InputError naming the first that is not (an object for a chain id, ``true`` or ``1.9`` for a
+    proposal id, no address, no hex, a deadline past 256 bits), never a TypeError or ValueError from deep inside."""
+
+    def whole(key: str, low: int, high: int) -> int:
+        value = approval.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value < high:
+            raise InputError(f"{key} {value!r} is not a whole number from {low} below {high}")
+        return value
+
+    def address(key: str) -> str:
+        value = approval.get(key)
+        try:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return str(to_checksum_address(value))
+        except ValueError:
+            raise InputError(f"{key} {value!r} is not an Ethereum address (0x and 40 hex digits)") from None
+
+    signature = approval.get("signature")
+    if not isinstance(signature, str) or not _SIGNATURE.match(signature):
+        raise InputError(f"signature {signature!r} is not a 65-byte signature (0x and 130 hex digits)")
+    return (
+        whole("chain_id", 1, 2**64),
+        address("registry"),
+        whole("proposal_id", 1, 2**256),
+        address("member"),
+        whole("deadline", 0, 2**256),
+        bytes.fromhex(signature[2:]),
+    )
 
 
 def submit_approvals(
@@ -528,14 +568,15 @@ def submit_approvals(
     """
     batch = []
     for a in approvals:
-        if int(a["chain_id"]) != chain.chain_id or to_checksum_address(a["registry"]) != chain.deployment.registry:
+        chain_id, registry, proposal, member, deadline, signature = _approval_values(a)
+        if chain_id != chain.chain_id or registry != chain.deployment.registry:
             raise InputError(
-                f"the approval by {a['member']} is for registry {a['registry']} on chain "
-                f"{a['chain_id']}, not this ledger's; it cannot count here"
+                f"the approval by {member} is for registry {registry} on chain "
+                f"{chain_id}, not this ledger's; it cannot count here"
             )
-        if int(a["proposal_id"]) != proposal_id:
-            raise InputError(f"the approval by {a['member']} is for proposal {a['proposal_id']}, not {proposal_id}")
-        batch.append((to_checksum_address(a["member"]), int(a["deadline"]), bytes.fromhex(a["signature"][2:])))
+        if proposal != proposal_id:
+            raise InputError(f"the approval by {member} is for proposal {proposal}, not {proposal_id}")
+        batch.append((member, deadline, signature))
     if not batch:
         raise InputError("no approvals to submit")
     chain.transact(sender, chain.registry.functions.approveWithSignatures(proposal_id, batch))
