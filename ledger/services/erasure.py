@@ -316,8 +316,11 @@ def _log_stamp(ledger: Ledger, department: str) -> tuple[Any, ...]:
         head = conn.execute(
             select(col(entries.seq), col(entries.entry_hash)).where(*mine).order_by(col(entries.seq).desc()).limit(1)
         ).first()
-        anchored = conn.execute(
-            select(func.max(col(entries.seq))).where(*mine, col(entries.state) == logchain.EntryState.ANCHORED)
+        anchored = conn.execute(  # read backwards from the head: the last entries are anchored, or a few pending
+            select(col(entries.seq))
+            .where(*mine, col(entries.state) == logchain.EntryState.ANCHORED)
+            .order_by(col(entries.seq).desc())
+            .limit(1)
         ).scalar()
     return (tuple(head) if head is not None else None, anchored)
 
