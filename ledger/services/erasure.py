@@ -43,7 +43,7 @@ from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
-from ._issue_worker import read_body
+from .issuance import sealed_fields
 from .status import stored
 
 LOG = "erasures"
@@ -421,15 +421,11 @@ def _sealed_type(ledger: Ledger, digest: str) -> str | None:
     """The type certificate ``digest``'s own sealed body states (not the ``cert_type`` column, which nothing binds
     to the digest), or None when the body is gone (destroyed without an erasure entry) or fails its integrity
     check."""
-    with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar_one()
-    if bytes(sealed) == ERASED:
-        return None
     try:
-        fields, _salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
+        fields = sealed_fields(ledger, digest)
     except (LedgerError, ValueError, KeyError, TypeError):
         return None  # an altered body: the erasure still goes ahead, and records no type it cannot vouch for
-    cert_type = fields.get("type") if isinstance(fields, dict) else None
+    cert_type = fields.get("type") if fields is not None else None
     return cert_type if isinstance(cert_type, str) else None
 
 
