@@ -1109,6 +1109,28 @@ def _still_latest(ledger: Ledger, department: str, case: str, latest: _Entry) ->
     return guard
 
 
+def _listing_period(decided_at: str, credit_days: Any) -> tuple[date, date] | None:
+    """The credit listing a withdrawal decided at ``decided_at`` makes for ``credit_days`` days: [its day, that day +
+    the days), None for 0 days (not listed); InputError for anything else than a whole number of days whose end is in
+    the calendar."""
+    if not isinstance(credit_days, int) or isinstance(credit_days, bool) or credit_days < 0:
+        raise InputError(
+            f"credit days {credit_days!r} must be a whole number of days, 0 or more (0: the applicant is not listed)",
+            field="credit_days",
+        )
+    if credit_days == 0:
+        return None
+    day = date.fromisoformat(decided_at[:10])
+    try:
+        return day, day + timedelta(days=credit_days)
+    except OverflowError:
+        raise InputError(
+            f"credit days {credit_days} would list the applicant past the year 9999; give a period that ends in the "
+            "calendar",
+            field="credit_days",
+        ) from None
+
+
 def withdraw_approval(
     ledger: Ledger,
     department: str,
@@ -1157,6 +1179,12 @@ def withdraw_approval(
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
     at = _time_text(decided_at)
+    # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
+    # endless period, a reason in words) left the refusal in the log with its permit valid, the applicant unlisted,
+    # and the withdrawal refused for good when run again ("no longer in force")
+    listed = _listing_period(at, credit_days)
+    codes = [_code(r, "reason") for r in reasons]
+    listing_reason = _code(credit_reason, "credit_reason") if credit_reason is not None else codes[0]
     body = {
         "format": "pl-decision/2",
         "case_id": case,
@@ -1167,7 +1195,7 @@ def withdraw_approval(
         "rule_set": None,
         "engine": None,
         "outcome": "reject",
-        "reasons": [_code(r, "reason") for r in reasons],
+        "reasons": codes,
         "fired": [],
         "decided_by": {
             "kind": "officer",
@@ -1185,15 +1213,14 @@ def withdraw_approval(
         body["withdraws"] = withdrawn
     entry = _append(ledger, department, body, anchor=False, guard=_still_latest(ledger, department, case, latest))
     listing = None
-    if credit_days:
-        day = date.fromisoformat(at[:10])
+    if listed is not None:
         listing = credit_list(
             ledger,
             department,
             applicant_ref=body["applicant_ref"],
-            reason=credit_reason or body["reasons"][0],
-            since=day,
-            until=day + timedelta(days=credit_days),
+            reason=listing_reason,
+            since=listed[0],
+            until=listed[1],
             basis={"withdrawal": _ref(entry), "finding": _ref(finding)},
             listed_at=decided_at,
         )

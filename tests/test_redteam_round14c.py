@@ -1,0 +1,110 @@
+"""Red team, round 14c: privacy and supervision - an insider with the database or the disk, a person who asked for
+erasure, an officer or department abusing supervision.
+
+Holes (each test failed before its fix):
+
+- a withdrawal that withdrew nothing: ``ledger inspect withdraw`` recorded the withdrawal (an officer's refusal of
+  the approval) before it checked its credit listing, so a listing it could not make (``--credit-days -1``, a
+  ``--credit-reason`` in words, a period past the calendar: a traceback) failed after the refusal was in the log:
+  the permit stayed valid, the applicant was not listed, the withdrawal was not anchored, and running the command
+  again was refused for good ("no longer in force") (``ledger/services/supervision.py``: every input is checked
+  before anything is recorded).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import decisions, logchain, permits, supervision
+from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
+
+from .permit_support import SERVICE_ITEM as ITEM
+from .permit_support import application as permit_application
+from .permit_support import fresh_licence, published_permit_rules
+
+
+def _live(ledger: Ledger, digests: list[str]) -> list[str]:
+    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
+    return [
+        document["digest"]
+        for document in permits.documents(ledger, digests)
+        if verify_certificate(document, ChainView(ledger.chain, 0)).ok
+    ]
+
+
+def _checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+def _inspected(ledger: Ledger, dept: str, since: datetime, case: str) -> int:
+    """Announce an inspection of every approval of ``dept`` since ``since`` (rate 1), draw it, and record a
+    non-conforming finding on ``case``: the finding's sequence number."""
+    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
+    announcement = supervision.announce_inspection(
+        ledger, dept, since=since, until=since + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
+    )
+    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
+    )
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    return supervision.record_finding(
+        ledger, dept, draw["seq"], case, inspector="insp-1", conforming=False, findings=["PREMISES_NOT_AS_DECLARED"]
+    )
+
+
+# --------------------------------------------------------------------------- a withdrawal checks before recording
+
+
+def test_a_withdrawal_whose_credit_listing_is_refused_records_nothing_and_can_be_made_again(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    rules = published_permit_rules(ledger, dept, "listing-refused")
+    licence, identity = fresh_licence(ledger, tmp_path, "listing-refused")
+    decided = decisions.decide(
+        ledger, dept, "FBP-LR-1", ITEM, permit_application("FBP-LR-1", licence), rules, applicant_ref=identity
+    )
+    permit = decided.body["issued"]["certificate"]
+    finding = _inspected(ledger, dept, since, "FBP-LR-1")
+
+    def withdraw(**kw: Any) -> dict[str, Any]:
+        return supervision.withdraw_approval(
+            ledger,
+            dept,
+            finding,
+            officer="officer-14c",
+            reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+            legal_basis="ART-69",
+            **kw,
+        )
+
+    # each of these listings cannot be made: the withdrawal is refused whole, before anything is in the log
+    for bad, field in (
+        ({"credit_days": -1}, "credit_days"),
+        ({"credit_days": 10**7}, "credit_days"),  # past year 9999: OverflowError, a traceback
+        ({"credit_days": True}, "credit_days"),
+        ({"credit_reason": "hid the kitchen of Li Wei, ID 110101199003071234"}, "credit_reason"),
+    ):
+        with pytest.raises(InputError) as refused:
+            withdraw(**bad)
+        assert refused.value.field == field, bad
+        assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-LR-1")] == ["approve"], bad
+        assert _live(ledger, [permit]) == [permit], bad
+        assert supervision.credit_entries(ledger, dept) == [], bad
+
+    # and the officer's corrected withdrawal goes through: the permit is revoked, the applicant listed
+    done = withdraw(credit_days=30, credit_reason="PREMISES_NOT_AS_DECLARED")
+    assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-LR-1")] == ["approve", "reject"]
+    assert _live(ledger, [permit]) == []
+    (listing,) = supervision.credit_entries(ledger, dept)
+    assert listing.seq == done["credit_listing"] and listing.reason == "PREMISES_NOT_AS_DECLARED"
+    assert _checks(ledger, dept) == set()
