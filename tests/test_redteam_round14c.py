@@ -8,23 +8,36 @@ Holes (each test failed before its fix):
   ``--credit-reason`` in words, a period past the calendar: a traceback) failed after the refusal was in the log:
   the permit stayed valid, the applicant was not listed, the withdrawal was not anchored, and running the command
   again was refused for good ("no longer in force") (``ledger/services/supervision.py``: every input is checked
-  before anything is recorded).
+  before anything is recorded);
+- a wallet's credential kept in the clear: an application citing a certificate as the W3C credential the holder's
+  wallet keeps (``ledger export --vc``), the document itself rather than wrapped in ``{"document": ...}``, was not
+  recognised as a cited document: the stored decision input (plain JSON, ``decisioninput``) kept every claim and
+  salt of it, where no erasure reaches, and the decision took it for no certificate at all
+  (``ledger/services/facts.py``: a credential cited as itself is read, and sealed, as the document it carries).
 """
 
 from __future__ import annotations
 
+import io
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import decisions, logchain, permits, supervision
+from ledger.formats import vc
+from ledger.services import decisions, erasure, issuance, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import CitedDocument, DecisionInput
+from ledger.storage.vault import ERASED
 
+from .conftest import make_records, write_jsonl
+from .decision_support import application, unique_rule_set
 from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
 from .permit_support import fresh_licence, published_permit_rules
@@ -108,3 +121,54 @@ def test_a_withdrawal_whose_credit_listing_is_refused_records_nothing_and_can_be
     (listing,) = supervision.credit_entries(ledger, dept)
     assert listing.seq == done["credit_listing"] and listing.reason == "PREMISES_NOT_AS_DECLARED"
     assert _checks(ledger, dept) == set()
+
+
+# --------------------------------------------------------------------------- a credential cited as itself
+
+
+def _issued(ledger: Ledger, tmp_path: Path, department: str, tag: str) -> dict[str, Any]:
+    """One certificate of ``department`` whose subject name carries ``tag``: the holder's document."""
+    (record,) = make_records(1)
+    record["subject"]["name"] = f"{tag}-subject"
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / f"{tag}.jsonl", [record]), department, out=out)
+    return json.loads(out.getvalue())
+
+
+def test_a_credential_cited_as_itself_is_sealed_not_stored_in_the_clear_and_erasure_reaches_it(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: an insider reading the database (no vault key needed), and the person after ``ledger erase``. The
+    applicant sends the credential their wallet holds, as it is, in ``certificates``."""
+    dept = fresh_department
+    licence = _issued(ledger, tmp_path, dept, "wallet14c")
+    credential = vc.to_credential(licence)
+    rules = unique_rule_set(f"wallet-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    holder = licence["fields"]["subject.credit_code"]
+    decided = decisions.decide(
+        ledger, dept, "C-WALLET-1", "ITEM-1", application("C-WALLET-1", credential), rules, applicant_ref=holder
+    )
+    # read as the certificate it is
+    (fact,) = decided.body["certificates"]
+    assert (fact["digest"], fact["verified"], fact["holder"]) == (licence["digest"], True, True)
+
+    personal = [str(v) for k, v in licence["fields"].items() if k.startswith("subject.")]
+    personal += list(licence["salts"].values())
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(
+            select(DecisionInput.document).where(DecisionInput.digest == decided.body["input_digest"])  # type: ignore[arg-type]
+        ).scalar_one()
+    assert [p for p in personal if p in stored] == [], "the stored input holds the credential's claims in the clear"
+
+    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-14c")
+    assert done["cited_copies_erased"] == 1
+    with ledger.engine.connect() as conn:
+        copies = (
+            conn.execute(
+                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+    assert [bytes(c) for c in copies] == [ERASED]
