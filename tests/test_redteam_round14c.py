@@ -13,7 +13,11 @@ Holes (each test failed before its fix):
   wallet keeps (``ledger export --vc``), the document itself rather than wrapped in ``{"document": ...}``, was not
   recognised as a cited document: the stored decision input (plain JSON, ``decisioninput``) kept every claim and
   salt of it, where no erasure reaches, and the decision took it for no certificate at all
-  (``ledger/services/facts.py``: a credential cited as itself is read, and sealed, as the document it carries).
+  (``ledger/services/facts.py``: a credential cited as itself is read, and sealed, as the document it carries);
+- a cited copy out of the erasure's reach: a credential whose envelope the holder's wallet edited (a display name
+  added) is refused by verification, and the ledger, which labels each sealed copy with the certificate digest it
+  computes from it, computed none; the copy, every claim and salt of the certificate, survived ``ledger erase``
+  (``ledger/services/decisions.py``: labelled from the claims and salts it carries, ``vc.carried``).
 """
 
 from __future__ import annotations
@@ -172,3 +176,43 @@ def test_a_credential_cited_as_itself_is_sealed_not_stored_in_the_clear_and_eras
             .all()
         )
     assert [bytes(c) for c in copies] == [ERASED]
+    assert _checks(ledger, dept) == set()
+
+
+def test_a_credential_whose_envelope_a_wallet_edited_is_still_found_by_the_erasure(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: an insider holding the vault key, after the person's erasure. The holder's wallet added a display
+    name to the credential (its envelope no longer matches the certified fields it carries, so verification refuses
+    it); the copy the application cited is sealed all the same, with every claim and salt of the certificate, and
+    must be labelled with that certificate's digest so that ``ledger erase`` destroys it."""
+    dept = fresh_department
+    licence = _issued(ledger, tmp_path, dept, "edited14c")
+    credential = {**vc.to_credential(licence), "name": "My business licence"}
+    rules = unique_rule_set(f"edited-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+    holder = licence["fields"]["subject.credit_code"]
+    decided = decisions.decide(
+        ledger,
+        dept,
+        "C-EDITED-1",
+        "ITEM-1",
+        application("C-EDITED-1", {"document": credential}),
+        rules,
+        applicant_ref=holder,
+    )
+    (fact,) = decided.body["certificates"]
+    assert fact["verified"] is False  # the edited envelope is refused, as by every verifier
+
+    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-14c")
+    assert done["cited_copies_erased"] == 1, "the sealed copy of the credential survives the erasure"
+    with ledger.engine.connect() as conn:
+        copies = (
+            conn.execute(
+                select(CitedDocument.sealed).where(CitedDocument.digest == licence["digest"])  # type: ignore[arg-type]
+            )
+            .scalars()
+            .all()
+        )
+    assert [bytes(c) for c in copies] == [ERASED]
+    assert _checks(ledger, dept) == set()  # the honest decision still replays clean after the erasure

@@ -626,13 +626,19 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
     """The digest of the certificate a cited document is a copy (or presentation) of, computed from its fields,
     salts and disclosed hashes (a credential is converted first, as verification does), never the digest it
     states. A copy the verifier refused for its format or anchor still carries the fields, so it is labelled from
-    its fields and salts alone; ``""`` when even that fails (no certificate's fields and salts are in it)."""
+    its fields and salts alone, and so is a credential whose envelope was edited (a wallet adding a display name:
+    the claims and salts inside are still the certificate's); ``""`` when even that fails (no certificate's fields
+    and salts are in it)."""
+    from ..formats import vc
+
     try:
         return hex32(load_document(document).digest())
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         pass
     try:
-        return hex32(CertificateDocument.content_digest(document))
+        return hex32(
+            CertificateDocument.content_digest(vc.carried(document) if vc.is_credential(document) else document)
+        )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
 
