@@ -17,7 +17,10 @@ Holes (each test failed before its fix):
 - a cited copy out of the erasure's reach: a credential whose envelope the holder's wallet edited (a display name
   added) is refused by verification, and the ledger, which labels each sealed copy with the certificate digest it
   computes from it, computed none; the copy, every claim and salt of the certificate, survived ``ledger erase``
-  (``ledger/services/decisions.py``: labelled from the claims and salts it carries, ``vc.carried``).
+  (``ledger/services/decisions.py``: labelled from the claims and salts it carries, ``vc.carried``);
+- replay stalled for hours: an inspection announced with the sample rate ``1e-100000000`` (above 0, at most 1) was
+  accepted, and ``Fraction`` read it as a number of a hundred million digits at the announcement, every draw and
+  every replay of the department (``ledger/services/supervision.py``: a rate is short decimal text, nothing else).
 """
 
 from __future__ import annotations
@@ -216,3 +219,73 @@ def test_a_credential_whose_envelope_a_wallet_edited_is_still_found_by_the_erasu
         )
     assert [bytes(c) for c in copies] == [ERASED]
     assert _checks(ledger, dept) == set()  # the honest decision still replays clean after the erasure
+
+
+# --------------------------------------------------------------------------- a sample rate that costs hours
+
+
+def test_a_sample_rate_in_exponent_form_is_refused_and_does_not_stall_replay(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: a department (its officer, or past the library) that wants the auditors' replay never to finish.
+    The rate was read with ``Fraction(text)``, which turns ``1e-100000000`` (16 characters) into a number of a
+    hundred million digits: the announcement was accepted (above 0, at most 1), and every draw and every replay of
+    the department (``ledger replay``, the auditors' report) recomputed it, for hours."""
+    dept = fresh_department
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
+
+    def announce(rate: str) -> dict[str, Any]:
+        return supervision.announce_inspection(
+            ledger, dept, since=since, until=since + timedelta(hours=1), rate=rate, inspectors=f"inspectors-{dept}"
+        )
+
+    # the rate is a short decimal text (docs/decisions.md): nothing else is read, so nothing else can cost
+    for rate in ("1e-2", "1e-100000000", "0." + "0" * 60 + "1", "5e-1"):
+        with pytest.raises(InputError) as refused:
+            announce(rate)
+        assert refused.value.field == "rate", rate
+    # written past the library, anchored, and drawn with the real block hash: replay names it, and goes on
+    head = ledger.chain.block_number()
+    entries = supervision._log(ledger, dept)
+    (inspectors,) = [e for e in entries if e.body.get("kind") == "inspector_list"]
+    announcement = logchain.append(
+        ledger,
+        logchain.LOG_DECISIONS,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "inspection_announcement",
+            "period": {"since": "2026-01-01T00:00:00.000Z", "until": "2026-01-02T00:00:00.000Z"},
+            "rate": "1e-100000000",
+            "inspectors": {
+                "seq": inspectors.seq,
+                "entry_hash": inspectors.entry_hash,
+                "list_id": f"inspectors-{dept}",
+                "digest": inspectors.body["digest"],
+            },
+            "target_block": head + 5,
+            "announced_at": "2026-01-02T00:00:00.000Z",
+        },
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    ledger.chain.w3.provider.make_request("anvil_mine", [hex(6)])  # type: ignore[arg-type]
+    block = ledger.chain.w3.eth.get_block(head + 5)
+    logchain.append(
+        ledger,
+        logchain.LOG_DECISIONS,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "inspection_draw",
+            "announcement": {"seq": announcement.seq, "entry_hash": announcement.entry_hash},
+            "target_block": head + 5,
+            "block_hash": "0x" + bytes(block["hash"]).hex(),
+            "population": {"count": 0, "digest": "0x" + "00" * 32},
+            "sample": [],
+            "drawn_at_block": head + 6,
+            "drawn_at": "2026-01-02T00:00:00.000Z",
+        },
+    )
+    checks = _checks(ledger, dept)
+    assert ("draw_mismatch", announcement.seq + 1) in checks

@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -85,6 +86,8 @@ DRAW_GRACE_BLOCKS = 256  # an announcement not drawn this long after its target 
 MAX_TARGET_DELAY = 256  # blocks: a target further off could never come due, keeping its period undrawn yet taken
 _CREDIT_KINDS = '"kind":"credit_'  # how the canonical body of a listing or removal begins its kind
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+_RATE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a sample rate (docs/decisions.md): decimal text, nothing else
+MAX_RATE_CHARS = 24
 
 
 def _utcnow() -> datetime:
@@ -724,10 +727,17 @@ def register_inspectors(ledger: Ledger, department: str, list_id: str, inspector
 
 
 def _rate(value: Any) -> Fraction:
-    try:
-        rate = Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"sample rate {value!r} must be a decimal number such as 0.05", field="rate") from None
+    """A sample rate: decimal text (``0.05``), above 0 and at most 1. Nothing else is read: ``Fraction`` takes
+    ``1e-100000000`` (16 characters) for a number of a hundred million digits, hours of work for the announcement
+    and again for every draw and replay that reads it."""
+    text = str(value)
+    if len(text) > MAX_RATE_CHARS or not _RATE_TEXT.fullmatch(text):
+        raise InputError(
+            f"sample rate {text[:40]!r} must be a decimal number such as 0.05, at most {MAX_RATE_CHARS} characters "
+            "(no exponent)",
+            field="rate",
+        )
+    rate = Fraction(text)
     if not 0 < rate <= 1:
         raise InputError(f"sample rate {value!r} must be above 0 and at most 1", field="rate")
     return rate
