@@ -20,7 +20,10 @@ Holes (each test failed before its fix):
   (``ledger/services/decisions.py``: labelled from the claims and salts it carries, ``vc.carried``);
 - replay stalled for hours: an inspection announced with the sample rate ``1e-100000000`` (above 0, at most 1) was
   accepted, and ``Fraction`` read it as a number of a hundred million digits at the announcement, every draw and
-  every replay of the department (``ledger/services/supervision.py``: a rate is short decimal text, nothing else).
+  every replay of the department (``ledger/services/supervision.py``: a rate is short decimal text, nothing else);
+- tracebacks: an officer's override naming a decision number no database integer holds, a moment option outside the
+  calendar once in UTC, a window of due commitments reaching past the calendar, each an OverflowError out of
+  ``ledger`` (``ledger/services/decisions.py``, ``ledger/cli/output.py``, ``ledger/services/supervision.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import CitedDocument, DecisionInput
 from ledger.storage.vault import ERASED
 
+from .cli_support import cli_in_process
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import SERVICE_ITEM as ITEM
@@ -289,3 +293,37 @@ def test_a_sample_rate_in_exponent_form_is_refused_and_does_not_stall_replay(
     )
     checks = _checks(ledger, dept)
     assert ("draw_mismatch", announcement.seq + 1) in checks
+
+
+# --------------------------------------------------------------------------- clear errors, never a traceback
+
+
+def test_supervision_commands_and_an_officers_override_refuse_out_of_range_values_clearly(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Adversary: an officer (or a script driving the commands) giving numbers and times past what the calendar or
+    the database holds. Each was a Python traceback (OverflowError) out of ``ledger``; each is now exit 2 naming the
+    value, or, for a window reaching past the calendar, simply everything due."""
+    dept = fresh_department
+    refused = (
+        # a decision number no database integer holds: SQLite's OverflowError
+        (
+            "record-decision",
+            *("-d", dept, "--case", "C-R14C-1", "--item", "X", "--officer", "officer-14c", "--outcome", "reject"),
+            *("--reason", "R", "--applicant", "a", "--overrides", "99999999999999999999"),
+        ),
+        ("supervision", "summary", "-d", dept, "--since", "0001-01-01T00:00:00+14:00"),  # before year 1 in UTC
+        (
+            "inspect",
+            *("announce", "-d", dept, "--since", "9999-12-31T23:59:59-14:00", "--until", "9999-12-31"),
+            *("--rate", "0.5", "--inspectors", "inspectors-2026"),
+        ),
+        ("supervision", "due", "-d", dept, "--within", "-1"),
+    )
+    for args in refused:
+        code, out, err = cli_in_process(ledger, monkeypatch, capsys, *args)
+        assert code == 2 and err.startswith("error: ") and "Traceback" not in err, (args, err)
+    # a window reaching past the calendar lists everything due
+    for args in (("--within", "99999999999"), ("--within", "3000000"), ("--today", "9999-12-31")):
+        code, out, err = cli_in_process(ledger, monkeypatch, capsys, "supervision", "due", "-d", dept, *args)
+        assert code == 0 and json.loads(out) == [], (args, err)

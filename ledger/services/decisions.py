@@ -1045,6 +1045,8 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     if isinstance(overrides, bool) or not isinstance(overrides, (int, str)):
         raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
     if isinstance(overrides, int):
+        if not 0 < overrides < 2**63:  # no log entry has it, and no database integer holds it (an OverflowError)
+            raise NotFoundError(f"{department} has no decision number {overrides} to override")
         with ledger.engine.connect() as conn:
             row = conn.execute(
                 select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]

@@ -44,6 +44,7 @@ from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import canonical_json, json_loads
+from ..storage.models import aware
 from . import logchain, permits
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
@@ -98,7 +99,7 @@ def _time_text(value: datetime | None) -> str:
     value = value or _utcnow()
     if value.tzinfo is None:
         raise InputError("times must carry a time zone (UTC)")
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # InputError outside the calendar
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -641,9 +642,15 @@ def commitments(
 def due_commitments(
     ledger: Ledger, department: str, *, within_days: int = 30, today: date | None = None
 ) -> list[Commitment]:
-    """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due)."""
+    """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due; a window
+    reaching past the calendar: every one)."""
+    if not isinstance(within_days, int) or isinstance(within_days, bool) or within_days < 0:
+        raise InputError(f"the window {within_days!r} must be a whole number of days, 0 or more", field="within")
     day = today or _utcnow().date()
-    horizon = (day + timedelta(days=within_days)).isoformat()
+    try:
+        horizon = (day + timedelta(days=within_days)).isoformat()
+    except OverflowError:  # past year 9999 (or past what a timedelta holds): every deadline is within it
+        horizon = date.max.isoformat()
     return sorted(
         (
             c
