@@ -23,7 +23,10 @@ Holes (each test failed before its fix):
   every replay of the department (``ledger/services/supervision.py``: a rate is short decimal text, nothing else);
 - tracebacks: an officer's override naming a decision number no database integer holds, a moment option outside the
   calendar once in UTC, a window of due commitments reaching past the calendar, each an OverflowError out of
-  ``ledger`` (``ledger/services/decisions.py``, ``ledger/cli/output.py``, ``ledger/services/supervision.py``).
+  ``ledger`` (``ledger/services/decisions.py``, ``ledger/cli/output.py``, ``ledger/services/supervision.py``);
+- free text for ever in the decision log: an officer's decision took any text as a reason (a name, an ID number),
+  hash-chained and anchored with the decision, in every evidence bundle and notice of it, out of any erasure's reach
+  (``ledger/services/decisions.py``: an officer's reasons are codes, as a withdrawal's are).
 """
 
 from __future__ import annotations
@@ -51,7 +54,7 @@ from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
-from .permit_support import fresh_licence, published_permit_rules
+from .permit_support import fresh_licence, officer_decision, published_permit_rules
 
 
 def _live(ledger: Ledger, digests: list[str]) -> list[str]:
@@ -327,3 +330,52 @@ def test_supervision_commands_and_an_officers_override_refuse_out_of_range_value
     for args in (("--within", "99999999999"), ("--within", "3000000"), ("--today", "9999-12-31")):
         code, out, err = cli_in_process(ledger, monkeypatch, capsys, "supervision", "due", "-d", dept, *args)
         assert code == 0 and json.loads(out) == [], (args, err)
+
+
+# --------------------------------------------------------------------------- an officer's reasons are codes
+
+
+def test_an_officers_decision_gives_reason_codes_not_free_text_that_the_anchored_log_keeps_for_ever(
+    ledger: Ledger,
+    tmp_path: Path,
+    fresh_department: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Adversary: an officer writing the person into the record, and anyone who reads it after (auditors, courts,
+    the report, an insider). An officer's decision took any text as a reason: ``--reason "refused: Li Wei, ID
+    110101199003071234, has a record"`` went into the decision's body, hash-chained, anchored, in every evidence
+    bundle and notice of it, where no erasure can ever reach (a withdrawal's reasons were codes already)."""
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "reasons")
+    licence, identity = fresh_licence(ledger, tmp_path, "reasons")
+    decisions.decide(
+        ledger, dept, "FBP-RC-1", ITEM, permit_application("FBP-RC-1", licence), rules, applicant_ref=identity
+    )
+    words = "refused: Li Wei, ID 110101199003071234, has a record"
+    for reasons in ([words], ["OFFICER_REVIEW", "li wei"], ["<img src=x onerror=alert(1)>"], [""]):
+        with pytest.raises(InputError) as refused:
+            decisions.record_human_decision(
+                ledger,
+                dept,
+                "FBP-RC-1",
+                ITEM,
+                officer="officer-14c",
+                outcome="reject",
+                reasons=reasons,
+                applicant_ref=identity,
+                overrides="FBP-RC-1",
+            )
+        assert refused.value.field == "reasons", reasons
+    code, _out, err = cli_in_process(
+        ledger,
+        monkeypatch,
+        capsys,
+        *("record-decision", "-d", dept, "--case", "FBP-RC-1", "--item", ITEM, "--officer", "officer-14c"),
+        *("--outcome", "reject", "--reason", words, "--applicant", identity, "--overrides", "FBP-RC-1"),
+    )
+    assert code == 2 and "code" in err, err
+    assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-RC-1")] == ["approve"]
+    # a code is what an officer gives
+    officer_decision(ledger, dept, "FBP-RC-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-RC-1")
+    assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-RC-1")] == ["approve", "reject"]

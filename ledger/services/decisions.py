@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -84,6 +85,7 @@ DECISION_FORMAT = "pl-decision/2"
 APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
+_REASON_CODE = re.compile(r"[A-Z0-9_.-]{1,64}")  # an officer's reason (rule reasons are UPPER_SNAKE_CASE ids)
 
 Progress = Callable[[int, int], None]
 
@@ -1102,6 +1104,15 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    # codes, never free text: the record is hash-chained and anchored, in every evidence bundle and notice of it, and
+    # no erasure can reach it (a name or an ID number written as a reason would stay for ever)
+    words = [r for r in reasons if not _REASON_CODE.fullmatch(r)]
+    if words:
+        raise InputError(
+            f"reason {words[0][:40]!r} is not a reason code: capital letters, digits, '_', '-' or '.', at most 64 "
+            "(e.g. OFFICER_CHECKED_ON_SITE); the record is anchored and kept for ever, so no free text goes in it",
+            field="reasons",
+        )
     if overrides is None:
         # an officer's decision of a case already decided replaces that decision, and says so: recorded as a first
         # decision it withdrew nothing (a refused case kept its permit) and left the record naming nothing it replaced
