@@ -26,7 +26,10 @@ Holes (each test failed before its fix):
   ``ledger`` (``ledger/services/decisions.py``, ``ledger/cli/output.py``, ``ledger/services/supervision.py``);
 - free text for ever in the decision log: an officer's decision took any text as a reason (a name, an ID number),
   hash-chained and anchored with the decision, in every evidence bundle and notice of it, out of any erasure's reach
-  (``ledger/services/decisions.py``: an officer's reasons are codes, as a withdrawal's are).
+  (``ledger/services/decisions.py``: an officer's reasons are codes, as a withdrawal's are);
+- free text for ever in the erasures log: ``ledger erase --by`` took any text up to 128 characters, the one place an
+  officer is invited to write who asked for the erasure, anchored beside the digest it erased
+  (``ledger/services/erasure.py``: who erases is a staff id).
 """
 
 from __future__ import annotations
@@ -379,3 +382,25 @@ def test_an_officers_decision_gives_reason_codes_not_free_text_that_the_anchored
     # a code is what an officer gives
     officer_decision(ledger, dept, "FBP-RC-1", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-RC-1")
     assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-RC-1")] == ["approve", "reject"]
+
+
+# --------------------------------------------------------------------------- who erased: a staff id, not a sentence
+
+
+def test_who_erased_is_a_staff_id_not_free_text_in_the_anchored_erasures_log(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: the person who asked for erasure, reading the department's ``erasures`` log (anchored, kept for
+    ever, shown to auditors). Its basis is a code because the log is never erased; ``--by`` took any text up to 128
+    characters, the one place an officer is invited to write who asked: "on request of Li Wei, ID ..." stayed there
+    for good, beside the digest of the certificate it erased."""
+    dept = fresh_department
+    licence = _issued(ledger, tmp_path, dept, "by14c")
+    for by in ("on request of Li Wei, ID 110101199003071234", "officer 7", "officer-7\nLi Wei", "-officer"):
+        with pytest.raises(InputError) as refused:
+            erasure.erase(ledger, licence["digest"], basis="objection", by=by)
+        assert refused.value.field == "by", by
+        assert erasure.recorded(ledger, dept) == {}, by  # nothing logged, nothing destroyed
+        assert not erasure.is_erased(ledger, licence["digest"]), by
+    done = erasure.erase(ledger, licence["digest"], basis="objection", by="officer-7")
+    assert done["by"] == "officer-7" and erasure.is_erased(ledger, licence["digest"])
