@@ -28,6 +28,7 @@ in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages 
 from __future__ import annotations
 
 import getpass
+import re
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +48,8 @@ from .issuance import sealed_fields
 from .status import stored
 
 LOG = "erasures"
+# Who erases: a staff id (or the operating-system login), never free text: the entry is anchored and kept for ever.
+_STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}")
 
 # Legal bases of an erasure: codes, never free text (the log is anchored and kept for ever).
 BASES = {
@@ -345,8 +348,13 @@ def erase(
     if basis not in BASES:
         raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
     actor = by or getpass.getuser()
-    if not actor or len(actor) > 128:
-        raise InputError("name who erases (--by): 1-128 characters, e.g. the officer's staff id")
+    if not isinstance(actor, str) or not _STAFF_ID.fullmatch(actor):
+        raise InputError(
+            f"who erases (--by) {str(actor)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or "
+            "'\\', no spaces, e.g. officer-7; the erasures log is anchored and kept for ever, so no free text (and "
+            "never who asked) goes in it",
+            field="by",
+        )
     cert = stored(ledger, digest_or_id, department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
