@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +43,29 @@ def standalone(
         timeout=300,
     )
     return run.returncode, (json.loads(run.stdout) if run.stdout.strip() else None), run.stderr
+
+
+def standalone_many(
+    ledger: Ledger, paths: list[Path], processes: int = 2
+) -> list[tuple[int, dict[str, Any] | None, str]]:
+    """:func:`standalone` for each of ``paths``, in order: the court's verifier run in ``processes`` interpreters of
+    its own side by side (tests/court_batch.py), each bundle verified by a fresh call of its ``main``."""
+    runner = [sys.executable, "-I", "-S", str(Path(__file__).with_name("court_batch.py"))]
+
+    def run(share: list[Path]) -> list[tuple[int, dict[str, Any] | None, str]]:
+        asked = "".join(json.dumps([str(p), "--rpc", rpc_url(ledger), "--json"]) + "\n" for p in share)
+        done = subprocess.run(runner, input=asked, capture_output=True, text=True, timeout=600)
+        lines = done.stdout.splitlines()
+        assert done.returncode == 0 and len(lines) == len(share), (done.returncode, done.stderr[-2000:])
+        return [(code, json.loads(out) if out.strip() else None, err) for code, out, err in map(json.loads, lines)]
+
+    with ThreadPoolExecutor(max_workers=processes) as pool:
+        shares = list(pool.map(run, [paths[i::processes] for i in range(processes)]))
+    ordered: list[tuple[int, dict[str, Any] | None, str]] = [(0, None, "")] * len(paths)
+    for i, share in enumerate(shares):
+        for j, answer in enumerate(share):
+            ordered[i + j * processes] = answer
+    return ordered
 
 
 def cli_env(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) -> list[str]:

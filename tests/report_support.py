@@ -34,20 +34,37 @@ def today() -> str:
 @pytest.fixture(scope="module", name="hostile_department")
 def hostile_department_fixture(ledger: Any) -> str:
     """An approver that registered a name with a script in it, with a decided, anchored history in which an
-    officer overrode one decision giving a reason written as HTML."""
+    officer overrode one decision giving a reason written as HTML. The library refuses a reason that is not a code
+    (red team, round 14c), so that override is written into the department's own log past it, as
+    ``record_human_decision`` writes one: the report escapes whatever a log holds."""
     code = f"RPT{os.getpid() % 1000}-{next(_codes)}"
     Council(ledger).register(code, HOSTILE_NAME, ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
     decided_history(ledger, code, n=60)
-    decisions.record_human_decision(
+    overridden = decisions.find_decisions(ledger, code, "CASE-000010")[-1]
+    logchain.append(
         ledger,
+        LOG_DECISIONS,
         code,
-        "CASE-000010",
-        "x",
-        officer="officer-7",
-        outcome="approve",
-        reasons=[HOSTILE_REASON],
-        applicant_ref="someone",
-        overrides="CASE-000010",
+        {
+            "format": decisions.DECISION_FORMAT,
+            "case_id": "CASE-000010",
+            "service_item": "x",
+            "applicant_ref": decisions.applicant_reference(ledger, code, "someone"),
+            "input_digest": None,
+            "certificates": [],
+            "rule_set": None,
+            "engine": None,
+            "outcome": "approve",
+            "reasons": [HOSTILE_REASON],
+            "fired": [],
+            "decided_by": {
+                "kind": "officer",
+                "department": code,
+                "officer_ref": decisions.officer_ref(ledger, code, "officer-7"),
+            },
+            "decided_at": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "overrides": {"seq": overridden.seq, "entry_hash": overridden.entry_hash},
+        },
     )
     decisions.record_human_decision(
         ledger,

@@ -30,7 +30,18 @@ from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, evidence, logchain, status
 
 from .conftest import TEST_TYPES, make_records
-from .evidence_support import SCRIPT, SCRIPT_MODULE, both, cli_env, decided, failed_names, issue, rpc_url, standalone
+from .evidence_support import (
+    SCRIPT,
+    SCRIPT_MODULE,
+    both,
+    cli_env,
+    decided,
+    failed_names,
+    issue,
+    rpc_url,
+    standalone,
+    standalone_many,
+)
 
 SCAN = b"%PDF-1.4\n% a scanned business licence, page 1 of 1\n"
 SCAN_SHA = hashlib.sha256(SCAN).hexdigest()
@@ -225,10 +236,10 @@ def mutations(
         file = tmp / f"m{i}.json"
         file.write_text(json.dumps(mutate(source, path)), encoding="utf-8")
         jobs[path] = file
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = {path: pool.submit(standalone, ledger, file) for path, file in jobs.items()}
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the court's verifier in two processes meanwhile
+        court = pool.submit(standalone_many, ledger, list(jobs.values()))
         library = {path: evidence.verify_bundle(file, ledger.chain) for path, file in jobs.items()}
-        return {path: (library[path], *futures[path].result()) for path in jobs}
+        return {path: (library[path], *verdict) for path, verdict in zip(jobs, court.result(), strict=True)}
 
 
 def test_every_element_of_the_bundle_is_covered(bundle: dict[str, Any]) -> None:
@@ -636,10 +647,10 @@ def decision_mutations(
         file = tmp / f"d{i}.json"
         file.write_text(json.dumps(mutate_at(decision, path)), encoding="utf-8")
         jobs[path] = file
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        futures = {path: pool.submit(standalone, ledger, file) for path, file in jobs.items()}
+    with ThreadPoolExecutor(max_workers=1) as pool:  # the court's verifier in two processes meanwhile
+        court = pool.submit(standalone_many, ledger, list(jobs.values()))
         library = {path: evidence.verify_bundle(file, ledger.chain) for path, file in jobs.items()}
-        return {path: (library[path], *futures[path].result()) for path in jobs}
+        return {path: (library[path], *verdict) for path, verdict in zip(jobs, court.result(), strict=True)}
 
 
 def test_every_element_of_a_decision_bundle_is_covered(decision: dict[str, Any]) -> None:

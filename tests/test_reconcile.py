@@ -175,9 +175,12 @@ def test_pending_batches_are_listed_not_divergent(ledger: Ledger, fresh_departme
     assert reconcile(ledger, departments=[fresh_department]).pending == []
 
 
-def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -> None:
-    """100,000 rows in one anchored batch: reconciled row by row, memory bounded by a chunk, not the table."""
-    n = 100_000
+def test_30k_certificates_of_one_batch_are_streamed(ledger: Ledger, fresh_department: str) -> None:
+    """30,000 rows in one anchored batch: reconciled row by row, memory bounded by a chunk, not the table. The batch
+    itself (its leaves and the tree rebuilt from them, ~250 bytes a certificate) is held: reconcile peaks near 10 MiB
+    here; the rows read at once take 29 MiB more (~1 KB a row). (It was 100,000 rows under a 40 MiB
+    bound: tracemalloc slowed that to 19 s of a CI pass, for the same finding.)"""
+    n = 30_000
     digests = [i.to_bytes(4, "big") + os.urandom(28) for i in range(n)]
     tree = MerkleTree(digests)
     root = hex32(tree.root)
@@ -230,14 +233,14 @@ def test_100k_certificates_are_streamed(ledger: Ledger, fresh_department: str) -
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
         assert report.ok and report.certificates == n, report.text()
-        assert seen[-1] == n and len(seen) >= 10
-        assert peak < 40 * 2**20, f"reconcile held {peak / 2**20:.0f} MiB: it must stream the rows"
-        change(ledger, delete(Certificate).where(Certificate.certificate_id == "BIG-54321"))
+        assert seen[-1] == n and len(seen) >= 3  # progress once a chunk (10,000 rows) at least
+        assert peak < 16 * 2**20, f"reconcile held {peak / 2**20:.0f} MiB: it must stream the rows"
+        change(ledger, delete(Certificate).where(Certificate.certificate_id == "BIG-12345"))
         assert [d.kind for d in reconcile(ledger, departments=[fresh_department], check_bodies=False).divergences] == [
             "rows_missing"
         ]
     finally:
-        # The 100,000 rows leave the session's store: every later test that reads the whole store (reconcile of
+        # The 30,000 rows leave the session's store: every later test that reads the whole store (reconcile of
         # every department, reports, listings) would read them again (test_reconcile_logs' whole-store reconcile
         # took 62 s on SQLite with them, 13 s without). The department's anchor stays on chain, as a divergence
         # of this department only, as before.

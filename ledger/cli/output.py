@@ -116,4 +116,12 @@ def moment(option: str, value: str | None) -> datetime | None:
         ) from None
     if parsed.tzinfo is None and len(value) > 10:
         raise InputError(f"{option} {value!r} has no time zone: add Z or an offset such as +08:00")
+    if parsed.tzinfo is not None:
+        try:
+            parsed.astimezone(UTC)  # every reader compares it in UTC
+        except OverflowError:
+            raise InputError(
+                f"{option} {value!r} lies outside the calendar once converted to UTC; give a moment between years 1 "
+                "and 9999 in UTC"
+            ) from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

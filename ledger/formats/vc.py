@@ -218,6 +218,21 @@ def to_document(credential: Any) -> dict[str, Any]:
     return doc
 
 
+def carried(credential: Mapping[str, Any]) -> dict[str, Any]:
+    """The certified members a credential carries (``fields``, ``salts``, ``hidden``), read without any of
+    :func:`to_document`'s checks: what labels a cited copy with its certificate's digest
+    (``CertificateDocument.content_digest``) when its envelope was edited and verification refuses it, since the
+    claims and salts inside are still the certificate's (erasure must find the copy)."""
+    subject = credential.get("credentialSubject")
+    proof = credential.get("proof")
+    subject = subject if isinstance(subject, Mapping) else {}
+    proof = proof if isinstance(proof, Mapping) else {}
+    found: dict[str, Any] = {"fields": subject.get("claims"), "salts": proof.get("salts")}
+    if "hidden" in proof:
+        found["hidden"] = proof["hidden"]
+    return found
+
+
 def _status_list(credential: Mapping[str, Any], doc: Mapping[str, Any]) -> tuple[str, int] | None:
     """(base URL, index) the credential's BitstringStatusListEntry entries name, checked against the document's
     department and root (statuslist.py); None when it has none."""

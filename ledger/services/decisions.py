@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import threading
 import time
 from collections import Counter
@@ -85,6 +86,7 @@ DECISION_FORMAT = "pl-decision/2"
 APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
+_REASON_CODE = re.compile(r"[A-Z0-9_.-]{1,64}")  # an officer's reason (rule reasons are UPPER_SNAKE_CASE ids)
 
 Progress = Callable[[int, int], None]
 
@@ -667,13 +669,19 @@ def cited_certificate_digest(document: Mapping[str, Any]) -> str:
     """The digest of the certificate a cited document is a copy (or presentation) of, computed from its fields,
     salts and disclosed hashes (a credential is converted first, as verification does), never the digest it
     states. A copy the verifier refused for its format or anchor still carries the fields, so it is labelled from
-    its fields and salts alone; ``""`` when even that fails (no certificate's fields and salts are in it)."""
+    its fields and salts alone, and so is a credential whose envelope was edited (a wallet adding a display name:
+    the claims and salts inside are still the certificate's); ``""`` when even that fails (no certificate's fields
+    and salts are in it)."""
+    from ..formats import vc
+
     try:
         return hex32(load_document(document).digest())
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         pass
     try:
-        return hex32(CertificateDocument.content_digest(document))
+        return hex32(
+            CertificateDocument.content_digest(vc.carried(document) if vc.is_credential(document) else document)
+        )
     except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
         return ""
 
@@ -1081,6 +1089,8 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     if isinstance(overrides, bool) or not isinstance(overrides, (int, str)):
         raise InputError("overrides must be a decision sequence number or a case id", field="overrides")
     if isinstance(overrides, int):
+        if not 0 < overrides < 2**63:  # no log entry has it, and no database integer holds it (an OverflowError)
+            raise NotFoundError(f"{department} has no decision number {overrides} to override")
         with ledger.engine.connect() as conn:
             row = conn.execute(
                 select(LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
@@ -1137,6 +1147,15 @@ def record_human_decision(
         raise InputError(f"outcome {outcome!r} must be one of {list(OUTCOMES)}", field="outcome")
     if isinstance(reasons, str) or not reasons or not all(isinstance(r, str) and r for r in reasons):
         raise InputError("reasons must be a non-empty list of reason ids", field="reasons")
+    # codes, never free text: the record is hash-chained and anchored, in every evidence bundle and notice of it, and
+    # no erasure can reach it (a name or an ID number written as a reason would stay for ever)
+    words = [r for r in reasons if not _REASON_CODE.fullmatch(r)]
+    if words:
+        raise InputError(
+            f"reason {words[0][:40]!r} is not a reason code: capital letters, digits, '_', '-' or '.', at most 64 "
+            "(e.g. OFFICER_CHECKED_ON_SITE); the record is anchored and kept for ever, so no free text goes in it",
+            field="reasons",
+        )
     if overrides is None:
         # an officer's decision of a case already decided replaces that decision, and says so: recorded as a first
         # decision it withdrew nothing (a refused case kept its permit) and left the record naming nothing it replaced

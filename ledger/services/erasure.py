@@ -28,6 +28,7 @@ in the ``-wal`` file. PostgreSQL keeps the old row version in the table's pages 
 from __future__ import annotations
 
 import getpass
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -44,10 +45,12 @@ from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
-from ._issue_worker import read_body
+from .issuance import sealed_fields
 from .status import stored
 
 LOG = "erasures"
+# Who erases: a staff id (or the operating-system login), never free text: the entry is anchored and kept for ever.
+_STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}")
 
 # Legal bases of an erasure: codes, never free text (the log is anchored and kept for ever).
 BASES = {
@@ -394,8 +397,13 @@ def erase(
     if basis not in BASES:
         raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
     actor = by or getpass.getuser()
-    if not actor or len(actor) > 128:
-        raise InputError("name who erases (--by): 1-128 characters, e.g. the officer's staff id")
+    if not isinstance(actor, str) or not _STAFF_ID.fullmatch(actor):
+        raise InputError(
+            f"who erases (--by) {str(actor)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or "
+            "'\\', no spaces, e.g. officer-7; the erasures log is anchored and kept for ever, so no free text (and "
+            "never who asked) goes in it",
+            field="by",
+        )
     cert = stored(ledger, digest_or_id, department)
     digest = hex32(cert.digest)
     when = at or datetime.now(UTC)
@@ -470,15 +478,11 @@ def _sealed_type(ledger: Ledger, digest: str) -> str | None:
     """The type certificate ``digest``'s own sealed body states (not the ``cert_type`` column, which nothing binds
     to the digest), or None when the body is gone (destroyed without an erasure entry) or fails its integrity
     check."""
-    with ledger.engine.connect() as conn:
-        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar_one()
-    if bytes(sealed) == ERASED:
-        return None
     try:
-        fields, _salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
+        fields = sealed_fields(ledger, digest)
     except (LedgerError, ValueError, KeyError, TypeError):
         return None  # an altered body: the erasure still goes ahead, and records no type it cannot vouch for
-    cert_type = fields.get("type") if isinstance(fields, dict) else None
+    cert_type = fields.get("type") if fields is not None else None
     return cert_type if isinstance(cert_type, str) else None
 
 

@@ -174,11 +174,17 @@ def _cited_digest(citation: Any) -> str | None:
 
 
 def _cited_document(citation: Any) -> Mapping[str, Any] | None:
+    """The certificate document a citation carries inline: wrapped (``{"document": ...}``) or the document itself,
+    a holder's document, a presentation, or the W3C credential a wallet keeps (``ledger export --vc``). A credential
+    cited as itself is one too: taken for something else, its claims and salts were stored in the clear in the
+    decision input, where no erasure reaches (red team, round 14c)."""
     if _is_mapping(citation):
         if _is_mapping(citation.get("document")):
             return _as_document(citation["document"])
         if "fields" in citation and "anchor" in citation:
             return citation
+        if "@context" in citation and "document_ref" not in citation:  # vc.is_credential
+            return _as_document(citation)
     return None
 
 

@@ -35,9 +35,9 @@ from sqlmodel import col
 from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
-from ..errors import ChainError, FundsError, InputError, LedgerError, StateError
+from ..errors import ChainError, FundsError, InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
-from ..formats.canonical import hex32
+from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
@@ -1144,17 +1144,48 @@ def export_document(ledger: Ledger, digest_or_id: str, department: str | None = 
     return document_json(fields, salts, anchor_data(ledger, batch._mapping), cert.proof)
 
 
+def sealed_fields(ledger: Ledger, digest: str) -> dict[str, Any] | None:
+    """The fields certificate ``digest``'s sealed body holds, opened in memory only (no proof, no anchor: for a
+    request that needs one field), or None when its contents were erased. NotFoundError for an unknown digest;
+    LedgerError, ValueError, KeyError or TypeError for a body that does not open (altered: reconcile names it)."""
+    with ledger.engine.connect() as conn:
+        sealed = conn.execute(select(col(Certificate.sealed)).where(col(Certificate.digest) == digest)).scalar()
+    if sealed is None:
+        raise NotFoundError(f"no certificate {digest} in this ledger's store")
+    if bytes(sealed) == ERASED:
+        return None
+    fields, _salts = read_body(ledger.vault.open(bytes(sealed), parse_hex32(digest, "digest")))
+    if not isinstance(fields, dict):
+        raise TypeError(f"the sealed body of {digest} holds no fields object")
+    return fields
+
+
 def custodian_document(ledger: Ledger, digest: str, department: str) -> dict[str, Any]:
     """:func:`export_document` for a request that relies on ``department``, the issuer the certificate's store row
     names, being its issuer: the content read as that department's own, shared by it, consented to in its name,
     logged in its access log. StateError when the sealed fields (which only the vault key opens, bound to the
     digest) were issued by another department: the row's issuer column was changed in the database."""
     document = export_document(ledger, digest)
-    issuer = document["fields"].get("issuer")
+    _check_custodian(digest, department, document["fields"].get("issuer"))
+    return document
+
+
+def check_custodian(ledger: Ledger, digest: str, department: str) -> None:
+    """:func:`custodian_document`'s check alone, without building the document: StateError when the sealed fields
+    were issued by another department than ``department``. Nothing to compare (no error) when the contents were
+    erased or the body does not open; ``ledger reconcile`` names those."""
+    try:
+        fields = sealed_fields(ledger, digest)
+    except (LedgerError, ValueError, KeyError, TypeError):
+        return
+    if fields is not None:
+        _check_custodian(digest, department, fields.get("issuer"))
+
+
+def _check_custodian(digest: str, department: str, issuer: object) -> None:
     if issuer != department:
         raise StateError(
             f"certificate {digest}'s store row names {department} as its issuer, but its sealed fields were issued "
             f"by {issuer!r}: the row was changed in the database, so nothing is read, shared or consented to "
             "through it; `ledger reconcile` reports it (row_altered): restore the row"
         )
-    return document

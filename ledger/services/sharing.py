@@ -26,14 +26,14 @@ from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
-from ..errors import ErasedError, InputError, LedgerError, NotFoundError, StateError
+from ..errors import ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
 from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
 from . import accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department
-from .issuance import custodian_document
+from .issuance import check_custodian, custodian_document
 from .status import StoredCertificate, stored
 
 
@@ -405,14 +405,8 @@ def own_certificate(ledger: Ledger, digest: str, department: str) -> StoredCerti
             f"certificate {hex32(cert.digest)} was issued by {cert.department!r}; only the "
             f"issuing department may do this"
         )
-    try:  # the row's issuer column is the store's word: its sealed fields must say so too
-        custodian_document(ledger, hex32(cert.digest), department)
-    except ErasedError:
-        pass  # contents erased: nothing left to compare the column with (reconcile compares it with the batch)
-    except StateError:
-        raise  # the sealed fields were issued by another department: the row was moved to this one
-    except (LedgerError, ValueError, KeyError):
-        pass  # a body that does not open: nothing to compare either; reconcile names it (sealed_body_altered)
+    # the row's issuer column is the store's word: its sealed fields must say so too (StateError: the row was moved)
+    check_custodian(ledger, hex32(cert.digest), department)
     return cert
 
 

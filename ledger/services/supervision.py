@@ -31,6 +31,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import math
+import re
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,6 +44,7 @@ from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import canonical_json
+from ..storage.models import aware
 from . import logchain, permits
 from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
 
@@ -85,6 +87,8 @@ DRAW_GRACE_BLOCKS = 256  # an announcement not drawn this long after its target 
 MAX_TARGET_DELAY = 256  # blocks: a target further off could never come due, keeping its period undrawn yet taken
 _CREDIT_KINDS = '"kind":"credit_'  # how the canonical body of a listing or removal begins its kind
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+_RATE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a sample rate (docs/decisions.md): decimal text, nothing else
+MAX_RATE_CHARS = 24
 
 
 def _utcnow() -> datetime:
@@ -95,7 +99,7 @@ def _time_text(value: datetime | None) -> str:
     value = value or _utcnow()
     if value.tzinfo is None:
         raise InputError("times must carry a time zone (UTC)")
-    return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # InputError outside the calendar
 
 
 def _parse_time(text: Any) -> datetime | None:
@@ -642,9 +646,15 @@ def commitments(
 def due_commitments(
     ledger: Ledger, department: str, *, within_days: int = 30, today: date | None = None
 ) -> list[Commitment]:
-    """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due)."""
+    """Unchecked commitments whose deadline has passed (overdue) or falls within ``within_days`` (due; a window
+    reaching past the calendar: every one)."""
+    if not isinstance(within_days, int) or isinstance(within_days, bool) or within_days < 0:
+        raise InputError(f"the window {within_days!r} must be a whole number of days, 0 or more", field="within")
     day = today or _utcnow().date()
-    horizon = (day + timedelta(days=within_days)).isoformat()
+    try:
+        horizon = (day + timedelta(days=within_days)).isoformat()
+    except OverflowError:  # past year 9999 (or past what a timedelta holds): every deadline is within it
+        horizon = date.max.isoformat()
     return sorted(
         (
             c
@@ -728,10 +738,17 @@ def register_inspectors(ledger: Ledger, department: str, list_id: str, inspector
 
 
 def _rate(value: Any) -> Fraction:
-    try:
-        rate = Fraction(str(value))
-    except (ValueError, ZeroDivisionError):
-        raise InputError(f"sample rate {value!r} must be a decimal number such as 0.05", field="rate") from None
+    """A sample rate: decimal text (``0.05``), above 0 and at most 1. Nothing else is read: ``Fraction`` takes
+    ``1e-100000000`` (16 characters) for a number of a hundred million digits, hours of work for the announcement
+    and again for every draw and replay that reads it."""
+    text = str(value)
+    if len(text) > MAX_RATE_CHARS or not _RATE_TEXT.fullmatch(text):
+        raise InputError(
+            f"sample rate {text[:40]!r} must be a decimal number such as 0.05, at most {MAX_RATE_CHARS} characters "
+            "(no exponent)",
+            field="rate",
+        )
+    rate = Fraction(text)
     if not 0 < rate <= 1:
         raise InputError(f"sample rate {value!r} must be above 0 and at most 1", field="rate")
     return rate
@@ -1113,6 +1130,28 @@ def _still_latest(ledger: Ledger, department: str, case: str, latest: _Entry) ->
     return guard
 
 
+def _listing_period(decided_at: str, credit_days: Any) -> tuple[date, date] | None:
+    """The credit listing a withdrawal decided at ``decided_at`` makes for ``credit_days`` days: [its day, that day +
+    the days), None for 0 days (not listed); InputError for anything else than a whole number of days whose end is in
+    the calendar."""
+    if not isinstance(credit_days, int) or isinstance(credit_days, bool) or credit_days < 0:
+        raise InputError(
+            f"credit days {credit_days!r} must be a whole number of days, 0 or more (0: the applicant is not listed)",
+            field="credit_days",
+        )
+    if credit_days == 0:
+        return None
+    day = date.fromisoformat(decided_at[:10])
+    try:
+        return day, day + timedelta(days=credit_days)
+    except OverflowError:
+        raise InputError(
+            f"credit days {credit_days} would list the applicant past the year 9999; give a period that ends in the "
+            "calendar",
+            field="credit_days",
+        ) from None
+
+
 def withdraw_approval(
     ledger: Ledger,
     department: str,
@@ -1161,6 +1200,12 @@ def withdraw_approval(
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
     at = _time_text(decided_at)
+    # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
+    # endless period, a reason in words) left the refusal in the log with its permit valid, the applicant unlisted,
+    # and the withdrawal refused for good when run again ("no longer in force")
+    listed = _listing_period(at, credit_days)
+    codes = [_code(r, "reason") for r in reasons]
+    listing_reason = _code(credit_reason, "credit_reason") if credit_reason is not None else codes[0]
     body = {
         "format": "pl-decision/2",
         "case_id": case,
@@ -1171,7 +1216,7 @@ def withdraw_approval(
         "rule_set": None,
         "engine": None,
         "outcome": "reject",
-        "reasons": [_code(r, "reason") for r in reasons],
+        "reasons": codes,
         "fired": [],
         "decided_by": {
             "kind": "officer",
@@ -1189,15 +1234,14 @@ def withdraw_approval(
         body["withdraws"] = withdrawn
     entry = _append(ledger, department, body, anchor=False, guard=_still_latest(ledger, department, case, latest))
     listing = None
-    if credit_days:
-        day = date.fromisoformat(at[:10])
+    if listed is not None:
         listing = credit_list(
             ledger,
             department,
             applicant_ref=body["applicant_ref"],
-            reason=credit_reason or body["reasons"][0],
-            since=day,
-            until=day + timedelta(days=credit_days),
+            reason=listing_reason,
+            since=listed[0],
+            until=listed[1],
             basis={"withdrawal": _ref(entry), "finding": _ref(finding)},
             listed_at=decided_at,
         )
