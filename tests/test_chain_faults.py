@@ -181,3 +181,27 @@ def test_reorganisation_removing_confirmed_anchors_is_detected_and_reanchored(fa
     assert all(verify_certificate(d, ChainView(faulty.chain, 0)).ok for d in docs)  # holders' files still verify
     ids = issued_ids(faulty)
     assert_anchored_exactly_once(faulty, "FLT", ids, verify=False)
+
+
+def test_an_erasure_anchoring_dropped_from_history_is_seen_within_the_freshness_bound(
+    faulty: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain's operator drops the block that anchored an erasure entry; the database still says anchored. Who
+    issued an erased certificate is taken only from an erasure entry the chain attests, and what the chain attests
+    is kept while the erasures log is unchanged (round 14b: each public request re-checked the whole log), but for
+    at most ``erasure.PROVEN_MAX_AGE`` seconds: past it, the dropped anchoring is seen and the issuer is no longer
+    established."""
+    from ledger.services import erasure
+
+    with (tmp_path / "out.jsonl").open("w") as out:
+        issuance.issue_file(faulty, write_jsonl(tmp_path / "e.jsonl", make_records(1, prefix="ERASE")), "FLT", out=out)
+    digest = __import__("json").loads((tmp_path / "out.jsonl").read_text())["digest"]
+    snapshot = rpc(faulty, "evm_snapshot")
+    erasure.erase(faulty, digest, basis="court-order", by="officer-1")
+    assert erasure.attribution(faulty, digest, "FLT").unproven == {}  # attested, and kept
+
+    assert rpc(faulty, "evm_revert", snapshot) is True  # the erasure's anchoring leaves the canonical chain
+    rpc(faulty, "anvil_mine", "0x3")
+    assert erasure.attribution(faulty, digest, "FLT").unproven == {}  # within the bound: the kept word
+    monkeypatch.setattr(erasure, "PROVEN_MAX_AGE", 0.0)  # the bound has passed
+    assert "issuer" in erasure.attribution(faulty, digest, "FLT").unproven

@@ -307,7 +307,7 @@ class _ProvenMemo:
 
     def __init__(self) -> None:
         self.guard = threading.Lock()
-        self.values: dict[str, tuple[tuple[Any, ...], dict[str, str | None]]] = {}
+        self.values: dict[str, tuple[tuple[Any, ...], dict[str, str | None], float]] = {}
 
 
 def _log_stamp(ledger: Ledger, department: str) -> tuple[Any, ...]:
@@ -330,23 +330,32 @@ def _log_stamp(ledger: Ledger, department: str) -> tuple[Any, ...]:
 
 def _proven_types(ledger: Ledger, department: str) -> dict[str, str | None]:
     """Digest -> the type its proven erasure entry records (None: none recorded), for ``department``'s erasures
-    the chain attests (:func:`proven_entries`). Worked out again only when the log changed (a new entry, an
-    anchoring): a public verification of an erased certificate (anyone, by digest) read and hashed the whole log
-    and scanned the chain's anchors at each request. What the chain attested once stays attested: an entry edited in
-    the database afterwards changes nothing here (``ledger reconcile`` reports the edit)."""
+    the chain attests (:func:`proven_entries`). Worked out again when the log changed (a new entry, an anchoring)
+    and at least every :data:`PROVEN_MAX_AGE` seconds: a public verification of an erased certificate (anyone, by
+    digest) read and hashed the whole log and scanned the chain's anchors at each request. The age bound is for what
+    the database does not see: the chain's operator dropping an anchoring transaction from history (or an
+    anchoring reaching the chain from another process) is taken into account within that time. An entry edited in
+    the database meanwhile changes nothing here (``ledger reconcile`` reports the edit)."""
     memo = ledger.local("erasure.proven", _ProvenMemo)
     stamp = _log_stamp(ledger, department)
+    now = time.monotonic()
     with memo.guard:
         known = memo.values.get(department)
-    if known is not None and known[0] == stamp:
+    if known is not None and known[0] == stamp and now - known[2] < PROVEN_MAX_AGE:
         return known[1]
     types = {
         digest: entry.get("type") if isinstance(entry.get("type"), str) else None
         for digest, entry in proven_entries(ledger, department).items()
     }
     with memo.guard:
-        memo.values[department] = (stamp, types)
+        memo.values[department] = (stamp, types, now)
     return types
+
+
+PROVEN_MAX_AGE = 30.0
+"""Seconds for which :func:`_proven_types` keeps what the chain attests of a department's erasures while its log
+stays the same: a hostile client asking about erased certificates makes at most one check of the log against the
+chain per department in that time; a chain rewritten under an unchanged database is seen within it."""
 
 
 def attribution(ledger: Ledger, digest: str, department: str) -> Attribution:
