@@ -449,3 +449,43 @@ def test_a_council_approval_file_of_other_types_is_refused_naming_the_key(
         submit_approvals(chain, Account.create(), 1, [read_approval(path)])
     with pytest.raises(InputError, match=key):  # the library's own callers, handing a parsed file
         submit_approvals(chain, Account.create(), 1, [{**genuine, key: value}])
+
+
+# -- 2, continued: the certificates index is the database's word, and replay compares it with every entry --------
+
+
+def test_an_edited_certificate_index_is_reported_by_replay(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access. Since hole 2 a certificate's timelines (and the decision that
+    produced a permit) are found through ``LogMention`` rows: deleting a decision's row hides it from the cited
+    licence's timeline, adding one puts a decision into a timeline it has no part in. Neither changes an entry, so
+    the log's hashes and anchors hold; replay compares every entry's rows with the certificates its body names."""
+    from ledger.storage.models import LogMention
+
+    dept = fresh_department
+    rules = published_permit_rules(ledger, dept, "r14b-mentions")
+    (record,) = make_records(1)
+    (licence,) = issue_records(ledger, tmp_path, "MKT", [record], "r14b-mentions")
+    app = application("FBP-R14B-M", licence)
+    identity = licence["fields"]["subject.credit_code"]
+    decision = decisions.decide(ledger, dept, app["case_id"], app["service_item"], app, rules, applicant_ref=identity)
+
+    def altered() -> list[Any]:
+        return [d for d in replay(ledger, department=dept).discrepancies if d.check == "index_altered"]
+
+    assert altered() == []
+    stranger = "0x" + "ab" * 32
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            delete(LogMention).where(
+                LogMention.department_id == dept, LogMention.seq == decision.seq, LogMention.digest == licence["digest"]
+            )
+        )
+        conn.execute(
+            LogMention.__table__.insert().values(  # type: ignore[attr-defined]
+                log=logchain.LOG_DECISIONS, department_id=dept, seq=decision.seq, digest=stranger
+            )
+        )
+    (found,) = altered()
+    assert found.seq == decision.seq and licence["digest"] in found.detail and stranger in found.detail, found

@@ -141,6 +141,10 @@ def test_swapped_decisions_are_caught(ledger: Any, fresh_department: str) -> Non
         "UPDATE logentry SET seq=-1 WHERE log=:l AND department_id=:d AND seq=90",
         "UPDATE logentry SET seq=90 WHERE log=:l AND department_id=:d AND seq=91",
         "UPDATE logentry SET seq=91 WHERE log=:l AND department_id=:d AND seq=-1",
+        # the certificates index moved along, as a careful insider would (else replay names it: index_altered)
+        "UPDATE logmention SET seq=-1 WHERE log=:l AND department_id=:d AND seq=90",
+        "UPDATE logmention SET seq=90 WHERE log=:l AND department_id=:d AND seq=91",
+        "UPDATE logmention SET seq=91 WHERE log=:l AND department_id=:d AND seq=-1",
     ):
         _sql(ledger, statement, l=LOG_DECISIONS, d=dept)
     report = replay(ledger, department=dept)

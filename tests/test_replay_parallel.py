@@ -103,6 +103,10 @@ def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
         "UPDATE logentry SET seq=-1 WHERE log=:l AND department_id=:d AND seq=120",
         "UPDATE logentry SET seq=120 WHERE log=:l AND department_id=:d AND seq=121",
         "UPDATE logentry SET seq=121 WHERE log=:l AND department_id=:d AND seq=-1",
+        # the certificates index moved along, as a careful insider would (else replay names it: index_altered)
+        "UPDATE logmention SET seq=-1 WHERE log=:l AND department_id=:d AND seq=120",
+        "UPDATE logmention SET seq=120 WHERE log=:l AND department_id=:d AND seq=121",
+        "UPDATE logmention SET seq=121 WHERE log=:l AND department_id=:d AND seq=-1",
     ):
         _sql(ledger, statement, l=LOG_DECISIONS, d=dept)
     monkeypatch.setattr(replay_module, "_CHUNK", CHUNK)

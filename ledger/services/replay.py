@@ -62,7 +62,7 @@ from ..storage.store import streaming_cache
 from . import _decision_workers, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
-from .logchain import LOG_DECISIONS, ChainRange, LogEntry
+from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
 from .supervision import SUPERVISION_FORMAT, commitment_of, with_credit
 from .verify import ChainView
@@ -813,6 +813,7 @@ class _DepartmentReplay:
         automatic: list[tuple[int, str, str, bool]] = []  # (seq, case id, its lookup key, selected) of this chunk
         count = len(self.buffer)
         links = self.links
+        named: dict[int, set[str]] = {}  # seq -> the certificates its body names (its LogMention rows' word)
         for seq, text, entry_hash, lookup in self.buffer:
             try:
                 body = logchain.stored_loads(text)
@@ -838,6 +839,7 @@ class _DepartmentReplay:
                         "cases was edited (a case looked up would miss this decision)",
                     )
                 )
+            named[seq] = set(logchain.mentions_of(body))
             links.add(dept, seq, entry_hash, body)
             if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
                 self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
@@ -849,6 +851,8 @@ class _DepartmentReplay:
             if chosen:
                 selected.append((seq, body))
         self.buffer.clear()
+        if named:
+            _report_mentions_altered(self.ledger, report, dept, named)
         if automatic:
             _report_decided_again(self.ledger, report, dept, automatic)
         inputs = _load_inputs(
@@ -1195,6 +1199,43 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
                 f"the decision read the credit list as of block {block}, before credit "
                 f"entr{'y' if len(missed) == 1 else 'ies'} #{', #'.join(map(str, missed))} "
                 "about this applicant that precede it in the log were anchored",
+            )
+
+
+def _report_mentions_altered(ledger: Ledger, report: ReplayReport, dept: str, named: dict[int, set[str]]) -> None:
+    """``index_altered`` for each entry of a chunk whose ``LogMention`` rows (the index that finds a certificate's
+    decisions for its timelines and the decision that produced a permit) are not the certificates its body names:
+    an insider who deleted a row hid the decision from the certificate's timeline; one who added a row put a
+    decision there that does not name it. One range read per chunk (the rows' primary key)."""
+    mentions = LogMention.__table__  # type: ignore[attr-defined]
+    stored: dict[int, set[str]] = defaultdict(set)
+    with ledger.engine.connect() as conn:
+        for seq, digest in conn.execute(
+            select(mentions.c.seq, mentions.c.digest).where(
+                mentions.c.log == LOG_DECISIONS,
+                mentions.c.department_id == dept,
+                mentions.c.seq >= min(named),
+                mentions.c.seq <= max(named),
+            )
+        ):
+            stored[int(seq)].add(str(digest))
+    for seq in sorted(named):  # an entry not read as a body is reported as such, its rows not compared
+        if stored.get(seq, set()) != named[seq]:
+            missing, extra = sorted(named[seq] - stored.get(seq, set())), sorted(stored.get(seq, set()) - named[seq])
+            report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "index_altered",
+                    dept,
+                    seq,
+                    None,
+                    "the database's index of the certificates this decision names was edited"
+                    + (f": it lacks {', '.join(missing)} (their timelines would miss this decision)" if missing else "")
+                    + (
+                        f"{';' if missing else ':'} it adds {', '.join(extra)}, which the decision does not name"
+                        if extra
+                        else ""
+                    ),
+                )
             )
 
 
