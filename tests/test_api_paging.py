@@ -12,7 +12,7 @@ from typing import Any
 from ledger.client import Ledger
 from ledger.services import accesslog
 
-from .api_support import Clock, assert_problem, bearer, issue, login, make_client
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client, register
 
 AT = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
 
@@ -110,3 +110,51 @@ def test_bad_paging_parameters_are_refused_with_what_to_send(ledger: Ledger, fre
     ):
         body = assert_problem(client.get("/access-log", params=params, headers=bearer(token)), 422)
         assert "limit" in str(body) or "after" in str(body), (params, body)
+
+
+def test_the_grants_a_department_received_come_a_page_at_a_time(ledger: Ledger, fresh_department: str) -> None:
+    """Any issuer can add to another department's list of received grants (a grant disclosing no personal field
+    needs no consent), so ``GET /grants/received`` answered, whole, a list a hostile issuer could grow without bound.
+    Now it comes a page at a time: every grant exactly once, oldest first, and a cursor naming no grant of the
+    caller's list is a 422 that says what to send."""
+    from datetime import timedelta
+
+    from ledger.services import sharing
+
+    client = make_client(ledger, Clock())
+    grantee = register(ledger, "PGR", "verifier")
+    (doc,) = issue(ledger, fresh_department, 1)
+    signer = ledger.department_account(fresh_department).address
+    made = [
+        sharing.create_grant(
+            ledger,
+            issuer=fresh_department,
+            signer=signer,
+            digest=doc["digest"],
+            grant=sharing.GrantCreate(
+                grantee=grantee, purpose=f"paging {i}", expires_at=AT + timedelta(days=1), reveal=["id"]
+            ),
+            now=AT + timedelta(seconds=i // 2),  # pairs made at one instant: the id orders them
+        ).id
+        for i in range(7)
+    ]
+    token = login(client, ledger, grantee)
+    items, sizes = _follow(client, "/grants/received", token, limit=3)
+    assert sorted(g["id"] for g in items) == sorted(made) and sizes == [3, 3, 1]
+    assert [(g["created_at"], g["id"]) for g in items] == sorted((g["created_at"], g["id"]) for g in items)
+    whole = client.get("/grants/received", headers=bearer(token)).json()
+    assert [g["id"] for g in whole] == [g["id"] for g in items]
+    for after in ("f" * 24, "not-hex", "a" * 33):
+        body = assert_problem(client.get("/grants/received", params={"after": after}, headers=bearer(token)), 422)
+        assert "after" in str(body), body
+    # another department's grant is no cursor of this list
+    other = register(ledger, "PGO", "verifier")
+    theirs = sharing.create_grant(
+        ledger,
+        issuer=fresh_department,
+        signer=signer,
+        digest=doc["digest"],
+        grant=sharing.GrantCreate(grantee=other, purpose="other", expires_at=AT + timedelta(days=1), reveal=["id"]),
+        now=AT,
+    )
+    assert_problem(client.get("/grants/received", params={"after": theirs.id}, headers=bearer(token)), 422)

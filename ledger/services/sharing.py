@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import select, update
+from sqlalchemy import select, tuple_, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
@@ -228,9 +228,18 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
 
 
 def list_grants(
-    ledger: Ledger, *, digest: str | None = None, issuer: str | None = None, grantee: str | None = None
+    ledger: Ledger,
+    *,
+    digest: str | None = None,
+    issuer: str | None = None,
+    grantee: str | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Grant]:
-    query = select(Grant).order_by(Grant.created_at)  # type: ignore[arg-type]
+    """Grants, oldest first (ties by id). ``after`` (a grant id of this list) and ``limit`` give one page of it
+    (keyset paging: a page costs the same however long the list, and grants made meanwhile are not skipped);
+    InputError when ``after`` names no grant of the list."""
+    query = select(Grant).order_by(Grant.created_at, Grant.id)  # type: ignore[arg-type]
     if digest is not None:
         query = query.where(Grant.digest == hex32(parse_hex32(digest)))  # type: ignore[arg-type]
     if issuer is not None:
@@ -238,6 +247,17 @@ def list_grants(
     if grantee is not None:
         query = query.where(Grant.grantee == grantee)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
+        if after is not None:
+            mark = conn.execute(query.with_only_columns(col(Grant.created_at)).where(col(Grant.id) == after)).first()
+            if mark is None:
+                raise InputError(
+                    f"after={after!r} names no grant of this list; pass the id of the last grant of the page before "
+                    "(the Link header's next page does)",
+                    field="after",
+                )
+            query = query.where(tuple_(col(Grant.created_at), col(Grant.id)) > tuple_(mark[0], after))
+        if limit is not None:
+            query = query.limit(limit)
         return [Grant.model_validate(r._mapping) for r in conn.execute(query)]
 
 
