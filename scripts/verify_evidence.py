@@ -2462,15 +2462,9 @@ def unescape_segment(segment: str) -> str:
 
 def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
     """The input object from its fields named by escaped dotted paths (docs/evidence.md). No field may lie inside
-    another (``item`` and ``item.x``): no input flattens to both, and the object would depend on their order."""
-    for name in fields:
-        segments = name.split(".")
-        for end in range(1, len(segments)):
-            if ".".join(segments[:end]) in fields:
-                raise Failure(
-                    f"input field {name!r} lies inside field {'.'.join(segments[:end])!r}: the input "
-                    "these fields commit to is ambiguous"
-                )
+    another (``item`` and ``item.x``) and no two may name one path (``item.a~`` and ``item.a~0``): no input
+    flattens to both, and the object would depend on their order."""
+    refuse_ambiguous(fields)
     out: dict[str, Any] = {}
     for name, value in fields.items():
         segments = [unescape_segment(s) for s in name.split(".")]
@@ -2481,6 +2475,41 @@ def unflatten_input(fields: dict[str, Any]) -> dict[str, Any]:
                 raise Failure(f"input field {name!r} lies inside another field's value")
         node[segments[-1]] = value
     return out
+
+
+def refuse_ambiguous(names: Any) -> None:
+    """A Failure unless every field names its own path of the input, none inside another's. One pass over a tree
+    of the paths (a leaf holds its field's name), linear in the names' length: comparing every prefix of a name
+    with the others took hours on a forged 2 MB name ``a.a.a...``."""
+    tree: dict[str, Any] = {}
+    for name in names:
+        segments = name.split(".")
+        if len(segments) > MAX_JSON_DEPTH:
+            raise Failure(
+                f"input field {name[:60]!r}... is a path of {len(segments)} segments: no input nests deeper than "
+                f"{MAX_JSON_DEPTH} levels"
+            )
+        node = tree
+        for segment in segments[:-1]:
+            below = node.setdefault(unescape_segment(segment), {})
+            if isinstance(below, str):
+                raise Failure(
+                    f"input field {name!r} lies inside field {below!r}: the input these fields commit to is ambiguous"
+                )
+            node = below
+        last = unescape_segment(segments[-1])
+        there = node.get(last)
+        if isinstance(there, str):
+            raise Failure(
+                f"input fields {there!r} and {name!r} name the same path: the input they commit to is ambiguous"
+            )
+        if there is not None:
+            while isinstance(there, dict):  # every inner node leads to a field
+                there = next(iter(there.values()))
+            raise Failure(
+                f"input field {there!r} lies inside field {name!r}: the input these fields commit to is ambiguous"
+            )
+        node[last] = name
 
 
 def input_commitment(hashes: dict[str, bytes]) -> str:
