@@ -12,15 +12,30 @@ Holes (each test failed before its fix):
    ``item.a~0``, both unescaping to ``item["a~"]``) passed, so what the rules read depended on the fields' order.
    Now one pass over a tree of the paths refuses both, and a path deeper than any JSON input, in both verifiers.
 
+2. Numbers past Python's conversion limit in the witness protocol: the witness read a checkpoint's size, its
+   origin's chain id and the request's ``old`` size with ``int()``, which raises ValueError (no InputError) on more
+   than 4,300 digits. Anyone reaching a witness's ``POST /add-checkpoint`` killed the request's handler with a
+   traceback and got no answer; a hostile witness answering the ledger's ``GET /checkpoint`` or a ``409`` with
+   such a size crashed ``ledger audit-chain`` and ``ledger witness collect``. And the origin was keyed as written:
+   ``.../031337/...`` or an upper-case registry was a chain of its own to the witness, with a fresh history (the
+   cosigned one, and its alarm, left behind). Now every such number is a decimal of bounded length (a refusal
+   otherwise) and an origin is accepted only as the ledger writes it.
+
 Each hole found was written first as a failing test, then closed.
 """
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import subprocess
 import sys
+import threading
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +45,12 @@ from ledger.client import Ledger
 from ledger.errors import VerificationError
 from ledger.formats import decision_input
 from ledger.services import evidence
+from ledger.services.witness import client as wclient
+from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKey
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore, make_handler
 
+from .conftest import PASSPHRASE
 from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, rpc_url
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 
@@ -105,3 +125,126 @@ def test_two_fields_of_one_path_are_refused_by_both_engines(fields: dict[str, An
         decision_input.unflatten(fields)
     with pytest.raises(SCRIPT_MODULE.Failure, match=r"same path|inside"):
         SCRIPT_MODULE.unflatten_input(fields)
+
+
+# -- 2. the witness protocol's numbers and origins ---------------------------------------------------------------
+
+HUGE = "9" * 5000  # past the 4,300 digits int() converts
+
+
+@pytest.fixture()
+def passphrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LEDGER_PASSPHRASE", PASSPHRASE)
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+
+
+def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture()
+def witness(ledger: Ledger, tmp_path: Path, passphrases: None) -> Iterator[tuple[Witness, str]]:
+    """A witness of the session chain (its own key and store), serving the real HTTP handler."""
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court-witness")
+    running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    for url in _serve(make_handler(running)):
+        yield running, url
+
+
+def _checkpoint(ledger: Ledger, *, origin: str | None = None, size: str | None = None) -> str:
+    """The checkpoint text of the session chain at its head, with the origin or size line replaced."""
+    head = ledger.chain.block_number()
+    block_hash = bytes(ledger.chain.w3.eth.get_block(head)["hash"])
+    origin = origin or wclient.chain_identity(ledger.chain).origin
+    return f"{origin}\n{size or head + 1}\n{base64.b64encode(block_hash).decode()}\n"
+
+
+def _post(url: str, text: str, old: str = "0") -> tuple[int, str]:
+    note = Note(text, (SignerKey.generate("the-ledger", ED25519).sign_note(text),)).render()
+    request = urllib.request.Request(url + "/add-checkpoint", f"old {old}\n\n{note}".encode(), method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+def test_numbers_past_pythons_int_limit_get_a_refusal_from_the_witness(
+    ledger: Ledger, witness: tuple[Witness, str]
+) -> None:
+    """Adversary: anyone who can reach a witness (the chain's operator among them) posting a checkpoint whose size
+    or origin chain id has 5,000 digits, or an ``old`` size that long: the handler died with a ValueError
+    traceback and the client got no answer (RemoteDisconnected). Each is a 400 naming what is wrong now."""
+    _, url = witness
+    identity = wclient.chain_identity(ledger.chain)
+    long_id = identity.origin.replace(f"/{identity.chain_id}/", f"/{HUGE}/")
+    for text, old, said in (
+        (_checkpoint(ledger, size=HUGE), "0", "no chain has that many blocks"),
+        (_checkpoint(ledger, origin=long_id), "0", "is not a provenance-ledger chain origin"),
+        (_checkpoint(ledger), HUGE, "old <size>"),
+    ):
+        status, body = _post(url, text, old)
+        assert status == 400 and said in body, (status, body[:300])
+    status, body = _post(url, _checkpoint(ledger))  # the genuine checkpoint is still cosigned
+    assert status == 200 and body.startswith("\u2014 court-witness "), body
+
+
+def test_an_origin_spelt_another_way_is_not_a_second_chain_to_the_witness(
+    ledger: Ledger, witness: tuple[Witness, str]
+) -> None:
+    """Adversary: the chain's operator asking a witness that cosigned the chain's history to cosign the same chain
+    under its origin spelt another way (the chain id with a leading zero, the registry in upper case): the witness
+    keyed its history by the text, so each spelling was a chain it had never seen, cosigned from scratch whatever
+    it had cosigned before. Refused now: an origin is read only as the ledger writes it."""
+    _, url = witness
+    identity = wclient.chain_identity(ledger.chain)
+    assert _post(url, _checkpoint(ledger))[0] == 200
+    for spelling in (
+        identity.origin.replace(f"/{identity.chain_id}/", f"/0{identity.chain_id}/"),
+        identity.origin.replace(identity.registry, "0x" + identity.registry[2:].upper()),
+    ):
+        status, body = _post(url, _checkpoint(ledger, origin=spelling))
+        assert status == 400 and "lower-case hex" in body, (spelling, status, body)
+
+
+def test_a_hostile_witnesss_huge_numbers_are_its_refusal_not_a_crash_of_the_ledger(
+    ledger: Ledger, tmp_path: Path, passphrases: None
+) -> None:
+    """Adversary: a witness the ledger trusts (one of several), answering the ledger's ``GET /checkpoint`` with a
+    cosigned checkpoint whose size has 5,000 digits and its ``add-checkpoint`` with a 409 naming such a size:
+    ``ledger audit-chain`` (fetch_latest) and ``ledger witness collect`` died with a ValueError. Now the witness's
+    answer is listed as its refusal, and the others are still asked."""
+    key = SignerKey.generate("hostile-witness", COSIGNATURE_V1)
+    text = _checkpoint(ledger, size=HUGE)
+    note = Note(text, (key.cosign(text, 1),)).render()
+
+    class Hostile(BaseHTTPRequestHandler):
+        def _answer(self, status: int, body: str, ctype: str) -> None:
+            data = body.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self) -> None:
+            self._answer(200, note, "text/plain; charset=utf-8")
+
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self._answer(409, HUGE + "\n", "text/x.tlog.size")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    for url in _serve(Hostile):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, key.verifier),), 1, 0)
+        found, problems = wclient.fetch_latest(config, wclient.chain_identity(ledger.chain).origin)
+        assert not found and "no chain has that many blocks" in problems["hostile-witness"], problems
+        result = wclient.collect(ledger.chain, tmp_path / "data", config)
+        assert not result.witnessed and "HTTP 409" in result.refusals["hostile-witness"], result.to_json()

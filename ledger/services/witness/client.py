@@ -28,7 +28,7 @@ from ...config import secret_env
 from ...errors import ConfigError, InputError, LedgerError
 from ...onchain.chain import Chain
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import ChainIdentity, Checkpoint
+from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import (
     COSIGNATURE_V1,
     ED25519,
@@ -300,16 +300,12 @@ def _round(
         try:
             status, ctype, text = request_cosignature(witness, note, old)
             for _ in range(3):  # another collector may cosign between our two requests: follow its size again
-                if not (
-                    status == 409
-                    and ctype.startswith("text/x.tlog.size")
-                    and text.strip().isascii()
-                    and text.strip().isdigit()
-                ):
+                size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
+                if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
                     break
-                if int(text.strip()) == old:
+                if size == old:
                     break  # a conflict at the same size is the witness's own answer, not a race
-                old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
+                old = size  # the witness cosigned elsewhere since (or we never asked): its size
                 # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
                 # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
                 status, ctype, text = request_cosignature(witness, note, old)

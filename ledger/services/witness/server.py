@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 from ...config import secret_env
 from ...errors import ChainError, InputError, LedgerError
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import ChainIdentity, Checkpoint
+from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
 
@@ -202,20 +202,17 @@ class Witness:
         except UnicodeDecodeError:
             raise WitnessRefusal(400, "request body is not UTF-8") from None
         head, sep, rest = text.partition("\n")
-        if (
-            not sep
-            or not head.startswith("old ")
-            or not (head[4:].isascii() and head[4:].isdigit())  # "²" is a digit to isdigit, not to int
-            or (head[4:] != "0" and head[4:].startswith("0"))
-        ):
-            raise WitnessRefusal(400, "the request starts with 'old <size>' and a newline")
+        # "²" is a digit to isdigit, not to int; over 4,300 digits int() raises (and no chain has 10**20 blocks)
+        old = decimal(head[4:], MAX_SIZE_DIGITS) if head.startswith("old ") else None
+        if not sep or old is None:
+            raise WitnessRefusal(400, "the request starts with 'old <size>' (a decimal block count) and a newline")
         proof, sep, checkpoint = rest.partition("\n\n") if not rest.startswith("\n") else ("", "\n", rest[1:])
         if not sep:
             raise WitnessRefusal(400, "no blank line between the old size and the checkpoint")
         if proof.strip():
             raise WitnessRefusal(422, "this witness reads the chain itself and takes no consistency proof lines")
         try:
-            return int(head[4:]), parse_note(checkpoint)
+            return old, parse_note(checkpoint)
         except InputError as exc:
             raise WitnessRefusal(400, str(exc)) from None
 
