@@ -21,6 +21,13 @@ Holes (each test failed before its fix):
    cosigned one, and its alarm, left behind). Now every such number is a decimal of bounded length (a refusal
    otherwise) and an origin is accepted only as the ledger writes it.
 
+3. The witness read the block it had cosigned twice: once to check it still had the cosigned hash
+   (``_check_cosigned``), once more with the blocks after it to check they link to it (``_check_links``), and
+   compared only the first read with what it had cosigned. The chain's operator reorganising the chain between
+   the two reads (replacing the cosigned block and those after it) got a cosignature on the new branch without an
+   alarm. Now the second read is compared with the cosigned hash too: the links are checked from the block the
+   witness knows it cosigned.
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -48,11 +55,12 @@ from ledger.services import evidence
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKey
 from ledger.services.witness.rpc import Rpc
-from ledger.services.witness.server import Witness, WitnessStore, make_handler
+from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore, make_handler
 
-from .conftest import PASSPHRASE
+from .conftest import PASSPHRASE, make_settings
 from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, rpc_url
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
+from .rpc_proxy import RpcProxy
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -248,3 +256,68 @@ def test_a_hostile_witnesss_huge_numbers_are_its_refusal_not_a_crash_of_the_ledg
         assert not found and "no chain has that many blocks" in problems["hostile-witness"], problems
         result = wclient.collect(ledger.chain, tmp_path / "data", config)
         assert not result.witnessed and "HTTP 409" in result.refusals["hostile-witness"], result.to_json()
+
+
+# -- 3. one read of the cosigned block ---------------------------------------------------------------------------
+
+
+def _node(ledger: Ledger, method: str, *params: Any) -> Any:
+    """Test only: a node control call (evm_snapshot, evm_revert, evm_mine, evm_increaseTime)."""
+    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil: this test rewrites its chain."""
+    instance = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
+    yield instance
+    instance.close()
+
+
+def test_a_reorganisation_between_the_witnesss_two_reads_of_the_cosigned_block_raises_the_alarm(
+    own: Ledger, tmp_path: Path, passphrases: None
+) -> None:
+    """Adversary: the chain's operator. The witness cosigned block h; the operator replaces block h and the blocks
+    after it with another branch just after the witness checked that block h still had the cosigned hash (the
+    node in front of the witness answers that first read as it did before the reorganisation) and before it read
+    blocks h..h+3 to check their links. The witness cosigned the new branch at h+3 without an alarm; it must
+    refuse it as history rewritten, with an alarm."""
+    for _ in range(3):
+        _node(own, "evm_mine")
+    before = _node(own, "evm_snapshot")
+    _node(own, "evm_mine")
+    h = own.chain.block_number()
+    old_block = own.chain.w3.provider.make_request("eth_getBlockByNumber", [hex(h), False])["result"]  # type: ignore[arg-type]
+
+    def as_before_the_reorganisation(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") == "eth_getBlockByNumber" and (request.get("params") or [None])[0] == hex(h):
+            return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": old_block}).encode()
+        return None
+
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court-witness")
+    with RpcProxy(rpc_url(own), intercept=as_before_the_reorganisation) as proxy:
+        running = Witness(store, Rpc(proxy.url), log=lambda _line: None)
+        identity = wclient.chain_identity(own.chain)
+        cosigned = running.add_checkpoint(_request(own, identity.origin, h, "0"))
+        assert cosigned.startswith("\u2014 court-witness ")
+
+        assert _node(own, "evm_revert", before) is True  # block h and what follows are replaced
+        _node(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
+        for _ in range(4):
+            _node(own, "evm_mine")
+        assert bytes(own.chain.w3.eth.get_block(h)["hash"]).hex() != old_block["hash"].removeprefix("0x")
+
+        with pytest.raises(WitnessRefusal) as refused:
+            running.add_checkpoint(_request(own, identity.origin, h + 3, str(h + 1)))
+    assert refused.value.alarm and "history rewritten" in str(refused.value), str(refused.value)
+    assert f"block {h}" in (tmp_path / "witness" / "alarms.log").read_text()
+
+
+def _request(ledger: Ledger, origin: str, height: int, old: str) -> bytes:
+    block_hash = bytes(ledger.chain.w3.eth.get_block(height)["hash"])
+    text = f"{origin}\n{height + 1}\n{base64.b64encode(block_hash).decode()}\n"
+    note = Note(text, (SignerKey.generate("the-ledger", ED25519).sign_note(text),)).render()
+    return f"old {old}\n\n{note}".encode()

@@ -318,8 +318,9 @@ class Witness:
             self.log(f"witness {self.key.name}: {line}")
 
     def _check_links(self, checkpoint: Checkpoint, current: dict[str, Any] | None) -> None:
-        """Every block from the cosigned one up to the checkpoint's links to its parent, and the last one has the
-        checkpoint's hash. Work grows with the blocks since the last cosignature, never with certificates."""
+        """The cosigned block still has its cosigned hash, every block from it up to the checkpoint's links to its
+        parent, and the last one has the checkpoint's hash, all in one read of the chain. Work grows with the blocks
+        since the last cosignature, never with certificates."""
         first = current["size"] - 1 if current else checkpoint.height
         try:
             headers = self.rpc.headers(first, checkpoint.height)
@@ -330,6 +331,15 @@ class Witness:
             if header is None:
                 raise WitnessRefusal(422, f"the node has no block up to {checkpoint.height}")
             number, block_hash, parent = header
+            if current is not None and number == first and block_hash != current["hash"]:
+                # read again here: the chain may have been reorganised since _check_cosigned read this block, and
+                # the links below are checked from what this read says, not from what that one said
+                raise WitnessRefusal(
+                    422,
+                    f"history rewritten: block {number} has hash {block_hash} now; this witness cosigned "
+                    f"{current['hash']}",
+                    alarm=True,
+                )
             if previous is not None and number > first and parent != previous:
                 raise WitnessRefusal(
                     422,
