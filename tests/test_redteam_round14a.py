@@ -28,6 +28,13 @@ Holes (each test failed before its fix):
    alarm. Now the second read is compared with the cosigned hash too: the links are checked from the block the
    witness knows it cosigned.
 
+4. Rules of the forger's own making were run: a decision bundle's rule set is re-run when it hashes to the
+   digest the record names, but a forger editing the record (its entry hash then fails, which stops nothing
+   else) names any digest, so both verifiers ran rules nobody published. Rules comparing two 400,000-element
+   input lists (``ref``) 40,000 times, in a 3.4 MB bundle, held the library for about an hour and the court's
+   verifier for several. Now both re-run only a rule set published on chain; the re-run of another is skipped,
+   and ``rule_set_published`` fails, as before.
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -50,7 +57,8 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import VerificationError
-from ledger.formats import decision_input
+from ledger.formats import decision_input, rules
+from ledger.formats.canonical import document_digest, field_hashes, hex32
 from ledger.services import evidence
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKey
@@ -61,6 +69,7 @@ from .conftest import PASSPHRASE, make_settings
 from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, rpc_url
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 from .rpc_proxy import RpcProxy
+from .verifiers_support import one_rule_set
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -321,3 +330,52 @@ def _request(ledger: Ledger, origin: str, height: int, old: str) -> bytes:
     text = f"{origin}\n{height + 1}\n{base64.b64encode(block_hash).decode()}\n"
     note = Note(text, (SignerKey.generate("the-ledger", ED25519).sign_note(text),)).render()
     return f"old {old}\n\n{note}".encode()
+
+
+# -- 4. only published rules are re-run --------------------------------------------------------------------------
+
+
+def test_a_forgers_own_rules_are_not_run_by_either_verifier(
+    ledger: Ledger, approved: dict[str, Any], tmp_path: Path
+) -> None:
+    """Adversary: a forger handing the court a genuine decision bundle whose record they edited (the entry hash
+    fails) to name rules of their own, which compare two 400,000-element lists they added to the input (its
+    commitment recomputed into the record) 40,000 times. Both verifiers ran those rules for an hour or more (the
+    timeouts catch that); now neither runs rules that were never published, and the two agree at once."""
+    forged = copy.deepcopy(approved)
+    n = 400_000
+    extra = {"item.big_a": [0] * n, "item.big_b": [0] * n}
+    section = forged["input"]
+    section["fields"].update(extra)
+    section["salts"].update(dict.fromkeys(extra, "11" * 16))
+    hashes = field_hashes(section["fields"], {k: bytes.fromhex(v) for k, v in section["salts"].items()})
+    hashes.update({k: bytes.fromhex(v) for k, v in section["hidden"].items()})
+    forged["decision"]["body"]["input_commitment"] = decision_input.commitment(hashes)
+    document = one_rule_set({"all": [{"field": "item.big_a", "op": "==", "ref": "item.big_b"}] * 40_000})
+    rules.load_rule_set(document)  # rules both engines accept
+    digest = hex32(document_digest(document))
+    forged["rule_set"].update(document=document, digest=digest)
+    forged["decision"]["body"]["rule_set"] = digest
+    path = tmp_path / "own-rules.json"
+    path.write_text(json.dumps(forged, separators=(",", ":")), encoding="utf-8")
+    assert path.stat().st_size < evidence.MAX_BUNDLE_BYTES
+
+    library: list[evidence.BundleReport] = []
+    worker = threading.Thread(target=lambda: library.append(evidence.verify_bundle(path, ledger.chain)), daemon=True)
+    worker.start()
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    worker.join(timeout=60)
+    assert library, "the library was still running the forger's rules"
+    assert run.returncode == 1 and run.stdout.strip(), run.stderr
+    court = json.loads(run.stdout)
+    report = library[0]
+    assert failed_names(court) == {c.name for c in report.failed}, (court, report.to_json())
+    assert {"entry_hash", "rule_set_published"} <= failed_names(court), court
+    rerun = next(c for c in court["checks"] if c["name"] == "rerun")
+    assert rerun["result"] == "SKIP" and "not one published on chain" in rerun["detail"], rerun
+    assert report.check("rerun").skipped and "not one published on chain" in report.check("rerun").detail
