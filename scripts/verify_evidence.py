@@ -2941,11 +2941,21 @@ class Rerun:
 
 class AmbiguousJson(ValueError):
     """Text other parsers read differently: an object naming a key twice (a person or another parser may read
-    the other value), or the non-JSON tokens NaN / Infinity that Python's json accepts."""
+    the other value), a member name holding a lone surrogate, or the non-JSON tokens NaN / Infinity that Python's
+    json accepts."""
+
+
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what a JSON escape \ud800 alone gives: no Unicode character
 
 
 def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     found = dict(pairs)
+    for key in found:
+        if LONE_SURROGATE.search(key):  # the library's schema cannot even read such a name: refused, as it is
+            raise AmbiguousJson(
+                f"member name {key!r} holds a lone surrogate, which is no Unicode text (RFC 8259 §8.2): readers "
+                "differ on what it names; the bundle is refused"
+            )
     if len(found) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:

@@ -35,6 +35,13 @@ Holes (each test failed before its fix):
    verifier for several. Now both re-run only a rule set published on chain; the re-run of another is skipped,
    and ``rule_set_published`` fails, as before.
 
+5. A member name holding a lone surrogate (the JSON escape ``\\ud800`` alone, no Unicode character): the library's
+   schema validator cannot read such a name, the court's verifier ignored unknown members. A genuine bundle with
+   one added to a section (``chain``, ``anchor``, ``as_of``, ``department``, the decision's ``rule_set`` or
+   ``decision``) failed ``bundle`` in the library and was VERIFIED by the court's verifier; added at the top,
+   ``ledger evidence verify`` died with an IndexError. Now both refuse it as they refuse a key named twice (the
+   library's ``bundle`` check fails, the court's verifier stops with exit 2, each naming the member).
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -65,8 +72,8 @@ from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKe
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore, make_handler
 
-from .conftest import PASSPHRASE, make_settings
-from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, rpc_url
+from .conftest import PASSPHRASE, make_records, make_settings
+from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
 from .rpc_proxy import RpcProxy
 from .verifiers_support import one_rule_set
@@ -379,3 +386,27 @@ def test_a_forgers_own_rules_are_not_run_by_either_verifier(
     rerun = next(c for c in court["checks"] if c["name"] == "rerun")
     assert rerun["result"] == "SKIP" and "not one published on chain" in rerun["detail"], rerun
     assert report.check("rerun").skipped and "not one published on chain" in report.check("rerun").detail
+
+
+# -- 5. member names that are no text -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("section", [None, "chain", "anchor", "as_of", "department", "rule_set", "decision"])
+def test_a_member_name_holding_a_lone_surrogate_is_refused_by_both_verifiers(
+    ledger: Ledger, approved: dict[str, Any], tmp_path: Path, section: str | None
+) -> None:
+    """Adversary: a forger (or the court's hostile expert) adding to a genuine bundle one member whose name is the
+    escape ``\\ud800`` alone: at the top ``ledger evidence verify`` crashed (IndexError); in a section the library
+    failed ``bundle`` while the court's verifier, ignoring unknown members, VERIFIED the bundle. Both refuse it."""
+    if section in ("rule_set", "decision"):
+        bundle = copy.deepcopy(approved)
+    else:
+        bundle = evidence.certificate_bundle(ledger, issue(ledger, tmp_path, "MKT", make_records(1))[0])
+    (bundle if section is None else bundle[section])["note\ud800"] = "a producer's remark"
+    path = tmp_path / "surrogate.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")  # written as the escape \ud800, as JSON allows
+    assert "\\ud800" in path.read_text(encoding="utf-8")
+    code, result, stderr = standalone(ledger, path)
+    assert code == 2 and result is None and "lone surrogate" in stderr, (code, result, stderr)
+    report = evidence.verify_bundle(path, ledger.chain)
+    assert not report.ok and "lone surrogate" in report.check("bundle").detail, report.to_json()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -419,9 +420,34 @@ class _Checks:
         return tuple(self.items[n] for n in names if n in self.items)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")  # what a JSON escape \ud800 alone gives: no Unicode character
+
+
+def _refuse_surrogate_names(value: Any, where: str) -> None:
+    """InputError when a member name anywhere in ``value`` holds a lone surrogate: no Unicode text, so readers differ
+    on what it names (the published schema's validator cannot read it at all; the court's verifier refuses it as
+    it refuses a key named twice). Iterative: a bundle may nest 512 levels."""
+    pending = [value]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            for key, inner in node.items():
+                if _LONE_SURROGATE.search(key):
+                    raise InputError(
+                        f"{where}: member name {key!r} holds a lone surrogate, which is no Unicode text (RFC 8259 "
+                        "§8.2): readers differ on what it names; the bundle is refused"
+                    )
+                if isinstance(inner, (dict, list)):
+                    pending.append(inner)
+        elif isinstance(node, list):
+            pending.extend(inner for inner in node if isinstance(inner, (dict, list)))
+
+
 def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """Read a bundle from a path or a parsed mapping; InputError when it is not a JSON object."""
+    """Read a bundle from a path or a parsed mapping; InputError when it is not a JSON object or names a member
+    with a lone surrogate."""
     if isinstance(source, Mapping):
+        _refuse_surrogate_names(source, "the bundle")
         return dict(source)
     path = Path(source)
     try:
@@ -439,6 +465,7 @@ def load_bundle(source: str | Path | Mapping[str, Any]) -> dict[str, Any]:
         raise InputError(f"{path}: {exc}") from None
     if not isinstance(value, dict):
         raise InputError(f"{path} holds JSON but not an object; an evidence bundle is a JSON object")
+    _refuse_surrogate_names(value, str(path))
     return value
 
 
