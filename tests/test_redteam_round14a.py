@@ -13,13 +13,13 @@ Holes (each test failed before its fix):
    Now one pass over a tree of the paths refuses both, and a path deeper than any JSON input, in both verifiers.
 
 2. Numbers past Python's conversion limit in the witness protocol: the witness read a checkpoint's size, its
-   origin's chain id and the request's ``old`` size with ``int()``, which raises ValueError (no InputError) on more
-   than 4,300 digits. Anyone reaching a witness's ``POST /add-checkpoint`` killed the request's handler with a
-   traceback and got no answer; a hostile witness answering the ledger's ``GET /checkpoint`` or a ``409`` with
-   such a size crashed ``ledger audit-chain`` and ``ledger witness collect``. And the origin was keyed as written:
-   ``.../031337/...`` or an upper-case registry was a chain of its own to the witness, with a fresh history (the
-   cosigned one, and its alarm, left behind). Now every such number is a decimal of bounded length (a refusal
-   otherwise) and an origin is accepted only as the ledger writes it.
+   origin's chain id, the request's ``old`` size and its Content-Length with ``int()``, which raises ValueError
+   (no InputError) on more than 4,300 digits. Anyone reaching a witness's ``POST /add-checkpoint`` killed the
+   request's handler with a traceback and got no answer; a hostile witness answering the ledger's
+   ``GET /checkpoint`` or a ``409`` with such a size crashed ``ledger audit-chain`` and ``ledger witness
+   collect``. And the origin was keyed as written: ``.../031337/...`` or an upper-case registry was a chain of its
+   own to the witness, with a fresh history (the cosigned one, and its alarm, left behind). Now every such number
+   is a decimal of bounded length (a refusal otherwise) and an origin is accepted only as the ledger writes it.
 
 3. The witness read the block it had cosigned twice: once to check it still had the cosigned hash
    (``_check_cosigned``), once more with the blocks after it to check they link to it (``_check_links``), and
@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import http.client
 import json
 import subprocess
 import sys
@@ -202,8 +203,8 @@ def test_numbers_past_pythons_int_limit_get_a_refusal_from_the_witness(
     ledger: Ledger, witness: tuple[Witness, str]
 ) -> None:
     """Adversary: anyone who can reach a witness (the chain's operator among them) posting a checkpoint whose size
-    or origin chain id has 5,000 digits, or an ``old`` size that long: the handler died with a ValueError
-    traceback and the client got no answer (RemoteDisconnected). Each is a 400 naming what is wrong now."""
+    or origin chain id has 5,000 digits, or an ``old`` size (or a Content-Length) that long: the handler died with
+    a ValueError traceback and the client got no answer (RemoteDisconnected). Each is a 400 naming what is wrong."""
     _, url = witness
     identity = wclient.chain_identity(ledger.chain)
     long_id = identity.origin.replace(f"/{identity.chain_id}/", f"/{HUGE}/")
@@ -214,6 +215,13 @@ def test_numbers_past_pythons_int_limit_get_a_refusal_from_the_witness(
     ):
         status, body = _post(url, text, old)
         assert status == 400 and said in body, (status, body[:300])
+    connection = http.client.HTTPConnection(url.removeprefix("http://"), timeout=30)
+    connection.putrequest("POST", "/add-checkpoint")
+    connection.putheader("Content-Length", HUGE)  # the request's length, spelt with 5,000 digits
+    connection.endheaders()
+    answer = connection.getresponse()
+    assert answer.status == 400 and "Content-Length" in answer.read().decode(), answer.status
+    connection.close()
     status, body = _post(url, _checkpoint(ledger))  # the genuine checkpoint is still cosigned
     assert status == 200 and body.startswith("\u2014 court-witness "), body
 
