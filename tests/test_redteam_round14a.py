@@ -42,6 +42,13 @@ Holes (each test failed before its fix):
    ``ledger evidence verify`` died with an IndexError. Now both refuse it as they refuse a key named twice (the
    library's ``bundle`` check fails, the court's verifier stops with exit 2, each naming the member).
 
+6. A credential's own JSON-LD contexts were processed: ``ledger verify`` (and the gateway's ``/public/verify``, open to
+   anyone) expanded a VC 2.0 credential as JSON-LD before comparing its envelope with the one the ledger writes, so a
+   holder's credential adding an inline context (one term whose scoped context defines 6,000 more) and a value
+   nesting that term 450 levels deep, 130 kB in all, cost the processor a minute or more of CPU per verification
+   (about 24 µs per term per level). Now the envelope, ``@context`` included, is compared first and only the
+   ledger's own envelope is expanded.
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -65,9 +72,10 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import VerificationError
-from ledger.formats import decision_input, rules
+from ledger.formats import decision_input, rules, vc
 from ledger.formats.canonical import document_digest, field_hashes, hex32
 from ledger.services import evidence
+from ledger.services.verify import ChainView, verify_certificate
 from ledger.services.witness import client as wclient
 from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKey
 from ledger.services.witness.rpc import Rpc
@@ -418,3 +426,40 @@ def test_a_member_name_holding_a_lone_surrogate_is_refused_by_both_verifiers(
     assert code == 2 and result is None and "lone surrogate" in stderr, (code, result, stderr)
     report = evidence.verify_bundle(path, ledger.chain)
     assert not report.ok and "lone surrogate" in report.check("bundle").detail, report.to_json()
+
+
+# -- 6. a credential's own JSON-LD contexts ----------------------------------------------------------------------
+
+
+def test_a_credential_with_contexts_of_its_own_is_refused_before_any_json_ld_processing(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: a holder (or anyone, at the gateway's public verify) handing in their credential with an inline
+    JSON-LD context of their own: a term whose scoped context defines 6,000 terms, nested 450 levels deep in the
+    subject. The JSON-LD processor ran before the envelope was compared with the ledger's own, for a minute or more
+    per verification (the timeout catches that). Refused at once now, as a credential naming any other context is."""
+    document = issue(ledger, tmp_path, "MKT", make_records(1))[0]
+    credential = vc.to_credential(document)
+    credential["@context"].append({"a": {"@id": "urn:x:a", "@context": {f"t{i}": f"urn:x:t{i}" for i in range(6000)}}})
+    nested: dict[str, Any] = {}
+    node = nested
+    for _ in range(450):
+        node["a"] = {}
+        node = node["a"]
+    credential["credentialSubject"]["a"] = nested
+    assert vc.schema_errors(credential) == []  # a conforming VC 2.0 credential
+    path = tmp_path / "own-contexts.json"
+    path.write_text(json.dumps(credential), encoding="utf-8")
+    code = (
+        "import json, sys\n"
+        "from ledger.errors import InputError\n"
+        "from ledger.formats import vc\n"
+        "try:\n"
+        "    vc.to_document(json.loads(open(sys.argv[1], encoding='utf-8').read()))\n"
+        "except InputError as exc:\n"
+        "    print('refused:', exc)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=30, cwd=REPO)
+    assert run.returncode == 0 and "its @context names others" in run.stdout, (run.stdout, run.stderr)
+    report = verify_certificate(str(path), ChainView(ledger.chain, 0))
+    assert [c.name for c in report.failed] == ["format"] and "@context" in report.check("format").detail
