@@ -49,6 +49,12 @@ Holes (each test failed before its fix):
    (about 24 µs per term per level). Now the envelope, ``@context`` included, is compared first and only the
    ledger's own envelope is expanded.
 
+7. The gateway's witnessed state was checked once per head number: ``WitnessView`` kept whether the chain still had
+   the cosigned block for as long as the head's number stayed the same. The chain's operator rewriting the chain to
+   the same height (the cosigned block replaced, no block after) left the number as it was, and every
+   verification (``/public/verify`` included) said "witnessed" for as long as the operator made no new block. Now
+   the block is read again after ``RECHECK_SECONDS`` whatever the head (the clock is passed in).
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -463,3 +469,42 @@ def test_a_credential_with_contexts_of_its_own_is_refused_before_any_json_ld_pro
     assert run.returncode == 0 and "its @context names others" in run.stdout, (run.stdout, run.stderr)
     report = verify_certificate(str(path), ChainView(ledger.chain, 0))
     assert [c.name for c in report.failed] == ["format"] and "@context" in report.check("format").detail
+
+
+# -- 7. a rewrite to the same height -----------------------------------------------------------------------------
+
+
+def test_a_rewrite_to_the_same_height_is_not_reported_witnessed_by_a_long_lived_view(
+    own: Ledger, tmp_path: Path, passphrases: None
+) -> None:
+    """Adversary: the chain's operator. A witness cosigned the head; the operator replaces the chain from below
+    that block with a branch of the same height and makes no further block. The gateway's view (one per process)
+    kept its check of the cosigned block per head number, so it reported the rewritten chain as witnessed for as
+    long as no block came; it must find the rewrite once its recheck interval has passed."""
+    for _ in range(2):
+        _node(own, "evm_mine")
+    before = _node(own, "evm_snapshot")
+    for _ in range(3):
+        _node(own, "evm_mine")
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court-witness")
+    running = Witness(store, Rpc(rpc_url(own)), log=lambda _line: None)
+    for url in _serve(make_handler(running)):
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, running.verifier),), 1, 0)
+        collected = wclient.collect(own.chain, own.settings.data_dir, config)
+    assert collected.witnessed and collected.checkpoint is not None
+    cosigned = collected.checkpoint.checkpoint.height
+    head = own.chain.block_number()  # the head the gateway last read (its refresher publishes it)
+    now = [0.0]
+    view = wclient.WitnessView(own.chain, config, None, own.settings.data_dir, clock=lambda: now[0])
+    ok, detail = view.check([cosigned], head)
+    assert ok, detail
+
+    assert _node(own, "evm_revert", before) is True
+    _node(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
+    while own.chain.block_number() < head:  # back to the same height: only the blocks changed
+        _node(own, "evm_mine")
+    assert bytes(own.chain.w3.eth.get_block(cosigned)["hash"]) != collected.checkpoint.checkpoint.block_hash
+    now[0] += wclient.RECHECK_SECONDS
+    ok, detail = view.check([cosigned], head)
+    assert not ok and "rewritten below a witnessed height" in detail, detail

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -369,18 +370,30 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
     return found, problems
 
 
+RECHECK_SECONDS = 1.0  # the chain's block at the witnessed height is read again at least this often
+
+
 class WitnessView:
     """The witnessed state verification reports: the latest checkpoint a quorum cosigned (re-read when the
     checkpoint file changes, so a long-lived gateway sees new ones), and whether the chain read still has that
-    block hash at that height (checked once per head)."""
+    block hash at that height (checked once per head, and again after :data:`RECHECK_SECONDS`: a chain rewritten
+    to the same height leaves the head's number as it was, so a check kept per head alone reported a rewritten
+    history as witnessed for as long as the operator made no new block)."""
 
     def __init__(
-        self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None, data_dir: Path | None = None
+        self,
+        chain: Chain,
+        config: WitnessConfig,
+        latest: WitnessedCheckpoint | None,
+        data_dir: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.chain, self.config, self._latest = chain, config, latest
         self._data_dir = data_dir
         self._stamp: int | None = None
-        self._checked: tuple[int, str, str | None] | None = None
+        self._checked: tuple[int, str, str | None, float] | None = None
+        self._clock = clock
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -410,7 +423,12 @@ class WitnessView:
         if latest is None:
             return None
         cp = latest.checkpoint
-        if self._checked is not None and self._checked[:2] == (head, cp.hash_hex):
+        checked_at = self._clock()
+        if (
+            self._checked is not None
+            and self._checked[:2] == (head, cp.hash_hex)
+            and checked_at - self._checked[3] < RECHECK_SECONDS
+        ):
             return self._checked[2]
         problem = None
         if head < cp.height:
@@ -428,7 +446,7 @@ class WitnessView:
                     f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
                     f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}"
                 )
-        self._checked = (head, cp.hash_hex, problem)
+        self._checked = (head, cp.hash_hex, problem, checked_at)
         return problem
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:
