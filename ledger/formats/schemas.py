@@ -261,6 +261,8 @@ def bundle_shape_problem(bundle: dict[str, Any]) -> str | None:
         EvidenceBundle.validate_python(bundle)
     except ValidationError as exc:
         locations = [tuple(error["loc"])[1:] for error in exc.errors()]  # [0] is the discriminator's tag
+        if not all(locations):  # the bundle as a whole (no member to name)
+            return f"the bundle does not have the published shape: {exc.errors()[0]['msg']}"
         location = min(locations, key=lambda loc: (str(loc[0]) in _OWN_MESSAGES, 0))
         head = str(location[0])
         if head in _OWN_MESSAGES:

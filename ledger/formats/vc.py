@@ -5,9 +5,10 @@ credential: issuer, validFrom / validUntil, credentialSubject, a ``credentialSta
 chain, and a proof of type ``PlCertAnchorProof`` that carries everything the ledger's own verification needs (salts,
 hidden field hashes, digest, anchor with its Merkle proof and EIP-712 signature). :func:`to_document` turns such a
 credential back into the document, after checking it against the VC 2.0 JSON Schema (``contexts/vc-2.0.schema.json``),
-expanding it as JSON-LD with the contexts shipped in ``ledger/formats/contexts`` (never the network), and checking that
-every readable property of the envelope is exactly the one the certified fields give: the envelope is a view of the
-document, so nobody can extend ``validUntil`` or rename the issuer in it without failing. The verdict then comes from
+checking that every readable property of the envelope is exactly the one the certified fields give (the envelope is a
+view of the document, so nobody can extend ``validUntil`` or rename the issuer in it without failing), and only then
+expanding it as JSON-LD with the contexts shipped in ``ledger/formats/contexts`` (never the network): a credential's own
+contexts are never processed. The verdict then comes from
 the same checks as for the document (``ledger verify``). docs/format.md §11 is the specification.
 """
 
@@ -189,7 +190,6 @@ def to_document(credential: Any) -> dict[str, Any]:
         raise InputError(
             "this is a verifiable presentation; give the credential it holds (its verifiableCredential entry)"
         )
-    expand(credential)
     proof = credential.get("proof")
     subject = credential.get("credentialSubject")
     if not isinstance(proof, Mapping) or proof.get("type") != PROOF_TYPE or not isinstance(subject, Mapping):
@@ -210,11 +210,19 @@ def to_document(credential: Any) -> dict[str, Any]:
         doc, status_list=_status_list(credential, doc)
     )  # refuses a malformed document with its own message
     differing = sorted(k for k in set(expected) | set(credential) if expected.get(k) != credential.get(k))
+    if "@context" in differing:
+        raise InputError(
+            f"the credential is not valid JSON-LD with the shipped contexts ({VC_V2}, {PL_CERT_V1}) alone: its "
+            "@context names others; export it again with `ledger export --vc`"
+        )
     if differing:
         raise InputError(
             f"the credential's {', '.join(differing)} disagree(s) with the certified fields it carries: "
             "its readable envelope was edited; trust neither, ask the holder for the issuer's export"
         )
+    # Expanded only now, when it is the envelope this ledger writes: a hostile credential's own contexts (a scoped
+    # context of thousands of terms, applied at every level of a nested value) cost the processor minutes of CPU.
+    expand(credential)
     return doc
 
 

@@ -17,6 +17,16 @@ from dataclasses import dataclass
 from ...errors import InputError
 
 ORIGIN_PREFIX = "provenance-ledger/"
+MAX_SIZE_DIGITS = 20  # a checkpoint's size is a block count, below 2**64 (uint64); int() refuses over 4,300 digits
+MAX_CHAIN_ID_DIGITS = 78  # a chain id is a uint256
+
+
+def decimal(text: str, most: int) -> int | None:
+    """The value of ``text`` when it is a decimal of at most ``most`` ASCII digits without leading zeroes, else
+    None (never the ValueError ``int()`` raises for over 4,300 digits)."""
+    if not (text.isascii() and text.isdigit()) or len(text) > most or (text != "0" and text.startswith("0")):
+        return None
+    return int(text)
 
 
 def origin_for(chain_id: int, genesis_hash: str, registry: str) -> str:
@@ -35,16 +45,20 @@ class ChainIdentity:
         if (
             not origin.startswith(ORIGIN_PREFIX)
             or len(parts) != 3
-            or not (parts[0].isascii() and parts[0].isdigit())
+            or decimal(parts[0], MAX_CHAIN_ID_DIGITS) is None
             or len(parts[1]) != 64
             or len(parts[2]) != 42
             or not parts[2].startswith("0x")
+            or origin != origin.lower()  # one chain, one origin: a witness keys what it cosigned by the text
         ):
-            raise InputError(f"origin {origin!r} is not a provenance-ledger chain origin")
+            raise InputError(
+                f"origin {origin[:200]!r} is not a provenance-ledger chain origin (the chain id in decimal without "
+                "leading zeroes, the genesis hash and registry address in lower-case hex)"
+            )
         try:
             bytes.fromhex(parts[1]), bytes.fromhex(parts[2][2:])
         except ValueError:
-            raise InputError(f"origin {origin!r} holds bad hex") from None
+            raise InputError(f"origin {origin[:200]!r} holds bad hex") from None
         return cls(int(parts[0]), "0x" + parts[1], parts[2])
 
     @property
@@ -84,8 +98,10 @@ class Checkpoint:
         if len(lines) < 4 or lines[-1] != "":
             raise InputError("a checkpoint is an origin, a size and a root hash line, each ending in a newline")
         origin, size, root = lines[0], lines[1], lines[2]
-        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")) or int(size) < 1:
-            raise InputError(f"checkpoint size {size!r} is not a positive decimal without leading zeroes")
+        if not (size.isascii() and size.isdigit()) or (size != "0" and size.startswith("0")) or size == "0":
+            raise InputError(f"checkpoint size {size[:60]!r} is not a positive decimal without leading zeroes")
+        if decimal(size, MAX_SIZE_DIGITS) is None:
+            raise InputError(f"checkpoint size {size[:60]}... has {len(size)} digits: no chain has that many blocks")
         try:
             block_hash = base64.b64decode(root, validate=True)
         except ValueError:

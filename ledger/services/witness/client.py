@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,7 +29,7 @@ from ...config import secret_env
 from ...errors import ConfigError, InputError, LedgerError
 from ...onchain.chain import Chain
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import ChainIdentity, Checkpoint
+from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import (
     COSIGNATURE_V1,
     ED25519,
@@ -300,16 +301,12 @@ def _round(
         try:
             status, ctype, text = request_cosignature(witness, note, old)
             for _ in range(3):  # another collector may cosign between our two requests: follow its size again
-                if not (
-                    status == 409
-                    and ctype.startswith("text/x.tlog.size")
-                    and text.strip().isascii()
-                    and text.strip().isdigit()
-                ):
+                size = decimal(text.strip(), MAX_SIZE_DIGITS)  # a witness's word: over 4,300 digits int() raises
+                if not (status == 409 and ctype.startswith("text/x.tlog.size") and size is not None):
                     break
-                if int(text.strip()) == old:
+                if size == old:
                     break  # a conflict at the same size is the witness's own answer, not a race
-                old = int(text.strip())  # the witness cosigned elsewhere since (or we never asked): its size
+                old = size  # the witness cosigned elsewhere since (or we never asked): its size
                 # Asked again even when it is ahead of this checkpoint: it checks its own view of the chain first,
                 # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
                 status, ctype, text = request_cosignature(witness, note, old)
@@ -373,18 +370,30 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
     return found, problems
 
 
+RECHECK_SECONDS = 1.0  # the chain's block at the witnessed height is read again at least this often
+
+
 class WitnessView:
     """The witnessed state verification reports: the latest checkpoint a quorum cosigned (re-read when the
     checkpoint file changes, so a long-lived gateway sees new ones), and whether the chain read still has that
-    block hash at that height (checked once per head)."""
+    block hash at that height (checked once per head, and again after :data:`RECHECK_SECONDS`: a chain rewritten
+    to the same height leaves the head's number as it was, so a check kept per head alone reported a rewritten
+    history as witnessed for as long as the operator made no new block)."""
 
     def __init__(
-        self, chain: Chain, config: WitnessConfig, latest: WitnessedCheckpoint | None, data_dir: Path | None = None
+        self,
+        chain: Chain,
+        config: WitnessConfig,
+        latest: WitnessedCheckpoint | None,
+        data_dir: Path | None = None,
+        *,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.chain, self.config, self._latest = chain, config, latest
         self._data_dir = data_dir
         self._stamp: int | None = None
-        self._checked: tuple[int, str, str | None] | None = None
+        self._checked: tuple[int, str, str | None, float] | None = None
+        self._clock = clock
 
     @classmethod
     def for_ledger(cls, chain: Chain, data_dir: Path) -> WitnessView | None:
@@ -414,7 +423,12 @@ class WitnessView:
         if latest is None:
             return None
         cp = latest.checkpoint
-        if self._checked is not None and self._checked[:2] == (head, cp.hash_hex):
+        checked_at = self._clock()
+        if (
+            self._checked is not None
+            and self._checked[:2] == (head, cp.hash_hex)
+            and checked_at - self._checked[3] < RECHECK_SECONDS
+        ):
             return self._checked[2]
         problem = None
         if head < cp.height:
@@ -432,7 +446,7 @@ class WitnessView:
                     f"the chain was rewritten below a witnessed height: block {cp.height} has hash {now}; "
                     f"{', '.join(latest.cosigners)} cosigned {cp.hash_hex}"
                 )
-        self._checked = (head, cp.hash_hex, problem)
+        self._checked = (head, cp.hash_hex, problem, checked_at)
         return problem
 
     def check(self, blocks: Iterable[int], head: int) -> tuple[bool, str]:

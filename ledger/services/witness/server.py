@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 from ...config import secret_env
 from ...errors import ChainError, InputError, LedgerError
 from ...storage.vault import unwrap_secret, wrap_secret
-from .checkpoint import ChainIdentity, Checkpoint
+from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
 
@@ -202,20 +202,17 @@ class Witness:
         except UnicodeDecodeError:
             raise WitnessRefusal(400, "request body is not UTF-8") from None
         head, sep, rest = text.partition("\n")
-        if (
-            not sep
-            or not head.startswith("old ")
-            or not (head[4:].isascii() and head[4:].isdigit())  # "²" is a digit to isdigit, not to int
-            or (head[4:] != "0" and head[4:].startswith("0"))
-        ):
-            raise WitnessRefusal(400, "the request starts with 'old <size>' and a newline")
+        # "²" is a digit to isdigit, not to int; over 4,300 digits int() raises (and no chain has 10**20 blocks)
+        old = decimal(head[4:], MAX_SIZE_DIGITS) if head.startswith("old ") else None
+        if not sep or old is None:
+            raise WitnessRefusal(400, "the request starts with 'old <size>' (a decimal block count) and a newline")
         proof, sep, checkpoint = rest.partition("\n\n") if not rest.startswith("\n") else ("", "\n", rest[1:])
         if not sep:
             raise WitnessRefusal(400, "no blank line between the old size and the checkpoint")
         if proof.strip():
             raise WitnessRefusal(422, "this witness reads the chain itself and takes no consistency proof lines")
         try:
-            return int(head[4:]), parse_note(checkpoint)
+            return old, parse_note(checkpoint)
         except InputError as exc:
             raise WitnessRefusal(400, str(exc)) from None
 
@@ -321,8 +318,9 @@ class Witness:
             self.log(f"witness {self.key.name}: {line}")
 
     def _check_links(self, checkpoint: Checkpoint, current: dict[str, Any] | None) -> None:
-        """Every block from the cosigned one up to the checkpoint's links to its parent, and the last one has the
-        checkpoint's hash. Work grows with the blocks since the last cosignature, never with certificates."""
+        """The cosigned block still has its cosigned hash, every block from it up to the checkpoint's links to its
+        parent, and the last one has the checkpoint's hash, all in one read of the chain. Work grows with the blocks
+        since the last cosignature, never with certificates."""
         first = current["size"] - 1 if current else checkpoint.height
         try:
             headers = self.rpc.headers(first, checkpoint.height)
@@ -333,6 +331,15 @@ class Witness:
             if header is None:
                 raise WitnessRefusal(422, f"the node has no block up to {checkpoint.height}")
             number, block_hash, parent = header
+            if current is not None and number == first and block_hash != current["hash"]:
+                # read again here: the chain may have been reorganised since _check_cosigned read this block, and
+                # the links below are checked from what this read says, not from what that one said
+                raise WitnessRefusal(
+                    422,
+                    f"history rewritten: block {number} has hash {block_hash} now; this witness cosigned "
+                    f"{current['hash']}",
+                    alarm=True,
+                )
             if previous is not None and number > first and parent != previous:
                 raise WitnessRefusal(
                     422,
@@ -369,7 +376,8 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
                 self._send(404, "not found\n")
                 return
             raw = self.headers.get("Content-Length") or ""
-            length = int(raw) if raw.isascii() and raw.isdigit() else -1
+            # at most 10 digits read: int() raises ValueError past 4,300 (the handler died without an answer)
+            length = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 10 else -1
             if not 0 <= length <= MAX_REQUEST:
                 self._send(400, f"a request needs a Content-Length of at most {MAX_REQUEST} bytes\n")
                 return
