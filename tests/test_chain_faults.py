@@ -205,3 +205,33 @@ def test_an_erasure_anchoring_dropped_from_history_is_seen_within_the_freshness_
     assert erasure.attribution(faulty, digest, "FLT").unproven == {}  # within the bound: the kept word
     monkeypatch.setattr(erasure, "PROVEN_MAX_AGE", 0.0)  # the bound has passed
     assert "issuer" in erasure.attribution(faulty, digest, "FLT").unproven
+
+
+def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_read_by_a_long_lived_view(
+    faulty: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain's operator replaces the last block with one of the same height that revokes a certificate, and
+    makes no further block. A long-lived view (the gateway's, kept fresh by its head refresher) synced its status
+    index once per head number, so it went on saying "valid" as of that block for as long as no block came. It reads
+    the events not yet final again once ``verify.RESYNC_SECONDS`` have passed."""
+    from ledger.services import status, verify
+
+    with (tmp_path / "out.jsonl").open("w") as out:
+        issuance.issue_file(faulty, write_jsonl(tmp_path / "r.jsonl", make_records(1, prefix="SAME")), "FLT", out=out)
+    doc = __import__("json").loads((tmp_path / "out.jsonl").read_text())
+    before = rpc(faulty, "evm_snapshot")
+    rpc(faulty, "evm_mine")  # the block the view reads ...
+    head = faulty.chain.block_number()
+    view = ChainView(faulty.chain, 0)
+    assert view.refresh() == head and verify_certificate(doc, view).facts["status"] == "valid"
+
+    assert rpc(faulty, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
+    status.revoke(faulty, doc["digest"], "fraud", "FLT")
+    assert faulty.chain.block_number() == head  # the same height: only the block changed
+    monkeypatch.setattr(verify, "RESYNC_SECONDS", 3600.0)
+    view.refresh()
+    assert verify_certificate(doc, view).facts["status"] == "valid"  # within the interval: the block read before
+    monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the interval has passed
+    view.refresh()
+    report = verify_certificate(doc, view)
+    assert not report.ok and report.facts["status"] == "revoked", report.to_json()

@@ -158,6 +158,9 @@ _STATUS_EVENTS = {
 _SIGNATURES_KEPT = 65_536
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
 GENESIS_RECHECK = 5.0
+# Seconds after which ChainView.sync(recheck=True) reads the status events not yet final again although the head has
+# not moved (a chain rewritten to the same height): one eth_getLogs over the last confirmations + 12 blocks.
+RESYNC_SECONDS = 1.0
 # How a certificate's status is read (docs/privacy.md). "herd": the issuing department's whole status event stream
 # is read and the status worked out locally, so the node learns which department's certificates are checked but
 # not which certificate; "direct": one statusOf / statusAt / statusHistory call for the certificate itself.
@@ -246,6 +249,7 @@ class ChainView:
         self._lookups = 0
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
+        self._synced_at = float("-inf")  # monotonic time the last sync started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         self._topics: dict[bytes, int] = {}
         # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
@@ -277,7 +281,7 @@ class ChainView:
         from memory (the gateway's refresher). A head published this way is synced already, so no reader waits
         for a sync and every report as of it includes that block's status events."""
         head = self.chain.block_number() if head is None else head
-        self.sync(head)
+        self.sync(head, recheck=True)
         if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
             # read, then replace: clearing it first sent every public verification made during the read (a web3
             # call, tens of ms on a busy loop) down the chain-reading path
@@ -599,20 +603,30 @@ class ChainView:
                 return bytes(log["args"]["digest"])
         return None
 
-    def sync(self, head: int | None = None) -> int:
-        """Bring the status index up to ``head`` (default: the chain's head now); returns that block."""
+    def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
+        """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.
+
+        ``recheck`` (the gateway's head refresher, each :func:`verify_many` call): also read the events not yet
+        final again when the last read is :data:`RESYNC_SECONDS` old although the head has not moved. A chain
+        rewritten to the same height (the operator replacing its last blocks and making no new one) leaves the
+        head's number as it was, and an index kept per head number alone went on answering for the old blocks.
+        The per-certificate lookups inside one verification run never recheck (a forked verifier reads no chain)."""
         head = self.head() if head is None else head
-        if self._indexed and head <= self._synced:
+        if self._indexed and head <= self._synced and not (recheck and self._stale()):
             return self._synced
         with self._lock:
-            if self._indexed and head <= self._synced:
+            if self._indexed and head <= self._synced and not (recheck and self._stale()):
                 return self._synced
-            self._sync_locked(head)
-        return head
+            self._sync_locked(max(head, self._synced))
+        return self._synced
+
+    def _stale(self) -> bool:
+        return time.monotonic() - self._synced_at >= RESYNC_SECONDS
 
     def _sync_locked(self, head: int) -> None:
         # Everything after the previous final boundary is read again: events near the old head may have been
         # replaced by a reorganisation since.
+        started = time.monotonic()
         deployed = int(self.chain.deployment.deployed_block)
         start = max(self._final_upto + 1, deployed)
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
@@ -621,7 +635,7 @@ class ChainView:
         for key, status, block, detail in self._status_logs(start, head, self._replaced):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
         self._index, self._final_upto = (deep, recent), final_upto
-        self._synced, self._indexed = head, True
+        self._synced, self._indexed, self._synced_at = head, True, started
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in blocks [start (default: deployment), end (default: head)],
@@ -957,7 +971,7 @@ def verify_many(
     :data:`FORK_MIN` certificates on a machine with two cores or more), which give the same reports."""
     try:
         head: int | None = view.head()
-        view.sync(head)
+        view.sync(head, recheck=True)
     except ChainError:
         head = None  # each verification reports the chain failure itself
     run = _Run(view, at, head, now)
