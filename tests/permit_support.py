@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,9 @@ import yaml
 
 from ledger.client import Ledger
 from ledger.formats.rules import RuleSet, load_rule_set
-from ledger.services import decisions, issuance
+from ledger.services import decisions, issuance, logchain, permits, supervision
+from ledger.services.replay import replay
+from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
 
@@ -94,3 +97,39 @@ def officer_decision(
         applicant_ref=identity,
         **kwargs,
     )
+
+
+def live_permits(ledger: Ledger, digests: list[str]) -> list[str]:
+    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
+    return [
+        document["digest"]
+        for document in permits.documents(ledger, digests)
+        if verify_certificate(document, ChainView(ledger.chain, 0)).ok
+    ]
+
+
+def replay_checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
+    """(check, seq) of every discrepancy replay finds in ``dept``'s decisions, once its pending entries are anchored."""
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
+
+
+def inspected(ledger: Ledger, dept: str, since: datetime, *cases: str) -> int:
+    """Announce an inspection of every approval of ``dept`` since ``since`` (rate 1), draw it, and record a
+    non-conforming finding on each of ``cases``: the first finding's sequence number (the others follow it)."""
+    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
+    announcement = supervision.announce_inspection(
+        ledger, dept, since=since, until=since + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
+    )
+    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
+        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
+    )
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    assert set(cases) <= {s["case_id"] for s in draw["sample"]}
+    findings = [
+        supervision.record_finding(
+            ledger, dept, draw["seq"], case, inspector="insp-1", conforming=False, findings=["PREMISES_NOT_AS_DECLARED"]
+        )
+        for case in cases
+    ]
+    return findings[0]

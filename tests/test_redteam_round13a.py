@@ -41,13 +41,19 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import decisions, logchain, permits, supervision
+from ledger.services import decisions, logchain, supervision
 from ledger.services.replay import replay
-from ledger.services.verify import ChainView, verify_certificate
 
 from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
-from .permit_support import fresh_licence, officer_decision, published_permit_rules
+from .permit_support import (
+    fresh_licence,
+    inspected,
+    live_permits,
+    officer_decision,
+    published_permit_rules,
+    replay_checks,
+)
 
 
 def _issued(ledger: Ledger, dept: str, case: str) -> list[str]:
@@ -56,41 +62,6 @@ def _issued(ledger: Ledger, dept: str, case: str) -> list[str]:
         for d in decisions.find_decisions(ledger, dept, case)
         if isinstance(d.body.get("issued"), dict)
     ]
-
-
-def _live(ledger: Ledger, digests: list[str]) -> list[str]:
-    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
-    return [
-        document["digest"]
-        for document in permits.documents(ledger, digests)
-        if verify_certificate(document, ChainView(ledger.chain, 0)).ok
-    ]
-
-
-def _checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
-
-
-def _inspected(ledger: Ledger, dept: str, since: datetime, *cases: str) -> int:
-    """Announce an inspection of every approval of ``dept`` since ``since`` (rate 1), draw it, and record a
-    non-conforming finding on each of ``cases``: the first finding's sequence number (the others follow it)."""
-    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
-    announcement = supervision.announce_inspection(
-        ledger, dept, since=since, until=since + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
-    )
-    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
-        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
-    )
-    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
-    assert set(cases) <= {s["case_id"] for s in draw["sample"]}
-    findings = [
-        supervision.record_finding(
-            ledger, dept, draw["seq"], case, inspector="insp-1", conforming=False, findings=["PREMISES_NOT_AS_DECLARED"]
-        )
-        for case in cases
-    ]
-    return findings[0]
 
 
 def _withdraw(ledger: Ledger, dept: str, finding: int, credit_days: int = 0) -> dict[str, Any]:
@@ -123,8 +94,8 @@ def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
     (permit,) = _issued(ledger, dept, "FBP-WD-1")
     # a random inspection finds it non-conforming; the department withdraws it (no credit listing) and the permit
     # is revoked
-    withdrawal = _withdraw(ledger, dept, _inspected(ledger, dept, since, "FBP-WD-1"))
-    assert _live(ledger, [permit]) == []
+    withdrawal = _withdraw(ledger, dept, inspected(ledger, dept, since, "FBP-WD-1"))
+    assert live_permits(ledger, [permit]) == []
     # the same case sent to the rules: they would approve it and issue a fresh permit for the withdrawn approval
     with pytest.raises(StateError, match=rf"withdrawn.* decision {withdrawal['seq']} "):
         decisions.decide(ledger, dept, "FBP-WD-1", ITEM, app, rules, applicant_ref=identity)
@@ -150,11 +121,11 @@ def test_the_rules_do_not_decide_again_a_case_whose_approval_was_withdrawn(
     assert decisions.decide(ledger, dept, "FBP-WD-3", ITEM, app3, rules, applicant_ref=identity).body["outcome"] == (
         "approve"
     )
-    assert _checks(ledger, dept) == set()
+    assert replay_checks(ledger, dept) == set()
     # written past the library (an older ledger): the rules' approval of the withdrawn case is reported
     monkeypatch.setattr(decisions, "_decided_automatically", lambda *args, **kw: {})
     again = decisions.decide(ledger, dept, "FBP-WD-1", ITEM, app, rules, applicant_ref=identity)
-    assert again.body["outcome"] == "approve" and _live(ledger, _issued(ledger, dept, "FBP-WD-1")) == [
+    assert again.body["outcome"] == "approve" and live_permits(ledger, _issued(ledger, dept, "FBP-WD-1")) == [
         again.body["issued"]["certificate"]
     ]
     monkeypatch.undo()
@@ -181,17 +152,17 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
             decisions.decide(ledger, dept, case, ITEM, app, rules, applicant_ref=identity).body["outcome"] == "approve"
         )
     (permit,) = _issued(ledger, dept, "FBP-SH-1")
-    finding = _inspected(ledger, dept, since, "FBP-SH-1", "FBP-SH-2")
+    finding = inspected(ledger, dept, since, "FBP-SH-1", "FBP-SH-2")
     # the inspection found FBP-SH-1 non-conforming; an officer confirms the approval (issuing nothing: the permit
     # stands), which made every withdrawal on the finding refused
     confirm = officer_decision(
         ledger, dept, "FBP-SH-1", identity, "approve", "OFFICER_CONFIRMED", overrides="FBP-SH-1", rule_set=rules
     )
-    assert "issued" not in confirm.body and _live(ledger, [permit]) == [permit]
+    assert "issued" not in confirm.body and live_permits(ledger, [permit]) == [permit]
     withdrawal = _withdraw(ledger, dept, finding, credit_days=365)
     assert withdrawal["overrides"]["seq"] == confirm.seq
     assert decisions.find_decision(ledger, dept, "FBP-SH-1").body["withdraws"] == [permit]
-    assert _live(ledger, [permit]) == []
+    assert live_permits(ledger, [permit]) == []
     assert withdrawal["credit_listing"] is not None
     # an approval ended by a refusal and granted again is a new approval, which the finding did not inspect
     refusal = officer_decision(ledger, dept, "FBP-SH-2", identity, "reject", "OFFICER_REVIEW", overrides="FBP-SH-2")
@@ -208,8 +179,8 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
     )
     with pytest.raises(StateError, match=rf"later decision \(#{refusal.seq}, reject\).* no longer in force"):
         _withdraw(ledger, dept, finding + 1)
-    assert _live(ledger, _issued(ledger, dept, "FBP-SH-2")) == [again.body["issued"]["certificate"]]
-    assert _checks(ledger, dept) == set()
+    assert live_permits(ledger, _issued(ledger, dept, "FBP-SH-2")) == [again.body["issued"]["certificate"]]
+    assert replay_checks(ledger, dept) == set()
     # written past the library, a withdrawal on that finding reaching past the refusal is reported
     forged = {
         **{k: v for k, v in decisions.find_decision(ledger, dept, "FBP-SH-1").body.items() if k != "withdraws"},
@@ -221,7 +192,7 @@ def test_an_officer_confirming_an_inspected_approval_does_not_shield_it_from_wit
         },
     }
     entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
-    assert ("withdrawal_invalid", entry.seq) in _checks(ledger, dept)
+    assert ("withdrawal_invalid", entry.seq) in replay_checks(ledger, dept)
 
 
 def _entry_hash(ledger: Ledger, dept: str, seq: int) -> str:
@@ -266,8 +237,8 @@ def test_an_officers_decision_overrides_the_cases_latest_decision_and_no_older_o
         ledger, dept, "FBP-OV-2", identity, "reject", "PREMISES_NOT_AS_DECLARED", overrides="FBP-OV-2"
     )
     assert refused.body["withdraws"] == [approval.body["issued"]["certificate"]]
-    assert _live(ledger, _issued(ledger, dept, "FBP-OV-2")) == []
-    assert _checks(ledger, dept) == set()
+    assert live_permits(ledger, _issued(ledger, dept, "FBP-OV-2")) == []
+    assert replay_checks(ledger, dept) == set()
     # written past the library: an override naming the withdrawn approval, not the refusal after it
     forged = {
         **refusal.body,
@@ -293,7 +264,7 @@ def test_two_withdrawals_on_one_finding_at_once_record_one(
     licence, identity = fresh_licence(ledger, tmp_path, "twice-withdrawn")
     app = permit_application("FBP-WW-1", licence)
     decisions.decide(ledger, dept, "FBP-WW-1", ITEM, app, rules, applicant_ref=identity)
-    finding = _inspected(ledger, dept, since, "FBP-WW-1")
+    finding = inspected(ledger, dept, since, "FBP-WW-1")
     # the second run read the log before the first recorded its withdrawal
     stale = supervision._log(ledger, dept)
     first = _withdraw(ledger, dept, finding, credit_days=365)
@@ -304,4 +275,4 @@ def test_two_withdrawals_on_one_finding_at_once_record_one(
     monkeypatch.undo()
     assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-WW-1")] == ["approve", "reject"]
     assert len(supervision.credit_entries(ledger, dept)) == 1
-    assert _checks(ledger, dept) == set()
+    assert replay_checks(ledger, dept) == set()

@@ -46,9 +46,7 @@ from sqlalchemy import select
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import vc
-from ledger.services import decisions, erasure, issuance, logchain, permits, supervision
-from ledger.services.replay import replay
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services import decisions, erasure, issuance, logchain, supervision
 from ledger.storage.models import CitedDocument, DecisionInput
 from ledger.storage.vault import ERASED
 
@@ -57,38 +55,14 @@ from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
 from .permit_support import SERVICE_ITEM as ITEM
 from .permit_support import application as permit_application
-from .permit_support import fresh_licence, officer_decision, published_permit_rules
-
-
-def _live(ledger: Ledger, digests: list[str]) -> list[str]:
-    """Those of ``digests`` a verifier accepts today (not revoked, not superseded)."""
-    return [
-        document["digest"]
-        for document in permits.documents(ledger, digests)
-        if verify_certificate(document, ChainView(ledger.chain, 0)).ok
-    ]
-
-
-def _checks(ledger: Ledger, dept: str) -> set[tuple[str, int | None]]:
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    return {(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies}
-
-
-def _inspected(ledger: Ledger, dept: str, since: datetime, case: str) -> int:
-    """Announce an inspection of every approval of ``dept`` since ``since`` (rate 1), draw it, and record a
-    non-conforming finding on ``case``: the finding's sequence number."""
-    supervision.register_inspectors(ledger, dept, f"inspectors-{dept}", ["insp-1"])
-    announcement = supervision.announce_inspection(
-        ledger, dept, since=since, until=since + timedelta(hours=1), rate="1", inspectors=f"inspectors-{dept}"
-    )
-    ledger.chain.w3.provider.make_request(  # type: ignore[arg-type]
-        "anvil_mine", [hex(announcement["target_block"] - ledger.chain.block_number())]
-    )
-    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
-    return supervision.record_finding(
-        ledger, dept, draw["seq"], case, inspector="insp-1", conforming=False, findings=["PREMISES_NOT_AS_DECLARED"]
-    )
-
+from .permit_support import (
+    fresh_licence,
+    inspected,
+    live_permits,
+    officer_decision,
+    published_permit_rules,
+    replay_checks,
+)
 
 # --------------------------------------------------------------------------- a withdrawal checks before recording
 
@@ -104,7 +78,7 @@ def test_a_withdrawal_whose_credit_listing_is_refused_records_nothing_and_can_be
         ledger, dept, "FBP-LR-1", ITEM, permit_application("FBP-LR-1", licence), rules, applicant_ref=identity
     )
     permit = decided.body["issued"]["certificate"]
-    finding = _inspected(ledger, dept, since, "FBP-LR-1")
+    finding = inspected(ledger, dept, since, "FBP-LR-1")
 
     def withdraw(**kw: Any) -> dict[str, Any]:
         return supervision.withdraw_approval(
@@ -128,16 +102,16 @@ def test_a_withdrawal_whose_credit_listing_is_refused_records_nothing_and_can_be
             withdraw(**bad)
         assert refused.value.field == field, bad
         assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-LR-1")] == ["approve"], bad
-        assert _live(ledger, [permit]) == [permit], bad
+        assert live_permits(ledger, [permit]) == [permit], bad
         assert supervision.credit_entries(ledger, dept) == [], bad
 
     # and the officer's corrected withdrawal goes through: the permit is revoked, the applicant listed
     done = withdraw(credit_days=30, credit_reason="PREMISES_NOT_AS_DECLARED")
     assert [d.body["outcome"] for d in decisions.find_decisions(ledger, dept, "FBP-LR-1")] == ["approve", "reject"]
-    assert _live(ledger, [permit]) == []
+    assert live_permits(ledger, [permit]) == []
     (listing,) = supervision.credit_entries(ledger, dept)
     assert listing.seq == done["credit_listing"] and listing.reason == "PREMISES_NOT_AS_DECLARED"
-    assert _checks(ledger, dept) == set()
+    assert replay_checks(ledger, dept) == set()
 
 
 # --------------------------------------------------------------------------- a credential cited as itself
@@ -189,7 +163,7 @@ def test_a_credential_cited_as_itself_is_sealed_not_stored_in_the_clear_and_eras
             .all()
         )
     assert [bytes(c) for c in copies] == [ERASED]
-    assert _checks(ledger, dept) == set()
+    assert replay_checks(ledger, dept) == set()
 
 
 def test_a_credential_whose_envelope_a_wallet_edited_is_still_found_by_the_erasure(
@@ -228,7 +202,7 @@ def test_a_credential_whose_envelope_a_wallet_edited_is_still_found_by_the_erasu
             .all()
         )
     assert [bytes(c) for c in copies] == [ERASED]
-    assert _checks(ledger, dept) == set()  # the honest decision still replays clean after the erasure
+    assert replay_checks(ledger, dept) == set()  # the honest decision still replays clean after the erasure
 
 
 # --------------------------------------------------------------------------- a sample rate that costs hours
@@ -297,7 +271,7 @@ def test_a_sample_rate_in_exponent_form_is_refused_and_does_not_stall_replay(
             "drawn_at": "2026-01-02T00:00:00.000Z",
         },
     )
-    checks = _checks(ledger, dept)
+    checks = replay_checks(ledger, dept)
     assert ("draw_mismatch", announcement.seq + 1) in checks
 
 
