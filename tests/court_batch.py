@@ -8,7 +8,10 @@ each bundle's arguments in turn: the same code, as independent of the library as
 between calls (no module-level cache), so each verdict is the one a fresh process gives.
 
 Protocol: one JSON array of arguments per line on standard input; one JSON array ``[exit code, stdout, stderr]``
-per line on standard output, in the same order.
+per line on standard output, in the same order. Given arguments instead, it runs ``main`` once with them, on the
+process's own streams and exit status, as ``python scripts/verify_evidence.py ARGS`` does, from the script's cached
+bytecode (tests/evidence_support.py ``standalone``: a process per verification, without compiling the script anew
+each time).
 """
 
 from __future__ import annotations
@@ -28,6 +31,9 @@ def main() -> int:
     assert spec and spec.loader
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    if len(sys.argv) > 1:
+        sys.argv[0] = str(SCRIPT)  # argparse names the script in its messages, as when it is run itself
+        return int(script.main(sys.argv[1:]))
     answers = sys.stdout
     for line in sys.stdin:
         out, err = io.StringIO(), io.StringIO()

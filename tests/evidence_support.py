@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 SCRIPT = REPO / "scripts" / "verify_evidence.py"
+COURT_BATCH = Path(__file__).with_name("court_batch.py")
 
 
 def rpc_url(ledger: Ledger) -> str:
@@ -33,9 +34,12 @@ def rpc_url(ledger: Ledger) -> str:
 def standalone(
     ledger: Ledger, path: Path, *extra: str, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> tuple[int, dict[str, Any] | None, str]:
-    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr)."""
+    """Run scripts/verify_evidence.py in its own process; (exit code, parsed --json output, stderr). Without ``env``
+    or ``cwd`` through tests/court_batch.py (``python -I -S``: the script's ``main`` from its cached bytecode, so
+    the 3,000 lines are not compiled again for each of the suite's few hundred runs)."""
+    launcher = [str(SCRIPT)] if env is not None or cwd is not None else ["-I", "-S", str(COURT_BATCH)]
     run = subprocess.run(
-        [sys.executable, str(SCRIPT), str(path), "--rpc", rpc_url(ledger), "--json", *extra],
+        [sys.executable, *launcher, str(path), "--rpc", rpc_url(ledger), "--json", *extra],
         capture_output=True,
         text=True,
         env=env,
@@ -50,7 +54,7 @@ def standalone_many(
 ) -> list[tuple[int, dict[str, Any] | None, str]]:
     """:func:`standalone` for each of ``paths``, in order: the court's verifier run in ``processes`` interpreters of
     its own side by side (tests/court_batch.py), each bundle verified by a fresh call of its ``main``."""
-    runner = [sys.executable, "-I", "-S", str(Path(__file__).with_name("court_batch.py"))]
+    runner = [sys.executable, "-I", "-S", str(COURT_BATCH)]
 
     def run(share: list[Path]) -> list[tuple[int, dict[str, Any] | None, str]]:
         asked = "".join(json.dumps([str(p), "--rpc", rpc_url(ledger), "--json"]) + "\n" for p in share)
