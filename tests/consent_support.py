@@ -111,3 +111,21 @@ def give(ledger: Ledger, document: dict[str, Any], recipient: str, now: datetime
         now=now,
         providers=PROVIDERS,
     )
+
+
+def written_grant(ledger: Ledger, w: dict[str, Any], grant_id: str, doc: dict[str, Any], **terms: Any) -> sharing.Grant:
+    """A grant row to INS on ``doc`` that an insider writes into the database itself (nothing logged), valid from
+    NOW for a day; ``terms`` override its purpose, reveal and so on."""
+    row = sharing.Grant(
+        id=grant_id,
+        digest=doc["digest"],
+        issuer=w["issuer"],
+        grantee="INS",
+        expires_at=NOW + timedelta(days=1),
+        created_by=w["signer"],
+        created_at=NOW,
+        **{"purpose": "x", "reveal": ["subject.name"], **terms},
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(sharing.Grant.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
+    return row

@@ -30,6 +30,7 @@ from .consent_support import (
     identifier,
     read_as,
     request,
+    written_grant,
 )
 
 
@@ -398,19 +399,7 @@ def test_insider_grant_rows_without_or_with_a_foreign_consent_are_not_served(
 ) -> None:
     """An insider writes a grant row directly (no consent), or links a grant to someone else's valid consent."""
     w = world
-    raw = sharing.Grant(
-        id="c" * 24,
-        digest=w["a"]["digest"],
-        issuer=w["issuer"],
-        grantee="INS",
-        purpose="x",
-        expires_at=NOW + timedelta(days=1),
-        reveal=["subject.name"],
-        created_by=w["signer"],
-        created_at=NOW,
-    )
-    with ledger.engine.begin() as conn:
-        conn.execute(sharing.Grant.__table__.insert().values(**raw.model_dump()))
+    raw = written_grant(ledger, w, "c" * 24, w["a"])
     with pytest.raises(PermissionDenied):
         read_as(ledger, w["a"], NOW)
     refused = [e for e in _log(ledger, w["issuer"]) if e["outcome"] == "refused"]

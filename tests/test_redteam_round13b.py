@@ -69,6 +69,7 @@ from .consent_support import (
     grant,
     identifier,
     read_as,
+    written_grant,
 )
 from .gateway_process import gateway
 from .permit_support import application as permit_application
@@ -134,19 +135,7 @@ def test_a_grant_logged_before_its_terms_were_is_held_to_the_grantee_and_expiry_
 ) -> None:
     """A grant made before this round: its creation entry's text alone states grantee and expiry."""
     w = world
-    old = Grant(
-        id="0ld" + "a" * 21,
-        digest=w["b"]["digest"],
-        issuer=w["issuer"],
-        grantee="INS",
-        purpose="claim",
-        expires_at=NOW + timedelta(days=1),
-        reveal=["id"],
-        created_by=w["signer"],
-        created_at=NOW,
-    )
-    with ledger.engine.begin() as conn:
-        conn.execute(Grant.__table__.insert().values(**old.model_dump()))  # type: ignore[attr-defined]
+    old = written_grant(ledger, w, "0ld" + "a" * 21, w["b"], purpose="claim", reveal=["id"])
     with pytest.raises(PermissionDenied, match="no logged creation"):
         read_as(ledger, w["b"], NOW)
     accesslog.record(  # what create_grant logged until now
