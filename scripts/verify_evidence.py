@@ -2114,6 +2114,55 @@ RULE_OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
 RULE_ORDERING = {"<": lambda a, b: a < b, "<=": lambda a, b: a <= b, ">": lambda a, b: a > b, ">=": lambda a, b: a >= b}
 RULE_OPS = ("==", "!=", "<", "<=", ">", ">=", "in", "not_in", "exists")
 RULE_CERT_KEYS = ("type", "verified", "status", "expired", "issuer", "holder")
+# The engine's bounds (docs/rules.md, "Bounds"), counted as the library counts them: condition mappings in the
+# rules' `when` trees; values of their in/not_in and certificate issuer lists; members of two lists or two objects
+# of one size compared, and cited certificates scanned, in one evaluation.
+RULE_MAX_CONDITIONS = 1_000
+RULE_MAX_LISTED_VALUES = 10_000
+RULE_MAX_STEPS = 100_000
+RULE_STEPS_LEFT = [RULE_MAX_STEPS]  # of the evaluation under way (this verifier runs one at a time)
+
+
+def rule_spend(members: int) -> None:
+    RULE_STEPS_LEFT[0] -= members
+    if RULE_STEPS_LEFT[0] < 0:
+        raise Failure(
+            f"the rules compared more than {RULE_MAX_STEPS:,} members of the input's lists and objects in one "
+            "evaluation, more than pl-rules/1 allows (docs/rules.md, Bounds): not re-run"
+        )
+
+
+def rule_set_size_problem(rules: list[Any]) -> None:
+    """Failure when the rules are larger than pl-rules/1 allows: one walk, no recursion, stopping at the bound."""
+    conditions = listed = 0
+    todo = [rule.get("when") for rule in reversed(rules) if isinstance(rule, dict)]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue
+        conditions += 1
+        if "field" in node:
+            if node.get("op") in ("in", "not_in") and isinstance(node.get("value"), list):
+                listed += len(node["value"])
+        elif len(node) == 1:
+            ((key, arg),) = node.items()
+            if key in ("all", "any") and isinstance(arg, list):
+                todo.extend(reversed(arg))
+            elif key == "not":
+                todo.append(arg)
+            elif key == "certificate" and isinstance(arg, dict) and isinstance(arg.get("issuer"), list):
+                listed += len(arg["issuer"])
+        if conditions > RULE_MAX_CONDITIONS:
+            raise Failure(
+                f"the rule set has at least {conditions} conditions; pl-rules/1 allows at most {RULE_MAX_CONDITIONS}"
+            )
+        if listed > RULE_MAX_LISTED_VALUES:
+            raise Failure(
+                f"the rule set's in/not_in and issuer lists hold at least {listed} listed values; pl-rules/1 allows "
+                f"at most {RULE_MAX_LISTED_VALUES}"
+            )
+
+
 DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 # Function selectors: the first 4 bytes of Keccak-256 of the signature (tests recompute them)
 SELECTOR_WAS_ACTIVE_SIGNER_AT = "176a856e"  # wasActiveSignerAt(address,uint8,uint64) -> bool
@@ -2142,9 +2191,15 @@ def rule_same(a: Any, b: Any) -> bool:
     """JSON equality: true is not 1 and false is not 0, at any depth (Python's [1] == [True] holds); 1.0 is 1
     (one JSON number); objects are equal whatever their keys' order."""
     if isinstance(a, dict):
-        return isinstance(b, dict) and len(a) == len(b) and all(k in b and rule_same(v, b[k]) for k, v in a.items())
+        if not isinstance(b, dict) or len(a) != len(b):
+            return False
+        rule_spend(len(a))  # members counted before any is compared
+        return all(k in b and rule_same(v, b[k]) for k, v in a.items())
     if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(rule_same(x, y) for x, y in zip(a, b, strict=True))
+        if not isinstance(b, list) or len(a) != len(b):
+            return False
+        rule_spend(len(a))
+        return all(rule_same(x, y) for x, y in zip(a, b, strict=True))
     if isinstance(b, (dict, list)):
         return False
     return a == b and isinstance(a, bool) == isinstance(b, bool)
@@ -2209,6 +2264,7 @@ def rule_certificate(spec: Any, data: dict[str, Any]) -> bool:
     certificates = data.get("certificates")
     if not isinstance(certificates, list):
         return False
+    rule_spend(len(certificates))
     issuers = spec.get("issuer") if isinstance(spec.get("issuer"), list) else [spec.get("issuer")]
     for cert in certificates:
         if isinstance(cert, dict) and all(
@@ -2334,6 +2390,7 @@ def rule_set_problem(document: dict[str, Any]) -> None:
     """Failure unless ``document`` is a rule set the ledger's own engine would load (docs/rules.md): a rule set
     published outside pl-rules/1 has no meaning both engines agree on, so neither re-runs it."""
     rule_keys(document, RULE_SET_KEYS, RULE_SET_REQUIRED, "rule set")
+    rule_set_size_problem(document["rules"])
     for key in ("rule_set_id", "version", "service_item", "title"):
         if not isinstance(document[key], str) or not document[key].strip():
             raise Failure(f"the rule set's {key} must be non-empty text")
@@ -2424,6 +2481,7 @@ def run_rules(document: Any, data: dict[str, Any]) -> tuple[str, list[str], dict
     item = data.get("service_item")
     if item is not None and document.get("service_item") not in ("*", item):
         raise Failure(f"the input is for service item {item!r}, the rule set for {document.get('service_item')!r}")
+    RULE_STEPS_LEFT[0] = RULE_MAX_STEPS
     fired = [rule for rule in rules if rule_holds(rule.get("when"), data)]
     if fired:
         outcome = next(o for o in RULE_OUTCOMES if any(r.get("outcome") == o for r in fired))

@@ -34,6 +34,7 @@ import json
 import math
 import operator
 import re
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +60,13 @@ ENGINE_VERSION = "pl-rules/1"
 OUTCOMES = ("reject", "refer", "approve")  # in order of precedence
 CERTIFICATE_STATUSES = ("valid", "revoked", "suspended", "superseded", "unknown")
 ANY_SERVICE_ITEM = "*"
+
+# Bounds on what one evaluation may cost (docs/rules.md, "Bounds"): every replay and every court re-runs each
+# decision, so a department's rules must not be able to make that take hours. The court's verifier
+# (scripts/verify_evidence.py) applies the same three, counted the same way.
+MAX_CONDITIONS = 1_000  # condition mappings in a rule set's `when` trees (the shipped ones have at most 29)
+MAX_LISTED_VALUES = 10_000  # values of its `in` / `not_in` lists and certificate `issuer` lists, together
+MAX_STEPS = 100_000  # members of the input's lists and objects one evaluation may compare (an honest one: tens)
 
 _Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -199,6 +207,7 @@ def load_rule_set(source: str | Path | Mapping[str, Any]) -> RuleSet:
     rules_doc = document["rules"]
     if not isinstance(rules_doc, list) or not rules_doc:
         raise InputError("rules must be a non-empty list of rules", field="rules")
+    _check_size(rules_doc)
     rules: list[Rule] = []
     seen: set[str] = set()
     for index, rule_doc in enumerate(rules_doc):
@@ -462,6 +471,63 @@ def _compile_commitment(spec: Any, outcome: Any, where: str) -> Mapping[str, Any
     }
 
 
+# ------------------------------------------------------------------------------------------------ bounds
+
+
+def _check_size(rules_doc: list[Any]) -> None:
+    """InputError when the rules' ``when`` trees hold more than :data:`MAX_CONDITIONS` condition mappings or their
+    ``in``/``not_in`` and certificate ``issuer`` lists more than :data:`MAX_LISTED_VALUES` values together. One
+    walk without recursion that stops at the bound, before anything is compiled (so a YAML alias repeating a
+    subtree, which expands exponentially, is refused after at most that many nodes)."""
+    conditions = listed = 0
+    todo = [rule.get("when") for rule in reversed(rules_doc) if isinstance(rule, dict)]
+    while todo:
+        node = todo.pop()
+        if not isinstance(node, dict):
+            continue  # compiling refuses it, naming the rule
+        conditions += 1
+        if "field" in node:
+            value = node.get("value")
+            if node.get("op") in ("in", "not_in") and isinstance(value, list):
+                listed += len(value)
+        elif len(node) == 1:
+            ((key, arg),) = node.items()
+            if key in ("all", "any") and isinstance(arg, list):
+                todo.extend(reversed(arg))
+            elif key == "not":
+                todo.append(arg)
+            elif key == "certificate" and isinstance(arg, dict) and isinstance(arg.get("issuer"), list):
+                listed += len(arg["issuer"])
+        if conditions > MAX_CONDITIONS:
+            raise InputError(
+                f"the rule set has at least {conditions} conditions; at most {MAX_CONDITIONS} are allowed"
+                " (docs/rules.md, Bounds): split it into rule sets of their own service items",
+                field="rules",
+            )
+        if listed > MAX_LISTED_VALUES:
+            raise InputError(
+                f"the rule set's in/not_in and issuer lists hold at least {listed} listed values; at most"
+                f" {MAX_LISTED_VALUES} are allowed in all (docs/rules.md, Bounds)",
+                field="rules",
+            )
+
+
+# What is left of the current evaluation's MAX_STEPS, per thread (the gateway evaluates in worker threads). Only
+# comparisons of two lists or two objects and scans of the cited certificates spend it: scalar comparisons, all an
+# honest rule set makes but for a few certificate conditions, never touch it.
+_budget = threading.local()
+
+
+def _spend(members: int) -> None:
+    left = _budget.left - members
+    if left < 0:
+        raise InputError(
+            f"the rules compared more than {MAX_STEPS:,} members of the input's lists and objects in one evaluation"
+            " (docs/rules.md, Bounds): no honest rule set needs that many; the decision is refused"
+        )
+    _budget.left = left
+
+
 # ------------------------------------------------------------------------------------------------ conditions
 
 
@@ -572,14 +638,17 @@ def _same(a: Any, b: Any) -> bool:
     (one JSON number, written "1" in canonical JSON); objects are equal whatever their keys' order."""
     if type(a) in _SCALARS and type(b) in _SCALARS:  # the usual case, without the walk
         return a == b and isinstance(a, bool) == isinstance(b, bool)
+    # two containers of one kind and size: their members are counted (MAX_STEPS) before any is compared
     if isinstance(a, Mapping):
-        return (
-            isinstance(b, Mapping)
-            and len(a) == len(b)
-            and all(key in b and _same(value, b[key]) for key, value in a.items())
-        )
+        if not isinstance(b, Mapping) or len(a) != len(b):
+            return False
+        _spend(len(a))
+        return all(key in b and _same(value, b[key]) for key, value in a.items())
     if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(_same, a, b))
+        if not isinstance(b, (list, tuple)) or len(a) != len(b):
+            return False
+        _spend(len(a))
+        return all(map(_same, a, b))
     if isinstance(b, (Mapping, list, tuple)):
         return False
     return a == b and isinstance(a, bool) == isinstance(b, bool)
@@ -670,6 +739,7 @@ def _compile_certificate(spec: Any, where: str) -> _Condition:
         certificates = d.get("certificates")
         if not isinstance(certificates, (list, tuple)):
             return False
+        _spend(len(certificates))
         for c in certificates:
             if type(c) is not dict and not isinstance(c, Mapping):
                 continue
@@ -696,6 +766,7 @@ def evaluate(rule_set: RuleSet, decision_input: Mapping[str, Any]) -> Evaluation
             f"decision input is for service item {item_code!r} but rule set "
             f"{rule_set.rule_set_id!r} is for {rule_set.service_item!r}; use that item's rule set"
         )
+    _budget.left = MAX_STEPS
     fired = [rule for rule in rule_set.rules if rule.condition(decision_input)]
     if not fired:
         return Evaluation(rule_set.default_outcome, (rule_set.default_reason,), ())

@@ -1,0 +1,139 @@
+"""Red team, round 15c: a department publishing rules written to be slow, so that every auditor's replay and every
+court's re-run of its decisions takes hours (docs/threat-model.md).
+
+Round 14a stopped a forger's own rules: both verifiers re-run only a rule set published on chain. A department may
+publish what it likes, though: rules comparing two big lists of the input with each other a thousand times, or a rule
+set of a million conditions, and record decisions on them past the library. Both engines now refuse a rule set
+larger than any honest one (``rules.MAX_CONDITIONS`` conditions, ``rules.MAX_LISTED_VALUES`` listed values) and stop
+an evaluation once it has compared ``rules.MAX_STEPS`` members of the input's lists and objects (docs/rules.md,
+"Bounds"), at the same step."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats import rules
+from ledger.formats.canonical import hex32
+from ledger.services import decisions, evidence, logchain
+from ledger.services.replay import replay
+
+from .decision_support import application
+from .evidence_support import SCRIPT_MODULE, standalone
+from .verifiers_support import both_engines, one_rule_set
+
+COMPARE = {"field": "application.big_a", "op": "==", "ref": "application.big_b"}
+
+
+def _court(document: dict[str, Any], data: dict[str, Any]) -> str:
+    return str(SCRIPT_MODULE.run_rules(json.loads(json.dumps(document)), json.loads(json.dumps(data)))[0])
+
+
+def _both_refuse(document: dict[str, Any], data: dict[str, Any], match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        rules.evaluate(rules.load_rule_set(document), json.loads(json.dumps(data)))
+    with pytest.raises(SCRIPT_MODULE.Failure, match=match):
+        _court(document, data)
+
+
+def test_a_rule_set_larger_than_any_honest_one_is_refused_by_both_engines() -> None:
+    """Adversary: a department publishing a rule set of more conditions, or longer ``in`` lists, than any honest one
+    (the shipped ones have at most 29 conditions and 8 listed values), each evaluated per decision by every replay."""
+    data = {"item": {"x": 1}}
+    exists = {"field": "item.x", "op": "exists", "value": True}
+    at_most = one_rule_set({"all": [exists] * (rules.MAX_CONDITIONS - 1)})  # the `all` is a condition too
+    assert both_engines(at_most, data) == ("approve", "approve")
+    over = one_rule_set({"all": [exists] * rules.MAX_CONDITIONS})
+    _both_refuse(over, data, f"{rules.MAX_CONDITIONS + 1} conditions")
+    values = list(range(rules.MAX_LISTED_VALUES // 2))
+    listed = one_rule_set({"any": [{"field": "item.x", "op": "in", "value": values}] * 2})
+    assert both_engines(listed, data) == ("approve", "approve")
+    too_many = one_rule_set({"any": [{"field": "item.x", "op": "in", "value": [*values, -1]}] * 2})
+    _both_refuse(too_many, data, f"{rules.MAX_LISTED_VALUES + 2} listed values")
+    issuers = one_rule_set(
+        {"certificate": {"type": "t", "issuer": [f"D{i}" for i in range(rules.MAX_LISTED_VALUES + 1)]}}
+    )
+    _both_refuse(issuers, data, "listed values")
+
+
+@pytest.mark.parametrize(
+    ("big_a", "big_b"),
+    [
+        ([0] * rules.MAX_STEPS, [0] * rules.MAX_STEPS),  # one comparison of two lists
+        ({str(i): [0] for i in range(rules.MAX_STEPS // 2)}, {str(i): [0] for i in range(rules.MAX_STEPS // 2)}),
+    ],
+    ids=["list", "object of lists"],
+)
+def test_comparing_the_inputs_lists_stops_at_the_same_step_in_both_engines(big_a: Any, big_b: Any) -> None:
+    """Adversary: rules comparing two of the input's lists with ``ref``, over and over (round 14a's forged rules,
+    published this time): both engines stop an evaluation at exactly ``MAX_STEPS`` members compared, so they agree
+    on every input, a step below the bound and a step above."""
+    data = {"application": {"big_a": big_a, "big_b": big_b}}
+    assert both_engines(one_rule_set(COMPARE), data) == ("approve", "approve")  # MAX_STEPS members: allowed
+    twice = one_rule_set({"all": [COMPARE, COMPARE]})  # one step more
+    _both_refuse(twice, data, f"more than {rules.MAX_STEPS:,} members")
+    # a mismatch found early costs the same: the members are counted before they are compared
+    data["application"]["big_b"] = [1, *big_b[1:]] if isinstance(big_b, list) else {**big_b, "0": [1]}
+    assert both_engines(one_rule_set(COMPARE), data) == ("refer", "refer")
+    _both_refuse(one_rule_set({"any": [COMPARE, COMPARE]}), data, f"more than {rules.MAX_STEPS:,} members")
+
+
+def test_scanning_the_cited_certificates_counts_too() -> None:
+    """Adversary: a department whose rules ask about the cited certificates a thousand times over a decision citing
+    thousands of them: each certificate condition counts the list it scans."""
+    cert = {"type": "t", "verified": True}
+    half = rules.MAX_STEPS // 2
+    data: dict[str, Any] = {"certificates": [{"type": "u"}] * half}
+    condition = {"certificate": cert}
+    assert both_engines(one_rule_set({"not": {"any": [condition, condition]}}), data) == ("approve", "approve")
+    _both_refuse(one_rule_set({"any": [condition] * 3}), data, f"more than {rules.MAX_STEPS:,} members")
+
+
+def _hostile_rules(dept: str) -> rules.RuleSet:
+    document = one_rule_set({"all": [COMPARE] * 999})  # 1,000 conditions: as large as a rule set may be
+    document.update(rule_set_id=f"slow-{dept.lower()}", service_item="ITEM-1")
+    return rules.load_rule_set(document)
+
+
+def test_slow_rules_recorded_past_the_library_are_reported_by_replay_and_both_verifiers(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Adversary: a department publishing rules that compare two 400-element lists of the input 999 times (400,000
+    members per decision; with 400,000-element lists, hours per decision) and recording decisions on them. The
+    library refuses to decide (nothing recorded); written past it, replay reports the decision ``rerun_failed`` and
+    both verifiers fail ``rerun`` on its evidence bundle, at once, naming the bound."""
+    dept = fresh_department
+    rule_set = _hostile_rules(dept)
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    app = application("C-SLOW-1")
+    app["application"] = {**app["application"], "big_a": [0] * 400, "big_b": [0] * 400}
+    before = len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept)))
+    with pytest.raises(InputError, match=f"more than {rules.MAX_STEPS:,} members"):
+        decisions.decide(ledger, dept, "C-SLOW-1", "ITEM-1", app, rule_set, applicant_ref="slow-applicant")
+    assert len(list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))) == before
+    # the attack: the library's bound taken out (an older library, or the department's own code)
+    monkeypatch.setattr(rules, "MAX_STEPS", 10**9)
+    decided = decisions.decide(ledger, dept, "C-SLOW-1", "ITEM-1", app, rule_set, applicant_ref="slow-applicant")
+    monkeypatch.undo()
+    assert decided.body["outcome"] == "approve"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    report = replay(ledger, department=dept)
+    found = [(d.check, d.seq) for d in report.discrepancies]
+    assert found == [("rerun_failed", decided.seq)], report.summary()
+    assert f"more than {rules.MAX_STEPS:,} members" in report.discrepancies[0].detail
+    bundle = evidence.decision_bundle(ledger, dept, "C-SLOW-1", applicant="slow-applicant")
+    assert bundle["rule_set"]["digest"] == hex32(rule_set.digest)
+    path = tmp_path / "slow.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert not library.check("rerun").ok and f"more than {rules.MAX_STEPS:,} members" in library.check("rerun").detail
+    code, court, stderr = standalone(ledger, path)
+    assert code == 1 and court is not None, stderr
+    rerun = next(c for c in court["checks"] if c["name"] == "rerun")
+    assert rerun["result"] == "FAIL" and f"more than {rules.MAX_STEPS:,} members" in rerun["detail"], rerun
+    assert {c["name"] for c in court["checks"] if c["result"] == "FAIL"} == {c.name for c in library.failed}
