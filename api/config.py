@@ -85,6 +85,17 @@ class ApiSettings(BaseSettings):
         "documents running at once (each in a worker thread); "
         "more wait their turn.",
     )
+    whole_log_threads: int = Field(
+        1,
+        ge=1,
+        description="Requests that walk a whole log (the auditors' report, "
+        "log checks) running at once, each in a worker thread.",
+    )
+    whole_log_queue: int = Field(
+        4,
+        ge=0,
+        description="Such requests waiting for their turn beyond those running; more are refused (429 with Retry-After).",
+    )
     max_issue_records: int = Field(1000, ge=1, description="Most records one POST /certificates may carry.")
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="Largest request head (names and values of all headers) accepted (431 beyond)."

@@ -11,6 +11,7 @@ library's recursive JSON parser would overflow the C stack, and kill the process
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -31,6 +32,7 @@ from ledger.formats.canonical import json_depth, json_loads, strict_json_loads
 from ledger.services.auth import AuthenticationError, PermissionDenied
 
 from .problems import problem
+from .ratelimit import RateLimited
 
 _NO_BODY = ("GET", "HEAD", "DELETE", "OPTIONS")
 # headers a request may name once: the guard checks their value and the application reads it again
@@ -77,6 +79,28 @@ def heavy_limiter(state: Any) -> anyio.CapacityLimiter:
         settings = getattr(state, "settings", None)
         limiter = state.heavy_work = anyio.CapacityLimiter(getattr(settings, "heavy_verify_threads", 1))
     return limiter
+
+
+# Seconds a refused whole-log request is told to wait: about what one report of a big department takes.
+WHOLE_LOG_RETRY_SECONDS = 10
+_T = TypeVar("_T")
+
+
+async def run_whole_log(request: Request, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+    """``work(*args, **kwargs)`` in a worker thread, at most ``whole_log_threads`` at once (one by default): work
+    that walks a whole log (the auditors' report replays it, a log check re-derives its hash chain), seconds to
+    minutes on a big department. Each ran in a thread of its own from the shared pool, so whoever held an auditor's
+    token could run forty at once and starve every other request of the interpreter. More than
+    ``whole_log_queue`` requests already waiting: refused (429 with Retry-After) rather than queued."""
+    state = request.app.state
+    limiter = getattr(state, "whole_log_work", None)
+    settings = getattr(state, "settings", None)
+    if limiter is None:
+        limiter = state.whole_log_work = anyio.CapacityLimiter(getattr(settings, "whole_log_threads", 1))
+    stats = limiter.statistics()
+    if stats.borrowed_tokens >= stats.total_tokens and stats.tasks_waiting >= getattr(settings, "whole_log_queue", 4):
+        raise RateLimited(WHOLE_LOG_RETRY_SECONDS, "reports and log checks at once (each walks a whole log)")
+    return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs), limiter=limiter)
 
 
 def _parse_big(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None, InputError | None]:

@@ -11,9 +11,11 @@ an evaluation once it has compared ``rules.MAX_STEPS`` members of the input's li
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ledger.client import Ledger
@@ -23,8 +25,11 @@ from ledger.formats.canonical import hex32
 from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 
-from .decision_support import application
+from .api_support import sign_in
+from .decision_support import application, decided_history
 from .evidence_support import SCRIPT_MODULE, standalone
+from .gateway_process import BoundGateway
+from .report_support import today
 from .verifiers_support import both_engines, one_rule_set
 
 COMPARE = {"field": "application.big_a", "op": "==", "ref": "application.big_b"}
@@ -137,3 +142,40 @@ def test_slow_rules_recorded_past_the_library_are_reported_by_replay_and_both_ve
     rerun = next(c for c in court["checks"] if c["name"] == "rerun")
     assert rerun["result"] == "FAIL" and f"more than {rules.MAX_STEPS:,} members" in rerun["detail"], rerun
     assert {c["name"] for c in court["checks"] if c["result"] == "FAIL"} == {c.name for c in library.failed}
+
+
+# -- an auditor asking for the whole log at once, many times over --------------------------------------------------
+
+
+def test_an_auditor_cannot_make_the_gateway_walk_whole_logs_many_times_at_once(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an auditor (or whoever holds an auditor's token) asking for a department's report and its log
+    check many times at once: each walked the whole log in a worker thread of its own (forty of them by default),
+    with every other request of the gateway waiting for the interpreter. Whole-log work now runs
+    ``whole_log_threads`` at a time (one by default); beyond ``whole_log_queue`` waiting, 429 with Retry-After."""
+    dept = fresh_department
+    decided_history(ledger, dept, n=2_000)  # a replay of a second or so: the requests below overlap it
+    paths = [("/audit/report", {"department": dept, "from": today(), "to": today(), "format": "json"})]
+    paths += [("/audit/logs/decisions/check", {"department": dept})]
+    with BoundGateway(ledger, LEDGER_API_WHOLE_LOG_QUEUE="0") as gw:
+        auditor = sign_in(gw.client, ledger, "AUD")
+
+        def ask(i: int) -> httpx.Response:
+            path, params = paths[i % 2]
+            with gw.process.client() as client:
+                return client.get(path, params=params, headers=auditor)
+
+        with ThreadPoolExecutor(8) as pool:
+            answers = list(pool.map(ask, range(8)))
+        codes = sorted(a.status_code for a in answers)
+        assert 200 in codes and 429 in codes and set(codes) <= {200, 429}, [
+            (a.status_code, a.text[:200]) for a in answers
+        ]
+        for refused in (a for a in answers if a.status_code == 429):
+            assert int(refused.headers["Retry-After"]) > 0
+            assert "reports and log checks" in refused.json()["detail"], refused.json()
+        assert gw.process.alive()
+        # one at a time, every request is answered
+        for i in range(2):
+            assert ask(i).status_code == 200

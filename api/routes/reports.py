@@ -10,14 +10,13 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-from starlette.concurrency import run_in_threadpool
 
 from ledger.formats.i18n import LANGUAGES
 from ledger.services import report
 
 from ..deps import Auditor, LedgerDep, NowDep
 from ..language import PageLanguage, remember
-from ..limits import GuardedRoute
+from ..limits import GuardedRoute, run_whole_log
 from ..problems import AUTHED
 
 router = APIRouter(tags=["audit"], route_class=GuardedRoute)
@@ -47,7 +46,7 @@ async def department_report(
 ) -> Response:
     """A department's decision report for a period (auditor role): outcomes over time, reason codes, automatic and
     officer decisions, overrides per officer, rule-set versions, replay status and findings, supervision."""
-    data: dict[str, Any] = await run_in_threadpool(report.build_report, ledger, department, start, end, now=now)
+    data: dict[str, Any] = await run_whole_log(request, report.build_report, ledger, department, start, end, now=now)
     if format == "json":
         return JSONResponse(data)
     query = {"department": department, "from": start.isoformat(), "to": end.isoformat()}
