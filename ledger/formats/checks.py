@@ -13,13 +13,14 @@ design, kept in agreement by shared test vectors, not by shared code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from ..errors import InputError
 from .canonical import hex32
 from .certificate import validity_instant
-from .merkle import root_from_proof
+from .merkle import ProofWalks, root_from_proof
 from .signing import batch_message, log_message, recover
 
 Verdict = tuple[bool, str]
@@ -33,6 +34,8 @@ __all__ = [
     "digest_integrity",
     "log_signature",
     "merkle_proof",
+    "merkle_proof_text",
+    "proof_verdict",
     "validity",
 ]
 
@@ -48,9 +51,26 @@ def digest_integrity(computed: bytes, stated: bytes | None, hashes: int) -> Verd
 
 def merkle_proof(digest: bytes, proof: list[bytes], root: bytes, *, what: str = "certificate") -> Verdict:
     """The proof takes the digest (of a certificate, or of a log entry) to the batch root."""
-    computed = root_from_proof(digest, proof)
+    return proof_verdict(root_from_proof(digest, proof), root, len(proof), what=what)
+
+
+def merkle_proof_text(
+    digest: bytes, elements: Any, root: bytes, walks: ProofWalks, parse: Callable[[Any], list[bytes]]
+) -> Verdict:
+    """:func:`merkle_proof` of a proof as a document writes it (``elements``: ``"0x"`` + 64 hex digits each),
+    walked through ``walks`` (a memo of walks before: the same verdict, fewer hashes); a proof in another form is
+    read by ``parse``, which raises InputError naming what is wrong."""
+    computed = walks.root(digest, elements, root)
+    if computed is None:
+        proof = parse(elements)
+        return proof_verdict(root_from_proof(digest, proof), root, len(proof))
+    return proof_verdict(computed, root, len(elements))
+
+
+def proof_verdict(computed: bytes, root: bytes, hashes: int, *, what: str = "certificate") -> Verdict:
+    """:func:`merkle_proof`'s verdict, for a proof of ``hashes`` hashes already walked to ``computed``."""
     if computed == root:
-        return True, f"proof of {len(proof)} hashes leads to root {hex32(root)}"
+        return True, f"proof of {hashes} hashes leads to root {hex32(root)}"
     return False, (
         f"the proof leads to {hex32(computed)}, not to the stated root {hex32(root)}: a field was changed "
         f"or the proof belongs to another {what}"

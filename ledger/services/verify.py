@@ -45,6 +45,7 @@ from ..errors import ChainError, ConfigError, InputError, LedgerError, Verificat
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_ID, CertificateDocument, load_document
+from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
@@ -239,6 +240,8 @@ class ChainView:
         self._signers: dict[tuple[str, int], bool] = {}
         self._type_grants: dict[tuple[str, str, str, int], bool] = {}
         self._recovered: dict[tuple[bytes, int, str, bytes], str | InputError] = {}
+        # proofs walked before (pure hashing, bounded): a certificate of a batch met before hashes two levels or so
+        self.proof_walks = ProofWalks()
         self._head = -1
         self._head_read_at = float("-inf")
         # (head, {(department, root, signature, head, confirmations): batch checks}): keep_batch_checks
@@ -1238,13 +1241,14 @@ def _anchoring(
     at_time, at_text = run.at_time, run.at_text
     try:
         root = parse_hex32(str(anchor.get("root")), "anchor.root")
-        proof = _proof(anchor.get("proof", []))
+        in_batch, proof_detail = checks_core.merkle_proof_text(
+            digest, anchor.get("proof", []), root, run.view.proof_walks, _proof
+        )
         signature = bytes.fromhex(str(anchor.get("signature", "")).removeprefix("0x"))
     except (InputError, ValueError) as exc:
         checks.add("merkle_proof", False, f"malformed anchor: {exc}")
         checks.skip_rest("the anchor section is malformed")
         return None
-    in_batch, proof_detail = checks_core.merkle_proof(digest, proof, root)
     if in_batch:
         items.append(run.check("merkle_proof", True, proof_detail))
     else:
