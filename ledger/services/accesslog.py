@@ -131,7 +131,7 @@ def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict
         try:
             roots = anchor(ledger, code)
         except LedgerError as exc:
-            done[code] = str(exc)
+            done[code] = exc.local_message()  # for the gateway's log, never an answer
             continue
         if roots:
             done[code] = roots

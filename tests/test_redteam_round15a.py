@@ -1,0 +1,83 @@
+"""Red team, round 15a: an anonymous or signed-in client, another local user, a department acting outside its
+authority, a hostile department growing a list and an insider with database access.
+
+1. An error answer named a server path. A department the council registered with a key the gateway does not hold
+   (its own key, kept elsewhere) that asked its gateway to anchor its access log, or to issue, got a 404 whose
+   detail was the keystore's directory on the server (``no key named 'dept-X' in /srv/ledger/keys``); the CLI
+   printed the same. Errors now keep where to look (a path, a node's URL) apart from what was wrong: the CLI
+   prints both, the gateway only the latter (and logs the former).
+2. ``ledger report`` wrote its four files with the umask (0644 under the usual 022), where every other file the
+   ledger writes with personal or sensitive data is created 0600, and followed a symbolic link planted at a file's
+   name in a shared output directory (truncating the file it pointed to). Each report file is now written 0600
+   under a temporary name and renamed into place: never readable by others, and a planted link is replaced, not
+   followed.
+3. Any auditor anchored any department's access log: ``POST /access-log/anchor?department=X`` made the gateway
+   sign and send an anchoring with department X's key at the time the auditor chose. Anchoring is signing in the
+   department's name, so only the department itself (or its gateway's background task) anchors its log; auditors
+   read and check it (403, and nothing is anchored).
+4. The data subject's list of reads of their certificate (``POST /public/holder/accesses``) was answered whole: a
+   department logging many reads of it (a grant lets it read as often as it likes) made the answer grow without
+   bound. It comes a page at a time now, as the other lists do (``limit``, keyset ``after``, ``Link``); each page is
+   asked for with a new assertion of the person, as before.
+5. A certificate's list of reads (``GET /certificates/{digest}/accesses``, and the data subject's) silently left out
+   an access-log entry whose stored body could not be read, or whose body was edited (an insider "hid" a read by
+   corrupting or rewriting its row). Such an entry is now listed where it stands, with ``body_error`` naming the
+   entry (department and sequence number) and what is wrong, as the log's own listing names one.
+
+Each hole found was written first as a failing test, then closed.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime
+
+from eth_account import Account
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services.auth import sign_challenge
+from ledger.services.departments import Council
+
+from .api_support import Clock, bearer, make_client, problem_body
+from .cli_support import run_cli
+from .conftest import TEST_TYPES, make_records
+
+# -- 1. an error answer named a server path ------------------------------------------------------------------------
+
+
+def _server_paths(ledger: Ledger) -> list[str]:
+    return [str(ledger.settings.data_dir), str(ledger.settings.keys_dir)]
+
+
+def test_no_error_answer_names_a_server_path(ledger: Ledger) -> None:
+    """Adversary: a signed-in department (or whoever reads its answers) learning where the gateway keeps its keys.
+    A department registered with a key of its own, which this gateway does not hold, asks the gateway to anchor its
+    access log and to issue: each is refused, and no answer names the keystore's (or any data) directory. The
+    operator's CLI still says where it looked."""
+    account = Account.create()
+    code = f"K{os.getpid() % 1000}-{datetime.now(UTC).strftime('%H%M%S%f')[-8:]}"
+    Council(ledger).register(
+        code, f"Own-key department {code}", ROLE_ISSUER | ROLE_VERIFIER, signer=account.address, types=TEST_TYPES
+    )
+    client = make_client(ledger, Clock())
+    challenge = client.post("/auth/challenge", json={"department": code}).json()
+    token = client.post(
+        "/auth/token",
+        json={"challenge_id": challenge["challenge_id"], "signature": sign_challenge(account, challenge["message"])},
+    )
+    assert token.status_code == 200, token.text
+    own = bearer(token.json()["access_token"])
+    (record,) = make_records(1)
+    for method, url, body in (
+        ("POST", "/access-log/anchor", None),
+        ("POST", "/certificates", {"records": [record]}),
+    ):
+        answer = client.request(method, url, headers=own, json=body)
+        found = problem_body(answer, 404, 409, 422, 503)
+        for path in _server_paths(ledger):
+            assert path not in answer.text, (url, found)
+        assert "/" not in found["detail"].replace(url, ""), (url, found)
+    # the operator, on the server, is told where the keys were looked for
+    ran = run_cli(ledger, "anchor-logs", "--department", code, "--log", "access")
+    assert ran.returncode == 2 and str(ledger.settings.keys_dir) in ran.stderr, ran.stderr
