@@ -30,12 +30,15 @@ Each hole found was written first as a failing test, then closed.
 from __future__ import annotations
 
 import os
+import stat
 from datetime import UTC, datetime
+from pathlib import Path
 
 from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import report
 from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 
@@ -81,3 +84,37 @@ def test_no_error_answer_names_a_server_path(ledger: Ledger) -> None:
     # the operator, on the server, is told where the keys were looked for
     ran = run_cli(ledger, "anchor-logs", "--department", code, "--log", "access")
     assert ran.returncode == 2 and str(ledger.settings.keys_dir) in ran.stderr, ran.stderr
+
+
+# -- 2. report files readable by every local user, through a planted link ------------------------------------------
+
+
+def test_report_files_are_private_and_do_not_follow_a_planted_link(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """Adversary: another local user reading the auditors' report written into a shared directory (0644 under the
+    usual umask), or planting a symbolic link at ``report.json`` so the report overwrites a file of the operator's
+    choosing. Every file is 0600 whatever the umask, and the link is replaced, its target untouched."""
+    day = datetime.now(UTC).date().isoformat()
+    data = report.build_report(ledger, fresh_department, day, day)
+    out = tmp_path / "shared"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the operator's own file\n", encoding="utf-8")
+    (out / "report.json").symlink_to(victim)
+    old = os.umask(0o022)
+    try:
+        written = report.write_report(data, out, "en")
+    finally:
+        os.umask(old)
+    assert victim.read_text(encoding="utf-8") == "the operator's own file\n"
+    assert len(written) == 4
+    for path in written:
+        mode = os.lstat(path).st_mode
+        assert stat.S_ISREG(mode) and stat.S_IMODE(mode) == 0o600, (path, oct(mode))
+    assert not [p for p in out.iterdir() if p not in written], list(out.iterdir())  # no temporary file left behind
+    # the command writes the same way
+    ran = run_cli(ledger, "report", "-d", fresh_department, "--from", day, "--to", day, "--out", str(tmp_path / "cli"))
+    assert ran.returncode == 0, ran.stderr
+    for path in (tmp_path / "cli").iterdir():
+        assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, (path, oct(os.lstat(path).st_mode))
