@@ -35,14 +35,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_account import Account
+from sqlalchemy import func, select
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import report
+from ledger.services import logchain, report
 from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
+from ledger.storage.models import LogAnchor
 
-from .api_support import Clock, bearer, make_client, problem_body
+from .api_support import Clock, bearer, issue, login, make_client, problem_body
 from .cli_support import run_cli
 from .conftest import TEST_TYPES, make_records
 
@@ -118,3 +120,42 @@ def test_report_files_are_private_and_do_not_follow_a_planted_link(
     assert ran.returncode == 0, ran.stderr
     for path in (tmp_path / "cli").iterdir():
         assert stat.S_IMODE(os.lstat(path).st_mode) == 0o600, (path, oct(os.lstat(path).st_mode))
+
+
+# -- 3. an auditor anchoring another department's access log --------------------------------------------------------
+
+
+def _anchors(ledger: Ledger, department: str) -> int:
+    with ledger.engine.connect() as conn:
+        return int(
+            conn.execute(
+                select(func.count()).select_from(LogAnchor).where(LogAnchor.department_id == department)  # type: ignore[arg-type]
+            ).scalar_one()
+        )
+
+
+def test_an_auditor_cannot_anchor_another_departments_access_log(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an auditor (a department with the auditor role) asking the gateway to anchor another department's
+    access log, which signs and sends a transaction with that department's key. Refused (403) with nothing
+    anchored; the auditor still reads and checks the log, and the department anchors its own."""
+    dept = fresh_department
+    (document,) = issue(ledger, dept, 1)
+    client = make_client(ledger, Clock())
+    auditor, own = bearer(login(client, ledger, "PSB")), bearer(login(client, ledger, dept))
+    assert client.get(f"/certificates/{document['digest']}/content", headers=own).status_code == 200
+    before = len(list(logchain.entries(ledger, logchain.LOG_ACCESS, dept)))
+    assert before >= 1 and _anchors(ledger, dept) == 0
+    refused = client.post(f"/access-log/anchor?department={dept}", headers=auditor)
+    problem = problem_body(refused, 403)
+    assert dept in problem["detail"], problem
+    assert _anchors(ledger, dept) == 0
+    assert all(e.state == logchain.EntryState.PENDING for e in logchain.entries(ledger, logchain.LOG_ACCESS, dept))
+    # reading and checking stay the auditors'
+    listed = client.get(f"/access-log?department={dept}", headers=auditor)
+    assert listed.status_code == 200 and len(listed.json()) == before, listed.text
+    checked = client.get(f"/access-log/check?department={dept}", headers=auditor)
+    assert checked.status_code == 200 and checked.json()["intact"] is True, checked.text
+    # the department anchors its own (naming itself or not)
+    anchored = client.post(f"/access-log/anchor?department={dept}", headers=own)
+    assert anchored.status_code == 200 and anchored.json()["roots"], anchored.text
+    assert all(e.state == logchain.EntryState.ANCHORED for e in logchain.entries(ledger, logchain.LOG_ACCESS, dept))
