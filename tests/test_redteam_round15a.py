@@ -35,11 +35,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from eth_account import Account
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import logchain, report
+from ledger.services import accesslog, logchain, report
 from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 from ledger.storage.models import LogAnchor
@@ -159,3 +159,55 @@ def test_an_auditor_cannot_anchor_another_departments_access_log(ledger: Ledger,
     anchored = client.post(f"/access-log/anchor?department={dept}", headers=own)
     assert anchored.status_code == 200 and anchored.json()["roots"], anchored.text
     assert all(e.state == logchain.EntryState.ANCHORED for e in logchain.entries(ledger, logchain.LOG_ACCESS, dept))
+
+
+# -- 5. a read hidden by corrupting its row -------------------------------------------------------------------------
+
+
+def _set_body(ledger: Ledger, department: str, seq: int, body: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": body, "l": logchain.LOG_ACCESS, "d": department, "s": seq},
+        )
+
+
+def _body(ledger: Ledger, department: str, seq: int) -> str:
+    with ledger.engine.connect() as conn:
+        return str(
+            conn.execute(
+                text("SELECT body FROM logentry WHERE log=:l AND department_id=:d AND seq=:s"),
+                {"l": logchain.LOG_ACCESS, "d": department, "s": seq},
+            ).scalar_one()
+        )
+
+
+def test_a_read_whose_log_row_was_corrupted_is_named_not_dropped(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider hiding a department's read of a certificate from its issuer's and its data subject's
+    lists of reads by corrupting the read's access-log row: its body made unreadable, or rewritten as another kind
+    of entry. Each such entry is listed where it stands, marked ``body_error`` with its sequence number and what is
+    wrong; the untouched reads are shown as before."""
+    dept = fresh_department
+    (document,) = issue(ledger, dept, 1)
+    digest = document["digest"]
+    client = make_client(ledger, Clock())
+    own = bearer(login(client, ledger, dept))
+    for _ in range(4):  # entries 1 to 4 of its access log
+        assert client.get(f"/certificates/{digest}/content", headers=own).status_code == 200
+    _set_body(ledger, dept, 2, "not json at all")
+    _set_body(ledger, dept, 3, _body(ledger, dept, 3).replace('"action":"read"', '"action":"grant"'))
+    answer = client.get(f"/certificates/{digest}/accesses", headers=own)
+    assert answer.status_code == 200, answer.text[:300]
+    listed = answer.json()
+    assert [e["seq"] for e in listed] == [1, 2, 3, 4], listed
+    marked = {e["seq"]: e.get("body_error") for e in listed}
+    assert marked[1] is None and marked[4] is None, marked
+    assert marked[2] and "entry 2" in marked[2] and "not JSON" in marked[2], marked
+    assert marked[3] and "entry 3" in marked[3] and "altered" in marked[3], marked
+    # the same list, as the data subject's answer is built
+    assert [e["seq"] for e in accesslog.accesses(ledger, digest, dept)] == [1, 2, 3, 4]
+    timeline = client.get(f"/certificates/{digest}/provenance", headers=own)
+    assert timeline.status_code == 200, timeline.text[:300]
+    named = [e for e in timeline.json()["events"] if e["kind"] == "access_unreadable"]
+    assert sorted(e["seq"] for e in named) == [2, 3], named
+    assert [e["seq"] for e in timeline.json()["events"] if e["kind"] == "access"] == [1, 4]
