@@ -33,17 +33,20 @@ import os
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import pytest
 from eth_account import Account
 from sqlalchemy import func, select, text
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import accesslog, logchain, report
+from ledger.services import accesslog, consent, logchain, report
 from ledger.services.auth import sign_challenge
 from ledger.services.departments import Council
 from ledger.storage.models import LogAnchor
 
+from . import consent_support
 from .api_support import Clock, bearer, issue, login, make_client, problem_body
 from .cli_support import run_cli
 from .conftest import TEST_TYPES, make_records
@@ -159,6 +162,52 @@ def test_an_auditor_cannot_anchor_another_departments_access_log(ledger: Ledger,
     anchored = client.post(f"/access-log/anchor?department={dept}", headers=own)
     assert anchored.status_code == 200 and anchored.json()["roots"], anchored.text
     assert all(e.state == logchain.EntryState.ANCHORED for e in logchain.entries(ledger, logchain.LOG_ACCESS, dept))
+
+
+# -- 4. the data subject's list of reads, answered whole ------------------------------------------------------------
+
+
+def _subject_page(client: Any, ledger: Ledger, document: dict[str, Any], clock: Clock, url: str) -> Any:
+    bound = consent.accesses_request(document["digest"])
+    signed = consent_support.assertion(ledger, consent_support.identifier(document), clock.now, bound)
+    return client.post(url, json={"certificate": document["digest"], "assertion": signed.model_dump()})
+
+
+def test_the_data_subjects_list_of_reads_comes_a_page_at_a_time(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: a department granted a person's certificate reading it (or having its reads logged) again and
+    again, so that the person's list of who read it, answered whole, takes the gateway's memory and time. The list
+    comes at most 1,000 entries at a time with a ``Link`` to the next page, asked for with a new assertion; the
+    pages together hold every read, once each, in order."""
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
+    dept = fresh_department
+    (document,) = issue(ledger, dept, 1)
+    now = datetime.now(UTC)
+    reads = [
+        accesslog.entry_body(
+            certificate=document["digest"], action="read", outcome="served", actor="INS", signer=None, at=now
+        )
+        for _ in range(1_005)
+    ]
+    assert accesslog.record_many(ledger, dept, reads, now) == 1_005
+    clock = Clock()
+    client = make_client(ledger, clock)
+    first = _subject_page(client, ledger, document, clock, "/public/holder/accesses")
+    assert first.status_code == 200, first.text[:300]
+    assert len(first.json()) == 1_000, len(first.json())
+    link = first.headers.get("link", "")
+    assert link.startswith("</public/holder/accesses?") and link.endswith('>; rel="next"'), link
+    second = _subject_page(client, ledger, document, clock, link[1 : link.index(">")])
+    assert second.status_code == 200, second.text[:300]
+    assert "link" not in second.headers
+    seqs = [e["seq"] for e in first.json() + second.json()]
+    assert seqs == list(range(1, 1_006)), seqs[:3]
+    small = _subject_page(client, ledger, document, clock, "/public/holder/accesses?limit=2")
+    assert [e["seq"] for e in small.json()] == [1, 2] and "after=" in small.headers["link"], small.headers
+    # a cursor from another department's log is no place in this list
+    other = _subject_page(client, ledger, document, clock, "/public/holder/accesses?after=MKT:5")
+    problem_body(other, 422)
 
 
 # -- 5. a read hidden by corrupting its row -------------------------------------------------------------------------

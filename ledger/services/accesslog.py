@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -280,6 +281,27 @@ def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, An
     """Reads and refused attempts on one certificate (grant events left out), oldest first. A page of them is
     :func:`reads` of :func:`entries` with ``after`` and ``limit``."""
     return reads(entries(ledger, department=issuer, certificate=certificate))
+
+
+@dataclass(frozen=True, slots=True)
+class ReadsPage:
+    """A page of a certificate's reads: ``reads`` (:func:`reads` of the entries read), how many entries of the log
+    were read for it (``scanned``, grant events included: a full page may hold fewer reads) and the place of the
+    last of them (``last``, department and seq: the next page starts after it), None for none."""
+
+    reads: list[dict[str, Any]]
+    scanned: int
+    last: tuple[str, int] | None
+
+
+def read_page(
+    ledger: Ledger, certificate: str, issuer: str, *, after: tuple[str, int] | None = None, limit: int | None = None
+) -> ReadsPage:
+    """At most ``limit`` of ``issuer``'s access-log entries about ``certificate`` after the place ``after``, as a
+    page of reads."""
+    found = entries(ledger, department=issuer, certificate=certificate, after=after, limit=limit)
+    last = (str(found[-1]["department"]), int(found[-1]["seq"])) if found else None
+    return ReadsPage(reads(found), len(found), last)
 
 
 def reads(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
