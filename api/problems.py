@@ -113,8 +113,27 @@ def problem(
     )
 
 
-def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+def _public_detail(request: Request, exc: Exception) -> str:
+    """The error's message as a client may read it: where on the server to look (``LedgerError.where``: a keystore
+    directory, a file, the node's URL) is logged, never answered; and should a message name one of the ledger's
+    own locations anyway, it is replaced, so no answer maps the server's disk for a client."""
     detail = str(exc)
+    where = getattr(exc, "where", None)
+    if where:
+        log.info("%s on %s: %s (%s)", type(exc).__name__, request.url.path, detail, where)
+    ledger = getattr(request.app.state, "ledger", None)
+    settings = getattr(ledger, "settings", None)
+    if settings is not None:
+        places = [str(settings.keys_dir), str(settings.deployment_path), str(settings.data_dir)]
+        if settings.rpc_url:
+            places.append(str(settings.rpc_url))
+        for place in sorted(places, key=len, reverse=True):  # the longest first: a file inside the data directory
+            detail = detail.replace(place, "<server path>" if place != settings.rpc_url else "LEDGER_RPC_URL")
+    return detail
+
+
+def _ledger_error(request: Request, exc: Exception) -> JSONResponse:
+    detail = _public_detail(request, exc)
     if isinstance(exc, AuthenticationError):
         return problem(
             "unauthenticated",

@@ -107,7 +107,7 @@ def anchor_decisions(ledger: Ledger) -> dict[str, list[str] | str]:
         try:
             roots = logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, pending.department)
         except LedgerError as exc:
-            done[pending.department] = str(exc)
+            done[pending.department] = exc.local_message()  # for the gateway's log, never an answer
             continue
         if roots:
             done[pending.department] = roots

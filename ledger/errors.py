@@ -8,7 +8,20 @@ from __future__ import annotations
 
 
 class LedgerError(Exception):
-    """Root of every error raised by the ledger."""
+    """Root of every error raised by the ledger.
+
+    ``where``: where on the machine running the ledger to look (a file, a directory, a node's URL), kept apart from
+    the message: the CLI prints it after the message for the operator at that machine; the gateway logs it and
+    never answers it, so no client learns the server's paths (or a node URL that may carry an access key)."""
+
+    def __init__(self, *args: object, where: object | None = None) -> None:
+        super().__init__(*args)
+        self.where = None if where is None else str(where)
+
+    def local_message(self) -> str:
+        """The message with where to look, for whoever runs the ledger on this machine (the CLI, the gateway's
+        log); a client of the gateway gets ``str(error)`` alone."""
+        return f"{self} ({self.where})" if self.where else str(self)
 
 
 class ConfigError(LedgerError):
@@ -36,10 +49,12 @@ class KeystoreError(LedgerError):
 class ChainError(LedgerError):
     """The chain refused or could not process a request (revert, unreachable node, dropped transaction)."""
 
-    def __init__(self, message: str, *, error_name: str | None = None, args: tuple[object, ...] = ()) -> None:
+    def __init__(
+        self, message: str, *, error_name: str | None = None, args: tuple[object, ...] = (), where: object = None
+    ) -> None:
         self.error_name = error_name
         self.error_args = args
-        super().__init__(message)
+        super().__init__(message, where=where)
 
 
 class FundsError(ChainError):

@@ -23,7 +23,8 @@ DepartmentQuery = Annotated[
     Query(
         max_length=32,
         description="Department whose log to use; default: "
-        "the caller's. Other departments' logs need the auditor role.",
+        "the caller's. Reading or checking other departments' logs needs the auditor role; only a department "
+        "anchors its own.",
     ),
 ]
 
@@ -31,7 +32,21 @@ DepartmentQuery = Annotated[
 def _department(caller: Principal, department: str | None) -> str:
     code = department or caller.department
     if code != caller.department and not caller.has("auditor"):
-        raise PermissionDenied(f"reading or anchoring {code}'s access log needs the auditor role")
+        raise PermissionDenied(f"reading or checking {code}'s access log needs the auditor role")
+    return code
+
+
+def _own(caller: Principal, department: str | None) -> str:
+    """The log a caller may anchor: its own. Anchoring signs and sends a transaction with the department's key at
+    a moment of the caller's choosing, so it is the department's act (or its gateway's background round), never
+    another's: an auditor reads and checks a log, it does not sign for it."""
+    code = department or caller.department
+    if code != caller.department:
+        raise PermissionDenied(
+            f"only {code} anchors {code}'s access log (its gateway also does, every few seconds): anchoring signs "
+            f"with {code}'s key. An auditor reads and checks it: GET /access-log?department={code}, "
+            f"GET /access-log/check?department={code}"
+        )
     return code
 
 
@@ -57,9 +72,9 @@ def list_entries(
 
 @router.post("/anchor", response_model=AnchorPublic, responses=AUTHED)
 def anchor(caller: CurrentDepartment, ledger: LedgerDep, department: DepartmentQuery = None) -> AnchorPublic:
-    """Anchor the pending entries now (the gateway also does it periodically): Merkle root signed by the
-    department's key, sent to the BatchLog contract."""
-    code = _department(caller, department)
+    """Anchor the caller's own pending entries now (the gateway also does it periodically): Merkle root signed by
+    the department's key, sent to the BatchLog contract. Another department's log, even for an auditor: 403."""
+    code = _own(caller, department)
     return AnchorPublic(department=code, roots=accesslog.anchor(ledger, code))
 
 

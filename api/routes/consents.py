@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request, status
+from fastapi import APIRouter, Path, Request, Response, status
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 
@@ -14,6 +14,7 @@ from ledger.services import consent, sharing
 from ..deps import Issuer, LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody
 from ..limits import GuardedRoute, run_whole_log
 from ..models import DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry
+from ..paging import PageDep
 from ..problems import AUTHED, PUBLIC, R403, R404, R409
 
 router = APIRouter(tags=["consent"], route_class=GuardedRoute)
@@ -125,13 +126,25 @@ def my_consents(body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> list[conse
     dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403},
 )
-def subject_accesses(body: SubjectAccessesCreate, ledger: LedgerDep, now: NowDep) -> list[AccessEntry]:
+def subject_accesses(
+    body: SubjectAccessesCreate,
+    ledger: LedgerDep,
+    now: NowDep,
+    page: PageDep,
+    request: Request,
+    response: Response,
+) -> list[AccessEntry]:
     """Who read the person's certificate, when and for what purpose (every read, served or refused), for the
     data subject only: ``assertion`` is their provider's, bound to this certificate's list (docs/privacy.md).
     Holding the certificate file is not enough (a department granted all of it holds every salt too); 403 for
-    anyone who is not the subject, without saying whether the certificate exists."""
-    entries = sharing.subject_accesses(ledger, digest=body.certificate, assertion=body.assertion, now=now)
-    return [AccessEntry(**e) for e in entries]
+    anyone who is not the subject, without saying whether the certificate exists. Oldest first, a page at a time
+    (the `Link` header names the next page, asked for with the same body and a new assertion): a department
+    reading the certificate again and again must not make the answer unbounded."""
+    found = sharing.subject_read_page(
+        ledger, digest=body.certificate, assertion=body.assertion, now=now, after=page.after, limit=page.limit
+    )
+    page.link(request, response, found.scanned, found.last)  # counted before grant events are left out
+    return [AccessEntry(**e) for e in found.reads]
 
 
 @router.get("/certificates/{digest}/consents", response_model=list[consent.ConsentPublic], responses={**AUTHED, **R404})

@@ -42,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except LedgerError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {exc.local_message()}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted; pending batches complete with `ledger resume`", file=sys.stderr)

@@ -186,7 +186,7 @@ def collect_after_change(ledger: Ledger) -> None:
     try:
         result = wclient.collect(ledger.chain, ledger.settings.data_dir, config)
     except LedgerError as exc:
-        print(f"witnesses: not collected ({exc}); run `ledger witness collect`", file=sys.stderr)
+        print(f"witnesses: not collected ({exc.local_message()}); run `ledger witness collect`", file=sys.stderr)
         return
     _print_collect(result, config)
 

@@ -78,6 +78,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event.grant_expired": {"en": "sharing expired", "zh-CN": "共享到期"},
     "event.access": {"en": "accessed", "zh-CN": "查阅"},
     "event.access_refused": {"en": "access refused", "zh-CN": "拒绝查阅"},
+    "event.access_unreadable": {"en": "altered access record", "zh-CN": "被改动的查阅记录"},
     # decision notices (ledger/services/notices.py), when the rule set gives no words of its own
     "notice.review_default": {
         "en": "You may ask the deciding department for a review of this decision, or apply for administrative "
@@ -127,6 +128,11 @@ MESSAGES: dict[str, dict[str, str]] = {
     "event_summary.decision": {
         "en": "used in case {case} of {department}: {outcome}",
         "zh-CN": "用于 {department} 的案件 {case}：{outcome}",
+    },
+    "event_summary.unreadable_access": {
+        "en": "entry {seq} of {department}'s access log is about this certificate but was altered or cannot be read "
+        "(its stored body was edited in the database); the access log's check names it",
+        "zh-CN": "{department} 查阅日志第 {seq} 条涉及此证书，但已被改动或无法读取（其存储内容在数据库中被改动），查阅日志核查会指出它",
     },
     "event_summary.unreadable_entry": {
         "en": "entry {seq} of {department}'s decision log names this certificate but cannot be read (its stored "

@@ -293,7 +293,10 @@ class Chain:
         try:
             return int(self.w3.eth.block_number)
         except (OSError, Web3RPCError) as exc:
-            raise ChainError(f"the chain node at {self._url()} does not answer: {exc}") from exc
+            raise ChainError(
+                "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
+                where=f"{self._url()}: {exc}",
+            ) from exc
 
     def _url(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "?"))
@@ -337,7 +340,10 @@ class Chain:
                         }
                     )
                 except (OSError, Web3RPCError) as exc:
-                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
+                    raise ChainError(
+                        "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
+                        where=f"{self._url()}: {exc}",
+                    ) from exc
                 signed = account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
                 try:
@@ -360,7 +366,10 @@ class Chain:
                     else:
                         raise ChainError(f"the node refused {fn.fn_name}: {exc}") from exc
                 except OSError as exc:
-                    raise ChainError(f"could not reach the chain node at {self._url()}: {exc}") from exc
+                    raise ChainError(
+                        "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
+                        where=f"{self._url()}: {exc}",
+                    ) from exc
                 self._nonces[address] = nonce + 1
                 return tx_hash
             raise ChainError(

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,7 +132,7 @@ def anchor_all(ledger: Ledger, departments: Iterable[str] | None = None) -> dict
         try:
             roots = anchor(ledger, code)
         except LedgerError as exc:
-            done[code] = str(exc)
+            done[code] = exc.local_message()  # for the gateway's log, never an answer
             continue
         if roots:
             done[code] = roots
@@ -155,27 +156,50 @@ _TEXT_FIELDS = ("certificate", "action", "outcome", "actor", "at")
 BODY_TEXT_CHARS = 1024
 
 
+def _altered(entry: Any) -> str | None:
+    """Why ``entry``'s stored body is not the one the ledger wrote with its entry hash, or None when it hashes to
+    it. One entry's own hash, recomputed from its row: an edit that left the hash alone shows here; one that also
+    rewrote the hash breaks the chain or the anchor, which ``check`` reports."""
+    try:
+        computed = logchain.compute_entry_hash(LOG, entry.department_id, entry.seq, entry.prev_hash, entry.body)
+    except UnicodeEncodeError:
+        computed = None
+    if computed == entry.entry_hash:
+        return None
+    return (
+        f"entry {entry.seq} of {entry.department_id}'s {LOG} log was altered: its stored body does not hash to its "
+        f"entry hash, so it is not what the ledger wrote (the database was edited). "
+        f"GET /audit/logs/{LOG}/check?department={entry.department_id} reports it; restore the row from a backup"
+    )
+
+
+def _place(entry: Any) -> dict[str, Any]:
+    return {
+        "department": entry.department_id,
+        "seq": entry.seq,
+        "entry_hash": entry.entry_hash,
+        "prev_hash": entry.prev_hash,
+        "anchored": entry.state == logchain.EntryState.ANCHORED,
+        "batch_root": entry.batch_root,
+    }
+
+
 def entry_json(entry: Any, anchor: Any = None) -> dict[str, Any]:
     """A log entry as the API shows it: the body plus its place in the hash chain and its anchor, if any. A body
     the ledger did not write (an insider's edit) is shown as ``body_error`` and the beginning of its text: one
-    edited row must not hide the rest of the log (``check`` names it as altered)."""
+    edited row must not hide the rest of the log (``check`` names it as altered). A body that reads but does not
+    hash to the entry's hash is shown as stored, with ``body_error`` saying it was altered."""
     try:
         out = logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
         wrong = [k for k in _TEXT_FIELDS if out.get(k) is not None and not isinstance(out[k], str)]
         if wrong:
             raise logchain.UnreadableEntry(LOG, entry.department_id, entry.seq, f"has {', '.join(wrong)} not text")
+        altered = _altered(entry)
+        if altered is not None:
+            out["body_error"] = altered
     except logchain.UnreadableEntry as exc:
         out = {"body_error": str(exc), "body_text": str(entry.body)[:BODY_TEXT_CHARS]}
-    out.update(
-        {
-            "department": entry.department_id,
-            "seq": entry.seq,
-            "entry_hash": entry.entry_hash,
-            "prev_hash": entry.prev_hash,
-            "anchored": entry.state == logchain.EntryState.ANCHORED,
-            "batch_root": entry.batch_root,
-        }
-    )
+    out.update(_place(entry))
     if anchor is not None and entry.state == logchain.EntryState.ANCHORED:
         out.update({"tx_hash": anchor.tx_hash, "block_number": anchor.block_number})
     return out
@@ -192,16 +216,43 @@ def entries(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Access-log entries (one department's or all), oldest first: for ``certificate``, only the entries about it,
-    found by their index key (not a scan of the log); a page of at most ``limit`` after ``after``."""
+    found by their index key (not a scan of the log); a page of at most ``limit`` after ``after``.
+
+    An entry the certificate's key finds whose stored body does not name the certificate was edited (its body, or
+    its key: the ledger writes the key from the body): it is listed where it stands as a marker, its place and
+    ``body_error``, without its text (which may be another certificate's entry), never left out, so an insider
+    cannot hide a read by corrupting its row."""
     lookup = logchain.lookup_key(certificate) if certificate is not None else None
     found = list(
         logchain.entries(ledger, LOG, department, since=since, until=until, lookup=lookup, after=after, limit=limit)
     )
-    if certificate is not None:  # the body decides, not the index; bodies are canonical JSON: a cheap text test
-        needle = f'"certificate":"{certificate}"'
-        found = [e for e in found if needle in e.body]
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
-    return _with_purposes(ledger, [entry_json(e, anchors.get(e.batch_root) if e.batch_root else None) for e in found])
+    needle = f'"certificate":"{certificate}"'  # bodies are canonical JSON: a cheap text test
+    out = []
+    for e in found:
+        anchor = anchors.get(e.batch_root) if e.batch_root else None
+        if certificate is not None and (not isinstance(e.body, str) or needle not in e.body):
+            out.append(_foreign(e, certificate))
+        else:
+            out.append(entry_json(e, anchor))
+    return _with_purposes(ledger, out)
+
+
+def _foreign(entry: Any, certificate: str) -> dict[str, Any]:
+    """The marker of an entry indexed as about ``certificate`` whose stored body does not name it."""
+    try:
+        logchain.read_body(entry.body, LOG, entry.department_id, entry.seq)
+        problem = "does not name it"
+    except logchain.UnreadableEntry as exc:
+        problem = exc.problem
+    return {
+        "body_error": (
+            f"entry {entry.seq} of {entry.department_id}'s {LOG} log is indexed as about certificate {certificate}, "
+            f"but its stored body {problem}, which the ledger never writes (the database was edited). "
+            f"GET /audit/logs/{LOG}/check?department={entry.department_id} reports it; restore the row from a backup"
+        ),
+        **_place(entry),
+    }
 
 
 def _with_purposes(ledger: Ledger, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -232,9 +283,32 @@ def accesses(ledger: Ledger, certificate: str, issuer: str) -> list[dict[str, An
     return reads(entries(ledger, department=issuer, certificate=certificate))
 
 
+@dataclass(frozen=True, slots=True)
+class ReadsPage:
+    """A page of a certificate's reads: ``reads`` (:func:`reads` of the entries read), how many entries of the log
+    were read for it (``scanned``, grant events included: a full page may hold fewer reads) and the place of the
+    last of them (``last``, department and seq: the next page starts after it), None for none."""
+
+    reads: list[dict[str, Any]]
+    scanned: int
+    last: tuple[str, int] | None
+
+
+def read_page(
+    ledger: Ledger, certificate: str, issuer: str, *, after: tuple[str, int] | None = None, limit: int | None = None
+) -> ReadsPage:
+    """At most ``limit`` of ``issuer``'s access-log entries about ``certificate`` after the place ``after``, as a
+    page of reads."""
+    found = entries(ledger, department=issuer, certificate=certificate, after=after, limit=limit)
+    last = (str(found[-1]["department"]), int(found[-1]["seq"])) if found else None
+    return ReadsPage(reads(found), len(found), last)
+
+
 def reads(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The reads and refused attempts among access-log entries (grant events left out)."""
-    return [r for r in found if r.get("action") == "read"]
+    """The reads and refused attempts among access-log entries (grant events left out), and every entry that was
+    edited (``body_error``): what it was cannot be told from its row, and leaving it out would let an insider hide
+    a read by corrupting or rewriting it."""
+    return [r for r in found if r.get("action") == "read" or r.get("body_error")]
 
 
 def check(ledger: Ledger, department: str) -> list[dict[str, Any]]:

@@ -253,14 +253,22 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
     return [anchored, signed]
 
 
-def _unreadable_event(department: str, seq: int, at: str | None, entry_hash: str | None) -> dict[str, Any]:
-    """A decision log entry that names the certificate but whose body was edited into something the ledger never
-    writes: named, so the rest of the timeline still shows (replay reports it as body_invalid)."""
+def _unreadable_event(
+    department: str, seq: int, at: str | None, entry_hash: str | None, *, log: str = "decision"
+) -> dict[str, Any]:
+    """A decision (``log="decision"``) or access-log (``"access"``) entry about the certificate whose body was edited
+    into something the ledger never wrote: named, so the rest of the timeline still shows and the edited entry is
+    not silently left out (replay reports a decision as body_invalid, the access log's check an entry as altered)."""
     return _event(
-        "decision_unreadable",
+        f"{log}_unreadable",
         at,
-        says(("event_summary.unreadable_entry", {"department": department, "seq": seq})),
-        "decision-log",
+        says(
+            (
+                "event_summary.unreadable_entry" if log == "decision" else "event_summary.unreadable_access",
+                {"department": department, "seq": seq},
+            )
+        ),
+        f"{log}-log",
         department=department,
         seq=seq,
         entry_hash=entry_hash,
@@ -411,6 +419,17 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
                 )
             )
     for access in accesslog.accesses(ledger, digest, issuer):
+        if access.get("body_error"):  # an insider's edit: named where it stands, never left out
+            out.append(
+                _unreadable_event(
+                    access["department"],
+                    access["seq"],
+                    access["at"] if isinstance(access.get("at"), str) else None,
+                    access["entry_hash"],
+                    log="access",
+                )
+            )
+            continue
         kind = "access" if access["outcome"] == "served" else "access_refused"
         parts: list[tuple[str, dict[str, object]]] = [(f"event_summary.{kind}", {"actor": access["actor"]})]
         if access.get("purpose"):

@@ -31,6 +31,7 @@ from ..formats.i18n import (
     status_word,
     text,
 )
+from ..storage._files import replace_private
 from . import logchain
 from .departments import get_department
 from .logchain import LOG_DECISIONS
@@ -749,20 +750,30 @@ def _short_date(language: str, iso: str) -> str:
 
 def write_report(data: dict[str, Any], out_dir: Path, language: str = "en") -> list[Path]:
     """Write ``report.json``, ``report.en.html``, ``report.zh-CN.html`` (each with the language control linking
-    the other) and ``report.html`` (in ``language``) into ``out_dir``; returns the paths written."""
+    the other) and ``report.html`` (in ``language``) into ``out_dir``; returns the paths written.
+
+    The report names cases and decisions, so each file is written for its owner only (0600) and whole, under a
+    temporary name renamed into place: never readable by another local user, not even while it is written, and a
+    symbolic link planted at one of the names in a shared directory is replaced, not followed. A directory this
+    creates is its owner's only (0700)."""
     import json
 
     if language not in LANGUAGES:
         raise InputError(f"--lang {language!r} is not one of {list(LANGUAGES)}")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise InputError(f"cannot create the report directory {out_dir}: {exc.strerror}") from None
     switch = {code: f"report.{code}.html" for code in LANGUAGES}
-    written = [out_dir / "report.json"]
-    written[0].write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-    for code in LANGUAGES:
-        path = out_dir / f"report.{code}.html"
-        path.write_text(render_html(data, code, switch=switch, json_href="report.json"), encoding="utf-8")
+    pages = [("report.json", json.dumps(data, ensure_ascii=False, indent=2) + "\n")]
+    pages += [(switch[code], render_html(data, code, switch=switch, json_href="report.json")) for code in LANGUAGES]
+    pages.append(("report.html", render_html(data, language, switch=switch, json_href="report.json")))
+    written = []
+    for name, page in pages:
+        path = out_dir / name
+        try:
+            replace_private(path, page.encode("utf-8"))
+        except OSError as exc:
+            raise InputError(f"cannot write {path}: {exc.strerror}") from None
         written.append(path)
-    main = out_dir / "report.html"
-    main.write_text(render_html(data, language, switch=switch, json_href="report.json"), encoding="utf-8")
-    written.append(main)
     return written

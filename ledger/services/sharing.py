@@ -440,13 +440,38 @@ def subject_accesses(
 ) -> list[dict[str, Any]]:
     """Every read of certificate ``digest``, served or refused, with the department and its purpose, for its data
     subject only: ``assertion`` is the person's, from a configured provider, bound to
-    :func:`consent.accesses_request` of this certificate, and single use.
+    :func:`consent.accesses_request` of this certificate, and single use. The whole list, for the library's
+    callers; the gateway answers :func:`subject_read_page`, a page at a time.
 
     Holding the complete certificate file is no proof of being the person: a department granted the whole
     certificate holds every field and salt too, and must not learn who else read it and why."""
+    return subject_read_page(ledger, digest=digest, assertion=assertion, now=now, providers=providers).reads
+
+
+def subject_read_page(
+    ledger: Ledger,
+    *,
+    digest: str,
+    assertion: consent.SignedAssertion,
+    now: datetime,
+    after: tuple[str, int] | None = None,
+    limit: int | None = None,
+    providers: dict[str, consent.Provider] | None = None,
+) -> accesslog.ReadsPage:
+    """The reads of certificate ``digest`` after the place ``after`` (department, seq: the last place of the page
+    before), at most ``limit`` entries of its issuer's log read, for its data subject only, as
+    :func:`subject_accesses` checks (each page with an assertion of its own: one is spent per answer). Any
+    department a grant lets read the certificate can grow the list without bound, so it is never answered whole
+    to a client. A place in another department's log is no place in this list (InputError)."""
     key = hex32(parse_hex32(digest))
     subject, cert, _ = consent.authenticate_subject(
         ledger, assertion, certificate=key, request=consent.accesses_request(key), now=now, providers=providers
     )
+    if after is not None and after[0] != cert.department:
+        raise InputError(
+            f"after={after[0]}:{after[1]} is no place in this certificate's list of reads; start without `after`, "
+            "then follow the Link header's next page",
+            field="after",
+        )
     consent.spend_assertion(ledger, subject)
-    return accesslog.accesses(ledger, key, cert.department)
+    return accesslog.read_page(ledger, key, cert.department, after=after, limit=limit)

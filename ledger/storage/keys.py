@@ -88,9 +88,10 @@ class Keystore:
             held = [n for n in self.names() if is_council_key(n)]
             if held:
                 raise KeystoreError(
-                    f"{self.directory} already holds the council key {held[0]!r}; a keystore holds "
+                    f"the keystore already holds the council key {held[0]!r}; a keystore holds "
                     "one council member's key. Create the other members' keys in their own "
-                    "keystores, each with its own passphrase (--keystore DIR)"
+                    "keystores, each with its own passphrase (--keystore DIR)",
+                    where=self.directory,
                 )
         self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -124,7 +125,9 @@ class Keystore:
             and not self.several_council_keys
             and any(is_council_key(n) for n in self.names())
         ):
-            raise KeystoreError(f"{self.directory} already holds a council key; it holds one member's key only")
+            raise KeystoreError(
+                "the keystore already holds a council key; it holds one member's key only", where=self.directory
+            )
         source.replace(target)
 
     def unlock(self, name: str, passphrase: str) -> LocalAccount:
@@ -167,9 +170,13 @@ class Keystore:
         try:
             data: dict[str, object] = json.loads(path.read_text())
         except FileNotFoundError:
-            raise NotFoundError(f"no key named {name!r} in {self.directory}; create or import it first") from None
+            raise NotFoundError(
+                f"no key named {name!r} in the keystore; create or import it first", where=self.directory
+            ) from None
         except ValueError:
-            raise KeystoreError(f"keystore file {path} is damaged; restore it from a backup") from None
+            raise KeystoreError(
+                f"the keystore file of key {name!r} is damaged; restore it from a backup", where=path
+            ) from None
         return data
 
 
