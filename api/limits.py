@@ -86,21 +86,32 @@ WHOLE_LOG_RETRY_SECONDS = 10
 _T = TypeVar("_T")
 
 
-async def run_whole_log(request: Request, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
+async def run_whole_log(request: Request, caller: str, work: Callable[..., _T], *args: Any, **kwargs: Any) -> _T:
     """``work(*args, **kwargs)`` in a worker thread, at most ``whole_log_threads`` at once (one by default): work
     that walks a whole log (the auditors' report replays it, a log check re-derives its hash chain), seconds to
     minutes on a big department. Each ran in a thread of its own from the shared pool, so whoever held an auditor's
-    token could run forty at once and starve every other request of the interpreter. More than
-    ``whole_log_queue`` requests already waiting: refused (429 with Retry-After) rather than queued."""
+    token could run forty at once and starve every other request of the interpreter. Refused with 429 and
+    Retry-After: a second such request of the same signed-in department (``caller``) while its first runs or
+    waits, so no one token fills the queue; any beyond ``whole_log_queue`` waiting."""
     state = request.app.state
     limiter = getattr(state, "whole_log_work", None)
     settings = getattr(state, "settings", None)
     if limiter is None:
         limiter = state.whole_log_work = anyio.CapacityLimiter(getattr(settings, "whole_log_threads", 1))
+        state.whole_log_callers = set()
+    callers: set[str] = state.whole_log_callers
+    if caller in callers:
+        raise RateLimited(
+            WHOLE_LOG_RETRY_SECONDS, f"reports and log checks of {caller} at once: one at a time per department"
+        )
     stats = limiter.statistics()
     if stats.borrowed_tokens >= stats.total_tokens and stats.tasks_waiting >= getattr(settings, "whole_log_queue", 4):
         raise RateLimited(WHOLE_LOG_RETRY_SECONDS, "reports and log checks at once (each walks a whole log)")
-    return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs), limiter=limiter)
+    callers.add(caller)
+    try:
+        return await anyio.to_thread.run_sync(functools.partial(work, *args, **kwargs), limiter=limiter)
+    finally:
+        callers.discard(caller)
 
 
 def _parse_big(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str | None, InputError | None]:

@@ -22,7 +22,9 @@ from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import rules
 from ledger.formats.canonical import hex32
+from ledger.onchain.chain import ROLE_AUDITOR
 from ledger.services import decisions, evidence, logchain
+from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .api_support import sign_in
@@ -153,29 +155,38 @@ def test_an_auditor_cannot_make_the_gateway_walk_whole_logs_many_times_at_once(
     """Adversary: an auditor (or whoever holds an auditor's token) asking for a department's report and its log
     check many times at once: each walked the whole log in a worker thread of its own (forty of them by default),
     with every other request of the gateway waiting for the interpreter. Whole-log work now runs
-    ``whole_log_threads`` at a time (one by default); beyond ``whole_log_queue`` waiting, 429 with Retry-After."""
+    ``whole_log_threads`` at a time (one by default); a department's second such request while its first runs or
+    waits is refused (429 with Retry-After), so one token cannot fill the queue that others' checks wait in; beyond
+    ``whole_log_queue`` waiting, 429 too."""
     dept = fresh_department
     decided_history(ledger, dept, n=2_000)  # a replay of a second or so: the requests below overlap it
-    paths = [("/audit/report", {"department": dept, "from": today(), "to": today(), "format": "json"})]
-    paths += [("/audit/logs/decisions/check", {"department": dept})]
-    with BoundGateway(ledger, LEDGER_API_WHOLE_LOG_QUEUE="0") as gw:
+    second_auditor = f"A{dept}"
+    Council(ledger).register(second_auditor, f"Second audit office {dept}", ROLE_AUDITOR)
+    report = ("/audit/report", {"department": dept, "from": today(), "to": today(), "format": "json"})
+    log_check = ("/audit/logs/decisions/check", {"department": dept})
+
+    def ask(gw: Any, headers: dict[str, str], query: tuple[str, dict[str, str]]) -> httpx.Response:
+        with gw.process.client() as client:
+            return client.get(query[0], params=query[1], headers=headers)
+
+    def refused(answers: list[httpx.Response], words: str) -> list[httpx.Response]:
+        found = [a for a in answers if a.status_code == 429]
+        for a in found:
+            assert int(a.headers["Retry-After"]) > 0 and words in a.json()["detail"], a.json()
+        return found
+
+    with BoundGateway(ledger) as gw:
         auditor = sign_in(gw.client, ledger, "AUD")
-
-        def ask(i: int) -> httpx.Response:
-            path, params = paths[i % 2]
-            with gw.process.client() as client:
-                return client.get(path, params=params, headers=auditor)
-
         with ThreadPoolExecutor(8) as pool:
-            answers = list(pool.map(ask, range(8)))
-        codes = sorted(a.status_code for a in answers)
-        assert 200 in codes and 429 in codes and set(codes) <= {200, 429}, [
-            (a.status_code, a.text[:200]) for a in answers
-        ]
-        for refused in (a for a in answers if a.status_code == 429):
-            assert int(refused.headers["Retry-After"]) > 0
-            assert "reports and log checks" in refused.json()["detail"], refused.json()
+            answers = list(pool.map(lambda i: ask(gw, auditor, (report, log_check)[i % 2]), range(8)))
+        assert {a.status_code for a in answers} == {200, 429}, [(a.status_code, a.text[:200]) for a in answers]
+        assert refused(answers, "one at a time per department")
         assert gw.process.alive()
-        # one at a time, every request is answered
-        for i in range(2):
-            assert ask(i).status_code == 200
+        for query in (report, log_check):  # one at a time, every request is answered
+            assert ask(gw, auditor, query).status_code == 200
+    with BoundGateway(ledger, LEDGER_API_WHOLE_LOG_QUEUE="0") as gw:  # nobody may wait: two departments at once
+        tokens = [sign_in(gw.client, ledger, code) for code in ("AUD", second_auditor)]
+        with ThreadPoolExecutor(2) as pool:
+            answers = list(pool.map(lambda token: ask(gw, token, report), tokens))
+        assert sorted(a.status_code for a in answers) == [200, 429], [(a.status_code, a.text[:200]) for a in answers]
+        assert refused(answers, "each walks a whole log")

@@ -85,5 +85,7 @@ async def check(
     """Re-derive the hash chain and compare it with the anchors: deleted, altered or reordered entries show up. It
     walks the whole log: one such request (or report, or other log check) runs at a time, a few wait, more get 429."""
     code = _department(caller, department)
-    found = [DiscrepancyPublic(**d) for d in await run_whole_log(request, accesslog.check, ledger, code)]
+    found = [
+        DiscrepancyPublic(**d) for d in await run_whole_log(request, caller.department, accesslog.check, ledger, code)
+    ]
     return CheckLogPublic(log=accesslog.LOG, department=code, intact=not found, discrepancies=found)

@@ -73,6 +73,6 @@ async def check_log(
 ) -> CheckLogPublic:
     """Every discrepancy between a department's log, its hash chain and its on-chain anchors (auditor role). It
     walks the whole log: one such request (or report) runs at a time, a few wait, more get 429."""
-    checked = await run_whole_log(request, logchain.check_log, ledger, log, department)
+    checked = await run_whole_log(request, auditor.department, logchain.check_log, ledger, log, department)
     found = [DiscrepancyPublic(**d.to_json()) for d in checked]
     return CheckLogPublic(log=log, department=department, intact=not found, discrepancies=found)

@@ -158,5 +158,5 @@ def certificate_consents(digest: Digest, issuer: Issuer, ledger: LedgerDep, now:
 async def check_consents(issuer: Issuer, ledger: LedgerDep, request: Request) -> dict[str, Any]:
     """Consent rows of the caller's department against its access log: every discrepancy (empty: they agree). It
     reads the whole log: one such request (or report, or log check) runs at a time, a few wait, more get 429."""
-    found = await run_whole_log(request, consent.check, ledger, issuer.department)
+    found = await run_whole_log(request, issuer.department, consent.check, ledger, issuer.department)
     return {"department": issuer.department, "discrepancies": found}

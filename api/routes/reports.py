@@ -46,7 +46,9 @@ async def department_report(
 ) -> Response:
     """A department's decision report for a period (auditor role): outcomes over time, reason codes, automatic and
     officer decisions, overrides per officer, rule-set versions, replay status and findings, supervision."""
-    data: dict[str, Any] = await run_whole_log(request, report.build_report, ledger, department, start, end, now=now)
+    data: dict[str, Any] = await run_whole_log(
+        request, auditor.department, report.build_report, ledger, department, start, end, now=now
+    )
     if format == "json":
         return JSONResponse(data)
     query = {"department": department, "from": start.isoformat(), "to": end.isoformat()}
