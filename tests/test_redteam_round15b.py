@@ -17,16 +17,94 @@ from __future__ import annotations
 import base64
 import json
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.services import evidence
+from ledger.errors import InputError
+from ledger.services import decisions, evidence, supervision
+from ledger.services.replay import replay
 
 from .conftest import make_records
 from .evidence_support import issue, standalone
+from .supervision_support import ITEM, decide, rule_set
+from .supervision_support import application as application_of
+
+# -- 1. an identity spelt in lower case escaped the credit list -------------------------------------------------
+
+_LISTED_BY: dict[str, Any] = {}
+
+
+def _identifier(department: str) -> str:
+    """A passport-style document number of this test's own (two capital letters, seven digits)."""
+    digits = "".join(c for c in department if c.isdigit())[-7:]
+    return f"AB{digits:0>7}"
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        pytest.param(str.lower, id="lower-case"),
+        pytest.param(lambda s: s[0] + s[1:].lower(), id="mixed-case"),
+        pytest.param(lambda s: s.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)}), id="full-width"),
+        pytest.param(lambda s: s[:2] + s[2:].translate({c: c + 0xFEE0 for c in range(0x30, 0x3A)}), id="wide-digits"),
+    ],
+)
+def test_a_credit_listed_applicant_cannot_escape_the_list_by_the_case_of_their_identity(
+    ledger: Ledger, fresh_department: str, spelling: Any
+) -> None:
+    """Adversary: an applicant on the department's credit list as ``AB1234567`` applying as ``ab1234567`` (or in
+    full-width letters or digits, which print alike): the salted reference is an HMAC of the exact text, so it
+    differed from the listed one, the applicant was "not listed" and approved on the fast track (and a case they
+    had been decided on could be applied for again as someone else). An identifier (an ID number, a unified social
+    credit code, a document number: ASCII letters and digits) not in its canonical form - capital letters,
+    half-width - is refused on every path, naming the canonical form; nothing is normalised in silence, so the
+    references already recorded stay what they are."""
+    dept = fresh_department
+    rules = rule_set("r15b-case")
+    decisions.publish_rule_set(ledger, rules, dept)
+    identity = _identifier(dept)
+    supervision.credit_list(
+        ledger,
+        dept,
+        applicant=identity,
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=365),
+        **_LISTED_BY,
+    )
+    other = spelling(identity)
+    assert other != identity
+    canonical = re.escape(repr(identity))
+    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
+        decide(ledger, dept, rules, "CASE-1", other)
+    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
+        decisions.decide_many(ledger, dept, [{**application_of("CASE-2"), "applicant_ref": other}], {"*": rules})
+    with pytest.raises(InputError, match=f"applicant_ref.*{canonical}"):
+        decisions.record_human_decision(
+            ledger, dept, "CASE-3", ITEM, officer="officer", outcome="approve", reasons=["OK"], applicant_ref=other
+        )
+    with pytest.raises(InputError, match=f"applicant.*{canonical}"):  # nor can an officer list the other spelling
+        supervision.credit_list(
+            ledger,
+            dept,
+            applicant=other,
+            reason="FALSE_MATERIALS",
+            since=date.today(),
+            until=date.today() + timedelta(days=1),
+            **_LISTED_BY,
+        )
+    assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("CASE-1", "CASE-2", "CASE-3"))
+    listed = decide(ledger, dept, rules, "CASE-4", identity)
+    assert listed.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"], listed.body
+    # identities of other shapes (a name, an internal reference) are still compared as sent, and replay re-derives
+    # the references it compares exactly as before
+    assert decide(ledger, dept, rules, "CASE-5", "applicant-r15b").body["outcome"] == "approve"
+    assert replay(ledger, department=dept).ok
+
 
 # -- 4. witness key names: one rule in the library and the court's verifier -------------------------------------
 
