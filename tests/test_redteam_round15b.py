@@ -2,6 +2,19 @@
 a department listing applicants with no officer or basis on record, and a holder whose bundle the two verifiers
 judged by different rules.
 
+1. An applicant's identity was salted in any letter case. The credit list, a case's decisions and the holder facts
+   are keyed by the department's salted reference of the applicant's identity, an HMAC of the exact text: an
+   applicant credit-listed as ``AB1234567`` applied as ``ab1234567`` (or in full-width letters or digits), got
+   another reference, was "not listed" and was approved on the fast track. An identity not in its canonical form
+   (NFKC; an identifier of ASCII letters and digits in capital letters) is now refused wherever one enters (a
+   decision, a bulk run, an officer's decision, a credit listing), naming the canonical form. Nothing is normalised,
+   so the references already recorded, which replay re-derives, stay what they are.
+2. An officer's decisions of one case could name different applicants. A case's decisions are linked by its case id
+   and each override's reference to the decision it replaces; nothing compared their applicants, so an officer
+   could override the rules' decision for a credit-listed applicant with an approval naming a clean one, and replay
+   was silent. Recording refuses it (InputError on ``applicant_ref``); replay reports any decision of a case naming
+   another applicant than its first (``applicant_changed``), also in a history written into the database past the
+   library, with or without an override named.
 4. The court's verifier and the library read witness key names by different rules. The library refuses a witness
    key (a C2SP vkey given with ``--witness-key``) whose name is no note key name (empty, white space, a character
    that prints as nothing) and one whose key id is not 8 hex digits; the court's verifier took any name and any
@@ -25,7 +38,7 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.services import decisions, evidence, supervision
+from ledger.services import decisions, evidence, logchain, supervision
 from ledger.services.replay import replay
 
 from .conftest import make_records
@@ -104,6 +117,64 @@ def test_a_credit_listed_applicant_cannot_escape_the_list_by_the_case_of_their_i
     # the references it compares exactly as before
     assert decide(ledger, dept, rules, "CASE-5", "applicant-r15b").body["outcome"] == "approve"
     assert replay(ledger, department=dept).ok
+
+
+# -- 2. an officer's decisions of one case naming different applicants ------------------------------------------
+
+
+def test_an_officers_decision_of_a_case_names_the_applicant_the_case_is_about(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an officer (or an insider writing the decisions log directly) recording, on a case the rules decided
+    for one applicant, an override naming another applicant - an approval "for" a credit-listed applicant's case
+    that moves it to a clean one, or a refusal that puts another applicant's name on the case. The case's decisions
+    are linked by its case id and the override's reference to the decision it replaces; nothing compared their
+    applicants, so the record said two things and replay was silent. Recording refuses it, and replay reports a
+    history written so past the library (``applicant_changed``), with or without an override named."""
+    dept = fresh_department
+    rules = rule_set("r15b-applicant")
+    decisions.publish_rule_set(ledger, rules, dept)
+    first, second = _identifier(dept), _identifier(dept).replace("AB", "CD")
+    decided = decide(ledger, dept, rules, "CASE-1", first)
+    with pytest.raises(InputError, match="applicant_ref") as refused:
+        decisions.record_human_decision(
+            ledger,
+            dept,
+            "CASE-1",
+            ITEM,
+            officer="o-1",
+            outcome="reject",
+            reasons=["R"],
+            applicant_ref=second,
+            overrides="CASE-1",
+        )
+    assert "another applicant" in str(refused.value) and f"decision {decided.seq}" in str(refused.value)
+    assert [d.seq for d in decisions.find_decisions(ledger, dept, "CASE-1")] == [decided.seq]
+    same = decisions.record_human_decision(
+        ledger,
+        dept,
+        "CASE-1",
+        ITEM,
+        officer="o-1",
+        outcome="reject",
+        reasons=["R"],
+        applicant_ref=first,
+        overrides="CASE-1",
+    )
+    assert replay(ledger, department=dept).ok
+
+    # an insider writes the same overrides into the log past the library (anchored by the department's next run)
+    other = decisions.applicant_reference(ledger, dept, second)
+    forged = {**same.body, "applicant_ref": other, "overrides": {"seq": same.seq, "entry_hash": same.entry_hash}}
+    written = logchain.append(ledger, logchain.LOG_DECISIONS, dept, forged)
+    decide(ledger, dept, rules, "CASE-2", first)
+    unlinked = {**same.body, "case_id": "CASE-2", "applicant_ref": other, "overrides": None}
+    loose = logchain.append(ledger, logchain.LOG_DECISIONS, dept, unlinked)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [(d.check, d.seq, d.case_id) for d in replay(ledger, department=dept).discrepancies]
+    assert ("applicant_changed", written.seq, "CASE-1") in found, found
+    assert ("applicant_changed", loose.seq, "CASE-2") in found, found
+    assert not [f for f in found if f[0] == "applicant_changed" and f[1] not in (written.seq, loose.seq)], found
 
 
 # -- 4. witness key names: one rule in the library and the court's verifier -------------------------------------

@@ -1148,6 +1148,30 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     return {"seq": target.seq, "entry_hash": target.entry_hash}
 
 
+def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
+    """InputError when a decision of ``case_id`` names another applicant than ``applicant`` (a salted reference): a
+    case is one applicant's, and an officer's decision of it that named another would make the record say two things
+    (a credit-listed applicant's case moved to a clean one, another applicant's name put on a refusal). Replay
+    reports such a history written past the library (``applicant_changed``)."""
+    other = next(
+        (
+            d
+            for d in find_decisions(ledger, department, case_id)
+            # a reference edited into another type is the log check's to report (``altered``), as replay does
+            if isinstance(d.body.get("applicant_ref"), str) and d.body["applicant_ref"] != applicant
+        ),
+        None,
+    )
+    if other is not None:
+        raise InputError(
+            f"case {case_id!r} is another applicant's: decision {other.seq} of it names another applicant than the "
+            "identity given (applicant_ref). Every decision of a case is about the applicant the case is about: give "
+            "that applicant's identity, or decide the other applicant's application as a case of its own. Nothing "
+            "was recorded",
+            field="applicant_ref",
+        )
+
+
 def record_human_decision(
     ledger: Ledger,
     department: str,
@@ -1193,6 +1217,8 @@ def record_human_decision(
     # the decision it replaces, resolved before anything is read or stored for it (the case's latest: asked again
     # inside the recording transaction)
     target = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    if target is not None:
+        _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}
