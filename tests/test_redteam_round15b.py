@@ -15,6 +15,12 @@ judged by different rules.
    was silent. Recording refuses it (InputError on ``applicant_ref``); replay reports any decision of a case naming
    another applicant than its first (``applicant_changed``), also in a history written into the database past the
    library, with or without an override named.
+3. A manual credit listing recorded no officer and any basis. ``supervision.credit_list`` took any mapping as the
+   listing's ``basis`` (free text naming a person, anchored for ever; a made-up reference to a withdrawal) and
+   recorded nobody as having listed the applicant, who then lost the fast track on every application. A manual
+   listing now names its officer (a staff id, recorded salted like an officer's decision's) and a typed basis
+   (``ListingBasis``: a legal-basis code, optionally the decision document's code); anything else is refused naming
+   the field. A withdrawal's listing records the withdrawing officer; listings written before are read as before.
 4. The court's verifier and the library read witness key names by different rules. The library refuses a witness
    key (a C2SP vkey given with ``--witness-key``) whose name is no note key name (empty, white space, a character
    that prints as nothing) and one whose key id is not 8 hex digits; the court's verifier took any name and any
@@ -41,6 +47,7 @@ from ledger.errors import InputError
 from ledger.services import decisions, evidence, logchain, supervision
 from ledger.services.replay import replay
 
+from .cli_support import cli_in_process
 from .conftest import make_records
 from .evidence_support import issue, standalone
 from .supervision_support import ITEM, decide, rule_set
@@ -48,7 +55,10 @@ from .supervision_support import application as application_of
 
 # -- 1. an identity spelt in lower case escaped the credit list -------------------------------------------------
 
-_LISTED_BY: dict[str, Any] = {}
+_LISTED_BY: dict[str, Any] = {
+    "officer": "o-15b",
+    "basis": {"legal_basis": "SOCIAL-CREDIT-REG-ART-12"},
+}  # who listed, on what basis (3.)
 
 
 def _identifier(department: str) -> str:
@@ -175,6 +185,124 @@ def test_an_officers_decision_of_a_case_names_the_applicant_the_case_is_about(
     assert ("applicant_changed", written.seq, "CASE-1") in found, found
     assert ("applicant_changed", loose.seq, "CASE-2") in found, found
     assert not [f for f in found if f[0] == "applicant_changed" and f[1] not in (written.seq, loose.seq)], found
+
+
+# -- 3. a manual credit listing recorded no officer and any basis ------------------------------------------------
+
+
+_WHEN = {"reason": "FALSE_MATERIALS", "since": "2026-01-01", "until": "2027-01-01"}
+_BASIS = {"legal_basis": "SOCIAL-CREDIT-REG-ART-12", "document": "MKT-CREDIT-2026-0042"}
+
+
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        pytest.param({"basis": _BASIS}, "officer", id="no-officer"),
+        pytest.param({"officer": "o-15b"}, "basis", id="no-basis"),
+        pytest.param({"officer": "Li Wei (on the phone)", "basis": _BASIS}, "officer", id="officer-in-words"),
+        pytest.param({"officer": "", "basis": _BASIS}, "officer", id="officer-empty"),
+        pytest.param({"officer": "o-15b", "basis": "SOCIAL-CREDIT-REG-ART-12"}, "basis", id="basis-not-a-mapping"),
+        pytest.param({"officer": "o-15b", "basis": {}}, "basis.legal_basis", id="basis-empty"),
+        pytest.param(
+            {"officer": "o-15b", "basis": {**_BASIS, "note": "Li Wei, ID 110101199003071234, lied"}},
+            "basis.note",
+            id="basis-with-free-text",
+        ),
+        pytest.param(
+            {"officer": "o-15b", "basis": {"legal_basis": "he cheated on the form"}},
+            "basis.legal_basis",
+            id="legal-basis-in-words",
+        ),
+        pytest.param(
+            {"officer": "o-15b", "basis": {**_BASIS, "document": "the file of Li Wei"}},
+            "basis.document",
+            id="document-in-words",
+        ),
+        pytest.param(
+            {"officer": "o-15b", "basis": {"withdrawal": {"seq": 1, "entry_hash": "0x" + "00" * 32}}},
+            "basis.withdrawal",
+            id="a-withdrawal-basis-made-up",
+        ),
+    ],
+)
+def test_a_manual_credit_listing_is_refused_without_an_officer_and_a_typed_basis(
+    ledger: Ledger, fresh_department: str, given: dict[str, Any], field: str
+) -> None:
+    """Adversary: a department (or one officer in it) putting an applicant on the credit list - which takes the fast
+    track from every later application - with nobody on record as having listed them and any mapping as the
+    "basis": none at all, free text that names a person for ever in the anchored log, or a made-up reference to a
+    withdrawal. A manual listing now names its officer (a staff id, recorded salted as an officer's decision
+    records it) and a typed basis (a legal-basis code and, optionally, the code of the decision document);
+    anything else is refused naming the field, and nothing is listed."""
+    dept = fresh_department
+    with pytest.raises(InputError) as refused:
+        supervision.credit_list(ledger, dept, applicant=_identifier(dept), **_WHEN, **given)
+    assert refused.value.field == field, refused.value
+    assert supervision.credit_entries(ledger, dept) == []
+
+
+def test_a_manual_credit_listing_records_who_listed_and_on_what_basis(ledger: Ledger, fresh_department: str) -> None:
+    """A listing says who listed (the officer's salted reference, never the staff id itself) and on what basis, and
+    the typed form and its mapping record the same; listings written before (no officer, any basis) stay readable
+    and keep counting for the rules and replay."""
+    dept = fresh_department
+    rules = rule_set("r15b-listing")
+    decisions.publish_rule_set(ledger, rules, dept)
+    identity = _identifier(dept)
+    typed = supervision.ListingBasis(legal_basis=_BASIS["legal_basis"], document=_BASIS["document"])
+    listed = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=typed, **_WHEN)
+    assert listed.officer_ref == decisions.officer_ref(ledger, dept, "o-15b")
+    assert listed.basis == _BASIS
+    again = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=dict(_BASIS), **_WHEN)
+    assert (again.officer_ref, again.basis) == (listed.officer_ref, listed.basis)
+    (body,) = [e.body for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == listed.seq]
+    assert "o-15b" not in body
+    # a listing as the ledger wrote it before: no officer, any basis
+    old = decisions.applicant_identity(identity.replace("AB", "EF"))
+    logchain.append(
+        ledger,
+        logchain.LOG_DECISIONS,
+        dept,
+        {
+            "format": supervision.SUPERVISION_FORMAT,
+            "kind": "credit_listing",
+            "applicant_ref": decisions.applicant_reference(ledger, dept, old),
+            "reason": "FALSE_MATERIALS",
+            "since": (date.today() - timedelta(days=1)).isoformat(),
+            "until": (date.today() + timedelta(days=30)).isoformat(),
+            "basis": {"note": "written before round 15b"},
+            "listed_at": "2026-01-01T00:00:00.000Z",
+        },
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    before = [e for e in supervision.credit_entries(ledger, dept) if e.seq not in (listed.seq, again.seq)]
+    assert [(e.officer_ref, e.basis) for e in before] == [(None, {"note": "written before round 15b"})]
+    assert decide(ledger, dept, rules, "CASE-OLD", old).body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"]
+    assert replay(ledger, department=dept).ok
+
+
+def test_the_cli_lists_an_applicant_only_with_an_officer_and_a_legal_basis(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ledger supervision credit add`` asks who lists (``--officer``) and on what (``--legal-basis``, optionally
+    ``--document``); a staff id in words is refused naming the field (exit 2), and nothing is listed."""
+    dept = fresh_department
+    listing = ("supervision", "credit", "add", "-d", dept, "--applicant", _identifier(dept), "--reason", "R")
+    period = ("--since", "2026-01-01", "--until", "2027-01-01")
+    with pytest.raises(SystemExit):  # argparse: --officer and --legal-basis are required
+        cli_in_process(ledger, monkeypatch, capsys, *listing, *period)
+    code, _out, err = cli_in_process(
+        ledger, monkeypatch, capsys, *listing, *period, "--officer", "Li Wei", "--legal-basis", "REG-12"
+    )
+    assert code == 2 and "'officer'" in err and "staff id" in err, err
+    assert supervision.credit_entries(ledger, dept) == []
+    code, out, err = cli_in_process(
+        ledger, monkeypatch, capsys, *listing, *period, "--officer", "o-15b", "--legal-basis", "REG-12"
+    )
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["officer_ref"] == decisions.officer_ref(ledger, dept, "o-15b")
+    assert shown["basis"] == {"legal_basis": "REG-12", "document": None}
 
 
 # -- 4. witness key names: one rule in the library and the court's verifier -------------------------------------
