@@ -288,8 +288,9 @@ class DecisionCreate(SQLModel):
         min_length=1,
         max_length=256,
         description="The applicant's identity as the "
-        "department's service authenticated it (ID or credit code): only its salted "
-        "reference is recorded, and cited certificates must name it.",
+        "department's service authenticated it (ID or credit code), in its canonical "
+        "form (capital letters, half-width digits: another spelling is refused, 422): "
+        "only its salted reference is recorded, and cited certificates must name it.",
     )
     input: dict[str, Any] = Field(
         description="The application (docs/decisions.md): its own facts, and the "

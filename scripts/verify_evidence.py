@@ -887,18 +887,38 @@ def shape_problem(b: Any) -> str | None:
 # -- witnesses: C2SP signed notes, checkpoints and cosignature/v1 (docs/witness.md) ---------------------------
 
 
-def parse_vkey(text: str) -> tuple[str, bytes, bytes]:
-    """A cosignature/v1 verifier key ``name+hex key id+base64(0x04 || key)``: (name, key id, public key)."""
-    parts = text.strip().split("+", 2)
-    if len(parts) != 3:
-        raise ValueError(f"{text!r} is not a verifier key")
-    raw = base64.b64decode(parts[2], validate=True)
-    if len(raw) != 33 or raw[0] != 0x04:
-        raise ValueError(f"{text!r} is not a cosignature/v1 (type 0x04) Ed25519 key")
-    key_id = hashlib.sha256(parts[0].encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
-    if key_id.hex() != parts[1].lower():
-        raise ValueError(f"{text!r}: the key id does not match its name and key")
-    return parts[0], key_id, raw[1:]
+VKEY_ID = re.compile(r"[0-9a-fA-F]{8}\Z")
+
+
+def parse_vkeys(texts: list[str]) -> list[tuple[str, bytes, bytes]]:
+    """The court's witness keys, C2SP verifier keys ``name+hex key id+base64(type || key)``: (name, key id, public
+    key) of each. Read by the library's rules (ledger/services/witness/note.py and bundle.py), failing in its words:
+    a key name as a signed note names its signers (:func:`note_name`), a key id of exactly 8 hex digits computed from
+    that name and key, an Ed25519 key of a note (0x01) or cosignature/v1 (0x04) type, and every key of them a
+    cosignature/v1 key."""
+    keys = []
+    kinds = []
+    for text in texts:
+        parts = text.strip().split("+", 2)
+        if len(parts) != 3 or not note_name(parts[0]):
+            raise Failure(f"{text!r} is not a verifier key (<name>+<hex key id>+<base64 key>)")
+        try:
+            if not VKEY_ID.fullmatch(parts[1]):
+                raise ValueError("not 8 hex digits")
+            raw = base64.b64decode(parts[2], validate=True)
+        except ValueError:
+            raise Failure(f"{text!r} is not a verifier key: bad hex or base64") from None
+        if len(raw) != 33 or raw[0] not in (0x01, 0x04):
+            raise Failure(f"{text!r} is not an Ed25519 note or cosignature/v1 key")
+        key_id = hashlib.sha256(parts[0].encode() + b"\n" + raw[:1] + raw[1:]).digest()[:4]
+        if key_id.hex() != parts[1].lower():
+            raise Failure(f"verifier key {text!r}: the key id does not match its name and key")
+        keys.append((parts[0], key_id, raw[1:]))
+        kinds.append(raw[0])
+    wrong = [name for (name, _, _), kind in zip(keys, kinds, strict=True) if kind != 0x04]
+    if wrong:
+        raise Failure(f"witness keys must be cosignature/v1 (type 0x04) keys; not {', '.join(wrong)}")
+    return keys
 
 
 NOTE_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f]")
@@ -1762,7 +1782,7 @@ class Verifier:
                 " (the bundle's cosigned checkpoint was not checked)" if section else ""
             )
         keys = []
-        for key in (parse_vkey(k) for k in self.witness_keys):  # one public key is one witness, whatever its names
+        for key in parse_vkeys(self.witness_keys):  # one public key is one witness, whatever its names
             if all(key[2] != known[2] for known in keys):
                 keys.append(key)
         need = len(keys) if self.witness_quorum is None else self.witness_quorum

@@ -42,6 +42,13 @@ def decided_history(ledger: Any, department: str, n: int = 300) -> RuleSet:
     return rule_set
 
 
+def history_applicant(department: str, n: int, case_id: str) -> str:
+    """The applicant identity the ``n`` decisions of :func:`decided_history` gave case ``case_id`` of ``department``:
+    an officer's decision of the case names that applicant (a case is one applicant's)."""
+    apps = applications(n, seed=zlib.crc32(department.encode()))
+    return str(next(a["applicant_ref"] for a in apps if a["case_id"] == case_id))
+
+
 # An item with every typical feature of an approve-in-seconds item (rules/ss-eligibility.yaml)
 TYPICAL_ITEM = {
     "handling_type": 1,

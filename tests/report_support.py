@@ -49,7 +49,7 @@ def hostile_department_fixture(ledger: Any) -> str:
             "format": decisions.DECISION_FORMAT,
             "case_id": "CASE-000010",
             "service_item": "x",
-            "applicant_ref": decisions.applicant_reference(ledger, code, "someone"),
+            "applicant_ref": overridden.body["applicant_ref"],  # a case is one applicant's
             "input_digest": None,
             "certificates": [],
             "rule_set": None,

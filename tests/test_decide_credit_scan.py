@@ -54,6 +54,8 @@ def test_a_listing_and_its_removal_during_a_long_run_are_read_by_the_next_chunk(
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
 
     def listing() -> supervision.CreditEntry:
@@ -64,6 +66,8 @@ def test_a_listing_and_its_removal_during_a_long_run_are_read_by_the_next_chunk(
             reason="FALSE_MATERIALS",
             since=date.today() - timedelta(days=1),
             until=date.today() + timedelta(days=30),
+            officer="officer-1",
+            basis={"legal_basis": "CREDIT-REG-ART-12"},
         )
 
     events: dict[int, Any] = {120: listing}
@@ -95,6 +99,8 @@ def test_a_listing_recorded_before_the_run_is_read_by_every_chunk(ledger: Any, p
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     decisions.decide_many(ledger, dept, _applications(250, {}), {"*": rules}, chunk=CHUNK, workers=0)
     assert [_credit_of(ledger, dept, f"L-{i:03d}") for i in LISTED_AT] == [
@@ -152,6 +158,8 @@ def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anc
         reason="FALSE_MATERIALS",
         since=date.today(),
         until=date.today() + timedelta(days=1),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert same()[other]["listings"] == [second.seq]
     supervision.credit_remove(ledger, dept, pending.seq, reason="APPEAL_UPHELD")

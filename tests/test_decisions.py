@@ -124,7 +124,7 @@ def test_human_decision_overrides_an_automatic_one(ledger: Any, fresh_department
         officer="officer-17",
         outcome="approve",
         reasons=["OFFICER_VERIFIED_ON_SITE"],
-        applicant_ref="applicant-x",
+        applicant_ref=next(a["applicant_ref"] for a in applications(10) if a["case_id"] == "CASE-000004"),
         overrides="CASE-000004",
     )
     assert human.seq == 11

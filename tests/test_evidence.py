@@ -30,6 +30,7 @@ from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, evidence, logchain, status
 
 from .conftest import TEST_TYPES, make_records
+from .decision_support import applications
 from .evidence_support import (
     SCRIPT,
     SCRIPT_MODULE,
@@ -561,7 +562,7 @@ def test_officer_override_is_evidence_too(ledger: Ledger, decision: dict[str, An
         officer="officer-9",
         outcome="approve",
         reasons=["OFFICER_CHECKED_ON_SITE"],
-        applicant_ref="applicant-x",
+        applicant_ref=applications(5, seed=11)[2]["applicant_ref"],  # the case's applicant (evidence_support.decided)
         overrides=d["seq"],
     )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, d["department"])

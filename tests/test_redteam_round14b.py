@@ -189,6 +189,8 @@ def test_an_applicant_secret_deleted_in_the_database_is_not_replaced_by_a_new_on
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=365),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert decide(ledger, dept, rules, "S-R14B-1", "applicant-listed").body["reasons"] == [
         "APPLICANT_ON_CREDIT_BLACKLIST"
@@ -292,6 +294,8 @@ def test_a_credit_listed_applicant_cannot_escape_the_list_by_padding_their_ident
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=365),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     padded = spelling.format(identity)
     with pytest.raises(InputError, match="applicant_ref"):
@@ -304,7 +308,14 @@ def test_a_credit_listed_applicant_cannot_escape_the_list_by_padding_their_ident
         )
     with pytest.raises(InputError, match="applicant"):
         supervision.credit_list(
-            ledger, dept, applicant=padded, reason="FALSE_MATERIALS", since=date.today(), until=date.today()
+            ledger,
+            dept,
+            applicant=padded,
+            reason="FALSE_MATERIALS",
+            since=date.today(),
+            until=date.today(),
+            officer="officer-1",
+            basis={"legal_basis": "CREDIT-REG-ART-12"},
         )
     assert all(decisions.find_decisions(ledger, dept, case) == [] for case in ("PAD-1", "PAD-2", "PAD-3"))
     listed = decide(ledger, dept, rules, "PAD-4", identity)

@@ -552,7 +552,14 @@ def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
     dept, rules = published
     today = datetime.now(UTC).date()
     ending = supervision.credit_list(
-        ledger, dept, applicant="applicant-end", reason="FALSE_MATERIALS", since=today - timedelta(days=10), until=today
+        ledger,
+        dept,
+        applicant="applicant-end",
+        reason="FALSE_MATERIALS",
+        since=today - timedelta(days=10),
+        until=today,
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert decide(ledger, dept, rules, "E-1", "applicant-end").body["outcome"] == "approve"
     starting = supervision.credit_list(
@@ -562,6 +569,8 @@ def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
         reason="FALSE_MATERIALS",
         since=today,
         until=today + timedelta(days=1),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert decide(ledger, dept, rules, "E-2", "applicant-start").body["outcome"] == "refer"
     assert ending.seq < starting.seq
@@ -572,6 +581,8 @@ def test_credit_list_edges_and_insiders(ledger: Any, published: Any) -> None:
         reason="FALSE_MATERIALS",
         since=today - timedelta(days=1),
         until=today + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     _forge(
         ledger,
@@ -618,6 +629,8 @@ def test_a_decision_backdating_its_credit_block_to_miss_a_listing_is_flagged(led
         reason="FALSE_MATERIALS",
         since=today - timedelta(days=1),
         until=today + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert listing.anchored_block is not None and listing.anchored_block > old_block
     real = decide(ledger, dept, rules, "BD-1", "applicant-bd").body

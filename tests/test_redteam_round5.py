@@ -395,7 +395,14 @@ def test_the_credit_list_reads_past_a_removal_edited_into_other_types(
     from ledger.services import supervision
 
     listed = supervision.credit_list(
-        ledger, fresh_department, applicant_ref="0x" + "22" * 32, reason="R9", since="2026-01-01", until="2036-01-01"
+        ledger,
+        fresh_department,
+        applicant_ref="0x" + "22" * 32,
+        reason="R9",
+        since="2026-01-01",
+        until="2036-01-01",
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     removal = supervision.credit_remove(ledger, fresh_department, listed.seq, reason="R8")
     body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, removal)

@@ -18,7 +18,7 @@ from ledger.services.logchain import LOG_DECISIONS, canonical_body
 from ledger.services.replay import replay, replay_strict
 
 from .conftest import PASSPHRASE
-from .decision_support import applications, decided_history
+from .decision_support import applications, decided_history, history_applicant
 
 
 def _checks(report: Any) -> dict[str, list[int | None]]:
@@ -68,7 +68,7 @@ def test_clean_history_replays_without_discrepancies(ledger: Any, fresh_departme
         officer="officer-1",
         outcome="approve",
         reasons=["OFFICER_REVIEW"],
-        applicant_ref="someone",
+        applicant_ref=history_applicant(dept, 400, "CASE-000010"),
         overrides="CASE-000010",
     )
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
@@ -186,7 +186,15 @@ def test_invalid_override_is_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=20)
     human = decisions.record_human_decision(
-        ledger, dept, "CASE-000003", "x", officer="o", outcome="reject", reasons=["R"], applicant_ref="a", overrides=3
+        ledger,
+        dept,
+        "CASE-000003",
+        "x",
+        officer="o",
+        outcome="reject",
+        reasons=["R"],
+        applicant_ref=history_applicant(dept, 20, "CASE-000003"),
+        overrides=3,
     )
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     _sql(

@@ -142,7 +142,7 @@ def bundles(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         officer="officer-3",
         outcome="approve",
         reasons=["OFFICER_CHECKED_ON_SITE"],
-        applicant_ref="applicant-y",
+        applicant_ref=apps[0]["applicant_ref"],  # the case's applicant
         overrides=d["seq"],
     )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, code)

@@ -42,6 +42,8 @@ def test_credit_listed_applicant_who_claims_not_to_be_is_refused_the_fast_track(
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=365),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     refused = decide(ledger, dept, rules, "C-2", "applicant-liar", claims_blacklisted=False)
     assert refused.body["outcome"] == "refer" and refused.body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"]
@@ -64,6 +66,8 @@ def test_bulk_decisions_read_the_credit_list_too(ledger: Any, published: Any) ->
         reason="FALSE_MATERIALS",
         since=date.today() - timedelta(days=1),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     apps = [{**application(f"B-{i}"), "applicant_ref": f"applicant-{'b' if i == 2 else i}"} for i in range(4)]
     result = decisions.decide_many(ledger, dept, apps, {"*": rules})
@@ -81,6 +85,8 @@ def test_listing_or_removal_is_read_as_of_the_decision_block(ledger: Any, publis
         reason="FALSE_MATERIALS",
         since=date.today(),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert decide(ledger, dept, rules, "R-1", "applicant-r").body["outcome"] == "refer"
     supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD")
@@ -102,6 +108,8 @@ def test_insider_deleting_a_credit_listing_is_caught_by_replay(ledger: Any, publ
         reason="FALSE_MATERIALS",
         since=date.today(),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     decide(ledger, dept, rules, "X-1", "applicant-x")
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
@@ -125,6 +133,8 @@ def test_a_decision_recording_a_false_credit_status_is_flagged(ledger: Any, publ
         reason="FALSE_MATERIALS",
         since=date.today(),
         until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     forged = decide(ledger, dept, rules, "F-1", "applicant-f").body
     forged = {
@@ -154,7 +164,9 @@ def test_credit_list_refuses_bad_input_and_records_nothing(ledger: Any, publishe
     ):
         args = {"applicant": "a", "reason": "FALSE_MATERIALS", "since": "2026-01-01", "until": "2027-01-01", **kwargs}
         with pytest.raises(InputError, match=match):
-            supervision.credit_list(ledger, dept, **args)
+            supervision.credit_list(
+                ledger, dept, **args, officer="officer-1", basis={"legal_basis": "CREDIT-REG-ART-12"}
+            )
     with pytest.raises(InputError, match="not both"):
         supervision.credit_list(
             ledger,
@@ -164,9 +176,20 @@ def test_credit_list_refuses_bad_input_and_records_nothing(ledger: Any, publishe
             reason="R",
             since="2026-01-01",
             until="2027-01-01",
+            officer="officer-1",
+            basis={"legal_basis": "CREDIT-REG-ART-12"},
         )
     with pytest.raises(StateError, match="approver"):
-        supervision.credit_list(ledger, "MKT", applicant="a", reason="R", since="2026-01-01", until="2027-01-01")
+        supervision.credit_list(
+            ledger,
+            "MKT",
+            applicant="a",
+            reason="R",
+            since="2026-01-01",
+            until="2027-01-01",
+            officer="officer-1",
+            basis={"legal_basis": "CREDIT-REG-ART-12"},
+        )
     assert list(logchain.entries(ledger, LOG_DECISIONS, dept)) == []
 
 
@@ -382,6 +405,12 @@ def test_findings_withdrawal_and_credit_close_the_loop(ledger: Any, published: A
         legal_basis="ADMIN-LICENSING-LAW-ART-69",
     )
     assert withdrawn["case_id"] == first["case_id"] and withdrawn["credit_listing"]
+    (listing,) = [c for c in supervision.credit_entries(ledger, dept) if c.seq == withdrawn["credit_listing"]]
+    assert listing.officer_ref == decisions.officer_ref(ledger, dept, "officer-9")  # listed by who withdrew
+    assert listing.basis == {
+        "withdrawal": {"seq": withdrawn["seq"], "entry_hash": withdrawn["entry_hash"]},
+        "finding": listing.basis["finding"],  # type: ignore[index]
+    }
     latest = decisions.find_decision(ledger, dept, first["case_id"])
     assert latest.body["outcome"] == "reject" and latest.body["overrides"]["seq"] == first["decision"]["seq"]
     with pytest.raises(StateError, match="later decision"):

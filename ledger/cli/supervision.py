@@ -37,6 +37,9 @@ def register(commands: Any) -> None:
     c.add_argument("--reason", required=True, help="reason code")
     c.add_argument("--since", required=True, help="first day listed (YYYY-MM-DD)")
     c.add_argument("--until", required=True, help="first day no longer listed (YYYY-MM-DD)")
+    c.add_argument("--officer", required=True, help="who lists: a staff id (stored only as a salted reference)")
+    c.add_argument("--legal-basis", required=True, help="legal-basis code the listing applies")
+    c.add_argument("--document", help="code of the department's decision document, if any")
     c.set_defaults(run=_credit_add)
     c = credit.add_parser("remove", help="remove a listing (an anchored removal naming it)")
     c.add_argument("listing", type=int, help="the listing's number in the log")
@@ -138,7 +141,14 @@ def _check(args: argparse.Namespace) -> int:
 def _credit_add(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
         entry = supervision.credit_list(
-            ledger, args.department, applicant=args.applicant, reason=args.reason, since=args.since, until=args.until
+            ledger,
+            args.department,
+            applicant=args.applicant,
+            reason=args.reason,
+            since=args.since,
+            until=args.until,
+            officer=args.officer,
+            basis=supervision.ListingBasis(legal_basis=args.legal_basis, document=args.document),
         )
     print_json(entry.to_json())
     return 0

@@ -445,6 +445,16 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
             "规则对已由工作人员批准（或批准已被撤销）的案件作出自动决定。已批准的案件只能由工作人员改变。",
         ),
     },
+    "applicant_changed": {
+        "en": (
+            "applicant changed within a case",
+            "A decision of the case names another applicant than the case's first decision: a case is one applicant's.",
+        ),
+        "zh-CN": (
+            "案件申请人不一致",
+            "该案件的决定记录的申请人与案件首个决定记录的申请人不同。一个案件只属于一个申请人。",
+        ),
+    },
     "supervision_malformed": {
         "en": (
             "supervision record malformed",

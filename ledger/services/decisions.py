@@ -23,6 +23,7 @@ import os
 import re
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -68,6 +69,7 @@ __all__ = [
     "RuleSetRecord",
     "applicant_identity",
     "applicant_reference",
+    "canonical_identity",
     "decide",
     "decide_many",
     "find_decision",
@@ -187,13 +189,27 @@ class _References:
         return "0x" + keyed.hexdigest()
 
 
+def canonical_identity(identity: str) -> str:
+    """The canonical form of an applicant's identity: its Unicode compatibility form (NFKC: half-width letters and
+    digits for full-width ones), and an identifier - an ID number, a unified social credit code, a passport or other
+    document number, i.e. ASCII letters and digits with at least one digit - in capital letters, as those numbers
+    are issued (``11010519491231002X``, ``91440300MA5…``, ``AB1234567``). Identities of other shapes (a name, an
+    internal reference with punctuation) have no case rule: they are compared as sent."""
+    folded = unicodedata.normalize("NFKC", identity)
+    if folded.isascii() and folded.isalnum() and any(c.isdigit() for c in folded):
+        return folded.upper()
+    return folded
+
+
 def applicant_identity(identity: Any, what: str = "applicant_ref") -> str:
     """``identity`` as an applicant's identity entering the ledger (a decision, a bulk run, an officer's decision, a
     credit listing), or InputError. Its salted reference is an HMAC of the exact text, and the credit list, a case's
     decisions and the holder facts are keyed by it: a listed applicant who sent their identity with a space after
-    it, or a zero-width space inside, got another reference and was "not listed". So surrounding whitespace and
-    characters that print as nothing (format characters, other spaces than ' ', controls) are refused, not
-    removed: what is recorded is what was sent. (Identities read from certificates are compared as they are.)"""
+    it, a zero-width space inside, in lower case or in full-width letters got another reference and was "not
+    listed". So surrounding whitespace, characters that print as nothing (format characters, other spaces than ' ',
+    controls) and an identity not in its canonical form (:func:`canonical_identity`) are refused, not changed: what
+    is recorded is what was sent, and the references recorded before stay the ones replay re-derives. (Identities
+    read from certificates are compared as they are.)"""
     if not isinstance(identity, str) or not identity.strip():
         raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)", field=what)
     if identity != identity.strip() or not identity.isprintable():
@@ -201,6 +217,14 @@ def applicant_identity(identity: Any, what: str = "applicant_ref") -> str:
             f"{what} {identity!r} has surrounding whitespace or a character that prints as nothing (a control, a "
             "zero-width or non-breaking space, a byte-order mark): send the identity exactly as the credential "
             "states it (e.g. an ID number or a unified social credit code)",
+            field=what,
+        )
+    canonical = canonical_identity(identity)
+    if canonical != identity:
+        raise InputError(
+            f"{what} {identity!r} is not in its canonical form {canonical!r}: an ID number, a unified social credit "
+            "code or a document number is written in capital letters and half-width digits, as issued, and another "
+            f"spelling would be another applicant to the credit list and the case's decisions - send {canonical!r}",
             field=what,
         )
     return identity
@@ -1124,6 +1148,30 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
     return {"seq": target.seq, "entry_hash": target.entry_hash}
 
 
+def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
+    """InputError when a decision of ``case_id`` names another applicant than ``applicant`` (a salted reference): a
+    case is one applicant's, and an officer's decision of it that named another would make the record say two things
+    (a credit-listed applicant's case moved to a clean one, another applicant's name put on a refusal). Replay
+    reports such a history written past the library (``applicant_changed``)."""
+    other = next(
+        (
+            d
+            for d in find_decisions(ledger, department, case_id)
+            # a reference edited into another type is the log check's to report (``altered``), as replay does
+            if isinstance(d.body.get("applicant_ref"), str) and d.body["applicant_ref"] != applicant
+        ),
+        None,
+    )
+    if other is not None:
+        raise InputError(
+            f"case {case_id!r} is another applicant's: decision {other.seq} of it names another applicant than the "
+            "identity given (applicant_ref). Every decision of a case is about the applicant the case is about: give "
+            "that applicant's identity, or decide the other applicant's application as a case of its own. Nothing "
+            "was recorded",
+            field="applicant_ref",
+        )
+
+
 def record_human_decision(
     ledger: Ledger,
     department: str,
@@ -1169,6 +1217,8 @@ def record_human_decision(
     # the decision it replaces, resolved before anything is read or stored for it (the case's latest: asked again
     # inside the recording transaction)
     target = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    if target is not None:
+        _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
     input_digest = None
     certificates: list[dict[str, Any]] = []
     commitments: dict[str, str] = {}

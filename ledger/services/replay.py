@@ -21,7 +21,8 @@ For every department (or the ones asked for), :func:`replay`
 4. counts the decisions not anchored yet and the age of the oldest; past ``LEDGER_ANCHOR_DEADLINE_SECONDS`` that is
    ``anchoring_overdue`` (until anchored, a record can be deleted from the database without a trace);
 5. for human decisions checks only that an override names an existing decision of the same case
-   (``override_invalid``); they are not re-run;
+   (``override_invalid``); they are not re-run; any decision of a case whose first decision named another applicant
+   is ``applicant_changed`` (a case is one applicant's);
    a case decided automatically a second (third, ...) time by the same department is ``decided_again`` (naming the
    first): a case is decided by the rules once, again only by an officer's override, so a department cannot re-run
    the rules on altered input until the outcome suits; the first automatic decision of a case an officer had
@@ -810,7 +811,8 @@ class _DepartmentReplay:
     def flush(self) -> int:
         report, dept = self.report, self.department
         selected = []
-        automatic: list[tuple[int, str, str, bool]] = []  # (seq, case id, its lookup key, selected) of this chunk
+        # (seq, case id, its lookup key, selected, decided by the rules) of this chunk's decisions of a case
+        automatic: list[tuple[int, str, str, bool, bool]] = []
         count = len(self.buffer)
         links = self.links
         named: dict[int, set[str]] = {}  # seq -> the certificates its body names (its LogMention rows' word)
@@ -846,8 +848,8 @@ class _DepartmentReplay:
                 if body.get("format") == SUPERVISION_FORMAT:
                     continue
             chosen = self.selection.wants(body)
-            if own is not None and _kind(body) == "engine":  # a case decided by the rules twice: decided_again
-                automatic.append((seq, body["case_id"], own, chosen))
+            if own is not None:  # a case decided by the rules twice: decided_again; for another applicant too
+                automatic.append((seq, body["case_id"], own, chosen, _kind(body) == "engine"))
             if chosen:
                 selected.append((seq, body))
         self.buffer.clear()
@@ -1240,20 +1242,24 @@ def _report_mentions_altered(ledger: Ledger, report: ReplayReport, dept: str, na
 
 
 def _report_decided_again(
-    ledger: Ledger, report: ReplayReport, dept: str, automatic: list[tuple[int, str, str, bool]]
+    ledger: Ledger, report: ReplayReport, dept: str, automatic: list[tuple[int, str, str, bool, bool]]
 ) -> None:
     """``decided_again`` for each selected automatic decision of a case ``dept`` had already decided automatically,
-    naming the first such decision. ``automatic``: (seq, case id, lookup key from the body, selected) of a chunk's
-    automatic decisions. The earlier decisions are found by the cases' index keys, this chunk's and every entry
-    before it (one index-only query per 900 cases: replay keeps nothing per decision, so its memory stays flat in
-    the log's length), and their bodies are read to be sure. The index is the database's word, but this walk
-    compares every entry's key with its body: a first decision an insider hid from the index is ``index_altered``."""
-    last = max(seq for seq, _, _, _ in automatic)
-    keys = sorted({key for _, _, key, _ in automatic})
+    naming the first such decision; ``applicant_changed`` for each selected decision (automatic or an officer's) of
+    a case whose first decision named another applicant. ``automatic``: (seq, case id, lookup key from the body,
+    selected, decided by the rules) of a chunk's decisions. The earlier decisions are found by the cases' index
+    keys, this chunk's and every entry before it (one index-only query per 900 cases: replay keeps nothing per
+    decision, so its memory stays flat in the log's length), and their bodies are read to be sure. The index is the
+    database's word, but this walk compares every entry's key with its body: a first decision an insider hid from
+    the index is ``index_altered``."""
+    last = max(seq for seq, _, _, _, _ in automatic)
+    keys = sorted({key for _, _, key, _, _ in automatic})
     with ledger.engine.connect() as conn:
         places = _places(conn, dept, keys, col(LogEntry.seq) <= last)
         shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
         first: dict[str, int] = {}  # case id -> its first automatic decision
+        applicants: dict[str, tuple[int, str]] = {}  # case id -> (seq, applicant_ref) of its first decision
+        applicant_of: dict[int, str] = {}  # seq -> the applicant_ref its body names
         outcomes: dict[str, list[tuple[int, Any, bool]]] = {}  # case id -> (seq, outcome, a withdrawal?) in order
         for seq, text in _bodies(conn, dept, shared):
             try:
@@ -1265,8 +1271,35 @@ def _report_decided_again(
                 continue
             if _kind(body) == "engine" and seq < first.get(case, seq + 1):
                 first[case] = seq
+            applicant = body.get("applicant_ref")
+            if body.get("format") != SUPERVISION_FORMAT and isinstance(applicant, str):
+                applicant_of[seq] = applicant
+                if seq < applicants.get(case, (seq + 1, None))[0]:
+                    applicants[case] = (seq, applicant)
             outcomes.setdefault(case, []).append((seq, body.get("outcome"), body.get("withdrawal") is not None))
-    for seq, case, _, chosen in automatic:
+    for seq, case, _, chosen, engine in automatic:
+        opened = applicants.get(case)
+        mine = applicant_of.get(seq)
+        if (
+            chosen
+            and opened is not None
+            and opened[0] < seq
+            and mine is not None  # a reference edited into another type is ``altered`` (the log check)
+            and mine != opened[1]
+        ):
+            report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "applicant_changed",
+                    dept,
+                    seq,
+                    case,
+                    f"decision {seq} of case {case!r} names applicant {mine!r}, but the case's first "
+                    f"decision {opened[0]} named {opened[1]!r}: every decision of a case is about its one applicant "
+                    "(the library refuses another), so the record says two things about whom it decided",
+                )
+            )
+        if not engine:
+            continue
         earlier = first.get(case)
         if chosen and (earlier is None or earlier >= seq):
             _report_decided_after_approval(report, dept, seq, case, sorted(outcomes.get(case, [])))

@@ -56,6 +56,7 @@ __all__ = [
     "Commitment",
     "CreditEntry",
     "Inspection",
+    "ListingBasis",
     "Withdrawal",
     "announce_inspection",
     "assigned_cases",
@@ -87,6 +88,9 @@ DRAW_GRACE_BLOCKS = 256  # an announcement not drawn this long after its target 
 MAX_TARGET_DELAY = 256  # blocks: a target further off could never come due, keeping its period undrawn yet taken
 _CREDIT_KINDS = '"kind":"credit_'  # how the canonical body of a listing or removal begins its kind
 _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+# Who lists an applicant: a staff id (as erasure.py's who erases), never a name or a sentence; recorded salted, as an
+# officer's decision records its officer.
+_STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}\Z")
 _RATE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a sample rate (docs/decisions.md): decimal text, nothing else
 MAX_RATE_CHARS = 24
 
@@ -265,6 +269,7 @@ _SHAPES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
     "credit_listing": lambda b: (
         all(isinstance(b.get(k), str) for k in ("applicant_ref", "reason", "since", "until"))
         and (b.get("basis") is None or isinstance(b.get("basis"), dict))
+        and (b.get("officer_ref") is None or isinstance(b.get("officer_ref"), str))
     ),
     "credit_removal": lambda b: _is_ref(b.get("listing")),
     "commitment_check": lambda b: (
@@ -363,9 +368,23 @@ class CreditEntry:
     listed_at: str
     anchored_block: int | None
     removed_by: int | None = None
+    officer_ref: str | None = None  # who listed (salted); None for a listing made before round 15b
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class ListingBasis:
+    """What a manual credit listing rests on, as codes (the listing is anchored and kept for ever, so no free text):
+    ``legal_basis``, the provision it applies (e.g. ``SOCIAL-CREDIT-REG-ART-12``), and optionally ``document``, the
+    number of the department's decision document (e.g. ``MKT-CREDIT-2026-0042``)."""
+
+    legal_basis: str
+    document: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"legal_basis": self.legal_basis, "document": self.document}
 
 
 def _listings(entries: Sequence[_Entry], department: str) -> list[CreditEntry]:
@@ -392,6 +411,7 @@ def _listings(entries: Sequence[_Entry], department: str) -> list[CreditEntry]:
                 removal.seq
                 if removal is not None and removal.body["listing"].get("entry_hash") == e.entry_hash
                 else None,
+                b.get("officer_ref"),
             )
         )
     return found
@@ -480,6 +500,46 @@ def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str,
     return {**view, "applicant": applicant}
 
 
+def _staff_id(value: Any, what: str) -> str:
+    if value is None:
+        raise InputError(
+            f"a credit listing names the officer who lists the applicant ({what}: a staff id, recorded salted)",
+            field=what,
+        )
+    if not isinstance(value, str) or not _STAFF_ID.fullmatch(value):
+        raise InputError(
+            f"{what} {str(value)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or '\\', "
+            "starting with a letter or digit (no spaces, no name or sentence: who listed is kept for ever)",
+            field=what,
+        )
+    return value
+
+
+def _listing_basis(basis: Any) -> dict[str, Any]:
+    """A manual listing's basis (a :class:`ListingBasis` or a mapping of its two members) as recorded, or InputError
+    naming the member that is wrong."""
+    if isinstance(basis, ListingBasis):
+        basis = basis.to_json()
+    if not isinstance(basis, Mapping):
+        raise InputError(
+            f"a credit listing's basis must be ListingBasis(legal_basis=CODE, document=CODE or None), or a mapping of "
+            f"those members, not {type(basis).__name__}: give the legal-basis code the listing applies",
+            field="basis",
+        )
+    extra = [str(k) for k in basis if k not in ("legal_basis", "document")]
+    if extra:
+        raise InputError(
+            f"a credit listing's basis holds {extra[0]!r}, which it does not have: only legal_basis and document, "
+            "both codes (the listing is anchored and kept for ever; no free text goes in it)",
+            field=f"basis.{extra[0]}",
+        )
+    document = basis.get("document")
+    return {
+        "legal_basis": _code(basis.get("legal_basis"), "basis.legal_basis"),
+        "document": None if document is None else _code(document, "basis.document"),
+    }
+
+
 def credit_list(
     ledger: Ledger,
     department: str,
@@ -489,11 +549,52 @@ def credit_list(
     reason: str,
     since: date | str,
     until: date | str,
-    basis: Mapping[str, Any] | None = None,
+    officer: str | None = None,
+    basis: ListingBasis | Mapping[str, Any] | None = None,
     listed_at: datetime | None = None,
 ) -> CreditEntry:
     """Put an applicant (identity ``applicant``, recorded salted, or an already salted ``applicant_ref``) on
-    ``department``'s credit list for [since, until) with a reason code; anchored at once."""
+    ``department``'s credit list for [since, until) with a reason code; anchored at once. ``officer`` (a staff id,
+    recorded salted) lists them and ``basis`` says on what (:class:`ListingBasis`): both required, InputError naming
+    the field otherwise. (A withdrawal's listing rests on the withdrawal: :func:`withdraw_approval` makes it.)"""
+    from .decisions import officer_ref
+
+    who = _staff_id(officer, "officer")
+    if basis is None:
+        raise InputError(
+            "a credit listing names its basis: basis=ListingBasis(legal_basis=CODE[, document=CODE]) "
+            "(`--legal-basis CODE [--document CODE]`)",
+            field="basis",
+        )
+    grounds = _listing_basis(basis)
+    return _credit_listing(
+        ledger,
+        department,
+        applicant=applicant,
+        applicant_ref=applicant_ref,
+        reason=reason,
+        since=since,
+        until=until,
+        basis=grounds,
+        listed_at=listed_at,
+        officer_ref=officer_ref(ledger, department, who),
+    )
+
+
+def _credit_listing(
+    ledger: Ledger,
+    department: str,
+    *,
+    applicant: str | None,
+    applicant_ref: str | None,
+    reason: str,
+    since: date | str,
+    until: date | str,
+    basis: dict[str, Any],
+    listed_at: datetime | None,
+    officer_ref: str,
+) -> CreditEntry:
+    """Record a credit listing whose basis was checked, by the officer whose salted reference is ``officer_ref``."""
     from .decisions import applicant_identity, applicant_reference
 
     if (applicant is None) == (applicant_ref is None):
@@ -517,12 +618,22 @@ def credit_list(
         "reason": _code(reason, "reason"),
         "since": start,
         "until": end,
-        "basis": dict(basis) if basis else None,
+        "basis": basis,
+        "officer_ref": officer_ref,
         "listed_at": _time_text(listed_at),
     }
     entry = _append(ledger, department, body)
     return CreditEntry(
-        department, entry.seq, ref, body["reason"], start, end, body["basis"], body["listed_at"], entry.block
+        department,
+        entry.seq,
+        ref,
+        body["reason"],
+        start,
+        end,
+        body["basis"],
+        body["listed_at"],
+        entry.block,
+        officer_ref=officer_ref,
     )
 
 
@@ -1235,15 +1346,17 @@ def withdraw_approval(
     entry = _append(ledger, department, body, anchor=False, guard=_still_latest(ledger, department, case, latest))
     listing = None
     if listed is not None:
-        listing = credit_list(
+        listing = _credit_listing(  # rests on the withdrawal, listed by its officer
             ledger,
             department,
+            applicant=None,
             applicant_ref=body["applicant_ref"],
             reason=listing_reason,
             since=listed[0],
             until=listed[1],
             basis={"withdrawal": _ref(entry), "finding": _ref(finding)},
             listed_at=decided_at,
+            officer_ref=body["decided_by"]["officer_ref"],
         )
     else:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)

@@ -35,6 +35,9 @@ def key_id(name: str, kind: int, public: bytes) -> bytes:
     return hashlib.sha256(name.encode() + b"\n" + bytes([kind]) + public).digest()[:4]
 
 
+_KEY_ID = re.compile(r"[0-9a-fA-F]{8}\Z")
+
+
 def _valid_name(name: str) -> bool:
     return bool(name) and name.isprintable() and not any(c.isspace() for c in name) and "+" not in name
 
@@ -56,6 +59,10 @@ class VerifierKey:
         parts = text.strip().split("+", 2)
         if len(parts) != 3 or not _valid_name(parts[0]):
             raise InputError(f"{text!r} is not a verifier key (<name>+<hex key id>+<base64 key>)")
+        # the key id is exactly 8 hex digits (bytes.fromhex alone would skip spaces between them); the court's
+        # verifier (scripts/verify_evidence.py, parse_vkeys) reads a key by these same rules, in these same words
+        if not _KEY_ID.fullmatch(parts[1]):
+            raise InputError(f"{text!r} is not a verifier key: bad hex or base64")
         try:
             raw = base64.b64decode(parts[2], validate=True)
             stated = bytes.fromhex(parts[1])
