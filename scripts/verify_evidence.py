@@ -2193,8 +2193,8 @@ def rule_same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         if not isinstance(b, dict) or len(a) != len(b):
             return False
-        rule_spend(len(a))  # members counted before any is compared
-        return all(k in b and rule_same(v, b[k]) for k, v in a.items())
+        rule_spend(len(a))  # members counted before any is compared, walked in sorted key order as the library does:
+        return all(k in b and rule_same(a[k], b[k]) for k in sorted(a))  # the order written must not change the cost
     if isinstance(a, list):
         if not isinstance(b, list) or len(a) != len(b):
             return False

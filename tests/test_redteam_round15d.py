@@ -1,0 +1,110 @@
+"""Red team, round 15d: attacks on the day's changes (the Merkle proof memo, the rule engines' bounds, the whole-log
+limiter and round 15a's fixes).
+
+1. Whether the rules' step budget ran out depended on the order of an object's keys. Both engines count an
+   object's members when they compare it with another of its size (``==``/``!=`` with ``ref``) and stop at the
+   first member that differs, walking the members in the order the object's keys were written. An applicant
+   writes that order: the library decided on the application as sent, while replay and both evidence verifiers
+   re-run the stored input, whose objects come back with their keys in canonical (sorted) order. An applicant who
+   put a differing member first and a 100,000-element list after it had the department decide (two steps), and
+   every replay and court re-run walk the list first and stop over the bound (``rerun_failed`` against an honest
+   department, ``rerun`` failing in both verifiers). Both engines now walk an object's members in sorted key
+   order, so the same input costs the same steps however it was written.
+
+Each hole found was written first as a failing test, then closed.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats import rules
+from ledger.services import decisions, evidence, logchain
+from ledger.services.replay import replay
+
+from .decision_support import application
+from .evidence_support import SCRIPT_MODULE, standalone
+from .verifiers_support import one_rule_set
+
+# -- 1. the step budget and the order of an object's keys -----------------------------------------------------------
+
+SAME_ADDRESS = {"field": "application.address", "op": "==", "ref": "application.registered_address"}
+
+
+def _addresses(first: str) -> dict[str, Any]:
+    """Two objects of one size that differ in ``zone`` and share a list of MAX_STEPS members under ``area``: walked
+    ``zone`` first, two steps; ``area`` first, over the bound. ``first`` names the key written first."""
+    area = [0] * rules.MAX_STEPS
+    if first == "zone":
+        return {"address": {"zone": 1, "area": area}, "registered_address": {"zone": 2, "area": area}}
+    return {"address": {"area": area, "zone": 1}, "registered_address": {"area": area, "zone": 2}}
+
+
+def _outcome_or_refusal(run: Any) -> str:
+    try:
+        return str(run())
+    except (InputError, SCRIPT_MODULE.Failure):
+        return "refused"
+
+
+@pytest.mark.parametrize("first", ["zone", "area"])
+def test_the_step_budget_does_not_depend_on_the_order_of_an_objects_keys(first: str) -> None:
+    """Adversary: an applicant ordering their objects' keys so the library's evaluation stays within the bound and
+    every re-run of the stored (key-sorted) input goes over it."""
+    document = one_rule_set(SAME_ADDRESS)
+    as_sent = {"application": _addresses(first)}
+    stored = json.loads(json.dumps(as_sent, sort_keys=True))
+    answers = {
+        "library, as sent": _outcome_or_refusal(lambda: rules.evaluate(rules.load_rule_set(document), as_sent).outcome),
+        "library, as stored": _outcome_or_refusal(
+            lambda: rules.evaluate(rules.load_rule_set(document), stored).outcome
+        ),
+        "court, as sent": _outcome_or_refusal(lambda: SCRIPT_MODULE.run_rules(document, as_sent)[0]),
+        "court, as stored": _outcome_or_refusal(lambda: SCRIPT_MODULE.run_rules(document, stored)[0]),
+    }
+    assert len(set(answers.values())) == 1, answers
+
+
+def test_an_applicants_key_order_cannot_make_an_honest_decision_fail_its_rerun(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant writing ``zone`` before ``area`` in two objects an honest rule set compares. The
+    department decided (two steps); replay reported ``rerun_failed`` and both verifiers failed ``rerun`` on the
+    evidence (the stored input, ``area`` first, over the bound). Now the decision is refused as every re-run would
+    refuse it, however the keys are written, and what is decided re-runs."""
+    dept = fresh_department
+    document = one_rule_set(SAME_ADDRESS)
+    document.update(rule_set_id=f"same-address-{dept.lower()}", service_item="ITEM-1")
+    rule_set = rules.load_rule_set(document)
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    for case, first in (("C-ORDER-1", "zone"), ("C-ORDER-2", "area")):
+        app = application(case)
+        app["application"] = {**app["application"], **_addresses(first)}
+        with pytest.raises(InputError, match=f"more than {rules.MAX_STEPS:,} members"):
+            decisions.decide(ledger, dept, case, "ITEM-1", app, rule_set, applicant_ref="order-applicant")
+    assert not list(logchain.entries(ledger, logchain.LOG_DECISIONS, dept))
+    app = application("C-ORDER-3")  # within the bound in either order: decided, and re-run alike
+    shorter = _addresses("zone")
+    for side in shorter.values():
+        side["area"] = side["area"][: rules.MAX_STEPS - 2]
+    app["application"] = {**app["application"], **shorter}
+    decided = decisions.decide(ledger, dept, "C-ORDER-3", "ITEM-1", app, rule_set, applicant_ref="order-applicant")
+    assert decided.body["outcome"] == "refer"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    report = replay(ledger, department=dept)
+    assert not report.discrepancies, report.summary()
+    bundle = evidence.decision_bundle(ledger, dept, "C-ORDER-3", applicant="order-applicant")
+    path = tmp_path / "order.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert library.check("rerun").ok, library.check("rerun").detail
+    _code, court, stderr = standalone(ledger, path)
+    assert court is not None, stderr
+    rerun = next(c for c in court["checks"] if c["name"] == "rerun")
+    assert rerun["result"] == "PASS", rerun
