@@ -10,6 +10,14 @@ limiter and round 15a's fixes).
    every replay and court re-run walk the list first and stop over the bound (``rerun_failed`` against an honest
    department, ``rerun`` failing in both verifiers). Both engines now walk an object's members in sorted key
    order, so the same input costs the same steps however it was written.
+2. The gateway's memo of Merkle proof walks (``merkle.ProofWalks``, one per long-lived chain view) was bounded in
+   nodes (32,768), but each node kept the whole text of the proof that reached it. Any client may verify
+   documents of a tree of its own (the proof reaching the root the document states is all the memo asks): with
+   proofs of 64 hashes (the most the gateway takes), each certificate after the first met the walk before it one
+   level up and was remembered with 4 KB of text of its own, so 16,384 verifications left 70 MB in the gateway
+   (140 MB at the node bound) that no verification of the chain's certificates needed. The memo now also bounds
+   the text it keeps (``ProofWalks.text_limit``, 8 Mi characters) and forgets everything past it, as past the
+   node bound.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -25,6 +33,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import rules
+from ledger.formats.merkle import MerkleTree, ProofWalks, node_hash, root_from_proof
 from ledger.services import decisions, evidence, logchain
 from ledger.services.replay import replay
 
@@ -108,3 +117,28 @@ def test_an_applicants_key_order_cannot_make_an_honest_decision_fail_its_rerun(
     assert court is not None, stderr
     rerun = next(c for c in court["checks"] if c["name"] == "rerun")
     assert rerun["result"] == "PASS", rerun
+
+
+# -- 2. the proof memo's memory ---------------------------------------------------------------------------------------
+
+
+def test_the_proof_memo_keeps_a_bounded_amount_of_text_whatever_proofs_it_is_given() -> None:
+    """Adversary: a client verifying (``POST /verify``, ``POST /public/verify``) documents of a tree of its own, each
+    proof 64 hashes long (the gateway's most) and reaching the root the document states: every walk is remembered,
+    and each kept the whole text of its proof. The memo keeps at most ``text_limit`` characters of proofs (plus the
+    one it walks), and still answers each proof as :func:`merkle.root_from_proof` does."""
+    leaves = [i.to_bytes(32, "big") for i in range(2**14)]
+    tree = MerkleTree(leaves)
+    above = [bytes([7]) * 31 + bytes([i]) for i in range(64 - 14)]  # siblings of the attacker's choice up to 64
+    root = tree.root
+    for sibling in above:
+        root = node_hash(root, sibling)
+    walks = ProofWalks()
+    kept = 0
+    for i, leaf in enumerate(leaves):
+        proof = tree.proof(i) + above
+        assert walks.root(leaf, ["0x" + p.hex() for p in proof], root) == root_from_proof(leaf, proof) == root
+        if i % 1024 == 1023:
+            texts = {id(text): len(text) for _, text, _ in walks._nodes.values()}
+            kept = max(kept, sum(texts.values()))
+    assert kept <= 2**23 + 64 * 66, f"{kept:,} characters of proofs kept"  # text_limit, and the proof walked
