@@ -25,6 +25,14 @@ limiter and round 15a's fixes).
    GB and a quarter of an hour per request. The timeline now shows the first ``provenance.TIMELINE_READS`` (1,000)
    and then an ``accesses_more`` event naming where the paged listing (``GET /certificates/{digest}/accesses``)
    goes on.
+4. The court's verifier could not judge an input nested as deep as the format allows. Both engines take inputs
+   nested up to 512 levels (``MAX_JSON_DEPTH``); the library runs with the recursion limit its dependencies raise,
+   the court's verifier, on the standard library alone, with Python's 1,000, and its canonical JSON (a field's
+   hash) and ``rule_same`` recurse two or three frames a level. An applicant whose application held a value
+   nested 400 levels deep (a department's bulk run takes what the applicant sends) got a decision every library
+   verification passed and the court's verifier answered "cannot be judged (RecursionError)", exit 2, for every
+   bundle of it. The court's verifier now sets a recursion limit that holds its deepest walk of the deepest JSON it
+   accepts.
 
 Each hole found was written first as a failing test, then closed.
 """
@@ -179,3 +187,35 @@ def test_the_full_timeline_lists_a_bounded_number_of_reads_and_says_where_the_re
     assert more["after"] == f"{dept}:1000" and f"after={dept}:1000" in more["summary"], more
     rest = client.get(f"/certificates/{document['digest']}/accesses?after={dept}:1000", headers=token)
     assert [e["seq"] for e in rest.json()] == list(range(1_001, 1_206)), rest.text[:300]
+
+
+# -- 4. an input as deep as the format allows, in the court's verifier --------------------------------------------
+
+
+def test_the_courts_verifier_judges_an_input_nested_as_deep_as_the_format_allows(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an applicant sending an application with a value nested 450 levels deep (within the 512 both
+    engines accept), compared by the rules with another (``ref``). The library decided and verified the evidence;
+    the court's verifier, at Python's default recursion limit, answered "cannot be judged" (exit 2)."""
+    dept = fresh_department
+    same_notes = {"field": "application.notes", "op": "==", "ref": "application.notes_copy"}
+    document = one_rule_set({"all": [{"field": "application.online", "op": "==", "value": True}, same_notes]})
+    document.update(rule_set_id=f"deep-{dept.lower()}", service_item="ITEM-1")
+    rule_set = rules.load_rule_set(document)
+    decisions.publish_rule_set(ledger, rule_set, dept)
+    deep: Any = 0
+    for _ in range(450):
+        deep = [deep]
+    app = application("C-DEEP-1")
+    app["application"] = {**app["application"], "notes": deep, "notes_copy": deep}
+    decided = decisions.decide(ledger, dept, "C-DEEP-1", "ITEM-1", app, rule_set, applicant_ref="deep-applicant")
+    assert decided.body["outcome"] == "approve"
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    bundle = evidence.decision_bundle(ledger, dept, "C-DEEP-1", applicant="deep-applicant")
+    path = tmp_path / "deep.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    library = evidence.verify_bundle(path, ledger.chain)
+    assert not library.failed, [(c.name, c.detail) for c in library.failed]
+    code, court, stderr = standalone(ledger, path)
+    assert code == 0 and court is not None and court["verified"], (code, stderr[-400:])
