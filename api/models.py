@@ -611,7 +611,8 @@ class TimelineEvent(SQLModel):
     model_config = ConfigDict(extra="allow")  # type: ignore[assignment]
     kind: str = Field(
         description="issued, anchored, signed, granted, grant_revoked, grant_expired, access, "
-        "access_refused, decision, decision_unreadable (a decision log entry naming it was edited), produced (the "
+        "access_refused, access_unreadable, accesses_more (the first 1,000 reads are listed: where the paged "
+        "listing goes on), decision, decision_unreadable (a decision log entry naming it was edited), produced (the "
         "decision that issued it), suspended, reinstated, "
         "revoked, superseded, supersedes"
     )

@@ -630,6 +630,10 @@ def eip712_log_digest(
 # take this process down with the interpreter's stack (or, where a library raised the recursion limit, the C
 # stack): the depth is measured first, without recursion, and such a text refused.
 MAX_JSON_DEPTH = 512
+# This script's walks of a JSON value (its canonical form for a field's hash, rule_same) recurse two or three frames
+# a level: Python's default limit of 1,000 stopped them near 400 levels, short of the 512 a bundle may hold (the
+# library runs with the limit its dependencies raise). main() sets this one, which holds the deepest walk.
+RECURSION_LIMIT = 10 * MAX_JSON_DEPTH
 MAX_BUNDLE_BYTES = 4 * 2**20  # the ledger writes none larger
 # a string, or an unterminated one to the end: each attempt matches, so the scan is one pass over any text
 _JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*(?:"|\\?\Z)', re.DOTALL)
@@ -2213,8 +2217,8 @@ def rule_same(a: Any, b: Any) -> bool:
     if isinstance(a, dict):
         if not isinstance(b, dict) or len(a) != len(b):
             return False
-        rule_spend(len(a))  # members counted before any is compared
-        return all(k in b and rule_same(v, b[k]) for k, v in a.items())
+        rule_spend(len(a))  # members counted before any is compared, walked in sorted key order as the library does:
+        return all(k in b and rule_same(a[k], b[k]) for k in sorted(a))  # the order written must not change the cost
     if isinstance(a, list):
         if not isinstance(b, list) or len(a) != len(b):
             return False
@@ -3051,6 +3055,7 @@ def not_json(token: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
     parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
     parser.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the chain")

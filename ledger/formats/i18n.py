@@ -129,6 +129,12 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "used in case {case} of {department}: {outcome}",
         "zh-CN": "用于 {department} 的案件 {case}：{outcome}",
     },
+    "event_summary.accesses_more": {
+        "en": "more reads and refused attempts follow entry {seq} of the access log: "
+        "GET /certificates/{digest}/accesses?after={after} lists them, a page at a time",
+        "zh-CN": "查阅日志第 {seq} 条之后还有更多查阅和被拒绝的查阅：GET /certificates/{digest}/accesses?after={after} "
+        "分页列出",
+    },
     "event_summary.unreadable_access": {
         "en": "entry {seq} of {department}'s access log is about this certificate but was altered or cannot be read "
         "(its stored body was edited in the database); the access log's check names it",

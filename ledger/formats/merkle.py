@@ -106,10 +106,18 @@ class ProofWalks:
     hashing the rest: the siblings above are the same bytes. Certificates of one batch share their upper nodes,
     so verifying a batch's certificates one after another hashes about two levels each instead of all of them
     (fourteen for a batch of 10,000); the same certificate again hashes one. Nothing of the chain is kept: only
-    which hashes lead to which."""
+    which hashes lead to which.
 
-    def __init__(self, limit: int = 32_768) -> None:
+    Bounded twice: ``limit`` nodes, and ``text_limit`` characters of the proofs' texts they keep (each walk's text
+    counted once). The text is whoever sent the proof's: a client verifying certificates of a tree of its own,
+    64-hash proofs each, had each walk remembered with 4 KB of text of its own (140 MB at the node bound). Past
+    either bound everything is forgotten at once (a certificate of a batch of 10,000 keeps under 1 KB of text: some
+    9,000 of them between two forgettings, each costing one full walk)."""
+
+    def __init__(self, limit: int = 32_768, text_limit: int = 2**23) -> None:
         self._limit = limit
+        self.text_limit = text_limit
+        self._chars = 0  # characters of the texts the nodes keep (shared by a walk's nodes: counted once)
         self._nodes: dict[bytes, tuple[bytes, str, int]] = {}  # node -> (root, the proof's text, height)
 
     def root(self, digest: bytes, elements: object, root: bytes) -> bytes | None:
@@ -151,8 +159,10 @@ class ProofWalks:
             h = sha(_NODE + h + sibling if h <= sibling else _NODE + sibling + h).digest()
         reached = known if known is not None else h
         if reached == root and walked:
-            if len(nodes) + len(walked) > self._limit:
+            if len(nodes) + len(walked) > self._limit or self._chars + len(text) > self.text_limit:
                 nodes.clear()
+                self._chars = 0
+            self._chars += len(text)
             for height, node in enumerate(walked):
                 nodes[node] = (root, text, height)
         return reached

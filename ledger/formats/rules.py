@@ -638,12 +638,14 @@ def _same(a: Any, b: Any) -> bool:
     (one JSON number, written "1" in canonical JSON); objects are equal whatever their keys' order."""
     if type(a) in _SCALARS and type(b) in _SCALARS:  # the usual case, without the walk
         return a == b and isinstance(a, bool) == isinstance(b, bool)
-    # two containers of one kind and size: their members are counted (MAX_STEPS) before any is compared
+    # two containers of one kind and size: their members are counted (MAX_STEPS) before any is compared, an object's
+    # in the order of its keys sorted: the first member that differs ends the walk, and the order the keys were
+    # written in is the applicant's (a stored input comes back sorted), so it must not decide what the walk costs
     if isinstance(a, Mapping):
         if not isinstance(b, Mapping) or len(a) != len(b):
             return False
         _spend(len(a))
-        return all(key in b and _same(value, b[key]) for key, value in a.items())
+        return all(key in b and _same(a[key], b[key]) for key in sorted(a, key=str))
     if isinstance(a, (list, tuple)):
         if not isinstance(b, (list, tuple)) or len(a) != len(b):
             return False

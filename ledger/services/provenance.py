@@ -50,6 +50,11 @@ class _Blocks:
         return self._times[number]
 
 
+# Reads of a certificate its full timeline lists (a page of GET /certificates/{digest}/accesses): past them, an
+# ``accesses_more`` event says where the listing goes on.
+TIMELINE_READS = 1_000
+
+
 def _event(kind: str, at: str | None, summary: dict[str, str], source: str, **details: Any) -> dict[str, Any]:
     """An event; ``summary`` in every language (``i18n.says``): ``summary`` is the English, ``summaries`` all."""
     return {
@@ -418,7 +423,11 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
                     grantee=grant.grantee,
                 )
             )
-    for access in accesslog.accesses(ledger, digest, issuer):
+    # Any department a grant lets read the certificate adds a read each time: the timeline shows the first
+    # TIMELINE_READS of them and says where the paged listing goes on, never every one.
+    found = accesslog.entries(ledger, department=issuer, certificate=digest, limit=TIMELINE_READS + 1)
+    shown = found[:TIMELINE_READS]
+    for access in accesslog.reads(shown):
         if access.get("body_error"):  # an insider's edit: named where it stands, never left out
             out.append(
                 _unreadable_event(
@@ -449,6 +458,18 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
                 entry_hash=access["entry_hash"],
                 anchored=access["anchored"],
                 tx_hash=access.get("tx_hash"),
+            )
+        )
+    if len(found) > TIMELINE_READS:
+        last = shown[-1]
+        after = f"{last['department']}:{last['seq']}"
+        out.append(
+            _event(
+                "accesses_more",
+                last["at"] if isinstance(last.get("at"), str) else None,
+                says(("event_summary.accesses_more", {"seq": last["seq"], "digest": digest, "after": after})),
+                "access-log",
+                after=after,
             )
         )
     out.extend(_decision_events(ledger, digest))
