@@ -201,6 +201,7 @@ def fork_command(
         "args": list(args),
         "env": dict(env),
         "cwd": str(Path(cwd) if cwd is not None else Path.cwd()),
+        "umask": _umask(),
         "stdin": str(stdin) if stdin is not None else None,
         "stdout": str(stdout) if stdout is not None else None,
         "stderr": {"fd": 0} if passed else (str(stderr) if stderr is not None else None),
@@ -218,6 +219,14 @@ def fork_command(
     finally:
         for fd in passed:  # the server holds its own copy now (SCM_RIGHTS): only the command writes to the pipe
             os.close(fd)
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for every thread meanwhile)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    raise RuntimeError("no Umask in /proc/self/status")
 
 
 def _text(path: Path) -> str:

@@ -13,11 +13,11 @@ well (uvicorn, FastAPI, every ``api`` module but ``api.main``, whose module-leve
 ``LEDGER_API_*`` settings: the command imports it itself, after its environment is set, as ``uvicorn api.main:app``
 would).
 
-Protocol (one Unix-socket connection per command): the client sends one JSON line ``{"module", "args", "env",
-"cwd", "stdin", "stdout", "stderr"}``, with the descriptors it passes (``socket.send_fds``) as ancillary data of the
-line. Each stream is a file path, ``null`` (``/dev/null``) or ``{"fd": i}``: the i-th descriptor passed, e.g. the
-write end of a pipe whose read end the client keeps (the server closes its copies once the command has them, so the
-client sees end-of-file when the command and its children are gone). The server answers ``{"pid": N}`` when the
+Protocol (one Unix-socket connection per command): the client sends one JSON line ``{"module", "args", "env", "cwd",
+"umask", "stdin", "stdout", "stderr"}``, with the descriptors it passes (``socket.send_fds``) as ancillary data of
+the line. Each stream is a file path, ``null`` (``/dev/null``) or ``{"fd": i}``: the i-th descriptor passed, e.g.
+the write end of a pipe whose read end the client keeps (the server closes its copies once the command has them, so
+the client sees end-of-file when the command and its children are gone). The server answers ``{"pid": N}`` when the
 command's process exists and ``{"returncode": N}`` when it has ended (negative: killed by that signal, as
 ``subprocess`` says it). ``tests/cli_support.py`` is the client (``ledger_process``, ``fork_command``) and falls
 back to a real subprocess whenever the interpreter itself would start differently (another PYTHON* or locale
@@ -26,6 +26,7 @@ variable).
 
 from __future__ import annotations
 
+import builtins
 import gc
 import importlib
 import json
@@ -155,6 +156,8 @@ def _become(request: dict[str, Any], fds: list[int]) -> str:
     """Make this forked process look like ``python -m MODULE ARGS`` started with the request's settings (up to
     running the module: returns its name)."""
     os.chdir(request["cwd"])
+    if "umask" in request:  # a fresh process inherits the test's umask of now, not the server's
+        os.umask(request["umask"])
     streams = [
         _stream(request.get("stdin"), fds, os.O_RDONLY),
         _stream(request["stdout"], fds, os.O_WRONLY),
@@ -170,6 +173,7 @@ def _become(request: dict[str, Any], fds: list[int]) -> str:
     time.tzset()  # what the C library and time.localtime read TZ into, as a fresh interpreter's start does
     tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     main = types.ModuleType("__main__")  # runpy runs the module in it, as ``python -m`` runs it in a fresh one
+    main.__builtins__ = builtins  # type: ignore[attr-defined]
     sys.modules["__main__"] = main
     if "multiprocessing" in sys.modules:  # imported before __main__ existed, it aliased the server's
         sys.modules["__mp_main__"] = main
