@@ -117,6 +117,7 @@ def _run_gateway(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, *, fork: bool,
         answers += [(r.status_code, r.headers.get("content-type"), r.json()) for r in (c.get("/public/nothing"),)]
         alive = gw.alive()
         gone = process.poll()
+        files = _open_files(process.pid)
     gw._reader.join(30)  # the pipe ends when the process does: the reader is done
     return {
         "forked": isinstance(process, ForkedProcess),
@@ -126,7 +127,20 @@ def _run_gateway(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, *, fork: bool,
         "returncode": process.returncode,
         "reader done": not gw._reader.is_alive(),
         "log": _normalized(gw.log()),
+        "stdout, stderr": (files.get(1), files.get(2, "").split(":")[0]),  # /dev/null, a pipe
+        "server's files": [f for f in files.values() if "ledger-zygote-" in f],  # none: nothing leaks through the fork
     }
+
+
+def _open_files(pid: int) -> dict[int, str]:
+    """What each of the process's descriptors is (``readlink /proc/PID/fd/N``)."""
+    files = {}
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            files[int(fd)] = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:
+            pass  # closed meanwhile
+    return files
 
 
 @pytest.mark.parametrize("bare_uvicorn", [False, True], ids=["python-m-api", "uvicorn-api.main:app"])
