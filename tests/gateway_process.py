@@ -28,7 +28,10 @@ from .cli_support import ForkedProcess, _same_interpreter, fork_command
 from .conftest import PASSPHRASE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STARTED = "Application startup complete"
+# uvicorn logs this once it listens; "Application startup complete" comes before it binds the socket, so a test that
+# took that line for readiness could connect before there was anything to connect to (refused, seen under load), and
+# a gateway whose port was taken meanwhile logged it and then exited.
+STARTED = "Uvicorn running on"
 
 
 def _free_port() -> int:
@@ -50,7 +53,7 @@ class Gateway:
         self.url = url
         self.output: list[str] = []
         self.started = threading.Event()
-        self.ready = False  # uvicorn said the application started (not merely: the log ended)
+        self.ready = False  # uvicorn said it listens (not merely: the log ended)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
