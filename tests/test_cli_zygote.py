@@ -118,6 +118,8 @@ def _run_gateway(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, *, fork: bool,
         alive = gw.alive()
         gone = process.poll()
         files = _open_files(process.pid)
+        status = Path(f"/proc/{process.pid}/status").read_text().splitlines()
+        signals = [line for line in status if line.startswith(("SigBlk", "SigIgn", "SigCgt"))]
     gw._reader.join(30)  # the pipe ends when the process does: the reader is done
     return {
         "forked": isinstance(process, ForkedProcess),
@@ -128,6 +130,7 @@ def _run_gateway(ledger: Ledger, monkeypatch: pytest.MonkeyPatch, *, fork: bool,
         "reader done": not gw._reader.is_alive(),
         "log": _normalized(gw.log()),
         "stdout, stderr": (files.get(1), files.get(2, "").split(":")[0]),  # /dev/null, a pipe
+        "signals blocked, ignored, caught": signals,  # none ignored the server's way (SIGCHLD), none blocked
         "server's files": [f for f in files.values() if "ledger-zygote-" in f],  # none: nothing leaks through the fork
     }
 
