@@ -4,6 +4,7 @@ imports another)."""
 from __future__ import annotations
 
 import atexit
+import io
 import json
 import locale
 import os
@@ -17,7 +18,7 @@ import threading
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from sqlalchemy import select
 
@@ -58,8 +59,7 @@ def ledger_process(
     (tests/cli_zygote.py), unless the interpreter would start differently for this environment or
     ``LEDGER_TEST_CLI_FORK=0`` asks for a fresh interpreter each time."""
     command = [sys.executable, "-m", "ledger.cli", *args]
-    zygote = _zygote() if _same_interpreter(env) else None
-    if zygote is None:
+    if not _same_interpreter(env, "cli"):
         return subprocess.run(
             command, capture_output=True, text=True, env=dict(env), input=input, cwd=cwd, timeout=timeout
         )
@@ -70,30 +70,163 @@ def ledger_process(
             path.touch()
         if input is not None:
             streams["stdin"].write_text(input, encoding=locale.getpreferredencoding(False))
-        request = {
-            "args": list(args),
-            "env": dict(env),
-            "cwd": str(Path(cwd) if cwd is not None else Path.cwd()),
-            "stdin": str(streams["stdin"]) if input is not None else None,
-            "stdout": str(streams["stdout"]),
-            "stderr": str(streams["stderr"]),
-        }
-        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
-            conn.connect(zygote)
-            conn.sendall(json.dumps(request).encode() + b"\n")
-            answers = conn.makefile("rb")
-            pid = json.loads(answers.readline())["pid"]
-            conn.settimeout(timeout)
-            try:
-                line = answers.readline()
-            except TimeoutError:
-                os.kill(pid, signal.SIGKILL)
-                stdout, stderr = _text(streams["stdout"]), _text(streams["stderr"])
-                raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
-            returncode = json.loads(line)["returncode"]
+        process = fork_command(
+            "cli",
+            "ledger.cli",
+            args,
+            env=env,
+            cwd=cwd,
+            stdin=streams["stdin"] if input is not None else None,
+            stdout=streams["stdout"],
+            stderr=streams["stderr"],
+        )
+        try:
+            returncode = process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = _text(streams["stdout"]), _text(streams["stderr"])
+            raise subprocess.TimeoutExpired(command, timeout, stdout, stderr) from None
+        finally:
+            process.close()
         return subprocess.CompletedProcess(command, returncode, _text(streams["stdout"]), _text(streams["stderr"]))
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+class ForkedProcess:
+    """What ``subprocess.Popen`` offers of a process, for a command the fork server (tests/cli_zygote.py) runs:
+    ``pid``, ``args``, ``returncode``, ``poll()``, ``wait(timeout)``, ``send_signal()``, ``terminate()``,
+    ``kill()`` and, for ``stderr=PIPE``, ``stderr`` (text, the locale's encoding, universal newlines).
+
+    The command is not this process's child, so its status comes from the server's supervisor, which waits for it
+    and writes ``{"returncode": N}`` on the connection this object keeps open. Signals go through a pidfd taken
+    right after the server named the pid, so a signal sent after the command ended (the supervisor reaped it and the
+    pid may be reused) reaches nobody, as ``Popen.send_signal`` after ``poll()`` does."""
+
+    def __init__(self, conn: socket.socket, args: list[str], stderr: IO[str] | None) -> None:
+        self.args = args
+        self.stderr = stderr
+        self.returncode: int | None = None
+        self._conn = conn
+        self._buffer = b""
+        self._lock = threading.Lock()
+        conn.settimeout(60)
+        self.pid = int(json.loads(self._line())["pid"])
+        self._pidfd: int | None = None
+        try:
+            self._pidfd = os.pidfd_open(self.pid)
+        except ProcessLookupError:
+            pass  # it has already ended: poll() will say so, a signal reaches nobody
+        except (AttributeError, OSError):  # no pidfd on this kernel: plain kill(2), as Popen
+            self._pidfd = -1
+
+    def _line(self) -> bytes:
+        while b"\n" not in self._buffer:
+            chunk = self._conn.recv(4096)
+            if not chunk:
+                raise RuntimeError(f"the command server lost the command {self.args}")
+            self._buffer += chunk
+        line, self._buffer = self._buffer.split(b"\n", 1)
+        return line
+
+    def _status(self, timeout: float | None) -> int | None:
+        with self._lock:
+            if self.returncode is None:
+                self._conn.settimeout(timeout)
+                try:
+                    self.returncode = int(json.loads(self._line())["returncode"])
+                except (TimeoutError, BlockingIOError):
+                    return None
+                self.close()
+            return self.returncode
+
+    def poll(self) -> int | None:
+        return self._status(0)
+
+    def wait(self, timeout: float | None = None) -> int:
+        returncode = self._status(timeout)
+        if returncode is None:
+            raise subprocess.TimeoutExpired(self.args, timeout or 0)
+        return returncode
+
+    def send_signal(self, sig: int) -> None:
+        if self.poll() is not None or self._pidfd is None:
+            return
+        try:
+            if self._pidfd == -1:
+                os.kill(self.pid, sig)
+            else:
+                signal.pidfd_send_signal(self._pidfd, sig)
+        except ProcessLookupError:
+            pass  # it ended since: as Popen, nothing to do
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+    def close(self) -> None:
+        """Let go of the server's connection and the pidfd (the status is known, or nobody will ask again)."""
+        self._conn.close()
+        if self._pidfd is not None and self._pidfd >= 0:
+            os.close(self._pidfd)
+        self._pidfd = None
+
+
+def fork_command(
+    kind: str,
+    module: str,
+    args: Sequence[str],
+    *,
+    env: Mapping[str, str],
+    cwd: str | Path | None = None,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+    stderr: Path | int | None = None,
+) -> ForkedProcess:
+    """``python -m MODULE ARGS`` run by the fork server of ``kind`` ("cli": the library preloaded; "gateway": the
+    gateway's packages too). Streams: a file (stdout and stderr truncated), None (``/dev/null``) or, for stderr,
+    ``subprocess.PIPE`` (read it from the result's ``stderr``). Callers check ``_same_interpreter(env, kind)``
+    first: the server's interpreter started with the settings ``kind`` names."""
+    passed: list[int] = []
+    reader: IO[str] | None = None
+    if stderr == subprocess.PIPE:
+        read_end, write_end = os.pipe()
+        passed.append(write_end)
+        # as Popen(stderr=PIPE, text=True) makes it: a buffered reader in the locale's encoding, universal newlines
+        reader = io.TextIOWrapper(open(read_end, "rb"), encoding=locale.getpreferredencoding(False))  # noqa: SIM115
+    request = {
+        "module": module,
+        "args": list(args),
+        "env": dict(env),
+        "cwd": str(Path(cwd) if cwd is not None else Path.cwd()),
+        "umask": _umask(),
+        "stdin": str(stdin) if stdin is not None else None,
+        "stdout": str(stdout) if stdout is not None else None,
+        "stderr": {"fd": 0} if passed else (str(stderr) if stderr is not None else None),
+    }
+    conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        conn.connect(_zygote(kind))
+        socket.send_fds(conn, [json.dumps(request).encode() + b"\n"], passed)
+        return ForkedProcess(conn, [sys.executable, "-m", module, *args], reader)
+    except BaseException:
+        conn.close()
+        if reader is not None:
+            reader.close()
+        raise
+    finally:
+        for fd in passed:  # the server holds its own copy now (SCM_RIGHTS): only the command writes to the pipe
+            os.close(fd)
+
+
+def _umask() -> int:
+    """This process's umask, read without setting it (os.umask would change it for every thread meanwhile)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("Umask:"):
+            return int(line.split()[1], 8)
+    raise RuntimeError("no Umask in /proc/self/status")
 
 
 def _text(path: Path) -> str:
@@ -106,36 +239,51 @@ def _interpreter_settings(env: Mapping[str, str]) -> dict[str, str]:
     return {k: v for k, v in env.items() if k.startswith(("PYTHON", "LC_")) or k in ("LANG", "LANGUAGE")}
 
 
-_ZYGOTE: dict[str, Any] = {}
+# One server per kind of command: "cli" starts with this process's own environment; "gateway" as the tests start a
+# gateway (tests/gateway_process.py: PYTHONUNBUFFERED=1, so its log reaches the test as it is written), with the
+# gateway's packages preloaded. An opt-out variable per kind starts a fresh interpreter for every command instead.
+_KINDS: dict[str, tuple[dict[str, str], str, tuple[str, ...]]] = {  # environment, opt-out, server's arguments
+    "cli": ({}, "LEDGER_TEST_CLI_FORK", ()),
+    "gateway": ({"PYTHONUNBUFFERED": "1"}, "LEDGER_TEST_GATEWAY_FORK", ("gateway",)),
+}
+_ZYGOTES: dict[str, dict[str, Any]] = {}
 _ZYGOTE_LOCK = threading.Lock()
 
 
-def _same_interpreter(env: Mapping[str, str]) -> bool:
-    return os.environ.get("LEDGER_TEST_CLI_FORK") != "0" and _interpreter_settings(env) == _interpreter_settings(
-        _ZYGOTE.get("env", os.environ)
-    )
+def _server_env(kind: str) -> dict[str, str]:
+    started = _ZYGOTES.get(kind)
+    return dict(started["env"]) if started else {**os.environ, **_KINDS[kind][0]}
 
 
-def _zygote() -> str | None:
-    """The socket of this test process's command server, started on first use (None if it cannot start)."""
+def _same_interpreter(env: Mapping[str, str], kind: str = "cli") -> bool:
+    """Whether ``kind``'s fork server may run a command with ``env``: its interpreter would start as a fresh one
+    with ``env`` does (the same PYTHON* and locale variables), and ``kind``'s opt-out is not set."""
+    opt_out = _KINDS[kind][1]
+    return os.environ.get(opt_out) != "0" and _interpreter_settings(env) == _interpreter_settings(_server_env(kind))
+
+
+def _zygote(kind: str = "cli") -> str:
+    """The socket of this test process's command server of ``kind``, started on first use."""
     with _ZYGOTE_LOCK:
-        if "socket" not in _ZYGOTE or _ZYGOTE["process"].poll() is not None:
-            home = Path(tempfile.mkdtemp(prefix="ledger-zygote-"))
+        started = _ZYGOTES.get(kind)
+        if started is None or started["process"].poll() is not None:
+            home = Path(tempfile.mkdtemp(prefix=f"ledger-zygote-{kind}-"))
             path = str(home / "socket")
+            env = _server_env(kind) if started is None else dict(started["env"])
             process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("cli_zygote.py")), path],
+                [sys.executable, str(Path(__file__).with_name("cli_zygote.py")), path, *_KINDS[kind][2]],
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
                 stderr=(home / "stderr").open("wb"),
-                env=dict(os.environ),
+                env=env,
             )
             assert process.stdout is not None
             if process.stdout.readline() != b"ready\n":
-                raise RuntimeError(f"the ledger command server did not start: {(home / 'stderr').read_text()}")
+                raise RuntimeError(f"the {kind} command server did not start: {(home / 'stderr').read_text()}")
             process.stdout.close()
             atexit.register(_stop_zygote, process, home)
-            _ZYGOTE.update(socket=path, process=process, env=dict(os.environ))
-        return str(_ZYGOTE["socket"])
+            started = _ZYGOTES[kind] = {"socket": path, "process": process, "env": env}
+        return str(started["socket"])
 
 
 def _stop_zygote(process: subprocess.Popen[bytes], home: Path) -> None:

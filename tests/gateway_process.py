@@ -1,10 +1,11 @@
 """A real gateway process for the tests that attack it: ``python -m api`` (uvicorn, the production entry point)
 on 127.0.0.1, opening the session's ledger (the same embedded anvil node and database) from the environment.
 
-The process is started with the settings a test passes (``LEDGER_API_*``) and stopped when the test's fixture
-ends; ``alive()`` tells whether it survived. Nothing is mocked: requests go over TCP through uvicorn's parser.
-:class:`BoundGateway` is the same process told its public URL (``LEDGER_API_PUBLIC_URL``), which sign-in binds to,
-as a context manager with a ready client.
+The process is started with the settings a test passes (``LEDGER_API_*``), by default forked from a server that has
+already imported uvicorn, FastAPI and the library (tests/cli_zygote.py; ``LEDGER_TEST_GATEWAY_FORK=0``: a fresh
+interpreter), and stopped (SIGTERM) when the test's fixture ends; ``alive()`` tells whether it survived. Nothing
+is mocked: requests go over TCP through uvicorn's parser. :class:`BoundGateway` is the same process told its public
+URL (``LEDGER_API_PUBLIC_URL``), which sign-in binds to, as a context manager with a ready client.
 """
 
 from __future__ import annotations
@@ -23,10 +24,14 @@ import httpx
 
 from ledger.client import Ledger
 
+from .cli_support import ForkedProcess, _same_interpreter, fork_command
 from .conftest import PASSPHRASE
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-STARTED = "Application startup complete"
+# uvicorn logs this once it listens; "Application startup complete" comes before it binds the socket, so a test that
+# took that line for readiness could connect before there was anything to connect to (refused, seen under load), and
+# a gateway whose port was taken meanwhile logged it and then exited.
+STARTED = "Uvicorn running on"
 
 
 def _free_port() -> int:
@@ -35,13 +40,20 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+# A fresh ``python -m api`` or the same forked from the gateway command server (tests/cli_zygote.py), which has
+# already imported uvicorn, FastAPI and the library: each gateway started 2 s sooner. The test sees the same
+# process either way (its pid, status, signals, stderr as a pipe); LEDGER_TEST_GATEWAY_FORK=0 starts fresh
+# interpreters, as does an environment with other PYTHON* or locale variables.
+GatewayProcess = subprocess.Popen[str] | ForkedProcess
+
+
 class Gateway:
-    def __init__(self, process: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, process: GatewayProcess, url: str) -> None:
         self.process = process
         self.url = url
         self.output: list[str] = []
         self.started = threading.Event()
-        self.ready = False  # uvicorn said the application started (not merely: the log ended)
+        self.ready = False  # uvicorn said it listens (not merely: the log ended)
         self._reader = threading.Thread(target=self._drain, daemon=True)
         self._reader.start()
 
@@ -97,15 +109,20 @@ def gateway(
         env.update(LEDGER_RPC_URL=rpc_url, LEDGER_DEPLOYMENT_FILE=str(ledger.settings.deployment_path))
     for name, value in settings.items():
         env[f"LEDGER_API_{name.upper()}"] = str(value)
-    command = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", *command, "--port", str(port), "--log-level", "info"],
-        cwd=REPO_ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    module, *args = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
+    args += ["--port", str(port), "--log-level", "info"]
+    process: GatewayProcess
+    if _same_interpreter(env, "gateway"):
+        process = fork_command("gateway", module, args, env=env, cwd=REPO_ROOT, stderr=subprocess.PIPE)
+    else:
+        process = subprocess.Popen(
+            [sys.executable, "-m", module, *args],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
     gw = Gateway(process, f"http://127.0.0.1:{port}")
     try:
         started = gw.started.wait(120) and gw.ready
