@@ -376,8 +376,10 @@ class ChainView:
         return active
 
     def was_authorized_for_type(self, department: str, certificate_type: str, block: int) -> bool:
-        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)`` (cached once ``block`` is
-        below the head: a later change in the same block could still alter the answer for it)."""
+        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)``, cached once ``block`` is
+        final (``chainread.Finality``), as every chain fact this view keeps: the chain does not check a batch's
+        types, so a reorganisation within the finality window can keep the anchoring at its height and drop (or
+        add) the council's grant before it, and an answer kept from the branch that is gone would outlive it."""
         key = ("type", department, certificate_type, block)
         cached = self._type_grants.get(key)
         if cached is not None:
@@ -389,7 +391,7 @@ class ChainView:
                 )
             )
         )
-        if block < self._head:
+        if block <= chainread.Finality(self.confirmations).final_upto(self._head):
             if len(self._type_grants) >= _SIGNATURES_KEPT:
                 self._type_grants.clear()
             self._type_grants[key] = authorized

@@ -1,0 +1,109 @@
+"""Red team, round 15e: the chain's operator rewriting history under a long-lived view, a gateway relaying
+another's messages, and an anonymous client of the public endpoints.
+
+Holes (each test failed before its fix):
+
+1. A long-lived view (the gateway's, one per process) kept the registry's answer to "was the department authorized
+   for this type at the anchoring block" for good as soon as the block was below the head, not once it was final
+   (``chainread.Finality``, the one policy every other cached chain fact follows). The chain's operator showed a
+   branch in which the council granted a department a type, let the gateway verify a certificate of that type
+   anchored just after, then reorganised the chain (within the finality window) to a branch without the grant
+   and with the same anchoring at the same height: every verifier asking the chain failed ``type_authority``,
+   the gateway (``/public/verify``, the timeline) kept saying the department held the type until it restarted.
+   The answer is now kept only for a block the finality policy calls final; a shallower one is asked again.
+
+Each hole found was written first as a failing test, then closed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.formats.certificate import SCHEMA_ID, validate_record
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import issuance
+from ledger.services.departments import Council
+from ledger.services.verify import ChainView, verify_certificate
+
+from .conftest import PASSPHRASE, make_records, make_settings
+
+_codes = itertools.count(1)
+
+
+def _node(ledger: Ledger, method: str, *params: Any) -> Any:
+    """Test only: the chain's operator (evm_snapshot, evm_revert, evm_mine)."""
+    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+@pytest.fixture()
+def own(tmp_path: Path) -> Iterator[Ledger]:
+    """A ledger with its own anvil: this test rewrites its chain."""
+    instance = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
+    yield instance
+    instance.close()
+
+
+def _failed(report: Any) -> set[str]:
+    return {c.name for c in report.failed}
+
+
+# -- 1. a registry answer about a block not yet final -----------------------------------------------------------------
+
+
+def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(own: Ledger) -> None:
+    """Adversary: the chain's operator. The council grants a department a type; the department anchors a
+    certificate of it in the next block and the gateway verifies it. The operator then replaces those blocks
+    (shallower than the finality depth) with a branch holding the same anchoring at the same height but no grant.
+    Every view reading the rewritten chain fails ``type_authority``; the long-lived view must too, not answer from
+    what it read of the branch that is gone."""
+    code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
+    council = Council(own)
+    council.register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("health-permit",))
+    _node(own, "evm_mine")
+    before = _node(own, "evm_snapshot")
+    council.grant_types(code, ["business-licence"])
+
+    issuance.check_types_authorized(own, code, {"business-licence"})
+    records = [
+        validate_record(r, i, department=code) for i, r in enumerate(make_records(1, cert_type="business-licence"), 1)
+    ]
+    built = issuance.build_batch(own, records, code)
+    issuance.store_prepared(own, built)
+    chain = own.chain
+    account = own.department_account(code)
+    anchoring = chain.anchor.functions.anchorBatch(built.root, len(built.digests), SCHEMA_ID)
+    receipt = chain.wait(chain.send(account, anchoring), timeout=60)
+    assert receipt["status"] == 1
+    anchored_in = int(receipt["blockNumber"])
+    issuance.confirm(own, built.root, timeout=60)
+    document = issuance.export_document(own, "0x" + built.digests[0].hex(), code)
+    _node(own, "evm_mine")
+    head = chain.block_number()
+    assert head - anchored_in < own.settings.confirmations + 12  # not final: a reorganisation may undo it
+
+    gateway = ChainView(chain, own.settings.confirmations)  # the gateway's view, for the process's life
+    report = verify_certificate(document, gateway)
+    assert report.ok, report.to_json()
+
+    # the operator's branch: the same anchoring in the same block, the council's grant never mined
+    assert _node(own, "evm_revert", before) is True
+    while chain.block_number() < anchored_in - 1:
+        _node(own, "evm_mine")
+    receipt = chain.wait(chain.send(account, anchoring), timeout=60)
+    assert receipt["status"] == 1 and int(receipt["blockNumber"]) == anchored_in
+    while chain.block_number() < head:
+        _node(own, "evm_mine")
+
+    fresh = verify_certificate(document, ChainView(chain, own.settings.confirmations))
+    assert _failed(fresh) == {"type_authority"}, fresh.to_json()
+    again = verify_certificate(document, gateway)
+    assert _failed(again) == {"type_authority"}, again.to_json()
