@@ -12,12 +12,21 @@ Holes (each test failed before its fix):
    the gateway (``/public/verify``, the timeline) kept saying the department held the type until it restarted.
    The answer is now kept only for a block the finality policy calls final; a shallower one is asked again.
 
+2. A long-lived view's department status streams (the "herd" lookup: the W3C status lists the gateway serves to
+   anyone at ``/public/status-lists/...``, a verification asking about a moment, a bundle's status history) were
+   read again only when asked about a later head. Round 14's fix (the status index reads the events not yet final
+   again once ``verify.RESYNC_SECONDS`` have passed, head moved or not) did not reach them: the chain's operator
+   replacing the last block with one of the same height that revokes a certificate, and making no further block,
+   left the gateway's status list saying "not revoked" as of that block for as long as no block came. A stream is
+   now read again past its final boundary once it is ``RESYNC_SECONDS`` old, as the index is.
+
 Each hole found was written first as a failing test, then closed.
 """
 
 from __future__ import annotations
 
 import itertools
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,11 +37,11 @@ import pytest
 from ledger.client import Ledger
 from ledger.formats.certificate import SCHEMA_ID, validate_record
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import issuance
+from ledger.services import issuance, status, statuslist, verify
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
-from .conftest import PASSPHRASE, make_records, make_settings
+from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
 _codes = itertools.count(1)
 
@@ -107,3 +116,41 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     assert _failed(fresh) == {"type_authority"}, fresh.to_json()
     again = verify_certificate(document, gateway)
     assert _failed(again) == {"type_authority"}, again.to_json()
+
+
+# -- 2. a department's status stream and a rewrite to the same height -------------------------------------------------
+
+
+def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_in_a_long_lived_views_status_list(
+    own: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the chain's operator. The gateway serves a batch's revocation list (anyone may fetch it; a W3C
+    verifier reads only the list); the operator replaces the last block with one of the same height that revokes
+    the certificate and makes no further block. Once ``RESYNC_SECONDS`` have passed, the list the gateway's
+    long-lived view gives must have the certificate's bit set, as a fresh view's has."""
+    code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
+    Council(own).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
+    with (tmp_path / "out.jsonl").open("w") as out:
+        issuance.issue_file(own, write_jsonl(tmp_path / "r.jsonl", make_records(1)), code, out=out)
+    document = json.loads((tmp_path / "out.jsonl").read_text())
+    root = document["anchor"]["root"]
+    before = _node(own, "evm_snapshot")
+    _node(own, "evm_mine")  # the block the gateway reads ...
+    head = own.chain.block_number()
+    gateway = ChainView(own.chain, own.settings.confirmations)
+
+    def revoked(view: ChainView) -> bool:
+        listed = statuslist.list_credential(own, code, root, "revocation", base="https://gw.example", view=view)
+        assert listed["proof"]["block"] == head
+        return statuslist.bit(statuslist.decode(listed["credentialSubject"]["encodedList"]), 0)
+
+    assert not revoked(gateway)
+
+    assert _node(own, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
+    status.revoke(own, document["digest"], "fraud", code)
+    assert own.chain.block_number() == head  # the same height: only the block changed
+    assert revoked(ChainView(own.chain, own.settings.confirmations))
+    monkeypatch.setattr(verify, "RESYNC_SECONDS", 3600.0)
+    assert not revoked(gateway)  # within the interval: the block read before
+    monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the interval has passed
+    assert revoked(gateway)

@@ -179,6 +179,7 @@ class _DepartmentStream:
     deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+    read_at: float = float("-inf")  # monotonic time the last read started
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -249,6 +250,7 @@ class ChainView:
         self._checks: dict[tuple[str, bool, str], Check] = {}
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
+        self._offline = False  # a forked verifier's copy (_go_offline): reads no chain, rechecks nothing
         self._lookups = 0
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
@@ -490,15 +492,17 @@ class ChainView:
         filtered by the department's topic only (the contract stamps each status event with the department whose
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
         per view and brought up to a later head incrementally; the blocks that are not final yet
-        (chainread.Finality) are read again."""
+        (chainread.Finality) are read again, also at the same head once the last read is ``RESYNC_SECONDS`` old
+        (the operator replacing the last block with one of the same height, as for the index: :meth:`sync`)."""
         dept = _department_id(department)
         stream = self._streams.get(dept)
-        if stream is not None and head <= stream.synced:
+        if stream is not None and self._answers_for(stream, head):
             return stream
         with self._lock:
             stream = self._streams.setdefault(dept, _DepartmentStream())
-            if head <= stream.synced:
+            if self._answers_for(stream, head):
                 return stream
+            started = time.monotonic()
             start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
@@ -506,9 +510,15 @@ class ChainView:
             replaced = dict(stream.replaced)
             for key, status, block, detail in self._department_logs(dept, start, head, replaced):
                 (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
-            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced)
+            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, started)
             self._streams[dept] = fresh
             return fresh
+
+    def _answers_for(self, stream: _DepartmentStream, head: int) -> bool:
+        """Whether ``stream`` answers for ``head``: synced that far, and its events not yet final read within
+        ``RESYNC_SECONDS`` (a chain rewritten to the same height leaves the head's number as it was). A forked
+        verifier (offline) keeps the streams of its run, as it keeps the index."""
+        return head <= stream.synced and (self._offline or time.monotonic() - stream.read_at < RESYNC_SECONDS)
 
     def _department_logs(
         self, dept: bytes, start: int, end: int, replaced: dict[CertKey, bytes]
@@ -1122,6 +1132,7 @@ def _go_offline(view: ChainView) -> None:
     view's) get a provider of their own that refuses every request: replacing only ``make_request`` on the
     inherited provider is not enough, since web3 keeps the request function it built before the fork, which would
     still send over this process's kept-alive connection (tests/test_verify_parallel.py)."""
+    view._offline = True
     chains = [view.chain]
     witness_chain = getattr(view.witness, "chain", None)
     if witness_chain is not None:
