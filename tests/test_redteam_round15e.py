@@ -20,6 +20,14 @@ Holes (each test failed before its fix):
    left the gateway's status list saying "not revoked" as of that block for as long as no block came. A stream is
    now read again past its final boundary once it is ``RESYNC_SECONDS`` old, as the index is.
 
+3. A long-lived view's head never went down: the gateway's head refresher published ``max(head read, head
+   before)``. The chain's operator rolling the chain back (to a lower height) and anchoring a batch at the new tip
+   had the gateway judge that anchoring against the old, higher head: its confirmations counted blocks the chain
+   no longer had, and a batch at the tip was "final" (deeper than ``confirmations + 12`` below that head), so its
+   anchor was cached for good. Rolled back once more (the batch gone), every verifier reading the chain failed
+   ``anchored``; the gateway kept verifying the certificate until it restarted. The head a refresh reads is now
+   the head published, lower or not, and the status index is brought back to it.
+
 Each hole found was written first as a failing test, then closed.
 """
 
@@ -154,3 +162,43 @@ def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_in_a_long_li
     assert not revoked(gateway)  # within the interval: the block read before
     monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the interval has passed
     assert revoked(gateway)
+
+
+# -- 3. a head that went down -----------------------------------------------------------------------------------------
+
+
+def test_a_batch_anchored_after_a_rollback_is_not_judged_against_the_head_the_chain_no_longer_has(
+    own: Ledger, tmp_path: Path
+) -> None:
+    """Adversary: the chain's operator. The gateway has read head H; the operator rolls the chain back by more than
+    the finality depth and the department anchors a certificate at the new tip. The gateway's view must judge it
+    against the chain's head (not final: not cached), so that when the operator rolls back once more, dropping the
+    anchoring, the gateway fails ``anchored`` as every verifier reading the chain does."""
+    code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
+    Council(own).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
+    depth = own.settings.confirmations + 12
+    before = _node(own, "evm_snapshot")
+    low = own.chain.block_number()
+    for _ in range(depth + 8):
+        _node(own, "evm_mine")
+    gateway = ChainView(own.chain, own.settings.confirmations, max_head_age=3600.0)  # kept fresh by its refresher
+    high = gateway.refresh()
+
+    assert _node(own, "evm_revert", before) is True  # the chain rolled back ...
+    again = _node(own, "evm_snapshot")
+    with (tmp_path / "out.jsonl").open("w") as out:  # ... and a certificate anchored at its new tip
+        issuance.issue_file(own, write_jsonl(tmp_path / "r.jsonl", make_records(1)), code, out=out)
+    document = json.loads((tmp_path / "out.jsonl").read_text())
+    assert own.chain.block_number() < high - depth
+    head = gateway.refresh()
+    report = verify_certificate(document, gateway)
+    assert report.ok, report.to_json()
+    assert report.as_of_block == own.chain.block_number() == head, (report.as_of_block, head)
+
+    assert _node(own, "evm_revert", again) is True  # rolled back once more: the anchoring is gone
+    assert own.chain.block_number() == low
+    fresh = verify_certificate(document, ChainView(own.chain, own.settings.confirmations))
+    assert "anchored" in _failed(fresh), fresh.to_json()
+    gateway.refresh()
+    later = verify_certificate(document, gateway)
+    assert "anchored" in _failed(later), later.to_json()

@@ -269,7 +269,8 @@ class ChainView:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
             return self._head
         head = self.chain.block_number()
-        self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
+        # the head read, lower or not: a chain rolled back has no block above it (see refresh)
+        self._head, self._head_read_at = head, time.monotonic()
         return head
 
     def genesis(self) -> str:
@@ -284,15 +285,22 @@ class ChainView:
         """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
         the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
         from memory (the gateway's refresher). A head published this way is synced already, so no reader waits
-        for a sync and every report as of it includes that block's status events."""
+        for a sync and every report as of it includes that block's status events.
+
+        The head published is the one read, also when it is lower than the last: the chain's operator rolled the
+        chain back. Keeping the higher number judged what the chain holds now against blocks it no longer has:
+        an anchoring at the new tip had confirmations it lacked and was "final", so cached for good, and a
+        second rollback dropping it went unseen."""
         head = self.chain.block_number() if head is None else head
+        if head < self._head:
+            self._batch_checks = (-1, {})  # kept for the higher head, which a straggler's check would wait for
         self.sync(head, recheck=True)
         if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
             # read, then replace: clearing it first sent every public verification made during the read (a web3
             # call, tens of ms on a busy loop) down the chain-reading path
             started = time.monotonic()
             self._genesis = (self.chain.block_hash(0) or "", started)
-        self._head, self._head_read_at = max(head, self._head), time.monotonic()
+        self._head, self._head_read_at = head, time.monotonic()
         return head
 
     def warm_head(self, department: str, root: bytes) -> int | None:
@@ -627,12 +635,14 @@ class ChainView:
         head's number as it was, and an index kept per head number alone went on answering for the old blocks.
         The per-certificate lookups inside one verification run never recheck (a forked verifier reads no chain)."""
         head = self.head() if head is None else head
-        if self._indexed and head <= self._synced and not (recheck and self._stale()):
+        if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
             return self._synced
         with self._lock:
-            if self._indexed and head <= self._synced and not (recheck and self._stale()):
+            if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
                 return self._synced
-            self._sync_locked(max(head, self._synced))
+            # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
+            # none of the blocks above it, which the chain may no longer have, is kept
+            self._sync_locked(head if recheck else max(head, self._synced))
         return self._synced
 
     def _stale(self) -> bool:
