@@ -179,6 +179,7 @@ class _DepartmentStream:
     deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+    read_at: float = float("-inf")  # monotonic time the last read started
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -249,6 +250,7 @@ class ChainView:
         self._checks: dict[tuple[str, bool, str], Check] = {}
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
+        self._offline = False  # a forked verifier's copy (_go_offline): reads no chain, rechecks nothing
         self._lookups = 0
         self._indexed = False
         self._synced = -1  # the status index holds every status event up to this block
@@ -267,7 +269,8 @@ class ChainView:
         if self.max_head_age > 0 and time.monotonic() - self._head_read_at <= self.max_head_age:
             return self._head
         head = self.chain.block_number()
-        self._head, self._head_read_at = max(head, self._head) if self._head >= 0 else head, time.monotonic()
+        # the head read, lower or not: a chain rolled back has no block above it (see refresh)
+        self._head, self._head_read_at = head, time.monotonic()
         return head
 
     def genesis(self) -> str:
@@ -282,15 +285,22 @@ class ChainView:
         """Read the head now (or take ``head``, a block number the caller has just read from this chain), bring
         the status index up to it, then publish it to :meth:`head`; for a caller that keeps ``head()`` answering
         from memory (the gateway's refresher). A head published this way is synced already, so no reader waits
-        for a sync and every report as of it includes that block's status events."""
+        for a sync and every report as of it includes that block's status events.
+
+        The head published is the one read, also when it is lower than the last: the chain's operator rolled the
+        chain back. Keeping the higher number judged what the chain holds now against blocks it no longer has:
+        an anchoring at the new tip had confirmations it lacked and was "final", so cached for good, and a
+        second rollback dropping it went unseen."""
         head = self.chain.block_number() if head is None else head
+        if head < self._head:
+            self._batch_checks = (-1, {})  # kept for the higher head, which a straggler's check would wait for
         self.sync(head, recheck=True)
         if time.monotonic() - self._genesis[1] > GENESIS_RECHECK / 2:  # so warm_head never finds it stale
             # read, then replace: clearing it first sent every public verification made during the read (a web3
             # call, tens of ms on a busy loop) down the chain-reading path
             started = time.monotonic()
             self._genesis = (self.chain.block_hash(0) or "", started)
-        self._head, self._head_read_at = max(head, self._head), time.monotonic()
+        self._head, self._head_read_at = head, time.monotonic()
         return head
 
     def warm_head(self, department: str, root: bytes) -> int | None:
@@ -376,8 +386,10 @@ class ChainView:
         return active
 
     def was_authorized_for_type(self, department: str, certificate_type: str, block: int) -> bool:
-        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)`` (cached once ``block`` is
-        below the head: a later change in the same block could still alter the answer for it)."""
+        """The registry's ``wasAuthorizedForTypeAt(department, keccak(type), block)``, cached once ``block`` is
+        final (``chainread.Finality``), as every chain fact this view keeps: the chain does not check a batch's
+        types, so a reorganisation within the finality window can keep the anchoring at its height and drop (or
+        add) the council's grant before it, and an answer kept from the branch that is gone would outlive it."""
         key = ("type", department, certificate_type, block)
         cached = self._type_grants.get(key)
         if cached is not None:
@@ -389,7 +401,7 @@ class ChainView:
                 )
             )
         )
-        if block < self._head:
+        if block <= chainread.Finality(self.confirmations).final_upto(self._head):
             if len(self._type_grants) >= _SIGNATURES_KEPT:
                 self._type_grants.clear()
             self._type_grants[key] = authorized
@@ -488,15 +500,17 @@ class ChainView:
         filtered by the department's topic only (the contract stamps each status event with the department whose
         key made the change), so the node cannot tell which of its certificates is being looked at. Read once
         per view and brought up to a later head incrementally; the blocks that are not final yet
-        (chainread.Finality) are read again."""
+        (chainread.Finality) are read again, also at the same head once the last read is ``RESYNC_SECONDS`` old
+        (the operator replacing the last block with one of the same height, as for the index: :meth:`sync`)."""
         dept = _department_id(department)
         stream = self._streams.get(dept)
-        if stream is not None and head <= stream.synced:
+        if stream is not None and self._answers_for(stream, head):
             return stream
         with self._lock:
             stream = self._streams.setdefault(dept, _DepartmentStream())
-            if head <= stream.synced:
+            if self._answers_for(stream, head):
                 return stream
+            started = time.monotonic()
             start = max(stream.final_upto + 1, int(self.chain.deployment.deployed_block))
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
@@ -504,9 +518,15 @@ class ChainView:
             replaced = dict(stream.replaced)
             for key, status, block, detail in self._department_logs(dept, start, head, replaced):
                 (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
-            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced)
+            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, started)
             self._streams[dept] = fresh
             return fresh
+
+    def _answers_for(self, stream: _DepartmentStream, head: int) -> bool:
+        """Whether ``stream`` answers for ``head``: synced that far, and its events not yet final read within
+        ``RESYNC_SECONDS`` (a chain rewritten to the same height leaves the head's number as it was). A forked
+        verifier (offline) keeps the streams of its run, as it keeps the index."""
+        return head <= stream.synced and (self._offline or time.monotonic() - stream.read_at < RESYNC_SECONDS)
 
     def _department_logs(
         self, dept: bytes, start: int, end: int, replaced: dict[CertKey, bytes]
@@ -615,12 +635,14 @@ class ChainView:
         head's number as it was, and an index kept per head number alone went on answering for the old blocks.
         The per-certificate lookups inside one verification run never recheck (a forked verifier reads no chain)."""
         head = self.head() if head is None else head
-        if self._indexed and head <= self._synced and not (recheck and self._stale()):
+        if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
             return self._synced
         with self._lock:
-            if self._indexed and head <= self._synced and not (recheck and self._stale()):
+            if self._indexed and head <= self._synced and not (recheck and (head < self._synced or self._stale())):
                 return self._synced
-            self._sync_locked(max(head, self._synced))
+            # a recheck at a lower head (the chain rolled back): the events not final are read up to it, and
+            # none of the blocks above it, which the chain may no longer have, is kept
+            self._sync_locked(head if recheck else max(head, self._synced))
         return self._synced
 
     def _stale(self) -> bool:
@@ -1120,6 +1142,7 @@ def _go_offline(view: ChainView) -> None:
     view's) get a provider of their own that refuses every request: replacing only ``make_request`` on the
     inherited provider is not enough, since web3 keeps the request function it built before the fork, which would
     still send over this process's kept-alive connection (tests/test_verify_parallel.py)."""
+    view._offline = True
     chains = [view.chain]
     witness_chain = getattr(view.witness, "chain", None)
     if witness_chain is not None:
