@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ from ledger.errors import InputError
 from ledger.formats import rules
 from ledger.formats.canonical import hex32
 from ledger.onchain.chain import ROLE_AUDITOR
-from ledger.services import decisions, evidence, logchain
+from ledger.services import decisions, evidence, logchain, provenance, status
 from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .api_support import sign_in
+from .conftest import make_records
 from .decision_support import application, decided_history
-from .evidence_support import SCRIPT_MODULE, standalone
+from .evidence_support import SCRIPT_MODULE, issue, standalone
 from .gateway_process import BoundGateway
 from .report_support import today
 from .verifiers_support import both_engines, one_rule_set
@@ -190,3 +192,51 @@ def test_an_auditor_cannot_make_the_gateway_walk_whole_logs_many_times_at_once(
             answers = list(pool.map(lambda token: ask(gw, token, report), tokens))
         assert sorted(a.status_code for a in answers) == [200, 429], [(a.status_code, a.text[:200]) for a in answers]
         assert refused(answers, "each walks a whole log")
+
+
+# -- the public timeline of an old chain ---------------------------------------------------------------------------
+
+
+def test_a_public_timeline_reads_the_same_few_blocks_however_old_the_chain_is(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an anonymous client asking for the public timeline of a certificate (``/public/certificates/{d}/
+    timeline``, its page): it scanned the chain's event logs six times from the deployment block to the head, so
+    each answer cost a node request per ``LEDGER_LOG_SPAN`` blocks of the chain's whole age, six times over (a year
+    of one-second blocks: some 19,000 requests an answer). It now reads the blocks the contract says its batch was
+    anchored and its status changed in, and the supersession the issuer's store names (checked on chain): as many
+    requests on a chain 3,000 blocks older, and the same events."""
+    dept = fresh_department
+    old, new = issue(ledger, tmp_path, dept, make_records(2))
+    status.supersede(ledger, old["digest"], new["digest"], dept)
+    status.suspend(ledger, new["digest"], "under-investigation", dept)
+    status.reinstate(ledger, new["digest"], "grounds-resolved", dept)
+    monkeypatch.setattr(ledger.chain, "log_span", 50)
+    requests: list[tuple[int, int]] = []
+    real = ledger.chain.w3.eth.get_logs
+
+    def counted(params: Any) -> Any:
+        requests.append((int(params["fromBlock"]), int(params["toBlock"])))
+        return real(params)
+
+    monkeypatch.setattr(ledger.chain.w3.eth, "get_logs", counted)
+
+    def timeline() -> tuple[list[dict[str, Any]], int]:
+        requests.clear()
+        events = provenance.timeline(ledger, new["digest"], now=datetime.now(UTC), private=False)["events"]
+        return events, len(requests)
+
+    young, asked = timeline()
+    kinds = [e["kind"] for e in young]
+    assert {"issued", "anchored", "signed", "supersedes", "suspended", "reinstated"} <= set(kinds), kinds
+    assert next(e for e in young if e["kind"] == "supersedes")["predecessor"] == old["digest"]
+    _node(ledger, "anvil_mine", hex(3_000))
+    aged, asked_later = timeline()
+    assert aged == young
+    assert asked_later == asked, (asked, asked_later, requests)
+
+
+def _node(ledger: Ledger, method: str, *params: Any) -> None:
+    """Test only: the chain's operator's controls (anvil_mine)."""
+    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer

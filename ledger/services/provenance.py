@@ -14,6 +14,7 @@ from typing import Any
 
 from eth_utils.crypto import keccak
 from sqlalchemy import select
+from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import InputError, LedgerError, NotFoundError
@@ -24,7 +25,7 @@ from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
-from ..storage.store import Batch, Certificate
+from ..storage.store import Batch, Certificate, StatusChange
 from ..storage.vault import ERASED
 from .verify import could_act_in
 
@@ -74,21 +75,39 @@ def _outcome(outcome: Any) -> dict[str, str]:
     }
 
 
+def _change_blocks(ledger: Ledger, department: str, root: bytes, digest: bytes) -> list[int]:
+    """The blocks the anchor contract's status history of (department, root, digest) records a change in, oldest
+    first: the only blocks whose status events can name that certificate."""
+    chain = ledger.chain
+    history = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest))
+    return sorted({int(change[1]) for change in history})
+
+
 def _status_events(
     ledger: Ledger, department: str, root: bytes, digest: bytes, blocks: _Blocks
 ) -> list[dict[str, Any]]:
     """The certificate's status events: only those of its issuer's batch (department, root, digest), so a copy of
-    the digest in another department's batch never shows here."""
+    the digest in another department's batch never shows here. Only the blocks the contract's status history of
+    the certificate names are read, and for the certificate it supersedes, the block its own history names: the
+    cost of a timeline is its certificate's changes, not the chain's age (the whole chain was scanned six times)."""
     chain = ledger.chain
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
+    changed = _change_blocks(ledger, department, root, digest)
+
+    def logs(event: Any, what: str, filters: dict[str, Any], at: list[int]) -> list[Any]:
+        found = []
+        for block in at:
+            found += chainread.scan(chain, event, what=what, argument_filters=filters, start=block, end=block)
+        return found
+
     out = []
     for name, kind in (
         ("CertificateSuspended", "suspended"),
         ("CertificateReinstated", "reinstated"),
         ("CertificateRevoked", "revoked"),
     ):
-        for log in chainread.scan(chain, getattr(events, name), what=f"the {name} events", argument_filters=where):
+        for log in logs(getattr(events, name), f"the {name} events", where, changed):
             reason = reason_name(int(log["args"]["reason"]))
             out.append(
                 _event(
@@ -102,7 +121,7 @@ def _status_events(
                     block_number=int(log["blockNumber"]),
                 )
             )
-    for log in chainread.scan(chain, events.CertificateSuperseded, what="the supersessions", argument_filters=where):
+    for log in logs(events.CertificateSuperseded, "the supersessions", where, changed):
         successor = hex32(bytes(log["args"]["successor"]))
         out.append(
             _event(
@@ -115,27 +134,50 @@ def _status_events(
                 block_number=int(log["blockNumber"]),
             )
         )
-    for log in chainread.scan(
-        chain,
-        events.CertificateSuperseded,
-        what=f"the supersessions of {department}",
-        argument_filters={"departmentId": department_id_bytes(department)},
-    ):
-        if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
-            continue
-        predecessor = hex32(bytes(log["args"]["digest"]))
-        out.append(
-            _event(
-                "supersedes",
-                _iso(blocks.time(int(log["blockNumber"]))),
-                says(("event_summary.supersedes", {"predecessor": predecessor})),
-                "chain",
-                predecessor=predecessor,
-                tx_hash="0x" + bytes(log["transactionHash"]).hex(),
-                block_number=int(log["blockNumber"]),
-            )
+    for old_root, old_digest in _superseded_by(ledger, hex32(digest)):
+        # the certificate the issuer's store says this one superseded, believed only as the chain records it
+        found = logs(
+            events.CertificateSuperseded,
+            f"the supersession of {hex32(old_digest)}",
+            {"digest": old_digest, "root": old_root, "departmentId": department_id_bytes(department)},
+            _change_blocks(ledger, department, old_root, old_digest),
         )
+        for log in found:
+            if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
+                continue
+            predecessor = hex32(bytes(log["args"]["digest"]))
+            out.append(
+                _event(
+                    "supersedes",
+                    _iso(blocks.time(int(log["blockNumber"]))),
+                    says(("event_summary.supersedes", {"predecessor": predecessor})),
+                    "chain",
+                    predecessor=predecessor,
+                    tx_hash="0x" + bytes(log["transactionHash"]).hex(),
+                    block_number=int(log["blockNumber"]),
+                )
+            )
     return out
+
+
+def _superseded_by(ledger: Ledger, digest: str) -> list[tuple[bytes, bytes]]:
+    """(batch root, digest) of the certificates the issuer's store records as superseded by ``digest``. The chain
+    has no index from a successor to what it superseded; the store's word only says where to look (each is shown
+    only as its own status history and the chain's event record it), so an insider deleting the row leaves the
+    note out, never puts a false one in, and the predecessor's own timeline still names its successor."""
+    with ledger.engine.connect() as conn:
+        olds = set(
+            conn.execute(
+                select(StatusChange.digest).where(  # type: ignore[call-overload]
+                    col(StatusChange.action) == "supersede", col(StatusChange.detail) == digest
+                )
+            ).scalars()
+        )
+        rows = [
+            conn.execute(select(col(Certificate.batch_root)).where(col(Certificate.digest) == old)).scalar()
+            for old in sorted(olds)
+        ]
+    return [(parse_hex32(root), parse_hex32(old)) for old, root in zip(sorted(olds), rows, strict=True) if root]
 
 
 def _stated_type(ledger: Ledger, cert: Any) -> str | None:
@@ -159,11 +201,20 @@ def _stated_type(ledger: Ledger, cert: Any) -> str | None:
 def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None) -> list[dict[str, Any]]:
     chain = ledger.chain
     root = parse_hex32(batch.root)
-    logs = chainread.scan(
-        chain,
-        chain.anchor.events.BatchAnchored,
-        what=f"the anchoring of batch {batch.root}",
-        argument_filters={"root": root, "departmentId": department_id_bytes(cert.department_id)},
+    department = department_id_bytes(cert.department_id)
+    # the block the contract says the batch was anchored in: the one block to read (not the chain from its start)
+    anchored_in = int(chain.call(chain.anchor.functions.batch(department, root))[1])
+    logs = (
+        chainread.scan(
+            chain,
+            chain.anchor.events.BatchAnchored,
+            what=f"the anchoring of batch {batch.root}",
+            argument_filters={"root": root, "departmentId": department},
+            start=anchored_in,
+            end=anchored_in,
+        )
+        if anchored_in
+        else []
     )
     if not logs:
         return [
