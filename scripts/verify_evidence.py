@@ -3055,7 +3055,17 @@ def not_json(token: str) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    sys.setrecursionlimit(max(sys.getrecursionlimit(), RECURSION_LIMIT))
+    """Run the verifier with ``argv``; the interpreter's recursion limit is raised to :data:`RECURSION_LIMIT` while
+    it runs and given back after (a caller running it in its own process keeps its own)."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(before, RECURSION_LIMIT))
+    try:
+        return _main(argv)
+    finally:
+        sys.setrecursionlimit(before)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = argparse.ArgumentParser(description="Check a provenance-ledger evidence bundle against a chain.")
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
     parser.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the chain")
