@@ -29,6 +29,7 @@ from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .api_support import sign_in
+from .cli_support import rpc
 from .conftest import make_records
 from .decision_support import application, decided_history
 from .evidence_support import SCRIPT_MODULE, issue, standalone
@@ -230,13 +231,7 @@ def test_a_public_timeline_reads_the_same_few_blocks_however_old_the_chain_is(
     kinds = [e["kind"] for e in young]
     assert {"issued", "anchored", "signed", "supersedes", "suspended", "reinstated"} <= set(kinds), kinds
     assert next(e for e in young if e["kind"] == "supersedes")["predecessor"] == old["digest"]
-    _node(ledger, "anvil_mine", hex(200))  # the session's chain: few blocks, a short span (3,000 took anvil > 30 s)
+    rpc(ledger, "anvil_mine", hex(200))  # the session's chain: few blocks, a short span (3,000 took anvil > 30 s)
     aged, asked_later = timeline()
     assert aged == young
     assert asked_later == asked, (asked, asked_later, requests)
-
-
-def _node(ledger: Ledger, method: str, *params: Any) -> None:
-    """Test only: the chain's operator's controls (anvil_mine)."""
-    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
