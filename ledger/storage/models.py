@@ -183,7 +183,7 @@ class StatusChange(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     digest: str = Field(index=True, max_length=66)
     action: str = Field(max_length=16)
-    detail: str = Field(max_length=66)
+    detail: str = Field(index=True, max_length=66)  # a supersession's successor: a timeline asks by it (0009)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
     created_at: datetime = Field(default_factory=utcnow)
