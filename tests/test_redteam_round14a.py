@@ -87,6 +87,7 @@ from ledger.services.witness.note import COSIGNATURE_V1, ED25519, Note, SignerKe
 from ledger.services.witness.rpc import Rpc
 from ledger.services.witness.server import Witness, WitnessRefusal, WitnessStore, make_handler
 
+from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings
 from .evidence_support import SCRIPT, SCRIPT_MODULE, failed_names, issue, rpc_url, standalone
 from .rerun_support import approved_fixture, world_fixture  # noqa: F401 - the approved decision's bundle
@@ -299,13 +300,6 @@ def test_a_hostile_witnesss_huge_numbers_are_its_refusal_not_a_crash_of_the_ledg
 # -- 3. one read of the cosigned block ---------------------------------------------------------------------------
 
 
-def _node(ledger: Ledger, method: str, *params: Any) -> Any:
-    """Test only: a node control call (evm_snapshot, evm_revert, evm_mine, evm_increaseTime)."""
-    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
-
-
 @pytest.fixture()
 def own(tmp_path: Path) -> Iterator[Ledger]:
     """A ledger with its own anvil: this test rewrites its chain."""
@@ -323,9 +317,9 @@ def test_a_reorganisation_between_the_witnesss_two_reads_of_the_cosigned_block_r
     blocks h..h+3 to check their links. The witness cosigned the new branch at h+3 without an alarm; it must
     refuse it as history rewritten, with an alarm."""
     for _ in range(3):
-        _node(own, "evm_mine")
-    before = _node(own, "evm_snapshot")
-    _node(own, "evm_mine")
+        rpc(own, "evm_mine")
+    before = rpc(own, "evm_snapshot")
+    rpc(own, "evm_mine")
     h = own.chain.block_number()
     old_block = own.chain.w3.provider.make_request("eth_getBlockByNumber", [hex(h), False])["result"]  # type: ignore[arg-type]
 
@@ -342,10 +336,10 @@ def test_a_reorganisation_between_the_witnesss_two_reads_of_the_cosigned_block_r
         cosigned = running.add_checkpoint(_request(own, identity.origin, h, "0"))
         assert cosigned.startswith("\u2014 court-witness ")
 
-        assert _node(own, "evm_revert", before) is True  # block h and what follows are replaced
-        _node(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
+        assert rpc(own, "evm_revert", before) is True  # block h and what follows are replaced
+        rpc(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
         for _ in range(4):
-            _node(own, "evm_mine")
+            rpc(own, "evm_mine")
         assert bytes(own.chain.w3.eth.get_block(h)["hash"]).hex() != old_block["hash"].removeprefix("0x")
 
         with pytest.raises(WitnessRefusal) as refused:
@@ -483,10 +477,10 @@ def test_a_rewrite_to_the_same_height_is_not_reported_witnessed_by_a_long_lived_
     kept its check of the cosigned block per head number, so it reported the rewritten chain as witnessed for as
     long as no block came; it must find the rewrite once its recheck interval has passed."""
     for _ in range(2):
-        _node(own, "evm_mine")
-    before = _node(own, "evm_snapshot")
+        rpc(own, "evm_mine")
+    before = rpc(own, "evm_snapshot")
     for _ in range(3):
-        _node(own, "evm_mine")
+        rpc(own, "evm_mine")
     store = WitnessStore(tmp_path / "witness")
     store.create_key("court-witness")
     running = Witness(store, Rpc(rpc_url(own)), log=lambda _line: None)
@@ -501,10 +495,10 @@ def test_a_rewrite_to_the_same_height_is_not_reported_witnessed_by_a_long_lived_
     ok, detail = view.check([cosigned], head)
     assert ok, detail
 
-    assert _node(own, "evm_revert", before) is True
-    _node(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
+    assert rpc(own, "evm_revert", before) is True
+    rpc(own, "evm_increaseTime", 7)  # other timestamps, so other hashes
     while own.chain.block_number() < head:  # back to the same height: only the blocks changed
-        _node(own, "evm_mine")
+        rpc(own, "evm_mine")
     assert bytes(own.chain.w3.eth.get_block(cosigned)["hash"]) != collected.checkpoint.checkpoint.block_hash
     now[0] += wclient.RECHECK_SECONDS
     ok, detail = view.check([cosigned], head)

@@ -49,16 +49,10 @@ from ledger.services import issuance, status, statuslist, verify
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
 
+from .cli_support import rpc
 from .conftest import PASSPHRASE, make_records, make_settings, write_jsonl
 
 _codes = itertools.count(1)
-
-
-def _node(ledger: Ledger, method: str, *params: Any) -> Any:
-    """Test only: the chain's operator (evm_snapshot, evm_revert, evm_mine)."""
-    answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
-    assert "error" not in answer, answer
-    return answer["result"]
 
 
 @pytest.fixture()
@@ -67,8 +61,8 @@ def own(tmp_path: Path) -> Iterator[Ledger]:
     instance = Ledger.open(make_settings(tmp_path / "own"), passphrase=PASSPHRASE)
     # blocks come only from transactions and evm_mine: the tests compare heights, which the node's one-second
     # interval miner moved at its own moment on a busy machine (CI: block 10 where the rewrite left 9)
-    _node(instance, "evm_setIntervalMining", 0)
-    _node(instance, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
+    rpc(instance, "evm_setIntervalMining", 0)
+    rpc(instance, "evm_setAutomine", True)  # setting the interval switched every kind of mining off
     yield instance
     instance.close()
 
@@ -89,8 +83,8 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
     council = Council(own)
     council.register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("health-permit",))
-    _node(own, "evm_mine")
-    before = _node(own, "evm_snapshot")
+    rpc(own, "evm_mine")
+    before = rpc(own, "evm_snapshot")
     council.grant_types(code, ["business-licence"])
 
     issuance.check_types_authorized(own, code, {"business-licence"})
@@ -107,7 +101,7 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     anchored_in = int(receipt["blockNumber"])
     issuance.confirm(own, built.root, timeout=60)
     document = issuance.export_document(own, "0x" + built.digests[0].hex(), code)
-    _node(own, "evm_mine")
+    rpc(own, "evm_mine")
     head = chain.block_number()
     assert head - anchored_in < own.settings.confirmations + 12  # not final: a reorganisation may undo it
 
@@ -116,13 +110,13 @@ def test_a_type_grant_a_reorganisation_removed_is_not_kept_by_a_long_lived_view(
     assert report.ok, report.to_json()
 
     # the operator's branch: the same anchoring in the same block, the council's grant never mined
-    assert _node(own, "evm_revert", before) is True
+    assert rpc(own, "evm_revert", before) is True
     while chain.block_number() < anchored_in - 1:
-        _node(own, "evm_mine")
+        rpc(own, "evm_mine")
     receipt = chain.wait(chain.send(account, anchoring), timeout=60)
     assert receipt["status"] == 1 and int(receipt["blockNumber"]) == anchored_in
     while chain.block_number() < head:
-        _node(own, "evm_mine")
+        rpc(own, "evm_mine")
 
     fresh = verify_certificate(document, ChainView(chain, own.settings.confirmations))
     assert _failed(fresh) == {"type_authority"}, fresh.to_json()
@@ -146,8 +140,8 @@ def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_in_a_long_li
         issuance.issue_file(own, write_jsonl(tmp_path / "r.jsonl", make_records(1)), code, out=out)
     document = json.loads((tmp_path / "out.jsonl").read_text())
     root = document["anchor"]["root"]
-    before = _node(own, "evm_snapshot")
-    _node(own, "evm_mine")  # the block the gateway reads ...
+    before = rpc(own, "evm_snapshot")
+    rpc(own, "evm_mine")  # the block the gateway reads ...
     head = own.chain.block_number()
     gateway = ChainView(own.chain, own.settings.confirmations)
 
@@ -158,7 +152,7 @@ def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_in_a_long_li
 
     assert not revoked(gateway)
 
-    assert _node(own, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
+    assert rpc(own, "evm_revert", before) is True  # ... replaced by one that revokes the certificate
     status.revoke(own, document["digest"], "fraud", code)
     assert own.chain.block_number() == head  # the same height: only the block changed
     assert revoked(ChainView(own.chain, own.settings.confirmations))
@@ -181,15 +175,15 @@ def test_a_batch_anchored_after_a_rollback_is_not_judged_against_the_head_the_ch
     code = f"R15E{os.getpid() % 1000}-{next(_codes)}"
     Council(own).register(code, f"Bureau {code}", ROLE_ISSUER | ROLE_VERIFIER, types=("business-licence",))
     depth = own.settings.confirmations + 12
-    before = _node(own, "evm_snapshot")
+    before = rpc(own, "evm_snapshot")
     low = own.chain.block_number()
     for _ in range(depth + 8):
-        _node(own, "evm_mine")
+        rpc(own, "evm_mine")
     gateway = ChainView(own.chain, own.settings.confirmations, max_head_age=3600.0)  # kept fresh by its refresher
     high = gateway.refresh()
 
-    assert _node(own, "evm_revert", before) is True  # the chain rolled back ...
-    again = _node(own, "evm_snapshot")
+    assert rpc(own, "evm_revert", before) is True  # the chain rolled back ...
+    again = rpc(own, "evm_snapshot")
     with (tmp_path / "out.jsonl").open("w") as out:  # ... and a certificate anchored at its new tip
         issuance.issue_file(own, write_jsonl(tmp_path / "r.jsonl", make_records(1)), code, out=out)
     document = json.loads((tmp_path / "out.jsonl").read_text())
@@ -199,7 +193,7 @@ def test_a_batch_anchored_after_a_rollback_is_not_judged_against_the_head_the_ch
     assert report.ok, report.to_json()
     assert report.as_of_block == own.chain.block_number() == head, (report.as_of_block, head)
 
-    assert _node(own, "evm_revert", again) is True  # rolled back once more: the anchoring is gone
+    assert rpc(own, "evm_revert", again) is True  # rolled back once more: the anchoring is gone
     assert own.chain.block_number() == low
     fresh = verify_certificate(document, ChainView(own.chain, own.settings.confirmations))
     assert "anchored" in _failed(fresh), fresh.to_json()
