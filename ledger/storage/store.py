@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sqlite3
+import time
 from collections.abc import Iterator
 from contextvars import ContextVar
 from pathlib import Path
@@ -112,7 +114,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     try:
         if url.startswith("sqlite"):
             _private_sqlite_files(url)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "checkout", _sqlite_cache_on_checkout)
         else:
@@ -128,6 +130,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     return engine
 
 
+SQLITE_BUSY_SECONDS = 30
 SQLITE_CACHE_KIB = 128 * 1024
 SQLITE_PAGE_BYTES = 16 * 1024
 SQLITE_CHECKPOINT_PAGES = 10_000  # x 16 KiB pages: the same ~160 MB as before
@@ -139,7 +142,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # row is about 1.4 KB, so a 4 KiB page held two and left a third of itself empty; a 16 KiB page holds eleven
     # (issue 18: bytes per certificate). Must precede the switch to WAL, after which the size is fixed.
     cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_BYTES}")
-    cursor.execute("PRAGMA journal_mode=WAL")
+    _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     # 128 MB page cache at most (SQLite's default is 2 MB): the indexes keyed by random certificate digests
@@ -156,6 +159,26 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # is unchanged: a committed transaction is in the log either way.
     cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
+
+
+def _switch_to_wal(cursor: Any) -> None:
+    """Put the database in WAL mode, waiting like any other statement for a connection that holds it.
+
+    SQLite answers "database is locked" to ``PRAGMA journal_mode=WAL`` at once, without calling the busy handler,
+    while another connection holds the file (a process opening the same new database at the same moment, making it
+    WAL or migrating it): the busy timeout the other statements get is applied here by hand. A database already
+    in WAL mode answers without any lock."""
+    deadline = time.monotonic() + SQLITE_BUSY_SECONDS
+    pause = 0.001
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause)
+        pause = min(pause * 2, 0.05)
 
 
 # A long streaming read (replay walking a million-entry log and its inputs once, in order) gains nothing from a
