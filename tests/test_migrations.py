@@ -495,4 +495,3 @@ def test_0008_indexes_every_stored_decision_by_the_certificates_it_names(url: st
     assert found == {("decisions", 1, cited), ("decisions", 1, issued), ("decisions", 2, cited)}
     assert migrations.differences(engine) == []
     engine.dispose()
-
