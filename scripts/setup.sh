@@ -15,6 +15,11 @@ apt_install() {
 }
 
 if ! need node || ! need npm; then apt_install nodejs npm; fi
+# The native fast path of the field hashes (ledger/formats/_hashcore.c, built by setup.py) needs a C compiler and
+# OpenSSL's headers; without them the install leaves it out and the pure-Python code runs alone (same answers).
+if ! need cc || [ ! -f /usr/include/openssl/sha.h ]; then
+  apt_install gcc libssl-dev || echo "setup: no C compiler or OpenSSL headers: the pure-Python hashing runs alone" >&2
+fi
 if ! need python3; then echo "setup: Python 3.11+ is required" >&2; exit 1; fi
 
 stamp_of() { sha256sum "$@" | sha256sum | cut -c1-16; }
@@ -34,7 +39,7 @@ fi
 # after changing pyproject.toml's dependencies: pip-compile --extra=test --generate-hashes --strip-extras
 # --no-emit-index-url --no-emit-find-links -o requirements.lock pyproject.toml); the project itself goes in
 # editable, without dependencies of its own choosing.
-py_stamp=$(stamp_of pyproject.toml requirements.lock)
+py_stamp=$(stamp_of pyproject.toml requirements.lock setup.py ledger/formats/_hashcore.c)
 if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
   echo "setup: pip install -r requirements.lock, then -e . --no-deps" >&2
   quiet() { grep -v "^WARNING: Location" || true; }
@@ -43,6 +48,7 @@ if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
   .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | quiet
   .venv/bin/python -m pip check >&2 # fail loudly if the lock and pyproject.toml disagree
   .venv/bin/python -c "import ledger, web3, solcx, fastapi" # fail loudly if the install did not work
+  .venv/bin/python -c "from ledger.formats import canonical as c; print('setup: native hashing', 'on' if c.NATIVE else 'off (pure Python)')" >&2
   echo "$py_stamp" > .venv/.pl-stamp
 fi
 

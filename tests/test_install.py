@@ -36,7 +36,8 @@ def _build_wheel(tmp_path: Path) -> Path:
     source = tmp_path / "source"
     source.mkdir()
     shutil.copy(REPO_ROOT / "pyproject.toml", source)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
+    shutil.copy(REPO_ROOT / "setup.py", source)  # the native hashing core, compiled by the wheel's build
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.so")
     for package in ("ledger", "api"):
         shutil.copytree(REPO_ROOT / package, source / package, ignore=ignore)
     out = tmp_path / "dist"
@@ -101,7 +102,10 @@ def _environment(data: Path) -> dict[str, str]:
 
 
 def test_installed_package_is_the_wheel_not_the_checkout(installed: Path, tmp_path: Path) -> None:
-    code = "import ledger, ledger.onchain.toolchain as t; print(ledger.__file__); print(t.shipped_artifacts()['BatchLog'].name)"
+    code = (
+        "import ledger, ledger.onchain.toolchain as t, ledger.formats.canonical as c; print(ledger.__file__); "
+        "print(t.shipped_artifacts()['BatchLog'].name); print(c.NATIVE is not None)"
+    )
     done = subprocess.run(
         [str(installed / "bin" / "python"), "-c", code],
         capture_output=True,
@@ -110,8 +114,10 @@ def test_installed_package_is_the_wheel_not_the_checkout(installed: Path, tmp_pa
         env=_environment(tmp_path / "data"),
         check=True,
     )
-    where, name = done.stdout.split()
+    where, name, native = done.stdout.split()
     assert Path(where).is_relative_to(installed) and name == "BatchLog"
+    if shutil.which("cc") and Path("/usr/include/openssl/sha.h").exists():
+        assert native == "True"  # the wheel's build compiled the native hashing core
 
 
 def test_cli_story_runs_from_the_installed_wheel_elsewhere(installed: Path, tmp_path: Path) -> None:

@@ -33,6 +33,20 @@ SALT_BYTES = 16
 FIELD_PREFIX = b"pl-field\x00"
 CERT_PREFIX = b"pl-cert\x00"
 
+
+def _native() -> Any:
+    """The native fast path of the field hashes and digests (``_hashcore.c``, built by setup.py when a C compiler
+    and OpenSSL's headers are there), or None: then only the Python code runs. Either way the answers are the same
+    (tests/test_hashcore.py)."""
+    try:
+        from . import _hashcore
+    except ImportError:
+        return None
+    return _hashcore
+
+
+NATIVE = _native()
+
 try:
     import orjson
 
@@ -303,9 +317,19 @@ def field_hash(name: str, value: Any, salt: bytes) -> bytes:
 def field_hashes(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> dict[str, bytes]:
     """Salted hashes of many fields: the one loop every certificate's fields go through when sealed or verified.
 
-    Each hash is one ``sha256`` over the joined parts (not an object and four updates); a printable string value
-    (nearly every field) is written inline, exactly as :func:`canonical_json` writes it; ``utf8(name) || 0x00`` is
-    remembered per name (a pure function; :data:`_NAME_PARTS` is bounded)."""
+    The native fast path (:data:`NATIVE`) answers the plain case; anything else, errors included, goes through
+    :func:`_field_hashes_py`, the reference, whose answers the native code reproduces byte for byte."""
+    if NATIVE is not None:
+        hashes: dict[str, bytes] | None = NATIVE.field_hashes(fields, salts, FIELD_PREFIX, SALT_BYTES, canonical_json)
+        if hashes is not None:
+            return hashes
+    return _field_hashes_py(fields, salts)
+
+
+def _field_hashes_py(fields: Mapping[str, Any], salts: Mapping[str, bytes]) -> dict[str, bytes]:
+    """:func:`field_hashes` in Python. Each hash is one ``sha256`` over the joined parts (not an object and four
+    updates); a printable string value (nearly every field) is written inline, exactly as :func:`canonical_json`
+    writes it; ``utf8(name) || 0x00`` is remembered per name (a pure function; :data:`_NAME_PARTS` is bounded)."""
     hashes: dict[str, bytes] = {}
     parts = _NAME_PARTS
     sha, quote, prefix, least = _sha256, _json_string, FIELD_PREFIX, SALT_BYTES
@@ -343,7 +367,17 @@ def certificate_digest(field_hashes: Mapping[str, bytes], fmt: str = CERT_FORMAT
     """Digest of a certificate from the hashes of all its fields (disclosed or not)."""
     if fmt != CERT_FORMAT:
         raise InputError(f"unknown certificate format {fmt!r}; this ledger understands {CERT_FORMAT!r}")
-    return _sha256(CERT_PREFIX + _canonical_digest_body(field_hashes, fmt)).digest()
+    return tagged_digest(CERT_PREFIX, field_hashes, fmt)
+
+
+def tagged_digest(prefix: bytes, field_hashes: Mapping[str, bytes], fmt: str) -> bytes:
+    """``SHA-256(prefix || canonical_json({"fields": {name: hex hash}, "format": fmt}))``: a certificate's digest
+    and a decision input's commitment (natively for printable ASCII names, as :func:`_canonical_digest_body`)."""
+    if NATIVE is not None:
+        digest: bytes | None = NATIVE.tagged_digest(prefix, field_hashes, fmt)
+        if digest is not None:
+            return digest
+    return _sha256(prefix + _canonical_digest_body(field_hashes, fmt)).digest()
 
 
 def _canonical_digest_body(field_hashes: Mapping[str, bytes], fmt: str) -> bytes:

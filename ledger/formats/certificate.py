@@ -29,6 +29,7 @@ from .canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
     FIELD_PREFIX,
+    NATIVE,
     SALT_BYTES,
     _digest_template,
     _json_string,
@@ -236,14 +237,22 @@ def seal_many(all_fields: list[dict[str, Any]], randomness: bytes) -> list[bytes
     body around the hashes) is worked out once per layout and call; per field what remains is one SHA-256 of the
     joined parts. A layout the fast path does not cover (a name that is not printable ASCII) and any value that is
     not a printable string go through :func:`canonical.field_hashes` / :func:`canonical.canonical_json` as
-    :func:`seal_fields` does, with the same errors."""
+    :func:`seal_fields` does, with the same errors. The native fast path (``canonical.NATIVE``) seals a plain
+    certificate in one call, and leaves anything else to this loop."""
     if len(randomness) < SALT_BYTES * sum(len(f) for f in all_fields):
         raise InputError("not enough random bytes for the salts")
+    native = NATIVE.sealed_digest if NATIVE is not None else None
     layouts: dict[tuple[str, ...], tuple[list[bytes], str, list[int]] | None] = {}
     sha, quote, prefix, cert_prefix = _sha256, _json_string, FIELD_PREFIX, CERT_PREFIX
     digests = []
     offset = 0
     for fields in all_fields:
+        if native is not None:
+            digest = native(fields, randomness, offset, SALT_BYTES, prefix, cert_prefix, CERT_FORMAT, canonical_json)
+            if digest is not None:
+                digests.append(digest)
+                offset += SALT_BYTES * len(fields)
+                continue
         key = tuple(fields)
         if key in layouts:
             layout = layouts[key]

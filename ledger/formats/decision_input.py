@@ -31,10 +31,10 @@ from .canonical import (
     FIELD_PREFIX,
     MAX_JSON_DEPTH,
     SALT_BYTES,
-    _canonical_digest_body,
     canonical_json,
     field_hashes,
     hex32,
+    tagged_digest,
 )
 
 __all__ = [
@@ -197,7 +197,7 @@ def _salted_hashes(secret: bytes, input_digest: str, fields: Mapping[str, Any]) 
 def commitment(hashes: Mapping[str, bytes]) -> str:
     """``input_commitment`` of the field hashes (disclosed and hidden fields alike)."""
     # {"fields": {name: hex hash}, "format": "pl-input/1"} in RFC 8785 form: the same body a certificate digest has
-    return hex32(hashlib.sha256(_PREFIX + _canonical_digest_body(hashes, INPUT_FORMAT)).digest())
+    return hex32(tagged_digest(_PREFIX, hashes, INPUT_FORMAT))
 
 
 def commit(secret: bytes, stored_input: Mapping[str, Any], input_digest: str, identity: str) -> tuple[str, str]:

@@ -1,0 +1,332 @@
+/* Native fast path of the salted field hashes and the certificate digest (ledger/formats/canonical.py).
+
+   canonical.py is the specification and the reference: every function here either returns exactly what the
+   pure-Python code returns for the same arguments, or returns None, and the caller then runs the pure-Python code
+   (which raises the error, if there is one). None is returned for anything but the plain case: a mapping that is
+   not an exact dict, a name that is not an exact str or not valid UTF-8, a salt that is not exact bytes or is too
+   short, a missing salt, a value whose canonical form raised. Values that are not printable strings are written
+   by the caller's canonical_json (passed in), as the pure-Python loop does. tests/test_hashcore.py compares the two
+   on generated and hostile input. Inputs are untrusted (a holder's document): every length is the object's own,
+   nothing is copied into fixed buffers except hex digits in bounded chunks. Built by setup.py (optional: without
+   a compiler the ledger runs the pure-Python code only). */
+
+#define PY_SSIZE_T_CLEAN
+#define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init/Update/Final: the one-block-at-a-time API, fastest for short input */
+#include <Python.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { HASH_BYTES = 32, FALLBACK = 0, DONE = 1, FAILED = -1 };
+
+/* str.isprintable() of an exact str, without a method call. */
+static int printable(PyObject *text)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) == -1) {  /* a legacy string that cannot be made ready: the general path */
+        PyErr_Clear();
+        return 0;
+    }
+#endif
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (PyUnicode_IS_ASCII(text)) {
+        const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+        for (Py_ssize_t i = 0; i < n; i++) {
+            if (p[i] < 0x20 || p[i] == 0x7f) return 0;
+        }
+        return 1;
+    }
+    int kind = PyUnicode_KIND(text);
+    const void *data = PyUnicode_DATA(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (!Py_UNICODE_ISPRINTABLE(PyUnicode_READ(kind, data, i))) return 0;
+    }
+    return 1;
+}
+
+/* json.encoder.encode_basestring(text) (no ASCII escaping) for a printable string, as UTF-8: only '"' and '\\'
+   need escaping (a printable string has no control character), and no byte of a multi-byte UTF-8 sequence is one of
+   them. */
+static void update_quoted(SHA256_CTX *ctx, const char *utf8, Py_ssize_t size)
+{
+    Py_ssize_t start = 0;
+    SHA256_Update(ctx, "\"", 1);
+    for (Py_ssize_t i = 0; i < size; i++) {
+        char c = utf8[i];
+        if (c == '"' || c == '\\') {
+            SHA256_Update(ctx, utf8 + start, (size_t)(i - start));
+            SHA256_Update(ctx, c == '"' ? "\\\"" : "\\\\", 2);
+            start = i + 1;
+        }
+    }
+    SHA256_Update(ctx, utf8 + start, (size_t)(size - start));
+    SHA256_Update(ctx, "\"", 1);
+}
+
+/* One field's hash: SHA-256(prefix || salt || utf8(name) || 0x00 || canonical(value)). */
+static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssize_t salt_size, PyObject *prefix,
+                      PyObject *canonical, unsigned char out[HASH_BYTES])
+{
+    Py_ssize_t name_size;
+    const char *name_utf8 = PyUnicode_AsUTF8AndSize(name, &name_size);
+    if (name_utf8 == NULL) {  /* a lone surrogate: the pure-Python code names the field */
+        PyErr_Clear();
+        return FALLBACK;
+    }
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, PyBytes_AS_STRING(prefix), (size_t)PyBytes_GET_SIZE(prefix));
+    SHA256_Update(&ctx, salt, (size_t)salt_size);
+    SHA256_Update(&ctx, name_utf8, (size_t)name_size);
+    SHA256_Update(&ctx, "", 1);
+    if (PyUnicode_CheckExact(value) && printable(value)) {
+        Py_ssize_t size;
+        const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size);
+        if (utf8 == NULL) {  /* not reached: a printable string has no surrogate */
+            PyErr_Clear();
+            return FALLBACK;
+        }
+        update_quoted(&ctx, utf8, size);
+    } else {
+        PyObject *written = PyObject_CallOneArg(canonical, value);
+        if (written == NULL || !PyBytes_Check(written)) {  /* its error is the pure-Python code's to raise */
+            Py_XDECREF(written);
+            PyErr_Clear();
+            return FALLBACK;
+        }
+        SHA256_Update(&ctx, PyBytes_AS_STRING(written), (size_t)PyBytes_GET_SIZE(written));
+        Py_DECREF(written);
+    }
+    SHA256_Final(out, &ctx);
+    return DONE;
+}
+
+static int plain_name(PyObject *name)  /* printable ASCII: RFC 8785's member order is then byte order */
+{
+    if (!PyUnicode_CheckExact(name) || !PyUnicode_IS_ASCII(name)) return 0;
+    return printable(name);
+}
+
+typedef struct {
+    const char *name;
+    Py_ssize_t name_size;
+    const unsigned char *hash;
+    Py_ssize_t hash_size;
+} Member;
+
+static int by_name(const void *a, const void *b)
+{
+    const Member *x = a, *y = b;
+    Py_ssize_t n = x->name_size < y->name_size ? x->name_size : y->name_size;
+    int c = memcmp(x->name, y->name, (size_t)n);
+    if (c) return c;
+    return (x->name_size > y->name_size) - (x->name_size < y->name_size);
+}
+
+/* SHA-256(prefix || canonical_json({"fields": {name: hex(hash)}, "format": fmt})) for printable ASCII names and
+   format; the members are sorted here (the caller's array is reordered). */
+static void tagged_digest(Member *members, Py_ssize_t n, const char *fmt, Py_ssize_t fmt_size, const char *prefix,
+                          Py_ssize_t prefix_size, unsigned char out[HASH_BYTES])
+{
+    static const char digits[] = "0123456789abcdef";
+    char hex[128];
+    SHA256_CTX ctx;
+    qsort(members, (size_t)n, sizeof(Member), by_name);
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, prefix, (size_t)prefix_size);
+    SHA256_Update(&ctx, "{\"fields\":{", 11);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (i) SHA256_Update(&ctx, ",", 1);
+        update_quoted(&ctx, members[i].name, members[i].name_size);
+        SHA256_Update(&ctx, ":\"", 2);
+        for (Py_ssize_t done = 0; done < members[i].hash_size;) {
+            Py_ssize_t chunk = members[i].hash_size - done;
+            if (chunk > 64) chunk = 64;
+            for (Py_ssize_t k = 0; k < chunk; k++) {
+                unsigned char byte = members[i].hash[done + k];
+                hex[2 * k] = digits[byte >> 4];
+                hex[2 * k + 1] = digits[byte & 15];
+            }
+            SHA256_Update(&ctx, hex, (size_t)(2 * chunk));
+            done += chunk;
+        }
+        SHA256_Update(&ctx, "\"", 1);
+    }
+    SHA256_Update(&ctx, "},\"format\":", 11);
+    update_quoted(&ctx, fmt, fmt_size);
+    SHA256_Update(&ctx, "}", 1);
+    SHA256_Final(out, &ctx);
+}
+
+/* field_hashes(fields, salts, prefix, least, canonical) -> dict | None */
+static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "field_hashes(fields, salts, prefix, least, canonical)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *salts = args[1], *prefix = args[2], *canonical = args[4];
+    Py_ssize_t least = PyLong_AsSsize_t(args[3]);
+    if (least == -1 && PyErr_Occurred()) return NULL;
+    if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(salts) || !PyBytes_CheckExact(prefix)) Py_RETURN_NONE;
+    /* A snapshot of the items: canonical (Python code) runs between steps. */
+    PyObject *items = PyDict_Items(fields);
+    if (items == NULL) return NULL;
+    PyObject *hashes = PyDict_New();
+    if (hashes == NULL) {
+        Py_DECREF(items);
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        if (!PyUnicode_CheckExact(name)) goto fallback;
+        PyObject *salt = PyDict_GetItemWithError(salts, name);  /* borrowed */
+        if (salt == NULL) {
+            if (PyErr_Occurred()) goto failed;
+            goto fallback;
+        }
+        if (!PyBytes_CheckExact(salt) || PyBytes_GET_SIZE(salt) < least) goto fallback;
+        Py_INCREF(salt);  /* canonical may run Python code: keep the salt alive */
+        unsigned char out[HASH_BYTES];
+        int done = hash_field(name, value, PyBytes_AS_STRING(salt), PyBytes_GET_SIZE(salt), prefix, canonical, out);
+        Py_DECREF(salt);
+        if (done != DONE) goto fallback;
+        PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+        if (hash == NULL || PyDict_SetItem(hashes, name, hash) < 0) {
+            Py_XDECREF(hash);
+            goto failed;
+        }
+        Py_DECREF(hash);
+    }
+    Py_DECREF(items);
+    return hashes;
+fallback:
+    Py_DECREF(items);
+    Py_DECREF(hashes);
+    Py_RETURN_NONE;
+failed:
+    Py_DECREF(items);
+    Py_DECREF(hashes);
+    return NULL;
+}
+
+/* The format's text, when it is printable ASCII (else the caller's general path). */
+static const char *plain_format(PyObject *fmt, Py_ssize_t *size)
+{
+    if (!plain_name(fmt)) return NULL;
+    return PyUnicode_AsUTF8AndSize(fmt, size);  /* ASCII: cannot fail */
+}
+
+/* tagged_digest(prefix, hashes, fmt) -> bytes | None */
+static PyObject *py_tagged_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "tagged_digest(prefix, hashes, fmt)");
+        return NULL;
+    }
+    PyObject *prefix = args[0], *hashes = args[1];
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(args[2], &fmt_size);
+    if (!PyBytes_CheckExact(prefix) || !PyDict_CheckExact(hashes) || fmt == NULL) Py_RETURN_NONE;
+    Py_ssize_t n = PyDict_GET_SIZE(hashes);
+    Member *members = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Member));
+    if (members == NULL) return PyErr_NoMemory();
+    PyObject *name, *hash;
+    Py_ssize_t pos = 0, i = 0;
+    /* No Python code runs below: the dict cannot change while its names and hashes are read. */
+    while (PyDict_Next(hashes, &pos, &name, &hash)) {
+        if (!plain_name(name) || !PyBytes_CheckExact(hash)) {
+            PyMem_Free(members);
+            Py_RETURN_NONE;
+        }
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
+        members[i].hash = (const unsigned char *)PyBytes_AS_STRING(hash);
+        members[i].hash_size = PyBytes_GET_SIZE(hash);
+        i++;
+    }
+    unsigned char out[HASH_BYTES];
+    tagged_digest(members, n, fmt, fmt_size, PyBytes_AS_STRING(prefix), PyBytes_GET_SIZE(prefix), out);
+    PyMem_Free(members);
+    return PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+}
+
+/* sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, canonical) -> bytes | None:
+   the digest of a certificate whose fields are salted, in order, from randomness[offset:]. */
+static PyObject *sealed_digest(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, "
+                        "canonical)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *randomness = args[1], *field_prefix = args[4], *cert_prefix = args[5];
+    PyObject *canonical = args[7];
+    Py_ssize_t offset = PyLong_AsSsize_t(args[2]);
+    if (offset == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t salt_bytes = PyLong_AsSsize_t(args[3]);
+    if (salt_bytes == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(args[6], &fmt_size);
+    if (!PyDict_CheckExact(fields) || !PyBytes_CheckExact(randomness) || !PyBytes_CheckExact(field_prefix)
+        || !PyBytes_CheckExact(cert_prefix) || fmt == NULL || offset < 0 || salt_bytes <= 0)
+        Py_RETURN_NONE;
+    PyObject *items = PyDict_Items(fields);
+    if (items == NULL) return NULL;
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    if (n > (PyBytes_GET_SIZE(randomness) - offset) / salt_bytes) {  /* not enough randomness: the caller says so */
+        Py_DECREF(items);
+        Py_RETURN_NONE;
+    }
+    Member *members = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Member));
+    unsigned char *hashes = PyMem_Malloc((size_t)(n ? n : 1) * HASH_BYTES);
+    PyObject *result = NULL;
+    if (members == NULL || hashes == NULL) {
+        PyErr_NoMemory();
+        goto end;
+    }
+    const char *salts = PyBytes_AS_STRING(randomness) + offset;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(items, i);
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        if (!plain_name(name)) goto fallback;
+        int done = hash_field(name, value, salts + i * salt_bytes, salt_bytes, field_prefix, canonical,
+                              hashes + i * HASH_BYTES);
+        if (done != DONE) goto fallback;
+        /* the items list keeps every name alive, and with it its UTF-8 form */
+        members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
+        members[i].hash = hashes + i * HASH_BYTES;
+        members[i].hash_size = HASH_BYTES;
+    }
+    unsigned char out[HASH_BYTES];
+    tagged_digest(members, n, fmt, fmt_size, PyBytes_AS_STRING(cert_prefix), PyBytes_GET_SIZE(cert_prefix), out);
+    result = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+    goto end;
+fallback:
+    result = Py_NewRef(Py_None);
+end:
+    PyMem_Free(members);
+    PyMem_Free(hashes);
+    Py_DECREF(items);
+    return result;
+}
+
+static PyMethodDef methods[] = {
+    {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
+     "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
+    {"tagged_digest", (PyCFunction)(void (*)(void))py_tagged_digest, METH_FASTCALL,
+     "tagged_digest(prefix, hashes, fmt) -> bytes | None"},
+    {"sealed_digest", (PyCFunction)(void (*)(void))sealed_digest, METH_FASTCALL,
+     "sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, canonical) -> bytes | "
+     "None"},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_hashcore",
+    "Native fast path of canonical.py's field hashes and digests (None: run the pure-Python code).", -1, methods,
+};
+
+PyMODINIT_FUNC PyInit__hashcore(void) { return PyModule_Create(&module); }

@@ -1,0 +1,18 @@
+from collections.abc import Callable
+from typing import Any
+
+def field_hashes(
+    fields: object, salts: object, prefix: bytes, least: int, canonical: Callable[[Any], bytes], /
+) -> dict[str, bytes] | None: ...
+def tagged_digest(prefix: bytes, hashes: object, fmt: object, /) -> bytes | None: ...
+def sealed_digest(
+    fields: object,
+    randomness: bytes,
+    offset: int,
+    salt_bytes: int,
+    field_prefix: bytes,
+    cert_prefix: bytes,
+    fmt: str,
+    canonical: Callable[[Any], bytes],
+    /,
+) -> bytes | None: ...
