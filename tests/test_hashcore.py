@@ -273,6 +273,43 @@ def test_a_hostile_canonical_writer_cannot_crash_it() -> None:
     )
 
 
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])
+def test_an_interrupt_while_a_value_is_written_is_raised_not_swallowed(
+    interrupt: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (or a signal handler's SystemExit) lands wherever Python code runs, most often in canonical_json
+    writing a non-string value: the pure-Python code raises it there. The native core must not clear it as one more
+    error and fall back (the Python path then writes the value again and answers): the interrupt would be lost and
+    a long issuance or verification would carry on as if it had never been asked to stop."""
+    real = canonical.canonical_json
+    calls: list[Any] = []
+
+    def interrupted(value: Any) -> bytes:
+        calls.append(value)
+        if len(calls) == 1:
+            raise interrupt()
+        return real(value)
+
+    monkeypatch.setattr(canonical, "canonical_json", interrupted)
+    monkeypatch.setattr(certificate, "canonical_json", interrupted)
+    fields = {"id": "X-1", "subject.list": [1, 2], "subject.n": 3}
+    salts = {n: b"\x01" * SALT_BYTES for n in fields}
+    with pytest.raises(interrupt):
+        canonical.field_hashes(fields, salts)
+    calls.clear()
+    with pytest.raises(interrupt):
+        certificate.seal_many([fields], bytes(SALT_BYTES * len(fields)))
+    calls.clear()
+    with monkeypatch.context() as patch:  # the reference does the same
+        patch.setattr(canonical, "NATIVE", None)
+        patch.setattr(certificate, "NATIVE", None)
+        with pytest.raises(interrupt):
+            canonical.field_hashes(fields, salts)
+        calls.clear()
+        with pytest.raises(interrupt):
+            certificate.seal_many([fields], bytes(SALT_BYTES * len(fields)))
+
+
 @needs_native
 @pytest.mark.parametrize(
     ("offset", "salt_bytes", "size"),

@@ -4,7 +4,8 @@
    pure-Python code returns for the same arguments, or returns None, and the caller then runs the pure-Python code
    (which raises the error, if there is one). None is returned for anything but the plain case: a mapping that is
    not an exact dict, a name that is not an exact str or not valid UTF-8, a salt that is not exact bytes or is too
-   short, a missing salt, a value whose canonical form raised. Values that are not printable strings are written
+   short, a missing salt, a value whose canonical form raised an error (an interrupt - KeyboardInterrupt, SystemExit
+   - is raised here, where the pure-Python code raises it too). Values that are not printable strings are written
    by the caller's canonical_json (passed in), as the pure-Python loop does. tests/test_hashcore.py compares the two
    on generated and hostile input. Inputs are untrusted (a holder's document): every length is the object's own,
    nothing is copied into fixed buffers except hex digits in bounded chunks. Built by setup.py (optional: without
@@ -89,6 +90,11 @@ static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssiz
         update_quoted(&ctx, utf8, size);
     } else {
         PyObject *written = PyObject_CallOneArg(canonical, value);
+        if (written == NULL && !PyErr_ExceptionMatches(PyExc_Exception)) {
+            /* KeyboardInterrupt, SystemExit: the pure-Python code raises it at this same call (every step before it
+               succeeded there too); cleared, it would be lost while the Python path starts over */
+            return FAILED;
+        }
         if (written == NULL || !PyBytes_Check(written)) {  /* its error is the pure-Python code's to raise */
             Py_XDECREF(written);
             PyErr_Clear();
@@ -192,6 +198,7 @@ static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_
         unsigned char out[HASH_BYTES];
         int done = hash_field(name, value, PyBytes_AS_STRING(salt), PyBytes_GET_SIZE(salt), prefix, canonical, out);
         Py_DECREF(salt);
+        if (done == FAILED) goto failed;
         if (done != DONE) goto fallback;
         PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
         if (hash == NULL || PyDict_SetItem(hashes, name, hash) < 0) {
@@ -294,6 +301,7 @@ static PyObject *sealed_digest(PyObject *module, PyObject *const *args, Py_ssize
         if (!plain_name(name)) goto fallback;
         int done = hash_field(name, value, salts + i * salt_bytes, salt_bytes, field_prefix, canonical,
                               hashes + i * HASH_BYTES);
+        if (done == FAILED) goto end;
         if (done != DONE) goto fallback;
         /* the items list keeps every name alive, and with it its UTF-8 form */
         members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
