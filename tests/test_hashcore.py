@@ -232,7 +232,8 @@ def test_sealing_many_certificates_mixed_plain_and_not_matches_the_reference(mon
 @needs_native
 def test_a_hostile_canonical_writer_cannot_crash_it() -> None:
     """canonical_json is Python code running between the native steps: one that raises, returns text, or empties
-    the mappings it was handed must leave a clean fallback (None), never a crash or a half-built answer."""
+    the mappings it was handed must leave a clean fallback (None) or the Python loop's own error, never a crash or
+    a half-built answer."""
     assert NATIVE is not None
     fields: dict[str, Any] = {"a": [1], "b": [2], "c": "x"}
     salts: dict[str, bytes] = {n: b"\x01" * 16 for n in fields}
@@ -252,25 +253,59 @@ def test_a_hostile_canonical_writer_cannot_crash_it() -> None:
     assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, raises) is None
     assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, text) is None
     assert NATIVE.sealed_digest(fields, b"\x00" * 48, 0, 16, FIELD_PREFIX, CERT_PREFIX, CERT_FORMAT, raises) is None
-    # A snapshot of the items is what the native code walks: the vandal's clearing changes nothing it reads, and
-    # the salts it already holds stay alive; the next salt is missing (cleared): the Python path decides.
-    assert NATIVE.field_hashes(fields, dict(salts), FIELD_PREFIX, 16, vandal) is not None
+    # The native code walks the items as the Python loop does, through the dict's iterator: the vandal's clearing
+    # makes it raise the loop's RuntimeError, and the salt already looked up stays alive; with the salts cleared
+    # but not the fields (a copy), the next salt is missing: the Python path decides.
+    with pytest.raises(RuntimeError, match="changed size during iteration"):
+        NATIVE.field_hashes(fields, dict(salts), FIELD_PREFIX, 16, vandal)
     fields.update({"a": [1], "b": [2], "c": "x"})
     salts.update({n: b"\x01" * 16 for n in fields})
-    assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, vandal) is None
+    assert NATIVE.field_hashes(dict(fields), salts, FIELD_PREFIX, 16, vandal) is None
     fields.update({"a": [1], "b": [2], "c": "x"})
-    assert NATIVE.sealed_digest(fields, b"\x00" * 48, 0, 16, FIELD_PREFIX, CERT_PREFIX, CERT_FORMAT, vandal) == (
-        NATIVE.sealed_digest(
-            {"a": [1], "b": [2], "c": "x"},
-            b"\x00" * 48,
-            0,
-            16,
-            FIELD_PREFIX,
-            CERT_PREFIX,
-            CERT_FORMAT,
-            canonical.canonical_json,
-        )
-    )
+    with pytest.raises(RuntimeError, match="changed size during iteration"):
+        NATIVE.sealed_digest(fields, b"\x00" * 48, 0, 16, FIELD_PREFIX, CERT_PREFIX, CERT_FORMAT, vandal)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        lambda fields: fields.__setitem__("b", "edited"),  # a later value replaced: no error, a different hash
+        lambda fields: fields.pop("c"),  # a later field removed: RuntimeError
+        lambda fields: fields.__setitem__("z", "added"),  # a field added: RuntimeError
+        lambda fields: fields.pop("a"),  # the field being written removed
+    ],
+    ids=["replace", "remove-later", "add", "remove-current"],
+)
+def test_a_value_that_edits_the_certificate_while_it_is_written_gets_the_reference_answer(
+    edit: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """canonical_json runs Python code for a value that is not a plain JSON type (rfc8785 copies a dict subclass
+    through its keys()): the pure-Python loop reads each field's value from the live mapping when it gets to it,
+    and its iterator raises when the mapping changed size. A snapshot of the items taken at the start hashed the
+    old value instead, or carried on past a removed field: the same call, two answers."""
+
+    def build() -> dict[str, Any]:
+        fields: dict[str, Any] = {}
+
+        class Editing(dict):  # type: ignore[type-arg]
+            def __iter__(self) -> Any:
+                return super().__iter__()
+
+            def keys(self) -> Any:
+                edit(fields)
+                return super().keys()
+
+        fields.update({"a": Editing(x=1), "b": "original", "c": [1]})
+        return fields
+
+    salts = {n: bytes([i + 1]) * SALT_BYTES for i, n in enumerate("abcz")}
+    reference = _python_field_hashes(build(), salts)
+    assert _outcome(lambda: canonical.field_hashes(build(), salts)) == reference
+    randomness = bytes(range(SALT_BYTES * 3))
+    fast = _outcome(lambda: certificate.seal_many([build()], randomness))
+    with monkeypatch.context() as patch:
+        patch.setattr(certificate, "NATIVE", None)
+        assert _outcome(lambda: certificate.seal_many([build()], randomness)) == fast
 
 
 @pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit])

@@ -164,6 +164,16 @@ static void tagged_digest(Member *members, Py_ssize_t n, const char *fmt, Py_ssi
     SHA256_Final(out, &ctx);
 }
 
+/* iter(fields.items()) of an exact dict: the iterator a Python for loop over the items uses. */
+static PyObject *live_items(PyObject *fields)
+{
+    PyObject *view = PyObject_CallMethod(fields, "items", NULL);
+    if (view == NULL) return NULL;
+    PyObject *iterator = PyObject_GetIter(view);
+    Py_DECREF(view);
+    return iterator;
+}
+
 /* field_hashes(fields, salts, prefix, least, canonical) -> dict | None */
 static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -175,18 +185,19 @@ static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_
     Py_ssize_t least = PyLong_AsSsize_t(args[3]);
     if (least == -1 && PyErr_Occurred()) return NULL;
     if (!PyDict_CheckExact(fields) || !PyDict_CheckExact(salts) || !PyBytes_CheckExact(prefix)) Py_RETURN_NONE;
-    /* A snapshot of the items: canonical (Python code) runs between steps. */
-    PyObject *items = PyDict_Items(fields);
+    /* The items are read as the pure-Python loop reads them, through the dict's own iterator: canonical (Python
+       code) runs between steps and may edit the mapping; the iterator then gives the current value of each later
+       field, or raises the RuntimeError the Python loop raises. */
+    PyObject *items = live_items(fields);
     if (items == NULL) return NULL;
     PyObject *hashes = PyDict_New();
     if (hashes == NULL) {
         Py_DECREF(items);
         return NULL;
     }
-    Py_ssize_t n = PyList_GET_SIZE(items);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
-        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+    PyObject *item;
+    while ((item = PyIter_Next(items)) != NULL) {
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);  /* item keeps them alive */
         if (!PyUnicode_CheckExact(name)) goto fallback;
         PyObject *salt = PyDict_GetItemWithError(salts, name);  /* borrowed */
         if (salt == NULL) {
@@ -206,14 +217,21 @@ static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_
             goto failed;
         }
         Py_DECREF(hash);
+        Py_DECREF(item);
     }
     Py_DECREF(items);
+    if (PyErr_Occurred()) {  /* the iterator's RuntimeError: the mapping changed size, as the Python loop says */
+        Py_DECREF(hashes);
+        return NULL;
+    }
     return hashes;
 fallback:
+    Py_DECREF(item);
     Py_DECREF(items);
     Py_DECREF(hashes);
     Py_RETURN_NONE;
 failed:
+    Py_DECREF(item);
     Py_DECREF(items);
     Py_DECREF(hashes);
     return NULL;
@@ -280,41 +298,48 @@ static PyObject *sealed_digest(PyObject *module, PyObject *const *args, Py_ssize
     if (!PyDict_CheckExact(fields) || !PyBytes_CheckExact(randomness) || !PyBytes_CheckExact(field_prefix)
         || !PyBytes_CheckExact(cert_prefix) || fmt == NULL || offset < 0 || salt_bytes <= 0)
         Py_RETURN_NONE;
-    PyObject *items = PyDict_Items(fields);
+    Py_ssize_t n = PyDict_GET_SIZE(fields);
+    if (n > (PyBytes_GET_SIZE(randomness) - offset) / salt_bytes) Py_RETURN_NONE;  /* short: the caller says so */
+    /* Read as the Python loop reads them (field_hashes): canonical may edit the mapping between steps. */
+    PyObject *items = live_items(fields);
     if (items == NULL) return NULL;
-    Py_ssize_t n = PyList_GET_SIZE(items);
-    if (n > (PyBytes_GET_SIZE(randomness) - offset) / salt_bytes) {  /* not enough randomness: the caller says so */
-        Py_DECREF(items);
-        Py_RETURN_NONE;
-    }
+    PyObject *names = PyList_New(0);  /* keeps every name alive, and with it its UTF-8 form, to the digest */
     Member *members = PyMem_Calloc((size_t)(n ? n : 1), sizeof(Member));
     unsigned char *hashes = PyMem_Malloc((size_t)(n ? n : 1) * HASH_BYTES);
-    PyObject *result = NULL;
+    PyObject *result = NULL, *item = NULL;
+    if (names == NULL) goto end;
     if (members == NULL || hashes == NULL) {
         PyErr_NoMemory();
         goto end;
     }
     const char *salts = PyBytes_AS_STRING(randomness) + offset;
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *item = PyList_GET_ITEM(items, i);
+    Py_ssize_t i = 0;
+    while ((item = PyIter_Next(items)) != NULL) {
         PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
-        if (!plain_name(name)) goto fallback;
+        if (i >= n || !plain_name(name)) goto fallback;  /* (the iterator never gives more than it had) */
         int done = hash_field(name, value, salts + i * salt_bytes, salt_bytes, field_prefix, canonical,
                               hashes + i * HASH_BYTES);
         if (done == FAILED) goto end;
-        if (done != DONE) goto fallback;
-        /* the items list keeps every name alive, and with it its UTF-8 form */
+        if (done != DONE || PyList_Append(names, name) < 0) goto fallback_or_error;
         members[i].name = PyUnicode_AsUTF8AndSize(name, &members[i].name_size);
         members[i].hash = hashes + i * HASH_BYTES;
         members[i].hash_size = HASH_BYTES;
+        i++;
+        Py_CLEAR(item);
     }
+    if (PyErr_Occurred()) goto end;  /* the iterator's RuntimeError: the mapping changed size */
+    if (i != n) goto fallback;       /* not reached: the iterator raises first */
     unsigned char out[HASH_BYTES];
     tagged_digest(members, n, fmt, fmt_size, PyBytes_AS_STRING(cert_prefix), PyBytes_GET_SIZE(cert_prefix), out);
     result = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
     goto end;
+fallback_or_error:
+    if (PyErr_Occurred()) goto end;
 fallback:
     result = Py_NewRef(Py_None);
 end:
+    Py_XDECREF(item);
+    Py_XDECREF(names);
     PyMem_Free(members);
     PyMem_Free(hashes);
     Py_DECREF(items);
