@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import collections
 import gc
+import hashlib
 import os
+import random
 import shutil
 import sys
 import tracemalloc
@@ -24,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InputError
-from ledger.formats import canonical, certificate
+from ledger.formats import canonical, certificate, merkle
 from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, FIELD_PREFIX, SALT_BYTES
 
 NATIVE = canonical.NATIVE
@@ -388,3 +390,85 @@ def test_it_neither_leaks_nor_frees_what_it_was_given() -> None:
     tracemalloc.stop()
     assert second - first < 64 * 1024
     assert [sys.getrefcount(x) for x in (name, value, salt, listed)] == before
+
+
+# -- the Merkle proof walk (merkle.ProofWalks) -------------------------------------------------------------------
+
+
+def _walk_both(digest: bytes, elements: list[Any], root: bytes, nodes: dict[bytes, Any]) -> Any:
+    text = "".join(e if isinstance(e, str) else "" for e in elements)
+    reference = _outcome(lambda: merkle._walk(digest, elements, text, root, dict(nodes)))
+    if NATIVE is not None:
+        native = _outcome(lambda: NATIVE.proof_walk(digest, elements, text, root, dict(nodes)))
+        assert native == ("ok", NotImplemented) or native == reference, (native, reference)
+    return reference
+
+
+def _proof_texts(seed: int, size: int) -> tuple[list[bytes], merkle.MerkleTree]:
+    rng = random.Random(seed)
+    leaves = [rng.randbytes(32) for _ in range(size)]
+    return leaves, merkle.MerkleTree(leaves)
+
+
+_SPELLINGS = [
+    lambda e: e.upper(),
+    lambda e: "0X" + e[2:],
+    lambda e: e[:30] + " " + e[31:],
+    lambda e: e[:30] + "\u0660" + e[31:],  # an Arabic-Indic zero: a digit to str.isdigit, not to fromhex
+    lambda e: e[:30] + "\uff10" + e[31:],  # a full-width zero
+    lambda e: e[:65] + "\U0001f600",
+    lambda e: "\u00e9" + e[1:],
+    lambda e: e[:2] + "g" + e[3:],
+]
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 257])
+def test_proof_walks_native_and_python_agree_on_every_spelling_and_memo(size: int) -> None:
+    leaves, tree = _proof_texts(size, size)
+    root = tree.root
+    walks = merkle.ProofWalks()
+    rng = random.Random(size)
+    for i in rng.sample(range(size), min(size, 20)):
+        elements = ["0x" + p.hex() for p in tree.proof(i)]
+        nodes = dict(walks._nodes)
+        assert _walk_both(leaves[i], elements, root, nodes)[0] == "ok"
+        assert walks.root(leaves[i], elements, root) == root  # the memo grows as verification grows it
+        for at in range(len(elements)):
+            for spell in _SPELLINGS:
+                edited = [*elements[:at], spell(elements[at]), *elements[at + 1 :]]
+                _walk_both(leaves[i], edited, root, dict(walks._nodes))
+        _walk_both(leaves[i], elements, b"\x00" * 32, dict(walks._nodes))  # another root: no memo applies
+        _walk_both(leaves[i][::-1], elements, root, dict(walks._nodes))  # another digest
+
+
+def test_proof_walk_memo_entries_of_every_shape_get_the_reference_answer() -> None:
+    """The memo is the ledger's own; still, an entry of an unexpected shape must be declined, not misread."""
+    leaves, tree = _proof_texts(5, 8)
+    elements = ["0x" + p.hex() for p in tree.proof(3)]
+    text = "".join(elements)
+    first = hashlib.sha256(b"\x00" + leaves[3]).digest()
+    for entry in [
+        (tree.root, text, 0),
+        (tree.root, text, 1),
+        (tree.root, "\u00e9" + text[1:], 0),  # a non-ASCII text: the general comparison
+        (tree.root, text[:-1] + "\u00e9", 0),
+        (tree.root, text[:66], 0),
+        (tree.root, text + "x", 0),
+        (b"\x00" * 32, text, 0),
+        (tree.root, text, 2**70),
+        (tree.root, text, -1),
+        (tree.root, text, True),
+        [tree.root, text, 0],
+        (tree.root, text),
+        (bytearray(tree.root), text, 0),
+        (tree.root, _Str(text), 0),
+    ]:
+        _walk_both(leaves[3], elements, tree.root, {first: entry})
+
+
+def test_proof_walk_declines_what_it_does_not_build() -> None:
+    assert NATIVE is None or NATIVE.proof_walk(bytearray(32), [], "", b"", {}) is NotImplemented
+    assert (
+        NATIVE is None or NATIVE.proof_walk(b"", [_Str("0x" + "00" * 32)], "0x" + "00" * 32, b"", {}) is NotImplemented
+    )
+    assert NATIVE is None or NATIVE.proof_walk(b"", [None], "", b"", {}) is NotImplemented

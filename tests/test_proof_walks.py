@@ -4,7 +4,8 @@ whatever a holder did to the proof, and leave every proof not in the usual form 
 
 Adversary: a holder editing their document's proof so that a memo of other certificates' walks vouches for it:
 siblings swapped, replaced, dropped, added, re-spelt (upper case, no ``0x``, whitespace), characters moved from
-one element to the next so that the joined text is unchanged, elements that are not text."""
+one element to the next so that the joined text is unchanged, elements that are not text. Each test runs with the
+native walk and with the Python one."""
 
 from __future__ import annotations
 
@@ -14,8 +15,19 @@ from typing import Any
 import pytest
 
 from ledger.errors import InputError
+from ledger.formats import merkle
 from ledger.formats.merkle import MerkleTree, ProofWalks, root_from_proof
 from ledger.services.verify import _proof
+
+
+@pytest.fixture(autouse=True, params=["native", "python"])
+def walker(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test twice: with the native walk (``_hashcore.proof_walk``) where it is built, and with the Python one."""
+    if request.param == "native" and merkle.NATIVE is None:
+        pytest.skip("the native core is not built here")
+    if request.param == "python":
+        monkeypatch.setattr(merkle, "NATIVE", None)
+    return str(request.param)
 
 
 def _tree(n: int, seed: int) -> tuple[list[bytes], MerkleTree]:

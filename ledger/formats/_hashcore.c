@@ -346,6 +346,133 @@ end:
     return result;
 }
 
+
+static int hex_value(Py_UCS4 c)
+{
+    if (c >= '0' && c <= '9') return (int)(c - '0');
+    if (c >= 'a' && c <= 'f') return (int)(c - 'a' + 10);
+    if (c >= 'A' && c <= 'F') return (int)(c - 'A' + 10);
+    return -1;
+}
+
+/* text[start:] == other[start:] for two exact str; -1 on error. */
+static int same_tail(PyObject *text, PyObject *other, Py_ssize_t start)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text), m = PyUnicode_GET_LENGTH(other);
+    Py_ssize_t a = n > start ? n - start : 0, b = m > start ? m - start : 0;
+    if (a != b) return 0;
+    if (a == 0) return 1;
+    if (PyUnicode_IS_ASCII(text) && PyUnicode_IS_ASCII(other))
+        return memcmp(PyUnicode_1BYTE_DATA(text) + start, PyUnicode_1BYTE_DATA(other) + start, (size_t)a) == 0;
+    PyObject *x = PyUnicode_Substring(text, start, n), *y = PyUnicode_Substring(other, start, m);
+    int equal = -1;
+    if (x != NULL && y != NULL) equal = PyUnicode_Compare(x, y) == 0;
+    if (equal >= 0 && PyErr_Occurred()) equal = -1;
+    Py_XDECREF(x);
+    Py_XDECREF(y);
+    return equal;
+}
+
+/* proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented
+
+   merkle.ProofWalks._walk: the proof's elements (each "0x" + 64 hex digits, joined in ``text``) walked from the
+   leaf up until a node remembered in ``nodes`` (node -> (root, text, height)) at the same height, for the same
+   root, with the same text above it; None for an element not in that form; NotImplemented for arguments that are
+   not the exact types the Python code builds (it then walks them itself). */
+static PyObject *proof_walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError, "proof_walk(digest, elements, text, root, nodes)");
+        return NULL;
+    }
+    PyObject *digest = args[0], *elements = args[1], *text = args[2], *root = args[3], *nodes = args[4];
+    if (!PyBytes_CheckExact(digest) || !PyList_CheckExact(elements) || !PyUnicode_CheckExact(text)
+        || !PyBytes_CheckExact(root) || !PyDict_CheckExact(nodes))
+        Py_RETURN_NOTIMPLEMENTED;
+    static const unsigned char leaf = 0x00, inner = 0x01;
+    unsigned char h[HASH_BYTES], sibling[HASH_BYTES];
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, &leaf, 1);
+    SHA256_Update(&ctx, PyBytes_AS_STRING(digest), (size_t)PyBytes_GET_SIZE(digest));
+    SHA256_Final(h, &ctx);
+    PyObject *walked = PyList_New(0), *node = NULL, *result = NULL;
+    if (walked == NULL) return NULL;
+    int known = 0;
+    for (Py_ssize_t height = 0; height < PyList_GET_SIZE(elements); height++) {
+        node = PyBytes_FromStringAndSize((const char *)h, HASH_BYTES);
+        if (node == NULL) goto end;
+        PyObject *seen = PyDict_GetItemWithError(nodes, node); /* borrowed; no Python code runs while it is used */
+        if (seen == NULL && PyErr_Occurred()) goto end;
+        if (seen != NULL) {
+            if (!PyTuple_CheckExact(seen) || PyTuple_GET_SIZE(seen) != 3 || !PyLong_CheckExact(PyTuple_GET_ITEM(seen, 2))
+                || !PyBytes_CheckExact(PyTuple_GET_ITEM(seen, 0)) || !PyUnicode_CheckExact(PyTuple_GET_ITEM(seen, 1))) {
+                result = Py_NewRef(Py_NotImplemented);
+                goto end;
+            }
+            Py_ssize_t at = PyLong_AsSsize_t(PyTuple_GET_ITEM(seen, 2));
+            if (at == -1 && PyErr_Occurred()) PyErr_Clear();  /* a height no walk has: not this one */
+            PyObject *their_root = PyTuple_GET_ITEM(seen, 0);
+            if (at == height && PyBytes_GET_SIZE(their_root) == PyBytes_GET_SIZE(root)
+                && memcmp(PyBytes_AS_STRING(their_root), PyBytes_AS_STRING(root), (size_t)PyBytes_GET_SIZE(root)) == 0) {
+                if (height > PY_SSIZE_T_MAX / 66) {
+                    result = Py_NewRef(Py_NotImplemented);
+                    goto end;
+                }
+                int same = same_tail(PyTuple_GET_ITEM(seen, 1), text, 66 * height);
+                if (same < 0) goto end;
+                if (same) {
+                    known = 1;
+                    Py_CLEAR(node);
+                    break;
+                }
+            }
+        }
+        if (PyList_Append(walked, node) < 0) goto end;
+        Py_CLEAR(node);
+        PyObject *element = PyList_GET_ITEM(elements, height);
+        if (!PyUnicode_CheckExact(element)
+#if PY_VERSION_HEX < 0x030C0000
+            || PyUnicode_READY(element) == -1
+#endif
+        ) {
+            PyErr_Clear();
+            result = Py_NewRef(Py_NotImplemented);
+            goto end;
+        }
+        /* element[:2] == "0x" and element[2:] is exactly 32 bytes by bytes.fromhex: 64 hex digits (fromhex would
+           skip whitespace and then give fewer bytes, and refuses anything else) */
+        Py_ssize_t size = PyUnicode_GET_LENGTH(element);
+        int kind = PyUnicode_KIND(element);
+        const void *data = PyUnicode_DATA(element);
+        if (size != 66 || PyUnicode_READ(kind, data, 0) != '0' || PyUnicode_READ(kind, data, 1) != 'x') {
+            result = Py_NewRef(Py_None);
+            goto end;
+        }
+        for (Py_ssize_t k = 0; k < HASH_BYTES; k++) {
+            int hi = hex_value(PyUnicode_READ(kind, data, 2 + 2 * k)), lo = hex_value(PyUnicode_READ(kind, data, 3 + 2 * k));
+            if (hi < 0 || lo < 0) {
+                result = Py_NewRef(Py_None);
+                goto end;
+            }
+            sibling[k] = (unsigned char)(hi << 4 | lo);
+        }
+        int first = memcmp(h, sibling, HASH_BYTES) <= 0;
+        SHA256_Init(&ctx);
+        SHA256_Update(&ctx, &inner, 1);
+        SHA256_Update(&ctx, first ? h : sibling, HASH_BYTES);
+        SHA256_Update(&ctx, first ? sibling : h, HASH_BYTES);
+        SHA256_Final(h, &ctx);
+    }
+    PyObject *reached = known ? Py_NewRef(root) : PyBytes_FromStringAndSize((const char *)h, HASH_BYTES);
+    if (reached != NULL) result = PyTuple_Pack(2, reached, walked);
+    Py_XDECREF(reached);
+end:
+    Py_XDECREF(node);
+    Py_DECREF(walked);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -354,6 +481,8 @@ static PyMethodDef methods[] = {
     {"sealed_digest", (PyCFunction)(void (*)(void))sealed_digest, METH_FASTCALL,
      "sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, canonical) -> bytes | "
      "None"},
+    {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
+     "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {NULL, NULL, 0, NULL},
 };
 

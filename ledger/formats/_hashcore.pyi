@@ -16,3 +16,6 @@ def sealed_digest(
     canonical: Callable[[Any], bytes],
     /,
 ) -> bytes | None: ...
+def proof_walk(
+    digest: bytes, elements: list[str], text: str, root: bytes, nodes: dict[bytes, tuple[bytes, str, int]], /
+) -> tuple[bytes, list[bytes]] | None: ...

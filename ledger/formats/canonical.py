@@ -27,6 +27,7 @@ from typing import Any
 import rfc8785
 
 from ..errors import InputError
+from . import _native
 
 CERT_FORMAT = "pl-cert/1"
 SALT_BYTES = 16
@@ -34,18 +35,9 @@ FIELD_PREFIX = b"pl-field\x00"
 CERT_PREFIX = b"pl-cert\x00"
 
 
-def _native() -> Any:
-    """The native fast path of the field hashes and digests (``_hashcore.c``, built by setup.py when a C compiler
-    and OpenSSL's headers are there), or None: then only the Python code runs. Either way the answers are the same
-    (tests/test_hashcore.py)."""
-    try:
-        from . import _hashcore
-    except ImportError:
-        return None
-    return _hashcore
-
-
-NATIVE = _native()
+# The native fast path of the field hashes and digests (``_hashcore.c``), or None: the same answers either way
+# (tests/test_hashcore.py).
+NATIVE = _native.NATIVE
 
 try:
     import orjson

@@ -16,6 +16,7 @@ import hashlib
 from collections.abc import Sequence
 
 from ..errors import InputError
+from ._native import NATIVE
 
 _LEAF = b"\x00"
 _NODE = b"\x01"
@@ -133,31 +134,13 @@ class ProofWalks:
             return None  # an element that is not text
         if n and (len(text) != 66 * n or min(map(len, elements)) != 66):
             return None  # every element 66 characters: the text's 66-character slices are the elements
-        sha, nodes, known = hashlib.sha256, self._nodes, None
-        h = sha(_LEAF + digest).digest()
-        walked: list[bytes] = []
-        for height in range(n):
-            seen = nodes.get(h)
-            if (
-                seen is not None
-                and seen[2] == height
-                and seen[0] == root
-                and seen[1][66 * height :] == text[66 * height :]
-            ):
-                known = root
-                break
-            walked.append(h)
-            element = elements[height]
-            if element[:2] != "0x":
-                return None
-            try:
-                sibling = bytes.fromhex(element[2:])
-            except ValueError:
-                return None
-            if len(sibling) != 32:  # fromhex skips whitespace: not 64 hex digits
-                return None
-            h = sha(_NODE + h + sibling if h <= sibling else _NODE + sibling + h).digest()
-        reached = known if known is not None else h
+        nodes = self._nodes
+        walk = NATIVE.proof_walk(digest, elements, text, root, nodes) if NATIVE is not None else NotImplemented
+        if walk is NotImplemented:
+            walk = _walk(digest, elements, text, root, nodes)
+        if walk is None:
+            return None
+        reached, walked = walk
         if reached == root and walked:
             if len(nodes) + len(walked) > self._limit or self._chars + len(text) > self.text_limit:
                 nodes.clear()
@@ -166,6 +149,33 @@ class ProofWalks:
             for height, node in enumerate(walked):
                 nodes[node] = (root, text, height)
         return reached
+
+
+def _walk(
+    digest: bytes, elements: list[str], text: str, root: bytes, nodes: dict[bytes, tuple[bytes, str, int]]
+) -> tuple[bytes, list[bytes]] | None:
+    """:meth:`ProofWalks.root`'s walk: (the root reached, the nodes walked below the first remembered one), or None
+    for an element not in the usual form. ``NATIVE.proof_walk`` answers the same (tests/test_proof_walks.py)."""
+    sha, known = hashlib.sha256, None
+    h = sha(_LEAF + digest).digest()
+    walked: list[bytes] = []
+    for height in range(len(elements)):
+        seen = nodes.get(h)
+        if seen is not None and seen[2] == height and seen[0] == root and seen[1][66 * height :] == text[66 * height :]:
+            known = root
+            break
+        walked.append(h)
+        element = elements[height]
+        if element[:2] != "0x":
+            return None
+        try:
+            sibling = bytes.fromhex(element[2:])
+        except ValueError:
+            return None
+        if len(sibling) != 32:  # fromhex skips whitespace: not 64 hex digits
+            return None
+        h = sha(_NODE + h + sibling if h <= sibling else _NODE + sibling + h).digest()
+    return (known if known is not None else h), walked
 
 
 def verify_proof(digest: bytes, proof: Sequence[bytes], root: bytes) -> bool:
