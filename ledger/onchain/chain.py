@@ -175,7 +175,7 @@ def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
             tip = max(int(w3.eth.gas_price) - base, 0)
     except (OSError, Web3RPCError) as exc:
         raise ChainError(
-            f"could not read the chain's fees from {getattr(w3.provider, 'endpoint_uri', '?')}: {exc}"
+            f"could not read the chain's fees from the node: {exc}", where=getattr(w3.provider, "endpoint_uri", "?")
         ) from exc
     return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
 
@@ -553,6 +553,49 @@ class Chain:
                 )
 
 
+NODE_ADDRESS = "<the node's URL>"  # what errors say instead of it (LEDGER_RPC_URL; the operator knows it)
+
+
+class _AddresslessAdapter(requests.adapters.HTTPAdapter):
+    """Transport failures say what failed, never where: requests' text names the node's host, port and path
+    ("HTTPConnectionPool(host=..., port=...): Max retries exceeded with url: /v3/<access key>"), and that text
+    reached verification reports and the gateway's answers (tests/test_node_address.py). The same exception class
+    is raised (web3's retries and the ledger's handlers see what they saw), with the cause's kind and reason only;
+    the original stays chained for the operator's log."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            try:
+                quiet = type(exc)(_failure(exc), request=request)
+            except TypeError:  # a class with another constructor: the generic one, still a RequestException
+                quiet = requests.exceptions.ConnectionError(_failure(exc), request=request)
+            raise quiet from exc
+
+
+def _failure(exc: BaseException) -> str:
+    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address."""
+    kind = "did not answer in time" if isinstance(exc, requests.exceptions.Timeout) else "could not be reached"
+    reason, seen = None, set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
+        seen.add(id(cause))
+        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+            reason = cause.strerror
+        cause = cause.__cause__ or cause.__context__
+    return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
+def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
+    """A node's HTTP error (401 for a wrong access key, 429, 5xx) is raised by web3 with ``response.url`` in its
+    text: the URL of an error answer is replaced with :data:`NODE_ADDRESS` before anyone reads it (a redirect keeps
+    its URL: the next request's is resolved against it)."""
+    if response.status_code >= 400:
+        response.url = NODE_ADDRESS
+    return response
+
+
 def connect(url: str, timeout: float = 30.0) -> Web3:
     # web3's validation middleware asks the node for its chain id (eth_chainId) before every eth_call, twice, to
     # compare with a chainId our calls never carry: two of every three requests of a read were that. The provider
@@ -565,8 +608,9 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     # one, is read here once, as requests would have read it.
     session = requests.Session()
     session.trust_env = False
-    session.mount("http://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64))
-    session.mount("https://", requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64))
+    session.mount("http://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
+    session.mount("https://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
+    session.hooks["response"].append(_addressless_response)
     proxies = requests.utils.get_environ_proxies(url)
     w3 = Web3(
         Web3.HTTPProvider(

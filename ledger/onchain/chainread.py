@@ -88,9 +88,10 @@ def _fetch(chain: Chain, what: str, start: int, end: int | None, request: Callab
             found.extend(request(low, high))
         except _READ_ERRORS as exc:
             raise ChainError(
-                f"could not read {what} in blocks {low}-{high} from the node at {_url(chain)}: {exc}. Check that "
-                f"the node is reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower "
-                f"LEDGER_LOG_SPAN (now {span})"
+                f"could not read {what} in blocks {low}-{high} from the node: {exc}. Check that the node is "
+                f"reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower LEDGER_LOG_SPAN "
+                f"(now {span})",
+                where=_url(chain),  # the operator's log, never an answer (it may carry an access key)
             ) from exc
     found.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
     return found

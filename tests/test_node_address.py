@@ -1,0 +1,111 @@
+"""The node's address never reaches a client of the ledger.
+
+Adversary: an anonymous client of the public verification (or any gateway route) while the node is down, slow or
+refusing the gateway's credentials. A failed request's text named the node's URL - host, port, and a path that a
+hosted node's access key is often part of (``https://node.example/v3/<key>``) - and that text went into the report
+and the problem answer. The node's failure is still reported (unreachable, timed out, refused), without its address;
+the operator's log keeps the full text (``LedgerError.where``).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import ChainError
+from ledger.formats.certificate import validate_record
+from ledger.onchain import chainread
+from ledger.onchain.chain import Chain, connect, fee_fields
+from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView, verify_certificate
+
+from .conftest import make_records
+
+SECRET = "v3/ACCESS-KEY-0123456789abcdef"
+
+
+def _closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])  # closed when this returns: connections are refused
+
+
+class _Refusing(BaseHTTPRequestHandler):
+    """A node behind an access check that refuses the gateway's key: 401 (or a slow one, 'sleep' in the path)."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(401)
+        self.send_header("Content-Type", "text/plain")
+        self.end_headers()
+        self.wfile.write(b"unauthorized")
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def refusing() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="module")
+def document(ledger: Ledger) -> dict[str, Any]:
+    out = io.StringIO()
+    records = [validate_record(r, i + 1) for i, r in enumerate(make_records(1, prefix="NODEADDR"))]
+    issue_records(ledger, records, "MKT", out=out)
+    return dict(json.loads(out.getvalue().splitlines()[0]))
+
+
+def _chain(ledger: Ledger, url: str) -> Chain:
+    return Chain(connect(url, timeout=2), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+def _urls(refusing: str) -> list[str]:
+    return [f"http://127.0.0.1:{_closed_port()}/{SECRET}", f"{refusing}/{SECRET}"]
+
+
+def _leaks(text: str, url: str) -> list[str]:
+    host_port = url.split("//")[1].split("/")[0]
+    return [part for part in (SECRET, "ACCESS-KEY", host_port, url) if part in text]
+
+
+def test_a_verification_report_names_no_node_address(ledger: Ledger, document: dict[str, Any], refusing: str) -> None:
+    for url in _urls(refusing):
+        report = verify_certificate(document, ChainView(_chain(ledger, url), ledger.settings.confirmations))
+        text = json.dumps(report.to_json())
+        assert not report.ok
+        assert "chain could not be read" in text, text
+        assert _leaks(text, url) == [], text
+
+
+def test_a_chain_error_keeps_the_address_for_the_operator_only(ledger: Ledger, refusing: str) -> None:
+    for url in _urls(refusing):
+        chain = _chain(ledger, url)
+        first = int(chain.deployment.deployed_block)
+        for read in (
+            chain.block_number,
+            lambda c=chain: c.call(c.registry.functions.departmentIds()),
+            lambda c=chain, e=first + 5: chainread.scan(
+                c, c.anchor.events.CertificateRevoked, what="revocations", end=e
+            ),
+            lambda c=chain: fee_fields(c.w3),
+        ):
+            with pytest.raises(ChainError) as caught:
+                read()
+            assert _leaks(str(caught.value), url) == [], str(caught.value)
+            assert any(word in str(caught.value) for word in ("refused", "reached", "answer", "401")), str(caught.value)
