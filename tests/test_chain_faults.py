@@ -235,3 +235,36 @@ def test_a_revocation_brought_in_by_a_rewrite_to_the_same_height_is_read_by_a_lo
     view.refresh()
     report = verify_certificate(doc, view)
     assert not report.ok and report.facts["status"] == "revoked", report.to_json()
+
+
+@pytest.mark.parametrize("status_lookup", ["herd", "direct"])
+def test_a_supersession_the_chain_no_longer_has_is_not_reported(
+    faulty: Ledger, tmp_path: Path, status_lookup: str
+) -> None:
+    """The chain's operator (or an honest reorganisation) drops the block that superseded C1 by C2. A long-lived view
+    had read the supersession while it was recent: C1's status went back to valid at the next sync, but C2's report
+    went on saying "it replaces C1" (the note was kept for good, from blocks the chain no longer has). The notes of
+    blocks not yet final are read again with their statuses, so a dropped supersession leaves no note behind."""
+    from ledger.services import status
+
+    with (tmp_path / "out.jsonl").open("w") as out:
+        issuance.issue_file(
+            faulty, write_jsonl(tmp_path / "s.jsonl", make_records(2, prefix=f"REPL{status_lookup}")), "FLT", out=out
+        )
+    first, second = (__import__("json").loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines())
+    before = rpc(faulty, "evm_snapshot")
+    status.supersede(faulty, first["digest"], second["digest"], "FLT")
+    view = ChainView(faulty.chain, 12, status_lookup=status_lookup)  # 12 confirmations: the change stays recent
+    view.refresh()
+    for _ in range(40 if status_lookup == "direct" else 1):  # the direct lookup indexes after a few lookups
+        report = verify_certificate(second, view)
+    assert report.facts.get("replaces") == first["digest"], report.facts
+    assert verify_certificate(first, view).facts["status"] == "superseded"
+
+    assert rpc(faulty, "evm_revert", before) is True  # the supersession leaves the canonical chain
+    rpc(faulty, "anvil_mine", "0x3")
+    view.refresh()
+    assert verify_certificate(first, view).facts["status"] == "valid"
+    report = verify_certificate(second, view)
+    assert "replaces" not in report.facts, report.to_json()
+    assert "replaces" not in next(c.detail for c in report.checks if c.name == "status")

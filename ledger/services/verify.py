@@ -178,8 +178,14 @@ class _DepartmentStream:
     final_upto: int = -1
     deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
-    replaced: dict[CertKey, bytes] = field(default_factory=dict)  # (dept, successor root, successor) -> digest
+    # (dept, successor root, successor) -> the digest it superseded: from final events, and from the others (read
+    # again at the next sync, as ``recent`` is: a supersession the chain dropped leaves no note)
+    replaced: dict[CertKey, bytes] = field(default_factory=dict)
+    replaced_recent: dict[CertKey, bytes] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
+
+    def predecessor(self, key: CertKey) -> bytes | None:
+        return self.replaced_recent.get(key) or self.replaced.get(key)
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -257,8 +263,9 @@ class ChainView:
         self._synced_at = float("-inf")  # monotonic time the last sync started
         self._final_upto = -1  # events up to here are final (chainread.Finality) when last read
         self._topics: dict[bytes, int] = {}
-        # (department, successor root, successor) -> the digest it superseded (a note for readers, not a verdict)
-        self._replaced: dict[CertKey, bytes] = {}
+        # (final, recent): (department, successor root, successor) -> the digest it superseded (a note for readers,
+        # not a verdict); the recent ones are read again at each sync, as the index's are
+        self._replaced: tuple[dict[CertKey, bytes], dict[CertKey, bytes]] = ({}, {})
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
         # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
@@ -515,10 +522,11 @@ class ChainView:
             final_upto = max(chainread.Finality(self.confirmations).final_upto(head), stream.final_upto)
             deep = {key: list(changes) for key, changes in stream.deep.items()}
             recent: dict[CertKey, list[tuple[int, int, bytes]]] = {}
-            replaced = dict(stream.replaced)
-            for key, status, block, detail in self._department_logs(dept, start, head, replaced):
+            supersessions: list[tuple[int, CertKey, bytes]] = []
+            for key, status, block, detail in self._department_logs(dept, start, head, supersessions):
                 (deep if block <= final_upto else recent).setdefault(key, []).append((status, block, detail))
-            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, started)
+            replaced, replaced_recent = _split_supersessions(stream.replaced, supersessions, final_upto)
+            fresh = _DepartmentStream(head, final_upto, deep, recent, replaced, replaced_recent, started)
             self._streams[dept] = fresh
             return fresh
 
@@ -529,11 +537,12 @@ class ChainView:
         return head <= stream.synced and (self._offline or time.monotonic() - stream.read_at < RESYNC_SECONDS)
 
     def _department_logs(
-        self, dept: bytes, start: int, end: int, replaced: dict[CertKey, bytes]
+        self, dept: bytes, start: int, end: int, supersessions: list[tuple[int, CertKey, bytes]]
     ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of department ``dept`` in blocks [start, end], in chain order: (key, status, block,
-        detail). Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events),
-        and checked: an event of another department or contract, or outside the range, is the node lying."""
+        detail); each supersession also goes to ``supersessions`` as (block, successor's key, superseded digest).
+        Read as raw JSON-RPC (web3's log formatting costs ten times the transfer at 100,000 events), and checked: an
+        event of another department or contract, or outside the range, is the node lying."""
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
         found: list[tuple[int, int, CertKey, int, bytes]] = []
@@ -574,7 +583,7 @@ class ChainView:
                     status = topics[names[0]]
                     found.append((number, int(log["logIndex"], 16), key, status, data[:32]))
                     if status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                        replaced[(dept, data[32:64], data[:32])] = key[2]
+                        supersessions.append((number, (dept, data[32:64], data[:32]), key[2]))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
         found.sort(key=lambda item: (item[0], item[1]))
@@ -611,10 +620,11 @@ class ChainView:
         supersessions."""
         dept = _department_id(department)
         if self._indexed:
-            return self._replaced.get((dept, root, digest))
+            deep, recent = self._replaced
+            return recent.get((dept, root, digest)) or deep.get((dept, root, digest))
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
-            return stream.replaced.get((dept, root, digest))
+            return stream.predecessor((dept, root, digest))
         logs = chainread.scan(
             self.chain,
             self.chain.anchor.events.CertificateSuperseded,
@@ -657,9 +667,11 @@ class ChainView:
         final_upto = max(chainread.Finality(self.confirmations).final_upto(head), self._final_upto)
         deep = dict(self._index[0])
         recent: dict[CertKey, tuple[int, int, bytes]] = {}
-        for key, status, block, detail in self._status_logs(start, head, self._replaced):
+        supersessions: list[tuple[int, CertKey, bytes]] = []
+        for key, status, block, detail in self._status_logs(start, head, supersessions):
             (deep if block <= final_upto else recent)[key] = (status, block, detail)  # later events win
-        self._index, self._final_upto = (deep, recent), final_upto
+        replaced = _split_supersessions(self._replaced[0], supersessions, final_upto)
+        self._index, self._replaced, self._final_upto = (deep, recent), replaced, final_upto
         self._synced, self._indexed, self._synced_at = head, True, started
 
     def status_events(self, start: int | None = None, end: int | None = None) -> list[tuple[CertKey, int, int, bytes]]:
@@ -678,11 +690,12 @@ class ChainView:
         return self._topics
 
     def _status_logs(
-        self, start: int, end: int, replaced: dict[CertKey, bytes] | None = None
+        self, start: int, end: int, supersessions: list[tuple[int, CertKey, bytes]] | None = None
     ) -> list[tuple[CertKey, int, int, bytes]]:
         """Every status event of the anchor contract in [start, end], in chain order: ((department, root,
         digest), status, block, detail), detail being the reason code or, for a supersession, the successor's
-        digest (every status event has topics [event, digest, root, department] and the detail first in data)."""
+        digest (every status event has topics [event, digest, root, department] and the detail first in data).
+        Each supersession also goes to ``supersessions``: (block, successor's key, superseded digest)."""
         topics = self._status_topics()
         found: list[tuple[CertKey, int, int, bytes]] = []
         logs = chainread.scan_raw(
@@ -697,9 +710,20 @@ class ChainView:
             key = (bytes(log["topics"][3]), bytes(log["topics"][2]), bytes(log["topics"][1]))
             data = bytes(log["data"])
             found.append((key, status, int(log["blockNumber"]), data[:32]))
-            if replaced is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                replaced[(key[0], data[32:64], data[:32])] = key[2]
+            if supersessions is not None and status == _SUPERSEDED_CODE:  # data: successor, successorRoot
+                supersessions.append((int(log["blockNumber"]), (key[0], data[32:64], data[:32]), key[2]))
         return found
+
+
+def _split_supersessions(
+    deep: dict[CertKey, bytes], supersessions: list[tuple[int, CertKey, bytes]], final_upto: int
+) -> tuple[dict[CertKey, bytes], dict[CertKey, bytes]]:
+    """The notes "successor replaces digest": those of final blocks added to a copy of ``deep`` (kept), the others
+    in a dict of their own, replaced whole at the next read (a reorganisation may drop them), in chain order."""
+    kept, recent = dict(deep), dict[CertKey, bytes]()
+    for block, successor, predecessor in supersessions:
+        (kept if block <= final_upto else recent)[successor] = predecessor
+    return kept, recent
 
 
 class _Checks:
