@@ -92,6 +92,7 @@ _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 # Who lists an applicant: a staff id (as erasure.py's who erases), never a name or a sentence; recorded salted, as an
 # officer's decision records its officer.
 _STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}\Z")
+_OFFICER_REF = re.compile(r"0x[0-9a-f]{64}\Z")  # an officer's salted reference as decisions.officer_ref writes it
 _RATE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a sample rate (docs/decisions.md): decimal text, nothing else
 MAX_RATE_CHARS = 24
 
@@ -1586,7 +1587,8 @@ def check_replay(
     """Re-check every supervision step of a department against the chain: announcements anchored before their target
     block, one draw per announcement made after it, with that block's hash, re-drawn to the same sample; findings on
     drawn cases by their assigned inspector; withdrawals resting on a non-conforming finding of that approval;
-    credit listings from withdrawals. Returns counts for the report."""
+    credit listings from withdrawals; the officer of every credit listing and removal. Returns counts for the
+    report."""
     malformed: list[_Entry] = []
     entries = _log(ledger, department, ranges, malformed=malformed)
     for e in malformed:  # written past the library (or edited) into a shape no reader can rely on: reported, not read
@@ -1743,12 +1745,63 @@ def check_replay(
                     None,
                     "the listing names a withdrawal of this log that does not exist or concerns another applicant",
                 )
+            elif c.body.get("officer_ref") is not None and c.body.get("officer_ref") != (
+                w.body.get("decided_by") or {}
+            ).get("officer_ref"):
+                fail(
+                    "credit_officer_invalid",
+                    c.seq,
+                    None,
+                    f"the listing rests on withdrawal {w.seq} but names another officer than the one who withdrew: "
+                    "a withdrawal's listing is made by the withdrawing officer",
+                )
+    unrecorded = _check_credit_officers(entries, fail)
     return {
         "announcements": len(announcements),
         "draws": sum(len(v) for v in draws_of.values()),
         "findings": len(_find(entries, "inspection_finding")),
         "credit_listings": len(_find(entries, "credit_listing")),
+        "credit_removals": len(_find(entries, "credit_removal")),
+        "credit_officer_not_recorded": unrecorded,
     }
+
+
+def _check_credit_officers(entries: Sequence[_Entry], fail: Callable[[str, int | None, str | None, str], None]) -> int:
+    """Every credit listing and removal names its officer by salted reference (``credit_officer_invalid``
+    otherwise). The library has written an officer on every listing since round 15b and on every removal since
+    removals named theirs; entries written before have none and are honest. So a missing officer is reported once
+    the log holds an earlier entry of the same kind naming its officer (the department's library required one by
+    then); before that it counts as "officer not recorded". Returns how many entries were so counted."""
+    required: dict[str, int] = {}  # kind -> the first entry of that kind naming its officer
+    unrecorded = 0
+    for e in entries:
+        kind = e.body.get("kind")
+        if not is_supervision(e.body) or kind not in ("credit_listing", "credit_removal"):
+            continue
+        what = "listing" if kind == "credit_listing" else "removal"
+        ref = e.body.get("officer_ref")
+        if ref is None:
+            if kind in required:
+                fail(
+                    "credit_officer_invalid",
+                    e.seq,
+                    None,
+                    f"the credit {what} names no officer, though this log's credit {what}s name theirs since entry "
+                    f"{required[kind]}: it was written past the library, and nobody is on record as having made it",
+                )
+            else:
+                unrecorded += 1
+        elif not _OFFICER_REF.fullmatch(str(ref)):
+            fail(
+                "credit_officer_invalid",
+                e.seq,
+                None,
+                f"the credit {what}'s officer_ref {str(ref)[:40]!r} is not an officer's salted reference (0x + 64 "
+                "lower-case hex digits): a staff id in clear, or text written past the library",
+            )
+        else:
+            required.setdefault(str(kind), e.seq)
+    return unrecorded
 
 
 def _check_draw(
