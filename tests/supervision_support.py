@@ -14,6 +14,8 @@ from ledger.formats.rules import RuleSet, load_rule_set
 from ledger.services import decisions, supervision
 
 ITEM = "440300-SCJG-0042"
+# who lifts a credit listing, and on what (a removal names both: supervision.credit_remove)
+REMOVED_BY: dict[str, Any] = {"officer": "officer-2", "basis": {"legal_basis": "CREDIT-REG-ART-20"}}
 
 
 _versions = itertools.count(1)

@@ -19,7 +19,7 @@ import pytest
 from ledger.services import decisions, supervision
 from ledger.services.replay import replay
 
-from .supervision_support import application, published_fixture  # noqa: F401 - fixtures
+from .supervision_support import REMOVED_BY, application, published_fixture  # noqa: F401 - fixtures
 
 LISTED = "applicant-listed"
 CHUNK = 50
@@ -71,8 +71,8 @@ def test_a_listing_and_its_removal_during_a_long_run_are_read_by_the_next_chunk(
         )
 
     events: dict[int, Any] = {120: listing}
-    events[140] = lambda: supervision.credit_remove(ledger, dept, other.seq, reason="APPEAL_UPHELD")
-    events[220] = lambda: supervision.credit_remove(ledger, dept, events[120].seq, reason="APPEAL_UPHELD")
+    events[140] = lambda: supervision.credit_remove(ledger, dept, other.seq, reason="APPEAL_UPHELD", **REMOVED_BY)
+    events[220] = lambda: supervision.credit_remove(ledger, dept, events[120].seq, reason="APPEAL_UPHELD", **REMOVED_BY)
     result = decisions.decide_many(ledger, dept, _applications(250, events), {"*": rules}, chunk=CHUNK, workers=workers)
     assert result.count == 250
     seq = events[120].seq
@@ -162,7 +162,7 @@ def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anc
         basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert same()[other]["listings"] == [second.seq]
-    supervision.credit_remove(ledger, dept, pending.seq, reason="APPEAL_UPHELD")
+    supervision.credit_remove(ledger, dept, pending.seq, reason="APPEAL_UPHELD", **REMOVED_BY)
     assert same()[ref]["listed"] is False
     with ledger.engine.begin() as conn:  # an insider deletes a listing the reader knows: a full scan misses it too
         conn.execute(

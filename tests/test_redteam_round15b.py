@@ -249,15 +249,7 @@ def test_a_manual_credit_listing_records_who_listed_and_on_what_basis(ledger: Le
     rules = rule_set("r15b-listing")
     decisions.publish_rule_set(ledger, rules, dept)
     identity = _identifier(dept)
-    typed = supervision.ListingBasis(legal_basis=_BASIS["legal_basis"], document=_BASIS["document"])
-    listed = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=typed, **_WHEN)
-    assert listed.officer_ref == decisions.officer_ref(ledger, dept, "o-15b")
-    assert listed.basis == _BASIS
-    again = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=dict(_BASIS), **_WHEN)
-    assert (again.officer_ref, again.basis) == (listed.officer_ref, listed.basis)
-    (body,) = [e.body for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == listed.seq]
-    assert "o-15b" not in body
-    # a listing as the ledger wrote it before: no officer, any basis
+    # a listing as the ledger wrote it before (earlier in the log): no officer, any basis
     old = decisions.applicant_identity(identity.replace("AB", "EF"))
     logchain.append(
         ledger,
@@ -275,6 +267,14 @@ def test_a_manual_credit_listing_records_who_listed_and_on_what_basis(ledger: Le
         },
     )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    typed = supervision.ListingBasis(legal_basis=_BASIS["legal_basis"], document=_BASIS["document"])
+    listed = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=typed, **_WHEN)
+    assert listed.officer_ref == decisions.officer_ref(ledger, dept, "o-15b")
+    assert listed.basis == _BASIS
+    again = supervision.credit_list(ledger, dept, applicant=identity, officer="o-15b", basis=dict(_BASIS), **_WHEN)
+    assert (again.officer_ref, again.basis) == (listed.officer_ref, listed.basis)
+    (body,) = [e.body for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == listed.seq]
+    assert "o-15b" not in body
     before = [e for e in supervision.credit_entries(ledger, dept) if e.seq not in (listed.seq, again.seq)]
     assert [(e.officer_ref, e.basis) for e in before] == [(None, {"note": "written before round 15b"})]
     assert decide(ledger, dept, rules, "CASE-OLD", old).body["reasons"] == ["APPLICANT_ON_CREDIT_BLACKLIST"]

@@ -40,7 +40,7 @@ from .conftest import DEPARTMENTS, PASSPHRASE, TEST_TYPES, make_settings
 from .consent_support import consent_world  # noqa: F401 - the world fixture
 from .decision_support import decided_history
 from .evidence_support import standalone
-from .supervision_support import published_fixture  # noqa: F401 - the published fixture
+from .supervision_support import REMOVED_BY, published_fixture  # noqa: F401 - the published fixture
 
 
 @pytest.fixture(scope="module")
@@ -404,7 +404,7 @@ def test_the_credit_list_reads_past_a_removal_edited_into_other_types(
         officer="officer-1",
         basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
-    removal = supervision.credit_remove(ledger, fresh_department, listed.seq, reason="R8")
+    removal = supervision.credit_remove(ledger, fresh_department, listed.seq, reason="R8", **REMOVED_BY)
     body = _body(ledger, logchain.LOG_DECISIONS, fresh_department, removal)
     _edit(ledger, logchain.LOG_DECISIONS, fresh_department, removal, json.dumps({**body, "listing": listing}))
     shown = run_cli(ledger, "supervision", "credit", "list", "-d", fresh_department)

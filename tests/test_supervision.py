@@ -17,6 +17,7 @@ from ledger.services.logchain import LOG_DECISIONS, LogEntry
 from ledger.services.replay import replay
 
 from .supervision_support import (
+    REMOVED_BY,
     announced,
     application,
     approvals,
@@ -89,10 +90,10 @@ def test_listing_or_removal_is_read_as_of_the_decision_block(ledger: Any, publis
         basis={"legal_basis": "CREDIT-REG-ART-12"},
     )
     assert decide(ledger, dept, rules, "R-1", "applicant-r").body["outcome"] == "refer"
-    supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD")
+    supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD", **REMOVED_BY)
     assert decide(ledger, dept, rules, "R-2", "applicant-r").body["outcome"] == "approve"
     with pytest.raises(StateError, match="already removed"):
-        supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD")
+        supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD", **REMOVED_BY)
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
     entries = supervision.credit_entries(ledger, dept)

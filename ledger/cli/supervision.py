@@ -45,6 +45,9 @@ def register(commands: Any) -> None:
     c.add_argument("listing", type=int, help="the listing's number in the log")
     c.add_argument("--department", "-d", required=True)
     c.add_argument("--reason", required=True, help="reason code")
+    c.add_argument("--officer", required=True, help="who removes: a staff id (stored only as a salted reference)")
+    c.add_argument("--legal-basis", required=True, help="legal-basis code the removal applies")
+    c.add_argument("--document", help="code of the department's decision document, if any")
     c.set_defaults(run=_credit_remove)
     c = credit.add_parser("list", help="the department's listings and removals")
     c.add_argument("--department", "-d", required=True)
@@ -156,8 +159,23 @@ def _credit_add(args: argparse.Namespace) -> int:
 
 def _credit_remove(args: argparse.Namespace) -> int:
     with open_ledger(args) as ledger:
-        seq = supervision.credit_remove(ledger, args.department, args.listing, reason=args.reason)
-    print_json({"department": args.department, "listing": args.listing, "removal": seq})
+        seq = supervision.credit_remove(
+            ledger,
+            args.department,
+            args.listing,
+            reason=args.reason,
+            officer=args.officer,
+            basis=supervision.ListingBasis(legal_basis=args.legal_basis, document=args.document),
+        )
+        shown = next(c.removal for c in supervision.credit_entries(ledger, args.department) if c.seq == args.listing)
+    print_json(
+        {
+            "department": args.department,
+            "listing": args.listing,
+            "removal": seq,
+            **{k: v for k, v in (shown or {}).items() if k != "seq"},
+        }
+    )
     return 0
 
 

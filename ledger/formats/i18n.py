@@ -472,6 +472,17 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("credit listing invalid", "A credit listing that rests on no withdrawal of that applicant."),
         "zh-CN": ("失信名单记录无效", "列入失信名单的依据不是对该申请人的撤销决定。"),
     },
+    "credit_officer_invalid": {
+        "en": (
+            "credit officer invalid",
+            "A credit listing or removal names no officer, or not as an officer's salted reference, or another "
+            "officer than the withdrawal it rests on.",
+        ),
+        "zh-CN": (
+            "失信名单经办人无效",
+            "失信名单的列入或移出记录未载明经办人，或经办人不是加盐引用，或与其依据的撤销决定的经办人不同。",
+        ),
+    },
     "credit_block_stale": {
         "en": ("credit block stale", "The credit status was read at a block that is not the decision's."),
         "zh-CN": ("信用状态区块过旧", "信用状态并非按决定所在区块读取。"),

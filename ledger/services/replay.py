@@ -161,7 +161,14 @@ class ReplayReport:
                 lines.append(
                     f"    supervision: {sup['announcements']} inspection announcement(s), {sup['draws']} "
                     f"draw(s) re-drawn from the chain, {sup['findings']} finding(s), "
-                    f"{sup['credit_listings']} credit listing(s) checked"
+                    f"{sup['credit_listings']} credit listing(s) and {sup.get('credit_removals', 0)} removal(s) "
+                    "checked"
+                    + (
+                        f"; {sup['credit_officer_not_recorded']} credit entr(y/ies) written before the officer was "
+                        "required (officer not recorded)"
+                        if sup.get("credit_officer_not_recorded")
+                        else ""
+                    )
                 )
         if self.reasons:
             lines.append("reasons:")

@@ -10,7 +10,8 @@ one is caught by replay's log checks (``missing``, ``altered``, ...). Records ot
 * ``inspection_draw``    the sample drawn with the target block's hash, each case with its assigned inspector;
 * ``inspection_finding`` an inspector's result for a drawn case: conforming or not, finding codes;
 * ``commitment_check``   whether an applicant met what it committed to when approved on a commitment;
-* ``credit_listing`` / ``credit_removal``  the department's credit list, applicants named only by salted references.
+* ``credit_listing`` / ``credit_removal``  the department's credit list, applicants named only by salted references,
+  each entry naming the officer who listed or removed (``officer_ref``, salted) and its basis.
 
 A withdrawal is a ``pl-decision/2`` officer decision (outcome ``reject``) that overrides the approval and carries
 ``withdrawal``: the non-conforming finding it rests on and the legal-basis code.
@@ -91,6 +92,7 @@ _CODE_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
 # Who lists an applicant: a staff id (as erasure.py's who erases), never a name or a sentence; recorded salted, as an
 # officer's decision records its officer.
 _STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}\Z")
+_OFFICER_REF = re.compile(r"0x[0-9a-f]{64}\Z")  # an officer's salted reference as decisions.officer_ref writes it
 _RATE_TEXT = re.compile(r"[0-9]+(?:\.[0-9]+)?")  # a sample rate (docs/decisions.md): decimal text, nothing else
 MAX_RATE_CHARS = 24
 
@@ -271,7 +273,11 @@ _SHAPES: dict[str, Callable[[Mapping[str, Any]], bool]] = {
         and (b.get("basis") is None or isinstance(b.get("basis"), dict))
         and (b.get("officer_ref") is None or isinstance(b.get("officer_ref"), str))
     ),
-    "credit_removal": lambda b: _is_ref(b.get("listing")),
+    "credit_removal": lambda b: (
+        _is_ref(b.get("listing"))
+        and (b.get("basis") is None or isinstance(b.get("basis"), dict))
+        and (b.get("officer_ref") is None or isinstance(b.get("officer_ref"), str))
+    ),
     "commitment_check": lambda b: (
         isinstance(b.get("case"), str) and _is_ref(b.get("decision")) and _texts(b.get("findings", []))
     ),
@@ -356,7 +362,11 @@ def _entry_at(entries: Sequence[_Entry], ref: Any) -> _Entry | None:
 
 @dataclass(frozen=True)
 class CreditEntry:
-    """A credit-list listing of a department: the applicant by salted reference, reason, period, and its removal."""
+    """A credit-list listing of a department: the applicant by salted reference, reason, period, and its removal.
+
+    ``removal`` (None while the listing stands) is what the removal recorded: ``{seq, reason, basis, officer_ref,
+    officer_recorded, removed_at}``; a removal made before removals named their officer has ``officer_ref`` and
+    ``basis`` None and ``officer_recorded`` false ("officer not recorded")."""
 
     department: str
     seq: int
@@ -369,6 +379,7 @@ class CreditEntry:
     anchored_block: int | None
     removed_by: int | None = None
     officer_ref: str | None = None  # who listed (salted); None for a listing made before round 15b
+    removal: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -397,6 +408,8 @@ def _listings(entries: Sequence[_Entry], department: str) -> list[CreditEntry]:
     for e in _find(entries, "credit_listing"):
         b = e.body
         removal = removals.get(e.seq)
+        if removal is not None and removal.body["listing"].get("entry_hash") != e.entry_hash:
+            removal = None
         found.append(
             CreditEntry(
                 department,
@@ -408,13 +421,26 @@ def _listings(entries: Sequence[_Entry], department: str) -> list[CreditEntry]:
                 b.get("basis"),
                 str(b.get("listed_at")),
                 e.block,
-                removal.seq
-                if removal is not None and removal.body["listing"].get("entry_hash") == e.entry_hash
-                else None,
+                removal.seq if removal is not None else None,
                 b.get("officer_ref"),
+                _removal_shown(removal) if removal is not None else None,
             )
         )
     return found
+
+
+def _removal_shown(removal: _Entry) -> dict[str, Any]:
+    """What a removal recorded, as the credit list shows it (:class:`CreditEntry`)."""
+    b = removal.body
+    who = b.get("officer_ref")
+    return {
+        "seq": removal.seq,
+        "reason": b.get("reason"),
+        "basis": b.get("basis"),
+        "officer_ref": who,
+        "officer_recorded": isinstance(who, str),
+        "removed_at": b.get("removed_at"),
+    }
 
 
 def _status_from(
@@ -500,37 +526,34 @@ def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str,
     return {**view, "applicant": applicant}
 
 
-def _staff_id(value: Any, what: str) -> str:
+def _staff_id(value: Any, what: str, act: str = "a credit listing names the officer who lists the applicant") -> str:
     if value is None:
-        raise InputError(
-            f"a credit listing names the officer who lists the applicant ({what}: a staff id, recorded salted)",
-            field=what,
-        )
+        raise InputError(f"{act} ({what}: a staff id, recorded salted)", field=what)
     if not isinstance(value, str) or not _STAFF_ID.fullmatch(value):
         raise InputError(
             f"{what} {str(value)[:40]!r} must be a staff id: 1-128 letters, digits, '.', '_', '@', '-' or '\\', "
-            "starting with a letter or digit (no spaces, no name or sentence: who listed is kept for ever)",
+            "starting with a letter or digit (no spaces, no name or sentence: who acted is kept for ever)",
             field=what,
         )
     return value
 
 
-def _listing_basis(basis: Any) -> dict[str, Any]:
-    """A manual listing's basis (a :class:`ListingBasis` or a mapping of its two members) as recorded, or InputError
-    naming the member that is wrong."""
+def _listing_basis(basis: Any, of: str = "listing") -> dict[str, Any]:
+    """A manual listing's (or a removal's: ``of``) basis (a :class:`ListingBasis` or a mapping of its two members) as
+    recorded, or InputError naming the member that is wrong."""
     if isinstance(basis, ListingBasis):
         basis = basis.to_json()
     if not isinstance(basis, Mapping):
         raise InputError(
-            f"a credit listing's basis must be ListingBasis(legal_basis=CODE, document=CODE or None), or a mapping of "
-            f"those members, not {type(basis).__name__}: give the legal-basis code the listing applies",
+            f"a credit {of}'s basis must be ListingBasis(legal_basis=CODE, document=CODE or None), or a mapping of "
+            f"those members, not {type(basis).__name__}: give the legal-basis code the {of} applies",
             field="basis",
         )
     extra = [str(k) for k in basis if k not in ("legal_basis", "document")]
     if extra:
         raise InputError(
-            f"a credit listing's basis holds {extra[0]!r}, which it does not have: only legal_basis and document, "
-            "both codes (the listing is anchored and kept for ever; no free text goes in it)",
+            f"a credit {of}'s basis holds {extra[0]!r}, which it does not have: only legal_basis and document, "
+            f"both codes (the {of} is anchored and kept for ever; no free text goes in it)",
             field=f"basis.{extra[0]}",
         )
     document = basis.get("document")
@@ -638,9 +661,31 @@ def _credit_listing(
 
 
 def credit_remove(
-    ledger: Ledger, department: str, listing_seq: int, *, reason: str, removed_at: datetime | None = None
+    ledger: Ledger,
+    department: str,
+    listing_seq: int,
+    *,
+    reason: str,
+    officer: str | None = None,
+    basis: ListingBasis | Mapping[str, Any] | None = None,
+    removed_at: datetime | None = None,
 ) -> int:
-    """Remove listing ``listing_seq`` from the credit list (an anchored removal naming it); returns its seq."""
+    """Remove listing ``listing_seq`` from the credit list (an anchored removal naming it); returns its seq.
+    ``officer`` (a staff id, recorded salted as a listing's officer is) removes it and ``basis`` says on what
+    (:class:`ListingBasis`: the legal-basis code, optionally the decision document's code): both required, and
+    checked before anything is read or recorded (InputError naming the field)."""
+    from .decisions import officer_ref
+
+    who = _staff_id(officer, "officer", "a credit removal names the officer who lifts the listing")
+    if basis is None:
+        raise InputError(
+            "a credit removal names its basis: basis=ListingBasis(legal_basis=CODE[, document=CODE]) "
+            "(`--legal-basis CODE [--document CODE]`)",
+            field="basis",
+        )
+    grounds = _listing_basis(basis, "removal")
+    code = _code(reason, "reason")
+    at = _time_text(removed_at)
     entries = _log(ledger, department)
     target = next((e for e in _find(entries, "credit_listing") if e.seq == listing_seq), None)
     if target is None:
@@ -649,12 +694,14 @@ def credit_remove(
         )
     if any(e.body["listing"].get("seq") == listing_seq for e in _find(entries, "credit_removal")):
         raise StateError(f"credit listing {listing_seq} of {department} was already removed")
-    body = {
+    body: dict[str, Any] = {
         "format": SUPERVISION_FORMAT,
         "kind": "credit_removal",
         "listing": _ref(target),
-        "reason": _code(reason, "reason"),
-        "removed_at": _time_text(removed_at),
+        "reason": code,
+        "basis": grounds,
+        "officer_ref": officer_ref(ledger, department, who),
+        "removed_at": at,
     }
     return _append(ledger, department, body).seq
 
@@ -1540,7 +1587,8 @@ def check_replay(
     """Re-check every supervision step of a department against the chain: announcements anchored before their target
     block, one draw per announcement made after it, with that block's hash, re-drawn to the same sample; findings on
     drawn cases by their assigned inspector; withdrawals resting on a non-conforming finding of that approval;
-    credit listings from withdrawals. Returns counts for the report."""
+    credit listings from withdrawals; the officer of every credit listing and removal. Returns counts for the
+    report."""
     malformed: list[_Entry] = []
     entries = _log(ledger, department, ranges, malformed=malformed)
     for e in malformed:  # written past the library (or edited) into a shape no reader can rely on: reported, not read
@@ -1697,12 +1745,63 @@ def check_replay(
                     None,
                     "the listing names a withdrawal of this log that does not exist or concerns another applicant",
                 )
+            elif c.body.get("officer_ref") is not None and c.body.get("officer_ref") != (
+                w.body.get("decided_by") or {}
+            ).get("officer_ref"):
+                fail(
+                    "credit_officer_invalid",
+                    c.seq,
+                    None,
+                    f"the listing rests on withdrawal {w.seq} but names another officer than the one who withdrew: "
+                    "a withdrawal's listing is made by the withdrawing officer",
+                )
+    unrecorded = _check_credit_officers(entries, fail)
     return {
         "announcements": len(announcements),
         "draws": sum(len(v) for v in draws_of.values()),
         "findings": len(_find(entries, "inspection_finding")),
         "credit_listings": len(_find(entries, "credit_listing")),
+        "credit_removals": len(_find(entries, "credit_removal")),
+        "credit_officer_not_recorded": unrecorded,
     }
+
+
+def _check_credit_officers(entries: Sequence[_Entry], fail: Callable[[str, int | None, str | None, str], None]) -> int:
+    """Every credit listing and removal names its officer by salted reference (``credit_officer_invalid``
+    otherwise). The library has written an officer on every listing since round 15b and on every removal since
+    removals named theirs; entries written before have none and are honest. So a missing officer is reported once
+    the log holds an earlier entry of the same kind naming its officer (the department's library required one by
+    then); before that it counts as "officer not recorded". Returns how many entries were so counted."""
+    required: dict[str, int] = {}  # kind -> the first entry of that kind naming its officer
+    unrecorded = 0
+    for e in entries:
+        kind = e.body.get("kind")
+        if not is_supervision(e.body) or kind not in ("credit_listing", "credit_removal"):
+            continue
+        what = "listing" if kind == "credit_listing" else "removal"
+        ref = e.body.get("officer_ref")
+        if ref is None:
+            if kind in required:
+                fail(
+                    "credit_officer_invalid",
+                    e.seq,
+                    None,
+                    f"the credit {what} names no officer, though this log's credit {what}s name theirs since entry "
+                    f"{required[kind]}: it was written past the library, and nobody is on record as having made it",
+                )
+            else:
+                unrecorded += 1
+        elif not _OFFICER_REF.fullmatch(str(ref)):
+            fail(
+                "credit_officer_invalid",
+                e.seq,
+                None,
+                f"the credit {what}'s officer_ref {str(ref)[:40]!r} is not an officer's salted reference (0x + 64 "
+                "lower-case hex digits): a staff id in clear, or text written past the library",
+            )
+        else:
+            required.setdefault(str(kind), e.seq)
+    return unrecorded
 
 
 def _check_draw(
