@@ -235,3 +235,32 @@ def test_a_public_timeline_reads_the_same_few_blocks_however_old_the_chain_is(
     aged, asked_later = timeline()
     assert aged == young
     assert asked_later == asked, (asked, asked_later, requests)
+
+
+def test_a_timeline_reads_its_status_from_the_history_it_lists(
+    ledger: Ledger, fresh_department: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The timeline listed the status events of one read of the contract's status history, then asked ``statusOf``
+    in another request: a change mined between the two showed a status the listed events did not lead to. The
+    status is now the history's last change (what statusOf reads), from the same answer, and one call fewer."""
+    dept = fresh_department
+    (doc,) = issue(ledger, tmp_path, dept, make_records(1))
+    status.suspend(ledger, doc["digest"], "under-investigation", dept)
+    status.reinstate(ledger, doc["digest"], "grounds-resolved", dept)
+    status.revoke(ledger, doc["digest"], "fraud", dept)
+    asked: list[str] = []
+    real = ledger.chain.call
+
+    def recorded(fn: Any, block: Any = "latest") -> Any:
+        asked.append(fn.fn_name)
+        return real(fn, block)
+
+    monkeypatch.setattr(ledger.chain, "call", recorded)
+    shown = provenance.timeline(ledger, doc["digest"], now=datetime.now(UTC), private=False)
+    assert shown["status"] == "revoked"
+    assert [e["kind"] for e in shown["events"] if e["kind"] in ("suspended", "reinstated", "revoked")] == [
+        "suspended",
+        "reinstated",
+        "revoked",
+    ]
+    assert "statusOf" not in asked and asked.count("statusHistory") == 1, asked

@@ -75,16 +75,21 @@ def _outcome(outcome: Any) -> dict[str, str]:
     }
 
 
-def _change_blocks(ledger: Ledger, department: str, root: bytes, digest: bytes) -> list[int]:
-    """The blocks the anchor contract's status history of (department, root, digest) records a change in, oldest
-    first: the only blocks whose status events can name that certificate."""
+def _status_history(ledger: Ledger, department: str, root: bytes, digest: bytes) -> list[Any]:
+    """The anchor contract's status history of (department, root, digest), oldest first: (status, block, time,
+    detail) per change. Its last entry is what ``statusOf`` answers (the contract reads it there)."""
     chain = ledger.chain
-    history = chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest))
+    return list(chain.call(chain.anchor.functions.statusHistory(department_id_bytes(department), root, digest)))
+
+
+def _change_blocks(history: list[Any]) -> list[int]:
+    """The blocks a status history records a change in, oldest first: the only blocks whose status events can name
+    that certificate."""
     return sorted({int(change[1]) for change in history})
 
 
 def _status_events(
-    ledger: Ledger, department: str, root: bytes, digest: bytes, blocks: _Blocks
+    ledger: Ledger, department: str, root: bytes, digest: bytes, blocks: _Blocks, history: list[Any]
 ) -> list[dict[str, Any]]:
     """The certificate's status events: only those of its issuer's batch (department, root, digest), so a copy of
     the digest in another department's batch never shows here. Only the blocks the contract's status history of
@@ -93,7 +98,7 @@ def _status_events(
     chain = ledger.chain
     events = chain.anchor.events
     where = {"digest": digest, "root": root, "departmentId": department_id_bytes(department)}
-    changed = _change_blocks(ledger, department, root, digest)
+    changed = _change_blocks(history)
 
     def logs(event: Any, what: str, filters: dict[str, Any], at: list[int]) -> list[Any]:
         found = []
@@ -140,7 +145,7 @@ def _status_events(
             events.CertificateSuperseded,
             f"the supersession of {hex32(old_digest)}",
             {"digest": old_digest, "root": old_root, "departmentId": department_id_bytes(department)},
-            _change_blocks(ledger, department, old_root, old_digest),
+            _change_blocks(_status_history(ledger, department, old_root, old_digest)),
         )
         for log in found:
             if bytes(log["args"]["successor"]) != digest or bytes(log["args"]["successorRoot"]) != root:
@@ -550,7 +555,10 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
         )
     ]
     events += _anchor_events(ledger, cert, batch, stated)
-    events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks)
+    # One read of the certificate's status history gives both its events' blocks and its status now (the last
+    # change, as statusOf reads it): the two cannot disagree, as two reads a block apart could.
+    history = _status_history(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key))
+    events += _status_events(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key), blocks, history)
     events += _produced_events(ledger, key, private)
     if private:
         events += _private_events(ledger, key, cert.department_id, now)
@@ -560,12 +568,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     order = {"issued": 0, "anchored": 1, "signed": 2}
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
     events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
-    status = ledger.chain.call(
-        ledger.chain.anchor.functions.statusOf(
-            department_id_bytes(cert.department_id), parse_hex32(batch.root), parse_hex32(key)
-        )
-    )
-    status_name = ("valid", "suspended", "revoked", "superseded")[int(status[0])]
+    status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
     return {
         "digest": key,
         "issuer": cert.department_id,
