@@ -81,7 +81,9 @@ def _urls(refusing: str) -> list[str]:
 
 def _leaks(text: str, url: str) -> list[str]:
     host_port = url.split("//")[1].split("/")[0]
-    return [part for part in (SECRET, "ACCESS-KEY", host_port, url) if part in text]
+    host, port = host_port.rsplit(":", 1)
+    # urllib3 writes the address as "HTTPConnectionPool(host='127.0.0.1', port=8545)"
+    return [part for part in (SECRET, "ACCESS-KEY", host_port, url, host, f"port={port}") if part in text]
 
 
 def test_a_verification_report_names_no_node_address(ledger: Ledger, document: dict[str, Any], refusing: str) -> None:
@@ -109,3 +111,48 @@ def test_a_chain_error_keeps_the_address_for_the_operator_only(ledger: Ledger, r
                 read()
             assert _leaks(str(caught.value), url) == [], str(caught.value)
             assert any(word in str(caught.value) for word in ("refused", "reached", "answer", "401")), str(caught.value)
+
+
+class _Stalling(BaseHTTPRequestHandler):
+    """A node that answers the headers and then stalls in the body: the read times out after the adapter has
+    returned (requests reads the body in Session.send), where urllib3's text names the pool's host and port."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"{")
+        self.wfile.flush()
+        self.server.stop.wait(1.0)  # type: ignore[attr-defined]
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stalling() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    server.stop = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    finally:
+        server.stop.set()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_body_that_times_out_names_no_node_address(ledger: Ledger, document: dict[str, Any], stalling: str) -> None:
+    chain = Chain(
+        connect(stalling, timeout=0.3), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts
+    )
+    with pytest.raises(ChainError) as caught:
+        chain.call(chain.registry.functions.departmentIds())
+    assert _leaks(str(caught.value), stalling) == [], str(caught.value)
+    assert "did not answer in time" in str(caught.value), str(caught.value)
+    report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
+    text = json.dumps(report.to_json())
+    assert not report.ok
+    assert _leaks(text, stalling) == [], text

@@ -18,6 +18,7 @@ from typing import Any
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
@@ -567,23 +568,47 @@ class _AddresslessAdapter(requests.adapters.HTTPAdapter):
         try:
             return super().send(request, *args, **kwargs)
         except requests.exceptions.RequestException as exc:
-            try:
-                quiet = type(exc)(_failure(exc), request=request)
-            except TypeError:  # a class with another constructor: the generic one, still a RequestException
-                quiet = requests.exceptions.ConnectionError(_failure(exc), request=request)
-            raise quiet from exc
+            raise _quiet(exc, request) from exc
+
+
+class _AddresslessSession(requests.Session):
+    """The adapter's rewrite, for what fails in ``Session.send`` after the adapter has returned: the body is read
+    there (a node that sends its headers and stalls: urllib3's "HTTPConnectionPool(host=..., port=...): Read timed
+    out."), and redirects are followed there (InvalidSchema quotes the Location). A text already rewritten by the
+    adapter is rewritten again to the same."""
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            raise _quiet(exc, request) from exc
+
+
+def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.exceptions.RequestException:
+    """The same exception class (web3's retries and the ledger's handlers see what they saw), with the cause's kind
+    and reason only; the original stays chained for the operator's log."""
+    try:
+        return type(exc)(_failure(exc), request=request)
+    except TypeError:  # a class with another constructor: the generic one, still a RequestException
+        return requests.exceptions.ConnectionError(_failure(exc), request=request)
 
 
 def _failure(exc: BaseException) -> str:
     """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address."""
-    kind = "did not answer in time" if isinstance(exc, requests.exceptions.Timeout) else "could not be reached"
+    timed_out = isinstance(exc, requests.exceptions.Timeout)
     reason, seen = None, set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
         seen.add(id(cause))
+        # a body read that timed out is a ConnectionError wrapping urllib3's ReadTimeoutError (in its args)
+        timed_out = timed_out or any(
+            isinstance(arg, TimeoutError | urllib3.exceptions.TimeoutError) for arg in cause.args
+        )
+        timed_out = timed_out or isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError)
         if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
         cause = cause.__cause__ or cause.__context__
+    kind = "did not answer in time" if timed_out else "could not be reached"
     return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
 
 
@@ -606,7 +631,7 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     # One HTTP session for every thread, which does not look for proxies in the environment on each request (that
     # scan of os.environ was a third of a request's CPU): the proxy for the node's URL, if the environment names
     # one, is read here once, as requests would have read it.
-    session = requests.Session()
+    session = _AddresslessSession()
     session.trust_env = False
     session.mount("http://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
     session.mount("https://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
