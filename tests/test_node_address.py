@@ -156,3 +156,48 @@ def test_a_body_that_times_out_names_no_node_address(ledger: Ledger, document: d
     text = json.dumps(report.to_json())
     assert not report.ok
     assert _leaks(text, stalling) == [], text
+
+
+class _Echoing(BaseHTTPRequestHandler):
+    """Something between the gateway and its node (a proxy's or a portal's page) answering 200 with a page that is
+    not JSON and that names the address asked for."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        page = f"<html>blocked: http://{self.headers['Host']}{self.path}</html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echoing() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echoing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(
+    ledger: Ledger, document: dict[str, Any], echoing: str
+) -> None:
+    """web3 quotes an answer it cannot decode in its error ("Could not decode '<html>…'"), a ValueError the chain's
+    readers did not take for a chain failure: verification reported the holder's document as malformed, quoting the
+    page (and what it names). It is a chain that could not be read, and the page stays in the operator's log."""
+    chain = _chain(ledger, echoing)
+    with pytest.raises(ChainError) as caught:
+        chain.call(chain.registry.functions.departmentIds())
+    assert _leaks(str(caught.value), echoing) == [], str(caught.value)
+    report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
+    text = json.dumps(report.to_json())
+    assert not report.ok
+    assert "chain could not be read" in text and "malformed" not in text, text
+    assert _leaks(text, echoing) == [], text

@@ -35,7 +35,8 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import RPCEndpoint
+from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
 from .chainread import DEFAULT_LOG_SPAN
@@ -600,16 +601,34 @@ def _failure(exc: BaseException) -> str:
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
         seen.add(id(cause))
-        # a body read that timed out is a ConnectionError wrapping urllib3's ReadTimeoutError (in its args)
-        timed_out = timed_out or any(
-            isinstance(arg, TimeoutError | urllib3.exceptions.TimeoutError) for arg in cause.args
-        )
-        timed_out = timed_out or isinstance(cause, TimeoutError | urllib3.exceptions.TimeoutError)
+        # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
+        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one)
+        timed_out = timed_out or any(isinstance(x, urllib3.exceptions.ReadTimeoutError) for x in (cause, *cause.args))
         if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
         cause = cause.__cause__ or cause.__context__
     kind = "did not answer in time" if timed_out else "could not be reached"
     return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
+class NodeAnswerError(requests.exceptions.RequestException):
+    """The node's answer is not JSON-RPC web3 can decode: a failure to read the chain (an OSError, as a transport
+    failure is, so every reader of the chain takes it for one), whose text quotes nothing of the answer."""
+
+
+class _NodeProvider(HTTPProvider):
+    """web3's HTTP provider, whose failure to decode an answer names none of it: web3 raises a ValueError quoting the
+    whole answer ("Could not decode '<html>...'"), which no chain reader took for a chain failure (verification
+    reported the holder's document as malformed) and which carried whatever the page said - a proxy's or a portal's
+    page naming the address it was asked for (the node's URL and access key). The answer stays chained for the
+    operator's log."""
+
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        try:
+            return HTTPProvider.decode_rpc_response(raw_response)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
 
 
 def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
@@ -638,7 +657,7 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     session.hooks["response"].append(_addressless_response)
     proxies = requests.utils.get_environ_proxies(url)
     w3 = Web3(
-        Web3.HTTPProvider(
+        _NodeProvider(
             url,
             request_kwargs={"timeout": timeout, **({"proxies": proxies} if proxies else {})},
             session=session,
