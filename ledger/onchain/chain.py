@@ -9,6 +9,7 @@ contract's custom error and its arguments.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -604,7 +605,11 @@ def _failure(exc: BaseException) -> str:
         # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
         # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one)
         timed_out = timed_out or any(isinstance(x, urllib3.exceptions.ReadTimeoutError) for x in (cause, *cause.args))
-        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+        if isinstance(cause, ssl.SSLError):
+            # its text may name the host: "Hostname mismatch, certificate is not valid for '<host>'"; its reason
+            # code does not (CERTIFICATE_VERIFY_FAILED)
+            reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
+        elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
         cause = cause.__cause__ or cause.__context__
     kind = "did not answer in time" if timed_out else "could not be reached"
