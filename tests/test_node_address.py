@@ -81,7 +81,9 @@ def _urls(refusing: str) -> list[str]:
 
 def _leaks(text: str, url: str) -> list[str]:
     host_port = url.split("//")[1].split("/")[0]
-    return [part for part in (SECRET, "ACCESS-KEY", host_port, url) if part in text]
+    host, port = host_port.rsplit(":", 1)
+    # urllib3 writes the address as "HTTPConnectionPool(host='127.0.0.1', port=8545)"
+    return [part for part in (SECRET, "ACCESS-KEY", host_port, url, host, f"port={port}") if part in text]
 
 
 def test_a_verification_report_names_no_node_address(ledger: Ledger, document: dict[str, Any], refusing: str) -> None:
@@ -109,3 +111,163 @@ def test_a_chain_error_keeps_the_address_for_the_operator_only(ledger: Ledger, r
                 read()
             assert _leaks(str(caught.value), url) == [], str(caught.value)
             assert any(word in str(caught.value) for word in ("refused", "reached", "answer", "401")), str(caught.value)
+
+
+class _Stalling(BaseHTTPRequestHandler):
+    """A node that answers the headers and then stalls in the body: the read times out after the adapter has
+    returned (requests reads the body in Session.send), where urllib3's text names the pool's host and port."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", "100")
+        self.end_headers()
+        self.wfile.write(b"{")
+        self.wfile.flush()
+        self.server.stop.wait(1.0)  # type: ignore[attr-defined]
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def stalling() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Stalling)
+    server.stop = threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    finally:
+        server.stop.set()  # type: ignore[attr-defined]
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_body_that_times_out_names_no_node_address(ledger: Ledger, document: dict[str, Any], stalling: str) -> None:
+    chain = Chain(
+        connect(stalling, timeout=0.3), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts
+    )
+    with pytest.raises(ChainError) as caught:
+        chain.call(chain.registry.functions.departmentIds())
+    assert _leaks(str(caught.value), stalling) == [], str(caught.value)
+    assert "did not answer in time" in str(caught.value), str(caught.value)
+    report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
+    text = json.dumps(report.to_json())
+    assert not report.ok
+    assert _leaks(text, stalling) == [], text
+
+
+class _Echoing(BaseHTTPRequestHandler):
+    """Something between the gateway and its node (a proxy's or a portal's page) answering 200 with a page that is
+    not JSON and that names the address asked for."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        page = f"<html>blocked: http://{self.headers['Host']}{self.path}</html>".encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(page)))
+        self.end_headers()
+        self.wfile.write(page)
+
+    def log_message(self, *_: Any) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def echoing() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echoing)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(
+    ledger: Ledger, document: dict[str, Any], echoing: str
+) -> None:
+    """web3 quotes an answer it cannot decode in its error ("Could not decode '<html>…'"), a ValueError the chain's
+    readers did not take for a chain failure: verification reported the holder's document as malformed, quoting the
+    page (and what it names). It is a chain that could not be read, and the page stays in the operator's log."""
+    chain = _chain(ledger, echoing)
+    with pytest.raises(ChainError) as caught:
+        chain.call(chain.registry.functions.departmentIds())
+    assert _leaks(str(caught.value), echoing) == [], str(caught.value)
+    report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
+    text = json.dumps(report.to_json())
+    assert not report.ok
+    assert "chain could not be read" in text and "malformed" not in text, text
+    assert _leaks(text, echoing) == [], text
+
+
+def _tls_files(directory: Any) -> tuple[str, str, str]:
+    """A CA (the gateway trusts it) and a node certificate it signed for another name than the one asked for."""
+    import datetime
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def cert(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(days=1))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, node_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = cert("test CA", ca_key, "test CA", ca_key, True)
+    node = cert("other.example", node_key, "test CA", ca_key, False)
+    paths = (directory / "ca.pem", directory / "node.pem", directory / "node.key")
+    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths[1].write_bytes(node.public_bytes(serialization.Encoding.PEM))
+    paths[2].write_bytes(
+        node_key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(paths[0]), str(paths[1]), str(paths[2])
+
+
+def test_a_certificate_for_another_name_names_no_node_address(
+    ledger: Ledger, document: dict[str, Any], tmp_path: Any
+) -> None:
+    """The node's TLS certificate does not name the host the gateway asked for (a misissued or expired DNS name,
+    a box in the middle): the system's reason for the failure is "Hostname mismatch, certificate is not valid for
+    '<the node's host>'", which the transport failure's text carried. It says the TLS failure's kind only."""
+    import ssl
+
+    ca, node_cert, node_key = _tls_files(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(node_cert, node_key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"https://127.0.0.1:{server.server_address[1]}/{SECRET}"
+        chain = _chain(ledger, url)
+        chain.w3.provider._request_kwargs["verify"] = ca  # type: ignore[attr-defined]  # the gateway trusts this CA
+        with pytest.raises(ChainError) as caught:
+            chain.call(chain.registry.functions.departmentIds())
+        assert _leaks(str(caught.value), url) == [], str(caught.value)
+        assert "CERTIFICATE_VERIFY_FAILED" in str(caught.value), str(caught.value)
+        report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
+        text = json.dumps(report.to_json())
+        assert not report.ok and _leaks(text, url) == [], text
+    finally:
+        server.shutdown()
+        server.server_close()

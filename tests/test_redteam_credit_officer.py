@@ -286,3 +286,48 @@ def test_replay_reports_a_withdrawals_listing_naming_another_officer(ledger: Led
     moved = _past_the_library(ledger, dept, {**listing, "officer_ref": decisions.officer_ref(ledger, dept, "o-other")})
     found = _found(ledger, dept)
     assert [s for c, s in found if c == "credit_officer_invalid"] == [moved], found
+
+
+def test_replay_reports_a_withdrawals_listing_whose_withdrawal_names_its_officer_in_another_shape(
+    ledger: Ledger, published: Any
+) -> None:
+    """Adversary: an insider writing, past the library, a withdrawal whose ``decided_by`` is not the mapping the
+    library writes (the staff id in clear, a list), and a listing resting on it. Replay compared the listing's officer
+    with ``decided_by.get("officer_ref")`` and stopped on the AttributeError: one entry ended the whole replay, every
+    other check of the department unreported. Replay now reports the listing (``credit_officer_invalid``)."""
+    dept, rules = published
+    announcement = announced(ledger, dept, rules, n=10, rate="0.3")
+    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
+    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
+    first = draw["sample"][0]
+    inspector = next(
+        f"insp-{i}" for i in (1, 2, 3) if decisions.officer_ref(ledger, dept, f"insp-{i}") == first["inspector_ref"]
+    )
+    bad = supervision.record_finding(
+        ledger, dept, draw["seq"], first["case_id"], inspector=inspector, conforming=False, findings=["F"]
+    )
+    withdrawn = supervision.withdraw_approval(
+        ledger, dept, bad, officer="o-withdraw", reasons=["IMPROPER"], legal_basis="ADMIN-LICENSING-LAW-ART-69"
+    )
+    assert replay(ledger, department=dept).ok
+    listing = _body(ledger, dept, withdrawn["credit_listing"])
+    withdrawal_seq = listing["basis"]["withdrawal"]["seq"]
+    withdrawal = _body(ledger, dept, withdrawal_seq)
+    listings = []
+    for shape in ("o-withdraw", ["o-withdraw"]):
+        forged = _past_the_library(ledger, dept, {**withdrawal, "decided_by": shape})
+        listings.append(
+            _past_the_library(
+                ledger,
+                dept,
+                {
+                    **listing,
+                    "basis": {
+                        **listing["basis"],
+                        "withdrawal": {"seq": forged, "entry_hash": _hash(ledger, dept, forged)},
+                    },
+                },
+            )
+        )
+    found = _found(ledger, dept)
+    assert sorted(s for c, s in found if c == "credit_officer_invalid") == listings, found

@@ -9,6 +9,7 @@ contract's custom error and its arguments.
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -18,6 +19,7 @@ from typing import Any
 import requests
 import requests.adapters
 import requests.utils
+import urllib3.exceptions
 from eth_abi import decode as abi_decode
 from eth_abi.exceptions import DecodingError
 from eth_account.signers.local import LocalAccount
@@ -34,7 +36,8 @@ from web3.exceptions import (
     TransactionNotFound,
     Web3RPCError,
 )
-from web3.types import RPCEndpoint
+from web3.providers.rpc import HTTPProvider
+from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
 from .chainread import DEFAULT_LOG_SPAN
@@ -567,24 +570,70 @@ class _AddresslessAdapter(requests.adapters.HTTPAdapter):
         try:
             return super().send(request, *args, **kwargs)
         except requests.exceptions.RequestException as exc:
-            try:
-                quiet = type(exc)(_failure(exc), request=request)
-            except TypeError:  # a class with another constructor: the generic one, still a RequestException
-                quiet = requests.exceptions.ConnectionError(_failure(exc), request=request)
-            raise quiet from exc
+            raise _quiet(exc, request) from exc
+
+
+class _AddresslessSession(requests.Session):
+    """The adapter's rewrite, for what fails in ``Session.send`` after the adapter has returned: the body is read
+    there (a node that sends its headers and stalls: urllib3's "HTTPConnectionPool(host=..., port=...): Read timed
+    out."), and redirects are followed there (InvalidSchema quotes the Location). A text already rewritten by the
+    adapter is rewritten again to the same."""
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            raise _quiet(exc, request) from exc
+
+
+def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.exceptions.RequestException:
+    """The same exception class (web3's retries and the ledger's handlers see what they saw), with the cause's kind
+    and reason only; the original stays chained for the operator's log."""
+    try:
+        return type(exc)(_failure(exc), request=request)
+    except TypeError:  # a class with another constructor: the generic one, still a RequestException
+        return requests.exceptions.ConnectionError(_failure(exc), request=request)
 
 
 def _failure(exc: BaseException) -> str:
     """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address."""
-    kind = "did not answer in time" if isinstance(exc, requests.exceptions.Timeout) else "could not be reached"
+    timed_out = isinstance(exc, requests.exceptions.Timeout)
     reason, seen = None, set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
         seen.add(id(cause))
-        if isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+        # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
+        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one)
+        timed_out = timed_out or any(isinstance(x, urllib3.exceptions.ReadTimeoutError) for x in (cause, *cause.args))
+        if isinstance(cause, ssl.SSLError):
+            # its text may name the host: "Hostname mismatch, certificate is not valid for '<host>'"; its reason
+            # code does not (CERTIFICATE_VERIFY_FAILED)
+            reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
+        elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
         cause = cause.__cause__ or cause.__context__
+    kind = "did not answer in time" if timed_out else "could not be reached"
     return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
+class NodeAnswerError(requests.exceptions.RequestException):
+    """The node's answer is not JSON-RPC web3 can decode: a failure to read the chain (an OSError, as a transport
+    failure is, so every reader of the chain takes it for one), whose text quotes nothing of the answer."""
+
+
+class _NodeProvider(HTTPProvider):
+    """web3's HTTP provider, whose failure to decode an answer names none of it: web3 raises a ValueError quoting the
+    whole answer ("Could not decode '<html>...'"), which no chain reader took for a chain failure (verification
+    reported the holder's document as malformed) and which carried whatever the page said - a proxy's or a portal's
+    page naming the address it was asked for (the node's URL and access key). The answer stays chained for the
+    operator's log."""
+
+    @staticmethod
+    def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        try:
+            return HTTPProvider.decode_rpc_response(raw_response)
+        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+            raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
 
 
 def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
@@ -606,14 +655,14 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     # One HTTP session for every thread, which does not look for proxies in the environment on each request (that
     # scan of os.environ was a third of a request's CPU): the proxy for the node's URL, if the environment names
     # one, is read here once, as requests would have read it.
-    session = requests.Session()
+    session = _AddresslessSession()
     session.trust_env = False
     session.mount("http://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
     session.mount("https://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
     session.hooks["response"].append(_addressless_response)
     proxies = requests.utils.get_environ_proxies(url)
     w3 = Web3(
-        Web3.HTTPProvider(
+        _NodeProvider(
             url,
             request_kwargs={"timeout": timeout, **({"proxies": proxies} if proxies else {})},
             session=session,

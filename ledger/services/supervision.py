@@ -1745,9 +1745,7 @@ def check_replay(
                     None,
                     "the listing names a withdrawal of this log that does not exist or concerns another applicant",
                 )
-            elif c.body.get("officer_ref") is not None and c.body.get("officer_ref") != (
-                w.body.get("decided_by") or {}
-            ).get("officer_ref"):
+            elif c.body.get("officer_ref") is not None and c.body.get("officer_ref") != _withdrawing_officer(w):
                 fail(
                     "credit_officer_invalid",
                     c.seq,
@@ -1764,6 +1762,14 @@ def check_replay(
         "credit_removals": len(_find(entries, "credit_removal")),
         "credit_officer_not_recorded": unrecorded,
     }
+
+
+def _withdrawing_officer(withdrawal: _Entry) -> Any:
+    """The officer_ref of the officer who made ``withdrawal``, or None when its ``decided_by`` is not the mapping the
+    library writes (an entry written past the library: then no listing's officer matches it, and replay says so
+    rather than stopping on it)."""
+    decided_by = withdrawal.body.get("decided_by")
+    return decided_by.get("officer_ref") if isinstance(decided_by, dict) else None
 
 
 def _check_credit_officers(entries: Sequence[_Entry], fail: Callable[[str, int | None, str | None, str], None]) -> int:
