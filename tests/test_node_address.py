@@ -52,15 +52,20 @@ class _Refusing(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="module")
-def refusing() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+def _serve(handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[str]:
+    """A plain HTTP server answering with ``handler`` on a free port, for a module; yields its URL + ``path``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture(scope="module")
+def refusing() -> Iterator[str]:
+    yield from _serve(_Refusing)
 
 
 @pytest.fixture(scope="module")
@@ -177,13 +182,7 @@ class _Echoing(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echoing() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Echoing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    yield from _serve(_Echoing, f"/{SECRET}")
 
 
 def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(

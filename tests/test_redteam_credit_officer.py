@@ -263,11 +263,9 @@ def _edit(ledger: Ledger, dept: str, seq: int, body: dict[str, Any]) -> None:
         )
 
 
-def test_replay_reports_a_withdrawals_listing_naming_another_officer(ledger: Ledger, published: Any) -> None:
-    """Adversary: an insider writing, past the library, a second listing resting on a real withdrawal but naming
-    another officer than the one who withdrew (blame moved onto a colleague). A withdrawal's listing is made by the
-    withdrawing officer: replay reports one naming anyone else (``credit_officer_invalid``)."""
-    dept, rules = published
+def _withdrawn(ledger: Ledger, dept: str, rules: Any) -> dict[str, Any]:
+    """An approval drawn for inspection, found non-conforming and withdrawn by officer ``o-withdraw`` (which lists
+    the applicant): the withdrawal's answer, the department's replay clean."""
     announcement = announced(ledger, dept, rules, n=10, rate="0.3")
     mine(ledger, announcement["target_block"] - ledger.chain.block_number())
     draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
@@ -278,10 +276,19 @@ def test_replay_reports_a_withdrawals_listing_naming_another_officer(ledger: Led
     bad = supervision.record_finding(
         ledger, dept, draw["seq"], first["case_id"], inspector=inspector, conforming=False, findings=["F"]
     )
-    withdrawn = supervision.withdraw_approval(
+    withdrawn: dict[str, Any] = supervision.withdraw_approval(
         ledger, dept, bad, officer="o-withdraw", reasons=["IMPROPER"], legal_basis="ADMIN-LICENSING-LAW-ART-69"
     )
     assert replay(ledger, department=dept).ok
+    return withdrawn
+
+
+def test_replay_reports_a_withdrawals_listing_naming_another_officer(ledger: Ledger, published: Any) -> None:
+    """Adversary: an insider writing, past the library, a second listing resting on a real withdrawal but naming
+    another officer than the one who withdrew (blame moved onto a colleague). A withdrawal's listing is made by the
+    withdrawing officer: replay reports one naming anyone else (``credit_officer_invalid``)."""
+    dept, rules = published
+    withdrawn = _withdrawn(ledger, dept, rules)
     listing = _body(ledger, dept, withdrawn["credit_listing"])
     moved = _past_the_library(ledger, dept, {**listing, "officer_ref": decisions.officer_ref(ledger, dept, "o-other")})
     found = _found(ledger, dept)
@@ -296,20 +303,7 @@ def test_replay_reports_a_withdrawals_listing_whose_withdrawal_names_its_officer
     with ``decided_by.get("officer_ref")`` and stopped on the AttributeError: one entry ended the whole replay, every
     other check of the department unreported. Replay now reports the listing (``credit_officer_invalid``)."""
     dept, rules = published
-    announcement = announced(ledger, dept, rules, n=10, rate="0.3")
-    mine(ledger, announcement["target_block"] - ledger.chain.block_number())
-    draw = supervision.draw_inspection(ledger, dept, announcement["seq"])
-    first = draw["sample"][0]
-    inspector = next(
-        f"insp-{i}" for i in (1, 2, 3) if decisions.officer_ref(ledger, dept, f"insp-{i}") == first["inspector_ref"]
-    )
-    bad = supervision.record_finding(
-        ledger, dept, draw["seq"], first["case_id"], inspector=inspector, conforming=False, findings=["F"]
-    )
-    withdrawn = supervision.withdraw_approval(
-        ledger, dept, bad, officer="o-withdraw", reasons=["IMPROPER"], legal_basis="ADMIN-LICENSING-LAW-ART-69"
-    )
-    assert replay(ledger, department=dept).ok
+    withdrawn = _withdrawn(ledger, dept, rules)
     listing = _body(ledger, dept, withdrawn["credit_listing"])
     withdrawal_seq = listing["basis"]["withdrawal"]["seq"]
     withdrawal = _body(ledger, dept, withdrawal_seq)
