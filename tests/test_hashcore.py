@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ledger.errors import InputError
-from ledger.formats import canonical, certificate, merkle
+from ledger.formats import canonical, certificate, decision_input, merkle
 from ledger.formats.canonical import CERT_FORMAT, CERT_PREFIX, FIELD_PREFIX, SALT_BYTES
 
 NATIVE = canonical.NATIVE
@@ -472,3 +472,190 @@ def test_proof_walk_declines_what_it_does_not_build() -> None:
         NATIVE is None or NATIVE.proof_walk(b"", [_Str("0x" + "00" * 32)], "0x" + "00" * 32, b"", {}) is NotImplemented
     )
     assert NATIVE is None or NATIVE.proof_walk(b"", [None], "", b"", {}) is NotImplemented
+
+
+# -- a decision's salted input hashes (decision_input._salted_hashes) ------------------------------------------------
+
+_SECRETS = [b"", b"k", b"\x00" * 32, bytes(range(64)), bytes(range(65)), os.urandom(200)]
+
+
+def _both_input_hashes(secret: Any, input_digest: Any, fields: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """The public function (native first) gives what the pure-Python reference gives, error included; the native
+    call alone gives that or None."""
+    reference = _outcome(lambda: decision_input._salted_hashes_py(secret, input_digest, fields))
+    assert _outcome(lambda: decision_input._salted_hashes(secret, input_digest, fields)) == reference
+    with monkeypatch.context() as patch:
+        patch.setattr(decision_input, "_NATIVE_INPUT_HASHES", None)
+        assert _outcome(lambda: decision_input._salted_hashes(secret, input_digest, fields)) == reference
+    native_call = getattr(NATIVE, "input_hashes", None)
+    if native_call is not None and isinstance(input_digest, str) and input_digest.isascii():
+        message = b"pl-input-salt\x00" + input_digest.lower().encode("ascii") + b"\x00"
+        native = _outcome(
+            lambda: native_call(fields, secret, message, SALT_BYTES, FIELD_PREFIX, canonical.canonical_json)
+        )
+        assert native == ("ok", None) or native == reference
+        if reference[0] == "ok" and native[1] is not None:
+            assert list(native[1]) == list(reference[1])  # the same order of names
+    return reference
+
+
+def test_the_native_input_hashes_are_built_with_the_core() -> None:
+    assert NATIVE is None or decision_input._NATIVE_INPUT_HASHES is not None
+
+
+def test_salted_input_hashes_match_the_hmac_definition() -> None:
+    """The reference itself against the definition written with the standard hmac module (docs/evidence.md)."""
+    import hmac
+
+    fields = {"item.a": 1, "b": "x", "c": [1, {"d": None}], "@applicant": "91440300MA5000001"}
+    secret, digest = os.urandom(32), "0x" + "Ab" * 32
+    expected = {}
+    for name, value in fields.items():
+        salt = hmac.new(secret, b"pl-input-salt\x00" + digest.lower().encode() + b"\x00" + name.encode(), "sha256")
+        expected[name] = hashlib.sha256(
+            FIELD_PREFIX + salt.digest()[:SALT_BYTES] + name.encode() + b"\x00" + canonical.canonical_json(value)
+        ).digest()
+    assert decision_input._salted_hashes(secret, digest, fields) == expected
+    assert decision_input._salted_hashes_py(secret, digest, fields) == expected
+
+
+@pytest.mark.parametrize("secret", _SECRETS, ids=lambda s: f"secret{len(s)}")
+@pytest.mark.parametrize("value", _VALUES, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("name", ["item.v", "caf\u00e9", "\U0001f600", "\ud800", 'q"\\', "", "%s", "\x00"])
+def test_every_input_field_gets_the_reference_answer(
+    name: str, value: Any, secret: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fields = {"case_id": "CASE-1", "item.n": 3, name: value, "@applicant": "applicant-1"}
+    _both_input_hashes(secret, "0x" + "AB" * 32, fields, monkeypatch)
+
+
+_SCALARS: list[Any] = [
+    0,
+    1,
+    -1,
+    2**53 - 1,
+    -(2**53) + 1,
+    2**53,
+    -(2**53),
+    2**63 - 1,
+    2**63,
+    -(2**63),
+    -(2**63) - 1,
+    10**40,
+    True,
+    False,
+    None,
+    1.0,
+    collections.Counter,
+]
+
+
+class _Int(int):
+    pass
+
+
+@pytest.mark.parametrize("value", [*_SCALARS, _Int(5), _Int(2**60)], ids=repr)
+def test_scalars_at_every_edge_get_the_reference_answer(value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The native writer of None, booleans and exact ints within I-JSON's range (canonical_json's own fast paths):
+    the edges of that range, 64-bit overflow, an int subclass and the booleans (ints to Python) answer as the
+    reference does, in the input hashes and in the certificate field hashes alike."""
+    _both_input_hashes(b"secret", "0x00", {"a": value}, monkeypatch)
+    _both_field_hashes({"a": value}, {"a": b"\x01" * SALT_BYTES})
+
+
+@pytest.mark.parametrize(
+    ("secret", "digest", "fields"),
+    [
+        (bytearray(b"k"), "0x00", {"a": 1}),  # not bytes: the Python code decides
+        (memoryview(b"k"), "0x00", {"a": 1}),
+        ("k", "0x00", {"a": 1}),
+        (None, "0x00", {"a": 1}),
+        (b"k", "0x\u00e9", {"a": 1}),  # a digest that is not ASCII: the reference's own error
+        (b"k", None, {"a": 1}),
+        (b"k", "0x00", _Dict(a=1, b="x")),
+        (b"k", "0x00", collections.OrderedDict(a=1)),
+        (b"k", "0x00", {1: "a non-string name"}),
+        (b"k", "0x00", {_Str("a"): 1}),
+        (b"k", "0x00", {"\ud800": 1}),
+        (b"k", "0x00", {}),
+    ],
+    ids=repr,
+)
+def test_input_arguments_of_every_kind_get_the_reference_answer(
+    secret: Any, digest: Any, fields: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _both_input_hashes(secret, digest, fields, monkeypatch)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    fields=st.dictionaries(_names, _json | st.text() | st.integers(), max_size=12),
+    secret=st.binary(max_size=130),
+    digest=st.text(alphabet="0123456789abcdefABCDEFx", max_size=70),
+)
+def test_generated_inputs_get_the_reference_answer(
+    fields: dict[str, Any], secret: bytes, digest: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _both_input_hashes(secret, digest, fields, monkeypatch)
+    _both_input_hashes(secret, digest, decision_input.flatten(fields), monkeypatch)
+
+
+@needs_native
+def test_native_input_hashes_decline_or_raise_as_the_reference_on_hostile_calls() -> None:
+    """A salt size it cannot give, a canonical writer that raises, returns text or empties the mapping, and an
+    interrupt: None (the reference answers), the Python loop's own RuntimeError, or the interrupt itself."""
+    native_call = NATIVE.input_hashes
+    message = b"pl-input-salt\x000x00\x00"
+    fields: dict[str, Any] = {"a": [1], "b": [2], "c": "x"}
+    for size in (0, -1, 33, 2**40):
+        assert native_call(fields, b"k", message, size, FIELD_PREFIX, canonical.canonical_json) is None
+    assert native_call(fields, b"k", bytearray(message), 16, FIELD_PREFIX, canonical.canonical_json) is None
+    assert native_call(fields, b"k", message, 16, bytearray(FIELD_PREFIX), canonical.canonical_json) is None
+
+    def raises(_value: Any) -> bytes:
+        raise InputError("refused")
+
+    def text(_value: Any) -> Any:
+        return "not bytes"
+
+    def vandal(value: Any) -> bytes:
+        fields.clear()
+        gc.collect()
+        return canonical.canonical_json(value)
+
+    def interrupted(_value: Any) -> bytes:
+        raise KeyboardInterrupt
+
+    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, raises) is None
+    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, text) is None
+    with pytest.raises(KeyboardInterrupt):
+        native_call(fields, b"k", message, 16, FIELD_PREFIX, interrupted)
+    with pytest.raises(RuntimeError, match="changed size during iteration"):
+        native_call(fields, b"k", message, 16, FIELD_PREFIX, vandal)
+    with pytest.raises(TypeError):
+        native_call(fields, b"k", message, 16, FIELD_PREFIX)
+
+
+@needs_native
+def test_native_input_hashes_neither_leak_nor_free_what_they_were_given() -> None:
+    native_call = NATIVE.input_hashes
+    name, value, secret = "item.name", "value " * 10, b"\x07" * 32
+    listed = ["a", "list"]
+    fields = {name: value, "item.list": listed, "item.n": 12345, "item.big": 2**60}
+    before = [sys.getrefcount(x) for x in (name, value, secret, listed)]
+
+    def rounds() -> None:
+        for _ in range(2_000):
+            native_call(fields, secret, b"m", 16, FIELD_PREFIX, canonical.canonical_json)
+            native_call({**fields, "\ud800": 1}, secret, b"m", 16, FIELD_PREFIX, canonical.canonical_json)  # declined
+
+    rounds()
+    gc.collect()
+    tracemalloc.start()
+    first, _ = tracemalloc.get_traced_memory()
+    rounds()
+    gc.collect()
+    second, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert second - first < 64 * 1024
+    assert [sys.getrefcount(x) for x in (name, value, secret, listed)] == before

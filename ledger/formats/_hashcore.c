@@ -14,6 +14,7 @@
 #define PY_SSIZE_T_CLEAN
 #define OPENSSL_SUPPRESS_DEPRECATED /* SHA256_Init/Update/Final: the one-block-at-a-time API, fastest for short input */
 #include <Python.h>
+#include <openssl/crypto.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -64,7 +65,41 @@ static void update_quoted(SHA256_CTX *ctx, const char *utf8, Py_ssize_t size)
     SHA256_Update(ctx, "\"", 1);
 }
 
-/* One field's hash: SHA-256(prefix || salt || utf8(name) || 0x00 || canonical(value)). */
+/* canonical_json's own fast paths for the scalars that make up most fields, written into ``out`` (at least 32
+   bytes): None, True, False and an exact int strictly between -2**53 and 2**53 (its decimal digits, as str(int)
+   writes them). Returns the length written, or 0 for any other value (a bool is not an exact int; a larger int,
+   a float or an int subclass goes to canonical_json). */
+static int plain_scalar(PyObject *value, char out[32])
+{
+    if (value == Py_None) {
+        memcpy(out, "null", 4);
+        return 4;
+    }
+    if (value == Py_True) {
+        memcpy(out, "true", 4);
+        return 4;
+    }
+    if (value == Py_False) {
+        memcpy(out, "false", 5);
+        return 5;
+    }
+    if (PyLong_CheckExact(value)) {
+        int overflow = 0;
+        long long v = PyLong_AsLongLongAndOverflow(value, &overflow);
+        if (v == -1 && PyErr_Occurred()) {  /* not reached for an exact int */
+            PyErr_Clear();
+            return 0;
+        }
+        const long long limit = 1LL << 53;
+        if (overflow || v <= -limit || v >= limit) return 0;
+        int n = snprintf(out, 32, "%lld", v);
+        return n > 0 && n < 32 ? n : 0;
+    }
+    return 0;
+}
+
+/* One field's hash: SHA-256(prefix || salt || utf8(name) || 0x00 || canonical(value)); ``canonical`` is
+   canonical.canonical_json, whose scalar and printable-string answers are written here without calling it. */
 static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssize_t salt_size, PyObject *prefix,
                       PyObject *canonical, unsigned char out[HASH_BYTES])
 {
@@ -80,7 +115,11 @@ static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssiz
     SHA256_Update(&ctx, salt, (size_t)salt_size);
     SHA256_Update(&ctx, name_utf8, (size_t)name_size);
     SHA256_Update(&ctx, "", 1);
-    if (PyUnicode_CheckExact(value) && printable(value)) {
+    char number[32];
+    int scalar = plain_scalar(value, number);
+    if (scalar > 0) {
+        SHA256_Update(&ctx, number, (size_t)scalar);
+    } else if (PyUnicode_CheckExact(value) && printable(value)) {
         Py_ssize_t size;
         const char *utf8 = PyUnicode_AsUTF8AndSize(value, &size);
         if (utf8 == NULL) {  /* not reached: a printable string has no surrogate */
@@ -235,6 +274,91 @@ failed:
     Py_DECREF(items);
     Py_DECREF(hashes);
     return NULL;
+}
+
+/* input_hashes(fields, secret, message, salt_bytes, prefix, canonical) -> dict | None
+
+   decision_input._salted_hashes_py: for each field, in the dict's order, its salt
+   HMAC-SHA256(secret, message || utf8(name))[:salt_bytes] (``message`` is "pl-input-salt\0" || input digest ||
+   "\0", built by the caller) and its hash SHA-256(prefix || salt || utf8(name) || 0x00 || canonical(value)).
+   None (the Python code answers, errors included) for a mapping that is not an exact dict, a name that is not an
+   exact str or not valid UTF-8, a secret or message that is not exact bytes, a salt size outside 1..32, a value
+   whose canonical form raised. The secret is read into stack buffers that are wiped before returning. */
+static PyObject *input_hashes(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "input_hashes(fields, secret, message, salt_bytes, prefix, canonical)");
+        return NULL;
+    }
+    PyObject *fields = args[0], *secret = args[1], *message = args[2], *prefix = args[4], *canonical = args[5];
+    Py_ssize_t salt_bytes = PyLong_AsSsize_t(args[3]);
+    if (salt_bytes == -1 && PyErr_Occurred()) return NULL;
+    if (!PyDict_CheckExact(fields) || !PyBytes_CheckExact(secret) || !PyBytes_CheckExact(message)
+        || !PyBytes_CheckExact(prefix) || salt_bytes < 1 || salt_bytes > HASH_BYTES)
+        Py_RETURN_NONE;
+    /* RFC 2104 with SHA-256 (block 64): a key longer than a block is hashed first, then zero-padded */
+    unsigned char key[64], pad[64], inner_hash[HASH_BYTES], salt[HASH_BYTES];
+    memset(key, 0, sizeof key);
+    if (PyBytes_GET_SIZE(secret) > 64) {
+        SHA256((const unsigned char *)PyBytes_AS_STRING(secret), (size_t)PyBytes_GET_SIZE(secret), key);
+    } else {
+        memcpy(key, PyBytes_AS_STRING(secret), (size_t)PyBytes_GET_SIZE(secret));
+    }
+    SHA256_CTX inner, outer, ctx;
+    for (int k = 0; k < 64; k++) pad[k] = key[k] ^ 0x36;
+    SHA256_Init(&inner);
+    SHA256_Update(&inner, pad, 64);
+    SHA256_Update(&inner, PyBytes_AS_STRING(message), (size_t)PyBytes_GET_SIZE(message));
+    for (int k = 0; k < 64; k++) pad[k] = key[k] ^ 0x5c;
+    SHA256_Init(&outer);
+    SHA256_Update(&outer, pad, 64);
+    PyObject *result = NULL, *item = NULL;
+    PyObject *items = live_items(fields);  /* read as the Python loop reads them: canonical may edit the mapping */
+    PyObject *hashes = items == NULL ? NULL : PyDict_New();
+    if (hashes == NULL) goto end;
+    while ((item = PyIter_Next(items)) != NULL) {
+        PyObject *name = PyTuple_GET_ITEM(item, 0), *value = PyTuple_GET_ITEM(item, 1);
+        if (!PyUnicode_CheckExact(name)) goto fallback;
+        Py_ssize_t name_size;
+        const char *name_utf8 = PyUnicode_AsUTF8AndSize(name, &name_size);
+        if (name_utf8 == NULL) {  /* a lone surrogate: the Python code names the field */
+            PyErr_Clear();
+            goto fallback;
+        }
+        ctx = inner;
+        SHA256_Update(&ctx, name_utf8, (size_t)name_size);
+        SHA256_Final(inner_hash, &ctx);
+        ctx = outer;
+        SHA256_Update(&ctx, inner_hash, HASH_BYTES);
+        SHA256_Final(salt, &ctx);
+        unsigned char out[HASH_BYTES];
+        int done = hash_field(name, value, (const char *)salt, salt_bytes, prefix, canonical, out);
+        if (done == FAILED) goto end;
+        if (done != DONE) goto fallback;
+        PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+        if (hash == NULL || PyDict_SetItem(hashes, name, hash) < 0) {
+            Py_XDECREF(hash);
+            goto end;
+        }
+        Py_DECREF(hash);
+        Py_CLEAR(item);
+    }
+    if (PyErr_Occurred()) goto end;  /* the iterator's RuntimeError: the mapping changed size */
+    result = Py_NewRef(hashes);
+    goto end;
+fallback:
+    result = Py_NewRef(Py_None);
+end:
+    OPENSSL_cleanse(key, sizeof key);
+    OPENSSL_cleanse(pad, sizeof pad);
+    OPENSSL_cleanse(&inner, sizeof inner);
+    OPENSSL_cleanse(&outer, sizeof outer);
+    OPENSSL_cleanse(&ctx, sizeof ctx);
+    OPENSSL_cleanse(inner_hash, sizeof inner_hash);
+    Py_XDECREF(item);
+    Py_XDECREF(hashes);
+    Py_XDECREF(items);
+    return result;
 }
 
 /* The format's text, when it is printable ASCII (else the caller's general path). */
@@ -481,6 +605,8 @@ static PyMethodDef methods[] = {
     {"sealed_digest", (PyCFunction)(void (*)(void))sealed_digest, METH_FASTCALL,
      "sealed_digest(fields, randomness, offset, salt_bytes, field_prefix, cert_prefix, fmt, canonical) -> bytes | "
      "None"},
+    {"input_hashes", (PyCFunction)(void (*)(void))input_hashes, METH_FASTCALL,
+     "input_hashes(fields, secret, message, salt_bytes, prefix, canonical) -> dict | None"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {NULL, NULL, 0, NULL},

@@ -19,3 +19,12 @@ def sealed_digest(
 def proof_walk(
     digest: bytes, elements: list[str], text: str, root: bytes, nodes: dict[bytes, tuple[bytes, str, int]], /
 ) -> tuple[bytes, list[bytes]] | None: ...
+def input_hashes(
+    fields: object,
+    secret: object,
+    message: object,
+    salt_bytes: int,
+    prefix: object,
+    canonical: Callable[[Any], bytes],
+    /,
+) -> dict[str, bytes] | None: ...

@@ -30,6 +30,7 @@ from ..errors import InputError, VerificationError
 from .canonical import (
     FIELD_PREFIX,
     MAX_JSON_DEPTH,
+    NATIVE,
     SALT_BYTES,
     canonical_json,
     field_hashes,
@@ -54,6 +55,8 @@ APPLICANT_FIELD = "@applicant"
 _PREFIX = b"pl-input\x00"
 _SALT_PREFIX = b"pl-input-salt\x00"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
+# the native salted input hashes (``_hashcore.input_hashes``), or None (not built, or a build older than it)
+_NATIVE_INPUT_HASHES = getattr(NATIVE, "input_hashes", None)
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -174,7 +177,23 @@ def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, b
 def _salted_hashes(secret: bytes, input_digest: str, fields: Mapping[str, Any]) -> dict[str, bytes]:
     """``field_hashes(fields, salts(secret, input_digest, fields))`` in one pass (what every decision and every
     replayed decision computes): each field's salt is derived and used at once, ``SHA-256("pl-field\\0" || salt ||
-    name || "\\0" || JCS(value))`` exactly as ``canonical.field_hashes`` hashes it."""
+    name || "\\0" || JCS(value))`` exactly as ``canonical.field_hashes`` hashes it.
+
+    The native fast path (``_hashcore.input_hashes``, OpenSSL's SHA-256) answers the plain case;
+    :func:`_salted_hashes_py`, the reference, answers anything it declines, errors included
+    (tests/test_hashcore.py compares the two)."""
+    message = _SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00"
+    if _NATIVE_INPUT_HASHES is not None:
+        hashes: dict[str, bytes] | None = _NATIVE_INPUT_HASHES(
+            fields, secret, message, SALT_BYTES, FIELD_PREFIX, canonical_json
+        )
+        if hashes is not None:
+            return hashes
+    return _salted_hashes_py(secret, input_digest, fields)
+
+
+def _salted_hashes_py(secret: bytes, input_digest: str, fields: Mapping[str, Any]) -> dict[str, bytes]:
+    """The reference of :func:`_salted_hashes` (pure Python)."""
     inner, outer = _hmac_keyed(secret)
     inner.update(_SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00")
     sha256 = hashlib.sha256
