@@ -57,6 +57,42 @@ def test_canonical_json_agrees_with_rfc8785(value: Any) -> None:
     assert canonical_json(value) == expected
 
 
+# Plain JSON (what nearly every log body and stored input is): ASCII keys, printable strings of every script,
+# integers within I-JSON's range; canonical_json writes it through orjson (sorted keys), which must give exactly
+# RFC 8785's bytes and json's sorted compact form.
+_printable = st.text(
+    alphabet=st.characters(blacklist_categories=("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp")), max_size=20
+)
+plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1) | _printable,
+    lambda inner: (
+        st.lists(inner, max_size=5)
+        | st.dictionaries(
+            st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0x7E), max_size=6), inner, max_size=5
+        )
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=500)
+@given(plain_values)
+def test_plain_canonical_json_agrees_with_rfc8785_and_json(value: Any) -> None:
+    from ledger.formats import canonical
+
+    expected = rfc8785.dumps(value)
+    assert canonical_json(value) == expected
+    assert canonical._plain_dumps(value).encode("utf-8") == expected
+    assert canonical_json({"v": value, "w": [value]}) == rfc8785.dumps({"v": value, "w": [value]})
+
+
+def test_plain_json_nested_beyond_orjsons_limit_is_written_by_json() -> None:
+    deep: Any = {"a": 1}
+    for _ in range(300):
+        deep = [deep, "x"]
+    assert canonical_json(deep) == rfc8785.dumps(deep)
+
+
 @given(any_text)
 def test_canonical_strings_with_control_characters_and_surrogates(text: str) -> None:
     for value in (text, "\x00" + text, text + "\ud800", "\x1f\u2028" + text):

@@ -44,8 +44,10 @@ try:
 
     _fast_loads: Any = orjson.loads
     _FastError: type[Exception] = orjson.JSONDecodeError
-except ImportError:  # optional: the standard parser gives the same values, more slowly
-    _fast_loads, _FastError = None, ValueError
+    _fast_dumps: Any = orjson.dumps
+    _SORT_KEYS: int = orjson.OPT_SORT_KEYS
+except ImportError:  # optional: the standard parser and encoder give the same values and bytes, more slowly
+    _fast_loads, _FastError, _fast_dumps, _SORT_KEYS = None, ValueError, None, 0
 # orjson turns integers beyond 64 bits into floats where json keeps them exact, so a run of 19 or more digits (in a
 # number, or harmlessly in a string or a long fraction) sends the text to json; mapping every digit to "0" and
 # looking for 19 zeros finds such a run several times faster than a regular expression. NaN, Infinity, lone
@@ -147,6 +149,16 @@ def canonical_json(value: Any) -> bytes:
     elif type(value) is int and -(2**53) < value < 2**53:
         return str(value).encode("ascii")
     elif (type(value) is dict or type(value) is list) and _json_plain(value):
+        # For plain JSON (exact dicts and lists, printable strings, ASCII keys, integers within ±2**53, no floats)
+        # orjson with sorted keys writes the same bytes as json's sorted, compact, non-ASCII-escaping encoder: both
+        # escape only '"' and '\\' in a printable string and sort ASCII keys by code point
+        # (tests/test_properties.py). orjson refuses nesting deeper than 254 levels (JSONEncodeError, a TypeError):
+        # json writes those.
+        if _fast_dumps is not None:
+            try:
+                return _fast_dumps(value, option=_SORT_KEYS)  # type: ignore[no-any-return]
+            except TypeError:
+                pass
         return _plain_dumps(value).encode("utf-8")
     try:
         return rfc8785.dumps(value)
