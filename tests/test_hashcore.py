@@ -659,3 +659,87 @@ def test_native_input_hashes_neither_leak_nor_free_what_they_were_given() -> Non
     tracemalloc.stop()
     assert second - first < 64 * 1024
     assert [sys.getrefcount(x) for x in (name, value, secret, listed)] == before
+
+
+# -- whether a value's sorted compact JSON is its canonical form (canonical._json_plain) -----------------------------
+
+
+def _both_plain(value: Any) -> bool:
+    reference = canonical._json_plain_py(value)
+    assert canonical._json_plain(value) is reference
+    native_call = getattr(NATIVE, "json_plain", None)
+    if native_call is not None:
+        assert native_call(value, canonical._CONTAINERS) is reference
+    return reference
+
+
+def test_the_native_plain_check_is_built_with_the_core() -> None:
+    assert NATIVE is None or canonical._NATIVE_JSON_PLAIN is not None
+
+
+_ANY_JSONISH = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from([2**53 - 1, 2**53, -(2**53) + 1, -(2**53), 2**63, -(2**63) - 1, 10**30, _Int(1), _Str("s")])
+    | st.floats()
+    | st.text()
+    | st.binary(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner)
+        | st.dictionaries(
+            st.text(max_size=4) | st.integers(0, 3) | st.sampled_from([_Str("k"), "\x7f", " "]), inner, max_size=4
+        )
+        | st.builds(_Dict, st.dictionaries(st.text(max_size=3), inner, max_size=3))
+    ),
+    max_leaves=16,
+)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_ANY_JSONISH)
+def test_generated_values_get_the_reference_plain_answer(value: Any) -> None:
+    _both_plain(value)
+    _both_plain([value, {"k": value}])
+
+
+@pytest.mark.parametrize("value", [*_VALUES, *_SCALARS, _Int(5), (1, 2), {"a": (1,)}, {"\u00e9": 1}], ids=repr)
+def test_every_value_gets_the_reference_plain_answer(value: Any) -> None:
+    _both_plain(value)
+    _both_plain({"a": value})
+    _both_plain([value])
+
+
+def test_the_plain_walks_budget_ends_where_the_references_does() -> None:
+    """At most 100,000 containers are walked (each taken off the stack once per path to it): exactly at the budget
+    still plain, one more not, whether the containers are side by side, nested or shared; a value that contains
+    itself is never plain; a wide list of scalars costs nothing of the budget."""
+    budget = canonical._CONTAINERS
+    assert _both_plain([[] for _ in range(budget - 1)]) is True
+    assert _both_plain([[] for _ in range(budget)]) is False
+    assert _both_plain([{} for _ in range(budget - 1)]) is True
+    assert _both_plain({"a": [{} for _ in range(budget)]}) is False
+    nested: Any = []
+    for _ in range(budget - 1):
+        nested = [nested]
+    assert _both_plain(nested) is True
+    assert _both_plain([nested]) is False
+    shared = [[] for _ in range(10)]
+    assert _both_plain([shared] * (budget // 11 - 1)) is True
+    assert _both_plain([shared] * (budget // 11 + 1)) is False
+    looped: list[Any] = [1]
+    looped.append(looped)
+    assert _both_plain(looped) is False
+    cyclic: dict[str, Any] = {}
+    cyclic["self"] = cyclic
+    assert _both_plain(cyclic) is False
+    assert _both_plain([1] * 1_000_000) is True
+    assert _both_plain([[1] * 1_000_000, 1.5]) is False
+    if NATIVE is not None:
+        assert NATIVE.json_plain([[]], 2) is True
+        assert NATIVE.json_plain([[]], 1) is False
+        assert NATIVE.json_plain([], 0) is False
+        assert NATIVE.json_plain([], -5) is False
+        with pytest.raises(TypeError):
+            NATIVE.json_plain([])

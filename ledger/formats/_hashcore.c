@@ -361,6 +361,93 @@ end:
     return result;
 }
 
+/* One value met by json_plain's walk: 1 when it may stay (a container is pushed to be walked), 0 when it makes the
+   value not plain, -1 on error (memory). */
+static int plain_member(PyObject *v, PyObject ***stack, Py_ssize_t *size, Py_ssize_t *capacity, Py_ssize_t budget)
+{
+    if (PyUnicode_CheckExact(v)) return printable(v);
+    if (PyDict_CheckExact(v) || PyList_CheckExact(v)) {
+        /* every container on the stack costs one unit of the budget when it is taken off: more of them than
+           there is budget left means the walk runs out before it ends (False either way, as in Python) */
+        if (*size >= budget) return 0;
+        if (*size == *capacity) {
+            Py_ssize_t grown = *capacity * 2;
+            PyObject **bigger = PyMem_Realloc(*stack, (size_t)grown * sizeof(PyObject *));
+            if (bigger == NULL) {
+                PyErr_NoMemory();
+                return -1;
+            }
+            *stack = bigger;
+            *capacity = grown;
+        }
+        (*stack)[(*size)++] = v;
+        return 1;
+    }
+    if (PyLong_CheckExact(v)) {
+        int overflow = 0;
+        long long n = PyLong_AsLongLongAndOverflow(v, &overflow);
+        if (n == -1 && PyErr_Occurred()) {
+            PyErr_Clear();
+            return 0;
+        }
+        const long long limit = 1LL << 53;
+        return !overflow && n > -limit && n < limit;
+    }
+    return v == Py_None || v == Py_True || v == Py_False;
+}
+
+/* json_plain(value, budget) -> bool: canonical._json_plain_py (the reference) - True when Python's sorted,
+   compact JSON of the value is byte-identical to RFC 8785: exact dicts and lists, printable strings, printable
+   ASCII keys, exact ints strictly within +-2**53, None and booleans, at most ``budget`` containers taken off the
+   walk's stack (a self-containing value never ends: False). No Python code runs during the walk (exact types
+   only, read with the C API), so the borrowed references on the stack stay alive and nothing changes under it. */
+static PyObject *json_plain(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "json_plain(value, budget)");
+        return NULL;
+    }
+    Py_ssize_t budget = PyLong_AsSsize_t(args[1]);
+    if (budget == -1 && PyErr_Occurred()) return NULL;
+    Py_ssize_t size = 0, capacity = 64;
+    PyObject **stack = PyMem_Malloc((size_t)capacity * sizeof(PyObject *));
+    if (stack == NULL) return PyErr_NoMemory();
+    stack[size++] = args[0];
+    int plain = 1;
+    while (size > 0 && plain == 1) {
+        budget -= 1;
+        if (budget < 0) {
+            plain = 0;
+            break;
+        }
+        PyObject *node = stack[--size];
+        if (PyDict_CheckExact(node)) {
+            PyObject *k, *v;
+            Py_ssize_t pos = 0;
+            while (plain == 1 && PyDict_Next(node, &pos, &k, &v)) {
+                if (!PyUnicode_CheckExact(k) || !printable(k) || !PyUnicode_IS_ASCII(k)) {
+                    plain = 0;
+                    break;
+                }
+                plain = plain_member(v, &stack, &size, &capacity, budget);
+            }
+        } else if (PyList_CheckExact(node)) {
+            for (Py_ssize_t i = 0; plain == 1 && i < PyList_GET_SIZE(node); i++) {
+                plain = plain_member(PyList_GET_ITEM(node, i), &stack, &size, &capacity, budget);
+            }
+        } else {
+            /* a root that is no container: the same test as a member, with nothing to push */
+            if (PyUnicode_CheckExact(node)) plain = printable(node);
+            else if (PyLong_CheckExact(node) || node == Py_None || node == Py_True || node == Py_False)
+                plain = plain_member(node, &stack, &size, &capacity, budget);
+            else plain = 0;
+        }
+    }
+    PyMem_Free(stack);
+    if (plain < 0) return NULL;
+    return PyBool_FromLong(plain);
+}
+
 /* The format's text, when it is printable ASCII (else the caller's general path). */
 static const char *plain_format(PyObject *fmt, Py_ssize_t *size)
 {
@@ -607,6 +694,7 @@ static PyMethodDef methods[] = {
      "None"},
     {"input_hashes", (PyCFunction)(void (*)(void))input_hashes, METH_FASTCALL,
      "input_hashes(fields, secret, message, salt_bytes, prefix, canonical) -> dict | None"},
+    {"json_plain", (PyCFunction)(void (*)(void))json_plain, METH_FASTCALL, "json_plain(value, budget) -> bool"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {NULL, NULL, 0, NULL},

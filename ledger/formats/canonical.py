@@ -76,12 +76,21 @@ _plain_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(
 
 _EXACT = 2**53
 _CONTAINERS = 100_000
+_NATIVE_JSON_PLAIN = getattr(NATIVE, "json_plain", None)  # None: not built, or a build older than it
 
 
 def _json_plain(value: Any) -> bool:
     """True when Python's sorted, compact JSON of ``value`` is byte-identical to RFC 8785: no floats, integers
-    within I-JSON's exact range, printable strings, ASCII keys. Walks containers with a stack, scalars inline (one
-    function call per document, not one per value)."""
+    within I-JSON's exact range, printable strings, ASCII keys. The native walk (``_hashcore.json_plain``) when it
+    is built, else :func:`_json_plain_py`, the reference: the same answer for every value (tests/test_hashcore.py)."""
+    if _NATIVE_JSON_PLAIN is not None:
+        return _NATIVE_JSON_PLAIN(value, _CONTAINERS)  # type: ignore[no-any-return]
+    return _json_plain_py(value)
+
+
+def _json_plain_py(value: Any) -> bool:
+    """The reference of :func:`_json_plain`. Walks containers with a stack, scalars inline (one function call per
+    document, not one per value)."""
     stack = [value]
     pop, push = stack.pop, stack.append
     budget = _CONTAINERS  # a self-containing value would never empty the stack: the general path reports it
