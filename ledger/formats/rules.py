@@ -36,7 +36,7 @@ import operator
 import re
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,9 @@ class RuleSet:
     reason_texts: dict[str, dict[str, str]] | None = None
     produces: dict[str, Any] | None = None  # the certificate an approval issues (see _check_produces), or None
     review_texts: dict[str, str] | None = None  # ``review`` per language ("en", "zh-CN"), published with the rules
+    # reason -> its legal basis, filled by legal_basis() as reasons are met: a function of ``rules`` and the
+    # defaults, which never change (the set is frozen and its rules a tuple), so nothing in it goes stale
+    _bases: dict[str, str | None] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def hex_digest(self) -> str:
@@ -146,13 +149,16 @@ class RuleSet:
     def legal_basis(self, reasons: tuple[str, ...] | list[str]) -> dict[str, str | None]:
         """The legal basis of each reason: the first rule giving that reason (the default reason: the set's)."""
         found: dict[str, str | None] = {}
+        bases = self._bases
         for reason in reasons:
-            rule = next((r for r in self.rules if r.reason == reason), None)
-            found[reason] = (
-                rule.legal_basis
-                if rule is not None
-                else (self.default_legal_basis if reason == self.default_reason else None)
-            )
+            if reason not in bases:  # once per reason and rule set: every decision names one or two of a few
+                rule = next((r for r in self.rules if r.reason == reason), None)
+                bases[reason] = (
+                    rule.legal_basis
+                    if rule is not None
+                    else (self.default_legal_basis if reason == self.default_reason else None)
+                )
+            found[reason] = bases[reason]
         return found
 
     def describe(self, reason: str) -> str | None:

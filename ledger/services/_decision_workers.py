@@ -53,13 +53,17 @@ def stored_inputs(
     return out
 
 
-def input_commitments(secret: bytes, stored: Sequence[tuple[str, str]]) -> list[str | None]:
+def input_commitments(
+    secret: bytes, stored: Sequence[tuple[str, str]], parsed: Mapping[str, Any] | None = None
+) -> list[str | None]:
     """``input_commitment_of`` for each (input digest, stored input text); None for a text that is not a JSON
-    object (replay reports that input as altered on its own)."""
+    object (replay reports that input as altered on its own). ``parsed``: input digest -> ``json_loads`` of that
+    same text, parsed by the caller just before (replay without workers, which parses each input once per chunk
+    for its re-run): used instead of parsing it again; a worker always parses the text it is sent."""
     out: list[str | None] = []
     for digest, text in stored:
         try:
-            value = json_loads(text)
+            value = parsed[digest] if parsed is not None and digest in parsed else json_loads(text)
         except ValueError:
             value = None
         out.append(input_commitment_of(secret, value, digest) if isinstance(value, dict) else None)

@@ -890,10 +890,14 @@ class _DepartmentReplay:
             for digest in (body.get("input_digest"),)
             if isinstance(digest, str) and digest in inputs
         ]
+        secret = _secret(self.ledger, dept) if wanted else b""
         computed = (
-            _decision_workers.run(self.pool, _decision_workers.input_commitments, _secret(self.ledger, dept), wanted)
-            if wanted
-            else None
+            None
+            if not wanted
+            else _decision_workers.run(self.pool, _decision_workers.input_commitments, secret, wanted)
+            if self.pool is not None
+            # here and now, before anything reads the values parsed above: each input is parsed once, not twice
+            else _decision_workers.Done(_decision_workers.input_commitments(secret, wanted, values))
         )
         commitments: list[tuple[int, dict[str, Any], str]] = []
         self.facts.prepare(parsed)
