@@ -227,15 +227,16 @@ def _decide(args: argparse.Namespace) -> int:
         rule_sets[rule_set.service_item] = rule_set
     total = _count_lines(args.file)
     with open_ledger(args) as ledger:
-        result = decisions.decide_many(
-            ledger,
-            args.department,
-            _read_jsonl(args.file),
-            rule_sets,
-            progress=ProgressBar(f"deciding {args.file.name}"),
-            total=total,
-            chunk=1_000,
-        )
+        with cyclic_gc_paused():  # one-shot process (ledger/_gc.py); decide_many frees each chunk's cycles itself
+            result = decisions.decide_many(
+                ledger,
+                args.department,
+                _read_jsonl(args.file),
+                rule_sets,
+                progress=ProgressBar(f"deciding {args.file.name}"),
+                total=total,
+                chunk=1_000,
+            )
         if result.produced:
             from .witness import collect_after_change
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import hmac
 import json
@@ -1515,6 +1516,13 @@ def decide_many(
                 if waiting is not None:
                     flush(waiting)
                 waiting, reading = reading, _Chunk()
+                if not gc.isenabled():
+                    # `ledger decide` pauses the cyclic collector for the run (ledger/_gc.py), as issuing and
+                    # replay do: a chunk's queries leave reference cycles (SQLAlchemy statements and their IN lists)
+                    # that would then never be freed. One pass over the young objects per chunk frees them (memory
+                    # flat in the run's length), after the chunk recorded is freed, so the pass walks only the one
+                    # chunk read and not recorded yet.
+                    gc.collect(1)
         if reading.pending:
             reading.hash(pool, secret)
         for last in (waiting, reading):
