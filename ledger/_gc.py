@@ -3,9 +3,10 @@
 Issuing, verifying, deciding and replaying create hundreds of thousands of small containers without reference
 cycles; the cyclic collector would only rescan them (a sixth to a third of the time: a third of ``decide_many``'s),
 so the CLI and the benchmarks pause it for such a run. The runs that make cycles (SQLAlchemy statements) free them
-with one young-generation pass per chunk while it is paused (``decide_many``, ``replay``): memory stays flat. The library itself never does: ``gc.disable()`` is process-wide, so in the gateway one request
-would switch the collector off under every other request running in that process, and the last to finish would
-decide whether it comes back on.
+with one young-generation pass per chunk while it is paused (``decide_many``, ``replay``): memory stays flat. The
+library itself never pauses it: ``gc.disable()`` is process-wide, so in the gateway one request would switch the
+collector off under every other request running in that process, and the last to finish would decide whether it
+comes back on.
 """
 
 from __future__ import annotations

@@ -61,10 +61,6 @@ _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation ta
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
 
-# JSON's own value types other than an object: never a Mapping, so flatten needs no isinstance(..., Mapping) for them
-_LEAVES = frozenset({str, int, bool, float, list, type(None)})
-
-
 def _escape(key: str) -> str:
     if "~" not in key and "." not in key and "@" not in key:  # nearly every key
         return key
@@ -94,10 +90,12 @@ def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
                     walk(path, inner)
                 else:
                     fields[path] = inner
-            elif kind in _LEAVES or not (inner and isinstance(inner, Mapping)):  # the ABC's check only when needed
-                fields[path] = inner
-            else:
+            elif inner is None or kind is str or kind is int or kind is bool or kind is list or kind is float:
+                fields[path] = inner  # JSON's other types: never a Mapping, no need of the ABC's check
+            elif inner and isinstance(inner, Mapping):
                 walk(path, inner)
+            else:
+                fields[path] = inner
 
     for key, value in decision_input.items():
         name = _escape(str(key))

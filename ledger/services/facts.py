@@ -136,15 +136,15 @@ def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], d
     return {**decision_input, "certificates": stored}, documents
 
 
-# JSON's value types other than an object: never a Mapping, recognised without the ABC's check
-_NOT_MAPPINGS = frozenset({str, int, bool, float, list, type(None)})
-
-
 def _is_mapping(value: Any) -> bool:
     """isinstance(value, Mapping), a plain dict and JSON's other value types recognised without the ABC's (slower)
     check (a missing key's None, most often)."""
     kind = type(value)
-    return kind is dict or (kind not in _NOT_MAPPINGS and isinstance(value, Mapping))
+    if kind is dict:
+        return True
+    if value is None or kind is str or kind is list or kind is int or kind is bool or kind is float:
+        return False
+    return isinstance(value, Mapping)
 
 
 def _is_ref(citation: Any) -> bool:
