@@ -190,14 +190,21 @@ def mentions_of(body: Any, log: str = LOG_DECISIONS) -> list[str]:
     (``issued.certificate``), once each; none for an entry of another log."""
     if log != LOG_DECISIONS or not isinstance(body, dict):
         return []
-    named: list[Any] = []
+    named: dict[str, None] = {}  # in order, once each
+    fullmatch = _DIGEST_TEXT.fullmatch
     cited = body.get("certificates")
     if isinstance(cited, list):
-        named.extend(c.get("digest") for c in cited if isinstance(c, dict))
+        for c in cited:  # a loop, not generators: two citations a decision, two decisions' worth of calls saved
+            if isinstance(c, dict):
+                d = c.get("digest")
+                if isinstance(d, str) and fullmatch(d):
+                    named[d] = None
     issued = body.get("issued")
     if isinstance(issued, dict):
-        named.append(issued.get("certificate"))
-    return list(dict.fromkeys(d for d in named if isinstance(d, str) and _DIGEST_TEXT.fullmatch(d)))
+        d = issued.get("certificate")
+        if isinstance(d, str) and fullmatch(d):
+            named[d] = None
+    return list(named)
 
 
 def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
