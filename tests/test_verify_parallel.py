@@ -12,6 +12,7 @@ suspended department never touch the session chain):
 from __future__ import annotations
 
 import copy
+import os
 import resource
 import threading
 from collections.abc import Iterator
@@ -304,3 +305,27 @@ def test_proof_read_in_one_go_equals_element_by_element(elements: list[Any]) -> 
     except (InputError, TypeError, AttributeError) as exc:
         found = type(exc)
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ((5).to_bytes(8, "little") + b"hello", b"hello"),
+        ((0).to_bytes(8, "little"), b""),
+        ((9).to_bytes(8, "little") + b"hello", None),  # the child died mid-write
+        ((5).to_bytes(4, "little"), None),  # ... or while writing the length
+        (b"", None),  # ... or before writing anything
+        ((1 << 63).to_bytes(8, "little") + b"x", None),  # a length no child writes: nothing that big is allocated
+    ],
+)
+def test_the_parent_reads_what_the_child_sent_or_nothing(written: bytes, expected: bytes | None) -> None:
+    """The child's reports come as a length and that many bytes; anything short of that is no reports at all (the
+    parent then verifies the child's part itself)."""
+    from ledger.services.verify import _read_sized
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as pipe:
+        pipe.write(written)
+    with os.fdopen(read_end, "rb") as reader:
+        got = _read_sized(reader)
+    assert (None if got is None else bytes(got)) == expected

@@ -1098,9 +1098,10 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
                 except _Offline:
                     offline += 1
                     out.append(None)
-            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickled = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(data)
+                pipe.write(len(pickled).to_bytes(8, "little"))  # so the parent reads it into one buffer of that size
+                pipe.write(pickled)
             status = 0
         finally:
             os._exit(status)
@@ -1108,12 +1109,12 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
     reader = os.fdopen(read_end, "rb")
     try:
         mine = [_verify_one(source, run) for source in sources[:split]]
-        data = reader.read()
+        data = _read_sized(reader)
     finally:
         reader.close()  # first: a child still writing (this process interrupted) gets a broken pipe and leaves
         _, code = os.waitpid(pid, 0)
     theirs: list[Report | None] | None = None
-    if code == 0:
+    if code == 0 and data is not None:
         try:
             loaded = pickle.loads(data)  # noqa: S301 - written by this process's own forked child
         except Exception:  # noqa: BLE001 - a child that died mid-write: verified here instead
@@ -1128,6 +1129,27 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
     )
     return mine
 
+
+def _read_sized(reader: Any) -> bytearray | None:
+    """The child's reports: a length, then that many bytes, read into one buffer (growing a buffer as the bytes
+    come copies it over and over); None when the child sent less (it died) or a length no child writes."""
+    head = reader.read(8)
+    size = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 <= size <= _REPORTS_MAX_BYTES:
+        return None
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        n = reader.readinto(view[got:])
+        if not n:
+            return None
+        got += n
+    return data
+
+
+# At most this many bytes of pickled reports come from the child (about 300 bytes per report): a larger length
+# is not one it wrote, and the parent verifies that part itself.
+_REPORTS_MAX_BYTES = 1 << 32
 
 # The share of the certificates the parent verifies itself (percent): it also unpickles the child's reports.
 _PARENT_SHARE = 50
