@@ -215,6 +215,24 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
         load_rule_set(path)
 
 
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """A rule file of nine nested aliases names 10^9 values in a few hundred bytes ("billion laughs"): PyYAML's safe
+    loader shares the aliased objects, and the plain-JSON copy of the result would then write every one of them out,
+    holding the process for hours. A rule set never needs an alias: it is refused, with the line, before anything is
+    expanded."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text(SS.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"YAML alias \*a0 .*not allowed in a rule set") as error:
+        load_rule_set(path)
+    assert error.value.line == len(SS.read_text(encoding="utf-8").splitlines()) + 2
+    merged = tmp_path / "merge.yaml"  # a merge key is an alias too
+    merged.write_text("base: &b {x: 1}\nother:\n  <<: *b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"YAML alias \*b"):
+        load_rule_set(merged)
+
+
 def test_duplicate_json_keys_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "dup.json"
     path.write_text('{"title": "a", "title": "b"}', encoding="utf-8")
