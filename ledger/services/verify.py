@@ -178,14 +178,15 @@ class _DepartmentStream:
     final_upto: int = -1
     deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
-    # (dept, successor root, successor) -> the digest it superseded: from final events, and from the others (read
-    # again at the next sync, as ``recent`` is: a supersession the chain dropped leaves no note)
-    replaced: dict[CertKey, bytes] = field(default_factory=dict)
-    replaced_recent: dict[CertKey, bytes] = field(default_factory=dict)
+    # (dept, successor root, successor) -> the digests it superseded, in chain order (one certificate may replace
+    # several): from final events, and from the others (read again at the next sync, as ``recent`` is: a
+    # supersession the chain dropped leaves no note)
+    replaced: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
+    replaced_recent: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
 
-    def predecessor(self, key: CertKey) -> bytes | None:
-        return self.replaced_recent.get(key) or self.replaced.get(key)
+    def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
+        return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -265,7 +266,7 @@ class ChainView:
         self._topics: dict[bytes, int] = {}
         # (final, recent): (department, successor root, successor) -> the digest it superseded (a note for readers,
         # not a verdict); the recent ones are read again at each sync, as the index's are
-        self._replaced: tuple[dict[CertKey, bytes], dict[CertKey, bytes]] = ({}, {})
+        self._replaced: tuple[dict[CertKey, tuple[bytes, ...]], dict[CertKey, tuple[bytes, ...]]] = ({}, {})
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
         # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
@@ -614,27 +615,28 @@ class ChainView:
                 high = middle - 1
         return low
 
-    def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
-        """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
-        it as successor), or None. From the index when in use, else one ``eth_getLogs`` of the issuer's
-        supersessions."""
+    def replaces(self, department: str, root: bytes, digest: bytes) -> tuple[bytes, ...]:
+        """The digests of the certificates this one superseded (its issuer's ``CertificateSuperseded`` events
+        naming it as successor), in chain order: none, one, or several (a certificate replacing two merged ones).
+        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions."""
         dept = _department_id(department)
         if self._indexed:
             deep, recent = self._replaced
-            return recent.get((dept, root, digest)) or deep.get((dept, root, digest))
+            return deep.get((dept, root, digest), ()) + recent.get((dept, root, digest), ())
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
-            return stream.predecessor((dept, root, digest))
+            return stream.predecessors((dept, root, digest))
         logs = chainread.scan(
             self.chain,
             self.chain.anchor.events.CertificateSuperseded,
             what=f"the supersessions of {department}",
             argument_filters={"departmentId": dept},
         )
-        for log in logs:
-            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
-                return bytes(log["args"]["digest"])
-        return None
+        return tuple(
+            bytes(log["args"]["digest"])
+            for log in logs
+            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root
+        )
 
     def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.
@@ -716,13 +718,15 @@ class ChainView:
 
 
 def _split_supersessions(
-    deep: dict[CertKey, bytes], supersessions: list[tuple[int, CertKey, bytes]], final_upto: int
-) -> tuple[dict[CertKey, bytes], dict[CertKey, bytes]]:
+    deep: dict[CertKey, tuple[bytes, ...]], supersessions: list[tuple[int, CertKey, bytes]], final_upto: int
+) -> tuple[dict[CertKey, tuple[bytes, ...]], dict[CertKey, tuple[bytes, ...]]]:
     """The notes "successor replaces digest": those of final blocks added to a copy of ``deep`` (kept), the others
-    in a dict of their own, replaced whole at the next read (a reorganisation may drop them), in chain order."""
-    kept, recent = dict(deep), dict[CertKey, bytes]()
+    in a dict of their own, replaced whole at the next read (a reorganisation may drop them), in chain order. A
+    successor may replace several certificates: each note is kept, after the ones before it."""
+    kept, recent = dict(deep), dict[CertKey, tuple[bytes, ...]]()
     for block, successor, predecessor in supersessions:
-        (kept if block <= final_upto else recent)[successor] = predecessor
+        notes = kept if block <= final_upto else recent
+        notes[successor] = (*notes.get(successor, ()), predecessor)
     return kept, recent
 
 
@@ -1370,10 +1374,14 @@ def _anchoring(
         facts["reason"] = reason_name(detail)
         why = f" (reason: {facts['reason']})"
     if run.at_time is None:
-        predecessor = run.view.replaces(issuer, root, digest)
-        if predecessor is not None:
-            facts["replaces"] = hex32(predecessor)
-            why += f"; it replaces {hex32(predecessor)}"
+        predecessors = run.view.replaces(issuer, root, digest)
+        if predecessors:
+            # "replaces": the latest (one digest, as every report before certificates replacing several had);
+            # "replaces_all": every one, in chain order, when there are several
+            facts["replaces"] = hex32(predecessors[-1])
+            if len(predecessors) > 1:
+                facts["replaces_all"] = [hex32(p) for p in predecessors]
+            why += f"; it replaces {' and '.join(hex32(p) for p in predecessors)}"
     when = f" in block {block}" if block else ""
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"
