@@ -5,6 +5,7 @@ A witness reads the chain itself and trusts nothing the ledger sends it; it need
 
 from __future__ import annotations
 
+import http.client
 import json
 import urllib.request
 from typing import Any
@@ -28,7 +29,7 @@ class Rpc:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json_loads(response.read())
-        except OSError as exc:  # urllib's URLError and HTTPError are OSErrors
+        except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
             raise ChainError(transport_failure(exc), where=self.url) from exc
         except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
             raise ChainError(f"the node's answer is not JSON-RPC ({type(exc).__name__})", where=self.url) from exc
