@@ -314,3 +314,33 @@ def test_the_courts_verifier_report_names_no_node_address(
     finally:
         tls.shutdown()
         tls.server_close()
+
+
+def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledger, tmp_path: Any) -> None:
+    """A ledger pointed at a node without its deployment, or at another chain's node, says so and what to do; the
+    node's URL (and access key) is the operator's, in ``where`` (printed by the CLI after the message), not in the
+    message a gateway's start-up failure logs as it is."""
+    from ledger.client import Ledger as LedgerClass
+    from ledger.errors import ConfigError
+
+    from .conftest import PASSPHRASE, make_settings
+    from .rpc_proxy import RpcProxy
+
+    node = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+    def other_chain(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_chainId":
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": "0x1"}).encode()
+
+    for intercept, settings in (
+        (None, {}),  # no deployment file in this data directory
+        (other_chain, {"deployment_file": ledger.settings.deployment_path}),  # the deployment of another chain
+    ):
+        with RpcProxy(node, intercept=intercept) as proxy:
+            url = f"{proxy.url}/{SECRET}"
+            data_dir = tmp_path / f"data{len(settings)}"
+            with pytest.raises(ConfigError) as caught:
+                LedgerClass.open(make_settings(data_dir, rpc_url=url, **settings), passphrase=PASSPHRASE).close()
+            assert _leaks(str(caught.value), url) == [], str(caught.value)
+            assert "LEDGER_RPC_URL" in str(caught.value) and caught.value.where == url, caught.value.local_message()
