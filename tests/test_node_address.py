@@ -270,3 +270,77 @@ def test_a_certificate_for_another_name_names_no_node_address(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_courts_verifier_report_names_no_node_address(
+    ledger: Ledger, document: dict[str, Any], refusing: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The standalone verifier (scripts/verify_evidence.py) reads the chain through the court's own node, whose
+    URL may hold the court's access key; its report, which the court may hand to the parties, said "the chain could
+    not be read: the node at <url> did not answer ...". It says what failed and why, not where."""
+    import ssl
+    import subprocess
+    import sys
+
+    from ledger.services import evidence
+
+    from .evidence_support import SCRIPT
+
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(evidence.certificate_bundle(ledger, document)))
+    ca, node_cert, node_key = _tls_files(tmp_path)
+    tls = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(node_cert, node_key)
+    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # the court trusts this CA; its node's certificate names another host
+    try:
+        urls = {
+            "refused": f"http://127.0.0.1:{_closed_port()}/{SECRET}",
+            "401": f"{refusing}/{SECRET}",
+            "CERTIFICATE_VERIFY_FAILED": f"https://127.0.0.1:{tls.server_address[1]}/{SECRET}",
+        }
+        for reason, url in urls.items():
+            run = subprocess.run(
+                [sys.executable, str(SCRIPT), str(bundle), "--rpc", url, "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert run.returncode == 1 and "chain could not be read" in run.stdout, (run.stdout, run.stderr)
+            assert reason in run.stdout, run.stdout
+            assert _leaks(run.stdout + run.stderr, url) == [], run.stdout
+    finally:
+        tls.shutdown()
+        tls.server_close()
+
+
+def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledger, tmp_path: Any) -> None:
+    """A ledger pointed at a node without its deployment, or at another chain's node, says so and what to do; the
+    node's URL (and access key) is the operator's, in ``where`` (printed by the CLI after the message), not in the
+    message a gateway's start-up failure logs as it is."""
+    from ledger.client import Ledger as LedgerClass
+    from ledger.errors import ConfigError
+
+    from .conftest import PASSPHRASE, make_settings
+    from .rpc_proxy import RpcProxy
+
+    node = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+    def other_chain(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_chainId":
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": "0x1"}).encode()
+
+    for intercept, settings in (
+        (None, {}),  # no deployment file in this data directory
+        (other_chain, {"deployment_file": ledger.settings.deployment_path}),  # the deployment of another chain
+    ):
+        with RpcProxy(node, intercept=intercept) as proxy:
+            url = f"{proxy.url}/{SECRET}"
+            data_dir = tmp_path / f"data{len(settings)}"
+            with pytest.raises(ConfigError) as caught:
+                LedgerClass.open(make_settings(data_dir, rpc_url=url, **settings), passphrase=PASSPHRASE).close()
+            assert _leaks(str(caught.value), url) == [], str(caught.value)
+            assert "LEDGER_RPC_URL" in str(caught.value) and caught.value.where == url, caught.value.local_message()

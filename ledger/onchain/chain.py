@@ -12,6 +12,7 @@ import json
 import ssl
 import threading
 import time
+import urllib.error
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -590,30 +591,39 @@ def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.
     """The same exception class (web3's retries and the ledger's handlers see what they saw), with the cause's kind
     and reason only; the original stays chained for the operator's log."""
     try:
-        return type(exc)(_failure(exc), request=request)
+        return type(exc)(transport_failure(exc), request=request)
     except TypeError:  # a class with another constructor: the generic one, still a RequestException
-        return requests.exceptions.ConnectionError(_failure(exc), request=request)
+        return requests.exceptions.ConnectionError(transport_failure(exc), request=request)
 
 
-def _failure(exc: BaseException) -> str:
-    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address."""
+def transport_failure(exc: BaseException, what: str = "the node") -> str:
+    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address, for a
+    failure of requests (the ledger's node) or of urllib (a witness's node, a status list: its URLError keeps the
+    system's error as ``reason``); ``what`` is what could not be reached. The text of urllib's errors names the host
+    a TLS certificate does not match, as requests' do; the URL belongs in ``LedgerError.where``."""
+    if isinstance(exc, urllib.error.HTTPError):  # an answer, not a transport failure; its text names no URL
+        return f"{what} answered HTTP {exc.code}"
     timed_out = isinstance(exc, requests.exceptions.Timeout)
     reason, seen = None, set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
         seen.add(id(cause))
         # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
-        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one)
-        timed_out = timed_out or any(isinstance(x, urllib3.exceptions.ReadTimeoutError) for x in (cause, *cause.args))
+        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one); urllib's is the
+        # socket's own TimeoutError
+        timed_out = timed_out or any(
+            isinstance(x, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for x in (cause, *cause.args)
+        )
         if isinstance(cause, ssl.SSLError):
             # its text may name the host: "Hostname mismatch, certificate is not valid for '<host>'"; its reason
             # code does not (CERTIFICATE_VERIFY_FAILED)
             reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
         elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
-        cause = cause.__cause__ or cause.__context__
+        wrapped = getattr(cause, "reason", None) if isinstance(cause, urllib.error.URLError) else None
+        cause = wrapped if isinstance(wrapped, BaseException) else cause.__cause__ or cause.__context__
     kind = "did not answer in time" if timed_out else "could not be reached"
-    return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+    return f"{what} {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
 
 
 class NodeAnswerError(requests.exceptions.RequestException):
