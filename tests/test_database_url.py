@@ -90,3 +90,15 @@ def test_db_current_prints_no_password_parameter(tmp_path: Path) -> None:
         run = ledger_process(["db", command], env=_environment(tmp_path, url), timeout=120)
         assert run.returncode in (0, 1), run.stderr
         assert "database" in run.stdout and PASSWORD not in run.stdout + run.stderr, run.stdout
+
+
+def test_a_user_name_holding_an_encoded_at_sign_is_read() -> None:
+    """A managed server's user names are written ``user@server``, percent-encoded in the URL (``user%40server``):
+    such a URL is read, and shown without its password; an '@' left unencoded in the password is refused."""
+    from ledger.storage import dburl
+
+    parsed, problem = dburl.parse(f"postgresql://alice%40db-server:{PASSWORD}@127.0.0.1:5432/ledger")
+    assert problem is None and parsed is not None and parsed.username == "alice@db-server"
+    shown = dburl.location(f"postgresql://alice%40db-server:{PASSWORD}@127.0.0.1:5432/ledger")
+    assert PASSWORD not in shown and "db-server" in shown
+    assert dburl.parse(f"postgresql://alice:p@{PASSWORD}@127.0.0.1:5432/ledger")[1] is not None

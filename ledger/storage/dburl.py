@@ -26,7 +26,10 @@ def parse(url: str | URL) -> tuple[URL | None, str | None]:
             f"the database URL is not one SQLAlchemy reads; write {SETTING} as "
             "dialect+driver://user:password@host:port/database"
         )
-    if "@" in (parsed.host or "") or "@" in (parsed.username or ""):
+    # Only the host is checked: a user name may hold an '@' (percent-encoded, as a managed server's
+    # "user@server" names are written: it is decoded here), and an '@' the password did not encode ends the
+    # password early, leaving the rest of it in what is read as the host.
+    if "@" in (parsed.host or ""):
         return None, (
             f"the database URL in {SETTING} has more than one '@' before its host: an '@' in the user name or "
             "password must be percent-encoded (%40)"
