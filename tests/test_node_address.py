@@ -116,6 +116,23 @@ def test_a_chain_error_keeps_the_address_for_the_operator_only(ledger: Ledger, r
                 read()
             assert _leaks(str(caught.value), url) == [], str(caught.value)
             assert any(word in str(caught.value) for word in ("refused", "reached", "answer", "401")), str(caught.value)
+            # the operator's location, where there is one, says which node (scheme, host, port) and keeps no key
+            # for a log either
+            where = caught.value.where or url.split(f"/{SECRET}")[0]
+            assert url.split(f"/{SECRET}")[0] in where and "ACCESS-KEY" not in where, where
+
+
+def test_a_witness_reading_its_node_keeps_no_key_for_its_log(refusing: str) -> None:
+    """A witness's node reader: its refusal names no address, and its location for the witness's own log names the
+    node without the key in its path."""
+    from ledger.services.witness.rpc import Rpc
+
+    for url in _urls(refusing):
+        with pytest.raises(ChainError) as caught:
+            Rpc(url, timeout=2).head()
+        where = caught.value.where or ""
+        assert _leaks(str(caught.value), url) == [], str(caught.value)
+        assert url.split(f"/{SECRET}")[0] in where and "ACCESS-KEY" not in where, where
 
 
 class _Stalling(BaseHTTPRequestHandler):
@@ -343,4 +360,5 @@ def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledge
             with pytest.raises(ConfigError) as caught:
                 LedgerClass.open(make_settings(data_dir, rpc_url=url, **settings), passphrase=PASSPHRASE).close()
             assert _leaks(str(caught.value), url) == [], str(caught.value)
-            assert "LEDGER_RPC_URL" in str(caught.value) and caught.value.where == url, caught.value.local_message()
+            assert "LEDGER_RPC_URL" in str(caught.value), caught.value.local_message()
+            assert caught.value.where == f"{proxy.url}/<path not shown>", caught.value.where  # no key in a log

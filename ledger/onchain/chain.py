@@ -16,6 +16,7 @@ import urllib.error
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -179,7 +180,8 @@ def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
             tip = max(int(w3.eth.gas_price) - base, 0)
     except (OSError, Web3RPCError) as exc:
         raise ChainError(
-            f"could not read the chain's fees from the node: {exc}", where=getattr(w3.provider, "endpoint_uri", "?")
+            f"could not read the chain's fees from the node: {exc}",
+            where=node_location(getattr(w3.provider, "endpoint_uri", "?")),
         ) from exc
     return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
 
@@ -299,11 +301,15 @@ class Chain:
         except (OSError, Web3RPCError) as exc:
             raise ChainError(
                 "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
-                where=f"{self._url()}: {exc}",
+                where=self._where(exc),
             ) from exc
 
     def _url(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "?"))
+
+    def _where(self, exc: BaseException) -> str:
+        """The operator's location of a failed request: the node, and the client's error, without the URL's path."""
+        return f"{node_location(self._url())}: {without_node_url(str(exc), self._url())}"
 
     # -- writing ---------------------------------------------------------------------------------------
     def _lock(self, address: str) -> threading.Lock:
@@ -346,7 +352,7 @@ class Chain:
                 except (OSError, Web3RPCError) as exc:
                     raise ChainError(
                         "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
-                        where=f"{self._url()}: {exc}",
+                        where=self._where(exc),
                     ) from exc
                 signed = account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
@@ -372,7 +378,7 @@ class Chain:
                 except OSError as exc:
                     raise ChainError(
                         "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
-                        where=f"{self._url()}: {exc}",
+                        where=self._where(exc),
                     ) from exc
                 self._nonces[address] = nonce + 1
                 return tx_hash
@@ -594,6 +600,39 @@ def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.
         return type(exc)(transport_failure(exc), request=request)
     except TypeError:  # a class with another constructor: the generic one, still a RequestException
         return requests.exceptions.ConnectionError(transport_failure(exc), request=request)
+
+
+def node_location(url: object) -> str:
+    """A node's URL as the operator's log may show it (``LedgerError.where``): scheme, host and port. The user
+    part, the path and the query are left out: a hosted node's access key is usually one of them
+    (``https://node.example/v3/<key>``), and no log is a place for a key (the database URL's password is hidden
+    the same way: storage/dburl.py)."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    if not host or not parts.scheme:
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    shown = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{f':{port}' if port is not None else ''}"
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{shown}/<path not shown>" if hidden else shown
+
+
+def without_node_url(text: str, url: object) -> str:
+    """``text`` (an HTTP client's error) with ``url`` and its path, as a client quotes it ("... with url:
+    /v3/<key>"), replaced: what :func:`node_location` leaves out is not written elsewhere in a log line either."""
+    full = str(url)
+    text = text.replace(full, node_location(full))
+    try:
+        parts = urlsplit(full)
+    except ValueError:
+        return text
+    for tail in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.path):
+        if tail.strip("/"):
+            text = text.replace(tail, "/<path not shown>")
+    return text
 
 
 def transport_failure(exc: BaseException, what: str = "the node") -> str:

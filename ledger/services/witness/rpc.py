@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import ChainError
 from ...formats.canonical import json_loads
-from ...onchain.chain import transport_failure
+from ...onchain.chain import node_location, transport_failure
 
 BATCH = 200
 
@@ -30,16 +30,18 @@ class Rpc:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json_loads(response.read())
         except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
-            raise ChainError(transport_failure(exc), where=self.url) from exc
+            raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
         except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
-            raise ChainError(f"the node's answer is not JSON-RPC ({type(exc).__name__})", where=self.url) from exc
+            raise ChainError(
+                f"the node's answer is not JSON-RPC ({type(exc).__name__})", where=node_location(self.url)
+            ) from exc
 
     def __call__(self, method: str, *params: Any) -> Any:
         answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
         if not isinstance(answer, dict) or answer.get("error"):
             raise ChainError(
                 f"the node refused {method}: {answer.get('error') if isinstance(answer, dict) else answer}",
-                where=self.url,
+                where=node_location(self.url),
             )
         return answer.get("result")
 
@@ -65,7 +67,7 @@ class Rpc:
                 ]
             )
             if not isinstance(answers, list):
-                raise ChainError(f"the node does not answer batched requests: {answers}", where=self.url)
+                raise ChainError(f"the node does not answer batched requests: {answers}", where=node_location(self.url))
             by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
             for n in numbers:
                 block = (by_id.get(n) or {}).get("result")

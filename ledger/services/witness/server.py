@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ...config import secret_env
 from ...errors import ChainError, InputError, LedgerError
+from ...onchain.chain import node_location
 from ...storage.vault import unwrap_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
@@ -244,9 +245,9 @@ class Witness:
                     422,
                     f"chain swapped: {what}; this witness cosigned {identity.origin}",
                     alarm=True,
-                    where=self.rpc.url,
+                    where=node_location(self.rpc.url),
                 )
-            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=self.rpc.url)
+            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=node_location(self.rpc.url))
 
     def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
         height, cosigned = state["size"] - 1, state["hash"]
