@@ -390,7 +390,8 @@ class GrantPublic(GrantBase):
 
 GRANT_PURPOSE_ERASED = "(erased)"
 """What ``Grant.purpose`` holds once the grant's certificate was erased (erasure.py): the issuer's free text may
-name the person, and the access log keeps only its SHA-256."""
+name the person, and the access log keeps only its hash, keyed by the grant's ``purpose_salt`` (which erasure
+clears with it)."""
 
 
 class Grant(GrantBase, table=True):
@@ -405,12 +406,16 @@ class Grant(GrantBase, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     revoked_by: str | None = Field(default=None, max_length=42)
+    # the random salt (hex) that keys the hash of ``purpose`` in the anchored access log (accesslog.purpose_hash):
+    # as sensitive as the text, never in an entry or an answer, cleared by erasure with it (0010); NULL for a grant
+    # made before it, whose entries hold the text's unsalted SHA-256
+    purpose_salt: str | None = Field(default=None, max_length=64)
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at)
 
     def public(self, now: datetime) -> GrantPublic:
-        data = self.model_dump()
+        data = self.model_dump(exclude={"purpose_salt"})
         for key in ("created_at", "expires_at", "revoked_at"):
             if data.get(key) is not None:
                 data[key] = aware(data[key])
