@@ -446,7 +446,8 @@ class ConsentPublic(BaseModel):
 CONSENT_ERASED = "erased"
 """What ``Consent.subject_ref`` holds once the consent's certificate was erased (erasure.py): the keyed reference
 of the person's identifier would let whoever holds the vault key confirm a guessed ID number and so tie the erased
-certificate to its person again. The purpose text, the person's own words, is emptied with it."""
+certificate to its person again. The purpose text, the person's own words, is emptied with it, and the record's
+salt (``record_salt``) is cleared, without which the record hash confirms no guess of either."""
 
 
 class Consent(SQLModel, table=True):
@@ -468,6 +469,10 @@ class Consent(SQLModel, table=True):
     signer: str = Field(max_length=42)
     signature: str = Field(max_length=132)
     record_hash: str = Field(max_length=66)
+    # the random salt (hex) the signed record (``pl-consent/2``) hashes with the rest (consent.py): without it the
+    # record hash, kept in the row and in the anchored ``consent`` entry, confirms no guessed person or purpose once
+    # erasure cleared the salt with them (0011); never in an answer. NULL: a ``pl-consent/1`` record, made before
+    record_salt: str | None = Field(default=None, max_length=64)
 
     def is_live(self, now: datetime) -> bool:
         return self.withdrawn_at is None and aware(self.given_at) <= now < aware(self.expires_at)
