@@ -26,6 +26,7 @@ from ledger.services.departments import Council
 from ledger.storage.models import CONSENT_ERASED, Certificate, Consent, Grant
 from ledger.storage.vault import ERASED
 
+from .api_support import issue
 from .cli_support import run_cli
 from .conftest import TEST_TYPES, make_records
 from .consent_support import (
@@ -114,6 +115,90 @@ def test_erasure_leaves_no_consent_record_that_links_the_certificate_to_its_pers
         conn.execute(update(Consent).where(Consent.id == other.id).values(subject_ref=CONSENT_ERASED))  # type: ignore[arg-type]
     found = consent.check(ledger, world["issuer"])
     assert [(f["kind"], f["consent"]) for f in found] == [("consent_signature", other.id)]
+
+
+def test_the_anchored_hash_of_an_erased_certificates_consent_confirms_no_guessed_person_or_purpose(
+    ledger: Ledger, world: dict[str, Any]
+) -> None:
+    """Adversary: an insider with the database (no vault key needed), or an auditor with the anchored access log and
+    a copy of the consent rows, after the certificate was lawfully erased. Attack: erasure empties the consent's
+    subject reference and purpose text, but its record hash stays, in the row and in the anchored ``consent``
+    entry, and the record (``pl-consent/1``) hashed nothing secret but those two: every other member is in the row
+    or the entry, the purpose text enters as its unsalted SHA-256, and the subject reference is the same for every
+    consent of the person, so the references of the other consent rows in the database are the candidates. One
+    rebuilt record per (reference, candidate text) ties the erased certificate to the person's other consents (and
+    confirms the text). A consent must be hashed with a random salt of its own, which erasure destroys."""
+    doc = world["a"]
+    again = issue(ledger, world["issuer"], 1)[0]  # another certificate of the same person (the same ID number)
+    assert identifier(again) == identifier(doc)
+    text_ = f"medical insurance claim 2026-{doc['digest'][2:8]}"
+    erased = give(ledger, doc, "INS", NOW, purpose_text=text_)
+    kept = give(ledger, again, "INS", NOW, purpose_text=text_)
+    assert accesslog.anchor(ledger, world["issuer"])
+    logged = [
+        b
+        for b in (
+            logchain.read_body(e.body, logchain.LOG_ACCESS, e.department_id, e.seq)
+            for e in logchain.entries(ledger, logchain.LOG_ACCESS, world["issuer"])
+            if e.state == logchain.EntryState.ANCHORED
+        )
+        if b.get("consent") == erased.id and b.get("action") == "consent"
+    ]
+    assert len(logged) == 1
+
+    erasure.erase(ledger, doc["digest"], basis="objection", by="officer-r7", at=NOW + timedelta(minutes=1))
+
+    with ledger.engine.connect() as conn:
+        rows = [Consent.model_validate(r._mapping) for r in conn.execute(select(Consent))]
+    row = next(r for r in rows if r.id == erased.id)
+    assert row.subject_ref == CONSENT_ERASED and row.purpose_text == ""
+    references = {r.subject_ref for r in rows if r.subject_ref != CONSENT_ERASED}
+    assert kept.subject_ref in references  # what the adversary holds: the database's other consents
+    texts = {r.purpose_text for r in rows if r.purpose_text} | {"medical insurance claim", text_}
+    # the attack: rebuild the erased consent's record for each candidate person and text, as pl-consent/1 hashes it
+    confirmed = [
+        (ref, text)
+        for ref in references
+        for text in texts
+        if consent._record_hash(row.model_copy(update={"subject_ref": ref, "purpose_text": text}))
+        == logged[0]["consent_hash"]
+    ]
+    assert confirmed == [], "the erased certificate's anchored consent hash confirms its person and purpose"
+    assert consent.check(ledger, world["issuer"]) == []  # the erasure is still no tampering
+    # the record hashed a random salt with them, the only thing a guess now lacks, and the erasure destroyed it
+    salt = erased.record_salt
+    assert salt is not None and len(bytes.fromhex(salt)) >= 16 and row.record_salt is None
+    rebuilt = row.model_copy(update={"subject_ref": kept.subject_ref, "purpose_text": text_, "record_salt": salt})
+    assert consent._record_hash(rebuilt) == logged[0]["consent_hash"]
+    assert erasure.flush_sqlite_log(ledger) in (True, None)
+    written = everything_written(ledger)
+    assert salt.encode() not in written and bytes.fromhex(salt) not in written
+    answers = [c.public(NOW).model_dump_json() for c in rows] + [json.dumps(logged)]
+    assert not any(kept.record_salt in a for a in answers if kept.record_salt)
+
+
+def test_a_consent_recorded_before_record_salts_still_checks_and_serves_its_grant(
+    ledger: Ledger, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consent recorded before records had a salt (``record_salt`` NULL, as migration 0011 leaves it) is the
+    ``pl-consent/1`` record it was signed as: its signature and its anchored hash still check, and a grant relying
+    on it is served; a salt an insider adds to such a row, or clears from a salted one, is reported."""
+    doc = world["a"]
+    monkeypatch.setattr(consent, "new_record_salt", lambda: None)
+    old = give(ledger, doc, "INS", NOW)
+    monkeypatch.undo()
+    new = give(ledger, world["b"], "INS", NOW)
+    assert old.record_salt is None and new.record_salt is not None
+    assert consent.check(ledger, world["issuer"]) == []
+    made = grant(ledger, world, doc, consent=old.id)
+    assert read_as(ledger, doc, NOW + timedelta(seconds=1)).grant.id == made.id  # type: ignore[union-attr]
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Consent).where(col(Consent.id) == old.id).values(record_salt="00" * 32))
+        conn.execute(update(Consent).where(col(Consent.id) == new.id).values(record_salt=None))
+    found = consent.check(ledger, world["issuer"])
+    assert sorted((f["kind"], f["consent"]) for f in found) == sorted(
+        [("consent_signature", old.id), ("consent_signature", new.id)]
+    )
 
 
 def test_a_department_reading_a_certificate_through_a_decision_is_in_the_issuers_access_log(

@@ -445,10 +445,13 @@ def erase(
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
         # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
-        # holds the vault key, and the purpose text is the person's own words; the rest (recipient, purpose code,
-        # fields, times, record hash, signature) stays, and the access log still holds each record's hash
+        # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
+        # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
+        # (recipient, purpose code, fields, times, record hash, signature) stays
         conn.execute(
-            update(Consent).where(col(Consent.digest) == digest).values(subject_ref=CONSENT_ERASED, purpose_text="")
+            update(Consent)
+            .where(col(Consent.digest) == digest)
+            .values(subject_ref=CONSENT_ERASED, purpose_text="", record_salt=None)
         )
         # the grants' free-text purposes and the salts that key their hashes in the access log: without the salt,
         # the anchored hash confirms no guessed text
