@@ -118,6 +118,9 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
         for lookup in ("herd", "direct"):
             report = verify_certificate(doc, ChainView(ledger.chain, status_lookup=lookup))
             assert report.ok, (lookup, report.to_json())
+            assert "replaces" not in report.facts, (lookup, report.to_json())  # HOSP's supersession names no victim
+    for report in verify_many(victims, ChainView(ledger.chain)):  # nor does the index
+        assert report.ok and "replaces" not in report.facts, report.to_json()
     bundle = evidence.certificate_bundle(ledger, victims[0])
     assert bundle["status"]["status"] == "valid"
     for lookup in ("herd", "direct"):
