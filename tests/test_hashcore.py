@@ -11,6 +11,7 @@ one the pure-Python code gives.
 from __future__ import annotations
 
 import collections
+import functools
 import gc
 import hashlib
 import os
@@ -563,6 +564,7 @@ _SHAPE_VALUES: list[Any] = [
     "0x" + _HEX64[:-1] + "g", "0x" + _HEX64[:-1] + "\u0661", _HEX64, _HEX64[:32], _HEX64[:31] + "\u00e9",
     _Str(_HEX64[:32]), "0x" + "11" * 20, "0x" + "55" * 65, "\ud800", "A" * 32, "A" * 33, "A\tB", "A\x7fB", "caf\u00e9",
     [], ["0x" + _HEX64], ("0x" + _HEX64,), ["0x" + _HEX64, 1], {}, _Dict(), {"id": "x"}, b"ab" * 16, bytearray(32),
+    2**63 - 1, -(2**63) - 1, 2**64 - 1,
 ]  # fmt: skip
 _SHAPE_PATHS: list[tuple[Any, ...]] = [
     ("format",), ("fields",), ("salts",), ("hidden",), ("digest",), ("anchor",), ("fields", "id"),
@@ -573,6 +575,8 @@ _SHAPE_PATHS: list[tuple[Any, ...]] = [
     ("anchor", "block_hash"), ("anchor", "block_time"), ("anchor", "proof"), ("anchor", "proof", 0),
     ("anchor", "proof", 1), ("anchor", "\u00e9"), ("anchor", "\ud800"), ("anchor", 5), ("other",), (_Str("format"),),
     ("fields", _Str("id")), ("salts", "\u00e9"), ("fields", "\u00e9"), ("fields", 1),
+    # members pydantic's model machinery has names of its own for (an extra member is kept aside, never set)
+    ("anchor", "model_config"), ("anchor", "__class__"), ("anchor", "__pydantic_extra__"), ("format\x00",),
 ]  # fmt: skip
 
 
@@ -645,3 +649,53 @@ def test_reading_documents_neither_leaks_nor_frees_what_it_was_given() -> None:
     tracemalloc.stop()
     assert second - first < 64 * 1024
     assert [sys.getrefcount(x) for x in members] == before
+
+
+@needs_native
+def test_a_finalizer_editing_the_document_while_it_is_read_cannot_crash_it() -> None:
+    """Red team 17: the reader allocates the salts' and hidden hashes' bytes after its checks, and an allocation may
+    run a collection whose finalizers edit the document (not reachable from JSON, but the contract is never to
+    crash): salts cleared or replaced by non-strings, hidden hashes added, the whole document emptied, at any of
+    the allocations (a collection at every one). The reader declines or gives parts of the checked shape, and
+    holds no reference it did not take (run under ASan/UBSan too, as the module docstring says)."""
+    assert NATIVE is not None
+    rng = random.Random(17)
+
+    class Edit:
+        def __init__(self, act: Any) -> None:
+            self.act, self.cycle = act, self  # cyclic garbage: only a collection finalizes it
+
+        def __del__(self) -> None:
+            try:
+                self.act()
+            except Exception:  # noqa: BLE001, S110 - an edit that no longer applies
+                pass
+
+    threshold = gc.get_threshold()
+    gc.set_threshold(1, 1, 1)
+    try:
+        for _ in range(1_000):
+            doc = _document()
+            for k in range(30):  # enough members that the reader allocates many times
+                doc["fields"][f"f{k}"], doc["salts"][f"f{k}"], doc["hidden"][f"h{k}"] = k, "ab" * SALT_BYTES, _HEX64
+            salts, hidden, fields = doc["salts"], doc["hidden"], doc["fields"]
+            edits = [
+                salts.clear,
+                functools.partial(salts.update, {f"x{i}": 5 for i in range(40)}),
+                functools.partial(salts.__setitem__, "id", 7),
+                functools.partial(salts.update, dict.fromkeys(salts, "zz")),
+                hidden.clear,
+                functools.partial(hidden.update, {f"y{i}": "q" for i in range(40)}),
+                fields.clear,
+                doc["anchor"].clear,
+                doc.clear,
+            ]
+            for act in rng.sample(edits, 2):
+                Edit(act)
+            parts = NATIVE.document_parts(doc, CERT_FORMAT, 2 * SALT_BYTES)
+            if parts is not None:
+                assert all(isinstance(v, bytes) and len(v) == SALT_BYTES for v in parts[1].values())
+                assert all(isinstance(v, bytes) and len(v) == 32 for v in parts[2].values())
+    finally:
+        gc.set_threshold(*threshold)
+        gc.collect()
