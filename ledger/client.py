@@ -22,7 +22,7 @@ from sqlalchemy import Engine
 
 from .config import Settings
 from .errors import ConfigError, KeystoreError
-from .onchain.chain import Chain, Deployment, connect
+from .onchain.chain import Chain, Deployment, connect, node_location
 from .onchain.node import EmbeddedNode
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
@@ -107,13 +107,15 @@ class Ledger:
                 deployment = cls._deploy_embedded(w3, keystore, settings, passphrase)
             if deployment is None:
                 raise ConfigError(
-                    f"no deployment at {settings.deployment_path}: run `ledger deploy` against "
-                    f"{url} first, or set LEDGER_DEPLOYMENT_FILE"
+                    f"no deployment at {settings.deployment_path}: run `ledger deploy` against the node of "
+                    "LEDGER_RPC_URL first, or set LEDGER_DEPLOYMENT_FILE",
+                    where=node_location(url),  # the operator's: the CLI prints it after the message
                 )
             if int(w3.eth.chain_id) != deployment.chain_id:
                 raise ConfigError(
-                    f"the node at {url} is chain {w3.eth.chain_id}, the deployment is for chain "
-                    f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network"
+                    f"the node is chain {w3.eth.chain_id}, the deployment is for chain "
+                    f"{deployment.chain_id}; point LEDGER_RPC_URL at the right network",
+                    where=node_location(url),
                 )
             chain = Chain(
                 w3, deployment, gas_price=gas_price, timeout=settings.chain_timeout, log_span=settings.log_span

@@ -35,10 +35,12 @@ import array
 import base64
 import datetime as dt
 import hashlib
+import http.client
 import itertools
 import json
 import math
 import re
+import ssl
 import sys
 import urllib.error
 import urllib.request
@@ -704,6 +706,28 @@ def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any
     return logs
 
 
+def transport_reason(exc: BaseException) -> str:
+    """Why a request to the node failed, without the node's address: the report may be handed to the parties, and
+    the court's node URL may hold its access key (``https://node.example/v3/<key>``); urllib's text names the
+    host a TLS certificate does not match. (The ledger's own ``transport_failure``, ledger/onchain/chain.py,
+    written again here: this file imports nothing of the ledger.)"""
+    if isinstance(exc, urllib.error.HTTPError):
+        return f"HTTP {exc.code}"
+    timed_out, reason, seen = False, None, set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
+        seen.add(id(cause))
+        timed_out = timed_out or isinstance(cause, TimeoutError)
+        if isinstance(cause, ssl.SSLError):  # its text may name the host; its reason code does not
+            reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
+        elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+            reason = cause.strerror
+        wrapped = getattr(cause, "reason", None) if isinstance(cause, urllib.error.URLError) else None
+        cause = wrapped if isinstance(wrapped, BaseException) else cause.__cause__ or cause.__context__
+    kind = "timed out" if timed_out else type(exc).__name__
+    return f"{kind}: {reason}" if reason else kind
+
+
 class Rpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -717,8 +741,9 @@ class Rpc:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 raw = response.read(RPC_ANSWER_LIMIT + 1)
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ConnectionError(f"the node at {self.url} did not answer {method}: {exc}") from None
+        except (OSError, ValueError, http.client.HTTPException) as exc:  # URLError is an OSError; a wrong port's
+            # banner is http.client's BadStatusLine, which urllib lets through
+            raise ConnectionError(f"the node did not answer {method} ({transport_reason(exc)}); check --rpc") from None
         if len(raw) > RPC_ANSWER_LIMIT:
             raise Failure(f"the node answered {method} with more than {RPC_ANSWER_LIMIT} bytes: refused")
         try:

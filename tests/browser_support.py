@@ -26,12 +26,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module", name="server")
 def server_fixture(ledger: Any) -> Iterator[str]:
     import uvicorn
@@ -40,9 +34,11 @@ def server_fixture(ledger: Any) -> Iterator[str]:
     from api.main import create_app
 
     app = create_app(ledger, settings=ApiSettings(anchor_interval_seconds=0, public_burst=1000))
-    port = _free_port()
+    # the listening socket is bound here and handed to uvicorn: no other process can take its port in between
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = int(listener.getsockname()[1])
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, daemon=True)
+    thread = threading.Thread(target=srv.run, kwargs={"sockets": [listener]}, daemon=True)
     thread.start()
     started = threading.Event()
     for _ in range(2000):  # wait for the listening socket (event-driven: uvicorn sets .started)
@@ -56,3 +52,4 @@ def server_fixture(ledger: Any) -> Iterator[str]:
     finally:
         srv.should_exit = True
         thread.join(30)
+        listener.close()

@@ -93,7 +93,7 @@ def gateway(
     (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead; with ``rpc_url``: the
     session's chain reached at that address, as an external node, e.g. through a ``ChainRelay``; ``env_vars``:
     more environment variables, by full name)."""
-    port = int(settings.pop("port", 0)) or _free_port()
+    chosen = int(settings.pop("port", 0))
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("LEDGER_API_")},
         "LEDGER_DATA_DIR": str(ledger.settings.data_dir),
@@ -109,6 +109,39 @@ def gateway(
         env.update(LEDGER_RPC_URL=rpc_url, LEDGER_DEPLOYMENT_FILE=str(ledger.settings.deployment_path))
     for name, value in settings.items():
         env[f"LEDGER_API_{name.upper()}"] = str(value)
+    # A port found free can be taken before the gateway binds it (the other CI pass starts gateways too): a port
+    # this function chose is chosen again then; a port the caller chose is the caller's to retry (BoundGateway).
+    for attempt in range(_PORT_ATTEMPTS):
+        port = chosen or _free_port()
+        gw = _start(bare_uvicorn, port, env)
+        if gw.ready or chosen or not _port_taken(gw) or attempt == _PORT_ATTEMPTS - 1:
+            break
+        if gw.process.poll() is None:
+            gw.process.kill()
+        gw.process.wait()
+    try:
+        assert gw.ready and gw.process.poll() is None, f"the gateway did not start:\n{gw.log()}"
+        yield gw
+    finally:
+        gw.process.terminate()
+        try:
+            gw.process.wait(30)
+        except subprocess.TimeoutExpired:
+            gw.process.kill()
+            gw.process.wait()
+
+
+_PORT_ATTEMPTS = 3
+
+
+def _port_taken(gw: Gateway) -> bool:
+    """The gateway exited because its port was in use meanwhile (uvicorn: "[Errno 98] ... address already in use")."""
+    return "address already in use" in gw.log().lower()
+
+
+def _start(bare_uvicorn: bool, port: int, env: dict[str, str]) -> Gateway:
+    """Start the gateway on ``port`` and wait until it listens or its log ends (then until it exits, so the log is
+    complete): ``ready`` says which."""
     module, *args = ["uvicorn", "api.main:app"] if bare_uvicorn else ["api"]
     args += ["--port", str(port), "--log-level", "info"]
     process: GatewayProcess
@@ -124,22 +157,12 @@ def gateway(
             text=True,
         )
     gw = Gateway(process, f"http://127.0.0.1:{port}")
-    try:
-        started = gw.started.wait(120) and gw.ready
-        if not started:  # the log ended without a start: let the process finish, so its log is complete
-            try:
-                process.wait(30)
-            except subprocess.TimeoutExpired:
-                pass
-        assert started and process.poll() is None, f"the gateway did not start:\n{gw.log()}"
-        yield gw
-    finally:
-        process.terminate()
+    if not (gw.started.wait(120) and gw.ready):  # the log ended without a start: let the process finish
         try:
             process.wait(30)
         except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+            pass
+    return gw
 
 
 class BoundGateway:
@@ -155,14 +178,17 @@ class BoundGateway:
         self.client: httpx.Client | None = None  # type: ignore[assignment]
 
     def __enter__(self) -> BoundGateway:
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        env = {"LEDGER_API_PUBLIC_URL": self.public_url or self.url, **self.env}
-        self._context = gateway(self.ledger, env_vars=env, port=port)
-        try:
-            self.process = self._context.__enter__()
-        except AssertionError as exc:
-            raise AssertionError(f"the gateway exited at start: {exc}") from None
+        for attempt in range(_PORT_ATTEMPTS):  # its public URL names its port: a port taken meanwhile, another one
+            port = _free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            env = {"LEDGER_API_PUBLIC_URL": self.public_url or self.url, **self.env}
+            self._context = gateway(self.ledger, env_vars=env, port=port)
+            try:
+                self.process = self._context.__enter__()
+                break
+            except AssertionError as exc:
+                if "address already in use" not in str(exc).lower() or attempt == _PORT_ATTEMPTS - 1:
+                    raise AssertionError(f"the gateway exited at start: {exc}") from None
         self.client = self.process.client()
         return self
 

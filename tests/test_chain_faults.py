@@ -268,3 +268,51 @@ def test_a_supersession_the_chain_no_longer_has_is_not_reported(
     report = verify_certificate(second, view)
     assert "replaces" not in report.facts, report.to_json()
     assert "replaces" not in next(c.detail for c in report.checks if c.name == "status")
+
+
+def test_a_reorganisation_dropping_one_of_two_supersessions_leaves_the_other_on_every_path(
+    faulty: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Red team 17, on 342e50e: C3 supersedes C1 in a block that becomes final, then C2 in a recent one, and the
+    operator drops that second block. Every lookup (a long-lived view's department stream and index, which keep
+    final notes for good and read recent ones again; fresh views' stream, scan and index) names C1 and C2 while
+    both stand, and C1 alone once the second is gone: a final note is never lost with the recent one, and the
+    dropped one is never kept. (It held: this pins it.)"""
+    import json
+
+    from ledger.services import status, verify
+
+    with (tmp_path / "out.jsonl").open("w") as out:
+        issuance.issue_file(faulty, write_jsonl(tmp_path / "m.jsonl", make_records(3, prefix="MERGE")), "FLT", out=out)
+    first, second, merged = (json.loads(line) for line in (tmp_path / "out.jsonl").read_text().splitlines())
+    status.supersede(faulty, first["digest"], merged["digest"], "FLT")
+    rpc(faulty, "anvil_mine", hex(2 + verify.chainread.REORG_MARGIN + 4))  # final for views of 2 confirmations
+    before = rpc(faulty, "evm_snapshot")
+    status.supersede(faulty, second["digest"], merged["digest"], "FLT")
+    kept = {how: ChainView(faulty.chain, 2, status_lookup=how) for how in ("herd", "direct")}
+
+    def named() -> dict[str, tuple[Any, Any]]:
+        views = {f"kept {how}": view for how, view in kept.items()}
+        views |= {f"fresh {how}": ChainView(faulty.chain, 2, status_lookup=how) for how in ("herd", "direct")}
+        found = {}
+        for how, view in views.items():
+            view.refresh()
+            report = verify_certificate(merged, view)
+            found[how] = (report.facts.get("replaces"), report.facts.get("replaces_all"))
+        index = verify.verify_many([merged], ChainView(faulty.chain, 2))[0]
+        found["fresh index"] = (index.facts.get("replaces"), index.facts.get("replaces_all"))
+        return found
+
+    both = (second["digest"], [first["digest"], second["digest"]])
+    found = named()
+    assert found == dict.fromkeys(found, both), found
+    for _ in range(40):  # the long-lived direct view indexes after a few lookups
+        verify_certificate(merged, kept["direct"])
+    found = named()
+    assert found == dict.fromkeys(found, both), found
+
+    assert rpc(faulty, "evm_revert", before) is True  # the second supersession leaves the canonical chain
+    rpc(faulty, "anvil_mine", "0x3")
+    monkeypatch.setattr(verify, "RESYNC_SECONDS", 0.0)  # the kept views read the recent blocks again
+    found = named()
+    assert found == dict.fromkeys(found, (first["digest"], None)), found

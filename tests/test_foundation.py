@@ -251,6 +251,28 @@ def test_suspend_reinstate_and_supersede(ledger: Ledger, tmp_path: Path, fresh_d
     assert [r.facts.get("replaces") for r in verify_many([old, new], view)] == [None, old["digest"]]  # the index
 
 
+def test_a_certificate_replacing_two_names_both(ledger: Ledger, tmp_path: Path, fresh_department: str) -> None:
+    """Two licences merged into one: the successor supersedes both. Every lookup (the index, the department's
+    event stream, one scan of the supersessions) names both, in chain order; a report naming only the last one
+    hid that the other certificate was replaced as well."""
+    first, second, merged = issue(ledger, tmp_path, fresh_department, make_records(3))
+    status.supersede(ledger, first["digest"], merged["digest"])
+    status.supersede(ledger, second["digest"], merged["digest"])
+    both = [first["digest"], second["digest"]]
+    reports = {
+        "scan": verify_certificate(merged, ChainView(ledger.chain, status_lookup="direct")),
+        "stream": verify_certificate(merged, ChainView(ledger.chain, status_lookup="herd")),
+        "index": verify_many([merged], ChainView(ledger.chain))[0],
+    }
+    for how, report in reports.items():
+        assert report.ok, (how, report.to_json())
+        assert report.facts["replaces"] == second["digest"], how  # the latest, as a single digest
+        assert report.facts["replaces_all"] == both, how
+        assert f"it replaces {first['digest']} and {second['digest']}" in report.check("status").detail, how
+    for old in (first, second):
+        assert verify(ledger, old).facts["superseded_by"] == merged["digest"]
+
+
 def test_only_the_issuing_department_changes_status(ledger: Ledger, issued: list[dict[str, Any]]) -> None:
     cert = status.stored(ledger, issued[0]["digest"])
     hosp = ledger.department_account("HOSP")

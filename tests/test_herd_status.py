@@ -28,7 +28,7 @@ from ledger.formats.canonical import parse_hex32
 from ledger.formats.certificate import SCHEMA_ID
 from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence, status
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.verify import ChainView, verify_certificate, verify_many
 
 from .conftest import make_records
 from .evidence_support import SCRIPT, cli_env, failed_names, issue, rpc_url
@@ -118,6 +118,9 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
         for lookup in ("herd", "direct"):
             report = verify_certificate(doc, ChainView(ledger.chain, status_lookup=lookup))
             assert report.ok, (lookup, report.to_json())
+            assert "replaces" not in report.facts, (lookup, report.to_json())  # HOSP's supersession names no victim
+    for report in verify_many(victims, ChainView(ledger.chain)):  # nor does the index
+        assert report.ok and "replaces" not in report.facts, report.to_json()
     bundle = evidence.certificate_bundle(ledger, victims[0])
     assert bundle["status"]["status"] == "valid"
     for lookup in ("herd", "direct"):
@@ -129,6 +132,33 @@ def test_a_hostile_department_under_the_same_root_changes_nothing(
 
     status.revoke(ledger, victims[0]["digest"], "fraud")  # the genuine issuer's change is seen by both
     assert assert_agree(ledger, victims) == ["revoked", "valid", "valid"]
+
+
+def test_a_node_reordering_the_events_changes_no_named_predecessor(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """One certificate supersedes two (red team 17, on 342e50e). The operator's node answers every eth_getLogs with
+    the events in reverse order: nothing obliges it to keep chain order, and every reader sorts what it is given
+    (the herd read sorts the status events itself). The herd read did not sort the supersessions it kept, so its
+    report said "replaces" the first certificate while the index and the scan said the second, and "replaces_all"
+    came in the node's order. All three now name them in chain order, whatever order the node answers in."""
+    first, second, merged = issue(ledger, tmp_path, fresh_department, make_records(3))
+    status.supersede(ledger, first["digest"], merged["digest"])
+    status.supersede(ledger, second["digest"], merged["digest"])
+
+    def reverse(method: str, _params: Any, reply: Any) -> Any:
+        if method == "eth_getLogs" and isinstance(reply.get("result"), list):
+            return {**reply, "result": reply["result"][::-1]}
+        return reply
+
+    with RpcProxy(rpc_url(ledger), rewrite=reverse) as node:
+        chain = Chain(connect(node.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        reports = {how: verify_certificate(merged, ChainView(chain, status_lookup=how)) for how in ("herd", "direct")}
+        reports["index"] = verify_many([merged], ChainView(chain))[0]
+    for how, report in reports.items():
+        assert report.ok, (how, report.to_json())
+        assert report.facts["replaces"] == second["digest"], how
+        assert report.facts["replaces_all"] == [first["digest"], second["digest"]], how
 
 
 # -- what the node sees ----------------------------------------------------------------------------------------------

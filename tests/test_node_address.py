@@ -116,6 +116,23 @@ def test_a_chain_error_keeps_the_address_for_the_operator_only(ledger: Ledger, r
                 read()
             assert _leaks(str(caught.value), url) == [], str(caught.value)
             assert any(word in str(caught.value) for word in ("refused", "reached", "answer", "401")), str(caught.value)
+            # the operator's location, where there is one, says which node (scheme, host, port) and keeps no key
+            # for a log either
+            where = caught.value.where or url.split(f"/{SECRET}")[0]
+            assert url.split(f"/{SECRET}")[0] in where and "ACCESS-KEY" not in where, where
+
+
+def test_a_witness_reading_its_node_keeps_no_key_for_its_log(refusing: str) -> None:
+    """A witness's node reader: its refusal names no address, and its location for the witness's own log names the
+    node without the key in its path."""
+    from ledger.services.witness.rpc import Rpc
+
+    for url in _urls(refusing):
+        with pytest.raises(ChainError) as caught:
+            Rpc(url, timeout=2).head()
+        where = caught.value.where or ""
+        assert _leaks(str(caught.value), url) == [], str(caught.value)
+        assert url.split(f"/{SECRET}")[0] in where and "ACCESS-KEY" not in where, where
 
 
 class _Stalling(BaseHTTPRequestHandler):
@@ -270,3 +287,78 @@ def test_a_certificate_for_another_name_names_no_node_address(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_courts_verifier_report_names_no_node_address(
+    ledger: Ledger, document: dict[str, Any], refusing: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The standalone verifier (scripts/verify_evidence.py) reads the chain through the court's own node, whose
+    URL may hold the court's access key; its report, which the court may hand to the parties, said "the chain could
+    not be read: the node at <url> did not answer ...". It says what failed and why, not where."""
+    import ssl
+    import subprocess
+    import sys
+
+    from ledger.services import evidence
+
+    from .evidence_support import SCRIPT
+
+    bundle = tmp_path / "bundle.json"
+    bundle.write_text(json.dumps(evidence.certificate_bundle(ledger, document)))
+    ca, node_cert, node_key = _tls_files(tmp_path)
+    tls = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(node_cert, node_key)
+    tls.socket = context.wrap_socket(tls.socket, server_side=True)
+    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    monkeypatch.setenv("SSL_CERT_FILE", ca)  # the court trusts this CA; its node's certificate names another host
+    try:
+        urls = {
+            "refused": f"http://127.0.0.1:{_closed_port()}/{SECRET}",
+            "401": f"{refusing}/{SECRET}",
+            "CERTIFICATE_VERIFY_FAILED": f"https://127.0.0.1:{tls.server_address[1]}/{SECRET}",
+        }
+        for reason, url in urls.items():
+            run = subprocess.run(
+                [sys.executable, str(SCRIPT), str(bundle), "--rpc", url, "--json"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
+            assert run.returncode == 1 and "chain could not be read" in run.stdout, (run.stdout, run.stderr)
+            assert reason in run.stdout, run.stdout
+            assert _leaks(run.stdout + run.stderr, url) == [], run.stdout
+    finally:
+        tls.shutdown()
+        tls.server_close()
+
+
+def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledger, tmp_path: Any) -> None:
+    """A ledger pointed at a node without its deployment, or at another chain's node, says so and what to do; the
+    node's URL (and access key) is the operator's, in ``where`` (printed by the CLI after the message), not in the
+    message a gateway's start-up failure logs as it is."""
+    from ledger.client import Ledger as LedgerClass
+    from ledger.errors import ConfigError
+
+    from .conftest import PASSPHRASE, make_settings
+    from .rpc_proxy import RpcProxy
+
+    node = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
+
+    def other_chain(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_chainId":
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": "0x1"}).encode()
+
+    for intercept, settings in (
+        (None, {}),  # no deployment file in this data directory
+        (other_chain, {"deployment_file": ledger.settings.deployment_path}),  # the deployment of another chain
+    ):
+        with RpcProxy(node, intercept=intercept) as proxy:
+            url = f"{proxy.url}/{SECRET}"
+            data_dir = tmp_path / f"data{len(settings)}"
+            with pytest.raises(ConfigError) as caught:
+                LedgerClass.open(make_settings(data_dir, rpc_url=url, **settings), passphrase=PASSPHRASE).close()
+            assert _leaks(str(caught.value), url) == [], str(caught.value)
+            assert "LEDGER_RPC_URL" in str(caught.value), caught.value.local_message()
+            assert caught.value.where == f"{proxy.url}/<path not shown>", caught.value.where  # no key in a log

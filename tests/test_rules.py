@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ledger.errors import InputError
 from ledger.formats.canonical import document_digest
-from ledger.formats.rules import ENGINE_VERSION, Evaluation, RuleSet, evaluate, load_rule_set
+from ledger.formats.rules import ENGINE_VERSION, MAX_YAML_DEPTH, Evaluation, RuleSet, evaluate, load_rule_set
 from ledger.services.demo_data import generate_applications, generate_service_items
 
 RULES_DIR = Path(__file__).resolve().parent.parent / "rules"
@@ -213,6 +213,94 @@ def test_duplicate_yaml_keys_are_refused(tmp_path: Path) -> None:
     path.write_text(SS.read_text(encoding="utf-8") + "title: again\n", encoding="utf-8")
     with pytest.raises(InputError, match="duplicate key 'title'"):
         load_rule_set(path)
+
+
+def test_yaml_aliases_are_refused_before_they_expand(tmp_path: Path) -> None:
+    """A rule file of nine nested aliases names 10^9 values in a few hundred bytes ("billion laughs"): PyYAML's safe
+    loader shares the aliased objects, and the plain-JSON copy of the result would then write every one of them out,
+    holding the process for hours. A rule set never needs an alias: it is refused, with the line, before anything is
+    expanded."""
+    lines = ['a0: &a0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 10)]
+    path = tmp_path / "laughs.yaml"
+    path.write_text(SS.read_text(encoding="utf-8") + "\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"YAML alias \*a0 .*not allowed in a rule set") as error:
+        load_rule_set(path)
+    assert error.value.line == len(SS.read_text(encoding="utf-8").splitlines()) + 2
+    merged = tmp_path / "merge.yaml"  # a merge key is an alias too
+    merged.write_text("base: &b {x: 1}\nother:\n  <<: *b\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"YAML alias \*b"):
+        load_rule_set(merged)
+
+
+@pytest.mark.parametrize(
+    "nested",
+    [
+        "rules:\n" + "- " * 5_000 + "x\n",  # block sequences within each other on one line
+        "".join(" " * i + f"k{i}:\n" for i in range(3_000)) + " " * 3_000 + "v\n",  # block mappings by indentation
+        "x: " + "[" * 500 + "]" * 500 + "\n",  # flow style, within the JSON bracket bound
+    ],
+    ids=["block-sequences", "block-mappings", "flow"],
+)
+def test_deeply_nested_yaml_is_refused_not_a_recursion_error(tmp_path: Path, nested: str) -> None:
+    """PyYAML builds nested nodes by recursion: a rule file of a few kilobytes nesting thousands of levels (block
+    style, which the JSON bracket bound does not see, or 500 flow levels under it) ended rule loading with a bare
+    RecursionError, not an InputError saying what was wrong. It is refused at a depth no rule set comes near."""
+    path = tmp_path / "deep.yaml"
+    path.write_text(nested, encoding="utf-8")
+    with pytest.raises(InputError, match=r"nests more than \d+ lists and mappings"):
+        load_rule_set(path)
+    ok = tmp_path / "ok.yaml"  # the bound itself still loads (and is far beyond any rule set's depth)
+    inner = MAX_YAML_DEPTH - 1  # within the top-level mapping
+    ok.write_text("x: " + "[" * inner + "]" * inner + "\n", encoding="utf-8")
+    with pytest.raises(InputError, match="rule set: unknown key"):
+        load_rule_set(ok)
+
+
+@pytest.mark.parametrize(
+    ("suffix", "number"),
+    [(".yaml", "9" * 5_000), (".json", "9" * 5_000), (".yaml", "-" + "1" * 4_400)],
+    ids=["yaml", "json", "yaml-negative"],
+)
+def test_a_number_too_long_to_read_is_an_input_error(tmp_path: Path, suffix: str, number: str) -> None:
+    """Python refuses to read a decimal integer of more than 4,300 digits (a ValueError): a rule file holding one
+    ended loading with that bare error instead of an InputError naming the file."""
+    path = tmp_path / f"long{suffix}"
+    path.write_text(f'{{"title": {number}}}' if suffix == ".json" else f"title: {number}\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"number .*too long"):
+        load_rule_set(path)
+
+
+def test_yaml_base_60_numbers_are_refused_quickly(tmp_path: Path) -> None:
+    """YAML 1.1 reads 1:30 as the number 90 (base 60): PyYAML multiplies out every part, so one scalar of 80,000
+    parts (160 KB) held the loader for seconds, and growing quadratically, minutes at a megabyte; a float of them
+    ended in a bare OverflowError. A rule set has no use for base 60 (and "12:30" read as 750 would be a silent
+    mistake): such a scalar is refused, quoted text being the way to write it."""
+    import time
+
+    for value in [":".join(["1"] * 80_000), ":".join(["1"] * 40_000) + ".5", "12:30"]:
+        path = tmp_path / "sixty.yaml"
+        path.write_text(f"title: {value}\n", encoding="utf-8")
+        started = time.monotonic()
+        with pytest.raises(InputError, match=r"base-60 .*quote it") as error:
+            load_rule_set(path)
+        assert time.monotonic() - started < 1.0
+        assert error.value.line == 1
+    quoted = tmp_path / "quoted.yaml"  # quoted, it is text
+    quoted.write_text(SS.read_text(encoding="utf-8").replace("title:", 'note_: "12:30"\ntitle:', 1), encoding="utf-8")
+    with pytest.raises(InputError, match=r"unknown key\(s\) \['note_'\]"):
+        load_rule_set(quoted)
+
+
+@pytest.mark.parametrize("key", ["[a, b]", "{a: 1}"])
+def test_a_yaml_key_that_is_a_list_or_mapping_is_refused(tmp_path: Path, key: str) -> None:
+    """YAML lets a mapping's key be a list or a mapping (``? [a, b]``), which Python cannot use as a key: loading
+    ended in a bare TypeError ("unhashable type"). Such a key is refused with its line."""
+    path = tmp_path / "key.yaml"
+    path.write_text(f"title: x\n? {key}\n: 1\n", encoding="utf-8")
+    with pytest.raises(InputError, match="a key must be text") as error:
+        load_rule_set(path)
+    assert error.value.line == 2
 
 
 def test_duplicate_json_keys_are_refused(tmp_path: Path) -> None:

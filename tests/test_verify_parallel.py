@@ -12,6 +12,7 @@ suspended department never touch the session chain):
 from __future__ import annotations
 
 import copy
+import os
 import resource
 import threading
 from collections.abc import Iterator
@@ -304,3 +305,43 @@ def test_proof_read_in_one_go_equals_element_by_element(elements: list[Any]) -> 
     except (InputError, TypeError, AttributeError) as exc:
         found = type(exc)
     assert found == expected
+
+
+@pytest.mark.parametrize(
+    ("written", "expected"),
+    [
+        ((5).to_bytes(8, "little") + b"hello", b"hello"),
+        ((0).to_bytes(8, "little"), b""),
+        ((9).to_bytes(8, "little") + b"hello", None),  # the child died mid-write
+        ((5).to_bytes(4, "little"), None),  # ... or while writing the length
+        (b"", None),  # ... or before writing anything
+        ((1 << 63).to_bytes(8, "little") + b"x", None),  # a length no child writes: nothing that big is allocated
+    ],
+)
+def test_the_parent_reads_what_the_child_sent_or_nothing(written: bytes, expected: bytes | None) -> None:
+    """The child's reports come as a length and that many bytes; anything short of that is no reports at all (the
+    parent then verifies the child's part itself)."""
+    from ledger.services.verify import _read_sized
+
+    read_end, write_end = os.pipe()
+    with os.fdopen(write_end, "wb") as pipe:
+        pipe.write(written)
+    with os.fdopen(read_end, "rb") as reader:
+        got = _read_sized(reader)
+    assert (None if got is None else bytes(got)) == expected
+
+
+def test_reports_longer_than_the_bound_are_verified_by_the_parent_none_lost(
+    isolated: Ledger, documents: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Red team 17, on ad29056: the child states the length of its reports first. A length past the bound (here a
+    bound of 64 bytes, so any real one is past it) is not read: this process closes the pipe, the child blocked
+    writing gets a broken pipe and leaves, and this process verifies the child's part itself. Nothing hangs and
+    no report is lost or different. (It held: this pins it on the real fork path.)"""
+    from ledger.services import verify as verify_module
+
+    sources: list[Any] = [*documents, *tampered(documents[0])] * 20  # the child's part pickles to far more than 64 KB
+    view = ChainView(isolated.chain, isolated.settings.confirmations, max_head_age=3600)
+    one = as_json(verify_many(sources, view, now=NOW, workers=0))
+    monkeypatch.setattr(verify_module, "_REPORTS_MAX_BYTES", 64)
+    assert as_json(verify_many(sources, view, now=NOW, workers=1)) == one

@@ -581,3 +581,43 @@ def test_a_following_witness_sees_a_rollback_nobody_asked_about(
         time.sleep(0.1)
     assert "ALARM" in w.alarms() and origin in w.alarms()
     assert "ALARM" in w.stop()  # and on its log
+
+
+def test_a_witness_address_that_does_not_answer_http_is_a_refusal_not_a_crash(ledger: Ledger, tmp_path: Path) -> None:
+    """Something else listens at a trusted witness's address (a port taken over, a service's banner): urllib lets
+    http.client's BadStatusLine through, which is no OSError, and the collection let it through too - one such
+    witness stopped the collection from every other, and the command that had just written to the chain (issue,
+    revoke: collect_after_change) ended in a traceback after its write."""
+    import socket
+    import threading
+
+    from ledger.services.witness.note import COSIGNATURE_V1
+
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def banner() -> None:
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.recv(65536)
+                connection.sendall(b"SSH-2.0-OpenSSH_9.6\r\n")
+
+    thread = threading.Thread(target=banner, daemon=True)
+    thread.start()
+    try:
+        key = SignerKey.generate("banner.example/w", COSIGNATURE_V1).verifier
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        config = wclient.WitnessConfig((wclient.TrustedWitness(url, key),), 1)
+        result = wclient.collect(ledger.chain, tmp_path / "ledger", config)
+        assert not result.witnessed and "banner.example/w" in result.refusals, result.to_json()
+        found, problems = wclient.fetch_latest(config, wclient.chain_identity(ledger.chain).origin)
+        assert not found and "banner.example/w" in problems, problems
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()

@@ -8,7 +8,7 @@ import argparse
 from typing import Any
 
 from ..config import Settings
-from ..storage import migrations
+from ..storage import dburl, migrations
 from ..storage.store import open_engine, private_directory
 from .output import print_json
 
@@ -50,7 +50,7 @@ def _current(args: argparse.Namespace) -> int:
         verdict = "up to date"
     print_json(
         {
-            "database": engine.url.render_as_string(hide_password=True),
+            "database": dburl.location(engine.url),
             "current": found.current,
             "head": found.head,
             "status": verdict,
@@ -65,5 +65,5 @@ def _upgrade(args: argparse.Namespace) -> int:
         before, after = migrations.upgrade(engine, args.revision)
     finally:
         engine.dispose()
-    print_json({"database": engine.url.render_as_string(hide_password=True), "before": before, "after": after})
+    print_json({"database": dburl.location(engine.url), "before": before, "after": after})
     return 0

@@ -139,7 +139,7 @@ def _check(args: argparse.Namespace) -> int:
     try:
         cosigned = witness.observe(args.origin)
     except WitnessRefusal as refusal:
-        print(("ALARM: " if refusal.alarm else "refused: ") + str(refusal), file=sys.stderr)
+        print(("ALARM: " if refusal.alarm else "refused: ") + refusal.local_message(), file=sys.stderr)
         return ALARM_EXIT if refusal.alarm else 1
     print(cosigned.note, end="")
     return 0

@@ -684,6 +684,247 @@ end:
     return result;
 }
 
+/* -- the certificate document's shape (certificate.py's CertificateDocument.from_json) ------------------------- */
+
+/* The value of each hex digit by its byte; 0x10 marks every other byte. Filled by PyInit__hashcore. */
+static unsigned char HEX_DIGIT[256];
+
+/* An exact str of ASCII characters only (the pydantic model reads every key as a str: a key that is not ASCII is
+   left to it). */
+static int ascii_str(PyObject *text)
+{
+    if (!PyUnicode_CheckExact(text)) return 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_READY(text) == -1) {
+        PyErr_Clear();
+        return 0;
+    }
+#endif
+    return PyUnicode_IS_ASCII(text);
+}
+
+/* text is exactly ``prefix`` followed by ``digits`` hex digits (the model's patterns: Rust's ``$`` is the end of
+   the text, so nothing may follow). */
+static int hex_text(PyObject *text, const char *prefix, Py_ssize_t digits)
+{
+    if (!ascii_str(text)) return 0;
+    Py_ssize_t skip = (Py_ssize_t)strlen(prefix);
+    if (PyUnicode_GET_LENGTH(text) != skip + digits) return 0;
+    const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+    if (memcmp(p, prefix, (size_t)skip) != 0) return 0;
+    unsigned char bad = 0;
+    for (Py_ssize_t i = skip; i < skip + digits; i++) bad |= HEX_DIGIT[p[i]] & 0x10;  /* no branch per digit */
+    return !bad;
+}
+
+/* A field hash as the model reads it: 64 hex digits, after an optional "0x". */
+static int field_hash_text(PyObject *text) { return hex_text(text, "", 64) || hex_text(text, "0x", 64); }
+
+/* bytes.fromhex(text[skip:]) for a text hex_text accepted. */
+static PyObject *hex_bytes(PyObject *text, Py_ssize_t skip)
+{
+    Py_ssize_t digits = PyUnicode_GET_LENGTH(text) - skip;
+    const char *p = (const char *)PyUnicode_1BYTE_DATA(text) + skip;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, digits / 2);
+    if (out == NULL) return NULL;
+    unsigned char *b = (unsigned char *)PyBytes_AS_STRING(out);
+    for (Py_ssize_t i = 0; i < digits / 2; i++)
+        b[i] = (unsigned char)(HEX_DIGIT[(unsigned char)p[2 * i]] << 4 | HEX_DIGIT[(unsigned char)p[2 * i + 1]]);
+    return out;
+}
+
+/* An exact int (not a bool) of at least ``least``; a number beyond 64 bits is left to the model. */
+static int int_at_least(PyObject *value, long long least)
+{
+    if (!PyLong_CheckExact(value)) return 0;
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (n == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return !overflow && n >= least;
+}
+
+/* An exact dict whose keys are all ASCII exact str. */
+static int plain_dict(PyObject *mapping)
+{
+    if (!PyDict_CheckExact(mapping)) return 0;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        if (!ascii_str(key)) return 0;
+    }
+    return 1;
+}
+
+/* The member names read, as str objects made once (PyInit__hashcore). */
+enum {
+    K_CONTRACT, K_REGISTRY, K_SIGNER, K_ROOT, K_SCHEMA, K_TX_HASH, K_BLOCK_HASH, K_SIGNATURE, K_CHAIN_ID, K_COUNT,
+    K_BLOCK_NUMBER, K_BLOCK_TIME, K_DEPARTMENT, K_PROOF, K_FORMAT, K_FIELDS, K_SALTS, K_HIDDEN, K_DIGEST, K_ANCHOR,
+    K_COUNT_OF_KEYS
+};
+static const char *const KEY_NAMES[K_COUNT_OF_KEYS] = {
+    "contract", "registry", "signer", "root", "schema", "tx_hash", "block_hash", "signature", "chain_id", "count",
+    "block_number", "block_time", "department", "proof", "format", "fields", "salts", "hidden", "digest", "anchor",
+};
+static PyObject *KEYS[K_COUNT_OF_KEYS];
+
+/* mapping[KEY_NAMES[which]], borrowed, or NULL when absent (no error set). Every key of mapping is an exact str
+   (plain_dict), so the lookup runs no Python code. */
+static PyObject *member(PyObject *mapping, int which)
+{
+    PyObject *value = PyDict_GetItemWithError(mapping, KEYS[which]);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* The anchor section matches schemas.Anchor (extra members allowed, as there). */
+static int anchor_shape(PyObject *anchor)
+{
+    static const int addresses[] = {K_CONTRACT, K_REGISTRY, K_SIGNER};
+    static const int hashes[] = {K_ROOT, K_SCHEMA, K_TX_HASH, K_BLOCK_HASH};
+    static const int numbers[] = {K_CHAIN_ID, K_COUNT, K_BLOCK_NUMBER, K_BLOCK_TIME};
+    static const long long least[] = {1, 1, 0, 0};
+    if (!plain_dict(anchor)) return 0;
+    for (size_t i = 0; i < sizeof addresses / sizeof *addresses; i++) {
+        PyObject *value = member(anchor, addresses[i]);
+        if (value == NULL || !hex_text(value, "0x", 40)) return 0;
+    }
+    for (size_t i = 0; i < sizeof hashes / sizeof *hashes; i++) {
+        PyObject *value = member(anchor, hashes[i]);
+        if (value == NULL || !hex_text(value, "0x", 64)) return 0;
+    }
+    for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++) {
+        PyObject *value = member(anchor, numbers[i]);
+        if (value == NULL || !int_at_least(value, least[i])) return 0;
+    }
+    PyObject *value = member(anchor, K_SIGNATURE);
+    if (value == NULL || !hex_text(value, "0x", 130)) return 0;
+    value = member(anchor, K_DEPARTMENT);  /* 1-32 characters, each printable ASCII (0x20-0x7e) */
+    if (value == NULL || !ascii_str(value)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(value);
+    const unsigned char *p = PyUnicode_1BYTE_DATA(value);
+    if (n < 1 || n > 32) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] < 0x20 || p[i] > 0x7e) return 0;
+    }
+    value = member(anchor, K_PROOF);
+    if (value == NULL || !PyList_CheckExact(value)) return 0;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+        if (!hex_text(PyList_GET_ITEM(value, i), "0x", 64)) return 0;
+    }
+    return 1;
+}
+
+/* {name: bytes.fromhex(text[skip:])} of a dict whose values were checked: each key and value is held while the
+   bytes are made (an allocation may run a collection, whose finalizers could edit the dict); NULL with no error
+   set when the dict changed meanwhile (the caller declines). */
+static PyObject *hex_values(PyObject *mapping, int field_hash, Py_ssize_t salt_digits)
+{
+    PyObject *out = PyDict_New();
+    if (out == NULL) return NULL;
+    Py_ssize_t pos = 0, size = PyDict_GET_SIZE(mapping);
+    PyObject *key, *value;
+    while (PyDict_Next(mapping, &pos, &key, &value)) {
+        Py_INCREF(key);
+        Py_INCREF(value);
+        int ok = ascii_str(key) && (field_hash ? field_hash_text(value) : hex_text(value, "", salt_digits));
+        PyObject *raw = ok ? hex_bytes(value, field_hash && PyUnicode_GET_LENGTH(value) == 66 ? 2 : 0) : NULL;
+        int stored = raw != NULL ? PyDict_SetItem(out, key, raw) : -1;  /* not ok: -1 with no error set */
+        Py_XDECREF(raw);
+        Py_DECREF(key);
+        Py_DECREF(value);
+        if (stored < 0) {
+            Py_DECREF(out);
+            return NULL;
+        }
+    }
+    if (PyDict_GET_SIZE(mapping) != size || PyDict_GET_SIZE(out) != size) {
+        Py_DECREF(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* document_parts(doc, fmt, salt_digits) -> (fields, salts, hidden, anchor, stated_digest) | None
+
+   CertificateDocument.from_json for a document that certainly has the published shape (schemas.py's
+   CertificateDocumentModel, strict) and a salt for exactly each disclosed field, none of them also hidden: the
+   parts it builds, salts and hidden hashes as bytes. None for anything else - a type that is not the exact JSON
+   type, a key that is not ASCII, a number beyond 64 bits, any member out of shape - and from_json then runs the
+   model, which accepts it or names the problem. So this never accepts what the model refuses; it may leave to the
+   model what the model accepts. */
+static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_CheckExact(args[1]) || !PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "document_parts(doc, fmt, salt_digits)");
+        return NULL;
+    }
+    PyObject *doc = args[0], *fmt = args[1];
+    Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
+    if (salt_digits == -1 && PyErr_Occurred()) return NULL;
+    if (!plain_dict(doc)) Py_RETURN_NONE;
+    Py_ssize_t pos = 0;
+    PyObject *key, *value;
+    while (PyDict_Next(doc, &pos, &key, &value)) {  /* no member the model does not know (extra="forbid") */
+        int known = 0;
+        for (int i = K_FORMAT; i <= K_ANCHOR; i++) {
+            if (PyUnicode_CompareWithASCIIString(key, KEY_NAMES[i]) == 0) known = 1;
+        }
+        if (!known) Py_RETURN_NONE;
+    }
+    PyObject *format = member(doc, K_FORMAT), *fields = member(doc, K_FIELDS), *salts = member(doc, K_SALTS);
+    PyObject *hidden = member(doc, K_HIDDEN), *digest = member(doc, K_DIGEST), *anchor = member(doc, K_ANCHOR);
+    if (format == NULL || !PyUnicode_CheckExact(format) || PyUnicode_Compare(format, fmt) != 0) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    if (fields == NULL || salts == NULL || anchor == NULL || !plain_dict(fields) || !plain_dict(salts)
+        || (hidden != NULL && !plain_dict(hidden)) || (digest != NULL && digest != Py_None && !field_hash_text(digest))
+        || !anchor_shape(anchor))
+        Py_RETURN_NONE;
+    /* from_json's own checks: a salt for exactly each disclosed field, no field both disclosed and hidden */
+    if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) Py_RETURN_NONE;
+    pos = 0;
+    while (PyDict_Next(salts, &pos, &key, &value)) {
+        if (!hex_text(value, "", salt_digits) || PyDict_Contains(fields, key) != 1) {
+            PyErr_Clear();
+            Py_RETURN_NONE;
+        }
+    }
+    if (hidden != NULL) {
+        pos = 0;
+        while (PyDict_Next(hidden, &pos, &key, &value)) {
+            if (!field_hash_text(value) || PyDict_Contains(fields, key) != 0) {
+                PyErr_Clear();
+                Py_RETURN_NONE;
+            }
+        }
+    }
+    /* Every check passed and no Python code ran. What follows allocates: each object used is held first. */
+    PyObject *parts[5] = {Py_NewRef(fields), NULL, NULL, Py_NewRef(anchor), NULL};
+    PyObject *held_hidden = Py_XNewRef(hidden), *held_digest = Py_XNewRef(digest), *salts_held = Py_NewRef(salts);
+    PyObject *result = NULL;
+    parts[1] = hex_values(salts_held, 0, salt_digits);
+    if (parts[1] == NULL) goto end;
+    parts[2] = held_hidden != NULL ? hex_values(held_hidden, 1, 0) : PyDict_New();
+    if (parts[2] == NULL) goto end;
+    if (held_digest == NULL || held_digest == Py_None)
+        parts[4] = Py_NewRef(Py_None);
+    else
+        parts[4] = hex_bytes(held_digest, PyUnicode_GET_LENGTH(held_digest) == 66 ? 2 : 0);
+    if (parts[4] == NULL) goto end;
+    result = PyTuple_Pack(5, parts[0], parts[1], parts[2], parts[3], parts[4]);
+end:
+    if (result == NULL && !PyErr_Occurred()) result = Py_NewRef(Py_None);  /* a dict changed under us: decline */
+    for (int i = 0; i < 5; i++) Py_XDECREF(parts[i]);
+    Py_XDECREF(held_hidden);
+    Py_XDECREF(held_digest);
+    Py_DECREF(salts_held);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -697,6 +938,8 @@ static PyMethodDef methods[] = {
     {"json_plain", (PyCFunction)(void (*)(void))json_plain, METH_FASTCALL, "json_plain(value, budget) -> bool"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
+    {"document_parts", (PyCFunction)(void (*)(void))document_parts, METH_FASTCALL,
+     "document_parts(doc, fmt, salt_digits) -> (fields, salts, hidden, anchor, stated_digest) | None"},
     {NULL, NULL, 0, NULL},
 };
 
@@ -705,4 +948,11 @@ static struct PyModuleDef module = {
     "Native fast path of canonical.py's field hashes and digests (None: run the pure-Python code).", -1, methods,
 };
 
-PyMODINIT_FUNC PyInit__hashcore(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__hashcore(void)
+{
+    for (int c = 0; c < 256; c++) HEX_DIGIT[c] = hex_value((Py_UCS4)c) < 0 ? 0x10 : (unsigned char)hex_value((Py_UCS4)c);
+    for (int i = 0; i < K_COUNT_OF_KEYS; i++) {
+        if (KEYS[i] == NULL && (KEYS[i] = PyUnicode_InternFromString(KEY_NAMES[i])) == NULL) return NULL;
+    }
+    return PyModule_Create(&module);
+}

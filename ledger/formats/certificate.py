@@ -416,7 +416,23 @@ class CertificateDocument:
         (``formats/schemas.py``, the model ``docs/schema/certificate-document.schema.json`` is generated from), strict
         as JSON is (a number is not a string, ``true`` is not ``1``), so the reader and the schema cannot drift apart.
         What the model cannot say (every disclosed field has its salt, no field both disclosed and hidden) is checked
-        here; what the document means is checked by verification."""
+        here; what the document means is checked by verification.
+
+        The native fast path (``_hashcore.document_parts``) reads a document that certainly has this shape (exact
+        JSON types, ASCII member names, numbers within 64 bits) and gives the same parts; anything else it leaves
+        to the model and the checks below, which stay the reference (tests/test_hashcore.py compares the two)."""
+        if _NATIVE_PARTS is not None:
+            parts = _NATIVE_PARTS(doc, CERT_FORMAT, 2 * SALT_BYTES)
+            if parts is not None:
+                fields, salts, hidden, anchor, stated = parts
+                return cls(
+                    fields=fields, salts=salts, hidden=hidden, anchor=anchor, fmt=CERT_FORMAT, stated_digest=stated
+                )
+        return cls._from_json(doc)
+
+    @classmethod
+    def _from_json(cls, doc: Any) -> CertificateDocument:
+        """:meth:`from_json` in Python: the reference."""
         try:
             _DOCUMENT_SHAPE(doc)
         except ValidationError as exc:
@@ -487,6 +503,7 @@ _ANY_ANCHOR: dict[str, Any] = {
     "proof": [],
 }
 _DOCUMENT_SHAPE = CertificateDocumentModel.__pydantic_validator__.validate_python  # no model built: only the verdict
+_NATIVE_PARTS = NATIVE.document_parts if NATIVE is not None else None
 
 # What a reader is told when a member has the wrong shape, by where it is (pydantic's own words otherwise).
 _SHAPE_WORDS = {

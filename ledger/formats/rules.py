@@ -67,6 +67,10 @@ ANY_SERVICE_ITEM = "*"
 MAX_CONDITIONS = 1_000  # condition mappings in a rule set's `when` trees (the shipped ones have at most 29)
 MAX_LISTED_VALUES = 10_000  # values of its `in` / `not_in` lists and certificate `issuer` lists, together
 MAX_STEPS = 100_000  # members of the input's lists and objects one evaluation may compare (an honest one: tens)
+# Lists and mappings within each other in a YAML rule file (the shipped ones: 9 at most). PyYAML builds nested nodes by
+# recursion, and a process that imported py_ecc (web3's stack: the CLI, the gateway) allows 100,000 Python frames, so
+# a few kilobytes nested 30,000 deep overflowed the C stack (a segmentation fault); this bound holds long before.
+MAX_YAML_DEPTH = 100
 
 _Condition = Callable[[Mapping[str, Any]], bool]
 
@@ -358,13 +362,69 @@ def _optional_text(value: Any, where: str) -> str | None:
 
 
 class _StrictYamlLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML has no type hints: SafeLoader is Any
-    """Safe YAML loader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+    """Safe YAML loader that refuses duplicate keys (PyYAML silently keeps the last one) and aliases.
+
+    An alias (``*name``, a merge key ``<<: *name`` too) names a node written elsewhere: nine nested ones name 10^9
+    values in a few hundred bytes, which the loader shares but the plain-JSON copy of the rule set would write out
+    one by one. A rule set never needs one, so the first is refused where it stands, before anything expands."""
+
+    _depth = 0  # lists and mappings open around the node being composed
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.events.AliasEvent):
+            event = self.peek_event()
+            raise InputError(
+                f"YAML alias *{event.anchor} is not allowed in a rule set; write the value out where it is used",
+                line=event.start_mark.line + 1,
+            )
+        if not self.check_event(yaml.events.SequenceStartEvent, yaml.events.MappingStartEvent):
+            return super().compose_node(parent, index)
+        if self._depth >= MAX_YAML_DEPTH:
+            raise InputError(
+                f"the rule file nests more than {MAX_YAML_DEPTH} lists and mappings within each other; no rule set"
+                " comes near that: check the file's indentation and brackets",
+                line=self.peek_event().start_mark.line + 1,
+            )
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _construct_number(loader: _StrictYamlLoader, node: yaml.ScalarNode) -> Any:
+    """An int or float scalar, as the safe loader reads it, but never a base-60 one (YAML 1.1 reads ``1:30`` as 90,
+    multiplying out every part: a scalar of 80,000 parts held the loader for seconds, quadratically more as it grows)
+    and never one too long for Python to read (an int of more than 4,300 digits)."""
+    where = node.start_mark.line + 1
+    if ":" in node.value:
+        shown = node.value if len(node.value) <= 20 else node.value[:20] + "..."
+        raise InputError(
+            f"{shown} is a base-60 number in YAML 1.1 (1:30 reads as 90); a rule set has no use for one: quote it"
+            ' ("12:30") if it is text, or write the number in decimal',
+            line=where,
+        )
+    construct = (
+        yaml.SafeLoader.construct_yaml_int if node.tag.endswith(":int") else yaml.SafeLoader.construct_yaml_float
+    )
+    try:
+        return construct(loader, node)
+    except ValueError as exc:
+        raise InputError(
+            f"a number of {len(node.value)} characters is too long to read ({exc}); a rule set's numbers are far"
+            " shorter: check the file",
+            line=where,
+        ) from None
 
 
 def _construct_unique_mapping(loader: _StrictYamlLoader, node: yaml.MappingNode) -> dict[Any, Any]:
     loader.flatten_mapping(node)
     result: dict[Any, Any] = {}
     for key_node, value_node in node.value:
+        if not isinstance(key_node, yaml.ScalarNode):  # "? [a, b]": Python cannot use a list or mapping as a key
+            raise InputError(
+                "a key must be text, not a list or mapping; write the key as a name", line=key_node.start_mark.line + 1
+            )
         key = loader.construct_object(key_node, deep=True)
         if key in result:
             raise InputError(f"duplicate key {key!r}; remove one of them", line=key_node.start_mark.line + 1)
@@ -373,6 +433,8 @@ def _construct_unique_mapping(loader: _StrictYamlLoader, node: yaml.MappingNode)
 
 
 _StrictYamlLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_unique_mapping)
+_StrictYamlLoader.add_constructor("tag:yaml.org,2002:int", _construct_number)
+_StrictYamlLoader.add_constructor("tag:yaml.org,2002:float", _construct_number)
 
 
 def _reject_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -397,7 +459,15 @@ def _read_document(path: str | Path) -> Any:
         # YAML's flow style nests with the same brackets, and PyYAML spends minutes on 10,000 levels of them
         check_json_depth(text)
         if suffix == ".json":
-            parsed = json.loads(text, object_pairs_hook=_reject_duplicates)
+            try:
+                parsed = json.loads(text, object_pairs_hook=_reject_duplicates)
+            except json.JSONDecodeError:
+                raise
+            except ValueError as exc:  # an int of more than 4,300 digits, which Python refuses to read
+                raise InputError(
+                    f"rule set file {str(path)!r} holds a number too long to read ({exc}); a rule set's numbers are far"
+                    " shorter: check the file"
+                ) from None
         else:
             parsed = yaml.load(text, Loader=_StrictYamlLoader)  # noqa: S506 - a SafeLoader subclass
     except (json.JSONDecodeError, yaml.YAMLError) as exc:

@@ -12,9 +12,11 @@ import json
 import ssl
 import threading
 import time
+import urllib.error
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 import requests.adapters
@@ -178,7 +180,8 @@ def fee_fields(w3: Web3, gas_price: int | None = None) -> dict[str, int]:
             tip = max(int(w3.eth.gas_price) - base, 0)
     except (OSError, Web3RPCError) as exc:
         raise ChainError(
-            f"could not read the chain's fees from the node: {exc}", where=getattr(w3.provider, "endpoint_uri", "?")
+            f"could not read the chain's fees from the node: {exc}",
+            where=node_location(getattr(w3.provider, "endpoint_uri", "?")),
         ) from exc
     return {"maxFeePerGas": 4 * base + tip, "maxPriorityFeePerGas": tip}
 
@@ -298,11 +301,15 @@ class Chain:
         except (OSError, Web3RPCError) as exc:
             raise ChainError(
                 "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
-                where=f"{self._url()}: {exc}",
+                where=self._where(exc),
             ) from exc
 
     def _url(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "?"))
+
+    def _where(self, exc: BaseException) -> str:
+        """The operator's location of a failed request: the node, and the client's error, without the URL's path."""
+        return f"{node_location(self._url())}: {without_node_url(str(exc), self._url())}"
 
     # -- writing ---------------------------------------------------------------------------------------
     def _lock(self, address: str) -> threading.Lock:
@@ -345,7 +352,7 @@ class Chain:
                 except (OSError, Web3RPCError) as exc:
                     raise ChainError(
                         "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
-                        where=f"{self._url()}: {exc}",
+                        where=self._where(exc),
                     ) from exc
                 signed = account.sign_transaction(tx)
                 tx_hash = "0x" + bytes(signed.hash).hex()
@@ -371,7 +378,7 @@ class Chain:
                 except OSError as exc:
                     raise ChainError(
                         "could not reach the chain node (LEDGER_RPC_URL); check that it runs and is reachable",
-                        where=f"{self._url()}: {exc}",
+                        where=self._where(exc),
                     ) from exc
                 self._nonces[address] = nonce + 1
                 return tx_hash
@@ -590,30 +597,72 @@ def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.
     """The same exception class (web3's retries and the ledger's handlers see what they saw), with the cause's kind
     and reason only; the original stays chained for the operator's log."""
     try:
-        return type(exc)(_failure(exc), request=request)
+        return type(exc)(transport_failure(exc), request=request)
     except TypeError:  # a class with another constructor: the generic one, still a RequestException
-        return requests.exceptions.ConnectionError(_failure(exc), request=request)
+        return requests.exceptions.ConnectionError(transport_failure(exc), request=request)
 
 
-def _failure(exc: BaseException) -> str:
-    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address."""
+def node_location(url: object) -> str:
+    """A node's URL as the operator's log may show it (``LedgerError.where``): scheme, host and port. The user
+    part, the path and the query are left out: a hosted node's access key is usually one of them
+    (``https://node.example/v3/<key>``), and no log is a place for a key (the database URL's password is hidden
+    the same way: storage/dburl.py)."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    if not host or not parts.scheme:
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    shown = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{f':{port}' if port is not None else ''}"
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{shown}/<path not shown>" if hidden else shown
+
+
+def without_node_url(text: str, url: object) -> str:
+    """``text`` (an HTTP client's error) with ``url`` and its path, as a client quotes it ("... with url:
+    /v3/<key>"), replaced: what :func:`node_location` leaves out is not written elsewhere in a log line either."""
+    full = str(url)
+    text = text.replace(full, node_location(full))
+    try:
+        parts = urlsplit(full)
+    except ValueError:
+        return text
+    for tail in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.path):
+        if tail.strip("/"):
+            text = text.replace(tail, "/<path not shown>")
+    return text
+
+
+def transport_failure(exc: BaseException, what: str = "the node") -> str:
+    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address, for a
+    failure of requests (the ledger's node) or of urllib (a witness's node, a status list: its URLError keeps the
+    system's error as ``reason``); ``what`` is what could not be reached. The text of urllib's errors names the host
+    a TLS certificate does not match, as requests' do; the URL belongs in ``LedgerError.where``."""
+    if isinstance(exc, urllib.error.HTTPError):  # an answer, not a transport failure; its text names no URL
+        return f"{what} answered HTTP {exc.code}"
     timed_out = isinstance(exc, requests.exceptions.Timeout)
     reason, seen = None, set()
     cause: BaseException | None = exc
     while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
         seen.add(id(cause))
         # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
-        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one)
-        timed_out = timed_out or any(isinstance(x, urllib3.exceptions.ReadTimeoutError) for x in (cause, *cause.args))
+        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one); urllib's is the
+        # socket's own TimeoutError
+        timed_out = timed_out or any(
+            isinstance(x, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for x in (cause, *cause.args)
+        )
         if isinstance(cause, ssl.SSLError):
             # its text may name the host: "Hostname mismatch, certificate is not valid for '<host>'"; its reason
             # code does not (CERTIFICATE_VERIFY_FAILED)
             reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
         elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
             reason = cause.strerror
-        cause = cause.__cause__ or cause.__context__
+        wrapped = getattr(cause, "reason", None) if isinstance(cause, urllib.error.URLError) else None
+        cause = wrapped if isinstance(wrapped, BaseException) else cause.__cause__ or cause.__context__
     kind = "did not answer in time" if timed_out else "could not be reached"
-    return f"the node {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+    return f"{what} {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
 
 
 class NodeAnswerError(requests.exceptions.RequestException):

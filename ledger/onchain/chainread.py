@@ -129,7 +129,9 @@ def scan_raw(
 
 
 def _url(chain: Chain) -> str:
-    return str(getattr(chain.w3.provider, "endpoint_uri", "?"))
+    from .chain import node_location  # chain imports this module
+
+    return node_location(getattr(chain.w3.provider, "endpoint_uri", "?"))
 
 
 def _hex(value: bytes) -> str:

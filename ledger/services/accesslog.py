@@ -8,12 +8,16 @@ that department's key (``anchor`` / ``anchor_all``, called by the gateway's back
 reported as a discrepancy.
 
 Entry bodies hold digests, department codes, signer addresses, purpose codes and outcomes - never certificate
-fields, and a free-text purpose (a grant's) only as its SHA-256: an anchored entry can never be erased.
+fields, and a free-text purpose (a grant's) only as a hash keyed by the grant's random salt (``purpose_hash``):
+an anchored entry can never be erased, and once erasure destroyed the text and the salt, nobody can confirm a
+guessed text against it.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,10 +51,13 @@ def record(
     purpose: str | None = None,
     authenticated: bool = True,
     purpose_text: str | None = None,
+    purpose_salt: str | None = None,
     terms: dict[str, Any] | None = None,
 ) -> Any:
     """Append one access event to ``issuer``'s access log; returns the log entry. ``purpose`` is written as given
-    (a code); ``purpose_text`` (free text, such as a grant's purpose) only as its SHA-256 (:func:`purpose_digest`);
+    (a code); ``purpose_text`` (free text, such as a grant's purpose) only as its hash keyed by ``purpose_salt``
+    (the grant's: :func:`purpose_hash`), or, for a grant made before grants had a salt (None), as the unsalted
+    SHA-256 its earlier entries already hold (:func:`purpose_digest`);
     ``terms``: a grant's (grantee, expiry, disclosed fields: codes, a time and field names, no personal value), so
     a read is served only through a grant row that still says what its anchored creation says."""
     body = entry_body(
@@ -66,7 +73,10 @@ def record(
         authenticated=authenticated,
     )
     if purpose_text is not None:
-        body["purpose_sha256"] = purpose_digest(purpose_text)
+        if purpose_salt is not None:
+            body["purpose_hash"] = purpose_hash(purpose_text, purpose_salt)
+        else:
+            body["purpose_sha256"] = purpose_digest(purpose_text)
     if terms is not None:
         body["terms"] = terms
     return logchain.append(ledger, LOG, issuer, body, created_at=at)
@@ -100,10 +110,27 @@ def entry_body(
     }
 
 
+PURPOSE_SALT_BYTES = 32
+_PURPOSE_TAG = b"pl-grant-purpose/1\x00"
+
+
+def new_purpose_salt() -> str:
+    """A fresh random salt for a grant's purpose (hex): kept in the grant row beside the text, never logged."""
+    return os.urandom(PURPOSE_SALT_BYTES).hex()
+
+
+def purpose_hash(text: str, salt: str) -> str:
+    """What the anchored log keeps of a grant's free-text purpose (``purpose_hash``): ``0x`` + HMAC-SHA256 keyed by
+    the grant's salt (its 32 random bytes) of ``pl-grant-purpose/1`` NUL and the text's UTF-8. The text (which may
+    name the person: "claim of ...") and the salt stay in the grant row, where erasure reaches both; without the
+    salt the hash confirms no guessed text, and two grants with one text have unrelated hashes."""
+    return "0x" + hmac.new(bytes.fromhex(salt), _PURPOSE_TAG + text.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
 def purpose_digest(text: str) -> str:
-    """What the anchored log keeps of a free-text purpose: ``0x`` + SHA-256 of its UTF-8. The text itself (which
-    may name the person: "claim of ...") stays in the row it belongs to (the grant), where erasure can reach it; an
-    anchored entry can never be changed."""
+    """``purpose_sha256``: ``0x`` + SHA-256 of a purpose's UTF-8, unsalted, as the log held a grant's purpose before
+    grants had a salt (and still does for such a grant's later entries: its anchored creation holds it already).
+    Anyone can confirm a guessed text against it; new grants are logged with :func:`purpose_hash`."""
     return "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
@@ -255,25 +282,46 @@ def _foreign(entry: Any, certificate: str) -> dict[str, Any]:
     }
 
 
+_PURPOSE_MEMBERS = ("purpose_hash", "purpose_sha256")
+
+
+def _grant_purpose_matches(hashed: dict[str, Any], text: str, salt: str | None) -> bool:
+    """Whether an entry's hash of its grant's purpose (``hashed``: its ``purpose_hash`` or, written before grants
+    had a salt, ``purpose_sha256``) is the hash of ``text`` (keyed by ``salt``)."""
+    keyed, plain = hashed.get("purpose_hash"), hashed.get("purpose_sha256")
+    try:
+        if isinstance(keyed, str):
+            return salt is not None and hmac.compare_digest(purpose_hash(text, salt), keyed)
+        return isinstance(plain, str) and hmac.compare_digest(purpose_digest(text), plain)
+    except (ValueError, TypeError):  # a salt edited into something not hex, a hash into something not ASCII
+        return False
+
+
 def _with_purposes(ledger: Ledger, out: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Show each entry that holds a free-text purpose only as its hash (``purpose_sha256``) with the text of its
-    grant, when the grant row still holds the very text (not once erasure cleared it, nor after an edit)."""
+    """Show each entry that holds a grant's free-text purpose only as its hash (``purpose_hash``, keyed by the
+    grant's salt; ``purpose_sha256`` before grants had one) with the text of its grant, when the grant row still
+    holds the very text and salt (not once erasure cleared them, nor after an edit). The salt is never shown."""
     from ..storage.models import Grant
 
-    wanted = {o["grant"] for o in out if isinstance(o.get("purpose_sha256"), str) and isinstance(o.get("grant"), str)}
+    wanted = {
+        o["grant"]
+        for o in out
+        if isinstance(o.get("grant"), str) and any(isinstance(o.get(m), str) for m in _PURPOSE_MEMBERS)
+    }
     if not wanted:
         return out
     with ledger.engine.connect() as conn:
-        texts: dict[str, str] = dict(
-            conn.execute(
-                select(Grant.id, Grant.purpose).where(Grant.id.in_(sorted(wanted)))  # type: ignore[call-overload,attr-defined]
-            ).all()
-        )
+        rows: dict[str, tuple[str, str | None]] = {
+            r[0]: (r[1], r[2])
+            for r in conn.execute(
+                select(Grant.id, Grant.purpose, Grant.purpose_salt).where(Grant.id.in_(sorted(wanted)))  # type: ignore[call-overload,attr-defined]
+            )
+        }
     for o in out:
-        grant, hashed = o.get("grant"), o.get("purpose_sha256")
-        text = texts.get(grant) if isinstance(grant, str) and isinstance(hashed, str) else None
-        if text is not None and o.get("purpose") is None and purpose_digest(text) == hashed:
-            o["purpose"] = text
+        grant = o.get("grant")
+        found = rows.get(grant) if isinstance(grant, str) else None
+        if found is not None and o.get("purpose") is None and _grant_purpose_matches(o, *found):
+            o["purpose"] = found[0]
     return out
 
 

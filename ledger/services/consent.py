@@ -97,7 +97,9 @@ __all__ = [
 ASSERTION_TYPE = "pl-subject-assertion/2"
 UNBOUND_ASSERTION_TYPE = "pl-subject-assertion/1"  # bound no request: a relay could attach any; refused
 REQUEST_TYPE = "pl-subject-request/1"
-RECORD_TYPE = "pl-consent/1"
+RECORD_TYPE = "pl-consent/2"  # hashes the record's random salt too: its hash confirms no guess once that is erased
+UNSALTED_RECORD_TYPE = "pl-consent/1"  # a record made before records had a salt (``record_salt`` NULL)
+RECORD_SALT_BYTES = 32
 GATEWAY_KEY = "consent-gateway"
 PROVIDERS_ENV = "LEDGER_CONSENT_PROVIDERS"
 POLICY_ENV = "LEDGER_CONSENT_POLICY"
@@ -455,10 +457,20 @@ class ConsentCreate(BaseModel):
     expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
 
 
+def new_record_salt() -> str | None:
+    """A fresh random salt for a consent record (hex), kept in its row, never in an answer or an entry."""
+    return secrets.token_hex(RECORD_SALT_BYTES)
+
+
 def _statement(row: Consent) -> dict[str, Any]:
-    """What the ledger signs: everything but the withdrawal (which the access log carries)."""
+    """What the ledger signs: everything but the withdrawal (which the access log carries), and (``pl-consent/2``)
+    the record's random salt. Its hash is kept in the row and the anchored ``consent`` entry for ever, and every
+    other member is in the row or the entry, or (the subject reference) in the person's other consents: without
+    the salt, a rebuilt record per candidate person and purpose text would confirm both after erasure emptied them.
+    A record made before (``record_salt`` NULL) is the ``pl-consent/1`` statement it was signed as."""
+    salted = {"type": RECORD_TYPE, "salt": row.record_salt} if row.record_salt is not None else None
     return {
-        "type": RECORD_TYPE,
+        **(salted or {"type": UNSALTED_RECORD_TYPE}),
         "id": row.id,
         "certificate": row.digest,
         "issuer": row.issuer,
@@ -632,6 +644,7 @@ def give(
         signer=gateway_address(ledger),
         signature="",
         record_hash="",
+        record_salt=new_record_salt(),
     )
     row.record_hash = _record_hash(row)
     row.signature = "0x" + bytes(ledger.account(GATEWAY_KEY).sign_message(_record_message(row)).signature).hex()

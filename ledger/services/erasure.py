@@ -6,10 +6,10 @@ and any sealed status note about it, and overwrites the same way every copy of i
 a decided application (``CitedDocument`` rows, labelled with the certificate digest the ledger computed from
 them; the row stays, holding the marker, so the stored decision input still names it). The consents given for it
 lose their subject reference and purpose text (``Consent``: ``subject_ref`` becomes ``CONSENT_ERASED``), its
-grants their free-text purpose (``GRANT_PURPOSE_ERASED``; the access log holds only its hash). What stays: the
-digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain personal field,
-so verification of the holder's own copy and every audit still work; the issuer can no longer read, export or
-re-prove the hidden fields.
+grants their free-text purpose (``GRANT_PURPOSE_ERASED``) and the salt keying its hash in the access log. What
+stays: the digest, Merkle proof, batch, chain anchor, statuses and every log entry, none of which holds a plain
+personal field (nor, without the salt, a hash that confirms a guessed purpose), so verification of the holder's
+own copy and every audit still work; the issuer can no longer read, export or re-prove the hidden fields.
 
 The erasure itself is an entry of the department's hash-chained ``erasures`` log (logchain.py), anchored on chain
 like the other logs: who asked for it, when, the legal basis as a code of :data:`BASES`, and the certificate's
@@ -445,13 +445,19 @@ def erase(
         # vault key, so destroying the data key alone would leave them readable
         conn.execute(update(CitedDocument).where(col(CitedDocument.digest) == digest).values(sealed=ERASED))
         # the consents the person gave for it: their keyed subject reference confirms a guessed ID number to whoever
-        # holds the vault key, and the purpose text is the person's own words; the rest (recipient, purpose code,
-        # fields, times, record hash, signature) stays, and the access log still holds each record's hash
+        # holds the vault key, and the purpose text is the person's own words; with them the record's salt, without
+        # which its hash (in the row and the anchored log) confirms no guessed reference or text; the rest
+        # (recipient, purpose code, fields, times, record hash, signature) stays
         conn.execute(
-            update(Consent).where(col(Consent.digest) == digest).values(subject_ref=CONSENT_ERASED, purpose_text="")
+            update(Consent)
+            .where(col(Consent.digest) == digest)
+            .values(subject_ref=CONSENT_ERASED, purpose_text="", record_salt=None)
         )
-        # the grants' free-text purposes (the access log holds only their hashes)
-        conn.execute(update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED))
+        # the grants' free-text purposes and the salts that key their hashes in the access log: without the salt,
+        # the anchored hash confirms no guessed text
+        conn.execute(
+            update(Grant).where(col(Grant.digest) == digest).values(purpose=GRANT_PURPOSE_ERASED, purpose_salt=None)
+        )
         cited = conn.execute(
             select(func.count()).select_from(CitedDocument).where(col(CitedDocument.digest) == digest)
         ).scalar_one()

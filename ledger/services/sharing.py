@@ -29,7 +29,14 @@ from ..client import Ledger
 from ..errors import ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
-from ..storage.models import MAX_PURPOSE, Grant, GrantBase, GrantPublic, aware  # noqa: F401 - re-exported
+from ..storage.models import (  # noqa: F401 - re-exported
+    GRANT_PURPOSE_ERASED,
+    MAX_PURPOSE,
+    Grant,
+    GrantBase,
+    GrantPublic,
+    aware,
+)
 from . import accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department
@@ -107,6 +114,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         issuer=issuer,
         grantee=grant.grantee,
         purpose=grant.purpose.strip(),
+        purpose_salt=accesslog.new_purpose_salt(),
         expires_at=expires,
         reveal=grant.reveal,
         created_by=signer,
@@ -116,6 +124,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         conn.execute(Grant.__table__.insert().values(**row.model_dump()))  # type: ignore[attr-defined]
     if relied_on is not None:
         consent.link(ledger, row.id, relied_on)
+    text, salt = logged_purpose(row)
     accesslog.record(
         ledger,
         certificate=row.digest,
@@ -126,12 +135,23 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
         signer=signer,
         at=now,
         grant_id=row.id,
-        purpose_text=row.purpose,
+        purpose_text=text,
+        purpose_salt=salt,
         detail=f"shared with {row.grantee} until {expires.isoformat()}"
         + (f" on consent {relied_on.id}" if relied_on is not None else ""),
         terms=grant_terms(row.grantee, expires, row.reveal),
     )
     return row
+
+
+def logged_purpose(grant: Grant) -> tuple[str | None, str | None]:
+    """What an access-log entry of ``grant`` (its creation, a read through it, its revocation) is given of its
+    purpose: the text and the grant's salt, which :func:`accesslog.record` turns into the salted ``purpose_hash``
+    (a grant made before grants had a salt: the unsalted ``purpose_sha256`` its creation entry already holds).
+    Nothing once erasure destroyed the text: a hash of the marker tells nobody anything."""
+    if grant.purpose == GRANT_PURPOSE_ERASED and grant.purpose_salt is None:
+        return None, None
+    return grant.purpose, grant.purpose_salt
 
 
 def grant_terms(grantee: str, expires_at: datetime, reveal: list[str] | None) -> dict[str, Any]:
@@ -208,6 +228,7 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
         )
     if done.rowcount != 1:
         raise StateError(f"grant {grant_id} was revoked by another request at the same time")
+    text, salt = logged_purpose(grant)
     accesslog.record(
         ledger,
         certificate=grant.digest,
@@ -218,7 +239,8 @@ def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now
         signer=signer,
         at=now,
         grant_id=grant_id,
-        purpose_text=grant.purpose,
+        purpose_text=text,
+        purpose_salt=salt,
         detail=f"grant to {grant.grantee} revoked",
     )
     updated = _load(ledger, grant_id)
@@ -401,6 +423,7 @@ def fetch_content(
     document = full
     if grant.reveal is not None:
         document = CertificateDocument.from_json(document).present(grant.reveal).to_json()
+    text, salt = logged_purpose(grant)
     entry = accesslog.record(
         ledger,
         certificate=key,
@@ -411,7 +434,8 @@ def fetch_content(
         signer=principal.signer,
         at=now,
         grant_id=grant.id,
-        purpose_text=grant.purpose,
+        purpose_text=text,
+        purpose_salt=salt,
         detail="full certificate" if grant.reveal is None else f"presentation revealing {sorted(grant.reveal)}",
     )
     return Content(document, grant, entry.seq)

@@ -178,14 +178,15 @@ class _DepartmentStream:
     final_upto: int = -1
     deep: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
     recent: dict[CertKey, list[tuple[int, int, bytes]]] = field(default_factory=dict)
-    # (dept, successor root, successor) -> the digest it superseded: from final events, and from the others (read
-    # again at the next sync, as ``recent`` is: a supersession the chain dropped leaves no note)
-    replaced: dict[CertKey, bytes] = field(default_factory=dict)
-    replaced_recent: dict[CertKey, bytes] = field(default_factory=dict)
+    # (dept, successor root, successor) -> the digests it superseded, in chain order (one certificate may replace
+    # several): from final events, and from the others (read again at the next sync, as ``recent`` is: a
+    # supersession the chain dropped leaves no note)
+    replaced: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
+    replaced_recent: dict[CertKey, tuple[bytes, ...]] = field(default_factory=dict)
     read_at: float = float("-inf")  # monotonic time the last read started
 
-    def predecessor(self, key: CertKey) -> bytes | None:
-        return self.replaced_recent.get(key) or self.replaced.get(key)
+    def predecessors(self, key: CertKey) -> tuple[bytes, ...]:
+        return self.replaced.get(key, ()) + self.replaced_recent.get(key, ())
 
     def changes(self, key: CertKey, upto: int) -> list[tuple[int, int, bytes]]:
         """Every status change (status, block, detail) of the certificate at ``key`` up to block ``upto``, oldest
@@ -265,7 +266,7 @@ class ChainView:
         self._topics: dict[bytes, int] = {}
         # (final, recent): (department, successor root, successor) -> the digest it superseded (a note for readers,
         # not a verdict); the recent ones are read again at each sync, as the index's are
-        self._replaced: tuple[dict[CertKey, bytes], dict[CertKey, bytes]] = ({}, {})
+        self._replaced: tuple[dict[CertKey, tuple[bytes, ...]], dict[CertKey, tuple[bytes, ...]]] = ({}, {})
         # (deep, recent): (department, root, digest) -> (status, block, detail) of its latest status event, for
         # final events (chainread.Finality) and for the others. One attribute, so a reader never sees halves of two
         # syncs. Keyed by where the certificate was anchored: a copy of its digest in another department's batch
@@ -546,6 +547,7 @@ class ChainView:
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
         found: list[tuple[int, int, CertKey, int, bytes]] = []
+        superseding: list[tuple[int, int, CertKey, bytes]] = []  # (block, log index, successor's key, digest)
         for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
             query = {
                 "address": contract,
@@ -581,12 +583,17 @@ class ChainView:
                     key = (dept, bytes.fromhex(names[2][2:]), bytes.fromhex(names[1][2:]))
                     data = bytes.fromhex(log["data"][2:])
                     status = topics[names[0]]
-                    found.append((number, int(log["logIndex"], 16), key, status, data[:32]))
+                    index = int(log["logIndex"], 16)
+                    found.append((number, index, key, status, data[:32]))
                     if status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                        supersessions.append((number, (dept, data[32:64], data[:32]), key[2]))
+                        superseding.append((number, index, (dept, data[32:64], data[:32]), key[2]))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
+        # in chain order, whatever order the node answered in (the successor's predecessors too: the report names
+        # the latest one, as the index and the scan do)
         found.sort(key=lambda item: (item[0], item[1]))
+        superseding.sort(key=lambda item: (item[0], item[1]))
+        supersessions.extend((number, successor, digest) for number, _, successor, digest in superseding)
         return [(key, status, number, detail) for number, _, key, status, detail in found]
 
     def block_at_time(self, at: int, head: int) -> int:
@@ -614,27 +621,28 @@ class ChainView:
                 high = middle - 1
         return low
 
-    def replaces(self, department: str, root: bytes, digest: bytes) -> bytes | None:
-        """The digest of the certificate this one superseded (its issuer's ``CertificateSuperseded`` event naming
-        it as successor), or None. From the index when in use, else one ``eth_getLogs`` of the issuer's
-        supersessions."""
+    def replaces(self, department: str, root: bytes, digest: bytes) -> tuple[bytes, ...]:
+        """The digests of the certificates this one superseded (its issuer's ``CertificateSuperseded`` events
+        naming it as successor), in chain order: none, one, or several (a certificate replacing two merged ones).
+        From the index when in use, else one ``eth_getLogs`` of the issuer's supersessions."""
         dept = _department_id(department)
         if self._indexed:
             deep, recent = self._replaced
-            return recent.get((dept, root, digest)) or deep.get((dept, root, digest))
+            return deep.get((dept, root, digest), ()) + recent.get((dept, root, digest), ())
         stream = self._streams.get(dept)
         if stream is not None:  # herd lookup: already read with the department's status events
-            return stream.predecessor((dept, root, digest))
+            return stream.predecessors((dept, root, digest))
         logs = chainread.scan(
             self.chain,
             self.chain.anchor.events.CertificateSuperseded,
             what=f"the supersessions of {department}",
             argument_filters={"departmentId": dept},
         )
-        for log in logs:
-            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root:
-                return bytes(log["args"]["digest"])
-        return None
+        return tuple(
+            bytes(log["args"]["digest"])
+            for log in logs
+            if bytes(log["args"]["successor"]) == digest and bytes(log["args"]["successorRoot"]) == root
+        )
 
     def sync(self, head: int | None = None, *, recheck: bool = False) -> int:
         """Bring the status index up to ``head`` (default: the chain's head now); returns the block it is synced to.
@@ -716,13 +724,15 @@ class ChainView:
 
 
 def _split_supersessions(
-    deep: dict[CertKey, bytes], supersessions: list[tuple[int, CertKey, bytes]], final_upto: int
-) -> tuple[dict[CertKey, bytes], dict[CertKey, bytes]]:
+    deep: dict[CertKey, tuple[bytes, ...]], supersessions: list[tuple[int, CertKey, bytes]], final_upto: int
+) -> tuple[dict[CertKey, tuple[bytes, ...]], dict[CertKey, tuple[bytes, ...]]]:
     """The notes "successor replaces digest": those of final blocks added to a copy of ``deep`` (kept), the others
-    in a dict of their own, replaced whole at the next read (a reorganisation may drop them), in chain order."""
-    kept, recent = dict(deep), dict[CertKey, bytes]()
+    in a dict of their own, replaced whole at the next read (a reorganisation may drop them), in chain order. A
+    successor may replace several certificates: each note is kept, after the ones before it."""
+    kept, recent = dict(deep), dict[CertKey, tuple[bytes, ...]]()
     for block, successor, predecessor in supersessions:
-        (kept if block <= final_upto else recent)[successor] = predecessor
+        notes = kept if block <= final_upto else recent
+        notes[successor] = (*notes.get(successor, ()), predecessor)
     return kept, recent
 
 
@@ -1098,9 +1108,10 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
                 except _Offline:
                     offline += 1
                     out.append(None)
-            data = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
+            pickled = pickle.dumps(out, protocol=pickle.HIGHEST_PROTOCOL)
             with os.fdopen(write_end, "wb") as pipe:
-                pipe.write(data)
+                pipe.write(len(pickled).to_bytes(8, "little"))  # so the parent reads it into one buffer of that size
+                pipe.write(pickled)
             status = 0
         finally:
             os._exit(status)
@@ -1108,12 +1119,12 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
     reader = os.fdopen(read_end, "rb")
     try:
         mine = [_verify_one(source, run) for source in sources[:split]]
-        data = reader.read()
+        data = _read_sized(reader)
     finally:
         reader.close()  # first: a child still writing (this process interrupted) gets a broken pipe and leaves
         _, code = os.waitpid(pid, 0)
     theirs: list[Report | None] | None = None
-    if code == 0:
+    if code == 0 and data is not None:
         try:
             loaded = pickle.loads(data)  # noqa: S301 - written by this process's own forked child
         except Exception:  # noqa: BLE001 - a child that died mid-write: verified here instead
@@ -1128,6 +1139,27 @@ def _verify_forked(sources: list[Any], run: _Run) -> list[Report]:
     )
     return mine
 
+
+def _read_sized(reader: Any) -> bytearray | None:
+    """The child's reports: a length, then that many bytes, read into one buffer (growing a buffer as the bytes
+    come copies it over and over); None when the child sent less (it died) or a length no child writes."""
+    head = reader.read(8)
+    size = int.from_bytes(head, "little") if len(head) == 8 else -1
+    if not 0 <= size <= _REPORTS_MAX_BYTES:
+        return None
+    data = bytearray(size)
+    view, got = memoryview(data), 0
+    while got < size:
+        n = reader.readinto(view[got:])
+        if not n:
+            return None
+        got += n
+    return data
+
+
+# At most this many bytes of pickled reports come from the child (about 300 bytes per report): a larger length
+# is not one it wrote, and the parent verifies that part itself.
+_REPORTS_MAX_BYTES = 1 << 32
 
 # The share of the certificates the parent verifies itself (percent): it also unpickles the child's reports.
 _PARENT_SHARE = 50
@@ -1348,10 +1380,14 @@ def _anchoring(
         facts["reason"] = reason_name(detail)
         why = f" (reason: {facts['reason']})"
     if run.at_time is None:
-        predecessor = run.view.replaces(issuer, root, digest)
-        if predecessor is not None:
-            facts["replaces"] = hex32(predecessor)
-            why += f"; it replaces {hex32(predecessor)}"
+        predecessors = run.view.replaces(issuer, root, digest)
+        if predecessors:
+            # "replaces": the latest (one digest, as every report before certificates replacing several had);
+            # "replaces_all": every one, in chain order, when there are several
+            facts["replaces"] = hex32(predecessors[-1])
+            if len(predecessors) > 1:
+                facts["replaces_all"] = [hex32(p) for p in predecessors]
+            why += f"; it replaces {' and '.join(hex32(p) for p in predecessors)}"
     when = f" in block {block}" if block else ""
     if ts:
         when += f" at {datetime.fromtimestamp(ts, UTC).isoformat().replace('+00:00', 'Z')}"

@@ -390,7 +390,8 @@ class GrantPublic(GrantBase):
 
 GRANT_PURPOSE_ERASED = "(erased)"
 """What ``Grant.purpose`` holds once the grant's certificate was erased (erasure.py): the issuer's free text may
-name the person, and the access log keeps only its SHA-256."""
+name the person, and the access log keeps only its hash, keyed by the grant's ``purpose_salt`` (which erasure
+clears with it)."""
 
 
 class Grant(GrantBase, table=True):
@@ -405,12 +406,16 @@ class Grant(GrantBase, table=True):
     expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     revoked_by: str | None = Field(default=None, max_length=42)
+    # the random salt (hex) that keys the hash of ``purpose`` in the anchored access log (accesslog.purpose_hash):
+    # as sensitive as the text, never in an entry or an answer, cleared by erasure with it (0010); NULL for a grant
+    # made before it, whose entries hold the text's unsalted SHA-256
+    purpose_salt: str | None = Field(default=None, max_length=64)
 
     def is_live(self, now: datetime) -> bool:
         return self.revoked_at is None and aware(self.created_at) <= now < aware(self.expires_at)
 
     def public(self, now: datetime) -> GrantPublic:
-        data = self.model_dump()
+        data = self.model_dump(exclude={"purpose_salt"})
         for key in ("created_at", "expires_at", "revoked_at"):
             if data.get(key) is not None:
                 data[key] = aware(data[key])
@@ -441,7 +446,8 @@ class ConsentPublic(BaseModel):
 CONSENT_ERASED = "erased"
 """What ``Consent.subject_ref`` holds once the consent's certificate was erased (erasure.py): the keyed reference
 of the person's identifier would let whoever holds the vault key confirm a guessed ID number and so tie the erased
-certificate to its person again. The purpose text, the person's own words, is emptied with it."""
+certificate to its person again. The purpose text, the person's own words, is emptied with it, and the record's
+salt (``record_salt``) is cleared, without which the record hash confirms no guess of either."""
 
 
 class Consent(SQLModel, table=True):
@@ -463,6 +469,10 @@ class Consent(SQLModel, table=True):
     signer: str = Field(max_length=42)
     signature: str = Field(max_length=132)
     record_hash: str = Field(max_length=66)
+    # the random salt (hex) the signed record (``pl-consent/2``) hashes with the rest (consent.py): without it the
+    # record hash, kept in the row and in the anchored ``consent`` entry, confirms no guessed person or purpose once
+    # erasure cleared the salt with them (0011); never in an answer. NULL: a ``pl-consent/1`` record, made before
+    record_salt: str | None = Field(default=None, max_length=64)
 
     def is_live(self, now: datetime) -> bool:
         return self.withdrawn_at is None and aware(self.given_at) <= now < aware(self.expires_at)

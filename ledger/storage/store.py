@@ -26,7 +26,7 @@ from sqlmodel import create_engine
 
 from ..errors import ConfigError
 from ..formats.merkle import RUN_LEVEL, MerkleTree, node_hash
-from . import migrations
+from . import dburl, migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
 # A batch row without its leaves and run roots (hundreds of KB for a full batch): what reads of its state and
@@ -111,6 +111,9 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
     """Create the engine and bring the database to the newest schema revision (``ledger/migrations``: the tables
     are built and changed only by migrations); SQLite gets WAL and foreign keys, and files only its owner can read.
     ``migrate=False`` opens it as it is (``ledger db current``)."""
+    _, problem = dburl.parse(url)
+    if problem:  # not opened: what the driver would say of it (the host it could not resolve) is the password
+        raise ConfigError(problem)
     try:
         if url.startswith("sqlite"):
             _private_sqlite_files(url)
@@ -123,10 +126,18 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
         if migrate and not migrations.state(engine).up_to_date:
             migrations.upgrade(engine)
+        elif not migrate:
+            with engine.connect():  # a database that cannot be opened is said so here, as with migrate
+                pass
     except Exception as exc:
         if isinstance(exc, ConfigError):
             raise
-        raise ConfigError(f"cannot open the database {_redact(url)}: {exc}") from exc
+        # The URL without its password goes to where (the operator's); the driver's text keeps no password either.
+        raise ConfigError(
+            f"cannot open the database: {dburl.scrub(str(exc), url)}; check {dburl.SETTING} and that the database "
+            "server is up",
+            where=dburl.location(url),
+        ) from exc
     return engine
 
 
@@ -208,10 +219,3 @@ def _sqlite_cache_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -
         cursor.execute(f"PRAGMA cache_size=-{int(want)}")
         cursor.close()
         record.info["cache_kib"] = want
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return url

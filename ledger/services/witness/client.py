@@ -13,6 +13,7 @@ Cosigned checkpoints are appended to ``<data dir>/witness/checkpoints.jsonl``; a
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import time
@@ -242,6 +243,17 @@ def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, s
         return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode("utf-8", "replace")
 
 
+# What asking a witness may raise besides its HTTP answer: urllib's transport failures (OSErrors), and http.client's
+# own for an answer that is not HTTP at all (BadStatusLine: something else listens at the witness's address), which
+# urllib lets through as they are - caught as one witness's refusal, not as the end of the whole collection.
+_UNANSWERED = (OSError, http.client.HTTPException)
+
+
+def _unreachable(witness: TrustedWitness, exc: BaseException) -> str:
+    why = exc if isinstance(exc, OSError) else f"its answer is not HTTP ({type(exc).__name__})"
+    return f"unreachable at {witness.url}: {why}"
+
+
 def request_cosignature(witness: TrustedWitness, note: Note, old: int) -> tuple[int, str, str]:
     """POST add-checkpoint; (status, content type, body). Raises OSError when the witness is unreachable."""
     body = f"old {old}\n\n".encode() + note.render().encode()
@@ -296,7 +308,7 @@ def _round(
     signatures = []
     ahead = False
 
-    def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError:
+    def ask(witness: TrustedWitness) -> tuple[int, int, str, str] | OSError | http.client.HTTPException:
         old = sizes.get(witness.name, 0)
         try:
             status, ctype, text = request_cosignature(witness, note, old)
@@ -311,14 +323,14 @@ def _round(
                 # so a chain rolled back below what it cosigned gets its ALARM, not a plain "stale" refusal.
                 status, ctype, text = request_cosignature(witness, note, old)
             return old, status, ctype, text
-        except OSError as exc:
+        except _UNANSWERED as exc:
             return exc
 
     with ThreadPoolExecutor(max_workers=max(len(config.witnesses), 1)) as pool:
         answers = list(pool.map(ask, config.witnesses))
     for witness, answer in zip(config.witnesses, answers, strict=True):
-        if isinstance(answer, OSError):
-            result.refusals[witness.name] = f"unreachable at {witness.url}: {answer}"
+        if isinstance(answer, _UNANSWERED):
+            result.refusals[witness.name] = _unreachable(witness, answer)
             continue
         old, status, _, text = answer
         if old > checkpoint.size and status == 400:
@@ -352,8 +364,8 @@ def fetch_latest(config: WitnessConfig, origin: str) -> tuple[dict[str, Witnesse
     for witness in config.witnesses:
         try:
             status, _, text = _http("GET", witness.url + "/checkpoint?origin=" + urllib.parse.quote(origin, safe=""))
-        except OSError as exc:
-            problems[witness.name] = f"unreachable at {witness.url}: {exc}"
+        except _UNANSWERED as exc:
+            problems[witness.name] = _unreachable(witness, exc)
             continue
         if status != 200:
             problems[witness.name] = f"HTTP {status}: {text.strip()}"

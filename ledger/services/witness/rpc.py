@@ -5,13 +5,14 @@ A witness reads the chain itself and trusts nothing the ledger sends it; it need
 
 from __future__ import annotations
 
+import http.client
 import json
-import urllib.error
 import urllib.request
 from typing import Any
 
 from ...errors import ChainError
 from ...formats.canonical import json_loads
+from ...onchain.chain import node_location, transport_failure
 
 BATCH = 200
 
@@ -22,18 +23,25 @@ class Rpc:
         self.timeout = timeout
 
     def _post(self, payload: Any) -> Any:
+        """The node's answer. Its URL (which may hold an access key) is in no error's text, only in ``where``:
+        the witness answers its refusals, which say that it cannot read its node and why, to whoever asks it."""
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 return json_loads(response.read())
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise ChainError(f"the node at {self.url} did not answer: {exc}") from None
+        except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
+            raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
+        except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
+            raise ChainError(
+                f"the node's answer is not JSON-RPC ({type(exc).__name__})", where=node_location(self.url)
+            ) from exc
 
     def __call__(self, method: str, *params: Any) -> Any:
         answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
         if not isinstance(answer, dict) or answer.get("error"):
             raise ChainError(
-                f"{method} failed at {self.url}: {answer.get('error') if isinstance(answer, dict) else answer}"
+                f"the node refused {method}: {answer.get('error') if isinstance(answer, dict) else answer}",
+                where=node_location(self.url),
             )
         return answer.get("result")
 
@@ -59,7 +67,7 @@ class Rpc:
                 ]
             )
             if not isinstance(answers, list):
-                raise ChainError(f"the node at {self.url} does not answer batched requests: {answers}")
+                raise ChainError(f"the node does not answer batched requests: {answers}", where=node_location(self.url))
             by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
             for n in numbers:
                 block = (by_id.get(n) or {}).get("result")

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlparse
 
 from ...config import secret_env
 from ...errors import ChainError, InputError, LedgerError
+from ...onchain.chain import node_location
 from ...storage.vault import unwrap_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
 from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
@@ -46,9 +47,11 @@ class WitnessRefusal(LedgerError):
     """The witness did not cosign; ``status`` is the HTTP status of the refusal, ``alarm`` whether it is an
     inconsistency with cosigned history (a rollback, rewrite or swapped chain) rather than a bad request."""
 
-    def __init__(self, status: int, message: str, *, alarm: bool = False, size: int | None = None) -> None:
+    def __init__(
+        self, status: int, message: str, *, alarm: bool = False, size: int | None = None, where: object = None
+    ) -> None:
         self.status, self.alarm, self.size = status, alarm, size
-        super().__init__(message)
+        super().__init__(message, where=where)  # where: the witness's node, for its own log; never answered
 
 
 @dataclass(frozen=True)
@@ -220,14 +223,14 @@ class Witness:
         try:
             return self.rpc.head()
         except ChainError as exc:
-            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}", where=exc.where) from None
 
     def _check_identity(self, identity: ChainIdentity, *, known: bool) -> None:
         try:
             chain_id, genesis = self.rpc.chain_id(), self.rpc.block_hash(0)
             has_code = self.rpc.has_code(identity.registry)
         except ChainError as exc:
-            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}", where=exc.where) from None
         problems = []
         if chain_id != identity.chain_id:
             problems.append(f"chain id {chain_id}, not {identity.chain_id}")
@@ -236,10 +239,15 @@ class Witness:
         if not has_code:
             problems.append(f"no registry contract at {identity.registry}")
         if problems:
-            what = f"the node at {self.rpc.url} serves another chain: " + "; ".join(problems)
+            what = "the witness's node serves another chain: " + "; ".join(problems)
             if known:
-                raise WitnessRefusal(422, f"chain swapped: {what}; this witness cosigned {identity.origin}", alarm=True)
-            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}")
+                raise WitnessRefusal(
+                    422,
+                    f"chain swapped: {what}; this witness cosigned {identity.origin}",
+                    alarm=True,
+                    where=node_location(self.rpc.url),
+                )
+            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=node_location(self.rpc.url))
 
     def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
         height, cosigned = state["size"] - 1, state["hash"]
@@ -325,7 +333,7 @@ class Witness:
         try:
             headers = self.rpc.headers(first, checkpoint.height)
         except ChainError as exc:
-            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}") from None
+            raise WitnessRefusal(503, f"the witness cannot read its node: {exc}", where=exc.where) from None
         previous = current["hash"] if current else None
         for header in headers:
             if header is None:
@@ -430,9 +438,9 @@ def serve(
                         witness.observe(origin)
                     except WitnessRefusal as refusal:
                         if not refusal.alarm:
-                            witness.log(f"witness {witness.key.name}: not cosigned: {refusal}")
+                            witness.log(f"witness {witness.key.name}: not cosigned: {refusal.local_message()}")
                     except LedgerError as exc:
-                        witness.log(f"witness {witness.key.name}: {exc}")
+                        witness.log(f"witness {witness.key.name}: {exc.local_message()}")
 
         threading.Thread(target=follow, daemon=True).start()
     if ready:

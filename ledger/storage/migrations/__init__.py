@@ -26,6 +26,7 @@ from alembic.util.exc import CommandError
 from sqlalchemy import Connection, Engine, inspect
 
 from ...errors import ConfigError
+from .. import dburl
 from ..models import metadata
 
 __all__ = ["SCRIPT_LOCATION", "Revision", "current", "differences", "head", "state", "upgrade"]
@@ -118,7 +119,7 @@ def _refuse_unknown(found: Revision, engine: Engine) -> None:
 
 
 def _redacted(engine: Engine) -> str:
-    return engine.url.render_as_string(hide_password=True)
+    return dburl.location(engine.url)  # also without libpq's password parameter
 
 
 def _lock(conn: Connection) -> None:
