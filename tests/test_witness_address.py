@@ -25,9 +25,10 @@ from ledger.services.witness.checkpoint import ChainIdentity, Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey
 
 from .conftest import PASSPHRASE
+from .evidence_support import rpc_url
+from .node_support import Refusing, closed_port, tls_files
 from .rpc_proxy import RpcProxy
-from .test_node_address import _closed_port, _Refusing, _tls_files
-from .test_witness import WitnessProcess, rpc_url
+from .witness_support import WitnessProcess
 
 SECRET = "v3/WITNESS-NODE-KEY-0123456789abcdef"
 
@@ -71,7 +72,7 @@ def _collected_refusal(ledger: Ledger, witness: WitnessProcess, tmp_path: Path) 
 def test_a_witness_whose_node_is_down_names_no_node_address(
     ledger: Ledger, witnesses: list[WitnessProcess], tmp_path: Path
 ) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/{SECRET}"
+    url = f"http://127.0.0.1:{closed_port()}/{SECRET}"
     witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
     head = ledger.chain.block_number()
     request = _anonymous_request(
@@ -88,7 +89,7 @@ def test_a_witness_whose_node_refuses_it_names_no_node_address(
     ledger: Ledger, witnesses: list[WitnessProcess], tmp_path: Path
 ) -> None:
     """The witness's node refuses the witness's access key (401)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
@@ -127,10 +128,10 @@ def test_a_witness_whose_node_certificate_names_another_host_names_no_node_addre
     witness asked for ("Hostname mismatch, certificate is not valid for '<host>'")."""
     import ssl
 
-    ca, node_cert, node_key = _tls_files(tmp_path)
+    ca, node_cert, node_key = tls_files(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # the witness trusts this CA (its process inherits the environment)
     assert os.environ["SSL_CERT_FILE"] == ca
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(node_cert, node_key)
     server.socket = context.wrap_socket(server.socket, server_side=True)
