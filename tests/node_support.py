@@ -5,8 +5,10 @@ refusing the caller's key (401), a plain HTTP server for a handler, a TLS certif
 from __future__ import annotations
 
 import socket
+import ssl
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -31,12 +33,18 @@ class Refusing(BaseHTTPRequestHandler):
         pass
 
 
-def serve(handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[str]:
-    """A plain HTTP server answering with ``handler`` on a free port, for a module; yields its URL + ``path``."""
+@contextmanager
+def serving(handler: type[BaseHTTPRequestHandler], path: str = "", tls: tuple[str, str] | None = None) -> Iterator[str]:
+    """A plain HTTP server answering with ``handler`` on a free port (HTTPS with ``tls`` = (certificate file, key
+    file)), stopped on exit; yields its URL + ``path``."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(*tls)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()

@@ -27,14 +27,15 @@ from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
-from .node_support import Refusing, closed_port, serve, tls_files
+from .node_support import Refusing, closed_port, serving, tls_files
 
 SECRET = "v3/ACCESS-KEY-0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
 def refusing() -> Iterator[str]:
-    yield from serve(Refusing)
+    with serving(Refusing) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -168,7 +169,8 @@ class _Echoing(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echoing() -> Iterator[str]:
-    yield from serve(_Echoing, f"/{SECRET}")
+    with serving(_Echoing, f"/{SECRET}") as url:
+        yield url
 
 
 def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(
@@ -194,16 +196,9 @@ def test_a_certificate_for_another_name_names_no_node_address(
     """The node's TLS certificate does not name the host the gateway asked for (a misissued or expired DNS name,
     a box in the middle): the system's reason for the failure is "Hostname mismatch, certificate is not valid for
     '<the node's host>'", which the transport failure's text carried. It says the TLS failure's kind only."""
-    import ssl
 
     ca, node_cert, node_key = tls_files(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(node_cert, node_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as url:
         chain = _chain(ledger, url)
         chain.w3.provider._request_kwargs["verify"] = ca  # type: ignore[attr-defined]  # the gateway trusts this CA
         with pytest.raises(ChainError) as caught:
@@ -213,9 +208,6 @@ def test_a_certificate_for_another_name_names_no_node_address(
         report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
         text = json.dumps(report.to_json())
         assert not report.ok and _leaks(text, url) == [], text
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_courts_verifier_report_names_no_node_address(
@@ -224,7 +216,6 @@ def test_the_courts_verifier_report_names_no_node_address(
     """The standalone verifier (scripts/verify_evidence.py) reads the chain through the court's own node, whose
     URL may hold the court's access key; its report, which the court may hand to the parties, said "the chain could
     not be read: the node at <url> did not answer ...". It says what failed and why, not where."""
-    import ssl
     import subprocess
     import sys
 
@@ -235,17 +226,12 @@ def test_the_courts_verifier_report_names_no_node_address(
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(evidence.certificate_bundle(ledger, document)))
     ca, node_cert, node_key = tls_files(tmp_path)
-    tls = ThreadingHTTPServer(("127.0.0.1", 0), Refusing)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(node_cert, node_key)
-    tls.socket = context.wrap_socket(tls.socket, server_side=True)
-    threading.Thread(target=tls.serve_forever, daemon=True).start()
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # the court trusts this CA; its node's certificate names another host
-    try:
+    with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as mismatched:
         urls = {
             "refused": f"http://127.0.0.1:{closed_port()}/{SECRET}",
             "401": f"{refusing}/{SECRET}",
-            "CERTIFICATE_VERIFY_FAILED": f"https://127.0.0.1:{tls.server_address[1]}/{SECRET}",
+            "CERTIFICATE_VERIFY_FAILED": mismatched,
         }
         for reason, url in urls.items():
             run = subprocess.run(
@@ -257,9 +243,6 @@ def test_the_courts_verifier_report_names_no_node_address(
             assert run.returncode == 1 and "chain could not be read" in run.stdout, (run.stdout, run.stderr)
             assert reason in run.stdout, run.stdout
             assert _leaks(run.stdout + run.stderr, url) == [], run.stdout
-    finally:
-        tls.shutdown()
-        tls.server_close()
 
 
 def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledger, tmp_path: Any) -> None:
