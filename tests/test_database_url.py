@@ -22,7 +22,7 @@ from ledger.client import Ledger
 
 from .cli_support import ledger_process
 from .conftest import PASSPHRASE, database_url
-from .test_node_address import _closed_port
+from .node_support import closed_port
 
 PASSWORD = "S3cret-DB-PASSWORD-42"
 
@@ -48,7 +48,7 @@ def _environment(tmp_path: Path, url: str, **extra: str) -> dict[str, str]:
 
 @pytest.mark.parametrize("case", sorted(WRONG))
 def test_a_database_that_cannot_be_opened_names_no_password_on_the_command_line(case: str, tmp_path: Path) -> None:
-    url = WRONG[case].format(pw=PASSWORD, port=_closed_port())
+    url = WRONG[case].format(pw=PASSWORD, port=closed_port())
     run = ledger_process(["db", "current"], env=_environment(tmp_path, url), timeout=120)
     assert run.returncode == 2, (run.stdout, run.stderr)
     assert PASSWORD not in run.stdout + run.stderr, run.stderr
@@ -60,7 +60,7 @@ def test_the_gateway_logs_no_database_password(ledger: Ledger, tmp_path: Path) -
     what failed, not the password, whichever way the URL was written wrongly."""
     node = str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
     for case in ("no scheme", "libpq's password parameter", "an @ in the password"):
-        url = WRONG[case].format(pw=PASSWORD, port=_closed_port())
+        url = WRONG[case].format(pw=PASSWORD, port=closed_port())
         env = _environment(
             tmp_path,
             url,
@@ -70,7 +70,7 @@ def test_the_gateway_logs_no_database_password(ledger: Ledger, tmp_path: Path) -
             LEDGER_API_ANCHOR_INTERVAL_SECONDS="0",
         )
         run = subprocess.run(
-            [sys.executable, "-m", "api", "--port", str(_closed_port())],
+            [sys.executable, "-m", "api", "--port", str(closed_port())],
             env=env,
             capture_output=True,
             text=True,

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import socket
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -28,44 +27,15 @@ from ledger.services.issuance import issue_records
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records
+from .node_support import Refusing, closed_port, serving, tls_files
 
 SECRET = "v3/ACCESS-KEY-0123456789abcdef"
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])  # closed when this returns: connections are refused
-
-
-class _Refusing(BaseHTTPRequestHandler):
-    """A node behind an access check that refuses the gateway's key: 401 (or a slow one, 'sleep' in the path)."""
-
-    def do_POST(self) -> None:
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(401)
-        self.send_header("Content-Type", "text/plain")
-        self.end_headers()
-        self.wfile.write(b"unauthorized")
-
-    def log_message(self, *_: Any) -> None:
-        pass
-
-
-def _serve(handler: type[BaseHTTPRequestHandler], path: str = "") -> Iterator[str]:
-    """A plain HTTP server answering with ``handler`` on a free port, for a module; yields its URL + ``path``."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 @pytest.fixture(scope="module")
 def refusing() -> Iterator[str]:
-    yield from _serve(_Refusing)
+    with serving(Refusing) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +51,7 @@ def _chain(ledger: Ledger, url: str) -> Chain:
 
 
 def _urls(refusing: str) -> list[str]:
-    return [f"http://127.0.0.1:{_closed_port()}/{SECRET}", f"{refusing}/{SECRET}"]
+    return [f"http://127.0.0.1:{closed_port()}/{SECRET}", f"{refusing}/{SECRET}"]
 
 
 def _leaks(text: str, url: str) -> list[str]:
@@ -199,7 +169,8 @@ class _Echoing(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def echoing() -> Iterator[str]:
-    yield from _serve(_Echoing, f"/{SECRET}")
+    with serving(_Echoing, f"/{SECRET}") as url:
+        yield url
 
 
 def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(
@@ -219,62 +190,15 @@ def test_an_answer_that_is_not_json_is_a_chain_failure_naming_no_address(
     assert _leaks(text, echoing) == [], text
 
 
-def _tls_files(directory: Any) -> tuple[str, str, str]:
-    """A CA (the gateway trusts it) and a node certificate it signed for another name than the one asked for."""
-    import datetime
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    now = datetime.datetime.now(datetime.UTC)
-
-    def cert(subject: str, key: Any, issuer: str, signer: Any, ca: bool) -> x509.Certificate:
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(days=1))
-            .not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-        )
-        if not ca:
-            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
-        return builder.sign(signer, hashes.SHA256())
-
-    ca_key, node_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = cert("test CA", ca_key, "test CA", ca_key, True)
-    node = cert("other.example", node_key, "test CA", ca_key, False)
-    paths = (directory / "ca.pem", directory / "node.pem", directory / "node.key")
-    paths[0].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    paths[1].write_bytes(node.public_bytes(serialization.Encoding.PEM))
-    paths[2].write_bytes(
-        node_key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    return str(paths[0]), str(paths[1]), str(paths[2])
-
-
 def test_a_certificate_for_another_name_names_no_node_address(
     ledger: Ledger, document: dict[str, Any], tmp_path: Any
 ) -> None:
     """The node's TLS certificate does not name the host the gateway asked for (a misissued or expired DNS name,
     a box in the middle): the system's reason for the failure is "Hostname mismatch, certificate is not valid for
     '<the node's host>'", which the transport failure's text carried. It says the TLS failure's kind only."""
-    import ssl
 
-    ca, node_cert, node_key = _tls_files(tmp_path)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(node_cert, node_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    ca, node_cert, node_key = tls_files(tmp_path)
+    with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as url:
         chain = _chain(ledger, url)
         chain.w3.provider._request_kwargs["verify"] = ca  # type: ignore[attr-defined]  # the gateway trusts this CA
         with pytest.raises(ChainError) as caught:
@@ -284,9 +208,6 @@ def test_a_certificate_for_another_name_names_no_node_address(
         report = verify_certificate(document, ChainView(chain, ledger.settings.confirmations))
         text = json.dumps(report.to_json())
         assert not report.ok and _leaks(text, url) == [], text
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_the_courts_verifier_report_names_no_node_address(
@@ -295,7 +216,6 @@ def test_the_courts_verifier_report_names_no_node_address(
     """The standalone verifier (scripts/verify_evidence.py) reads the chain through the court's own node, whose
     URL may hold the court's access key; its report, which the court may hand to the parties, said "the chain could
     not be read: the node at <url> did not answer ...". It says what failed and why, not where."""
-    import ssl
     import subprocess
     import sys
 
@@ -305,18 +225,13 @@ def test_the_courts_verifier_report_names_no_node_address(
 
     bundle = tmp_path / "bundle.json"
     bundle.write_text(json.dumps(evidence.certificate_bundle(ledger, document)))
-    ca, node_cert, node_key = _tls_files(tmp_path)
-    tls = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(node_cert, node_key)
-    tls.socket = context.wrap_socket(tls.socket, server_side=True)
-    threading.Thread(target=tls.serve_forever, daemon=True).start()
+    ca, node_cert, node_key = tls_files(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # the court trusts this CA; its node's certificate names another host
-    try:
+    with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as mismatched:
         urls = {
-            "refused": f"http://127.0.0.1:{_closed_port()}/{SECRET}",
+            "refused": f"http://127.0.0.1:{closed_port()}/{SECRET}",
             "401": f"{refusing}/{SECRET}",
-            "CERTIFICATE_VERIFY_FAILED": f"https://127.0.0.1:{tls.server_address[1]}/{SECRET}",
+            "CERTIFICATE_VERIFY_FAILED": mismatched,
         }
         for reason, url in urls.items():
             run = subprocess.run(
@@ -328,9 +243,6 @@ def test_the_courts_verifier_report_names_no_node_address(
             assert run.returncode == 1 and "chain could not be read" in run.stdout, (run.stdout, run.stderr)
             assert reason in run.stdout, run.stdout
             assert _leaks(run.stdout + run.stderr, url) == [], run.stdout
-    finally:
-        tls.shutdown()
-        tls.server_close()
 
 
 def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledger, tmp_path: Any) -> None:

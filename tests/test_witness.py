@@ -6,12 +6,9 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import subprocess
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,8 +24,10 @@ from ledger.services.witness import client as wclient
 from ledger.services.witness.checkpoint import Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey, parse_note
 
-from .cli_support import cli_in_process, ledger_process
+from .cli_support import cli_in_process
 from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, write_jsonl
+from .evidence_support import rpc_url
+from .witness_support import WitnessProcess
 
 REPO = Path(__file__).resolve().parent.parent
 SCRIPT = REPO / "scripts" / "verify_evidence.py"
@@ -42,55 +41,6 @@ def node(ledger: Ledger, method: str, *params: Any) -> Any:
     answer = ledger.chain.w3.provider.make_request(method, list(params))  # type: ignore[arg-type]
     assert "error" not in answer, answer
     return answer["result"]
-
-
-def rpc_url(ledger: Ledger) -> str:
-    return str(ledger.chain.w3.provider.endpoint_uri)  # type: ignore[attr-defined]
-
-
-class WitnessProcess:
-    """``ledger witness serve`` in its own process with its own key and store."""
-
-    def __init__(self, store: Path, name: str, rpc: str, *extra: str) -> None:
-        self.store, self.name, self.rpc = store, name, rpc
-        if not (store / "witness.key").exists():
-            run = ledger_process(
-                ["witness", "keygen", "--store", str(store), "--name", name], env=os.environ, timeout=60
-            )
-            run.check_returncode()
-            self.key = run.stdout.strip()
-        else:
-            found = ledger_process(["witness", "key", "--store", str(store)], env=os.environ, timeout=60)
-            found.check_returncode()
-            self.key = found.stdout.strip()
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store), "--rpc", rpc, *extra],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        line = self.process.stdout.readline() if self.process.stdout else ""
-        assert " listening on " in line, (line, self.process.stderr.read() if self.process.stderr else "")
-        self.url = line.split(" listening on ")[1].split()[0]
-
-    def stop(self) -> str:
-        """Stop the process; its log (cosignatures and alarms)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        _, err = self.process.communicate(timeout=30)
-        return err
-
-    def alarms(self) -> str:
-        path = self.store / "alarms.log"
-        return path.read_text() if path.exists() else ""
-
-    def post(self, body: bytes) -> tuple[int, str, str]:
-        request = urllib.request.Request(self.url + "/add-checkpoint", body, method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=30) as response:
-                return response.status, response.headers.get("Content-Type", ""), response.read().decode()
-        except urllib.error.HTTPError as exc:
-            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
 
 
 @pytest.fixture(autouse=True)

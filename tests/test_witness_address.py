@@ -12,9 +12,7 @@ the witness operator's only (``LedgerError.where``, its own log).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Iterator
-from http.server import ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -25,9 +23,10 @@ from ledger.services.witness.checkpoint import ChainIdentity, Checkpoint
 from ledger.services.witness.note import ED25519, Note, SignerKey
 
 from .conftest import PASSPHRASE
+from .evidence_support import rpc_url
+from .node_support import Refusing, closed_port, serving, tls_files
 from .rpc_proxy import RpcProxy
-from .test_node_address import _closed_port, _Refusing, _tls_files
-from .test_witness import WitnessProcess, rpc_url
+from .witness_support import WitnessProcess
 
 SECRET = "v3/WITNESS-NODE-KEY-0123456789abcdef"
 
@@ -71,7 +70,7 @@ def _collected_refusal(ledger: Ledger, witness: WitnessProcess, tmp_path: Path) 
 def test_a_witness_whose_node_is_down_names_no_node_address(
     ledger: Ledger, witnesses: list[WitnessProcess], tmp_path: Path
 ) -> None:
-    url = f"http://127.0.0.1:{_closed_port()}/{SECRET}"
+    url = f"http://127.0.0.1:{closed_port()}/{SECRET}"
     witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
     head = ledger.chain.block_number()
     request = _anonymous_request(
@@ -88,10 +87,7 @@ def test_a_witness_whose_node_refuses_it_names_no_node_address(
     ledger: Ledger, witnesses: list[WitnessProcess], tmp_path: Path
 ) -> None:
     """The witness's node refuses the witness's access key (401)."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"http://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    with serving(Refusing, f"/{SECRET}") as url:
         witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
         head = ledger.chain.block_number()
         request = _anonymous_request(
@@ -100,9 +96,6 @@ def test_a_witness_whose_node_refuses_it_names_no_node_address(
         status, _, body = witnesses[0].post(request)
         assert status == 503 and "401" in body, body
         assert _leaks(body, url) == [], body
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_witness_on_another_chain_names_no_node_address(
@@ -125,18 +118,11 @@ def test_a_witness_whose_node_certificate_names_another_host_names_no_node_addre
 ) -> None:
     """The witness's node presents a certificate for another name: the TLS library's reason names the host the
     witness asked for ("Hostname mismatch, certificate is not valid for '<host>'")."""
-    import ssl
 
-    ca, node_cert, node_key = _tls_files(tmp_path)
+    ca, node_cert, node_key = tls_files(tmp_path)
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # the witness trusts this CA (its process inherits the environment)
     assert os.environ["SSL_CERT_FILE"] == ca
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Refusing)
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(node_cert, node_key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        url = f"https://127.0.0.1:{server.server_address[1]}/{SECRET}"
+    with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as url:
         witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
         head = ledger.chain.block_number()
         request = _anonymous_request(
@@ -145,6 +131,3 @@ def test_a_witness_whose_node_certificate_names_another_host_names_no_node_addre
         status, _, body = witnesses[0].post(request)
         assert status == 503 and "CERTIFICATE_VERIFY_FAILED" in body, body
         assert _leaks(body, url) == [], body
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -1,0 +1,57 @@
+"""A witness (``ledger witness serve``) in a process of its own, for the witness tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from .cli_support import ledger_process
+
+
+class WitnessProcess:
+    """``ledger witness serve`` in its own process with its own key and store."""
+
+    def __init__(self, store: Path, name: str, rpc: str, *extra: str) -> None:
+        self.store, self.name, self.rpc = store, name, rpc
+        if not (store / "witness.key").exists():
+            run = ledger_process(
+                ["witness", "keygen", "--store", str(store), "--name", name], env=os.environ, timeout=60
+            )
+            run.check_returncode()
+            self.key = run.stdout.strip()
+        else:
+            found = ledger_process(["witness", "key", "--store", str(store)], env=os.environ, timeout=60)
+            found.check_returncode()
+            self.key = found.stdout.strip()
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "ledger.cli", "witness", "serve", "--store", str(store), "--rpc", rpc, *extra],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        line = self.process.stdout.readline() if self.process.stdout else ""
+        assert " listening on " in line, (line, self.process.stderr.read() if self.process.stderr else "")
+        self.url = line.split(" listening on ")[1].split()[0]
+
+    def stop(self) -> str:
+        """Stop the process; its log (cosignatures and alarms)."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        _, err = self.process.communicate(timeout=30)
+        return err
+
+    def alarms(self) -> str:
+        path = self.store / "alarms.log"
+        return path.read_text() if path.exists() else ""
+
+    def post(self, body: bytes) -> tuple[int, str, str]:
+        request = urllib.request.Request(self.url + "/add-checkpoint", body, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=30) as response:
+                return response.status, response.headers.get("Content-Type", ""), response.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.headers.get("Content-Type", ""), exc.read().decode()
