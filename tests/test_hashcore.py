@@ -232,6 +232,16 @@ def test_sealing_many_certificates_mixed_plain_and_not_matches_the_reference(mon
     assert _outcome(lambda: certificate.seal_many([plain, odd], randomness[:40]))[0] == "InputError"  # short
 
 
+def _refusing_writer(_value: Any) -> bytes:
+    """A canonical writer that refuses every value (as canonical_json refuses a NaN)."""
+    raise InputError("refused")
+
+
+def _text_writer(_value: Any) -> Any:
+    """A canonical writer that returns text, not bytes."""
+    return "not bytes"
+
+
 @needs_native
 def test_a_hostile_canonical_writer_cannot_crash_it() -> None:
     """canonical_json is Python code running between the native steps: one that raises, returns text, or empties
@@ -241,21 +251,18 @@ def test_a_hostile_canonical_writer_cannot_crash_it() -> None:
     fields: dict[str, Any] = {"a": [1], "b": [2], "c": "x"}
     salts: dict[str, bytes] = {n: b"\x01" * 16 for n in fields}
 
-    def raises(_value: Any) -> bytes:
-        raise InputError("refused")
-
-    def text(_value: Any) -> Any:
-        return "not bytes"
-
     def vandal(value: Any) -> bytes:
         fields.clear()
         salts.clear()
         gc.collect()
         return canonical.canonical_json(value)
 
-    assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, raises) is None
-    assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, text) is None
-    assert NATIVE.sealed_digest(fields, b"\x00" * 48, 0, 16, FIELD_PREFIX, CERT_PREFIX, CERT_FORMAT, raises) is None
+    assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, _refusing_writer) is None
+    assert NATIVE.field_hashes(fields, salts, FIELD_PREFIX, 16, _text_writer) is None
+    assert (
+        NATIVE.sealed_digest(fields, b"\x00" * 48, 0, 16, FIELD_PREFIX, CERT_PREFIX, CERT_FORMAT, _refusing_writer)
+        is None
+    )
     # The native code walks the items as the Python loop does, through the dict's iterator: the vandal's clearing
     # makes it raise the loop's RuntimeError, and the salt already looked up stays alive; with the salts cleared
     # but not the fields (a copy), the next salt is missing: the Python path decides.
@@ -836,12 +843,6 @@ def test_native_input_hashes_decline_or_raise_as_the_reference_on_hostile_calls(
     assert native_call(fields, b"k", bytearray(message), 16, FIELD_PREFIX, canonical.canonical_json) is None
     assert native_call(fields, b"k", message, 16, bytearray(FIELD_PREFIX), canonical.canonical_json) is None
 
-    def raises(_value: Any) -> bytes:
-        raise InputError("refused")
-
-    def text(_value: Any) -> Any:
-        return "not bytes"
-
     def vandal(value: Any) -> bytes:
         fields.clear()
         gc.collect()
@@ -850,8 +851,8 @@ def test_native_input_hashes_decline_or_raise_as_the_reference_on_hostile_calls(
     def interrupted(_value: Any) -> bytes:
         raise KeyboardInterrupt
 
-    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, raises) is None
-    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, text) is None
+    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, _refusing_writer) is None
+    assert native_call(fields, b"k", message, 16, FIELD_PREFIX, _text_writer) is None
     with pytest.raises(KeyboardInterrupt):
         native_call(fields, b"k", message, 16, FIELD_PREFIX, interrupted)
     with pytest.raises(RuntimeError, match="changed size during iteration"):
