@@ -146,6 +146,15 @@ static int hash_field(PyObject *name, PyObject *value, const char *salt, Py_ssiz
     return DONE;
 }
 
+/* hashes[name] = the 32 bytes of out; -1 with the error set when that fails. */
+static int store_hash(PyObject *hashes, PyObject *name, const unsigned char *out)
+{
+    PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
+    int stored = hash == NULL ? -1 : PyDict_SetItem(hashes, name, hash);
+    Py_XDECREF(hash);
+    return stored;
+}
+
 static int plain_name(PyObject *name)  /* printable ASCII: RFC 8785's member order is then byte order */
 {
     if (!PyUnicode_CheckExact(name) || !PyUnicode_IS_ASCII(name)) return 0;
@@ -250,12 +259,7 @@ static PyObject *field_hashes(PyObject *module, PyObject *const *args, Py_ssize_
         Py_DECREF(salt);
         if (done == FAILED) goto failed;
         if (done != DONE) goto fallback;
-        PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
-        if (hash == NULL || PyDict_SetItem(hashes, name, hash) < 0) {
-            Py_XDECREF(hash);
-            goto failed;
-        }
-        Py_DECREF(hash);
+        if (store_hash(hashes, name, out) < 0) goto failed;
         Py_DECREF(item);
     }
     Py_DECREF(items);
@@ -335,12 +339,7 @@ static PyObject *input_hashes(PyObject *module, PyObject *const *args, Py_ssize_
         int done = hash_field(name, value, (const char *)salt, salt_bytes, prefix, canonical, out);
         if (done == FAILED) goto end;
         if (done != DONE) goto fallback;
-        PyObject *hash = PyBytes_FromStringAndSize((const char *)out, HASH_BYTES);
-        if (hash == NULL || PyDict_SetItem(hashes, name, hash) < 0) {
-            Py_XDECREF(hash);
-            goto end;
-        }
-        Py_DECREF(hash);
+        if (store_hash(hashes, name, out) < 0) goto end;
         Py_CLEAR(item);
     }
     if (PyErr_Occurred()) goto end;  /* the iterator's RuntimeError: the mapping changed size */

@@ -503,7 +503,7 @@ _ANY_ANCHOR: dict[str, Any] = {
     "proof": [],
 }
 _DOCUMENT_SHAPE = CertificateDocumentModel.__pydantic_validator__.validate_python  # no model built: only the verdict
-_NATIVE_PARTS = NATIVE.document_parts if NATIVE is not None else None
+_NATIVE_PARTS = getattr(NATIVE, "document_parts", None)  # None: not built, or a build older than it
 
 # What a reader is told when a member has the wrong shape, by where it is (pydantic's own words otherwise).
 _SHAPE_WORDS = {

@@ -171,11 +171,16 @@ def _hmac_keyed(secret: bytes) -> tuple[Any, Any]:
     return hashlib.sha256(key.translate(_IPAD)), hashlib.sha256(key.translate(_OPAD))
 
 
+def _salt_message(input_digest: str) -> bytes:
+    """What every field's salt derivation of the input ``input_digest`` begins with (then the field's name)."""
+    return _SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00"
+
+
 def salts(secret: bytes, input_digest: str, names: Iterable[str]) -> dict[str, bytes]:
     """The derived salt of every field ``names`` of the input with digest ``input_digest``:
     ``HMAC-SHA256(secret, "pl-input-salt\\0" || input_digest || "\\0" || name)[:16]``."""
     inner, outer = _hmac_keyed(secret)
-    inner.update(_SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00")
+    inner.update(_salt_message(input_digest))
     derived: dict[str, bytes] = {}
     for name in names:
         i = inner.copy()
@@ -194,10 +199,9 @@ def _salted_hashes(secret: bytes, input_digest: str, fields: Mapping[str, Any]) 
     The native fast path (``_hashcore.input_hashes``, OpenSSL's SHA-256) answers the plain case;
     :func:`_salted_hashes_py`, the reference, answers anything it declines, errors included
     (tests/test_hashcore.py compares the two)."""
-    message = _SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00"
     if _NATIVE_INPUT_HASHES is not None:
         hashes: dict[str, bytes] | None = _NATIVE_INPUT_HASHES(
-            fields, secret, message, SALT_BYTES, FIELD_PREFIX, canonical_json
+            fields, secret, _salt_message(input_digest), SALT_BYTES, FIELD_PREFIX, canonical_json
         )
         if hashes is not None:
             return hashes
@@ -207,7 +211,7 @@ def _salted_hashes(secret: bytes, input_digest: str, fields: Mapping[str, Any]) 
 def _salted_hashes_py(secret: bytes, input_digest: str, fields: Mapping[str, Any]) -> dict[str, bytes]:
     """The reference of :func:`_salted_hashes` (pure Python)."""
     inner, outer = _hmac_keyed(secret)
-    inner.update(_SALT_PREFIX + input_digest.lower().encode("ascii") + b"\x00")
+    inner.update(_salt_message(input_digest))
     sha256 = hashlib.sha256
     hashes: dict[str, bytes] = {}
     try:

@@ -457,7 +457,7 @@ class ConsentCreate(BaseModel):
     expires_at: datetime = PField(description="End of the consent (ISO 8601 with time zone).")
 
 
-def new_record_salt() -> str | None:
+def new_record_salt() -> str:
     """A fresh random salt for a consent record (hex), kept in its row, never in an answer or an entry."""
     return secrets.token_hex(RECORD_SALT_BYTES)
 
@@ -468,9 +468,9 @@ def _statement(row: Consent) -> dict[str, Any]:
     other member is in the row or the entry, or (the subject reference) in the person's other consents: without
     the salt, a rebuilt record per candidate person and purpose text would confirm both after erasure emptied them.
     A record made before (``record_salt`` NULL) is the ``pl-consent/1`` statement it was signed as."""
-    salted = {"type": RECORD_TYPE, "salt": row.record_salt} if row.record_salt is not None else None
+    kind = {"type": UNSALTED_RECORD_TYPE} if row.record_salt is None else {"type": RECORD_TYPE, "salt": row.record_salt}
     return {
-        **(salted or {"type": UNSALTED_RECORD_TYPE}),
+        **kind,
         "id": row.id,
         "certificate": row.digest,
         "issuer": row.issuer,

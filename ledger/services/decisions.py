@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import hashlib
 import hmac
 import json
@@ -37,6 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
+from .._gc import free_chunk_cycles
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
@@ -1516,13 +1516,7 @@ def decide_many(
                 if waiting is not None:
                     flush(waiting)
                 waiting, reading = reading, _Chunk()
-                if not gc.isenabled():
-                    # `ledger decide` pauses the cyclic collector for the run (ledger/_gc.py), as issuing and
-                    # replay do: a chunk's queries leave reference cycles (SQLAlchemy statements and their IN lists)
-                    # that would then never be freed. One pass over the young objects per chunk frees them (memory
-                    # flat in the run's length), after the chunk recorded is freed, so the pass walks only the one
-                    # chunk read and not recorded yet.
-                    gc.collect(1)
+                free_chunk_cycles()  # after the chunk recorded is freed: the pass walks only the one read
         if reading.pending:
             reading.hash(pool, secret)
         for last in (waiting, reading):

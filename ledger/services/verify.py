@@ -546,8 +546,7 @@ class ChainView:
         event of another department or contract, or outside the range, is the node lying."""
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
-        found: list[tuple[int, int, CertKey, int, bytes]] = []
-        superseding: list[tuple[int, int, CertKey, bytes]] = []  # (block, log index, successor's key, digest)
+        found: list[tuple[int, int, CertKey, int, bytes]] = []  # (block, log index, key, status, data)
         for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
             query = {
                 "address": contract,
@@ -582,19 +581,18 @@ class ChainView:
                         )
                     key = (dept, bytes.fromhex(names[2][2:]), bytes.fromhex(names[1][2:]))
                     data = bytes.fromhex(log["data"][2:])
-                    status = topics[names[0]]
-                    index = int(log["logIndex"], 16)
-                    found.append((number, index, key, status, data[:32]))
-                    if status == _SUPERSEDED_CODE:  # data: successor, successorRoot
-                        superseding.append((number, index, (dept, data[32:64], data[:32]), key[2]))
+                    found.append((number, int(log["logIndex"], 16), key, topics[names[0]], data))
             except (KeyError, TypeError, ValueError, AttributeError) as exc:
                 raise ChainError(f"the node's status events of blocks {block}-{upto} are malformed: {exc}") from exc
         # in chain order, whatever order the node answered in (the successor's predecessors too: the report names
         # the latest one, as the index and the scan do)
         found.sort(key=lambda item: (item[0], item[1]))
-        superseding.sort(key=lambda item: (item[0], item[1]))
-        supersessions.extend((number, successor, digest) for number, _, successor, digest in superseding)
-        return [(key, status, number, detail) for number, _, key, status, detail in found]
+        supersessions.extend(  # data: successor, successorRoot
+            (number, (dept, data[32:64], data[:32]), key[2])
+            for number, _, key, status, data in found
+            if status == _SUPERSEDED_CODE
+        )
+        return [(key, status, number, data[:32]) for number, _, key, status, data in found]
 
     def block_at_time(self, at: int, head: int) -> int:
         """The last block up to ``head`` stamped at or before unix time ``at`` (-1 when none is), by bisection."""

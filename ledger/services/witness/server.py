@@ -239,15 +239,12 @@ class Witness:
         if not has_code:
             problems.append(f"no registry contract at {identity.registry}")
         if problems:
-            what = "the witness's node serves another chain: " + "; ".join(problems)
+            what, node = "the witness's node serves another chain: " + "; ".join(problems), node_location(self.rpc.url)
             if known:
                 raise WitnessRefusal(
-                    422,
-                    f"chain swapped: {what}; this witness cosigned {identity.origin}",
-                    alarm=True,
-                    where=node_location(self.rpc.url),
+                    422, f"chain swapped: {what}; this witness cosigned {identity.origin}", alarm=True, where=node
                 )
-            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=node_location(self.rpc.url))
+            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=node)
 
     def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
         height, cosigned = state["size"] - 1, state["hash"]
