@@ -11,7 +11,7 @@ import json
 import os
 import stat
 import subprocess
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -234,6 +234,27 @@ def test_a_department_reading_a_certificate_through_a_decision_is_in_the_issuers
     assert approver in {a["actor"] for a in seen}
 
 
+def _grant_to_ins(
+    ledger: Ledger, world: dict[str, Any], doc: dict[str, Any], purpose: str, consent_id: str, expires_at: datetime
+) -> Any:
+    """The issuer shares ``doc``'s subject name with INS for ``purpose`` (its free text), on consent ``consent_id``."""
+    return sharing.create_grant(
+        ledger,
+        issuer=world["issuer"],
+        signer=world["signer"],
+        digest=doc["digest"],
+        grant=sharing.GrantCreate(
+            grantee="INS",
+            purpose=purpose,
+            purpose_code="insurance-claim",
+            consent=consent_id,
+            expires_at=expires_at,
+            reveal=["subject.name"],
+        ),
+        now=NOW,
+    )
+
+
 def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_erasure(
     ledger: Ledger, world: dict[str, Any]
 ) -> None:
@@ -242,26 +263,12 @@ def test_a_grants_free_text_purpose_is_not_kept_in_the_anchored_access_log_past_
     what the field invites) was copied into the issuer's hash-chained, anchored access log with the grant, every
     read through it and its revocation. An anchored entry cannot be edited without breaking the chain, so no
     erasure could ever reach the text: it named the person next to the certificate's digest for good. The log must
-    hold only the text's SHA-256 (as consent entries hold a purpose code and the consent record its text's hash);
+    hold only a hash of the text (as consent entries hold a purpose code and the consent record its text's hash);
     the text stays in the grant row, shown with the entries while it is there, and erasure clears it."""
     doc = world["a"]
     text_ = f"medical claim of the person of {doc['digest'][2:14]} (hospital stay)"
     consented = give(ledger, doc, "INS", NOW)
-    made = sharing.create_grant(
-        ledger,
-        issuer=world["issuer"],
-        signer=world["signer"],
-        digest=doc["digest"],
-        grant=sharing.GrantCreate(
-            grantee="INS",
-            purpose=text_,
-            purpose_code="insurance-claim",
-            consent=consented.id,
-            expires_at=NOW + timedelta(days=1),
-            reveal=["subject.name"],
-        ),
-        now=NOW,
-    )
+    made = _grant_to_ins(ledger, world, doc, text_, consented.id, NOW + timedelta(days=1))
     read_as(ledger, doc, NOW + timedelta(seconds=1))
     sharing.revoke_grant(
         ledger, issuer=world["issuer"], signer=world["signer"], grant_id=made.id, now=NOW + timedelta(seconds=2)
@@ -304,24 +311,7 @@ def test_the_anchored_hash_of_a_grants_purpose_confirms_no_guessed_text_after_er
     ]
     assert real in candidates
     consented = give(ledger, doc, "INS", NOW)
-    made = [
-        sharing.create_grant(
-            ledger,
-            issuer=world["issuer"],
-            signer=world["signer"],
-            digest=doc["digest"],
-            grant=sharing.GrantCreate(
-                grantee="INS",
-                purpose=real,
-                purpose_code="insurance-claim",
-                consent=consented.id,
-                expires_at=NOW + timedelta(days=1, seconds=n),
-                reveal=["subject.name"],
-            ),
-            now=NOW,
-        )
-        for n in range(2)
-    ]
+    made = [_grant_to_ins(ledger, world, doc, real, consented.id, NOW + timedelta(days=1, seconds=n)) for n in range(2)]
     read_as(ledger, doc, NOW + timedelta(seconds=1))
     sharing.revoke_grant(
         ledger, issuer=world["issuer"], signer=world["signer"], grant_id=made[0].id, now=NOW + timedelta(seconds=2)

@@ -51,6 +51,17 @@ def _anonymous_request(identity: ChainIdentity, block_hash: bytes, height: int) 
     return f"old 0\n\n{note.render()}".encode()
 
 
+def _asked_about_the_head(ledger: Ledger, witnesses: list[WitnessProcess], store: Path, node: str) -> tuple[int, str]:
+    """A witness reading the chain at ``node`` is sent anyone's checkpoint of the ledger's head: (status, body)."""
+    witnesses.append(WitnessProcess(store, "court.example/w", node))
+    head = ledger.chain.block_number()
+    request = _anonymous_request(
+        wclient.chain_identity(ledger.chain), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
+    )
+    status, _, body = witnesses[-1].post(request)
+    return status, body
+
+
 @pytest.fixture()
 def witnesses() -> Iterator[list[WitnessProcess]]:
     started: list[WitnessProcess] = []
@@ -71,12 +82,7 @@ def test_a_witness_whose_node_is_down_names_no_node_address(
     ledger: Ledger, witnesses: list[WitnessProcess], tmp_path: Path
 ) -> None:
     url = f"http://127.0.0.1:{closed_port()}/{SECRET}"
-    witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
-    head = ledger.chain.block_number()
-    request = _anonymous_request(
-        wclient.chain_identity(ledger.chain), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
-    )
-    status, _, body = witnesses[0].post(request)
+    status, body = _asked_about_the_head(ledger, witnesses, tmp_path / "w", url)
     assert status == 503 and "cannot read its node" in body and "refused" in body, body
     assert _leaks(body, url) == [], body
     refusal = _collected_refusal(ledger, witnesses[0], tmp_path)
@@ -88,12 +94,7 @@ def test_a_witness_whose_node_refuses_it_names_no_node_address(
 ) -> None:
     """The witness's node refuses the witness's access key (401)."""
     with serving(Refusing, f"/{SECRET}") as url:
-        witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
-        head = ledger.chain.block_number()
-        request = _anonymous_request(
-            wclient.chain_identity(ledger.chain), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
-        )
-        status, _, body = witnesses[0].post(request)
+        status, body = _asked_about_the_head(ledger, witnesses, tmp_path / "w", url)
         assert status == 503 and "401" in body, body
         assert _leaks(body, url) == [], body
 
@@ -123,11 +124,6 @@ def test_a_witness_whose_node_certificate_names_another_host_names_no_node_addre
     monkeypatch.setenv("SSL_CERT_FILE", ca)  # the witness trusts this CA (its process inherits the environment)
     assert os.environ["SSL_CERT_FILE"] == ca
     with serving(Refusing, f"/{SECRET}", tls=(node_cert, node_key)) as url:
-        witnesses.append(WitnessProcess(tmp_path / "w", "court.example/w", url))
-        head = ledger.chain.block_number()
-        request = _anonymous_request(
-            wclient.chain_identity(ledger.chain), bytes(ledger.chain.w3.eth.get_block(head)["hash"]), head
-        )
-        status, _, body = witnesses[0].post(request)
+        status, body = _asked_about_the_head(ledger, witnesses, tmp_path / "w", url)
         assert status == 503 and "CERTIFICATE_VERIFY_FAILED" in body, body
         assert _leaks(body, url) == [], body
