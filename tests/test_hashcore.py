@@ -874,15 +874,7 @@ def test_native_input_hashes_neither_leak_nor_free_what_they_were_given() -> Non
             native_call(fields, secret, b"m", 16, FIELD_PREFIX, canonical.canonical_json)
             native_call({**fields, "\ud800": 1}, secret, b"m", 16, FIELD_PREFIX, canonical.canonical_json)  # declined
 
-    rounds()
-    gc.collect()
-    tracemalloc.start()
-    first, _ = tracemalloc.get_traced_memory()
-    rounds()
-    gc.collect()
-    second, _ = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    assert second - first < 64 * 1024
+    assert _growth(rounds) < 64 * 1024
     assert [sys.getrefcount(x) for x in (name, value, secret, listed)] == before
 
 
