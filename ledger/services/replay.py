@@ -687,13 +687,21 @@ def replay(
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     # one case re-runs one or two decisions: no worker is worth starting for that
     pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
-    if pool_size and not _replay_worker.can_open(ledger):
-        pool_size = 0  # a database in this process's memory, or a node a worker cannot reach: one process
+    spec = None
+    if pool_size and _replay_worker.can_open(ledger):
+        try:
+            spec = _replay_worker.spec_of(ledger)
+        except LedgerError:
+            # the vault does not open (no passphrase): one process, which needs it only where the one-process replay
+            # does, and fails there as it did
+            spec = None
+    if spec is None:
+        pool_size = 0  # also for a database in this process's memory, or a node a worker cannot reach
     # every page of the log and of the inputs is read once, in order: a small page cache per connection keeps this
     # process's memory flat in the log's length (storage.store.streaming_cache)
     with (
         streaming_cache(),
-        _decision_workers.Pool(pool_size, _replay_worker.start, (_replay_worker.spec_of(ledger),))
+        _decision_workers.Pool(pool_size, _replay_worker.start, (spec,))
         if pool_size
         else contextlib.nullcontext() as pool,
     ):
