@@ -405,6 +405,24 @@ def test_it_neither_leaks_nor_frees_what_it_was_given() -> None:
     assert [sys.getrefcount(x) for x in (name, value, salt, listed)] == before
 
 
+@needs_native
+def test_sealing_bodies_neither_leaks_nor_frees_what_it_was_given() -> None:
+    """``seal_bodies`` (the vault's native sealing, tests/test_vault_native.py) on sealed and declined calls."""
+    assert NATIVE is not None
+    kek, body, digest = b"\x01" * 32, b"body " * 100, b"\x02" * 32
+    item = (body, digest)
+    items, declined = [item] * 10, [item, (bytearray(body), digest)]
+    before = [sys.getrefcount(x) for x in (kek, body, digest, item)]
+
+    def rounds() -> None:
+        for _ in range(500):
+            NATIVE.seal_bodies(kek, b"PLK1", b"pl-dk", items, b"\x03" * 440)
+            NATIVE.seal_bodies(kek, b"PLK1", b"pl-dk", declined, b"\x03" * 88)
+
+    assert _growth(rounds) < 64 * 1024
+    assert [sys.getrefcount(x) for x in (kek, body, digest, item)] == before
+
+
 # -- the Merkle proof walk (merkle.ProofWalks) -------------------------------------------------------------------
 
 
