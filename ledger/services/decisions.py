@@ -43,6 +43,7 @@ from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
+from ..storage.store import insert_rows
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
@@ -630,10 +631,17 @@ def _store_inputs(
     ]
     if rows or cited:
         with ledger.engine.begin() as conn:
-            if rows:
-                conn.execute(_insert_ignore(conn, _INPUTS), rows)
-            if links:
-                conn.execute(_insert_ignore(conn, _NAMES), list(links))
+            # one executemany each in the driver's placeholders (store.insert_rows), keys being content digests
+            insert_rows(
+                conn, _INPUTS, ("digest", "document"), [(r["digest"], r["document"]) for r in rows], skip_existing=True
+            )
+            insert_rows(
+                conn,
+                _NAMES,
+                ("input_digest", "ref"),
+                [(n["input_digest"], n["ref"]) for n in links],
+                skip_existing=True,
+            )
             if cited:
                 conn.execute(_insert_ignore(conn, _CITED), cited)
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
