@@ -48,7 +48,9 @@ from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
     CertificateFact,
+    Classified,
     citations,
+    classify,
     document_ref,
     establish,
     facts_view,
@@ -475,9 +477,10 @@ def _establish(
     if not any(cited):
         return view.head(), [[] for _ in prepared]
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    stored = resolve_citations(ledger, prepared)
-    _log_store_reads(ledger, department, prepared, stored, moment)
-    facts = establish(view, cited, stored, now=moment)
+    classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
+    stored = resolve_citations(ledger, prepared, classified)
+    _log_store_reads(ledger, department, prepared, stored, moment, classified)
+    facts = establish(view, cited, stored, now=moment, classified=classified)
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -495,6 +498,7 @@ def _log_store_reads(
     prepared: Sequence[Mapping[str, Any]],
     stored: Mapping[str, Mapping[str, Any]],
     at: datetime,
+    classified: Sequence[Sequence[Classified]] | None = None,
 ) -> None:
     """Append to each issuer's access log the reads ``department``'s decisions make of its certificates: a
     citation by digest alone is verified from the issuer's store (fields and salts opened), and what the decision
@@ -502,7 +506,7 @@ def _log_store_reads(
     issuer and the data subject see who read it and for which case, as for a read through a grant. A department
     reading its own certificates is its own processing, not logged here."""
     bodies: dict[str, list[dict[str, Any]]] = {}
-    for decision_input, digests in zip(prepared, store_reads(prepared, stored), strict=True):
+    for decision_input, digests in zip(prepared, store_reads(prepared, stored, classified), strict=True):
         for digest in sorted(digests):
             fields = stored[digest].get("fields")
             issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
