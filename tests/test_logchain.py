@@ -245,6 +245,13 @@ def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department:
     columns = "log, seq, body, lookup, entry_hash, prev_hash, created_at, batch_root, leaf_index, proof, state"
     fast = _raw(ledger, "logentry", columns, dept)
     assert len(fast) == 37 and {r[-1] for r in fast} == {"anchored"}
+    prev = logchain.ZERO_HASH
+    for row in fast:  # each hash as the documented form gives it (compute_entry_hash), chained
+        assert (row[5], row[4]) == (
+            prev,
+            logchain.compute_entry_hash(logchain.LOG_DECISIONS, dept, row[1], prev, row[2]),
+        )
+        prev = row[4]
     entries_table, mentions_table = LogEntry.__table__, LogMention.__table__  # type: ignore[attr-defined]
     with ledger.engine.begin() as conn:  # the reference: SQLAlchemy's statements, the same values, another department
         conn.execute(

@@ -238,6 +238,8 @@ def _append_rows(
     """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
     their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers."""
     pending = EntryState.PENDING
+    sha256, opening = hashlib.sha256, ENTRY_PREFIX + b'{"body":'
+    middle = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
             try:
@@ -247,11 +249,16 @@ def _append_rows(
                         guard(conn)
                     rows: list[tuple[Any, ...]] = []
                     mentions: list[tuple[str, str, int, str]] = []
+                    # compute_entry_hash with the parts every entry of this append shares written once: the head's
+                    # hash as stored is canonicalised, each hash after it is "0x" + hex (its JSON is itself quoted)
+                    prev_json = canonical_json(prev)
                     for raw, lookup, named in bodies:
                         seq += 1
                         for d in named:
                             mentions.append((log, department, seq, d))
-                        entry_hash = compute_entry_hash(log, department, seq, prev, raw)
+                        payload = b"".join((opening, raw, middle, prev_json, b',"seq":', str(seq).encode(), b"}"))
+                        entry_hash = "0x" + sha256(payload).hexdigest()
+                        prev_json = b'"' + entry_hash.encode("ascii") + b'"'
                         rows.append(
                             (log, department, seq, raw.decode("utf-8"), lookup, entry_hash, prev, created_at, pending)
                         )
