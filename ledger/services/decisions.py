@@ -991,17 +991,21 @@ def _decided_automatically(
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
     history: dict[str, list[Decision]] = {}
+    # A driver-level statement (as issuance._existing_ids): SQLAlchemy renders an expanding IN's every key on every
+    # call, more than the indexed look-up itself costs; the same query, the same index.
+    mark, t = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s", LogEntry.__tablename__
     for i in range(0, len(keys), 900):
-        query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
-            col(LogEntry.log) == LOG_DECISIONS,
-            col(LogEntry.department_id) == department,
-            col(LogEntry.lookup).in_(keys[i : i + 900]),
+        part = keys[i : i + 900]
+        sql = (
+            f"SELECT {t}.seq, {t}.entry_hash, {t}.body FROM {t} WHERE {t}.log = {mark} "  # noqa: S608
+            f"AND {t}.department_id = {mark} AND {t}.lookup IN ({', '.join([mark] * len(part))})"
         )
+        params = (LOG_DECISIONS, department, *part)
         if conn is not None:
-            rows = conn.execute(query).all()
+            rows = conn.exec_driver_sql(sql, params).all()
         else:
             with ledger.engine.connect() as own:
-                rows = own.execute(query).all()
+                rows = own.exec_driver_sql(sql, params).all()
         for seq, entry_hash, text in rows:
             body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
             case = body.get("case_id")
