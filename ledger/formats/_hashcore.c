@@ -1039,6 +1039,86 @@ static PyObject *seal_bodies(PyObject *module, PyObject *const *args, Py_ssize_t
     return out;
 }
 
+/* One level of flatten: the members of exact dict ``value`` under path ``name`` (NULL at the top). 1 done, 0 decline,
+   -1 error. */
+static PyObject *DOT = NULL;
+#define FLATTEN_DEPTH 64
+static int flatten_into(PyObject *fields, PyObject *name, PyObject *value, PyObject *escape, int depth)
+{
+    if (depth > FLATTEN_DEPTH) return 0;  /* the Python code answers (as deep as its recursion allows) */
+    Py_ssize_t pos = 0;
+    PyObject *key, *inner;
+    while (PyDict_Next(value, &pos, &key, &inner)) {
+        if (!PyUnicode_CheckExact(key)) return 0;
+        int top = name == NULL;
+        if (!(PyDict_CheckExact(inner) || inner == Py_None || PyUnicode_CheckExact(inner) || PyLong_CheckExact(inner)
+              || PyBool_Check(inner) || PyList_CheckExact(inner) || PyFloat_CheckExact(inner)))
+            return 0;  /* another Mapping or type: the Python code's isinstance decides */
+        Py_INCREF(key);
+        Py_INCREF(inner);
+        PyObject *text = NULL, *path = NULL;
+        int rc = -1;
+        Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+        if (PyUnicode_FindChar(key, '~', 0, n, 1) >= 0 || PyUnicode_FindChar(key, '.', 0, n, 1) >= 0
+            || PyUnicode_FindChar(key, '@', 0, n, 1) >= 0) {
+            text = PyObject_CallOneArg(escape, key);
+            if (text == NULL) goto next;
+            if (!PyUnicode_CheckExact(text)) {
+                rc = 0;
+                goto next;
+            }
+        } else {
+            text = Py_NewRef(key);
+        }
+        if (top) {
+            path = Py_NewRef(text);
+        } else {
+            PyObject *dotted = PyUnicode_Concat(name, DOT);
+            if (dotted == NULL) goto next;
+            path = PyUnicode_Concat(dotted, text);
+            Py_DECREF(dotted);
+            if (path == NULL) goto next;
+        }
+        if (PyDict_CheckExact(inner) && PyDict_GET_SIZE(inner) > 0) {
+            rc = flatten_into(fields, path, inner, escape, depth + 1);
+        } else {
+            rc = PyDict_SetItem(fields, path, inner) < 0 ? -1 : 1;
+        }
+    next:
+        Py_XDECREF(text);
+        Py_XDECREF(path);
+        Py_DECREF(key);
+        Py_DECREF(inner);
+        if (rc != 1) return rc;
+    }
+    return 1;
+}
+
+/* flatten(value, escape) -> dict | None: decision_input._flatten_py (the reference) for the plain case - an exact
+   dict whose keys at every level are exact str and whose values are exact dicts (descended into when not empty),
+   None, exact str, int, bool, list or float. ``escape`` (decision_input._escape) is called for a key holding "~",
+   "." or "@". None (the Python code answers) for any other key or value type, or a nesting deeper than
+   FLATTEN_DEPTH. */
+static PyObject *flatten(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "flatten(value, escape)");
+        return NULL;
+    }
+    if (!PyDict_CheckExact(args[0])) Py_RETURN_NONE;
+    if (DOT == NULL && (DOT = PyUnicode_InternFromString(".")) == NULL) return NULL;
+    PyObject *value = Py_NewRef(args[0]);
+    PyObject *fields = PyDict_New();
+    PyObject *result = NULL;
+    if (fields != NULL) {
+        int rc = flatten_into(fields, NULL, value, args[1], 0);
+        result = rc == 1 ? Py_NewRef(fields) : rc == 0 ? Py_NewRef(Py_None) : NULL;
+    }
+    Py_XDECREF(fields);
+    Py_DECREF(value);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -1050,6 +1130,7 @@ static PyMethodDef methods[] = {
     {"input_hashes", (PyCFunction)(void (*)(void))input_hashes, METH_FASTCALL,
      "input_hashes(fields, secret, message, salt_bytes, prefix, canonical) -> dict | None"},
     {"json_plain", (PyCFunction)(void (*)(void))json_plain, METH_FASTCALL, "json_plain(value, budget) -> bool"},
+    {"flatten", (PyCFunction)(void (*)(void))flatten, METH_FASTCALL, "flatten(value, escape) -> dict | None"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {"document_parts", (PyCFunction)(void (*)(void))document_parts, METH_FASTCALL,
