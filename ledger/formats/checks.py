@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import InputError
 from .canonical import hex32
-from .certificate import validity_instant
+from .certificate import remembered_instant
 from .merkle import ProofWalks, root_from_proof
 from .signing import batch_message, log_message, recover
 
@@ -81,8 +81,8 @@ def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False)
     """``now`` lies within ``valid_from`` / ``valid_until`` read as instants (docs/format.md#validity: a date
     starts at 00:00:00 and ends at 23:59:59 UTC; a date-time names its zone). A malformed date fails."""
     try:
-        start_t = validity_instant(start, end=False) if start is not None else None
-        end_t = validity_instant(end, end=True) if end is not None else None
+        start_t = remembered_instant(start, end=False) if start is not None else None
+        end_t = remembered_instant(end, end=True) if end is not None else None
     except InputError as exc:
         return False, str(exc)
     if start_t and now < start_t:
