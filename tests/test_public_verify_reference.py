@@ -33,6 +33,7 @@ from api.main import create_app
 from api.models import PublicVerifyCreate
 from api.ratelimit import Budgets, client_key
 from ledger.client import Ledger
+from ledger.errors import InputError
 from ledger.formats import checks as checks_core
 from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, load_document, validity_instant
 from ledger.onchain.chainread import Finality
@@ -352,8 +353,17 @@ def test_the_chain_check_of_a_run_does_not_depend_on_the_runs_before(
             assert after_others.check("chain") == alone.check("chain"), doc["anchor"]
 
 
-def test_validity_with_remembered_dates_judges_as_the_dates_read_afresh() -> None:
-    now = datetime(2026, 6, 1, tzinfo=UTC)
+def test_validity_windows_judge_as_the_dates_read_afresh(ledger: Ledger) -> None:
+    """A validity window (the dates read once, kept by the view across requests) gives, at every moment, the
+    verdict of checks.validity as it was: the dates parsed afresh for each judgement."""
+    moments = [
+        datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 6, 2, tzinfo=UTC),
+    ]
     values: list[Any] = [
         None,
         "2026-01-01",
@@ -367,14 +377,13 @@ def test_validity_with_remembered_dates_judges_as_the_dates_read_afresh() -> Non
         "9999-12-31T23:59:59-01:00",
         "",
         5,
-        1.5,
+        1,
+        1.0,
         True,
         [],
     ]
 
-    def afresh(start: Any, end: Any, hidden: bool) -> tuple[bool, str]:  # checks.validity before the memo
-        from ledger.errors import InputError
-
+    def afresh(start: Any, end: Any, now: datetime, hidden: bool) -> tuple[bool, str]:  # checks.validity before
         try:
             start_t = validity_instant(start, end=False) if start is not None else None
             end_t = validity_instant(end, end=True) if end is not None else None
@@ -388,12 +397,16 @@ def test_validity_with_remembered_dates_judges_as_the_dates_read_afresh() -> Non
             " (hidden fields not checked)" if hidden else ""
         )
 
-    for _ in range(2):  # the second time from the memo
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    for _ in range(2):  # the second time from the view's windows
         for start in values:
             for end in values:
                 for hidden in (False, True):
-                    expected = afresh(start, end, hidden)
-                    assert checks_core.validity(start, end, now, dates_hidden=hidden) == expected, (start, end)
+                    window = view.validity_window(start, end, hidden)
+                    for now in moments:
+                        expected = afresh(start, end, now, hidden)
+                        assert window.at(now) == expected, (start, end, now)
+                        assert checks_core.validity(start, end, now, dates_hidden=hidden) == expected
 
 
 def test_the_disclosure_check_names_what_the_lists_named(ledger: Ledger, documents: list[dict[str, Any]]) -> None:

@@ -162,6 +162,7 @@ _STATUS_EVENTS = {
 }
 _SIGNATURES_KEPT = 65_536
 _CHAIN_CHECKS_KEPT = 256
+_WINDOWS_KEPT = 4096
 _REQUIRED = frozenset(REQUIRED_DISCLOSED)
 _EXACT = (str, int, type(None))
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
@@ -265,6 +266,7 @@ class ChainView:
         # (chain id, anchor contract, registry) as a document names them, with their types -> its "chain" check
         # (_Run.chain_check)
         self.chain_checks: dict[tuple[Any, ...], Check] = {}
+        self._windows: dict[tuple[str | None, str | None, bool], checks_core.ValidityWindow] = {}
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._offline = False  # a forked verifier's copy (_go_offline): reads no chain, rechecks nothing
@@ -365,6 +367,21 @@ class ChainView:
                 self._checks = {}
             found = self._checks[key] = Check(*key)
         return found
+
+    def validity_window(self, start: Any, end: Any, hidden: bool) -> checks_core.ValidityWindow:
+        """The validity dates of a certificate read once per view (a batch's certificates share a few): kept for
+        text (or absent) dates that read as dates, a few thousand at most; any other value (a number in a tampered
+        document, text that is no date) is read afresh, so values that compare equal across types (1, 1.0, True)
+        never share a window, and no sender's text is kept."""
+        key = (start, end, hidden) if type(start) in _TEXT_OR_NONE and type(end) in _TEXT_OR_NONE else None
+        window = self._windows.get(key) if key is not None else None
+        if window is None:
+            window = checks_core.ValidityWindow(start, end, dates_hidden=hidden)
+            if key is not None and not window.malformed:  # a date's text is at most 32 characters
+                if len(self._windows) >= _WINDOWS_KEPT:
+                    self._windows.clear()
+                self._windows[key] = window
+        return window
 
     def batch_checks_kept(self, key: tuple[str, bytes, bytes, int]) -> Any:
         """The batch checks (anchored, confirmations, department_key, signature) worked out for ``key`` =
@@ -816,7 +833,6 @@ class _Run:
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
         ] = {}
-        self.validity: dict[tuple[str | None, str | None, bool], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
         """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
@@ -1432,17 +1448,8 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
     start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
     hidden = "valid_from" in doc.hidden or "valid_until" in doc.hidden
-    # A pure function of the two dates, the flag and the run's moment: remembered per run for text (or absent)
-    # dates, which the certificates of a batch share; any other value (a number in a tampered document) is
-    # judged afresh, so values that compare equal across types (1, 1.0, True) never share an answer.
-    key = (start, end, hidden) if type(start) in _TEXT_OR_NONE and type(end) in _TEXT_OR_NONE else None
-    found = run.validity.get(key) if key is not None else None
-    if found is None:
-        ok, detail = checks_core.validity(start, end, run.now, dates_hidden=hidden)
-        found = run.check("validity", ok, detail)
-        if key is not None:
-            run.validity[key] = found
-    checks.items.append(found)
+    ok, detail = run.view.validity_window(start, end, hidden).at(run.now)
+    checks.items.append(run.check("validity", ok, detail))
 
 
 _TEXT_OR_NONE = (str, type(None))
