@@ -102,7 +102,8 @@ Approver = Annotated[Principal, require_role("approver")]
 
 def client_address(request: Request) -> str:
     """The client's address as the rate limits key it: the peer, or what a trusted proxy says it forwarded."""
-    peer = request.client.host if request.client else "unknown"
+    client = request.scope.get("client")  # what Request.client reads: (host, port) or None
+    peer = client[0] if client is not None else "unknown"
     trusted = request.app.state.trusted_proxies
     # every X-Forwarded-For line, in order: a proxy that adds its own line (HAProxy's `option forwardfor`) rather
     # than appending to the client's puts the hop it saw last; the first line alone is whatever the client wrote
@@ -124,15 +125,20 @@ async def rate_limit(request: Request, now: NowDep) -> None:  # CPU only: on the
 
 async def request_now(request: Request) -> datetime:
     """``get_now`` outside dependency resolution: the clock a test put in its place, if any."""
-    clock = request.app.dependency_overrides.get(get_now, get_now)
+    clock = request.app.dependency_overrides.get(get_now)
+    if clock is None:
+        return datetime.now(UTC)  # what get_now answers, without a coroutine of its own
     moment = clock()
     return await moment if inspect.isawaitable(moment) else moment  # type: ignore[no-any-return]
 
 
 async def spend_public_budget(request: Request) -> None:
     """:func:`rate_limit` as a precheck (``api.limits.prechecked``) rather than a dependency."""
-    budgets: Budgets = request.app.state.budgets
-    budgets.public.take(client_address(request), await request_now(request))
+    app = request.app
+    clock = app.dependency_overrides.get(get_now)
+    now = datetime.now(UTC) if clock is None else await request_now(request)  # request_now, inlined when no test
+    budgets: Budgets = app.state.budgets
+    budgets.public.take(client_address(request), now)
 
 
 async def rate_limit_signin(request: Request, now: NowDep) -> None:

@@ -56,3 +56,38 @@ def _page(
 
 
 PageDep = Annotated[Page, Depends(_page)]
+
+
+@dataclass(frozen=True, slots=True)
+class IdPage:
+    """A page of a list of records with ids (grants, consents), ordered by creation then id: ``after`` is the id of
+    the last record of the page before."""
+
+    limit: int
+    after: str | None
+
+    def link(self, request: Request, response: Response, count: int, last: str | None) -> None:
+        """Name the next page, after the record ``last``, when this one is full: there may be more."""
+        if count < self.limit or last is None:
+            return
+        url = request.url.include_query_params(after=last, limit=self.limit)  # relative: never from a Host header
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+
+
+def _id_page(
+    limit: Annotated[
+        int, Query(ge=1, le=MAX_PAGE, description=f"At most this many records (1 to {MAX_PAGE}, the default).")
+    ] = MAX_PAGE,
+    after: Annotated[
+        str | None,
+        Query(
+            pattern=r"^[0-9a-f]{1,32}$",
+            description="Start after this record (its id, from the `Link` header's `next` page).",
+            examples=["9c1d2e3f4a5b6c7d8e9f0a1b"],
+        ),
+    ] = None,
+) -> IdPage:
+    return IdPage(limit, after)
+
+
+IdPageDep = Annotated[IdPage, Depends(_id_page)]

@@ -151,27 +151,33 @@ def public_fields(report: Report, *, digest_only: bool = False, erased: bool | N
     digest, only the chain's checks (``DIGEST_ONLY_CHECKS``), and "verified" means those passed; ``erased``: whether
     the issuer erased the certificate's contents (None: not looked up, a file is verified against the chain
     alone)."""
-    checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS] if digest_only else report.checks
-    unproven = report.facts.get("unproven", ())  # its detail says why the fact was not established, naming none
-    verified = all(c.ok for c in checks) if digest_only else report.ok
-    return {
-        "verified": verified,
-        "digest": report.digest,
-        "status": report.facts.get("status"),
-        "issuer": report.facts.get("department"),
-        "as_of_block": report.as_of_block,
-        "erased": erased,
-        "checks": [
+    facts = report.facts
+    if digest_only:
+        checks = [c for c in report.checks if c.name in DIGEST_ONLY_CHECKS]
+        unproven = facts.get("unproven", ())  # its detail says why the fact was not established, naming none
+        verified = all(c.ok for c in checks)
+        listed = [
             {
                 "name": c.name,
                 "ok": c.ok,
                 "skipped": c.skipped,
                 "detail": _DIGEST_ONLY_DETAIL[c.name][c.ok]
-                if digest_only and c.name in _DIGEST_ONLY_DETAIL and not c.skipped and c.name not in unproven
+                if c.name in _DIGEST_ONLY_DETAIL and not c.skipped and c.name not in unproven
                 else c.detail,
             }
             for c in checks
-        ],
+        ]
+    else:
+        verified = report.ok
+        listed = [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in report.checks]
+    return {
+        "verified": verified,
+        "digest": report.digest,
+        "status": facts.get("status"),
+        "issuer": facts.get("department"),
+        "as_of_block": report.as_of_block,
+        "erased": erased,
+        "checks": listed,
     }
 
 

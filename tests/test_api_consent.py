@@ -6,7 +6,9 @@ stops the recipient's very next read. The gateway's clock is the real one; nothi
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import re
+import urllib.parse
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -257,3 +259,75 @@ def test_a_grantee_with_the_whole_certificate_is_refused_the_others_reads(
         assert reads == {(grantee, "insurance-claim 2026-7"), (other, "benefit 2026-7")}
         assert identifier(a) not in seen.text
         assert "used already" in problem_body(ask(certificate=a["digest"], assertion=mine), 403)["detail"]
+
+
+def _pages(fetch: Callable[[dict[str, Any]], httpx.Response], limit: int) -> tuple[list[dict[str, Any]], list[int]]:
+    """Every record of every page, following the ``Link`` header's next page; and the size of each page."""
+    items: list[dict[str, Any]] = []
+    sizes: list[int] = []
+    params: dict[str, Any] = {"limit": limit}
+    while True:
+        response = fetch(params)
+        assert response.status_code == 200, response.text
+        items += response.json()
+        sizes.append(len(response.json()))
+        link = response.headers.get("link")
+        if link is None:
+            return items, sizes
+        match = re.fullmatch(r'<[^>?]+\?([^>]+)>; rel="next"', link)
+        assert match, link
+        params = dict(urllib.parse.parse_qsl(match.group(1)))
+
+
+def test_a_certificates_grants_and_consents_and_a_persons_consents_come_a_page_at_a_time(
+    gw: Gateway, ledger: Ledger, fresh_department: str
+) -> None:
+    """The person can give consent after consent, and the issuer grant after grant, on one certificate: each of the
+    three lists (the issuer's view of the certificate's grants and consents, the person's own consents) was
+    answered whole, as long as it had grown. Each now comes a page at a time: every record once, oldest first,
+    and a cursor naming no record of the list is a 422 saying what to send."""
+    a, b = issue(ledger, fresh_department, 2)
+    grantee = register(ledger, "CPG", "verifier")
+    with gw.client() as c:
+        issuer = sign_in(c, ledger, fresh_department)
+        given = [_give(c, ledger, identifier(a), a, "INS", purpose_text=f"claim {i}").json()["id"] for i in range(5)]
+        elsewhere = _give(c, ledger, identifier(b), b, "INS").json()["id"]
+        granted = []
+        for i in range(5):
+            made = c.post(
+                f"/certificates/{a['digest']}/grants",
+                headers=issuer,
+                json={
+                    "grantee": grantee,
+                    "purpose": f"paging {i}",
+                    "reveal": ["id"],
+                    "expires_at": (_now() + timedelta(days=1)).isoformat(),
+                },
+            )
+            assert made.status_code == 201, made.text
+            granted.append(made.json()["id"])
+
+        for path, made_here in (
+            (f"/certificates/{a['digest']}/grants", granted),
+            (f"/certificates/{a['digest']}/consents", given),
+        ):
+            whole = c.get(path, headers=issuer)
+            assert whole.status_code == 200 and "link" not in whole.headers  # under a page: one answer, as before
+            items, sizes = _pages(lambda params, path=path: c.get(path, params=params, headers=issuer), 2)
+            assert [x["id"] for x in items] == [x["id"] for x in whole.json()] and sizes == [2, 2, 1], path
+            assert sorted(x["id"] for x in items) == sorted(made_here)
+            for after in ("f" * 24, elsewhere, "not-hex"):  # no record of this list, another certificate's, no id
+                body = problem_body(c.get(path, params={"after": after}, headers=issuer), 422)
+                assert "after" in str(body), (path, after, body)
+
+        def mine(params: dict[str, Any]) -> httpx.Response:
+            signed = assertion(ledger, identifier(a), _now(), consent.listing_request(ledger)).model_dump()
+            return c.post("/public/consents/mine", params=params, json={"assertion": signed})
+
+        whole = mine({})
+        assert whole.status_code == 200 and "link" not in whole.headers
+        items, sizes = _pages(mine, 2)
+        assert [x["id"] for x in items] == [x["id"] for x in whole.json()]
+        assert set(given) <= {x["id"] for x in items} and elsewhere not in {x["id"] for x in items}
+        assert all(size == 2 for size in sizes[:-1]) and sizes[-1] <= 2
+        assert "after" in str(problem_body(mine({"after": elsewhere}), 422))  # another person's consent

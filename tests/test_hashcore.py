@@ -19,6 +19,7 @@ import random
 import shutil
 import sys
 import tracemalloc
+import types
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,24 @@ def test_it_neither_leaks_nor_frees_what_it_was_given() -> None:
 
     assert _growth(rounds) < 64 * 1024
     assert [sys.getrefcount(x) for x in (name, value, salt, listed)] == before
+
+
+@needs_native
+def test_sealing_bodies_neither_leaks_nor_frees_what_it_was_given() -> None:
+    """``seal_bodies`` (the vault's native sealing, tests/test_vault_native.py) on sealed and declined calls."""
+    assert NATIVE is not None
+    kek, body, digest = b"\x01" * 32, b"body " * 100, b"\x02" * 32
+    item = (body, digest)
+    items, declined = [item] * 10, [item, (bytearray(body), digest)]
+    before = [sys.getrefcount(x) for x in (kek, body, digest, item)]
+
+    def rounds() -> None:
+        for _ in range(500):
+            NATIVE.seal_bodies(kek, b"PLK1", b"pl-dk", items, b"\x03" * 440)
+            NATIVE.seal_bodies(kek, b"PLK1", b"pl-dk", declined, b"\x03" * 88)
+
+    assert _growth(rounds) < 64 * 1024
+    assert [sys.getrefcount(x) for x in (kek, body, digest, item)] == before
 
 
 # -- the Merkle proof walk (merkle.ProofWalks) -------------------------------------------------------------------
@@ -960,3 +979,89 @@ def test_the_plain_walks_budget_ends_where_the_references_does() -> None:
         assert NATIVE.json_plain([], -5) is False
         with pytest.raises(TypeError):
             NATIVE.json_plain([])
+
+
+# -- the decision input's fields by path (decision_input.flatten) -------------------------------------------------
+
+
+def _both_flatten(value: Any) -> Any:
+    """The native walk's answer (when it gives one) is the reference's, fields in the same order."""
+    reference = _outcome(lambda: list(decision_input._flatten_py(value).items()))
+    assert _outcome(lambda: list(decision_input.flatten(value).items())) == reference
+    if NATIVE is not None:
+        native = NATIVE.flatten(value, decision_input._escape)
+        assert native is None or ("ok", list(native.items())) == reference
+    return reference
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {"leaf": 1}
+    for i in range(depth):
+        value = {f"k{i}": value, "x": i}
+    return value
+
+
+def test_applications_flatten_as_the_reference_does() -> None:
+    from ledger.services.demo_data import generate_applications, generate_service_items
+
+    for application in generate_applications(300, generate_service_items(20, seed=5), seed=5):
+        assert _both_flatten(application)[0] == "ok"
+        if NATIVE is not None:
+            assert NATIVE.flatten(application, decision_input._escape) is not None  # the plain case is native
+
+
+_FLAT_KEYS = ["a.b", "a~b", "@applicant", "~0", "~1.~2@", "", ".", "caf\u00e9", "\U0001f600", "\ud800", _Str("s")]
+_FLAT_VALUES: list[Any] = [
+    None, True, False, 0, -(2**70), 1.5, float("nan"), float("inf"), "", "\ud800", [], [{"a": 1}], {}, {"": {}},
+    (1, 2), {1, 2}, b"raw", _Str("s"), _Int(5), collections.OrderedDict(a=1), collections.OrderedDict(),
+    collections.defaultdict(int, a=1), types.MappingProxyType({"m": 1}), object(),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("value", _FLAT_VALUES, ids=lambda v: repr(v)[:40])
+@pytest.mark.parametrize("key", [*_FLAT_KEYS, 7, (1, 2)], ids=repr)
+def test_every_key_and_value_flattens_as_the_reference_does(key: Any, value: Any) -> None:
+    _both_flatten({key: value})
+    _both_flatten({"outer": {key: value}, "after": 1})
+    _both_flatten({"outer": {"inner": {key: value, "z": [value]}}})
+    _both_flatten(collections.OrderedDict([("o", {key: value})]))
+
+
+def test_deep_and_colliding_inputs_flatten_as_the_reference_does() -> None:
+    for depth in (1, 60, 63, 64, 65, 66, 200, 2_000):
+        _both_flatten(_nested(depth))  # past the native depth the reference answers, RecursionError included
+    # (a cyclic input is left out: no JSON input is one, and the reference builds ever longer paths until the
+    # recursion limit, which the test runner raises, or memory ends)
+    _both_flatten({"a": {"b": 1}, "a~1b": 2, "a.b": 3, 1: 4, "1": 5})  # escaped, and a non-str key naming "1"
+
+
+@needs_native
+def test_a_hostile_escape_cannot_crash_the_native_walk() -> None:
+    assert NATIVE is not None
+
+    def refuse(_key: str) -> str:
+        raise ValueError("no")
+
+    with pytest.raises(ValueError, match="no"):
+        NATIVE.flatten({"a": {"b.c": 1}}, refuse)
+    assert NATIVE.flatten({"a": {"b.c": 1}}, lambda _key: 5) is None  # not a str: the reference answers
+    assert NATIVE.flatten({"a": {"b": 1}}, refuse) == {"a.b": 1}  # asked only for a key that needs escaping
+    assert NATIVE.flatten([("a", 1)], decision_input._escape) is None
+    with pytest.raises(TypeError):
+        NATIVE.flatten({})
+
+
+@needs_native
+def test_the_native_walk_neither_leaks_nor_frees_what_it_was_given() -> None:
+    assert NATIVE is not None
+    inner, leaf, key = {"b.c": "value " * 10, "d": [1, 2]}, ["x"], "a~k"
+    value = {key: inner, "e": leaf, "f": {}, "g": {"h": (1,)}}  # "g" declines after the rest was built
+    before = [sys.getrefcount(x) for x in (inner, leaf, key)]
+
+    def rounds() -> None:
+        for _ in range(2_000):
+            NATIVE.flatten(value, decision_input._escape)
+            NATIVE.flatten({key: inner, "e": leaf}, decision_input._escape)
+
+    assert _growth(rounds) < 64 * 1024
+    assert [sys.getrefcount(x) for x in (inner, leaf, key)] == before

@@ -212,6 +212,36 @@ def test_generated_records_get_the_reference_digest(subject: dict[str, Any], see
         assert isinstance(got, tuple) and got[0] == "InputError", got
 
 
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    subject=st.dictionaries(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9_]{0,8}", fullmatch=True), _json_values, min_size=1, max_size=6
+    ),
+    optional=st.fixed_dictionaries(
+        {},
+        optional={
+            "valid_from": st.sampled_from(["2026-01-01", "2026-01-01T08:00:00+08:00", None]),
+            "valid_until": st.sampled_from(["2031-12-31", "2031-12-31T23:59:59Z", None]),
+            "attachments": st.just([{"name": "a.pdf", "sha256": "ab" * 32}]),
+            "issuer": st.just("D"),
+        },
+    ),
+)
+def test_a_validated_record_gets_the_reference_fields_in_the_reference_order(
+    subject: dict[str, Any], optional: dict[str, Any]
+) -> None:
+    """The issuing pass's field map of a record the validation pass accepted (``_checked_fields``) is
+    ``record_fields(validate_record(...))``, names in the same order (salts and sealed body follow that order)."""
+    raw = {"id": "G-1", "type": "permit", "subject": subject, **optional}
+    try:
+        record = validate_record(raw, 1, department="D")
+    except InputError:
+        return  # refused by the validation pass: never reaches the issuing pass's shortcut
+    reference = record_fields(record, "D", "2026-01-01T00:00:00Z")
+    got = _issue_worker._checked_fields(raw, "D", "2026-01-01T00:00:00Z")
+    assert list(got.items()) == list(reference.items())
+
+
 def test_a_batch_built_by_unsigned_matches_the_reference_from_its_packed_salts() -> None:
     """What a worker hands the writer: digests, packed salts (salts_of) and the sealed-body plaintexts agree with
     the reference digest of the same fields and salts."""
@@ -306,9 +336,13 @@ def test_an_unchanged_slice_skips_the_second_check_and_gets_the_same_records(mon
     fast = _build(lines, (valid.slice_digest, True))
     assert not calls, "the validated slice was checked again"
     assert fast == slow
+    # in the same order too: the salts are drawn and the sealed body written in the order of the names
+    assert [list(fields.items()) for fields in fast] == [list(fields.items()) for fields in slow]
     parsed = [json.loads(line) for line in lines if line.strip()]
+    issued_at = "2026-01-01T00:00:00Z"
     for line_no, raw in zip((11, 12, 13, 15, 16, 17), parsed, strict=True):
-        assert _issue_worker._checked_record(raw, line_no) == real(raw, line_no, department="D")
+        reference = record_fields(real(raw, line_no, department="D"), "D", issued_at)
+        assert list(_issue_worker._checked_fields(raw, "D", issued_at).items()) == list(reference.items())
     _build(lines, (hashlib.sha256(b"something else").digest(), True))
     assert len(calls) == len(parsed)  # another digest: every record checked again
 
@@ -335,7 +369,10 @@ def test_a_validated_slice_with_lines_json_must_read_gets_json_values(line: str)
     if valid.errors or valid.fatal is not None:  # refused by the validation pass: never noted as valid
         assert isinstance(full, tuple) and full[0] == "InputError"
         return
-    assert _build(lines, (valid.slice_digest, valid.orjson_values)) == full
+    fast = _build(lines, (valid.slice_digest, valid.orjson_values))
+    assert fast == full
+    if isinstance(full, list):
+        assert [list(fields.items()) for fields in fast] == [list(fields.items()) for fields in full]
     if isinstance(full, list):  # else refused when sealed (an integer beyond ±2**53): the same error both ways
         assert full[-1] == record_fields(validate_record(json.loads(line), 14), "D", full[-1]["issued_at"])
 

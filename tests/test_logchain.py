@@ -5,17 +5,20 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import bindparam, insert, text, update
 
 from ledger.errors import InputError
 from ledger.formats.canonical import canonical_json
+from ledger.formats.merkle import MerkleTree
 from ledger.services import logchain
 from ledger.services.demo_data import generate_applications, generate_service_items
 from ledger.services.logchain import LogEntry, anchor_pending, append, append_many, check_log, entries
+from ledger.storage.models import DecisionInput, LogMention
+from ledger.storage.store import insert_rows
 
 LOG = "test-log"
 
@@ -220,3 +223,74 @@ def test_interrupted_anchor_is_confirmed_from_the_chain(ledger: Any, fresh_depar
     assert check_log(ledger, LOG, dept) == []
     # nothing was sent again: no new LogBatchAnchored event for this department
     assert all(r.block_number <= block for r in logchain.chain_ranges(ledger, LOG, dept))
+
+
+def _raw(ledger: Any, table: str, columns: str, department: str) -> list[tuple[Any, ...]]:
+    """Rows as the driver returns them (no type processing): what is stored, column by column."""
+    with ledger.engine.connect() as conn:
+        query = text(f"SELECT {columns} FROM {table} WHERE department_id = :d ORDER BY seq")
+        return [tuple(r) for r in conn.execute(query, {"d": department})]
+
+
+def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department: str) -> None:
+    # An append and an anchoring write their rows with one driver-level executemany each (store.insert_rows,
+    # logchain._proof_update_sql, MerkleTree.proofs): each column must hold what SQLAlchemy's own insert and update
+    # store from the same values (created_at through the DateTime type's processing, proofs as each leaf's proof).
+    dept, ref = fresh_department, fresh_department + "-ref"
+    at = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+    cited = ["0x" + f"{i:064x}" for i in range(1, 4)]
+    bodies = [{"case_id": f"C-{i}", "certificates": [{"digest": d} for d in cited[: i % 4]]} for i in range(37)]
+    assert append_many(ledger, logchain.LOG_DECISIONS, dept, bodies, created_at=at, chunk=20) == 37
+    anchor_pending(ledger, logchain.LOG_DECISIONS, dept, max_batch=16)
+    columns = "log, seq, body, lookup, entry_hash, prev_hash, created_at, batch_root, leaf_index, proof, state"
+    fast = _raw(ledger, "logentry", columns, dept)
+    assert len(fast) == 37 and {r[-1] for r in fast} == {"anchored"}
+    prev = logchain.ZERO_HASH
+    for row in fast:  # each hash as the documented form gives it (compute_entry_hash), chained
+        assert (row[5], row[4]) == (
+            prev,
+            logchain.compute_entry_hash(logchain.LOG_DECISIONS, dept, row[1], prev, row[2]),
+        )
+        prev = row[4]
+    entries_table, mentions_table = LogEntry.__table__, LogMention.__table__  # type: ignore[attr-defined]
+    with ledger.engine.begin() as conn:  # the reference: SQLAlchemy's statements, the same values, another department
+        conn.execute(
+            insert(entries_table),
+            [
+                {"log": r[0], "department_id": ref, "seq": r[1], "body": r[2], "lookup": r[3], "entry_hash": r[4]}
+                | {"prev_hash": r[5], "created_at": at, "state": "pending"}
+                for r in fast
+            ],
+        )
+        conn.execute(
+            insert(mentions_table),
+            [
+                {"log": logchain.LOG_DECISIONS, "department_id": ref, "seq": seq, "digest": d}
+                for seq, body in enumerate(bodies, start=1)
+                for d in logchain.mentions_of(body)
+            ],
+        )
+        ids = dict(conn.execute(text("SELECT seq, id FROM logentry WHERE department_id = :d"), {"d": ref}).all())
+        for root in dict.fromkeys(r[7] for r in fast):
+            batch = [r for r in fast if r[7] == root]
+            tree = MerkleTree([bytes.fromhex(r[4][2:]) for r in batch])
+            conn.execute(
+                update(entries_table)
+                .where(entries_table.c.id == bindparam("b_id"))
+                .values(batch_root=root, leaf_index=bindparam("b_i"), proof=bindparam("b_p"), state="anchored"),
+                [{"b_id": ids[r[1]], "b_i": i, "b_p": b"".join(tree.proof(i))} for i, r in enumerate(batch)],
+            )
+    assert _raw(ledger, "logentry", columns, ref) == fast
+    mention_columns = "log, seq, digest"
+    assert _raw(ledger, "logmention", mention_columns, dept) == _raw(ledger, "logmention", mention_columns, ref)
+    assert len(_raw(ledger, "logmention", mention_columns, dept)) == sum(i % 4 for i in range(37))
+    # skip_existing: a row whose key is stored already is left as it is, the others inserted (decision inputs)
+    inputs = DecisionInput.__table__  # type: ignore[attr-defined]
+    key = "0x" + "cd" * 32
+    with ledger.engine.begin() as conn:
+        insert_rows(conn, inputs, ("digest", "document"), [(key, "{}")], skip_existing=True)
+        insert_rows(conn, inputs, ("digest", "document"), [(key, "{}"), (key[:-2] + "ce", "{}")], skip_existing=True)
+        stored = conn.execute(
+            text("SELECT digest FROM decisioninput WHERE digest IN (:a, :b)"), {"a": key, "b": key[:-2] + "ce"}
+        )
+        assert sorted(r[0] for r in stored) == [key[:-2] + "cd", key[:-2] + "ce"]

@@ -191,6 +191,14 @@ def test_every_merkle_proof_verifies_and_a_wrong_digest_or_sibling_fails(
         assert root_from_proof(tree.root, []) != tree.root
 
 
+@settings(max_examples=200)
+@given(st.lists(digests, min_size=1, max_size=140))
+def test_all_proofs_at_once_are_each_leafs_proof(leaves: list[bytes]) -> None:
+    # anchoring stores every entry's proof from MerkleTree.proofs(): the same bytes as proof(i), odd levels included
+    tree = MerkleTree(leaves)
+    assert tree.proofs() == [b"".join(tree.proof(i)) for i in range(len(leaves))]
+
+
 @given(st.lists(st.binary(max_size=40), min_size=1, max_size=5).filter(lambda ls: any(len(x) != 32 for x in ls)))
 def test_merkle_refuses_wrong_length_digests(leaves: list[bytes]) -> None:
     with pytest.raises(InputError, match="32-byte"):

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER, node_location
 from ledger.services import evidence, issuance, status
 from ledger.services.departments import Council
 from ledger.services.verify import ChainView, verify_certificate
@@ -327,6 +327,10 @@ def test_reorganisation_deeper_than_finality_raises_the_alarm(
     assert not result.witnessed and "court.example/w1" in result.alarms
     assert "history rewritten" in result.alarms["court.example/w1"] or "rollback" in result.alarms["court.example/w1"]
     assert f"block {again.checkpoint.checkpoint.height}" in w.alarms()  # type: ignore[union-attr]
+    # The witness's operator learns which node rewrote history; the ledger that asked does not learn where the
+    # witness reads the chain.
+    assert f"({node_location(rpc_url(own))})" in w.alarms()
+    assert node_location(rpc_url(own)) not in json.dumps(result.to_json())
 
 
 def test_a_chain_swapped_for_another_with_the_same_contracts(
@@ -359,7 +363,8 @@ def test_a_chain_swapped_for_another_with_the_same_contracts(
         assert not result.witnessed and any(
             word in alarm for word in ("chain swapped", "history rewritten", "rollback")
         ), result.to_json()
-        assert "ALARM" in w_b.alarms()
+        assert "ALARM" in w_b.alarms() and f"({node_location(rpc_url(other))})" in w_b.alarms()
+        assert node_location(rpc_url(other)) not in json.dumps(result.to_json())
         code, result_b = standalone(other, before, "--witness-key", w.key)
         # The court pointed at chain B: another genesis fails `chain`; the same genesis (same second) fails
         # `witnessed`, B's block at the cosigned height having another hash.

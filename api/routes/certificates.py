@@ -26,7 +26,7 @@ from ..models import (
     SupersedeCreate,
     TimelinePublic,
 )
-from ..paging import PageDep, last_place
+from ..paging import IdPageDep, PageDep, last_place
 from ..problems import AUTHED, R404, R409, R413
 
 router = APIRouter(prefix="/certificates", tags=["certificates"], route_class=GuardedRoute)
@@ -118,10 +118,21 @@ def create_grant(
 
 
 @router.get("/{digest}/grants", response_model=list[sharing.GrantPublic], responses={**AUTHED, **R404})
-def list_grants(digest: Digest, issuer: Issuer, ledger: LedgerDep, now: NowDep) -> list[sharing.GrantPublic]:
-    """Every grant on one of the caller's certificates, live or not."""
+def list_grants(
+    digest: Digest,
+    issuer: Issuer,
+    ledger: LedgerDep,
+    now: NowDep,
+    page: IdPageDep,
+    request: Request,
+    response: Response,
+) -> list[sharing.GrantPublic]:
+    """Every grant on one of the caller's certificates, live or not, oldest first, a page at a time (the next named
+    by a `Link: <...>; rel="next"` header)."""
     sharing.own_certificate(ledger, digest, issuer.department)
-    return [g.public(now) for g in sharing.list_grants(ledger, digest=digest)]
+    grants = sharing.list_grants(ledger, digest=digest, after=page.after, limit=page.limit)
+    page.link(request, response, len(grants), grants[-1].id if grants else None)
+    return [g.public(now) for g in grants]
 
 
 @router.get("/{digest}/accesses", response_model=list[AccessEntry], responses={**AUTHED, **R404})

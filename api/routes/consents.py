@@ -14,7 +14,7 @@ from ledger.services import consent, sharing
 from ..deps import Issuer, LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody
 from ..limits import GuardedRoute, run_whole_log
 from ..models import DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry
-from ..paging import PageDep
+from ..paging import IdPageDep, PageDep
 from ..problems import AUTHED, PUBLIC, R403, R404, R409
 
 router = APIRouter(tags=["consent"], route_class=GuardedRoute)
@@ -115,9 +115,14 @@ def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep
     dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403},
 )
-def my_consents(body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> list[consent.ConsentPublic]:
-    """Every consent the authenticated person gave, live or not (the assertion bound to the listing)."""
-    return [c.public(now) for c in consent.list_consents(ledger, assertion=body.assertion, now=now)]
+def my_consents(
+    body: SubjectOnly, ledger: LedgerDep, now: NowDep, page: IdPageDep, request: Request, response: Response
+) -> list[consent.ConsentPublic]:
+    """Every consent the authenticated person gave, live or not (the assertion bound to the listing), oldest first,
+    a page at a time (the `Link` header names the next page, asked for with the same body and a new assertion)."""
+    found = consent.list_consents(ledger, assertion=body.assertion, now=now, after=page.after, limit=page.limit)
+    page.link(request, response, len(found), found[-1].id if found else None)
+    return [c.public(now) for c in found]
 
 
 @router.post(
@@ -148,10 +153,21 @@ def subject_accesses(
 
 
 @router.get("/certificates/{digest}/consents", response_model=list[consent.ConsentPublic], responses={**AUTHED, **R404})
-def certificate_consents(digest: Digest, issuer: Issuer, ledger: LedgerDep, now: NowDep) -> list[consent.ConsentPublic]:
-    """The consents given for one of the caller's certificates (issuer role)."""
+def certificate_consents(
+    digest: Digest,
+    issuer: Issuer,
+    ledger: LedgerDep,
+    now: NowDep,
+    page: IdPageDep,
+    request: Request,
+    response: Response,
+) -> list[consent.ConsentPublic]:
+    """The consents given for one of the caller's certificates (issuer role), oldest first, a page at a time (the
+    next named by a `Link: <...>; rel="next"` header)."""
     sharing.own_certificate(ledger, digest, issuer.department)
-    return [c.public(now) for c in consent.list_consents(ledger, digest=digest)]
+    found = consent.list_consents(ledger, digest=digest, after=page.after, limit=page.limit)
+    page.link(request, response, len(found), found[-1].id if found else None)
+    return [c.public(now) for c in found]
 
 
 @router.get("/consents/check", responses=AUTHED)

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 
 from ledger.services import sharing
 
 from ..deps import Issuer, LedgerDep, NowDep, Verifier
 from ..limits import GuardedRoute
-from ..paging import MAX_PAGE
+from ..paging import IdPageDep
 from ..problems import AUTHED, R404, R409
 
 router = APIRouter(prefix="/grants", tags=["sharing"], route_class=GuardedRoute)
@@ -18,30 +18,13 @@ router = APIRouter(prefix="/grants", tags=["sharing"], route_class=GuardedRoute)
 
 @router.get("/received", response_model=list[sharing.GrantPublic], responses=AUTHED)
 def received_grants(
-    verifier: Verifier,
-    ledger: LedgerDep,
-    now: NowDep,
-    request: Request,
-    response: Response,
-    limit: Annotated[
-        int, Query(ge=1, le=MAX_PAGE, description=f"At most this many grants (1 to {MAX_PAGE}, the default).")
-    ] = MAX_PAGE,
-    after: Annotated[
-        str | None,
-        Query(
-            pattern=r"^[0-9a-f]{1,32}$",
-            description="Start after this grant (its id, from the `Link` header's `next` page).",
-            examples=["9c1d2e3f4a5b6c7d8e9f0a1b"],
-        ),
-    ] = None,
+    verifier: Verifier, ledger: LedgerDep, now: NowDep, page: IdPageDep, request: Request, response: Response
 ) -> list[sharing.GrantPublic]:
     """Grants made to the caller's department (verifier role), live or not, oldest first, a page at a time (the
     next named by a `Link: <...>; rel="next"` header): any issuer can add to this list, so it is never answered
     whole. Read each via its certificate's ``/certificates/{digest}/content``."""
-    grants = sharing.list_grants(ledger, grantee=verifier.department, after=after, limit=limit)
-    if len(grants) == limit:  # there may be more: relative to the request, never built from a Host header
-        url = request.url.include_query_params(after=grants[-1].id, limit=limit)
-        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    grants = sharing.list_grants(ledger, grantee=verifier.department, after=page.after, limit=page.limit)
+    page.link(request, response, len(grants), grants[-1].id if grants else None)
     return [g.public(now) for g in grants]
 
 

@@ -47,15 +47,6 @@ def _view(request: Request) -> ChainView:
     return request.app.state.view  # type: ignore[no-any-return]
 
 
-@router.post("/verify", response_model=ReportPublic, dependencies=[StrictJsonBody], responses=AUTHED)
-def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPublic:
-    """Verify a certificate or presentation (verifier role): every check, with the facts found on chain."""
-    view = _view(request)
-    services.fresh_head(view)
-    report = verify_certificate(body.document, view, at=body.at)
-    return ReportPublic(**report.to_json())
-
-
 @router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404})
 @prechecked(spend_public_budget, refuse_duplicate_keys)  # as dependencies=[RateLimitedPublic, StrictJsonBody]
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
@@ -72,15 +63,7 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
         # that every other request needs (their size is bounded anyway: models.MAX_DOCUMENT_VALUES).
         document = body.document
         on_loop = services.small_document(document)
-
-        async def fast() -> dict[str, Any] | None:
-            if on_loop:
-                return services.fast_public_report(view, document)
-            return await anyio.to_thread.run_sync(
-                services.fast_public_report, view, document, limiter=heavy_limiter(request.app.state)
-            )
-
-        report = await fast()
+        report = services.fast_public_report(view, document) if on_loop else await _in_thread(request, document)
         head: HeadRefresher = request.app.state.head
         if report is None and head.stale():  # the background refresh is late: wait for one shared head read
             try:
@@ -88,7 +71,7 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             except Exception:  # noqa: BLE001 - e.g. the chain is down: the verification below reports it
                 refresh = False
             else:
-                report = await fast()
+                report = services.fast_public_report(view, document) if on_loop else await _in_thread(request, document)
     if report is None:  # reads the chain (and for a digest the store): in a worker thread
         report = await run_in_threadpool(
             services.public_report,
@@ -99,6 +82,22 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             refresh=refresh,
         )
     return Response(services.json_bytes(report), media_type="application/json")
+
+
+@router.post("/verify", response_model=ReportPublic, dependencies=[StrictJsonBody], responses=AUTHED)
+def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPublic:
+    """Verify a certificate or presentation (verifier role): every check, with the facts found on chain."""
+    view = _view(request)
+    services.fresh_head(view)
+    report = verify_certificate(body.document, view, at=body.at)
+    return ReportPublic(**report.to_json())
+
+
+async def _in_thread(request: Request, document: dict[str, Any]) -> dict[str, Any] | None:
+    """``fast_public_report`` of a big document, in a worker thread (a few at once: ``heavy_limiter``)."""
+    return await anyio.to_thread.run_sync(
+        services.fast_public_report, _view(request), document, limiter=heavy_limiter(request.app.state)
+    )
 
 
 @router.get(

@@ -19,13 +19,14 @@ from typing import Any
 
 from ..errors import InputError
 from .canonical import hex32
-from .certificate import validity_instant
+from .certificate import remembered_instant
 from .merkle import ProofWalks, root_from_proof
 from .signing import batch_message, log_message, recover
 
 Verdict = tuple[bool, str]
 
 __all__ = [
+    "ValidityWindow",
     "Verdict",
     "batch_signature",
     "batch_signer",
@@ -80,19 +81,54 @@ def proof_verdict(computed: bytes, root: bytes, hashes: int, *, what: str = "cer
 def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False) -> Verdict:
     """``now`` lies within ``valid_from`` / ``valid_until`` read as instants (docs/format.md#validity: a date
     starts at 00:00:00 and ends at 23:59:59 UTC; a date-time names its zone). A malformed date fails."""
-    try:
-        start_t = validity_instant(start, end=False) if start is not None else None
-        end_t = validity_instant(end, end=True) if end is not None else None
-    except InputError as exc:
-        return False, str(exc)
-    if start_t and now < start_t:
-        return False, f"not valid before {start}"
-    if end_t and now > end_t:
-        return False, f"expired on {end}"
-    return True, (
-        f"valid {start or 'from issuance'} to {end or 'no end date'}"
-        + (" (hidden fields not checked)" if dates_hidden else "")
-    )
+    return ValidityWindow(start, end, dates_hidden=dates_hidden).at(now)
+
+
+class ValidityWindow:
+    """:func:`validity` of two dates at any moment: the dates read once, each verdict written once (a verifier
+    that meets the same dates again keeps the window: ``ChainView.validity_window``)."""
+
+    __slots__ = ("_end", "_end_t", "_error", "_hidden", "_start", "_start_t", "_verdicts")
+
+    def __init__(self, start: Any, end: Any, *, dates_hidden: bool = False) -> None:
+        self._start, self._end, self._hidden = start, end, dates_hidden
+        self._error: Verdict | None = None
+        self._start_t = self._end_t = None
+        try:
+            self._start_t = remembered_instant(start, end=False) if start is not None else None
+            self._end_t = remembered_instant(end, end=True) if end is not None else None
+        except InputError as exc:
+            self._error = (False, str(exc))
+        self._verdicts: list[Verdict | None] = [None, None, None]  # valid, not yet valid, expired
+
+    @property
+    def malformed(self) -> bool:
+        return self._error is not None
+
+    def at(self, now: datetime) -> Verdict:
+        if self._error is not None:
+            return self._error
+        if self._start_t and now < self._start_t:
+            branch = 1
+        elif self._end_t and now > self._end_t:
+            branch = 2
+        else:
+            branch = 0
+        verdict = self._verdicts[branch]
+        if verdict is None:
+            verdict = self._verdicts[branch] = self._verdict(branch)
+        return verdict
+
+    def _verdict(self, branch: int) -> Verdict:
+        start, end = self._start, self._end
+        if branch == 1:
+            return False, f"not valid before {start}"
+        if branch == 2:
+            return False, f"expired on {end}"
+        return True, (
+            f"valid {start or 'from issuance'} to {end or 'no end date'}"
+            + (" (hidden fields not checked)" if self._hidden else "")
+        )
 
 
 def department_key(signer: str, department: str, block: int, active_issuer: bool) -> Verdict:

@@ -57,6 +57,7 @@ _SALT_PREFIX = b"pl-input-salt\x00"
 _HEX = re.compile(r"(?:[0-9a-fA-F]{2})+")
 # the native salted input hashes (``_hashcore.input_hashes``), or None (not built, or a build older than it)
 _NATIVE_INPUT_HASHES = getattr(NATIVE, "input_hashes", None)
+_NATIVE_FLATTEN = getattr(NATIVE, "flatten", None)
 _IPAD = bytes(x ^ 0x36 for x in range(256))  # HMAC's key pads as translation tables (as the hmac module does)
 _OPAD = bytes(x ^ 0x5C for x in range(256))
 
@@ -74,7 +75,19 @@ def _unescape(segment: str) -> str:
 def flatten(decision_input: Mapping[str, Any]) -> dict[str, Any]:
     """The input's fields by dotted path: every non-empty mapping is descended into; any other value (a list, a
     scalar, an empty mapping) is one field. Keys are escaped as in JSON Pointer ("~" as "~0", "." as "~1", and
-    "@" as "~2", so no input field can be named ``@applicant``)."""
+    "@" as "~2", so no input field can be named ``@applicant``).
+
+    The native walk (``_hashcore.flatten``) answers plain JSON objects; :func:`_flatten_py`, the reference, answers
+    anything it declines (tests/test_hashcore.py compares the two)."""
+    if _NATIVE_FLATTEN is not None:
+        fields: dict[str, Any] | None = _NATIVE_FLATTEN(decision_input, _escape)
+        if fields is not None:
+            return fields
+    return _flatten_py(decision_input)
+
+
+def _flatten_py(decision_input: Mapping[str, Any]) -> dict[str, Any]:
+    """The reference of :func:`flatten` (pure Python)."""
     fields: dict[str, Any] = {}
 
     def walk(name: str, value: Any) -> None:

@@ -88,6 +88,17 @@ class MerkleTree:
             index >>= 1
         return proof
 
+    def proofs(self) -> list[bytes]:
+        """Every leaf's proof as its siblings' bytes joined (``b"".join(self.proof(i))`` for each leaf ``i``, in
+        leaf order), built top-down so that the siblings above a node are joined once for all leaves below it."""
+        levels = self._levels
+        above = [b""]  # per node of the current level: its siblings' bytes from there up to the root
+        for depth in range(len(levels) - 2, -1, -1):
+            level = levels[depth]
+            size = len(level)
+            above = [(level[j ^ 1] + above[j >> 1]) if (j ^ 1) < size else above[j >> 1] for j in range(size)]
+        return above
+
 
 def root_from_proof(digest: bytes, proof: Sequence[bytes]) -> bytes:
     sha = hashlib.sha256

@@ -147,7 +147,11 @@ def _unsigned(records: list[Record], department: str, issued_at: str) -> BuiltBa
 def _unsigned_packed(records: list[Record], department: str, issued_at: str) -> BuiltBatch:
     """:func:`_unsigned` with each certificate's salts as one string, SALT_BYTES per field in field order, as
     os.urandom drew them (``packed_salts``, read by :func:`salts_of`)."""
-    all_fields = [record_fields(r, department, issued_at) for r in records]
+    return _unsigned_fields([record_fields(r, department, issued_at) for r in records], department)
+
+
+def _unsigned_fields(all_fields: list[dict[str, Any]], department: str) -> BuiltBatch:
+    """:func:`_unsigned_packed` of the certificates' field maps (``record_fields``)."""
     randomness = os.urandom(SALT_BYTES * sum(len(f) for f in all_fields))
     digests = seal_many(all_fields, randomness)
     packed, offset = [], 0
@@ -196,36 +200,49 @@ def _build_lines_in_worker(
     if valid_slice is not None and _slice_digest(first_line, lines, department, max_bytes) == valid_slice[0]:
         if valid_slice[1] and _orjson is not None:
             loads = _orjson.loads
-            records = [
-                _checked_record(loads(raw), line)
-                for line, raw in enumerate(lines, start=first_line)
-                if raw.strip()  # what iter_jsonl_lines skips as blank
-            ]
+            raws = [loads(raw) for raw in lines if raw.strip()]  # what iter_jsonl_lines skips as blank
         else:
-            parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
-            records = [_checked_record(raw, line) for line, raw in parsed]
-    else:
-        parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
-        records = [validate_record(raw, line, department=department) for line, raw in parsed]
+            raws = [raw for _line, raw in iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)]
+        all_fields = [_checked_fields(raw, department, issued_at) for raw in raws]
+        return _fields_for_writer(all_fields, department, with_proofs)
+    parsed = iter_jsonl_lines(lines, first_line=first_line, max_record_bytes=max_bytes)
+    records = [validate_record(raw, line, department=department) for line, raw in parsed]
     return _built_for_writer(records, department, issued_at, with_proofs)
 
 
-def _checked_record(raw: dict[str, Any], line: int) -> Record:
-    """The ``Record`` :func:`validate_record` returns for a record it accepts (the dates as written)."""
+def _checked_fields(raw: dict[str, Any], department: str, issued_at: str) -> dict[str, Any]:
+    """``record_fields(validate_record(raw, ...), department, issued_at)`` of a record :func:`validate_record`
+    accepts, names in the same order (the salts and the sealed body follow it), without the ``Record`` between
+    (about 1.2 us less per certificate; tests/test_issuance_fast_paths.py compares the two)."""
     get = raw.get
-    return Record(
-        line, raw["id"], raw["type"], raw["subject"], get("valid_from"), get("valid_until"), get("attachments")
-    )
+    fields: dict[str, Any] = {"id": raw["id"], "type": raw["type"], "issuer": department, "issued_at": issued_at}
+    value = get("valid_from")
+    if value is not None:
+        fields["valid_from"] = value
+    value = get("valid_until")
+    if value is not None:
+        fields["valid_until"] = value
+    value = get("attachments")
+    if value is not None:
+        fields["attachments"] = value
+    for name, value in raw["subject"].items():
+        fields[f"subject.{name}"] = value
+    return fields
 
 
 def _built_for_writer(records: list[Record], department: str, issued_at: str, with_proofs: bool) -> BuiltBatch:
     """The batch as the writer takes it from a worker: bodies, packed salts, run roots, and each certificate's proof
     only ``with_proofs`` (for the holders' documents the writer writes out; the store keeps leaves and run roots)."""
-    built = _unsigned_packed(records, department, issued_at)
+    return _fields_for_writer([record_fields(r, department, issued_at) for r in records], department, with_proofs)
+
+
+def _fields_for_writer(all_fields: list[dict[str, Any]], department: str, with_proofs: bool) -> BuiltBatch:
+    """:func:`_built_for_writer` of the certificates' field maps (``record_fields``)."""
+    built = _unsigned_fields(all_fields, department)
     packed = built.packed_salts or []
     built.bodies = [_body_packed(fields, salts) for fields, salts in zip(built.fields, packed, strict=True)]
     if with_proofs:
-        built.proofs = [b"".join(_proof(built, i)) for i in range(len(records))]
+        built.proofs = [b"".join(_proof(built, i)) for i in range(len(all_fields))]
     else:  # no holders' documents: the writer needs of the fields only its rows' columns
         built.columns = row_columns(built)
         built.fields = []

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as PField
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from ..client import Ledger
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError, StateError
@@ -66,7 +67,7 @@ from ..storage.models import (
 )
 from ..storage.store import Certificate
 from ..storage.vault import ERASED
-from . import erasure, logchain
+from . import _keyset, erasure, logchain
 from .auth import PermissionDenied
 from .departments import get_department
 from .issuance import custodian_document
@@ -713,10 +714,13 @@ def list_consents(
     assertion: SignedAssertion | None = None,
     now: datetime | None = None,
     providers: dict[str, Provider] | None = None,
+    after: str | None = None,
+    limit: int | None = None,
 ) -> list[Consent]:
     """Consents of an issuing department, of one certificate, or (with an assertion bound to
-    :func:`listing_request`) of the authenticated person."""
-    query = select(Consent).order_by(Consent.given_at)  # type: ignore[arg-type]
+    :func:`listing_request`) of the authenticated person; oldest first (ties by id). ``after`` (a consent id of this
+    list) and ``limit`` give one page of it (keyset paging); InputError when ``after`` names no consent of the list."""
+    query = select(Consent).order_by(Consent.given_at, Consent.id)  # type: ignore[arg-type]
     if issuer is not None:
         query = query.where(Consent.issuer == issuer)  # type: ignore[arg-type]
     if digest is not None:
@@ -733,7 +737,10 @@ def list_consents(
         subject = authenticate(ledger, assertion, request=wanted, now=now or datetime.now(UTC), providers=providers)
         query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
-        return [Consent.model_validate(r._mapping) for r in conn.execute(query)]
+        rows = _keyset.page(
+            conn, query, col(Consent.given_at), col(Consent.id), after=after, limit=limit, noun="consent"
+        )
+        return [Consent.model_validate(r._mapping) for r in rows]
 
 
 # -- what grants rely on ------------------------------------------------------------------------------------------

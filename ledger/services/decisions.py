@@ -43,11 +43,14 @@ from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
+from ..storage.store import insert_rows
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
     CertificateFact,
+    Classified,
     citations,
+    classify,
     document_ref,
     establish,
     facts_view,
@@ -474,9 +477,10 @@ def _establish(
     if not any(cited):
         return view.head(), [[] for _ in prepared]
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    stored = resolve_citations(ledger, prepared)
-    _log_store_reads(ledger, department, prepared, stored, moment)
-    facts = establish(view, cited, stored, now=moment)
+    classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
+    stored = resolve_citations(ledger, prepared, classified)
+    _log_store_reads(ledger, department, prepared, stored, moment, classified)
+    facts = establish(view, cited, stored, now=moment, classified=classified)
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -494,6 +498,7 @@ def _log_store_reads(
     prepared: Sequence[Mapping[str, Any]],
     stored: Mapping[str, Mapping[str, Any]],
     at: datetime,
+    classified: Sequence[Sequence[Classified]] | None = None,
 ) -> None:
     """Append to each issuer's access log the reads ``department``'s decisions make of its certificates: a
     citation by digest alone is verified from the issuer's store (fields and salts opened), and what the decision
@@ -501,7 +506,7 @@ def _log_store_reads(
     issuer and the data subject see who read it and for which case, as for a read through a grant. A department
     reading its own certificates is its own processing, not logged here."""
     bodies: dict[str, list[dict[str, Any]]] = {}
-    for decision_input, digests in zip(prepared, store_reads(prepared, stored), strict=True):
+    for decision_input, digests in zip(prepared, store_reads(prepared, stored, classified), strict=True):
         for digest in sorted(digests):
             fields = stored[digest].get("fields")
             issuer = fields.get("issuer") if isinstance(fields, Mapping) else None
@@ -630,10 +635,17 @@ def _store_inputs(
     ]
     if rows or cited:
         with ledger.engine.begin() as conn:
-            if rows:
-                conn.execute(_insert_ignore(conn, _INPUTS), rows)
-            if links:
-                conn.execute(_insert_ignore(conn, _NAMES), list(links))
+            # one executemany each in the driver's placeholders (store.insert_rows), keys being content digests
+            insert_rows(
+                conn, _INPUTS, ("digest", "document"), [(r["digest"], r["document"]) for r in rows], skip_existing=True
+            )
+            insert_rows(
+                conn,
+                _NAMES,
+                ("input_digest", "ref"),
+                [(n["input_digest"], n["ref"]) for n in links],
+                skip_existing=True,
+            )
             if cited:
                 conn.execute(_insert_ignore(conn, _CITED), cited)
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
@@ -979,17 +991,21 @@ def _decided_automatically(
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
     history: dict[str, list[Decision]] = {}
+    # A driver-level statement (as issuance._existing_ids): SQLAlchemy renders an expanding IN's every key on every
+    # call, more than the indexed look-up itself costs; the same query, the same index.
+    mark, t = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s", LogEntry.__tablename__
     for i in range(0, len(keys), 900):
-        query = select(col(LogEntry.seq), col(LogEntry.entry_hash), col(LogEntry.body)).where(
-            col(LogEntry.log) == LOG_DECISIONS,
-            col(LogEntry.department_id) == department,
-            col(LogEntry.lookup).in_(keys[i : i + 900]),
+        part = keys[i : i + 900]
+        sql = (
+            f"SELECT {t}.seq, {t}.entry_hash, {t}.body FROM {t} WHERE {t}.log = {mark} "  # noqa: S608
+            f"AND {t}.department_id = {mark} AND {t}.lookup IN ({', '.join([mark] * len(part))})"
         )
+        params = (LOG_DECISIONS, department, *part)
         if conn is not None:
-            rows = conn.execute(query).all()
+            rows = conn.exec_driver_sql(sql, params).all()
         else:
             with ledger.engine.connect() as own:
-                rows = own.execute(query).all()
+                rows = own.exec_driver_sql(sql, params).all()
         for seq, entry_hash, text in rows:
             body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
             case = body.get("case_id")

@@ -211,31 +211,55 @@ def _as_document(document: Mapping[str, Any]) -> Mapping[str, Any]:
         return document
 
 
-def store_reads(inputs: Iterable[Mapping[str, Any]], stored: Mapping[str, Mapping[str, Any]]) -> list[set[str]]:
+Classified = tuple[Mapping[str, Any] | None, str | None, str | None]
+"""A citation as :func:`classify` reads it: (the document it carries inline, the digest it names, the stored copy it
+names by ``document_ref``)."""
+
+
+def classify(citation: Any) -> Classified:
+    """What a citation carries or names, read once for every use a decision makes of it (resolving, logging the
+    store's reads, establishing): :func:`_cited_document`, :func:`_cited_digest` and its ``document_ref``."""
+    return (
+        _cited_document(citation),
+        _cited_digest(citation),
+        citation["document_ref"] if _is_ref(citation) else None,
+    )
+
+
+def _classified(inputs: Iterable[Mapping[str, Any]]) -> list[list[Classified]]:
+    return [[classify(c) for c in citations(i)] for i in inputs]
+
+
+def store_reads(
+    inputs: Iterable[Mapping[str, Any]],
+    stored: Mapping[str, Mapping[str, Any]],
+    classified: Sequence[Sequence[Classified]] | None = None,
+) -> list[set[str]]:
     """Per application of ``inputs``, the digests of the certificates it cites by digest alone that ``stored``
-    (:func:`resolve_citations`) opened from the certificate store: what deciding on it reads of the store."""
+    (:func:`resolve_citations`) opened from the certificate store: what deciding on it reads of the store.
+    ``classified``: the inputs' citations read by :func:`classify` already."""
     out = []
-    for decision_input in inputs:
+    for items in classified if classified is not None else _classified(inputs):
         read = set()
-        for citation in citations(decision_input):
-            if _cited_document(citation) is not None:
-                continue
-            digest = _cited_digest(citation)
-            if digest is not None and digest in stored:
+        for document, digest, _ in items:
+            if document is None and digest is not None and digest in stored:
                 read.add(digest)
         out.append(read)
     return out
 
 
-def resolve_citations(ledger: Ledger, inputs: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+def resolve_citations(
+    ledger: Ledger, inputs: Iterable[Mapping[str, Any]], classified: Sequence[Sequence[Classified]] | None = None
+) -> dict[str, dict[str, Any]]:
     """The documents every citation of ``inputs`` names by digest (from the certificate store) or by
-    ``document_ref`` (sealed cited documents), in one bulk lookup each."""
+    ``document_ref`` (sealed cited documents), in one bulk lookup each. ``classified``: the inputs' citations
+    read by :func:`classify` already."""
     from .decisions import load_cited_documents
     from .issuance import export_documents
 
-    inputs = list(inputs)
-    digests = [d for i in inputs for c in citations(i) if (d := _cited_digest(c)) is not None]
-    refs = [c["document_ref"] for i in inputs for c in citations(i) if _is_ref(c)]
+    rows = classified if classified is not None else _classified(inputs)
+    digests = [d for items in rows for _, d, _ in items if d is not None]
+    refs = [r for items in rows for _, _, r in items if r is not None]
     found = export_documents(ledger, digests) if digests else {}
     if refs:
         found.update(load_cited_documents(ledger, refs))
@@ -270,23 +294,27 @@ def _fact(report: Report, document: Mapping[str, Any], confirmations: int) -> Ce
 
 
 def establish(
-    view: ChainView, cited: Sequence[Sequence[Any]], stored: Mapping[str, dict[str, Any]], *, now: datetime
+    view: ChainView,
+    cited: Sequence[Sequence[Any]],
+    stored: Mapping[str, dict[str, Any]],
+    *,
+    now: datetime,
+    classified: Sequence[Sequence[Classified]] | None = None,
 ) -> list[list[CertificateFact]]:
     """The facts of every citation of every application in ``cited`` (one list of citations per application),
-    verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests."""
+    verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests.
+    ``classified``: the citations of ``cited`` read by :func:`classify` already, in the same order."""
     documents: list[Mapping[str, Any]] = []
     where: list[tuple[int, int]] = []
     unseen: list[tuple[int, int, str | None, str]] = []  # (application, citation, digest, why) not looked at
     out: list[list[CertificateFact | None]] = []
-    for a, items in enumerate(cited):
+    for a, items in enumerate(classified if classified is not None else [[classify(c) for c in i] for i in cited]):
         row: list[CertificateFact | None] = []
-        for c, citation in enumerate(items):
-            document = _cited_document(citation)
-            digest = _cited_digest(citation)
+        for c, (document, digest, ref) in enumerate(items):
             if document is None and digest is not None:
                 document = stored.get(digest)
-            elif document is None and _is_ref(citation):
-                document = stored.get(citation["document_ref"])
+            elif document is None and ref is not None:
+                document = stored.get(ref)
             if document is None:
                 unseen.append((a, c, digest, "not_found" if digest is not None else "citation_invalid"))
                 row.append(None)

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, bindparam, delete, false, func, insert, select, tuple_, update
+from sqlalchemy import Connection, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col
 from sqlmodel import select as orm_select
@@ -50,6 +50,7 @@ from ..formats.signing import log_message, sign
 from ..onchain import chainread
 from ..onchain.chain import department_id_bytes
 from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention
+from ..storage.store import insert_rows
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -94,6 +95,9 @@ def log_id(log: str) -> bytes:
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 _MENTIONS = LogMention.__table__  # type: ignore[attr-defined]
 _ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
+# the columns an append writes, in the order of its rows (the rest start NULL until anchoring)
+_ENTRY_COLUMNS = ("log", "department_id", "seq", "body", "lookup", "entry_hash", "prev_hash", "created_at", "state")
+_MENTION_COLUMNS = ("log", "department_id", "seq", "digest")
 
 
 # -- hashing ----------------------------------------------------------------------------------------------------
@@ -230,9 +234,12 @@ def _append_rows(
     bodies: list[tuple[bytes, str | None, list[str]]],
     created_at: datetime,
     guard: Guard | None = None,
-) -> list[dict[str, Any]]:
+) -> list[int]:
     """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
-    their ``LogMention`` rows; retried when another writer got there first."""
+    their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers."""
+    pending = EntryState.PENDING
+    sha256, opening = hashlib.sha256, ENTRY_PREFIX + b'{"body":'
+    middle = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     with _append_lock(ledger, log, department):
         for attempt in range(_RETRIES):
             try:
@@ -240,33 +247,25 @@ def _append_rows(
                     seq, prev = _head(conn, log, department, lock=True)
                     if guard is not None:
                         guard(conn)
-                    rows: list[dict[str, Any]] = []
-                    mentions: list[dict[str, Any]] = []
+                    rows: list[tuple[Any, ...]] = []
+                    mentions: list[tuple[str, str, int, str]] = []
+                    # compute_entry_hash with the parts every entry of this append shares written once: the head's
+                    # hash as stored is canonicalised, each hash after it is "0x" + hex (its JSON is itself quoted)
+                    prev_json = canonical_json(prev)
                     for raw, lookup, named in bodies:
                         seq += 1
-                        mentions.extend(
-                            {"log": log, "department_id": department, "seq": seq, "digest": d} for d in named
-                        )
-                        entry_hash = compute_entry_hash(log, department, seq, prev, raw)
+                        for d in named:
+                            mentions.append((log, department, seq, d))
+                        payload = b"".join((opening, raw, middle, prev_json, b',"seq":', str(seq).encode(), b"}"))
+                        entry_hash = "0x" + sha256(payload).hexdigest()
+                        prev_json = b'"' + entry_hash.encode("ascii") + b'"'
                         rows.append(
-                            {
-                                "log": log,
-                                "department_id": department,
-                                "seq": seq,
-                                "body": raw.decode("utf-8"),
-                                "lookup": lookup,
-                                "entry_hash": entry_hash,
-                                "prev_hash": prev,
-                                "created_at": created_at,
-                                "state": EntryState.PENDING,
-                            }
+                            (log, department, seq, raw.decode("utf-8"), lookup, entry_hash, prev, created_at, pending)
                         )
                         prev = entry_hash
-                    if rows:
-                        conn.execute(insert(_ENTRIES), rows)
-                    if mentions:
-                        conn.execute(insert(_MENTIONS), mentions)
-                return rows
+                    insert_rows(conn, _ENTRIES, _ENTRY_COLUMNS, rows)
+                    insert_rows(conn, _MENTIONS, _MENTION_COLUMNS, mentions)
+                return [row[2] for row in rows]
             except (IntegrityError, OperationalError) as exc:
                 # Another process appended the same sequence number (unique violation) or held the SQLite write
                 # lock past the busy timeout: read the new head and try again.
@@ -307,7 +306,7 @@ def append(
     with Session(ledger.engine) as session:
         entry = session.exec(
             orm_select(LogEntry).where(
-                LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]["seq"]
+                LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]
             )
         ).one()
         session.expunge(entry)
@@ -662,6 +661,18 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
+def _proof_update_sql(dialect: Any) -> str:
+    """The UPDATE that gives a pending entry (by id) its anchor's root, leaf index and proof, state submitted, in the
+    driver's own placeholder style: executemany on tuples (root, index, proof, submitted, id, pending) without
+    SQLAlchemy's per-row parameter work."""
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    table = dialect.identifier_preparer.format_table(_ENTRIES)
+    return (
+        f"UPDATE {table} SET batch_root = {mark}, leaf_index = {mark}, proof = {mark}, state = {mark} "  # noqa: S608
+        f"WHERE id = {mark} AND state = {mark}"
+    )
+
+
 def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
     """Anchor every un-anchored entry of ``department``'s log ``log`` in batches of at most ``max_batch``.
 
@@ -731,24 +742,15 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
             "state": AnchorState.PREPARED,
             "created_at": _utcnow(),
         }
+        submitted, pending = EntryState.SUBMITTED, EntryState.PENDING
         updates = [
-            {"b_id": r[0], "b_root": root, "b_index": i, "b_proof": b"".join(tree.proof(i))}
-            for i, r in enumerate(batch)
+            (root, i, proof, submitted, r[0], pending)
+            for i, (r, proof) in enumerate(zip(batch, tree.proofs(), strict=True))
         ]
         try:
             with ledger.engine.begin() as conn:
                 conn.execute(insert(_ANCHORS), [anchor])
-                conn.execute(
-                    update(_ENTRIES)
-                    .where(_ENTRIES.c.id == bindparam("b_id"), _ENTRIES.c.state == EntryState.PENDING)
-                    .values(
-                        batch_root=bindparam("b_root"),
-                        leaf_index=bindparam("b_index"),
-                        proof=bindparam("b_proof"),
-                        state=EntryState.SUBMITTED,
-                    ),
-                    updates,
-                )
+                conn.exec_driver_sql(_proof_update_sql(conn.dialect), updates)
         except IntegrityError:
             # Another anchorer prepared the very same range; let it (or the next call) complete it.
             roots.extend(_resume(ledger, log, department))

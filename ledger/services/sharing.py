@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import ConfigDict
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
@@ -37,7 +37,7 @@ from ..storage.models import (  # noqa: F401 - re-exported
     GrantPublic,
     aware,
 )
-from . import accesslog, consent, logchain
+from . import _keyset, accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
 from .departments import get_department
 from .issuance import check_custodian, custodian_document
@@ -269,18 +269,8 @@ def list_grants(
     if grantee is not None:
         query = query.where(Grant.grantee == grantee)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
-        if after is not None:
-            mark = conn.execute(query.with_only_columns(col(Grant.created_at)).where(col(Grant.id) == after)).first()
-            if mark is None:
-                raise InputError(
-                    f"after={after!r} names no grant of this list; pass the id of the last grant of the page before "
-                    "(the Link header's next page does)",
-                    field="after",
-                )
-            query = query.where(tuple_(col(Grant.created_at), col(Grant.id)) > tuple_(mark[0], after))
-        if limit is not None:
-            query = query.limit(limit)
-        return [Grant.model_validate(r._mapping) for r in conn.execute(query)]
+        rows = _keyset.page(conn, query, col(Grant.created_at), col(Grant.id), after=after, limit=limit, noun="grant")
+        return [Grant.model_validate(r._mapping) for r in rows]
 
 
 def live_grant(ledger: Ledger, digest: str, grantee: str, now: datetime) -> Grant | None:

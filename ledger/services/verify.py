@@ -26,6 +26,7 @@ never "ok" by omission (verification fails closed).
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 import threading
@@ -91,6 +92,9 @@ class Check:
         return {"name": self.name, "ok": self.ok, "skipped": self.skipped, "detail": self.detail}
 
 
+_OK = operator.attrgetter("ok")  # a check's verdict, read in C (Report.ok)
+
+
 class CheckList:
     """What every report of named checks answers (certificate reports here, evidence-bundle reports)."""
 
@@ -118,7 +122,7 @@ class Report(CheckList):
 
     @property
     def ok(self) -> bool:
-        return bool(self.checks) and all(c.ok for c in self.checks)
+        return bool(self.checks) and all(map(_OK, self.checks))
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -157,6 +161,10 @@ _STATUS_EVENTS = {
     "CertificateSuperseded": 3,
 }
 _SIGNATURES_KEPT = 65_536
+_CHAIN_CHECKS_KEPT = 256
+_WINDOWS_KEPT = 4096
+_REQUIRED = frozenset(REQUIRED_DISCLOSED)
+_EXACT = (str, int, type(None))
 # The connected chain's block 0 is read again after this many seconds (a node restarted on other state is noticed).
 GENESIS_RECHECK = 5.0
 # Seconds after which ChainView.sync(recheck=True) reads the status events not yet final again although the head has
@@ -255,6 +263,10 @@ class ChainView:
         # (head, {(department, root, signature, head, confirmations): batch checks}): keep_batch_checks
         self._batch_checks: tuple[int, dict[tuple[Any, ...], Any]] = (-1, {})
         self._checks: dict[tuple[str, bool, str], Check] = {}
+        # (chain id, anchor contract, registry) as a document names them, with their types -> its "chain" check
+        # (_Run.chain_check)
+        self.chain_checks: dict[tuple[Any, ...], Check] = {}
+        self._windows: dict[tuple[str | None, str | None, bool], checks_core.ValidityWindow] = {}
         self._genesis: tuple[str, float] = ("", float("-inf"))
         self._lock = threading.Lock()
         self._offline = False  # a forked verifier's copy (_go_offline): reads no chain, rechecks nothing
@@ -355,6 +367,21 @@ class ChainView:
                 self._checks = {}
             found = self._checks[key] = Check(*key)
         return found
+
+    def validity_window(self, start: Any, end: Any, hidden: bool) -> checks_core.ValidityWindow:
+        """The validity dates of a certificate read once per view (a batch's certificates share a few): kept for
+        text (or absent) dates that read as dates, a few thousand at most; any other value (a number in a tampered
+        document, text that is no date) is read afresh, so values that compare equal across types (1, 1.0, True)
+        never share a window, and no sender's text is kept."""
+        key = (start, end, hidden) if type(start) in _TEXT_OR_NONE and type(end) in _TEXT_OR_NONE else None
+        window = self._windows.get(key) if key is not None else None
+        if window is None:
+            window = checks_core.ValidityWindow(start, end, dates_hidden=hidden)
+            if key is not None and not window.malformed:  # a date's text is at most 32 characters
+                if len(self._windows) >= _WINDOWS_KEPT:
+                    self._windows.clear()
+                self._windows[key] = window
+        return window
 
     def batch_checks_kept(self, key: tuple[str, bytes, bytes, int]) -> Any:
         """The batch checks (anchored, confirmations, department_key, signature) worked out for ``key`` =
@@ -802,24 +829,35 @@ class _Run:
         # (a decision's moment), else the clock. Status stays as of the head unless ``at`` is given.
         self.now = self.at_time or (_parse_time(now) if now is not None else None) or datetime.now(UTC)
         self.head = head
-        self._chain: dict[tuple[Any, str, str | None], Check] = {}
         self._identity: Check | None = None
         self._batches: dict[
             tuple[str, bytes, bytes, int], tuple[BatchInfo | None, tuple[Check, ...], dict[str, Any]]
         ] = {}
-        self._simple: dict[tuple[Any, ...], Check] = {}
-        self.validity: dict[tuple[str | None, str | None, bool], Check] = {}
 
     def check(self, name: str, ok: bool, detail: str) -> Check:
-        """A check whose detail repeats across certificates (one object, reports are immutable)."""
-        key = (name, ok, detail)
-        found = self._simple.get(key)
-        if found is None:
-            found = self._simple[key] = self.view.shared_check(key)
-        return found
+        """A check whose detail repeats across certificates (one object, reports are immutable): the view's, which
+        keeps them across runs (a run of its own would only repeat that lookup, and miss on every check of a run
+        of one certificate, the gateway's)."""
+        return self.view.shared_check((name, ok, detail))
 
     def chain_check(self, anchor: Mapping[str, Any]) -> Check:
-        chain_id, registry = anchor.get("chain_id"), anchor.get("registry")
+        chain_id, contract, registry = anchor.get("chain_id"), anchor.get("contract"), anchor.get("registry")
+        # A pure function of the three values and the view's chain, kept across runs for values whose equality
+        # is identity of their text (a string, an integer, null: 1 and True, or 0.0 and -0.0, are equal keys
+        # but are written differently in the detail)
+        exact = type(chain_id) in _EXACT and type(contract) in _EXACT and type(registry) in _EXACT
+        kept = self.view.chain_checks
+        named = (type(chain_id), chain_id, type(contract), contract, type(registry), registry)
+        found = kept.get(named) if exact else None
+        if found is None:
+            found = self._chain_check(anchor, chain_id, registry)
+            if exact:
+                if len(kept) >= _CHAIN_CHECKS_KEPT:  # the values are the sender's: a few are genuine
+                    kept.clear()
+                kept[named] = found
+        return found
+
+    def _chain_check(self, anchor: Mapping[str, Any], chain_id: Any, registry: Any) -> Check:
         # The registry is optional in a document but, when stated, it is the credential's issuer id (vc.py): a
         # holder must not be able to name another registry than the one the chain's anchor contract consults.
         key = (
@@ -827,26 +865,23 @@ class _Run:
             str(anchor.get("contract", "")),
             None if registry is None else str(registry),
         )
-        found = self._chain.get(key)
-        if found is None:
-            chain = self.view.chain
-            same = (
-                key[0] == chain.chain_id
-                and key[1].lower() == chain.deployment.anchor.lower()
-                and (key[2] is None or key[2].lower() == chain.deployment.registry.lower())
-            )
-            found = self._chain[key] = Check(
-                "chain",
-                same,
-                (
-                    f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}"
-                    if same
-                    else f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
-                    f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
-                    f"registry {chain.deployment.registry}"
-                ),
-            )
-        return found
+        chain = self.view.chain
+        same = (
+            key[0] == chain.chain_id
+            and key[1].lower() == chain.deployment.anchor.lower()
+            and (key[2] is None or key[2].lower() == chain.deployment.registry.lower())
+        )
+        return Check(
+            "chain",
+            same,
+            (
+                f"chain {chain.chain_id}, anchor contract {chain.deployment.anchor}"
+                if same
+                else f"the certificate names chain {anchor.get('chain_id')} contract {anchor.get('contract')} registry "
+                f"{registry}; this verifier reads chain {chain.chain_id} contract {chain.deployment.anchor} "
+                f"registry {chain.deployment.registry}"
+            ),
+        )
 
     def type_authority(self, department: str, certificate_type: object, block: int) -> Check:
         """The council had authorized ``department`` for ``certificate_type`` at the anchoring ``block``."""
@@ -866,7 +901,7 @@ class _Run:
     def chain_identity_check(self) -> Check:
         """The connected chain is the one the deployment was made on: its genesis hash is the recorded one."""
         if self._identity is None:
-            self._identity = Check(
+            self._identity = self.check(
                 "chain_identity",
                 *checks_core.chain_identity(self.view.chain.deployment.genesis_hash, self.view.genesis()),
             )
@@ -1273,8 +1308,11 @@ def _verify(doc: CertificateDocument, run: _Run, checks: _Checks, head: int) -> 
         checks.skip_rest("the digest could not be computed")
         return done(None)
     checks.add("integrity", *checks_core.digest_integrity(digest, doc.stated_digest, len(doc.fields) + len(doc.hidden)))
-    hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
-    missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
+    if doc.hidden.keys().isdisjoint(ALWAYS_DISCLOSED) and doc.fields.keys() >= _REQUIRED:  # the usual case, in C
+        hidden_required, missing = [], []
+    else:
+        hidden_required = [name for name in ALWAYS_DISCLOSED if name in doc.hidden]
+        missing = [name for name in REQUIRED_DISCLOSED if name not in doc.fields and name not in doc.hidden]
     if hidden_required or missing:
         checks.add(
             "disclosure",
@@ -1410,17 +1448,8 @@ def _witnessed(run: _Run, checks: _Checks, blocks: tuple[int, ...], head: int) -
 def _validity(doc: CertificateDocument, run: _Run, checks: _Checks) -> None:
     start, end = doc.fields.get("valid_from"), doc.fields.get("valid_until")
     hidden = "valid_from" in doc.hidden or "valid_until" in doc.hidden
-    # A pure function of the two dates, the flag and the run's moment: remembered per run for text (or absent)
-    # dates, which the certificates of a batch share; any other value (a number in a tampered document) is
-    # judged afresh, so values that compare equal across types (1, 1.0, True) never share an answer.
-    key = (start, end, hidden) if type(start) in _TEXT_OR_NONE and type(end) in _TEXT_OR_NONE else None
-    found = run.validity.get(key) if key is not None else None
-    if found is None:
-        ok, detail = checks_core.validity(start, end, run.now, dates_hidden=hidden)
-        found = run.check("validity", ok, detail)
-        if key is not None:
-            run.validity[key] = found
-    checks.items.append(found)
+    ok, detail = run.view.validity_window(start, end, hidden).at(run.now)
+    checks.items.append(run.check("validity", ok, detail))
 
 
 _TEXT_OR_NONE = (str, type(None))

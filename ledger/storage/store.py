@@ -16,7 +16,7 @@ import contextlib
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
@@ -219,3 +219,37 @@ def _sqlite_cache_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -
         cursor.execute(f"PRAGMA cache_size=-{int(want)}")
         cursor.close()
         record.info["cache_kib"] = want
+
+
+def insert_rows(
+    conn: Any, table: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, skip_existing: bool = False
+) -> None:
+    """INSERT ``rows`` (tuples in the order of ``columns``) into ``table`` as one executemany in the driver's own
+    placeholder style: what ``conn.execute(insert(table), dicts)`` stores, without SQLAlchemy's per-row parameter
+    work (a third of a bulk insert's CPU). Values go through each column's bind processor as SQLAlchemy's insert
+    would send them (on SQLite only ``DateTime`` has one). ``skip_existing``: rows whose key exists are skipped
+    (same key, same content: the callers' keys are content digests)."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    verb = "INSERT OR IGNORE INTO" if skip_existing and dialect.name == "sqlite" else "INSERT INTO"
+    tail = " ON CONFLICT DO NOTHING" if skip_existing and dialect.name != "sqlite" else ""
+    sql = (
+        f"{verb} {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(c) for c in columns)}) "
+        f"VALUES ({', '.join([mark] * len(columns))}){tail}"
+    )
+    processors = [
+        (i, table.c[name].type.dialect_impl(dialect).bind_processor(dialect)) for i, name in enumerate(columns)
+    ]
+    processors = [(i, p) for i, p in processors if p is not None]
+    if processors:
+        processed = []
+        for row in rows:
+            values = list(row)
+            for i, process in processors:
+                values[i] = process(values[i])
+            processed.append(tuple(values))
+        rows = processed
+    conn.exec_driver_sql(sql, list(rows))

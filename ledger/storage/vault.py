@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,6 +32,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
+from ..formats._native import NATIVE
 from ._files import create_exclusive
 
 _NONCE = 12
@@ -52,16 +53,20 @@ class Vault:
             raise ConfigError("the vault key must be 32 bytes (64 hex digits)")
         self._key = key
         self._aead = AESGCM(key)
-        self._keks: dict[bytes, AESGCM] = {}
+        # each department's key-encryption key, derived once: as bytes for the native sealing, as AESGCM for Python
+        self._keks: dict[bytes, tuple[bytes, AESGCM]] = {}
 
-    def _kek(self, department: bytes) -> AESGCM:
-        kek = self._keks.get(department)
-        if kek is None:
+    def _kek_pair(self, department: bytes) -> tuple[bytes, AESGCM]:
+        pair = self._keks.get(department)
+        if pair is None:
             derived = HKDF(algorithm=SHA256(), length=32, salt=None, info=b"pl-kek/1\x00" + department).derive(
                 self._key
             )
-            kek = self._keks[department] = AESGCM(derived)
-        return kek
+            pair = self._keks[department] = derived, AESGCM(derived)
+        return pair
+
+    def _kek(self, department: bytes) -> AESGCM:
+        return self._kek_pair(department)[1]
 
     def key(self) -> bytes:
         """The vault key itself, for this process's own spawned workers only (replay's, which open the sealed bodies
@@ -74,26 +79,24 @@ class Vault:
 
     def seal_certificates(self, department: str, items: list[tuple[bytes, bytes]]) -> list[bytes]:
         """Seal each ``(body, digest)`` with a fresh data key wrapped by ``department``'s key (one call per batch:
-        the randomness of the whole batch is drawn at once)."""
+        the randomness of the whole batch is drawn at once).
+
+        The native core (``_hashcore.seal_bodies``, OpenSSL's AES-256-GCM with one cipher context per key role)
+        writes exactly the bytes :func:`_seal_certificates_py` writes from the same randomness, in about a sixth of
+        its time (an AESGCM object per certificate cost 2.3 us alone); it declines anything but plain bytes, and
+        Python seals those (tests/test_vault_native.py compares the two)."""
         dept = department.encode("ascii")
         if not 0 < len(dept) < 256:
             raise ConfigError(f"department id {department!r} cannot name a data key: 1-255 ASCII characters")
-        kek = self._kek(dept)
+        kek_bytes, kek = self._kek_pair(dept)
         header = PER_CERTIFICATE + bytes([len(dept)]) + dept
         prefix = b"pl-dk\x00" + dept + b"\x00"
-        step = _DATA_KEY + _NONCE
-        randomness = os.urandom(step * len(items))
-        out = []
-        for i, (body, digest) in enumerate(items):
-            data_key = randomness[i * step : i * step + _DATA_KEY]
-            nonce = randomness[i * step + _DATA_KEY : (i + 1) * step]
-            out.append(
-                header
-                + nonce
-                + kek.encrypt(nonce, data_key, prefix + digest)
-                + AESGCM(data_key).encrypt(_ONE_USE_NONCE, body, digest)
-            )
-        return out
+        randomness = os.urandom((_DATA_KEY + _NONCE) * len(items))
+        if NATIVE is not None:
+            sealed = NATIVE.seal_bodies(kek_bytes, header, prefix, items, randomness)
+            if sealed is not None:
+                return cast("list[bytes]", sealed)
+        return _seal_certificates_py(kek, header, prefix, items, randomness)
 
     def seal(self, plaintext: bytes, bound_to: bytes) -> bytes:
         nonce = os.urandom(_NONCE)
@@ -148,6 +151,25 @@ class Vault:
             return cls(key)
         # another process created the vault key at the same moment: everyone must seal with that one
         return cls(_unwrap(json.loads(path.read_text()), passphrase))
+
+
+def _seal_certificates_py(
+    kek: AESGCM, header: bytes, prefix: bytes, items: list[tuple[bytes, bytes]], randomness: bytes
+) -> list[bytes]:
+    """The reference of the per-certificate sealing (layout ``PLK1``, the module docstring): item ``i``'s data key
+    and wrapping nonce are ``randomness[44 i : 44 i + 32]`` and ``[44 i + 32 : 44 (i + 1)]``."""
+    step = _DATA_KEY + _NONCE
+    out = []
+    for i, (body, digest) in enumerate(items):
+        data_key = randomness[i * step : i * step + _DATA_KEY]
+        nonce = randomness[i * step + _DATA_KEY : (i + 1) * step]
+        out.append(
+            header
+            + nonce
+            + kek.encrypt(nonce, data_key, prefix + digest)
+            + AESGCM(data_key).encrypt(_ONE_USE_NONCE, body, digest)
+        )
+    return out
 
 
 def wrap_secret(secret: bytes, passphrase: str) -> dict[str, str]:

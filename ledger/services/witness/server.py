@@ -138,6 +138,7 @@ class Witness:
         self.store = store
         self.key = store.key()
         self.rpc = rpc
+        self.node = node_location(rpc.url)  # where the witness reads the chain, for its operator's log and alarms
         self.finality = finality
         wrong = [k.name for k in log_keys or [] if k.kind != ED25519]
         if wrong:  # refusing here, not ignoring: an ignored --log-key would let every signer through
@@ -239,12 +240,12 @@ class Witness:
         if not has_code:
             problems.append(f"no registry contract at {identity.registry}")
         if problems:
-            what, node = "the witness's node serves another chain: " + "; ".join(problems), node_location(self.rpc.url)
+            what = "the witness's node serves another chain: " + "; ".join(problems)
             if known:
                 raise WitnessRefusal(
-                    422, f"chain swapped: {what}; this witness cosigned {identity.origin}", alarm=True, where=node
+                    422, f"chain swapped: {what}; this witness cosigned {identity.origin}", alarm=True, where=self.node
                 )
-            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=node)
+            raise WitnessRefusal(404, f"unknown origin {identity.origin}: {what}", where=self.node)
 
     def _check_cosigned(self, origin: str, state: dict[str, Any], head: int) -> None:
         height, cosigned = state["size"] - 1, state["hash"]
@@ -254,6 +255,7 @@ class Witness:
                 f"rollback: the chain's head is block {head}, below block {height} whose hash "
                 f"{cosigned} this witness cosigned",
                 alarm=True,
+                where=self.node,
             )
         now = self.rpc.block_hash(height)
         if now != cosigned:
@@ -261,6 +263,7 @@ class Witness:
                 422,
                 f"history rewritten: block {height} has hash {now} now; this witness cosigned {cosigned}",
                 alarm=True,
+                where=self.node,
             )
 
     def _cosign(self, checkpoint: Checkpoint, old: int | None) -> Cosigned:
@@ -318,7 +321,10 @@ class Witness:
         # Raised once per distinct divergence: a witness following every second must not repeat it forever.
         if refusal.alarm and self._alarmed.get(origin) != str(refusal):
             self._alarmed[origin] = str(refusal)
-            line = f"ALARM {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.clock()))} {origin}: {refusal}"
+            # The alarm file and log are the witness operator's: they name the node that diverged (its location,
+            # never its path, which may carry an access key); the answer to the requester never does.
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.clock()))
+            line = f"ALARM {stamp} {origin}: {refusal.local_message()}"
             self.store.alarm(line)
             self.log(f"witness {self.key.name}: {line}")
 
@@ -344,12 +350,14 @@ class Witness:
                     f"history rewritten: block {number} has hash {block_hash} now; this witness cosigned "
                     f"{current['hash']}",
                     alarm=True,
+                    where=self.node,
                 )
             if previous is not None and number > first and parent != previous:
                 raise WitnessRefusal(
                     422,
                     f"history rewritten: block {number} does not link to block {number - 1} ({parent} != {previous})",
                     alarm=True,
+                    where=self.node,
                 )
             previous = block_hash
         if previous != checkpoint.hash_hex:

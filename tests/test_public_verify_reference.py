@@ -1,0 +1,427 @@
+"""Public verification's cheaper path gives today's answers, byte for byte.
+
+``POST /public/verify`` was made cheaper (the rate limit's precheck without a coroutine of its own, the route first
+in its router, the report's fields written without the digest-only branch, the "chain" check and the validity
+dates remembered across requests, the disclosure check's usual case in C). The reference below is the route as it
+was (its precheck, its report writer), mounted in front of an app of its own: every body of a hostile corpus (valid,
+tampered, duplicate keys at any depth, huge numbers, deep nesting, wrong types, bad UTF-8, oversized, digests) and
+the rate limit's refusals must get the same status, headers and body bytes from both, one after the other. The
+library's parts are compared with their references on their own.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import pytest
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.testclient import TestClient
+from starlette.concurrency import run_in_threadpool
+
+from api import services
+from api.config import ApiSettings
+from api.deps import get_now, refuse_duplicate_keys
+from api.limits import GuardedRoute, heavy_limiter, prechecked
+from api.main import create_app
+from api.models import PublicVerifyCreate
+from api.ratelimit import Budgets, client_key
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats import checks as checks_core
+from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, load_document, validity_instant
+from ledger.onchain.chainread import Finality
+from ledger.services.verify import ChainView, Report, verify_certificate
+
+from .api_support import UNLIMITED, Clock, issue
+
+# -- the reference: the route as it was (api/routes/verify.py, api/deps.py, api/services.py before the change) --
+
+
+def _reference_client_address(request: Request) -> str:
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.trusted_proxies
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    if not trusted:
+        if forwarded and peer in forwarded:
+            return "untrusted X-Forwarded-For"
+        return client_key(peer, None, ()) if ":" in peer else peer
+    return client_key(peer, forwarded, trusted)
+
+
+async def _reference_request_now(request: Request) -> datetime:
+    clock = request.app.dependency_overrides.get(get_now, get_now)
+    moment = clock()
+    return await moment if inspect.isawaitable(moment) else moment  # type: ignore[no-any-return]
+
+
+async def _reference_spend_public_budget(request: Request) -> None:
+    budgets: Budgets = request.app.state.budgets
+    budgets.public.take(_reference_client_address(request), await _reference_request_now(request))
+
+
+def _reference_public_fields(report: Report) -> dict[str, Any]:
+    checks = report.checks
+    return {
+        "verified": bool(report.checks) and all(c.ok for c in report.checks),
+        "digest": report.digest,
+        "status": report.facts.get("status"),
+        "issuer": report.facts.get("department"),
+        "as_of_block": report.as_of_block,
+        "erased": None,
+        "checks": [{"name": c.name, "ok": c.ok, "skipped": c.skipped, "detail": c.detail} for c in checks],
+    }
+
+
+def _reference_fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, Any] | None:
+    root = services.batch_root(document)
+    fields = document.get("fields")
+    issuer = fields.get("issuer") if isinstance(fields, dict) else None
+    if root is None or not isinstance(issuer, str) or view.warm_head(issuer, root) is None:
+        return None
+    return _reference_public_fields(verify_certificate(document, view))
+
+
+@prechecked(_reference_spend_public_budget, refuse_duplicate_keys)
+async def _reference_public_verify(body: PublicVerifyCreate, request: Request) -> Response:
+    view = request.app.state.view
+    report, refresh = None, True
+    if body.document is not None and body.digest is None:
+        document = body.document
+        on_loop = services.small_document(document)
+
+        async def fast() -> dict[str, Any] | None:
+            if on_loop:
+                return _reference_fast_public_report(view, document)
+            return await anyio.to_thread.run_sync(
+                _reference_fast_public_report, view, document, limiter=heavy_limiter(request.app.state)
+            )
+
+        report = await fast()
+        head = request.app.state.head
+        if report is None and head.stale():
+            try:
+                await run_in_threadpool(head.refresh)
+            except Exception:  # noqa: BLE001 - as the route did
+                refresh = False
+            else:
+                report = await fast()
+    if report is None:
+        report = await run_in_threadpool(
+            services.public_report,
+            request.app.state.ledger,
+            view,
+            document=body.document,
+            digest=body.digest,
+            refresh=refresh,
+        )
+    return Response(services.json_bytes(report), media_type="application/json")
+
+
+_reference_public_verify.__annotations__ = {"body": PublicVerifyCreate, "request": Request, "return": Response}
+
+
+def _with_reference_route(app: FastAPI) -> FastAPI:
+    """``app`` answering ``POST /public/verify`` with the reference route, matched before the app's own."""
+    router = APIRouter(route_class=GuardedRoute)
+    router.post("/public/verify")(_reference_public_verify)
+    before = len(app.router.routes)
+    app.include_router(router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+    return app
+
+
+def _pair(ledger: Ledger, clock: Clock | None = None, **settings: Any) -> tuple[TestClient, TestClient]:
+    """(reference, current): two apps on the same ledger with the same settings and one chain view. The embedded
+    chain makes a block a second and each view reuses a head for up to 0.25 s: two views could answer the same
+    request as of two blocks for that long. Each app keeps its own budgets."""
+    options = {"anchor_interval_seconds": 0, **UNLIMITED, **settings}
+    apps = (
+        _with_reference_route(create_app(ledger, settings=ApiSettings(**options))),
+        create_app(ledger, settings=ApiSettings(**options)),
+    )
+    apps[1].state.view, apps[1].state.head = apps[0].state.view, apps[0].state.head
+    if clock is not None:
+        for app in apps:
+            app.dependency_overrides[get_now] = clock
+    reference, current = (TestClient(app, raise_server_exceptions=False) for app in apps)
+    return reference, current
+
+
+def _answer(client: TestClient, body: bytes, headers: dict[str, str]) -> tuple[int, list[tuple[str, str]], bytes]:
+    response = client.post("/public/verify", content=body, headers=headers)
+    return response.status_code, response.headers.multi_items(), response.content
+
+
+# -- the corpus ----------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def documents(ledger: Ledger) -> list[dict[str, Any]]:
+    docs = issue(ledger, "MKT", 3)
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):  # final: the gateway caches the batch
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return docs
+
+
+def _edited(doc: dict[str, Any], *path_and_value: Any, drop: bool = False) -> dict[str, Any]:
+    edited = copy.deepcopy(doc)
+    *path, last, value = path_and_value if not drop else (*path_and_value, None)
+    target = edited
+    for step in path:
+        target = target[step]
+    if drop:
+        target.pop(last, None)
+    else:
+        target[last] = value
+    return edited
+
+
+def _hidden(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """``doc`` with field ``name`` hidden (its salted hash in ``hidden``, as a presentation has it)."""
+    hashes = load_document(doc).field_hashes()
+    edited = copy.deepcopy(doc)
+    edited["fields"].pop(name)
+    edited["salts"].pop(name)
+    edited.setdefault("hidden", {})[name] = hashes[name].hex()
+    return edited
+
+
+def _corpus(docs: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, dict[str, str]]]:
+    """(what, body, headers): every body twice, so the second meets each app's warm caches."""
+    a, b, c = docs
+    as_json = {"Content-Type": "application/json"}
+    documents: list[tuple[str, Any]] = [
+        ("valid", a),
+        ("valid, another of the batch", b),
+        ("a field changed", _edited(a, "fields", "subject.name", "Mallory")),
+        ("stated digest changed", _edited(a, "digest", "0x" + "00" * 32)),
+        ("valid_until malformed", _edited(a, "fields", "valid_until", "2031-13-01")),
+        ("valid_until a number", _edited(a, "fields", "valid_until", 5)),
+        ("valid_until naive", _edited(a, "fields", "valid_until", "2031-01-01T00:00:00")),
+        ("valid_from ahead", _edited(a, "fields", "valid_from", "2999-01-01")),
+        ("valid_until past", _edited(a, "fields", "valid_until", "2000-01-01")),
+        ("valid_until out of the calendar", _edited(a, "fields", "valid_until", "0001-01-01T00:00:00+01:00")),
+        ("issuer dropped", _edited(a, "fields", "issuer", drop=True)),
+        ("issuer a number", _edited(a, "fields", "issuer", 7)),
+        ("type hidden... or odd", _edited(a, "fields", "type", "NOT a type")),
+        ("a required field hidden", _hidden(a, "valid_until")),
+        ("an always-disclosed field hidden", _hidden(a, "issuer")),
+        ("a subject field hidden", _hidden(c, "subject.name")),
+        ("chain id True", _edited(a, "anchor", "chain_id", True)),
+        ("chain id 1", _edited(a, "anchor", "chain_id", 1)),
+        ("chain id text", _edited(a, "anchor", "chain_id", str(a["anchor"]["chain_id"]))),
+        ("chain id float", _edited(a, "anchor", "chain_id", float(a["anchor"]["chain_id"]))),
+        ("chain id -0.0", _edited(a, "anchor", "chain_id", -0.0)),
+        ("chain id 0.0", _edited(a, "anchor", "chain_id", 0.0)),
+        ("contract empty", _edited(a, "anchor", "contract", "")),
+        ("contract dropped", _edited(a, "anchor", "contract", drop=True)),
+        ("contract null", _edited(a, "anchor", "contract", None)),
+        ("contract upper case", _edited(a, "anchor", "contract", a["anchor"]["contract"].upper())),
+        ("registry another", _edited(a, "anchor", "registry", "0x" + "11" * 20)),
+        ("registry a number", _edited(a, "anchor", "registry", 5)),
+        ("proof not a list", _edited(a, "anchor", "proof", "0x00")),
+        ("proof element short", _edited(a, "anchor", "proof", ["0x1234"])),
+        ("proof element a number", _edited(a, "anchor", "proof", [5])),
+        ("proof of another", _edited(a, "anchor", "proof", b["anchor"]["proof"])),
+        ("proof too long", _edited(a, "anchor", "proof", ["0x" + "ab" * 32] * 65)),
+        ("signature garbage", _edited(a, "anchor", "signature", "0xzz")),
+        ("signature another", _edited(a, "anchor", "signature", "0x" + "11" * 65)),
+        ("root of nothing", _edited(a, "anchor", "root", "0x" + "22" * 32)),
+        ("root not hex", _edited(a, "anchor", "root", "root")),
+        ("department another", _edited(a, "anchor", "department", "HOSP")),
+        ("signer another", _edited(a, "anchor", "signer", "0x" + "33" * 20)),
+        ("huge integer in a field", _edited(a, "fields", "subject.name", 10**30)),
+        ("format unknown", _edited(a, "format", "pl-cert/9")),
+        ("not a document", []),
+        ("a string", "certificate"),
+        ("empty", {}),
+    ]
+    for what, document in documents:
+        yield what, json.dumps({"document": document}).encode(), as_json
+    body = json.dumps({"document": a})
+    yield "digest alone", json.dumps({"digest": a["digest"]}).encode(), as_json
+    yield "digest of nothing", json.dumps({"digest": "0x" + "44" * 32}).encode(), as_json
+    yield "digest malformed", b'{"digest": "0x12"}', as_json
+    yield "digest a number", b'{"digest": 5}', as_json
+    yield "document and digest", json.dumps({"document": a, "digest": a["digest"]}).encode(), as_json
+    yield "duplicate key at the top", b'{"document": {}, ' + body[1:].encode(), as_json
+    yield "duplicate key in fields", body.replace('"fields": {', '"fields": {"id": "x", ', 1).encode(), as_json
+    yield "duplicate key in anchor", body.replace('"anchor": {', '"anchor": {"root": "0x00", ', 1).encode(), as_json
+    yield (
+        "duplicate key, spaced colon",
+        body.replace('"anchor": {', '"anchor": {"root" : "0x00", ', 1).encode(),
+        as_json,
+    )
+    yield "duplicate key deep", b'{"document": {"fields": {"x": [{"a": 1, "a": 2}]}}}', as_json
+    yield "huge number", b'{"document": {"fields": {"x": 1e400}}}', as_json
+    yield "huge integer", b'{"document": {"fields": {"x": ' + b"9" * 5000 + b"}}}", as_json
+    yield "deep nesting", b'{"document": {"fields": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}}", as_json
+    yield "unclosed", b'{"document": {"fields": ' + b"[" * 3000, as_json
+    yield "bad UTF-8", b'{"document": {"fields": {"x": "\xff\xfe"}}}', as_json
+    yield "lone surrogate", body.replace('"subject.name": "', '"subject.name": "\\ud800', 1).encode(), as_json
+    yield "NUL escaped", b'{"document": {"fields": {"x": "a\\u0000"}}}', as_json
+    yield "not JSON", b"certificate, please", as_json
+    yield "no body", b"", as_json
+    yield "text/plain", body.encode(), {"Content-Type": "text/plain"}
+    yield "no content type", body.encode(), {}
+    yield "oversized", b'{"document": {"fields": {"x": "' + b"a" * 1_100_000 + b'"}}}', as_json
+    yield "many values", b'{"document": {"fields": {"x": [' + b"1," * 9_000 + b"1]}}}", as_json
+    yield "long string", b'{"document": {"fields": {"x": "' + b"a" * 200_000 + b'"}}}', as_json
+    big = _edited(a, "fields", "subject.name", "a" * 100_000)  # past ON_LOOP_BYTES: parsed in a worker thread
+    yield "big body", json.dumps({"document": big}).encode(), as_json
+    many = copy.deepcopy(a)  # past SMALL_DOCUMENT_FIELDS: verified in a worker thread
+    many["fields"].update({f"extra.{i}": "x" for i in range(80)})
+    many["salts"].update({f"extra.{i}": "00" * 16 for i in range(80)})
+    yield "many fields", json.dumps({"document": many}).encode(), as_json
+    yield "forwarded for", body.encode(), {**as_json, "X-Forwarded-For": "198.51.100.7, testclient"}
+    yield "vc shaped", json.dumps({"document": {"@context": ["x"], "type": ["VerifiableCredential"]}}).encode(), as_json
+
+
+def _same_answers(first: TestClient, second: TestClient, body: bytes, headers: dict[str, str]) -> bool:
+    """Both apps answer ``body`` alike. A report says which block it is as of: a pair of requests that a new head
+    fell between (the view's reused one grew stale) is asked again, a few times at most, so an answer that differs
+    for another reason still fails."""
+    return any(_answer(first, body, headers) == _answer(second, body, headers) for _attempt in range(5))
+
+
+def test_public_verification_answers_as_the_reference_did(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    reference, current = _pair(ledger)
+    compared = 0
+    for first, second in ((reference, current), (current, reference)):  # the second round meets warm caches
+        for what, body, headers in _corpus(documents):
+            assert _same_answers(first, second, body, headers), what
+            compared += 1
+    statuses = {_answer(current, body, headers)[0] for _, body, headers in _corpus(documents)}
+    assert {200, 404, 413, 422} <= statuses and compared > 140  # the corpus reaches the verdicts and the refusals
+
+
+@pytest.mark.parametrize("frozen", [False, True])
+def test_rate_limited_answers_as_the_reference_did(
+    ledger: Ledger, documents: list[dict[str, Any]], frozen: bool
+) -> None:
+    """The public budget's refusals (429, Retry-After), with the gateway's own clock and with a test's."""
+    clock = Clock() if frozen else None
+    reference, current = _pair(ledger, clock, public_burst=3, public_per_second=0.001)
+    body = json.dumps({"document": {"fields": {}}}).encode()  # refused by verification: an answer of no block
+    answers = []
+    for _ in range(6):
+        expected = _answer(reference, body, {"Content-Type": "application/json"})
+        assert _answer(current, body, {"Content-Type": "application/json"}) == expected
+        answers.append(expected[0])
+    assert answers == [200, 200, 200, 429, 429, 429]
+
+
+# -- the library's parts ----------------------------------------------------------------------------------------
+
+
+def test_the_chain_check_of_a_run_does_not_depend_on_the_runs_before(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    """The "chain" check is kept across runs only for values written one way: a document verified after others
+    gets the report it gets on a view of its own (1 and True, 0.0 and -0.0, a missing and an empty contract)."""
+    anchors = [
+        ("chain_id", True),
+        ("chain_id", 1),
+        ("chain_id", 1.0),
+        ("chain_id", -0.0),
+        ("chain_id", 0.0),
+        ("chain_id", "31337"),
+        ("contract", ""),
+        ("contract", None),
+        ("contract", 0),
+        ("contract", False),
+        ("registry", "0x" + "11" * 20),
+        ("registry", 0),
+        ("registry", False),
+    ]
+    docs = [_edited(documents[0], "anchor", name, value) for name, value in anchors]
+    docs.append(_edited(documents[0], "anchor", "contract", drop=True))
+    shared = ChainView(ledger.chain, ledger.settings.confirmations)
+    for order in (docs, docs[::-1]):
+        for doc in order:
+            alone = verify_certificate(doc, ChainView(ledger.chain, ledger.settings.confirmations))
+            after_others = verify_certificate(doc, shared)
+            assert after_others.check("chain") == alone.check("chain"), doc["anchor"]
+
+
+def test_validity_windows_judge_as_the_dates_read_afresh(ledger: Ledger) -> None:
+    """A validity window (the dates read once, kept by the view across requests) gives, at every moment, the
+    verdict of checks.validity as it was: the dates parsed afresh for each judgement."""
+    moments = [
+        datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 1, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, 0, 0, 1, tzinfo=UTC),
+        datetime(2026, 6, 1, 23, 59, 59, tzinfo=UTC),
+        datetime(2026, 6, 2, tzinfo=UTC),
+    ]
+    values: list[Any] = [
+        None,
+        "2026-01-01",
+        "2026-06-01",
+        "2026-05-31",
+        "2026-02-30",
+        "2026-06-01T00:00:00Z",
+        "2026-06-01T00:00:00+08:00",
+        "2026-06-01T00:00:00",
+        "0001-01-01T00:00:00+01:00",
+        "9999-12-31T23:59:59-01:00",
+        "",
+        5,
+        1,
+        1.0,
+        True,
+        [],
+    ]
+
+    def afresh(start: Any, end: Any, now: datetime, hidden: bool) -> tuple[bool, str]:  # checks.validity before
+        try:
+            start_t = validity_instant(start, end=False) if start is not None else None
+            end_t = validity_instant(end, end=True) if end is not None else None
+        except InputError as exc:
+            return False, str(exc)
+        if start_t and now < start_t:
+            return False, f"not valid before {start}"
+        if end_t and now > end_t:
+            return False, f"expired on {end}"
+        return True, f"valid {start or 'from issuance'} to {end or 'no end date'}" + (
+            " (hidden fields not checked)" if hidden else ""
+        )
+
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    for _ in range(2):  # the second time from the view's windows
+        for start in values:
+            for end in values:
+                for hidden in (False, True):
+                    window = view.validity_window(start, end, hidden)
+                    for now in moments:
+                        expected = afresh(start, end, now, hidden)
+                        assert window.at(now) == expected, (start, end, now)
+                        assert checks_core.validity(start, end, now, dates_hidden=hidden) == expected
+
+
+def test_the_disclosure_check_names_what_the_lists_named(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    """The usual case is decided in C (every required field disclosed, none of them hidden); any other document
+    gets the detail the two lists wrote."""
+    view = ChainView(ledger.chain, ledger.settings.confirmations)
+    doc = documents[1]
+    cases = [doc, _hidden(doc, "valid_until"), _hidden(doc, "subject.name"), _hidden(doc, "issued_at")]
+    for name in REQUIRED_DISCLOSED:
+        cases.append(_edited(_edited(doc, "fields", name, drop=True), "salts", name, drop=True))
+    for case in cases:
+        parsed = load_document(case)
+        hidden_required = [n for n in ALWAYS_DISCLOSED if n in parsed.hidden]
+        missing = [n for n in REQUIRED_DISCLOSED if n not in parsed.fields and n not in parsed.hidden]
+        check = verify_certificate(case, view).check("disclosure")
+        assert check.ok == (not hidden_required and not missing)
+        for name in hidden_required + missing:
+            assert name in check.detail
