@@ -419,11 +419,16 @@ def test_link_checks_fed_by_replays_walk_match_a_reading_of_the_log_across_chunk
     monkeypatch.setattr(replay_module, "_CHUNK", 2)  # the decisions span several chunks
     alone = sorted((p.check, p.seq or 0, p.detail) for p in permits.check_links(ledger, [approver]))
     assert {c for c, _, _ in alone} >= {"issued_by_non_approval", "produced_link_missing"}
-    for workers in (0, 1):
+    found = []
+    # in one process; with a worker beside it; every chunk in the worker (what check_links reads merged in log order)
+    for workers, here_when_busy in ((0, True), (1, True), (1, False)):
+        monkeypatch.setattr(replay_module, "_RUN_HERE_WHEN_BUSY", here_when_busy)
         report = replay(ledger, department=approver, workers=workers)
         walked = sorted((d.check, d.seq or 0, d.detail) for d in report.discrepancies if d.check in LINK_CHECKS)
         assert walked == alone, workers
         assert {"altered", "body_invalid"} <= set(report.counts_by_check())
+        found.append([d.to_json() for d in report.discrepancies])
+    assert found[1] == found[0] and found[2] == found[0]
 
 
 def test_two_gateways_deciding_one_case_at_once_record_one_decision_and_one_permit(

@@ -79,9 +79,22 @@ def test_history_decided_with_a_worker_replays_clean_with_and_without_workers(
     assert (parallel.decisions, parallel.re_run, parallel.outcomes) == (N, N, alone.outcomes)
 
 
+def _comparable(report: Any) -> dict[str, Any]:
+    """A report's JSON without what differs between two runs of the same history: the time they took, and the head
+    they started at (the embedded node mines a block a second)."""
+    out = report.to_json()
+    out.pop("seconds")
+    out.pop("as_of_block")
+    return out
+
+
+@pytest.mark.parametrize("here_when_busy", [False, True], ids=["every-chunk-in-a-worker", "shared-with-a-worker"])
 def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
-    ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+    ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch, here_when_busy: bool
 ) -> None:
+    """The parallel replay (chunks re-run in a worker, or shared between it and the replaying process) gives the
+    report of the one-process replay, finding for finding and in the same order, on a history with altered,
+    reordered, missing and irreproducible decisions in several chunks and at their seams."""
     dept = fresh_department
     _decide_with_worker(ledger, dept, applications(N, seed=zlib.crc32(dept.encode())))
     # the middle of the second chunk: an outcome changed, and another record's input commitment replaced
@@ -90,6 +103,14 @@ def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
     _set_body(ledger, dept, 60, {**body, "outcome": flipped})
     other = _body(ledger, dept, 63)
     _set_body(ledger, dept, 63, {**other, "input_commitment": "0x" + "11" * 32})
+    # the last entry of the first chunk: its body no JSON object (the worker parses it, the walk hash-checks it)
+    _sql(
+        ledger,
+        "UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=40",
+        b="[1, 2]",
+        l=LOG_DECISIONS,
+        d=dept,
+    )
     # the middle of the third chunk: its stored input edited
     digest = _body(ledger, dept, 100)["input_digest"]
     with ledger.engine.connect() as conn:
@@ -107,26 +128,40 @@ def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
         "UPDATE logmention SET seq=-1 WHERE log=:l AND department_id=:d AND seq=120",
         "UPDATE logmention SET seq=120 WHERE log=:l AND department_id=:d AND seq=121",
         "UPDATE logmention SET seq=121 WHERE log=:l AND department_id=:d AND seq=-1",
+        # the fourth chunk's 150th entry deleted, with its index rows
+        "DELETE FROM logmention WHERE log=:l AND department_id=:d AND seq=150",
+        "DELETE FROM logentry WHERE log=:l AND department_id=:d AND seq=150",
     ):
         _sql(ledger, statement, l=LOG_DECISIONS, d=dept)
+    # the last chunk: a decision whose stored input is gone (it cannot be re-run), another's index row removed
+    gone = _body(ledger, dept, 170)["input_digest"]
+    _sql(ledger, "DELETE FROM decisioninput WHERE digest=:d", d=gone)
+    _sql(ledger, "DELETE FROM logmention WHERE log=:l AND department_id=:d AND seq=181", l=LOG_DECISIONS, d=dept)
     monkeypatch.setattr(replay_module, "_CHUNK", CHUNK)
+    monkeypatch.setattr(replay_module, "_RUN_HERE_WHEN_BUSY", here_when_busy)
     expected = {
-        "altered": [60, 63],
+        "altered": [40, 60, 63],
+        "body_invalid": [40],
         "outcome_mismatch": [60],
         "input_commitment_invalid": [63],
         "input_altered": [100],
         "reordered": [120, 121],
+        "missing": [150],
+        "input_missing": [170],
+        "index_altered": [181],
     }
     parallel = replay(ledger, department=dept, workers=1)
     assert _checks(parallel) == expected, parallel.summary()
     alone = replay(ledger, department=dept, workers=0)
     assert [d.to_json() for d in parallel.discrepancies] == [d.to_json() for d in alone.discrepancies]
+    assert _comparable(parallel) == _comparable(alone)
+    assert parallel.summary().split("\n")[1:] == alone.summary().split("\n")[1:]  # the first line has the time
     # as `ledger replay` runs it: the cyclic collector paused, a young-generation pass per chunk (memory flat)
     from ledger._gc import cyclic_gc_paused
 
     with cyclic_gc_paused():
         paused = replay(ledger, department=dept, workers=1)
-    assert [d.to_json() for d in paused.discrepancies] == [d.to_json() for d in alone.discrepancies]
+    assert _comparable(paused) == _comparable(alone)
 
 
 def test_a_bad_application_with_workers_records_the_chunks_before_it_and_nothing_after(

@@ -2,10 +2,11 @@
 
 The largest share of a decision's CPU is its input: canonical form and digest of the stored input, and the
 field-by-field ``input_commitment`` (``formats/decision_input.py``: an HMAC-derived salt and a salted hash per field).
-Those are pure functions of the input and the department's applicant secret, so :func:`decide_many` and
-:func:`replay` hand them, a chunk at a time, to worker processes while this process does everything that reads or
-writes the database or the chain, evaluates the rules and compares, in order. Nothing is skipped or cached: each
-value is computed once per decision, in another process.
+Those are pure functions of the input and the department's applicant secret, so :func:`decide_many` hands them,
+a chunk at a time, to worker processes while this process does everything that reads or writes the database or the
+chain, evaluates the rules and compares, in order. Nothing is skipped or cached: each value is computed once per
+decision, in another process. (:func:`replay` hands its workers whole chunks instead, through the same
+:class:`Pool`: ``_replay_worker``.)
 
 The applicant secret is sent to the workers with each chunk (through the pool's pipe to this process's own spawned
 children; they keep it in memory only, for that chunk). Signing keys never leave this process.
@@ -78,11 +79,17 @@ class Pool:
     """A spawned process pool (never forked: this process holds database connections, the node's process and key
     material); its workers are this process's children, so their CPU time counts in its RUSAGE_CHILDREN."""
 
-    def __init__(self, workers: int) -> None:
+    def __init__(self, workers: int, initializer: Any = None, initargs: tuple[Any, ...] = ()) -> None:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self._executor = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+        self.size = workers
+        self._executor = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=initializer,
+            initargs=initargs,
+        )
         for _ in range(workers):
             self._executor.submit(_warm)
 
@@ -105,6 +112,9 @@ class Pending:
     def __init__(self, future: Future[Any]) -> None:
         self._future = future
 
+    def done(self) -> bool:
+        return self._future.done()
+
     def result(self) -> Any:
         from concurrent.futures.process import BrokenProcessPool
 
@@ -122,6 +132,9 @@ class Done:
 
     def __init__(self, value: Any) -> None:
         self._value = value
+
+    def done(self) -> bool:
+        return True
 
     def result(self) -> Any:
         return self._value

@@ -44,7 +44,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import hashlib
-from collections import Counter, defaultdict
+from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -60,7 +60,7 @@ from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import streaming_cache
-from . import _decision_workers, logchain
+from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
@@ -75,6 +75,13 @@ __all__ = ["ReplayDiscrepancy", "ReplayReport", "replay", "replay_strict"]
 
 Progress = Callable[[int, int], None]
 _CHUNK = 5_000
+# With workers: chunks of at most this many entries (the last chunk of a run is the one this process may wait for),
+# each worker handed up to _WORKER_QUEUE at a time (one it works on, the next waiting: it never waits for this
+# process), and a chunk no worker has room for re-run here (False: every chunk waits for a worker; the tests use it
+# to send every chunk through the workers)
+_POOL_CHUNK = 2_000
+_WORKER_QUEUE = 2
+_RUN_HERE_WHEN_BUSY = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,6 +357,11 @@ class _Facts:
             found = establish(self.view, [citations(i) for _, i in group], self.stored, now=decided)
             for (body, _), facts in zip(group, found, strict=True):
                 self.cache[(body.get("input_digest"), moment)] = facts
+
+    def release(self) -> None:
+        """Let go of the chunk's documents and facts (:meth:`prepare` makes the next chunk's), so that the chunk's
+        young-generation pass (ledger._gc) does not walk them alive."""
+        self.stored, self.cache, self.shredded = {}, {}, {}
 
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
@@ -631,9 +643,11 @@ def replay(
 ) -> ReplayReport:
     """Check and re-run the decision history; every problem is a discrepancy in the report (fail closed).
 
-    ``workers``: processes that recompute the input commitments (``_decision_workers``) while this one checks the
-    log, re-establishes facts and re-runs the rules; by default one per core beyond the first for a long history,
-    0 for none. The log's integrity chain is always checked here, in order."""
+    ``workers``: processes that re-run whole chunks of the log (``_replay_worker``: bodies, index, inputs, facts,
+    rules, commitments) while this one reads the log and re-runs the chunks no worker is free for; by default one
+    per core beyond the first for a long history, 0 for none. The log's integrity chain, sequence and anchors are
+    always checked here, in order, on the very rows the chunks re-run; the chunks' findings are merged in log
+    order, so the report is the one a single process makes."""
     import time
 
     started = time.perf_counter()
@@ -673,11 +687,23 @@ def replay(
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
     # one case re-runs one or two decisions: no worker is worth starting for that
     pool_size = _decision_workers.worker_count(workers if case_id is None or workers is not None else 0, total)
+    spec = None
+    if pool_size and _replay_worker.can_open(ledger):
+        try:
+            spec = _replay_worker.spec_of(ledger)
+        except LedgerError:
+            # the vault does not open (no passphrase): one process, which needs it only where the one-process replay
+            # does, and fails there as it did
+            spec = None
+    if spec is None:
+        pool_size = 0  # also for a database in this process's memory, or a node a worker cannot reach
     # every page of the log and of the inputs is read once, in order: a small page cache per connection keeps this
     # process's memory flat in the log's length (storage.store.streaming_cache)
     with (
         streaming_cache(),
-        _decision_workers.Pool(pool_size) if pool_size else contextlib.nullcontext() as pool,
+        _decision_workers.Pool(pool_size, _replay_worker.start, (spec,))
+        if pool_size
+        else contextlib.nullcontext() as pool,
     ):
         done = _replay_departments(
             ledger, report, departments, ranges, counts, rule_sets, facts, selection, total, progress, scans, pool
@@ -726,8 +752,9 @@ def _replay_departments(
 
         def visit(seq: int, text: str, entry_hash: str, lookup: str | None, walk: _DepartmentReplay = walk) -> None:
             nonlocal done
-            if walk.add(seq, text, entry_hash, lookup):
-                done += _CHUNK
+            handed = walk.add(seq, text, entry_hash, lookup)
+            if handed:
+                done += handed
                 if progress is not None:
                     progress(done, total)
 
@@ -760,8 +787,171 @@ class _Selection:
         return True
 
 
+@dataclass(slots=True)
+class _Chunk:
+    """What one chunk of a department's log gave (in whichever process re-ran it), merged into the report in log
+    order: its findings in the order the one-process walk makes them, its counts, the officers' overrides (checked
+    at the end), and what ``permits.check_links`` reads of each readable body (fed in log order at the merge)."""
+
+    discrepancies: list[ReplayDiscrepancy] = field(default_factory=list)
+    decisions: int = 0
+    automatic: int = 0
+    human: int = 0
+    re_run: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    reasons: Counter[str] = field(default_factory=Counter)
+    rules: Counter[str] = field(default_factory=Counter)
+    overrides: list[tuple[int, str | None, dict[str, Any]]] = field(default_factory=list)
+    supervised: bool = False
+    links: list[tuple[int, str, dict[str, Any]]] = field(default_factory=list)
+
+
+# what permits.LinkScan.add reads of a body
+_LINK_FIELDS = ("case_id", "outcome", "issued")
+
+
+class _DepartmentRun:
+    """Re-runs chunks of one department's log: the same code in the replaying process and in its workers
+    (``_replay_worker``), each with its own caches for the run."""
+
+    def __init__(
+        self,
+        ledger: Ledger,
+        department: str,
+        ranges: list[ChainRange],
+        rule_sets: _RuleSets,
+        facts: _Facts,
+        selection: _Selection,
+    ) -> None:
+        self.ledger = ledger
+        self.department = department
+        self.ranges = ranges
+        self.ends = [r.last_seq for r in ranges]
+        self.rule_sets = rule_sets
+        self.facts = facts
+        self.selection = selection
+        self._credit: Any = None
+
+    def credit_book(self) -> Any:
+        """The department's credit list as the chain attests it, read once (supervision.py)."""
+        if self._credit is None:
+            from .supervision import CreditBook
+
+            self._credit = CreditBook(self.ledger, self.department, self.ranges)
+        return self._credit
+
+    def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
+        """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
+        found = _Chunk()
+        dept = self.department
+        selected = []
+        # (seq, case id, its lookup key, selected, decided by the rules) of this chunk's decisions of a case
+        automatic: list[tuple[int, str, str, bool, bool]] = []
+        named: dict[int, set[str]] = {}  # seq -> the certificates its body names (its LogMention rows' word)
+        for seq, text, entry_hash, lookup in rows:
+            try:
+                body = logchain.stored_loads(text)
+                if not isinstance(body, dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                found.discrepancies.append(
+                    ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
+                )
+                continue
+            own = logchain.lookup_of(body)
+            if lookup != own:
+                # the index that finds a case's decisions (deciding a case once among them) names another case, or
+                # none: an edit of the database that would let a retried application be decided a second time
+                case = body.get("case_id")
+                found.discrepancies.append(
+                    ReplayDiscrepancy(
+                        "index_altered",
+                        dept,
+                        seq,
+                        case if isinstance(case, str) else None,
+                        "the entry's stored lookup key is not the one its case id gives: the database's index of "
+                        "cases was edited (a case looked up would miss this decision)",
+                    )
+                )
+            named[seq] = set(logchain.mentions_of(body))
+            found.links.append((seq, entry_hash, {k: body[k] for k in _LINK_FIELDS if k in body}))
+            if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
+                found.supervised = True  # checked as a whole at the end; a supervision record is no decision
+                if body.get("format") == SUPERVISION_FORMAT:
+                    continue
+            chosen = self.selection.wants(body)
+            if own is not None:  # a case decided by the rules twice: decided_again; for another applicant too
+                automatic.append((seq, body["case_id"], own, chosen, _kind(body) == "engine"))
+            if chosen:
+                selected.append((seq, body))
+        if named:
+            _report_mentions_altered(self.ledger, found, dept, named)
+        if automatic:
+            _report_decided_again(self.ledger, found, dept, automatic)
+        inputs = _load_inputs(
+            self.ledger,
+            [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
+        )
+        parsed = []
+        values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
+        for _, body in selected:
+            digest = body.get("input_digest")
+            if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
+                continue
+            try:
+                value = values[digest] if digest in values else json_loads(inputs[digest])
+            except ValueError:
+                continue
+            values[digest] = value
+            if isinstance(value, dict):
+                parsed.append((body, value))
+        commitments: list[tuple[int, dict[str, Any], str]] = []
+        self.facts.prepare(parsed)
+        for seq, body in selected:
+            _count_decision(found, body)
+            if _kind(body) == "engine":
+                found.automatic += 1
+                _rerun(
+                    found,
+                    dept,
+                    seq,
+                    body,
+                    inputs,
+                    self.rule_sets,
+                    self.facts,
+                    self.ranges,
+                    self.ends,
+                    credit=self.credit_book,
+                    commitments=commitments,
+                    values=values,
+                )
+            else:
+                found.human += 1
+                if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
+
+                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
+                        found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
+
+                    _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
+                if body.get("overrides") is not None:
+                    found.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        if commitments:
+            # the record's field-by-field commitment is to the stored input, for the decisions whose input passed
+            # the checks before it; each input parsed once (above), not again
+            wanted = list(dict.fromkeys(digest for _, _, digest in commitments))
+            computed = _decision_workers.input_commitments(
+                _secret(self.ledger, dept), [(d, inputs[d]) for d in wanted], values
+            )
+            expected = dict(zip(wanted, computed, strict=True))
+            for seq, body, digest in commitments:
+                _compare_input_commitment(found, dept, seq, body, expected[digest])
+        self.facts.release()
+        return found
+
+
 class _DepartmentReplay:
-    """Re-runs one department's decisions as check_log streams them past, a chunk at a time."""
+    """Walks one department's log as check_log streams it past, a chunk at a time: each chunk re-run here or, when
+    one is idle, in a worker (``_replay_worker``), and merged into the report in log order."""
 
     def __init__(
         self,
@@ -782,9 +972,8 @@ class _DepartmentReplay:
         self.report = report
         self.department = department
         self.ranges = ranges
-        self.ends = [r.last_seq for r in ranges]
-        self.rule_sets = rule_sets
         self.selection = selection
+        self.run = _DepartmentRun(ledger, department, ranges, rule_sets, facts, selection)
         self.summary: dict[str, Any] = {
             "decisions": 0,
             "outcomes": Counter(),
@@ -794,159 +983,64 @@ class _DepartmentReplay:
         report.departments[department] = self.summary
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
         self.buffer: list[tuple[int, str, str, str | None]] = []
+        self.chunk_size = min(_CHUNK, _POOL_CHUNK) if pool is not None else _CHUNK
+        # chunks re-run (or being re-run in a worker), not merged yet, in log order
+        self.pending: deque[_decision_workers.Pending | _decision_workers.Done] = deque()
         # what permits.check_links reads of the log, fed from this walk (every readable body, selected or not)
         self.links = links
         self.supervised = False  # the log holds supervision records (supervision.py): check them at the end
-        self._credit: Any = None
 
-    def credit_book(self) -> Any:
-        """The department's credit list as the chain attests it, read once (supervision.py)."""
-        if self._credit is None:
-            from .supervision import CreditBook
-
-            self._credit = CreditBook(self.ledger, self.department, self.ranges)
-        return self._credit
-
-    def add(self, seq: int, text: str, entry_hash: str, lookup: str | None) -> bool:
-        """Queue one entry (with its stored index key); True when a full chunk was processed."""
+    def add(self, seq: int, text: str, entry_hash: str, lookup: str | None) -> int:
+        """Queue one entry (with its stored index key); the entries of the chunk it completed and handed on, else 0."""
         self.buffer.append((seq, text, entry_hash, lookup))
-        if len(self.buffer) >= _CHUNK:
-            self.flush()
-            return True
-        return False
+        if len(self.buffer) >= self.chunk_size:
+            return self.flush()
+        return 0
 
     def flush(self) -> int:
-        """Re-run the queued chunk; returns how many entries it held."""
-        count = self._flush()
-        # once the chunk's own values are freed: inside the chunk's work, the pass walked every one of them, alive
-        # (about a tenth of replay's time)
-        free_chunk_cycles()
-        return count
-
-    def _flush(self) -> int:
-        report, dept = self.report, self.department
-        selected = []
-        # (seq, case id, its lookup key, selected, decided by the rules) of this chunk's decisions of a case
-        automatic: list[tuple[int, str, str, bool, bool]] = []
-        count = len(self.buffer)
-        links = self.links
-        named: dict[int, set[str]] = {}  # seq -> the certificates its body names (its LogMention rows' word)
-        for seq, text, entry_hash, lookup in self.buffer:
-            try:
-                body = logchain.stored_loads(text)
-                if not isinstance(body, dict):
-                    raise ValueError("not an object")
-            except ValueError as exc:
-                report.discrepancies.append(
-                    ReplayDiscrepancy("body_invalid", dept, seq, None, f"decision body is not a JSON object: {exc}")
-                )
-                continue
-            own = logchain.lookup_of(body)
-            if lookup != own:
-                # the index that finds a case's decisions (deciding a case once among them) names another case, or
-                # none: an edit of the database that would let a retried application be decided a second time
-                case = body.get("case_id")
-                report.discrepancies.append(
-                    ReplayDiscrepancy(
-                        "index_altered",
-                        dept,
-                        seq,
-                        case if isinstance(case, str) else None,
-                        "the entry's stored lookup key is not the one its case id gives: the database's index of "
-                        "cases was edited (a case looked up would miss this decision)",
-                    )
-                )
-            named[seq] = set(logchain.mentions_of(body))
-            links.add(dept, seq, entry_hash, body)
-            if body.get("format") == SUPERVISION_FORMAT or "withdrawal" in body:
-                self.supervised = True  # checked as a whole in finish(); a supervision record is no decision
-                if body.get("format") == SUPERVISION_FORMAT:
-                    continue
-            chosen = self.selection.wants(body)
-            if own is not None:  # a case decided by the rules twice: decided_again; for another applicant too
-                automatic.append((seq, body["case_id"], own, chosen, _kind(body) == "engine"))
-            if chosen:
-                selected.append((seq, body))
-        self.buffer.clear()
-        if named:
-            _report_mentions_altered(self.ledger, report, dept, named)
-        if automatic:
-            _report_decided_again(self.ledger, report, dept, automatic)
-        inputs = _load_inputs(
-            self.ledger,
-            [b["input_digest"] for _, b in selected if _kind(b) == "engine" and isinstance(b.get("input_digest"), str)],
-        )
-        parsed = []
-        values: dict[str, Any] = {}  # input digest -> the stored input parsed (once: the re-run reads it too)
-        for _, body in selected:
-            digest = body.get("input_digest")
-            if body.get("format") != DECISION_FORMAT or not isinstance(digest, str) or digest not in inputs:
-                continue
-            try:
-                value = values[digest] if digest in values else json_loads(inputs[digest])
-            except ValueError:
-                continue
-            values[digest] = value
-            if isinstance(value, dict):
-                parsed.append((body, value))
-        # the stored inputs' commitments are recomputed (in a worker when there is one) while the loop below runs;
-        # each is compared after it, for the decisions whose input passed the checks before it
-        wanted = [
-            (digest, inputs[digest])
-            for _, body in selected
-            if _kind(body) == "engine" and "input_commitment" in body
-            for digest in (body.get("input_digest"),)
-            if isinstance(digest, str) and digest in inputs
-        ]
-        computed = (
-            _decision_workers.run(
-                self.pool,
-                _decision_workers.input_commitments,
-                _secret(self.ledger, dept),
-                wanted,
-                # without a worker, here and now from the values parsed above: each input is parsed once, not twice
-                values if self.pool is None else None,
+        """Hand the queued chunk on (to an idle worker, else re-run it here); returns how many entries it held."""
+        rows, self.buffer = self.buffer, []
+        count = len(rows)
+        if not rows:
+            return 0
+        pool = self.pool
+        busy = sum(1 for p in self.pending if isinstance(p, _decision_workers.Pending) and not p.done())
+        if pool is not None and (busy < pool.size * _WORKER_QUEUE or not _RUN_HERE_WHEN_BUSY):
+            self.pending.append(
+                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows)
             )
-            if wanted
-            else None
-        )
-        commitments: list[tuple[int, dict[str, Any], str]] = []
-        self.facts.prepare(parsed)
-        for seq, body in selected:
-            _count_decision(report, self.summary, body)
-            if _kind(body) == "engine":
-                report.automatic += 1
-                _rerun(
-                    report,
-                    dept,
-                    seq,
-                    body,
-                    inputs,
-                    self.rule_sets,
-                    self.facts,
-                    self.ranges,
-                    self.ends,
-                    credit=self.credit_book,
-                    commitments=commitments,
-                    values=values,
-                )
-            else:
-                report.human += 1
-                if body.get("rule_set") is not None:  # an officer who applied a rule set applied its department's
-
-                    def fail(check: str, detail: str, seq: int = seq, body: dict[str, Any] = body) -> None:
-                        report.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
-
-                    _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
-                if body.get("overrides") is not None:
-                    self.overrides.append((seq, body.get("case_id"), body["overrides"]))
-        if commitments:
-            expected = dict(zip((d for d, _ in wanted), computed.result(), strict=True))  # type: ignore[union-attr]
-            for seq, body, digest in commitments:
-                _compare_input_commitment(report, dept, seq, body, expected[digest])
+        else:
+            found = self.run.chunk(rows)
+            del rows
+            # once the chunk's own values are freed: inside the chunk's work, the pass walked every one of them,
+            # alive (about a tenth of replay's time)
+            free_chunk_cycles()
+            self.pending.append(_decision_workers.Done(found))
+        self._merge(wait=False)
         return count
+
+    def _merge(self, *, wait: bool) -> None:
+        """Merge the chunks done, in log order (all of them when ``wait``)."""
+        report, summary, dept = self.report, self.summary, self.department
+        while self.pending and (wait or self.pending[0].done()):
+            found: _Chunk = self.pending.popleft().result()
+            report.discrepancies.extend(found.discrepancies)
+            report.decisions += found.decisions
+            summary["decisions"] += found.decisions
+            report.automatic += found.automatic
+            report.human += found.human
+            report.re_run += found.re_run
+            report.outcomes.update(found.outcomes)
+            summary["outcomes"].update(found.outcomes)
+            report.reasons.update(found.reasons)
+            report.rules.update(found.rules)
+            self.overrides.extend(found.overrides)
+            self.supervised = self.supervised or found.supervised
+            for seq, entry_hash, body in found.links:
+                self.links.add(dept, seq, entry_hash, body)
 
     def finish(self, log_found: list[logchain.Discrepancy]) -> None:
+        self._merge(wait=True)
         _check_overrides(self.ledger, self.report, self.department, self.overrides)
         if self.supervised:
             from .supervision import check_replay
@@ -1033,12 +1127,10 @@ def _load_inputs(ledger: Ledger, digests: list[str]) -> dict[str, str]:
     return found
 
 
-def _count_decision(report: ReplayReport, summary: dict[str, Any], body: dict[str, Any]) -> None:
+def _count_decision(report: _Chunk, body: dict[str, Any]) -> None:
     report.decisions += 1
-    summary["decisions"] += 1
     outcome = str(body.get("outcome"))
     report.outcomes[outcome] += 1
-    summary["outcomes"][outcome] += 1
     reasons, fired = body.get("reasons"), body.get("fired")  # a list unless an insider edited the row
     for reason in reasons if isinstance(reasons, list) else ():
         report.reasons[str(reason)] += 1
@@ -1059,7 +1151,7 @@ def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callabl
 
 
 def _rerun(
-    report: ReplayReport,
+    report: _Chunk,
     dept: str,
     seq: int,
     body: dict[str, Any],
@@ -1171,9 +1263,7 @@ def _rerun(
     report.re_run += 1
 
 
-def _compare_input_commitment(
-    report: ReplayReport, dept: str, seq: int, body: dict[str, Any], expected: str | None
-) -> None:
+def _compare_input_commitment(report: _Chunk, dept: str, seq: int, body: dict[str, Any], expected: str | None) -> None:
     """The record's field-by-field commitment is to the stored input: else no evidence bundle of it can open it."""
     if body.get("input_commitment") != expected:
         report.discrepancies.append(
@@ -1221,7 +1311,7 @@ def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callabl
             )
 
 
-def _report_mentions_altered(ledger: Ledger, report: ReplayReport, dept: str, named: dict[int, set[str]]) -> None:
+def _report_mentions_altered(ledger: Ledger, report: _Chunk, dept: str, named: dict[int, set[str]]) -> None:
     """``index_altered`` for each entry of a chunk whose ``LogMention`` rows (the index that finds a certificate's
     decisions for its timelines and the decision that produced a permit) are not the certificates its body names:
     an insider who deleted a row hid the decision from the certificate's timeline; one who added a row put a
@@ -1259,7 +1349,7 @@ def _report_mentions_altered(ledger: Ledger, report: ReplayReport, dept: str, na
 
 
 def _report_decided_again(
-    ledger: Ledger, report: ReplayReport, dept: str, automatic: list[tuple[int, str, str, bool, bool]]
+    ledger: Ledger, report: _Chunk, dept: str, automatic: list[tuple[int, str, str, bool, bool]]
 ) -> None:
     """``decided_again`` for each selected automatic decision of a case ``dept`` had already decided automatically,
     naming the first such decision; ``applicant_changed`` for each selected decision (automatic or an officer's) of
@@ -1337,7 +1427,7 @@ def _report_decided_again(
 
 
 def _report_decided_after_approval(
-    report: ReplayReport, dept: str, seq: int, case: str, decided: list[tuple[int, Any, bool]]
+    report: _Chunk, dept: str, seq: int, case: str, decided: list[tuple[int, Any, bool]]
 ) -> None:
     """``decided_after_approval`` for the first automatic decision ``seq`` of ``case`` when an earlier decision of the
     case (an officer's) approved it. ``decided``: (seq, outcome, whether a withdrawal) of the case's decisions, in

@@ -68,6 +68,11 @@ class Vault:
     def _kek(self, department: bytes) -> AESGCM:
         return self._kek_pair(department)[1]
 
+    def key(self) -> bytes:
+        """The vault key itself, for this process's own spawned workers only (replay's, which open the sealed bodies
+        this process would: ``services/_replay_worker.py``), sent through the pool's pipe, never written anywhere."""
+        return self._key
+
     def derive(self, info: bytes) -> bytes:
         """A 32-byte key for one other purpose (``info`` names it), derived from the vault key with HKDF."""
         return HKDF(algorithm=SHA256(), length=32, salt=None, info=info).derive(self._key)

@@ -1,0 +1,113 @@
+"""Replay's worker processes: each re-runs whole chunks of a department's decision log, as the replaying process
+would, and hands back what it found for that process to merge in log order.
+
+The replaying process reads every log row in order and checks what only it can, in order: the hash chain, the
+sequence, the anchors (``logchain.check_log``). It sends each chunk's rows - the very texts it hash-checks, never
+a re-read - to an idle worker (or runs the chunk itself when none is idle). The worker does everything else a chunk
+needs, with the same code (``replay._DepartmentRun``): parsing the bodies, comparing the index keys and mentions,
+the earlier decisions of each case, loading and checking the stored inputs, re-establishing the facts, the credit
+view, the engine's re-run and the input commitments. What it reads for that (stored inputs, certificates, the case
+index, the chain) it reads from the database and the chain itself, as the replaying process would: it trusts
+nothing more than the one-process replay does. Its findings come back per chunk and are merged in log order, so
+the report is the same one (``tests/test_replay_parallel.py``).
+
+A worker opens its own connection to the database and to the node the replaying process uses, and its own vault
+(the vault key is sent through the pool's pipe to this process's own spawned children; they keep it in memory only).
+No passphrase and no signing key is sent: a worker cannot unlock a keystore. Its caches (rule sets, chain view,
+status events, block times, credit list) live for the one replay, as the replaying process's do.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from typing import TYPE_CHECKING, Any
+
+from pydantic import SecretStr
+
+if TYPE_CHECKING:
+    from ..client import Ledger
+    from ..config import Settings
+    from ..onchain.chain import Deployment
+
+# this worker's ledger and replay state, for the life of the pool (one replay)
+_STATE: dict[str, Any] = {}
+
+
+@dataclasses.dataclass(frozen=True)
+class WorkerSpec:
+    """What a worker needs to open the ledger the replaying process has open (its settings without their secrets,
+    the node's URL, the deployment it checked, the vault key)."""
+
+    settings: Settings
+    rpc_url: str
+    deployment: Deployment
+    vault_key: bytes
+
+    def __repr__(self) -> str:  # never the key
+        return f"WorkerSpec(rpc_url={self.rpc_url!r})"
+
+
+def can_open(ledger: Ledger) -> bool:
+    """Whether a worker can open what ``ledger`` has open: a database another process can reach (not SQLite in
+    memory) and a node over HTTP."""
+    url = ledger.settings.db_url
+    memory = url.startswith("sqlite") and (url in ("sqlite://", "sqlite:///") or ":memory:" in url)
+    endpoint = getattr(ledger.chain.w3.provider, "endpoint_uri", None)
+    return not memory and isinstance(endpoint, str) and endpoint.startswith(("http://", "https://"))
+
+
+def spec_of(ledger: Ledger) -> WorkerSpec:
+    settings = dataclasses.replace(
+        ledger.settings,
+        passphrase=None,
+        council_passphrase=None,
+        demo_council_passphrases=(None, None, None),
+        api_secret=None,
+        import_key=None,
+        vault_key=None,
+    )
+    url = str(getattr(ledger.chain.w3.provider, "endpoint_uri", ""))
+    return WorkerSpec(settings, url, ledger.chain.deployment, ledger.vault.key())
+
+
+def start(spec: WorkerSpec) -> None:
+    """The pool's initializer: open the ledger (no node of its own: the replaying process's)."""
+    from multiprocessing import util
+
+    from ..client import Ledger
+    from ..onchain.chain import Chain, connect
+    from ..storage.keys import Keystore
+    from ..storage.store import open_engine
+
+    settings = dataclasses.replace(spec.settings, vault_key=SecretStr(spec.vault_key.hex()))
+    chain = Chain(
+        connect(spec.rpc_url),
+        spec.deployment,
+        gas_price=settings.gas_price,
+        timeout=settings.chain_timeout,
+        log_span=settings.log_span,
+    )
+    engine = open_engine(settings.db_url, migrate=False)
+    keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor)
+    _STATE["ledger"] = Ledger(settings=settings, chain=chain, engine=engine, keystore=keystore)
+    util.Finalize(None, engine.dispose, exitpriority=10)
+    # a process of its own for one run: its cycles are freed once per chunk (ledger._gc), as the CLI's replay does
+    gc.disable()
+
+
+def run_chunk(department: str, ranges: list[Any], selection: Any, rows: list[tuple[int, str, str, str | None]]) -> Any:
+    """One chunk of ``department``'s log re-run here: ``replay._Chunk``."""
+    from .._gc import free_chunk_cycles
+    from . import replay
+
+    runs: dict[str, Any] = _STATE.setdefault("runs", {})
+    run = runs.get(department)
+    if run is None:
+        ledger = _STATE["ledger"]
+        rule_sets, facts = _STATE.setdefault("shared", (replay._RuleSets(ledger), replay._Facts(ledger)))
+        run = runs[department] = replay._DepartmentRun(ledger, department, ranges, rule_sets, facts, selection)
+    found = run.chunk(rows)
+    del rows
+    free_chunk_cycles()
+    return found
