@@ -42,6 +42,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
+from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth
 from .chainread import DEFAULT_LOG_SPAN
 from .toolchain import Artifact, contract_artifacts
 
@@ -675,10 +676,19 @@ class _NodeProvider(HTTPProvider):
     whole answer ("Could not decode '<html>...'"), which no chain reader took for a chain failure (verification
     reported the holder's document as malformed) and which carried whatever the page said - a proxy's or a portal's
     page naming the address it was asked for (the node's URL and access key). The answer stays chained for the
-    operator's log."""
+    operator's log. An answer nested deeper than :data:`MAX_JSON_DEPTH` is refused before web3's ``json.loads``
+    reads it: a dependency raises the recursion limit to 100,000, so 200 KB of ``[`` from a hostile node overflowed
+    the C stack and killed the process (the gateway, for every client) where a RecursionError was expected."""
 
     @staticmethod
     def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        try:
+            check_json_depth(raw_response)
+        except ValueError as exc:
+            raise NodeAnswerError(
+                f"the node's answer is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each "
+                "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
+            ) from exc
         try:
             return HTTPProvider.decode_rpc_response(raw_response)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError

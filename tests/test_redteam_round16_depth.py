@@ -1,0 +1,76 @@
+"""Red team, round 16: JSON nested deep enough to overflow the C stack, on the paths round 5 did not bound.
+
+A dependency (py_ecc, through eth-account) raises Python's recursion limit to 100,000 at import, so the standard
+library's recursive JSON parser, reading 100,000 levels of ``[``, overflows the C stack and the process dies
+(SIGSEGV) before any RecursionError. Round 5 bounded the ledger's own parsers (``canonical.check_json_depth``);
+these are the parsers it did not reach.
+
+Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
+- a hostile JSON-RPC node (or whoever answers at the node's URL) answers any request of the ledger's web3 provider
+  with a result nested 100,000 deep: web3 parses it with ``json.loads`` and the gateway, the CLI or the ledger's
+  worker dies; one answer to the public verification's chain read kills the gateway for every client.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from ledger.formats.canonical import MAX_JSON_DEPTH
+
+DEEP = 100_000  # levels: 200 KB, far past what the C stack holds at one frame per level
+
+# A node whose every answer (a single request's or a batch's) carries a result nested DEEP levels; its URL in ``url``.
+_DEEP_NODE = f"""
+import json, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Deep(BaseHTTPRequestHandler):
+    def do_POST(self):
+        asked = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        def answer(request):
+            return '{{"jsonrpc":"2.0","id":' + json.dumps(request["id"]) + ',"result":' + "[" * {DEEP} + "]" * {DEEP} + "}}"
+        text = "[" + ",".join(map(answer, asked)) + "]" if isinstance(asked, list) else answer(asked)
+        body = text.encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Deep)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{{server.server_address[1]}}"
+"""
+
+
+def _in_a_process_with_the_raised_limit(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` after importing eth_account (which raises the recursion limit), as the ledger's processes do:
+    a crash here is a dead process (a negative return code), not a failed assertion in this one."""
+    return subprocess.run(
+        [sys.executable, "-c", "import eth_account, sys\nassert sys.getrecursionlimit() >= 10_000\n" + code],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_nodes_answer_nested_too_deep_is_a_chain_failure_not_a_crash() -> None:
+    """Every read of the chain through web3 (single requests and batches): a transport failure that says why."""
+    run = _in_a_process_with_the_raised_limit(
+        _DEEP_NODE + "from ledger.onchain.chain import connect\n"
+        "w3 = connect(url, timeout=30)\n"
+        "for ask in (lambda: w3.eth.block_number,\n"
+        "            lambda: w3.provider.make_batch_request([('eth_blockNumber', []), ('eth_chainId', [])])):\n"
+        "    try:\n"
+        "        ask()\n"
+        "    except OSError as exc:\n"
+        "        print('refused:', exc)\n"
+        "server.shutdown()\n"
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert run.stdout.count("refused:") == 2, run.stdout
+    assert f"nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout, run.stdout
