@@ -8,13 +8,16 @@ these are the parsers it did not reach.
 Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
 - a hostile JSON-RPC node (or whoever answers at the node's URL) answers any request of the ledger's web3 provider
   with a result nested 100,000 deep: web3 parses it with ``json.loads`` and the gateway, the CLI or the ledger's
-  worker dies; one answer to the public verification's chain read kills the gateway for every client.
+  worker dies; one answer to the public verification's chain read kills the gateway for every client;
+- an insider with the database writes such a text into a JSON column (a grant's ``reveal``, a consent's
+  ``fields``): SQLAlchemy's ``json.loads`` reads it when the gateway lists grants, and the gateway dies.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from ledger.formats.canonical import MAX_JSON_DEPTH
 
@@ -74,3 +77,24 @@ def test_a_nodes_answer_nested_too_deep_is_a_chain_failure_not_a_crash() -> None
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
     assert run.stdout.count("refused:") == 2, run.stdout
     assert f"nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout, run.stdout
+
+
+def test_a_json_column_an_insider_nested_too_deep_fails_its_read_not_the_process(tmp_path: Path) -> None:
+    """An insider with the database writes 200 KB of ``[`` into a JSON column (a grant's ``reveal``, a consent's
+    ``fields``): SQLAlchemy parsed it with ``json.loads`` when the gateway listed grants, and the process died."""
+    run = _in_a_process_with_the_raised_limit(
+        "import json\n"
+        "from sqlalchemy import JSON, text\n"
+        "from ledger.storage.store import open_engine\n"
+        f"engine = open_engine('sqlite:///{tmp_path}/ledger.db')\n"
+        "with engine.connect() as conn:\n"
+        f"    for stored in ('[\"subject.name\"]', '[' * {DEEP} + ']' * {DEEP}):\n"
+        "        try:\n"
+        "            print('read:', conn.execute(text('SELECT :v AS v').columns(v=JSON), {'v': stored}).scalar_one())\n"
+        "        except json.JSONDecodeError as exc:\n"
+        "            print('refused:', exc)\n"
+        "engine.dispose()\n"
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert "read: ['subject.name']" in run.stdout, run.stdout
+    assert f"refused: nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout, run.stdout
