@@ -11,6 +11,12 @@ Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
   worker dies; one answer to the public verification's chain read kills the gateway for every client;
 - an insider with the database writes such a text into a JSON column (a grant's ``reveal``, a consent's
   ``fields``): SQLAlchemy's ``json.loads`` reads it when the gateway lists grants, and the gateway dies.
+
+And one bound that was not the readers': a record of ``ledger issue`` (or an application of ``ledger decide``) as
+deep as the readers' bound was taken, and what the ledger wrote from it (the certificate's evidence bundle and
+credential, the decision's bundle) nests it further, so every reader refused the honest certificate or decision;
+a file big enough for the issuance workers was parsed by orjson alone (1,024 levels), so a 1,000-deep record was
+issued that no reader could read back. Records and applications are now bounded when taken in, below the readers'.
 """
 
 from __future__ import annotations
@@ -19,7 +25,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ledger.formats.canonical import MAX_JSON_DEPTH
+import pytest
+
+from ledger.errors import InputError
+from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH
+from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines
+from ledger.services._issue_worker import _check_lines
 
 DEEP = 100_000  # levels: 200 KB, far past what the C stack holds at one frame per level
 
@@ -98,3 +109,48 @@ def test_a_json_column_an_insider_nested_too_deep_fails_its_read_not_the_process
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
     assert "read: ['subject.name']" in run.stdout, run.stdout
     assert f"refused: nested deeper than {MAX_JSON_DEPTH} levels" in run.stdout, run.stdout
+
+
+def _record_nested(levels: int) -> bytes:
+    """A certificate record line whose ``subject.name`` nests lists so that the whole line is ``levels`` deep."""
+    name = "[" * (levels - 2) + '"Zhang Wei"' + "]" * (levels - 2)
+    return (
+        '{"id": "DEEP-1", "type": "business-licence", "subject": {"name": ' + name + ', "credit_code": '
+        '"91440300MA50000001", "id_number": "440300198001010001"}, "valid_from": "2026-01-01", '
+        '"valid_until": "2031-12-31"}\n'
+    ).encode()
+
+
+@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH, 1000])
+def test_a_record_whose_certificate_no_reader_could_read_back_is_refused_when_issued(levels: int) -> None:
+    """An issuance file's record as deep as the readers' bound (512) was taken: its certificate's evidence bundle and
+    credential wrap it in one more level, so every reader (``ledger evidence verify``, the court's verifier, ``ledger
+    verify`` of the credential) refused the honest certificate. A file big enough for the worker processes was
+    parsed by orjson alone (depth 1,024 by itself): a 1,000-deep record was issued, and no reader read it back."""
+    line = _record_nested(levels)
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as strict:
+        list(iter_jsonl_lines([line], first_line=7))
+    assert strict.value.line == 7
+    checked = _check_lines(7, [line], "MKT", MAX_RECORD_BYTES)  # the worker processes' parse
+    assert checked.ids == [] and checked.fatal is not None and "nested deeper" in str(checked.fatal)
+    # within the bound: taken, by both
+    fine = _record_nested(MAX_INPUT_DEPTH)
+    assert [n for n, _ in iter_jsonl_lines([fine])] == [1]
+    assert _check_lines(1, [fine], "MKT", MAX_RECORD_BYTES).ids == ["DEEP-1"]
+
+
+def test_an_application_whose_decision_no_reader_could_read_back_is_refused_when_read(tmp_path: Path) -> None:
+    """``ledger decide``'s applications file: a line as deep as the readers' bound was decided, and the decision's
+    evidence bundle, which nests its input further, was refused by every reader of it."""
+    from ledger.cli.decisions import _read_jsonl
+
+    deep = "[" * (MAX_JSON_DEPTH - 3) + "1" + "]" * (MAX_JSON_DEPTH - 3)
+    applications = tmp_path / "applications.jsonl"
+    applications.write_text(
+        '{"case_id": "CASE-1", "input": {"item": {"x": 1}}}\n{"case_id": "CASE-2", "input": {"a": ' + deep + "}}\n"
+    )
+    read = _read_jsonl(applications)
+    assert next(read)["case_id"] == "CASE-1"
+    with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as caught:
+        next(read)
+    assert caught.value.line == 2

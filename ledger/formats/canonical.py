@@ -62,6 +62,10 @@ _LONG_RUN = "0" * 19
 # recursion limit to 100,000 at import, so 200 KB of "[" would overflow the C stack (SIGSEGV) before any
 # RecursionError: the depth is measured before json sees a text that could be that deep.
 MAX_JSON_DEPTH = 512
+# The deepest nesting of a record or an application the ledger takes in to write from (``ledger issue``, ``ledger
+# decide``): what it writes nests that value in more levels (a certificate's evidence bundle and credential, a
+# decision's bundle), and each of those must be read back within MAX_JSON_DEPTH by every reader, the court's too.
+MAX_INPUT_DEPTH = MAX_JSON_DEPTH - 32
 # A JSON string, escapes included, or an unterminated one to the end of the text: every match attempt succeeds, so
 # the scan is one pass. (Requiring the closing quote made a text of escaped quotes quadratic: each failed attempt
 # read to the end, and the next began at the next quote.)
@@ -200,16 +204,34 @@ def check_json_depth(text: str | bytes) -> None:
     """JSONDecodeError when ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`: call it before
     ``json.loads`` on any text the ledger did not just write itself (the parsers here do). Costs two ``count``
     calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets."""
-    if not isinstance(text, (str, bytes)):
-        text = bytes(text)  # a memoryview, a bytearray
-    openings = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
-    if openings > MAX_JSON_DEPTH and json_depth(text) > MAX_JSON_DEPTH:
+    if _deeper_than(text, MAX_JSON_DEPTH):
         raise json.JSONDecodeError(
             f"nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each other); nothing the "
             "ledger reads or writes comes near that depth, so it is refused before parsing",
             text if isinstance(text, str) else "",
             0,
         )
+
+
+def check_input_depth(text: str | bytes) -> None:
+    """InputError when a record or an application's ``text`` nests arrays and objects deeper than
+    :data:`MAX_INPUT_DEPTH`: call it on each line the ledger takes in to write from, before any parser reads it (the
+    parse itself would allow :data:`MAX_JSON_DEPTH`, and orjson alone 1,024). As cheap as :func:`check_json_depth`."""
+    if _deeper_than(text, MAX_INPUT_DEPTH):
+        raise InputError(
+            f"nested deeper than {MAX_INPUT_DEPTH} levels (arrays and objects within each other): what the ledger "
+            f"writes from it (a certificate's evidence bundle and credential, a decision's bundle) nests it further, "
+            f"past the {MAX_JSON_DEPTH} levels any reader of the ledger reads; flatten the value"
+        )
+
+
+def _deeper_than(text: str | bytes, limit: int) -> bool:
+    """Whether ``text`` nests arrays and objects deeper than ``limit``: two ``count`` calls unless it holds more than
+    ``limit`` opening brackets, then :func:`json_depth`."""
+    if not isinstance(text, (str, bytes)):
+        text = bytes(text)  # a memoryview, a bytearray
+    openings = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
+    return openings > limit and json_depth(text) > limit
 
 
 def json_loads(text: str | bytes) -> Any:

@@ -36,6 +36,7 @@ from .canonical import (
     _sha256,
     canonical_json,
     certificate_digest,
+    check_input_depth,
     field_hashes,
     hex32,
     sha256,
@@ -334,6 +335,7 @@ def iter_jsonl_lines(
         if not raw_line.strip():
             continue
         try:
+            check_input_depth(raw_line)  # before either parser: orjson alone (the workers') reads 1,024 levels
             yield line_no, loads(raw_line)
         except UnicodeDecodeError:
             raise InputError("is not UTF-8", line=line_no) from None
