@@ -16,21 +16,33 @@ And one bound that was not the readers': a record of ``ledger issue`` (or an app
 deep as the readers' bound was taken, and what the ledger wrote from it (the certificate's evidence bundle and
 credential, the decision's bundle) nests it further, so every reader refused the honest certificate or decision;
 a file big enough for the issuance workers was parsed by orjson alone (1,024 levels), so a 1,000-deep record was
-issued that no reader could read back. Records and applications are now bounded when taken in, below the readers'.
+issued that no reader could read back; a record 300 deep was a 500 from the gateway to every reader of its content
+(pydantic serializes about 255 levels). Records and applications are now bounded when taken in (``MAX_INPUT_DEPTH``,
+128: the gateway takes 32 by default, and can no longer be set to take more than that bound).
 """
 
 from __future__ import annotations
 
+import io
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from api.config import ApiSettings
+from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH
-from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines
+from ledger.formats import vc
+from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH, hex32
+from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines, load_document, validate_record
+from ledger.services import evidence
 from ledger.services._issue_worker import _check_lines
+from ledger.services.issuance import issue_records
+
+from .api_support import Clock, bearer, login, make_client
 
 DEEP = 100_000  # levels: 200 KB, far past what the C stack holds at one frame per level
 
@@ -121,11 +133,12 @@ def _record_nested(levels: int) -> bytes:
     ).encode()
 
 
-@pytest.mark.parametrize("levels", [MAX_JSON_DEPTH, 1000])
+@pytest.mark.parametrize("levels", [MAX_INPUT_DEPTH + 1, 300, MAX_JSON_DEPTH, 1000])
 def test_a_record_whose_certificate_no_reader_could_read_back_is_refused_when_issued(levels: int) -> None:
     """An issuance file's record as deep as the readers' bound (512) was taken: its certificate's evidence bundle and
     credential wrap it in one more level, so every reader (``ledger evidence verify``, the court's verifier, ``ledger
-    verify`` of the credential) refused the honest certificate. A file big enough for the worker processes was
+    verify`` of the credential) refused the honest certificate; one 300 deep was a 500 to every reader of its
+    content at the gateway (pydantic serializes about 255 levels). A file big enough for the worker processes was
     parsed by orjson alone (depth 1,024 by itself): a 1,000-deep record was issued, and no reader read it back."""
     line = _record_nested(levels)
     with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as strict:
@@ -154,3 +167,29 @@ def test_an_application_whose_decision_no_reader_could_read_back_is_refused_when
     with pytest.raises(InputError, match=f"nested deeper than {MAX_INPUT_DEPTH} levels") as caught:
         next(read)
     assert caught.value.line == 2
+
+
+def test_a_certificate_as_deep_as_the_ledger_takes_in_is_read_back_by_the_gateway_and_the_readers(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The other side of the bound: a record nested MAX_INPUT_DEPTH levels, the most ``ledger issue`` takes, gives
+    a certificate whose content the gateway answers and whose evidence bundle and credential every reader reads."""
+    (number, record), *_ = iter_jsonl_lines([_record_nested(MAX_INPUT_DEPTH).replace(b"DEEP-1", b"DEEP-READ-1")])
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, number)], "MKT", out=out)
+    document = json.loads(out.getvalue())
+    client = make_client(ledger, Clock())
+    answer = client.get(f"/certificates/{document['digest']}/content", headers=bearer(login(client, ledger, "MKT")))
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["document"]["fields"]["subject.name"] == record["subject"]["name"]
+    bundle_file, credential_file = tmp_path / "bundle.json", tmp_path / "credential.json"
+    bundle_file.write_text(json.dumps(evidence.bundle_for_stored(ledger, document["digest"])))
+    assert evidence.load_bundle(bundle_file)["certificate"]["digest"] == document["digest"]
+    credential_file.write_text(json.dumps(vc.to_credential(document)))
+    assert hex32(load_document(credential_file).digest()) == document["digest"]
+
+
+def test_the_gateway_cannot_be_set_to_take_bodies_deeper_than_the_ledger_takes_in() -> None:
+    with pytest.raises(ValidationError, match="max_json_depth"):
+        ApiSettings(max_json_depth=MAX_INPUT_DEPTH + 1)
+    assert ApiSettings(max_json_depth=MAX_INPUT_DEPTH).max_json_depth == MAX_INPUT_DEPTH

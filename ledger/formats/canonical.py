@@ -63,9 +63,12 @@ _LONG_RUN = "0" * 19
 # RecursionError: the depth is measured before json sees a text that could be that deep.
 MAX_JSON_DEPTH = 512
 # The deepest nesting of a record or an application the ledger takes in to write from (``ledger issue``, ``ledger
-# decide``): what it writes nests that value in more levels (a certificate's evidence bundle and credential, a
-# decision's bundle), and each of those must be read back within MAX_JSON_DEPTH by every reader, the court's too.
-MAX_INPUT_DEPTH = MAX_JSON_DEPTH - 32
+# decide``, the gateway's bodies: api/config.py's max_json_depth stays within it): what it writes nests that value
+# in more levels (a certificate's evidence bundle and credential, a decision's bundle), each of which every reader
+# must read back within MAX_JSON_DEPTH, and the gateway answers it inside a few more, which pydantic serializes to
+# about 255 levels only (a certificate 300 deep was a 500 to every reader of its content). No record or input comes
+# near it: the gateway takes 32 by default.
+MAX_INPUT_DEPTH = 128
 # A JSON string, escapes included, or an unterminated one to the end of the text: every match attempt succeeds, so
 # the scan is one pass. (Requiring the closing quote made a text of escaped quotes quadratic: each failed attempt
 # read to the end, and the next began at the next quote.)
