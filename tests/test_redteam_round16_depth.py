@@ -19,6 +19,8 @@ a file big enough for the issuance workers was parsed by orjson alone (1,024 lev
 issued that no reader could read back; a record 300 deep was a 500 from the gateway to every reader of its content
 (pydantic serializes about 255 levels). Records and applications are now bounded when taken in (``MAX_INPUT_DEPTH``,
 128: the gateway takes 32 by default, and can no longer be set to take more than that bound).
+A JSON rule file, likewise, was taken up to 512 levels where YAML stops at 100: one 511 deep made every decision's
+bundle (the rule set two levels further in) too deep for any reader; both forms now stop at 100.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -35,14 +38,15 @@ from pydantic import ValidationError
 from api.config import ApiSettings
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.formats import vc
-from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH, hex32
+from ledger.formats import rules, vc
+from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH, hex32, json_depth
 from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines, load_document, validate_record
 from ledger.services import evidence
 from ledger.services._issue_worker import _check_lines
 from ledger.services.issuance import issue_records
 
 from .api_support import Clock, bearer, login, make_client
+from .verifiers_support import one_rule_set
 
 DEEP = 100_000  # levels: 200 KB, far past what the C stack holds at one frame per level
 
@@ -193,3 +197,27 @@ def test_the_gateway_cannot_be_set_to_take_bodies_deeper_than_the_ledger_takes_i
     with pytest.raises(ValidationError, match="max_json_depth"):
         ApiSettings(max_json_depth=MAX_INPUT_DEPTH + 1)
     assert ApiSettings(max_json_depth=MAX_INPUT_DEPTH).max_json_depth == MAX_INPUT_DEPTH
+
+
+def _rule_file(tmp_path: Path, wraps: int, suffix: str) -> tuple[Path, int]:
+    """A rule file whose one condition sits inside ``wraps`` ``all`` lists; (its path, its nesting depth)."""
+    when: dict[str, Any] = {"field": "application.online", "op": "==", "value": True}
+    for _ in range(wraps):
+        when = {"all": [when]}
+    text = json.dumps(one_rule_set(when))  # JSON is YAML too (flow style)
+    path = tmp_path / f"rules-{wraps}{suffix}"
+    path.write_text(text, encoding="utf-8")
+    return path, json_depth(text)
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_rule_file_is_bounded_alike_in_json_and_in_yaml(tmp_path: Path, suffix: str) -> None:
+    """A JSON rule file was taken up to the readers' bound (512) where YAML stops at 100: a department published
+    one 511 deep, and every decision's evidence bundle, which holds the rule set two levels further in, was refused
+    by every reader, the court's verifier too."""
+    shallow, depth = _rule_file(tmp_path, (rules.MAX_YAML_DEPTH - 6) // 2, suffix)
+    assert depth <= rules.MAX_YAML_DEPTH and rules.load_rule_set(shallow).rule_set_id == "one-rule"
+    deep, depth = _rule_file(tmp_path, (MAX_JSON_DEPTH - 6) // 2, suffix)
+    assert rules.MAX_YAML_DEPTH < depth <= MAX_JSON_DEPTH
+    with pytest.raises(InputError, match=f"nests more than {rules.MAX_YAML_DEPTH} lists and mappings"):
+        rules.load_rule_set(deep)
