@@ -11,6 +11,9 @@ Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
   worker dies; one answer to the public verification's chain read kills the gateway for every client;
 - an insider with the database writes such a text into a JSON column (a grant's ``reveal``, a consent's
   ``fields``): SQLAlchemy's ``json.loads`` reads it when the gateway lists grants, and the gateway dies.
+- not a matter of depth, on the same paths: a hostile node's answer that never ends was read whole into memory by
+  each reader of a node (the ledger's web3 provider, the witness's reader, the gateway's head refresher): 1.5 GB
+  held before any parsing, and nothing stopped it short of the memory running out.
 
 And one bound that was not the readers': a record of ``ledger issue`` (or an application of ``ledger decide``) as
 deep as the readers' bound was taken, and what the ledger wrote from it (the certificate's evidence bundle and
@@ -25,8 +28,11 @@ bundle (the rule set two levels further in) too deep for any reader; both forms 
 
 from __future__ import annotations
 
+import array
 import io
+import itertools
 import json
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -38,7 +44,7 @@ from pydantic import ValidationError
 from api.config import ApiSettings
 from ledger.client import Ledger
 from ledger.errors import InputError
-from ledger.formats import rules, vc
+from ledger.formats import canonical, rules, vc
 from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH, hex32, json_depth
 from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines, load_document, validate_record
 from ledger.services import evidence
@@ -221,3 +227,94 @@ def test_a_rule_file_is_bounded_alike_in_json_and_in_yaml(tmp_path: Path, suffix
     assert rules.MAX_YAML_DEPTH < depth <= MAX_JSON_DEPTH
     with pytest.raises(InputError, match=f"nests more than {rules.MAX_YAML_DEPTH} lists and mappings"):
         rules.load_rule_set(deep)
+
+
+# A node whose answer never ends: chunk after chunk of a JSON array, up to ``_ENDLESS`` bytes (a bound only so that
+# the test ends without the fix); its URL in ``url``.
+_ENDLESS = 1536 * 2**20
+_ENDLESS_NODE = f"""
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+class Endless(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        chunk = b"1," * 2**19
+        frame = b"%x\\r\\n" % len(chunk) + chunk + b"\\r\\n"
+        try:
+            self.wfile.write(b'1\\r\\n[\\r\\n')
+            for _ in range({_ENDLESS} // len(chunk)):
+                self.wfile.write(frame)
+        except OSError:
+            pass  # the reader hung up: what the fix does
+
+    def log_message(self, *_):
+        pass
+
+server = ThreadingHTTPServer(("127.0.0.1", 0), Endless)
+threading.Thread(target=server.serve_forever, daemon=True).start()
+url = f"http://127.0.0.1:{{server.server_address[1]}}"
+"""
+
+
+# Each reader of a node: the ledger's web3 provider (gateway, CLI, workers), the witness's own reader, the gateway's
+# head refresher; each refuses as it refuses any fault of its node.
+_READERS = {
+    "web3": "from ledger.onchain.chain import connect\nread = lambda: connect(url, timeout=30).eth.block_number\n",
+    "witness": "from ledger.services.witness.rpc import Rpc\nread = Rpc(url).head\n",
+    "gateway head": "from api.head import _BlockNumberReader\n"
+    "reader = _BlockNumberReader(url, 30)\n"
+    "def read():\n"
+    "    if reader.read() is None:\n"
+    "        raise OSError(f'no head read ({reader.failures} failure): answer of over so many bytes')\n",
+}
+
+
+@pytest.mark.parametrize("reader", sorted(_READERS))
+def test_a_nodes_endless_answer_is_refused_at_a_bound_not_held_in_memory(reader: str) -> None:
+    """A hostile node answers a read with an answer that does not end: each reader held all of it in memory (1.5 GB
+    here, before any parsing), so one answer could exhaust the gateway's (or the witness's) memory."""
+    run = _in_a_process_with_the_raised_limit(
+        _ENDLESS_NODE + "import resource\n"
+        "from ledger.errors import ChainError\n"
+        "from ledger.onchain.chain import MAX_NODE_ANSWER_BYTES\n" + _READERS[reader] + "try:\n"
+        "    read()\n"
+        "except (OSError, ChainError) as exc:\n"
+        "    print('refused:', exc)\n"
+        "print('peak MiB:', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)\n"
+        "print('bound MiB:', MAX_NODE_ANSWER_BYTES // 2**20)\n"
+        "server.shutdown()\n"
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert "refused:" in run.stdout and "bytes" in run.stdout, run.stdout
+    peak = int(run.stdout.split("peak MiB:")[1].split()[0])
+    bound = int(run.stdout.split("bound MiB:")[1].split()[0])
+    assert peak < bound + 512, run.stdout  # the bound, and the interpreter with its imports; never the whole answer
+
+
+def _reference_depth(raw: bytes) -> int:
+    """The depth scan as it was: the string pattern over the whole text (UTF-8 bytes)."""
+    steps = canonical._STRINGS.sub(b"", raw).translate(None, canonical._NOT_BRACKETS).translate(canonical._STEPS)
+    return max(itertools.accumulate(array.array("b", steps)), default=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_the_faster_depth_scan_of_unescaped_text_agrees_with_the_pattern_on_hostile_text(seed: int) -> None:
+    """The scan of a text without a backslash (a node's answer of logs: six times faster) keeps the pattern's
+    answer on texts shaped to fool it: quotes unbalanced, brackets inside and outside strings, unterminated
+    strings, multi-byte characters, short texts and texts past the size where the counts are skipped."""
+    rng = random.Random(seed)
+    pieces = [b"[", b"]", b"{", b"}", b'"', b'"', b"a", b",", b":", "\u225d".encode(), b"[[[[", b"]]]]", b'"]"', b'"["']
+    for _ in range(150):
+        raw = b"".join(rng.choice(pieces) for _ in range(rng.choice((10, 200, 3000, 6000))))
+        expected = _reference_depth(raw)
+        assert json_depth(raw) == expected, raw[:200]
+        assert json_depth(raw.decode()) == expected
+        for limit in (0, 1, 4, expected - 1, expected, expected + 1, MAX_JSON_DEPTH):
+            assert canonical._deeper_than(raw, limit) == (expected > limit), (limit, raw[:200])
