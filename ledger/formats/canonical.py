@@ -220,7 +220,10 @@ def _running_max(brackets: bytes) -> int:
 def check_json_depth(text: str | bytes) -> None:
     """JSONDecodeError when ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`: call it before
     ``json.loads`` on any text the ledger did not just write itself (the parsers here do). Costs two ``count``
-    calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets."""
+    calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets (or is big: :func:`_deeper_than`)."""
+    # a record, an eth_call answer: the counts inline, no call
+    if type(text) is bytes and len(text) <= _SMALL and text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
+        return
     if _deeper_than(text, MAX_JSON_DEPTH):
         raise json.JSONDecodeError(
             f"nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each other); nothing the "
@@ -242,12 +245,15 @@ def check_input_depth(text: str | bytes) -> None:
         )
 
 
+_SMALL = 4096  # bytes: up to this many, two counts of the text cost less than keeping its brackets and quotes
+
+
 def _deeper_than(text: str | bytes, limit: int) -> bool:
     """Whether ``text`` nests arrays and objects deeper than ``limit``: two ``count`` calls unless it holds more than
     ``limit`` opening brackets, then :func:`json_depth`."""
     if not isinstance(text, (str, bytes)):
         text = bytes(text)  # a memoryview, a bytearray
-    if isinstance(text, bytes) and len(text) > 4096 and b"\\" not in text and json.detect_encoding(text) == "utf-8":
+    if isinstance(text, bytes) and len(text) > _SMALL and b"\\" not in text and json.detect_encoding(text) == "utf-8":
         # a big text without an escape (a node's answer of logs): its brackets and quotes alone are counted and
         # scanned, in less time than two counts of the whole text took
         kept = text.translate(None, _NOT_BRACKETS_OR_QUOTES)
