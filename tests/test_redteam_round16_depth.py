@@ -11,6 +11,8 @@ Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
   worker dies; one answer to the public verification's chain read kills the gateway for every client;
 - an insider with the database writes such a text into a JSON column (a grant's ``reveal``, a consent's
   ``fields``): SQLAlchemy's ``json.loads`` reads it when the gateway lists grants, and the gateway dies.
+- an insider rewrites one log body into JSON 300 deep: the parser's bound (512) let it through, pydantic serializes
+  about 255 levels, and the auditor's listing of the whole log answered 500, hiding every other entry;
 - not a matter of depth, on the same paths: a hostile node's answer that never ends was read whole into memory by
   each reader of a node (the ledger's web3 provider, the witness's reader, the gateway's head refresher): 1.5 GB
   held before any parsing, and nothing stopped it short of the memory running out.
@@ -40,6 +42,7 @@ from typing import Any
 
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import text
 
 from api.config import ApiSettings
 from ledger.client import Ledger
@@ -47,11 +50,12 @@ from ledger.errors import InputError
 from ledger.formats import canonical, rules, vc
 from ledger.formats.canonical import MAX_INPUT_DEPTH, MAX_JSON_DEPTH, hex32, json_depth
 from ledger.formats.certificate import MAX_RECORD_BYTES, iter_jsonl_lines, load_document, validate_record
-from ledger.services import evidence
+from ledger.services import evidence, logchain
 from ledger.services._issue_worker import _check_lines
 from ledger.services.issuance import issue_records
 
-from .api_support import Clock, bearer, login, make_client
+from .api_support import Clock, bearer, login, make_client, register
+from .decision_support import decided_history
 from .verifiers_support import one_rule_set
 
 DEEP = 100_000  # levels: 200 KB, far past what the C stack holds at one frame per level
@@ -317,4 +321,25 @@ def test_the_faster_depth_scan_of_unescaped_text_agrees_with_the_pattern_on_host
         assert json_depth(raw) == expected, raw[:200]
         assert json_depth(raw.decode()) == expected
         for limit in (0, 1, 4, expected - 1, expected, expected + 1, MAX_JSON_DEPTH):
-            assert canonical._deeper_than(raw, limit) == (expected > limit), (limit, raw[:200])
+            assert canonical.deeper_than(raw, limit) == (expected > limit), (limit, raw[:200])
+
+
+def test_an_auditor_reads_every_log_entry_although_an_insider_nested_one_past_what_an_answer_carries(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """An insider rewrites one decision-log body into JSON 300 levels deep: within the parser's bound, so it read,
+    but past the depth pydantic serializes (about 255), so the auditor's listing of the whole log answered 500 and
+    hid every other entry. It is shown as unreadable, as a body that is not JSON is, and the rest of the log with it."""
+    decided_history(ledger, fresh_department, 3)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=2"),
+            {"b": '{"a":' + "[" * 300 + "1" + "]" * 300 + "}", "l": logchain.LOG_DECISIONS, "d": fresh_department},
+        )
+    client = make_client(ledger, Clock())
+    auditor = login(client, ledger, register(ledger, "AU16", "auditor"))
+    response = client.get("/audit/logs/decisions", params={"department": fresh_department}, headers=bearer(auditor))
+    assert response.status_code == 200, response.text
+    entries = {e["seq"]: e for e in response.json()}
+    assert sorted(entries) == [1, 2, 3] and entries[1]["body"] and entries[3]["body"]
+    assert entries[2]["body"] is None and "nested deeper than" in entries[2]["body_error"]

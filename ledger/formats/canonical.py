@@ -220,11 +220,11 @@ def _running_max(brackets: bytes) -> int:
 def check_json_depth(text: str | bytes) -> None:
     """JSONDecodeError when ``text`` nests arrays and objects deeper than :data:`MAX_JSON_DEPTH`: call it before
     ``json.loads`` on any text the ledger did not just write itself (the parsers here do). Costs two ``count``
-    calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets (or is big: :func:`_deeper_than`)."""
+    calls unless the text holds more than ``MAX_JSON_DEPTH`` opening brackets (or is big: :func:`deeper_than`)."""
     # a record, an eth_call answer: the counts inline, no call
     if type(text) is bytes and len(text) <= _SMALL and text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
         return
-    if _deeper_than(text, MAX_JSON_DEPTH):
+    if deeper_than(text, MAX_JSON_DEPTH):
         raise json.JSONDecodeError(
             f"nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each other); nothing the "
             "ledger reads or writes comes near that depth, so it is refused before parsing",
@@ -237,7 +237,7 @@ def check_input_depth(text: str | bytes) -> None:
     """InputError when a record or an application's ``text`` nests arrays and objects deeper than
     :data:`MAX_INPUT_DEPTH`: call it on each line the ledger takes in to write from, before any parser reads it (the
     parse itself would allow :data:`MAX_JSON_DEPTH`, and orjson alone 1,024). As cheap as :func:`check_json_depth`."""
-    if _deeper_than(text, MAX_INPUT_DEPTH):
+    if deeper_than(text, MAX_INPUT_DEPTH):
         raise InputError(
             f"nested deeper than {MAX_INPUT_DEPTH} levels (arrays and objects within each other): what the ledger "
             f"writes from it (a certificate's evidence bundle and credential, a decision's bundle) nests it further, "
@@ -248,7 +248,7 @@ def check_input_depth(text: str | bytes) -> None:
 _SMALL = 4096  # bytes: up to this many, two counts of the text cost less than keeping its brackets and quotes
 
 
-def _deeper_than(text: str | bytes, limit: int) -> bool:
+def deeper_than(text: str | bytes, limit: int) -> bool:
     """Whether ``text`` nests arrays and objects deeper than ``limit``: two ``count`` calls unless it holds more than
     ``limit`` opening brackets, then :func:`json_depth`."""
     if not isinstance(text, (str, bytes)):
