@@ -13,6 +13,8 @@ Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
   ``fields``): SQLAlchemy's ``json.loads`` reads it when the gateway lists grants, and the gateway dies.
 - an insider rewrites one log body into JSON 300 deep: the parser's bound (512) let it through, pydantic serializes
   about 255 levels, and the auditor's listing of the whole log answered 500, hiding every other entry;
+- a refused bearer token's payload was read with ``json.loads`` to record who tried: 200 KB of ``[`` killed the
+  process (the gateway's guard keeps tokens to 1,024 bytes by default, but that setting has no upper bound);
 - not a matter of depth, on the same paths: a hostile node's answer that never ends was read whole into memory by
   each reader of a node (the ledger's web3 provider, the witness's reader, the gateway's head refresher): 1.5 GB
   held before any parsing, and nothing stopped it short of the memory running out.
@@ -343,3 +345,18 @@ def test_an_auditor_reads_every_log_entry_although_an_insider_nested_one_past_wh
     entries = {e["seq"]: e for e in response.json()}
     assert sorted(entries) == [1, 2, 3] and entries[1]["body"] and entries[3]["body"]
     assert entries[2]["body"] is None and "nested deeper than" in entries[2]["body_error"]
+
+
+def test_a_forged_tokens_deep_payload_is_nothing_claimed_not_a_crash() -> None:
+    """A refused token's payload is read, unverified, to record who tried (``Authenticator.unverified_claims``):
+    with json.loads, 200 KB of ``[`` in it killed the process. The gateway's guard keeps a token to 1,024 bytes by
+    default, but ``max_token_bytes`` has no upper bound, and the library reads whatever token it is handed."""
+    run = _in_a_process_with_the_raised_limit(
+        "import base64\n"
+        "from ledger.services.auth import Authenticator\n"
+        f"payload = base64.urlsafe_b64encode(b'[' * {DEEP}).rstrip(b'=').decode()\n"
+        "token = 'plt1.' + payload + '.AAAA'\n"
+        "print('claimed:', Authenticator.unverified_claims(Authenticator.__new__(Authenticator), token))\n"
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert "claimed: {}" in run.stdout, run.stdout
