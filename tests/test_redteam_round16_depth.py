@@ -15,6 +15,8 @@ Holes found (each test failed at 9f26bbe, the process killed by SIGSEGV):
   about 255 levels, and the auditor's listing of the whole log answered 500, hiding every other entry;
 - a refused bearer token's payload was read with ``json.loads`` to record who tried: 200 KB of ``[`` killed the
   process (the gateway's guard keeps tokens to 1,024 bytes by default, but that setting has no upper bound);
+- whatever answers on the embedded node's port (another local process that took it) answered the readiness probe
+  with 200 KB of ``[``, and json.loads killed the ledger as it opened;
 - not a matter of depth, on the same paths: a hostile node's answer that never ends was read whole into memory by
   each reader of a node (the ledger's web3 provider, the witness's reader, the gateway's head refresher): 1.5 GB
   held before any parsing, and nothing stopped it short of the memory running out.
@@ -360,3 +362,20 @@ def test_a_forged_tokens_deep_payload_is_nothing_claimed_not_a_crash() -> None:
     )
     assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
     assert "claimed: {}" in run.stdout, run.stdout
+
+
+def test_the_embedded_nodes_readiness_probe_survives_a_deep_answer() -> None:
+    """Whatever answers on the embedded node's port (another local process that took it) answers the readiness
+    probe and the genesis read with 200 KB of ``[``: json.loads killed the ledger as it opened."""
+    run = _in_a_process_with_the_raised_limit(
+        _DEEP_NODE + "from ledger.errors import ChainError\n"
+        "from ledger.onchain.node import _rpc, rpc_ready\n"
+        "print('ready:', rpc_ready(url, timeout=30))\n"
+        "try:\n"
+        "    _rpc(url, 'eth_getBlockByNumber', ['0x0', False], timeout=30)\n"
+        "except ChainError as exc:\n"
+        "    print('refused:', exc)\n"
+        "server.shutdown()\n"
+    )
+    assert run.returncode == 0, (run.returncode, run.stderr[-2000:])
+    assert "ready: False" in run.stdout and "refused:" in run.stdout and "nested deeper" in run.stdout, run.stdout
