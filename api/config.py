@@ -7,6 +7,8 @@ from functools import lru_cache
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ledger.formats.canonical import MAX_INPUT_DEPTH
+
 
 class ApiSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEDGER_API_", frozen=True)
@@ -102,7 +104,10 @@ class ApiSettings(BaseSettings):
     )
     max_token_bytes: int = Field(1024, ge=256, description="Longest Authorization header accepted (401 beyond).")
     max_json_depth: int = Field(
-        32, ge=4, le=512, description="Deepest nesting of arrays and objects in a JSON body (422 beyond)."
+        32,
+        ge=4,
+        le=MAX_INPUT_DEPTH,  # what the ledger writes from a body nests it further: every reader must read that back
+        description="Deepest nesting of arrays and objects in a JSON body (422 beyond).",
     )
     max_json_values: int = Field(
         200_000, ge=1000, description="Most values (members, items, scalars) in a JSON body (422 beyond)."

@@ -95,6 +95,10 @@ class HeadRefresher:
             self._stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
 
+# An eth_blockNumber answer is under 100 bytes; a node answering more than this is not read further.
+_MOST_BYTES = 64 * 1024
+
+
 class _BlockNumberReader:
     """``eth_blockNumber`` over one kept-alive HTTP/1.1 connection. ``read`` answers None when it cannot get the
     head (no answer, or one it does not understand); the caller then reads it through web3. One thread at a
@@ -133,7 +137,9 @@ class _BlockNumberReader:
             self._connection = kind(self.netloc, timeout=self.timeout)
         self._connection.request("POST", self.path, self.BODY, {"Content-Type": "application/json"})
         response = self._connection.getresponse()
-        body = response.read()
+        body = response.read(_MOST_BYTES + 1)  # an answer that never ends is not held in memory
+        if len(body) > _MOST_BYTES:
+            raise ValueError(f"an answer of over {_MOST_BYTES} bytes")  # the connection is closed by the caller
         if response.status != 200:
             raise ValueError(f"HTTP {response.status}")
         if response.will_close:

@@ -11,7 +11,7 @@ from typing import Any
 
 from .._gc import cyclic_gc_paused
 from ..errors import InputError
-from ..formats.canonical import strict_json_loads
+from ..formats.canonical import check_input_depth, strict_json_loads
 from ..formats.certificate import bounded_lines
 from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
@@ -207,6 +207,7 @@ def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
+                check_input_depth(line)  # its decision's bundle nests it further: every reader must read that back
                 yield strict_json_loads(line)
             except (ValueError, InputError) as exc:
                 raise InputError(f"{path.name} is not JSONL: {exc}", line=number) from None

@@ -29,6 +29,7 @@ from .canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
     FIELD_PREFIX,
+    MAX_INPUT_DEPTH,
     NATIVE,
     SALT_BYTES,
     _digest_template,
@@ -36,6 +37,7 @@ from .canonical import (
     _sha256,
     canonical_json,
     certificate_digest,
+    check_input_depth,
     field_hashes,
     hex32,
     sha256,
@@ -338,6 +340,8 @@ def iter_jsonl_lines(
         if not raw_line.strip():
             continue
         try:
+            if raw_line.count(b"[") + raw_line.count(b"{") > MAX_INPUT_DEPTH:  # a record seldom has any: no call
+                check_input_depth(raw_line)  # before either parser: orjson alone (the workers') reads 1,024 levels
             yield line_no, loads(raw_line)
         except UnicodeDecodeError:
             raise InputError("is not UTF-8", line=line_no) from None

@@ -43,7 +43,7 @@ from typing import Any
 import yaml
 
 from ..errors import InputError
-from .canonical import check_json_depth, document_digest, hex32
+from .canonical import check_json_depth, document_digest, hex32, json_depth
 
 __all__ = [
     "CERTIFICATE_STATUSES",
@@ -67,9 +67,10 @@ ANY_SERVICE_ITEM = "*"
 MAX_CONDITIONS = 1_000  # condition mappings in a rule set's `when` trees (the shipped ones have at most 29)
 MAX_LISTED_VALUES = 10_000  # values of its `in` / `not_in` lists and certificate `issuer` lists, together
 MAX_STEPS = 100_000  # members of the input's lists and objects one evaluation may compare (an honest one: tens)
-# Lists and mappings within each other in a YAML rule file (the shipped ones: 9 at most). PyYAML builds nested nodes by
-# recursion, and a process that imported py_ecc (web3's stack: the CLI, the gateway) allows 100,000 Python frames, so
-# a few kilobytes nested 30,000 deep overflowed the C stack (a segmentation fault); this bound holds long before.
+# Lists and mappings within each other in a rule file, YAML or JSON (the shipped ones: 9 at most). PyYAML builds
+# nested nodes by recursion, and a process that imported py_ecc (web3's stack: the CLI, the gateway) allows 100,000
+# Python frames, so a few kilobytes nested 30,000 deep overflowed the C stack (a segmentation fault); this bound holds
+# long before. A JSON file meets it too: one 511 deep made every decision's evidence bundle too deep for any reader.
 MAX_YAML_DEPTH = 100
 
 _Condition = Callable[[Mapping[str, Any]], bool]
@@ -459,6 +460,13 @@ def _read_document(path: str | Path) -> Any:
         # YAML's flow style nests with the same brackets, and PyYAML spends minutes on 10,000 levels of them
         check_json_depth(text)
         if suffix == ".json":
+            # the bound a YAML file meets in the composer: a rule set 511 deep, which the readers' bound allowed,
+            # made every decision's evidence bundle (the rule set two levels further in) too deep for any reader
+            if json_depth(text) > MAX_YAML_DEPTH:
+                raise InputError(
+                    f"the rule file nests more than {MAX_YAML_DEPTH} lists and mappings within each other; no rule"
+                    " set comes near that: check the file's brackets"
+                )
             try:
                 parsed = json.loads(text, object_pairs_hook=_reject_duplicates)
             except json.JSONDecodeError:

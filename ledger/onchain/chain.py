@@ -42,6 +42,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
+from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth
 from .chainread import DEFAULT_LOG_SPAN
 from .toolchain import Artifact, contract_artifacts
 
@@ -584,13 +585,41 @@ class _AddresslessSession(requests.Session):
     """The adapter's rewrite, for what fails in ``Session.send`` after the adapter has returned: the body is read
     there (a node that sends its headers and stalls: urllib3's "HTTPConnectionPool(host=..., port=...): Read timed
     out."), and redirects are followed there (InvalidSchema quotes the Location). A text already rewritten by the
-    adapter is rewritten again to the same."""
+    adapter is rewritten again to the same. The body is read here, at most :data:`MAX_NODE_ANSWER_BYTES` of it."""
 
     def send(self, request: Any, **kwargs: Any) -> Any:
+        streamed = kwargs.get("stream", False)
         try:
-            return super().send(request, **kwargs)
+            response = super().send(request, **{**kwargs, "stream": True})
+            whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES)
         except requests.exceptions.RequestException as exc:
             raise _quiet(exc, request) from exc
+        if not whole:
+            response.close()
+            raise NodeAnswerError(
+                f"the node's answer exceeds {MAX_NODE_ANSWER_BYTES} bytes, more than any answer the ledger asks for: "
+                "the node at the configured URL is faulty or hostile"
+            )
+        return response
+
+
+# The most bytes of one node answer read (decompressed): far more than any honest answer (an eth_getLogs chunk of
+# ``LEDGER_LOG_SPAN`` blocks), as the court's verifier bounds its own (RPC_ANSWER_LIMIT). requests read an answer
+# whole into memory, so a node whose answer never ended could exhaust the process's memory.
+MAX_NODE_ANSWER_BYTES = 256 * 2**20
+
+
+def _read_at_most(response: requests.Response, limit: int) -> bool:
+    """Read ``response``'s body into it (``response.content``), as requests does, unless it exceeds ``limit`` bytes:
+    False then, having read no more than that and a chunk."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return False
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return True
 
 
 def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.exceptions.RequestException:
@@ -675,10 +704,19 @@ class _NodeProvider(HTTPProvider):
     whole answer ("Could not decode '<html>...'"), which no chain reader took for a chain failure (verification
     reported the holder's document as malformed) and which carried whatever the page said - a proxy's or a portal's
     page naming the address it was asked for (the node's URL and access key). The answer stays chained for the
-    operator's log."""
+    operator's log. An answer nested deeper than :data:`MAX_JSON_DEPTH` is refused before web3's ``json.loads``
+    reads it: a dependency raises the recursion limit to 100,000, so 200 KB of ``[`` from a hostile node overflowed
+    the C stack and killed the process (the gateway, for every client) where a RecursionError was expected."""
 
     @staticmethod
     def decode_rpc_response(raw_response: bytes) -> RPCResponse:
+        try:
+            check_json_depth(raw_response)
+        except ValueError as exc:
+            raise NodeAnswerError(
+                f"the node's answer is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each "
+                "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
+            ) from exc
         try:
             return HTTPProvider.decode_rpc_response(raw_response)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError

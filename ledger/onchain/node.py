@@ -38,6 +38,7 @@ import rlp
 from eth_utils import keccak
 
 from ..errors import ChainError
+from ..formats.canonical import json_loads
 from .toolchain import tool_path
 
 CHAIN_ID = 31337
@@ -78,12 +79,18 @@ def _free_port(preferred: int | None = None) -> int:
         return int(s.getsockname()[1])
 
 
+# The most bytes of the embedded node's answer read: a chain id or block 0 is a few hundred; a longer answer is cut
+# there and fails its parse. The port may have been taken by another local process, which may answer anything: its
+# answer is parsed by the bounded parser (200 KB of "[" overflowed json.loads's C stack).
+_MOST_BYTES = 1 << 20
+
+
 def rpc_ready(url: str, timeout: float = 0.5) -> bool:
     body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}).encode()
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            return "result" in json.loads(response.read())
+            return "result" in json_loads(response.read(_MOST_BYTES))  # whatever took the port may answer
     except (OSError, ValueError):
         return False
 
@@ -98,7 +105,7 @@ def _rpc(url: str, method: str, params: list[object], timeout: float = 5.0) -> o
     request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
-            answer = json.loads(response.read())
+            answer = json_loads(response.read(_MOST_BYTES))
     except (OSError, ValueError) as exc:
         raise ChainError(f"the embedded node at {url} did not answer {method}: {exc}") from exc
     if "result" not in answer:

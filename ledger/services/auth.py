@@ -48,6 +48,7 @@ from sqlmodel import col
 
 from ..config import secret_env
 from ..errors import ConfigError, InputError, LedgerError, NotFoundError
+from ..formats.canonical import json_loads
 from ..onchain.chain import Chain, department_id_bytes
 from ..storage._files import create_exclusive
 from ..storage.models import AuthChallenge, RevokedToken, aware
@@ -437,7 +438,7 @@ class Authenticator:
             given = _unb64(parts[2])
             if not hmac.compare_digest(expected, given):
                 raise ValueError
-            payload = json.loads(_unb64(parts[1]))
+            payload = json_loads(_unb64(parts[1]))
             if not isinstance(payload, dict) or payload.get("v") != 1:
                 raise ValueError
         except ValueError:
@@ -454,7 +455,7 @@ class Authenticator:
     def unverified_claims(self, token: str) -> dict[str, Any]:
         """What a token *claims*, without trusting it: only for recording who tried."""
         try:
-            payload = json.loads(_unb64(token.split(".")[1]))
+            payload = json_loads(_unb64(token.split(".")[1]))  # bounded: a forged one may be any depth
             return payload if isinstance(payload, dict) else {}
         except Exception:  # noqa: BLE001 - garbage in, nothing claimed
             return {}

@@ -44,7 +44,7 @@ from sqlmodel import Session, col
 from sqlmodel import select as orm_select
 
 from ..errors import ChainError, InputError, StateError
-from ..formats.canonical import canonical_json, hex32, json_loads
+from ..formats.canonical import canonical_json, deeper_than, hex32, json_loads
 from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
@@ -435,12 +435,25 @@ class UnreadableEntry(StateError):
         )
 
 
+# The deepest a stored body may nest: the ledger writes a dozen levels at most, and the gateway's answers carry a body
+# a few levels in, which pydantic serializes to about 255 levels only: an insider's body 300 deep (within the parser's
+# bound) made the auditor's listing of the whole log a 500.
+MAX_BODY_DEPTH = 200
+
+
 def read_body(text: str | bytes | None, log: str, department: str, seq: int) -> dict[str, Any]:
     """The stored body of entry ``seq`` of ``department``'s ``log`` as the object the ledger wrote, or
     :class:`UnreadableEntry` (a StateError) naming the entry when it is not JSON, nested too deep or not an object.
     Readers that list entries catch it to skip and name the entry; the others let it fail their one request."""
     if text is None:
         raise UnreadableEntry(log, department, seq, "is empty (NULL)")
+    if deeper_than(text, MAX_BODY_DEPTH):
+        raise UnreadableEntry(
+            log,
+            department,
+            seq,
+            f"is nested deeper than {MAX_BODY_DEPTH} levels, which no body the ledger writes nears",
+        )
     try:
         body = stored_loads(text)
     except ValueError as exc:  # JSONDecodeError (also nested too deep), UnicodeDecodeError, a lone surrogate

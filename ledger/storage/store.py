@@ -25,6 +25,7 @@ from sqlalchemy import Engine, event, make_url
 from sqlmodel import create_engine
 
 from ..errors import ConfigError
+from ..formats.canonical import json_loads
 from ..formats.merkle import RUN_LEVEL, MerkleTree, node_hash
 from . import dburl, migrations
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
@@ -110,20 +111,27 @@ def _private_sqlite_files(url: str) -> None:
 def open_engine(url: str, *, migrate: bool = True) -> Engine:
     """Create the engine and bring the database to the newest schema revision (``ledger/migrations``: the tables
     are built and changed only by migrations); SQLite gets WAL and foreign keys, and files only its owner can read.
-    ``migrate=False`` opens it as it is (``ledger db current``)."""
+    ``migrate=False`` opens it as it is (``ledger db current``). JSON columns are read by the ledger's bounded
+    parser: an insider's 200 KB of ``[`` in a grant's ``reveal`` fails that read (JSONDecodeError), where
+    SQLAlchemy's ``json.loads`` overflowed the C stack (a dependency raises the recursion limit) and killed the
+    process."""
     _, problem = dburl.parse(url)
     if problem:  # not opened: what the driver would say of it (the host it could not resolve) is the password
         raise ConfigError(problem)
     try:
         if url.startswith("sqlite"):
             _private_sqlite_files(url)
-            engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS})
+            engine = create_engine(
+                url,
+                connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
+                json_deserializer=json_loads,
+            )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "checkout", _sqlite_cache_on_checkout)
         else:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+            engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
         if migrate and not migrations.state(engine).up_to_date:
             migrations.upgrade(engine)
         elif not migrate:

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import ChainError
 from ...formats.canonical import json_loads
-from ...onchain.chain import node_location, transport_failure
+from ...onchain.chain import MAX_NODE_ANSWER_BYTES, node_location, transport_failure
 
 BATCH = 200
 
@@ -28,7 +28,14 @@ class Rpc:
         request = urllib.request.Request(self.url, json.dumps(payload).encode(), {"Content-Type": "application/json"})
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return json_loads(response.read())
+                body = response.read(MAX_NODE_ANSWER_BYTES + 1)  # one that never ends is not held in memory
+            if len(body) > MAX_NODE_ANSWER_BYTES:
+                raise ChainError(
+                    f"the node's answer exceeds {MAX_NODE_ANSWER_BYTES} bytes, more than any answer the witness asks "
+                    "for: the node is faulty or hostile",
+                    where=node_location(self.url),
+                )
+            return json_loads(body)
         except (OSError, http.client.HTTPException) as exc:  # URLError and HTTPError are OSErrors; BadStatusLine
             raise ChainError(transport_failure(exc), where=node_location(self.url)) from exc
         except ValueError as exc:  # quoting none of the answer: a portal's page may name the address it was asked
