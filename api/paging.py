@@ -24,11 +24,15 @@ class Page:
 
     def link(self, request: Request, response: Response, count: int, last: tuple[str, int] | None) -> None:
         """Name the next page, after ``last`` (department, seq), when this one is full: there may be more."""
-        if count < self.limit or last is None:
-            return
-        # relative to the request (RFC 8288 allows it): never built from a Host header the client chose
-        url = request.url.include_query_params(after=f"{last[0]}:{last[1]}", limit=self.limit)
-        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+        if count == self.limit and last is not None:
+            _link_next(request, response, f"{last[0]}:{last[1]}", self.limit)
+
+
+def _link_next(request: Request, response: Response, after: str, limit: int) -> None:
+    """The ``Link`` header naming the page after ``after``: relative to the request (RFC 8288 allows it), never
+    built from a Host header the client chose."""
+    url = request.url.include_query_params(after=after, limit=limit)
+    response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
 
 
 def last_place(items: list[dict[str, Any]]) -> tuple[str, int] | None:
@@ -68,10 +72,8 @@ class IdPage:
 
     def link(self, request: Request, response: Response, count: int, last: str | None) -> None:
         """Name the next page, after the record ``last``, when this one is full: there may be more."""
-        if count < self.limit or last is None:
-            return
-        url = request.url.include_query_params(after=last, limit=self.limit)  # relative: never from a Host header
-        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+        if count == self.limit and last is not None:
+            _link_next(request, response, last, self.limit)
 
 
 def _id_page(
