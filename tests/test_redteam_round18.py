@@ -9,18 +9,34 @@
    The anchor section's values, which the new "chain" check memo and the signature memos key on, were checked
    and found bounded: the format refuses an address, signature or chain id of any other shape before any check
    runs (the parametrized test shows no memo keeps the long text, and the reports equal a fresh view's).
+2. ``store.insert_rows(skip_existing=True)``, which writes a decision chunk's stored inputs and their citation
+   links, wrote ``INSERT OR IGNORE`` on SQLite where the SQLAlchemy statement it replaced wrote ``ON CONFLICT DO
+   NOTHING``. The two differ beyond a key that exists: OR IGNORE also skips, silently, a row that breaks NOT NULL
+   or a CHECK, so a decision whose input row was broken would be recorded without it instead of the write being
+   refused. It now writes ``ON CONFLICT DO NOTHING`` on both databases.
+
+Also attacked and found sound (tests/test_vault_native.py and tests/test_hashcore.py, run under ASan/UBSan too): the
+native sealing when a finalizer changes the items list while the output list is allocated (it seals what it
+checked after that allocation, or declines), and the native flatten with an escape that changes the dict it walks
+and with keys that escape alike.
 """
 
 from __future__ import annotations
 
 import copy
+import secrets
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 
 from ledger.client import Ledger
 from ledger.services import verify as verify_mod
+from ledger.services.decisions import _insert_ignore
 from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import DecisionInput
+from ledger.storage.store import insert_rows
 
 from .api_support import issue
 
@@ -121,3 +137,31 @@ def test_a_genuine_certificates_checks_are_still_shared(ledger: Ledger, genuine:
     assert first.ok and second.ok
     for name in ("chain", "disclosure", "issuer", "validity"):
         assert first.check(name) is second.check(name), name
+
+
+# -- 2. the bulk writes: skipping an existing key is all that is skipped --------------------------------------------
+
+
+def test_skipping_existing_keys_skips_nothing_else(ledger: Ledger) -> None:
+    """``store.insert_rows(skip_existing=True)`` wrote ``INSERT OR IGNORE`` on SQLite, which also drops, without a
+    word, a row that breaks NOT NULL (or a CHECK): a stored decision's input row could vanish where SQLAlchemy's
+    ``ON CONFLICT DO NOTHING`` (the statement it replaced) refused the whole write. Both now skip a row whose key
+    exists, and refuse any other violation, on SQLite and PostgreSQL alike."""
+    table = DecisionInput.__table__  # type: ignore[attr-defined]
+    key = "0x" + secrets.token_hex(32)
+    for write in (
+        lambda conn, rows: conn.execute(
+            _insert_ignore(conn, table), [dict(zip(("digest", "document"), r, strict=True)) for r in rows]
+        ),
+        lambda conn, rows: insert_rows(conn, table, ("digest", "document"), rows, skip_existing=True),
+    ):
+        with ledger.engine.connect() as conn:
+            outer = conn.begin()
+            try:
+                write(conn, [(key, "{}")])
+                write(conn, [(key, '{"other": 1}')])  # the key exists: skipped
+                assert conn.execute(select(table.c.document).where(table.c.digest == key)).scalar_one() == "{}"
+                with pytest.raises(IntegrityError), conn.begin_nested():
+                    write(conn, [("0x" + secrets.token_hex(32), None)])  # NOT NULL: refused, not skipped
+            finally:
+                outer.rollback()
