@@ -14,6 +14,13 @@
    NOTHING``. The two differ beyond a key that exists: OR IGNORE also skips, silently, a row that breaks NOT NULL
    or a CHECK, so a decision whose input row was broken would be recorded without it instead of the write being
    refused. It now writes ``ON CONFLICT DO NOTHING`` on both databases.
+3. Anchoring a log reads its pending entries, then writes the anchor row and every entry's proof with ``UPDATE ...
+   WHERE id = ? AND state = 'pending'``. Another anchorer (another process, another ``max_batch``: another root,
+   so no clash of anchor keys) that prepared some of those entries meanwhile left the UPDATE changing fewer rows
+   than the batch: the anchor row named entries that did not name it, and its root went to the chain all the
+   same. Neither the SQLAlchemy executemany nor the driver-level one that replaced it looked at the count; it is
+   now compared with the batch, and a short count rolls the preparation back (the other anchorer completes its
+   own; the same short count twice is refused as a driver miscounting, never a loop).
 
 Also attacked and found sound (tests/test_vault_native.py and tests/test_hashcore.py, run under ASan/UBSan too): the
 native sealing when a finalizer changes the items list while the output list is allocated (it seals what it
@@ -28,14 +35,16 @@ import secrets
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.services import logchain
 from ledger.services import verify as verify_mod
 from ledger.services.decisions import _insert_ignore
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import DecisionInput
+from ledger.storage.models import DecisionInput, EntryState, LogAnchor, LogEntry
 from ledger.storage.store import insert_rows
 
 from .api_support import issue
@@ -165,3 +174,41 @@ def test_skipping_existing_keys_skips_nothing_else(ledger: Ledger) -> None:
                     write(conn, [("0x" + secrets.token_hex(32), None)])  # NOT NULL: refused, not skipped
             finally:
                 outer.rollback()
+
+
+# -- 3. the proofs' UPDATE notices an entry another anchorer took meanwhile -----------------------------------------
+
+
+def test_an_anchoring_whose_entries_were_taken_meanwhile_writes_and_sends_nothing(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between reading the pending entries and writing their proofs, another anchorer (another process, another
+    ``max_batch``, so another root and no clash of anchor keys) takes some of them. The UPDATE then changes fewer
+    rows than the batch has: the anchor row written with it named entries that do not name it, and the root went
+    to the chain all the same. Neither the SQLAlchemy executemany nor the driver-level one looked; the count of
+    rows changed is now compared with the batch, and a short count rolls the preparation back."""
+    dept, log = fresh_department, "rt18"
+    logchain.append_many(ledger, log, dept, [{"n": i} for i in range(6)])
+    real_sign = logchain.sign
+    taken: list[int] = []
+
+    def sign_after_another_took_some(*args: Any, **kwargs: Any) -> Any:
+        if not taken:  # the other anchorer commits its preparation of entries 1-3 first
+            entries = LogEntry.__table__  # type: ignore[attr-defined]
+            with ledger.engine.begin() as conn:
+                conn.execute(
+                    update(entries)
+                    .where(entries.c.log == log, entries.c.department_id == dept, entries.c.seq <= 3)
+                    .values(state=EntryState.SUBMITTED, batch_root="0x" + "ee" * 32)
+                )
+            taken.append(3)
+        return real_sign(*args, **kwargs)
+
+    monkeypatch.setattr(logchain, "sign", sign_after_another_took_some)
+    with pytest.raises(StateError):  # the entries 1-3 stay with the other anchorer, whose anchoring is not done
+        logchain.anchor_pending(ledger, log, dept)
+    anchors = LogAnchor.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        written = conn.execute(select(anchors.c.root).where(anchors.c.department_id == dept)).all()
+    assert written == []  # no anchor row naming entries that do not name it
+    assert logchain.chain_ranges(ledger, log, dept) == []  # and nothing sent to the chain
