@@ -25,13 +25,15 @@
 Also attacked and found sound (tests/test_vault_native.py and tests/test_hashcore.py, run under ASan/UBSan too): the
 native sealing when a finalizer changes the items list while the output list is allocated (it seals what it
 checked after that allocation, or declines), and the native flatten with an escape that changes the dict it walks
-and with keys that escape alike.
+and with keys that escape alike; log appends whose writers race in the database, as processes do (every inline
+entry hash is compute_entry_hash of the entry stored before it; seen retrying on both databases).
 """
 
 from __future__ import annotations
 
 import copy
 import secrets
+import threading
 from typing import Any
 
 import pytest
@@ -212,3 +214,40 @@ def test_an_anchoring_whose_entries_were_taken_meanwhile_writes_and_sends_nothin
         written = conn.execute(select(anchors.c.root).where(anchors.c.department_id == dept)).all()
     assert written == []  # no anchor row naming entries that do not name it
     assert logchain.chain_ranges(ledger, log, dept) == []  # and nothing sent to the chain
+
+
+def test_appenders_racing_in_the_database_hash_every_entry_after_the_head_they_wrote_after(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writers of other processes share no lock with this one: with the process's append lock taken away, writers
+    race at the database (the head read, the insert, a unique violation and a retry), as processes do. Every entry's
+    hash, computed inline with the head's hash as read in the writing transaction, must be compute_entry_hash of
+    the entry before it as stored, and the log must check clean."""
+    dept, log = fresh_department, "rt18-race"
+    monkeypatch.setattr(logchain, "_append_lock", lambda *_args: threading.Lock())
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(4)
+
+    def writer(tag: str) -> None:
+        barrier.wait()
+        try:
+            for i in range(15):
+                logchain.append_many(ledger, log, dept, [{"writer": tag, "i": i, "j": j} for j in range(1 + i % 3)])
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(f"w{k}",)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    stored = list(logchain.entries(ledger, log, dept))
+    assert [e.seq for e in stored] == list(range(1, 4 * 30 + 1))
+    prev = logchain.ZERO_HASH
+    for entry in stored:
+        assert entry.prev_hash == prev
+        assert entry.entry_hash == logchain.compute_entry_hash(log, dept, entry.seq, prev, entry.body)
+        prev = entry.entry_hash
+    logchain.anchor_pending(ledger, log, dept)
+    assert logchain.check_log(ledger, log, dept) == []
