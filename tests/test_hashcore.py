@@ -1065,3 +1065,41 @@ def test_the_native_walk_neither_leaks_nor_frees_what_it_was_given() -> None:
 
     assert _growth(rounds) < 64 * 1024
     assert [sys.getrefcount(x) for x in (inner, leaf, key)] == before
+
+
+# -- red team, round 18: hostile escapes and keys that escape alike ---------------------------------------------
+
+
+def test_a_hostile_escape_changing_the_input_cannot_crash_the_native_walk() -> None:
+    """``escape`` is the library's own pure function; one that changes the dict being walked must still leave the
+    interpreter sound (the reference raises RuntimeError; the native walk answers or declines)."""
+    if NATIVE is None:
+        pytest.skip("the native core is not built here")
+    for how in ("clear", "grow", "drop_inner"):
+        inner = {"x.y": 1, "z": {"deep.er": [1, 2]}, "w": 2}
+        value: dict[str, Any] = {"a.b": inner, "c": "text", "d.e": {"f": 1}}
+
+        def escape(key: str, value: dict[str, Any] = value, inner: dict[str, Any] = inner, how: str = how) -> str:
+            if how == "clear":
+                value.clear()
+                inner.clear()
+            elif how == "grow":
+                for i in range(100):
+                    value[f"new{i}"] = i
+                    inner[f"new{i}"] = {"k": i}
+            else:
+                value.pop("a.b", None)
+            return decision_input._escape(key)
+
+        result = NATIVE.flatten(value, escape)
+        assert result is None or isinstance(result, dict)
+        gc.collect()
+
+
+def test_flatten_keys_that_escape_alike_never_collide() -> None:
+    """JSON Pointer escaping is one-to-one: keys written differently keep fields of their own in both walks."""
+    keys = ["a.b", "a~1b", "a~01b", "a~b", "a@b", "a~2b", "a.", ".a", "~", "~0", "~1", "~2", "@", ".", ""]
+    value = {k: {k2: i * 100 + j for j, k2 in enumerate(keys)} for i, k in enumerate(keys)}
+    fast, reference = decision_input.flatten(value), decision_input._flatten_py(value)
+    assert list(fast.items()) == list(reference.items())
+    assert len(fast) == len(keys) ** 2

@@ -10,6 +10,7 @@ byte for byte from the same randomness, and open with :meth:`Vault.open` to the 
 
 from __future__ import annotations
 
+import gc
 import os
 import random
 from typing import Any
@@ -147,3 +148,66 @@ def test_a_department_that_cannot_name_a_data_key_is_refused_before_sealing() ->
     for department in ("", "D" * 256, "caf\u00e9"):
         with pytest.raises((ConfigError, UnicodeEncodeError)):
             vault.seal_certificates(department, [(b"x", bytes(32))])
+
+
+# -- red team, round 18: a finalizer that changes the items while the native core allocates ---------------------
+
+
+class _Finalizer:
+    """Garbage in a reference cycle whose finalizer runs ``action`` when the collector meets it."""
+
+    def __init__(self, action: Any) -> None:
+        self.action = action
+        self.cycle = self
+
+    def __del__(self) -> None:
+        self.action()
+
+
+def _collect_during(call: Any, action: Any) -> tuple[Any, bool]:
+    """``call()`` with a finalizer doing ``action`` due at the collector's next generation-0 pass (the first
+    allocation of a tracked object inside ``call``, such as a list); whether it ran inside ``call``."""
+    thresholds = gc.get_threshold()
+    fired: list[bool] = []
+    gc.collect()
+    gc.disable()
+    try:
+        _Finalizer(lambda: (fired.append(True), action()))
+        gc.set_threshold(1)
+        gc.enable()
+        result = call()
+        gc.disable()
+        return result, bool(fired)
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.enable()
+        gc.collect()
+
+
+@needs_native
+@pytest.mark.parametrize("change", ["clear", "append", "replace_type", "replace_same"])
+def test_sealing_seals_the_items_it_checked_when_a_finalizer_changes_the_list(change: str) -> None:
+    assert NATIVE is not None
+    kek_bytes = b"\x07" * 32
+    header, prefix = b"PLK1\x03MKT", b"pl-dk\x00MKT\x00"
+    items: list[Any] = [(b"body %d" % i * 50, b"\x02" * 32) for i in range(8)]
+    randomness = os.urandom(44 * len(items))
+
+    def act() -> None:
+        if change == "clear":
+            items.clear()
+        elif change == "append":
+            items.append((b"late", b"\x00" * 32))
+        elif change == "replace_type":
+            items[3] = (bytearray(b"mutable"), b"\x00" * 32)
+        else:
+            items[3] = (b"other body", b"\x01" * 32)
+
+    seal = NATIVE.seal_bodies
+    sealed, fired = _collect_during(lambda: seal(kek_bytes, header, prefix, items, randomness), act)
+    assert fired  # the finalizer ran inside the call (allocating the output list)
+    if sealed is not None:  # what it sealed is the items as the finalizer left them, byte for byte
+        assert change == "replace_same"
+        assert sealed == _seal_certificates_py(AESGCM(kek_bytes), header, prefix, items, randomness)
+    else:
+        assert change in ("clear", "append", "replace_type")

@@ -674,6 +674,10 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
+class _Taken(Exception):  # a signal inside anchor_pending, never raised out of it
+    """Some entries of a batch being prepared were taken by another anchorer meanwhile."""
+
+
 def _proof_update_sql(dialect: Any) -> str:
     """The UPDATE that gives a pending entry (by id) its anchor's root, leaf index and proof, state submitted, in the
     driver's own placeholder style: executemany on tuples (root, index, proof, submitted, id, pending) without
@@ -697,6 +701,7 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
     chain = ledger.chain
     roots = _resume(ledger, log, department)
     account = ledger.department_account(department)
+    taken_at = -1  # the first entry of the last batch whose entries another anchorer took meanwhile
     while True:
         with ledger.engine.connect() as conn:
             # ``log || ''``: the same rows, but SQLite then reads them through the state index (the pending ones,
@@ -763,9 +768,20 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
         try:
             with ledger.engine.begin() as conn:
                 conn.execute(insert(_ANCHORS), [anchor])
-                conn.exec_driver_sql(_proof_update_sql(conn.dialect), updates)
-        except IntegrityError:
-            # Another anchorer prepared the very same range; let it (or the next call) complete it.
+                changed = conn.exec_driver_sql(_proof_update_sql(conn.dialect), updates).rowcount
+                if changed not in (-1, len(updates)):  # -1: a driver that cannot count (neither of ours)
+                    raise _Taken
+        except (IntegrityError, _Taken) as exc:
+            # Another anchorer prepared the very same range (the anchor's key exists), or a range that overlaps it
+            # (some entries were no longer pending: the preparation is rolled back, no anchor names entries that do
+            # not name it); let it (or the next call) complete it.
+            if isinstance(exc, _Taken):
+                if taken_at == first:  # the same entries again: not another anchorer but a count the driver got wrong
+                    raise StateError(
+                        f"log {log!r} of {department!r}: writing the proofs of entries {first}-{last} changed "
+                        f"{changed} rows twice; nothing was anchored"
+                    ) from None
+                taken_at = first
             roots.extend(_resume(ledger, log, department))
             continue
         tx_hash = _send(ledger, log, department, anchor)

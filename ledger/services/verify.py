@@ -162,6 +162,10 @@ _STATUS_EVENTS = {
 }
 _SIGNATURES_KEPT = 65_536
 _CHAIN_CHECKS_KEPT = 256
+# The longest detail the view's shared checks keep: a genuine certificate's are a few hundred characters at most
+# (the type authority's, with a 64-character type and a 32-character department); a longer one quotes text that a
+# document (a department's own tree) put there, and is answered without being kept.
+DETAIL_KEPT = 512
 _WINDOWS_KEPT = 4096
 _REQUIRED = frozenset(REQUIRED_DISCLOSED)
 _EXACT = (str, int, type(None))
@@ -360,12 +364,14 @@ class ChainView:
         """``Check(*key)``, one object per (name, ok, detail) across the verifications made through this view
         (a check is immutable and holds nothing else, so this is a memo of a pure function; at most
         ``_SIGNATURES_KEPT`` are kept). A run of one verification (the gateway's) then builds no check a previous
-        one built already."""
+        one built already. A detail longer than ``DETAIL_KEPT`` characters is not kept."""
         found = self._checks.get(key)
         if found is None:
-            if len(self._checks) >= _SIGNATURES_KEPT:
-                self._checks = {}
-            found = self._checks[key] = Check(*key)
+            found = Check(*key)
+            if len(key[2]) <= DETAIL_KEPT:  # at most _SIGNATURES_KEPT details of at most DETAIL_KEPT characters
+                if len(self._checks) >= _SIGNATURES_KEPT:
+                    self._checks = {}
+                self._checks[key] = found
         return found
 
     def validity_window(self, start: Any, end: Any, hidden: bool) -> checks_core.ValidityWindow:
