@@ -28,6 +28,13 @@ def cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
+def pause_for_this_process() -> None:
+    """Pause the cyclic collector for the rest of this process: only in a process spawned for one run (replay's
+    workers, ``services/_replay_worker.py``), which frees each chunk's cycles itself (:func:`free_chunk_cycles`), as
+    the CLI's run does; never in the gateway's or a caller's process."""
+    gc.disable()
+
+
 def free_chunk_cycles() -> None:
     """Within a run that paused the collector (:func:`cyclic_gc_paused`), once per chunk of work: one pass over the
     young objects frees the reference cycles the chunk's queries left (SQLAlchemy statements holding their IN lists

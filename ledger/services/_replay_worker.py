@@ -20,7 +20,6 @@ status events, block times, credit list) live for the one replay, as the replayi
 from __future__ import annotations
 
 import dataclasses
-import gc
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
@@ -75,6 +74,7 @@ def start(spec: WorkerSpec) -> None:
     """The pool's initializer: open the ledger (no node of its own: the replaying process's)."""
     from multiprocessing import util
 
+    from .._gc import pause_for_this_process
     from ..client import Ledger
     from ..onchain.chain import Chain, connect
     from ..storage.keys import Keystore
@@ -93,7 +93,7 @@ def start(spec: WorkerSpec) -> None:
     _STATE["ledger"] = Ledger(settings=settings, chain=chain, engine=engine, keystore=keystore)
     util.Finalize(None, engine.dispose, exitpriority=10)
     # a process of its own for one run: its cycles are freed once per chunk (ledger._gc), as the CLI's replay does
-    gc.disable()
+    pause_for_this_process()
 
 
 def run_chunk(department: str, ranges: list[Any], selection: Any, rows: list[tuple[int, str, str, str | None]]) -> Any:
