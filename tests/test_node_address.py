@@ -266,3 +266,16 @@ def test_opening_a_ledger_on_the_wrong_node_names_it_in_where_only(ledger: Ledge
             assert _leaks(str(caught.value), url) == [], str(caught.value)
             assert "LEDGER_RPC_URL" in str(caught.value), caught.value.local_message()
             assert caught.value.where == f"{proxy.url}/<path not shown>", caught.value.where  # no key in a log
+
+
+def test_replays_worker_set_up_names_the_node_without_its_path(ledger: Ledger) -> None:
+    """Replay hands its workers the node's URL (and the vault key) to open the same ledger; whatever prints that
+    set-up (a failed pool initializer's traceback, a debug line) names the node as scheme://host:port only and
+    never the key: a hosted node carries its access key in the URL's path."""
+    from ledger.services import _replay_worker
+
+    spec = _replay_worker.spec_of(ledger)
+    hosted = type(spec)(spec.settings, "https://node.example:8545/v3/ACCESSKEY123", spec.deployment, spec.vault_key)
+    shown = repr(hosted) + str(hosted)
+    assert "node.example:8545" in shown and "ACCESSKEY123" not in shown
+    assert spec.vault_key.hex() not in shown and repr(spec.vault_key) not in shown

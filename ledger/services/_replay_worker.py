@@ -43,8 +43,10 @@ class WorkerSpec:
     deployment: Deployment
     vault_key: bytes
 
-    def __repr__(self) -> str:  # never the key
-        return f"WorkerSpec(rpc_url={self.rpc_url!r})"
+    def __repr__(self) -> str:  # never the key, nor the node URL's path (a hosted node's access key)
+        from ..onchain.chain import node_location
+
+        return f"WorkerSpec(node={node_location(self.rpc_url)!r})"
 
 
 def can_open(ledger: Ledger) -> bool:
