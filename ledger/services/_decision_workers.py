@@ -12,7 +12,9 @@ The applicant secret is sent to the workers with each chunk (through the pool's 
 children; they keep it in memory only, for that chunk). Signing keys never leave this process.
 
 Workers pay off only on long runs: each spawned worker imports the library (about a second of CPU), so by default
-they start for runs of more than :data:`POOL_MIN` decisions, one per core beyond the first.
+(:func:`worker_count`) they start for runs of more than :data:`POOL_MIN` decisions, one per core beyond the first.
+Replay takes that default; ``decide_many`` starts none unless asked (its worker saved no wall time on two idle
+cores and cost a fifth more CPU: bench/analysis.md).
 """
 
 from __future__ import annotations

@@ -1411,8 +1411,9 @@ def decide_many(
 
     ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
     checked to be published before the first decision is recorded. ``workers``: processes that hash the stored
-    inputs and their commitments (``_decision_workers``); by default one per core beyond the first when ``total``
-    says the run is long, 0 for none. With ``anchor``, the decisions are anchored as the run goes, each time
+    inputs and their commitments (``_decision_workers``); none by default: measured on two idle cores, a worker
+    gave the same decisions per second for about a fifth more CPU, and fewer when the machine was busy
+    (bench/analysis.md, the run of 02:28). With ``anchor``, the decisions are anchored as the run goes, each time
     ``anchor_every`` of them (one anchoring batch) are recorded or the oldest is half the anchoring deadline old,
     and at the end.
 
@@ -1516,7 +1517,7 @@ def decide_many(
 
     # The chunk read last is hashed (by a worker, when there are any) while the one before it is decided and
     # written: decisions are still recorded strictly in input order, one chunk after the other.
-    workers = _decision_workers.worker_count(workers, total)
+    workers = 0 if workers is None else _decision_workers.worker_count(workers, total)
     with _decision_workers.Pool(workers) if workers else contextlib.nullcontext() as pool:
         reading = _Chunk()
         waiting: _Chunk | None = None
