@@ -120,12 +120,22 @@ def test_a_view_keeps_no_senders_long_text(
     report = verify_certificate(doc, shared)
     assert not report.ok
     assert _kept_text(shared) <= verify_mod.DETAIL_KEPT, f"{section}.{name}: the view keeps the sender's text"
-    alone = verify_certificate(doc, ChainView(ledger.chain, ledger.settings.confirmations))
+    report, alone = _as_of_one_block(ledger, doc, shared, report)
     assert report.to_json() == alone.to_json()
-    again = verify_certificate(genuine, shared)  # and an honest client after it gets the genuine answer
-    assert again.ok and again.to_json() == verify_certificate(
-        genuine, ChainView(ledger.chain, ledger.settings.confirmations)
-    ).to_json() | {"as_of_block": again.as_of_block}
+    again, fresh = _as_of_one_block(ledger, genuine, shared)  # and an honest client after it gets the genuine answer
+    assert again.ok and again.to_json() == fresh.to_json()
+
+
+def _as_of_one_block(ledger: Ledger, doc: dict[str, Any], shared: ChainView, first: Any = None) -> tuple[Any, Any]:
+    """``doc`` verified through ``shared`` and through a view of its own, as of the same head: the session's chain
+    may get a block between the two, and the confirmations' detail counts them."""
+    for _ in range(10):
+        mine = first if first is not None else verify_certificate(doc, shared)
+        first = None
+        alone = verify_certificate(doc, ChainView(ledger.chain, ledger.settings.confirmations))
+        if mine.as_of_block == alone.as_of_block:
+            return mine, alone
+    raise AssertionError("the chain moved on between every pair of verifications")
 
 
 def test_the_shared_checks_keep_no_long_detail(ledger: Ledger) -> None:
