@@ -226,9 +226,10 @@ def test_interrupted_anchor_is_confirmed_from_the_chain(ledger: Any, fresh_depar
 
 
 def _raw(ledger: Any, table: str, columns: str, department: str) -> list[tuple[Any, ...]]:
-    """Rows as the driver returns them (no type processing): what is stored, column by column."""
+    """Rows as the driver returns them (no type processing): what is stored, column by column; in one order on every
+    database (an entry's several index rows share its seq: PostgreSQL returns them in any order)."""
     with ledger.engine.connect() as conn:
-        query = text(f"SELECT {columns} FROM {table} WHERE department_id = :d ORDER BY seq")
+        query = text(f"SELECT {columns} FROM {table} WHERE department_id = :d ORDER BY seq, {columns}")
         return [tuple(r) for r in conn.execute(query, {"d": department})]
 
 
