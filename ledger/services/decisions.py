@@ -43,7 +43,7 @@ from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
-from ..storage.store import insert_rows
+from ..storage.store import insert_rows, placeholder
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
@@ -993,7 +993,7 @@ def _decided_automatically(
     history: dict[str, list[Decision]] = {}
     # A driver-level statement (as issuance._existing_ids): SQLAlchemy renders an expanding IN's every key on every
     # call, more than the indexed look-up itself costs; the same query, the same index.
-    mark, t = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s", LogEntry.__tablename__
+    mark, t = placeholder(ledger.engine.dialect.paramstyle), LogEntry.__tablename__
     for i in range(0, len(keys), 900):
         part = keys[i : i + 900]
         sql = (

@@ -42,7 +42,7 @@ from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
-from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, utcnow
+from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, placeholder, utcnow
 from ..storage.vault import ERASED
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
@@ -207,7 +207,7 @@ def _existing_ids(ledger: Ledger, department: str, ids: list[str]) -> set[str]:
         return set()
     # A driver-level statement: SQLAlchemy coerces (literal IN) or renders (expanding IN) each of up to 1,000 ids
     # on every call, ≈ 1-4 µs per id, more than the look-up itself.
-    mark = "?" if ledger.engine.dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(ledger.engine.dialect.paramstyle)
     sql = (
         f"SELECT certificate_id FROM {Certificate.__tablename__} WHERE department_id = {mark} "  # noqa: S608
         f"AND certificate_id IN ({', '.join([mark] * len(ids))})"
@@ -612,7 +612,7 @@ _CERT_COLUMNS = (
 
 def _insert_certificates_sql(paramstyle: str) -> str:
     """One plain INSERT in the driver's own placeholder style (executemany on tuples, no per-row ORM work)."""
-    mark = "?" if paramstyle == "qmark" else "%s"
+    mark = placeholder(paramstyle)
     columns, marks = ", ".join(_CERT_COLUMNS), ", ".join([mark] * len(_CERT_COLUMNS))
     return f"INSERT INTO {Certificate.__tablename__} ({columns}) VALUES ({marks})"  # noqa: S608 - no input in it
 

@@ -50,7 +50,7 @@ from ..formats.signing import log_message, sign
 from ..onchain import chainread
 from ..onchain.chain import department_id_bytes
 from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention
-from ..storage.store import insert_rows
+from ..storage.store import insert_rows, placeholder
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -682,7 +682,7 @@ def _proof_update_sql(dialect: Any) -> str:
     """The UPDATE that gives a pending entry (by id) its anchor's root, leaf index and proof, state submitted, in the
     driver's own placeholder style: executemany on tuples (root, index, proof, submitted, id, pending) without
     SQLAlchemy's per-row parameter work."""
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(dialect.paramstyle)
     table = dialect.identifier_preparer.format_table(_ENTRIES)
     return (
         f"UPDATE {table} SET batch_root = {mark}, leaf_index = {mark}, proof = {mark}, state = {mark} "  # noqa: S608

@@ -229,6 +229,12 @@ def _sqlite_cache_on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -
         record.info["cache_kib"] = want
 
 
+def placeholder(paramstyle: str) -> str:
+    """The driver's own placeholder for a statement run with ``exec_driver_sql``: ``?`` (sqlite3's qmark style) or
+    ``%s`` (psycopg's format style)."""
+    return "?" if paramstyle == "qmark" else "%s"
+
+
 def insert_rows(
     conn: Any, table: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, skip_existing: bool = False
 ) -> None:
@@ -242,7 +248,7 @@ def insert_rows(
         return
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
-    mark = "?" if dialect.paramstyle == "qmark" else "%s"
+    mark = placeholder(dialect.paramstyle)
     # ON CONFLICT DO NOTHING on both (SQLite >= 3.24): a key that exists is skipped, and nothing else is; SQLite's
     # INSERT OR IGNORE would also drop, silently, a row that breaks NOT NULL or a CHECK (red team, round 18)
     tail = " ON CONFLICT DO NOTHING" if skip_existing else ""
