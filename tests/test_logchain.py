@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
@@ -295,3 +295,29 @@ def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department:
             text("SELECT digest FROM decisioninput WHERE digest IN (:a, :b)"), {"a": key, "b": key[:-2] + "ce"}
         )
         assert sorted(r[0] for r in stored) == [key[:-2] + "cd", key[:-2] + "ce"]
+
+
+def test_bulk_insert_processes_each_value_as_sqlalchemy_does(ledger: Any, fresh_department: str) -> None:
+    # store.insert_rows runs a column's bind processor once per value object (an append's rows share one created_at):
+    # rows sharing an object, rows with objects of their own, and objects that compare equal but are written
+    # differently (one instant in two zones: SQLite stores the wall-clock fields as given) must each be stored as
+    # SQLAlchemy's own insert stores them
+    dept, ref = fresh_department, fresh_department + "-ref"
+    shared = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
+    same_instant = shared.astimezone(timezone(timedelta(hours=5)))
+    assert same_instant == shared and same_instant.hour != shared.hour
+    times = [shared, shared, same_instant, datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC), shared]
+    times += [shared + timedelta(microseconds=i) for i in range(5)] + [same_instant, shared]
+    columns = ("log", "department_id", "seq", "body", "entry_hash", "prev_hash", "created_at", "state")
+    values = [("bulk-dates", seq, "{}", "0x" + f"{seq:064x}", logchain.ZERO_HASH, at) for seq, at in enumerate(times)]
+    entries_table = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.begin() as conn:
+        insert_rows(conn, entries_table, columns, [(v[0], dept, *v[1:], "pending") for v in values])
+        conn.execute(
+            insert(entries_table),
+            [dict(zip(columns, (v[0], ref, *v[1:], "pending"), strict=True)) for v in values],
+        )
+    stored = _raw(ledger, "logentry", "seq, created_at", dept)
+    assert stored == _raw(ledger, "logentry", "seq, created_at", ref) and len(stored) == len(times)
+    if ledger.engine.dialect.name == "sqlite":  # the two zones' texts differ, as the values' fields do
+        assert len({r[1] for r in stored}) == 6
