@@ -1090,8 +1090,9 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
             f"WHERE digest IN ({', '.join([mark] * len(part))})"
         )
         with ledger.engine.connect() as conn:
+            read = hex32_column.process_result_value  # never None: both columns are NOT NULL
             rows = [
-                (hex32_column.process_result_value(d, dialect), s, n, hex32_column.process_result_value(r, dialect))
+                (cast(str, read(d, dialect)), s, n, cast(str, read(r, dialect)))
                 for d, s, n, r in conn.exec_driver_sql(sql, tuple(part))
             ]
             for root in {r[3] for r in rows} - set(batches):
