@@ -1325,7 +1325,7 @@ def _report_mentions_altered(ledger: Ledger, report: _Chunk, dept: str, named: d
                 mentions.c.seq >= min(named),
                 mentions.c.seq <= max(named),
             )
-        ):
+        ).all():
             stored[int(seq)].add(str(digest))
     for seq in sorted(named):  # an entry not read as a body is reported as such, its rows not compared
         if stored.get(seq, set()) != named[seq]:
@@ -1552,7 +1552,9 @@ def _in_rows(
     head, tail = head.format(mark=mark), tail.format(mark=mark)
     for i in range(0, len(keys), 900):
         part = keys[i : i + 900]
-        yield from conn.exec_driver_sql(f"{head} IN ({', '.join([mark] * len(part))}){tail}", (*fixed, *part, *after))
+        yield from conn.exec_driver_sql(
+            f"{head} IN ({', '.join([mark] * len(part))}){tail}", (*fixed, *part, *after)
+        ).all()
 
 
 _LOG_TABLE = LogEntry.__tablename__
