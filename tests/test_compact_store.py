@@ -164,3 +164,35 @@ def test_a_proof_from_the_run_and_the_run_roots_is_the_whole_trees(n: int) -> No
     for i in range(n) if n < 300 else range(0, n, 37):
         assert batch_proof(leaves, nodes, i) == tree.proof(i)
     assert batch_proof(leaves, nodes, n) == [] and batch_proof(leaves, nodes, -1) == []
+
+
+def test_bulk_export_finds_exactly_the_stored_digests_among_hostile_ones(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """``export_documents`` (what decide and replay resolve cited digests with; its look-up a driver-level statement
+    binding the digests in the column's storage form) returns each anchored certificate asked for, by any spelling
+    of its digest, and nothing for a digest that is not hex, too short, unknown or not a text; a row whose digest
+    an insider rewrote as a text (the layout before 32 raw bytes) is not found, as through the column type."""
+    out = __import__("io").StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "three.jsonl", make_records(3)), fresh_department, out=out)
+    issued = {d["digest"]: d for d in (json.loads(line) for line in out.getvalue().splitlines())}
+    first, second, third = sorted(issued)
+    asked = [
+        first.upper().replace("0X", "0x"),
+        second,
+        first,
+        "0x" + "zz" * 32,
+        "0x" + "ab" * 31,
+        "0x" + "00" * 32,
+        "0X" + third[2:],
+        7,
+        None,
+    ]
+    assert issuance.export_documents(ledger, asked) == {first: issued[first], second: issued[second]}
+    if ledger.engine.dialect.name == "sqlite":  # a text where 32 bytes belong: SQLite keeps any type in a column
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                text("UPDATE certificate SET digest = :t WHERE digest = :b"),
+                {"t": second, "b": bytes.fromhex(second[2:])},
+            )
+        assert issuance.export_documents(ledger, [first, second, third]) == {first: issued[first], third: issued[third]}

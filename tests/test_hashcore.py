@@ -1103,3 +1103,150 @@ def test_flatten_keys_that_escape_alike_never_collide() -> None:
     fast, reference = decision_input.flatten(value), decision_input._flatten_py(value)
     assert list(fast.items()) == list(reference.items())
     assert len(fast) == len(keys) ** 2
+
+
+# -- json_loads: the native precheck (_hashcore.json_fast) sends a plain text straight to orjson ---------------------
+
+
+def _loaded(load: Any, text: Any) -> tuple[str, str]:
+    """What ``load`` answers for ``text``: the value's type and repr (an int is no float, -0.0 no 0.0), or the error's
+    type and message."""
+    try:
+        value = load(text)
+    except Exception as exc:  # noqa: BLE001 - the error is the answer compared
+        return type(exc).__name__, str(exc)
+    return type(value).__name__, repr(value)
+
+
+_LONG = "1234567890123456789012"
+
+
+def _json_fast_model(text: str | bytes, limit: int) -> bool:
+    """What _hashcore.json_fast is to answer, written plainly: at most ``limit`` opening brackets (none counted after
+    a backslash inside a string), no run of 19 digits outside strings; an exact str only when ASCII."""
+    if isinstance(text, str):
+        if not text.isascii():
+            return False
+        text = text.encode("ascii")
+    openings, run, quoted, i = 0, 0, False, 0
+    while i < len(text):
+        c = text[i : i + 1]
+        if c in (b"[", b"{"):
+            openings, run = openings + 1, 0
+            if openings > limit:
+                return False
+        elif quoted:
+            if c == b"\\":
+                i += 1
+            elif c == b'"':
+                quoted = False
+        elif c.isdigit():
+            run += 1
+            if run >= 19:
+                return False
+        else:
+            run, quoted = 0, c == b'"'
+        i += 1
+    return True
+
+
+_JSON_TEXTS = [
+    "",
+    " ",
+    "{}",
+    "[]",
+    '{"a":1}',
+    f'{{"a":{_LONG}}}',
+    f'{{"a":-{_LONG}}}',
+    f'{{"a":"{_LONG}"}}',
+    f'{{"a":"\\"","b":{_LONG}}}',  # an escaped quote, then a long number outside the string
+    f'{{"a":"\\\\","b":{_LONG}}}',  # an escaped backslash: the next quote closes the string
+    f'{{"a":"\\\\\\"{_LONG}"}}',  # backslash, escaped quote: still inside
+    f'"abc {_LONG}',  # unterminated: no JSON
+    f"{_LONG[:18]}",
+    f"{_LONG[:19]}",
+    f"-{_LONG[:18]}",
+    f"0.{_LONG}",
+    f"1.5e{_LONG[:3]}",
+    "1e400",
+    "-0.0",
+    "0.1",
+    "9223372036854775807",
+    "18446744073709551616",
+    f"[{_LONG[:10]},{_LONG[:10]}]",
+    f"[{_LONG[:10]}.{_LONG[:10]}]",
+    '{"a":"x\\[","b":[1]}',  # a bracket after a backslash: no JSON
+    '{"a":"\\ud800"}',  # a lone surrogate: json reads it, orjson does not
+    '{"a":"\\ud83d\\ude00"}',
+    '{"a":"é"}',
+    '{"a":1,"a":2}',
+    "NaN",
+    "[Infinity]",
+    "\ufeff{}",
+    "[" * 512 + "]" * 512,
+    "[" * 513 + "]" * 513,
+    '"' + "[" * 600 + '"',
+    "[" * 100 + f'"{_LONG}"' + "]" * 100,
+    '{"a":[1,2,{"b":null}],"c":true,"d":false}',
+]
+
+
+@needs_native
+@pytest.mark.parametrize("text", _JSON_TEXTS, ids=lambda t: repr(t)[:40])
+@pytest.mark.parametrize("form", ["str", "bytes", "latin1", "bytearray", "memoryview"])
+def test_json_loads_answers_as_the_reference_does(text: str, form: str) -> None:
+    """Adversary: a stored body or input edited so that the fast path reads it otherwise than the reference (a long
+    number hidden behind an escaped quote, a bracket after a backslash, depth in strings, bytes that are no UTF-8):
+    json_loads gives the same value or the same error either way."""
+    raw = text.encode("utf-8", "surrogatepass")
+    form_of: Any = {
+        "str": text,
+        "bytes": raw,
+        "latin1": text.encode("latin-1", "replace"),
+        "bytearray": bytearray(raw),
+        "memoryview": memoryview(raw),
+    }[form]
+    assert _loaded(canonical.json_loads, form_of) == _loaded(canonical._json_loads_py, form_of)
+
+
+@needs_native
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet='[]{}"\\0123456789.,:-eE a\u00e9', max_size=60))
+def test_json_loads_answers_as_the_reference_does_on_any_text(text: str) -> None:
+    for form in (text, text.encode("utf-8")):
+        assert _loaded(canonical.json_loads, form) == _loaded(canonical._json_loads_py, form)
+        assert NATIVE.json_fast(form, 3) is _json_fast_model(form, 3)
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(alphabet='ab"\\0123456789[{', max_size=30),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@needs_native
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_JSON_VALUES)
+def test_json_loads_reads_any_json_as_the_reference_does(value: Any) -> None:
+    import json
+
+    text = json.dumps(value)
+    assert _loaded(canonical.json_loads, text) == _loaded(canonical._json_loads_py, text)
+
+
+@needs_native
+def test_the_json_precheck_declines_what_it_cannot_read_in_place() -> None:
+    fast = NATIVE.json_fast
+    assert fast("{}", 512) is True and fast(b"{}", 512) is True
+    assert fast('{"a":"\u00e9"}', 512) is False  # not ASCII: its UTF-8 form would be a copy
+    assert fast(bytearray(b"{}"), 512) is False and fast(memoryview(b"{}"), 512) is False
+    assert fast(type("S", (str,), {})("{}"), 512) is False
+    assert fast("[[]]", 1) is False and fast("[[]]", 2) is True
+    assert fast(f'["{_LONG}"]', 512) is True and fast(f"[{_LONG}]", 512) is False
+    with pytest.raises(TypeError):
+        fast("{}")

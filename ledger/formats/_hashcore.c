@@ -1119,6 +1119,65 @@ static PyObject *flatten(PyObject *module, PyObject *const *args, Py_ssize_t nar
     return result;
 }
 
+/* json_fast(text, limit) -> bool: whether canonical.json_loads may hand ``text`` straight to orjson, which then
+   answers what canonical._json_loads_py answers for it (False: the Python path decides). True only for an exact str
+   of ASCII characters or exact bytes holding at most ``limit`` opening brackets ('[', '{'; none follows a
+   backslash: where one does the text is no JSON and orjson refuses it) - then it nests no deeper, and
+   check_json_depth passes it - and no run of 19 or more ASCII digits outside strings (a number orjson and json may
+   read differently). A run inside a string is read the same by both; a string is what lies between two quotes not
+   escaped by a backslash, which for any text orjson accepts (RFC 8259) is exactly its strings. Reads the object's
+   own bytes, nothing is copied. */
+static PyObject *json_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)module;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "json_fast(text, limit)");
+        return NULL;
+    }
+    Py_ssize_t limit = PyLong_AsSsize_t(args[1]);
+    if (limit == -1 && PyErr_Occurred()) return NULL;
+    PyObject *text = args[0];
+    const unsigned char *data;
+    Py_ssize_t size;
+    if (PyUnicode_CheckExact(text)) {
+#if PY_VERSION_HEX < 0x030C0000
+        if (PyUnicode_READY(text) == -1) {
+            PyErr_Clear();
+            Py_RETURN_FALSE;
+        }
+#endif
+        if (!PyUnicode_IS_ASCII(text)) Py_RETURN_FALSE; /* its UTF-8 form would be a copy: the Python path */
+        data = (const unsigned char *)PyUnicode_DATA(text);
+        size = PyUnicode_GET_LENGTH(text);
+    } else if (PyBytes_CheckExact(text)) {
+        data = (const unsigned char *)PyBytes_AS_STRING(text);
+        size = PyBytes_GET_SIZE(text);
+    } else {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t openings = 0, run = 0;
+    int quoted = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned char c = data[i];
+        if (c == '[' || c == '{') {
+            if (++openings > limit) Py_RETURN_FALSE;
+            run = 0;
+        } else if (quoted) {
+            if (c == '\\') {
+                i++; /* the escaped byte: a quote, a backslash, a letter (a '[' or '{' here is no JSON) */
+            } else if (c == '"') {
+                quoted = 0;
+            }
+        } else if (c >= '0' && c <= '9') {
+            if (++run >= 19) Py_RETURN_FALSE;
+        } else {
+            run = 0;
+            if (c == '"') quoted = 1;
+        }
+    }
+    Py_RETURN_TRUE;
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -1130,6 +1189,7 @@ static PyMethodDef methods[] = {
     {"input_hashes", (PyCFunction)(void (*)(void))input_hashes, METH_FASTCALL,
      "input_hashes(fields, secret, message, salt_bytes, prefix, canonical) -> dict | None"},
     {"json_plain", (PyCFunction)(void (*)(void))json_plain, METH_FASTCALL, "json_plain(value, budget) -> bool"},
+    {"json_fast", (PyCFunction)(void (*)(void))json_fast, METH_FASTCALL, "json_fast(text, limit) -> bool"},
     {"flatten", (PyCFunction)(void (*)(void))flatten, METH_FASTCALL, "flatten(value, escape) -> dict | None"},
     {"proof_walk", (PyCFunction)(void (*)(void))proof_walk, METH_FASTCALL,
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},

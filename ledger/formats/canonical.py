@@ -262,9 +262,26 @@ def deeper_than(text: str | bytes, limit: int) -> bool:
     return openings > limit and json_depth(text) > limit
 
 
+_NATIVE_JSON_FAST = getattr(NATIVE, "json_fast", None) if _fast_loads is not None else None  # None: not built
+
+
 def json_loads(text: str | bytes) -> Any:
     """``json.loads(text)``: the same value or the same exception, parsed by orjson when that is certain to agree;
-    JSONDecodeError for a text nested deeper than :data:`MAX_JSON_DEPTH` (:func:`check_json_depth`)."""
+    JSONDecodeError for a text nested deeper than :data:`MAX_JSON_DEPTH` (:func:`check_json_depth`).
+
+    The native precheck (``_hashcore.json_fast``: one pass over the text's bytes for its depth and its long
+    numbers) sends the plain text straight to orjson; anything else, and any text orjson refuses, goes through
+    :func:`_json_loads_py`, the reference (tests/test_hashcore.py compares the two)."""
+    if _NATIVE_JSON_FAST is not None and _NATIVE_JSON_FAST(text, MAX_JSON_DEPTH):
+        try:
+            return _fast_loads(text)
+        except _FastError:
+            pass
+    return _json_loads_py(text)
+
+
+def _json_loads_py(text: str | bytes) -> Any:
+    """The reference of :func:`json_loads` (no native code)."""
     check_json_depth(text)
     if _fast_loads is None:
         return json.loads(text)

@@ -59,7 +59,7 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
-from ..storage.store import streaming_cache
+from ..storage.store import placeholder, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
@@ -907,8 +907,10 @@ class _DepartmentRun:
                 parsed.append((body, value))
         commitments: list[tuple[int, dict[str, Any], str]] = []
         self.facts.prepare(parsed)
+        counted: tuple[list[str], list[str], list[str]] = ([], [], [])
         for seq, body in selected:
-            _count_decision(found, body)
+            found.decisions += 1
+            _count_decision(counted, body)
             if _kind(body) == "engine":
                 found.automatic += 1
                 _rerun(
@@ -935,6 +937,9 @@ class _DepartmentRun:
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"]))
+        found.outcomes.update(counted[0])
+        found.reasons.update(counted[1])
+        found.rules.update(counted[2])
         if commitments:
             # the record's field-by-field commitment is to the stored input, for the decisions whose input passed
             # the checks before it; each input parsed once (above), not again
@@ -1113,29 +1118,23 @@ def _kind(body: dict[str, Any]) -> str | None:
 
 
 def _load_inputs(ledger: Ledger, digests: list[str]) -> dict[str, str]:
-    found: dict[str, str] = {}
     unique = list(dict.fromkeys(digests))
+    head = f"SELECT digest, document FROM {DecisionInput.__tablename__} WHERE digest"  # noqa: S608
     with ledger.engine.connect() as conn:
-        for i in range(0, len(unique), 900):
-            found.update(
-                conn.execute(
-                    select(col(DecisionInput.digest), col(DecisionInput.document)).where(
-                        col(DecisionInput.digest).in_(unique[i : i + 900])
-                    )
-                ).all()
-            )
-    return found
+        return dict(_in_rows(conn, head, (), unique))
 
 
-def _count_decision(report: _Chunk, body: dict[str, Any]) -> None:
-    report.decisions += 1
-    outcome = str(body.get("outcome"))
-    report.outcomes[outcome] += 1
+def _count_decision(counted: tuple[list[str], list[str], list[str]], body: dict[str, Any]) -> None:
+    """Queue a selected decision's outcome, reasons and fired rules on ``counted`` (outcomes, reasons, rules): the
+    chunk counts each list at once (``Counter.update`` counts in C, in the same order, so the counters' order of
+    first appearance, which the report keeps, is the same as counting one by one)."""
+    outcomes, said, rules = counted
+    outcomes.append(str(body.get("outcome")))
     reasons, fired = body.get("reasons"), body.get("fired")  # a list unless an insider edited the row
-    for reason in reasons if isinstance(reasons, list) else ():
-        report.reasons[str(reason)] += 1
-    for rule in fired if isinstance(fired, list) else ():
-        report.rules[str(rule)] += 1
+    if isinstance(reasons, list):
+        said.extend(map(str, reasons))
+    if isinstance(fired, list):
+        rules.extend(map(str, fired))
 
 
 def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callable[[str, str], None]) -> None:
@@ -1326,7 +1325,7 @@ def _report_mentions_altered(ledger: Ledger, report: _Chunk, dept: str, named: d
                 mentions.c.seq >= min(named),
                 mentions.c.seq <= max(named),
             )
-        ):
+        ).all():
             stored[int(seq)].add(str(digest))
     for seq in sorted(named):  # an entry not read as a body is reported as such, its rows not compared
         if stored.get(seq, set()) != named[seq]:
@@ -1362,7 +1361,7 @@ def _report_decided_again(
     last = max(seq for seq, _, _, _, _ in automatic)
     keys = sorted({key for _, _, key, _, _ in automatic})
     with ledger.engine.connect() as conn:
-        places = _places(conn, dept, keys, col(LogEntry.seq) <= last)
+        places = _places(conn, dept, keys, below=last + 1)
         shared = sorted(seq for seqs in places.values() if len(seqs) > 1 for seq in seqs)  # usually none
         first: dict[str, int] = {}  # case id -> its first automatic decision
         applicants: dict[str, tuple[int, str]] = {}  # case id -> (seq, applicant_ref) of its first decision
@@ -1519,7 +1518,7 @@ def _passed_over(
     keys = sorted({logchain.lookup_key(case) for _, case, _ in wanted})
     low, high = min(ref for _, _, ref in wanted), max(seq for seq, _, _ in wanted)
     with ledger.engine.connect() as conn:
-        places = _places(conn, dept, keys, col(LogEntry.seq) > low, col(LogEntry.seq) < high)
+        places = _places(conn, dept, keys, above=low, below=high)
         suspects = {
             (seq, case, ref): [n for n in places.get(logchain.lookup_key(case), []) if ref < n < seq]
             for seq, case, ref in wanted
@@ -1542,34 +1541,47 @@ def _passed_over(
     return out
 
 
-def _places(conn: Any, dept: str, keys: list[str], *bounds: Any) -> dict[str, list[int]]:
-    """The numbers of ``dept``'s decision-log entries whose index key (``lookup``) is one of ``keys`` and that meet
-    ``bounds`` (conditions on ``seq``), by key: one index-only query (``ix_logentry_lookup``) per 900 keys."""
-    places: dict[str, list[int]] = defaultdict(list)
+def _in_rows(
+    conn: Any, head: str, fixed: tuple[Any, ...], keys: list[Any], tail: str = "", after: tuple[Any, ...] = ()
+) -> Iterator[Any]:
+    """The rows of ``head`` + `` IN (...)`` + ``tail`` for ``keys``, 900 keys per query, as driver-level statements
+    (as decisions._decided_automatically and issuance._existing_ids): SQLAlchemy renders an expanding IN's every key
+    on every call, more than the indexed look-up itself costs; the same query, the same index. ``head`` holds
+    ``{mark}`` for each of ``fixed``, ``tail`` for each of ``after`` (the driver's own placeholder)."""
+    mark = placeholder(conn.dialect.paramstyle)
+    head, tail = head.format(mark=mark), tail.format(mark=mark)
     for i in range(0, len(keys), 900):
-        for seq, key in conn.execute(
-            select(col(LogEntry.seq), col(LogEntry.lookup)).where(
-                col(LogEntry.log) == LOG_DECISIONS,
-                col(LogEntry.department_id) == dept,
-                col(LogEntry.lookup).in_(keys[i : i + 900]),
-                *bounds,
-            )
-        ):
-            places[str(key)].append(int(seq))
+        part = keys[i : i + 900]
+        yield from conn.exec_driver_sql(
+            f"{head} IN ({', '.join([mark] * len(part))}){tail}", (*fixed, *part, *after)
+        ).all()
+
+
+_LOG_TABLE = LogEntry.__tablename__
+_IN_DEPARTMENT_LOG = f"FROM {_LOG_TABLE} WHERE log = {{mark}} AND department_id = {{mark}} AND"
+
+
+def _places(
+    conn: Any, dept: str, keys: list[str], *, above: int | None = None, below: int | None = None
+) -> dict[str, list[int]]:
+    """The numbers of ``dept``'s decision-log entries whose index key (``lookup``) is one of ``keys`` and numbered
+    above ``above`` and below ``below`` (when given), by key: one index-only query (``ix_logentry_lookup``) per 900
+    keys."""
+    places: dict[str, list[int]] = defaultdict(list)
+    bounds = [(">", above), ("<", below)]
+    tail = "".join(f" AND seq {op} {{mark}}" for op, bound in bounds if bound is not None)
+    after = tuple(bound for _, bound in bounds if bound is not None)
+    head = f"SELECT seq, lookup {_IN_DEPARTMENT_LOG} lookup"
+    for seq, key in _in_rows(conn, head, (LOG_DECISIONS, dept), keys, tail, after):
+        places[str(key)].append(int(seq))
     return places
 
 
 def _bodies(conn: Any, dept: str, seqs: list[int]) -> Iterator[tuple[int, str]]:
     """(seq, stored body text) of ``dept``'s decision-log entries numbered ``seqs``, 900 numbers per query."""
-    for i in range(0, len(seqs), 900):
-        for seq, text in conn.execute(
-            select(col(LogEntry.seq), col(LogEntry.body)).where(
-                col(LogEntry.log) == LOG_DECISIONS,
-                col(LogEntry.department_id) == dept,
-                col(LogEntry.seq).in_(seqs[i : i + 900]),
-            )
-        ):
-            yield int(seq), text
+    head = f"SELECT seq, body {_IN_DEPARTMENT_LOG} seq"
+    for seq, text in _in_rows(conn, head, (LOG_DECISIONS, dept), seqs):
+        yield int(seq), text
 
 
 def _add_log_discrepancies(ledger: Ledger, report: ReplayReport, dept: str, found: list[logchain.Discrepancy]) -> None:
