@@ -6,6 +6,13 @@ writes of the last session looked at first.
    else, a page link kept from another listing) was refused with a 422, and the assertion was gone with it. Every
    other subject request (giving consent, the holder's list of reads) checks the request before it spends; the
    listing now does too.
+2. The provenance timeline (public, and the issuer's or auditor's full one) read the certificate's anchoring,
+   signature and status from the chain for the batch its store row names, without checking that the certificate
+   is in that batch. An insider who pointed a revoked certificate's row at another anchored batch of its department
+   made every timeline say "valid", with the other batch's anchoring and signature shown as chain facts, while
+   every verifier (the document's own proof) said revoked. The timeline now recomputes the certificate's proof from
+   the batch's stored leaves, as digest verification, status changes and reconcile do, and a row that does not
+   lead to its batch's root is refused (409, reconcile names it), never shown with another batch's facts.
 """
 
 from __future__ import annotations
@@ -13,10 +20,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import update
 
 from ledger.client import Ledger
-from ledger.errors import InputError
-from ledger.services import consent
+from ledger.errors import InputError, StateError
+from ledger.services import consent, provenance, status
+from ledger.services.verify import ChainView, verify_certificate
+from ledger.storage.models import Certificate
 
 from . import consent_support
 from .api_support import issue
@@ -41,3 +51,29 @@ def test_a_listing_refused_for_its_cursor_does_not_cost_the_person_their_asserti
     # the same assertion, with a cursor that is right, still lists the person's consents
     listed = consent.list_consents(ledger, assertion=signed, now=now, providers=consent_support.PROVIDERS, limit=10)
     assert given.id in {c.id for c in listed}
+
+
+def test_a_timeline_does_not_show_another_batchs_chain_facts_for_a_certificate_an_insider_moved(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    (revoked,) = issue(ledger, fresh_department, 1)
+    (other,) = issue(ledger, fresh_department, 1)  # another batch of the same department, anchored and valid
+    status.revoke(ledger, revoked["digest"], "fraud", fresh_department)
+    now = _now()
+    before = provenance.timeline(ledger, revoked["digest"], now=now)
+    assert before["status"] == "revoked"
+    report = verify_certificate(revoked, ChainView(ledger.chain))
+    assert not report.ok and "revoked" in str([c for c in report.checks if c.name == "status"])
+    # the insider moves the row to the other batch (its leaf index there too)
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(Certificate)
+            .where(Certificate.digest == revoked["digest"])  # type: ignore[arg-type]
+            .values(batch_root=other["anchor"]["root"], leaf_index=0)
+        )
+    for private in (False, True):
+        with pytest.raises(StateError) as refused:
+            provenance.timeline(ledger, revoked["digest"], now=now, private=private)
+        assert "batch" in str(refused.value) and "reconcile" in str(refused.value)
+    # the moved-to certificate's own timeline is untouched
+    assert provenance.timeline(ledger, other["digest"], now=now)["status"] == "valid"

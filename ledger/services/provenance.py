@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import InputError, LedgerError, NotFoundError
+from ..errors import InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID
@@ -25,7 +25,7 @@ from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
-from ..storage.store import Batch, Certificate, StatusChange
+from ..storage.store import Batch, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
 from .verify import could_act_in
 
@@ -540,6 +540,15 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
         batch = conn.execute(select(Batch).where(Batch.root == cert.batch_root)).first() if cert else None  # type: ignore[arg-type,union-attr]
     if cert is None or batch is None:
         raise NotFoundError(f"certificate {key} was not issued through this ledger")
+    # The chain facts below are read for the batch the store row names: only once the row's proof, recomputed from
+    # that batch's stored leaves, leads to its root (as status changes and digest verification require), or an
+    # insider who moved a revoked certificate's row to another batch would have it shown valid, as chain facts.
+    root = parse_hex32(batch.root)
+    if not checks_core.merkle_proof(parse_hex32(key), batch_proof(batch.leaves, batch.nodes, cert.leaf_index), root)[0]:
+        raise StateError(
+            f"the store's record of certificate {key} does not lead to the root of the batch it names: the row or "
+            "its batch was altered (ledger reconcile names it), so no chain fact of that batch is its own"
+        )
     blocks = _Blocks(ledger)
     stated = _stated_type(ledger, cert)
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
