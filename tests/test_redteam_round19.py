@@ -13,11 +13,15 @@ writes of the last session looked at first.
    every verifier (the document's own proof) said revoked. The timeline now recomputes the certificate's proof from
    the batch's stored leaves, as digest verification, status changes and reconcile do, and a row that does not
    lead to its batch's root is refused (409, reconcile names it), never shown with another batch's facts.
+3. The same timeline parsed the row's ``issued_at`` text as it came: an insider's edit of that one column made the
+   public timeline a 500 (an unclassified error, logged as a gateway failure). The issuance event is now shown
+   with its time unknown; the chain facts, which do not come from that column, are shown as before.
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from sqlalchemy import update
@@ -29,7 +33,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Certificate
 
 from . import consent_support
-from .api_support import issue
+from .api_support import Clock, assert_problem, issue, make_client
 
 
 def _now() -> datetime:
@@ -77,3 +81,25 @@ def test_a_timeline_does_not_show_another_batchs_chain_facts_for_a_certificate_a
         assert "batch" in str(refused.value) and "reconcile" in str(refused.value)
     # the moved-to certificate's own timeline is untouched
     assert provenance.timeline(ledger, other["digest"], now=now)["status"] == "valid"
+
+
+@pytest.mark.parametrize("moved", [False, True])
+def test_the_public_timeline_of_a_row_an_insider_edited_is_an_answer_not_a_server_error(
+    ledger: Ledger, fresh_department: str, moved: bool
+) -> None:
+    (doc,) = issue(ledger, fresh_department, 1)
+    (other,) = issue(ledger, fresh_department, 1)
+    client = make_client(ledger, Clock())
+    changes: dict[str, Any] = (
+        {"batch_root": other["anchor"]["root"], "leaf_index": 0} if moved else {"issued_at": "not a time"}
+    )
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(**changes))  # type: ignore[arg-type]
+    answer = client.get(f"/public/certificates/{doc['digest']}/timeline")
+    if moved:
+        assert_problem(answer, 409)
+    else:
+        assert answer.status_code == 200, answer.text
+        issued = [e for e in answer.json()["events"] if e["kind"] == "issued"]
+        assert issued and issued[0]["at"] is None  # the store's time is unreadable: shown as unknown
+        assert answer.json()["status"] == "valid"

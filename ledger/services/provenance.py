@@ -40,6 +40,15 @@ def _iso(value: datetime | int | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
+def _stored_iso(text: object) -> str | None:
+    """A time the store's row holds as text (``Certificate.issued_at``), or None when an edit left no time there
+    (the event is still shown, its time unknown: a row's edit must not fail the whole timeline)."""
+    try:
+        return _iso(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
+        return None
+
+
 class _Blocks:
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
@@ -555,7 +564,7 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     events = [
         _event(
             "issued",
-            _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
+            _stored_iso(cert.issued_at),
             says(("event_summary.issued", {"type": shown, "issuer": cert.department_id})),
             "store",
             issuer=cert.department_id,
