@@ -16,6 +16,10 @@ writes of the last session looked at first.
 3. The same timeline parsed the row's ``issued_at`` text as it came: an insider's edit of that one column made the
    public timeline a 500 (an unclassified error, logged as a gateway failure). The issuance event is now shown
    with its time unknown; the chain facts, which do not come from that column, are shown as before.
+4. The timeline read the status history under the department the row names. Round 13 made every request relying
+   on the row's issuer compare it with the issuer the sealed fields state, but the public timeline (and an
+   auditor's) never asked: an insider who moved a revoked certificate's row to another department had the public
+   timeline say "valid, issued by" that department. The timeline now makes the same comparison (409 naming both).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from ledger.services.verify import ChainView, verify_certificate
 from ledger.storage.models import Certificate
 
 from . import consent_support
-from .api_support import Clock, assert_problem, issue, make_client
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 
 
 def _now() -> datetime:
@@ -103,3 +107,20 @@ def test_the_public_timeline_of_a_row_an_insider_edited_is_an_answer_not_a_serve
         issued = [e for e in answer.json()["events"] if e["kind"] == "issued"]
         assert issued and issued[0]["at"] is None  # the store's time is unreadable: shown as unknown
         assert answer.json()["status"] == "valid"
+
+
+def test_a_timeline_does_not_read_the_status_of_a_certificate_under_a_department_an_insider_moved_it_to(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    (doc,) = issue(ledger, fresh_department, 1)
+    status.revoke(ledger, doc["digest"], "fraud", fresh_department)
+    with ledger.engine.begin() as conn:  # the row names HOSP, under which the chain records no status of it
+        conn.execute(update(Certificate).where(Certificate.digest == doc["digest"]).values(department_id="HOSP"))  # type: ignore[arg-type]
+    client = make_client(ledger, Clock())
+    assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline"), 409)
+    assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline.html"), 409)
+    auditor = bearer(login(client, ledger, "AUD"))
+    assert_problem(client.get(f"/certificates/{doc['digest']}/provenance", headers=auditor), 409)
+    for private in (False, True):
+        with pytest.raises(StateError, match=f"sealed fields were issued by '{fresh_department}'"):
+            provenance.timeline(ledger, doc["digest"], now=_now(), private=private)

@@ -27,6 +27,7 @@ from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
 from ..storage.store import Batch, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
+from .issuance import check_custodian
 from .verify import could_act_in
 
 
@@ -558,6 +559,9 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
             f"the store's record of certificate {key} does not lead to the root of the batch it names: the row or "
             "its batch was altered (ledger reconcile names it), so no chain fact of that batch is its own"
         )
+    # the row's issuer decides whose status history is read: its sealed fields must name it too (as every request
+    # relying on the row's issuer checks), or a row moved to a department that never changed its status reads valid
+    check_custodian(ledger, key, cert.department_id)
     blocks = _Blocks(ledger)
     stated = _stated_type(ledger, cert)
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
