@@ -24,6 +24,7 @@ writes of the last session looked at first.
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,7 +54,12 @@ def test_a_listing_refused_for_its_cursor_does_not_cost_the_person_their_asserti
     signed = consent_support.assertion(ledger, consent_support.identifier(doc), now, consent.listing_request(ledger))
     with pytest.raises(InputError) as refused:
         consent.list_consents(
-            ledger, assertion=signed, now=now, providers=consent_support.PROVIDERS, after="f" * 24, limit=10
+            ledger,
+            assertion=signed,
+            now=now,
+            providers=consent_support.PROVIDERS,
+            after=secrets.token_hex(12),
+            limit=10,
         )
     assert refused.value.field == "after"
     # the same assertion, with a cursor that is right, still lists the person's consents
