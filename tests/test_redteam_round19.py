@@ -20,6 +20,14 @@ writes of the last session looked at first.
    on the row's issuer compare it with the issuer the sealed fields state, but the public timeline (and an
    auditor's) never asked: an insider who moved a revoked certificate's row to another department had the public
    timeline say "valid, issued by" that department. The timeline now makes the same comparison (409 naming both).
+5. The public W3C status list of a batch (``GET /public/status-lists/{department}/{root}/{purpose}``) set bit i
+   for the certificate the store's rows put at leaf i of that department's batch: an insider who moved a revoked
+   certificate's row to another department, or gave it another leaf index, cleared its bit (or set another's),
+   and a relying party reading the list took the revoked certificate for valid. The bits are now those of the
+   batch's stored leaves, which must lead to the anchored root (a list of a batch whose leaves were edited is
+   refused); the rows are not read. The sorted-pair tree does not fix the order of two sibling leaves, so a swap
+   of siblings in the leaves themselves still leads to the root: a verifier checks its own bit against the chain
+   (``statuslist.check_entries``), as before.
 """
 
 from __future__ import annotations
@@ -29,13 +37,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
-from ledger.services import consent, provenance, status
+from ledger.services import consent, provenance, status, statuslist
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import Certificate
+from ledger.storage.models import Batch, Certificate
 
 from . import consent_support
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
@@ -130,3 +138,39 @@ def test_a_timeline_does_not_read_the_status_of_a_certificate_under_a_department
     for private in (False, True):
         with pytest.raises(StateError, match=f"sealed fields were issued by '{fresh_department}'"):
             provenance.timeline(ledger, doc["digest"], now=_now(), private=private)
+
+
+def _revocation_bits(ledger: Ledger, department: str, root: str) -> set[int]:
+    listed = statuslist.list_credential(ledger, department, root, "revocation", base="https://gw.example")
+    raw = statuslist.decode(listed["credentialSubject"]["encodedList"])
+    return {i for i in range(4) if statuslist.bit(raw, i)}
+
+
+@pytest.mark.parametrize("edit", ["department", "leaf_index"])
+def test_a_published_status_list_keeps_the_bit_of_a_revoked_certificate_whose_row_an_insider_edited(
+    ledger: Ledger, fresh_department: str, edit: str
+) -> None:
+    docs = issue(ledger, fresh_department, 2)
+    root = docs[0]["anchor"]["root"]
+    revoked = docs[1]["digest"]
+    status.revoke(ledger, revoked, "fraud", fresh_department)
+    index = statuslist.leaf_index(ledger, revoked)
+    assert _revocation_bits(ledger, fresh_department, root) == {index}
+    changes: dict[str, Any] = {"department_id": "HOSP"} if edit == "department" else {"leaf_index": 1 - index}
+    with ledger.engine.begin() as conn:
+        conn.execute(update(Certificate).where(Certificate.digest == revoked).values(**changes))  # type: ignore[arg-type]
+    # the list a W3C verifier reads still says what the chain says of the certificate at that leaf
+    assert _revocation_bits(ledger, fresh_department, root) == {index}
+
+
+def test_a_status_list_of_a_batch_whose_stored_leaves_were_edited_is_refused(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    docs = issue(ledger, fresh_department, 2)
+    root = docs[0]["anchor"]["root"]
+    status.revoke(ledger, docs[1]["digest"], "fraud", fresh_department)
+    with ledger.engine.begin() as conn:  # the revoked digest's leaf overwritten: its bit would never be set
+        leaves = bytes(conn.execute(select(Batch.leaves).where(Batch.root == root)).scalar_one())  # type: ignore[call-overload,arg-type]
+        conn.execute(update(Batch).where(Batch.root == root).values(leaves=leaves[:32] + bytes(32)))  # type: ignore[arg-type]
+    with pytest.raises(StateError, match="leaves"):
+        statuslist.list_credential(ledger, fresh_department, root, "revocation", base="https://gw.example")
