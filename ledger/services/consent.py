@@ -734,13 +734,18 @@ def list_consents(
                 f"{request_digest(wanted)} of {canonical_json(wanted).decode()} (docs/privacy.md)",
                 field="assertion.request",
             )
-        subject = authenticate(ledger, assertion, request=wanted, now=now or datetime.now(UTC), providers=providers)
+        subject = authenticate(
+            ledger, assertion, request=wanted, now=now or datetime.now(UTC), providers=providers, spend=False
+        )
         query = query.where(Consent.subject_ref == subject.ref)  # type: ignore[arg-type]
     with ledger.engine.connect() as conn:
         rows = _keyset.page(
             conn, query, col(Consent.given_at), col(Consent.id), after=after, limit=limit, noun="consent"
         )
-        return [Consent.model_validate(r._mapping) for r in rows]
+        found = [Consent.model_validate(r._mapping) for r in rows]
+    if assertion is not None:  # spent once the page asked for is known good: a bad cursor costs no assertion
+        spend_assertion(ledger, subject)
+    return found
 
 
 # -- what grants rely on ------------------------------------------------------------------------------------------

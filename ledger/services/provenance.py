@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import InputError, LedgerError, NotFoundError
+from ..errors import InputError, LedgerError, NotFoundError, StateError
 from ..formats import checks as checks_core
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID
@@ -25,8 +25,9 @@ from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
-from ..storage.store import Batch, Certificate, StatusChange
+from ..storage.store import Batch, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
+from .issuance import check_custodian
 from .verify import could_act_in
 
 
@@ -38,6 +39,15 @@ def _iso(value: datetime | int | None) -> str | None:
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _stored_iso(text: object) -> str | None:
+    """A time the store's row holds as text (``Certificate.issued_at``), or None when an edit left no time there
+    (the event is still shown, its time unknown: a row's edit must not fail the whole timeline)."""
+    try:
+        return _iso(datetime.fromisoformat(str(text).replace("Z", "+00:00")))
+    except (ValueError, OverflowError):
+        return None
 
 
 class _Blocks:
@@ -540,13 +550,25 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
         batch = conn.execute(select(Batch).where(Batch.root == cert.batch_root)).first() if cert else None  # type: ignore[arg-type,union-attr]
     if cert is None or batch is None:
         raise NotFoundError(f"certificate {key} was not issued through this ledger")
+    # The chain facts below are read for the batch the store row names: only once the row's proof, recomputed from
+    # that batch's stored leaves, leads to its root (as status changes and digest verification require), or an
+    # insider who moved a revoked certificate's row to another batch would have it shown valid, as chain facts.
+    root = parse_hex32(batch.root)
+    if not checks_core.merkle_proof(parse_hex32(key), batch_proof(batch.leaves, batch.nodes, cert.leaf_index), root)[0]:
+        raise StateError(
+            f"the store's record of certificate {key} does not lead to the root of the batch it names: the row or "
+            "its batch was altered (ledger reconcile names it), so no chain fact of that batch is its own"
+        )
+    # the row's issuer decides whose status history is read: its sealed fields must name it too (as every request
+    # relying on the row's issuer checks), or a row moved to a department that never changed its status reads valid
+    check_custodian(ledger, key, cert.department_id)
     blocks = _Blocks(ledger)
     stated = _stated_type(ledger, cert)
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left
     events = [
         _event(
             "issued",
-            _iso(datetime.fromisoformat(cert.issued_at.replace("Z", "+00:00"))),
+            _stored_iso(cert.issued_at),
             says(("event_summary.issued", {"type": shown, "issuer": cert.department_id})),
             "store",
             issuer=cert.department_id,

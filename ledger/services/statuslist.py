@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, NotFoundError, StateError
 
 # re-exported: callers keep saying statuslist.encode, statuslist.PURPOSES, ... (formats/bitstring.py)
 from ..formats.bitstring import (
@@ -74,25 +74,33 @@ def list_credential(
     view: Any = None,
 ) -> dict[str, Any]:
     """The BitstringStatusListCredential of ``department``'s batch ``root`` for ``purpose``, as of ``block``
-    (default: the head): bits from the department's status event stream on chain, leaf indexes from this ledger's
-    store. NotFoundError for a batch this ledger did not issue. ``view``: a long-lived ChainView (the gateway's),
+    (default: the head): bits from the department's status event stream on chain, leaf positions from the batch's
+    stored leaves, which must lead to its root (the certificate rows' issuer and leaf index are not read: an insider
+    editing one would clear a revoked certificate's bit). NotFoundError for a batch this ledger did not issue,
+    StateError for stored leaves that do not lead to the root. ``view``: a long-lived ChainView (the gateway's),
     whose department streams are read once and then only brought up to new heads."""
     from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
-    from ..storage.store import Certificate
+    from ..storage.store import Batch, batch_tree
     from .verify import ChainView
 
     dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
     root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
     url = list_url(base, department, root_bytes, purpose)
     with ledger.engine.connect() as conn:
-        rows = conn.execute(
-            select(Certificate.digest, Certificate.leaf_index).where(  # type: ignore[call-overload]
-                Certificate.batch_root == hex32(root_bytes), Certificate.department_id == department
+        leaves = conn.execute(
+            select(Batch.leaves).where(  # type: ignore[call-overload]
+                Batch.root == hex32(root_bytes), Batch.department_id == department
             )
-        ).all()
-    if not rows:
+        ).scalar()
+    if not leaves:
         raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
+    leaves = bytes(leaves)
+    if len(leaves) % 32 or batch_tree(leaves).root != root_bytes:
+        raise StateError(
+            f"the stored leaves of batch {hex32(root_bytes)} do not lead to its root: the batch was altered in the "
+            "database (ledger reconcile names it), so no status list of it is published"
+        )
     chain = ledger.chain
     if view is None:
         view = ChainView(chain, ledger.settings.confirmations, status_lookup="herd")
@@ -103,10 +111,10 @@ def list_credential(
     stream = view.department_stream(department, upto)
     codes = PURPOSES[purpose]
     set_bits = set()
-    for digest, index in rows:
-        last = stream.last((dept, root_bytes, parse_hex32(digest)), upto)
+    for index in range(len(leaves) // 32):
+        last = stream.last((dept, root_bytes, leaves[32 * index : 32 * index + 32]), upto)
         if last is not None and last[0] in codes:
-            set_bits.add(int(index))
+            set_bits.add(index)
     anchor = {"chain_id": chain.chain_id, "registry": chain.deployment.registry}
     return {
         "@context": [VC_V2, PL_CERT_V1],
