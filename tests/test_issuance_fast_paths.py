@@ -426,7 +426,7 @@ def test_a_file_changed_between_the_passes_is_caught_as_without_the_shortcut(
 
     raised: BaseException | None = None
     try:
-        issuance.issue_file(parallel, path, fresh_department, batch_size=5, progress=change)
+        issuance.issue_file(parallel, path, fresh_department, batch_size=25, progress=change)
     except LedgerError as exc:
         raised = exc
     assert changed
