@@ -168,6 +168,7 @@ DATABASE_AGNOSTIC = {
     "test_api_models": "the gateway's request models and their patterns, no request sent; no ledger",
     "test_bench_charts": "bench/charts.py's SVG from fixed figures; no ledger",
     "test_hashcore": "the native hashing core against the Python reference; no ledger",
+    "test_chain_decode": "view-call outputs reshaped against web3's normalisers, from the ABIs; no ledger",
     "test_redteam_round6_applicant": "the shipped rule sets evaluated on incomplete applications; no ledger",
     # Single tests ("module::function", every parameter of it) in modules that otherwise read and write the
     # database: these ones ask for no ledger, or only read files and the chain.
