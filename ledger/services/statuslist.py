@@ -81,7 +81,7 @@ def list_credential(
     whose department streams are read once and then only brought up to new heads."""
     from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
-    from ..storage.store import Batch, batch_tree
+    from ..storage.store import Batch, batch_tree, stored_blob
     from .verify import ChainView
 
     dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
@@ -95,8 +95,8 @@ def list_credential(
         ).scalar()
     if not leaves:
         raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
-    leaves = bytes(leaves)
-    if len(leaves) % 32 or batch_tree(leaves).root != root_bytes:
+    leaves = stored_blob(leaves)
+    if not leaves or len(leaves) % 32 or batch_tree(leaves).root != root_bytes:
         raise StateError(
             f"the stored leaves of batch {hex32(root_bytes)} do not lead to its root: the batch was altered in the "
             "database (ledger reconcile names it), so no status list of it is published"

@@ -1,0 +1,83 @@
+"""Red team, round 20: the native JSON precheck, replay's driver-level look-ups, insert_rows' memo, and round 19's
+fixes (the timeline and status list bound to the batch's stored leaves, the custodian check in the timeline).
+
+1. Round 19 made the public timeline and the public W3C status list read the batch's stored ``leaves`` and
+   ``nodes`` and the row's ``leaf_index``. SQLite keeps a text or a number in any column: an insider writing one
+   there made both public pages a 500 (``bytes(str)``, ``0 <= "one"``), and ``ledger reconcile`` stopped on it
+   instead of naming the batch. A blob of another type now reads as no bytes and an index that is no integer as
+   no proof: what an altered blob gives, a refusal (409) that reconcile names.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text, update
+
+from ledger.client import Ledger
+from ledger.services import reconcile, status
+from ledger.storage.models import Batch, Certificate
+
+from .api_support import Clock, assert_problem, issue, make_client
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+@contextlib.contextmanager
+def _insider_edit(ledger: Ledger, model: Any, key: Any, value: str, **changes: Any) -> Iterator[None]:
+    columns = [getattr(model, name) for name in changes]
+    with ledger.engine.begin() as conn:
+        before = dict(zip(changes, conn.execute(select(*columns).where(key == value)).one(), strict=True))
+        conn.execute(update(model).where(key == value).values(**changes))
+    try:
+        yield
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(update(model).where(key == value).values(**before))
+
+
+def _raw(ledger: Ledger, statement: str, **values: Any) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text(statement), values)
+
+
+def test_text_or_a_number_where_a_batch_keeps_bytes_is_a_refusal_not_a_server_error(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps only bytes in a bytea column and integers in an integer one")
+    docs = issue(ledger, fresh_department, 2)
+    doc, root = docs[0], docs[0]["anchor"]["root"]
+    status.revoke(ledger, doc["digest"], "fraud", fresh_department)
+    client = make_client(ledger, Clock())
+    timeline = f"/public/certificates/{doc['digest']}/timeline"
+    listed = f"/public/status-lists/{fresh_department}/{root}/revocation"
+    key, digest = bytes.fromhex(root[2:]), bytes.fromhex(doc["digest"][2:])
+    with ledger.engine.connect() as conn:
+        leaves, nodes = conn.execute(select(Batch.leaves, Batch.nodes).where(Batch.root == root)).one()  # type: ignore[call-overload,arg-type]
+        index = conn.execute(select(Certificate.leaf_index).where(Certificate.digest == doc["digest"])).scalar()  # type: ignore[call-overload,arg-type]
+    try:
+        for value in ("edited", 1.5):
+            _raw(ledger, "UPDATE batch SET leaves = :v WHERE root = :r", v=value, r=key)
+            assert_problem(client.get(timeline), 409)
+            assert_problem(client.get(listed), 409)
+            # and reconcile names the batch instead of stopping on it
+            assert not reconcile.reconcile(ledger, departments=[fresh_department], check_bodies=False).ok
+            _raw(ledger, "UPDATE batch SET leaves = :v, nodes = :n WHERE root = :r", v=leaves, n=value, r=key)
+            # the run roots are not needed below 64 leaves: the answers stay the chain's
+            assert client.get(timeline).json()["status"] == "revoked"
+            assert client.get(listed).status_code == 200
+            _raw(ledger, "UPDATE batch SET nodes = :n WHERE root = :r", n=nodes, r=key)
+        for value in ("one", b"\x01"):
+            _raw(ledger, "UPDATE certificate SET leaf_index = :v WHERE digest = :d", v=value, d=digest)
+            assert_problem(client.get(timeline), 409)
+    finally:
+        _raw(ledger, "UPDATE batch SET leaves = :v, nodes = :n WHERE root = :r", v=leaves, n=nodes, r=key)
+        _raw(ledger, "UPDATE certificate SET leaf_index = :v WHERE digest = :d", v=index, d=digest)
+    assert client.get(timeline).json()["status"] == "revoked"
