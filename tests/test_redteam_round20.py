@@ -6,6 +6,11 @@ fixes (the timeline and status list bound to the batch's stored leaves, the cust
    there made both public pages a 500 (``bytes(str)``, ``0 <= "one"``), and ``ledger reconcile`` stopped on it
    instead of naming the batch. A blob of another type now reads as no bytes and an index that is no integer as
    no proof: what an altered blob gives, a refusal (409) that reconcile names.
+2. Round 19's custodian check in the timeline compares the row's issuer with the sealed fields, and has nothing to
+   compare once a certificate is erased: an insider who moved an erased, revoked certificate's row (and its batch's)
+   to another department had the public and auditor's timeline say "valid, issued by" that department, whose status
+   history of it is empty. The timeline now refuses a row whose batch is another department's, and a batch the
+   store says was anchored that the chain has no anchoring of by the row's department (409, reconcile names it).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import pytest
 from sqlalchemy import select, text, update
 
 from ledger.client import Ledger
-from ledger.services import reconcile, status
+from ledger.errors import StateError
+from ledger.services import erasure, provenance, reconcile, status
 from ledger.storage.models import Batch, Certificate
 
 from .api_support import Clock, assert_problem, issue, make_client
@@ -45,6 +51,28 @@ def _insider_edit(ledger: Ledger, model: Any, key: Any, value: str, **changes: A
 def _raw(ledger: Ledger, statement: str, **values: Any) -> None:
     with ledger.engine.begin() as conn:
         conn.execute(text(statement), values)
+
+
+@pytest.mark.parametrize("batch_too", [False, True])
+def test_the_timeline_of_an_erased_certificate_an_insider_moved_to_another_department_is_refused(
+    ledger: Ledger, fresh_department: str, batch_too: bool
+) -> None:
+    (doc,) = issue(ledger, fresh_department, 1)
+    status.revoke(ledger, doc["digest"], "fraud", fresh_department)
+    erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-1")
+    assert provenance.timeline(ledger, doc["digest"], now=_now())["status"] == "revoked"
+    client = make_client(ledger, Clock())
+    # no sealed fields are left to compare the row's issuer with: the row (and its batch) moved to HOSP, under which
+    # the chain records no status of it, had the public timeline say "valid, issued by HOSP"
+    with contextlib.ExitStack() as edits:
+        edits.enter_context(_insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="HOSP"))
+        if batch_too:
+            edits.enter_context(_insider_edit(ledger, Batch, Batch.root, doc["anchor"]["root"], department_id="HOSP"))
+        assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline"), 409)
+        for private in (False, True):
+            with pytest.raises(StateError, match="HOSP"):
+                provenance.timeline(ledger, doc["digest"], now=_now(), private=private)
+    assert provenance.timeline(ledger, doc["digest"], now=_now())["status"] == "revoked"
 
 
 def test_text_or_a_number_where_a_batch_keeps_bytes_is_a_refusal_not_a_server_error(
