@@ -11,6 +11,11 @@ fixes (the timeline and status list bound to the batch's stored leaves, the cust
    to another department had the public and auditor's timeline say "valid, issued by" that department, whose status
    history of it is empty. The timeline now refuses a row whose batch is another department's, and a batch the
    store says was anchored that the chain has no anchoring of by the row's department (409, reconcile names it).
+3. The public W3C status list of a batch (round 19: bits from the batch's stored leaves) took the department from
+   the batch row: an insider who moved an anchored batch's row to another department had that department's list
+   published for it, every bit clear (no status change of it is in that department's history) and its proof
+   naming that department as the anchorer. A batch the store records as anchored must now be anchored on chain by
+   the department asked for (409 otherwise); a batch not yet anchored (held, pending) is listed as before.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from sqlalchemy import select, text, update
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import erasure, provenance, reconcile, status
+from ledger.services import erasure, provenance, reconcile, status, statuslist
 from ledger.storage.models import Batch, Certificate
 
 from .api_support import Clock, assert_problem, issue, make_client
@@ -109,3 +114,19 @@ def test_text_or_a_number_where_a_batch_keeps_bytes_is_a_refusal_not_a_server_er
         _raw(ledger, "UPDATE batch SET leaves = :v, nodes = :n WHERE root = :r", v=leaves, n=nodes, r=key)
         _raw(ledger, "UPDATE certificate SET leaf_index = :v WHERE digest = :d", v=index, d=digest)
     assert client.get(timeline).json()["status"] == "revoked"
+
+
+def test_no_status_list_is_published_under_a_department_an_insider_moved_an_anchored_batch_to(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    docs = issue(ledger, fresh_department, 2)
+    root = docs[0]["anchor"]["root"]
+    status.revoke(ledger, docs[1]["digest"], "fraud", fresh_department)
+    client = make_client(ledger, Clock())
+    assert client.get(f"/public/status-lists/{fresh_department}/{root}/revocation").status_code == 200
+    # HOSP never anchored the batch, so its status history has no change of it: its list had every bit clear
+    with _insider_edit(ledger, Batch, Batch.root, root, department_id="HOSP"):
+        assert_problem(client.get(f"/public/status-lists/HOSP/{root}/revocation"), 409)
+        with pytest.raises(StateError, match="HOSP"):
+            statuslist.list_credential(ledger, "HOSP", root, "revocation", base="https://gw.example")
+    assert client.get(f"/public/status-lists/{fresh_department}/{root}/revocation").status_code == 200
