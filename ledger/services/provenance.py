@@ -25,7 +25,7 @@ from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.chain import ROLE_ISSUER, department_id_bytes
-from ..storage.store import Batch, Certificate, StatusChange, batch_proof
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
 from .issuance import check_custodian
 from .verify import could_act_in
@@ -231,6 +231,15 @@ def _anchor_events(ledger: Ledger, cert: Any, batch: Any, cert_type: str | None)
         if anchored_in
         else []
     )
+    if not logs and batch.state == BatchState.CONFIRMED:
+        # the store says the batch was anchored, the chain has no anchoring of it by the row's department: the row
+        # or the batch names another department than the one that anchored it (an erased certificate has no sealed
+        # fields left to compare), and its status history read under that department would say valid
+        raise StateError(
+            f"the store records batch {batch.root} as anchored but the chain has no anchoring of it by "
+            f"{cert.department_id}, the department certificate {hex32(parse_hex32(cert.digest))}'s row names: the row "
+            "or its batch was altered (ledger reconcile names it), so no status of it is read"
+        )
     if not logs:
         return [
             _event(
@@ -562,6 +571,12 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     # the row's issuer decides whose status history is read: its sealed fields must name it too (as every request
     # relying on the row's issuer checks), or a row moved to a department that never changed its status reads valid
     check_custodian(ledger, key, cert.department_id)
+    if batch.department_id != cert.department_id:  # the batch the row leads to is another department's
+        raise StateError(
+            f"certificate {key}'s store row names {cert.department_id} as its issuer, but its batch {batch.root} "
+            f"is {batch.department_id}'s: the row or the batch was altered (ledger reconcile names it), so no status "
+            "of it is read"
+        )
     blocks = _Blocks(ledger)
     stated = _stated_type(ledger, cert)
     shown = stated if stated is not None else cert.cert_type  # the store's word, when nothing better is left

@@ -85,7 +85,7 @@ from ..formats.merkle import MerkleTree
 from ..onchain import chainread
 from ..onchain.chain import department_code
 from ..storage.models import CitedDocument
-from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes
+from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
 from ..storage.vault import ERASED
 from . import logchain
 from .erasure import checked_log as checked_erasure_log
@@ -526,9 +526,9 @@ def _check_rows(
                 leaves, nodes = leaves_conn.execute(
                     select(col(Batch.leaves), col(Batch.nodes)).where(col(Batch.root) == root)
                 ).one()
-                batch.tree = batch_tree(leaves or b"")
+                batch.tree = batch_tree(leaves)
                 # readers take the upper part of every proof from the stored run roots (store.batch_proof)
-                batch.nodes_ok = bytes(nodes or b"") == chunk_nodes(batch.tree)
+                batch.nodes_ok = stored_blob(nodes) == chunk_nodes(batch.tree)
                 previous = batch
             report.certificates += 1
             if progress is not None and report.certificates % 10_000 == 0:

@@ -81,22 +81,24 @@ def list_credential(
     whose department streams are read once and then only brought up to new heads."""
     from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
-    from ..storage.store import Batch, batch_tree
+    from ..storage.models import BatchState
+    from ..storage.store import Batch, batch_tree, stored_blob
     from .verify import ChainView
 
     dept = department_id_bytes(department)  # before the store is asked: PostgreSQL refuses a NUL in a query
     root_bytes = parse_hex32(root, "root") if isinstance(root, str) else root
     url = list_url(base, department, root_bytes, purpose)
     with ledger.engine.connect() as conn:
-        leaves = conn.execute(
-            select(Batch.leaves).where(  # type: ignore[call-overload]
+        stored = conn.execute(
+            select(Batch.leaves, Batch.state).where(  # type: ignore[call-overload]
                 Batch.root == hex32(root_bytes), Batch.department_id == department
             )
-        ).scalar()
+        ).first()
+    leaves, state = stored if stored is not None else (None, None)
     if not leaves:
         raise NotFoundError(f"no batch {hex32(root_bytes)} of department {department} in this ledger's store")
-    leaves = bytes(leaves)
-    if len(leaves) % 32 or batch_tree(leaves).root != root_bytes:
+    leaves = stored_blob(leaves)
+    if not leaves or len(leaves) % 32 or batch_tree(leaves).root != root_bytes:
         raise StateError(
             f"the stored leaves of batch {hex32(root_bytes)} do not lead to its root: the batch was altered in the "
             "database (ledger reconcile names it), so no status list of it is published"
@@ -108,6 +110,14 @@ def list_credential(
     upto = head if block is None else block
     if type(upto) is not int or not 0 <= upto <= head:
         raise InputError(f"block {block!r} is not between 0 and the head {head}")
+    if state == BatchState.CONFIRMED and view.batch(department, root_bytes, head) is None:
+        # the store says the batch was anchored, but not by this department: the row names another department than
+        # the one that anchored it, whose status history (read below) has no change of its certificates
+        raise StateError(
+            f"the store records batch {hex32(root_bytes)} as anchored by {department}, but the chain has no anchoring "
+            f"of it by {department}: the batch was altered in the database (ledger reconcile names it), so no "
+            "status list of it is published"
+        )
     stream = view.department_stream(department, upto)
     codes = PURPOSES[purpose]
     set_bits = set()

@@ -46,7 +46,14 @@ def batch_tree(leaves: bytes) -> MerkleTree:
     """The whole Merkle tree of a batch from its stored ``Batch.leaves`` (32-byte digests in leaf order). A blob
     whose length is not a multiple of 32 was altered: its tree is built from the whole digests it holds, so its
     root differs from the anchored one and every check comparing the two fails, as for an altered stored proof."""
-    return MerkleTree(_split(bytes(leaves)) or [b"\x00" * 32])
+    return MerkleTree(_split(stored_blob(leaves)) or [b"\x00" * 32])
+
+
+def stored_blob(value: object) -> bytes:
+    """The bytes of a ``LargeBinary`` column as read back. SQLite keeps a text or a number in any column: only an
+    edit made past the ledger puts one in ``Batch.leaves`` or ``nodes``, and it reads as no bytes (an altered blob,
+    which leads to no anchored root) instead of a TypeError: a 500 of every public page reading the batch."""
+    return bytes(value) if isinstance(value, bytes | bytearray | memoryview) else b""
 
 
 def chunk_nodes(tree: MerkleTree) -> bytes:
@@ -62,13 +69,14 @@ def batch_proof(leaves: bytes, nodes: bytes, leaf_index: int) -> list[bytes]:
     The part below level ``CHUNK_LEVEL`` is rebuilt from the 64 leaves of the certificate's run, the part above
     from the stored run roots: a few hundred hashes for a batch of 10,000 (≈ 0.2 ms), independent of the size of
     the store. An altered leaf, run root or index gives a proof that does not lead to the anchored root, which
-    every check compares it with. An index outside the batch gives an empty proof, which fails."""
-    leaves = bytes(leaves)
-    if not 0 <= leaf_index < len(leaves) // 32:
+    every check compares it with. An index outside the batch (or not an integer: an edit past the ledger on
+    SQLite) gives an empty proof, which fails."""
+    leaves = stored_blob(leaves)
+    if not isinstance(leaf_index, int) or not 0 <= leaf_index < len(leaves) // 32:
         return []
     run = leaf_index >> CHUNK_LEVEL
     proof = MerkleTree(_split(leaves[run * CHUNK * 32 : (run + 1) * CHUNK * 32])).proof(leaf_index & (CHUNK - 1))
-    level, index = _split(bytes(nodes)), run
+    level, index = _split(stored_blob(nodes)), run
     while len(level) > 1:  # the levels above, as MerkleTree builds them (an odd last node is promoted)
         if index ^ 1 < len(level):
             proof.append(level[index ^ 1])
