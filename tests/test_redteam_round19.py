@@ -32,14 +32,12 @@ writes of the last session looked at first.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
@@ -49,25 +47,11 @@ from ledger.storage.models import Batch, Certificate
 
 from . import consent_support
 from .api_support import Clock, assert_problem, bearer, issue, login, make_client
+from .insider_support import insider_edit
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-@contextlib.contextmanager
-def _insider_edit(ledger: Ledger, model: Any, key: Any, value: str, **changes: Any) -> Iterator[None]:
-    """The insider's edit of the row of ``model`` whose ``key`` column is ``value``, undone afterwards: the session's
-    database is shared, and a row left moved is a divergence every later reconcile reports."""
-    columns = [getattr(model, name) for name in changes]
-    with ledger.engine.begin() as conn:
-        before = dict(zip(changes, conn.execute(select(*columns).where(key == value)).one(), strict=True))
-        conn.execute(update(model).where(key == value).values(**changes))
-    try:
-        yield
-    finally:
-        with ledger.engine.begin() as conn:
-            conn.execute(update(model).where(key == value).values(**before))
 
 
 def test_a_listing_refused_for_its_cursor_does_not_cost_the_person_their_assertion(
@@ -104,7 +88,7 @@ def test_a_timeline_does_not_show_another_batchs_chain_facts_for_a_certificate_a
     report = verify_certificate(revoked, ChainView(ledger.chain))
     assert not report.ok and "revoked" in str([c for c in report.checks if c.name == "status"])
     # the insider moves the row to the other batch (its leaf index there too)
-    with _insider_edit(
+    with insider_edit(
         ledger, Certificate, Certificate.digest, revoked["digest"], batch_root=other["anchor"]["root"], leaf_index=0
     ):
         for private in (False, True):
@@ -125,7 +109,7 @@ def test_the_public_timeline_of_a_row_an_insider_edited_is_an_answer_not_a_serve
     changes: dict[str, Any] = (
         {"batch_root": other["anchor"]["root"], "leaf_index": 0} if moved else {"issued_at": "not a time"}
     )
-    with _insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], **changes):
+    with insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], **changes):
         answer = client.get(f"/public/certificates/{doc['digest']}/timeline")
     if moved:
         assert_problem(answer, 409)
@@ -144,7 +128,7 @@ def test_a_timeline_does_not_read_the_status_of_a_certificate_under_a_department
     client = make_client(ledger, Clock())
     auditor = bearer(login(client, ledger, "AUD"))
     # the row names HOSP, under which the chain records no status of it
-    with _insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="HOSP"):
+    with insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="HOSP"):
         assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline"), 409)
         assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline.html"), 409)
         assert_problem(client.get(f"/certificates/{doc['digest']}/provenance", headers=auditor), 409)
@@ -171,7 +155,7 @@ def test_a_published_status_list_keeps_the_bit_of_a_revoked_certificate_whose_ro
     index = statuslist.leaf_index(ledger, revoked)
     assert _revocation_bits(ledger, fresh_department, root) == {index}
     changes: dict[str, Any] = {"department_id": "HOSP"} if edit == "department" else {"leaf_index": 1 - index}
-    with _insider_edit(ledger, Certificate, Certificate.digest, revoked, **changes):
+    with insider_edit(ledger, Certificate, Certificate.digest, revoked, **changes):
         # the list a W3C verifier reads still says what the chain says of the certificate at that leaf
         assert _revocation_bits(ledger, fresh_department, root) == {index}
 
@@ -189,7 +173,7 @@ def test_a_status_list_of_a_batch_whose_stored_leaves_were_edited_is_refused(
     assert leaves[at : at + 32] == bytes.fromhex(docs[1]["digest"][2:])
     edited = leaves[:at] + bytes(32) + leaves[at + 32 :]
     with (
-        _insider_edit(ledger, Batch, Batch.root, root, leaves=edited),
+        insider_edit(ledger, Batch, Batch.root, root, leaves=edited),
         pytest.raises(StateError, match="leaves"),
     ):
         statuslist.list_credential(ledger, fresh_department, root, "revocation", base="https://gw.example")

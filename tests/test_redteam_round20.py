@@ -21,12 +21,11 @@ fixes (the timeline and status list bound to the batch's stored leaves, the cust
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import select, text
 
 from ledger.client import Ledger
 from ledger.errors import StateError
@@ -34,23 +33,11 @@ from ledger.services import erasure, provenance, reconcile, status, statuslist
 from ledger.storage.models import Batch, Certificate
 
 from .api_support import Clock, assert_problem, issue, make_client
+from .insider_support import insider_edit
 
 
 def _now() -> datetime:
     return datetime.now(UTC).replace(microsecond=0)
-
-
-@contextlib.contextmanager
-def _insider_edit(ledger: Ledger, model: Any, key: Any, value: str, **changes: Any) -> Iterator[None]:
-    columns = [getattr(model, name) for name in changes]
-    with ledger.engine.begin() as conn:
-        before = dict(zip(changes, conn.execute(select(*columns).where(key == value)).one(), strict=True))
-        conn.execute(update(model).where(key == value).values(**changes))
-    try:
-        yield
-    finally:
-        with ledger.engine.begin() as conn:
-            conn.execute(update(model).where(key == value).values(**before))
 
 
 def _raw(ledger: Ledger, statement: str, **values: Any) -> None:
@@ -70,9 +57,9 @@ def test_the_timeline_of_an_erased_certificate_an_insider_moved_to_another_depar
     # no sealed fields are left to compare the row's issuer with: the row (and its batch) moved to HOSP, under which
     # the chain records no status of it, had the public timeline say "valid, issued by HOSP"
     with contextlib.ExitStack() as edits:
-        edits.enter_context(_insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="HOSP"))
+        edits.enter_context(insider_edit(ledger, Certificate, Certificate.digest, doc["digest"], department_id="HOSP"))
         if batch_too:
-            edits.enter_context(_insider_edit(ledger, Batch, Batch.root, doc["anchor"]["root"], department_id="HOSP"))
+            edits.enter_context(insider_edit(ledger, Batch, Batch.root, doc["anchor"]["root"], department_id="HOSP"))
         assert_problem(client.get(f"/public/certificates/{doc['digest']}/timeline"), 409)
         for private in (False, True):
             with pytest.raises(StateError, match="HOSP"):
@@ -125,7 +112,7 @@ def test_no_status_list_is_published_under_a_department_an_insider_moved_an_anch
     client = make_client(ledger, Clock())
     assert client.get(f"/public/status-lists/{fresh_department}/{root}/revocation").status_code == 200
     # HOSP never anchored the batch, so its status history has no change of it: its list had every bit clear
-    with _insider_edit(ledger, Batch, Batch.root, root, department_id="HOSP"):
+    with insider_edit(ledger, Batch, Batch.root, root, department_id="HOSP"):
         assert_problem(client.get(f"/public/status-lists/HOSP/{root}/revocation"), 409)
         with pytest.raises(StateError, match="HOSP"):
             statuslist.list_credential(ledger, "HOSP", root, "revocation", base="https://gw.example")
