@@ -240,8 +240,8 @@ class Chain:
             address=Web3.to_checksum_address(deployment.anchor), abi=self.artifacts["CertificateAnchor"].abi
         )
         self.log = w3.eth.contract(address=Web3.to_checksum_address(deployment.log), abi=self.artifacts["BatchLog"].abi)
-        self._output_types: dict[str, tuple[str, ...]] = {}  # a view function's output types, by its signature
-        self._shapes: dict[str, Any] = {}  # their _result_shape, by the same key
+        # a view function's output types and their _result_shape, by its signature
+        self._outputs: dict[str, tuple[tuple[str, ...], Any]] = {}
         self._nonces: dict[str, int] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
@@ -298,12 +298,11 @@ class Chain:
     def _decoded(self, fn: Any, response: Any) -> Any:
         """The decoded result of one eth_call answer of ``fn``, or _SLOW when it is not a plain result (then
         :meth:`call` takes web3's own path, which names a revert, a missing contract or bad data in its words)."""
-        key = fn.abi_element_identifier
-        output_types = self._output_types.get(key)
-        if output_types is None:
-            output_types = tuple(get_abi_output_types(fn.abi))
-            self._shapes[key] = _result_shape(output_types)
-            self._output_types[key] = output_types
+        outputs = self._outputs.get(fn.abi_element_identifier)
+        if outputs is None:
+            types = tuple(get_abi_output_types(fn.abi))
+            outputs = self._outputs[fn.abi_element_identifier] = (types, _result_shape(types))
+        output_types, shape = outputs
         data = response.get("result") if isinstance(response, dict) and "error" not in response else None
         if not isinstance(data, str) or (data in ("0x", "") and output_types):
             return _SLOW  # a revert, or no contract there
@@ -311,7 +310,6 @@ class Chain:
             raw = self.w3.codec.decode(output_types, HexBytes(data))
         except (ValueError, TypeError, DecodingError):
             return _SLOW  # not hex, or not the function's outputs
-        shape = self._shapes[key]
         decoded = map_abi_data(BASE_RETURN_NORMALIZERS, output_types, raw) if shape is None else shape(raw)
         return decoded[0] if len(decoded) == 1 else decoded
 

@@ -43,7 +43,17 @@ from ..formats.signing import batch_message, sign
 from ..onchain import chainread
 from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.models import Hex32
-from ..storage.store import BATCH_HEAD, Batch, BatchState, Certificate, batch_proof, chunk_nodes, placeholder, utcnow
+from ..storage.store import (
+    BATCH_HEAD,
+    Batch,
+    BatchState,
+    Certificate,
+    batch_proof,
+    chunk_nodes,
+    placeholder,
+    rows_in,
+    utcnow,
+)
 from ..storage.vault import ERASED
 from ._issue_worker import (  # re-exported: the pure half of issuance, run by worker processes
     BuiltBatch,
@@ -1081,19 +1091,15 @@ def export_documents(ledger: Ledger, digests: Iterable[str]) -> dict[str, dict[s
     # cited digest of each chunk). The same query: the digests bound and read in the columns' storage form through
     # the column type's own conversions (models.Hex32), so an odd value matches and reads as it does through it.
     dialect = ledger.engine.dialect
-    mark, hex32_column = placeholder(dialect.paramstyle), Hex32()
+    hex32_column = Hex32()
     stored = [hex32_column.process_bind_param(d, dialect) for d in wanted]
+    head = f"SELECT digest, sealed, leaf_index, batch_root FROM {Certificate.__tablename__} WHERE digest"  # noqa: S608
+    read = hex32_column.process_result_value  # never None: both columns are NOT NULL
     for i in range(0, len(wanted), 900):
-        part = stored[i : i + 900]
-        sql = (
-            f"SELECT digest, sealed, leaf_index, batch_root FROM {Certificate.__tablename__} "  # noqa: S608
-            f"WHERE digest IN ({', '.join([mark] * len(part))})"
-        )
         with ledger.engine.connect() as conn:
-            read = hex32_column.process_result_value  # never None: both columns are NOT NULL
             rows = [
                 (cast(str, read(d, dialect)), s, n, cast(str, read(r, dialect)))
-                for d, s, n, r in conn.exec_driver_sql(sql, tuple(part))
+                for d, s, n, r in rows_in(conn, head, (), stored[i : i + 900])
             ]
             for root in {r[3] for r in rows} - set(batches):
                 batches[root] = conn.execute(select(Batch).where(Batch.root == root)).first()  # type: ignore[arg-type]

@@ -59,7 +59,7 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
-from ..storage.store import placeholder, streaming_cache
+from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
 from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
@@ -1121,7 +1121,7 @@ def _load_inputs(ledger: Ledger, digests: list[str]) -> dict[str, str]:
     unique = list(dict.fromkeys(digests))
     head = f"SELECT digest, document FROM {DecisionInput.__tablename__} WHERE digest"  # noqa: S608
     with ledger.engine.connect() as conn:
-        return dict(_in_rows(conn, head, (), unique))
+        return dict(rows_in(conn, head, (), unique))
 
 
 def _count_decision(counted: tuple[list[str], list[str], list[str]], body: dict[str, Any]) -> None:
@@ -1541,22 +1541,6 @@ def _passed_over(
     return out
 
 
-def _in_rows(
-    conn: Any, head: str, fixed: tuple[Any, ...], keys: list[Any], tail: str = "", after: tuple[Any, ...] = ()
-) -> Iterator[Any]:
-    """The rows of ``head`` + `` IN (...)`` + ``tail`` for ``keys``, 900 keys per query, as driver-level statements
-    (as decisions._decided_automatically and issuance._existing_ids): SQLAlchemy renders an expanding IN's every key
-    on every call, more than the indexed look-up itself costs; the same query, the same index. ``head`` holds
-    ``{mark}`` for each of ``fixed``, ``tail`` for each of ``after`` (the driver's own placeholder)."""
-    mark = placeholder(conn.dialect.paramstyle)
-    head, tail = head.format(mark=mark), tail.format(mark=mark)
-    for i in range(0, len(keys), 900):
-        part = keys[i : i + 900]
-        yield from conn.exec_driver_sql(
-            f"{head} IN ({', '.join([mark] * len(part))}){tail}", (*fixed, *part, *after)
-        ).all()
-
-
 _LOG_TABLE = LogEntry.__tablename__
 _IN_DEPARTMENT_LOG = f"FROM {_LOG_TABLE} WHERE log = {{mark}} AND department_id = {{mark}} AND"
 
@@ -1572,7 +1556,7 @@ def _places(
     tail = "".join(f" AND seq {op} {{mark}}" for op, bound in bounds if bound is not None)
     after = tuple(bound for _, bound in bounds if bound is not None)
     head = f"SELECT seq, lookup {_IN_DEPARTMENT_LOG} lookup"
-    for seq, key in _in_rows(conn, head, (LOG_DECISIONS, dept), keys, tail, after):
+    for seq, key in rows_in(conn, head, (LOG_DECISIONS, dept), keys, tail, after):
         places[str(key)].append(int(seq))
     return places
 
@@ -1580,7 +1564,7 @@ def _places(
 def _bodies(conn: Any, dept: str, seqs: list[int]) -> Iterator[tuple[int, str]]:
     """(seq, stored body text) of ``dept``'s decision-log entries numbered ``seqs``, 900 numbers per query."""
     head = f"SELECT seq, body {_IN_DEPARTMENT_LOG} seq"
-    for seq, text in _in_rows(conn, head, (LOG_DECISIONS, dept), seqs):
+    for seq, text in rows_in(conn, head, (LOG_DECISIONS, dept), seqs):
         yield int(seq), text
 
 

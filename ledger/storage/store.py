@@ -243,6 +243,22 @@ def placeholder(paramstyle: str) -> str:
     return "?" if paramstyle == "qmark" else "%s"
 
 
+def rows_in(
+    conn: Any, head: str, fixed: tuple[Any, ...], keys: Sequence[Any], tail: str = "", after: tuple[Any, ...] = ()
+) -> Iterator[Any]:
+    """The rows of ``head`` + `` IN (...)`` + ``tail`` for ``keys``, 900 keys per query, as driver-level statements:
+    SQLAlchemy renders an expanding IN's every key on every call, more than the indexed look-up itself costs; the
+    same query, the same index. ``head`` holds ``{mark}`` for each of ``fixed``, ``tail`` for each of ``after`` (the
+    driver's own placeholder); the keys are bound as given (in their storage form)."""
+    mark = placeholder(conn.dialect.paramstyle)
+    head, tail = head.format(mark=mark), tail.format(mark=mark)
+    for i in range(0, len(keys), 900):
+        part = keys[i : i + 900]
+        yield from conn.exec_driver_sql(
+            f"{head} IN ({', '.join([mark] * len(part))}){tail}", (*fixed, *part, *after)
+        ).all()
+
+
 def insert_rows(
     conn: Any, table: Any, columns: Sequence[str], rows: Sequence[Sequence[Any]], *, skip_existing: bool = False
 ) -> None:
