@@ -33,6 +33,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from ..errors import ConfigError, ErasedError, KeystoreError, LedgerError
 from ..formats._native import NATIVE
+from ..formats.canonical import json_loads
 from ._files import create_exclusive
 
 _NONCE = 12
@@ -145,12 +146,23 @@ class Vault:
         if passphrase is None:
             raise KeystoreError("the vault key is locked: set LEDGER_PASSPHRASE (or LEDGER_VAULT_KEY)")
         if path.exists():
-            return cls(_unwrap(json.loads(path.read_text()), passphrase))
+            return cls(_unwrap_file(path, passphrase))
         key = AESGCM.generate_key(256)
         if create_exclusive(path, json.dumps(_wrap(key, passphrase)).encode()):
             return cls(key)
         # another process created the vault key at the same moment: everyone must seal with that one
-        return cls(_unwrap(json.loads(path.read_text()), passphrase))
+        return cls(_unwrap_file(path, passphrase))
+
+
+def _unwrap_file(path: Path, passphrase: str) -> bytes:
+    """The vault key in ``path``; KeystoreError for a file that is not one (damage: restore it from a backup)."""
+    try:
+        data = json_loads(path.read_text())
+    except ValueError:
+        data = None
+    if not _wrapped_shape(data):
+        raise KeystoreError(f"{path} is not an encrypted key file; restore it from a backup")
+    return _unwrap(data, passphrase)
 
 
 def _seal_certificates_py(
@@ -183,12 +195,25 @@ def unwrap_secret(data: Any, passphrase: str | None, what: str, variable: str) -
     """The secret :func:`wrap_secret` stored, or KeystoreError naming ``what`` and the passphrase ``variable``."""
     if not passphrase:
         raise KeystoreError(f"{what} is encrypted: set {variable} to its passphrase")
-    if not isinstance(data, dict) or not {"salt", "nonce", "ciphertext"} <= set(data):
+    if not _wrapped_shape(data):
         raise KeystoreError(f"{what} is not an encrypted key file; restore it from a backup")
     try:
         return _unwrap(data, passphrase)
     except KeystoreError:
         raise KeystoreError(f"wrong passphrase for {what} ({variable})") from None
+
+
+def _wrapped_shape(data: object) -> bool:
+    """Whether ``data`` has the shape :func:`_wrap` writes (three hex strings), so unwrapping fails only on the
+    passphrase or the ciphertext, not on the file's form."""
+    return isinstance(data, dict) and all(_is_hex(data.get(name)) for name in ("salt", "nonce", "ciphertext"))
+
+
+def _is_hex(value: object) -> bool:
+    try:
+        return isinstance(value, str) and bool(bytes.fromhex(value))
+    except ValueError:
+        return False
 
 
 def _kdf(salt: bytes) -> Scrypt:

@@ -28,6 +28,7 @@ from typing import Any
 
 from ...config import secret_env
 from ...errors import ConfigError, InputError, LedgerError
+from ...formats.canonical import json_loads
 from ...onchain.chain import Chain
 from ...storage.vault import unwrap_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
@@ -73,18 +74,25 @@ class WitnessConfig:
     def load(cls, data_dir: Path) -> WitnessConfig:
         path = data_dir / "witnesses.json"
         try:
-            raw = json.loads(path.read_text())
+            raw = json_loads(path.read_text())
         except FileNotFoundError:
             return cls()
         except (OSError, ValueError) as exc:
             raise ConfigError(f"{path} is not readable JSON: {exc}") from None
-        witnesses = tuple(
-            TrustedWitness(str(w["url"]).rstrip("/"), VerifierKey.parse(w["key"])) for w in raw.get("witnesses", [])
-        )
-        quorum = int(raw.get("quorum") or (len(witnesses) // 2 + 1 if witnesses else 0))
+        try:
+            witnesses = tuple(
+                TrustedWitness(str(w["url"]).rstrip("/"), VerifierKey.parse(w["key"])) for w in raw.get("witnesses", [])
+            )
+            quorum = int(raw.get("quorum") or (len(witnesses) // 2 + 1 if witnesses else 0))
+            finality = int(raw.get("finality", 0))
+        except (LedgerError, AttributeError, KeyError, TypeError, ValueError) as exc:
+            raise ConfigError(
+                f"{path} is not a witness configuration ({type(exc).__name__}: {exc}); "
+                "rewrite it with `ledger witness trust URL VKEY`"
+            ) from None
         if witnesses and not 1 <= quorum <= len(witnesses):
             raise ConfigError(f"{path}: quorum {quorum} must be between 1 and the {len(witnesses)} witnesses")
-        return cls(witnesses, quorum, int(raw.get("finality", 0)))
+        return cls(witnesses, quorum, finality)
 
     def save(self, data_dir: Path) -> None:
         data = {
@@ -108,7 +116,7 @@ def log_key(data_dir: Path, origin: str, passphrase: str | None = None) -> Signe
     path = data_dir / "keys" / "checkpoint.key"
     if path.exists():
         try:
-            stored = json.loads(path.read_text())
+            stored = json_loads(path.read_text())
         except ValueError:
             raise ConfigError(f"{path} is not an encrypted checkpoint key; restore it from a backup") from None
         return SignerKey.from_seed(
@@ -197,8 +205,8 @@ class CheckpointStore:
         out = []
         for line in lines:
             try:
-                out.append(WitnessedCheckpoint.from_note(json.loads(line)["note"], config.keys, config.quorum))
-            except (LedgerError, ValueError, KeyError):
+                out.append(WitnessedCheckpoint.from_note(_stored_note(line), config.keys, config.quorum))
+            except (LedgerError, ValueError):
                 continue  # a damaged line proves nothing; the witnesses hold their own copies
         return out
 
@@ -212,8 +220,8 @@ class CheckpointStore:
             return None
         for line in reversed(lines):
             try:
-                item = WitnessedCheckpoint.from_note(json.loads(line)["note"], config.keys, config.quorum)
-            except (LedgerError, ValueError, KeyError):
+                item = WitnessedCheckpoint.from_note(_stored_note(line), config.keys, config.quorum)
+            except (LedgerError, ValueError):
                 continue
             if item.witnessed and item.checkpoint.origin == origin:
                 return item
@@ -221,9 +229,12 @@ class CheckpointStore:
 
     def sizes(self) -> dict[str, int]:
         try:
-            return {k: int(v) for k, v in json.loads((self.directory / "sizes.json").read_text()).items()}
+            stored = json_loads((self.directory / "sizes.json").read_text())
         except (FileNotFoundError, ValueError):
             return {}
+        if not isinstance(stored, dict) or not all(type(v) is int for v in stored.values()):
+            return {}  # damaged: forgotten, and the next answer of each witness is remembered again
+        return stored
 
     def remember_size(self, witness: str, size: int) -> None:
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -232,6 +243,16 @@ class CheckpointStore:
         tmp = self.directory / "sizes.json.tmp"
         tmp.write_text(json.dumps(sizes))
         os.replace(tmp, self.directory / "sizes.json")
+
+
+def _stored_note(line: str) -> str:
+    """The note text of one line of checkpoints.jsonl; ValueError for a line of any other shape (damage: such a
+    line proves nothing and is skipped, the witnesses hold their own copies)."""
+    item = json_loads(line)
+    note = item.get("note") if isinstance(item, dict) else None
+    if not isinstance(note, str):
+        raise ValueError("not a stored checkpoint")
+    return note
 
 
 def _http(method: str, url: str, body: bytes | None = None) -> tuple[int, str, str]:

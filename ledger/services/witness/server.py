@@ -32,7 +32,8 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from ...config import secret_env
-from ...errors import ChainError, InputError, LedgerError
+from ...errors import ChainError, ConfigError, InputError, LedgerError
+from ...formats.canonical import json_loads
 from ...onchain.chain import node_location
 from ...storage.vault import unwrap_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
@@ -95,19 +96,28 @@ class WitnessStore:
     def key(self, passphrase: str | None = None) -> SignerKey:
         path = self.directory / "witness.key"
         try:
-            raw = json.loads(path.read_text())
+            raw = json_loads(path.read_text())
         except (OSError, ValueError) as exc:
             raise InputError(f"no witness key at {path} ({exc}): run `ledger witness keygen` first") from None
+        if not isinstance(raw, dict) or not isinstance(raw.get("name"), str):
+            raise InputError(f"{path} is not a witness key file; restore it from a backup")
         seed = unwrap_secret(
             raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}", WITNESS_PASSPHRASE_VARIABLE
         )
         return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
 
     def load(self) -> dict[str, Any]:
+        path = self.directory / "state.json"
         try:
-            return dict(json.loads((self.directory / "state.json").read_text()))
+            state = json_loads(path.read_text())
         except FileNotFoundError:
             return {"origins": {}}
+        except ValueError:
+            state = None
+        # a witness that forgot what it cosigned could be led to cosign a rolled-back log: damage stops it instead
+        if not isinstance(state, dict) or not isinstance(state.get("origins"), dict):
+            raise ConfigError(f"{path} is not a witness state file; restore it from a backup")
+        return state
 
     def save(self, state: dict[str, Any]) -> None:
         tmp = self.directory / "state.json.tmp"
