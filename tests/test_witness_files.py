@@ -11,9 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from ledger.errors import ConfigError, KeystoreError, LedgerError
+from ledger.errors import ChainError, ConfigError, KeystoreError, LedgerError
+from ledger.onchain.chain import Deployment
+from ledger.onchain.node import EmbeddedNode, pin_genesis
 from ledger.services.witness.client import CheckpointStore, WitnessConfig, log_key
 from ledger.services.witness.server import WitnessStore
+from ledger.storage.keys import Keystore
 from ledger.storage.vault import Vault
 
 DEEP = "[" * 300_000
@@ -93,3 +96,31 @@ def test_a_damaged_vault_key_file_is_a_clear_error(tmp_path: Path, text: str) ->
     (tmp_path / "vault.key").write_text(text)
     with pytest.raises(KeystoreError, match=r"vault\.key is not an encrypted key file"):
         Vault.from_env_or_file(tmp_path / "vault.key", "a passphrase")
+
+
+@pytest.mark.parametrize("text", [DEEP, "[1]", '"text"'])
+def test_a_damaged_department_keystore_file_is_a_clear_error(tmp_path: Path, text: str) -> None:
+    (tmp_path / "dept-X.json").write_text(text)
+    keystore = Keystore(tmp_path)
+    with pytest.raises(KeystoreError, match="keystore file of key 'dept-X' is damaged"):
+        keystore.address("dept-X")
+    with pytest.raises(KeystoreError, match="keystore file of key 'dept-X' is damaged"):
+        keystore.unlock("dept-X", "a passphrase")
+
+
+@pytest.mark.parametrize("text", [DEEP, "[1]"])
+def test_damaged_chain_files_are_clear_errors(tmp_path: Path, text: str) -> None:
+    """The deployment record, the embedded node's genesis record, its state and its address file."""
+    (tmp_path / "deployment.json").write_text(text)
+    with pytest.raises(ConfigError, match="deployment file"):
+        Deployment.load(tmp_path / "deployment.json")
+    node = EmbeddedNode(tmp_path)
+    node.genesis_file.write_text(text)
+    with pytest.raises(ChainError, match=r"genesis\.json is unreadable"):
+        node.recorded_genesis()
+    (tmp_path / "state.json").write_text(text)
+    with pytest.raises(ChainError, match="state file"):
+        pin_genesis(tmp_path / "state.json", None)
+    node.info_file.write_text(text)
+    assert node._running_url() is None  # no node known to be running: one is started, as on a first start
+    assert node._previous_port() is None

@@ -44,7 +44,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
-from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth
+from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth, json_loads
 from .chainread import DEFAULT_LOG_SPAN
 from .toolchain import Artifact, contract_artifacts
 
@@ -138,7 +138,7 @@ class Deployment:
     @classmethod
     def load(cls, path: Path) -> Deployment | None:
         try:
-            return cls(**json.loads(path.read_text()))
+            return cls(**json_loads(path.read_text()))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:

@@ -33,6 +33,7 @@ import subprocess
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import rlp
 from eth_utils import keccak
@@ -130,13 +131,23 @@ def pin_genesis(state_file: Path, genesis: str | None) -> str | None:
     """Leave exactly one block 0 in ``state_file``: the one whose hash is ``genesis`` (or, with no record, the
     parent of block 1, else the oldest). Returns that block's hash (None when the file holds no block 0)."""
     try:
-        state = json.loads(state_file.read_text())
+        state = json_loads(state_file.read_text())
     except FileNotFoundError:
         return None
     except ValueError as exc:
         raise ChainError(
             f"the embedded chain's state file {state_file} is unreadable ({exc}); restore it from a backup"
         ) from exc
+    try:
+        return _pin_genesis(state_file, state, genesis)
+    except (AttributeError, KeyError, TypeError, ValueError) as exc:
+        raise ChainError(
+            f"the embedded chain's state file {state_file} is not one anvil wrote ({type(exc).__name__}: {exc}); "
+            "restore it from a backup"
+        ) from exc
+
+
+def _pin_genesis(state_file: Path, state: Any, genesis: str | None) -> str | None:
     blocks = state.get("blocks") or []
     zeros = [b for b in blocks if int(b["header"]["number"], 16) == 0]
     if not zeros:
@@ -199,7 +210,7 @@ class EmbeddedNode:
     def recorded_genesis(self) -> str | None:
         """The genesis hash recorded at the chain's first start (None before it)."""
         try:
-            return str(json.loads(self.genesis_file.read_text())["hash"]).lower()
+            return str(json_loads(self.genesis_file.read_text())["hash"]).lower()
         except FileNotFoundError:
             return None
         except (ValueError, KeyError, TypeError) as exc:
@@ -279,7 +290,7 @@ class EmbeddedNode:
         loaded machine) is waited for, never replaced: a second node on the same state file would read it while the
         first writes it."""
         try:
-            info = json.loads(self.info_file.read_text())
+            info = json_loads(self.info_file.read_text())
             pid, url = int(info["pid"]), str(info["url"])
         except (OSError, ValueError, KeyError, TypeError):
             return None
@@ -300,8 +311,8 @@ class EmbeddedNode:
         """The port of the node that last ran on this data directory: processes still attached to it
         (after a crash or a restart of the node) reconnect without being told a new address."""
         try:
-            return int(json.loads(self.info_file.read_text())["url"].rsplit(":", 1)[1])
-        except (OSError, ValueError, KeyError, IndexError):
+            return int(json_loads(self.info_file.read_text())["url"].rsplit(":", 1)[1])
+        except (OSError, ValueError, KeyError, IndexError, TypeError, AttributeError):
             return None
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 
 from ..config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from ..errors import InputError, KeystoreError, NotFoundError
+from ..formats.canonical import json_loads
 from ._files import create_exclusive
 
 __all__ = ["DEFAULT_KDF_FLOOR", "PBKDF2_FLOOR", "Keystore", "is_council_key"]
@@ -168,15 +169,15 @@ class Keystore:
     def _read(self, name: str) -> dict[str, object]:
         path = self._path(name)
         try:
-            data: dict[str, object] = json.loads(path.read_text())
+            data: dict[str, object] = json_loads(path.read_text())
         except FileNotFoundError:
             raise NotFoundError(
                 f"no key named {name!r} in the keystore; create or import it first", where=self.directory
             ) from None
         except ValueError:
-            raise KeystoreError(
-                f"the keystore file of key {name!r} is damaged; restore it from a backup", where=path
-            ) from None
+            data = None  # type: ignore[assignment]
+        if not isinstance(data, dict):
+            raise KeystoreError(f"the keystore file of key {name!r} is damaged; restore it from a backup", where=path)
         return data
 
 
