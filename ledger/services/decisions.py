@@ -43,7 +43,7 @@ from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
-from ..storage.store import insert_rows, placeholder
+from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits
 from .facts import (
@@ -991,31 +991,26 @@ def _decided_automatically(
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
     history: dict[str, list[Decision]] = {}
-    # A driver-level statement (as issuance._existing_ids): SQLAlchemy renders an expanding IN's every key on every
-    # call, more than the indexed look-up itself costs; the same query, the same index.
-    mark, t = placeholder(ledger.engine.dialect.paramstyle), LogEntry.__tablename__
-    for i in range(0, len(keys), 900):
-        part = keys[i : i + 900]
-        sql = (
-            f"SELECT {t}.seq, {t}.entry_hash, {t}.body FROM {t} WHERE {t}.log = {mark} "  # noqa: S608
-            f"AND {t}.department_id = {mark} AND {t}.lookup IN ({', '.join([mark] * len(part))})"
-        )
-        params = (LOG_DECISIONS, department, *part)
-        if conn is not None:
-            rows = conn.exec_driver_sql(sql, params).all()
-        else:
-            with ledger.engine.connect() as own:
-                rows = own.exec_driver_sql(sql, params).all()
-        for seq, entry_hash, text in rows:
-            body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
-            case = body.get("case_id")
-            decided_by = body.get("decided_by")
-            if not isinstance(case, str) or case not in wanted or not isinstance(decided_by, dict):
-                continue
-            decision = Decision(department, int(seq), entry_hash, body)
-            if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
-                found[case] = decision
-            history.setdefault(case, []).append(decision)
+    t = LogEntry.__tablename__
+    head = (
+        f"SELECT {t}.seq, {t}.entry_hash, {t}.body FROM {t} "  # noqa: S608
+        f"WHERE {t}.log = {{mark}} AND {t}.department_id = {{mark}} AND {t}.lookup"
+    )
+    if conn is not None:
+        rows = list(rows_in(conn, head, (LOG_DECISIONS, department), keys))
+    else:
+        with ledger.engine.connect() as own:
+            rows = list(rows_in(own, head, (LOG_DECISIONS, department), keys))
+    for seq, entry_hash, text in rows:
+        body = read_body(text, LOG_DECISIONS, department, seq)  # unreadable: refused, naming the entry
+        case = body.get("case_id")
+        decided_by = body.get("decided_by")
+        if not isinstance(case, str) or case not in wanted or not isinstance(decided_by, dict):
+            continue
+        decision = Decision(department, int(seq), entry_hash, body)
+        if decided_by.get("kind") == "engine" and (case not in found or int(seq) < found[case].seq):
+            found[case] = decision
+        history.setdefault(case, []).append(decision)
     for case, decided in history.items():
         if case in found:
             continue
