@@ -192,19 +192,23 @@ class DecisionRerun:
             isinstance(r, dict) and whole_number(r.get("as_of_block")) == block for r in recorded
         ):
             return False, f"the recorded facts name no single block they were judged at ({stated!r})"
-        stored: dict[str, Any] = {}
+        # Each citation is judged with the copy at its own place, as the court's verifier judges it: keyed by the
+        # digest (or reference) its citation names, one copy of a certificate cited twice stood for both, so a
+        # bundle whose other copy was null ("not found") passed here and failed there (red team, round 22).
+        items: list[tuple[Mapping[str, Any] | None, str | None, str | None]] = []
         for citation, document in zip(listed, cited, strict=True):
-            key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
+            ref = citation["document_ref"] if _is_ref(citation) else None
+            digest = None if ref is not None else _cited_digest(citation)
             if document is not None and not isinstance(document, dict):
                 return False, f"a cited certificate must be a certificate document or null, got {document!r}"
-            if document is None or key is None or is_credential(document):
+            if document is None or (ref is None and digest is None) or is_credential(document):
                 # a cited copy is a pl-cert document (docs/evidence.md), as the court's verifier reads it: a W3C
                 # credential sealed as cited (a decision recorded before citations were read as the documents they
                 # carry) is no copy either bundle verifier establishes facts from
-                continue
-            stored[key] = document
+                document = None
+            items.append((document, digest, ref))
         moment = datetime.now(UTC)
-        if stored:
+        if any(document is not None for document, _, _ in items):
             decided = body.get("decided_at")
             try:
                 if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
@@ -213,7 +217,7 @@ class DecisionRerun:
             except ValueError:
                 return False, f"decided_at {decided!r} is not a date-time: validity cannot be judged at it"
         view = ChainView(self.chain, self.confirmations)
-        (now,) = establish(view, [listed], stored, now=moment)
+        (now,) = establish(view, [listed], {}, now=moment, classified=[items])
         facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded, strict=True)]
         self.facts = facts
         diffs = []
