@@ -2216,6 +2216,9 @@ DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 # Function selectors: the first 4 bytes of Keccak-256 of the signature (tests recompute them)
 SELECTOR_WAS_ACTIVE_SIGNER_AT = "176a856e"  # wasActiveSignerAt(address,uint8,uint64) -> bool
 SELECTOR_STATUS_HISTORY = "11e106d3"  # statusHistory(bytes32,bytes32,bytes32) -> (uint8,uint32,uint32,bytes32)[]
+SELECTOR_WAS_AUTHORIZED_FOR_TYPE_AT = "3e76e5f0"  # wasAuthorizedForTypeAt(bytes32,bytes32,uint64) -> bool
+# a certificate type name as the registry's council grants them (docs/format.md §2)
+CERTIFICATE_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 class Missing:
@@ -2938,6 +2941,18 @@ class Rerun:
                 )
             except Failure:
                 ok = False
+        if ok:
+            # and the council had granted the issuer the certificate's type at the anchoring block (type_authority:
+            # a department anchoring a type it does not hold issues nothing a decision may rest on)
+            cert_type = fields.get("type")
+            ok = isinstance(cert_type, str) and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+            if ok:
+                held = self.eth_call(
+                    chain["registry_contract"],
+                    SELECTOR_WAS_AUTHORIZED_FOR_TYPE_AT,
+                    dept_bytes(issuer) + keccak(text=cert_type) + anchored.to_bytes(32, "big"),
+                )
+                ok = int.from_bytes(held[:32], "big") != 0
         try:
             start, end = fields.get("valid_from"), fields.get("valid_until")
             expired = (start is not None and moment < parse_time(start)) or (
