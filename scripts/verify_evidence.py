@@ -2155,6 +2155,8 @@ class DecisionVerifier(Verifier):
 # ================================================================================================================
 
 INPUT_FORMAT = "pl-input/1"
+# seconds of clock difference allowed between a decision's decided_at and the time of the block that was the head
+FACTS_CLOCK_SKEW = 30
 APPLICANT_FIELD = "@applicant"
 HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
@@ -2807,6 +2809,8 @@ class Rerun:
         block = whole(stated)  # 120.0 is block 120, as the entry hash reads it
         if block is None or not all(isinstance(r, dict) and whole(r.get("as_of_block")) == block for r in recorded):
             raise Failure(f"the recorded facts name no single block they were judged at ({stated!r})")
+        if not self.officer():
+            self.check_facts_block(block)
         facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded, strict=True)]
         self.facts = facts
         diffs = []
@@ -2823,6 +2827,34 @@ class Rerun:
         return f"{len(facts)} cited certificate facts re-established from the chain as of block {block}" + (
             f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else ""
         )
+
+    def check_facts_block(self, block: int) -> None:
+        """An automatic decision's facts are the chain's at the moment it was taken (docs/decisions.md, replay's
+        facts_block_invalid): its block is no later than the decision's anchoring and was the chain's head at
+        decided_at, give or take FACTS_CLOCK_SKEW seconds; a Failure otherwise."""
+        anchored = self.v.event["block_number"] if self.v.event is not None else None
+        if anchored is not None and block > anchored:
+            raise Failure(f"the decision names block {block}, after it was anchored in block {anchored}")
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            raise Failure(f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked")
+        moment = parse_time(decided).timestamp()
+        if block > self.v.head:
+            raise Failure(
+                f"the decision names block {block}, which this chain does not have (its head is {self.v.head})"
+            )
+        when = quantity(self.v.rpc.block(block).get("timestamp"), "a block's timestamp")
+        after = (
+            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp")
+            if block < self.v.head
+            else None
+        )
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            mined = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
+            raise Failure(
+                f"the decision names block {block} (mined {mined}), which was not the head at the decision moment "
+                f"{decided}: its facts are not the ones the chain gave then"
+            )
 
     def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
         """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""

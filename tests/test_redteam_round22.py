@@ -13,11 +13,19 @@ an anonymous client of the gateway, and the chain's operator, against the two bu
    the anchoring block: a decision that rightly found such a "business licence" of a health bureau unverified
    failed ``certificate_facts`` (and its re-run) in the court's verifier alone, and a department recording it as
    verified (and approving on it) passed there alone. Both now ask ``wasAuthorizedForTypeAt``.
+3. (A court's expert, handed the bundle of a backdated decision) Replay refuses an automatic decision whose facts
+   block was not the chain's head at its ``decided_at`` (``facts_block_invalid``): the engine's facts must be the
+   chain's when it decided. The bundle verifiers re-established the facts as of whatever block the record names: a
+   decision taken after a licence was revoked, recorded (by a dishonest engine, or an insider writing the log) on
+   the facts of a block before the revocation, re-ran to "approve, as recorded" in both, where replay reported it.
+   Both now fail ``certificate_facts`` for a facts block after the decision's anchoring, one the chain does not
+   have, or one that was not the head at ``decided_at`` (the same 30 s of clock difference as replay).
 """
 
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +33,7 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_ISSUER
-from ledger.services import decisions, evidence, logchain
+from ledger.services import decisions, evidence, logchain, replay, status
 from ledger.services.departments import Council
 
 from .authority_support import anchor_anyway
@@ -73,3 +81,30 @@ def test_a_cited_certificate_of_a_type_its_issuer_was_never_granted_is_unverifie
     bundle = evidence.decision_bundle(ledger, world.dept, case, applicant=holder)
     report, code, result = both(ledger, bundle, tmp_path, "outside-authority.json")
     assert report.ok and code == 0, result
+
+
+def test_a_decision_recorded_on_the_facts_of_an_older_block_fails_certificate_facts_in_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    licence = world.licences[2]
+    honest = world.decide("RR22-BEFORE", 2)
+    assert honest.body["outcome"] == "approve" and honest.body["certificates"][0]["status"] == "valid"
+    status.revoke(ledger, licence["digest"], "fraud")  # blocks after the facts block: it was the head no longer
+    # a dishonest engine (or an insider writing the log) records an approval taken two hours later, after the
+    # revocation, on the facts of the block before it; hash-chained and anchored like any entry
+    body = copy.deepcopy(honest.body)
+    later = datetime.fromisoformat(body["decided_at"].replace("Z", "+00:00")) + timedelta(hours=2)
+    body["decided_at"] = later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    bundle = world.bundle("RR22-BEFORE", 2, seq=entry.seq)
+    checks = {d.check for d in replay.replay(ledger, department=world.dept, case_id="RR22-BEFORE").discrepancies}
+    assert "facts_block_invalid" in checks, checks  # the core refuses it
+    report, code, result = both(ledger, bundle, tmp_path, "backdated.json")
+    assert code == 1 and not report.ok
+    assert result is not None and failed_names(result) == {"certificate_facts"}, result  # the re-run: skipped
+    detail = next(c["detail"] for c in result["checks"] if c["name"] == "certificate_facts")
+    assert "was not the head" in detail, detail
+    # the honest decision's bundle still passes in both
+    report, code, _ = both(ledger, world.bundle("RR22-BEFORE", 2, seq=honest.seq), tmp_path, "before.json")
+    assert report.ok and code == 0
+

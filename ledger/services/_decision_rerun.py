@@ -125,6 +125,8 @@ class DecisionRerun:
         self.hidden: set[str] = set()
         self.identity: str | None = None
         self.facts: list[CertificateFact] | None = None
+        # the block of the decision's LogBatchAnchored event, once the bundle checks found it (None: not found)
+        self.anchored_block: int | None = None
 
     def officer(self) -> bool:
         decided_by = self.body.get("decided_by")
@@ -192,6 +194,9 @@ class DecisionRerun:
             isinstance(r, dict) and whole_number(r.get("as_of_block")) == block for r in recorded
         ):
             return False, f"the recorded facts name no single block they were judged at ({stated!r})"
+        wrong_block = None if self.officer() else self._facts_block_problem(block)
+        if wrong_block is not None:
+            return False, wrong_block
         # Each citation is judged with the copy at its own place, as the court's verifier judges it: keyed by the
         # digest (or reference) its citation names, one copy of a certificate cited twice stood for both, so a
         # bundle whose other copy was null ("not found") passed here and failed there (red team, round 22).
@@ -237,6 +242,34 @@ class DecisionRerun:
             f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
             + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else "")
         )
+
+    def _facts_block_problem(self, block: int) -> str | None:
+        """Why an automatic decision's facts block is not the one its engine saw, or None: it must be no later than
+        the decision's anchoring and the chain's head at ``decided_at`` (replay's ``facts_block_invalid``, with the
+        same clock difference allowed). Facts re-established as of an older block than the head of the decision
+        moment would pass a decision taken after a revocation on the facts from before it (red team, round 22)."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        if self.anchored_block is not None and block > self.anchored_block:
+            return f"the decision names block {block}, after it was anchored in block {self.anchored_block}"
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
+        head = self.chain.block_number()
+        if block > head:
+            return f"the decision names block {block}, which this chain does not have (its head is {head})"
+        when = int(self.chain.w3.eth.get_block(block)["timestamp"])
+        after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < head else None
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            return (
+                f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "
+                f"was not the head at the decision moment {decided}: its facts are not the ones the chain gave then"
+            )
+        return None
 
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""
