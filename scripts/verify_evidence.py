@@ -2771,6 +2771,12 @@ class Rerun:
                     f"applicant_commitment {body.get('applicant_commitment')}"
                 )
             self.identity = applicant["identity"]
+        for key in ("case_id", "service_item"):  # the ledger stores an input with its record's case and item
+            if key in fields and fields[key] != body.get(key):
+                raise Failure(
+                    f"the input's {key} {fields[key]!r} is not the record's {body.get(key)!r}: the record carries "
+                    "the input of another case"
+                )
         self.fields, self.hidden = fields, set(hidden)
         return (
             f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "

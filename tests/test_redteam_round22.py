@@ -20,6 +20,12 @@ an anonymous client of the gateway, and the chain's operator, against the two bu
    the facts of a block before the revocation, re-ran to "approve, as recorded" in both, where replay reported it.
    Both now fail ``certificate_facts`` for a facts block after the decision's anchoring, one the chain does not
    have, or one that was not the head at ``decided_at`` (the same 30 s of clock difference as replay).
+4. (A court's expert, handed a decision record made of another case's input) The ledger stores a decision's input
+   with the body's ``case_id`` and ``service_item`` (it refuses an application naming others). The bundle verifiers
+   opened the input from the record's commitment and never compared the two, nor did replay: a record for case X
+   carrying case Y's input (an insider copying an approval under another case id) verified in both and replayed
+   clean, the court re-running "case X" on case Y's application. Both verifiers now fail ``input`` when a disclosed
+   ``case_id`` or ``service_item`` is not the record's, and replay reports the record (``rerun_failed``).
 """
 
 from __future__ import annotations
@@ -108,3 +114,22 @@ def test_a_decision_recorded_on_the_facts_of_an_older_block_fails_certificate_fa
     report, code, _ = both(ledger, world.bundle("RR22-BEFORE", 2, seq=honest.seq), tmp_path, "before.json")
     assert report.ok and code == 0
 
+
+def test_a_decision_record_carrying_another_cases_input_fails_input_in_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    honest = world.decide("RR22-ORIGINAL", 3)
+    assert honest.body["outcome"] == "approve"
+    body = copy.deepcopy(honest.body)  # an insider copies the approval, commitments and all, under another case
+    body["case_id"] = "RR22-COPIED"
+    logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    bundle = world.bundle("RR22-COPIED", 3)
+    assert bundle["input"]["fields"]["case_id"] == "RR22-ORIGINAL"
+    found = {d.check for d in replay.replay(ledger, department=world.dept, case_id="RR22-COPIED").discrepancies}
+    assert found == {"rerun_failed"}, found  # the core too: the record's input is another case's
+    assert not replay.replay(ledger, department=world.dept, case_id="RR22-ORIGINAL").discrepancies
+    report, code, result = both(ledger, bundle, tmp_path, "copied.json")
+    assert code == 1 and not report.ok
+    assert result is not None and "input" in failed_names(result), result
+    detail = next(c["detail"] for c in result["checks"] if c["name"] == "input")
+    assert "RR22-ORIGINAL" in detail and "RR22-COPIED" in detail, detail

@@ -161,6 +161,15 @@ class DecisionRerun:
             unflatten({**opened, **dict.fromkeys(hidden)})  # no field inside another, disclosed or hidden
         except VerificationError as exc:
             return False, str(exc)
+        for key in ("case_id", "service_item"):
+            # the ledger stores an input with its record's case and service item (decisions._prepare_input), and
+            # replay re-runs a record only on an input of its own case: a record carrying another case's input
+            # commitments is not that input's decision (red team, round 22)
+            if key in opened and opened[key] != self.body.get(key):
+                return False, (
+                    f"the input's {key} {opened[key]!r} is not the record's {self.body.get(key)!r}: the record "
+                    "carries the input of another case"
+                )
         self.fields, self.hidden, self.identity = opened, set(hidden), identity
         return True, detail
 
