@@ -26,11 +26,18 @@ an anonymous client of the gateway, and the chain's operator, against the two bu
    carrying case Y's input (an insider copying an approval under another case id) verified in both and replayed
    clean, the court re-running "case X" on case Y's application. Both verifiers now fail ``input`` when a disclosed
    ``case_id`` or ``service_item`` is not the record's, and replay reports the record (``rerun_failed``).
+5. (An anonymous client) The gateway's guard refuses a NUL in any string of a JSON body (PostgreSQL refuses one in
+   any text: a 500 from deep inside a query) and strings past its length limit, but only in bodies orjson reads,
+   which are UTF-8; a body in UTF-16 or UTF-32 (or behind a byte order mark) went to the ledger's parser, which
+   reads those encodings as json does, unchecked: ``POST /auth/token`` with a UTF-16 challenge id holding a NUL
+   was PostgreSQL's 500 again, and any string length passed. RFC 8259 §8.1 asks networked JSON to be UTF-8
+   without a byte order mark: the guard now refuses any other encoding (422) before a handler reads it.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -42,6 +49,7 @@ from ledger.onchain.chain import ROLE_ISSUER
 from ledger.services import decisions, evidence, logchain, replay, status
 from ledger.services.departments import Council
 
+from .api_support import Clock, make_client, problem_body
 from .authority_support import anchor_anyway
 from .evidence_support import both, failed_names
 from .rerun_support import World, application, world_fixture  # noqa: F401 - the decisions' world
@@ -133,3 +141,23 @@ def test_a_decision_record_carrying_another_cases_input_fails_input_in_both_veri
     assert result is not None and "input" in failed_names(result), result
     detail = next(c["detail"] for c in result["checks"] if c["name"] == "input")
     assert "RR22-ORIGINAL" in detail and "RR22-COPIED" in detail, detail
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-8-sig"])
+def test_a_json_body_in_another_encoding_than_utf8_is_refused_before_any_handler(ledger: Ledger, encoding: str) -> None:
+    client = make_client(ledger, Clock())
+    probes = [
+        ("/auth/token", {"challenge_id": "ab\u0000cd", "signature": "0x" + "11" * 65}),  # a NUL: PostgreSQL's 500
+        ("/public/verify", {"document": {"fields": {"a": "x" * 200_000}}}),  # past the guard's string length
+    ]
+    for path, body in probes:  # in UTF-8 the guard refuses both, as before
+        problem_body(client.post(path, content=json.dumps(body).encode(), headers=_JSON), 422)
+        answer = client.post(path, content=json.dumps(body).encode(encoding), headers=_JSON)
+        assert "UTF-8" in problem_body(answer, 422)["detail"], (path, answer.text)
+    # a shallow valid request in UTF-8 is answered as before
+    assert (
+        client.post("/public/verify", content=b'{"digest": "0x' + b"00" * 32 + b'"}', headers=_JSON).status_code == 404
+    )
+
+
+_JSON = {"content-type": "application/json"}
