@@ -338,6 +338,19 @@ class RequestGuard:
             if detail is not None:
                 await _refuse(scope, receive, send, "body-too-complex", detail, status=422)
                 return
+            if value is NOT_PARSED and json.detect_encoding(body) != "utf-8":
+                # orjson reads UTF-8 alone, the ledger's parser (as json) UTF-16 and UTF-32 too: a body in those went
+                # past every check here (its NUL reached PostgreSQL's queries again, its strings any length). RFC
+                # 8259 §8.1: JSON between systems is UTF-8, without a byte order mark.
+                await _refuse(
+                    scope,
+                    receive,
+                    send,
+                    "invalid-input",
+                    f"the JSON body is encoded as {json.detect_encoding(body).upper()}; send it as UTF-8 without a "
+                    "byte order mark (RFC 8259 §8.1)",
+                )
+                return
             if value is not NOT_PARSED and _NUL_ESCAPE in body and holds_nul(value):
                 await _refuse(scope, receive, send, "invalid-input", NUL_IN_BODY)
                 return

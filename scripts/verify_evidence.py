@@ -2155,6 +2155,8 @@ class DecisionVerifier(Verifier):
 # ================================================================================================================
 
 INPUT_FORMAT = "pl-input/1"
+# seconds of clock difference allowed between a decision's decided_at and the time of the block that was the head
+FACTS_CLOCK_SKEW = 30
 APPLICANT_FIELD = "@applicant"
 HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
@@ -2216,6 +2218,9 @@ DIGEST_TEXT = re.compile(r"0x[0-9a-f]{64}")
 # Function selectors: the first 4 bytes of Keccak-256 of the signature (tests recompute them)
 SELECTOR_WAS_ACTIVE_SIGNER_AT = "176a856e"  # wasActiveSignerAt(address,uint8,uint64) -> bool
 SELECTOR_STATUS_HISTORY = "11e106d3"  # statusHistory(bytes32,bytes32,bytes32) -> (uint8,uint32,uint32,bytes32)[]
+SELECTOR_WAS_AUTHORIZED_FOR_TYPE_AT = "3e76e5f0"  # wasAuthorizedForTypeAt(bytes32,bytes32,uint64) -> bool
+# a certificate type name as the registry's council grants them (docs/format.md §2)
+CERTIFICATE_TYPE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
 
 
 class Missing:
@@ -2766,6 +2771,12 @@ class Rerun:
                     f"applicant_commitment {body.get('applicant_commitment')}"
                 )
             self.identity = applicant["identity"]
+        for key in ("case_id", "service_item"):  # the ledger stores an input with its record's case and item
+            if key in fields and fields[key] != body.get(key):
+                raise Failure(
+                    f"the input's {key} {fields[key]!r} is not the record's {body.get(key)!r}: the record carries "
+                    "the input of another case"
+                )
         self.fields, self.hidden = fields, set(hidden)
         return (
             f"{len(fields)} disclosed and {len(hidden)} hidden fields open the recorded input_commitment "
@@ -2804,6 +2815,8 @@ class Rerun:
         block = whole(stated)  # 120.0 is block 120, as the entry hash reads it
         if block is None or not all(isinstance(r, dict) and whole(r.get("as_of_block")) == block for r in recorded):
             raise Failure(f"the recorded facts name no single block they were judged at ({stated!r})")
+        if not self.officer():
+            self.check_facts_block(block)
         facts = [self.establish(c, d, r, block) for c, d, r in zip(citations, cited, recorded, strict=True)]
         self.facts = facts
         diffs = []
@@ -2820,6 +2833,34 @@ class Rerun:
         return f"{len(facts)} cited certificate facts re-established from the chain as of block {block}" + (
             f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else ""
         )
+
+    def check_facts_block(self, block: int) -> None:
+        """An automatic decision's facts are the chain's at the moment it was taken (docs/decisions.md, replay's
+        facts_block_invalid): its block is no later than the decision's anchoring and was the chain's head at
+        decided_at, give or take FACTS_CLOCK_SKEW seconds; a Failure otherwise."""
+        anchored = self.v.event["block_number"] if self.v.event is not None else None
+        if anchored is not None and block > anchored:
+            raise Failure(f"the decision names block {block}, after it was anchored in block {anchored}")
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            raise Failure(f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked")
+        moment = parse_time(decided).timestamp()
+        if block > self.v.head:
+            raise Failure(
+                f"the decision names block {block}, which this chain does not have (its head is {self.v.head})"
+            )
+        when = quantity(self.v.rpc.block(block).get("timestamp"), "a block's timestamp")
+        after = (
+            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp")
+            if block < self.v.head
+            else None
+        )
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            mined = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
+            raise Failure(
+                f"the decision names block {block} (mined {mined}), which was not the head at the decision moment "
+                f"{decided}: its facts are not the ones the chain gave then"
+            )
 
     def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
         """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""
@@ -2938,6 +2979,18 @@ class Rerun:
                 )
             except Failure:
                 ok = False
+        if ok:
+            # and the council had granted the issuer the certificate's type at the anchoring block (type_authority:
+            # a department anchoring a type it does not hold issues nothing a decision may rest on)
+            cert_type = fields.get("type")
+            ok = isinstance(cert_type, str) and CERTIFICATE_TYPE.fullmatch(cert_type) is not None
+            if ok:
+                held = self.eth_call(
+                    chain["registry_contract"],
+                    SELECTOR_WAS_AUTHORIZED_FOR_TYPE_AT,
+                    dept_bytes(issuer) + keccak(text=cert_type) + anchored.to_bytes(32, "big"),
+                )
+                ok = int.from_bytes(held[:32], "big") != 0
         try:
             start, end = fields.get("valid_from"), fields.get("valid_until")
             expired = (start is not None and moment < parse_time(start)) or (

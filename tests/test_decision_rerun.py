@@ -229,6 +229,10 @@ def test_the_rerun_sections_selectors_are_the_keccak_of_their_signatures() -> No
 
     assert keccak(text="wasActiveSignerAt(address,uint8,uint64)")[:4].hex() == SCRIPT.SELECTOR_WAS_ACTIVE_SIGNER_AT
     assert keccak(text="statusHistory(bytes32,bytes32,bytes32)")[:4].hex() == SCRIPT.SELECTOR_STATUS_HISTORY
+    assert (
+        keccak(text="wasAuthorizedForTypeAt(bytes32,bytes32,uint64)")[:4].hex()
+        == SCRIPT.SELECTOR_WAS_AUTHORIZED_FOR_TYPE_AT
+    )
 
 
 # -- decisions on real certificates ------------------------------------------------------------------------------

@@ -125,6 +125,8 @@ class DecisionRerun:
         self.hidden: set[str] = set()
         self.identity: str | None = None
         self.facts: list[CertificateFact] | None = None
+        # the block of the decision's LogBatchAnchored event, once the bundle checks found it (None: not found)
+        self.anchored_block: int | None = None
 
     def officer(self) -> bool:
         decided_by = self.body.get("decided_by")
@@ -159,6 +161,15 @@ class DecisionRerun:
             unflatten({**opened, **dict.fromkeys(hidden)})  # no field inside another, disclosed or hidden
         except VerificationError as exc:
             return False, str(exc)
+        for key in ("case_id", "service_item"):
+            # the ledger stores an input with its record's case and service item (decisions._prepare_input), and
+            # replay re-runs a record only on an input of its own case: a record carrying another case's input
+            # commitments is not that input's decision (red team, round 22)
+            if key in opened and opened[key] != self.body.get(key):
+                return False, (
+                    f"the input's {key} {opened[key]!r} is not the record's {self.body.get(key)!r}: the record "
+                    "carries the input of another case"
+                )
         self.fields, self.hidden, self.identity = opened, set(hidden), identity
         return True, detail
 
@@ -192,19 +203,26 @@ class DecisionRerun:
             isinstance(r, dict) and whole_number(r.get("as_of_block")) == block for r in recorded
         ):
             return False, f"the recorded facts name no single block they were judged at ({stated!r})"
-        stored: dict[str, Any] = {}
+        wrong_block = None if self.officer() else self._facts_block_problem(block)
+        if wrong_block is not None:
+            return False, wrong_block
+        # Each citation is judged with the copy at its own place, as the court's verifier judges it: keyed by the
+        # digest (or reference) its citation names, one copy of a certificate cited twice stood for both, so a
+        # bundle whose other copy was null ("not found") passed here and failed there (red team, round 22).
+        items: list[tuple[Mapping[str, Any] | None, str | None, str | None]] = []
         for citation, document in zip(listed, cited, strict=True):
-            key = citation["document_ref"] if _is_ref(citation) else _cited_digest(citation)
+            ref = citation["document_ref"] if _is_ref(citation) else None
+            digest = None if ref is not None else _cited_digest(citation)
             if document is not None and not isinstance(document, dict):
                 return False, f"a cited certificate must be a certificate document or null, got {document!r}"
-            if document is None or key is None or is_credential(document):
+            if document is None or (ref is None and digest is None) or is_credential(document):
                 # a cited copy is a pl-cert document (docs/evidence.md), as the court's verifier reads it: a W3C
                 # credential sealed as cited (a decision recorded before citations were read as the documents they
                 # carry) is no copy either bundle verifier establishes facts from
-                continue
-            stored[key] = document
+                document = None
+            items.append((document, digest, ref))
         moment = datetime.now(UTC)
-        if stored:
+        if any(document is not None for document, _, _ in items):
             decided = body.get("decided_at")
             try:
                 if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
@@ -213,7 +231,7 @@ class DecisionRerun:
             except ValueError:
                 return False, f"decided_at {decided!r} is not a date-time: validity cannot be judged at it"
         view = ChainView(self.chain, self.confirmations)
-        (now,) = establish(view, [listed], stored, now=moment)
+        (now,) = establish(view, [listed], {}, now=moment, classified=[items])
         facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded, strict=True)]
         self.facts = facts
         diffs = []
@@ -233,6 +251,34 @@ class DecisionRerun:
             f"{len(facts)} cited certificate facts re-established from the chain as of block {block}"
             + (f" ({unknown} holder facts not: the applicant's identity is not disclosed)" if unknown else "")
         )
+
+    def _facts_block_problem(self, block: int) -> str | None:
+        """Why an automatic decision's facts block is not the one its engine saw, or None: it must be no later than
+        the decision's anchoring and the chain's head at ``decided_at`` (replay's ``facts_block_invalid``, with the
+        same clock difference allowed). Facts re-established as of an older block than the head of the decision
+        moment would pass a decision taken after a revocation on the facts from before it (red team, round 22)."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        if self.anchored_block is not None and block > self.anchored_block:
+            return f"the decision names block {block}, after it was anchored in block {self.anchored_block}"
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except ValueError:
+            return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
+        head = self.chain.block_number()
+        if block > head:
+            return f"the decision names block {block}, which this chain does not have (its head is {head})"
+        when = int(self.chain.w3.eth.get_block(block)["timestamp"])
+        after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < head else None
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            return (
+                f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "
+                f"was not the head at the decision moment {decided}: its facts are not the ones the chain gave then"
+            )
+        return None
 
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""

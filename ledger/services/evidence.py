@@ -1159,6 +1159,7 @@ def _verify_decision(
             return _check_published(chain, r, event, d["body"].get("as_of_block"), d["department"], found[-1])
 
         checks.run("rule_set_published", rule_set_published)
+        rerun.anchored_block = event["block_number"] if event is not None else None
         if not checks.items["input"].ok:
             checks.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
         else:

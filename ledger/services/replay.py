@@ -1259,6 +1259,16 @@ def _rerun(
             f"the legal basis recorded for the reasons, {body.get('legal_basis')}, is not the "
             f"rule set's {rule_set.legal_basis(result.reasons)}",
         )
+    for key in ("case_id", "service_item"):
+        # the ledger stores an input with its decision's case and service item (decisions._prepare_input refuses
+        # an application naming others): a record carrying another case's input is no decision of that input, and
+        # re-running it proves nothing of its own case (red team, round 22)
+        if key in decision_input and decision_input[key] != body.get(key):
+            fail(
+                "rerun_failed",
+                f"the recorded input's {key} {decision_input[key]!r} is not the decision's {body.get(key)!r}: the "
+                "record carries the input of another case",
+            )
     report.re_run += 1
 
 
