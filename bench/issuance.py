@@ -61,7 +61,7 @@ def limit_per_core(n: int = LIMIT_SAMPLE) -> dict[str, float]:
 def _store_space(db_file: Path, n: int) -> dict[str, Any]:
     import sqlite3
 
-    wal = db_file.with_name(db_file.name + "-wal")  # up to ~160 MB not yet checkpointed (store.py)
+    wal = db_file.with_name(db_file.name + "-wal")  # up to ~1 GiB not yet checkpointed (store.py)
     file_bytes = db_file.stat().st_size + (wal.stat().st_size if wal.exists() else 0)
     conn = sqlite3.connect(f"file:{db_file}?mode=ro", uri=True)
     try:
@@ -74,7 +74,7 @@ def _store_space(db_file: Path, n: int) -> dict[str, Any]:
         conn.close()
     space = sqlite_space(db_file)
     # Bytes per certificate: the pages of the database as read through the log (dbstat). The files on disk also
-    # hold a write-ahead log that keeps its largest size (up to ~160 MB) once checkpointed: db_mb counts it.
+    # hold a write-ahead log that keeps its largest size (up to ~1 GiB) once checkpointed: db_mb counts it.
     return {
         "db_mb": file_bytes / 2**20,
         "bytes_per_certificate": sum(space.values()) / n,

@@ -170,6 +170,7 @@ DATABASE_AGNOSTIC = {
     "test_hashcore": "the native hashing core against the Python reference; no ledger",
     "test_chain_decode": "view-call outputs reshaped against web3's normalisers, from the ABIs; no ledger",
     "test_witness_files": "damaged key, state and witness files read back; no ledger",
+    "test_sqlite_settings": "the SQLite settings of a file engine of its own (a SQLite subject); no ledger",
     "test_redteam_round6_applicant": "the shipped rule sets evaluated on incomplete applications; no ledger",
     # Single tests ("module::function", every parameter of it) in modules that otherwise read and write the
     # database: these ones ask for no ledger, or only read files and the chain.

@@ -160,7 +160,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
 SQLITE_BUSY_SECONDS = 30
 SQLITE_CACHE_KIB = 128 * 1024
 SQLITE_PAGE_BYTES = 16 * 1024
-SQLITE_CHECKPOINT_PAGES = 10_000  # x 16 KiB pages: the same ~160 MB as before
+SQLITE_CHECKPOINT_PAGES = 65_536  # x 16 KiB pages: 1 GiB (was 10,000: ~160 MB)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -172,18 +172,23 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     _switch_to_wal(cursor)
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
-    # 128 MB page cache at most (SQLite's default is 2 MB): the indexes keyed by random certificate digests
-    # of a million-row store then stay in memory, instead of every insert reading pages back from the file.
-    # Pages are allocated as used, so a small store costs nothing more.
+    # 128 MB page cache at most (SQLite's default is 2 MB), allocated as used, so a small store costs nothing more.
+    # It serves a transaction's own reads and a connection's next transactions while no other connection writes:
+    # in WAL mode SQLite drops a connection's whole cache when another has committed since its last transaction
+    # (measured, bench/analysis.md "time per million"), so each batch of a bulk issuance (two pooled connections
+    # in turn, the anchoring updates on others) reads the digest-index pages it touches back from the OS.
     cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
     cursor.execute("PRAGMA temp_store=MEMORY")
     # Deleted and overwritten content is zeroed in the pages, not just unlinked: an erased certificate's data key
     # must not survive in free space of the file (ledger/services/erasure.py, docs/privacy.md).
     cursor.execute("PRAGMA secure_delete=ON")
-    # Checkpoint the write-ahead log every ~160 MB instead of every 4 MB: a batch of certificates dirties pages
-    # all over the digest index, and pages written again by the next batches are then copied back to the
-    # database file once, not once per batch (at a million rows this halves the time of a commit). Durability
-    # is unchanged: a committed transaction is in the log either way.
+    # Checkpoint the write-ahead log every 1 GiB instead of every 4 MB: a batch of certificates dirties pages
+    # all over the digest index (its key is random), and pages written again by the next batches are then copied
+    # back to the database file once per checkpoint, not once per batch. 160 MB (issue 18, a million rows) held
+    # about two batches at 1M and one at 10M, where a batch of 10,000 dirties ~9,000 of the index's ~30,000 pages:
+    # the checkpoint copies grew with the store (bench/analysis.md, "time per million"). 1 GiB holds ~7 batches
+    # at 10M. The log keeps its largest size on disk once checkpointed (like any WAL); durability is unchanged:
+    # a committed transaction is in the log either way.
     cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
     cursor.close()
 
