@@ -7,24 +7,45 @@ relaying another's messages.
    had found the row there and skipped it, locking nothing), so the refused one's cleanup deleted the copy the
    recorded decision names: replay could no longer re-establish that decision's facts. The copy is now locked by
    whoever stores an input naming it, and the cleanup leaves a copy someone holds.
+2. Round 20's residual: an insider who moves a revoked certificate's row to a batch the store calls ``prepared``
+   (a row of their own making: its leaves hold the digest, so the row's proof leads to that batch's root) had the
+   public and auditor's timeline say "valid, not yet anchored" - the status history of a root nobody anchored is
+   empty - and that batch's W3C status list published, every bit clear. Verification of the same certificate
+   (``ledger verify``, ``POST /public/verify``) fails it (``anchored``). The timeline's status is now
+   ``not_anchored`` for a batch the chain holds no anchoring of by the row's department, whatever the store's state
+   says, and no status list is published for a batch its department has not anchored on chain (409): a list of an
+   unanchored batch states nothing a relying party may trust. The same closes round 20's list moved to another
+   department with its batch relabelled ``prepared``.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from sqlalchemy import delete, insert, select
 
 from ledger.client import Ledger
 from ledger.errors import StateError
-from ledger.services import decisions, issuance, logchain
+from ledger.formats.canonical import hex32
+from ledger.services import decisions, issuance, logchain, provenance, reconcile, status, statuslist
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
+from ledger.storage.models import Batch, BatchState, Certificate
+from ledger.storage.store import batch_tree, chunk_nodes
 
+from .api_support import Clock, assert_problem, issue, make_client
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
+from .insider_support import insider_edit
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture(scope="module")
@@ -114,3 +135,62 @@ def test_a_refused_decisions_cleanup_keeps_the_cited_copy_a_concurrent_recorded_
     )
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert replay(ledger, department=dept).ok
+
+
+# -- 2. a revoked certificate's row moved to a batch the store calls not yet anchored ---------------------------------
+
+
+def test_a_revoked_certificate_moved_to_a_batch_the_store_calls_unanchored_is_not_shown_valid(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access. The revoked certificate's row is pointed at a batch row of the
+    insider's making, state ``prepared``, whose leaves hold its digest (so its proof leads to that root): nobody
+    anchored that root, so its status history is empty; the timeline said "valid" beside "not anchored", and the
+    batch's status list had every bit clear."""
+    dept = fresh_department
+    docs = issue(ledger, dept, 2)
+    revoked, root = docs[0]["digest"], docs[0]["anchor"]["root"]
+    status.revoke(ledger, revoked, "fraud", dept)
+    client = make_client(ledger, Clock())
+    timeline = f"/public/certificates/{revoked}/timeline"
+    assert client.get(timeline).json()["status"] == "revoked"
+    with ledger.engine.connect() as conn:
+        real = conn.execute(select(Batch).where(Batch.root == root)).one()  # type: ignore[arg-type]
+    leaves = bytes.fromhex(revoked[2:]) + os.urandom(32)
+    tree = batch_tree(leaves)
+    forged = hex32(tree.root)
+    row = {
+        "root": forged,
+        "department_id": dept,
+        "schema_id": real.schema_id,
+        "count": 2,
+        "state": BatchState.PREPARED,
+        "signer": real.signer,
+        "signature": real.signature,
+        "leaves": leaves,
+        "nodes": chunk_nodes(tree),
+    }
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(Batch).values(**row))  # type: ignore[arg-type]
+    try:
+        with insider_edit(ledger, Certificate, Certificate.digest, revoked, batch_root=forged, leaf_index=0):
+            for private in (False, True):
+                said = provenance.timeline(ledger, revoked, now=_now(), private=private)
+                assert said["status"] == "not_anchored", said
+            assert client.get(timeline).json()["status"] == "not_anchored"
+            assert 'data-status="not_anchored"' in client.get(f"/public/certificates/{revoked}/timeline.html").text
+            assert_problem(client.get(f"/public/status-lists/{dept}/{forged}/revocation"), 409)
+            with pytest.raises(StateError, match="not anchored"):
+                statuslist.list_credential(ledger, dept, forged, "revocation", base="https://gw.example")
+            # reconcile names the batch the row left (the forged one is listed as pending, nobody having anchored it)
+            found = reconcile.reconcile(ledger, departments=[dept], check_bodies=False)
+            assert ("rows_missing", root) in {(d.kind, d.root) for d in found.divergences}, found
+            assert forged in found.pending
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(Batch).where(Batch.root == forged))  # type: ignore[arg-type]
+    # round 20's list under another department, its batch relabelled not yet anchored: HOSP anchored nothing of it
+    with insider_edit(ledger, Batch, Batch.root, root, department_id="HOSP", state=BatchState.PREPARED):
+        assert_problem(client.get(f"/public/status-lists/HOSP/{root}/revocation"), 409)
+    assert client.get(timeline).json()["status"] == "revoked"
+    assert client.get(f"/public/status-lists/{dept}/{root}/revocation").status_code == 200

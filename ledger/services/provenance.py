@@ -591,7 +591,13 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
             certificate_id=cert.certificate_id if private else None,
         )
     ]
-    events += _anchor_events(ledger, cert, batch, stated)
+    anchoring = _anchor_events(ledger, cert, batch, stated)
+    events += anchoring
+    # A batch the chain holds no anchoring of by the row's department is no certificate in force, whatever the
+    # store's state says: verification fails it (``anchored``), and the status history of a root nobody anchored is
+    # empty, so "valid" would be the word of whoever wrote the row (an insider pointing a revoked certificate's row at
+    # a batch row of their making, state ``prepared``).
+    anchored = any(e["kind"] == "anchored" for e in anchoring)
     # One read of the certificate's status history gives both its events' blocks and its status now (the last
     # change, as statusOf reads it): the two cannot disagree, as two reads a block apart could.
     history = _status_history(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key))
@@ -606,6 +612,8 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
     events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
+    if not anchored:
+        status_name = "not_anchored"
     return {
         "digest": key,
         "issuer": cert.department_id,
