@@ -16,6 +16,12 @@ relaying another's messages.
    says, and no status list is published for a batch its department has not anchored on chain (409): a list of an
    unanchored batch states nothing a relying party may trust. The same closes round 20's list moved to another
    department with its batch relabelled ``prepared``.
+3. An insider's edit of a grant row (a revoked grant revived, its grantee or expiry rewritten) or its deletion: the
+   gateway serves no read through such a row (round 13), but the issuer's and auditor's full timeline listed the
+   grants from the rows alone - a revoked grant shown live and never revoked, a grant to one department shown as
+   another's, a grant under which reads were served gone - and ``ledger reconcile`` said nothing of grants. Each grant
+   row is now judged against the grant the issuer's anchored access log records (``sharing.grant_problems``): the
+   timeline shows an altered or missing row as such (``grant_altered``, ``grant_missing``) and reconcile reports it.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -32,10 +38,10 @@ from sqlalchemy import delete, insert, select
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.canonical import hex32
-from ledger.services import decisions, issuance, logchain, provenance, reconcile, status, statuslist
+from ledger.services import decisions, issuance, logchain, provenance, reconcile, sharing, status, statuslist
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
-from ledger.storage.models import Batch, BatchState, Certificate
+from ledger.storage.models import Batch, BatchState, Certificate, Grant
 from ledger.storage.store import batch_tree, chunk_nodes
 
 from .api_support import Clock, assert_problem, issue, make_client
@@ -194,3 +200,64 @@ def test_a_revoked_certificate_moved_to_a_batch_the_store_calls_unanchored_is_no
         assert_problem(client.get(f"/public/status-lists/HOSP/{root}/revocation"), 409)
     assert client.get(timeline).json()["status"] == "revoked"
     assert client.get(f"/public/status-lists/{dept}/{root}/revocation").status_code == 200
+
+
+# -- 3. grant rows an insider revived, rewrote or deleted -----------------------------------------------------------
+
+
+def test_grant_rows_an_insider_revived_rewrote_or_deleted_are_named_in_the_full_timeline_and_by_reconcile(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access, hiding from the issuer and the auditors how a certificate was
+    shared: a revoked grant revived (shown live, its revocation gone), a grant to PSB rewritten to AUD, a grant under
+    which PSB read the whole certificate deleted. Each is the row's word against the anchored access log."""
+    dept = fresh_department
+    (doc,) = issue(ledger, dept, 1)
+    signer = ledger.department_account(dept).address
+    now = _now()
+
+    def grant(purpose: str) -> Any:
+        terms = sharing.GrantCreate(grantee="PSB", purpose=purpose, expires_at=now + timedelta(days=1), reveal=["id"])
+        return sharing.create_grant(ledger, issuer=dept, signer=signer, digest=doc["digest"], grant=terms, now=now)
+
+    revived, rewritten, deleted = grant("revived"), grant("rewritten"), grant("deleted")
+    sharing.revoke_grant(ledger, issuer=dept, signer=signer, grant_id=revived.id, now=now)
+
+    def shown() -> dict[str, set[str]]:
+        events = provenance.timeline(ledger, doc["digest"], now=now, private=True)["events"]
+        kinds: dict[str, set[str]] = {}
+        for event in events:
+            if event.get("grant"):
+                kinds.setdefault(event["grant"], set()).add(event["kind"])
+        return kinds
+
+    assert shown() == {
+        revived.id: {"granted", "grant_revoked"},
+        rewritten.id: {"granted"},
+        deleted.id: {"granted"},
+    }
+    assert not sharing.grant_problems(ledger, dept, doc["digest"])
+    with ledger.engine.connect() as conn:
+        row = conn.execute(select(Grant.__table__).where(Grant.id == deleted.id)).one()._asdict()  # type: ignore[attr-defined,arg-type]
+    with (
+        insider_edit(ledger, Grant, Grant.id, revived.id, revoked_at=None, revoked_by=None),
+        insider_edit(ledger, Grant, Grant.id, rewritten.id, grantee="AUD"),
+    ):
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(Grant).where(Grant.id == deleted.id))  # type: ignore[arg-type]
+        try:
+            assert shown() == {
+                revived.id: {"grant_altered"},
+                rewritten.id: {"grant_altered"},
+                deleted.id: {"grant_missing"},
+            }
+            found = reconcile.reconcile(ledger, departments=[dept], check_bodies=False)
+            named = {(d.kind, d.certificate) for d in found.divergences}
+            assert named == {("grant_altered", doc["digest"]), ("grant_missing", doc["digest"])}, found
+            for grant_id in (revived.id, rewritten.id, deleted.id):
+                assert any(grant_id in d.detail for d in found.divergences), (grant_id, found)
+        finally:
+            with ledger.engine.begin() as conn:
+                conn.execute(insert(Grant.__table__).values(**row))  # type: ignore[attr-defined]
+    assert shown()[revived.id] == {"granted", "grant_revoked"}
+    assert reconcile.reconcile(ledger, departments=[dept], check_bodies=False).ok

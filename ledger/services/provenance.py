@@ -447,7 +447,24 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
     from . import accesslog, sharing
 
     out = []
+    # each row judged against the grant the issuer's anchored access log records: a row an insider revived, rewrote
+    # or deleted is shown as such, never as the issuer's sharing
+    problems = {p.grant: p for p in sharing.grant_problems(ledger, issuer, digest)}
+    for problem in problems.values():
+        kind = f"grant_{problem.kind}"
+        out.append(
+            _event(
+                kind,
+                None,
+                says((f"event_summary.{kind}", {"grant": problem.grant, "problem": problem.detail})),
+                "access-log",
+                grant=problem.grant,
+                problem=problem.detail,
+            )
+        )
     for grant in sharing.list_grants(ledger, digest=digest):
+        if grant.id in problems:
+            continue
         what = (
             says(("event_summary.granted_all", {}))
             if grant.reveal is None
