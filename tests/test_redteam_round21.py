@@ -22,6 +22,12 @@ relaying another's messages.
    another's, a grant under which reads were served gone - and ``ledger reconcile`` said nothing of grants. Each grant
    row is now judged against the grant the issuer's anchored access log records (``sharing.grant_problems``): the
    timeline shows an altered or missing row as such (``grant_altered``, ``grant_missing``) and reconcile reports it.
+4. A decision's ``anchored`` in the timelines (the public ``produced`` event of a permit, the full timeline's
+   ``decision`` events) was the entry row's ``state`` column: an insider who rewrote a decision not yet anchored
+   (its body and entry hash, a permit's producing approval) and set its state to ``anchored`` had the public
+   timeline present the rewritten record as anchored, immutable. It is now the chain's word: the body hashes to the
+   entry hash, the stored proof leads from it to the root, and the department anchored that root, covering the
+   entry's place, in that log (``logchain.attested``).
 """
 
 from __future__ import annotations
@@ -41,13 +47,15 @@ from ledger.formats.canonical import hex32
 from ledger.services import decisions, issuance, logchain, provenance, reconcile, sharing, status, statuslist
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
-from ledger.storage.models import Batch, BatchState, Certificate, Grant
+from ledger.storage.models import Batch, BatchState, Certificate, Grant, LogEntry
 from ledger.storage.store import batch_tree, chunk_nodes
 
 from .api_support import Clock, assert_problem, issue, make_client
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
 from .insider_support import insider_edit
+from .permit_support import application as permit_application
+from .permit_support import permit_rules
 
 
 def _now() -> datetime:
@@ -261,3 +269,57 @@ def test_grant_rows_an_insider_revived_rewrote_or_deleted_are_named_in_the_full_
                 conn.execute(insert(Grant.__table__).values(**row))  # type: ignore[attr-defined]
     assert shown()[revived.id] == {"granted", "grant_revoked"}
     assert reconcile.reconcile(ledger, departments=[dept], check_bodies=False).ok
+
+
+# -- 4. a decision entry an insider marked anchored --------------------------------------------------------------------
+
+
+def test_a_decision_an_insider_marked_anchored_is_not_shown_anchored_in_the_timelines(
+    ledger: Ledger, fresh_department: str, licences: list[dict[str, Any]]
+) -> None:
+    """Adversary: an insider with database access, rewriting an approval not yet anchored (within the anchoring
+    deadline an edit cannot be told from the department's writing) and marking it anchored, so the permit's public
+    timeline presents the record as anchored. The row's state, root and proof are the insider's to write: those of
+    the department's earlier decision, anchored, are borrowed."""
+    dept = fresh_department
+    rules = permit_rules(f"r21-{dept}")
+    decisions.publish_rule_set(ledger, rules, dept)
+
+    def approve(case: str, licence: dict[str, Any]) -> decisions.Decision:
+        app = permit_application(case, licence)
+        subject = licence["fields"]["subject.credit_code"]
+        return decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=subject)
+
+    earlier = approve("C-R21-EARLIER", licences[2])
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    licence = licences[1]
+    decided = approve("C-R21-PERMIT", licence)
+    permit = decided.body["issued"]["certificate"]
+
+    def anchored() -> tuple[bool, bool]:
+        public = provenance.timeline(ledger, permit, now=_now())["events"]
+        full = provenance.timeline(ledger, licence["digest"], now=_now(), private=True)["events"]
+        (produced,) = [e for e in public if e["kind"] == "produced"]
+        (cited,) = [e for e in full if e["kind"] == "decision" and e["department"] == dept]
+        return produced["anchored"], cited["anchored"]
+
+    assert anchored() == (False, False)
+    with ledger.engine.connect() as conn:
+        root, proof, leaf = conn.execute(
+            select(LogEntry.batch_root, LogEntry.proof, LogEntry.leaf_index).where(  # type: ignore[call-overload]
+                LogEntry.entry_hash == earlier.entry_hash
+            )
+        ).one()
+    with insider_edit(
+        ledger,
+        LogEntry,
+        LogEntry.entry_hash,
+        decided.entry_hash,
+        state="anchored",
+        batch_root=root,
+        proof=proof,
+        leaf_index=leaf,
+    ):
+        assert anchored() == (False, False)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    assert anchored() == (True, True)

@@ -396,7 +396,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
                 outcome=body.get("outcome"),
                 seq=entry.seq,
                 entry_hash=entry.entry_hash,
-                anchored=entry.state == logchain.EntryState.ANCHORED,
+                anchored=logchain.attested(ledger, entry),  # the chain's word, not the row's state
             )
         )
     return out
