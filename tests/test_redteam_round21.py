@@ -28,6 +28,11 @@ relaying another's messages.
    timeline present the rewritten record as anchored, immutable. It is now the chain's word: the body hashes to the
    entry hash, the stored proof leads from it to the root, and the department anchored that root, covering the
    entry's place, in that log (``logchain.attested``).
+5. A department naming itself (``ledger revoke DIGEST --department MKT``, ``status.revoke(..., "MKT")``, a permit
+   withdrawal revoking "its" permits) changed the status of another department's certificate given by digest: the
+   department was read only to look an id up, and the key used was the one of the department the row names, which
+   a ledger holding several departments' keys (the gateway's, a shared keystore) signs with. A certificate given by
+   digest with a department is now that department's or refused, before anything is sent.
 """
 
 from __future__ import annotations
@@ -45,12 +50,14 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.canonical import hex32
 from ledger.services import decisions, issuance, logchain, provenance, reconcile, sharing, status, statuslist
+from ledger.services.auth import PermissionDenied
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 from ledger.storage.models import Batch, BatchState, Certificate, Grant, LogEntry
 from ledger.storage.store import batch_tree, chunk_nodes
 
 from .api_support import Clock, assert_problem, issue, make_client
+from .cli_support import run_cli
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
 from .insider_support import insider_edit
@@ -323,3 +330,28 @@ def test_a_decision_an_insider_marked_anchored_is_not_shown_anchored_in_the_time
         assert anchored() == (False, False)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert anchored() == (True, True)
+
+
+# -- 5. a status change in one department's name of another department's certificate -------------------------------
+
+
+def test_a_department_cannot_change_the_status_of_another_departments_certificate_by_naming_itself(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: a department (MKT's officer, a withdrawal of INS's decision) acting on a certificate of another
+    department (HOSP) in a ledger that holds both keys: named by digest, the certificate was changed with HOSP's key
+    whatever department the caller gave."""
+    theirs, mine = issue(ledger, "HOSP", 1)[0], issue(ledger, fresh_department, 2)
+    for change in (status.revoke, status.suspend):
+        with pytest.raises(PermissionDenied, match="HOSP"):
+            change(ledger, theirs["digest"], "fraud", fresh_department)
+    with pytest.raises(PermissionDenied, match="HOSP"):
+        status.supersede(ledger, theirs["digest"], mine[0]["digest"], fresh_department)
+    with pytest.raises(PermissionDenied, match="HOSP"):
+        status.supersede(ledger, mine[0]["digest"], theirs["digest"], fresh_department)
+    answer = run_cli(ledger, "revoke", theirs["digest"], "--reason", "fraud", "--department", fresh_department)
+    assert answer.returncode != 0 and "HOSP" in answer.stderr, answer
+    assert provenance.timeline(ledger, theirs["digest"], now=_now())["status"] == "valid"
+    # its own certificate, named with or without the department, as before
+    status.revoke(ledger, mine[1]["digest"], "fraud", fresh_department)
+    assert provenance.timeline(ledger, mine[1]["digest"], now=_now())["status"] == "revoked"
