@@ -49,16 +49,27 @@ from sqlalchemy import delete, insert, select
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.formats.canonical import hex32
-from ledger.services import decisions, issuance, logchain, provenance, reconcile, sharing, status, statuslist
+from ledger.services import (
+    accesslog,
+    decisions,
+    issuance,
+    logchain,
+    provenance,
+    reconcile,
+    sharing,
+    status,
+    statuslist,
+)
 from ledger.services.auth import PermissionDenied
 from ledger.services.facts import document_ref
 from ledger.services.replay import replay
 from ledger.storage.models import Batch, BatchState, Certificate, Grant, LogEntry
 from ledger.storage.store import batch_tree, chunk_nodes
 
-from .api_support import Clock, assert_problem, issue, make_client
+from .api_support import Clock, assert_problem, bearer, issue, login, make_client
 from .cli_support import run_cli
 from .conftest import PASSPHRASE, make_records, write_jsonl
+from .consent_support import read_as
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
 from .insider_support import insider_edit
 from .permit_support import application as permit_application
@@ -355,3 +366,49 @@ def test_a_department_cannot_change_the_status_of_another_departments_certificat
     # its own certificate, named with or without the department, as before
     status.revoke(ledger, mine[1]["digest"], "fraud", fresh_department)
     assert provenance.timeline(ledger, mine[1]["digest"], now=_now())["status"] == "revoked"
+
+
+def test_a_read_an_insider_marked_anchored_is_not_listed_anchored(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider rewriting a read of a certificate before its anchoring (the reader named, the outcome)
+    and marking it anchored with the root and proof of an earlier anchored read: the issuer's and the data
+    subject's listings, and the full timeline, showed it anchored."""
+    dept = fresh_department
+    (doc,) = issue(ledger, dept, 1)
+    signer = ledger.department_account(dept).address
+    now = _now()
+    terms = sharing.GrantCreate(grantee="PSB", purpose="r21 reads", expires_at=now + timedelta(days=1), reveal=["id"])
+    sharing.create_grant(ledger, issuer=dept, signer=signer, digest=doc["digest"], grant=terms, now=now)
+    first = read_as(ledger, doc, now, department="PSB").access_seq
+    accesslog.anchor(ledger, dept)
+    second = read_as(ledger, doc, now, department="PSB").access_seq
+
+    client = make_client(ledger, Clock())
+    auditor = bearer(login(client, ledger, "AUD"))
+
+    def anchored() -> dict[int, bool]:
+        listed = accesslog.entries(ledger, department=dept, certificate=doc["digest"])
+        shown = provenance.timeline(ledger, doc["digest"], now=now, private=True)["events"]
+        audited = client.get("/audit/logs/access", params={"department": dept}, headers=auditor).json()
+        said = {e["seq"]: e["anchored"] for e in listed if e["seq"] in (first, second)}
+        assert said == {e["seq"]: e["anchored"] for e in shown if e["kind"] == "access"}
+        assert said == {e["seq"]: e["anchored"] for e in audited if e["seq"] in (first, second)}
+        return said
+
+    assert anchored() == {first: True, second: False}
+    with ledger.engine.connect() as conn:
+        borrowed = conn.execute(
+            select(LogEntry.batch_root, LogEntry.proof, LogEntry.leaf_index, LogEntry.entry_hash)
+            .where(  # type: ignore[call-overload]
+                LogEntry.log == logchain.LOG_ACCESS,
+                LogEntry.department_id == dept,
+                LogEntry.seq.in_([first, second]),  # type: ignore[attr-defined]
+            )
+            .order_by(LogEntry.seq)  # type: ignore[arg-type]
+        ).all()
+    (root, proof, leaf, _), (_, _, _, target) = borrowed
+    with insider_edit(
+        ledger, LogEntry, LogEntry.entry_hash, target, state="anchored", batch_root=root, proof=proof, leaf_index=leaf
+    ):
+        assert anchored() == {first: True, second: False}
+    accesslog.anchor(ledger, dept)
+    assert anchored() == {first: True, second: True}
