@@ -610,7 +610,8 @@ class CheckLogPublic(SQLModel):
 class TimelineEvent(SQLModel):
     model_config = ConfigDict(extra="allow")  # type: ignore[assignment]
     kind: str = Field(
-        description="issued, anchored, signed, granted, grant_revoked, grant_expired, access, "
+        description="issued, anchored, signed, granted, grant_revoked, grant_expired, grant_altered (a grant row "
+        "that is not the grant the access log records), grant_missing (a logged grant whose row was deleted), access, "
         "access_refused, access_unreadable, accesses_more (the first 1,000 reads are listed: where the paged "
         "listing goes on), decision, decision_unreadable (a decision log entry naming it was edited), produced (the "
         "decision that issued it), suspended, reinstated, "

@@ -36,6 +36,7 @@ def read_log(
 ) -> list[LogEntryPublic]:
     """Entries of log ``log`` (e.g. ``decisions``), one department or all, by department then sequence number, a
     page at a time (auditor role; the `Link` header names the next page)."""
+    ranges: dict[Any, Any] = {}  # what the chain says of each root, read once for this page
     found = [
         LogEntryPublic(
             log=e.log,
@@ -45,7 +46,7 @@ def read_log(
             entry_hash=e.entry_hash,
             prev_hash=e.prev_hash,
             created_at=e.created_at,
-            anchored=e.state == logchain.EntryState.ANCHORED,
+            anchored=logchain.attested(ledger, e, ranges),  # the chain's word, not the row's state
             batch_root=e.batch_root,
         )
         for e in logchain.entries(ledger, log, department, since=since, until=until, after=page.after, limit=page.limit)

@@ -49,6 +49,7 @@ MESSAGES: dict[str, dict[str, str]] = {
     "status.suspended": {"en": "suspended", "zh-CN": "已暂停"},
     "status.superseded": {"en": "superseded", "zh-CN": "已被替代"},
     "status.unknown": {"en": "unknown", "zh-CN": "未知"},
+    "status.not_anchored": {"en": "not anchored on chain", "zh-CN": "未上链存证"},
     "status.expired": {"en": "expired", "zh-CN": "已过期"},
     "outcome.approve": {"en": "approved", "zh-CN": "批准"},
     "outcome.reject": {"en": "rejected", "zh-CN": "不予批准"},
@@ -87,6 +88,14 @@ MESSAGES: dict[str, dict[str, str]] = {
     },
     # timeline events (ledger/services/provenance.py): each event's ``summaries`` in both languages
     "event_summary.issued": {"en": "{type} issued by {issuer}", "zh-CN": "{issuer} 签发的 {type}"},
+    "event_summary.grant_altered": {
+        "en": "grant {grant}'s row is not the grant the access log records: {problem}",
+        "zh-CN": "授权 {grant} 的记录与访问日志所载的授权不符：{problem}",
+    },
+    "event_summary.grant_missing": {
+        "en": "grant {grant} is recorded in the access log but its row was deleted: {problem}",
+        "zh-CN": "访问日志记载了授权 {grant}，但其记录已被删除：{problem}",
+    },
     "event_summary.anchoring": {
         "en": "batch {root} is not anchored on chain (state {state})",
         "zh-CN": "批次 {root} 尚未上链存证（状态：{state}）",

@@ -255,6 +255,7 @@ def entries(
     )
     anchors = _anchors(ledger, {e.batch_root for e in found if e.batch_root})
     needle = f'"certificate":"{certificate}"'  # bodies are canonical JSON: a cheap text test
+    ranges: dict[Any, Any] = {}  # what the chain says of each root, read once for this answer
     out = []
     for e in found:
         anchor = anchors.get(e.batch_root) if e.batch_root else None
@@ -262,6 +263,12 @@ def entries(
             out.append(_foreign(e, certificate))
         else:
             out.append(entry_json(e, anchor))
+        if out[-1]["anchored"] and not logchain.attested(ledger, e, ranges):
+            # the row says anchored, the chain does not attest it (an entry rewritten and marked anchored): shown
+            # unanchored, with no anchoring transaction
+            out[-1]["anchored"] = False
+            out[-1].pop("tx_hash", None)
+            out[-1].pop("block_number", None)
     return _with_purposes(ledger, out)
 
 

@@ -288,6 +288,17 @@ def _insert_ignore(conn: Any, table: Any) -> Any:
     return table.insert().prefix_with("IGNORE")
 
 
+def _insert_locking(conn: Any, table: Any) -> Any:
+    """INSERT of content-addressed rows (keyed by ``ref``) that, where the key exists, keeps the row as it is but
+    locks it for the transaction (PostgreSQL's ``DO NOTHING`` locks nothing): whoever deletes such a row with a lock
+    (``_unrecorded``) waits for, or skips, this transaction instead of deleting a row it is about to name."""
+    name = conn.dialect.name
+    if name in ("sqlite", "postgresql"):
+        insert = (sqlite if name == "sqlite" else postgresql).insert(table)
+        return insert.on_conflict_do_update(index_elements=[table.c.ref], set_={"digest": table.c.digest})
+    return _insert_ignore(conn, table)
+
+
 def _chain_rule_set(ledger: Ledger, digest: bytes) -> tuple[str, int] | None:
     """(publishing department, block) of a published rule set, or None."""
     chain = ledger.chain
@@ -647,7 +658,9 @@ def _store_inputs(
                 skip_existing=True,
             )
             if cited:
-                conn.execute(_insert_ignore(conn, _CITED), cited)
+                # inserted, or the row already there locked (never skipped unlocked): a refused decision's cleanup
+                # running meanwhile then leaves this copy alone, though this input naming it is not yet committed
+                conn.execute(_insert_locking(conn, _CITED), cited)
                 _erased_meanwhile(conn, {ref: digest for ref, digest in labelled.items() if digest not in erased})
 
 
@@ -890,6 +903,14 @@ def _unrecorded(
             conn.execute(_NAMES.delete().where(_NAMES.c.input_digest.in_(chunk)))
             conn.execute(_INPUTS.delete().where(_INPUTS.c.digest.in_(chunk)))
         for ref in dict.fromkeys(cited_refs):  # a refusal is rare and cites a few: one indexed lookup each
+            # A decision storing an input that names this copy holds its row locked until it commits (its input's
+            # citation is invisible here until then): such a copy is left alone, never deleted under it. A copy
+            # nobody holds is locked first, so the inputs naming it are asked after any such writer has committed.
+            held = conn.execute(
+                select(_CITED.c.ref).where(_CITED.c.ref == ref).with_for_update(skip_locked=True)
+            ).first()
+            if held is None:
+                continue
             named = conn.execute(select(_NAMES.c.input_digest).where(_NAMES.c.ref == ref).limit(1)).first()
             if named is None:
                 conn.execute(_CITED.delete().where(_CITED.c.ref == ref))

@@ -955,6 +955,41 @@ def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
     return len(digest) == 32 and verify_proof(digest, [proof[i : i + 32] for i in range(0, len(proof), 32)], root)
 
 
+def attested(ledger: Ledger, entry: LogEntry, ranges: dict[tuple[str, bytes], Any] | None = None) -> bool:
+    """Whether the chain attests ``entry`` as anchored, not only its row's ``state`` (the database's word, which an
+    insider can set on an entry they rewrote before it was anchored): its stored body hashes to its entry hash, its
+    stored proof leads from that hash to its batch root, and its department anchored that root in this log on chain
+    (``BatchLog.logBatch``) with a range holding the entry's place. One view call per anchored entry, or per root
+    with ``ranges`` (a memo the caller keeps for one answer: what the chain says of a root, read once)."""
+    if entry.state != EntryState.ANCHORED or not entry.batch_root or entry.proof is None:
+        return False
+    try:
+        if (
+            compute_entry_hash(entry.log, entry.department_id, entry.seq, entry.prev_hash, entry.body)
+            != entry.entry_hash
+        ):
+            return False
+        root = bytes.fromhex(entry.batch_root.removeprefix("0x"))
+        if len(root) != 32 or not _proof_ok(entry.entry_hash, bytes(entry.proof), root):
+            return False
+    except (ValueError, TypeError):  # an edited column of another type (SQLite keeps any): no attestation
+        return False
+    chain = ledger.chain
+    key = (entry.department_id, root)
+    if ranges is None or key not in ranges:
+        found = chain.call(chain.log.functions.logBatch(department_id_bytes(entry.department_id), root))
+        if ranges is None:
+            ranges = {}
+        ranges[key] = found
+    department, log, first, last, _block, _time, signer, _head = ranges[key]
+    return (
+        int(signer, 16) != 0
+        and bytes(department) == department_id_bytes(entry.department_id)
+        and bytes(log) == log_id(entry.log)
+        and int(first) <= entry.seq <= int(last)
+    )
+
+
 def check_log(
     ledger: Ledger,
     log: str,

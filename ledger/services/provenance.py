@@ -396,7 +396,7 @@ def _decision_events(ledger: Ledger, digest: str) -> list[dict[str, Any]]:
                 outcome=body.get("outcome"),
                 seq=entry.seq,
                 entry_hash=entry.entry_hash,
-                anchored=entry.state == logchain.EntryState.ANCHORED,
+                anchored=logchain.attested(ledger, entry),  # the chain's word, not the row's state
             )
         )
     return out
@@ -447,7 +447,24 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
     from . import accesslog, sharing
 
     out = []
+    # each row judged against the grant the issuer's anchored access log records: a row an insider revived, rewrote
+    # or deleted is shown as such, never as the issuer's sharing
+    problems = {p.grant: p for p in sharing.grant_problems(ledger, issuer, digest)}
+    for problem in problems.values():
+        kind = f"grant_{problem.kind}"
+        out.append(
+            _event(
+                kind,
+                None,
+                says((f"event_summary.{kind}", {"grant": problem.grant, "problem": problem.detail})),
+                "access-log",
+                grant=problem.grant,
+                problem=problem.detail,
+            )
+        )
     for grant in sharing.list_grants(ledger, digest=digest):
+        if grant.id in problems:
+            continue
         what = (
             says(("event_summary.granted_all", {}))
             if grant.reveal is None
@@ -591,7 +608,13 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
             certificate_id=cert.certificate_id if private else None,
         )
     ]
-    events += _anchor_events(ledger, cert, batch, stated)
+    anchoring = _anchor_events(ledger, cert, batch, stated)
+    events += anchoring
+    # A batch the chain holds no anchoring of by the row's department is no certificate in force, whatever the
+    # store's state says: verification fails it (``anchored``), and the status history of a root nobody anchored is
+    # empty, so "valid" would be the word of whoever wrote the row (an insider pointing a revoked certificate's row at
+    # a batch row of their making, state ``prepared``).
+    anchored = any(e["kind"] == "anchored" for e in anchoring)
     # One read of the certificate's status history gives both its events' blocks and its status now (the last
     # change, as statusOf reads it): the two cannot disagree, as two reads a block apart could.
     history = _status_history(ledger, cert.department_id, parse_hex32(batch.root), parse_hex32(key))
@@ -606,6 +629,8 @@ def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = Fals
     start = min((e["at"] for e in events if e["kind"] in order and e["at"]), default=None)
     events.sort(key=lambda e: ((start if e["kind"] in order else e["at"]) or "9999", order.get(e["kind"], 3)))
     status_name = ("valid", "suspended", "revoked", "superseded")[int(history[-1][0]) if history else 0]
+    if not anchored:
+        status_name = "not_anchored"
     return {
         "digest": key,
         "issuer": cert.department_id,

@@ -39,6 +39,9 @@ erasure_incomplete    the department's ``erasures`` log records the erasure but 
                       ``ledger erase`` of the same certificate completes it
 erasure_log           the ``erasures`` log disagrees with its anchors on chain (an entry edited or deleted)
 status_change_missing the database records a status change (revocation, ...) that the chain does not hold
+grant_altered         a grant row is not the grant its issuer's access log records (revived after its logged
+                      revocation, its grantee, expiry or fields changed, or written with no logged creation)
+grant_missing         the access log records a grant whose row is gone (deleted in the database)
 consent_signature, consent_unlogged, consent_withdrawal_undone, consent_missing
                       a data subject's consent row is not signed by this ledger's consent key, has no logged
                       creation, has lost a logged withdrawal, or a logged consent's row is gone
@@ -363,8 +366,21 @@ def reconcile(
         elif batch.rows > expected:
             add(Divergence("rows_extra", root, f"{batch.rows} certificate rows for a batch of {expected}"))
     _consent_divergences(ledger, ours, report)
+    _grant_divergences(ledger, ours, report)
     _witnessed_history(ledger, report)
     return report
+
+
+def _grant_divergences(ledger: Ledger, departments: set[str], report: ReconcileReport) -> None:
+    """Grant rows that are not the grants the issuer's anchored access log records, and logged grants whose row is
+    gone (``sharing.grant_problems``): the gateway serves no read through such a row, and reconcile names it."""
+    from . import sharing
+
+    for dept in sorted(departments):
+        for problem in sharing.grant_problems(ledger, dept):
+            report.divergences.append(
+                Divergence(f"grant_{problem.kind}", None, problem.detail, certificate=problem.certificate)
+            )
 
 
 def _consent_divergences(ledger: Ledger, departments: set[str], report: ReconcileReport) -> None:

@@ -35,6 +35,7 @@ from ..storage.models import (  # noqa: F401 - re-exported
     Grant,
     GrantBase,
     GrantPublic,
+    LogEntry,
     aware,
 )
 from . import _keyset, accesslog, consent, logchain
@@ -169,16 +170,19 @@ def grant_terms(grantee: str, expires_at: datetime, reveal: list[str] | None) ->
 _LOGGED_CREATION = re.compile(r"shared with (\S+) until (\S+?)(?: on consent \S+)?\Z")
 
 
-def record_problem(ledger: Ledger, grant: Grant) -> str | None:
+def record_problem(ledger: Ledger, grant: Grant, entries: list[dict[str, Any]] | None = None) -> str | None:
     """Why grant row ``grant`` is not the grant the issuer's access log records (None: it is). The row is plain
     database state; the log is hash-chained and anchored. So a row an insider wrote, revived after its revocation,
     extended past its expiry, pointed at another department or widened to more fields is not served: its creation
     entry must exist and state the row's terms, and no entry may record its revocation. A creation logged before
-    the terms were recorded (``terms`` absent) is held to the grantee and expiry its text names."""
-    try:
-        bodies = logchain.certificate_entries(ledger, grant.issuer, grant.digest, f'"grant":"{grant.id}"')
-    except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be the grant's revocation
-        return f"grant {grant.id} cannot be relied on: {exc}"
+    the terms were recorded (``terms`` absent) is held to the grantee and expiry its text names. ``entries``: the
+    bodies of the issuer's grant entries (:func:`_grant_entries`) when the caller has read them already."""
+    if entries is None:
+        try:
+            entries = logchain.certificate_entries(ledger, grant.issuer, grant.digest, f'"grant":"{grant.id}"')
+        except logchain.UnreadableEntry as exc:  # not relied on: the edited entry may be the grant's revocation
+            return f"grant {grant.id} cannot be relied on: {exc}"
+    bodies = entries
     mine = [b for b in bodies if b.get("grant") == grant.id and b.get("certificate") == grant.digest]
     created = next((b for b in mine if b.get("action") == "grant"), None)
     if created is None:
@@ -211,6 +215,92 @@ def record_problem(ledger: Ledger, grant: Grant) -> str | None:
             "changed in the database; the issuer grants again to change a grant"
         )
     return None
+
+
+_ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
+
+# the text every grant creation ('"action":"grant"') and revocation ('"action":"grant-revoked"') entry holds, and
+# no read's ('"action":"read"')
+_GRANT_ACTIONS = '"action":"grant'
+
+
+def _grant_entries(ledger: Ledger, issuer: str, digest: str | None) -> list[dict[str, Any]]:
+    """The readable bodies of ``issuer``'s access-log entries creating or revoking a grant (on ``digest``, or on any
+    certificate), oldest first. An entry edited into something unreadable is left out here: the log's check
+    (``access_log_altered``) names it, and the rows it might have spoken for are then judged without it."""
+    entries = _ENTRIES
+    query = select(entries.c.seq, entries.c.body).where(
+        entries.c.log == accesslog.LOG,
+        entries.c.department_id == issuer,
+        entries.c.body.like(f"%{_GRANT_ACTIONS}%"),
+    )
+    if digest is not None:
+        query = query.where(entries.c.lookup == logchain.lookup_key(hex32(parse_hex32(digest))))
+    out = []
+    with ledger.engine.connect() as conn:
+        for seq, body in conn.execute(query.order_by(entries.c.seq)):
+            try:
+                read = logchain.read_body(body, accesslog.LOG, issuer, seq)
+            except logchain.UnreadableEntry:
+                continue
+            if read.get("action") in ("grant", "grant-revoked") and isinstance(read.get("grant"), str):
+                out.append(read)
+    return out
+
+
+@dataclass(frozen=True)
+class GrantProblem:
+    """A grant whose row is not the one the issuer's anchored access log records (``altered``) or that the log
+    records with no row left (``missing``); ``detail`` starts with ``grant <id>``."""
+
+    kind: str  # "altered" | "missing"
+    grant: str
+    certificate: str
+    detail: str
+
+
+def grant_problems(ledger: Ledger, issuer: str, digest: str | None = None) -> list[GrantProblem]:
+    """Every grant of ``issuer`` (on ``digest``, or on all its certificates) whose row disagrees with the grant its
+    access log records (:func:`record_problem`: revived, extended, pointed elsewhere, widened, or written with no
+    logged creation), and every grant the log records whose row is gone: what the rows alone would hide from the
+    issuer's and the auditors' view of how a certificate was shared. Two reads: the rows, the log's grant entries."""
+    rows = list_grants(ledger, digest=digest, issuer=issuer)
+    logged = _grant_entries(ledger, issuer, digest)
+    by_grant: dict[str, list[dict[str, Any]]] = {}
+    for body in logged:
+        by_grant.setdefault(body["grant"], []).append(body)
+    out = []
+    for row in rows:
+        bodies = by_grant.get(row.id, [])
+        problem: str | None
+        if row.revoked_at is None:  # a live row: what a read through it is held to
+            problem = record_problem(ledger, row, bodies)
+        else:  # a revoked row: its terms as logged, and its revocation logged too
+            problem = record_problem(ledger, row, [b for b in bodies if b.get("action") != "grant-revoked"])
+            if problem is None and not any(b.get("action") == "grant-revoked" for b in bodies):
+                problem = (
+                    f"grant {row.id}'s row says it was revoked at {aware(row.revoked_at).isoformat()}, but "
+                    f"{issuer}'s access log records no revocation of it: the row was changed in the database"
+                )
+        if problem is not None:
+            out.append(GrantProblem("altered", row.id, row.digest, problem))
+    kept = {row.id for row in rows}
+    for grant_id, bodies in by_grant.items():
+        created = next((b for b in bodies if b.get("action") == "grant"), None)
+        if created is None or grant_id in kept:
+            continue
+        stated = created.get("terms")
+        terms: dict[str, Any] = stated if isinstance(stated, dict) else {}
+        out.append(
+            GrantProblem(
+                "missing",
+                grant_id,
+                str(created.get("certificate")),
+                f"grant {grant_id} (to {terms.get('grantee') or created.get('detail')}, made at {created.get('at')}) is "
+                f"recorded in {issuer}'s access log but its row is gone: it was deleted in the database",
+            )
+        )
+    return out
 
 
 def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now: datetime) -> Grant:

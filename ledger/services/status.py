@@ -44,7 +44,8 @@ class StoredCertificate:
 
 
 def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
-    """Find a certificate of this ledger's store by digest, or by certificate id within a department."""
+    """Find a certificate of this ledger's store by digest, or by certificate id within a department. A digest
+    given with a department must be that department's certificate (PermissionDenied otherwise)."""
     with ledger.engine.connect() as conn:
         query = select(
             col(Certificate.digest),
@@ -68,6 +69,15 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
             ).first()
     if row is None:
         raise NotFoundError(f"certificate {digest_or_id} is not in this ledger's store")
+    if department is not None and row[3] != department:
+        # named by digest, the row's department signs below: a caller acting as ``department`` (a ledger holding
+        # several departments' keys, a permit withdrawal of ``department``'s decision) must not change another's
+        from .auth import PermissionDenied
+
+        raise PermissionDenied(
+            f"certificate {digest_or_id} is {row[3]}'s, not {department}'s: only its issuing department changes "
+            "its status"
+        )
     if row[5] != BatchState.CONFIRMED:
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)

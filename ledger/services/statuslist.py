@@ -77,8 +77,10 @@ def list_credential(
     (default: the head): bits from the department's status event stream on chain, leaf positions from the batch's
     stored leaves, which must lead to its root (the certificate rows' issuer and leaf index are not read: an insider
     editing one would clear a revoked certificate's bit). NotFoundError for a batch this ledger did not issue,
-    StateError for stored leaves that do not lead to the root. ``view``: a long-lived ChainView (the gateway's),
-    whose department streams are read once and then only brought up to new heads."""
+    StateError for stored leaves that do not lead to the root and for a batch the chain holds no anchoring of by
+    ``department`` (whatever the store's state: a list of a root nobody anchored would say every bit clear).
+    ``view``: a long-lived ChainView (the gateway's), whose department streams are read once and then only brought
+    up to new heads."""
     from ..formats.vc import PL_CERT_V1, VC_V2, _issuer_id
     from ..onchain.chain import department_id_bytes
     from ..storage.models import BatchState
@@ -110,13 +112,21 @@ def list_credential(
     upto = head if block is None else block
     if type(upto) is not int or not 0 <= upto <= head:
         raise InputError(f"block {block!r} is not between 0 and the head {head}")
-    if state == BatchState.CONFIRMED and view.batch(department, root_bytes, head) is None:
-        # the store says the batch was anchored, but not by this department: the row names another department than
-        # the one that anchored it, whose status history (read below) has no change of its certificates
+    if view.batch(department, root_bytes, head) is None:
+        if state == BatchState.CONFIRMED:
+            # the store says the batch was anchored, but not by this department: the row names another department
+            # than the one that anchored it, whose status history (read below) has no change of its certificates
+            raise StateError(
+                f"the store records batch {hex32(root_bytes)} as anchored by {department}, but the chain has no "
+                f"anchoring of it by {department}: the batch was altered in the database (ledger reconcile names "
+                "it), so no status list of it is published"
+            )
+        # Whatever the store's state says: a root its department never anchored has no status on chain, so its
+        # list would have every bit clear on the word of whoever wrote the row (an insider's batch row holding a
+        # revoked certificate's digest, or an anchored batch relabelled prepared and moved to another department).
         raise StateError(
-            f"the store records batch {hex32(root_bytes)} as anchored by {department}, but the chain has no anchoring "
-            f"of it by {department}: the batch was altered in the database (ledger reconcile names it), so no "
-            "status list of it is published"
+            f"batch {hex32(root_bytes)} is not anchored on chain by {department} (the store says {state}): no status "
+            "list of it is published until it is"
         )
     stream = view.department_stream(department, upto)
     codes = PURPOSES[purpose]
