@@ -173,39 +173,47 @@ def test_the_run_reader_gives_what_a_full_scan_gives_as_entries_are_recorded_anc
     assert same()[other]["listed"] is False
 
 
-def test_the_pending_entries_query_reads_the_same_rows_through_the_state_index(ledger: Any, published: Any) -> None:
-    """``logchain.anchor_pending`` reads the pending entries with ``log || ''`` so that SQLite takes the state index
-    instead of walking the whole department log (O(n²) over a long run): the same rows as the plain filter, with
-    another department's pending entries and an anchored range before this one's pending entries."""
-    from sqlalchemy import select
+def test_the_pending_entries_are_those_after_the_last_anchor_read_through_the_sequence_index(
+    ledger: Any, published: Any
+) -> None:
+    """``logchain.anchor_pending`` takes as pending the entries after the last stored anchor's range (no entry row
+    records its anchoring), read from there through the (log, department, seq) index, as is the last anchor through
+    the (log, department, first_seq) one: O(batch) per anchoring, not O(log length), over a long run (O(n²)). The
+    entries' derived states agree, with another department's pending entries and an anchored range before."""
+    from sqlalchemy import text
 
     from ledger.services import logchain
-    from ledger.services.logchain import LOG_DECISIONS, LogEntry
+    from ledger.services.logchain import LOG_DECISIONS
 
     dept, rules = published
-    entries = LogEntry.__table__  # type: ignore[attr-defined]
     decisions.decide_many(ledger, dept, _applications(30, {}), {"*": rules}, workers=0)  # anchored
     # pending; cases of their own: a case is decided automatically once
     decisions.decide_many(ledger, dept, _applications(12, {}, "M"), {"*": rules}, workers=0, anchor=False)
 
-    def pending(log_column: Any) -> list[tuple[int, int, str]]:
-        with ledger.engine.connect() as conn:
-            rows = conn.execute(
-                select(entries.c.id, entries.c.seq, entries.c.entry_hash)
-                .where(log_column == LOG_DECISIONS, entries.c.department_id == dept, entries.c.state == "pending")
-                .order_by(entries.c.seq)
-                .limit(10)
-            ).all()
-        return [tuple(r) for r in rows]
+    def states() -> dict[str, list[int]]:
+        out: dict[str, list[int]] = {}
+        for e in logchain.entries(ledger, LOG_DECISIONS, dept):
+            out.setdefault(e.state, []).append(e.seq)
+        return out
 
-    assert pending(entries.c.log + "") == pending(entries.c.log)
-    assert [r[1] for r in pending(entries.c.log)] == list(range(31, 41))
+    assert states() == {"anchored": list(range(1, 31)), "pending": list(range(31, 43))}
+    assert [u.count for u in logchain.unanchored(ledger, LOG_DECISIONS, dept)] == [12]
     assert logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
-    assert pending(entries.c.log + "") == pending(entries.c.log) == []
+    assert states() == {"anchored": list(range(1, 43))}
+    assert logchain.unanchored(ledger, LOG_DECISIONS, dept) == []
     if ledger.engine.dialect.name == "sqlite":
         with ledger.engine.connect() as conn:
-            plan = conn.exec_driver_sql(
-                "EXPLAIN QUERY PLAN SELECT id FROM logentry WHERE (log || '') = 'decisions' AND department_id = 'x' "
-                "AND state = 'pending' ORDER BY seq"
+            entries_plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT seq, entry_hash FROM logentry WHERE log = 'decisions' "
+                    "AND department_id = 'x' AND seq > 30 ORDER BY seq LIMIT 10000"
+                )
             ).all()
-        assert "ix_logentry_state" in str(plan), plan
+            anchor_plan = conn.execute(
+                text(
+                    "EXPLAIN QUERY PLAN SELECT last_seq FROM loganchor WHERE log = 'decisions' "
+                    "AND department_id = 'x' ORDER BY first_seq DESC LIMIT 1"
+                )
+            ).all()
+        assert "seq>?" in str(entries_plan) and "TEMP B-TREE" not in str(entries_plan), entries_plan
+        assert "department_id=?" in str(anchor_plan) and "TEMP B-TREE" not in str(anchor_plan), anchor_plan

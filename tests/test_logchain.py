@@ -9,16 +9,16 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, text, update
+from sqlalchemy import insert, text
 
 from ledger.errors import InputError
 from ledger.formats.canonical import canonical_json
-from ledger.formats.merkle import MerkleTree
+from ledger.formats.merkle import MerkleTree, verify_proof
 from ledger.services import logchain
 from ledger.services.demo_data import generate_applications, generate_service_items
 from ledger.services.logchain import LogEntry, anchor_pending, append, append_many, check_log, entries
 from ledger.storage.models import DecisionInput, LogMention
-from ledger.storage.store import insert_rows
+from ledger.storage.store import batch_proof, insert_rows
 
 LOG = "test-log"
 
@@ -77,7 +77,14 @@ def test_append_anchor_and_clean_check(ledger: Any, fresh_department: str) -> No
     assert anchor_pending(ledger, LOG, dept) == []  # idempotent
     stored = list(entries(ledger, LOG, dept))
     assert [e.seq for e in stored] == list(range(1, 252))
-    assert all(e.state == "anchored" and e.proof is not None for e in stored)
+    assert all(e.state == "anchored" and e.batch_root is not None for e in stored)
+    # each entry's proof, rebuilt from its anchor's stored leaves and run roots, leads to the root the chain holds
+    ranges = {r.root: r for r in logchain.chain_ranges(ledger, LOG, dept)}
+    for e in stored:
+        leaves, nodes = _stored_tree(ledger, e.batch_root)
+        assert e.leaf_index == e.seq - ranges[e.batch_root].first_seq
+        proof = batch_proof(leaves, nodes, e.leaf_index)
+        assert verify_proof(bytes.fromhex(e.entry_hash[2:]), proof, bytes.fromhex(e.batch_root[2:]))
     assert all(b.prev_hash == a.entry_hash for a, b in itertools.pairwise(stored))
     assert stored[0].created_at.tzinfo is not None
     hour = timedelta(hours=1)
@@ -116,6 +123,12 @@ def test_concurrent_appends_never_duplicate_a_sequence_number(ledger: Any, fresh
     assert seqs == list(range(1, 6 * (20 + 20 * 3) + 1))
     anchor_pending(ledger, LOG, dept)
     assert check_log(ledger, LOG, dept) == []
+
+
+def _stored_tree(ledger: Any, root: str) -> tuple[bytes, bytes]:
+    with ledger.engine.connect() as conn:
+        leaves, nodes = conn.execute(text("SELECT leaves, nodes FROM loganchor WHERE root = :r"), {"r": root}).one()
+    return bytes(leaves), bytes(nodes)
 
 
 def _anchored_log(ledger: Any, dept: str, n: int = 60, batch: int = 25) -> None:
@@ -175,38 +188,46 @@ def test_swapped_entries_are_reordered(ledger: Any, fresh_department: str) -> No
 
 
 def test_missing_anchor_and_unknown_root(ledger: Any, fresh_department: str) -> None:
+    # An entry's anchoring is its anchor row's: an insider who deletes the row holding 1-25 leaves those entries
+    # without an anchor where the chain anchored them, one who adds a row claiming 61 anchored under a root the chain
+    # does not know makes it "marked anchored" without being so; and one who moves the start of the row holding
+    # 26-50 makes its entries sit at the wrong leaves.
     dept = fresh_department
-    _anchored_log(ledger, dept)
+    _anchored_log(ledger, dept)  # anchors 1-25, 26-50, 51-60
     append(ledger, LOG, dept, {"beyond": 1})  # seq 61
+    _sql(ledger, "DELETE FROM loganchor WHERE log=:l AND department_id=:d AND first_seq=1", l=LOG, d=dept)
     _sql(
         ledger,
-        "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
-        "WHERE log=:l AND department_id=:d AND seq=20",
-        l=LOG,
-        d=dept,
-    )
-    _sql(
-        ledger,
-        "UPDATE logentry SET batch_root=:r, state='anchored' WHERE log=:l AND department_id=:d AND seq=61",
+        "INSERT INTO loganchor (root, log, department_id, first_seq, last_seq, head_hash, signer, signature, state, "
+        "created_at, leaves, nodes) SELECT :r, log, department_id, 61, 61, head_hash, signer, signature, 'anchored', "
+        "created_at, leaves, nodes FROM loganchor WHERE log=:l AND department_id=:d AND first_seq=51",
         r="0x" + "11" * 32,
         l=LOG,
         d=dept,
     )
-    assert _kinds(check_log(ledger, LOG, dept)) == {"not_anchored": [20, 61]}
+    assert _kinds(check_log(ledger, LOG, dept)) == {"not_anchored": [*range(1, 26), 61]}
+    _sql(ledger, "UPDATE loganchor SET first_seq=24 WHERE log=:l AND department_id=:d AND first_seq=26", l=LOG, d=dept)
+    assert _kinds(check_log(ledger, LOG, dept)) == {
+        "not_anchored": [*range(1, 26), 61],  # 24 and 25 now name 26-50's root, at its leaves 0 and 1
+        "reordered": list(range(26, 51)),
+    }
 
 
-def test_tampered_proof_is_proof_invalid(ledger: Any, fresh_department: str) -> None:
+@pytest.mark.parametrize("part", ["leaf", "run root"])
+def test_tampered_proof_is_proof_invalid(ledger: Any, fresh_department: str, part: str) -> None:
+    # The proofs are rebuilt from the anchor row's leaves and run roots: an insider who edits one leaf (entry 5's)
+    # changes the proof of every other entry of its run of 64 (each has it, or a node above it, as a sibling), one
+    # who edits a run root the proof of every entry of the other runs; the entries themselves are intact.
     dept = fresh_department
-    _anchored_log(ledger, dept)
-    with ledger.engine.begin() as conn:
-        conn.execute(
-            LogEntry.__table__.update()
-            .where(  # type: ignore[attr-defined]
-                LogEntry.log == LOG, LogEntry.department_id == dept, LogEntry.seq == 5
-            )
-            .values(proof=b"\x01" * 64)
-        )
-    assert _kinds(check_log(ledger, LOG, dept)) == {"proof_invalid": [5]}
+    _anchored_log(ledger, dept, n=150, batch=150)  # one anchor, three runs: 1-64, 65-128, 129-150
+    [root] = [r.root for r in logchain.chain_ranges(ledger, LOG, dept)]
+    leaves, nodes = _stored_tree(ledger, root)
+    if part == "leaf":
+        leaves, expected = leaves[:128] + b"\x01" * 32 + leaves[160:], [s for s in range(1, 65) if s != 5]
+    else:
+        nodes, expected = b"\x01" * 32 + nodes[32:], list(range(65, 151))
+    _sql(ledger, "UPDATE loganchor SET leaves=:v, nodes=:n WHERE root=:r", v=leaves, n=nodes, r=root)
+    assert _kinds(check_log(ledger, LOG, dept)) == {"proof_invalid": expected}
 
 
 def test_interrupted_anchor_is_confirmed_from_the_chain(ledger: Any, fresh_department: str) -> None:
@@ -216,7 +237,7 @@ def test_interrupted_anchor_is_confirmed_from_the_chain(ledger: Any, fresh_depar
     _sql(
         ledger, "UPDATE loganchor SET state='submitted', tx_hash=NULL WHERE log=:l AND department_id=:d", l=LOG, d=dept
     )
-    _sql(ledger, "UPDATE logentry SET state='submitted' WHERE log=:l AND department_id=:d", l=LOG, d=dept)
+    assert all(e.state == "submitted" for e in entries(ledger, LOG, dept))  # the anchor's state, not a row's
     block = ledger.chain.block_number()
     assert len(anchor_pending(ledger, LOG, dept)) == 1
     assert all(e.state == "anchored" for e in entries(ledger, LOG, dept))
@@ -234,18 +255,35 @@ def _raw(ledger: Any, table: str, columns: str, department: str) -> list[tuple[A
 
 
 def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department: str) -> None:
-    # An append and an anchoring write their rows with one driver-level executemany each (store.insert_rows,
-    # logchain._proof_update_sql, MerkleTree.proofs): each column must hold what SQLAlchemy's own insert and update
-    # store from the same values (created_at through the DateTime type's processing, proofs as each leaf's proof).
+    # An append writes its rows with one driver-level executemany (store.insert_rows): each column must hold what
+    # SQLAlchemy's own insert stores from the same values (created_at through the DateTime type's processing); an
+    # anchoring writes one anchor row, holding its range's entry hashes and the tree's run roots.
     dept, ref = fresh_department, fresh_department + "-ref"
     at = datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC)
     cited = ["0x" + f"{i:064x}" for i in range(1, 4)]
     bodies = [{"case_id": f"C-{i}", "certificates": [{"digest": d} for d in cited[: i % 4]]} for i in range(37)]
     assert append_many(ledger, logchain.LOG_DECISIONS, dept, bodies, created_at=at, chunk=20) == 37
     anchor_pending(ledger, logchain.LOG_DECISIONS, dept, max_batch=16)
-    columns = "log, seq, body, lookup, entry_hash, prev_hash, created_at, batch_root, leaf_index, proof, state"
+    columns = "log, seq, body, lookup, entry_hash, prev_hash, created_at"
     fast = _raw(ledger, "logentry", columns, dept)
-    assert len(fast) == 37 and {r[-1] for r in fast} == {"anchored"}
+    assert len(fast) == 37
+    with ledger.engine.connect() as conn:
+        anchors = conn.execute(
+            text(
+                "SELECT first_seq, last_seq, root, leaves, nodes, state FROM loganchor WHERE department_id = :d "
+                "ORDER BY first_seq"
+            ),
+            {"d": dept},
+        ).all()
+    assert [(a[0], a[1]) for a in anchors] == [(1, 16), (17, 32), (33, 37)]
+    for first, last, root, leaves, nodes, state in anchors:
+        tree = MerkleTree([bytes.fromhex(r[4][2:]) for r in fast[first - 1 : last]])
+        assert (bytes(leaves), bytes(nodes), root, state) == (
+            b"".join(bytes.fromhex(r[4][2:]) for r in fast[first - 1 : last]),
+            tree.run_roots(),
+            "0x" + tree.root.hex(),
+            "anchored",
+        )
     prev = logchain.ZERO_HASH
     for row in fast:  # each hash as the documented form gives it (compute_entry_hash), chained
         assert (row[5], row[4]) == (
@@ -259,7 +297,7 @@ def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department:
             insert(entries_table),
             [
                 {"log": r[0], "department_id": ref, "seq": r[1], "body": r[2], "lookup": r[3], "entry_hash": r[4]}
-                | {"prev_hash": r[5], "created_at": at, "state": "pending"}
+                | {"prev_hash": r[5], "created_at": at}
                 for r in fast
             ],
         )
@@ -271,16 +309,6 @@ def test_bulk_writes_store_what_sqlalchemy_stores(ledger: Any, fresh_department:
                 for d in logchain.mentions_of(body)
             ],
         )
-        ids = dict(conn.execute(text("SELECT seq, id FROM logentry WHERE department_id = :d"), {"d": ref}).all())
-        for root in dict.fromkeys(r[7] for r in fast):
-            batch = [r for r in fast if r[7] == root]
-            tree = MerkleTree([bytes.fromhex(r[4][2:]) for r in batch])
-            conn.execute(
-                update(entries_table)
-                .where(entries_table.c.id == bindparam("b_id"))
-                .values(batch_root=root, leaf_index=bindparam("b_i"), proof=bindparam("b_p"), state="anchored"),
-                [{"b_id": ids[r[1]], "b_i": i, "b_p": b"".join(tree.proof(i))} for i, r in enumerate(batch)],
-            )
     assert _raw(ledger, "logentry", columns, ref) == fast
     mention_columns = "log, seq, digest"
     assert _raw(ledger, "logmention", mention_columns, dept) == _raw(ledger, "logmention", mention_columns, ref)
@@ -308,14 +336,14 @@ def test_bulk_insert_processes_each_value_as_sqlalchemy_does(ledger: Any, fresh_
     assert same_instant == shared and same_instant.hour != shared.hour
     times = [shared, shared, same_instant, datetime(2026, 12, 5, 1, 2, 3, 456789, tzinfo=UTC), shared]
     times += [shared + timedelta(microseconds=i) for i in range(5)] + [same_instant, shared]
-    columns = ("log", "department_id", "seq", "body", "entry_hash", "prev_hash", "created_at", "state")
+    columns = ("log", "department_id", "seq", "body", "entry_hash", "prev_hash", "created_at")
     values = [("bulk-dates", seq, "{}", "0x" + f"{seq:064x}", logchain.ZERO_HASH, at) for seq, at in enumerate(times)]
     entries_table = LogEntry.__table__  # type: ignore[attr-defined]
     with ledger.engine.begin() as conn:
-        insert_rows(conn, entries_table, columns, [(v[0], dept, *v[1:], "pending") for v in values])
+        insert_rows(conn, entries_table, columns, [(v[0], dept, *v[1:]) for v in values])
         conn.execute(
             insert(entries_table),
-            [dict(zip(columns, (v[0], ref, *v[1:], "pending"), strict=True)) for v in values],
+            [dict(zip(columns, (v[0], ref, *v[1:]), strict=True)) for v in values],
         )
     stored = _raw(ledger, "logentry", "seq, created_at", dept)
     assert stored == _raw(ledger, "logentry", "seq, created_at", ref) and len(stored) == len(times)

@@ -495,3 +495,156 @@ def test_0008_indexes_every_stored_decision_by_the_certificates_it_names(url: st
     assert found == {("decisions", 1, cited), ("decisions", 1, issued), ("decisions", 2, cited)}
     assert migrations.differences(engine) == []
     engine.dispose()
+
+
+def _pre_0012_store(url: str) -> tuple[sa.Engine, list[dict[str, object]], list[dict[str, object]]]:
+    """A store at 0011 as the ledger wrote it then: two departments' decision logs, each anchored in three ranges
+    (two confirmed, the last prepared) and a few entries pending; every anchored entry's row holding its anchor's
+    root, its leaf index, its proof and its state."""
+    from ledger.services.logchain import compute_entry_hash
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0011") == (None, "0011")
+    entries: list[dict[str, object]] = []
+    anchors: list[dict[str, object]] = []
+    for department in ("MKT", "GOV"):
+        prev = "0x" + "00" * 32
+        mine = []
+        for seq in range(1, 151):
+            body = f'{{"case_id":"C-{seq}","department":"{department}"}}'
+            entry_hash = compute_entry_hash("decisions", department, seq, prev, body)
+            mine.append(
+                {
+                    "log": "decisions",
+                    "department_id": department,
+                    "seq": seq,
+                    "body": body,
+                    "lookup": None,
+                    "entry_hash": entry_hash,
+                    "prev_hash": prev,
+                    "created_at": NOW,
+                    "batch_root": None,
+                    "leaf_index": None,
+                    "proof": None,
+                    "state": "pending",
+                }
+            )
+            prev = entry_hash
+        for first, last, state in ((1, 64, "anchored"), (65, 140, "anchored"), (141, 145, "prepared")):
+            batch = mine[first - 1 : last]
+            tree = MerkleTree([bytes.fromhex(str(e["entry_hash"])[2:]) for e in batch])
+            root = "0x" + tree.root.hex()
+            for i, (entry, proof) in enumerate(zip(batch, tree.proofs(), strict=True)):
+                entry.update(
+                    batch_root=root,
+                    leaf_index=i,
+                    proof=proof,
+                    state="anchored" if state == "anchored" else "submitted",
+                )
+            anchors.append(
+                {
+                    "root": root,
+                    "log": "decisions",
+                    "department_id": department,
+                    "first_seq": first,
+                    "last_seq": last,
+                    "head_hash": batch[-1]["entry_hash"],
+                    "signer": "0x" + "33" * 20,
+                    "signature": "0x" + "44" * 65,
+                    "state": state,
+                    "tx_hash": "0x" + "66" * 32 if state == "anchored" else None,
+                    "block_number": 7 if state == "anchored" else None,
+                    "created_at": NOW,
+                    "anchored_at": NOW if state == "anchored" else None,
+                }
+            )
+        entries.extend(mine)
+    with old.begin() as conn:
+        conn.execute(sa.insert(sa.Table("logentry", sa.MetaData(), autoload_with=conn)), entries)
+        conn.execute(sa.insert(sa.Table("loganchor", sa.MetaData(), autoload_with=conn)), anchors)
+    return old, entries, anchors
+
+
+_ANCHORING = ("batch_root", "leaf_index", "proof", "state")
+
+
+def test_0012_derives_every_entrys_anchoring_as_it_was_stored(url: str) -> None:
+    """The entries' anchoring columns go; what each entry's anchor row gives (its root, leaf, proof rebuilt from the
+    row's leaves and run roots, and state) is what the entry's row held, and every other value is kept."""
+    from ledger.services import logchain
+    from ledger.storage.models import LogAnchor, LogEntry
+
+    old, entries, anchors = _pre_0012_store(url)
+    old.dispose()
+    engine = open_engine(url)
+    assert _version(engine) == [migrations.head()]
+    kept = [{k: v for k, v in e.items() if k not in _ANCHORING} for e in entries]
+    after = sorted(_rows(engine, LogEntry), key=lambda r: (r["department_id"], r["seq"]))
+    assert [
+        {k: (aware(v) if isinstance(v, datetime) else v) for k, v in r.items() if k != "id"} for r in after
+    ] == sorted(
+        kept,
+        key=lambda r: (r["department_id"], r["seq"]),  # type: ignore[arg-type, return-value]
+    )
+    stored = {a["root"]: a for a in _model_rows(engine, LogAnchor)}
+    assert {
+        r: {k: (aware(v) if isinstance(v, datetime) else v) for k, v in a.items() if k not in ("leaves", "nodes")}
+        for r, a in stored.items()
+    } == {a["root"]: {k: (aware(v) if isinstance(v, datetime) else v) for k, v in a.items()} for a in anchors}
+    with engine.connect() as conn:
+        for department in ("MKT", "GOV"):
+            spans = logchain._spans(conn, "decisions", department)
+            for e in (e for e in entries if e["department_id"] == department):
+                span = spans.holding(int(e["seq"]))  # type: ignore[call-overload]
+                if span is None:
+                    assert (e["batch_root"], e["state"]) == (None, "pending")
+                    continue
+                leaf = int(e["seq"]) - span.first_seq  # type: ignore[call-overload]
+                anchor = stored[span.root]
+                proof = b"".join(batch_proof(anchor["leaves"], anchor["nodes"], leaf))  # type: ignore[arg-type]
+                derived = (span.root, leaf, proof, logchain._ENTRY_STATE[span.state])
+                assert derived == tuple(e[k] for k in _ANCHORING)
+    assert migrations.differences(engine) == []
+    engine.dispose()
+
+
+@pytest.mark.parametrize("tamper", ["delete", "proof", "state", "claimed", "anchor_gone"])
+def test_0012_refuses_a_store_whose_entries_do_not_match_their_anchors(url: str, tamper: str) -> None:
+    """Adversary: an insider who deleted an anchored entry, edited one's stored proof or state, made a pending entry
+    claim an anchor, or deleted an anchor row, before the upgrade. What the anchor rows would give those entries is
+    not what their rows say, and dropping the columns would lose it: the upgrade refuses and changes nothing (the
+    store stays at 0011, every row as it was), so the previous version's check_log still reports it."""
+    old, _entries, anchors = _pre_0012_store(url)
+    table = sa.table(
+        "logentry",
+        sa.column("department_id"),
+        sa.column("seq"),
+        sa.column("proof"),
+        sa.column("state"),
+        sa.column("batch_root"),
+    )
+    victim = (table.c.department_id == "GOV", table.c.seq == 70)
+    with old.begin() as conn:
+        if tamper == "delete":
+            conn.execute(sa.delete(table).where(*victim))
+        elif tamper == "proof":
+            conn.execute(sa.update(table).where(*victim).values(proof=b"\x01" * 32))
+        elif tamper == "state":
+            conn.execute(sa.update(table).where(*victim).values(state="pending"))
+        elif tamper == "claimed":
+            pending = (table.c.department_id == "GOV", table.c.seq == 150)
+            conn.execute(sa.update(table).where(*pending).values(batch_root=anchors[-1]["root"], state="submitted"))
+        else:
+            conn.execute(sa.text("DELETE FROM loganchor WHERE root = :r"), {"r": anchors[-1]["root"]})
+    with old.connect() as conn:
+        before = [tuple(r) for r in conn.execute(sa.text("SELECT * FROM logentry ORDER BY department_id, seq"))]
+        anchors_before = [tuple(r) for r in conn.execute(sa.text("SELECT * FROM loganchor ORDER BY root"))]
+    old.dispose()
+    with pytest.raises(ConfigError, match=r"cannot move the logs' anchoring.*Nothing was changed"):
+        open_engine(url)
+    probe = open_engine(url, migrate=False)
+    assert _version(probe) == ["0011"]
+    with probe.connect() as conn:
+        assert [tuple(r) for r in conn.execute(sa.text("SELECT * FROM logentry ORDER BY department_id, seq"))] == before
+        assert [tuple(r) for r in conn.execute(sa.text("SELECT * FROM loganchor ORDER BY root"))] == anchors_before
+    probe.dispose()

@@ -24,6 +24,7 @@ from ledger.formats.canonical import hex32
 from ledger.formats.rules import evaluate
 from ledger.services import decisions, evidence, issuance, logchain, status
 from ledger.services.replay import replay
+from ledger.storage.store import batch_proof
 
 from .conftest import make_records, write_jsonl
 from .decision_support import application, unique_rule_set
@@ -98,11 +99,11 @@ def test_redteam_rt1_decision_bundle_from_a_shadow_log_is_refused(
         row = conn.execute(
             select(entry_t).where(entry_t.c.log == shadow, entry_t.c.department_id == dept, entry_t.c.seq == entry.seq)
         ).one()
-        anchor_row = conn.execute(select(anchor_t).where(anchor_t.c.root == row.batch_root)).one()
+        anchor_row = conn.execute(select(anchor_t).where(anchor_t.c.root == root)).one()
     event = evidence._log_event(ledger.chain, dept, bytes.fromhex(root[2:]))
     assert event is not None
     head = ledger.chain.block_number()
-    proof = bytes(row.proof or b"")
+    proof = b"".join(batch_proof(anchor_row.leaves, anchor_row.nodes, row.seq - anchor_row.first_seq))
     forged = copy.deepcopy(genuine)
     forged.pop("library_report", None)
     forged["decision"] = {
@@ -114,7 +115,7 @@ def test_redteam_rt1_decision_bundle_from_a_shadow_log_is_refused(
         "body": json.loads(row.body),
     }
     forged["anchor"] = {
-        "root": row.batch_root,
+        "root": root,
         "proof": [hex32(proof[i : i + 32]) for i in range(0, len(proof), 32)],
         "log_id": hex32(logchain.log_id(shadow)),
         "first_seq": event["first_seq"],

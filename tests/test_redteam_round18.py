@@ -37,16 +37,15 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from ledger.client import Ledger
-from ledger.errors import StateError
 from ledger.services import logchain
 from ledger.services import verify as verify_mod
 from ledger.services.decisions import _insert_ignore
 from ledger.services.verify import ChainView, verify_certificate
-from ledger.storage.models import DecisionInput, EntryState, LogAnchor, LogEntry
+from ledger.storage.models import DecisionInput, LogAnchor
 from ledger.storage.store import insert_rows
 
 from .api_support import issue
@@ -188,42 +187,43 @@ def test_skipping_existing_keys_skips_nothing_else(ledger: Ledger) -> None:
                 outer.rollback()
 
 
-# -- 3. the proofs' UPDATE notices an entry another anchorer took meanwhile -----------------------------------------
+# -- 3. an anchoring of entries another anchorer took meanwhile writes and sends nothing -----------------------------
 
 
 def test_an_anchoring_whose_entries_were_taken_meanwhile_writes_and_sends_nothing(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Between reading the pending entries and writing their proofs, another anchorer (another process, another
-    ``max_batch``, so another root and no clash of anchor keys) takes some of them. The UPDATE then changes fewer
-    rows than the batch has: the anchor row written with it named entries that do not name it, and the root went
-    to the chain all the same. Neither the SQLAlchemy executemany nor the driver-level one looked; the count of
-    rows changed is now compared with the batch, and a short count rolls the preparation back."""
+    """Between reading the pending entries and writing its anchor, another anchorer (another process, another
+    ``max_batch``, so another root and no clash of anchor keys) prepares and anchors some of them. Round 18 made the
+    proofs' UPDATE count the rows it changed; the entries' rows are no longer written (migration 0012), and the two
+    ranges start at the same entry, which the anchors' unique (log, department, first_seq) refuses: this
+    preparation is rolled back and never sent, and the next look finds nothing left to anchor."""
     dept, log = fresh_department, "rt18"
     logchain.append_many(ledger, log, dept, [{"n": i} for i in range(6)])
     real_sign = logchain.sign
     taken: list[int] = []
 
     def sign_after_another_took_some(*args: Any, **kwargs: Any) -> Any:
-        if not taken:  # the other anchorer commits its preparation of entries 1-3 first
-            entries = LogEntry.__table__  # type: ignore[attr-defined]
-            with ledger.engine.begin() as conn:
-                conn.execute(
-                    update(entries)
-                    .where(entries.c.log == log, entries.c.department_id == dept, entries.c.seq <= 3)
-                    .values(state=EntryState.SUBMITTED, batch_root="0x" + "ee" * 32)
-                )
+        if not taken:  # the other anchorer anchors the entries first, in batches of 3
             taken.append(3)
+            logchain.anchor_pending(ledger, log, dept, max_batch=3)
         return real_sign(*args, **kwargs)
 
     monkeypatch.setattr(logchain, "sign", sign_after_another_took_some)
-    with pytest.raises(StateError):  # the entries 1-3 stay with the other anchorer, whose anchoring is not done
-        logchain.anchor_pending(ledger, log, dept)
+    roots = logchain.anchor_pending(ledger, log, dept)
+    assert taken == [3]
+    ranges = logchain.chain_ranges(ledger, log, dept)
+    assert [(r.first_seq, r.last_seq) for r in ranges] == [(1, 3), (4, 6)]  # never 1-6: not sent
+    assert roots == []  # nothing of this call's own
     anchors = LogAnchor.__table__  # type: ignore[attr-defined]
     with ledger.engine.connect() as conn:
-        written = conn.execute(select(anchors.c.root).where(anchors.c.department_id == dept)).all()
-    assert written == []  # no anchor row naming entries that do not name it
-    assert logchain.chain_ranges(ledger, log, dept) == []  # and nothing sent to the chain
+        written = conn.execute(
+            select(anchors.c.first_seq, anchors.c.last_seq, anchors.c.root)
+            .where(anchors.c.department_id == dept)
+            .order_by(anchors.c.first_seq)
+        ).all()
+    assert [tuple(w) for w in written] == [(r.first_seq, r.last_seq, r.root) for r in ranges]  # no row for 1-6
+    assert logchain.check_log(ledger, log, dept) == []
 
 
 def test_appenders_racing_in_the_database_hash_every_entry_after_the_head_they_wrote_after(

@@ -71,7 +71,7 @@ from .cli_support import run_cli
 from .conftest import PASSPHRASE, make_records, write_jsonl
 from .consent_support import read_as
 from .decision_support import application, overtaken_after_the_check, unique_rule_set
-from .insider_support import insider_edit
+from .insider_support import anchor_claims, insider_edit
 from .permit_support import application as permit_application
 from .permit_support import permit_rules
 
@@ -297,8 +297,8 @@ def test_a_decision_an_insider_marked_anchored_is_not_shown_anchored_in_the_time
 ) -> None:
     """Adversary: an insider with database access, rewriting an approval not yet anchored (within the anchoring
     deadline an edit cannot be told from the department's writing) and marking it anchored, so the permit's public
-    timeline presents the record as anchored. The row's state, root and proof are the insider's to write: those of
-    the department's earlier decision, anchored, are borrowed."""
+    timeline presents the record as anchored. The anchor rows are the insider's to write: one forged for the entry,
+    or the department's earlier anchor stretched to reach it (insider_support.anchor_claims)."""
     dept = fresh_department
     rules = permit_rules(f"r21-{dept}")
     decisions.publish_rule_set(ledger, rules, dept)
@@ -308,7 +308,7 @@ def test_a_decision_an_insider_marked_anchored_is_not_shown_anchored_in_the_time
         subject = licence["fields"]["subject.credit_code"]
         return decisions.decide(ledger, dept, case, app["service_item"], app, rules, applicant_ref=subject)
 
-    earlier = approve("C-R21-EARLIER", licences[2])
+    approve("C-R21-EARLIER", licences[2])
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     licence = licences[1]
     decided = approve("C-R21-PERMIT", licence)
@@ -322,23 +322,9 @@ def test_a_decision_an_insider_marked_anchored_is_not_shown_anchored_in_the_time
         return produced["anchored"], cited["anchored"]
 
     assert anchored() == (False, False)
-    with ledger.engine.connect() as conn:
-        root, proof, leaf = conn.execute(
-            select(LogEntry.batch_root, LogEntry.proof, LogEntry.leaf_index).where(  # type: ignore[call-overload]
-                LogEntry.entry_hash == earlier.entry_hash
-            )
-        ).one()
-    with insider_edit(
-        ledger,
-        LogEntry,
-        LogEntry.entry_hash,
-        decided.entry_hash,
-        state="anchored",
-        batch_root=root,
-        proof=proof,
-        leaf_index=leaf,
-    ):
-        assert anchored() == (False, False)
+    for claim in anchor_claims(ledger, logchain.LOG_DECISIONS, dept, decided.seq, decided.entry_hash):
+        with claim:
+            assert anchored() == (False, False)
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
     assert anchored() == (True, True)
 
@@ -370,8 +356,8 @@ def test_a_department_cannot_change_the_status_of_another_departments_certificat
 
 def test_a_read_an_insider_marked_anchored_is_not_listed_anchored(ledger: Ledger, fresh_department: str) -> None:
     """Adversary: an insider rewriting a read of a certificate before its anchoring (the reader named, the outcome)
-    and marking it anchored with the root and proof of an earlier anchored read: the issuer's and the data
-    subject's listings, and the full timeline, showed it anchored."""
+    and marking it anchored with an anchor row of their own or an earlier anchored read's stretched to reach it: the
+    issuer's and the data subject's listings, and the full timeline, showed it anchored."""
     dept = fresh_department
     (doc,) = issue(ledger, dept, 1)
     signer = ledger.department_account(dept).address
@@ -396,19 +382,13 @@ def test_a_read_an_insider_marked_anchored_is_not_listed_anchored(ledger: Ledger
 
     assert anchored() == {first: True, second: False}
     with ledger.engine.connect() as conn:
-        borrowed = conn.execute(
-            select(LogEntry.batch_root, LogEntry.proof, LogEntry.leaf_index, LogEntry.entry_hash)
-            .where(  # type: ignore[call-overload]
-                LogEntry.log == logchain.LOG_ACCESS,
-                LogEntry.department_id == dept,
-                LogEntry.seq.in_([first, second]),  # type: ignore[attr-defined]
+        target = conn.execute(
+            select(LogEntry.entry_hash).where(  # type: ignore[call-overload]
+                LogEntry.log == logchain.LOG_ACCESS, LogEntry.department_id == dept, LogEntry.seq == second
             )
-            .order_by(LogEntry.seq)  # type: ignore[arg-type]
-        ).all()
-    (root, proof, leaf, _), (_, _, _, target) = borrowed
-    with insider_edit(
-        ledger, LogEntry, LogEntry.entry_hash, target, state="anchored", batch_root=root, proof=proof, leaf_index=leaf
-    ):
-        assert anchored() == {first: True, second: False}
+        ).scalar_one()
+    for claim in anchor_claims(ledger, logchain.LOG_ACCESS, dept, second, target):
+        with claim:
+            assert anchored() == {first: True, second: False}
     accesslog.anchor(ledger, dept)
     assert anchored() == {first: True, second: True}

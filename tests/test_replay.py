@@ -171,15 +171,11 @@ def test_rule_set_edited_after_use_is_caught(ledger: Any, fresh_department: str)
 def test_missing_anchor_is_caught(ledger: Any, fresh_department: str) -> None:
     dept = fresh_department
     decided_history(ledger, dept, n=150)
-    _sql(
-        ledger,
-        "UPDATE logentry SET batch_root=NULL, leaf_index=NULL, proof=NULL, state='pending' "
-        "WHERE log=:l AND department_id=:d AND seq=33",
-        l=LOG_DECISIONS,
-        d=dept,
-    )
-    _sql(ledger, "DELETE FROM loganchor WHERE department_id=:d", d=dept)
-    assert _checks(replay(ledger, department=dept)) == {"not_anchored": [33]}
+    # an entry's anchoring is the anchor row whose range holds it: deleting the row holding 33 leaves every entry
+    # of that range without the anchor the chain has
+    [held] = [r for r in logchain.chain_ranges(ledger, LOG_DECISIONS, dept) if r.first_seq <= 33 <= r.last_seq]
+    _sql(ledger, "DELETE FROM loganchor WHERE department_id=:d AND first_seq=:f", d=dept, f=held.first_seq)
+    assert _checks(replay(ledger, department=dept)) == {"not_anchored": list(range(held.first_seq, held.last_seq + 1))}
 
 
 def test_invalid_override_is_caught(ledger: Any, fresh_department: str) -> None:

@@ -55,7 +55,7 @@ def read_log(
     return found
 
 
-def _body(entry: logchain.LogEntry) -> dict[str, Any]:
+def _body(entry: logchain.Entry) -> dict[str, Any]:
     """The entry's body, or why it cannot be read and how it begins: an insider's edit of one row must not hide the
     rest of the log from the auditor (the check endpoint names the entry as altered)."""
     try:

@@ -319,10 +319,15 @@ def _log_stamp(ledger: Ledger, department: str) -> tuple[Any, ...]:
         head = conn.execute(
             select(col(entries.seq), col(entries.entry_hash)).where(*mine).order_by(col(entries.seq).desc()).limit(1)
         ).first()
-        anchored = conn.execute(  # read backwards from the head: the last entries are anchored, or a few pending
-            select(col(entries.seq))
-            .where(*mine, col(entries.state) == logchain.EntryState.ANCHORED)
-            .order_by(col(entries.seq).desc())
+        anchors = logchain.LogAnchor
+        anchored = conn.execute(  # the last entry anchored: the end of the log's last confirmed anchor
+            select(col(anchors.last_seq))
+            .where(
+                col(anchors.log) == LOG,
+                col(anchors.department_id) == department,
+                col(anchors.state) == logchain.AnchorState.ANCHORED,
+            )
+            .order_by(col(anchors.first_seq).desc())
             .limit(1)
         ).scalar()
     return (tuple(head) if head is not None else None, anchored)

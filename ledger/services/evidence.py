@@ -51,6 +51,7 @@ from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
+from ..storage.store import batch_proof
 from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
 
@@ -927,21 +928,20 @@ def decision_bundle(
     from . import decisions, logchain
 
     decision = decisions.find_decision(ledger, department, case_id, seq)
-    entry_t, anchor_t = logchain.LogEntry.__table__, logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    anchor_t = logchain.LogAnchor.__table__  # type: ignore[attr-defined]
+    pointed = logchain.entries(
+        ledger, logchain.LOG_DECISIONS, department, after=(department, decision.seq - 1), limit=1
+    )
+    entry = next((e for e in pointed if e.seq == decision.seq), None)
+    if entry is None:  # find_decision read it a moment ago: deleted since
+        raise VerificationError(f"decision {decision.seq} of {department!r} is no longer in the log")
     with ledger.engine.connect() as conn:
-        entry = conn.execute(
-            select(entry_t).where(
-                entry_t.c.log == logchain.LOG_DECISIONS,
-                entry_t.c.department_id == department,
-                entry_t.c.seq == decision.seq,
-            )
-        ).one()
         anchor = (
             conn.execute(select(anchor_t).where(anchor_t.c.root == entry.batch_root)).first()
             if entry.batch_root
             else None
         )
-    if entry.state != logchain.EntryState.ANCHORED or anchor is None:
+    if entry.state != logchain.EntryState.ANCHORED or anchor is None or entry.leaf_index is None:
         raise VerificationError(
             f"decision {decision.seq} of {department!r} is not anchored yet; run "
             f"`ledger anchor-logs --department {department}` and ask again"
@@ -964,7 +964,7 @@ def decision_bundle(
                 f"rule set {rule_digest} of decision {decision.seq} is {why} in this ledger's store"
             )
     chain = ledger.chain
-    root = _b(entry.batch_root)
+    root = _b(anchor.root)
     event = _log_event(chain, department, root)
     if rule_set is not None:
         published = _rule_set_event(chain, rule_set.digest)
@@ -974,7 +974,7 @@ def decision_bundle(
             "for this decision; try again once the chain settles"
         )
     as_of, witnessed = _as_of(ledger, chain, event["block_number"], as_of_block)
-    proof = bytes(entry.proof or b"")
+    proof = b"".join(batch_proof(anchor.leaves, anchor.nodes, entry.leaf_index))  # the proof anchoring computed
     bundle: dict[str, Any] = {
         **_header(chain, "decision"),
         "decision": {
@@ -986,7 +986,7 @@ def decision_bundle(
             "body": logchain.read_body(entry.body, logchain.LOG_DECISIONS, department, decision.seq),
         },
         "anchor": {
-            "root": entry.batch_root,
+            "root": anchor.root,
             "proof": [hex32(proof[i : i + 32]) for i in range(0, len(proof), 32)],
             "log_id": hex32(logchain.log_id(logchain.LOG_DECISIONS)),
             "first_seq": event["first_seq"],

@@ -13,10 +13,11 @@ its canonical JSON text, so the stored text is exactly what was hashed. Bodies m
 Anchoring (:func:`anchor_pending`) takes the consecutive un-anchored entries, builds a Merkle tree (``merkle.py``) over
 their entry hashes in sequence order, signs the root with the department key (EIP-712 ``LogBatch``) and calls
 ``BatchLog.anchorLog(logId, root, first, last, headHash)`` from that key; the contract refuses any range that does not
-continue the department's log exactly. Each anchor moves through persisted states, written in the same database
-transaction as the entries' proofs (a transactional outbox)::
+continue the department's log exactly. Each anchor moves through persisted states (a transactional outbox); its
+row holds the range's entry hashes and the tree's run roots, from which each entry's proof is rebuilt, and the
+entries' own rows are never written again::
 
-    prepared -> submitted -> anchored          (entries: pending -> submitted -> anchored)
+    prepared -> submitted -> anchored          (its entries: pending -> submitted -> anchored, see :class:`Entry`)
 
 After a crash, the next :func:`anchor_pending` completes it: confirmed from the ``LogBatchAnchored`` event when the
 chain has the root, otherwise sent again.
@@ -27,21 +28,20 @@ database lost are still found through the anchored ranges. ``docs/decisions.md``
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import itertools
 import json
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, false, func, insert, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlmodel import Session, col
-from sqlmodel import select as orm_select
 
 from ..errors import ChainError, InputError, StateError
 from ..formats.canonical import canonical_json, deeper_than, hex32, json_loads
@@ -50,7 +50,7 @@ from ..formats.signing import log_message, sign
 from ..onchain import chainread
 from ..onchain.chain import department_id_bytes
 from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention
-from ..storage.store import insert_rows, placeholder
+from ..storage.store import batch_proof, chunk_nodes, insert_rows, stored_blob
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -59,6 +59,7 @@ __all__ = [
     "LOG_ACCESS",
     "LOG_DECISIONS",
     "Discrepancy",
+    "Entry",
     "LogAnchor",
     "LogEntry",
     "UnreadableEntry",
@@ -95,8 +96,8 @@ def log_id(log: str) -> bytes:
 _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 _MENTIONS = LogMention.__table__  # type: ignore[attr-defined]
 _ANCHORS = LogAnchor.__table__  # type: ignore[attr-defined]
-# the columns an append writes, in the order of its rows (the rest start NULL until anchoring)
-_ENTRY_COLUMNS = ("log", "department_id", "seq", "body", "lookup", "entry_hash", "prev_hash", "created_at", "state")
+# the columns an append writes, in the order of its rows (every column but the id)
+_ENTRY_COLUMNS = ("log", "department_id", "seq", "body", "lookup", "entry_hash", "prev_hash", "created_at")
 _MENTION_COLUMNS = ("log", "department_id", "seq", "digest")
 
 
@@ -237,7 +238,6 @@ def _append_rows(
 ) -> list[int]:
     """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
     their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers."""
-    pending = EntryState.PENDING
     sha256, opening = hashlib.sha256, ENTRY_PREFIX + b'{"body":'
     middle = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     with _append_lock(ledger, log, department):
@@ -259,9 +259,7 @@ def _append_rows(
                         payload = b"".join((opening, raw, middle, prev_json, b',"seq":', str(seq).encode(), b"}"))
                         entry_hash = "0x" + sha256(payload).hexdigest()
                         prev_json = b'"' + entry_hash.encode("ascii") + b'"'
-                        rows.append(
-                            (log, department, seq, raw.decode("utf-8"), lookup, entry_hash, prev, created_at, pending)
-                        )
+                        rows.append((log, department, seq, raw.decode("utf-8"), lookup, entry_hash, prev, created_at))
                         prev = entry_hash
                     insert_rows(conn, _ENTRIES, _ENTRY_COLUMNS, rows)
                     insert_rows(conn, _MENTIONS, _MENTION_COLUMNS, mentions)
@@ -291,7 +289,7 @@ def append(
     *,
     created_at: datetime | None = None,
     guard: Guard | None = None,
-) -> LogEntry:
+) -> Entry:
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending). ``guard``: see
     :data:`Guard`."""
     _check_names(log, department)
@@ -303,16 +301,13 @@ def append(
         created_at or _utcnow(),
         guard,
     )
-    with Session(ledger.engine) as session:
-        entry = session.exec(
-            orm_select(LogEntry).where(
-                LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == rows[0]
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(*_ENTRY_VIEW).where(
+                _ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.seq == rows[0]
             )
         ).one()
-        session.expunge(entry)
-    if entry.created_at.tzinfo is None:
-        entry.created_at = entry.created_at.replace(tzinfo=UTC)
-    return entry  # type: ignore[no-any-return]
+        return _with_anchors(conn, log, [row])[0]
 
 
 def append_many(
@@ -340,6 +335,143 @@ def append_many(
     return count
 
 
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """A stored entry of a log with its anchoring. The anchoring is not stored in the entry's row (anchoring would
+    rewrite each ~2 KB row twice): it is the anchor (:class:`LogAnchor`) whose range holds the sequence number.
+    ``batch_root`` is that anchor's root (None: none holds it), ``leaf_index`` the entry's place in its tree, and
+    ``state`` pending (no anchor), submitted (the anchor prepared or sent) or anchored (confirmed on chain)."""
+
+    id: int
+    log: str
+    department_id: str
+    seq: int
+    body: str
+    lookup: str | None
+    entry_hash: str
+    prev_hash: str
+    created_at: datetime
+    batch_root: str | None
+    leaf_index: int | None
+    state: str
+
+
+_ENTRY_VIEW = (
+    _ENTRIES.c.id,
+    _ENTRIES.c.log,
+    _ENTRIES.c.department_id,
+    _ENTRIES.c.seq,
+    _ENTRIES.c.body,
+    _ENTRIES.c.lookup,
+    _ENTRIES.c.entry_hash,
+    _ENTRIES.c.prev_hash,
+    _ENTRIES.c.created_at,
+)
+_ENTRY_STATE = {
+    AnchorState.PREPARED: EntryState.SUBMITTED,
+    AnchorState.SUBMITTED: EntryState.SUBMITTED,
+    AnchorState.ANCHORED: EntryState.ANCHORED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Span:
+    """A stored anchor's range (without its leaves): what an entry's anchoring is derived from."""
+
+    root: str
+    first_seq: int
+    last_seq: int
+    state: str
+    block_number: int | None
+
+
+class _Spans:
+    """The stored anchors of one department's log over a range of sequence numbers, in order, and which holds a
+    sequence number (the last one starting at or before it, if it reaches it)."""
+
+    def __init__(self, spans: list[_Span]) -> None:
+        self.spans = spans
+        self.firsts = [s.first_seq for s in spans]
+
+    def holding(self, seq: int) -> _Span | None:
+        i = bisect.bisect_right(self.firsts, seq) - 1
+        if i < 0:
+            return None
+        span = self.spans[i]
+        return span if seq <= span.last_seq else None
+
+
+_SPAN_COLUMNS = (_ANCHORS.c.root, _ANCHORS.c.first_seq, _ANCHORS.c.last_seq, _ANCHORS.c.state, _ANCHORS.c.block_number)
+
+
+def _spans(conn: Connection, log: str, department: str, low: int | None = None, high: int | None = None) -> _Spans:
+    """The stored anchors of ``department``'s log ``log`` that may hold a sequence number from ``low`` to ``high``
+    (None: unbounded): the one starting last at or before ``low``, then those starting up to ``high``; two reads
+    of the (log, department, first_seq) index, whatever the number of anchors before or after."""
+    mine = (_ANCHORS.c.log == log, _ANCHORS.c.department_id == department)
+    found: list[Any] = []
+    if low is not None:
+        found.extend(
+            conn.execute(
+                select(*_SPAN_COLUMNS)
+                .where(*mine, _ANCHORS.c.first_seq <= low)
+                .order_by(_ANCHORS.c.first_seq.desc())
+                .limit(1)
+            ).all()
+        )
+    query = select(*_SPAN_COLUMNS).where(*mine)
+    if low is not None:
+        query = query.where(_ANCHORS.c.first_seq > low)
+    if high is not None:
+        query = query.where(_ANCHORS.c.first_seq <= high)
+    found.extend(conn.execute(query.order_by(_ANCHORS.c.first_seq)).all())
+    return _Spans([_Span(str(r[0]), int(r[1]), int(r[2]), str(r[3]), r[4]) for r in found])
+
+
+def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[int]) -> dict[int, int]:
+    """The block of the confirmed stored anchor holding each of ``seqs`` (the database's word: check_log compares
+    it with the chain), for those that one holds."""
+    if not seqs:
+        return {}
+    spans = _spans(conn, log, department, min(seqs), max(seqs))
+    out = {}
+    for seq in seqs:
+        span = spans.holding(seq)
+        if span is not None and span.state == AnchorState.ANCHORED and span.block_number is not None:
+            out[seq] = int(span.block_number)
+    return out
+
+
+def _entry(row: Any, span: _Span | None) -> Entry:
+    created_at = row[8]
+    if created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    return Entry(
+        id=row[0],
+        log=row[1],
+        department_id=row[2],
+        seq=row[3],
+        body=row[4],
+        lookup=row[5],
+        entry_hash=row[6],
+        prev_hash=row[7],
+        created_at=created_at,
+        batch_root=span.root if span is not None else None,
+        leaf_index=row[3] - span.first_seq if span is not None else None,
+        state=_ENTRY_STATE.get(span.state, EntryState.SUBMITTED) if span is not None else EntryState.PENDING,
+    )
+
+
+def _with_anchors(conn: Connection, log: str, rows: Sequence[Any]) -> list[Entry]:
+    """``rows`` (of ``_ENTRY_VIEW``, in any order) as entries with their anchoring, read per department for the span
+    of sequence numbers they cover."""
+    spans: dict[str, _Spans] = {}
+    for department, group in itertools.groupby(sorted(rows, key=lambda r: r[2]), key=lambda r: r[2]):
+        seqs = [r[3] for r in group]
+        spans[department] = _spans(conn, log, department, min(seqs), max(seqs))
+    return [_entry(r, spans[r[2]].holding(r[3])) for r in rows]
+
+
 def entries(
     ledger: Ledger,
     log: str,
@@ -351,41 +483,39 @@ def entries(
     lookup: str | None = None,
     after: tuple[str, int] | None = None,
     limit: int | None = None,
-) -> Iterator[LogEntry]:
+) -> Iterator[Entry]:
     """Stream the entries of ``log`` (one department or all) ordered by department and seq; ``since`` inclusive,
     ``until`` exclusive, on ``created_at``; ``lookup``: only entries stored with this index key (:func:`lookup_of`);
     ``after``: only entries after this (department, seq), and at most ``limit`` of them (a page: the next one
     starts after the last entry of this one)."""
-    query = orm_select(LogEntry).where(LogEntry.log == log)
+    query = select(*_ENTRY_VIEW).where(_ENTRIES.c.log == log)
     if department is not None:
-        query = query.where(LogEntry.department_id == department)
+        query = query.where(_ENTRIES.c.department_id == department)
     if lookup is not None:
-        query = query.where(LogEntry.lookup == lookup)
+        query = query.where(_ENTRIES.c.lookup == lookup)
     if after is not None:  # keyset paging on the (log, department_id, seq) index: a page costs the same anywhere
         after_department, after_seq = after
         if department is None:
-            query = query.where(tuple_(col(LogEntry.department_id), col(LogEntry.seq)) > tuple_(*after))
+            query = query.where(tuple_(_ENTRIES.c.department_id, _ENTRIES.c.seq) > tuple_(*after))
         elif after_department == department:
-            query = query.where(col(LogEntry.seq) > after_seq)
+            query = query.where(_ENTRIES.c.seq > after_seq)
         elif after_department > department:  # a place past every entry of this department's log
             query = query.where(false())
     if since is not None:
-        query = query.where(LogEntry.created_at >= _as_utc(since))  # type: ignore[operator]
+        query = query.where(_ENTRIES.c.created_at >= _as_utc(since))
     if until is not None:
-        query = query.where(LogEntry.created_at < _as_utc(until))  # type: ignore[operator]
-    query = query.order_by(col(LogEntry.department_id), col(LogEntry.seq))
+        query = query.where(_ENTRIES.c.created_at < _as_utc(until))
+    query = query.order_by(_ENTRIES.c.department_id, _ENTRIES.c.seq)
     if limit is not None:
         query = query.limit(limit)
-    query = query.execution_options(yield_per=chunk)
-    with Session(ledger.engine) as session:
-        for entry in session.exec(query):
-            session.expunge(entry)
-            if entry.created_at.tzinfo is None:
-                entry.created_at = entry.created_at.replace(tzinfo=UTC)
-            yield entry
+    with ledger.engine.connect() as conn:
+        result = conn.execution_options(yield_per=chunk).execute(query)
+        for rows in result.partitions():
+            with ledger.engine.connect() as reader:  # the stream's connection holds its open cursor
+                yield from _with_anchors(reader, log, list(rows))
 
 
-def mentioning(ledger: Ledger, log: str, digest: str, department: str | None = None) -> Iterator[LogEntry]:
+def mentioning(ledger: Ledger, log: str, digest: str, department: str | None = None) -> Iterator[Entry]:
     """The entries of ``log`` (one department's or all) that name certificate ``digest`` (their ``LogMention``
     rows, ``ix_logmention_digest``), ordered by department and seq: a certificate's few decisions, whatever the
     length of the log. An entry whose rows an insider deleted is missed here; replay reads every entry."""
@@ -400,24 +530,18 @@ def mentioning(ledger: Ledger, log: str, digest: str, department: str | None = N
     for dept, group in itertools.groupby(places, key=lambda place: str(place[0])):
         seqs = [int(place[1]) for place in group]
         for i in range(0, len(seqs), 900):
-            with Session(ledger.engine) as session:
-                found = list(
-                    session.exec(
-                        orm_select(LogEntry)
-                        .where(
-                            LogEntry.log == log,
-                            LogEntry.department_id == dept,
-                            col(LogEntry.seq).in_(seqs[i : i + 900]),
-                        )
-                        .order_by(col(LogEntry.seq))
+            with ledger.engine.connect() as conn:
+                rows = conn.execute(
+                    select(*_ENTRY_VIEW)
+                    .where(
+                        _ENTRIES.c.log == log,
+                        _ENTRIES.c.department_id == dept,
+                        _ENTRIES.c.seq.in_(seqs[i : i + 900]),
                     )
-                )
-                for entry in found:
-                    session.expunge(entry)
-            for entry in found:
-                if entry.created_at.tzinfo is None:
-                    entry.created_at = entry.created_at.replace(tzinfo=UTC)
-                yield entry
+                    .order_by(_ENTRIES.c.seq)
+                ).all()
+                found = _with_anchors(conn, log, rows) if rows else []
+            yield from found
 
 
 class UnreadableEntry(StateError):
@@ -515,21 +639,44 @@ class Unanchored:
         return (now - self.oldest_at).total_seconds()
 
 
+def _departments(conn: Connection, log: str) -> list[str]:
+    """The departments with entries in ``log``: one read of the (log, department, seq) index per department (a
+    skip scan by hand: DISTINCT would read every entry of the log)."""
+    found: list[str] = []
+    while True:
+        query = select(_ENTRIES.c.department_id).where(_ENTRIES.c.log == log)
+        if found:
+            query = query.where(_ENTRIES.c.department_id > found[-1])
+        department = conn.execute(query.order_by(_ENTRIES.c.department_id).limit(1)).scalar()
+        if department is None:
+            return found
+        found.append(str(department))
+
+
 def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
-    """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain."""
-    query = (
-        select(col(LogEntry.department_id), func.count(), func.min(col(LogEntry.seq)))
-        .where(col(LogEntry.log) == log, col(LogEntry.state) != EntryState.ANCHORED)
-        .group_by(col(LogEntry.department_id))
-    )
-    if department is not None:
-        query = query.where(col(LogEntry.department_id) == department)
+    """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain: those after the
+    range of its last anchor confirmed on chain (the contract accepts only ranges that continue the log, so the
+    confirmed ones are its first entries)."""
     out = []
     with ledger.engine.connect() as conn:
-        for dept, count, first in conn.execute(query).all():
+        for dept in _departments(conn, log) if department is None else [department]:
+            anchored_to = conn.execute(
+                select(_ANCHORS.c.last_seq)
+                .where(
+                    _ANCHORS.c.log == log,
+                    _ANCHORS.c.department_id == dept,
+                    _ANCHORS.c.state == AnchorState.ANCHORED,
+                )
+                .order_by(_ANCHORS.c.first_seq.desc())
+                .limit(1)
+            ).scalar()
+            mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
+            count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
+            if not count:
+                continue
             at = conn.execute(
-                select(LogEntry.created_at).where(  # type: ignore[call-overload]
-                    LogEntry.log == log, LogEntry.department_id == dept, LogEntry.seq == first
+                select(_ENTRIES.c.created_at).where(
+                    _ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq == first
                 )
             ).scalar_one()
             out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
@@ -577,17 +724,11 @@ def _mark_anchored(ledger: Ledger, root: str, event: dict[str, Any]) -> None:
                 anchored_at=_utcnow(),
             )
         )
-        conn.execute(update(_ENTRIES).where(_ENTRIES.c.batch_root == root).values(state=EntryState.ANCHORED))
 
 
 def _release(ledger: Ledger, root: str) -> None:
-    """Forget an anchor the chain will never accept; its entries become pending again."""
+    """Forget an anchor the chain will never accept; its entries become pending again (no anchor holds them)."""
     with ledger.engine.begin() as conn:
-        conn.execute(
-            update(_ENTRIES)
-            .where(_ENTRIES.c.batch_root == root)
-            .values(state=EntryState.PENDING, batch_root=None, leaf_index=None, proof=None)
-        )
         conn.execute(delete(_ANCHORS).where(_ANCHORS.c.root == root))
 
 
@@ -674,22 +815,6 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
-class _Taken(Exception):  # a signal inside anchor_pending, never raised out of it
-    """Some entries of a batch being prepared were taken by another anchorer meanwhile."""
-
-
-def _proof_update_sql(dialect: Any) -> str:
-    """The UPDATE that gives a pending entry (by id) its anchor's root, leaf index and proof, state submitted, in the
-    driver's own placeholder style: executemany on tuples (root, index, proof, submitted, id, pending) without
-    SQLAlchemy's per-row parameter work."""
-    mark = placeholder(dialect.paramstyle)
-    table = dialect.identifier_preparer.format_table(_ENTRIES)
-    return (
-        f"UPDATE {table} SET batch_root = {mark}, leaf_index = {mark}, proof = {mark}, state = {mark} "  # noqa: S608
-        f"WHERE id = {mark} AND state = {mark}"
-    )
-
-
 def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
     """Anchor every un-anchored entry of ``department``'s log ``log`` in batches of at most ``max_batch``.
 
@@ -701,25 +826,25 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
     chain = ledger.chain
     roots = _resume(ledger, log, department)
     account = ledger.department_account(department)
-    taken_at = -1  # the first entry of the last batch whose entries another anchorer took meanwhile
     while True:
         with ledger.engine.connect() as conn:
-            # ``log || ''``: the same rows, but SQLite then reads them through the state index (the pending ones,
-            # a few thousand) instead of walking the (log, department, seq) index from sequence 1 and reading every
-            # row's state: O(log length) per anchoring, O(n²) over a long decide_many run (bench/analysis.md).
+            # the pending entries: those after the last stored anchor's range (an open one was completed above);
+            # both reads walk an index from where they start, whatever the length of the log
+            after = conn.execute(
+                select(_ANCHORS.c.last_seq)
+                .where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department)
+                .order_by(_ANCHORS.c.first_seq.desc())
+                .limit(1)
+            ).scalar()
             rows = conn.execute(
-                select(_ENTRIES.c.id, _ENTRIES.c.seq, _ENTRIES.c.entry_hash)
-                .where(
-                    (_ENTRIES.c.log + "") == log,
-                    _ENTRIES.c.department_id == department,
-                    _ENTRIES.c.state == EntryState.PENDING,
-                )
+                select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+                .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department, _ENTRIES.c.seq > (after or 0))
                 .order_by(_ENTRIES.c.seq)
                 .limit(max_batch)
             ).all()
         if not rows:
             return roots
-        first = int(rows[0][1])
+        first = int(rows[0][0])
         expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
         if first != expected:
             raise StateError(
@@ -729,11 +854,11 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
             )
         batch: list[Any] = []
         for row in rows:  # stop at a gap: only a consecutive range can be anchored
-            if int(row[1]) != first + len(batch):
+            if int(row[0]) != first + len(batch):
                 break
             batch.append(row)
         last = first + len(batch) - 1
-        hashes = [bytes.fromhex(r[2][2:]) for r in batch]
+        hashes = [bytes.fromhex(r[1][2:]) for r in batch]
         tree = MerkleTree(hashes)
         root = hex32(tree.root)
         signature = sign(
@@ -754,34 +879,21 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
             "department_id": department,
             "first_seq": first,
             "last_seq": last,
-            "head_hash": batch[-1][2],
+            "head_hash": batch[-1][1],
             "signer": account.address,
             "signature": "0x" + signature.hex(),
             "state": AnchorState.PREPARED,
             "created_at": _utcnow(),
+            "leaves": b"".join(hashes),  # each entry's proof is rebuilt from these (store.batch_proof)
+            "nodes": chunk_nodes(tree),
         }
-        submitted, pending = EntryState.SUBMITTED, EntryState.PENDING
-        updates = [
-            (root, i, proof, submitted, r[0], pending)
-            for i, (r, proof) in enumerate(zip(batch, tree.proofs(), strict=True))
-        ]
         try:
             with ledger.engine.begin() as conn:
                 conn.execute(insert(_ANCHORS), [anchor])
-                changed = conn.exec_driver_sql(_proof_update_sql(conn.dialect), updates).rowcount
-                if changed not in (-1, len(updates)):  # -1: a driver that cannot count (neither of ours)
-                    raise _Taken
-        except (IntegrityError, _Taken) as exc:
-            # Another anchorer prepared the very same range (the anchor's key exists), or a range that overlaps it
-            # (some entries were no longer pending: the preparation is rolled back, no anchor names entries that do
-            # not name it); let it (or the next call) complete it.
-            if isinstance(exc, _Taken):
-                if taken_at == first:  # the same entries again: not another anchorer but a count the driver got wrong
-                    raise StateError(
-                        f"log {log!r} of {department!r}: writing the proofs of entries {first}-{last} changed "
-                        f"{changed} rows twice; nothing was anchored"
-                    ) from None
-                taken_at = first
+        except IntegrityError:
+            # Another anchorer prepared the very same range (the anchor's key exists), or one that overlaps it: it
+            # read the same last anchor, so its range starts at the same entry (uq_loganchor_log_department_first_seq);
+            # nothing of this preparation is kept, and that anchorer (or the next call) completes its own.
             roots.extend(_resume(ledger, log, department))
             continue
         tx_hash = _send(ledger, log, department, anchor)
@@ -848,12 +960,14 @@ _ROW_COLUMNS = (
     _ENTRIES.c.body,
     _ENTRIES.c.entry_hash,
     _ENTRIES.c.prev_hash,
-    _ENTRIES.c.batch_root,
-    _ENTRIES.c.leaf_index,
-    _ENTRIES.c.proof,
-    _ENTRIES.c.state,
     _ENTRIES.c.lookup,
 )
+
+
+def _stored_tree(conn: Connection, root: str) -> tuple[bytes, bytes]:
+    """The leaves and run roots stored with the anchor ``root`` (empty when it has none)."""
+    row = conn.execute(select(_ANCHORS.c.leaves, _ANCHORS.c.nodes).where(_ANCHORS.c.root == root)).first()
+    return (stored_blob(row[0]), stored_blob(row[1])) if row is not None else (b"", b"")
 
 
 class _RangeCheck:
@@ -861,18 +975,16 @@ class _RangeCheck:
 
     def __init__(self, rng: ChainRange) -> None:
         self.range = rng
-        self.rows: list[tuple[int, str, str | None, int | None, bytes | None]] = []
+        self.rows: list[tuple[int, str, _Span | None]] = []
 
-    def add(
-        self, seq: int, entry_hash: str, batch_root: str | None, leaf_index: int | None, proof: bytes | None
-    ) -> None:
-        self.rows.append((seq, entry_hash, batch_root, leaf_index, proof))
+    def add(self, seq: int, entry_hash: str, span: _Span | None) -> None:
+        self.rows.append((seq, entry_hash, span))
 
     def touched(self, altered: set[int]) -> bool:
         """Whether any collected row is among ``altered`` (then it waits for the search for moved entries)."""
         return bool(altered) and any(r[0] in altered for r in self.rows)
 
-    def finish(self, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
+    def finish(self, ledger: Ledger, department: str, altered: set[int], moved: set[int]) -> list[Discrepancy]:
         rng = self.range
         out: list[Discrepancy] = []
         complete = len(self.rows) == rng.last_seq - rng.first_seq + 1
@@ -884,10 +996,12 @@ class _RangeCheck:
             except (ValueError, InputError):
                 tree = None
         tree_ok = tree is not None and tree.root == root
-        for seq, entry_hash, batch_root, leaf_index, proof in self.rows:
+        stored: dict[str, tuple[bytes, bytes]] = {}  # each stored anchor's leaves and run roots, read once
+        intact: set[str] = set()
+        for seq, entry_hash, span in self.rows:
             if seq in moved:
                 continue
-            if batch_root is None or proof is None or leaf_index is None:
+            if span is None:
                 out.append(
                     Discrepancy(
                         "not_anchored",
@@ -898,16 +1012,17 @@ class _RangeCheck:
                     )
                 )
                 continue
-            if batch_root != rng.root:
+            if span.root != rng.root:
                 out.append(
                     Discrepancy(
                         "not_anchored",
                         department,
                         seq,
-                        f"entry names batch {batch_root}, but the chain anchored its sequence number under {rng.root}",
+                        f"entry names batch {span.root}, but the chain anchored its sequence number under {rng.root}",
                     )
                 )
                 continue
+            leaf_index = seq - span.first_seq
             if leaf_index != seq - rng.first_seq:
                 out.append(
                     Discrepancy(
@@ -919,16 +1034,27 @@ class _RangeCheck:
                     )
                 )
                 continue
+            if span.root not in stored:
+                with ledger.engine.connect() as conn:
+                    stored[span.root] = _stored_tree(conn, span.root)
+                if tree_ok and stored[span.root] == (
+                    b"".join(bytes.fromhex(r[1][2:]) for r in self.rows),
+                    tree.run_roots(),  # type: ignore[union-attr]
+                ):
+                    intact.add(span.root)
+            if span.root in intact:  # the stored tree is the anchored one: every proof rebuilt from it is the tree's
+                continue
+            proof = b"".join(batch_proof(*stored[span.root], leaf_index))
             if tree_ok:
-                # every leaf is in the anchored tree; the stored proof must be the tree's (cheaper than hashing it)
+                # every leaf is in the anchored tree; the proof rebuilt from the stored anchor must be the tree's
                 if proof != b"".join(tree.proof(leaf_index)):  # type: ignore[union-attr]
                     out.append(
                         Discrepancy(
                             "proof_invalid",
                             department,
                             seq,
-                            f"the stored inclusion proof does not lead to root {rng.root} (the "
-                            "entry itself is in the anchored tree; the proof column was altered)",
+                            f"the stored inclusion proof does not lead to root {rng.root} (the entry itself is in "
+                            "the anchored tree; the anchor's stored leaves or run roots were altered)",
                         )
                     )
                 continue
@@ -945,6 +1071,18 @@ class _RangeCheck:
         return out
 
 
+def _leaf_of(leaves: bytes, entry_hash: str) -> int | None:
+    """The place of ``entry_hash`` among an anchor's stored ``leaves`` (None: not there)."""
+    try:
+        digest = bytes.fromhex(entry_hash[2:])
+    except ValueError:
+        return None
+    at = leaves.find(digest) if len(digest) == 32 else -1
+    while at >= 0 and at % 32:  # a match straddling two leaves is no leaf
+        at = leaves.find(digest, at + 1)
+    return at // 32 if at >= 0 else None
+
+
 def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
     if len(proof) % 32:
         return False
@@ -955,13 +1093,14 @@ def _proof_ok(entry_hash: str, proof: bytes, root: bytes) -> bool:
     return len(digest) == 32 and verify_proof(digest, [proof[i : i + 32] for i in range(0, len(proof), 32)], root)
 
 
-def attested(ledger: Ledger, entry: LogEntry, ranges: dict[tuple[str, bytes], Any] | None = None) -> bool:
-    """Whether the chain attests ``entry`` as anchored, not only its row's ``state`` (the database's word, which an
-    insider can set on an entry they rewrote before it was anchored): its stored body hashes to its entry hash, its
-    stored proof leads from that hash to its batch root, and its department anchored that root in this log on chain
-    (``BatchLog.logBatch``) with a range holding the entry's place. One view call per anchored entry, or per root
-    with ``ranges`` (a memo the caller keeps for one answer: what the chain says of a root, read once)."""
-    if entry.state != EntryState.ANCHORED or not entry.batch_root or entry.proof is None:
+def attested(ledger: Ledger, entry: Entry, ranges: dict[tuple[str, bytes], Any] | None = None) -> bool:
+    """Whether the chain attests ``entry`` as anchored, not only the store's anchor row (the database's word, which
+    an insider can write for an entry they rewrote before it was anchored): its stored body hashes to its entry
+    hash, the proof rebuilt from its anchor's stored leaves and run roots leads from that hash to the anchor's root,
+    and its department anchored that root in this log on chain (``BatchLog.logBatch``) with a range whose place
+    for the entry is its leaf. One view call and one read of the anchor's tree per anchored entry, or per root with
+    ``ranges`` (a memo the caller keeps for one answer: what the chain and the store say of a root, read once)."""
+    if entry.state != EntryState.ANCHORED or not entry.batch_root or entry.leaf_index is None:
         return False
     try:
         if (
@@ -970,24 +1109,29 @@ def attested(ledger: Ledger, entry: LogEntry, ranges: dict[tuple[str, bytes], An
         ):
             return False
         root = bytes.fromhex(entry.batch_root.removeprefix("0x"))
-        if len(root) != 32 or not _proof_ok(entry.entry_hash, bytes(entry.proof), root):
-            return False
     except (ValueError, TypeError):  # an edited column of another type (SQLite keeps any): no attestation
         return False
-    chain = ledger.chain
+    if len(root) != 32:
+        return False
     key = (entry.department_id, root)
     if ranges is None or key not in ranges:
+        chain = ledger.chain
         found = chain.call(chain.log.functions.logBatch(department_id_bytes(entry.department_id), root))
+        with ledger.engine.connect() as conn:
+            leaves, nodes = _stored_tree(conn, entry.batch_root)
         if ranges is None:
             ranges = {}
-        ranges[key] = found
-    department, log, first, last, _block, _time, signer, _head = ranges[key]
-    return (
+        ranges[key] = (found, leaves, nodes)
+    (department, log, first, last, _block, _time, signer, _head), leaves, nodes = ranges[key]
+    if not (
         int(signer, 16) != 0
         and bytes(department) == department_id_bytes(entry.department_id)
         and bytes(log) == log_id(entry.log)
         and int(first) <= entry.seq <= int(last)
-    )
+        and entry.seq - int(first) == entry.leaf_index
+    ):
+        return False
+    return _proof_ok(entry.entry_hash, b"".join(batch_proof(leaves, nodes, entry.leaf_index)), root)
 
 
 def check_log(
@@ -1022,6 +1166,7 @@ def check_log(
             )
     chain_last = ranges[-1].last_seq if ranges else 0
     with ledger.engine.connect() as conn:
+        spans = _spans(conn, log, department)  # the stored anchors, without their leaves (read per range)
         total = int(
             conn.execute(
                 select(func.count())
@@ -1032,7 +1177,7 @@ def check_log(
     prefix = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     indexed = log == LOG_ACCESS  # the decisions' case keys are compared by replay, which parses every body anyway
     sha = hashlib.sha256
-    bad_rows: list[tuple[int, str, str, str, int | None, str | None]] = []  # rows whose hash does not verify
+    bad_rows: list[tuple[int, str, str, str, _Span | None]] = []  # rows whose hash does not verify
     altered: set[int] = set()
     range_index = 0
     current: _RangeCheck | None = None
@@ -1045,7 +1190,8 @@ def check_log(
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
             .order_by(_ENTRIES.c.seq)
         )
-        for seq, body, entry_hash, row_prev, batch_root, leaf_index, proof, state, lookup in result:
+        for seq, body, entry_hash, row_prev, lookup in result:
+            span = spans.holding(seq)
             if visit is not None:
                 visit(seq, body, entry_hash, lookup)
             if indexed and not _index_agrees(body, log, lookup):
@@ -1075,7 +1221,7 @@ def check_log(
             )
             if actual != entry_hash:
                 altered.add(seq)
-                bad_rows.append((seq, body, entry_hash, row_prev, leaf_index, batch_root))
+                bad_rows.append((seq, body, entry_hash, row_prev, span))
             if seq != prev_seq + 1:
                 found.append(
                     Discrepancy(
@@ -1106,29 +1252,29 @@ def check_log(
                     if current is not None and not current.touched(altered):
                         # the walk is past that range and none of its rows failed its hash, so none can turn out
                         # moved: check it now and let its rows go (memory flat in the log's length)
-                        found.extend(current.finish(department, altered, set()))
+                        found.extend(current.finish(ledger, department, altered, set()))
                         pending_checks.remove(current)
                     current = _RangeCheck(rng)
                     pending_checks.append(current)
-                current.add(seq, entry_hash, batch_root, leaf_index, proof)
-            elif seq > chain_last:
-                if batch_root is not None and batch_root in roots:
+                current.add(seq, entry_hash, span)
+            elif seq > chain_last and span is not None:
+                if span.root in roots:
                     found.append(
                         Discrepancy(
                             "inserted",
                             department,
                             seq,
-                            f"entry claims anchored batch {batch_root}, but the chain's anchored "
+                            f"entry claims anchored batch {span.root}, but the chain's anchored "
                             f"ranges end at {chain_last}",
                         )
                     )
-                elif state == EntryState.ANCHORED:
+                elif span.state == AnchorState.ANCHORED:
                     found.append(
                         Discrepancy(
                             "not_anchored",
                             department,
                             seq,
-                            f"entry is marked anchored in batch {batch_root}, which the chain does not know",
+                            f"entry is marked anchored in batch {span.root}, which the chain does not know",
                         )
                     )
             done += 1
@@ -1151,7 +1297,7 @@ def check_log(
             )
         )
     for check in pending_checks:
-        found.extend(check.finish(department, altered, moved))
+        found.extend(check.finish(ledger, department, altered, moved))
     if moved:  # a moved entry explains the broken links around it
         found = [
             d
@@ -1172,7 +1318,7 @@ def _moved(
     ledger: Ledger,
     log: str,
     department: str,
-    bad_rows: list[tuple[int, str, str, str, int | None, str | None]],
+    bad_rows: list[tuple[int, str, str, str, _Span | None]],
     ranges: list[ChainRange],
     found: list[Discrepancy],
 ) -> set[int]:
@@ -1180,6 +1326,11 @@ def _moved(
     if not bad_rows:
         return set()
     first_of = {r.root: r.first_seq for r in ranges}
+    leaves: dict[str, bytes] = {}  # the stored leaves of the anchors holding the rows: where each entry was
+    with ledger.engine.connect() as conn:
+        for *_, span in bad_rows:
+            if span is not None and span.root in first_of and span.root not in leaves:
+                leaves[span.root] = _stored_tree(conn, span.root)[0]
     by_hash: dict[str, int] = {}
     prevs = [r[3] for r in bad_rows]
     with ledger.engine.connect() as conn:
@@ -1193,10 +1344,12 @@ def _moved(
             ):
                 by_hash[entry_hash] = int(seq)
     moved: set[int] = set()
-    for seq, body, entry_hash, prev, leaf_index, batch_root in bad_rows:
+    for seq, body, entry_hash, prev, span in bad_rows:
         candidates = []
-        if batch_root in first_of and leaf_index is not None:
-            candidates.append(first_of[batch_root] + leaf_index)
+        if span is not None and span.root in leaves:
+            place = _leaf_of(leaves[span.root], entry_hash)
+            if place is not None:
+                candidates.append(first_of[span.root] + place)
         if prev == ZERO_HASH:
             candidates.append(1)
         elif prev in by_hash:

@@ -47,7 +47,7 @@ from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import canonical_json
 from ..storage.models import aware
 from . import logchain, permits
-from .logchain import LOG_DECISIONS, ChainRange, LogAnchor, LogEntry
+from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 
 if TYPE_CHECKING:
     from ..client import Ledger
@@ -190,15 +190,8 @@ def _read_log(
     seqs: Sequence[int] | None,
     malformed: list[_Entry] | None = None,
 ) -> list[_Entry]:
-    query = (
-        select(
-            LogEntry.seq,
-            LogEntry.entry_hash,
-            LogEntry.body,  # type: ignore[call-overload]
-            LogAnchor.block_number,
-        )
-        .outerjoin(LogAnchor, (LogAnchor.root == LogEntry.batch_root) & (LogAnchor.state == "anchored"))
-        .where(LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department)
+    query = select(LogEntry.seq, LogEntry.entry_hash, LogEntry.body).where(  # type: ignore[call-overload]
+        LogEntry.log == LOG_DECISIONS, LogEntry.department_id == department
     )
     if contains is not None:
         query = query.where(LogEntry.body.contains(contains))  # type: ignore[attr-defined]
@@ -212,9 +205,14 @@ def _read_log(
         query = query.where(col(LogEntry.seq).in_(seqs))
     with ledger.engine.connect() as conn:
         rows = conn.execute(query.order_by(LogEntry.seq)).all()
+        # without the chain's ranges, the database's confirmed anchors say when each entry was anchored
+        blocks = (
+            logchain.anchored_blocks(conn, LOG_DECISIONS, department, [r[0] for r in rows]) if ranges is None else {}
+        )
     ends = [r.last_seq for r in ranges] if ranges is not None else []
     found = []
-    for seq, entry_hash, text, block in rows:
+    for seq, entry_hash, text in rows:
+        block = blocks.get(seq)
         try:
             body = logchain.stored_loads(text)
         except ValueError:
@@ -324,15 +322,7 @@ def _append(
     if anchor:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
         with ledger.engine.connect() as conn:
-            block = conn.execute(
-                select(col(LogAnchor.block_number))
-                .join(LogEntry, col(LogEntry.batch_root) == LogAnchor.root)
-                .where(
-                    col(LogEntry.log) == LOG_DECISIONS,
-                    col(LogEntry.department_id) == department,
-                    col(LogEntry.seq) == entry.seq,
-                )
-            ).scalar()
+            block = logchain.anchored_blocks(conn, LOG_DECISIONS, department, [entry.seq]).get(entry.seq)
     return _Entry(entry.seq, entry.entry_hash, body, block)
 
 

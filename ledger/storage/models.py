@@ -195,6 +195,9 @@ class StatusChange(SQLModel, table=True):
 
 
 class EntryState:
+    """An entry's anchoring, derived from the anchor whose range holds its sequence number (none: pending; one
+    prepared or submitted: submitted; one anchored: anchored): no entry row is written when its log is anchored."""
+
     PENDING = "pending"
     SUBMITTED = "submitted"
     ANCHORED = "anchored"
@@ -227,10 +230,8 @@ class LogEntry(SQLModel, table=True):
     entry_hash: str = Field(max_length=66)
     prev_hash: str = Field(max_length=66)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    batch_root: str | None = Field(default=None, index=True, max_length=66)
-    leaf_index: int | None = None
-    proof: bytes | None = Field(default=None, sa_column=Column(LargeBinary, nullable=True))
-    state: str = Field(default=EntryState.PENDING, index=True, max_length=16)
+    # No anchoring columns: an entry's anchor, leaf index, proof and state follow from the LogAnchor whose range
+    # holds its sequence number (logchain.Entry), so anchoring never rewrites these ~2 KB rows (migration 0012).
 
 
 class LogMention(SQLModel, table=True):
@@ -248,7 +249,15 @@ class LogMention(SQLModel, table=True):
 
 
 class LogAnchor(SQLModel, table=True):
-    """The outbox row of one anchored (or being anchored) range of a department's log."""
+    """The outbox row of one anchored (or being anchored) range of a department's log, and the anchoring of every
+    entry in it. ``leaves`` holds the range's entry hashes in sequence order, 32 bytes each, and ``nodes`` the
+    tree's run roots (as ``Batch``): an entry's proof is ``store.batch_proof(leaves, nodes, seq - first_seq)``.
+    Ranges of one log never share a first sequence number: two anchorers preparing overlapping ranges of the same
+    pending entries start at the same one, and the second's insert fails."""
+
+    __table_args__ = (
+        UniqueConstraint("log", "department_id", "first_seq", name="uq_loganchor_log_department_first_seq"),
+    )
 
     root: str = Field(primary_key=True, max_length=66)
     log: str = Field(index=True, max_length=32)
@@ -263,6 +272,8 @@ class LogAnchor(SQLModel, table=True):
     block_number: int | None = None
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
     anchored_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
 # -- decisions (decisions.py, permits.py) -----------------------------------------------------------------------
