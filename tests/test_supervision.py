@@ -226,8 +226,10 @@ def test_a_dropped_commitment_is_flagged_by_replay(ledger: Any, published: Any) 
     forged = {k: v for k, v in body.items() if k != "commitment"}
     logchain.append(ledger, LOG_DECISIONS, dept, {**forged, "case_id": "D-2"})
     logchain.anchor_pending(ledger, LOG_DECISIONS, dept)
+    # the forged record carries D-1's input under D-2: that is reported too (red team round 22)
     assert {(d.check, d.case_id) for d in replay(ledger, department=dept).discrepancies} == {
-        ("commitment_mismatch", "D-2")
+        ("commitment_mismatch", "D-2"),
+        ("rerun_failed", "D-2"),
     }
 
 
