@@ -1,0 +1,52 @@
+"""Red team, round 23: attacks on what round 22 and the scale work landed.
+
+1. (An insider of a department, with a court's expert handed the bundle) Round 22 made both bundle verifiers fail
+   ``input`` when the disclosed input's ``case_id`` or ``service_item`` is not the record's: a record for case X
+   carrying case Y's input commitments (an approval copied under another case id). The comparison ran only on a
+   *disclosed* key: the same copied record, bundled with ``case_id`` (and ``service_item``) hidden, verified in both
+   - a department decides which fields it hides. The ledger stores every input with both keys and the record names
+   them in clear, so hiding them conceals nothing: both verifiers now fail ``input`` when either is hidden or absent,
+   and the ledger refuses to hide them when it builds a bundle.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.formats.canonical import field_hashes
+from ledger.services import logchain, replay
+
+from .evidence_support import both, failed_names
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+
+
+@pytest.mark.parametrize("hidden", [("case_id",), ("case_id", "service_item")])
+def test_a_copied_decision_record_with_its_case_id_hidden_fails_input_in_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path, hidden: tuple[str, ...]
+) -> None:
+    suffix = len(hidden)
+    honest = world.decide(f"RR23-ORIGINAL-{suffix}", 1)
+    assert honest.body["outcome"] == "approve"
+    body = copy.deepcopy(honest.body)  # an insider copies the approval, commitments and all, under another case
+    body["case_id"] = f"RR23-COPIED-{suffix}"
+    logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    found = {d.check for d in replay.replay(ledger, department=world.dept, case_id=body["case_id"]).discrepancies}
+    assert found == {"rerun_failed"}, found
+    # the ledger no longer hides them when it builds a bundle
+    with pytest.raises(InputError, match="case_id"):
+        world.bundle(body["case_id"], 1, hide=hidden)
+    # a bundle hiding them (built before, or by hand from the department's opening) fails in both verifiers
+    bundle = world.bundle(body["case_id"], 1)
+    section = bundle["input"]
+    for key in hidden:
+        salt = bytes.fromhex(section["salts"][key])
+        section["hidden"][key] = field_hashes({key: section["fields"][key]}, {key: salt})[key].hex()
+        del section["fields"][key], section["salts"][key]
+    report, code, result = both(ledger, bundle, tmp_path, "copied-hidden.json")
+    assert code == 1 and not report.ok
+    assert result is not None and "input" in failed_names(result), result
