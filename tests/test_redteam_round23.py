@@ -7,6 +7,11 @@
    - a department decides which fields it hides. The ledger stores every input with both keys and the record names
    them in clear, so hiding them conceals nothing: both verifiers now fail ``input`` when either is hidden or absent,
    and the ledger refuses to hide them when it builds a bundle.
+2. (An anonymous client of the gateway) The guard walks a JSON body orjson parsed for its string lengths (and NULs);
+   a body orjson refuses but the handler's parser reads (one lone surrogate ``\ud800``, ``NaN`` or ``1e999``
+   anywhere in it) went to the handler unwalked: any string or member name up to the body limit passed
+   ``LEDGER_API_MAX_JSON_STRING_CHARS`` on ``POST /public/verify`` (and was echoed back). Round 22 closed this for
+   other encodings; such a UTF-8 body is now parsed as the handler will parse it and walked the same way.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from ledger.errors import InputError
 from ledger.formats.canonical import field_hashes
 from ledger.services import logchain, replay
 
+from .api_support import Clock, make_client, problem_body
 from .evidence_support import both, failed_names
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
@@ -50,3 +56,18 @@ def test_a_copied_decision_record_with_its_case_id_hidden_fails_input_in_both_ve
     report, code, result = both(ledger, bundle, tmp_path, "copied-hidden.json")
     assert code == 1 and not report.ok
     assert result is not None and "input" in failed_names(result), result
+
+
+_JSON = {"content-type": "application/json"}
+
+
+@pytest.mark.parametrize("spoiler", ['"\\ud800"', "1e999", "NaN"])  # json reads them, orjson does not
+def test_a_utf8_body_orjson_cannot_read_keeps_the_guards_string_limit(ledger: Ledger, spoiler: str) -> None:
+    client = make_client(ledger, Clock())
+    long = "x" * 200_000  # past LEDGER_API_MAX_JSON_STRING_CHARS (128 Ki), within the anonymous body limit
+    for body in (
+        '{"document": {"fields": {"a": "' + long + '"}}, "x": ' + spoiler + "}",
+        '{"document": {"fields": {"' + long + '": 1}}, "x": ' + spoiler + "}",
+    ):
+        answer = client.post("/public/verify", content=body.encode(), headers=_JSON)
+        assert "longer than" in problem_body(answer, 422)["detail"], answer.text[:300]
