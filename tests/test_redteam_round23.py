@@ -12,19 +12,27 @@
    anywhere in it) went to the handler unwalked: any string or member name up to the body limit passed
    ``LEDGER_API_MAX_JSON_STRING_CHARS`` on ``POST /public/verify`` (and was echoed back). Round 22 closed this for
    other encodings; such a UTF-8 body is now parsed as the handler will parse it and walked the same way.
+3. (A damaged file) Round 22 made a department keystore file that is no JSON object a clear KeystoreError; one that
+   is an object with a field missing or of another type (no address, a work factor in text, a number for the
+   ciphertext or salt, an unknown version) still crashed ``address`` or ``unlock`` with KeyError, TypeError or
+   ValueError from deep in eth-keyfile. Each is now the same "damaged; restore it from a backup" error.
 """
 
 from __future__ import annotations
 
 import copy
+import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import InputError, KeystoreError
 from ledger.formats.canonical import field_hashes
 from ledger.services import logchain, replay
+from ledger.storage.keys import Keystore
 
 from .api_support import Clock, make_client, problem_body
 from .evidence_support import both, failed_names
@@ -71,3 +79,39 @@ def test_a_utf8_body_orjson_cannot_read_keeps_the_guards_string_limit(ledger: Le
     ):
         answer = client.post("/public/verify", content=body.encode(), headers=_JSON)
         assert "longer than" in problem_body(answer, 422)["detail"], answer.text[:300]
+
+
+def _crypto(good: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**good, "crypto": {**good["crypto"], **changes}}
+
+
+def _kdf(good: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return _crypto(good, kdfparams={**good["crypto"]["kdfparams"], **changes})
+
+
+DAMAGED_KEYSTORES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "no address": lambda g: {k: v for k, v in g.items() if k != "address"},
+    "address not text": lambda g: {**g, "address": []},
+    "work factor not a number": lambda g: _kdf(g, n="x"),
+    "work factor a list": lambda g: _kdf(g, n=[1]),
+    "no cipher parameters": lambda g: {**g, "crypto": {k: v for k, v in g["crypto"].items() if k != "cipherparams"}},
+    "ciphertext a number": lambda g: _crypto(g, ciphertext=5),
+    "salt a number": lambda g: _kdf(g, salt=5),
+    "key length text": lambda g: _kdf(g, dklen="x"),
+    "unknown version": lambda g: {**g, "version": "x"},
+}
+
+
+@pytest.mark.parametrize("damage", sorted(DAMAGED_KEYSTORES))
+def test_a_damaged_department_keystore_file_of_the_right_shape_is_a_clear_error(tmp_path: Path, damage: str) -> None:
+    """Round 22 checked that a keystore file is an object; one whose fields are missing or of another type still
+    crashed reading its address or unlocking it (KeyError, TypeError, ValueError from deep in eth-keyfile)."""
+    keystore = Keystore(tmp_path, kdf_n=2**4, kdf_floor=2**4)
+    keystore.create("dept-X", "a passphrase")
+    path = tmp_path / "dept-X.json"
+    path.write_text(json.dumps(DAMAGED_KEYSTORES[damage](json.loads(path.read_text()))))
+    for read in (lambda: keystore.address("dept-X"), lambda: keystore.unlock("dept-X", "a passphrase")):
+        try:
+            read()
+        except KeystoreError as exc:
+            assert "dept-X" in str(exc), exc
