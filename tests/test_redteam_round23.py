@@ -16,6 +16,10 @@
    is an object with a field missing or of another type (no address, a work factor in text, a number for the
    ciphertext or salt, an unknown version) still crashed ``address`` or ``unlock`` with KeyError, TypeError or
    ValueError from deep in eth-keyfile. Each is now the same "damaged; restore it from a backup" error.
+4. (A damaged file; an insider who can edit a witness's directory) Round 22 stopped a witness whose state.json is not
+   ``{"origins": {...}}``, but each origin's entry was read as it came: ``null`` read as "never cosigned", so the
+   witness would cosign a rolled-back chain of that origin as new to it, and any other damage crashed each request
+   for that origin. A state whose entries are not what the witness records stops it with the same clear error.
 """
 
 from __future__ import annotations
@@ -29,9 +33,10 @@ from typing import Any
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError, KeystoreError
+from ledger.errors import ConfigError, InputError, KeystoreError
 from ledger.formats.canonical import field_hashes
 from ledger.services import logchain, replay
+from ledger.services.witness.server import WitnessStore
 from ledger.storage.keys import Keystore
 
 from .api_support import Clock, make_client, problem_body
@@ -115,3 +120,30 @@ def test_a_damaged_department_keystore_file_of_the_right_shape_is_a_clear_error(
             read()
         except KeystoreError as exc:
             assert "dept-X" in str(exc), exc
+
+
+ORIGIN = "ledger.example/31337/0x" + "ab" * 20
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        None,  # an origin it cosigned, read as one it never did
+        {},
+        {"size": "12", "hash": "0x" + "00" * 32, "note": "n"},
+        {"size": True, "hash": "0x" + "00" * 32, "note": "n"},
+        {"size": 12, "hash": None, "note": "n"},
+        {"size": 12, "hash": "0x" + "00" * 32},
+        [12],
+    ],
+)
+def test_a_witness_state_with_a_damaged_origin_entry_stops_the_witness(tmp_path: Path, entry: Any) -> None:
+    """Round 22 stopped a witness whose state.json is not {"origins": {...}}; an origin's own entry was read as it
+    came: null read as "never cosigned" (the witness would cosign a rolled-back chain as if new to it), any other
+    damage crashed the request (TypeError, KeyError) on the first checkpoint of that origin."""
+    (tmp_path / "state.json").write_text(json.dumps({"origins": {ORIGIN: entry}}))
+    with pytest.raises(ConfigError, match=r"state\.json is not a witness state file"):
+        WitnessStore(tmp_path).load()
+    good = {"size": 12, "hash": "0x" + "00" * 32, "note": "n", "cosigned_at": 1}
+    (tmp_path / "state.json").write_text(json.dumps({"origins": {ORIGIN: good}}))
+    assert WitnessStore(tmp_path).load()["origins"][ORIGIN] == good
