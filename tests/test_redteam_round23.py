@@ -20,6 +20,8 @@
    ``{"origins": {...}}``, but each origin's entry was read as it came: ``null`` read as "never cosigned", so the
    witness would cosign a rolled-back chain of that origin as new to it, and any other damage crashed each request
    for that origin. A state whose entries are not what the witness records stops it with the same clear error.
+5. (A damaged file) The deployment record (which contracts the ledger trusts) with the right names but a value of
+   another type loaded, to fail wherever it was used; it is now the same ConfigError as an unreadable one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import ConfigError, InputError, KeystoreError
 from ledger.formats.canonical import field_hashes
+from ledger.onchain.chain import Deployment
 from ledger.services import logchain, replay
 from ledger.services.witness.server import WitnessStore
 from ledger.storage.keys import Keystore
@@ -147,3 +150,40 @@ def test_a_witness_state_with_a_damaged_origin_entry_stops_the_witness(tmp_path:
     good = {"size": 12, "hash": "0x" + "00" * 32, "note": "n", "cosigned_at": 1}
     (tmp_path / "state.json").write_text(json.dumps({"origins": {ORIGIN: good}}))
     assert WitnessStore(tmp_path).load()["origins"][ORIGIN] == good
+
+
+GOOD_DEPLOYMENT = {
+    "chain_id": 31337,
+    "registry": "0x" + "11" * 20,
+    "anchor": "0x" + "22" * 20,
+    "log": "0x" + "33" * 20,
+    "deployed_block": 1,
+    "genesis_hash": "0x" + "44" * 32,
+}
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        {"chain_id": "31337"},
+        {"chain_id": True},
+        {"registry": 5},
+        {"anchor": None},
+        {"log": ["0x"]},
+        {"deployed_block": -1},
+        {"deployed_block": 1.5},
+        {"genesis_hash": {}},
+    ],
+)
+def test_a_deployment_record_with_a_field_of_another_type_is_a_clear_error(
+    tmp_path: Path, damage: dict[str, Any]
+) -> None:
+    """Round 22 made a deployment file that is no object of these six names a ConfigError; one of the right names
+    with a value of another type loaded, to fail later wherever the value was used (an address that is a number,
+    a chain id in text compared with the node's)."""
+    path = tmp_path / "deployment.json"
+    path.write_text(json.dumps(GOOD_DEPLOYMENT))
+    assert Deployment.load(path) == Deployment(**GOOD_DEPLOYMENT)  # type: ignore[arg-type]
+    path.write_text(json.dumps({**GOOD_DEPLOYMENT, **damage}))
+    with pytest.raises(ConfigError, match="deployment file"):
+        Deployment.load(path)
