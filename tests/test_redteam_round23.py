@@ -22,12 +22,19 @@
    for that origin. A state whose entries are not what the witness records stops it with the same clear error.
 5. (A damaged file) The deployment record (which contracts the ledger trusts) with the right names but a value of
    another type loaded, to fail wherever it was used; it is now the same ConfigError as an unreadable one.
+6. (A holder presenting an altered certificate to a relying party that asks the gateway) orjson, the guard's parser,
+   reads an integer beyond 64 bits as the nearest float and the handler took that value; the ledger's parser keeps
+   it exact. A signed ``1e+20`` retyped as ``100000000000000000001`` kept the certificate's digest at the gateway
+   alone: ``POST /public/verify`` answered verified for a document stating a number the issuer never signed, which
+   the library refuses. A body with a run of 19 digits is now handed on as the ledger's parser reads it.
 """
 
 from __future__ import annotations
 
 import copy
+import io
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,13 +43,17 @@ import pytest
 
 from ledger.client import Ledger
 from ledger.errors import ConfigError, InputError, KeystoreError
-from ledger.formats.canonical import field_hashes
+from ledger.formats.canonical import field_hashes, json_loads
+from ledger.formats.certificate import validate_record
 from ledger.onchain.chain import Deployment
-from ledger.services import logchain, replay
+from ledger.services import logchain, replay, verify
+from ledger.services.issuance import issue_records
+from ledger.services.verify import ChainView
 from ledger.services.witness.server import WitnessStore
 from ledger.storage.keys import Keystore
 
-from .api_support import Clock, make_client, problem_body
+from .api_support import Clock, make_client, problem_body, register
+from .conftest import make_records
 from .evidence_support import both, failed_names
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
@@ -187,3 +198,28 @@ def test_a_deployment_record_with_a_field_of_another_type_is_a_clear_error(
     path.write_text(json.dumps({**GOOD_DEPLOYMENT, **damage}))
     with pytest.raises(ConfigError, match="deployment file"):
         Deployment.load(path)
+
+
+def test_a_certificate_number_retyped_past_64_bits_is_not_verified_by_the_gateway(ledger: Ledger) -> None:
+    """orjson, the guard's parser, reads an integer beyond 64 bits as the nearest float, where the ledger's parser
+    keeps it exact (canonical.json_loads sends such text to json). A holder retyping a certificate's signed number
+    1e+20 as 100000000000000000001 kept its digest at the gateway, which verified a document whose text states a
+    number the issuer never signed; the library (and the court's verifier) read the exact integer and refuse it."""
+    department = register(ledger, "RR23N", "issuer")
+    (record,) = make_records(1)
+    record["subject"]["registered_capital"] = 1e20
+    out = io.StringIO()
+    issue_records(ledger, [validate_record(record, 1, department=department)], department, out=out)
+    text = out.getvalue().strip()
+    assert '"subject.registered_capital":1e+20' in text.replace(" ", ""), text
+    client = make_client(ledger, Clock())
+    honest = client.post("/public/verify", content=b'{"document": ' + text.encode() + b"}", headers=_JSON).json()
+    assert honest["verified"] is True, honest
+    retyped = re.sub(r'("subject\.registered_capital":\s*)1e\+20', r"\g<1>100000000000000000001", text)
+    assert retyped != text
+    view = ChainView(ledger.chain)
+    honest_report = verify.verify_certificate(json_loads(text), view)
+    assert honest_report.ok, honest_report.to_json()
+    assert not verify.verify_certificate(json_loads(retyped), view).ok  # the library reads the exact integer
+    answer = client.post("/public/verify", content=b'{"document": ' + retyped.encode() + b"}", headers=_JSON)
+    assert answer.status_code != 200 or answer.json()["verified"] is False, answer.text[:400]
