@@ -2772,7 +2772,12 @@ class Rerun:
                 )
             self.identity = applicant["identity"]
         for key in ("case_id", "service_item"):  # the ledger stores an input with its record's case and item
-            if key in fields and fields[key] != body.get(key):
+            if key not in fields:  # disclosed, or the input cannot be told to be this record's case's
+                raise Failure(
+                    f"the input's {key} is {'hidden' if key in hidden else 'missing'}: every input the ledger stores "
+                    "names its case and service item, which must be disclosed to be compared with the record"
+                )
+            if fields[key] != body.get(key):
                 raise Failure(
                     f"the input's {key} {fields[key]!r} is not the record's {body.get(key)!r}: the record carries "
                     "the input of another case"

@@ -185,6 +185,12 @@ DATABASE_AGNOSTIC = {
     "on UTF-16/32 bytes",
     "test_court_verifier::test_recovery_agrees_with_eth_keys_on_many_random_signatures": "the court verifier's "
     "secp256k1 against eth_keys; no ledger",
+    "test_redteam_round23::test_a_damaged_department_keystore_file_of_the_right_shape_is_a_clear_error": "damaged "
+    "keystore files in tmp_path; no ledger",
+    "test_redteam_round23::test_a_witness_state_with_a_damaged_origin_entry_stops_the_witness": "a witness's state "
+    "file in tmp_path; no ledger",
+    "test_redteam_round23::test_a_deployment_record_with_a_field_of_another_type_is_a_clear_error": "a deployment "
+    "file in tmp_path; no ledger",
     "test_api_secret::test_workers_starting_at_once_share_one_full_secret": "processes racing to create a secret "
     "file in tmp_path; no ledger",
     "test_evidence::test_changing_an_element_fails_the_right_check_in_both_verifiers": "mutated copies of one "

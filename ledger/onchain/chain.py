@@ -138,11 +138,28 @@ class Deployment:
     @classmethod
     def load(cls, path: Path) -> Deployment | None:
         try:
-            return cls(**json_loads(path.read_text()))
+            found = cls(**json_loads(path.read_text()))
         except FileNotFoundError:
             return None
         except (ValueError, TypeError) as exc:
             raise ConfigError(f"deployment file {path} is unreadable ({exc}); restore it or deploy again") from exc
+        # each value of the type it was saved with: one of another type loaded, to fail wherever it was used (an
+        # address that is a number, a chain id in text never equal to the node's); red team, round 23
+        wrong = [
+            name
+            for name, value in asdict(found).items()
+            if not (
+                (type(value) is int and value >= 0)
+                if name in ("chain_id", "deployed_block")
+                else (isinstance(value, str) and value.startswith("0x"))
+            )
+        ]
+        if wrong:
+            raise ConfigError(
+                f"deployment file {path} is unreadable (not of the type it was saved with: {', '.join(wrong)}); "
+                "restore it or deploy again"
+            )
+        return found
 
 
 class TransactionDropped(ChainError):

@@ -34,6 +34,8 @@ __all__ = ["DecisionRerun", "bundle_sections"]
 # rules read and, only when the applicant's identity is disclosed too, the identifiers the holder fact compares.
 _HOLDER_FIELDS = ("subject.credit_code", "subject.id_number", "subject.holder_id")
 _FACT_KEYS = ("digest", "type", "verified", "status", "expired", "holder")
+# the input keys every stored input carries with its record's values (decisions._prepare_input)
+CASE_KEYS = ("case_id", "service_item")
 _DATE_TIME = re.compile(
     r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,6})?(Z|[+-][0-9]{2}:[0-9]{2})"
 )
@@ -69,6 +71,11 @@ def bundle_sections(
         raise NotFoundError(f"the decision's input {digest} is not in this ledger's database; run `ledger replay`")
     stored = json_loads(text)
     stored.pop("input_nonce", None)  # the stored input's nonce (decisions._with_nonce) is no part of the commitment
+    hide = set(hide)
+    if hide & set(CASE_KEYS):
+        # the record names them in clear, and a verifier compares them with the record: hidden, nothing is hidden
+        # and the input cannot be told to be this case's (red team, round 23)
+        raise InputError(f"{' and '.join(sorted(hide & set(CASE_KEYS)))} cannot be hidden: the record names them")
     section = opening(_secret(ledger, department), stored, digest, applicant, hide=hide)
     documents = resolve_citations(ledger, [stored])
     cited: list[Any] = []
@@ -164,8 +171,14 @@ class DecisionRerun:
         for key in ("case_id", "service_item"):
             # the ledger stores an input with its record's case and service item (decisions._prepare_input), and
             # replay re-runs a record only on an input of its own case: a record carrying another case's input
-            # commitments is not that input's decision (red team, round 22)
-            if key in opened and opened[key] != self.body.get(key):
+            # commitments is not that input's decision (red team, round 22). Both must be disclosed: the record
+            # names them in clear, and one hidden let that copied record verify (red team, round 23)
+            if key not in opened:
+                return False, (
+                    f"the input's {key} is {'hidden' if key in hidden else 'missing'}: every input the ledger "
+                    f"stores names its case and service item, which must be disclosed to be compared with the record"
+                )
+            if opened[key] != self.body.get(key):
                 return False, (
                     f"the input's {key} {opened[key]!r} is not the record's {self.body.get(key)!r}: the record "
                     "carries the input of another case"

@@ -67,7 +67,10 @@ class Keystore:
     def address(self, name: str) -> str:
         """The key's address, read without decrypting it."""
         data = self._read(name)
-        return _checksum(data["address"])
+        try:
+            return _checksum(data["address"])
+        except (KeyError, TypeError, ValueError):
+            raise self._damaged(name) from None
 
     def create(self, name: str, passphrase: str) -> str:
         return self._store(name, Account.create(), passphrase)
@@ -133,9 +136,16 @@ class Keystore:
 
     def unlock(self, name: str, passphrase: str) -> LocalAccount:
         data = self._read(name)
-        self._check_work_factor(name, data)
+        try:
+            self._check_work_factor(name, data)
+        except (TypeError, ValueError, OverflowError):  # a work factor that is no number
+            raise self._damaged(name) from None
         try:
             key = Account.decrypt(data, passphrase)
+        except (KeyError, TypeError, AttributeError, NotImplementedError, OverflowError):
+            # a field missing or of another type (eth-keyfile reads the file's fields as they come), or a version
+            # it does not know: the file, not the passphrase
+            raise self._damaged(name) from None
         except ValueError:
             raise KeystoreError(f"wrong passphrase for key {name!r}") from None
         account: LocalAccount = Account.from_key(key)
@@ -177,8 +187,13 @@ class Keystore:
         except ValueError:
             data = None  # type: ignore[assignment]
         if not isinstance(data, dict):
-            raise KeystoreError(f"the keystore file of key {name!r} is damaged; restore it from a backup", where=path)
+            raise self._damaged(name)
         return data
+
+    def _damaged(self, name: str) -> KeystoreError:
+        return KeystoreError(
+            f"the keystore file of key {name!r} is damaged; restore it from a backup", where=self._path(name)
+        )
 
 
 def _checksum(address: object) -> str:

@@ -115,7 +115,11 @@ class WitnessStore:
         except ValueError:
             state = None
         # a witness that forgot what it cosigned could be led to cosign a rolled-back log: damage stops it instead
-        if not isinstance(state, dict) or not isinstance(state.get("origins"), dict):
+        if (
+            not isinstance(state, dict)
+            or not isinstance(state.get("origins"), dict)
+            or not all(_cosigned_entry(entry) for entry in state["origins"].values())
+        ):
             raise ConfigError(f"{path} is not a witness state file; restore it from a backup")
         return state
 
@@ -132,6 +136,19 @@ class WitnessStore:
     def alarm(self, line: str) -> None:
         with open(self.directory / "alarms.log", "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
+
+
+def _cosigned_entry(entry: object) -> bool:
+    """Whether ``entry`` is what :meth:`Witness._cosign` records for an origin: an origin's entry read as it came was
+    null for "never cosigned" (a rolled-back chain cosigned as new) and any other damage a crash (red team, round
+    23)."""
+    return (
+        isinstance(entry, dict)
+        and type(entry.get("size")) is int
+        and entry["size"] >= 1
+        and isinstance(entry.get("hash"), str)
+        and isinstance(entry.get("note"), str)
+    )
 
 
 class Witness:
