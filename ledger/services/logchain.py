@@ -653,23 +653,30 @@ def _departments(conn: Connection, log: str) -> list[str]:
         found.append(str(department))
 
 
+def _anchored_prefix(conn: Connection, log: str, department: str) -> int:
+    """The last entry of the confirmed stored anchors that continue ``department``'s log ``log`` from its first
+    entry without a gap (the contract accepts only ranges that continue the log, so the confirmed ones are its first
+    entries). Not the last confirmed anchor's end: an insider's anchor row claiming a later entry would make every
+    entry before it look anchored (check_log names that row)."""
+    reached = 0
+    for first, last in conn.execute(
+        select(_ANCHORS.c.first_seq, _ANCHORS.c.last_seq)
+        .where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department, _ANCHORS.c.state == AnchorState.ANCHORED)
+        .order_by(_ANCHORS.c.first_seq)
+    ):
+        if first != reached + 1 or last < first:
+            break
+        reached = last
+    return reached
+
+
 def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain: those after the
-    range of its last anchor confirmed on chain (the contract accepts only ranges that continue the log, so the
-    confirmed ones are its first entries)."""
+    confirmed stored anchors that continue the log from its first entry (:func:`_anchored_prefix`)."""
     out = []
     with ledger.engine.connect() as conn:
         for dept in _departments(conn, log) if department is None else [department]:
-            anchored_to = conn.execute(
-                select(_ANCHORS.c.last_seq)
-                .where(
-                    _ANCHORS.c.log == log,
-                    _ANCHORS.c.department_id == dept,
-                    _ANCHORS.c.state == AnchorState.ANCHORED,
-                )
-                .order_by(_ANCHORS.c.first_seq.desc())
-                .limit(1)
-            ).scalar()
+            anchored_to = _anchored_prefix(conn, log, dept)
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
             count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
             if not count:
@@ -815,6 +822,37 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
+def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expected: int) -> None:
+    """StateError naming a stored anchor, confirmed or in a state no anchorer moves on, that reaches entry
+    ``expected`` or later, which the chain has not anchored (its ``nextSequence``, read again here, since another
+    anchorer may have completed an anchor meanwhile). Anchoring "after" such a row, as the stored anchors alone say
+    to, would leave every entry before it pending for good, and report none of them (an insider's row)."""
+    chain = ledger.chain
+    with ledger.engine.connect() as conn:
+        beyond = conn.execute(
+            select(_ANCHORS.c.root, _ANCHORS.c.first_seq, _ANCHORS.c.last_seq, _ANCHORS.c.state)
+            .where(
+                _ANCHORS.c.log == log,
+                _ANCHORS.c.department_id == department,
+                _ANCHORS.c.last_seq >= expected,
+                _ANCHORS.c.state.not_in(AnchorState.OPEN),
+            )
+            .order_by(_ANCHORS.c.first_seq)
+            .limit(1)
+        ).first()
+    if beyond is None:
+        return  # another anchorer's open anchor: it completes it
+    anchored_to = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log)))) - 1
+    if int(beyond[2]) <= anchored_to:
+        return
+    raise StateError(
+        f"log {log!r} of {department!r}: the stored anchor {beyond[0]} ({beyond[3]}) claims entries "
+        f"{beyond[1]}-{beyond[2]}, but the chain anchored this log only up to entry {anchored_to}: the database's "
+        f"anchors were edited, and no later entry is anchored until that row is resolved - run `ledger replay "
+        f"--department {department}` (check_log) to see what is altered"
+    )
+
+
 def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
     """Anchor every un-anchored entry of ``department``'s log ``log`` in batches of at most ``max_batch``.
 
@@ -842,10 +880,12 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
                 .order_by(_ENTRIES.c.seq)
                 .limit(max_batch)
             ).all()
+        expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+        if after is not None and after >= expected:
+            _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
             return roots
         first = int(rows[0][0])
-        expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
         if first != expected:
             raise StateError(
                 f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
@@ -1289,6 +1329,20 @@ def check_log(
                 f"the chain anchored entries up to {chain_last}, the database ends at {prev_seq}",
             )
         )
+    on_chain = {r.root: (r.first_seq, r.last_seq) for r in ranges}
+    for span in spans.spans:  # an anchor reaching past the log's last entry holds nothing the walk could report
+        if span.last_seq > prev_seq and on_chain.get(span.root) != (span.first_seq, span.last_seq):
+            found.append(
+                Discrepancy(
+                    "not_anchored",
+                    department,
+                    max(span.first_seq, prev_seq + 1),
+                    f"a stored anchor ({span.state}) claims entries {span.first_seq}-{span.last_seq} under "
+                    f"{span.root}, past the log's last entry {prev_seq}, and the chain anchored no such range: "
+                    "the database's anchors were edited (anchoring stops at such a row, and a row past entries "
+                    "not yet anchored would have kept them from anchoring unreported)",
+                )
+            )
     moved = _moved(ledger, log, department, bad_rows, ranges, found)
     for seq in altered - moved:
         found.append(
