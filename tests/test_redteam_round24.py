@@ -13,13 +13,16 @@ anchoring is the ``loganchor`` row whose range holds its sequence number; merge 
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.services import logchain
+from ledger.storage.models import LogAnchor
 
-from .insider_support import forged_anchor
+from .insider_support import forged_anchor, insider_edit
 
 LOG = logchain.LOG_ACCESS
 
@@ -56,3 +59,45 @@ def test_an_anchor_row_forged_past_the_pending_entries_does_not_hide_them_from_a
     assert logchain.anchor_pending(ledger, LOG, dept)
     assert logchain.unanchored(ledger, LOG, dept) == []
     assert logchain.check_log(ledger, LOG, dept) == []
+
+
+@pytest.mark.skipif(
+    "postgresql" in os.environ.get("LEDGER_TEST_DATABASE_URL", ""),
+    reason="PostgreSQL refuses a text in an integer column: only SQLite keeps the insider's edit",
+)
+def test_an_anchor_row_whose_range_or_block_is_edited_into_text_is_named_not_a_crash(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access on SQLite (which keeps a text in an integer column), writing text
+    into an anchor row's range or block number: every reader of the log's anchoring (check_log, the entries'
+    listing, the attestation of an entry, unanchored, the supervision's anchored blocks, anchor_pending) raised
+    ValueError or TypeError - a 500 of the auditor's listing and a traceback from replay and reconcile - instead of
+    naming the row."""
+    dept = fresh_department
+    _append(ledger, dept, 3, "first")
+    (first,) = logchain.anchor_pending(ledger, LOG, dept)
+    _append(ledger, dept, 3, "second")
+    (second,) = logchain.anchor_pending(ledger, LOG, dept)
+
+    def readers() -> tuple[list[tuple[str, int | None]], list[bool], list[int], dict[int, int]]:
+        found = [(d.kind, d.seq) for d in logchain.check_log(ledger, LOG, dept)]
+        attested = [logchain.attested(ledger, e) for e in logchain.entries(ledger, LOG, dept)]
+        waiting = [u.count for u in logchain.unanchored(ledger, LOG, dept)]
+        with ledger.engine.connect() as conn:
+            blocks = logchain.anchored_blocks(conn, LOG, dept, [1, 4])
+        return found, attested, waiting, blocks
+
+    found, attested, waiting, blocks = readers()
+    assert (found, attested, waiting, sorted(blocks)) == ([], [True] * 6, [], [1, 4])
+    for root, edit in ((first, {"first_seq": "x"}), (second, {"last_seq": "x"}), (second, {"block_number": "x"})):
+        with insider_edit(ledger, LogAnchor, LogAnchor.root, root, **edit):
+            found, attested, waiting, blocks = readers()
+            if "block_number" in edit:  # the chain's word is unchanged: only the supervision's block goes
+                assert (found, attested, sorted(blocks)) == ([], [True] * 6, [1])
+                continue
+            held = range(0, 3) if root == first else range(3, 6)
+            assert ("not_anchored", None) in found and all(("not_anchored", i + 1) in found for i in held), found
+            assert not any(attested[i] for i in held)
+            assert waiting, "the entries the edited row held are pending again"
+            with pytest.raises(StateError, match=r"no sequence number|database and the chain disagree"):
+                logchain.anchor_pending(ledger, LOG, dept)

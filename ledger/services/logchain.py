@@ -389,8 +389,9 @@ class _Spans:
     """The stored anchors of one department's log over a range of sequence numbers, in order, and which holds a
     sequence number (the last one starting at or before it, if it reaches it)."""
 
-    def __init__(self, spans: list[_Span]) -> None:
+    def __init__(self, spans: list[_Span], damaged: list[tuple[str, Any, Any]] | None = None) -> None:
         self.spans = spans
+        self.damaged = damaged or []  # (root, first_seq, last_seq) of rows whose range is no pair of integers
         self.firsts = [s.first_seq for s in spans]
 
     def holding(self, seq: int) -> _Span | None:
@@ -425,7 +426,18 @@ def _spans(conn: Connection, log: str, department: str, low: int | None = None, 
     if high is not None:
         query = query.where(_ANCHORS.c.first_seq <= high)
     found.extend(conn.execute(query.order_by(_ANCHORS.c.first_seq)).all())
-    return _Spans([_Span(str(r[0]), int(r[1]), int(r[2]), str(r[3]), r[4]) for r in found])
+    spans, damaged = [], []
+    for r in found:
+        if _is_seq(r[1]) and _is_seq(r[2]):
+            spans.append(_Span(str(r[0]), r[1], r[2], str(r[3]), r[4] if _is_seq(r[4]) else None))
+        else:  # SQLite keeps a text in an integer column: only an edit past the ledger puts one there
+            damaged.append((str(r[0]), r[1], r[2]))
+    return _Spans(spans, damaged)
+
+
+def _is_seq(value: Any) -> bool:
+    """Whether a stored sequence or block number is one (an integer, not a text or a real SQLite kept: an edit)."""
+    return type(value) is int
 
 
 def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[int]) -> dict[int, int]:
@@ -438,7 +450,7 @@ def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[
     for seq in seqs:
         span = spans.holding(seq)
         if span is not None and span.state == AnchorState.ANCHORED and span.block_number is not None:
-            out[seq] = int(span.block_number)
+            out[seq] = span.block_number
     return out
 
 
@@ -664,7 +676,7 @@ def _anchored_prefix(conn: Connection, log: str, department: str) -> int:
         .where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department, _ANCHORS.c.state == AnchorState.ANCHORED)
         .order_by(_ANCHORS.c.first_seq)
     ):
-        if first != reached + 1 or last < first:
+        if not (_is_seq(first) and _is_seq(last)) or first != reached + 1 or last < first:
             break
         reached = last
     return reached
@@ -806,6 +818,12 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
         ]
     done = []
     for anchor in open_anchors:
+        if not (_is_seq(anchor["first_seq"]) and _is_seq(anchor["last_seq"])):
+            raise StateError(
+                f"log {log!r} of {department!r}: the open anchor {anchor['root']} claims entries "
+                f"{str(anchor['first_seq'])[:40]!r}-{str(anchor['last_seq'])[:40]!r}, which are no sequence numbers: "
+                "the database's anchors were edited - run `ledger replay` (check_log) to see what is altered"
+            )
         if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
             done.append(anchor["root"])
             continue
@@ -843,7 +861,7 @@ def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expect
     if beyond is None:
         return  # another anchorer's open anchor: it completes it
     anchored_to = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log)))) - 1
-    if int(beyond[2]) <= anchored_to:
+    if _is_seq(beyond[2]) and beyond[2] <= anchored_to:
         return
     raise StateError(
         f"log {log!r} of {department!r}: the stored anchor {beyond[0]} ({beyond[3]}) claims entries "
@@ -881,6 +899,12 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
                 .limit(max_batch)
             ).all()
         expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+        if after is not None and not _is_seq(after):
+            raise StateError(
+                f"log {log!r} of {department!r}: the stored anchors' last range ends at {str(after)[:40]!r}, which is "
+                "no sequence number: the database's anchors were edited - run `ledger replay --department "
+                f"{department}` (check_log) to see what is altered"
+            )
         if after is not None and after >= expected:
             _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
@@ -1330,6 +1354,16 @@ def check_log(
             )
         )
     on_chain = {r.root: (r.first_seq, r.last_seq) for r in ranges}
+    for root, first, last in spans.damaged:
+        found.append(
+            Discrepancy(
+                "not_anchored",
+                department,
+                None,
+                f"the stored anchor {root} claims entries {str(first)[:40]!r}-{str(last)[:40]!r}, which are no "
+                "sequence numbers: the database's anchors were edited (the entries it held are read as unanchored)",
+            )
+        )
     for span in spans.spans:  # an anchor reaching past the log's last entry holds nothing the walk could report
         if span.last_seq > prev_seq and on_chain.get(span.root) != (span.first_seq, span.last_seq):
             found.append(
