@@ -9,6 +9,15 @@ anchoring is the ``loganchor`` row whose range holds its sequence number; merge 
    ``unanchored`` now counts from the end of the stored anchored ranges that continue the log from its first
    entry, ``anchor_pending`` refuses (naming the anchor) when the stored anchors reach past what the chain
    anchored, and ``check_log`` names a stored anchored range the chain does not hold that reaches past the log.
+2. On SQLite (which keeps a text in an integer column), an anchor row whose ``first_seq``, ``last_seq`` or
+   ``block_number`` was edited into text made every reader of the log's anchoring raise (check_log, the entries'
+   listing and the auditor's ``/audit/logs/{log}``, ``attested``, ``unanchored``, ``anchored_blocks``): the row is
+   now read as no anchor (its entries unanchored, which check_log reports) and named, and ``anchor_pending`` refuses
+   naming it.
+3. A confirmed anchor row's ``block_number`` edited: the supervision's readers without the chain's ranges (a
+   decision's credit status as of its block, the credit list, an announcement's anchoring block) take the block
+   from the row, and ``anchored_blocks`` said check_log compares it with the chain; nothing did (replay and
+   reconcile all-clear). check_log now reports ``anchor_altered``.
 """
 
 from __future__ import annotations
@@ -92,8 +101,8 @@ def test_an_anchor_row_whose_range_or_block_is_edited_into_text_is_named_not_a_c
     for root, edit in ((first, {"first_seq": "x"}), (second, {"last_seq": "x"}), (second, {"block_number": "x"})):
         with insider_edit(ledger, LogAnchor, LogAnchor.root, root, **edit):
             found, attested, waiting, blocks = readers()
-            if "block_number" in edit:  # the chain's word is unchanged: only the supervision's block goes
-                assert (found, attested, sorted(blocks)) == ([], [True] * 6, [1])
+            if "block_number" in edit:  # the chain's word is unchanged: the supervision's block goes, and is named
+                assert (found, attested, sorted(blocks)) == ([("anchor_altered", 4)], [True] * 6, [1])
                 continue
             held = range(0, 3) if root == first else range(3, 6)
             assert ("not_anchored", None) in found and all(("not_anchored", i + 1) in found for i in held), found
@@ -101,3 +110,23 @@ def test_an_anchor_row_whose_range_or_block_is_edited_into_text_is_named_not_a_c
             assert waiting, "the entries the edited row held are pending again"
             with pytest.raises(StateError, match=r"no sequence number|database and the chain disagree"):
                 logchain.anchor_pending(ledger, LOG, dept)
+
+
+def test_an_anchor_rows_edited_block_is_named_by_the_log_check(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with database access moving a confirmed anchor's block (``loganchor.block_number``):
+    the supervision's readers without the chain's ranges (a decision's credit status as of its block, the credit
+    list, an announcement's anchoring block) take the block from the anchor row, and ``anchored_blocks`` says
+    check_log compares it with the chain, but no check did: replay and reconcile said all-clear for a block the chain
+    does not record (a credit listing made to look anchored after a decision, so the decision read the applicant
+    as not listed)."""
+    dept = fresh_department
+    _append(ledger, dept, 3, "anchored")
+    (root,) = logchain.anchor_pending(ledger, LOG, dept)
+    (anchored,) = logchain.chain_ranges(ledger, LOG, dept)
+    assert logchain.check_log(ledger, LOG, dept) == []
+    for block in (anchored.block_number + 1_000, 1):
+        with insider_edit(ledger, LogAnchor, LogAnchor.root, root, block_number=block):
+            found = logchain.check_log(ledger, LOG, dept)
+            assert [(d.kind, d.seq) for d in found] == [("anchor_altered", 1)], found
+            assert str(block) in found[0].detail and str(anchored.block_number) in found[0].detail
+    assert logchain.check_log(ledger, LOG, dept) == []

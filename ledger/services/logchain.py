@@ -1354,6 +1354,19 @@ def check_log(
             )
         )
     on_chain = {r.root: (r.first_seq, r.last_seq) for r in ranges}
+    blocks = {r.root: r.block_number for r in ranges}
+    for span in spans.spans:  # the block supervision reads without the chain's ranges (anchored_blocks)
+        if span.state == AnchorState.ANCHORED and span.root in blocks and span.block_number != blocks[span.root]:
+            found.append(
+                Discrepancy(
+                    "anchor_altered",
+                    department,
+                    span.first_seq,
+                    f"the stored anchor {span.root} says the chain anchored it in block {span.block_number}, the "
+                    f"chain did in block {blocks[span.root]}: the database's anchors were edited (the supervision's "
+                    "readers of a decision's credit status and of announcements take the block from that row)",
+                )
+            )
     for root, first, last in spans.damaged:
         found.append(
             Discrepancy(
