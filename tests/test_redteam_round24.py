@@ -18,6 +18,12 @@ anchoring is the ``loganchor`` row whose range holds its sequence number; merge 
    decision's credit status as of its block, the credit list, an announcement's anchoring block) take the block
    from the row, and ``anchored_blocks`` said check_log compares it with the chain; nothing did (replay and
    reconcile all-clear). check_log now reports ``anchor_altered``.
+4. An anchor row of the insider's making in state ``prepared`` (as a crash leaves one), its root a tree of hashes
+   of their choosing, its range past the log's last entry: ``anchor_pending`` completed it with the department's
+   key, so the chain attested in the department's name entries it never wrote (to be put in place of the ones it
+   writes later, anchored before they were decided). An open anchor is now sent only when it is what anchoring
+   prepares from the stored entries of its range (its leaves, root and head theirs); else anchoring refuses, naming
+   it.
 """
 
 from __future__ import annotations
@@ -129,4 +135,28 @@ def test_an_anchor_rows_edited_block_is_named_by_the_log_check(ledger: Ledger, f
             found = logchain.check_log(ledger, LOG, dept)
             assert [(d.kind, d.seq) for d in found] == [("anchor_altered", 1)], found
             assert str(block) in found[0].detail and str(anchored.block_number) in found[0].detail
+    assert logchain.check_log(ledger, LOG, dept) == []
+
+
+def test_an_open_anchor_row_of_the_insiders_making_is_not_sent_with_the_departments_key(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access writing an anchor row in state ``prepared`` (as a crash leaves
+    one) whose root is a tree of hashes of their choosing, its range running past the log's last entry: the next
+    ``anchor_pending`` completed it, sending ``anchorLog`` with the department's key, so the chain attested, in the
+    department's name, entries the department never wrote - the insider could later put those in place of the ones
+    it writes, anchored (check_log all-clear) before they were decided."""
+    dept = fresh_department
+    _append(ledger, dept, 3, "anchored")
+    assert logchain.anchor_pending(ledger, LOG, dept)
+    _append(ledger, dept, 3, "waiting")
+    for first, last in ((4, 10), (4, 6)):  # past the head, and the pending range itself with other leaves
+        with (
+            forged_anchor(ledger, LOG, dept, first, last, state="prepared") as root,
+            pytest.raises(StateError, match=root),
+        ):
+            logchain.anchor_pending(ledger, LOG, dept)
+        assert [(r.first_seq, r.last_seq) for r in logchain.chain_ranges(ledger, LOG, dept)] == [(1, 3)]
+    assert logchain.anchor_pending(ledger, LOG, dept)
+    assert [(r.first_seq, r.last_seq) for r in logchain.chain_ranges(ledger, LOG, dept)] == [(1, 3), (4, 6)]
     assert logchain.check_log(ledger, LOG, dept) == []

@@ -802,6 +802,47 @@ def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str 
     return True
 
 
+def _refuse_unless_prepared_from_entries(ledger: Ledger, log: str, department: str, anchor: dict[str, Any]) -> None:
+    """StateError unless the open ``anchor`` is what :func:`anchor_pending` prepares from the stored entries of its
+    range: each of them present, its stored leaves their hashes in order, its root their tree's and its head the
+    last one's. Sending it signs its root on chain with the department's key: a row an insider wrote (a root of
+    hashes of their choosing, a range past the log's last entry) would have the chain attest, in the department's
+    name, entries it never wrote."""
+    first, last = anchor["first_seq"], anchor["last_seq"]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+            .where(
+                _ENTRIES.c.log == log,
+                _ENTRIES.c.department_id == department,
+                _ENTRIES.c.seq >= first,
+                _ENTRIES.c.seq <= last,
+            )
+            .order_by(_ENTRIES.c.seq)
+        ).all()
+    problem = None
+    if last < first or [int(r[0]) for r in rows] != list(range(first, last + 1)):
+        problem = f"the log holds {len(rows)} of its entries {first}-{last}"
+    else:
+        try:
+            hashes = [bytes.fromhex(str(r[1])[2:]) for r in rows]
+            tree = MerkleTree(hashes)
+        except (ValueError, InputError):
+            problem = "an entry hash of its range is malformed"
+        else:
+            if stored_blob(anchor["leaves"]) != b"".join(hashes):
+                problem = "its stored leaves are not its entries' hashes"
+            elif hex32(tree.root) != anchor["root"] or anchor["head_hash"] != rows[-1][1]:
+                problem = "its root or head is not its entries'"
+    if problem is not None:
+        raise StateError(
+            f"log {log!r} of {department!r}: the open anchor {anchor['root']} (entries {first}-{last}) was not "
+            f"prepared from the stored entries ({problem}), so it is not sent with the department's key: the "
+            f"database's anchors or entries were edited - run `ledger replay --department {department}` "
+            "(check_log) and remove or restore that row"
+        )
+
+
 def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     with ledger.engine.connect() as conn:
         open_anchors = [
@@ -827,6 +868,7 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
         if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
             done.append(anchor["root"])
             continue
+        _refuse_unless_prepared_from_entries(ledger, log, department, anchor)
         tx_hash = _send(ledger, log, department, anchor)
         if tx_hash is None:
             continue
