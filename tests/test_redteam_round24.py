@@ -24,6 +24,9 @@ anchoring is the ``loganchor`` row whose range holds its sequence number; merge 
    writes later, anchored before they were decided). An open anchor is now sent only when it is what anchoring
    prepares from the stored entries of its range (its leaves, root and head theirs); else anchoring refuses, naming
    it.
+5. An anchor row whose range runs backwards (first 9, last 2) holds no entry, so check_log said all-clear while
+   anchor_pending, continuing after the last stored anchor's end, refused every round pointing at replay: it is now
+   named as the range past the log is (1).
 """
 
 from __future__ import annotations
@@ -160,3 +163,22 @@ def test_an_open_anchor_row_of_the_insiders_making_is_not_sent_with_the_departme
     assert logchain.anchor_pending(ledger, LOG, dept)
     assert [(r.first_seq, r.last_seq) for r in logchain.chain_ranges(ledger, LOG, dept)] == [(1, 3), (4, 6)]
     assert logchain.check_log(ledger, LOG, dept) == []
+
+
+def test_an_anchor_row_with_an_inverted_range_that_stops_anchoring_is_named(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access writing an anchor row whose range runs backwards (first 9, last 2):
+    it holds no entry, so check_log (replay, reconcile) said all-clear, while anchor_pending, which continues after
+    the last stored anchor's end, refused every round ("the database and the chain disagree - run replay") and the
+    department's entries stayed unanchored with nothing naming why."""
+    dept = fresh_department
+    _append(ledger, dept, 3, "anchored")
+    assert logchain.anchor_pending(ledger, LOG, dept)
+    _append(ledger, dept, 3, "waiting")
+    with forged_anchor(ledger, LOG, dept, 9, 2) as root:
+        with pytest.raises(StateError):
+            logchain.anchor_pending(ledger, LOG, dept)
+        found = logchain.check_log(ledger, LOG, dept)
+        assert [d.kind for d in found] == ["not_anchored"] and root in found[0].detail, found
+    assert logchain.anchor_pending(ledger, LOG, dept)

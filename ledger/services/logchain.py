@@ -1420,14 +1420,16 @@ def check_log(
             )
         )
     for span in spans.spans:  # an anchor reaching past the log's last entry holds nothing the walk could report
-        if span.last_seq > prev_seq and on_chain.get(span.root) != (span.first_seq, span.last_seq):
+        holds_none = span.last_seq > prev_seq or span.last_seq < span.first_seq  # past the log, or backwards
+        if holds_none and on_chain.get(span.root) != (span.first_seq, span.last_seq):
             found.append(
                 Discrepancy(
                     "not_anchored",
                     department,
-                    max(span.first_seq, prev_seq + 1),
+                    max(span.first_seq, prev_seq + 1) if span.last_seq >= span.first_seq else span.first_seq,
                     f"a stored anchor ({span.state}) claims entries {span.first_seq}-{span.last_seq} under "
-                    f"{span.root}, past the log's last entry {prev_seq}, and the chain anchored no such range: "
+                    f"{span.root}, a range holding none of the log's entries (its last is {prev_seq}), and the "
+                    "chain anchored no such range: "
                     "the database's anchors were edited (anchoring stops at such a row, and a row past entries "
                     "not yet anchored would have kept them from anchoring unreported)",
                 )
