@@ -71,3 +71,40 @@ def anchor_claims(ledger: Ledger, log: str, department: str, seq: int, entry_has
             .limit(1)
         ).scalar_one()
     return [forged(), insider_edit(ledger, LogAnchor, LogAnchor.root, latest, last_seq=seq)]
+
+
+@contextlib.contextmanager
+def forged_anchor(
+    ledger: Ledger, log: str, department: str, first: int, last: int, state: str = "anchored"
+) -> Iterator[str]:
+    """The insider's anchor row of ``department``'s ``log`` claiming entries ``first``-``last`` (in state ``state``)
+    under a root nobody anchored (its leaves made up), removed afterwards; yields the root."""
+    from ledger.storage.models import LogAnchor
+
+    leaf = bytes([first % 251 + 1]) * 32
+    root = "0x" + bytes([last % 251 + 3]).hex() * 32
+    now = datetime.now(UTC)
+    row = {
+        "root": root,
+        "log": log,
+        "department_id": department,
+        "first_seq": first,
+        "last_seq": last,
+        "head_hash": "0x" + leaf.hex(),
+        "signer": "0x" + "11" * 20,
+        "signature": "0x" + "22" * 65,
+        "state": state,
+        "tx_hash": "0x" + "33" * 32,
+        "block_number": 1,
+        "created_at": now,
+        "anchored_at": now,
+        "leaves": leaf * (last - first + 1),
+        "nodes": leaf,
+    }
+    with ledger.engine.begin() as conn:
+        conn.execute(insert(LogAnchor).values(**row))
+    try:
+        yield root
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(LogAnchor).where(LogAnchor.root == root))  # type: ignore[arg-type]

@@ -608,7 +608,7 @@ def test_0012_derives_every_entrys_anchoring_as_it_was_stored(url: str) -> None:
     engine.dispose()
 
 
-@pytest.mark.parametrize("tamper", ["delete", "proof", "state", "claimed", "anchor_gone"])
+@pytest.mark.parametrize("tamper", ["delete", "proof", "state", "claimed", "anchor_gone", "backwards"])
 def test_0012_refuses_a_store_whose_entries_do_not_match_their_anchors(url: str, tamper: str) -> None:
     """Adversary: an insider who deleted an anchored entry, edited one's stored proof or state, made a pending entry
     claim an anchor, or deleted an anchor row, before the upgrade. What the anchor rows would give those entries is
@@ -634,6 +634,9 @@ def test_0012_refuses_a_store_whose_entries_do_not_match_their_anchors(url: str,
         elif tamper == "claimed":
             pending = (table.c.department_id == "GOV", table.c.seq == 150)
             conn.execute(sa.update(table).where(*pending).values(batch_root=anchors[-1]["root"], state="submitted"))
+        elif tamper == "backwards":  # red team round 24: a range holding no entry rebuilt an empty tree (InputError)
+            forged = {**anchors[-1], "root": "0x" + "ab" * 32, "first_seq": 500, "last_seq": 499}
+            conn.execute(sa.insert(sa.table("loganchor", *(sa.column(k) for k in forged))).values(**forged))
         else:
             conn.execute(sa.text("DELETE FROM loganchor WHERE root = :r"), {"r": anchors[-1]["root"]})
     with old.connect() as conn:

@@ -389,8 +389,9 @@ class _Spans:
     """The stored anchors of one department's log over a range of sequence numbers, in order, and which holds a
     sequence number (the last one starting at or before it, if it reaches it)."""
 
-    def __init__(self, spans: list[_Span]) -> None:
+    def __init__(self, spans: list[_Span], damaged: list[tuple[str, Any, Any]] | None = None) -> None:
         self.spans = spans
+        self.damaged = damaged or []  # (root, first_seq, last_seq) of rows whose range is no pair of integers
         self.firsts = [s.first_seq for s in spans]
 
     def holding(self, seq: int) -> _Span | None:
@@ -425,7 +426,18 @@ def _spans(conn: Connection, log: str, department: str, low: int | None = None, 
     if high is not None:
         query = query.where(_ANCHORS.c.first_seq <= high)
     found.extend(conn.execute(query.order_by(_ANCHORS.c.first_seq)).all())
-    return _Spans([_Span(str(r[0]), int(r[1]), int(r[2]), str(r[3]), r[4]) for r in found])
+    spans, damaged = [], []
+    for r in found:
+        if _is_seq(r[1]) and _is_seq(r[2]):
+            spans.append(_Span(str(r[0]), r[1], r[2], str(r[3]), r[4] if _is_seq(r[4]) else None))
+        else:  # SQLite keeps a text in an integer column: only an edit past the ledger puts one there
+            damaged.append((str(r[0]), r[1], r[2]))
+    return _Spans(spans, damaged)
+
+
+def _is_seq(value: Any) -> bool:
+    """Whether a stored sequence or block number is one (an integer, not a text or a real SQLite kept: an edit)."""
+    return type(value) is int
 
 
 def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[int]) -> dict[int, int]:
@@ -438,7 +450,7 @@ def anchored_blocks(conn: Connection, log: str, department: str, seqs: Sequence[
     for seq in seqs:
         span = spans.holding(seq)
         if span is not None and span.state == AnchorState.ANCHORED and span.block_number is not None:
-            out[seq] = int(span.block_number)
+            out[seq] = span.block_number
     return out
 
 
@@ -653,23 +665,30 @@ def _departments(conn: Connection, log: str) -> list[str]:
         found.append(str(department))
 
 
+def _anchored_prefix(conn: Connection, log: str, department: str) -> int:
+    """The last entry of the confirmed stored anchors that continue ``department``'s log ``log`` from its first
+    entry without a gap (the contract accepts only ranges that continue the log, so the confirmed ones are its first
+    entries). Not the last confirmed anchor's end: an insider's anchor row claiming a later entry would make every
+    entry before it look anchored (check_log names that row)."""
+    reached = 0
+    for first, last in conn.execute(
+        select(_ANCHORS.c.first_seq, _ANCHORS.c.last_seq)
+        .where(_ANCHORS.c.log == log, _ANCHORS.c.department_id == department, _ANCHORS.c.state == AnchorState.ANCHORED)
+        .order_by(_ANCHORS.c.first_seq)
+    ):
+        if not (_is_seq(first) and _is_seq(last)) or first != reached + 1 or last < first:
+            break
+        reached = last
+    return reached
+
+
 def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain: those after the
-    range of its last anchor confirmed on chain (the contract accepts only ranges that continue the log, so the
-    confirmed ones are its first entries)."""
+    confirmed stored anchors that continue the log from its first entry (:func:`_anchored_prefix`)."""
     out = []
     with ledger.engine.connect() as conn:
         for dept in _departments(conn, log) if department is None else [department]:
-            anchored_to = conn.execute(
-                select(_ANCHORS.c.last_seq)
-                .where(
-                    _ANCHORS.c.log == log,
-                    _ANCHORS.c.department_id == dept,
-                    _ANCHORS.c.state == AnchorState.ANCHORED,
-                )
-                .order_by(_ANCHORS.c.first_seq.desc())
-                .limit(1)
-            ).scalar()
+            anchored_to = _anchored_prefix(conn, log, dept)
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
             count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
             if not count:
@@ -783,6 +802,47 @@ def _confirm(ledger: Ledger, log: str, department: str, root: str, tx_hash: str 
     return True
 
 
+def _refuse_unless_prepared_from_entries(ledger: Ledger, log: str, department: str, anchor: dict[str, Any]) -> None:
+    """StateError unless the open ``anchor`` is what :func:`anchor_pending` prepares from the stored entries of its
+    range: each of them present, its stored leaves their hashes in order, its root their tree's and its head the
+    last one's. Sending it signs its root on chain with the department's key: a row an insider wrote (a root of
+    hashes of their choosing, a range past the log's last entry) would have the chain attest, in the department's
+    name, entries it never wrote."""
+    first, last = anchor["first_seq"], anchor["last_seq"]
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ENTRIES.c.seq, _ENTRIES.c.entry_hash)
+            .where(
+                _ENTRIES.c.log == log,
+                _ENTRIES.c.department_id == department,
+                _ENTRIES.c.seq >= first,
+                _ENTRIES.c.seq <= last,
+            )
+            .order_by(_ENTRIES.c.seq)
+        ).all()
+    problem = None
+    if last < first or [int(r[0]) for r in rows] != list(range(first, last + 1)):
+        problem = f"the log holds {len(rows)} of its entries {first}-{last}"
+    else:
+        try:
+            hashes = [bytes.fromhex(str(r[1])[2:]) for r in rows]
+            tree = MerkleTree(hashes)
+        except (ValueError, InputError):
+            problem = "an entry hash of its range is malformed"
+        else:
+            if stored_blob(anchor["leaves"]) != b"".join(hashes):
+                problem = "its stored leaves are not its entries' hashes"
+            elif hex32(tree.root) != anchor["root"] or anchor["head_hash"] != rows[-1][1]:
+                problem = "its root or head is not its entries'"
+    if problem is not None:
+        raise StateError(
+            f"log {log!r} of {department!r}: the open anchor {anchor['root']} (entries {first}-{last}) was not "
+            f"prepared from the stored entries ({problem}), so it is not sent with the department's key: the "
+            f"database's anchors or entries were edited - run `ledger replay --department {department}` "
+            "(check_log) and remove or restore that row"
+        )
+
+
 def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     with ledger.engine.connect() as conn:
         open_anchors = [
@@ -799,9 +859,16 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
         ]
     done = []
     for anchor in open_anchors:
+        if not (_is_seq(anchor["first_seq"]) and _is_seq(anchor["last_seq"])):
+            raise StateError(
+                f"log {log!r} of {department!r}: the open anchor {anchor['root']} claims entries "
+                f"{str(anchor['first_seq'])[:40]!r}-{str(anchor['last_seq'])[:40]!r}, which are no sequence numbers: "
+                "the database's anchors were edited - run `ledger replay` (check_log) to see what is altered"
+            )
         if _confirm(ledger, log, department, anchor["root"], anchor["tx_hash"]):
             done.append(anchor["root"])
             continue
+        _refuse_unless_prepared_from_entries(ledger, log, department, anchor)
         tx_hash = _send(ledger, log, department, anchor)
         if tx_hash is None:
             continue
@@ -813,6 +880,37 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
                 "again once the chain is reachable"
             )
     return done
+
+
+def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expected: int) -> None:
+    """StateError naming a stored anchor, confirmed or in a state no anchorer moves on, that reaches entry
+    ``expected`` or later, which the chain has not anchored (its ``nextSequence``, read again here, since another
+    anchorer may have completed an anchor meanwhile). Anchoring "after" such a row, as the stored anchors alone say
+    to, would leave every entry before it pending for good, and report none of them (an insider's row)."""
+    chain = ledger.chain
+    with ledger.engine.connect() as conn:
+        beyond = conn.execute(
+            select(_ANCHORS.c.root, _ANCHORS.c.first_seq, _ANCHORS.c.last_seq, _ANCHORS.c.state)
+            .where(
+                _ANCHORS.c.log == log,
+                _ANCHORS.c.department_id == department,
+                _ANCHORS.c.last_seq >= expected,
+                _ANCHORS.c.state.not_in(AnchorState.OPEN),
+            )
+            .order_by(_ANCHORS.c.first_seq)
+            .limit(1)
+        ).first()
+    if beyond is None:
+        return  # another anchorer's open anchor: it completes it
+    anchored_to = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log)))) - 1
+    if _is_seq(beyond[2]) and beyond[2] <= anchored_to:
+        return
+    raise StateError(
+        f"log {log!r} of {department!r}: the stored anchor {beyond[0]} ({beyond[3]}) claims entries "
+        f"{beyond[1]}-{beyond[2]}, but the chain anchored this log only up to entry {anchored_to}: the database's "
+        f"anchors were edited, and no later entry is anchored until that row is resolved - run `ledger replay "
+        f"--department {department}` (check_log) to see what is altered"
+    )
 
 
 def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int = 10_000) -> list[str]:
@@ -842,10 +940,18 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
                 .order_by(_ENTRIES.c.seq)
                 .limit(max_batch)
             ).all()
+        expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+        if after is not None and not _is_seq(after):
+            raise StateError(
+                f"log {log!r} of {department!r}: the stored anchors' last range ends at {str(after)[:40]!r}, which is "
+                "no sequence number: the database's anchors were edited - run `ledger replay --department "
+                f"{department}` (check_log) to see what is altered"
+            )
+        if after is not None and after >= expected:
+            _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
             return roots
         first = int(rows[0][0])
-        expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
         if first != expected:
             raise StateError(
                 f"log {log!r} of {department!r}: the chain expects sequence {expected} next, but the first "
@@ -1289,6 +1395,45 @@ def check_log(
                 f"the chain anchored entries up to {chain_last}, the database ends at {prev_seq}",
             )
         )
+    on_chain = {r.root: (r.first_seq, r.last_seq) for r in ranges}
+    blocks = {r.root: r.block_number for r in ranges}
+    for span in spans.spans:  # the block supervision reads without the chain's ranges (anchored_blocks)
+        if span.state == AnchorState.ANCHORED and span.root in blocks and span.block_number != blocks[span.root]:
+            found.append(
+                Discrepancy(
+                    "anchor_altered",
+                    department,
+                    span.first_seq,
+                    f"the stored anchor {span.root} says the chain anchored it in block {span.block_number}, the "
+                    f"chain did in block {blocks[span.root]}: the database's anchors were edited (the supervision's "
+                    "readers of a decision's credit status and of announcements take the block from that row)",
+                )
+            )
+    for root, first, last in spans.damaged:
+        found.append(
+            Discrepancy(
+                "not_anchored",
+                department,
+                None,
+                f"the stored anchor {root} claims entries {str(first)[:40]!r}-{str(last)[:40]!r}, which are no "
+                "sequence numbers: the database's anchors were edited (the entries it held are read as unanchored)",
+            )
+        )
+    for span in spans.spans:  # an anchor reaching past the log's last entry holds nothing the walk could report
+        holds_none = span.last_seq > prev_seq or span.last_seq < span.first_seq  # past the log, or backwards
+        if holds_none and on_chain.get(span.root) != (span.first_seq, span.last_seq):
+            found.append(
+                Discrepancy(
+                    "not_anchored",
+                    department,
+                    max(span.first_seq, prev_seq + 1) if span.last_seq >= span.first_seq else span.first_seq,
+                    f"a stored anchor ({span.state}) claims entries {span.first_seq}-{span.last_seq} under "
+                    f"{span.root}, a range holding none of the log's entries (its last is {prev_seq}), and the "
+                    "chain anchored no such range: "
+                    "the database's anchors were edited (anchoring stops at such a row, and a row past entries "
+                    "not yet anchored would have kept them from anchoring unreported)",
+                )
+            )
     moved = _moved(ledger, log, department, bad_rows, ranges, found)
     for seq in altered - moved:
         found.append(

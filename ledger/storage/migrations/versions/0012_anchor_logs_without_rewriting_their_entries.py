@@ -86,6 +86,8 @@ def upgrade() -> None:
         ).all()
         leaves = [_hash(r.entry_hash) for r in rows]
         where = f"entries {first}-{last} of {department}'s {log} log (anchor {root})"
+        if last < first:  # it holds no entry (an insider's row): no tree to rebuild, and no anchoring ever made it
+            raise _refuse(f"the range of {where} runs backwards")
         if [r.seq for r in rows] != list(range(first, last + 1)) or None in leaves:
             raise _refuse(
                 f"{len(rows)} of {where} name that anchor with its state {state!r} and a well-formed hash "
