@@ -54,18 +54,14 @@ ANVIL_FLAGS = [
     "--mixed-mining",
     "--block-time",
     "1",
+    "--state-interval",
+    "1",
     # anvil moves old blocks' states out of memory into files under ~/.foundry/anvil/tmp (up to 3,600, left behind
     # at exit): gigabytes a day at a block a second. The ledger never reads state at an old block, so keep none.
     "--max-persisted-states",
     "0",
     "--silent",
 ]
-
-
-# The state file is written every STATE_INTERVAL seconds (``--state-interval``), so a hard kill loses at most the
-# newest second of blocks. Each write serialises the whole chain, history included: on a chain of 8,000 blocks
-# anvil spends a quarter of a core on it.
-STATE_INTERVAL = 1
 
 
 def _free_port(preferred: int | None = None) -> int:
@@ -186,14 +182,9 @@ def _is_node(pid: int) -> bool:
 class EmbeddedNode:
     """Start or attach to the anvil node of a data directory."""
 
-    def __init__(self, chain_dir: Path, *, anvil: Path | None = None, state_interval: int = STATE_INTERVAL) -> None:
-        """``state_interval``: seconds between the node's writes of its state file when this object starts it (the
-        ledger always uses :data:`STATE_INTERVAL`; the test suite's session chain, never killed, writes less often)."""
-        if isinstance(state_interval, bool) or not isinstance(state_interval, int) or state_interval < 1:
-            raise ValueError(f"state_interval must be a whole number of seconds of at least 1, not {state_interval!r}")
+    def __init__(self, chain_dir: Path, *, anvil: Path | None = None) -> None:
         self.chain_dir = chain_dir
         self.anvil = anvil
-        self.state_interval = state_interval
         self.url: str | None = None
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -244,8 +235,6 @@ class EmbeddedNode:
                     "--state",
                     str(self.state_file),
                     *ANVIL_FLAGS,
-                    "--state-interval",
-                    str(self.state_interval),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
