@@ -44,7 +44,9 @@ if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
   echo "setup: pip install -r requirements.lock, then -e . --no-deps" >&2
   quiet() { grep -v "^WARNING: Location" || true; }
   .venv/bin/python -m pip install -q --upgrade pip 2>&1 | quiet || true  # an older pip also reads the lock
-  .venv/bin/python -m pip install -q --require-hashes -r requirements.lock 2>&1 | quiet
+  # --no-compile: pip byte-compiles every file of every package (a third of the install's CPU), most of which
+  # nothing imports (mypy's sources beside its compiled modules, for one); Python compiles what is imported, once
+  .venv/bin/python -m pip install -q --no-compile --require-hashes -r requirements.lock 2>&1 | quiet
   .venv/bin/python -m pip install -q --no-deps -e . 2>&1 | quiet
   .venv/bin/python -m pip check >&2 # fail loudly if the lock and pyproject.toml disagree
   .venv/bin/python -c "import ledger, web3, solcx, fastapi" # fail loudly if the install did not work

@@ -202,14 +202,28 @@ class Council:
     def decide(
         self, action: Action, code: str | None, *, name: str = "", signer: str = ZERO_ADDRESS, roles: int = 0
     ) -> int:
-        """Propose with the first member and approve with the next ones until the proposal executes."""
+        """Propose with the first member and approve with the next ones until the proposal executes.
+
+        Whether a vote executed the proposal is read from that vote's receipt (``ProposalExecuted``), not asked of
+        the chain again after each vote. When another approval executed the proposal meanwhile (a member voting
+        elsewhere), the next vote is refused by the chain, whose state then says executed: the proposal is
+        returned, as when the state was read after every vote."""
+        chain = self.ledger.chain
         first, *others = self.members
-        proposal_id = first.propose(action, code, name=name, signer=signer, roles=roles)
-        if proposal_state(self.ledger.chain, proposal_id) is ProposalState.EXECUTED:
+        proposal_id, executed = first._propose(action, code, name=name, signer=signer, roles=roles)
+        if executed:
             return proposal_id
         for member in others:
-            if member.vote(proposal_id) is ProposalState.EXECUTED:
+            try:
+                executed = member._vote(proposal_id)
+            except ChainError:
+                if proposal_state(chain, proposal_id) is ProposalState.EXECUTED:
+                    return proposal_id
+                raise
+            if executed:
                 return proposal_id
+        if proposal_state(chain, proposal_id) is ProposalState.EXECUTED:
+            return proposal_id
         raise StateError(
             f"proposal {proposal_id} did not reach the council threshold with members "
             f"{[m.address for m in self.members]}"
