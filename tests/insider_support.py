@@ -27,41 +27,12 @@ def insider_edit(ledger: Ledger, model: Any, key: Any, value: str, **changes: An
             conn.execute(update(model).where(key == value).values(**before))
 
 
-def anchor_claims(ledger: Ledger, log: str, department: str, seq: int, entry_hash: str) -> list[Any]:
-    """The insider's ways of making the store call entry ``seq`` (``entry_hash``) of ``department``'s ``log``
+def anchor_claims(ledger: Ledger, log: str, department: str, seq: int) -> list[Any]:
+    """The insider's ways of making the store call entry ``seq`` of ``department``'s ``log``
     anchored when it is not (an entry's anchoring is the anchor row whose range holds it): each a context manager
-    that makes the claim and undoes it. A forged anchor row of the entry alone, marked anchored (its root the
-    entry's own hash, a one-leaf tree); and the department's latest real anchor stretched to reach the entry."""
+    that makes the claim and undoes it. A forged anchor row of the entry alone, marked anchored
+    (:func:`forged_anchor`); and the department's latest real anchor stretched to reach the entry."""
     from ledger.storage.models import LogAnchor
-
-    @contextlib.contextmanager
-    def forged() -> Iterator[None]:
-        leaf = bytes.fromhex(entry_hash[2:])
-        now = datetime.now(UTC)
-        row = {
-            "root": entry_hash,
-            "log": log,
-            "department_id": department,
-            "first_seq": seq,
-            "last_seq": seq,
-            "head_hash": entry_hash,
-            "signer": "0x" + "11" * 20,
-            "signature": "0x" + "22" * 65,
-            "state": "anchored",
-            "tx_hash": "0x" + "33" * 32,
-            "block_number": 1,
-            "created_at": now,
-            "anchored_at": now,
-            "leaves": leaf,
-            "nodes": leaf,
-        }
-        with ledger.engine.begin() as conn:
-            conn.execute(insert(LogAnchor).values(**row))
-        try:
-            yield
-        finally:
-            with ledger.engine.begin() as conn:
-                conn.execute(delete(LogAnchor).where(LogAnchor.root == entry_hash))  # type: ignore[arg-type]
 
     with ledger.engine.connect() as conn:
         latest = conn.execute(
@@ -70,7 +41,10 @@ def anchor_claims(ledger: Ledger, log: str, department: str, seq: int, entry_has
             .order_by(LogAnchor.last_seq.desc())  # type: ignore[attr-defined]
             .limit(1)
         ).scalar_one()
-    return [forged(), insider_edit(ledger, LogAnchor, LogAnchor.root, latest, last_seq=seq)]
+    return [
+        forged_anchor(ledger, log, department, seq, seq),
+        insider_edit(ledger, LogAnchor, LogAnchor.root, latest, last_seq=seq),
+    ]
 
 
 @contextlib.contextmanager
