@@ -283,6 +283,10 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("not anchored", "The chain covers this entry but its anchor is missing or wrong."),
         "zh-CN": ("存证缺失", "区块链存证覆盖该记录，但其存证信息缺失或有误。"),
     },
+    "anchor_altered": {
+        "en": ("anchor altered", "A stored anchor names another block than the one the chain anchored its root in."),
+        "zh-CN": ("存证记录被改动", "数据库保存的存证所记的区块与链上存证该根哈希的区块不符。"),
+    },
     "proof_invalid": {
         "en": ("proof invalid", "The entry's stored inclusion proof is wrong."),
         "zh-CN": ("证明无效", "该记录保存的默克尔包含证明有误。"),
