@@ -45,6 +45,8 @@ pg_url=$(bash scripts/pg.sh start "$pgdir")
 # Both passes run: the PostgreSQL pass takes a few database-agnostic modules off the SQLite pass, which is the longer
 # (tests/conftest.py AGNOSTIC_IN_PG_PASS); each still runs once.
 export LEDGER_TEST_BOTH_PASSES=1
+# Each pass ends with its slowest tests: where CI's time goes is in every log (the aim is under 15 minutes).
+export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --durations=25"
 pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
 set +e
 if [ -n "${LEDGER_TEST_SEQUENTIAL:-}" ]; then
