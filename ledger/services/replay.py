@@ -592,6 +592,14 @@ class _Facts:
         if when is None:
             fail("facts_block_invalid", f"the decision names block {block}, which this chain does not have")
             return False
+        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
+            fail(
+                "facts_block_invalid",
+                f"the decision names block {block} (mined "
+                f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
+                f"the decision moment {body.get('decided_at')}",
+            )
+            return False
         sealed = self.block_time(anchor.block_number) if anchor is not None else None
         if sealed is not None and moment > sealed + FACTS_CLOCK_SKEW:
             # a record is taken before it is anchored: a facts block still the chain's head (no block after it to
@@ -601,14 +609,6 @@ class _Facts:
                 f"the decision says it was taken at {body.get('decided_at')}, after it was anchored in block "
                 f"{anchor.block_number} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is "
                 "anchored after it is taken, so its decided_at is not the moment it was taken",
-            )
-            return False
-        if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
-            fail(
-                "facts_block_invalid",
-                f"the decision names block {block} (mined "
-                f"{datetime.fromtimestamp(when, UTC).isoformat()}), which was not the head at "
-                f"the decision moment {body.get('decided_at')}",
             )
             return False
         deadline = self.ledger.settings.anchor_deadline_seconds
