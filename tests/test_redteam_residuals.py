@@ -24,23 +24,34 @@
    revoked grant the insider revived read live (though the gateway serves no read through it), one rewritten to
    another grantee showed up in that department's received list as live. Listings now say ``live`` only for a row
    the log bears out, and name what is wrong with one it does not (``problem``), as the timeline does.
+4. (An insider who can edit a witness's directory; a careless restore) A witness whose ``state.json`` was deleted
+   read that as a first start: it would cosign anything for every origin, a rolled-back or rewritten chain included
+   (what it cosigned before was its only defence). ``ledger witness keygen`` now writes the empty record, and a
+   missing record beside the witness's key stops it (restore it from a backup); a witness that truly never cosigned
+   and has no record (a store made before this change) starts one explicitly with ``--first-start``, which is
+   refused when a record exists.
 """
 
 from __future__ import annotations
 
 import copy
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import StateError
+from ledger.errors import ConfigError, StateError
 from ledger.services import evidence, logchain, replay, sharing
+from ledger.services.witness import client as wclient
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore
 from ledger.storage.models import Grant, LogAnchor
 
 from .api_support import Clock, bearer, issue, login, make_client, register
-from .evidence_support import both, failed_names
+from .cli_support import ledger_process
+from .evidence_support import both, failed_names, rpc_url
 from .insider_support import insider_edit
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
@@ -207,3 +218,31 @@ def test_grant_listings_judge_each_row_against_the_issuers_anchored_access_log(
         live, problem = listed("/grants/received", other_token)[rewritten]
         assert not live and problem and "grantee" in problem, problem
     assert listed(issuer_list, issuer_token) == {honest: (True, None), revived: (False, None), rewritten: (True, None)}
+
+
+def test_a_witness_whose_state_was_deleted_does_not_start_again_from_nothing(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    origin = wclient.chain_identity(ledger.chain).origin
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court.example/residual")
+    witness = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
+    cosigned = witness.observe(origin)
+    assert store.load()["origins"][origin]["size"] == cosigned.checkpoint.size
+    state = store.directory / "state.json"
+    state.unlink()  # the insider (or a restore that left it out)
+    with pytest.raises(ConfigError, match=r"state\.json") as refused:
+        Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None).observe(origin)
+    assert "backup" in str(refused.value) and "--first-start" in str(refused.value), refused.value
+    assert not state.exists()
+    command = ["witness", "check", "--store", str(store.directory), "--rpc", rpc_url(ledger), "--origin", origin]
+    run = ledger_process(command, env=dict(os.environ))
+    assert run.returncode == 2 and "state.json" in run.stderr and "backup" in run.stderr, run
+    # a first start is an explicit step, refused for a witness that has a record
+    state.write_text('{"origins": {}}')
+    again = ledger_process([*command, "--first-start"], env=dict(os.environ))
+    assert again.returncode == 2 and "--first-start" in again.stderr and "record" in again.stderr, again
+    state.unlink()
+    first = ledger_process([*command, "--first-start"], env=dict(os.environ))
+    assert first.returncode == 0 and origin in first.stdout, first
