@@ -601,7 +601,7 @@ class _Facts:
             )
             return False
         sealed = self.block_time(anchor.block_number) if anchor is not None else None
-        if sealed is not None and moment > sealed + FACTS_CLOCK_SKEW:
+        if anchor is not None and sealed is not None and moment > sealed + FACTS_CLOCK_SKEW:
             # a record is taken before it is anchored: a facts block still the chain's head (no block after it to
             # compare with) passed for any decided_at to the end of the calendar
             fail(
