@@ -246,3 +246,16 @@ def test_a_witness_whose_state_was_deleted_does_not_start_again_from_nothing(
     state.unlink()
     first = ledger_process([*command, "--first-start"], env=dict(os.environ))
     assert first.returncode == 0 and origin in first.stdout, first
+
+
+def test_a_commitments_deadline_past_the_calendar_is_its_last_day_not_an_overflow() -> None:
+    """Replay recomputes an approval's commitment from the record's ``decided_at``: one at the end of the calendar
+    (a record not anchored yet escapes the decided-after-anchoring check above) made the deadline's date arithmetic
+    raise OverflowError out of replay. Every deadline past year 9999 is its last day, as supervision counts it."""
+    from ledger.formats.rules import load_rule_set
+    from ledger.services.supervision import commitment_of
+
+    rule_set = load_rule_set(Path(__file__).parent.parent / "rules" / "notify-and-commit.yaml")
+    rule = next(r for r in rule_set.rules if getattr(r, "commitment", None))
+    found = commitment_of(rule_set, "approve", [rule.rule_id], "9999-12-31T23:59:59.999Z")
+    assert found is not None and found["deadline"] == "9999-12-31", found
