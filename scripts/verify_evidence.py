@@ -2866,6 +2866,16 @@ class Rerun:
                 f"the decision names block {block} (mined {mined}), which was not the head at the decision moment "
                 f"{decided}: its facts are not the ones the chain gave then"
             )
+        if anchored is not None:
+            # a record is taken before it is anchored: without this, a facts block that is still the chain's head
+            # (no block after it to compare with) passed for any decided_at to the end of the calendar
+            sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
+            if moment > sealed + FACTS_CLOCK_SKEW:
+                raise Failure(
+                    f"the decision says it was taken at {decided}, after it was anchored in block {anchored} "
+                    f"(mined {dt.datetime.fromtimestamp(sealed, dt.UTC).isoformat()}): a decision is anchored "
+                    "after it is taken, so its decided_at is not the moment it was taken"
+                )
 
     def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
         """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""

@@ -132,7 +132,7 @@ def list_grants(
     sharing.own_certificate(ledger, digest, issuer.department)
     grants = sharing.list_grants(ledger, digest=digest, after=page.after, limit=page.limit)
     page.link(request, response, len(grants), grants[-1].id if grants else None)
-    return [g.public(now) for g in grants]
+    return sharing.listed(ledger, grants, now)
 
 
 @router.get("/{digest}/accesses", response_model=list[AccessEntry], responses={**AUTHED, **R404})

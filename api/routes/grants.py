@@ -25,7 +25,7 @@ def received_grants(
     whole. Read each via its certificate's ``/certificates/{digest}/content``."""
     grants = sharing.list_grants(ledger, grantee=verifier.department, after=page.after, limit=page.limit)
     page.link(request, response, len(grants), grants[-1].id if grants else None)
-    return [g.public(now) for g in grants]
+    return sharing.listed(ledger, grants, now)
 
 
 @router.delete("/{grant_id}", response_model=sharing.GrantPublic, responses={**AUTHED, **R404, **R409})

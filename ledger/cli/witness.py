@@ -63,6 +63,12 @@ def register(commands: Any) -> None:
             default=[],
             help="accept only checkpoints signed by this ledger checkpoint key (repeatable)",
         )
+        q.add_argument(
+            "--first-start",
+            action="store_true",
+            help="start an empty record of what this witness cosigned: only for a witness that never cosigned and "
+            "has no state.json (keygen writes one); refused when it has one",
+        )
         if name == "serve":
             q.add_argument("--host", default="127.0.0.1")
             q.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
@@ -113,8 +119,12 @@ def _key(args: argparse.Namespace) -> int:
 
 
 def _witness(args: argparse.Namespace) -> Witness:
+    store = WitnessStore(args.store)
+    if args.first_start:
+        store.first_start()
+    store.load()  # a missing or damaged record stops the witness at its start, not at each request
     return Witness(
-        WitnessStore(args.store),
+        store,
         Rpc(args.rpc),
         finality=args.finality,
         log_keys=[VerifierKey.parse(k) for k in args.log_key],

@@ -284,8 +284,15 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("存证缺失", "区块链存证覆盖该记录，但其存证信息缺失或有误。"),
     },
     "anchor_altered": {
-        "en": ("anchor altered", "A stored anchor names another block than the one the chain anchored its root in."),
-        "zh-CN": ("存证记录被改动", "数据库保存的存证所记的区块与链上存证该根哈希的区块不符。"),
+        "en": (
+            "anchor altered",
+            "A stored anchor names another block or range than the chain anchored its root with, or a state the "
+            "ledger never writes.",
+        ),
+        "zh-CN": (
+            "存证记录被改动",
+            "数据库保存的存证所记的区块或序号范围与链上存证该根哈希时的不符，或其状态不是本系统会写入的状态。",
+        ),
     },
     "proof_invalid": {
         "en": ("proof invalid", "The entry's stored inclusion proof is wrong."),

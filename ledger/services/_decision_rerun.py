@@ -291,6 +291,16 @@ class DecisionRerun:
                 f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "
                 f"was not the head at the decision moment {decided}: its facts are not the ones the chain gave then"
             )
+        if self.anchored_block is not None:
+            # a record is taken before it is anchored: without this, a facts block that is still the chain's head
+            # (no block after it to compare with) passed for any decided_at to the end of the calendar
+            sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
+            if moment > sealed + FACTS_CLOCK_SKEW:
+                return (
+                    f"the decision says it was taken at {decided}, after it was anchored in block "
+                    f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is "
+                    "anchored after it is taken, so its decided_at is not the moment it was taken"
+                )
         return None
 
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:

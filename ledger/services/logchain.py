@@ -684,11 +684,16 @@ def _anchored_prefix(conn: Connection, log: str, department: str) -> int:
 
 def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[Unanchored]:
     """Per department (or only ``department``), the entries of ``log`` not yet anchored on chain: those after the
-    confirmed stored anchors that continue the log from its first entry (:func:`_anchored_prefix`)."""
+    confirmed stored anchors that continue the log from its first entry (:func:`_anchored_prefix`), and never
+    fewer than those after what the chain anchored (its ``nextSequence``, one view call per department): a real
+    anchor row whose range an insider stretched past the chain's would otherwise count the entries it claims as
+    anchored (check_log names the row, ``anchor_pending`` refuses)."""
+    chain = ledger.chain
     out = []
     with ledger.engine.connect() as conn:
         for dept in _departments(conn, log) if department is None else [department]:
-            anchored_to = _anchored_prefix(conn, log, dept)
+            next_seq = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(dept), log_id(log))))
+            anchored_to = min(_anchored_prefix(conn, log, dept), next_seq - 1)
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
             count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
             if not count:
@@ -1407,6 +1412,33 @@ def check_log(
                     f"the stored anchor {span.root} says the chain anchored it in block {span.block_number}, the "
                     f"chain did in block {blocks[span.root]}: the database's anchors were edited (the supervision's "
                     "readers of a decision's credit status and of announcements take the block from that row)",
+                )
+            )
+    known = (AnchorState.PREPARED, AnchorState.SUBMITTED, AnchorState.ANCHORED)
+    for span in spans.spans:
+        if span.state not in known:  # only an edit writes another: the entries it holds read as not confirmed
+            found.append(
+                Discrepancy(
+                    "anchor_altered",
+                    department,
+                    span.first_seq,
+                    f"the stored anchor {span.root} (entries {span.first_seq}-{span.last_seq}) is in state "
+                    f"{span.state[:40]!r}, which the ledger never writes (it writes {', '.join(known)}): the "
+                    "database's anchors were edited (its entries read as not confirmed; restore the row's state "
+                    "from a backup, or from the chain's range for its root)",
+                )
+            )
+        elif span.root in on_chain and on_chain[span.root] != (span.first_seq, span.last_seq):
+            first, last = on_chain[span.root]
+            found.append(
+                Discrepancy(
+                    "anchor_altered",
+                    department,
+                    span.first_seq,
+                    f"the stored anchor {span.root} claims entries {span.first_seq}-{span.last_seq}, the chain "
+                    f"anchored entries {first}-{last} under that root: the database's anchors were edited (an "
+                    "entry the row claims past the chain's range is not anchored; anchoring refuses until the row "
+                    "is restored)",
                 )
             )
     for root, first, last in spans.damaged:

@@ -600,6 +600,17 @@ class _Facts:
                 f"the decision moment {body.get('decided_at')}",
             )
             return False
+        sealed = self.block_time(anchor.block_number) if anchor is not None else None
+        if anchor is not None and sealed is not None and moment > sealed + FACTS_CLOCK_SKEW:
+            # a record is taken before it is anchored: a facts block still the chain's head (no block after it to
+            # compare with) passed for any decided_at to the end of the calendar
+            fail(
+                "facts_block_invalid",
+                f"the decision says it was taken at {body.get('decided_at')}, after it was anchored in block "
+                f"{anchor.block_number} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is "
+                "anchored after it is taken, so its decided_at is not the moment it was taken",
+            )
+            return False
         deadline = self.ledger.settings.anchor_deadline_seconds
         anchored_at = self.block_time(anchor.block_number) if anchor is not None else None
         if deadline and anchor is not None and anchored_at is not None and anchored_at - moment > deadline:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -300,6 +300,23 @@ def grant_problems(ledger: Ledger, issuer: str, digest: str | None = None) -> li
                 f"recorded in {issuer}'s access log but its row is gone: it was deleted in the database",
             )
         )
+    return out
+
+
+def listed(ledger: Ledger, grants: Sequence[Grant], now: datetime) -> list[GrantPublic]:
+    """``grants`` as a listing shows them: each row judged against the grant its issuer's anchored access log
+    records (:func:`grant_problems`, as the full timeline and reconcile judge it), so a row an insider revived,
+    rewrote or wrote without a logged creation is shown not live, with its ``problem``; the row's own word alone
+    would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed."""
+    problems: dict[str, str] = {}
+    for issuer, digest in sorted({(g.issuer, g.digest) for g in grants}):
+        problems.update((p.grant, p.detail) for p in grant_problems(ledger, issuer, digest) if p.kind == "altered")
+    out = []
+    for grant in grants:
+        shown = grant.public(now)
+        if grant.id in problems:
+            shown = shown.model_copy(update={"live": False, "problem": problems[grant.id]})
+        out.append(shown)
     return out
 
 

@@ -715,7 +715,11 @@ def commitment_of(rule_set: Any, outcome: str, fired: Sequence[str], decided_at:
     for rule in rule_set.rules:
         spec = getattr(rule, "commitment", None)
         if spec and rule.outcome == "approve" and rule.rule_id in fired:
-            deadline = date.fromisoformat(decided_at[:10]) + timedelta(days=int(spec["within_days"]))
+            day = date.fromisoformat(decided_at[:10])
+            try:
+                deadline = day + timedelta(days=int(spec["within_days"]))
+            except OverflowError:  # past year 9999 (a record's decided_at at the calendar's end): its last day
+                deadline = date.max
             return {
                 "promise": spec["promise"],
                 "check": spec["check"],

@@ -397,6 +397,9 @@ class GrantPublic(GrantBase):
     revoked_at: datetime | None = None
     revoked_by: str | None = None
     live: bool = False
+    # in a listing (sharing.listed): why the row is not the grant the issuer's anchored access log records (revived,
+    # rewritten, written with no logged creation); such a row is never live, as no read is served through it
+    problem: str | None = None
 
 
 GRANT_PURPOSE_ERASED = "(erased)"

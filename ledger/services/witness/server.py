@@ -91,7 +91,20 @@ class WitnessStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({"name": name, "seed": wrap_secret(key.seed(), secret)}, handle)
+        if not (self.directory / "state.json").exists():
+            self.save({"origins": {}})  # the record of what it cosigns starts with its key, never later by default
         return key
+
+    def first_start(self) -> None:
+        """Start the record of what this witness cosigned, empty: the explicit step for a store whose key was made
+        without one (before keygen wrote it). Refused when a record exists: a first start forgets what it holds."""
+        path = self.directory / "state.json"
+        if path.exists():
+            raise InputError(
+                f"{path} exists: this witness has a record of what it cosigned, and --first-start would start it "
+                "from nothing; drop --first-start (give it only once, to a witness that never cosigned)"
+            )
+        self.save({"origins": {}})
 
     def key(self, passphrase: str | None = None) -> SignerKey:
         path = self.directory / "witness.key"
@@ -111,7 +124,15 @@ class WitnessStore:
         try:
             state = json_loads(path.read_text())
         except FileNotFoundError:
-            return {"origins": {}}
+            if not (self.directory / "witness.key").exists():
+                return {"origins": {}}  # no witness here yet (its key, made by keygen, comes with its record)
+            # deleted (or left out of a restore): read as a first start, the witness would cosign a rolled-back or
+            # rewritten chain of every origin it cosigned before
+            raise ConfigError(
+                f"{path} is missing beside the witness's key: its record of what it cosigned is gone, and starting "
+                "from nothing would let it cosign a rolled-back chain. Restore it from a backup; only a witness that "
+                "never cosigned starts an empty record, with --first-start (`ledger witness serve` or `check`)"
+            ) from None
         except ValueError:
             state = None
         # a witness that forgot what it cosigned could be led to cosign a rolled-back log: damage stops it instead
