@@ -856,16 +856,12 @@ static PyObject *hex_values(PyObject *mapping, int field_hash, Py_ssize_t salt_d
    type, a key that is not ASCII, a number beyond 64 bits, any member out of shape - and from_json then runs the
    model, which accepts it or names the problem. So this never accepts what the model refuses; it may leave to the
    model what the model accepts. */
-static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The checks of document_parts: 1 when ``doc`` certainly has the published shape, its members then in found[]
+   (borrowed: fields, salts, hidden or NULL, anchor, digest or NULL); 0 otherwise (no error set). No Python code
+   runs (every key compared is an exact str). */
+static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, PyObject *found[5])
 {
-    if (nargs != 3 || !PyUnicode_CheckExact(args[1]) || !PyLong_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "document_parts(doc, fmt, salt_digits)");
-        return NULL;
-    }
-    PyObject *doc = args[0], *fmt = args[1];
-    Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
-    if (salt_digits == -1 && PyErr_Occurred()) return NULL;
-    if (!plain_dict(doc)) Py_RETURN_NONE;
+    if (!plain_dict(doc)) return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(doc, &pos, &key, &value)) {  /* no member the model does not know (extra="forbid") */
@@ -873,25 +869,25 @@ static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssiz
         for (int i = K_FORMAT; i <= K_ANCHOR; i++) {
             if (PyUnicode_CompareWithASCIIString(key, KEY_NAMES[i]) == 0) known = 1;
         }
-        if (!known) Py_RETURN_NONE;
+        if (!known) return 0;
     }
     PyObject *format = member(doc, K_FORMAT), *fields = member(doc, K_FIELDS), *salts = member(doc, K_SALTS);
     PyObject *hidden = member(doc, K_HIDDEN), *digest = member(doc, K_DIGEST), *anchor = member(doc, K_ANCHOR);
     if (format == NULL || !PyUnicode_CheckExact(format) || PyUnicode_Compare(format, fmt) != 0) {
         PyErr_Clear();
-        Py_RETURN_NONE;
+        return 0;
     }
     if (fields == NULL || salts == NULL || anchor == NULL || !plain_dict(fields) || !plain_dict(salts)
         || (hidden != NULL && !plain_dict(hidden)) || (digest != NULL && digest != Py_None && !field_hash_text(digest))
         || !anchor_shape(anchor))
-        Py_RETURN_NONE;
+        return 0;
     /* from_json's own checks: a salt for exactly each disclosed field, no field both disclosed and hidden */
-    if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) Py_RETURN_NONE;
+    if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) return 0;
     pos = 0;
     while (PyDict_Next(salts, &pos, &key, &value)) {
         if (!hex_text(value, "", salt_digits) || PyDict_Contains(fields, key) != 1) {
             PyErr_Clear();
-            Py_RETURN_NONE;
+            return 0;
         }
     }
     if (hidden != NULL) {
@@ -899,10 +895,29 @@ static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssiz
         while (PyDict_Next(hidden, &pos, &key, &value)) {
             if (!field_hash_text(value) || PyDict_Contains(fields, key) != 0) {
                 PyErr_Clear();
-                Py_RETURN_NONE;
+                return 0;
             }
         }
     }
+    found[0] = fields;
+    found[1] = salts;
+    found[2] = hidden;
+    found[3] = anchor;
+    found[4] = digest;
+    return 1;
+}
+
+static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_CheckExact(args[1]) || !PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "document_parts(doc, fmt, salt_digits)");
+        return NULL;
+    }
+    Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
+    if (salt_digits == -1 && PyErr_Occurred()) return NULL;
+    PyObject *found[5];
+    if (!document_shape(args[0], args[1], salt_digits, found)) Py_RETURN_NONE;
+    PyObject *fields = found[0], *salts = found[1], *hidden = found[2], *anchor = found[3], *digest = found[4];
     /* Every check passed and no Python code ran. What follows allocates: each object used is held first. */
     PyObject *parts[5] = {Py_NewRef(fields), NULL, NULL, Py_NewRef(anchor), NULL};
     PyObject *held_hidden = Py_XNewRef(hidden), *held_digest = Py_XNewRef(digest), *salts_held = Py_NewRef(salts);
@@ -1201,6 +1216,8 @@ static PyObject *json_fast(PyObject *module, PyObject *const *args, Py_ssize_t n
    the view's constants: see CTX_* below. tests/test_public_verify_native.py compares the bytes with the Python
    path's on valid, changed-status and hostile documents. */
 
+enum { SALT_MOST = 64 };  /* bytes of a salt read here at most (the format's are 16) */
+
 enum {
     CTX_FORMAT, CTX_SALT_DIGITS, CTX_FIELD_PREFIX, CTX_SALT_BYTES, CTX_CANONICAL, CTX_CERT_PREFIX, CTX_CHAIN_ID,
     CTX_CONTRACT, CTX_REGISTRY, CTX_CHAIN_CHECK, CTX_GENESIS, CTX_ALWAYS, CTX_REQUIRED, CTX_REASONS, CTX_NOW,
@@ -1447,7 +1464,10 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
 #define CTX(i) PyTuple_GET_ITEM(ctx, (i))
     long long head;
     if (!small_int(head_obj, &head)) Py_RETURN_NONE;
-    PyObject *result = NULL, *parts = NULL, *hashes = NULL, *digest_obj = NULL, *root = NULL, *signature = NULL;
+    PyObject *result = NULL, *fields = NULL, *hidden = NULL, *anchor = NULL, *digest_obj = NULL, *root = NULL;
+    PyObject *signature = NULL;
+    Member *members = NULL;
+    unsigned char *hash_space = NULL;
     PyObject *key = NULL, *memo = NULL, *grants = NULL, *index = NULL, *replaced = NULL, *batches = NULL;
     PyObject *signers = NULL, *genesis = NULL, *witness = NULL, *confirmations = NULL, *found = NULL;
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
@@ -1456,42 +1476,88 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     int verified = 1, hidden_dates = 0;
     const char *status_name = NULL;
 
-    /* the document, its field hashes and digest (document_parts, field_hashes, tagged_digest) */
-    PyObject *parts_args[3] = {doc, CTX(CTX_FORMAT), CTX(CTX_SALT_DIGITS)};
-    parts = document_parts(module, parts_args, 3);
-    if (parts == NULL || parts == Py_None) goto end;
-    PyObject *fields = PyTuple_GET_ITEM(parts, 0), *salts = PyTuple_GET_ITEM(parts, 1);
-    PyObject *hidden = PyTuple_GET_ITEM(parts, 2), *anchor = PyTuple_GET_ITEM(parts, 3);
-    PyObject *stated = PyTuple_GET_ITEM(parts, 4);
-    {  /* text, true, false, null or an int field_hashes writes itself: canonical_json (which walks nested values,
-          recursively) never runs here, whatever the depth of a value */
-        Py_ssize_t pos = 0;
-        PyObject *name, *value;
-        while (PyDict_Next(fields, &pos, &name, &value)) {
-            long long number;
-            if (!(PyUnicode_CheckExact(value) || value == Py_None || PyBool_Check(value)
-                  || (small_int(value, &number) && number > -(1LL << 53) && number < (1LL << 53))))
-                goto end;
-        }
-    }
-    PyObject *hash_args[5] = {fields, salts, CTX(CTX_FIELD_PREFIX), CTX(CTX_SALT_BYTES), CTX(CTX_CANONICAL)};
-    hashes = field_hashes(module, hash_args, 5);  /* canonical_json for a string that is not printable */
-    if (hashes == NULL) {
-        if (PyErr_ExceptionMatches(PyExc_Exception)) PyErr_Clear();  /* the Python path reports it */
+    /* the document (document_parts' checks), its field hashes (hash_field, as field_hashes) and digest (as
+       tagged_digest over the fields' and the hidden hashes), with no dict or bytes made on the way */
+    Py_ssize_t salt_digits = PyLong_AsSsize_t(CTX(CTX_SALT_DIGITS)), least = PyLong_AsSsize_t(CTX(CTX_SALT_BYTES));
+    if ((salt_digits == -1 || least == -1) && PyErr_Occurred()) goto end;
+    if (salt_digits < 2 * least || salt_digits > 2 * SALT_MOST || !PyBytes_CheckExact(CTX(CTX_FIELD_PREFIX))
+        || !PyBytes_CheckExact(CTX(CTX_CERT_PREFIX)) || !PyUnicode_CheckExact(CTX(CTX_FORMAT)))
+        goto end;
+    PyObject *shape[5];
+    if (!document_shape(doc, CTX(CTX_FORMAT), salt_digits, shape)) goto end;
+    /* held: the Python code run at the end (validity) could reach the caller's document */
+    fields = Py_NewRef(shape[0]);
+    hidden = shape[2] != NULL ? Py_NewRef(shape[2]) : PyDict_New();
+    anchor = Py_NewRef(shape[3]);
+    if (hidden == NULL) goto end;
+    PyObject *salts = shape[1], *stated = shape[4];
+    Py_ssize_t n_fields = PyDict_GET_SIZE(fields), n_hidden = PyDict_GET_SIZE(hidden);
+    members = PyMem_Calloc((size_t)(n_fields + n_hidden + 1), sizeof(Member));
+    hash_space = PyMem_Malloc((size_t)(n_fields + n_hidden + 1) * HASH_BYTES);
+    if (members == NULL || hash_space == NULL) {
+        PyErr_NoMemory();
         goto end;
     }
-    if (hashes == Py_None || PyDict_Update(hashes, hidden) < 0) goto end;
-    PyObject *digest_args[3] = {CTX(CTX_CERT_PREFIX), hashes, CTX(CTX_FORMAT)};
-    digest_obj = py_tagged_digest(module, digest_args, 3);
-    if (digest_obj == NULL || digest_obj == Py_None) goto end;
-    const unsigned char *digest = (const unsigned char *)PyBytes_AS_STRING(digest_obj);
-    if (stated != Py_None && memcmp(PyBytes_AS_STRING(stated), digest, HASH_BYTES) != 0) goto end;  /* altered */
+    Py_ssize_t pos = 0, count = 0;
+    PyObject *name, *value;
+    /* text that is printable, true, false, null or an int within 2**53: hash_field writes each itself, so
+       canonical_json (Python code, which walks nested values recursively) never runs here, and no dict read here
+       can change while it is read */
+    while (PyDict_Next(fields, &pos, &name, &value)) {
+        long long number;
+        if (!(PyUnicode_CheckExact(value) ? printable(value)
+                                          : value == Py_None || PyBool_Check(value)
+                                                || (small_int(value, &number) && number > -(1LL << 53)
+                                                    && number < (1LL << 53))))
+            goto end;
+        PyObject *salt_text = PyDict_GetItemWithError(salts, name);  /* hex, salt_digits of them (document_shape) */
+        if (salt_text == NULL || !plain_name(name)) {
+            PyErr_Clear();
+            goto end;
+        }
+        unsigned char salt[SALT_MOST];
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(salt_text);
+        for (Py_ssize_t k = 0; k < salt_digits / 2; k++)
+            salt[k] = (unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]);
+        unsigned char *out = hash_space + count * HASH_BYTES;
+        if (hash_field(name, value, (const char *)salt, salt_digits / 2, CTX(CTX_FIELD_PREFIX), CTX(CTX_CANONICAL), out)
+            != DONE) {
+            PyErr_Clear();
+            goto end;
+        }
+        members[count].name = PyUnicode_AsUTF8AndSize(name, &members[count].name_size);  /* ASCII: its own data */
+        members[count].hash = out;
+        members[count].hash_size = HASH_BYTES;
+        count++;
+    }
+    pos = 0;
+    while (PyDict_Next(hidden, &pos, &name, &value)) {  /* hex, 64 digits after an optional "0x" (document_shape) */
+        if (!plain_name(name)) goto end;
+        unsigned char *out = hash_space + count * HASH_BYTES;
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(value) + (PyUnicode_GET_LENGTH(value) == 66 ? 2 : 0);
+        for (int k = 0; k < HASH_BYTES; k++) out[k] = (unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]);
+        members[count].name = PyUnicode_AsUTF8AndSize(name, &members[count].name_size);
+        members[count].hash = out;
+        members[count].hash_size = HASH_BYTES;
+        count++;
+    }
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(CTX(CTX_FORMAT), &fmt_size);
+    if (fmt == NULL) goto end;
+    unsigned char digest[HASH_BYTES];
+    tagged_digest(members, count, fmt, fmt_size, PyBytes_AS_STRING(CTX(CTX_CERT_PREFIX)),
+                  PyBytes_GET_SIZE(CTX(CTX_CERT_PREFIX)), digest);
+    if (stated != NULL && stated != Py_None) {  /* the stated digest: "0x" and 64 hex digits, or the 64 alone */
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(stated) + (PyUnicode_GET_LENGTH(stated) == 66 ? 2 : 0);
+        for (int k = 0; k < HASH_BYTES; k++) {
+            if ((unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]) != digest[k]) goto end;
+        }
+    }
+    digest_obj = PyBytes_FromStringAndSize((const char *)digest, HASH_BYTES);
+    if (digest_obj == NULL) goto end;
 
     OUT_LIT(&o, "[");
     /* format */
-    Py_ssize_t fmt_size;
-    const char *fmt = PyUnicode_AsUTF8AndSize(CTX(CTX_FORMAT), &fmt_size);
-    if (fmt == NULL) goto end;
     out_check(&o, "format", 1);
     out_put(&o, fmt, fmt_size);
     OUT_LIT(&o, ", ");
@@ -1770,8 +1836,11 @@ end:
     if (result == NULL && !PyErr_Occurred()) result = Py_NewRef(Py_None);
     PyMem_Free(o.p);
     PyMem_Free(top.p);
-    Py_XDECREF(parts);
-    Py_XDECREF(hashes);
+    PyMem_Free(members);
+    PyMem_Free(hash_space);
+    Py_XDECREF(fields);
+    Py_XDECREF(hidden);
+    Py_XDECREF(anchor);
     Py_XDECREF(digest_obj);
     Py_XDECREF(root);
     Py_XDECREF(signature);
