@@ -1432,8 +1432,9 @@ static PyObject *dict_get(PyObject *mapping, PyObject *key)
     return value;
 }
 
-/* Merkle root_from_proof over a list of "0x" + 64 hex digits (anchor_shape checked each), into out. */
-static void walk_proof(const unsigned char *digest, PyObject *elements, unsigned char out[HASH_BYTES])
+/* Merkle root_from_proof over a list of "0x" + 64 hex digits, into out; 0 when an element is not one (anchor_shape
+   checked each; checked again as it is read, so a list changed since cannot be read past its text). */
+static int walk_proof(const unsigned char *digest, PyObject *elements, unsigned char out[HASH_BYTES])
 {
     static const unsigned char leaf = 0x00, inner = 0x01;
     unsigned char sibling[HASH_BYTES];
@@ -1443,7 +1444,9 @@ static void walk_proof(const unsigned char *digest, PyObject *elements, unsigned
     SHA256_Update(&ctx, digest, HASH_BYTES);
     SHA256_Final(out, &ctx);
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(elements); i++) {
-        const unsigned char *p = PyUnicode_1BYTE_DATA(PyList_GET_ITEM(elements, i)) + 2;
+        PyObject *element = PyList_GET_ITEM(elements, i);
+        if (!hex_text(element, "0x", 64)) return 0;
+        const unsigned char *p = PyUnicode_1BYTE_DATA(element) + 2;
         for (int k = 0; k < HASH_BYTES; k++) sibling[k] = (unsigned char)(HEX_DIGIT[p[2 * k]] << 4 | HEX_DIGIT[p[2 * k + 1]]);
         int first = memcmp(out, sibling, HASH_BYTES) <= 0;
         SHA256_Init(&ctx);
@@ -1452,6 +1455,7 @@ static void walk_proof(const unsigned char *digest, PyObject *elements, unsigned
         SHA256_Update(&ctx, first ? sibling : out, HASH_BYTES);
         SHA256_Final(out, &ctx);
     }
+    return 1;
 }
 
 static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -1466,6 +1470,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     if (!small_int(head_obj, &head)) Py_RETURN_NONE;
     PyObject *result = NULL, *fields = NULL, *hidden = NULL, *anchor = NULL, *digest_obj = NULL, *root = NULL;
     PyObject *signature = NULL;
+    PyObject *salts = NULL, *stated = NULL;
     Member *members = NULL;
     unsigned char *hash_space = NULL;
     PyObject *key = NULL, *memo = NULL, *grants = NULL, *index = NULL, *replaced = NULL, *batches = NULL;
@@ -1485,12 +1490,14 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
         goto end;
     PyObject *shape[5];
     if (!document_shape(doc, CTX(CTX_FORMAT), salt_digits, shape)) goto end;
-    /* held: the Python code run at the end (validity) could reach the caller's document */
+    /* held: an allocation may run a collection, whose finalizers could edit the caller's document, and the Python
+       code run at the end (validity) could reach it */
     fields = Py_NewRef(shape[0]);
     hidden = shape[2] != NULL ? Py_NewRef(shape[2]) : PyDict_New();
     anchor = Py_NewRef(shape[3]);
     if (hidden == NULL) goto end;
-    PyObject *salts = shape[1], *stated = shape[4];
+    salts = Py_NewRef(shape[1]);
+    stated = Py_XNewRef(shape[4]);
     Py_ssize_t n_fields = PyDict_GET_SIZE(fields), n_hidden = PyDict_GET_SIZE(hidden);
     members = PyMem_Calloc((size_t)(n_fields + n_hidden + 1), sizeof(Member));
     hash_space = PyMem_Malloc((size_t)(n_fields + n_hidden + 1) * HASH_BYTES);
@@ -1511,10 +1518,11 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
                                                     && number < (1LL << 53))))
             goto end;
         PyObject *salt_text = PyDict_GetItemWithError(salts, name);  /* hex, salt_digits of them (document_shape) */
-        if (salt_text == NULL || !plain_name(name)) {
+        if (salt_text == NULL || !plain_name(name) || !hex_text(salt_text, "", salt_digits)) {
             PyErr_Clear();
             goto end;
         }
+        if (count >= n_fields + n_hidden) goto end;  /* the dicts' sizes as read before: never past the arrays */
         unsigned char salt[SALT_MOST];
         const unsigned char *digits = PyUnicode_1BYTE_DATA(salt_text);
         for (Py_ssize_t k = 0; k < salt_digits / 2; k++)
@@ -1532,7 +1540,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     }
     pos = 0;
     while (PyDict_Next(hidden, &pos, &name, &value)) {  /* hex, 64 digits after an optional "0x" (document_shape) */
-        if (!plain_name(name)) goto end;
+        if (!plain_name(name) || !field_hash_text(value) || count >= n_fields + n_hidden) goto end;
         unsigned char *out = hash_space + count * HASH_BYTES;
         const unsigned char *digits = PyUnicode_1BYTE_DATA(value) + (PyUnicode_GET_LENGTH(value) == 66 ? 2 : 0);
         for (int k = 0; k < HASH_BYTES; k++) out[k] = (unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]);
@@ -1548,6 +1556,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     tagged_digest(members, count, fmt, fmt_size, PyBytes_AS_STRING(CTX(CTX_CERT_PREFIX)),
                   PyBytes_GET_SIZE(CTX(CTX_CERT_PREFIX)), digest);
     if (stated != NULL && stated != Py_None) {  /* the stated digest: "0x" and 64 hex digits, or the 64 alone */
+        if (!field_hash_text(stated)) goto end;
         const unsigned char *digits = PyUnicode_1BYTE_DATA(stated) + (PyUnicode_GET_LENGTH(stated) == 66 ? 2 : 0);
         for (int k = 0; k < HASH_BYTES; k++) {
             if ((unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]) != digest[k]) goto end;
@@ -1605,13 +1614,16 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     /* merkle_proof */
     PyObject *root_text = member(anchor, K_ROOT), *proof = member(anchor, K_PROOF);
     PyObject *signature_text = member(anchor, K_SIGNATURE);
-    if (root_text == NULL || proof == NULL || signature_text == NULL) goto end;
+    if (root_text == NULL || proof == NULL || signature_text == NULL || !hex_text(root_text, "0x", 64)
+        || !hex_text(signature_text, "0x", 130))
+        goto end;
     root = hex_bytes(root_text, 2);
     signature = hex_bytes(signature_text, 2);
     if (root == NULL || signature == NULL) goto end;
     unsigned char reached[HASH_BYTES];
-    walk_proof(digest, proof, reached);
-    if (memcmp(reached, PyBytes_AS_STRING(root), HASH_BYTES) != 0) goto end;
+    if (!PyList_CheckExact(proof) || !walk_proof(digest, proof, reached)
+        || memcmp(reached, PyBytes_AS_STRING(root), HASH_BYTES) != 0)
+        goto end;
     out_check(&o, "merkle_proof", 1);
     OUT_LIT(&o, "proof of ");
     out_int(&o, (long long)PyList_GET_SIZE(proof));
@@ -1839,6 +1851,8 @@ end:
     PyMem_Free(members);
     PyMem_Free(hash_space);
     Py_XDECREF(fields);
+    Py_XDECREF(salts);
+    Py_XDECREF(stated);
     Py_XDECREF(hidden);
     Py_XDECREF(anchor);
     Py_XDECREF(digest_obj);
