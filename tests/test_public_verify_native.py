@@ -316,3 +316,5 @@ def test_the_native_call_refuses_what_is_not_its_own(ledger: Ledger, documents: 
     assert NATIVE.public_report(documents[0], view, 2**80, context) is None
     assert NATIVE.public_report(documents[0], view, (view.warm() or 0) + 1, context) is None  # not this head's
     assert NATIVE.public_report(documents[0], view, view.warm(), context) is not None
+    view.witness = object()  # configured: the native call itself declines too
+    assert NATIVE.public_report(documents[0], view, view.warm(), context) is None
