@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from sqlalchemy import select
@@ -11,11 +13,21 @@ from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, ErasedError, InputError
-from ledger.formats.canonical import hex32, parse_hex32
-from ledger.formats.certificate import validate_record
+from ledger.formats.canonical import (
+    CERT_FORMAT,
+    CERT_PREFIX,
+    FIELD_PREFIX,
+    NATIVE,
+    SALT_BYTES,
+    canonical_json,
+    hex32,
+    parse_hex32,
+)
+from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, validate_record
+from ledger.formats.reasons import REASON_NAMES
 from ledger.services import erasure
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
-from ledger.services.verify import ChainView, Report, verify_certificate, verify_digest
+from ledger.services.verify import STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
 
 from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
@@ -262,6 +274,60 @@ def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, A
     if root is None or not isinstance(issuer, str) or view.warm_head(issuer, root) is None:
         return None
     return public_fields(verify_certificate(document, view))
+
+
+_NATIVE_REPORT = getattr(NATIVE, "public_report", None)  # None: not built, or a build older than it
+
+
+def fast_public_bytes(view: ChainView, document: dict[str, Any]) -> bytes | None:
+    """``json_bytes(fast_public_report(view, document))`` in one native call (``_hashcore.public_report``), or
+    None when that call does not handle the document or the view is not warm: the caller then runs
+    :func:`fast_public_report`, the reference. It answers only the usual case (the published shape, every check
+    but status and validity passing, every fact in the view's memory) and reads each fact from the view at the
+    call, as the reference does: the status index as of the last sync, which the head it reports is synced to
+    (``ChainView.warm``); nothing is kept between calls. tests/test_public_verify_native.py compares the two."""
+    if _NATIVE_REPORT is None or view.witness is not None:  # a witness's check is the reference's to make
+        return None
+    head = view.warm()
+    if head is None:
+        return None
+    context = view.public_report_context
+    if context is None:
+        context = view.public_report_context = _native_context(view)
+    answer: bytes | None = _NATIVE_REPORT(document, view, head, context)
+    return answer
+
+
+def _native_context(view: ChainView) -> tuple[Any, ...]:
+    """The constants ``_hashcore.public_report`` reads (its CTX_* order): the document format and hashing
+    parameters, the one text of a passing "chain" check, the recorded genesis, the disclosure lists, the reason
+    vocabulary by its 32-byte on-chain word, the clock validity is judged by, the status names."""
+    chain = view.chain
+    deployment = chain.deployment
+    chain_check = {
+        "name": "chain",
+        "ok": True,
+        "skipped": False,
+        "detail": f"chain {chain.chain_id}, anchor contract {deployment.anchor}",
+    }
+    return (
+        CERT_FORMAT,
+        2 * SALT_BYTES,
+        FIELD_PREFIX,
+        SALT_BYTES,
+        canonical_json,
+        CERT_PREFIX,
+        chain.chain_id,
+        deployment.anchor.lower(),
+        deployment.registry.lower(),
+        json_bytes(chain_check),
+        deployment.genesis_hash.lower(),
+        ALWAYS_DISCLOSED,
+        REQUIRED_DISCLOSED,
+        {code.to_bytes(32, "big"): name for code, name in REASON_NAMES.items()},
+        partial(datetime.now, UTC),
+        STATUS_NAMES,
+    )
 
 
 def _default(value: Any) -> Any:

@@ -11,10 +11,8 @@ library's parts are compared with their references on their own.
 
 from __future__ import annotations
 
-import copy
 import inspect
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +38,7 @@ from ledger.onchain.chainread import Finality
 from ledger.services.verify import ChainView, Report, verify_certificate
 
 from .api_support import UNLIMITED, Clock, issue
+from .public_verify_support import corpus, edited, with_hidden
 
 # -- the reference: the route as it was (api/routes/verify.py, api/deps.py, api/services.py before the change) --
 
@@ -172,126 +171,6 @@ def documents(ledger: Ledger) -> list[dict[str, Any]]:
     return docs
 
 
-def _edited(doc: dict[str, Any], *path_and_value: Any, drop: bool = False) -> dict[str, Any]:
-    edited = copy.deepcopy(doc)
-    *path, last, value = path_and_value if not drop else (*path_and_value, None)
-    target = edited
-    for step in path:
-        target = target[step]
-    if drop:
-        target.pop(last, None)
-    else:
-        target[last] = value
-    return edited
-
-
-def _hidden(doc: dict[str, Any], name: str) -> dict[str, Any]:
-    """``doc`` with field ``name`` hidden (its salted hash in ``hidden``, as a presentation has it)."""
-    hashes = load_document(doc).field_hashes()
-    edited = copy.deepcopy(doc)
-    edited["fields"].pop(name)
-    edited["salts"].pop(name)
-    edited.setdefault("hidden", {})[name] = hashes[name].hex()
-    return edited
-
-
-def _corpus(docs: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, dict[str, str]]]:
-    """(what, body, headers): every body twice, so the second meets each app's warm caches."""
-    a, b, c = docs
-    as_json = {"Content-Type": "application/json"}
-    documents: list[tuple[str, Any]] = [
-        ("valid", a),
-        ("valid, another of the batch", b),
-        ("a field changed", _edited(a, "fields", "subject.name", "Mallory")),
-        ("stated digest changed", _edited(a, "digest", "0x" + "00" * 32)),
-        ("valid_until malformed", _edited(a, "fields", "valid_until", "2031-13-01")),
-        ("valid_until a number", _edited(a, "fields", "valid_until", 5)),
-        ("valid_until naive", _edited(a, "fields", "valid_until", "2031-01-01T00:00:00")),
-        ("valid_from ahead", _edited(a, "fields", "valid_from", "2999-01-01")),
-        ("valid_until past", _edited(a, "fields", "valid_until", "2000-01-01")),
-        ("valid_until out of the calendar", _edited(a, "fields", "valid_until", "0001-01-01T00:00:00+01:00")),
-        ("issuer dropped", _edited(a, "fields", "issuer", drop=True)),
-        ("issuer a number", _edited(a, "fields", "issuer", 7)),
-        ("type hidden... or odd", _edited(a, "fields", "type", "NOT a type")),
-        ("a required field hidden", _hidden(a, "valid_until")),
-        ("an always-disclosed field hidden", _hidden(a, "issuer")),
-        ("a subject field hidden", _hidden(c, "subject.name")),
-        ("chain id True", _edited(a, "anchor", "chain_id", True)),
-        ("chain id 1", _edited(a, "anchor", "chain_id", 1)),
-        ("chain id text", _edited(a, "anchor", "chain_id", str(a["anchor"]["chain_id"]))),
-        ("chain id float", _edited(a, "anchor", "chain_id", float(a["anchor"]["chain_id"]))),
-        ("chain id -0.0", _edited(a, "anchor", "chain_id", -0.0)),
-        ("chain id 0.0", _edited(a, "anchor", "chain_id", 0.0)),
-        ("contract empty", _edited(a, "anchor", "contract", "")),
-        ("contract dropped", _edited(a, "anchor", "contract", drop=True)),
-        ("contract null", _edited(a, "anchor", "contract", None)),
-        ("contract upper case", _edited(a, "anchor", "contract", a["anchor"]["contract"].upper())),
-        ("registry another", _edited(a, "anchor", "registry", "0x" + "11" * 20)),
-        ("registry a number", _edited(a, "anchor", "registry", 5)),
-        ("proof not a list", _edited(a, "anchor", "proof", "0x00")),
-        ("proof element short", _edited(a, "anchor", "proof", ["0x1234"])),
-        ("proof element a number", _edited(a, "anchor", "proof", [5])),
-        ("proof of another", _edited(a, "anchor", "proof", b["anchor"]["proof"])),
-        ("proof too long", _edited(a, "anchor", "proof", ["0x" + "ab" * 32] * 65)),
-        ("signature garbage", _edited(a, "anchor", "signature", "0xzz")),
-        ("signature another", _edited(a, "anchor", "signature", "0x" + "11" * 65)),
-        ("root of nothing", _edited(a, "anchor", "root", "0x" + "22" * 32)),
-        ("root not hex", _edited(a, "anchor", "root", "root")),
-        ("department another", _edited(a, "anchor", "department", "HOSP")),
-        ("signer another", _edited(a, "anchor", "signer", "0x" + "33" * 20)),
-        ("huge integer in a field", _edited(a, "fields", "subject.name", 10**30)),
-        # details that echo the sender's text: written by orjson, or by the standard library (a lone surrogate)
-        ("signer with a lone surrogate", _edited(a, "anchor", "signer", "0x\ud800")),
-        ("contract with a lone surrogate", _edited(a, "anchor", "contract", "\udfff")),
-        ("contract not ASCII", _edited(a, "anchor", "contract", "合约\u00e9\u2028")),
-        ("signer very long", _edited(a, "anchor", "signer", "0x" + "ab" * 400)),
-        ("another issuer's text", _edited(a, "anchor", "department", 'B\u00e9"\\')),
-        ("format unknown", _edited(a, "format", "pl-cert/9")),
-        ("not a document", []),
-        ("a string", "certificate"),
-        ("empty", {}),
-    ]
-    for what, document in documents:
-        yield what, json.dumps({"document": document}).encode(), as_json
-    body = json.dumps({"document": a})
-    yield "digest alone", json.dumps({"digest": a["digest"]}).encode(), as_json
-    yield "digest of nothing", json.dumps({"digest": "0x" + "44" * 32}).encode(), as_json
-    yield "digest malformed", b'{"digest": "0x12"}', as_json
-    yield "digest a number", b'{"digest": 5}', as_json
-    yield "document and digest", json.dumps({"document": a, "digest": a["digest"]}).encode(), as_json
-    yield "duplicate key at the top", b'{"document": {}, ' + body[1:].encode(), as_json
-    yield "duplicate key in fields", body.replace('"fields": {', '"fields": {"id": "x", ', 1).encode(), as_json
-    yield "duplicate key in anchor", body.replace('"anchor": {', '"anchor": {"root": "0x00", ', 1).encode(), as_json
-    yield (
-        "duplicate key, spaced colon",
-        body.replace('"anchor": {', '"anchor": {"root" : "0x00", ', 1).encode(),
-        as_json,
-    )
-    yield "duplicate key deep", b'{"document": {"fields": {"x": [{"a": 1, "a": 2}]}}}', as_json
-    yield "huge number", b'{"document": {"fields": {"x": 1e400}}}', as_json
-    yield "huge integer", b'{"document": {"fields": {"x": ' + b"9" * 5000 + b"}}}", as_json
-    yield "deep nesting", b'{"document": {"fields": {"x": ' + b"[" * 3000 + b"]" * 3000 + b"}}}", as_json
-    yield "unclosed", b'{"document": {"fields": ' + b"[" * 3000, as_json
-    yield "bad UTF-8", b'{"document": {"fields": {"x": "\xff\xfe"}}}', as_json
-    yield "lone surrogate", body.replace('"subject.name": "', '"subject.name": "\\ud800', 1).encode(), as_json
-    yield "NUL escaped", b'{"document": {"fields": {"x": "a\\u0000"}}}', as_json
-    yield "not JSON", b"certificate, please", as_json
-    yield "no body", b"", as_json
-    yield "text/plain", body.encode(), {"Content-Type": "text/plain"}
-    yield "no content type", body.encode(), {}
-    yield "oversized", b'{"document": {"fields": {"x": "' + b"a" * 1_100_000 + b'"}}}', as_json
-    yield "many values", b'{"document": {"fields": {"x": [' + b"1," * 9_000 + b"1]}}}", as_json
-    yield "long string", b'{"document": {"fields": {"x": "' + b"a" * 200_000 + b'"}}}', as_json
-    big = _edited(a, "fields", "subject.name", "a" * 100_000)  # past ON_LOOP_BYTES: parsed in a worker thread
-    yield "big body", json.dumps({"document": big}).encode(), as_json
-    many = copy.deepcopy(a)  # past SMALL_DOCUMENT_FIELDS: verified in a worker thread
-    many["fields"].update({f"extra.{i}": "x" for i in range(80)})
-    many["salts"].update({f"extra.{i}": "00" * 16 for i in range(80)})
-    yield "many fields", json.dumps({"document": many}).encode(), as_json
-    yield "forwarded for", body.encode(), {**as_json, "X-Forwarded-For": "198.51.100.7, testclient"}
-    yield "vc shaped", json.dumps({"document": {"@context": ["x"], "type": ["VerifiableCredential"]}}).encode(), as_json
-
-
 def _same_answers(first: TestClient, second: TestClient, body: bytes, headers: dict[str, str]) -> bool:
     """Both apps answer ``body`` alike. A report says which block it is as of: a pair of requests that a new head
     fell between (the view's reused one grew stale) is asked again, a few times at most, so an answer that differs
@@ -303,10 +182,10 @@ def test_public_verification_answers_as_the_reference_did(ledger: Ledger, docume
     reference, current = _pair(ledger)
     compared = 0
     for first, second in ((reference, current), (current, reference)):  # the second round meets warm caches
-        for what, body, headers in _corpus(documents):
+        for what, body, headers in corpus(documents):
             assert _same_answers(first, second, body, headers), what
             compared += 1
-    statuses = {_answer(current, body, headers)[0] for _, body, headers in _corpus(documents)}
+    statuses = {_answer(current, body, headers)[0] for _, body, headers in corpus(documents)}
     assert {200, 404, 413, 422} <= statuses and compared > 140  # the corpus reaches the verdicts and the refusals
 
 
@@ -349,8 +228,8 @@ def test_the_chain_check_of_a_run_does_not_depend_on_the_runs_before(
         ("registry", 0),
         ("registry", False),
     ]
-    docs = [_edited(documents[0], "anchor", name, value) for name, value in anchors]
-    docs.append(_edited(documents[0], "anchor", "contract", drop=True))
+    docs = [edited(documents[0], "anchor", name, value) for name, value in anchors]
+    docs.append(edited(documents[0], "anchor", "contract", drop=True))
     shared = ChainView(ledger.chain, ledger.settings.confirmations)
     for order in (docs, docs[::-1]):
         for doc in order:
@@ -420,9 +299,9 @@ def test_the_disclosure_check_names_what_the_lists_named(ledger: Ledger, documen
     gets the detail the two lists wrote."""
     view = ChainView(ledger.chain, ledger.settings.confirmations)
     doc = documents[1]
-    cases = [doc, _hidden(doc, "valid_until"), _hidden(doc, "subject.name"), _hidden(doc, "issued_at")]
+    cases = [doc, with_hidden(doc, "valid_until"), with_hidden(doc, "subject.name"), with_hidden(doc, "issued_at")]
     for name in REQUIRED_DISCLOSED:
-        cases.append(_edited(_edited(doc, "fields", name, drop=True), "salts", name, drop=True))
+        cases.append(edited(edited(doc, "fields", name, drop=True), "salts", name, drop=True))
     for case in cases:
         parsed = load_document(case)
         hidden_required = [n for n in ALWAYS_DISCLOSED if n in parsed.hidden]

@@ -856,16 +856,12 @@ static PyObject *hex_values(PyObject *mapping, int field_hash, Py_ssize_t salt_d
    type, a key that is not ASCII, a number beyond 64 bits, any member out of shape - and from_json then runs the
    model, which accepts it or names the problem. So this never accepts what the model refuses; it may leave to the
    model what the model accepts. */
-static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+/* The checks of document_parts: 1 when ``doc`` certainly has the published shape, its members then in found[]
+   (borrowed: fields, salts, hidden or NULL, anchor, digest or NULL); 0 otherwise (no error set). No Python code
+   runs (every key compared is an exact str). */
+static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, PyObject *found[5])
 {
-    if (nargs != 3 || !PyUnicode_CheckExact(args[1]) || !PyLong_CheckExact(args[2])) {
-        PyErr_SetString(PyExc_TypeError, "document_parts(doc, fmt, salt_digits)");
-        return NULL;
-    }
-    PyObject *doc = args[0], *fmt = args[1];
-    Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
-    if (salt_digits == -1 && PyErr_Occurred()) return NULL;
-    if (!plain_dict(doc)) Py_RETURN_NONE;
+    if (!plain_dict(doc)) return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(doc, &pos, &key, &value)) {  /* no member the model does not know (extra="forbid") */
@@ -873,25 +869,25 @@ static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssiz
         for (int i = K_FORMAT; i <= K_ANCHOR; i++) {
             if (PyUnicode_CompareWithASCIIString(key, KEY_NAMES[i]) == 0) known = 1;
         }
-        if (!known) Py_RETURN_NONE;
+        if (!known) return 0;
     }
     PyObject *format = member(doc, K_FORMAT), *fields = member(doc, K_FIELDS), *salts = member(doc, K_SALTS);
     PyObject *hidden = member(doc, K_HIDDEN), *digest = member(doc, K_DIGEST), *anchor = member(doc, K_ANCHOR);
     if (format == NULL || !PyUnicode_CheckExact(format) || PyUnicode_Compare(format, fmt) != 0) {
         PyErr_Clear();
-        Py_RETURN_NONE;
+        return 0;
     }
     if (fields == NULL || salts == NULL || anchor == NULL || !plain_dict(fields) || !plain_dict(salts)
         || (hidden != NULL && !plain_dict(hidden)) || (digest != NULL && digest != Py_None && !field_hash_text(digest))
         || !anchor_shape(anchor))
-        Py_RETURN_NONE;
+        return 0;
     /* from_json's own checks: a salt for exactly each disclosed field, no field both disclosed and hidden */
-    if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) Py_RETURN_NONE;
+    if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) return 0;
     pos = 0;
     while (PyDict_Next(salts, &pos, &key, &value)) {
         if (!hex_text(value, "", salt_digits) || PyDict_Contains(fields, key) != 1) {
             PyErr_Clear();
-            Py_RETURN_NONE;
+            return 0;
         }
     }
     if (hidden != NULL) {
@@ -899,10 +895,29 @@ static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssiz
         while (PyDict_Next(hidden, &pos, &key, &value)) {
             if (!field_hash_text(value) || PyDict_Contains(fields, key) != 0) {
                 PyErr_Clear();
-                Py_RETURN_NONE;
+                return 0;
             }
         }
     }
+    found[0] = fields;
+    found[1] = salts;
+    found[2] = hidden;
+    found[3] = anchor;
+    found[4] = digest;
+    return 1;
+}
+
+static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyUnicode_CheckExact(args[1]) || !PyLong_CheckExact(args[2])) {
+        PyErr_SetString(PyExc_TypeError, "document_parts(doc, fmt, salt_digits)");
+        return NULL;
+    }
+    Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
+    if (salt_digits == -1 && PyErr_Occurred()) return NULL;
+    PyObject *found[5];
+    if (!document_shape(args[0], args[1], salt_digits, found)) Py_RETURN_NONE;
+    PyObject *fields = found[0], *salts = found[1], *hidden = found[2], *anchor = found[3], *digest = found[4];
     /* Every check passed and no Python code ran. What follows allocates: each object used is held first. */
     PyObject *parts[5] = {Py_NewRef(fields), NULL, NULL, Py_NewRef(anchor), NULL};
     PyObject *held_hidden = Py_XNewRef(hidden), *held_digest = Py_XNewRef(digest), *salts_held = Py_NewRef(salts);
@@ -1178,6 +1193,697 @@ static PyObject *json_fast(PyObject *module, PyObject *const *args, Py_ssize_t n
     Py_RETURN_TRUE;
 }
 
+/* -- public verification's warm path in one call (api/services.py: ``fast_public_bytes``) ----------------------
+
+   public_report(doc, view, head, ctx) -> bytes | None
+
+   The body ``POST /public/verify`` answers for certificate file ``doc`` verified from memory against ``head``: the
+   bytes of ``services.json_bytes(services.fast_public_report(view, doc))``, or None ("not handled": the Python
+   path, which stays the reference, answers). It reads the document as document_parts does, hashes its fields and
+   digest as field_hashes and tagged_digest do, walks its proof as root_from_proof does, and takes everything else
+   from what the view (ledger/services/verify.py: ChainView) already holds in memory, as the Python path does on a
+   warm view: the batch's anchor and its signer's registry answer (warm_head), the batch's checks kept for this head
+   (keep_batch_checks), the type grant (was_authorized_for_type), the status index and the supersession notes of
+   the last sync (status, replaces), the genesis read within GENESIS_RECHECK. Nothing is kept here: each value is
+   read from the view at the call, as the Python path reads it. Validity is judged by the view's own
+   validity_window(...).at(now()) (Python code, called last, when nothing borrowed is in use any more).
+
+   It answers only the usual cases: a document of the exact published shape, every check passing but possibly
+   the status (valid, suspended, revoked, superseded, with a known reason; replacing others or not) and the
+   validity dates. Anything else - a check that fails, a value of another type, text that is not plain (a control
+   character, a lone surrogate), a fact not in memory, no witness configured or one that is - is None. Nothing
+   recurses over the input; every length is the object's own. ``ctx`` (services._native_context) is a tuple of
+   the view's constants: see CTX_* below. tests/test_public_verify_native.py compares the bytes with the Python
+   path's on valid, changed-status and hostile documents. */
+
+enum { SALT_MOST = 64 };  /* bytes of a salt read here at most (the format's are 16) */
+
+enum {
+    CTX_FORMAT, CTX_SALT_DIGITS, CTX_FIELD_PREFIX, CTX_SALT_BYTES, CTX_CANONICAL, CTX_CERT_PREFIX, CTX_CHAIN_ID,
+    CTX_CONTRACT, CTX_REGISTRY, CTX_CHAIN_CHECK, CTX_GENESIS, CTX_ALWAYS, CTX_REQUIRED, CTX_REASONS, CTX_NOW,
+    CTX_STATUS_NAMES, CTX_COUNT
+};
+
+enum {
+    A_BATCH_CHECKS, A_TYPE_GRANTS, A_INDEX, A_REPLACED, A_BATCHES, A_SIGNERS, A_GENESIS, A_WITNESS, A_CONFIRMATIONS,
+    A_VALIDITY_WINDOW, A_AT, A_SIGNER, A_BLOCK_NUMBER, A_DEPARTMENT, A_NAME, A_OK, A_SKIPPED, A_DETAIL, A_TYPE,
+    A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_COUNT
+};
+static const char *const ATTR_NAMES[A_COUNT] = {
+    "_batch_checks", "_type_grants", "_index", "_replaced", "_batches", "_signers", "_genesis", "witness",
+    "confirmations", "validity_window", "at", "signer", "block_number", "department", "name", "ok", "skipped",
+    "detail", "type", "issuer", "valid_from", "valid_until",
+};
+static PyObject *ATTRS[A_COUNT];
+
+/* The report being written: grows by doubling; ``failed`` once an allocation failed (the call then declines). */
+typedef struct {
+    char *p;
+    Py_ssize_t n, cap;
+    int failed;
+} Out;
+
+static void out_put(Out *o, const char *s, Py_ssize_t k)
+{
+    if (o->failed || k <= 0) return;
+    if (o->n > PY_SSIZE_T_MAX / 2 - k) {
+        o->failed = 1;
+        return;
+    }
+    if (o->n + k > o->cap) {
+        Py_ssize_t cap = o->cap ? o->cap : 2048;
+        while (cap < o->n + k) cap *= 2;
+        char *p = PyMem_Realloc(o->p, (size_t)cap);
+        if (p == NULL) {
+            o->failed = 1;
+            return;
+        }
+        o->p = p;
+        o->cap = cap;
+    }
+    memcpy(o->p + o->n, s, (size_t)k);
+    o->n += k;
+}
+
+#define OUT_LIT(o, s) out_put((o), (s), (Py_ssize_t)(sizeof(s) - 1))
+
+static void out_int(Out *o, long long v)
+{
+    char digits[32];
+    int k = snprintf(digits, sizeof digits, "%lld", v);
+    out_put(o, digits, k);
+}
+
+static void out_hex(Out *o, const unsigned char *b, Py_ssize_t k)  /* "0x" + lower-case hex, as hex32 writes */
+{
+    static const char digits[] = "0123456789abcdef";
+    char chunk[2 + 2 * HASH_BYTES];
+    OUT_LIT(o, "0x");
+    for (Py_ssize_t done = 0; done < k;) {
+        Py_ssize_t part = k - done > HASH_BYTES ? HASH_BYTES : k - done;
+        for (Py_ssize_t i = 0; i < part; i++) {
+            chunk[2 * i] = digits[b[done + i] >> 4];
+            chunk[2 * i + 1] = digits[b[done + i] & 15];
+        }
+        out_put(o, chunk, 2 * part);
+        done += part;
+    }
+}
+
+/* ``text`` (an exact str) inside a JSON string as orjson writes it: UTF-8, '"' and '\\' escaped. 0 (decline) for
+   anything else: not an exact str, a control character (orjson's escapes are not written here), or text UTF-8
+   cannot carry (a lone surrogate: json_bytes then falls back to the standard library's ASCII escapes). */
+static int out_text(Out *o, PyObject *text)
+{
+    if (!PyUnicode_CheckExact(text)) return 0;
+    Py_ssize_t size;
+    const char *utf8 = PyUnicode_AsUTF8AndSize(text, &size);
+    if (utf8 == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_ssize_t start = 0;
+    for (Py_ssize_t i = 0; i < size; i++) {
+        unsigned char c = (unsigned char)utf8[i];
+        if (c < 0x20) return 0;
+        if (c == '"' || c == '\\') {
+            out_put(o, utf8 + start, i - start);
+            out_put(o, c == '"' ? "\\\"" : "\\\\", 2);
+            start = i + 1;
+        }
+    }
+    out_put(o, utf8 + start, size - start);
+    return 1;
+}
+
+/* The start of a check's object, up to the opening quote of its detail. */
+static void out_check(Out *o, const char *name, int ok)
+{
+    if (o->n > 1) OUT_LIT(o, ",");
+    OUT_LIT(o, "{\"name\":\"");
+    out_put(o, name, (Py_ssize_t)strlen(name));
+    if (ok)
+        OUT_LIT(o, "\",\"ok\":true,\"skipped\":false,\"detail\":\"");
+    else
+        OUT_LIT(o, "\",\"ok\":false,\"skipped\":false,\"detail\":\"");
+}
+
+/* A Check object (verify.Check: name, ok, skipped, detail) as public_fields lists it; -1 decline, else its ok. */
+static int out_check_object(Out *o, PyObject *check)
+{
+    PyObject *name = PyObject_GetAttr(check, ATTRS[A_NAME]), *ok = PyObject_GetAttr(check, ATTRS[A_OK]);
+    PyObject *skipped = PyObject_GetAttr(check, ATTRS[A_SKIPPED]), *detail = PyObject_GetAttr(check, ATTRS[A_DETAIL]);
+    int verdict = -1;
+    if (name == NULL || ok == NULL || skipped == NULL || detail == NULL) {
+        PyErr_Clear();
+        goto end;
+    }
+    if (!PyBool_Check(ok) || !PyBool_Check(skipped) || !PyUnicode_CheckExact(detail)) goto end;
+    if (o->n > 1) OUT_LIT(o, ",");
+    OUT_LIT(o, "{\"name\":\"");
+    if (!out_text(o, name)) goto end;
+    OUT_LIT(o, "\",\"ok\":");
+    if (ok == Py_True)
+        OUT_LIT(o, "true");
+    else
+        OUT_LIT(o, "false");
+    if (skipped == Py_True)
+        OUT_LIT(o, ",\"skipped\":true,\"detail\":\"");
+    else
+        OUT_LIT(o, ",\"skipped\":false,\"detail\":\"");
+    if (!out_text(o, detail)) goto end;
+    OUT_LIT(o, "\"}");
+    verdict = ok == Py_True;
+end:
+    Py_XDECREF(name);
+    Py_XDECREF(ok);
+    Py_XDECREF(skipped);
+    Py_XDECREF(detail);
+    return verdict;
+}
+
+/* An exact str of printable ASCII (0x20-0x7e), 1 to ``most`` characters: verify._is_department for most = 32. */
+static int printable_ascii(PyObject *text, Py_ssize_t most)
+{
+    if (!ascii_str(text)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+    if (n < 1 || n > most) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (p[i] < 0x20 || p[i] > 0x7e) return 0;
+    }
+    return 1;
+}
+
+/* a.lower() == b.lower() for two exact ASCII str (str.lower is ASCII's there); 0 for anything else. */
+static int same_ignoring_case(PyObject *a, PyObject *b)
+{
+    if (!ascii_str(a) || !ascii_str(b) || PyUnicode_GET_LENGTH(a) != PyUnicode_GET_LENGTH(b)) return 0;
+    const unsigned char *x = PyUnicode_1BYTE_DATA(a), *y = PyUnicode_1BYTE_DATA(b);
+    for (Py_ssize_t i = 0; i < PyUnicode_GET_LENGTH(a); i++) {
+        unsigned char c = x[i] >= 'A' && x[i] <= 'Z' ? x[i] + 32 : x[i], d = y[i] >= 'A' && y[i] <= 'Z' ? y[i] + 32 : y[i];
+        if (c != d) return 0;
+    }
+    return 1;
+}
+
+/* verify._CERTIFICATE_TYPE: ^[a-z0-9][a-z0-9-]{0,63}\Z */
+static int certificate_type(PyObject *text)
+{
+    if (!ascii_str(text)) return 0;
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    const unsigned char *p = PyUnicode_1BYTE_DATA(text);
+    if (n < 1 || n > 64) return 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        int alnum = (p[i] >= 'a' && p[i] <= 'z') || (p[i] >= '0' && p[i] <= '9');
+        if (!alnum && (i == 0 || p[i] != '-')) return 0;
+    }
+    return 1;
+}
+
+/* An exact int within 64 bits, into *v; 0 otherwise. */
+static int small_int(PyObject *value, long long *v)
+{
+    if (!PyLong_CheckExact(value)) return 0;
+    int overflow = 0;
+    *v = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (*v == -1 && PyErr_Occurred()) {
+        PyErr_Clear();
+        return 0;
+    }
+    return !overflow;
+}
+
+/* The view's attribute ``which`` (a new reference), or NULL with no error set. */
+static PyObject *view_attr(PyObject *view, int which)
+{
+    PyObject *value = PyObject_GetAttr(view, ATTRS[which]);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* dict.get(key) of an exact dict, borrowed, or NULL with no error set (keys here are tuples of bytes, str and int:
+   their hashing and comparison run no Python code). */
+static PyObject *dict_get(PyObject *mapping, PyObject *key)
+{
+    if (mapping == NULL || !PyDict_CheckExact(mapping)) return NULL;
+    PyObject *value = PyDict_GetItemWithError(mapping, key);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* Merkle root_from_proof over a list of "0x" + 64 hex digits, into out; 0 when an element is not one (anchor_shape
+   checked each; checked again as it is read, so a list changed since cannot be read past its text). */
+static int walk_proof(const unsigned char *digest, PyObject *elements, unsigned char out[HASH_BYTES])
+{
+    static const unsigned char leaf = 0x00, inner = 0x01;
+    unsigned char sibling[HASH_BYTES];
+    SHA256_CTX ctx;
+    SHA256_Init(&ctx);
+    SHA256_Update(&ctx, &leaf, 1);
+    SHA256_Update(&ctx, digest, HASH_BYTES);
+    SHA256_Final(out, &ctx);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(elements); i++) {
+        PyObject *element = PyList_GET_ITEM(elements, i);
+        if (!hex_text(element, "0x", 64)) return 0;
+        const unsigned char *p = PyUnicode_1BYTE_DATA(element) + 2;
+        for (int k = 0; k < HASH_BYTES; k++) sibling[k] = (unsigned char)(HEX_DIGIT[p[2 * k]] << 4 | HEX_DIGIT[p[2 * k + 1]]);
+        int first = memcmp(out, sibling, HASH_BYTES) <= 0;
+        SHA256_Init(&ctx);
+        SHA256_Update(&ctx, &inner, 1);
+        SHA256_Update(&ctx, first ? out : sibling, HASH_BYTES);
+        SHA256_Update(&ctx, first ? sibling : out, HASH_BYTES);
+        SHA256_Final(out, &ctx);
+    }
+    return 1;
+}
+
+static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4 || !PyLong_CheckExact(args[2]) || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) != CTX_COUNT) {
+        PyErr_SetString(PyExc_TypeError, "public_report(doc, view, head, ctx)");
+        return NULL;
+    }
+    PyObject *doc = args[0], *view = args[1], *head_obj = args[2], *ctx = args[3];
+#define CTX(i) PyTuple_GET_ITEM(ctx, (i))
+    long long head;
+    if (!small_int(head_obj, &head)) Py_RETURN_NONE;
+    PyObject *result = NULL, *fields = NULL, *hidden = NULL, *anchor = NULL, *digest_obj = NULL, *root = NULL;
+    PyObject *signature = NULL;
+    PyObject *salts = NULL, *stated = NULL;
+    Member *members = NULL;
+    unsigned char *hash_space = NULL;
+    PyObject *key = NULL, *memo = NULL, *grants = NULL, *index = NULL, *replaced = NULL, *batches = NULL;
+    PyObject *signers = NULL, *genesis = NULL, *witness = NULL, *confirmations = NULL, *found = NULL;
+    PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
+    PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
+    Out o = {NULL, 0, 0, 0}, top = {NULL, 0, 0, 0};
+    int verified = 1, hidden_dates = 0;
+    const char *status_name = NULL;
+
+    /* the document (document_parts' checks), its field hashes (hash_field, as field_hashes) and digest (as
+       tagged_digest over the fields' and the hidden hashes), with no dict or bytes made on the way */
+    Py_ssize_t salt_digits = PyLong_AsSsize_t(CTX(CTX_SALT_DIGITS)), least = PyLong_AsSsize_t(CTX(CTX_SALT_BYTES));
+    if ((salt_digits == -1 || least == -1) && PyErr_Occurred()) goto end;
+    if (salt_digits < 2 * least || salt_digits > 2 * SALT_MOST || !PyBytes_CheckExact(CTX(CTX_FIELD_PREFIX))
+        || !PyBytes_CheckExact(CTX(CTX_CERT_PREFIX)) || !PyUnicode_CheckExact(CTX(CTX_FORMAT)))
+        goto end;
+    PyObject *shape[5];
+    if (!document_shape(doc, CTX(CTX_FORMAT), salt_digits, shape)) goto end;
+    /* held: an allocation may run a collection, whose finalizers could edit the caller's document, and the Python
+       code run at the end (validity) could reach it */
+    fields = Py_NewRef(shape[0]);
+    hidden = shape[2] != NULL ? Py_NewRef(shape[2]) : PyDict_New();
+    anchor = Py_NewRef(shape[3]);
+    if (hidden == NULL) goto end;
+    salts = Py_NewRef(shape[1]);
+    stated = Py_XNewRef(shape[4]);
+    Py_ssize_t n_fields = PyDict_GET_SIZE(fields), n_hidden = PyDict_GET_SIZE(hidden);
+    members = PyMem_Calloc((size_t)(n_fields + n_hidden + 1), sizeof(Member));
+    hash_space = PyMem_Malloc((size_t)(n_fields + n_hidden + 1) * HASH_BYTES);
+    if (members == NULL || hash_space == NULL) {
+        PyErr_NoMemory();
+        goto end;
+    }
+    Py_ssize_t pos = 0, count = 0;
+    PyObject *name, *value;
+    /* text that is printable, true, false, null or an int within 2**53: hash_field writes each itself, so
+       canonical_json (Python code, which walks nested values recursively) never runs here, and no dict read here
+       can change while it is read */
+    while (PyDict_Next(fields, &pos, &name, &value)) {
+        long long number;
+        if (!(PyUnicode_CheckExact(value) ? printable(value)
+                                          : value == Py_None || PyBool_Check(value)
+                                                || (small_int(value, &number) && number > -(1LL << 53)
+                                                    && number < (1LL << 53))))
+            goto end;
+        PyObject *salt_text = PyDict_GetItemWithError(salts, name);  /* hex, salt_digits of them (document_shape) */
+        if (salt_text == NULL || !plain_name(name) || !hex_text(salt_text, "", salt_digits)) {
+            PyErr_Clear();
+            goto end;
+        }
+        if (count >= n_fields + n_hidden) goto end;  /* the dicts' sizes as read before: never past the arrays */
+        unsigned char salt[SALT_MOST];
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(salt_text);
+        for (Py_ssize_t k = 0; k < salt_digits / 2; k++)
+            salt[k] = (unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]);
+        unsigned char *out = hash_space + count * HASH_BYTES;
+        if (hash_field(name, value, (const char *)salt, salt_digits / 2, CTX(CTX_FIELD_PREFIX), CTX(CTX_CANONICAL), out)
+            != DONE) {
+            PyErr_Clear();
+            goto end;
+        }
+        members[count].name = PyUnicode_AsUTF8AndSize(name, &members[count].name_size);  /* ASCII: its own data */
+        members[count].hash = out;
+        members[count].hash_size = HASH_BYTES;
+        count++;
+    }
+    pos = 0;
+    while (PyDict_Next(hidden, &pos, &name, &value)) {  /* hex, 64 digits after an optional "0x" (document_shape) */
+        if (!plain_name(name) || !field_hash_text(value) || count >= n_fields + n_hidden) goto end;
+        unsigned char *out = hash_space + count * HASH_BYTES;
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(value) + (PyUnicode_GET_LENGTH(value) == 66 ? 2 : 0);
+        for (int k = 0; k < HASH_BYTES; k++) out[k] = (unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]);
+        members[count].name = PyUnicode_AsUTF8AndSize(name, &members[count].name_size);
+        members[count].hash = out;
+        members[count].hash_size = HASH_BYTES;
+        count++;
+    }
+    Py_ssize_t fmt_size;
+    const char *fmt = plain_format(CTX(CTX_FORMAT), &fmt_size);
+    if (fmt == NULL) goto end;
+    unsigned char digest[HASH_BYTES];
+    tagged_digest(members, count, fmt, fmt_size, PyBytes_AS_STRING(CTX(CTX_CERT_PREFIX)),
+                  PyBytes_GET_SIZE(CTX(CTX_CERT_PREFIX)), digest);
+    if (stated != NULL && stated != Py_None) {  /* the stated digest: "0x" and 64 hex digits, or the 64 alone */
+        if (!field_hash_text(stated)) goto end;
+        const unsigned char *digits = PyUnicode_1BYTE_DATA(stated) + (PyUnicode_GET_LENGTH(stated) == 66 ? 2 : 0);
+        for (int k = 0; k < HASH_BYTES; k++) {
+            if ((unsigned char)(HEX_DIGIT[digits[2 * k]] << 4 | HEX_DIGIT[digits[2 * k + 1]]) != digest[k]) goto end;
+        }
+    }
+    digest_obj = PyBytes_FromStringAndSize((const char *)digest, HASH_BYTES);
+    if (digest_obj == NULL) goto end;
+
+    OUT_LIT(&o, "[");
+    /* format */
+    out_check(&o, "format", 1);
+    out_put(&o, fmt, fmt_size);
+    OUT_LIT(&o, ", ");
+    out_int(&o, (long long)PyDict_GET_SIZE(fields));
+    OUT_LIT(&o, " disclosed and ");
+    out_int(&o, (long long)PyDict_GET_SIZE(hidden));
+    OUT_LIT(&o, " hidden fields\"}");
+    /* chain: the chain id, anchor contract and registry the view reads (the one text of a passing check) */
+    PyObject *chain_id = member(anchor, K_CHAIN_ID), *contract = member(anchor, K_CONTRACT);
+    PyObject *registry = member(anchor, K_REGISTRY);
+    if (chain_id == NULL || !PyLong_CheckExact(chain_id) || PyObject_RichCompareBool(chain_id, CTX(CTX_CHAIN_ID), Py_EQ) != 1
+        || contract == NULL || !same_ignoring_case(contract, CTX(CTX_CONTRACT)) || registry == NULL
+        || !same_ignoring_case(registry, CTX(CTX_REGISTRY))) {
+        PyErr_Clear();
+        goto end;
+    }
+    OUT_LIT(&o, ",");
+    out_put(&o, PyBytes_AS_STRING(CTX(CTX_CHAIN_CHECK)), PyBytes_GET_SIZE(CTX(CTX_CHAIN_CHECK)));
+    /* chain_identity: the genesis read (at most GENESIS_RECHECK ago: the caller's warm_head) is the recorded one */
+    genesis = view_attr(view, A_GENESIS);
+    if (genesis == NULL || !PyTuple_CheckExact(genesis) || PyTuple_GET_SIZE(genesis) != 2
+        || !same_ignoring_case(PyTuple_GET_ITEM(genesis, 0), CTX(CTX_GENESIS)))
+        goto end;
+    out_check(&o, "chain_identity", 1);
+    OUT_LIT(&o, "genesis ");
+    out_text(&o, CTX(CTX_GENESIS));
+    OUT_LIT(&o, "\"}");
+    /* integrity */
+    out_check(&o, "integrity", 1);
+    OUT_LIT(&o, "digest ");
+    out_hex(&o, digest, HASH_BYTES);
+    OUT_LIT(&o, " recomputed from ");
+    out_int(&o, (long long)(PyDict_GET_SIZE(fields) + PyDict_GET_SIZE(hidden)));
+    OUT_LIT(&o, " field hashes\"}");
+    /* disclosure: every always-disclosed field not hidden, every required one disclosed */
+    PyObject *always = CTX(CTX_ALWAYS), *required = CTX(CTX_REQUIRED);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(always); i++) {
+        if (PyDict_Contains(hidden, PyTuple_GET_ITEM(always, i)) != 0) goto end;
+    }
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(required); i++) {
+        if (PyDict_Contains(fields, PyTuple_GET_ITEM(required, i)) != 1) goto end;
+    }
+    out_check(&o, "disclosure", 1);
+    OUT_LIT(&o, "id, type, issuer, issued_at and the validity dates are disclosed\"}");
+    /* merkle_proof */
+    PyObject *root_text = member(anchor, K_ROOT), *proof = member(anchor, K_PROOF);
+    PyObject *signature_text = member(anchor, K_SIGNATURE);
+    if (root_text == NULL || proof == NULL || signature_text == NULL || !hex_text(root_text, "0x", 64)
+        || !hex_text(signature_text, "0x", 130))
+        goto end;
+    root = hex_bytes(root_text, 2);
+    signature = hex_bytes(signature_text, 2);
+    if (root == NULL || signature == NULL) goto end;
+    unsigned char reached[HASH_BYTES];
+    if (!PyList_CheckExact(proof) || !walk_proof(digest, proof, reached)
+        || memcmp(reached, PyBytes_AS_STRING(root), HASH_BYTES) != 0)
+        goto end;
+    out_check(&o, "merkle_proof", 1);
+    OUT_LIT(&o, "proof of ");
+    out_int(&o, (long long)PyList_GET_SIZE(proof));
+    OUT_LIT(&o, " hashes leads to root ");
+    out_hex(&o, (const unsigned char *)PyBytes_AS_STRING(root), HASH_BYTES);
+    OUT_LIT(&o, "\"}");
+    /* the batch: its anchor and signer's answer in memory (warm_head), its checks kept for this head */
+    PyObject *issuer = dict_get(fields, ATTRS[A_ISSUER]);
+    if (issuer == NULL || !printable_ascii(issuer, 32)) goto end;
+    Py_INCREF(issuer);  /* held: the Python code run below (validity) could edit the caller's document */
+    issuer_held = issuer;
+    batches = view_attr(view, A_BATCHES);
+    signers = view_attr(view, A_SIGNERS);
+    key = PyTuple_Pack(2, issuer, root);
+    if (key == NULL) goto end;
+    PyObject *cached = dict_get(batches, key);
+    Py_CLEAR(key);
+    if (cached == NULL) goto end;
+    Py_INCREF(cached);
+    signer = PyObject_GetAttr(cached, ATTRS[A_SIGNER]);
+    block_obj = PyObject_GetAttr(cached, ATTRS[A_BLOCK_NUMBER]);
+    Py_DECREF(cached);
+    if (signer == NULL || block_obj == NULL) {
+        PyErr_Clear();
+        goto end;
+    }
+    key = PyTuple_Pack(2, signer, block_obj);
+    if (key == NULL) goto end;
+    int known_signer = signers != NULL && PyDict_CheckExact(signers) ? PyDict_Contains(signers, key) : 0;
+    Py_CLEAR(key);
+    Py_CLEAR(signer);
+    Py_CLEAR(block_obj);
+    if (known_signer != 1) {
+        PyErr_Clear();
+        goto end;
+    }
+    memo = view_attr(view, A_BATCH_CHECKS);
+    confirmations = view_attr(view, A_CONFIRMATIONS);
+    if (memo == NULL || confirmations == NULL || !PyTuple_CheckExact(memo) || PyTuple_GET_SIZE(memo) != 2
+        || !PyLong_CheckExact(confirmations) || PyObject_RichCompareBool(PyTuple_GET_ITEM(memo, 0), head_obj, Py_EQ) != 1) {
+        PyErr_Clear();
+        goto end;
+    }
+    key = PyTuple_Pack(5, issuer, root, signature, head_obj, confirmations);
+    if (key == NULL) goto end;
+    found = Py_XNewRef(dict_get(PyTuple_GET_ITEM(memo, 1), key));
+    Py_CLEAR(key);
+    if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 3) goto end;
+    batch = PyTuple_GET_ITEM(found, 0);
+    PyObject *kept = PyTuple_GET_ITEM(found, 1), *facts = PyTuple_GET_ITEM(found, 2);
+    if (batch == Py_None || !PyTuple_CheckExact(kept) || PyTuple_GET_SIZE(kept) != 4 || !PyDict_CheckExact(facts)) goto end;
+    signer = PyObject_GetAttr(batch, ATTRS[A_SIGNER]);
+    block_obj = PyObject_GetAttr(batch, ATTRS[A_BLOCK_NUMBER]);
+    long long block;
+    if (signer == NULL || block_obj == NULL || !small_int(block_obj, &block)) {
+        PyErr_Clear();
+        goto end;
+    }
+    PyObject *reported = dict_get(facts, ATTRS[A_DEPARTMENT]);  /* the report's "issuer": facts["department"] */
+    if (reported == NULL || !PyUnicode_CheckExact(reported)) goto end;
+    department = Py_NewRef(reported);
+    for (int i = 0; i < 2; i++) {  /* anchored, confirmations */
+        int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
+        if (ok < 0) goto end;
+        verified &= ok;
+    }
+    /* issuer: the anchor section names the issuer and the key its batch was anchored by */
+    PyObject *named = member(anchor, K_DEPARTMENT), *stated_signer = member(anchor, K_SIGNER);
+    if (named == NULL || !PyUnicode_CheckExact(named) || PyUnicode_Compare(named, issuer) != 0 || stated_signer == NULL
+        || !same_ignoring_case(stated_signer, signer)) {
+        PyErr_Clear();
+        goto end;
+    }
+    out_check(&o, "issuer", 1);
+    OUT_LIT(&o, "issued and anchored by ");
+    out_text(&o, issuer);
+    OUT_LIT(&o, "\"}");
+    for (int i = 2; i < 4; i++) {  /* department_key, signature */
+        int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
+        if (ok < 0) goto end;
+        verified &= ok;
+    }
+    /* type_authority: the council's answer for this type at the anchoring block, in memory */
+    PyObject *type = dict_get(fields, ATTRS[A_TYPE]);
+    if (type == NULL || !certificate_type(type)) goto end;
+    key = Py_BuildValue("(sOOO)", "type", issuer, type, block_obj);
+    if (key == NULL) goto end;
+    grants = view_attr(view, A_TYPE_GRANTS);
+    PyObject *authorized = dict_get(grants, key);
+    Py_CLEAR(key);
+    if (authorized == NULL || !PyBool_Check(authorized)) goto end;
+    out_check(&o, "type_authority", authorized == Py_True);
+    verified &= authorized == Py_True;
+    out_text(&o, issuer);
+    if (authorized == Py_True) {
+        OUT_LIT(&o, " was authorized for type '");
+        out_text(&o, type);
+        OUT_LIT(&o, "' at block ");
+        out_int(&o, block);
+    } else {
+        OUT_LIT(&o, " was not authorized by the council to issue type '");
+        out_text(&o, type);
+        OUT_LIT(&o, "' at block ");
+        out_int(&o, block);
+        OUT_LIT(&o, ", where it anchored this certificate: a department acting outside its authority (the registry's "
+                    "typeHistory lists the types it held and when)");
+    }
+    OUT_LIT(&o, "\"}");
+    /* status: the index of the last sync, keyed where the issuer anchored the certificate */
+    char padded[32] = {0};
+    memcpy(padded, PyUnicode_1BYTE_DATA(issuer), (size_t)PyUnicode_GET_LENGTH(issuer));
+    dept_id = PyBytes_FromStringAndSize(padded, 32);
+    if (dept_id == NULL) goto end;
+    status_key = PyTuple_Pack(3, dept_id, root, digest_obj);
+    if (status_key == NULL) goto end;
+    index = view_attr(view, A_INDEX);
+    replaced = view_attr(view, A_REPLACED);
+    if (index == NULL || replaced == NULL || !PyTuple_CheckExact(index) || PyTuple_GET_SIZE(index) != 2
+        || !PyTuple_CheckExact(replaced) || PyTuple_GET_SIZE(replaced) != 2)
+        goto end;
+    PyObject *change = dict_get(PyTuple_GET_ITEM(index, 1), status_key);
+    if (change == NULL) change = dict_get(PyTuple_GET_ITEM(index, 0), status_key);
+    long long code = 0, changed_at = 0;
+    PyObject *detail = NULL;
+    if (change != NULL) {
+        if (!PyTuple_CheckExact(change) || PyTuple_GET_SIZE(change) != 3 || !small_int(PyTuple_GET_ITEM(change, 0), &code)
+            || !small_int(PyTuple_GET_ITEM(change, 1), &changed_at) || !PyBytes_CheckExact(PyTuple_GET_ITEM(change, 2)))
+            goto end;
+        detail = PyTuple_GET_ITEM(change, 2);
+    }
+    PyObject *names = CTX(CTX_STATUS_NAMES);
+    if (code < 0 || code >= PyTuple_GET_SIZE(names)) goto end;
+    PyObject *status = PyTuple_GET_ITEM(names, code);
+    status_name = PyUnicode_AsUTF8(status);
+    if (status_name == NULL) goto end;
+    int valid = code == 0;
+    out_check(&o, "status", valid);
+    verified &= valid;
+    out_put(&o, status_name, (Py_ssize_t)strlen(status_name));
+    if (changed_at) {
+        OUT_LIT(&o, " in block ");
+        out_int(&o, changed_at);
+    }
+    if (strcmp(status_name, "superseded") == 0) {
+        if (PyBytes_GET_SIZE(detail) != HASH_BYTES) goto end;
+        OUT_LIT(&o, ", superseded by ");
+        out_hex(&o, (const unsigned char *)PyBytes_AS_STRING(detail), HASH_BYTES);
+    } else if ((strcmp(status_name, "revoked") == 0 || strcmp(status_name, "suspended") == 0) && detail != NULL
+               && PyBytes_GET_SIZE(detail) > 0) {
+        PyObject *reason = dict_get(CTX(CTX_REASONS), detail);
+        if (reason == NULL) goto end;  /* a code outside the vocabulary: the Python path names it */
+        OUT_LIT(&o, " (reason: ");
+        if (!out_text(&o, reason)) goto end;
+        OUT_LIT(&o, ")");
+    }
+    Py_ssize_t predecessors = 0;
+    for (int part = 0; part < 2; part++) {  /* replaces(): the final notes, then the recent ones */
+        PyObject *notes = dict_get(PyTuple_GET_ITEM(replaced, part), status_key);
+        if (notes == NULL) continue;
+        if (!PyTuple_CheckExact(notes)) goto end;
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(notes); i++) {
+            PyObject *note = PyTuple_GET_ITEM(notes, i);
+            if (!PyBytes_CheckExact(note)) goto end;
+            if (predecessors++)
+                OUT_LIT(&o, " and ");
+            else
+                OUT_LIT(&o, "; it replaces ");
+            out_hex(&o, (const unsigned char *)PyBytes_AS_STRING(note), PyBytes_GET_SIZE(note));
+        }
+    }
+    OUT_LIT(&o, "\"}");
+    /* witnessed: only "not configured" is answered here */
+    witness = view_attr(view, A_WITNESS);
+    if (witness != Py_None) goto end;
+    /* validity, last: the view's window (Python code, which may let another thread run) */
+    start = Py_XNewRef(dict_get(fields, ATTRS[A_VALID_FROM]));
+    end = Py_XNewRef(dict_get(fields, ATTRS[A_VALID_UNTIL]));
+    if ((start != NULL && start != Py_None && !PyUnicode_CheckExact(start))
+        || (end != NULL && end != Py_None && !PyUnicode_CheckExact(end)))
+        goto end;
+    hidden_dates = PyDict_Contains(hidden, ATTRS[A_VALID_FROM]) == 1 || PyDict_Contains(hidden, ATTRS[A_VALID_UNTIL]) == 1;
+    now = PyObject_CallNoArgs(CTX(CTX_NOW));
+    if (now == NULL) goto failed_call;
+    window = PyObject_CallMethodObjArgs(view, ATTRS[A_VALIDITY_WINDOW], start ? start : Py_None, end ? end : Py_None,
+                                        hidden_dates ? Py_True : Py_False, NULL);
+    if (window == NULL) goto failed_call;
+    verdict = PyObject_CallMethodOneArg(window, ATTRS[A_AT], now);
+    if (verdict == NULL) goto failed_call;
+    if (!PyTuple_CheckExact(verdict) || PyTuple_GET_SIZE(verdict) != 2 || !PyBool_Check(PyTuple_GET_ITEM(verdict, 0)))
+        goto end;
+    int in_window = PyTuple_GET_ITEM(verdict, 0) == Py_True;
+    out_check(&o, "validity", in_window);
+    verified &= in_window;
+    if (!out_text(&o, PyTuple_GET_ITEM(verdict, 1))) goto end;
+    OUT_LIT(&o, "\"}");
+    out_check(&o, "witnessed", 1);
+    OUT_LIT(&o, "not configured: this verifier trusts no witnesses\"}]}");
+
+    /* the report's members before its checks, as services.public_fields orders them */
+    if (verified)
+        OUT_LIT(&top, "{\"verified\":true,\"digest\":\"");
+    else
+        OUT_LIT(&top, "{\"verified\":false,\"digest\":\"");
+    out_hex(&top, digest, HASH_BYTES);
+    OUT_LIT(&top, "\",\"status\":\"");
+    out_put(&top, status_name, (Py_ssize_t)strlen(status_name));
+    OUT_LIT(&top, "\",\"issuer\":\"");
+    if (!out_text(&top, department)) goto end;
+    OUT_LIT(&top, "\",\"as_of_block\":");
+    out_int(&top, head);
+    OUT_LIT(&top, ",\"erased\":null,\"checks\":");
+    if (o.failed || top.failed) goto end;
+    result = PyBytes_FromStringAndSize(NULL, top.n + o.n);
+    if (result != NULL) {
+        memcpy(PyBytes_AS_STRING(result), top.p, (size_t)top.n);
+        memcpy(PyBytes_AS_STRING(result) + top.n, o.p, (size_t)o.n);
+    }
+    goto end;
+failed_call:
+    if (PyErr_ExceptionMatches(PyExc_Exception)) PyErr_Clear();  /* the Python path meets it and reports it */
+end:
+    if (result == NULL && !PyErr_Occurred()) result = Py_NewRef(Py_None);
+    PyMem_Free(o.p);
+    PyMem_Free(top.p);
+    PyMem_Free(members);
+    PyMem_Free(hash_space);
+    Py_XDECREF(fields);
+    Py_XDECREF(salts);
+    Py_XDECREF(stated);
+    Py_XDECREF(hidden);
+    Py_XDECREF(anchor);
+    Py_XDECREF(digest_obj);
+    Py_XDECREF(root);
+    Py_XDECREF(signature);
+    Py_XDECREF(key);
+    Py_XDECREF(memo);
+    Py_XDECREF(grants);
+    Py_XDECREF(index);
+    Py_XDECREF(replaced);
+    Py_XDECREF(batches);
+    Py_XDECREF(signers);
+    Py_XDECREF(genesis);
+    Py_XDECREF(witness);
+    Py_XDECREF(confirmations);
+    Py_XDECREF(found);
+    Py_XDECREF(signer);
+    Py_XDECREF(block_obj);
+    Py_XDECREF(department);
+    Py_XDECREF(window);
+    Py_XDECREF(verdict);
+    Py_XDECREF(now);
+    Py_XDECREF(dept_id);
+    Py_XDECREF(status_key);
+    Py_XDECREF(start);
+    Py_XDECREF(end);
+    Py_XDECREF(issuer_held);
+    return result;
+#undef CTX
+}
+
 static PyMethodDef methods[] = {
     {"field_hashes", (PyCFunction)(void (*)(void))field_hashes, METH_FASTCALL,
      "field_hashes(fields, salts, prefix, least, canonical) -> dict | None"},
@@ -1195,6 +1901,8 @@ static PyMethodDef methods[] = {
      "proof_walk(digest, elements, text, root, nodes) -> (reached, walked) | None | NotImplemented"},
     {"document_parts", (PyCFunction)(void (*)(void))document_parts, METH_FASTCALL,
      "document_parts(doc, fmt, salt_digits) -> (fields, salts, hidden, anchor, stated_digest) | None"},
+    {"public_report", (PyCFunction)(void (*)(void))public_report, METH_FASTCALL,
+     "public_report(doc, view, head, ctx) -> bytes | None"},
     {"seal_bodies", (PyCFunction)(void (*)(void))seal_bodies, METH_FASTCALL,
      "seal_bodies(kek, header, aad_prefix, items, randomness) -> list[bytes] | None"},
     {NULL, NULL, 0, NULL},
@@ -1210,6 +1918,9 @@ PyMODINIT_FUNC PyInit__hashcore(void)
     for (int c = 0; c < 256; c++) HEX_DIGIT[c] = hex_value((Py_UCS4)c) < 0 ? 0x10 : (unsigned char)hex_value((Py_UCS4)c);
     for (int i = 0; i < K_COUNT_OF_KEYS; i++) {
         if (KEYS[i] == NULL && (KEYS[i] = PyUnicode_InternFromString(KEY_NAMES[i])) == NULL) return NULL;
+    }
+    for (int i = 0; i < A_COUNT; i++) {
+        if (ATTRS[i] == NULL && (ATTRS[i] = PyUnicode_InternFromString(ATTR_NAMES[i])) == NULL) return NULL;
     }
     return PyModule_Create(&module);
 }

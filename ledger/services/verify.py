@@ -241,6 +241,9 @@ class ChainView:
     # The witnessed state (ledger.services.witness.client.WitnessView) the ``witnessed`` check reports; None: not
     # configured.
     witness: Any = None
+    # The gateway's constants for its native public report (api/services.py, ``_native_context``): made once per
+    # view from its chain and deployment, which do not change; None until then.
+    public_report_context: Any = None
 
     def __init__(
         self, chain: Chain, confirmations: int = 0, *, max_head_age: float = 0.0, status_lookup: str = "herd"
@@ -333,13 +336,22 @@ class ChainView:
         Not None only when a head read within ``max_head_age`` is at hand, the status index is synced to it and
         the batch's anchor and its signer's registry answer are cached: verifying is then CPU-only, so a caller
         on an event loop may do it inline (and take the chain-reading path otherwise)."""
+        head = self.warm()
+        if head is None:
+            return None
+        batch = self._batches.get((department, root))
+        if batch is None or (batch.signer, batch.block_number) not in self._signers:
+            return None
+        return head
+
+    def warm(self) -> int | None:
+        """:meth:`warm_head` but for the batch: the head read within ``max_head_age``, when the status index is
+        synced to it and the genesis was read within ``GENESIS_RECHECK``; else None. (The gateway's native public
+        report checks the batch's part itself: api/services.py, ``fast_public_bytes``.)"""
         if self.max_head_age <= 0 or time.monotonic() - self._head_read_at > self.max_head_age:
             return None
         head = self._head
         if not self._indexed or head > self._synced or time.monotonic() - self._genesis[1] > GENESIS_RECHECK:
-            return None
-        batch = self._batches.get((department, root))
-        if batch is None or (batch.signer, batch.block_number) not in self._signers:
             return None
         return head
 

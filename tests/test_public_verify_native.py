@@ -1,0 +1,320 @@
+"""Public verification's warm path in one native call gives the reference's bytes, or declines.
+
+``services.fast_public_bytes`` (``_hashcore.public_report``) answers ``POST /public/verify`` for the usual
+certificate from the view's memory; ``json_bytes(fast_public_report(...))`` (the Python path, verify_certificate)
+is the reference. Every document here, valid, with a changed status, tampered, of the wrong types, deep, huge,
+of odd Unicode, with big numbers, and every view state (index entries of every status, reasons outside the
+vocabulary, supersession notes) is verified both ways against the same head: the native answer is either None
+(the reference then answers) or the reference's bytes. The usual cases must be answered natively, or the
+comparison would prove nothing. test_public_verify_reference replays the same corpus through the route.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from api import services
+from ledger.client import Ledger
+from ledger.formats.canonical import NATIVE
+from ledger.onchain.chainread import Finality
+from ledger.services import status
+from ledger.services.verify import ChainView, verify_certificate
+
+from .api_support import issue
+from .public_verify_support import corpus, edited, with_hidden
+
+pytestmark = pytest.mark.skipif(
+    getattr(NATIVE, "public_report", None) is None, reason="the native core is not built (setup.py build_ext)"
+)
+
+DEPARTMENT = "MKT"
+
+
+@pytest.fixture(scope="module")
+def documents(ledger: Ledger) -> list[dict[str, Any]]:
+    """Eight certificates of one batch: valid, revoked, suspended, suspended then reinstated, superseded and its
+    successor, two valid; the anchors final, so the view keeps them."""
+    docs = issue(ledger, DEPARTMENT, 8)
+    digests = [d["digest"] for d in docs]
+    status.revoke(ledger, digests[1], "fraud", DEPARTMENT)
+    status.suspend(ledger, digests[2], "under-investigation", DEPARTMENT)
+    status.suspend(ledger, digests[3], "under-investigation", DEPARTMENT)
+    status.reinstate(ledger, digests[3], "grounds-resolved", DEPARTMENT)
+    status.supersede(ledger, digests[4], digests[5], DEPARTMENT)
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return docs
+
+
+def _view(ledger: Ledger) -> ChainView:
+    """A view as the gateway's: a head reused (here for as long as the test runs), the index synced to it."""
+    view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+    view.refresh()
+    return view
+
+
+def _both(view: ChainView, document: Any) -> tuple[bytes | None, bytes | None]:
+    """(native, reference) for ``document`` against the same head. The reference runs first, as the first request
+    of a batch at a head does (it leaves the batch's checks for the head in the view; a batch the view has not met
+    is verified reading the chain first, as the gateway's thread path does), then the native call; the view is
+    refreshed first if it went cold (its genesis is rechecked every few seconds)."""
+    if view.warm() is None:
+        view.refresh()
+    reference = services.fast_public_report(view, document)
+    if reference is None:  # its batch is not in the view's memory yet: as the gateway, verify reading the chain
+        verify_certificate(document, view)
+        reference = services.fast_public_report(view, document)
+    native = services.fast_public_bytes(view, document)
+    return native, None if reference is None else services.json_bytes(reference)
+
+
+def _agrees(view: ChainView, document: Any) -> bool:
+    """The native answer is the reference's bytes, or None; True when it answered."""
+    native, reference = _both(view, document)
+    if native is not None:
+        assert reference is not None
+        assert native == reference, (native, reference)
+    return native is not None
+
+
+def test_the_usual_certificates_are_answered_natively_as_the_reference_does(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    view = _view(ledger)
+    answered = {}
+    for _round in range(2):
+        for doc in documents:
+            assert _agrees(view, doc), doc["digest"]
+            answered[doc["digest"]] = json.loads(services.fast_public_bytes(view, doc) or b"{}")
+    statuses = [answered[d["digest"]]["status"] for d in documents]
+    assert statuses == ["valid", "revoked", "suspended", "valid", "superseded", "valid", "valid", "valid"]
+    details = [next(c["detail"] for c in answered[d["digest"]]["checks"] if c["name"] == "status") for d in documents]
+    assert "(reason: fraud)" in details[1] and "superseded by " + documents[5]["digest"] in details[4]
+    assert "it replaces " + documents[4]["digest"] in details[5] and " in block " in details[3]
+    # a presentation (a subject field hidden) and the signer's address in capitals are answered too
+    assert _agrees(view, with_hidden(documents[0], "subject.name"))
+    upper = documents[0]["anchor"]["signer"].upper().replace("0X", "0x")
+    assert _agrees(view, edited(documents[0], "anchor", "signer", upper))
+
+
+def test_a_cold_view_or_a_witness_is_left_to_the_reference(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    view = ChainView(ledger.chain, ledger.settings.confirmations)  # no head reuse: never warm
+    assert services.fast_public_bytes(view, documents[0]) is None
+    view = _view(ledger)
+    assert services.fast_public_bytes(view, documents[0]) is None  # the batch's checks not kept for this head yet
+    assert _agrees(view, documents[0])
+    view.witness = object()  # configured: its check reads the witnesses' state
+    assert services.fast_public_bytes(view, documents[0]) is None
+
+
+def _hostile(docs: list[dict[str, Any]]) -> Iterator[tuple[str, Any]]:
+    a = docs[0]
+    for what, body, _headers in corpus([docs[0], docs[6], docs[7]]):
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            continue
+        if isinstance(parsed, dict) and "document" in parsed:
+            yield what, parsed["document"]
+    deep: Any = "x"
+    for _ in range(500):  # as deep as the reference's canonical_json goes (the gateway admits far less)
+        deep = [deep]
+    yield "500 levels deep in a field", edited(a, "fields", "subject.name", deep)
+    yield "10 MB field", edited(a, "fields", "subject.name", "a" * 10_000_000)
+    yield "1 MB issuer", edited(edited(a, "fields", "issuer", "M" * 1_000_000), "anchor", "department", "M" * 1_000_000)
+    yield "1 MB type", edited(a, "fields", "type", "t" * 1_000_000)
+    yield "1 MB validity", edited(a, "fields", "valid_until", "2" * 1_000_000)
+    yield "100,000 proof hashes", edited(a, "anchor", "proof", ["0x" + "ab" * 32] * 100_000)
+    yield (
+        "100,000 fields",
+        {
+            **a,
+            "fields": {**a["fields"], **{f"x{i}": i for i in range(100_000)}},
+            "salts": {**a["salts"], **{f"x{i}": "00" * 16 for i in range(100_000)}},
+        },
+    )
+    for value in (2**63, -(2**63) - 1, 10**400, 1e308, -0.0, float("nan"), float("inf"), True, None, 0):
+        yield f"field value {value!r}", edited(a, "fields", "subject.name", value)
+    for text in ("\ud800", "\udfff x", "合约\u2028\u2029", "a\x00b", "\x1f", "\x7f", 'q"\\', "\U0001f600"):
+        yield f"field value {text!r}", edited(a, "fields", "subject.name", text)
+        yield (
+            f"field name {text!r}",
+            {
+                **a,
+                "fields": {**a["fields"], text: "v"},
+                "salts": {**a["salts"], text: "00" * 16},
+            },
+        )
+        yield f"issuer {text!r}", edited(a, "fields", "issuer", text)
+        yield f"type {text!r}", edited(a, "fields", "type", text)
+        yield f"valid_from {text!r}", edited(a, "fields", "valid_from", text)
+        yield f"anchor department {text!r}", edited(a, "anchor", "department", text)
+        yield f"signer {text!r}", edited(a, "anchor", "signer", text)
+    issuer_quoted = edited(edited(a, "fields", "issuer", 'M"K\\T'), "anchor", "department", 'M"K\\T')
+    yield "an issuer with a quote and a backslash", issuer_quoted
+    for name, value in (
+        ("type", "Birth"),
+        ("type", "-birth"),
+        ("type", 5),
+        ("valid_from", 5),
+        ("valid_until", {"a": 1}),
+        ("valid_until", ["2030-01-01"]),
+        ("valid_from", "2999-01-01"),
+        ("valid_until", "2000-01-01"),
+        ("valid_until", "2031-13-01"),
+        ("issuer", ["MKT"]),
+    ):
+        yield f"{name} {value!r}", edited(a, "fields", name, value)
+    for name, value in (
+        ("chain_id", True),
+        ("chain_id", 2**64),
+        ("chain_id", 31337.0),
+        ("contract", a["anchor"]["contract"].upper().replace("0X", "0x")),
+        ("registry", a["anchor"]["registry"].upper().replace("0X", "0x")),
+        ("registry", None),
+        ("proof", []),
+        ("proof", [a["anchor"]["proof"][0].upper().replace("0X", "0x"), *a["anchor"]["proof"][1:]]),
+        ("signature", a["anchor"]["signature"][:-2] + "00"),
+        ("root", a["anchor"]["root"].upper().replace("0X", "0x")),
+    ):
+        yield f"anchor {name} {value!r}", edited(a, "anchor", name, value)
+    yield "anchor without a department", edited(a, "anchor", "department", drop=True)
+    yield "digest absent", edited(a, "digest", drop=True)
+    yield "digest null", edited(a, "digest", None)
+    yield "digest without 0x", edited(a, "digest", a["digest"][2:])
+    yield "hidden empty", {**a, "hidden": {}}
+    yield "an extra member", {**a, "extra": 1}
+    yield "a VC-shaped member", {**a, "@context": ["x"]}
+
+    class Shady(dict):  # type: ignore[type-arg]
+        pass
+
+    yield "a dict subclass", Shady(a)
+    yield "fields a dict subclass", {**a, "fields": Shady(a["fields"])}
+    yield "not a mapping", ["document"]
+
+
+def test_hostile_documents_get_the_references_bytes_or_none(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    view = _view(ledger)
+    for doc in documents:  # the batch's checks kept for this head, as after a first request
+        _both(view, doc)
+    answered = []
+    for what, document in _hostile(documents):
+        try:
+            native, reference = _both(view, document)
+        except (RecursionError, AttributeError) as exc:  # the reference's own limits (a non-mapping, deep values)
+            assert services.fast_public_bytes(view, document) is None, (what, exc)
+            continue
+        if native is not None:
+            assert native == reference, what
+            answered.append(what)
+    # answered natively: the certificates as issued and the variants that change no check (a field hidden, the
+    # digest left out, addresses in capitals), and a batch check the reference kept failing (another signature)
+    for what in ("valid", "a subject field hidden", "digest absent", "hidden empty", "signature another"):
+        assert what in answered, what
+    assert any(what.startswith("anchor contract") for what in answered)
+    assert "an issuer with a quote and a backslash" not in answered  # not anchored under that name
+    assert not any(what.startswith(("field value", "100,000 proof", "anchor chain_id")) for what in answered)
+
+
+def test_no_depth_reaches_the_native_call(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    """Values nested 200,000 deep (far past what the reference's recursive readers survive, and what the gateway's
+    guard admits) anywhere in a document: the native call declines without walking them."""
+    view = _view(ledger)
+    _both(view, documents[0])
+    deep_list: Any = "x"
+    deep_map: Any = {}
+    for _ in range(200_000):
+        deep_list, deep_map = [deep_list], {"a": deep_map}
+    a = documents[0]
+    for deep in (deep_list, deep_map):
+        for document in (
+            edited(a, "fields", "subject.name", deep),
+            edited(a, "fields", "issuer", deep),
+            edited(a, "fields", "valid_until", deep),
+            edited(a, "anchor", deep),
+            edited(a, "anchor", "proof", deep),
+            edited(a, "anchor", "department", deep),
+            edited(a, "hidden", deep),
+            edited(a, "salts", deep),
+            edited(a, "digest", deep),
+            {**a, "fields": deep},
+        ):
+            assert services.fast_public_bytes(view, document) is None
+    assert services.fast_public_bytes(view, a) is not None
+
+
+def _with_index(view: ChainView, digest: str, change: tuple[Any, ...] | None, notes: tuple[bytes, ...] = ()) -> None:
+    """The view's index and supersession notes with one entry for ``digest`` set (a state a sync could leave)."""
+    dept = DEPARTMENT.encode().ljust(32, b"\x00")
+    deep, recent = (dict(part) for part in view._index)
+    final, fresh = (dict(part) for part in view._replaced)
+    for key in [k for k in (*deep, *recent) if k[2] == bytes.fromhex(digest[2:])]:
+        deep.pop(key, None)
+        recent.pop(key, None)
+    root = next(iter(view._batches))[1]
+    key = (dept, root, bytes.fromhex(digest[2:]))
+    if change is not None:
+        recent[key] = change
+    if notes:
+        fresh[key] = notes
+    view._index, view._replaced = (deep, recent), (final, fresh)
+
+
+def test_every_status_the_index_can_hold_is_written_as_the_reference_does(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    view = _view(ledger)
+    doc = documents[6]
+    assert _agrees(view, doc)
+    word = (1).to_bytes(32, "big")
+    other = bytes.fromhex(documents[7]["digest"][2:])
+    states: list[tuple[tuple[Any, ...] | None, tuple[bytes, ...]]] = [
+        (None, ()),
+        ((0, 7, b""), ()),
+        ((1, 8, word), ()),
+        ((2, 9, word), ()),
+        ((2, 9, b""), ()),
+        ((1, 9, bytes(32)), ()),
+        ((2, 10, (999_999).to_bytes(32, "big")), ()),  # a reason outside the vocabulary: "unknown-999999"
+        ((3, 11, other), ()),
+        ((3, 11, b"\x01" * 5), ()),
+        (None, (other,)),
+        (None, (other, word, bytes(32))),
+        ((2, 12, word), (other,)),
+        ((4, 12, word), ()),  # no such status: the reference fails on it, the native call declines
+        ((-1, 12, word), ()),
+        ((1, 2**70, word), ()),
+        (("1", 8, word), ()),
+    ]
+    handled = 0
+    for change, notes in states:
+        copy_view = copy.copy(view)
+        _with_index(copy_view, doc["digest"], change, notes)
+        try:
+            handled += _agrees(copy_view, doc)
+        except (IndexError, TypeError):  # the reference's own failure on a state no sync writes
+            assert services.fast_public_bytes(copy_view, doc) is None
+    assert handled >= 8
+
+
+def test_the_native_call_refuses_what_is_not_its_own(ledger: Ledger, documents: list[dict[str, Any]]) -> None:
+    view = _view(ledger)
+    _both(view, documents[0])
+    context = view.public_report_context
+    assert context is not None
+    with pytest.raises(TypeError):
+        NATIVE.public_report(documents[0], view, view.warm(), context[:-1])
+    with pytest.raises(TypeError):
+        NATIVE.public_report(documents[0], view, "head", context)
+    assert NATIVE.public_report(documents[0], object(), view.warm(), context) is None  # a view without its facts
+    assert NATIVE.public_report(documents[0], view, 2**80, context) is None
+    assert NATIVE.public_report(documents[0], view, (view.warm() or 0) + 1, context) is None  # not this head's
+    assert NATIVE.public_report(documents[0], view, view.warm(), context) is not None
+    view.witness = object()  # configured: the native call itself declines too
+    assert NATIVE.public_report(documents[0], view, view.warm(), context) is None
