@@ -46,7 +46,7 @@ contract BatchLogTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorLog
 
     function test_Views() public view {
-        assertEq(log.version(), "2.0.0", "version");
+        assertEq(log.version(), "2.1.0", "version");
         assertEq(address(log.registry()), address(registry), "registry");
         assertEq(log.nextSequence(MKT, APPROVALS), 1, "starts at 1");
         IBatchLog.LogBatch memory b = log.logBatch(MKT, _r(1));
@@ -197,7 +197,7 @@ contract BatchLogTest is RegistryFixture {
         emit IBatchLog.RuleSetPublished(digest, FIN, ITEM);
         vm.prank(finKey);
         log.publishRuleSet(digest, ITEM);
-        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(digest);
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(FIN, digest);
         assertEq(dept, FIN, "department");
         assertEq(item, ITEM, "item");
         assertEq(b, 500, "block");
@@ -205,7 +205,7 @@ contract BatchLogTest is RegistryFixture {
     }
 
     function test_RuleSet_UnknownIsZero() public view {
-        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(keccak256("nope"));
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(FIN, keccak256("nope"));
         assertEq(dept, bytes32(0), "department");
         assertEq(item, bytes32(0), "item");
         assertEq(uint256(b) + t, 0, "zeros");
@@ -233,9 +233,33 @@ contract BatchLogTest is RegistryFixture {
         log.publishRuleSet(bytes32(0), ITEM);
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), ITEM);
-        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, keccak256("rules")));
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, FIN, keccak256("rules")));
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), bytes32("other"));
+    }
+
+    /// @dev Rule set squatting: MKT (an approver too here) copies the digest of FIN's pending publication and
+    /// publishes it first. FIN still publishes it, its record names FIN, and the squat lives only in MKT's
+    /// namespace: no department can keep another from publishing (hence deciding with) a rule set.
+    function test_Attack_RuleSetSquattingCannotBlockOrHijack() public {
+        _setRoles(MKT, AUDITOR | APPROVER);
+        bytes32 digest = keccak256("fin rules v1");
+        vm.prank(mktKey);
+        log.publishRuleSet(digest, bytes32("squat")); // front-run
+        vm.roll(block.number + 1);
+        vm.expectEmit(true, true, true, true);
+        emit IBatchLog.RuleSetPublished(digest, FIN, ITEM);
+        vm.prank(finKey);
+        log.publishRuleSet(digest, ITEM);
+        (bytes32 dept, bytes32 item, uint32 b,) = log.ruleSet(FIN, digest);
+        assertEq(dept, FIN, "the author's publication");
+        assertEq(item, ITEM, "the author's service item");
+        assertEq(b, block.number, "the author's block");
+        (bytes32 squatDept, bytes32 squatItem,,) = log.ruleSet(MKT, digest);
+        assertEq(squatDept, MKT, "the squat in the squatter's namespace");
+        assertEq(squatItem, bytes32("squat"), "the squat's own item");
+        (bytes32 none,,,) = log.ruleSet(bytes32("NOBODY"), digest);
+        assertEq(none, bytes32(0), "nobody else's");
     }
 }
 
