@@ -276,6 +276,8 @@ contract LogHandler is Test {
     mapping(bytes32 departmentId => mapping(bytes32 logId => uint256)) public ghostEntries;
     bytes32[] public roots;
     bytes32[] public rootDepartments;
+    bytes32[] public ruleSetDigests;
+    bytes32[] public ruleSetDepartments;
 
     constructor() {
         address[] memory council = new address[](1);
@@ -284,12 +286,38 @@ contract LogHandler is Test {
         log = new BatchLog(registry);
         for (uint256 i = 0; i < 2; ++i) {
             keys[i] = vm.addr(0xC0DE00 + i);
-            registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4);
+            // auditor and approver: both may anchor these logs and publish rule sets
+            registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4 | 8);
         }
     }
 
     function rootCount() external view returns (uint256) {
         return roots.length;
+    }
+
+    function ruleSetCount() external view returns (uint256) {
+        return ruleSetDigests.length;
+    }
+
+    /// @dev A department publishes one of a few rule set digests; half the time the other department front-runs
+    /// it with the very same digest. Neither may block the other: a publication is refused only when the same
+    /// department published that digest before.
+    function publishRuleSet(uint256 dept, uint256 pick, bool squat) external {
+        bytes32 digest = keccak256(abi.encode("rules", pick % 8));
+        if (squat) _publish(dept % 2 + 1, digest);
+        _publish(dept, digest);
+    }
+
+    function _publish(uint256 dept, bytes32 digest) internal {
+        bytes32 departmentId = departments[dept % 2];
+        (,, uint32 before,) = log.ruleSet(departmentId, digest);
+        vm.prank(keys[dept % 2]);
+        try log.publishRuleSet(digest, departmentId) {
+            require(before == 0, "published twice by one department");
+        } catch {}
+        // every attempt, refused or not: the invariant finds one another department's publication blocked
+        ruleSetDigests.push(digest);
+        ruleSetDepartments.push(departmentId);
     }
 
     function anchorLog(uint256 dept, uint256 logIndex, uint64 span, uint64 skew) external {
@@ -362,6 +390,20 @@ contract BatchLogInvariantTest is Test {
             assertEq(b.departmentId, dept, "namespace of the anchoring department");
             assertEq(b.departmentId, registry.departmentOf(b.signer), "department of signer");
             assertTrue(b.firstSeq <= b.lastSeq, "range");
+        }
+    }
+
+    /// @dev Every department that tried to publish a rule set has it published, in its own namespace, with its
+    /// own service item, whoever published the same digest before.
+    function invariant_RuleSetsAttributedToTheirPublisher() public view {
+        BatchLog log = handler.log();
+        uint256 n = handler.ruleSetCount();
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 dept = handler.ruleSetDepartments(i);
+            (bytes32 publisher, bytes32 item, uint32 blockNumber,) = log.ruleSet(dept, handler.ruleSetDigests(i));
+            assertEq(publisher, dept, "namespace of the publishing department");
+            assertEq(item, dept, "its own publication");
+            assertTrue(blockNumber != 0, "published");
         }
     }
 }
