@@ -2113,7 +2113,13 @@ class DecisionVerifier(Verifier):
         if not logs:
             raise Failure(f"rule set {r['digest']} was never published on chain")
         self.rule_set_on_chain = True
-        log = logs[0]
+        # rule sets are kept per department: another may have published the same digest, even first; the deciding
+        # department's own publication is the one that counts (another's names who published it instead)
+        deciding = self.b["decision"]["department"]
+        own = [
+            x for x in logs if bytes.fromhex(x["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace") == deciding
+        ]
+        log = own[0] if own else logs[0]
         chain = {
             "department": bytes.fromhex(log["topics"][2][2:]).rstrip(b"\x00").decode("ascii", "replace"),
             "service_item": log["topics"][3].lower(),

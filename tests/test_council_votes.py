@@ -67,9 +67,9 @@ class _LateVoter:
     def __init__(self, member: CouncilMember, elsewhere: CouncilMember) -> None:
         self.member, self.elsewhere, self.address = member, elsewhere, member.address
 
-    def _vote(self, proposal_id: int) -> bool:
-        assert self.elsewhere._vote(proposal_id) is True
-        return self.member._vote(proposal_id)
+    def _vote(self, proposal_id: int, proposal_hash: bytes | None = None) -> bool:
+        assert self.elsewhere._vote(proposal_id, proposal_hash) is True
+        return self.member._vote(proposal_id, proposal_hash)
 
 
 def test_a_proposal_executed_by_another_vote_meanwhile_is_returned_not_an_error(ledger: Ledger) -> None:
@@ -95,7 +95,7 @@ def test_a_refused_vote_on_a_proposal_not_executed_is_still_an_error(ledger: Led
     class _Cancelled:
         address = second.address
 
-        def _vote(self, _proposal_id: int) -> bool:
+        def _vote(self, _proposal_id: int, _proposal_hash: bytes | None = None) -> bool:
             return second._vote(proposal_id)  # the cancelled one, whatever decide proposed
 
     council.members = [first, _Cancelled()]  # type: ignore[list-item]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from ledger.errors import InputError, StateError
 from ledger.formats.canonical import document_digest, hex32
 from ledger.formats.rules import ENGINE_VERSION, evaluate
+from ledger.onchain.chain import department_id_bytes
 from ledger.services import decisions, logchain
 from ledger.services.decisions import DecisionInput, RuleSetRecord
 
@@ -25,7 +26,9 @@ def test_publish_is_idempotent_and_stores_the_canonical_document(ledger: Any, fr
     again = decisions.publish_rule_set(ledger, rule_set, fresh_department)
     assert again["already_published"] is True and again["block_number"] == first["block_number"]
     chain = ledger.chain
-    _dept, item, block, _ = chain.call(chain.log.functions.ruleSet(rule_set.digest))
+    _dept, item, block, _ = chain.call(
+        chain.log.functions.ruleSet(department_id_bytes(fresh_department), rule_set.digest)
+    )
     assert bytes(item) == decisions.service_item_bytes("*") and block == first["block_number"]
     with ledger.engine.connect() as conn:
         text = conn.execute(

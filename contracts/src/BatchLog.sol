@@ -15,7 +15,8 @@ contract BatchLog is IBatchLog {
     mapping(bytes32 departmentId => mapping(bytes32 root => LogBatch)) private _batches;
     /// @dev Last anchored sequence number; 0 before the first batch, so the next one is this + 1.
     mapping(bytes32 departmentId => mapping(bytes32 logId => uint64)) private _lastSequence;
-    mapping(bytes32 digest => RuleSet) private _ruleSets;
+    /// @dev Keyed by department first too: a department copying another's digest publishes only its own.
+    mapping(bytes32 departmentId => mapping(bytes32 digest => RuleSet)) private _ruleSets;
 
     /// @notice Binds the log to the department registry that authorizes writers.
     /// @param registry_ The department registry.
@@ -54,9 +55,10 @@ contract BatchLog is IBatchLog {
     function publishRuleSet(bytes32 digest, bytes32 serviceItem) external {
         bytes32 departmentId = _callerDepartment(Roles.APPROVER);
         if (digest == bytes32(0)) revert RuleSetZeroDigest();
-        if (_ruleSets[digest].departmentId != bytes32(0)) revert RuleSetAlreadyPublished(digest);
-
-        _ruleSets[digest] = RuleSet({
+        if (_ruleSets[departmentId][digest].departmentId != bytes32(0)) {
+            revert RuleSetAlreadyPublished(departmentId, digest);
+        }
+        _ruleSets[departmentId][digest] = RuleSet({
             departmentId: departmentId,
             serviceItem: serviceItem,
             blockNumber: uint32(block.number),
@@ -86,18 +88,18 @@ contract BatchLog is IBatchLog {
     }
 
     /// @inheritdoc IBatchLog
-    function ruleSet(bytes32 digest)
+    function ruleSet(bytes32 publisher, bytes32 digest)
         external
         view
         returns (bytes32 departmentId, bytes32 serviceItem, uint32 blockNumber, uint32 timestamp)
     {
-        RuleSet storage r = _ruleSets[digest];
+        RuleSet storage r = _ruleSets[publisher][digest];
         return (r.departmentId, r.serviceItem, r.blockNumber, r.timestamp);
     }
 
     /// @inheritdoc IBatchLog
     function version() external pure returns (string memory) {
-        return "2.0.0";
+        return "2.1.0";
     }
 
     /// @dev Department of the caller, who must be the current key of an active department holding `role`.

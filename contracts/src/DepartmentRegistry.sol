@@ -121,6 +121,14 @@ contract DepartmentRegistry is IDepartmentRegistry {
     }
 
     /// @inheritdoc IDepartmentRegistry
+    function approveProposal(uint256 proposalId, bytes32 expectedHash) external onlyCouncil {
+        Proposal storage p = _open(proposalId);
+        _checkUnchanged(proposalId, p, expectedHash);
+        _checkNotVoted(proposalId, msg.sender);
+        _approve(proposalId, p, msg.sender);
+    }
+
+    /// @inheritdoc IDepartmentRegistry
     function approveWithSignatures(uint256 proposalId, SignedApproval[] calldata approvals) external {
         Proposal storage p = _open(proposalId);
         for (uint256 i = 0; i < approvals.length; ++i) {
@@ -137,13 +145,14 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function reject(uint256 proposalId) external onlyCouncil {
+        _reject(proposalId, _open(proposalId));
+    }
+
+    /// @inheritdoc IDepartmentRegistry
+    function rejectProposal(uint256 proposalId, bytes32 expectedHash) external onlyCouncil {
         Proposal storage p = _open(proposalId);
-        _checkNotVoted(proposalId, msg.sender);
-        _rejected[proposalId][msg.sender] = true;
-        uint8 rejections = ++p.rejections;
-        emit ProposalRejected(proposalId, msg.sender, rejections);
-        // The threshold is out of reach once fewer members than it are left who have not rejected.
-        if (_council.length - rejections < _threshold) emit ProposalDefeated(proposalId);
+        _checkUnchanged(proposalId, p, expectedHash);
+        _reject(proposalId, p);
     }
 
     /// @inheritdoc IDepartmentRegistry
@@ -319,7 +328,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.1.0";
+        return "2.2.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -352,6 +361,12 @@ contract DepartmentRegistry is IDepartmentRegistry {
         if (state == ProposalState.Stale) revert RegistryProposalStale(proposalId, p.councilEpoch, _councilEpoch);
         if (state == ProposalState.Defeated) revert RegistryProposalDefeated(proposalId);
         revert RegistryProposalExpired(proposalId, p.expiresAt);
+    }
+
+    /// @dev Reverts unless `p` (number `proposalId`) is the content whose hash the voter names.
+    function _checkUnchanged(uint256 proposalId, Proposal storage p, bytes32 expectedHash) private view {
+        bytes32 actual = _proposalHash(p);
+        if (actual != expectedHash) revert RegistryProposalChanged(proposalId, expectedHash, actual);
     }
 
     function _checkNotVoted(uint256 proposalId, address member) private view {
@@ -489,6 +504,16 @@ contract DepartmentRegistry is IDepartmentRegistry {
         } else {
             if (value == 0 || value > size || value == _threshold) revert RegistryInvalidThreshold(value, size);
         }
+    }
+
+    /// @dev Records the caller's vote against `p`.
+    function _reject(uint256 proposalId, Proposal storage p) private {
+        _checkNotVoted(proposalId, msg.sender);
+        _rejected[proposalId][msg.sender] = true;
+        uint8 rejections = ++p.rejections;
+        emit ProposalRejected(proposalId, msg.sender, rejections);
+        // The threshold is out of reach once fewer members than it are left who have not rejected.
+        if (_council.length - rejections < _threshold) emit ProposalDefeated(proposalId);
     }
 
     function _approve(uint256 proposalId, Proposal storage p, address member) private {

@@ -5,7 +5,8 @@ import {IDepartmentRegistry} from "./IDepartmentRegistry.sol";
 
 /// @title IBatchLog
 /// @notice Anchors append-only, hash-chained logs (approval decisions, access logs) in gap-free sequence ranges per
-/// department and log, and publishes the digests of approval rule sets.
+/// department and log, and publishes the digests of approval rule sets, each in its publishing department's own
+/// namespace.
 interface IBatchLog {
     /// @notice One anchored range [firstSeq, lastSeq] of a department's log `logId`.
     struct LogBatch {
@@ -41,8 +42,8 @@ interface IBatchLog {
     error LogSequenceGap(bytes32 departmentId, bytes32 logId, uint64 expected, uint64 got);
     /// @notice A rule set digest must be nonzero.
     error RuleSetZeroDigest();
-    /// @notice Rule set `digest` has already been published.
-    error RuleSetAlreadyPublished(bytes32 digest);
+    /// @notice Department `departmentId` has already published rule set `digest`.
+    error RuleSetAlreadyPublished(bytes32 departmentId, bytes32 digest);
 
     // ----------------------------------------------------------------- events
 
@@ -73,7 +74,9 @@ interface IBatchLog {
 
     /// @notice Publishes the digest of an approval rule set for `serviceItem`.
     /// @dev Caller: current key of an active department with the approver role.
-    /// @param digest Rule set digest (nonzero, never published before).
+    /// @dev Kept per department: another department publishing the same digest (first, from a pending
+    /// transaction) publishes its own, and keeps no department from publishing it.
+    /// @param digest Rule set digest (nonzero, not published by the caller's department before).
     /// @param serviceItem Service item the rules govern.
     function publishRuleSet(bytes32 digest, bytes32 serviceItem) external;
 
@@ -93,12 +96,12 @@ interface IBatchLog {
     /// @notice The sequence number the next batch of `logId` from `departmentId` must start at (1 initially).
     function nextSequence(bytes32 departmentId, bytes32 logId) external view returns (uint64);
 
-    /// @notice Rule set `digest`; all zero when unknown.
-    function ruleSet(bytes32 digest)
+    /// @notice Rule set `digest` as department `publisher` published it; all zero when it did not.
+    function ruleSet(bytes32 publisher, bytes32 digest)
         external
         view
         returns (bytes32 departmentId, bytes32 serviceItem, uint32 blockNumber, uint32 timestamp);
 
-    /// @notice Contract version, "2.0.0".
+    /// @notice Contract version, "2.1.0" (2.1.0: rule sets per department).
     function version() external pure returns (string memory);
 }

@@ -122,6 +122,9 @@ interface IDepartmentRegistry {
     error RegistryAlreadyApproved(uint256 proposalId, address member);
     /// @notice `member` has already rejected `proposalId`.
     error RegistryAlreadyRejected(uint256 proposalId, address member);
+    /// @notice Proposal `proposalId` is not the one the vote was cast for: its hash is `actual`, the voter saw
+    /// `expected` (the chain was rewritten, or the voter named the wrong number).
+    error RegistryProposalChanged(uint256 proposalId, bytes32 expected, bytes32 actual);
     /// @notice Proposal `proposalId` expired at `expiresAt` (block timestamp); make a new one.
     error RegistryProposalExpired(uint256 proposalId, uint64 expiresAt);
     /// @notice Proposal `proposalId` was cancelled by its proposer.
@@ -226,8 +229,15 @@ interface IDepartmentRegistry {
         returns (uint256 proposalId);
 
     /// @notice Approves `proposalId`; executes it in this call when approvals reach the threshold.
-    /// @dev Only council members, once each, while the proposal is open.
+    /// @dev Only council members, once each, while the proposal is open. The vote counts for whatever the chain
+    /// holds under that number when it is mined; {approveProposal} counts only for the content the member saw.
     function approve(uint256 proposalId) external;
+
+    /// @notice Approves `proposalId` if it is still the proposal whose {proposalHash} is `expectedHash` (what the
+    /// member was shown); executes it in this call when approvals reach the threshold.
+    /// @dev Only council members, once each, while the proposal is open. Reverts with {RegistryProposalChanged}
+    /// when the number now names other content (a chain rewritten between what the member read and the vote).
+    function approveProposal(uint256 proposalId, bytes32 expectedHash) external;
 
     /// @notice Counts council members' signed approvals of `proposalId` (EIP-712, see {SignedApproval}); executes it
     /// in this call when approvals reach the threshold (approvals after that point are not looked at). Anyone may
@@ -238,6 +248,10 @@ interface IDepartmentRegistry {
     /// @notice Records the caller's vote against `proposalId`; once the threshold can no longer be reached the
     /// proposal is defeated. Only council members, once each, while the proposal is open.
     function reject(uint256 proposalId) external;
+
+    /// @notice {reject}, if `proposalId` is still the proposal whose {proposalHash} is `expectedHash`; reverts with
+    /// {RegistryProposalChanged} otherwise.
+    function rejectProposal(uint256 proposalId, bytes32 expectedHash) external;
 
     /// @notice Withdraws `proposalId`; it can never execute. Only its proposer, while it is open.
     function cancel(uint256 proposalId) external;
@@ -324,6 +338,6 @@ interface IDepartmentRegistry {
     /// @notice The EIP-712 digest a member signs to approve `proposalId` until `deadline`, under the current epoch.
     function approvalDigest(uint256 proposalId, uint256 deadline) external view returns (bytes32);
 
-    /// @notice Contract version, "2.1.0".
+    /// @notice Contract version, "2.2.0" (2.2.0: votes bound to the proposal's hash, {approveProposal}).
     function version() external pure returns (string memory);
 }

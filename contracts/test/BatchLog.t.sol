@@ -46,7 +46,7 @@ contract BatchLogTest is RegistryFixture {
     // ----------------------------------------------------------------- anchorLog
 
     function test_Views() public view {
-        assertEq(log.version(), "2.0.0", "version");
+        assertEq(log.version(), "2.1.0", "version");
         assertEq(address(log.registry()), address(registry), "registry");
         assertEq(log.nextSequence(MKT, APPROVALS), 1, "starts at 1");
         IBatchLog.LogBatch memory b = log.logBatch(MKT, _r(1));
@@ -197,7 +197,7 @@ contract BatchLogTest is RegistryFixture {
         emit IBatchLog.RuleSetPublished(digest, FIN, ITEM);
         vm.prank(finKey);
         log.publishRuleSet(digest, ITEM);
-        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(digest);
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(FIN, digest);
         assertEq(dept, FIN, "department");
         assertEq(item, ITEM, "item");
         assertEq(b, 500, "block");
@@ -205,7 +205,7 @@ contract BatchLogTest is RegistryFixture {
     }
 
     function test_RuleSet_UnknownIsZero() public view {
-        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(keccak256("nope"));
+        (bytes32 dept, bytes32 item, uint32 b, uint32 t) = log.ruleSet(FIN, keccak256("nope"));
         assertEq(dept, bytes32(0), "department");
         assertEq(item, bytes32(0), "item");
         assertEq(uint256(b) + t, 0, "zeros");
@@ -233,9 +233,33 @@ contract BatchLogTest is RegistryFixture {
         log.publishRuleSet(bytes32(0), ITEM);
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), ITEM);
-        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, keccak256("rules")));
+        vm.expectRevert(abi.encodeWithSelector(IBatchLog.RuleSetAlreadyPublished.selector, FIN, keccak256("rules")));
         vm.prank(finKey);
         log.publishRuleSet(keccak256("rules"), bytes32("other"));
+    }
+
+    /// @dev Rule set squatting: MKT (an approver too here) copies the digest of FIN's pending publication and
+    /// publishes it first. FIN still publishes it, its record names FIN, and the squat lives only in MKT's
+    /// namespace: no department can keep another from publishing (hence deciding with) a rule set.
+    function test_Attack_RuleSetSquattingCannotBlockOrHijack() public {
+        _setRoles(MKT, AUDITOR | APPROVER);
+        bytes32 digest = keccak256("fin rules v1");
+        vm.prank(mktKey);
+        log.publishRuleSet(digest, bytes32("squat")); // front-run
+        vm.roll(block.number + 1);
+        vm.expectEmit(true, true, true, true);
+        emit IBatchLog.RuleSetPublished(digest, FIN, ITEM);
+        vm.prank(finKey);
+        log.publishRuleSet(digest, ITEM);
+        (bytes32 dept, bytes32 item, uint32 b,) = log.ruleSet(FIN, digest);
+        assertEq(dept, FIN, "the author's publication");
+        assertEq(item, ITEM, "the author's service item");
+        assertEq(b, block.number, "the author's block");
+        (bytes32 squatDept, bytes32 squatItem,,) = log.ruleSet(MKT, digest);
+        assertEq(squatDept, MKT, "the squat in the squatter's namespace");
+        assertEq(squatItem, bytes32("squat"), "the squat's own item");
+        (bytes32 none,,,) = log.ruleSet(bytes32("NOBODY"), digest);
+        assertEq(none, bytes32(0), "nobody else's");
     }
 }
 
@@ -252,6 +276,8 @@ contract LogHandler is Test {
     mapping(bytes32 departmentId => mapping(bytes32 logId => uint256)) public ghostEntries;
     bytes32[] public roots;
     bytes32[] public rootDepartments;
+    bytes32[] public ruleSetDigests;
+    bytes32[] public ruleSetDepartments;
 
     constructor() {
         address[] memory council = new address[](1);
@@ -260,12 +286,38 @@ contract LogHandler is Test {
         log = new BatchLog(registry);
         for (uint256 i = 0; i < 2; ++i) {
             keys[i] = vm.addr(0xC0DE00 + i);
-            registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4);
+            // auditor and approver: both may anchor these logs and publish rule sets
+            registry.propose(IDepartmentRegistry.Action.Register, departments[i], "dept", keys[i], 4 | 8);
         }
     }
 
     function rootCount() external view returns (uint256) {
         return roots.length;
+    }
+
+    function ruleSetCount() external view returns (uint256) {
+        return ruleSetDigests.length;
+    }
+
+    /// @dev A department publishes one of a few rule set digests; half the time the other department front-runs
+    /// it with the very same digest. Neither may block the other: a publication is refused only when the same
+    /// department published that digest before.
+    function publishRuleSet(uint256 dept, uint256 pick, bool squat) external {
+        bytes32 digest = keccak256(abi.encode("rules", pick % 8));
+        if (squat) _publish(dept % 2 + 1, digest);
+        _publish(dept, digest);
+    }
+
+    function _publish(uint256 dept, bytes32 digest) internal {
+        bytes32 departmentId = departments[dept % 2];
+        (,, uint32 before,) = log.ruleSet(departmentId, digest);
+        vm.prank(keys[dept % 2]);
+        try log.publishRuleSet(digest, departmentId) {
+            require(before == 0, "published twice by one department");
+        } catch {}
+        // every attempt, refused or not: the invariant finds one another department's publication blocked
+        ruleSetDigests.push(digest);
+        ruleSetDepartments.push(departmentId);
     }
 
     function anchorLog(uint256 dept, uint256 logIndex, uint64 span, uint64 skew) external {
@@ -338,6 +390,20 @@ contract BatchLogInvariantTest is Test {
             assertEq(b.departmentId, dept, "namespace of the anchoring department");
             assertEq(b.departmentId, registry.departmentOf(b.signer), "department of signer");
             assertTrue(b.firstSeq <= b.lastSeq, "range");
+        }
+    }
+
+    /// @dev Every department that tried to publish a rule set has it published, in its own namespace, with its
+    /// own service item, whoever published the same digest before.
+    function invariant_RuleSetsAttributedToTheirPublisher() public view {
+        BatchLog log = handler.log();
+        uint256 n = handler.ruleSetCount();
+        for (uint256 i = 0; i < n; ++i) {
+            bytes32 dept = handler.ruleSetDepartments(i);
+            (bytes32 publisher, bytes32 item, uint32 blockNumber,) = log.ruleSet(dept, handler.ruleSetDigests(i));
+            assertEq(publisher, dept, "namespace of the publishing department");
+            assertEq(item, dept, "its own publication");
+            assertTrue(blockNumber != 0, "published");
         }
     }
 }

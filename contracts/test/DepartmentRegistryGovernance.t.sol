@@ -59,6 +59,49 @@ contract DepartmentRegistryGovernanceTest is RegistryFixture, ApprovalSigner {
         return uint256(registry.proposalState(id));
     }
 
+    // ----------------------------------------------------------------- votes bound to what was shown
+
+    /// @dev The chain's operator, with one colluding member, shows m1 proposal `id` "register MKT", then rewrites
+    /// the chain from before it so that `id` names a council change adding an outsider. m1's vote names the hash
+    /// of what it was shown: approving or rejecting the other content under that number reverts.
+    function test_Attack_VoteBoundToTheProposalShown() public {
+        uint256 before = vm.snapshotState();
+        uint256 id = _proposeRegister();
+        bytes32 shown = registry.proposalHash(id);
+        assertTrue(vm.revertToState(before), "history rewritten");
+        vm.prank(m0);
+        uint256 other = registry.propose(ADD, bytes32(0), "", vm.addr(kOutsider), 0);
+        assertEq(other, id, "the same number");
+        bytes32 actual = registry.proposalHash(id);
+        assertTrue(actual != shown, "other content");
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryProposalChanged.selector, id, shown, actual));
+        vm.prank(m1);
+        registry.approveProposal(id, shown);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryProposalChanged.selector, id, shown, actual));
+        vm.prank(m1);
+        registry.rejectProposal(id, shown);
+        assertFalse(registry.isCouncilMember(vm.addr(kOutsider)), "nothing executed");
+        assertFalse(registry.hasApproved(id, m1), "no vote counted");
+        // a vote naming what the number does hold counts as ever
+        vm.prank(m1);
+        registry.approveProposal(id, actual);
+        assertTrue(registry.isCouncilMember(vm.addr(kOutsider)), "executed at the threshold");
+    }
+
+    function test_RejectProposal_CountsAgainstTheContentShown() public {
+        uint256 id = _proposeRegister();
+        bytes32 shown = registry.proposalHash(id);
+        vm.prank(m1);
+        registry.rejectProposal(id, shown);
+        assertTrue(registry.hasRejected(id, m1), "rejected");
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryAlreadyRejected.selector, id, m1));
+        vm.prank(m1);
+        registry.approveProposal(id, shown);
+        vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryNotCouncilMember.selector, mktKey));
+        vm.prank(mktKey);
+        registry.approveProposal(id, shown);
+    }
+
     // ----------------------------------------------------------------- expiry
 
     function test_Expiry_RecordedAndEnforced() public {

@@ -82,6 +82,13 @@ def register(commands: Any) -> None:
     ):
         p = sub.add_parser(action, help=text, parents=[member])
         p.add_argument("proposal", type=int)
+        if action != "cancel":
+            p.add_argument(
+                "--hash",
+                dest="proposal_hash",
+                help="the proposal hash `council show` printed: the vote counts only for that content (refused if "
+                "the number names other content by then); default: the content read now",
+            )
         p.set_defaults(run=_council_vote, action=action)
     p = sub.add_parser(
         "sign", help="sign your approval into a file, sending nothing (someone submits it)", parents=[member]
@@ -302,7 +309,9 @@ def _council_read(args: argparse.Namespace) -> int:
         if args.action == "show":
             print(
                 f"      approved by: {', '.join(d['approved_by']) or '-'}\n"
-                f"      rejected by: {', '.join(d['rejected_by']) or '-'}\n      council epoch {d['council_epoch']}"
+                f"      rejected by: {', '.join(d['rejected_by']) or '-'}\n      council epoch {d['council_epoch']}\n"
+                f"      proposal hash {d['proposal_hash']} (to vote for exactly this: `ledger council approve "
+                f"{d['id']} --hash {d['proposal_hash']}`)"
             )
     return 0
 
@@ -329,7 +338,10 @@ def _council_vote(args: argparse.Namespace) -> int:
                     }
                 )
                 return 0
-            proposal = getattr(member, args.action)(args.proposal)
+            if args.action == "cancel":
+                proposal = member.cancel(args.proposal)
+            else:
+                proposal = getattr(member, args.action)(args.proposal, args.proposal_hash)
         if proposal.executed and proposal.action is Action.ROTATE_KEY and proposal.department:
             promote_rotated_key(ledger, proposal.department)
         print_json(_proposal_json(chain, proposal))

@@ -27,7 +27,7 @@ from eth_utils import keccak, to_checksum_address
 from web3.logs import DISCARD
 
 from ..errors import ChainError, InputError, KeystoreError, StateError
-from ..formats.canonical import strict_json_loads
+from ..formats.canonical import parse_hex32, strict_json_loads
 from ..onchain import chainread
 from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
 from ..storage.keys import Keystore, is_council_key
@@ -143,8 +143,15 @@ class Proposal:
     def summary(self) -> str:
         return describe(self.action, self.department, name=self.name, signer=self.signer, roles=self.roles)
 
+    @property
+    def proposal_hash(self) -> str:
+        """The registry's ``proposalHash`` of this content (action, department, name, signer, roles, proposer,
+        expiry), computed here: a vote naming it counts only for this content (``approveProposal``)."""
+        return "0x" + content_hash(self).hex()
+
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["proposal_hash"] = self.proposal_hash
         data["action"] = self.action.name.lower()
         data["state"] = self.state.name.lower()
         data["roles"] = role_names(self.roles) if self.action in (Action.REGISTER, Action.SET_ROLES) else self.roles
@@ -435,24 +442,45 @@ class CouncilMember:
         proposal_id = int(events[0]["args"]["proposalId"])
         return proposal_id, executed_in(self.chain, receipt, proposal_id)
 
-    def approve(self, proposal_id: int) -> Proposal:
-        self.vote(proposal_id)
+    def approve(self, proposal_id: int, proposal_hash: str | bytes | None = None) -> Proposal:
+        """Approve proposal ``proposal_id`` if it is still the content whose hash is ``proposal_hash`` (what the
+        member was shown: ``Proposal.proposal_hash``, ``ledger council show``); without one, the content the chain
+        holds when this reads it. The chain refuses the vote (``RegistryProposalChanged``) when the number names
+        other content by then (a chain rewritten meanwhile). Returns the proposal as it then is."""
+        self.vote(proposal_id, proposal_hash)
         return get_proposal(self.chain, proposal_id)
 
-    def vote(self, proposal_id: int) -> ProposalState:
-        """Approve, and read back only the proposal's state (one call; ``approve`` reads the whole proposal, every
-        member's vote included)."""
-        self.chain.transact(self.account, self.chain.registry.functions.approve(proposal_id))
+    def vote(self, proposal_id: int, proposal_hash: str | bytes | None = None) -> ProposalState:
+        """Approve (as :meth:`approve`), and read back only the proposal's state (one call; ``approve`` reads the
+        whole proposal, every member's vote included)."""
+        expected = self._expected(proposal_id, proposal_hash)
+        self.chain.transact(self.account, self.chain.registry.functions.approveProposal(proposal_id, expected))
         return proposal_state(self.chain, proposal_id)
 
-    def _vote(self, proposal_id: int) -> bool:
-        """Approve; whether this approval executed the proposal (its receipt holds ``ProposalExecuted``)."""
-        receipt = self.chain.transact(self.account, self.chain.registry.functions.approve(proposal_id))
+    def _vote(self, proposal_id: int, proposal_hash: str | bytes | None = None) -> bool:
+        """Approve (as :meth:`approve`); whether this approval executed the proposal (its receipt holds
+        ``ProposalExecuted``)."""
+        expected = self._expected(proposal_id, proposal_hash)
+        receipt = self.chain.transact(
+            self.account, self.chain.registry.functions.approveProposal(proposal_id, expected)
+        )
         return executed_in(self.chain, receipt, proposal_id)
 
-    def reject(self, proposal_id: int) -> Proposal:
-        self.chain.transact(self.account, self.chain.registry.functions.reject(proposal_id))
+    def reject(self, proposal_id: int, proposal_hash: str | bytes | None = None) -> Proposal:
+        """Vote against proposal ``proposal_id``, bound to its content as :meth:`approve` is."""
+        expected = self._expected(proposal_id, proposal_hash)
+        self.chain.transact(self.account, self.chain.registry.functions.rejectProposal(proposal_id, expected))
         return get_proposal(self.chain, proposal_id)
+
+    def _expected(self, proposal_id: int, proposal_hash: str | bytes | None) -> bytes:
+        """The proposal hash a vote names: the one given, else the registry's for the number now."""
+        if proposal_hash is None:
+            return bytes(self.chain.call(self.chain.registry.functions.proposalHash(proposal_id)))
+        if isinstance(proposal_hash, bytes):
+            if len(proposal_hash) != 32:
+                raise InputError("a proposal hash is 32 bytes")
+            return proposal_hash
+        return parse_hex32(proposal_hash, "proposal hash")
 
     def cancel(self, proposal_id: int) -> Proposal:
         self.chain.transact(self.account, self.chain.registry.functions.cancel(proposal_id))
@@ -496,10 +524,10 @@ class CouncilMember:
         }
 
 
-def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict[str, Any]:
-    """The EIP-712 message of an approval (registry domain version "2")."""
+def content_hash(proposal: Proposal) -> bytes:
+    """The registry's ``proposalHash`` of a proposal's content, computed here."""
     raw_id = department_id_bytes(proposal.department) if proposal.department else ZERO_ID
-    proposal_hash = keccak(
+    return keccak(
         abi_encode(
             ["uint8", "bytes32", "bytes32", "address", "uint8", "address", "uint64"],
             [
@@ -513,6 +541,11 @@ def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict
             ],
         )
     )
+
+
+def approval_typed_data(chain: Chain, proposal: Proposal, deadline: int) -> dict[str, Any]:
+    """The EIP-712 message of an approval (registry domain version "2")."""
+    proposal_hash = content_hash(proposal)
     return {
         "types": {
             "EIP712Domain": [

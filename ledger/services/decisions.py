@@ -41,6 +41,7 @@ from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateEr
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
+from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
 from ..storage.store import insert_rows, rows_in
@@ -299,13 +300,23 @@ def _insert_locking(conn: Any, table: Any) -> Any:
     return _insert_ignore(conn, table)
 
 
-def _chain_rule_set(ledger: Ledger, digest: bytes) -> tuple[str, int] | None:
-    """(publishing department, block) of a published rule set, or None."""
+def _chain_rule_set(ledger: Ledger, digest: bytes, department: str) -> int | None:
+    """Block in which ``department`` published rule set ``digest``, or None. Rule sets are kept per department on
+    chain (BatchLog 2.1.0): another department publishing the same digest, even first, publishes its own."""
     chain = ledger.chain
-    dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(digest))
-    if int(block) == 0:
-        return None
-    return bytes(dept).rstrip(b"\x00").decode("ascii", "replace"), int(block)
+    _dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(department), digest))
+    return int(block) or None
+
+
+def _other_publishers(ledger: Ledger, digest: bytes, department: str) -> list[str]:
+    """The departments other than ``department`` that published rule set ``digest`` (its RuleSetPublished events;
+    read only to word a refusal)."""
+    chain = ledger.chain
+    logs = chainread.scan(
+        chain, chain.log.events.RuleSetPublished, what="the rule set's publication", argument_filters={"digest": digest}
+    )
+    found = (bytes(log["args"]["departmentId"]).rstrip(b"\x00").decode("ascii", "replace") for log in logs)
+    return sorted({code for code in found if code != department})
 
 
 def require_approver(ledger: Ledger, department: str, what: str) -> None:
@@ -327,21 +338,21 @@ def publish_rule_set(
     """Publish ``rule_set`` on chain from approver ``department``'s key and store its canonical document.
 
     Idempotent: a rule set already on chain is only stored. Returns digest, department, block and transaction.
-    A department without the approver role is refused even when someone else published the rule set.
+    A department without the approver role is refused even when someone else published the rule set. Another
+    department's publication of the same digest (even an earlier one) is no obstacle: rule sets are kept per
+    department on chain, and this publishes ``department``'s own.
     """
     rule_set = _as_rule_set(rule_set)
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
-    existing = _chain_rule_set(ledger, rule_set.digest)
-    if existing is not None and existing[0] != department:
-        raise _not_own(rule_set, existing[0], department)
+    existing = _chain_rule_set(ledger, rule_set.digest, department)
     if existing is not None:
-        _store_rule_set(ledger, rule_set, existing[0], None, existing[1])
+        _store_rule_set(ledger, rule_set, department, None, existing)
         return {
             "digest": rule_set.hex_digest,
             "rule_set_id": rule_set.rule_set_id,
-            "department": existing[0],
-            "block_number": existing[1],
+            "department": department,
+            "block_number": existing,
             "transaction": None,
             "already_published": True,
         }
@@ -377,56 +388,51 @@ def load_recorded_rule_set(ledger: Ledger, digest: str) -> tuple[RuleSet | None,
     return rule_set, None
 
 
-def _not_own(rule_set: RuleSet, publisher: str, department: str) -> StateError:
+def _not_own(rule_set: RuleSet, publishers: Sequence[str], department: str) -> StateError:
     return StateError(
-        f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) was published by {publisher}, "
-        f"not {department}: a department decides only with rule sets it published itself (the chain binds a rule "
-        "set - its policy, legal bases and the permit it produces - to the department whose key published it). "
-        f"To adopt it, publish your own version (change `version`): `ledger rules publish FILE --department "
+        f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) was published by "
+        f"{', '.join(publishers)}, not {department}: a department decides only with rule sets it published itself "
+        "(the chain binds a rule set - its policy, legal bases and the permit it produces - to the department whose "
+        f"key published it). To adopt it, publish it yourself: `ledger rules publish FILE --department "
         f"{department}`. Nothing was recorded"
     )
 
 
 def _require_own(ledger: Ledger, rule_set: RuleSet, department: str) -> None:
-    """StateError unless ``department`` itself published ``rule_set`` on chain (and :func:`_require_published`)."""
-    publisher, _ = _publication(ledger, rule_set)
-    if publisher != department:
-        raise _not_own(rule_set, publisher, department)
+    """StateError unless ``department`` itself published ``rule_set`` on chain and its document is stored."""
+    _publication(ledger, rule_set, department)
 
 
-def _require_published(ledger: Ledger, rule_set: RuleSet) -> int:
-    """Block in which ``rule_set`` was published; StateError when it is not published or not stored."""
-    return _publication(ledger, rule_set)[1]
-
-
-def _publication(ledger: Ledger, rule_set: RuleSet) -> tuple[str, int]:
-    """(publishing department, block) of ``rule_set`` on chain, remembered per process once read; StateError when it
-    is not published or not stored."""
+def _publication(ledger: Ledger, rule_set: RuleSet, department: str) -> int:
+    """Block in which ``department`` published ``rule_set`` on chain, remembered per process once read; StateError
+    when it did not (naming the departments that did) or the document is not stored."""
     published = ledger.local("decisions.published", _Memo)
-    key = rule_set.hex_digest
+    key = (department, rule_set.hex_digest)
     with published.guard:
-        remembered: tuple[str, int] | None = published.values.get(key)
+        remembered: int | None = published.values.get(key)
     if remembered is not None:
         return remembered
-    on_chain = _chain_rule_set(ledger, rule_set.digest)
+    on_chain = _chain_rule_set(ledger, rule_set.digest, department)
     if on_chain is None:
+        others = _other_publishers(ledger, rule_set.digest, department)
+        if others:
+            raise _not_own(rule_set, others, department)
         raise StateError(
             f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) is not "
-            "published on chain; an approver department must publish it first (`ledger rules publish "
-            "FILE --department D`) - no decision was recorded"
+            f"published on chain by {department}; an approver department must publish it first (`ledger rules "
+            f"publish FILE --department {department}`) - no decision was recorded"
         )
     stored, why = load_recorded_rule_set(ledger, rule_set.hex_digest)
     if stored is None and why == "unknown":
-        _store_rule_set(ledger, rule_set, on_chain[0], None, on_chain[1])  # published elsewhere: keep the document
+        _store_rule_set(ledger, rule_set, department, None, on_chain)  # published elsewhere: keep the document
     elif stored is None:
         raise StateError(
             f"the stored document of rule set {rule_set.hex_digest} was {why}; restore it from the "
             "published file before deciding with it"
         )
-    found = (str(on_chain[0]), int(on_chain[1]))
     with published.guard:
-        published.values[key] = found
-    return found
+        published.values[key] = on_chain
+    return on_chain
 
 
 def _resolve_rule_set(ledger: Ledger, rule_set: RuleSet | str) -> RuleSet:

@@ -213,9 +213,11 @@ class Council:
         proposal_id, executed = first._propose(action, code, name=name, signer=signer, roles=roles)
         if executed:
             return proposal_id
+        # every vote names the content just proposed (read once): a chain rewritten meanwhile refuses it
+        expected = bytes(chain.call(chain.registry.functions.proposalHash(proposal_id)))
         for member in others:
             try:
-                executed = member._vote(proposal_id)
+                executed = member._vote(proposal_id, expected)
             except ChainError:
                 if proposal_state(chain, proposal_id) is ProposalState.EXECUTED:
                     return proposal_id

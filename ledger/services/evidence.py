@@ -967,7 +967,7 @@ def decision_bundle(
     root = _b(anchor.root)
     event = _log_event(chain, department, root)
     if rule_set is not None:
-        published = _rule_set_event(chain, rule_set.digest)
+        published = _rule_set_event(chain, rule_set.digest, department)
     if event is None or (rule_set is not None and published is None):
         raise ChainError(
             f"the chain has no {'LogBatchAnchored' if event is None else 'RuleSetPublished'} event "
@@ -1039,13 +1039,17 @@ def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | N
     }
 
 
-def _rule_set_event(chain: Chain, digest: bytes) -> dict[str, Any] | None:
+def _rule_set_event(chain: Chain, digest: bytes, department: Any = None) -> dict[str, Any] | None:
+    """The RuleSetPublished event of ``digest`` by ``department`` (rule sets are kept per department: another
+    department may have published the same digest, even first); when it has none, the first by another, so the
+    check can name who published it instead."""
     logs = chainread.scan(
         chain, chain.log.events.RuleSetPublished, what="the rule set's publication", argument_filters={"digest": digest}
     )
     if not logs:
         return None
-    log = logs[0]
+    own = [x for x in logs if department_code(bytes(x["args"]["departmentId"])) == department]
+    log = own[0] if own else logs[0]
     return {
         "department": department_code(bytes(log["args"]["departmentId"])),
         "service_item": hex32(bytes(log["args"]["serviceItem"])),
@@ -1155,7 +1159,7 @@ def _verify_decision(
         found: list[dict[str, Any] | None] = []  # the rule set's RuleSetPublished event, once looked up
 
         def rule_set_published() -> tuple[bool, str]:
-            found.append(_rule_set_event(chain, _b(r["digest"])) if r is not None else None)
+            found.append(_rule_set_event(chain, _b(r["digest"]), d["department"]) if r is not None else None)
             return _check_published(chain, r, event, d["body"].get("as_of_block"), d["department"], found[-1])
 
         checks.run("rule_set_published", rule_set_published)

@@ -241,38 +241,58 @@ def _all_ranges(ledger: Ledger) -> dict[str, list[ChainRange]]:
 
 
 class _RuleSets:
-    """Recorded rule sets by digest, each loaded, checked and asked of the chain once."""
+    """Recorded rule sets by digest, each loaded and checked once, and each department's publication of it asked of
+    the chain once (rule sets are kept per department on chain, BatchLog 2.1.0)."""
 
     def __init__(self, ledger: Ledger) -> None:
         self._ledger = ledger
-        self._cache: dict[str, tuple[RuleSet | None, str | None, str | None, int | None]] = {}
-        self._publishers: dict[str, str | None] = {}
+        self._cache: dict[str, tuple[RuleSet | None, str | None, str | None]] = {}
+        self._published: dict[tuple[str, str], int | None] = {}
+        self._others: dict[tuple[str, str], list[str]] = {}
 
-    def publisher(self, digest: str) -> str | None:
-        """The department whose key published rule set ``digest`` on chain (None when unpublished)."""
+    def others(self, digest: str, dept: str) -> list[str]:
+        """The departments other than ``dept`` whose key published rule set ``digest`` (its RuleSetPublished
+        events), asked only of a decision ``dept`` did not publish the rule set of."""
+        key = (dept, digest)
+        if key not in self._others:
+            raw = _digest_bytes(digest)
+            found: set[str] = set()
+            if raw is not None:
+                chain = self._ledger.chain
+                for log in chainread.scan(
+                    chain,
+                    chain.log.events.RuleSetPublished,
+                    what="the rule set's publication",
+                    argument_filters={"digest": raw},
+                ):
+                    found.add(bytes(log["args"]["departmentId"]).rstrip(b"\x00").decode("ascii", "replace"))
+            found.discard(dept)
+            self._others[key] = sorted(found)
+        return self._others[key]
+
+    def published(self, digest: str, dept: str) -> int | None:
+        """The block in which ``dept`` published rule set ``digest`` on chain (None when it did not)."""
+        key = (dept, digest)
+        if key not in self._published:
+            raw = _digest_bytes(digest)
+            block = None
+            if raw is not None and _is_department_code(dept):
+                chain = self._ledger.chain
+                _d, _item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
+                block = int(number) or None
+            self._published[key] = block
+        return self._published[key]
+
+    def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+        """(rule set, failed check, detail, block in which ``dept`` published it)."""
         if digest not in self._cache:
             self._cache[digest] = self._load(digest)
-        return self._publishers.get(digest)
+        return (*self._cache[digest], self.published(digest, dept))
 
-    def get(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
-        """(rule set, failed check, detail, published block)."""
-        if digest not in self._cache:
-            self._cache[digest] = self._load(digest)
-        return self._cache[digest]
-
-    def _load(self, digest: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
+    def _load(self, digest: str) -> tuple[RuleSet | None, str | None, str | None]:
         ledger = self._ledger
-        chain = ledger.chain
-        try:
-            raw = bytes.fromhex(digest[2:]) if digest.startswith("0x") else b""
-        except ValueError:
-            raw = b""
-        if len(raw) != 32:
-            return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest", None
-        publisher, _item, block, _time = chain.call(chain.log.functions.ruleSet(raw))
-        published = int(block) or None
-        if published is not None:
-            self._publishers[digest] = bytes(publisher).rstrip(b"\x00").decode("ascii", "replace")
+        if _digest_bytes(digest) is None:
+            return None, "rule_set_unknown", f"recorded rule set digest {digest!r} is not a digest"
         with ledger.engine.connect() as conn:
             text = conn.execute(
                 select(RuleSetRecord.document).where(  # type: ignore[call-overload]
@@ -280,11 +300,11 @@ class _RuleSets:
                 )
             ).scalar()
         if text is None:
-            return None, "rule_set_unknown", f"rule set {digest} is not in the database", published
+            return None, "rule_set_unknown", f"rule set {digest} is not in the database"
         try:
             document = json_loads(text)
         except ValueError:
-            return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON", published
+            return None, "rule_set_altered", f"the stored document of rule set {digest} is not JSON"
         if (
             "0x" + hashlib.sha256(text.encode("utf-8")).hexdigest() != digest
             and "0x" + document_digest(document).hex() != digest
@@ -296,12 +316,28 @@ class _RuleSets:
                     f"the stored document of rule set {digest} was edited: its digest is "
                     f"now 0x{document_digest(document).hex()}"
                 ),
-                published,
             )
         try:
-            return load_rule_set(document), None, None, published
+            return load_rule_set(document), None, None
         except InputError as exc:
-            return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}", published
+            return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}"
+
+
+def _digest_bytes(digest: str) -> bytes | None:
+    """The 32 bytes of a recorded ``0x`` digest; None for anything else."""
+    try:
+        raw = bytes.fromhex(digest[2:]) if digest.startswith("0x") else b""
+    except ValueError:
+        return None
+    return raw if len(raw) == 32 else None
+
+
+def _is_department_code(dept: str) -> bool:
+    try:
+        department_id_bytes(dept)
+    except InputError:
+        return False
+    return True
 
 
 # A decision's facts block must be the chain's head at the decision moment: mined no later than it, and its next
@@ -1151,12 +1187,14 @@ def _count_decision(counted: tuple[list[str], list[str], list[str]], body: dict[
 def _check_publisher(rule_sets: _RuleSets, dept: str, digest: Any, fail: Callable[[str, str], None]) -> None:
     """``rule_set_other_department``: the decision applied a rule set another department published: it decided
     under that department's policy, legal bases and permit, as if they were its own."""
-    publisher = rule_sets.publisher(digest) if isinstance(digest, str) else None
-    if publisher is not None and publisher != dept:
+    if not isinstance(digest, str) or rule_sets.published(digest, dept) is not None:
+        return
+    others = rule_sets.others(digest, dept)
+    if others:
         fail(
             "rule_set_other_department",
-            f"rule set {digest} was published by {publisher}, not {dept}: a department decides only with rule sets "
-            "it published itself",
+            f"rule set {digest} was published by {', '.join(others)}, not {dept}: a department decides only with "
+            "rule sets it published itself",
         )
 
 
@@ -1195,12 +1233,14 @@ def _rerun(
         fail("engine_mismatch", f"recorded by engine {body.get('engine')!r}; this replay runs {ENGINE_VERSION!r}")
         return
     digest = body.get("rule_set")
-    rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest))
+    rule_set, check, detail, published = rule_sets.get(digest if isinstance(digest, str) else repr(digest), dept)
     i = bisect.bisect_left(ends, seq)
     anchor_range = ranges[i] if i < len(ranges) and ranges[i].first_seq <= seq else None
     anchor_block = anchor_range.block_number if anchor_range is not None else None
-    if published is None:
-        fail("rule_set_unpublished", f"rule set {digest} was never published on chain")
+    if published is None and isinstance(digest, str) and rule_sets.others(digest, dept):
+        _check_publisher(rule_sets, dept, digest, fail)  # rule_set_other_department
+    elif published is None:
+        fail("rule_set_unpublished", f"rule set {digest} was never published on chain by {dept}")
     elif anchor_block is not None and published > anchor_block:
         fail(
             "rule_set_unpublished",

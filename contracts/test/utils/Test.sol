@@ -17,6 +17,8 @@ interface Vm {
     function label(address account, string calldata newLabel) external;
     function sign(uint256 privateKey, bytes32 digest) external pure returns (uint8 v, bytes32 r, bytes32 s);
     function chainId(uint256 newChainId) external;
+    function snapshotState() external returns (uint256 snapshotId);
+    function revertToState(uint256 snapshotId) external returns (bool success);
 }
 
 /// @dev Minimal base test: cheatcode handle, address helper, bound and assertions that revert with a message.
