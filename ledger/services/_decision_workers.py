@@ -100,6 +100,18 @@ def input_commitments(
     return out
 
 
+def read_chunk(secret: bytes, rule_sets: RuleSets, first: int, applications: Sequence[Any]) -> Any:
+    """``decisions._read_chunk`` in a worker process (started with :func:`ledger._gc.pause_for_this_process`: the
+    collector would rescan every unpickled application), freeing the chunk's reference cycles after it."""
+    from .._gc import free_chunk_cycles
+    from .decisions import _read_chunk
+
+    try:
+        return _read_chunk(secret, rule_sets, first, applications)
+    finally:
+        free_chunk_cycles()
+
+
 def _warm() -> None:
     """Nothing: submitted once per worker so that they start (and import) while this process works."""
 

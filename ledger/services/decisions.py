@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from .._gc import free_chunk_cycles
+from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
@@ -1395,6 +1395,8 @@ class _Chunk:
                 line=number,
             )
         kept, cited = seal_citations(prepared)
+        if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
+            kept = prepared
         try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
             (stored,) = _decision_workers.stored_inputs(secret, [kept], [identity])
         except InputError as exc:
@@ -1563,8 +1565,11 @@ def decide_many(
     # read (one per worker ahead). A chunk's application that fails stops the run after the chunks before it were
     # recorded, with nothing of its own chunk written.
     workers = _decision_workers.worker_count(workers, total)
-    with _decision_workers.Pool(workers) if workers else contextlib.nullcontext() as pool:
+    with (
+        _decision_workers.Pool(workers, initializer=pause_for_this_process) if workers else contextlib.nullcontext()
+    ) as pool:
         sendable = _decision_workers.RuleSets(rule_sets)  # a worker compiles each rule set once, by digest
+        read = _decision_workers.read_chunk if pool is not None else _read_chunk
         ahead: deque[tuple[int, list[Any], Any]] = deque()
 
         def record_read(first: int, batch: list[Any], reading: Any) -> None:
@@ -1581,13 +1586,13 @@ def decide_many(
         for number, application in enumerate(applications, start=1):
             batch.append(application)
             if len(batch) >= chunk:
-                ahead.append((first, batch, _decision_workers.run(pool, _read_chunk, secret, sendable, first, batch)))
+                ahead.append((first, batch, _decision_workers.run(pool, read, secret, sendable, first, batch)))
                 first, batch = number + 1, []
                 while len(ahead) > max(workers, 1):
                     record_read(*ahead.popleft())
                 free_chunk_cycles()  # after the chunk recorded is freed: the pass walks only the chunks in hand
         if batch:
-            ahead.append((first, batch, _decision_workers.run(pool, _read_chunk, secret, sendable, first, batch)))
+            ahead.append((first, batch, _decision_workers.run(pool, read, secret, sendable, first, batch)))
         while ahead:
             record_read(*ahead.popleft())
     if anchor:
