@@ -41,6 +41,16 @@ class InputError(LedgerError):
             where.append(f"field {field!r}")
         super().__init__(f"{', '.join(where)}: {message}" if where else message)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # as raised, through a worker process's pipe: the message once, with its line and field
+        return (_input_error, (str(self), self.line, self.field))
+
+
+def _input_error(message: str, line: int | None, field: str | None) -> InputError:
+    error = InputError(message)
+    error.line, error.field = line, field
+    return error
+
 
 class KeystoreError(LedgerError):
     """A key could not be created, found or unlocked (wrong passphrase, missing keystore)."""

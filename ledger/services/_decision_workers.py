@@ -1,20 +1,21 @@
-"""Worker processes for bulk deciding and replay: the per-decision hashing that needs neither database nor chain.
+"""Worker processes for bulk deciding and replay: the per-decision work that needs neither database nor chain.
 
-The largest share of a decision's CPU is its input: canonical form and digest of the stored input, and the
-field-by-field ``input_commitment`` (``formats/decision_input.py``: an HMAC-derived salt and a salted hash per field).
-Those are pure functions of the input and the department's applicant secret, so :func:`decide_many` hands them,
-a chunk at a time, to worker processes while this process does everything that reads or writes the database or the
-chain, evaluates the rules and compares, in order. Nothing is skipped or cached: each value is computed once per
-decision, in another process. (:func:`replay` hands its workers whole chunks instead, through the same
-:class:`Pool`: ``_replay_worker``.)
+:func:`decide_many` hands each chunk of applications, as given, to a worker (``decisions._read_chunk``): each
+application checked, its applicant's salted reference, its input sealed (cited documents taken out), its stored
+text with a fresh nonce, digest and field-by-field ``input_commitment`` (``formats/decision_input.py``). Those are pure
+functions of the application, the rule sets and the department's applicant secret. The writer (the calling process)
+does everything that reads or writes the database or the chain - the decided-before checks, establishing the facts,
+the credit view, rules and body, the stored inputs, the log append, anchoring - chunk after chunk in input order;
+up to one chunk per worker is read ahead. Nothing is skipped or cached: each value is computed once per decision,
+in another process, by the same code the writer runs when there is no worker. (:func:`replay` hands its workers
+whole chunks instead, through the same :class:`Pool`: ``_replay_worker``.)
 
 The applicant secret is sent to the workers with each chunk (through the pool's pipe to this process's own spawned
-children; they keep it in memory only, for that chunk). Signing keys never leave this process.
+children; they keep it in memory only, for that chunk), and so are the rule sets' documents (:class:`RuleSets`: a
+worker compiles each once, by its digest). Signing keys never leave this process.
 
 Workers pay off only on long runs: each spawned worker imports the library (about a second of CPU), so by default
 (:func:`worker_count`) they start for runs of more than :data:`POOL_MIN` decisions, one per core beyond the first.
-Replay takes that default; ``decide_many`` starts none unless asked (its worker saved no wall time on two idle
-cores and cost a fifth more CPU: bench/analysis.md).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from ..errors import StateError
 from ..formats.canonical import json_loads
 from ..formats.decision_input import commit, input_commitment_of
+from ..formats.rules import RuleSet, load_rule_set
 
 POOL_MIN = 20_000
 
@@ -39,6 +41,31 @@ def worker_count(requested: int | None, size: int) -> int:
     if size <= POOL_MIN:
         return 0
     return max(0, (os.cpu_count() or 1) - 1)
+
+
+class RuleSets(dict[str, RuleSet]):
+    """``decide_many``'s rule sets (service item -> rule set) as sent to a worker: their documents, each compiled
+    there once per process and checked against its digest (a compiled rule set holds functions, which do not pickle).
+    """
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rule_sets_from, ({item: (r.hex_digest, r.document) for item, r in self.items()},))
+
+
+_COMPILED: dict[str, RuleSet] = {}  # digest -> the rule set compiled from that document, in this worker process
+
+
+def _rule_sets_from(documents: Mapping[str, tuple[str, Mapping[str, Any]]]) -> RuleSets:
+    out = RuleSets()
+    for item, (digest, document) in documents.items():
+        rules = _COMPILED.get(digest)
+        if rules is None:
+            rules = load_rule_set(document)
+            if rules.hex_digest != digest:
+                raise StateError(f"rule set {digest} compiled in a worker to {rules.hex_digest}; nothing was decided")
+            _COMPILED[digest] = rules
+        out[item] = rules
+    return out
 
 
 def stored_inputs(
@@ -73,6 +100,18 @@ def input_commitments(
     return out
 
 
+def read_chunk(secret: bytes, rule_sets: RuleSets, first: int, applications: Sequence[Any]) -> Any:
+    """``decisions._read_chunk`` in a worker process (started with :func:`ledger._gc.pause_for_this_process`: the
+    collector would rescan every unpickled application), freeing the chunk's reference cycles after it."""
+    from .._gc import free_chunk_cycles
+    from .decisions import _read_chunk
+
+    try:
+        return _read_chunk(secret, rule_sets, first, applications)
+    finally:
+        free_chunk_cycles()
+
+
 def _warm() -> None:
     """Nothing: submitted once per worker so that they start (and import) while this process works."""
 
@@ -96,7 +135,14 @@ class Pool:
             self._executor.submit(_warm)
 
     def submit(self, fn: Any, *args: Any) -> Pending:
-        return Pending(self._executor.submit(fn, *args))
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return Pending(self._executor.submit(fn, *args))
+        except BrokenProcessPool as exc:  # a worker died meanwhile: reported in turn, after the items before it
+            failed: Future[Any] = Future()
+            failed.set_exception(exc)
+            return Pending(failed)
 
     def close(self) -> None:
         self._executor.shutdown(wait=True, cancel_futures=True)
@@ -117,31 +163,41 @@ class Pending:
     def done(self) -> bool:
         return self._future.done()
 
-    def result(self) -> Any:
+    def result(self, what: str = "the chunk it was working on") -> Any:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
             return self._future.result()
         except BrokenProcessPool as exc:
             raise StateError(
-                f"a worker process stopped ({exc}); the run stopped before the chunk it was working on "
+                f"a worker process stopped ({exc}); the run stopped before {what} "
                 "(nothing of that chunk was recorded or judged); see the system log for why the process died"
             ) from exc
 
 
 class Done:
-    """A computed value in a Future's shape, for the runs without workers."""
+    """A value computed here, in a Future's shape, for the runs without workers; ``error``: what computing it
+    raised, raised in turn by :meth:`result` (after the items before it, as from a worker)."""
 
-    def __init__(self, value: Any) -> None:
+    def __init__(self, value: Any = None, error: Exception | None = None) -> None:
         self._value = value
+        self._error = error
 
     def done(self) -> bool:
         return True
 
-    def result(self) -> Any:
+    def result(self, what: str = "") -> Any:
+        if self._error is not None:
+            raise self._error
         return self._value
 
 
 def run(pool: Pool | None, fn: Any, *args: Any) -> Pending | Done:
-    """``fn(*args)`` in a worker when there is a pool, else here and now."""
-    return pool.submit(fn, *args) if pool is not None else Done(fn(*args))
+    """``fn(*args)`` in a worker when there is a pool, else here and now; either way its error is raised by the
+    result's ``result()``."""
+    if pool is not None:
+        return pool.submit(fn, *args)
+    try:
+        return Done(fn(*args))
+    except Exception as exc:  # noqa: BLE001 - raised by result(), in its turn
+        return Done(error=exc)

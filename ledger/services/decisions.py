@@ -24,7 +24,7 @@ import re
 import threading
 import time
 import unicodedata
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +36,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
 
-from .._gc import free_chunk_cycles
+from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.certificate import CertificateDocument, load_document
@@ -1354,24 +1354,31 @@ class DecideResult:
 
 
 class _Chunk:
-    """Applications read for one chunk of :func:`decide_many`, checked, with their stored inputs being hashed."""
+    """Applications read for one chunk of :func:`decide_many` (:func:`_read_chunk`), each checked, its input sealed
+    and hashed: what a worker process hands back to the writer (plain values only, no rule set objects)."""
 
     def __init__(self) -> None:
-        # (rule set, prepared input, applicant reference), in input order
-        self.pending: list[tuple[RuleSet, dict[str, Any], str]] = []
+        # (rule set key in decide_many's ``rule_sets``, prepared input, applicant reference), in input order
+        self.pending: list[tuple[str, dict[str, Any], str]] = []
         self.identities: list[str] = []  # the applicants' identities, for the input commitments
         self.kept: list[dict[str, Any]] = []  # the inputs as stored (cited documents sealed away)
         self.documents: dict[str, Mapping[str, Any]] = {}
-        self.stored: Any = None
+        self.stored: list[tuple[str, str, dict[str, str]]] = []  # (input digest, stored text, commitments)
         self.cases: dict[str, int] = {}  # case id -> its application number: a case is decided once
 
     def add(
-        self, reference: Callable[[str], str], rule_sets: Mapping[str, RuleSet], number: int, application: Any
+        self,
+        secret: bytes,
+        reference: Callable[[str], str],
+        rule_sets: Mapping[str, RuleSet],
+        number: int,
+        application: Any,
     ) -> None:
         if not isinstance(application, Mapping):
             raise InputError("an application must be a JSON object", line=number)
         item = application.get("service_item")
-        rules = (rule_sets.get(item) if isinstance(item, str) else None) or rule_sets.get("*")
+        key = item if isinstance(item, str) and rule_sets.get(item) else "*"
+        rules = rule_sets.get(key)
         if rules is None:
             raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
         identity = application.get("applicant_ref")
@@ -1393,16 +1400,40 @@ class _Chunk:
                 "`ledger record-decision ... --overrides CASE`)",
                 line=number,
             )
-        self.cases[case] = number
         kept, cited = seal_citations(prepared)
-        self.pending.append((rules, prepared, reference(identity)))
+        if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
+            kept = prepared
+        try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
+            (stored,) = _decision_workers.stored_inputs(secret, [kept], [identity])
+        except InputError as exc:
+            raise InputError(f"application {number}: {exc}") from exc
+        self.cases[case] = number
+        self.pending.append((key, prepared, reference(identity)))
         self.identities.append(identity)
         self.kept.append(kept)
         self.documents.update(cited)
+        self.stored.append(stored)
 
-    def hash(self, pool: Any, secret: bytes) -> None:
-        """Start working out the stored inputs, their digests and commitments (in a worker when there is one)."""
-        self.stored = _decision_workers.run(pool, _decision_workers.stored_inputs, secret, self.kept, self.identities)
+
+def _read_chunk(secret: bytes, rule_sets: Mapping[str, RuleSet], first: int, applications: Sequence[Any]) -> _Chunk:
+    """Applications ``first``, ``first + 1``, ... read, checked, sealed and hashed (:meth:`_Chunk.add`): no
+    database, no chain, no clock. Run by a worker process (``_decision_workers``) or by the writer itself, with the
+    same answers: an application that fails - in any way - is an InputError naming its number, and nothing of its
+    chunk is recorded (this step writes nothing anywhere)."""
+    references = _References(secret, APPLICANT_PREFIX, "applicant_ref")  # applicant_reference, keyed once
+    chunk = _Chunk()
+    for number, application in enumerate(applications, start=first):
+        try:
+            chunk.add(secret, references, rule_sets, number, application)
+        except LedgerError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - hostile input the checks above did not foresee: named, no crash
+            raise InputError(
+                f"application {number} could not be read ({type(exc).__name__}: {str(exc)[:200]}); nothing of its "
+                "chunk was recorded",
+                line=number,
+            ) from None
+    return chunk
 
 
 def _anchor_due(unanchored: Sequence[tuple[int, float]], every: int, deadline: int) -> bool:
@@ -1432,12 +1463,11 @@ def decide_many(
     """Decide a stream of applications (demo_data shape: case_id, service_item, applicant_ref, ...) and anchor them.
 
     ``rule_sets`` maps a service item code to its rule set; the key ``"*"`` serves every other item. Every rule set is
-    checked to be published before the first decision is recorded. ``workers``: processes that hash the stored
-    inputs and their commitments (``_decision_workers``); none by default: measured on two idle cores, a worker
-    gave the same decisions per second for about a fifth more CPU, and fewer when the machine was busy
-    (bench/analysis.md, the run of 02:28). With ``anchor``, the decisions are anchored as the run goes, each time
-    ``anchor_every`` of them (one anchoring batch) are recorded or the oldest is half the anchoring deadline old,
-    and at the end.
+    checked to be published before the first decision is recorded. ``workers``: processes that read the
+    applications - check, seal and hash each (``_decision_workers``) - while this process records the chunk before;
+    by default one per core beyond the first for runs of more than 20,000 (``total``), else none. With ``anchor``,
+    the decisions are anchored as the run goes, each time ``anchor_every`` of them (one anchoring batch) are recorded
+    or the oldest is half the anchoring deadline old, and at the end.
 
     A case is decided automatically once: a case the department already decided automatically is refused
     (StateError naming that decision) before anything of the chunk holding it is recorded, and so is a case the input
@@ -1473,11 +1503,10 @@ def decide_many(
         )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
         bodies, inputs, links = [], [], []
-        stored = chunk_read.stored.result()  # (digest, text, commitments), worked out while the chunk was read
-        for (rules, _, applicant), kept, found, (digest, text, commitments) in zip(
-            pending, chunk_read.kept, facts, stored, strict=True
+        for (key, _, applicant), kept, found, (digest, text, commitments) in zip(
+            pending, chunk_read.kept, facts, chunk_read.stored, strict=True
         ):
-            body = _automatic_body(rules, kept, found, digest, applicant, at, block, credit[applicant])
+            body = _automatic_body(rule_sets[key], kept, found, digest, applicant, at, block, credit[applicant])
             body.update(commitments)
             inputs.append({"digest": digest, "document": text})
             links.extend(_citation_links(digest, kept))
@@ -1490,8 +1519,8 @@ def decide_many(
                 ledger,
                 department,
                 [
-                    (rules, body, prepared, identity)
-                    for (rules, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
+                    (rule_sets[key], body, prepared, identity)
+                    for (key, prepared, _), body, identity in zip(pending, bodies, identities, strict=True)
                 ],
             )
             head = permits.head_seq(ledger, department) if made.digests else 0
@@ -1537,30 +1566,41 @@ def decide_many(
             ) from exc
         unanchored.clear()
 
-    # The chunk read last is hashed (by a worker, when there are any) while the one before it is decided and
-    # written: decisions are still recorded strictly in input order, one chunk after the other.
-    workers = 0 if workers is None else _decision_workers.worker_count(workers, total)
-    with _decision_workers.Pool(workers) if workers else contextlib.nullcontext() as pool:
-        reading = _Chunk()
-        waiting: _Chunk | None = None
-        for number, application in enumerate(applications, start=1):
+    # Chunks are read (checked, sealed, hashed: _read_chunk) by worker processes, or here without workers, and
+    # recorded here strictly in input order, one after the other: a chunk is recorded once the chunk after it was
+    # read (one per worker ahead). A chunk's application that fails stops the run after the chunks before it were
+    # recorded, with nothing of its own chunk written.
+    workers = _decision_workers.worker_count(workers, total)
+    with (
+        _decision_workers.Pool(workers, initializer=pause_for_this_process) if workers else contextlib.nullcontext()
+    ) as pool:
+        sendable = _decision_workers.RuleSets(rule_sets)  # a worker compiles each rule set once, by digest
+        read = _decision_workers.read_chunk if pool is not None else _read_chunk
+        ahead: deque[tuple[int, list[Any], Any]] = deque()
+
+        def record_read(first: int, batch: list[Any], reading: Any) -> None:
             try:
-                reading.add(references, rule_sets, number, application)
-            except InputError:
-                if waiting is not None:  # the chunks before the bad application's are recorded, as without workers
-                    flush(waiting)
+                chunk_read = reading.result(f"applications {first}-{first + len(batch) - 1}")
+            except (LedgerError, KeyboardInterrupt):
                 raise
-            if len(reading.pending) >= chunk:
-                reading.hash(pool, secret)
-                if waiting is not None:
-                    flush(waiting)
-                waiting, reading = reading, _Chunk()
-                free_chunk_cycles()  # after the chunk recorded is freed: the pass walks only the one read
-        if reading.pending:
-            reading.hash(pool, secret)
-        for last in (waiting, reading):
-            if last is not None and last.pending:
-                flush(last)
+            except Exception:  # noqa: BLE001 - the chunk could not reach or leave a worker (pickle refused it):
+                chunk_read = _read_chunk(secret, rule_sets, first, batch)  # read here: the writer's own answer
+            flush(chunk_read)
+
+        batch: list[Any] = []
+        first = 1
+        for number, application in enumerate(applications, start=1):
+            batch.append(application)
+            if len(batch) >= chunk:
+                ahead.append((first, batch, _decision_workers.run(pool, read, secret, sendable, first, batch)))
+                first, batch = number + 1, []
+                while len(ahead) > max(workers, 1):
+                    record_read(*ahead.popleft())
+                free_chunk_cycles()  # after the chunk recorded is freed: the pass walks only the chunks in hand
+        if batch:
+            ahead.append((first, batch, _decision_workers.run(pool, read, secret, sendable, first, batch)))
+        while ahead:
+            record_read(*ahead.popleft())
     if anchor:
         anchor_now()
     for made in produced:  # the approvals' certificates, anchored in the same run as the decisions naming them

@@ -1,0 +1,208 @@
+"""Issue 18: ``decide_many`` with worker processes reading the applications (checked, sealed, hashed:
+``decisions._read_chunk``) while this process establishes the facts, runs the rules and records, in input order,
+records exactly what one process records, and stops at a bad application exactly where one process stops.
+
+Adversary: an applicant (or a bulk file's author) whose application the reading refuses - an empty case id, a value
+canonical JSON refuses, a value that cannot be sent to a worker (read by the writer instead), an object that kills
+the worker that unpickles it, a case decided earlier in the same run - placed in a chunk that also cites another
+department's certificate by digest: nothing of that chunk may be written (no decision, no stored input, no
+access-log entry in the issuer's log), every chunk before it must be, and the error must name the application (or,
+for a worker that died, its chunk)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zlib
+from types import MappingProxyType
+from typing import Any
+
+import pytest
+from sqlalchemy import select, text
+
+from ledger.client import Ledger
+from ledger.errors import InputError, LedgerError, StateError
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services import decisions, issuance
+from ledger.services.departments import Council
+from ledger.services.logchain import LOG_DECISIONS
+from ledger.services.replay import replay
+
+from .conftest import TEST_TYPES, make_records, write_jsonl
+from .decision_support import applications, unique_rule_set
+
+N = 120
+CHUNK = 25  # chunks 1-25, 26-50, 51-75, 76-100, 101-120
+_codes = iter(range(1, 10_000))
+
+
+def _department(ledger: Ledger, tag: str) -> str:
+    code = f"P{os.getpid() % 1000}-{tag}{next(_codes)}"
+    Council(ledger).register(code, f"Pipeline {code}", ROLE_ISSUER | ROLE_VERIFIER | ROLE_APPROVER, types=TEST_TYPES)
+    decisions.publish_rule_set(ledger, unique_rule_set(code), code)
+    return code
+
+
+@pytest.fixture(scope="module")
+def licences(ledger: Ledger, tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    out = io.StringIO()
+    path = write_jsonl(tmp_path_factory.mktemp("pipeline") / "licences.jsonl", make_records(4))
+    issuance.issue_file(ledger, path, "MKT", out=out)
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _input(licences: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Generated applications; some cite an issued licence inline (stored sealed) or by digest (read from MKT's
+    store: an entry in MKT's access log), as its holder or not, one in every chunk."""
+    apps = applications(N, seed=zlib.crc32(b"pipeline"))
+    for i, n in enumerate(range(4, N, CHUNK)):  # applications 5, 30, 55, 80, 105
+        licence = licences[i % len(licences)]
+        holder = licence["fields"]["subject.credit_code"]
+        apps[n] = {**apps[n], "certificates": [{"document": licence}], "applicant_ref": holder}
+        apps[n + 2] = {**apps[n + 2], "certificates": [licence["digest"]]}  # by digest, not its holder
+        apps[n + 3] = {**apps[n + 3], "certificates": [licence["digest"], {"document": licences[-1]}]}
+    return apps
+
+
+def _decide(ledger: Ledger, dept: str, apps: list[Any], workers: int) -> decisions.DecideResult:
+    return decisions.decide_many(ledger, dept, apps, {"*": unique_rule_set(dept)}, chunk=CHUNK, workers=workers)
+
+
+def _records(ledger: Ledger, dept: str) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """Each decision's body and its stored input, in log order."""
+    with ledger.engine.connect() as conn:
+        bodies = [
+            json.loads(b)
+            for b in conn.execute(
+                text("SELECT body FROM logentry WHERE log=:l AND department_id=:d ORDER BY seq"),
+                {"l": LOG_DECISIONS, "d": dept},
+            ).scalars()
+        ]
+        stored = [
+            conn.execute(
+                select(decisions.DecisionInput.document).where(decisions.DecisionInput.digest == b["input_digest"])
+            ).scalar_one()
+            for b in bodies
+        ]
+    return [(body, json.loads(text_)) for body, text_ in zip(bodies, stored, strict=True)]
+
+
+_PER_RUN = {  # a record's values that differ between two departments (or two moments) deciding the same input
+    **dict.fromkeys(("applicant_ref", "rule_set", "input_digest", "input_commitment", "applicant_commitment"), type),
+    "decided_at": type,  # the moment; replay checks it against the chain (its facts' block was the head then)
+    "commitment": lambda c: sorted(c),  # its deadlines count from the moment
+}
+
+
+def _comparable(ledger: Ledger, dept: str, identities: list[str]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """The records with what differs between two departments deciding the same input removed: each department's
+    salted applicant reference (checked here against its own secret), the rule set's digest (each publishes its
+    own copy), the stored input's random nonce and the digests and commitments it enters (replay checks those),
+    and the moment and chain block the facts and the credit list were read at."""
+    out = []
+    records = _records(ledger, dept)
+    assert len(records) <= len(identities)
+    for (body, stored), identity in zip(records, identities, strict=False):
+        assert body["applicant_ref"] == decisions.applicant_reference(ledger, dept, identity)
+        assert stored.pop("input_nonce")
+        body = {k: v if k not in _PER_RUN else _PER_RUN[k](v) for k, v in body.items()}
+        body["as_of_block"] = None
+        if "credit" in body:
+            body["credit"] = {**body["credit"], "as_of_block": None}
+        body["certificates"] = [{**f, "as_of_block": None, "anchored_block": None} for f in body["certificates"]]
+        out.append((body, stored))
+    return out
+
+
+def _reads_logged(ledger: Ledger, dept: str) -> list[str]:
+    """The purposes of the reads ``dept``'s decisions made of MKT's certificates, as MKT's access log has them."""
+    with ledger.engine.connect() as conn:
+        bodies = conn.execute(
+            text("SELECT body FROM logentry WHERE log='access' AND department_id='MKT' ORDER BY seq")
+        ).scalars()
+        return [b["purpose"] for b in map(json.loads, bodies) if b.get("actor") == dept]
+
+
+def _stored_inputs(ledger: Ledger) -> int:
+    with ledger.engine.connect() as conn:
+        return int(conn.execute(text("SELECT count(*) FROM decisioninput")).scalar_one())
+
+
+def _report(ledger: Ledger, dept: str) -> dict[str, Any]:
+    report = replay(ledger, department=dept)
+    assert report.ok, report.summary()
+    found = report.to_json()
+    return {k: found[k] for k in ("decisions", "automatic", "re_run", "outcomes", "reasons", "discrepancies")}
+
+
+def test_a_run_with_workers_records_what_one_process_records(ledger: Ledger, licences: list[dict[str, Any]]) -> None:
+    apps = _input(licences)
+    identities = [a["applicant_ref"] for a in apps]
+    alone, parallel = _department(ledger, "A"), _department(ledger, "W")
+    one = _decide(ledger, alone, apps, workers=0)
+    two = _decide(ledger, parallel, apps, workers=1)
+    assert one.count == two.count == N and one.outcomes == two.outcomes
+    assert len(one.roots) == len(two.roots) == 1
+    recorded = _comparable(ledger, alone, identities)
+    assert recorded == _comparable(ledger, parallel, identities)
+    assert {f["verified"] for body, _ in recorded for f in body["certificates"]} == {True, False}  # facts established
+    assert any(f.get("holder") for body, _ in recorded for f in body["certificates"])
+    assert len(_reads_logged(ledger, alone)) == len(_reads_logged(ledger, parallel)) == 10
+    assert [p.replace(alone, "") for p in _reads_logged(ledger, alone)] == [
+        p.replace(parallel, "") for p in _reads_logged(ledger, parallel)
+    ]
+    assert _report(ledger, alone) == _report(ledger, parallel)
+
+
+class _KillsItsReader:
+    """A value that ends the process that unpickles it: a worker, never the writer (which never unpickles it)."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (os._exit, (3,))
+
+
+BAD = {
+    "empty case id": lambda app: {**app, "case_id": ""},
+    "a value canonical JSON refuses": lambda app: {**app, "item": {**app["item"], "x": float("nan")}},
+    "a value no pipe carries": lambda app: {**app, "item": MappingProxyType(app["item"])},  # pickle refuses it
+    "a case decided two chunks before": lambda app: {**app, "case_id": "REPEATED"},
+    "a value that kills its reader": lambda app: {**app, "x": _KillsItsReader()},
+}
+
+
+@pytest.mark.parametrize("bad", list(BAD))
+def test_a_bad_application_stops_both_paths_at_the_same_place_with_nothing_of_its_chunk_written(
+    ledger: Ledger, licences: list[dict[str, Any]], bad: str
+) -> None:
+    apps = _input(licences)
+    apps[20] = {**apps[20], "case_id": "REPEATED"}  # chunk 1: recorded before chunk 4 names the case again
+    apps[80] = BAD[bad](apps[80])  # application 81, in chunk 4 (76-100), beside citations of MKT's licences
+    identities = [a["applicant_ref"] for a in apps]
+    errors: dict[int, LedgerError] = {}
+    depts: dict[int, str] = {}
+    for workers in (0, 1):
+        dept = depts[workers] = _department(ledger, f"{workers}")
+        before = _stored_inputs(ledger)
+        with pytest.raises(LedgerError) as raised:
+            _decide(ledger, dept, apps, workers=workers)
+        errors[workers] = raised.value
+        records = _records(ledger, dept)
+        assert len(records) == 75, (workers, len(records))  # chunks 1-3, and nothing of chunk 4
+        assert _stored_inputs(ledger) - before == 75  # one per decision recorded, none of chunk 4
+        purposes = _reads_logged(ledger, dept)
+        assert len(purposes) == 6 and all(str(apps[n]["case_id"]) in " ".join(purposes) for n in (6, 7, 31, 32))
+        assert not any(str(apps[n]["case_id"]) in " ".join(purposes) for n in (81, 82)), purposes
+    assert _comparable(ledger, depts[0], identities) == _comparable(ledger, depts[1], identities)
+    if bad == "a value that kills its reader":
+        assert isinstance(errors[0], InputError) and "application 81" in str(errors[0])
+        assert isinstance(errors[1], StateError) and "applications 76-100" in str(errors[1])
+        return
+    moment = re.compile(r"\d{4}-\d\d-\d\dT[\d:.]+Z")  # the earlier decision's time, in the repeated case's error
+    assert type(errors[0]) is type(errors[1])
+    assert moment.sub("T", str(errors[0])) == moment.sub("T", str(errors[1]))
+    if bad == "a case decided two chunks before":
+        assert isinstance(errors[1], StateError) and "'REPEATED' was already decided" in str(errors[1])
+    else:
+        assert isinstance(errors[1], InputError) and "application 81" in str(errors[1])
