@@ -414,8 +414,8 @@ def _issue(
     def stored(committed: _Group, committing: Future[None]) -> None:
         committing.result()  # the group's batches are in the store (state prepared) before any of them is sent
         for built in committed.batches:
-            if out is None:
-                built.bodies = None  # the sealed bodies' plaintexts: only a rewrite of the group needed them
+            if out is None:  # what only a rewrite of the group needed (its types are kept: batch_types)
+                built.bodies, built.columns = None, None
             submit(ledger, built)
             result.batches.append(hex32(built.root))
             inflight.append(built)
