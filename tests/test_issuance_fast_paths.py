@@ -405,7 +405,9 @@ def test_a_file_changed_between_the_passes_is_caught_as_without_the_shortcut(
     """End to end with worker processes: after the first batch is anchored, a later slice of the file changes.
     The changed slice is checked again: its batch is refused with the line (or the repeated id), nothing of it
     is stored, and no certificate id is issued twice."""
-    records = make_records(300)  # the edits are far beyond what the issuing pass has read when they happen
+    # the edits are far beyond what the issuing pass has read when they happen: the first batch is confirmed once
+    # the second group of batches is stored (issuance.GROUP_BATCHES), with the workers' slices read ahead of it
+    records = make_records(600)
     path = write_jsonl(tmp_path / "changing.jsonl", records)
     changed: list[bool] = []
 
@@ -414,13 +416,13 @@ def test_a_file_changed_between_the_passes_is_caught_as_without_the_shortcut(
             return
         lines = path.read_bytes().splitlines(keepends=True)
         if edit == "invalid type":  # same length: every other byte stays where it was
-            lines[289] = lines[289].replace(b'"business-licence"', b'"Business-licence"')
+            lines[589] = lines[589].replace(b'"business-licence"', b'"Business-licence"')
         elif edit == "repeated id":
-            lines[289] = lines[289].replace(records[289]["id"].encode(), records[0]["id"].encode())
+            lines[589] = lines[589].replace(records[589]["id"].encode(), records[0]["id"].encode())
         elif edit == "inserted line":
-            lines.insert(289, b'{"id": "late", "type": "Bad Type", "subject": {"n": "x"}}\n')
+            lines.insert(589, b'{"id": "late", "type": "Bad Type", "subject": {"n": "x"}}\n')
         else:
-            del lines[289]
+            del lines[589]
         path.write_bytes(b"".join(lines))
         changed.append(True)
 
@@ -438,15 +440,15 @@ def test_a_file_changed_between_the_passes_is_caught_as_without_the_shortcut(
         )
     assert len(ids) == len(set(ids)), "one certificate id issued twice"
     if edit == "removed line":  # every remaining record is valid and issued once; the removed one is not
-        assert raised is None and len(ids) == 299 and records[289]["id"] not in ids
+        assert raised is None and len(ids) == 599 and records[589]["id"] not in ids
         return
     assert isinstance(raised, InputError), raised
     if edit == "repeated id":
         assert records[0]["id"] in str(raised)
     else:
-        assert "line 290" in str(raised), raised
+        assert "line 590" in str(raised), raised
         assert "type" in str(raised)
-    assert len(ids) < 300
+    assert len(ids) < 600
 
 
 # -- 3. what a worker hands back without holders' documents: the rows' columns, not the field maps ---------------

@@ -3,10 +3,11 @@
 1. A validation pass reads the file once, streaming, and checks every record (and that no certificate id is
    used twice, in the file or in the store). Any error stops the run before anything is written.
 2. The issuing pass reads it again and cuts it into batches. Each batch is built (salts, field hashes, Merkle
-   tree, EIP-712 signature of the root), stored with its certificates in one database transaction in state
-   ``prepared``, sent in one transaction (``submitted``) and, once mined with the configured confirmations,
-   marked ``confirmed``. Up to ``PIPELINE`` batches are in flight, so building overlaps with mining, and batch
-   n+1 is built while the database commits batch n.
+   tree, EIP-712 signature of the root), stored whole with its certificates in state ``prepared`` (a few batches
+   per database transaction: ``GROUP_BATCHES``), sent in one transaction of its own (``submitted``) once its
+   group has committed and, once mined with the configured confirmations, marked ``confirmed``. The batches of
+   a group are mined while the next group is built and stored (at least ``PIPELINE`` in flight), and the next
+   batch is built while the database commits a group.
 
 Memory holds at most a few batches, never the file. After a crash, :func:`resume` completes every pending
 batch: if the chain has the root it is confirmed from the anchoring event, otherwise it is sent again (the
@@ -400,6 +401,8 @@ def _issue(
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
     authorized: set[str] = set()
+    group: _Group | None = None
+    size = 0
 
     def check_types(built: BuiltBatch) -> None:
         """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized."""
@@ -408,29 +411,133 @@ def _issue(
             check_types_authorized(ledger, department, types)
             authorized.update(types)
 
-    def stored(built: BuiltBatch, committing: Future[None]) -> None:
-        committing.result()  # the batch is in the store (state prepared) before anything is sent
-        submit(ledger, built)
-        result.batches.append(hex32(built.root))
-        inflight.append(built)
-        while len(inflight) > PIPELINE:
+    def stored(committed: _Group, committing: Future[None]) -> None:
+        committing.result()  # the group's batches are in the store (state prepared) before any of them is sent
+        for built in committed.batches:
+            if out is None:  # what only a rewrite of the group needed (its types are kept: batch_types)
+                built.bodies, built.columns = None, None
+            submit(ledger, built)
+            result.batches.append(hex32(built.root))
+            inflight.append(built)
+        # the batches of the group before are confirmed while this one's are mined (at least PIPELINE in flight)
+        while len(inflight) > max(PIPELINE, len(committed.batches)):
             _finish(ledger, inflight.popleft(), result, out, progress, total)
 
-    # The commit of batch n (writing the journal and checkpointing it: I/O with the GIL released) runs on a
-    # second thread while batch n+1 is built on this one. Per batch the order is unchanged: inserted and
-    # committed (prepared), then sent (submitted), then confirmed; leaving the block waits for a running commit.
+    # Batches are stored a group at a time, in one transaction (``_group_size``), and sent once it commits. The
+    # commit (writing the journal and checkpointing it: I/O with the GIL released) runs on a second thread while
+    # the next batch is built on this one. Per batch the order is unchanged: inserted and committed (prepared),
+    # then sent (submitted), then confirmed; leaving the block waits for a running commit.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ledger-commit") as committer:
-        previous: tuple[BuiltBatch, Future[None]] | None = None
-        for built in batches:
-            check_types(built)
-            if previous is not None:
-                stored(*previous)
-            previous = built, committer.submit(_commit, _write_prepared(ledger, built))
+        previous: tuple[_Group, Future[None]] | None = None
+        try:
+            for built in batches:
+                check_types(built)
+                if group is None:
+                    if previous is not None:
+                        stored(*previous)
+                        previous = None
+                    size = size or _group_size(len(built.digests))
+                    group = _Group.begin(ledger)
+                group.add(built)
+                if len(group.batches) >= size:
+                    previous, group = (group, committer.submit(group.commit)), None
+        except BaseException as exc:
+            if group is not None:
+                group.close_after_error(exc)  # keeps its complete batches (prepared, unsent), as one at a time would
+            raise
+        if group is not None:
+            previous = group, committer.submit(group.commit)
         if previous is not None:
             stored(*previous)
     while inflight:
         _finish(ledger, inflight.popleft(), result, out, progress, total)
     return result
+
+
+# Certificates stored per transaction in a bulk issuance: several batches (of the default 10,000) a commit. Each
+# batch inserts its random digests all over the digest's unique index, and every index page a transaction dirties
+# is written to the write-ahead log (and later checkpointed) once per commit: a page dirtied by five batches of one
+# transaction is written once instead of five times (issue 18, bench/analysis.md "several batches per
+# transaction": -31 % of the writer's SQLite CPU at 3M, -48 % of its writes). The cost: a batch is sent only once
+# its group commits, and a crash loses up to a group of batches never sent (`ledger continue` issues them again).
+GROUP_CERTIFICATES = 50_000
+GROUP_BATCHES = 5
+
+
+def _group_size(batch: int) -> int:
+    """Batches per transaction for batches of ``batch`` certificates: up to GROUP_BATCHES, at most about
+    GROUP_CERTIFICATES certificates (one batch of the largest size alone)."""
+    return max(1, min(GROUP_BATCHES, GROUP_CERTIFICATES // max(batch, 1)))
+
+
+class _Group:
+    """Batches inserted, each whole, in one open transaction, committed together by :meth:`commit`.
+
+    Nothing of a group is sent before it commits, so a crash at any point leaves each of its batches either
+    stored whole (state prepared, sent by `ledger resume`) or absent (never sent, never reported issued)."""
+
+    def __init__(self, ledger: Ledger, conn: Connection, transaction: RootTransaction) -> None:
+        self.ledger = ledger
+        self.conn = conn
+        self.transaction = transaction
+        self.batches: list[BuiltBatch] = []
+        self.closed = False
+
+    @classmethod
+    def begin(cls, ledger: Ledger) -> _Group:
+        conn = ledger.engine.connect()
+        try:
+            return cls(ledger, conn, conn.begin())
+        except BaseException:
+            conn.close()
+            raise
+
+    def add(self, built: BuiltBatch) -> None:
+        """Insert ``built`` (state prepared); on an error the transaction is rolled back and the batches before
+        it in the group are written again, in a transaction of their own, before the error is raised."""
+        try:
+            _insert_prepared(self.ledger, self.conn, built)
+        except BaseException as exc:
+            self._rollback()
+            if isinstance(exc, Exception) and self.batches:
+                again = _Group.begin(self.ledger)
+                for earlier in self.batches:
+                    again.add(earlier)
+                again.commit()
+            if not isinstance(exc, IntegrityError):
+                raise
+            # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
+            # this batch was rolled back whole, so nothing of it exists.
+            taken = sorted(_existing_ids(self.ledger, built.department, [r[0] for r in row_columns(built)]))
+            raise InputError(
+                f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
+                "concurrently; nothing of this batch was written"
+            ) from None
+        self.batches.append(built)
+
+    def commit(self) -> None:
+        self.closed = True
+        try:
+            self.transaction.commit()
+        finally:
+            self.conn.close()
+
+    def close_after_error(self, exc: BaseException) -> None:
+        """The run stops before the group is full: its complete batches are committed (KeyboardInterrupt and the
+        like roll them back, as a crash would: none of them was sent)."""
+        if self.closed:
+            return  # add() already rolled back and wrote the complete batches again
+        if isinstance(exc, Exception) and self.batches:
+            self.commit()
+        else:
+            self._rollback()
+
+    def _rollback(self) -> None:
+        self.closed = True
+        try:
+            self.transaction.rollback()
+        finally:
+            self.conn.close()
 
 
 def _finish(
@@ -643,6 +750,27 @@ def _write_prepared(
     ledger: Ledger, built: BuiltBatch, state: str = BatchState.PREPARED
 ) -> tuple[Connection, RootTransaction]:
     """Insert the batch (``state``) and its certificates in a transaction left open for :func:`_commit`."""
+    conn = ledger.engine.connect()
+    transaction = conn.begin()
+    try:
+        _insert_prepared(ledger, conn, built, state)
+    except BaseException as exc:
+        transaction.rollback()
+        conn.close()
+        if not isinstance(exc, IntegrityError):
+            raise
+        # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
+        # this batch was rolled back whole, so nothing of it exists.
+        taken = sorted(_existing_ids(ledger, built.department, [r[0] for r in row_columns(built)]))
+        raise InputError(
+            f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
+            "concurrently; nothing of this batch was written"
+        ) from None
+    return conn, transaction
+
+
+def _insert_prepared(ledger: Ledger, conn: Connection, built: BuiltBatch, state: str = BatchState.PREPARED) -> None:
+    """Insert the batch (``state``) and its certificates in ``conn``'s open transaction."""
     root = hex32(built.root)
     department = built.department
     # every certificate gets its own data key (wrapped by the department's key): erasure destroys it (vault.py)
@@ -656,39 +784,22 @@ def _write_prepared(
             zip(built.digests, row_columns(built), strict=True)
         )
     ]
-    engine = ledger.engine
-    conn = engine.connect()
-    transaction = conn.begin()
-    try:
-        conn.execute(
-            insert(Batch).values(
-                root=root,
-                department_id=department,
-                schema_id=hex32(SCHEMA_ID),
-                count=len(rows),
-                state=state,
-                signer=built.signer,
-                signature="0x" + built.signature.hex(),
-                created_at=utcnow(),
-                # the proofs are recomputed from these when read (store.batch_proof), not stored per certificate
-                leaves=b"".join(built.digests),
-                nodes=built.run_roots if built.tree is None else chunk_nodes(built.tree),
-            )
+    conn.execute(
+        insert(Batch).values(
+            root=root,
+            department_id=department,
+            schema_id=hex32(SCHEMA_ID),
+            count=len(rows),
+            state=state,
+            signer=built.signer,
+            signature="0x" + built.signature.hex(),
+            created_at=utcnow(),
+            # the proofs are recomputed from these when read (store.batch_proof), not stored per certificate
+            leaves=b"".join(built.digests),
+            nodes=built.run_roots if built.tree is None else chunk_nodes(built.tree),
         )
-        conn.exec_driver_sql(_insert_certificates_sql(engine.dialect.paramstyle), rows)
-    except BaseException as exc:
-        transaction.rollback()
-        conn.close()
-        if not isinstance(exc, IntegrityError):
-            raise
-        # Another writer stored one of these certificate ids first (the unique constraint is the arbiter);
-        # this batch was rolled back whole, so nothing of it exists.
-        taken = sorted(_existing_ids(ledger, built.department, [r[3] for r in rows]))
-        raise InputError(
-            f"certificate id(s) {taken[:5]} of this batch were issued by {built.department} "
-            "concurrently; nothing of this batch was written"
-        ) from None
-    return conn, transaction
+    )
+    conn.exec_driver_sql(_insert_certificates_sql(ledger.engine.dialect.paramstyle), rows)
 
 
 def _commit(written: tuple[Connection, RootTransaction]) -> None:

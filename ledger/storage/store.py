@@ -133,6 +133,7 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
                 url,
                 connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_SECONDS},
                 json_deserializer=json_loads,
+                **_sqlite_pool_arguments(url),
             )
             event.listen(engine, "connect", _sqlite_pragmas)
             event.listen(engine, "checkout", _sqlite_cache_on_checkout)
@@ -155,6 +156,19 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
             where=dburl.location(url),
         ) from exc
     return engine
+
+
+def _sqlite_pool_arguments(url: str) -> dict[str, Any]:
+    """A file database's pool (SQLAlchemy's QueuePool) hands out the connection returned last, not the one waiting
+    longest: one thread doing one thing after another (a bulk issuance storing a group of batches, then recording
+    each as sent and confirmed) then keeps one connection. In WAL mode SQLite drops a connection's whole page cache
+    when another connection has committed since its last transaction (bench/analysis.md, "time per million"):
+    with the connections taken in turn, each commit emptied the cache of the connection that wrote next. Only
+    which idle connection serves a checkout changes. An in-memory database has a pool of its own without the
+    setting."""
+    parsed = make_url(url)
+    in_memory = not parsed.database or parsed.database == ":memory:" or parsed.query.get("mode") == "memory"
+    return {} if in_memory else {"pool_use_lifo": True}
 
 
 SQLITE_BUSY_SECONDS = 30
