@@ -21,11 +21,13 @@ import pytest
 from web3 import Web3
 
 from ledger.client import Ledger
-from ledger.onchain.chain import connect, head_moved
+from ledger.onchain import chain as chain_module
+from ledger.onchain.chain import ROLE_ISSUER, HeadMovedError, connect, head_moved
 from ledger.onchain.node import EmbeddedNode, _rpc
-from ledger.services.departments import list_departments
+from ledger.services import departments
+from ledger.services.departments import Council, list_departments
 
-from .conftest import PASSPHRASE, make_settings
+from .conftest import PASSPHRASE, TEST_TYPES, make_settings
 from .evidence_support import SCRIPT_MODULE
 
 # Init code writing 1,300 storage slots (i -> i for i = 1,300 .. 1): a state worth copying, in one transaction.
@@ -33,8 +35,8 @@ from .evidence_support import SCRIPT_MODULE
 SLOTS_INIT = "0x610514" + "5b808055600190038060035700"
 SLOT_WRITERS = 10
 BLOCKS = 300
-RACE_HITS = 5  # times the unprotected read must meet a moving head before the loop stops
-MOST_ROUNDS = 1_000  # ...or the loop gives up (then the race was not reproduced: the test fails)
+RACE_HITS = 8  # times the ledger's reads (a quarter of that the verifier's) must meet a moving head
+MOST_ROUNDS = 1_000  # ...before the loop gives up (then the race was not reproduced: the test fails)
 
 
 def _rss_mb(pid: int) -> int:
@@ -78,58 +80,91 @@ def test_a_node_mining_hundreds_of_blocks_over_a_large_state_keeps_one_copy_of_i
         node.stop()
 
 
-def test_reads_at_the_head_while_blocks_are_mined_are_answered(tmp_path: Path) -> None:
+def test_reads_at_the_head_while_blocks_are_mined_are_answered(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Adversary: none - a burst. A transaction mines a block at once (``--mixed-mining``), so a burst of them moves
-    the head between anvil's two reads of it while it serves a read. Each round here mines one block while the
-    ledger reads at ``latest`` (view calls, code, balance, nonce) and lists the departments (several reads at one
-    head), and the court's verifier reads at ``latest``; an unprotected read in the same round shows the race is
-    met. Failed before the ledger and the verifier asked again (the verifier had hit it in test_chain_identity)."""
+    the head between anvil's two reads of it while it serves a read. During a burst that never stops, the ledger
+    reads at ``latest`` (view calls, code, balance, nonce) and the court's verifier reads at ``latest``, until their
+    reads have met the race (been refused and asked again) ``RACE_HITS`` times. Then, with a block mined during each
+    listing, the departments are listed (several reads at one head) until a listing has had to start again.
+    Failed before the ledger and the verifier asked again (the verifier had hit it in test_chain_identity)."""
+    restarts: list[int] = []
+    at_head = departments._departments_at
+
+    def counted(chain: Any, head: int) -> Any:
+        try:
+            return at_head(chain, head)
+        except HeadMovedError:
+            restarts.append(head)
+            raise
+
+    monkeypatch.setattr(departments, "_departments_at", counted)
+    met = {"ledger": 0, "verifier": 0}  # reads refused for a moved head, and so asked again
+
+    def counting(name: str, moved: Any) -> Any:
+        def asked_again(method: str, params: Any, response: Any) -> bool:
+            found = bool(moved(method, params, response))
+            met[name] += found
+            return found
+
+        return asked_again
+
+    monkeypatch.setattr(chain_module, "head_moved", counting("ledger", chain_module.head_moved))
+    monkeypatch.setattr(SCRIPT_MODULE, "head_moved", counting("verifier", SCRIPT_MODULE.head_moved))
     with Ledger.open(make_settings(tmp_path / "race"), passphrase=PASSPHRASE) as ledger:
         assert ledger.node is not None and ledger.node.url is not None
+        Council(ledger).register("RACE", "Race office", ROLE_ISSUER, types=TEST_TYPES[:1])
         url = ledger.node.url
         sender = _raw(url, "eth_accounts", [])["result"][0]
+        checksummed = Web3.to_checksum_address(sender)
         w3 = connect(url, embedded=True)
         court = SCRIPT_MODULE.Rpc(url)  # the standalone verifier's reader
         registry = ledger.chain.deployment.registry
         ids = ledger.chain.registry.functions.departmentIds()._encode_transaction_data()
         rounds = threading.Semaphore(0)
+        burst = threading.Event()
         stop = threading.Event()
         failures: list[BaseException] = []
 
         def mine() -> None:
             try:
-                while True:
-                    rounds.acquire()
-                    if stop.is_set():
-                        return
+                while not stop.is_set():
+                    if not burst.is_set():
+                        rounds.acquire()
+                        if stop.is_set():
+                            return
                     _raw(url, "eth_sendTransaction", [{"from": sender, "to": sender, "value": "0x1"}])
             except BaseException as exc:  # noqa: BLE001 - reported by the test
                 failures.append(exc)
 
+        reads = [
+            lambda: ledger.chain.call(ledger.chain.registry.functions.departmentIds()),
+            lambda: w3.eth.get_code(registry),
+            lambda: court("eth_call", {"to": registry, "data": ids}, "latest"),
+            lambda: w3.eth.get_balance(checksummed),
+            lambda: w3.eth.get_transaction_count(checksummed),
+        ]
         miner = threading.Thread(target=mine)
+        burst.set()
         miner.start()
-        hits = done = 0
+        done = listings = 0
         try:
-            while hits < RACE_HITS and done < MOST_ROUNDS:
-                rounds.release()  # one block mined during this round's reads
-                raw = _raw(url, "eth_call", [{"to": registry, "data": ids}, "latest"])
-                if "error" in raw:
-                    assert head_moved("eth_call", [{}, "latest"], raw), raw  # the one refusal anvil gives here
-                    hits += 1
-                ledger.chain.call(ledger.chain.registry.functions.departmentIds())
-                assert w3.eth.get_code(registry)
-                assert court("eth_call", {"to": registry, "data": ids}, "latest") not in (None, "0x")
-                w3.eth.get_balance(Web3.to_checksum_address(sender))
-                w3.eth.get_transaction_count(Web3.to_checksum_address(sender))
-                if done % 10 == 0:
-                    assert list_departments(ledger.chain) is not None
+            while (met["ledger"] < RACE_HITS or met["verifier"] < RACE_HITS // 4) and done < MOST_ROUNDS:
+                for read in reads:
+                    read()
                 done += 1
+            burst.clear()
+            while not restarts and listings < MOST_ROUNDS:
+                rounds.release()  # a block mined during this listing
+                assert [d.code for d in list_departments(ledger.chain)] == ["RACE"]
+                listings += 1
         finally:
             stop.set()
+            burst.set()
             rounds.release()
             miner.join()
         assert not failures, failures
-        assert hits >= 1, f"the head never moved during a read in {done} rounds: the race was not reproduced"
+        assert met["ledger"] >= RACE_HITS, f"{met} in {done} rounds: the race was not reproduced"
+        assert restarts, f"no listing of {listings} met a block mined during it: the race was not reproduced"
 
 
 @pytest.mark.parametrize("asked_again", [head_moved, SCRIPT_MODULE.head_moved], ids=["ledger", "verifier"])
