@@ -26,6 +26,11 @@ Give --witness-key with the verifier key of each witness you trust (a court, a n
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
 the node still has the cosigned block: a chain rolled back or rewritten after they cosigned then fails (Ed25519,
 RFC 8032, is written here too). Without --witness-key it passes as "not configured".
+
+Every state read is made at the node's latest block. One answer of anvil is asked again, and no other: a read at
+"latest" refused with "BlockOutOfRangeError: block height is N but requested was M", M below N, which a node that
+keeps no older block's state (the ledger's embedded node) gives when a block is mined while it serves the read;
+at most 8 times, and every answer still is the state at the latest block (head_moved below).
 """
 
 from __future__ import annotations
@@ -728,6 +733,25 @@ def transport_reason(exc: BaseException) -> str:
     return f"{kind}: {reason}" if reason else kind
 
 
+# anvil's refusal of a read at "latest" when a block was mined while it served it: it turns "latest" into the head's
+# number, the head moves, and a node keeping no older block's state (the ledger's embedded node, --prune-history)
+# then has no state for that number. Such a read, and only such a read, is asked again: at most HEAD_MOVED_ASKS
+# times, and each answer is still the chain's state at its latest block, which is what was asked for.
+HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is (\d+) but requested was (\d+)")
+HEAD_MOVED_ASKS = 8
+READS_AT_A_BLOCK = {"eth_call": 1, "eth_getCode": 1}  # where each read's block tag is
+
+
+def head_moved(method: str, params: tuple[Any, ...], answer: Any) -> bool:
+    at = READS_AT_A_BLOCK.get(method)
+    if at is None or (params[at] if len(params) > at else "latest") != "latest" or not isinstance(answer, dict):
+        return False
+    error = answer.get("error")
+    message = error.get("message") if isinstance(error, dict) else None
+    found = HEAD_MOVED.fullmatch(message) if isinstance(message, str) else None
+    return found is not None and int(found[2]) < int(found[1])
+
+
 class Rpc:
     def __init__(self, url: str, timeout: float = 30.0) -> None:
         self.url = url
@@ -735,6 +759,17 @@ class Rpc:
         self._id = 0
 
     def __call__(self, method: str, *params: Any) -> Any:
+        answer = self._ask(method, params)
+        for _ in range(HEAD_MOVED_ASKS - 1):
+            if not head_moved(method, params, answer):
+                break
+            answer = self._ask(method, params)
+        if answer.get("error"):
+            error = answer["error"]
+            raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
+        return answer.get("result")
+
+    def _ask(self, method: str, params: tuple[Any, ...]) -> dict[str, Any]:
         self._id += 1
         body = json.dumps({"jsonrpc": "2.0", "id": self._id, "method": method, "params": list(params)}).encode()
         request = urllib.request.Request(self.url, data=body, headers={"Content-Type": "application/json"})
@@ -754,10 +789,7 @@ class Rpc:
             raise Failure(f"the node's answer to {method} is not JSON: do not trust this node") from None
         if not isinstance(answer, dict):
             raise Failure(f"the node's answer to {method} is not a JSON-RPC answer object")
-        if answer.get("error"):
-            error = answer["error"]
-            raise Failure(f"{method} failed: {error.get('message', error) if isinstance(error, dict) else error!r}")
-        return answer.get("result")
+        return answer
 
     def call(
         self, to: str, signature: str, types: list[str], args: list[Any], returns: list[str], block: str = "latest"

@@ -9,6 +9,7 @@ contract's custom error and its arguments.
 from __future__ import annotations
 
 import json
+import re
 import ssl
 import threading
 import time
@@ -283,7 +284,11 @@ class Chain:
             return fn.call(block_identifier=block)
         except (ContractCustomError, ContractLogicError) as exc:
             raise self._revert_error(exc, fn) from None
-        except (OSError, Web3RPCError) as exc:
+        except Web3RPCError as exc:
+            if _moved_head(getattr(exc, "rpc_response", None)):
+                raise HeadMovedError(f"chain call failed: {exc}") from exc
+            raise ChainError(f"chain call failed: {exc}") from exc
+        except OSError as exc:
             raise ChainError(f"chain call failed: {exc}") from exc
 
     def call_many(self, fns: list[Any], block: int | str = "latest") -> list[Any]:
@@ -746,6 +751,48 @@ class NodeAnswerError(requests.exceptions.RequestException):
     failure is, so every reader of the chain takes it for one), whose text quotes nothing of the answer."""
 
 
+# anvil's answer when the head moved between its two reads of it while serving one request at a block tag: it turns
+# ``latest`` into the head's number, a block is mined, and it then looks for that number's state among the older
+# blocks' states - of which the embedded node keeps none (``--prune-history``, node.py). Its text is anvil's
+# ``BlockchainError::BlockOutOfRange``; the requested block is one the node has, so nothing else gives this text.
+_HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is (\d+) but requested was (\d+)")
+# Where each state read takes its block tag (the tag absent: ``latest``, as the node reads it).
+_BLOCK_TAG_AT = {
+    "eth_call": 1,
+    "eth_estimateGas": 1,
+    "eth_createAccessList": 1,
+    "eth_getBalance": 1,
+    "eth_getCode": 1,
+    "eth_getTransactionCount": 1,
+    "eth_getStorageAt": 2,
+}
+# Asks at ``latest`` that meet a moved head, asked again: a block a second (more in a burst of transactions) moves
+# it between two asks within a few milliseconds rarely, eight times in a row never but on a machine that stalls.
+HEAD_MOVED_ASKS = 8
+
+
+class HeadMovedError(ChainError):
+    """A read at a block the node keeps no state of any more (the embedded node keeps none but the head's): read
+    again at a new head."""
+
+
+def head_moved(method: str, params: Any, response: Any) -> bool:
+    """Whether ``response`` is anvil's refusal of a state read at ``latest`` because a block was mined while it
+    served it (the requested block older than the height: never a block the node does not have yet)."""
+    at = _BLOCK_TAG_AT.get(method)
+    if at is None or not isinstance(params, (list, tuple)):
+        return False
+    return (params[at] if len(params) > at else "latest") == "latest" and _moved_head(response)
+
+
+def _moved_head(response: Any) -> bool:
+    """Whether ``response`` is anvil's refusal of a read at a block older than its head for want of its state."""
+    error = response.get("error") if isinstance(response, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    found = _HEAD_MOVED.fullmatch(message) if isinstance(message, str) else None
+    return found is not None and int(found[2]) < int(found[1])
+
+
 class _NodeProvider(HTTPProvider):
     """web3's HTTP provider, whose failure to decode an answer names none of it: web3 raises a ValueError quoting the
     whole answer ("Could not decode '<html>...'"), which no chain reader took for a chain failure (verification
@@ -770,6 +817,21 @@ class _NodeProvider(HTTPProvider):
             raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
 
 
+class _EmbeddedNodeProvider(_NodeProvider):
+    """The embedded node's provider: a state read at ``latest`` that met a block being mined (:func:`head_moved`)
+    is asked again, up to :data:`HEAD_MOVED_ASKS` times; every other answer is returned as the node gave it. Only
+    for the embedded node, which keeps no older block's state (node.py: the price of a bounded memory); a read at
+    an explicit block is never asked again (that block's state is gone: the caller reads at a new head)."""
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        response = super().make_request(method, params)
+        for _ in range(HEAD_MOVED_ASKS - 1):
+            if not head_moved(method, params, response):
+                break
+            response = super().make_request(method, params)
+        return response
+
+
 def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
     """A node's HTTP error (401 for a wrong access key, 429, 5xx) is raised by web3 with ``response.url`` in its
     text: the URL of an error answer is replaced with :data:`NODE_ADDRESS` before anyone reads it (a redirect keeps
@@ -779,7 +841,7 @@ def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> re
     return response
 
 
-def connect(url: str, timeout: float = 30.0) -> Web3:
+def connect(url: str, timeout: float = 30.0, *, embedded: bool = False) -> Web3:
     # web3's validation middleware asks the node for its chain id (eth_chainId) before every eth_call, twice, to
     # compare with a chainId our calls never carry: two of every three requests of a read were that. The provider
     # keeps the node's answer instead (only eth_chainId is cached, per thread). A node that changes its chain id
@@ -795,8 +857,9 @@ def connect(url: str, timeout: float = 30.0) -> Web3:
     session.mount("https://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
     session.hooks["response"].append(_addressless_response)
     proxies = requests.utils.get_environ_proxies(url)
+    provider = _EmbeddedNodeProvider if embedded else _NodeProvider  # embedded: reads at a moved head asked again
     w3 = Web3(
-        _NodeProvider(
+        provider(
             url,
             request_kwargs={"timeout": timeout, **({"proxies": proxies} if proxies else {})},
             session=session,

@@ -57,10 +57,15 @@ ANVIL_FLAGS = [
     "1",
     "--state-interval",
     "1",
-    # anvil moves old blocks' states out of memory into files under ~/.foundry/anvil/tmp (up to 3,600, left behind
-    # at exit): gigabytes a day at a block a second. The ledger never reads state at an old block, so keep none.
-    "--max-persisted-states",
-    "0",
+    # Keep no older block's state, in memory or on disk. anvil keeps a full copy of the state per block: by default
+    # 1,500 in memory (with a block time of 2 s or less), then files under ~/.foundry/anvil/tmp (up to 3,600, left
+    # behind at exit: gigabytes a day). ``--max-persisted-states 0`` kept the 1,500 copies in memory (a test
+    # session's node reached 9.8 GB and was killed), and anvil 1.7.1 raises ``--prune-history N`` to the same 1,500
+    # whenever the block time is 2 s or less (storage.rs, update_interval_mine_block_time). Bare ``--prune-history``
+    # keeps none: the memory is one state. The ledger reads state at the head only; a read at ``latest`` that meets
+    # a block being mined is asked again (chain.head_moved), a read at a head it just observed is made again at a
+    # new head (departments.list_departments). Blocks, receipts and logs are all kept.
+    "--prune-history",
     "--silent",
 ]
 

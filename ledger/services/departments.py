@@ -23,7 +23,7 @@ from ..client import (
     department_key_name,
 )
 from ..errors import ChainError, NotFoundError, StateError
-from ..onchain.chain import Chain, department_code, department_id_bytes, role_names
+from ..onchain.chain import HEAD_MOVED_ASKS, Chain, HeadMovedError, department_code, department_id_bytes, role_names
 from .council import ZERO_ADDRESS, Action, CouncilMember, ProposalState, proposal_state, type_list
 
 __all__ = [
@@ -137,8 +137,17 @@ def _department(
 
 def list_departments(chain: Chain) -> list[Department]:
     """Every registered department, read at one block in one batch (three calls per department would make the
-    listing cost grow with the registry: seconds for some hundreds of departments)."""
-    head = chain.block_number()
+    listing cost grow with the registry: seconds for some hundreds of departments). The embedded node keeps the
+    state of its head only: when a block is mined during the reads, they are made again at the new head."""
+    for _ in range(HEAD_MOVED_ASKS - 1):
+        try:
+            return _departments_at(chain, chain.block_number())
+        except HeadMovedError:
+            continue
+    return _departments_at(chain, chain.block_number())
+
+
+def _departments_at(chain: Chain, head: int) -> list[Department]:
     registry = chain.registry.functions
     ids = chain.call(registry.departmentIds(), head)
     calls = [

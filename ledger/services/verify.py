@@ -511,9 +511,10 @@ class ChainView:
                 found = self.department_stream(department, upto).last((dept, root, digest), upto)
                 # never changed: what statusOf answers (Valid, block 0, zero detail)
                 return ("valid", 0, 0, bytes(32)) if found is None else (STATUS_NAMES[found[0]], found[1], 0, found[2])
-            # Read at the latest block, never at ``head``: a node keeps the state of recent blocks only (anvil about
-            # 2,000, Besu's Bonsai 512 by default), and a long run's head falls out of that window. The last change
-            # made at or before ``head`` is the status as of ``head``; a later one sends us to the history.
+            # Read at the latest block, never at ``head``: a node keeps the state of recent blocks only (the embedded
+            # anvil the head's only, Besu's Bonsai 512 by default), and a long run's head falls out of that window.
+            # The last change made at or before ``head`` is the status as of ``head``; a later one sends us to the
+            # history.
             status, block, ts, detail = self.chain.call(fns.statusOf(dept, root, digest))
             if head is not None and int(block) > head:
                 earlier = [c for c in self.chain.call(fns.statusHistory(dept, root, digest)) if int(c[1]) <= head]

@@ -12,7 +12,7 @@ from typing import Any
 
 from ...errors import ChainError
 from ...formats.canonical import json_loads
-from ...onchain.chain import MAX_NODE_ANSWER_BYTES, node_location, transport_failure
+from ...onchain.chain import HEAD_MOVED_ASKS, MAX_NODE_ANSWER_BYTES, head_moved, node_location, transport_failure
 
 BATCH = 200
 
@@ -44,7 +44,12 @@ class Rpc:
             ) from exc
 
     def __call__(self, method: str, *params: Any) -> Any:
-        answer = self._post({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        request = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+        answer = self._post(request)
+        for _ in range(HEAD_MOVED_ASKS - 1):  # anvil's refusal of a read at latest while a block was mined, only
+            if not head_moved(method, params, answer):
+                break
+            answer = self._post(request)
         if not isinstance(answer, dict) or answer.get("error"):
             raise ChainError(
                 f"the node refused {method}: {answer.get('error') if isinstance(answer, dict) else answer}",
