@@ -1477,6 +1477,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     PyObject *signers = NULL, *genesis = NULL, *witness = NULL, *confirmations = NULL, *found = NULL;
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
     PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
+    PyObject *type_held = NULL;
     Out o = {NULL, 0, 0, 0}, top = {NULL, 0, 0, 0};
     int verified = 1, hidden_dates = 0;
     const char *status_name = NULL;
@@ -1707,7 +1708,8 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
         verified &= ok;
     }
     /* type_authority: the council's answer for this type at the anchoring block, in memory */
-    PyObject *type = dict_get(fields, ATTRS[A_TYPE]);
+    type_held = Py_XNewRef(dict_get(fields, ATTRS[A_TYPE]));  /* held: the key's allocation may run a finalizer */
+    PyObject *type = type_held;
     if (type == NULL || !certificate_type(type)) goto end;
     key = Py_BuildValue("(sOOO)", "type", issuer, type, block_obj);
     if (key == NULL) goto end;
@@ -1880,6 +1882,7 @@ end:
     Py_XDECREF(start);
     Py_XDECREF(end);
     Py_XDECREF(issuer_held);
+    Py_XDECREF(type_held);
     return result;
 #undef CTX
 }

@@ -176,11 +176,41 @@ def canonical_json(value: Any) -> bytes:
                 return _fast_dumps(value, option=_SORT_KEYS)  # type: ignore[no-any-return]
             except TypeError:
                 pass
+        check_value_depth(value)
         return _plain_dumps(value).encode("utf-8")
+    check_value_depth(value)
     try:
         return rfc8785.dumps(value)
     except (rfc8785.CanonicalizationError, TypeError, ValueError) as exc:
         raise InputError(f"value cannot be put in canonical JSON form (RFC 8785): {exc}") from exc
+
+
+def check_value_depth(value: Any, limit: int = MAX_JSON_DEPTH) -> None:
+    """InputError when ``value`` (a Python value a caller hands in: a dict, not a text) nests lists, tuples and
+    dicts deeper than ``limit``, measured without recursion. Every text the ledger parses is bounded before it is
+    parsed (:func:`check_json_depth`), but a library caller's dict is not: the standard library's JSON encoders
+    (``json.dumps``, rfc8785) recurse once per level, and with the recursion limit a dependency raises to 100,000 a
+    value some 50,000 levels deep overflows the C stack (SIGSEGV) before any RecursionError. Call it before such an
+    encoder reads a value from outside; orjson (254 levels) needs no call. A value that contains itself is as deep
+    as the limit allows, so it is refused too."""
+    stack = [(value, 1)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, depth = pop()
+        if type(node) is dict or isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, (list, tuple)):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            raise InputError(
+                f"a value nests lists and mappings more than {limit} levels deep (within each other); nothing the "
+                "ledger reads or writes comes near that depth: flatten the value"
+            )
+        for child in children:
+            if isinstance(child, (dict, list, tuple, Mapping)):
+                push((child, depth + 1))
 
 
 def json_depth(text: str | bytes) -> int:

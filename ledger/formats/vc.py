@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import quote
 
 from ..errors import InputError
-from .canonical import parse_hex32
+from .canonical import check_value_depth, parse_hex32
 from .certificate import CertificateDocument, load_document
 
 VC_V2 = "https://www.w3.org/ns/credentials/v2"
@@ -168,6 +168,7 @@ def expand(credential: Any) -> list[Any]:
     """JSON-LD expansion with the shipped contexts only; InputError when it fails."""
     from pyld import jsonld
 
+    check_value_depth(credential)  # a caller's dict: json.dumps recurses once per level
     try:
         return list(jsonld.expand(json.loads(json.dumps(credential)), {"documentLoader": document_loader}))
     except Exception as exc:  # noqa: BLE001 - hostile input: any failure of the processor is a refusal, never a crash

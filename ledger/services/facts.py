@@ -26,6 +26,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from ..formats.canonical import check_value_depth
 from .verify import STATUS_NAMES, ChainView, Report, verify_many
 
 if TYPE_CHECKING:
@@ -111,6 +112,7 @@ class CertificateFact:
 
 def document_ref(document: Mapping[str, Any]) -> str:
     """Content address of a cited document: ``0x`` + SHA-256 of its sorted, compact JSON."""
+    check_value_depth(document)  # a caller's dict: json.dumps recurses once per level (canonical.check_value_depth)
     text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return "0x" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
