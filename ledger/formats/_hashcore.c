@@ -1593,7 +1593,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
         goto end;
     out_check(&o, "chain_identity", 1);
     OUT_LIT(&o, "genesis ");
-    out_text(&o, CTX(CTX_GENESIS));
+    if (!out_text(&o, CTX(CTX_GENESIS))) goto end;
     OUT_LIT(&o, "\"}");
     /* integrity */
     out_check(&o, "integrity", 1);
@@ -1700,7 +1700,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     }
     out_check(&o, "issuer", 1);
     OUT_LIT(&o, "issued and anchored by ");
-    out_text(&o, issuer);
+    if (!out_text(&o, issuer)) goto end;
     OUT_LIT(&o, "\"}");
     for (int i = 2; i < 4; i++) {  /* department_key, signature */
         int ok = out_check_object(&o, PyTuple_GET_ITEM(kept, i));
@@ -1719,15 +1719,15 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     if (authorized == NULL || !PyBool_Check(authorized)) goto end;
     out_check(&o, "type_authority", authorized == Py_True);
     verified &= authorized == Py_True;
-    out_text(&o, issuer);
+    if (!out_text(&o, issuer)) goto end;
     if (authorized == Py_True) {
         OUT_LIT(&o, " was authorized for type '");
-        out_text(&o, type);
+        if (!out_text(&o, type)) goto end;
         OUT_LIT(&o, "' at block ");
         out_int(&o, block);
     } else {
         OUT_LIT(&o, " was not authorized by the council to issue type '");
-        out_text(&o, type);
+        if (!out_text(&o, type)) goto end;
         OUT_LIT(&o, "' at block ");
         out_int(&o, block);
         OUT_LIT(&o, ", where it anchored this certificate: a department acting outside its authority (the registry's "
