@@ -16,6 +16,13 @@ node's reads asked again, and the residual fixes.
    which catches the library's errors only, died: the witness silently stopped observing every origin) and of the
    court's verifier's reader (the verdict "cannot be judged" instead of the check failing on the node). Only a
    height and block number of at most 20 digits are read as that refusal; any other answer is the node's error.
+3. (An insider with database access) ``unanchored`` now asks the chain each department's ``nextSequence`` (residual
+   fix 3), with the department's code as the contract's bytes32: a log entry stored under a code no department can
+   have (not printable ASCII) made that conversion raise InputError out of ``unanchored`` itself, so the gateway's
+   periodic anchoring rounds of the access logs and of the decision logs (``accesslog.anchor_all``,
+   ``api.services.anchor_decisions``), which list the departments to anchor through it, stopped for every
+   department, though one department's failure is meant to hold none of the others back. The chain anchors
+   nothing under such a code: its entries are counted unanchored, and anchoring them fails for that code alone.
 """
 
 from __future__ import annotations
@@ -25,13 +32,13 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, insert, select
 from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.onchain.chain import Chain, connect
-from ledger.services import accesslog, sharing
+from ledger.services import accesslog, logchain, sharing
 from ledger.services.witness.rpc import Rpc
 from ledger.storage.models import Grant, LogEntry
 
@@ -100,3 +107,25 @@ def test_a_moved_head_refusal_with_a_height_past_integer_parsing_is_the_nodes_er
             Rpc(proxy.url).has_code(registry)
         with pytest.raises(SCRIPT_MODULE.Failure):  # the court's verifier: a failed read, judged as one
             SCRIPT_MODULE.Rpc(proxy.url)("eth_getCode", registry, "latest")
+
+
+def test_a_log_entry_under_a_code_no_department_can_have_holds_back_only_itself(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    dept, junk = fresh_department, "D\u00c9PT-RT27"  # not ASCII: no bytes32 department id on chain
+    entry = logchain.append(ledger, accesslog.LOG, dept, {"action": "test", "detail": "round 27"})
+    table = LogEntry.__table__  # type: ignore[attr-defined]
+    with ledger.engine.connect() as conn:
+        row = dict(conn.execute(select(table).where(table.c.id == entry.id)).one()._mapping)
+    row.pop("id")
+    with ledger.engine.begin() as conn:  # the insider's row
+        conn.execute(insert(table).values({**row, "department_id": junk}))
+    try:
+        waiting = {u.department: u.count for u in logchain.unanchored(ledger, accesslog.LOG)}
+        assert waiting.get(junk) == 1 and waiting.get(dept) == 1, waiting
+        done = accesslog.anchor_all(ledger)
+        assert isinstance(done.get(dept), list) and done[dept], done  # the others are anchored
+        assert isinstance(done.get(junk), str), done  # that code alone is refused
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(delete(table).where(table.c.department_id == junk))
