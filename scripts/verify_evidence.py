@@ -737,7 +737,8 @@ def transport_reason(exc: BaseException) -> str:
 # number, the head moves, and a node keeping no older block's state (the ledger's embedded node, --prune-history)
 # then has no state for that number. Such a read, and only such a read, is asked again: at most HEAD_MOVED_ASKS
 # times, and each answer is still the chain's state at its latest block, which is what was asked for.
-HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is (\d+) but requested was (\d+)")
+# (numbers of 20 digits at most, as a u64: int() refuses a text of more than 4,300 digits with a ValueError)
+HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is ([0-9]{1,20}) but requested was ([0-9]{1,20})")
 HEAD_MOVED_ASKS = 8
 READS_AT_A_BLOCK = {"eth_call": 1, "eth_getCode": 1}  # where each read's block tag is
 

@@ -755,7 +755,9 @@ class NodeAnswerError(requests.exceptions.RequestException):
 # ``latest`` into the head's number, a block is mined, and it then looks for that number's state among the older
 # blocks' states - of which the embedded node keeps none (``--prune-history``, node.py). Its text is anvil's
 # ``BlockchainError::BlockOutOfRange``; the requested block is one the node has, so nothing else gives this text.
-_HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is (\d+) but requested was (\d+)")
+# Numbers of 20 digits at most (a u64 has 20): a hostile node's 5,000-digit height would make int() raise ValueError
+# (Python converts no text of more than 4,300 digits), out of every reader of the chain (red team round 27).
+_HEAD_MOVED = re.compile(r"BlockOutOfRangeError: block height is ([0-9]{1,20}) but requested was ([0-9]{1,20})")
 # Where each state read takes its block tag (the tag absent: ``latest``, as the node reads it).
 _BLOCK_TAG_AT = {
     "eth_call": 1,

@@ -692,8 +692,7 @@ def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[
     out = []
     with ledger.engine.connect() as conn:
         for dept in _departments(conn, log) if department is None else [department]:
-            next_seq = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(dept), log_id(log))))
-            anchored_to = min(_anchored_prefix(conn, log, dept), next_seq - 1)
+            anchored_to = min(_anchored_prefix(conn, log, dept), _chain_anchored_to(chain, log, dept))
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
             count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
             if not count:
@@ -705,6 +704,18 @@ def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[
             ).scalar_one()
             out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
     return sorted(out, key=lambda u: u.department)
+
+
+def _chain_anchored_to(chain: Any, log: str, dept: str) -> int:
+    """The last entry of ``dept``'s ``log`` the chain anchored (its ``nextSequence`` - 1). A code no department can
+    have (stored by someone editing the database: not 1-32 printable ASCII) has nothing anchored, and is no error
+    here: it would stop every caller listing all departments, the gateway's anchoring rounds among them, where it
+    is to hold back only itself (red team round 27)."""
+    try:
+        department = department_id_bytes(dept)
+    except InputError:
+        return 0
+    return int(chain.call(chain.log.functions.nextSequence(department, log_id(log)))) - 1
 
 
 def _as_utc(value: datetime) -> datetime:

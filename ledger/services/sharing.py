@@ -224,10 +224,13 @@ _ENTRIES = LogEntry.__table__  # type: ignore[attr-defined]
 _GRANT_ACTIONS = '"action":"grant'
 
 
-def _grant_entries(ledger: Ledger, issuer: str, digest: str | None) -> list[dict[str, Any]]:
+def _grant_entries(
+    ledger: Ledger, issuer: str, digest: str | None, unreadable: list[tuple[str, str]] | None = None
+) -> list[dict[str, Any]]:
     """The readable bodies of ``issuer``'s access-log entries creating or revoking a grant (on ``digest``, or on any
-    certificate), oldest first. An entry edited into something unreadable is left out here: the log's check
-    (``access_log_altered``) names it, and the rows it might have spoken for are then judged without it."""
+    certificate), oldest first. An entry edited into something unreadable is left out here (the log's check,
+    ``access_log_altered``, names it) and appended to ``unreadable`` as (its stored text, why): a grant whose entries
+    it mentions is not relied on (:func:`grant_problems`), as a read through it is not (:func:`record_problem`)."""
     entries = _ENTRIES
     query = select(entries.c.seq, entries.c.body).where(
         entries.c.log == accesslog.LOG,
@@ -241,7 +244,10 @@ def _grant_entries(ledger: Ledger, issuer: str, digest: str | None) -> list[dict
         for seq, body in conn.execute(query.order_by(entries.c.seq)):
             try:
                 read = logchain.read_body(body, accesslog.LOG, issuer, seq)
-            except logchain.UnreadableEntry:
+            except logchain.UnreadableEntry as exc:
+                if unreadable is not None:
+                    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else str(body)
+                    unreadable.append((text, str(exc)))
                 continue
             if read.get("action") in ("grant", "grant-revoked") and isinstance(read.get("grant"), str):
                 out.append(read)
@@ -265,7 +271,8 @@ def grant_problems(ledger: Ledger, issuer: str, digest: str | None = None) -> li
     logged creation), and every grant the log records whose row is gone: what the rows alone would hide from the
     issuer's and the auditors' view of how a certificate was shared. Two reads: the rows, the log's grant entries."""
     rows = list_grants(ledger, digest=digest, issuer=issuer)
-    logged = _grant_entries(ledger, issuer, digest)
+    unreadable: list[tuple[str, str]] = []
+    logged = _grant_entries(ledger, issuer, digest, unreadable)
     by_grant: dict[str, list[dict[str, Any]]] = {}
     for body in logged:
         by_grant.setdefault(body["grant"], []).append(body)
@@ -274,7 +281,12 @@ def grant_problems(ledger: Ledger, issuer: str, digest: str | None = None) -> li
         bodies = by_grant.get(row.id, [])
         problem: str | None
         if row.revoked_at is None:  # a live row: what a read through it is held to
-            problem = record_problem(ledger, row, bodies)
+            # an entry of it edited past reading (its revocation, maybe) fails it, as it fails a read through it
+            garbled = next((why for text, why in unreadable if f'"grant":"{row.id}"' in text), None)
+            if garbled is not None:
+                problem = f"grant {row.id} cannot be relied on: {garbled}"
+            else:
+                problem = record_problem(ledger, row, bodies)
         else:  # a revoked row: its terms as logged, and its revocation logged too
             problem = record_problem(ledger, row, [b for b in bodies if b.get("action") != "grant-revoked"])
             if problem is None and not any(b.get("action") == "grant-revoked" for b in bodies):
