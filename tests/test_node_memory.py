@@ -179,3 +179,25 @@ def test_only_a_read_at_latest_refused_for_a_moved_head_is_asked_again(asked_aga
     assert not asked_again("eth_call", [{}, "latest"], {"error": {"message": "execution reverted"}})
     assert not asked_again("eth_call", [{}, "latest"], {"result": "0x"})
     assert not asked_again("eth_call", [{}, "latest"], {"error": {"message": 53}})
+
+
+def test_a_listing_that_a_block_interrupts_every_time_is_still_made(
+    ledger: Ledger, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A registry listing read at one head fails when a block is mined before it ends (the node keeps no older state).
+    A long listing - hundreds of departments, a node that serves no batches and is read call by call, a block a
+    second - met a new block on every attempt, and ``GET /departments`` answered 502 (CI, test_foundation and
+    test_api_matrix). After its attempts at one head the listing is read at ``latest``: it is made."""
+    chain = ledger.chain
+    expected = [d.to_json() for d in list_departments(chain)]
+    real_call_many = chain.call_many
+    mined = []
+
+    def a_block_first(fns: list[Any], block: int | str = "latest") -> list[Any]:
+        mined.append(chain.w3.provider.make_request("evm_mine", []))  # type: ignore[arg-type]
+        return real_call_many(fns, block)
+
+    monkeypatch.setattr(chain, "call_many", a_block_first)
+    listed = [d.to_json() for d in list_departments(chain)]
+    assert len(mined) > 1, "the listing at one head was not interrupted"
+    assert listed == expected

@@ -23,7 +23,7 @@ from ..client import (
     department_key_name,
 )
 from ..errors import ChainError, NotFoundError, StateError
-from ..onchain.chain import HEAD_MOVED_ASKS, Chain, HeadMovedError, department_code, department_id_bytes, role_names
+from ..onchain.chain import Chain, HeadMovedError, department_code, department_id_bytes, role_names
 from .council import ZERO_ADDRESS, Action, CouncilMember, ProposalState, proposal_state, type_list
 
 __all__ = [
@@ -135,19 +135,27 @@ def _department(
     )
 
 
+# Listings at one head before one at ``latest`` (list_departments): each a block can interrupt on the embedded node.
+LISTING_ATTEMPTS = 3
+
+
 def list_departments(chain: Chain) -> list[Department]:
     """Every registered department, read at one block in one batch (three calls per department would make the
     listing cost grow with the registry: seconds for some hundreds of departments). The embedded node keeps the
-    state of its head only: when a block is mined during the reads, they are made again at the new head."""
-    for _ in range(HEAD_MOVED_ASKS - 1):
+    state of its head only: when a block is mined during the reads, they are made again at the new head. A listing
+    that a block interrupts every time (hundreds of departments read call by call from a node that serves no
+    batches, a block a second) is then read at ``latest``: each call is answered at the head when it is read, so
+    the departments are as of blocks between the listing's start and end (the newest change of one mined meanwhile
+    may be missing), never older."""
+    for _ in range(LISTING_ATTEMPTS):
         try:
             return _departments_at(chain, chain.block_number())
         except HeadMovedError:
             continue
-    return _departments_at(chain, chain.block_number())
+    return _departments_at(chain, "latest")
 
 
-def _departments_at(chain: Chain, head: int) -> list[Department]:
+def _departments_at(chain: Chain, head: int | str) -> list[Department]:
     registry = chain.registry.functions
     ids = chain.call(registry.departmentIds(), head)
     calls = [
