@@ -20,8 +20,7 @@ from ..deps import (
     RateLimitedPublic,
     StrictJsonBody,
     Verifier,
-    refuse_duplicate_keys,
-    spend_public_budget,
+    public_prechecks,
 )
 from ..head import HeadRefresher
 from ..limits import GuardedRoute, heavy_limiter, prechecked
@@ -48,7 +47,7 @@ def _view(request: Request) -> ChainView:
 
 
 @router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404})
-@prechecked(spend_public_budget, refuse_duplicate_keys)  # as dependencies=[RateLimitedPublic, StrictJsonBody]
+@prechecked(public_prechecks)  # as dependencies=[RateLimitedPublic, StrictJsonBody], in one coroutine
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
     field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).
