@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, ErasedError, InputError
+from ledger.formats import checks as checks_core
 from ledger.formats.canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
@@ -279,29 +280,36 @@ def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, A
 _NATIVE_REPORT = getattr(NATIVE, "public_report", None)  # None: not built, or a build older than it
 
 
-def fast_public_bytes(view: ChainView, document: dict[str, Any]) -> bytes | None:
+def fast_public_bytes(view: ChainView, document: dict[str, Any], *, now: datetime | None = None) -> bytes | None:
     """``json_bytes(fast_public_report(view, document))`` in one native call (``_hashcore.public_report``), or
     None when that call does not handle the document or the view is not warm: the caller then runs
     :func:`fast_public_report`, the reference. It answers only the usual case (the published shape, every check
     but status and validity passing, every fact in the view's memory) and reads each fact from the view at the
     call, as the reference does: the status index as of the last sync, which the head it reports is synced to
-    (``ChainView.warm``); nothing is kept between calls. tests/test_public_verify_native.py compares the two."""
+    (``ChainView.warm``); nothing is kept between calls. tests/test_public_verify_native.py compares the two.
+    Validity is judged at ``now`` (a test's moment) or, by default, at the system clock's microsecond, read by the
+    native call itself (``datetime.now(UTC)``'s instant)."""
     if _NATIVE_REPORT is None or view.witness is not None:  # a witness's check is the reference's to make
         return None
     head = view.warm()
     if head is None:
         return None
-    context = view.public_report_context
-    if context is None:
-        context = view.public_report_context = _native_context(view)
+    if now is None:
+        context = view.public_report_context
+        if context is None:
+            context = view.public_report_context = _native_context(view)
+    else:
+        context = _native_context(view, now)
     answer: bytes | None = _NATIVE_REPORT(document, view, head, context)
     return answer
 
 
-def _native_context(view: ChainView) -> tuple[Any, ...]:
+def _native_context(view: ChainView, now: datetime | None = None) -> tuple[Any, ...]:
     """The constants ``_hashcore.public_report`` reads (its CTX_* order): the document format and hashing
     parameters, the one text of a passing "chain" check, the recorded genesis, the disclosure lists, the reason
-    vocabulary by its 32-byte on-chain word, the clock validity is judged by, the status names."""
+    vocabulary by its 32-byte on-chain word, the clock validity is judged by (as a datetime, for the view's own
+    code; as microseconds since 1970, None for the system clock read natively), the status names, the type of the
+    validity windows the view keeps (``ChainView.validity_window``: read natively when it holds the verdict)."""
     chain = view.chain
     deployment = chain.deployment
     chain_check = {
@@ -325,8 +333,10 @@ def _native_context(view: ChainView) -> tuple[Any, ...]:
         ALWAYS_DISCLOSED,
         REQUIRED_DISCLOSED,
         {code.to_bytes(32, "big"): name for code, name in REASON_NAMES.items()},
-        partial(datetime.now, UTC),
+        partial(datetime.now, UTC) if now is None else (lambda: now),
         STATUS_NAMES,
+        None if now is None else (lambda: checks_core.instant_us(now)),
+        checks_core.ValidityWindow,
     )
 
 
