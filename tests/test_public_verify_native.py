@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import io
 import json
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +22,7 @@ from typing import Any
 import pytest
 
 from api import services
+from api.services import SMALL_DOCUMENT_FIELDS
 from ledger.client import Ledger
 from ledger.formats import checks as checks_core
 from ledger.formats.canonical import NATIVE
@@ -28,7 +30,7 @@ from ledger.formats.certificate import validate_record, validity_instant
 from ledger.onchain.chainread import Finality
 from ledger.services import status
 from ledger.services.issuance import issue_records
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.verify import GENESIS_RECHECK, ChainView, verify_certificate
 
 from .api_support import issue
 from .conftest import make_records
@@ -457,3 +459,65 @@ def test_the_system_clock_is_read_natively_as_datetime_reads_it() -> None:
         native = NATIVE.clock_us()
         after = checks_core.instant_us(datetime.now(UTC))
         assert before <= native <= after
+
+
+def test_the_warm_condition_is_read_natively_as_the_view_reads_it(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    """``public_answer`` (the route's one call) answers only when ``ChainView.warm`` would give a head: a head
+    read too long ago, no head reuse, an index not synced to the head or not built, a genesis not rechecked in
+    time, and attributes of types the view never writes all leave the document to the reference."""
+    view = _view(ledger)
+    doc = documents[0]
+    _both(view, doc)
+    context = view.public_report_context
+    assert context is not None
+    now = time.monotonic()
+    head = view.warm()
+    assert head is not None
+    states: list[dict[str, Any]] = [
+        {},
+        {"_head_read_at": now - view.max_head_age - 1.0},
+        {"max_head_age": 0.0},
+        {"max_head_age": -1.0},
+        {"max_head_age": 0},
+        {"_indexed": False},
+        {"_synced": head - 1},
+        {"_genesis": (view._genesis[0], now - GENESIS_RECHECK - 1.0)},
+        {"_head_read_at": float("nan")},
+        {"_head_read_at": float("inf")},
+        {"max_head_age": float("nan")},
+        {"max_head_age": float("inf")},
+        {"max_head_age": 2**60},
+        {"_head_read_at": int(now)},
+        {"_indexed": 1},
+        {"_synced": float(head)},
+        {"_head": "1"},
+        {"_genesis": [view._genesis[0], view._genesis[1]]},
+        {"_genesis": (view._genesis[0],)},
+    ]
+    answered = 0
+    for state in states:
+        copy_view = copy.copy(view)
+        for name, value in state.items():
+            setattr(copy_view, name, value)
+        try:
+            warm = copy_view.warm()
+        except (TypeError, IndexError, ValueError):
+            warm = None
+        native = NATIVE.public_answer(doc, copy_view, context)
+        if warm is None:
+            assert native is None, state
+        elif native is not None:
+            assert native == NATIVE.public_report(doc, copy_view, warm, context), state
+            answered += 1
+    assert answered >= 2  # as the view is, and with another max_head_age that keeps it warm
+    big = with_hidden(doc, "subject.name")
+    big["hidden"].update({f"x{i}": "00" * 32 for i in range(SMALL_DOCUMENT_FIELDS)})  # not small: a thread's
+    assert not services.small_document(big) and NATIVE.public_answer(big, view, context) is None
+    assert services.fast_public_bytes(view, big) is None
+    with pytest.raises(TypeError):
+        NATIVE.public_answer(doc, view, context[:-1])
+    assert NATIVE.public_answer(doc, object(), context) is None
+    view.witness = object()
+    assert NATIVE.public_answer(doc, view, context) is None
