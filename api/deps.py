@@ -7,6 +7,7 @@ overrides it (``app.dependency_overrides[get_now]``) instead of waiting.
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -20,7 +21,7 @@ from ledger.services.auth import Attempt, Authenticator, PermissionDenied, Princ
 
 from .config import ApiSettings, get_settings
 from .limits import STRICT_CHECKED
-from .ratelimit import Budgets, client_key
+from .ratelimit import Budgets, Network, client_key
 
 bearer = HTTPBearer(auto_error=False, description="A session token from POST /auth/token.")
 
@@ -102,12 +103,23 @@ Approver = Annotated[Principal, require_role("approver")]
 
 def client_address(request: Request) -> str:
     """The client's address as the rate limits key it: the peer, or what a trusted proxy says it forwarded."""
-    client = request.scope.get("client")  # what Request.client reads: (host, port) or None
+    return client_address_of(request.scope, request.app.state.trusted_proxies)
+
+
+_FORWARDED_FOR = b"x-forwarded-for"
+
+
+def client_address_of(scope: Any, trusted: tuple[Network, ...]) -> str:
+    """:func:`client_address` from the ASGI scope itself: the peer is what ``Request.client`` reads, and the
+    X-Forwarded-For lines are what Starlette's ``Headers.getlist("x-forwarded-for")`` returns (the raw header
+    lines whose name is exactly ``b"x-forwarded-for"``, as the server lower-cased it, in order, each decoded as
+    latin-1), without building a ``Headers`` for every request."""
+    client = scope.get("client")  # what Request.client reads: (host, port) or None
     peer = client[0] if client is not None else "unknown"
-    trusted = request.app.state.trusted_proxies
     # every X-Forwarded-For line, in order: a proxy that adds its own line (HAProxy's `option forwardfor`) rather
     # than appending to the client's puts the hop it saw last; the first line alone is whatever the client wrote
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    lines = [value.decode("latin-1") for name, value in scope["headers"] if name == _FORWARDED_FOR]
+    forwarded = ",".join(lines) or None
     if not trusted:
         if forwarded and peer in forwarded:
             # The server already took the "peer" from this header (a bare `uvicorn api.main:app` believes it from
@@ -132,13 +144,24 @@ async def request_now(request: Request) -> datetime:
     return await moment if inspect.isawaitable(moment) else moment  # type: ignore[no-any-return]
 
 
-async def spend_public_budget(request: Request) -> None:
-    """:func:`rate_limit` as a precheck (``api.limits.prechecked``) rather than a dependency."""
-    app = request.app
+async def public_prechecks(request: Request) -> None:
+    """``spend_public_budget`` then ``refuse_duplicate_keys``, in that order, as one precheck (one coroutine per
+    request instead of two): the public budget spent at the gateway's clock (``time.time()``, the instant
+    ``datetime.now(UTC)`` names; a test's ``get_now`` when it put one in place), keyed on
+    :func:`client_address_of`; then a body the guard proved free of duplicate keys passes, and any other is
+    checked as ``refuse_duplicate_keys`` checks it."""
+    scope = request.scope
+    app = scope["app"]
     clock = app.dependency_overrides.get(get_now)
-    now = datetime.now(UTC) if clock is None else await request_now(request)  # request_now, inlined when no test
-    budgets: Budgets = app.state.budgets
-    budgets.public.take(client_address(request), now)
+    moment = time.time() if clock is None else (await request_now(request)).timestamp()
+    state = app.state
+    state.budgets.public.take_at(client_address_of(scope, state.trusted_proxies), moment)
+    if STRICT_CHECKED in scope:
+        duplicate = scope[STRICT_CHECKED]
+        if duplicate is not None:
+            raise duplicate
+        return
+    await refuse_duplicate_keys(request)
 
 
 async def rate_limit_signin(request: Request, now: NowDep) -> None:

@@ -206,8 +206,14 @@ def create_app(ledger: Ledger | None = None, *, settings: ApiSettings | None = N
         ),
     )
     # verification first: routes are matched in order and public verification is the busiest (its paths overlap
-    # no other router's)
-    for module in (verify, auth, certificates, grants, accesslog_routes, audit, departments, pages):
+    # no other router's), ahead even of the /openapi.json route FastAPI added when the app was made (each route
+    # tried and missed costs a request some 5 µs)
+    before = len(app.router.routes)
+    app.include_router(verify.router)
+    added = app.router.routes[before:]
+    del app.router.routes[before:]
+    app.router.routes[:0] = added
+    for module in (auth, certificates, grants, accesslog_routes, audit, departments, pages):
         app.include_router(module.router)
     app.include_router(reports.router)
     app.include_router(consents.router)

@@ -35,7 +35,10 @@ class TokenBucket:
 
     def take(self, client: str, now: datetime) -> None:
         """Spend one token of ``client``'s bucket or raise RateLimited with the seconds until one is back."""
-        t = now.timestamp()
+        self.take_at(client, now.timestamp())
+
+    def take_at(self, client: str, t: float) -> None:
+        """:meth:`take` at the POSIX instant ``t`` (``now.timestamp()``)."""
         buckets = self._buckets
         with self._guard:
             tokens, last = buckets.get(client, (float(self.burst), t))

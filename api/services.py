@@ -13,6 +13,7 @@ from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import ChainError, ErasedError, InputError
+from ledger.formats import checks as checks_core
 from ledger.formats.canonical import (
     CERT_FORMAT,
     CERT_PREFIX,
@@ -27,7 +28,7 @@ from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, val
 from ledger.formats.reasons import REASON_NAMES
 from ledger.services import erasure
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
-from ledger.services.verify import STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
+from ledger.services.verify import GENESIS_RECHECK, STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
 
 from .models import CheckPublic, DecisionCreate, DecisionPublic, IssuedCertificate, IssuePublic
@@ -277,31 +278,45 @@ def fast_public_report(view: ChainView, document: dict[str, Any]) -> dict[str, A
 
 
 _NATIVE_REPORT = getattr(NATIVE, "public_report", None)  # None: not built, or a build older than it
+_NATIVE_ANSWER = getattr(NATIVE, "public_answer", None)
 
 
-def fast_public_bytes(view: ChainView, document: dict[str, Any]) -> bytes | None:
-    """``json_bytes(fast_public_report(view, document))`` in one native call (``_hashcore.public_report``), or
-    None when that call does not handle the document or the view is not warm: the caller then runs
+def fast_public_bytes(view: ChainView, document: dict[str, Any], *, now: datetime | None = None) -> bytes | None:
+    """``json_bytes(fast_public_report(view, document))`` in one native call (``_hashcore.public_answer``), or
+    None when that call does not handle the document, the document is not small (:func:`small_document`: the
+    route verifies it in a worker thread) or the view is not warm: the caller then runs
     :func:`fast_public_report`, the reference. It answers only the usual case (the published shape, every check
     but status and validity passing, every fact in the view's memory) and reads each fact from the view at the
     call, as the reference does: the status index as of the last sync, which the head it reports is synced to
-    (``ChainView.warm``); nothing is kept between calls. tests/test_public_verify_native.py compares the two."""
+    (``ChainView.warm``'s condition, read natively); nothing is kept between calls. tests/test_public_verify_native.py
+    compares the two. Validity is judged at ``now`` (a test's moment) or, by default, at the system clock's
+    microsecond, read by the native call itself (``datetime.now(UTC)``'s instant)."""
     if _NATIVE_REPORT is None or view.witness is not None:  # a witness's check is the reference's to make
+        return None
+    if now is None:
+        context = view.public_report_context
+        if context is None:
+            context = view.public_report_context = _native_context(view)
+        if _NATIVE_ANSWER is not None:  # warm, small and answered in the one call
+            return _NATIVE_ANSWER(document, view, context)  # type: ignore[no-any-return]
+    else:
+        context = _native_context(view, now)
+    if not small_document(document):
         return None
     head = view.warm()
     if head is None:
         return None
-    context = view.public_report_context
-    if context is None:
-        context = view.public_report_context = _native_context(view)
     answer: bytes | None = _NATIVE_REPORT(document, view, head, context)
     return answer
 
 
-def _native_context(view: ChainView) -> tuple[Any, ...]:
+def _native_context(view: ChainView, now: datetime | None = None) -> tuple[Any, ...]:
     """The constants ``_hashcore.public_report`` reads (its CTX_* order): the document format and hashing
     parameters, the one text of a passing "chain" check, the recorded genesis, the disclosure lists, the reason
-    vocabulary by its 32-byte on-chain word, the clock validity is judged by, the status names."""
+    vocabulary by its 32-byte on-chain word, the clock validity is judged by (as a datetime, for the view's own
+    code; as microseconds since 1970, None for the system clock read natively), the status names, the type of the
+    validity windows the view keeps (``ChainView.validity_window``: read natively when it holds the verdict), the
+    most fields a document answered on the event loop has, and ``ChainView.warm``'s genesis recheck interval."""
     chain = view.chain
     deployment = chain.deployment
     chain_check = {
@@ -325,8 +340,12 @@ def _native_context(view: ChainView) -> tuple[Any, ...]:
         ALWAYS_DISCLOSED,
         REQUIRED_DISCLOSED,
         {code.to_bytes(32, "big"): name for code, name in REASON_NAMES.items()},
-        partial(datetime.now, UTC),
+        partial(datetime.now, UTC) if now is None else (lambda: now),
         STATUS_NAMES,
+        None if now is None else (lambda: checks_core.instant_us(now)),
+        checks_core.ValidityWindow,
+        SMALL_DOCUMENT_FIELDS,
+        GENESIS_RECHECK,
     )
 
 

@@ -12,20 +12,28 @@ comparison would prove nothing. test_public_verify_reference replays the same co
 from __future__ import annotations
 
 import copy
+import io
 import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from api import services
+from api.services import SMALL_DOCUMENT_FIELDS
 from ledger.client import Ledger
+from ledger.formats import checks as checks_core
 from ledger.formats.canonical import NATIVE
+from ledger.formats.certificate import validate_record, validity_instant
 from ledger.onchain.chainread import Finality
 from ledger.services import status
-from ledger.services.verify import ChainView, verify_certificate
+from ledger.services.issuance import issue_records
+from ledger.services.verify import GENESIS_RECHECK, ChainView, verify_certificate
 
 from .api_support import issue
+from .conftest import make_records
 from .public_verify_support import corpus, edited, with_hidden
 
 pytestmark = pytest.mark.skipif(
@@ -318,3 +326,198 @@ def test_the_native_call_refuses_what_is_not_its_own(ledger: Ledger, documents: 
     assert NATIVE.public_report(documents[0], view, view.warm(), context) is not None
     view.witness = object()  # configured: the native call itself declines too
     assert NATIVE.public_report(documents[0], view, view.warm(), context) is None
+
+
+# -- validity judged natively: the view's window for the dates, at the clock's microsecond ------------------------
+
+# (valid_from, valid_until) as issued, None for a date left out: whole days, date-times with fractions and offsets
+# of ±14:00 and ±23:59, the first and the last instants of the calendar, the two instants a microsecond apart
+WINDOWS: list[tuple[str | None, str | None]] = [
+    ("2026-01-01", "2031-12-31"),
+    (None, "2027-03-04T05:06:07.000001+14:00"),
+    ("2026-03-01T00:00:00-12:00", None),
+    (None, None),
+    ("2026-06-01T12:00:00.5Z", "2026-06-01T12:00:00.500001Z"),
+    ("2026-02-28T23:59:59+23:59", "2026-03-01T00:00:00-23:59"),
+    ("0001-01-01", "9999-12-31"),
+    ("0001-01-01T23:59:59+00:00", "9999-12-31T23:59:59.999999Z"),
+    ("2026-07-01T00:00:00Z", "2026-07-01T00:00:00+00:00"),  # one instant long
+]
+
+
+@pytest.fixture(scope="module")
+def windowed(ledger: Ledger) -> list[dict[str, Any]]:
+    """One certificate of one batch for each of WINDOWS, the anchors final."""
+    records = []
+    for i, (start, end) in enumerate(WINDOWS):
+        record = make_records(1, prefix=f"W{i}")[0]
+        for name, value in (("valid_from", start), ("valid_until", end)):
+            if value is None:
+                del record[name]
+            else:
+                record[name] = value
+        records.append(validate_record(record, i + 1, department=DEPARTMENT))
+    out = io.StringIO()
+    issue_records(ledger, records, DEPARTMENT, out=out)
+    for _ in range(Finality(ledger.settings.confirmations).reorg_depth + 2):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def _moments(start: str | None, end: str | None) -> list[datetime]:
+    """Now, and each bound's instant with the microseconds either side (those within the calendar)."""
+    moments = [datetime.now(UTC)]
+    for value, is_end in ((start, False), (end, True)):
+        if value is not None:
+            instant = validity_instant(value, end=is_end)
+            for step in (-1, 0, 1):
+                try:
+                    moments.append(instant + timedelta(microseconds=step))
+                except OverflowError:
+                    pass
+    return moments
+
+
+def _native_at(view: ChainView, document: Any, moment: datetime) -> bytes | None:
+    return services.fast_public_bytes(view, document, now=moment)
+
+
+def _native_only_at(view: ChainView, document: Any, moment: datetime) -> bytes | None:
+    """The native call at ``moment`` with the view's Python judgement out of reach: the context's datetime clock
+    (which only the view's own code reads) fails, so an answer is the native judgement's, not the fallback's."""
+    context = list(services._native_context(view, moment))
+
+    def refused() -> datetime:
+        raise RuntimeError("the Python clock was read: validity was not judged natively")
+
+    for i, constant in enumerate(context):
+        if getattr(constant, "__name__", "") == "<lambda>" and constant() is moment:
+            context[i] = refused
+    head = view.warm()
+    assert head is not None
+    return NATIVE.public_report(document, view, head, tuple(context))  # type: ignore[no-any-return]
+
+
+def _reference_at(view: ChainView, document: Any, moment: datetime) -> bytes:
+    return services.json_bytes(services.public_fields(verify_certificate(document, view, now=moment)))
+
+
+def test_validity_is_judged_natively_as_the_reference_judges_it(ledger: Ledger, windowed: list[dict[str, Any]]) -> None:
+    """Each window's bounds, to the microsecond either side, and now: the native call answers, with the
+    reference's bytes at the same moment (the verdict and its text, and "verified")."""
+    view = _view(ledger)
+    verdicts = set()
+    for _round in range(2):  # the first round meets no kept window (the view's code judges), the second the kept
+        for doc, (start, end) in zip(windowed, WINDOWS, strict=True):
+            for moment in _moments(start, end):
+                if view.warm() is None:
+                    view.refresh()
+                expected = _reference_at(view, doc, moment)
+                answer = _native_at(view, doc, moment)
+                assert answer == expected, (start, end, moment)
+                # the reference wrote this branch's verdict in the view's window: judged without Python code
+                assert _native_only_at(view, doc, moment) == expected, (start, end, moment)
+                verdicts.add(next(c["ok"] for c in json.loads(answer)["checks"] if c["name"] == "validity"))
+    assert verdicts == {True, False}
+
+
+def test_a_kept_window_is_read_only_as_the_views_code_would_read_it(
+    ledger: Ledger, windowed: list[dict[str, Any]]
+) -> None:
+    """The view's kept windows as no code of its own leaves them: another window kept for these dates (both paths
+    read it), a malformed one, a verdict not yet written, something that is not a window, the memo not a dict.
+    The native call gives the reference's bytes or declines; it never judges by an object that is not a window."""
+    view = _view(ledger)
+    doc = windowed[0]
+    start, end = WINDOWS[0]
+    moment = datetime.now(UTC)
+    key = (start, end, False)
+    _reference_at(view, doc, moment)
+    assert key in view._windows
+    kept = view._windows[key]
+    planted: list[Any] = [
+        checks_core.ValidityWindow("2020-01-01", "2020-12-31"),  # another window: expired, by both paths
+        checks_core.ValidityWindow("2026-02-30", None),  # malformed: its error, by the view's code
+        checks_core.ValidityWindow(start, end),  # no verdict written yet: the view's code writes it
+    ]
+    for window in planted:
+        view._windows[key] = window
+        assert _native_at(view, doc, moment) == _reference_at(view, doc, moment)
+    view._windows[key] = ("not", "a window")
+    assert _native_at(view, doc, moment) is None
+    view._windows = []  # type: ignore[assignment]
+    assert _native_at(view, doc, moment) is None
+    view._windows = {key: kept}
+    assert _native_at(view, doc, moment) == _reference_at(view, doc, moment)
+
+
+def test_the_system_clock_is_read_natively_as_datetime_reads_it() -> None:
+    """The native clock (no Python call) reads the instant ``datetime.now(UTC)`` reads, floored to the
+    microsecond: between two readings of the one, the other."""
+    for _ in range(1000):
+        before = checks_core.instant_us(datetime.now(UTC))
+        native = NATIVE.clock_us()
+        after = checks_core.instant_us(datetime.now(UTC))
+        assert before <= native <= after
+
+
+def test_the_warm_condition_is_read_natively_as_the_view_reads_it(
+    ledger: Ledger, documents: list[dict[str, Any]]
+) -> None:
+    """``public_answer`` (the route's one call) answers only when ``ChainView.warm`` would give a head: a head
+    read too long ago, no head reuse, an index not synced to the head or not built, a genesis not rechecked in
+    time, and attributes of types the view never writes all leave the document to the reference."""
+    view = _view(ledger)
+    doc = documents[0]
+    _both(view, doc)
+    context = view.public_report_context
+    assert context is not None
+    now = time.monotonic()
+    head = view.warm()
+    assert head is not None
+    states: list[dict[str, Any]] = [
+        {},
+        {"_head_read_at": now - view.max_head_age - 1.0},
+        {"max_head_age": 0.0},
+        {"max_head_age": -1.0},
+        {"max_head_age": 0},
+        {"_indexed": False},
+        {"_synced": head - 1},
+        {"_genesis": (view._genesis[0], now - GENESIS_RECHECK - 1.0)},
+        {"_head_read_at": float("nan")},
+        {"_head_read_at": float("inf")},
+        {"max_head_age": float("nan")},
+        {"max_head_age": float("inf")},
+        {"max_head_age": 2**60},
+        {"_head_read_at": int(now)},
+        {"_indexed": 1},
+        {"_synced": float(head)},
+        {"_head": "1"},
+        {"_genesis": [view._genesis[0], view._genesis[1]]},
+        {"_genesis": (view._genesis[0],)},
+    ]
+    answered = 0
+    for state in states:
+        copy_view = copy.copy(view)
+        for name, value in state.items():
+            setattr(copy_view, name, value)
+        try:
+            warm = copy_view.warm()
+        except (TypeError, IndexError, ValueError):
+            warm = None
+        native = NATIVE.public_answer(doc, copy_view, context)
+        if warm is None:
+            assert native is None, state
+        elif native is not None:
+            assert native == NATIVE.public_report(doc, copy_view, warm, context), state
+            answered += 1
+    assert answered >= 2  # as the view is, and with another max_head_age that keeps it warm
+    big = with_hidden(doc, "subject.name")
+    big["hidden"].update({f"x{i}": "00" * 32 for i in range(SMALL_DOCUMENT_FIELDS)})  # not small: a thread's
+    assert not services.small_document(big) and NATIVE.public_answer(big, view, context) is None
+    assert services.fast_public_bytes(view, big) is None
+    with pytest.raises(TypeError):
+        NATIVE.public_answer(doc, view, context[:-1])
+    assert NATIVE.public_answer(doc, object(), context) is None
+    view.witness = object()
+    assert NATIVE.public_answer(doc, view, context) is None

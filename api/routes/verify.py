@@ -20,8 +20,7 @@ from ..deps import (
     RateLimitedPublic,
     StrictJsonBody,
     Verifier,
-    refuse_duplicate_keys,
-    spend_public_budget,
+    public_prechecks,
 )
 from ..head import HeadRefresher
 from ..limits import GuardedRoute, heavy_limiter, prechecked
@@ -48,7 +47,7 @@ def _view(request: Request) -> ChainView:
 
 
 @router.post("/public/verify", response_model=PublicReport, responses={**PUBLIC, **R404})
-@prechecked(spend_public_budget, refuse_duplicate_keys)  # as dependencies=[RateLimitedPublic, StrictJsonBody]
+@prechecked(public_prechecks)  # as dependencies=[RateLimitedPublic, StrictJsonBody], in one coroutine
 async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
     """Anyone may check a certificate file or a digest: verified or not, each check, status and issuer. No personal
     field is ever returned; for a digest alone, only the chain's facts (no validity dates, no field count).
@@ -62,11 +61,11 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
         # with no thread hand-off; a bigger one goes to a worker thread, so a flood of them cannot stall the loop
         # that every other request needs (their size is bounded anyway: models.MAX_DOCUMENT_VALUES).
         document = body.document
+        # the usual case (a small document, a warm view) in one native call, or None: the reference below answers
+        answer = services.fast_public_bytes(view, document)
+        if answer is not None:
+            return Response(answer, media_type="application/json")
         on_loop = services.small_document(document)
-        if on_loop:  # the usual case in one native call, or None: the reference below answers
-            answer = services.fast_public_bytes(view, document)
-            if answer is not None:
-                return Response(answer, media_type="application/json")
         report = services.fast_public_report(view, document) if on_loop else await _in_thread(request, document)
         head: HeadRefresher = request.app.state.head
         if report is None and head.stale():  # the background refresh is late: wait for one shared head read

@@ -20,6 +20,7 @@
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 enum { HASH_BYTES = 32, FALLBACK = 0, DONE = 1, FAILED = -1 };
 
@@ -1221,18 +1222,20 @@ enum { SALT_MOST = 64 };  /* bytes of a salt read here at most (the format's are
 enum {
     CTX_FORMAT, CTX_SALT_DIGITS, CTX_FIELD_PREFIX, CTX_SALT_BYTES, CTX_CANONICAL, CTX_CERT_PREFIX, CTX_CHAIN_ID,
     CTX_CONTRACT, CTX_REGISTRY, CTX_CHAIN_CHECK, CTX_GENESIS, CTX_ALWAYS, CTX_REQUIRED, CTX_REASONS, CTX_NOW,
-    CTX_STATUS_NAMES, CTX_COUNT
+    CTX_STATUS_NAMES, CTX_NOW_US, CTX_WINDOW_TYPE, CTX_SMALL_FIELDS, CTX_GENESIS_RECHECK, CTX_COUNT
 };
 
 enum {
     A_BATCH_CHECKS, A_TYPE_GRANTS, A_INDEX, A_REPLACED, A_BATCHES, A_SIGNERS, A_GENESIS, A_WITNESS, A_CONFIRMATIONS,
     A_VALIDITY_WINDOW, A_AT, A_SIGNER, A_BLOCK_NUMBER, A_DEPARTMENT, A_NAME, A_OK, A_SKIPPED, A_DETAIL, A_TYPE,
-    A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_COUNT
+    A_ISSUER, A_VALID_FROM, A_VALID_UNTIL, A_WINDOWS, A_ERROR, A_START_US, A_END_US, A_VERDICTS,
+    A_MAX_HEAD_AGE, A_HEAD_READ_AT, A_HEAD, A_INDEXED, A_SYNCED, A_COUNT
 };
 static const char *const ATTR_NAMES[A_COUNT] = {
     "_batch_checks", "_type_grants", "_index", "_replaced", "_batches", "_signers", "_genesis", "witness",
     "confirmations", "validity_window", "at", "signer", "block_number", "department", "name", "ok", "skipped",
-    "detail", "type", "issuer", "valid_from", "valid_until",
+    "detail", "type", "issuer", "valid_from", "valid_until", "_windows", "_error", "_start_us", "_end_us",
+    "_verdicts", "max_head_age", "_head_read_at", "_head", "_indexed", "_synced",
 };
 static PyObject *ATTRS[A_COUNT];
 
@@ -1458,13 +1461,173 @@ static int walk_proof(const unsigned char *digest, PyObject *elements, unsigned 
     return 1;
 }
 
+/* The system clock as datetime.now reads it (CLOCK_REALTIME), in whole microseconds since 1970, floored. */
+static int clock_now_us(long long *out)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_REALTIME, &ts) != 0) return 0;
+    *out = (long long)ts.tv_sec * 1000000LL + (long long)(ts.tv_nsec / 1000);
+    return 1;
+}
+
+static PyObject *py_clock_us(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    long long now;
+    if (nargs != 0 || !clock_now_us(&now)) {
+        PyErr_SetString(PyExc_OSError, "clock_us() takes no arguments; the clock could not be read");
+        return NULL;
+    }
+    return PyLong_FromLongLong(now);
+}
+
+/* An attribute of an exact ValidityWindow (its __slots__: member descriptors, no Python code), new reference or
+   NULL with no error set. */
+static PyObject *slot(PyObject *window, int which)
+{
+    PyObject *value = PyObject_GetAttr(window, ATTRS[which]);
+    if (value == NULL) PyErr_Clear();
+    return value;
+}
+
+/* ValidityWindow.at(now) for the window ``window``, an exact ``window_type`` the view keeps, at microsecond
+   ``now`` (its instants as microseconds: _start_us, _end_us; instant_us of _start_t and _end_t): the verdict it
+   already wrote for that branch (a new reference), or NULL with no error set when it is not one to judge here (not
+   an exact window, malformed, a slot of another type, the verdict not written yet): the view's code then judges. */
+static PyObject *window_verdict(PyObject *window, PyObject *window_type, long long now)
+{
+    if (!PyType_Check(window_type) || !Py_IS_TYPE(window, (PyTypeObject *)window_type)) return NULL;
+    PyObject *error = slot(window, A_ERROR), *start = slot(window, A_START_US), *end = slot(window, A_END_US);
+    PyObject *verdicts = slot(window, A_VERDICTS), *verdict = NULL;
+    long long start_us = 0, end_us = 0;
+    if (error != Py_None || start == NULL || end == NULL || verdicts == NULL || !PyList_CheckExact(verdicts)
+        || PyList_GET_SIZE(verdicts) != 3 || (start != Py_None && !small_int(start, &start_us))
+        || (end != Py_None && !small_int(end, &end_us)))
+        goto done;
+    /* at(): `if self._start_t and now < self._start_t` (a datetime is always true), then the end */
+    int branch = start != Py_None && now < start_us ? 1 : end != Py_None && now > end_us ? 2 : 0;
+    PyObject *found = PyList_GET_ITEM(verdicts, branch);
+    if (PyTuple_CheckExact(found) && PyTuple_GET_SIZE(found) == 2 && PyBool_Check(PyTuple_GET_ITEM(found, 0))
+        && PyUnicode_CheckExact(PyTuple_GET_ITEM(found, 1)))
+        verdict = Py_NewRef(found);
+done:
+    Py_XDECREF(error);
+    Py_XDECREF(start);
+    Py_XDECREF(end);
+    Py_XDECREF(verdicts);
+    return verdict;
+}
+
+static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObject *ctx);
+
 static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     if (nargs != 4 || !PyLong_CheckExact(args[2]) || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) != CTX_COUNT) {
         PyErr_SetString(PyExc_TypeError, "public_report(doc, view, head, ctx)");
         return NULL;
     }
-    PyObject *doc = args[0], *view = args[1], *head_obj = args[2], *ctx = args[3];
+    return report(args[0], args[1], args[2], args[3]);
+}
+
+/* time.monotonic() as CPython computes it (CLOCK_MONOTONIC in nanoseconds, then _PyTime_AsSecondsDouble); 0 when
+   the clock cannot be read. */
+static int monotonic_seconds(double *out)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
+    long long t = (long long)ts.tv_sec * 1000000000LL + (long long)ts.tv_nsec;
+    volatile double d;
+    if (t % 1000000000LL == 0) {
+        d = (double)(t / 1000000000LL);
+    } else {
+        d = (double)t;
+        d /= 1e9;
+    }
+    *out = d;
+    return 1;
+}
+
+/* An exact float, or an exact int within 2**53 (compared with a float exactly as Python compares them), as a
+   double; 0 otherwise. */
+static int plain_number(PyObject *value, double *out)
+{
+    long long v;
+    if (PyFloat_CheckExact(value)) {
+        *out = PyFloat_AS_DOUBLE(value);
+        return 1;
+    }
+    if (small_int(value, &v) && v > -(1LL << 53) && v < (1LL << 53)) {
+        *out = (double)v;
+        return 1;
+    }
+    return 0;
+}
+
+/* ChainView.warm() read natively (ledger/services/verify.py): the head (a new reference) when it was read within
+   max_head_age, the status index is synced to it and the genesis was read within GENESIS_RECHECK; NULL (no error
+   set) when it is not warm or any attribute is not of the type that code writes. The same reads, in the same
+   order, with the same clock (time.monotonic()'s value, read twice as that code reads it). */
+static PyObject *warm_head(PyObject *view, PyObject *recheck_obj)
+{
+    PyObject *max_age_obj = view_attr(view, A_MAX_HEAD_AGE), *read_at_obj = view_attr(view, A_HEAD_READ_AT);
+    PyObject *head = NULL, *indexed = NULL, *synced = NULL, *genesis = NULL, *warm = NULL;
+    double max_age, read_at, now, recheck, genesis_at;
+    long long head_v, synced_v;
+    if (max_age_obj == NULL || read_at_obj == NULL || !plain_number(max_age_obj, &max_age)
+        || !PyFloat_CheckExact(read_at_obj) || !plain_number(recheck_obj, &recheck))
+        goto done;
+    read_at = PyFloat_AS_DOUBLE(read_at_obj);
+    if (max_age <= 0 || !monotonic_seconds(&now) || now - read_at > max_age) goto done;
+    head = view_attr(view, A_HEAD);
+    indexed = view_attr(view, A_INDEXED);
+    synced = view_attr(view, A_SYNCED);
+    genesis = view_attr(view, A_GENESIS);
+    if (head == NULL || indexed == NULL || synced == NULL || genesis == NULL || !small_int(head, &head_v)
+        || !PyBool_Check(indexed) || !small_int(synced, &synced_v) || !PyTuple_CheckExact(genesis)
+        || PyTuple_GET_SIZE(genesis) != 2 || !PyFloat_CheckExact(PyTuple_GET_ITEM(genesis, 1)))
+        goto done;
+    genesis_at = PyFloat_AS_DOUBLE(PyTuple_GET_ITEM(genesis, 1));
+    if (indexed != Py_True || head_v > synced_v || !monotonic_seconds(&now) || now - genesis_at > recheck) goto done;
+    warm = Py_NewRef(head);
+done:
+    Py_XDECREF(max_age_obj);
+    Py_XDECREF(read_at_obj);
+    Py_XDECREF(head);
+    Py_XDECREF(indexed);
+    Py_XDECREF(synced);
+    Py_XDECREF(genesis);
+    return warm;
+}
+
+/* public_answer(doc, view, ctx) -> bytes | None: services.fast_public_bytes in one call - None when a witness is
+   configured, the document is not small (more than CTX_SMALL_FIELDS fields and hidden hashes: the route verifies
+   it in a worker thread), or the view is not warm (warm_head); else public_report(doc, view, head, ctx). */
+static PyObject *public_answer(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3 || !PyTuple_CheckExact(args[2]) || PyTuple_GET_SIZE(args[2]) != CTX_COUNT) {
+        PyErr_SetString(PyExc_TypeError, "public_answer(doc, view, ctx)");
+        return NULL;
+    }
+    PyObject *doc = args[0], *view = args[1], *ctx = args[2];
+    PyObject *witness = view_attr(view, A_WITNESS);
+    int witnessed = witness != Py_None;
+    Py_XDECREF(witness);
+    if (witnessed || !plain_dict(doc)) Py_RETURN_NONE;  /* every key an exact str: member() runs no Python code */
+    PyObject *fields = member(doc, K_FIELDS), *hidden = member(doc, K_HIDDEN);
+    PyErr_Clear();
+    long long most;
+    if (fields == NULL || !PyDict_CheckExact(fields) || (hidden != NULL && !PyDict_CheckExact(hidden))
+        || !small_int(PyTuple_GET_ITEM(ctx, CTX_SMALL_FIELDS), &most)
+        || PyDict_GET_SIZE(fields) + (hidden != NULL ? PyDict_GET_SIZE(hidden) : 0) > most)
+        Py_RETURN_NONE;
+    PyObject *head = warm_head(view, PyTuple_GET_ITEM(ctx, CTX_GENESIS_RECHECK));
+    if (head == NULL) Py_RETURN_NONE;
+    PyObject *answer = report(doc, view, head, ctx);
+    Py_DECREF(head);
+    return answer;
+}
+
+static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObject *ctx)
+{
 #define CTX(i) PyTuple_GET_ITEM(ctx, (i))
     long long head;
     if (!small_int(head_obj, &head)) Py_RETURN_NONE;
@@ -1477,7 +1640,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     PyObject *signers = NULL, *genesis = NULL, *witness = NULL, *confirmations = NULL, *found = NULL;
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
     PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
-    PyObject *type_held = NULL;
+    PyObject *type_held = NULL, *windows = NULL;
     Out o = {NULL, 0, 0, 0}, top = {NULL, 0, 0, 0};
     int verified = 1, hidden_dates = 0;
     const char *status_name = NULL;
@@ -1711,7 +1874,7 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     type_held = Py_XNewRef(dict_get(fields, ATTRS[A_TYPE]));  /* held: the key's allocation may run a finalizer */
     PyObject *type = type_held;
     if (type == NULL || !certificate_type(type)) goto end;
-    key = Py_BuildValue("(sOOO)", "type", issuer, type, block_obj);
+    key = PyTuple_Pack(4, ATTRS[A_TYPE], issuer, type, block_obj);  /* ("type", issuer, type, block) */
     if (key == NULL) goto end;
     grants = view_attr(view, A_TYPE_GRANTS);
     PyObject *authorized = dict_get(grants, key);
@@ -1800,20 +1963,44 @@ static PyObject *public_report(PyObject *module, PyObject *const *args, Py_ssize
     /* witnessed: only "not configured" is answered here */
     witness = view_attr(view, A_WITNESS);
     if (witness != Py_None) goto end;
-    /* validity, last: the view's window (Python code, which may let another thread run) */
+    /* validity, last: the window the view keeps for these dates (ChainView.validity_window's memo, keyed by the
+       texts and whether a date is hidden) judged here at the clock's microsecond when it holds that verdict; else
+       the view's own code (Python, which may let another thread run), as before */
     start = Py_XNewRef(dict_get(fields, ATTRS[A_VALID_FROM]));
     end = Py_XNewRef(dict_get(fields, ATTRS[A_VALID_UNTIL]));
     if ((start != NULL && start != Py_None && !PyUnicode_CheckExact(start))
         || (end != NULL && end != Py_None && !PyUnicode_CheckExact(end)))
         goto end;
     hidden_dates = PyDict_Contains(hidden, ATTRS[A_VALID_FROM]) == 1 || PyDict_Contains(hidden, ATTRS[A_VALID_UNTIL]) == 1;
-    now = PyObject_CallNoArgs(CTX(CTX_NOW));
-    if (now == NULL) goto failed_call;
-    window = PyObject_CallMethodObjArgs(view, ATTRS[A_VALIDITY_WINDOW], start ? start : Py_None, end ? end : Py_None,
-                                        hidden_dates ? Py_True : Py_False, NULL);
-    if (window == NULL) goto failed_call;
-    verdict = PyObject_CallMethodOneArg(window, ATTRS[A_AT], now);
-    if (verdict == NULL) goto failed_call;
+    long long now_us = 0;
+    int clock_read = 0;
+    if (CTX(CTX_NOW_US) == Py_None) {
+        clock_read = clock_now_us(&now_us);
+    } else {  /* a test's moment */
+        PyObject *moment = PyObject_CallNoArgs(CTX(CTX_NOW_US));
+        if (moment == NULL) goto failed_call;
+        clock_read = small_int(moment, &now_us);
+        Py_DECREF(moment);
+        if (!clock_read) goto end;
+    }
+    windows = view_attr(view, A_WINDOWS);
+    if (clock_read && windows != NULL && PyDict_CheckExact(windows)) {
+        key = PyTuple_Pack(3, start ? start : Py_None, end ? end : Py_None, hidden_dates ? Py_True : Py_False);
+        if (key == NULL) goto end;
+        window = Py_XNewRef(dict_get(windows, key));  /* str, None and bool: no Python code hashes or compares */
+        Py_CLEAR(key);
+        if (window != NULL) verdict = window_verdict(window, CTX(CTX_WINDOW_TYPE), now_us);
+        Py_CLEAR(window);
+    }
+    if (verdict == NULL) {
+        now = PyObject_CallNoArgs(CTX(CTX_NOW));
+        if (now == NULL) goto failed_call;
+        window = PyObject_CallMethodObjArgs(view, ATTRS[A_VALIDITY_WINDOW], start ? start : Py_None,
+                                            end ? end : Py_None, hidden_dates ? Py_True : Py_False, NULL);
+        if (window == NULL) goto failed_call;
+        verdict = PyObject_CallMethodOneArg(window, ATTRS[A_AT], now);
+        if (verdict == NULL) goto failed_call;
+    }
     if (!PyTuple_CheckExact(verdict) || PyTuple_GET_SIZE(verdict) != 2 || !PyBool_Check(PyTuple_GET_ITEM(verdict, 0)))
         goto end;
     int in_window = PyTuple_GET_ITEM(verdict, 0) == Py_True;
@@ -1883,6 +2070,7 @@ end:
     Py_XDECREF(end);
     Py_XDECREF(issuer_held);
     Py_XDECREF(type_held);
+    Py_XDECREF(windows);
     return result;
 #undef CTX
 }
@@ -1906,6 +2094,10 @@ static PyMethodDef methods[] = {
      "document_parts(doc, fmt, salt_digits) -> (fields, salts, hidden, anchor, stated_digest) | None"},
     {"public_report", (PyCFunction)(void (*)(void))public_report, METH_FASTCALL,
      "public_report(doc, view, head, ctx) -> bytes | None"},
+    {"public_answer", (PyCFunction)(void (*)(void))public_answer, METH_FASTCALL,
+     "public_answer(doc, view, ctx) -> bytes | None"},
+    {"clock_us", (PyCFunction)(void (*)(void))py_clock_us, METH_FASTCALL,
+     "clock_us() -> int: the system clock in whole microseconds since 1970 (datetime.now's instant)"},
     {"seal_bodies", (PyCFunction)(void (*)(void))seal_bodies, METH_FASTCALL,
      "seal_bodies(kek, header, aad_prefix, items, randomness) -> list[bytes] | None"},
     {NULL, NULL, 0, NULL},

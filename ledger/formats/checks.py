@@ -14,7 +14,7 @@ design, kept in agreement by shared test vectors, not by shared code.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ..errors import InputError
@@ -84,11 +84,21 @@ def validity(start: Any, end: Any, now: datetime, *, dates_hidden: bool = False)
     return ValidityWindow(start, end, dates_hidden=dates_hidden).at(now)
 
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def instant_us(moment: datetime) -> int:
+    """An aware datetime as whole microseconds since 1970-01-01 UTC (exact: a datetime's own resolution), so
+    ``instant_us(a) < instant_us(b)`` exactly when ``a < b``."""
+    return (moment - _EPOCH) // _MICROSECOND
+
+
 class ValidityWindow:
     """:func:`validity` of two dates at any moment: the dates read once, each verdict written once (a verifier
     that meets the same dates again keeps the window: ``ChainView.validity_window``)."""
 
-    __slots__ = ("_end", "_end_t", "_error", "_hidden", "_start", "_start_t", "_verdicts")
+    __slots__ = ("_end", "_end_t", "_end_us", "_error", "_hidden", "_start", "_start_t", "_start_us", "_verdicts")
 
     def __init__(self, start: Any, end: Any, *, dates_hidden: bool = False) -> None:
         self._start, self._end, self._hidden = start, end, dates_hidden
@@ -99,6 +109,10 @@ class ValidityWindow:
             self._end_t = remembered_instant(end, end=True) if end is not None else None
         except InputError as exc:
             self._error = (False, str(exc))
+        # the same instants as whole microseconds since 1970 (exact: what the gateway's native call compares the
+        # clock's microsecond with, as ``at`` compares datetimes)
+        self._start_us = instant_us(self._start_t) if self._start_t is not None else None
+        self._end_us = instant_us(self._end_t) if self._end_t is not None else None
         self._verdicts: list[Verdict | None] = [None, None, None]  # valid, not yet valid, expired
 
     @property
