@@ -887,6 +887,13 @@ class _DepartmentRun:
             self._credit = CreditBook(self.ledger, self.department, self.ranges)
         return self._credit
 
+    def share_credit(self, book: Any) -> None:
+        """Take the credit book the replaying process read for this replay (a worker), unless this run read one
+        itself: the same list over the same anchored ranges, read once per replay instead of once per process (it
+        scans the department's whole log)."""
+        if self._credit is None:
+            self._credit = book
+
     def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
         """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
         found = _Chunk()
@@ -1036,6 +1043,7 @@ class _DepartmentReplay:
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
         self.buffer: list[tuple[int, str, str, str | None]] = []
         self.chunk_size = min(_CHUNK, _POOL_CHUNK) if pool is not None else _CHUNK
+        self.handed = 0  # chunks handed to workers
         # chunks re-run (or being re-run in a worker), not merged yet, in log order
         self.pending: deque[_decision_workers.Pending | _decision_workers.Done] = deque()
         # what permits.check_links reads of the log, fed from this walk (every readable body, selected or not)
@@ -1058,8 +1066,13 @@ class _DepartmentReplay:
         pool = self.pool
         busy = sum(1 for p in self.pending if isinstance(p, _decision_workers.Pending) and not p.done())
         if pool is not None and (busy < pool.size * _WORKER_QUEUE or not _RUN_HERE_WHEN_BUSY):
+            # the credit book goes with the department's first chunks, one for each place in the workers' queues:
+            # each worker takes one of them almost surely, and one that did not reads its own (a large book is not
+            # pickled with every chunk)
+            credit = self.run.credit_book() if self.handed < pool.size * _WORKER_QUEUE else None
+            self.handed += 1
             self.pending.append(
-                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows)
+                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows, credit)
             )
         else:
             found = self.run.chunk(rows)
