@@ -217,3 +217,50 @@ def test_the_pending_entries_are_those_after_the_last_anchor_read_through_the_se
             ).all()
         assert "seq>?" in str(entries_plan) and "TEMP B-TREE" not in str(entries_plan), entries_plan
         assert "department_id=?" in str(anchor_plan) and "TEMP B-TREE" not in str(anchor_plan), anchor_plan
+
+
+def test_replay_in_workers_re_establishes_every_credit_status_as_one_process_does(
+    ledger: Any, published: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay's workers take the credit list the replaying process read for the replay (it scans the whole log: once
+    per replay, not once per process): every chunk re-run in a worker re-establishes each credit status as the
+    one-process replay does, a listing and its removal between the decisions included, and both name the decision
+    whose recorded credit status an insider edited."""
+    from sqlalchemy import text
+
+    from ledger.services import replay as replay_module
+    from ledger.services.logchain import LOG_DECISIONS, canonical_body
+
+    dept, rules = published
+    listing = supervision.credit_list(
+        ledger,
+        dept,
+        applicant=LISTED,
+        reason="FALSE_MATERIALS",
+        since=date.today() - timedelta(days=1),
+        until=date.today() + timedelta(days=30),
+        officer="officer-1",
+        basis={"legal_basis": "CREDIT-REG-ART-12"},
+    )
+    events: dict[int, Any] = {
+        140: lambda: supervision.credit_remove(ledger, dept, listing.seq, reason="APPEAL_UPHELD", **REMOVED_BY)
+    }
+    decisions.decide_many(ledger, dept, _applications(250, events, "W"), {"*": rules}, chunk=CHUNK, workers=0)
+    assert [_credit_of(ledger, dept, f"W-{i:03d}")["listed"] for i in LISTED_AT] == [True, False, False, False, False]
+    edited = decisions.find_decision(ledger, dept, "W-010")  # listed when decided: the record now says it was not
+    body = {**edited.body, "credit": {**edited.body["credit"], "listed": False, "listings": []}}
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE logentry SET body=:b WHERE log=:l AND department_id=:d AND seq=:s"),
+            {"b": canonical_body(body).decode(), "l": LOG_DECISIONS, "d": dept, "s": edited.seq},
+        )
+    monkeypatch.setattr(replay_module, "_CHUNK", 40)
+    monkeypatch.setattr(replay_module, "_RUN_HERE_WHEN_BUSY", False)  # every chunk re-run in the worker
+    parallel = replay(ledger, department=dept, workers=1)
+    alone = replay(ledger, department=dept, workers=0)
+    assert sorted({(d.check, d.seq) for d in parallel.discrepancies}) == [
+        ("altered", edited.seq),
+        ("credit_status", edited.seq),
+    ], parallel.summary()
+    assert [d.to_json() for d in parallel.discrepancies] == [d.to_json() for d in alone.discrepancies]
+    assert (parallel.re_run, parallel.outcomes, parallel.reasons) == (alone.re_run, alone.outcomes, alone.reasons)

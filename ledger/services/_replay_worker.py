@@ -98,8 +98,16 @@ def start(spec: WorkerSpec) -> None:
     pause_for_this_process()
 
 
-def run_chunk(department: str, ranges: list[Any], selection: Any, rows: list[tuple[int, str, str, str | None]]) -> Any:
-    """One chunk of ``department``'s log re-run here: ``replay._Chunk``."""
+def run_chunk(
+    department: str,
+    ranges: list[Any],
+    selection: Any,
+    rows: list[tuple[int, str, str, str | None]],
+    credit: Any = None,
+) -> Any:
+    """One chunk of ``department``'s log re-run here: ``replay._Chunk``. ``credit``: the department's credit book as
+    the replaying process read it for this replay (``supervision.CreditBook``), sent with a department's first
+    chunks so that no worker scans the log for it again; a worker that was sent none reads its own, as before."""
     from .._gc import free_chunk_cycles
     from . import replay
 
@@ -109,6 +117,8 @@ def run_chunk(department: str, ranges: list[Any], selection: Any, rows: list[tup
         ledger = _STATE["ledger"]
         rule_sets, facts = _STATE.setdefault("shared", (replay._RuleSets(ledger), replay._Facts(ledger)))
         run = runs[department] = replay._DepartmentRun(ledger, department, ranges, rule_sets, facts, selection)
+    if credit is not None:
+        run.share_credit(credit)
     found = run.chunk(rows)
     del rows
     free_chunk_cycles()

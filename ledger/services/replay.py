@@ -62,7 +62,7 @@ from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
-from .facts import CertificateFact, citations, establish, facts_view, resolve_citations, status_at_block
+from .facts import CertificateFact, citations, classify, establish, facts_view, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
 from .supervision import SUPERVISION_FORMAT, commitment_of, with_credit
@@ -379,20 +379,29 @@ class _Facts:
         """Work out, for a chunk of (body, input) pairs, every cited certificate's facts at once: the digests
         resolved in one lookup, the certificates verified with one call per decision moment (a bulk run decides a
         whole chunk at one moment)."""
-        self.stored = resolve_citations(self.ledger, [i for _, i in decisions])
-        self.shredded = self._shredded([i for _, i in decisions])
+        inputs = [i for _, i in decisions]
+        # each citation read once (facts.classify) for resolving and establishing alike
+        classified = [[classify(c) for c in citations(i)] for i in inputs]
+        self.stored = resolve_citations(self.ledger, inputs, classified)
+        self.shredded = self._shredded(inputs)
         self.cache = {}
-        moments: dict[str, list[tuple[dict[str, Any], dict[str, Any]]]] = defaultdict(list)
-        for body, decision_input in decisions:
-            if isinstance(body.get("decided_at"), str) and citations(decision_input):
-                moments[body["decided_at"]].append((body, decision_input))
+        moments: dict[str, list[int]] = defaultdict(list)
+        for k, (body, _) in enumerate(decisions):
+            if isinstance(body.get("decided_at"), str) and classified[k]:
+                moments[body["decided_at"]].append(k)
         for moment, group in moments.items():
             decided = _parse_time(moment)
             if decided is None:
                 continue
-            found = establish(self.view, [citations(i) for _, i in group], self.stored, now=decided)
-            for (body, _), facts in zip(group, found, strict=True):
-                self.cache[(body.get("input_digest"), moment)] = facts
+            found = establish(
+                self.view,
+                [citations(inputs[k]) for k in group],
+                self.stored,
+                now=decided,
+                classified=[classified[k] for k in group],
+            )
+            for k, facts in zip(group, found, strict=True):
+                self.cache[(decisions[k][0].get("input_digest"), moment)] = facts
 
     def release(self) -> None:
         """Let go of the chunk's documents and facts (:meth:`prepare` makes the next chunk's), so that the chunk's
@@ -498,6 +507,16 @@ class _Facts:
                 fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
             facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
         for i, (mine, theirs) in enumerate(zip(facts, recorded, strict=True)):
+            get = theirs.get
+            if (
+                get("digest") == mine.digest
+                and get("type") == mine.type
+                and get("verified") == mine.verified
+                and get("status") == mine.status
+                and get("expired") == mine.expired
+                and get("holder") == mine.holder
+            ):
+                continue  # the recorded fact is the one re-established (_FACT_FIELDS, compared without to_json)
             expected = mine.to_json()
             diffs = [
                 f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"
@@ -887,6 +906,13 @@ class _DepartmentRun:
             self._credit = CreditBook(self.ledger, self.department, self.ranges)
         return self._credit
 
+    def share_credit(self, book: Any) -> None:
+        """Take the credit book the replaying process read for this replay (a worker), unless this run read one
+        itself: the same list over the same anchored ranges, read once per replay instead of once per process (it
+        scans the department's whole log)."""
+        if self._credit is None:
+            self._credit = book
+
     def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
         """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
         found = _Chunk()
@@ -1036,6 +1062,7 @@ class _DepartmentReplay:
         self.overrides: list[tuple[int, str | None, dict[str, Any]]] = []
         self.buffer: list[tuple[int, str, str, str | None]] = []
         self.chunk_size = min(_CHUNK, _POOL_CHUNK) if pool is not None else _CHUNK
+        self.handed = 0  # chunks handed to workers
         # chunks re-run (or being re-run in a worker), not merged yet, in log order
         self.pending: deque[_decision_workers.Pending | _decision_workers.Done] = deque()
         # what permits.check_links reads of the log, fed from this walk (every readable body, selected or not)
@@ -1058,8 +1085,13 @@ class _DepartmentReplay:
         pool = self.pool
         busy = sum(1 for p in self.pending if isinstance(p, _decision_workers.Pending) and not p.done())
         if pool is not None and (busy < pool.size * _WORKER_QUEUE or not _RUN_HERE_WHEN_BUSY):
+            # the credit book goes with the department's first chunks, one for each place in the workers' queues:
+            # each worker takes one of them almost surely, and one that did not reads its own (a large book is not
+            # pickled with every chunk)
+            credit = self.run.credit_book() if self.handed < pool.size * _WORKER_QUEUE else None
+            self.handed += 1
             self.pending.append(
-                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows)
+                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows, credit)
             )
         else:
             found = self.run.chunk(rows)

@@ -1534,20 +1534,84 @@ def summary(
 
 
 class CreditBook:
-    """A department's credit list as the chain attests it (anchoring blocks from the chain's ranges), for replay."""
+    """A department's credit list as the chain attests it (anchoring blocks from the chain's ranges), for replay.
+
+    Read once per replay and indexed once: a decision's status and the credit entries its block passed over are
+    worked out from its applicant's own entries, where they were worked out from every credit entry of the
+    department for every decision (``_status_from`` and :meth:`passed_over_reference`, the reference:
+    tests/test_credit_book.py compares the two on hostile entries)."""
 
     def __init__(self, ledger: Ledger, department: str, ranges: Sequence[ChainRange]) -> None:
         self.entries = _log(ledger, department, ranges, contains=_CREDIT_KINDS)
         # a decision taken with LEDGER_CONFIRMATIONS = k reads the list k blocks below the head: not backdating
         self.slack = max(0, int(getattr(ledger.settings, "confirmations", 0) or 0))
+        self._index()
+
+    @classmethod
+    def of(cls, entries: Sequence[_Entry], slack: int) -> CreditBook:
+        """A book of the given entries (tests)."""
+        book = cls.__new__(cls)
+        book.entries, book.slack = list(entries), slack
+        book._index()
+        return book
+
+    def _index(self) -> None:
+        listings = _find(self.entries, "credit_listing")
+        removals = _find(self.entries, "credit_removal")
+        # status: each applicant's listings in log order; each listing's earliest anchored removal
+        self._listings: dict[str, list[_Entry]] = defaultdict(list)
+        for e in listings:
+            self._listings[str(e.body.get("applicant_ref"))].append(e)
+        self._removed_at: dict[str, int] = {}
+        for e in removals:
+            named = e.body.get("listing")
+            target = named.get("entry_hash") if isinstance(named, dict) else None
+            if e.block is not None and isinstance(target, str) and e.block < self._removed_at.get(target, e.block + 1):
+                self._removed_at[target] = e.block
+        # passed_over: the entries (in log order) that can be held against a decision of an applicant, whatever its
+        # block and number: a listing of the applicant, or the removal a listing of the applicant last names
+        removed = {
+            target: e
+            for e in removals
+            if isinstance(named := e.body.get("listing"), dict) and isinstance(target := named.get("entry_hash"), str)
+        }
+        by_hash = {e.entry_hash: e for e in listings}
+        self._held: dict[str, list[_Entry]] = defaultdict(list)
+        for e in self.entries:
+            if e.body.get("kind") == "credit_listing":
+                about: _Entry | None = e
+            else:
+                named = e.body.get("listing")
+                target = named.get("entry_hash") if isinstance(named, dict) else None
+                about = by_hash.get(target) if isinstance(target, str) else None
+            if about is None or not (e is about or removed.get(about.entry_hash) is e):
+                continue
+            applicant = about.body.get("applicant_ref")
+            if isinstance(applicant, str):
+                self._held[applicant].append(e)
 
     def status(self, applicant: str, block: int, decided_at: str) -> dict[str, Any]:
-        return _status_from(self.entries, [applicant], block, decided_at)[applicant]
+        """``_status_from(self.entries, [applicant], block, decided_at)[applicant]``, from the applicant's listings."""
+        day = decided_at[:10]
+        removed_at = self._removed_at
+        found = []
+        for e in self._listings.get(applicant, ()):
+            b = e.body
+            if e.block is None or e.block > block or removed_at.get(e.entry_hash, block + 1) <= block:
+                continue
+            if isinstance(b.get("since"), str) and isinstance(b.get("until"), str) and b["since"] <= day < b["until"]:
+                found.append(e.seq)
+        return {"listed": bool(found), "listings": found, "as_of_block": block}
 
     def passed_over(self, applicant: str, block: int, seq: int) -> list[int]:
         """Credit entries about ``applicant`` written before decision ``seq`` in the log and anchored after the
         ``block`` it claims to have read the list at (beyond the confirmation depth): a decision backdating its
         block to miss a listing (or a removal) the department had already recorded and anchored."""
+        limit = block + self.slack
+        return [e.seq for e in self._held.get(applicant, ()) if e.seq < seq and e.block is not None and e.block > limit]
+
+    def passed_over_reference(self, applicant: str, block: int, seq: int) -> list[int]:
+        """:meth:`passed_over` over every entry of the book (the reference)."""
         removed = {
             (e.body.get("listing") or {}).get("entry_hash"): e
             for e in _find(self.entries, "credit_removal")

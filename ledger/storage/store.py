@@ -27,7 +27,7 @@ from sqlmodel import create_engine
 from ..errors import ConfigError
 from ..formats.canonical import json_loads
 from ..formats.merkle import RUN_LEVEL, MerkleTree, node_hash
-from . import dburl, migrations
+from . import dburl
 from .models import Batch, BatchState, Certificate, StatusChange, utcnow  # noqa: F401 - re-exported
 
 # A batch row without its leaves and run roots (hundreds of KB for a full batch): what reads of its state and
@@ -141,8 +141,13 @@ def open_engine(url: str, *, migrate: bool = True) -> Engine:
             if url.startswith("postgresql://"):
                 url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
             engine = create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, json_deserializer=json_loads)
-        if migrate and not migrations.state(engine).up_to_date:
-            migrations.upgrade(engine)
+        if migrate:
+            # imported here: alembic costs a process that only opens a migrated database (a replay worker, the
+            # gateway's workers) about 0.2 CPU-s to import
+            from . import migrations
+
+            if not migrations.state(engine).up_to_date:
+                migrations.upgrade(engine)
         elif not migrate:
             with engine.connect():  # a database that cannot be opened is said so here, as with migrate
                 pass
