@@ -24,6 +24,18 @@ to fail when the C is broken at the place it guards):
   cases or with stray characters, latin-1 bytes, commas, blanks, the peer's own address, IPv6) with and without
   trusted proxies: the rate limits' key read from the raw headers is the key Starlette's ``getlist`` reading gave,
   for thousands of random header lists.
+- A holder editing their document to its biggest: genuine certificates of SMALL_DOCUMENT_FIELDS fields and one
+  more, disclosed or hidden: the native call answers the first with the reference's bytes and declines the second,
+  as ``small_document`` decides. Moving the native bound by one fails it.
+- An anonymous flood: thousands of calls answered natively, by the view's code and declined leave every object the
+  call reads with the references it had (a reference kept per request is memory a client grows at will, one lost a
+  freed object read). Dropping the validity key's or warm_head's genesis release fails it.
+- A sync from another thread mid-call (status index swapped, windows without verdicts planted so the view's Python
+  code runs inside the call and threads switch there): every answer is one state's reference bytes or None. A stress
+  test for the sanitizers more than a differential one.
+- Run under ASan and UBSan (the extension built with -fsanitize=address,undefined, libasan preloaded,
+  PYCRYPTODOME_DISABLE_DEEPBIND=1): this module, test_public_verify_native, test_public_verify_reference and
+  test_hashcore, 2,800 tests, clean.
 - The route order: no other route is reached through POST /public/verify's place first (its paths overlap no other
   route's; every other path still reaches its own route). Not a separate test here: test_public_verify_reference
   asserts the first route and that /openapi.json is still served.
@@ -432,3 +444,57 @@ def test_the_small_document_bound_is_the_references_to_the_field(ledger: Ledger)
                 assert native == services.json_bytes(reference), count
             else:
                 assert native is None, count
+
+
+# -- a sync from another thread, mid-call ------------------------------------------------------------------------
+
+
+def test_an_index_swapped_by_another_thread_mid_call_gives_one_states_answer(
+    ledger: Ledger, certificate: dict[str, Any]
+) -> None:
+    """Another thread swaps the view's status index (the certificate valid, then revoked, as a sync publishes it)
+    and plants windows without verdicts (so each call runs the view's Python code, where threads switch) while
+    the native call answers: every answer is the reference's for one of the two states, or None; none reads an
+    index or a window another thread let go (ASan run: see the module's docstring)."""
+    import sys
+    import threading
+
+    view = _view(ledger)
+    verify_certificate(certificate, view)
+    context = view.public_report_context = services._native_context(view)
+    dept = DEPARTMENT.encode().ljust(32, b"\x00")
+    digest = bytes.fromhex(certificate["digest"][2:])
+    root = next(key for key in view._batches if key[0] == DEPARTMENT)[1]
+    deep, recent = view._index
+    clean = ({k: v for k, v in deep.items() if k[2] != digest}, {k: v for k, v in recent.items() if k[2] != digest})
+    revoked = (clean[0], {**clean[1], (dept, root, digest): (1, 8, (1).to_bytes(32, "big"))})
+    answers = set()
+    for index in (clean, revoked):
+        view._index = index
+        reference = services.fast_public_report(view, certificate)
+        assert reference is not None
+        answers.add(services.json_bytes(reference))
+    assert len(answers) == 2
+    stop = threading.Event()
+
+    def sync() -> None:
+        while not stop.is_set():
+            for index in (clean, revoked):
+                view._index = (dict(index[0]), dict(index[1]))  # a new object each time, the old one let go
+                view._windows = {(START, END, False): checks_core.ValidityWindow(START, END)}
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    thread = threading.Thread(target=sync)
+    thread.start()
+    try:
+        seen = set()
+        for _ in range(4000):
+            answer = NATIVE.public_answer(certificate, view, context)
+            assert answer is None or answer in answers, answer
+            seen.add(answer)
+    finally:
+        stop.set()
+        thread.join()
+        sys.setswitchinterval(interval)
+    assert answers <= seen
