@@ -20,6 +20,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.onchain.node import EmbeddedNode
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -81,16 +82,34 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url(data_dir), keystore_kdf_n=1024, **overrides)
 
 
+# The session chain's node writes its state file (the whole chain, history included) every 30 s, not every second as
+# the ledger's own node does (ledger.onchain.node.STATE_INTERVAL): no test kills or restarts it, and a pass mines
+# thousands of blocks into it, whose writes every second cost anvil a growing share of a core for the rest of the
+# pass. The tests of the state file and of a node killed and restarted (test_foundation, test_chain_faults,
+# test_chain_identity, test_node_disk, test_crash) start their own nodes, with the ledger's interval.
+SESSION_STATE_INTERVAL = 30
+
+
 @pytest.fixture(scope="session")
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     """One embedded ledger (anvil + database + keys) with the standard departments registered."""
     data_dir = tmp_path_factory.mktemp("ledger")
-    instance = Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE)
-    council = Council(instance)
-    for code, (name, roles) in DEPARTMENTS.items():
-        council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
-    yield instance
-    instance.close()
+    settings = make_settings(data_dir)
+    # The session's node is started here, to write its state file every SESSION_STATE_INTERVAL seconds; the ledger
+    # attaches to it as to any running node of its data directory.
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
+    node.start()
+    try:
+        instance = Ledger.open(settings, passphrase=PASSPHRASE)
+        try:
+            council = Council(instance)
+            for code, (name, roles) in DEPARTMENTS.items():
+                council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+            yield instance
+        finally:
+            instance.close()
+    finally:
+        node.stop()
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:
