@@ -20,6 +20,7 @@ import pytest
 from ledger.client import Ledger
 from ledger.config import Settings
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_AUDITOR, ROLE_ISSUER, ROLE_VERIFIER
+from ledger.onchain.node import EmbeddedNode
 from ledger.services.departments import Council
 
 PASSPHRASE = "test-passphrase"
@@ -49,7 +50,8 @@ TEST_TYPES = (
     "decision-notice",
 )
 
-# Departments registered once per session; tests that suspend or rotate register their own (fresh_department).
+# Departments registered once per shared ledger (LEDGER_SCOPE); tests that suspend or rotate register their own
+# (fresh_department).
 DEPARTMENTS = {
     "MKT": ("Market Regulation Bureau", ROLE_ISSUER | ROLE_VERIFIER),
     "HOSP": ("City Hospital", ROLE_ISSUER),
@@ -77,20 +79,64 @@ def database_url(data_dir: Path) -> str | None:
     return base.rsplit("/", 1)[0] + "/" + name
 
 
+def drop_database(url: str) -> None:
+    """Drop the test database ``url`` names (made by :func:`database_url`), whoever is still connected to it."""
+    import sqlalchemy
+
+    admin = sqlalchemy.create_engine(
+        os.environ["LEDGER_TEST_DATABASE_URL"].replace("postgresql://", "postgresql+psycopg://"),
+        isolation_level="AUTOCOMMIT",
+    )
+    with admin.connect() as conn:
+        conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{url.rsplit("/", 1)[1]}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def make_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=data_dir, database_url=database_url(data_dir), keystore_kdf_n=1024, **overrides)
 
 
-@pytest.fixture(scope="session")
+# LEDGER_TEST_LEDGER_SCOPE=module gives each test module a ledger of its own instead of one for the session. Every
+# block anvil mines costs it time in proportion to the chain's whole state (its state root is recomputed over every
+# account and storage slot), so on one chain for the whole pass each transaction, and the empty block mined every
+# second, grows slower as the pass goes on: two red-team modules (test_redteam_round4, test_redteam_round14b) took
+# 29.1 CPU-s on the session chain as it stood four fifths into a pass (4,038 blocks, 26,707 storage slots) and 13.8
+# on a fresh one, side by side. A fresh ledger costs ~0.2 s to open and five registrations on its new chain. The
+# session remains the default until a full run of both passes has shown no test leaning on another module's data.
+LEDGER_SCOPE = os.environ.get("LEDGER_TEST_LEDGER_SCOPE", "session")
+assert LEDGER_SCOPE in ("session", "module"), "LEDGER_TEST_LEDGER_SCOPE is session or module"
+
+# The shared chain's node writes its state file (the whole chain, history included) every 30 s, not every second as
+# the ledger's own node does (ledger.onchain.node.STATE_INTERVAL): no test kills or restarts it, and a pass mines
+# thousands of blocks into the session chain, whose writes every second cost anvil a growing share of a core for the
+# rest of the pass. The tests of the state file and of a node killed and restarted (test_foundation,
+# test_chain_faults, test_chain_identity, test_node_disk, test_crash) start their own nodes, with the ledger's interval.
+SESSION_STATE_INTERVAL = 30
+
+
+@pytest.fixture(scope=LEDGER_SCOPE)
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """One embedded ledger (anvil + database + keys) with the standard departments registered."""
+    """An embedded ledger (anvil + database + keys) with the standard departments registered, shared by the session's
+    tests, or by one module's (LEDGER_SCOPE)."""
     data_dir = tmp_path_factory.mktemp("ledger")
-    instance = Ledger.open(make_settings(data_dir), passphrase=PASSPHRASE)
-    council = Council(instance)
-    for code, (name, roles) in DEPARTMENTS.items():
-        council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
-    yield instance
-    instance.close()
+    settings = make_settings(data_dir)
+    # The node is started here, to write its state file every SESSION_STATE_INTERVAL seconds; the ledger attaches to
+    # it as to any running node of its data directory.
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
+    node.start()
+    try:
+        instance = Ledger.open(settings, passphrase=PASSPHRASE)
+        try:
+            council = Council(instance)
+            for code, (name, roles) in DEPARTMENTS.items():
+                council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+            yield instance
+        finally:
+            instance.close()
+    finally:
+        node.stop()
+        if settings.database_url and LEDGER_SCOPE == "module":
+            drop_database(settings.database_url)  # one per module: none is left filling the disk
 
 
 def member_cli(ledger: Ledger, member: int) -> tuple[list[str], dict[str, str]]:

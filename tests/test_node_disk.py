@@ -35,3 +35,25 @@ def test_an_hour_of_blocks_leaves_no_states_on_disk(tmp_path: Path, monkeypatch:
         node.stop()
     assert _size(home) == 0
     assert _size(tmp_path / "chain") < 50 * 1024 * 1024  # the state file and the log, not a state per block
+
+
+def _interval(pid: int) -> str:
+    args = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    return args[args.index(b"--state-interval") + 1].decode()
+
+
+def test_the_ledgers_node_writes_its_state_every_second_and_a_slower_node_is_asked_for(tmp_path: Path) -> None:
+    """The ledger's node keeps the one-second state interval (a hard kill loses at most the newest second of blocks,
+    docs/guarantees.md); the test suite's session chain asks for a slower one, and gets exactly that."""
+    for chain_dir, node, expected in (
+        (tmp_path / "a", EmbeddedNode(tmp_path / "a"), "1"),
+        (tmp_path / "b", EmbeddedNode(tmp_path / "b", state_interval=30), "30"),
+    ):
+        node.start()
+        try:
+            assert node._process is not None and _interval(node._process.pid) == expected, chain_dir
+        finally:
+            node.stop()
+    for wrong in (0, -1, 1.5, True, "1"):
+        with pytest.raises(ValueError, match="state_interval"):
+            EmbeddedNode(tmp_path / "c", state_interval=wrong)  # type: ignore[arg-type]
