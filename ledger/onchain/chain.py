@@ -80,10 +80,10 @@ ROLE_AUDITOR = 4
 ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACT_VERSIONS = {"registry": "2.2.0", "anchor": "2.0.0", "log": "2.1.0"}
+CONTRACT_VERSIONS = {"registry": "2.3.0", "anchor": "2.0.0", "log": "2.1.0"}
 _VERSION_REASONS = {
-    "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content: "
-    "docs/governance.md",
+    "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content, "
+    "department ids that are codes: docs/governance.md",
     "anchor": "batches and statuses per department, docs/format.md §8",
     "log": "log ranges and rule sets per department, docs/format.md §8 and docs/decisions.md",
 }
