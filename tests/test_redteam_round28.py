@@ -13,13 +13,27 @@
    id that is not a code (``RegistryInvalidDepartmentCode``: 1 to 32 printable ASCII characters, then zero bytes);
    the library computes a proposal's hash from the registry's own bytes32, shows an id that is no code as its hex
    ("not a department code") and prints no control character in ``history``.
+2. (The chain's operator, or whoever answers at the witness's node URL) Round 27 kept one malformed answer from
+   killing the witness's follower; its reader (``witness.rpc.Rpc``) still took every other answer's shape on
+   trust: ``eth_blockNumber`` answered ``null`` or ``12`` (a number, not a quantity), a block answered as a string
+   or without its hash, a batch answer with a list as its id raised TypeError, ValueError or KeyError - no
+   ChainError - out of the follower thread (which catches the library's errors only: it died, and the witness
+   silently stopped observing every origin, so a chain rewritten later went without its alarm) and out of a
+   cosignature request (the connection dropped instead of a 503 naming the node). Each answer is now checked
+   for the shape it must have (a quantity, a block with 32-byte hashes) and is otherwise the node's error
+   (ChainError), and the follower's round (``observe_round``) outlives any failure of one origin's observation,
+   logging it.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from eth_account import Account
@@ -28,9 +42,14 @@ from ledger.client import Ledger
 from ledger.errors import ChainError
 from ledger.services.council import Action, GovernanceEvent, describe, get_proposal, list_proposals, shown_id
 from ledger.services.departments import Council
+from ledger.services.witness import client as wclient
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore, observe_round
 
 from .cli_support import run_cli
 from .conftest import PASSPHRASE, make_settings
+from .evidence_support import rpc_url
+from .rpc_proxy import RpcProxy
 
 CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # any control character but tab and newline
 NOT_CODES = (b"\x00MKT", b"MK\x00T", b"X\r\x1b[2K#1 reinstate VICTIM", b"MK\xff")
@@ -89,3 +108,100 @@ def test_an_id_that_is_no_code_is_shown_as_hex_and_no_event_writes_a_control_cha
     assert shown_id(b"HOSP-01".ljust(32, b"\x00")) == "HOSP-01"
     event = GovernanceEvent(1, "0x", 0, "DepartmentRegistered", {"name": "Office\r\x1b[2KMKT"}, "R28")
     assert not CONTROL.search(event.line()), event.line()
+
+
+# (method, the result a hostile node answers instead of the node's): each a shape the reader took on trust
+MALFORMED = (
+    ("eth_blockNumber", None),
+    ("eth_blockNumber", 12),
+    ("eth_blockNumber", "0xzz"),
+    ("eth_chainId", []),
+    ("eth_getBlockByNumber", "a block"),
+    ("eth_getBlockByNumber", {"number": "0x0"}),
+    ("eth_getBlockByNumber", {"hash": 5, "parentHash": "0x" + "00" * 32}),
+    ("eth_getCode", {"code": "0x60"}),
+)
+
+
+def _reads(rpc: Rpc) -> dict[str, Any]:
+    return {
+        "eth_blockNumber": rpc.head,
+        "eth_chainId": rpc.chain_id,
+        "eth_getBlockByNumber": lambda: rpc.block_hash(0),
+        "eth_getCode": lambda: rpc.has_code("0x" + "11" * 20),
+    }
+
+
+class _BatchNode:
+    """A node that answers every batch with ``answers`` (the witness asks block headers in batches)."""
+
+    def __init__(self, answers: Any) -> None:
+        raw = json.dumps(answers).encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_malformed_node_answer_is_the_witness_nodes_error_and_the_follower_goes_on(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: the node the witness reads (the chain's operator's, or whoever answers at its URL)."""
+    for method, result in MALFORMED:
+
+        def rewrite(asked: str, _params: Any, answer: Any, method: str = method, result: Any = result) -> Any:
+            return {**answer, "result": result} if asked == method else answer
+
+        with RpcProxy(rpc_url(ledger), rewrite=rewrite) as proxy:
+            with pytest.raises(ChainError) as failed:
+                _reads(Rpc(proxy.url))[method]()
+            assert "node" in str(failed.value), failed.value
+
+    hashes = {"hash": "0x" + "ab" * 32, "parentHash": "0x" + "cd" * 32}
+    for answers, expected in (
+        ([{"jsonrpc": "2.0", "id": [0], "result": hashes}], [None]),  # an id no dict is keyed by: no answer
+        ([{"jsonrpc": "2.0", "id": 0, "result": "a block"}], ChainError),
+        ([{"jsonrpc": "2.0", "id": 0, "result": {"hash": "0x12"}}], ChainError),
+        ({"jsonrpc": "2.0", "id": 0, "result": hashes}, ChainError),  # one answer, not a batch
+    ):
+        node = _BatchNode(answers)
+        try:
+            if expected is ChainError:
+                with pytest.raises(ChainError):
+                    Rpc(node.url).headers(0, 0)
+            else:
+                assert Rpc(node.url).headers(0, 0) == expected
+        finally:
+            node.close()
+
+    # the follower's round outlives one origin's failure to be read, whatever it is, and logs it
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    origin = wclient.chain_identity(ledger.chain).origin
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court.example/round28")
+    logged: list[str] = []
+    Witness(store, Rpc(rpc_url(ledger)), log=logged.append).observe(origin)  # cosigned before
+
+    def broken(*_args: Any) -> Any:
+        raise RuntimeError("a reader's bug")
+
+    witness = Witness(store, Rpc(rpc_url(ledger)), log=logged.append)
+    monkeypatch.setattr(witness, "observe", broken)
+    observe_round(witness, [origin])
+    assert any("a reader's bug" in line and origin in line for line in logged), logged
