@@ -23,6 +23,13 @@
    for the shape it must have (a quantity, a block with 32-byte hashes) and is otherwise the node's error
    (ChainError), and the follower's round (``observe_round``) outlives any failure of one origin's observation,
    logging it.
+3. (The chain's operator, or whoever answers at the ledger's node URL) The ledger's own reader of the chain did the
+   same: ``eth_blockNumber`` answered ``null`` or ``"0xzz"``, a block answered as a string or without its hash, a
+   call's data answered as a number or null, raised TypeError, ValueError, KeyError, AttributeError or web3's
+   BadFunctionCallOutput out of ``Chain.block_number``, ``block_hash``, ``call`` and every direct block read -
+   which readers took for anything but a chain failure (a holder's document reported malformed, the gateway's
+   500). The node provider now checks each result the ledger reads for JSON-RPC's shape (quantities, data,
+   blocks, receipts, logs) and answers any other as the node's error (NodeAnswerError, read as a ChainError).
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from eth_account import Account
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
+from ledger.onchain import chainread
+from ledger.onchain.chain import Chain, connect
 from ledger.services.council import Action, GovernanceEvent, describe, get_proposal, list_proposals, shown_id
 from ledger.services.departments import Council
 from ledger.services.witness import client as wclient
@@ -205,3 +214,42 @@ def test_a_malformed_node_answer_is_the_witness_nodes_error_and_the_follower_goe
     monkeypatch.setattr(witness, "observe", broken)
     observe_round(witness, [origin])
     assert any("a reader's bug" in line and origin in line for line in logged), logged
+
+
+def test_a_malformed_node_answer_is_the_ledgers_chain_error(ledger: Ledger) -> None:
+    """Adversary: the node the ledger reads (the chain's operator's, or whoever answers at its URL)."""
+    cases = (
+        ("eth_blockNumber", None),
+        ("eth_blockNumber", "0xzz"),
+        ("eth_blockNumber", []),
+        ("eth_getBlockByNumber", "a block"),
+        ("eth_getBlockByNumber", {"number": "0x1"}),
+        ("eth_call", 5),
+        ("eth_call", None),
+        ("eth_getLogs", "logs"),
+        ("eth_getLogs", [5]),
+    )
+    for method, result in cases:
+
+        def rewrite(asked: str, _params: Any, answer: Any, method: str = method, result: Any = result) -> Any:
+            return {**answer, "result": result} if asked == method else answer
+
+        with RpcProxy(rpc_url(ledger), rewrite=rewrite) as proxy:
+            for embedded in (False, True):
+                chain = Chain(
+                    connect(proxy.url, embedded=embedded),
+                    ledger.chain.deployment,
+                    gas_price=0,
+                    artifacts=ledger.chain.artifacts,
+                )
+                reads = {
+                    "eth_blockNumber": chain.block_number,
+                    "eth_getBlockByNumber": lambda chain=chain: chain.block_hash(1),
+                    "eth_call": lambda chain=chain: chain.call(chain.registry.functions.departmentIds()),
+                    "eth_getLogs": lambda chain=chain: chainread.scan(
+                        chain, chain.registry.events.DepartmentRegistered, what="registrations", end=1
+                    ),
+                }
+                with pytest.raises(ChainError) as failed:
+                    reads[method]()
+                assert "node" in str(failed.value), (method, result, failed.value)

@@ -115,7 +115,11 @@ class Rpc:
             for n in numbers:
                 answer = by_id.get(n)
                 block = answer.get("result") if answer is not None else None
-                out.append(None if block is None else (n, *self._hashes(block, "hash", "parentHash")))
+                if block is None:
+                    out.append(None)
+                    continue
+                block_hash, parent = self._hashes(block, "hash", "parentHash")
+                out.append((n, block_hash, parent))
         return out
 
     def has_code(self, address: str) -> bool:
