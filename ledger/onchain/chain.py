@@ -828,7 +828,7 @@ class _NodeProvider(HTTPProvider):
 # ValueError, which readers took for anything but a chain failure: verification reported the holder's document as
 # malformed, the gateway answered 500 (red team round 28). Such an answer is the node's error (NodeAnswerError).
 _QUANTITY_TEXT = re.compile(r"0x[0-9a-fA-F]{1,64}")
-_DATA_TEXT = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_DATA_TEXT = re.compile(r"0x[0-9a-fA-F]*")  # some nodes write no code as "0x0": hex digits, not pairs
 _HASH_TEXT = re.compile(r"0x[0-9a-fA-F]{64}")
 _QUANTITY_RESULTS = frozenset(
     {"eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_estimateGas", "eth_getBalance", "eth_getTransactionCount"}
@@ -846,7 +846,7 @@ def _result_shape_problem(method: str, result: Any) -> str | None:
         return None if ok else "a quantity (0x and at most 64 hex digits)"
     if method in _DATA_RESULTS:
         ok = isinstance(result, str) and _DATA_TEXT.fullmatch(result) is not None
-        return None if ok else "data (0x and pairs of hex digits)"
+        return None if ok else "data (0x and hex digits)"
     if method in _OBJECT_RESULTS:
         if result is None:
             return None
