@@ -328,7 +328,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
 
     /// @inheritdoc IDepartmentRegistry
     function version() external pure returns (string memory) {
-        return "2.2.0";
+        return "2.3.0";
     }
 
     // ----------------------------------------------------------------- internals
@@ -467,6 +467,7 @@ contract DepartmentRegistry is IDepartmentRegistry {
         }
         if (departmentId == bytes32(0)) revert RegistryInvalidDepartmentId();
         if (action == Action.Register) {
+            _checkDepartmentCode(departmentId);
             if (_departments[departmentId].signer != address(0)) revert RegistryDepartmentExists(departmentId);
             _checkFreshSigner(signer);
             _checkRoles(roles);
@@ -489,6 +490,17 @@ contract DepartmentRegistry is IDepartmentRegistry {
         } else {
             _checkRoles(roles);
             if (d.roles == roles) revert RegistryRolesUnchanged(departmentId, roles);
+        }
+    }
+
+    /// @dev Reverts unless `departmentId` (nonzero) is a department code: printable ASCII from its first byte, then
+    /// zero bytes only. Any other id would be read as text no department can be named by, or as another's.
+    function _checkDepartmentCode(bytes32 departmentId) private pure {
+        bool ended = false;
+        for (uint256 i = 0; i < 32; ++i) {
+            uint8 c = uint8(departmentId[i]);
+            if (c == 0) ended = true;
+            else if (ended || c < 0x20 || c > 0x7e) revert RegistryInvalidDepartmentCode(departmentId);
         }
     }
 

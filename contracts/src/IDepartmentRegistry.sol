@@ -147,6 +147,9 @@ interface IDepartmentRegistry {
     error RegistryUnknownDepartment(bytes32 departmentId);
     /// @notice Department ids must be nonzero.
     error RegistryInvalidDepartmentId();
+    /// @notice `departmentId` is no department code: 1 to 32 printable ASCII characters (0x20-0x7e) from its first
+    /// byte, then zero bytes only - the text every reader of the registry turns an id into, and back.
+    error RegistryInvalidDepartmentCode(bytes32 departmentId);
     /// @notice `signer` is, or once was, the key of some department; keys are never reused.
     error RegistrySignerAlreadyUsed(address signer);
     /// @notice A department key must be nonzero.

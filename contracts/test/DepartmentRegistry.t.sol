@@ -42,7 +42,7 @@ contract DepartmentRegistryTest is RegistryFixture {
         assertEq(registry.threshold(), 2, "threshold");
         assertTrue(registry.isCouncilMember(m1), "m1 member");
         assertFalse(registry.isCouncilMember(outsider), "outsider not member");
-        assertEq(registry.version(), "2.2.0", "version");
+        assertEq(registry.version(), "2.3.0", "version");
         assertEq(registry.proposalCount(), 0, "no proposals");
         assertEq(registry.departmentIds().length, 0, "no departments");
         assertEq(registry.ROLE_ISSUER(), 1, "issuer bit");
@@ -207,6 +207,43 @@ contract DepartmentRegistryTest is RegistryFixture {
         vm.expectRevert(IDepartmentRegistry.RegistryInvalidDepartmentId.selector);
         vm.prank(m0);
         registry.propose(REGISTER, bytes32(0), "x", mktKey, ISSUER);
+    }
+
+    function test_RevertWhen_RegisterIdThatIsNoCode() public {
+        bytes32[4] memory ids = [
+            bytes32(abi.encodePacked(bytes1(0), "MKT")), // a leading zero byte: read back as no code
+            bytes32(abi.encodePacked("MK", bytes1(0), "T")), // a zero byte within
+            bytes32(abi.encodePacked("X", bytes1(0x0d), bytes1(0x1b), "[2K")), // control characters
+            bytes32(abi.encodePacked("MK", bytes1(0xff))) // not ASCII
+        ];
+        for (uint256 i = 0; i < ids.length; ++i) {
+            vm.expectRevert(abi.encodeWithSelector(IDepartmentRegistry.RegistryInvalidDepartmentCode.selector, ids[i]));
+            vm.prank(m0);
+            registry.propose(REGISTER, ids[i], "x", mktKey, ISSUER);
+        }
+        // every printable ASCII character is a code's, up to 32 of them
+        vm.prank(m0);
+        registry.propose(REGISTER, bytes32("~ !HOSP-01 z"), "x", mktKey, ISSUER);
+        vm.prank(m0);
+        registry.propose(REGISTER, bytes32("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"), "x", finKey, ISSUER);
+    }
+
+    function testFuzz_RegisterAcceptsExactlyTheCodesTheLibraryWrites(bytes32 departmentId) public {
+        vm.assume(departmentId != bytes32(0));
+        bool code = true;
+        bool ended = false;
+        for (uint256 i = 0; i < 32; ++i) {
+            uint8 c = uint8(departmentId[i]);
+            if (c == 0) ended = true;
+            else if (ended || c < 0x20 || c > 0x7e) code = false;
+        }
+        if (!code) {
+            vm.expectRevert(
+                abi.encodeWithSelector(IDepartmentRegistry.RegistryInvalidDepartmentCode.selector, departmentId)
+            );
+        }
+        vm.prank(m0);
+        registry.propose(REGISTER, departmentId, "x", mktKey, ISSUER);
     }
 
     function test_RevertWhen_RegisterExisting() public {

@@ -30,6 +30,7 @@ from ..services.council import (
     for_department,
     get_proposal,
     governance_history,
+    is_code,
     list_proposals,
     load_member,
     read_approval,
@@ -342,8 +343,10 @@ def _council_vote(args: argparse.Namespace) -> int:
                 proposal = member.cancel(args.proposal)
             else:
                 proposal = getattr(member, args.action)(args.proposal, args.proposal_hash)
-        if proposal.executed and proposal.action is Action.ROTATE_KEY and proposal.department:
-            promote_rotated_key(ledger, proposal.department)
+        # no key of this keystore is named after an id that is no department code (is_code)
+        department = proposal.department
+        if proposal.executed and proposal.action is Action.ROTATE_KEY and department and is_code(department):
+            promote_rotated_key(ledger, department)
         print_json(_proposal_json(chain, proposal))
     return 0
 

@@ -80,10 +80,10 @@ ROLE_AUDITOR = 4
 ROLE_APPROVER = 8
 ROLE_NAMES = {"issuer": ROLE_ISSUER, "verifier": ROLE_VERIFIER, "auditor": ROLE_AUDITOR, "approver": ROLE_APPROVER}
 
-CONTRACT_VERSIONS = {"registry": "2.2.0", "anchor": "2.0.0", "log": "2.1.0"}
+CONTRACT_VERSIONS = {"registry": "2.3.0", "anchor": "2.0.0", "log": "2.1.0"}
 _VERSION_REASONS = {
-    "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content: "
-    "docs/governance.md",
+    "registry": "certificate types per department, proposals that expire, votes bound to the proposal's content, "
+    "department ids that are codes: docs/governance.md",
     "anchor": "batches and statuses per department, docs/format.md §8",
     "log": "log ranges and rule sets per department, docs/format.md §8 and docs/decisions.md",
 }
@@ -817,6 +817,65 @@ class _NodeProvider(HTTPProvider):
             return HTTPProvider.decode_rpc_response(raw_response)
         except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
             raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return _checked(method, super().make_request(method, params))  # type: ignore[no-any-return]
+
+
+# The shape each result the ledger reads must have (JSON-RPC's: quantities and data as hex text, blocks and receipts as
+# objects or null, logs as a list of objects). Any other answer - a hostile node's null for a block number, a string
+# for a block, a number for a call's data - made web3 or the reader raise TypeError, KeyError, AttributeError or
+# ValueError, which readers took for anything but a chain failure: verification reported the holder's document as
+# malformed, the gateway answered 500 (red team round 28). Such an answer is the node's error (NodeAnswerError).
+_QUANTITY_TEXT = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_DATA_TEXT = re.compile(r"0x[0-9a-fA-F]*")  # some nodes write no code as "0x0": hex digits, not pairs
+_HASH_TEXT = re.compile(r"0x[0-9a-fA-F]{64}")
+_QUANTITY_RESULTS = frozenset(
+    {"eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_estimateGas", "eth_getBalance", "eth_getTransactionCount"}
+)
+_DATA_RESULTS = frozenset({"eth_call", "eth_getCode", "eth_getStorageAt"})
+_OBJECT_RESULTS = frozenset(
+    {"eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getTransactionByHash"}
+)
+
+
+def _result_shape_problem(method: str, result: Any) -> str | None:
+    """What is wrong with ``result`` as the answer to ``method`` (None: nothing this checks; web3 reads the rest)."""
+    if method in _QUANTITY_RESULTS:
+        ok = isinstance(result, str) and _QUANTITY_TEXT.fullmatch(result) is not None
+        return None if ok else "a quantity (0x and at most 64 hex digits)"
+    if method in _DATA_RESULTS:
+        ok = isinstance(result, str) and _DATA_TEXT.fullmatch(result) is not None
+        return None if ok else "data (0x and hex digits)"
+    if method in _OBJECT_RESULTS:
+        if result is None:
+            return None
+        if not isinstance(result, dict):
+            return "an object or null"
+        if method.startswith("eth_getBlock"):
+            hashes = (result.get("hash"), result.get("parentHash"))
+            numbers = (result.get("number"), result.get("timestamp"))
+            if not all(isinstance(h, str) and _HASH_TEXT.fullmatch(h) for h in hashes) or not all(
+                isinstance(n, str) and _QUANTITY_TEXT.fullmatch(n) for n in numbers
+            ):
+                return "a block (its hash, parent hash, number and timestamp as hex text)"
+        return None
+    if method == "eth_getLogs":
+        ok = isinstance(result, list) and all(isinstance(log, dict) for log in result)
+        return None if ok else "a list of log objects"
+    return None
+
+
+def _checked(method: str, response: Any) -> Any:
+    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s (NodeAnswerError)."""
+    if isinstance(response, dict) and "result" in response and not response.get("error"):
+        problem = _result_shape_problem(method, response["result"])
+        if problem is not None:
+            raise NodeAnswerError(
+                f"the node's answer to {method} is not {problem} ({type(response['result']).__name__}): the node at "
+                "the configured URL is faulty or hostile"
+            )
+    return response
 
 
 class _EmbeddedNodeProvider(_NodeProvider):

@@ -111,6 +111,34 @@ def types_of(name: str) -> list[str]:
     return name.split(",")
 
 
+def shown_id(raw: bytes) -> str:
+    """A department id from the registry as text: its code, when it is one (1 to 32 printable ASCII characters,
+    zero-padded on the right, as :func:`department_id_bytes` makes it); otherwise "0x" + its 64 hex digits. The
+    registry takes any nonzero bytes32 in a proposal: a member's id of control characters printed as text wrote on
+    the other members' terminals, and one the library could not turn back into its bytes stopped every listing of
+    proposals (red team round 28)."""
+    raw = bytes(raw)
+    code = department_code(raw)
+    try:
+        if department_id_bytes(code) == raw:
+            return code
+    except InputError:
+        pass
+    return "0x" + raw.hex()
+
+
+def is_code(department: str) -> bool:
+    """Whether ``department`` (as :func:`shown_id` gives it) is a department code rather than the hex of an id that
+    is none (a code is at most 32 characters: never 66)."""
+    return not (len(department) == 66 and department.startswith("0x"))
+
+
+def _printable(value: Any) -> Any:
+    """``value`` for a line of text: a string holding a character that is not printable (a terminal's escape
+    sequence, a carriage return) as its repr, so that no event's text can write over another's."""
+    return repr(value) if isinstance(value, str) and not value.isprintable() else value
+
+
 class ProposalState(IntEnum):
     OPEN = 0
     EXECUTED = 1
@@ -124,7 +152,7 @@ class ProposalState(IntEnum):
 class Proposal:
     id: int
     action: Action
-    department: str | None  # None for council changes
+    department: str | None  # None for council changes; its code, or "0x" + hex for an id that is none (shown_id)
     name: str
     signer: str
     roles: int
@@ -138,6 +166,7 @@ class Proposal:
     state: ProposalState
     approved_by: list[str] = field(default_factory=list)
     rejected_by: list[str] = field(default_factory=list)
+    department_id: bytes = ZERO_ID  # the registry's bytes32, which the proposal's hash covers
 
     @property
     def summary(self) -> str:
@@ -151,6 +180,7 @@ class Proposal:
 
     def to_json(self) -> dict[str, Any]:
         data = asdict(self)
+        data["department_id"] = "0x" + self.department_id.hex()
         data["proposal_hash"] = self.proposal_hash
         data["action"] = self.action.name.lower()
         data["state"] = self.state.name.lower()
@@ -163,6 +193,8 @@ def describe(
     action: Action, department: str | None, *, name: str = "", signer: str = ZERO_ADDRESS, roles: int = 0
 ) -> str:
     """What a proposal will change, in words."""
+    if department is not None and not is_code(department):
+        department = f"{department} (not a department code: no department of this ledger can use it)"
     if action is Action.REGISTER:
         return f"register department {department} ({name!r}) with key {signer} and roles {','.join(role_names(roles))}"
     if action is Action.ROTATE_KEY:
@@ -193,7 +225,7 @@ def explain(chain: Chain, proposal: Proposal) -> str:
     text = proposal.summary
     fns = chain.registry.functions
     try:
-        if proposal.department and proposal.action is not Action.REGISTER:
+        if proposal.department and is_code(proposal.department) and proposal.action is not Action.REGISTER:
             now = chain.call(fns.department(department_id_bytes(proposal.department)))
             status = "active" if now[4] else "suspended"
             text += f"; now: {now[1]!r}, key {now[2]}, roles {','.join(role_names(int(now[3])))}, {status}"
@@ -245,7 +277,7 @@ def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
     return Proposal(
         id=proposal_id,
         action=action,
-        department=department_code(raw[1]) if raw[1] != ZERO_ID else None,
+        department=shown_id(raw[1]) if raw[1] != ZERO_ID else None,
         name=raw[2],
         signer=raw[3],
         roles=int(raw[4]),
@@ -259,6 +291,7 @@ def get_proposal(chain: Chain, proposal_id: int) -> Proposal:
         state=state,
         approved_by=approved,
         rejected_by=rejected,
+        department_id=bytes(raw[1]),
     )
 
 
@@ -309,7 +342,7 @@ class GovernanceEvent:
         return asdict(self)
 
     def line(self) -> str:
-        shown = ", ".join(f"{k}={v}" for k, v in self.args.items() if k != "departmentId")
+        shown = ", ".join(f"{k}={_printable(v)}" for k, v in self.args.items() if k != "departmentId")
         where = f"[{self.department}] " if self.department else ""
         return f"block {self.block:>8}  {self.event:<24} {where}{shown}"
 
@@ -352,7 +385,7 @@ def governance_history(chain: Chain, *, department: str | None = None) -> list[G
         for log in logs:
             args = {k: _plain(v) for k, v in dict(log["args"]).items()}
             raw_id = log["args"].get("departmentId")
-            code = department_code(raw_id) if isinstance(raw_id, bytes) and raw_id != ZERO_ID else None
+            code = shown_id(raw_id) if isinstance(raw_id, bytes) and raw_id != ZERO_ID else None
             if "action" in args:
                 args["action"] = Action(int(args["action"])).name.lower()
             if code is not None:
@@ -525,8 +558,9 @@ class CouncilMember:
 
 
 def content_hash(proposal: Proposal) -> bytes:
-    """The registry's ``proposalHash`` of a proposal's content, computed here."""
-    raw_id = department_id_bytes(proposal.department) if proposal.department else ZERO_ID
+    """The registry's ``proposalHash`` of a proposal's content, computed here from the registry's own bytes32 of its
+    department (the code read back from it is not always one: :func:`shown_id`)."""
+    raw_id = proposal.department_id
     return keccak(
         abi_encode(
             ["uint8", "bytes32", "bytes32", "address", "uint8", "address", "uint64"],

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import urllib.request
 from typing import Any
 
@@ -15,6 +16,8 @@ from ...formats.canonical import json_loads
 from ...onchain.chain import HEAD_MOVED_ASKS, MAX_NODE_ANSWER_BYTES, head_moved, node_location, transport_failure
 
 BATCH = 200
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")  # a JSON-RPC quantity of at most 256 bits
+_HASH = re.compile(r"0x[0-9a-fA-F]{64}")
 
 
 class Rpc:
@@ -57,15 +60,38 @@ class Rpc:
             )
         return answer.get("result")
 
+    # Every answer is checked for the shape it must have before it is used: a hostile node's answer of another
+    # shape (null for a number, a string for a block) raised TypeError or KeyError out of the witness's follower,
+    # which then stopped observing every origin (red team round 28). It is the node's error instead.
+    def _malformed(self, what: str, value: Any) -> ChainError:
+        return ChainError(
+            f"the node's answer to {what} is not what JSON-RPC answers ({type(value).__name__}): the node is faulty "
+            "or hostile",
+            where=node_location(self.url),
+        )
+
+    def _quantity(self, method: str) -> int:
+        value = self(method)
+        if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+            raise self._malformed(method, value)
+        return int(value, 16)
+
+    def _hashes(self, block: Any, *names: str) -> tuple[str, ...]:
+        """The block's 32-byte hashes ``names`` in lower case; ChainError for anything but a block holding them."""
+        values = tuple(block.get(name) if isinstance(block, dict) else None for name in names)
+        if not all(isinstance(v, str) and _HASH.fullmatch(v) for v in values):
+            raise self._malformed("eth_getBlockByNumber", block)
+        return tuple(str(v).lower() for v in values)
+
     def head(self) -> int:
-        return int(self("eth_blockNumber"), 16)
+        return self._quantity("eth_blockNumber")
 
     def chain_id(self) -> int:
-        return int(self("eth_chainId"), 16)
+        return self._quantity("eth_chainId")
 
     def block_hash(self, number: int) -> str | None:
         block = self("eth_getBlockByNumber", hex(number), False)
-        return None if block is None else str(block["hash"]).lower()
+        return None if block is None else self._hashes(block, "hash")[0]
 
     def headers(self, first: int, last: int) -> list[tuple[int, str, str] | None]:
         """(number, hash, parentHash) of blocks first..last, batched; None where the node has no such block."""
@@ -79,12 +105,25 @@ class Rpc:
                 ]
             )
             if not isinstance(answers, list):
-                raise ChainError(f"the node does not answer batched requests: {answers}", where=node_location(self.url))
-            by_id = {a.get("id"): a for a in answers if isinstance(a, dict)}
+                raise ChainError(
+                    f"the node does not answer batched requests ({type(answers).__name__})",
+                    where=node_location(self.url),
+                )
+            # an answer's id is the block number asked for (an int); any other id (a list cannot key a dict) is no
+            # answer to this batch
+            by_id = {a["id"]: a for a in answers if isinstance(a, dict) and type(a.get("id")) is int}
             for n in numbers:
-                block = (by_id.get(n) or {}).get("result")
-                out.append(None if block is None else (n, str(block["hash"]).lower(), str(block["parentHash"]).lower()))
+                answer = by_id.get(n)
+                block = answer.get("result") if answer is not None else None
+                if block is None:
+                    out.append(None)
+                    continue
+                block_hash, parent = self._hashes(block, "hash", "parentHash")
+                out.append((n, block_hash, parent))
         return out
 
     def has_code(self, address: str) -> bool:
-        return str(self("eth_getCode", address, "latest")) not in ("0x", "0x0", "")
+        code = self("eth_getCode", address, "latest")
+        if not isinstance(code, str):
+            raise self._malformed("eth_getCode", code)
+        return code not in ("0x", "0x0", "")

@@ -467,6 +467,24 @@ def make_handler(witness: Witness) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+def observe_round(witness: Witness, origins: list[str]) -> None:
+    """One round of the follower: observe each of ``origins`` and of those cosigned before. An origin that cannot be
+    observed is logged and the round goes on: whatever one observation raises - a refusal, the library's error, or
+    an error nobody foresaw in reading a hostile node's answer - must not stop the witness observing every origin
+    from then on (the follower thread would die silently, and a chain rewritten later go without its alarm: red
+    team round 28)."""
+    for origin in set(origins) | set(witness.store.load()["origins"]):
+        try:
+            witness.observe(origin)
+        except WitnessRefusal as refusal:
+            if not refusal.alarm:
+                witness.log(f"witness {witness.key.name}: not cosigned: {refusal.local_message()}")
+        except LedgerError as exc:
+            witness.log(f"witness {witness.key.name}: {exc.local_message()}")
+        except Exception as exc:  # noqa: BLE001 - logged, and the next origin and round are observed
+            witness.log(f"witness {witness.key.name}: observing {origin} failed ({type(exc).__name__}: {exc})")
+
+
 def serve(
     witness: Witness,
     host: str,
@@ -486,14 +504,7 @@ def serve(
 
         def follow() -> None:
             while not stop.wait(interval):
-                for origin in set(origins or []) | set(witness.store.load()["origins"]):
-                    try:
-                        witness.observe(origin)
-                    except WitnessRefusal as refusal:
-                        if not refusal.alarm:
-                            witness.log(f"witness {witness.key.name}: not cosigned: {refusal.local_message()}")
-                    except LedgerError as exc:
-                        witness.log(f"witness {witness.key.name}: {exc.local_message()}")
+                observe_round(witness, origins or [])
 
         threading.Thread(target=follow, daemon=True).start()
     if ready:
