@@ -1439,7 +1439,9 @@ class _Chunk:
             raise InputError(f"application {number}: {exc}") from exc
         found = citations(prepared)
         classified = [classify(c) for c in found]
-        links = _citation_links(stored[0], kept)
+        # _citation_links(digest, kept): the copies sealing named, in its order (an application naming a copy itself
+        # was refused by _prepare_input), without reading the stored input's citations again
+        links = [{"input_digest": stored[0], "ref": ref} for ref in cited]
         labels = {ref: cited_certificate_digest(document) for ref, document in cited.items()}
         self.cases[case] = number
         self.pending.append((key, prepared, reference(identity)))
