@@ -237,7 +237,8 @@ def _hostile_citations(licences: list[dict[str, Any]]) -> list[list[Any]]:
         [{"document": {"fields": {"type": "x"}}}, {"fields": {}, "anchor": None}, {"@context": ["x"], "a": 1}],
         [None, 42, "not a digest", [], {}, {"digest": "0x" + "g" * 64}, {"digest": "0x" + "a" * 65}],
         [{"document": other}],  # the copy cited in the second list too: one stored copy, labelled once
-        [{"document": first, "digest": first["digest"]}, {"fields": first["fields"]}],
+        # fields without an anchor: no document, stored as sent (so no holder's identifiers in it here)
+        [{"document": first, "digest": first["digest"]}, {"fields": {"type": first["fields"]["type"]}}],
     ]
 
 
