@@ -7,13 +7,18 @@ canonical JSON refuses, a value that cannot be sent to a worker (read by the wri
 the worker that unpickles it, a case decided earlier in the same run - placed in a chunk that also cites another
 department's certificate by digest: nothing of that chunk may be written (no decision, no stored input, no
 access-log entry in the issuer's log), every chunk before it must be, and the error must name the application (or,
-for a worker that died, its chunk)."""
+for a worker that died, its chunk).
+
+What the reading computes for the writer (branch decide3: each application's citations and their classification,
+its stored input's citation rows, its cited copies' certificate digests, the cases' index keys) is what the writer
+computed from the same application before: compared on hostile citations, as read here and as read by a worker."""
 
 from __future__ import annotations
 
 import io
 import json
 import os
+import pickle
 import re
 import zlib
 from types import MappingProxyType
@@ -24,10 +29,12 @@ from sqlalchemy import select, text
 
 from ledger.client import Ledger
 from ledger.errors import InputError, LedgerError, StateError
+from ledger.formats import vc
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import decisions, issuance
 from ledger.services.departments import Council
-from ledger.services.logchain import LOG_DECISIONS
+from ledger.services.facts import citations, classify
+from ledger.services.logchain import LOG_DECISIONS, lookup_key
 from ledger.services.replay import replay
 
 from .conftest import TEST_TYPES, make_records, write_jsonl
@@ -163,12 +170,24 @@ class _KillsItsReader:
         return (os._exit, (3,))
 
 
+class _Unlowered(str):
+    """A digest text that cannot be lower-cased: canonical JSON stores it (a str), the facts' reading of it fails."""
+
+    def lower(self) -> str:
+        raise RuntimeError("lower() refused")
+
+
 BAD = {
     "empty case id": lambda app: {**app, "case_id": ""},
     "a value canonical JSON refuses": lambda app: {**app, "item": {**app["item"], "x": float("nan")}},
     "a value no pipe carries": lambda app: {**app, "item": MappingProxyType(app["item"])},  # pickle refuses it
     "a case decided two chunks before": lambda app: {**app, "case_id": "REPEATED"},
     "a value that kills its reader": lambda app: {**app, "x": _KillsItsReader()},
+    # read by the writer on main, in the chunk's recording: a RuntimeError out of decide_many, naming nothing
+    "a citation whose digest cannot be read": lambda app: {
+        **app,
+        "certificates": [{"digest": _Unlowered("0x" + "a" * 64)}],
+    },
 }
 
 
@@ -206,3 +225,74 @@ def test_a_bad_application_stops_both_paths_at_the_same_place_with_nothing_of_it
         assert isinstance(errors[1], StateError) and "'REPEATED' was already decided" in str(errors[1])
     else:
         assert isinstance(errors[1], InputError) and "application 81" in str(errors[1])
+
+
+def _hostile_citations(licences: list[dict[str, Any]]) -> list[list[Any]]:
+    """Citation lists an application may carry: each shape the facts' reading tells apart, and the odd ones."""
+    first, other = licences[0], licences[-1]
+    return [
+        [first["digest"].upper().replace("0X", "0x"), {"digest": first["digest"].upper()}, {"digest": 12}],
+        [{"document": first}, first, {"document": first}],  # one copy cited three ways
+        [vc.to_credential(other), {"document": vc.to_credential(first)}],  # wallets' credentials, as such and wrapped
+        [{"document": {"fields": {"type": "x"}}}, {"fields": {}, "anchor": None}, {"@context": ["x"], "a": 1}],
+        [None, 42, "not a digest", [], {}, {"digest": "0x" + "g" * 64}, {"digest": "0x" + "a" * 65}],
+        [{"document": other}],  # the copy cited in the second list too: one stored copy, labelled once
+        # fields without an anchor: no document, stored as sent (so no holder's identifiers in it here)
+        [{"document": first, "digest": first["digest"]}, {"fields": {"type": first["fields"]["type"]}}],
+    ]
+
+
+def _with_citations(licences: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
+    apps = applications(n, seed=zlib.crc32(b"pipeline-citations"))
+    lists = _hostile_citations(licences)
+    for i, app in enumerate(apps):
+        cited = lists[i % len(lists)]
+        apps[i] = {**app, "certificates": cited}
+        if i % len(lists) == 1:
+            apps[i]["applicant_ref"] = licences[0]["fields"]["subject.credit_code"]
+    apps[3]["certificates"] = {"not": "a list"}
+    apps[4]["certificates"] = "nor this"
+    return apps
+
+
+def test_what_the_reading_computes_for_the_writer_is_what_the_writer_computed(
+    ledger: Ledger, licences: list[dict[str, Any]]
+) -> None:
+    apps = _with_citations(licences, 40)
+    rules = {"*": unique_rule_set("PIPE")}
+    chunk = decisions._read_chunk(b"s" * 32, rules, 1, apps)
+    for got in (chunk, pickle.loads(pickle.dumps(chunk))):  # noqa: S301 - as the writer has it from a worker
+        prepared = [p for _, p, _ in got.pending]
+        assert got.cited == [citations(p) for p in prepared]
+        assert got.classified == [[classify(c) for c in citations(p)] for p in prepared]
+        assert got.links == [
+            link
+            for (digest, _, _), kept in zip(got.stored, got.kept, strict=True)
+            for link in decisions._citation_links(digest, kept)
+        ]
+        assert got.labels == {ref: decisions.cited_certificate_digest(doc) for ref, doc in got.documents.items()}
+        assert list(got.labels) == list(got.documents)
+        assert got.keys == sorted({lookup_key(c) for c in got.cases})
+    assert any(d is not None for row in chunk.classified for d, _, _ in row)  # inline copies were read
+    assert {g for row in chunk.classified for _, g, _ in row if g is not None} == {licences[0]["digest"]}
+    # the licences' copies (as sent and as credentials) labelled with their digests; the garbled ones with none
+    assert set(chunk.labels.values()) == {licences[0]["digest"], licences[-1]["digest"], ""}
+
+
+def test_hostile_citations_are_recorded_alike_with_and_without_workers(
+    ledger: Ledger, licences: list[dict[str, Any]]
+) -> None:
+    apps = _with_citations(licences, 60)
+    identities = [a["applicant_ref"] for a in apps]
+    alone, parallel = _department(ledger, "HA"), _department(ledger, "HW")
+    one = _decide(ledger, alone, apps, workers=0)
+    two = _decide(ledger, parallel, apps, workers=1)
+    assert one.count == two.count == 60 and one.outcomes == two.outcomes
+    recorded = _comparable(ledger, alone, identities)
+    assert recorded == _comparable(ledger, parallel, identities)
+    assert any(f.get("holder") for body, _ in recorded for f in body["certificates"])
+    reads = _reads_logged(ledger, alone)
+    assert reads and [p.replace(alone, "") for p in reads] == [
+        p.replace(parallel, "") for p in _reads_logged(ledger, parallel)
+    ]
+    assert _report(ledger, alone) == _report(ledger, parallel)

@@ -2,13 +2,16 @@
 
 :func:`decide_many` hands each chunk of applications, as given, to a worker (``decisions._read_chunk``): each
 application checked, its applicant's salted reference, its input sealed (cited documents taken out), its stored
-text with a fresh nonce, digest and field-by-field ``input_commitment`` (``formats/decision_input.py``). Those are pure
-functions of the application, the rule sets and the department's applicant secret. The writer (the calling process)
-does everything that reads or writes the database or the chain - the decided-before checks, establishing the facts,
-the credit view, rules and body, the stored inputs, the log append, anchoring - chunk after chunk in input order;
-up to one chunk per worker is read ahead. Nothing is skipped or cached: each value is computed once per decision,
-in another process, by the same code the writer runs when there is no worker. (:func:`replay` hands its workers
-whole chunks instead, through the same :class:`Pool`: ``_replay_worker``.)
+text with a fresh nonce, digest and field-by-field ``input_commitment`` (``formats/decision_input.py``), and what the
+writer reads of it before any database or chain read: its citations classified (``facts.classify``), its stored
+input's citation rows, its cited copies' certificate digests (``cited_certificate_digest``) and the cases' index keys
+(``logchain.lookup_key``). Those are pure functions of the application, the rule sets and the department's applicant
+secret. The writer (the calling process) does everything that reads or writes the database or the chain - the
+decided-before checks, establishing the facts, the credit view, rules and body, the stored inputs, the log append,
+anchoring - chunk after chunk in input order; up to one chunk per worker is read ahead. Nothing is skipped or
+cached: each value is computed once per decision, in another process, by the same code the writer runs when there is
+no worker. (:func:`replay` hands its workers whole chunks instead, through the same :class:`Pool`:
+``_replay_worker``.)
 
 The applicant secret is sent to the workers with each chunk (through the pool's pipe to this process's own spawned
 children; they keep it in memory only, for that chunk), and so are the rule sets' documents (:class:`RuleSets`: a

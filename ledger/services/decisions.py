@@ -46,7 +46,7 @@ from ..onchain.chain import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
-from . import _decision_workers, accesslog, issuance, logchain, permits
+from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
 from .facts import (
     CertificateFact,
     Classified,
@@ -485,16 +485,20 @@ def _establish(
     now: str,
     view: ChainView | None = None,
     references: Callable[[str], str] | None = None,
+    read: tuple[Sequence[Sequence[Any]], Sequence[Sequence[Classified]]] | None = None,
 ) -> tuple[int, list[list[CertificateFact]]]:
     """The head the decisions are taken at, and every certificate the applications cite verified against the
     chain as of that head (facts.py), each marked whether it names its applicant (``applicants``: their salted
-    references, in the order of ``prepared``)."""
-    cited = [citations(p) for p in prepared]
+    references, in the order of ``prepared``). ``read``: each application's citations and their :func:`classify`,
+    computed from ``prepared`` already (``decide_many``'s chunk reading, :class:`_Chunk`): pure functions of the
+    application, the same values."""
+    cited, classified = read if read is not None else ([citations(p) for p in prepared], None)
     view = view or ChainView(ledger.chain, ledger.settings.confirmations)
     if not any(cited):
         return view.head(), [[] for _ in prepared]
     moment = datetime.fromisoformat(now.replace("Z", "+00:00"))
-    classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
+    if classified is None:
+        classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
     facts = establish(view, cited, stored, now=moment, classified=classified)
@@ -589,8 +593,6 @@ def _automatic_body(
     as_of_block: int,
     credit: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from . import supervision
-
     # The applicant's credit status is the ledger's (its credit list as of the decision block), never the
     # application's own claim; the decision records what the rules read (supervision.py).
     view = facts_view(prepared, facts)
@@ -633,12 +635,18 @@ def _store_inputs(
     rows: list[dict[str, str]],
     documents: Mapping[str, Mapping[str, Any]] | None = None,
     links: Sequence[dict[str, str]] = (),
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """Store decision inputs, which cited copies each names (``links``, :func:`_citation_links`) and the documents
     they cite inline, sealed by the vault and labelled with the certificate digest computed from them, so that
     erasing that certificate reaches them. A cited copy of a certificate already erased in this store is never
-    kept: its row holds the erasure marker from the start."""
-    labelled = {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
+    kept: its row holds the erasure marker from the start. ``labels``: :func:`cited_certificate_digest` of each of
+    ``documents``, computed already (``decide_many``'s chunk reading)."""
+    labelled = (
+        {ref: labels[ref] for ref in documents or {}}
+        if labels is not None
+        else {ref: cited_certificate_digest(doc) for ref, doc in (documents or {}).items()}
+    )
     erased = _erased_in_store(ledger, [d for d in labelled.values() if d])
     cited: list[dict[str, Any]] = [
         {
@@ -844,15 +852,19 @@ def _recorded(ledger: Ledger, department: str, body: dict[str, Any], guard: logc
 
 
 def _undecided_guard(
-    ledger: Ledger, department: str, case_ids: Sequence[str], produced: permits.Produced | None
+    ledger: Ledger,
+    department: str,
+    case_ids: Sequence[str],
+    produced: permits.Produced | None,
+    keys: Sequence[str] | None = None,
 ) -> logchain.Guard:
     """Asked inside the transaction that records decisions of ``case_ids`` (:data:`logchain.Guard`): that none of
     them was decided automatically (another process - a gateway replica, a second bulk run - deciding one of them at
     the same instant is seen there, or makes this append collide and ask again), then the permits ``produced`` for
-    them, stored held, become sendable in the same transaction."""
+    them, stored held, become sendable in the same transaction. ``keys``: see :func:`_decided_automatically`."""
 
     def guard(conn: Connection) -> None:
-        _refuse_decided(ledger, department, case_ids, conn=conn)
+        _refuse_decided(ledger, department, case_ids, conn=conn, keys=keys)
         if produced is not None:
             produced.release(conn)
 
@@ -1002,7 +1014,11 @@ _CASE_LOCKS = 256  # striped: bounded memory however many cases a process decide
 
 
 def _decided_automatically(
-    ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None
+    ledger: Ledger,
+    department: str,
+    case_ids: Sequence[str],
+    conn: Connection | None = None,
+    keys: Sequence[str] | None = None,
 ) -> dict[str, Decision]:
     """Of ``case_ids``, those the rules may not decide, each with the decision that settles it: its first automatic
     decision when ``department`` already decided it automatically; else, for a case a decision of which approved it
@@ -1011,10 +1027,12 @@ def _decided_automatically(
     approval by the rules would issue a fresh permit for the withdrawn case). A case once approved is changed,
     withdrawn or restored by an officer's override, never by the rules. One indexed query (``ix_logentry_lookup``) per
     900 cases, never a scan of the log. ``conn``: read in that connection's transaction (an append's,
-    :data:`logchain.Guard`)."""
+    :data:`logchain.Guard`). ``keys``: the cases' index keys (``sorted({lookup_key(c) for c in case_ids})``),
+    computed already (``decide_many``'s chunk reading, :class:`_Chunk`)."""
     from .logchain import LogEntry, lookup_key, read_body
 
-    keys = sorted({lookup_key(c) for c in case_ids})
+    if keys is None:
+        keys = sorted({lookup_key(c) for c in case_ids})
     wanted = set(case_ids)
     found: dict[str, Decision] = {}
     history: dict[str, list[Decision]] = {}
@@ -1087,14 +1105,20 @@ def _decided_already(case_id: str, first: Decision) -> StateError:
     )
 
 
-def _refuse_decided(ledger: Ledger, department: str, case_ids: Sequence[str], conn: Connection | None = None) -> None:
+def _refuse_decided(
+    ledger: Ledger,
+    department: str,
+    case_ids: Sequence[str],
+    conn: Connection | None = None,
+    keys: Sequence[str] | None = None,
+) -> None:
     """StateError naming the earlier decision when ``department`` already decided one of ``case_ids``
     automatically (the first in ``case_ids`` order): a case is decided by the rules once, and again only by an
     officer's override (:func:`record_human_decision`) - not re-run, with other input, until the outcome suits.
 
     Asked before the work (nothing is built for a case decided long ago) and again inside the transaction that
     records the decisions (:func:`_undecided_guard`): two processes deciding one case at once record it once."""
-    earlier = _decided_automatically(ledger, department, case_ids, conn)
+    earlier = _decided_automatically(ledger, department, case_ids, conn, keys)
     for case in case_ids:
         if case in earlier:
             raise _decided_already(case, earlier[case])
@@ -1365,6 +1389,12 @@ class _Chunk:
         self.documents: dict[str, Mapping[str, Any]] = {}
         self.stored: list[tuple[str, str, dict[str, str]]] = []  # (input digest, stored text, commitments)
         self.cases: dict[str, int] = {}  # case id -> its application number: a case is decided once
+        # pure functions of the applications, computed where they are read (a worker) and not by the writer:
+        self.cited: list[list[Any]] = []  # each prepared input's citations (facts.citations)
+        self.classified: list[list[Classified]] = []  # and each citation's facts.classify
+        self.links: list[dict[str, str]] = []  # the stored inputs' InputCitation rows (_citation_links)
+        self.labels: dict[str, str] = {}  # cited document ref -> cited_certificate_digest of it
+        self.keys: list[str] = []  # the cases' index keys, sorted (logchain.lookup_key: _decided_automatically)
 
     def add(
         self,
@@ -1407,12 +1437,22 @@ class _Chunk:
             (stored,) = _decision_workers.stored_inputs(secret, [kept], [identity])
         except InputError as exc:
             raise InputError(f"application {number}: {exc}") from exc
+        found = citations(prepared)
+        classified = [classify(c) for c in found]
+        # _citation_links(digest, kept): the copies sealing named, in its order (an application naming a copy itself
+        # was refused by _prepare_input), without reading the stored input's citations again
+        links = [{"input_digest": stored[0], "ref": ref} for ref in cited]
+        labels = {ref: cited_certificate_digest(document) for ref, document in cited.items()}
         self.cases[case] = number
         self.pending.append((key, prepared, reference(identity)))
         self.identities.append(identity)
         self.kept.append(kept)
-        self.documents.update(cited)
+        self.documents.update(cited)  # a ref cited again: its later document, and the label of that one
+        self.labels.update(labels)
         self.stored.append(stored)
+        self.cited.append(found)
+        self.classified.append(classified)
+        self.links.extend(links)
 
 
 def _read_chunk(secret: bytes, rule_sets: Mapping[str, RuleSet], first: int, applications: Sequence[Any]) -> _Chunk:
@@ -1433,6 +1473,7 @@ def _read_chunk(secret: bytes, rule_sets: Mapping[str, RuleSet], first: int, app
                 "chunk was recorded",
                 line=number,
             ) from None
+    chunk.keys = sorted({logchain.lookup_key(case) for case in chunk.cases})
     return chunk
 
 
@@ -1497,22 +1538,28 @@ def decide_many(
         require_approver(ledger, department, "record decisions")  # again per chunk: a suspension stops the run
         # a case this department decided before - by an earlier run, decide(), or a chunk before this one of the
         # same input - refuses the chunk before any of it is recorded: one indexed query per chunk, not per case
-        _refuse_decided(ledger, department, list(chunk_read.cases))
+        _refuse_decided(ledger, department, list(chunk_read.cases), keys=chunk_read.keys)
         block, facts = _establish(
-            ledger, department, [p for _, p, _ in pending], [a for _, _, a in pending], at, view, references
+            ledger,
+            department,
+            [p for _, p, _ in pending],
+            [a for _, _, a in pending],
+            at,
+            view,
+            references,
+            (chunk_read.cited, chunk_read.classified),
         )
         credit = credit_reader.statuses([a for _, _, a in pending], block, at)
-        bodies, inputs, links = [], [], []
+        bodies, inputs = [], []
         for (key, _, applicant), kept, found, (digest, text, commitments) in zip(
             pending, chunk_read.kept, facts, chunk_read.stored, strict=True
         ):
             body = _automatic_body(rule_sets[key], kept, found, digest, applicant, at, block, credit[applicant])
             body.update(commitments)
             inputs.append({"digest": digest, "document": text})
-            links.extend(_citation_links(digest, kept))
             bodies.append(body)
             result.outcomes[body["outcome"]] += 1
-        _store_inputs(ledger, inputs, chunk_read.documents, links)
+        _store_inputs(ledger, inputs, chunk_read.documents, chunk_read.links, chunk_read.labels)
         made: permits.Produced | None = None
         try:  # one transaction (a chunk is at most ``chunk``), asking again inside it that no case was decided
             made = permits.prepare(
@@ -1530,12 +1577,12 @@ def decide_many(
                 department,
                 bodies,
                 chunk=max(chunk, len(bodies)),
-                guard=_undecided_guard(ledger, department, list(chunk_read.cases), made),
+                guard=_undecided_guard(ledger, department, list(chunk_read.cases), made, chunk_read.keys),
             )
         except LedgerError as exc:  # not recorded (another process decided one of its cases meanwhile): nothing is kept
             _unrecorded(ledger, made, [i["digest"] for i in inputs], chunk_read.documents.keys())
             if not isinstance(exc, _DecidedAlready):  # the guard's refusal names the rival already
-                _refuse_decided(ledger, department, list(chunk_read.cases))
+                _refuse_decided(ledger, department, list(chunk_read.cases), keys=chunk_read.keys)
             raise
         _attest_erased(ledger, department, bodies)
         if made.digests:
