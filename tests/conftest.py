@@ -213,6 +213,7 @@ DATABASE_AGNOSTIC = {
     "test_settings": "Settings read from the environment, and a scan of the source for os.environ; no ledger",
     "test_api_models": "the gateway's request models and their patterns, no request sent; no ledger",
     "test_bench_charts": "bench/charts.py's SVG from fixed figures; no ledger",
+    "test_credit_book": "the credit book's index against its reference scans on generated entries; no ledger",
     "test_hashcore": "the native hashing core against the Python reference; no ledger",
     "test_chain_decode": "view-call outputs reshaped against web3's normalisers, from the ABIs; no ledger",
     "test_witness_files": "damaged key, state and witness files read back; no ledger",
