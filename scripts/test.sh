@@ -47,11 +47,11 @@ pg_url=$(bash scripts/pg.sh start "$pgdir")
 export LEDGER_TEST_BOTH_PASSES=1
 # Each pass ends with its slowest tests: where CI's time goes is in every log (the aim is under 15 minutes).
 export PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-} --durations=25"
+# Each pass gives each test module a fresh ledger (tests/conftest.py LEDGER_SCOPE): on one session chain every block
+# grows dearer as the pass goes on (LEDGER_TEST_LEDGER_SCOPE=session gives the one chain back).
+export LEDGER_TEST_LEDGER_SCOPE=${LEDGER_TEST_LEDGER_SCOPE:-module}
 pg_pass() { LEDGER_TEST_DATABASE_URL=$pg_url python -m pytest -q -p no:cacheprovider --basetemp "$runs/pg" "$@"; }
-# The SQLite pass gives each test module a fresh ledger (tests/conftest.py LEDGER_SCOPE): on one session chain every
-# block grows dearer as the pass goes on. A full SQLite pass ran green with it; the PostgreSQL pass keeps the session
-# ledger until one of its full runs has too (then set it for both).
-sqlite_pass() { LEDGER_TEST_LEDGER_SCOPE=${LEDGER_TEST_LEDGER_SCOPE:-module} python -m pytest -q -p no:cacheprovider --basetemp "$runs/sqlite" "$@"; }
+sqlite_pass() { python -m pytest -q -p no:cacheprovider --basetemp "$runs/sqlite" "$@"; }
 set +e
 if [ -n "${LEDGER_TEST_SEQUENTIAL:-}" ]; then
   echo "== pytest (SQLite)"
