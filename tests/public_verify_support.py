@@ -1,6 +1,7 @@
 """The hostile corpus of ``POST /public/verify`` bodies the gateway's reference tests replay
 (test_public_verify_reference, test_public_verify_native): valid, tampered, wrong types, duplicate keys, huge
-numbers, deep nesting, bad UTF-8, oversized, digests."""
+numbers, deep nesting, bad UTF-8, oversized, digests; and the rate limits' client key as the gateway read it before
+it read the scope's raw headers (test_public_verify_reference, test_redteam_round28b)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from starlette.requests import Request
+
+from api.ratelimit import client_key
 from ledger.formats.certificate import load_document
 
 
@@ -130,3 +134,15 @@ def corpus(docs: list[dict[str, Any]]) -> Iterator[tuple[str, bytes, dict[str, s
     yield "many fields", json.dumps({"document": many}).encode(), as_json
     yield "forwarded for", body.encode(), {**as_json, "X-Forwarded-For": "198.51.100.7, testclient"}
     yield "vc shaped", json.dumps({"document": {"@context": ["x"], "type": ["VerifiableCredential"]}}).encode(), as_json
+
+
+def reference_client_key(request: Request, trusted: Any) -> str:
+    """``api.deps.client_address`` as it was before it read the scope's raw headers: through Starlette's ``Headers``
+    (the reference ``client_address_of`` is compared with)."""
+    peer = request.client.host if request.client else "unknown"
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    if not trusted:
+        if forwarded and peer in forwarded:
+            return "untrusted X-Forwarded-For"
+        return client_key(peer, None, ()) if ":" in peer else peer
+    return client_key(peer, forwarded, trusted)

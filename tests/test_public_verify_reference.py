@@ -30,7 +30,7 @@ from api.deps import get_now, refuse_duplicate_keys
 from api.limits import GuardedRoute, heavy_limiter, prechecked
 from api.main import create_app
 from api.models import PublicVerifyCreate
-from api.ratelimit import Budgets, client_key
+from api.ratelimit import Budgets
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import checks as checks_core
@@ -39,20 +39,9 @@ from ledger.onchain.chainread import Finality
 from ledger.services.verify import ChainView, Report, verify_certificate
 
 from .api_support import UNLIMITED, Clock, issue
-from .public_verify_support import corpus, edited, with_hidden
+from .public_verify_support import corpus, edited, reference_client_key, with_hidden
 
 # -- the reference: the route as it was (api/routes/verify.py, api/deps.py, api/services.py before the change) --
-
-
-def _reference_client_address(request: Request) -> str:
-    peer = request.client.host if request.client else "unknown"
-    trusted = request.app.state.trusted_proxies
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    if not trusted:
-        if forwarded and peer in forwarded:
-            return "untrusted X-Forwarded-For"
-        return client_key(peer, None, ()) if ":" in peer else peer
-    return client_key(peer, forwarded, trusted)
 
 
 async def _reference_request_now(request: Request) -> datetime:
@@ -63,7 +52,9 @@ async def _reference_request_now(request: Request) -> datetime:
 
 async def _reference_spend_public_budget(request: Request) -> None:
     budgets: Budgets = request.app.state.budgets
-    budgets.public.take(_reference_client_address(request), await _reference_request_now(request))
+    budgets.public.take(
+        reference_client_key(request, request.app.state.trusted_proxies), await _reference_request_now(request)
+    )
 
 
 def _reference_public_fields(report: Report) -> dict[str, Any]:
@@ -365,7 +356,7 @@ def test_the_client_address_is_read_as_starlettes_headers_read_it(trusted: str) 
     networks = parse_networks(trusted)
     for peer, headers in _scopes():
         scope = {"type": "http", "app": app, "headers": list(headers), "client": peer}
-        expected = _reference_client_address(Request(dict(scope, headers=list(headers))))
+        expected = reference_client_key(Request(dict(scope, headers=list(headers))), app.state.trusted_proxies)
         assert client_address_of(scope, networks) == expected, (peer, headers)
         assert client_address(Request(scope)) == expected, (peer, headers)
 

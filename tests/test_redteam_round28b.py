@@ -58,7 +58,7 @@ from api import services
 from api.config import ApiSettings
 from api.deps import client_address_of
 from api.main import create_app
-from api.ratelimit import client_key, parse_networks
+from api.ratelimit import parse_networks
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.formats import checks as checks_core
@@ -69,7 +69,7 @@ from ledger.services.issuance import issue_records
 from ledger.services.verify import GENESIS_RECHECK, ChainView, verify_certificate
 
 from .conftest import make_records
-from .public_verify_support import with_hidden
+from .public_verify_support import reference_client_key, with_hidden
 
 pytestmark = pytest.mark.skipif(
     getattr(NATIVE, "public_answer", None) is None, reason="the native core is not built (setup.py build_ext)"
@@ -267,18 +267,6 @@ def test_random_view_states_are_answered_only_when_the_view_is_warm(
 # -- the rate limits' key, from forged and relayed headers -------------------------------------------------------
 
 
-def _reference_key(scope: dict[str, Any], trusted: Any) -> str:
-    """``api.deps.client_address`` as it was before gwfuse: through Starlette's ``Headers``."""
-    request = Request(dict(scope, headers=list(scope["headers"])))
-    peer = request.client.host if request.client else "unknown"
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    if not trusted:
-        if forwarded and peer in forwarded:
-            return "untrusted X-Forwarded-For"
-        return client_key(peer, None, ()) if ":" in peer else peer
-    return client_key(peer, forwarded, trusted)
-
-
 _NAMES = [b"x-forwarded-for"] * 6 + [
     b"X-Forwarded-For",
     b"x-forwarded-for ",
@@ -337,7 +325,7 @@ def test_random_forwarded_lines_key_the_budgets_as_starlettes_headers_did(truste
         rng.shuffle(headers)
         scope = {"type": "http", "app": app, "headers": headers, "client": rng.choice(peers)}
         key = client_address_of(scope, networks)
-        assert key == _reference_key(scope, networks), scope
+        assert key == reference_client_key(Request(dict(scope, headers=list(scope["headers"]))), networks), scope
         keys.add(key)
     assert len(keys) >= 5
 
