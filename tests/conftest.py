@@ -101,8 +101,10 @@ def make_settings(data_dir: Path, **overrides: Any) -> Settings:
 # account and storage slot), so on one chain for the whole pass each transaction, and the empty block mined every
 # second, grows slower as the pass goes on: two red-team modules (test_redteam_round4, test_redteam_round14b) took
 # 29.1 CPU-s on the session chain as it stood four fifths into a pass (4,038 blocks, 26,707 storage slots) and 13.8
-# on a fresh one, side by side. A fresh ledger costs ~0.2 s to open and five registrations on its new chain. The
-# session remains the default until a full run of both passes has shown no test leaning on another module's data.
+# on a fresh one, side by side. A fresh ledger costs ~0.2 s to open and five registrations on its new chain.
+# scripts/test.sh (and so CI) runs both passes with module scope; a bare ``pytest`` keeps the one session ledger, so
+# a test that leans on another module's data shows up in one of the two. "The shared chain" in the tests' comments
+# is this fixture's, whichever the scope.
 LEDGER_SCOPE = os.environ.get("LEDGER_TEST_LEDGER_SCOPE", "session")
 assert LEDGER_SCOPE in ("session", "module"), "LEDGER_TEST_LEDGER_SCOPE is session or module"
 
@@ -116,8 +118,8 @@ SESSION_STATE_INTERVAL = 30
 
 @pytest.fixture(scope=LEDGER_SCOPE)
 def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """An embedded ledger (anvil + database + keys) with the standard departments registered, shared by the session's
-    tests, or by one module's (LEDGER_SCOPE)."""
+    """An embedded ledger (anvil + database + keys) with the standard departments registered, shared by one module's
+    tests (scripts/test.sh) or by the session's (a bare ``pytest``; LEDGER_SCOPE)."""
     data_dir = tmp_path_factory.mktemp("ledger")
     settings = make_settings(data_dir)
     # The node is started here, to write its state file every SESSION_STATE_INTERVAL seconds; the ledger attaches to

@@ -91,7 +91,7 @@ def gateway(
 ) -> Iterator[Gateway]:
     """Run ``python -m api`` on ``ledger``'s data directory with ``LEDGER_API_<NAME>`` set from ``settings``
     (with ``bare_uvicorn``: ``uvicorn api.main:app`` with uvicorn's defaults instead; with ``rpc_url``: the
-    session's chain reached at that address, as an external node, e.g. through a ``ChainRelay``; ``env_vars``:
+    shared chain reached at that address, as an external node, e.g. through a ``ChainRelay``; ``env_vars``:
     more environment variables, by full name)."""
     chosen = int(settings.pop("port", 0))
     env = {

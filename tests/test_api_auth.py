@@ -1,5 +1,5 @@
 """Sign-in and the gateway's contract: challenges, tokens, suspension and rotation, rate limits, problem details,
-OpenAPI. The clock is the test's; the registry is the real one on the session's chain."""
+OpenAPI. The clock is the test's; the registry is the real one on the shared chain."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The data subject's consent through the real gateway process (``python -m api`` over TCP, the session's chain
+"""The data subject's consent through the real gateway process (``python -m api`` over TCP, the shared chain
 and database): the person gives and withdraws consent with their authentication provider's assertion, the issuer
 cannot share without it, a relay cannot use one person's assertion for another's certificate, and a withdrawal
 stops the recipient's very next read. The gateway's clock is the real one; nothing here waits on it.

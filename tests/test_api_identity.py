@@ -1,5 +1,5 @@
 """Sign-in bound to the gateway that issued the challenge, against real gateway processes (uvicorn) on the
-session's chain and database: a challenge or token of gateway A is refused by gateway B, an expired or reused
+shared chain and database: a challenge or token of gateway A is refused by gateway B, an expired or reused
 challenge is refused, sign-out and the registry's suspensions and rotations end tokens."""
 
 from __future__ import annotations

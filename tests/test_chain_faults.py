@@ -30,7 +30,7 @@ from .conftest import PASSPHRASE, TEST_TYPES, make_records, make_settings, wait_
 
 @pytest.fixture(scope="module")
 def faulty(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """An isolated ledger with its own anvil, so these faults never touch the session chain."""
+    """An isolated ledger with its own anvil, so these faults never touch the shared chain."""
     ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("faults")), passphrase=PASSPHRASE)
     Council(ledger).register("FLT", "Fault Injection Office", ROLE_ISSUER, types=TEST_TYPES)
     assert ledger.node is not None

@@ -41,7 +41,7 @@ def issue_one(ledger: Ledger, tmp: Path, tag: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """An isolated data directory: its node is stopped and started here, never the session chain."""
+    """An isolated data directory: its node is stopped and started here, never the shared chain."""
     path = tmp_path_factory.mktemp("identity")
     with Ledger.open(make_settings(path), passphrase=PASSPHRASE) as ledger:
         Council(ledger).register("IDN", "Identity Office", ROLE_ISSUER, types=TEST_TYPES)

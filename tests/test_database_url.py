@@ -64,7 +64,7 @@ def test_the_gateway_logs_no_database_password(ledger: Ledger, tmp_path: Path) -
         env = _environment(
             tmp_path,
             url,
-            LEDGER_RPC_URL=node,  # the session's chain as an external node: no node of its own to start
+            LEDGER_RPC_URL=node,  # the shared chain as an external node: no node of its own to start
             LEDGER_DEPLOYMENT_FILE=str(ledger.settings.deployment_path),
             LEDGER_KEYSTORE_KDF_N="1024",
             LEDGER_API_ANCHOR_INTERVAL_SECONDS="0",

@@ -159,7 +159,7 @@ def test_a_grant_logged_before_its_terms_were_is_held_to_the_grantee_and_expiry_
 
 @pytest.fixture(name="elsewhere")
 def another_departments_ledger(ledger: Ledger, fresh_department: str, tmp_path: Path) -> Iterator[Ledger]:
-    """A department's own ledger (docs/deploy.md: each department keeps its own database) on the session's chain:
+    """A department's own ledger (docs/deploy.md: each department keeps its own database) on the shared chain:
     its own data directory, database, vault and keystore, holding only that department's key."""
     settings = make_settings(tmp_path / "elsewhere")
     private_directory(settings.data_dir)

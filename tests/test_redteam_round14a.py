@@ -188,7 +188,7 @@ def _serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
 
 @pytest.fixture()
 def witness(ledger: Ledger, tmp_path: Path, passphrases: None) -> Iterator[tuple[Witness, str]]:
-    """A witness of the session chain (its own key and store), serving the real HTTP handler."""
+    """A witness of the shared chain (its own key and store), serving the real HTTP handler."""
     store = WitnessStore(tmp_path / "witness")
     store.create_key("court-witness")
     running = Witness(store, Rpc(rpc_url(ledger)), log=lambda _line: None)
@@ -197,7 +197,7 @@ def witness(ledger: Ledger, tmp_path: Path, passphrases: None) -> Iterator[tuple
 
 
 def _checkpoint(ledger: Ledger, *, origin: str | None = None, size: str | None = None) -> str:
-    """The checkpoint text of the session chain at its head, with the origin or size line replaced."""
+    """The checkpoint text of the shared chain at its head, with the origin or size line replaced."""
     head = ledger.chain.block_number()
     block_hash = bytes(ledger.chain.w3.eth.get_block(head)["hash"])
     origin = origin or wclient.chain_identity(ledger.chain).origin

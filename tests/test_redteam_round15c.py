@@ -243,7 +243,7 @@ def test_a_public_timeline_reads_the_same_few_blocks_however_old_the_chain_is(
     kinds = [e["kind"] for e in young]
     assert {"issued", "anchored", "signed", "supersedes", "suspended", "reinstated"} <= set(kinds), kinds
     assert next(e for e in young if e["kind"] == "supersedes")["predecessor"] == old["digest"]
-    rpc(ledger, "anvil_mine", hex(200))  # the session's chain: few blocks, a short span (3,000 took anvil > 30 s)
+    rpc(ledger, "anvil_mine", hex(200))  # the shared chain: few blocks, a short span (3,000 took anvil > 30 s)
     aged, asked_later = timeline()
     assert aged == young
     assert asked_later == asked, (asked, asked_later, requests)

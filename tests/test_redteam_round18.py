@@ -126,7 +126,7 @@ def test_a_view_keeps_no_senders_long_text(
 
 
 def _as_of_one_block(ledger: Ledger, doc: dict[str, Any], shared: ChainView, first: Any = None) -> tuple[Any, Any]:
-    """``doc`` verified through ``shared`` and through a view of its own, as of the same head: the session's chain
+    """``doc`` verified through ``shared`` and through a view of its own, as of the same head: the shared chain
     may get a block between the two, and the confirmations' detail counts them."""
     for _ in range(10):
         mine = first if first is not None else verify_certificate(doc, shared)

@@ -261,7 +261,7 @@ def test_a_long_bulk_verification_can_still_read_status_as_of_the_head_it_starte
     at is out of anvil's in-memory window (measured: fine 1,300 blocks back, 'BlockOutOfRangeError' 2,500 back),
     the remaining certificates came back as chain failures. Before bf9fc98 anvil kept up to 3,600 older states on
     disk (about an hour). ``anvil_mine`` stands in for the run's duration, on a ledger of its own (its node's height
-    and clock move; the session's chain is not touched)."""
+    and clock move; the shared chain is not touched)."""
     from ledger.onchain.chain import ROLE_ISSUER
     from ledger.services.departments import Council
     from ledger.services.verify import ChainView

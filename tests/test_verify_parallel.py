@@ -1,5 +1,5 @@
 """Issue 18, verification's shortcuts against their adversaries, on an isolated anvil (a reorganisation and a
-suspended department never touch the session chain):
+suspended department never touch the shared chain):
 
 * ``verify_many`` on two cores (a forked child verifies part of the documents and sends its reports back) gives the
   reports one process gives, over genuine, revoked, suspended, superseded and tampered documents, and a batch whose

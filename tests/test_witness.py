@@ -1,6 +1,6 @@
 """Witnessed checkpoints (docs/witness.md): witness processes, each with its own key and store, over HTTP against
 a real anvil. The chain is rolled back and rewritten for real (evm_snapshot / evm_revert / evm_mine, test only),
-so every scenario runs on a ledger of its own; the session chain is never touched."""
+so every scenario runs on a ledger of its own; the shared chain is never touched."""
 
 from __future__ import annotations
 
