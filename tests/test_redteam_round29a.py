@@ -17,20 +17,28 @@ Findings (each test failed before its fix):
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from ledger.client import Ledger
+from ledger.errors import ChainError
 from ledger.formats import signing
 from ledger.formats.canonical import canonical_json, sha256
-from ledger.onchain.chain import department_id_bytes
+from ledger.onchain.chain import Chain, connect, department_id_bytes
 from ledger.onchain.toolchain import contract_artifacts
 from ledger.services import decisions, evidence, logchain
+from ledger.services.verify import ChainView, verify_certificate
 
+from .conftest import make_records
 from .decision_support import application, unique_rule_set
-from .evidence_support import bare, failed_names
+from .evidence_support import SCRIPT_MODULE, bare, failed_names, issue, rpc_url
+from .rpc_proxy import RpcProxy
 
 
 def _check(result: dict[str, Any], name: str) -> dict[str, Any]:
@@ -129,3 +137,81 @@ def test_a_decision_anchored_in_a_log_contract_of_the_departments_own_is_not_pas
     code, result, stderr = bare(ledger, path, "--anchor", chain.deployment.anchor, "--log", chain.deployment.log)
     assert result is not None and code == 0, (result, stderr)
     assert "NOT PINNED" not in json.dumps(result) and "warning" not in stderr
+
+
+def _answering(method: str, change: Any) -> Any:
+    """A node rewrite: ``method``'s result replaced by ``change(result)``."""
+
+    def rewrite(asked: str, _params: Any, answer: Any) -> Any:
+        if asked != method or "result" not in answer:
+            return answer
+        return {**answer, "result": change(answer["result"])}
+
+    return rewrite
+
+
+def _court(path: Path, url: str) -> tuple[int, dict[str, Any]]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+        code = SCRIPT_MODULE.main([str(path), "--rpc", url, "--json"])
+    return code, json.loads(out.getvalue())
+
+
+def _via(ledger: Ledger, url: str) -> Chain:
+    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+def test_a_node_without_the_contracts_or_with_malformed_answers_gets_a_verdict_not_an_exception(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The node answers ``eth_call`` with no data (no contract at the address), a block it has with null, or the
+    chain id in decimal: the library's verifications raised BadFunctionCallOutput, BlockNotFound and NodeAnswerError
+    (``ledger verify`` and ``ledger evidence verify`` a traceback, the gateway a 500) where the court's verifier
+    fails a check; each is now a verdict naming the failure to read the chain."""
+    (doc,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    bundle = evidence.certificate_bundle(ledger, doc)
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(bundle), encoding="utf-8")
+    # (rewrite, whether the document's own verification reads it: it takes the chain id from its deployment)
+    cases = {
+        "no contract at the address (eth_call answers no data)": (_answering("eth_call", lambda _r: "0x"), True),
+        "no such block": (_answering("eth_getBlockByNumber", lambda _r: None), True),
+        "a chain id that is no quantity": (_answering("eth_chainId", lambda r: str(int(r, 16))), False),
+    }
+    for name, (rewrite, read_by_document) in cases.items():
+        with RpcProxy(rpc_url(ledger), rewrite=rewrite) as node:
+            chain = _via(ledger, node.url)
+            report = verify_certificate(doc, ChainView(chain))  # raised for no contract at the address
+            assert report.ok != read_by_document, (name, report.to_json())
+            checked = evidence.verify_bundle(path, chain)  # raised in each case
+            assert not checked.ok and "the chain could not be read" in json.dumps(checked.to_json()), (name, checked)
+            code, court = _court(path, node.url)
+            assert code == 1 and not court["verified"], (name, court)
+    # and the call itself names what was wrong
+    with RpcProxy(rpc_url(ledger), rewrite=_answering("eth_call", lambda _r: "0x")) as node:
+        chain = _via(ledger, node.url)
+        with pytest.raises(ChainError, match="no contract"):
+            chain.call(chain.registry.functions.departmentIds())
+
+
+def test_the_library_refuses_an_anchoring_event_marked_removed_or_of_another_contract_as_the_court_does(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The node answers the anchoring event's lookup with the event marked removed (reorganised away), as a log of
+    another contract, or under other topics than asked: the court's verifier refuses the answer, the library's
+    evidence verification took the first two for the anchoring and verified the bundle."""
+    (doc,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    path = tmp_path / "bundle.json"
+    path.write_text(json.dumps(evidence.certificate_bundle(ledger, doc)), encoding="utf-8")
+    cases = {
+        "marked removed": lambda logs: [{**log, "removed": True} for log in logs],
+        "of another contract": lambda logs: [{**log, "address": "0x" + "11" * 20} for log in logs],
+        "under other topics": lambda logs: [{**log, "topics": [*log["topics"][:1], "0x" + "22" * 32]} for log in logs],
+    }
+    for name, change in cases.items():
+        with RpcProxy(rpc_url(ledger), rewrite=_answering("eth_getLogs", change)) as node:
+            code, court = _court(path, node.url)
+            assert code == 1 and not court["verified"], (name, court)
+            checked = evidence.verify_bundle(path, _via(ledger, node.url))
+            assert not checked.ok, (name, checked.to_json())  # the library passed anchor_event
+            assert not checked.check("anchor_event").ok, (name, checked.to_json())
