@@ -2,8 +2,9 @@
 """Standalone verifier of provenance-ledger evidence bundles (pl-evidence/1): certificates, presentations and
 decisions.
 
-    python3 verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--file scan.pdf] [--confirmations N] [--json]
-                               [--witness-key VKEY ... [--witness-quorum K]] [--status-lookup herd|direct]
+    python3 verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--log 0x...] [--file scan.pdf]
+                               [--confirmations N] [--json] [--witness-key VKEY ... [--witness-quorum K]]
+                               [--status-lookup herd|direct]
 
 Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and nothing outside the
 Python 3.11+ standard library, so a court can read and run this one file (`python3 -I -S verify_evidence.py ...`
@@ -20,7 +21,10 @@ the default): the issuing department's whole status event stream is fetched and 
 --status-lookup direct asks the node for this one certificate's status instead (docs/privacy.md).
 
 Give --anchor with the anchor contract address you know from an independent source (the ledger operator's
-publication, a court register) so the bundle cannot point at a look-alike deployment.
+publication, a court register) so the bundle cannot point at a look-alike deployment; for a decision bundle give
+--log too, the batch log contract the decision is anchored in (any department's key can deploy a copy of it bound to
+the real registry and anchor there what it likes). The "chain" check says NOT PINNED for each contract the bundle's
+checks read that was not given.
 
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
@@ -1263,6 +1267,7 @@ class Verifier:
         rpc: Rpc,
         *,
         anchor: str | None,
+        log: str | None = None,
         file: str | None,
         confirmations: int,
         witness_keys: list[str] | None = None,
@@ -1281,6 +1286,7 @@ class Verifier:
         self.b = bundle
         self.rpc = rpc
         self.pinned_anchor = anchor
+        self.pinned_log = log
         self.file = file
         self.confirmations = confirmations
         self.results: dict[str, tuple[str, str]] = {}
@@ -1451,6 +1457,8 @@ class Verifier:
             problems.append(f"genesis {ch['genesis_hash']} is not the node's {genesis}")
         if self.pinned_anchor and self.pinned_anchor.lower() != ch["anchor_contract"].lower():
             problems.append(f"anchor contract {ch['anchor_contract']} is not the one you gave, {self.pinned_anchor}")
+        if self.pinned_log and self.pinned_log.lower() != ch["log_contract"].lower():
+            problems.append(f"log contract {ch['log_contract']} is not the one you gave, {self.pinned_log}")
         if problems:
             raise Failure("; ".join(problems))
         for key in ("anchor_contract", "log_contract"):
@@ -1459,18 +1467,29 @@ class Verifier:
                 raise Failure(f"{key} {ch[key]} consults registry {registry}, not {ch['registry_contract']}")
         if self.rpc("eth_getCode", ch["registry_contract"], "latest") in (None, "0x"):
             raise Failure(f"no registry contract at {ch['registry_contract']}")
+        unpinned = self.unpinned()
         pinned = (
             ""
-            if self.pinned_anchor
+            if not unpinned
             else (
-                " (NOT PINNED: the bundle names these contracts itself; give --anchor "
-                "from the operator's publication, or a look-alike deployment passes)"
+                f" (NOT PINNED: the bundle names the {' and '.join(c for c, _ in unpinned)} contract itself; give "
+                f"{' and '.join(o for _, o in unpinned)} from the operator's publication, or a look-alike deployment "
+                "passes)"
             )
         )
         return (
             f"chain {chain_id}; anchor {ch['anchor_contract']} and log {ch['log_contract']} use registry "
             f"{ch['registry_contract']}{pinned}"
         )
+
+    def unpinned(self) -> list[tuple[str, str]]:
+        """(contract, option) of each contract this bundle's checks read that the court did not pin: a certificate
+        is anchored in the anchor contract; a decision in the log contract, and its cited certificates are read
+        from the anchor contract."""
+        wanted = [("anchor", "--anchor", self.pinned_anchor)]
+        if self.b.get("kind") == "decision":
+            wanted.insert(0, ("log", "--log", self.pinned_log))
+        return [(contract, option) for contract, option, given in wanted if not given]
 
     def check_as_of(self) -> str:
         as_of, anchored = self.b["as_of"], self.b["anchor"]["block_number"]
@@ -3202,6 +3221,9 @@ def _main(argv: list[str] | None) -> int:
     parser.add_argument("bundle", help="the evidence bundle (JSON file)")
     parser.add_argument("--rpc", required=True, help="JSON-RPC URL of a node of the chain")
     parser.add_argument("--anchor", help="the anchor contract address you expect (from an independent source)")
+    parser.add_argument(
+        "--log", help="the batch log contract address you expect (from an independent source; decision bundles)"
+    )
     parser.add_argument("--file", help="a file (e.g. a scanned PDF) that must be an attachment of the certificate")
     parser.add_argument("--confirmations", type=int, default=0, help="blocks required on top of the anchor")
     parser.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -3262,17 +3284,19 @@ def _main(argv: list[str] | None) -> int:
             return 2
     kind = DecisionVerifier if isinstance(bundle, dict) and bundle.get("kind") == "decision" else Verifier
     try:
-        results = kind(
+        verifier = kind(
             bundle,
             Rpc(args.rpc),
             anchor=args.anchor,
+            log=args.log,
             file=args.file,
             confirmations=args.confirmations,
             witness_keys=args.witness_key,
             witness_quorum=args.witness_quorum,
             status_lookup=args.status_lookup,
             now=now,
-        ).run()
+        )
+        results = verifier.run()
     except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback
         print(
             f"error: the bundle or the node's answers cannot be judged ({type(exc).__name__}: {exc}); nothing "
@@ -3281,10 +3305,13 @@ def _main(argv: list[str] | None) -> int:
         )
         return 2
     verified = all(outcome == "PASS" for _, outcome, _ in results)
-    if args.anchor is None:
+    unpinned = verifier.unpinned() if isinstance(bundle, dict) else [("anchor", "--anchor")]
+    if unpinned:
+        options = " and ".join(option for _, option in unpinned)
         print(
-            "warning: --anchor not given: the contracts are the ones the bundle names; a look-alike deployment on "
-            "the same chain would pass. Give the anchor contract address from the operator's publication.",
+            f"warning: {options} not given: the contracts are the ones the bundle names; a look-alike deployment on "
+            f"the same chain would pass. Give the {' and '.join(c for c, _ in unpinned)} contract address from the "
+            "operator's publication.",
             file=sys.stderr,
         )
     if args.json:

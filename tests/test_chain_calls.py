@@ -2,7 +2,8 @@
 web3's contract pipeline does, and a node answering what no function returns gets web3's own error.
 
 Adversary: the chain's operator, or a node in between, answering a view call with bytes that are not hex or not
-the function's outputs: the shortcut must not turn that into a value, or into another kind of error than before.
+the function's outputs: the shortcut must not turn that into a value, or into another kind of error than before
+(but web3's BadFunctionCallOutput, what a node without the contract answers, is the chain's error since red team 29a).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import pytest
 from web3 import Web3
-from web3.exceptions import Web3RPCError
+from web3.exceptions import BadFunctionCallOutput, Web3RPCError
 
 from ledger.client import Ledger
 from ledger.errors import ChainError
@@ -91,5 +92,9 @@ def test_a_node_answering_what_no_function_returns_gets_web3s_own_error(ledger: 
             chain.call(fn)
         if isinstance(web3_path.value, NodeAnswerError):  # no JSON-RPC data at all: the node's error (round 28)
             assert isinstance(ledger_path.value, ChainError), ledger_path.value
+        elif isinstance(web3_path.value, BadFunctionCallOutput):  # no value of the outputs: the chain's error (29a)
+            assert isinstance(ledger_path.value, ChainError), ledger_path.value
+            assert ledger_path.value.__cause__ is not None
+            assert type(ledger_path.value.__cause__) is BadFunctionCallOutput
         else:
             assert type(ledger_path.value) is type(web3_path.value), (ledger_path.value, web3_path.value)

@@ -30,6 +30,7 @@ from typing import Any
 from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlmodel import col
+from web3.exceptions import Web3Exception
 
 from .. import __version__
 from ..client import Ledger
@@ -559,13 +560,25 @@ def verify_bundle(
             )
             checks.run("status", lambda: _check_status(chain, department, root, digest, view, head))
         checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
-    except ChainError as exc:
-        checks.skip(CHAIN_CHECKS, f"the chain could not be read: {exc}")
+    except _CHAIN_READ_ERRORS as exc:
+        checks.skip(CHAIN_CHECKS, f"the chain could not be read: {_read_failure(exc)}")
         return BundleReport(checks.ordered(), None, None)
     return BundleReport(checks.ordered(), cert_report, head, facts)
 
 
+def _read_failure(exc: BaseException) -> str:
+    """A failure to read the chain in words: the library's own message, or the kind of failure and web3's."""
+    return str(exc) if isinstance(exc, ChainError) else f"{type(exc).__name__}: {exc}"
+
+
 # -- the checks (docs/evidence.md states each one) --------------------------------------------------------------
+
+
+# What reading the chain raises when the node fails, answers what it should not (a block it says it does not have, an
+# answer of another shape) or is not the chain named: the library's ChainError, requests' OSErrors (the node
+# provider's NodeAnswerError among them) and web3's own errors, from the raw reads the checks make. A verification
+# reports each as "the chain could not be read", as the court's verifier fails a check: it never raises.
+_CHAIN_READ_ERRORS = (ChainError, OSError, Web3Exception)
 
 
 def _b(text: str) -> bytes:
@@ -1179,8 +1192,8 @@ def _verify_decision(
             else:
                 checks.run("rerun", rerun.check_rerun)
         checks.run("witnessed", lambda: _check_witnessed(chain, bundle, witness_keys, witness_quorum))
-    except ChainError as exc:
-        checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {exc}")
+    except _CHAIN_READ_ERRORS as exc:
+        checks.skip(DECISION_CHAIN_CHECKS, f"the chain could not be read: {_read_failure(exc)}")
         return BundleReport(checks.ordered(names), None, None)
     report = BundleReport(checks.ordered(names), None, head)
     # a decision has no separate library path: this check of the whole bundle is the library's verdict
