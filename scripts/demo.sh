@@ -234,6 +234,9 @@ run ledger report --department GOV --from "$(date -u -d yesterday +%F)" --to "$(
 step "A court checks evidence: a self-contained bundle, verified by a standalone script that trusts only the chain"
 run ledger evidence "$work/licence-1.json" --out "$work/evidence.json"
 anchor=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['anchor'])" "$LEDGER_DATA_DIR/deployment.json")
+# the decision log contract too: a decision bundle is anchored there, and the court pins it from the operator's
+# publication as it pins the anchor contract (docs/evidence.md)
+log=$(python -c "import json,sys; print(json.load(open(sys.argv[1]))['log'])" "$LEDGER_DATA_DIR/deployment.json")
 run python -I -S scripts/verify_evidence.py "$work/evidence.json" --rpc "$rpc" --anchor "$anchor" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['case_id'])" "$work/applications.jsonl")
@@ -241,7 +244,7 @@ case_id=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readlin
 # the applicant's identity is disclosed to it so it can tell whether the cited licence is the applicant's own
 applicant=$(python -c "import json,sys; print(json.loads(open(sys.argv[1]).readline())['applicant_ref'])" "$work/applications.jsonl")
 run ledger evidence --decision "$case_id" --department GOV --applicant "$applicant" --out "$work/decision-evidence.json"
-run python -I -S scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" \
+run python -I -S scripts/verify_evidence.py "$work/decision-evidence.json" --rpc "$rpc" --anchor "$anchor" --log "$log" \
     --witness-key "${witness_key[court]}" --witness-key "${witness_key[notary]}"
 
 step "The chain against what the witnesses cosigned and what the database recorded: no rollback, no rewrite"
