@@ -1,0 +1,73 @@
+"""Red team round 29b: a department outside its authority, an applicant lying, an insider with database access, an
+anonymous client, a gateway relaying another's messages.
+
+1. A suspended issuer kept sharing. ``sharing.create_grant`` checked only that the caller issued the certificate:
+   the gateway asks the registry for the issuer role, but ``ledger share`` (and any library caller) does not go
+   through the gateway, so a department the council suspended (or whose issuer role it removed) shared its
+   certificates on, and the gateway served every read through those grants - and through the grants made before
+   the suspension - in its name. Sharing now asks the registry whichever door it comes through, and a read through
+   a grant is refused (and logged) while its issuer cannot act; a reinstatement serves the grants again.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
+from ledger.services import accesslog, sharing
+from ledger.services.auth import PermissionDenied
+from ledger.services.departments import Council
+
+from .api_support import issue
+from .cli_support import run_cli
+from .consent_support import NOW, read_as
+
+
+def _grant(ledger: Ledger, issuer: str, doc: dict[str, Any]) -> sharing.Grant:
+    body = sharing.GrantCreate(
+        grantee="INS", purpose="claim 2026-0042", expires_at=NOW + timedelta(days=1), reveal=["type"]
+    )
+    return sharing.create_grant(
+        ledger, issuer=issuer, signer="0x" + "00" * 20, digest=doc["digest"], grant=body, now=NOW
+    )
+
+
+def test_a_suspended_issuer_neither_shares_nor_is_read_through_its_grants(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: a department the council suspended, sharing through the library or the CLI (no gateway asks the
+    registry there), and its grantees reading through grants it made before."""
+    before, after = issue(ledger, fresh_department, 2)
+    standing = _grant(ledger, fresh_department, before)
+    assert read_as(ledger, before, NOW).grant is not None
+    council = Council(ledger)
+    council.suspend(fresh_department)
+
+    with pytest.raises(PermissionDenied, match=f"suspended department '{fresh_department}'.*Nothing was shared"):
+        _grant(ledger, fresh_department, after)
+    assert sharing.list_grants(ledger, digest=after["digest"]) == []
+
+    refused = f"grant {standing.id} is live but the council suspended department '{fresh_department}'"
+    with pytest.raises(PermissionDenied, match=refused):
+        read_as(ledger, before, NOW)
+    logged = accesslog.entries(ledger, department=fresh_department, certificate=before["digest"])
+    assert logged[-1]["outcome"] == "refused" and refused in logged[-1]["detail"]
+
+    council.reinstate(fresh_department)
+    assert read_as(ledger, before, NOW).grant is not None  # not revoked: served again
+
+
+def test_an_issuer_without_the_issuer_role_cannot_share_through_the_cli(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: a department whose issuer role the council removed, running `ledger share` on its own host."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    Council(ledger).set_roles(fresh_department, ROLE_VERIFIER | ROLE_APPROVER)
+    until = (NOW + timedelta(days=1)).isoformat()
+    out = run_cli(
+        ledger, "share", doc["digest"], "--to", "INS", "--purpose", "claim", "--until", until, "--reveal", "type"
+    )
+    assert out.returncode != 0 and "no longer holds the issuer role" in out.stderr, out
+    assert sharing.list_grants(ledger, digest=doc["digest"]) == []
