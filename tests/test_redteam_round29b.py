@@ -7,20 +7,29 @@ anonymous client, a gateway relaying another's messages.
    certificates on, and the gateway served every read through those grants - and through the grants made before
    the suspension - in its name. Sharing now asks the registry whichever door it comes through, and a read through
    a grant is refused (and logged) while its issuer cannot act; a reinstatement serves the grants again.
+2. An access-log entry's time was the database's word. The time windows of the department's and the auditors'
+   listings (``GET /access-log?since=&until=``, ``GET /audit/logs/access?since=&until=``) select on the row's
+   ``created_at``, which the entry hash does not cover: an insider who moved an anchored read's ``created_at`` out
+   of the window hid it from the auditor asking "who read HOSP's certificates in March", and the log's check
+   still said intact. The ledger writes every access entry with ``created_at`` the instant its body states
+   (``at``; on SQLite now stored in UTC, not as the wall-clock fields of whatever zone it came in), and the check
+   compares them (``time_altered``).
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
 from ledger.services import accesslog, sharing
 from ledger.services.auth import PermissionDenied
 from ledger.services.departments import Council
+from ledger.storage.models import LogEntry
 
 from .api_support import issue
 from .cli_support import run_cli
@@ -71,3 +80,41 @@ def test_an_issuer_without_the_issuer_role_cannot_share_through_the_cli(ledger: 
     )
     assert out.returncode != 0 and "no longer holds the issuer role" in out.stderr, out
     assert sharing.list_grants(ledger, digest=doc["digest"]) == []
+
+
+def test_a_read_moved_out_of_the_auditors_time_window_is_reported_by_the_check(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access, hiding a read from the time window an auditor lists."""
+    digest = "0x" + "c3" * 32
+    march = datetime(2026, 3, 10, 9, 30, 15, 123456, tzinfo=UTC)
+
+    def read(at: datetime) -> int:
+        return accesslog.record(
+            ledger,
+            certificate=digest,
+            issuer=fresh_department,
+            action="read",
+            outcome="served",
+            actor="INS",
+            signer=None,
+            at=at,
+        ).seq
+
+    honest = read(march.astimezone(timezone(timedelta(hours=8))))  # the same instant, written in another zone
+    hidden = read(march + timedelta(minutes=5))
+    accesslog.anchor(ledger, fresh_department)
+    window = {"since": datetime(2026, 3, 1, tzinfo=UTC), "until": datetime(2026, 4, 1, tzinfo=UTC)}
+    assert [e["seq"] for e in accesslog.entries(ledger, department=fresh_department, **window)] == [honest, hidden]
+    assert accesslog.check(ledger, fresh_department) == []
+
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(LogEntry)
+            .where(LogEntry.log == accesslog.LOG, LogEntry.department_id == fresh_department, LogEntry.seq == hidden)
+            .values(created_at=datetime(2025, 1, 1, tzinfo=UTC))
+        )
+    assert [e["seq"] for e in accesslog.entries(ledger, department=fresh_department, **window)] == [honest]
+    found = accesslog.check(ledger, fresh_department)
+    assert [(d["kind"], d["seq"]) for d in found] == [("time_altered", hidden)], found
+    assert "2026-03-10T09:35:15.123456Z" in found[0]["detail"]
