@@ -31,7 +31,7 @@ from ledger.services.auth import PermissionDenied
 from ledger.services.departments import Council
 from ledger.storage.models import LogEntry
 
-from .api_support import issue
+from .api_support import Clock, bearer, issue, login, make_client, problem_body
 from .cli_support import run_cli
 from .consent_support import NOW, read_as
 
@@ -63,6 +63,9 @@ def test_a_suspended_issuer_neither_shares_nor_is_read_through_its_grants(
     refused = f"grant {standing.id} is live but the council suspended department '{fresh_department}'"
     with pytest.raises(PermissionDenied, match=refused):
         read_as(ledger, before, NOW)
+    client = make_client(ledger, Clock(NOW))  # the gateway alike: the grantee's own token is valid
+    answer = client.get(f"/certificates/{before['digest']}/content", headers=bearer(login(client, ledger, "INS")))
+    assert refused in problem_body(answer, 403)["detail"]
     logged = accesslog.entries(ledger, department=fresh_department, certificate=before["digest"])
     assert logged[-1]["outcome"] == "refused" and refused in logged[-1]["detail"]
 
