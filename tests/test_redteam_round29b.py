@@ -14,6 +14,11 @@ anonymous client, a gateway relaying another's messages.
    still said intact. The ledger writes every access entry with ``created_at`` the instant its body states
    (``at``; on SQLite now stored in UTC, not as the wall-clock fields of whatever zone it came in), and the check
    compares them (``time_altered``).
+3. The consent listings showed each row's own ``live``. An insider who undid a person's withdrawal (or moved an
+   expiry) in the database had the person's own listing (``POST /public/consents/mine``), the issuer's
+   (``GET /certificates/{digest}/consents``) and ``ledger consent list`` call the consent live, though no read was
+   served on it (round 2) - what round 27's residual fixed for the grant listings. A live row is now judged as a read
+   judges it (signature, anchored creation and withdrawal): ``live: false`` with the ``problem`` named.
 """
 
 from __future__ import annotations
@@ -26,14 +31,14 @@ from sqlalchemy import update
 
 from ledger.client import Ledger
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_VERIFIER
-from ledger.services import accesslog, sharing
+from ledger.services import accesslog, consent, sharing
 from ledger.services.auth import PermissionDenied
 from ledger.services.departments import Council
 from ledger.storage.models import LogEntry
 
 from .api_support import Clock, bearer, issue, login, make_client, problem_body
 from .cli_support import run_cli
-from .consent_support import NOW, read_as
+from .consent_support import NOW, PROVIDERS, assertion, give, identifier, read_as
 
 
 def _grant(ledger: Ledger, issuer: str, doc: dict[str, Any]) -> sharing.Grant:
@@ -121,3 +126,28 @@ def test_a_read_moved_out_of_the_auditors_time_window_is_reported_by_the_check(
     found = accesslog.check(ledger, fresh_department)
     assert [(d["kind"], d["seq"]) for d in found] == [("time_altered", hidden)], found
     assert "2026-03-10T09:35:15.123456Z" in found[0]["detail"]
+
+
+def test_a_consent_whose_withdrawal_an_insider_undid_is_not_listed_live(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with database access, undoing a person's withdrawal (or extending a consent) so that
+    the person and the issuer are told the consent still stands."""
+    doc, other = issue(ledger, fresh_department, 2)
+    withdrawn, extended = give(ledger, doc, "INS", NOW), give(ledger, other, "INS", NOW)
+    leave = consent.withdrawal_request(withdrawn.id)
+    signed = assertion(ledger, identifier(doc), NOW, leave)
+    consent.withdraw(ledger, assertion=signed, consent_id=withdrawn.id, now=NOW, providers=PROVIDERS)
+    with ledger.engine.begin() as conn:
+        conn.execute(update(consent.Consent).where(consent.Consent.id == withdrawn.id).values(withdrawn_at=None))
+        later = NOW + timedelta(days=300)
+        conn.execute(update(consent.Consent).where(consent.Consent.id == extended.id).values(expires_at=later))
+
+    client = make_client(ledger, Clock(NOW))
+    token = login(client, ledger, fresh_department)
+    for row, cert, said in (
+        (withdrawn, doc, "withdrawn by the data subject"),
+        (extended, other, "stored hash does not match"),
+    ):
+        answer = client.get(f"/certificates/{cert['digest']}/consents", headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        (listed,) = answer.json()
+        assert listed["id"] == row.id and listed["live"] is False and said in listed["problem"], listed
