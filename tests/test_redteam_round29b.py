@@ -74,7 +74,11 @@ def test_a_suspended_issuer_neither_shares_nor_is_read_through_its_grants(
     logged = accesslog.entries(ledger, department=fresh_department, certificate=before["digest"])
     assert logged[-1]["outcome"] == "refused" and refused in logged[-1]["detail"]
 
+    (shown,) = sharing.listed(ledger, sharing.list_grants(ledger, digest=before["digest"]), NOW)
+    assert not shown.live and f"suspended department '{fresh_department}'" in str(shown.problem)  # listed as read
+
     council.reinstate(fresh_department)
+    assert sharing.listed(ledger, [standing], NOW)[0].live
     assert read_as(ledger, before, NOW).grant is not None  # not revoked: served again
 
 

@@ -350,15 +350,24 @@ def listed(ledger: Ledger, grants: Sequence[Grant], now: datetime) -> list[Grant
     """``grants`` as a listing shows them: each row judged against the grant its issuer's anchored access log
     records (:func:`grant_problems`, as the full timeline and reconcile judge it), so a row an insider revived,
     rewrote or wrote without a logged creation is shown not live, with its ``problem``; the row's own word alone
-    would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed."""
+    would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed. A live
+    grant of an issuer that cannot act now (:func:`issuer_standing`: suspended, or without the issuer role) is shown
+    not live either, naming why, as a read through it is refused: one registry read per issuer listed."""
     problems: dict[str, str] = {}
     for issuer, digest in sorted({(g.issuer, g.digest) for g in grants}):
         problems.update((p.grant, p.detail) for p in grant_problems(ledger, issuer, digest) if p.kind == "altered")
+    standing: dict[str, str | None] = {}
     out = []
     for grant in grants:
         shown = grant.public(now)
         if grant.id in problems:
             shown = shown.model_copy(update={"live": False, "problem": problems[grant.id]})
+        elif shown.live:
+            if grant.issuer not in standing:
+                standing[grant.issuer] = issuer_standing(ledger, grant.issuer)
+            why = standing[grant.issuer]
+            if why is not None:
+                shown = shown.model_copy(update={"live": False, "problem": f"the grant stands but {why}"})
         out.append(shown)
     return out
 
