@@ -122,7 +122,7 @@ def my_consents(
     a page at a time (the `Link` header names the next page, asked for with the same body and a new assertion)."""
     found = consent.list_consents(ledger, assertion=body.assertion, now=now, after=page.after, limit=page.limit)
     page.link(request, response, len(found), found[-1].id if found else None)
-    return [c.public(now) for c in found]
+    return consent.listed(ledger, found, now)
 
 
 @router.post(
@@ -167,7 +167,7 @@ def certificate_consents(
     sharing.own_certificate(ledger, digest, issuer.department)
     found = consent.list_consents(ledger, digest=digest, after=page.after, limit=page.limit)
     page.link(request, response, len(found), found[-1].id if found else None)
-    return [c.public(now) for c in found]
+    return consent.listed(ledger, found, now)
 
 
 @router.get("/consents/check", responses=AUTHED)

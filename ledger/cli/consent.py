@@ -169,7 +169,7 @@ def _list(args: argparse.Namespace) -> int:
     now = _now()
     with open_ledger(args) as ledger:
         rows = consent.list_consents(ledger, issuer=args.department, digest=args.certificate, assertion=signed, now=now)
-        print_json([r.public(now).model_dump(mode="json") for r in rows])
+        print_json([r.model_dump(mode="json") for r in consent.listed(ledger, rows, now)])
     return 0
 
 

@@ -453,6 +453,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("case index altered", "The database's index of cases does not match the decision's case id."),
         "zh-CN": ("案件索引被篡改", "数据库中的案件索引与决定记录的案件编号不一致。"),
     },
+    "time_altered": {
+        "en": (
+            "entry time altered",
+            "The database's time of an access-log entry is not the moment its body states (a time window would miss it).",
+        ),
+        "zh-CN": ("记录时间被篡改", "数据库中访问日志记录的时间与记录内容所载时间不一致（按时间段查询会遗漏该记录）。"),
+    },
     "decided_again": {
         "en": (
             "case decided again",

@@ -41,6 +41,7 @@ import hashlib
 import hmac
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -772,6 +773,22 @@ def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
     if aware(row.expires_at) <= now:
         return f"consent {row.id} expired at {_iso(aware(row.expires_at))}"
     return None
+
+
+def listed(ledger: Ledger, rows: Sequence[Consent], now: datetime) -> list[ConsentPublic]:
+    """Consents as every listing shows them (the person's, the issuer's, ``ledger consent list``): a row that reads
+    live is judged as a read through a grant judges it (:func:`problem`: the signature, the anchored creation and
+    withdrawal), so a withdrawal an insider undid or an expiry moved in the database shows ``live: false`` with the
+    ``problem`` named, never the row's own word."""
+    out = []
+    for row in rows:
+        shown = row.public(now)
+        if shown.live:
+            why = problem(ledger, row, now)
+            if why is not None:
+                shown = shown.model_copy(update={"live": False, "problem": why})
+        out.append(shown)
+    return out
 
 
 def required_for(ledger: Ledger, document: dict[str, Any], reveal: list[str] | None) -> set[str]:

@@ -212,13 +212,40 @@ def mentions_of(body: Any, log: str = LOG_DECISIONS) -> list[str]:
     return list(named)
 
 
-def _index_agrees(text: str, log: str, lookup: str | None) -> bool:
-    """Whether ``lookup`` is the key the ledger stores with a body of this text (a text that is not JSON is
-    reported as altered by its hash, not here)."""
+def _access_row_agrees(text: str, lookup: str | None, created_at: datetime | None) -> tuple[bool, bool]:
+    """For an access-log row: whether its stored index key and its stored time (``created_at``, which the time
+    windows of the listings select on) are the ones the ledger writes with a body of this text - the key of the
+    body's certificate, the instant the body states (``at``). Neither is covered by the entry hash. A text that is
+    not JSON, or a body stating no readable time, is reported by its hash or its readers, not here."""
     try:
-        return lookup == lookup_of(stored_loads(text), log)
+        body = stored_loads(text)
     except ValueError:
-        return True
+        return True, True
+    stated = body.get("at") if isinstance(body, dict) else None
+    time_agrees = True
+    if isinstance(stated, str) and created_at is not None:
+        try:
+            moment = datetime.fromisoformat(stated)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None:
+            stored = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+            time_agrees = stored == moment
+    try:
+        index_agrees = lookup == lookup_of(body, LOG_ACCESS)
+    except ValueError:
+        index_agrees = True
+    return index_agrees, time_agrees
+
+
+def _stored_time(created_at: datetime) -> str:
+    stored = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+    return stored.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _stated_time(text: str) -> str:
+    body = stored_loads(text)  # read already by _access_row_agrees
+    return str(body.get("at"))
 
 
 Guard = Callable[[Connection], None]
@@ -237,7 +264,11 @@ def _append_rows(
     guard: Guard | None = None,
 ) -> list[int]:
     """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
-    their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers."""
+    their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers.
+    ``created_at`` is stored as its UTC instant: SQLite keeps a time's wall-clock fields as given, and every reader
+    takes them for UTC (the time windows of the listings, the check of an access entry's time, :func:`_time_agrees`)."""
+    if created_at.tzinfo is not None:
+        created_at = created_at.astimezone(UTC)
     sha256, opening = hashlib.sha256, ENTRY_PREFIX + b'{"body":'
     middle = b',"department":' + canonical_json(department) + b',"log":' + canonical_json(log) + b',"prev":'
     with _append_lock(ledger, log, department):
@@ -1307,25 +1338,40 @@ def check_log(
     prev_seq, prev_hash = 0, ZERO_HASH
     done = 0
     with ledger.engine.connect() as conn:
+        # the access log's rows with their stored time (the decisions' times are compared by replay, from bodies)
+        columns = (*_ROW_COLUMNS, _ENTRIES.c.created_at) if indexed else _ROW_COLUMNS
         result = conn.execution_options(yield_per=5_000).execute(
-            select(*_ROW_COLUMNS)
+            select(*columns)
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
             .order_by(_ENTRIES.c.seq)
         )
-        for seq, body, entry_hash, row_prev, lookup in result:
+        for seq, body, entry_hash, row_prev, lookup, *stored_at in result:
             span = spans.holding(seq)
             if visit is not None:
                 visit(seq, body, entry_hash, lookup)
-            if indexed and not _index_agrees(body, log, lookup):
-                found.append(
-                    Discrepancy(
-                        "index_altered",
-                        department,
-                        seq,
-                        "the entry's stored lookup key is not the one its certificate gives: the database's index "
-                        "of reads was edited (the certificate's access listing would miss this entry)",
+            if indexed:
+                index_agrees, time_agrees = _access_row_agrees(body, lookup, stored_at[0])
+                if not index_agrees:
+                    found.append(
+                        Discrepancy(
+                            "index_altered",
+                            department,
+                            seq,
+                            "the entry's stored lookup key is not the one its certificate gives: the database's "
+                            "index of reads was edited (the certificate's access listing would miss this entry)",
+                        )
                     )
-                )
+                if not time_agrees:
+                    found.append(
+                        Discrepancy(
+                            "time_altered",
+                            department,
+                            seq,
+                            f"the entry's stored time ({_stored_time(stored_at[0])}) is not the one its body states "
+                            f"({_stated_time(body)}): the database's time of this entry was edited (a listing of a "
+                            "time window would miss it or show it in another)",
+                        )
+                    )
             raw = body.encode("utf-8")
             actual = (
                 "0x"

@@ -26,9 +26,10 @@ from sqlalchemy import select, update
 from sqlmodel import Field, col
 
 from ..client import Ledger
-from ..errors import ErasedError, InputError, NotFoundError, StateError
+from ..errors import ChainError, ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
+from ..onchain.chain import ROLE_ISSUER, department_id_bytes
 from ..storage.models import (  # noqa: F401 - re-exported
     GRANT_PURPOSE_ERASED,
     MAX_PURPOSE,
@@ -79,11 +80,41 @@ def _load(ledger: Ledger, grant_id: str) -> Grant | None:
     return Grant.model_validate(row._mapping) if row is not None else None
 
 
+def issuer_standing(ledger: Ledger, department: str) -> str | None:
+    """Why ``department`` may not share its certificates now, or None: it must be registered, active and hold the
+    issuer role in the registry at the head. A grant is the issuer's standing word: sharing is its act, and a read
+    through a grant discloses in its name, so both ask the registry (one call) every time. A suspension or a removed
+    issuer role stops its grants being served from the next read on; a reinstatement serves them again (they were
+    not revoked)."""
+    chain = ledger.chain
+    try:
+        found = chain.call(chain.registry.functions.department(department_id_bytes(department)))
+    except InputError:
+        return f"{department!r} is no department code"
+    except ChainError as exc:
+        if exc.error_name == "RegistryUnknownDepartment":
+            return f"department {department!r} is not registered"
+        raise
+    if not found[4]:
+        return f"the council suspended department {department!r}"
+    if not int(found[3]) & ROLE_ISSUER:
+        return f"department {department!r} no longer holds the issuer role"
+    return None
+
+
 def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant: GrantCreate, now: datetime) -> Grant:
-    """Share certificate ``digest`` of ``issuer`` with ``grant.grantee``; recorded in the access log."""
+    """Share certificate ``digest`` of ``issuer`` with ``grant.grantee``; recorded in the access log. The issuer
+    must be active with the issuer role (:func:`issuer_standing`), whichever door it comes through (gateway, CLI,
+    library)."""
     cert = _certificate(ledger, digest)
     if cert.department != issuer:
         raise PermissionDenied(f"only the issuing department {cert.department!r} can share certificate {digest}")
+    why = issuer_standing(ledger, issuer)
+    if why is not None:
+        raise PermissionDenied(
+            f"{why}: it cannot share certificate {digest} (`ledger departments` shows its status; the council "
+            "reinstates a department or grants roles). Nothing was shared"
+        )
     if grant.grantee == issuer:
         raise InputError("a department does not need a grant for its own certificates", field="grantee")
     try:
@@ -319,15 +350,24 @@ def listed(ledger: Ledger, grants: Sequence[Grant], now: datetime) -> list[Grant
     """``grants`` as a listing shows them: each row judged against the grant its issuer's anchored access log
     records (:func:`grant_problems`, as the full timeline and reconcile judge it), so a row an insider revived,
     rewrote or wrote without a logged creation is shown not live, with its ``problem``; the row's own word alone
-    would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed."""
+    would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed. A live
+    grant of an issuer that cannot act now (:func:`issuer_standing`: suspended, or without the issuer role) is shown
+    not live either, naming why, as a read through it is refused: one registry read per issuer listed."""
     problems: dict[str, str] = {}
     for issuer, digest in sorted({(g.issuer, g.digest) for g in grants}):
         problems.update((p.grant, p.detail) for p in grant_problems(ledger, issuer, digest) if p.kind == "altered")
+    standing: dict[str, str | None] = {}
     out = []
     for grant in grants:
         shown = grant.public(now)
         if grant.id in problems:
             shown = shown.model_copy(update={"live": False, "problem": problems[grant.id]})
+        elif shown.live:
+            if grant.issuer not in standing:
+                standing[grant.issuer] = issuer_standing(ledger, grant.issuer)
+            why = standing[grant.issuer]
+            if why is not None:
+                shown = shown.model_copy(update={"live": False, "problem": f"the grant stands but {why}"})
         out.append(shown)
     return out
 
@@ -521,6 +561,12 @@ def fetch_content(
     grant, consent_refusal, full = _grant_with_consent(ledger, key, principal.department, now, cert.department)
     if grant is None or full is None:  # consent missing, withdrawn or expired: not served, from this request on
         raise refuse(consent_refusal or no_grant, PermissionDenied(f"{no_grant}: {consent_refusal}"))
+    standing = issuer_standing(ledger, cert.department)
+    if standing is not None:  # the grant stands, but nothing is disclosed in the name of an issuer that cannot act
+        raise refuse(
+            f"grant {grant.id} is live but {standing}",
+            PermissionDenied(f"{no_grant}: grant {grant.id} is live but {standing}, so nothing is served through it"),
+        )
     if not principal.has("verifier"):
         raise refuse(
             f"grant {grant.id} is live but {principal.department} lacks the verifier role",

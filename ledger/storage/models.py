@@ -455,6 +455,9 @@ class ConsentPublic(BaseModel):
     signer: str
     record_hash: str
     live: bool
+    # in a listing (consent.listed): why a row that reads live is not relied on (its signature or the anchored
+    # access log says otherwise: an edited row); such a row is never live, as no read is served on it
+    problem: str | None = None
 
 
 CONSENT_ERASED = "erased"
