@@ -154,8 +154,8 @@ async def public_prechecks(request: Request) -> None:
     app = scope["app"]
     clock = app.dependency_overrides.get(get_now)
     moment = time.time() if clock is None else (await request_now(request)).timestamp()
-    state = app.state
-    state.budgets.public.take_at(client_address_of(scope, state.trusted_proxies), moment)
+    state = app.state  # read by item: State.__getattr__ is its slow path (see routes/verify.py: _view)
+    state["budgets"].public.take_at(client_address_of(scope, state["trusted_proxies"]), moment)
     if STRICT_CHECKED in scope:
         duplicate = scope[STRICT_CHECKED]
         if duplicate is not None:
