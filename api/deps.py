@@ -118,7 +118,10 @@ def client_address_of(scope: Any, trusted: tuple[Network, ...]) -> str:
     peer = client[0] if client is not None else "unknown"
     # every X-Forwarded-For line, in order: a proxy that adds its own line (HAProxy's `option forwardfor`) rather
     # than appending to the client's puts the hop it saw last; the first line alone is whatever the client wrote
-    lines = [value.decode("latin-1") for name, value in scope["headers"] if name == _FORWARDED_FOR]
+    lines: list[str] = []
+    for name, value in scope["headers"]:  # a loop, not a comprehension: no function made per request
+        if name == _FORWARDED_FOR:
+            lines.append(value.decode("latin-1"))
     forwarded = ",".join(lines) or None
     if not trusted:
         if forwarded and peer in forwarded:
