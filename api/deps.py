@@ -118,7 +118,10 @@ def client_address_of(scope: Any, trusted: tuple[Network, ...]) -> str:
     peer = client[0] if client is not None else "unknown"
     # every X-Forwarded-For line, in order: a proxy that adds its own line (HAProxy's `option forwardfor`) rather
     # than appending to the client's puts the hop it saw last; the first line alone is whatever the client wrote
-    lines = [value.decode("latin-1") for name, value in scope["headers"] if name == _FORWARDED_FOR]
+    lines: list[str] = []
+    for name, value in scope["headers"]:  # a loop, not a comprehension: no function made per request
+        if name == _FORWARDED_FOR:
+            lines.append(value.decode("latin-1"))
     forwarded = ",".join(lines) or None
     if not trusted:
         if forwarded and peer in forwarded:
@@ -154,8 +157,8 @@ async def public_prechecks(request: Request) -> None:
     app = scope["app"]
     clock = app.dependency_overrides.get(get_now)
     moment = time.time() if clock is None else (await request_now(request)).timestamp()
-    state = app.state
-    state.budgets.public.take_at(client_address_of(scope, state.trusted_proxies), moment)
+    state = app.state  # read by item: State.__getattr__ is its slow path (see routes/verify.py: _view)
+    state["budgets"].public.take_at(client_address_of(scope, state["trusted_proxies"]), moment)
     if STRICT_CHECKED in scope:
         duplicate = scope[STRICT_CHECKED]
         if duplicate is not None:

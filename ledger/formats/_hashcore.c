@@ -772,6 +772,21 @@ static const char *const KEY_NAMES[K_COUNT_OF_KEYS] = {
 };
 static PyObject *KEYS[K_COUNT_OF_KEYS];
 
+/* Whether ``key`` (an ASCII exact str: plain_dict) is one of KEY_NAMES[first..last]: by identity with the interned
+   name first (a key Python interned), else by its length and bytes. */
+static int known_key(PyObject *key, int first, int last)
+{
+    for (int i = first; i <= last; i++) {
+        if (key == KEYS[i]) return 1;
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(key);
+    const char *p = (const char *)PyUnicode_1BYTE_DATA(key);
+    for (int i = first; i <= last; i++) {
+        if (PyUnicode_GET_LENGTH(KEYS[i]) == n && memcmp(PyUnicode_1BYTE_DATA(KEYS[i]), p, (size_t)n) == 0) return 1;
+    }
+    return 0;
+}
+
 /* mapping[KEY_NAMES[which]], borrowed, or NULL when absent (no error set). Every key of mapping is an exact str
    (plain_dict), so the lookup runs no Python code. */
 static PyObject *member(PyObject *mapping, int which)
@@ -781,8 +796,10 @@ static PyObject *member(PyObject *mapping, int which)
     return value;
 }
 
-/* The anchor section matches schemas.Anchor (extra members allowed, as there). */
-static int anchor_shape(PyObject *anchor)
+/* The anchor section matches schemas.Anchor (extra members allowed, as there). With ``deferred`` the hex of the
+   root, the signature and the proof's elements is not checked here: the caller (report) checks each as it reads it,
+   and declines where this would have. */
+static int anchor_shape(PyObject *anchor, int deferred)
 {
     static const int addresses[] = {K_CONTRACT, K_REGISTRY, K_SIGNER};
     static const int hashes[] = {K_ROOT, K_SCHEMA, K_TX_HASH, K_BLOCK_HASH};
@@ -795,14 +812,14 @@ static int anchor_shape(PyObject *anchor)
     }
     for (size_t i = 0; i < sizeof hashes / sizeof *hashes; i++) {
         PyObject *value = member(anchor, hashes[i]);
-        if (value == NULL || !hex_text(value, "0x", 64)) return 0;
+        if (value == NULL || ((!deferred || hashes[i] != K_ROOT) && !hex_text(value, "0x", 64))) return 0;
     }
     for (size_t i = 0; i < sizeof numbers / sizeof *numbers; i++) {
         PyObject *value = member(anchor, numbers[i]);
         if (value == NULL || !int_at_least(value, least[i])) return 0;
     }
     PyObject *value = member(anchor, K_SIGNATURE);
-    if (value == NULL || !hex_text(value, "0x", 130)) return 0;
+    if (value == NULL || (!deferred && !hex_text(value, "0x", 130))) return 0;
     value = member(anchor, K_DEPARTMENT);  /* 1-32 characters, each printable ASCII (0x20-0x7e) */
     if (value == NULL || !ascii_str(value)) return 0;
     Py_ssize_t n = PyUnicode_GET_LENGTH(value);
@@ -813,7 +830,7 @@ static int anchor_shape(PyObject *anchor)
     }
     value = member(anchor, K_PROOF);
     if (value == NULL || !PyList_CheckExact(value)) return 0;
-    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+    for (Py_ssize_t i = 0; !deferred && i < PyList_GET_SIZE(value); i++) {
         if (!hex_text(PyList_GET_ITEM(value, i), "0x", 64)) return 0;
     }
     return 1;
@@ -859,18 +876,16 @@ static PyObject *hex_values(PyObject *mapping, int field_hash, Py_ssize_t salt_d
    model what the model accepts. */
 /* The checks of document_parts: 1 when ``doc`` certainly has the published shape, its members then in found[]
    (borrowed: fields, salts, hidden or NULL, anchor, digest or NULL); 0 otherwise (no error set). No Python code
-   runs (every key compared is an exact str). */
-static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, PyObject *found[5])
+   runs (every key compared is an exact str). With ``deferred`` (report, which reads them all next) the hex of the
+   salts, the hidden hashes, the stated digest and the anchor's root, signature and proof is left to the caller,
+   which checks each value as it reads it and declines where this would have: each is checked once, not twice. */
+static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, PyObject *found[5], int deferred)
 {
     if (!plain_dict(doc)) return 0;
     Py_ssize_t pos = 0;
     PyObject *key, *value;
     while (PyDict_Next(doc, &pos, &key, &value)) {  /* no member the model does not know (extra="forbid") */
-        int known = 0;
-        for (int i = K_FORMAT; i <= K_ANCHOR; i++) {
-            if (PyUnicode_CompareWithASCIIString(key, KEY_NAMES[i]) == 0) known = 1;
-        }
-        if (!known) return 0;
+        if (!known_key(key, K_FORMAT, K_ANCHOR)) return 0;
     }
     PyObject *format = member(doc, K_FORMAT), *fields = member(doc, K_FIELDS), *salts = member(doc, K_SALTS);
     PyObject *hidden = member(doc, K_HIDDEN), *digest = member(doc, K_DIGEST), *anchor = member(doc, K_ANCHOR);
@@ -879,14 +894,14 @@ static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, 
         return 0;
     }
     if (fields == NULL || salts == NULL || anchor == NULL || !plain_dict(fields) || !plain_dict(salts)
-        || (hidden != NULL && !plain_dict(hidden)) || (digest != NULL && digest != Py_None && !field_hash_text(digest))
-        || !anchor_shape(anchor))
+        || (hidden != NULL && !plain_dict(hidden))
+        || (!deferred && digest != NULL && digest != Py_None && !field_hash_text(digest)) || !anchor_shape(anchor, deferred))
         return 0;
     /* from_json's own checks: a salt for exactly each disclosed field, no field both disclosed and hidden */
     if (PyDict_GET_SIZE(salts) != PyDict_GET_SIZE(fields)) return 0;
     pos = 0;
     while (PyDict_Next(salts, &pos, &key, &value)) {
-        if (!hex_text(value, "", salt_digits) || PyDict_Contains(fields, key) != 1) {
+        if ((!deferred && !hex_text(value, "", salt_digits)) || PyDict_Contains(fields, key) != 1) {
             PyErr_Clear();
             return 0;
         }
@@ -894,7 +909,7 @@ static int document_shape(PyObject *doc, PyObject *fmt, Py_ssize_t salt_digits, 
     if (hidden != NULL) {
         pos = 0;
         while (PyDict_Next(hidden, &pos, &key, &value)) {
-            if (!field_hash_text(value) || PyDict_Contains(fields, key) != 0) {
+            if ((!deferred && !field_hash_text(value)) || PyDict_Contains(fields, key) != 0) {
                 PyErr_Clear();
                 return 0;
             }
@@ -917,7 +932,7 @@ static PyObject *document_parts(PyObject *module, PyObject *const *args, Py_ssiz
     Py_ssize_t salt_digits = PyLong_AsSsize_t(args[2]);
     if (salt_digits == -1 && PyErr_Occurred()) return NULL;
     PyObject *found[5];
-    if (!document_shape(args[0], args[1], salt_digits, found)) Py_RETURN_NONE;
+    if (!document_shape(args[0], args[1], salt_digits, found, 0)) Py_RETURN_NONE;
     PyObject *fields = found[0], *salts = found[1], *hidden = found[2], *anchor = found[3], *digest = found[4];
     /* Every check passed and no Python code ran. What follows allocates: each object used is held first. */
     PyObject *parts[5] = {Py_NewRef(fields), NULL, NULL, Py_NewRef(anchor), NULL};
@@ -1239,12 +1254,21 @@ static const char *const ATTR_NAMES[A_COUNT] = {
 };
 static PyObject *ATTRS[A_COUNT];
 
-/* The report being written: grows by doubling; ``failed`` once an allocation failed (the call then declines). */
+/* The report being written: first into the caller's buffer (on its stack: a report is under 2 KB), then, past it,
+   into memory that grows by doubling (``owned``: freed by out_free); ``failed`` once an allocation failed (the call
+   then declines). */
 typedef struct {
     char *p;
     Py_ssize_t n, cap;
-    int failed;
+    int failed, owned;
 } Out;
+
+static void out_free(Out *o)
+{
+    if (o->owned) PyMem_Free(o->p);
+    o->p = NULL;
+    o->owned = 0;
+}
 
 static void out_put(Out *o, const char *s, Py_ssize_t k)
 {
@@ -1256,13 +1280,15 @@ static void out_put(Out *o, const char *s, Py_ssize_t k)
     if (o->n + k > o->cap) {
         Py_ssize_t cap = o->cap ? o->cap : 2048;
         while (cap < o->n + k) cap *= 2;
-        char *p = PyMem_Realloc(o->p, (size_t)cap);
+        char *p = o->owned ? PyMem_Realloc(o->p, (size_t)cap) : PyMem_Malloc((size_t)cap);
         if (p == NULL) {
             o->failed = 1;
             return;
         }
+        if (!o->owned && o->n > 0) memcpy(p, o->p, (size_t)o->n);
         o->p = p;
         o->cap = cap;
+        o->owned = 1;
     }
     memcpy(o->p + o->n, s, (size_t)k);
     o->n += k;
@@ -1435,8 +1461,8 @@ static PyObject *dict_get(PyObject *mapping, PyObject *key)
     return value;
 }
 
-/* Merkle root_from_proof over a list of "0x" + 64 hex digits, into out; 0 when an element is not one (anchor_shape
-   checked each; checked again as it is read, so a list changed since cannot be read past its text). */
+/* Merkle root_from_proof over a list of "0x" + 64 hex digits, into out; 0 when an element is not one (the one
+   check of each element's text, as it is read: document_shape leaves it to this walk). */
 static int walk_proof(const unsigned char *digest, PyObject *elements, unsigned char out[HASH_BYTES])
 {
     static const unsigned char leaf = 0x00, inner = 0x01;
@@ -1641,7 +1667,8 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
     PyObject *batch = NULL, *signer = NULL, *block_obj = NULL, *department = NULL, *window = NULL, *verdict = NULL;
     PyObject *now = NULL, *dept_id = NULL, *status_key = NULL, *start = NULL, *end = NULL, *issuer_held = NULL;
     PyObject *type_held = NULL, *windows = NULL;
-    Out o = {NULL, 0, 0, 0}, top = {NULL, 0, 0, 0};
+    char body_space[4096], top_space[512];
+    Out o = {body_space, 0, sizeof body_space, 0, 0}, top = {top_space, 0, sizeof top_space, 0, 0};
     int verified = 1, hidden_dates = 0;
     const char *status_name = NULL;
 
@@ -1653,16 +1680,20 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
         || !PyBytes_CheckExact(CTX(CTX_CERT_PREFIX)) || !PyUnicode_CheckExact(CTX(CTX_FORMAT)))
         goto end;
     PyObject *shape[5];
-    if (!document_shape(doc, CTX(CTX_FORMAT), salt_digits, shape)) goto end;
+    /* deferred: the salts' and hidden hashes' hex is checked in the loops below, the stated digest's, the root's,
+       the signature's and the proof's where they are read; each once */
+    if (!document_shape(doc, CTX(CTX_FORMAT), salt_digits, shape, 1)) goto end;
     /* held: an allocation may run a collection, whose finalizers could edit the caller's document, and the Python
-       code run at the end (validity) could reach it */
+       code run at the end (validity) could reach it. No object a collection tracks is made before the loops below
+       have read every salt and hidden hash (the empty dict of a document without hidden hashes is made after
+       them): the dicts they read are the ones document_shape checked, every salt read once (as many salts as
+       fields, each a field's). */
     fields = Py_NewRef(shape[0]);
-    hidden = shape[2] != NULL ? Py_NewRef(shape[2]) : PyDict_New();
+    hidden = Py_XNewRef(shape[2]);
     anchor = Py_NewRef(shape[3]);
-    if (hidden == NULL) goto end;
     salts = Py_NewRef(shape[1]);
     stated = Py_XNewRef(shape[4]);
-    Py_ssize_t n_fields = PyDict_GET_SIZE(fields), n_hidden = PyDict_GET_SIZE(hidden);
+    Py_ssize_t n_fields = PyDict_GET_SIZE(fields), n_hidden = hidden != NULL ? PyDict_GET_SIZE(hidden) : 0;
     members = PyMem_Calloc((size_t)(n_fields + n_hidden + 1), sizeof(Member));
     hash_space = PyMem_Malloc((size_t)(n_fields + n_hidden + 1) * HASH_BYTES);
     if (members == NULL || hash_space == NULL) {
@@ -1681,7 +1712,7 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
                                                 || (small_int(value, &number) && number > -(1LL << 53)
                                                     && number < (1LL << 53))))
             goto end;
-        PyObject *salt_text = PyDict_GetItemWithError(salts, name);  /* hex, salt_digits of them (document_shape) */
+        PyObject *salt_text = PyDict_GetItemWithError(salts, name);  /* hex, salt_digits of them: checked here */
         if (salt_text == NULL || !plain_name(name) || !hex_text(salt_text, "", salt_digits)) {
             PyErr_Clear();
             goto end;
@@ -1703,7 +1734,7 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
         count++;
     }
     pos = 0;
-    while (PyDict_Next(hidden, &pos, &name, &value)) {  /* hex, 64 digits after an optional "0x" (document_shape) */
+    while (hidden != NULL && PyDict_Next(hidden, &pos, &name, &value)) {  /* 64 hex digits after an optional "0x" */
         if (!plain_name(name) || !field_hash_text(value) || count >= n_fields + n_hidden) goto end;
         unsigned char *out = hash_space + count * HASH_BYTES;
         const unsigned char *digits = PyUnicode_1BYTE_DATA(value) + (PyUnicode_GET_LENGTH(value) == 66 ? 2 : 0);
@@ -1713,6 +1744,8 @@ static PyObject *report(PyObject *doc, PyObject *view, PyObject *head_obj, PyObj
         members[count].hash_size = HASH_BYTES;
         count++;
     }
+    if (count != n_fields + n_hidden) goto end;
+    if (hidden == NULL && (hidden = PyDict_New()) == NULL) goto end;
     Py_ssize_t fmt_size;
     const char *fmt = plain_format(CTX(CTX_FORMAT), &fmt_size);
     if (fmt == NULL) goto end;
@@ -2035,8 +2068,8 @@ failed_call:
     if (PyErr_ExceptionMatches(PyExc_Exception)) PyErr_Clear();  /* the Python path meets it and reports it */
 end:
     if (result == NULL && !PyErr_Occurred()) result = Py_NewRef(Py_None);
-    PyMem_Free(o.p);
-    PyMem_Free(top.p);
+    out_free(&o);
+    out_free(&top);
     PyMem_Free(members);
     PyMem_Free(hash_space);
     Py_XDECREF(fields);
