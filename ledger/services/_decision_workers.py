@@ -107,8 +107,9 @@ def input_commitments(
 
 
 def read_chunk(secret: bytes, rule_sets: RuleSets, first: int, applications: Sequence[Any]) -> Any:
-    """``decisions._read_chunk`` in a worker process (started with :func:`ledger._gc.pause_for_this_process`: the
-    collector would rescan every unpickled application), freeing the chunk's reference cycles after it."""
+    """``_decision_reading._read_chunk`` in a worker process (started with
+    :func:`ledger._gc.pause_for_this_process`: the collector would rescan every unpickled application), freeing the
+    chunk's reference cycles after it."""
     from .._gc import free_chunk_cycles
     from ._decision_reading import _read_chunk  # not decisions.py: its imports are seconds of a worker's start
 
