@@ -296,3 +296,48 @@ def test_hostile_citations_are_recorded_alike_with_and_without_workers(
         p.replace(parallel, "") for p in _reads_logged(ledger, parallel)
     ]
     assert _report(ledger, alone) == _report(ledger, parallel)
+
+
+_WORKER_PROBE = """
+import json, sys
+from ledger.formats.rules import load_rule_set
+from ledger.services import _decision_workers
+
+rules = load_rule_set(json.loads(sys.argv[1]))
+sent = _decision_workers.RuleSets({"*": rules})
+chunk = _decision_workers.read_chunk(b"s" * 32, sent, 1, json.loads(sys.argv[2]))
+heavy = sorted(
+    m for m in sys.modules
+    if m.split(".")[0] in ("web3", "sqlalchemy", "sqlmodel", "pydantic", "eth_account", "alembic")
+    or m in ("ledger.services.decisions", "ledger.services.facts", "ledger.services.logchain", "ledger.client")
+)
+print(json.dumps({"decisions": len(chunk.pending), "keys": chunk.keys, "heavy": heavy}))
+"""
+
+
+def test_a_reading_worker_imports_only_the_reading() -> None:
+    """A worker that reads decide_many's chunks (``_decision_workers.read_chunk``, as a spawned worker runs it)
+    imports the reading alone: no storage models, web3, verification or ``decisions.py``, whose imports were some two
+    seconds of CPU at each worker's start, which the writer waited for before its first chunk (a regression here is
+    slow, not wrong: this keeps it from coming back unseen)."""
+    import subprocess
+    import sys
+
+    from ledger.formats.rules import load_rule_set
+
+    document = load_rule_set(os.path.join(os.path.dirname(__file__), "..", "rules", "ss-eligibility.yaml")).document
+    sent = [
+        {"case_id": f"PROBE-{n}", "service_item": "440300-000030", "applicant_ref": f"9144030071{n:08d}", "item": {}}
+        for n in range(3)
+    ]
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROBE, json.dumps(document), json.dumps(sent)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    probe = json.loads(out.stdout)
+    assert probe["decisions"] == 3
+    assert probe["keys"] == sorted(lookup_key(a["case_id"]) for a in sent)
+    assert probe["heavy"] == []

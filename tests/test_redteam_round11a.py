@@ -237,7 +237,7 @@ def test_a_decision_bundle_whose_cited_copy_is_a_credential_gets_one_verdict_fro
     court's verifier, which reads cited copies as the pl-cert documents docs/evidence.md describes, could not and
     said NOT VERIFIED. A cited copy that is a credential is now no copy to either verifier: one verdict."""
     from ledger.formats import vc
-    from ledger.services import decisions, facts, logchain
+    from ledger.services import _citations, decisions, logchain
 
     from .decision_support import application, unique_rule_set
 
@@ -247,7 +247,7 @@ def test_a_decision_bundle_whose_cited_copy_is_a_credential_gets_one_verdict_fro
     decisions.publish_rule_set(ledger, rule_set, fresh_department)
     case = f"VC-COPY-{fresh_department}"
     with monkeypatch.context() as old_ledger:
-        old_ledger.setattr(facts, "_as_document", lambda cited: cited)
+        old_ledger.setattr(_citations, "_as_document", lambda cited: cited)  # where facts' citation reading lives
         decisions.decide(
             ledger,
             fresh_department,

@@ -788,3 +788,150 @@ def test_demo_application_shares(items: list[dict[str, Any]]) -> None:
 def test_demo_data_through_the_rule_set_gives_every_outcome(ss: RuleSet, items: list[dict[str, Any]]) -> None:
     outcomes = Counter(evaluate(ss, a).outcome for a in generate_applications(20_000, items, seed=4))
     assert outcomes["approve"] > 50 and outcomes["reject"] > 50 and outcomes["refer"] > outcomes["approve"]
+
+
+# The compiled comparisons (rules._equal_to, _ordered, _member_of: the usual case decided inline) against the general
+# functions they stand for, as the engine wrote them before: the same answer for every input value, hostile included.
+class _Text(str):
+    pass
+
+
+class _Number(int):
+    pass
+
+
+class _Frozen(dict):  # a Mapping that is no exact dict
+    pass
+
+
+_HOSTILE = [
+    None, True, False, 0, 1, -1, 2, 3, 4, 2**64, -(2**64), 0.0, 1.0, 2.5, 3.0, -0.0, float("nan"), float("inf"),
+    float("-inf"), "", "1", "3", "enterprise", "ENTERPRISE", "enterprise ", _Text("enterprise"), _Number(3), [],
+    [1], [True], {}, {"a": 1}, (1,), _Frozen(a=1), object(),
+]  # fmt: skip
+_RULE_VALUES = [None, True, False, 0, 1, 3, 4, 2**64, 2.5, 1.0, -1, "", "1", "enterprise", "individual"]
+
+
+def _reference_condition(path: tuple[str, ...], op: str, value: Any) -> Any:
+    from ledger.formats import rules
+
+    get = rules._getter(path)
+
+    def reference(d: Any) -> bool:
+        x = get(d)
+        if op == "==":
+            return rules._same(x, value)
+        if op == "!=":
+            return x is not rules._MISSING and not rules._same(x, value)
+        if op in ("in", "not_in"):
+            found = any(rules._same(x, v) for v in value)
+            return x is not rules._MISSING and (found if op == "in" else not found)
+        return rules._is_number(x) and rules._ORDERING_OPS[op](x, value)
+
+    return reference
+
+
+def _inputs_reading(value: Any) -> list[Any]:
+    """Decision inputs in which ``item.onsite_reason`` and ``item.detail.level`` are ``value``, missing, or behind a
+    value that is no mapping."""
+    return [
+        {"item": {"onsite_reason": value, "detail": {"level": value}}},
+        {"item": _Frozen(onsite_reason=value, detail=_Frozen(level=value))},
+        {"item": {}},
+        {},
+        {"item": value},
+        {"item": [value]},
+        {"item": "onsite_reason"},
+        {"item": {"detail": value}},
+    ]
+
+
+@pytest.mark.parametrize("path", [("item", "onsite_reason"), ("item", "detail", "level")])
+def test_compiled_comparisons_answer_as_the_general_functions(path: tuple[str, ...]) -> None:
+    from ledger.formats import rules
+
+    checked = 0
+    for op in ("==", "!=", "<", "<=", ">", ">=", "in", "not_in"):
+        if op in ("in", "not_in"):
+            values: list[Any] = [[1, 3], [True], ["enterprise", "individual"], [None, 0, 2.5], [_Text("1"), 2**64]]
+        elif op in ("<", "<=", ">", ">="):
+            values = [v for v in _RULE_VALUES if rules._is_number(v)]
+        else:
+            values = [*_RULE_VALUES, _Text("enterprise"), _Number(3)]
+        for value in values:
+            compiled = rules._compile_comparison({"field": ".".join(path), "op": op, "value": value}, "test")
+            reference = _reference_condition(path, op, value)
+            for x in _HOSTILE:
+                for d in _inputs_reading(x):
+                    rules._budget.left = rules.MAX_STEPS
+                    assert compiled(d) is reference(d), (path, op, value, x, d)
+                    checked += 1
+    assert checked > 5_000
+
+
+def _reference_when(node: dict[str, Any]) -> Any:
+    """A rule's ``when`` compiled with the reference comparisons (the rest as the engine compiles it)."""
+    from ledger.formats import rules
+
+    if "field" in node:
+        if "ref" in node or node["op"] == "exists":
+            return rules._compile_comparison(node, "test")
+        value = tuple(node["value"]) if node["op"] in ("in", "not_in") else node["value"]
+        return _reference_condition(tuple(node["field"].split(".")), node["op"], value)
+    ((key, arg),) = node.items()
+    if key == "all":
+        parts = [_reference_when(p) for p in arg]
+        return lambda d: all(p(d) for p in parts)
+    if key == "any":
+        parts = [_reference_when(p) for p in arg]
+        return lambda d: any(p(d) for p in parts)
+    if key == "not":
+        inner = _reference_when(arg)
+        return lambda d: not inner(d)
+    return rules._compile_certificate(arg, "test")
+
+
+def test_compiled_rule_set_fires_the_rules_the_reference_conditions_fire() -> None:
+    """The shipped rule sets over generated applications, and over each with an item field made hostile (no
+    number, a float, a text, a list, NaN, missing): the rules fired are those the reference conditions fire."""
+    from ledger.formats import rules
+
+    outcomes: Counter[str] = Counter()
+    patterns: set[tuple[str, ...]] = set()
+    for name in (
+        "ss-eligibility.yaml",
+        "business-licence-renewal.yaml",
+        "food-business-permit.yaml",
+        "notify-and-commit.yaml",
+    ):
+        path = RULES_DIR / name
+        if not path.exists():
+            continue
+        document = yaml_document(path)
+        rule_set = load_rule_set(path)
+        whens = [(rule["id"], _reference_when(rule["when"])) for rule in document["rules"]]
+        for application in generate_applications(300, generate_service_items(40, 11), 11):
+            for hostile in ("keep", None, True, 2.5, "3", [3], float("nan"), "drop"):
+                changed = copy.deepcopy(application)
+                if rule_set.service_item != "*":
+                    changed["service_item"] = rule_set.service_item
+                if hostile == "drop":
+                    changed["item"].pop("onsite_reason", None)
+                    changed["application"].pop("applicant_type", None)
+                elif hostile != "keep":
+                    changed["item"]["onsite_reason"] = hostile
+                    changed["item"]["item_type"] = hostile
+                    changed["application"]["materials_submitted"] = hostile
+                result = evaluate(rule_set, changed)
+                rules._budget.left = rules.MAX_STEPS
+                fired = tuple(rule_id for rule_id, when in whens if when(changed))
+                assert result.fired == fired, (name, hostile, changed)
+                outcomes[result.outcome] += 1
+                patterns.add(fired)
+    assert len(outcomes) >= 2 and len(patterns) >= 10, (outcomes, len(patterns))
+
+
+def yaml_document(path: Path) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(path.read_text())

@@ -679,7 +679,10 @@ def _getter(path: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
 
         def get_two(decision_input: Mapping[str, Any]) -> Any:
             try:
-                return _mapping_only(decision_input[first])[second]
+                value = decision_input[first]
+                if type(value) is not dict and not isinstance(value, Mapping):  # _mapping_only, without its call
+                    return _MISSING
+                return value[second]
             except (KeyError, TypeError):
                 return _MISSING
 
@@ -744,7 +747,8 @@ def _compile_comparison(node: dict[str, Any], where: str) -> _Condition:
     unknown = sorted(set(node) - {"field", "op", "value", "ref"})
     if unknown:
         raise InputError(f"{where}: unknown key(s) {unknown} in a field comparison; use field, op and value (or ref)")
-    get = _getter(_compile_path(node["field"], where))
+    path = _compile_path(node["field"], where)
+    get = _getter(path)
     op = node.get("op")
     if op not in _OPS:
         raise InputError(f"{where}: unknown operator {op!r} on {node['field']!r}; use one of {list(_OPS)}")
@@ -763,20 +767,108 @@ def _compile_comparison(node: dict[str, Any], where: str) -> _Condition:
     if op in ("in", "not_in"):
         if not isinstance(value, list) or not value or not all(_is_scalar(v) for v in value):
             raise InputError(f"{where}: {op!r} needs a non-empty list of scalar values, got {value!r}")
-        options = tuple(value)
-        if op == "in":
-            return lambda d: (x := get(d)) is not _MISSING and any(_same(x, v) for v in options)
-        return lambda d: (x := get(d)) is not _MISSING and not any(_same(x, v) for v in options)
+        return _member_of(get, tuple(value), op == "in")
     if op in _ORDERING_OPS:
         if not _is_number(value):
             raise InputError(f"{where}: {op!r} compares numbers; value {value!r} is not a finite number")
-        compare = _ORDERING_OPS[op]
-        return lambda d: _is_number(x := get(d)) and compare(x, value)
+        return _ordered(get, _ORDERING_OPS[op], value, path)
     if not _is_scalar(value):
         raise InputError(f"{where}: {op!r} needs a scalar value (string, number, boolean or null), got {value!r}")
     if op == "==":
-        return lambda d: _same(get(d), value)
+        return _equal_to(get, value, path)
     return lambda d: (x := get(d)) is not _MISSING and not _same(x, value)
+
+
+# The compiled comparisons below are _same and _is_number with their usual case - a scalar read from the input, an
+# exact int or float - decided inline, without a call per comparison (evaluate runs once per decision, in decide's
+# writer and replay's workers); any other value takes the general function, so every answer is the same
+# (tests/test_rules.py compares them with the general functions on hostile values).
+
+
+def _equal_to(get: Callable[[Mapping[str, Any]], Any], value: Any, path: tuple[str, ...] = ()) -> _Condition:
+    """``_same(get(d), value)`` for a scalar ``value`` from a rule; a two-segment ``path`` (``item.item_type``) is
+    read inline, as its getter reads it."""
+    if type(value) not in _SCALARS:
+        return lambda d: _same(get(d), value)
+    boolean = isinstance(value, bool)
+    if len(path) == 2:
+        first, second = path
+
+        def check_two(d: Mapping[str, Any]) -> bool:
+            try:  # get_two (_getter)
+                x = d[first]
+                x = x[second] if type(x) is dict or isinstance(x, Mapping) else _MISSING
+            except (KeyError, TypeError):
+                x = _MISSING
+            if type(x) in _SCALARS:
+                return x == value and isinstance(x, bool) == boolean
+            return _same(x, value)
+
+        return check_two
+
+    def check(d: Mapping[str, Any]) -> bool:
+        x = get(d)
+        if type(x) in _SCALARS:
+            return x == value and isinstance(x, bool) == boolean
+        return _same(x, value)
+
+    return check
+
+
+def _ordered(
+    get: Callable[[Mapping[str, Any]], Any], compare: Callable[[Any, Any], bool], value: Any, path: tuple[str, ...] = ()
+) -> _Condition:
+    """``_is_number(x) and compare(x, value)`` for ``x = get(d)``; a two-segment ``path`` is read inline."""
+    if len(path) == 2:
+        first, second = path
+
+        def check_two(d: Mapping[str, Any]) -> bool:
+            try:  # get_two (_getter)
+                x = d[first]
+                x = x[second] if type(x) is dict or isinstance(x, Mapping) else _MISSING
+            except (KeyError, TypeError):
+                x = _MISSING
+            kind = type(x)
+            if kind is int:
+                return compare(x, value)
+            if kind is float:
+                return math.isfinite(x) and compare(x, value)
+            return _is_number(x) and compare(x, value)
+
+        return check_two
+
+    def check(d: Mapping[str, Any]) -> bool:
+        x = get(d)
+        kind = type(x)
+        if kind is int:
+            return compare(x, value)
+        if kind is float:
+            return math.isfinite(x) and compare(x, value)
+        return _is_number(x) and compare(x, value)
+
+    return check
+
+
+def _member_of(get: Callable[[Mapping[str, Any]], Any], options: tuple[Any, ...], inside: bool) -> _Condition:
+    """``x is not _MISSING and any(_same(x, v) for v in options)`` (negated for ``not_in``), ``options`` scalars."""
+    typed = tuple((v, isinstance(v, bool)) for v in options)
+
+    def check(d: Mapping[str, Any]) -> bool:
+        x = get(d)
+        if x is _MISSING:
+            return False
+        if type(x) in _SCALARS:  # _same(x, v) of a scalar x and a scalar v, whatever v's exact type
+            boolean = isinstance(x, bool)
+            for v, v_boolean in typed:
+                if x == v and boolean == v_boolean:
+                    return inside
+            return not inside
+        for v in options:
+            if _same(x, v):
+                return inside
+        return not inside
+
+    return check
 
 
 def _compare_fields(

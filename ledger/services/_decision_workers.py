@@ -1,6 +1,6 @@
 """Worker processes for bulk deciding and replay: the per-decision work that needs neither database nor chain.
 
-:func:`decide_many` hands each chunk of applications, as given, to a worker (``decisions._read_chunk``): each
+:func:`decide_many` hands each chunk of applications, as given, to a worker (``_decision_reading._read_chunk``): each
 application checked, its applicant's salted reference, its input sealed (cited documents taken out), its stored
 text with a fresh nonce, digest and field-by-field ``input_commitment`` (``formats/decision_input.py``), and what the
 writer reads of it before any database or chain read: its citations classified (``facts.classify``), its stored
@@ -17,8 +17,11 @@ The applicant secret is sent to the workers with each chunk (through the pool's 
 children; they keep it in memory only, for that chunk), and so are the rule sets' documents (:class:`RuleSets`: a
 worker compiles each once, by its digest). Signing keys never leave this process.
 
-Workers pay off only on long runs: each spawned worker imports the library (about a second of CPU), so by default
-(:func:`worker_count`) they start for runs of more than :data:`POOL_MIN` decisions, one per core beyond the first.
+A reading worker imports ``_decision_reading.py`` (the formats and ``_citations.py``: ~0.1 s of CPU), never
+``decisions.py`` with the storage models, web3 and verification (~2 s, which the writer waited for before its first
+chunk). Workers pay off only on long runs (each is a spawned interpreter; replay's import the library), so by
+default (:func:`worker_count`) they start for runs of more than :data:`POOL_MIN` decisions, one per core beyond the
+first.
 """
 
 from __future__ import annotations
@@ -76,7 +79,7 @@ def stored_inputs(
 ) -> list[tuple[str, str, dict[str, str]]]:
     """For each input as stored (citations sealed) and its applicant's identity: (input digest, stored text, the
     record's commitments), the stored text carrying a fresh random nonce (``decisions._with_nonce``)."""
-    from .decisions import _input_row, _with_nonce
+    from ._decision_reading import _input_row, _with_nonce
 
     out = []
     for value, identity in zip(kept, identities, strict=True):
@@ -104,10 +107,11 @@ def input_commitments(
 
 
 def read_chunk(secret: bytes, rule_sets: RuleSets, first: int, applications: Sequence[Any]) -> Any:
-    """``decisions._read_chunk`` in a worker process (started with :func:`ledger._gc.pause_for_this_process`: the
-    collector would rescan every unpickled application), freeing the chunk's reference cycles after it."""
+    """``_decision_reading._read_chunk`` in a worker process (started with
+    :func:`ledger._gc.pause_for_this_process`: the collector would rescan every unpickled application), freeing the
+    chunk's reference cycles after it."""
     from .._gc import free_chunk_cycles
-    from .decisions import _read_chunk
+    from ._decision_reading import _read_chunk  # not decisions.py: its imports are seconds of a worker's start
 
     try:
         return _read_chunk(secret, rule_sets, first, applications)

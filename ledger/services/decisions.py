@@ -17,13 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import hmac
 import json
 import os
 import re
 import threading
 import time
-import unicodedata
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +37,6 @@ from sqlmodel import col
 from .._gc import free_chunk_cycles, pause_for_this_process
 from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..formats.certificate import CertificateDocument, load_document
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_id_bytes
@@ -47,6 +44,22 @@ from ..storage.models import ApplicantSecret, Certificate, CitedDocument, Decisi
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
+from ._decision_reading import (  # the applications' reading, which a worker imports alone (no heavy import)
+    APPLICANT_PREFIX as APPLICANT_PREFIX,
+)
+from ._decision_reading import INPUT_NONCE as INPUT_NONCE  # re-exported: their callers import them from here
+from ._decision_reading import (
+    _Chunk,
+    _input_row,
+    _prepare_input,
+    _read_chunk,
+    _reference,
+    _References,
+    _with_nonce,
+    applicant_identity,
+    cited_certificate_digest,
+)
+from ._decision_reading import canonical_identity as canonical_identity
 from .facts import (
     CertificateFact,
     Classified,
@@ -90,7 +103,6 @@ __all__ = [
 # the block they were judged at. pl-decision/1 (the application's own claims) belongs to 1.x deployments: replay
 # refuses it.
 DECISION_FORMAT = "pl-decision/2"
-APPLICANT_PREFIX = b"pl-applicant\x00"
 OFFICER_PREFIX = b"pl-officer\x00"
 _SECRET_BINDING = b"pl-applicant-secret\x00"
 _REASON_CODE = re.compile(r"[A-Z0-9_.-]{1,64}")  # an officer's reason (rule reasons are UPPER_SNAKE_CASE ids)
@@ -170,69 +182,6 @@ def _require_unused_secret(ledger: Ledger, department: str) -> None:
             "reference (credit listings and earlier decisions would no longer be recognised). Nothing was "
             "decided; restore the row from a backup of the database (it is sealed with the vault key)"
         )
-
-
-def _reference(secret: bytes, prefix: bytes, identity: str, what: str) -> str:
-    if not isinstance(identity, str) or not identity.strip():
-        raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)")
-    return "0x" + hmac.new(secret, prefix + identity.encode("utf-8"), hashlib.sha256).hexdigest()
-
-
-class _References:
-    """``_reference(secret, prefix, identity, what)`` for many identities: the HMAC key schedule done once, each
-    identity hashed on a copy (the same digests; the same error for an identity that is not a non-empty string)."""
-
-    def __init__(self, secret: bytes, prefix: bytes, what: str) -> None:
-        self._keyed = hmac.new(secret, prefix, hashlib.sha256)
-        self._what = what
-
-    def __call__(self, identity: str) -> str:
-        if not isinstance(identity, str) or not identity.strip():
-            raise InputError(f"{self._what} must be a non-empty string (it is stored only as a salted digest)")
-        keyed = self._keyed.copy()
-        keyed.update(identity.encode("utf-8"))
-        return "0x" + keyed.hexdigest()
-
-
-def canonical_identity(identity: str) -> str:
-    """The canonical form of an applicant's identity: its Unicode compatibility form (NFKC: half-width letters and
-    digits for full-width ones), and an identifier - an ID number, a unified social credit code, a passport or other
-    document number, i.e. ASCII letters and digits with at least one digit - in capital letters, as those numbers
-    are issued (``11010519491231002X``, ``91440300MA5…``, ``AB1234567``). Identities of other shapes (a name, an
-    internal reference with punctuation) have no case rule: they are compared as sent."""
-    folded = unicodedata.normalize("NFKC", identity)
-    if folded.isascii() and folded.isalnum() and any(c.isdigit() for c in folded):
-        return folded.upper()
-    return folded
-
-
-def applicant_identity(identity: Any, what: str = "applicant_ref") -> str:
-    """``identity`` as an applicant's identity entering the ledger (a decision, a bulk run, an officer's decision, a
-    credit listing), or InputError. Its salted reference is an HMAC of the exact text, and the credit list, a case's
-    decisions and the holder facts are keyed by it: a listed applicant who sent their identity with a space after
-    it, a zero-width space inside, in lower case or in full-width letters got another reference and was "not
-    listed". So surrounding whitespace, characters that print as nothing (format characters, other spaces than ' ',
-    controls) and an identity not in its canonical form (:func:`canonical_identity`) are refused, not changed: what
-    is recorded is what was sent, and the references recorded before stay the ones replay re-derives. (Identities
-    read from certificates are compared as they are.)"""
-    if not isinstance(identity, str) or not identity.strip():
-        raise InputError(f"{what} must be a non-empty string (it is stored only as a salted digest)", field=what)
-    if identity != identity.strip() or not identity.isprintable():
-        raise InputError(
-            f"{what} {identity!r} has surrounding whitespace or a character that prints as nothing (a control, a "
-            "zero-width or non-breaking space, a byte-order mark): send the identity exactly as the credential "
-            "states it (e.g. an ID number or a unified social credit code)",
-            field=what,
-        )
-    canonical = canonical_identity(identity)
-    if canonical != identity:
-        raise InputError(
-            f"{what} {identity!r} is not in its canonical form {canonical!r}: an ID number, a unified social credit "
-            "code or a document number is written in capital letters and half-width digits, as issued, and another "
-            f"spelling would be another applicant to the credit list and the case's decisions - send {canonical!r}",
-            field=what,
-        )
-    return identity
 
 
 def applicant_reference(ledger: Ledger, department: str, identity: str) -> str:
@@ -550,39 +499,6 @@ def _log_store_reads(
         accesslog.record_many(ledger, issuer, entries, at)
 
 
-def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:
-    if not isinstance(case_id, str) or not case_id:
-        raise InputError("case_id must be a non-empty string")
-    if not isinstance(service_item, str) or not service_item:
-        raise InputError("service_item must be a non-empty string")
-    if not isinstance(decision_input, Mapping):
-        raise InputError(f"decision input must be a mapping, got {type(decision_input).__name__}")
-    if "applicant_ref" in decision_input:
-        raise InputError(
-            "the decision input is stored: pass the applicant identity as applicant_ref=..., not inside the input",
-            field="applicant_ref",
-        )
-    if INPUT_NONCE in decision_input:
-        raise InputError(
-            f"{INPUT_NONCE} is added by the ledger when it stores an input; remove it from the application",
-            field=INPUT_NONCE,
-        )
-    # a stored input names each copy it cited inline by its content address; an application may not: the copies
-    # are sealed data of whichever department stored them (another's applicant's licence), and reading one is no
-    # read of the issuer's store that its access log would record
-    named = [c for c in citations(decision_input) if isinstance(c, Mapping) and "document_ref" in c]
-    if named:
-        raise InputError(
-            f"certificate citation {named[0]!r} names a stored copy (document_ref), which only the ledger does when "
-            'it stores an input: cite the certificate itself ({"document": ...}) or its digest',
-            field="certificates",
-        )
-    for key, value in (("case_id", case_id), ("service_item", service_item)):
-        if decision_input.get(key, value) != value:
-            raise InputError(f"the input's {key} {decision_input[key]!r} differs from {value!r}", field=key)
-    return {**decision_input, "case_id": case_id, "service_item": service_item}
-
-
 def _automatic_body(
     rule_set: RuleSet,
     prepared: dict[str, Any],
@@ -729,27 +645,6 @@ def _erased_meanwhile(conn: Any, labelled: Mapping[str, str]) -> None:
         conn.execute(_CITED.update().where(_CITED.c.ref.in_(refs[i : i + 900])).values(sealed=ERASED))
 
 
-def cited_certificate_digest(document: Mapping[str, Any]) -> str:
-    """The digest of the certificate a cited document is a copy (or presentation) of, computed from its fields,
-    salts and disclosed hashes (a credential is converted first, as verification does), never the digest it
-    states. A copy the verifier refused for its format or anchor still carries the fields, so it is labelled from
-    its fields and salts alone, and so is a credential whose envelope was edited (a wallet adding a display name:
-    the claims and salts inside are still the certificate's); ``""`` when even that fails (no certificate's fields
-    and salts are in it)."""
-    from ..formats import vc
-
-    try:
-        return hex32(load_document(document).digest())
-    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
-        pass
-    try:
-        return hex32(
-            CertificateDocument.content_digest(vc.carried(document) if vc.is_credential(document) else document)
-        )
-    except (LedgerError, ValueError, TypeError, KeyError, AttributeError):
-        return ""
-
-
 def _erased_in_store(ledger: Ledger, digests: Sequence[str]) -> set[str]:
     """Those of ``digests`` whose certificate this ledger stores and has erased, as a decision first looks (before
     anything is stored); :func:`_stored_erased` is the same question asked after recording (``_attest_erased``),
@@ -816,23 +711,6 @@ def _credit_statuses(
     from .supervision import credit_statuses
 
     return credit_statuses(ledger, department, applicants, block, at)
-
-
-def _input_row(prepared: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    text = canonical_body(prepared)
-    digest = "0x" + hashlib.sha256(text).hexdigest()
-    return digest, {"digest": digest, "document": text.decode("utf-8")}
-
-
-INPUT_NONCE = "input_nonce"
-
-
-def _with_nonce(kept: Mapping[str, Any]) -> dict[str, Any]:
-    """The input as stored: with a random 16-byte nonce, because ``input_digest`` is an unsalted digest of the stored
-    input and is in every bundle; without the nonce, a field a bundle hides but that has few possible values (a flag,
-    a small number) could be found by trying each against it. The nonce is no part of what the rules read or of the
-    ``input_commitment``."""
-    return {**kept, INPUT_NONCE: os.urandom(16).hex()}
 
 
 def _input_commitments(
@@ -1375,106 +1253,6 @@ class DecideResult:
             "anchored_batches": self.roots,
             "certificates_issued": len(self.produced),
         }
-
-
-class _Chunk:
-    """Applications read for one chunk of :func:`decide_many` (:func:`_read_chunk`), each checked, its input sealed
-    and hashed: what a worker process hands back to the writer (plain values only, no rule set objects)."""
-
-    def __init__(self) -> None:
-        # (rule set key in decide_many's ``rule_sets``, prepared input, applicant reference), in input order
-        self.pending: list[tuple[str, dict[str, Any], str]] = []
-        self.identities: list[str] = []  # the applicants' identities, for the input commitments
-        self.kept: list[dict[str, Any]] = []  # the inputs as stored (cited documents sealed away)
-        self.documents: dict[str, Mapping[str, Any]] = {}
-        self.stored: list[tuple[str, str, dict[str, str]]] = []  # (input digest, stored text, commitments)
-        self.cases: dict[str, int] = {}  # case id -> its application number: a case is decided once
-        # pure functions of the applications, computed where they are read (a worker) and not by the writer:
-        self.cited: list[list[Any]] = []  # each prepared input's citations (facts.citations)
-        self.classified: list[list[Classified]] = []  # and each citation's facts.classify
-        self.links: list[dict[str, str]] = []  # the stored inputs' InputCitation rows (_citation_links)
-        self.labels: dict[str, str] = {}  # cited document ref -> cited_certificate_digest of it
-        self.keys: list[str] = []  # the cases' index keys, sorted (logchain.lookup_key: _decided_automatically)
-
-    def add(
-        self,
-        secret: bytes,
-        reference: Callable[[str], str],
-        rule_sets: Mapping[str, RuleSet],
-        number: int,
-        application: Any,
-    ) -> None:
-        if not isinstance(application, Mapping):
-            raise InputError("an application must be a JSON object", line=number)
-        item = application.get("service_item")
-        key = item if isinstance(item, str) and rule_sets.get(item) else "*"
-        rules = rule_sets.get(key)
-        if rules is None:
-            raise InputError(f"no rule set for service item {item!r}; give one with --rules", line=number)
-        identity = application.get("applicant_ref")
-        plain = {k: v for k, v in application.items() if k != "applicant_ref"}
-        try:
-            prepared = _prepare_input(application.get("case_id"), item, plain)  # type: ignore[arg-type]
-            if not isinstance(identity, str):
-                raise InputError("applicant_ref (the applicant's identity) is required", field="applicant_ref")
-            applicant_identity(identity)
-            if rules.service_item not in ("*", item):
-                evaluate(rules, prepared)  # raises the engine's own error for a rule set of another item
-        except InputError as exc:
-            raise InputError(f"application {number}: {exc}") from exc
-        case = prepared["case_id"]
-        if case in self.cases:  # the earlier one is not recorded yet: the input names the case twice
-            raise InputError(
-                f"application {number}: case {case!r} is also application {self.cases[case]} of this input; a case "
-                "is decided automatically once - remove the repeat (an officer decides a case again, "
-                "`ledger record-decision ... --overrides CASE`)",
-                line=number,
-            )
-        kept, cited = seal_citations(prepared)
-        if not cited and kept == prepared:  # nothing sealed away: one dict, sent back from a worker once
-            kept = prepared
-        try:  # its stored text, digest and commitments: a value canonical JSON refuses is this application's error
-            (stored,) = _decision_workers.stored_inputs(secret, [kept], [identity])
-        except InputError as exc:
-            raise InputError(f"application {number}: {exc}") from exc
-        found = citations(prepared)
-        classified = [classify(c) for c in found]
-        # _citation_links(digest, kept): the copies sealing named, in its order (an application naming a copy itself
-        # was refused by _prepare_input), without reading the stored input's citations again
-        links = [{"input_digest": stored[0], "ref": ref} for ref in cited]
-        labels = {ref: cited_certificate_digest(document) for ref, document in cited.items()}
-        self.cases[case] = number
-        self.pending.append((key, prepared, reference(identity)))
-        self.identities.append(identity)
-        self.kept.append(kept)
-        self.documents.update(cited)  # a ref cited again: its later document, and the label of that one
-        self.labels.update(labels)
-        self.stored.append(stored)
-        self.cited.append(found)
-        self.classified.append(classified)
-        self.links.extend(links)
-
-
-def _read_chunk(secret: bytes, rule_sets: Mapping[str, RuleSet], first: int, applications: Sequence[Any]) -> _Chunk:
-    """Applications ``first``, ``first + 1``, ... read, checked, sealed and hashed (:meth:`_Chunk.add`): no
-    database, no chain, no clock. Run by a worker process (``_decision_workers``) or by the writer itself, with the
-    same answers: an application that fails - in any way - is an InputError naming its number, and nothing of its
-    chunk is recorded (this step writes nothing anywhere)."""
-    references = _References(secret, APPLICANT_PREFIX, "applicant_ref")  # applicant_reference, keyed once
-    chunk = _Chunk()
-    for number, application in enumerate(applications, start=first):
-        try:
-            chunk.add(secret, references, rule_sets, number, application)
-        except LedgerError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - hostile input the checks above did not foresee: named, no crash
-            raise InputError(
-                f"application {number} could not be read ({type(exc).__name__}: {str(exc)[:200]}); nothing of its "
-                "chunk was recorded",
-                line=number,
-            ) from None
-    chunk.keys = sorted({logchain.lookup_key(case) for case in chunk.cases})
-    return chunk
 
 
 def _anchor_due(unanchored: Sequence[tuple[int, float]], every: int, deadline: int) -> bool:

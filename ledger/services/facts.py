@@ -18,15 +18,26 @@ can re-establish it as of that block and report a decision whose certificate was
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from ..formats.canonical import check_value_depth
+from ._citations import (  # the pure reading of citations, light enough for a reading worker to import alone
+    Classified,
+    _classified,
+    citations,
+    classify,
+)
+from ._citations import _as_document as _as_document  # re-exported: their callers import them from here
+from ._citations import _cited_digest as _cited_digest
+from ._citations import _cited_document as _cited_document
+from ._citations import _is_mapping as _is_mapping
+from ._citations import _is_ref as _is_ref
+from ._citations import document_ref as document_ref
+from ._citations import named_copies as named_copies
+from ._citations import seal_citations as seal_citations
 from .verify import STATUS_NAMES, ChainView, Report, verify_many
 
 if TYPE_CHECKING:
@@ -108,128 +119,6 @@ class CertificateFact:
             holder,
             self.subject_ids,
         )
-
-
-def document_ref(document: Mapping[str, Any]) -> str:
-    """Content address of a cited document: ``0x`` + SHA-256 of its sorted, compact JSON."""
-    check_value_depth(document)  # a caller's dict: json.dumps recurses once per level (canonical.check_value_depth)
-    text = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return "0x" + hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def seal_citations(decision_input: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, Mapping[str, Any]]]:
-    """The input as stored, and the documents it cited inline keyed by their content address.
-
-    A cited document carries the holder's disclosed fields, so it is never stored in the clear: the stored input
-    names it by ``{"document_ref": "0x…"}`` and the document is kept sealed (``decisions.CitedDocument``)."""
-    cited = decision_input.get("certificates")
-    if not isinstance(cited, (list, tuple)):
-        return dict(decision_input), {}
-    documents: dict[str, Mapping[str, Any]] = {}
-    stored = []
-    for citation in cited:
-        document = _cited_document(citation) if not _is_ref(citation) else None
-        if document is None:
-            stored.append(citation)
-            continue
-        ref = document_ref(document)
-        documents[ref] = document
-        stored.append({"document_ref": ref})
-    return {**decision_input, "certificates": stored}, documents
-
-
-def _is_mapping(value: Any) -> bool:
-    """isinstance(value, Mapping), a plain dict and JSON's other value types recognised without the ABC's (slower)
-    check (a missing key's None, most often)."""
-    kind = type(value)
-    if kind is dict:
-        return True
-    if value is None or kind is str or kind is list or kind is int or kind is bool or kind is float:
-        return False
-    return isinstance(value, Mapping)
-
-
-def _is_ref(citation: Any) -> bool:
-    return _is_mapping(citation) and isinstance(citation.get("document_ref"), str)
-
-
-def named_copies(stored_input: Mapping[str, Any]) -> list[str]:
-    """The cited copies (content addresses) a stored input names by ``{"document_ref": ref}``, once each; a
-    citation naming something that is no content address names no copy (none is stored under it)."""
-    refs = (c["document_ref"] for c in citations(stored_input) if _is_ref(c))
-    return list(dict.fromkeys(r for r in refs if _DIGEST_TEXT.fullmatch(r)))
-
-
-def citations(decision_input: Mapping[str, Any]) -> list[Any]:
-    """The certificate citations of an application (none when ``certificates`` is absent or not a list)."""
-    cited = decision_input.get("certificates")
-    return list(cited) if isinstance(cited, (list, tuple)) else []
-
-
-def _cited_digest(citation: Any) -> str | None:
-    """The digest a citation names, when it is one (``0x`` + 64 hex digits): any other text an applicant puts in
-    a citation is never copied into the decision record (it could be a name or an ID number)."""
-    if isinstance(citation, str):
-        digest: Any = citation
-    elif _is_ref(citation) or not _is_mapping(citation) or "document" in citation or "fields" in citation:
-        return None
-    else:
-        digest = citation.get("digest")
-    if not isinstance(digest, str) or len(digest) != 66:
-        return None
-    digest = digest.lower()
-    return digest if _DIGEST_TEXT.fullmatch(digest) else None
-
-
-def _cited_document(citation: Any) -> Mapping[str, Any] | None:
-    """The certificate document a citation carries inline: wrapped (``{"document": ...}``) or the document itself,
-    a holder's document, a presentation, or the W3C credential a wallet keeps (``ledger export --vc``). A credential
-    cited as itself is one too: taken for something else, its claims and salts were stored in the clear in the
-    decision input, where no erasure reaches (red team, round 14c)."""
-    if _is_mapping(citation):
-        if _is_mapping(citation.get("document")):
-            return _as_document(citation["document"])
-        if "fields" in citation and "anchor" in citation:
-            return citation
-        if "@context" in citation and "document_ref" not in citation:  # vc.is_credential
-            return _as_document(citation)
-    return None
-
-
-def _as_document(document: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A cited W3C credential (`ledger export --vc`, what a wallet holds) as the pl-cert document it carries, the
-    form a decision reads facts from and seals: verification judges both alike, but the type and holder fields are
-    the document's `fields` (a credential has them as `credentialSubject.claims`), and the decision bundle's cited
-    copy must be a document that any bundle verifier reads (docs/evidence.md). A credential that does not convert
-    is kept as given: its verification then fails and says why."""
-    from ..errors import InputError
-    from ..formats import vc
-
-    if not vc.is_credential(document):
-        return document
-    try:
-        return vc.to_document(document)
-    except InputError:
-        return document
-
-
-Classified = tuple[Mapping[str, Any] | None, str | None, str | None]
-"""A citation as :func:`classify` reads it: (the document it carries inline, the digest it names, the stored copy it
-names by ``document_ref``)."""
-
-
-def classify(citation: Any) -> Classified:
-    """What a citation carries or names, read once for every use a decision makes of it (resolving, logging the
-    store's reads, establishing): :func:`_cited_document`, :func:`_cited_digest` and its ``document_ref``."""
-    return (
-        _cited_document(citation),
-        _cited_digest(citation),
-        citation["document_ref"] if _is_ref(citation) else None,
-    )
-
-
-def _classified(inputs: Iterable[Mapping[str, Any]]) -> list[list[Classified]]:
-    return [[classify(c) for c in citations(i)] for i in inputs]
 
 
 def store_reads(

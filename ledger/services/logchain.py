@@ -45,6 +45,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from ..errors import ChainError, InputError, StateError
 from ..formats.canonical import canonical_json, deeper_than, hex32, json_loads
+from ..formats.logbody import canonical_body as canonical_body  # re-exported: pure functions of a body
+from ..formats.logbody import lookup_key as lookup_key
 from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
@@ -104,13 +106,6 @@ _MENTION_COLUMNS = ("log", "department_id", "seq", "digest")
 # -- hashing ----------------------------------------------------------------------------------------------------
 
 
-def canonical_body(body: Any) -> bytes:
-    """RFC 8785 bytes of a log body: a fast path for plain JSON (no floats, printable strings), else canonical_json."""
-    if type(body) is not dict:
-        raise InputError(f"a log entry body must be a JSON object, got {type(body).__name__}")
-    return canonical_json(body)  # plain JSON (no floats, printable strings) takes its fast path
-
-
 def compute_entry_hash(log: str, department: str, seq: int, prev_hash: str, body_text: str | bytes) -> str:
     """``entry_hash`` of an entry whose canonical body text is ``body_text`` (see the module docstring)."""
     raw = body_text.encode("utf-8") if isinstance(body_text, str) else body_text
@@ -168,11 +163,6 @@ def _head(conn: Any, log: str, department: str, lock: bool) -> tuple[int, str]:
         query = query.with_for_update()
     row = conn.execute(query).first()
     return (int(row[0]), str(row[1])) if row else (0, ZERO_HASH)
-
-
-def lookup_key(case_id: str) -> str:
-    """The index key (``LogEntry.lookup``) of the entries about ``case_id``: 16 bytes of its SHA-256, hex."""
-    return hashlib.sha256(b"pl-lookup\x00" + case_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
 def lookup_of(body: Any, log: str = LOG_DECISIONS) -> str | None:
