@@ -53,6 +53,17 @@ if [ "$(cat .venv/.pl-stamp 2>/dev/null)" != "$py_stamp" ]; then
   .venv/bin/python -c "from ledger.formats import canonical as c; print('setup: native hashing', 'on' if c.NATIVE else 'off (pure Python)')" >&2
   echo "$py_stamp" > .venv/.pl-stamp
 fi
+# Byte-compile what the library's processes import (only that: see --no-compile above). Python writes it itself on
+# a first import, but not where PYTHONDONTWRITEBYTECODE is set (as in the sessions that develop this project): then
+# every process compiled web3, SQLAlchemy and the rest from source each time it started, each replay and decide
+# worker among them: ~1.4 of the ~2.5 CPU-s a replay worker took to import the library (bench/analysis.md, replay4).
+# Its own stamp, so that an environment set up before this step gets it too.
+if [ "$(cat .venv/.pl-bytecode 2>/dev/null)" != "$py_stamp" ]; then
+  echo "setup: byte-compiling the modules the library imports" >&2
+  env -u PYTHONDONTWRITEBYTECODE .venv/bin/python -c \
+    "import ledger.cli, ledger.services.replay, ledger.services._replay_worker, ledger.services.decisions, api.main"
+  echo "$py_stamp" > .venv/.pl-bytecode
+fi
 
 if [ "${1:-}" = "--system" ]; then
   if [ ! -x /usr/lib/postgresql/15/bin/initdb ] && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then

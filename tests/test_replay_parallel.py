@@ -177,6 +177,31 @@ def test_tampering_inside_a_chunk_and_across_its_boundary_is_found_with_workers(
     assert _comparable(paused) == _comparable(alone)
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["one-process", "with-a-worker"])
+def test_decisions_sharing_a_moment_are_each_reported_when_it_is_wrong(
+    ledger: Any, fresh_department: str, monkeypatch: pytest.MonkeyPatch, workers: int
+) -> None:
+    """Replay judges a decision's moment and its department's authority once per chunk for the decisions sharing
+    its facts block, decided_at and anchoring block (a bulk run decides a chunk at one moment): each decision of
+    that moment is still reported, with the same finding, and one of another moment in the same chunk on its own."""
+    dept = fresh_department
+    _decide_with_worker(ledger, dept, applications(N, seed=zlib.crc32(dept.encode())))
+    later = {41: "2099-01-01T00:00:00.000Z", 42: "2099-01-01T00:00:00.000Z", 43: "2098-06-01T00:00:00.000Z"}
+    later[44] = later[41]
+    for seq, moment in later.items():
+        body = _body(ledger, dept, seq)
+        assert body["as_of_block"] == _body(ledger, dept, 41)["as_of_block"]  # one bulk chunk: one facts block
+        _set_body(ledger, dept, seq, {**body, "decided_at": moment})
+    monkeypatch.setattr(replay_module, "_CHUNK", CHUNK)
+    report = replay(ledger, department=dept, workers=workers)
+    assert _checks(report) == {"altered": [41, 42, 43, 44], "facts_block_invalid": [41, 42, 43, 44]}
+    found = {d.seq: d.detail for d in report.discrepancies if d.check == "facts_block_invalid"}
+    assert found[41] == found[42] == found[44] != found[43]
+    assert all(moment in found[seq] for seq, moment in later.items())
+    alone = replay(ledger, department=dept, workers=0)
+    assert [d.to_json() for d in report.discrepancies] == [d.to_json() for d in alone.discrepancies]
+
+
 def test_a_bad_application_with_workers_records_the_chunks_before_it_and_nothing_after(
     ledger: Any, fresh_department: str
 ) -> None:

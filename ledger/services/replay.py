@@ -46,7 +46,7 @@ import contextlib
 import hashlib
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -61,11 +61,11 @@ from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference
-from .facts import CertificateFact, citations, classify, establish, facts_view, resolve_citations, status_at_block
+from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
+from .facts import CertificateFact, citations, classify, establish, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
-from .supervision import SUPERVISION_FORMAT, commitment_of, with_credit
+from .supervision import SUPERVISION_FORMAT, commitment_of, credited_applicant
 from .verify import ChainView
 
 if TYPE_CHECKING:
@@ -347,6 +347,14 @@ FACTS_CLOCK_SKEW = 30
 _FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
 
 
+def _fact_values(
+    fact: CertificateFact, verified: bool, status: str, expired: bool | None, holder: bool | None
+) -> tuple[Any, ...]:
+    """A fact as of the decision block, as :meth:`_Facts.check` compares and views it: the recorded fields in
+    ``_FACT_FIELDS`` order, then the issuer."""
+    return (fact.digest, fact.type, verified, status, expired, holder, fact.issuer)
+
+
 class _Facts:
     """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
     events (read once) and the block timestamps across a replay."""
@@ -362,11 +370,11 @@ class _Facts:
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
         self.shredded: dict[str, str] = {}
+        # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
+        self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
         """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
-        from .decisions import erased_citations
-
         refs = [
             c["document_ref"]
             for i in inputs
@@ -383,7 +391,10 @@ class _Facts:
         # each citation read once (facts.classify) for resolving and establishing alike
         classified = [[classify(c) for c in citations(i)] for i in inputs]
         self.stored = resolve_citations(self.ledger, inputs, classified)
-        self.shredded = self._shredded(inputs)
+        # the copies named by document_ref, as classified (a JSON input's citation is a dict or no mapping at all,
+        # so classify's reading of the reference is _shredded's)
+        refs = [ref for items in classified for _, _, ref in items if ref is not None]
+        self.shredded = erased_citations(self.ledger, refs) if refs else {}
         self.cache = {}
         moments: dict[str, list[int]] = defaultdict(list)
         for k, (body, _) in enumerate(decisions):
@@ -406,7 +417,7 @@ class _Facts:
     def release(self) -> None:
         """Let go of the chunk's documents and facts (:meth:`prepare` makes the next chunk's), so that the chunk's
         young-generation pass (ledger._gc) does not walk them alive."""
-        self.stored, self.cache, self.shredded = {}, {}, {}
+        self.stored, self.cache, self.shredded, self._judged = {}, {}, {}, {}
 
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
@@ -439,9 +450,10 @@ class _Facts:
         body: dict[str, Any],
         anchor: ChainRange | None,
         fail: Callable[[str, str], None],
-    ) -> list[CertificateFact] | None:
-        """Check when and by whom an automatic decision was taken, then re-establish its facts (for the re-run),
-        reporting every difference from the recorded ones."""
+    ) -> list[dict[str, Any]] | None:
+        """Check when and by whom an automatic decision was taken, then re-establish its facts, reporting every
+        difference from the recorded ones; the rules' view of each fact (``CertificateFact.rule_view``), for the
+        re-run, or None when the decision cannot be re-run on them."""
         recorded = body.get("certificates")
         decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
         cited = citations(decision_input)
@@ -464,9 +476,7 @@ class _Facts:
                 f"judged at (as_of_block {block!r})",
             )
             return None
-        if not self._moment_ok(block, decided, anchor, body, fail) or not self._authority_ok(
-            department, block, anchor, fail
-        ):
+        if not self._when_and_who_ok(department, block, decided, anchor, body, fail):
             return None
         if not cited:
             return []
@@ -476,58 +486,109 @@ class _Facts:
             self.shredded.update(self._shredded([decision_input]))
         history = self.history()
         applicant = body.get("applicant_ref")
+        holds = isinstance(applicant, str)
 
         def reference(identity: str) -> str:
             return applicant_reference(self.ledger, department, identity)
 
-        facts = []
+        # Each fact as of the decision block: (digest, type, verified, status, expired, holder, issuer), worked out
+        # from the fact established now without a new CertificateFact for each (dataclasses.replace and held_by made
+        # one or two per cited certificate per decision): the same values, compared and viewed field by field
+        final: list[tuple[Any, ...]] = []
         for index, (fact, theirs, citation) in enumerate(zip(now, recorded, cited, strict=True)):
             gone = self._erased_citation(fact, theirs, citation)
             if gone is not None:
                 erased = self._erased_fact(gone, theirs, block, department, (body.get("input_digest"), index))
                 if erased is not None:  # what erasure left checks out, with the facts its issuer attested
-                    facts.append(erased)
+                    final.append(_fact_values(erased, erased.verified, erased.status, erased.expired, erased.holder))
                     continue
             depth = theirs.get("confirmations", 0)
             depth = depth if isinstance(depth, int) and not isinstance(depth, bool) else 0
-            if fact.verified and fact.anchored_block is not None and fact.anchored_block > block:
+            verified, status, expired, anchored = fact.verified, fact.status, fact.expired, fact.anchored_block
+            if verified and anchored is not None and anchored > block:
                 # anchored only after the decision block: at decision time nothing was anchored to check
-                fact = replace(
-                    fact, verified=False, status="unknown", expired=None, as_of_block=block, failed=("anchored",)
-                )
-            elif fact.verified and fact.anchored_block is not None and block - fact.anchored_block < depth:
+                verified, status, expired = False, "unknown", None
+            elif verified and anchored is not None and block - anchored < depth:
                 # not yet deep enough at the decision block: the decision rightly did not count it
-                fact = replace(fact, verified=False, status="unknown", as_of_block=block, failed=("confirmations",))
-            elif fact.verified and fact.issuer and fact.root and fact.digest:
+                verified, status = False, "unknown"
+            elif verified and fact.issuer and fact.root and fact.digest:
                 key = (
                     fact.issuer.encode().ljust(32, b"\x00"),
                     bytes.fromhex(fact.root[2:]),
                     bytes.fromhex(fact.digest[2:]),
                 )
-                fact = replace(fact, status=status_at_block(history.get(key, []), block), as_of_block=block)
-            facts.append(fact.held_by(applicant, reference) if isinstance(applicant, str) else fact)
-        for i, (mine, theirs) in enumerate(zip(facts, recorded, strict=True)):
+                status = status_at_block(history.get(key, []), block)
+            holder = fact.holder
+            if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
+                holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
+            final.append(_fact_values(fact, verified, status, expired, holder))
+        views = []
+        for i, (mine, theirs) in enumerate(zip(final, recorded, strict=True)):
+            digest, cert_type, verified, status, expired, holder, issuer = mine
             get = theirs.get
-            if (
-                get("digest") == mine.digest
-                and get("type") == mine.type
-                and get("verified") == mine.verified
-                and get("status") == mine.status
-                and get("expired") == mine.expired
-                and get("holder") == mine.holder
+            if not (
+                get("digest") == digest
+                and get("type") == cert_type
+                and get("verified") == verified
+                and get("status") == status
+                and get("expired") == expired
+                and get("holder") == holder
             ):
-                continue  # the recorded fact is the one re-established (_FACT_FIELDS, compared without to_json)
-            expected = mine.to_json()
-            diffs = [
-                f"{k}: recorded {theirs.get(k)!r}, the chain says {expected[k]!r}"
-                for k in _FACT_FIELDS
-                if theirs.get(k) != expected[k]
-            ]
-            if diffs:
-                fail(
-                    "certificate_facts", f"certificate {i + 1} ({mine.digest}) as of block {block}: " + "; ".join(diffs)
-                )
-        return facts
+                diffs = [
+                    f"{k}: recorded {theirs.get(k)!r}, the chain says {v!r}"
+                    for k, v in zip(_FACT_FIELDS, mine, strict=False)
+                    if theirs.get(k) != v
+                ]
+                if diffs:
+                    fail(
+                        "certificate_facts", f"certificate {i + 1} ({digest}) as of block {block}: " + "; ".join(diffs)
+                    )
+            # CertificateFact.rule_view
+            views.append(
+                {
+                    "type": cert_type,
+                    "digest": digest,
+                    "issuer": issuer if verified else None,
+                    "verified": verified,
+                    "status": status,
+                    "expired": expired,
+                    "holder": bool(holder),
+                }
+            )
+        return views
+
+    def _when_and_who_ok(
+        self,
+        department: str,
+        block: int,
+        decided: datetime,
+        anchor: ChainRange | None,
+        body: dict[str, Any],
+        fail: Callable[[str, str], None],
+    ) -> bool:
+        """:meth:`_moment_ok`, then :meth:`_authority_ok`, judged once per chunk for the decisions that share their
+        facts block, decision moment and anchoring block (a bulk run decides a whole chunk at one moment, as of one
+        block): the same findings, reported for each. Only a judgement of mined blocks is kept (the next block's
+        time read, so no later block can change it: block times and the registry's periods are read once per
+        replay already); one made at the chain's head is made again for each decision, as before."""
+        moment = body.get("decided_at")
+        key = (department, block, moment, anchor.block_number if anchor is not None else None)
+        judged = self._judged.get(key)
+        if judged is None:
+            found: list[tuple[str, str]] = []
+
+            def note(check: str, detail: str) -> None:
+                found.append((check, detail))
+
+            ok = self._moment_ok(block, decided, anchor, body, note) and self._authority_ok(
+                department, block, anchor, note
+            )
+            judged = (ok, found)
+            if block + 1 in self._times:
+                self._judged[key] = judged
+        for check, detail in judged[1]:
+            fail(check, detail)
+        return judged[0]
 
     def erased(self) -> dict[str, dict[str, str | None]]:
         """Digests of the certificates whose erasure the chain attests, with every department that logged it and the
@@ -1314,7 +1375,7 @@ def _rerun(
     facts = facts_replay.check(dept, decision_input, body, anchor_range, fail)
     if facts is None:
         return
-    view = facts_view(decision_input, facts)
+    view = {**decision_input, "certificates": facts}  # facts_view: the facts as the rules read them
     if credit is not None:
         view = _credit_view(body, view, credit(), fail)
         _check_credit_block(body, seq, credit(), fail)
@@ -1374,7 +1435,9 @@ def _credit_view(
     body: dict[str, Any], view: dict[str, Any], book: Any, fail: Callable[[str, str], None]
 ) -> dict[str, Any]:
     """The rules' view with the applicant's credit status re-established from the chain-attested credit list as of
-    the decision's block (supervision.py); a decision that recorded another status is ``credit_status``."""
+    the decision's block (supervision.py); a decision that recorded another status is ``credit_status``. ``view``
+    is the re-run's own copy of the input: its ``applicant`` is replaced in place (``supervision.with_credit``
+    without a second copy)."""
     block, applicant = body.get("as_of_block"), body.get("applicant_ref")
     if not isinstance(block, int) or not isinstance(applicant, str):
         fail("credit_status", "the decision names no block or applicant to read the credit list at")
@@ -1385,7 +1448,9 @@ def _credit_view(
             "credit_status",
             f"recorded credit status {body.get('credit')}, the credit list as of block {block} says {status}",
         )
-    return with_credit(view, status)
+    # with_credit, on the view this re-run made (no second copy of the input)
+    view["applicant"] = credited_applicant(view.get("applicant"), status)
+    return view
 
 
 def _check_credit_block(body: dict[str, Any], seq: int, book: Any, fail: Callable[[str, str], None]) -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "credit_list",
     "credit_remove",
     "credit_statuses",
+    "credited_applicant",
     "draw_inspection",
     "draw_sample",
     "due_commitments",
@@ -510,10 +511,15 @@ class CreditReader:
 def with_credit(view: Mapping[str, Any], credit: Mapping[str, Any]) -> dict[str, Any]:
     """The rules' view of a decision input with the applicant's credit status taken from the ledger: whatever the
     application says about ``applicant.blacklisted`` is replaced."""
-    applicant = view.get("applicant")
+    return {**view, "applicant": credited_applicant(view.get("applicant"), credit)}
+
+
+def credited_applicant(applicant: Any, credit: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``applicant`` member of :func:`with_credit`'s view: a copy of the input's ``applicant`` (none unless a
+    mapping) whose ``blacklisted`` is the ledger's credit status."""
     applicant = dict(applicant) if isinstance(applicant, Mapping) else {}
     applicant["blacklisted"] = bool(credit.get("listed"))
-    return {**view, "applicant": applicant}
+    return applicant
 
 
 def _staff_id(value: Any, what: str, act: str = "a credit listing names the officer who lists the applicant") -> str:
