@@ -52,7 +52,8 @@ HONEST = [
     ("subject.registered_capital", "1e+20", "1E+20"),
     ("subject.registered_capital", "1e+20", "100000000000000000000"),
     ("subject.employees", "23", "23.0"),
-    ("subject.arrears", "0.0", "-0.0"),
+    ("subject.arrears", "0.0", "-0.0"),  # zero: canonical JSON writes 0 for either sign
+    ("subject.arrears", "0.0", "-0"),
     ("subject.arrears", "0.0", "0"),
     ("subject.rate", "0.1", "0.10"),
     ("subject.unit", "1.0", "1.0"),
