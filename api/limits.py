@@ -28,7 +28,7 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.errors import InputError, LedgerError
-from ledger.formats.canonical import has_long_digit_run, json_depth, json_loads, strict_json_loads
+from ledger.formats.canonical import exact_json_loads, json_depth, json_loads, may_respell, strict_json_loads
 from ledger.services.auth import AuthenticationError, PermissionDenied
 
 from .problems import problem
@@ -180,33 +180,39 @@ def parse_json_counted(body: bytes, limits: Limits, max_values: int) -> tuple[An
     problem, members, wide = _shape_problem(value, limits, max_values, deep, what_to_do)
     if problem:
         return NOT_PARSED, problem, 0
-    if wide and has_long_digit_run(body):
+    if wide and may_respell(body):
         # orjson reads an integer beyond 64 bits as the nearest float, which the handler would then take: a signed
-        # 1e+20 retyped as 100000000000000000001 kept its digest here and nowhere else (red team, round 23). The
-        # value handed on is the ledger's parser's, which keeps such integers exact (the same containers, so the
-        # same members). Only a body holding a float that large pays for the check and the second parse.
+        # 1e+20 retyped as 100000000000000000001 kept its digest here and nowhere else (red team, round 23); and
+        # it reads 100000000000000000001.0, 1.00000000000000008e20 or 1e-400 as the double a certified 1e+20 (or
+        # 0) is, digits the issuer never wrote (round 29c). The value handed on is the ledger's reader's of text
+        # from outside (exact_json_loads: the same containers, so the same members), which refuses a number whose
+        # text is not its value: the handler's parse (JsonRequest) then answers 422 naming it. Only a body holding
+        # a float, or an integer beyond 2**53, and a long run of digits (or a 3-digit exponent) pays for this.
         try:
-            value = json_loads(body)
-        except ValueError:
+            value = exact_json_loads(body)
+        except (ValueError, InputError):
             return NOT_PARSED, None, 0
     return value, None, members
 
 
-# orjson's reading of an integer beyond 64 bits is a float at least this large (2**63, as a float)
-_WIDE = float(2**63)
+# integers canonical JSON carries exactly lie strictly within ±2**53 (beyond, an integer is read as a double)
+_SAFE_INTEGER = 2**53
 
 
 def _shape_problem(
     value: Any, limits: Limits, max_values: int, deep: str, what_to_do: str
 ) -> tuple[str | None, int, bool]:
     """Walk the parsed body with an explicit stack of containers (no recursion), counting values as it goes;
-    (problem or None, object members in all, whether a float of magnitude 2**63 or more is in it)."""
+    (problem or None, object members in all, whether a float or an integer beyond ±2**53 is in it: a number
+    whose text :func:`may_respell` concerns)."""
     longest = limits.json_string_chars
     too_long = f"a string or member name in the JSON body is longer than {longest} characters{what_to_do}"
     if type(value) is str:
         return (too_long if len(value) > longest else None), 0, False
     if type(value) is float:
-        return None, 0, not -_WIDE < value < _WIDE
+        return None, 0, True
+    if type(value) is int:
+        return None, 0, not -_SAFE_INTEGER < value < _SAFE_INTEGER
     values, members, wide = 1, 0, False
     stack: list[tuple[Any, int]] = [(value, 1)] if type(value) in (dict, list) else []
     while stack:
@@ -228,7 +234,7 @@ def _shape_problem(
             elif kind is str:
                 if len(child) > longest:
                     return too_long, 0, False
-            elif kind is float and not -_WIDE < child < _WIDE:
+            elif kind is float or (kind is int and not -_SAFE_INTEGER < child < _SAFE_INTEGER):
                 wide = True
     return None, members, wide
 
@@ -502,7 +508,10 @@ class JsonRequest(Request):
             # recursive parser on text nobody measured
             if parsed is NOT_PARSED:
                 body = await self.body()
-                parsed = json_loads(body)
+                try:
+                    parsed = exact_json_loads(body)
+                except InputError as exc:  # a number whose text is not its value: FastAPI's 422, naming it
+                    raise json.JSONDecodeError(str(exc), body.decode("utf-8", "replace"), 0) from None
                 if _NUL_ESCAPE in body and holds_nul(parsed):
                     raise json.JSONDecodeError(NUL_IN_BODY, body.decode("utf-8", "replace"), body.index(_NUL_ESCAPE))
             self._json = parsed

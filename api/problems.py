@@ -165,11 +165,21 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, RequestValidationError):  # registered for RequestValidationError only
         raise exc
     errors = [
-        FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=str(e.get("msg", "")), code=e.get("type"))
+        FieldError(field=".".join(str(p) for p in e.get("loc", ())), message=_message(e), code=e.get("type"))
         for e in exc.errors()
     ]
     summary = "; ".join(f"{e.field}: {e.message}" for e in errors[:5])
     return problem("validation-error", f"the request does not match the schema: {summary}", request, errors=errors)
+
+
+def _message(error: Any) -> str:
+    """A validation error's message; for a body that is no JSON to the ledger's reader, what its reader said (a
+    number whose text is not its value names the number and where it stands: docs/format.md, Numbers)."""
+    message = str(error.get("msg", ""))
+    ctx = error.get("ctx")
+    if error.get("type") == "json_invalid" and isinstance(ctx, dict) and isinstance(ctx.get("error"), str):
+        return f"{message}: {ctx['error']}"
+    return message
 
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:

@@ -43,6 +43,7 @@ import argparse
 import array
 import base64
 import datetime as dt
+import decimal
 import hashlib
 import http.client
 import itertools
@@ -3205,6 +3206,69 @@ def not_json(token: str) -> Any:
     raise AmbiguousJson(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); the bundle is refused")
 
 
+class InexactNumber(AmbiguousJson):
+    """A number whose text is not, as an exact decimal, the value it is read as (docs/format.md, Numbers)."""
+
+    def __init__(self, token: str, value: float | None) -> None:
+        shown = token if len(token) <= 40 else f"{token[:24]}... ({len(token)} characters)"
+        read = "no double: it is beyond the largest one" if value is None else f"the IEEE double {_number(value)}"
+        super().__init__(
+            f"the number {shown} is not exactly representable as written: a JSON number is read as {read} "
+            "(its canonical JSON, RFC 8785), and those digits, not these, are what a hash commits to; the bundle "
+            "is refused"
+        )
+        self.token = token
+
+
+SAFE_INTEGER = 2**53  # canonical JSON carries an integer exactly strictly within ±2**53; beyond, as a double
+
+
+def exact_float(token: str) -> float:
+    """parse_float: the double, when the token states exactly its digits (``1.0``, ``0.10``, ``1E+20``, ``-0.0``:
+    zero); else InexactNumber (``100000000000000000001.0``, ``1e-400``: other digits, the same double). A token
+    beyond the largest double reads as an infinity, which canonical JSON refuses by itself."""
+    value = float(token)
+    if math.isinf(value) or decimal.Decimal(token) == decimal.Decimal(repr(value)):  # repr: the shortest digits
+        return value
+    raise InexactNumber(token, value)
+
+
+def exact_int(token: str) -> int | float:
+    """parse_int: the integer within ±2**53; beyond, the double it is exactly, or InexactNumber when none is."""
+    value = int(token)  # ValueError past Python's conversion limit: "not valid JSON"
+    if -SAFE_INTEGER < value < SAFE_INTEGER:
+        return value
+    try:
+        double = float(value)
+    except OverflowError:
+        raise InexactNumber(token, None) from None
+    if double != value:
+        raise InexactNumber(token, double)
+    return double
+
+
+_STRING_OR_NUMBER = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9][0-9.eE+-]*')
+
+
+def number_position(raw: bytes, token: str) -> str:
+    """Where ``token`` first stands as a number in ``raw`` (strings skipped): its member, line and column."""
+    try:
+        text = raw.decode(json.detect_encoding(raw))
+    except (UnicodeError, LookupError):
+        return ""
+    member = None
+    for match in _STRING_OR_NUMBER.finditer(text):
+        piece = match.group()
+        if piece[0] == '"':
+            if text[match.end() : match.end() + 64].lstrip()[:1] == ":":
+                member = piece
+        elif piece == token:
+            start = match.start()
+            line, column = text.count("\n", 0, start) + 1, start - text.rfind("\n", 0, start)
+            return (f"member {member}, " if member else "") + f"line {line}, column {column}"
+    return ""
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the verifier with ``argv``; the interpreter's recursion limit is raised to :data:`RECURSION_LIMIT` while
     it runs and given back after (a caller running it in its own process keeps its own)."""
@@ -3266,9 +3330,14 @@ def _main(argv: list[str] | None) -> int:
         if len(raw) > MAX_BUNDLE_BYTES:
             print(f"error: {args.bundle} is over {MAX_BUNDLE_BYTES} bytes; no bundle is that large", file=sys.stderr)
             return 2
-        bundle = loads_bounded(raw, object_pairs_hook=unique_keys, parse_constant=not_json)
+        bundle = loads_bounded(
+            raw, object_pairs_hook=unique_keys, parse_constant=not_json, parse_float=exact_float, parse_int=exact_int
+        )
     except OSError as exc:
         print(f"error: cannot read {args.bundle}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except InexactNumber as exc:
+        print(f"error: {args.bundle} ({number_position(raw, exc.token)}): {exc}", file=sys.stderr)
         return 2
     except (AmbiguousJson, Failure) as exc:
         print(f"error: {args.bundle}: {exc}", file=sys.stderr)

@@ -371,10 +371,15 @@ def test_strict_parse_gives_json_values_for_colons_escapes_and_long_numbers() ->
     from ledger.formats.canonical import strict_json_loads
 
     for text in (
-        '{"t": "2026-01-01T10:00:00Z", "u": "\\u003a", "n": 123456789012345678901234, "f": 1.5e3}',
+        '{"t": "2026-01-01T10:00:00Z", "u": "\\u003a", "n": 1180591620717411303424, "f": 1.5e3}',  # 2**70
         '{"a": {"b": [1, {"c": ":"}]}, "\\u0061\\u003a": null}',
         '":"',
-        "12345678901234567890",
+        "12345678901234567168",  # a double exactly: read as that double, equal to json's integer
     ):
         assert strict_json_loads(text) == json.loads(text)
         assert strict_json_loads(text.encode()) == json.loads(text)
+    # a long integer that no double is states digits canonical JSON cannot hash: refused (docs/format.md, Numbers)
+    for text in ('{"n": 123456789012345678901234}', "12345678901234567890"):
+        for form in (text, text.encode()):
+            with pytest.raises(InputError, match="not exactly representable"):
+                strict_json_loads(form)

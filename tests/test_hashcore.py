@@ -1123,16 +1123,17 @@ _LONG = "1234567890123456789012"
 
 def _json_fast_model(text: str | bytes, limit: int) -> bool:
     """What _hashcore.json_fast is to answer, written plainly: at most ``limit`` opening brackets (none counted after
-    a backslash inside a string), no run of 19 digits outside strings; an exact str only when ASCII."""
+    a backslash inside a string); outside strings, no run of 16 digits and points (before an exponent) and no
+    exponent of 3 digits (canonical.may_respell, round 29c); an exact str only when ASCII."""
     if isinstance(text, str):
         if not text.isascii():
             return False
         text = text.encode("ascii")
-    openings, run, quoted, i = 0, 0, False, 0
+    openings, run, exponent, quoted, i = 0, 0, -1, False, 0
     while i < len(text):
         c = text[i : i + 1]
         if c in (b"[", b"{"):
-            openings, run = openings + 1, 0
+            openings, run, exponent = openings + 1, 0, -1
             if openings > limit:
                 return False
         elif quoted:
@@ -1140,12 +1141,19 @@ def _json_fast_model(text: str | bytes, limit: int) -> bool:
                 i += 1
             elif c == b'"':
                 quoted = False
-        elif c.isdigit():
-            run += 1
-            if run >= 19:
-                return False
-        else:
-            run, quoted = 0, c == b'"'
+        elif c.isdigit() or c == b".":
+            if exponent >= 0:
+                exponent += 1
+                if exponent >= 3:
+                    return False
+            else:
+                run += 1
+                if run >= 16:
+                    return False
+        elif c in (b"e", b"E") and run > 0:
+            exponent = 0
+        elif c not in (b"+", b"-"):
+            run, exponent, quoted = 0, -1, c == b'"'
         i += 1
     return True
 
@@ -1169,6 +1177,15 @@ _JSON_TEXTS = [
     f"0.{_LONG}",
     f"1.5e{_LONG[:3]}",
     "1e400",
+    "1e-400",
+    "[1E+99,1e-99,1.5e100]",
+    "1.00000000000000008e20",
+    "100000000000000000001.0",
+    "0.1000000000000000000001",
+    "123456789012345",
+    "1234567890123456",
+    "[true,false,null,1e5]",
+    '{"a":"1e-400 1234567890123456"}',
     "-0.0",
     "0.1",
     "9223372036854775807",
@@ -1248,5 +1265,8 @@ def test_the_json_precheck_declines_what_it_cannot_read_in_place() -> None:
     assert fast(type("S", (str,), {})("{}"), 512) is False
     assert fast("[[]]", 1) is False and fast("[[]]", 2) is True
     assert fast(f'["{_LONG}"]', 512) is True and fast(f"[{_LONG}]", 512) is False
+    # numbers whose text may not be the double they read as (round 29c): the exact reader decides
+    assert fast("[1e-400]", 512) is False and fast("[1e-99]", 512) is True
+    assert fast("[0.10000000000001]", 512) is False and fast("[0.1000000000001]", 512) is True  # 16, 15 chars
     with pytest.raises(TypeError):
         fast("{}")

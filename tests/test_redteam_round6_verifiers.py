@@ -173,11 +173,21 @@ def test_a_bundle_stated_as_of_a_future_block_fails_the_same_checks_in_both(ledg
     blocks it does not have kept it asking for ever; anvil refuses the range, a ChainError), where the court's
     verifier reads events up to the head. No event lies beyond the head: both read up to it and fail only as_of."""
     bundle = _certificate_bundle(ledger, tmp_path)
-    for ahead in (10, 20_000, 2**70):
+    head = ledger.chain.block_number()
+    for block in (head + 10, head + 20_000, 2**53 - 1):  # beyond 2**53 a number is read as a double (round 29c)
         forged = copy.deepcopy(bundle)
-        forged["as_of"]["block_number"] = ledger.chain.block_number() + ahead
-        library, court = _verdicts(ledger, forged, tmp_path / f"ahead-{ahead}.json")
-        assert library == court == {"as_of"}, (ahead, library, court)
+        forged["as_of"]["block_number"] = block
+        library, court = _verdicts(ledger, forged, tmp_path / f"ahead-{block}.json")
+        assert library == court == {"as_of"}, (block, library, court)
+    # head + 2**70 is no double: its digits are not the value a reader takes, and both refuse to read the bundle
+    forged = copy.deepcopy(bundle)
+    forged["as_of"]["block_number"] = head + 2**70
+    path = tmp_path / "ahead-inexact.json"
+    path.write_text(json.dumps(forged), encoding="utf-8")
+    report = evidence.verify_bundle(path, ledger.chain)
+    code, result, stderr = standalone(ledger, path)
+    assert [c.name for c in report.failed] == ["bundle"] and "not exactly representable" in str(report.to_json())
+    assert code == 2 and result is None and "not exactly representable" in stderr, stderr
 
 
 def test_a_bundle_in_no_utf_encoding_is_named_not_json_by_both(ledger: Ledger, tmp_path: Path) -> None:

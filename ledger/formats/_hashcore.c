@@ -1154,10 +1154,12 @@ static PyObject *flatten(PyObject *module, PyObject *const *args, Py_ssize_t nar
    answers what canonical._json_loads_py answers for it (False: the Python path decides). True only for an exact str
    of ASCII characters or exact bytes holding at most ``limit`` opening brackets ('[', '{'; none follows a
    backslash: where one does the text is no JSON and orjson refuses it) - then it nests no deeper, and
-   check_json_depth passes it - and no run of 19 or more ASCII digits outside strings (a number orjson and json may
-   read differently). A run inside a string is read the same by both; a string is what lies between two quotes not
-   escaped by a backslash, which for any text orjson accepts (RFC 8259) is exactly its strings. Reads the object's
-   own bytes, nothing is copied. */
+   check_json_depth passes it - and outside strings no number of 16 or more digits and points before its exponent,
+   nor an exponent of 3 or more digits: an integer orjson and json may read differently (past 64 bits), or a number
+   whose text may not be the double it reads as (canonical.may_respell: more than 15 significant digits, or an
+   exponent past the range where a double carries 15 digits exactly). A run inside a string is read the same by
+   both; a string is what lies between two quotes not escaped by a backslash, which for any text orjson accepts
+   (RFC 8259) is exactly its strings. Reads the object's own bytes, nothing is copied. */
 static PyObject *json_fast(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     (void)module;
@@ -1186,23 +1188,31 @@ static PyObject *json_fast(PyObject *module, PyObject *const *args, Py_ssize_t n
     } else {
         Py_RETURN_FALSE;
     }
-    Py_ssize_t openings = 0, run = 0;
+    Py_ssize_t openings = 0, run = 0, exponent = -1; /* digits and points of a number; its exponent's digits */
     int quoted = 0;
     for (Py_ssize_t i = 0; i < size; i++) {
         unsigned char c = data[i];
         if (c == '[' || c == '{') {
             if (++openings > limit) Py_RETURN_FALSE;
             run = 0;
+            exponent = -1;
         } else if (quoted) {
             if (c == '\\') {
                 i++; /* the escaped byte: a quote, a backslash, a letter (a '[' or '{' here is no JSON) */
             } else if (c == '"') {
                 quoted = 0;
             }
-        } else if (c >= '0' && c <= '9') {
-            if (++run >= 19) Py_RETURN_FALSE;
-        } else {
+        } else if ((c >= '0' && c <= '9') || c == '.') {
+            if (exponent >= 0) {
+                if (++exponent >= 3) Py_RETURN_FALSE;
+            } else if (++run >= 16) {
+                Py_RETURN_FALSE;
+            }
+        } else if ((c == 'e' || c == 'E') && run > 0) {
+            exponent = 0;
+        } else if (c != '+' && c != '-') { /* a sign (of a number or its exponent) keeps the counts */
             run = 0;
+            exponent = -1;
             if (c == '"') quoted = 1;
         }
     }

@@ -21,6 +21,7 @@ import json
 import re
 from array import array
 from collections.abc import Mapping
+from decimal import Decimal
 from itertools import accumulate
 from typing import Any
 
@@ -310,12 +311,6 @@ def json_loads(text: str | bytes) -> Any:
     return _json_loads_py(text)
 
 
-def has_long_digit_run(raw: bytes) -> bool:
-    """Whether ``raw`` holds 19 or more digits in a row: where orjson may read a number as a float that json (and
-    :func:`json_loads`) keeps an exact integer. C speed (one translate, one search)."""
-    return _LONG_RUN_BYTES in raw.translate(_DIGITS_TO_ZERO_BYTES)
-
-
 def _json_loads_py(text: str | bytes) -> Any:
     """The reference of :func:`json_loads` (no native code)."""
     check_json_depth(text)
@@ -331,6 +326,148 @@ def _json_loads_py(text: str | bytes) -> Any:
         except _FastError:
             pass
     return json.loads(text)
+
+
+# -- numbers: the digits a text states are the digits its hash commits to -------------------------------------------
+#
+# A JSON number is read as an IEEE double, and canonical JSON (RFC 8785) writes that double's shortest round-trip
+# digits: the digits hashed. A text stating other digits that round to the same double (``100000000000000000001.0``
+# or ``1.00000000000000008e20`` for a certified ``1e+20``, ``1e-400`` for a certified ``0``) would verify while
+# stating what the issuer never wrote (red team round 29a). A number's text must therefore denote, as an exact
+# decimal, the value canonical JSON writes for it. Any text of at most 15 significant digits whose exponent has at
+# most two digits is such a text (a double carries 15 decimal digits exactly, DBL_DIG, everywhere in 1e-113..1e114,
+# inside its normal range), and so is every integer of at most 15 digits: only longer texts can be respelled.
+_EXACT_DIGITS_MAX = 15
+_SAFE_INTEGER = 2**53  # beyond it canonical JSON carries an integer as the double it is, if it is one
+
+
+class _Inexact(Exception):  # a signal from a json hook, turned into an InputError naming where
+    def __init__(self, token: str, value: float | None) -> None:
+        super().__init__(token)
+        self.token, self.value = token, value
+
+
+def _read_float(token: str) -> float:
+    """``parse_float`` of the readers of text from outside: ``float(token)``, or :class:`_Inexact` when the token's
+    decimal value is not the double's (an infinity, from a token beyond the largest double, is returned as before:
+    canonical JSON refuses it by itself)."""
+    value = float(token)
+    exponent = token.find("e")
+    if exponent < 0:
+        exponent = token.find("E")
+    if exponent < 0:
+        if len(token) <= _EXACT_DIGITS_MAX:  # sign and point included: at most 15 digits
+            return value
+    elif exponent <= _EXACT_DIGITS_MAX and len(token) - exponent - (token[exponent + 1] in "+-") <= 3:
+        return value  # at most 15 digits (sign and point included), then e, an optional sign, at most two digits
+    if value in (_INFINITY, -_INFINITY) or Decimal(token) == Decimal(repr(value)):
+        return value
+    raise _Inexact(token, value)
+
+
+_INFINITY = float("inf")
+
+
+def _read_int(token: str) -> int | float:
+    """``parse_int`` of the readers of text from outside: the integer, exact within canonical JSON's safe range
+    (±2**53); beyond it, the double the text denotes exactly (canonical JSON writes it with these digits, or as
+    ``1e+21`` and up), or :class:`_Inexact` when no double is that integer."""
+    if len(token) <= _EXACT_DIGITS_MAX:
+        return int(token)
+    value = int(token)  # ValueError past Python's conversion limit: the caller says the number is too long
+    if -_SAFE_INTEGER < value < _SAFE_INTEGER:
+        return value
+    try:
+        double = float(value)
+    except OverflowError:
+        raise _Inexact(token, None) from None
+    if double == value:
+        return double
+    raise _Inexact(token, double)
+
+
+# a JSON string (terminated: the text is valid JSON up to the number refused) or a number
+_STRING_OR_NUMBER = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|-?[0-9][0-9.eE+-]*')
+
+
+def _inexact_error(text: str | bytes, inexact: _Inexact) -> InputError:
+    """The InputError for a number whose text is not its value: the number, the member it stands in and its line
+    and column, what canonical JSON writes for it, and what to write."""
+    where = ""
+    try:
+        decoded = text if isinstance(text, str) else bytes(text).decode(json.detect_encoding(bytes(text)))
+    except (UnicodeError, LookupError):
+        decoded = ""
+    member = None
+    for match in _STRING_OR_NUMBER.finditer(decoded):
+        piece = match.group()
+        if piece[0] == '"':
+            if decoded[match.end() : match.end() + 64].lstrip()[:1] == ":":
+                member = piece
+        elif piece == inexact.token:
+            start = match.start()
+            line = decoded.count("\n", 0, start) + 1
+            column = start - decoded.rfind("\n", 0, start)
+            where = f" (member {member}, " if member is not None else " ("
+            where += f"line {line}, column {column})"
+            break
+    if inexact.value is None:
+        value_text = "no double: it is beyond the largest one"
+    else:
+        value_text = f"the IEEE double {canonical_json(inexact.value).decode()} (its canonical JSON, RFC 8785)"
+    token = inexact.token if len(inexact.token) <= 40 else f"{inexact.token[:24]}... ({len(inexact.token)} characters)"
+    return InputError(
+        f"the number {token}{where} is not exactly representable as written: a JSON number is read as "
+        f"{value_text}, and those digits, not these, are what a hash commits to; write the number as that value "
+        "(or as text in a string)"
+    )
+
+
+def _json_numbers_checked(text: str | bytes, **hooks: Any) -> Any:
+    """``json.loads(text, **hooks)`` reading numbers with :func:`_read_float` and :func:`_read_int`: an InputError
+    naming a number whose text is not the value it reads as."""
+    try:
+        return json.loads(text, parse_float=_read_float, parse_int=_read_int, **hooks)
+    except _Inexact as inexact:
+        raise _inexact_error(text, inexact) from None
+
+
+# The native precheck (``_hashcore.json_fast``) skips strings and says False for a number of 16 or more digits and
+# points, or an exponent of three digits: exactly the numbers that may be respelled. A build older than that rule
+# (it would pass ``1e-400``) is not used for it.
+_NATIVE_NUMBERS = getattr(NATIVE, "json_fast", None)
+if _NATIVE_NUMBERS is not None and _NATIVE_NUMBERS(b"[1e-400,1.000000000000001]", 2):
+    _NATIVE_NUMBERS = None
+# Without it: digits and the decimal point to "0", an exponent's letter to "e" and its sign to "-", strings not
+# skipped (a hex digest's digits count too: such a text goes to the exact reader, never past it).
+_NUMBER_CHARS_BYTES = bytes.maketrans(b"0123456789.E+", b"00000000000e-")
+_RESPELLABLE = (b"0" * (_EXACT_DIGITS_MAX + 1), b"e000", b"e-000")
+
+
+def may_respell(text: str | bytes) -> bool:
+    """Whether ``text`` may hold a number whose digits are not the value it reads as, or an integer beyond
+    canonical JSON's safe range: 16 or more digits and points before an exponent, or an exponent of three digits.
+    When False, every number of it is read exactly as written (docs/format.md, Numbers). Natively for bytes and
+    ASCII text (strings skipped, one pass); else one translate and three searches, counting strings too (True for
+    some texts that hold no such number)."""
+    if _NATIVE_NUMBERS is not None and (type(text) is bytes or (type(text) is str and text.isascii())):
+        return not _NATIVE_NUMBERS(text, len(text) + 1)
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
+    mapped = raw.translate(_NUMBER_CHARS_BYTES)
+    return any(marker in mapped for marker in _RESPELLABLE)
+
+
+def _wide_number(value: Any) -> bool:
+    """Whether a scalar is a float or an integer beyond ±2**53: a number whose text :func:`may_respell` concerns."""
+    return type(value) is float or (type(value) is int and not -_SAFE_INTEGER < value < _SAFE_INTEGER)
+
+
+def exact_json_loads(text: str | bytes) -> Any:
+    """:func:`json_loads` for a text from outside that :func:`strict_json_loads` cannot read for the caller (the
+    gateway's guard, which checks duplicate keys apart): numbers are read as :func:`strict_json_loads` reads them
+    (an InputError for one whose text is not its value; an integer beyond ±2**53 as the double it denotes)."""
+    check_json_depth(text)
+    return _json_numbers_checked(text)
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -351,9 +488,10 @@ def _not_json(token: str) -> Any:
     raise InputError(f"{token} is not JSON (RFC 8259 has no NaN or Infinity); write a number or a string")
 
 
-def _members(value: dict[str, Any] | list[Any], *, colons: bool = False) -> int:
-    """Object members in a parsed value; with ``colons``, plus the ':' characters in its strings (keys, values)."""
-    count = 0
+def _members(value: dict[str, Any] | list[Any], *, colons: bool = False) -> tuple[int, bool]:
+    """Object members in a parsed value (with ``colons``, plus the ':' characters in its strings, keys and values),
+    and whether it holds a float or an integer beyond ±2**53 (a number whose text :func:`may_respell` concerns)."""
+    count, wide = 0, False
     stack: list[Any] = [value]
     while stack:
         item = stack.pop()
@@ -366,9 +504,12 @@ def _members(value: dict[str, Any] | list[Any], *, colons: bool = False) -> int:
             kind = type(inner)
             if kind is dict or kind is list:
                 stack.append(inner)
-            elif colons and kind is str:
-                count += inner.count(":")
-    return count
+            elif kind is str:
+                if colons:
+                    count += inner.count(":")
+            elif kind is float or (kind is int and not -_SAFE_INTEGER < inner < _SAFE_INTEGER):
+                wide = True
+    return count, wide
 
 
 def _strict_fast(text: str | bytes) -> Any:
@@ -394,8 +535,13 @@ def _strict_fast(text: str | bytes) -> Any:
     except _FastError:
         return None
     if type(value) is not dict and type(value) is not list:
+        if _wide_number(value) and may_respell(text):
+            return None  # a number that may not be what its digits state: json with the exact readers decides
         return value if type(value) is not str or colons == value.count(":") else None
-    if colons == _members(value) or (not escaped and colons == _members(value, colons=True)):
+    members, wide = _members(value)
+    if wide and may_respell(text):
+        return None  # as above: only a text holding a float (or a wide integer) pays for the scan
+    if colons == members or (not escaped and colons == _members(value, colons=True)[0]):
         return value
     return None
 
@@ -412,7 +558,7 @@ def strict_json_loads(text: str | bytes) -> Any:
     if fast is not None:
         return fast
     try:
-        return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
+        return _json_numbers_checked(text, object_pairs_hook=_unique_keys, parse_constant=_not_json)
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise  # not JSON, or bytes in no encoding JSON is written in: the caller says so
     except ValueError as exc:  # an integer of more digits than Python converts (sys.get_int_max_str_digits)
