@@ -34,6 +34,7 @@ DEFAULT_LOG_SPAN = 10_000
 """Blocks per ``eth_getLogs`` request unless ``LEDGER_LOG_SPAN`` says otherwise."""
 
 REORG_MARGIN = 12
+"""Blocks beyond the configured confirmations that a reorganisation is still guarded against."""
 
 MAX_BLOCK_NUMBER = 2**32 - 1
 """The highest block the contracts can record: they keep block numbers in 32 bits (``uint32(block.number)``), so
@@ -43,7 +44,6 @@ At ``LEDGER_LOG_SPAN`` 10,000 it bounds a scan from the deployment to 430,000 ra
 PROBE_AFTER_RANGES = 8
 """A scan of more ranges than this first asks the node for the block at its end (one request; an honest scan of
 fewer ranges, every scan of a deployment younger than 80,000 blocks at the default span, pays nothing)."""
-"""Blocks beyond the configured confirmations that a reorganisation is still guarded against."""
 
 
 @dataclass(frozen=True)
