@@ -501,6 +501,12 @@ STATUS_EVENT_TOPICS = {
 # herd: read the issuer's whole status event stream and decide locally; direct: ask statusOf for the one certificate
 STATUS_LOOKUPS = ("herd", "direct")
 STATUS_LOG_CHUNK = 50_000  # blocks per eth_getLogs request
+# The contracts keep block numbers in 32 bits: no deployment reaches a block beyond this, and a node claiming a head
+# beyond it is not believed (as the library's chainread.MAX_BLOCK_NUMBER). The status stream, read in ranges up to
+# the head, asks the node for the block at the head first when it would take more than STATUS_PROBE_AFTER ranges: a
+# node claiming a head it has no block for is not believed either (red team round 29d).
+MAX_BLOCK_NUMBER = 2**32 - 1
+STATUS_PROBE_AFTER = 8
 MAX_NOTE_BYTES = 64 * 1024  # a signed note (docs/witness.md), at most
 MAX_NOTE_SIGNATURES = 64  # signature lines of a note, at most
 
@@ -682,6 +688,18 @@ def quantity(value: Any, what: str) -> int:
     if not isinstance(value, str) or not QUANTITY.fullmatch(value):
         raise Failure(f"the node gave {what} as {value!r}, not a hex quantity: do not trust this node")
     return int(value, 16)
+
+
+def believable_head(rpc: Any) -> int:
+    """The head the node claims, a Failure when it is beyond what the contracts can record: not believable."""
+    head = quantity(rpc("eth_blockNumber"), "the head block number")
+    if head > MAX_BLOCK_NUMBER:
+        raise Failure(
+            f"the node claims a head of block {head}, beyond what the contracts can record (they keep block numbers "
+            f"in 32 bits: no deployment reaches block {MAX_BLOCK_NUMBER + 1}); its answer is not believable: do not "
+            "trust this node"
+        )
+    return head
 
 
 def node_logs(logs: Any, contract: str, topics: list[Any]) -> list[dict[str, Any]]:
@@ -1321,7 +1339,7 @@ class Verifier:
         for name in ("fields", "disclosure", "digest", "merkle_proof", "validity", "attachment"):
             self.record(name, getattr(self, "check_" + name))
         try:
-            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
+            self.head = believable_head(self.rpc)
             if not self.record("chain", self.check_chain):
                 self.skip(CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -1508,24 +1526,36 @@ class Verifier:
 
     def find_event(self) -> dict[str, Any] | None:
         """The issuer's BatchAnchored event for the root: batches live in each department's own namespace
-        (docs/format.md §8), so the event is looked up by root and issuing department together."""
+        (docs/format.md §8), so the event is looked up by root and issuing department together. It is read from the
+        block the anchor contract's record of the batch (``batch(department, root)``) names, and only an event
+        agreeing with the record's signer and count is taken, as the library does (red team round 29d)."""
         department = dept_topic(self.b["certificate"]["fields"].get("issuer"))
         if department is None:
             return None
-        topics = [EVENT_TOPIC, self.b["anchor"]["root"].lower(), department]
+        contract, root = self.b["chain"]["anchor_contract"], self.b["anchor"]["root"].lower()
+        signer, number, _ts, count = self.rpc.call(
+            contract,
+            "batch(bytes32,bytes32)",
+            ["bytes32", "bytes32"],
+            [bytes.fromhex(department[2:]), bytes.fromhex(root[2:])],
+            ["address", "uint32", "uint32", "uint32"],
+        )
+        if number == 0:
+            return None  # the record is all zero: the department never anchored this root
+        topics = [EVENT_TOPIC, root, department]
         logs = node_logs(
             self.rpc(
-                "eth_getLogs",
-                {
-                    "address": self.b["chain"]["anchor_contract"],
-                    "fromBlock": "0x0",
-                    "toBlock": "latest",
-                    "topics": topics,
-                },
+                "eth_getLogs", {"address": contract, "fromBlock": hex(number), "toBlock": hex(number), "topics": topics}
             ),
-            self.b["chain"]["anchor_contract"],
+            contract,
             topics,
         )
+        logs = [
+            log
+            for log in logs
+            if "0x" + log["topics"][3][-40:].lower() == signer
+            and abi_decode(["uint32", "bytes32"], bytes.fromhex(log["data"][2:]))[0] == count
+        ]
         if not logs:
             return None
         log = logs[0]
@@ -1776,6 +1806,15 @@ class Verifier:
             periods = ()
         found: list[tuple[int, int, int, int, bytes, str, str]] = []
         block = min((start for _, _, start in periods), default=0)
+        if (self.head - block) // STATUS_LOG_CHUNK >= STATUS_PROBE_AFTER:
+            try:
+                if quantity(self.rpc.block(self.head).get("number"), "a block's number") != self.head:
+                    raise Failure(f"the node's block {self.head} is numbered otherwise")
+            except Failure as exc:
+                raise Failure(
+                    f"the node claims a head of block {self.head} but does not produce that block ({exc}): its "
+                    "answer is not believable, so the status stream is not read up to it: do not trust this node"
+                ) from exc
         while block <= self.head:
             upto = min(self.head, block + STATUS_LOG_CHUNK - 1)
             logs = self.rpc(
@@ -1942,7 +1981,7 @@ class DecisionVerifier(Verifier):
         rerun = Rerun(self)  # the decision re-run section below
         self.record("input", rerun.check_input)
         try:
-            self.head = quantity(self.rpc("eth_blockNumber"), "the head block number")
+            self.head = believable_head(self.rpc)
             if not self.record("chain", self.check_chain):
                 self.skip(DECISION_CHAIN_CHECKS, "the bundle names another chain or deployment")
                 return self.ordered()
@@ -2029,15 +2068,32 @@ class DecisionVerifier(Verifier):
         department = dept_topic(self.b["decision"]["department"])
         if department is None:
             return None
-        topics = [LOG_EVENT_TOPIC, None, department, self.b["anchor"]["root"].lower()]
+        # read from the block the log contract's record of the range (logBatch) names, agreeing with that record
+        contract, root = self.b["chain"]["log_contract"], self.b["anchor"]["root"].lower()
+        ((_dept, log_id, first, last, number, _ts, signer, head),) = self.rpc.call(
+            contract,
+            "logBatch(bytes32,bytes32)",
+            ["bytes32", "bytes32"],
+            [bytes.fromhex(department[2:]), bytes.fromhex(root[2:])],
+            ["(bytes32,bytes32,uint64,uint64,uint32,uint32,address,bytes32)"],
+        )
+        if number == 0:
+            return None
+        topics = [LOG_EVENT_TOPIC, None, department, root]
         logs = node_logs(
             self.rpc(
-                "eth_getLogs",
-                {"address": self.b["chain"]["log_contract"], "fromBlock": "0x0", "toBlock": "latest", "topics": topics},
+                "eth_getLogs", {"address": contract, "fromBlock": hex(number), "toBlock": hex(number), "topics": topics}
             ),
-            self.b["chain"]["log_contract"],
+            contract,
             topics,
         )
+        record = (first, last, head, signer)
+        logs = [
+            log
+            for log in logs
+            if log["topics"][1].lower() == "0x" + log_id.hex()
+            and abi_decode(["uint64", "uint64", "bytes32", "address"], bytes.fromhex(log["data"][2:])) == record
+        ]
         if not logs:
             return None
         log = logs[0]

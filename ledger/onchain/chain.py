@@ -47,7 +47,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
 from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth, json_loads
-from .chainread import DEFAULT_LOG_SPAN
+from .chainread import DEFAULT_LOG_SPAN, believable_head
 from .toolchain import Artifact, contract_artifacts
 
 _SLOW = object()  # Chain._fast_call: take web3's own call path
@@ -359,13 +359,16 @@ class Chain:
         return self._decoded(fn, response if well_formed else None)  # anything else: web3's checks, web3's error
 
     def block_number(self) -> int:
+        """The head the node claims; a ChainError when it does not answer or claims a head beyond what the
+        contracts can record (``chainread.MAX_BLOCK_NUMBER``: not believable, red team round 29d)."""
         try:
-            return int(self.w3.eth.block_number)
+            number = int(self.w3.eth.block_number)
         except (OSError, Web3RPCError) as exc:
             raise ChainError(
                 "the chain node (LEDGER_RPC_URL) does not answer; check that it runs and is reachable",
                 where=self._where(exc),
             ) from exc
+        return believable_head(number, node_location(self._url()))
 
     def _url(self) -> str:
         return str(getattr(self.w3.provider, "endpoint_uri", "?"))

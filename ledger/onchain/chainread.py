@@ -7,6 +7,10 @@ Every event query of the library goes through :func:`scan` (decoded events of on
   unbounded range), up to the head read once when the scan starts (or the ``end`` a caller fixes);
 * in chunks of ``Chain.log_span`` blocks (``LEDGER_LOG_SPAN``, default 10,000: what public providers accept),
   results in chain order;
+* never towards a head the node cannot back (red team round 29d): an end beyond :data:`MAX_BLOCK_NUMBER` (what the
+  contracts can record) is refused, and a scan of more than :data:`PROBE_AFTER_RANGES` ranges first asks the node
+  for the block at its end, refused when the node has none: a node claiming a head of 2^40 and answering ``[]``
+  for every range made the scan ask 10^8 times;
 * any transport or node error becomes a :class:`~ledger.errors.ChainError` that names what was being read, the
   blocks and the node, and what to do.
 
@@ -19,7 +23,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from web3.exceptions import Web3Exception
+from web3.exceptions import BlockNotFound, Web3Exception
 
 from ..errors import ChainError
 
@@ -31,6 +35,15 @@ DEFAULT_LOG_SPAN = 10_000
 
 REORG_MARGIN = 12
 """Blocks beyond the configured confirmations that a reorganisation is still guarded against."""
+
+MAX_BLOCK_NUMBER = 2**32 - 1
+"""The highest block the contracts can record: they keep block numbers in 32 bits (``uint32(block.number)``), so
+no deployment of ours works past it, and a node claiming a head beyond it is not believed (:func:`believable_head`).
+At ``LEDGER_LOG_SPAN`` 10,000 it bounds a scan from the deployment to 430,000 ranges."""
+
+PROBE_AFTER_RANGES = 8
+"""A scan of more ranges than this first asks the node for the block at its end (one request; an honest scan of
+fewer ranges, every scan of a deployment younger than 80,000 blocks at the default span, pays nothing)."""
 
 
 @dataclass(frozen=True)
@@ -78,12 +91,56 @@ def block_ranges(start: int, end: int, span: int) -> Iterator[tuple[int, int]]:
         block = upto + 1
 
 
+def believable_head(number: int, where: str) -> int:
+    """``number`` (a head the node at ``where`` claimed, or the end of a read up to it), or a ChainError saying it
+    is not believable: beyond :data:`MAX_BLOCK_NUMBER`, a block no deployment of ours reaches."""
+    if number > MAX_BLOCK_NUMBER:
+        raise ChainError(
+            f"the node claims a head of block {number}, beyond what the contracts can record (they keep block "
+            f"numbers in 32 bits: no deployment reaches block {MAX_BLOCK_NUMBER + 1}); its answer is not "
+            "believable: check that LEDGER_RPC_URL names a node of this chain you trust",
+            where=where,
+        )
+    return number
+
+
+def _probe(chain: Chain, what: str, last: int) -> None:
+    """The node must produce block ``last`` before a scan of many ranges reads up to it (red team round 29d)."""
+    try:
+        block = chain.w3.eth.get_block(last)
+    except BlockNotFound:
+        block = None
+    except _READ_ERRORS as exc:
+        raise ChainError(
+            f"could not read block {last}, the end of {what}, from the node: {exc}", where=_url(chain)
+        ) from exc
+    if block is None or int(block.get("number", -1)) != last:
+        raise ChainError(
+            f"the node claims a head of at least block {last} but does not produce that block: its answer is not "
+            f"believable, so {what} is not read up to it; check that LEDGER_RPC_URL names a node of this chain "
+            "you trust",
+            where=_url(chain),
+        )
+
+
+def scan_ranges(chain: Chain, what: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    """The ranges of ``chain.log_span`` blocks a read of [start, end] asks for, once ``end`` is believable: within
+    :data:`MAX_BLOCK_NUMBER`, and a block the node produces when the read takes more than
+    :data:`PROBE_AFTER_RANGES` ranges (a ChainError saying the node is not believable otherwise). Every read of
+    logs in ranges goes through it."""
+    span = chain.log_span
+    believable_head(end, _url(chain))
+    if span >= 1 and (end - start) // span >= PROBE_AFTER_RANGES:
+        _probe(chain, what, end)
+    return block_ranges(start, end, span)
+
+
 def _fetch(chain: Chain, what: str, start: int, end: int | None, request: Callable[[int, int], list[Any]]) -> list[Any]:
     span = chain.log_span
     first = max(int(chain.deployment.deployed_block), start)
     last = chain.block_number() if end is None else end
     found: list[Any] = []
-    for low, high in block_ranges(first, last, span):
+    for low, high in scan_ranges(chain, what, first, last):
         try:
             found.extend(request(low, high))
         except _READ_ERRORS as exc:

@@ -279,15 +279,38 @@ def _attachment_hashes(fields: Mapping[str, Any]) -> set[str]:
     return {str(a.get("sha256", "")).lower() for a in items if isinstance(a, dict)}
 
 
-def _anchor_log(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
+def _anchor_log(
+    chain: Chain, department: str, root: bytes, view: ChainView | None = None, head: int | None = None
+) -> dict[str, Any] | None:
     """The BatchAnchored event of ``department``'s batch ``root``: another department's anchoring of the same root
-    value (its own namespace) is never taken for it."""
-    logs = chainread.scan(
-        chain,
-        chain.anchor.events.BatchAnchored,
-        what=f"the anchoring of {department}'s batch",
-        argument_filters={"root": root, "departmentId": department_id_bytes(department)},
-    )
+    value (its own namespace) is never taken for it.
+
+    Read from the block the anchor contract's record of the batch names (``batch(department, root)``), never looked
+    for from the deployment to the head: a node claiming a far head made that scan unbounded (red team round 29d).
+    Only an event agreeing with the record (its signer and count) is taken for the anchoring. With ``view`` and
+    ``head`` the record is the view's (kept once final: the verification of the certificate read it already)."""
+    dept = department_id_bytes(department)
+    if view is not None and head is not None:
+        info = view.batch(department, root, head)
+        if info is None:
+            return None
+        signer, number, count = info.signer, info.block_number, info.count
+    else:
+        signer, number, _time, count = chain.call(chain.anchor.functions.batch(dept, root))
+    if int(number) == 0:
+        return None  # the record is all zero: the department never anchored this root
+    logs = [
+        log
+        for log in chainread.scan(
+            chain,
+            chain.anchor.events.BatchAnchored,
+            what=f"the anchoring of {department}'s batch",
+            argument_filters={"root": root, "departmentId": dept},
+            start=int(number),
+            end=int(number),
+        )
+        if str(log["args"]["signer"]).lower() == str(signer).lower() and int(log["args"]["count"]) == int(count)
+    ]
     if not logs:
         return None
     log = logs[0]
@@ -527,7 +550,7 @@ def verify_bundle(
         checks.run("as_of", lambda: _check_as_of(chain, bundle["as_of"], head, bundle["anchor"]["block_number"]))
         issuer = cert["fields"].get("issuer")
         department = issuer if _is_department(issuer) else None
-        event = _anchor_log(chain, department, root) if department else None
+        event = _anchor_log(chain, department, root, view, head) if department else None
         if event is None:
             checks.add(
                 "anchor_event",
@@ -1029,13 +1052,28 @@ def decision_bundle(
 
 
 def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | None:
-    """The LogBatchAnchored event of ``department``'s range under ``root`` (never another department's squat)."""
-    logs = chainread.scan(
-        chain,
-        chain.log.events.LogBatchAnchored,
-        what=f"the anchoring of {department}'s log range",
-        argument_filters={"root": root, "departmentId": department_id_bytes(department)},
-    )
+    """The LogBatchAnchored event of ``department``'s range under ``root`` (never another department's squat), read
+    from the block the log contract's record of the range names (``logBatch``), agreeing with that record (as
+    :func:`_anchor_log`)."""
+    dept = department_id_bytes(department)
+    _dept, log_id, first, last, number, _time, signer, head_hash = chain.call(chain.log.functions.logBatch(dept, root))
+    if int(number) == 0:
+        return None
+    logs = [
+        log
+        for log in chainread.scan(
+            chain,
+            chain.log.events.LogBatchAnchored,
+            what=f"the anchoring of {department}'s log range",
+            argument_filters={"root": root, "departmentId": dept},
+            start=int(number),
+            end=int(number),
+        )
+        if (bytes(log["args"]["logId"]), int(log["args"]["firstSeq"]), int(log["args"]["lastSeq"]))
+        == (bytes(log_id), int(first), int(last))
+        and bytes(log["args"]["headHash"]) == bytes(head_hash)
+        and str(log["args"]["signer"]).lower() == str(signer).lower()
+    ]
     if not logs:
         return None
     log, args = logs[0], logs[0]["args"]
@@ -1055,10 +1093,31 @@ def _log_event(chain: Chain, department: str, root: bytes) -> dict[str, Any] | N
 def _rule_set_event(chain: Chain, digest: bytes, department: Any = None) -> dict[str, Any] | None:
     """The RuleSetPublished event of ``digest`` by ``department`` (rule sets are kept per department: another
     department may have published the same digest, even first); when it has none, the first by another, so the
-    check can name who published it instead."""
-    logs = chainread.scan(
-        chain, chain.log.events.RuleSetPublished, what="the rule set's publication", argument_filters={"digest": digest}
-    )
+    check can name who published it instead.
+
+    The department's own publication is read from the block the log contract's record of it names
+    (``ruleSet(department, digest)``); only when it has none are the other publications looked for, from the
+    deployment to the head (red team round 29d: a scan bounded by ``chainread``'s head checks)."""
+    logs: list[Any] = []
+    if _is_department(department):
+        _dept, _item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(department), digest))
+        if int(number) != 0:
+            logs = chainread.scan(
+                chain,
+                chain.log.events.RuleSetPublished,
+                what="the rule set's publication",
+                argument_filters={"digest": digest},
+                start=int(number),
+                end=int(number),
+            )
+            logs = [x for x in logs if department_code(bytes(x["args"]["departmentId"])) == department]
+    if not logs:
+        logs = chainread.scan(
+            chain,
+            chain.log.events.RuleSetPublished,
+            what="the rule set's publication",
+            argument_filters={"digest": digest},
+        )
     if not logs:
         return None
     own = [x for x in logs if department_code(bytes(x["args"]["departmentId"])) == department]

@@ -593,7 +593,7 @@ class ChainView:
         topics = {"0x" + t.hex(): code for t, code in self._status_topics().items()}
         contract, dept_topic = self.chain.deployment.anchor.lower(), "0x" + dept.hex()
         found: list[tuple[int, int, CertKey, int, bytes]] = []  # (block, log index, key, status, data)
-        for block, upto in chainread.block_ranges(start, end, self.chain.log_span):
+        for block, upto in chainread.scan_ranges(self.chain, "the status events of one department", start, end):
             query = {
                 "address": contract,
                 "fromBlock": hex(block),
