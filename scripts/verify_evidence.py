@@ -3284,9 +3284,20 @@ def exact_float(token: str) -> float:
     zero); else InexactNumber (``100000000000000000001.0``, ``1e-400``: other digits, the same double). A token
     beyond the largest double reads as an infinity, which canonical JSON refuses by itself."""
     value = float(token)
-    if math.isinf(value) or decimal.Decimal(token) == decimal.Decimal(repr(value)):  # repr: the shortest digits
+    if math.isinf(value) or exact_decimal(token) == decimal.Decimal(repr(value)):  # repr: the shortest digits
         return value
     raise InexactNumber(token, value)
+
+
+def exact_decimal(token: str) -> decimal.Decimal | None:
+    """The token's exact decimal value; past Decimal's exponent range (``1e-9999999999999999999``, read as 0.0)
+    zero when its every digit is 0, else None (not its double) - never decimal.InvalidOperation, an ArithmeticError
+    the bundle's reading would not catch."""
+    try:
+        return decimal.Decimal(token)
+    except decimal.InvalidOperation:
+        mantissa = token[: max(token.find("e"), token.find("E"))]
+        return decimal.Decimal(0) if mantissa.strip("-0.") == "" else None
 
 
 def exact_int(token: str) -> int | float:

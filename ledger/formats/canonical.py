@@ -21,7 +21,7 @@ import json
 import re
 from array import array
 from collections.abc import Mapping
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from itertools import accumulate
 from typing import Any
 
@@ -360,9 +360,21 @@ def _read_float(token: str) -> float:
             return value
     elif exponent <= _EXACT_DIGITS_MAX and len(token) - exponent - (token[exponent + 1] in "+-") <= 3:
         return value  # at most 15 digits (sign and point included), then e, an optional sign, at most two digits
-    if value in (_INFINITY, -_INFINITY) or Decimal(token) == Decimal(repr(value)):
+    if value in (_INFINITY, -_INFINITY) or _decimal_of(token) == Decimal(repr(value)):
         return value
     raise _Inexact(token, value)
+
+
+def _decimal_of(token: str) -> Decimal | None:
+    """The exact decimal value of a JSON number's text; for one whose exponent is past what Decimal holds
+    (±999999999999999999: ``1e-9999999999999999999``, which float reads as 0.0), zero when every digit before the
+    exponent is 0, else None (not its double's value) - never Decimal's InvalidOperation, which is no ValueError and
+    passed every reader's caller (red team round 30)."""
+    try:
+        return Decimal(token)
+    except InvalidOperation:
+        mantissa = token[: max(token.find("e"), token.find("E"))]
+        return Decimal(0) if mantissa.strip("-0.") == "" else None
 
 
 _INFINITY = float("inf")
