@@ -17,7 +17,7 @@ from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
 from ..services import decisions, logchain, replay
 from ..services.demo_data import generate_applications, generate_service_items
-from .output import ProgressBar, moment, open_ledger, open_private, print_json, write_private
+from .output import ProgressBar, moment, open_ledger, open_private, print_json, replace_file, write_private
 
 
 def register(commands: Any) -> None:
@@ -331,7 +331,7 @@ def _replay(args: argparse.Namespace) -> int:
         if str(args.json) == "-":
             print_json(report.to_json())
         else:
-            args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+            replace_file(args.json, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
             print(f"wrote {args.json}", file=sys.stderr)
     print(report.summary(), file=sys.stderr if str(args.json) == "-" else sys.stdout)
     return 0 if report.ok else 1

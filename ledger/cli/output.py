@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from ..client import Ledger
 from ..config import Settings
 from ..errors import InputError
+from ..storage._files import replace_private
 
 # the spellings the standalone verifier reads too (its --now): a date, or a date-time with seconds and a zone
 _MOMENT = re.compile(
@@ -48,6 +49,16 @@ def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as :func:`open_private` opens it (owner only)."""
     with open_private(path) as handle:
         handle.write(text)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to the file ``path`` whole, owner only (0600 whatever the umask), replacing what is there:
+    for the reports and files a command writes into a directory others may share. A symbolic link planted at
+    ``path`` is replaced by the file, never followed (the file it points to is left as it was)."""
+    try:
+        replace_private(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:

@@ -1,0 +1,140 @@
+"""Red team round 31: witnesses, the council, erasure and privacy, supervision, the CLI (docs/threat-model.md).
+
+1. (Another local user, against an auditor or a department's officer using the CLI) read the full replay report
+   `ledger replay --json FILE` writes into a shared directory (case ids, decision numbers, discrepancies: created
+   with the umask, 0644 under the usual 022), or plant a symbolic link at FILE so that writing the report truncates
+   and overwrites a file of the operator's choosing; the same link planted at a council member's
+   `ledger council sign --out FILE`. Round 15a closed this for `ledger report` alone.
+2. (The chain's operator, colluding with one council member) show an honest member proposal N "register an
+   office", then rewrite the chain from before it so that N is "rotate the victim's key to ours", before the
+   member signs an approval file offline (`ledger council sign N`): round 25 bound `approve` and `reject` to the
+   hash `council show` prints (`--hash`), but `sign` had no such option and signed whatever N named by then.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+
+from ledger.client import Ledger
+from ledger.errors import StateError
+from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
+from ledger.services.council import Action, get_proposal
+from ledger.services.departments import Council, get_department
+
+from .cli_support import rpc, run_cli
+from .conftest import TEST_TYPES, member_cli
+
+
+def _private_and_only(path: Path, directory: Path, *others: Path) -> None:
+    mode = os.lstat(path).st_mode
+    assert stat.S_ISREG(mode) and stat.S_IMODE(mode) == 0o600, (path, oct(mode))
+    left = sorted(p.name for p in directory.iterdir() if p != path and p not in others)
+    assert not left, left  # no temporary file left behind
+
+
+# -- 1. files the CLI writes: private, a planted link replaced and never followed -----------------------------------
+
+
+def test_the_replay_report_file_is_private_and_does_not_follow_a_planted_link(
+    ledger: Ledger, tmp_path: Path, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: another local user reading `ledger replay --json FILE` in a shared directory, or planting a link
+    at FILE. The report is 0600 whatever the umask; the link is replaced by the report, its target untouched."""
+    monkeypatch.setenv("LEDGER_TEST_CLI_FORK", "0")  # a fresh interpreter, started with the umask set below
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the operator's own file\n", encoding="utf-8")
+    out = shared / "replay.json"
+    out.symlink_to(victim)
+    fresh = shared / "fresh.json"
+    old = os.umask(0o022)
+    try:
+        planted = run_cli(ledger, "replay", "-d", fresh_department, "--json", str(out))
+        created = run_cli(ledger, "replay", "-d", fresh_department, "--json", str(fresh))
+    finally:
+        os.umask(old)
+    assert planted.returncode == 0, planted.stderr
+    assert created.returncode == 0, created.stderr
+    assert victim.read_text(encoding="utf-8") == "the operator's own file\n"
+    assert json.loads(out.read_text(encoding="utf-8"))["ok"] is True
+    _private_and_only(out, shared, fresh)
+    _private_and_only(fresh, shared, out)
+
+
+def test_a_planted_link_at_a_council_members_approval_file_is_replaced_not_followed(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """The same link planted at `ledger council sign --out FILE`: the approval replaces the link (0600), and the
+    operator's file it pointed to is left as it was."""
+    council = Council(ledger)
+    proposal = council.members[0].propose(
+        Action.REGISTER, "R31-LINK", name="Link office", signer=Account.create().address, roles=ROLE_VERIFIER
+    )
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the operator's own file\n", encoding="utf-8")
+    out = shared / "approval.json"
+    out.symlink_to(victim)
+    args, env = member_cli(ledger, 2)
+    signed = run_cli(ledger, "council", "sign", str(proposal), "--out", str(out), *args, **env)
+    assert signed.returncode == 0, signed.stderr
+    assert victim.read_text(encoding="utf-8") == "the operator's own file\n"
+    assert json.loads(out.read_text(encoding="utf-8"))["proposal_id"] == proposal
+    _private_and_only(out, shared)
+    council.members[0].cancel(proposal)
+
+
+# -- 2. an offline approval signs the content the member was shown, or nothing --------------------------------------
+
+
+def test_a_signed_approval_counts_only_for_the_proposal_the_member_was_shown(ledger: Ledger, tmp_path: Path) -> None:
+    """Adversary: the chain's operator, colluding with one council member, rewriting history between what an
+    honest member was shown (`council show N`: its hash) and the approval the member signs into a file. With the
+    hash shown, `sign` refuses (exit 2, nothing written, the library a StateError); the file it writes names the
+    content it was shown."""
+    chain = ledger.chain
+    council = Council(ledger)
+    colluding, honest, _third = council.members
+    victim = "R31-VICTIM"
+    victim_key = council.register(victim, "Victim office", ROLE_ISSUER | ROLE_VERIFIER, types=TEST_TYPES)
+    before = rpc(ledger, "evm_snapshot")
+    shown_id = colluding.propose(
+        Action.REGISTER, "R31-NEW", name="New office", signer=Account.create().address, roles=ROLE_VERIFIER
+    )
+    args, env = member_cli(ledger, 2)
+    shown = json.loads(run_cli(ledger, "council", "show", str(shown_id), "--json", *args, **env).stdout)
+    assert "R31-NEW" in shown["summary"]
+
+    # the operator rewrites the chain from before the proposal: its number now names a rotation of the victim's key
+    assert rpc(ledger, "evm_revert", before) is True
+    attacker = Account.create()
+    assert colluding.propose(Action.ROTATE_KEY, victim, signer=attacker.address) == shown_id
+    now = get_proposal(chain, shown_id)
+    assert now.proposal_hash != shown["proposal_hash"]
+
+    with pytest.raises(StateError) as refused:
+        honest.sign_approval(shown_id, shown["proposal_hash"])
+    assert shown["proposal_hash"] in str(refused.value) and victim in str(refused.value), refused.value
+    out = tmp_path / "approval.json"
+    cli = run_cli(
+        ledger, "council", "sign", str(shown_id), "--hash", shown["proposal_hash"], "--out", str(out), *args, **env
+    )
+    assert cli.returncode == 2 and "other content" in cli.stderr, cli.stderr
+    assert not out.exists()
+    assert get_department(chain, victim).signer == victim_key
+
+    # what it does show is what an approval with its hash signs
+    again = run_cli(
+        ledger, "council", "sign", str(shown_id), "--hash", now.proposal_hash, "--out", str(out), *args, **env
+    )
+    assert again.returncode == 0, again.stderr
+    assert json.loads(out.read_text(encoding="utf-8"))["proposal_hash"] == now.proposal_hash
+    colluding.cancel(shown_id)
