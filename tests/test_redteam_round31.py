@@ -4,7 +4,9 @@
    `ledger replay --json FILE` writes into a shared directory (case ids, decision numbers, discrepancies: created
    with the umask, 0644 under the usual 022), or plant a symbolic link at FILE so that writing the report truncates
    and overwrites a file of the operator's choosing; the same link planted at a council member's
-   `ledger council sign --out FILE`. Round 15a closed this for `ledger report` alone.
+   `ledger council sign --out FILE`, and at the files holding certificate contents (`ledger issue --out`,
+   `export`, `evidence`, ...: `cli/output.py` `open_private` truncated and wrote through the link). Round 15a
+   closed this for `ledger report` alone.
 2. (The chain's operator, colluding with one council member) show an honest member proposal N "register an
    office", then rewrite the chain from before it so that N is "rotate the victim's key to ours", before the
    member signs an approval file offline (`ledger council sign N`): round 25 bound `approve` and `reject` to the
@@ -28,7 +30,7 @@ from ledger.services.council import Action, get_proposal
 from ledger.services.departments import Council, get_department
 
 from .cli_support import rpc, run_cli
-from .conftest import TEST_TYPES, member_cli
+from .conftest import TEST_TYPES, make_records, member_cli
 
 
 def _private_and_only(path: Path, directory: Path, *others: Path) -> None:
@@ -90,6 +92,38 @@ def test_a_planted_link_at_a_council_members_approval_file_is_replaced_not_follo
     assert json.loads(out.read_text(encoding="utf-8"))["proposal_id"] == proposal
     _private_and_only(out, shared)
     council.members[0].cancel(proposal)
+
+
+def test_files_with_certificate_contents_replace_a_planted_link_and_still_write_to_standard_output(
+    ledger: Ledger, tmp_path: Path, fresh_department: str
+) -> None:
+    """The same link planted at `ledger issue --out FILE` and `ledger export --out FILE`: every holder's fields and
+    salts went into the file the link named (0600 by then, the operator's own file lost). The link is replaced by
+    the file; `--out /dev/stdout`, a link of the system's, is still written through."""
+    records = tmp_path / "records.jsonl"
+    records.write_text(json.dumps(make_records(1, prefix="R31-OUT")[0]) + "\n", encoding="utf-8")
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("the operator's own file\n", encoding="utf-8")
+    issued, exported = shared / "issued.jsonl", shared / "exported.json"
+    issued.symlink_to(victim)
+    exported.symlink_to(victim)
+    done = run_cli(ledger, "issue", str(records), "-d", fresh_department, "--out", str(issued))
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text(encoding="utf-8") == "the operator's own file\n"
+    document = json.loads(issued.read_text(encoding="utf-8").splitlines()[0])
+    assert "Zhang Wei" in json.dumps(document, ensure_ascii=False)
+    digest = document["digest"]
+    done = run_cli(ledger, "export", digest, "--out", str(exported))
+    assert done.returncode == 0, done.stderr
+    assert victim.read_text(encoding="utf-8") == "the operator's own file\n"
+    assert json.loads(exported.read_text(encoding="utf-8"))["digest"] == digest
+    _private_and_only(issued, shared, exported)
+    _private_and_only(exported, shared, issued)
+    shown = run_cli(ledger, "export", digest, "--out", "/dev/stdout")
+    assert shown.returncode == 0, shown.stderr
+    assert json.loads(shown.stdout)["digest"] == digest
 
 
 # -- 2. an offline approval signs the content the member was shown, or nothing --------------------------------------

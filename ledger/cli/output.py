@@ -31,9 +31,17 @@ def open_private(path: Path) -> TextIO:
     """``path`` opened for writing text (created or truncated), readable and writable by its owner only (0600),
     whatever the umask: what the CLI writes there holds certificate contents (fields and salts), and the data
     directory's protection (0700) does not reach a file written elsewhere. A file that existed keeps its owner and
-    gets mode 0600; a device (``/dev/stdout``) is left as it is."""
+    gets mode 0600; a device (``/dev/stdout``) is left as it is. A symbolic link at ``path`` (planted in a shared
+    output directory) is replaced by the file, never followed: the file it points to is left as it was; only the
+    system's own links in /dev, /dev/fd and /proc (``/dev/stdout``, ``/dev/fd/1``) are written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if os.path.islink(path) and not _system_link(path):
+            os.unlink(path)  # a link elsewhere: replaced; O_EXCL below refuses one planted again meanwhile
+            flags |= os.O_EXCL
+        elif not os.path.islink(path):
+            flags |= os.O_NOFOLLOW
+        fd = os.open(path, flags, 0o600)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
     try:
@@ -43,6 +51,13 @@ def open_private(path: Path) -> TextIO:
         os.close(fd)
         raise
     return os.fdopen(fd, "w", encoding="utf-8")
+
+
+def _system_link(path: Path) -> bool:
+    """Whether ``path`` is where the system keeps its links to a process's streams (/dev/stdout, /dev/fd/N,
+    /proc/self/fd/N), none of which another user can plant (unlike /dev/shm or /tmp)."""
+    where = os.path.dirname(os.path.abspath(path))
+    return where in ("/dev", "/dev/fd") or where.startswith("/proc/")
 
 
 def write_private(path: Path, text: str) -> None:
