@@ -11,6 +11,11 @@
    office", then rewrite the chain from before it so that N is "rotate the victim's key to ours", before the
    member signs an approval file offline (`ledger council sign N`): round 25 bound `approve` and `reject` to the
    hash `council show` prints (`--hash`), but `sign` had no such option and signed whatever N named by then.
+3. (An operator's slip, or a department's officer at the CLI) `ledger witness quorum K` wrote witnesses.json
+   before checking K: a quorum above the witnesses trusted (or below 1, or a negative `--finality`) was saved,
+   and every later command reading the configuration failed on it, `ledger witness quorum` itself included (only
+   an edit of the JSON repaired it), as did every write's witness collection after the write succeeded on chain;
+   `quorum 0` was saved and read as "a majority" without a word.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from ledger.errors import StateError
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services.council import Action, get_proposal
 from ledger.services.departments import Council, get_department
+from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 
 from .cli_support import rpc, run_cli
 from .conftest import TEST_TYPES, make_records, member_cli
@@ -172,3 +178,30 @@ def test_a_signed_approval_counts_only_for_the_proposal_the_member_was_shown(led
     assert again.returncode == 0, again.stderr
     assert json.loads(out.read_text(encoding="utf-8"))["proposal_hash"] == now.proposal_hash
     colluding.cancel(shown_id)
+
+
+# -- 3. a witness quorum that cannot be met is refused before it is saved ------------------------------------------
+
+
+def test_a_witness_quorum_outside_the_witnesses_trusted_is_refused_and_nothing_saved(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    """`ledger witness quorum K` with K not between 1 and the witnesses trusted, or a negative `--finality`: exit 2
+    saying what was wrong, witnesses.json as it was, and the configuration still usable."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o700)
+    env = {"LEDGER_DATA_DIR": str(data)}
+    for name in ("r31-w1", "r31-w2"):
+        key = str(SignerKey.generate(name, COSIGNATURE_V1).verifier)
+        trusted = run_cli(ledger, "witness", "trust", f"http://127.0.0.1:9/{name}", key, **env)
+        assert trusted.returncode == 0, trusted.stderr
+    assert run_cli(ledger, "witness", "quorum", "2", **env).returncode == 0
+    saved = (data / "witnesses.json").read_text(encoding="utf-8")
+    for args in (("3",), ("0",), ("-1",), ("1", "--finality", "-1")):
+        refused = run_cli(ledger, "witness", "quorum", *args, **env)
+        assert refused.returncode == 2, (args, refused.returncode, refused.stderr)
+        assert "between 1 and" in refused.stderr or "finality" in refused.stderr, (args, refused.stderr)
+        assert "Traceback" not in refused.stderr, refused.stderr
+        assert (data / "witnesses.json").read_text(encoding="utf-8") == saved, args
+    assert run_cli(ledger, "witness", "quorum", "1", **env).returncode == 0
+    assert json.loads((data / "witnesses.json").read_text(encoding="utf-8"))["quorum"] == 1
