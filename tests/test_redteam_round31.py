@@ -16,6 +16,11 @@
    and every later command reading the configuration failed on it, `ledger witness quorum` itself included (only
    an edit of the JSON repaired it), as did every write's witness collection after the write succeeded on chain;
    `quorum 0` was saved and read as "a majority" without a word.
+4. (Another local user of an officer's machine) read the identity of the person a department puts on its credit
+   list from the process list: `ledger supervision credit add --applicant 110101199003071234` (and
+   `record-decision --applicant`, `evidence --decision --applicant`) took the identity only as an argument, which
+   every user of the machine reads in /proc/PID/cmdline while the command runs (and the shell keeps in its
+   history); the ledger itself stores it only salted. `--applicant -` now reads it from standard input.
 """
 
 from __future__ import annotations
@@ -32,10 +37,11 @@ from ledger.client import Ledger
 from ledger.errors import StateError
 from ledger.onchain.chain import ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services.council import Action, get_proposal
+from ledger.services.decisions import applicant_reference
 from ledger.services.departments import Council, get_department
 from ledger.services.witness.note import COSIGNATURE_V1, SignerKey
 
-from .cli_support import rpc, run_cli
+from .cli_support import env_for, ledger_process, rpc, run_cli
 from .conftest import TEST_TYPES, make_records, member_cli
 
 
@@ -205,3 +211,25 @@ def test_a_witness_quorum_outside_the_witnesses_trusted_is_refused_and_nothing_s
         assert (data / "witnesses.json").read_text(encoding="utf-8") == saved, args
     assert run_cli(ledger, "witness", "quorum", "1", **env).returncode == 0
     assert json.loads((data / "witnesses.json").read_text(encoding="utf-8"))["quorum"] == 1
+
+
+# -- 4. an applicant's identity kept out of the process list --------------------------------------------------------
+
+
+def test_a_credit_listing_takes_the_applicants_identity_from_standard_input_not_the_command_line(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """`ledger supervision credit add --applicant -` reads the identity from standard input (one line), so it is
+    in no process's command line: the listing names the same salted reference as the identity itself would. An
+    empty standard input is refused, saying what was expected."""
+    identity = "110101199003071234"
+    args = [
+        "supervision", "credit", "add", "-d", fresh_department, "--applicant", "-", "--reason", "FRAUD",
+        "--since", "2026-01-01", "--until", "2027-01-01", "--officer", "officer-7", "--legal-basis", "REG-12",
+    ]  # fmt: skip
+    listed = ledger_process(args, env=env_for(ledger), input=identity + "\n")
+    assert listed.returncode == 0, listed.stderr
+    assert json.loads(listed.stdout)["applicant_ref"] == applicant_reference(ledger, fresh_department, identity)
+    empty = ledger_process(args, env=env_for(ledger), input="")
+    assert empty.returncode == 2 and "standard input" in empty.stderr, empty.stderr
+    assert identity not in listed.stderr + empty.stderr

@@ -10,7 +10,7 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
 from ..client import Ledger
 from ..config import Settings
@@ -74,6 +74,23 @@ def replace_file(path: Path, text: str) -> None:
         replace_private(path, text.encode("utf-8"))
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@overload
+def identity_argument(value: str, option: str = ...) -> str: ...
+@overload
+def identity_argument(value: None, option: str = ...) -> None: ...
+def identity_argument(value: str | None, option: str = "--applicant") -> str | None:
+    """A person's identity the command was given: ``-`` reads it from standard input (one line), so that it is in
+    no command line, which every user of the machine reads (/proc/PID/cmdline) while the command runs and the
+    shell keeps in its history; any other value is the identity as given."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    identity = line.removesuffix("\n").removesuffix("\r")
+    if not identity:
+        raise InputError(f"{option} -: standard input held no identity; give it as one line there", field=option)
+    return identity
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:
