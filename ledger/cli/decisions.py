@@ -17,7 +17,16 @@ from ..formats.i18n import LANGUAGES
 from ..formats.rules import load_rule_set
 from ..services import decisions, logchain, replay
 from ..services.demo_data import generate_applications, generate_service_items
-from .output import ProgressBar, moment, open_ledger, open_private, print_json, write_private
+from .output import (
+    ProgressBar,
+    identity_argument,
+    moment,
+    open_ledger,
+    open_private,
+    print_json,
+    replace_file,
+    write_private,
+)
 
 
 def register(commands: Any) -> None:
@@ -75,7 +84,11 @@ def register(commands: Any) -> None:
     p.add_argument("--officer", required=True, help="officer id (stored only as a salted reference)")
     p.add_argument("--outcome", required=True, choices=["approve", "reject", "refer"])
     p.add_argument("--reason", action="append", required=True, help="reason id; repeat for several")
-    p.add_argument("--applicant", required=True, help="applicant reference (stored only salted)")
+    p.add_argument(
+        "--applicant",
+        required=True,
+        help="applicant reference (stored only salted); '-' reads it from standard input, out of the process list",
+    )
     p.add_argument(
         "--overrides",
         help="the decision this one replaces, the case's latest: its number in the log, or the case id (its latest)",
@@ -268,7 +281,7 @@ def _record_decision(args: argparse.Namespace) -> int:
             officer=args.officer,
             outcome=args.outcome,
             reasons=args.reason,
-            applicant_ref=args.applicant,
+            applicant_ref=identity_argument(args.applicant),
             overrides=overrides,
         )
         roots = [] if args.no_anchor else logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, args.department)
@@ -331,7 +344,7 @@ def _replay(args: argparse.Namespace) -> int:
         if str(args.json) == "-":
             print_json(report.to_json())
         else:
-            args.json.write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
+            replace_file(args.json, json.dumps(report.to_json(), indent=2, ensure_ascii=False) + "\n")
             print(f"wrote {args.json}", file=sys.stderr)
     print(report.summary(), file=sys.stderr if str(args.json) == "-" else sys.stdout)
     return 0 if report.ok else 1

@@ -26,7 +26,7 @@ from typing import Any
 from ..errors import InputError
 from ..formats.canonical import strict_json_loads
 from ..services import evidence
-from .output import moment, open_ledger, print_json, write_private
+from .output import identity_argument, moment, open_ledger, print_json, write_private
 
 
 def register(commands: Any) -> None:
@@ -48,7 +48,7 @@ def register(commands: Any) -> None:
     p.add_argument(
         "--applicant",
         help="with --decision: the applicant's identity, disclosed so a verifier can tell "
-        "whether a cited certificate names the applicant",
+        "whether a cited certificate names the applicant ('-' reads it from standard input, out of the process list)",
     )
     p.add_argument("--hide", help="with --decision: comma-separated input fields (dotted paths) to hide")
     p.add_argument("--out", type=Path, help="write the bundle here instead of standard output")
@@ -98,7 +98,7 @@ def _run(args: argparse.Namespace) -> int:
                 args.decision,
                 seq=args.seq,
                 as_of_block=args.as_of_block,
-                applicant=args.applicant,
+                applicant=identity_argument(args.applicant),
                 hide=hide,
             )
         return _emit(bundle, args.out)

@@ -39,7 +39,7 @@ from ..services.council import (
 )
 from ..services.departments import list_departments, promote_rotated_key
 from ..storage.keys import Keystore
-from .output import open_ledger, print_json
+from .output import open_ledger, print_json, replace_file
 
 
 def register(commands: Any) -> None:
@@ -96,6 +96,12 @@ def register(commands: Any) -> None:
     )
     p.add_argument("proposal", type=int)
     p.add_argument("--out", required=True, help="approval file to write")
+    p.add_argument(
+        "--hash",
+        dest="proposal_hash",
+        help="the proposal hash `council show` printed: nothing is signed if the number names other content by "
+        "then; default: the content read now",
+    )
     p.add_argument("--valid-for", type=int, default=24 * 3600, help="seconds the signature stays valid (default 1 day)")
     p.set_defaults(run=_council_vote, action="sign")
     p = sub.add_parser("submit", help="submit collected approval files (anyone may)", parents=[member])
@@ -312,7 +318,8 @@ def _council_read(args: argparse.Namespace) -> int:
                 f"      approved by: {', '.join(d['approved_by']) or '-'}\n"
                 f"      rejected by: {', '.join(d['rejected_by']) or '-'}\n      council epoch {d['council_epoch']}\n"
                 f"      proposal hash {d['proposal_hash']} (to vote for exactly this: `ledger council approve "
-                f"{d['id']} --hash {d['proposal_hash']}`)"
+                f"{d['id']} --hash {d['proposal_hash']}`, or `ledger council sign {d['id']} --hash "
+                f"{d['proposal_hash']} --out FILE`)"
             )
     return 0
 
@@ -327,8 +334,8 @@ def _council_vote(args: argparse.Namespace) -> int:
         else:
             member = _member(args, ledger)
             if args.action == "sign":
-                signed = member.sign_approval(args.proposal, valid_for=args.valid_for)
-                Path(args.out).write_text(json.dumps(signed, indent=2) + "\n")
+                signed = member.sign_approval(args.proposal, args.proposal_hash, valid_for=args.valid_for)
+                replace_file(Path(args.out), json.dumps(signed, indent=2) + "\n")
                 print_json(
                     {
                         "signed": args.proposal,

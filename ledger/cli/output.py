@@ -10,11 +10,12 @@ import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, TextIO, overload
 
 from ..client import Ledger
 from ..config import Settings
 from ..errors import InputError
+from ..storage._files import replace_private
 
 # the spellings the standalone verifier reads too (its --now): a date, or a date-time with seconds and a zone
 _MOMENT = re.compile(
@@ -30,9 +31,17 @@ def open_private(path: Path) -> TextIO:
     """``path`` opened for writing text (created or truncated), readable and writable by its owner only (0600),
     whatever the umask: what the CLI writes there holds certificate contents (fields and salts), and the data
     directory's protection (0700) does not reach a file written elsewhere. A file that existed keeps its owner and
-    gets mode 0600; a device (``/dev/stdout``) is left as it is."""
+    gets mode 0600; a device (``/dev/stdout``) is left as it is. A symbolic link at ``path`` (planted in a shared
+    output directory) is replaced by the file, never followed: the file it points to is left as it was; only the
+    system's own links in /dev, /dev/fd and /proc (``/dev/stdout``, ``/dev/fd/1``) are written through."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        if os.path.islink(path) and not _system_link(path):
+            os.unlink(path)  # a link elsewhere: replaced; O_EXCL below refuses one planted again meanwhile
+            flags |= os.O_EXCL
+        elif not os.path.islink(path):
+            flags |= os.O_NOFOLLOW
+        fd = os.open(path, flags, 0o600)
     except OSError as exc:
         raise InputError(f"cannot write {path}: {exc.strerror}") from None
     try:
@@ -44,10 +53,44 @@ def open_private(path: Path) -> TextIO:
     return os.fdopen(fd, "w", encoding="utf-8")
 
 
+def _system_link(path: Path) -> bool:
+    """Whether ``path`` is where the system keeps its links to a process's streams (/dev/stdout, /dev/fd/N,
+    /proc/self/fd/N), none of which another user can plant (unlike /dev/shm or /tmp)."""
+    where = os.path.dirname(os.path.abspath(path))
+    return where in ("/dev", "/dev/fd") or where.startswith("/proc/")
+
+
 def write_private(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` as :func:`open_private` opens it (owner only)."""
     with open_private(path) as handle:
         handle.write(text)
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write ``text`` to the file ``path`` whole, owner only (0600 whatever the umask), replacing what is there:
+    for the reports and files a command writes into a directory others may share. A symbolic link planted at
+    ``path`` is replaced by the file, never followed (the file it points to is left as it was)."""
+    try:
+        replace_private(path, text.encode("utf-8"))
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
+@overload
+def identity_argument(value: str, option: str = ...) -> str: ...
+@overload
+def identity_argument(value: None, option: str = ...) -> None: ...
+def identity_argument(value: str | None, option: str = "--applicant") -> str | None:
+    """A person's identity the command was given: ``-`` reads it from standard input (one line), so that it is in
+    no command line, which every user of the machine reads (/proc/PID/cmdline) while the command runs and the
+    shell keeps in its history; any other value is the identity as given."""
+    if value != "-":
+        return value
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    identity = line.removesuffix("\n").removesuffix("\r")
+    if not identity:
+        raise InputError(f"{option} -: standard input held no identity; give it as one line there", field=option)
+    return identity
 
 
 def print_json(value: Any, stream: TextIO | None = None) -> None:

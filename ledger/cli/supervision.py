@@ -9,7 +9,7 @@ from typing import Any
 
 from ..errors import InputError
 from ..services import supervision
-from .output import moment, open_ledger, print_json
+from .output import identity_argument, moment, open_ledger, print_json
 
 
 def register(commands: Any) -> None:
@@ -33,7 +33,11 @@ def register(commands: Any) -> None:
     credit = p.add_subparsers(dest="credit_command", required=True)
     c = credit.add_parser("add", help="list an applicant for a period, with a reason code")
     c.add_argument("--department", "-d", required=True)
-    c.add_argument("--applicant", required=True, help="applicant identity (stored only salted)")
+    c.add_argument(
+        "--applicant",
+        required=True,
+        help="applicant identity (stored only salted); '-' reads it from standard input, out of the process list",
+    )
     c.add_argument("--reason", required=True, help="reason code")
     c.add_argument("--since", required=True, help="first day listed (YYYY-MM-DD)")
     c.add_argument("--until", required=True, help="first day no longer listed (YYYY-MM-DD)")
@@ -146,7 +150,7 @@ def _credit_add(args: argparse.Namespace) -> int:
         entry = supervision.credit_list(
             ledger,
             args.department,
-            applicant=args.applicant,
+            applicant=identity_argument(args.applicant),
             reason=args.reason,
             since=args.since,
             until=args.until,

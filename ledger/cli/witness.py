@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from ..client import Ledger
-from ..errors import LedgerError
+from ..errors import InputError, LedgerError
 from ..services.witness import client as wclient
 from ..services.witness.audit import audit_chain
 from ..services.witness.note import VerifierKey
@@ -181,9 +181,15 @@ def _trust(args: argparse.Namespace) -> int:
 def _quorum(args: argparse.Namespace) -> int:
     data_dir, config = _config(args)
     finality = config.finality if args.finality is None else args.finality
-    updated = wclient.WitnessConfig(config.witnesses, args.k, finality)
-    updated.save(data_dir)
-    wclient.WitnessConfig.load(data_dir)  # validates k against the witnesses
+    # checked before anything is written: a saved quorum no load accepts broke every later command, this one too
+    if not 1 <= args.k <= len(config.witnesses):
+        raise InputError(
+            f"quorum {args.k} must be between 1 and the {len(config.witnesses)} witness(es) trusted "
+            "(`ledger witness trust URL VKEY` first); witnesses.json is unchanged"
+        )
+    if finality < 0:
+        raise InputError(f"--finality {finality} must be 0 or more blocks below the head; witnesses.json is unchanged")
+    wclient.WitnessConfig(config.witnesses, args.k, finality).save(data_dir)
     return 0
 
 

@@ -519,17 +519,30 @@ class CouncilMember:
         self.chain.transact(self.account, self.chain.registry.functions.cancel(proposal_id))
         return get_proposal(self.chain, proposal_id)
 
-    def sign_approval(self, proposal_id: int, *, valid_for: int = 24 * 3600) -> dict[str, Any]:
+    def sign_approval(
+        self, proposal_id: int, proposal_hash: str | bytes | None = None, *, valid_for: int = 24 * 3600
+    ) -> dict[str, Any]:
         """An approval signed with this member's key, for anyone to submit; nothing is sent.
 
         The digest is computed here from the proposal's content read from the chain, and compared with the
-        registry's own: the member signs what they were shown.
+        registry's own. With ``proposal_hash`` (what the member was shown: ``ledger council show``) nothing is
+        signed unless number ``proposal_id`` still names that content (a chain rewritten meanwhile: StateError),
+        as :meth:`approve` binds a vote sent at once.
         """
         proposal = get_proposal(self.chain, proposal_id)
         if proposal.state is not ProposalState.OPEN:
             raise StateError(
                 f"proposal {proposal_id} is {proposal.state.name.lower()}; only an open proposal can be approved"
             )
+        if proposal_hash is not None:
+            shown = self._expected(proposal_id, proposal_hash)
+            if shown != content_hash(proposal):
+                raise StateError(
+                    f"proposal {proposal_id} now names other content than the proposal hash 0x{shown.hex()} you "
+                    f"were shown (the chain was rewritten, or another proposal was shown): it is now "
+                    f"{proposal.summary!r}, hash {proposal.proposal_hash}; nothing was signed. Run `ledger council "
+                    f"show {proposal_id}` again and sign only what you mean to approve"
+                )
         self._check_member()
         now = int(self.chain.w3.eth.get_block("latest")["timestamp"])
         deadline = min(now + valid_for, proposal.expires_at)
