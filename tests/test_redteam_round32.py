@@ -1,0 +1,50 @@
+"""Red team, round 32: status changes outside a department's authority.
+
+1. A department superseded one of its certificates by one of its certificates of another type (a business licence
+   "replaced by" a birth certificate, a permit by a tax clearance): the contract checks only that both are the
+   caller's, and the library, the CLI and the gateway (``POST /certificates/{d}/supersede``) sent it. Every verifier
+   then told the old certificate's relying parties it was replaced by a document that is no replacement of it
+   (``superseded_by``), and the batch's W3C status list set its revocation bit. A supersession now needs a successor
+   of the same type, checked before anything is sent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.errors import InputError
+from ledger.services import provenance, status
+
+from .api_support import Clock, assert_problem, bearer, login, make_client
+from .cli_support import run_cli
+from .conftest import make_records
+from .foundation_support import issue
+
+
+def test_a_certificate_is_superseded_only_by_one_of_its_own_type(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: a department (its issuer, through the library, the CLI or the gateway) marking its business licence
+    as replaced by a birth certificate it issued: verifiers then name a document of another kind as the licence's
+    successor."""
+    dept = fresh_department
+    licence, other_licence = issue(ledger, tmp_path, dept, make_records(2))
+    (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type="birth-certificate"))
+    with pytest.raises(InputError, match="birth-certificate"):
+        status.supersede(ledger, licence["digest"], birth["digest"], dept)
+    answer = run_cli(ledger, "supersede", licence["digest"], birth["digest"], "--department", dept)
+    assert answer.returncode != 0 and "birth-certificate" in answer.stderr, answer
+    client = make_client(ledger, Clock())
+    issuer = login(client, ledger, dept)
+    refused = client.post(
+        f"/certificates/{licence['digest']}/supersede", headers=bearer(issuer), json={"successor": birth["digest"]}
+    )
+    assert "birth-certificate" in assert_problem(refused, 422)["detail"]
+    assert provenance.timeline(ledger, licence["digest"], now=datetime.now(UTC))["status"] == "valid"
+    # a licence replaced by a licence, as before
+    status.supersede(ledger, licence["digest"], other_licence["digest"], dept)
+    assert provenance.timeline(ledger, licence["digest"], now=datetime.now(UTC))["status"] == "superseded"
