@@ -6,6 +6,9 @@
    then told the old certificate's relying parties it was replaced by a document that is no replacement of it
    (``superseded_by``), and the batch's W3C status list set its revocation bit. A supersession now needs a successor
    of the same type, checked before anything is sent.
+2. A notice of a decision a later decision of the case replaced (an approval an officer's refusal overrode) was
+   issued on request (``ledger notice CASE --seq N``): signed, anchored, valid for every verifier, saying "approve"
+   after the refusal. A notice is now issued only for the case's decision in force.
 """
 
 from __future__ import annotations
@@ -16,13 +19,14 @@ from pathlib import Path
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import InputError
-from ledger.services import provenance, status
+from ledger.errors import InputError, StateError
+from ledger.services import notices, provenance, status
 
 from .api_support import Clock, assert_problem, bearer, login, make_client
 from .cli_support import run_cli
 from .conftest import make_records
 from .foundation_support import issue
+from .permit_support import officer_decision
 
 
 def test_a_certificate_is_superseded_only_by_one_of_its_own_type(
@@ -48,3 +52,21 @@ def test_a_certificate_is_superseded_only_by_one_of_its_own_type(
     # a licence replaced by a licence, as before
     status.supersede(ledger, licence["digest"], other_licence["digest"], dept)
     assert provenance.timeline(ledger, licence["digest"], now=datetime.now(UTC))["status"] == "superseded"
+
+
+def test_no_notice_is_issued_for_a_decision_a_later_one_replaced(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an applicant whose approval an officer withdrew (a refusal overriding it), asking the department
+    for "the notice of my decision 1": ``ledger notice CASE --seq 1`` issued, signed and anchored, after the
+    refusal, a notice saying "approve" that every verifier calls valid, naming nothing that replaced it."""
+    dept = fresh_department
+    approval = officer_decision(ledger, dept, "C-RT32-N", "applicant-rt32", "approve", "OFFICER_CHECKED_ON_SITE")
+    refusal = officer_decision(
+        ledger, dept, "C-RT32-N", "applicant-rt32", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
+    )
+    with pytest.raises(StateError, match=f"decision {refusal.seq}"):
+        notices.issue_notice(ledger, dept, "C-RT32-N", seq=approval.seq)
+    answer = run_cli(ledger, "notice", "C-RT32-N", "-d", dept, "--seq", str(approval.seq))
+    assert answer.returncode != 0 and f"decision {refusal.seq}" in answer.stderr, answer
+    # the decision in force gets its notice, as before
+    notice = notices.issue_notice(ledger, dept, "C-RT32-N")
+    assert notice["fields"]["subject.outcome"] == "reject"

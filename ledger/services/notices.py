@@ -115,9 +115,18 @@ def issue_notice(
 ) -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
-    language."""
+    language. StateError for a decision a later decision of the case replaced."""
     language = _language(language)
     decision = decisions.find_decision(ledger, department, case_id, seq)
+    latest = decisions.find_decisions(ledger, department, case_id)[-1]
+    if latest.seq != decision.seq:
+        # a notice certifies its decision with nothing saying it was replaced: issued now for a withdrawn approval,
+        # every verifier would call an "approve" valid after the refusal that overrode it
+        raise StateError(
+            f"decision {decision.seq} of case {case_id!r} was replaced by decision {latest.seq} "
+            f"({latest.body.get('outcome')}); a notice is issued only for the decision in force: "
+            f"`ledger notice {case_id} -d {department}` (without --seq)"
+        )
     notice_id = _notice_id(department, decision, language)
     try:
         return issuance.export_document(ledger, notice_id, department)
