@@ -8,7 +8,8 @@
    of the same type, checked before anything is sent.
 2. A notice of a decision a later decision of the case replaced (an approval an officer's refusal overrode) was
    issued on request (``ledger notice CASE --seq N``): signed, anchored, valid for every verifier, saying "approve"
-   after the refusal. A notice is now issued only for the case's decision in force.
+   after the refusal. A notice is now issued only for the case's decision in force, and an officer's decision of
+   another outcome overriding a decision revokes that decision's notices issued before.
 """
 
 from __future__ import annotations
@@ -70,3 +71,25 @@ def test_no_notice_is_issued_for_a_decision_a_later_one_replaced(ledger: Ledger,
     # the decision in force gets its notice, as before
     notice = notices.issue_notice(ledger, dept, "C-RT32-N")
     assert notice["fields"]["subject.outcome"] == "reject"
+
+
+def test_a_notice_issued_before_its_decision_was_replaced_is_revoked_with_it(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: the applicant who asked for the notice of the approval while it stood, and keeps showing it after an
+    officer's refusal withdrew the approval: the notice stayed valid for every verifier."""
+    dept = fresh_department
+    approval = officer_decision(ledger, dept, "C-RT32-K", "applicant-rt32k", "approve", "OFFICER_CHECKED_ON_SITE")
+    kept = [notices.issue_notice(ledger, dept, "C-RT32-K", language=lang) for lang in ("en", "zh-CN")]
+    officer_decision(
+        ledger, dept, "C-RT32-K", "applicant-rt32k", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
+    )
+    for notice in kept:
+        assert provenance.timeline(ledger, notice["digest"], now=datetime.now(UTC))["status"] == "revoked"
+    # a confirmation (same outcome) leaves the notice of what it confirmed alone
+    first = officer_decision(ledger, dept, "C-RT32-L", "applicant-rt32l", "approve", "OFFICER_CHECKED_ON_SITE")
+    standing = notices.issue_notice(ledger, dept, "C-RT32-L")
+    officer_decision(
+        ledger, dept, "C-RT32-L", "applicant-rt32l", "approve", "OFFICER_CHECKED_ON_SITE", overrides=first.seq
+    )
+    assert provenance.timeline(ledger, standing["digest"], now=datetime.now(UTC))["status"] == "valid"
