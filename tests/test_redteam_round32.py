@@ -14,20 +14,20 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
-from ledger.services import notices, provenance, status
+from ledger.services import notices, provenance, status, supervision
 
 from .api_support import Clock, assert_problem, bearer, login, make_client
 from .cli_support import run_cli
 from .conftest import make_records
 from .foundation_support import issue
-from .permit_support import officer_decision
+from .permit_support import inspected, officer_decision
 
 
 def test_a_certificate_is_superseded_only_by_one_of_its_own_type(
@@ -93,3 +93,23 @@ def test_a_notice_issued_before_its_decision_was_replaced_is_revoked_with_it(
         ledger, dept, "C-RT32-L", "applicant-rt32l", "approve", "OFFICER_CHECKED_ON_SITE", overrides=first.seq
     )
     assert provenance.timeline(ledger, standing["digest"], now=datetime.now(UTC))["status"] == "valid"
+
+
+def test_an_inspection_withdrawal_revokes_the_approvals_notice(ledger: Ledger, fresh_department: str) -> None:
+    """The same through the other path that overrides an approval: ``ledger inspect withdraw`` after a non-conforming
+    finding left the approval's "approve" notice valid."""
+    dept = fresh_department
+    start = datetime.now(UTC) - timedelta(minutes=1)
+    officer_decision(ledger, dept, "C-RT32-I", "applicant-rt32i", "approve", "OFFICER_CHECKED_ON_SITE")
+    notice = notices.issue_notice(ledger, dept, "C-RT32-I")
+    finding = inspected(ledger, dept, start, "C-RT32-I")
+    supervision.withdraw_approval(
+        ledger,
+        dept,
+        finding,
+        officer="officer-9",
+        reasons=["APPROVAL_OBTAINED_IMPROPERLY"],
+        legal_basis="ART-69",
+        credit_days=0,
+    )
+    assert provenance.timeline(ledger, notice["digest"], now=datetime.now(UTC))["status"] == "revoked"
