@@ -1231,6 +1231,10 @@ def record_human_decision(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
+    if body["overrides"]:
+        from . import notices
+
+        notices.withdraw_replaced(ledger, department, case_id, body["overrides"]["seq"], outcome, decision.seq)
     return decision
 
 

@@ -23,7 +23,7 @@ from . import decisions, issuance
 if TYPE_CHECKING:
     from ..client import Ledger
 
-__all__ = ["NOTICE_TYPE", "issue_notice", "notice_record"]
+__all__ = ["NOTICE_TYPE", "issue_notice", "notice_record", "withdraw_replaced"]
 
 NOTICE_TYPE = "decision-notice"
 
@@ -34,9 +34,9 @@ def _language(language: str) -> str:
     return language
 
 
-def _notice_id(department: str, decision: decisions.Decision, language: str) -> str:
+def _notice_id(department: str, seq: int, language: str) -> str:
     # one notice per decision and language; the English one keeps the id notices had before languages
-    return f"NOTICE-{department}-{decision.seq}" + ("" if language == "en" else f"-{language}")
+    return f"NOTICE-{department}-{seq}" + ("" if language == "en" else f"-{language}")
 
 
 def notice_record(
@@ -67,7 +67,7 @@ def notice_record(
         review = rule_set.review_text(language) or rule_set.review_text("en")
     decided_by = by if isinstance(by := body.get("decided_by"), dict) else {}
     return {
-        "id": _notice_id(department, decision, language),
+        "id": _notice_id(department, decision.seq, language),
         "type": NOTICE_TYPE,
         "subject": {
             "case_id": body.get("case_id"),
@@ -115,10 +115,19 @@ def issue_notice(
 ) -> dict[str, Any]:
     """The notice (a certificate document) of ``department``'s decision on ``case_id`` (its latest, or number
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
-    language."""
+    language. StateError for a decision a later decision of the case replaced."""
     language = _language(language)
     decision = decisions.find_decision(ledger, department, case_id, seq)
-    notice_id = _notice_id(department, decision, language)
+    latest = decisions.find_decisions(ledger, department, case_id)[-1]
+    if latest.seq != decision.seq:
+        # a notice certifies its decision with nothing saying it was replaced: issued now for a withdrawn approval,
+        # every verifier would call an "approve" valid after the refusal that overrode it
+        raise StateError(
+            f"decision {decision.seq} of case {case_id!r} was replaced by decision {latest.seq} "
+            f"({latest.body.get('outcome')}); a notice is issued only for the decision in force: "
+            f"`ledger notice {case_id} -d {department}` (without --seq)"
+        )
+    notice_id = _notice_id(department, decision.seq, language)
     try:
         return issuance.export_document(ledger, notice_id, department)
     except (NotFoundError, InputError):
@@ -133,3 +142,44 @@ def issue_notice(
     out = io.StringIO()
     issuance.issue_records(ledger, [record], department, out=out)
     return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]
+
+
+def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: int, outcome: str, by: int) -> list[str]:
+    """Revoke the notices of decision ``replaced`` (of ``case_id``) that decision ``by``, of another ``outcome``,
+    overrode (a withdrawn approval's "approve" notice would stay valid for every verifier after the refusal); returns
+    the revocation transactions. Whether a notice still stands is the chain's word."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from ..errors import LedgerError
+    from ..storage.store import Certificate
+    from . import permits, status
+
+    if decisions.find_decision(ledger, department, case_id, replaced).body.get("outcome") == outcome:
+        return []
+    ids = [_notice_id(department, replaced, language) for language in LANGUAGES]
+    with ledger.engine.connect() as conn:
+        digests = list(
+            conn.execute(
+                select(col(Certificate.digest)).where(
+                    col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
+                )
+            ).scalars()
+        )
+    standing = permits.chain_statuses(ledger, department, digests)
+    done = []
+    for digest in digests:
+        if standing.get(digest) not in ("valid", "suspended"):
+            continue
+        try:
+            done.append(
+                status.revoke(
+                    ledger, digest, "data-changed", department, note=f"decision {replaced} replaced by decision {by}"
+                )
+            )
+        except LedgerError as exc:
+            raise StateError(
+                f"decision {by} replaces decision {replaced} but the revocation of its notice {digest} failed "
+                f"({exc}); run `ledger revoke {digest} --reason data-changed`"
+            ) from exc
+    return done

@@ -489,6 +489,11 @@ def _produced_types(ledger: Ledger) -> set[str]:
     return types
 
 
+def chain_statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[str, str]:
+    """Each of ``department``'s anchored certificates' status on chain now ("absent": no anchor of its batch)."""
+    return _statuses(ledger, department, digests)
+
+
 def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[str, str]:
     """Each anchored certificate's status on chain now ("absent" when the chain has no anchor of its batch)."""
     from ..formats.canonical import parse_hex32

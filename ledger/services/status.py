@@ -41,6 +41,7 @@ class StoredCertificate:
     proof: list[bytes]
     department: str
     certificate_id: str
+    cert_type: str = ""
 
 
 def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> StoredCertificate:
@@ -56,6 +57,7 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
             col(Batch.state),
             col(Batch.leaves),
             col(Batch.nodes),
+            col(Certificate.cert_type),
         ).join(Batch, col(Batch.root) == Certificate.batch_root)
         if digest_or_id.startswith("0x") and len(digest_or_id) == 66:
             row = conn.execute(query.where(Certificate.digest == hex32(parse_hex32(digest_or_id)))).first()  # type: ignore[arg-type]
@@ -82,7 +84,7 @@ def stored(ledger: Ledger, digest_or_id: str, department: str | None = None) -> 
         raise InputError(f"certificate {digest_or_id} is not anchored yet (batch {row[5]}); run `ledger resume`")
     # the proof is recomputed from the batch's leaves, read in the same query (nothing cached between reads)
     return StoredCertificate(
-        parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4]
+        parse_hex32(row[0]), parse_hex32(row[1]), batch_proof(row[6], row[7], row[2]), row[3], row[4], row[8]
     )
 
 
@@ -167,7 +169,15 @@ def note_of(ledger: Ledger, change_id: int) -> str | None:
 
 
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
+    """Mark ``old`` replaced by ``new``: both the department's, anchored, and of one certificate type (the contract
+    checks only that both are the caller's; a successor of another type would be named to every relying party of
+    ``old`` as its replacement)."""
     old_cert, new_cert = stored(ledger, old, department), stored(ledger, new, department)
+    if old_cert.cert_type != new_cert.cert_type:
+        raise InputError(
+            f"certificate {old} is a {old_cert.cert_type!r} and {new} a {new_cert.cert_type!r}: a certificate is "
+            "superseded only by one of its own type; issue a replacement of that type, or revoke it instead"
+        )
     chain = ledger.chain
     fn = chain.anchor.functions.supersede(
         old_cert.root, old_cert.digest, old_cert.proof, new_cert.root, new_cert.digest, new_cert.proof

@@ -1408,6 +1408,9 @@ def withdraw_approval(
     else:
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
     permits.withdraw(ledger, department, withdrawn, entry.seq)
+    from . import notices  # the approval's notices end with it, as an officer's refusal ends them (decisions.py)
+
+    notices.withdraw_replaced(ledger, department, case, latest.seq, "reject", entry.seq)
     return {
         "seq": entry.seq,
         "entry_hash": entry.entry_hash,
