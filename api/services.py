@@ -26,7 +26,7 @@ from ledger.formats.canonical import (
 )
 from ledger.formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, validate_record
 from ledger.formats.reasons import REASON_NAMES
-from ledger.services import erasure
+from ledger.services import erasure, statuslist
 from ledger.services.issuance import check_can_issue, export_document, issue_records, stored_anchor
 from ledger.services.verify import GENESIS_RECHECK, STATUS_NAMES, ChainView, Report, verify_certificate, verify_digest
 from ledger.storage.store import Certificate
@@ -195,17 +195,32 @@ def public_fields(report: Report, *, digest_only: bool = False, erased: bool | N
 
 
 def public_report(
-    ledger: Ledger, view: ChainView, *, document: dict[str, Any] | None, digest: str | None, refresh: bool = True
+    ledger: Ledger,
+    view: ChainView,
+    *,
+    document: dict[str, Any] | None,
+    digest: str | None,
+    refresh: bool = True,
+    base: str | None = None,
 ) -> dict[str, Any]:
     """Verify a certificate file, or the stored certificate with this digest; reveal status, never fields.
 
     Reads the chain: with ``refresh`` the head is read afresh (and the status index brought up to it) before
     verifying, as for a certificate the gateway has not verified before. ``fast_public_report`` is the
-    from-memory form."""
+    from-memory form. ``base``: the gateway's public URL, where the status lists a credential names are its own
+    (default: ``LEDGER_API_PUBLIC_URL`` as the ledger's settings read it)."""
     if document is not None and digest is None:
         if refresh:
             fresh_head(view)
-        return public_fields(verify_certificate(document, view))
+        # a credential's status list entries are checked as `ledger verify` checks them (statuslist.checked_report)
+        report = statuslist.checked_report(
+            ledger,
+            verify_certificate(document, view),
+            document,
+            view,
+            base=base if base is not None else statuslist.default_base(ledger.settings),
+        )
+        return public_fields(report)
     if document is not None or digest is None:
         raise InputError("send either the certificate document or its digest", field="document")
     key = hex32(parse_hex32(digest))

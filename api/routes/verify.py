@@ -85,16 +85,25 @@ async def public_verify(body: PublicVerifyCreate, request: Request) -> Response:
             document=body.document,
             digest=body.digest,
             refresh=refresh,
+            base=request.app.state.settings.public_url,
         )
     return Response(services.json_bytes(report), media_type="application/json")
 
 
 @router.post("/verify", response_model=ReportPublic, dependencies=[StrictJsonBody], responses=AUTHED)
-def verify(body: VerifyCreate, verifier: Verifier, request: Request) -> ReportPublic:
-    """Verify a certificate or presentation (verifier role): every check, with the facts found on chain."""
+def verify(body: VerifyCreate, verifier: Verifier, ledger: LedgerDep, request: Request) -> ReportPublic:
+    """Verify a certificate or presentation (verifier role): every check, with the facts found on chain; for a
+    credential with W3C status list entries, also ``status_list`` (they name its own leaf, and its bit is the
+    chain's), as ``ledger verify`` checks."""
     view = _view(request)
     services.fresh_head(view)
-    report = verify_certificate(body.document, view, at=body.at)
+    report = statuslist.checked_report(
+        ledger,
+        verify_certificate(body.document, view, at=body.at),
+        body.document,
+        view,
+        base=request.app.state.settings.public_url,
+    )
     return ReportPublic(**report.to_json())
 
 

@@ -36,6 +36,7 @@ from ..formats.bitstring import (
     entries,
     entry_base_and_index,
     list_url,
+    parse_url,
 )
 from ..formats.canonical import hex32, parse_hex32
 
@@ -51,6 +52,7 @@ __all__ = [
     "PURPOSES",
     "bit",
     "check_entries",
+    "checked_report",
     "decode",
     "default_base",
     "encode",
@@ -285,6 +287,45 @@ def fetch(url: str, timeout: float = 10.0) -> Any:
         ) from None
     except ValueError as exc:
         raise InputError(f"the status list at {url} is not JSON ({exc})") from None
+
+
+def checked_report(ledger: Ledger, report: Any, credential: Any, view: Any, *, base: str) -> Any:
+    """``report`` with the ``status_list`` check ``ledger verify`` adds (:func:`check_entries`), for a verifier that
+    holds the store and serves the lists itself (the gateway): the entries must name the certificate's own leaf
+    when the store holds it, and a list on ``base`` is this ledger's own, built here (never fetched); a list on any
+    other host is not checked, as ``ledger verify`` says. ``report`` unchanged for anything but a readable
+    credential with ``BitstringStatusListEntry`` entries. Without it a holder's credential whose entries name a
+    neighbour's leaf was verified by the gateway and refused by ``ledger verify`` (red team round 33)."""
+    import dataclasses
+
+    from ..errors import LedgerError
+    from ..formats import vc
+    from .verify import Check
+
+    status = credential.get("credentialStatus") if vc.is_credential(credential) else None
+    found = (
+        [e for e in status if isinstance(e, Mapping) and e.get("type") == ENTRY_TYPE] if type(status) is list else []
+    )
+    if not found or report.digest is None or not report.check("format").ok:
+        return report
+    try:
+        leaf: int | None = leaf_index(ledger, report.digest)
+    except (NotFoundError, InputError):
+        leaf = None
+    lists: dict[str, Any] = {}
+    try:
+        for entry in found:
+            url = entry.get("statusListCredential")
+            try:
+                on, department, root, purpose = parse_url(url)
+            except InputError:
+                continue  # check_entries names the problem
+            if on == base.rstrip("/") and isinstance(url, str) and url not in lists:
+                lists[url] = list_credential(ledger, department, root, purpose, base=base, view=view)
+        ok, detail = check_entries(credential, lists, view, fetch_from=base, leaf=leaf)
+    except LedgerError as exc:
+        ok, detail = False, f"the status lists could not be checked: {exc.local_message()}"
+    return dataclasses.replace(report, checks=(*report.checks, Check("status_list", ok, detail)))
 
 
 def leaf_index(ledger: Ledger, digest: str) -> int:
