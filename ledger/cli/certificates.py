@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .._gc import cyclic_gc_paused
-from ..errors import InputError, NotFoundError
+from ..errors import InputError
 from ..formats import vc
 from ..formats.canonical import json_loads, strict_json_loads
 from ..formats.certificate import MAX_RECORD_BYTES, load_document
@@ -155,12 +155,8 @@ def _verify(args: argparse.Namespace) -> int:
         )
         view.witness = WitnessView.for_ledger(ledger.chain, ledger.settings.data_dir)
         report = verify_certificate(str(args.file), view, at=args.at, now=now)
-        leaf = None
-        if report.digest is not None:  # a certificate of this store: its entries must name its own leaf
-            try:
-                leaf = statuslist.leaf_index(ledger, report.digest)
-            except (NotFoundError, InputError):
-                leaf = None
+        # a certificate of this store: its entries must name its own leaf
+        leaf = statuslist.own_leaf(ledger, report.digest) if report.digest is not None else None
         report = _with_status_lists(report, args, view, statuslist.default_base(ledger.settings), leaf)
     if args.json:
         print_json(report.to_json())

@@ -62,6 +62,7 @@ __all__ = [
     "leaf_index",
     "list_credential",
     "list_url",
+    "own_leaf",
 ]
 
 
@@ -308,10 +309,7 @@ def checked_report(ledger: Ledger, report: Any, credential: Any, view: Any, *, b
     )
     if not found or report.digest is None or not report.check("format").ok:
         return report
-    try:
-        leaf: int | None = leaf_index(ledger, report.digest)
-    except (NotFoundError, InputError):
-        leaf = None
+    leaf = own_leaf(ledger, report.digest)
     lists: dict[str, Any] = {}
     try:
         for entry in found:
@@ -326,6 +324,15 @@ def checked_report(ledger: Ledger, report: Any, credential: Any, view: Any, *, b
     except LedgerError as exc:
         ok, detail = False, f"the status lists could not be checked: {exc.local_message()}"
     return dataclasses.replace(report, checks=(*report.checks, Check("status_list", ok, detail)))
+
+
+def own_leaf(ledger: Ledger, digest: str) -> int | None:
+    """:func:`leaf_index` of a certificate this store holds, or None for one it does not: the leaf a
+    credential's entries must name when the verifier holds the store (``ledger verify``, the gateway)."""
+    try:
+        return leaf_index(ledger, digest)
+    except (NotFoundError, InputError):
+        return None
 
 
 def leaf_index(ledger: Ledger, digest: str) -> int:
