@@ -450,7 +450,9 @@ def _establish(
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
-    facts = establish(view, cited, stored, now=moment, classified=classified)
+    # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
+    # authentic certificate: its fact is built with holder False, which is what held_by would make of it
+    facts = establish(view, cited, stored, now=moment, classified=classified, unseen_holder=False)
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -458,7 +460,8 @@ def _establish(
 
     salted = references or reference
     return block, [
-        [f.held_by(applicant, salted) for f in row] for row, applicant in zip(facts, applicants, strict=True)
+        [f if f.holder is not None else f.held_by(applicant, salted) for f in row]
+        for row, applicant in zip(facts, applicants, strict=True)
     ]
 
 

@@ -249,12 +249,13 @@ def _append_rows(
     ledger: Ledger,
     log: str,
     department: str,
-    bodies: list[tuple[bytes, str | None, list[str]]],
+    bodies: list[tuple[str, str | None, list[str]]],
     created_at: datetime,
     guard: Guard | None = None,
 ) -> list[int]:
-    """Insert ``bodies`` (text, index key, certificates named) after the current head in one transaction, with
-    their ``LogMention`` rows; retried when another writer got there first. Returns their sequence numbers.
+    """Insert ``bodies`` (canonical text as str, index key, certificates named: :func:`_prepared`) after the
+    current head in one transaction, with their ``LogMention`` rows; retried when another writer got there first.
+    Returns their sequence numbers.
     ``created_at`` is stored as its UTC instant: SQLite keeps a time's wall-clock fields as given, and every reader
     takes them for UTC (the time windows of the listings, the check of an access entry's time, :func:`_time_agrees`)."""
     if created_at.tzinfo is not None:
@@ -273,14 +274,16 @@ def _append_rows(
                     # compute_entry_hash with the parts every entry of this append shares written once: the head's
                     # hash as stored is canonicalised, each hash after it is "0x" + hex (its JSON is itself quoted)
                     prev_json = canonical_json(prev)
-                    for raw, lookup, named in bodies:
+                    for text, lookup, named in bodies:
                         seq += 1
                         for d in named:
                             mentions.append((log, department, seq, d))
-                        payload = b"".join((opening, raw, middle, prev_json, b',"seq":', str(seq).encode(), b"}"))
+                        payload = b"".join(
+                            (opening, text.encode("utf-8"), middle, prev_json, b',"seq":', str(seq).encode(), b"}")
+                        )
                         entry_hash = "0x" + sha256(payload).hexdigest()
                         prev_json = b'"' + entry_hash.encode("ascii") + b'"'
-                        rows.append((log, department, seq, raw.decode("utf-8"), lookup, entry_hash, prev, created_at))
+                        rows.append((log, department, seq, text, lookup, entry_hash, prev, created_at))
                         prev = entry_hash
                     insert_rows(conn, _ENTRIES, _ENTRY_COLUMNS, rows)
                     insert_rows(conn, _MENTIONS, _MENTION_COLUMNS, mentions)
@@ -302,6 +305,15 @@ def _append_rows(
     )
 
 
+def _prepared(body: dict[str, Any], log: str) -> tuple[str, str | None, list[str]]:
+    """What :func:`_append_rows` inserts for ``body``: its canonical text, decoded at once (the entry hash is taken
+    over the same text encoded again, byte for byte the canonical bytes), its index key and the certificates it
+    names. The text is kept as str, not the encoder's bytes: ``append_many`` holds a whole chunk of them until its
+    transaction, and a chunk of the JSON encoder's own bytes objects held alive costs the writer ~4 CPU-us an entry
+    more in allocation (measured on decide's bodies: 6.9 us kept as bytes, 2.9 as str, and the row needs the str)."""
+    return canonical_body(body).decode("utf-8"), lookup_of(body, log), mentions_of(body, log)
+
+
 def append(
     ledger: Ledger,
     log: str,
@@ -318,7 +330,7 @@ def append(
         ledger,
         log,
         department,
-        [(canonical_body(body), lookup_of(body, log), mentions_of(body, log))],
+        [_prepared(body, log)],
         created_at or _utcnow(),
         guard,
     )
@@ -345,9 +357,9 @@ def append_many(
     ``guard`` (:data:`Guard`) is asked in each transaction."""
     _check_names(log, department)
     count = 0
-    batch: list[tuple[bytes, str | None, list[str]]] = []
+    batch: list[tuple[str, str | None, list[str]]] = []
     for body in bodies:
-        batch.append((canonical_body(body), lookup_of(body, log), mentions_of(body, log)))
+        batch.append(_prepared(body, log))
         if len(batch) >= chunk:
             count += len(_append_rows(ledger, log, department, batch, created_at or _utcnow(), guard))
             batch = []
