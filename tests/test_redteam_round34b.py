@@ -31,10 +31,11 @@ from ledger.onchain.chainread import Finality
 from ledger.services import issuance, statuslist
 from ledger.services.verify import ChainView, verify_certificate
 
-from .api_support import Clock, bearer, login, make_client
+from .api_support import Clock, bearer, login, make_client, problem_body
 from .cli_support import run_cli
 from .conftest import make_records, write_jsonl
 from .evidence_support import SCRIPT_MODULE
+from .gateway_process import gateway
 from .public_verify_support import with_hidden
 
 DEPARTMENT = "MKT"
@@ -197,6 +198,8 @@ def _guard(raw: bytes) -> Any:
     value, detail, _ = parse_json_counted(raw, _Limits, 100_000)  # type: ignore[arg-type]
     if detail is not None:
         raise ValueError(detail)
+    if type(value) is Unreadable:
+        raise value.error
     return exact_json_loads(raw) if value is NOT_PARSED else value
 
 
@@ -296,3 +299,27 @@ def test_a_body_the_guard_could_not_read_is_refused_once_and_as_422_on_every_rou
             answer = client.post(route, content=body, headers={"Content-Type": "application/json"})
             assert answer.status_code == 422, (route, answer.status_code, answer.text[:300])
             assert named in answer.text, (route, answer.text[:300])
+
+
+# -- the public budget behind a trusted proxy that writes each client's port ------------------------------------
+
+TIGHT = {"public_burst": 3, "public_per_second": 0.001, "refused_burst": 3, "refused_per_second": 0.001}
+
+
+def test_one_client_cannot_spend_every_clients_budget_behind_a_proxy_that_writes_ports(ledger: Ledger) -> None:
+    """Adversary: an anonymous client of a gateway behind a trusted proxy that writes each client's address with
+    its port in X-Forwarded-For (`198.51.100.7:50123`, `[2001:db8::7]:443`: Azure Application Gateway does, for
+    one): no such hop read as an address, so every client was keyed on the proxy's own address, and one client's
+    three requests spent the public budget of all of them (429 for everyone). Now a hop's port is set aside (the
+    hops are still taken right to left, from the proxy's own line, and a client's own line is not believed), and
+    each client has its own budget. A real gateway process (uvicorn) behind the test's proxy address."""
+    path = "/public/certificates/0x" + "cd" * 32 + "/timeline"
+    with gateway(ledger, trusted_proxies="127.0.0.1", **TIGHT) as proxied, proxied.client() as c:
+        for _ in range(3):
+            assert c.get(path, headers={"X-Forwarded-For": "198.51.100.7:50123"}).status_code == 404
+        problem_body(c.get(path, headers={"X-Forwarded-For": "198.51.100.7:50124"}), 429)  # the same client
+        for other in ("198.51.100.8:50125", "[2001:db8::7]:443", "[2001:db8:0:1::9]"):
+            assert c.get(path, headers={"X-Forwarded-For": other}).status_code == 404, other
+        # a line of the client's own, to the left of the proxy's, is not believed: still 198.51.100.7
+        lines = [("X-Forwarded-For", "203.0.113.9:1"), ("X-Forwarded-For", "198.51.100.7:50126")]
+        problem_body(c.get(path, headers=lines), 429)
