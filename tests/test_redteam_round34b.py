@@ -269,14 +269,15 @@ def _guard_limits() -> Limits:
 
 def test_a_body_the_guard_could_not_read_is_refused_once_and_as_422_on_every_route(ledger: Ledger) -> None:
     """Adversary: an anonymous client sending bodies nobody can read - a number whose text is not its value after
-    8,000 others, JSON with garbage after it, an integer of 5,000 digits - to the routes whose rate limit is a
-    dependency (`POST /public/consents/mine`, `/auth/challenge`, and `/certificates` with no token). FastAPI reads
-    the body before any dependency, so these are answered 422 without spending any budget (as the guard's own
-    refusals are, for every route), and the body was read twice: by the guard (which knew it was unreadable) and
-    again by the handler - twice the free work per request of `POST /public/verify`'s 429 (22 against 11 CPU-ms
-    for 128 KB of numbers). The 5,000-digit integer got 400 "There was an error parsing the body" there and 422
-    naming it at `/public/verify`. Now the guard hands its refusal to the handler, which raises it without reading
-    the body again, and every route answers 422 naming what was wrong."""
+    8,000 others, JSON with garbage after it, an integer of 5,000 digits - to the routes whose rate limit was a
+    dependency (`POST /public/consents/mine`, `/auth/challenge`; `/certificates` with no token). FastAPI reads the
+    body before any dependency, so these were answered 422 at any rate, never 429, and the body was read twice: by
+    the guard (which knew it was unreadable) and again by the handler - twice the free work per request of
+    `POST /public/verify`'s 429 (22 against 11 CPU-ms for 128 KB of numbers). The 5,000-digit integer got 400
+    "There was an error parsing the body" there and 422 naming it at `/public/verify`. Now the public consent and
+    sign-in routes spend their budget before the body is read (as `/public/verify` does), the guard hands its
+    refusal to the handler, which raises it without reading the body again, and every route answers 422 naming
+    what was wrong."""
     numbers = b'{"assertion": [' + b",".join([b"1234567890123.5"] * 8000) + b'], "x": 1.00000000000000000001}'
     garbage = b'{"assertion": {"a": "' + b"a" * 1000 + b'"}}x'
     long_integer = b'{"assertion": ' + b"1" * 5000 + b"}"
@@ -293,6 +294,12 @@ def test_a_body_the_guard_could_not_read_is_refused_once_and_as_422_on_every_rou
     with pytest.raises(json.JSONDecodeError, match="not exactly representable"):
         asyncio.run(JsonRequest(scope, no_second_read).json())
 
+    tight = make_client(
+        ledger, Clock(), public_burst=2, public_per_second=0.001, signin_burst=2, signin_per_second=0.001
+    )
+    for route in ("/public/consents/mine", "/auth/challenge"):  # the public and the sign-in budget: 2 each
+        codes = [tight.post(route, content=numbers, headers={"Content-Type": "application/json"}) for _ in range(3)]
+        assert [answer.status_code for answer in codes] == [422, 422, 429], (route, codes[-1].text[:300])
     client = make_client(ledger, Clock())
     for route in ("/public/consents/mine", "/auth/challenge", "/certificates", "/public/verify"):
         for body, named in ((numbers, "not exactly representable"), (long_integer, "too long to read")):
