@@ -208,6 +208,8 @@ def _place(entry: Any) -> dict[str, Any]:
         "prev_hash": entry.prev_hash,
         "anchored": entry.state == logchain.EntryState.ANCHORED,
         "batch_root": entry.batch_root,
+        # listed by a stored time that is not the one its body states: an edit of the database (check names it)
+        "time_altered": logchain.time_altered(entry),
     }
 
 

@@ -48,7 +48,7 @@ from . import logchain
 from .issuance import sealed_fields
 from .status import stored
 
-LOG = "erasures"
+LOG = logchain.LOG_ERASURES
 # Who erases: a staff id (or the operating-system login), never free text: the entry is anchored and kept for ever.
 _STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}")
 

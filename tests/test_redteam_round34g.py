@@ -1,0 +1,98 @@
+"""Red team round 34g: the trust gaps round 29b-33 left open.
+
+1. The decisions and erasures logs' time windows were the database's word. ``GET /audit/logs/{log}?since=&until=``
+   and ``logchain.entries(since=, until=)`` select on ``logentry.created_at``, which the entry hash does not cover,
+   and for these two logs nothing compared it with anything: an insider who moved a decision's (or an erasure's)
+   ``created_at`` hid it from the auditor asking "what did INS decide in March", or planted it in another window,
+   and the log's check said intact. Every entry whose body states its instant (a decision's ``decided_at``, a
+   supervision record's ``listed_at``/``drawn_at``/..., an erasure's ``at``, a read's ``at``) is now stored at that
+   instant, so a window selects on what the hash covers; the check compares them (``time_altered``) and the
+   listing marks a listed entry whose stored time is not its body's (``time_altered: true``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import update
+
+from ledger.client import Ledger
+from ledger.services import erasure, logchain
+from ledger.storage.models import LogEntry
+
+from .api_support import Clock, bearer, issue, login, make_client
+from .decision_support import decided_history
+
+OUTSIDE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def _stated(entry: logchain.Entry, member: str) -> datetime:
+    body = logchain.read_body(entry.body, entry.log, entry.department_id, entry.seq)
+    return datetime.fromisoformat(body[member]).astimezone(UTC)
+
+
+def _move(ledger: Ledger, log: str, department: str, seq: int, to: datetime) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(
+            update(LogEntry)
+            .where(LogEntry.log == log, LogEntry.department_id == department, LogEntry.seq == seq)
+            .values(created_at=to)
+        )
+
+
+def _window_of(ledger: Ledger, log: str, department: str, since: datetime, until: datetime) -> list[int]:
+    return [e.seq for e in logchain.entries(ledger, log, department, since=since, until=until)]
+
+
+def test_a_decision_moved_out_of_its_time_window_is_reported_and_marked(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with database access, moving an anchored decision out of the window an auditor
+    lists (and into another one)."""
+    decided_history(ledger, fresh_department, 3)
+    stored = list(logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department))
+    for entry in stored:  # a window selects on what the entry hash covers: the time the body states
+        assert entry.created_at == _stated(entry, "decided_at"), entry
+        assert not logchain.time_altered(entry)
+    when = stored[1].created_at
+    window = (when, when + timedelta(milliseconds=1))
+    assert 2 in _window_of(ledger, logchain.LOG_DECISIONS, fresh_department, *window)
+    assert logchain.check_log(ledger, logchain.LOG_DECISIONS, fresh_department) == []
+
+    _move(ledger, logchain.LOG_DECISIONS, fresh_department, 2, OUTSIDE)
+    assert 2 not in _window_of(ledger, logchain.LOG_DECISIONS, fresh_department, *window)
+    found = logchain.check_log(ledger, logchain.LOG_DECISIONS, fresh_department)
+    assert [(d.kind, d.seq) for d in found] == [("time_altered", 2)], found
+    assert "2025-01-01T00:00:00Z" in found[0].detail and "decided_at" in found[0].detail
+
+    # where it was planted, the listing says so, in the library and at the gateway
+    planted = (OUTSIDE, OUTSIDE + timedelta(seconds=1))
+    (moved,) = logchain.entries(ledger, logchain.LOG_DECISIONS, fresh_department, since=planted[0], until=planted[1])
+    assert moved.seq == 2 and logchain.time_altered(moved)
+    client = make_client(ledger, Clock())
+    auditor = bearer(login(client, ledger, "PSB"))
+    answer = client.get(
+        f"/audit/logs/decisions?department={fresh_department}&since=2025-01-01T00:00:00Z&until=2025-01-01T00:00:01Z",
+        headers=auditor,
+    )
+    assert answer.status_code == 200, answer.text
+    assert [(e["seq"], e["time_altered"]) for e in answer.json()] == [(2, True)], answer.json()
+    honest = client.get(f"/audit/logs/decisions?department={fresh_department}", headers=auditor).json()
+    assert [(e["seq"], e["time_altered"]) for e in honest] == [(1, False), (2, True), (3, False)], honest
+
+
+def test_an_erasure_moved_out_of_its_time_window_is_reported(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with database access, hiding a lawful-erasure record from the auditor's window (or
+    passing a deletion off as older than it is)."""
+    (doc,) = issue(ledger, fresh_department, 1)
+    march = datetime(2026, 3, 10, 9, 30, 15, 654321, tzinfo=UTC)
+    erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-34", at=march)
+    (entry,) = logchain.entries(ledger, erasure.LOG, fresh_department)
+    assert entry.created_at == march.replace(microsecond=0) == _stated(entry, "at")  # the instant its body states
+    window = (datetime(2026, 3, 1, tzinfo=UTC), datetime(2026, 4, 1, tzinfo=UTC))
+    assert _window_of(ledger, erasure.LOG, fresh_department, *window) == [entry.seq]
+    assert logchain.check_log(ledger, erasure.LOG, fresh_department) == []
+
+    _move(ledger, erasure.LOG, fresh_department, entry.seq, OUTSIDE)
+    assert _window_of(ledger, erasure.LOG, fresh_department, *window) == []
+    found = logchain.check_log(ledger, erasure.LOG, fresh_department)
+    assert [(d.kind, d.seq) for d in found] == [("time_altered", entry.seq)], found
+    assert "2026-03-10T09:30:15Z" in found[0].detail
