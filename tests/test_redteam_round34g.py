@@ -8,16 +8,25 @@
    supervision record's ``listed_at``/``drawn_at``/..., an erasure's ``at``, a read's ``at``) is now stored at that
    instant, so a window selects on what the hash covers; the check compares them (``time_altered``) and the
    listing marks a listed entry whose stored time is not its body's (``time_altered: true``).
+2. A library caller's naive time (a ``datetime`` without a zone) was read two ways: the body's ``at`` took it for
+   the machine's local time, the stored time for UTC, so on a machine not on UTC every such read was reported
+   ``time_altered`` - a false alarm an auditor learns to ignore. Every public function that writes or compares a
+   given time now refuses a naive one (InputError: pass an aware one).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
 from sqlalchemy import update
 
 from ledger.client import Ledger
-from ledger.services import erasure, logchain
+from ledger.errors import InputError
+from ledger.services import accesslog, consent, erasure, logchain, sharing
 from ledger.storage.models import LogEntry
 
 from .api_support import Clock, bearer, issue, login, make_client
@@ -96,3 +105,70 @@ def test_an_erasure_moved_out_of_its_time_window_is_reported(ledger: Ledger, fre
     found = logchain.check_log(ledger, erasure.LOG, fresh_department)
     assert [(d.kind, d.seq) for d in found] == [("time_altered", entry.seq)], found
     assert "2026-03-10T09:30:15Z" in found[0].detail
+
+
+@pytest.fixture()
+def shanghai(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The process's local zone is UTC+8, as on a machine in Beijing."""
+    monkeypatch.setenv("TZ", "Asia/Shanghai")
+    time.tzset()
+    try:
+        yield
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_a_naive_time_is_refused_at_every_door_that_logs_it(
+    ledger: Ledger, fresh_department: str, shanghai: None
+) -> None:
+    """Adversary: none - a library caller on a machine not on UTC passing ``datetime.now()`` (no zone), whose
+    reads the check then called edited."""
+    naive = datetime(2026, 3, 10, 9, 30, 15)
+    (doc,) = issue(ledger, fresh_department, 1)
+
+    def read(at: datetime) -> Any:
+        return accesslog.record(
+            ledger,
+            certificate=doc["digest"],
+            issuer=fresh_department,
+            action="read",
+            outcome="served",
+            actor="INS",
+            signer=None,
+            at=at,
+        )
+
+    doors: list[Callable[[], Any]] = [
+        lambda: read(naive),
+        lambda: accesslog.entry_body(
+            certificate=doc["digest"], action="read", outcome="served", actor="INS", signer=None, at=naive
+        ),
+        lambda: accesslog.record_many(ledger, fresh_department, [], naive),
+        lambda: logchain.append(ledger, erasure.LOG, fresh_department, {"erased": "0x00"}, created_at=naive),
+        lambda: logchain.append_many(ledger, erasure.LOG, fresh_department, [{"erased": "0x00"}], created_at=naive),
+        lambda: erasure.erase(ledger, doc["digest"], basis="court-order", by="officer-34", at=naive),
+        lambda: sharing.create_grant(
+            ledger,
+            issuer=fresh_department,
+            signer="0x" + "00" * 20,
+            digest=doc["digest"],
+            grant=sharing.GrantCreate(
+                grantee="INS", purpose="claim", expires_at=datetime(2026, 3, 11, tzinfo=UTC), reveal=["type"]
+            ),
+            now=naive,
+        ),
+        lambda: sharing.live_grant(ledger, doc["digest"], "INS", naive),
+        lambda: consent.listed(ledger, consent.list_consents(ledger, issuer=fresh_department), naive),
+    ]
+    for door in doors:
+        with pytest.raises(InputError, match=r"has no time zone.*aware"):
+            door()
+    assert list(logchain.entries(ledger, logchain.LOG_ACCESS, fresh_department)) == []
+    assert list(logchain.entries(ledger, erasure.LOG, fresh_department)) == []
+    assert sharing.list_grants(ledger, digest=doc["digest"]) == []
+
+    honest = read(naive.replace(tzinfo=UTC))  # the same wall clock, given its zone: stored and stated alike
+    assert honest.created_at == datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
+    assert accesslog.check(ledger, fresh_department) == []
+

@@ -52,7 +52,7 @@ from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
 from ..onchain.chain import department_id_bytes
-from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention
+from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention, given_time
 from ..storage.store import batch_proof, chunk_nodes, insert_rows, stored_blob
 
 if TYPE_CHECKING:
@@ -342,6 +342,7 @@ def append(
     """Append one entry to ``department``'s log ``log``; returns the stored entry (state pending). ``guard``: see
     :data:`Guard`. The entry is stored at the instant its body states (a decision's ``decided_at``, a read's or an
     erasure's ``at``: :func:`logbody.stated_time`), else at ``created_at``, else now."""
+    created_at = given_time(created_at, "created_at") if created_at is not None else None
     _check_names(log, department)
     rows = _append_rows(ledger, log, department, [_row(body, log, created_at)], guard)
     with ledger.engine.connect() as conn:
@@ -365,6 +366,7 @@ def append_many(
 ) -> int:
     """Append many entries, ``chunk`` per transaction, in the order given; returns how many were appended.
     ``guard`` (:data:`Guard`) is asked in each transaction; ``created_at``: see :func:`append`."""
+    created_at = given_time(created_at, "created_at") if created_at is not None else None
     _check_names(log, department)
     count = 0
     batch: list[tuple[bytes, str | None, list[str], datetime]] = []
@@ -387,7 +389,7 @@ def _row(body: dict[str, Any], log: str, created_at: datetime | None) -> tuple[b
         canonical_body(body),
         lookup_of(body, log),
         mentions_of(body, log),
-        at if at.tzinfo is None else at.astimezone(UTC),
+        at.astimezone(UTC),
     )
 
 
