@@ -12,6 +12,12 @@
    the machine's local time, the stored time for UTC, so on a machine not on UTC every such read was reported
    ``time_altered`` - a false alarm an auditor learns to ignore. Every public function that writes or compares a
    given time now refuses a naive one (InputError: pass an aware one).
+3. The refusal throttle forgot counted attempts. It keeps one window per (certificate[, department, reason]) and,
+   past ``max_certificates`` windows, dropped the oldest - with the attempts it had counted and not yet written.
+   A caller refused again and again (counted, one entry per window) then flooding fresh keys evicted its own
+   window, and those attempts were never written anywhere. A window holding unwritten attempts is now never
+   dropped: eviction takes the least recently refused window with nothing unwritten, and a window it must take
+   with a count is handed to ``flush`` (the anchoring task), which writes it.
 """
 
 from __future__ import annotations
@@ -172,3 +178,29 @@ def test_a_naive_time_is_refused_at_every_door_that_logs_it(
     assert honest.created_at == datetime(2026, 3, 10, 9, 30, 15, tzinfo=UTC)
     assert accesslog.check(ledger, fresh_department) == []
 
+
+def test_a_flood_of_fresh_refusals_does_not_erase_counted_attempts(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: a signed-in department refused many times for one certificate (its attempts counted, not yet
+    written), then refused once each for many other keys to evict that window and so erase the count."""
+    from api.refusals import RefusalLog
+
+    now = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    docs = issue(ledger, fresh_department, 1)
+    throttle = RefusalLog(60, max_certificates=4)
+    victim = (docs[0]["digest"], "INS", "no live grant")
+    assert throttle.signed_in(*victim, None, fresh_department, now) == ""  # written (by fetch_content)
+    for i in range(5):
+        assert throttle.signed_in(*victim, None, fresh_department, now + timedelta(seconds=i + 1)) is None  # counted
+    for i in range(10):  # the flood: fresh keys, each refused once
+        key = ("0x" + f"{i:064x}", "INS", "no live grant")
+        assert throttle.signed_in(*key, None, fresh_department, now + timedelta(seconds=10)) == ""
+    assert throttle.flush(ledger, now=now + timedelta(seconds=61)) == 1  # the victim's count, written
+    (entry,) = accesslog.entries(ledger, department=fresh_department, certificate=docs[0]["digest"])
+    assert "5 more attempt(s) by INS for the same reason" in entry["detail"], entry
+    # a table full of windows holding counts: the oldest goes to flush, which writes it at once
+    full = RefusalLog(60, max_certificates=2)
+    for i in range(3):
+        key = ("0x" + f"{i + 100:064x}", "INS", "no live grant")
+        assert full.signed_in(*key, None, fresh_department, now) == ""
+        assert full.signed_in(*key, None, fresh_department, now + timedelta(seconds=1)) is None
+    assert full._evicted and full._evicted[0][0][0] == "0x" + f"{100:064x}"
