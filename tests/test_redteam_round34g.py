@@ -12,7 +12,14 @@
    the machine's local time, the stored time for UTC, so on a machine not on UTC every such read was reported
    ``time_altered`` - a false alarm an auditor learns to ignore. Every public function that writes or compares a
    given time now refuses a naive one (InputError: pass an aware one).
-3. The refusal throttle forgot counted attempts. It keeps one window per (certificate[, department, reason]) and,
+3. A witness's record was anyone's word who could write its directory. ``state.json`` (its latest cosigned
+   checkpoint per origin, its only defence against a rolled-back chain) was read as it came: an insider who
+   replaced it with an empty record (``{"origins": {}}``) had the witness cosign a rolled-back or rewritten chain
+   as new to it. The witness now signs its record with its own key on every write and refuses one whose signature
+   fails (restore from a backup); a record an older version wrote is signed once, by its digest
+   (``--sign-record SHA256``), so replacing the record needs the witness's key. Open: an older authentic record
+   restored (an insider's copy of a backup) is accepted: the witness then checks the chain back only to it.
+4. The refusal throttle forgot counted attempts. It keeps one window per (certificate[, department, reason]) and,
    past ``max_certificates`` windows, dropped the oldest - with the attempts it had counted and not yet written.
    A caller refused again and again (counted, one entry per window) then flooding fresh keys evicted its own
    window, and those attempts were never written anywhere. A window holding unwritten attempts is now never
@@ -22,21 +29,30 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import update
 
 from ledger.client import Ledger
-from ledger.errors import InputError
+from ledger.errors import ConfigError, InputError
 from ledger.services import accesslog, consent, erasure, logchain, sharing
+from ledger.services.witness import client as wclient
+from ledger.services.witness.rpc import Rpc
+from ledger.services.witness.server import Witness, WitnessStore
 from ledger.storage.models import LogEntry
 
 from .api_support import Clock, bearer, issue, login, make_client
+from .cli_support import ledger_process
 from .decision_support import decided_history
+from .evidence_support import rpc_url
 
 OUTSIDE = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -204,3 +220,51 @@ def test_a_flood_of_fresh_refusals_does_not_erase_counted_attempts(ledger: Ledge
         assert full.signed_in(*key, None, fresh_department, now) == ""
         assert full.signed_in(*key, None, fresh_department, now + timedelta(seconds=1)) is None
     assert full._evicted and full._evicted[0][0][0] == "0x" + f"{100:064x}"
+
+
+def test_a_witness_record_replaced_by_an_insider_stops_the_witness(
+    ledger: Ledger, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: someone who can write a witness's directory but does not hold its key (nor its passphrase),
+    replacing its record so that it cosigns a rolled-back chain as new to it."""
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    origin = wclient.chain_identity(ledger.chain).origin
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court.example/34g")
+    state = store.directory / "state.json"
+    empty = state.read_text()  # the record keygen wrote: authentic, and empty
+
+    def observe() -> Any:
+        return Witness(WitnessStore(store.directory), Rpc(rpc_url(ledger)), log=lambda _line: None).observe(origin)
+
+    cosigned = observe()
+    kept = state.read_text()
+    assert json.loads(kept)["origins"][origin]["size"] == cosigned.checkpoint.size
+    signature = json.loads(kept)["signature"]
+    for forged in (
+        '{"origins": {}}',  # the insider's empty record
+        json.dumps({"origins": {}, "signature": signature}),  # with the real record's signature
+        json.dumps({"origins": {}, "signature": "00" * 64}),
+        json.dumps({**json.loads(kept), "signature": json.loads(empty)["signature"]}),
+    ):
+        state.write_text(forged)
+        with pytest.raises(ConfigError, match=r"state\.json is not signed by this witness's key.*backup"):
+            observe()
+    state.write_text(kept)  # the record restored from its backup
+    assert observe().checkpoint.size >= cosigned.checkpoint.size
+    state.write_text(empty)  # what stays open: an older authentic record is accepted
+    assert observe().checkpoint.size >= cosigned.checkpoint.size
+
+    # a record an older version wrote (unsigned) is signed once, by its digest, never whatever stands there
+    legacy = json.dumps({"origins": json.loads(state.read_text())["origins"]}, indent=1)
+    state.write_text(legacy)
+    with pytest.raises(ConfigError, match="--sign-record"):
+        observe()
+    with pytest.raises(InputError, match="digest"):
+        WitnessStore(store.directory).sign_record("00" * 32)
+    command = ["witness", "check", "--store", str(store.directory), "--rpc", rpc_url(ledger), "--origin", origin]
+    digest = hashlib.sha256(legacy.encode()).hexdigest()
+    run = ledger_process([*command, "--sign-record", digest], env=dict(os.environ))
+    assert run.returncode == 0 and origin in run.stdout, run
+    again = ledger_process([*command, "--sign-record", digest], env=dict(os.environ))
+    assert again.returncode == 2 and "signed already" in again.stderr, again
