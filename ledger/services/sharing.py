@@ -29,7 +29,7 @@ from ..client import Ledger
 from ..errors import ChainError, ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
-from ..onchain.chain import ROLE_ISSUER, department_id_bytes
+from ..onchain.chain import department_id_bytes
 from ..storage.models import (  # noqa: F401 - re-exported
     GRANT_PURPOSE_ERASED,
     MAX_PURPOSE,
@@ -42,7 +42,7 @@ from ..storage.models import (  # noqa: F401 - re-exported
 )
 from . import _keyset, accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
-from .departments import get_department
+from .departments import get_department, registry_record
 from .issuance import check_custodian, custodian_document
 from .status import StoredCertificate, stored
 
@@ -96,9 +96,10 @@ def issuer_standing(ledger: Ledger, department: str) -> str | None:
         if exc.error_name == "RegistryUnknownDepartment":
             return f"department {department!r} is not registered"
         raise
-    if not found[4]:
+    record = registry_record(found)
+    if not record.active:
         return f"the council suspended department {department!r}"
-    if not int(found[3]) & ROLE_ISSUER:
+    if "issuer" not in record.roles:
         return f"department {department!r} no longer holds the issuer role"
     return None
 
