@@ -253,6 +253,8 @@ def time_altered(entry: Entry) -> bool:
     """Whether ``entry``'s stored time (``created_at``: what a listing's time window selected it on) is not the
     instant its body states: the database's time of the entry was edited, so it is listed in a window it does not
     belong to (and missing from its own; ``check_log`` names it there: ``time_altered``)."""
+    if entry.log == LOG_DECISIONS and _decision_time_agrees(entry.body, entry.created_at):
+        return False  # (a listing page parses each body once already, for its answer)
     return not _time_agrees(_parsed(entry.body), entry.log, entry.created_at)[0]
 
 
