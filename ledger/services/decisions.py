@@ -1037,9 +1037,17 @@ def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Conne
     return found
 
 
-def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None = None) -> Decision:
-    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none."""
-    found = find_decisions(ledger, department, case_id)
+def find_decision(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    seq: int | None = None,
+    *,
+    among: Sequence[Decision] | None = None,
+) -> Decision:
+    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none.
+    ``among``: the case's decisions (:func:`find_decisions`) read already."""
+    found = list(among) if among is not None else find_decisions(ledger, department, case_id)
     if seq is not None:
         found = [d for d in found if d.seq == seq]
     if not found:
@@ -1050,7 +1058,9 @@ def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None
     return found[-1]
 
 
-def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
+def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> Decision:
+    """The decision an officer's decision of ``case_id`` replaces (``overrides``: its number or the case id): the
+    case's latest; its place (seq, entry_hash) is the body's ``overrides``."""
 
     from .logchain import LogEntry, read_body
 
@@ -1089,7 +1099,7 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             f"({latest.body.get('outcome')}, {latest.body.get('decided_at')}) came after it. An officer's decision "
             f"replaces the case's latest word - give overrides={latest.seq} (or the case id). Nothing was recorded"
         )
-    return {"seq": target.seq, "entry_hash": target.entry_hash}
+    return target
 
 
 def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
@@ -1160,7 +1170,8 @@ def record_human_decision(
             )
     # the decision it replaces, resolved before anything is read or stored for it (the case's latest: asked again
     # inside the recording transaction)
-    target = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    replaced = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    target = None if replaced is None else {"seq": replaced.seq, "entry_hash": replaced.entry_hash}
     if target is not None:
         _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
     input_digest = None
@@ -1234,10 +1245,10 @@ def record_human_decision(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
-    if body["overrides"]:
+    if replaced is not None:
         from . import notices
 
-        notices.withdraw_replaced(ledger, department, case_id, body["overrides"]["seq"], outcome, decision.seq)
+        notices.withdraw_replaced(ledger, department, replaced, outcome, decision.seq)
     return decision
 
 

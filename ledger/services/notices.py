@@ -117,8 +117,9 @@ def issue_notice(
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
     language. StateError for a decision a later decision of the case replaced."""
     language = _language(language)
-    decision = decisions.find_decision(ledger, department, case_id, seq)
-    latest = decisions.find_decisions(ledger, department, case_id)[-1]
+    found = decisions.find_decisions(ledger, department, case_id)
+    decision = decisions.find_decision(ledger, department, case_id, seq, among=found)
+    latest = found[-1]
     if latest.seq != decision.seq:
         # a notice certifies its decision with nothing saying it was replaced: issued now for a withdrawn approval,
         # every verifier would call an "approve" valid after the refusal that overrode it
@@ -144,10 +145,12 @@ def issue_notice(
     return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]
 
 
-def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: int, outcome: str, by: int) -> list[str]:
-    """Revoke the notices of decision ``replaced`` (of ``case_id``) that decision ``by``, of another ``outcome``,
-    overrode (a withdrawn approval's "approve" notice would stay valid for every verifier after the refusal); returns
-    the revocation transactions. Whether a notice still stands is the chain's word."""
+def withdraw_replaced(
+    ledger: Ledger, department: str, replaced: decisions.Decision, outcome: str, by: int
+) -> list[str]:
+    """Revoke the notices of decision ``replaced`` (as its overrider read it) that decision ``by``, of another
+    ``outcome``, overrode (a withdrawn approval's "approve" notice would stay valid for every verifier after the
+    refusal); returns the revocation transactions. Whether a notice still stands is the chain's word."""
     from sqlalchemy import select
     from sqlmodel import col
 
@@ -155,9 +158,9 @@ def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: i
     from ..storage.store import Certificate
     from . import permits, status
 
-    if decisions.find_decision(ledger, department, case_id, replaced).body.get("outcome") == outcome:
+    if replaced.body.get("outcome") == outcome:
         return []
-    ids = [_notice_id(department, replaced, language) for language in LANGUAGES]
+    ids = [_notice_id(department, replaced.seq, language) for language in LANGUAGES]
     with ledger.engine.connect() as conn:
         digests = list(
             conn.execute(
@@ -174,12 +177,16 @@ def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: i
         try:
             done.append(
                 status.revoke(
-                    ledger, digest, "data-changed", department, note=f"decision {replaced} replaced by decision {by}"
+                    ledger,
+                    digest,
+                    "data-changed",
+                    department,
+                    note=f"decision {replaced.seq} replaced by decision {by}",
                 )
             )
         except LedgerError as exc:
             raise StateError(
-                f"decision {by} replaces decision {replaced} but the revocation of its notice {digest} failed "
+                f"decision {by} replaces decision {replaced.seq} but the revocation of its notice {digest} failed "
                 f"({exc}); run `ledger revoke {digest} --reason data-changed`"
             ) from exc
     return done
