@@ -129,9 +129,21 @@ def issue_notice(
         )
     notice_id = _notice_id(department, decision.seq, language)
     try:
-        return issuance.export_document(ledger, notice_id, department)
+        issued = issuance.export_document(ledger, notice_id, department)
     except (NotFoundError, InputError):
         pass  # not issued yet (or its batch still pending: issuing again resumes nothing, so fall through)
+    else:
+        fields = issued.get("fields")
+        fields = fields if isinstance(fields, dict) else {}
+        if fields.get("type") != NOTICE_TYPE or fields.get("subject.case_id") != case_id:
+            # a certificate of another kind (or case) under the id this notice takes: handed over as the notice, it
+            # gave the applicant another document (another person's fields), and no notice can be issued under it
+            raise StateError(
+                f"certificate {notice_id!r} of {department} is not a notice of case {case_id!r} (a "
+                f"{fields.get('type')!r}): the id a notice of decision {decision.seq} takes is another certificate's, "
+                "so no notice is issued under it; give that certificate another id (revoke it and issue it again)"
+            )
+        return issued
     issuance.check_can_issue(ledger, department)  # the notice is a certificate of the deciding department
     decision = _attested(ledger, department, decision)
     rule_set = None
@@ -145,9 +157,12 @@ def issue_notice(
 
 
 def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: int, outcome: str, by: int) -> list[str]:
-    """Revoke the notices of decision ``replaced`` (of ``case_id``) that decision ``by``, of another ``outcome``,
-    overrode (a withdrawn approval's "approve" notice would stay valid for every verifier after the refusal); returns
-    the revocation transactions. Whether a notice still stands is the chain's word."""
+    """Revoke the notices standing on chain of the decisions of ``case_id`` before decision ``by`` (which replaced
+    decision ``replaced``) that state another ``outcome`` than it: a withdrawn approval's "approve" notice would stay
+    valid for every verifier after the refusal, and so would the notice of an approval an officer had confirmed
+    before the refusal replaced the confirmation (red team round 34a); a decision of the same outcome leaves them.
+    Only certificates of the notice type are notices (another certificate given a notice's id is left alone).
+    Returns the revocation transactions. Whether a notice still stands is the chain's word."""
     from sqlalchemy import select
     from sqlmodel import col
 
@@ -155,31 +170,36 @@ def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: i
     from ..storage.store import Certificate
     from . import permits, status
 
-    if decisions.find_decision(ledger, department, case_id, replaced).body.get("outcome") == outcome:
+    earlier = {d.seq: d for d in decisions.find_decisions(ledger, department, case_id) if d.seq < by}
+    if replaced not in earlier:
+        earlier[replaced] = decisions.find_decision(ledger, department, case_id, replaced)
+    ended = sorted(seq for seq, d in earlier.items() if d.body.get("outcome") != outcome)
+    if not ended:
         return []
-    ids = [_notice_id(department, replaced, language) for language in LANGUAGES]
+    ids = {_notice_id(department, seq, language): seq for seq in ended for language in LANGUAGES}
     with ledger.engine.connect() as conn:
-        digests = list(
-            conn.execute(
-                select(col(Certificate.digest)).where(
-                    col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
-                )
-            ).scalars()
-        )
+        rows = conn.execute(
+            select(col(Certificate.digest), col(Certificate.certificate_id)).where(
+                col(Certificate.department_id) == department,
+                col(Certificate.certificate_id).in_(list(ids)),
+                col(Certificate.cert_type) == NOTICE_TYPE,
+            )
+        ).all()
+    digests = {digest: ids[notice] for digest, notice in rows}
     standing = permits.chain_statuses(ledger, department, digests)
     done = []
-    for digest in digests:
+    for digest, seq in digests.items():
         if standing.get(digest) not in ("valid", "suspended"):
             continue
         try:
             done.append(
                 status.revoke(
-                    ledger, digest, "data-changed", department, note=f"decision {replaced} replaced by decision {by}"
+                    ledger, digest, "data-changed", department, note=f"decision {seq} replaced by decision {by}"
                 )
             )
         except LedgerError as exc:
             raise StateError(
-                f"decision {by} replaces decision {replaced} but the revocation of its notice {digest} failed "
+                f"decision {by} replaces decision {seq} but the revocation of its notice {digest} failed "
                 f"({exc}); run `ledger revoke {digest} --reason data-changed`"
             ) from exc
     return done
