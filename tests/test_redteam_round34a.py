@@ -8,22 +8,42 @@
 2. A certificate of another type whose id is the one a notice would have (``NOTICE-<dept>-<seq>``): the notice of
    that decision was "the one issued before" (a business licence, a person's fields, handed over as the notice), and
    an override of the decision revoked that certificate. A notice is a certificate of the notice type only.
+3. Round 32's supersession by a certificate of the same type compared the store's ``cert_type`` column, the
+   database's word: an insider who retyped a birth certificate's row as a business licence let the department's
+   clerk (the CLI, the gateway) supersede a licence by it. The types compared are now the sealed fields' (only the
+   vault key opens them, bound to the digest).
+4. (The chain's operator, with a department that decided after a revocation on the facts of the block before it)
+   answer ``null`` for the one block after the decision's facts block: replay read the missing block as "the facts
+   block is still the head" and dropped the bound it gives (the facts block was the head no longer than until that
+   block was mined), though the decision's anchoring, a later block, was on the same chain; the decision passed
+   replay. A chain that has a later block has that one: replay now reports the node's answer.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
-from ledger.errors import StateError
-from ledger.services import notices, provenance, supervision
+from ledger.errors import InputError, StateError
+from ledger.onchain.chain import Chain, connect
+from ledger.services import logchain, notices, provenance, replay, status, supervision
+from ledger.storage.store import Certificate
 
 from .conftest import make_records
+from .evidence_support import both, failed_names, rpc_url
 from .foundation_support import issue
+from .insider_support import insider_edit
 from .permit_support import inspected, officer_decision
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rpc_proxy import RpcProxy
 
 
 def _status(ledger: Ledger, digest: str) -> str:
@@ -92,3 +112,79 @@ def test_a_certificate_of_another_type_is_never_taken_for_a_notice(
     )
     assert _status(ledger, notice["digest"]) == "revoked"
     assert _status(ledger, licence["digest"]) == "valid"
+
+
+def test_a_retyped_row_does_not_let_a_certificate_be_superseded_by_one_of_another_type(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access retyping a birth certificate's row as a business licence, so that
+    the department's clerk (who holds no key, only the gateway's or the CLI's say) can mark a licence replaced by it."""
+    dept = fresh_department
+    (licence,) = issue(ledger, tmp_path, dept, make_records(1))
+    (birth,) = issue(ledger, tmp_path, dept, make_records(1, cert_type="birth-certificate"))
+    retyped = insider_edit(ledger, Certificate, Certificate.digest, birth["digest"], cert_type="business-licence")
+    with retyped, pytest.raises(InputError, match="birth-certificate"):
+        status.supersede(ledger, licence["digest"], birth["digest"], dept)
+    assert _status(ledger, licence["digest"]) == "valid"
+
+
+@contextlib.contextmanager
+def _through(ledger: Ledger, proxy: RpcProxy) -> Iterator[None]:
+    """The ledger reading the chain through ``proxy`` (its node's operator) while inside."""
+    honest = ledger.chain
+    ledger.chain = Chain(connect(proxy.url), honest.deployment, gas_price=0, artifacts=honest.artifacts)
+    try:
+        yield
+    finally:
+        ledger.chain = honest
+
+
+def _hiding(upstream: str, number: int) -> RpcProxy:
+    """A node answering ``null`` for block ``number`` (as a node does for a block it does not have)."""
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        params = request.get("params") or []
+        if request.get("method") == "eth_getBlockByNumber" and params and params[0] == hex(number):
+            return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": None}).encode()
+        return None
+
+    return RpcProxy(upstream, intercept=intercept)
+
+
+def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_decision(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: a department recording an approval taken after the cited licence's revocation on the facts of the
+    block before it, with the chain's operator answering that the block after the facts block does not exist."""
+    honest = world.decide("RT34A-HIDE", 3)
+    assert honest.body["outcome"] == "approve"
+    block = honest.body["as_of_block"]
+    status.revoke(ledger, world.licences[3]["digest"], "fraud")
+    # a block mined a moment after the revocation's (two seconds: the shared chain's clock stays within the 30 s
+    # every reader allows), and a decision said to be taken at the latest moment its anchoring (a later block)
+    # allows: 30 s after that block, so the facts block had not been the head for over 30 s
+    w3 = ledger.chain.w3
+    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    later = int(w3.eth.get_block("latest")["timestamp"])
+    assert later > int(w3.eth.get_block(block + 1)["timestamp"])
+    moment = datetime.fromtimestamp(later + 30, UTC)
+    body = copy.deepcopy(honest.body)
+    body["decided_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    bundle = world.bundle("RT34A-HIDE", 3, seq=entry.seq)
+
+    def facts_findings() -> list[str]:
+        found = replay.replay(ledger, department=world.dept, case_id="RT34A-HIDE").discrepancies
+        return [d.detail for d in found if d.seq == entry.seq and d.check == "facts_block_invalid"]
+
+    assert facts_findings(), "the honest node: the facts block was the head no longer"
+    proxy = _hiding(rpc_url(ledger), block + 1)
+    try:
+        with _through(ledger, proxy):
+            assert facts_findings()
+            report, code, result = both(ledger, bundle, tmp_path, "hidden.json")
+            assert code == 1 and not report.ok
+            assert result is not None and "certificate_facts" in failed_names(result), result
+    finally:
+        proxy.server.shutdown()

@@ -284,8 +284,18 @@ class DecisionRerun:
         head = self.chain.block_number()
         if block > head:
             return f"the decision names block {block}, which this chain does not have (its head is {head})"
-        when = int(self.chain.w3.eth.get_block(block)["timestamp"])
-        after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < head else None
+        from web3.exceptions import BlockNotFound
+
+        try:
+            when = int(self.chain.w3.eth.get_block(block)["timestamp"])
+        except BlockNotFound:
+            return f"the chain has no block {block}"
+        try:
+            after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < head else None
+        except BlockNotFound:
+            # below the head the node claims (and the decision's anchoring): a node hiding the next block dropped
+            # the bound its time gives (red team round 34a); the court's verifier says the same
+            return f"the chain has no block {block + 1}"
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             return (
                 f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "
