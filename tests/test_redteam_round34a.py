@@ -30,12 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.onchain.chain import Chain, connect
 from ledger.services import logchain, notices, provenance, replay, status, supervision
-from ledger.storage.store import Certificate
+from ledger.storage.store import Batch, Certificate
 
 from .conftest import make_records
 from .evidence_support import both, failed_names, rpc_url
@@ -188,3 +190,25 @@ def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_dec
             assert result is not None and "certificate_facts" in failed_names(result), result
     finally:
         proxy.server.shutdown()
+
+
+def test_a_notice_whose_batch_an_insider_marked_unsent_is_not_silently_left_standing(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access marking the batch of an approval's notice as not sent (its row's
+    state), so that the officer's refusal took the notice for one never anchored ("absent") and left it standing on
+    chain without a word: the applicant kept a valid "approve" notice after the refusal."""
+    dept = fresh_department
+    approval = officer_decision(ledger, dept, "C-RT34-B", "applicant-rt34b", "approve", "OFFICER_CHECKED_ON_SITE")
+    notice = notices.issue_notice(ledger, dept, "C-RT34-B")
+    with ledger.engine.connect() as conn:
+        root = conn.execute(
+            select(col(Certificate.batch_root)).where(col(Certificate.digest) == notice["digest"])
+        ).scalar_one()
+    unsent = insider_edit(ledger, Batch, Batch.root, root, state="prepared")
+    with unsent, pytest.raises(StateError, match=notice["digest"]):
+        officer_decision(
+            ledger, dept, "C-RT34-B", "applicant-rt34b", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
+        )
+    status.revoke(ledger, notice["digest"], "data-changed", dept)  # what the error tells the operator to run
+    assert _status(ledger, notice["digest"]) == "revoked"

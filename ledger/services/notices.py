@@ -189,7 +189,10 @@ def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: i
     standing = permits.chain_statuses(ledger, department, digests)
     done = []
     for digest, seq in digests.items():
-        if standing.get(digest) not in ("valid", "suspended"):
+        # only the chain's word that it ended leaves a notice alone: one the store calls unsent ("absent": its batch
+        # row not confirmed, which an insider edits, or a notice whose anchoring `ledger resume` would still finish)
+        # is revoked, or the error says so (red team round 34a: it was left standing without a word)
+        if standing.get(digest) in ("revoked", "superseded"):
             continue
         try:
             done.append(
