@@ -36,11 +36,11 @@ from sqlmodel import col
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.onchain.chain import Chain, connect
-from ledger.services import logchain, notices, provenance, replay, status, supervision
+from ledger.services import evidence, logchain, notices, provenance, replay, status, supervision
 from ledger.storage.store import Batch, Certificate
 
 from .conftest import make_records
-from .evidence_support import both, failed_names, rpc_url
+from .evidence_support import both, failed_names, rpc_url, standalone
 from .foundation_support import issue
 from .insider_support import insider_edit
 from .permit_support import inspected, officer_decision
@@ -153,15 +153,13 @@ def _hiding(upstream: str, number: int) -> RpcProxy:
     return RpcProxy(upstream, intercept=intercept)
 
 
-def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_decision(
-    ledger: Ledger, world: World, tmp_path: Path
-) -> None:
-    """Adversary: a department recording an approval taken after the cited licence's revocation on the facts of the
-    block before it, with the chain's operator answering that the block after the facts block does not exist."""
-    honest = world.decide("RT34A-HIDE", 3)
+def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, int, dict[str, Any]]:
+    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation on the facts of the
+    block before it, anchored: (its facts block, its sequence number, its evidence bundle)."""
+    honest = world.decide(case, i)
     assert honest.body["outcome"] == "approve"
     block = honest.body["as_of_block"]
-    status.revoke(ledger, world.licences[3]["digest"], "fraud")
+    status.revoke(ledger, world.licences[i]["digest"], "fraud")
     # a block mined a moment after the revocation's (two seconds: the shared chain's clock stays within the 30 s
     # every reader allows), and a decision said to be taken at the latest moment its anchoring (a later block)
     # allows: 30 s after that block, so the facts block had not been the head for over 30 s
@@ -174,20 +172,63 @@ def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_dec
     body = copy.deepcopy(honest.body)
     body["decided_at"] = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
     entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
-    bundle = world.bundle("RT34A-HIDE", 3, seq=entry.seq)
+    return block, entry.seq, world.bundle(case, i, seq=entry.seq)
 
-    def facts_findings() -> list[str]:
-        found = replay.replay(ledger, department=world.dept, case_id="RT34A-HIDE").discrepancies
-        return [d.detail for d in found if d.seq == entry.seq and d.check == "facts_block_invalid"]
 
-    assert facts_findings(), "the honest node: the facts block was the head no longer"
+def _facts_findings(ledger: Ledger, world: World, case: str, seq: int) -> list[str]:
+    found = replay.replay(ledger, department=world.dept, case_id=case).discrepancies
+    return [d.detail for d in found if d.seq == seq and d.check == "facts_block_invalid"]
+
+
+def test_a_node_hiding_the_block_after_the_facts_block_does_not_pass_a_later_decision(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: a department recording an approval taken after the cited licence's revocation on the facts of the
+    block before it, with the chain's operator answering that the block after the facts block does not exist."""
+    block, seq, bundle = _decided_after_revocation(ledger, world, "RT34A-HIDE", 3)
+    assert _facts_findings(ledger, world, "RT34A-HIDE", seq), "the honest node: the facts block was the head no longer"
     proxy = _hiding(rpc_url(ledger), block + 1)
     try:
         with _through(ledger, proxy):
-            assert facts_findings()
+            assert _facts_findings(ledger, world, "RT34A-HIDE", seq)
             report, code, result = both(ledger, bundle, tmp_path, "hidden.json")
             assert code == 1 and not report.ok
             assert result is not None and "certificate_facts" in failed_names(result), result
+    finally:
+        proxy.server.shutdown()
+
+
+def test_a_node_whose_head_falls_back_to_the_facts_block_does_not_pass_a_later_decision(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: the same department, with a node (or one replica behind the node's load balancer) that answers the
+    real head once and the facts block as its head afterwards: the library's bundle check read the head again for
+    the facts block's bound, found no block after it, and judged the facts block still the head at the decision."""
+    block, seq, bundle = _decided_after_revocation(ledger, world, "RT34A-LAG", 2)
+    asked = []
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_blockNumber":
+            return None
+        asked.append(request)
+        if len(asked) == 1:
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": hex(block)}).encode()
+
+    proxy = RpcProxy(rpc_url(ledger), intercept=intercept)
+    try:
+        with _through(ledger, proxy):
+            report = evidence.verify_bundle(bundle, ledger.chain)
+            assert not report.ok
+            assert "certificate_facts" in {c.name for c in report.failed}, report.to_json()
+            asked.clear()
+            assert _facts_findings(ledger, world, "RT34A-LAG", seq)
+            asked.clear()  # the court's verifier reads the head once, and judges the rest against it
+            path = tmp_path / "lagging.json"
+            path.write_text(json.dumps(bundle), encoding="utf-8")
+            code, result, stderr = standalone(ledger, path)
+            assert code == 1 and result is not None, stderr
+            assert "certificate_facts" in failed_names(result), result
     finally:
         proxy.server.shutdown()
 
