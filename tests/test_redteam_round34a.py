@@ -17,6 +17,10 @@
    block is still the head" and dropped the bound it gives (the facts block was the head no longer than until that
    block was mined), though the decision's anchoring, a later block, was on the same chain; the decision passed
    replay. A chain that has a later block has that one: replay now reports the node's answer.
+5. (An insider with database access) clear the index key of an officer's refusal (``LogEntry.lookup``, which the
+   entry hash does not cover): ``ledger notice CASE`` found the approval the refusal withdrew as the case's latest
+   decision and issued a signed, anchored "approve" notice that every verifier calls valid. The case's entries
+   after the latest its index finds are now looked for by their bodies too, and no notice is issued while one hides.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.onchain.chain import Chain, connect
 from ledger.services import evidence, logchain, notices, provenance, replay, status, supervision
+from ledger.services.logchain import LogEntry
 from ledger.storage.store import Batch, Certificate
 
 from .conftest import make_records
@@ -253,3 +258,30 @@ def test_a_notice_whose_batch_an_insider_marked_unsent_is_not_silently_left_stan
         )
     status.revoke(ledger, notice["digest"], "data-changed", dept)  # what the error tells the operator to run
     assert _status(ledger, notice["digest"]) == "revoked"
+
+
+def test_a_refusal_an_insider_hid_from_the_case_index_gets_no_approve_notice_issued(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access (with the applicant) clearing the index key of the officer's refusal
+    of the case, then having the department's operator hand out the case's notice: the approval it withdrew was the
+    latest decision the index found, and its "approve" notice was issued, valid for every verifier."""
+    dept = fresh_department
+    approval = officer_decision(ledger, dept, "C-RT34-X", "applicant-rt34x", "approve", "OFFICER_CHECKED_ON_SITE")
+    refusal = officer_decision(
+        ledger, dept, "C-RT34-X", "applicant-rt34x", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
+    )
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(col(LogEntry.id)).where(
+                col(LogEntry.log) == logchain.LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.seq) == refusal.seq,
+            )
+        ).scalar_one()
+    with insider_edit(ledger, LogEntry, LogEntry.id, row, lookup=None):
+        for seq in (None, approval.seq):
+            with pytest.raises(StateError, match=f"entry {refusal.seq} .* index of cases was edited"):
+                notices.issue_notice(ledger, dept, "C-RT34-X", seq=seq)
+    # the index restored, the decision in force gets its notice
+    assert notices.issue_notice(ledger, dept, "C-RT34-X")["fields"]["subject.outcome"] == "reject"

@@ -110,6 +110,42 @@ def _attested(ledger: Ledger, department: str, decision: decisions.Decision) -> 
     return decisions.Decision(department, decision.seq, bundle["decision"]["entry_hash"], bundle["decision"]["body"])
 
 
+def _refuse_hidden_later(ledger: Ledger, department: str, case_id: str, indexed: decisions.Decision) -> None:
+    """StateError when an entry after ``indexed`` (the case's latest decision its index finds) names the case with
+    another index key than the case's. The key (``LogEntry.lookup``) is the database's word, outside the entry hash:
+    an insider who cleared a refusal's had the approval it withdrew taken for the decision in force, and its
+    "approve" notice issued (red team round 34a). The entries after ``indexed`` are read by their text (the case id
+    as the canonical body writes it; usually a few rows: a notice is asked for soon after its decision) and parsed
+    to be sure; one that names the case but cannot be read fails the request, as :func:`decisions.find_decisions`
+    does."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from ..formats.canonical import canonical_json
+    from .logchain import LOG_DECISIONS, LogEntry, read_body
+
+    named = '"case_id":' + canonical_json(case_id).decode("utf-8")
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(LogEntry.seq), col(LogEntry.body))
+            .where(
+                col(LogEntry.log) == LOG_DECISIONS,
+                col(LogEntry.department_id) == department,
+                col(LogEntry.seq) > indexed.seq,
+                col(LogEntry.body).contains(named, autoescape=True),
+            )
+            .order_by(col(LogEntry.seq))
+        ).all()
+    for seq, stored in rows:
+        if read_body(stored, LOG_DECISIONS, department, seq).get("case_id") == case_id:
+            raise StateError(
+                f"entry {seq} of {department}'s decisions log is a later decision of case {case_id!r} than decision "
+                f"{indexed.seq}, which the case's index leads to: the database's index of cases was edited (`ledger "
+                f"replay --department {department}` reports index_altered); no notice of the case is issued until "
+                "the index is restored"
+            )
+
+
 def issue_notice(
     ledger: Ledger, department: str, case_id: str, *, seq: int | None = None, language: str = "en"
 ) -> dict[str, Any]:
@@ -118,7 +154,8 @@ def issue_notice(
     language. StateError for a decision a later decision of the case replaced."""
     language = _language(language)
     decision = decisions.find_decision(ledger, department, case_id, seq)
-    latest = decisions.find_decisions(ledger, department, case_id)[-1]
+    latest = decisions.find_decision(ledger, department, case_id)
+    _refuse_hidden_later(ledger, department, case_id, latest)
     if latest.seq != decision.seq:
         # a notice certifies its decision with nothing saying it was replaced: issued now for a withdrawn approval,
         # every verifier would call an "approve" valid after the refusal that overrode it
