@@ -21,6 +21,10 @@
    entry hash does not cover): ``ledger notice CASE`` found the approval the refusal withdrew as the case's latest
    decision and issued a signed, anchored "approve" notice that every verifier calls valid. The case's entries
    after the latest its index finds are now looked for by their bodies too, and no notice is issued while one hides.
+6. (A department's clerk, through ``ledger issue`` or the gateway's issuance) issue a certificate of the notice type
+   of one's own writing: "approve" for a case the department refused, naming the refusal's number and entry hash.
+   Every verifier called it valid: a notice is a certificate, and nothing tied its words to the decision it names.
+   A notice is now issued only from its decision (``ledger notice``): issuance refuses the notice type otherwise.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from ledger.services import evidence, logchain, notices, provenance, replay, sta
 from ledger.services.logchain import LogEntry
 from ledger.storage.store import Batch, Certificate
 
+from .api_support import Clock, assert_problem, bearer, login, make_client
 from .conftest import make_records
 from .evidence_support import both, failed_names, rpc_url, standalone
 from .foundation_support import issue
@@ -285,3 +290,22 @@ def test_a_refusal_an_insider_hid_from_the_case_index_gets_no_approve_notice_iss
                 notices.issue_notice(ledger, dept, "C-RT34-X", seq=seq)
     # the index restored, the decision in force gets its notice
     assert notices.issue_notice(ledger, dept, "C-RT34-X")["fields"]["subject.outcome"] == "reject"
+
+
+def test_a_notice_of_ones_own_writing_is_not_issued(ledger: Ledger, fresh_department: str, tmp_path: Path) -> None:
+    """Adversary: a department's clerk (the gateway's issuer, or ``ledger issue``) writing the case's notice by hand:
+    "approve" for the case the department refused, valid for every verifier."""
+    dept = fresh_department
+    refusal = officer_decision(ledger, dept, "C-RT34-F", "applicant-rt34f", "reject", "OFFICER_FOUND_FRAUD")
+    genuine = notices.notice_record(dept, refusal, None)
+    forged = copy.deepcopy(genuine)
+    forged["id"] = f"FORGED-{dept}-{refusal.seq}"
+    forged["subject"]["outcome"] = "approve"
+    forged["subject"]["reasons"] = []
+    with pytest.raises(InputError, match="ledger notice"):
+        issue(ledger, tmp_path, dept, [forged])
+    client = make_client(ledger, Clock())
+    refused = client.post("/certificates", headers=bearer(login(client, ledger, dept)), json={"records": [forged]})
+    assert_problem(refused, 422)
+    # the notice of the decision itself, as before
+    assert notices.issue_notice(ledger, dept, "C-RT34-F")["fields"]["subject.outcome"] == "reject"

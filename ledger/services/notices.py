@@ -189,7 +189,7 @@ def issue_notice(
         rule_set, _why = decisions.load_recorded_rule_set(ledger, digest)
     record = validate_record(notice_record(department, decision, rule_set, language), 1, department=department)
     out = io.StringIO()
-    issuance.issue_records(ledger, [record], department, out=out)
+    issuance.issue_records(ledger, [record], department, out=out, decision_notice=True)
     return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]
 
 
