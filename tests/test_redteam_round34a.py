@@ -309,3 +309,26 @@ def test_a_notice_of_ones_own_writing_is_not_issued(ledger: Ledger, fresh_depart
     assert_problem(refused, 422)
     # the notice of the decision itself, as before
     assert notices.issue_notice(ledger, dept, "C-RT34-F")["fields"]["subject.outcome"] == "reject"
+
+
+def test_an_override_of_a_decision_hidden_from_the_case_index_is_refused_by_name(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access clearing the index key of the decision an officer is about to
+    refuse (by its number): the officer's command stopped with a traceback (an IndexError: the case's index found
+    no decision at all), nothing said what was wrong."""
+    dept = fresh_department
+    approval = officer_decision(ledger, dept, "C-RT34-O", "applicant-rt34o", "approve", "OFFICER_CHECKED_ON_SITE")
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(col(LogEntry.id)).where(
+                col(LogEntry.log) == logchain.LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.seq) == approval.seq,
+            )
+        ).scalar_one()
+    hidden = insider_edit(ledger, LogEntry, LogEntry.id, row, lookup=None)
+    with hidden, pytest.raises(StateError, match="index"):
+        officer_decision(
+            ledger, dept, "C-RT34-O", "applicant-rt34o", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
+        )

@@ -1077,7 +1077,19 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             field="overrides",
         )
     # named by its case, the target is the case's latest already (read above); named by number, it may be older
-    latest = target if isinstance(overrides, str) else find_decisions(ledger, department, case_id)[-1]
+    if isinstance(overrides, str):
+        latest = target
+    else:
+        indexed = find_decisions(ledger, department, case_id)
+        if all(d.seq != target.seq for d in indexed):
+            # read by its number, the decision is missing from its case's index (LogEntry.lookup, outside the entry
+            # hash): the case's latest decision cannot be told (red team round 34a: an IndexError, a traceback)
+            raise StateError(
+                f"decision {target.seq} is not among the decisions the index of case {case_id!r} finds: the "
+                f"database's index of cases was edited (`ledger replay --department {department}` reports it, "
+                "index_altered); restore the entry's lookup key from the case id its body names. Nothing was recorded"
+            )
+        latest = indexed[-1]
     if latest.seq != target.seq:
         # overriding an older decision would pass over the ones since (a withdrawal, a refusal) in the record: the
         # override chain an evidence bundle shows would say the officer replaced a decision that no longer stood
