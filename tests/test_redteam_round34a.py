@@ -25,6 +25,10 @@
    of one's own writing: "approve" for a case the department refused, naming the refusal's number and entry hash.
    Every verifier called it valid: a notice is a certificate, and nothing tied its words to the decision it names.
    A notice is now issued only from its decision (``ledger notice``): issuance refuses the notice type otherwise.
+7. (An insider with database access) clear the index key of an approval an officer then confirmed: the refusal that
+   replaced the confirmation found the case's decisions through the index, missed the approval, and left its
+   permit (and its notice) valid. An officer's decision names the one it replaced by number and entry hash: the
+   case's history now follows those names too, so a decision the index lost is still found.
 """
 
 from __future__ import annotations
@@ -44,7 +48,7 @@ from sqlmodel import col
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.onchain.chain import Chain, connect
-from ledger.services import evidence, logchain, notices, provenance, replay, status, supervision
+from ledger.services import decisions, evidence, logchain, notices, provenance, replay, status, supervision
 from ledger.services.logchain import LogEntry
 from ledger.storage.store import Batch, Certificate
 
@@ -53,7 +57,7 @@ from .conftest import make_records
 from .evidence_support import both, failed_names, rpc_url, standalone
 from .foundation_support import issue
 from .insider_support import insider_edit
-from .permit_support import inspected, officer_decision
+from .permit_support import SERVICE_ITEM, application, inspected, live_permits, officer_decision, permit_rules
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 from .rpc_proxy import RpcProxy
 
@@ -332,3 +336,37 @@ def test_an_override_of_a_decision_hidden_from_the_case_index_is_refused_by_name
         officer_decision(
             ledger, dept, "C-RT34-O", "applicant-rt34o", "reject", "OFFICER_FOUND_FRAUD", overrides=approval.seq
         )
+
+
+def test_a_confirmed_approval_hidden_from_the_case_index_loses_its_permit_and_notice_with_the_refusal(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access (with the applicant) clearing the index key of the approval that
+    issued the applicant's permit, after an officer confirmed it: the later refusal of the case withdrew nothing,
+    and the permit and the approval's notice stayed valid for every verifier."""
+    dept = fresh_department
+    decisions.publish_rule_set(ledger, permit_rules(dept), dept)
+    (licence,) = issue(ledger, tmp_path, "MKT", make_records(1))
+    app = application("C-RT34-P", licence)
+    who = licence["fields"]["subject.credit_code"]
+    approval = decisions.decide(ledger, dept, "C-RT34-P", SERVICE_ITEM, app, permit_rules(dept), applicant_ref=who)
+    permit = approval.body["issued"]["certificate"]
+    notice = notices.issue_notice(ledger, dept, "C-RT34-P")
+    confirmed = officer_decision(
+        ledger, dept, "C-RT34-P", who, "approve", "OFFICER_CHECKED_ON_SITE", overrides=approval.seq
+    )
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(col(LogEntry.id)).where(
+                col(LogEntry.log) == logchain.LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.seq) == approval.seq,
+            )
+        ).scalar_one()
+    with insider_edit(ledger, LogEntry, LogEntry.id, row, lookup=None):
+        refusal = officer_decision(
+            ledger, dept, "C-RT34-P", who, "reject", "OFFICER_FOUND_FRAUD", overrides=confirmed.seq
+        )
+    assert refusal.body.get("withdraws") == [permit]
+    assert live_permits(ledger, [permit]) == []
+    assert _status(ledger, notice["digest"]) == "revoked"
