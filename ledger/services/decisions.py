@@ -1009,7 +1009,7 @@ def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Conne
     """Every recorded decision of ``department`` for ``case_id``, oldest first (``conn``: read in that connection's
     transaction, an append's :data:`logchain.Guard`)."""
 
-    from .logchain import LogEntry, lookup_key, read_body
+    from .logchain import LogEntry, lookup_key
 
     if not isinstance(case_id, str):
         raise InputError("a case id is a string")
@@ -1023,18 +1023,52 @@ def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Conne
         .order_by(col(LogEntry.seq))
     )
     if conn is not None:
-        rows = conn.execute(query).all()
-    else:
-        with ledger.engine.connect() as own:
-            rows = own.execute(query).all()
-    found = []
-    for seq, entry_hash, text in rows:
+        return _case_decisions(conn, department, case_id, query)
+    with ledger.engine.connect() as own:
+        return _case_decisions(own, department, case_id, query)
+
+
+def _overridden_seq(body: Mapping[str, Any]) -> int | None:
+    ref = body.get("overrides")
+    seq = ref.get("seq") if isinstance(ref, dict) else None
+    return seq if type(seq) is int and 0 < seq < 2**63 else None
+
+
+def _case_decisions(conn: Connection, department: str, case_id: str, query: Any) -> list[Decision]:
+    from .logchain import LogEntry, read_body
+
+    found: dict[int, Decision] = {}
+    for seq, entry_hash, text in conn.execute(query).all():
         # an entry that names the case but cannot be read fails the request (naming it): left out, an earlier
         # decision would pass for the latest
         body = read_body(text, LOG_DECISIONS, department, seq)
         if body.get("case_id") == case_id:
-            found.append(Decision(department, int(seq), entry_hash, body))
-    return found
+            found[int(seq)] = Decision(department, int(seq), entry_hash, body)
+    # An officer's decision names the one it replaced (``overrides``: number and entry hash), which is read by its
+    # number when the index did not find it: its key (LogEntry.lookup, outside the entry hash) cleared by an
+    # insider, an approval an officer confirmed was lost to the case's history, and the refusal replacing the
+    # confirmation left the approval's permit and notices valid (red team round 34a). An honest history names only
+    # decisions the index found: no further read.
+    pending = [n for d in found.values() if (n := _overridden_seq(d.body)) is not None and n not in found]
+    seen = set(found)
+    while pending:
+        seq = pending.pop()
+        if seq in seen:
+            continue
+        seen.add(seq)
+        row = conn.execute(
+            select(col(LogEntry.entry_hash), col(LogEntry.body)).where(
+                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department, col(LogEntry.seq) == seq
+            )
+        ).first()
+        if row is None:
+            continue
+        body = read_body(row[1], LOG_DECISIONS, department, seq)
+        if body.get("case_id") == case_id:
+            found[seq] = Decision(department, seq, row[0], body)
+            if (earlier := _overridden_seq(body)) is not None and earlier not in seen:
+                pending.append(earlier)
+    return [found[seq] for seq in sorted(found)]
 
 
 def find_decision(
@@ -1090,7 +1124,19 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             field="overrides",
         )
     # named by its case, the target is the case's latest already (read above); named by number, it may be older
-    latest = target if isinstance(overrides, str) else find_decisions(ledger, department, case_id)[-1]
+    if isinstance(overrides, str):
+        latest = target
+    else:
+        indexed = find_decisions(ledger, department, case_id)
+        if all(d.seq != target.seq for d in indexed):
+            # read by its number, the decision is missing from its case's index (LogEntry.lookup, outside the entry
+            # hash): the case's latest decision cannot be told (red team round 34a: an IndexError, a traceback)
+            raise StateError(
+                f"decision {target.seq} is not among the decisions the index of case {case_id!r} finds: the "
+                f"database's index of cases was edited (`ledger replay --department {department}` reports it, "
+                "index_altered); restore the entry's lookup key from the case id its body names. Nothing was recorded"
+            )
+        latest = indexed[-1]
     if latest.seq != target.seq:
         # overriding an older decision would pass over the ones since (a withdrawal, a refusal) in the record: the
         # override chain an evidence bundle shows would say the officer replaced a decision that no longer stood
@@ -1248,7 +1294,7 @@ def record_human_decision(
     if replaced is not None:
         from . import notices
 
-        notices.withdraw_replaced(ledger, department, replaced, outcome, decision.seq)
+        notices.withdraw_replaced(ledger, department, case_id, replaced.seq, outcome, decision.seq)
     return decision
 
 

@@ -1409,10 +1409,8 @@ def withdraw_approval(
         logchain.anchor_pending(ledger, LOG_DECISIONS, department)
     permits.withdraw(ledger, department, withdrawn, entry.seq)
     from . import notices  # the approval's notices end with it, as an officer's refusal ends them (decisions.py)
-    from .decisions import Decision
 
-    replaced = Decision(department, latest.seq, latest.entry_hash, latest.body)
-    notices.withdraw_replaced(ledger, department, replaced, "reject", entry.seq)
+    notices.withdraw_replaced(ledger, department, case, latest.seq, "reject", entry.seq)
     return {
         "seq": entry.seq,
         "entry_hash": entry.entry_hash,
