@@ -497,3 +497,54 @@ def test_rows_from_a_worker_without_documents_hold_what_the_certificate_says(
         assert fields.get("valid_until") == record.get("valid_until")
         assert rows[record["id"]] == (fields["type"], fields["issued_at"], fields.get("valid_until"))
     assert all(r.ok for r in verify_many(docs, ChainView(parallel.chain, 0)))
+
+
+def test_a_sealed_body_is_the_encoders_bytes_of_its_fields_and_salts(
+    parallel: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """The sealed-body plaintext is copied out of orjson's buffer at once (issue 18: the encoder's bytes keep ~4 KB
+    each): the bytes sealed and stored, from the workers and from the writer alone, are exactly orjson's (json's
+    when orjson refuses) of the certificate's fields and packed salts, and its digest is the reference one."""
+    import base64
+
+    import orjson
+
+    records: list[Any] = make_records(12)
+    subjects: list[Any] = [
+        {"name": "caf\u00e9 \u4e2d\u6587 \U0001f600", "n": [1, {"z": "\u2028", "a": 2.5}]},
+        {"name": 'line\nbreak "quoted" \\ back\t\x7f', "big": 2**53 - 1, "neg": -0.0},
+        {"name": "x" * 3000, "nested": _nested(20)},  # a body longer than orjson's first buffer
+    ]
+    for i, subject in enumerate(subjects):
+        records[i] = {**records[i], "subject": subject}
+    path = write_jsonl(tmp_path / "bodies.jsonl", records)
+    assert issuance.issue_file(parallel, path, fresh_department, batch_size=5).count == len(records)
+    alone = [{**r, "id": f"{r['id']}-alone"} for r in records]
+    one = parallel.settings.with_(issue_workers=0)
+    parallel.settings, workers_settings = one, parallel.settings
+    try:
+        issuance.issue_file(parallel, write_jsonl(tmp_path / "alone.jsonl", alone), fresh_department, batch_size=5)
+    finally:
+        parallel.settings = workers_settings
+    with parallel.engine.connect() as conn:
+        rows = {
+            r[0]: r[1:]
+            for r in conn.execute(
+                select(Certificate.certificate_id, Certificate.digest, Certificate.issued_at, Certificate.sealed).where(
+                    Certificate.department_id == fresh_department
+                )
+            )
+        }
+    assert len(rows) == 2 * len(records)
+    for raw in [*records, *alone]:
+        digest, issued_at, sealed = rows[raw["id"]]
+        digest_bytes = bytes.fromhex(digest[2:])
+        plaintext = parallel.vault.open(bytes(sealed), digest_bytes)
+        fields = record_fields(validate_record(raw, 1, department=fresh_department), fresh_department, issued_at)
+        _, salts = _issue_worker.read_body(plaintext)
+        packed = b"".join(salts.values())
+        expected = orjson.dumps({"fields": fields, "s": base64.b64encode(packed).decode()})
+        assert plaintext == expected
+        assert _issue_worker._body_packed(fields, packed) == expected
+        assert type(_issue_worker._body_packed(fields, packed)) is bytes
+        assert digest_bytes == _reference_digest(fields, salts)

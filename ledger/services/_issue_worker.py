@@ -283,8 +283,11 @@ def _body_packed(fields: dict[str, Any], packed: bytes) -> bytes:
         # The body is read back by json.loads (read_body), so only the values must agree, and they do for what
         # reaches here: fields whose canonical hashing (RFC 8785) accepted them (finite numbers, integers within
         # ±2**53). orjson refuses what it cannot write (a lone surrogate, a key that is not a string): json then.
+        # Copied at once: the bytes orjson returns keep its whole working buffer (4,089 bytes held for a body of
+        # ~480: tracemalloc), and a batch holds its 10,000 bodies until it is pickled to the writer or sealed
+        # (39 MB instead of 5 MB; ~2 CPU-us a certificate in fresh pages). The same bytes.
         try:
-            return _orjson.dumps(body)
+            return bytes(memoryview(_orjson.dumps(body)))
         except (TypeError, _orjson.JSONEncodeError):
             pass
     return _encode(body).encode()
