@@ -6,18 +6,25 @@
    stored time is the stated one). Replay reported nothing for an officer's decision without input: the bound a
    decision's anchoring gives (anchored after it is taken, within the anchoring deadline) was checked only for
    decisions judged on facts.
+2. (Someone who can write a witness's directory, without its key) replace the unsigned record an older version wrote
+   between the two reads of ``--sign-record SHA256``: the digest was taken of the file's bytes, and the record
+   signed was read from the file again, so the record the operator checked was not the one signed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.services import erasure, logchain, replay, supervision
+from ledger.services.witness.server import WitnessStore
 
 from .conftest import make_records
 from .foundation_support import issue
@@ -129,3 +136,30 @@ def test_the_library_refuses_an_erasure_or_a_supervision_record_dated_in_the_fut
         by="records-office",
         at=ahead - timedelta(days=1, minutes=1),
     )
+
+
+class _RacingStore(WitnessStore):
+    """A witness's store whose record an insider rewrites the moment it is read again (a second read of the file,
+    after the one whose digest was compared, meets the insider's record)."""
+
+    forged = '{"origins": {}}'
+
+    def _read(self) -> dict[str, Any]:
+        (self.directory / "state.json").write_text(self.forged)
+        return super()._read()
+
+
+def test_sign_record_signs_the_bytes_whose_digest_was_checked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adversary: someone who can write the witness's directory, swapping the unsigned record between the check of
+    its digest and its signing, so the witness signs (and from then on trusts) a record of their choosing."""
+    monkeypatch.setenv("LEDGER_WITNESS_PASSPHRASE", "a witness's own passphrase")
+    store = WitnessStore(tmp_path / "witness")
+    store.create_key("court.example/35")
+    state = store.directory / "state.json"
+    origin = "ledger.example/chain/1"
+    entry = {"size": 7, "hash": "ab" * 32, "note": "ledger.example/chain/1\n7\nq80=\n"}
+    legacy = json.dumps({"origins": {origin: entry}}, indent=1)
+    state.write_text(legacy)
+    _RacingStore(store.directory).sign_record(hashlib.sha256(legacy.encode()).hexdigest())
+    # what stands signed is the record whose digest the operator gave, whatever was written after the check
+    assert WitnessStore(store.directory).load()["origins"] == {origin: entry}
