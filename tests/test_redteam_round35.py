@@ -9,6 +9,9 @@
 2. (Someone who can write a witness's directory, without its key) replace the unsigned record an older version wrote
    between the two reads of ``--sign-record SHA256``: the digest was taken of the file's bytes, and the record
    signed was read from the file again, so the record the operator checked was not the one signed.
+3. (An insider with database access) move a supervision record (a credit removal) out of its time window when its
+   body also holds a ``decided_at`` below its top level: the log's check took the one ``"decided_at":"`` in the text
+   for the decision time the record states (its fast path for decisions) and found the moved time agreeing.
 """
 
 from __future__ import annotations
@@ -20,14 +23,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
+from sqlmodel import col
 
 from ledger.client import Ledger
 from ledger.errors import InputError
 from ledger.services import erasure, logchain, replay, supervision
 from ledger.services.witness.server import WitnessStore
+from ledger.storage.models import LogEntry
 
 from .conftest import make_records
 from .foundation_support import issue
+from .insider_support import insider_edit
 from .permit_support import officer_decision
 
 
@@ -163,3 +170,36 @@ def test_sign_record_signs_the_bytes_whose_digest_was_checked(tmp_path: Path, mo
     _RacingStore(store.directory).sign_record(hashlib.sha256(legacy.encode()).hexdigest())
     # what stands signed is the record whose digest the operator gave, whatever was written after the check
     assert WitnessStore(store.directory).load()["origins"] == {origin: entry}
+
+
+def test_a_supervision_record_holding_a_nested_decided_at_is_not_passed_by_it_when_moved(
+    ledger: Ledger, fresh_department: str
+) -> None:
+    """Adversary: an insider with database access who wrote a credit removal holding a ``decided_at`` inside one of
+    its members (through the library's append: the entry hash is no one's signature), then moved its stored time to
+    that instant: the log's check and the listings' mark read the nested member as the time the record states."""
+    dept = fresh_department
+    removed_at = "2026-03-10T09:30:00.000Z"
+    planted = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
+    body = {
+        "format": "pl-supervision/1",
+        "kind": "credit_removal",
+        "listing": {"seq": 1, "entry_hash": "0x" + "ab" * 32, "decided_at": "2026-01-02T03:04:05.000Z"},
+        "reason": "LISTING_ENDED",
+        "removed_at": removed_at,
+    }
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, dept, body)
+    assert entry.created_at == datetime(2026, 3, 10, 9, 30, tzinfo=UTC)  # stored at the instant it states
+    with ledger.engine.connect() as conn:
+        row = conn.execute(
+            select(col(LogEntry.id)).where(
+                col(LogEntry.log) == logchain.LOG_DECISIONS,
+                col(LogEntry.department_id) == dept,
+                col(LogEntry.seq) == entry.seq,
+            )
+        ).scalar_one()
+    with insider_edit(ledger, LogEntry, LogEntry.id, row, created_at=planted):
+        found = [(d.seq, d.kind) for d in logchain.check_log(ledger, logchain.LOG_DECISIONS, dept)]
+        assert (entry.seq, "time_altered") in found, found
+        (moved,) = [e for e in logchain.entries(ledger, logchain.LOG_DECISIONS, dept) if e.seq == entry.seq]
+        assert logchain.time_altered(moved)
