@@ -371,9 +371,13 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "anchored_late": {
         "en": (
             "anchored late",
-            "An automatic decision was anchored long after its time: its time and facts are not attested.",
+            "A decision was anchored long after its stated time, or states a time after its anchoring: its time (and "
+            "an automatic decision's facts) are not attested.",
         ),
-        "zh-CN": ("存证过晚", "自动审批决定在作出很久之后才上链，其时间和事实无法证实。"),
+        "zh-CN": (
+            "存证过晚",
+            "决定在其所述时间很久之后才上链，或所述时间晚于上链时间：其时间（及自动审批决定的事实）无法证实。",
+        ),
     },
     "decided_without_authority": {
         "en": ("decided without authority", "The department was suspended or lacked the approver role."),

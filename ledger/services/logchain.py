@@ -234,12 +234,17 @@ def _time_agrees(body: Any, log: str, created_at: datetime | None) -> tuple[bool
     return False, f"{member} {body.get(member)}"
 
 
+_SUPERVISION_KINDS = ('"kind":"credit_', '"kind":"inspection_', '"kind":"commitment_check"')  # logbody's kinds
+
+
 def _decision_time_agrees(text: str, created_at: datetime) -> bool | None:
     """The fast answer of :func:`_time_agrees` for a decision: True when its one ``decided_at`` member states the
     stored instant (one pass over the text; the instant of a chunk's shared ``decided_at`` is memoised); None when
     that cannot tell (parse the body: :func:`_time_agrees`)."""
     at = text.find('"decided_at":"')
-    if at < 0:
+    if at < 0 or any(kind in text for kind in _SUPERVISION_KINDS):
+        # a supervision record states its time in another member: a decided_at in it is nested, someone else's
+        # (red team round 35: an insider's record holding one was passed by it when moved to that instant)
         return None
     start = at + 14
     end = text.find('"', start)

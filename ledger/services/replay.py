@@ -1081,6 +1081,7 @@ class _DepartmentRun:
                         found.discrepancies.append(ReplayDiscrepancy(check, dept, seq, body.get("case_id"), detail))
 
                     _check_publisher(self.rule_sets, dept, body["rule_set"], fail)
+                self._officer_moment(dept, seq, body, found)
                 if body.get("overrides") is not None:
                     found.overrides.append((seq, body.get("case_id"), body["overrides"]))
         found.outcomes.update(counted[0])
@@ -1098,6 +1099,35 @@ class _DepartmentRun:
                 _compare_input_commitment(found, dept, seq, body, expected[digest])
         self.facts.release()
         return found
+
+    def _officer_moment(self, dept: str, seq: int, body: dict[str, Any], found: _Chunk) -> None:
+        """An officer's decision is anchored after it is taken, within the anchoring deadline: its ``decided_at``
+        (the instant it is stored and listed at, gaps34) is bounded by its anchoring block's time as an automatic
+        decision's is (:meth:`_Facts._moment_ok`). Without this, an officer's decision stating a decided_at years
+        before or after it was taken was listed in a window it does not belong to, and passed (red team round 35)."""
+        decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+        i = bisect.bisect_left(self.ends, seq)
+        anchor = self.ranges[i] if i < len(self.ranges) and self.ranges[i].first_seq <= seq else None
+        sealed = self.facts.block_time(anchor.block_number) if anchor is not None else None
+        if decided is None or anchor is None or sealed is None:
+            return  # unreadable: body checks; not anchored: anchoring_overdue
+        moment = decided.timestamp()
+        deadline = self.ledger.settings.anchor_deadline_seconds
+        if moment > sealed + FACTS_CLOCK_SKEW:
+            detail = (
+                f"the officer's decision says it was taken at {body.get('decided_at')}, after it was anchored in block "
+                f"{anchor.block_number} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): its decided_at is "
+                "not the moment it was taken, and a listing of that time's window shows it"
+            )
+        elif deadline and sealed - moment > deadline:
+            detail = (
+                f"the officer's decision says it was taken at {body.get('decided_at')} but was anchored "
+                f"{sealed - moment:.0f} s later (block {anchor.block_number}); the deadline is {deadline} s, so its "
+                "time is not attested (a backdated record, listed in a past window, looks like this)"
+            )
+        else:
+            return
+        found.discrepancies.append(ReplayDiscrepancy("anchored_late", dept, seq, body.get("case_id"), detail))
 
 
 class _DepartmentReplay:
@@ -1233,7 +1263,21 @@ class _DepartmentReplay:
             )
             return
         deadline = self.ledger.settings.anchor_deadline_seconds
-        if deadline and age > deadline:
+        if age < -FACTS_CLOCK_SKEW:
+            # the age is read from the stored time, the instant the entry states (gaps34): one dated ahead was never
+            # overdue, and hid every entry waiting behind it from the deadline (red team round 35)
+            self.report.discrepancies.append(
+                ReplayDiscrepancy(
+                    "anchoring_overdue",
+                    self.department,
+                    pending.oldest_seq,
+                    None,
+                    f"{pending.count} decision(s) not anchored, the oldest (#{pending.oldest_seq}) stating a time "
+                    f"{-age:.0f} s ahead of now ({pending.oldest_at.isoformat()}): how long they have waited cannot "
+                    f"be told. Run `ledger anchor-logs --department {self.department}`, and `ledger replay` again",
+                )
+            )
+        elif deadline and age > deadline:
             self.report.discrepancies.append(
                 ReplayDiscrepancy(
                     "anchoring_overdue",

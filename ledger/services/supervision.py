@@ -109,6 +109,23 @@ def _time_text(value: datetime | None) -> str:
     return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # InputError outside the calendar
 
 
+_AHEAD = timedelta(seconds=30)  # of clock difference allowed (replay's FACTS_CLOCK_SKEW)
+
+
+def _stated_time(value: datetime | None, name: str) -> str:
+    """:func:`_time_text` of the instant a record states (``name``): the ledger stores and lists the record at that
+    instant (gaps34), so one ahead of now is refused - it sat in a later window, and its age against the anchoring
+    deadline came out negative (red team round 35)."""
+    now = _utcnow()
+    if value is not None and value.tzinfo is not None and aware(value) > now + _AHEAD:
+        raise InputError(
+            f"{name} {value.isoformat()} is in the future (now {now.isoformat()}): a record states the moment it was "
+            "made; give that moment, or none (now). Nothing was recorded",
+            field=name,
+        )
+    return _time_text(value)
+
+
 def _parse_time(text: Any) -> datetime | None:
     if not isinstance(text, str):
         return None
@@ -639,7 +656,7 @@ def _credit_listing(
         "until": end,
         "basis": basis,
         "officer_ref": officer_ref,
-        "listed_at": _time_text(listed_at),
+        "listed_at": _stated_time(listed_at, "listed_at"),
     }
     entry = _append(ledger, department, body)
     return CreditEntry(
@@ -681,7 +698,7 @@ def credit_remove(
         )
     grounds = _listing_basis(basis, "removal")
     code = _code(reason, "reason")
-    at = _time_text(removed_at)
+    at = _stated_time(removed_at, "removed_at")
     entries = _log(ledger, department)
     target = next((e for e in _find(entries, "credit_listing") if e.seq == listing_seq), None)
     if target is None:
@@ -858,7 +875,7 @@ def record_commitment_check(
         "met": bool(met),
         "findings": [_code(f, "finding") for f in findings],
         "officer_ref": officer_ref(ledger, department, officer),
-        "checked_at": _time_text(checked_at),
+        "checked_at": _stated_time(checked_at, "checked_at"),
     }
     return _append(ledger, department, body).seq
 
@@ -982,7 +999,7 @@ def announce_inspection(
         "rate": rate_text,
         "inspectors": {**_ref(listing), "list_id": inspectors, "digest": listing.body.get("digest")},
         "target_block": target,
-        "announced_at": _time_text(announced_at),
+        "announced_at": _stated_time(announced_at, "announced_at"),
     }
     entry = _append(ledger, department, body)
     if entry.block is None or entry.block >= target:
@@ -1179,7 +1196,7 @@ def draw_inspection(
         "block_hash": block_hash,
         **_expected_draw(entries, announcement, block_hash),
         "drawn_at_block": head,
-        "drawn_at": _time_text(drawn_at),
+        "drawn_at": _stated_time(drawn_at, "drawn_at"),
     }
     entry = _append(ledger, department, body)
     return {"seq": entry.seq, "entry_hash": entry.entry_hash, **body}
@@ -1248,7 +1265,7 @@ def record_finding(
         "inspector_ref": inspector_ref,
         "conforming": bool(conforming),
         "findings": codes,
-        "inspected_at": _time_text(inspected_at),
+        "inspected_at": _stated_time(inspected_at, "inspected_at"),
     }
     return _append(ledger, department, body).seq
 
@@ -1357,7 +1374,7 @@ def withdraw_approval(
         )
     if isinstance(reasons, str) or not reasons:
         raise InputError("reasons must be a non-empty list of reason codes", field="reasons")
-    at = _time_text(decided_at)
+    at = _stated_time(decided_at, "decided_at")
     # the credit listing is checked before the withdrawal is recorded: a listing refused after it (a negative or
     # endless period, a reason in words) left the refusal in the log with its permit valid, the applicant unlisted,
     # and the withdrawal refused for good when run again ("no longer in force")

@@ -167,7 +167,9 @@ class WitnessStore:
             text = path.read_bytes()
         except OSError as exc:
             raise InputError(f"no record to sign at {path} ({exc})") from None
-        state = self._read()
+        # the record signed is parsed from the very bytes whose digest is compared: read again, the file could be
+        # one written after the check (red team round 35)
+        state = self._parse(text.decode("utf-8", "replace"))
         if "signature" in state:
             raise InputError(f"{path} is signed already: drop --sign-record (it signs a record once)")
         if hashlib.sha256(text).hexdigest() != digest.strip().lower():
@@ -180,7 +182,7 @@ class WitnessStore:
     def _read(self) -> dict[str, Any]:
         path = self.directory / "state.json"
         try:
-            state = json_loads(path.read_text())
+            text = path.read_text()
         except FileNotFoundError:
             if not (self.directory / "witness.key").exists():
                 return {"origins": {}}  # no witness here yet (its key, made by keygen, comes with its record)
@@ -191,6 +193,15 @@ class WitnessStore:
                 "from nothing would let it cosign a rolled-back chain. Restore it from a backup; only a witness that "
                 "never cosigned starts an empty record, with --first-start (`ledger witness serve` or `check`)"
             ) from None
+        except ValueError:  # not UTF-8
+            text = ""
+        return self._parse(text)
+
+    def _parse(self, text: str) -> dict[str, Any]:
+        """The record ``text`` (the file ``state.json``'s) holds; ConfigError when it is not one."""
+        path = self.directory / "state.json"
+        try:
+            state = json_loads(text)
         except ValueError:
             state = None
         # a witness that forgot what it cosigned could be led to cosign a rolled-back log: damage stops it instead
