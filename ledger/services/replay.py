@@ -58,7 +58,7 @@ from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
-from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
@@ -270,6 +270,24 @@ class _RuleSets:
             self._others[key] = sorted(found)
         return self._others[key]
 
+    def publications(self, dept: str) -> dict[str, int | None]:
+        """:meth:`published` for each rule set the database records as ``dept``'s (a few rows), for the replaying
+        process to send its workers (``_DepartmentRun.chain_facts``). The record's department only chooses what is
+        asked: the answer is the chain's, and a worker asks the chain itself for any other digest a decision names."""
+        with self._ledger.engine.connect() as conn:
+            digests = (
+                conn.execute(select(col(RuleSetRecord.digest)).where(col(RuleSetRecord.department_id) == dept))
+                .scalars()
+                .all()
+            )
+        return {digest: self.published(digest, dept) for digest in digests if isinstance(digest, str)}
+
+    def take_publications(self, dept: str, published: Mapping[str, int | None]) -> None:
+        """Take the publications the replaying process read for this replay (a worker): the answers this process
+        would have asked the chain for, read once per replay instead of once per process."""
+        for digest, block in published.items():
+            self._published.setdefault((dept, digest), block)
+
     def published(self, digest: str, dept: str) -> int | None:
         """The block in which ``dept`` published rule set ``digest`` on chain (None when it did not)."""
         key = (dept, digest)
@@ -323,6 +341,29 @@ class _RuleSets:
             return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}"
 
 
+def _unseen_facts(
+    items: list[tuple[Any, str | None, str | None]], stored: Mapping[str, Any], confirmations: int
+) -> list[CertificateFact] | None:
+    """The facts ``facts.establish`` gives citations none of which can be looked at (``not_found``: a digest not in
+    the store; ``citation_invalid``: nothing it could be), judged at no block; None when one can be looked at."""
+    out = []
+    for document, digest, ref in items:
+        if document is not None:
+            return None
+        if digest is not None:
+            if stored.get(digest) is not None:
+                return None
+            why = "not_found"
+        elif ref is not None and stored.get(ref) is not None:
+            return None
+        else:
+            why = "citation_invalid"
+        out.append(
+            CertificateFact(digest, None, None, None, False, "unknown", None, None, (why,), confirmations=confirmations)
+        )
+    return out
+
+
 def _digest_bytes(digest: str) -> bytes | None:
     """The 32 bytes of a recorded ``0x`` digest; None for anything else."""
     try:
@@ -359,9 +400,12 @@ class _Facts:
     """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
     events (read once) and the block timestamps across a replay."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, block_time: Callable[[int], int | None] | None = None) -> None:
         self.ledger = ledger
-        self.view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+        self._view: ChainView | None = None
+        # a block's timestamp (None: the chain has no such block); web3's by default, a worker's own reader without
+        # web3 (``_replay_worker``): the same answer, eth_getBlockByNumber's timestamp
+        self._read_block_time = block_time
         self._history: dict[Any, list[tuple[int, int]]] | None = None
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
@@ -372,6 +416,14 @@ class _Facts:
         self.shredded: dict[str, str] = {}
         # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
         self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
+
+    @property
+    def view(self) -> ChainView:
+        """The chain view verification reads through, made on first use: a worker whose chunks verify no cited
+        certificate never opens the chain's client (``_replay_worker``)."""
+        if self._view is None:
+            self._view = ChainView(self.ledger.chain, self.ledger.settings.confirmations, max_head_age=3600.0)
+        return self._view
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
         """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
@@ -400,10 +452,25 @@ class _Facts:
         for k, (body, _) in enumerate(decisions):
             if isinstance(body.get("decided_at"), str) and classified[k]:
                 moments[body["decided_at"]].append(k)
+        confirmations = self.ledger.settings.confirmations
         for moment, group in moments.items():
             decided = _parse_time(moment)
             if decided is None:
                 continue
+            # a decision none of whose citations can be looked at (no document inline, none in the store by its
+            # digest or reference) has the facts establish gives such citations, without verifying anything or
+            # reading the head: their block is not one a fact of them is compared at (``check`` compares the
+            # recorded facts as of the decision's own block), so no chain is read for them
+            seen = []
+            for k in group:
+                unseen = _unseen_facts(classified[k], self.stored, confirmations)
+                if unseen is None:
+                    seen.append(k)
+                else:
+                    self.cache[(decisions[k][0].get("input_digest"), moment)] = unseen
+            if not seen:
+                continue
+            group = seen
             found = establish(
                 self.view,
                 [citations(inputs[k]) for k in group],
@@ -430,10 +497,20 @@ class _Facts:
     def block_time(self, number: int) -> int | None:
         if number not in self._times:
             try:
-                self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+                if self._read_block_time is not None:
+                    found = self._read_block_time(number)
+                    if found is None:
+                        return None
+                    self._times[number] = found
+                else:
+                    self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
             except Exception:  # noqa: BLE001 - a block the chain does not have: reported by the caller
                 return None
         return self._times[number]
+
+    def take_authority(self, department: str, periods: list[tuple[bool, int, int]]) -> None:
+        """Take the periods the replaying process read for this replay (a worker)."""
+        self._periods.setdefault(department, periods)
 
     def authority(self, department: str) -> list[tuple[bool, int, int]]:
         """The department's (active, roles, from block) periods from the registry, oldest first (read once)."""
@@ -484,7 +561,6 @@ class _Facts:
         if now is None:
             (now,) = establish(self.view, [cited], self.stored, now=decided)
             self.shredded.update(self._shredded([decision_input]))
-        history = self.history()
         applicant = body.get("applicant_ref")
         holds = isinstance(applicant, str)
 
@@ -517,7 +593,7 @@ class _Facts:
                     bytes.fromhex(fact.root[2:]),
                     bytes.fromhex(fact.digest[2:]),
                 )
-                status = status_at_block(history.get(key, []), block)
+                status = status_at_block(self.history().get(key, []), block)
             holder = fact.holder
             if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
                 holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
@@ -958,6 +1034,7 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
+        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]] | None = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -973,6 +1050,24 @@ class _DepartmentRun:
         scans the department's whole log)."""
         if self._credit is None:
             self._credit = book
+
+    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, int | None]]:
+        """What a chunk reads of the chain in the common case, as this process read it for this replay: the
+        department's registry periods and the publication block of every rule set the database records (read once
+        per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
+        workers (a few numbers), which then need no chain client for them."""
+        if self._chain_facts is None:
+            self._chain_facts = (
+                self.facts.authority(self.department),
+                self.rule_sets.publications(self.department),
+            )
+        return self._chain_facts
+
+    def share_chain_facts(self, facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]]) -> None:
+        """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
+        periods, published = facts
+        self.facts.take_authority(self.department, periods)
+        self.rule_sets.take_publications(self.department, published)
 
     def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
         """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
@@ -1152,7 +1247,15 @@ class _DepartmentReplay:
             credit = self.run.credit_book() if self.handed < pool.size * _WORKER_QUEUE else None
             self.handed += 1
             self.pending.append(
-                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows, credit)
+                pool.submit(
+                    _replay_worker.run_chunk,
+                    self.department,
+                    self.ranges,
+                    self.selection,
+                    rows,
+                    credit,
+                    self.run.chain_facts(),
+                )
             )
         else:
             found = self.run.chunk(rows)
