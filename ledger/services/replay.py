@@ -45,7 +45,7 @@ import bisect
 import contextlib
 import hashlib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -341,26 +341,43 @@ class _RuleSets:
             return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}"
 
 
-def _unseen_facts(
-    items: list[tuple[Any, str | None, str | None]], stored: Mapping[str, Any], confirmations: int
-) -> list[CertificateFact] | None:
+class _UnseenFact:
+    """What :meth:`_Facts.check` reads of the fact ``facts.establish`` gives a citation that cannot be looked at
+    (``failed``: ``not_found``, a digest not in the store, or ``citation_invalid``): not verified, status unknown,
+    nothing else known - the same values as its ``CertificateFact``, without building one (a frozen dataclass's
+    construction, once per such citation per decision). Its block is none: ``check`` compares the recorded facts as
+    of the decision's own block."""
+
+    __slots__ = ("digest", "failed")
+    issuer = root = type = expired = anchored_block = holder = None
+    verified = False
+    status = "unknown"
+    subject_ids: tuple[str, ...] = ()
+
+    def __init__(self, digest: str | None, failed: tuple[str]) -> None:
+        self.digest = digest
+        self.failed = failed
+
+
+_NOT_FOUND, _CITATION_INVALID = ("not_found",), ("citation_invalid",)
+_Fact = CertificateFact | _UnseenFact
+
+
+def _unseen_facts(items: list[tuple[Any, str | None, str | None]], stored: Mapping[str, Any]) -> list[_Fact] | None:
     """The facts ``facts.establish`` gives citations none of which can be looked at (``not_found``: a digest not in
-    the store; ``citation_invalid``: nothing it could be), judged at no block; None when one can be looked at."""
-    out = []
+    the store; ``citation_invalid``: nothing it could be), as :class:`_UnseenFact`; None when one can be looked at."""
+    out: list[_Fact] = []
     for document, digest, ref in items:
         if document is not None:
             return None
         if digest is not None:
             if stored.get(digest) is not None:
                 return None
-            why = "not_found"
+            out.append(_UnseenFact(digest, _NOT_FOUND))
         elif ref is not None and stored.get(ref) is not None:
             return None
         else:
-            why = "citation_invalid"
-        out.append(
-            CertificateFact(digest, None, None, None, False, "unknown", None, None, (why,), confirmations=confirmations)
-        )
+            out.append(_UnseenFact(None, _CITATION_INVALID))
     return out
 
 
@@ -389,7 +406,7 @@ _FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
 
 
 def _fact_values(
-    fact: CertificateFact, verified: bool, status: str, expired: bool | None, holder: bool | None
+    fact: CertificateFact | _UnseenFact, verified: bool, status: str, expired: bool | None, holder: bool | None
 ) -> tuple[Any, ...]:
     """A fact as of the decision block, as :meth:`_Facts.check` compares and views it: the recorded fields in
     ``_FACT_FIELDS`` order, then the issuer."""
@@ -409,7 +426,8 @@ class _Facts:
         self._history: dict[Any, list[tuple[int, int]]] | None = None
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
-        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        self.cache: dict[tuple[Any, Any], Sequence[_Fact]] = {}
+        self._moments: dict[Any, datetime | None] = {}  # decided_at text -> _parse_time of it, per chunk
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
@@ -424,6 +442,12 @@ class _Facts:
         if self._view is None:
             self._view = ChainView(self.ledger.chain, self.ledger.settings.confirmations, max_head_age=3600.0)
         return self._view
+
+    def _parse_moment(self, moment: Any) -> datetime | None:
+        decided = _parse_time(moment)
+        if type(moment) is str:
+            self._moments[moment] = decided
+        return decided
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
         """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
@@ -452,7 +476,6 @@ class _Facts:
         for k, (body, _) in enumerate(decisions):
             if isinstance(body.get("decided_at"), str) and classified[k]:
                 moments[body["decided_at"]].append(k)
-        confirmations = self.ledger.settings.confirmations
         for moment, group in moments.items():
             decided = _parse_time(moment)
             if decided is None:
@@ -463,7 +486,7 @@ class _Facts:
             # recorded facts as of the decision's own block), so no chain is read for them
             seen = []
             for k in group:
-                unseen = _unseen_facts(classified[k], self.stored, confirmations)
+                unseen = _unseen_facts(classified[k], self.stored)
                 if unseen is None:
                     seen.append(k)
                 else:
@@ -484,7 +507,7 @@ class _Facts:
     def release(self) -> None:
         """Let go of the chunk's documents and facts (:meth:`prepare` makes the next chunk's), so that the chunk's
         young-generation pass (ledger._gc) does not walk them alive."""
-        self.stored, self.cache, self.shredded, self._judged = {}, {}, {}, {}
+        self.stored, self.cache, self.shredded, self._judged, self._moments = {}, {}, {}, {}, {}
 
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
@@ -532,7 +555,11 @@ class _Facts:
         difference from the recorded ones; the rules' view of each fact (``CertificateFact.rule_view``), for the
         re-run, or None when the decision cannot be re-run on them."""
         recorded = body.get("certificates")
-        decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+        moment = body.get("decided_at")
+        # a bulk run decides a whole chunk at one moment: its text parsed once (a pure function of it)
+        decided = (
+            self._moments[moment] if type(moment) is str and moment in self._moments else self._parse_moment(moment)
+        )
         cited = citations(decision_input)
         block = body.get("as_of_block")
         if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
@@ -681,7 +708,7 @@ class _Facts:
             }
         return self._erased
 
-    def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
+    def _erased_citation(self, fact: _Fact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
         gone from the store; cited inline, its copy was destroyed with it. Either way the certificate must be in an
         ``erasures`` log, and an inline copy must be of the certificate the anchored record names (its row's label
