@@ -353,3 +353,20 @@ def test_a_replay_worker_rerunning_a_chunk_imports_no_chain_client(
     probe = json.loads(out.stdout)
     assert (probe["re_run"], probe["found"]) == (N, [])
     assert probe["heavy"] == []
+
+
+def test_a_workers_block_times_are_the_chain_clients(ledger: Any) -> None:
+    """The block times a replay worker reads without web3 (``_node_http.BlockTimes``) are web3's ``get_block``
+    timestamps, and a block the node does not have is None (web3: BlockNotFound), as replay's ``block_time`` takes
+    both."""
+    from ledger.onchain._node_http import BlockTimes
+
+    url = str(ledger.chain.w3.provider.endpoint_uri)
+    head = ledger.chain.block_number()
+    reader = BlockTimes(url)
+    try:
+        for number in sorted({0, 1, max(0, head - 1), head}):
+            assert reader.timestamp(number) == int(ledger.chain.w3.eth.get_block(number)["timestamp"])
+        assert reader.timestamp(head + 10_000) is None
+    finally:
+        reader.close()

@@ -129,7 +129,7 @@ def start(spec: WorkerSpec) -> None:
     engine = open_engine(settings.db_url, migrate=False)
     keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor)
     _STATE["ledger"] = _WorkerLedger(spec, settings=settings, engine=engine, keystore=keystore)
-    _STATE["block_times"] = BlockTimes(spec.rpc_url, settings.chain_timeout)
+    _STATE["block_times"] = BlockTimes(spec.rpc_url)  # the request timeout connect() gave the worker's web3
     util.Finalize(None, engine.dispose, exitpriority=10)
     # a process of its own for one run: its cycles are freed once per chunk (ledger._gc), as the CLI's replay does
     pause_for_this_process()
