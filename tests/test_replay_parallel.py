@@ -338,7 +338,10 @@ def test_a_replay_worker_rerunning_a_chunk_imports_no_chain_client(
     sent = tmp_path / "chunk.pickle"
     sent.write_bytes(
         pickle.dumps(
-            (_replay_worker.spec_of(ledger), (dept, ranges, selection, rows, run.credit_book(), run.chain_facts()))
+            (
+                _replay_worker.spec_of(ledger),
+                (dept, ranges, selection, rows, run.credit_book(), run.chain_facts(), run.facts.erasure_record()),
+            )
         )
     )
     out = subprocess.run(

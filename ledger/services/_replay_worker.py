@@ -21,7 +21,8 @@ each rule set it recorded - the replaying process reads once per replay and send
 ``replay._DepartmentRun.chain_facts``); the block times a chunk judges its decisions' moments by are read over the
 node's HTTP transport without web3 (``onchain._node_http.BlockTimes``). The chain's client (web3, eth_account: about
 0.75 CPU-s to import) is made only when a chunk needs more: a cited certificate to verify, a rule set not handed
-over, an erasure to check (``_WorkerLedger``).
+over, a lawfully erased certificate's remains to check (the attested erasures themselves come with the first chunks,
+as the credit book does) (``_WorkerLedger``).
 """
 
 from __future__ import annotations
@@ -142,12 +143,14 @@ def run_chunk(
     rows: list[tuple[int, str, str, str | None]],
     credit: Any = None,
     chain_facts: Any = None,
+    erasures: Any = None,
 ) -> Any:
     """One chunk of ``department``'s log re-run here: ``replay._Chunk``. ``credit``: the department's credit book as
     the replaying process read it for this replay (``supervision.CreditBook``), sent with a department's first
     chunks so that no worker scans the log for it again; a worker that was sent none reads its own, as before.
     ``chain_facts``: the department's registry periods and rule set publications as the replaying process read them
-    for this replay (``replay._DepartmentRun.chain_facts``), sent with every chunk."""
+    for this replay (``replay._DepartmentRun.chain_facts``), sent with every chunk. ``erasures``: the attested
+    erasures it read (``replay._Facts.erasure_record``), sent with the first chunks as the credit book is."""
     from .._gc import free_chunk_cycles
     from . import replay
 
@@ -163,6 +166,8 @@ def run_chunk(
         run.share_credit(credit)
     if chain_facts is not None:
         run.share_chain_facts(chain_facts)
+    if erasures is not None:
+        run.facts.take_erasures(erasures)
     found = run.chunk(rows)
     del rows
     free_chunk_cycles()

@@ -708,6 +708,20 @@ class _Facts:
             }
         return self._erased
 
+    def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
+        """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
+        its workers with a department's first chunks (as the credit book): a worker that has them reads no erasures
+        log, nor the chain's anchors of one."""
+        return self.erased(), self._erasures
+
+    def take_erasures(
+        self, record: tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]
+    ) -> None:
+        """Take :meth:`erasure_record` as the replaying process read it for this replay (a worker), unless this
+        process read its own: the same erasures, read once per replay instead of once per process."""
+        if self._erased is None:
+            self._erased, self._erasures = record
+
     def _erased_citation(self, fact: _Fact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
         gone from the store; cited inline, its copy was destroyed with it. Either way the certificate must be in an
@@ -1271,7 +1285,9 @@ class _DepartmentReplay:
             # the credit book goes with the department's first chunks, one for each place in the workers' queues:
             # each worker takes one of them almost surely, and one that did not reads its own (a large book is not
             # pickled with every chunk)
-            credit = self.run.credit_book() if self.handed < pool.size * _WORKER_QUEUE else None
+            first = self.handed < pool.size * _WORKER_QUEUE
+            credit = self.run.credit_book() if first else None
+            erasures = self.facts.erasure_record() if first else None
             self.handed += 1
             self.pending.append(
                 pool.submit(
@@ -1282,6 +1298,7 @@ class _DepartmentReplay:
                     rows,
                     credit,
                     self.run.chain_facts(),
+                    erasures,
                 )
             )
         else:
