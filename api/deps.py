@@ -149,7 +149,8 @@ async def request_now(request: Request) -> datetime:
 
 async def public_prechecks(request: Request) -> None:
     """``spend_public_budget`` then ``refuse_duplicate_keys``, in that order, as one precheck (one coroutine per
-    request instead of two): the public budget spent at the gateway's clock (``time.time()``, the instant
+    request instead of two), before the body is read (``limits.prechecked``: a body nobody can read spends the budget
+    too): the public budget spent at the gateway's clock (``time.time()``, the instant
     ``datetime.now(UTC)`` names; a test's ``get_now`` when it put one in place), keyed on
     :func:`client_address_of`; then a body the guard proved free of duplicate keys passes, and any other is
     checked as ``refuse_duplicate_keys`` checks it."""
@@ -167,13 +168,20 @@ async def public_prechecks(request: Request) -> None:
     await refuse_duplicate_keys(request)
 
 
-async def rate_limit_signin(request: Request, now: NowDep) -> None:
-    budgets: Budgets = request.app.state.budgets
-    budgets.signin.take(client_address(request), now)
+async def signin_prechecks(request: Request) -> None:
+    """The sign-in budget of the client's address, then ``refuse_duplicate_keys``, as one precheck run before the
+    body is read (``limits.prechecked``): as dependencies they ran after FastAPI had read it, so a body nobody can
+    read was answered 422 without spending the budget (red team round 34b)."""
+    scope = request.scope
+    app = scope["app"]
+    clock = app.dependency_overrides.get(get_now)
+    moment = time.time() if clock is None else (await request_now(request)).timestamp()
+    state = app.state
+    state["budgets"].signin.take_at(client_address_of(scope, state["trusted_proxies"]), moment)
+    await refuse_duplicate_keys(request)
 
 
 RateLimitedPublic = Depends(rate_limit)
-RateLimitedSignin = Depends(rate_limit_signin)
 
 Clock = Callable[[], datetime]
 

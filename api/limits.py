@@ -70,6 +70,33 @@ class Limits:
 NOT_PARSED = object()
 
 
+class Unreadable:
+    """A body the guard's exact reader (``exact_json_loads``) refused: not JSON, or a number whose text is not its
+    value, or one too long to read. The guard hands it to the handler (``JsonRequest.json``), which raises its error
+    without reading the body again: such a body is answered before any dependency's rate limit (FastAPI reads the
+    body first), so a second full read of up to a megabyte was work any client could have done twice, at any rate
+    (red team round 34b)."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: json.JSONDecodeError) -> None:
+        self.error = error
+
+
+def _unreadable(body: bytes, exc: Exception) -> Unreadable:
+    if isinstance(exc, json.JSONDecodeError):
+        return Unreadable(exc)
+    if isinstance(exc, InputError):  # a number whose text is not its value: FastAPI's 422, naming it
+        return Unreadable(json.JSONDecodeError(str(exc), body.decode("utf-8", "replace"), 0))
+    if isinstance(exc, UnicodeDecodeError):
+        message = f"the JSON body is not UTF-8 text ({exc}); send it as UTF-8 (RFC 8259 §8.1)"
+    else:  # an integer of more digits than Python converts (sys.get_int_max_str_digits), as strict_json_loads says
+        message = (
+            f"a number in the JSON is too long to read ({exc}); no value of the ledger has more than a few dozen digits"
+        )
+    return Unreadable(json.JSONDecodeError(message, body.decode("utf-8", "replace"), 0))
+
+
 def heavy_limiter(state: Any) -> anyio.CapacityLimiter:
     """The worker threads that parse big bodies and verify big documents: at most ``heavy_verify_threads`` at once
     (one by default). A flood of them queues here, holding neither a thread nor the interpreter's lock, so the
@@ -118,7 +145,7 @@ def _parse_big(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str |
     """:func:`parse_json` and the duplicate-key check together, in one worker thread."""
     value, detail, keys = parse_json_counted(body, limits, max_values)
     duplicate = None
-    if detail is None and value is not NOT_PARSED and not keys_are_unique(body, keys):
+    if detail is None and value is not NOT_PARSED and type(value) is not Unreadable and not keys_are_unique(body, keys):
         try:
             strict_json_loads(body)
         except InputError as exc:
@@ -133,7 +160,7 @@ def parse_json(body: bytes, limits: Limits, max_values: int) -> tuple[Any, str |
     is shallow (FastAPI's parser then answers it, 422 json_invalid); (NOT_PARSED, detail) for one nested too
     deep, with too many values or too long a string."""
     value, detail, _ = parse_json_counted(body, limits, max_values)
-    return value, detail
+    return (NOT_PARSED if type(value) is Unreadable else value), detail
 
 
 # a key's closing quote, then whitespace, then its colon: such a key is not counted by ``'":'``
@@ -173,8 +200,8 @@ def parse_json_counted(body: bytes, limits: Limits, max_values: int) -> tuple[An
             return NOT_PARSED, None, 0
         try:
             value = json_loads(body)
-        except ValueError:
-            return NOT_PARSED, None, 0  # not JSON to either: FastAPI's 422 json_invalid
+        except ValueError as exc:  # not JSON to either (the handler's exact reader refuses it alike): 422 json_invalid
+            return _unreadable(body, exc), None, 0
         problem, _, _ = _shape_problem(value, limits, max_values, deep, what_to_do)
         return NOT_PARSED, problem, 0
     problem, members, wide = _shape_problem(value, limits, max_values, deep, what_to_do)
@@ -190,8 +217,8 @@ def parse_json_counted(body: bytes, limits: Limits, max_values: int) -> tuple[An
         # a float, or an integer beyond 2**53, and a long run of digits (or a 3-digit exponent) pays for this.
         try:
             value = exact_json_loads(body)
-        except (ValueError, InputError):
-            return NOT_PARSED, None, 0
+        except (ValueError, InputError) as exc:
+            return _unreadable(body, exc), None, 0
     return value, None, members
 
 
@@ -365,7 +392,12 @@ class RequestGuard:
         if body.strip() and (content_type is None or b"json" in content_type.lower()):
             if len(body) <= ON_LOOP_BYTES:
                 value, detail, members = parse_json_counted(body, limits, max_values)
-                if detail is None and value is not NOT_PARSED and keys_are_unique(body, members):
+                if (
+                    detail is None
+                    and value is not NOT_PARSED
+                    and type(value) is not Unreadable
+                    and keys_are_unique(body, members)
+                ):
                     scope[STRICT_CHECKED] = None  # proven free of duplicate keys: StrictJsonBody need not parse
             else:  # parsed, walked and checked for duplicate keys in a worker thread, a few at once
                 state = getattr(scope.get("app"), "state", None)
@@ -389,11 +421,13 @@ class RequestGuard:
                     "byte order mark (RFC 8259 §8.1)",
                 )
                 return
-            if value is not NOT_PARSED and _NUL_ESCAPE in body and holds_nul(value):
+            unreadable = type(value) is Unreadable
+            if value is not NOT_PARSED and not unreadable and _NUL_ESCAPE in body and holds_nul(value):
                 await _refuse(scope, receive, send, "invalid-input", NUL_IN_BODY)
                 return
             if value is not NOT_PARSED:
-                scope[PARSED_JSON] = value  # JsonRequest.json() takes it: the body is parsed once, by orjson
+                # JsonRequest.json() takes it: the body is parsed once (by orjson), or refused once
+                scope[PARSED_JSON] = value
         await self.app(scope, _replay(body, receive), send)
 
 
@@ -506,12 +540,14 @@ class JsonRequest(Request):
             # a body the guard did not parse (orjson refused it): the ledger's parser, which refuses a depth past
             # MAX_JSON_DEPTH before parsing (json.JSONDecodeError: FastAPI's 422 json_invalid), never Python's
             # recursive parser on text nobody measured
+            if type(parsed) is Unreadable:  # the guard's exact reader refused it: not read again
+                raise parsed.error
             if parsed is NOT_PARSED:
                 body = await self.body()
                 try:
                     parsed = exact_json_loads(body)
-                except InputError as exc:  # a number whose text is not its value: FastAPI's 422, naming it
-                    raise json.JSONDecodeError(str(exc), body.decode("utf-8", "replace"), 0) from None
+                except (ValueError, InputError) as exc:  # FastAPI's 422, naming the problem (a number, the syntax)
+                    raise _unreadable(body, exc).error from None
                 if _NUL_ESCAPE in body and holds_nul(parsed):
                     raise json.JSONDecodeError(NUL_IN_BODY, body.decode("utf-8", "replace"), body.index(_NUL_ESCAPE))
             self._json = parsed

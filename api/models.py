@@ -525,6 +525,11 @@ class AccessEntry(SQLModel):
     seq: int
     entry_hash: str
     anchored: bool
+    time_altered: bool = Field(
+        False,
+        description="True when the entry's stored time, on which since/until select, is not the instant its body "
+        "states (an edit of the database: the entry belongs to another window; the log's check names it).",
+    )
 
 
 class LogEntryPublic(SQLModel):
@@ -562,6 +567,11 @@ class LogEntryPublic(SQLModel):
     created_at: datetime
     anchored: bool
     batch_root: str | None = None
+    time_altered: bool = Field(
+        False,
+        description="True when the entry's stored time, on which since/until select, is not the instant its body "
+        "states (an edit of the database: the entry belongs to another window; the log's check names it).",
+    )
 
 
 class AnchorPublic(SQLModel):

@@ -82,11 +82,25 @@ def parse_networks(text: str) -> tuple[Network, ...]:
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     """The address ``text`` names; an IPv4-mapped IPv6 address (``::ffff:198.51.100.7``: how a dual-stack socket,
     or a proxy listening on one, writes an IPv4 client) as the IPv4 address it carries. Keyed as IPv6, every IPv4
-    client would share the /64 ``::/64``, one budget for all of them."""
+    client would share the /64 ``::/64``, one budget for all of them. A port after the address, as some proxies
+    write a hop (``198.51.100.7:50123``, ``[2001:db8::7]:443``, ``[2001:db8::7]``: Azure Application Gateway),
+    is set aside: read as garbage, every client's hop left them all keyed on the proxy, one budget for everyone
+    (red team round 34b)."""
+    text = text.strip()
     try:
-        address = ipaddress.ip_address(text.strip())
+        address = ipaddress.ip_address(text)
     except ValueError:
-        return None
+        host, colon, port = text.rpartition(":")
+        if text.startswith("[") and (
+            text.endswith("]") or (colon and host.endswith("]") and port.isascii() and port.isdigit())
+        ):
+            host = text[1 : text.index("]")]  # [IPv6] or [IPv6]:port
+        elif not (colon and port.isascii() and port.isdigit() and host.count(":") == 0):
+            return None  # no address, and no IPv4 address with a port
+        try:
+            address = ipaddress.ip_address(host)
+        except ValueError:
+            return None
     return address.ipv4_mapped or address if address.version == 6 else address
 
 

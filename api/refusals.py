@@ -17,6 +17,7 @@ at most one entry per certificate per window, however many requests come.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from ledger.formats.canonical import hex32, parse_hex32
 from ledger.services import accesslog, sharing
 
 MAX_CERTIFICATES = 100_000
+_EVICTION_SCAN = 64  # windows looked at for one with nothing unwritten, least recently refused first
 
 
 @dataclass
@@ -48,6 +50,23 @@ class RefusalLog:
         # digest (unauthenticated callers) or (digest, department, reason) -> its window
         self._open: OrderedDict[str | tuple[str, str, str], _Window] = OrderedDict()
         self._guard = threading.Lock()
+        # windows evicted with attempts counted and not yet written: flush writes them (never dropped)
+        self._evicted: list[tuple[str | tuple[str, str, str], _Window]] = []
+
+    def _evict(self) -> None:
+        """Past ``max_certificates`` windows (under the guard): drop the least recently refused window with nothing
+        unwritten - its first refusal is in the log, so dropping it costs at most one more entry. A flood of fresh
+        keys must not erase attempts counted and not yet written: a window holding some, when every window does,
+        goes to :meth:`flush`, which writes its count (the oldest, when none of the :data:`_EVICTION_SCAN` least
+        recently refused is quiet)."""
+        while len(self._open) > self.max_certificates:
+            # bounded (no full scan under the lock), and never the window just opened (the last)
+            oldest = itertools.islice(self._open.items(), min(_EVICTION_SCAN, len(self._open) - 1))
+            quiet = next((key for key, w in oldest if not w.counted), None)
+            if quiet is not None:
+                del self._open[quiet]
+            else:
+                self._evicted.append(self._open.popitem(last=False))
 
     def record(self, ledger: Ledger, digest: str, *, token_sent: bool, now: datetime) -> None:
         """Record one unauthenticated refused read of ``digest`` (nothing for a digest the gateway never issued)."""
@@ -63,8 +82,7 @@ class RefusalLog:
                 return
             self._open[key] = _Window(now, cert.department)
             self._open.move_to_end(key)
-            while len(self._open) > self.max_certificates:
-                self._open.popitem(last=False)
+            self._evict()
         why = (
             "a token that is not valid now (forged, expired, rotated-out key or suspended department)"
             if token_sent
@@ -99,8 +117,7 @@ class RefusalLog:
                 return None
             self._open[key] = _Window(now, issuer, actor=department, signer=signer, reason=reason)
             self._open.move_to_end(key)
-            while len(self._open) > self.max_certificates:
-                self._open.popitem(last=False)
+            self._evict()
         return f"; {_counted(window, now, department)}" if window is not None and window.counted else ""
 
     def flush(self, ledger: Ledger, *, now: datetime) -> int:
@@ -114,6 +131,8 @@ class RefusalLog:
             ]
             for key, w in due:
                 self._open[key] = _Window(now, w.issuer, actor=w.actor, signer=w.signer, reason=w.reason)
+            due.extend(self._evicted)  # counts a flood of fresh keys pushed out: written now, whatever their age
+            self._evicted = []
         for key, w in due:
             accesslog.record(
                 ledger,

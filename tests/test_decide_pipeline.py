@@ -341,3 +341,39 @@ def test_a_reading_worker_imports_only_the_reading() -> None:
     assert probe["decisions"] == 3
     assert probe["keys"] == sorted(lookup_key(a["case_id"]) for a in sent)
     assert probe["heavy"] == []
+
+
+def test_the_facts_of_citations_not_looked_at_are_what_held_by_makes_of_them(
+    ledger: Ledger, licences: list[dict[str, Any]]
+) -> None:
+    # decisions._establish builds the fact of a citation that could not be looked at (no such certificate, an
+    # unreadable citation) with holder False at once (facts.establish(unseen_holder=False)) instead of building it
+    # and copying it through held_by: the facts must be those of the reference - establish, then held_by on each.
+    from datetime import datetime
+
+    from ledger.services.facts import establish
+    from ledger.services.verify import ChainView
+
+    apps = _with_citations(licences, 21)
+    apps[0]["certificates"] = ["0x" + "ab" * 32, {"digest": "0x" + "cd" * 32}, licences[0]["digest"]]  # not found
+    dept = _department(ledger, "HF")
+    secret = decisions._secret(ledger, dept)
+    chunk = decisions._read_chunk(secret, {"*": unique_rule_set(dept)}, 1, apps)
+    prepared, applicants = [p for _, p, _ in chunk.pending], [a for _, _, a in chunk.pending]
+    view, at = ChainView(ledger.chain, ledger.settings.confirmations), "2026-12-05T20:00:00.000Z"
+    block, got = decisions._establish(
+        ledger, dept, prepared, applicants, at, view, None, (chunk.cited, chunk.classified)
+    )
+    stored = decisions.resolve_citations(ledger, prepared, chunk.classified)
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00"))
+    reference = establish(view, chunk.cited, stored, now=moment, classified=chunk.classified)
+    assert all(f.holder is None for row in reference for f in row)
+    want = [
+        [f.held_by(a, lambda i: decisions.applicant_reference(ledger, dept, i)) for f in row]
+        for row, a in zip(reference, applicants, strict=True)
+    ]
+    assert got == want and block == next(f.as_of_block for row in want for f in row)
+    assert [f.to_json() for row in got for f in row] == [f.to_json() for row in want for f in row]
+    unseen = [f for row in got for f in row if f.failed and f.failed[0] in ("not_found", "citation_invalid")]
+    assert len(unseen) >= 5 and all(f.holder is False and not f.verified for f in unseen)
+    assert any(f.holder for row in got for f in row)  # a licence cited by its holder: held_by still compared it

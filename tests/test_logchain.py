@@ -350,3 +350,28 @@ def test_bulk_insert_processes_each_value_as_sqlalchemy_does(ledger: Any, fresh_
     assert stored == _raw(ledger, "logentry", "seq, created_at", ref) and len(stored) == len(times)
     if ledger.engine.dialect.name == "sqlite":  # the two zones' texts differ, as the values' fields do
         assert len({r[1] for r in stored}) == 6
+
+
+def test_an_append_stores_and_hashes_the_canonical_bytes_of_any_text(ledger: Any, fresh_department: str) -> None:
+    # The append keeps each body's canonical text as str until its transaction and hashes it encoded again
+    # (logchain._prepared): the stored text and the entry hash must be those of canonical_json's own bytes, for
+    # multi-byte UTF-8 (2-, 3- and 4-byte characters), escapes, and bodies that take the general (RFC 8785) path.
+    dept = fresh_department
+    texts = ["plain", "café", "营业执照 第3号", "emoji \U0001f600 and \u00a0nbsp", 'quote " back \\ slash', "tab\tnl\n"]
+    bodies: list[dict[str, Any]] = [{"case_id": f"C-{i}", "note": t} for i, t in enumerate(texts)]
+    bodies.append({"case_id": "C-float", "score": 1.5, "big": 2**40, "nested": {"z": ["ü", {"a": None}]}})
+    assert append_many(ledger, logchain.LOG_DECISIONS, dept, bodies[:4], chunk=3) == 4
+    for body in bodies[4:]:
+        append(ledger, logchain.LOG_DECISIONS, dept, body)
+    stored = _raw(ledger, "logentry", "seq, body, entry_hash, prev_hash", dept)
+    assert len(stored) == len(bodies)
+    prev = logchain.ZERO_HASH
+    for (seq, text_, entry_hash, prev_hash), body in zip(stored, bodies, strict=True):
+        raw = canonical_json(body)
+        assert text_ == raw.decode("utf-8")
+        assert (prev_hash, entry_hash) == (
+            prev,
+            logchain.compute_entry_hash(logchain.LOG_DECISIONS, dept, seq, prev, raw),
+        )
+        prev = entry_hash
+    assert check_log(ledger, logchain.LOG_DECISIONS, dept) == []

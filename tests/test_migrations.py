@@ -651,3 +651,52 @@ def test_0012_refuses_a_store_whose_entries_do_not_match_their_anchors(url: str,
         assert [tuple(r) for r in conn.execute(sa.text("SELECT * FROM logentry ORDER BY department_id, seq"))] == before
         assert [tuple(r) for r in conn.execute(sa.text("SELECT * FROM loganchor ORDER BY root"))] == anchors_before
     probe.dispose()
+
+
+def test_0013_stores_each_decision_and_erasure_at_the_time_its_body_states(url: str) -> None:
+    """Decisions and erasures stored before 0013 at their append time get the instant their body states (red team
+    round 34g: the listings' time windows select on it); a body stating none, or not JSON, and the access log (whose
+    check reports a moved row, which a rewrite would hide) keep theirs."""
+    from ledger.services.logchain import LogEntry
+
+    old = open_engine(url, migrate=False)
+    assert migrations.upgrade(old, "0012") == (None, "0012")
+    appended = datetime(2026, 3, 1, 12, 0, 0, 417352, tzinfo=UTC)
+    logged = [
+        ("decisions", '{"case_id":"C-1","decided_at":"2026-03-01T12:00:00.125Z"}'),
+        ("decisions", '{"format":"pl-supervision/1","kind":"inspection_draw","drawn_at":"2026-03-01T11:00:00+08:00"}'),
+        ("decisions", '{"format":"pl-supervision/1","kind":"inspector_list"}'),
+        ("decisions", '{not json "decided_at":'),
+        ("erasures", '{"at":"2026-03-01T12:00:00Z","certificate":"0x55"}'),
+        ("erasures", '{"cited_in":[],"erased":"0x55"}'),
+        ("access", '{"at":"2026-02-01T00:00:00Z","certificate":"0x55"}'),
+    ]
+    rows = [
+        {
+            "log": log,
+            "department_id": "GOV",
+            "seq": i + 1,
+            "body": body,
+            "entry_hash": "0x" + f"{i + 1:02x}" * 32,
+            "prev_hash": "0x" + "00" * 32,
+            "created_at": appended,
+        }
+        for i, (log, body) in enumerate(logged)
+    ]
+    with old.begin() as conn:
+        conn.execute(sa.insert(_table(conn, LogEntry)), rows)
+    old.dispose()
+    engine = open_engine(url)
+    with engine.connect() as conn:
+        stored = [aware(t) for t in conn.execute(sa.select(LogEntry.created_at).order_by(LogEntry.seq)).scalars()]  # type: ignore[arg-type]
+    assert stored == [
+        datetime(2026, 3, 1, 12, 0, 0, 125000, tzinfo=UTC),
+        datetime(2026, 3, 1, 3, 0, tzinfo=UTC),
+        appended,
+        appended,
+        datetime(2026, 3, 1, 12, 0, tzinfo=UTC),
+        appended,
+        appended,
+    ]
+    assert migrations.differences(engine) == []
+    engine.dispose()

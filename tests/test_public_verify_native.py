@@ -70,14 +70,19 @@ def _both(view: ChainView, document: Any) -> tuple[bytes | None, bytes | None]:
     """(native, reference) for ``document`` against the same head. The reference runs first, as the first request
     of a batch at a head does (it leaves the batch's checks for the head in the view; a batch the view has not met
     is verified reading the chain first, as the gateway's thread path does), then the native call; the view is
-    refreshed first if it went cold (its genesis is rechecked every few seconds)."""
-    if view.warm() is None:
-        view.refresh()
-    reference = services.fast_public_report(view, document)
-    if reference is None:  # its batch is not in the view's memory yet: as the gateway, verify reading the chain
-        verify_certificate(document, view)
+    refreshed first if it went cold (its genesis is rechecked every few seconds), and both asked again if it went
+    cold between them (the reference's chain reads outlasted the recheck on a loaded machine: the native call then
+    declines, as it must, which would read as a refusal of this document)."""
+    for _attempt in range(3):
+        if view.warm() is None:
+            view.refresh()
         reference = services.fast_public_report(view, document)
-    native = services.fast_public_bytes(view, document)
+        if reference is None:  # its batch is not in the view's memory yet: as the gateway, verify reading the chain
+            verify_certificate(document, view)
+            reference = services.fast_public_report(view, document)
+        native = services.fast_public_bytes(view, document)
+        if native is not None or view.warm() is not None:
+            break
     return native, None if reference is None else services.json_bytes(reference)
 
 

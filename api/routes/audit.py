@@ -48,6 +48,7 @@ def read_log(
             created_at=e.created_at,
             anchored=logchain.attested(ledger, e, ranges),  # the chain's word, not the row's state
             batch_root=e.batch_root,
+            time_altered=logchain.time_altered(e),
         )
         for e in logchain.entries(ledger, log, department, since=since, until=until, after=page.after, limit=page.limit)
     ]

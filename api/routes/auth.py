@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter, status
 
-from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, RateLimitedSignin, StrictJsonBody
-from ..limits import GuardedRoute
+from ..deps import AuthenticatorDep, CurrentDepartment, NowDep, signin_prechecks
+from ..limits import GuardedRoute, prechecked
 from ..models import ChallengeCreate, ChallengePublic, PrincipalPublic, TokenCreate, TokenPublic
 from ..problems import AUTHED, PUBLIC, R401, R403
 
@@ -16,9 +16,9 @@ router = APIRouter(prefix="/auth", tags=["auth"], route_class=GuardedRoute)
     "/challenge",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
-    dependencies=[RateLimitedSignin, StrictJsonBody],
     responses=PUBLIC,
 )
+@prechecked(signin_prechecks)  # the budget before the body is read (red team 34b)
 def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep) -> ChallengePublic:
     """A one-time challenge for a department to sign (EIP-191 personal_sign) with its registered key.
 
@@ -38,9 +38,9 @@ def create_challenge(body: ChallengeCreate, auth: AuthenticatorDep, now: NowDep)
 @router.post(
     "/token",
     response_model=TokenPublic,
-    dependencies=[RateLimitedSignin, StrictJsonBody],
     responses={**PUBLIC, **R401, **R403},
 )
+@prechecked(signin_prechecks)  # the budget before the body is read (red team 34b)
 def create_token(body: TokenCreate, auth: AuthenticatorDep, now: NowDep) -> TokenPublic:
     """Exchange a signed challenge for a bearer token. The signer must be the department's *current* key and the
     department active; each challenge works once."""

@@ -11,8 +11,8 @@ from pydantic import Field as PField
 
 from ledger.services import consent, sharing
 
-from ..deps import Issuer, LedgerDep, NowDep, RateLimitedPublic, StrictJsonBody
-from ..limits import GuardedRoute, run_whole_log
+from ..deps import Issuer, LedgerDep, NowDep, public_prechecks
+from ..limits import GuardedRoute, prechecked, run_whole_log
 from ..models import DIGEST_EXAMPLE, DIGEST_PATTERN, AccessEntry
 from ..paging import IdPageDep, PageDep
 from ..problems import AUTHED, PUBLIC, R403, R404, R409
@@ -85,9 +85,9 @@ class SubjectOnly(BaseModel):
     "/public/consents",
     status_code=status.HTTP_201_CREATED,
     response_model=consent.ConsentPublic,
-    dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403},
 )
+@prechecked(public_prechecks)  # the budget before the body is read (red team 34b)
 def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.ConsentPublic:
     """The data subject consents to their certificate's fields going to one department for one purpose until an
     expiry. ``assertion`` is what their authentication provider signed for them (single use), bound to exactly
@@ -100,9 +100,9 @@ def give_consent(body: ConsentGive, ledger: LedgerDep, now: NowDep) -> consent.C
 @router.post(
     "/public/consents/{consent_id}/withdraw",
     response_model=consent.ConsentPublic,
-    dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403, **R404, **R409},
 )
+@prechecked(public_prechecks)  # the budget before the body is read (red team 34b)
 def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep, now: NowDep) -> consent.ConsentPublic:
     """The data subject withdraws a consent, with an assertion bound to this withdrawal (docs/privacy.md); grants
     relying on it are refused from the next request on."""
@@ -112,9 +112,9 @@ def withdraw_consent(consent_id: ConsentId, body: SubjectOnly, ledger: LedgerDep
 @router.post(
     "/public/consents/mine",
     response_model=list[consent.ConsentPublic],
-    dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403},
 )
+@prechecked(public_prechecks)  # the budget before the body is read (red team 34b)
 def my_consents(
     body: SubjectOnly, ledger: LedgerDep, now: NowDep, page: IdPageDep, request: Request, response: Response
 ) -> list[consent.ConsentPublic]:
@@ -128,9 +128,9 @@ def my_consents(
 @router.post(
     "/public/holder/accesses",
     response_model=list[AccessEntry],
-    dependencies=[RateLimitedPublic, StrictJsonBody],
     responses={**PUBLIC, **R403},
 )
+@prechecked(public_prechecks)  # the budget before the body is read (red team 34b)
 def subject_accesses(
     body: SubjectAccessesCreate,
     ledger: LedgerDep,

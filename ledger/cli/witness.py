@@ -69,6 +69,12 @@ def register(commands: Any) -> None:
             help="start an empty record of what this witness cosigned: only for a witness that never cosigned and "
             "has no state.json (keygen writes one); refused when it has one",
         )
+        q.add_argument(
+            "--sign-record",
+            metavar="SHA256",
+            help="sign once the record (state.json) an older version wrote, unsigned: only the one with this SHA-256 "
+            "(`sha256sum state.json`, after comparing it with your backup); refused when it is signed already",
+        )
         if name == "serve":
             q.add_argument("--host", default="127.0.0.1")
             q.add_argument("--port", type=int, default=0, help="0: any free port (printed)")
@@ -122,6 +128,8 @@ def _witness(args: argparse.Namespace) -> Witness:
     store = WitnessStore(args.store)
     if args.first_start:
         store.first_start()
+    if args.sign_record:
+        store.sign_record(args.sign_record)
     store.load()  # a missing or damaged record stops the witness at its start, not at each request
     return Witness(
         store,

@@ -456,9 +456,9 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
     "time_altered": {
         "en": (
             "entry time altered",
-            "The database's time of an access-log entry is not the moment its body states (a time window would miss it).",
+            "The database's time of a log entry is not the moment its body states (a time window would miss it).",
         ),
-        "zh-CN": ("记录时间被篡改", "数据库中访问日志记录的时间与记录内容所载时间不一致（按时间段查询会遗漏该记录）。"),
+        "zh-CN": ("记录时间被篡改", "数据库中日志记录的时间与记录内容所载时间不一致（按时间段查询会遗漏该记录）。"),
     },
     "decided_again": {
         "en": (

@@ -5,6 +5,8 @@ computes them without importing the storage layer."""
 from __future__ import annotations
 
 import hashlib
+from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from ..errors import InputError
@@ -21,3 +23,46 @@ def canonical_body(body: Any) -> bytes:
 def lookup_key(case_id: str) -> str:
     """The index key (``LogEntry.lookup``) of the entries about ``case_id``: 16 bytes of its SHA-256, hex."""
     return hashlib.sha256(b"pl-lookup\x00" + case_id.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+# The member in which a log's body states the instant it records (a supervision record of the decisions log, by its
+# kind). The ledger stores an entry at that instant (``LogEntry.created_at``, on which the listings' time windows
+# select), so a window selects on what the entry hash covers; the log's check compares them (``time_altered``). A
+# body stating none (an erasure's attestation of citations, an inspector list) is stored at its append time.
+_TIME_MEMBER = {"access": "at", "erasures": "at"}
+_SUPERVISION_TIME = {
+    "credit_listing": "listed_at",
+    "credit_removal": "removed_at",
+    "commitment_check": "checked_at",
+    "inspection_announcement": "announced_at",
+    "inspection_draw": "drawn_at",
+    "inspection_finding": "inspected_at",
+}
+
+
+def time_member(body: Any, log: str) -> str | None:
+    """The member of ``body`` (an entry of log ``log``) stating the instant it records, or None."""
+    if not isinstance(body, dict):
+        return None
+    if log == "decisions":
+        kind = body.get("kind")
+        return "decided_at" if "decided_at" in body else _SUPERVISION_TIME.get(kind) if isinstance(kind, str) else None
+    return _TIME_MEMBER.get(log)
+
+
+def stated_time(body: Any, log: str) -> datetime | None:
+    """The UTC instant ``body`` (an entry of log ``log``) states in its :func:`time_member`, or None when it
+    states none readable (no member, not an ISO 8601 time with a zone, outside the calendar in UTC)."""
+    member = time_member(body, log)
+    text = body.get(member) if member is not None else None
+    return instant(text) if isinstance(text, str) else None
+
+
+@lru_cache(maxsize=256)  # a chunk of decisions states one decided_at
+def instant(text: str) -> datetime | None:
+    """The UTC instant of an ISO 8601 time with a zone, or None."""
+    try:
+        moment = datetime.fromisoformat(text)
+        return moment.astimezone(UTC) if moment.tzinfo is not None else None
+    except (ValueError, OverflowError):
+        return None

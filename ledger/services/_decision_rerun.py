@@ -284,8 +284,21 @@ class DecisionRerun:
         head = self.chain.block_number()
         if block > head:
             return f"the decision names block {block}, which this chain does not have (its head is {head})"
-        when = int(self.chain.w3.eth.get_block(block)["timestamp"])
-        after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < head else None
+        from web3.exceptions import BlockNotFound
+
+        try:
+            when = int(self.chain.w3.eth.get_block(block)["timestamp"])
+        except BlockNotFound:
+            return f"the chain has no block {block}"
+        # the chain has the next block when it has a later one: the decision's anchoring (read above, from the
+        # chain) or the head. The head read again here alone would let a node answering a lower head this once (a
+        # lagging replica behind a load balancer) drop the bound the next block's time gives (red team round 34a)
+        later = max(head, self.anchored_block if self.anchored_block is not None else head)
+        try:
+            after = int(self.chain.w3.eth.get_block(block + 1)["timestamp"]) if block < later else None
+        except BlockNotFound:
+            # a node hiding the next block dropped that bound too; the court's verifier says the same
+            return f"the chain has no block {block + 1}"
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             return (
                 f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import StateError
 from ..formats.canonical import json_loads
-from ..formats.decision_input import commit, input_commitment_of
+from ..formats.decision_input import input_commitment_of
 from ..formats.rules import RuleSet, load_rule_set
 
 POOL_MIN = 20_000
@@ -79,14 +79,9 @@ def stored_inputs(
 ) -> list[tuple[str, str, dict[str, str]]]:
     """For each input as stored (citations sealed) and its applicant's identity: (input digest, stored text, the
     record's commitments), the stored text carrying a fresh random nonce (``decisions._with_nonce``)."""
-    from ._decision_reading import _input_row, _with_nonce
+    from ._decision_reading import _stored_input
 
-    out = []
-    for value, identity in zip(kept, identities, strict=True):
-        digest, row = _input_row(_with_nonce(value))
-        inputs, applicant = commit(secret, value, digest, identity)
-        out.append((digest, row["document"], {"input_commitment": inputs, "applicant_commitment": applicant}))
-    return out
+    return [_stored_input(secret, value, identity) for value, identity in zip(kept, identities, strict=True)]
 
 
 def input_commitments(

@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from ..client import Ledger
 from ..errors import LedgerError
+from ..storage.models import given_time
 from . import logchain
 
 LOG = logchain.LOG_ACCESS
@@ -60,6 +61,7 @@ def record(
     SHA-256 its earlier entries already hold (:func:`purpose_digest`);
     ``terms``: a grant's (grantee, expiry, disclosed fields: codes, a time and field names, no personal value), so
     a read is served only through a grant row that still says what its anchored creation says."""
+    at = given_time(at, "at")
     body = entry_body(
         certificate=certificate,
         action=action,
@@ -96,6 +98,7 @@ def entry_body(
     authenticated: bool = True,
 ) -> dict[str, Any]:
     """The body of one access event (:func:`record` appends it; :func:`record_many` appends many)."""
+    at = given_time(at, "at")
     return {
         "certificate": certificate,
         "action": action,
@@ -137,6 +140,7 @@ def purpose_digest(text: str) -> str:
 def record_many(ledger: Ledger, issuer: str, bodies: list[dict[str, Any]], at: datetime) -> int:
     """Append the access events ``bodies`` (:func:`entry_body`) to ``issuer``'s access log, in as few transactions
     as :func:`logchain.append_many` takes; returns how many were appended."""
+    at = given_time(at, "at")
     return logchain.append_many(ledger, LOG, issuer, bodies, created_at=at) if bodies else 0
 
 
@@ -208,6 +212,8 @@ def _place(entry: Any) -> dict[str, Any]:
         "prev_hash": entry.prev_hash,
         "anchored": entry.state == logchain.EntryState.ANCHORED,
         "batch_root": entry.batch_root,
+        # listed by a stored time that is not the one its body states: an edit of the database (check names it)
+        "time_altered": logchain.time_altered(entry),
     }
 
 

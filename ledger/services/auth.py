@@ -51,7 +51,7 @@ from ..errors import ConfigError, InputError, LedgerError, NotFoundError
 from ..formats.canonical import json_loads
 from ..onchain.chain import Chain, department_id_bytes
 from ..storage._files import create_exclusive
-from ..storage.models import AuthChallenge, RevokedToken, aware
+from ..storage.models import AuthChallenge, RevokedToken, aware, given_time
 from .departments import Department, get_department
 
 TOKEN_PREFIX = "plt1"  # noqa: S105 - the token format tag, not a secret
@@ -295,6 +295,7 @@ class Authenticator:
         Issued for any well-formed code, so it reveals nothing the chain does not: for an unregistered code with
         no ``address`` the text names a stable address derived from the secret, which no one holds.
         """
+        now = given_time(now, "now")
         department_id_bytes(department)  # InputError on a malformed code
         if address is None:
             registered = self.department(department)
@@ -330,6 +331,7 @@ class Authenticator:
 
     def exchange(self, challenge_id: str, signature: str, *, now: datetime) -> Token:
         """Check the signed challenge and return a token; AuthenticationError says what was wrong."""
+        now = given_time(now, "now")
         with self.engine.connect() as conn:
             row = conn.execute(select(AuthChallenge).where(AuthChallenge.id == challenge_id)).first()  # type: ignore[arg-type]
         if row is None:
@@ -461,6 +463,7 @@ class Authenticator:
             return {}
 
     def authenticate(self, token: str, *, now: datetime) -> Principal:
+        now = given_time(now, "now")
         claims = self.claims(token)
         expires = datetime.fromtimestamp(int(str(claims["exp"])), UTC)
         if expires <= now:
@@ -489,6 +492,7 @@ class Authenticator:
 
     def sign_out(self, principal: Principal, *, now: datetime) -> None:
         """End ``principal``'s token now (other tokens of the department stay valid)."""
+        now = given_time(now, "now")
         table = RevokedToken.__table__  # type: ignore[attr-defined]
         try:
             with self.engine.begin() as conn:
@@ -510,6 +514,7 @@ class Authenticator:
 
     def attempt(self, token: str | None, *, now: datetime) -> Attempt:
         """Authenticate without raising: the failure is kept so the refusal can be recorded, then raised."""
+        now = given_time(now, "now")
         if not token:
             return Attempt(
                 None,

@@ -65,6 +65,7 @@ from ..storage.models import (
     ConsentPublic,
     SpentAssertion,
     aware,
+    given_time,
 )
 from ..storage.store import Certificate
 from ..storage.vault import ERASED
@@ -201,9 +202,10 @@ def audience(ledger: Ledger) -> str:
 
 
 def _iso(value: datetime) -> str:
-    # aware(): an InputError (422), not an OverflowError (500), for a zoned moment whose UTC instant is outside the
-    # calendar, e.g. a consent's expiry 9999-12-31T23:59:59-14:00 sent by anyone to POST /public/consents
-    return aware(value if value.tzinfo is not None else value.astimezone()).isoformat().replace("+00:00", "Z")
+    # given_time(): an InputError (422), not an OverflowError (500), for a zoned moment whose UTC instant is outside
+    # the calendar (a consent's expiry 9999-12-31T23:59:59-14:00 sent by anyone to POST /public/consents), and for a
+    # naive time, which was read as the machine's local time here and as UTC where the database stores it
+    return given_time(value).isoformat().replace("+00:00", "Z")
 
 
 # -- the request an assertion authorizes --------------------------------------------------------------------------
@@ -337,6 +339,7 @@ def authenticate(
     for bad input does not cost the person their assertion), so an assertion serves one request: a relay cannot
     replay it.
     """
+    now = given_time(now, "now")
     providers = providers_from_env(ledger.settings.consent_providers) if providers is None else providers
     body = signed.assertion
     if body.get("type") == UNBOUND_ASSERTION_TYPE:
@@ -577,6 +580,7 @@ def authenticate_subject(
     ``certificate``: the subject, the stored certificate and its document. The assertion is left unspent
     (:func:`spend_assertion`) unless the person is not the subject: one guess per assertion, so whoever holds one
     cannot probe whose certificates exist."""
+    now = given_time(now, "now")
     subject = authenticate(ledger, signed, request=request, now=now, providers=providers, spend=False)
     not_yours = PermissionDenied(
         "the authenticated person is not the subject of this certificate (or it does "
@@ -604,6 +608,7 @@ def give(
 ) -> Consent:
     """Record the authenticated subject's consent, signed by the ledger's consent key and logged (anchored). The
     assertion must bind exactly this request (:func:`consent_request`)."""
+    now = given_time(now, "now")
     subject, cert, document = authenticate_subject(
         ledger,
         assertion,
@@ -679,6 +684,7 @@ def withdraw(
 ) -> Consent:
     """Withdraw consent ``consent_id`` (only its subject may, with an assertion bound to
     :func:`withdrawal_request` of this consent); every grant relying on it stops serving at once."""
+    now = given_time(now, "now")
     subject = authenticate(ledger, assertion, request=withdrawal_request(consent_id), now=now, providers=providers)
     row = load(ledger, consent_id)
     if row is None or not hmac.compare_digest(row.subject_ref, subject.ref):
@@ -721,6 +727,7 @@ def list_consents(
     """Consents of an issuing department, of one certificate, or (with an assertion bound to
     :func:`listing_request`) of the authenticated person; oldest first (ties by id). ``after`` (a consent id of this
     list) and ``limit`` give one page of it (keyset paging); InputError when ``after`` names no consent of the list."""
+    now = given_time(now, "now") if now is not None else None
     query = select(Consent).order_by(Consent.given_at, Consent.id)  # type: ignore[arg-type]
     if issuer is not None:
         query = query.where(Consent.issuer == issuer)  # type: ignore[arg-type]
@@ -755,6 +762,7 @@ def list_consents(
 def problem(ledger: Ledger, row: Consent, now: datetime) -> str | None:
     """Why consent ``row`` cannot be relied on now (None: it can). Checks the signature, the logged creation and
     withdrawal (so an insider who edits the row is not believed), the row's withdrawal and the expiry."""
+    now = given_time(now, "now")
     bad = signature_problem(ledger, row)
     if bad:
         return bad
@@ -780,6 +788,7 @@ def listed(ledger: Ledger, rows: Sequence[Consent], now: datetime) -> list[Conse
     live is judged as a read through a grant judges it (:func:`problem`: the signature, the anchored creation and
     withdrawal), so a withdrawal an insider undid or an expiry moved in the database shows ``live: false`` with the
     ``problem`` named, never the row's own word."""
+    now = given_time(now, "now")
     out = []
     for row in rows:
         shown = row.public(now)
@@ -812,6 +821,7 @@ def for_grant(
 ) -> Consent | None:
     """The consent a new grant relies on, checked; None if the grant discloses nothing that needs consent.
     PermissionDenied when consent is needed and missing, or does not cover the grant."""
+    now = given_time(now, "now")
     needed = required_for(ledger, document, reveal)
     if not needed:
         return None
@@ -858,6 +868,7 @@ def grant_problem(ledger: Ledger, grant: Any, now: datetime, document: dict[str,
     """Why ``grant`` may not be served now on account of consent (None: it may). A grant whose disclosure needs
     consent must rely on one that holds now and covers this certificate, grantee and fields: so a grant row or a
     link an insider wrote, or one made before consent was required, is not served either."""
+    now = given_time(now, "now")
     needed = required_for(ledger, document, grant.reveal)
     with ledger.engine.connect() as conn:
         linked = conn.execute(

@@ -450,7 +450,9 @@ def _establish(
         classified = [[classify(c) for c in row] for row in cited]  # each citation read once for the three uses
     stored = resolve_citations(ledger, prepared, classified)
     _log_store_reads(ledger, department, prepared, stored, moment, classified)
-    facts = establish(view, cited, stored, now=moment, classified=classified)
+    # a citation that could not be looked at (no such certificate in the store, an unreadable citation) is no
+    # authentic certificate: its fact is built with holder False, which is what held_by would make of it
+    facts = establish(view, cited, stored, now=moment, classified=classified, unseen_holder=False)
     block = next(f.as_of_block for row in facts for f in row if f.as_of_block is not None)
 
     def reference(identity: str) -> str:
@@ -458,7 +460,8 @@ def _establish(
 
     salted = references or reference
     return block, [
-        [f.held_by(applicant, salted) for f in row] for row, applicant in zip(facts, applicants, strict=True)
+        [f if f.holder is not None else f.held_by(applicant, salted) for f in row]
+        for row, applicant in zip(facts, applicants, strict=True)
     ]
 
 
@@ -1006,7 +1009,7 @@ def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Conne
     """Every recorded decision of ``department`` for ``case_id``, oldest first (``conn``: read in that connection's
     transaction, an append's :data:`logchain.Guard`)."""
 
-    from .logchain import LogEntry, lookup_key, read_body
+    from .logchain import LogEntry, lookup_key
 
     if not isinstance(case_id, str):
         raise InputError("a case id is a string")
@@ -1020,23 +1023,65 @@ def find_decisions(ledger: Ledger, department: str, case_id: str, *, conn: Conne
         .order_by(col(LogEntry.seq))
     )
     if conn is not None:
-        rows = conn.execute(query).all()
-    else:
-        with ledger.engine.connect() as own:
-            rows = own.execute(query).all()
-    found = []
-    for seq, entry_hash, text in rows:
+        return _case_decisions(conn, department, case_id, query)
+    with ledger.engine.connect() as own:
+        return _case_decisions(own, department, case_id, query)
+
+
+def _overridden_seq(body: Mapping[str, Any]) -> int | None:
+    ref = body.get("overrides")
+    seq = ref.get("seq") if isinstance(ref, dict) else None
+    return seq if type(seq) is int and 0 < seq < 2**63 else None
+
+
+def _case_decisions(conn: Connection, department: str, case_id: str, query: Any) -> list[Decision]:
+    from .logchain import LogEntry, read_body
+
+    found: dict[int, Decision] = {}
+    for seq, entry_hash, text in conn.execute(query).all():
         # an entry that names the case but cannot be read fails the request (naming it): left out, an earlier
         # decision would pass for the latest
         body = read_body(text, LOG_DECISIONS, department, seq)
         if body.get("case_id") == case_id:
-            found.append(Decision(department, int(seq), entry_hash, body))
-    return found
+            found[int(seq)] = Decision(department, int(seq), entry_hash, body)
+    # An officer's decision names the one it replaced (``overrides``: number and entry hash), which is read by its
+    # number when the index did not find it: its key (LogEntry.lookup, outside the entry hash) cleared by an
+    # insider, an approval an officer confirmed was lost to the case's history, and the refusal replacing the
+    # confirmation left the approval's permit and notices valid (red team round 34a). An honest history names only
+    # decisions the index found: no further read.
+    pending = [n for d in found.values() if (n := _overridden_seq(d.body)) is not None and n not in found]
+    seen = set(found)
+    while pending:
+        seq = pending.pop()
+        if seq in seen:
+            continue
+        seen.add(seq)
+        row = conn.execute(
+            select(col(LogEntry.entry_hash), col(LogEntry.body)).where(
+                col(LogEntry.log) == LOG_DECISIONS, col(LogEntry.department_id) == department, col(LogEntry.seq) == seq
+            )
+        ).first()
+        if row is None:
+            continue
+        body = read_body(row[1], LOG_DECISIONS, department, seq)
+        if body.get("case_id") == case_id:
+            found[seq] = Decision(department, seq, row[0], body)
+            if (earlier := _overridden_seq(body)) is not None and earlier not in seen:
+                pending.append(earlier)
+    return [found[seq] for seq in sorted(found)]
 
 
-def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None = None) -> Decision:
-    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none."""
-    found = find_decisions(ledger, department, case_id)
+def find_decision(
+    ledger: Ledger,
+    department: str,
+    case_id: str,
+    seq: int | None = None,
+    *,
+    among: Sequence[Decision] | None = None,
+) -> Decision:
+    """``department``'s decision on ``case_id``: its latest, or the one numbered ``seq``; NotFoundError if none.
+    ``among``: the case's decisions (:func:`find_decisions`) read already."""
+    found = list(among) if among is not None else find_decisions(ledger, department, case_id)
     if seq is not None:
         found = [d for d in found if d.seq == seq]
     if not found:
@@ -1047,7 +1092,9 @@ def find_decision(ledger: Ledger, department: str, case_id: str, seq: int | None
     return found[-1]
 
 
-def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> dict[str, Any]:
+def _override_target(ledger: Ledger, department: str, case_id: str, overrides: int | str) -> Decision:
+    """The decision an officer's decision of ``case_id`` replaces (``overrides``: its number or the case id): the
+    case's latest; its place (seq, entry_hash) is the body's ``overrides``."""
 
     from .logchain import LogEntry, read_body
 
@@ -1077,7 +1124,19 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             field="overrides",
         )
     # named by its case, the target is the case's latest already (read above); named by number, it may be older
-    latest = target if isinstance(overrides, str) else find_decisions(ledger, department, case_id)[-1]
+    if isinstance(overrides, str):
+        latest = target
+    else:
+        indexed = find_decisions(ledger, department, case_id)
+        if all(d.seq != target.seq for d in indexed):
+            # read by its number, the decision is missing from its case's index (LogEntry.lookup, outside the entry
+            # hash): the case's latest decision cannot be told (red team round 34a: an IndexError, a traceback)
+            raise StateError(
+                f"decision {target.seq} is not among the decisions the index of case {case_id!r} finds: the "
+                f"database's index of cases was edited (`ledger replay --department {department}` reports it, "
+                "index_altered); restore the entry's lookup key from the case id its body names. Nothing was recorded"
+            )
+        latest = indexed[-1]
     if latest.seq != target.seq:
         # overriding an older decision would pass over the ones since (a withdrawal, a refusal) in the record: the
         # override chain an evidence bundle shows would say the officer replaced a decision that no longer stood
@@ -1086,7 +1145,7 @@ def _override_target(ledger: Ledger, department: str, case_id: str, overrides: i
             f"({latest.body.get('outcome')}, {latest.body.get('decided_at')}) came after it. An officer's decision "
             f"replaces the case's latest word - give overrides={latest.seq} (or the case id). Nothing was recorded"
         )
-    return {"seq": target.seq, "entry_hash": target.entry_hash}
+    return target
 
 
 def _require_same_applicant(ledger: Ledger, department: str, case_id: str, applicant: str) -> None:
@@ -1157,7 +1216,8 @@ def record_human_decision(
             )
     # the decision it replaces, resolved before anything is read or stored for it (the case's latest: asked again
     # inside the recording transaction)
-    target = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    replaced = None if overrides is None else _override_target(ledger, department, case_id, overrides)
+    target = None if replaced is None else {"seq": replaced.seq, "entry_hash": replaced.entry_hash}
     if target is not None:
         _require_same_applicant(ledger, department, case_id, applicant_reference(ledger, department, applicant_ref))
     input_digest = None
@@ -1231,10 +1291,10 @@ def record_human_decision(
     _attest_erased(ledger, department, [body])
     produced.anchor(ledger)
     permits.withdraw(ledger, department, withdrawn, decision.seq)
-    if body["overrides"]:
+    if replaced is not None:
         from . import notices
 
-        notices.withdraw_replaced(ledger, department, case_id, body["overrides"]["seq"], outcome, decision.seq)
+        notices.withdraw_replaced(ledger, department, case_id, replaced.seq, outcome, decision.seq)
     return decision
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "get_department",
     "list_departments",
     "promote_rotated_key",
+    "registry_record",
 ]
 
 
@@ -112,6 +113,12 @@ def _type_names(chain: Chain, periods: Any, block: int | str) -> dict[bytes, str
     hashes = sorted({bytes(p[0]) for p in periods})
     names = chain.call_many([chain.registry.functions.certificateTypeName(h) for h in hashes], block) if hashes else []
     return {h: str(n) for h, n in zip(hashes, names, strict=True)}
+
+
+def registry_record(d: Any) -> Department:
+    """The registry's ``department(code)`` answer by name, without the histories :func:`get_department` reads too
+    (one call where it makes four)."""
+    return _department(d, (), ())
 
 
 def _department(

@@ -41,14 +41,14 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant
+from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant, given_time
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
 from .issuance import sealed_fields
 from .status import stored
 
-LOG = "erasures"
+LOG = logchain.LOG_ERASURES
 # Who erases: a staff id (or the operating-system login), never free text: the entry is anchored and kept for ever.
 _STAFF_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@\\-]{0,127}")
 
@@ -408,6 +408,7 @@ def erase(
 ) -> dict[str, Any]:
     """Erase one certificate's contents for good; see the module docstring. Running it again on an erased
     certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
+    at = given_time(at, "at") if at is not None else None
     if basis not in BASES:
         raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
     actor = by or getpass.getuser()

@@ -191,10 +191,14 @@ def establish(
     *,
     now: datetime,
     classified: Sequence[Sequence[Classified]] | None = None,
+    unseen_holder: bool | None = None,
 ) -> list[list[CertificateFact]]:
     """The facts of every citation of every application in ``cited`` (one list of citations per application),
     verified against one head; validity judged at ``now`` (the decision moment). ``stored`` resolves digests.
-    ``classified``: the citations of ``cited`` read by :func:`classify` already, in the same order."""
+    ``classified``: the citations of ``cited`` read by :func:`classify` already, in the same order.
+    ``unseen_holder``: the ``holder`` of the facts of citations that could not be looked at (None: not compared
+    yet). A decision passes False, what :meth:`CertificateFact.held_by` gives any fact that is not authentic, so
+    that such a fact is built once, not built and then copied to say so."""
     documents: list[Mapping[str, Any]] = []
     where: list[tuple[int, int]] = []
     unseen: list[tuple[int, int, str | None, str]] = []  # (application, citation, digest, why) not looked at
@@ -223,7 +227,17 @@ def establish(
     # certificates that could not even be looked at were judged at the same block as the others
     for a, c, digest, why in unseen:
         out[a][c] = CertificateFact(
-            digest, None, None, None, False, "unknown", None, block, (why,), confirmations=view.confirmations
+            digest,
+            None,
+            None,
+            None,
+            False,
+            "unknown",
+            None,
+            block,
+            (why,),
+            confirmations=view.confirmations,
+            holder=unseen_holder,
         )
     return [
         [

@@ -387,15 +387,43 @@ def issue_records(
     out: TextIO | None = None,
     progress: Progress | None = None,
     total: int = 0,
+    decision_notice: bool = False,
 ) -> IssueResult:
-    """Issue already validated records (the library entry point used by the gateway and benchmarks)."""
+    """Issue already validated records (the library entry point used by the gateway and benchmarks).
+    ``decision_notice``: the records are notices written from their decisions (``notices.issue_notice`` only)."""
     size = batch_size or ledger.settings.batch_size
     if not 1 <= size <= ledger.settings.max_batch_size:
         raise InputError(f"batch size {size} must be between 1 and {ledger.settings.max_batch_size}")
     if isinstance(records, Sequence):  # all of them before the first batch (a generator: each batch, in _issue)
-        check_types_authorized(ledger, department, {r.cert_type for r in records})
+        types = {r.cert_type for r in records}
+        if not decision_notice:
+            _refuse_notices(types)
+        check_types_authorized(ledger, department, types)
     # The cyclic collector is not paused here (the gateway runs this): the CLI pauses it (ledger._gc).
-    return _issue(ledger, _build_here(_chunks(records, size), ledger, department), department, out, progress, total)
+    return _issue(
+        ledger,
+        _build_here(_chunks(records, size), ledger, department),
+        department,
+        out,
+        progress,
+        total,
+        decision_notice=decision_notice,
+    )
+
+
+_NOTICE_TYPE = "decision-notice"  # notices.NOTICE_TYPE (which imports this module)
+
+
+def _refuse_notices(types: AbstractSet[str]) -> None:
+    """InputError for records of the notice type written by hand: a notice states what its decision was, and one
+    issued from a record of the issuer's own writing ("approve" for a case the department refused, naming the
+    refusal) was valid for every verifier, which cannot read the decision it names (red team round 34a)."""
+    if _NOTICE_TYPE in types:
+        raise InputError(
+            f"a certificate of type {_NOTICE_TYPE!r} is a decision's notice, written from the decision it reports: "
+            "issue it with `ledger notice CASE -d DEPT` (notices.issue_notice), not as a record; nothing was issued",
+            field="type",
+        )
 
 
 def _issue(
@@ -405,6 +433,8 @@ def _issue(
     out: TextIO | None,
     progress: Progress | None,
     total: int,
+    *,
+    decision_notice: bool = False,
 ) -> IssueResult:
     result = IssueResult(department)
     inflight: deque[BuiltBatch] = deque()
@@ -413,7 +443,10 @@ def _issue(
     size = 0
 
     def check_types(built: BuiltBatch) -> None:
-        """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized."""
+        """The last guard on every path: no batch is stored, let alone anchored, with a type not authorized, nor
+        a notice written by hand."""
+        if not decision_notice:
+            _refuse_notices(batch_types(built))
         types = batch_types(built) - authorized
         if types:
             check_types_authorized(ledger, department, types)

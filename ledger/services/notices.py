@@ -110,6 +110,42 @@ def _attested(ledger: Ledger, department: str, decision: decisions.Decision) -> 
     return decisions.Decision(department, decision.seq, bundle["decision"]["entry_hash"], bundle["decision"]["body"])
 
 
+def _refuse_hidden_later(ledger: Ledger, department: str, case_id: str, indexed: decisions.Decision) -> None:
+    """StateError when an entry after ``indexed`` (the case's latest decision its index finds) names the case with
+    another index key than the case's. The key (``LogEntry.lookup``) is the database's word, outside the entry hash:
+    an insider who cleared a refusal's had the approval it withdrew taken for the decision in force, and its
+    "approve" notice issued (red team round 34a). The entries after ``indexed`` are read by their text (the case id
+    as the canonical body writes it; usually a few rows: a notice is asked for soon after its decision) and parsed
+    to be sure; one that names the case but cannot be read fails the request, as :func:`decisions.find_decisions`
+    does."""
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from ..formats.canonical import canonical_json
+    from .logchain import LOG_DECISIONS, LogEntry, read_body
+
+    named = '"case_id":' + canonical_json(case_id).decode("utf-8")
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(col(LogEntry.seq), col(LogEntry.body))
+            .where(
+                col(LogEntry.log) == LOG_DECISIONS,
+                col(LogEntry.department_id) == department,
+                col(LogEntry.seq) > indexed.seq,
+                col(LogEntry.body).contains(named, autoescape=True),
+            )
+            .order_by(col(LogEntry.seq))
+        ).all()
+    for seq, stored in rows:
+        if read_body(stored, LOG_DECISIONS, department, seq).get("case_id") == case_id:
+            raise StateError(
+                f"entry {seq} of {department}'s decisions log is a later decision of case {case_id!r} than decision "
+                f"{indexed.seq}, which the case's index leads to: the database's index of cases was edited (`ledger "
+                f"replay --department {department}` reports index_altered); no notice of the case is issued until "
+                "the index is restored"
+            )
+
+
 def issue_notice(
     ledger: Ledger, department: str, case_id: str, *, seq: int | None = None, language: str = "en"
 ) -> dict[str, Any]:
@@ -117,8 +153,10 @@ def issue_notice(
     ``seq``) in ``language``: issued and anchored now, or the one issued before for the same decision and
     language. StateError for a decision a later decision of the case replaced."""
     language = _language(language)
-    decision = decisions.find_decision(ledger, department, case_id, seq)
-    latest = decisions.find_decisions(ledger, department, case_id)[-1]
+    found = decisions.find_decisions(ledger, department, case_id)  # read once: the decision and the latest
+    decision = decisions.find_decision(ledger, department, case_id, seq, among=found)
+    latest = decisions.find_decision(ledger, department, case_id, among=found)
+    _refuse_hidden_later(ledger, department, case_id, latest)
     if latest.seq != decision.seq:
         # a notice certifies its decision with nothing saying it was replaced: issued now for a withdrawn approval,
         # every verifier would call an "approve" valid after the refusal that overrode it
@@ -129,9 +167,21 @@ def issue_notice(
         )
     notice_id = _notice_id(department, decision.seq, language)
     try:
-        return issuance.export_document(ledger, notice_id, department)
+        issued = issuance.export_document(ledger, notice_id, department)
     except (NotFoundError, InputError):
         pass  # not issued yet (or its batch still pending: issuing again resumes nothing, so fall through)
+    else:
+        fields = issued.get("fields")
+        fields = fields if isinstance(fields, dict) else {}
+        if fields.get("type") != NOTICE_TYPE or fields.get("subject.case_id") != case_id:
+            # a certificate of another kind (or case) under the id this notice takes: handed over as the notice, it
+            # gave the applicant another document (another person's fields), and no notice can be issued under it
+            raise StateError(
+                f"certificate {notice_id!r} of {department} is not a notice of case {case_id!r} (a "
+                f"{fields.get('type')!r}): the id a notice of decision {decision.seq} takes is another certificate's, "
+                "so no notice is issued under it; give that certificate another id (revoke it and issue it again)"
+            )
+        return issued
     issuance.check_can_issue(ledger, department)  # the notice is a certificate of the deciding department
     decision = _attested(ledger, department, decision)
     rule_set = None
@@ -140,14 +190,17 @@ def issue_notice(
         rule_set, _why = decisions.load_recorded_rule_set(ledger, digest)
     record = validate_record(notice_record(department, decision, rule_set, language), 1, department=department)
     out = io.StringIO()
-    issuance.issue_records(ledger, [record], department, out=out)
+    issuance.issue_records(ledger, [record], department, out=out, decision_notice=True)
     return json.loads(out.getvalue().splitlines()[0])  # type: ignore[no-any-return]
 
 
 def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: int, outcome: str, by: int) -> list[str]:
-    """Revoke the notices of decision ``replaced`` (of ``case_id``) that decision ``by``, of another ``outcome``,
-    overrode (a withdrawn approval's "approve" notice would stay valid for every verifier after the refusal); returns
-    the revocation transactions. Whether a notice still stands is the chain's word."""
+    """Revoke the notices standing on chain of the decisions of ``case_id`` before decision ``by`` (which replaced
+    decision ``replaced``) that state another ``outcome`` than it: a withdrawn approval's "approve" notice would stay
+    valid for every verifier after the refusal, and so would the notice of an approval an officer had confirmed
+    before the refusal replaced the confirmation (red team round 34a); a decision of the same outcome leaves them.
+    Only certificates of the notice type are notices (another certificate given a notice's id is left alone).
+    Returns the revocation transactions. Whether a notice still stands is the chain's word."""
     from sqlalchemy import select
     from sqlmodel import col
 
@@ -155,31 +208,39 @@ def withdraw_replaced(ledger: Ledger, department: str, case_id: str, replaced: i
     from ..storage.store import Certificate
     from . import permits, status
 
-    if decisions.find_decision(ledger, department, case_id, replaced).body.get("outcome") == outcome:
+    earlier = {d.seq: d for d in decisions.find_decisions(ledger, department, case_id) if d.seq < by}
+    if replaced not in earlier:
+        earlier[replaced] = decisions.find_decision(ledger, department, case_id, replaced)
+    ended = sorted(seq for seq, d in earlier.items() if d.body.get("outcome") != outcome)
+    if not ended:
         return []
-    ids = [_notice_id(department, replaced, language) for language in LANGUAGES]
+    ids = {_notice_id(department, seq, language): seq for seq in ended for language in LANGUAGES}
     with ledger.engine.connect() as conn:
-        digests = list(
-            conn.execute(
-                select(col(Certificate.digest)).where(
-                    col(Certificate.department_id) == department, col(Certificate.certificate_id).in_(ids)
-                )
-            ).scalars()
-        )
+        rows = conn.execute(
+            select(col(Certificate.digest), col(Certificate.certificate_id)).where(
+                col(Certificate.department_id) == department,
+                col(Certificate.certificate_id).in_(list(ids)),
+                col(Certificate.cert_type) == NOTICE_TYPE,
+            )
+        ).all()
+    digests = {digest: ids[notice] for digest, notice in rows}
     standing = permits.chain_statuses(ledger, department, digests)
     done = []
-    for digest in digests:
-        if standing.get(digest) not in ("valid", "suspended"):
+    for digest, seq in digests.items():
+        # only the chain's word that it ended leaves a notice alone: one the store calls unsent ("absent": its batch
+        # row not confirmed, which an insider edits, or a notice whose anchoring `ledger resume` would still finish)
+        # is revoked, or the error says so (red team round 34a: it was left standing without a word)
+        if standing.get(digest) in ("revoked", "superseded"):
             continue
         try:
             done.append(
                 status.revoke(
-                    ledger, digest, "data-changed", department, note=f"decision {replaced} replaced by decision {by}"
+                    ledger, digest, "data-changed", department, note=f"decision {seq} replaced by decision {by}"
                 )
             )
         except LedgerError as exc:
             raise StateError(
-                f"decision {by} replaces decision {replaced} but the revocation of its notice {digest} failed "
+                f"decision {by} replaces decision {seq} but the revocation of its notice {digest} failed "
                 f"({exc}); run `ledger revoke {digest} --reason data-changed`"
             ) from exc
     return done

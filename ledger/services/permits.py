@@ -387,7 +387,7 @@ def live(ledger: Ledger, department: str, case_id: str, *, conn: Connection | No
     ]
     if not issued:
         return []
-    statuses = _statuses(ledger, department, dict.fromkeys(issued))
+    statuses = chain_statuses(ledger, department, dict.fromkeys(issued))
     return [d for d in dict.fromkeys(issued) if statuses.get(d) not in ("revoked", "superseded")]
 
 
@@ -491,11 +491,6 @@ def _produced_types(ledger: Ledger) -> set[str]:
 
 def chain_statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[str, str]:
     """Each of ``department``'s anchored certificates' status on chain now ("absent": no anchor of its batch)."""
-    return _statuses(ledger, department, digests)
-
-
-def _statuses(ledger: Ledger, department: str, digests: Iterable[str]) -> dict[str, str]:
-    """Each anchored certificate's status on chain now ("absent" when the chain has no anchor of its batch)."""
     from ..formats.canonical import parse_hex32
     from ..onchain.chain import department_id_bytes
 
@@ -658,7 +653,7 @@ def check_links(
                 if types
                 else []
             )
-        statuses = _statuses(ledger, dept, issued)
+        statuses = chain_statuses(ledger, dept, issued)
         problems.extend(_twice(dept, scan, statuses))
         for digest, (seq, entry_hash, case) in issued.items():
             state = statuses.get(digest, "absent")

@@ -25,6 +25,7 @@ from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
 from ..onchain.ids import ROLE_ISSUER, department_id_bytes
+from ..storage.models import given_time
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED
 from .issuance import check_custodian
@@ -570,6 +571,7 @@ def _private_events(ledger: Ledger, digest: str, issuer: str, now: datetime) -> 
 
 def timeline(ledger: Ledger, digest: str, *, now: datetime, private: bool = False) -> dict[str, Any]:
     """The provenance of certificate ``digest`` (NotFoundError if this ledger never issued it)."""
+    now = given_time(now, "now")
     key = hex32(parse_hex32(digest))
     with ledger.engine.connect() as conn:
         cert = conn.execute(select(Certificate).where(Certificate.digest == key)).first()  # type: ignore[arg-type]

@@ -825,6 +825,18 @@ class _Facts:
         if when is None:
             fail("facts_block_invalid", f"the decision names block {block}, which this chain does not have")
             return False
+        if after is None and anchor is not None and anchor.block_number > block:
+            # the decision's anchoring is a later block of the same chain, so the chain has the next block: a node
+            # answering that it does not (or failing to answer) dropped the bound the next block's time gives, and a
+            # decision taken after a revocation passed on the facts from before it (red team round 34a)
+            fail(
+                "facts_block_invalid",
+                f"the node does not produce block {block + 1}, the block after the decision's facts block, though "
+                f"it anchored the decision in block {anchor.block_number}: without it the facts block cannot be "
+                "judged the head at the decision moment (check that LEDGER_RPC_URL names a node of this chain you "
+                "trust, then replay again)",
+            )
+            return False
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             fail(
                 "facts_block_invalid",

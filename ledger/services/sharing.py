@@ -29,7 +29,7 @@ from ..client import Ledger
 from ..errors import ChainError, ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
-from ..onchain.ids import ROLE_ISSUER, department_id_bytes
+from ..onchain.ids import department_id_bytes
 from ..storage.models import (  # noqa: F401 - re-exported
     GRANT_PURPOSE_ERASED,
     MAX_PURPOSE,
@@ -38,10 +38,11 @@ from ..storage.models import (  # noqa: F401 - re-exported
     GrantPublic,
     LogEntry,
     aware,
+    given_time,
 )
 from . import _keyset, accesslog, consent, logchain
 from .auth import Attempt, PermissionDenied
-from .departments import get_department
+from .departments import get_department, registry_record
 from .issuance import check_custodian, custodian_document
 from .status import StoredCertificate, stored
 
@@ -95,9 +96,10 @@ def issuer_standing(ledger: Ledger, department: str) -> str | None:
         if exc.error_name == "RegistryUnknownDepartment":
             return f"department {department!r} is not registered"
         raise
-    if not found[4]:
+    record = registry_record(found)
+    if not record.active:
         return f"the council suspended department {department!r}"
-    if not int(found[3]) & ROLE_ISSUER:
+    if "issuer" not in record.roles:
         return f"department {department!r} no longer holds the issuer role"
     return None
 
@@ -106,6 +108,7 @@ def create_grant(ledger: Ledger, *, issuer: str, signer: str, digest: str, grant
     """Share certificate ``digest`` of ``issuer`` with ``grant.grantee``; recorded in the access log. The issuer
     must be active with the issuer role (:func:`issuer_standing`), whichever door it comes through (gateway, CLI,
     library)."""
+    now = given_time(now, "now")
     cert = _certificate(ledger, digest)
     if cert.department != issuer:
         raise PermissionDenied(f"only the issuing department {cert.department!r} can share certificate {digest}")
@@ -353,6 +356,7 @@ def listed(ledger: Ledger, grants: Sequence[Grant], now: datetime) -> list[Grant
     would show it live (the gateway serves no read through it). Two reads per (issuer, certificate) listed. A live
     grant of an issuer that cannot act now (:func:`issuer_standing`: suspended, or without the issuer role) is shown
     not live either, naming why, as a read through it is refused: one registry read per issuer listed."""
+    now = given_time(now, "now")
     problems: dict[str, str] = {}
     for issuer, digest in sorted({(g.issuer, g.digest) for g in grants}):
         problems.update((p.grant, p.detail) for p in grant_problems(ledger, issuer, digest) if p.kind == "altered")
@@ -373,6 +377,7 @@ def listed(ledger: Ledger, grants: Sequence[Grant], now: datetime) -> list[Grant
 
 
 def revoke_grant(ledger: Ledger, *, issuer: str, signer: str, grant_id: str, now: datetime) -> Grant:
+    now = given_time(now, "now")
     grant = _load(ledger, grant_id)
     if grant is None or grant.issuer != issuer:
         raise NotFoundError(f"grant {grant_id} is not one of {issuer}'s grants")
@@ -433,6 +438,7 @@ def list_grants(
 
 
 def live_grant(ledger: Ledger, digest: str, grantee: str, now: datetime) -> Grant | None:
+    now = given_time(now, "now")
     live = [g for g in list_grants(ledger, digest=digest, grantee=grantee) if g.is_live(now)]
     return max(live, key=lambda g: aware(g.expires_at)) if live else None
 
@@ -494,6 +500,7 @@ def fetch_content(
 ) -> Content:
     """The certificate's content for the caller, or PermissionDenied/AuthenticationError; always logged (with
     ``throttle``, a signed-in department's repeated refusals are counted rather than written one by one)."""
+    now = given_time(now, "now")
     key = hex32(parse_hex32(digest))
     try:
         cert = _certificate(ledger, key)
@@ -624,6 +631,7 @@ def subject_accesses(
 
     Holding the complete certificate file is no proof of being the person: a department granted the whole
     certificate holds every field and salt too, and must not learn who else read it and why."""
+    now = given_time(now, "now")
     return subject_read_page(ledger, digest=digest, assertion=assertion, now=now, providers=providers).reads
 
 
@@ -642,6 +650,7 @@ def subject_read_page(
     :func:`subject_accesses` checks (each page with an assertion of its own: one is spent per answer). Any
     department a grant lets read the certificate can grow the list without bound, so it is never answered whole
     to a client. A place in another department's log is no place in this list (InputError)."""
+    now = given_time(now, "now")
     key = hex32(parse_hex32(digest))
     subject, cert, _ = consent.authenticate_subject(
         ledger, assertion, certificate=key, request=consent.accesses_request(key), now=now, providers=providers

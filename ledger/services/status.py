@@ -15,7 +15,7 @@ from sqlalchemy import insert, select, update
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import InputError, NotFoundError
+from ..errors import InputError, LedgerError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.reasons import REASONS
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
@@ -168,14 +168,35 @@ def note_of(ledger: Ledger, change_id: int) -> str | None:
     return ledger.vault.open(bytes(row[1]), b"status-note:" + parse_hex32(row[0])).decode()
 
 
+def _certified_type(ledger: Ledger, cert: StoredCertificate) -> str:
+    """The type ``cert``'s sealed fields state (only the vault key opens them, bound to its digest), not the store
+    row's ``cert_type``, which an insider retypes to pass a supersession by a certificate of another type (red team
+    round 34a); the row's word only once erasure destroyed the fields. StateError for fields that do not open."""
+    from .issuance import sealed_fields
+
+    digest = hex32(cert.digest)
+    try:
+        fields = sealed_fields(ledger, digest)
+    except (LedgerError, ValueError, KeyError, TypeError) as exc:
+        raise StateError(
+            f"the sealed body of certificate {digest} does not open ({exc}): its store row was edited; "
+            "`ledger reconcile` names it"
+        ) from exc
+    if fields is None:  # erased: the type is what the row (and the issuer's attested erasure entry) says
+        return cert.cert_type
+    kind = fields.get("type")
+    return kind if isinstance(kind, str) else ""
+
+
 def supersede(ledger: Ledger, old: str, new: str, department: str | None = None) -> str:
     """Mark ``old`` replaced by ``new``: both the department's, anchored, and of one certificate type (the contract
     checks only that both are the caller's; a successor of another type would be named to every relying party of
     ``old`` as its replacement)."""
     old_cert, new_cert = stored(ledger, old, department), stored(ledger, new, department)
-    if old_cert.cert_type != new_cert.cert_type:
+    old_type, new_type = _certified_type(ledger, old_cert), _certified_type(ledger, new_cert)
+    if old_type != new_type:
         raise InputError(
-            f"certificate {old} is a {old_cert.cert_type!r} and {new} a {new_cert.cert_type!r}: a certificate is "
+            f"certificate {old} is a {old_type!r} and {new} a {new_type!r}: a certificate is "
             "superseded only by one of its own type; issue a replacement of that type, or revoke it instead"
         )
     chain = ledger.chain

@@ -70,6 +70,20 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def given_time(value: datetime, name: str = "time") -> datetime:
+    """``value``, a time a caller gave the library, as an aware UTC datetime. A naive one (no ``tzinfo``) is
+    refused: Python reads it as the machine's local time where a body states it and the database as UTC where it
+    stores it, so on a machine not on UTC the two would disagree (the log's check: ``time_altered``)."""
+    if not isinstance(value, datetime):
+        raise InputError(f"{name} must be a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise InputError(
+            f"{name} {value.isoformat()} has no time zone: pass an aware datetime, e.g. datetime.now(UTC) or "
+            "datetime(2026, 3, 10, 9, 30, tzinfo=UTC)"
+        )
+    return aware(value)
+
+
 def aware(value: datetime) -> datetime:
     """``value`` as an aware UTC datetime (SQLite hands back naive ones); InputError for a moment given with a zone
     whose UTC instant is outside the calendar (``9999-12-31T23:59:59-14:00``), e.g. a grant's expiry."""

@@ -113,10 +113,20 @@ class SignerKey:
         """An Ed25519 (0x01) note signature of ``text``."""
         return Signature(self.name, self.verifier.id, self._private.sign(text.encode()))
 
+    def sign_record(self, message: bytes) -> bytes:
+        """An Ed25519 signature of a witness's own record (``message``: ``pl-witness-record/1`` NUL and its canonical
+        JSON), which is never a note's text nor a cosigned message."""
+        if not message.startswith(RECORD_TAG):
+            raise InputError("a witness signs with sign_record only its own record")
+        return self._private.sign(message)
+
     def cosign(self, text: str, timestamp: int) -> Signature:
         """A cosignature/v1 (0x04) of the checkpoint ``text`` at POSIX time ``timestamp``."""
         sig = self._private.sign(cosigned_message(text, timestamp))
         return Signature(self.name, self.verifier.id, struct.pack(">Q", timestamp) + sig)
+
+
+RECORD_TAG = b"pl-witness-record/1\x00"  # what a witness's signature of its own record signs first
 
 
 def cosigned_message(text: str, timestamp: int) -> bytes:

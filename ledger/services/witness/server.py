@@ -19,6 +19,7 @@ docs/witness.md states the protocol and its deviations.
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import sys
@@ -33,11 +34,11 @@ from urllib.parse import parse_qs, urlparse
 
 from ...config import secret_env
 from ...errors import ChainError, ConfigError, InputError, LedgerError
-from ...formats.canonical import json_loads
+from ...formats.canonical import canonical_json, json_loads
 from ...onchain.chain import node_location
 from ...storage.vault import unwrap_secret, wrap_secret
 from .checkpoint import MAX_SIZE_DIGITS, ChainIdentity, Checkpoint, decimal
-from .note import COSIGNATURE_V1, ED25519, Note, SignerKey, VerifierKey, parse_note
+from .note import COSIGNATURE_V1, ED25519, RECORD_TAG, Note, SignerKey, VerifierKey, parse_note
 from .rpc import Rpc
 
 MAX_REQUEST = 64 * 1024
@@ -64,13 +65,20 @@ class Cosigned:
 WITNESS_PASSPHRASE_VARIABLE = "LEDGER_WITNESS_PASSPHRASE"  # noqa: S105 - a variable name
 
 
+def _record_message(origins: dict[str, Any]) -> bytes:
+    """What the witness signs of its record (:data:`note.RECORD_TAG` first: never a note or a cosignature)."""
+    return RECORD_TAG + canonical_json({"origins": origins})
+
+
 class WitnessStore:
     """A witness's directory: its key (``witness.key``: its name and its Ed25519 seed encrypted under the
     witness's passphrase, ``LEDGER_WITNESS_PASSPHRASE``; mode 0600), its state (``state.json``: the latest
-    cosigned checkpoint per origin) and its alarms (``alarms.log``)."""
+    cosigned checkpoint per origin, signed by the witness's key on every write: replacing it needs that key) and its
+    alarms (``alarms.log``)."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
+        self._key: SignerKey | None = None  # read once: the record is signed and checked with it on every access
 
     @staticmethod
     def _passphrase(passphrase: str | None) -> str | None:
@@ -91,6 +99,7 @@ class WitnessStore:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump({"name": name, "seed": wrap_secret(key.seed(), secret)}, handle)
+        self._key = key
         if not (self.directory / "state.json").exists():
             self.save({"origins": {}})  # the record of what it cosigns starts with its key, never later by default
         return key
@@ -107,6 +116,8 @@ class WitnessStore:
         self.save({"origins": {}})
 
     def key(self, passphrase: str | None = None) -> SignerKey:
+        if self._key is not None:
+            return self._key
         path = self.directory / "witness.key"
         try:
             raw = json_loads(path.read_text())
@@ -117,9 +128,56 @@ class WitnessStore:
         seed = unwrap_secret(
             raw.get("seed"), self._passphrase(passphrase), f"the witness key {path}", WITNESS_PASSPHRASE_VARIABLE
         )
-        return SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
+        self._key = SignerKey.from_seed(raw["name"], COSIGNATURE_V1, seed)
+        return self._key
 
     def load(self) -> dict[str, Any]:
+        """The record of what this witness cosigned, ``{"origins": {...}}``. Beside a key it must carry the key's
+        signature of its origins (:meth:`save`): a record replaced by someone without the key stops the witness."""
+        state = self._read()
+        if (self.directory / "witness.key").exists() and not self._signed(state):
+            path = self.directory / "state.json"
+            if "signature" not in state:
+                raise ConfigError(
+                    f"{path} is not signed by this witness's key: it was replaced, or written by a version before "
+                    "records were signed. Restore it from a backup; a record you know to be this witness's own "
+                    "(compare it with your backup) is signed once with --sign-record SHA256, its SHA-256 "
+                    "(`sha256sum state.json`)"
+                )
+            raise ConfigError(
+                f"{path} is not signed by this witness's key (its signature fails): the record was replaced or "
+                "edited, and reading it could let the witness cosign a rolled-back chain. Restore it from a backup"
+            )
+        return {"origins": state["origins"]}
+
+    def _signed(self, state: dict[str, Any]) -> bool:
+        signature = state.get("signature")
+        try:
+            raw = bytes.fromhex(signature) if isinstance(signature, str) else b""
+        except ValueError:
+            return False
+        return len(raw) == 64 and self.key().verifier.verify(_record_message(state["origins"]), raw)
+
+    def sign_record(self, digest: str) -> None:
+        """Sign the record that stands, written by a version before records were signed: only the one whose
+        SHA-256 (hex) is ``digest``, the record its operator checked, and only when it is not signed already (a
+        flag left in a service definition must not sign whatever record stands at the next start)."""
+        path = self.directory / "state.json"
+        try:
+            text = path.read_bytes()
+        except OSError as exc:
+            raise InputError(f"no record to sign at {path} ({exc})") from None
+        state = self._read()
+        if "signature" in state:
+            raise InputError(f"{path} is signed already: drop --sign-record (it signs a record once)")
+        if hashlib.sha256(text).hexdigest() != digest.strip().lower():
+            raise InputError(
+                f"{path} does not have the SHA-256 digest {digest!r}: it is not the record you checked; compare it "
+                "with your backup again (`sha256sum state.json`)"
+            )
+        self.save({"origins": state["origins"]})
+
+    def _read(self) -> dict[str, Any]:
         path = self.directory / "state.json"
         try:
             state = json_loads(path.read_text())
@@ -145,8 +203,11 @@ class WitnessStore:
         return state
 
     def save(self, state: dict[str, Any]) -> None:
+        """Write the record ``{"origins": {...}}``, signed by the witness's key (:meth:`load` checks it)."""
+        origins = state["origins"]
+        signature = self.key().sign_record(_record_message(origins)).hex()
         tmp = self.directory / "state.json.tmp"
-        tmp.write_text(json.dumps(state, indent=1))
+        tmp.write_text(json.dumps({"origins": origins, "signature": signature}, indent=1))
         os.replace(tmp, self.directory / "state.json")  # atomic: a crash leaves the old or the new state
 
     def lock(self) -> Any:
