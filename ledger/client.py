@@ -15,18 +15,22 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from eth_account.signers.local import LocalAccount
 from sqlalchemy import Engine
 
 from .config import Settings
 from .errors import ConfigError, KeystoreError
-from .onchain.chain import Chain, Deployment, connect, node_location
-from .onchain.node import EmbeddedNode
+from .onchain._node_http import node_location
 from .storage.keys import Keystore
 from .storage.store import open_engine, private_directory
 from .storage.vault import Vault
+
+if TYPE_CHECKING:  # web3 and eth_account (most of a second to import) are imported where a chain is opened
+    from eth_account.signers.local import LocalAccount
+
+    from .onchain.chain import Chain, Deployment
+    from .onchain.node import EmbeddedNode
 
 COUNCIL_KEYS = ("council-1", "council-2", "council-3")  # the demo members' keystore folders under keys/
 DEMO_MEMBER_KEY = "council"  # the key's name inside each member's keystore
@@ -87,6 +91,9 @@ class Ledger:
     # -- opening and closing ---------------------------------------------------------------------------
     @classmethod
     def open(cls, settings: Settings | None = None, *, passphrase: str | None = None) -> Ledger:
+        from .onchain.chain import Chain, Deployment, connect
+        from .onchain.node import EmbeddedNode
+
         settings = settings or Settings.from_env()
         if passphrase is None and settings.passphrase is not None:
             passphrase = settings.passphrase.get_secret_value()
@@ -130,6 +137,8 @@ class Ledger:
 
     @staticmethod
     def _deploy_embedded(w3: Any, keystore: Keystore, settings: Settings, passphrase: str | None) -> Deployment:
+        from .onchain.chain import Chain
+
         passphrases = [demo_member_passphrase(i, settings) for i in (1, 2, 3)]
         if len(set(passphrases)) != len(passphrases):
             raise KeystoreError(

@@ -22,7 +22,7 @@ from ledger.formats.certificate import SCHEMA_ID, CertificateDocument, load_docu
 from ledger.formats.merkle import MerkleTree, root_from_proof, verify_proof
 from ledger.formats.signing import batch_message, sign
 from ledger.onchain.chain import department_id_bytes
-from ledger.services import issuance
+from ledger.services import _citations, issuance
 from ledger.services.verify import ChainView, verify_certificate
 
 from .conftest import make_records, write_jsonl
@@ -349,3 +349,27 @@ def test_replayed_anchor_under_another_certificate_is_refused(
     other.pop("digest")
     assert "merkle_proof" in {c.name for c in verify(ledger, other).failed}
     assert hex32(parse_hex32(good["digest"])) == good["digest"]
+
+
+_CITATION_KEYS = ("digest", "document", "document_ref", "fields", "anchor", "@context", "type", "verified")
+_CITATION_VALUES = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=3),
+    st.sampled_from(["0x" + "ab" * 32, "0X" + "AB" * 32, "0x" + "AB" * 32, "0x" + "g" * 64]),
+    st.just({"fields": {"type": "x"}, "anchor": {}}),
+    st.just({"a": 1}),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=500, deadline=None)  # the first credential-shaped citation imports formats.vc
+@given(st.dictionaries(st.sampled_from(_CITATION_KEYS), _CITATION_VALUES, max_size=4))
+def test_classify_reads_a_plain_citation_as_its_three_readings_do(citation: dict[str, Any]) -> None:
+    """``classify``'s shortcut for a plain dict citation (replay reads one per cited certificate per decision)
+    gives what the three readings it stands for give: the document it carries, the digest and the copy it names."""
+    assert _citations.classify(citation) == (
+        _citations._cited_document(citation),
+        _citations._cited_digest(citation),
+        citation["document_ref"] if _citations._is_ref(citation) else None,
+    )

@@ -289,3 +289,87 @@ def test_deciding_with_the_collector_paused_frees_each_chunks_cycles_and_records
     assert left[1] < left[0] + 200, left  # five times the chunks, not five times the garbage
     report = replay(ledger, department=dept)
     assert report.ok and report.re_run == 240, report.summary()
+
+
+_WORKER_PROBE = """
+import json, pickle, sys
+from ledger.services import _replay_worker
+
+spec, args = pickle.loads(open(sys.argv[1], "rb").read())
+_replay_worker.start(spec)
+found = _replay_worker.run_chunk(*args)
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("web3", "eth_account", "eth_keyfile", "py_ecc", "aiohttp"))
+print(json.dumps({"re_run": found.re_run, "found": [d.check for d in found.discrepancies], "heavy": heavy}))
+"""
+
+
+def test_a_replay_worker_rerunning_a_chunk_imports_no_chain_client(
+    ledger: Any, fresh_department: str, tmp_path: Any
+) -> None:
+    """A worker started as the pool starts it, re-running a chunk of a history as the bench makes it (applications
+    citing certificates by digest, none in the store), imports neither web3 nor eth_account: the department's periods
+    and rule set publications come with the chunk, block times are read over the node's transport alone, and the
+    chain's client is made only when a chunk needs more. Before, each worker imported them at its start (about 0.75
+    CPU-s of its ~1.2: bench/analysis.md, replay5); a regression here is slow, not wrong - this keeps it seen."""
+    import pickle
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from ledger.services import _replay_worker
+
+    dept = fresh_department
+    _decide_with_worker(ledger, dept, applications(N, seed=zlib.crc32(dept.encode())))
+    with ledger.engine.connect() as conn:
+        rows = [
+            (int(s), str(b), str(h), lk)
+            for s, b, h, lk in conn.execute(
+                text(
+                    "SELECT seq, body, entry_hash, lookup FROM logentry WHERE log=:l AND department_id=:d ORDER BY seq"
+                ),
+                {"l": LOG_DECISIONS, "d": dept},
+            )
+        ]
+    ranges = replay_module._all_ranges(ledger).get(dept, [])
+    selection = replay_module._Selection(None, None, None, None)
+    run = replay_module._DepartmentRun(
+        ledger, dept, ranges, replay_module._RuleSets(ledger), replay_module._Facts(ledger), selection
+    )
+    sent = tmp_path / "chunk.pickle"
+    sent.write_bytes(
+        pickle.dumps(
+            (
+                _replay_worker.spec_of(ledger),
+                (dept, ranges, selection, rows, run.credit_book(), run.chain_facts(), run.facts.erasure_record()),
+            )
+        )
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER_PROBE, str(sent)],
+        cwd=Path(__file__).resolve().parents[1],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    probe = json.loads(out.stdout)
+    assert (probe["re_run"], probe["found"]) == (N, [])
+    assert probe["heavy"] == []
+
+
+def test_a_workers_block_times_are_the_chain_clients(ledger: Any) -> None:
+    """The block times a replay worker reads without web3 (``_node_http.BlockTimes``) are web3's ``get_block``
+    timestamps, and a block the node does not have is None (web3: BlockNotFound), as replay's ``block_time`` takes
+    both."""
+    from ledger.onchain._node_http import BlockTimes
+
+    url = str(ledger.chain.w3.provider.endpoint_uri)
+    head = ledger.chain.block_number()
+    reader = BlockTimes(url)
+    try:
+        for number in sorted({0, 1, max(0, head - 1), head}):
+            assert reader.timestamp(number) == int(ledger.chain.w3.eth.get_block(number)["timestamp"])
+        assert reader.timestamp(head + 10_000) is None
+    finally:
+        reader.close()

@@ -7,13 +7,12 @@ and comparing it with the department's registered key history.
 
 from __future__ import annotations
 
-from typing import Any
-
-from eth_account import Account
-from eth_account.messages import encode_typed_data
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from ..errors import InputError
+
+if TYPE_CHECKING:  # eth_account (about half a CPU-second) is imported where a message is made or recovered
+    from eth_account.signers.local import LocalAccount
 
 DOMAIN_NAME = "ProvenanceLedger"
 DOMAIN_VERSION = "1"
@@ -44,6 +43,8 @@ LOG_TYPES = {
 
 
 def _message(chain_id: int, contract: str, types: dict[str, Any], primary: str, data: dict[str, Any]) -> Any:
+    from eth_account.messages import encode_typed_data
+
     return encode_typed_data(
         full_message={
             "types": {"EIP712Domain": _DOMAIN_TYPE, **types},
@@ -89,6 +90,8 @@ def recover(message: Any, signature: bytes) -> str:
     """Address that made ``signature``; InputError when it is not a well-formed signature."""
     if len(signature) != 65:
         raise InputError(f"a signature is 65 bytes, got {len(signature)}")
+    from eth_account import Account
+
     try:
         return str(Account.recover_message(message, signature=signature))
     except Exception as exc:  # noqa: BLE001 - eth-keys raises several types for malformed signatures

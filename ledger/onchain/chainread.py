@@ -23,8 +23,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from web3.exceptions import BlockNotFound, Web3Exception
-
 from ..errors import ChainError
 
 if TYPE_CHECKING:
@@ -77,7 +75,24 @@ class Finality:
 
 # What a node or its transport raises for a failed request: requests' errors are OSErrors, web3's own errors
 # (RPC errors, timeouts, bad responses) are Web3Exceptions, a malformed answer is a ValueError.
-_READ_ERRORS = (OSError, ValueError, Web3Exception)
+# web3's are imported when an exception is matched against them (a process that never opened a chain client raises
+# none of them: a replay worker imports this module without web3).
+def read_errors() -> tuple[type[Exception], ...]:
+    """What a failed read of the node raises (requests' OSErrors, a malformed answer's ValueError, web3's own)."""
+    return (OSError, ValueError, *web3_errors())
+
+
+def web3_errors() -> tuple[type[Exception], ...]:
+    """web3's own errors of a failed request (RPC errors, timeouts, bad responses), imported when matched."""
+    from web3.exceptions import Web3Exception
+
+    return (Web3Exception,)
+
+
+def _block_not_found() -> type[Exception]:
+    from web3.exceptions import BlockNotFound
+
+    return BlockNotFound
 
 
 def block_ranges(start: int, end: int, span: int) -> Iterator[tuple[int, int]]:
@@ -108,9 +123,9 @@ def _probe(chain: Chain, what: str, last: int) -> None:
     """The node must produce block ``last`` before a scan of many ranges reads up to it (red team round 29d)."""
     try:
         block = chain.w3.eth.get_block(last)
-    except BlockNotFound:
+    except _block_not_found():
         block = None
-    except _READ_ERRORS as exc:
+    except read_errors() as exc:
         raise ChainError(
             f"could not read block {last}, the end of {what}, from the node: {exc}", where=_url(chain)
         ) from exc
@@ -143,7 +158,7 @@ def _fetch(chain: Chain, what: str, start: int, end: int | None, request: Callab
     for low, high in scan_ranges(chain, what, first, last):
         try:
             found.extend(request(low, high))
-        except _READ_ERRORS as exc:
+        except read_errors() as exc:
             raise ChainError(
                 f"could not read {what} in blocks {low}-{high} from the node: {exc}. Check that the node is "
                 f"reachable and keeps logs (not pruned); if it limits eth_getLogs ranges, lower LEDGER_LOG_SPAN "

@@ -81,6 +81,11 @@ def _cited_digest(citation: Any) -> str | None:
         return None
     else:
         digest = citation.get("digest")
+    return _digest_text(digest)
+
+
+def _digest_text(digest: Any) -> str | None:
+    """``digest`` as a certificate digest (``0x`` + 64 hex digits, in lower case), or None."""
     if not isinstance(digest, str) or len(digest) != 66:
         return None
     digest = digest.lower()
@@ -127,6 +132,17 @@ names by ``document_ref``)."""
 def classify(citation: Any) -> Classified:
     """What a citation carries or names, read once for every use a decision makes of it (resolving, logging the
     store's reads, establishing): :func:`_cited_document`, :func:`_cited_digest` and its ``document_ref``."""
+    if (
+        type(citation) is dict
+        and "document" not in citation
+        and "fields" not in citation
+        and "@context" not in citation
+        and not isinstance(citation.get("document_ref"), str)
+    ):
+        # a plain citation by digest (the common one, and every one a stored input holds but its sealed copies'
+        # references): it carries no document and names no copy, whatever its digest is - the same answer as the
+        # three readings below
+        return None, _digest_text(citation.get("digest")), None
     return (
         _cited_document(citation),
         _cited_digest(citation),

@@ -15,19 +15,29 @@ A worker opens its own connection to the database and to the node the replaying 
 (the vault key is sent through the pool's pipe to this process's own spawned children; they keep it in memory only).
 No passphrase and no signing key is sent: a worker cannot unlock a keystore. Its caches (rule sets, chain view,
 status events, block times, credit list) live for the one replay, as the replaying process's do.
+
+What a chunk reads of the chain in the common case - the department's registry periods and the publication block of
+each rule set it recorded - the replaying process reads once per replay and sends with every chunk (a few numbers;
+``replay._DepartmentRun.chain_facts``); the block times a chunk judges its decisions' moments by are read over the
+node's HTTP transport without web3 (``onchain._node_http.BlockTimes``). The chain's client (web3, eth_account: about
+0.75 CPU-s to import) is made only when a chunk needs more: a cited certificate to verify, a rule set not handed
+over, a lawfully erased certificate's remains to check (the attested erasures themselves come with the first chunks,
+as the credit book does) (``_WorkerLedger``).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
+from ..client import Ledger
+
 if TYPE_CHECKING:
-    from ..client import Ledger
     from ..config import Settings
-    from ..onchain.chain import Deployment
+    from ..onchain.chain import Chain
 
 # this worker's ledger and replay state, for the life of the pool (one replay)
 _STATE: dict[str, Any] = {}
@@ -40,11 +50,14 @@ class WorkerSpec:
 
     settings: Settings
     rpc_url: str
-    deployment: Deployment
+    deployment: dict[str, Any]  # onchain.chain.Deployment's fields: unpickling the class would import web3
     vault_key: bytes
+    # the replaying process's: web3's import raised it (py_ecc sets 100,000), and a worker that imports no web3
+    # must not fail a deep value the replaying process would re-run (the same answers with workers or without)
+    recursion_limit: int = 1000
 
     def __repr__(self) -> str:  # never the key, nor the node URL's path (a hosted node's access key)
-        from ..onchain.chain import node_location
+        from ..onchain._node_http import node_location
 
         return f"WorkerSpec(node={node_location(self.rpc_url)!r})"
 
@@ -69,7 +82,38 @@ def spec_of(ledger: Ledger) -> WorkerSpec:
         vault_key=None,
     )
     url = str(getattr(ledger.chain.w3.provider, "endpoint_uri", ""))
-    return WorkerSpec(settings, url, ledger.chain.deployment, ledger.vault.key())
+    return WorkerSpec(
+        settings, url, dataclasses.asdict(ledger.chain.deployment), ledger.vault.key(), sys.getrecursionlimit()
+    )
+
+
+class _WorkerLedger(Ledger):
+    """A worker's ledger: the database, the vault, and the chain's client made on first use (web3's import is most
+    of a worker's start, and a chunk of decisions that cite no certificate to verify needs none of it)."""
+
+    def __init__(self, spec: WorkerSpec, **opened: Any) -> None:
+        self._spec = spec
+        self._chain: Chain | None = None
+        super().__init__(chain=None, **opened)  # type: ignore[arg-type]
+
+    @property  # type: ignore[override]
+    def chain(self) -> Chain:
+        if self._chain is None:
+            from ..onchain.chain import Chain, Deployment, connect
+
+            settings = self.settings
+            self._chain = Chain(
+                connect(self._spec.rpc_url),
+                Deployment(**self._spec.deployment),
+                gas_price=settings.gas_price,
+                timeout=settings.chain_timeout,
+                log_span=settings.log_span,
+            )
+        return self._chain
+
+    @chain.setter
+    def chain(self, value: Chain | None) -> None:
+        self._chain = value
 
 
 def start(spec: WorkerSpec) -> None:
@@ -77,22 +121,16 @@ def start(spec: WorkerSpec) -> None:
     from multiprocessing import util
 
     from .._gc import pause_for_this_process
-    from ..client import Ledger
-    from ..onchain.chain import Chain, connect
+    from ..onchain._node_http import BlockTimes
     from ..storage.keys import Keystore
     from ..storage.store import open_engine
 
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), spec.recursion_limit))
     settings = dataclasses.replace(spec.settings, vault_key=SecretStr(spec.vault_key.hex()))
-    chain = Chain(
-        connect(spec.rpc_url),
-        spec.deployment,
-        gas_price=settings.gas_price,
-        timeout=settings.chain_timeout,
-        log_span=settings.log_span,
-    )
     engine = open_engine(settings.db_url, migrate=False)
     keystore = Keystore(settings.keys_dir, kdf_n=settings.keystore_kdf_n, kdf_floor=settings.keystore_kdf_floor)
-    _STATE["ledger"] = Ledger(settings=settings, chain=chain, engine=engine, keystore=keystore)
+    _STATE["ledger"] = _WorkerLedger(spec, settings=settings, engine=engine, keystore=keystore)
+    _STATE["block_times"] = BlockTimes(spec.rpc_url)  # the request timeout connect() gave the worker's web3
     util.Finalize(None, engine.dispose, exitpriority=10)
     # a process of its own for one run: its cycles are freed once per chunk (ledger._gc), as the CLI's replay does
     pause_for_this_process()
@@ -104,10 +142,15 @@ def run_chunk(
     selection: Any,
     rows: list[tuple[int, str, str, str | None]],
     credit: Any = None,
+    chain_facts: Any = None,
+    erasures: Any = None,
 ) -> Any:
     """One chunk of ``department``'s log re-run here: ``replay._Chunk``. ``credit``: the department's credit book as
     the replaying process read it for this replay (``supervision.CreditBook``), sent with a department's first
-    chunks so that no worker scans the log for it again; a worker that was sent none reads its own, as before."""
+    chunks so that no worker scans the log for it again; a worker that was sent none reads its own, as before.
+    ``chain_facts``: the department's registry periods and rule set publications as the replaying process read them
+    for this replay (``replay._DepartmentRun.chain_facts``), sent with every chunk. ``erasures``: the attested
+    erasures it read (``replay._Facts.erasure_record``), sent with the first chunks as the credit book is."""
     from .._gc import free_chunk_cycles
     from . import replay
 
@@ -115,10 +158,16 @@ def run_chunk(
     run = runs.get(department)
     if run is None:
         ledger = _STATE["ledger"]
-        rule_sets, facts = _STATE.setdefault("shared", (replay._RuleSets(ledger), replay._Facts(ledger)))
+        rule_sets, facts = _STATE.setdefault(
+            "shared", (replay._RuleSets(ledger), replay._Facts(ledger, block_time=_STATE["block_times"].timestamp))
+        )
         run = runs[department] = replay._DepartmentRun(ledger, department, ranges, rule_sets, facts, selection)
     if credit is not None:
         run.share_credit(credit)
+    if chain_facts is not None:
+        run.share_chain_facts(chain_facts)
+    if erasures is not None:
+        run.facts.take_erasures(erasures)
     found = run.chunk(rows)
     del rows
     free_chunk_cycles()

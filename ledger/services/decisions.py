@@ -39,7 +39,7 @@ from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateEr
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
-from ..onchain.chain import ROLE_APPROVER, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_id_bytes
 from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED

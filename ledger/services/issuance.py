@@ -33,7 +33,6 @@ from typing import Any, TextIO, cast
 from sqlalchemy import Connection, RootTransaction, delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col
-from web3.exceptions import BlockNotFound, Web3RPCError
 
 from ..client import Ledger
 from ..errors import ChainError, FundsError, InputError, LedgerError, NotFoundError, StateError
@@ -42,7 +41,7 @@ from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import SCHEMA_ID, Record, iter_raw_records, validate_record
 from ..formats.signing import batch_message, sign
 from ..onchain import chainread
-from ..onchain.chain import DROP_CHECKS, ROLE_ISSUER, department_code, department_id_bytes
+from ..onchain.ids import ROLE_ISSUER, department_code, department_id_bytes
 from ..storage.models import Hex32
 from ..storage.store import (
     BATCH_HEAD,
@@ -72,7 +71,6 @@ from ._issue_worker import (  # re-exported: the pure half of issuance, run by w
     row_columns,
     salts_of,
 )
-from .council import is_authorized_for_type
 
 PIPELINE = 2
 MAX_REPORTED_ERRORS = 20
@@ -96,6 +94,14 @@ class IssueResult:
 
 
 # -- validation ------------------------------------------------------------------------------------------------
+
+
+def _anchor_read_errors() -> tuple[type[Exception], ...]:
+    """The errors of a failed read of an anchoring, web3's imported when an exception is matched against them (a
+    process that opened no chain client raises none: a replay worker imports this module without web3)."""
+    from web3.exceptions import BlockNotFound, Web3RPCError
+
+    return (OSError, Web3RPCError, BlockNotFound)
 
 
 def validate_file(
@@ -289,6 +295,8 @@ def check_types_authorized(
 
 def _unauthorized(ledger: Ledger, department: str, types: Iterable[str]) -> list[str]:
     """Those of ``types`` the registry does not authorize ``department`` to issue now, sorted."""
+    from .council import is_authorized_for_type  # eth_abi and eth_account: imported where a grant is read
+
     return sorted(t for t in set(types) if not is_authorized_for_type(ledger.chain, department, t))
 
 
@@ -981,7 +989,7 @@ def anchor_event(ledger: Ledger, root: bytes, department: str | None = None) -> 
             return None
         log = logs[-1]
         block = chain.w3.eth.get_block(log["blockNumber"])
-    except (OSError, Web3RPCError, BlockNotFound) as exc:
+    except _anchor_read_errors() as exc:
         raise ChainError(f"could not read the anchor of {root_hex}: {exc}") from exc
     return {
         "tx_hash": "0x" + bytes(log["transactionHash"]).hex(),
@@ -1002,6 +1010,8 @@ def confirm(ledger: Ledger, root: bytes, *, timeout: float | None = None) -> dic
     waiting is waited for again). On the way it sends the batch when it has no transaction, sends it again when
     the node dropped the transaction, and rides out a node that does not answer until ``timeout``.
     """
+    from ..onchain.chain import DROP_CHECKS
+
     chain = ledger.chain
     root_hex = hex32(root)
     wait = timeout or chain.timeout

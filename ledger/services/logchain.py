@@ -51,7 +51,7 @@ from ..formats.logbody import lookup_key as lookup_key
 from ..formats.merkle import MerkleTree, verify_proof
 from ..formats.signing import log_message, sign
 from ..onchain import chainread
-from ..onchain.chain import department_id_bytes
+from ..onchain.ids import department_id_bytes
 from ..storage.models import AnchorState, EntryState, LogAnchor, LogEntry, LogMention, given_time
 from ..storage.store import batch_proof, chunk_nodes, insert_rows, stored_blob
 

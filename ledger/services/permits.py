@@ -37,7 +37,7 @@ from ..errors import LedgerError, StateError
 from ..formats.canonical import json_loads
 from ..formats.certificate import validate_record
 from ..formats.rules import CERTIFICATE_PATH, RuleSet
-from ..onchain.chain import ROLE_ISSUER
+from ..onchain.ids import ROLE_ISSUER
 from ..storage.models import ProducedCertificate
 from ..storage.store import Batch, BatchState, Certificate
 from . import issuance, logchain

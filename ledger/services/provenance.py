@@ -24,7 +24,7 @@ from ..formats.certificate import SCHEMA_ID
 from ..formats.i18n import LANGUAGES, says, status_word
 from ..formats.reasons import reason_name
 from ..onchain import chainread
-from ..onchain.chain import ROLE_ISSUER, department_id_bytes
+from ..onchain.ids import ROLE_ISSUER, department_id_bytes
 from ..storage.models import given_time
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_proof
 from ..storage.vault import ERASED

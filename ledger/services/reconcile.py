@@ -86,7 +86,7 @@ from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
 from ..onchain import chainread
-from ..onchain.chain import department_code
+from ..onchain.ids import department_code
 from ..storage.models import CitedDocument
 from ..storage.store import Batch, BatchState, Certificate, StatusChange, batch_tree, chunk_nodes, stored_blob
 from ..storage.vault import ERASED

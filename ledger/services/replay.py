@@ -45,7 +45,7 @@ import bisect
 import contextlib
 import hashlib
 from collections import Counter, defaultdict, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -58,7 +58,7 @@ from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
-from ..onchain.chain import ROLE_APPROVER, department_code, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
@@ -270,6 +270,24 @@ class _RuleSets:
             self._others[key] = sorted(found)
         return self._others[key]
 
+    def publications(self, dept: str) -> dict[str, int | None]:
+        """:meth:`published` for each rule set the database records as ``dept``'s (a few rows), for the replaying
+        process to send its workers (``_DepartmentRun.chain_facts``). The record's department only chooses what is
+        asked: the answer is the chain's, and a worker asks the chain itself for any other digest a decision names."""
+        with self._ledger.engine.connect() as conn:
+            digests = (
+                conn.execute(select(col(RuleSetRecord.digest)).where(col(RuleSetRecord.department_id) == dept))
+                .scalars()
+                .all()
+            )
+        return {digest: self.published(digest, dept) for digest in digests if isinstance(digest, str)}
+
+    def take_publications(self, dept: str, published: Mapping[str, int | None]) -> None:
+        """Take the publications the replaying process read for this replay (a worker): the answers this process
+        would have asked the chain for, read once per replay instead of once per process."""
+        for digest, block in published.items():
+            self._published.setdefault((dept, digest), block)
+
     def published(self, digest: str, dept: str) -> int | None:
         """The block in which ``dept`` published rule set ``digest`` on chain (None when it did not)."""
         key = (dept, digest)
@@ -323,6 +341,46 @@ class _RuleSets:
             return None, "rule_set_altered", f"the stored rule set {digest} no longer loads: {exc}"
 
 
+class _UnseenFact:
+    """What :meth:`_Facts.check` reads of the fact ``facts.establish`` gives a citation that cannot be looked at
+    (``failed``: ``not_found``, a digest not in the store, or ``citation_invalid``): not verified, status unknown,
+    nothing else known - the same values as its ``CertificateFact``, without building one (a frozen dataclass's
+    construction, once per such citation per decision). Its block is none: ``check`` compares the recorded facts as
+    of the decision's own block."""
+
+    __slots__ = ("digest", "failed")
+    issuer = root = type = expired = anchored_block = holder = None
+    verified = False
+    status = "unknown"
+    subject_ids: tuple[str, ...] = ()
+
+    def __init__(self, digest: str | None, failed: tuple[str]) -> None:
+        self.digest = digest
+        self.failed = failed
+
+
+_NOT_FOUND, _CITATION_INVALID = ("not_found",), ("citation_invalid",)
+_Fact = CertificateFact | _UnseenFact
+
+
+def _unseen_facts(items: list[tuple[Any, str | None, str | None]], stored: Mapping[str, Any]) -> list[_Fact] | None:
+    """The facts ``facts.establish`` gives citations none of which can be looked at (``not_found``: a digest not in
+    the store; ``citation_invalid``: nothing it could be), as :class:`_UnseenFact`; None when one can be looked at."""
+    out: list[_Fact] = []
+    for document, digest, ref in items:
+        if document is not None:
+            return None
+        if digest is not None:
+            if stored.get(digest) is not None:
+                return None
+            out.append(_UnseenFact(digest, _NOT_FOUND))
+        elif ref is not None and stored.get(ref) is not None:
+            return None
+        else:
+            out.append(_UnseenFact(None, _CITATION_INVALID))
+    return out
+
+
 def _digest_bytes(digest: str) -> bytes | None:
     """The 32 bytes of a recorded ``0x`` digest; None for anything else."""
     try:
@@ -348,7 +406,7 @@ _FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
 
 
 def _fact_values(
-    fact: CertificateFact, verified: bool, status: str, expired: bool | None, holder: bool | None
+    fact: CertificateFact | _UnseenFact, verified: bool, status: str, expired: bool | None, holder: bool | None
 ) -> tuple[Any, ...]:
     """A fact as of the decision block, as :meth:`_Facts.check` compares and views it: the recorded fields in
     ``_FACT_FIELDS`` order, then the issuer."""
@@ -359,19 +417,37 @@ class _Facts:
     """Re-establishes the certificate facts of pl-decision/2 decisions, sharing one chain view, the chain's status
     events (read once) and the block timestamps across a replay."""
 
-    def __init__(self, ledger: Ledger) -> None:
+    def __init__(self, ledger: Ledger, *, block_time: Callable[[int], int | None] | None = None) -> None:
         self.ledger = ledger
-        self.view = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0)
+        self._view: ChainView | None = None
+        # a block's timestamp (None: the chain has no such block); web3's by default, a worker's own reader without
+        # web3 (``_replay_worker``): the same answer, eth_getBlockByNumber's timestamp
+        self._read_block_time = block_time
         self._history: dict[Any, list[tuple[int, int]]] | None = None
         self._times: dict[int, int] = {}
         self.stored: dict[str, dict[str, Any]] = {}
-        self.cache: dict[tuple[Any, Any], list[CertificateFact]] = {}
+        self.cache: dict[tuple[Any, Any], Sequence[_Fact]] = {}
+        self._moments: dict[Any, datetime | None] = {}  # decided_at text -> _parse_time of it, per chunk
         self._periods: dict[str, list[tuple[bool, int, int]]] = {}
         self._erased: dict[str, dict[str, str | None]] | None = None
         self._erasures: dict[str, dict[str, dict[str, Any]]] = {}  # digest -> department -> its erasure entry
         self.shredded: dict[str, str] = {}
         # (department, facts block, decided_at, anchoring block) -> (ok, findings) of a chunk (_when_and_who_ok)
         self._judged: dict[tuple[str, int, Any, int | None], tuple[bool, list[tuple[str, str]]]] = {}
+
+    @property
+    def view(self) -> ChainView:
+        """The chain view verification reads through, made on first use: a worker whose chunks verify no cited
+        certificate never opens the chain's client (``_replay_worker``)."""
+        if self._view is None:
+            self._view = ChainView(self.ledger.chain, self.ledger.settings.confirmations, max_head_age=3600.0)
+        return self._view
+
+    def _parse_moment(self, moment: Any) -> datetime | None:
+        decided = _parse_time(moment)
+        if type(moment) is str:
+            self._moments[moment] = decided
+        return decided
 
     def _shredded(self, inputs: list[dict[str, Any]]) -> dict[str, str]:
         """The inline cited copies of ``inputs`` that an erasure destroyed: ref -> the digest their row names."""
@@ -404,6 +480,20 @@ class _Facts:
             decided = _parse_time(moment)
             if decided is None:
                 continue
+            # a decision none of whose citations can be looked at (no document inline, none in the store by its
+            # digest or reference) has the facts establish gives such citations, without verifying anything or
+            # reading the head: their block is not one a fact of them is compared at (``check`` compares the
+            # recorded facts as of the decision's own block), so no chain is read for them
+            seen = []
+            for k in group:
+                unseen = _unseen_facts(classified[k], self.stored)
+                if unseen is None:
+                    seen.append(k)
+                else:
+                    self.cache[(decisions[k][0].get("input_digest"), moment)] = unseen
+            if not seen:
+                continue
+            group = seen
             found = establish(
                 self.view,
                 [citations(inputs[k]) for k in group],
@@ -417,7 +507,7 @@ class _Facts:
     def release(self) -> None:
         """Let go of the chunk's documents and facts (:meth:`prepare` makes the next chunk's), so that the chunk's
         young-generation pass (ledger._gc) does not walk them alive."""
-        self.stored, self.cache, self.shredded, self._judged = {}, {}, {}, {}
+        self.stored, self.cache, self.shredded, self._judged, self._moments = {}, {}, {}, {}, {}
 
     def history(self) -> dict[Any, list[tuple[int, int]]]:
         if self._history is None:
@@ -430,10 +520,20 @@ class _Facts:
     def block_time(self, number: int) -> int | None:
         if number not in self._times:
             try:
-                self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+                if self._read_block_time is not None:
+                    found = self._read_block_time(number)
+                    if found is None:
+                        return None
+                    self._times[number] = found
+                else:
+                    self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
             except Exception:  # noqa: BLE001 - a block the chain does not have: reported by the caller
                 return None
         return self._times[number]
+
+    def take_authority(self, department: str, periods: list[tuple[bool, int, int]]) -> None:
+        """Take the periods the replaying process read for this replay (a worker)."""
+        self._periods.setdefault(department, periods)
 
     def authority(self, department: str) -> list[tuple[bool, int, int]]:
         """The department's (active, roles, from block) periods from the registry, oldest first (read once)."""
@@ -455,7 +555,11 @@ class _Facts:
         difference from the recorded ones; the rules' view of each fact (``CertificateFact.rule_view``), for the
         re-run, or None when the decision cannot be re-run on them."""
         recorded = body.get("certificates")
-        decided = _parse_time(body.get("decided_at"))  # type: ignore[arg-type]
+        moment = body.get("decided_at")
+        # a bulk run decides a whole chunk at one moment: its text parsed once (a pure function of it)
+        decided = (
+            self._moments[moment] if type(moment) is str and moment in self._moments else self._parse_moment(moment)
+        )
         cited = citations(decision_input)
         block = body.get("as_of_block")
         if not isinstance(recorded, list) or len(recorded) != len(cited) or decided is None:
@@ -484,7 +588,6 @@ class _Facts:
         if now is None:
             (now,) = establish(self.view, [cited], self.stored, now=decided)
             self.shredded.update(self._shredded([decision_input]))
-        history = self.history()
         applicant = body.get("applicant_ref")
         holds = isinstance(applicant, str)
 
@@ -517,7 +620,7 @@ class _Facts:
                     bytes.fromhex(fact.root[2:]),
                     bytes.fromhex(fact.digest[2:]),
                 )
-                status = status_at_block(history.get(key, []), block)
+                status = status_at_block(self.history().get(key, []), block)
             holder = fact.holder
             if holds:  # CertificateFact.held_by: an empty or blank holder field names no one
                 holder = verified and any(reference(i) == applicant for i in fact.subject_ids if i.strip())
@@ -605,7 +708,21 @@ class _Facts:
             }
         return self._erased
 
-    def _erased_citation(self, fact: CertificateFact, theirs: Mapping[str, Any], citation: Any) -> str | None:
+    def erasure_record(self) -> tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]:
+        """What :meth:`erased` read (the attested erasures, with their entries), for the replaying process to send
+        its workers with a department's first chunks (as the credit book): a worker that has them reads no erasures
+        log, nor the chain's anchors of one."""
+        return self.erased(), self._erasures
+
+    def take_erasures(
+        self, record: tuple[dict[str, dict[str, str | None]], dict[str, dict[str, dict[str, Any]]]]
+    ) -> None:
+        """Take :meth:`erasure_record` as the replaying process read it for this replay (a worker), unless this
+        process read its own: the same erasures, read once per replay instead of once per process."""
+        if self._erased is None:
+            self._erased, self._erasures = record
+
+    def _erased_citation(self, fact: _Fact, theirs: Mapping[str, Any], citation: Any) -> str | None:
         """The digest of the lawfully erased certificate a citation named, or None: cited by digest, its body is
         gone from the store; cited inline, its copy was destroyed with it. Either way the certificate must be in an
         ``erasures`` log, and an inline copy must be of the certificate the anchored record names (its row's label
@@ -970,6 +1087,7 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
+        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]] | None = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -985,6 +1103,24 @@ class _DepartmentRun:
         scans the department's whole log)."""
         if self._credit is None:
             self._credit = book
+
+    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, int | None]]:
+        """What a chunk reads of the chain in the common case, as this process read it for this replay: the
+        department's registry periods and the publication block of every rule set the database records (read once
+        per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
+        workers (a few numbers), which then need no chain client for them."""
+        if self._chain_facts is None:
+            self._chain_facts = (
+                self.facts.authority(self.department),
+                self.rule_sets.publications(self.department),
+            )
+        return self._chain_facts
+
+    def share_chain_facts(self, facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]]) -> None:
+        """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
+        periods, published = facts
+        self.facts.take_authority(self.department, periods)
+        self.rule_sets.take_publications(self.department, published)
 
     def chunk(self, rows: list[tuple[int, str, str, str | None]]) -> _Chunk:
         """Re-run one chunk of (seq, body text, stored entry hash, stored lookup key) rows, in log order."""
@@ -1191,10 +1327,21 @@ class _DepartmentReplay:
             # the credit book goes with the department's first chunks, one for each place in the workers' queues:
             # each worker takes one of them almost surely, and one that did not reads its own (a large book is not
             # pickled with every chunk)
-            credit = self.run.credit_book() if self.handed < pool.size * _WORKER_QUEUE else None
+            first = self.handed < pool.size * _WORKER_QUEUE
+            credit = self.run.credit_book() if first else None
+            erasures = self.facts.erasure_record() if first else None
             self.handed += 1
             self.pending.append(
-                pool.submit(_replay_worker.run_chunk, self.department, self.ranges, self.selection, rows, credit)
+                pool.submit(
+                    _replay_worker.run_chunk,
+                    self.department,
+                    self.ranges,
+                    self.selection,
+                    rows,
+                    credit,
+                    self.run.chain_facts(),
+                    erasures,
+                )
             )
         else:
             found = self.run.chunk(rows)

@@ -29,7 +29,7 @@ from ..client import Ledger
 from ..errors import ChainError, ErasedError, InputError, NotFoundError, StateError
 from ..formats.canonical import hex32, parse_hex32
 from ..formats.certificate import CertificateDocument
-from ..onchain.chain import department_id_bytes
+from ..onchain.ids import department_id_bytes
 from ..storage.models import (  # noqa: F401 - re-exported
     GRANT_PURPOSE_ERASED,
     MAX_PURPOSE,

@@ -35,12 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import lru_cache
-from typing import Any, TypeGuard
-
-from eth_utils.crypto import keccak
-from web3.exceptions import Web3Exception
-from web3.providers.base import BaseProvider
-from web3.types import RPCEndpoint, RPCResponse
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from ..errors import ChainError, ConfigError, InputError, LedgerError, VerificationError
 from ..formats import checks as checks_core
@@ -49,7 +44,10 @@ from ..formats.certificate import ALWAYS_DISCLOSED, REQUIRED_DISCLOSED, SCHEMA_I
 from ..formats.merkle import ProofWalks
 from ..formats.reasons import reason_name
 from ..onchain import chainread
-from ..onchain.chain import ROLE_ISSUER, Chain, department_id_bytes
+from ..onchain.ids import ROLE_ISSUER, department_id_bytes
+
+if TYPE_CHECKING:  # web3 and eth_account (most of a second) are imported by the chain's client, where one is opened
+    from ..onchain.chain import Chain
 
 _department_ids = lru_cache(maxsize=1024)(department_id_bytes)
 
@@ -447,6 +445,8 @@ class ChainView:
         cached = self._type_grants.get(key)
         if cached is not None:
             return cached
+        from eth_utils.crypto import keccak
+
         authorized = bool(
             self.chain.call(
                 self.chain.registry.functions.wasAuthorizedForTypeAt(
@@ -648,7 +648,7 @@ class ChainView:
             if found is None:
                 try:
                     found = int(self.chain.w3.eth.get_block(number)["timestamp"])
-                except (OSError, ValueError, Web3Exception) as exc:
+                except chainread.read_errors() as exc:
                     raise ChainError(f"could not read block {number}: {exc}") from exc
                 if number <= chainread.Finality(self.confirmations).final_upto(head):
                     self._block_times[number] = found
@@ -735,6 +735,8 @@ class ChainView:
 
     def _status_topics(self) -> dict[bytes, int]:
         if not self._topics:
+            from eth_utils.crypto import keccak
+
             for item in self.chain.artifacts["CertificateAnchor"].abi:
                 if item.get("type") == "event" and item["name"] in _STATUS_EVENTS:
                     signature = f"{item['name']}({','.join(i['type'] for i in item['inputs'])})"
@@ -1256,17 +1258,22 @@ def _go_offline(view: ChainView) -> None:
     if witness_chain is not None:
         chains.append(witness_chain)
     for chain in chains:
-        chain.w3.provider = _OfflineProvider()
+        chain.w3.provider = _offline_provider()
 
 
-class _OfflineProvider(BaseProvider):
-    """A node provider that refuses every request (a forked verifier's)."""
+def _offline_provider() -> Any:
+    """A node provider that refuses every request (a forked verifier's): web3's class, imported with the chain's
+    client that it replaces."""
+    from web3.providers.base import BaseProvider
 
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        raise _Offline
+    class _OfflineProvider(BaseProvider):
+        def make_request(self, method: Any, params: Any) -> Any:
+            raise _Offline
 
-    def is_connected(self, show_traceback: bool = False) -> bool:
-        return False
+        def is_connected(self, show_traceback: bool = False) -> bool:
+            return False
+
+    return _OfflineProvider()
 
 
 def _verify_one(source: str | Mapping[str, Any] | CertificateDocument, run: _Run) -> Report:

@@ -19,14 +19,15 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from ..config import DEFAULT_KDF_FLOOR, DEFAULT_KDF_N, kdf_floor_from_env
 from ..errors import InputError, KeystoreError, NotFoundError
 from ..formats.canonical import json_loads
 from ._files import create_exclusive
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 __all__ = ["DEFAULT_KDF_FLOOR", "PBKDF2_FLOOR", "Keystore", "is_council_key"]
 PBKDF2_FLOOR = 262_144  # geth's "standard" PBKDF2 rounds
@@ -73,11 +74,11 @@ class Keystore:
             raise self._damaged(name) from None
 
     def create(self, name: str, passphrase: str) -> str:
-        return self._store(name, Account.create(), passphrase)
+        return self._store(name, _account().create(), passphrase)
 
     def import_key(self, name: str, private_key: str | bytes, passphrase: str) -> str:
         try:
-            account = Account.from_key(private_key)
+            account = _account().from_key(private_key)
         except (ValueError, TypeError):
             raise InputError("the private key to import is not a valid 32-byte secp256k1 key") from None
         return self._store(name, account, passphrase)
@@ -99,7 +100,7 @@ class Keystore:
                 )
         self._check_passphrase(passphrase)
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        encrypted = Account.encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
+        encrypted = _account().encrypt(account.key, passphrase, kdf="scrypt", iterations=self.kdf_n)
         if not create_exclusive(path, json.dumps(encrypted).encode()):  # never replace a key created meanwhile
             raise KeystoreError(f"a key named {name!r} exists already; choose another name")
         return str(account.address)
@@ -141,14 +142,14 @@ class Keystore:
         except (TypeError, ValueError, OverflowError):  # a work factor that is no number
             raise self._damaged(name) from None
         try:
-            key = Account.decrypt(data, passphrase)
+            key = _account().decrypt(data, passphrase)
         except (KeyError, TypeError, AttributeError, NotImplementedError, OverflowError):
             # a field missing or of another type (eth-keyfile reads the file's fields as they come), or a version
             # it does not know: the file, not the passphrase
             raise self._damaged(name) from None
         except ValueError:
             raise KeystoreError(f"wrong passphrase for key {name!r}") from None
-        account: LocalAccount = Account.from_key(key)
+        account: LocalAccount = _account().from_key(key)
         return account
 
     def _check_work_factor(self, name: str, data: dict[str, object]) -> None:
@@ -194,6 +195,14 @@ class Keystore:
         return KeystoreError(
             f"the keystore file of key {name!r} is damaged; restore it from a backup", where=self._path(name)
         )
+
+
+def _account() -> Any:
+    """eth_account's ``Account``, imported where a key is made, imported or opened: not by every process that only
+    names a keystore (a replay worker opens none; eth_account's import is about half a CPU-second)."""
+    from eth_account import Account
+
+    return Account
 
 
 def _checksum(address: object) -> str:

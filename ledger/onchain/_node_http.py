@@ -1,0 +1,321 @@
+"""The node's HTTP transport, without web3 (``chain.py`` re-exports it and builds web3's provider on it): the session
+whose failures never name the node's URL and whose answers are bounded in size, the checks of an answer's shape, and
+:class:`BlockTimes`, the one read a replay worker's chunk makes of the chain (a block's timestamp) made over it
+directly. A worker that needs no more than that imports requests, not web3 and eth_account (about 0.75 CPU-s at
+each worker's start: bench/analysis.md, branch replay5)."""
+
+from __future__ import annotations
+
+import json
+import re
+import ssl
+import urllib.error
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+import requests.adapters
+import requests.utils
+import urllib3.exceptions
+
+from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth
+
+NODE_ADDRESS = "<the node's URL>"  # what errors say instead of it (LEDGER_RPC_URL; the operator knows it)
+
+
+class _AddresslessAdapter(requests.adapters.HTTPAdapter):
+    """Transport failures say what failed, never where: requests' text names the node's host, port and path
+    ("HTTPConnectionPool(host=..., port=...): Max retries exceeded with url: /v3/<access key>"), and that text
+    reached verification reports and the gateway's answers (tests/test_node_address.py). The same exception class
+    is raised (web3's retries and the ledger's handlers see what they saw), with the cause's kind and reason only;
+    the original stays chained for the operator's log."""
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().send(request, *args, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            raise _quiet(exc, request) from exc
+
+
+class _AddresslessSession(requests.Session):
+    """The adapter's rewrite, for what fails in ``Session.send`` after the adapter has returned: the body is read
+    there (a node that sends its headers and stalls: urllib3's "HTTPConnectionPool(host=..., port=...): Read timed
+    out."), and redirects are followed there (InvalidSchema quotes the Location). A text already rewritten by the
+    adapter is rewritten again to the same. The body is read here, at most :data:`MAX_NODE_ANSWER_BYTES` of it."""
+
+    def send(self, request: Any, **kwargs: Any) -> Any:
+        streamed = kwargs.get("stream", False)
+        try:
+            response = super().send(request, **{**kwargs, "stream": True})
+            whole = streamed or _read_at_most(response, MAX_NODE_ANSWER_BYTES)
+        except requests.exceptions.RequestException as exc:
+            raise _quiet(exc, request) from exc
+        if not whole:
+            response.close()
+            raise NodeAnswerError(
+                f"the node's answer exceeds {MAX_NODE_ANSWER_BYTES} bytes, more than any answer the ledger asks for: "
+                "the node at the configured URL is faulty or hostile"
+            )
+        return response
+
+
+# The most bytes of one node answer read (decompressed): far more than any honest answer (an eth_getLogs chunk of
+# ``LEDGER_LOG_SPAN`` blocks), as the court's verifier bounds its own (RPC_ANSWER_LIMIT). requests read an answer
+# whole into memory, so a node whose answer never ended could exhaust the process's memory.
+MAX_NODE_ANSWER_BYTES = 256 * 2**20
+
+
+def _read_at_most(response: requests.Response, limit: int) -> bool:
+    """Read ``response``'s body into it (``response.content``), as requests does, unless it exceeds ``limit`` bytes:
+    False then, having read no more than that and a chunk."""
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return False
+        chunks.append(chunk)
+    response._content = b"".join(chunks)
+    return True
+
+
+def _quiet(exc: requests.exceptions.RequestException, request: Any) -> requests.exceptions.RequestException:
+    """The same exception class (web3's retries and the ledger's handlers see what they saw), with the cause's kind
+    and reason only; the original stays chained for the operator's log."""
+    try:
+        return type(exc)(transport_failure(exc), request=request)
+    except TypeError:  # a class with another constructor: the generic one, still a RequestException
+        return requests.exceptions.ConnectionError(transport_failure(exc), request=request)
+
+
+def node_location(url: object) -> str:
+    """A node's URL as the operator's log may show it (``LedgerError.where``): scheme, host and port. The user
+    part, the path and the query are left out: a hosted node's access key is usually one of them
+    (``https://node.example/v3/<key>``), and no log is a place for a key (the database URL's password is hidden
+    the same way: storage/dburl.py)."""
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        host, port = parts.hostname, parts.port
+    except ValueError:  # a port that is not a number, an unclosed IPv6 bracket
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    if not host or not parts.scheme:
+        return "the node of LEDGER_RPC_URL (its URL is not shown)"
+    shown = f"{parts.scheme}://{f'[{host}]' if ':' in host else host}{f':{port}' if port is not None else ''}"
+    hidden = parts.username or parts.password or parts.path.strip("/") or parts.query or parts.fragment
+    return f"{shown}/<path not shown>" if hidden else shown
+
+
+def without_node_url(text: str, url: object) -> str:
+    """``text`` (an HTTP client's error) with ``url`` and its path, as a client quotes it ("... with url:
+    /v3/<key>"), replaced: what :func:`node_location` leaves out is not written elsewhere in a log line either."""
+    full = str(url)
+    text = text.replace(full, node_location(full))
+    try:
+        parts = urlsplit(full)
+    except ValueError:
+        return text
+    for tail in (parts.path + (f"?{parts.query}" if parts.query else ""), parts.path):
+        if tail.strip("/"):
+            text = text.replace(tail, "/<path not shown>")
+    return text
+
+
+def transport_failure(exc: BaseException, what: str = "the node") -> str:
+    """``exc``'s kind and the operating system's reason (e.g. "Connection refused"), without any address, for a
+    failure of requests (the ledger's node) or of urllib (a witness's node, a status list: its URLError keeps the
+    system's error as ``reason``); ``what`` is what could not be reached. The text of urllib's errors names the host
+    a TLS certificate does not match, as requests' do; the URL belongs in ``LedgerError.where``."""
+    if isinstance(exc, urllib.error.HTTPError):  # an answer, not a transport failure; its text names no URL
+        return f"{what} answered HTTP {exc.code}"
+    timed_out = isinstance(exc, requests.exceptions.Timeout)
+    reason, seen = None, set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:  # the innermost OSError with an errno names the reason
+        seen.add(id(cause))
+        # a body read that timed out: a ConnectionError wrapping urllib3's ReadTimeoutError (not isinstance-checked
+        # on urllib3's TimeoutError: its NewConnectionError, a refused connection, is one); urllib's is the
+        # socket's own TimeoutError
+        timed_out = timed_out or any(
+            isinstance(x, (urllib3.exceptions.ReadTimeoutError, TimeoutError)) for x in (cause, *cause.args)
+        )
+        if isinstance(cause, ssl.SSLError):
+            # its text may name the host: "Hostname mismatch, certificate is not valid for '<host>'"; its reason
+            # code does not (CERTIFICATE_VERIFY_FAILED)
+            reason = f"TLS {getattr(cause, 'reason', None) or 'failure'}"
+        elif isinstance(cause, OSError) and cause.errno is not None and cause.strerror:
+            reason = cause.strerror
+        wrapped = getattr(cause, "reason", None) if isinstance(cause, urllib.error.URLError) else None
+        cause = wrapped if isinstance(wrapped, BaseException) else cause.__cause__ or cause.__context__
+    kind = "did not answer in time" if timed_out else "could not be reached"
+    return f"{what} {kind} ({type(exc).__name__}{': ' + reason if reason else ''})"
+
+
+class NodeAnswerError(requests.exceptions.RequestException):
+    """The node's answer is not JSON-RPC web3 can decode: a failure to read the chain (an OSError, as a transport
+    failure is, so every reader of the chain takes it for one), whose text quotes nothing of the answer."""
+
+
+# The shape each result the ledger reads must have (JSON-RPC's: quantities and data as hex text, blocks and receipts as
+# objects or null, logs as a list of objects). Any other answer - a hostile node's null for a block number, a string
+# for a block, a number for a call's data - made web3 or the reader raise TypeError, KeyError, AttributeError or
+# ValueError, which readers took for anything but a chain failure: verification reported the holder's document as
+# malformed, the gateway answered 500 (red team round 28). Such an answer is the node's error (NodeAnswerError).
+_QUANTITY_TEXT = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_DATA_TEXT = re.compile(r"0x[0-9a-fA-F]*")  # some nodes write no code as "0x0": hex digits, not pairs
+_HASH_TEXT = re.compile(r"0x[0-9a-fA-F]{64}")
+_QUANTITY_RESULTS = frozenset(
+    {"eth_blockNumber", "eth_chainId", "eth_gasPrice", "eth_estimateGas", "eth_getBalance", "eth_getTransactionCount"}
+)
+_DATA_RESULTS = frozenset({"eth_call", "eth_getCode", "eth_getStorageAt"})
+_OBJECT_RESULTS = frozenset(
+    {"eth_getBlockByNumber", "eth_getBlockByHash", "eth_getTransactionReceipt", "eth_getTransactionByHash"}
+)
+
+
+def _result_shape_problem(method: str, result: Any) -> str | None:
+    """What is wrong with ``result`` as the answer to ``method`` (None: nothing this checks; web3 reads the rest)."""
+    if method in _QUANTITY_RESULTS:
+        ok = isinstance(result, str) and _QUANTITY_TEXT.fullmatch(result) is not None
+        return None if ok else "a quantity (0x and at most 64 hex digits)"
+    if method in _DATA_RESULTS:
+        ok = isinstance(result, str) and _DATA_TEXT.fullmatch(result) is not None
+        return None if ok else "data (0x and hex digits)"
+    if method in _OBJECT_RESULTS:
+        if result is None:
+            return None
+        if not isinstance(result, dict):
+            return "an object or null"
+        if method.startswith("eth_getBlock"):
+            hashes = (result.get("hash"), result.get("parentHash"))
+            numbers = (result.get("number"), result.get("timestamp"))
+            if not all(isinstance(h, str) and _HASH_TEXT.fullmatch(h) for h in hashes) or not all(
+                isinstance(n, str) and _QUANTITY_TEXT.fullmatch(n) for n in numbers
+            ):
+                return "a block (its hash, parent hash, number and timestamp as hex text)"
+        return None
+    if method == "eth_getLogs":
+        ok = isinstance(result, list) and all(isinstance(log, dict) for log in result)
+        return None if ok else "a list of log objects"
+    return None
+
+
+def _logs_problem(params: Any, logs: list[Any]) -> str | None:
+    """What is wrong with ``logs`` as the answer to ``eth_getLogs(params)``: a log marked removed (of a block no
+    longer in the chain), or one of another address or under other topics than the filter asked for. web3 decodes
+    whatever the node gives (it checks no address), so a reader took a reorganised-away anchoring, or another
+    contract's event of the same signature, for the contract's own (red team round 29a); the court's verifier refuses
+    such an answer whole, and so does the ledger."""
+    query = params[0] if isinstance(params, (list, tuple)) and params and isinstance(params[0], dict) else None
+    if query is None:
+        return None
+    asked = query.get("address")
+    addresses = (
+        {a.lower() for a in (asked if isinstance(asked, list) else [asked]) if isinstance(a, str)} if asked else None
+    )
+    wanted = [
+        None
+        if want is None
+        else {w.lower() for w in (want if isinstance(want, list) else [want]) if isinstance(w, str)}
+        for want in (query.get("topics") or [])
+    ]
+    for log in logs:
+        if log.get("removed") is True:
+            return "logs, none marked removed (of a block no longer in the chain)"
+        if addresses is not None and str(log.get("address", "")).lower() not in addresses:
+            return "logs of the contract asked for only"
+        topics = log.get("topics")
+        if wanted and not isinstance(topics, list):
+            return "logs with their topics"
+        for i, want in enumerate(wanted):
+            if want is not None and (i >= len(topics) or str(topics[i]).lower() not in want):
+                return "logs under the topics asked for only"
+    return None
+
+
+def _checked(method: str, response: Any, params: Any = None) -> Any:
+    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, or (``eth_getLogs``) holds a
+    log the filter ``params`` did not ask for (NodeAnswerError)."""
+    if isinstance(response, dict) and "result" in response and not response.get("error"):
+        problem = _result_shape_problem(method, response["result"])
+        if problem is None and method == "eth_getLogs":
+            problem = _logs_problem(params, response["result"])
+        if problem is not None:
+            raise NodeAnswerError(
+                f"the node's answer to {method} is not {problem} ({type(response['result']).__name__}): the node at "
+                "the configured URL is faulty or hostile"
+            )
+    return response
+
+
+def _addressless_response(response: requests.Response, *_: Any, **__: Any) -> requests.Response:
+    """A node's HTTP error (401 for a wrong access key, 429, 5xx) is raised by web3 with ``response.url`` in its
+    text: the URL of an error answer is replaced with :data:`NODE_ADDRESS` before anyone reads it (a redirect keeps
+    its URL: the next request's is resolved against it)."""
+    if response.status_code >= 400:
+        response.url = NODE_ADDRESS
+    return response
+
+
+def node_session(url: str) -> tuple[requests.Session, dict[str, str]]:
+    """The HTTP session every read of the node at ``url`` goes through, and the proxies for it.
+
+    One session for every thread, which does not look for proxies in the environment on each request (that scan of
+    os.environ was a third of a request's CPU): the proxy for the node's URL, if the environment names one, is read
+    here once, as requests would have read it. Its failures and error answers never name the URL."""
+    session = _AddresslessSession()
+    session.trust_env = False
+    session.mount("http://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
+    session.mount("https://", _AddresslessAdapter(pool_connections=4, pool_maxsize=64))
+    session.hooks["response"].append(_addressless_response)
+    return session, dict(requests.utils.get_environ_proxies(url))
+
+
+def decode_answer(raw: bytes) -> Any:
+    """A node's JSON-RPC answer parsed, as web3's provider parses it (``chain._NodeProvider``): one nested deeper
+    than :data:`MAX_JSON_DEPTH` is refused before it is parsed (a dependency raises the recursion limit to 100,000,
+    so a hostile node's 200 KB of ``[`` overflowed the C stack), and one that is no JSON is the node's error; either
+    way the text quotes nothing of the answer."""
+    try:
+        check_json_depth(raw)
+    except ValueError as exc:
+        raise NodeAnswerError(
+            f"the node's answer is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each "
+            "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
+        ) from exc
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
+
+
+class BlockTimes:
+    """Block timestamps read from the node at ``url`` with ``eth_getBlockByNumber``, over :func:`node_session`, the
+    answer checked as the chain client checks it (:func:`decode_answer`, :func:`_checked`): what
+    ``web3.eth.get_block(number)["timestamp"]`` gives, for a process that has no other use for web3."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self._url = url
+        self._timeout = timeout
+        self._session, self._proxies = node_session(url)
+        self._id = 0
+
+    def timestamp(self, number: int) -> int | None:
+        """Block ``number``'s timestamp; None when the node has no such block. A transport failure, an error
+        answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`)."""
+        self._id += 1
+        params: list[Any] = [hex(number), False]
+        response = self._session.post(
+            self._url,
+            json={"jsonrpc": "2.0", "method": "eth_getBlockByNumber", "params": params, "id": self._id},
+            timeout=self._timeout,
+            proxies=self._proxies or None,
+        )
+        response.raise_for_status()
+        answer = _checked("eth_getBlockByNumber", decode_answer(response.content), params)
+        if not isinstance(answer, dict) or "result" not in answer or answer.get("error"):
+            raise NodeAnswerError("the node refused to give a block (an error answer, or no result)")
+        block = answer["result"]
+        return None if block is None else int(block["timestamp"], 16)
+
+    def close(self) -> None:
+        self._session.close()
