@@ -8,6 +8,11 @@ decision and certificate bundles the library and the court's verifier both judge
 2. (An auditor, or a client of its own department's access log) ask for a window with ``since=20261201``: the
    gateway read a number as a Unix time (seconds, or milliseconds past 2e10, pydantic's rule), so a compact date
    listed the entries since 1970-08-23, and nothing said so.
+3. (An insider writing the decision log, then a court's expert checking the bundle) an officer's decision stating
+   a decided_at after its anchoring block was mined: replay reports it (anchored_late, rt35), both bundle verifiers
+   passed it (an automatic decision is bounded by its facts block, an officer's by nothing). Backdated by years it
+   still passes both: the bound is the ledger's anchoring deadline, which the bundle does not carry (an open row of
+   docs/threat-model.md).
 
 Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
 (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), the gateway in process; no mocks.
@@ -15,13 +20,24 @@ Each test is one attack, named in its docstring with the adversary and what it t
 
 from __future__ import annotations
 
+import copy
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
 
 from ledger.client import Ledger
+from ledger.onchain.chain import Chain, connect
+from ledger.services import evidence, logchain, status
 
 from .api_support import Clock, bearer, login, make_client, problem_body, register
+from .evidence_support import both, failed_names, rpc_url, standalone
+from .permit_support import officer_decision
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
+from .rpc_proxy import RpcProxy
 
 UNREADABLE = {
     "a brace": b"{",
@@ -83,3 +99,79 @@ def test_a_number_is_not_taken_for_a_listings_time(ledger: Ledger, path: str, va
         assert key in body["detail"] and "ISO 8601" in body["detail"] and "2026-" in body["detail"], body
     good = client.get(f"{path}?since=2026-12-01T00:00:00Z&until=2026-12-02T00:00:00%2B08:00", headers=bearer(token))
     assert good.status_code == 200, good.text
+
+
+def test_an_officers_decision_dated_after_its_anchoring_fails_in_both_bundle_verifiers(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider appending an officer's decision stating next year (the library refuses such a time
+    when recording, not when it is written past it), anchored now, its bundle handed to a court: replay reports it
+    (anchored_late, rt35), but the bundle checks bounded an automatic decision's decided_at by its anchoring block
+    (certificate_facts) and an officer's by nothing, so the library and the court's verifier both passed it.
+    Holds now: both fail ``rerun``, the check an officer's decision gets, naming the anchoring block."""
+    dept = fresh_department
+    model = officer_decision(ledger, dept, "C-RT36-MODEL", "applicant-rt36f", "reject", "OFFICER_FOUND_FRAUD")
+    later = datetime.now(UTC) + timedelta(days=365)
+    body = dict(
+        model.body, case_id="C-RT36-AHEAD", decided_at=later.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    logchain.append(ledger, logchain.LOG_DECISIONS, dept, body)
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    for _ in range(ledger.settings.confirmations + 1):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    report, _, _result = both(ledger, evidence.decision_bundle(ledger, dept, "C-RT36-AHEAD"), tmp_path)
+    assert {c.name for c in report.failed} == {"rerun"}, report.to_json()
+    assert "after it was anchored in block" in next(c.detail for c in report.failed), report.to_json()
+    # the officer's decision taken now passes both, as before
+    report, _, _ = both(ledger, evidence.decision_bundle(ledger, dept, "C-RT36-MODEL"), tmp_path, "model.json")
+    assert report.ok, report.to_json()
+
+
+def _decided_after_revocation(ledger: Ledger, world: World, case: str, i: int) -> tuple[int, dict[str, Any]]:
+    """A department's approval of ``case`` recorded as taken after licence ``i``'s revocation on the facts of the
+    block before it, anchored (as round 34a's): (its facts block, its evidence bundle)."""
+    honest = world.decide(case, i)
+    assert honest.body["outcome"] == "approve"
+    block = honest.body["as_of_block"]
+    status.revoke(ledger, world.licences[i]["digest"], "fraud")
+    w3 = ledger.chain.w3
+    w3.provider.make_request("evm_increaseTime", [2])  # type: ignore[arg-type]
+    w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    later = int(w3.eth.get_block("latest")["timestamp"])
+    body = copy.deepcopy(honest.body)
+    body["decided_at"] = (
+        datetime.fromtimestamp(later + 30, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    )
+    entry = logchain.append(ledger, logchain.LOG_DECISIONS, world.dept, body)
+    return block, world.bundle(case, i, seq=entry.seq)
+
+
+def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: a department recording an approval taken after the cited licence's revocation on the facts of the
+    block before it, its node answering the facts block as its head to every reader (round 34a's lagging replica,
+    from the first question on): the library read the block after it (its anchoring is later) and failed
+    ``certificate_facts``; the court's verifier read the next block only below the head it was told, and passed
+    ``certificate_facts`` (failing ``confirmations`` alone). Holds now: both fail the same checks."""
+    block, bundle = _decided_after_revocation(ledger, world, "RT36-HEAD", 1)
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_blockNumber":
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": hex(block)}).encode()
+
+    proxy = RpcProxy(rpc_url(ledger), intercept=intercept)
+    honest = ledger.chain
+    ledger.chain = Chain(connect(proxy.url), honest.deployment, gas_price=0, artifacts=honest.artifacts)
+    try:
+        path = tmp_path / "low-head.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        report = evidence.verify_bundle(path, ledger.chain)
+        code, result, stderr = standalone(ledger, path, "--rpc", proxy.url)
+        assert result is not None, stderr
+        assert "certificate_facts" in {c.name for c in report.failed}, report.to_json()
+        assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
+    finally:
+        ledger.chain = honest
+        proxy.server.shutdown()

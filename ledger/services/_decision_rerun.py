@@ -316,6 +316,32 @@ class DecisionRerun:
                 )
         return None
 
+    def _officer_after_anchoring(self) -> str | None:
+        """Why an officer's decided_at cannot be the moment it was taken, or None: a decision is anchored after it is
+        taken, so one stating a time after its anchoring block was mined (beyond the clock difference replay allows)
+        is not (replay's anchored_late; an automatic decision gets this bound from its facts block). Without it, an
+        officer's decision written dated next year passed both bundle verifiers (red team round 36). The court's
+        verifier says the same."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        decided = self.body.get("decided_at")
+        if self.anchored_block is None:
+            return None  # not anchored: anchor_event fails
+        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
+        sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
+        if moment <= sealed + FACTS_CLOCK_SKEW:
+            return None
+        return (
+            f"the officer's decision says it was taken at {decided}, after it was anchored in block "
+            f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is anchored "
+            "after it is taken, so its decided_at is not the moment it was taken"
+        )
+
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""
         from .evidence import status_statement
@@ -343,6 +369,9 @@ class DecisionRerun:
                 if isinstance(target, dict)
                 else ""
             )
+            late = self._officer_after_anchoring()
+            if late is not None:
+                return False, late
             return True, f"not applicable: an officer's decision is not re-run{link}"
         if self.fields is None or self.facts is None or stated is None:
             return False, "the decision cannot be re-run without its input and facts"
