@@ -2970,10 +2970,12 @@ class Rerun:
                 f"the decision names block {block}, which this chain does not have (its head is {self.v.head})"
             )
         when = quantity(self.v.rpc.block(block).get("timestamp"), "a block's timestamp")
+        # the chain has the next block when it has a later one: the head, or the decision's anchoring (a node
+        # answering a head as low as the facts block dropped the bound the next block's time gives, where the
+        # library read it; red team round 36)
+        later = max(self.v.head, anchored if anchored is not None else self.v.head)
         after = (
-            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp")
-            if block < self.v.head
-            else None
+            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp") if block < later else None
         )
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             mined = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()

@@ -13,6 +13,9 @@ decision and certificate bundles the library and the court's verifier both judge
    passed it (an automatic decision is bounded by its facts block, an officer's by nothing). Backdated by years it
    still passes both: the bound is the ledger's anchoring deadline, which the bundle does not carry (an open row of
    docs/threat-model.md).
+4. (A department, its node answering the facts block as its head) a decision taken after a revocation on the facts
+   before it: the library read the block after the facts block (its anchoring is later) and failed
+   ``certificate_facts``, the court's verifier did not, and the two disagreed on the bundle's failed checks.
 
 Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
 (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), the gateway in process; no mocks.
@@ -169,6 +172,7 @@ def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from
         path.write_text(json.dumps(bundle), encoding="utf-8")
         report = evidence.verify_bundle(path, ledger.chain)
         code, result, stderr = standalone(ledger, path, "--rpc", proxy.url)
+        assert code == 1, result
         assert result is not None, stderr
         assert "certificate_facts" in {c.name for c in report.failed}, report.to_json()
         assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
