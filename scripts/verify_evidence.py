@@ -2974,9 +2974,7 @@ class Rerun:
         # answering a head as low as the facts block dropped the bound the next block's time gives, where the
         # library read it; red team round 36)
         later = max(self.v.head, anchored if anchored is not None else self.v.head)
-        after = (
-            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp") if block < later else None
-        )
+        after = quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp") if block < later else None
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             mined = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
             raise Failure(
