@@ -209,14 +209,20 @@ RateLimitedPublic = Depends(rate_limit)
 _NUMBER = re.compile(r"\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*")
 
 
+_ISO_SHAPE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}([Tt ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?([Zz]|[+-][0-9]{2}:?[0-9]{2})?)?"
+)
+_ISO_FORM = "give an ISO 8601 time with its zone, e.g. 2026-12-01T00:00:00Z or 2026-12-01T08:00:00+08:00"
+
+
 def _iso_time(value: Any) -> Any:
     """A window's time is ISO 8601 text: a number is refused, not read as seconds since 1970 (milliseconds past
-    2e10, pydantic's rule): ``since=20261201`` listed the entries since 1970-08-23 (red team round 36)."""
+    2e10, pydantic's rule): ``since=20261201`` listed the entries since 1970-08-23; and text of another shape is
+    refused saying what to give, not "input is too short" (red team round 36)."""
     if isinstance(value, str) and _NUMBER.fullmatch(value):
-        raise ValueError(
-            f"{value!r} is a number, not a time: give an ISO 8601 time with its zone, e.g. 2026-12-01T00:00:00Z "
-            "or 2026-12-01T08:00:00+08:00"
-        )
+        raise ValueError(f"{value!r} is a number, not a time: {_ISO_FORM}")
+    if isinstance(value, str) and not _ISO_SHAPE.fullmatch(value):
+        raise ValueError(f"{value[:40]!r} is not an ISO 8601 time: {_ISO_FORM}")
     return value
 
 

@@ -104,6 +104,25 @@ def test_a_number_is_not_taken_for_a_listings_time(ledger: Ledger, path: str, va
     assert good.status_code == 200, good.text
 
 
+@pytest.mark.parametrize("value", ["", " ", "2026-W01", "0x10", "inf", "20260101T000000Z", "2026-001T00:00:00Z"])
+def test_a_listings_time_of_another_shape_is_answered_with_the_form_to_give(ledger: Ledger, value: str) -> None:
+    """Adversary: the same reader writing another shape of time: answered 422 "input is too short" or "invalid
+    date separator", which does not say what to give. Holds now: the answer names the ISO 8601 form."""
+    client = make_client(ledger, Clock())
+    token = login(client, ledger, register(ledger, "RTS", "auditor"))
+    for path in ("/audit/logs/decisions", "/access-log"):
+        body = problem_body(client.get(f"{path}?until={quote(value)}", headers=bearer(token)), 422)
+        assert "until" in body["detail"] and "ISO 8601" in body["detail"] and "2026-" in body["detail"], body
+    for good in (
+        "2026-12-01T00:00:00Z",
+        "2026-12-01 08:00:00+08:00",
+        "2026-12-01T00:00Z",
+        "2026-12-01T00:00:00.5-05:00",
+    ):
+        answer = client.get(f"/access-log?since={quote(good)}", headers=bearer(token))
+        assert answer.status_code == 200, (good, answer.text)
+
+
 def test_an_officers_decision_dated_after_its_anchoring_fails_in_both_bundle_verifiers(
     ledger: Ledger, fresh_department: str, tmp_path: Path
 ) -> None:
