@@ -15,7 +15,9 @@ decision and certificate bundles the library and the court's verifier both judge
    docs/threat-model.md).
 4. (A department, its node answering the facts block as its head) a decision taken after a revocation on the facts
    before it: the library read the block after the facts block (its anchoring is later) and failed
-   ``certificate_facts``, the court's verifier did not, and the two disagreed on the bundle's failed checks.
+   ``certificate_facts``, the court's verifier did not, and the two disagreed on the bundle's failed checks. With a
+   node answering the real head first and a lower one afterwards, the library (reading the head again) failed an
+   honest decision's ``certificate_facts`` that the court's verifier (reading it once) passed.
 
 Each test is one attack, named in its docstring with the adversary and what it tries. Real anvil, real database
 (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), the gateway in process; no mocks.
@@ -195,6 +197,47 @@ def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from
         assert result is not None, stderr
         assert "certificate_facts" in {c.name for c in report.failed}, report.to_json()
         assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
+    finally:
+        ledger.chain = honest
+        proxy.server.shutdown()
+
+
+def test_a_node_whose_head_falls_below_the_facts_block_after_the_first_question_gets_one_verdict(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """Adversary: a node (or a lagging replica behind a load balancer) answering the real head to the first question
+    and a head below an honest decision's facts block afterwards: the court's verifier reads the head once and
+    judges the rest against it; the library read it again for the facts block and failed ``certificate_facts``
+    ("this chain does not have" the block), so the two gave the bundle different verdicts. Holds now: the library
+    judges the facts block against the head its bundle check read once, as the court's verifier does."""
+    honest_decision = world.decide("RT36-LAG", 0)
+    block = honest_decision.body["as_of_block"]
+    for _ in range(ledger.settings.confirmations + 1):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    bundle = world.bundle("RT36-LAG", 0)
+    asked: list[Any] = []
+
+    def intercept(request: dict[str, Any]) -> bytes | None:
+        if request.get("method") != "eth_blockNumber":
+            return None
+        asked.append(request)
+        if len(asked) == 1:
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": hex(block - 1)}).encode()
+
+    proxy = RpcProxy(rpc_url(ledger), intercept=intercept)
+    honest = ledger.chain
+    ledger.chain = Chain(connect(proxy.url), honest.deployment, gas_price=0, artifacts=honest.artifacts)
+    try:
+        path = tmp_path / "lagging.json"
+        path.write_text(json.dumps(bundle), encoding="utf-8")
+        report = evidence.verify_bundle(path, ledger.chain)
+        asked.clear()
+        code, result, stderr = standalone(ledger, path, "--rpc", proxy.url)
+        assert result is not None, stderr
+        assert failed_names(result) == {c.name for c in report.failed}, (report.to_json(), result)
+        assert (code == 0) == report.ok, (report.to_json(), result)
+        assert "certificate_facts" not in failed_names(result), result
     finally:
         ledger.chain = honest
         proxy.server.shutdown()
