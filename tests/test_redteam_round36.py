@@ -202,19 +202,22 @@ def test_a_node_answering_the_facts_block_as_its_head_gets_the_same_verdict_from
         proxy.server.shutdown()
 
 
+@pytest.mark.parametrize("below", ["facts block", "licence"])
 def test_a_node_whose_head_falls_below_the_facts_block_after_the_first_question_gets_one_verdict(
-    ledger: Ledger, world: World, tmp_path: Path
+    ledger: Ledger, world: World, tmp_path: Path, below: str
 ) -> None:
     """Adversary: a node (or a lagging replica behind a load balancer) answering the real head to the first question
     and a head below an honest decision's facts block afterwards: the court's verifier reads the head once and
     judges the rest against it; the library read it again for the facts block and failed ``certificate_facts``
     ("this chain does not have" the block), so the two gave the bundle different verdicts. Holds now: the library
     judges the facts block against the head its bundle check read once, as the court's verifier does."""
-    honest_decision = world.decide("RT36-LAG", 0)
+    case = f"RT36-LAG-{below[0]}"
+    honest_decision = world.decide(case, 0)
     block = honest_decision.body["as_of_block"]
+    lower = block - 1 if below == "facts block" else world.licences[0]["anchor"]["block_number"] - 1
     for _ in range(ledger.settings.confirmations + 1):
         ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    bundle = world.bundle("RT36-LAG", 0)
+    bundle = world.bundle(case, 0)
     asked: list[Any] = []
 
     def intercept(request: dict[str, Any]) -> bytes | None:
@@ -223,7 +226,7 @@ def test_a_node_whose_head_falls_below_the_facts_block_after_the_first_question_
         asked.append(request)
         if len(asked) == 1:
             return None
-        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": hex(block - 1)}).encode()
+        return json.dumps({"jsonrpc": "2.0", "id": request.get("id"), "result": hex(lower)}).encode()
 
     proxy = RpcProxy(rpc_url(ledger), intercept=intercept)
     honest = ledger.chain

@@ -246,7 +246,13 @@ class DecisionRerun:
                 moment = datetime.fromisoformat(decided.replace("Z", "+00:00"))
             except ValueError:
                 return False, f"decided_at {decided!r} is not a date-time: validity cannot be judged at it"
-        view = ChainView(self.chain, self.confirmations)
+        if self.head is None:
+            view = ChainView(self.chain, self.confirmations)
+        else:
+            # judged as of the head the bundle check read once, as the court's verifier judges every fact: a node
+            # answering a lower head afterwards failed an honest decision's facts here alone (red team round 36)
+            view = ChainView(self.chain, self.confirmations, max_head_age=float("inf"))
+            view.refresh(self.head)
         (now,) = establish(view, [listed], {}, now=moment, classified=[items])
         facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded, strict=True)]
         self.facts = facts
