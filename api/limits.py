@@ -556,6 +556,24 @@ class JsonRequest(Request):
 
 Precheck = Callable[[Request], Awaitable[None]]
 _PRECHECKS = "__gateway_prechecks__"
+_SPENDS = "__gateway_spends__"
+BUDGET_SPENT = "ledger.budget_spent"  # scope key: this request's caller has spent its budget (deps.get_attempt)
+
+
+def spends_budget(dependency: Callable[..., Any], spend: Precheck) -> None:
+    """Mark ``dependency`` as the one that spends the caller's budget (setting ``scope[BUDGET_SPENT]``): a route
+    depending on it whose request is refused before it ran (a body nobody can read, duplicate keys: FastAPI reads
+    and checks the body before the dependencies) runs ``spend`` on the way out, so such a refusal is not free of
+    any budget (red team round 36)."""
+    setattr(dependency, _SPENDS, spend)
+
+
+def _spender(dependant: Any) -> Precheck | None:
+    for sub in dependant.dependencies:
+        spend = getattr(sub.call, _SPENDS, None) or _spender(sub)
+        if spend is not None:
+            return spend  # type: ignore[no-any-return]
+    return None
 
 
 def prechecked(*checks: Precheck) -> Callable[[_Endpoint], _Endpoint]:
@@ -579,12 +597,20 @@ class GuardedRoute(APIRoute):
     def get_route_handler(self) -> Any:
         handler = super().get_route_handler()
         prechecks: tuple[Precheck, ...] = getattr(self.endpoint, _PRECHECKS, ())
+        spend = _spender(self.dependant)
 
         async def route(request: Request) -> Any:
             request = JsonRequest(request.scope, request.receive)
             for check in prechecks:
                 await check(request)  # the same request: a body read here is read once (Starlette caches it)
-            return await handler(request)
+            if spend is None:
+                return await handler(request)
+            try:
+                return await handler(request)
+            except Exception:
+                if BUDGET_SPENT not in request.scope:  # refused before the caller was counted: counted now
+                    await spend(request)
+                raise
 
         return route
 

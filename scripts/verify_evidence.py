@@ -2970,11 +2970,11 @@ class Rerun:
                 f"the decision names block {block}, which this chain does not have (its head is {self.v.head})"
             )
         when = quantity(self.v.rpc.block(block).get("timestamp"), "a block's timestamp")
-        after = (
-            quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp")
-            if block < self.v.head
-            else None
-        )
+        # the chain has the next block when it has a later one: the head, or the decision's anchoring (a node
+        # answering a head as low as the facts block dropped the bound the next block's time gives, where the
+        # library read it; red team round 36)
+        later = max(self.v.head, anchored if anchored is not None else self.v.head)
+        after = quantity(self.v.rpc.block(block + 1).get("timestamp"), "a block's timestamp") if block < later else None
         if when > moment + FACTS_CLOCK_SKEW or (after is not None and after < moment - FACTS_CLOCK_SKEW):
             mined = dt.datetime.fromtimestamp(when, dt.UTC).isoformat()
             raise Failure(
@@ -3177,6 +3177,31 @@ class Rerun:
         return bytes.fromhex(raw[2:])
 
     # re-run -------------------------------------------------------------------------------------------------
+    def check_officer_moment(self) -> None:
+        """An officer's decision is anchored after it is taken: one stating a time after its anchoring block was mined
+        (beyond FACTS_CLOCK_SKEW) does not state the moment it was taken; a Failure then (an automatic decision gets
+        this bound from its facts block). The library says the same."""
+        if self.v.event is None:
+            return  # not anchored: anchor_event fails
+        anchored = self.v.event["block_number"]
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            raise Failure(f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told")
+        try:
+            moment = dt.datetime.fromisoformat(decided[:-1] + "+00:00" if decided.endswith("Z") else decided)
+            stamp = moment.timestamp()
+        except (ValueError, OverflowError):
+            raise Failure(
+                f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
+            ) from None
+        sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
+        if stamp > sealed + FACTS_CLOCK_SKEW:
+            raise Failure(
+                f"the officer's decision says it was taken at {decided}, after it was anchored in block {anchored} "
+                f"(mined {dt.datetime.fromtimestamp(sealed, dt.UTC).isoformat()}): a decision is anchored after it "
+                "is taken, so its decided_at is not the moment it was taken"
+            )
+
     def check_rerun(self) -> str:
         body, r = self.body, self.b.get("rule_set")
         if self.officer():
@@ -3186,6 +3211,7 @@ class Rerun:
                 if isinstance(target, dict)
                 else ""
             )
+            self.check_officer_moment()
             return f"not applicable: an officer's decision is not re-run{link}"
         if self.fields is None or self.facts is None or r is None:
             raise Failure("the decision cannot be re-run without its input and facts")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from ledger.services import accesslog
 from ledger.services.auth import PermissionDenied, Principal
 
-from ..deps import CurrentDepartment, LedgerDep
+from ..deps import CurrentDepartment, LedgerDep, SinceQuery, UntilQuery
 from ..limits import GuardedRoute, run_whole_log
 from ..models import AccessEntry, AnchorPublic, CheckLogPublic, DiscrepancyPublic
 from ..paging import PageDep, last_place
@@ -55,8 +54,8 @@ def list_entries(
     caller: CurrentDepartment,
     ledger: LedgerDep,
     department: DepartmentQuery = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     *,
     page: PageDep,
     request: Request,

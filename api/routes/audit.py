@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
 
 from ledger.services import logchain
 
-from ..deps import Auditor, LedgerDep
+from ..deps import Auditor, LedgerDep, SinceQuery, UntilQuery
 from ..limits import GuardedRoute, run_whole_log
 from ..models import CheckLogPublic, DiscrepancyPublic, LogEntryPublic
 from ..paging import PageDep
@@ -27,8 +26,8 @@ def read_log(
     auditor: Auditor,
     ledger: LedgerDep,
     department: Annotated[str | None, Query(max_length=32)] = None,
-    since: Annotated[datetime | None, Query(description="Inclusive, ISO 8601 with zone.")] = None,
-    until: Annotated[datetime | None, Query(description="Exclusive, ISO 8601 with zone.")] = None,
+    since: SinceQuery = None,
+    until: UntilQuery = None,
     *,
     page: PageDep,
     request: Request,

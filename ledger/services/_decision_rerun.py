@@ -134,6 +134,9 @@ class DecisionRerun:
         self.facts: list[CertificateFact] | None = None
         # the block of the decision's LogBatchAnchored event, once the bundle checks found it (None: not found)
         self.anchored_block: int | None = None
+        # the head the bundle check read once and judges every check against, as the court's verifier does (None:
+        # read here)
+        self.head: int | None = None
 
     def officer(self) -> bool:
         decided_by = self.body.get("decided_by")
@@ -243,7 +246,13 @@ class DecisionRerun:
                 moment = datetime.fromisoformat(decided.replace("Z", "+00:00"))
             except ValueError:
                 return False, f"decided_at {decided!r} is not a date-time: validity cannot be judged at it"
-        view = ChainView(self.chain, self.confirmations)
+        if self.head is None:
+            view = ChainView(self.chain, self.confirmations)
+        else:
+            # judged as of the head the bundle check read once, as the court's verifier judges every fact: a node
+            # answering a lower head afterwards failed an honest decision's facts here alone (red team round 36)
+            view = ChainView(self.chain, self.confirmations, max_head_age=float("inf"))
+            view.refresh(self.head)
         (now,) = establish(view, [listed], {}, now=moment, classified=[items])
         facts = [self._as_of(fact, theirs, block) for fact, theirs in zip(now, recorded, strict=True)]
         self.facts = facts
@@ -281,7 +290,9 @@ class DecisionRerun:
             moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
         except ValueError:
             return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
-        head = self.chain.block_number()
+        # the head the bundle check read, not read again: a node answering lower this once (a lagging replica)
+        # failed an honest decision here while the court's verifier, reading it once, passed it (red team round 36)
+        head = self.head if self.head is not None else self.chain.block_number()
         if block > head:
             return f"the decision names block {block}, which this chain does not have (its head is {head})"
         from web3.exceptions import BlockNotFound
@@ -316,6 +327,32 @@ class DecisionRerun:
                 )
         return None
 
+    def _officer_after_anchoring(self) -> str | None:
+        """Why an officer's decided_at cannot be the moment it was taken, or None: a decision is anchored after it is
+        taken, so one stating a time after its anchoring block was mined (beyond the clock difference replay allows)
+        is not (replay's anchored_late; an automatic decision gets this bound from its facts block). Without it, an
+        officer's decision written dated next year passed both bundle verifiers (red team round 36). The court's
+        verifier says the same."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        decided = self.body.get("decided_at")
+        if self.anchored_block is None:
+            return None  # not anchored: anchor_event fails
+        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
+        sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
+        if moment <= sealed + FACTS_CLOCK_SKEW:
+            return None
+        return (
+            f"the officer's decision says it was taken at {decided}, after it was anchored in block "
+            f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is anchored "
+            "after it is taken, so its decided_at is not the moment it was taken"
+        )
+
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""
         from .evidence import status_statement
@@ -343,6 +380,9 @@ class DecisionRerun:
                 if isinstance(target, dict)
                 else ""
             )
+            late = self._officer_after_anchoring()
+            if late is not None:
+                return False, late
             return True, f"not applicable: an officer's decision is not re-run{link}"
         if self.fields is None or self.facts is None or stated is None:
             return False, "the decision cannot be re-run without its input and facts"

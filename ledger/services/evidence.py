@@ -1236,6 +1236,7 @@ def _verify_decision(
 
         checks.run("rule_set_published", rule_set_published)
         rerun.anchored_block = event["block_number"] if event is not None else None
+        rerun.head = head
         if not checks.items["input"].ok:
             checks.skip(("certificate_facts", "rerun"), "the disclosed input is not the one the decision committed to")
         else:
