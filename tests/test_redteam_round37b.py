@@ -27,6 +27,7 @@ from ledger.services import evidence, logchain
 from .conftest import PASSPHRASE
 from .evidence_support import both, failed_names, standalone
 from .permit_support import officer_decision
+from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
 
 def _backdated(ledger: Ledger, dept: str, case: str, when: datetime) -> dict[str, Any]:
@@ -62,7 +63,9 @@ def test_an_officers_decision_backdated_years_fails_rerun_in_both_bundle_verifie
     for detail in (report.check("rerun").detail, _check(result, "rerun")["detail"]):
         assert "anchored" in detail and f"the anchoring deadline of {deadline} s" in detail, detail
     # the honest one, recorded through the library now and anchored at once, passes both; its delay is printed
-    report, code, result = both(ledger, evidence.decision_bundle(ledger, dept, "C-RT37B-2020-MODEL"), tmp_path, "m.json")
+    report, code, result = both(
+        ledger, evidence.decision_bundle(ledger, dept, "C-RT37B-2020-MODEL"), tmp_path, "m.json"
+    )
     assert report.ok and code == 0, report.to_json()
     assert result is not None and f"within the anchoring deadline of {deadline} s" in _check(result, "rerun")["detail"]
 
@@ -128,3 +131,23 @@ def test_a_ledger_without_an_anchoring_deadline_states_none_and_its_bundle_repor
     zero["anchor"]["deadline_seconds"] = 0  # 0 is no deadline of seconds: the shape check refuses it in both
     report, code, result = both(ledger, zero, tmp_path, "zero.json")
     assert {c.name for c in report.failed} >= {"bundle"}, report.to_json()
+
+
+def test_an_automatic_decisions_bundle_states_its_anchoring_delay_in_both_verifiers(
+    ledger: Ledger, world: World, tmp_path: Path
+) -> None:
+    """An automatic decision is held to the same bound (replay's anchored_late covers both kinds): an honest one,
+    anchored at once, passes ``rerun`` in both verifiers with its delay and the stated deadline in the detail, and
+    within the court's own bound. (Backdating one past the deadline needs a facts block that old: the session's
+    chain is younger than the deadline, and moving its clock would move every later test's.)"""
+    decision = world.decide("RT37B-AUTO", 0)
+    bundle = world.bundle("RT37B-AUTO", 0)
+    deadline = ledger.settings.anchor_deadline_seconds
+    assert decision.body["decided_by"]["kind"] != "officer" and bundle["anchor"]["deadline_seconds"] == deadline
+    report, code, result = both(ledger, bundle, tmp_path, "auto.json")
+    assert report.ok and code == 0 and result is not None, (report.to_json(), result)
+    for detail in (report.check("rerun").detail, _check(result, "rerun")["detail"]):
+        assert "as recorded; anchored" in detail and f"within the anchoring deadline of {deadline} s" in detail
+    code, result, stderr = standalone(ledger, tmp_path / "auto.json", "--max-anchor-delay", "60")
+    assert code == 0 and result is not None, stderr
+    assert "within the court's bound of 60 s" in _check(result, "rerun")["detail"]
