@@ -4,7 +4,7 @@ decisions.
 
     python3 verify_evidence.py BUNDLE.json --rpc URL [--anchor 0x...] [--log 0x...] [--file scan.pdf]
                                [--confirmations N] [--json] [--witness-key VKEY ... [--witness-quorum K]]
-                               [--status-lookup herd|direct]
+                               [--status-lookup herd|direct] [--max-anchor-delay SECONDS]
 
 Written from docs/format.md and docs/evidence.md alone: it imports nothing of the ledger and nothing outside the
 Python 3.11+ standard library, so a court can read and run this one file (`python3 -I -S verify_evidence.py ...`
@@ -25,6 +25,12 @@ publication, a court register) so the bundle cannot point at a look-alike deploy
 --log too, the batch log contract the decision is anchored in (any department's key can deploy a copy of it bound to
 the real registry and anchor there what it likes). The "chain" check says NOT PINNED for each contract the bundle's
 checks read that was not given.
+
+A decision bundle states the anchoring deadline its ledger holds decisions to (anchor.deadline_seconds): "rerun"
+fails for a decision anchored more than that (plus 30 s of clock difference) after its decided_at, a time nothing
+attests (a backdated record), and prints the delay either way. Give --max-anchor-delay SECONDS to hold the decision
+to a bound of your own instead of the stated one (the bundle's producer states it; it is no part of the signed
+record). A bundle stating none (null: no deadline; absent: an older bundle) gets the delay reported, not judged.
 
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
@@ -1163,6 +1169,9 @@ def decision_shape_problem(b: dict[str, Any]) -> str | None:
         return "decision.body and rule_set.document must be objects"
     if not isinstance(r.get("department"), str):
         return "rule_set.department must be a string"
+    deadline = b["anchor"].get("deadline_seconds")
+    if deadline is not None and not (count(deadline) and deadline >= 1):
+        return "anchor.deadline_seconds must be a whole number of seconds, 1 or more, or null (no deadline)"
     if not isinstance(b["anchor"].get("proof"), list):
         return "anchor.proof must be a list"
     for i, item in enumerate(b["anchor"]["proof"]):
@@ -1293,6 +1302,7 @@ class Verifier:
         witness_quorum: int | None = None,
         status_lookup: str = "herd",
         now: dt.datetime | None = None,
+        max_anchor_delay: int | None = None,
     ) -> None:
         if status_lookup not in STATUS_LOOKUPS:
             raise ValueError(f"status lookup {status_lookup!r} is not one of {', '.join(STATUS_LOOKUPS)}")
@@ -1300,6 +1310,8 @@ class Verifier:
         self._stream: list[tuple[int, int, int, bytes]] | None = None
         self._streams: dict[str, list[tuple[int, int, int, int, bytes, str, str]]] = {}
         self.now = now  # the moment validity is judged at (--now); None: the clock
+        # the court's bound (s) on a decision's anchoring after its decided_at (--max-anchor-delay); None: the bundle's
+        self.max_anchor_delay = max_anchor_delay
         self.witness_keys = witness_keys or []
         self.witness_quorum = witness_quorum
         self.b = bundle
@@ -3202,6 +3214,49 @@ class Rerun:
                 "is taken, so its decided_at is not the moment it was taken"
             )
 
+    def anchoring_delay(self) -> str:
+        """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when
+        that is more than the bound (plus FACTS_CLOCK_SKEW): the court's own (--max-anchor-delay) or else the
+        anchoring deadline the bundle states (anchor.deadline_seconds). A decision anchored later than that has a
+        decided_at nothing attests (replay's anchored_late): an officer's decision dated 2020 and anchored today
+        passed (red team round 37b). A bundle stating none (null: the ledger held it to none; absent: a bundle of
+        before round 37b) gets the delay reported, not judged. The library says the same."""
+        decided = self.body.get("decided_at")
+        if self.v.event is None or not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            return ""  # not anchored: anchor_event fails; no date-time: certificate_facts or rerun says so
+        try:
+            stamp = dt.datetime.fromisoformat(decided[:-1] + "+00:00" if decided.endswith("Z") else decided).timestamp()
+        except (ValueError, OverflowError):
+            return ""
+        anchored = self.v.event["block_number"]
+        sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
+        delay = round(sealed - stamp)
+        anchor, own = self.b["anchor"], self.v.max_anchor_delay
+        if own is not None:
+            deadline, bound = own, f"the court's bound of {own} s (--max-anchor-delay)"
+        elif "deadline_seconds" not in anchor:
+            return (
+                f"; anchored {delay} s after its decided_at (block {anchored}): the bundle states no anchoring "
+                "deadline (anchor.deadline_seconds, absent from bundles of before it), so the delay is reported, not "
+                "judged (--max-anchor-delay holds it to a bound of yours)"
+            )
+        elif anchor["deadline_seconds"] is None:
+            return (
+                f"; anchored {delay} s after its decided_at (block {anchored}): the ledger held it to no anchoring "
+                "deadline (anchor.deadline_seconds null), so the delay is reported, not judged (--max-anchor-delay "
+                "holds it to a bound of yours)"
+            )
+        else:
+            deadline = anchor["deadline_seconds"]
+            bound = f"the anchoring deadline of {deadline} s the bundle states"
+        if sealed - stamp > deadline + FACTS_CLOCK_SKEW:
+            raise Failure(
+                f"the decision says it was taken at {decided} but was anchored {delay} s later (block {anchored}): "
+                f"more than {bound} (and {FACTS_CLOCK_SKEW} s of clock difference), so its decided_at is not "
+                "attested (a backdated record looks like this; replay reports it anchored_late)"
+            )
+        return f"; anchored {delay} s after its decided_at, within {bound}"
+
     def check_rerun(self) -> str:
         body, r = self.body, self.b.get("rule_set")
         if self.officer():
@@ -3212,7 +3267,8 @@ class Rerun:
                 else ""
             )
             self.check_officer_moment()
-            return f"not applicable: an officer's decision is not re-run{link}"
+            delay = self.anchoring_delay()
+            return f"not applicable: an officer's decision is not re-run{link}{delay}"
         if self.fields is None or self.facts is None or r is None:
             raise Failure("the decision cannot be re-run without its input and facts")
         paths, reads_holder = rule_paths(r["document"].get("rules"))
@@ -3226,6 +3282,7 @@ class Rerun:
                 "cannot be re-run: the rule set asks whether a verified cited certificate names the "
                 "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
             )
+        delay = self.anchoring_delay()
         data = {
             **unflatten_input(self.fields),
             "certificates": [
@@ -3252,7 +3309,7 @@ class Rerun:
             raise Failure(f"reasons: recorded {body.get('reasons')}, re-run gives {reasons}")
         if basis != body.get("legal_basis"):
             raise Failure(f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}")
-        return f"re-running the published rule set gives {outcome} ({', '.join(reasons)}), as recorded"
+        return f"re-running the published rule set gives {outcome} ({', '.join(reasons)}), as recorded{delay}"
 
 
 class AmbiguousJson(ValueError):
@@ -3406,7 +3463,20 @@ def _main(argv: list[str] | None) -> int:
         help="judge validity at this moment instead of the clock's: a date (its 00:00:00 "
         "UTC) or a date-time with seconds and a time zone",
     )
+    parser.add_argument(
+        "--max-anchor-delay",
+        type=int,
+        metavar="SECONDS",
+        help="decision bundles: fail rerun when the decision was anchored more than SECONDS (plus 30 s of clock "
+        "difference) after its decided_at, whatever anchoring deadline the bundle states (default: the bundle's "
+        "anchor.deadline_seconds; a bundle stating none gets the delay reported, not judged)",
+    )
     args = parser.parse_args(argv)
+    if args.max_anchor_delay is not None and args.max_anchor_delay < 0:
+        print(
+            f"error: --max-anchor-delay {args.max_anchor_delay} must be a number of seconds, 0 or more", file=sys.stderr
+        )
+        return 2
     if args.confirmations < 0:  # "at least -1 blocks on top" would pass an anchor no block confirms
         print(f"error: --confirmations {args.confirmations} must be a number of blocks, 0 or more", file=sys.stderr)
         return 2
@@ -3457,6 +3527,7 @@ def _main(argv: list[str] | None) -> int:
             witness_quorum=args.witness_quorum,
             status_lookup=args.status_lookup,
             now=now,
+            max_anchor_delay=args.max_anchor_delay,
         )
         results = verifier.run()
     except Exception as exc:  # noqa: BLE001 - last resort: a verdict of "unusable", never a traceback

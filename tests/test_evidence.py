@@ -607,6 +607,10 @@ DECISION_ELEMENTS = {
     ("input",): "input",
     ("cited",): "certificate_facts",  # the complete decision bundle (test_decision_rerun.py)
 }
+# Stated by the bundle's producer and judged by, not attested on chain: the anchoring deadline a decision is held to
+# (a larger one passes, the bound in rerun's detail; a smaller one than the delay fails rerun; the court's verifier
+# holds it to its own with --max-anchor-delay: test_redteam_round37b.py)
+DECISION_STATEMENTS = {("anchor", "deadline_seconds")}
 
 
 def tuple_leaves(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -640,7 +644,7 @@ def decision_mutations(
     ledger: Ledger, decision: dict[str, Any], tmp_path_factory: pytest.TempPathFactory
 ) -> dict[tuple[Any, ...], tuple[evidence.BundleReport, int, dict[str, Any] | None, str]]:
     tmp = tmp_path_factory.mktemp("decision-mutations")
-    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS]
+    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS and p not in DECISION_STATEMENTS]
     document = [p for p in paths if p[:2] == ("rule_set", "document")]
     paths = [p for p in paths if p[:2] != ("rule_set", "document")] + document[:3] + document[-2:]  # a sample
     jobs = {}
@@ -655,8 +659,9 @@ def decision_mutations(
 
 
 def test_every_element_of_a_decision_bundle_is_covered(decision: dict[str, Any]) -> None:
-    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS]
+    paths = [p for p in tuple_leaves(decision) if p[0] not in evidence.ANNOTATIONS and p not in DECISION_STATEMENTS]
     assert not [p for p in paths if decision_element(p) is None]
+    assert {p for p in tuple_leaves(decision) if p in DECISION_STATEMENTS} == DECISION_STATEMENTS
     assert set(decision) - set(evidence.ANNOTATIONS) == {k[0] for k in DECISION_ELEMENTS}
 
 

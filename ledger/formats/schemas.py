@@ -213,6 +213,10 @@ class BundleLogAnchor(BaseModel):
     block_number: Count
     block_hash: Hex32
     block_timestamp: Count
+    deadline_seconds: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="the anchoring deadline (s) the ledger held the decision to; null: none; absent in older bundles",
+    )
 
 
 class BundleRuleSet(BaseModel):

@@ -353,6 +353,47 @@ class DecisionRerun:
             "after it is taken, so its decided_at is not the moment it was taken"
         )
 
+    def _anchoring_delay(self) -> tuple[str | None, str]:
+        """(why the decision's decided_at is not attested, or None; a note of the delay for the check's detail): a
+        decision anchored more than the anchoring deadline the bundle states (``anchor.deadline_seconds``, the
+        ledger's ``LEDGER_ANCHOR_DEADLINE_SECONDS``; plus the clock difference replay allows) after its decided_at
+        is one replay reports (``anchored_late``). Without it, an officer's decision dated 2020 and anchored today
+        passed both bundle verifiers (red team round 37b). A bundle stating none (``null``: the ledger held it to
+        none; absent: a bundle of before round 37b) gets the delay reported, not judged. The court's verifier says
+        the same, and can hold the bundle to a bound of its own (``--max-anchor-delay``)."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        decided = self.body.get("decided_at")
+        if self.anchored_block is None or not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return None, ""  # not anchored: anchor_event fails; no date-time: certificate_facts or rerun says so
+        try:
+            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return None, ""
+        sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
+        delay = round(sealed - moment)
+        anchor = self.bundle["anchor"]
+        if "deadline_seconds" not in anchor:
+            return None, (
+                f"; anchored {delay} s after its decided_at (block {self.anchored_block}): the bundle states no "
+                "anchoring deadline (anchor.deadline_seconds, absent from bundles of before it), so the delay is "
+                "reported, not judged"
+            )
+        deadline = anchor["deadline_seconds"]
+        if deadline is None:
+            return None, (
+                f"; anchored {delay} s after its decided_at (block {self.anchored_block}): the ledger held it to no "
+                "anchoring deadline (anchor.deadline_seconds null), so the delay is reported, not judged"
+            )
+        bound = f"the anchoring deadline of {deadline} s the bundle states"
+        if sealed - moment > deadline + FACTS_CLOCK_SKEW:
+            return (
+                f"the decision says it was taken at {decided} but was anchored {delay} s later (block "
+                f"{self.anchored_block}): more than {bound} (and {FACTS_CLOCK_SKEW} s of clock difference), so its "
+                "decided_at is not attested (a backdated record looks like this; replay reports it anchored_late)"
+            ), ""
+        return None, f"; anchored {delay} s after its decided_at, within {bound}"
+
     def _as_of(self, fact: CertificateFact, recorded: Any, block: int) -> CertificateFact:
         """``fact`` (verified now) as it stood at the decision block, as replay re-establishes it."""
         from .evidence import status_statement
@@ -383,7 +424,10 @@ class DecisionRerun:
             late = self._officer_after_anchoring()
             if late is not None:
                 return False, late
-            return True, f"not applicable: an officer's decision is not re-run{link}"
+            backdated, delay = self._anchoring_delay()
+            if backdated is not None:
+                return False, backdated
+            return True, f"not applicable: an officer's decision is not re-run{link}{delay}"
         if self.fields is None or self.facts is None or stated is None:
             return False, "the decision cannot be re-run without its input and facts"
         paths, reads_holder = _rule_paths(stated["document"].get("rules"))
@@ -397,6 +441,9 @@ class DecisionRerun:
                 "cannot be re-run: the rule set asks whether a verified cited certificate names the "
                 "applicant, and the applicant's identity is not disclosed (ask for a bundle with it)"
             )
+        backdated, delay = self._anchoring_delay()
+        if backdated is not None:
+            return False, backdated
         rule_set = load_rule_set(stated["document"])
         view = facts_view(unflatten(self.fields), self.facts)
         if isinstance(body.get("credit"), dict):  # the credit list as of the decision block, as the engine read it
@@ -416,4 +463,5 @@ class DecisionRerun:
             return False, f"legal basis: recorded {body.get('legal_basis')}, the rule set gives {basis}"
         return True, (
             f"re-running the published rule set gives {result.outcome} ({', '.join(result.reasons)}), as recorded"
+            + delay
         )

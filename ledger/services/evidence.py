@@ -1034,6 +1034,8 @@ def decision_bundle(
             "block_number": event["block_number"],
             "block_hash": event["block_hash"],
             "block_timestamp": int(chain.w3.eth.get_block(event["block_number"])["timestamp"]),
+            # the anchoring deadline the ledger holds a decision to (replay's anchored_late); 0 there is none: null
+            "deadline_seconds": ledger.settings.anchor_deadline_seconds or None,
         },
         "rule_set": None
         if rule_set is None
