@@ -232,11 +232,36 @@ def _logs_problem(params: Any, logs: list[Any]) -> str | None:
     return None
 
 
+# The latest block time a date can hold (9999-12-31T23:59:59Z): an honest chain's blocks are far below it, and a
+# later one made replay's report text (``datetime.fromtimestamp``) raise OverflowError (red team round 37)
+_LAST_BLOCK_TIME = 253_402_300_799
+
+
+def _block_problem(method: str, params: Any, block: Any) -> str | None:
+    """What is wrong with ``block`` (shape-checked) as the answer to ``method(params)``: another block than the
+    number or hash asked for (a node answering block N+1 for N moved every decision moment replay judges by block N's
+    time, on the one-process and the worker's path alike: red team round 37), or a timestamp no date can hold."""
+    if not isinstance(block, dict):
+        return None
+    asked = params[0] if isinstance(params, (list, tuple)) and params else None
+    by_number = method == "eth_getBlockByNumber" and isinstance(asked, str) and bool(_QUANTITY_TEXT.fullmatch(asked))
+    if by_number and int(block["number"], 16) != int(str(asked), 16):
+        return "the block asked for (it answered another block)"
+    if method == "eth_getBlockByHash" and isinstance(asked, str) and block["hash"].lower() != asked.lower():
+        return "the block asked for (it answered another block)"
+    if int(block["timestamp"], 16) > _LAST_BLOCK_TIME:
+        return "a block whose timestamp a date can hold"
+    return None
+
+
 def _checked(method: str, response: Any, params: Any = None) -> Any:
-    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, or (``eth_getLogs``) holds a
-    log the filter ``params`` did not ask for (NodeAnswerError)."""
+    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, is (``eth_getBlock*``)
+    another block than asked for, or (``eth_getLogs``) holds a log the filter ``params`` did not ask for
+    (NodeAnswerError)."""
     if isinstance(response, dict) and "result" in response and not response.get("error"):
         problem = _result_shape_problem(method, response["result"])
+        if problem is None and method.startswith("eth_getBlock"):
+            problem = _block_problem(method, params, response["result"])
         if problem is None and method == "eth_getLogs":
             problem = _logs_problem(params, response["result"])
         if problem is not None:

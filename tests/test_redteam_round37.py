@@ -1,0 +1,124 @@
+"""Red team, round 37: replay's workers read block times without web3 (replay6), and a hostile node.
+
+A replay worker asks the node for block timestamps with its own small reader (``_node_http.BlockTimes``); the
+replaying process (``workers=0``) asks web3's ``get_block``. Both check an answer's shape (``_checked``), but
+neither checked that the block answered is the block asked for, nor that its timestamp is one a date can hold:
+
+* a node answering ``eth_getBlockByNumber(N)`` with block N+1 moved every decision moment judged by block N's time
+  (a decision's facts block "was the head at decided_at", its anchoring deadline) by one block, silently;
+* a timestamp of 64 hex digits passed the shape check and then made replay's report text
+  (``datetime.fromtimestamp``) raise OverflowError: the replay stopped with a traceback instead of a finding.
+
+Now such an answer is the node's error (NodeAnswerError, a chain read failure), on both paths alike, so the
+one-process and the pooled replay see the same.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ledger.client import Ledger
+from ledger.onchain._node_http import BlockTimes, NodeAnswerError
+from ledger.onchain.chain import Chain, connect
+
+from .rpc_proxy import RpcProxy
+
+
+def _upstream(ledger: Ledger) -> str:
+    return str(ledger.chain.w3.provider.endpoint_uri)
+
+
+def _ask(url: str, method: str, params: list[Any]) -> Any:
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())["result"]
+
+
+def _another_block(upstream: str) -> Any:
+    """A node answering block N+1 when asked for block N (a real block of the chain, well formed)."""
+
+    def rewrite(method: str, params: Any, answer: Any) -> Any:
+        if method == "eth_getBlockByNumber" and isinstance(params, list) and str(params[0]).startswith("0x"):
+            answer["result"] = _ask(upstream, method, [hex(int(params[0], 16) + 1), False])
+        return answer
+
+    return rewrite
+
+
+def _huge_timestamp(method: str, params: Any, answer: Any) -> Any:
+    if method == "eth_getBlockByNumber" and isinstance(answer.get("result"), dict):
+        answer["result"]["timestamp"] = "0x" + "f" * 64
+    return answer
+
+
+@pytest.fixture
+def mined(ledger: Ledger) -> int:
+    """A block with a successor on the chain (anvil mines on demand)."""
+    ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return ledger.chain.block_number() - 1
+
+
+def _via(ledger: Ledger, url: str) -> Chain:
+    return Chain(connect(url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+
+
+@pytest.fixture
+def another_block(ledger: Ledger) -> Iterator[RpcProxy]:
+    with RpcProxy(_upstream(ledger), rewrite=_another_block(_upstream(ledger))) as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def huge_timestamp(ledger: Ledger) -> Iterator[RpcProxy]:
+    with RpcProxy(_upstream(ledger), rewrite=_huge_timestamp) as proxy:
+        yield proxy
+
+
+def test_a_workers_block_time_of_another_block_is_the_nodes_error(another_block: RpcProxy, mined: int) -> None:
+    reader = BlockTimes(another_block.url)
+    try:
+        with pytest.raises(NodeAnswerError, match="another block"):
+            reader.timestamp(mined)
+    finally:
+        reader.close()
+
+
+def test_the_chain_clients_block_of_another_number_is_the_nodes_error(
+    ledger: Ledger, another_block: RpcProxy, mined: int
+) -> None:
+    chain = _via(ledger, another_block.url)
+    with pytest.raises(NodeAnswerError, match="another block"):
+        chain.w3.eth.get_block(mined)
+
+
+def test_a_block_time_no_date_can_hold_is_the_nodes_error_on_both_paths(
+    ledger: Ledger, huge_timestamp: RpcProxy, mined: int
+) -> None:
+    reader = BlockTimes(huge_timestamp.url)
+    try:
+        with pytest.raises(NodeAnswerError, match="timestamp"):
+            reader.timestamp(mined)
+    finally:
+        reader.close()
+    with pytest.raises(NodeAnswerError, match="timestamp"):
+        _via(ledger, huge_timestamp.url).w3.eth.get_block(mined)
+
+
+def test_the_honest_node_still_answers_both_paths_alike(ledger: Ledger, mined: int) -> None:
+    with RpcProxy(_upstream(ledger)) as proxy:
+        reader = BlockTimes(proxy.url)
+        try:
+            for number in (0, mined, mined + 1):
+                assert reader.timestamp(number) == int(_via(ledger, proxy.url).w3.eth.get_block(number)["timestamp"])
+            assert reader.timestamp(mined + 10_000) is None
+            latest = _via(ledger, proxy.url).w3.eth.get_block("latest")
+            assert latest["number"] >= mined + 1
+        finally:
+            reader.close()
