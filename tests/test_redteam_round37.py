@@ -122,3 +122,36 @@ def test_the_honest_node_still_answers_both_paths_alike(ledger: Ledger, mined: i
             assert latest["number"] >= mined + 1
         finally:
             reader.close()
+
+
+def _odd_miner(method: str, params: Any, answer: Any) -> Any:
+    """A block well formed where the ledger's answer check looks (number, hashes, timestamp), its miner not an
+    address: web3's block formatter refuses it, the worker's reader never looks."""
+    if method == "eth_getBlockByNumber" and isinstance(answer.get("result"), dict):
+        answer["result"]["miner"] = "0x12"
+    return answer
+
+
+def test_a_block_time_is_the_same_answer_in_the_replaying_process_and_a_worker(ledger: Ledger, mined: int) -> None:
+    """replay's ``_Facts.block_time``: web3's in the replaying process (``workers=0``), ``BlockTimes`` in a
+    worker. A node giving a block a field web3 refuses made the one None ("this chain does not have" the block:
+    ``facts_block_invalid``) and the other the timestamp: one history, two replay reports."""
+    from ledger.services import replay
+
+    with RpcProxy(_upstream(ledger), rewrite=_odd_miner) as proxy:
+        chain = _via(ledger, proxy.url)
+        honest = int(ledger.chain.w3.eth.get_block(mined)["timestamp"])
+        reader = BlockTimes(proxy.url)
+        try:
+            in_worker = replay._Facts(ledger, block_time=reader.timestamp).block_time(mined)
+        finally:
+            reader.close()
+        one_process = replay._Facts(_WithChain(ledger, chain)).block_time(mined)  # type: ignore[arg-type]
+    assert one_process == in_worker == honest
+
+
+class _WithChain:
+    """``ledger`` reading the chain through ``chain`` (the hostile node's), for ``_Facts``."""
+
+    def __init__(self, ledger: Ledger, chain: Chain) -> None:
+        self.settings, self.engine, self.chain = ledger.settings, ledger.engine, chain
