@@ -15,9 +15,13 @@ one-process and the pooled replay see the same.
 
 from __future__ import annotations
 
+import io
 import json
+import threading
 import urllib.request
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -155,3 +159,134 @@ class _WithChain:
 
     def __init__(self, ledger: Ledger, chain: Chain) -> None:
         self.settings, self.engine, self.chain = ledger.settings, ledger.engine, chain
+
+
+def _replay_json(report: Any) -> dict[str, Any]:
+    out = report.to_json()
+    out.pop("seconds")
+    out.pop("as_of_block")
+    return out  # type: ignore[no-any-return]
+
+
+def test_an_erasure_entry_edited_after_anchoring_is_reported_alike_with_and_without_workers(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Adversary: an insider with database access. A pooled replay's workers take the attested erasures the
+    replaying process read (replay6), a one-process replay reads its own: an erasure entry edited after its
+    anchoring (no longer attested) must leave a decision citing the erased licence reported the same by both, and
+    the honest history clean in both."""
+    from sqlalchemy import text
+
+    from ledger.services import decisions, erasure, issuance, logchain
+    from ledger.services.replay import replay
+
+    from .conftest import make_records, write_jsonl
+    from .decision_support import application, unique_rule_set
+
+    rules = unique_rule_set(f"rt37-{fresh_department}")
+    decisions.publish_rule_set(ledger, rules, fresh_department)
+    out = io.StringIO()
+    issuance.issue_file(ledger, write_jsonl(tmp_path / "l.jsonl", make_records(1)), "MKT", out=out)
+    licence = json.loads(out.getvalue())
+    app = application("C-RT37-ERASE", licence["digest"])
+    decisions.decide(
+        ledger,
+        fresh_department,
+        app["case_id"],
+        app["service_item"],
+        app,
+        rules,
+        applicant_ref=licence["fields"]["subject.credit_code"],
+    )
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, fresh_department)
+    erasure.erase(ledger, licence["digest"], basis="consent-withdrawn", by="officer-rt37")
+    logchain.anchor_pending(ledger, logchain.LOG_ERASURES, "MKT")
+
+    alone, pooled = (
+        replay(ledger, department=fresh_department, workers=0),
+        replay(ledger, department=fresh_department, workers=1),
+    )
+    assert alone.ok and pooled.ok, alone.summary() + pooled.summary()
+    assert _replay_json(alone) == _replay_json(pooled)
+
+    where = "log=:l AND department_id='MKT' AND body LIKE :d"
+    params = {"l": logchain.LOG_ERASURES, "d": f"%{licence['digest']}%"}
+    with ledger.engine.connect() as conn:
+        (body,) = conn.execute(text(f"SELECT body FROM logentry WHERE {where}"), params).one()
+    edited = body.replace("consent-withdrawn", "court-order")
+    assert edited != body
+    with ledger.engine.begin() as conn:
+        conn.execute(text(f"UPDATE logentry SET body=:b WHERE {where}"), {**params, "b": edited})
+    try:
+        alone, pooled = (
+            replay(ledger, department=fresh_department, workers=0),
+            replay(ledger, department=fresh_department, workers=1),
+        )
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text(f"UPDATE logentry SET body=:b WHERE {where}"), {**params, "b": body})
+    assert not alone.ok, alone.summary()
+    assert _replay_json(alone) == _replay_json(pooled)
+
+
+class _FlakyNode:
+    """A node behind a load balancer that answers HTTP 503 to the first request for each block (then the node's
+    answer): a transient failure web3's provider asks again after, as it does for every read it deems safe."""
+
+    def __init__(self, upstream: str) -> None:
+        seen: set[str] = set()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = json.loads(body)
+                key = json.dumps(request.get("params")) if isinstance(request, dict) else ""
+                if isinstance(request, dict) and request.get("method") == "eth_getBlockByNumber" and key not in seen:
+                    seen.add(key)
+                    self.send_response(503)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                forwarded = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
+                with urllib.request.urlopen(forwarded, timeout=60) as response:
+                    raw = response.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_transient_node_failure_is_asked_again_by_a_worker_as_by_the_replaying_process(
+    ledger: Ledger, mined: int
+) -> None:
+    """web3's provider asks a block again after an HTTP error or a timeout (5 tries); a worker's ``BlockTimes``
+    asked once, so a node's one 503 made a pooled replay report the block "which this chain does not have"
+    (``facts_block_invalid``) where ``workers=0`` judged it by its time."""
+    from ledger.services import replay
+
+    honest = int(ledger.chain.w3.eth.get_block(mined)["timestamp"])
+    node = _FlakyNode(_upstream(ledger))
+    try:
+        reader = BlockTimes(node.url)
+        try:
+            in_worker = replay._Facts(ledger, block_time=reader.timestamp).block_time(mined)
+        finally:
+            reader.close()
+        chain = _via(ledger, node.url)
+        one_process = replay._Facts(_WithChain(ledger, chain)).block_time(mined + 1)  # type: ignore[arg-type]
+        assert one_process == int(ledger.chain.w3.eth.get_block(mined + 1)["timestamp"])
+    finally:
+        node.close()
+    assert in_worker == honest

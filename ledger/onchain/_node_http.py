@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import time
 import urllib.error
 from typing import Any
 from urllib.parse import urlsplit
@@ -313,6 +314,12 @@ def decode_answer(raw: bytes) -> Any:
         raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
 
 
+# What web3's HTTPProvider asks a read again after (its ExceptionRetryConfiguration's defaults, for
+# eth_getBlockByNumber): the worker's reader does the same, so both paths of a replay see one answer
+_RETRIES, _BACKOFF = 5, 0.125
+_RETRIED = (ConnectionError, requests.exceptions.HTTPError, requests.exceptions.Timeout)
+
+
 class BlockTimes:
     """Block timestamps read from the node at ``url`` with ``eth_getBlockByNumber``, over :func:`node_session`, the
     answer checked as the chain client checks it (:func:`decode_answer`, :func:`_checked`): what
@@ -326,17 +333,28 @@ class BlockTimes:
 
     def timestamp(self, number: int) -> int | None:
         """Block ``number``'s timestamp; None when the node has no such block. A transport failure, an error
-        answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`)."""
-        self._id += 1
+        answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`). An HTTP
+        error, a timeout or a refused connection is asked again, as web3's provider asks the replaying process's
+        (:data:`_RETRIES` tries, waiting 0.125 s, 0.25 s, ...): a node's one transient 503 made a worker's block "not
+        on this chain" where ``workers=0`` read its time (red team round 37)."""
         params = block_params(number)
-        response = self._session.post(
-            self._url,
-            json={"jsonrpc": "2.0", "method": "eth_getBlockByNumber", "params": params, "id": self._id},
-            timeout=self._timeout,
-            proxies=self._proxies or None,
-        )
-        response.raise_for_status()
-        return block_timestamp(_checked("eth_getBlockByNumber", decode_answer(response.content), params))
+        for attempt in range(_RETRIES):
+            self._id += 1
+            try:
+                response = self._session.post(
+                    self._url,
+                    json={"jsonrpc": "2.0", "method": "eth_getBlockByNumber", "params": params, "id": self._id},
+                    timeout=self._timeout,
+                    proxies=self._proxies or None,
+                )
+                response.raise_for_status()
+            except _RETRIED:
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(_BACKOFF * 2**attempt)
+                continue
+            return block_timestamp(_checked("eth_getBlockByNumber", decode_answer(response.content), params))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         self._session.close()
