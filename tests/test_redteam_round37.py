@@ -10,7 +10,13 @@ neither checked that the block answered is the block asked for, nor that its tim
   (``datetime.fromtimestamp``) raise OverflowError: the replay stopped with a traceback instead of a finding.
 
 Now such an answer is the node's error (NodeAnswerError, a chain read failure), on both paths alike, so the
-one-process and the pooled replay see the same.
+one-process and the pooled replay see the same. The replaying process also reads a block time from the same raw
+checked answer as a worker (web3's block formatter refused blocks the worker read), and a worker asks a block again
+after a transient failure as web3's provider does. Tried and holding: an attested erasure entry edited after its
+anchoring (reported alike with and without workers); a forged token on an unreadable body (rt36: the sender's
+refused-request budget is spent, not the department's it names).
+
+Real anvil, real database (SQLite, or PostgreSQL with LEDGER_TEST_DATABASE_URL), the gateway in process; no mocks.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from ledger.client import Ledger
 from ledger.onchain._node_http import BlockTimes, NodeAnswerError
 from ledger.onchain.chain import Chain, connect
 
+from .api_support import Clock, bearer, login, make_client, problem_body, register
 from .rpc_proxy import RpcProxy
 
 
@@ -290,3 +297,28 @@ def test_a_transient_node_failure_is_asked_again_by_a_worker_as_by_the_replaying
     finally:
         node.close()
     assert in_worker == honest
+
+
+def test_a_forged_token_on_an_unreadable_body_spends_the_senders_budget_not_the_departments(ledger: Ledger) -> None:
+    """Adversary: an anonymous client that knows a department's token shape (its claims are readable) sends bodies
+    nobody can read with a forged token naming the department (rt36 counts such a refusal when it happens): if the
+    claimed department's budget were spent, the client would lock the department out of the gateway. Holds: the
+    sender's address's refused-request budget is spent, the department's is untouched."""
+    code = register(ledger, "RTV", "approver")
+    client = make_client(
+        ledger,
+        Clock(),
+        refused_burst=3,
+        refused_per_second=0.001,
+        authenticated_burst=2,
+        authenticated_per_second=0.001,
+    )
+    token = login(client, ledger, code)
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    headers = {"content-type": "application/json", **bearer(forged)}
+    statuses = [client.post("/decisions", content=b"{", headers=headers).status_code for _ in range(4)]
+    assert statuses[-1] == 429 and all(s in (401, 422, 429) for s in statuses), statuses
+    for _ in range(2):  # the department's own two requests are still there
+        answer = client.get("/access-log", headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+    problem_body(client.get("/access-log", headers=bearer(token)), 429)
