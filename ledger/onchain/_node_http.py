@@ -334,9 +334,9 @@ class BlockTimes:
     def timestamp(self, number: int) -> int | None:
         """Block ``number``'s timestamp; None when the node has no such block. A transport failure, an error
         answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`). An HTTP
-        error, a timeout or a refused connection is asked again, as web3's provider asks the replaying process's
-        (:data:`_RETRIES` tries, waiting 0.125 s, 0.25 s, ...): a node's one transient 503 made a worker's block "not
-        on this chain" where ``workers=0`` read its time (red team round 37)."""
+        error or a timeout is asked again (web3's list, :data:`_RETRIED`), as web3's provider asks the replaying
+        process's (:data:`_RETRIES` tries, waiting 0.125 s, 0.25 s, ...): a node's one transient 503 made a worker's
+        block "not on this chain" where ``workers=0`` read its time (red team round 37)."""
         params = block_params(number)
         for attempt in range(_RETRIES):
             self._id += 1
