@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import ssl
+import time
 import urllib.error
 from typing import Any
 from urllib.parse import urlsplit
@@ -232,11 +233,36 @@ def _logs_problem(params: Any, logs: list[Any]) -> str | None:
     return None
 
 
+# The latest block time a date can hold (9999-12-31T23:59:59Z): an honest chain's blocks are far below it, and a
+# later one made replay's report text (``datetime.fromtimestamp``) raise OverflowError (red team round 37)
+_LAST_BLOCK_TIME = 253_402_300_799
+
+
+def _block_problem(method: str, params: Any, block: Any) -> str | None:
+    """What is wrong with ``block`` (shape-checked) as the answer to ``method(params)``: another block than the
+    number or hash asked for (a node answering block N+1 for N moved every decision moment replay judges by block N's
+    time, on the one-process and the worker's path alike: red team round 37), or a timestamp no date can hold."""
+    if not isinstance(block, dict):
+        return None
+    asked = params[0] if isinstance(params, (list, tuple)) and params else None
+    by_number = method == "eth_getBlockByNumber" and isinstance(asked, str) and bool(_QUANTITY_TEXT.fullmatch(asked))
+    if by_number and int(block["number"], 16) != int(str(asked), 16):
+        return "the block asked for (it answered another block)"
+    if method == "eth_getBlockByHash" and isinstance(asked, str) and block["hash"].lower() != asked.lower():
+        return "the block asked for (it answered another block)"
+    if int(block["timestamp"], 16) > _LAST_BLOCK_TIME:
+        return "a block whose timestamp a date can hold"
+    return None
+
+
 def _checked(method: str, response: Any, params: Any = None) -> Any:
-    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, or (``eth_getLogs``) holds a
-    log the filter ``params`` did not ask for (NodeAnswerError)."""
+    """``response``, unless its result is not of the shape JSON-RPC gives ``method``'s, is (``eth_getBlock*``)
+    another block than asked for, or (``eth_getLogs``) holds a log the filter ``params`` did not ask for
+    (NodeAnswerError)."""
     if isinstance(response, dict) and "result" in response and not response.get("error"):
         problem = _result_shape_problem(method, response["result"])
+        if problem is None and method.startswith("eth_getBlock"):
+            problem = _block_problem(method, params, response["result"])
         if problem is None and method == "eth_getLogs":
             problem = _logs_problem(params, response["result"])
         if problem is not None:
@@ -288,6 +314,12 @@ def decode_answer(raw: bytes) -> Any:
         raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
 
 
+# What web3's HTTPProvider asks a read again after (its ExceptionRetryConfiguration's defaults, for
+# eth_getBlockByNumber): the worker's reader does the same, so both paths of a replay see one answer
+_RETRIES, _BACKOFF = 5, 0.125
+_RETRIED = (ConnectionError, requests.exceptions.HTTPError, requests.exceptions.Timeout)
+
+
 class BlockTimes:
     """Block timestamps read from the node at ``url`` with ``eth_getBlockByNumber``, over :func:`node_session`, the
     answer checked as the chain client checks it (:func:`decode_answer`, :func:`_checked`): what
@@ -301,21 +333,44 @@ class BlockTimes:
 
     def timestamp(self, number: int) -> int | None:
         """Block ``number``'s timestamp; None when the node has no such block. A transport failure, an error
-        answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`)."""
-        self._id += 1
-        params: list[Any] = [hex(number), False]
-        response = self._session.post(
-            self._url,
-            json={"jsonrpc": "2.0", "method": "eth_getBlockByNumber", "params": params, "id": self._id},
-            timeout=self._timeout,
-            proxies=self._proxies or None,
-        )
-        response.raise_for_status()
-        answer = _checked("eth_getBlockByNumber", decode_answer(response.content), params)
-        if not isinstance(answer, dict) or "result" not in answer or answer.get("error"):
-            raise NodeAnswerError("the node refused to give a block (an error answer, or no result)")
-        block = answer["result"]
-        return None if block is None else int(block["timestamp"], 16)
+        answer or an answer of another shape raises (requests' exceptions, :class:`NodeAnswerError`). An HTTP
+        error or a timeout is asked again (web3's list, :data:`_RETRIED`), as web3's provider asks the replaying
+        process's (:data:`_RETRIES` tries, waiting 0.125 s, 0.25 s, ...): a node's one transient 503 made a worker's
+        block "not on this chain" where ``workers=0`` read its time (red team round 37)."""
+        params = block_params(number)
+        for attempt in range(_RETRIES):
+            self._id += 1
+            try:
+                response = self._session.post(
+                    self._url,
+                    json={"jsonrpc": "2.0", "method": "eth_getBlockByNumber", "params": params, "id": self._id},
+                    timeout=self._timeout,
+                    proxies=self._proxies or None,
+                )
+                response.raise_for_status()
+            except _RETRIED:
+                if attempt == _RETRIES - 1:
+                    raise
+                time.sleep(_BACKOFF * 2**attempt)
+                continue
+            return block_timestamp(_checked("eth_getBlockByNumber", decode_answer(response.content), params))
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def close(self) -> None:
         self._session.close()
+
+
+def block_params(number: int) -> list[Any]:
+    """``eth_getBlockByNumber``'s parameters for block ``number`` without its transactions."""
+    return [hex(number), False]
+
+
+def block_timestamp(answer: Any) -> int | None:
+    """The timestamp of the node's (checked: :func:`_checked`) answer to ``eth_getBlockByNumber``; None when the
+    node has no such block. Read alike by a replay worker (:class:`BlockTimes`) and the replaying process (through
+    its chain client's provider, not web3's block formatter, which refused blocks this reads - a miner that is no
+    address - so that ``workers=0`` and a pooled replay judged one history differently: red team round 37)."""
+    if not isinstance(answer, dict) or "result" not in answer or answer.get("error"):
+        raise NodeAnswerError("the node refused to give a block (an error answer, or no result)")
+    block = answer["result"]
+    return None if block is None else int(block["timestamp"], 16)

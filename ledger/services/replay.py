@@ -58,6 +58,7 @@ from ..errors import InputError, LedgerError, VerificationError
 from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
+from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
@@ -525,8 +526,15 @@ class _Facts:
                     if found is None:
                         return None
                     self._times[number] = found
-                else:
-                    self._times[number] = int(self.ledger.chain.w3.eth.get_block(number)["timestamp"])
+                else:  # the raw answer, checked and read as a worker's BlockTimes reads it: the same time or none
+                    answer = self.ledger.chain.w3.provider.make_request(
+                        "eth_getBlockByNumber",  # type: ignore[arg-type]
+                        block_params(number),
+                    )
+                    found = block_timestamp(answer)
+                    if found is None:
+                        return None
+                    self._times[number] = found
             except Exception:  # noqa: BLE001 - a block the chain does not have: reported by the caller
                 return None
         return self._times[number]
