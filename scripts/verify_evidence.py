@@ -26,11 +26,12 @@ publication, a court register) so the bundle cannot point at a look-alike deploy
 the real registry and anchor there what it likes). The "chain" check says NOT PINNED for each contract the bundle's
 checks read that was not given.
 
-A decision bundle states the anchoring deadline its ledger holds decisions to (anchor.deadline_seconds): "rerun"
-fails for a decision anchored more than that (plus 30 s of clock difference) after its decided_at, a time nothing
-attests (a backdated record), and prints the delay either way. Give --max-anchor-delay SECONDS to hold the decision
-to a bound of your own instead of the stated one (the bundle's producer states it; it is no part of the signed
-record). A bundle stating none (null: no deadline; absent: an older bundle) gets the delay reported, not judged.
+A decision bundle states the anchoring deadline its ledger holds decisions to (anchor.deadline_seconds): "rerun" fails
+for a decision anchored more than that (plus 30 s of clock difference) after its decided_at, a time nothing attests (a
+backdated record), and prints the delay either way. Give --max-anchor-delay SECONDS to hold the decision to a bound of
+your own as well (the bundle's producer states its deadline; it is no part of the signed record): the stricter of the
+two applies, so a generous bound of yours never passes what the ledger's own deadline fails. A bundle stating none
+(null: no deadline; absent: an older bundle) gets the delay reported, not judged.
 
 Give --witness-key with the verifier key of each witness you trust (a court, a notary, the audit bureau; C2SP
 vkeys, docs/witness.md) so the "witnessed" check verifies their cosignatures on the bundle's checkpoint and that
@@ -3216,11 +3217,12 @@ class Rerun:
 
     def anchoring_delay(self) -> str:
         """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when
-        that is more than the bound (plus FACTS_CLOCK_SKEW): the court's own (--max-anchor-delay) or else the
-        anchoring deadline the bundle states (anchor.deadline_seconds). A decision anchored later than that has a
-        decided_at nothing attests (replay's anchored_late): an officer's decision dated 2020 and anchored today
-        passed (red team round 37b). A bundle stating none (null: the ledger held it to none; absent: a bundle of
-        before round 37b) gets the delay reported, not judged. The library says the same."""
+        that is more than the bound (plus FACTS_CLOCK_SKEW): the stricter of the court's own (--max-anchor-delay) and
+        the anchoring deadline the bundle states (anchor.deadline_seconds); a looser bound of the court's passed a
+        decision the ledger's own deadline fails, where the library failed it (red team round 38). A decision anchored
+        later than that has a decided_at nothing attests (replay's anchored_late): an officer's decision dated 2020 and
+        anchored today passed (red team round 37b). A bundle stating none (null: the ledger held it to none; absent: a
+        bundle of before round 37b) gets the delay reported, not judged. The library says the same."""
         decided = self.body.get("decided_at")
         if self.v.event is None or not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
             return ""  # not anchored: anchor_event fails; no date-time: certificate_facts or rerun says so
@@ -3232,7 +3234,11 @@ class Rerun:
         sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
         delay = round(sealed - stamp)
         anchor, own = self.b["anchor"], self.v.max_anchor_delay
-        if own is not None:
+        stated = anchor.get("deadline_seconds")
+        if own is not None and stated is not None and stated < own:  # the stricter bound (red team round 38)
+            deadline = stated
+            bound = f"the anchoring deadline of {stated} s the bundle states (stricter than --max-anchor-delay {own})"
+        elif own is not None:
             deadline, bound = own, f"the court's bound of {own} s (--max-anchor-delay)"
         elif "deadline_seconds" not in anchor:
             return (
@@ -3468,8 +3474,8 @@ def _main(argv: list[str] | None) -> int:
         type=int,
         metavar="SECONDS",
         help="decision bundles: fail rerun when the decision was anchored more than SECONDS (plus 30 s of clock "
-        "difference) after its decided_at, whatever anchoring deadline the bundle states (default: the bundle's "
-        "anchor.deadline_seconds; a bundle stating none gets the delay reported, not judged)",
+        "difference) after its decided_at, or more than the anchoring deadline the bundle states if that is stricter "
+        "(default: the bundle's anchor.deadline_seconds; a bundle stating none gets the delay reported, not judged)",
     )
     args = parser.parse_args(argv)
     if args.max_anchor_delay is not None and args.max_anchor_delay < 0:
