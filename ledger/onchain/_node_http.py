@@ -11,6 +11,7 @@ import re
 import ssl
 import time
 import urllib.error
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -296,11 +297,12 @@ def node_session(url: str) -> tuple[requests.Session, dict[str, str]]:
     return session, dict(requests.utils.get_environ_proxies(url))
 
 
-def decode_answer(raw: bytes) -> Any:
-    """A node's JSON-RPC answer parsed, as web3's provider parses it (``chain._NodeProvider``): one nested deeper
-    than :data:`MAX_JSON_DEPTH` is refused before it is parsed (a dependency raises the recursion limit to 100,000,
-    so a hostile node's 200 KB of ``[`` overflowed the C stack), and one that is no JSON is the node's error; either
-    way the text quotes nothing of the answer."""
+def decoded(raw: bytes, decode: Callable[[bytes], Any]) -> Any:
+    """A node's JSON-RPC answer parsed by ``decode``: one nested deeper than :data:`MAX_JSON_DEPTH` is refused
+    before it is parsed (a dependency raises the recursion limit to 100,000, so a hostile node's 200 KB of ``[``
+    overflowed the C stack), and one that is no JSON is the node's error; either way the text quotes nothing of the
+    answer. Both request paths read answers through it (web3's provider, ``chain._NodeProvider``, and
+    :func:`decode_answer`)."""
     try:
         check_json_depth(raw)
     except ValueError as exc:
@@ -309,9 +311,14 @@ def decode_answer(raw: bytes) -> Any:
             "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
         ) from exc
     try:
-        return json.loads(raw)
+        return decode(raw)
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
+
+
+def decode_answer(raw: bytes) -> Any:
+    """A node's JSON-RPC answer parsed as web3's provider parses it (:func:`decoded`), without web3."""
+    return decoded(raw, json.loads)
 
 
 # What web3's HTTPProvider asks a read again after (its ExceptionRetryConfiguration's defaults, for

@@ -39,7 +39,7 @@ from web3.providers.rpc import HTTPProvider
 from web3.types import RPCEndpoint, RPCResponse
 
 from ..errors import ChainError, ConfigError, FundsError, InputError
-from ..formats.canonical import MAX_JSON_DEPTH, check_json_depth, json_loads
+from ..formats.canonical import json_loads
 from ._node_http import _HASH_TEXT as _HASH_TEXT  # re-exported: the node's transport, without web3
 from ._node_http import _QUANTITY_TEXT as _QUANTITY_TEXT
 from ._node_http import MAX_NODE_ANSWER_BYTES as MAX_NODE_ANSWER_BYTES
@@ -53,8 +53,8 @@ from ._node_http import _logs_problem as _logs_problem
 from ._node_http import _quiet as _quiet
 from ._node_http import _read_at_most as _read_at_most
 from ._node_http import _result_shape_problem as _result_shape_problem
+from ._node_http import decoded, node_session
 from ._node_http import node_location as node_location
-from ._node_http import node_session
 from ._node_http import transport_failure as transport_failure
 from ._node_http import without_node_url as without_node_url
 from .chainread import DEFAULT_LOG_SPAN, believable_head
@@ -685,17 +685,7 @@ class _NodeProvider(HTTPProvider):
 
     @staticmethod
     def decode_rpc_response(raw_response: bytes) -> RPCResponse:
-        try:
-            check_json_depth(raw_response)
-        except ValueError as exc:
-            raise NodeAnswerError(
-                f"the node's answer is nested deeper than {MAX_JSON_DEPTH} levels (arrays and objects within each "
-                "other), which no JSON-RPC answer comes near: the node at the configured URL is faulty or hostile"
-            ) from exc
-        try:
-            return HTTPProvider.decode_rpc_response(raw_response)
-        except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
-            raise NodeAnswerError(f"the node's answer is not JSON-RPC ({type(exc).__name__})") from exc
+        return decoded(raw_response, HTTPProvider.decode_rpc_response)  # type: ignore[no-any-return]
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
         return _checked(method, super().make_request(method, params), params)  # type: ignore[no-any-return]
