@@ -362,11 +362,11 @@ def test_every_hex_text_is_checked_once_where_it_is_read(ledger: Ledger, documen
     """The native call checks each salt's, hidden hash's, proof element's, the root's, the signature's and the
     stated digest's hex once, where it reads them (document_shape leaves them to it). A non-hex character that the
     decoding would read as the same byte is declined there, as the model refuses it (the reference reports the
-    format); the unchanged document is answered. (The root: found in most batches' roots, ~96 % of runs; the
-    others always.)"""
+    format); the unchanged document is answered. (The root: found in most batches' roots, ~96 % of runs; a hidden
+    hash: one in ~23 hashes has no such pair, so every document's presentation is tried; the others always.)"""
     view = _view(ledger)
-    presentation = with_hidden(documents[6], "subject.name")
-    for doc in [*documents, presentation]:
+    presentations = [with_hidden(doc, "subject.name") for doc in documents if "subject.name" in doc["fields"]]
+    for doc in [*documents, *presentations]:
         assert _agrees(view, doc)
     variants: list[tuple[str, Any]] = []
     for doc in documents:
@@ -388,10 +388,17 @@ def test_every_hex_text_is_checked_once_where_it_is_read(ledger: Ledger, documen
         aliased = _first(_aliased(doc["digest"], 2))
         if aliased is not None:
             variants.append(("stated digest", edited(doc, "digest", aliased)))
-    for name, hashed in presentation["hidden"].items():
-        for aliased in _aliased(hashed, 0):
-            variants.append((f"hidden {name}", edited(presentation, "hidden", name, aliased)))
-            break
+    hidden = next(
+        (
+            (name, edited(presentation, "hidden", name, aliased))
+            for presentation in presentations
+            for name, hashed in presentation["hidden"].items()
+            for aliased in _aliased(hashed, 0)
+        ),
+        None,
+    )
+    if hidden is not None:
+        variants.append((f"hidden {hidden[0]}", hidden[1]))
     kinds = {what.split(" ")[0] for what, _ in variants}
     assert {"salt", "proof", "anchor", "stated", "hidden"} <= kinds, kinds
     assert any(what == "anchor signature" for what, _ in variants)
