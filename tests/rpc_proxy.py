@@ -12,8 +12,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-# intercept(request) -> the answer's bytes to send instead of forwarding, or None to forward
-Intercept = Callable[[dict[str, Any]], "bytes | None"]
+# intercept(request) -> the answer's bytes to send instead of forwarding, an HTTP status to answer with no body
+# (a load balancer's 503), or None to forward
+Intercept = Callable[[dict[str, Any]], "bytes | int | None"]
 # rewrite(method, params, answer) -> the answer object to send, or bytes to send as they are
 Rewrite = Callable[[str, Any, Any], Any]
 
@@ -21,7 +22,8 @@ Rewrite = Callable[[str, Any, Any], Any]
 class RpcProxy:
     """Forwards every JSON-RPC request body to ``upstream`` and answers with the node's answer; records each body
     (``bodies``) and each method asked for (``methods``, batch members counted one by one). ``intercept`` may answer
-    a request itself; ``rewrite`` may change the node's answer to a single request."""
+    a request itself (or refuse it with an HTTP status); ``rewrite`` may change the node's answer to a single
+    request."""
 
     def __init__(self, upstream: str, *, intercept: Intercept | None = None, rewrite: Rewrite | None = None) -> None:
         self.upstream = upstream
@@ -34,10 +36,10 @@ class RpcProxy:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                self._answer(proxy._handle(body))
+                self._answer(*proxy._handle(body))
 
-            def _answer(self, raw: bytes) -> None:
-                self.send_response(200)
+            def _answer(self, status: int, raw: bytes) -> None:
+                self.send_response(status)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(raw)))
                 self.end_headers()
@@ -50,7 +52,7 @@ class RpcProxy:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
-    def _handle(self, body: bytes) -> bytes:
+    def _handle(self, body: bytes) -> tuple[int, bytes]:
         request = json.loads(body)
         with self._lock:
             self.bodies.append(body)
@@ -58,15 +60,17 @@ class RpcProxy:
                 self.methods[call.get("method")] += 1
         if self.intercept is not None and isinstance(request, dict):
             answer = self.intercept(request)
+            if isinstance(answer, int):
+                return answer, b""
             if answer is not None:
-                return answer
+                return 200, answer
         forwarded = urllib.request.Request(self.upstream, data=body, headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(forwarded, timeout=60) as response:
             raw = response.read()
         if self.rewrite is None or not isinstance(request, dict):
-            return raw
+            return 200, raw
         changed = self.rewrite(request["method"], request.get("params"), json.loads(raw))
-        return changed if isinstance(changed, bytes) else json.dumps(changed).encode()
+        return 200, changed if isinstance(changed, bytes) else json.dumps(changed).encode()
 
     def saw(self, value: str) -> bool:
         """Whether any request body held ``value`` (hex, case and 0x prefix aside)."""

@@ -23,10 +23,8 @@ from __future__ import annotations
 
 import io
 import json
-import threading
 import urllib.request
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,7 @@ from ledger.onchain._node_http import BlockTimes, NodeAnswerError
 from ledger.onchain.chain import Chain, connect
 
 from .api_support import Clock, bearer, login, make_client, problem_body, register
-from .rpc_proxy import RpcProxy
+from .rpc_proxy import Intercept, RpcProxy
 
 
 def _upstream(ledger: Ledger) -> str:
@@ -236,43 +234,19 @@ def test_an_erasure_entry_edited_after_anchoring_is_reported_alike_with_and_with
     assert _replay_json(alone) == _replay_json(pooled)
 
 
-class _FlakyNode:
+def _first_block_read_refused() -> Intercept:
     """A node behind a load balancer that answers HTTP 503 to the first request for each block (then the node's
     answer): a transient failure web3's provider asks again after, as it does for every read it deems safe."""
+    seen: set[str] = set()
 
-    def __init__(self, upstream: str) -> None:
-        seen: set[str] = set()
+    def intercept(request: dict[str, Any]) -> int | None:
+        key = json.dumps(request.get("params"))
+        if request.get("method") == "eth_getBlockByNumber" and key not in seen:
+            seen.add(key)
+            return 503
+        return None
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = json.loads(body)
-                key = json.dumps(request.get("params")) if isinstance(request, dict) else ""
-                if isinstance(request, dict) and request.get("method") == "eth_getBlockByNumber" and key not in seen:
-                    seen.add(key)
-                    self.send_response(503)
-                    self.send_header("Content-Length", "0")
-                    self.end_headers()
-                    return
-                forwarded = urllib.request.Request(upstream, data=body, headers={"Content-Type": "application/json"})
-                with urllib.request.urlopen(forwarded, timeout=60) as response:
-                    raw = response.read()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(raw)))
-                self.end_headers()
-                self.wfile.write(raw)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+    return intercept
 
 
 def test_a_transient_node_failure_is_asked_again_by_a_worker_as_by_the_replaying_process(
@@ -284,8 +258,7 @@ def test_a_transient_node_failure_is_asked_again_by_a_worker_as_by_the_replaying
     from ledger.services import replay
 
     honest = int(ledger.chain.w3.eth.get_block(mined)["timestamp"])
-    node = _FlakyNode(_upstream(ledger))
-    try:
+    with RpcProxy(_upstream(ledger), intercept=_first_block_read_refused()) as node:
         reader = BlockTimes(node.url)
         try:
             in_worker = replay._Facts(ledger, block_time=reader.timestamp).block_time(mined)
@@ -294,8 +267,6 @@ def test_a_transient_node_failure_is_asked_again_by_a_worker_as_by_the_replaying
         chain = _via(ledger, node.url)
         one_process = replay._Facts(_WithChain(ledger, chain)).block_time(mined + 1)  # type: ignore[arg-type]
         assert one_process == int(ledger.chain.w3.eth.get_block(mined + 1)["timestamp"])
-    finally:
-        node.close()
     assert in_worker == honest
 
 
