@@ -137,6 +137,7 @@ class DecisionRerun:
         # the head the bundle check read once and judges every check against, as the court's verifier does (None:
         # read here)
         self.head: int | None = None
+        self._sealed: tuple[int, int] | None = None  # (anchoring block, its time): read once, by _anchoring_time
 
     def officer(self) -> bool:
         decided_by = self.body.get("decided_by")
@@ -283,12 +284,8 @@ class DecisionRerun:
 
         if self.anchored_block is not None and block > self.anchored_block:
             return f"the decision names block {block}, after it was anchored in block {self.anchored_block}"
-        decided = self.body.get("decided_at")
-        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
-            return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
-        try:
-            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
-        except ValueError:
+        decided, moment = self.body.get("decided_at"), self._decided_moment()
+        if moment is None:
             return f"decided_at {decided!r} is not a date-time: the decision's facts block cannot be checked"
         # the head the bundle check read, not read again: a node answering lower this once (a lagging replica)
         # failed an honest decision here while the court's verifier, reading it once, passed it (red team round 36)
@@ -315,17 +312,43 @@ class DecisionRerun:
                 f"the decision names block {block} (mined {datetime.fromtimestamp(when, UTC).isoformat()}), which "
                 f"was not the head at the decision moment {decided}: its facts are not the ones the chain gave then"
             )
-        if self.anchored_block is not None:
-            # a record is taken before it is anchored: without this, a facts block that is still the chain's head
-            # (no block after it to compare with) passed for any decided_at to the end of the calendar
-            sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
-            if moment > sealed + FACTS_CLOCK_SKEW:
-                return (
-                    f"the decision says it was taken at {decided}, after it was anchored in block "
-                    f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is "
-                    "anchored after it is taken, so its decided_at is not the moment it was taken"
-                )
-        return None
+        # a record is taken before it is anchored: without this, a facts block that is still the chain's head (no
+        # block after it to compare with) passed for any decided_at to the end of the calendar
+        return self._after_anchoring(moment, "the decision")
+
+    def _decided_moment(self) -> float | None:
+        """The decision's ``decided_at`` as a POSIX time, or None when it is no date-time (each check says so in
+        its own words)."""
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+            return None
+        try:
+            return datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
+        except (ValueError, OverflowError):
+            return None
+
+    def _anchoring_time(self, block: int) -> int:
+        """The time the decision's anchoring ``block`` was mined, read once for the checks that compare with it."""
+        if self._sealed is None or self._sealed[0] != block:
+            self._sealed = (block, int(self.chain.w3.eth.get_block(block)["timestamp"]))
+        return self._sealed[1]
+
+    def _after_anchoring(self, moment: float, decision: str) -> str | None:
+        """Why ``decision`` (named so in the text), taken at ``moment``, states a time after its anchoring block
+        was mined (beyond the clock difference replay allows), or None; None when it is not anchored (anchor_event
+        fails). A decision is anchored after it is taken, so its decided_at is then not the moment it was taken."""
+        from .replay import FACTS_CLOCK_SKEW
+
+        if self.anchored_block is None:
+            return None
+        sealed = self._anchoring_time(self.anchored_block)
+        if moment <= sealed + FACTS_CLOCK_SKEW:
+            return None
+        return (
+            f"{decision} says it was taken at {self.body.get('decided_at')}, after it was anchored in block "
+            f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is anchored "
+            "after it is taken, so its decided_at is not the moment it was taken"
+        )
 
     def _officer_after_anchoring(self) -> str | None:
         """Why an officer's decided_at cannot be the moment it was taken, or None: a decision is anchored after it is
@@ -333,25 +356,13 @@ class DecisionRerun:
         is not (replay's anchored_late; an automatic decision gets this bound from its facts block). Without it, an
         officer's decision written dated next year passed both bundle verifiers (red team round 36). The court's
         verifier says the same."""
-        from .replay import FACTS_CLOCK_SKEW
-
-        decided = self.body.get("decided_at")
         if self.anchored_block is None:
             return None  # not anchored: anchor_event fails
-        if not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+        moment = self._decided_moment()
+        if moment is None:
+            decided = self.body.get("decided_at")
             return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
-        try:
-            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
-        except (ValueError, OverflowError):
-            return f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
-        sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
-        if moment <= sealed + FACTS_CLOCK_SKEW:
-            return None
-        return (
-            f"the officer's decision says it was taken at {decided}, after it was anchored in block "
-            f"{self.anchored_block} (mined {datetime.fromtimestamp(sealed, UTC).isoformat()}): a decision is anchored "
-            "after it is taken, so its decided_at is not the moment it was taken"
-        )
+        return self._after_anchoring(moment, "the officer's decision")
 
     def _anchoring_delay(self) -> tuple[str | None, str]:
         """(why the decision's decided_at is not attested, or None; a note of the delay for the check's detail): a
@@ -363,14 +374,10 @@ class DecisionRerun:
         the same, and can hold the bundle to a bound of its own (``--max-anchor-delay``)."""
         from .replay import FACTS_CLOCK_SKEW
 
-        decided = self.body.get("decided_at")
-        if self.anchored_block is None or not isinstance(decided, str) or not _DATE_TIME.fullmatch(decided):
+        decided, moment = self.body.get("decided_at"), self._decided_moment()
+        if self.anchored_block is None or moment is None:
             return None, ""  # not anchored: anchor_event fails; no date-time: certificate_facts or rerun says so
-        try:
-            moment = datetime.fromisoformat(decided.replace("Z", "+00:00")).timestamp()
-        except (ValueError, OverflowError):
-            return None, ""
-        sealed = int(self.chain.w3.eth.get_block(self.anchored_block)["timestamp"])
+        sealed = self._anchoring_time(self.anchored_block)
         delay = round(sealed - moment)
         anchor = self.bundle["anchor"]
         if "deadline_seconds" not in anchor:
