@@ -2841,6 +2841,7 @@ class Rerun:
         self.identity: str | None = None
         self.hidden: set[str] = set()
         self.facts: list[dict[str, Any]] | None = None
+        self.sealed: tuple[int, int] | None = None  # (anchoring block, its time): read once, by anchoring_time
 
     @property
     def body(self) -> dict[str, Any]:
@@ -2997,13 +2998,35 @@ class Rerun:
         if anchored is not None:
             # a record is taken before it is anchored: without this, a facts block that is still the chain's head
             # (no block after it to compare with) passed for any decided_at to the end of the calendar
-            sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
-            if moment > sealed + FACTS_CLOCK_SKEW:
-                raise Failure(
-                    f"the decision says it was taken at {decided}, after it was anchored in block {anchored} "
-                    f"(mined {dt.datetime.fromtimestamp(sealed, dt.UTC).isoformat()}): a decision is anchored "
-                    "after it is taken, so its decided_at is not the moment it was taken"
-                )
+            self.after_anchoring(moment, anchored, "the decision")
+
+    def anchoring_time(self, anchored: int) -> int:
+        """The time the decision's anchoring block was mined, read once for the checks that compare with it."""
+        if self.sealed is None or self.sealed[0] != anchored:
+            self.sealed = (anchored, quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp"))
+        return self.sealed[1]
+
+    def after_anchoring(self, stamp: float, anchored: int, decision: str) -> None:
+        """A Failure when ``decision`` (named so in the text), taken at ``stamp``, states a time after its anchoring
+        block was mined (beyond FACTS_CLOCK_SKEW): a decision is anchored after it is taken."""
+        sealed = self.anchoring_time(anchored)
+        if stamp > sealed + FACTS_CLOCK_SKEW:
+            raise Failure(
+                f"{decision} says it was taken at {self.body.get('decided_at')}, after it was anchored in block "
+                f"{anchored} (mined {dt.datetime.fromtimestamp(sealed, dt.UTC).isoformat()}): a decision is anchored "
+                "after it is taken, so its decided_at is not the moment it was taken"
+            )
+
+    def decided_stamp(self) -> float | None:
+        """The decision's decided_at as a POSIX time, or None when it is no date-time (each check says so in its own
+        words)."""
+        decided = self.body.get("decided_at")
+        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+            return None
+        try:
+            return dt.datetime.fromisoformat(decided[:-1] + "+00:00" if decided.endswith("Z") else decided).timestamp()
+        except (ValueError, OverflowError):
+            return None
 
     def establish(self, citation: Any, doc: Any, recorded: dict[str, Any], block: int) -> dict[str, Any]:
         """One fact as docs/decisions.md defines it, from the bundled certificate and the chain alone."""
@@ -3196,24 +3219,11 @@ class Rerun:
         this bound from its facts block). The library says the same."""
         if self.v.event is None:
             return  # not anchored: anchor_event fails
-        anchored = self.v.event["block_number"]
-        decided = self.body.get("decided_at")
-        if not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+        stamp = self.decided_stamp()
+        if stamp is None:
+            decided = self.body.get("decided_at")
             raise Failure(f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told")
-        try:
-            moment = dt.datetime.fromisoformat(decided[:-1] + "+00:00" if decided.endswith("Z") else decided)
-            stamp = moment.timestamp()
-        except (ValueError, OverflowError):
-            raise Failure(
-                f"decided_at {decided!r} is not a date-time: when the officer decided cannot be told"
-            ) from None
-        sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
-        if stamp > sealed + FACTS_CLOCK_SKEW:
-            raise Failure(
-                f"the officer's decision says it was taken at {decided}, after it was anchored in block {anchored} "
-                f"(mined {dt.datetime.fromtimestamp(sealed, dt.UTC).isoformat()}): a decision is anchored after it "
-                "is taken, so its decided_at is not the moment it was taken"
-            )
+        self.after_anchoring(stamp, self.v.event["block_number"], "the officer's decision")
 
     def anchoring_delay(self) -> str:
         """A note of how long after its decided_at the decision was anchored, for the check's detail; a Failure when
@@ -3223,15 +3233,11 @@ class Rerun:
         later than that has a decided_at nothing attests (replay's anchored_late): an officer's decision dated 2020 and
         anchored today passed (red team round 37b). A bundle stating none (null: the ledger held it to none; absent: a
         bundle of before round 37b) gets the delay reported, not judged. The library says the same."""
-        decided = self.body.get("decided_at")
-        if self.v.event is None or not isinstance(decided, str) or not DATE_TIME.fullmatch(decided):
+        decided, stamp = self.body.get("decided_at"), self.decided_stamp()
+        if self.v.event is None or stamp is None:
             return ""  # not anchored: anchor_event fails; no date-time: certificate_facts or rerun says so
-        try:
-            stamp = dt.datetime.fromisoformat(decided[:-1] + "+00:00" if decided.endswith("Z") else decided).timestamp()
-        except (ValueError, OverflowError):
-            return ""
         anchored = self.v.event["block_number"]
-        sealed = quantity(self.v.rpc.block(anchored).get("timestamp"), "a block's timestamp")
+        sealed = self.anchoring_time(anchored)
         delay = round(sealed - stamp)
         anchor, own = self.b["anchor"], self.v.max_anchor_delay
         stated = anchor.get("deadline_seconds")
