@@ -865,11 +865,10 @@ class _Facts:
             )
             return False
         deadline = self.ledger.settings.anchor_deadline_seconds
-        anchored_at = self.block_time(anchor.block_number) if anchor is not None else None
-        if deadline and anchor is not None and anchored_at is not None and anchored_at - moment > deadline:
+        if deadline and anchor is not None and sealed is not None and sealed - moment > deadline:
             fail(
                 "anchored_late",
-                f"decided at {body.get('decided_at')} but anchored {anchored_at - moment:.0f} s "
+                f"decided at {body.get('decided_at')} but anchored {sealed - moment:.0f} s "
                 f"later (block {anchor.block_number}); the deadline is {deadline} s, so its time and "
                 "facts are not attested (a backdated record looks like this)",
             )
