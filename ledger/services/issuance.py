@@ -411,16 +411,16 @@ def issue_records(
     )
 
 
-_NOTICE_TYPE = "decision-notice"  # notices.NOTICE_TYPE (which imports this module)
+NOTICE_TYPE = "decision-notice"  # the type of a decision's notice (notices.py, which imports this module)
 
 
 def _refuse_notices(types: AbstractSet[str]) -> None:
     """InputError for records of the notice type written by hand: a notice states what its decision was, and one
     issued from a record of the issuer's own writing ("approve" for a case the department refused, naming the
     refusal) was valid for every verifier, which cannot read the decision it names (red team round 34a)."""
-    if _NOTICE_TYPE in types:
+    if NOTICE_TYPE in types:
         raise InputError(
-            f"a certificate of type {_NOTICE_TYPE!r} is a decision's notice, written from the decision it reports: "
+            f"a certificate of type {NOTICE_TYPE!r} is a decision's notice, written from the decision it reports: "
             "issue it with `ledger notice CASE -d DEPT` (notices.issue_notice), not as a record; nothing was issued",
             field="type",
         )

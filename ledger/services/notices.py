@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 __all__ = ["NOTICE_TYPE", "issue_notice", "notice_record", "withdraw_replaced"]
 
-NOTICE_TYPE = "decision-notice"
+NOTICE_TYPE = issuance.NOTICE_TYPE  # issuance refuses it from any other writer than this module
 
 
 def _language(language: str) -> str:
