@@ -25,7 +25,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +40,15 @@ from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain.ids import ROLE_APPROVER, department_id_bytes
-from ..storage.models import ApplicantSecret, Certificate, CitedDocument, DecisionInput, InputCitation, RuleSetRecord
+from ..storage.models import (
+    ApplicantSecret,
+    Certificate,
+    CitedDocument,
+    DecisionInput,
+    InputCitation,
+    RuleSetRecord,
+    not_ahead,
+)
 from ..storage.store import insert_rows, rows_in
 from ..storage.vault import ERASED
 from . import _decision_workers, accesslog, issuance, logchain, permits, supervision
@@ -419,22 +427,12 @@ class Decision:
         return {"department": self.department, "seq": self.seq, "entry_hash": self.entry_hash, **self.body}
 
 
-_AHEAD = 30  # s of clock difference allowed (replay's FACTS_CLOCK_SKEW)
-
-
 def _time_text(value: datetime | None) -> str:
     now = _utcnow()
     value = value or now
     if value.tzinfo is None:
         raise InputError("decided_at must carry a time zone (UTC)")
-    if value > now + timedelta(seconds=_AHEAD):
-        # a decision is stored and listed at its decided_at: one dated ahead sat in a later window, and its age
-        # against the anchoring deadline came out negative (red team round 35)
-        raise InputError(
-            f"decided_at {value.isoformat()} is in the future (now {now.isoformat()}): a decision states the moment "
-            "it was taken; give that moment, or none (now). Nothing was recorded",
-            field="decided_at",
-        )
+    not_ahead(value, "decided_at", "a decision states the moment it was taken", now)
     return value.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

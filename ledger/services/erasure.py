@@ -32,7 +32,7 @@ import re
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select, text, update
@@ -41,7 +41,7 @@ from sqlmodel import col
 from ..client import Ledger
 from ..errors import ChainError, InputError, LedgerError
 from ..formats.canonical import hex32, json_loads, parse_hex32
-from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant, given_time
+from ..storage.models import CONSENT_ERASED, GRANT_PURPOSE_ERASED, CitedDocument, Consent, Grant, given_time, not_ahead
 from ..storage.store import Certificate, StatusChange
 from ..storage.vault import ERASED
 from . import logchain
@@ -409,13 +409,8 @@ def erase(
     """Erase one certificate's contents for good; see the module docstring. Running it again on an erased
     certificate completes an interrupted erasure and anchors a pending log entry; it never logs twice."""
     at = given_time(at, "at") if at is not None else None
-    if at is not None and at > datetime.now(UTC) + timedelta(seconds=30):
-        # the entry is stored and listed at its at (gaps34): one ahead of now sat in a later window (red team round 35)
-        raise InputError(
-            f"at {at.isoformat()} is in the future: an erasure states the moment it was made; give that moment, or "
-            "none (now). Nothing was erased",
-            field="at",
-        )
+    if at is not None:
+        not_ahead(at, "at", "an erasure states the moment it was made", datetime.now(UTC), nothing="erased")
     if basis not in BASES:
         raise InputError(f"legal basis {basis!r} is not a known code; use one of {', '.join(BASES)}")
     actor = by or getpass.getuser()

@@ -60,6 +60,7 @@ from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
 from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
+from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
 from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
@@ -402,7 +403,7 @@ def _is_department_code(dept: str) -> bool:
 # A decision's facts block must be the chain's head at the decision moment: mined no later than it, and its next
 # block (if any) no earlier, give or take this many seconds of clock difference between the engine and the chain.
 # An engine cannot pick an older block (before a revocation) for its facts, nor a later one.
-FACTS_CLOCK_SKEW = 30
+FACTS_CLOCK_SKEW = CLOCK_SKEW_SECONDS  # the bound the library holds a stated time to when it is given
 _FACT_FIELDS = ("digest", "type", "verified", "status", "expired", "holder")
 
 

@@ -45,7 +45,7 @@ from sqlmodel import col
 
 from ..errors import InputError, NotFoundError, StateError
 from ..formats.canonical import canonical_json
-from ..storage.models import aware
+from ..storage.models import aware, not_ahead
 from . import logchain, permits
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry
 
@@ -109,20 +109,12 @@ def _time_text(value: datetime | None) -> str:
     return aware(value).isoformat(timespec="milliseconds").replace("+00:00", "Z")  # InputError outside the calendar
 
 
-_AHEAD = timedelta(seconds=30)  # of clock difference allowed (replay's FACTS_CLOCK_SKEW)
-
-
 def _stated_time(value: datetime | None, name: str) -> str:
     """:func:`_time_text` of the instant a record states (``name``): the ledger stores and lists the record at that
     instant (gaps34), so one ahead of now is refused - it sat in a later window, and its age against the anchoring
     deadline came out negative (red team round 35)."""
-    now = _utcnow()
-    if value is not None and value.tzinfo is not None and aware(value) > now + _AHEAD:
-        raise InputError(
-            f"{name} {value.isoformat()} is in the future (now {now.isoformat()}): a record states the moment it was "
-            "made; give that moment, or none (now). Nothing was recorded",
-            field=name,
-        )
+    if value is not None and value.tzinfo is not None:
+        not_ahead(aware(value), name, "a record states the moment it was made", _utcnow())
     return _time_text(value)
 
 

@@ -9,7 +9,7 @@ fails while the migrations and these classes disagree.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -82,6 +82,26 @@ def given_time(value: datetime, name: str = "time") -> datetime:
             "datetime(2026, 3, 10, 9, 30, tzinfo=UTC)"
         )
     return aware(value)
+
+
+CLOCK_SKEW_SECONDS = 30
+"""The clock difference allowed between an instant an entry states and the ledger's clock (and the chain's: replay's
+``FACTS_CLOCK_SKEW``)."""
+
+
+def not_ahead(value: datetime, name: str, statement: str, now: datetime, *, nothing: str = "recorded") -> datetime:
+    """``value`` (aware), an instant an entry will state as ``name``; InputError when it is more than
+    :data:`CLOCK_SKEW_SECONDS` ahead of ``now``. The ledger stores and lists an entry at the instant its body states
+    (gaps34), so one dated ahead sat in a later window, and its age against the anchoring deadline came out
+    negative (red team round 35). ``statement``: what such an entry states, for the message; ``nothing``: what was
+    not done."""
+    if value > now + timedelta(seconds=CLOCK_SKEW_SECONDS):
+        raise InputError(
+            f"{name} {value.isoformat()} is in the future (now {now.isoformat()}): {statement}; give that moment, or "
+            f"none (now). Nothing was {nothing}",
+            field=name,
+        )
+    return value
 
 
 def aware(value: datetime) -> datetime:
