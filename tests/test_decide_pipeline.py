@@ -360,7 +360,8 @@ def test_the_facts_of_citations_not_looked_at_are_what_held_by_makes_of_them(
     secret = decisions._secret(ledger, dept)
     chunk = decisions._read_chunk(secret, {"*": unique_rule_set(dept)}, 1, apps)
     prepared, applicants = [p for _, p, _ in chunk.pending], [a for _, _, a in chunk.pending]
-    view, at = ChainView(ledger.chain, ledger.settings.confirmations), "2026-12-05T20:00:00.000Z"
+    # one head for both (the shared chain mines a block a second: read twice, a loaded machine saw two blocks)
+    view, at = ChainView(ledger.chain, ledger.settings.confirmations, max_head_age=3600.0), "2026-12-05T20:00:00.000Z"
     block, got = decisions._establish(
         ledger, dept, prepared, applicants, at, view, None, (chunk.cited, chunk.classified)
     )
