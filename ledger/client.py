@@ -108,7 +108,7 @@ class Ledger:
             url = settings.rpc_url or ""
             gas_price = settings.gas_price
         try:
-            w3 = connect(url, embedded=settings.embedded)
+            w3 = connect(url)
             deployment = Deployment.load(settings.deployment_path)
             if settings.embedded and (deployment is None or not w3.eth.get_code(deployment.registry)):  # type: ignore[arg-type]
                 deployment = cls._deploy_embedded(w3, keystore, settings, passphrase)

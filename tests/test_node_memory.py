@@ -116,7 +116,7 @@ def test_reads_at_the_head_while_blocks_are_mined_are_answered(tmp_path: Path, m
         url = ledger.node.url
         sender = _raw(url, "eth_accounts", [])["result"][0]
         checksummed = Web3.to_checksum_address(sender)
-        w3 = connect(url, embedded=True)
+        w3 = connect(url)
         court = SCRIPT_MODULE.Rpc(url)  # the standalone verifier's reader
         registry = ledger.chain.deployment.registry
         ids = ledger.chain.registry.functions.departmentIds()._encode_transaction_data()

@@ -94,15 +94,9 @@ def test_a_moved_head_refusal_with_a_height_past_integer_parsing_is_the_nodes_er
 ) -> None:
     registry = ledger.chain.deployment.registry
     with RpcProxy(rpc_url(ledger), intercept=_moved_head_with_a_huge_height) as proxy:
-        for embedded in (False, True):
-            chain = Chain(
-                connect(proxy.url, embedded=embedded),
-                ledger.chain.deployment,
-                gas_price=0,
-                artifacts=ledger.chain.artifacts,
-            )
-            with pytest.raises(ChainError):
-                chain.call(chain.registry.functions.departmentIds())
+        chain = Chain(connect(proxy.url), ledger.chain.deployment, gas_price=0, artifacts=ledger.chain.artifacts)
+        with pytest.raises(ChainError):
+            chain.call(chain.registry.functions.departmentIds())
         with pytest.raises(ChainError):  # the witness's reader: its follower catches the library's errors
             Rpc(proxy.url).has_code(registry)
         with pytest.raises(SCRIPT_MODULE.Failure):  # the court's verifier: a failed read, judged as one

@@ -235,21 +235,20 @@ def test_a_malformed_node_answer_is_the_ledgers_chain_error(ledger: Ledger) -> N
             return {**answer, "result": result} if asked == method else answer
 
         with RpcProxy(rpc_url(ledger), rewrite=rewrite) as proxy:
-            for embedded in (False, True):
-                chain = Chain(
-                    connect(proxy.url, embedded=embedded),
-                    ledger.chain.deployment,
-                    gas_price=0,
-                    artifacts=ledger.chain.artifacts,
-                )
-                reads = {
-                    "eth_blockNumber": chain.block_number,
-                    "eth_getBlockByNumber": lambda chain=chain: chain.block_hash(1),
-                    "eth_call": lambda chain=chain: chain.call(chain.registry.functions.departmentIds()),
-                    "eth_getLogs": lambda chain=chain: chainread.scan(
-                        chain, chain.registry.events.DepartmentRegistered, what="registrations", end=1
-                    ),
-                }
-                with pytest.raises(ChainError) as failed:
-                    reads[method]()
-                assert "node" in str(failed.value), (method, result, failed.value)
+            chain = Chain(
+                connect(proxy.url),
+                ledger.chain.deployment,
+                gas_price=0,
+                artifacts=ledger.chain.artifacts,
+            )
+            reads = {
+                "eth_blockNumber": chain.block_number,
+                "eth_getBlockByNumber": lambda chain=chain: chain.block_hash(1),
+                "eth_call": lambda chain=chain: chain.call(chain.registry.functions.departmentIds()),
+                "eth_getLogs": lambda chain=chain: chainread.scan(
+                    chain, chain.registry.events.DepartmentRegistered, what="registrations", end=1
+                ),
+            }
+            with pytest.raises(ChainError) as failed:
+                reads[method]()
+            assert "node" in str(failed.value), (method, result, failed.value)

@@ -681,41 +681,40 @@ class _NodeProvider(HTTPProvider):
     page naming the address it was asked for (the node's URL and access key). The answer stays chained for the
     operator's log. An answer nested deeper than :data:`MAX_JSON_DEPTH` is refused before web3's ``json.loads``
     reads it: a dependency raises the recursion limit to 100,000, so 200 KB of ``[`` from a hostile node overflowed
-    the C stack and killed the process (the gateway, for every client) where a RecursionError was expected."""
+    the C stack and killed the process (the gateway, for every client) where a RecursionError was expected.
+
+    A state read at ``latest`` that met a block being mined (:func:`head_moved`) is asked again, up to
+    :data:`HEAD_MOVED_ASKS` times; every other answer is returned as the node gave it. A node that keeps no older
+    block's state gives it: the embedded node (node.py: the price of a bounded memory), also when it is reached by
+    its URL (council members on their own machines, a gateway beside the operator's node). The witness's reader
+    and the court's verifier ask again alike. A read at an explicit block is never asked again (that block's state
+    is gone: the caller reads at a new head)."""
 
     @staticmethod
     def decode_rpc_response(raw_response: bytes) -> RPCResponse:
         return decoded(raw_response, HTTPProvider.decode_rpc_response)  # type: ignore[no-any-return]
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        return _checked(method, super().make_request(method, params), params)  # type: ignore[no-any-return]
-
-
-class _EmbeddedNodeProvider(_NodeProvider):
-    """The embedded node's provider: a state read at ``latest`` that met a block being mined (:func:`head_moved`)
-    is asked again, up to :data:`HEAD_MOVED_ASKS` times; every other answer is returned as the node gave it. Only
-    for the embedded node, which keeps no older block's state (node.py: the price of a bounded memory); a read at
-    an explicit block is never asked again (that block's state is gone: the caller reads at a new head)."""
-
-    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        response = super().make_request(method, params)
+        response = self._checked_request(method, params)
         for _ in range(HEAD_MOVED_ASKS - 1):
             if not head_moved(method, params, response):
                 break
-            response = super().make_request(method, params)
+            response = self._checked_request(method, params)
         return response
 
+    def _checked_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        return _checked(method, super().make_request(method, params), params)  # type: ignore[no-any-return]
 
-def connect(url: str, timeout: float = 30.0, *, embedded: bool = False) -> Web3:
+
+def connect(url: str, timeout: float = 30.0) -> Web3:
     # web3's validation middleware asks the node for its chain id (eth_chainId) before every eth_call, twice, to
     # compare with a chainId our calls never carry: two of every three requests of a read were that. The provider
     # keeps the node's answer instead (only eth_chainId is cached, per thread). A node that changes its chain id
     # under a running ledger is caught by what pins the chain, not by this: the genesis hash is checked when the
     # ledger opens and by verification's chain_identity check (re-read every GENESIS_RECHECK seconds, verify.py).
     session, proxies = node_session(url)  # one for every thread, the proxies read once (_node_http.node_session)
-    provider = _EmbeddedNodeProvider if embedded else _NodeProvider  # embedded: reads at a moved head asked again
     w3 = Web3(
-        provider(
+        _NodeProvider(
             url,
             request_kwargs={"timeout": timeout, **({"proxies": proxies} if proxies else {})},
             session=session,
