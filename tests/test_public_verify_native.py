@@ -259,9 +259,10 @@ def test_no_depth_reaches_the_native_call(ledger: Ledger, documents: list[dict[s
             {**a, "fields": deep},
         ):
             assert services.fast_public_bytes(view, document) is None
-    if view.warm() is None:  # the genesis is rechecked every GENESIS_RECHECK (5 s): a loaded machine passes it here
-        view.refresh()
-    assert services.fast_public_bytes(view, a) is not None
+    # and the document itself still is answered natively: asked as _both asks (a loaded machine can outlast the
+    # genesis recheck while building the values above, and a refreshed view at a new head declines until the
+    # reference has left the batch's checks for that head: a CI run under load failed the bare call)
+    assert _both(view, a)[0] is not None
 
 
 def _with_index(view: ChainView, digest: str, change: tuple[Any, ...] | None, notes: tuple[bytes, ...] = ()) -> None:
