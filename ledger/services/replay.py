@@ -59,11 +59,18 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
-from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
+from .decisions import (
+    DECISION_FORMAT,
+    DecisionInput,
+    RuleSetRecord,
+    _secret,
+    applicant_reference,
+    erased_citations,
+)
 from .facts import CertificateFact, citations, classify, establish, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
@@ -250,6 +257,7 @@ class _RuleSets:
         self._ledger = ledger
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None]] = {}
         self._published: dict[tuple[str, str], int | None] = {}
+        self._items: dict[tuple[str, str], bytes] = {}  # the service item each publication names (bytes32)
         self._others: dict[tuple[str, str], list[str]] = {}
 
     def others(self, digest: str, dept: str) -> list[str]:
@@ -298,10 +306,24 @@ class _RuleSets:
             block = None
             if raw is not None and _is_department_code(dept):
                 chain = self._ledger.chain
-                _d, _item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
+                _d, item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
                 block = int(number) or None
+                self._items[key] = bytes(item)
             self._published[key] = block
         return self._published[key]
+
+    def item(self, digest: str, dept: str) -> bytes | None:
+        """The service item ``dept``'s publication of rule set ``digest`` names on chain (None when unpublished). A
+        worker handed the publications (:meth:`take_publications`) asks the chain for it once per rule set."""
+        key = (dept, digest)
+        if key not in self._items:
+            raw = _digest_bytes(digest)
+            if raw is None or not _is_department_code(dept):
+                return None
+            chain = self._ledger.chain
+            _d, item, _number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
+            self._items[key] = bytes(item)
+        return self._items[key] if self.published(digest, dept) is not None else None
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -1562,6 +1584,14 @@ def _rerun(
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
+    item = rule_sets.item(digest, dept) if published is not None and isinstance(digest, str) else None
+    if item is not None and item != service_item_bytes(rule_set.service_item):
+        # the chain's record of which rules serve an item names another one (the library refuses it, red team 39)
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published by {dept} as a rule set for service item {item_text(item)}, not for "
+            f"{rule_set.service_item!r}, the item it serves",
+        )
     input_digest = body.get("input_digest")
     if not isinstance(input_digest, str) or input_digest not in inputs:
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
