@@ -266,8 +266,9 @@ def test_a_rule_set_published_under_another_service_item_decides_nothing(
             memo.values.pop((dept, rules.hex_digest), None)
     assert decision.body["outcome"] == "approve", decision.body
     logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    found = [(d.check, d.seq) for d in replay(ledger, department=dept).discrepancies]
-    assert ("rule_set_unpublished", decision.seq) in found, found
+    for workers in (0, 1):  # in the replaying process, and with the publications handed to a worker
+        found = [(d.check, d.seq) for d in replay(ledger, department=dept, workers=workers).discrepancies]
+        assert ("rule_set_unpublished", decision.seq) in found, (workers, found)
     bundle = evidence.decision_bundle(ledger, dept, "C-R39-ITEM", applicant=identity)
     report, code, result = both(ledger, bundle, tmp_path, "item.json")
     assert code == 1 and "rule_set_published" in {c.name for c in report.failed}, report.to_json()
