@@ -25,6 +25,11 @@ Holes (each test failed before its fix):
    bundle's item with the chain's, never with the document's. The library now refuses to decide (or to call the rule
    set published) with a publication naming another item; replay reports such a decision
    (``rule_set_unpublished``) and both verifiers fail its ``rule_set_published`` check.
+
+Held (a test each, for what no test covered): identities wholly in one script are taken as before; an application
+spelling its values in every way JSON allows (``4.0`` for 4, ``-0.0``, keys in another order, a key with a dot, a
+tilde or nothing in it, an empty object, a decomposed accent) gets one outcome from the engine, replay and the
+court's re-run.
 """
 
 from __future__ import annotations
@@ -274,3 +279,80 @@ def test_a_rule_set_published_under_another_service_item_decides_nothing(
     assert code == 1 and "rule_set_published" in {c.name for c in report.failed}, report.to_json()
     detail = next(c for c in result["checks"] if c["name"] == "rule_set_published")["detail"]
     assert "440300-SCJG-0107" in detail, detail
+
+
+# -- held: one application, one outcome in the three engines --------------------------------------------------------
+
+
+def test_an_application_spelt_every_way_json_allows_gets_one_outcome_from_the_three_engines(
+    ledger: Ledger, fresh_department: str, tmp_path: Path
+) -> None:
+    """Held. Adversary: an applicant spelling their values so that the engine deciding, replay re-running the stored
+    input and the court re-running the input a bundle opens might read them differently: ``4.0`` for the count 4,
+    ``-0.0`` for 0, two objects equal but for the order of their keys, keys with a dot, a tilde, ``~1`` or nothing
+    in them, an empty object, an accent decomposed (NFD) where the rule names it composed. What was decided is
+    what the input digest commits to, and all three give the outcome and reasons recorded."""
+    dept = fresh_department
+    tag = f"r39-spelt-{dept}"
+    rules = load_rule_set(
+        {
+            "engine": "pl-rules/1",
+            "rule_set_id": "spelt",
+            "version": tag,
+            "service_item": "*",
+            "title": "one application, one outcome",
+            "default_outcome": "refer",
+            "default_reason": "NOT_MATCHED",
+            "rules": [
+                {
+                    "id": "composed-accent",
+                    "outcome": "reject",
+                    "reason": "COMPOSED_NAME",
+                    "when": {"field": "application.town", "op": "==", "value": "Mont\u00e9limar"},
+                },
+                {
+                    "id": "spelt",
+                    "outcome": "approve",
+                    "reason": "MATCHED",
+                    "when": {
+                        "all": [
+                            {"field": "application.materials_submitted", "op": ">=", "value": 4},
+                            {"field": "application.materials_submitted", "op": "==", "value": 4},
+                            {"field": "application.balance", "op": "==", "value": 0},
+                            {"field": "application.balance", "op": ">=", "value": 0},
+                            {"field": "application.declared", "op": "==", "ref": "application.checked"},
+                            {"field": "application.empty", "op": "exists", "value": True},
+                            {"field": "application.empty", "op": "!=", "value": None},
+                            {"field": "application.flags", "op": "!=", "ref": "application.numbers"},
+                        ]
+                    },
+                },
+            ],
+        }
+    )
+    decisions.publish_rule_set(ledger, rules, dept)
+    app = {
+        "case_id": "C-R39-SPELT",
+        "service_item": ITEM,
+        "application": {
+            "materials_submitted": 4.0,
+            "balance": -0.0,
+            "declared": {"b": [1, {"y": None, "x": "2"}], "a": True},
+            "checked": {"a": True, "b": [1, {"x": "2", "y": None}]},
+            "empty": {},
+            "flags": [True, False],
+            "numbers": [1, 0],
+            "town": "Monte\u0301limar",
+            "odd keys": {"a.b": 1, "a~1b": 2, "": 3, "~": {"@": 4}},
+        },
+    }
+    decision = decisions.decide(ledger, dept, "C-R39-SPELT", ITEM, app, rules, applicant_ref="AB3900001")
+    assert (decision.body["outcome"], decision.body["reasons"]) == ("approve", ["MATCHED"]), decision.body
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    found = [(d.check, d.detail) for d in replay(ledger, department=dept).discrepancies if d.seq == decision.seq]
+    assert found == [], found
+    bundle = evidence.decision_bundle(ledger, dept, "C-R39-SPELT", applicant="AB3900001")
+    report, code, result = both(ledger, bundle, tmp_path, "spelt.json")
+    assert code == 0 and report.ok, report.to_json()
+    rerun = next(c for c in result["checks"] if c["name"] == "rerun")
+    assert rerun["result"] == "PASS" and "approve (MATCHED)" in rerun["detail"], rerun
