@@ -25,6 +25,11 @@ Holes (each test failed before its fix):
    bundle's item with the chain's, never with the document's. The library now refuses to decide (or to call the rule
    set published) with a publication naming another item; replay reports such a decision
    (``rule_set_unpublished``) and both verifiers fail its ``rule_set_published`` check.
+4. A council member's proposal to register a department whose code has a space that does not show. The registry
+   takes any printable ASCII code (round 28), so one member could propose ``"MKT "``: every summary
+   (``council show``, ``council list``, the history) printed "register department MKT ('Market Regulation
+   Bureau') ...", the market regulator's own code as far as a voter could see. A code with a space at its start or
+   end, or two together, is now shown quoted with a warning to compare it character by character.
 
 Held (a test each, for what no test covered): identities wholly in one script are taken as before; an application
 spelling its values in every way JSON allows (``4.0`` for 4, ``-0.0``, keys in another order, a key with a dot, a
@@ -45,7 +50,10 @@ import pytest
 from ledger.client import Ledger
 from ledger.errors import InputError, StateError
 from ledger.formats.rules import evaluate, load_rule_set
+from ledger.onchain.chain import ROLE_ISSUER
 from ledger.services import decisions, evidence, logchain, supervision
+from ledger.services.council import Action, GovernanceEvent, get_proposal
+from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .conftest import make_records
@@ -356,3 +364,26 @@ def test_an_application_spelt_every_way_json_allows_gets_one_outcome_from_the_th
     assert code == 0 and report.ok, report.to_json()
     rerun = next(c for c in result["checks"] if c["name"] == "rerun")
     assert rerun["result"] == "PASS" and "approve (MATCHED)" in rerun["detail"], rerun
+
+
+# -- 4. a department code with a space that does not show ------------------------------------------------------
+
+
+@pytest.mark.parametrize("code", ["MKT ", " MKT", "MK  T"])
+def test_a_proposed_department_code_with_a_space_that_does_not_show_is_shown_quoted(ledger: Ledger, code: str) -> None:
+    """Adversary: one council member proposing to register ``"MKT "`` (a trailing space; or a leading one, or two
+    together), with the market regulator's name and a key of their own: the registry takes any printable ASCII
+    code, and ``council show`` printed "register department MKT  ('Market Regulation Bureau') with key ...", which a
+    voter reads as MKT. Once registered, its certificates would say they were issued by "MKT ". The summary now
+    quotes such a code and says to compare it character by character; the history's lines quote it too."""
+    member = Council(ledger).members[0]
+    proposal_id = member.propose(
+        Action.REGISTER, code, name="Market Regulation Bureau", signer="0x" + "39" * 20, roles=ROLE_ISSUER
+    )
+    try:
+        summary = get_proposal(ledger.chain, proposal_id).summary
+    finally:
+        member.cancel(proposal_id)
+    assert f"register department {code!r} (" in summary and "character by character" in summary, summary
+    line = GovernanceEvent(1, "0x", 0, "ProposalCreated", {"proposalId": proposal_id}, code).line()
+    assert f"[{code!r}]" in line, line
