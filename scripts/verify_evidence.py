@@ -1271,6 +1271,13 @@ def dept_bytes(code: str) -> bytes:
     return code.encode("ascii").ljust(32, b"\x00")
 
 
+def service_item_bytes(code: str) -> bytes:
+    """A service item code as BatchLog.publishRuleSet records it (docs/decisions.md): the ASCII code right-padded
+    to 32 bytes when it fits, else SHA-256 of its UTF-8."""
+    raw = code.encode("utf-8", "surrogatepass")
+    return raw.ljust(32, b"\x00") if len(raw) <= 32 and code.isascii() else sha256(raw)
+
+
 def dept_topic(code: Any) -> str | None:
     """A department id (docs/format.md §6) as an event topic, or None when ``code`` is not one."""
     if not isinstance(code, str) or not 0 < len(code) <= 32 or not code.isascii() or not code.isprintable():
@@ -2255,6 +2262,20 @@ class DecisionVerifier(Verifier):
         ]
         if diffs:
             raise Failure("the RuleSetPublished event differs: " + "; ".join(diffs))
+        document = r.get("document")
+        served = document.get("service_item") if isinstance(document, dict) else None
+        if isinstance(served, str) and served and chain["service_item"] != "0x" + service_item_bytes(served).hex():
+            # the publisher names the item; the chain's record of which rules serve an item must be the document's
+            item = bytes.fromhex(chain["service_item"][2:]).rstrip(b"\x00")
+            named = (
+                repr(item.decode("ascii"))
+                if item.isascii() and item.decode("ascii").isprintable() and item
+                else chain["service_item"]
+            )
+            raise Failure(
+                f"the rule set was published as a rule set for service item {named}, but it serves {served!r}: a "
+                "rule set decides only the item its publication names"
+            )
         if chain["department"] != self.b["decision"]["department"]:
             raise Failure(
                 f"the rule set was published by {chain['department']}, not by {self.b['decision']['department']}, "

@@ -311,8 +311,12 @@ REPLAY_CHECKS: dict[str, dict[str, tuple[str, str]]] = {
         "zh-CN": ("规则集被篡改", "保存的规则集在使用后被修改过。"),
     },
     "rule_set_unpublished": {
-        "en": ("rule set unpublished", "The rule set was not published on the chain before the decision was anchored."),
-        "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布。"),
+        "en": (
+            "rule set unpublished",
+            "The rule set was not published on the chain before the decision was anchored, or was published for "
+            "another service item.",
+        ),
+        "zh-CN": ("规则集未公布", "决定上链前，所用规则集未在区块链上公布，或公布时所列服务事项与规则集不符。"),
     },
     "rule_set_other_department": {
         "en": (

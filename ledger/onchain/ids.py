@@ -4,6 +4,8 @@ import the chain's client."""
 
 from __future__ import annotations
 
+import hashlib
+
 from ..errors import InputError
 
 ROLE_ISSUER = 1
@@ -21,3 +23,22 @@ def department_id_bytes(code: str) -> bytes:
 
 def department_code(raw: bytes) -> str:
     return raw.rstrip(b"\x00").decode("ascii", errors="replace")
+
+
+def service_item_bytes(code: str) -> bytes:
+    """A service item code as the bytes32 ``BatchLog.publishRuleSet`` records: the ASCII code right-padded when it
+    fits, else SHA-256 of its UTF-8."""
+    if not isinstance(code, str) or not code:
+        raise InputError("a service item code must be a non-empty string")
+    raw = code.encode("utf-8")
+    if len(raw) <= 32 and code.isascii():
+        return raw.ljust(32, b"\x00")
+    return hashlib.sha256(raw).digest()
+
+
+def item_text(item: bytes) -> str:
+    """A published ``serviceItem`` (bytes32) in words: the code it pads, or its hex (the SHA-256 of a long code)."""
+    code = item.rstrip(b"\x00")
+    if code and code.isascii() and code.decode("ascii").isprintable():
+        return repr(code.decode("ascii"))
+    return "0x" + item.hex()

@@ -85,7 +85,27 @@ def applicant_identity(identity: Any, what: str = "applicant_ref") -> str:
             f"spelling would be another applicant to the credit list and the case's decisions - send {canonical!r}",
             field=what,
         )
+    foreign = _look_alike(identity)
+    if foreign is not None:
+        raise InputError(
+            f"{what} {identity!r} holds digits or ASCII letters, and {foreign!r} "
+            f"(U+{ord(foreign):04X} {unicodedata.name(foreign, 'unnamed')}), which is not ASCII: a letter of another "
+            "script can print like a Latin one (Cyrillic A U+0410, Greek B U+0392), and that spelling would be another "
+            "applicant to the credit list and the case's decisions - send the identifier in ASCII capital letters "
+            "and digits, as issued",
+            field=what,
+        )
     return identity
+
+
+def _look_alike(identity: str) -> str | None:
+    """The first character that is not ASCII in an identity that also holds ASCII letters or digits, or a digit of
+    any script, else None. NFKC folds full-width and other compatibility forms, but not a letter of another script
+    that prints like a Latin one (Cyrillic A, U+0410, beside Latin A), nor a digit of another script: an
+    identifier is ASCII, a name in another script has no ASCII letters and no digits (red team round 39)."""
+    if identity.isascii() or not any((c.isascii() and c.isalnum()) or c.isdecimal() for c in identity):
+        return None
+    return next(c for c in identity if not c.isascii())
 
 
 def _prepare_input(case_id: str, service_item: str, decision_input: Mapping[str, Any]) -> dict[str, Any]:

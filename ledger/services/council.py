@@ -133,6 +133,13 @@ def is_code(department: str) -> bool:
     return not (len(department) == 66 and department.startswith("0x"))
 
 
+def hidden_spaces(code: str) -> bool:
+    """Whether a department code holds spaces a reader cannot see: at its start or end, or two together. The
+    registry takes any printable ASCII code, so a member could propose ``"MKT "``, which every summary printed as
+    the code of the market regulator (red team round 39)."""
+    return code != code.strip(" ") or "  " in code
+
+
 def _printable(value: Any) -> Any:
     """``value`` for a line of text: a string holding a character that is not printable (a terminal's escape
     sequence, a carriage return) as its repr, so that no event's text can write over another's."""
@@ -195,6 +202,11 @@ def describe(
     """What a proposal will change, in words."""
     if department is not None and not is_code(department):
         department = f"{department} (not a department code: no department of this ledger can use it)"
+    elif department is not None and hidden_spaces(department):
+        department = (
+            f"{department!r} (a code with a space at its start or end, or two together, prints like "
+            f"{' '.join(department.split())!r}: compare it character by character)"
+        )
     if action is Action.REGISTER:
         return f"register department {department} ({name!r}) with key {signer} and roles {','.join(role_names(roles))}"
     if action is Action.ROTATE_KEY:
@@ -343,7 +355,8 @@ class GovernanceEvent:
 
     def line(self) -> str:
         shown = ", ".join(f"{k}={_printable(v)}" for k, v in self.args.items() if k != "departmentId")
-        where = f"[{self.department}] " if self.department else ""
+        shown_code = repr(self.department) if self.department and hidden_spaces(self.department) else self.department
+        where = f"[{shown_code}] " if self.department else ""
         return f"block {self.block:>8}  {self.event:<24} {where}{shown}"
 
 

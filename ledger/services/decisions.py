@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import os
 import re
@@ -39,7 +38,7 @@ from ..errors import ChainError, InputError, LedgerError, NotFoundError, StateEr
 from ..formats.canonical import hex32, json_loads, parse_hex32
 from ..formats.rules import ENGINE_VERSION, OUTCOMES, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
-from ..onchain.ids import ROLE_APPROVER, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import (
     ApplicantSecret,
     Certificate,
@@ -204,16 +203,6 @@ def officer_ref(ledger: Ledger, department: str, officer: str) -> str:
 # -- rule sets --------------------------------------------------------------------------------------------------
 
 
-def service_item_bytes(code: str) -> bytes:
-    """A service item code as bytes32: the ASCII code right-padded when it fits, else SHA-256 of its UTF-8."""
-    if not isinstance(code, str) or not code:
-        raise InputError("a service item code must be a non-empty string")
-    raw = code.encode("utf-8")
-    if len(raw) <= 32 and code.isascii():
-        return raw.ljust(32, b"\x00")
-    return hashlib.sha256(raw).digest()
-
-
 def _as_rule_set(rule_set: RuleSet | str | Path | Mapping[str, Any]) -> RuleSet:
     return rule_set if isinstance(rule_set, RuleSet) else load_rule_set(rule_set)
 
@@ -257,11 +246,22 @@ def _insert_locking(conn: Any, table: Any) -> Any:
     return _insert_ignore(conn, table)
 
 
-def _chain_rule_set(ledger: Ledger, digest: bytes, department: str) -> int | None:
-    """Block in which ``department`` published rule set ``digest``, or None. Rule sets are kept per department on
-    chain (BatchLog 2.1.0): another department publishing the same digest, even first, publishes its own."""
+def _chain_rule_set(ledger: Ledger, rule_set: RuleSet, department: str) -> int | None:
+    """Block in which ``department`` published ``rule_set``, or None. Rule sets are kept per department on chain
+    (BatchLog 2.1.0): another department publishing the same digest, even first, publishes its own. StateError when
+    the publication names another service item than the rule set's own."""
     chain = ledger.chain
-    _dept, _item, block, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(department), digest))
+    _dept, item, block, _time = chain.call(
+        chain.log.functions.ruleSet(department_id_bytes(department), rule_set.digest)
+    )
+    if int(block) and bytes(item) != service_item_bytes(rule_set.service_item):
+        raise StateError(
+            f"rule set {rule_set.rule_set_id!r} {rule_set.version} ({rule_set.hex_digest}) was published by "
+            f"{department} in block {int(block)} as a rule set for service item {item_text(bytes(item))}, but it "
+            f"serves {rule_set.service_item!r}: the chain's public record of which rules serve an item would be "
+            "wrong, so it decides nothing. Publish a new version of it (another `version`, so another digest) with "
+            f"`ledger rules publish FILE --department {department}`. Nothing was recorded"
+        )
     return int(block) or None
 
 
@@ -302,7 +302,7 @@ def publish_rule_set(
     rule_set = _as_rule_set(rule_set)
     chain = ledger.chain
     require_approver(ledger, department, "publish rule sets")
-    existing = _chain_rule_set(ledger, rule_set.digest, department)
+    existing = _chain_rule_set(ledger, rule_set, department)
     if existing is not None:
         _store_rule_set(ledger, rule_set, department, None, existing)
         return {
@@ -369,7 +369,7 @@ def _publication(ledger: Ledger, rule_set: RuleSet, department: str) -> int:
         remembered: int | None = published.values.get(key)
     if remembered is not None:
         return remembered
-    on_chain = _chain_rule_set(ledger, rule_set.digest, department)
+    on_chain = _chain_rule_set(ledger, rule_set, department)
     if on_chain is None:
         others = _other_publishers(ledger, rule_set.digest, department)
         if others:

@@ -52,6 +52,7 @@ from ..formats.reasons import reason_name
 from ..formats.schemas import bundle_shape_problem
 from ..onchain import chainread
 from ..onchain.chain import ROLE_APPROVER, Chain, department_code, department_id_bytes
+from ..onchain.ids import item_text, service_item_bytes
 from ..storage.store import batch_proof
 from .departments import TypePeriod, get_department
 from .verify import STATUS_NAMES, ChainView, Check, CheckList, Report, could_act_in, verify_certificate
@@ -1377,6 +1378,15 @@ def _check_published(
     ]
     if diffs:
         return False, "the RuleSetPublished event differs: " + "; ".join(diffs)
+    document = stated.get("document")
+    served = document.get("service_item") if isinstance(document, dict) else None
+    if isinstance(served, str) and served and _norm(published["service_item"]) != hex32(service_item_bytes(served)):
+        # the caller names the item to publishRuleSet; the chain's record of which rules serve an item must be true
+        return False, (
+            f"the rule set was published as a rule set for service item "
+            f"{item_text(_b(published['service_item']))}, but it serves {served!r}: a rule set decides only the "
+            "item its publication names"
+        )
     if department is not None and published["department"] != department:
         return False, (
             f"the rule set was published by {published['department']}, not by {department}, whose decision this "

@@ -59,11 +59,18 @@ from ..formats.canonical import document_digest, json_loads
 from ..formats.rules import ENGINE_VERSION, RuleSet, evaluate, load_rule_set
 from ..onchain import chainread
 from ..onchain._node_http import block_params, block_timestamp
-from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes
+from ..onchain.ids import ROLE_APPROVER, department_code, department_id_bytes, item_text, service_item_bytes
 from ..storage.models import CLOCK_SKEW_SECONDS
 from ..storage.store import rows_in, streaming_cache
 from . import _decision_workers, _replay_worker, logchain
-from .decisions import DECISION_FORMAT, DecisionInput, RuleSetRecord, _secret, applicant_reference, erased_citations
+from .decisions import (
+    DECISION_FORMAT,
+    DecisionInput,
+    RuleSetRecord,
+    _secret,
+    applicant_reference,
+    erased_citations,
+)
 from .facts import CertificateFact, citations, classify, establish, resolve_citations, status_at_block
 from .logchain import LOG_DECISIONS, ChainRange, LogEntry, LogMention
 from .permits import LinkScan, check_links
@@ -250,6 +257,7 @@ class _RuleSets:
         self._ledger = ledger
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None]] = {}
         self._published: dict[tuple[str, str], int | None] = {}
+        self._items: dict[tuple[str, str], bytes] = {}  # the service item each publication names (bytes32)
         self._others: dict[tuple[str, str], list[str]] = {}
 
     def others(self, digest: str, dept: str) -> list[str]:
@@ -272,23 +280,30 @@ class _RuleSets:
             self._others[key] = sorted(found)
         return self._others[key]
 
-    def publications(self, dept: str) -> dict[str, int | None]:
-        """:meth:`published` for each rule set the database records as ``dept``'s (a few rows), for the replaying
-        process to send its workers (``_DepartmentRun.chain_facts``). The record's department only chooses what is
-        asked: the answer is the chain's, and a worker asks the chain itself for any other digest a decision names."""
+    def publications(self, dept: str) -> dict[str, tuple[int | None, bytes | None]]:
+        """:meth:`published` and :meth:`item` for each rule set the database records as ``dept``'s (a few rows), for
+        the replaying process to send its workers (``_DepartmentRun.chain_facts``). The record's department only
+        chooses what is asked: the answer is the chain's, and a worker asks the chain itself for any other digest a
+        decision names."""
         with self._ledger.engine.connect() as conn:
             digests = (
                 conn.execute(select(col(RuleSetRecord.digest)).where(col(RuleSetRecord.department_id) == dept))
                 .scalars()
                 .all()
             )
-        return {digest: self.published(digest, dept) for digest in digests if isinstance(digest, str)}
+        return {
+            digest: (self.published(digest, dept), self._items.get((dept, digest)))
+            for digest in digests
+            if isinstance(digest, str)
+        }
 
-    def take_publications(self, dept: str, published: Mapping[str, int | None]) -> None:
+    def take_publications(self, dept: str, published: Mapping[str, tuple[int | None, bytes | None]]) -> None:
         """Take the publications the replaying process read for this replay (a worker): the answers this process
         would have asked the chain for, read once per replay instead of once per process."""
-        for digest, block in published.items():
+        for digest, (block, item) in published.items():
             self._published.setdefault((dept, digest), block)
+            if item is not None:
+                self._items.setdefault((dept, digest), item)
 
     def published(self, digest: str, dept: str) -> int | None:
         """The block in which ``dept`` published rule set ``digest`` on chain (None when it did not)."""
@@ -298,10 +313,24 @@ class _RuleSets:
             block = None
             if raw is not None and _is_department_code(dept):
                 chain = self._ledger.chain
-                _d, _item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
+                _d, item, number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
                 block = int(number) or None
+                self._items[key] = bytes(item)
             self._published[key] = block
         return self._published[key]
+
+    def item(self, digest: str, dept: str) -> bytes | None:
+        """The service item ``dept``'s publication of rule set ``digest`` names on chain (None when unpublished). A
+        worker handed the publications (:meth:`take_publications`) asks the chain for it once per rule set."""
+        key = (dept, digest)
+        if key not in self._items:
+            raw = _digest_bytes(digest)
+            if raw is None or not _is_department_code(dept):
+                return None
+            chain = self._ledger.chain
+            _d, item, _number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
+            self._items[key] = bytes(item)
+        return self._items[key] if self.published(digest, dept) is not None else None
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -1095,7 +1124,7 @@ class _DepartmentRun:
         self.facts = facts
         self.selection = selection
         self._credit: Any = None
-        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]] | None = None
+        self._chain_facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]] | None = None
 
     def credit_book(self) -> Any:
         """The department's credit list as the chain attests it, read once (supervision.py)."""
@@ -1112,7 +1141,7 @@ class _DepartmentRun:
         if self._credit is None:
             self._credit = book
 
-    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, int | None]]:
+    def chain_facts(self) -> tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]:
         """What a chunk reads of the chain in the common case, as this process read it for this replay: the
         department's registry periods and the publication block of every rule set the database records (read once
         per replay: the same bound as each process reading them at its first chunk). Sent with every chunk to the
@@ -1124,7 +1153,9 @@ class _DepartmentRun:
             )
         return self._chain_facts
 
-    def share_chain_facts(self, facts: tuple[list[tuple[bool, int, int]], dict[str, int | None]]) -> None:
+    def share_chain_facts(
+        self, facts: tuple[list[tuple[bool, int, int]], dict[str, tuple[int | None, bytes | None]]]
+    ) -> None:
         """Take :meth:`chain_facts` as the replaying process read them (a worker)."""
         periods, published = facts
         self.facts.take_authority(self.department, periods)
@@ -1562,6 +1593,14 @@ def _rerun(
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
+    item = rule_sets.item(digest, dept) if published is not None and isinstance(digest, str) else None
+    if item is not None and item != service_item_bytes(rule_set.service_item):
+        # the chain's record of which rules serve an item names another one (the library refuses it, red team 39)
+        fail(
+            "rule_set_unpublished",
+            f"rule set {digest} was published by {dept} as a rule set for service item {item_text(item)}, not for "
+            f"{rule_set.service_item!r}, the item it serves",
+        )
     input_digest = body.get("input_digest")
     if not isinstance(input_digest, str) or input_digest not in inputs:
         fail("input_missing", f"the recorded input {input_digest} is not in the database")
