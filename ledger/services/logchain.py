@@ -768,14 +768,13 @@ def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[
         for dept in _departments(conn, log) if department is None else [department]:
             anchored_to = min(_anchored_prefix(conn, log, dept), _chain_anchored_to(chain, log, dept))
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
-            count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
+            count = conn.execute(select(func.count()).where(*mine)).scalar_one()
             if not count:
                 continue
-            at = conn.execute(
-                select(_ENTRIES.c.created_at).where(
-                    _ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq == first
-                )
-            ).scalar_one()
+            # the first row's number and time read together: a number an edit made unreadable matches no row
+            first, at = conn.execute(
+                select(_ENTRIES.c.seq, _ENTRIES.c.created_at).where(*mine).order_by(_ENTRIES.c.seq).limit(1)
+            ).one()
             out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
     return sorted(out, key=lambda u: u.department)
 
@@ -1391,6 +1390,17 @@ def check_log(
             .order_by(_ENTRIES.c.seq)
         )
         for seq, body, entry_hash, row_prev, lookup, *stored_at in result:
+            if seq < 1:  # no sequence number the ledger writes (models.UNREADABLE_SEQ: not even an integer)
+                found.append(
+                    Discrepancy(
+                        "altered",
+                        department,
+                        None,
+                        f"a row of the log holds no sequence number (entry hash {entry_hash[:66]!r}): the database's "
+                        "entry was edited; restore the row from a backup (the chain's anchored range names its hash)",
+                    )
+                )
+                continue
             span = spans.holding(seq)
             if visit is not None:
                 visit(seq, body, entry_hash, lookup)
@@ -1418,7 +1428,7 @@ def check_log(
                     + raw
                     + prefix
                     + b'"'
-                    + row_prev.encode("ascii")
+                    + row_prev.encode("utf-8")
                     + b'","seq":'
                     + str(seq).encode("ascii")
                     + b"}"

@@ -20,7 +20,9 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    String,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -227,6 +229,75 @@ class StatusChange(SQLModel, table=True):
 
 # -- hash-chained logs (logchain.py) ----------------------------------------------------------------------------
 
+# A log row is what auditors and courts are shown, so it reads whatever the database hands back: SQLite keeps any type
+# in any column (and a text's bytes as given), and whoever owns a PostgreSQL table can retype a column. Only an edit
+# made past the ledger puts anything else there; read as it came, it stopped the log's check, replay, reconcile and
+# the listings with a traceback, hiding the report of the whole log (red team round 39b). Each column reads as its
+# type, an odd value as one the ledger never writes, which the check reports as the edit it is.
+
+UNREADABLE_SEQ = 0
+"""What a log row's sequence number reads as when it is no integer (the ledger numbers entries from 1)."""
+
+UNREADABLE_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""What a stored time reads as when it is no time: before any the ledger writes (a log entry's check reports
+``time_altered``), and far enough from the calendar's ends for any arithmetic on it."""
+
+
+def _as_text(value: Any) -> Any:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+class StoredText(TypeDecorator[str]):
+    """A text column of a log row: a blob or a number the database hands back reads as text."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
+        return _as_text(value)  # type: ignore[no-any-return]
+
+
+class StoredLongText(StoredText):
+    impl = Text
+    cache_ok = True
+
+
+class StoredSeq(TypeDecorator[int]):
+    """A log row's sequence number: anything but an integer reads as :data:`UNREADABLE_SEQ`."""
+
+    impl = Integer
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        return value if type(value) is int or value is None else UNREADABLE_SEQ
+
+
+class StoredTime(TypeDecorator[datetime]):
+    """A log row's time: what no reader of the dialect takes for a time reads as :data:`UNREADABLE_TIME`."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+
+        def process(value: Any) -> datetime | None:
+            if value is None or isinstance(value, datetime):
+                return value
+            if isinstance(value, str):
+                try:
+                    read = inner(value) if inner is not None else datetime.fromisoformat(value)
+                except ValueError:
+                    return UNREADABLE_TIME
+                return read if isinstance(read, datetime) else UNREADABLE_TIME
+            return UNREADABLE_TIME
+
+        return process
+
 
 class EntryState:
     """An entry's anchoring, derived from the anchor whose range holds its sequence number (none: pending; one
@@ -253,17 +324,17 @@ class LogEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    log: str = Field(max_length=32)
-    department_id: str = Field(max_length=32)
-    seq: int
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    log: str = Field(sa_column=Column(StoredText(32), nullable=False))
+    department_id: str = Field(sa_column=Column(StoredText(32), nullable=False))
+    seq: int = Field(sa_column=Column(StoredSeq, nullable=False))
+    body: str = Field(sa_column=Column(StoredLongText, nullable=False))
     # the index key of an entry about a case (logchain.lookup_key of the body's case_id) or, in the access log, about
     # a certificate (of its digest), so finding a case's decisions or a certificate's reads reads their few rows
     # instead of every body of the log; the database's word, checked against the body (replay, check_log)
-    lookup: str | None = Field(default=None, max_length=32)
-    entry_hash: str = Field(max_length=66)
-    prev_hash: str = Field(max_length=66)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    lookup: str | None = Field(default=None, sa_column=Column(StoredText(32), nullable=True))
+    entry_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
+    prev_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
     # No anchoring columns: an entry's anchor, leaf index, proof and state follow from the LogAnchor whose range
     # holds its sequence number (logchain.Entry), so anchoring never rewrites these ~2 KB rows (migration 0012).
 
