@@ -11,12 +11,20 @@
    database holds: a text column as text (bytes that are not UTF-8 as U+FFFD), a sequence number that is no
    integer as 0, a time that is none as the first instant of the calendar; the check reports such a row as it
    reports any edit (``altered``, ``time_altered``, ``missing``) and reads on.
+2. The same for the times of a grant or a consent row (SQLite): a ``created_at``, ``expires_at`` or ``revoked_at``
+   of a grant, a ``given_at`` or ``withdrawn_at`` of a consent, that is no time made the issuer's and the grantee's
+   listings of grants, the issuer's listing of consents, the grantee's read, the full provenance timeline (500) and
+   ``ledger reconcile`` (a traceback) fail for the certificate, hiding every other grant and consent of it. Every
+   time column reads such a value as 1970-01-01 (``models.StoredTime``): an expiry, revocation or withdrawal read
+   that way ends the grant or consent (fail closed), and the listings show the row with the log's verdict on it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -26,6 +34,8 @@ from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import logchain, reconcile, replay
 from ledger.services.departments import Council
 
+from . import consent_support
+from .api_support import Clock, bearer, issue, login, make_client, register
 from .conftest import TEST_TYPES
 from .decision_support import decided_history
 
@@ -117,3 +127,80 @@ def test_a_log_column_retyped_on_postgresql_is_read_as_before(ledger: Ledger, hi
         finally:
             with ledger.engine.begin() as conn:
                 conn.execute(text(f"ALTER TABLE logentry ALTER COLUMN {column} TYPE {back}"))
+
+
+# (table, the edit, whether the grant still serves its read afterwards): a consent's given_at is in the record the
+# ledger signed, so a row whose time reads otherwise is not relied on
+_SHARING_EDITS = (
+    ("certificate_grant", "created_at = 'yesterday'", True),
+    ("certificate_grant", "expires_at = 5", False),
+    ("certificate_grant", "revoked_at = 'never'", False),
+    ("consent_record", "given_at = X'00'", False),
+    ("consent_record", "withdrawn_at = 'soon'", False),
+)
+
+
+def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothing(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an insider with write access to the SQLite file, writing a time that is no time into a grant's or
+    a consent's row, so that the certificate's grant and consent listings, its full timeline and reconcile fail
+    (500, a traceback) and show nothing of its other grants and consents; or so that a grant or consent whose end
+    the row records serves reads again."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses a value that is no time in a timestamptz column (a retyped column: above)")
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
+    clock = Clock()
+    client = make_client(ledger, clock)
+    grantee = register(ledger, "SV", "verifier")
+    (doc,) = issue(ledger, fresh_department, 1)
+    issuer, reader = bearer(login(client, ledger, fresh_department)), bearer(login(client, ledger, grantee))
+    given = consent_support.give(ledger, doc, grantee, clock.now)
+    granted = client.post(
+        f"/certificates/{doc['digest']}/grants",
+        headers=issuer,
+        json={
+            "grantee": grantee,
+            "purpose": "insurance claim 2026-0042",
+            "consent": given.id,
+            "purpose_code": "insurance-claim",
+            "expires_at": (clock.now + timedelta(minutes=10)).isoformat(),
+        },
+    )
+    assert granted.status_code == 201, granted.text
+    digest = doc["digest"]
+
+    def answers() -> dict[str, Any]:
+        out = {}
+        for path, who in (
+            (f"/certificates/{digest}/grants", issuer),
+            ("/grants/received", reader),
+            (f"/certificates/{digest}/consents", issuer),
+            (f"/certificates/{digest}/provenance", issuer),
+            (f"/certificates/{digest}/content", reader),
+        ):
+            answer = client.get(path, headers=who)
+            assert answer.status_code in (200, 403), (path, answer.status_code, answer.text)
+            out[path] = answer
+        reconcile.reconcile(ledger, departments=[fresh_department], check_bodies=False)  # a report, not a traceback
+        return out
+
+    assert answers()[f"/certificates/{digest}/content"].status_code == 200
+    for table, assignment, serves in _SHARING_EDITS:
+        column = assignment.split(" = ")[0]
+        with ledger.engine.begin() as conn:
+            saved = conn.execute(text(f"SELECT rowid, {column} FROM {table} WHERE digest = :d"), {"d": digest}).one()
+            conn.execute(text(f"UPDATE {table} SET {assignment} WHERE rowid = :r"), {"r": saved[0]})
+        try:
+            got = answers()
+            read = got[f"/certificates/{digest}/content"].status_code
+            assert read == (200 if serves else 403), (assignment, read)
+            (listed,) = got[f"/certificates/{digest}/grants"].json()
+            assert listed["live"] is (serves or table == "consent_record"), (assignment, listed)
+            if table == "consent_record":
+                (consented,) = got[f"/certificates/{digest}/consents"].json()
+                assert consented["live"] is False, (assignment, consented)
+        finally:
+            with ledger.engine.begin() as conn:
+                conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE rowid = :r"), {"v": saved[1], "r": saved[0]})
+    assert answers()[f"/certificates/{digest}/content"].status_code == 200

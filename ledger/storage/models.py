@@ -233,7 +233,9 @@ class StatusChange(SQLModel, table=True):
 # in any column (and a text's bytes as given), and whoever owns a PostgreSQL table can retype a column. Only an edit
 # made past the ledger puts anything else there; read as it came, it stopped the log's check, replay, reconcile and
 # the listings with a traceback, hiding the report of the whole log (red team round 39b). Each column reads as its
-# type, an odd value as one the ledger never writes, which the check reports as the edit it is.
+# type, an odd value as one the ledger never writes, which the check reports as the edit it is. Every other table's
+# times read the same way (StoredTime): a grant's or a consent's time that was no time made every listing of the
+# certificate's grants and consents, its timeline and reconcile fail.
 
 UNREADABLE_SEQ = 0
 """What a log row's sequence number reads as when it is no integer (the ledger numbers entries from 1)."""
@@ -277,7 +279,8 @@ class StoredSeq(TypeDecorator[int]):
 
 
 class StoredTime(TypeDecorator[datetime]):
-    """A log row's time: what no reader of the dialect takes for a time reads as :data:`UNREADABLE_TIME`."""
+    """A stored time (with its zone): what no reader of the dialect takes for a time reads as
+    :data:`UNREADABLE_TIME`, so an expiry, revocation or withdrawal read that way ends what it bounds."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
@@ -375,8 +378,8 @@ class LogAnchor(SQLModel, table=True):
     state: str = Field(default=AnchorState.PREPARED, index=True, max_length=16)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    anchored_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
+    anchored_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
@@ -395,7 +398,7 @@ class RuleSetRecord(SQLModel, table=True):
     department_id: str = Field(max_length=32)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
-    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
 
 
 class DecisionInput(SQLModel, table=True):
@@ -458,9 +461,9 @@ class AuthChallenge(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     department_id: str = Field(max_length=32)
     message: str = Field(max_length=1000)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
 
 
 class RevokedToken(SQLModel, table=True):
@@ -470,8 +473,8 @@ class RevokedToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     department_id: str = Field(max_length=32)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    revoked_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
 
 
 # -- sharing grants (sharing.py) --------------------------------------------------------------------------------
@@ -521,9 +524,9 @@ class Grant(GrantBase, table=True):
     issuer: str = Field(index=True, max_length=32)
     grantee: str = Field(index=True, max_length=32)
     created_by: str = Field(max_length=42, description="Signer address of the issuing department's session.")
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     revoked_by: str | None = Field(default=None, max_length=42)
     # the random salt (hex) that keys the hash of ``purpose`` in the anchored access log (accesslog.purpose_hash):
     # as sensitive as the text, never in an entry or an answer, cleared by erasure with it (0010); NULL for a grant
@@ -585,9 +588,9 @@ class Consent(SQLModel, table=True):
     purpose_code: str = Field(max_length=64)
     purpose_text: str = Field(max_length=MAX_PURPOSE_TEXT)
     fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    given_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    given_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     signer: str = Field(max_length=42)
     signature: str = Field(max_length=132)
     record_hash: str = Field(max_length=66)
@@ -633,4 +636,4 @@ class SpentAssertion(SQLModel, table=True):
     __tablename__ = "consent_assertion_spent"
 
     nonce_hash: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
