@@ -17,10 +17,19 @@
    ``ledger reconcile`` (a traceback) fail for the certificate, hiding every other grant and consent of it. Every
    time column reads such a value as 1970-01-01 (``models.StoredTime``): an expiry, revocation or withdrawal read
    that way ends the grant or consent (fail closed), and the listings show the row with the log's verdict on it.
+3. A log row duplicated past a dropped unique constraint was reported as a deletion that never happened. An
+   insider who drops ``uq_logentry_log_department_seq`` (PostgreSQL: one ``ALTER TABLE``; SQLite: the table
+   rebuilt without it; or a database left half-migrated) can insert a second row at a sequence number - a copy, or
+   another decision linked to the same predecessor. The check read the second row as a jump and reported "sequence
+   number 3 is missing (a deleted entry)", which it is not, and a copy as nothing else: an auditor was sent after a
+   deletion while the extra row stood in every listing. The check (and replay) now report the second row at a number
+   as ``inserted``, naming both hashes and the constraint to restore, and judge the next entry's link against
+   either, so no deletion and no broken link are made up.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -30,6 +39,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger.client import Ledger
+from ledger.formats.canonical import canonical_json
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.services import logchain, reconcile, replay
 from ledger.services.departments import Council
@@ -204,3 +214,79 @@ def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothin
             with ledger.engine.begin() as conn:
                 conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE rowid = :r"), {"v": saved[1], "r": saved[0]})
     assert answers()[f"/certificates/{digest}/content"].status_code == 200
+
+
+@contextmanager
+def _without_unique_sequence_numbers(ledger: Ledger) -> Iterator[None]:
+    """The log table without its unique constraint on (log, department, seq), put back afterwards (with the rows the
+    test inserted gone): PostgreSQL drops the constraint; SQLite, which cannot, gets a copy of the table without it
+    in its place."""
+    with ledger.engine.begin() as conn:
+        if ledger.engine.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE logentry DROP CONSTRAINT uq_logentry_log_department_seq"))
+        else:
+            conn.execute(text("ALTER TABLE logentry RENAME TO logentry_kept"))
+            conn.execute(text("CREATE TABLE logentry AS SELECT * FROM logentry_kept"))
+    try:
+        yield
+    finally:
+        with ledger.engine.begin() as conn:
+            if ledger.engine.dialect.name == "postgresql":
+                conn.execute(  # a row the test left behind (it deletes its own)
+                    text(
+                        "DELETE FROM logentry a USING logentry b WHERE a.log = b.log AND "
+                        "a.department_id = b.department_id AND a.seq = b.seq AND a.id > b.id"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "ALTER TABLE logentry ADD CONSTRAINT uq_logentry_log_department_seq "
+                        "UNIQUE (log, department_id, seq)"
+                    )
+                )
+            else:
+                conn.execute(text("DROP TABLE logentry"))
+                conn.execute(text("ALTER TABLE logentry_kept RENAME TO logentry"))
+
+
+def test_a_duplicated_log_row_is_reported_as_inserted_not_as_a_deletion(ledger: Ledger, history: str) -> None:
+    """Adversary: an insider with database access who drops the log's unique constraint on sequence numbers and
+    inserts a second row at number 2: a copy of the entry, or another decision (the outcome changed) linked to
+    entry 1, so that a reader taking the first row at a number may take theirs. The check said entry 3 was deleted
+    (it is not) and, for a copy, nothing else."""
+    with _without_unique_sequence_numbers(ledger):
+        with ledger.engine.begin() as conn:
+            row = conn.execute(
+                text(
+                    "SELECT body, lookup, prev_hash, created_at, entry_hash FROM logentry "
+                    "WHERE log = 'decisions' AND department_id = :d AND seq = 2"
+                ),
+                {"d": history},
+            ).one()
+        body = json.loads(row[0])
+        body["outcome"] = "approve" if body["outcome"] != "approve" else "refuse"
+        other = canonical_json(body).decode()
+        for text_, hash_ in (
+            (row[0], row[4]),
+            (other, logchain.compute_entry_hash(logchain.LOG_DECISIONS, history, 2, row[2], other)),
+        ):
+            with ledger.engine.begin() as conn:
+                conn.execute(
+                    text(
+                        "INSERT INTO logentry (id, log, department_id, seq, body, lookup, entry_hash, prev_hash, "
+                        "created_at) VALUES ((SELECT max(id) + 1 FROM logentry), 'decisions', :d, 2, :b, :l, :h, :p, "
+                        ":c)"
+                    ),
+                    {"d": history, "b": text_, "l": row[1], "h": hash_, "p": row[2], "c": row[3]},
+                )
+            found = logchain.check_log(ledger, logchain.LOG_DECISIONS, history)
+            assert [(d.kind, d.seq) for d in found] == [("inserted", 2)], found
+            assert hash_ in found[0].detail and "uq_logentry_log_department_seq" in found[0].detail, found
+            checks = {(d.check, d.seq) for d in replay.replay(ledger, department=history, workers=0).discrepancies}
+            assert checks == {("inserted", 2)}, checks
+            with ledger.engine.begin() as conn:
+                conn.execute(
+                    text("DELETE FROM logentry WHERE id = (SELECT max(id) FROM logentry) AND entry_hash = :h"),
+                    {"h": hash_},
+                )
+    assert logchain.check_log(ledger, logchain.LOG_DECISIONS, history) == []

@@ -1380,6 +1380,7 @@ def check_log(
     current: _RangeCheck | None = None
     pending_checks: list[_RangeCheck] = []
     prev_seq, prev_hash = 0, ZERO_HASH
+    twins: set[str] = set()  # the hashes of further rows at prev_seq
     done = 0
     with ledger.engine.connect() as conn:
         # with their stored time, for the logs whose bodies state one
@@ -1387,7 +1388,9 @@ def check_log(
         result = conn.execution_options(yield_per=5_000).execute(
             select(*columns)
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
-            .order_by(_ENTRIES.c.seq)
+            .order_by(
+                _ENTRIES.c.seq, _ENTRIES.c.id
+            )  # rows at one number (a dropped constraint): the first written first
         )
         for seq, body, entry_hash, row_prev, lookup, *stored_at in result:
             if seq < 1:  # no sequence number the ledger writes (models.UNREADABLE_SEQ: not even an integer)
@@ -1400,6 +1403,20 @@ def check_log(
                         "entry was edited; restore the row from a backup (the chain's anchored range names its hash)",
                     )
                 )
+                continue
+            if seq == prev_seq:  # a second row at one number: the unique constraint was dropped or bypassed
+                found.append(
+                    Discrepancy(
+                        "inserted",
+                        department,
+                        seq,
+                        f"a second row holds sequence number {seq} (entry hash {entry_hash[:66]}; the first row's: "
+                        f"{prev_hash[:66]}): the database's unique constraint uq_logentry_log_department_seq was "
+                        "dropped or bypassed; keep the row the chain's anchored tree holds (or, not anchored yet, the "
+                        "one the next entry links to), delete the other and restore the constraint",
+                    )
+                )
+                twins.add(entry_hash)  # the next entry may link to either: no broken link is made up
                 continue
             span = spans.holding(seq)
             if visit is not None:
@@ -1461,7 +1478,7 @@ def check_log(
                         else f"sequence number {prev_seq + 1} is missing (a deleted entry)",
                     )
                 )
-            elif row_prev != prev_hash:
+            elif row_prev != prev_hash and row_prev not in twins:
                 found.append(
                     Discrepancy(
                         "broken_chain",
@@ -1471,6 +1488,7 @@ def check_log(
                     )
                 )
             prev_seq, prev_hash = seq, entry_hash
+            twins.clear()
             # anchors
             while range_index < len(ranges) and ranges[range_index].last_seq < seq:
                 range_index += 1
