@@ -25,6 +25,14 @@
    deletion while the extra row stood in every listing. The check (and replay) now report the second row at a number
    as ``inserted``, naming both hashes and the constraint to restore, and judge the next entry's link against
    either, so no deletion and no broken link are made up.
+4. A log's anchoring that vanished from the chain stopped that log's anchoring for good. The chain's operator
+   reorganising away the block that anchored a department's erasure (or decision, or read) left the stored anchor
+   row confirmed for a range the chain no longer holds; the next anchoring refused, blaming an insider ("the
+   database's anchors were edited, and no later entry is anchored until that row is resolved"), so ``ledger erase``
+   failed after erasing and every later entry of the log stayed off chain - rewritable and deletable without a
+   trace - until someone edited the database by hand. As certificate batches are (``issuance.recheck``), such an
+   anchor is now moved back to prepared and sent again, after the check that it was prepared from the stored
+   entries (an insider's row is still refused, never signed).
 """
 
 from __future__ import annotations
@@ -41,12 +49,14 @@ from sqlalchemy import text
 from ledger.client import Ledger
 from ledger.formats.canonical import canonical_json
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
-from ledger.services import logchain, reconcile, replay
+from ledger.onchain.ids import department_id_bytes
+from ledger.services import erasure, logchain, reconcile, replay
 from ledger.services.departments import Council
 
 from . import consent_support
 from .api_support import Clock, bearer, issue, login, make_client, register
-from .conftest import TEST_TYPES
+from .cli_support import rpc
+from .conftest import PASSPHRASE, TEST_TYPES, make_settings
 from .decision_support import decided_history
 
 # (what the insider writes, the SQL, the discrepancies check_log must give: (kind, seq))
@@ -290,3 +300,33 @@ def test_a_duplicated_log_row_is_reported_as_inserted_not_as_a_deletion(ledger: 
                     {"h": hash_},
                 )
     assert logchain.check_log(ledger, logchain.LOG_DECISIONS, history) == []
+
+
+@pytest.fixture(scope="module")
+def own(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
+    """A ledger with its own node, whose history the test rewrites (never the shared chain's)."""
+    ledger = Ledger.open(make_settings(tmp_path_factory.mktemp("rt39b-own")), passphrase=PASSPHRASE)
+    Council(ledger).register("OWN", "Own office", ROLE_ISSUER, types=TEST_TYPES)
+    yield ledger
+    ledger.close()
+
+
+def test_a_log_anchoring_the_chain_no_longer_holds_is_sent_again_not_a_stop(own: Ledger) -> None:
+    """Adversary: the chain's operator, reorganising away the block that anchored a department's erasure entry
+    (past the finality window or not), so that the department's erasures log stops being anchored: the next
+    anchoring (``ledger erase`` anchors at once) refused for good, blaming the database, and every later entry
+    stayed off chain."""
+    first, second = issue(own, "OWN", 2)
+    snapshot = rpc(own, "evm_snapshot")
+    erasure.erase(own, first["digest"], basis="court-order", by="officer-39")
+    assert [e.state for e in logchain.entries(own, erasure.LOG, "OWN")] == ["anchored"]
+    assert rpc(own, "evm_revert", snapshot) is True  # the anchoring's block leaves the canonical chain
+    rpc(own, "anvil_mine", "0x3")  # and other blocks take its height
+    found = logchain.check_log(own, erasure.LOG, "OWN")
+    assert [(d.kind, d.seq) for d in found] == [("not_anchored", 1)], found  # seen while it is gone
+
+    erasure.erase(own, second["digest"], basis="court-order", by="officer-39")  # raised StateError
+    assert logchain.check_log(own, erasure.LOG, "OWN") == []
+    assert [e.state for e in logchain.entries(own, erasure.LOG, "OWN")] == ["anchored", "anchored"]
+    chain = own.chain
+    assert chain.call(chain.log.functions.nextSequence(department_id_bytes("OWN"), logchain.log_id(erasure.LOG))) == 3

@@ -971,6 +971,39 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
+def _reopen_vanished(ledger: Ledger, log: str, department: str) -> None:
+    """Move back to prepared each confirmed stored anchor whose whole range the chain no longer holds (at or past
+    its ``nextSequence``) and whose root it has no event for: its block left the canonical chain (the operator's
+    reorganisation, or a node that lost its newest blocks), as ``issuance.recheck`` does for certificate batches.
+    :func:`_resume` then sends it again, and only after :func:`_refuse_unless_prepared_from_entries`: an insider's
+    row is refused there, never signed. Kept confirmed, it made every later anchoring of the log refuse for good
+    (:func:`_refuse_anchors_past_chain`), so the log's later entries stayed off chain (red team round 39b)."""
+    chain = ledger.chain
+    expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ANCHORS.c.root, _ANCHORS.c.first_seq).where(
+                _ANCHORS.c.log == log,
+                _ANCHORS.c.department_id == department,
+                _ANCHORS.c.state == AnchorState.ANCHORED,
+                _ANCHORS.c.first_seq >= expected,
+            )
+        ).all()
+    for root, first in rows:
+        try:
+            raw = bytes.fromhex(str(root)[2:])
+        except ValueError:
+            continue  # an edited row: _refuse_anchors_past_chain names it
+        if not _is_seq(first) or len(raw) != 32 or _event_of(ledger, log, department, raw) is not None:
+            continue
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(_ANCHORS)
+                .where(_ANCHORS.c.root == root, _ANCHORS.c.state == AnchorState.ANCHORED)
+                .values(state=AnchorState.PREPARED, tx_hash=None, block_number=None, anchored_at=None)
+            )
+
+
 def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expected: int) -> None:
     """StateError naming a stored anchor, confirmed or in a state no anchorer moves on, that reaches entry
     ``expected`` or later, which the chain has not anchored (its ``nextSequence``, read again here, since another
@@ -1011,6 +1044,7 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
     if not 1 <= max_batch <= 100_000:
         raise InputError(f"max_batch {max_batch} must be between 1 and 100000")
     chain = ledger.chain
+    _reopen_vanished(ledger, log, department)
     roots = _resume(ledger, log, department)
     account = ledger.department_account(department)
     while True:
