@@ -33,6 +33,12 @@
    trace - until someone edited the database by hand. As certificate batches are (``issuance.recheck``), such an
    anchor is now moved back to prepared and sent again, after the check that it was prepared from the stored
    entries (an insider's row is still refused, never signed).
+5. A database whose schema is not the one the migrations build passed every check. The ledger asks only the
+   revision a database records (``alembic_version``), so a constraint an insider dropped (the log's unique sequence
+   numbers, on which an append's retry and the anchors' first numbers rely), a column retyped, or a migration left
+   half-done under a revision stamped as done went unnoticed: ``ledger reconcile`` said ok, and the ledger's own
+   appends could then write two entries at one number. ``reconcile`` now compares the live schema with the models
+   (Alembic's comparison, as ``tests/test_migrations.py`` does) and reports each difference as ``schema_altered``.
 """
 
 from __future__ import annotations
@@ -160,6 +166,76 @@ _SHARING_EDITS = (
 )
 
 
+class _Shared:
+    """One certificate of ``department`` shared with a new verifier through the gateway (with the subject's
+    consent, ``reveal`` as given): what each party's listings and the grantee's read answer."""
+
+    def __init__(self, ledger: Ledger, department: str, reveal: list[str] | None = None) -> None:
+        self.ledger, self.department = ledger, department
+        clock = Clock()
+        self.client = make_client(ledger, clock)
+        grantee = register(ledger, "SV", "verifier")
+        (doc,) = issue(ledger, department, 1)
+        self.issuer = bearer(login(self.client, ledger, department))
+        self.reader = bearer(login(self.client, ledger, grantee))
+        given = consent_support.give(ledger, doc, grantee, clock.now)
+        granted = self.client.post(
+            f"/certificates/{doc['digest']}/grants",
+            headers=self.issuer,
+            json={
+                "grantee": grantee,
+                "purpose": "insurance claim 2026-0042",
+                "consent": given.id,
+                "purpose_code": "insurance-claim",
+                "expires_at": (clock.now + timedelta(minutes=10)).isoformat(),
+                **({"reveal": reveal} if reveal is not None else {}),
+            },
+        )
+        assert granted.status_code == 201, granted.text
+        self.digest = doc["digest"]
+
+    def answers(self) -> dict[str, Any]:
+        """Each listing's and the read's answer (200 or 403, never 500); reconcile's report, not a traceback."""
+        out = {}
+        digest = self.digest
+        for path, who in (
+            (f"/certificates/{digest}/grants", self.issuer),
+            ("/grants/received", self.reader),
+            (f"/certificates/{digest}/consents", self.issuer),
+            (f"/certificates/{digest}/provenance", self.issuer),
+            (f"/certificates/{digest}/content", self.reader),
+        ):
+            answer = self.client.get(path, headers=who)
+            assert answer.status_code in (200, 403), (path, answer.status_code, answer.text)
+            out[path] = answer
+        reconcile.reconcile(self.ledger, departments=[self.department], check_bodies=False)
+        return out
+
+    def read(self) -> int:
+        return int(self.answers()[f"/certificates/{self.digest}/content"].status_code)
+
+    @contextmanager
+    def edited(self, table: str, assignment: str) -> Iterator[None]:
+        """The certificate's row of ``table`` (it has one) with ``assignment`` applied, put back afterwards."""
+        column, mine = assignment.split(" = ")[0], {"d": self.digest}
+        restore = f"UPDATE {table} SET {column} = :v WHERE digest = :d"
+        with self.ledger.engine.begin() as conn:
+            if self.ledger.engine.dialect.name == "postgresql":  # put back as text cast to the column's type
+                kind = conn.execute(text(f"SELECT pg_typeof({column})::text FROM {table} WHERE digest = :d"), mine)
+                restore = (
+                    f"UPDATE {table} SET {column} = CAST(CAST(:v AS text) AS {kind.scalar_one()}) WHERE digest = :d"
+                )
+                saved = conn.execute(text(f"SELECT {column}::text FROM {table} WHERE digest = :d"), mine).scalar_one()
+            else:
+                saved = conn.execute(text(f"SELECT {column} FROM {table} WHERE digest = :d"), mine).scalar_one()
+            conn.execute(text(f"UPDATE {table} SET {assignment} WHERE digest = :d"), mine)
+        try:
+            yield
+        finally:
+            with self.ledger.engine.begin() as conn:
+                conn.execute(text(restore), {"v": saved, **mine})
+
+
 def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothing(
     ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -170,49 +246,12 @@ def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothin
     if ledger.engine.dialect.name != "sqlite":
         pytest.skip("PostgreSQL refuses a value that is no time in a timestamptz column (a retyped column: above)")
     monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
-    clock = Clock()
-    client = make_client(ledger, clock)
-    grantee = register(ledger, "SV", "verifier")
-    (doc,) = issue(ledger, fresh_department, 1)
-    issuer, reader = bearer(login(client, ledger, fresh_department)), bearer(login(client, ledger, grantee))
-    given = consent_support.give(ledger, doc, grantee, clock.now)
-    granted = client.post(
-        f"/certificates/{doc['digest']}/grants",
-        headers=issuer,
-        json={
-            "grantee": grantee,
-            "purpose": "insurance claim 2026-0042",
-            "consent": given.id,
-            "purpose_code": "insurance-claim",
-            "expires_at": (clock.now + timedelta(minutes=10)).isoformat(),
-        },
-    )
-    assert granted.status_code == 201, granted.text
-    digest = doc["digest"]
-
-    def answers() -> dict[str, Any]:
-        out = {}
-        for path, who in (
-            (f"/certificates/{digest}/grants", issuer),
-            ("/grants/received", reader),
-            (f"/certificates/{digest}/consents", issuer),
-            (f"/certificates/{digest}/provenance", issuer),
-            (f"/certificates/{digest}/content", reader),
-        ):
-            answer = client.get(path, headers=who)
-            assert answer.status_code in (200, 403), (path, answer.status_code, answer.text)
-            out[path] = answer
-        reconcile.reconcile(ledger, departments=[fresh_department], check_bodies=False)  # a report, not a traceback
-        return out
-
-    assert answers()[f"/certificates/{digest}/content"].status_code == 200
+    shared = _Shared(ledger, fresh_department)
+    digest = shared.digest
+    assert shared.read() == 200
     for table, assignment, serves in _SHARING_EDITS:
-        column = assignment.split(" = ")[0]
-        with ledger.engine.begin() as conn:
-            saved = conn.execute(text(f"SELECT rowid, {column} FROM {table} WHERE digest = :d"), {"d": digest}).one()
-            conn.execute(text(f"UPDATE {table} SET {assignment} WHERE rowid = :r"), {"r": saved[0]})
-        try:
-            got = answers()
+        with shared.edited(table, assignment):
+            got = shared.answers()
             read = got[f"/certificates/{digest}/content"].status_code
             assert read == (200 if serves else 403), (assignment, read)
             (listed,) = got[f"/certificates/{digest}/grants"].json()
@@ -220,10 +259,7 @@ def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothin
             if table == "consent_record":
                 (consented,) = got[f"/certificates/{digest}/consents"].json()
                 assert consented["live"] is False, (assignment, consented)
-        finally:
-            with ledger.engine.begin() as conn:
-                conn.execute(text(f"UPDATE {table} SET {column} = :v WHERE rowid = :r"), {"v": saved[1], "r": saved[0]})
-    assert answers()[f"/certificates/{digest}/content"].status_code == 200
+    assert shared.read() == 200
 
 
 @contextmanager
@@ -330,3 +366,22 @@ def test_a_log_anchoring_the_chain_no_longer_holds_is_sent_again_not_a_stop(own:
     assert [e.state for e in logchain.entries(own, erasure.LOG, "OWN")] == ["anchored", "anchored"]
     chain = own.chain
     assert chain.call(chain.log.functions.nextSequence(department_id_bytes("OWN"), logchain.log_id(erasure.LOG))) == 3
+
+
+def test_a_schema_an_insider_changed_under_a_current_revision_is_reported_by_reconcile(
+    ledger: Ledger, history: str
+) -> None:
+    """Adversary: an insider with database access (or one who left a migration half-done and stamped it done)
+    dropping the log's unique constraint on sequence numbers, under the revision the database records: nothing
+    reported it, and from then on nothing kept two rows (the insider's or the ledger's own concurrent appends) from
+    one number."""
+
+    def schema_findings() -> list[str]:
+        report = reconcile.reconcile(ledger, departments=[history], check_bodies=False)
+        return [d.detail for d in report.divergences if d.kind == "schema_altered"]
+
+    assert schema_findings() == []
+    with _without_unique_sequence_numbers(ledger):
+        found = schema_findings()
+        assert found and any("uq_logentry_log_department_seq" in d for d in found), found
+    assert schema_findings() == []

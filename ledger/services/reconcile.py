@@ -55,6 +55,10 @@ access_log_<kind>     (``LogBatchAnchored`` in BatchLog), as :func:`logchain.che
                       anchor columns), ``proof_invalid`` (a stored inclusion proof altered)
 issued_*, produced_*   a decision and the certificate its approval produced disagree, or their index row was deleted
                       or altered (``permits.check_links``, the check replay runs; docs/decisions.md)
+schema_altered        the database's tables, columns, indexes or constraints are not the ones the migrations build
+                      (Alembic's comparison with the models): one dropped or changed past the ledger (the log's
+                      unique sequence numbers, on which appends and anchoring rely), or a migration left half-done
+                      under the revision the database records
 rollback_below_witnessed, rewrite_below_witnessed
                       the chain contradicts a checkpoint a quorum of witnesses cosigned (docs/witness.md;
                       ``ledger audit-chain`` also asks each witness for its own latest checkpoint)
@@ -214,11 +218,44 @@ def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterat
             )
 
 
+def _schema_divergences(ledger: Ledger) -> list[Divergence]:
+    """``schema_altered`` for each difference between the live schema and the models. The ledger opens a database
+    by the revision it records alone, so a constraint dropped under it went unnoticed (red team round 39b)."""
+    from ..storage import migrations  # Alembic: only a reconcile pays for importing it here
+
+    return [
+        Divergence(
+            "schema_altered",
+            None,
+            f"the database's schema is not the one the migrations build ({_schema_difference(diff)}): a table, "
+            "column, index or constraint was dropped or changed past the ledger, or a migration was left half-done "
+            "under the revision the database records; restore the schema (or the database) from a backup, or "
+            "re-create what differs as the migrations build it (docs/database.md)",
+        )
+        for diff in migrations.differences(ledger.engine)
+    ]
+
+
+def _schema_difference(diff: Any) -> str:
+    """One of Alembic's differences, in words: the operation that would bring the database back to the models."""
+    if isinstance(diff, list):  # the changes of one column: (op, schema, table, column, details, old, new)
+        return "; ".join(f"{d[0]} {d[2]}.{d[3]}: {d[-2]!r} in the database, {d[-1]!r} in the models" for d in diff)
+    op, obj = diff[0], diff[1]
+    table = getattr(getattr(obj, "table", None), "name", None)
+    name = getattr(obj, "name", None)
+    if op.startswith("add_"):
+        return f"{op[4:]} {table + '.' if table else ''}{name} is missing from the database"
+    if op.startswith("remove_"):
+        return f"{op[7:]} {table + '.' if table else ''}{name} is in the database, not in the models"
+    return f"{op} {table + '.' if table else ''}{name}"
+
+
 def reconcile(
     ledger: Ledger, *, departments: list[str] | None = None, check_bodies: bool = True, progress: Progress | None = None
 ) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
     report = ReconcileReport()
+    report.divergences.extend(_schema_divergences(ledger))
     ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
     report.departments = sorted(ours)
 
