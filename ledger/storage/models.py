@@ -259,8 +259,8 @@ class StoredText(TypeDecorator[str]):
     impl = String
     cache_ok = True
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> str | None:
-        return _as_text(value)  # type: ignore[no-any-return]
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _as_text  # one call per value: replay reads every column of every entry (no dialect reads a text)
 
 
 class StoredLongText(StoredText):
@@ -274,8 +274,12 @@ class StoredSeq(TypeDecorator[int]):
     impl = Integer
     cache_ok = True
 
-    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
-        return value if type(value) is int or value is None else UNREADABLE_SEQ
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _as_seq
+
+
+def _as_seq(value: Any) -> int | None:
+    return value if type(value) is int or value is None else UNREADABLE_SEQ
 
 
 class StoredTime(TypeDecorator[datetime]):
@@ -288,15 +292,16 @@ class StoredTime(TypeDecorator[datetime]):
     def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
         inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
 
+        read = inner if inner is not None else datetime.fromisoformat  # (a dialect reading times as text, or not)
+
         def process(value: Any) -> datetime | None:
-            if value is None or isinstance(value, datetime):
-                return value
-            if isinstance(value, str):
+            if type(value) is str:  # SQLite's form, first: replay reads the time of every entry
                 try:
-                    read = inner(value) if inner is not None else datetime.fromisoformat(value)
+                    return read(value)  # type: ignore[no-any-return]
                 except ValueError:
                     return UNREADABLE_TIME
-                return read if isinstance(read, datetime) else UNREADABLE_TIME
+            if value is None or isinstance(value, datetime):
+                return value
             return UNREADABLE_TIME
 
         return process
