@@ -39,6 +39,12 @@
    half-done under a revision stamped as done went unnoticed: ``ledger reconcile`` said ok, and the ledger's own
    appends could then write two entries at one number. ``reconcile`` now compares the live schema with the models
    (Alembic's comparison, as ``tests/test_migrations.py`` does) and reports each difference as ``schema_altered``.
+6. A grant's ``reveal`` or a consent's ``fields`` holding JSON of another shape (a string, a number, an object, a
+   list holding a number: both databases; text that is no JSON: SQLite) made the issuer's listing of the
+   certificate's grants, the grantee's listing of every grant it received, the read, the full timeline (500) and
+   reconcile (a traceback) fail on that one row. Such a value now reads as a list naming no field
+   (``models.StoredNames``): nothing is disclosed on it, and the row is judged against what the access log records
+   and the ledger signed, so the grant or consent is listed not live, with the problem, and serves no read.
 """
 
 from __future__ import annotations
@@ -259,6 +265,40 @@ def test_a_grant_or_consent_time_that_is_no_time_hides_nothing_and_serves_nothin
             if table == "consent_record":
                 (consented,) = got[f"/certificates/{digest}/consents"].json()
                 assert consented["live"] is False, (assignment, consented)
+    assert shared.read() == 200
+
+
+def test_a_grant_or_consent_list_of_another_shape_hides_nothing_and_serves_nothing(
+    ledger: Ledger, fresh_department: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Adversary: an insider with database access writing JSON of another shape into a grant's ``reveal`` or a
+    consent's ``fields`` (a string, a number, an object; on SQLite also text that is no JSON): the issuer's listing
+    of the certificate's grants, the grantee's listing of every grant it received, the read, the full timeline
+    (500) and reconcile (a traceback) failed on that one row."""
+    monkeypatch.setattr(ledger, "settings", ledger.settings.with_(consent_providers=consent_support.PROVIDERS_ENV))
+    shared = _Shared(ledger, fresh_department, reveal=["subject.name"])
+    digest = shared.digest
+    assert shared.read() == 200
+    edits = [
+        ("certificate_grant", "reveal = '\"subject.name\"'"),
+        ("certificate_grant", "reveal = '5'"),
+        ("consent_record", "fields = '{}'"),
+        ("consent_record", "fields = '[\"subject.name\", 7]'"),
+        ("consent_record", "fields = 'null'"),
+    ]
+    if ledger.engine.dialect.name == "sqlite":  # PostgreSQL keeps a json column's text JSON
+        edits += [("certificate_grant", "reveal = 'x'"), ("consent_record", "fields = X'00'")]
+    for table, assignment in edits:
+        with shared.edited(table, assignment):
+            got = shared.answers()
+            assert got[f"/certificates/{digest}/content"].status_code == 403, assignment  # served on nothing
+            (listed,) = got[f"/certificates/{digest}/grants"].json()
+            assert listed["live"] is (table == "consent_record"), (assignment, listed)
+            if table == "certificate_grant":
+                assert listed["problem"], (assignment, listed)
+            else:
+                (consented,) = got[f"/certificates/{digest}/consents"].json()
+                assert consented["live"] is False and consented["problem"], (assignment, consented)
     assert shared.read() == 200
 
 

@@ -389,6 +389,52 @@ class LogAnchor(SQLModel, table=True):
     nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
 
 
+UNREADABLE_NAMES = ["(unreadable)"]
+"""What a stored list of field names (a grant's ``reveal``, a consent's ``fields``) reads as when it is not one: a
+name no certificate has, so no field is disclosed on it, and the checks against what the access log records and the
+ledger signed find the row altered."""
+
+
+class StoredNames(TypeDecorator[list[str]]):
+    """A JSON list of field names: anything else the database hands back (text that is no JSON on SQLite, a string,
+    a number, an object) reads as :data:`UNREADABLE_NAMES`. Read as it came, one such row made every listing of the
+    grants or consents holding it answer 500, and reconcile stop (red team round 39b); SQL NULL (and JSON null)
+    read as None."""
+
+    impl = JSON
+    cache_ok = True
+    null_allowed = True  # a grant's reveal: JSON null (how a Python None is written) is "every field"
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        null_allowed = self.null_allowed
+
+        def process(value: Any) -> list[str] | None:
+            if value is None:  # SQL NULL, or JSON null a driver parsed itself (psycopg)
+                return None if null_allowed else list(UNREADABLE_NAMES)
+            if isinstance(value, bytes | bytearray | memoryview):
+                value = bytes(value).decode("utf-8", "replace")
+            try:
+                read = inner(value) if inner is not None else value
+            except (ValueError, TypeError):
+                return list(UNREADABLE_NAMES)
+            if read is None and null_allowed:
+                return None
+            if isinstance(read, list) and all(type(name) is str for name in read):
+                return read
+            return list(UNREADABLE_NAMES)
+
+        return process
+
+
+class StoredFieldNames(StoredNames):
+    """A list of field names that is never null (a consent's ``fields``, NOT NULL): null reads as
+    :data:`UNREADABLE_NAMES` too."""
+
+    cache_ok = True
+    null_allowed = False
+
+
 # -- decisions (decisions.py, permits.py) -----------------------------------------------------------------------
 
 
@@ -495,7 +541,7 @@ class GrantBase(SQLModel):
     expires_at: datetime = Field(description="End of the grant (ISO 8601 with time zone); must be in the future.")
     reveal: list[str] | None = Field(
         default=None,
-        sa_column=Column(JSON, nullable=True),
+        sa_column=Column(StoredNames, nullable=True),
         description="Fields to reveal (e.g. subject.name); omitted: the whole certificate. "
         "id, type, issuer, issued_at and validity dates are always disclosed.",
     )
@@ -592,7 +638,7 @@ class Consent(SQLModel, table=True):
     recipient: str = Field(max_length=32)
     purpose_code: str = Field(max_length=64)
     purpose_text: str = Field(max_length=MAX_PURPOSE_TEXT)
-    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
+    fields: list[str] = Field(sa_column=Column(StoredFieldNames, nullable=False))
     given_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
     expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
     withdrawn_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
