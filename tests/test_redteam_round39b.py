@@ -45,6 +45,9 @@
    reconcile (a traceback) fail on that one row. Such a value now reads as a list naming no field
    (``models.StoredNames``): nothing is disclosed on it, and the row is judged against what the access log records
    and the ledger signed, so the grant or consent is listed not live, with the problem, and serves no read.
+7. A batch row's ``count`` holding text (SQLite) stopped ``ledger reconcile`` (``int()``: a ValueError) before it
+   reported anything of any batch. It is now reported as ``batch_count_mismatch`` naming what the row holds, and the
+   batch's rows are judged against the count the chain anchored.
 """
 
 from __future__ import annotations
@@ -300,6 +303,25 @@ def test_a_grant_or_consent_list_of_another_shape_hides_nothing_and_serves_nothi
                 (consented,) = got[f"/certificates/{digest}/consents"].json()
                 assert consented["live"] is False and consented["problem"], (assignment, consented)
     assert shared.read() == 200
+
+
+def test_a_batch_count_that_is_no_number_is_reported_by_reconcile(ledger: Ledger, fresh_department: str) -> None:
+    """Adversary: an insider with write access to the SQLite file writing text into a batch row's ``count``:
+    ``ledger reconcile`` stopped with a traceback (ValueError) and reported nothing of any batch. The row is now
+    reported as the count it is not (``batch_count_mismatch``), the others checked as before."""
+    if ledger.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL refuses text in an integer column")
+    issue(ledger, fresh_department, 1)
+    with ledger.engine.begin() as conn:
+        conn.execute(text("UPDATE batch SET count = 'one' WHERE department_id = :d"), {"d": fresh_department})
+    try:
+        report = reconcile.reconcile(ledger, departments=[fresh_department], check_bodies=False)
+        assert [d.kind for d in report.divergences] == ["batch_count_mismatch"], report.to_json()
+        assert "'one'" in report.divergences[0].detail, report.divergences[0]
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text("UPDATE batch SET count = 1 WHERE department_id = :d"), {"d": fresh_department})
+    assert reconcile.reconcile(ledger, departments=[fresh_department], check_bodies=False).ok
 
 
 @contextmanager
