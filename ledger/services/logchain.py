@@ -971,15 +971,15 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
-def _reopen_vanished(ledger: Ledger, log: str, department: str) -> None:
+def _reopen_vanished(ledger: Ledger, log: str, department: str, expected: int) -> bool:
     """Move back to prepared each confirmed stored anchor whose whole range the chain no longer holds (at or past
     its ``nextSequence``) and whose root it has no event for: its block left the canonical chain (the operator's
     reorganisation, or a node that lost its newest blocks), as ``issuance.recheck`` does for certificate batches.
     :func:`_resume` then sends it again, and only after :func:`_refuse_unless_prepared_from_entries`: an insider's
     row is refused there, never signed. Kept confirmed, it made every later anchoring of the log refuse for good
-    (:func:`_refuse_anchors_past_chain`), so the log's later entries stayed off chain (red team round 39b)."""
-    chain = ledger.chain
-    expected = int(chain.call(chain.log.functions.nextSequence(department_id_bytes(department), log_id(log))))
+    (:func:`_refuse_anchors_past_chain`), so the log's later entries stayed off chain (red team round 39b).
+    ``expected``: the chain's ``nextSequence``, read by the caller. Whether any was moved back."""
+    reopened = False
     with ledger.engine.connect() as conn:
         rows = conn.execute(
             select(_ANCHORS.c.root, _ANCHORS.c.first_seq).where(
@@ -1002,6 +1002,8 @@ def _reopen_vanished(ledger: Ledger, log: str, department: str) -> None:
                 .where(_ANCHORS.c.root == root, _ANCHORS.c.state == AnchorState.ANCHORED)
                 .values(state=AnchorState.PREPARED, tx_hash=None, block_number=None, anchored_at=None)
             )
+        reopened = True
+    return reopened
 
 
 def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expected: int) -> None:
@@ -1044,9 +1046,9 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
     if not 1 <= max_batch <= 100_000:
         raise InputError(f"max_batch {max_batch} must be between 1 and 100000")
     chain = ledger.chain
-    _reopen_vanished(ledger, log, department)
     roots = _resume(ledger, log, department)
     account = ledger.department_account(department)
+    reopened = False
     while True:
         with ledger.engine.connect() as conn:
             # the pending entries: those after the last stored anchor's range (an open one was completed above);
@@ -1071,6 +1073,10 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
                 f"{department}` (check_log) to see what is altered"
             )
         if after is not None and after >= expected:
+            if not reopened and _reopen_vanished(ledger, log, department, expected):
+                reopened = True  # (once: what it reopened is sent again, or refused, by _resume)
+                roots.extend(_resume(ledger, log, department))
+                continue
             _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
             return roots
