@@ -1425,12 +1425,11 @@ def check_log(
     with ledger.engine.connect() as conn:
         # with their stored time, for the logs whose bodies state one
         columns = (*_ROW_COLUMNS, _ENTRIES.c.created_at) if timed else _ROW_COLUMNS
+        # rows at one number (only a dropped unique constraint lets a second in): the first written first
         result = conn.execution_options(yield_per=5_000).execute(
             select(*columns)
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
-            .order_by(
-                _ENTRIES.c.seq, _ENTRIES.c.id
-            )  # rows at one number (a dropped constraint): the first written first
+            .order_by(_ENTRIES.c.seq, _ENTRIES.c.id)
         )
         for seq, body, entry_hash, row_prev, lookup, *stored_at in result:
             if seq < 1:  # no sequence number the ledger writes (models.UNREADABLE_SEQ: not even an integer)
