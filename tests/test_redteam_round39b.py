@@ -38,7 +38,9 @@
    numbers, on which an append's retry and the anchors' first numbers rely), a column retyped, or a migration left
    half-done under a revision stamped as done went unnoticed: ``ledger reconcile`` said ok, and the ledger's own
    appends could then write two entries at one number. ``reconcile`` now compares the live schema with the models
-   (Alembic's comparison, as ``tests/test_migrations.py`` does) and reports each difference as ``schema_altered``.
+   (Alembic's comparison, as ``tests/test_migrations.py`` does) and reports each difference as ``schema_altered``;
+   where a retyped column fails the queries themselves (PostgreSQL: the body made ``bytea``), it stops saying so
+   (a StateError naming the difference) instead of with the driver's error alone.
 6. A grant's ``reveal`` or a consent's ``fields`` holding JSON of another shape (a string, a number, an object, a
    list holding a number: both databases; text that is no JSON: SQLite) made the issuer's listing of the
    certificate's grants, the grantee's listing of every grant it received, the read, the full timeline (500) and
@@ -62,6 +64,7 @@ import pytest
 from sqlalchemy import text
 
 from ledger.client import Ledger
+from ledger.errors import StateError
 from ledger.formats.canonical import canonical_json
 from ledger.onchain.chain import ROLE_APPROVER, ROLE_ISSUER, ROLE_VERIFIER
 from ledger.onchain.ids import department_id_bytes
@@ -446,4 +449,19 @@ def test_a_schema_an_insider_changed_under_a_current_revision_is_reported_by_rec
     with _without_unique_sequence_numbers(ledger):
         found = schema_findings()
         assert found and any("uq_logentry_log_department_seq" in d for d in found), found
+    assert schema_findings() == []
+    if ledger.engine.dialect.name != "postgresql":
+        return
+    # a column retyped so that the queries themselves fail (PostgreSQL: no LIKE on bytea): the driver's error alone
+    # said nothing of why; reconcile names the schema's difference
+    with ledger.engine.begin() as conn:
+        conn.execute(text("ALTER TABLE logentry ALTER COLUMN body TYPE bytea USING convert_to(body, 'UTF8')"))
+    try:
+        with pytest.raises(
+            StateError, match=r"migrations build \(1 difference\(s\), the first: modify_type logentry\.body"
+        ):
+            reconcile.reconcile(ledger, departments=[history], check_bodies=False)
+    finally:
+        with ledger.engine.begin() as conn:
+            conn.execute(text("ALTER TABLE logentry ALTER COLUMN body TYPE text USING convert_from(body, 'UTF8')"))
     assert schema_findings() == []

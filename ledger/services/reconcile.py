@@ -82,10 +82,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from ..client import Ledger
-from ..errors import KeystoreError, LedgerError
+from ..errors import KeystoreError, LedgerError, StateError
 from ..formats import checks
 from ..formats.canonical import certificate_digest, field_hash, hex32
 from ..formats.merkle import MerkleTree
@@ -219,22 +220,19 @@ def chain_anchors(ledger: Ledger, departments: set[str] | None = None) -> Iterat
             )
 
 
-def _schema_divergences(ledger: Ledger) -> list[Divergence]:
-    """``schema_altered`` for each difference between the live schema and the models. The ledger opens a database
-    by the revision it records alone, so a constraint dropped under it went unnoticed (red team round 39b)."""
+def _schema_differences(ledger: Ledger) -> list[str]:
+    """Each difference between the live schema and the models, in words (``schema_altered``). The ledger opens a
+    database by the revision it records alone, so a constraint dropped under it went unnoticed (red team round
+    39b)."""
     from ..storage import migrations  # Alembic: only a reconcile pays for importing it here
 
-    return [
-        Divergence(
-            "schema_altered",
-            None,
-            f"the database's schema is not the one the migrations build ({_schema_difference(diff)}): a table, "
-            "column, index or constraint was dropped or changed past the ledger, or a migration was left half-done "
-            "under the revision the database records; restore the schema (or the database) from a backup, or "
-            "re-create what differs as the migrations build it (docs/database.md)",
-        )
-        for diff in migrations.differences(ledger.engine)
-    ]
+    return [_schema_difference(diff) for diff in migrations.differences(ledger.engine)]
+
+
+_SCHEMA_REMEDY = (
+    "restore the schema (or the database) from a backup, or re-create what differs as the migrations build it "
+    "(docs/database.md)"
+)
 
 
 def _schema_difference(diff: Any) -> str:
@@ -256,7 +254,38 @@ def reconcile(
 ) -> ReconcileReport:
     """Compare the database with the chain; see the module docstring for what is reported."""
     report = ReconcileReport()
-    report.divergences.extend(_schema_divergences(ledger))
+    schema = _schema_differences(ledger)
+    for difference in schema:
+        report.divergences.append(
+            Divergence(
+                "schema_altered",
+                None,
+                f"the database's schema is not the one the migrations build ({difference}): a table, column, index "
+                "or constraint was dropped or changed past the ledger, or a migration was left half-done under the "
+                f"revision the database records; {_SCHEMA_REMEDY}",
+            )
+        )
+    try:
+        return _compared(ledger, report, departments, check_bodies, progress)
+    except DBAPIError as exc:
+        if not schema:
+            raise
+        # a column retyped under the ledger (PostgreSQL: a body made bytea) can fail the queries themselves: say
+        # why, rather than the driver's error alone (red team round 39b)
+        raise StateError(
+            f"the database's schema is not the one the migrations build ({len(schema)} difference(s), the first: "
+            f"{schema[0]}), and a query on it failed ({type(exc.orig).__name__}), so nothing more was compared: "
+            f"{_SCHEMA_REMEDY}, then reconcile again"
+        ) from exc
+
+
+def _compared(
+    ledger: Ledger,
+    report: ReconcileReport,
+    departments: list[str] | None,
+    check_bodies: bool,
+    progress: Progress | None,
+) -> ReconcileReport:
     ours = set(departments) if departments else _our_departments(ledger) | _log_departments(ledger)
     report.departments = sorted(ours)
 
