@@ -768,14 +768,13 @@ def unanchored(ledger: Ledger, log: str, department: str | None = None) -> list[
         for dept in _departments(conn, log) if department is None else [department]:
             anchored_to = min(_anchored_prefix(conn, log, dept), _chain_anchored_to(chain, log, dept))
             mine = (_ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq > (anchored_to or 0))
-            count, first = conn.execute(select(func.count(), func.min(_ENTRIES.c.seq)).where(*mine)).one()
+            count = conn.execute(select(func.count()).where(*mine)).scalar_one()
             if not count:
                 continue
-            at = conn.execute(
-                select(_ENTRIES.c.created_at).where(
-                    _ENTRIES.c.log == log, _ENTRIES.c.department_id == dept, _ENTRIES.c.seq == first
-                )
-            ).scalar_one()
+            # the first row's number and time read together: a number an edit made unreadable matches no row
+            first, at = conn.execute(
+                select(_ENTRIES.c.seq, _ENTRIES.c.created_at).where(*mine).order_by(_ENTRIES.c.seq).limit(1)
+            ).one()
             out.append(Unanchored(dept, int(count), int(first), at if at.tzinfo else at.replace(tzinfo=UTC)))
     return sorted(out, key=lambda u: u.department)
 
@@ -972,6 +971,41 @@ def _resume(ledger: Ledger, log: str, department: str) -> list[str]:
     return done
 
 
+def _reopen_vanished(ledger: Ledger, log: str, department: str, expected: int) -> bool:
+    """Move back to prepared each confirmed stored anchor whose whole range the chain no longer holds (at or past
+    its ``nextSequence``) and whose root it has no event for: its block left the canonical chain (the operator's
+    reorganisation, or a node that lost its newest blocks), as ``issuance.recheck`` does for certificate batches.
+    :func:`_resume` then sends it again, and only after :func:`_refuse_unless_prepared_from_entries`: an insider's
+    row is refused there, never signed. Kept confirmed, it made every later anchoring of the log refuse for good
+    (:func:`_refuse_anchors_past_chain`), so the log's later entries stayed off chain (red team round 39b).
+    ``expected``: the chain's ``nextSequence``, read by the caller. Whether any was moved back."""
+    reopened = False
+    with ledger.engine.connect() as conn:
+        rows = conn.execute(
+            select(_ANCHORS.c.root, _ANCHORS.c.first_seq).where(
+                _ANCHORS.c.log == log,
+                _ANCHORS.c.department_id == department,
+                _ANCHORS.c.state == AnchorState.ANCHORED,
+                _ANCHORS.c.first_seq >= expected,
+            )
+        ).all()
+    for root, first in rows:
+        try:
+            raw = bytes.fromhex(str(root)[2:])
+        except ValueError:
+            continue  # an edited row: _refuse_anchors_past_chain names it
+        if not _is_seq(first) or len(raw) != 32 or _event_of(ledger, log, department, raw) is not None:
+            continue
+        with ledger.engine.begin() as conn:
+            conn.execute(
+                update(_ANCHORS)
+                .where(_ANCHORS.c.root == root, _ANCHORS.c.state == AnchorState.ANCHORED)
+                .values(state=AnchorState.PREPARED, tx_hash=None, block_number=None, anchored_at=None)
+            )
+        reopened = True
+    return reopened
+
+
 def _refuse_anchors_past_chain(ledger: Ledger, log: str, department: str, expected: int) -> None:
     """StateError naming a stored anchor, confirmed or in a state no anchorer moves on, that reaches entry
     ``expected`` or later, which the chain has not anchored (its ``nextSequence``, read again here, since another
@@ -1014,6 +1048,7 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
     chain = ledger.chain
     roots = _resume(ledger, log, department)
     account = ledger.department_account(department)
+    reopened = False
     while True:
         with ledger.engine.connect() as conn:
             # the pending entries: those after the last stored anchor's range (an open one was completed above);
@@ -1038,6 +1073,10 @@ def anchor_pending(ledger: Ledger, log: str, department: str, *, max_batch: int 
                 f"{department}` (check_log) to see what is altered"
             )
         if after is not None and after >= expected:
+            if not reopened and _reopen_vanished(ledger, log, department, expected):
+                reopened = True  # (once: what it reopened is sent again, or refused, by _resume)
+                roots.extend(_resume(ledger, log, department))
+                continue
             _refuse_anchors_past_chain(ledger, log, department, expected)
         if not rows:
             return roots
@@ -1381,16 +1420,43 @@ def check_log(
     current: _RangeCheck | None = None
     pending_checks: list[_RangeCheck] = []
     prev_seq, prev_hash = 0, ZERO_HASH
+    twins: set[str] = set()  # the hashes of further rows at prev_seq
     done = 0
     with ledger.engine.connect() as conn:
         # with their stored time, for the logs whose bodies state one
         columns = (*_ROW_COLUMNS, _ENTRIES.c.created_at) if timed else _ROW_COLUMNS
+        # rows at one number (only a dropped unique constraint lets a second in): the first written first
         result = conn.execution_options(yield_per=5_000).execute(
             select(*columns)
             .where(_ENTRIES.c.log == log, _ENTRIES.c.department_id == department)
-            .order_by(_ENTRIES.c.seq)
+            .order_by(_ENTRIES.c.seq, _ENTRIES.c.id)
         )
         for seq, body, entry_hash, row_prev, lookup, *stored_at in result:
+            if seq < 1:  # no sequence number the ledger writes (models.UNREADABLE_SEQ: not even an integer)
+                found.append(
+                    Discrepancy(
+                        "altered",
+                        department,
+                        None,
+                        f"a row of the log holds no sequence number (entry hash {entry_hash[:66]!r}): the database's "
+                        "entry was edited; restore the row from a backup (the chain's anchored range names its hash)",
+                    )
+                )
+                continue
+            if seq == prev_seq:  # a second row at one number: the unique constraint was dropped or bypassed
+                found.append(
+                    Discrepancy(
+                        "inserted",
+                        department,
+                        seq,
+                        f"a second row holds sequence number {seq} (entry hash {entry_hash[:66]}; the first row's: "
+                        f"{prev_hash[:66]}): the database's unique constraint uq_logentry_log_department_seq was "
+                        "dropped or bypassed; keep the row the chain's anchored tree holds (or, not anchored yet, the "
+                        "one the next entry links to), delete the other and restore the constraint",
+                    )
+                )
+                twins.add(entry_hash)  # the next entry may link to either: no broken link is made up
+                continue
             span = spans.holding(seq)
             if visit is not None:
                 visit(seq, body, entry_hash, lookup)
@@ -1418,7 +1484,7 @@ def check_log(
                     + raw
                     + prefix
                     + b'"'
-                    + row_prev.encode("ascii")
+                    + row_prev.encode("utf-8")
                     + b'","seq":'
                     + str(seq).encode("ascii")
                     + b"}"
@@ -1451,7 +1517,7 @@ def check_log(
                         else f"sequence number {prev_seq + 1} is missing (a deleted entry)",
                     )
                 )
-            elif row_prev != prev_hash:
+            elif row_prev != prev_hash and row_prev not in twins:
                 found.append(
                     Discrepancy(
                         "broken_chain",
@@ -1461,6 +1527,7 @@ def check_log(
                     )
                 )
             prev_seq, prev_hash = seq, entry_hash
+            twins.clear()
             # anchors
             while range_index < len(ranges) and ranges[range_index].last_seq < seq:
                 range_index += 1

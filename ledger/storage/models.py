@@ -20,7 +20,9 @@ from sqlalchemy import (
     Dialect,
     ForeignKey,
     Index,
+    Integer,
     LargeBinary,
+    String,
     Text,
     TypeDecorator,
     UniqueConstraint,
@@ -227,6 +229,83 @@ class StatusChange(SQLModel, table=True):
 
 # -- hash-chained logs (logchain.py) ----------------------------------------------------------------------------
 
+# A log row is what auditors and courts are shown, so it reads whatever the database hands back: SQLite keeps any type
+# in any column (and a text's bytes as given), and whoever owns a PostgreSQL table can retype a column. Only an edit
+# made past the ledger puts anything else there; read as it came, it stopped the log's check, replay, reconcile and
+# the listings with a traceback, hiding the report of the whole log (red team round 39b). Each column reads as its
+# type, an odd value as one the ledger never writes, which the check reports as the edit it is. Every other table's
+# times read the same way (StoredTime): a grant's or a consent's time that was no time made every listing of the
+# certificate's grants and consents, its timeline and reconcile fail.
+
+UNREADABLE_SEQ = 0
+"""What a log row's sequence number reads as when it is no integer (the ledger numbers entries from 1)."""
+
+UNREADABLE_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+"""What a stored time reads as when it is no time: before any the ledger writes (a log entry's check reports
+``time_altered``), and far enough from the calendar's ends for any arithmetic on it."""
+
+
+def _as_text(value: Any) -> Any:
+    if value is None or type(value) is str:
+        return value
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).decode("utf-8", "replace")
+    return str(value)
+
+
+class StoredText(TypeDecorator[str]):
+    """A text column of a log row: a blob or a number the database hands back reads as text."""
+
+    impl = String
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _as_text  # one call per value: replay reads every column of every entry (no dialect reads a text)
+
+
+class StoredLongText(StoredText):
+    impl = Text
+    cache_ok = True
+
+
+class StoredSeq(TypeDecorator[int]):
+    """A log row's sequence number: anything but an integer reads as :data:`UNREADABLE_SEQ`."""
+
+    impl = Integer
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        return _as_seq
+
+
+def _as_seq(value: Any) -> int | None:
+    return value if type(value) is int or value is None else UNREADABLE_SEQ
+
+
+class StoredTime(TypeDecorator[datetime]):
+    """A stored time (with its zone): what no reader of the dialect takes for a time reads as
+    :data:`UNREADABLE_TIME`, so an expiry, revocation or withdrawal read that way ends what it bounds."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+
+        read = inner if inner is not None else datetime.fromisoformat  # (a dialect reading times as text, or not)
+
+        def process(value: Any) -> datetime | None:
+            if type(value) is str:  # SQLite's form, first: replay reads the time of every entry
+                try:
+                    return read(value)  # type: ignore[no-any-return]
+                except ValueError:
+                    return UNREADABLE_TIME
+            if value is None or isinstance(value, datetime):
+                return value
+            return UNREADABLE_TIME
+
+        return process
+
 
 class EntryState:
     """An entry's anchoring, derived from the anchor whose range holds its sequence number (none: pending; one
@@ -253,17 +332,17 @@ class LogEntry(SQLModel, table=True):
     )
 
     id: int | None = Field(default=None, primary_key=True)
-    log: str = Field(max_length=32)
-    department_id: str = Field(max_length=32)
-    seq: int
-    body: str = Field(sa_column=Column(Text, nullable=False))
+    log: str = Field(sa_column=Column(StoredText(32), nullable=False))
+    department_id: str = Field(sa_column=Column(StoredText(32), nullable=False))
+    seq: int = Field(sa_column=Column(StoredSeq, nullable=False))
+    body: str = Field(sa_column=Column(StoredLongText, nullable=False))
     # the index key of an entry about a case (logchain.lookup_key of the body's case_id) or, in the access log, about
     # a certificate (of its digest), so finding a case's decisions or a certificate's reads reads their few rows
     # instead of every body of the log; the database's word, checked against the body (replay, check_log)
-    lookup: str | None = Field(default=None, max_length=32)
-    entry_hash: str = Field(max_length=66)
-    prev_hash: str = Field(max_length=66)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    lookup: str | None = Field(default=None, sa_column=Column(StoredText(32), nullable=True))
+    entry_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
+    prev_hash: str = Field(sa_column=Column(StoredText(66), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
     # No anchoring columns: an entry's anchor, leaf index, proof and state follow from the LogAnchor whose range
     # holds its sequence number (logchain.Entry), so anchoring never rewrites these ~2 KB rows (migration 0012).
 
@@ -304,10 +383,56 @@ class LogAnchor(SQLModel, table=True):
     state: str = Field(default=AnchorState.PREPARED, index=True, max_length=16)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    anchored_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
+    anchored_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     leaves: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     nodes: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+
+
+UNREADABLE_NAMES = ["(unreadable)"]
+"""What a stored list of field names (a grant's ``reveal``, a consent's ``fields``) reads as when it is not one: a
+name no certificate has, so no field is disclosed on it, and the checks against what the access log records and the
+ledger signed find the row altered."""
+
+
+class StoredNames(TypeDecorator[list[str]]):
+    """A JSON list of field names: anything else the database hands back (text that is no JSON on SQLite, a string,
+    a number, an object) reads as :data:`UNREADABLE_NAMES`. Read as it came, one such row made every listing of the
+    grants or consents holding it answer 500, and reconcile stop (red team round 39b); SQL NULL (and JSON null)
+    read as None."""
+
+    impl = JSON
+    cache_ok = True
+    null_allowed = True  # a grant's reveal: JSON null (how a Python None is written) is "every field"
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        inner = self.impl_instance.dialect_impl(dialect).result_processor(dialect, coltype)
+        null_allowed = self.null_allowed
+
+        def process(value: Any) -> list[str] | None:
+            if value is None:  # SQL NULL, or JSON null a driver parsed itself (psycopg)
+                return None if null_allowed else list(UNREADABLE_NAMES)
+            if isinstance(value, bytes | bytearray | memoryview):
+                value = bytes(value).decode("utf-8", "replace")
+            try:
+                read = inner(value) if inner is not None else value
+            except (ValueError, TypeError):
+                return list(UNREADABLE_NAMES)
+            if read is None and null_allowed:
+                return None
+            if isinstance(read, list) and all(type(name) is str for name in read):
+                return read
+            return list(UNREADABLE_NAMES)
+
+        return process
+
+
+class StoredFieldNames(StoredNames):
+    """A list of field names that is never null (a consent's ``fields``, NOT NULL): null reads as
+    :data:`UNREADABLE_NAMES` too."""
+
+    cache_ok = True
+    null_allowed = False
 
 
 # -- decisions (decisions.py, permits.py) -----------------------------------------------------------------------
@@ -324,7 +449,7 @@ class RuleSetRecord(SQLModel, table=True):
     department_id: str = Field(max_length=32)
     tx_hash: str | None = Field(default=None, max_length=66)
     block_number: int | None = None
-    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    published_at: datetime = Field(default_factory=utcnow, sa_column=Column(StoredTime, nullable=False))
 
 
 class DecisionInput(SQLModel, table=True):
@@ -387,9 +512,9 @@ class AuthChallenge(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=64)
     department_id: str = Field(max_length=32)
     message: str = Field(max_length=1000)
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    used_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
 
 
 class RevokedToken(SQLModel, table=True):
@@ -399,8 +524,8 @@ class RevokedToken(SQLModel, table=True):
 
     jti: str = Field(primary_key=True, max_length=64)
     department_id: str = Field(max_length=32)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    revoked_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
 
 
 # -- sharing grants (sharing.py) --------------------------------------------------------------------------------
@@ -416,7 +541,7 @@ class GrantBase(SQLModel):
     expires_at: datetime = Field(description="End of the grant (ISO 8601 with time zone); must be in the future.")
     reveal: list[str] | None = Field(
         default=None,
-        sa_column=Column(JSON, nullable=True),
+        sa_column=Column(StoredNames, nullable=True),
         description="Fields to reveal (e.g. subject.name); omitted: the whole certificate. "
         "id, type, issuer, issued_at and validity dates are always disclosed.",
     )
@@ -450,9 +575,9 @@ class Grant(GrantBase, table=True):
     issuer: str = Field(index=True, max_length=32)
     grantee: str = Field(index=True, max_length=32)
     created_by: str = Field(max_length=42, description="Signer address of the issuing department's session.")
-    created_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     revoked_by: str | None = Field(default=None, max_length=42)
     # the random salt (hex) that keys the hash of ``purpose`` in the anchored access log (accesslog.purpose_hash):
     # as sensitive as the text, never in an entry or an answer, cleared by erasure with it (0010); NULL for a grant
@@ -513,10 +638,10 @@ class Consent(SQLModel, table=True):
     recipient: str = Field(max_length=32)
     purpose_code: str = Field(max_length=64)
     purpose_text: str = Field(max_length=MAX_PURPOSE_TEXT)
-    fields: list[str] = Field(sa_column=Column(JSON, nullable=False))
-    given_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    fields: list[str] = Field(sa_column=Column(StoredFieldNames, nullable=False))
+    given_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
+    withdrawn_at: datetime | None = Field(default=None, sa_column=Column(StoredTime, nullable=True))
     signer: str = Field(max_length=42)
     signature: str = Field(max_length=132)
     record_hash: str = Field(max_length=66)
@@ -562,4 +687,4 @@ class SpentAssertion(SQLModel, table=True):
     __tablename__ = "consent_assertion_spent"
 
     nonce_hash: str = Field(primary_key=True, max_length=64)
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(StoredTime, nullable=False))
