@@ -6,9 +6,11 @@ Set LEDGER_TEST_DATABASE_URL (e.g. postgresql://...) to run the suite against Po
 
 from __future__ import annotations
 
+import gc
 import itertools
 import json
 import os
+import shutil
 import threading
 import time
 from collections.abc import Iterator
@@ -61,20 +63,23 @@ DEPARTMENTS = {
 }
 
 
-def database_url(data_dir: Path) -> str | None:
-    """The test database: PostgreSQL when LEDGER_TEST_DATABASE_URL is set (a fresh schema per data dir)."""
+def database_url(data_dir: Path, *, template: str | None = None) -> str | None:
+    """The test database: PostgreSQL when LEDGER_TEST_DATABASE_URL is set (a fresh schema per data dir), made
+    empty or, with ``template`` (the URL of another such database, which nothing may be connected to), as a copy
+    of that one."""
     base = os.environ.get("LEDGER_TEST_DATABASE_URL")
     if not base:
         return None
     import sqlalchemy
 
     name = "t_" + data_dir.name.replace("-", "_").lower()[-40:]
+    copy_of = f' TEMPLATE "{template.rsplit("/", 1)[1]}"' if template else ""
     admin = sqlalchemy.create_engine(
         base.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
     )
     with admin.connect() as conn:
         conn.execute(sqlalchemy.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"'))
+        conn.execute(sqlalchemy.text(f'CREATE DATABASE "{name}"{copy_of}'))
     admin.dispose()
     return base.rsplit("/", 1)[0] + "/" + name
 
@@ -116,12 +121,62 @@ assert LEDGER_SCOPE in ("session", "module"), "LEDGER_TEST_LEDGER_SCOPE is sessi
 SESSION_STATE_INTERVAL = 30
 
 
-@pytest.fixture(scope=LEDGER_SCOPE)
-def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
-    """An embedded ledger (anvil + database + keys) with the standard departments registered, shared by one module's
-    tests (scripts/test.sh) or by the session's (a bare ``pytest``; LEDGER_SCOPE)."""
-    data_dir = tmp_path_factory.mktemp("ledger")
+def _register_departments(ledger: Ledger) -> None:
+    council = Council(ledger)
+    for code, (name, roles) in DEPARTMENTS.items():
+        council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+
+
+# What a module's ledger costs, and why it is copied (module scope): a ledger made from nothing deploys the contracts
+# (the demo council's three keystores, the deployment transaction), creates the database (every migration) and
+# registers DEPARTMENTS (five department keystores, eight council proposals of two votes each): 1-2 s of one core
+# per module, some 150 modules per pass. With module scope the pass makes that ledger once (_ledger_template) and
+# gives each module a copy of its data directory - the chain's state file (anvil's own dump at a clean stop), the
+# keystores, the deployment record and the database (a SQLite file; on PostgreSQL a database made WITH TEMPLATE) -
+# on which the module's own anvil starts, as a restarted embedded node does: ~0.3 s. Each module's chain and
+# database are still its own: nothing one module writes is seen by another, and every check still runs against them.
+# What the copy skips is repeated in every pass by the template itself and by the tests that open ledgers of their
+# own (deployment, migrations from an empty database, registration).
+
+
+@pytest.fixture(scope="session")
+def _ledger_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str | None]]:
+    """The data directory (and PostgreSQL database, if any) of a stopped ledger with DEPARTMENTS registered, which
+    each module's ``ledger`` starts from a copy of (module scope only)."""
+    data_dir = tmp_path_factory.mktemp("ledger-template")
     settings = make_settings(data_dir)
+    node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
+    node.start()
+    try:
+        with Ledger.open(settings, passphrase=PASSPHRASE) as instance:
+            _register_departments(instance)
+    finally:
+        node.stop()  # a clean stop: anvil writes the whole chain to its state file
+    # what names a running node (its process and address) is not copied: each copy starts a node of its own
+    for name in ("node.json", "node.lock", "anvil.log"):
+        (settings.chain_dir / name).unlink(missing_ok=True)
+    try:
+        yield data_dir, settings.database_url
+    finally:
+        if settings.database_url:
+            drop_database(settings.database_url)
+
+
+@pytest.fixture(scope=LEDGER_SCOPE)
+def ledger(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[Ledger]:
+    """An embedded ledger (anvil + database + keys) with the standard departments registered, shared by one module's
+    tests (scripts/test.sh) or by the session's (a bare ``pytest``; LEDGER_SCOPE). With module scope it starts from
+    a copy of the pass's template ledger (_ledger_template), a chain and a database of its own."""
+    data_dir = tmp_path_factory.mktemp("ledger")
+    template: tuple[Path, str | None] | None = None
+    if LEDGER_SCOPE == "module":
+        template = request.getfixturevalue("_ledger_template")
+        shutil.copytree(template[0], data_dir, dirs_exist_ok=True)
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=database_url(data_dir, template=template[1] if template else None),
+        keystore_kdf_n=1024,
+    )
     # The node is started here, to write its state file every SESSION_STATE_INTERVAL seconds; the ledger attaches to
     # it as to any running node of its data directory.
     node = EmbeddedNode(settings.chain_dir, anvil=settings.anvil, state_interval=SESSION_STATE_INTERVAL)
@@ -129,9 +184,8 @@ def ledger(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ledger]:
     try:
         instance = Ledger.open(settings, passphrase=PASSPHRASE)
         try:
-            council = Council(instance)
-            for code, (name, roles) in DEPARTMENTS.items():
-                council.register(code, name, roles, types=TEST_TYPES if roles & (ROLE_ISSUER | ROLE_APPROVER) else ())
+            if template is None:
+                _register_departments(instance)
             yield instance
         finally:
             instance.close()
@@ -324,3 +378,12 @@ def wait_for_state_dump(node: Any, block: int, bound: float = 60.0) -> None:
             pass  # not written yet, or caught mid-write
         assert time.monotonic() < deadline, f"the node never saved block {block} to {node.state_file}"
         threading.Event().wait(0.05)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """What the imports and the collection made (modules, the collected tests, hypothesis' strategies: most of the
+    pass's heap, alive to its end) is moved out of the cyclic collector's sight (gc.freeze), so that each of the
+    pass's full collections walks what the tests made, not the whole heap again. Objects a test makes, and so
+    every collection a test asserts on, are unaffected."""
+    gc.collect()
+    gc.freeze()
