@@ -258,6 +258,7 @@ class _RuleSets:
         self._cache: dict[str, tuple[RuleSet | None, str | None, str | None]] = {}
         self._published: dict[tuple[str, str], int | None] = {}
         self._items: dict[tuple[str, str], bytes] = {}  # the service item each publication names (bytes32)
+        self._misnamed: dict[tuple[str, str], bytes | None] = {}  # memo of misnamed()
         self._others: dict[tuple[str, str], list[str]] = {}
 
     def others(self, digest: str, dept: str) -> list[str]:
@@ -331,6 +332,17 @@ class _RuleSets:
             _d, item, _number, _time = chain.call(chain.log.functions.ruleSet(department_id_bytes(dept), raw))
             self._items[key] = bytes(item)
         return self._items[key] if self.published(digest, dept) is not None else None
+
+    def misnamed(self, digest: str, dept: str, rule_set: RuleSet) -> bytes | None:
+        """The service item ``dept``'s publication of rule set ``digest`` (``rule_set``) names on chain when it is
+        not the one the rule set serves, else None (also when unpublished): worked out once per rule set and
+        department, not for each of its decisions."""
+        key = (dept, digest)
+        if key not in self._misnamed:
+            item = self.item(digest, dept)
+            wrong = item is not None and item != service_item_bytes(rule_set.service_item)
+            self._misnamed[key] = item if wrong else None
+        return self._misnamed[key]
 
     def get(self, digest: str, dept: str) -> tuple[RuleSet | None, str | None, str | None, int | None]:
         """(rule set, failed check, detail, block in which ``dept`` published it)."""
@@ -1593,8 +1605,8 @@ def _rerun(
     if rule_set is None:
         fail(check or "rule_set_unknown", detail or f"rule set {digest} cannot be loaded")
         return
-    item = rule_sets.item(digest, dept) if published is not None and isinstance(digest, str) else None
-    if item is not None and item != service_item_bytes(rule_set.service_item):
+    item = rule_sets.misnamed(digest, dept, rule_set) if published is not None and isinstance(digest, str) else None
+    if item is not None:
         # the chain's record of which rules serve an item names another one (the library refuses it, red team 39)
         fail(
             "rule_set_unpublished",
