@@ -57,6 +57,7 @@ from ledger.services.departments import Council
 from ledger.services.replay import replay
 
 from .conftest import make_records
+from .decision_support import TYPICAL_ITEM
 from .evidence_support import both, issue
 from .permit_support import SERVICE_ITEM as PERMIT_ITEM
 from .permit_support import application as permit_application
@@ -161,23 +162,7 @@ _LICENCE = {
     "holder": True,
 }
 _TAX = {**_LICENCE, "type": "tax-clearance", "digest": "0x" + "22" * 32, "issuer": "TAX"}
-_TYPICAL_ITEM = {
-    "handling_type": 1,
-    "promised_limit_days": 1,
-    "legal_limit_days": 10,
-    "materials_required": 2,
-    "item_version": 30,
-    "online_depth": 4,
-    "handling_form": 1,
-    "implementing_body": 2,
-    "in_service_hall": 1,
-    "courier": 1,
-    "appointment": 1,
-    "onsite_reason": 1,
-    "item_type": 1,
-    "joint_bodies": 0,
-    "notify_commit": 1,
-}
+_TYPICAL_ITEM = {**TYPICAL_ITEM, "notify_commit": 1}
 # what the rules read of an application each shipped rule set approves (the certificates as the ledger's facts)
 _APPROVED = {
     "item": _TYPICAL_ITEM,
