@@ -13,7 +13,7 @@ import yaml
 
 from ledger.client import Ledger
 from ledger.formats.rules import RuleSet, load_rule_set
-from ledger.services import decisions, issuance, logchain, permits, supervision
+from ledger.services import decisions, evidence, issuance, logchain, permits, supervision
 from ledger.services.replay import replay
 from ledger.services.verify import ChainView, verify_certificate
 
@@ -97,6 +97,18 @@ def officer_decision(
         applicant_ref=identity,
         **kwargs,
     )
+
+
+def backdated_bundle(ledger: Ledger, dept: str, case: str, when: datetime, applicant: str) -> dict[str, Any]:
+    """The evidence bundle of an officer's decision of ``case`` written into the log stating ``when`` (past the
+    library, which bounds only a future time), anchored now and confirmed (red team rounds 37b and 38)."""
+    model = officer_decision(ledger, dept, case + "-MODEL", applicant, "reject", "OFFICER_FOUND_FRAUD")
+    stated = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    logchain.append(ledger, logchain.LOG_DECISIONS, dept, dict(model.body, case_id=case, decided_at=stated))
+    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
+    for _ in range(ledger.settings.confirmations + 1):
+        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    return evidence.decision_bundle(ledger, dept, case)
 
 
 def live_permits(ledger: Ledger, digests: list[str]) -> list[str]:

@@ -22,24 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from ledger.client import Ledger
-from ledger.services import evidence, logchain
+from ledger.services import evidence
 
 from .conftest import PASSPHRASE
 from .evidence_support import both, failed_names, standalone
-from .permit_support import officer_decision
+from .permit_support import backdated_bundle
 from .rerun_support import World, world_fixture  # noqa: F401 - the decisions' world
 
 
 def _backdated(ledger: Ledger, dept: str, case: str, when: datetime) -> dict[str, Any]:
-    """An officer's decision of ``case`` written into the log stating ``when`` (past the library, which bounds only
-    a future time), anchored now and confirmed: its evidence bundle."""
-    model = officer_decision(ledger, dept, case + "-MODEL", "applicant-rt37b", "reject", "OFFICER_FOUND_FRAUD")
-    stated = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    logchain.append(ledger, logchain.LOG_DECISIONS, dept, dict(model.body, case_id=case, decided_at=stated))
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    for _ in range(ledger.settings.confirmations + 1):
-        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    return evidence.decision_bundle(ledger, dept, case)
+    return backdated_bundle(ledger, dept, case, when, "applicant-rt37b")
 
 
 def _check(result: dict[str, Any], name: str) -> dict[str, Any]:

@@ -18,22 +18,14 @@ from pathlib import Path
 from typing import Any
 
 from ledger.client import Ledger
-from ledger.services import evidence, logchain
+from ledger.services import evidence
 
 from .evidence_support import failed_names, standalone
-from .permit_support import officer_decision
+from .permit_support import backdated_bundle
 
 
 def _backdated(ledger: Ledger, dept: str, case: str, when: datetime) -> dict[str, Any]:
-    """An officer's decision of ``case`` written into the log stating ``when``, anchored now and confirmed: its
-    evidence bundle (as round 37b's)."""
-    model = officer_decision(ledger, dept, case + "-MODEL", "applicant-rt38", "reject", "OFFICER_FOUND_FRAUD")
-    stated = when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    logchain.append(ledger, logchain.LOG_DECISIONS, dept, dict(model.body, case_id=case, decided_at=stated))
-    logchain.anchor_pending(ledger, logchain.LOG_DECISIONS, dept)
-    for _ in range(ledger.settings.confirmations + 1):
-        ledger.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
-    return evidence.decision_bundle(ledger, dept, case)
+    return backdated_bundle(ledger, dept, case, when, "applicant-rt38")
 
 
 def test_a_courts_looser_bound_does_not_pass_a_decision_the_bundles_own_deadline_fails(
